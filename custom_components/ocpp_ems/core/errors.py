@@ -1,0 +1,44 @@
+"""Errors the core raises towards its callers (the HA layer maps them to translated exceptions)."""
+
+from __future__ import annotations
+
+
+class OcppEmsError(Exception):
+    """Base class."""
+
+
+class ChargerNotConnectedError(OcppEmsError):
+    def __init__(self, charger_id: str) -> None:
+        super().__init__(f"Charger {charger_id} is not connected")
+        self.charger_id = charger_id
+
+
+class CommandRejectedError(OcppEmsError):
+    """The charger answered, but not with Accepted (or answered with a CallError)."""
+
+    def __init__(self, action: str, status: str) -> None:
+        super().__init__(f"{action} answered {status}")
+        self.action = action
+        self.status = status
+
+
+class CommandTimeoutError(OcppEmsError):
+    def __init__(self, action: str) -> None:
+        super().__init__(f"{action}: no answer from the charger")
+        self.action = action
+
+
+class CommandNotSupportedError(OcppEmsError):
+    """The command does not exist for this charger's OCPP version or feature profiles."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"{action} is not supported by this charger")
+        self.action = action
+
+
+class ServerBindError(OcppEmsError):
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"Cannot listen on {host}:{port}: {reason}")
+        self.host = host
+        self.port = port
+        self.reason = reason

@@ -1,0 +1,291 @@
+"""Version-agnostic charger model.
+
+Protocol adapters (``protocol/v16.py``, later 2.0.1/2.1) translate OCPP messages into calls on these
+objects; Home Assistant entities read from them. Nothing here names an OCPP version: a 1.6
+StatusNotification and a 2.0.1 StatusNotification/TransactionEvent that mean the same thing end in the
+same method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class ConnectorStatus(StrEnum):
+    """Normalised connector state (1.6 ChargePointStatus; 2.0.1 ConnectorStatus + charging state)."""
+
+    AVAILABLE = "available"
+    PREPARING = "preparing"
+    CHARGING = "charging"
+    SUSPENDED_EV = "suspended_ev"
+    SUSPENDED_EVSE = "suspended_evse"
+    FINISHING = "finishing"
+    RESERVED = "reserved"
+    UNAVAILABLE = "unavailable"
+    FAULTED = "faulted"
+    OCCUPIED = "occupied"
+    UNKNOWN = "unknown"
+
+    @property
+    def plugged_in(self) -> bool:
+        """True when a vehicle is connected (derived from the charger's own state, not from power)."""
+        return self in _PLUGGED
+
+    @property
+    def charging(self) -> bool:
+        return self is ConnectorStatus.CHARGING
+
+
+_PLUGGED = frozenset(
+    {
+        ConnectorStatus.PREPARING,
+        ConnectorStatus.CHARGING,
+        ConnectorStatus.SUSPENDED_EV,
+        ConnectorStatus.SUSPENDED_EVSE,
+        ConnectorStatus.FINISHING,
+        ConnectorStatus.OCCUPIED,
+    }
+)
+
+
+class EventKind(StrEnum):
+    """Things that happen to a charger, as opposed to state it has (become HA event entities)."""
+
+    SESSION_STARTED = "session_started"
+    SESSION_ENDED = "session_ended"
+    AUTHORIZED = "authorized"
+    AUTHORIZATION_REJECTED = "authorization_rejected"
+    FAULT = "fault"
+    DATA_TRANSFER = "data_transfer"
+    FIRMWARE_STATUS = "firmware_status"
+    DIAGNOSTICS_STATUS = "diagnostics_status"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    LIMIT_MISMATCH = "limit_mismatch"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChargerEvent:
+    kind: EventKind
+    connector_id: int = 0
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class PhaseValues:
+    """One value per phase (L1..L3); None where the charger did not report it."""
+
+    l1: float | None = None
+    l2: float | None = None
+    l3: float | None = None
+
+    def set(self, phase: str | None, value: float) -> None:
+        """Store ``value`` for a phase name as chargers send it ("L1", "L1-N", None = L1)."""
+        key = (phase or "L1").split("-")[0].lower()
+        if key in ("l1", "l2", "l3"):
+            setattr(self, key, value)
+
+    def max(self) -> float | None:
+        values = [v for v in (self.l1, self.l2, self.l3) if v is not None]
+        return max(values) if values else None
+
+    def active_phases(self, threshold: float = 1.0) -> int:
+        return sum(1 for v in (self.l1, self.l2, self.l3) if v is not None and v >= threshold)
+
+
+@dataclass(kw_only=True)
+class MeterState:
+    """Latest measured values of one connector (power in W, energy in Wh, current in A)."""
+
+    power_w: float | None = None
+    current_a: PhaseValues = field(default_factory=PhaseValues)
+    voltage_v: PhaseValues = field(default_factory=PhaseValues)
+    offered_current_a: float | None = None
+    energy_register_wh: float | None = None
+    soc_percent: float | None = None
+    temperature_c: float | None = None
+    timestamp: datetime | None = None
+
+
+@dataclass(kw_only=True)
+class Transaction:
+    """A charging session. ``transaction_id`` is a string for every OCPP version."""
+
+    transaction_id: str
+    connector_id: int
+    id_tag: str | None
+    started_at: datetime
+    meter_start_wh: float
+    meter_last_wh: float
+    ended_at: datetime | None = None
+    stop_reason: str | None = None
+
+    @property
+    def energy_wh(self) -> float:
+        return max(0.0, self.meter_last_wh - self.meter_start_wh)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "transaction_id": self.transaction_id,
+            "connector_id": self.connector_id,
+            "id_tag": self.id_tag,
+            "started_at": self.started_at.isoformat(),
+            "meter_start_wh": self.meter_start_wh,
+            "meter_last_wh": self.meter_last_wh,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Transaction:
+        return cls(
+            transaction_id=str(data["transaction_id"]),
+            connector_id=int(data["connector_id"]),
+            id_tag=data.get("id_tag"),
+            started_at=datetime.fromisoformat(data["started_at"]),
+            meter_start_wh=float(data["meter_start_wh"]),
+            meter_last_wh=float(data["meter_last_wh"]),
+        )
+
+
+@dataclass(kw_only=True)
+class EnergyCounter:
+    """Lifetime energy that survives register resets and backwards jumps.
+
+    The charger's register is only trusted for increments: a value lower than the last one (a reset,
+    a meter swap, a bogus reading) starts a new baseline instead of lowering the total.
+    """
+
+    total_wh: float = 0.0
+    last_register_wh: float | None = None
+
+    def update(self, register_wh: float) -> float:
+        if self.last_register_wh is not None and register_wh >= self.last_register_wh:
+            self.total_wh += register_wh - self.last_register_wh
+        elif self.last_register_wh is None and self.total_wh == 0.0:
+            self.total_wh = register_wh
+        self.last_register_wh = register_wh
+        return self.total_wh
+
+
+@dataclass(kw_only=True)
+class Connector:
+    connector_id: int
+    status: ConnectorStatus = ConnectorStatus.UNKNOWN
+    status_timestamp: datetime | None = None
+    error_code: str | None = None
+    vendor_error: str | None = None
+    meter: MeterState = field(default_factory=MeterState)
+    transaction: Transaction | None = None
+    last_session_energy_wh: float = 0.0
+
+    @property
+    def session_energy_wh(self) -> float:
+        """Energy of the running session, else of the last one (what users expect to see)."""
+        if self.transaction is not None:
+            return self.transaction.energy_wh
+        return self.last_session_energy_wh
+
+
+@dataclass(kw_only=True)
+class ChargerInfo:
+    vendor: str | None = None
+    model: str | None = None
+    serial_number: str | None = None
+    firmware_version: str | None = None
+    iccid: str | None = None
+    meter_type: str | None = None
+
+
+class ChargingRateUnit(StrEnum):
+    AMPERE = "A"
+    WATT = "W"
+
+
+@dataclass(kw_only=True)
+class Capabilities:
+    """What the charger can do, learned from its configuration / device model after boot."""
+
+    supported_profiles: frozenset[str] = frozenset()
+    max_stack_level: int = 0
+    rate_units: frozenset[ChargingRateUnit] = frozenset({ChargingRateUnit.AMPERE})
+    max_schedule_periods: int = 1
+    max_profiles_installed: int | None = None
+    phase_switching: bool = False
+    local_auth_list_max: int | None = None
+    number_of_connectors: int = 1
+
+    @property
+    def smart_charging(self) -> bool:
+        return "SmartCharging" in self.supported_profiles
+
+    @property
+    def local_auth_list(self) -> bool:
+        return "LocalAuthListManagement" in self.supported_profiles
+
+
+@dataclass(kw_only=True)
+class LimitState:
+    """The current limit we asked for, what the charger confirmed, and whether they agree."""
+
+    requested_a: float | None = None
+    requested_phases: int | None = None
+    applied_a: float | None = None
+    paused: bool = False
+    mismatch: bool = False
+    last_write: datetime | None = None
+
+
+Listener = Callable[[ChargerEvent | None], None]
+
+
+@dataclass(kw_only=True)
+class Charger:
+    """Everything known about one charge point, whatever OCPP version it speaks."""
+
+    charger_id: str
+    ocpp_version: str | None = None
+    info: ChargerInfo = field(default_factory=ChargerInfo)
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    configuration: dict[str, str | None] = field(default_factory=dict)
+    connectors: dict[int, Connector] = field(default_factory=dict)
+    lifetime_energy: EnergyCounter = field(default_factory=EnergyCounter)
+    limit: LimitState = field(default_factory=LimitState)
+    connected: bool = False
+    booted: bool = False
+    last_seen: datetime | None = None
+    last_heartbeat: datetime | None = None
+    firmware_status: str | None = None
+    diagnostics_status: str | None = None
+    _listeners: list[Listener] = field(default_factory=list, repr=False)
+
+    # --- observers -------------------------------------------------------------------------------
+    def add_listener(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(None)`` on any state change and ``listener(event)`` on events."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def notify(self, event: ChargerEvent | None = None) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+
+    # --- access -------------------------------------------------------------------------------------
+    def connector(self, connector_id: int) -> Connector:
+        """The connector with this id, created on first mention (chargers announce them lazily)."""
+        if connector_id not in self.connectors:
+            self.connectors[connector_id] = Connector(connector_id=connector_id)
+        return self.connectors[connector_id]
+
+    def find_transaction(self, transaction_id: str) -> Transaction | None:
+        for connector in self.connectors.values():
+            tx = connector.transaction
+            if tx is not None and tx.transaction_id == transaction_id:
+                return tx
+        return None
+
+    @property
+    def outlets(self) -> list[Connector]:
+        """Real connectors (id >= 1): connector 0 is the charger as a whole in 1.6."""
+        return [c for cid, c in sorted(self.connectors.items()) if cid > 0]

@@ -1,0 +1,69 @@
+"""Plain-data settings for the server and per-charger quirks (filled from HA config entries)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class PauseStrategy(StrEnum):
+    """How to pause charging: chargers differ (some end the transaction on a 0 A limit)."""
+
+    ZERO_LIMIT = "zero_limit"
+    REMOTE_STOP_START = "remote_stop_start"
+
+
+class ProfilePurpose(StrEnum):
+    """Which profile carries the dynamic (live) limit."""
+
+    TX_DEFAULT = "tx_default"
+    TX = "tx"
+
+
+class RateUnitPreference(StrEnum):
+    AUTO = "auto"
+    AMPERE = "A"
+    WATT = "W"
+
+
+@dataclass(kw_only=True)
+class ServerSettings:
+    host: str = "0.0.0.0"
+    port: int = 9000
+    # websockets keepalive. Chargers also send Heartbeat; a ping much shorter than the heartbeat caused
+    # reconnect loops in the field, so keep pings rare and tolerant by default.
+    ping_interval_s: float | None = 60.0
+    ping_timeout_s: float | None = 60.0
+    heartbeat_interval_s: int = 300
+    response_timeout_s: float = 30.0
+    allow_new_chargers: bool = True
+
+
+@dataclass(kw_only=True)
+class ChargerSettings:
+    """Per-charger options that cover the quirks of real firmware."""
+
+    installation_max_a: float = 32.0
+    safe_current_a: float = 6.0
+    min_current_a: float = 6.0
+    base_stack_level: int = 0
+    live_stack_level: int = 1
+    live_profile_purpose: ProfilePurpose = ProfilePurpose.TX_DEFAULT
+    rate_unit: RateUnitPreference = RateUnitPreference.AUTO
+    pause_strategy: PauseStrategy = PauseStrategy.ZERO_LIMIT
+    # A live limit lasts this long unless refreshed; if HA stops, the charger falls back to the safe base.
+    live_limit_duration_s: int = 900
+    meter_interval_s: int = 10
+    nominal_voltage_v: float = 230.0
+    remote_start_id_tag: str = "HomeAssistant"
+    measurands: tuple[str, ...] = field(
+        default=(
+            "Energy.Active.Import.Register",
+            "Power.Active.Import",
+            "Current.Import",
+            "Current.Offered",
+            "Voltage",
+            "SoC",
+            "Temperature",
+        )
+    )

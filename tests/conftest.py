@@ -1,0 +1,32 @@
+"""Shared fixtures. The integration package is imported first: the test plugin's own config dir has a
+``custom_components`` package that would otherwise shadow ours."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+import custom_components.ocpp_ems  # noqa: F401
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> Generator[None]:
+    yield
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    from unittest.mock import patch
+
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default", return_value=True
+    ):
+        yield
