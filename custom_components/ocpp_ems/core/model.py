@@ -255,6 +255,8 @@ class Charger:
     limit: LimitState = field(default_factory=LimitState)
     connected: bool = False
     booted: bool = False
+    # True once the charger accepted our AuthorizationKey: from then on Basic auth is mandatory.
+    auth_provisioned: bool = False
     last_seen: datetime | None = None
     last_heartbeat: datetime | None = None
     firmware_status: str | None = None

@@ -9,11 +9,29 @@ or :class:`~.errors.CommandNotSupportedError` rather than returning a status the
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .directory import Admission, ChargerDirectory
 from .model import Charger, ChargingRateUnit
+from .settings import ChargerSettings, ServerSettings
+
+
+@dataclass(kw_only=True)
+class SessionContext:
+    """What the server hands an adapter when a charger connects."""
+
+    directory: ChargerDirectory
+    server_settings: ServerSettings
+    # Admission can change while connected (the user accepts a pending charger): always ask.
+    admission: Callable[[], Admission]
+    charger_settings: Callable[[], ChargerSettings]
+    # Ask the server to persist the model soon (debounced): after transactions, energy, limits.
+    request_save: Callable[[], None]
+    # Called by the adapter once the charger booted Accepted (the server starts current control).
+    on_booted: Callable[[], None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +64,11 @@ class ChargerSession(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Close the connection and fail pending calls at once."""
+
+    @abstractmethod
+    async def on_accepted(self, password: str | None) -> None:
+        """The user approved this (pending) charger: provision the Basic-auth password (security
+        profile 1) when given, then make it boot again so it gets Accepted (TriggerMessage)."""
 
     # --- core -------------------------------------------------------------------------------------
     @abstractmethod
