@@ -6,15 +6,24 @@ from __future__ import annotations
 from collections.abc import Generator
 
 import pytest
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
 import custom_components.ocpp_ems  # noqa: F401
-from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+
+# Fixtures of the Home Assistant layer tests (server entry, simulated chargers, onboarding).
+from tests.helpers.fixtures import (  # noqa: F401
+    central,
+    connect,
+    onboard,
+    server_entry,
+    server_options,
+)
 
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> Generator[None]:
-    yield
+    return
 
 
 @pytest.fixture

@@ -47,3 +47,6 @@ class StateStore(Protocol):
 
     def schedule_save(self, data_fn: Any) -> None:
         """Save ``data_fn()`` soon (debounced)."""
+
+    async def async_save(self, data: dict[str, Any]) -> None:
+        """Save ``data`` now (the final write when the server stops; cancels a pending delayed save)."""

@@ -1,9 +1,9 @@
 """Version-agnostic charger model.
 
-Protocol adapters (``protocol/v16.py``, later 2.0.1/2.1) translate OCPP messages into calls on these
-objects; Home Assistant entities read from them. Nothing here names an OCPP version: a 1.6
-StatusNotification and a 2.0.1 StatusNotification/TransactionEvent that mean the same thing end in the
-same method.
+Protocol adapters (``protocol/v16/``, later 2.0.1/2.1) translate OCPP messages into calls on
+:class:`~.charger_state.ChargerState`, which changes these objects; Home Assistant entities read
+from them. Nothing here names an OCPP version: a 1.6 StatusNotification and a 2.0.1
+StatusNotification/TransactionEvent that mean the same thing end in the same method.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 
 class ConnectorStatus(StrEnum):
-    """Normalised connector state (1.6 ChargePointStatus; 2.0.1 ConnectorStatus + charging state)."""
+    """Normalised connector state (1.6 ChargePointStatus; 2.0.1 ConnectorStatus + ChargingState)."""
 
     AVAILABLE = "available"
     PREPARING = "preparing"
@@ -32,7 +32,7 @@ class ConnectorStatus(StrEnum):
 
     @property
     def plugged_in(self) -> bool:
-        """True when a vehicle is connected (derived from the charger's own state, not from power)."""
+        """True when a vehicle is connected (from the charger's own state, not from power)."""
         return self in _PLUGGED
 
     @property
@@ -236,6 +236,9 @@ class LimitState:
     paused: bool = False
     mismatch: bool = False
     last_write: datetime | None = None
+    # What the rarely written profiles hold (rewritten only when the settings differ from these).
+    charger_max_a: float | None = None
+    base_a: float | None = None
 
 
 Listener = Callable[[ChargerEvent | None], None]
@@ -257,6 +260,8 @@ class Charger:
     booted: bool = False
     # True once the charger accepted our AuthorizationKey: from then on Basic auth is mandatory.
     auth_provisioned: bool = False
+    # Measurands the charger refused to sample: not asked for again after a reconnect or restart.
+    rejected_measurands: frozenset[str] = frozenset()
     last_seen: datetime | None = None
     last_heartbeat: datetime | None = None
     firmware_status: str | None = None
@@ -273,7 +278,7 @@ class Charger:
         for listener in list(self._listeners):
             listener(event)
 
-    # --- access -------------------------------------------------------------------------------------
+    # --- access ----------------------------------------------------------------------------------
     def connector(self, connector_id: int) -> Connector:
         """The connector with this id, created on first mention (chargers announce them lazily)."""
         if connector_id not in self.connectors:

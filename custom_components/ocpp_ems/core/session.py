@@ -1,6 +1,6 @@
 """Version-agnostic command interface of a connected charger.
 
-Each protocol adapter (``protocol/v16.py`` ...) subclasses :class:`ChargerSession`. The HA layer and the
+Each protocol adapter (``protocol/v16/`` ...) subclasses :class:`ChargerSession`. The HA layer and the
 current-control code only ever call these methods, never an OCPP action by name, so they work for every
 version. Every method raises :class:`~.errors.CommandRejectedError`, :class:`~.errors.CommandTimeoutError`
 or :class:`~.errors.CommandNotSupportedError` rather than returning a status the caller could ignore.
@@ -143,5 +143,8 @@ class ChargerSession(ABC):
     ) -> None: ...
 
     @abstractmethod
-    async def get_composite_limit(self, connector_id: int, duration_s: int = 60) -> float | None:
-        """The limit in force now according to the charger (A, or W converted by the caller)."""
+    async def get_composite_limit(
+        self, connector_id: int, duration_s: int = 60, unit: ChargingRateUnit | None = None
+    ) -> float | None:
+        """The limit in force now according to the charger, in ``unit`` (None: the charger's
+        choice, A or W converted by the caller); None when the charger reports no schedule."""

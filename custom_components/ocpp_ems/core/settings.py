@@ -36,6 +36,10 @@ class ServerSettings:
     ping_timeout_s: float | None = 60.0
     heartbeat_interval_s: int = 300
     response_timeout_s: float = 30.0
+    # A known charger that reconnects without a BootNotification gets
+    # TriggerMessage(BootNotification) after this many seconds (some firmware never boots again
+    # after a network loss).
+    boot_trigger_after_s: float = 30.0
     allow_new_chargers: bool = True
 
 
@@ -55,6 +59,8 @@ class ChargerSettings:
     live_limit_duration_s: int = 900
     meter_interval_s: int = 10
     nominal_voltage_v: float = 230.0
+    # Phases of the supply: converts A to W for chargers that only take W limits (A * V * phases).
+    phases: int = 3
     remote_start_id_tag: str = "HomeAssistant"
     measurands: tuple[str, ...] = field(
         default=(

@@ -1,0 +1,129 @@
+"""Binary sensors: connectivity and limit mismatch of the charger; plug, charging and fault per
+connector (derived from the charger's own status, never guessed from power)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.components.binary_sensor.const import BinarySensorDeviceClass
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import ChargerConfigEntry, ChargerCoordinator, connector_ids
+from .core.model import Charger, Connector, ConnectorStatus
+from .entity import EntityCandidate, OcppEntity, async_add_charger_entities
+
+PARALLEL_UPDATES = 0
+
+# Error codes that mean "no error" (1.6 ChargePointErrorCode NoError; empty in 2.0.1).
+_NO_ERROR = {None, "", "NoError", "noError"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class OcppChargerBinarySensorDescription(BinarySensorEntityDescription):
+    value_fn: Callable[[Charger], bool | None]
+    # The connectivity sensor must stay available to say "disconnected".
+    always_available: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class OcppConnectorBinarySensorDescription(BinarySensorEntityDescription):
+    value_fn: Callable[[Connector], bool | None]
+
+
+def _known(status: ConnectorStatus, value: bool) -> bool | None:
+    return None if status is ConnectorStatus.UNKNOWN else value
+
+
+CHARGER_BINARY_SENSORS: tuple[OcppChargerBinarySensorDescription, ...] = (
+    OcppChargerBinarySensorDescription(
+        key="connected",
+        translation_key="connected",
+        device_class=BinarySensorDeviceClass.CONNECTIVITY,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        always_available=True,
+        value_fn=lambda charger: charger.connected,
+    ),
+    OcppChargerBinarySensorDescription(
+        key="limit_mismatch",
+        translation_key="limit_mismatch",
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda charger: charger.limit.mismatch,
+    ),
+)
+
+CONNECTOR_BINARY_SENSORS: tuple[OcppConnectorBinarySensorDescription, ...] = (
+    OcppConnectorBinarySensorDescription(
+        key="plugged_in",
+        translation_key="plugged_in",
+        device_class=BinarySensorDeviceClass.PLUG,
+        value_fn=lambda connector: _known(connector.status, connector.status.plugged_in),
+    ),
+    OcppConnectorBinarySensorDescription(
+        key="charging",
+        translation_key="charging",
+        device_class=BinarySensorDeviceClass.BATTERY_CHARGING,
+        value_fn=lambda connector: _known(connector.status, connector.status.charging),
+    ),
+    OcppConnectorBinarySensorDescription(
+        key="fault",
+        translation_key="fault",
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        value_fn=lambda connector: connector.status is ConnectorStatus.FAULTED
+        or connector.error_code not in _NO_ERROR,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: ChargerConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    async_add_charger_entities(entry, async_add_entities, _candidates)
+
+
+def _candidates(coordinator: ChargerCoordinator) -> Iterator[EntityCandidate]:
+    for description in CHARGER_BINARY_SENSORS:
+        yield description.key, True, partial(OcppChargerBinarySensor, coordinator, description)
+    for connector_id in connector_ids(coordinator.charger):
+        for connector_description in CONNECTOR_BINARY_SENSORS:
+            yield (
+                f"{connector_id}_{connector_description.key}",
+                True,
+                partial(
+                    OcppConnectorBinarySensor, coordinator, connector_description, connector_id
+                ),
+            )
+
+
+class OcppChargerBinarySensor(OcppEntity, BinarySensorEntity):
+    entity_description: OcppChargerBinarySensorDescription
+
+    @property
+    def available(self) -> bool:
+        if self.entity_description.always_available:
+            return self.coordinator.last_update_success
+        return super().available
+
+    @property
+    def is_on(self) -> bool | None:
+        return self.entity_description.value_fn(self.charger)
+
+
+class OcppConnectorBinarySensor(OcppEntity, BinarySensorEntity):
+    entity_description: OcppConnectorBinarySensorDescription
+
+    @property
+    def is_on(self) -> bool | None:
+        if (connector := self.connector) is None:
+            return None
+        return self.entity_description.value_fn(connector)

@@ -1,0 +1,81 @@
+"""Buttons: restart the charger (soft reset) and unlock a connector's cable."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+
+from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
+from homeassistant.components.button.const import ButtonDeviceClass
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import ChargerConfigEntry, ChargerCoordinator, connector_ids
+from .core.session import ChargerSession
+from .entity import (
+    EntityCandidate,
+    OcppEntity,
+    async_add_charger_entities,
+    charger_errors,
+    require_session,
+)
+
+PARALLEL_UPDATES = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class OcppButtonDescription(ButtonEntityDescription):
+    # (session, connector id or None) -> command
+    press_fn: Callable[[ChargerSession, int | None], Awaitable[None]]
+
+
+CHARGER_BUTTONS: tuple[OcppButtonDescription, ...] = (
+    OcppButtonDescription(
+        key="reset",
+        translation_key="reset",
+        device_class=ButtonDeviceClass.RESTART,
+        entity_category=EntityCategory.CONFIG,
+        press_fn=lambda session, _connector: session.reset(hard=False),
+    ),
+)
+
+CONNECTOR_BUTTONS: tuple[OcppButtonDescription, ...] = (
+    OcppButtonDescription(
+        key="unlock",
+        translation_key="unlock",
+        entity_category=EntityCategory.CONFIG,
+        press_fn=lambda session, connector: session.unlock(connector or 1),
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: ChargerConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    async_add_charger_entities(entry, async_add_entities, _candidates)
+
+
+def _candidates(coordinator: ChargerCoordinator) -> Iterator[EntityCandidate]:
+    for description in CHARGER_BUTTONS:
+        yield description.key, True, partial(OcppButton, coordinator, description)
+    for connector_id in connector_ids(coordinator.charger):
+        for connector_description in CONNECTOR_BUTTONS:
+            yield (
+                f"{connector_id}_{connector_description.key}",
+                True,
+                partial(OcppButton, coordinator, connector_description, connector_id),
+            )
+
+
+class OcppButton(OcppEntity, ButtonEntity):
+    entity_description: OcppButtonDescription
+
+    async def async_press(self) -> None:
+        charger_id = self.coordinator.charger_id
+        with charger_errors(charger_id):
+            session = require_session(self.coordinator.central, charger_id)
+            await self.entity_description.press_fn(session, self.connector_id)

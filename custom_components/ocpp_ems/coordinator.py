@@ -1,0 +1,176 @@
+"""Runtime data of the config entries and the push coordinator of one charger.
+
+The core's charger model notifies its listeners on every change; the coordinator forwards those to
+the entities (``async_set_updated_data``) and hands events (session started, fault, ...) to the
+event entities. Nothing is polled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.typing import UNDEFINED
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+
+from .const import DOMAIN, LOGGER
+from .core.model import Charger, ChargerEvent
+from .core.server import CentralSystem
+from .core.settings import ServerSettings
+from .hub import HassChargerDirectory, HassStateStore
+
+
+@dataclass(kw_only=True)
+class ServerRuntimeData:
+    """What a loaded server entry holds: the running central system and its HA adapters."""
+
+    central: CentralSystem
+    directory: HassChargerDirectory
+    store: HassStateStore
+    settings: ServerSettings
+    # The id tag list (version, tags) last mirrored into the chargers' local lists.
+    local_list: tuple[int, list[str]]
+
+
+@dataclass(kw_only=True)
+class ChargerRuntimeData:
+    """What a loaded charger entry holds."""
+
+    charger_id: str
+    central: CentralSystem
+    server_entry: ServerConfigEntry
+    coordinator: ChargerCoordinator
+
+
+type ServerConfigEntry = ConfigEntry[ServerRuntimeData]
+type ChargerConfigEntry = ConfigEntry[ChargerRuntimeData]
+
+type EventCallback = Callable[[ChargerEvent], None]
+
+
+def connector_ids(charger: Charger) -> list[int]:
+    """The charger's outlets: those it reported, and as many as its configuration says (>= 1)."""
+    configured = range(1, max(1, charger.capabilities.number_of_connectors) + 1)
+    return sorted({cid for cid in charger.connectors if cid > 0} | set(configured))
+
+
+def charger_device_info(entry: ChargerConfigEntry, charger: Charger) -> DeviceInfo:
+    info = charger.info
+    return DeviceInfo(
+        identifiers={(DOMAIN, charger.charger_id)},
+        name=entry.title,
+        manufacturer=info.vendor,
+        model=info.model,
+        serial_number=info.serial_number,
+        sw_version=info.firmware_version,
+    )
+
+
+class ChargerCoordinator(DataUpdateCoordinator[Charger]):
+    """Push coordinator of one charger; ``data`` is the core's live charger model."""
+
+    config_entry: ChargerConfigEntry
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ChargerConfigEntry,
+        central: CentralSystem,
+        charger_id: str,
+    ) -> None:
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {charger_id}",
+            update_interval=None,
+            always_update=True,
+        )
+        self.central = central
+        self.charger_id = charger_id
+        self.charger = central.charger(charger_id)
+        self.data = self.charger
+        # The charger's device, registered before any entity: connector devices of multi-outlet
+        # chargers hang below it.
+        self.device_id = (
+            dr.async_get(hass)
+            .async_get_or_create(
+                config_entry_id=entry.entry_id, **charger_device_info(entry, self.charger)
+            )
+            .id
+        )
+        self._event_callbacks: list[EventCallback] = []
+        self._was_connected: bool | None = None
+        self._several_outlets = len(connector_ids(self.charger)) > 1
+        self._device_info_seen: tuple[str | None, ...] | None = None
+
+    async def _async_update_data(self) -> Charger:
+        # Push only: a manual refresh (homeassistant.update_entity) just re-reads the model.
+        return self.charger
+
+    @callback
+    def async_start(self) -> CALLBACK_TYPE:
+        """Start following the charger model; returns the function that stops it."""
+        self._log_connectivity()
+        return self.charger.add_listener(self._on_charger_change)
+
+    @callback
+    def async_add_event_callback(self, event_callback: EventCallback) -> CALLBACK_TYPE:
+        """Call ``event_callback`` for every charger event (used by event entities)."""
+        self._event_callbacks.append(event_callback)
+        return lambda: self._event_callbacks.remove(event_callback)
+
+    @callback
+    def _on_charger_change(self, event: ChargerEvent | None) -> None:
+        if event is not None:
+            for event_callback in list(self._event_callbacks):
+                event_callback(event)
+        self._log_connectivity()
+        self._update_device_info()
+        self._check_outlets()
+        self.async_set_updated_data(self.charger)
+
+    @callback
+    def _log_connectivity(self) -> None:
+        """One INFO line each way when the charger goes away or comes back (not per message)."""
+        connected = self.charger.connected
+        if connected == self._was_connected:
+            return
+        if connected:
+            if self._was_connected is not None:
+                LOGGER.info("Charger %s is connected again", self.charger_id)
+        else:
+            LOGGER.info(
+                "Charger %s is not connected; its entities are unavailable", self.charger_id
+            )
+        self._was_connected = connected
+
+    @callback
+    def _check_outlets(self) -> None:
+        """A charger that turns out to have several outlets gets a device per connector: set the
+        entities up again so connector 1 moves to its own device too (once, after onboarding)."""
+        several = len(connector_ids(self.charger)) > 1
+        if several != self._several_outlets:
+            self._several_outlets = several
+            self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
+
+    @callback
+    def _update_device_info(self) -> None:
+        """Keep the device page in step with what the charger reports (firmware updates...)."""
+        info = self.charger.info
+        seen = (info.vendor, info.model, info.serial_number, info.firmware_version)
+        if seen == self._device_info_seen:
+            return
+        self._device_info_seen = seen
+        # Only what the charger told us: a model restored before its first boot knows nothing yet.
+        dr.async_get(self.hass).async_update_device(
+            self.device_id,
+            manufacturer=info.vendor or UNDEFINED,
+            model=info.model or UNDEFINED,
+            serial_number=info.serial_number or UNDEFINED,
+            sw_version=info.firmware_version or UNDEFINED,
+        )

@@ -1,0 +1,302 @@
+"""The state transitions every protocol adapter applies to the charger model.
+
+A 1.6 message and a 2.0.1 message that mean the same thing end in the same method here: a 1.6
+StartTransaction and a 2.0.1 TransactionEvent(Started) both call
+:meth:`ChargerState.start_transaction`; a 1.6 MeterValues and a 2.0.1 MeterValues or
+TransactionEvent(Updated) both call :meth:`ChargerState.record_meter`. Adapters only translate
+payloads (names, enums, units, ids) and answers; the rules (timestamp ordering, never-decreasing
+energy, replaced transactions, which events fire, when to persist) live here, once. Nothing here
+names an OCPP version or message.
+
+Each method changes the model, notifies its listeners (``None`` for state, a :class:`ChargerEvent`
+for things that happened) and asks for a save where the change must survive a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from .directory import Admission
+from .meter import Reading, apply_energy, apply_reading, clear_flow
+from .model import (
+    Capabilities,
+    Charger,
+    ChargerEvent,
+    ChargerInfo,
+    Connector,
+    ConnectorStatus,
+    EventKind,
+    Transaction,
+)
+from .session import SessionContext
+from .timeutil import utcnow
+
+_LOGGER = logging.getLogger(__name__)
+
+# Why a transaction ended when the charger started a new one on its connector without ending it.
+REPLACED = "Replaced"
+
+
+class ChargerState:
+    """Applies what a charger reported to its :class:`~.model.Charger` (one per session)."""
+
+    def __init__(self, charger: Charger, context: SessionContext) -> None:
+        self.charger = charger
+        self._context = context
+
+    # --- connection and boot ---------------------------------------------------------------------
+    def record_seen(self) -> None:
+        """Any frame arrived (the charger is alive)."""
+        self.charger.last_seen = utcnow()
+
+    def record_boot(self, info: ChargerInfo) -> Admission:
+        """The charger (re)booted and described itself: store that and decide its admission.
+
+        A charger the user has not accepted yet is reported to the directory (discovery).
+        """
+        self.charger.info = info
+        admission = self._context.admission()
+        if admission is Admission.PENDING:
+            self._context.directory.on_pending_charger(self.charger.charger_id, info)
+        self.charger.notify()
+        return admission
+
+    def record_heartbeat(self) -> datetime:
+        """A heartbeat: returns the time to answer with."""
+        now = utcnow()
+        self.charger.last_heartbeat = now
+        self.charger.notify()
+        return now
+
+    def record_configuration(self, values: Mapping[str, str | None]) -> None:
+        """Configuration values read from or written to the charger (secrets already removed)."""
+        self.charger.configuration.update(values)
+        self.charger.notify()
+
+    def record_capabilities(self, capabilities: Capabilities) -> None:
+        self.charger.capabilities = capabilities
+        self.charger.notify()
+
+    def record_password_provisioned(self) -> None:
+        """The charger accepted our password: from now on it must present it (Basic auth)."""
+        self.charger.auth_provisioned = True
+        self._context.request_save()
+        self.charger.notify()
+
+    def record_setup_done(self) -> None:
+        """Post-boot setup finished: the charger is under control (current control may start)."""
+        self.charger.booted = True
+        self.charger.notify()
+        self._context.request_save()
+        self._context.on_booted()
+
+    # --- connectors ------------------------------------------------------------------------------
+    def record_status(
+        self,
+        connector_id: int,
+        status: ConnectorStatus,
+        *,
+        timestamp: datetime | None,
+        error_code: str | None = None,
+        vendor_error_code: str | None = None,
+        info: str | None = None,
+    ) -> bool:
+        """A connector's status. ``timestamp`` None = "now" (then it counts in arrival order).
+
+        Statuses are ordered by the charger's own timestamps: an older one than the connector's
+        current status is ignored (False). ``error_code`` None means no error. Entering FAULTED
+        fires a FAULT event.
+        """
+        connector = self.charger.connector(connector_id)
+        when = timestamp or utcnow()
+        latest = connector.status_timestamp
+        if timestamp is not None and latest is not None and when < latest:
+            _LOGGER.debug(
+                "%s: ignoring out-of-order status %s of connector %s",
+                self.charger.charger_id,
+                status,
+                connector_id,
+            )
+            return False
+        previous = connector.status
+        connector.status = status
+        connector.status_timestamp = when
+        connector.error_code = error_code
+        connector.vendor_error = vendor_error_code
+        self.charger.notify()
+        if status is ConnectorStatus.FAULTED and previous is not ConnectorStatus.FAULTED:
+            self.charger.notify(
+                ChargerEvent(
+                    kind=EventKind.FAULT,
+                    connector_id=connector_id,
+                    data={
+                        "error_code": error_code,
+                        "info": info,
+                        "vendor_error_code": vendor_error_code,
+                    },
+                )
+            )
+        return True
+
+    # --- authorization ---------------------------------------------------------------------------
+    def authorize(self, id_tag: str, connector_id: int = 0, *, events: bool = True) -> bool:
+        """Whether ``id_tag`` may charge; with ``events`` an AUTHORIZED / _REJECTED event fires."""
+        # Our own remote starts use this tag: always ours to accept.
+        accepted = id_tag == self._context.charger_settings().remote_start_id_tag or (
+            self._context.directory.authorize_id_tag(self.charger.charger_id, id_tag)
+        )
+        if events:
+            kind = EventKind.AUTHORIZED if accepted else EventKind.AUTHORIZATION_REJECTED
+            self.charger.notify(
+                ChargerEvent(kind=kind, connector_id=connector_id, data={"id_tag": id_tag})
+            )
+        return accepted
+
+    # --- transactions ----------------------------------------------------------------------------
+    def repeated_start(
+        self, connector_id: int, id_tag: str | None, meter_start_wh: float, started: datetime
+    ) -> Transaction | None:
+        """The running transaction when a start repeats it exactly (the charger lost our answer)."""
+        existing = self.charger.connector(connector_id).transaction
+        if (
+            existing is not None
+            and existing.id_tag == id_tag
+            and existing.meter_start_wh == meter_start_wh
+            and existing.started_at == started
+        ):
+            return existing
+        return None
+
+    def start_transaction(
+        self,
+        connector_id: int,
+        transaction_id: str,
+        *,
+        id_tag: str | None,
+        started: datetime,
+        meter_start_wh: float,
+        authorized: bool,
+    ) -> Transaction:
+        """A session started. A transaction still open on the connector (its end was lost) is
+        ended first, with reason :data:`REPLACED`. Fires SESSION_STARTED."""
+        connector = self.charger.connector(connector_id)
+        if connector.transaction is not None:
+            self._close(connector, connector.transaction, started, REPLACED)
+        transaction = Transaction(
+            transaction_id=transaction_id,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            started_at=started,
+            meter_start_wh=meter_start_wh,
+            meter_last_wh=meter_start_wh,
+        )
+        connector.transaction = transaction
+        apply_energy(self.charger, connector, meter_start_wh, transaction, started)
+        self.charger.notify()
+        self.charger.notify(
+            ChargerEvent(
+                kind=EventKind.SESSION_STARTED,
+                connector_id=connector_id,
+                data={
+                    "transaction_id": transaction_id,
+                    "id_tag": id_tag,
+                    "meter_start_wh": meter_start_wh,
+                    "authorized": authorized,
+                },
+            )
+        )
+        self._context.request_save()
+        return transaction
+
+    def end_transaction(
+        self,
+        transaction_id: str,
+        *,
+        ended: datetime,
+        reason: str,
+        meter_stop_wh: float | None = None,
+        readings: Sequence[Reading] = (),
+    ) -> Transaction | None:
+        """A session ended (None when the transaction is unknown). ``readings`` (the session's
+        meter history) and ``meter_stop_wh`` are applied first. Fires SESSION_ENDED."""
+        transaction = self.charger.find_transaction(transaction_id)
+        if transaction is None:
+            _LOGGER.warning(
+                "%s: end of unknown transaction %s", self.charger.charger_id, transaction_id
+            )
+            return None
+        connector = self.charger.connector(transaction.connector_id)
+        for reading in readings:
+            apply_reading(self.charger, connector.connector_id, reading, transaction)
+        if meter_stop_wh is not None:
+            apply_energy(self.charger, connector, meter_stop_wh, transaction, ended)
+        self._close(connector, transaction, ended, reason)
+        return transaction
+
+    def _close(
+        self, connector: Connector, transaction: Transaction, ended: datetime, reason: str
+    ) -> None:
+        transaction.ended_at = ended
+        transaction.stop_reason = reason
+        connector.transaction = None
+        connector.last_session_energy_wh = transaction.energy_wh
+        clear_flow(connector)
+        self.charger.notify()
+        self.charger.notify(
+            ChargerEvent(
+                kind=EventKind.SESSION_ENDED,
+                connector_id=connector.connector_id,
+                data={
+                    "transaction_id": transaction.transaction_id,
+                    "id_tag": transaction.id_tag,
+                    "energy_wh": transaction.energy_wh,
+                    "reason": reason,
+                    "started_at": transaction.started_at.isoformat(),
+                    "ended_at": ended.isoformat(),
+                },
+            )
+        )
+        self._context.request_save()
+
+    # --- meter values ----------------------------------------------------------------------------
+    def record_meter(
+        self, connector_id: int, readings: Sequence[Reading], transaction_id: str | None = None
+    ) -> None:
+        """Meter readings of a connector, for a transaction (by id) or, without an id, for the
+        connector's running one. Lifetime and session energy never decrease (see meter.py)."""
+        connector = self.charger.connector(connector_id)
+        if transaction_id is not None:
+            # May be a transaction started before a restart: it was restored from the store.
+            transaction = self.charger.find_transaction(transaction_id)
+        else:
+            # Some chargers omit the id during a transaction: the connector's running one.
+            transaction = connector.transaction
+        applied = [apply_reading(self.charger, connector_id, r, transaction) for r in readings]
+        if any(applied):
+            self.charger.notify()
+            if any(r.energy_register_wh is not None for r in readings):
+                self._context.request_save()
+
+    # --- firmware, diagnostics, vendor data ------------------------------------------------------
+    def record_firmware_status(self, status: str) -> None:
+        self.charger.firmware_status = status
+        self.charger.notify()
+        self.charger.notify(ChargerEvent(kind=EventKind.FIRMWARE_STATUS, data={"status": status}))
+
+    def record_diagnostics_status(self, status: str) -> None:
+        self.charger.diagnostics_status = status
+        self.charger.notify()
+        self.charger.notify(
+            ChargerEvent(kind=EventKind.DIAGNOSTICS_STATUS, data={"status": status})
+        )
+
+    def record_data_transfer(self, vendor_id: str, message_id: str | None, data: object) -> None:
+        """Vendor-specific data: handed to Home Assistant as an event (automations interpret it)."""
+        self.charger.notify(
+            ChargerEvent(
+                kind=EventKind.DATA_TRANSFER,
+                data={"vendor_id": vendor_id, "message_id": message_id, "data": data},
+            )
+        )

@@ -1,0 +1,473 @@
+"""Current control: the one path from "limit this charger to X A" to charging profiles.
+
+Three profiles, by how often they change:
+
+1. ``charger_max`` (ChargePointMaxProfile): the installation limit. Chargers keep it in flash,
+   so it is written only when the setting differs from what we last wrote.
+2. base (TxDefault at ``base_stack_level``, no duration): the safe current. Also written rarely.
+3. live (TxDefault, or Tx during a transaction, at ``live_stack_level``) with a limited duration:
+   the dynamic limit. Written when its value changes and refreshed before it expires, so a charger
+   whose central system stops (Home Assistant down) falls back to the safe base by itself.
+
+Callers (actions, the energy manager) may call :meth:`CurrentController.set_limit` as often as they
+like: only real changes reach the charger. Pausing is a per-charger strategy (0 A live limit, or
+RemoteStop + RemoteStart). Applied limits are verified with the charger's composite schedule and its
+Current.Offered readings; a disagreement sets ``charger.limit.mismatch`` and emits LIMIT_MISMATCH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ChargerNotConnectedError, OcppEmsError
+from .model import Charger, ChargerEvent, ChargingRateUnit, EventKind
+from .session import ChargerSession, LimitRequest
+from .settings import ChargerSettings, PauseStrategy, ProfilePurpose, RateUnitPreference
+from .timeutil import utcnow
+
+_LOGGER = logging.getLogger(__name__)
+
+# Our profile ids (a profile with the same id is replaced, so each role keeps its own).
+MAX_PROFILE_ID = 1
+BASE_PROFILE_ID = 2
+LIVE_PROFILE_ID = 3
+LIVE_TX_PROFILE_ID = 4
+
+# Refresh the live profile once this fraction of its duration has passed.
+REFRESH_FRACTION = 0.5
+# Tolerance when comparing a limit with what the charger reports (A).
+MISMATCH_TOLERANCE_A = 0.5
+# After a failed write, changes seen in meter values / events do not retry before this (s).
+RETRY_BACKOFF_S = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Live:
+    """What the live profile holds (or should hold): written again only when this changes."""
+
+    value: float  # in ``unit``
+    unit: ChargingRateUnit
+    amps: float
+    phases: int  # used for W conversion
+    number_phases: int | None  # sent to the charger (phase switching)
+    purpose: str
+    connector_id: int
+    transaction_id: str | None
+    stack_level: int
+    duration_s: int | None
+
+
+class CurrentController:
+    """Keeps one charger's charging profiles in line with the requested limit."""
+
+    # Delays (s); class attributes so tests can shorten them.
+    verify_delay_s: float = 2.0
+    offered_grace_s: float = 30.0
+
+    def __init__(
+        self,
+        charger: Charger,
+        settings: Callable[[], ChargerSettings],
+        request_save: Callable[[], None],
+    ) -> None:
+        self.charger = charger
+        self._settings = settings
+        self._request_save = request_save
+        self._session: ChargerSession | None = None
+        self._lock = asyncio.Lock()
+        self._live: _Live | None = None
+        self._written_at: float | None = None
+        self._retry_after = 0.0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._refresh_task: asyncio.Task[None] | None = None
+        self._verify_task: asyncio.Task[None] | None = None
+        self._expiry_task: asyncio.Task[None] | None = None
+        self._stopped_connectors: list[int] = []
+        self._warned: set[str] = set()
+        self._unsubscribe: Callable[[], None] | None = charger.add_listener(self._on_charger)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    async def attach(self, session: ChargerSession) -> None:
+        """A (re)connected, booted charger: the fixed profiles if needed, then the live one."""
+        self.detach()
+        self._session = session
+        # After a reconnect we do not know what the charger holds: write the live limit once.
+        self._live = None
+        try:
+            await self._ensure_fixed_profiles(session)
+            await self._apply(force=True)
+        except ChargerNotConnectedError:
+            return
+        except OcppEmsError as err:
+            _LOGGER.warning("%s: could not apply the current limit: %s", self._id, err)
+            self._retry_after = self._now() + RETRY_BACKOFF_S
+        if self._session is session:
+            self._refresh_task = self._spawn(self._refresh_loop(), "refresh")
+
+    def detach(self) -> None:
+        """The connection is gone: stop talking to it (the requested limit is kept)."""
+        self._session = None
+        self._live = None
+        for task in (self._refresh_task, self._verify_task):
+            if task is not None:
+                task.cancel()
+        self._refresh_task = self._verify_task = None
+
+    async def close(self) -> None:
+        """Shut down for good (server stop)."""
+        self.detach()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # --- commands --------------------------------------------------------------------------------
+    async def set_limit(
+        self, amps: float | None, *, phases: int | None = None, duration_s: int | None = None
+    ) -> None:
+        """Limit charging to ``amps`` per phase (None: no limit beyond the installation maximum).
+
+        0 < amps < min_current_a is raised to min_current_a (IEC 61851 cannot signal less); 0 stops
+        the flow. With ``duration_s`` the limit is lifted again after that many seconds.
+        """
+        settings = self._settings()
+        if amps is not None:
+            if math.isnan(amps) or amps < 0:
+                raise ValueError(f"invalid current limit {amps}")
+            amps = min(amps, settings.installation_max_a)
+            if 0 < amps < settings.min_current_a:
+                amps = settings.min_current_a
+        if phases is not None and phases not in (1, 2, 3):
+            raise ValueError(f"invalid number of phases {phases}")
+        limit = self.charger.limit
+        changed = limit.requested_a != amps or limit.requested_phases != phases
+        limit.requested_a = amps
+        limit.requested_phases = phases
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
+            self._expiry_task = None
+        if duration_s is not None and amps is not None:
+            self._expiry_task = self._spawn(self._expire_after(duration_s), "limit expiry")
+        if changed:
+            self._request_save()
+            self.charger.notify()
+        await self._apply()
+
+    async def pause(self) -> None:
+        limit = self.charger.limit
+        if not limit.paused:
+            limit.paused = True
+            self._request_save()
+            self.charger.notify()
+        if self._strategy() is PauseStrategy.ZERO_LIMIT:
+            await self._apply()
+            return
+        session = self._require_session()
+        for connector in self.charger.outlets:
+            if connector.transaction is not None:
+                await session.remote_stop(connector.transaction.transaction_id)
+                if connector.connector_id not in self._stopped_connectors:
+                    self._stopped_connectors.append(connector.connector_id)
+
+    async def resume(self) -> None:
+        limit = self.charger.limit
+        if limit.paused:
+            limit.paused = False
+            self._request_save()
+            self.charger.notify()
+        if self._strategy() is PauseStrategy.ZERO_LIMIT:
+            await self._apply()
+            return
+        session = self._require_session()
+        await self._apply()
+        connectors = self._stopped_connectors or [self._first_outlet()]
+        self._stopped_connectors = []
+        for connector_id in connectors:
+            if self.charger.connector(connector_id).transaction is None:
+                await session.remote_start(connector_id, self._settings().remote_start_id_tag)
+
+    # --- internals: what to write ----------------------------------------------------------------
+    @property
+    def _id(self) -> str:
+        return self.charger.charger_id
+
+    @staticmethod
+    def _now() -> float:
+        return asyncio.get_running_loop().time()
+
+    def _require_session(self) -> ChargerSession:
+        if self._session is None:
+            raise ChargerNotConnectedError(self._id)
+        return self._session
+
+    def _smart_charging(self) -> bool:
+        profiles = self.charger.capabilities.supported_profiles
+        return not profiles or self.charger.capabilities.smart_charging
+
+    def _strategy(self) -> PauseStrategy:
+        # Without smart charging a 0 A profile is impossible: stopping is the only way to pause.
+        if not self._smart_charging():
+            return PauseStrategy.REMOTE_STOP_START
+        return self._settings().pause_strategy
+
+    def _unit(self, settings: ChargerSettings) -> ChargingRateUnit:
+        if settings.rate_unit is RateUnitPreference.AMPERE:
+            return ChargingRateUnit.AMPERE
+        if settings.rate_unit is RateUnitPreference.WATT:
+            return ChargingRateUnit.WATT
+        if ChargingRateUnit.AMPERE in self.charger.capabilities.rate_units:
+            return ChargingRateUnit.AMPERE
+        return ChargingRateUnit.WATT
+
+    def _stack_level(self, level: int) -> int:
+        highest = self.charger.capabilities.max_stack_level
+        return min(level, highest) if highest > 0 else level
+
+    def _first_outlet(self) -> int:
+        outlets = self.charger.outlets
+        return outlets[0].connector_id if outlets else 1
+
+    def _power_phases(self, settings: ChargerSettings, requested: int | None) -> int:
+        """Phases for A -> W: requested, else those the car draws on (at most the supply's)."""
+        if requested is not None:
+            return requested
+        drawn = [
+            c.meter.current_a.active_phases() for c in self.charger.outlets if c.status.charging
+        ]
+        measured = max(drawn, default=0)
+        return min(settings.phases, measured) if measured else settings.phases
+
+    def _to_unit(self, amps: float, unit: ChargingRateUnit, phases: int) -> float:
+        if unit is ChargingRateUnit.AMPERE:
+            return round(amps, 1)
+        return float(round(amps * self._settings().nominal_voltage_v * phases))
+
+    def _desired(self) -> _Live:
+        settings = self._settings()
+        limit = self.charger.limit
+        amps = settings.installation_max_a if limit.requested_a is None else limit.requested_a
+        amps = min(amps, settings.installation_max_a)
+        if limit.paused and self._strategy() is PauseStrategy.ZERO_LIMIT:
+            amps = 0.0
+        unit = self._unit(settings)
+        phases = self._power_phases(settings, limit.requested_phases)
+        number_phases = limit.requested_phases
+        if number_phases is not None and not self.charger.capabilities.phase_switching:
+            self._warn_once("phases", "does not report 1/3-phase switching; phases not sent")
+            number_phases = None
+        live_level = self._stack_level(settings.live_stack_level)
+        base_level = self._stack_level(settings.base_stack_level)
+        transaction = None
+        if settings.live_profile_purpose is ProfilePurpose.TX:
+            transaction = next(
+                (c.transaction for c in self.charger.outlets if c.transaction is not None), None
+            )
+        return _Live(
+            value=self._to_unit(amps, unit, phases),
+            unit=unit,
+            amps=round(amps, 1),
+            phases=phases,
+            number_phases=number_phases,
+            purpose="tx" if transaction is not None else "tx_default",
+            connector_id=0 if transaction is None else transaction.connector_id,
+            transaction_id=None if transaction is None else transaction.transaction_id,
+            stack_level=live_level,
+            # On a single stack level the live profile replaces the base: it must not expire then.
+            duration_s=settings.live_limit_duration_s if live_level != base_level else None,
+        )
+
+    # --- internals: writing ----------------------------------------------------------------------
+    async def _ensure_fixed_profiles(self, session: ChargerSession) -> None:
+        if not self._smart_charging():
+            return
+        settings = self._settings()
+        limit = self.charger.limit
+        unit = self._unit(settings)
+        base_level = self._stack_level(settings.base_stack_level)
+        if limit.charger_max_a != settings.installation_max_a:
+            await session.set_limit_profile(
+                LimitRequest(
+                    profile_id=MAX_PROFILE_ID,
+                    stack_level=base_level,
+                    purpose="charger_max",
+                    connector_id=0,
+                    limit=self._to_unit(settings.installation_max_a, unit, settings.phases),
+                    unit=unit,
+                )
+            )
+            limit.charger_max_a = settings.installation_max_a
+            self._request_save()
+        if base_level == self._stack_level(settings.live_stack_level):
+            self._warn_once("levels", "has one usable stack level: no fallback profile")
+        elif limit.base_a != settings.safe_current_a:
+            await session.set_limit_profile(
+                LimitRequest(
+                    profile_id=BASE_PROFILE_ID,
+                    stack_level=base_level,
+                    purpose="tx_default",
+                    connector_id=0,
+                    limit=self._to_unit(settings.safe_current_a, unit, settings.phases),
+                    unit=unit,
+                )
+            )
+            limit.base_a = settings.safe_current_a
+            self._request_save()
+
+    async def _apply(self, *, force: bool = False) -> None:
+        """Write the live profile if it differs from what the charger holds (or ``force``)."""
+        async with self._lock:
+            session = self._session
+            if session is None:
+                return
+            if not self._smart_charging():
+                self._warn_once("smart", "does not support smart charging: limits not sent")
+                return
+            desired = self._desired()
+            if not force and desired == self._live:
+                return
+            await session.set_limit_profile(
+                LimitRequest(
+                    profile_id=LIVE_TX_PROFILE_ID if desired.purpose == "tx" else LIVE_PROFILE_ID,
+                    stack_level=desired.stack_level,
+                    purpose=desired.purpose,
+                    connector_id=desired.connector_id,
+                    limit=desired.value,
+                    unit=desired.unit,
+                    number_phases=desired.number_phases,
+                    duration_s=desired.duration_s,
+                    transaction_id=desired.transaction_id,
+                )
+            )
+            self._live = desired
+            self._written_at = self._now()
+            self.charger.limit.last_write = utcnow()
+            self._request_save()
+            self.charger.notify()
+            if self._verify_task is not None:
+                self._verify_task.cancel()
+            self._verify_task = self._spawn(self._verify(session, desired), "verify")
+
+    async def _refresh_loop(self) -> None:
+        """Rewrite the live profile before its duration runs out."""
+        while True:
+            period = max(self._settings().live_limit_duration_s * REFRESH_FRACTION, 1.0)
+            written = self._written_at if self._written_at is not None else self._now()
+            await asyncio.sleep(max(written + period - self._now(), 0.0))
+            if self._written_at is not None and self._now() - self._written_at < period:
+                continue  # written meanwhile (a change): wait for that write to age
+            try:
+                await self._apply(force=True)
+            except ChargerNotConnectedError:
+                return
+            except OcppEmsError as err:
+                _LOGGER.warning("%s: refreshing the current limit failed: %s", self._id, err)
+                self._written_at = self._now()  # try again one period later
+
+    async def _expire_after(self, duration_s: float) -> None:
+        await asyncio.sleep(duration_s)
+        self._expiry_task = None
+        self.charger.limit.requested_a = None
+        self.charger.limit.requested_phases = None
+        self._request_save()
+        self.charger.notify()
+        try:
+            await self._apply()
+        except OcppEmsError as err:
+            _LOGGER.warning("%s: lifting the expired limit failed: %s", self._id, err)
+
+    # --- internals: verification -----------------------------------------------------------------
+    async def _verify(self, session: ChargerSession, written: _Live) -> None:
+        """Ask the charger what limit is in force now and compare."""
+        await asyncio.sleep(self.verify_delay_s)
+        connector_id = written.connector_id or self._first_outlet()
+        try:
+            composite = await session.get_composite_limit(connector_id, 60, written.unit)
+        except OcppEmsError as err:
+            _LOGGER.debug("%s: cannot verify the limit: %s", self._id, err)
+            return
+        if composite is None:
+            return
+        applied = composite
+        if written.unit is ChargingRateUnit.WATT:
+            applied = composite / (self._settings().nominal_voltage_v * written.phases)
+        self.charger.limit.applied_a = round(applied, 1)
+        self._report(
+            abs(applied - written.amps) > MISMATCH_TOLERANCE_A,
+            {"expected_a": written.amps, "applied_a": round(applied, 1), "source": "composite"},
+        )
+
+    def _on_charger(self, event: ChargerEvent | None) -> None:
+        """Model listener: follow transactions (Tx profiles, W phases) and check Current.Offered."""
+        if self._session is None:
+            return
+        if event is None:
+            self._check_offered()
+            if self._live is not None and self._live.unit is ChargingRateUnit.WATT:
+                self._reapply_if_changed()
+        elif event.kind in (EventKind.SESSION_STARTED, EventKind.SESSION_ENDED):
+            self._reapply_if_changed()
+
+    def _reapply_if_changed(self) -> None:
+        if self._lock.locked() or self._now() < self._retry_after:
+            return
+        if self._live is not None and self._desired() == self._live:
+            return
+        self._spawn(self._apply_logged(), "apply")
+
+    async def _apply_logged(self) -> None:
+        try:
+            await self._apply()
+        except OcppEmsError as err:
+            _LOGGER.warning("%s: could not apply the current limit: %s", self._id, err)
+            self._retry_after = self._now() + RETRY_BACKOFF_S
+
+    def _check_offered(self) -> None:
+        """A charger offering more than our limit ignores it (Current.Offered, while charging)."""
+        live = self._live
+        if live is None or self._written_at is None:
+            return
+        if self._now() - self._written_at < self.offered_grace_s:
+            return  # give the charger time to apply the new limit
+        offered = [
+            c.meter.offered_current_a
+            for c in self.charger.outlets
+            if c.status.charging and c.meter.offered_current_a is not None
+        ]
+        if not offered:
+            return
+        highest = max(offered)
+        self.charger.limit.applied_a = highest
+        self._report(
+            highest > live.amps + MISMATCH_TOLERANCE_A,
+            {"expected_a": live.amps, "applied_a": highest, "source": "current_offered"},
+        )
+
+    def _report(self, mismatch: bool, data: dict[str, Any]) -> None:
+        limit = self.charger.limit
+        if mismatch == limit.mismatch:
+            return
+        limit.mismatch = mismatch
+        if mismatch:
+            _LOGGER.warning("%s: charger does not apply its limit: %s", self._id, data)
+            self.charger.notify(ChargerEvent(kind=EventKind.LIMIT_MISMATCH, data=data))
+        self.charger.notify()
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro, name=f"ocpp_ems {self._id} {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            _LOGGER.warning("%s %s", self._id, message)

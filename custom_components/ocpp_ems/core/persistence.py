@@ -1,0 +1,184 @@
+"""What of the charger model survives a restart, as plain JSON-able dicts.
+
+Only state that cannot be re-learned from the charger is kept: open transactions (a
+StopTransaction or MeterValues may arrive for them after the restart), session and lifetime energy,
+whether Basic auth was provisioned, and the last limit the user asked for. Connector status, meter
+readings and connectivity are re-reported by the charger and deliberately not restored (stale values
+would be shown as current).
+The format is versioned; bump :data:`FORMAT_VERSION` and migrate in :func:`charger_from_dict`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from .model import (
+    Capabilities,
+    Charger,
+    ChargerInfo,
+    ChargingRateUnit,
+    EnergyCounter,
+    LimitState,
+    Transaction,
+)
+
+FORMAT_VERSION = 1
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class UnsupportedFormatError(ValueError):
+    """Stored data written by a newer (or unknown) version of this integration."""
+
+
+def charger_to_dict(charger: Charger) -> dict[str, Any]:
+    caps = charger.capabilities
+    return {
+        "version": FORMAT_VERSION,
+        "charger_id": charger.charger_id,
+        "ocpp_version": charger.ocpp_version,
+        "info": asdict(charger.info),
+        "capabilities": {
+            "supported_profiles": sorted(caps.supported_profiles),
+            "max_stack_level": caps.max_stack_level,
+            "rate_units": sorted(unit.value for unit in caps.rate_units),
+            "max_schedule_periods": caps.max_schedule_periods,
+            "max_profiles_installed": caps.max_profiles_installed,
+            "phase_switching": caps.phase_switching,
+            "local_auth_list_max": caps.local_auth_list_max,
+            "number_of_connectors": caps.number_of_connectors,
+        },
+        "configuration": dict(charger.configuration),
+        "connectors": {
+            str(connector_id): {
+                "transaction": (
+                    connector.transaction.to_dict() if connector.transaction is not None else None
+                ),
+                "last_session_energy_wh": connector.last_session_energy_wh,
+            }
+            for connector_id, connector in sorted(charger.connectors.items())
+        },
+        "lifetime_energy": {
+            "total_wh": charger.lifetime_energy.total_wh,
+            "last_register_wh": charger.lifetime_energy.last_register_wh,
+        },
+        "auth_provisioned": charger.auth_provisioned,
+        "rejected_measurands": sorted(charger.rejected_measurands),
+        "limit": {
+            "requested_a": charger.limit.requested_a,
+            "requested_phases": charger.limit.requested_phases,
+            "paused": charger.limit.paused,
+            # What the rarely written profiles hold: not rewritten (flash wear) after a restart.
+            "charger_max_a": charger.limit.charger_max_a,
+            "base_a": charger.limit.base_a,
+        },
+    }
+
+
+def charger_from_dict(data: dict[str, Any]) -> Charger:
+    """Rebuild a charger; raises UnsupportedFormatError / KeyError / ValueError on bad data."""
+    version = data.get("version")
+    if version != FORMAT_VERSION:
+        raise UnsupportedFormatError(f"unsupported charger state format {version!r}")
+
+    charger = Charger(
+        charger_id=str(data["charger_id"]),
+        ocpp_version=data.get("ocpp_version"),
+        info=_info_from_dict(data.get("info") or {}),
+        capabilities=_capabilities_from_dict(data.get("capabilities") or {}),
+        configuration={
+            str(key): None if value is None else str(value)
+            for key, value in (data.get("configuration") or {}).items()
+        },
+        lifetime_energy=_energy_from_dict(data.get("lifetime_energy") or {}),
+        limit=_limit_from_dict(data.get("limit") or {}),
+        auth_provisioned=bool(data.get("auth_provisioned", False)),
+        rejected_measurands=frozenset(map(str, data.get("rejected_measurands", ()))),
+    )
+    for key, stored in (data.get("connectors") or {}).items():
+        connector = charger.connector(int(key))
+        connector.last_session_energy_wh = float(stored.get("last_session_energy_wh") or 0.0)
+        if stored.get("transaction") is not None:
+            connector.transaction = Transaction.from_dict(stored["transaction"])
+    return charger
+
+
+def _info_from_dict(data: dict[str, Any]) -> ChargerInfo:
+    fields = ChargerInfo.__dataclass_fields__
+    known = {key: value for key, value in data.items() if key in fields}
+    return ChargerInfo(
+        **{key: None if value is None else str(value) for key, value in known.items()}
+    )
+
+
+def _capabilities_from_dict(data: dict[str, Any]) -> Capabilities:
+    defaults = Capabilities()
+    rate_units = data.get("rate_units")
+    return Capabilities(
+        supported_profiles=frozenset(str(p) for p in data.get("supported_profiles", ())),
+        max_stack_level=int(data.get("max_stack_level", defaults.max_stack_level)),
+        rate_units=(
+            frozenset(ChargingRateUnit(unit) for unit in rate_units)
+            if rate_units
+            else defaults.rate_units
+        ),
+        max_schedule_periods=int(data.get("max_schedule_periods", defaults.max_schedule_periods)),
+        max_profiles_installed=_optional_int(data.get("max_profiles_installed")),
+        phase_switching=bool(data.get("phase_switching", False)),
+        local_auth_list_max=_optional_int(data.get("local_auth_list_max")),
+        number_of_connectors=int(data.get("number_of_connectors", defaults.number_of_connectors)),
+    )
+
+
+def _energy_from_dict(data: dict[str, Any]) -> EnergyCounter:
+    return EnergyCounter(
+        total_wh=float(data.get("total_wh") or 0.0),
+        last_register_wh=_optional_float(data.get("last_register_wh")),
+    )
+
+
+def _limit_from_dict(data: dict[str, Any]) -> LimitState:
+    return LimitState(
+        requested_a=_optional_float(data.get("requested_a")),
+        requested_phases=_optional_int(data.get("requested_phases")),
+        paused=bool(data.get("paused", False)),
+        charger_max_a=_optional_float(data.get("charger_max_a")),
+        base_a=_optional_float(data.get("base_a")),
+    )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def state_to_dict(chargers: dict[str, Charger]) -> dict[str, Any]:
+    """The whole stored document: every charger keyed by id."""
+    return {
+        "version": FORMAT_VERSION,
+        "chargers": {cid: charger_to_dict(charger) for cid, charger in sorted(chargers.items())},
+    }
+
+
+def state_from_dict(data: dict[str, Any] | None) -> dict[str, Charger]:
+    """Chargers from a stored document. A damaged entry is skipped (and logged), never fatal: losing
+    one charger's history beats a central system that cannot start."""
+    if not data:
+        return {}
+    if data.get("version", FORMAT_VERSION) != FORMAT_VERSION:
+        _LOGGER.warning("Ignoring stored charger state of unknown format %r", data.get("version"))
+        return {}
+    chargers: dict[str, Charger] = {}
+    for charger_id, stored in (data.get("chargers") or {}).items():
+        try:
+            charger = charger_from_dict(stored)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            _LOGGER.warning("Ignoring damaged stored state of charger %s: %s", charger_id, err)
+            continue
+        chargers[charger.charger_id] = charger
+    return chargers

@@ -1,0 +1,64 @@
+"""Protocol adapters and the registry the server negotiates subprotocols from.
+
+Adding an OCPP version = writing its adapter package (a :class:`~..session.ChargerSession`
+subclass whose handlers call :class:`~..charger_state.ChargerState`, like ``v16/``) and adding one
+entry to :data:`SESSION_FACTORIES`. The server offers exactly the versions listed there. Shared by
+every version: :mod:`.frames` (bad frames) and :mod:`.rpc` (calls, tasks, wire logging).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+
+from websockets.asyncio.server import ServerConnection
+
+from custom_components.ocpp_ems.core.model import Charger
+from custom_components.ocpp_ems.core.session import ChargerSession, SessionContext
+
+OCPP16 = "ocpp1.6"
+OCPP201 = "ocpp2.0.1"
+OCPP21 = "ocpp2.1"
+
+# Newest first: of the versions a charger offers, we speak the newest we have an adapter for.
+VERSION_PREFERENCE: tuple[str, ...] = (OCPP21, OCPP201, OCPP16)
+
+# A charger offering no subprotocol at all is a (sloppy) 1.6J charger: such firmware exists.
+DEFAULT_VERSION = OCPP16
+
+SessionFactory = Callable[[ServerConnection, Charger, SessionContext], ChargerSession]
+
+
+def _create_v16(
+    connection: ServerConnection, charger: Charger, context: SessionContext
+) -> ChargerSession:
+    # Imported on use: the adapter pulls in the ``ocpp`` package, which the registry does not need.
+    from .v16 import V16Session
+
+    return V16Session(connection, charger, context)
+
+
+SESSION_FACTORIES: dict[str, SessionFactory] = {OCPP16: _create_v16}
+
+
+def select_version(offered: Sequence[str], available: Collection[str]) -> str | None:
+    """The version to speak: the newest ``offered`` one that is ``available``; None if none is."""
+    for version in VERSION_PREFERENCE:
+        if version in offered and version in available:
+            return version
+    # Versions missing from the preference list (a test's, a future adapter's): first offered wins.
+    for version in offered:
+        if version in available:
+            return version
+    return None
+
+
+def create_session(
+    version: str,
+    connection: ServerConnection,
+    charger: Charger,
+    context: SessionContext,
+    factories: Mapping[str, SessionFactory] | None = None,
+) -> ChargerSession:
+    """Build the adapter for ``version`` (KeyError when no adapter is registered for it)."""
+    registry = SESSION_FACTORIES if factories is None else factories
+    return registry[version](connection, charger, context)

@@ -1,0 +1,70 @@
+"""What a 1.6 charger can do, learned from its configuration keys (read after every boot).
+
+Feature profiles (``SupportedFeatureProfiles``) gate the commands we send: a command of a profile
+the charger does not list is refused locally (:class:`~...errors.CommandNotSupportedError`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from custom_components.ocpp_ems.core.model import Capabilities, ChargingRateUnit
+
+CORE = "Core"
+FIRMWARE = "FirmwareManagement"
+LOCAL_AUTH = "LocalAuthListManagement"
+RESERVATION = "Reservation"
+SMART_CHARGING = "SmartCharging"
+REMOTE_TRIGGER = "RemoteTrigger"
+_PROFILE_NAMES = {
+    name.lower(): name
+    for name in (CORE, FIRMWARE, LOCAL_AUTH, RESERVATION, SMART_CHARGING, REMOTE_TRIGGER)
+}
+_PROFILE_ALIASES = {"localauthlist": LOCAL_AUTH, "firmware": FIRMWARE, "smart": SMART_CHARGING}
+
+
+def capabilities_from_configuration(config: Mapping[str, str | None]) -> Capabilities:
+    """Smart-charging and other capabilities from 1.6 configuration keys (defaults where absent)."""
+    defaults = Capabilities()
+    units = set()
+    for unit in csv(config.get("ChargingScheduleAllowedChargingRateUnit")):
+        if unit.lower() in ("current", "a"):
+            units.add(ChargingRateUnit.AMPERE)
+        elif unit.lower() in ("power", "w"):
+            units.add(ChargingRateUnit.WATT)
+    return Capabilities(
+        supported_profiles=frozenset(
+            _profile_name(p) for p in csv(config.get("SupportedFeatureProfiles"))
+        ),
+        max_stack_level=int_or_none(config.get("ChargeProfileMaxStackLevel"))
+        or defaults.max_stack_level,
+        rate_units=frozenset(units) or defaults.rate_units,
+        max_schedule_periods=int_or_none(config.get("ChargingScheduleMaxPeriods"))
+        or defaults.max_schedule_periods,
+        max_profiles_installed=int_or_none(config.get("MaxChargingProfilesInstalled")),
+        phase_switching=str(config.get("ConnectorSwitch3to1PhaseSupported")).lower() == "true",
+        local_auth_list_max=int_or_none(config.get("LocalAuthListMaxLength")),
+        number_of_connectors=int_or_none(config.get("NumberOfConnectors"))
+        or defaults.number_of_connectors,
+    )
+
+
+def _profile_name(name: str) -> str:
+    key = name.lower()
+    return _PROFILE_NAMES.get(key) or _PROFILE_ALIASES.get(key) or name
+
+
+def csv(value: str | None) -> list[str]:
+    """A 1.6 comma-separated list (some firmware uses ';' or spaces)."""
+    if not value:
+        return []
+    return [item for item in re.split(r"[,;\s]+", value) if item]
+
+
+def int_or_none(value: str | None) -> int | None:
+    """An integer configuration value; None when absent or not a number."""
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None

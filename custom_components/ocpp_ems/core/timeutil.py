@@ -1,0 +1,67 @@
+"""Defensive timestamp handling.
+
+Chargers send ISO 8601 with or without ``Z``, naive local times, fractional seconds of any length,
+1970 dates after a reboot without a clock, and plain garbage. Nothing here raises: an unusable
+timestamp becomes "now", because a reading's time matters far less than not dropping the reading.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+# Readings from before this date come from a charger without a set clock (1970 / 2000 epochs).
+_EARLIEST = datetime(2010, 1, 1, tzinfo=UTC)
+# A charger clock slightly ahead is normal; far ahead is wrong and would pin ordering forever.
+MAX_FUTURE = timedelta(hours=1)
+
+# More than 6 fractional digits ("...12.1234567Z") is legal ISO but rejected by fromisoformat.
+_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_timestamp(value: Any, *, now: datetime | None = None) -> datetime:
+    """An aware UTC datetime for ``value``; ``now`` when missing, unparsable or implausible."""
+    current = now or utcnow()
+    parsed = _parse(value)
+    if parsed is None or parsed < _EARLIEST or parsed > current + MAX_FUTURE:
+        return current
+    return parsed
+
+
+def parse_optional_timestamp(value: Any) -> datetime | None:
+    """Like :func:`parse_timestamp` but None when the charger sent nothing usable."""
+    parsed = _parse(value)
+    if parsed is None or parsed < _EARLIEST or parsed > utcnow() + MAX_FUTURE:
+        return None
+    return parsed
+
+
+def _parse(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str) and value.strip():
+        text = _LONG_FRACTION.sub(r"\1", value.strip())
+        if text[-1] in "zZ":
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    else:
+        return None
+    # A naive time carries no zone: assume UTC (the OCPP convention) rather than guess a local zone.
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """OCPP wire format: UTC with a ``Z`` and millisecond precision."""
+    return (
+        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    )

@@ -1,0 +1,106 @@
+"""Diagnostics of a server or charger entry, with every credential and id tag redacted."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_ID_TAGS, CONF_PASSWORD
+from .coordinator import ChargerConfigEntry, ServerConfigEntry
+from .core.model import Charger
+from .core.server import CentralSystem
+from .hub import is_charger_entry
+
+# Secrets, personal identifiers and anything that lets someone else charge on this account.
+TO_REDACT = {
+    CONF_PASSWORD,
+    CONF_ID_TAGS,
+    "id_tag",
+    "idTag",
+    "AuthorizationKey",
+    "authorization_key",
+    "BasicAuthPassword",
+    "iccid",
+    "imsi",
+}
+
+
+def _plain(value: Any) -> Any:
+    """Model objects as JSON-ready data (dataclasses, enums, datetimes, sets)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            field.name: _plain(getattr(value, field.name))
+            for field in dataclasses.fields(value)
+            if not field.name.startswith("_")
+        }
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_plain(item) for item in value]
+        return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items
+    return value
+
+
+def _bound_port(central: CentralSystem) -> int | None:
+    try:
+        return central.port
+    except RuntimeError:
+        return None  # stopped: Home Assistant is shutting down
+
+
+def charger_diagnostics(charger: Charger) -> dict[str, Any]:
+    data: dict[str, Any] = _plain(charger)
+    # Configuration keys that hold secrets keep their name (useful) but lose their value.
+    configuration = data.get("configuration", {})
+    for key in list(configuration):
+        if key in TO_REDACT:
+            configuration[key] = "**REDACTED**"
+    return data
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: ConfigEntry
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "entry": {
+            "title": entry.title,
+            "data": dict(entry.data),
+            "options": dict(entry.options),
+        }
+    }
+    if entry.state is not ConfigEntryState.LOADED:
+        return async_redact_data(result, TO_REDACT)
+    if is_charger_entry(entry):
+        charger_entry: ChargerConfigEntry = entry
+        runtime = charger_entry.runtime_data
+        result["charger"] = charger_diagnostics(runtime.coordinator.charger)
+        result["online"] = runtime.central.session(runtime.charger_id) is not None
+    else:
+        server_entry: ServerConfigEntry = entry
+        server = server_entry.runtime_data
+        result["server"] = {
+            "settings": _plain(server.settings),
+            "port": _bound_port(server.central),
+            "chargers": {
+                charger_id: {
+                    "admission": str(server.directory.admission(charger_id)),
+                    "connected": charger.connected,
+                    "ocpp_version": charger.ocpp_version,
+                    "vendor": charger.info.vendor,
+                    "model": charger.info.model,
+                }
+                for charger_id, charger in sorted(server.central.chargers.items())
+            },
+            "auth_failures": server.directory.auth_failures(),
+        }
+    return async_redact_data(result, TO_REDACT)

@@ -1,0 +1,98 @@
+"""Event entities: sessions starting and ending, id tags authorised or rejected, faults.
+
+The modern way to trigger automations on things that happen (rather than on state)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+
+from homeassistant.components.event import EventEntity, EventEntityDescription
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .coordinator import ChargerConfigEntry, ChargerCoordinator, connector_ids
+from .core.model import ChargerEvent, EventKind
+from .entity import EntityCandidate, OcppEntity, async_add_charger_entities
+
+# Events arrive by push; nothing is polled.
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class OcppEventDescription(EventEntityDescription):
+    # Which core events this entity reports, and under which event type.
+    kinds: dict[EventKind, str]
+
+
+CHARGER_EVENTS: tuple[OcppEventDescription, ...] = (
+    OcppEventDescription(
+        key="authorization",
+        translation_key="authorization",
+        event_types=["authorized", "rejected"],
+        kinds={EventKind.AUTHORIZED: "authorized", EventKind.AUTHORIZATION_REJECTED: "rejected"},
+    ),
+    OcppEventDescription(
+        key="fault",
+        translation_key="fault",
+        event_types=["fault"],
+        kinds={EventKind.FAULT: "fault"},
+    ),
+    OcppEventDescription(
+        key="data_transfer",
+        translation_key="data_transfer",
+        event_types=["received"],
+        kinds={EventKind.DATA_TRANSFER: "received"},
+    ),
+)
+
+CONNECTOR_EVENTS: tuple[OcppEventDescription, ...] = (
+    OcppEventDescription(
+        key="session",
+        translation_key="session",
+        event_types=["started", "ended"],
+        kinds={EventKind.SESSION_STARTED: "started", EventKind.SESSION_ENDED: "ended"},
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: ChargerConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    async_add_charger_entities(entry, async_add_entities, _candidates)
+
+
+def _candidates(coordinator: ChargerCoordinator) -> Iterator[EntityCandidate]:
+    for description in CHARGER_EVENTS:
+        yield description.key, True, partial(OcppEventEntity, coordinator, description)
+    for connector_id in connector_ids(coordinator.charger):
+        for connector_description in CONNECTOR_EVENTS:
+            yield (
+                f"{connector_id}_{connector_description.key}",
+                True,
+                partial(OcppEventEntity, coordinator, connector_description, connector_id),
+            )
+
+
+class OcppEventEntity(OcppEntity, EventEntity):
+    entity_description: OcppEventDescription
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        self.async_on_remove(self.coordinator.async_add_event_callback(self._on_event))
+
+    @callback
+    def _on_event(self, event: ChargerEvent) -> None:
+        event_type = self.entity_description.kinds.get(event.kind)
+        if event_type is None:
+            return
+        # Connector entities only report their own connector; 0 means "the charger as a whole".
+        if self.connector_id is not None and event.connector_id not in (0, self.connector_id):
+            return
+        # Event data from the core is plain JSON-ready values (strings, numbers, ISO timestamps).
+        attributes = {**event.data, "connector_id": event.connector_id}
+        self._trigger_event(event_type, attributes)
+        self.async_write_ha_state()

@@ -1,0 +1,277 @@
+"""Home Assistant side of the core's host protocols: who may connect, passwords, id tags, storage.
+
+One :class:`HassChargerDirectory` and one :class:`HassStateStore` exist per server config entry. The
+directory answers the core's questions from config entries (the single source of truth the user
+edits in the UI), so accepting, ignoring, deleting or re-configuring a charger takes effect without
+restarting the server.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from homeassistant.config_entries import (
+    SOURCE_IGNORE,
+    SOURCE_INTEGRATION_DISCOVERY,
+    ConfigEntry,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import discovery_flow
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.storage import Store
+
+from .const import (
+    AUTH_FAILURE_REPAIR_THRESHOLD,
+    CONF_ACCEPT_ANY_ID_TAG,
+    CONF_ALLOW_NEW_CHARGERS,
+    CONF_AUTO_ACCEPT,
+    CONF_BASE_STACK_LEVEL,
+    CONF_CHARGER_ID,
+    CONF_ENTRY_TYPE,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_HOST,
+    CONF_ID_TAGS,
+    CONF_INSTALLATION_MAX,
+    CONF_LIVE_LIMIT_DURATION,
+    CONF_LIVE_STACK_LEVEL,
+    CONF_METER_INTERVAL,
+    CONF_MIN_CURRENT,
+    CONF_MODEL,
+    CONF_PASSWORD,
+    CONF_PAUSE_STRATEGY,
+    CONF_PHASES,
+    CONF_PING_INTERVAL,
+    CONF_PING_TIMEOUT,
+    CONF_PORT,
+    CONF_PROFILE_PURPOSE,
+    CONF_RATE_UNIT,
+    CONF_RESPONSE_TIMEOUT,
+    CONF_SAFE_CURRENT,
+    CONF_SERIAL,
+    CONF_SERVER_ENTRY_ID,
+    CONF_VENDOR,
+    DEFAULT_CHARGER_SETTINGS,
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_HOST,
+    DEFAULT_PING_INTERVAL,
+    DEFAULT_PING_TIMEOUT,
+    DEFAULT_PORT,
+    DEFAULT_RESPONSE_TIMEOUT,
+    DOMAIN,
+    ENTRY_TYPE_CHARGER,
+    ISSUE_AUTH_FAILED,
+    LOGGER,
+    STORAGE_SAVE_DELAY_S,
+    STORAGE_VERSION,
+)
+from .core.directory import Admission
+from .core.model import ChargerInfo
+from .core.settings import (
+    ChargerSettings,
+    PauseStrategy,
+    ProfilePurpose,
+    RateUnitPreference,
+    ServerSettings,
+)
+
+
+def is_charger_entry(entry: ConfigEntry) -> bool:
+    """Charger entries and server entries share the domain; the data tells them apart."""
+    return entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_CHARGER
+
+
+def server_settings(entry: ConfigEntry) -> ServerSettings:
+    """The core server settings of a server entry (data: where to listen; options: tuning)."""
+    options = entry.options
+    ping_interval = options.get(CONF_PING_INTERVAL, DEFAULT_PING_INTERVAL)
+    ping_timeout = options.get(CONF_PING_TIMEOUT, DEFAULT_PING_TIMEOUT)
+    return ServerSettings(
+        host=entry.data.get(CONF_HOST, DEFAULT_HOST),
+        port=int(entry.data.get(CONF_PORT, DEFAULT_PORT)),
+        # 0 switches websocket pings off (some chargers answer pings badly; Heartbeat still runs).
+        ping_interval_s=float(ping_interval) if ping_interval else None,
+        ping_timeout_s=float(ping_timeout) if ping_timeout else None,
+        heartbeat_interval_s=int(options.get(CONF_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL)),
+        response_timeout_s=float(options.get(CONF_RESPONSE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT)),
+        allow_new_chargers=bool(options.get(CONF_ALLOW_NEW_CHARGERS, True)),
+    )
+
+
+def charger_settings(entry: ConfigEntry | None) -> ChargerSettings:
+    """The quirk settings of a charger entry (defaults for an unknown charger)."""
+    if entry is None:
+        return ChargerSettings()
+    options = entry.options
+    default = DEFAULT_CHARGER_SETTINGS
+    return ChargerSettings(
+        installation_max_a=float(options.get(CONF_INSTALLATION_MAX, default.installation_max_a)),
+        safe_current_a=float(options.get(CONF_SAFE_CURRENT, default.safe_current_a)),
+        min_current_a=float(options.get(CONF_MIN_CURRENT, default.min_current_a)),
+        base_stack_level=int(options.get(CONF_BASE_STACK_LEVEL, default.base_stack_level)),
+        live_stack_level=int(options.get(CONF_LIVE_STACK_LEVEL, default.live_stack_level)),
+        live_profile_purpose=ProfilePurpose(
+            options.get(CONF_PROFILE_PURPOSE, default.live_profile_purpose)
+        ),
+        rate_unit=RateUnitPreference(options.get(CONF_RATE_UNIT, default.rate_unit)),
+        pause_strategy=PauseStrategy(options.get(CONF_PAUSE_STRATEGY, default.pause_strategy)),
+        meter_interval_s=int(options.get(CONF_METER_INTERVAL, default.meter_interval_s)),
+        phases=int(options.get(CONF_PHASES, default.phases)),
+        live_limit_duration_s=int(
+            options.get(CONF_LIVE_LIMIT_DURATION, default.live_limit_duration_s)
+        ),
+    )
+
+
+def id_tags(entry: ConfigEntry) -> list[str]:
+    """The id tags the user allows, without blanks or duplicates, in the order entered."""
+    seen: dict[str, str] = {}
+    for raw in entry.options.get(CONF_ID_TAGS, []):
+        tag = str(raw).strip()
+        if tag and tag.casefold() not in seen:
+            seen[tag.casefold()] = tag
+    return list(seen.values())
+
+
+def auth_issue_id(charger_id: str) -> str:
+    return f"{ISSUE_AUTH_FAILED}_{charger_id}"
+
+
+class HassChargerDirectory:
+    """The core's :class:`~.core.directory.ChargerDirectory`, answered from config entries."""
+
+    def __init__(self, hass: HomeAssistant, server_entry: ConfigEntry) -> None:
+        self._hass = hass
+        self._server_entry = server_entry
+        self._auth_failures: dict[str, int] = {}
+
+    def charger_entry(self, charger_id: str) -> ConfigEntry | None:
+        """The (possibly ignored) config entry of a charger, whichever server it belongs to."""
+        return self._hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, charger_id)
+
+    # --- admission and credentials ----------
+    def admission(self, charger_id: str) -> Admission:
+        entry = self.charger_entry(charger_id)
+        if entry is None:
+            if self._server_entry.options.get(CONF_ALLOW_NEW_CHARGERS, True):
+                return Admission.PENDING
+            return Admission.REJECTED
+        if entry.source == SOURCE_IGNORE or entry.disabled_by is not None:
+            # Ignored in the discovery dialog, deleted by the user (deletion leaves an ignored
+            # entry behind), or disabled: the user does not want this charger here.
+            return Admission.REJECTED
+        if entry.data.get(CONF_SERVER_ENTRY_ID) != self._server_entry.entry_id:
+            # Accepted on another port and now connecting here: the discovery flow moves the
+            # entry over (and reloads it), until then it is treated like a new charger.
+            return Admission.PENDING
+        return Admission.ACCEPTED
+
+    def password(self, charger_id: str) -> str | None:
+        entry = self.charger_entry(charger_id)
+        if entry is None or entry.source == SOURCE_IGNORE:
+            return None
+        password = entry.data.get(CONF_PASSWORD)
+        return str(password) if password else None
+
+    def settings(self, charger_id: str) -> ChargerSettings:
+        entry = self.charger_entry(charger_id)
+        return charger_settings(
+            entry if entry is not None and entry.source != SOURCE_IGNORE else None
+        )
+
+    # --- id tags ----------
+    def authorize_id_tag(self, charger_id: str, id_tag: str) -> bool:
+        if self._server_entry.options.get(CONF_ACCEPT_ANY_ID_TAG, False):
+            return True
+        # OCPP id tokens are case-insensitive.
+        wanted = id_tag.strip().casefold()
+        return any(tag.casefold() == wanted for tag in id_tags(self._server_entry))
+
+    def local_list(self) -> tuple[int, list[str]]:
+        tags = id_tags(self._server_entry)
+        # A version derived from the content changes exactly when the list does, and survives
+        # restarts without storing a counter. OCPP wants it > 0.
+        version = zlib.crc32("\n".join(sorted(tags)).encode()) % 0x7FFFFFFF + 1
+        return version, tags
+
+    # --- callbacks ----------
+    @callback
+    def on_pending_charger(self, charger_id: str, info: ChargerInfo) -> None:
+        LOGGER.info(
+            "New OCPP charger %s (%s %s) is waiting for approval",
+            charger_id,
+            info.vendor,
+            info.model,
+        )
+        discovery_flow.async_create_flow(
+            self._hass,
+            DOMAIN,
+            context={"source": SOURCE_INTEGRATION_DISCOVERY},
+            data={
+                CONF_CHARGER_ID: charger_id,
+                CONF_SERVER_ENTRY_ID: self._server_entry.entry_id,
+                CONF_VENDOR: info.vendor or "",
+                CONF_MODEL: info.model or "",
+                CONF_SERIAL: info.serial_number or "",
+                CONF_AUTO_ACCEPT: bool(self._server_entry.options.get(CONF_AUTO_ACCEPT, False)),
+            },
+        )
+
+    @callback
+    def on_auth_failure(self, charger_id: str, remote: str) -> None:
+        count = self._auth_failures.get(charger_id, 0) + 1
+        self._auth_failures[charger_id] = count
+        if count == AUTH_FAILURE_REPAIR_THRESHOLD:
+            LOGGER.warning(
+                "Charger %s (%s) failed authentication %d times in a row", charger_id, remote, count
+            )
+            ir.async_create_issue(
+                self._hass,
+                DOMAIN,
+                auth_issue_id(charger_id),
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_AUTH_FAILED,
+                translation_placeholders={"charger_id": charger_id, "remote": remote},
+            )
+
+    @callback
+    def on_auth_success(self, charger_id: str) -> None:
+        if self._auth_failures.pop(charger_id, 0) >= AUTH_FAILURE_REPAIR_THRESHOLD:
+            ir.async_delete_issue(self._hass, DOMAIN, auth_issue_id(charger_id))
+
+    # --- helpers for the HA layer ----------
+    def charger_entries(self) -> list[ConfigEntry]:
+        """The accepted chargers of this server."""
+        return [
+            entry
+            for entry in self._hass.config_entries.async_entries(DOMAIN, include_ignore=False)
+            if is_charger_entry(entry)
+            and entry.data.get(CONF_SERVER_ENTRY_ID) == self._server_entry.entry_id
+        ]
+
+    def auth_failures(self) -> dict[str, int]:
+        return dict(self._auth_failures)
+
+
+class HassStateStore:
+    """The core's :class:`~.core.directory.StateStore`, backed by a Home Assistant ``Store``."""
+
+    def __init__(self, hass: HomeAssistant, server_entry_id: str) -> None:
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{server_entry_id}"
+        )
+
+    async def async_load(self) -> dict[str, Any] | None:
+        return await self._store.async_load()
+
+    def schedule_save(self, data_fn: Any) -> None:
+        # Store flushes a delayed save on HA's final-write event, so a shutdown loses nothing.
+        self._store.async_delay_save(data_fn, STORAGE_SAVE_DELAY_S)
+
+    async def async_save(self, data: dict[str, Any]) -> None:
+        # Cancels a pending delayed save, so no timer outlives an unloaded entry.
+        await self._store.async_save(data)
+
+    async def async_remove(self) -> None:
+        await self._store.async_remove()

@@ -1,0 +1,267 @@
+"""Sensors of a charger and its connectors (all read from the core's charger model)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    PERCENTAGE,
+    EntityCategory,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfEnergy,
+    UnitOfPower,
+    UnitOfTemperature,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from .coordinator import ChargerConfigEntry, ChargerCoordinator, connector_ids
+from .core.model import Charger, Connector, ConnectorStatus, PhaseValues
+from .core.settings import ChargerSettings, PauseStrategy
+from .entity import EntityCandidate, OcppEntity, async_add_charger_entities
+from .hub import charger_settings
+
+# Entities only read the model; the coordinator pushes updates.
+PARALLEL_UPDATES = 0
+
+type SensorValue = StateType | datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class OcppChargerSensorDescription(SensorEntityDescription):
+    """A charger-wide sensor."""
+
+    value_fn: Callable[[Charger, ChargerSettings], SensorValue]
+    exists_fn: Callable[[Charger], bool] = lambda _charger: True
+
+
+@dataclass(frozen=True, kw_only=True)
+class OcppConnectorSensorDescription(SensorEntityDescription):
+    """A sensor of one connector; ``value_fn`` is only called for a connector the model knows."""
+
+    value_fn: Callable[[Connector], SensorValue]
+    exists_fn: Callable[[Connector | None], bool] = lambda _connector: True
+
+
+def _active_limit(charger: Charger, settings: ChargerSettings) -> float:
+    """The limit we hold the charger to (per phase): requested, else the installation maximum."""
+    limit = charger.limit
+    if limit.paused and settings.pause_strategy is PauseStrategy.ZERO_LIMIT:
+        return 0.0
+    if limit.requested_a is None:
+        return settings.installation_max_a
+    return min(limit.requested_a, settings.installation_max_a)
+
+
+def _lifetime_energy(charger: Charger, _settings: ChargerSettings) -> float | None:
+    counter = charger.lifetime_energy
+    if counter.last_register_wh is None and counter.total_wh == 0.0:
+        return None  # never read: unknown, not 0 (0 would look like a register reset)
+    return counter.total_wh
+
+
+def _phase(
+    values: Callable[[Connector], PhaseValues], phase: str
+) -> Callable[[Connector], float | None]:
+    def value(connector: Connector) -> float | None:
+        result: float | None = getattr(values(connector), phase)
+        return result
+
+    return value
+
+
+CHARGER_SENSORS: tuple[OcppChargerSensorDescription, ...] = (
+    OcppChargerSensorDescription(
+        key="active_limit",
+        translation_key="active_limit",
+        device_class=SensorDeviceClass.CURRENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=1,
+        value_fn=_active_limit,
+    ),
+    OcppChargerSensorDescription(
+        key="lifetime_energy",
+        translation_key="lifetime_energy",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        value_fn=_lifetime_energy,
+    ),
+    OcppChargerSensorDescription(
+        key="firmware_version",
+        translation_key="firmware_version",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda charger, _settings: charger.info.firmware_version,
+    ),
+    OcppChargerSensorDescription(
+        key="firmware_status",
+        translation_key="firmware_status",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda charger, _settings: charger.firmware_status,
+    ),
+    OcppChargerSensorDescription(
+        key="diagnostics_status",
+        translation_key="diagnostics_status",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda charger, _settings: charger.diagnostics_status,
+    ),
+    OcppChargerSensorDescription(
+        key="last_heartbeat",
+        translation_key="last_heartbeat",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda charger, _settings: charger.last_heartbeat,
+    ),
+)
+
+CONNECTOR_SENSORS: tuple[OcppConnectorSensorDescription, ...] = (
+    OcppConnectorSensorDescription(
+        key="status",
+        translation_key="status",
+        device_class=SensorDeviceClass.ENUM,
+        options=[str(status) for status in ConnectorStatus],
+        value_fn=lambda connector: str(connector.status),
+    ),
+    OcppConnectorSensorDescription(
+        key="power",
+        translation_key="power",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        value_fn=lambda connector: connector.meter.power_w,
+    ),
+    *(
+        OcppConnectorSensorDescription(
+            key=f"current_{phase}",
+            translation_key="phase_current",
+            translation_placeholders={"phase": phase.upper()},
+            device_class=SensorDeviceClass.CURRENT,
+            state_class=SensorStateClass.MEASUREMENT,
+            native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+            suggested_display_precision=1,
+            entity_category=EntityCategory.DIAGNOSTIC,
+            entity_registry_enabled_default=False,
+            value_fn=_phase(lambda connector: connector.meter.current_a, phase),
+        )
+        for phase in ("l1", "l2", "l3")
+    ),
+    *(
+        OcppConnectorSensorDescription(
+            key=f"voltage_{phase}",
+            translation_key="phase_voltage",
+            translation_placeholders={"phase": phase.upper()},
+            device_class=SensorDeviceClass.VOLTAGE,
+            state_class=SensorStateClass.MEASUREMENT,
+            native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+            suggested_display_precision=0,
+            entity_category=EntityCategory.DIAGNOSTIC,
+            entity_registry_enabled_default=False,
+            value_fn=_phase(lambda connector: connector.meter.voltage_v, phase),
+        )
+        for phase in ("l1", "l2", "l3")
+    ),
+    OcppConnectorSensorDescription(
+        key="offered_current",
+        translation_key="offered_current",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=1,
+        value_fn=lambda connector: connector.meter.offered_current_a,
+    ),
+    OcppConnectorSensorDescription(
+        key="session_energy",
+        translation_key="session_energy",
+        device_class=SensorDeviceClass.ENERGY,
+        # Starts again at 0 with every session: a reset, which TOTAL_INCREASING understands.
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        value_fn=lambda connector: connector.session_energy_wh,
+    ),
+    OcppConnectorSensorDescription(
+        key="soc",
+        translation_key="soc",
+        device_class=SensorDeviceClass.BATTERY,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=0,
+        value_fn=lambda connector: connector.meter.soc_percent,
+        # Most AC chargers never learn the car's SoC: only create it once reported.
+        exists_fn=lambda connector: connector is not None
+        and connector.meter.soc_percent is not None,
+    ),
+    OcppConnectorSensorDescription(
+        key="temperature",
+        translation_key="temperature",
+        device_class=SensorDeviceClass.TEMPERATURE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda connector: connector.meter.temperature_c,
+        exists_fn=lambda connector: connector is not None
+        and connector.meter.temperature_c is not None,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: ChargerConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    async_add_charger_entities(entry, async_add_entities, _candidates)
+
+
+def _candidates(coordinator: ChargerCoordinator) -> Iterator[EntityCandidate]:
+    charger = coordinator.charger
+    for description in CHARGER_SENSORS:
+        yield (
+            description.key,
+            description.exists_fn(charger),
+            partial(OcppChargerSensor, coordinator, description),
+        )
+    for connector_id in connector_ids(charger):
+        connector = charger.connectors.get(connector_id)
+        for connector_description in CONNECTOR_SENSORS:
+            yield (
+                f"{connector_id}_{connector_description.key}",
+                connector_description.exists_fn(connector),
+                partial(OcppConnectorSensor, coordinator, connector_description, connector_id),
+            )
+
+
+class OcppChargerSensor(OcppEntity, SensorEntity):
+    entity_description: OcppChargerSensorDescription
+
+    @property
+    def native_value(self) -> SensorValue:
+        return self.entity_description.value_fn(
+            self.charger, charger_settings(self.coordinator.config_entry)
+        )
+
+
+class OcppConnectorSensor(OcppEntity, SensorEntity):
+    entity_description: OcppConnectorSensorDescription
+
+    @property
+    def native_value(self) -> SensorValue:
+        if (connector := self.connector) is None:
+            return None
+        return self.entity_description.value_fn(connector)

@@ -1,0 +1,381 @@
+"""Actions, registered once in ``async_setup`` and addressed to a charger (or connector) device.
+
+Every action resolves its device to a loaded charger entry, validates what it can without the
+charger (ServiceValidationError), then sends the command; the core's errors become translated
+HomeAssistantErrors that say what the charger answered (see ``entity.charger_errors``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+from urllib.parse import urlparse
+
+import probatio
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+from homeassistant.util import dt as dt_util
+
+from .const import DOMAIN
+from .coordinator import ChargerConfigEntry
+from .core.model import Charger
+from .core.session import ChargerSession
+from .entity import charger_errors, require_session
+from .hub import charger_settings, is_charger_entry
+
+ATTR_DEVICE_ID: Final = "device_id"
+ATTR_CONNECTOR_ID: Final = "connector_id"
+ATTR_CURRENT: Final = "current"
+ATTR_DURATION: Final = "duration"
+ATTR_ID_TAG: Final = "id_tag"
+ATTR_KEYS: Final = "keys"
+ATTR_KEY: Final = "key"
+ATTR_VALUE: Final = "value"
+ATTR_MESSAGE: Final = "message"
+ATTR_TYPE: Final = "type"
+ATTR_URL: Final = "url"
+ATTR_RETRIEVE_DATE: Final = "retrieve_date"
+ATTR_RETRIES: Final = "retries"
+ATTR_PROFILE_ID: Final = "profile_id"
+ATTR_PURPOSE: Final = "purpose"
+ATTR_STACK_LEVEL: Final = "stack_level"
+ATTR_PROFILE: Final = "profile"
+ATTR_VENDOR_ID: Final = "vendor_id"
+ATTR_MESSAGE_ID: Final = "message_id"
+ATTR_DATA: Final = "data"
+
+TRIGGER_MESSAGES: Final = [
+    "BootNotification",
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+    "Heartbeat",
+    "MeterValues",
+    "StatusNotification",
+]
+RESET_TYPES: Final = ["soft", "hard"]
+LOCATION_SCHEMES: Final = ("http", "https", "ftp", "ftps", "sftp")
+PROFILE_PURPOSES: Final = ["charger_max", "tx_default", "tx"]
+
+_DEVICE: Final = {probatio.Required(ATTR_DEVICE_ID): cv.string}
+_CONNECTOR: Final = {probatio.Optional(ATTR_CONNECTOR_ID): probatio.All(int, probatio.Range(min=1))}
+
+
+@dataclass(kw_only=True)
+class ChargerTarget:
+    """The charger an action is addressed to."""
+
+    entry: ChargerConfigEntry
+    charger_id: str
+    # Set when the targeted device is one connector of a multi-outlet charger.
+    device_connector_id: int | None
+
+    @property
+    def charger(self) -> Charger:
+        return self.entry.runtime_data.coordinator.charger
+
+    def session(self) -> ChargerSession:
+        return require_session(self.entry.runtime_data.central, self.charger_id)
+
+    def connector_id(self, call: ServiceCall) -> int:
+        """The connector from the call, else from the device, else 1."""
+        connector_id: int = call.data.get(ATTR_CONNECTOR_ID) or self.device_connector_id or 1
+        return connector_id
+
+
+def _target(hass: HomeAssistant, call: ServiceCall) -> ChargerTarget:
+    """The loaded charger entry behind the call's device (a charger or one of its connectors)."""
+    device_id: str = call.data[ATTR_DEVICE_ID]
+    device = dr.async_get(hass).async_get(device_id)
+    entry = None if device is None else hass.config_entries.async_get_entry(device.config_entry_id)
+    if device is None or entry is None or entry.domain != DOMAIN or not is_charger_entry(entry):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_device",
+            translation_placeholders={"device_id": device_id},
+        )
+    if entry.state is not ConfigEntryState.LOADED:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="charger_not_loaded",
+            translation_placeholders={"charger": entry.title},
+        )
+    charger_entry: ChargerConfigEntry = entry
+    charger_id = charger_entry.runtime_data.charger_id
+    # Connector devices of multi-outlet chargers are identified as "<charger id>_<connector>".
+    connector: int | None = None
+    for domain, identifier in device.identifiers:
+        suffix = identifier.removeprefix(f"{charger_id}_")
+        if domain == DOMAIN and suffix != identifier and suffix.isdigit():
+            connector = int(suffix)
+    return ChargerTarget(entry=charger_entry, charger_id=charger_id, device_connector_id=connector)
+
+
+type Handler = Callable[[ChargerTarget, ServiceCall], Awaitable[ServiceResponse]]
+
+
+# --- current control ----------
+async def _set_current_limit(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    current: float = call.data[ATTR_CURRENT]
+    duration: int | None = call.data.get(ATTR_DURATION)
+    settings = charger_settings(target.entry)
+    if current > settings.installation_max_a or 0 < current < settings.min_current_a:
+        # IEC 61851 cannot signal 0 < I < 6 A: only 0 (pause) or min..max make sense.
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="current_out_of_range",
+            translation_placeholders={
+                "current": str(current),
+                "min": str(settings.min_current_a),
+                "max": str(settings.installation_max_a),
+            },
+        )
+    controller = target.entry.runtime_data.central.current_control(target.charger_id)
+    await controller.set_limit(round(current, 1), duration_s=duration)
+    return None
+
+
+async def _pause(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    await target.entry.runtime_data.central.current_control(target.charger_id).pause()
+    return None
+
+
+async def _resume(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    await target.entry.runtime_data.central.current_control(target.charger_id).resume()
+    return None
+
+
+# --- transactions ----------
+async def _start_charging(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    id_tag: str = call.data.get(ATTR_ID_TAG) or charger_settings(target.entry).remote_start_id_tag
+    await target.session().remote_start(target.connector_id(call), id_tag)
+    return None
+
+
+async def _stop_charging(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    wanted = call.data.get(ATTR_CONNECTOR_ID) or target.device_connector_id
+    transactions = [
+        connector.transaction
+        for connector in target.charger.outlets
+        if connector.transaction is not None
+        and (wanted is None or connector.connector_id == wanted)
+    ]
+    if not transactions:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="no_transaction",
+            translation_placeholders={"charger_id": target.charger_id},
+        )
+    session = target.session()
+    for transaction in transactions:
+        if transaction is not None:
+            await session.remote_stop(transaction.transaction_id)
+    return None
+
+
+# --- configuration and maintenance ----------
+async def _get_configuration(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    keys: list[str] | None = call.data.get(ATTR_KEYS) or None
+    result = await target.session().get_configuration(keys)
+    return dict(result)
+
+
+async def _set_configuration(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    status = await target.session().set_configuration(call.data[ATTR_KEY], call.data[ATTR_VALUE])
+    return {"status": status}
+
+
+async def _trigger_message(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    connector: int | None = call.data.get(ATTR_CONNECTOR_ID) or target.device_connector_id
+    await target.session().trigger_message(call.data[ATTR_MESSAGE], connector)
+    return None
+
+
+async def _reset(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    await target.session().reset(hard=call.data[ATTR_TYPE] == "hard")
+    return None
+
+
+async def _unlock(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    await target.session().unlock(target.connector_id(call))
+    return None
+
+
+async def _update_firmware(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    retrieve: datetime = call.data.get(ATTR_RETRIEVE_DATE) or dt_util.utcnow()
+    await target.session().update_firmware(
+        call.data[ATTR_URL], dt_util.as_utc(retrieve), call.data.get(ATTR_RETRIES)
+    )
+    return None
+
+
+async def _request_diagnostics(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    file_name = await target.session().request_diagnostics(call.data[ATTR_URL])
+    return {"file_name": file_name}
+
+
+# --- smart charging and vendor extensions ----------
+async def _clear_charging_profiles(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    await target.session().clear_profiles(
+        profile_id=call.data.get(ATTR_PROFILE_ID),
+        connector_id=call.data.get(ATTR_CONNECTOR_ID),
+        purpose=call.data.get(ATTR_PURPOSE),
+        stack_level=call.data.get(ATTR_STACK_LEVEL),
+    )
+    return None
+
+
+async def _set_charging_profile(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    profile: dict[str, Any] = call.data[ATTR_PROFILE]
+    await target.session().set_raw_profile(call.data.get(ATTR_CONNECTOR_ID, 0), dict(profile))
+    return None
+
+
+async def _data_transfer(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    result = await target.session().data_transfer(
+        call.data[ATTR_VENDOR_ID], call.data.get(ATTR_MESSAGE_ID), call.data.get(ATTR_DATA)
+    )
+    return dict(result)
+
+
+def _location(value: Any) -> str:
+    """Where a charger up- or downloads files: chargers commonly use FTP as well as HTTP."""
+    text = str(value).strip()
+    parsed = urlparse(text)
+    if parsed.scheme not in LOCATION_SCHEMES or not parsed.netloc:
+        raise probatio.Invalid(f"expected a {'/'.join(LOCATION_SCHEMES)} URL")
+    return text
+
+
+def _profile(value: Any) -> dict[str, Any]:
+    """A raw charging profile: a mapping with at least the keys every OCPP version needs."""
+    if not isinstance(value, dict):
+        raise probatio.Invalid("profile must be a mapping")
+    missing = [key for key in ("chargingProfileId", "chargingSchedule") if key not in value]
+    if missing:
+        raise probatio.Invalid(f"profile lacks {', '.join(missing)}")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSpec:
+    handler: Handler
+    schema: dict[Any, Any]
+    response: SupportsResponse = SupportsResponse.NONE
+
+
+SERVICES: Final[dict[str, ServiceSpec]] = {
+    "set_current_limit": ServiceSpec(
+        handler=_set_current_limit,
+        schema={
+            probatio.Required(ATTR_CURRENT): probatio.All(
+                probatio.Coerce(float), probatio.Range(min=0)
+            ),
+            probatio.Optional(ATTR_DURATION): probatio.All(
+                probatio.Coerce(int), probatio.Range(min=1)
+            ),
+        },
+    ),
+    "pause_charging": ServiceSpec(handler=_pause, schema={}),
+    "resume_charging": ServiceSpec(handler=_resume, schema={}),
+    "start_charging": ServiceSpec(
+        handler=_start_charging,
+        schema={**_CONNECTOR, probatio.Optional(ATTR_ID_TAG): cv.string},
+    ),
+    "stop_charging": ServiceSpec(handler=_stop_charging, schema=_CONNECTOR),
+    "get_configuration": ServiceSpec(
+        handler=_get_configuration,
+        schema={probatio.Optional(ATTR_KEYS): probatio.All(cv.ensure_list, [cv.string])},
+        response=SupportsResponse.ONLY,
+    ),
+    "set_configuration": ServiceSpec(
+        handler=_set_configuration,
+        schema={probatio.Required(ATTR_KEY): cv.string, probatio.Required(ATTR_VALUE): cv.string},
+        response=SupportsResponse.OPTIONAL,
+    ),
+    "trigger_message": ServiceSpec(
+        handler=_trigger_message,
+        schema={**_CONNECTOR, probatio.Required(ATTR_MESSAGE): probatio.In(TRIGGER_MESSAGES)},
+    ),
+    "reset": ServiceSpec(
+        handler=_reset,
+        schema={probatio.Optional(ATTR_TYPE, default="soft"): probatio.In(RESET_TYPES)},
+    ),
+    "unlock": ServiceSpec(handler=_unlock, schema=_CONNECTOR),
+    "update_firmware": ServiceSpec(
+        handler=_update_firmware,
+        schema={
+            probatio.Required(ATTR_URL): _location,
+            probatio.Optional(ATTR_RETRIEVE_DATE): cv.datetime,
+            probatio.Optional(ATTR_RETRIES): probatio.All(
+                probatio.Coerce(int), probatio.Range(min=0)
+            ),
+        },
+    ),
+    "request_diagnostics": ServiceSpec(
+        handler=_request_diagnostics,
+        schema={probatio.Required(ATTR_URL): _location},
+        response=SupportsResponse.OPTIONAL,
+    ),
+    "clear_charging_profiles": ServiceSpec(
+        handler=_clear_charging_profiles,
+        schema={
+            probatio.Optional(ATTR_PROFILE_ID): probatio.Coerce(int),
+            probatio.Optional(ATTR_CONNECTOR_ID): probatio.All(int, probatio.Range(min=0)),
+            probatio.Optional(ATTR_PURPOSE): probatio.In(PROFILE_PURPOSES),
+            probatio.Optional(ATTR_STACK_LEVEL): probatio.All(int, probatio.Range(min=0)),
+        },
+    ),
+    "set_charging_profile": ServiceSpec(
+        handler=_set_charging_profile,
+        schema={
+            probatio.Optional(ATTR_CONNECTOR_ID, default=0): probatio.All(
+                int, probatio.Range(min=0)
+            ),
+            probatio.Required(ATTR_PROFILE): _profile,
+        },
+    ),
+    "data_transfer": ServiceSpec(
+        handler=_data_transfer,
+        schema={
+            probatio.Required(ATTR_VENDOR_ID): cv.string,
+            probatio.Optional(ATTR_MESSAGE_ID): cv.string,
+            probatio.Optional(ATTR_DATA): cv.string,
+        },
+        response=SupportsResponse.OPTIONAL,
+    ),
+}
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register every action (once per Home Assistant run, not per entry)."""
+    for name, spec in SERVICES.items():
+        hass.services.async_register(
+            DOMAIN,
+            name,
+            _make_service_handler(hass, spec.handler),
+            schema=probatio.Schema({**_DEVICE, **spec.schema}),
+            supports_response=spec.response,
+        )
+
+
+def _make_service_handler(
+    hass: HomeAssistant, handler: Handler
+) -> Callable[[ServiceCall], Coroutine[Any, Any, ServiceResponse]]:
+    async def _handle(call: ServiceCall) -> ServiceResponse:
+        target = _target(hass, call)
+        with charger_errors(target.charger_id):
+            return await handler(target, call)
+
+    return _handle

@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Prepare and configure the development Home Assistant that ``scripts/develop`` runs.
+
+``offline CONFIG``  (before hass starts; idempotent)
+    Creates the owner user (no password: the trusted_networks provider in configuration.yaml logs
+    127.0.0.1 in without a prompt), marks onboarding done, and writes a long-lived access token to
+    ``CONFIG/.dev_token`` for scripts and curl.
+
+``online CONFIG --port P``  (while hass runs; idempotent)
+    Through Home Assistant's own REST / websocket API, i.e. the same config flows a user clicks:
+    creates the OCPP server entry on port P if there is none, lets the simulator's id tag charge
+    (server options), and accepts the discovery flow of each charger that connects, which creates
+    its charger entry and moves it to Basic authentication.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+DOMAIN = "ocpp_ems"
+TOKEN_FILE = ".dev_token"
+_LOGGER = logging.getLogger("dev_bootstrap")
+
+
+# ------------------------------------------------------------------------------------ offline part
+async def prepare_offline(config_dir: Path) -> None:
+    from homeassistant.auth import auth_manager_from_config
+    from homeassistant.auth.const import GROUP_ID_ADMIN
+    from homeassistant.auth.models import TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN
+    from homeassistant.components.onboarding import STORAGE_KEY, STORAGE_VERSION
+    from homeassistant.components.onboarding.const import STEPS
+    from homeassistant.config_entries import ConfigEntries
+    from homeassistant.core import CoreState, HomeAssistant
+    from homeassistant.helpers import device_registry as dr
+    from homeassistant.helpers import entity_registry as er
+    from homeassistant.helpers.storage import Store
+
+    hass = HomeAssistant(str(config_dir))
+    # As homeassistant/scripts/auth.py does: the auth store needs the registries loaded.
+    hass.config_entries = ConfigEntries(hass, {})
+    await hass.config_entries.async_initialize()
+    dr.async_setup(hass)
+    await asyncio.gather(dr.async_load(hass), er.async_load(hass))
+    hass.auth = await auth_manager_from_config(hass, [{"type": "homeassistant"}], [])
+    users = [u for u in await hass.auth.async_get_users() if not u.system_generated]
+    owner = next((u for u in users if u.is_owner), None)
+    if owner is None:
+        owner = await hass.auth.async_create_user("Developer", group_ids=[GROUP_ID_ADMIN])
+        _LOGGER.info("Created the owner user %s", owner.name)
+
+    token_path = config_dir / TOKEN_FILE
+    has_token = any(
+        t.token_type == TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN for t in owner.refresh_tokens.values()
+    )
+    if not token_path.is_file() or not has_token:
+        for token in list(owner.refresh_tokens.values()):
+            if token.client_name == "scripts/develop":
+                hass.auth.async_remove_refresh_token(token)
+        refresh = await hass.auth.async_create_refresh_token(
+            owner,
+            client_name="scripts/develop",
+            token_type=TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN,
+            access_token_expiration=timedelta(days=3650),
+        )
+        token_path.write_text(hass.auth.async_create_access_token(refresh))
+        token_path.chmod(0o600)
+        _LOGGER.info("Wrote a long-lived access token to %s", token_path)
+
+    onboarding: Store[dict[str, Any]] = Store(hass, STORAGE_VERSION, STORAGE_KEY, private=True)
+    data = await onboarding.async_load() or {"done": []}
+    if set(data["done"]) != set(STEPS):
+        await onboarding.async_save({"done": list(STEPS)})
+        _LOGGER.info("Marked onboarding done")
+
+    # Stopping a running instance flushes the delayed saves (auth store) in its final write;
+    # async_stop() ignores an instance that never started, hence the explicit state.
+    logging.getLogger("homeassistant.core").setLevel(logging.WARNING)
+    hass.set_state(CoreState.running)
+    await hass.async_stop()
+
+
+# ------------------------------------------------------------------------------------- online part
+class HassApi:
+    """Just enough of Home Assistant's REST and websocket API."""
+
+    def __init__(self, base: str, token: str) -> None:
+        import aiohttp
+
+        self.base = base
+        self.session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"})
+        self.token = token
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def request(self, method: str, path: str, body: Any = None) -> Any:
+        async with self.session.request(method, self.base + path, json=body) as response:
+            text = await response.text()
+            if response.status >= 400:
+                raise RuntimeError(f"{method} {path}: HTTP {response.status} {text}")
+            return json.loads(text) if text else None
+
+    async def ws(self, message: dict[str, Any]) -> Any:
+        async with self.session.ws_connect(self.base + "/api/websocket") as ws:
+            await ws.receive_json()  # auth_required
+            await ws.send_json({"type": "auth", "access_token": self.token})
+            auth = await ws.receive_json()
+            if auth.get("type") != "auth_ok":
+                raise RuntimeError(f"websocket auth failed: {auth}")
+            await ws.send_json({"id": 1, **message})
+            while True:
+                reply = await ws.receive_json()
+                if reply.get("id") == 1:
+                    if not reply.get("success"):
+                        raise RuntimeError(f"{message['type']}: {reply}")
+                    return reply["result"]
+
+    async def wait_until_up(self) -> None:
+        while True:
+            try:
+                await self.request("GET", "/api/")
+                return
+            except Exception:
+                await asyncio.sleep(1)
+
+
+def _fill_form(schema: list[dict[str, Any]], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Answer a form with its own defaults, overriding the fields we care about (if offered)."""
+    names = {field["name"] for field in schema}
+    answer = {field["name"]: field["default"] for field in schema if "default" in field}
+    answer.update({key: value for key, value in overrides.items() if key in names})
+    return answer
+
+
+async def _entries(api: HassApi) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = await api.request(
+        "GET", f"/api/config/config_entries/entry?domain={DOMAIN}"
+    )
+    return result
+
+
+async def ensure_server_entry(api: HassApi, port: int, id_tag: str) -> None:
+    servers = [e for e in await _entries(api) if e["source"] == "user"]
+    if not servers:
+        form = await api.request("POST", "/api/config/config_entries/flow", {"handler": DOMAIN})
+        answer = _fill_form(form["data_schema"], {"port": port, "host": "0.0.0.0"})
+        result = await api.request(
+            "POST", f"/api/config/config_entries/flow/{form['flow_id']}", answer
+        )
+        if result.get("type") != "create_entry":
+            raise RuntimeError(f"creating the server entry failed: {result}")
+        _LOGGER.info("Created the OCPP server entry on port %s", port)
+        entry_id = result["result"]["entry_id"]
+        # Let the simulator's id tag charge (default-deny for unknown tags otherwise).
+        form = await api.request(
+            "POST", "/api/config/config_entries/options/flow", {"handler": entry_id}
+        )
+        answer = _fill_form(form["data_schema"], {"id_tags": [id_tag]})
+        await api.request(
+            "POST", f"/api/config/config_entries/options/flow/{form['flow_id']}", answer
+        )
+        _LOGGER.info("Allowed id tag %s", id_tag)
+    else:
+        _LOGGER.info("OCPP server entry exists: %s", servers[0]["title"])
+
+
+async def accept_chargers(api: HassApi, want: int) -> None:
+    """Confirm discovery flows of new chargers until ``want`` charger entries exist."""
+    while True:
+        chargers = [e for e in await _entries(api) if e["source"] == "integration_discovery"]
+        if len(chargers) >= want:
+            _LOGGER.info("Charger entries: %s", ", ".join(e["title"] for e in chargers))
+            return
+        for flow in await api.ws({"type": "config_entries/flow/progress"}):
+            if (
+                flow["handler"] != DOMAIN
+                or flow["context"].get("source") != "integration_discovery"
+            ):
+                continue
+            result = await api.request(
+                "POST", f"/api/config/config_entries/flow/{flow['flow_id']}", {}
+            )
+            _LOGGER.info("Accepted charger: %s", result.get("title", result.get("type")))
+        await asyncio.sleep(2)
+
+
+async def configure_online(args: argparse.Namespace) -> None:
+    token = (Path(args.config) / TOKEN_FILE).read_text().strip()
+    api = HassApi(args.url, token)
+    try:
+        async with asyncio.timeout(args.timeout):
+            await api.wait_until_up()
+            await ensure_server_entry(api, args.port, args.id_tag)
+            await accept_chargers(api, args.chargers)
+    finally:
+        await api.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    offline = sub.add_parser("offline")
+    offline.add_argument("config")
+    online = sub.add_parser("online")
+    online.add_argument("config")
+    online.add_argument("--url", default="http://127.0.0.1:8123")
+    online.add_argument("--port", type=int, default=9000)
+    online.add_argument("--id-tag", default="SIM-TAG-1")
+    online.add_argument("--chargers", type=int, default=1)
+    online.add_argument("--timeout", type=float, default=180)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="[bootstrap] %(message)s", stream=sys.stdout)
+    config_dir = Path(args.config).resolve()
+    os.makedirs(config_dir, exist_ok=True)
+    if args.command == "offline":
+        asyncio.run(prepare_offline(config_dir))
+    else:
+        asyncio.run(configure_online(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Fixtures for core tests: a real CentralSystem on 127.0.0.1 (port 0) and host-app fakes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+
+import pytest
+
+from custom_components.ocpp_ems.core.protocol import SessionFactory
+from custom_components.ocpp_ems.core.server import CentralSystem
+from custom_components.ocpp_ems.core.settings import ServerSettings
+
+from .fakes import MemoryDirectory, MemoryStore
+
+type MakeCentral = Callable[..., Awaitable[CentralSystem]]
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations() -> None:
+    """Core tests run without a Home Assistant instance (overrides the autouse hass fixture)."""
+
+
+@pytest.fixture
+def directory() -> MemoryDirectory:
+    return MemoryDirectory()
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def server_settings() -> ServerSettings:
+    return ServerSettings(host="127.0.0.1", port=0)
+
+
+@pytest.fixture
+async def make_central(
+    socket_enabled: None,
+    directory: MemoryDirectory,
+    server_settings: ServerSettings,
+) -> AsyncGenerator[MakeCentral]:
+    """Start CentralSystems (real server, real sockets); every one is stopped after the test.
+
+    Keyword arguments: ``factories`` (adapters by version, default: the real registry), ``store``,
+    ``settings``, ``directory``.
+    """
+    started: list[CentralSystem] = []
+
+    async def make(
+        *,
+        factories: Mapping[str, SessionFactory] | None = None,
+        store: MemoryStore | None = None,
+        settings: ServerSettings | None = None,
+        directory_: MemoryDirectory | None = None,
+    ) -> CentralSystem:
+        central = CentralSystem(
+            settings or server_settings,
+            directory_ or directory,
+            store,
+            factories=factories,
+        )
+        await central.start()
+        started.append(central)
+        return central
+
+    yield make
+    for central in started:
+        await central.stop()
+
+
+@pytest.fixture
+async def central(make_central: MakeCentral) -> CentralSystem:
+    """A running CentralSystem with the real protocol adapters."""
+    return await make_central()

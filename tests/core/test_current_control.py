@@ -1,0 +1,431 @@
+"""Current control end to end: CurrentController -> real V16Session -> websockets -> SimCharger,
+which keeps the profiles and computes its composite schedule like a charger does."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from ocpp.v16 import call
+
+from custom_components.ocpp_ems.core.current_control import CurrentController
+from custom_components.ocpp_ems.core.directory import Admission
+from custom_components.ocpp_ems.core.errors import ChargerNotConnectedError, CommandRejectedError
+from custom_components.ocpp_ems.core.model import Charger, EventKind
+from custom_components.ocpp_ems.core.settings import (
+    ChargerSettings,
+    PauseStrategy,
+    ProfilePurpose,
+    RateUnitPreference,
+    ServerSettings,
+)
+
+from .fakes import MemoryDirectory
+from .v16_harness import CHARGER_ID, Harness, SimCharger, now_iso, running_harness, wait_for
+
+
+@pytest.fixture(autouse=True)
+def fast_verification(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(CurrentController, "verify_delay_s", 0.05)
+    monkeypatch.setattr(CurrentController, "offered_grace_s", 0.0)
+
+
+@pytest.fixture
+def settings(directory: MemoryDirectory) -> ChargerSettings:
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    directory.id_tags.add("TAG1")
+    return directory.settings(CHARGER_ID)
+
+
+@pytest.fixture
+async def h(
+    socket_enabled: None,
+    directory: MemoryDirectory,
+    server_settings: ServerSettings,
+    settings: ChargerSettings,
+) -> AsyncIterator[Harness]:
+    async with running_harness(directory, server_settings) as harness:
+        yield harness
+
+
+def profile_writes(sim: SimCharger) -> list[dict[str, Any]]:
+    return [p["cs_charging_profiles"] for p in sim.actions("SetChargingProfile")]
+
+
+def live_writes(sim: SimCharger) -> list[float]:
+    return [
+        float(p["charging_schedule"]["charging_schedule_period"][0]["limit"])
+        for p in profile_writes(sim)
+        if p["charging_profile_id"] in (3, 4)
+    ]
+
+
+async def attached(h: Harness, **kwargs: Any) -> SimCharger:
+    sim = await h.charger_client(**kwargs)
+    await wait_for(lambda: h.controller is not None and h.controller._refresh_task is not None)
+    return sim
+
+
+async def test_attach_installs_max_base_and_live(h: Harness) -> None:
+    sim = await attached(h)
+    writes = profile_writes(sim)
+    assert [w["charging_profile_purpose"] for w in writes] == [
+        "ChargePointMaxProfile",
+        "TxDefaultProfile",
+        "TxDefaultProfile",
+    ]
+    max_profile, base, live = writes
+    assert max_profile["stack_level"] == 0
+    assert float(max_profile["charging_schedule"]["charging_schedule_period"][0]["limit"]) == 32
+    assert base["stack_level"] == 0
+    assert "duration" not in base["charging_schedule"]
+    assert float(base["charging_schedule"]["charging_schedule_period"][0]["limit"]) == 6
+    assert live["stack_level"] == 1
+    assert live["charging_schedule"]["duration"] == 900 + 60  # counted from the backdated start
+    assert h.charger.limit.charger_max_a == 32
+    assert h.charger.limit.base_a == 6
+    await wait_for(lambda: h.charger.limit.applied_a == 32)  # verified via GetCompositeSchedule
+    assert not h.charger.limit.mismatch
+
+
+async def test_writes_only_on_change(h: Harness) -> None:
+    sim = await attached(h)
+    controller = h.get_controller()
+    await controller.set_limit(16)
+    await controller.set_limit(16)
+    await controller.set_limit(16.04)  # same after rounding to the schema's 0.1 A
+    assert live_writes(sim) == [32, 16]
+    await controller.set_limit(10)
+    await controller.set_limit(None)
+    assert live_writes(sim) == [32, 16, 10, 32]
+    assert h.charger.limit.requested_a is None
+
+
+async def test_reconnect_does_not_rewrite_fixed_profiles(h: Harness) -> None:
+    first = await attached(h)
+    await h.get_controller().set_limit(12)
+    await first._connection.close()
+    await wait_for(lambda: h.get_controller()._session is None)
+    second = await attached(h)
+    writes = profile_writes(second)
+    assert [w["charging_profile_id"] for w in writes] == [3]  # only the live limit
+    assert live_writes(second) == [12]
+
+
+async def test_live_limit_is_refreshed(h: Harness, settings: ChargerSettings) -> None:
+    settings.live_limit_duration_s = 2
+    sim = await attached(h)
+    await h.get_controller().set_limit(14)
+    await wait_for(lambda: len(live_writes(sim)) >= 4, seconds=4)
+    assert live_writes(sim)[1:4] == [14, 14, 14]
+
+
+async def test_charger_falls_back_to_safe_current_when_control_stops(
+    h: Harness, settings: ChargerSettings
+) -> None:
+    settings.live_limit_duration_s = 1
+    sim = await attached(h)
+    await h.get_controller().set_limit(20)
+    assert sim.composite(1, "A") == 20
+    await h.get_controller().close()  # Home Assistant stops: nobody refreshes
+    await asyncio.sleep(1.2)
+    assert sim.composite(1, "A") == 6
+
+
+async def test_pause_zero_limit(h: Harness) -> None:
+    sim = await attached(h)
+    controller = h.get_controller()
+    await controller.set_limit(16)
+    await controller.pause()
+    await controller.pause()
+    assert h.charger.limit.paused
+    await controller.set_limit(12)  # remembered, not applied while paused
+    assert live_writes(sim)[-1] == 0
+    await controller.resume()
+    assert live_writes(sim)[-1] == 12
+    assert not h.charger.limit.paused
+
+
+async def test_pause_remote_stop_start(h: Harness, settings: ChargerSettings) -> None:
+    settings.pause_strategy = PauseStrategy.REMOTE_STOP_START
+    sim = await attached(h)
+    tx = (await sim.start_tx()).transaction_id
+    controller = h.get_controller()
+    await controller.pause()
+    assert sim.actions("RemoteStopTransaction") == [{"transaction_id": tx}]
+    await sim.call(call.StopTransaction(meter_stop=2000, timestamp=now_iso(), transaction_id=tx))
+    await controller.resume()
+    assert sim.actions("RemoteStartTransaction") == [{"id_tag": "HomeAssistant", "connector_id": 1}]
+    assert 0 not in live_writes(sim)
+    # The charger authorizes our own tag even though it is in no tag list.
+    assert (await sim.call(call.Authorize(id_tag="HomeAssistant"))).id_tag_info["status"] == (
+        "Accepted"
+    )
+
+
+async def test_watt_only_charger(h: Harness) -> None:
+    def power_only(sim: SimCharger) -> None:
+        sim.config["ChargingScheduleAllowedChargingRateUnit"] = "Power"
+
+    sim = await attached(h, setup=power_only)
+    await h.get_controller().set_limit(16)
+    last = profile_writes(sim)[-1]["charging_schedule"]
+    assert last["charging_rate_unit"] == "W"
+    assert last["charging_schedule_period"][0]["limit"] == 16 * 230 * 3
+    first = profile_writes(sim)[0]["charging_schedule"]
+    assert first["charging_schedule_period"][0]["limit"] == 32 * 230 * 3
+    await wait_for(lambda: h.charger.limit.applied_a == 16)
+    # The car draws on one phase only: the W limit follows, so no phase exceeds 16 A.
+    await sim.status(1, "Charging")
+    await sim.meter(1, [{"value": "15.8", "measurand": "Current.Import", "phase": "L1"}])
+    await wait_for(
+        lambda: profile_writes(sim)[-1]["charging_schedule"]["charging_schedule_period"][0]["limit"]
+        == 16 * 230
+    )
+
+
+async def test_prefer_watt_setting(h: Harness, settings: ChargerSettings) -> None:
+    settings.rate_unit = RateUnitPreference.WATT
+    sim = await attached(h)
+    assert profile_writes(sim)[-1]["charging_schedule"]["charging_rate_unit"] == "W"
+
+
+async def test_mismatch_from_composite_schedule(h: Harness) -> None:
+    sim = await attached(h)
+    await wait_for(lambda: h.charger.limit.applied_a == 32)
+    sim.composite_override = 9  # accepted but not applied (Pulsar stays at 9 A)
+    await h.get_controller().set_limit(16)
+    await wait_for(lambda: h.charger.limit.mismatch)
+    event = next(e for e in h.events if e.kind is EventKind.LIMIT_MISMATCH)
+    assert event.data == {"expected_a": 16.0, "applied_a": 9.0, "source": "composite"}
+    sim.composite_override = None
+    await h.get_controller().set_limit(12)
+    await wait_for(lambda: not h.charger.limit.mismatch)
+    assert h.kinds().count("limit_mismatch") == 1
+
+
+async def test_mismatch_from_current_offered(h: Harness) -> None:
+    sim = await attached(h)
+    sim.status_override["GetCompositeSchedule"] = "Rejected"  # cannot verify that way
+    await h.get_controller().set_limit(16)
+    await sim.status(1, "Charging")
+    await sim.meter(1, [{"value": "16", "measurand": "Current.Offered"}])
+    assert not h.charger.limit.mismatch
+    await sim.meter(1, [{"value": "20", "measurand": "Current.Offered"}])
+    limit = h.charger.limit
+    assert limit.mismatch
+    assert limit.applied_a == 20
+    assert "limit_mismatch" in h.kinds()
+
+
+async def test_tx_profile_during_transaction(h: Harness, settings: ChargerSettings) -> None:
+    settings.live_profile_purpose = ProfilePurpose.TX
+    sim = await attached(h)
+    tx = (await sim.start_tx()).transaction_id
+    await wait_for(lambda: profile_writes(sim)[-1]["charging_profile_purpose"] == "TxProfile")
+    live = profile_writes(sim)[-1]
+    assert live["transaction_id"] == tx
+    assert live["charging_profile_id"] == 4
+    await sim.call(call.StopTransaction(meter_stop=1500, timestamp=now_iso(), transaction_id=tx))
+    await wait_for(
+        lambda: profile_writes(sim)[-1]["charging_profile_purpose"] == "TxDefaultProfile"
+    )
+
+
+async def test_single_stack_level_has_no_duration(h: Harness, settings: ChargerSettings) -> None:
+    settings.live_stack_level = 0
+    sim = await attached(h)
+    purposes = [w["charging_profile_id"] for w in profile_writes(sim)]
+    assert purposes == [1, 3]  # no base profile: it would be replaced by the live one
+    assert "duration" not in profile_writes(sim)[-1]["charging_schedule"]
+
+
+async def test_stack_level_clamped_to_charger_maximum(
+    h: Harness, settings: ChargerSettings
+) -> None:
+    settings.live_stack_level = 20
+    sim = await attached(h)
+    assert profile_writes(sim)[-1]["stack_level"] == 8
+
+
+async def test_no_smart_charging(h: Harness, settings: ChargerSettings) -> None:
+    settings.pause_strategy = PauseStrategy.ZERO_LIMIT
+
+    def core_only(sim: SimCharger) -> None:
+        sim.config["SupportedFeatureProfiles"] = "Core,RemoteTrigger"
+
+    sim = await h.charger_client(setup=core_only)
+    await wait_for(lambda: h.controller is not None and h.controller._session is not None)
+    controller = h.get_controller()
+    await controller.set_limit(10)
+    assert not profile_writes(sim)
+    tx = (await sim.start_tx()).transaction_id
+    await controller.pause()  # falls back to stopping the transaction
+    assert sim.actions("RemoteStopTransaction") == [{"transaction_id": tx}]
+
+
+async def test_limit_with_duration_is_lifted(h: Harness) -> None:
+    sim = await attached(h)
+    await h.get_controller().set_limit(10, duration_s=1)
+    assert live_writes(sim)[-1] == 10
+    await wait_for(lambda: live_writes(sim)[-1] == 32, seconds=3)
+    assert h.charger.limit.requested_a is None
+
+
+async def test_phases_and_clamping(h: Harness) -> None:
+    sim = await attached(h)
+    controller = h.get_controller()
+    await controller.set_limit(16, phases=1)
+    period = profile_writes(sim)[-1]["charging_schedule"]["charging_schedule_period"][0]
+    assert period["number_phases"] == 1
+    await controller.set_limit(100)
+    assert h.charger.limit.requested_a == 32
+    await controller.set_limit(3)
+    assert h.charger.limit.requested_a == 6
+    await controller.set_limit(0)
+    assert live_writes(sim)[-1] == 0
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="invalid"):
+            await controller.set_limit(bad)
+    with pytest.raises(ValueError, match="phases"):
+        await controller.set_limit(10, phases=5)
+
+
+async def test_without_phase_switching_phases_are_not_sent(h: Harness) -> None:
+    def no_switch(sim: SimCharger) -> None:
+        sim.config["ConnectorSwitch3to1PhaseSupported"] = "false"
+
+    sim = await attached(h, setup=no_switch)
+    await h.get_controller().set_limit(16, phases=1)
+    period = profile_writes(sim)[-1]["charging_schedule"]["charging_schedule_period"][0]
+    assert "number_phases" not in period
+
+
+async def test_rejected_profiles(h: Harness) -> None:
+    def reject(sim: SimCharger) -> None:
+        sim.status_override["SetChargingProfile"] = "Rejected"
+
+    await attached(h, setup=reject)
+    assert h.charger.limit.charger_max_a is None  # retried on the next attach
+    with pytest.raises(CommandRejectedError):
+        await h.get_controller().set_limit(10)
+    assert h.charger.limit.requested_a == 10  # kept for when the charger takes it
+
+
+async def test_detached_controller() -> None:
+    charger = Charger(charger_id="X")
+    saves: list[int] = []
+    controller = CurrentController(charger, ChargerSettings, lambda: saves.append(1))
+    await controller.set_limit(10)
+    assert charger.limit.requested_a == 10
+    assert saves
+    await controller.pause()  # zero-limit pause is remembered for the next attach
+    assert charger.limit.paused
+    charger.limit.paused = False
+    settings = ChargerSettings(pause_strategy=PauseStrategy.REMOTE_STOP_START)
+    controller = CurrentController(charger, lambda: settings, lambda: None)
+    with pytest.raises(ChargerNotConnectedError):
+        await controller.pause()
+    await controller.close()
+    await controller.close()
+
+
+async def test_prefer_ampere_setting_and_new_duration_replaces_old(
+    h: Harness, settings: ChargerSettings
+) -> None:
+    settings.rate_unit = RateUnitPreference.AMPERE
+
+    def power_only(sim: SimCharger) -> None:
+        sim.config["ChargingScheduleAllowedChargingRateUnit"] = "Power"
+
+    sim = await attached(h, setup=power_only)
+    controller = h.get_controller()
+    assert profile_writes(sim)[-1]["charging_schedule"]["charging_rate_unit"] == "A"
+    await controller.set_limit(10, duration_s=1)
+    await controller.set_limit(12, duration_s=60)  # replaces the first expiry
+    await asyncio.sleep(1.2)
+    assert h.charger.limit.requested_a == 12
+
+
+async def test_refresh_failure_is_retried(h: Harness, settings: ChargerSettings) -> None:
+    settings.live_limit_duration_s = 2
+    sim = await attached(h)
+    sim.status_override["SetChargingProfile"] = "Rejected"
+    writes = len(sim.actions("SetChargingProfile"))
+    await wait_for(lambda: len(sim.actions("SetChargingProfile")) > writes, seconds=3)
+    sim.status_override.clear()
+    await wait_for(lambda: len(sim.actions("SetChargingProfile")) > writes + 1, seconds=3)
+
+
+async def test_expiry_failure_is_logged(h: Harness) -> None:
+    sim = await attached(h)
+    await h.get_controller().set_limit(10, duration_s=1)
+    sim.status_override["SetChargingProfile"] = "Rejected"
+    await wait_for(lambda: h.charger.limit.requested_a is None, seconds=3)
+    await wait_for(lambda: live_writes(sim)[-1] == 32)  # tried, and rejected
+    assert sim.profiles[3]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 10
+
+
+async def test_verification_failure_and_other_unit(h: Harness) -> None:
+    sim = await attached(h)
+    await wait_for(lambda: h.charger.limit.applied_a == 32)
+    sim.status_override["GetCompositeSchedule"] = "Rejected"
+    count = len(sim.actions("GetCompositeSchedule"))
+    await h.get_controller().set_limit(20)
+    await wait_for(lambda: len(sim.actions("GetCompositeSchedule")) > count)
+    sim.status_override.clear()
+    sim.composite_unit = "W"  # answers in another unit: cannot compare, nothing reported
+    count = len(sim.actions("GetCompositeSchedule"))
+    await h.get_controller().set_limit(18)
+    await wait_for(lambda: len(sim.actions("GetCompositeSchedule")) > count)
+    await asyncio.sleep(0.05)
+    assert h.charger.limit.applied_a == 32
+    assert not h.charger.limit.mismatch
+
+
+async def test_failed_reapply_backs_off(h: Harness, settings: ChargerSettings) -> None:
+    settings.live_profile_purpose = ProfilePurpose.TX
+    sim = await attached(h)
+    sim.status_override["SetChargingProfile"] = "Rejected"
+    await sim.start_tx()
+    await wait_for(lambda: h.get_controller()._retry_after > 0)
+    writes = len(sim.actions("SetChargingProfile"))
+    await sim.start_tx(connector_id=2)  # within the back-off: no new attempt
+    await asyncio.sleep(0.05)
+    assert len(sim.actions("SetChargingProfile")) == writes
+
+
+async def test_refresh_stops_when_session_is_gone(h: Harness, settings: ChargerSettings) -> None:
+    settings.live_limit_duration_s = 2
+    h.attach_controller = False
+    await h.charger_client()
+    controller = CurrentController(h.charger, lambda: settings, h.request_save)
+    await controller.attach(h.session)
+    refresh = controller._refresh_task
+    assert refresh is not None
+    await h.session.close()  # without detach: the refresh notices by itself
+    await asyncio.wait_for(refresh, timeout=3)
+    await controller.close()
+
+
+async def test_attach_to_closed_session(h: Harness) -> None:
+    h.attach_controller = False
+    await h.charger_client()
+    await h.session.close()
+    controller = CurrentController(h.charger, ChargerSettings, h.request_save)
+    await controller.attach(h.session)
+    assert controller._refresh_task is None
+    await controller.close()
+
+
+async def test_current_offered_has_a_grace_period(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(CurrentController, "offered_grace_s", 100.0)
+    sim = await attached(h)
+    await h.get_controller().set_limit(16)
+    await sim.status(1, "Charging")
+    await sim.meter(1, [{"value": "32", "measurand": "Current.Offered"}])  # not applied yet
+    assert not h.charger.limit.mismatch

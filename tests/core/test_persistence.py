@@ -1,0 +1,139 @@
+"""Charger state <-> stored dict: round trip, tolerance of damaged data, format versioning."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from custom_components.ocpp_ems.core.model import (
+    Capabilities,
+    Charger,
+    ChargerInfo,
+    ChargingRateUnit,
+    ConnectorStatus,
+    EnergyCounter,
+    LimitState,
+    Transaction,
+)
+from custom_components.ocpp_ems.core.persistence import (
+    FORMAT_VERSION,
+    UnsupportedFormatError,
+    charger_from_dict,
+    charger_to_dict,
+    state_from_dict,
+    state_to_dict,
+)
+
+
+def full_charger() -> Charger:
+    charger = Charger(
+        charger_id="CP 1",
+        ocpp_version="ocpp1.6",
+        info=ChargerInfo(vendor="ACME", model="Wall", serial_number="S1", firmware_version="1.2"),
+        capabilities=Capabilities(
+            supported_profiles=frozenset({"Core", "SmartCharging"}),
+            max_stack_level=8,
+            rate_units=frozenset({ChargingRateUnit.AMPERE, ChargingRateUnit.WATT}),
+            max_schedule_periods=24,
+            max_profiles_installed=10,
+            phase_switching=True,
+            local_auth_list_max=100,
+            number_of_connectors=2,
+        ),
+        configuration={"HeartbeatInterval": "300", "AuthorizationKey": None},
+        lifetime_energy=EnergyCounter(total_wh=123456.5, last_register_wh=99999.0),
+        limit=LimitState(
+            requested_a=13.5,
+            requested_phases=1,
+            paused=True,
+            applied_a=13.5,
+            charger_max_a=25.0,
+            base_a=6.0,
+        ),
+        auth_provisioned=True,
+    )
+    connector = charger.connector(1)
+    connector.transaction = Transaction(
+        transaction_id="tx-7",
+        connector_id=1,
+        id_tag="TAG1",
+        started_at=datetime(2026, 3, 1, 8, 30, tzinfo=UTC),
+        meter_start_wh=1000.0,
+        meter_last_wh=4200.0,
+    )
+    connector.status = ConnectorStatus.CHARGING
+    charger.connector(2).last_session_energy_wh = 777.0
+    charger.connected = True
+    return charger
+
+
+def test_round_trip_keeps_what_cannot_be_relearned() -> None:
+    original = full_charger()
+    stored = json.loads(json.dumps(charger_to_dict(original)))  # must be JSON-able
+    assert stored["version"] == FORMAT_VERSION
+
+    restored = charger_from_dict(stored)
+
+    assert restored.charger_id == "CP 1"
+    assert restored.ocpp_version == "ocpp1.6"
+    assert restored.info == original.info
+    assert restored.capabilities == original.capabilities
+    assert restored.configuration == original.configuration
+    assert restored.lifetime_energy == original.lifetime_energy
+    assert restored.auth_provisioned
+    assert restored.limit.requested_a == 13.5
+    assert restored.limit.requested_phases == 1
+    assert restored.limit.paused
+    assert restored.limit.charger_max_a == 25.0
+    assert restored.limit.base_a == 6.0
+    tx = restored.find_transaction("tx-7")
+    assert tx is not None
+    assert tx.connector_id == 1
+    assert tx.energy_wh == 3200.0
+    assert tx.started_at == datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
+    assert restored.connectors[1].session_energy_wh == 3200.0
+    assert restored.connectors[2].session_energy_wh == 777.0
+    # Live state is re-reported by the charger, never restored stale.
+    assert not restored.connected
+    assert restored.connectors[1].status is ConnectorStatus.UNKNOWN
+    assert restored.limit.applied_a is None
+
+
+def test_minimal_dict_gives_defaults() -> None:
+    restored = charger_from_dict({"version": FORMAT_VERSION, "charger_id": "X"})
+    assert restored.capabilities == Capabilities()
+    assert restored.lifetime_energy == EnergyCounter()
+    assert restored.limit == LimitState()
+    assert restored.connectors == {}
+    assert not restored.auth_provisioned
+
+
+def test_unknown_format_is_refused() -> None:
+    with pytest.raises(UnsupportedFormatError):
+        charger_from_dict({"version": 99, "charger_id": "X"})
+
+
+def test_whole_state_round_trip_skips_damaged_entries(caplog: pytest.LogCaptureFixture) -> None:
+    good = full_charger()
+    data: dict[str, Any] = json.loads(json.dumps(state_to_dict({good.charger_id: good})))
+    data["chargers"]["broken"] = {"version": FORMAT_VERSION}  # no charger_id
+    data["chargers"]["bad-number"] = {
+        "version": FORMAT_VERSION,
+        "charger_id": "bad-number",
+        "connectors": {"one": {}},
+    }
+
+    chargers = state_from_dict(data)
+
+    assert list(chargers) == ["CP 1"]
+    assert chargers["CP 1"].find_transaction("tx-7") is not None
+    assert "broken" in caplog.text
+    assert "bad-number" in caplog.text
+
+
+@pytest.mark.parametrize("data", [None, {}, {"version": 2, "chargers": {"a": {}}}])
+def test_empty_or_future_state_loads_nothing(data: dict[str, Any] | None) -> None:
+    assert state_from_dict(data) == {}

@@ -1,0 +1,746 @@
+"""CentralSystem over real websockets on 127.0.0.1: handshake, admission, auth, reconnects, stop.
+
+The protocol adapter is replaced by a small echo session (the server's contract with adapters is
+the ChargerSession interface; the real 1.6 adapter is tested on its own). The server itself is
+never mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from custom_components.ocpp_ems.core import server as server_module
+from custom_components.ocpp_ems.core.auth import password_to_authorization_key
+from custom_components.ocpp_ems.core.directory import Admission
+from custom_components.ocpp_ems.core.errors import CommandNotSupportedError, ServerBindError
+from custom_components.ocpp_ems.core.model import (
+    Charger,
+    ChargerEvent,
+    EventKind,
+    Transaction,
+)
+from custom_components.ocpp_ems.core.protocol import SessionFactory, select_version
+from custom_components.ocpp_ems.core.server import CentralSystem, parse_charger_id
+from custom_components.ocpp_ems.core.session import ChargerSession, LimitRequest, SessionContext
+from custom_components.ocpp_ems.core.settings import ChargerSettings, ServerSettings
+
+from .conftest import MakeCentral
+from .fakes import MemoryDirectory, MemoryStore
+
+PASSWORD = "s3cret-Pa55word-0123456789"
+
+
+class EchoSession(ChargerSession):
+    """Minimal adapter: echoes frames; "boot" / "save" / "crash" drive the server's callbacks."""
+
+    def __init__(
+        self, connection: ServerConnection, charger: Charger, context: SessionContext
+    ) -> None:
+        self.connection = connection
+        self.charger = charger
+        self.context = context
+        self.ocpp_version = connection.subprotocol or "ocpp1.6"
+        self.closed = False
+        self.accepted_with: list[str | None] = []
+
+    async def run(self) -> None:
+        async for message in self.connection:
+            if message == "boot":
+                self.context.on_booted()
+            elif message == "save":
+                self.context.request_save()
+            elif message == "crash":
+                raise RuntimeError("adapter bug")
+            await self.connection.send(f"echo:{message!s}")
+
+    async def close(self) -> None:
+        self.closed = True
+        await self.connection.close()
+
+    async def on_accepted(self, password: str | None) -> None:
+        self.accepted_with.append(password)
+
+    def _unsupported(self, *args: Any, **kwargs: Any) -> Any:
+        raise CommandNotSupportedError("test")
+
+    reset = unlock = remote_start = remote_stop = get_configuration = set_configuration = (
+        trigger_message
+    ) = data_transfer = update_firmware = request_diagnostics = send_local_list = (
+        get_local_list_version
+    ) = reserve_now = cancel_reservation = set_limit_profile = set_raw_profile = clear_profiles = (
+        get_composite_limit
+    ) = _unsupported
+
+
+class StubbornSession(EchoSession):
+    """An adapter that neither closes its socket nor returns from run(): the server must cope."""
+
+    async def run(self) -> None:
+        await asyncio.Event().wait()
+
+    async def close(self) -> None:
+        await asyncio.Event().wait()
+
+
+@pytest.fixture
+def sessions() -> list[EchoSession]:
+    return []
+
+
+@pytest.fixture
+def factories(sessions: list[EchoSession]) -> dict[str, SessionFactory]:
+    def factory(
+        connection: ServerConnection, charger: Charger, context: SessionContext
+    ) -> ChargerSession:
+        session = EchoSession(connection, charger, context)
+        sessions.append(session)
+        return session
+
+    return {"ocpp1.6": factory, "ocpp2.0.1": factory}
+
+
+@pytest.fixture
+async def central(make_central: MakeCentral, factories: dict[str, SessionFactory]) -> CentralSystem:
+    return await make_central(factories=factories)
+
+
+def url(central: CentralSystem, path: str = "/ocpp/CP1") -> str:
+    return f"ws://127.0.0.1:{central.port}{path}"
+
+
+def basic(username: str, password: bytes) -> dict[str, str]:
+    token = base64.b64encode(username.encode() + b":" + password).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+async def roundtrip(ws: ClientConnection, message: str = "ping") -> None:
+    """Send and await the echo: afterwards the server has registered the connection."""
+    await ws.send(message)
+    assert await ws.recv() == f"echo:{message}"
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Poll server-side state that changes after the client saw its socket close."""
+    async with asyncio.timeout(5):
+        while not condition():  # noqa: ASYNC110 - the state has no event to wait on
+            await asyncio.sleep(0.01)
+
+
+async def refused(central: CentralSystem, path: str, **kwargs: Any) -> InvalidStatus:
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(url(central, path), **kwargs):
+            pass
+    return info.value
+
+
+# --- charger id ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/ocpp/CP1", "CP1"),
+        ("/CP1", "CP1"),
+        ("/ocpp/CP1/", "CP1"),
+        ("/ocpp//CP1//", "CP1"),
+        ("/ocpp/CP%201", "CP 1"),
+        ("/ocpp/%C3%A9t%C3%A9", "été"),
+        ("/ocpp/CP1?token=x", "CP1"),
+        ("/" + "x" * 48, "x" * 48),
+        ("/" + "x" * 49, None),
+        ("/ocpp/a%3Ab", None),
+        ("/ocpp/a:b", None),
+        ("/", None),
+        ("", None),
+        ("/ocpp/%0A", None),
+        ("/ocpp/%20", None),
+    ],
+)
+def test_parse_charger_id(path: str, expected: str | None) -> None:
+    assert parse_charger_id(path) == expected
+
+
+async def test_url_encoded_id_and_trailing_slash(
+    central: CentralSystem, sessions: list[EchoSession]
+) -> None:
+    async with connect(url(central, "/ocpp/My%20Charger/")) as ws:
+        await roundtrip(ws)
+        assert sessions[0].charger.charger_id == "My Charger"
+        assert central.session("My Charger") is sessions[0]
+
+
+@pytest.mark.parametrize("path", ["/", "/ocpp/" + "x" * 49, "/ocpp/a%3Ab"])
+async def test_invalid_id_is_400(central: CentralSystem, path: str) -> None:
+    assert (await refused(central, path)).response.status_code == 400
+
+
+# --- subprotocol ---------------------------------------------------------------------------------
+async def test_no_subprotocol_offered_means_ocpp16(
+    central: CentralSystem, sessions: list[EchoSession]
+) -> None:
+    async with connect(url(central)) as ws:
+        await roundtrip(ws)
+        assert ws.subprotocol is None
+        assert central.charger("CP1").ocpp_version == "ocpp1.6"
+
+
+async def test_newest_common_version_wins(
+    central: CentralSystem, sessions: list[EchoSession]
+) -> None:
+    async with connect(url(central), subprotocols=["ocpp1.6", "ocpp2.0.1", "ocpp2.1"]) as ws:  # type: ignore[list-item]
+        await roundtrip(ws)
+        assert ws.subprotocol == "ocpp2.0.1"
+        assert central.charger("CP1").ocpp_version == "ocpp2.0.1"
+
+
+async def test_subprotocol_case_is_echoed(central: CentralSystem) -> None:
+    async with connect(url(central), subprotocols=["OCPP1.6"]) as ws:  # type: ignore[list-item]
+        await roundtrip(ws)
+        assert ws.subprotocol == "OCPP1.6"
+        assert central.charger("CP1").ocpp_version == "ocpp1.6"
+
+
+async def test_only_unsupported_subprotocols_is_400(central: CentralSystem) -> None:
+    error = await refused(central, "/CP1", subprotocols=["ocpp1.5", "ocpp1.2"])
+    assert error.response.status_code == 400
+    assert b"unsupported subprotocol" in error.response.body
+    assert central.session("CP1") is None
+
+
+async def test_no_default_adapter_requires_a_subprotocol(
+    make_central: MakeCentral, factories: dict[str, SessionFactory]
+) -> None:
+    central = await make_central(factories={"ocpp2.0.1": factories["ocpp2.0.1"]})
+    assert (await refused(central, "/CP1")).response.status_code == 400
+
+
+# --- admission -----------------------------------------------------------------------------------
+async def test_rejected_charger_is_404(central: CentralSystem, directory: MemoryDirectory) -> None:
+    directory.admissions["CP1"] = Admission.REJECTED
+    assert (await refused(central, "/CP1")).response.status_code == 404
+    assert "CP1" not in central.chargers
+
+
+async def test_pending_charger_needs_allow_new_chargers(
+    make_central: MakeCentral, factories: dict[str, SessionFactory], directory: MemoryDirectory
+) -> None:
+    central = await make_central(
+        factories=factories,
+        settings=ServerSettings(host="127.0.0.1", port=0, allow_new_chargers=False),
+    )
+    assert (await refused(central, "/NEW")).response.status_code == 404
+    directory.accept("KNOWN")
+    async with connect(url(central, "/KNOWN")) as ws:
+        await roundtrip(ws)
+
+
+# --- basic auth ----------------------------------------------------------------------------------
+@pytest.fixture
+def provisioned(central: CentralSystem, directory: MemoryDirectory) -> Charger:
+    directory.accept("CP1", PASSWORD)
+    charger = central.charger("CP1")
+    charger.auth_provisioned = True
+    return charger
+
+
+@pytest.mark.usefixtures("provisioned")
+@pytest.mark.parametrize(
+    "password",
+    [
+        PASSWORD.encode(),  # bytes decoded from the hex AuthorizationKey (MicroOcpp)
+        password_to_authorization_key(PASSWORD).encode(),  # the hex string sent literally
+    ],
+)
+async def test_basic_auth_accepts_both_forms(
+    central: CentralSystem, directory: MemoryDirectory, password: bytes
+) -> None:
+    async with connect(url(central), additional_headers=basic("CP1", password)) as ws:
+        await roundtrip(ws)
+    assert directory.auth_successes == ["CP1"]
+
+
+async def test_hex_stored_password_accepts_its_decoded_bytes(
+    central: CentralSystem, directory: MemoryDirectory
+) -> None:
+    raw = bytes(range(200, 220))  # not UTF-8: only comparing bytes can work
+    directory.accept("CP1", raw.hex())
+    async with connect(url(central), additional_headers=basic("CP1", raw)) as ws:
+        await roundtrip(ws)
+
+
+@pytest.mark.usefixtures("provisioned")
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        basic("CP1", b"wrong"),
+        basic("OTHER", PASSWORD.encode()),
+        {"Authorization": "Bearer abc"},
+        {"Authorization": "Basic !!!notbase64"},
+    ],
+)
+async def test_wrong_or_missing_credentials_are_401(
+    central: CentralSystem, directory: MemoryDirectory, headers: dict[str, str]
+) -> None:
+    error = await refused(central, "/CP1", additional_headers=headers)
+    assert error.response.status_code == 401
+    assert error.response.headers["WWW-Authenticate"].startswith("Basic")
+    assert directory.auth_failures == [("CP1", "127.0.0.1")]
+    assert central.session("CP1") is None
+
+
+async def test_presented_credentials_are_checked_before_provisioning(
+    central: CentralSystem, directory: MemoryDirectory
+) -> None:
+    directory.accept("CP1", PASSWORD)
+    error = await refused(central, "/CP1", additional_headers=basic("CP1", b"factory-default"))
+    assert error.response.status_code == 401
+    # Without credentials and before provisioning, the charger may connect (security profile 0).
+    async with connect(url(central)) as ws:
+        await roundtrip(ws)
+
+
+async def test_credentials_without_a_known_password_are_let_in(
+    central: CentralSystem, directory: MemoryDirectory
+) -> None:
+    async with connect(url(central), additional_headers=basic("CP1", b"installer-set")) as ws:
+        await roundtrip(ws)
+    assert directory.auth_failures == []
+
+
+# --- connection lifecycle ------------------------------------------------------------------------
+async def test_connect_and_disconnect_update_model_and_notify(
+    central: CentralSystem, sessions: list[EchoSession], caplog: pytest.LogCaptureFixture
+) -> None:
+    charger = central.charger("CP1")
+    events: list[ChargerEvent | None] = []
+    charger.add_listener(events.append)
+    caplog.set_level(logging.INFO, logger=server_module.__name__)
+
+    async with connect(url(central)) as ws:
+        await roundtrip(ws)
+        assert charger.connected
+        assert charger.last_seen is not None
+        assert central.session("CP1") is sessions[0]
+    await until(lambda: not charger.connected)
+
+    assert central.session("CP1") is None
+    assert sessions[0].closed
+    kinds = [e.kind for e in events if e is not None]
+    assert kinds == [EventKind.CONNECTED, EventKind.DISCONNECTED]
+    lines = [r.getMessage() for r in caplog.records if r.name == server_module.__name__]
+    assert any("CP1 connected from 127.0.0.1 (ocpp1.6)" in line for line in lines)
+    assert any("CP1 disconnected" in line for line in lines)
+
+
+async def test_reconnect_replaces_old_connection(
+    central: CentralSystem, sessions: list[EchoSession]
+) -> None:
+    charger = central.charger("CP1")
+    events: list[ChargerEvent | None] = []
+    charger.add_listener(events.append)
+
+    async with connect(url(central)) as first:
+        await roundtrip(first)
+        async with connect(url(central)) as second:
+            await roundtrip(second)
+            # The old socket is closed by the server; the model object is kept.
+            with pytest.raises(ConnectionClosed):
+                await first.recv()
+            assert sessions[0].closed
+            assert central.session("CP1") is sessions[1]
+            assert sessions[1].charger is sessions[0].charger is charger
+            assert charger.connected
+            await roundtrip(second, "still alive")
+        await until(lambda: not charger.connected)
+
+    kinds = [e.kind for e in events if e is not None]
+    assert kinds == [EventKind.CONNECTED, EventKind.CONNECTED, EventKind.DISCONNECTED]
+
+
+async def test_session_failure_is_logged_and_disconnects(
+    central: CentralSystem, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with connect(url(central)) as ws:
+        await roundtrip(ws)
+        await ws.send("crash")
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    await until(lambda: not central.charger("CP1").connected)
+    assert "OCPP session of charger CP1 failed" in caplog.text
+
+
+async def test_reject_charger_closes_connection(
+    central: CentralSystem, directory: MemoryDirectory
+) -> None:
+    async with connect(url(central)) as ws:
+        await roundtrip(ws)
+        directory.admissions["CP1"] = Admission.REJECTED
+        await central.reject_charger("CP1")
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    await until(lambda: central.session("CP1") is None)
+    assert (await refused(central, "/CP1")).response.status_code == 404
+    await central.reject_charger("CP1")  # offline: nothing to do
+
+
+async def test_accept_charger_provisions_password(
+    central: CentralSystem, directory: MemoryDirectory, sessions: list[EchoSession]
+) -> None:
+    async with connect(url(central)) as ws:
+        await roundtrip(ws)
+        directory.accept("CP1", PASSWORD)
+        await central.accept_charger("CP1")
+        assert sessions[0].accepted_with == [PASSWORD]
+    await until(lambda: central.session("CP1") is None)
+    await central.accept_charger("CP1")  # offline: nothing to do
+    assert sessions[0].accepted_with == [PASSWORD]
+
+
+async def test_charger_listener_and_models(central: CentralSystem) -> None:
+    created: list[str] = []
+    unsubscribe = central.add_charger_listener(created.append)
+    async with connect(url(central, "/A")) as ws:
+        await roundtrip(ws)
+    assert central.charger("A") is central.chargers["A"]
+    unsubscribe()
+    unsubscribe()  # idempotent
+    central.charger("B")
+    assert created == ["A"]
+    assert set(central.chargers) == {"A", "B"}
+
+
+async def test_keepalive_settings_reach_the_connection(
+    make_central: MakeCentral, factories: dict[str, SessionFactory], sessions: list[EchoSession]
+) -> None:
+    settings = ServerSettings(host="127.0.0.1", port=0, ping_interval_s=7.0, ping_timeout_s=3.0)
+    central = await make_central(factories=factories, settings=settings)
+    async with connect(url(central)) as ws:
+        await roundtrip(ws)
+        assert sessions[0].connection.ping_interval == 7.0
+        assert sessions[0].connection.ping_timeout == 3.0
+        # Oversized frames are refused with 1009 instead of being buffered.
+        await ws.send("x" * (server_module.MAX_MESSAGE_BYTES + 1))
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009
+
+
+# --- binding and stopping ------------------------------------------------------------------------
+async def test_port_in_use_is_a_clear_error(
+    central: CentralSystem, make_central: MakeCentral, factories: dict[str, SessionFactory]
+) -> None:
+    with pytest.raises(ServerBindError) as info:
+        await make_central(
+            factories=factories, settings=ServerSettings(host="127.0.0.1", port=central.port)
+        )
+    assert info.value.port == central.port
+    assert "in use" in str(info.value)
+
+
+async def test_start_twice_and_port_before_start(
+    central: CentralSystem, directory: MemoryDirectory
+) -> None:
+    with pytest.raises(RuntimeError):
+        await central.start()
+    idle = CentralSystem(ServerSettings(host="127.0.0.1", port=0), directory)
+    with pytest.raises(RuntimeError):
+        _ = idle.port
+    await idle.stop()  # never started: nothing to do
+
+
+async def test_stop_closes_everything_and_leaves_no_tasks(
+    make_central: MakeCentral, factories: dict[str, SessionFactory], sessions: list[EchoSession]
+) -> None:
+    before = asyncio.all_tasks()
+    central = await make_central(factories=factories)
+    clients = [await connect(url(central, f"/CP{i}")) for i in range(3)]
+    for ws in clients:
+        await roundtrip(ws)
+
+    await central.stop()
+
+    assert all(s.closed for s in sessions)
+    assert all(not c.connected for c in central.chargers.values())
+    for ws in clients:
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert asyncio.all_tasks() - before == set()
+    await asyncio.gather(central.stop(), central.stop())  # idempotent, also concurrently
+
+
+async def test_stop_copes_with_a_stuck_session(
+    make_central: MakeCentral, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_module, "CLOSE_TIMEOUT_S", 0.1)
+
+    def stubborn(
+        connection: ServerConnection, charger: Charger, context: SessionContext
+    ) -> ChargerSession:
+        return StubbornSession(connection, charger, context)
+
+    before = asyncio.all_tasks()
+    central = await make_central(factories={"ocpp1.6": stubborn})
+    async with connect(url(central)) as ws:
+        await until(lambda: central.session("CP1") is not None)
+        await central.stop()
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert asyncio.all_tasks() - before == set()
+
+
+# --- persistence ---------------------------------------------------------------------------------
+async def test_state_survives_a_restart(
+    make_central: MakeCentral, factories: dict[str, SessionFactory], store: MemoryStore
+) -> None:
+    first = await make_central(factories=factories, store=store)
+    async with connect(url(first)) as ws:
+        await roundtrip(ws)
+        charger = first.charger("CP1")
+        charger.connector(1).transaction = Transaction(
+            transaction_id="42",
+            connector_id=1,
+            id_tag="TAG",
+            started_at=datetime(2026, 1, 1, 12, tzinfo=UTC),
+            meter_start_wh=1000.0,
+            meter_last_wh=1500.0,
+        )
+        charger.lifetime_energy.update(1500.0)
+        await roundtrip(ws, "save")
+        assert store.pending is not None
+        store.flush()
+        assert store.data is not None
+        assert "42" in str(store.data)
+    await first.stop()
+    # stop() wrote the final state itself (and a pending delayed save is superseded).
+    saved: MemoryStore = store  # re-read: mypy narrowed ``pending`` before stop()
+    assert saved.pending is None
+    assert saved.save_count == 2
+
+    created: list[str] = []
+    second = CentralSystem(ServerSettings(host="127.0.0.1", port=0), MemoryDirectory(), store)
+    second.add_charger_listener(created.append)
+    try:
+        await second.start()
+        assert created == ["CP1"]
+        restored = second.charger("CP1")
+        tx = restored.find_transaction("42")
+        assert tx is not None
+        assert tx.energy_wh == 500.0
+        assert restored.lifetime_energy.total_wh == 1500.0
+        assert not restored.connected
+    finally:
+        await second.stop()
+
+
+async def test_no_save_requested_without_store(central: CentralSystem) -> None:
+    async with connect(url(central)) as ws:
+        await roundtrip(ws, "save")
+
+
+# --- current control wiring ----------------------------------------------------------------------
+
+
+class ProfileSession(EchoSession):
+    """Accepts every charging profile and remembers it (what current control sends)."""
+
+    def __init__(
+        self, connection: ServerConnection, charger: Charger, context: SessionContext
+    ) -> None:
+        super().__init__(connection, charger, context)
+        self.profiles: list[LimitRequest] = []
+
+    async def set_limit_profile(self, request: LimitRequest) -> None:
+        self.profiles.append(request)
+
+    async def get_composite_limit(self, *args: Any, **kwargs: Any) -> float | None:
+        return None
+
+
+@pytest.fixture
+def profile_factories(sessions: list[EchoSession]) -> dict[str, SessionFactory]:
+    return factories_of(ProfileSession, sessions)
+
+
+async def test_boot_attaches_current_control_and_disconnect_detaches(
+    make_central: MakeCentral,
+    profile_factories: dict[str, SessionFactory],
+    sessions: list[ProfileSession],
+    directory: MemoryDirectory,
+) -> None:
+    directory.charger_settings["CP1"] = ChargerSettings(safe_current_a=8.0)
+    central = await make_central(factories=profile_factories)
+    controller = central.current_control("CP1")
+    assert central.current_control("CP1") is controller
+
+    async with connect(url(central)) as ws:
+        await roundtrip(ws, "boot")  # the adapter calls context.on_booted() from its handler
+        await until(lambda: len(sessions[0].profiles) >= 3)
+        purposes = [(p.purpose, p.stack_level, p.limit) for p in sessions[0].profiles]
+        assert ("tx_default", 0, 8.0) in purposes  # the safe base profile
+        assert purposes[0][0] == "charger_max"
+
+        await controller.set_limit(10.0)
+        assert sessions[0].profiles[-1].limit == 10.0
+        # A second boot (charger rebooted) attaches again, cancelling nothing it needs.
+        await roundtrip(ws, "boot")
+        await until(lambda: sessions[0].profiles[-1].limit == 10.0 and not central._attach_tasks)
+    await until(lambda: central.session("CP1") is None)
+
+    # Detached: a new limit is remembered but nothing is sent to the departed session.
+    count = len(sessions[0].profiles)
+    await controller.set_limit(12.0)
+    assert len(sessions[0].profiles) == count
+    assert central.charger("CP1").limit.requested_a == 12.0
+
+
+class DroppingSession(ProfileSession):
+    """The socket drops while current control installs its first profile."""
+
+    async def set_limit_profile(self, request: LimitRequest) -> None:
+        raise ConnectionClosed(None, None)
+
+
+class SlowSession(ProfileSession):
+    """Profile writes hang until released: attach stays in progress."""
+
+    async def set_limit_profile(self, request: LimitRequest) -> None:
+        await asyncio.Event().wait()
+
+
+def factories_of(cls: type[EchoSession], sessions: list[EchoSession]) -> dict[str, SessionFactory]:
+    def factory(
+        connection: ServerConnection, charger: Charger, context: SessionContext
+    ) -> ChargerSession:
+        session = cls(connection, charger, context)
+        sessions.append(session)
+        return session
+
+    return {"ocpp1.6": factory}
+
+
+async def test_attach_failure_is_a_warning(
+    make_central: MakeCentral, sessions: list[EchoSession], caplog: pytest.LogCaptureFixture
+) -> None:
+    central = await make_central(factories=factories_of(DroppingSession, sessions))
+    async with connect(url(central)) as ws:
+        await roundtrip(ws, "boot")
+        await until(lambda: not central._attach_tasks)
+        await roundtrip(ws)  # the session itself lives on
+    assert "current control could not be set up" in caplog.text
+
+
+async def test_pending_attach_is_cancelled_by_reboot_and_disconnect(
+    make_central: MakeCentral, sessions: list[EchoSession]
+) -> None:
+    central = await make_central(factories=factories_of(SlowSession, sessions))
+    async with connect(url(central)) as ws:
+        await roundtrip(ws, "boot")
+        first = central._attach_tasks["CP1"]
+        await roundtrip(ws, "boot")
+        await until(first.cancelled)
+        assert not central._attach_tasks["CP1"].done()
+        second = central._attach_tasks["CP1"]
+    await until(second.cancelled)
+    assert central._attach_tasks == {}
+
+
+async def test_stop_closes_controllers_and_pending_attach(
+    make_central: MakeCentral, sessions: list[EchoSession]
+) -> None:
+    before = asyncio.all_tasks()
+    central = await make_central(factories=factories_of(SlowSession, sessions))
+    async with connect(url(central)) as ws:
+        await roundtrip(ws, "boot")
+        assert central._attach_tasks
+        await central.stop()
+    assert central._controllers == {}
+    assert asyncio.all_tasks() - before == set()
+
+
+async def test_boot_of_a_replaced_session_is_ignored(
+    central: CentralSystem, sessions: list[EchoSession]
+) -> None:
+    async with connect(url(central)) as first:
+        await roundtrip(first)
+        async with connect(url(central)) as second:
+            await roundtrip(second)
+            sessions[0].context.on_booted()  # stale adapter: must not attach anything
+            assert central._attach_tasks == {}
+
+
+async def test_spawned_task_failure_is_logged(
+    central: CentralSystem, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def boom() -> None:
+        raise RuntimeError("kaputt")
+
+    async def fine() -> None:
+        return None
+
+    await asyncio.gather(
+        central._spawn(boom(), name="boom"),
+        central._spawn(fine(), name="fine"),
+        return_exceptions=True,
+    )
+    assert "Task boom failed" in caplog.text
+
+
+# --- with the real 1.6 adapter ------------------------------------------------------------------
+async def test_real_ocpp16_adapter_is_the_default(
+    make_central: MakeCentral, directory: MemoryDirectory
+) -> None:
+    """The registry's 1.6 factory: a pending charger boots and reaches the host application."""
+    from ocpp.v16 import ChargePoint, call
+
+    central = await make_central()
+    async with connect(url(central, "/ocpp/REAL1"), subprotocols=["ocpp1.6"]) as ws:  # type: ignore[list-item]
+        client = ChargePoint("REAL1", ws)
+        runner = asyncio.create_task(client.start())
+        try:
+            response = await client.call(
+                call.BootNotification(charge_point_vendor="ACME", charge_point_model="Wall")
+            )
+            assert response.status == "Pending"
+            assert central.charger("REAL1").info.vendor == "ACME"
+            assert directory.pending[0][0] == "REAL1"
+        finally:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+
+
+class ForgetfulSession(EchoSession):
+    """close() that forgets to close the socket: the server closes it anyway."""
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_server_closes_the_socket_a_session_left_open(
+    make_central: MakeCentral, sessions: list[EchoSession]
+) -> None:
+    central = await make_central(factories=factories_of(ForgetfulSession, sessions))
+    async with connect(url(central)) as ws:
+        await roundtrip(ws)
+        await central.reject_charger("CP1")
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+    assert sessions[0].closed
+
+
+def test_select_version_prefers_newest_then_first_offered() -> None:
+    assert select_version(["ocpp1.6", "ocpp2.1"], {"ocpp1.6", "ocpp2.1"}) == "ocpp2.1"
+    assert select_version(["ocpp2.1"], {"ocpp1.6"}) is None
+    assert select_version(["x-test", "ocpp9"], {"ocpp9", "x-test"}) == "x-test"
+    assert select_version([], {"ocpp1.6"}) is None

@@ -1,0 +1,322 @@
+"""Bad input never takes a session down: each class gets the OCPP-J 1.6 error, once-logged, and the
+connection keeps working. Frames are sent raw: the ``ocpp`` package would never produce them."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection
+
+from custom_components.ocpp_ems.core.directory import Admission
+from custom_components.ocpp_ems.core.protocol.frames import (
+    ErrorCodes,
+    FrameGuard,
+)
+from custom_components.ocpp_ems.core.protocol.v16 import handlers
+from custom_components.ocpp_ems.core.settings import ServerSettings
+
+from .fakes import MemoryDirectory
+from .v16_harness import CHARGER_ID, Harness, exchange, now_iso, running_harness
+
+
+@pytest.fixture
+async def h(
+    socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
+) -> AsyncIterator[Harness]:
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    async with running_harness(directory, server_settings) as harness:
+        harness.attach_controller = False
+        yield harness
+
+
+@pytest.fixture
+async def ws(h: Harness) -> ClientConnection:
+    return await h.raw()
+
+
+async def assert_usable(ws: ClientConnection, unique_id: str = "hb") -> None:
+    reply = await exchange(ws, [2, unique_id, "Heartbeat", {}])
+    assert reply[0] == 3
+    assert reply[1] == unique_id
+    assert "currentTime" in reply[2]
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected_id", "code"),
+    [
+        ("this is not json", "-1", "FormationViolation"),
+        ('[2, "a", "Heartbeat"', "-1", "FormationViolation"),
+        ('{"not": "an array"}', "-1", "FormationViolation"),
+        ("[]", "-1", "FormationViolation"),
+        ('[7, "x1", "Heartbeat", {}]', "x1", "FormationViolation"),
+        ('["2", "x2", "Heartbeat", {}]', "x2", "FormationViolation"),
+        ('[2, "x3", "Heartbeat"]', "x3", "FormationViolation"),
+        ('[2, 5, "Heartbeat", {}]', "-1", "FormationViolation"),
+        ('[2, "x4", ["Heartbeat"], {}]', "x4", "FormationViolation"),
+        ('[2, "x5", "NoSuchAction", {}]', "x5", "NotImplemented"),
+        ('[2, "x6", "Reset", {"type": "Hard"}]', "x6", "NotSupported"),
+    ],
+)
+async def test_frame_errors(
+    h: Harness, ws: ClientConnection, frame: str, expected_id: str, code: str
+) -> None:
+    reply = await exchange(ws, frame)
+    assert reply[0] == 4
+    assert reply[1] == expected_id
+    assert reply[2] == code
+    assert isinstance(reply[3], str)
+    assert reply[4] == {}
+    await assert_usable(ws)
+
+
+@pytest.mark.parametrize(
+    ("payload", "codes"),
+    [
+        # Schema violations / wrong types: the library's own CALLERROR.
+        (["BootNotification", {"chargePointVendor": "A"}], {"ProtocolError"}),
+        (
+            ["BootNotification", {"chargePointVendor": 5, "chargePointModel": "M"}],
+            {"TypeConstraintViolation"},
+        ),
+        (["Heartbeat", {"unexpected": 1}], {"FormationViolation", "FormatViolation"}),
+        (["Heartbeat", []], {"TypeConstraintViolation"}),
+        (
+            ["StatusNotification", {"connectorId": 1, "errorCode": "NoError", "status": "Dancing"}],
+            {"FormationViolation", "FormatViolation", "PropertyConstraintViolation"},
+        ),
+        (["Authorize", {"idTag": "X" * 30}], {"TypeConstraintViolation"}),
+    ],
+)
+async def test_schema_violations_get_library_call_error(
+    h: Harness, ws: ClientConnection, payload: list[Any], codes: set[str]
+) -> None:
+    reply = await exchange(ws, [2, "s1", *payload])
+    assert reply[0] == 4
+    assert reply[1] == "s1"
+    assert reply[2] in codes
+    await assert_usable(ws)
+
+
+async def test_meter_value_quirks_are_repaired(h: Harness, ws: ClientConnection) -> None:
+    frame = [
+        2,
+        "m1",
+        "MeterValues",
+        {
+            "connectorId": 1,
+            "meterValue": [
+                {"timestamp": now_iso(), "sampledValue": []},  # Vestel: empty list
+                {
+                    "timestamp": now_iso(-5),
+                    "sampledValue": [
+                        {"value": "1.5", "unit": "kwh", "context": "Sample.Bogus"},  # Alfen
+                        {"value": 230, "measurand": "Voltage", "phase": "L1-N"},  # number
+                        {"value": "9", "measurand": "Bogus.Measurand"},  # dropped
+                        {"value": "9", "measurand": "Current.Import", "unit": "furlongs"},
+                        {"value": "3", "measurand": "Current.Import", "phase": "L9"},
+                        {"value": "16", "measurand": "Current.Offered", "vendorExtra": 1},
+                        {"value": "1", "location": "Nowhere", "measurand": "SoC", "context": 5},
+                        {"value": None},
+                        "not a sample",
+                    ],
+                },
+                {"sampledValue": [{"value": "42", "measurand": "Temperature"}], "timestamp": 5},
+            ],
+        },
+    ]
+    reply = await exchange(ws, frame)
+    assert reply == [3, "m1", {}]
+    meter = h.charger.connector(1).meter
+    assert meter.energy_register_wh == 1500
+    assert meter.voltage_v.l1 == 230
+    assert meter.offered_current_a == 16
+    assert meter.soc_percent == 1
+    assert meter.current_a.l1 is None
+    assert meter.temperature_c == 42  # its missing timestamp became "now"
+
+
+async def test_meter_values_without_any_sample_are_acknowledged(
+    h: Harness, ws: ClientConnection
+) -> None:
+    frame = [
+        2,
+        "m2",
+        "MeterValues",
+        {"connectorId": 1, "meterValue": [{"timestamp": now_iso(), "sampledValue": []}]},
+    ]
+    assert await exchange(ws, frame) == [3, "m2", {}]
+    # A clean one passes untouched.
+    clean = [
+        2,
+        "m3",
+        "MeterValues",
+        {
+            "connectorId": 1,
+            "meterValue": [{"timestamp": now_iso(), "sampledValue": [{"value": "10"}]}],
+        },
+    ]
+    assert await exchange(ws, clean) == [3, "m3", {}]
+
+
+async def test_stop_transaction_data_is_repaired(h: Harness, ws: ClientConnection) -> None:
+    start = await exchange(
+        ws,
+        [
+            2,
+            "t1",
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "X", "meterStart": 0, "timestamp": now_iso()},
+        ],
+    )
+    tx = start[2]["transactionId"]
+    stop = [
+        2,
+        "t2",
+        "StopTransaction",
+        {
+            "meterStop": 100,
+            "timestamp": now_iso(),
+            "transactionId": tx,
+            "transactionData": [{"timestamp": now_iso(), "sampledValue": []}],
+        },
+    ]
+    assert (await exchange(ws, stop))[0] == 3
+    assert h.charger.connector(1).last_session_energy_wh == 100
+    start = await exchange(
+        ws,
+        [
+            2,
+            "t3",
+            "StartTransaction",
+            {"connectorId": 1, "idTag": "X", "meterStart": 0, "timestamp": now_iso()},
+        ],
+    )
+    stop = [
+        2,
+        "t4",
+        "StopTransaction",
+        {
+            "meterStop": 50,
+            "timestamp": now_iso(),
+            "transactionId": start[2]["transactionId"],
+            "transactionData": [
+                {"timestamp": now_iso(), "sampledValue": [{"value": 40, "context": "Weird"}]}
+            ],
+        },
+    ]
+    assert (await exchange(ws, stop))[0] == 3
+    clean_stop = [
+        2,
+        "t5",
+        "StopTransaction",
+        {
+            "meterStop": 50,
+            "timestamp": now_iso(),
+            "transactionId": 1,
+            "transactionData": [{"timestamp": now_iso(), "sampledValue": [{"value": "40"}]}],
+        },
+    ]
+    assert (await exchange(ws, clean_stop))[0] == 3
+
+
+async def test_structurally_wrong_meter_values_are_schema_errors(
+    h: Harness, ws: ClientConnection
+) -> None:
+    frame = [2, "w1", "MeterValues", {"connectorId": 1, "meterValue": ["not an entry"]}]
+    reply = await exchange(ws, frame)
+    assert reply[:3] == [4, "w1", "TypeConstraintViolation"]
+    await assert_usable(ws)
+
+
+async def test_stray_and_malformed_responses_are_dropped(h: Harness, ws: ClientConnection) -> None:
+    for frame in (
+        '[3, "nobody-asked", {}]',
+        '[3, "x"]',
+        "[3, 5, {}]",
+        '[4, "x"]',
+        '[4, "nobody", "GenericError"]',
+        '[4, "nobody", "GenericError", "d", {}]',
+    ):
+        await ws.send(frame)
+    await assert_usable(ws)
+
+
+async def test_each_problem_logged_once(
+    h: Harness, ws: ClientConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="custom_components.ocpp_ems.core.protocol")
+    for _ in range(3):
+        await exchange(ws, "garbage")
+    for _ in range(3):
+        await exchange(ws, [2, "v", "Authorize", {}])
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len([w for w in warnings if "not valid JSON" in w]) == 1
+    assert len([w for w in warnings if "ProtocolError" in w]) == 1
+    assert all(r.exc_info is None for r in caplog.records if r.levelno >= logging.WARNING)
+
+
+async def test_frames_logged_at_debug(
+    h: Harness, ws: ClientConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Home Assistant logs stay quiet at INFO: the library's line per frame comes at DEBUG."""
+    caplog.set_level(logging.DEBUG, logger=handlers.WIRE_LOGGER)
+    await assert_usable(ws)
+    frames = [r for r in caplog.records if r.name == handlers.WIRE_LOGGER]
+    assert frames
+    assert {r.levelno for r in frames} == {logging.DEBUG}
+    assert any("Heartbeat" in r.getMessage() for r in frames)
+
+
+async def test_binary_frames(h: Harness, ws: ClientConnection) -> None:
+    await ws.send(b"\xff\xfe")
+    reply = json.loads(await ws.recv())
+    assert reply[2] == "FormationViolation"
+    await ws.send(json.dumps([2, "b1", "Heartbeat", {}]).encode())
+    assert json.loads(await ws.recv())[1] == "b1"
+
+
+async def test_handler_crash_gives_internal_error(
+    h: Harness, ws: ClientConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(handlers, "heartbeat", explode)
+    reply = await exchange(ws, [2, "c1", "Heartbeat", {}])
+    assert reply[2] == "InternalError"
+    reply = await exchange(ws, [2, "c2", "Authorize", {"idTag": "A"}])
+    assert reply[0] == 3
+
+
+def test_error_codes_are_configurable() -> None:
+    class Dummy:
+        async def recv(self) -> str:
+            return ""
+
+        async def send(self, message: str) -> None:
+            pass
+
+        async def close(self) -> None:
+            pass
+
+    guard = FrameGuard(
+        Dummy(),
+        charger_id="x",
+        known_actions={"Heartbeat"},
+        handled_actions=lambda: {"Heartbeat"},
+        codes=ErrorCodes(
+            malformed="RpcFrameworkError", unknown_message_type="MessageTypeNotSupported"
+        ),
+    )
+    frame, reply = guard.inspect("[9]")
+    assert frame is None
+    assert reply is not None
+    assert json.loads(reply)[2] == "MessageTypeNotSupported"
+    frame, reply = guard.inspect('[2, "1", "Heartbeat", {}]')
+    assert frame == '[2, "1", "Heartbeat", {}]'
+    assert reply is None
+    assert guard.inspect('[2, "1", "MeterValues", {}]')[1] is not None

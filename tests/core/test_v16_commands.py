@@ -1,0 +1,418 @@
+"""V16Session, central system -> charger: every ChargerSession command and its error mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from custom_components.ocpp_ems.core.directory import Admission
+from custom_components.ocpp_ems.core.errors import (
+    ChargerNotConnectedError,
+    CommandNotSupportedError,
+    CommandRejectedError,
+    CommandTimeoutError,
+)
+from custom_components.ocpp_ems.core.model import Charger, ChargingRateUnit
+from custom_components.ocpp_ems.core.protocol import v16
+from custom_components.ocpp_ems.core.protocol.v16 import (
+    V16Session,
+    build_limit_profile,
+    capabilities_from_configuration,
+    redact,
+)
+from custom_components.ocpp_ems.core.session import LimitRequest, SessionContext
+from custom_components.ocpp_ems.core.settings import ChargerSettings, ServerSettings
+
+from .fakes import MemoryDirectory
+from .v16_harness import CHARGER_ID, Harness, SimCharger, running_harness, wait_for
+
+
+@pytest.fixture
+async def h(
+    socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
+) -> AsyncIterator[Harness]:
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    server_settings.response_timeout_s = 1.0
+    async with running_harness(directory, server_settings) as harness:
+        harness.attach_controller = False
+        yield harness
+
+
+@pytest.fixture
+async def sim(h: Harness) -> SimCharger:
+    return await h.charger_client()
+
+
+async def test_core_commands(h: Harness, sim: SimCharger) -> None:
+    session = h.session
+    await session.reset()
+    await session.reset(hard=True)
+    assert [p["type"] for p in sim.actions("Reset")] == ["Soft", "Hard"]
+    await session.unlock(1)
+    await session.remote_start(1, "TAG1")
+    await session.remote_start(0, "TAG1")
+    starts = sim.actions("RemoteStartTransaction")
+    assert starts[0] == {"id_tag": "TAG1", "connector_id": 1}
+    assert starts[1] == {"id_tag": "TAG1"}
+    await session.remote_stop("17")
+    assert sim.actions("RemoteStopTransaction") == [{"transaction_id": 17}]
+    with pytest.raises(CommandRejectedError):
+        await session.remote_stop("not-a-number")
+
+
+async def test_configuration_commands(h: Harness, sim: SimCharger) -> None:
+    session = h.session
+    sim.config["AuthorizationKey"] = "secret"
+    result = await session.get_configuration(["HeartbeatInterval", "AuthorizationKey", "Nope"])
+    assert result["configuration"]["HeartbeatInterval"] == {"value": "300", "readonly": False}
+    assert result["configuration"]["AuthorizationKey"]["value"] is None  # never exposed
+    assert result["unknown"] == ["Nope"]
+    assert await session.set_configuration("HeartbeatInterval", "120") == "Accepted"
+    assert h.charger.configuration["HeartbeatInterval"] == "120"
+    sim.status_override["ChangeConfiguration"] = "RebootRequired"
+    assert await session.set_configuration("HeartbeatInterval", "60") == "RebootRequired"
+    with pytest.raises(CommandRejectedError) as err:
+        await session.set_configuration("Unknown", "1")
+    assert err.value.status == "NotSupported"
+
+
+async def test_trigger_and_data_transfer(h: Harness, sim: SimCharger) -> None:
+    await h.session.trigger_message("StatusNotification", 1)
+    assert sim.actions("TriggerMessage")[-1] == {
+        "requested_message": "StatusNotification",
+        "connector_id": 1,
+    }
+    sim.status_override["TriggerMessage"] = "NotImplemented"
+    with pytest.raises(CommandRejectedError):
+        await h.session.trigger_message("Heartbeat")
+    answer = await h.session.data_transfer("acme", "ping", "x")
+    assert answer == {"status": "Accepted", "data": "pong"}
+    sim.status_override["DataTransfer"] = "UnknownVendorId"
+    assert (await h.session.data_transfer("other", None, None))["status"] == "UnknownVendorId"
+
+
+async def test_firmware_and_diagnostics(h: Harness, sim: SimCharger) -> None:
+    when = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+    await h.session.update_firmware("https://fw/x.bin", when, retries=3)
+    assert sim.actions("UpdateFirmware") == [
+        {"location": "https://fw/x.bin", "retrieve_date": "2030-01-02T03:04:05.000Z", "retries": 3}
+    ]
+    assert await h.session.request_diagnostics("ftp://diag") == "diag.zip"
+
+
+async def test_local_list_and_reservation(h: Harness, sim: SimCharger) -> None:
+    session = h.session
+    tags = [f"T{i}" for i in range(60)]
+    await session.send_local_list(tags, 5)
+    sent = sim.actions("SendLocalList")[-1]
+    assert len(sent["local_authorization_list"]) == 50  # SendLocalListMaxLength
+    assert await session.get_local_list_version() == 5
+    sim.status_override["SendLocalList"] = "VersionMismatch"
+    with pytest.raises(CommandRejectedError) as err:
+        await session.send_local_list(["A"], 6)
+    assert err.value.status == "VersionMismatch"
+    await session.reserve_now(1, "TAG1", datetime.now(UTC) + timedelta(hours=1), 7)
+    assert sim.actions("ReserveNow")[0]["reservation_id"] == 7
+    await session.cancel_reservation(7)
+    sim.status_override["ReserveNow"] = "Occupied"
+    with pytest.raises(CommandRejectedError):
+        await session.reserve_now(1, "TAG1", datetime.now(UTC), 8)
+
+
+async def test_smart_charging_commands(h: Harness, sim: SimCharger) -> None:
+    session = h.session
+    await session.set_limit_profile(
+        LimitRequest(
+            profile_id=3,
+            stack_level=1,
+            purpose="tx_default",
+            connector_id=0,
+            limit=6.25,  # rounded to the schema's 0.1 A
+            unit=ChargingRateUnit.AMPERE,
+            number_phases=1,
+            duration_s=300,
+        )
+    )
+    profile = sim.actions("SetChargingProfile")[-1]["cs_charging_profiles"]
+    period = profile["charging_schedule"]["charging_schedule_period"][0]
+    assert float(period["limit"]) == 6.2  # the charger's library parses the schedule as Decimal
+    assert period["number_phases"] == 1
+    assert profile["charging_schedule"]["duration"] == 300 + 60
+    assert profile["charging_profile_purpose"] == "TxDefaultProfile"
+    assert await session.get_composite_limit(1, 60, ChargingRateUnit.AMPERE) == 6.2
+    await session.set_limit_profile(
+        LimitRequest(
+            profile_id=1,
+            stack_level=0,
+            purpose="charger_max",
+            connector_id=1,
+            limit=11040.4,
+            unit=ChargingRateUnit.WATT,
+        )
+    )
+    last = sim.actions("SetChargingProfile")[-1]
+    assert last["connector_id"] == 0  # ChargePointMaxProfile lives on connector 0
+    sent_period = last["cs_charging_profiles"]["charging_schedule"]["charging_schedule_period"][0]
+    assert sent_period == {"start_period": 0, "limit": 11040}
+    await session.set_raw_profile(
+        1,
+        {
+            "chargingProfileId": 9,
+            "stackLevel": 2,
+            "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {
+                "chargingRateUnit": "A",
+                "startSchedule": "2024-01-01T00:00:00Z",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}],
+            },
+        },
+    )
+    assert 9 in sim.profiles
+    await session.clear_profiles(profile_id=9)
+    assert 9 not in sim.profiles
+    await session.clear_profiles(purpose="tx_default", stack_level=1)
+    with pytest.raises(CommandRejectedError) as err:
+        await session.clear_profiles(profile_id=99)
+    assert err.value.status == "Unknown"
+    sim.profiles.clear()
+    assert await session.get_composite_limit(1) is None  # no schedule
+    sim.status_override["GetCompositeSchedule"] = "Rejected"
+    with pytest.raises(CommandRejectedError):
+        await session.get_composite_limit(1)
+
+
+async def test_composite_in_other_unit_is_not_compared(h: Harness, sim: SimCharger) -> None:
+    sim.composite_override = 4000
+    assert await h.session.get_composite_limit(1, 60, ChargingRateUnit.WATT) == 4000
+    sim.status_override.clear()
+
+
+def test_build_limit_profile_tx_and_start() -> None:
+    now = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+    profile = build_limit_profile(
+        LimitRequest(
+            profile_id=4,
+            stack_level=2,
+            purpose="tx",
+            connector_id=1,
+            limit=16.04,
+            unit=ChargingRateUnit.AMPERE,
+            transaction_id="123",
+        ),
+        now,
+    )
+    assert profile["transaction_id"] == 123
+    assert profile["charging_profile_purpose"] == "TxProfile"
+    assert profile["charging_schedule"]["start_schedule"] == "2025-05-01T11:59:00.000Z"
+    assert profile["charging_schedule"]["charging_schedule_period"][0]["limit"] == 16.0
+    assert isinstance(profile["charging_schedule"]["charging_schedule_period"][0]["limit"], float)
+    assert "duration" not in profile["charging_schedule"]
+
+
+def test_capabilities_from_configuration_defaults_and_aliases() -> None:
+    caps = capabilities_from_configuration(
+        {
+            "SupportedFeatureProfiles": "Core; SmartCharging LocalAuthList firmware Custom",
+            "ChargingScheduleAllowedChargingRateUnit": "Power",
+            "ChargeProfileMaxStackLevel": "x",
+        }
+    )
+    assert caps.supported_profiles == {
+        "Core",
+        "SmartCharging",
+        "LocalAuthListManagement",
+        "FirmwareManagement",
+        "Custom",
+    }
+    assert caps.rate_units == {ChargingRateUnit.WATT}
+    assert caps.max_stack_level == 0
+    assert caps.number_of_connectors == 1
+    assert capabilities_from_configuration({}).rate_units == {ChargingRateUnit.AMPERE}
+
+
+def test_redact() -> None:
+    frame = '[2,"1","ChangeConfiguration",{"key":"AuthorizationKey","value":"abcdef"}]'
+    assert "abcdef" not in redact(frame)
+    reply = '[3,"1",{"configurationKey":[{"value":"abcdef","key":"AuthorizationKey"}]}]'
+    assert "abcdef" not in redact(reply)
+    assert redact('{"key":"Other","value":"x"}') == '{"key":"Other","value":"x"}'
+
+
+async def test_unsupported_feature_profile(h: Harness, sim: SimCharger) -> None:
+    h.charger.capabilities = capabilities_from_configuration({"SupportedFeatureProfiles": "Core"})
+    for command in (
+        h.session.get_local_list_version(),
+        h.session.request_diagnostics("x"),
+        h.session.cancel_reservation(1),
+        h.session.get_composite_limit(1),
+        h.session.trigger_message("Heartbeat"),
+    ):
+        with pytest.raises(CommandNotSupportedError):
+            await command
+
+
+async def test_call_error_and_timeout(h: Harness, sim: SimCharger) -> None:
+    sim.fail_with_error.add("Reset")
+    with pytest.raises(CommandRejectedError) as err:
+        await h.session.reset()
+    assert err.value.status == "NotSupported"
+    sim.delay["GetConfiguration"] = 2.0
+    with pytest.raises(CommandTimeoutError):
+        await h.session.get_configuration()
+    sim.delay.clear()
+    await asyncio.sleep(1.2)  # let the late answer arrive; it must not confuse the next call
+    assert (await h.session.get_configuration(["HeartbeatInterval"]))["configuration"]
+
+
+async def test_close_fails_pending_calls_at_once(h: Harness, sim: SimCharger) -> None:
+    h.settings.response_timeout_s = 30
+    sim.delay["RemoteStopTransaction"] = 10
+    session = h.session
+    session._endpoint._response_timeout = 30  # this session was built with the fixture's 1 s
+    pending = asyncio.ensure_future(session.remote_stop("1"))
+    await wait_for(lambda: sim.actions("RemoteStopTransaction"))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await session.close()
+    with pytest.raises(ChargerNotConnectedError):
+        await pending
+    assert loop.time() - started < 1.0
+    with pytest.raises(ChargerNotConnectedError):
+        await session.reset()
+
+
+async def test_disconnect_fails_pending_calls(h: Harness, sim: SimCharger) -> None:
+    sim.delay["RemoteStopTransaction"] = 10
+    session = h.session
+    session._endpoint._response_timeout = 30
+    pending = asyncio.ensure_future(session.remote_stop("1"))
+    await wait_for(lambda: sim.actions("RemoteStopTransaction"))
+    await sim._connection.close()
+    with pytest.raises(ChargerNotConnectedError):
+        async with asyncio.timeout(2):
+            await pending
+
+
+async def test_caller_cancellation_is_not_disconnect(h: Harness, sim: SimCharger) -> None:
+    sim.delay["RemoteStopTransaction"] = 10
+    pending = asyncio.ensure_future(h.session.remote_stop("1"))
+    await wait_for(lambda: sim.actions("RemoteStopTransaction"))
+    pending.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pending
+
+
+def test_session_module_exports() -> None:
+    assert V16Session.ocpp_version == "1.6"
+    assert v16.PENDING_RETRY_S > 0
+
+
+async def answer_next_call(ws: ClientConnection, payload: Any) -> list[Any]:
+    """Read the session's next CALL on a raw socket and answer it with ``payload`` (or an error)."""
+    async with asyncio.timeout(5):
+        frame = json.loads(await ws.recv())
+    if isinstance(payload, list):
+        await ws.send(json.dumps([4, frame[1], *payload]))
+    else:
+        await ws.send(json.dumps([3, frame[1], payload]))
+    result: list[Any] = frame
+    return result
+
+
+async def test_raw_answers(h: Harness) -> None:
+    ws = await h.raw()
+    session = h.session
+    pending = asyncio.ensure_future(session.reset())
+    await answer_next_call(ws, ["NoSuchErrorCode", "odd", {}])
+    with pytest.raises(CommandRejectedError) as err:
+        await pending
+    assert err.value.status == "UnknownCallErrorCodeError"
+
+    pending_limit = asyncio.ensure_future(session.get_composite_limit(1, 60, ChargingRateUnit.WATT))
+    frame = await answer_next_call(
+        ws,
+        {
+            "status": "Accepted",
+            "chargingSchedule": {
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10}],
+            },
+        },
+    )
+    assert frame[3] == {"connectorId": 1, "duration": 60, "chargingRateUnit": "W"}
+    assert await pending_limit is None  # other unit than asked: not comparable
+
+    pending_limit = asyncio.ensure_future(session.get_composite_limit(1))
+    await answer_next_call(
+        ws,
+        {
+            "status": "Accepted",
+            "chargingSchedule": {
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [
+                    {"startPeriod": 600, "limit": 8},
+                    {"startPeriod": 0, "limit": 13.5},
+                ],
+            },
+        },
+    )
+    assert await pending_limit == 13.5
+
+
+async def test_send_on_a_dead_socket(directory: MemoryDirectory) -> None:
+    class DeadConnection:
+        async def recv(self) -> str:
+            raise ConnectionClosed(None, None)
+
+        async def send(self, message: str) -> None:
+            raise ConnectionClosed(None, None)
+
+        async def close(self) -> None:
+            pass
+
+    context = SessionContext(
+        directory=directory,
+        server_settings=ServerSettings(),
+        admission=lambda: Admission.ACCEPTED,
+        charger_settings=ChargerSettings,
+        request_save=lambda: None,
+        on_booted=lambda: None,
+    )
+    session = V16Session(DeadConnection(), Charger(charger_id="dead"), context)
+    with pytest.raises(ChargerNotConnectedError):
+        await session.reset()
+    await session.provisioning.setup()  # gives up quietly: no boot reported
+    assert not session.charger.booted
+    context.server_settings.boot_trigger_after_s = 0
+    await session.provisioning.boot_watchdog()
+    await session.run()  # returns at once: the socket is closed
+    assert session.closed
+    await session._guard.close()
+
+
+def test_build_limit_profile_with_explicit_start() -> None:
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    profile = build_limit_profile(
+        LimitRequest(
+            profile_id=1,
+            stack_level=0,
+            purpose="tx_default",
+            connector_id=0,
+            limit=-3,
+            unit=ChargingRateUnit.WATT,
+            duration_s=100,
+            start=start,
+        )
+    )
+    schedule = profile["charging_schedule"]
+    assert schedule["start_schedule"] == "2025-01-01T00:00:00.000Z"
+    assert schedule["duration"] == 100
+    assert schedule["charging_schedule_period"][0]["limit"] == 0

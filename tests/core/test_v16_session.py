@@ -1,0 +1,456 @@
+"""V16Session, charger -> central system: every 1.6 message a charger sends, on real websockets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from ocpp.v16 import call
+
+from custom_components.ocpp_ems.core.directory import Admission
+from custom_components.ocpp_ems.core.model import (
+    ChargingRateUnit,
+    ConnectorStatus,
+    EventKind,
+    Transaction,
+)
+from custom_components.ocpp_ems.core.protocol import v16
+from custom_components.ocpp_ems.core.settings import ServerSettings
+
+from .fakes import MemoryDirectory
+from .v16_harness import CHARGER_ID, Harness, now_iso, running_harness, wait_for
+
+
+@pytest.fixture
+async def h(
+    socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
+) -> AsyncIterator[Harness]:
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    directory.id_tags.add("TAG1")
+    async with running_harness(directory, server_settings) as harness:
+        harness.attach_controller = False
+        yield harness
+
+
+async def test_boot_accepted_reads_configuration_and_capabilities(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    result = await sim.boot(
+        charge_point_serial_number="SN1", firmware_version="1.2.3", meter_type="MID"
+    )
+    assert result.status == "Accepted"
+    assert result.interval == h.settings.heartbeat_interval_s
+    await wait_for(lambda: h.booted == 1)
+    charger = h.charger
+    assert charger.booted
+    assert charger.info.vendor == "Acme"
+    assert charger.info.serial_number == "SN1"
+    assert charger.info.firmware_version == "1.2.3"
+    caps = charger.capabilities
+    assert caps.smart_charging
+    assert caps.local_auth_list
+    assert caps.max_stack_level == 8
+    assert caps.rate_units == {ChargingRateUnit.AMPERE, ChargingRateUnit.WATT}
+    assert caps.max_schedule_periods == 24
+    assert caps.max_profiles_installed == 10
+    assert caps.phase_switching
+    assert caps.local_auth_list_max == 100
+    assert charger.configuration["HeartbeatInterval"] == "300"
+    # Meter values configured: interval from the settings, every measurand the charger supports.
+    assert sim.config["MeterValueSampleInterval"] == "10"
+    assert set(sim.config["MeterValuesSampledData"].split(",")) == sim.supported_measurands
+    # Local list synced (charger had version 0, directory 1).
+    sent = sim.actions("SendLocalList")
+    assert sent[0]["list_version"] == 1
+    assert sent[0]["update_type"] == "Full"
+    assert sent[0]["local_authorization_list"] == [
+        {"id_tag": "TAG1", "id_tag_info": {"status": "Accepted"}}
+    ]
+
+
+async def test_boot_second_time_skips_unchanged_configuration(h: Harness) -> None:
+    sim = await h.charger_client()
+    changes = len(sim.actions("ChangeConfiguration"))
+    booted = h.booted
+    await sim.boot()
+    await wait_for(lambda: h.booted == booted + 1)
+    # Nothing to change, local list in sync: no further writes.
+    assert len(sim.actions("ChangeConfiguration")) == changes
+    assert len(sim.actions("SendLocalList")) == 1
+
+
+async def test_boot_pending_for_unknown_charger(h: Harness, directory: MemoryDirectory) -> None:
+    directory.admissions[CHARGER_ID] = Admission.PENDING
+    sim = await h.charger_client(boot=False)
+    result = await sim.boot(charge_point_serial_number="SN9")
+    assert result.status == "Pending"
+    assert directory.pending[0][0] == CHARGER_ID
+    assert directory.pending[0][1].serial_number == "SN9"
+    assert h.booted == 0
+    assert not sim.actions("GetConfiguration")  # no control while pending
+
+
+async def test_boot_rejected(h: Harness, directory: MemoryDirectory) -> None:
+    directory.admissions[CHARGER_ID] = Admission.REJECTED
+    sim = await h.charger_client(boot=False)
+    assert (await sim.boot()).status == "Rejected"
+
+
+async def test_on_accepted_provisions_password_then_triggers_boot(
+    h: Harness, directory: MemoryDirectory
+) -> None:
+    directory.admissions[CHARGER_ID] = Admission.PENDING
+    sim = await h.charger_client(boot=False)
+    await sim.boot()
+    directory.accept(CHARGER_ID, "pässword")
+    await h.session.on_accepted("pässword")
+    changes = sim.actions("ChangeConfiguration")
+    assert changes[0] == {"key": "AuthorizationKey", "value": "pässword".encode().hex()}
+    assert changes[1] == {"key": "SecurityProfile", "value": "1"}
+    assert h.charger.auth_provisioned
+    # The key never lands in the model (diagnostics would show it).
+    assert h.charger.configuration["AuthorizationKey"] is None
+    await wait_for(lambda: h.booted == 1)  # triggered boot, now Accepted
+
+
+async def test_on_accepted_rejected_key_is_not_provisioned(
+    h: Harness, directory: MemoryDirectory
+) -> None:
+    directory.admissions[CHARGER_ID] = Admission.PENDING
+    sim = await h.charger_client(boot=False)
+    sim.reject_keys.add("SecurityProfile")
+    sim.status_override["TriggerMessage"] = "Rejected"
+    directory.accept(CHARGER_ID, "pw")
+    await h.session.on_accepted("pw")
+    assert not h.charger.auth_provisioned
+    assert sim.actions("TriggerMessage")
+
+
+async def test_on_accepted_without_password_only_triggers(
+    h: Harness, directory: MemoryDirectory
+) -> None:
+    directory.admissions[CHARGER_ID] = Admission.PENDING
+    sim = await h.charger_client(boot=False)
+    directory.accept(CHARGER_ID)
+    await h.session.on_accepted(None)
+    assert not sim.actions("ChangeConfiguration")
+    assert sim.actions("TriggerMessage")[0]["requested_message"] == "BootNotification"
+    await wait_for(lambda: h.booted == 1)
+
+
+async def test_reconnect_without_boot_is_triggered(
+    socket_enabled: None, directory: MemoryDirectory
+) -> None:
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    settings = ServerSettings(host="127.0.0.1", port=0, boot_trigger_after_s=0.1)
+    async with running_harness(directory, settings) as h:
+        h.attach_controller = False
+        sim = await h.charger_client(boot=False)
+        await wait_for(lambda: h.booted == 1)
+        assert sim.actions("TriggerMessage")[0]["requested_message"] == "BootNotification"
+
+
+async def test_charger_that_never_boots_is_set_up_anyway(
+    socket_enabled: None, directory: MemoryDirectory
+) -> None:
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    settings = ServerSettings(host="127.0.0.1", port=0, boot_trigger_after_s=0.1)
+    async with running_harness(directory, settings) as h:
+        h.attach_controller = False
+
+        def no_boot(sim: object) -> None:
+            sim.boot_on_trigger = False  # type: ignore[attr-defined]
+
+        sim = await h.charger_client(boot=False, setup=no_boot)
+        await wait_for(lambda: h.booted == 1)
+        assert sim.actions("GetConfiguration")
+
+
+async def test_heartbeat(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    result = await sim.call(call.Heartbeat())
+    assert result.current_time.endswith("Z")
+    assert h.charger.last_heartbeat is not None
+    assert h.charger.last_seen is not None
+
+
+async def test_status_notifications_ordered_by_timestamp(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await sim.status(1, "Charging", timestamp=now_iso())
+    await sim.status(1, "Preparing", timestamp=now_iso(-30))  # older: arrives late
+    connector = h.charger.connector(1)
+    assert connector.status is ConnectorStatus.CHARGING
+    await sim.status(1, "SuspendedEV")  # no timestamp: arrival order
+    assert h.charger.connector(1).status is ConnectorStatus.SUSPENDED_EV
+    await sim.status(0, "Available")
+    assert h.charger.connector(0).status is ConnectorStatus.AVAILABLE
+    assert [c.connector_id for c in h.charger.outlets] == [1]
+
+
+async def test_fault_event_once(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await sim.status(1, "Faulted", error_code="GroundFailure", vendor_error_code="E42")
+    await sim.status(1, "Faulted", error_code="GroundFailure")
+    faults = [e for e in h.events if e.kind is EventKind.FAULT]
+    assert len(faults) == 1
+    assert faults[0].data["error_code"] == "GroundFailure"
+    assert faults[0].data["vendor_error_code"] == "E42"
+    assert h.charger.connector(1).error_code == "GroundFailure"
+    await sim.status(1, "Available")
+    assert h.charger.connector(1).error_code is None
+
+
+async def test_authorize(h: Harness, directory: MemoryDirectory) -> None:
+    sim = await h.charger_client(boot=False)
+    assert (await sim.call(call.Authorize(id_tag="TAG1"))).id_tag_info["status"] == "Accepted"
+    assert (await sim.call(call.Authorize(id_tag="BAD"))).id_tag_info["status"] == "Invalid"
+    # Our own remote-start tag is always accepted.
+    tag = directory.settings(CHARGER_ID).remote_start_id_tag
+    assert (await sim.call(call.Authorize(id_tag=tag))).id_tag_info["status"] == "Accepted"
+    assert h.kinds()[:2] == ["authorized", "authorization_rejected"]
+    assert h.events[1].data == {"id_tag": "BAD"}
+
+
+async def test_transaction_lifecycle(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    saves = h.saves
+    started = await sim.start_tx(meter=5000)
+    assert started.id_tag_info["status"] == "Accepted"
+    tx_id = started.transaction_id
+    assert isinstance(tx_id, int)
+    connector = h.charger.connector(1)
+    assert connector.transaction is not None
+    assert connector.transaction.transaction_id == str(tx_id)
+    assert h.saves > saves
+    event = next(e for e in h.events if e.kind is EventKind.SESSION_STARTED)
+    assert event.data["transaction_id"] == str(tx_id)
+    assert event.data["authorized"]
+
+    await sim.meter(
+        1,
+        [
+            {"value": "5.5", "unit": "kWh"},
+            {"value": "7200", "measurand": "Power.Active.Import", "unit": "W"},
+            {"value": "16", "measurand": "Current.Import", "phase": "L1", "unit": "A"},
+            {"value": "16.1", "measurand": "Current.Import", "phase": "L2", "unit": "A"},
+            {"value": "230", "measurand": "Voltage", "phase": "L1-N", "unit": "V"},
+            {"value": "16", "measurand": "Current.Offered", "unit": "A"},
+            {"value": "55", "measurand": "SoC", "unit": "Percent", "location": "EV"},
+            {"value": "31.5", "measurand": "Temperature", "unit": "Celsius"},
+        ],
+        transaction_id=tx_id,
+    )
+    meter = connector.meter
+    assert meter.energy_register_wh == 5500
+    assert meter.power_w == 7200
+    assert meter.current_a.l1 == 16
+    assert meter.current_a.l2 == 16.1
+    assert meter.voltage_v.l1 == 230
+    assert meter.offered_current_a == 16
+    assert meter.soc_percent == 55
+    assert meter.temperature_c == 31.5
+    assert connector.session_energy_wh == 500
+
+    result = await sim.call(
+        call.StopTransaction(
+            meter_stop=6000,
+            timestamp=now_iso(),
+            transaction_id=tx_id,
+            reason="EVDisconnected",
+            id_tag="TAG1",
+            transaction_data=[
+                {
+                    "timestamp": now_iso(-1),
+                    "sampledValue": [{"value": "5800", "context": "Transaction.End"}],
+                }
+            ],
+        )
+    )
+    assert result.id_tag_info["status"] == "Accepted"
+    assert h.charger.connector(1).transaction is None
+    assert connector.last_session_energy_wh == 1000
+    assert connector.session_energy_wh == 1000
+    assert meter.power_w == 0
+    ended = next(e for e in h.events if e.kind is EventKind.SESSION_ENDED)
+    assert ended.data["energy_wh"] == 1000
+    assert ended.data["reason"] == "EVDisconnected"
+    assert h.charger.lifetime_energy.total_wh == 6000
+
+
+async def test_start_with_unknown_tag_is_invalid(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    started = await sim.start_tx(id_tag="BAD")
+    assert started.id_tag_info["status"] == "Invalid"
+    assert "authorization_rejected" in h.kinds()
+    assert h.charger.connector(1).transaction is not None  # the charger decides; we keep books
+
+
+async def test_repeated_start_gets_the_same_id_and_ids_are_unique(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    stamp = now_iso()
+    first = await sim.start_tx(timestamp=stamp)
+    again = await sim.start_tx(timestamp=stamp)
+    assert first.transaction_id == again.transaction_id
+    assert h.kinds().count("session_started") == 1
+    # A new start on the same connector (lost StopTransaction) ends the old one.
+    other = await sim.start_tx(meter=2000)
+    assert other.transaction_id != first.transaction_id
+    assert h.kinds().count("session_ended") == 1
+    second = await sim.start_tx(connector_id=2, meter=0)
+    assert second.transaction_id not in (first.transaction_id, other.transaction_id)
+
+
+async def test_stop_for_transaction_started_before_restart(h: Harness) -> None:
+    # Restored from the store: the model knows the transaction, this session never saw its start.
+    h.charger.connector(1).transaction = Transaction(
+        transaction_id="4242",
+        connector_id=1,
+        id_tag="TAG1",
+        started_at=datetime.now(UTC) - timedelta(hours=1),
+        meter_start_wh=1000,
+        meter_last_wh=1500,
+    )
+    h.charger.lifetime_energy.update(1500)
+    sim = await h.charger_client(boot=False)
+    await sim.meter(1, [{"value": "1700"}], transaction_id=4242)
+    assert h.charger.connector(1).transaction.meter_last_wh == 1700  # type: ignore[union-attr]
+    await sim.call(call.StopTransaction(meter_stop=2500, timestamp=now_iso(), transaction_id=4242))
+    assert h.charger.connector(1).last_session_energy_wh == 1500
+    assert h.charger.lifetime_energy.total_wh == 2500
+    ended = next(e for e in h.events if e.kind is EventKind.SESSION_ENDED)
+    assert ended.data["transaction_id"] == "4242"
+    assert ended.data["reason"] == "Local"
+
+
+async def test_stop_for_unknown_transaction_is_answered(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    result = await sim.call(
+        call.StopTransaction(meter_stop=1, timestamp=now_iso(), transaction_id=7)
+    )
+    assert result.id_tag_info is None
+
+
+async def test_energy_register_reset_keeps_session_and_lifetime(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    tx = (await sim.start_tx(meter=10_000)).transaction_id
+    await sim.meter(1, [{"value": "12000"}], transaction_id=tx)
+    await sim.meter(1, [{"value": "50"}], transaction_id=tx)  # register reset
+    await sim.meter(1, [{"value": "550"}], transaction_id=tx)
+    connector = h.charger.connector(1)
+    assert connector.session_energy_wh == 2500
+    assert h.charger.lifetime_energy.total_wh == 12_500
+    await sim.call(call.StopTransaction(meter_stop=650, timestamp=now_iso(), transaction_id=tx))
+    assert connector.last_session_energy_wh == 2600
+    assert h.charger.lifetime_energy.total_wh == 12_600
+
+
+async def test_meter_values_without_transaction_id_use_running_one(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await sim.start_tx(meter=100)
+    await sim.meter(1, [{"value": "0.3", "unit": "kWh"}])
+    assert h.charger.connector(1).session_energy_wh == 200
+    # Non-transaction meter values on another connector.
+    await sim.meter(0, [{"value": "230.5", "measurand": "Voltage"}])
+    assert h.charger.connector(0).meter.voltage_v.l1 == 230.5
+
+
+async def test_data_transfer_and_status_notifications(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    result = await sim.call(call.DataTransfer(vendor_id="acme", message_id="m", data="hello"))
+    assert result.status == "Accepted"
+    await sim.call(call.FirmwareStatusNotification(status="Downloading"))
+    await sim.call(call.DiagnosticsStatusNotification(status="Uploaded"))
+    assert h.charger.firmware_status == "Downloading"
+    assert h.charger.diagnostics_status == "Uploaded"
+    kinds = h.kinds()
+    assert kinds == ["data_transfer", "firmware_status", "diagnostics_status"]
+    assert h.events[0].data == {"vendor_id": "acme", "message_id": "m", "data": "hello"}
+
+
+async def test_setup_survives_failing_steps(h: Harness) -> None:
+    def broken(sim: object) -> None:
+        sim.fail_with_error.add("GetConfiguration")  # type: ignore[attr-defined]
+
+    sim = await h.charger_client(setup=broken)
+    assert h.charger.booted  # set up anyway, with default capabilities
+    assert sim.actions("GetLocalListVersion") == []  # local list support unknown: skipped
+
+
+async def test_setup_stops_when_charger_disconnects(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    sim.delay["GetConfiguration"] = 5
+    await sim.boot()
+    await wait_for(lambda: sim.actions("GetConfiguration"))
+    await sim._connection.close()
+    await wait_for(lambda: h.session.closed)
+    await asyncio.sleep(0.05)
+    assert h.booted == 0
+
+
+async def test_meter_configuration_rejections(h: Harness) -> None:
+    def picky(sim: object) -> None:
+        sim.reject_keys.add("MeterValueSampleInterval")  # type: ignore[attr-defined]
+        sim.supported_measurands = set()  # type: ignore[attr-defined]
+        sim.config["MeterValuesSampledData"] = ""  # type: ignore[attr-defined]
+
+    sim = await h.charger_client(setup=picky)
+    assert sim.config["MeterValueSampleInterval"] == "60"  # kept the charger's
+    assert sim.config["MeterValuesSampledData"] == ""
+
+
+async def test_watchdog_quiet_when_boot_arrives(
+    socket_enabled: None, directory: MemoryDirectory
+) -> None:
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    settings = ServerSettings(host="127.0.0.1", port=0, boot_trigger_after_s=0.2)
+    async with running_harness(directory, settings) as h:
+        h.attach_controller = False
+        sim = await h.charger_client()
+        await asyncio.sleep(0.3)
+        assert not sim.actions("TriggerMessage")
+
+
+async def test_watchdog_with_rejected_trigger_and_disconnect(
+    socket_enabled: None, directory: MemoryDirectory
+) -> None:
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    settings = ServerSettings(host="127.0.0.1", port=0, boot_trigger_after_s=0.1)
+    async with running_harness(directory, settings) as h:
+        h.attach_controller = False
+
+        def reject(sim: object) -> None:
+            sim.status_override["TriggerMessage"] = "Rejected"  # type: ignore[attr-defined]
+
+        await h.charger_client(boot=False, setup=reject)
+        await wait_for(lambda: h.booted == 1)  # set up without a boot
+        # A charger that answers nothing and goes away: the watchdog gives up quietly.
+
+        def slow(sim: object) -> None:
+            sim.delay["TriggerMessage"] = 5  # type: ignore[attr-defined]
+
+        async def trigger_then_drop() -> None:
+            sim2 = await h.charger_client(boot=False, setup=slow)
+            sim2.fail_with_error.add("TriggerMessage")
+            await asyncio.sleep(0.15)
+            await sim2._connection.close()
+
+        await trigger_then_drop()
+        await wait_for(lambda: h.session.closed)
+
+
+async def test_transaction_ids_skip_taken_ones(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    v16.V16Session._last_transaction_id = 0
+    base = int((datetime.now(UTC) - datetime(2024, 1, 1, tzinfo=UTC)).total_seconds())
+    for offset, connector in ((0, 5), (1, 6), (2, 7)):
+        h.charger.connector(connector).transaction = Transaction(
+            transaction_id=str(base + offset),
+            connector_id=connector,
+            id_tag=None,
+            started_at=datetime.now(UTC),
+            meter_start_wh=0,
+            meter_last_wh=0,
+        )
+    tx = (await sim.start_tx()).transaction_id
+    assert tx >= base + 3

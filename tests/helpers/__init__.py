@@ -1,0 +1,1 @@
+"""Helpers for the Home Assistant tests: a simulated OCPP charger and entry fixtures."""

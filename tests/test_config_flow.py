@@ -1,0 +1,487 @@
+"""Config flows: server (user, reconfigure, options), chargers (discovery, ignore, options)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from collections.abc import AsyncGenerator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from homeassistant.config_entries import (
+    SOURCE_IGNORE,
+    SOURCE_INTEGRATION_DISCOVERY,
+    SOURCE_RECONFIGURE,
+    SOURCE_USER,
+    ConfigEntryState,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ocpp_ems.const import (
+    CONF_ACCEPT_ANY_ID_TAG,
+    CONF_ALLOW_NEW_CHARGERS,
+    CONF_AUTO_ACCEPT,
+    CONF_BASE_STACK_LEVEL,
+    CONF_CHARGER_ID,
+    CONF_ENTRY_TYPE,
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_HOST,
+    CONF_ID_TAGS,
+    CONF_INSTALLATION_MAX,
+    CONF_LIVE_LIMIT_DURATION,
+    CONF_LIVE_STACK_LEVEL,
+    CONF_METER_INTERVAL,
+    CONF_MIN_CURRENT,
+    CONF_MODEL,
+    CONF_PASSWORD,
+    CONF_PAUSE_STRATEGY,
+    CONF_PHASES,
+    CONF_PING_INTERVAL,
+    CONF_PING_TIMEOUT,
+    CONF_PORT,
+    CONF_PROFILE_PURPOSE,
+    CONF_RATE_UNIT,
+    CONF_RESPONSE_TIMEOUT,
+    CONF_SAFE_CURRENT,
+    CONF_SERIAL,
+    CONF_SERVER_ENTRY_ID,
+    CONF_VENDOR,
+    DOMAIN,
+    ENTRY_TYPE_CHARGER,
+    ENTRY_TYPE_SERVER,
+)
+from custom_components.ocpp_ems.core.server import CentralSystem
+
+from .helpers.charger import SimCharger, wait_for
+from .helpers.fixtures import ConnectCharger, async_unload_all, central_of
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def unload_after(hass: HomeAssistant, socket_enabled: None) -> AsyncGenerator[None]:
+    """Entries created by a flow are set up for real: stop their servers after the test."""
+    yield
+    await async_unload_all(hass)
+
+
+@pytest.fixture
+async def occupied_port(socket_enabled: None) -> AsyncGenerator[int]:
+    """A port another program listens on."""
+    server = await asyncio.get_running_loop().create_server(asyncio.Protocol, "127.0.0.1", 0)
+    yield server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+
+
+# --- user step ---------------------------------------------------------------------------------
+async def test_user_creates_server_entry(hass: HomeAssistant, unload_after: None) -> None:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {}
+
+    port = free_port()
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PORT: port, CONF_HOST: " 127.0.0.1 "}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == f"OCPP server port {port}"
+    assert result["data"] == {
+        CONF_ENTRY_TYPE: ENTRY_TYPE_SERVER,
+        CONF_HOST: "127.0.0.1",
+        CONF_PORT: port,
+    }
+    entry = result["result"]
+    assert entry.unique_id == f"port_{port}"
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert central_of(entry).port == port
+
+
+async def test_user_port_in_use_then_recovers(
+    hass: HomeAssistant, unload_after: None, occupied_port: int
+) -> None:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PORT: occupied_port, CONF_HOST: "127.0.0.1"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PORT: "port_in_use"}
+
+    port = free_port()
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PORT: port, CONF_HOST: "127.0.0.1"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_PORT] == port
+
+
+@pytest.mark.parametrize(
+    ("host", "error"),
+    [
+        ("192.0.2.1", "invalid_host"),  # TEST-NET-1: not an address of this machine
+        ("", None),  # blank = every interface (the default)
+    ],
+)
+async def test_user_host_errors(
+    hass: HomeAssistant, unload_after: None, host: str, error: str | None
+) -> None:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PORT: free_port(), CONF_HOST: host}
+    )
+    if error is None:
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["data"][CONF_HOST] == "0.0.0.0"
+    else:
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {"base": error}
+
+
+@pytest.mark.parametrize(
+    ("os_error", "error"),
+    [
+        (OSError(errno.EACCES, "Permission denied"), "permission_denied"),
+        (OSError(errno.EMFILE, "Too many open files"), "cannot_bind"),
+        # Name resolution is disabled in tests: what an unknown host name gives.
+        (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), "invalid_host"),
+    ],
+)
+async def test_user_os_errors_then_recovers(
+    hass: HomeAssistant, unload_after: None, os_error: OSError, error: str
+) -> None:
+    """Errors this machine cannot produce on demand (we run as root) come from the OS call."""
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    with patch.object(hass.loop, "create_server", side_effect=os_error):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_PORT: free_port(), CONF_HOST: "127.0.0.1"}
+        )
+    assert result["errors"] == {"base": error}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PORT: free_port(), CONF_HOST: "127.0.0.1"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_user_duplicate_port_aborts(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PORT: 0, CONF_HOST: "127.0.0.1"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+# --- reconfigure -------------------------------------------------------------------------------
+async def test_reconfigure_moves_server(
+    hass: HomeAssistant, server_entry: MockConfigEntry, occupied_port: int
+) -> None:
+    result = await server_entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+
+    # Port taken by another program: error, then a free port works.
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PORT: occupied_port, CONF_HOST: "127.0.0.1"}
+    )
+    assert result["errors"] == {CONF_PORT: "port_in_use"}
+
+    port = free_port()
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PORT: port, CONF_HOST: "127.0.0.1"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert server_entry.unique_id == f"port_{port}"
+    assert server_entry.data[CONF_PORT] == port
+    assert server_entry.state is ConfigEntryState.LOADED
+    assert central_of(server_entry).port == port  # restarted on the new port
+
+
+async def test_reconfigure_same_port_new_host(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    """The running server holds its port: a host change on the same port is not bind-tested."""
+    result = await server_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PORT: 0, CONF_HOST: "localhost"}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert server_entry.data[CONF_HOST] == "localhost"
+    assert server_entry.state is ConfigEntryState.LOADED
+
+
+async def test_reconfigure_to_port_of_other_entry_aborts(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    other = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="port_9999",
+        data={CONF_ENTRY_TYPE: ENTRY_TYPE_SERVER, CONF_HOST: "127.0.0.1", CONF_PORT: 9999},
+    )
+    other.add_to_hass(hass)
+    result = await server_entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_PORT: 9999, CONF_HOST: "127.0.0.1"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_reconfigure_charger_aborts(
+    hass: HomeAssistant,
+    onboard: Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]],
+) -> None:
+    async with onboard() as (_sim, charger_entry):
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": charger_entry.entry_id}
+        )
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "reconfigure_charger"
+
+
+# --- server options ----------------------------------------------------------------------------
+async def test_server_options(hass: HomeAssistant, server_entry: MockConfigEntry) -> None:
+    central_before = central_of(server_entry)
+    result = await hass.config_entries.options.async_init(server_entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "server"
+
+    # Id tags and onboarding apply live: no restart.
+    user_input: dict[str, Any] = {
+        CONF_HEARTBEAT_INTERVAL: 300,
+        CONF_PING_INTERVAL: 60,
+        CONF_PING_TIMEOUT: 60,
+        CONF_RESPONSE_TIMEOUT: 3,
+        CONF_ALLOW_NEW_CHARGERS: True,
+        CONF_AUTO_ACCEPT: False,
+        CONF_ID_TAGS: [" TAG1 ", "", "tag2"],
+        CONF_ACCEPT_ANY_ID_TAG: False,
+    }
+    result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert server_entry.options[CONF_ID_TAGS] == ["TAG1", "tag2"]
+    assert central_of(server_entry) is central_before
+
+    # The heartbeat needs a restart of the server.
+    result = await hass.config_entries.options.async_init(server_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], user_input | {CONF_HEARTBEAT_INTERVAL: 120}
+    )
+    await hass.async_block_till_done()
+    assert server_entry.options[CONF_HEARTBEAT_INTERVAL] == 120
+    assert server_entry.state is ConfigEntryState.LOADED
+    assert central_of(server_entry) is not central_before
+
+    # Emptying the id tag list (the field left out) really empties it.
+    result = await hass.config_entries.options.async_init(server_entry.entry_id)
+    without_tags = {k: v for k, v in user_input.items() if k != CONF_ID_TAGS}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], without_tags | {CONF_HEARTBEAT_INTERVAL: 120}
+    )
+    assert server_entry.options[CONF_ID_TAGS] == []
+
+
+# --- charger discovery -------------------------------------------------------------------------
+def _discovery_data(server_entry: MockConfigEntry, **extra: Any) -> dict[str, Any]:
+    return {
+        CONF_CHARGER_ID: "CP1",
+        CONF_SERVER_ENTRY_ID: server_entry.entry_id,
+        CONF_VENDOR: "Acme",
+        CONF_MODEL: "Wallbox 1",
+        CONF_SERIAL: "SN-0001",
+        CONF_AUTO_ACCEPT: False,
+        **extra,
+    }
+
+
+async def test_discovery_confirm_creates_charger(
+    hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    """The whole onboarding: boot Pending -> question -> accept -> password -> boot Accepted."""
+    async with connect("CP1") as sim:
+        assert await sim.boot() == "Pending"
+        await wait_for(lambda: hass.config_entries.flow.async_progress_by_handler(DOMAIN))
+        await hass.async_block_till_done()
+        (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        assert flow["step_id"] == "confirm"
+        assert flow["context"]["title_placeholders"] == {"name": "Acme Wallbox 1 (CP1)"}
+        assert flow["context"]["source"] == SOURCE_INTEGRATION_DISCOVERY
+
+        result = await hass.config_entries.flow.async_configure(flow["flow_id"], {})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert result["title"] == "Acme Wallbox 1 (CP1)"
+        data = result["data"]
+        assert data[CONF_ENTRY_TYPE] == ENTRY_TYPE_CHARGER
+        assert data[CONF_CHARGER_ID] == "CP1"
+        assert data[CONF_SERVER_ENTRY_ID] == server_entry.entry_id
+        assert len(data[CONF_PASSWORD]) >= 16
+        entry = result["result"]
+        assert entry.unique_id == "CP1"
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+
+        # The charger got its password (hex AuthorizationKey) and booted again, accepted.
+        await wait_for(lambda: sim.boot_status == "Accepted")
+        assert sim.authorization_key == data[CONF_PASSWORD].encode().hex()
+        assert sim.configuration["SecurityProfile"] == "1"
+
+
+async def test_discovery_form_placeholders(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_INTEGRATION_DISCOVERY},
+        data=_discovery_data(server_entry, **{CONF_VENDOR: "", CONF_MODEL: "", CONF_SERIAL: ""}),
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] == {
+        "charger_id": "CP1",
+        "vendor": "?",
+        "model": "?",
+        "serial": "?",
+    }
+    flow = hass.config_entries.flow.async_get(result["flow_id"])
+    assert flow["context"]["title_placeholders"] == {"name": "CP1"}
+    hass.config_entries.flow.async_abort(result["flow_id"])
+
+
+async def test_discovery_auto_accept(hass: HomeAssistant, server_entry: MockConfigEntry) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_INTEGRATION_DISCOVERY},
+        data=_discovery_data(server_entry, **{CONF_AUTO_ACCEPT: True}),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == "CP1"
+    await hass.async_block_till_done()
+
+
+async def test_discovery_server_not_loaded_aborts(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_INTEGRATION_DISCOVERY},
+        data=_discovery_data(server_entry, **{CONF_SERVER_ENTRY_ID: "gone"}),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "server_not_loaded"
+
+
+async def test_discovery_of_known_charger_follows_it_to_new_server(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    charger_entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="CP1",
+        data={
+            CONF_ENTRY_TYPE: ENTRY_TYPE_CHARGER,
+            CONF_CHARGER_ID: "CP1",
+            CONF_SERVER_ENTRY_ID: "old-server",
+            CONF_PASSWORD: "secret",
+        },
+    )
+    charger_entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_INTEGRATION_DISCOVERY},
+        data=_discovery_data(server_entry),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert charger_entry.data[CONF_SERVER_ENTRY_ID] == server_entry.entry_id
+    assert charger_entry.data[CONF_PASSWORD] == "secret"
+
+
+async def test_ignore_rejects_charger(
+    hass: HomeAssistant,
+    server_entry: MockConfigEntry,
+    central: CentralSystem,
+    connect: ConnectCharger,
+) -> None:
+    async with connect("CP1") as sim:
+        assert await sim.boot() == "Pending"
+        await wait_for(lambda: hass.config_entries.flow.async_progress_by_handler(DOMAIN))
+        await hass.async_block_till_done()
+        (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+
+        # What the frontend's "Ignore" does.
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN,
+            context={"source": SOURCE_IGNORE, "unique_id": "CP1"},
+            data={"unique_id": "CP1", "title": flow["context"]["title_placeholders"]["name"]},
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done()
+        assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
+        ignored = hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, "CP1")
+        assert ignored is not None
+        assert ignored.source == SOURCE_IGNORE
+        # Its connection is dropped, and it cannot come back.
+        await wait_for(lambda: central.session("CP1") is None)
+    with pytest.raises(Exception, match="HTTP 404"):
+        async with connect("CP1"):
+            pass
+
+
+# --- charger options ---------------------------------------------------------------------------
+async def test_charger_options(
+    hass: HomeAssistant,
+    onboard: Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]],
+) -> None:
+    async with onboard() as (_sim, charger_entry):
+        result = await hass.config_entries.options.async_init(charger_entry.entry_id)
+        assert result["type"] is FlowResultType.FORM
+        assert result["step_id"] == "charger"
+        good: dict[str, Any] = {
+            CONF_INSTALLATION_MAX: 16.0,
+            CONF_SAFE_CURRENT: 6.0,
+            CONF_MIN_CURRENT: 6.0,
+            CONF_BASE_STACK_LEVEL: 0,
+            CONF_LIVE_STACK_LEVEL: 1,
+            CONF_PROFILE_PURPOSE: "tx",
+            CONF_RATE_UNIT: "W",
+            CONF_PAUSE_STRATEGY: "remote_stop_start",
+            CONF_METER_INTERVAL: 30,
+            CONF_LIVE_LIMIT_DURATION: 600,
+            CONF_PHASES: 1,
+        }
+        bad = good | {
+            CONF_LIVE_STACK_LEVEL: 0,
+            CONF_SAFE_CURRENT: 20.0,
+            CONF_MIN_CURRENT: 20.0,
+        }
+        result = await hass.config_entries.options.async_configure(result["flow_id"], bad)
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {
+            CONF_LIVE_STACK_LEVEL: "live_stack_level",
+            CONF_SAFE_CURRENT: "above_installation_max",
+            CONF_MIN_CURRENT: "above_installation_max",
+        }
+        result = await hass.config_entries.options.async_configure(result["flow_id"], good)
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert charger_entry.options == good
+        # The core reads them live through the directory.
+        directory = charger_entry.runtime_data.server_entry.runtime_data.directory
+        settings = directory.settings("CP1")
+        assert settings.installation_max_a == 16.0
+        assert settings.pause_strategy == "remote_stop_start"

@@ -1,0 +1,75 @@
+"""Diagnostics of server and charger entries: complete, and with every secret redacted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
+
+from custom_components.ocpp_ems.const import CONF_ID_TAGS, CONF_PASSWORD
+
+from .helpers.charger import SimCharger
+
+type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+
+# Values that differ from run to run (times, ports, generated transaction ids).
+VOLATILE = props(
+    "port",
+    "last_seen",
+    "last_heartbeat",
+    "last_write",
+    "status_timestamp",
+    "timestamp",
+    "started_at",
+    "transaction_id",
+    "server_entry_id",
+)
+
+
+async def test_diagnostics(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    onboard: Onboard,
+    server_entry: MockConfigEntry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    hass.config_entries.async_update_entry(
+        server_entry, options={**server_entry.options, CONF_ID_TAGS: ["SECRET-CARD"]}
+    )
+    async with onboard() as (sim, charger_entry):
+        await sim.status("Charging")
+        await sim.start_transaction("SECRET-CARD")
+        await sim.meter_values(energy_wh=2000, power_w=3600)
+        await hass.async_block_till_done()
+
+        server = await get_diagnostics_for_config_entry(hass, hass_client, server_entry)
+        charger = await get_diagnostics_for_config_entry(hass, hass_client, charger_entry)
+        assert server == snapshot(name="server", exclude=VOLATILE)
+        assert charger == snapshot(name="charger", exclude=VOLATILE)
+
+        text = json.dumps([server, charger])
+        assert charger_entry.data[CONF_PASSWORD] not in text
+        assert "SECRET-CARD" not in text
+        assert sim.authorization_key is not None
+        assert sim.authorization_key not in text
+
+
+async def test_diagnostics_of_unloaded_entry(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    onboard: Onboard,
+    snapshot: SnapshotAssertion,
+) -> None:
+    async with onboard() as (_sim, charger_entry):
+        await hass.config_entries.async_unload(charger_entry.entry_id)
+        result = await get_diagnostics_for_config_entry(hass, hass_client, charger_entry)
+    assert result == snapshot(exclude=VOLATILE)

@@ -1,0 +1,449 @@
+"""Entry lifecycle: server binding and repairs, charger entries, admission, removal, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import pytest
+from homeassistant.config_entries import SOURCE_IGNORE, ConfigEntryDisabler, ConfigEntryState
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.ocpp_ems.const import (
+    CONF_ACCEPT_ANY_ID_TAG,
+    CONF_ALLOW_NEW_CHARGERS,
+    CONF_AUTO_ACCEPT,
+    CONF_CHARGER_ID,
+    CONF_ENTRY_TYPE,
+    CONF_HOST,
+    CONF_ID_TAGS,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_RESPONSE_TIMEOUT,
+    CONF_SERVER_ENTRY_ID,
+    DOMAIN,
+    ENTRY_TYPE_CHARGER,
+    ENTRY_TYPE_SERVER,
+)
+from custom_components.ocpp_ems.core.directory import Admission
+from custom_components.ocpp_ems.core.model import ChargerInfo
+from custom_components.ocpp_ems.core.server import CentralSystem
+
+from .helpers.charger import SimCharger, charger_connection, wait_for
+from .helpers.fixtures import ConnectCharger, async_unload_all, central_of
+
+type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+
+
+def _server(port: int, **options: Any) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=f"port_{port}",
+        data={CONF_ENTRY_TYPE: ENTRY_TYPE_SERVER, CONF_HOST: "127.0.0.1", CONF_PORT: port},
+        options={CONF_RESPONSE_TIMEOUT: 3, **options},
+    )
+
+
+def _charger(server_entry_id: str, charger_id: str = "CP1", **kwargs: Any) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=charger_id,
+        title=charger_id,
+        data={
+            CONF_ENTRY_TYPE: ENTRY_TYPE_CHARGER,
+            CONF_CHARGER_ID: charger_id,
+            CONF_SERVER_ENTRY_ID: server_entry_id,
+            CONF_PASSWORD: "secret-password",
+        },
+        **kwargs,
+    )
+
+
+@pytest.fixture
+async def unload_after(hass: HomeAssistant, socket_enabled: None) -> AsyncGenerator[None]:
+    yield
+    await async_unload_all(hass)
+
+
+# --- server ------------------------------------------------------------------------------------
+async def test_port_in_use_retries_with_repair_issue(
+    hass: HomeAssistant, unload_after: None, issue_registry: ir.IssueRegistry
+) -> None:
+    blocker = await asyncio.get_running_loop().create_server(asyncio.Protocol, "127.0.0.1", 0)
+    port = blocker.sockets[0].getsockname()[1]
+    entry = _server(port)
+    entry.add_to_hass(hass)
+
+    await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.error_reason_translation_key == "port_in_use"
+    issue = issue_registry.async_get_issue(DOMAIN, f"port_in_use_{entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["port"] == str(port)
+
+    blocker.close()
+    await blocker.wait_closed()
+    await hass.config_entries.async_reload(entry.entry_id)
+    assert entry.state is ConfigEntryState.LOADED
+    assert issue_registry.async_get_issue(DOMAIN, f"port_in_use_{entry.entry_id}") is None
+
+
+async def test_home_assistant_stop_stops_server(
+    hass: HomeAssistant,
+    server_entry: MockConfigEntry,
+    connect: ConnectCharger,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    central = central_of(server_entry)
+    async with connect("CP1") as sim:
+        await sim.boot()
+        hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+        await hass.async_block_till_done()
+        await wait_for(lambda: central.session("CP1") is None)
+    with pytest.raises(RuntimeError):
+        _ = central.port  # not listening any more
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, server_entry)
+    assert diagnostics["server"]["port"] is None
+    # Unloading afterwards (as the fixture does) must not fail on the stopped server.
+
+
+# --- charger entries ---------------------------------------------------------------------------
+async def test_charger_waits_for_its_server(hass: HomeAssistant, unload_after: None) -> None:
+    server = _server(0)
+    charger = _charger(server.entry_id)
+    charger.add_to_hass(hass)
+
+    await hass.config_entries.async_setup(charger.entry_id)
+    assert charger.state is ConfigEntryState.SETUP_RETRY
+    assert charger.error_reason_translation_key == "server_not_ready"
+
+    # The server coming up sets its waiting chargers up.
+    server.add_to_hass(hass)
+    await hass.config_entries.async_setup(server.entry_id)
+    await hass.async_block_till_done()
+    assert server.state is ConfigEntryState.LOADED
+    assert charger.state is ConfigEntryState.LOADED
+
+    # Unloading the server unloads its chargers; a reload brings both back.
+    await hass.config_entries.async_reload(server.entry_id)
+    await hass.async_block_till_done()
+    assert server.state is ConfigEntryState.LOADED
+    assert charger.state is ConfigEntryState.LOADED
+
+
+async def test_charger_device(
+    hass: HomeAssistant, onboard: Onboard, device_registry: dr.DeviceRegistry
+) -> None:
+    async with onboard("CP1") as (_sim, entry):
+        device = device_registry.async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id)
+        assert device is not None
+        assert device.config_entry_id == entry.entry_id
+        assert device.manufacturer == "Acme"
+        assert device.model == "Wallbox 1"
+        assert device.serial_number == "SN-0001"
+        assert device.sw_version == "1.2.3"
+        assert device.name == "Acme Wallbox 1 (CP1)"
+
+
+async def test_firmware_change_updates_device(
+    hass: HomeAssistant, onboard: Onboard, device_registry: dr.DeviceRegistry
+) -> None:
+    async with onboard("CP1") as (sim, entry):
+        sim.firmware = "2.0.0"
+        assert await sim.boot() == "Accepted"
+        await hass.async_block_till_done()
+        device = device_registry.async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id)
+        assert device is not None
+        assert device.sw_version == "2.0.0"
+
+
+async def test_unavailable_when_disconnected_logs_once(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    connect: ConnectCharger,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="custom_components.ocpp_ems")
+    async with onboard("CP1") as (sim, entry):
+        await sim.status("Available")
+        await hass.async_block_till_done()
+        assert hass.states.get("sensor.acme_wallbox_1_cp1_status").state == "available"
+    await wait_for(lambda: not entry.runtime_data.coordinator.charger.connected)
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.acme_wallbox_1_cp1_status").state == STATE_UNAVAILABLE
+    # The connectivity sensor stays available to say so.
+    assert hass.states.get("binary_sensor.acme_wallbox_1_cp1_connected").state == "off"
+    lost = [r for r in caplog.records if "is not connected; its entities" in r.getMessage()]
+    assert len(lost) == 1
+
+    async with connect("CP1", password=entry.data[CONF_PASSWORD].encode()) as sim:
+        assert await sim.boot() == "Accepted"
+        await sim.status("Available")
+        await hass.async_block_till_done()
+        assert hass.states.get("sensor.acme_wallbox_1_cp1_status").state == "available"
+        back = [r for r in caplog.records if "is connected again" in r.getMessage()]
+        assert len(back) == 1
+
+
+async def test_remove_charger_rejects_it(
+    hass: HomeAssistant, onboard: Onboard, connect: ConnectCharger, central: CentralSystem
+) -> None:
+    async with onboard("CP1") as (_sim, entry):
+        await hass.config_entries.async_remove(entry.entry_id)
+        await hass.async_block_till_done()
+        ignored = hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, "CP1")
+        assert ignored is not None
+        assert ignored.source == SOURCE_IGNORE
+        await wait_for(lambda: central.session("CP1") is None)
+    with pytest.raises(Exception, match="HTTP 404"):
+        async with connect("CP1"):
+            pass
+
+    # "Stop ignoring" (deleting the ignored entry) lets it ask again.
+    await hass.config_entries.async_remove(ignored.entry_id)
+    async with connect("CP1") as sim:
+        assert await sim.boot() == "Pending"
+        await wait_for(lambda: hass.config_entries.flow.async_progress_by_handler(DOMAIN))
+        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN):
+            hass.config_entries.flow.async_abort(flow["flow_id"])
+
+
+async def test_remove_server_removes_its_chargers(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    async with onboard("CP1") as (_sim, charger_entry):
+        await hass.config_entries.async_remove(server_entry.entry_id)
+        await hass.async_block_till_done()
+    assert hass.config_entries.async_get_entry(charger_entry.entry_id) is None
+    # Removed with its server, not by the user: nothing is remembered as rejected.
+    assert hass.config_entries.async_entries(DOMAIN, include_ignore=True) == []
+
+
+async def test_disabled_charger_is_rejected(
+    hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    charger = _charger(server_entry.entry_id, disabled_by=ConfigEntryDisabler.USER)
+    charger.add_to_hass(hass)
+    directory = server_entry.runtime_data.directory
+    assert directory.admission("CP1") is Admission.REJECTED
+    with pytest.raises(Exception, match="HTTP 404"):
+        async with connect("CP1"):
+            pass
+
+
+async def test_charger_of_other_server_is_pending(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    _charger("another-server").add_to_hass(hass)
+    directory = server_entry.runtime_data.directory
+    assert directory.admission("CP1") is Admission.PENDING
+    assert directory.password("CP1") == "secret-password"
+    assert directory.password("unknown") is None
+    assert directory.settings("unknown").installation_max_a == 32.0
+
+
+@pytest.mark.parametrize("server_options", [{CONF_ALLOW_NEW_CHARGERS: False}])
+async def test_new_chargers_not_allowed(
+    hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    assert server_entry.runtime_data.directory.admission("NEW") is Admission.REJECTED
+    with pytest.raises(Exception, match="HTTP 404"):
+        async with connect("NEW"):
+            pass
+
+
+@pytest.mark.parametrize("server_options", [{CONF_AUTO_ACCEPT: True, CONF_RESPONSE_TIMEOUT: 3}])
+async def test_auto_accept(
+    hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    async with connect("CP9") as sim:
+        assert await sim.boot() == "Pending"
+        await wait_for(lambda: sim.boot_status == "Accepted")
+        entry = hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, "CP9")
+        assert entry is not None
+        assert entry.state is ConfigEntryState.LOADED
+
+
+# --- authentication ----------------------------------------------------------------------------
+async def test_wrong_password_repair_issue(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    connect: ConnectCharger,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    async with onboard("CP1") as (_sim, entry):
+        pass
+    for _ in range(3):
+        with pytest.raises(Exception, match="HTTP 401"):
+            async with connect("CP1", password=b"wrong"):
+                pass
+    issue = issue_registry.async_get_issue(DOMAIN, "auth_failed_CP1")
+    assert issue is not None
+    assert issue.translation_placeholders == {"charger_id": "CP1", "remote": "127.0.0.1"}
+
+    # The right password (the bytes of the hex AuthorizationKey) clears it.
+    async with connect("CP1", password=entry.data[CONF_PASSWORD].encode()) as sim:
+        assert await sim.boot() == "Accepted"
+    assert issue_registry.async_get_issue(DOMAIN, "auth_failed_CP1") is None
+
+
+# --- id tags -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "server_options",
+    [{CONF_ID_TAGS: ["Card-1", " ", "card-1", "CARD-2"], CONF_RESPONSE_TIMEOUT: 3}],
+)
+async def test_id_tags(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    async with onboard("CP1") as (sim, _entry):
+        # The list is synced into the charger's local list.
+        assert sorted(sim.local_list[1]) == ["CARD-2", "Card-1"]
+        assert await sim.authorize("card-1") == "Accepted"  # case-insensitive
+        assert await sim.authorize("stranger") == "Invalid"
+
+        hass.config_entries.async_update_entry(
+            server_entry, options={**server_entry.options, CONF_ACCEPT_ANY_ID_TAG: True}
+        )
+        await hass.async_block_till_done()
+        assert await sim.authorize("stranger") == "Accepted"
+        # A changed list reaches the charger without a reboot (offline ones get it at boot).
+        central_of(server_entry).charger("OFFLINE")
+        hass.config_entries.async_update_entry(
+            server_entry, options={**server_entry.options, CONF_ID_TAGS: ["NEW"]}
+        )
+        await hass.async_block_till_done()
+        await wait_for(lambda: sim.local_list[1] == ["NEW"])
+        sim.statuses["SendLocalList"] = "Failed"
+        hass.config_entries.async_update_entry(
+            server_entry, options={**server_entry.options, CONF_ID_TAGS: ["NEWER"]}
+        )
+        await wait_for(lambda: len(sim.commands("SendLocalList")) == 3)
+        await hass.async_block_till_done()
+        assert sim.local_list[1] == ["NEW"]  # refused by the charger: logged, nothing breaks
+    directory = server_entry.runtime_data.directory
+    version, tags = directory.local_list()
+    assert tags == ["NEWER"]
+    assert version > 0
+
+
+async def test_pending_charger_callback_is_idempotent(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    """A charger that boots again while its question is open does not ask twice."""
+    directory = server_entry.runtime_data.directory
+    info = ChargerInfo(vendor="Acme", model="X", serial_number="1")
+    directory.on_pending_charger("CP5", info)
+    directory.on_pending_charger("CP5", info)
+    await hass.async_block_till_done()
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert len(flows) == 1
+    hass.config_entries.flow.async_abort(flows[0]["flow_id"])
+
+
+# --- restart -----------------------------------------------------------------------------------
+async def test_state_survives_restart(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    async with onboard("CP1") as (sim, charger_entry):
+        await sim.status("Charging")
+        transaction_id = await sim.start_transaction("HomeAssistant")
+        await sim.meter_values(energy_wh=3000, power_w=7000)
+        await hass.async_block_till_done()
+        assert hass.states.get("sensor.acme_wallbox_1_cp1_session_energy").state == "2.0"
+
+    # Restart: unload everything and set the entries up again (state comes from the store).
+    await async_unload_all(hass)
+    await hass.config_entries.async_setup(server_entry.entry_id)
+    await hass.async_block_till_done()
+    assert charger_entry.state is ConfigEntryState.LOADED
+    model = central_of(server_entry).charger("CP1")
+    connector = model.connectors[1]
+    assert connector.transaction is not None
+    assert connector.transaction.transaction_id == str(transaction_id)
+
+    async with connect("CP1", password=charger_entry.data[CONF_PASSWORD].encode()) as sim:
+        sim.transaction_id = transaction_id
+        assert await sim.boot() == "Accepted"
+        sim.meter_wh = 4500
+        await sim.stop_transaction()
+        await hass.async_block_till_done()
+        assert connector.transaction is None
+        assert connector.last_session_energy_wh == 3500
+
+
+async def test_manual_refresh(hass: HomeAssistant, onboard: Onboard) -> None:
+    """homeassistant.update_entity on a push entity just re-reads the model."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    async with onboard("CP1") as (_sim, _entry):
+        await hass.services.async_call(
+            "homeassistant",
+            "update_entity",
+            {"entity_id": "sensor.acme_wallbox_1_cp1_status"},
+            blocking=True,
+        )
+
+
+async def test_charger_moves_to_another_server(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """A charger accepted on one port that connects to another follows (discovery-update-info)."""
+    second = _server(0)
+    second.add_to_hass(hass)
+    # A second server on port 0 needs its own unique id.
+    hass.config_entries.async_update_entry(second, unique_id="port_0_b")
+    await hass.config_entries.async_setup(second.entry_id)
+    await hass.async_block_till_done()
+    async with onboard("CP1") as (_sim, charger_entry):
+        password = charger_entry.data[CONF_PASSWORD].encode()
+    async with charger_connection(central_of(second).port, "CP1", password=password) as sim:
+        assert await sim.boot() == "Pending"
+        await wait_for(lambda: charger_entry.data[CONF_SERVER_ENTRY_ID] == second.entry_id)
+        await wait_for(lambda: sim.boot_status == "Accepted")
+        await hass.async_block_till_done()
+        assert charger_entry.state is ConfigEntryState.LOADED
+        assert charger_entry.runtime_data.central is central_of(second)
+
+
+async def test_startup_with_existing_entries(hass: HomeAssistant, unload_after: None) -> None:
+    """Home Assistant starting: chargers set up before their server catch up once it listens."""
+    charger = _charger("placeholder")
+    server = _server(0)
+    charger.add_to_hass(hass)  # registered first, so set up first
+    server.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        charger, data={**charger.data, CONF_SERVER_ENTRY_ID: server.entry_id}
+    )
+    assert await async_setup_component(hass, DOMAIN, {})
+    await hass.async_block_till_done()
+    assert server.state is ConfigEntryState.LOADED
+    assert charger.state is ConfigEntryState.LOADED
+
+
+async def test_unload_leaves_nothing_running(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    async with onboard("CP1") as (sim, _entry):
+        await sim.status("Charging")
+        port = central_of(server_entry).port
+        await async_unload_all(hass)
+        leftovers = [
+            task.get_name()
+            for task in asyncio.all_tasks()
+            if task.get_name().startswith("ocpp_ems") and not task.done()
+        ]
+        assert leftovers == []
+    with pytest.raises(ConnectionRefusedError):  # nobody listens any more
+        await asyncio.open_connection("127.0.0.1", port)

@@ -1,0 +1,90 @@
+"""The current limit number."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+import pytest
+from homeassistant.components.number import ATTR_VALUE, SERVICE_SET_VALUE
+from homeassistant.components.number import DOMAIN as NUMBER_DOMAIN
+from homeassistant.const import ATTR_ENTITY_ID, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.ocpp_ems.const import CONF_INSTALLATION_MAX, CONF_RATE_UNIT
+from custom_components.ocpp_ems.core.current_control import LIVE_PROFILE_ID
+
+from .helpers.charger import SimCharger, wait_for
+from .helpers.platform import only_platforms
+
+type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+
+ENTITY = "number.acme_wallbox_1_cp1_current_limit"
+
+
+async def test_number(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    with only_platforms(Platform.NUMBER):
+        async with onboard() as (_sim, entry):
+            await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+
+
+async def test_set_limit(hass: HomeAssistant, onboard: Onboard) -> None:
+    with only_platforms(Platform.NUMBER):
+        async with onboard() as (sim, _entry):
+            assert hass.states.get(ENTITY).state == "32.0"  # no limit: the installation maximum
+            await hass.services.async_call(
+                NUMBER_DOMAIN,
+                SERVICE_SET_VALUE,
+                {ATTR_ENTITY_ID: ENTITY, ATTR_VALUE: 13.3},
+                blocking=True,
+            )
+            period = sim.profiles[LIVE_PROFILE_ID]["charging_schedule"]["charging_schedule_period"]
+            assert float(period[0]["limit"]) == 13.3
+            assert hass.states.get(ENTITY).state == "13.3"
+
+
+async def test_set_limit_rejected(hass: HomeAssistant, onboard: Onboard) -> None:
+    with only_platforms(Platform.NUMBER):
+        async with onboard() as (sim, _entry):
+            sim.statuses["SetChargingProfile"] = "Rejected"
+            with pytest.raises(HomeAssistantError) as err:
+                await hass.services.async_call(
+                    NUMBER_DOMAIN,
+                    SERVICE_SET_VALUE,
+                    {ATTR_ENTITY_ID: ENTITY, ATTR_VALUE: 10},
+                    blocking=True,
+                )
+            assert err.value.translation_key == "command_rejected"
+            assert err.value.translation_placeholders is not None
+            assert err.value.translation_placeholders["action"] == "SetChargingProfile"
+
+
+async def test_bounds_and_step_follow_options(hass: HomeAssistant, onboard: Onboard) -> None:
+    with only_platforms(Platform.NUMBER):
+        async with onboard() as (sim, entry):
+            state = hass.states.get(ENTITY)
+            assert state.attributes["min"] == 6.0
+            assert state.attributes["max"] == 32.0
+            assert state.attributes["step"] == 0.1
+
+            hass.config_entries.async_update_entry(
+                entry, options={CONF_INSTALLATION_MAX: 16.0, CONF_RATE_UNIT: "W"}
+            )
+            await hass.async_block_till_done()
+            # The new hard cap reached the charger at once (in W now: 16 A * 230 V * 3).
+            max_profile = sim.profiles[1]["charging_schedule"]["charging_schedule_period"][0]
+            assert float(max_profile["limit"]) == 11040
+            await wait_for(lambda: hass.states.get(ENTITY).state != "unavailable")
+            state = hass.states.get(ENTITY)
+            assert state.attributes["max"] == 16.0
+            assert state.attributes["step"] == 1.0
+            assert state.state == "16.0"

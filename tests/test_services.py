@@ -1,0 +1,367 @@
+"""Every action end to end against a simulated charger, plus bad input and charger refusals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import probatio
+import pytest
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ocpp_ems.const import CONF_RESPONSE_TIMEOUT, DOMAIN
+from custom_components.ocpp_ems.core.current_control import LIVE_PROFILE_ID
+from custom_components.ocpp_ems.core.errors import OcppEmsError
+from custom_components.ocpp_ems.entity import charger_errors
+from custom_components.ocpp_ems.services import SERVICES
+
+from .helpers.charger import SimCharger, wait_for
+
+type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+
+
+@dataclass
+class Target:
+    sim: SimCharger
+    entry: MockConfigEntry
+    device_id: str
+
+
+@pytest.fixture
+async def target(
+    hass: HomeAssistant, onboard: Onboard, device_registry: dr.DeviceRegistry
+) -> AsyncGenerator[Target]:
+    async with onboard("CP1") as (sim, entry):
+        device = device_registry.async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id)
+        assert device is not None
+        yield Target(sim=sim, entry=entry, device_id=device.id)
+
+
+async def call(
+    hass: HomeAssistant, service: str, target: Target, response: bool = False, **data: Any
+) -> Any:
+    return await hass.services.async_call(
+        DOMAIN,
+        service,
+        {"device_id": target.device_id, **data},
+        blocking=True,
+        return_response=response,
+    )
+
+
+def live_limit(sim: SimCharger) -> float:
+    schedule = sim.profiles[LIVE_PROFILE_ID]["charging_schedule"]
+    return float(schedule["charging_schedule_period"][0]["limit"])
+
+
+async def test_services_registered(hass: HomeAssistant, server_entry: MockConfigEntry) -> None:
+    assert set(hass.services.async_services_for_domain(DOMAIN)) == set(SERVICES)
+
+
+# --- current control -------------------------------------------------------------------------
+async def test_set_current_limit(hass: HomeAssistant, target: Target) -> None:
+    await call(hass, "set_current_limit", target, current=10.04)
+    assert live_limit(target.sim) == 10.0
+    assert hass.states.get("number.acme_wallbox_1_cp1_current_limit").state == "10.0"
+    assert hass.states.get("sensor.acme_wallbox_1_cp1_active_limit").state == "10.0"
+
+    await call(hass, "set_current_limit", target, current=12, duration=600)
+    schedule = target.sim.profiles[LIVE_PROFILE_ID]["charging_schedule"]
+    assert float(schedule["charging_schedule_period"][0]["limit"]) == 12.0
+
+
+@pytest.mark.parametrize("current", [3, 40])
+async def test_set_current_limit_out_of_range(
+    hass: HomeAssistant, target: Target, current: float
+) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "set_current_limit", target, current=current)
+    assert err.value.translation_key == "current_out_of_range"
+    assert err.value.translation_placeholders == {
+        "current": str(float(current)),
+        "min": "6.0",
+        "max": "32.0",
+    }
+
+
+async def test_pause_and_resume(hass: HomeAssistant, target: Target) -> None:
+    await call(hass, "set_current_limit", target, current=16)
+    await call(hass, "pause_charging", target)
+    assert live_limit(target.sim) == 0.0
+    assert hass.states.get("switch.acme_wallbox_1_cp1_charging_enabled").state == "off"
+    assert hass.states.get("sensor.acme_wallbox_1_cp1_active_limit").state == "0.0"
+    await call(hass, "resume_charging", target)
+    assert live_limit(target.sim) == 16.0
+    assert hass.states.get("switch.acme_wallbox_1_cp1_charging_enabled").state == "on"
+
+
+# --- transactions ------------------------------------------------------------------------------
+async def test_start_charging(hass: HomeAssistant, target: Target) -> None:
+    await call(hass, "start_charging", target)
+    await call(hass, "start_charging", target, id_tag="CARD", connector_id=1)
+    assert target.sim.commands("RemoteStartTransaction") == [
+        {"id_tag": "HomeAssistant", "connector_id": 1},
+        {"id_tag": "CARD", "connector_id": 1},
+    ]
+
+
+async def test_stop_charging(hass: HomeAssistant, target: Target) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "stop_charging", target)
+    assert err.value.translation_key == "no_transaction"
+
+    transaction_id = await target.sim.start_transaction("HomeAssistant")
+    await call(hass, "stop_charging", target)
+    assert target.sim.commands("RemoteStopTransaction") == [{"transaction_id": transaction_id}]
+
+    with pytest.raises(ServiceValidationError):
+        await call(hass, "stop_charging", target, connector_id=2)
+
+
+# --- configuration and maintenance -------------------------------------------------------------
+async def test_get_configuration(hass: HomeAssistant, target: Target) -> None:
+    result = await call(
+        hass,
+        "get_configuration",
+        target,
+        response=True,
+        keys=["HeartbeatInterval", "NoSuchKey"],
+    )
+    assert result == {
+        "configuration": {"HeartbeatInterval": {"value": "300", "readonly": False}},
+        "unknown": ["NoSuchKey"],
+    }
+    everything = await call(hass, "get_configuration", target, response=True)
+    assert "SupportedFeatureProfiles" in everything["configuration"]
+
+
+async def test_set_configuration(hass: HomeAssistant, target: Target) -> None:
+    result = await call(
+        hass, "set_configuration", target, response=True, key="HeartbeatInterval", value="120"
+    )
+    assert result == {"status": "Accepted"}
+    assert target.sim.configuration["HeartbeatInterval"] == "120"
+
+    target.sim.statuses["ChangeConfiguration"] = "Rejected"
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, "set_configuration", target, key="HeartbeatInterval", value="1")
+    assert err.value.translation_key == "command_rejected"
+    assert err.value.translation_placeholders == {
+        "charger_id": "CP1",
+        "action": "ChangeConfiguration",
+        "status": "Rejected",
+    }
+
+
+async def test_trigger_message(hass: HomeAssistant, target: Target) -> None:
+    await call(hass, "trigger_message", target, message="Heartbeat")
+    await wait_for(lambda: target.entry.runtime_data.coordinator.charger.last_heartbeat)
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.acme_wallbox_1_cp1_last_heartbeat").state not in (
+        "unknown",
+        "unavailable",
+    )
+    await call(hass, "trigger_message", target, message="StatusNotification", connector_id=1)
+    assert target.sim.commands("TriggerMessage")[-1] == {
+        "requested_message": "StatusNotification",
+        "connector_id": 1,
+    }
+    with pytest.raises(probatio.Invalid):
+        await call(hass, "trigger_message", target, message="Nonsense")
+
+
+async def test_reset(hass: HomeAssistant, target: Target) -> None:
+    await call(hass, "reset", target)
+    await call(hass, "reset", target, type="hard")
+    assert target.sim.commands("Reset") == [{"type": "Soft"}, {"type": "Hard"}]
+
+
+async def test_unlock(hass: HomeAssistant, target: Target) -> None:
+    await call(hass, "unlock", target)
+    assert target.sim.commands("UnlockConnector") == [{"connector_id": 1}]
+    target.sim.statuses["UnlockConnector"] = "UnlockFailed"
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, "unlock", target, connector_id=1)
+    assert err.value.translation_placeholders is not None
+    assert err.value.translation_placeholders["status"] == "UnlockFailed"
+
+
+async def test_update_firmware(hass: HomeAssistant, target: Target) -> None:
+    await call(
+        hass,
+        "update_firmware",
+        target,
+        url="https://example.com/fw.bin",
+        retrieve_date="2030-01-02T03:04:05+00:00",
+        retries=2,
+    )
+    await call(hass, "update_firmware", target, url="https://example.com/fw2.bin")
+    first, second = target.sim.commands("UpdateFirmware")
+    assert first["location"] == "https://example.com/fw.bin"
+    assert first["retrieve_date"].startswith("2030-01-02T03:04:05")
+    assert first["retries"] == 2
+    assert second["location"] == "https://example.com/fw2.bin"
+    with pytest.raises(probatio.Invalid):
+        await call(hass, "update_firmware", target, url="not a url")
+
+
+async def test_request_diagnostics(hass: HomeAssistant, target: Target) -> None:
+    result = await call(
+        hass, "request_diagnostics", target, response=True, url="ftp://example.com/upload/"
+    )
+    assert result == {"file_name": "diagnostics.zip"}
+    assert target.sim.commands("GetDiagnostics") == [{"location": "ftp://example.com/upload/"}]
+
+
+# --- smart charging and vendor extensions ------------------------------------------------------
+async def test_clear_charging_profiles(hass: HomeAssistant, target: Target) -> None:
+    await call(
+        hass,
+        "clear_charging_profiles",
+        target,
+        profile_id=3,
+        connector_id=0,
+        purpose="tx_default",
+        stack_level=1,
+    )
+    assert target.sim.commands("ClearChargingProfile") == [
+        {
+            "id": 3,
+            "connector_id": 0,
+            "charging_profile_purpose": "TxDefaultProfile",
+            "stack_level": 1,
+        }
+    ]
+    await call(hass, "clear_charging_profiles", target)
+    assert target.sim.profiles == {}
+
+
+async def test_set_charging_profile(hass: HomeAssistant, target: Target) -> None:
+    profile = {
+        "chargingProfileId": 99,
+        "stackLevel": 5,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 8}],
+        },
+    }
+    await call(hass, "set_charging_profile", target, connector_id=1, profile=profile)
+    assert target.sim.profiles[99]["stack_level"] == 5
+    assert target.sim.commands("SetChargingProfile")[-1]["connector_id"] == 1
+
+    with pytest.raises(probatio.Invalid, match="chargingSchedule"):
+        await call(hass, "set_charging_profile", target, profile={"chargingProfileId": 1})
+    with pytest.raises(probatio.Invalid, match="mapping"):
+        await call(hass, "set_charging_profile", target, profile="nope")
+
+
+async def test_data_transfer(hass: HomeAssistant, target: Target) -> None:
+    result = await call(
+        hass,
+        "data_transfer",
+        target,
+        response=True,
+        vendor_id="com.example",
+        message_id="ping",
+        data="hello",
+    )
+    assert result == {"status": "Accepted", "data": "pong"}
+    assert target.sim.commands("DataTransfer") == [
+        {"vendor_id": "com.example", "message_id": "ping", "data": "hello"}
+    ]
+
+
+# --- failures ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("server_options", [{CONF_RESPONSE_TIMEOUT: 1}])
+async def test_timeout(hass: HomeAssistant, target: Target) -> None:
+    target.sim.silent.add("Reset")
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, "reset", target)
+    assert err.value.translation_key == "command_timeout"
+    assert err.value.translation_placeholders == {"charger_id": "CP1", "action": "Reset"}
+
+
+async def test_not_supported(
+    hass: HomeAssistant, onboard: Onboard, device_registry: dr.DeviceRegistry
+) -> None:
+    configuration = {"SupportedFeatureProfiles": "Core,SmartCharging,RemoteTrigger"}
+    async with onboard("CP2", configuration=configuration) as (_sim, entry):
+        device = device_registry.async_get_device_by_identifier((DOMAIN, "CP2"), entry.entry_id)
+        assert device is not None
+        with pytest.raises(HomeAssistantError) as err:
+            await hass.services.async_call(
+                DOMAIN,
+                "request_diagnostics",
+                {"device_id": device.id, "url": "ftp://example.com/"},
+                blocking=True,
+            )
+    assert err.value.translation_key == "command_not_supported"
+
+
+async def test_charger_offline(hass: HomeAssistant, target: Target) -> None:
+    await target.sim._connection.close()
+    charger = target.entry.runtime_data.coordinator.charger
+    await wait_for(lambda: not charger.connected)
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, "reset", target)
+    assert err.value.translation_key == "charger_not_connected"
+    # A limit is remembered and written when the charger is back (no error for that).
+    await call(hass, "set_current_limit", target, current=10)
+    assert charger.limit.requested_a == 10
+
+
+async def test_invalid_device(
+    hass: HomeAssistant, target: Target, device_registry: dr.DeviceRegistry
+) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(DOMAIN, "reset", {"device_id": "nope"}, blocking=True)
+    assert err.value.translation_key == "invalid_device"
+
+    other = MockConfigEntry(domain="other")
+    other.add_to_hass(hass)
+    device = device_registry.async_get_or_create(
+        config_entry_id=other.entry_id, identifiers={("other", "x")}
+    )
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(DOMAIN, "reset", {"device_id": device.id}, blocking=True)
+    assert err.value.translation_key == "invalid_device"
+
+    await hass.config_entries.async_unload(target.entry.entry_id)
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "reset", target)
+    assert err.value.translation_key == "charger_not_loaded"
+
+
+async def test_connector_device_targets_its_connector(
+    hass: HomeAssistant, onboard: Onboard, device_registry: dr.DeviceRegistry
+) -> None:
+    """Actions aimed at a connector device of a dual charger act on that connector."""
+    async with onboard("DUO", configuration={"NumberOfConnectors": "2"}) as (sim, entry):
+        await sim.status("Available", connector_id=2)
+        await hass.async_block_till_done()
+        connector = device_registry.async_get_child_device_by_identifier(
+            (DOMAIN, "DUO_2"), entry.entry_id
+        )
+        assert connector is not None
+        for service in ("unlock", "start_charging"):
+            await hass.services.async_call(
+                DOMAIN, service, {"device_id": connector.id}, blocking=True
+            )
+        assert sim.commands("UnlockConnector") == [{"connector_id": 2}]
+        assert sim.commands("RemoteStartTransaction") == [
+            {"id_tag": "HomeAssistant", "connector_id": 2}
+        ]
+
+
+def test_unexpected_core_error_is_translated() -> None:
+    with pytest.raises(HomeAssistantError) as err, charger_errors("CP1"):
+        raise OcppEmsError("something new")
+    assert err.value.translation_key == "command_failed"
+    assert err.value.translation_placeholders == {"charger_id": "CP1", "error": "something new"}
