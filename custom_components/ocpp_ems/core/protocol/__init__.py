@@ -15,6 +15,11 @@ from websockets.asyncio.server import ServerConnection
 from custom_components.ocpp_ems.core.model import Charger
 from custom_components.ocpp_ems.core.session import ChargerSession, SessionContext
 
+# Imported eagerly, not on first connection: the adapter loads the ``ocpp`` package's JSON schemas,
+# which is file I/O that must happen while Home Assistant imports the integration (in an executor),
+# never inside the event loop.
+from .v16 import V16Session
+
 OCPP16 = "ocpp1.6"
 OCPP201 = "ocpp2.0.1"
 OCPP21 = "ocpp2.1"
@@ -28,16 +33,7 @@ DEFAULT_VERSION = OCPP16
 SessionFactory = Callable[[ServerConnection, Charger, SessionContext], ChargerSession]
 
 
-def _create_v16(
-    connection: ServerConnection, charger: Charger, context: SessionContext
-) -> ChargerSession:
-    # Imported on use: the adapter pulls in the ``ocpp`` package, which the registry does not need.
-    from .v16 import V16Session
-
-    return V16Session(connection, charger, context)
-
-
-SESSION_FACTORIES: dict[str, SessionFactory] = {OCPP16: _create_v16}
+SESSION_FACTORIES: dict[str, SessionFactory] = {OCPP16: V16Session}
 
 
 def select_version(offered: Sequence[str], available: Collection[str]) -> str | None:
