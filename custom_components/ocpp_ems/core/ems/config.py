@@ -1,0 +1,116 @@
+"""Settings of the energy manager, all with working defaults (filled from the HA options flow)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .types import Mode, StaleFallback
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SolarSettings:
+    """Surplus tracking. Thresholds are in W of surplus relative to the charger's minimum power."""
+
+    # Start when the surplus exceeds min power + enable_margin_w for enable_delay_s.
+    enable_margin_w: float = 0.0
+    enable_delay_s: float = 60.0
+    # Stop when the import at min current stays above disable_import_w for disable_delay_s.
+    disable_import_w: float = 0.0
+    disable_delay_s: float = 180.0
+    first_start_skips_delay: bool = True
+    # Keep this much unused to absorb meter noise (W). 0: regulate to zero; the write limiter
+    # below keeps the error small on both sides, and a fixed margin would be PV left unused.
+    regulation_margin_w: float = 0.0
+    # Limits are raised at most this much per write (A); lowered without limit (import costs).
+    ramp_up_a: float = 6.0
+    # Write limiter (spares the charger's flash and the car). A change of at least the deadband
+    # is written at once (a raise after min_write_interval_s); a smaller one waits until the
+    # energy it misallocates since the last write reaches raise_error_wh (unused PV) or
+    # drop_error_wh (grid import), or until small_raise_after_s, whichever comes first. Meter
+    # noise and short house-load blips cancel out in that signed error and are never written.
+    raise_deadband_a: float = 1.0
+    drop_deadband_a: float = 1.0
+    raise_error_wh: float = 1.0
+    drop_error_wh: float = 1.0
+    small_raise_after_s: float = 300.0
+    # Charger meter samples older than a write + this are from before it (charger + car reaction).
+    settle_s: float = 8.0
+    # ...and after a start or a 1p/3p switch (charger pause, car handshake, ramp) this long.
+    start_settle_s: float = 30.0
+    # 1p/3p switching: own thresholds and delays. None = derived from the 3p minimum power.
+    phase_up_w: float | None = None  # default: 3p min power + phase_up_margin_w
+    phase_up_margin_w: float = 0.0
+    phase_up_delay_s: float = 60.0
+    # default: the 1p maximum (or the 3p minimum if lower). Between the two a 3p car at its
+    # minimum takes all the PV with a little import, a 1p car at its maximum would leave PV
+    # unused: the band is the hysteresis, and PV wins it.
+    phase_down_w: float | None = None
+    phase_down_delay_s: float = 180.0
+    phase_settle_s: float = 60.0
+    # Several solar cars: a waiting car starts only when the running ones cannot take the surplus
+    # (at their maximum, 3p for a switchable charger). One car absorbing the surplus uses the same
+    # PV as two, with one minimum instead of two (fewer stops in a dip, fewer starts and writes).
+    # False: start as soon as the surplus covers every minimum, then share equally.
+    stagger_starts: bool = True
+    # Zero-export inverters without an "available power" sensor: try this much more while the grid
+    # stays at zero (curtailed PV only appears when something takes it).
+    curtailment_probe_w: float = 300.0
+    zero_export: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatterySettings:
+    """Home battery rules. Without a battery reading they are ignored."""
+
+    priority_soc: float = 100.0  # below: battery first; at or above: car first
+    allow_discharge_to_car: bool = False
+    floor_soc: float = 100.0  # discharge into the car only above this SoC (when allowed)
+    max_discharge_to_car_w: float = 0.0  # how much the battery may add for the car (when allowed)
+    emit_discharge_limit: bool = True  # output a discharge cap so the battery only feeds the house
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteSettings:
+    voltage_v: float = 230.0
+    fuse_a: float | None = None  # main fuse per phase; None = no load management
+    site_phases: int = 3
+    fuse_margin_a: float = 0.5
+    # Without per-phase grid currents the house load may all sit on one phase: assume that (safe).
+    assume_balanced_house_load: bool = False
+    grid_max_age_s: float = 60.0
+    pv_max_age_s: float = 120.0
+    battery_max_age_s: float = 120.0
+    charger_max_age_s: float = 180.0
+    solar: SolarSettings = field(default_factory=SolarSettings)
+    battery: BatterySettings = field(default_factory=BatterySettings)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanTarget:
+    """Reach ``energy_wh`` (session energy) or ``soc`` (needs a vehicle SoC) by ``departure``."""
+
+    departure: float
+    energy_wh: float | None = None
+    soc: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargerSettings:
+    """One charger's EMS settings."""
+
+    mode: Mode = Mode.SOLAR
+    min_current_a: float = 6.0
+    max_current_a: float = 16.0
+    phases: int = 3  # wired phases (1 or 3)
+    can_switch_phases: bool = False
+    line_1p: int = 1  # which line (1..3) a single-phase charge uses
+    current_step_a: float = 0.1  # 1.0 for chargers that only take whole amps
+    priority: int = 0  # higher first when sharing the fuse and the surplus
+    min_write_interval_s: float = 10.0
+    stale_fallback: StaleFallback = StaleFallback.MIN_CURRENT
+    stale_grace_s: float = 300.0
+    min_soc: float | None = None  # charge at once below this vehicle SoC (any mode but Off)
+    min_energy_wh: float | None = None  # charge at once until this much energy in the session
+    vehicle_capacity_wh: float | None = None  # for SoC targets
+    charge_efficiency: float = 0.9  # grid-to-battery, used to estimate charge time
+    plan: PlanTarget | None = None

@@ -1,0 +1,115 @@
+"""Site power balance: how much power the cars may use, and how much fuse is left per phase.
+
+Surplus. The meters give grid (import +) and battery (discharge +) power; the cars' own draw is
+added back, so the result is the power all cars together could draw without importing:
+``available = ev - grid - battery_term``.
+- Battery first (SoC below the priority SoC): battery charging is not surplus, battery discharge is
+  import (``battery_term = max(battery, 0)``).
+- Car first (at or above it): battery charging is surplus too (``battery_term = battery``).
+- Battery-assisted charging (allowed and SoC above the floor): the configured discharge for the car
+  is added. Otherwise the battery must not feed the car: ``discharge_limit_w`` is the house's own
+  deficit, a cap the HA side can give a hybrid inverter so the battery covers the house and the
+  grid the car.
+
+Zero-export / hybrid inverters curtail PV instead of exporting, so "no export" does not mean "no
+surplus". Two ways to see the hidden headroom: an inverter sensor of available (potential) PV
+power gives it directly (``available - pv``); without it, ``zero_export`` makes the controller
+probe: while the grid shows no import, a running car is offered ``curtailment_probe_w`` more, the
+inverter un-curtails to feed it, and the next reading shows the new, larger balance. Import is the
+signal that the real limit was reached, and the normal regulation backs off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import SiteSettings
+
+# Grid power within this band counts as "zero" when probing a curtailed inverter (W).
+ZERO_EXPORT_BAND_W = 50.0
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    available_w: float  # power all cars may draw (before the regulation margin)
+    battery_first_w: float  # battery charging held back from the cars (battery-first mode)
+    discharge_limit_w: float | None
+
+
+def site_balance(
+    *,
+    settings: SiteSettings,
+    ev_w: float,
+    grid_w: float,
+    battery_w: float | None,
+    battery_soc: float | None,
+    pv_w: float | None,
+    pv_available_w: float | None,
+    any_car_drawing: bool,
+) -> Balance:
+    available = ev_w - grid_w
+    battery_first_w = 0.0
+    discharge_limit: float | None = None
+    rules = settings.battery
+    if battery_w is not None:
+        # An unknown SoC is read as "below priority": the battery keeps its charge.
+        car_first = battery_soc is not None and battery_soc >= rules.priority_soc
+        if car_first:
+            available -= battery_w
+        else:
+            available -= max(battery_w, 0.0)
+            battery_first_w = max(-battery_w, 0.0)
+        assisted = (
+            rules.allow_discharge_to_car
+            and battery_soc is not None
+            and battery_soc > rules.floor_soc
+        )
+        if assisted:
+            available += rules.max_discharge_to_car_w
+        if rules.emit_discharge_limit and any_car_drawing:
+            house_deficit = max(0.0, grid_w + battery_w - ev_w)
+            discharge_limit = house_deficit + (rules.max_discharge_to_car_w if assisted else 0.0)
+    solar = settings.solar
+    if pv_w is not None and pv_available_w is not None:
+        available += max(0.0, pv_available_w - pv_w)
+    elif solar.zero_export and any_car_drawing and grid_w <= ZERO_EXPORT_BAND_W:
+        available += solar.curtailment_probe_w
+    return Balance(available, battery_first_w, discharge_limit)
+
+
+def fuse_headroom(
+    *,
+    settings: SiteSettings,
+    grid_currents: tuple[float | None, float | None, float | None] | None,
+    grid_w: float | None,
+    ev_currents: tuple[float, float, float],
+) -> tuple[float, float, float] | None:
+    """Current (A) the chargers together may draw per line; None without any grid reading.
+
+    House current per line = grid current - cars' current on that line. PV export is not counted as
+    headroom: a cloud can take it away faster than a charger follows, and then the fuse would trip.
+    """
+    if settings.fuse_a is None:
+        return None
+    limit = settings.fuse_a - settings.fuse_margin_a
+    lines = settings.site_phases if settings.site_phases in (1, 3) else 3
+    house: list[float]
+    if grid_currents is not None and all(v is not None for v in grid_currents[:lines]):
+        house = [_or_zero(grid_currents[k]) - ev_currents[k] for k in range(3)]
+    elif grid_w is not None:
+        ev_total = sum(ev_currents) * settings.voltage_v
+        house_a = max(0.0, grid_w - ev_total) / settings.voltage_v
+        if settings.assume_balanced_house_load:
+            house_a /= lines
+        house = [house_a] * 3
+    else:
+        return None
+    return (
+        limit - max(0.0, house[0]),
+        limit - max(0.0, house[1]) if lines == 3 else 0.0,
+        limit - max(0.0, house[2]) if lines == 3 else 0.0,
+    )
+
+
+def _or_zero(value: float | None) -> float:
+    return 0.0 if value is None else value

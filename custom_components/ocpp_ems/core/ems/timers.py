@@ -1,0 +1,26 @@
+"""Condition timers: "true for N seconds", reset by any break (as the reference does)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class HoldTimer:
+    since: float | None = None
+
+    def update(self, condition: bool, now: float, delay_s: float) -> bool:
+        """Track ``condition`` and return True once it has held for ``delay_s`` without a break."""
+        if not condition:
+            self.since = None
+            return False
+        if self.since is None:
+            self.since = now
+        return now - self.since >= delay_s
+
+    def due_at(self, delay_s: float) -> float | None:
+        """When the running timer fires (None when it is not running)."""
+        return None if self.since is None else self.since + delay_s
+
+    def reset(self) -> None:
+        self.since = None

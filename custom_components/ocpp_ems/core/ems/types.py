@@ -1,0 +1,147 @@
+"""Inputs and outputs of the energy manager: plain frozen data, no behaviour.
+
+Time is a float of POSIX seconds everywhere (the HA side passes ``dt_util.utcnow().timestamp()``,
+tests and the benchmark pass a fake clock). Signs follow the reference: grid + import / - export,
+battery + discharging / - charging, PV + production.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    """Charge mode of one charger, chosen by the user."""
+
+    OFF = "off"
+    FAST = "fast"
+    MIN_SOLAR = "min_solar"
+    SOLAR = "solar"
+    PLAN = "plan"
+
+
+class Reason(StrEnum):
+    """Why a charger got the limit it got (shown to the user, translated on the HA side)."""
+
+    OFF = "off"
+    NOT_PLUGGED = "not_plugged"
+    CHARGER_UNAVAILABLE = "charger_unavailable"
+    FAST = "fast"
+    BOOST = "boost"
+    SOLAR = "solar"
+    WAITING_FOR_SURPLUS = "waiting_for_surplus"
+    MIN_CURRENT_HELD = "min_current_held"
+    BATTERY_FIRST = "battery_first"
+    FUSE_LIMIT = "fuse_limit"
+    PLANNED_SLOT = "planned_slot"
+    PLAN_WAITING = "plan_waiting"
+    MINIMUM_CHARGE = "minimum_charge"
+    TARGET_REACHED = "target_reached"
+    STALE_INPUT = "stale_input"
+    PHASE_SWITCH = "phase_switch"
+
+
+class StaleFallback(StrEnum):
+    """What a charger does while an input its mode needs is stale or unavailable."""
+
+    MIN_CURRENT = "min_current"
+    PAUSE = "pause"
+    LAST_LIMIT = "last_limit"  # keep the last limit for ``stale_grace_s``, then pause
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One sensor value and when it was measured. ``value`` None means the sensor is unavailable."""
+
+    value: float | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseReading:
+    """Per-phase currents (A) L1..L3 and when they were measured; None where unknown.
+
+    Grid currents are signed (import +) when the meter tells; an unsigned meter is read as import,
+    which is the safe side for the fuse.
+    """
+
+    values: tuple[float | None, float | None, float | None]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PriceSlot:
+    """Energy price from ``start`` (inclusive) to ``end`` (exclusive), any resolution."""
+
+    start: float
+    end: float
+    price: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargerInputs:
+    """What is known about one charger right now. Everything but the state flags is optional."""
+
+    connected: bool = True  # the charger is online (OCPP connection up)
+    plugged: bool = False
+    charging: bool = False
+    power_w: Reading | None = None
+    currents_a: PhaseReading | None = None
+    offered_a: float | None = None
+    phases_in_use: int | None = None
+    vehicle_soc: Reading | None = None  # percent
+    session_energy_wh: float | None = None  # energy charged in the running session
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteInputs:
+    """Everything the controller sees in one update. Fields left None are not configured."""
+
+    grid_w: Reading | None = None
+    grid_currents_a: PhaseReading | None = None
+    pv_w: Reading | None = None
+    # Power the PV could give now (inverter's available/potential power), for zero-export sites.
+    pv_available_w: Reading | None = None
+    battery_w: Reading | None = None
+    battery_soc: Reading | None = None
+    prices: tuple[PriceSlot, ...] = ()
+    chargers: dict[str, ChargerInputs] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerCommand:
+    """What a charger should be set to. ``paused``: 0 A / suspended (``current_a`` is then 0)."""
+
+    current_a: float
+    phases: int
+    paused: bool = False
+
+    @classmethod
+    def pause(cls, phases: int) -> ChargerCommand:
+        return cls(current_a=0.0, phases=phases, paused=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ChargerDecision:
+    """The controller's answer for one charger in one update."""
+
+    charger_id: str
+    target: ChargerCommand  # what the controller wants now
+    write: ChargerCommand | None  # what to send now; None = nothing (unchanged or rate limited)
+    reason: Reason
+    surplus_share_w: float  # solar power this charger may use (sensor "available surplus")
+    stale: bool = False
+    plan_feasible: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The controller's answer for the whole site in one update."""
+
+    chargers: dict[str, ChargerDecision]
+    surplus_w: float | None  # power all EVs could use without import (None: no grid reading)
+    # Cap for the home battery's discharge: it covers the house, never the car (None: no cap).
+    battery_discharge_limit_w: float | None
+    stale_inputs: frozenset[str]  # non-empty -> raise a repair issue; it clears when empty again
+    next_update_at: float | None  # call update() again by then even without new inputs (timers)

@@ -1,0 +1,151 @@
+"""Load management: one main fuse shared by the house and 1-4 chargers."""
+
+from __future__ import annotations
+
+import pytest
+
+from custom_components.ocpp_ems.core.ems import (
+    ChargerCommand,
+    ChargerSettings,
+    EnergyManager,
+    Mode,
+    Reason,
+    SiteSettings,
+)
+
+from .util import car, site
+
+
+def fast(n: int, **kwargs: object) -> dict[str, ChargerSettings]:
+    return {f"c{i}": ChargerSettings(mode=Mode.FAST, **kwargs) for i in range(n)}  # type: ignore[arg-type]
+
+
+def plugged(t: float, n: int) -> dict[str, object]:
+    return {f"c{i}": car(t, power=None) for i in range(n)}
+
+
+@pytest.mark.parametrize(
+    ("n", "expected"),
+    [(1, [16.0]), (2, [12.0, 12.0]), (3, [8.0, 8.0, 8.0]), (4, [6.0, 6.0, 6.0, 6.0])],
+)
+def test_equal_shares_of_the_fuse(n: int, expected: list[float]) -> None:
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=1.0), fast(n))
+    d = m.update(site(0, 0.0, plugged(0, n), grid_currents=(0.0, 0.0, 0.0)), 0)  # type: ignore[arg-type]
+    assert [d.chargers[f"c{i}"].target.current_a for i in range(n)] == expected
+    total = sum(d.chargers[f"c{i}"].target.current_a for i in range(n))
+    assert total <= 24.0
+
+
+def test_minimum_first_then_pause_the_last_in_line() -> None:
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=0.0), fast(5))
+    d = m.update(site(0, 0.0, plugged(0, 5), grid_currents=(1.0, 1.0, 1.0)), 0)  # type: ignore[arg-type]
+    amps = [d.chargers[f"c{i}"].target for i in range(5)]
+    assert [a.current_a for a in amps[:4]] == [6.0, 6.0, 6.0, 6.0]
+    assert amps[4].paused
+    assert d.chargers["c4"].reason is Reason.FUSE_LIMIT
+
+
+def test_priority_gets_its_share_first() -> None:
+    chargers = fast(2)
+    chargers["c1"] = ChargerSettings(mode=Mode.FAST, priority=5)
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=1.0), chargers)
+    d = m.update(site(0, 0.0, plugged(0, 2), grid_currents=(0.0, 0.0, 0.0)), 0)  # type: ignore[arg-type]
+    assert d.chargers["c1"].target.current_a == 16.0
+    assert d.chargers["c0"].target.current_a == 8.0
+
+
+def test_house_load_per_phase_and_single_phase_chargers() -> None:
+    chargers = {
+        "a": ChargerSettings(mode=Mode.FAST, phases=1, line_1p=1, max_current_a=32),
+        "b": ChargerSettings(mode=Mode.FAST, phases=1, line_1p=2, max_current_a=32),
+    }
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=0.0), chargers)
+    # L1 carries 10 A of house load, L2 2 A (the cars draw nothing yet).
+    d = m.update(site(0, 0.0, {"a": car(0), "b": car(0)}, grid_currents=(10.0, 2.0, 0.0)), 0)
+    assert d.chargers["a"].target.current_a == 15.0
+    assert d.chargers["b"].target.current_a == 23.0
+
+
+def test_the_cars_own_current_is_not_house_load() -> None:
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=0.0), fast(1))
+    m.update(site(0, 0.0, plugged(0, 1), grid_currents=(0.0, 0.0, 0.0)), 0)  # type: ignore[arg-type]
+    charging = {"c0": car(1, power=11040, currents=(16.0, 16.0, 16.0))}
+    d = m.update(site(1, 0.0, charging, grid_currents=(20.0, 18.0, 17.0)), 1)
+    assert d.chargers["c0"].target.current_a == 16.0
+    # The house grows to 12 A on L1: the car is cut to 13 A at once.
+    d = m.update(site(2, 0.0, charging, grid_currents=(28.0, 18.0, 17.0)), 2)
+    assert d.chargers["c0"].write == ChargerCommand(13.0, 3)
+    assert d.chargers["c0"].reason is Reason.FUSE_LIMIT
+
+
+def test_export_is_not_counted_as_headroom() -> None:
+    m = EnergyManager(SiteSettings(fuse_a=16, fuse_margin_a=0.0), fast(1, max_current_a=32))
+    d = m.update(site(0, -9000, plugged(0, 1), grid_currents=(-13.0, -13.0, -13.0)), 0)  # type: ignore[arg-type]
+    assert d.chargers["c0"].target.current_a == 16.0
+
+
+def test_without_phase_currents_the_house_load_is_assumed_on_every_phase() -> None:
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=0.0), fast(1))
+    d = m.update(site(0, 2300.0, plugged(0, 1)), 0)  # type: ignore[arg-type]
+    assert d.chargers["c0"].target.current_a == 15.0
+    balanced = SiteSettings(fuse_a=25, fuse_margin_a=0.0, assume_balanced_house_load=True)
+    m = EnergyManager(balanced, fast(1))
+    d = m.update(site(0, 2300.0 * 3, plugged(0, 1)), 0)  # type: ignore[arg-type]
+    assert d.chargers["c0"].target.current_a == 15.0
+
+
+def test_single_phase_site_puts_every_charger_on_l1() -> None:
+    chargers = fast(2, phases=1, max_current_a=32)
+    m = EnergyManager(SiteSettings(fuse_a=32, site_phases=1, fuse_margin_a=0.0), chargers)
+    d = m.update(site(0, 0.0, plugged(0, 2), grid_currents=(0.0, None, None)), 0)  # type: ignore[arg-type]
+    assert [d.chargers[c].target.current_a for c in ("c0", "c1")] == [16.0, 16.0]
+
+
+def test_fuse_with_unknown_grid_falls_back_but_chargers_alone_fit() -> None:
+    m = EnergyManager(SiteSettings(fuse_a=16, fuse_margin_a=0.0), fast(3))
+    d = m.update(site(0, None, plugged(0, 3)), 0)  # type: ignore[arg-type]
+    assert "grid_power" in d.stale_inputs
+    amps = [d.chargers[f"c{i}"].target for i in range(3)]
+    assert [a.current_a for a in amps[:2]] == [6.0, 6.0]
+    assert amps[2].paused
+    assert all(
+        d.chargers[f"c{i}"].reason in (Reason.STALE_INPUT, Reason.FUSE_LIMIT) for i in range(3)
+    )
+
+
+def test_running_charger_is_not_pushed_out_by_a_new_one() -> None:
+    m = EnergyManager(SiteSettings(fuse_a=10, fuse_margin_a=0.0), fast(2))
+    # c1 is charging, c0 just plugged in: only one minimum fits, c1 keeps it.
+    inputs = {"c0": car(0), "c1": car(0, power=4140, currents=(6.0, 6.0, 6.0))}
+    d = m.update(site(1, 0.0, inputs, grid_currents=(6.0, 6.0, 6.0)), 1)
+    assert d.chargers["c0"].target.paused
+    assert not d.chargers["c1"].target.paused
+
+
+def test_a_full_fast_car_does_not_hold_fuse_headroom() -> None:
+    m = EnergyManager(
+        SiteSettings(fuse_a=25.0, fuse_margin_a=0.5),
+        {
+            "fast": ChargerSettings(mode=Mode.FAST),
+            "sol": ChargerSettings(mode=Mode.SOLAR, phases=1),
+        },
+    )
+    m.update(site(0, 0.0, {"fast": car(0), "sol": car(0)}, grid_currents=(0, 0, 0)), 0)
+    # Settled: the fast car takes nothing (full); it keeps only its minimum offered.
+    full = {"fast": car(60, power=0.0, currents=(0.0, 0.0, 0.0)), "sol": car(60)}
+    d = m.update(site(60, -3700, full, grid_currents=(-5.4, -5.4, -5.4)), 60)
+    assert d.chargers["fast"].target == ChargerCommand(6.0, 3)
+    assert d.chargers["fast"].reason is Reason.FAST
+    assert d.chargers["sol"].target.current_a == 16.0  # 24.5 A - 6 A: not capped at 12.2 A
+
+
+def test_fuse_decrease_bypasses_the_write_limiter() -> None:
+    m = EnergyManager(
+        SiteSettings(fuse_a=25.0), {"a": ChargerSettings(mode=Mode.FAST, min_write_interval_s=60)}
+    )
+    m.update(site(0, 0.0, {"a": car(0)}, grid_currents=(0, 0, 0)), 0)  # 16 A
+    # One second later the house takes 9.3 A more on L1: 0.2 A less is written at once.
+    busy = {"a": car(1, power=16 * 3 * 230.0, currents=(16.0, 16.0, 16.0))}
+    d = m.update(site(1, 0.0, busy, grid_currents=(25.3, 16.0, 16.0)), 1)
+    assert d.chargers["a"].write == ChargerCommand(15.2, 3)
+    assert d.chargers["a"].reason is Reason.FUSE_LIMIT

@@ -1,0 +1,170 @@
+"""Modes, minimum charge, boost, charger states, stale inputs and their fallbacks."""
+
+from __future__ import annotations
+
+import pytest
+
+from custom_components.ocpp_ems.core.ems import (
+    ChargerCommand,
+    ChargerSettings,
+    EnergyManager,
+    Mode,
+    Reading,
+    Reason,
+    SiteInputs,
+    SiteSettings,
+    StaleFallback,
+)
+
+from .util import car, site
+
+
+def one(mode: Mode = Mode.SOLAR, **kwargs: object) -> EnergyManager:
+    return EnergyManager(SiteSettings(), {"a": ChargerSettings(mode=mode, **kwargs)})  # type: ignore[arg-type]
+
+
+def test_off_pauses_and_fast_charges_full() -> None:
+    m = one(Mode.OFF)
+    d = m.update(site(0, -9000), 0)
+    assert d.chargers["a"].write == ChargerCommand.pause(3)
+    assert d.chargers["a"].reason is Reason.OFF
+    m.set_mode("a", Mode.FAST)
+    d = m.update(site(20, 3000), 20)
+    assert d.chargers["a"].write == ChargerCommand(16.0, 3)
+    assert d.chargers["a"].reason is Reason.FAST
+    assert m.charger("a").mode is Mode.FAST
+
+
+def test_not_plugged_and_unavailable() -> None:
+    m = one(Mode.FAST)
+    d = m.update(site(0, 0.0, {"a": car(0, plugged=False)}), 0)
+    assert d.chargers["a"].reason is Reason.NOT_PLUGGED
+    assert d.chargers["a"].target.paused
+    d = m.update(SiteInputs(grid_w=Reading(0.0, 1)), 1)
+    assert d.chargers["a"].reason is Reason.CHARGER_UNAVAILABLE
+    assert d.chargers["a"].write is None
+
+
+def test_minimum_soc_and_energy_charge_at_once_in_every_mode_but_off() -> None:
+    m = one(Mode.SOLAR, min_soc=20)
+    d = m.update(site(0, 2000, {"a": car(0, soc=15)}), 0)
+    assert d.chargers["a"].target == ChargerCommand(16.0, 3)
+    assert d.chargers["a"].reason is Reason.MINIMUM_CHARGE
+    # (after the start settled: a car at 0 A right after a start is still starting)
+    d = m.update(site(40, 2000, {"a": car(40, soc=25)}), 40)
+    assert d.chargers["a"].target.paused
+    m = one(Mode.MIN_SOLAR, min_energy_wh=5000)
+    d = m.update(site(0, 2000, {"a": car(0, energy=1000)}), 0)
+    assert d.chargers["a"].reason is Reason.MINIMUM_CHARGE
+    m = one(Mode.OFF, min_soc=20)
+    assert m.update(site(0, 0, {"a": car(0, soc=5)}), 0).chargers["a"].target.paused
+
+
+def test_boost_until_a_time() -> None:
+    m = one(Mode.SOLAR)
+    m.boost("a", until=100)
+    d = m.update(site(0, 1000), 0)
+    assert d.chargers["a"].reason is Reason.BOOST
+    assert d.chargers["a"].target == ChargerCommand(16.0, 3)
+    assert d.next_update_at == 100
+    d = m.update(site(100, 1000), 100)
+    assert d.chargers["a"].target.paused
+    m.boost("a", until=500)
+    m.boost("a", until=None)
+    assert m.update(site(200, 1000), 200).chargers["a"].reason is not Reason.BOOST
+
+
+def test_invalidate_forces_a_rewrite() -> None:
+    m = one(Mode.FAST)
+    assert m.update(site(0, 0), 0).chargers["a"].write is not None
+    assert m.update(site(1, 0), 1).chargers["a"].write is None
+    m.invalidate("a")
+    assert m.update(site(2, 0), 2).chargers["a"].write == ChargerCommand(16.0, 3)
+
+
+def test_settings_changes_and_removal() -> None:
+    m = one(Mode.SOLAR, can_switch_phases=True)
+    m.set_charger("a", ChargerSettings(mode=Mode.FAST, phases=1))
+    assert m.update(site(0, 0), 0).chargers["a"].target == ChargerCommand(16.0, 1)
+    m.set_site(SiteSettings(fuse_a=10, fuse_margin_a=0))
+    assert m.site.fuse_a == 10
+    assert m.update(site(1, 0), 1).chargers["a"].target.current_a == 10.0
+    m.remove_charger("a")
+    assert m.update(site(2, 0), 2).chargers == {}
+
+
+def test_stale_grid_min_current_fallback_and_repair_flag_clears() -> None:
+    m = one(Mode.SOLAR)
+    m.update(site(0, -9000), 0)
+    inputs = site(100, -9000)
+    stale = SiteInputs(grid_w=Reading(-9000, 0), chargers=inputs.chargers)
+    d = m.update(stale, 100)
+    assert d.stale_inputs == {"grid_power"}
+    assert d.chargers["a"].stale
+    assert d.chargers["a"].reason is Reason.STALE_INPUT
+    assert d.chargers["a"].write == ChargerCommand(6.0, 3)
+    d = m.update(site(101, -9000), 101)
+    assert d.stale_inputs == frozenset()
+    assert not d.chargers["a"].stale
+
+
+def test_unavailable_sensor_is_stale() -> None:
+    m = one(Mode.SOLAR, stale_fallback=StaleFallback.PAUSE)
+    d = m.update(SiteInputs(grid_w=Reading(None, 0), chargers={"a": car(0)}), 0)
+    assert "grid_power" in d.stale_inputs
+    assert d.chargers["a"].target.paused
+    d = m.update(SiteInputs(grid_w=Reading(float("nan"), 1), chargers={"a": car(1)}), 1)
+    assert "grid_power" in d.stale_inputs
+
+
+def test_missing_grid_sensor_is_reported_for_solar_modes() -> None:
+    m = one(Mode.SOLAR, stale_fallback=StaleFallback.PAUSE)
+    d = m.update(SiteInputs(chargers={"a": car(0)}), 0)
+    assert d.stale_inputs == {"grid_power"}
+    m.set_mode("a", Mode.FAST)
+    d = m.update(SiteInputs(chargers={"a": car(1)}), 1)
+    assert d.stale_inputs == frozenset()
+    assert d.chargers["a"].target == ChargerCommand(16.0, 3)
+
+
+def test_last_limit_for_a_grace_period_then_pause() -> None:
+    m = one(Mode.SOLAR, stale_fallback=StaleFallback.LAST_LIMIT, stale_grace_s=300)
+    m.update(site(0, -6000), 0)
+    stale = SiteInputs(grid_w=Reading(-6000, 0), chargers={"a": car(100, power=5934)})
+    d = m.update(stale, 100)
+    assert d.chargers["a"].target == ChargerCommand(8.7, 3)
+    assert d.next_update_at == 400
+    d = m.update(stale, 400)
+    assert d.chargers["a"].target.paused
+    assert d.chargers["a"].reason is Reason.STALE_INPUT
+
+
+def test_last_limit_without_a_running_limit_pauses() -> None:
+    m = one(Mode.MIN_SOLAR, stale_fallback=StaleFallback.LAST_LIMIT)
+    d = m.update(SiteInputs(grid_w=Reading(0.0, -500), chargers={"a": car(0)}), 0)
+    assert d.chargers["a"].target.paused
+
+
+def test_stale_grid_currents_fall_back_to_grid_power() -> None:
+    m = EnergyManager(
+        SiteSettings(fuse_a=25, fuse_margin_a=0), {"a": ChargerSettings(mode=Mode.FAST)}
+    )
+    from custom_components.ocpp_ems.core.ems import PhaseReading
+
+    inputs = SiteInputs(
+        grid_w=Reading(2300.0, 100),
+        grid_currents_a=PhaseReading((1.0, 1.0, 1.0), 0),
+        chargers={"a": car(100)},
+    )
+    d = m.update(inputs, 100)
+    assert "grid_currents" in d.stale_inputs
+    assert d.chargers["a"].target.current_a == 15.0
+
+
+def test_stale_charger_meter_uses_the_commanded_current() -> None:
+    m = one(Mode.SOLAR)
+    m.update(site(0, -6000), 0)
+    old = car(0, power=5934)
+    charging = type(old)(plugged=True, charging=True, power_w=Reading(5934, -1000))
+    d = m.update(SiteInputs(grid_w=Reading(0.0, 30), chargers={"a": charging}), 30)
+    assert d.surplus_w == pytest.approx(8.7 * 3 * 230)

@@ -1,0 +1,132 @@
+"""Departure plans: solar first, cheapest slots, latest start, feasibility."""
+
+from __future__ import annotations
+
+from custom_components.ocpp_ems.core.ems import (
+    ChargerCommand,
+    ChargerSettings,
+    EnergyManager,
+    Mode,
+    PlanTarget,
+    PriceSlot,
+    Reason,
+    SiteInputs,
+    SiteSettings,
+)
+from custom_components.ocpp_ems.core.ems.plan import plan_status
+
+from .util import car, site
+
+H = 3600.0
+P3 = 16 * 230 * 3  # 11040 W
+
+
+def planned(plan: PlanTarget, **kwargs: object) -> EnergyManager:
+    m = EnergyManager(SiteSettings(), {"a": ChargerSettings(**kwargs)})  # type: ignore[arg-type]
+    m.set_plan("a", plan)
+    return m
+
+
+def test_latest_start_without_prices() -> None:
+    # 10 kWh at 11.04 kW * 0.9 = ~1.1 h (+10 %): charge only in the last ~1.25 h before departure.
+    m = planned(PlanTarget(departure=10 * H, energy_wh=10000))
+    d = m.update(site(0, 500, {"a": car(0, energy=0)}), 0)
+    assert d.chargers["a"].target.paused
+    assert d.chargers["a"].reason is Reason.PLAN_WAITING
+    assert d.next_update_at == 60
+    d = m.update(site(9 * H, 500, {"a": car(9 * H, energy=0)}), 9 * H)
+    assert d.chargers["a"].target == ChargerCommand(16.0, 3)
+    assert d.chargers["a"].reason is Reason.PLANNED_SLOT
+
+
+def test_solar_first_while_waiting_for_the_plan() -> None:
+    m = planned(PlanTarget(departure=10 * H, energy_wh=10000))
+    d = m.update(site(0, -6000, {"a": car(0, energy=0)}), 0)
+    assert not d.chargers["a"].target.paused
+    assert d.chargers["a"].reason is Reason.SOLAR
+
+
+def test_cheapest_slots_are_used() -> None:
+    prices = tuple(PriceSlot(h * H, (h + 1) * H, 0.30 if h != 3 else 0.05) for h in range(10))
+    status = plan_status(
+        now=0, departure=10 * H, remaining_wh=5000, max_power_w=P3, efficiency=0.9, prices=prices
+    )
+    assert not status.charge_now
+    # Within the cheap hour the latest part is taken (room for solar first).
+    status = plan_status(
+        now=3 * H,
+        departure=10 * H,
+        remaining_wh=5000,
+        max_power_w=P3,
+        efficiency=0.9,
+        prices=prices,
+    )
+    assert not status.charge_now
+    status = plan_status(
+        now=3.5 * H,
+        departure=10 * H,
+        remaining_wh=5000,
+        max_power_w=P3,
+        efficiency=0.9,
+        prices=prices,
+    )
+    assert status.charge_now
+    m = planned(PlanTarget(departure=10 * H, energy_wh=5000))
+    inputs = SiteInputs(
+        grid_w=site(3.5 * H, 0).grid_w, prices=prices, chargers={"a": car(3.5 * H, energy=0)}
+    )
+    assert m.update(inputs, 3.5 * H).chargers["a"].reason is Reason.PLANNED_SLOT
+
+
+def test_unknown_price_time_is_used_after_known_cheap_time() -> None:
+    prices = (PriceSlot(H, 2 * H, 0.10),)
+    # Needs ~2.2 h: the known hour first, then the latest unknown time.
+    now_in_gap = plan_status(
+        now=0, departure=6 * H, remaining_wh=20000, max_power_w=P3, efficiency=0.9, prices=prices
+    )
+    assert not now_in_gap.charge_now
+    late = plan_status(
+        now=5.5 * H, departure=6 * H, remaining_wh=5000, max_power_w=P3, efficiency=0.9, prices=()
+    )
+    assert late.charge_now
+
+
+def test_infeasible_plan_charges_now_and_says_so() -> None:
+    m = planned(PlanTarget(departure=H, energy_wh=30000))
+    d = m.update(site(0, 500, {"a": car(0, energy=0)}), 0)
+    assert d.chargers["a"].reason is Reason.PLANNED_SLOT
+    assert not d.chargers["a"].plan_feasible
+
+
+def test_soc_target_and_target_reached() -> None:
+    plan = PlanTarget(departure=10 * H, soc=80)
+    m = planned(plan, vehicle_capacity_wh=60000)
+    d = m.update(site(8 * H, 500, {"a": car(8 * H, soc=50)}), 8 * H)  # 18 kWh in 2 h: now
+    assert d.chargers["a"].reason is Reason.PLANNED_SLOT
+    d = m.update(site(8 * H + 60, 500, {"a": car(8 * H + 60, soc=80)}), 8 * H + 60)
+    assert d.chargers["a"].reason is Reason.TARGET_REACHED
+    assert d.chargers["a"].target.paused
+
+
+def test_plan_without_target_data_and_after_departure_is_solar() -> None:
+    m = planned(PlanTarget(departure=10 * H, soc=80))  # no SoC sensor, no capacity
+    assert m.update(site(0, 500, {"a": car(0)}), 0).chargers["a"].reason is Reason.PLAN_WAITING
+    m = planned(PlanTarget(departure=10 * H, energy_wh=1000))
+    d = m.update(site(11 * H, 500, {"a": car(11 * H, energy=0)}), 11 * H)
+    assert d.chargers["a"].target.paused
+
+
+def test_clearing_the_plan_returns_to_solar() -> None:
+    m = planned(PlanTarget(departure=10 * H, energy_wh=1000))
+    assert m.charger("a").mode is Mode.PLAN
+    m.set_plan("a", None)
+    assert m.charger("a").mode is Mode.SOLAR
+    m.set_mode("a", Mode.PLAN)
+    d = m.update(site(0, 500, {"a": car(0)}), 0)
+    assert d.chargers["a"].reason is Reason.PLAN_WAITING
+
+
+def test_done_plan_needs_nothing() -> None:
+    status = plan_status(now=0, departure=H, remaining_wh=0, max_power_w=P3, efficiency=0.9)
+    assert not status.charge_now
+    assert status.feasible

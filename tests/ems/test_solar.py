@@ -1,0 +1,362 @@
+"""Surplus tracking: thresholds, delays, hysteresis, ramp, write limiting, 1p/3p switching."""
+
+from __future__ import annotations
+
+import pytest
+
+from custom_components.ocpp_ems.core.ems import (
+    ChargerCommand,
+    ChargerSettings,
+    EnergyManager,
+    Mode,
+    Reason,
+    SiteSettings,
+    SolarSettings,
+)
+
+from .util import Loop, car, site
+
+V = 230.0
+MIN_3P = 6 * V * 3  # 4140 W
+MIN_1P = 6 * V  # 1380 W
+
+
+def manager(solar: SolarSettings | None = None, **charger: object) -> EnergyManager:
+    settings = SiteSettings(solar=solar or SolarSettings(regulation_margin_w=0.0))
+    options: dict[str, object] = {"mode": Mode.SOLAR, **charger}
+    return EnergyManager(settings, {"a": ChargerSettings(**options)})  # type: ignore[arg-type]
+
+
+def test_first_start_after_plug_in_skips_the_enable_delay() -> None:
+    m = manager()
+    d = m.update(site(0, -MIN_3P - 100), 0)
+    assert d.chargers["a"].write == ChargerCommand(6.1, 3)
+    assert d.chargers["a"].reason is Reason.SOLAR
+
+
+def test_enable_threshold_edge_and_delay() -> None:
+    solar = SolarSettings(regulation_margin_w=0.0, first_start_skips_delay=False, enable_delay_s=60)
+    m = manager(solar)
+    # Just below the 3p minimum: never starts, however long.
+    d = m.update(site(0, -(MIN_3P - 1)), 0)
+    assert d.chargers["a"].target.paused
+    assert d.chargers["a"].reason is Reason.WAITING_FOR_SURPLUS
+    assert d.next_update_at is None
+    # Exactly at the minimum: the timer runs and fires after 60 s, not before.
+    d = m.update(site(10, -MIN_3P), 10)
+    assert d.chargers["a"].target.paused
+    assert d.next_update_at == 70
+    assert m.update(site(69, -MIN_3P), 69).chargers["a"].target.paused
+    d = m.update(site(70, -MIN_3P), 70)
+    assert d.chargers["a"].write == ChargerCommand(6.0, 3)
+
+
+def test_a_break_resets_the_enable_timer() -> None:
+    solar = SolarSettings(regulation_margin_w=0.0, first_start_skips_delay=False)
+    m = manager(solar)
+    m.update(site(0, -5000), 0)
+    m.update(site(50, -100), 50)  # a cloud
+    assert m.update(site(70, -5000), 70).chargers["a"].target.paused
+    assert m.update(site(129, -5000), 129).chargers["a"].target.paused
+    assert not m.update(site(130, -5000), 130).chargers["a"].target.paused
+
+
+def test_enable_margin_raises_the_start_threshold() -> None:
+    m = manager(SolarSettings(regulation_margin_w=0.0, enable_margin_w=500))
+    assert m.update(site(0, -(MIN_3P + 499)), 0).chargers["a"].target.paused
+    assert not m.update(site(1, -(MIN_3P + 500)), 1).chargers["a"].target.paused
+
+
+def test_disable_after_delay_and_hysteresis_between_thresholds() -> None:
+    m = manager(SolarSettings(regulation_margin_w=0.0, disable_delay_s=180))
+    loop = Loop(m, lambda t: 6000.0 if t < 100 else 4000.0, house=0.0)
+    d = loop.run(0, 99)
+    assert d.chargers["a"].target == ChargerCommand(8.7, 3)
+    # 4000 W < 4140 W minimum: held at 6 A (importing 140 W) for 180 s, then paused.
+    d = loop.run(100, 279)
+    assert loop.commands["a"] == ChargerCommand(6.0, 3)
+    assert d.chargers["a"].reason is Reason.MIN_CURRENT_HELD
+    d = loop.run(280, 280)
+    assert d.chargers["a"].target.paused
+    assert loop.commands["a"] == ChargerCommand.pause(3)
+    # Paused at 4000 W: below the start threshold, so it stays off (hysteresis band).
+    d = loop.run(281, 600)
+    assert d.chargers["a"].target.paused
+
+
+def test_disable_import_threshold_tolerates_small_import() -> None:
+    m = manager(SolarSettings(regulation_margin_w=0.0, disable_import_w=200, disable_delay_s=10))
+    loop = Loop(m, lambda t: 6000.0 if t < 10 else MIN_3P - 150, house=0.0)
+    loop.run(0, 100)
+    assert loop.commands["a"] == ChargerCommand(6.0, 3)
+
+
+def test_a_break_resets_the_disable_timer() -> None:
+    m = manager(SolarSettings(regulation_margin_w=0.0, disable_delay_s=180))
+    pv = {True: 4000.0, False: 5000.0}
+    loop = Loop(m, lambda t: pv[(t // 100) % 2 == 1], house=0.0)  # dips of 100 s
+    loop.run(0, 1000)
+    assert not loop.commands["a"].paused  # type: ignore[union-attr]
+
+
+def test_ramp_limit_on_raises_and_immediate_decrease() -> None:
+    m = manager(SolarSettings(regulation_margin_w=0.0, ramp_up_a=2.0), min_write_interval_s=10)
+    loop = Loop(m, lambda t: 5000.0 if t < 20 else (11000.0 if t < 100 else 4500.0), house=0.0)
+    loop.run(0, 19)
+    assert loop.commands["a"] == ChargerCommand(7.2, 3)
+    loop.run(20, 20)
+    assert loop.commands["a"] == ChargerCommand(9.2, 3)  # +2 A at most
+    loop.run(21, 29)
+    assert loop.commands["a"] == ChargerCommand(9.2, 3)  # write interval
+    loop.run(30, 30)
+    assert loop.commands["a"] == ChargerCommand(11.2, 3)
+    loop.run(31, 99)
+    assert loop.commands["a"] == ChargerCommand(15.9, 3)
+    loop.run(100, 100)  # a drop is written at once, whatever the interval
+    assert loop.commands["a"] == ChargerCommand(6.5, 3)
+
+
+def test_write_limiter_only_on_change_and_deadband() -> None:
+    m = manager(SolarSettings(), min_write_interval_s=10)
+    loop = Loop(m, lambda t: 6000.0, house=0.0)
+    loop.run(0, 300)
+    assert loop.writes == 1  # steady surplus: written once
+    # A raise of a whole deadband (1 A) is written at once.
+    loop.pv = lambda t: 6000.0 + 1.0 * 3 * V
+    loop.run(301, 301)
+    assert loop.writes == 2
+    assert loop.commands["a"] == ChargerCommand(9.7, 3)
+    # A small raise (0.2 A = 138 W unused) waits until its unused energy reaches 1 Wh (26 s).
+    loop.pv = lambda t: 6000.0 + 1.2 * 3 * V
+    d = loop.run(302, 320)
+    assert loop.writes == 2
+    assert d.next_update_at == pytest.approx(328.1, abs=0.1)
+    loop.run(321, 329)
+    assert loop.writes == 3
+    assert loop.commands["a"] == ChargerCommand(9.9, 3)
+
+
+def test_noise_around_the_limit_is_never_written() -> None:
+    m = manager(SolarSettings(), min_write_interval_s=10)
+    loop = Loop(m, lambda t: 6000.0 + (0.15 if int(t) % 2 else -0.15) * 3 * V, house=0.0)
+    loop.run(0, 600)
+    # +-0.15 A every second: the signed error cancels out (one correction for the rounding of
+    # the first write at most, instead of a write every 10 s).
+    assert loop.writes <= 2
+
+
+def test_small_drop_waits_for_its_import_energy() -> None:
+    m = manager(min_write_interval_s=10)
+    m.update(site(0, -6000), 0)
+    d = m.update(site(5, 0.1 * 3 * V, {"a": car(5, power=8.6 * 3 * V)}), 5)
+    assert d.chargers["a"].target == ChargerCommand(8.6, 3)
+    assert d.chargers["a"].write is None
+    # 0.1 A too much on 3 phases = 69 W of import: 1 Wh after 52 s.
+    assert d.next_update_at == pytest.approx(5 + 3600 / 69, abs=0.1)
+    d = m.update(site(30, 0.1 * 3 * V, {"a": car(30, power=8.6 * 3 * V)}), 30)
+    assert d.chargers["a"].write is None
+    d = m.update(site(58, 0.1 * 3 * V, {"a": car(58, power=8.6 * 3 * V)}), 58)
+    assert d.chargers["a"].write == ChargerCommand(8.5, 3)
+
+
+def test_big_drop_is_written_at_once_small_changes_at_the_latest_after_the_age_cap() -> None:
+    solar = SolarSettings(raise_error_wh=1e9, drop_error_wh=1e9, small_raise_after_s=120)
+    m = manager(solar, min_write_interval_s=10)
+    m.update(site(0, -6000), 0)  # 8.7 A
+    d = m.update(site(3, 1.0 * 3 * V, {"a": car(3, power=8.7 * 3 * V)}), 3)
+    assert d.chargers["a"].write == ChargerCommand(7.7, 3)  # 1 A of import: at once
+    d = m.update(site(50, 0.3 * 3 * V, {"a": car(50, power=7.7 * 3 * V)}), 50)
+    assert d.chargers["a"].write is None
+    assert d.next_update_at == 123  # the age cap
+    d = m.update(site(123, 0.3 * 3 * V, {"a": car(123, power=7.7 * 3 * V)}), 123)
+    assert d.chargers["a"].write == ChargerCommand(7.4, 3)
+
+
+def test_whole_amp_chargers_round_down() -> None:
+    m = manager(current_step_a=1.0)
+    assert m.update(site(0, -6000), 0).chargers["a"].write == ChargerCommand(8.0, 3)
+
+
+def test_regulation_margin_is_kept_free() -> None:
+    m = EnergyManager(
+        SiteSettings(solar=SolarSettings(regulation_margin_w=230 * 3)),
+        {"a": ChargerSettings(mode=Mode.SOLAR)},
+    )
+    assert m.update(site(0, -(MIN_3P + 3 * V * 2)), 0).chargers["a"].target == ChargerCommand(
+        7.0, 3
+    )
+
+
+class TestPhaseSwitching:
+    solar = SolarSettings(regulation_margin_w=0.0, phase_up_delay_s=60, phase_down_delay_s=120)
+
+    def test_start_phases_follow_the_surplus(self) -> None:
+        m = manager(self.solar, can_switch_phases=True)
+        assert m.update(site(0, -2000), 0).chargers["a"].write == ChargerCommand(8.7, 1)
+        m2 = manager(self.solar, can_switch_phases=True)
+        assert m2.update(site(0, -6000), 0).chargers["a"].write == ChargerCommand(8.7, 3)
+
+    def test_up_after_delay_down_after_delay_and_settle(self) -> None:
+        m = manager(self.solar, can_switch_phases=True)
+        level = {"pv": 2000.0}
+        loop = Loop(m, lambda t: level["pv"], house=0.0)
+        loop.run(0, 10)
+        assert loop.commands["a"] == ChargerCommand(8.7, 1)
+        level["pv"] = 6000.0
+        loop.run(11, 70)
+        assert loop.phases("a") == 1
+        d = loop.run(71, 71)
+        assert d.chargers["a"].reason is Reason.PHASE_SWITCH
+        assert loop.commands["a"] == ChargerCommand(8.7, 3)
+        level["pv"] = 3000.0  # below the 3p minimum: held at 6 A 3p, then down after 120 s
+        loop.run(72, 191)
+        assert loop.commands["a"] == ChargerCommand(6.0, 3)
+        loop.run(192, 192)
+        assert loop.commands["a"] == ChargerCommand(13.0, 1)
+
+    def test_settle_time_blocks_a_quick_switch_back(self) -> None:
+        solar = SolarSettings(
+            regulation_margin_w=0.0, phase_up_delay_s=1, phase_down_delay_s=1, phase_settle_s=60
+        )
+        m = manager(solar, can_switch_phases=True)
+        level = {"pv": 2000.0}
+        loop = Loop(m, lambda t: level["pv"], house=0.0)
+        loop.run(0, 2)
+        assert loop.phases("a") == 1
+        level["pv"] = 6000.0
+        loop.run(3, 59)  # starting on 1p was a switch at t=0: it settles for 60 s first
+        assert loop.phases("a") == 1
+        loop.run(60, 60)
+        assert loop.phases("a") == 3
+        level["pv"] = 2000.0
+        loop.run(61, 119)  # down is due after 1 s, but the switch at t=60 settles first
+        assert loop.phases("a") == 3
+        d = loop.run(120, 120)
+        assert loop.phases("a") == 1
+        assert d.chargers["a"].target.phases == 1
+
+    def test_own_thresholds(self) -> None:
+        solar = SolarSettings(regulation_margin_w=0.0, phase_up_w=7000, phase_up_delay_s=0)
+        m = manager(solar, can_switch_phases=True, max_current_a=32)
+        loop = Loop(m, lambda t: 6500.0, house=0.0)
+        loop.run(0, 100)
+        assert loop.commands["a"] == ChargerCommand(28.3, 1)
+
+    def test_three_phase_only_never_switches(self) -> None:
+        m = manager(self.solar)
+        loop = Loop(m, lambda t: 3000.0 if t > 10 else 6000.0, house=0.0)
+        loop.run(0, 150)
+        assert loop.commands["a"] == ChargerCommand(6.0, 3)
+
+    def test_one_phase_site_never_switches(self) -> None:
+        m = EnergyManager(
+            SiteSettings(site_phases=1, solar=self.solar),
+            {"a": ChargerSettings(mode=Mode.SOLAR, phases=1, can_switch_phases=True)},
+        )
+        loop = Loop(m, lambda t: 9000.0, house=0.0)
+        loop.run(0, 200)
+        assert loop.commands["a"] == ChargerCommand(16.0, 1)
+
+
+def test_single_phase_car_on_three_phase_charger() -> None:
+    m = manager()
+    d = m.update(site(0, -1380 - 460, {"a": car(0, power=0.0, phases_in_use=1)}), 0)
+    assert d.chargers["a"].write == ChargerCommand(8.0, 3)
+    # Measured currents tell the same when no phase count is given (once the start settled:
+    # right after a start or a switch the meter still shows the phases from before).
+    d = m.update(site(20, -460, {"a": car(20, power=1840, currents=(8.0, 0.0, 0.0))}), 20)
+    assert d.chargers["a"].target == ChargerCommand(8.7, 3)
+    d = m.update(site(40, -460, {"a": car(40, power=1840, currents=(8.0, 0.0, 0.0))}), 40)
+    assert d.chargers["a"].target == ChargerCommand(10.0, 3)
+
+
+def test_second_car_waits_while_the_first_can_take_the_surplus() -> None:
+    m = EnergyManager(
+        SiteSettings(),
+        {"a": ChargerSettings(mode=Mode.SOLAR), "b": ChargerSettings(mode=Mode.SOLAR)},
+    )
+    loop = Loop(m, lambda t: 10000.0, house=0.0, chargers=("a", "b"))
+    loop.run(0, 300)
+    assert loop.commands["a"] == ChargerCommand(14.5, 3)  # takes it all: b stays paused
+    assert loop.commands["b"] == ChargerCommand.pause(3)
+    # More than a can take at its maximum, and the rest covers b's minimum: b starts.
+    loop.pv = lambda t: 11040.0 + 4200.0
+    loop.run(301, 400)
+    assert loop.commands["b"] is not None
+    assert not loop.commands["b"].paused
+    d = loop.run(401, 700)
+    a, b = loop.commands["a"], loop.commands["b"]
+    assert a is not None
+    assert b is not None
+    assert a.current_a == pytest.approx(b.current_a, abs=0.1)  # then equal shares
+    assert d.chargers["a"].reason is Reason.SOLAR
+
+
+def test_two_solar_chargers_share_equally_and_start_one_at_a_time() -> None:
+    settings = SiteSettings(solar=SolarSettings(regulation_margin_w=0.0, stagger_starts=False))
+    m = EnergyManager(
+        settings,
+        {"a": ChargerSettings(mode=Mode.SOLAR), "b": ChargerSettings(mode=Mode.SOLAR)},
+    )
+    loop = Loop(m, lambda t: 10000.0, house=0.0, chargers=("a", "b"))
+    d = loop.run(0, 0)
+    assert d.chargers["a"].write == ChargerCommand(14.5, 3)
+    assert d.chargers["b"].target.paused
+    loop.run(1, 300)
+    assert loop.commands["a"] == loop.commands["b"] == ChargerCommand(7.2, 3)
+
+
+@pytest.mark.parametrize("mode", [Mode.MIN_SOLAR])
+def test_min_solar_holds_minimum_without_surplus(mode: Mode) -> None:
+    m = manager(mode=mode)
+    d = m.update(site(0, 500), 0)
+    assert d.chargers["a"].write == ChargerCommand(6.0, 3)
+    assert d.chargers["a"].reason is Reason.MIN_CURRENT_HELD
+    loop = Loop(m, lambda t: 6000.0, house=0.0)
+    loop.commands["a"] = ChargerCommand(6.0, 3)
+    d = loop.run(1, 100)
+    assert loop.commands["a"] == ChargerCommand(8.7, 3)
+    assert d.chargers["a"].reason is Reason.SOLAR
+
+
+def test_a_car_that_fits_starts_when_the_first_in_line_does_not() -> None:
+    settings = SiteSettings(solar=SolarSettings(regulation_margin_w=0.0))
+    m = EnergyManager(
+        settings,
+        {
+            "a": ChargerSettings(mode=Mode.SOLAR),  # 3p only: needs 4140 W
+            "b": ChargerSettings(mode=Mode.SOLAR, can_switch_phases=True),  # 1p from 1380 W
+        },
+    )
+    d = m.update(site(0, -2000, {"a": car(0), "b": car(0)}), 0)
+    assert d.chargers["a"].target.paused
+    assert d.chargers["b"].write == ChargerCommand(8.7, 1)
+
+
+def test_a_full_fast_car_leaves_the_surplus_to_solar_cars() -> None:
+    settings = SiteSettings(solar=SolarSettings(regulation_margin_w=0.0))
+    m = EnergyManager(
+        settings,
+        {"fast": ChargerSettings(mode=Mode.FAST), "sol": ChargerSettings(mode=Mode.SOLAR)},
+    )
+    m.update(site(0, 0.0, {"fast": car(0), "sol": car(0)}), 0)
+    # The fast car is full (draws nothing although offered 16 A): the export is for the solar car.
+    full = {"fast": car(100, power=0.0), "sol": car(100)}
+    d = m.update(site(100, -6000, full), 100)
+    assert d.chargers["sol"].write == ChargerCommand(8.7, 3)
+
+
+def test_prediction_learns_a_car_that_takes_less_than_offered() -> None:
+    m = manager()
+    m.update(site(0, -6000), 0)  # 8.7 A offered
+    # A settled sample: the car takes only 5 A per phase.
+    # Within start_settle_s of the start a car at 0 A is still starting, not full.
+    m.update(site(20, -6000, {"a": car(20, power=0.0, currents=(0.0, 0.0, 0.0))}), 20)
+    assert m._states["a"].car_limit_a is None
+    # A settled sample: the car takes only 5 A per phase.
+    m.update(site(40, -2530, {"a": car(40, power=3450, currents=(5.0, 5.0, 5.0))}), 40)
+    state = m._states["a"]
+    assert state.car_limit_a == 5.5
+    # A sample from before the next write: the prediction uses the learned limit, not the offer.
+    m.update(site(60, -2530, {"a": car(55, power=3450, currents=(5.0, 5.0, 5.0))}), 60)
+    assert m._states["a"].car_limit_a == 5.5
