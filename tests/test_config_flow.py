@@ -17,6 +17,7 @@ from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     SOURCE_USER,
     ConfigEntryState,
+    ConfigFlowResult,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -27,8 +28,15 @@ from custom_components.ocpp_ems.const import (
     CONF_ALLOW_NEW_CHARGERS,
     CONF_AUTO_ACCEPT,
     CONF_BASE_STACK_LEVEL,
+    CONF_BATTERY_ASSIST,
+    CONF_BATTERY_ASSIST_POWER,
+    CONF_BATTERY_FLOOR_SOC,
+    CONF_BATTERY_PRIORITY_SOC,
     CONF_CHARGER_ID,
+    CONF_EMS_ENABLED,
     CONF_ENTRY_TYPE,
+    CONF_FUSE,
+    CONF_GRID_POWER,
     CONF_HEARTBEAT_INTERVAL,
     CONF_HOST,
     CONF_ID_TAGS,
@@ -37,6 +45,7 @@ from custom_components.ocpp_ems.const import (
     CONF_LIVE_STACK_LEVEL,
     CONF_METER_INTERVAL,
     CONF_MIN_CURRENT,
+    CONF_MIN_WRITE_INTERVAL,
     CONF_MODEL,
     CONF_PASSWORD,
     CONF_PAUSE_STRATEGY,
@@ -44,13 +53,19 @@ from custom_components.ocpp_ems.const import (
     CONF_PING_INTERVAL,
     CONF_PING_TIMEOUT,
     CONF_PORT,
+    CONF_PRICE,
+    CONF_PRICE_FORECAST_ATTRIBUTE,
     CONF_PROFILE_PURPOSE,
+    CONF_PV_POWER,
     CONF_RATE_UNIT,
     CONF_RESPONSE_TIMEOUT,
     CONF_SAFE_CURRENT,
     CONF_SERIAL,
     CONF_SERVER_ENTRY_ID,
+    CONF_SITE_PHASES,
+    CONF_STALE_FALLBACK,
     CONF_VENDOR,
+    CONF_VOLTAGE,
     DOMAIN,
     ENTRY_TYPE_CHARGER,
     ENTRY_TYPE_SERVER,
@@ -256,11 +271,24 @@ async def test_reconfigure_charger_aborts(
 
 
 # --- server options ----------------------------------------------------------------------------
+async def _open_server_options(
+    hass: HomeAssistant, entry: MockConfigEntry, step: str = "server"
+) -> ConfigFlowResult:
+    """Server options start with a menu: server tuning or the energy manager."""
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["server", "energy_manager"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": step}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == step
+    return result
+
+
 async def test_server_options(hass: HomeAssistant, server_entry: MockConfigEntry) -> None:
     central_before = central_of(server_entry)
-    result = await hass.config_entries.options.async_init(server_entry.entry_id)
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "server"
+    result = await _open_server_options(hass, server_entry)
 
     # Id tags and onboarding apply live: no restart.
     user_input: dict[str, Any] = {
@@ -280,7 +308,7 @@ async def test_server_options(hass: HomeAssistant, server_entry: MockConfigEntry
     assert central_of(server_entry) is central_before
 
     # The heartbeat needs a restart of the server.
-    result = await hass.config_entries.options.async_init(server_entry.entry_id)
+    result = await _open_server_options(hass, server_entry)
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], user_input | {CONF_HEARTBEAT_INTERVAL: 120}
     )
@@ -290,12 +318,72 @@ async def test_server_options(hass: HomeAssistant, server_entry: MockConfigEntry
     assert central_of(server_entry) is not central_before
 
     # Emptying the id tag list (the field left out) really empties it.
-    result = await hass.config_entries.options.async_init(server_entry.entry_id)
+    result = await _open_server_options(hass, server_entry)
     without_tags = {k: v for k, v in user_input.items() if k != CONF_ID_TAGS}
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], without_tags | {CONF_HEARTBEAT_INTERVAL: 120}
     )
     assert server_entry.options[CONF_ID_TAGS] == []
+
+
+async def test_energy_manager_options(hass: HomeAssistant, server_entry: MockConfigEntry) -> None:
+    """The energy manager step keeps the server options, and the server step keeps its own."""
+    hass.config_entries.async_update_entry(server_entry, options={CONF_RESPONSE_TIMEOUT: 3})
+    await hass.async_block_till_done()
+    result = await _open_server_options(hass, server_entry, "energy_manager")
+    ems_input: dict[str, Any] = {
+        CONF_EMS_ENABLED: True,
+        CONF_GRID_POWER: "sensor.grid",
+        CONF_PV_POWER: "sensor.pv",
+        CONF_PRICE: "sensor.price",
+        CONF_PRICE_FORECAST_ATTRIBUTE: " raw_today ",
+        CONF_FUSE: 25,
+        CONF_SITE_PHASES: "1",
+        CONF_VOLTAGE: 230,
+        CONF_BATTERY_PRIORITY_SOC: 80,
+        CONF_BATTERY_ASSIST: True,
+        CONF_BATTERY_FLOOR_SOC: 40,
+        CONF_BATTERY_ASSIST_POWER: 1500,
+        CONF_STALE_FALLBACK: "pause",
+        CONF_MIN_WRITE_INTERVAL: 15,
+    }
+    result = await hass.config_entries.options.async_configure(result["flow_id"], ems_input)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    options = server_entry.options
+    assert options[CONF_RESPONSE_TIMEOUT] == 3
+    assert options[CONF_SITE_PHASES] == 1
+    assert options[CONF_PRICE_FORECAST_ATTRIBUTE] == "raw_today"
+    assert options[CONF_GRID_POWER] == "sensor.grid"
+
+    # Shown again with the current values; a sensor left out and a blank attribute are dropped.
+    result = await _open_server_options(hass, server_entry, "energy_manager")
+    without_pv = {k: v for k, v in ems_input.items() if k != CONF_PV_POWER}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], without_pv | {CONF_PRICE_FORECAST_ATTRIBUTE: " "}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert CONF_PV_POWER not in server_entry.options
+    assert CONF_PRICE_FORECAST_ATTRIBUTE not in server_entry.options
+
+    # The server step leaves the energy manager's options alone.
+    result = await _open_server_options(hass, server_entry)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_HEARTBEAT_INTERVAL: 300,
+            CONF_PING_INTERVAL: 60,
+            CONF_PING_TIMEOUT: 60,
+            CONF_RESPONSE_TIMEOUT: 3,
+            CONF_ALLOW_NEW_CHARGERS: True,
+            CONF_AUTO_ACCEPT: False,
+            CONF_ACCEPT_ANY_ID_TAG: False,
+        },
+    )
+    await hass.async_block_till_done()
+    assert server_entry.options[CONF_GRID_POWER] == "sensor.grid"
+    assert server_entry.options[CONF_EMS_ENABLED] is True
 
 
 # --- charger discovery -------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from .coordinator import (
 from .core.errors import OcppEmsError, ServerBindError
 from .core.server import CentralSystem
 from .core.settings import ServerSettings
+from .energy_manager import EnergyManagerRuntime
 from .hub import (
     HassChargerDirectory,
     HassStateStore,
@@ -57,8 +58,10 @@ PLATFORMS: list[Platform] = [
     Platform.BUTTON,
     Platform.EVENT,
     Platform.NUMBER,
+    Platform.SELECT,
     Platform.SENSOR,
     Platform.SWITCH,
+    Platform.TIME,
 ]
 
 
@@ -147,12 +150,16 @@ async def _async_setup_server(hass: HomeAssistant, entry: ServerConfigEntry) -> 
     ir.async_delete_issue(hass, DOMAIN, port_issue_id(entry))
     LOGGER.info("OCPP central system listening on %s:%s", settings.host, central.port)
 
+    ems = EnergyManagerRuntime(hass, entry)
+    await ems.async_start()
+    entry.async_on_unload(ems.async_stop)
     entry.runtime_data = ServerRuntimeData(
         central=central,
         directory=directory,
         store=store,
         settings=settings,
         local_list=directory.local_list(),
+        ems=ems,
     )
 
     stopped = False
@@ -193,6 +200,11 @@ async def _async_server_options_updated(hass: HomeAssistant, entry: ConfigEntry)
     """Restart the server only for what needs a restart; id tags and onboarding apply live."""
     server_entry: ServerConfigEntry = entry
     runtime = server_entry.runtime_data
+    if runtime.ems.async_options_updated():
+        # The energy manager was switched on or off: its entities come or go with the chargers.
+        for charger_entry in runtime.directory.charger_entries():
+            if charger_entry.state is ConfigEntryState.LOADED:
+                hass.config_entries.async_schedule_reload(charger_entry.entry_id)
     if _restart_relevant(server_settings(entry)) != _restart_relevant(runtime.settings):
         hass.config_entries.async_schedule_reload(entry.entry_id)
         return  # chargers get the id tag list when they boot again
@@ -257,6 +269,8 @@ async def _async_setup_charger(hass: HomeAssistant, entry: ChargerConfigEntry) -
             hass, _async_accept(central, charger_id), f"{DOMAIN} accept {charger_id}"
         )
     entry.async_on_unload(entry.add_update_listener(_async_charger_entry_updated))
+    # Before the entities, which read the charger's EMS settings; its first decision is debounced.
+    entry.async_on_unload(server_entry.runtime_data.ems.async_add_charger(entry))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

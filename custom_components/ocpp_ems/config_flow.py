@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import probatio
+from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigEntryState,
@@ -25,6 +26,8 @@ from homeassistant.config_entries import (
 from homeassistant.core import callback
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -40,8 +43,20 @@ from .const import (
     CONF_ALLOW_NEW_CHARGERS,
     CONF_AUTO_ACCEPT,
     CONF_BASE_STACK_LEVEL,
+    CONF_BATTERY_ASSIST,
+    CONF_BATTERY_ASSIST_POWER,
+    CONF_BATTERY_FLOOR_SOC,
+    CONF_BATTERY_POWER,
+    CONF_BATTERY_PRIORITY_SOC,
+    CONF_BATTERY_SOC,
     CONF_CHARGER_ID,
+    CONF_EMS_ENABLED,
     CONF_ENTRY_TYPE,
+    CONF_FUSE,
+    CONF_GRID_CURRENT_L1,
+    CONF_GRID_CURRENT_L2,
+    CONF_GRID_CURRENT_L3,
+    CONF_GRID_POWER,
     CONF_HEARTBEAT_INTERVAL,
     CONF_HOST,
     CONF_ID_TAGS,
@@ -50,6 +65,7 @@ from .const import (
     CONF_LIVE_STACK_LEVEL,
     CONF_METER_INTERVAL,
     CONF_MIN_CURRENT,
+    CONF_MIN_WRITE_INTERVAL,
     CONF_MODEL,
     CONF_PASSWORD,
     CONF_PAUSE_STRATEGY,
@@ -57,26 +73,39 @@ from .const import (
     CONF_PING_INTERVAL,
     CONF_PING_TIMEOUT,
     CONF_PORT,
+    CONF_PRICE,
+    CONF_PRICE_FORECAST_ATTRIBUTE,
     CONF_PROFILE_PURPOSE,
+    CONF_PV_POWER,
     CONF_RATE_UNIT,
     CONF_RESPONSE_TIMEOUT,
     CONF_SAFE_CURRENT,
     CONF_SERIAL,
     CONF_SERVER_ENTRY_ID,
+    CONF_SITE_PHASES,
+    CONF_STALE_FALLBACK,
     CONF_VENDOR,
+    CONF_VOLTAGE,
+    DEFAULT_BATTERY_ASSIST_POWER,
+    DEFAULT_BATTERY_FLOOR_SOC,
+    DEFAULT_BATTERY_PRIORITY_SOC,
     DEFAULT_CHARGER_SETTINGS,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_HOST,
+    DEFAULT_MIN_WRITE_INTERVAL,
     DEFAULT_PING_INTERVAL,
     DEFAULT_PING_TIMEOUT,
     DEFAULT_PORT,
     DEFAULT_RESPONSE_TIMEOUT,
+    DEFAULT_SITE_PHASES,
+    DEFAULT_VOLTAGE,
     DOMAIN,
     ENTRY_TYPE_CHARGER,
     ENTRY_TYPE_SERVER,
     LOGGER,
 )
 from .core.auth import generate_password
+from .core.ems import StaleFallback
 from .core.settings import PauseStrategy, ProfilePurpose, RateUnitPreference
 from .hub import is_charger_entry
 
@@ -275,15 +304,113 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
+_SERVER_KEYS = (
+    CONF_HEARTBEAT_INTERVAL,
+    CONF_PING_INTERVAL,
+    CONF_PING_TIMEOUT,
+    CONF_RESPONSE_TIMEOUT,
+    CONF_ALLOW_NEW_CHARGERS,
+    CONF_AUTO_ACCEPT,
+    CONF_ID_TAGS,
+    CONF_ACCEPT_ANY_ID_TAG,
+)
+_EMS_KEYS = (
+    CONF_EMS_ENABLED,
+    CONF_GRID_POWER,
+    CONF_GRID_CURRENT_L1,
+    CONF_GRID_CURRENT_L2,
+    CONF_GRID_CURRENT_L3,
+    CONF_PV_POWER,
+    CONF_BATTERY_POWER,
+    CONF_BATTERY_SOC,
+    CONF_PRICE,
+    CONF_PRICE_FORECAST_ATTRIBUTE,
+    CONF_FUSE,
+    CONF_SITE_PHASES,
+    CONF_VOLTAGE,
+    CONF_BATTERY_PRIORITY_SOC,
+    CONF_BATTERY_ASSIST,
+    CONF_BATTERY_FLOOR_SOC,
+    CONF_BATTERY_ASSIST_POWER,
+    CONF_STALE_FALLBACK,
+    CONF_MIN_WRITE_INTERVAL,
+)
+
+
+def _sensor(device_class: SensorDeviceClass) -> EntitySelector:
+    return EntitySelector(EntitySelectorConfig(domain="sensor", device_class=device_class))
+
+
+def _ems_schema() -> probatio.Schema:
+    """Every field optional: an unpicked sensor is an input the energy manager goes without."""
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_EMS_ENABLED, default=False): BooleanSelector(),
+            probatio.Optional(CONF_GRID_POWER): _sensor(SensorDeviceClass.POWER),
+            probatio.Optional(CONF_GRID_CURRENT_L1): _sensor(SensorDeviceClass.CURRENT),
+            probatio.Optional(CONF_GRID_CURRENT_L2): _sensor(SensorDeviceClass.CURRENT),
+            probatio.Optional(CONF_GRID_CURRENT_L3): _sensor(SensorDeviceClass.CURRENT),
+            probatio.Optional(CONF_PV_POWER): _sensor(SensorDeviceClass.POWER),
+            probatio.Optional(CONF_BATTERY_POWER): _sensor(SensorDeviceClass.POWER),
+            probatio.Optional(CONF_BATTERY_SOC): _sensor(SensorDeviceClass.BATTERY),
+            probatio.Optional(CONF_PRICE): _sensor(SensorDeviceClass.MONETARY),
+            probatio.Optional(CONF_PRICE_FORECAST_ATTRIBUTE): TextSelector(),
+            probatio.Optional(CONF_FUSE): _number(0, 400, 1, "A"),
+            probatio.Required(CONF_SITE_PHASES, default=DEFAULT_SITE_PHASES): _select(
+                ["1", "3"], "site_phases"
+            ),
+            probatio.Required(CONF_VOLTAGE, default=DEFAULT_VOLTAGE): _number(100, 260, 1, "V"),
+            probatio.Required(
+                CONF_BATTERY_PRIORITY_SOC, default=DEFAULT_BATTERY_PRIORITY_SOC
+            ): _number(0, 100, 1, "%"),
+            probatio.Required(CONF_BATTERY_ASSIST, default=False): BooleanSelector(),
+            probatio.Required(CONF_BATTERY_FLOOR_SOC, default=DEFAULT_BATTERY_FLOOR_SOC): _number(
+                0, 100, 1, "%"
+            ),
+            probatio.Required(
+                CONF_BATTERY_ASSIST_POWER, default=DEFAULT_BATTERY_ASSIST_POWER
+            ): _number(0, 50000, 100, "W"),
+            probatio.Required(CONF_STALE_FALLBACK, default=str(StaleFallback.MIN_CURRENT)): _select(
+                [str(f) for f in StaleFallback], "stale_fallback"
+            ),
+            probatio.Required(CONF_MIN_WRITE_INTERVAL, default=DEFAULT_MIN_WRITE_INTERVAL): _number(
+                1, 3600, 1, "s"
+            ),
+        }
+    )
+
+
 class ServerOptionsFlow(OptionsFlow):
-    """Heartbeat / ping policy, onboarding of new chargers, and the id tags that may charge."""
+    """Server tuning, onboarding and id tags; and the energy manager of the server's chargers."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        return await self.async_step_server()
+        return self.async_show_menu(step_id="init", menu_options=["server", "energy_manager"])
+
+    def _keep_others(self, keys: tuple[str, ...]) -> dict[str, Any]:
+        """The options of the other step (each step replaces only its own keys)."""
+        return {k: v for k, v in self.config_entry.options.items() if k not in keys}
+
+    async def async_step_energy_manager(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        if user_input is not None:
+            data = self._keep_others(_EMS_KEYS) | user_input
+            data[CONF_SITE_PHASES] = int(data[CONF_SITE_PHASES])
+            data[CONF_MIN_WRITE_INTERVAL] = int(data[CONF_MIN_WRITE_INTERVAL])
+            if (attribute := str(data.get(CONF_PRICE_FORECAST_ATTRIBUTE, "")).strip()) != "":
+                data[CONF_PRICE_FORECAST_ATTRIBUTE] = attribute
+            else:
+                data.pop(CONF_PRICE_FORECAST_ATTRIBUTE, None)
+            return self.async_create_entry(data=data)
+        suggested = dict(self.config_entry.options)
+        if CONF_SITE_PHASES in suggested:
+            suggested[CONF_SITE_PHASES] = str(suggested[CONF_SITE_PHASES])
+        schema = self.add_suggested_values_to_schema(_ems_schema(), suggested)
+        return self.async_show_form(step_id="energy_manager", data_schema=schema)
 
     async def async_step_server(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         if user_input is not None:
-            data = dict(user_input)
+            data = self._keep_others(_SERVER_KEYS) | user_input
             for key in (
                 CONF_HEARTBEAT_INTERVAL,
                 CONF_PING_INTERVAL,

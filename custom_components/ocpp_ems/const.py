@@ -67,3 +67,44 @@ ISSUE_AUTH_FAILED: Final = "auth_failed"
 STORAGE_VERSION: Final = 1
 # Debounce of the charger-state store: transactions and energy are written at most this often.
 STORAGE_SAVE_DELAY_S: Final = 10
+
+# Energy manager (server entry options, "energy_manager" step). Entity ids of the site's sensors.
+CONF_EMS_ENABLED: Final = "ems_enabled"
+CONF_GRID_POWER: Final = "grid_power_entity"
+CONF_GRID_CURRENT_L1: Final = "grid_current_l1_entity"
+CONF_GRID_CURRENT_L2: Final = "grid_current_l2_entity"
+CONF_GRID_CURRENT_L3: Final = "grid_current_l3_entity"
+CONF_PV_POWER: Final = "pv_power_entity"
+CONF_BATTERY_POWER: Final = "battery_power_entity"
+CONF_BATTERY_SOC: Final = "battery_soc_entity"
+CONF_PRICE: Final = "price_entity"
+CONF_PRICE_FORECAST_ATTRIBUTE: Final = "price_forecast_attribute"
+CONF_FUSE: Final = "fuse_a"
+CONF_SITE_PHASES: Final = "site_phases"
+CONF_VOLTAGE: Final = "voltage_v"
+CONF_BATTERY_PRIORITY_SOC: Final = "battery_priority_soc"
+CONF_BATTERY_ASSIST: Final = "battery_assist"
+CONF_BATTERY_FLOOR_SOC: Final = "battery_floor_soc"
+CONF_BATTERY_ASSIST_POWER: Final = "battery_assist_power_w"
+CONF_STALE_FALLBACK: Final = "stale_fallback"
+CONF_MIN_WRITE_INTERVAL: Final = "min_write_interval_s"
+EMS_SENSOR_KEYS: Final = (
+    CONF_GRID_POWER,
+    CONF_GRID_CURRENT_L1,
+    CONF_GRID_CURRENT_L2,
+    CONF_GRID_CURRENT_L3,
+    CONF_PV_POWER,
+    CONF_BATTERY_POWER,
+    CONF_BATTERY_SOC,
+    CONF_PRICE,
+)
+DEFAULT_VOLTAGE: Final = 230.0
+DEFAULT_SITE_PHASES: Final = 3
+DEFAULT_BATTERY_PRIORITY_SOC: Final = 100.0
+DEFAULT_BATTERY_FLOOR_SOC: Final = 50.0
+DEFAULT_BATTERY_ASSIST_POWER: Final = 2000.0
+DEFAULT_MIN_WRITE_INTERVAL: Final = 10
+# Energy manager timing: inputs are debounced this long; a failed write is retried after this.
+EMS_DEBOUNCE_S: Final = 1.0
+EMS_RETRY_S: Final = 30.0
+ISSUE_EMS_STALE_INPUTS: Final = "ems_stale_inputs"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -23,6 +24,9 @@ from .core.server import CentralSystem
 from .core.settings import ServerSettings
 from .hub import HassChargerDirectory, HassStateStore
 
+if TYPE_CHECKING:
+    from .energy_manager import EnergyManagerRuntime
+
 
 @dataclass(kw_only=True)
 class ServerRuntimeData:
@@ -34,6 +38,8 @@ class ServerRuntimeData:
     settings: ServerSettings
     # The id tag list (version, tags) last mirrored into the chargers' local lists.
     local_list: tuple[int, list[str]]
+    # The energy manager of this server's chargers (idle unless enabled in the options).
+    ems: EnergyManagerRuntime
 
 
 @dataclass(kw_only=True)

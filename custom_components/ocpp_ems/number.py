@@ -1,6 +1,11 @@
-"""The current limit of a charger: what the energy manager and the user turn."""
+"""Numbers of a charger: its live current limit, and the energy manager's current bounds and
+target energy (those exist only while the server runs its energy manager)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.components.number import (
     NumberDeviceClass,
@@ -8,13 +13,16 @@ from homeassistant.components.number import (
     NumberEntityDescription,
     NumberMode,
 )
-from homeassistant.const import UnitOfElectricCurrent
+from homeassistant.const import EntityCategory, UnitOfElectricCurrent, UnitOfEnergy
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import ChargerConfigEntry, ChargerCoordinator
+from .core.ems import ChargerSettings as EmsChargerSettings
 from .core.model import ChargingRateUnit
 from .core.settings import RateUnitPreference
+from .ems_entity import EmsEntity, ems_of
+from .energy_manager import ChargerView, EnergyManagerRuntime
 from .entity import OcppEntity, charger_errors
 from .hub import charger_settings
 
@@ -30,12 +38,71 @@ CURRENT_LIMIT = NumberEntityDescription(
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class EmsNumberDescription(NumberEntityDescription):
+    """A setting of the energy manager for one charger (stored in its ``ChargerView``)."""
+
+    value_fn: Callable[[ChargerView, EmsChargerSettings], float | None]
+    field: str  # the ChargerView attribute the value is stored in
+    # (min, max) from the charger's bounds; None: the description's fixed bounds.
+    bounds_fn: Callable[[EnergyManagerRuntime, str], tuple[float, float]] | None = None
+
+
+def _current_bounds(ems: EnergyManagerRuntime, charger_id: str) -> tuple[float, float]:
+    return ems.current_bounds(charger_id)
+
+
+EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
+    EmsNumberDescription(
+        key="ems_min_current",
+        translation_key="ems_min_current",
+        device_class=NumberDeviceClass.CURRENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        entity_category=EntityCategory.CONFIG,
+        mode=NumberMode.BOX,
+        native_step=0.1,
+        field="min_current_a",
+        value_fn=lambda _view, settings: settings.min_current_a,
+        bounds_fn=_current_bounds,
+    ),
+    EmsNumberDescription(
+        key="ems_max_current",
+        translation_key="ems_max_current",
+        device_class=NumberDeviceClass.CURRENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        entity_category=EntityCategory.CONFIG,
+        mode=NumberMode.BOX,
+        native_step=0.1,
+        field="max_current_a",
+        value_fn=lambda _view, settings: settings.max_current_a,
+        bounds_fn=_current_bounds,
+    ),
+    EmsNumberDescription(
+        key="target_energy",
+        translation_key="target_energy",
+        device_class=NumberDeviceClass.ENERGY,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        mode=NumberMode.BOX,
+        native_min_value=0,
+        native_max_value=200,
+        native_step=0.5,
+        field="target_energy_kwh",
+        # 0 = no daily target.
+        value_fn=lambda view, _settings: view.target_energy_kwh or 0.0,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: ChargerConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    async_add_entities([OcppCurrentLimitNumber(entry.runtime_data.coordinator, CURRENT_LIMIT)])
+    coordinator = entry.runtime_data.coordinator
+    entities: list[NumberEntity] = [OcppCurrentLimitNumber(coordinator, CURRENT_LIMIT)]
+    if (ems := ems_of(entry)) is not None:
+        entities.extend(OcppEmsNumber(coordinator, description, ems) for description in EMS_NUMBERS)
+    async_add_entities(entities)
 
 
 class OcppCurrentLimitNumber(OcppEntity, NumberEntity):
@@ -69,3 +136,33 @@ class OcppCurrentLimitNumber(OcppEntity, NumberEntity):
         controller = self.coordinator.central.current_control(self.coordinator.charger_id)
         with charger_errors(self.coordinator.charger_id):
             await controller.set_limit(round(value, 1))
+
+
+class OcppEmsNumber(EmsEntity, NumberEntity):
+    """An energy manager setting of the charger."""
+
+    entity_description: EmsNumberDescription
+
+    def _bounds(self) -> tuple[float, float] | None:
+        bounds_fn = self.entity_description.bounds_fn
+        return None if bounds_fn is None else bounds_fn(self.ems, self.coordinator.charger_id)
+
+    @property
+    def native_min_value(self) -> float:
+        bounds = self._bounds()
+        return super().native_min_value if bounds is None else bounds[0]
+
+    @property
+    def native_max_value(self) -> float:
+        bounds = self._bounds()
+        return super().native_max_value if bounds is None else bounds[1]
+
+    @property
+    def native_value(self) -> float | None:
+        return self.entity_description.value_fn(
+            self.view, self.ems.settings(self.coordinator.charger_id)
+        )
+
+    async def async_set_native_value(self, value: float) -> None:
+        changes: dict[str, Any] = {self.entity_description.field: round(value, 1)}
+        self.ems.async_update_charger(self.coordinator.charger_id, **changes)

@@ -27,8 +27,11 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .coordinator import ChargerConfigEntry, ChargerCoordinator, connector_ids
+from .core.ems import ChargerDecision, Reason
 from .core.model import Charger, Connector, ConnectorStatus, PhaseValues
 from .core.settings import ChargerSettings, PauseStrategy
+from .ems_entity import EmsEntity, ems_of
+from .energy_manager import ChargerView
 from .entity import EntityCandidate, OcppEntity, async_add_charger_entities
 from .hub import charger_settings
 
@@ -221,12 +224,86 @@ CONNECTOR_SENSORS: tuple[OcppConnectorSensorDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class EmsSensorDescription(SensorEntityDescription):
+    """What the energy manager decided for a charger, or its session's energy by source."""
+
+    value_fn: Callable[[ChargerView, ChargerDecision | None], SensorValue]
+
+
+def _target_current(decision: ChargerDecision | None) -> float | None:
+    if decision is None:
+        return None
+    return 0.0 if decision.target.paused else decision.target.current_a
+
+
+EMS_SENSORS: tuple[EmsSensorDescription, ...] = (
+    EmsSensorDescription(
+        key="available_surplus",
+        translation_key="available_surplus",
+        device_class=SensorDeviceClass.POWER,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        value_fn=lambda _view, d: None if d is None else round(d.surplus_share_w, 1),
+    ),
+    EmsSensorDescription(
+        key="ems_target_current",
+        translation_key="ems_target_current",
+        device_class=SensorDeviceClass.CURRENT,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+        suggested_display_precision=1,
+        value_fn=lambda _view, d: _target_current(d),
+    ),
+    EmsSensorDescription(
+        key="ems_reason",
+        translation_key="ems_reason",
+        device_class=SensorDeviceClass.ENUM,
+        options=[str(reason) for reason in Reason],
+        value_fn=lambda _view, d: None if d is None else str(d.reason),
+    ),
+    EmsSensorDescription(
+        key="session_energy_solar",
+        translation_key="session_energy_solar",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        value_fn=lambda view, _d: round(view.solar_wh / 1000.0, 3),
+    ),
+    EmsSensorDescription(
+        key="session_energy_battery",
+        translation_key="session_energy_battery",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        value_fn=lambda view, _d: round(view.battery_wh / 1000.0, 3),
+    ),
+    EmsSensorDescription(
+        key="session_energy_grid",
+        translation_key="session_energy_grid",
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        value_fn=lambda view, _d: round(view.grid_wh / 1000.0, 3),
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: ChargerConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     async_add_charger_entities(entry, async_add_entities, _candidates)
+    if (ems := ems_of(entry)) is not None:
+        coordinator = entry.runtime_data.coordinator
+        async_add_entities(
+            OcppEmsSensor(coordinator, description, ems) for description in EMS_SENSORS
+        )
 
 
 def _candidates(coordinator: ChargerCoordinator) -> Iterator[EntityCandidate]:
@@ -265,3 +342,11 @@ class OcppConnectorSensor(OcppEntity, SensorEntity):
         if (connector := self.connector) is None:
             return None
         return self.entity_description.value_fn(connector)
+
+
+class OcppEmsSensor(EmsEntity, SensorEntity):
+    entity_description: EmsSensorDescription
+
+    @property
+    def native_value(self) -> SensorValue:
+        return self.entity_description.value_fn(self.view, self.decision)

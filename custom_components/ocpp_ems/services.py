@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlparse
 
@@ -29,8 +29,10 @@ from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .coordinator import ChargerConfigEntry
+from .core.ems import Mode
 from .core.model import Charger
 from .core.session import ChargerSession
+from .energy_manager import EnergyManagerRuntime
 from .entity import charger_errors, require_session
 from .hub import charger_settings, is_charger_entry
 
@@ -54,6 +56,11 @@ ATTR_PROFILE: Final = "profile"
 ATTR_VENDOR_ID: Final = "vendor_id"
 ATTR_MESSAGE_ID: Final = "message_id"
 ATTR_DATA: Final = "data"
+ATTR_MODE: Final = "mode"
+ATTR_ENERGY: Final = "energy_kwh"
+ATTR_TARGET_SOC: Final = "target_soc"
+ATTR_VEHICLE_CAPACITY: Final = "vehicle_capacity_kwh"
+ATTR_DEPARTURE: Final = "departure"
 
 TRIGGER_MESSAGES: Final = [
     "BootNotification",
@@ -248,6 +255,72 @@ async def _data_transfer(target: ChargerTarget, call: ServiceCall) -> ServiceRes
     return dict(result)
 
 
+# --- energy manager ----------
+def _ems(target: ChargerTarget) -> EnergyManagerRuntime:
+    ems = target.entry.runtime_data.server_entry.runtime_data.ems
+    if not ems.enabled:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="ems_not_enabled",
+            translation_placeholders={"charger": target.entry.title},
+        )
+    return ems
+
+
+async def _set_charge_mode(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    _ems(target).async_update_charger(target.charger_id, mode=Mode(call.data[ATTR_MODE]))
+    return None
+
+
+async def _plan_charge(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    """A one-off plan: this much energy (or this SoC) by the departure; the mode becomes Plan."""
+    ems = _ems(target)
+    energy: float | None = call.data.get(ATTR_ENERGY)
+    soc: float | None = call.data.get(ATTR_TARGET_SOC)
+    departure = dt_util.as_utc(call.data[ATTR_DEPARTURE])
+    if (energy is None) == (soc is None):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN, translation_key="plan_target_missing"
+        )
+    if departure <= dt_util.utcnow():
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="departure_in_past",
+            translation_placeholders={"departure": departure.isoformat()},
+        )
+    view = ems.charger_view(target.charger_id)
+    capacity: float | None = call.data.get(ATTR_VEHICLE_CAPACITY, view.vehicle_capacity_kwh)
+    if soc is not None:
+        if capacity is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="vehicle_capacity_missing"
+            )
+        if not any(c.meter.soc_percent is not None for c in target.charger.outlets):
+            # Without the car's SoC a SoC target can never be judged: say so instead of waiting.
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="vehicle_soc_unknown",
+                translation_placeholders={"charger": target.entry.title},
+            )
+    ems.async_update_charger(
+        target.charger_id,
+        mode=Mode.PLAN,
+        plan_departure=departure,
+        plan_energy_kwh=energy,
+        plan_soc=soc,
+        vehicle_capacity_kwh=capacity,
+    )
+    return None
+
+
+async def _boost_now(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    """Full power now, for ``duration`` (default one hour); 0 ends a boost."""
+    duration: timedelta = call.data[ATTR_DURATION]
+    until = dt_util.utcnow() + duration if duration.total_seconds() > 0 else None
+    _ems(target).async_boost(target.charger_id, until)
+    return None
+
+
 def _location(value: Any) -> str:
     """Where a charger up- or downloads files: chargers commonly use FTP as well as HTTP."""
     text = str(value).strip()
@@ -353,6 +426,33 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
             probatio.Optional(ATTR_DATA): cv.string,
         },
         response=SupportsResponse.OPTIONAL,
+    ),
+    "set_charge_mode": ServiceSpec(
+        handler=_set_charge_mode,
+        schema={probatio.Required(ATTR_MODE): probatio.In([str(mode) for mode in Mode])},
+    ),
+    "plan_charge": ServiceSpec(
+        handler=_plan_charge,
+        schema={
+            probatio.Optional(ATTR_ENERGY): probatio.All(
+                probatio.Coerce(float), probatio.Range(min=0.1, max=500)
+            ),
+            probatio.Optional(ATTR_TARGET_SOC): probatio.All(
+                probatio.Coerce(float), probatio.Range(min=1, max=100)
+            ),
+            probatio.Optional(ATTR_VEHICLE_CAPACITY): probatio.All(
+                probatio.Coerce(float), probatio.Range(min=1, max=500)
+            ),
+            probatio.Required(ATTR_DEPARTURE): cv.datetime,
+        },
+    ),
+    "boost_now": ServiceSpec(
+        handler=_boost_now,
+        schema={
+            probatio.Optional(ATTR_DURATION, default=timedelta(hours=1)): probatio.All(
+                cv.time_period, cv.positive_timedelta
+            ),
+        },
     ),
 }
 

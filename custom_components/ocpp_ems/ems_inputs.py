@@ -1,0 +1,241 @@
+"""Translation between Home Assistant and the energy manager's plain inputs and settings.
+
+Pure functions: server entry options -> :class:`SiteSettings`, HA states -> :class:`Reading`,
+the charger model -> :class:`ChargerInputs`, and the power mix that attributes a session's energy
+to solar, battery and grid. The runtime (``energy_manager.py``) wires them to events.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, UnitOfPower
+from homeassistant.core import State
+from homeassistant.util import dt as dt_util
+from homeassistant.util.unit_conversion import PowerConverter
+
+from .const import (
+    CONF_BATTERY_ASSIST,
+    CONF_BATTERY_ASSIST_POWER,
+    CONF_BATTERY_FLOOR_SOC,
+    CONF_BATTERY_PRIORITY_SOC,
+    CONF_FUSE,
+    CONF_SITE_PHASES,
+    CONF_VOLTAGE,
+    DEFAULT_BATTERY_ASSIST_POWER,
+    DEFAULT_BATTERY_FLOOR_SOC,
+    DEFAULT_BATTERY_PRIORITY_SOC,
+    DEFAULT_SITE_PHASES,
+    DEFAULT_VOLTAGE,
+)
+from .core.ems import (
+    BatterySettings,
+    ChargerInputs,
+    PhaseReading,
+    PriceSlot,
+    Reading,
+    SiteSettings,
+)
+from .core.model import Charger
+
+# Keys price integrations use in their forecast lists (Nord Pool, ENTSO-E, Tibber, EPEX Spot...).
+_START_KEYS = ("start", "start_time", "startsAt", "from", "begin")
+_END_KEYS = ("end", "end_time", "endsAt", "till", "to")
+_PRICE_KEYS = ("price", "value", "total", "price_per_kwh", "price_ct_per_kwh")
+
+
+def site_settings(options: Mapping[str, Any]) -> SiteSettings:
+    """The site settings of a server entry's energy manager options (defaults where unset)."""
+    fuse = options.get(CONF_FUSE)
+    assist = bool(options.get(CONF_BATTERY_ASSIST, False))
+    return SiteSettings(
+        voltage_v=float(options.get(CONF_VOLTAGE, DEFAULT_VOLTAGE)),
+        # 0 or unset: no main fuse to respect (no load management).
+        fuse_a=float(fuse) if fuse else None,
+        site_phases=int(options.get(CONF_SITE_PHASES, DEFAULT_SITE_PHASES)),
+        battery=BatterySettings(
+            priority_soc=float(
+                options.get(CONF_BATTERY_PRIORITY_SOC, DEFAULT_BATTERY_PRIORITY_SOC)
+            ),
+            allow_discharge_to_car=assist,
+            floor_soc=float(options.get(CONF_BATTERY_FLOOR_SOC, DEFAULT_BATTERY_FLOOR_SOC)),
+            max_discharge_to_car_w=(
+                float(options.get(CONF_BATTERY_ASSIST_POWER, DEFAULT_BATTERY_ASSIST_POWER))
+                if assist
+                else 0.0
+            ),
+        ),
+    )
+
+
+def _number(state: State) -> float | None:
+    if state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
+        return None
+    try:
+        value = float(state.state)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _measured_at(state: State) -> float:
+    # last_reported moves on every report, also of an unchanged value (a steady meter is fresh).
+    return state.last_reported.timestamp()
+
+
+def read_value(state: State | None, now: float) -> Reading:
+    """A plain reading (A, %); a missing entity reads as unavailable now."""
+    if state is None:
+        return Reading(None, now)
+    return Reading(_number(state), _measured_at(state))
+
+
+def read_power(state: State | None, now: float) -> Reading:
+    """A power reading in W, whatever power unit the sensor uses."""
+    reading = read_value(state, now)
+    if state is None or reading.value is None:
+        return reading
+    unit = state.attributes.get("unit_of_measurement")
+    if unit in PowerConverter.VALID_UNITS and unit != UnitOfPower.WATT:
+        return Reading(PowerConverter.convert(reading.value, unit, UnitOfPower.WATT), reading.at)
+    return reading
+
+
+def read_phases(states: Sequence[State | None], now: float) -> PhaseReading:
+    """Per-phase currents L1..L3; as old as the oldest of them."""
+    readings = [read_value(state, now) for state in states]
+    values = tuple(r.value for r in readings) + (None,) * (3 - len(readings))
+    return PhaseReading(
+        (values[0], values[1], values[2]), min((r.at for r in readings), default=now)
+    )
+
+
+def _timestamp(value: Any) -> float | None:
+    if isinstance(value, datetime):
+        return dt_util.as_utc(value).timestamp()
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str) and (parsed := dt_util.parse_datetime(value)) is not None:
+        return dt_util.as_utc(parsed).timestamp()
+    return None
+
+
+def _first(item: Mapping[str, Any], keys: Sequence[str]) -> Any:
+    return next((item[key] for key in keys if key in item), None)
+
+
+def price_slots(state: State | None, attribute: str | None, now: float) -> tuple[PriceSlot, ...]:
+    """Price slots from a price sensor: its forecast attribute (a list of {start, end, price}
+    items in any of the common spellings) and its state as the price of the current hour."""
+    if state is None:
+        return ()
+    slots: list[PriceSlot] = []
+    items = state.attributes.get(attribute) if attribute else None
+    parsed: list[tuple[float, float | None, float]] = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, Mapping):
+            continue
+        start = _timestamp(_first(item, _START_KEYS))
+        price = _first(item, _PRICE_KEYS)
+        if start is None or not isinstance(price, (int, float)):
+            continue
+        parsed.append((start, _timestamp(_first(item, _END_KEYS)), float(price)))
+    parsed.sort()
+    for index, (start, given_end, price) in enumerate(parsed):
+        end = given_end
+        if end is None:  # no end given: up to the next slot, else one hour
+            end = parsed[index + 1][0] if index + 1 < len(parsed) else start + 3600.0
+        if end > start:
+            slots.append(PriceSlot(start, end, price))
+    current = _number(state)
+    if current is not None and not any(s.start <= now < s.end for s in slots):
+        slots.append(PriceSlot(now, now + 3600.0, current))
+    return tuple(sorted(slots, key=lambda s: s.start))
+
+
+def _when(charger: Charger, at: datetime | None) -> float:
+    # A charger's clock may be wrong: a meter time in the future is when we heard it.
+    seen = charger.last_seen or at
+    if at is None or seen is None:
+        return dt_util.utcnow().timestamp()
+    return min(at, seen).timestamp()
+
+
+def charger_inputs(charger: Charger) -> ChargerInputs:
+    """What the energy manager needs of one charger, read from the core's model."""
+    outlets = charger.outlets
+    plugged = any(c.status.plugged_in for c in outlets)
+    charging = [c for c in outlets if c.status.charging]
+    measured = [c for c in outlets if c.meter.timestamp is not None]
+    power: Reading | None = None
+    currents: PhaseReading | None = None
+    offered: float | None = None
+    soc: Reading | None = None
+    if measured:
+        latest = max(measured, key=lambda c: c.meter.timestamp or datetime.min)
+        at = _when(charger, latest.meter.timestamp)
+        watts = [c.meter.power_w for c in measured if c.meter.power_w is not None]
+        power = Reading(sum(watts), at) if watts else None
+        phase = latest.meter.current_a
+        if phase.l1 is not None:
+            currents = PhaseReading((phase.l1, phase.l2, phase.l3), at)
+        offered = latest.meter.offered_current_a
+        if latest.meter.soc_percent is not None:
+            soc = Reading(latest.meter.soc_percent, at)
+    phases = max((c.meter.current_a.active_phases() for c in charging), default=0)
+    session = [c.transaction.energy_wh for c in outlets if c.transaction is not None]
+    return ChargerInputs(
+        connected=charger.connected and charger.booted,
+        plugged=plugged,
+        charging=bool(charging),
+        power_w=power,
+        currents_a=currents,
+        offered_a=offered,
+        phases_in_use=phases or None,
+        vehicle_soc=soc,
+        session_energy_wh=sum(session) if session else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyMix:
+    """Shares (0..1, summing to 1) of the power a car takes from solar, battery and grid."""
+
+    solar: float
+    battery: float
+    grid: float
+
+
+GRID_ONLY = EnergyMix(0.0, 0.0, 1.0)
+
+
+def energy_mix(
+    *, grid_w: float | None, pv_w: float | None, battery_w: float | None, ev_w: float
+) -> EnergyMix:
+    """Where the car's power comes from now, split proportionally among the site's sources.
+
+    With a PV reading every source is known: the car gets the same mix as every other load
+    (PV, battery discharge and grid import in proportion). Without one, import and discharge
+    are assigned to the car first (the cautious reading) and the rest is solar. An unknown grid
+    counts as grid.
+    """
+    if grid_w is None:
+        return GRID_ONLY
+    imported = max(grid_w, 0.0)
+    discharged = max(battery_w or 0.0, 0.0)
+    if pv_w is not None:
+        supply = max(pv_w, 0.0) + imported + discharged
+        if supply <= 0.0:
+            return GRID_ONLY
+        grid = imported / supply
+        battery = discharged / supply
+        return EnergyMix(max(0.0, 1.0 - grid - battery), battery, grid)
+    if ev_w <= 0.0:
+        return GRID_ONLY if imported > 0.0 else EnergyMix(1.0, 0.0, 0.0)
+    grid = min(1.0, imported / ev_w)
+    battery = min(1.0 - grid, discharged / ev_w)
+    return EnergyMix(max(0.0, 1.0 - grid - battery), battery, grid)

@@ -1,0 +1,153 @@
+"""HA states and the charger model -> the energy manager's plain inputs (no server needed)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from homeassistant.core import State
+
+from custom_components.ocpp_ems.const import (
+    CONF_BATTERY_ASSIST,
+    CONF_BATTERY_ASSIST_POWER,
+    CONF_BATTERY_FLOOR_SOC,
+    CONF_FUSE,
+    CONF_SITE_PHASES,
+)
+from custom_components.ocpp_ems.core.ems import PriceSlot, Reading
+from custom_components.ocpp_ems.core.model import Charger, ConnectorStatus, Transaction
+from custom_components.ocpp_ems.ems_inputs import (
+    GRID_ONLY,
+    EnergyMix,
+    charger_inputs,
+    energy_mix,
+    price_slots,
+    read_phases,
+    read_power,
+    read_value,
+    site_settings,
+)
+
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+NOW = T0.timestamp()
+
+
+def state(value: str, **attributes: object) -> State:
+    return State("sensor.x", value, attributes, last_updated=T0, last_reported=T0)
+
+
+def test_site_settings_defaults_and_options() -> None:
+    site = site_settings({})
+    assert site.fuse_a is None
+    assert site.battery.max_discharge_to_car_w == 0.0
+    site = site_settings(
+        {
+            CONF_FUSE: 25,
+            CONF_SITE_PHASES: 1,
+            CONF_BATTERY_ASSIST: True,
+            CONF_BATTERY_FLOOR_SOC: 30,
+            CONF_BATTERY_ASSIST_POWER: 1200,
+        }
+    )
+    assert site.fuse_a == 25.0
+    assert site.site_phases == 1
+    assert site.battery.allow_discharge_to_car
+    assert site.battery.floor_soc == 30.0
+    assert site.battery.max_discharge_to_car_w == 1200.0
+
+
+def test_readings() -> None:
+    assert read_value(None, NOW) == Reading(None, NOW)
+    assert read_value(state("unavailable"), NOW) == Reading(None, NOW)
+    assert read_value(state("not a number"), NOW) == Reading(None, NOW)
+    assert read_value(state("nan"), NOW) == Reading(None, NOW)
+    assert read_value(state("42.5"), NOW + 10) == Reading(42.5, NOW)
+    assert read_power(state("1.5", unit_of_measurement="kW"), NOW) == Reading(1500.0, NOW)
+    assert read_power(state("1500", unit_of_measurement="W"), NOW) == Reading(1500.0, NOW)
+    assert read_power(state("unknown", unit_of_measurement="kW"), NOW) == Reading(None, NOW)
+    phases = read_phases([state("10"), None, state("12")], NOW + 5)
+    assert phases.values == (10.0, None, 12.0)
+    assert phases.at == NOW
+
+
+def test_price_slots_from_a_forecast() -> None:
+    hour = timedelta(hours=1)
+    forecast = [
+        {"start": T0.isoformat(), "end": (T0 + hour).isoformat(), "price": 0.30},
+        {"start_time": T0 + hour, "value": 0.10},  # no end: up to the next slot
+        {"startsAt": (T0 + 2 * hour).timestamp(), "total": 0.20},  # no end, last: one hour
+        {"start": "garbage", "price": 1.0},
+        {"start": T0.isoformat(), "price": "n/a"},
+        "not a mapping",
+    ]
+    slots = price_slots(state("0.30", raw_today=forecast), "raw_today", NOW)
+    assert slots == (
+        PriceSlot(NOW, NOW + 3600, 0.30),
+        PriceSlot(NOW + 3600, NOW + 7200, 0.10),
+        PriceSlot(NOW + 7200, NOW + 10800, 0.20),
+    )
+
+
+def test_price_slots_without_a_forecast() -> None:
+    assert price_slots(None, None, NOW) == ()
+    assert price_slots(state("0.25"), None, NOW) == (PriceSlot(NOW, NOW + 3600, 0.25),)
+    assert price_slots(state("unavailable"), "missing", NOW) == ()
+
+
+@pytest.mark.parametrize(
+    ("grid", "pv", "battery", "ev", "expected"),
+    [
+        (None, 5000.0, None, 3000.0, GRID_ONLY),
+        (-2000.0, 5000.0, None, 3000.0, EnergyMix(1.0, 0.0, 0.0)),
+        (1000.0, 3000.0, None, 3000.0, EnergyMix(0.75, 0.0, 0.25)),
+        (0.0, 2000.0, 2000.0, 3000.0, EnergyMix(0.5, 0.5, 0.0)),
+        (0.0, 0.0, None, 3000.0, GRID_ONLY),
+        # Without a PV sensor: import and discharge go to the car first.
+        (1000.0, None, 1000.0, 4000.0, EnergyMix(0.5, 0.25, 0.25)),
+        (500.0, None, None, 0.0, GRID_ONLY),
+        (-500.0, None, None, 0.0, EnergyMix(1.0, 0.0, 0.0)),
+    ],
+)
+def test_energy_mix(
+    grid: float | None, pv: float | None, battery: float | None, ev: float, expected: EnergyMix
+) -> None:
+    assert energy_mix(grid_w=grid, pv_w=pv, battery_w=battery, ev_w=ev) == expected
+
+
+def test_charger_inputs_from_the_model() -> None:
+    charger = Charger(charger_id="CP1")
+    empty = charger_inputs(charger)
+    assert not empty.connected
+    assert empty.power_w is None
+    assert empty.session_energy_wh is None
+
+    charger.connected = charger.booted = True
+    charger.last_seen = T0
+    connector = charger.connector(1)
+    connector.status = ConnectorStatus.CHARGING
+    meter = connector.meter
+    meter.timestamp = T0 + timedelta(minutes=5)  # a charger clock ahead of ours
+    meter.power_w = 7000.0
+    for phase in ("L1", "L2", "L3"):
+        meter.current_a.set(phase, 10.0)
+    meter.offered_current_a = 16.0
+    meter.soc_percent = 55.0
+    connector.transaction = Transaction(
+        transaction_id="1",
+        connector_id=1,
+        id_tag="TAG",
+        started_at=T0,
+        meter_start_wh=1000.0,
+        meter_last_wh=3500.0,
+    )
+    inputs = charger_inputs(charger)
+    assert inputs.connected
+    assert inputs.plugged
+    assert inputs.charging
+    assert inputs.power_w == Reading(7000.0, NOW)
+    assert inputs.currents_a is not None
+    assert inputs.currents_a.values == (10.0, 10.0, 10.0)
+    assert inputs.offered_a == 16.0
+    assert inputs.phases_in_use == 3
+    assert inputs.vehicle_soc == Reading(55.0, NOW)
+    assert inputs.session_energy_wh == 2500.0

@@ -1,0 +1,385 @@
+"""The energy manager in a real Home Assistant: template sensors in, charging profiles out.
+
+Sources are input_numbers behind template sensors with device class power (as a user's meter
+integration would look); a simulated 1.6 charger connects over real websockets and the assertions
+look at the SetChargingProfile it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant, State
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
+    MockConfigEntry,
+)
+
+from custom_components.ocpp_ems import energy_manager
+from custom_components.ocpp_ems.const import (
+    CONF_EMS_ENABLED,
+    CONF_GRID_POWER,
+    CONF_MIN_WRITE_INTERVAL,
+    CONF_PV_POWER,
+    CONF_RESPONSE_TIMEOUT,
+    CONF_STALE_FALLBACK,
+    DOMAIN,
+)
+from custom_components.ocpp_ems.energy_manager import stale_issue_id
+
+from .helpers.charger import SimCharger, wait_for
+
+type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+
+MODE = "select.acme_wallbox_1_cp1_charge_mode"
+REASON = "sensor.acme_wallbox_1_cp1_energy_manager_reason"
+TARGET = "sensor.acme_wallbox_1_cp1_energy_manager_target_current"
+SURPLUS = "sensor.acme_wallbox_1_cp1_available_surplus"
+
+
+@pytest.fixture(autouse=True)
+def fast_debounce(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Debounce 50 ms instead of a second: the behaviour is the same, the tests are quicker."""
+    monkeypatch.setattr(energy_manager, "EMS_DEBOUNCE_S", 0.05)
+
+
+@pytest.fixture
+def server_options() -> dict[str, Any]:
+    return {
+        CONF_RESPONSE_TIMEOUT: 3,
+        CONF_EMS_ENABLED: True,
+        CONF_GRID_POWER: "sensor.grid_power",
+        CONF_PV_POWER: "sensor.pv_power",
+        CONF_STALE_FALLBACK: "min_current",
+        CONF_MIN_WRITE_INTERVAL: 2,
+    }
+
+
+@pytest.fixture
+async def sources(hass: HomeAssistant) -> None:
+    """sensor.grid_power and sensor.pv_power (W), set through input_numbers; the grid meter can
+    be switched unavailable with input_boolean.grid_ok."""
+    assert await async_setup_component(
+        hass,
+        "input_number",
+        {
+            "input_number": {
+                name: {"min": -30000, "max": 30000, "step": 1, "initial": 0}
+                for name in ("grid", "pv")
+            }
+        },
+    )
+    assert await async_setup_component(
+        hass, "input_boolean", {"input_boolean": {"grid_ok": {"initial": True}}}
+    )
+    assert await async_setup_component(
+        hass,
+        "template",
+        {
+            "template": [
+                {
+                    "sensor": [
+                        {
+                            "name": "Grid power",
+                            "unique_id": "grid_power",
+                            "state": "{{ states('input_number.grid') | float }}",
+                            "availability": "{{ is_state('input_boolean.grid_ok', 'on') }}",
+                            "unit_of_measurement": "W",
+                            "device_class": "power",
+                        },
+                        {
+                            "name": "PV power",
+                            "unique_id": "pv_power",
+                            "state": "{{ states('input_number.pv') | float / 1000 }}",
+                            "unit_of_measurement": "kW",
+                            "device_class": "power",
+                        },
+                    ]
+                }
+            ]
+        },
+    )
+    await hass.async_block_till_done()
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> State:
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state
+
+
+async def set_site(hass: HomeAssistant, *, grid: float, pv: float) -> None:
+    for name, value in (("grid", grid), ("pv", pv)):
+        await hass.services.async_call(
+            "input_number",
+            "set_value",
+            {"entity_id": f"input_number.{name}", "value": value},
+            blocking=True,
+        )
+
+
+async def plug_in_and_charge(sim: SimCharger) -> None:
+    await sim.status("Preparing")
+    await sim.start_transaction()
+    await sim.status("Charging")
+
+
+async def test_pv_change_reaches_the_charger(
+    hass: HomeAssistant, sources: None, onboard: Onboard
+) -> None:
+    await set_site(hass, grid=-5000, pv=6000)
+    async with onboard() as (sim, _entry):
+        assert state_of(hass, MODE).state == "solar"
+        # No car: the charger is paused (0 A), the reason says why.
+        await wait_for(lambda: sim.live_limit() == 0.0, what="paused without a car")
+        await hass.async_block_till_done()
+        assert state_of(hass, REASON).state == "not_plugged"
+
+        # A car plugs in with 5 kW exported: it starts at once on the surplus (3 phases).
+        await plug_in_and_charge(sim)
+        await wait_for(lambda: (sim.live_limit() or 0.0) > 6.0, what="solar start")
+        started = sim.live_limit()
+        assert started == pytest.approx(5000 / 690, abs=0.15)
+        await hass.async_block_till_done()
+        assert state_of(hass, REASON).state == "solar"
+        assert float(state_of(hass, TARGET).state) == pytest.approx(started, abs=0.01)
+        assert float(state_of(hass, SURPLUS).state) == pytest.approx(5000, abs=50)
+
+        # A cloud: the car takes 5 kW and the house now imports 1 kW. The drop is written at once.
+        await sim.meter_values(power_w=5000, current_a=(7.2, 7.2, 7.2), energy_wh=1500)
+        await set_site(hass, grid=1000, pv=4000)
+        await wait_for(lambda: sim.live_limit() == 6.0, what="held at the minimum current")
+        await hass.async_block_till_done()
+        assert state_of(hass, REASON).state == "min_current_held"
+
+        # Sun again: a raise waits for the write interval, then arrives by the wake-up timer.
+        writes = len(sim.commands("SetChargingProfile"))
+        await set_site(hass, grid=-3000, pv=9000)
+        await hass.async_block_till_done()
+        assert len(sim.commands("SetChargingProfile")) == writes
+        await wait_for(lambda: (sim.live_limit() or 0.0) > 7.0, seconds=15, what="raise")
+        assert len(sim.commands("SetChargingProfile")) == writes + 1
+
+
+async def test_unavailable_grid_falls_back_and_raises_a_repair(
+    hass: HomeAssistant, sources: None, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    issues = ir.async_get(hass)
+    issue_id = stale_issue_id(server_entry.entry_id)
+    await set_site(hass, grid=-8000, pv=9000)
+    async with onboard() as (sim, _entry):
+        await plug_in_and_charge(sim)
+        await wait_for(lambda: (sim.live_limit() or 0.0) > 10.0, what="solar start")
+
+        await hass.services.async_call(
+            "input_boolean", "turn_off", {"entity_id": "input_boolean.grid_ok"}, blocking=True
+        )
+        assert state_of(hass, "sensor.grid_power").state == STATE_UNAVAILABLE
+        # Fallback: the minimum current (the option chosen), and a repair issue naming the input.
+        await wait_for(lambda: sim.live_limit() == 6.0, what="fallback to the minimum")
+        await hass.async_block_till_done()
+        issue = issues.async_get_issue(DOMAIN, issue_id)
+        assert issue is not None
+        assert issue.translation_placeholders is not None
+        assert issue.translation_placeholders["inputs"] == "grid_power"
+        assert state_of(hass, REASON).state == "stale_input"
+
+        # The meter is back: the issue clears by itself.
+        await hass.services.async_call(
+            "input_boolean", "turn_on", {"entity_id": "input_boolean.grid_ok"}, blocking=True
+        )
+        await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is None, what="cleared")
+
+
+DEPARTURE = "time.acme_wallbox_1_cp1_departure_time"
+TARGET_ENERGY = "number.acme_wallbox_1_cp1_target_energy"
+MAX_CURRENT = "number.acme_wallbox_1_cp1_maximum_charging_current"
+MIN_CURRENT = "number.acme_wallbox_1_cp1_minimum_charging_current"
+SOLAR_ENERGY = "sensor.acme_wallbox_1_cp1_session_energy_from_solar"
+GRID_ENERGY = "sensor.acme_wallbox_1_cp1_session_energy_from_grid"
+BATTERY_ENERGY = "sensor.acme_wallbox_1_cp1_session_energy_from_battery"
+
+
+async def call(hass: HomeAssistant, domain: str, service: str, data: dict[str, Any]) -> None:
+    await hass.services.async_call(domain, service, data, blocking=True)
+    await hass.async_block_till_done()
+
+
+def device_id(hass: HomeAssistant, entry: MockConfigEntry) -> str:
+    device = dr.async_get(hass).async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id)
+    assert device is not None
+    return device.id
+
+
+async def test_mode_select_numbers_and_departure(
+    hass: HomeAssistant, sources: None, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    async with onboard() as (sim, _entry):
+        await plug_in_and_charge(sim)
+        # No surplus in Solar mode: paused.
+        await wait_for(lambda: sim.live_limit() == 0.0, what="paused without surplus")
+
+        await call(hass, "select", "select_option", {"entity_id": MODE, "option": "fast"})
+        await wait_for(lambda: sim.live_limit() == 32.0, what="fast: the installation maximum")
+        assert state_of(hass, REASON).state == "fast"
+
+        await call(hass, "number", "set_value", {"entity_id": MAX_CURRENT, "value": 16})
+        await wait_for(lambda: sim.live_limit() == 16.0, what="the new maximum")
+        assert state_of(hass, MAX_CURRENT).state == "16.0"
+        assert state_of(hass, MAX_CURRENT).attributes["max"] == 32.0
+        await call(hass, "number", "set_value", {"entity_id": MIN_CURRENT, "value": 8})
+        assert state_of(hass, MIN_CURRENT).state == "8.0"
+
+        # Plan: 10 kWh by a departure; the number and time entities hold the daily target.
+        await call(hass, "number", "set_value", {"entity_id": TARGET_ENERGY, "value": 10})
+        await call(hass, "time", "set_value", {"entity_id": DEPARTURE, "time": "07:30:00"})
+        await call(hass, "select", "select_option", {"entity_id": MODE, "option": "plan"})
+        assert state_of(hass, TARGET_ENERGY).state == "10.0"
+        assert state_of(hass, DEPARTURE).state == "07:30:00"
+        ems = server_entry.runtime_data.ems
+        plan = ems.settings("CP1").plan
+        assert plan is not None
+        assert plan.energy_wh == 10000.0
+
+        await call(hass, "select", "select_option", {"entity_id": MODE, "option": "off"})
+        await wait_for(lambda: sim.live_limit() == 0.0, what="off")
+        assert state_of(hass, REASON).state == "off"
+
+
+async def test_actions(
+    hass: HomeAssistant, sources: None, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    async with onboard() as (sim, entry):
+        await plug_in_and_charge(sim)
+        await wait_for(lambda: sim.live_limit() == 0.0, what="paused without surplus")
+        device = device_id(hass, entry)
+
+        await call(hass, DOMAIN, "boost_now", {"device_id": device})
+        await wait_for(lambda: sim.live_limit() == 32.0, what="boost")
+        assert state_of(hass, REASON).state == "boost"
+        # Ended: Solar again. The car now draws 32 A from the grid, the solar mode holds the
+        # minimum current until its disable delay runs out.
+        await call(hass, DOMAIN, "boost_now", {"device_id": device, "duration": 0})
+        await set_site(hass, grid=22080, pv=0)
+        await wait_for(lambda: sim.live_limit() == 6.0, what="boost ended")
+        assert state_of(hass, REASON).state != "boost"
+
+        await call(hass, DOMAIN, "set_charge_mode", {"device_id": device, "mode": "min_solar"})
+        assert state_of(hass, MODE).state == "min_solar"
+        await wait_for(lambda: sim.live_limit() == 6.0, what="min + solar")
+
+        departure = dt_util.utcnow() + timedelta(hours=8)
+        await call(
+            hass,
+            DOMAIN,
+            "plan_charge",
+            {"device_id": device, "energy_kwh": 12, "departure": departure},
+        )
+        assert state_of(hass, MODE).state == "plan"
+        plan = server_entry.runtime_data.ems.settings("CP1").plan
+        assert plan is not None
+        assert plan.energy_wh == 12000.0
+        assert plan.departure == pytest.approx(departure.timestamp())
+
+        # Bad input is refused with a translated message.
+        for data, key in (
+            ({"departure": departure}, "plan_target_missing"),
+            ({"energy_kwh": 5, "target_soc": 80, "departure": departure}, "plan_target_missing"),
+            (
+                {"energy_kwh": 5, "departure": dt_util.utcnow() - timedelta(hours=1)},
+                "departure_in_past",
+            ),
+            ({"target_soc": 80, "departure": departure}, "vehicle_capacity_missing"),
+            (
+                {"target_soc": 80, "vehicle_capacity_kwh": 60, "departure": departure},
+                "vehicle_soc_unknown",
+            ),
+        ):
+            with pytest.raises(ServiceValidationError) as err:
+                await call(hass, DOMAIN, "plan_charge", {"device_id": device, **data})
+            assert err.value.translation_key == key
+
+        # A charger that reports the car's SoC takes a SoC target.
+        await sim.meter_values(soc=40)
+        await call(
+            hass,
+            DOMAIN,
+            "plan_charge",
+            {
+                "device_id": device,
+                "target_soc": 80,
+                "vehicle_capacity_kwh": 60,
+                "departure": departure,
+            },
+        )
+        plan = server_entry.runtime_data.ems.settings("CP1").plan
+        assert plan is not None
+        assert plan.soc == 80.0
+
+        # Switched off in the options: the entities go, the actions say why.
+        hass.config_entries.async_update_entry(
+            server_entry, options=server_entry.options | {CONF_EMS_ENABLED: False}
+        )
+        await hass.async_block_till_done()
+        assert state_of(hass, MODE).state == STATE_UNAVAILABLE
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, DOMAIN, "set_charge_mode", {"device_id": device, "mode": "fast"})
+        assert err.value.translation_key == "ems_not_enabled"
+
+
+async def test_failed_write_is_sent_again(
+    hass: HomeAssistant,
+    sources: None,
+    onboard: Onboard,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(energy_manager, "EMS_RETRY_S", 0.5)
+    async with onboard() as (sim, _entry):
+        await plug_in_and_charge(sim)
+        await wait_for(lambda: sim.live_limit() == 0.0, what="paused without surplus")
+        sim.statuses["SetChargingProfile"] = "Rejected"
+        await call(hass, "select", "select_option", {"entity_id": MODE, "option": "fast"})
+        await wait_for(
+            lambda: "Energy manager could not set charger CP1" in caplog.text, what="failure"
+        )
+        assert sim.live_limit() == 0.0
+        del sim.statuses["SetChargingProfile"]
+        await wait_for(lambda: sim.live_limit() == 32.0, what="the write again")
+
+
+async def test_settings_and_session_split_survive_a_restart(
+    hass: HomeAssistant, sources: None, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    await set_site(hass, grid=-8000, pv=9000)
+    async with onboard() as (sim, _entry):
+        await call(hass, "select", "select_option", {"entity_id": MODE, "option": "min_solar"})
+        await plug_in_and_charge(sim)
+        await wait_for(lambda: (sim.live_limit() or 0.0) > 10.0, what="solar start")
+        # 3 kWh charged while all of it came from the sun, then 1 kWh with a third from the grid.
+        await sim.meter_values(power_w=8000, energy_wh=4000)
+        await wait_for(lambda: state_of(hass, SOLAR_ENERGY).state == "3.0", what="solar share")
+        await set_site(hass, grid=2000, pv=4000)
+        # Energy is split by the mix seen at the update before it arrived: let that update run.
+        await asyncio.sleep(0.2)
+        await sim.meter_values(power_w=6000, energy_wh=5000)
+        await wait_for(lambda: float(state_of(hass, GRID_ENERGY).state) > 0.0, what="grid share")
+        assert float(state_of(hass, SOLAR_ENERGY).state) == pytest.approx(3.667, abs=0.01)
+        assert float(state_of(hass, GRID_ENERGY).state) == pytest.approx(0.333, abs=0.01)
+        assert state_of(hass, BATTERY_ENERGY).state == "0.0"
+
+    assert await hass.config_entries.async_reload(server_entry.entry_id)
+    await hass.async_block_till_done()
+    view = server_entry.runtime_data.ems.charger_view("CP1")
+    assert view.mode == "min_solar"
+    assert view.solar_wh == pytest.approx(3666.7, abs=10)
