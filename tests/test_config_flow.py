@@ -73,7 +73,7 @@ from custom_components.ocpp_ems.const import (
 from custom_components.ocpp_ems.core.server import CentralSystem
 
 from .helpers.charger import SimCharger, wait_for
-from .helpers.fixtures import ConnectCharger, async_unload_all, central_of
+from .helpers.fixtures import ConnectCharger, assert_turned_away, async_unload_all, central_of
 
 
 def free_port() -> int:
@@ -99,17 +99,28 @@ async def occupied_port(socket_enabled: None) -> AsyncGenerator[int]:
     await server.wait_closed()
 
 
+async def _start_user_flow(hass: HomeAssistant) -> ConfigFlowResult:
+    return await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+
+
+async def _submit_server(
+    hass: HomeAssistant, form: ConfigFlowResult, port: int, host: str = "127.0.0.1"
+) -> ConfigFlowResult:
+    """Answer the user or reconfigure form: where the server listens."""
+    return await hass.config_entries.flow.async_configure(
+        form["flow_id"], {CONF_PORT: port, CONF_HOST: host}
+    )
+
+
 # --- user step ---------------------------------------------------------------------------------
 async def test_user_creates_server_entry(hass: HomeAssistant, unload_after: None) -> None:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await _start_user_flow(hass)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
     assert result["errors"] == {}
 
     port = free_port()
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_PORT: port, CONF_HOST: " 127.0.0.1 "}
-    )
+    result = await _submit_server(hass, result, port, host=" 127.0.0.1 ")
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == f"OCPP server port {port}"
     assert result["data"] == {
@@ -127,17 +138,13 @@ async def test_user_creates_server_entry(hass: HomeAssistant, unload_after: None
 async def test_user_port_in_use_then_recovers(
     hass: HomeAssistant, unload_after: None, occupied_port: int
 ) -> None:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_PORT: occupied_port, CONF_HOST: "127.0.0.1"}
-    )
+    result = await _start_user_flow(hass)
+    result = await _submit_server(hass, result, occupied_port)
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_PORT: "port_in_use"}
 
     port = free_port()
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_PORT: port, CONF_HOST: "127.0.0.1"}
-    )
+    result = await _submit_server(hass, result, port)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_PORT] == port
 
@@ -152,10 +159,8 @@ async def test_user_port_in_use_then_recovers(
 async def test_user_host_errors(
     hass: HomeAssistant, unload_after: None, host: str, error: str | None
 ) -> None:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_PORT: free_port(), CONF_HOST: host}
-    )
+    result = await _start_user_flow(hass)
+    result = await _submit_server(hass, result, free_port(), host=host)
     if error is None:
         assert result["type"] is FlowResultType.CREATE_ENTRY
         assert result["data"][CONF_HOST] == "0.0.0.0"
@@ -177,25 +182,19 @@ async def test_user_os_errors_then_recovers(
     hass: HomeAssistant, unload_after: None, os_error: OSError, error: str
 ) -> None:
     """Errors this machine cannot produce on demand (we run as root) come from the OS call."""
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await _start_user_flow(hass)
     with patch.object(hass.loop, "create_server", side_effect=os_error):
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_PORT: free_port(), CONF_HOST: "127.0.0.1"}
-        )
+        result = await _submit_server(hass, result, free_port())
     assert result["errors"] == {"base": error}
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_PORT: free_port(), CONF_HOST: "127.0.0.1"}
-    )
+    result = await _submit_server(hass, result, free_port())
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 async def test_user_duplicate_port_aborts(
     hass: HomeAssistant, server_entry: MockConfigEntry
 ) -> None:
-    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_PORT: 0, CONF_HOST: "127.0.0.1"}
-    )
+    result = await _start_user_flow(hass)
+    result = await _submit_server(hass, result, 0)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
 
@@ -209,15 +208,11 @@ async def test_reconfigure_moves_server(
     assert result["step_id"] == "reconfigure"
 
     # Port taken by another program: error, then a free port works.
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_PORT: occupied_port, CONF_HOST: "127.0.0.1"}
-    )
+    result = await _submit_server(hass, result, occupied_port)
     assert result["errors"] == {CONF_PORT: "port_in_use"}
 
     port = free_port()
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_PORT: port, CONF_HOST: "127.0.0.1"}
-    )
+    result = await _submit_server(hass, result, port)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()
@@ -232,9 +227,7 @@ async def test_reconfigure_same_port_new_host(
 ) -> None:
     """The running server holds its port: a host change on the same port is not bind-tested."""
     result = await server_entry.start_reconfigure_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_PORT: 0, CONF_HOST: "localhost"}
-    )
+    result = await _submit_server(hass, result, 0, host="localhost")
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()
     assert server_entry.data[CONF_HOST] == "localhost"
@@ -251,9 +244,7 @@ async def test_reconfigure_to_port_of_other_entry_aborts(
     )
     other.add_to_hass(hass)
     result = await server_entry.start_reconfigure_flow(hass)
-    result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_PORT: 9999, CONF_HOST: "127.0.0.1"}
-    )
+    result = await _submit_server(hass, result, 9999)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
 
@@ -399,15 +390,21 @@ def _discovery_data(server_entry: MockConfigEntry, **extra: Any) -> dict[str, An
     }
 
 
+async def _boot_unknown_charger(hass: HomeAssistant, sim: SimCharger) -> ConfigFlowResult:
+    """Boot a charger the server does not know: it is held Pending and one discovery flow opens."""
+    assert await sim.boot() == "Pending"
+    await wait_for(lambda: hass.config_entries.flow.async_progress_by_handler(DOMAIN))
+    await hass.async_block_till_done()
+    (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    return flow
+
+
 async def test_discovery_confirm_creates_charger(
     hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
 ) -> None:
     """The whole onboarding: boot Pending -> question -> accept -> password -> boot Accepted."""
     async with connect("CP1") as sim:
-        assert await sim.boot() == "Pending"
-        await wait_for(lambda: hass.config_entries.flow.async_progress_by_handler(DOMAIN))
-        await hass.async_block_till_done()
-        (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        flow = await _boot_unknown_charger(hass, sim)
         assert flow["step_id"] == "confirm"
         assert flow["context"]["title_placeholders"] == {"name": "Acme Wallbox 1 (CP1)"}
         assert flow["context"]["source"] == SOURCE_INTEGRATION_DISCOVERY
@@ -507,10 +504,7 @@ async def test_ignore_rejects_charger(
     connect: ConnectCharger,
 ) -> None:
     async with connect("CP1") as sim:
-        assert await sim.boot() == "Pending"
-        await wait_for(lambda: hass.config_entries.flow.async_progress_by_handler(DOMAIN))
-        await hass.async_block_till_done()
-        (flow,) = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        flow = await _boot_unknown_charger(hass, sim)
 
         # What the frontend's "Ignore" does.
         result = await hass.config_entries.flow.async_init(
@@ -526,9 +520,7 @@ async def test_ignore_rejects_charger(
         assert ignored.source == SOURCE_IGNORE
         # Its connection is dropped, and it cannot come back.
         await wait_for(lambda: central.session("CP1") is None)
-    with pytest.raises(Exception, match="HTTP 404"):
-        async with connect("CP1"):
-            pass
+    await assert_turned_away(connect, "CP1")
 
 
 # --- charger options ---------------------------------------------------------------------------

@@ -63,6 +63,8 @@ PLATFORMS: list[Platform] = [
     Platform.SWITCH,
     Platform.TIME,
 ]
+# A server entry's own entities: the energy manager's site settings, on the server's device.
+SERVER_PLATFORMS: list[Platform] = [Platform.NUMBER]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -90,7 +92,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     for charger_entry in server_entry.runtime_data.directory.charger_entries():
         if charger_entry.state is ConfigEntryState.LOADED:
             await hass.config_entries.async_unload(charger_entry.entry_id)
-    return True
+    return await hass.config_entries.async_unload_platforms(entry, SERVER_PLATFORMS)
 
 
 async def async_remove_config_entry_device(
@@ -193,6 +195,7 @@ async def _async_setup_server(hass: HomeAssistant, entry: ServerConfigEntry) -> 
                 hass.config_entries.async_schedule_reload(charger_entry.entry_id)
 
     entry.async_on_unload(entry.async_on_state_change(_on_state_change))
+    await hass.config_entries.async_forward_entry_setups(entry, SERVER_PLATFORMS)
     return True
 
 

@@ -3,9 +3,8 @@ connector (derived from the charger's own status, never guessed from power)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
@@ -16,9 +15,9 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import ChargerConfigEntry, ChargerCoordinator, connector_ids
+from .coordinator import ChargerConfigEntry
 from .core.model import Charger, Connector, ConnectorStatus
-from .entity import EntityCandidate, OcppEntity, async_add_charger_entities
+from .entity import OcppEntity, async_add_described_entities
 
 PARALLEL_UPDATES = 0
 
@@ -88,21 +87,14 @@ async def async_setup_entry(
     entry: ChargerConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    async_add_charger_entities(entry, async_add_entities, _candidates)
-
-
-def _candidates(coordinator: ChargerCoordinator) -> Iterator[EntityCandidate]:
-    for description in CHARGER_BINARY_SENSORS:
-        yield description.key, True, partial(OcppChargerBinarySensor, coordinator, description)
-    for connector_id in connector_ids(coordinator.charger):
-        for connector_description in CONNECTOR_BINARY_SENSORS:
-            yield (
-                f"{connector_id}_{connector_description.key}",
-                True,
-                partial(
-                    OcppConnectorBinarySensor, coordinator, connector_description, connector_id
-                ),
-            )
+    async_add_described_entities(
+        entry,
+        async_add_entities,
+        charger_descriptions=CHARGER_BINARY_SENSORS,
+        charger_entity=OcppChargerBinarySensor,
+        connector_descriptions=CONNECTOR_BINARY_SENSORS,
+        connector_entity=OcppConnectorBinarySensor,
+    )
 
 
 class OcppChargerBinarySensor(OcppEntity, BinarySensorEntity):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
 
 from homeassistant.components.button import ButtonEntity, ButtonEntityDescription
 from homeassistant.components.button.const import ButtonDeviceClass
@@ -12,15 +11,9 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import ChargerConfigEntry, ChargerCoordinator, connector_ids
+from .coordinator import ChargerConfigEntry
 from .core.session import ChargerSession
-from .entity import (
-    EntityCandidate,
-    OcppEntity,
-    async_add_charger_entities,
-    charger_errors,
-    require_session,
-)
+from .entity import OcppEntity, async_add_described_entities, charger_errors, require_session
 
 PARALLEL_UPDATES = 1
 
@@ -56,19 +49,14 @@ async def async_setup_entry(
     entry: ChargerConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    async_add_charger_entities(entry, async_add_entities, _candidates)
-
-
-def _candidates(coordinator: ChargerCoordinator) -> Iterator[EntityCandidate]:
-    for description in CHARGER_BUTTONS:
-        yield description.key, True, partial(OcppButton, coordinator, description)
-    for connector_id in connector_ids(coordinator.charger):
-        for connector_description in CONNECTOR_BUTTONS:
-            yield (
-                f"{connector_id}_{connector_description.key}",
-                True,
-                partial(OcppButton, coordinator, connector_description, connector_id),
-            )
+    async_add_described_entities(
+        entry,
+        async_add_entities,
+        charger_descriptions=CHARGER_BUTTONS,
+        charger_entity=OcppButton,
+        connector_descriptions=CONNECTOR_BUTTONS,
+        connector_entity=OcppButton,
+    )
 
 
 class OcppButton(OcppEntity, ButtonEntity):

@@ -76,6 +76,7 @@ from .const import (
     CONF_PRICE,
     CONF_PRICE_FORECAST_ATTRIBUTE,
     CONF_PROFILE_PURPOSE,
+    CONF_PV_AVAILABLE_POWER,
     CONF_PV_POWER,
     CONF_RATE_UNIT,
     CONF_RESPONSE_TIMEOUT,
@@ -84,6 +85,7 @@ from .const import (
     CONF_SERVER_ENTRY_ID,
     CONF_SITE_PHASES,
     CONF_STALE_FALLBACK,
+    CONF_VEHICLE_SOC,
     CONF_VENDOR,
     CONF_VOLTAGE,
     DEFAULT_BATTERY_ASSIST_POWER,
@@ -321,6 +323,7 @@ _EMS_KEYS = (
     CONF_GRID_CURRENT_L2,
     CONF_GRID_CURRENT_L3,
     CONF_PV_POWER,
+    CONF_PV_AVAILABLE_POWER,
     CONF_BATTERY_POWER,
     CONF_BATTERY_SOC,
     CONF_PRICE,
@@ -351,6 +354,7 @@ def _ems_schema() -> probatio.Schema:
             probatio.Optional(CONF_GRID_CURRENT_L2): _sensor(SensorDeviceClass.CURRENT),
             probatio.Optional(CONF_GRID_CURRENT_L3): _sensor(SensorDeviceClass.CURRENT),
             probatio.Optional(CONF_PV_POWER): _sensor(SensorDeviceClass.POWER),
+            probatio.Optional(CONF_PV_AVAILABLE_POWER): _sensor(SensorDeviceClass.POWER),
             probatio.Optional(CONF_BATTERY_POWER): _sensor(SensorDeviceClass.POWER),
             probatio.Optional(CONF_BATTERY_SOC): _sensor(SensorDeviceClass.BATTERY),
             probatio.Optional(CONF_PRICE): _sensor(SensorDeviceClass.MONETARY),
@@ -508,6 +512,8 @@ class ChargerOptionsFlow(OptionsFlow):
                 ),
                 probatio.Required(CONF_METER_INTERVAL): _number(1, 3600, unit="s"),
                 probatio.Required(CONF_LIVE_LIMIT_DURATION): _number(60, 86400, unit="s"),
+                # Energy manager: the car's SoC where the charger does not report it.
+                probatio.Optional(CONF_VEHICLE_SOC): _sensor(SensorDeviceClass.BATTERY),
             }
         )
         return self.async_show_form(

@@ -47,6 +47,8 @@ CONF_PAUSE_STRATEGY: Final = "pause_strategy"
 CONF_METER_INTERVAL: Final = "meter_interval_s"
 CONF_LIVE_LIMIT_DURATION: Final = "live_limit_duration_s"
 CONF_PHASES: Final = "phases"
+# The car's state of charge from another integration, for chargers that do not report it.
+CONF_VEHICLE_SOC: Final = "vehicle_soc_entity"
 
 DEFAULT_HOST: Final = ServerSettings().host
 DEFAULT_PORT: Final = ServerSettings().port
@@ -75,6 +77,8 @@ CONF_GRID_CURRENT_L1: Final = "grid_current_l1_entity"
 CONF_GRID_CURRENT_L2: Final = "grid_current_l2_entity"
 CONF_GRID_CURRENT_L3: Final = "grid_current_l3_entity"
 CONF_PV_POWER: Final = "pv_power_entity"
+# What the PV could give now (hybrid / zero-export inverters whose PV is curtailed).
+CONF_PV_AVAILABLE_POWER: Final = "pv_available_power_entity"
 CONF_BATTERY_POWER: Final = "battery_power_entity"
 CONF_BATTERY_SOC: Final = "battery_soc_entity"
 CONF_PRICE: Final = "price_entity"
@@ -94,6 +98,7 @@ EMS_SENSOR_KEYS: Final = (
     CONF_GRID_CURRENT_L2,
     CONF_GRID_CURRENT_L3,
     CONF_PV_POWER,
+    CONF_PV_AVAILABLE_POWER,
     CONF_BATTERY_POWER,
     CONF_BATTERY_SOC,
     CONF_PRICE,

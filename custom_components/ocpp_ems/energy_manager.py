@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -53,8 +53,10 @@ from .const import (
     CONF_MIN_WRITE_INTERVAL,
     CONF_PRICE,
     CONF_PRICE_FORECAST_ATTRIBUTE,
+    CONF_PV_AVAILABLE_POWER,
     CONF_PV_POWER,
     CONF_STALE_FALLBACK,
+    CONF_VEHICLE_SOC,
     DEFAULT_MIN_WRITE_INTERVAL,
     DOMAIN,
     EMS_DEBOUNCE_S,
@@ -67,12 +69,14 @@ from .const import (
 from .core.ems import (
     ChargerCommand,
     ChargerDecision,
+    ChargerInputs,
     ChargerSettings,
     Decision,
     EnergyManager,
     Mode,
     PlanTarget,
     SiteInputs,
+    SiteSettings,
     StaleFallback,
 )
 from .core.errors import OcppEmsError
@@ -247,6 +251,8 @@ class EnergyManagerRuntime:
             self._decision = None
             self._set_stale(frozenset())
         self.async_schedule_update()
+        # Site entities (battery SoC numbers) show the options: refresh them even without chargers.
+        async_dispatcher_send(self.hass, self.signal)
         return flipped
 
     @callback
@@ -258,6 +264,7 @@ class EnergyManagerRuntime:
         self._connected[charger_id] = coordinator.charger.connected
         self._configure_charger(charger_id)
         unsub = coordinator.async_add_listener(lambda: self._on_charger_update(charger_id))
+        self._follow_sensors()  # its vehicle SoC sensor, if any
         self.async_schedule_update()
 
         @callback
@@ -266,6 +273,8 @@ class EnergyManagerRuntime:
             self._chargers.pop(charger_id, None)
             self._manager.remove_charger(charger_id)
             self._ems_paused.discard(charger_id)
+            if not self._stopped:
+                self._follow_sensors()
 
         return _remove
 
@@ -287,6 +296,11 @@ class EnergyManagerRuntime:
         quirks = charger_settings(self._chargers[charger_id])
         return min(quirks.min_current_a, quirks.installation_max_a), quirks.installation_max_a
 
+    @property
+    def site(self) -> SiteSettings:
+        """The site settings the controller runs with now."""
+        return self._manager.site
+
     def settings(self, charger_id: str) -> ChargerSettings:
         """The EMS settings of a charger now (the bounds the number entities offer)."""
         return self._manager.charger(charger_id)
@@ -301,6 +315,24 @@ class EnergyManagerRuntime:
             self._configure_charger(charger_id)
         self._store.async_delay_save(self._data, SAVE_DELAY_S)
         self.async_schedule_update(immediately=True)
+
+    @callback
+    def async_set_site_option(self, key: str, value: float) -> None:
+        """A site setting changed by an entity (battery priority / floor SoC): applied now and
+        stored in the options, where the options step edits the same value."""
+        options = {**self.entry.options, key: value}
+        self.hass.config_entries.async_update_entry(self.entry, options=options)
+        # The update listener applies it too, a moment later; do not wait for it.
+        self._manager.set_site(site_settings(options))
+        async_dispatcher_send(self.hass, self.signal)
+        self.async_schedule_update(immediately=True)
+
+    def vehicle_soc(self, charger_id: str) -> float | None:
+        """The car's SoC now: the charger's reading, else its vehicle SoC sensor's (None: unknown)."""
+        if (entry := self._chargers.get(charger_id)) is None:
+            return None
+        now = dt_util.utcnow().timestamp()
+        return _value(self._charger_inputs(entry, now).vehicle_soc)
 
     @callback
     def async_boost(self, charger_id: str, until: datetime | None) -> None:
@@ -362,10 +394,15 @@ class EnergyManagerRuntime:
         if self._unsub_states is not None:
             self._unsub_states()
             self._unsub_states = None
+        if not self.enabled:
+            return
         entities = [
+            entity_id for key in EMS_SENSOR_KEYS if (entity_id := self.entry.options.get(key))
+        ]
+        entities += [
             entity_id
-            for key in EMS_SENSOR_KEYS
-            if (entity_id := self.entry.options.get(key)) and self.enabled
+            for entry in self._chargers.values()
+            if (entity_id := entry.options.get(CONF_VEHICLE_SOC))
         ]
         if entities:
             self._unsub_states = async_track_state_change_event(
@@ -444,6 +481,7 @@ class EnergyManagerRuntime:
                 read_phases([self._state(key) for key in phase_keys], now) if phases else None
             ),
             pv_w=power(CONF_PV_POWER),
+            pv_available_w=power(CONF_PV_AVAILABLE_POWER),
             battery_w=power(CONF_BATTERY_POWER),
             battery_soc=(
                 read_value(self._state(CONF_BATTERY_SOC), now)
@@ -458,10 +496,19 @@ class EnergyManagerRuntime:
                 else ()
             ),
             chargers={
-                charger_id: charger_inputs(entry.runtime_data.coordinator.charger)
+                charger_id: self._charger_inputs(entry, now)
                 for charger_id, entry in self._chargers.items()
             },
         )
+
+    def _charger_inputs(self, entry: ChargerConfigEntry, now: float) -> ChargerInputs:
+        """The charger's inputs; the vehicle SoC from its sensor where the charger reports none."""
+        inputs = charger_inputs(entry.runtime_data.coordinator.charger)
+        soc_entity = entry.options.get(CONF_VEHICLE_SOC)
+        if inputs.vehicle_soc is not None or not soc_entity:
+            return inputs
+        soc = read_value(self.hass.states.get(soc_entity), now)
+        return replace(inputs, vehicle_soc=soc)
 
     def _attribute_energy(self, inputs: SiteInputs) -> None:
         """Split each session's new energy by the power mix seen at the previous update."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 from homeassistant.core import callback
 from homeassistant.exceptions import HomeAssistantError
@@ -137,14 +138,14 @@ def charger_errors(charger_id: str) -> Iterator[None]:
 
 
 # (unique key, exists now, how to build it): what a platform offers for the charger as it is now.
-type EntityCandidate = tuple[str, bool, Callable[[], Entity]]
+type _EntityCandidate = tuple[str, bool, Callable[[], Entity]]
 
 
 @callback
-def async_add_charger_entities(
+def _async_add_charger_entities(
     entry: ChargerConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
-    candidates: Callable[[ChargerCoordinator], Iterable[EntityCandidate]],
+    candidates: Callable[[ChargerCoordinator], Iterable[_EntityCandidate]],
 ) -> None:
     """Add the entities that exist now, and those that come to exist later (a new connector, a
     first SoC reading...). Entities are not removed while the entry is loaded."""
@@ -163,3 +164,42 @@ def async_add_charger_entities(
 
     _add_new()
     entry.async_on_unload(coordinator.async_add_listener(_add_new))
+
+
+def _always(*_args: object) -> bool:
+    return True
+
+
+@callback
+def async_add_described_entities[C: EntityDescription, K: EntityDescription](
+    entry: ChargerConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    *,
+    charger_descriptions: Iterable[C],
+    charger_entity: Callable[[ChargerCoordinator, C], Entity],
+    connector_descriptions: Iterable[K],
+    connector_entity: Callable[[ChargerCoordinator, K, int], Entity],
+    charger_has: Callable[[C, Charger], bool] = _always,
+    connector_has: Callable[[K, Connector | None], bool] = _always,
+) -> None:
+    """One entity per charger description, and one per connector and connector description, each
+    added once ``charger_has`` / ``connector_has`` say it exists (by default at once)."""
+
+    def candidates(coordinator: ChargerCoordinator) -> Iterator[_EntityCandidate]:
+        charger = coordinator.charger
+        for description in charger_descriptions:
+            yield (
+                description.key,
+                charger_has(description, charger),
+                partial(charger_entity, coordinator, description),
+            )
+        for connector_id in connector_ids(charger):
+            connector = charger.connectors.get(connector_id)
+            for connector_description in connector_descriptions:
+                yield (
+                    f"{connector_id}_{connector_description.key}",
+                    connector_has(connector_description, connector),
+                    partial(connector_entity, coordinator, connector_description, connector_id),
+                )
+
+    _async_add_charger_entities(entry, async_add_entities, candidates)

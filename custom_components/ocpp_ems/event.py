@@ -4,17 +4,15 @@ The modern way to trigger automations on things that happen (rather than on stat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import ChargerConfigEntry, ChargerCoordinator, connector_ids
+from .coordinator import ChargerConfigEntry
 from .core.model import ChargerEvent, EventKind
-from .entity import EntityCandidate, OcppEntity, async_add_charger_entities
+from .entity import OcppEntity, async_add_described_entities
 
 # Events arrive by push; nothing is polled.
 PARALLEL_UPDATES = 0
@@ -62,19 +60,14 @@ async def async_setup_entry(
     entry: ChargerConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    async_add_charger_entities(entry, async_add_entities, _candidates)
-
-
-def _candidates(coordinator: ChargerCoordinator) -> Iterator[EntityCandidate]:
-    for description in CHARGER_EVENTS:
-        yield description.key, True, partial(OcppEventEntity, coordinator, description)
-    for connector_id in connector_ids(coordinator.charger):
-        for connector_description in CONNECTOR_EVENTS:
-            yield (
-                f"{connector_id}_{connector_description.key}",
-                True,
-                partial(OcppEventEntity, coordinator, connector_description, connector_id),
-            )
+    async_add_described_entities(
+        entry,
+        async_add_entities,
+        charger_descriptions=CHARGER_EVENTS,
+        charger_entity=OcppEventEntity,
+        connector_descriptions=CONNECTOR_EVENTS,
+        connector_entity=OcppEventEntity,
+    )
 
 
 class OcppEventEntity(OcppEntity, EventEntity):

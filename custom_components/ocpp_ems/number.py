@@ -1,5 +1,6 @@
 """Numbers of a charger: its live current limit, and the energy manager's current bounds and
-target energy (those exist only while the server runs its energy manager)."""
+target energy (those exist only while the server runs its energy manager). A server entry with its
+energy manager enabled gets the site-wide home battery SoC settings on its own device."""
 
 from __future__ import annotations
 
@@ -13,18 +14,31 @@ from homeassistant.components.number import (
     NumberEntityDescription,
     NumberMode,
 )
-from homeassistant.const import EntityCategory, UnitOfElectricCurrent, UnitOfEnergy
-from homeassistant.core import HomeAssistant
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import (
+    PERCENTAGE,
+    EntityCategory,
+    UnitOfElectricCurrent,
+    UnitOfEnergy,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import ChargerConfigEntry, ChargerCoordinator
+from .const import (
+    CONF_BATTERY_FLOOR_SOC,
+    CONF_BATTERY_PRIORITY_SOC,
+    DEFAULT_BATTERY_FLOOR_SOC,
+    DEFAULT_BATTERY_PRIORITY_SOC,
+)
+from .coordinator import ChargerConfigEntry, ChargerCoordinator, ServerConfigEntry
 from .core.ems import ChargerSettings as EmsChargerSettings
 from .core.model import ChargingRateUnit
 from .core.settings import RateUnitPreference
-from .ems_entity import EmsEntity, ems_of
+from .ems_entity import EmsEntity, EmsSiteEntity, ems_of
 from .energy_manager import ChargerView, EnergyManagerRuntime
 from .entity import OcppEntity, charger_errors
-from .hub import charger_settings
+from .hub import charger_settings, is_charger_entry
 
 # One limit change at a time per charger: each one writes a charging profile.
 PARALLEL_UPDATES = 1
@@ -93,16 +107,85 @@ EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class SiteNumberDescription(NumberEntityDescription):
+    """A site-wide energy manager setting, stored in the server entry's options under ``option``
+    (where the options step edits the same value)."""
+
+    option: str
+    default: float
+
+
+SITE_NUMBERS: tuple[SiteNumberDescription, ...] = (
+    # Below it the home battery charges first; at or above it the car does.
+    SiteNumberDescription(
+        key="battery_priority_soc",
+        translation_key="battery_priority_soc",
+        device_class=NumberDeviceClass.BATTERY,
+        native_unit_of_measurement=PERCENTAGE,
+        entity_category=EntityCategory.CONFIG,
+        mode=NumberMode.BOX,
+        native_min_value=0,
+        native_max_value=100,
+        native_step=1,
+        option=CONF_BATTERY_PRIORITY_SOC,
+        default=DEFAULT_BATTERY_PRIORITY_SOC,
+    ),
+    # Battery-assisted charging discharges the home battery into the car only above it.
+    SiteNumberDescription(
+        key="battery_floor_soc",
+        translation_key="battery_floor_soc",
+        device_class=NumberDeviceClass.BATTERY,
+        native_unit_of_measurement=PERCENTAGE,
+        entity_category=EntityCategory.CONFIG,
+        mode=NumberMode.BOX,
+        native_min_value=0,
+        native_max_value=100,
+        native_step=1,
+        option=CONF_BATTERY_FLOOR_SOC,
+        default=DEFAULT_BATTERY_FLOOR_SOC,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
-    entry: ChargerConfigEntry,
+    entry: ConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    coordinator = entry.runtime_data.coordinator
+    if not is_charger_entry(entry):
+        _async_setup_site(hass, entry, async_add_entities)
+        return
+    charger_entry: ChargerConfigEntry = entry
+    coordinator = charger_entry.runtime_data.coordinator
     entities: list[NumberEntity] = [OcppCurrentLimitNumber(coordinator, CURRENT_LIMIT)]
-    if (ems := ems_of(entry)) is not None:
+    if (ems := ems_of(charger_entry)) is not None:
         entities.extend(OcppEmsNumber(coordinator, description, ems) for description in EMS_NUMBERS)
     async_add_entities(entities)
+
+
+@callback
+def _async_setup_site(
+    hass: HomeAssistant,
+    entry: ServerConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """The site numbers, once the energy manager is enabled (now or by a later options change,
+    which the energy manager signals). Like a charger's entities, they stay while loaded."""
+    ems = entry.runtime_data.ems
+    added = False
+
+    @callback
+    def _add() -> None:
+        nonlocal added
+        if ems.enabled and not added:
+            added = True
+            async_add_entities(
+                OcppSiteNumber(entry, description, ems) for description in SITE_NUMBERS
+            )
+
+    _add()
+    entry.async_on_unload(async_dispatcher_connect(hass, ems.signal, _add))
 
 
 class OcppCurrentLimitNumber(OcppEntity, NumberEntity):
@@ -166,3 +249,17 @@ class OcppEmsNumber(EmsEntity, NumberEntity):
     async def async_set_native_value(self, value: float) -> None:
         changes: dict[str, Any] = {self.entity_description.field: round(value, 1)}
         self.ems.async_update_charger(self.coordinator.charger_id, **changes)
+
+
+class OcppSiteNumber(EmsSiteEntity, NumberEntity):
+    """A home battery SoC setting of the server's energy manager (applies to all its chargers)."""
+
+    entity_description: SiteNumberDescription
+
+    @property
+    def native_value(self) -> float:
+        description = self.entity_description
+        return float(self.entry.options.get(description.option, description.default))
+
+    async def async_set_native_value(self, value: float) -> None:
+        self.ems.async_set_site_option(self.entity_description.option, round(value))

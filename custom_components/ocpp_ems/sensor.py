@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -26,13 +25,13 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .coordinator import ChargerConfigEntry, ChargerCoordinator, connector_ids
+from .coordinator import ChargerConfigEntry
 from .core.ems import ChargerDecision, Reason
 from .core.model import Charger, Connector, ConnectorStatus, PhaseValues
 from .core.settings import ChargerSettings, PauseStrategy
 from .ems_entity import EmsEntity, ems_of
 from .energy_manager import ChargerView
-from .entity import EntityCandidate, OcppEntity, async_add_charger_entities
+from .entity import OcppEntity, async_add_described_entities
 from .hub import charger_settings
 
 # Entities only read the model; the coordinator pushes updates.
@@ -298,30 +297,21 @@ async def async_setup_entry(
     entry: ChargerConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    async_add_charger_entities(entry, async_add_entities, _candidates)
+    async_add_described_entities(
+        entry,
+        async_add_entities,
+        charger_descriptions=CHARGER_SENSORS,
+        charger_entity=OcppChargerSensor,
+        connector_descriptions=CONNECTOR_SENSORS,
+        connector_entity=OcppConnectorSensor,
+        charger_has=lambda description, charger: description.exists_fn(charger),
+        connector_has=lambda description, connector: description.exists_fn(connector),
+    )
     if (ems := ems_of(entry)) is not None:
         coordinator = entry.runtime_data.coordinator
         async_add_entities(
             OcppEmsSensor(coordinator, description, ems) for description in EMS_SENSORS
         )
-
-
-def _candidates(coordinator: ChargerCoordinator) -> Iterator[EntityCandidate]:
-    charger = coordinator.charger
-    for description in CHARGER_SENSORS:
-        yield (
-            description.key,
-            description.exists_fn(charger),
-            partial(OcppChargerSensor, coordinator, description),
-        )
-    for connector_id in connector_ids(charger):
-        connector = charger.connectors.get(connector_id)
-        for connector_description in CONNECTOR_SENSORS:
-            yield (
-                f"{connector_id}_{connector_description.key}",
-                connector_description.exists_fn(connector),
-                partial(OcppConnectorSensor, coordinator, connector_description, connector_id),
-            )
 
 
 class OcppChargerSensor(OcppEntity, SensorEntity):

@@ -295,8 +295,9 @@ async def _plan_charge(target: ChargerTarget, call: ServiceCall) -> ServiceRespo
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="vehicle_capacity_missing"
             )
-        if not any(c.meter.soc_percent is not None for c in target.charger.outlets):
-            # Without the car's SoC a SoC target can never be judged: say so instead of waiting.
+        if ems.vehicle_soc(target.charger_id) is None:
+            # Without the car's SoC (from the charger or the vehicle SoC sensor in the charger's
+            # options) a SoC target can never be judged: say so instead of waiting.
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="vehicle_soc_unknown",

@@ -5,25 +5,12 @@ from __future__ import annotations
 from datetime import time
 
 from homeassistant.components.time import TimeEntity, TimeEntityDescription
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import ChargerConfigEntry
-from .ems_entity import EmsEntity, ems_of
+from .ems_entity import EmsEntity, ems_platform_setup
 
 PARALLEL_UPDATES = 0
 
 DEPARTURE = TimeEntityDescription(key="departure", translation_key="departure")
-
-
-async def async_setup_entry(
-    hass: HomeAssistant,
-    entry: ChargerConfigEntry,
-    async_add_entities: AddConfigEntryEntitiesCallback,
-) -> None:
-    if (ems := ems_of(entry)) is None:
-        return
-    async_add_entities([OcppDepartureTime(entry.runtime_data.coordinator, DEPARTURE, ems)])
 
 
 class OcppDepartureTime(EmsEntity, TimeEntity):
@@ -35,3 +22,6 @@ class OcppDepartureTime(EmsEntity, TimeEntity):
 
     async def async_set_value(self, value: time) -> None:
         self.ems.async_update_charger(self.coordinator.charger_id, departure_time=value)
+
+
+async_setup_entry = ems_platform_setup(OcppDepartureTime, DEPARTURE)

@@ -98,16 +98,24 @@ def sessions() -> list[EchoSession]:
     return []
 
 
-@pytest.fixture
-def factories(sessions: list[EchoSession]) -> dict[str, SessionFactory]:
+def factories_of(
+    cls: type[EchoSession], sessions: list[EchoSession], versions: tuple[str, ...] = ("ocpp1.6",)
+) -> dict[str, SessionFactory]:
+    """Session factories creating ``cls`` for each of ``versions``; ``sessions`` collects them."""
+
     def factory(
         connection: ServerConnection, charger: Charger, context: SessionContext
     ) -> ChargerSession:
-        session = EchoSession(connection, charger, context)
+        session = cls(connection, charger, context)
         sessions.append(session)
         return session
 
-    return {"ocpp1.6": factory, "ocpp2.0.1": factory}
+    return dict.fromkeys(versions, factory)
+
+
+@pytest.fixture
+def factories(sessions: list[EchoSession]) -> dict[str, SessionFactory]:
+    return factories_of(EchoSession, sessions, versions=("ocpp1.6", "ocpp2.0.1"))
 
 
 @pytest.fixture
@@ -616,17 +624,6 @@ class SlowSession(ProfileSession):
 
     async def set_limit_profile(self, request: LimitRequest) -> None:
         await asyncio.Event().wait()
-
-
-def factories_of(cls: type[EchoSession], sessions: list[EchoSession]) -> dict[str, SessionFactory]:
-    def factory(
-        connection: ServerConnection, charger: Charger, context: SessionContext
-    ) -> ChargerSession:
-        session = cls(connection, charger, context)
-        sessions.append(session)
-        return session
-
-    return {"ocpp1.6": factory}
 
 
 async def test_attach_failure_is_a_warning(

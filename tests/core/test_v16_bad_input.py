@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection
 
-from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.protocol.frames import (
     ErrorCodes,
     FrameGuard,
@@ -20,16 +19,14 @@ from custom_components.ocpp_ems.core.protocol.v16 import handlers
 from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .fakes import MemoryDirectory
-from .v16_harness import CHARGER_ID, Harness, exchange, now_iso, running_harness
+from .v16_harness import Harness, exchange, now_iso, protocol_harness
 
 
 @pytest.fixture
 async def h(
     socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
 ) -> AsyncIterator[Harness]:
-    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
-    async with running_harness(directory, server_settings) as harness:
-        harness.attach_controller = False
+    async with protocol_harness(directory, server_settings) as harness:
         yield harness
 
 

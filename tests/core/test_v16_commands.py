@@ -31,17 +31,15 @@ from custom_components.ocpp_ems.core.session import LimitRequest, SessionContext
 from custom_components.ocpp_ems.core.settings import ChargerSettings, ServerSettings
 
 from .fakes import MemoryDirectory
-from .v16_harness import CHARGER_ID, Harness, SimCharger, running_harness, wait_for
+from .v16_harness import Harness, SimCharger, protocol_harness, wait_for
 
 
 @pytest.fixture
 async def h(
     socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
 ) -> AsyncIterator[Harness]:
-    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
     server_settings.response_timeout_s = 1.0
-    async with running_harness(directory, server_settings) as harness:
-        harness.attach_controller = False
+    async with protocol_harness(directory, server_settings) as harness:
         yield harness
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,17 +21,23 @@ from custom_components.ocpp_ems.core.protocol import v16
 from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .fakes import MemoryDirectory
-from .v16_harness import CHARGER_ID, Harness, now_iso, running_harness, wait_for
+from .v16_harness import CHARGER_ID, Harness, now_iso, protocol_harness, wait_for
+
+
+def watchdog_harness(
+    directory: MemoryDirectory, *, boot_trigger_after_s: float
+) -> AbstractAsyncContextManager[Harness]:
+    """A protocol harness whose boot watchdog fires after ``boot_trigger_after_s``."""
+    settings = ServerSettings(host="127.0.0.1", port=0, boot_trigger_after_s=boot_trigger_after_s)
+    return protocol_harness(directory, settings)
 
 
 @pytest.fixture
 async def h(
     socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
 ) -> AsyncIterator[Harness]:
-    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
     directory.id_tags.add("TAG1")
-    async with running_harness(directory, server_settings) as harness:
-        harness.attach_controller = False
+    async with protocol_harness(directory, server_settings) as harness:
         yield harness
 
 
@@ -142,10 +149,7 @@ async def test_on_accepted_without_password_only_triggers(
 async def test_reconnect_without_boot_is_triggered(
     socket_enabled: None, directory: MemoryDirectory
 ) -> None:
-    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
-    settings = ServerSettings(host="127.0.0.1", port=0, boot_trigger_after_s=0.1)
-    async with running_harness(directory, settings) as h:
-        h.attach_controller = False
+    async with watchdog_harness(directory, boot_trigger_after_s=0.1) as h:
         sim = await h.charger_client(boot=False)
         await wait_for(lambda: h.booted == 1)
         assert sim.actions("TriggerMessage")[0]["requested_message"] == "BootNotification"
@@ -154,10 +158,7 @@ async def test_reconnect_without_boot_is_triggered(
 async def test_charger_that_never_boots_is_set_up_anyway(
     socket_enabled: None, directory: MemoryDirectory
 ) -> None:
-    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
-    settings = ServerSettings(host="127.0.0.1", port=0, boot_trigger_after_s=0.1)
-    async with running_harness(directory, settings) as h:
-        h.attach_controller = False
+    async with watchdog_harness(directory, boot_trigger_after_s=0.1) as h:
 
         def no_boot(sim: object) -> None:
             sim.boot_on_trigger = False  # type: ignore[attr-defined]
@@ -402,10 +403,7 @@ async def test_meter_configuration_rejections(h: Harness) -> None:
 async def test_watchdog_quiet_when_boot_arrives(
     socket_enabled: None, directory: MemoryDirectory
 ) -> None:
-    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
-    settings = ServerSettings(host="127.0.0.1", port=0, boot_trigger_after_s=0.2)
-    async with running_harness(directory, settings) as h:
-        h.attach_controller = False
+    async with watchdog_harness(directory, boot_trigger_after_s=0.2) as h:
         sim = await h.charger_client()
         await asyncio.sleep(0.3)
         assert not sim.actions("TriggerMessage")
@@ -414,10 +412,7 @@ async def test_watchdog_quiet_when_boot_arrives(
 async def test_watchdog_with_rejected_trigger_and_disconnect(
     socket_enabled: None, directory: MemoryDirectory
 ) -> None:
-    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
-    settings = ServerSettings(host="127.0.0.1", port=0, boot_trigger_after_s=0.1)
-    async with running_harness(directory, settings) as h:
-        h.attach_controller = False
+    async with watchdog_harness(directory, boot_trigger_after_s=0.1) as h:
 
         def reject(sim: object) -> None:
             sim.status_override["TriggerMessage"] = "Rejected"  # type: ignore[attr-defined]

@@ -506,6 +506,18 @@ async def running_harness(
         await harness.close()
 
 
+@contextlib.asynccontextmanager
+async def protocol_harness(
+    directory: MemoryDirectory, settings: ServerSettings
+) -> AsyncIterator[Harness]:
+    """A running harness for protocol tests: the charger is accepted, and no current controller
+    joins its sessions (its profile writes would mix with the messages under test)."""
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    async with running_harness(directory, settings) as harness:
+        harness.attach_controller = False
+        yield harness
+
+
 async def exchange(connection: ClientConnection, frame: str | list[Any]) -> list[Any]:
     """Send one raw frame and return the parsed reply."""
     await connection.send(frame if isinstance(frame, str) else json.dumps(frame))

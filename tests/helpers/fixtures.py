@@ -98,6 +98,13 @@ def connect(server_entry: MockConfigEntry) -> ConnectCharger:
     return _connect
 
 
+async def assert_turned_away(connect: ConnectCharger, charger_id: str) -> None:
+    """The server refuses ``charger_id`` at the handshake (HTTP 404: rejected or not allowed)."""
+    with pytest.raises(Exception, match="HTTP 404"):
+        async with connect(charger_id):
+            pass
+
+
 async def accept_pending_charger(hass: HomeAssistant, charger_id: str) -> MockConfigEntry:
     """Play the user: accept the discovery flow of ``charger_id``; return the charger entry."""
     await wait_for(lambda: _discovery_flow(hass, charger_id) is not None, what="discovery flow")

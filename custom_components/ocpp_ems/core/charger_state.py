@@ -46,6 +46,11 @@ class ChargerState:
         self.charger = charger
         self._context = context
 
+    def _fire(self, kind: EventKind, connector_id: int = 0, **data: object) -> None:
+        """Send listeners an event; ``data`` holds plain JSON-ready values (they become HA event
+        attributes)."""
+        self.charger.notify(ChargerEvent(kind=kind, connector_id=connector_id, data=data))
+
     # --- connection and boot ---------------------------------------------------------------------
     def record_seen(self) -> None:
         """Any frame arrived (the charger is alive)."""
@@ -127,16 +132,12 @@ class ChargerState:
         connector.vendor_error = vendor_error_code
         self.charger.notify()
         if status is ConnectorStatus.FAULTED and previous is not ConnectorStatus.FAULTED:
-            self.charger.notify(
-                ChargerEvent(
-                    kind=EventKind.FAULT,
-                    connector_id=connector_id,
-                    data={
-                        "error_code": error_code,
-                        "info": info,
-                        "vendor_error_code": vendor_error_code,
-                    },
-                )
+            self._fire(
+                EventKind.FAULT,
+                connector_id,
+                error_code=error_code,
+                info=info,
+                vendor_error_code=vendor_error_code,
             )
         return True
 
@@ -149,9 +150,7 @@ class ChargerState:
         )
         if events:
             kind = EventKind.AUTHORIZED if accepted else EventKind.AUTHORIZATION_REJECTED
-            self.charger.notify(
-                ChargerEvent(kind=kind, connector_id=connector_id, data={"id_tag": id_tag})
-            )
+            self._fire(kind, connector_id, id_tag=id_tag)
         return accepted
 
     # --- transactions ----------------------------------------------------------------------------
@@ -195,17 +194,13 @@ class ChargerState:
         connector.transaction = transaction
         apply_energy(self.charger, connector, meter_start_wh, transaction, started)
         self.charger.notify()
-        self.charger.notify(
-            ChargerEvent(
-                kind=EventKind.SESSION_STARTED,
-                connector_id=connector_id,
-                data={
-                    "transaction_id": transaction_id,
-                    "id_tag": id_tag,
-                    "meter_start_wh": meter_start_wh,
-                    "authorized": authorized,
-                },
-            )
+        self._fire(
+            EventKind.SESSION_STARTED,
+            connector_id,
+            transaction_id=transaction_id,
+            id_tag=id_tag,
+            meter_start_wh=meter_start_wh,
+            authorized=authorized,
         )
         self._context.request_save()
         return transaction
@@ -244,19 +239,15 @@ class ChargerState:
         connector.last_session_energy_wh = transaction.energy_wh
         clear_flow(connector)
         self.charger.notify()
-        self.charger.notify(
-            ChargerEvent(
-                kind=EventKind.SESSION_ENDED,
-                connector_id=connector.connector_id,
-                data={
-                    "transaction_id": transaction.transaction_id,
-                    "id_tag": transaction.id_tag,
-                    "energy_wh": transaction.energy_wh,
-                    "reason": reason,
-                    "started_at": transaction.started_at.isoformat(),
-                    "ended_at": ended.isoformat(),
-                },
-            )
+        self._fire(
+            EventKind.SESSION_ENDED,
+            connector.connector_id,
+            transaction_id=transaction.transaction_id,
+            id_tag=transaction.id_tag,
+            energy_wh=transaction.energy_wh,
+            reason=reason,
+            started_at=transaction.started_at.isoformat(),
+            ended_at=ended.isoformat(),
         )
         self._context.request_save()
 
@@ -283,20 +274,13 @@ class ChargerState:
     def record_firmware_status(self, status: str) -> None:
         self.charger.firmware_status = status
         self.charger.notify()
-        self.charger.notify(ChargerEvent(kind=EventKind.FIRMWARE_STATUS, data={"status": status}))
+        self._fire(EventKind.FIRMWARE_STATUS, status=status)
 
     def record_diagnostics_status(self, status: str) -> None:
         self.charger.diagnostics_status = status
         self.charger.notify()
-        self.charger.notify(
-            ChargerEvent(kind=EventKind.DIAGNOSTICS_STATUS, data={"status": status})
-        )
+        self._fire(EventKind.DIAGNOSTICS_STATUS, status=status)
 
     def record_data_transfer(self, vendor_id: str, message_id: str | None, data: object) -> None:
         """Vendor-specific data: handed to Home Assistant as an event (automations interpret it)."""
-        self.charger.notify(
-            ChargerEvent(
-                kind=EventKind.DATA_TRANSFER,
-                data={"vendor_id": vendor_id, "message_id": message_id, "data": data},
-            )
-        )
+        self._fire(EventKind.DATA_TRANSFER, vendor_id=vendor_id, message_id=message_id, data=data)

@@ -162,11 +162,7 @@ class CurrentController:
         await self._apply()
 
     async def pause(self) -> None:
-        limit = self.charger.limit
-        if not limit.paused:
-            limit.paused = True
-            self._request_save()
-            self.charger.notify()
+        self._record_paused(True)
         if self._strategy() is PauseStrategy.ZERO_LIMIT:
             await self._apply()
             return
@@ -178,11 +174,7 @@ class CurrentController:
                     self._stopped_connectors.append(connector.connector_id)
 
     async def resume(self) -> None:
-        limit = self.charger.limit
-        if limit.paused:
-            limit.paused = False
-            self._request_save()
-            self.charger.notify()
+        self._record_paused(False)
         if self._strategy() is PauseStrategy.ZERO_LIMIT:
             await self._apply()
             return
@@ -193,6 +185,13 @@ class CurrentController:
         for connector_id in connectors:
             if self.charger.connector(connector_id).transaction is None:
                 await session.remote_start(connector_id, self._settings().remote_start_id_tag)
+
+    def _record_paused(self, paused: bool) -> None:
+        limit = self.charger.limit
+        if limit.paused != paused:
+            limit.paused = paused
+            self._request_save()
+            self.charger.notify()
 
     # --- internals: what to write ----------------------------------------------------------------
     @property
@@ -292,16 +291,21 @@ class CurrentController:
         limit = self.charger.limit
         unit = self._unit(settings)
         base_level = self._stack_level(settings.base_stack_level)
+
+        def fixed_profile(profile_id: int, purpose: str, amps: float) -> LimitRequest:
+            # Both fixed profiles are charger-wide, at the base level, without a duration.
+            return LimitRequest(
+                profile_id=profile_id,
+                stack_level=base_level,
+                purpose=purpose,
+                connector_id=0,
+                limit=self._to_unit(amps, unit, settings.phases),
+                unit=unit,
+            )
+
         if limit.charger_max_a != settings.installation_max_a:
             await session.set_limit_profile(
-                LimitRequest(
-                    profile_id=MAX_PROFILE_ID,
-                    stack_level=base_level,
-                    purpose="charger_max",
-                    connector_id=0,
-                    limit=self._to_unit(settings.installation_max_a, unit, settings.phases),
-                    unit=unit,
-                )
+                fixed_profile(MAX_PROFILE_ID, "charger_max", settings.installation_max_a)
             )
             limit.charger_max_a = settings.installation_max_a
             self._request_save()
@@ -309,14 +313,7 @@ class CurrentController:
             self._warn_once("levels", "has one usable stack level: no fallback profile")
         elif limit.base_a != settings.safe_current_a:
             await session.set_limit_profile(
-                LimitRequest(
-                    profile_id=BASE_PROFILE_ID,
-                    stack_level=base_level,
-                    purpose="tx_default",
-                    connector_id=0,
-                    limit=self._to_unit(settings.safe_current_a, unit, settings.phases),
-                    unit=unit,
-                )
+                fixed_profile(BASE_PROFILE_ID, "tx_default", settings.safe_current_a)
             )
             limit.base_a = settings.safe_current_a
             self._request_save()

@@ -1,0 +1,313 @@
+"""The energy manager's entities: a snapshot of a charger's (mode, numbers, departure, sensors) and of
+the server's site numbers; the site numbers, the available PV power input and the vehicle SoC sensor
+at work in a real Home Assistant with a simulated charger over real websockets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_UNAVAILABLE, Platform
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
+    MockConfigEntry,
+)
+from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
+
+from custom_components.ocpp_ems import energy_manager
+from custom_components.ocpp_ems.const import (
+    CONF_BATTERY_ASSIST,
+    CONF_BATTERY_FLOOR_SOC,
+    CONF_BATTERY_POWER,
+    CONF_BATTERY_PRIORITY_SOC,
+    CONF_BATTERY_SOC,
+    CONF_EMS_ENABLED,
+    CONF_GRID_POWER,
+    CONF_MIN_WRITE_INTERVAL,
+    CONF_PV_AVAILABLE_POWER,
+    CONF_PV_POWER,
+    CONF_RESPONSE_TIMEOUT,
+    CONF_VEHICLE_SOC,
+    DOMAIN,
+)
+from custom_components.ocpp_ems.number import EMS_NUMBERS
+from custom_components.ocpp_ems.select import CHARGE_MODE
+from custom_components.ocpp_ems.sensor import EMS_SENSORS
+from custom_components.ocpp_ems.time import DEPARTURE
+
+from .helpers.charger import SimCharger, wait_for
+from .helpers.ems import (
+    PERCENT,
+    POWER,
+    async_set_charger_options,
+    async_setup_sources,
+    set_sources,
+)
+from .helpers.platform import only_platforms
+
+type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+
+PREFIX = "acme_wallbox_1_cp1"
+MODE = f"select.{PREFIX}_charge_mode"
+REASON = f"sensor.{PREFIX}_energy_manager_reason"
+TARGET_ENERGY = f"number.{PREFIX}_target_energy"
+DEPARTURE_TIME = f"time.{PREFIX}_departure_time"
+PRIORITY = "number.ocpp_server_port_0_battery_priority_state_of_charge"
+FLOOR = "number.ocpp_server_port_0_battery_floor_state_of_charge"
+EMS_KEYS = {
+    CHARGE_MODE.key,
+    DEPARTURE.key,
+    *(description.key for description in EMS_NUMBERS),
+    *(description.key for description in EMS_SENSORS),
+}
+
+
+@pytest.fixture(autouse=True)
+def fast_debounce(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(energy_manager, "EMS_DEBOUNCE_S", 0.05)
+
+
+@pytest.fixture
+def server_options() -> dict[str, Any]:
+    return {
+        CONF_RESPONSE_TIMEOUT: 3,
+        CONF_EMS_ENABLED: True,
+        CONF_GRID_POWER: "sensor.grid",
+        CONF_PV_POWER: "sensor.pv",
+        CONF_PV_AVAILABLE_POWER: "sensor.pv_available",
+        CONF_BATTERY_POWER: "sensor.battery",
+        CONF_BATTERY_SOC: "sensor.battery_soc",
+        CONF_MIN_WRITE_INTERVAL: 2,
+    }
+
+
+@pytest.fixture
+async def sources(hass: HomeAssistant) -> None:
+    await async_setup_sources(
+        hass,
+        {
+            "grid": POWER,
+            "pv": POWER,
+            "pv_available": POWER,
+            "battery": POWER,
+            "battery_soc": PERCENT,
+            "vehicle_soc": PERCENT,
+        },
+    )
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> State:
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state
+
+
+async def call(hass: HomeAssistant, domain: str, service: str, data: dict[str, Any]) -> None:
+    await hass.services.async_call(domain, service, data, blocking=True)
+    await hass.async_block_till_done()
+
+
+async def plug_in_and_charge(sim: SimCharger) -> None:
+    await sim.status("Preparing")
+    await sim.start_transaction()
+    await sim.status("Charging")
+
+
+@pytest.mark.usefixtures("sources")
+async def test_snapshot(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    server_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+    snapshot: SnapshotAssertion,
+) -> None:
+    # A plugged-in car, no sun: the charger waits for surplus (a steady state to snapshot).
+    await set_sources(hass, battery_soc=80)
+    with only_platforms(Platform.NUMBER, Platform.SELECT, Platform.SENSOR, Platform.TIME):
+        async with onboard() as (sim, entry):
+            await plug_in_and_charge(sim)
+            await wait_for(
+                lambda: state_of(hass, REASON).state == "waiting_for_surplus", what="no surplus"
+            )
+            await call(hass, "number", "set_value", {"entity_id": TARGET_ENERGY, "value": 10})
+            await call(hass, "time", "set_value", {"entity_id": DEPARTURE_TIME, "time": "07:30"})
+            assert state_of(hass, REASON).state == "waiting_for_surplus"
+
+            ems_entries = sorted(
+                (
+                    registry_entry
+                    for registry_entry in er.async_entries_for_config_entry(
+                        entity_registry, entry.entry_id
+                    )
+                    if registry_entry.unique_id.removeprefix("CP1_") in EMS_KEYS
+                ),
+                key=lambda registry_entry: registry_entry.entity_id,
+            )
+            assert len(ems_entries) == len(EMS_KEYS)
+            for registry_entry in ems_entries:
+                assert registry_entry == snapshot(name=f"{registry_entry.entity_id}-entry")
+                state = state_of(hass, registry_entry.entity_id)
+                assert state == snapshot(name=f"{registry_entry.entity_id}-state")
+
+            # The site numbers are on the server's own device (unique id: the entry id, random
+            # in tests, so checked apart).
+            site_entries = er.async_entries_for_config_entry(entity_registry, server_entry.entry_id)
+            assert {e.unique_id for e in site_entries} == {
+                f"{server_entry.entry_id}_battery_priority_soc",
+                f"{server_entry.entry_id}_battery_floor_soc",
+            }
+            for registry_entry in sorted(site_entries, key=lambda e: e.entity_id):
+                assert registry_entry == snapshot(
+                    name=f"{registry_entry.entity_id}-entry", exclude=props("unique_id")
+                )
+                state = state_of(hass, registry_entry.entity_id)
+                assert state == snapshot(name=f"{registry_entry.entity_id}-state")
+            server_device = device_registry.async_get_device_by_identifier(
+                (DOMAIN, f"server_{server_entry.entry_id}"), server_entry.entry_id
+            )
+            assert server_device is not None
+            assert server_device.name == server_entry.title
+
+
+@pytest.mark.usefixtures("sources")
+async def test_battery_priority_number_drives_the_controller(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    # The home battery takes 5 kW of PV at 60 %: below the priority SoC (100 %) it comes first.
+    await set_sources(hass, grid=0, pv=5000, battery=-5000, battery_soc=60)
+    ems = server_entry.runtime_data.ems
+    async with onboard() as (sim, _entry):
+        await plug_in_and_charge(sim)
+        await wait_for(
+            lambda: state_of(hass, REASON).state in ("battery_first", "waiting_for_surplus"),
+            what="battery first",
+        )
+        await wait_for(lambda: sim.live_limit() == 0.0, what="paused")
+        assert state_of(hass, PRIORITY).state == "100.0"
+
+        # Car first from 50 %: the battery's charging power is surplus for the car, at once.
+        await call(hass, "number", "set_value", {"entity_id": PRIORITY, "value": 50})
+        assert ems.site.battery.priority_soc == 50.0
+        await wait_for(lambda: (sim.live_limit() or 0.0) > 6.0, what="car first")
+        assert sim.live_limit() == pytest.approx(5000 / 690, abs=0.15)
+        # Stored in the options, where the options step edits the same value.
+        assert server_entry.options[CONF_BATTERY_PRIORITY_SOC] == 50
+        assert state_of(hass, PRIORITY).state == "50.0"
+
+        await call(hass, "number", "set_value", {"entity_id": FLOOR, "value": 30})
+        assert ems.site.battery.floor_soc == 30.0
+        assert server_entry.options[CONF_BATTERY_FLOOR_SOC] == 30
+
+    # Kept across a restart of the server entry.
+    assert await hass.config_entries.async_reload(server_entry.entry_id)
+    await hass.async_block_till_done()
+    assert state_of(hass, PRIORITY).state == "50.0"
+    assert state_of(hass, FLOOR).state == "30.0"
+    assert server_entry.runtime_data.ems.site.battery.priority_soc == 50.0
+
+
+async def test_site_numbers_follow_the_options(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    # An options change (the options step) shows in the numbers.
+    hass.config_entries.async_update_entry(
+        server_entry,
+        options=server_entry.options | {CONF_BATTERY_FLOOR_SOC: 20, CONF_BATTERY_ASSIST: True},
+    )
+    await hass.async_block_till_done()
+    assert state_of(hass, FLOOR).state == "20.0"
+    assert server_entry.runtime_data.ems.site.battery.floor_soc == 20.0
+
+    # Energy manager off: unavailable (and not created at all at the next start).
+    hass.config_entries.async_update_entry(
+        server_entry, options=server_entry.options | {CONF_EMS_ENABLED: False}
+    )
+    await hass.async_block_till_done()
+    assert state_of(hass, FLOOR).state == STATE_UNAVAILABLE
+    assert await hass.config_entries.async_reload(server_entry.entry_id)
+    await hass.async_block_till_done()
+    assert server_entry.state is ConfigEntryState.LOADED
+    assert hass.states.get(FLOOR) is None or state_of(hass, FLOOR).state == STATE_UNAVAILABLE
+
+
+@pytest.mark.parametrize("server_options", [{CONF_RESPONSE_TIMEOUT: 3}])
+async def test_site_numbers_appear_when_enabled(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    assert hass.states.get(PRIORITY) is None
+    hass.config_entries.async_update_entry(
+        server_entry, options=server_entry.options | {CONF_EMS_ENABLED: True}
+    )
+    await hass.async_block_till_done()
+    assert state_of(hass, PRIORITY).state == "100.0"
+    assert state_of(hass, FLOOR).state == "50.0"
+
+
+@pytest.mark.usefixtures("sources")
+async def test_available_pv_power_counts_curtailed_pv(
+    hass: HomeAssistant, onboard: Onboard
+) -> None:
+    # A zero-export inverter: nothing exported, 2 kW produced, 7 kW possible. No battery reading.
+    await set_sources(hass, grid=0, pv=2000, pv_available=7000, battery=0, battery_soc=100)
+    async with onboard() as (sim, _entry):
+        await plug_in_and_charge(sim)
+        await wait_for(lambda: (sim.live_limit() or 0.0) > 6.0, what="start on curtailed PV")
+        assert sim.live_limit() == pytest.approx(5000 / 690, abs=0.15)
+
+
+@pytest.mark.usefixtures("sources")
+async def test_vehicle_soc_sensor_for_a_charger_without_soc(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    await set_sources(hass, vehicle_soc=40, battery_soc=100)
+    ems = server_entry.runtime_data.ems
+    async with onboard() as (sim, entry):
+        device = dr.async_get(hass).async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id)
+        assert device is not None
+        assert ems.vehicle_soc("CP1") is None
+        assert ems.vehicle_soc("unknown") is None
+
+        # The charger's options name the car's SoC sensor.
+        await async_set_charger_options(hass, entry, **{CONF_VEHICLE_SOC: "sensor.vehicle_soc"})
+        assert ems.vehicle_soc("CP1") == 40.0
+
+        # A SoC plan (20 kWh missing, 1 h left: more than 22 kW can give): charging at once.
+        await plug_in_and_charge(sim)
+        departure = dt_util.utcnow() + timedelta(hours=1)
+        await call(
+            hass,
+            DOMAIN,
+            "plan_charge",
+            {
+                "device_id": device.id,
+                "target_soc": 80,
+                "vehicle_capacity_kwh": 50,
+                "departure": departure,
+            },
+        )
+        plan = ems.settings("CP1").plan
+        assert plan is not None
+        assert plan.soc == 80.0
+        await wait_for(lambda: sim.live_limit() == 32.0, what="plan charging")
+
+        assert state_of(hass, REASON).state == "planned_slot"
+
+        # The car's sensor reaches the target: the plan is done (only solar surplus from now).
+        # (The car draws its 32 A from the grid: no surplus.)
+        await set_sources(hass, vehicle_soc=80, grid=22080)
+        await wait_for(lambda: sim.live_limit() == 0.0, what="paused at the target")
+        assert state_of(hass, REASON).state == "target_reached"
+
+        # A SoC the charger reports wins over the sensor.
+        await sim.meter_values(soc=55)
+        await hass.async_block_till_done()
+        assert ems.vehicle_soc("CP1") == 55.0
