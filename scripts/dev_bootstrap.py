@@ -3,14 +3,18 @@
 
 ``offline CONFIG``  (before hass starts; idempotent)
     Creates the owner user (no password: the trusted_networks provider in configuration.yaml logs
-    127.0.0.1 in without a prompt), marks onboarding done, and writes a long-lived access token to
-    ``CONFIG/.dev_token`` for scripts and curl.
+    127.0.0.1 in without a prompt), marks onboarding done, writes a long-lived access token to
+    ``CONFIG/.dev_token`` for scripts and curl, and makes Home Assistant listen on
+    127.0.0.1:``--hass-port`` only (its confirmed HTTP settings in ``.storage/http``).
 
 ``online CONFIG --port P``  (while hass runs; idempotent)
     Through Home Assistant's own REST / websocket API, i.e. the same config flows a user clicks:
     creates the OCPP server entry on port P if there is none, lets the simulator's id tag charge
-    (server options), and accepts the discovery flow of each charger that connects, which creates
-    its charger entry and moves it to Basic authentication.
+    (options menu, "server" step), enables the energy manager on the simulated PV / grid / battery
+    sensors of configuration.yaml ("energy manager" step; only while it is not enabled, so an
+    existing development setup is upgraded and the user's later choices stay), and accepts the
+    discovery flow of each charger that connects, which creates its charger entry and moves it to
+    Basic authentication.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,9 +34,24 @@ DOMAIN = "ocpp_ems"
 TOKEN_FILE = ".dev_token"
 _LOGGER = logging.getLogger("dev_bootstrap")
 
+# The energy manager on the simulated household of config/configuration.yaml (sign conventions the
+# energy manager expects: grid + import / - export, battery + discharging / - charging).
+EMS_OPTIONS: dict[str, Any] = {
+    "ems_enabled": True,
+    "grid_power_entity": "sensor.simulated_grid_power",
+    "grid_current_l1_entity": "sensor.simulated_grid_current_l1",
+    "grid_current_l2_entity": "sensor.simulated_grid_current_l2",
+    "grid_current_l3_entity": "sensor.simulated_grid_current_l3",
+    "pv_power_entity": "sensor.simulated_pv_power",
+    "battery_power_entity": "sensor.simulated_battery_power",
+    "battery_soc_entity": "sensor.simulated_battery_state_of_charge",
+    "fuse_a": 25,
+    "site_phases": "3",
+}
+
 
 # ------------------------------------------------------------------------------------ offline part
-async def prepare_offline(config_dir: Path) -> None:
+async def prepare_offline(config_dir: Path, hass_port: int) -> None:
     from homeassistant.auth import auth_manager_from_config
     from homeassistant.auth.const import GROUP_ID_ADMIN
     from homeassistant.auth.models import TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN
@@ -80,11 +100,43 @@ async def prepare_offline(config_dir: Path) -> None:
         await onboarding.async_save({"done": list(STEPS)})
         _LOGGER.info("Marked onboarding done")
 
+    await _confirm_http_config(hass, hass_port)
+
     # Stopping a running instance flushes the delayed saves (auth store) in its final write;
     # async_stop() ignores an instance that never started, hence the explicit state.
     logging.getLogger("homeassistant.core").setLevel(logging.WARNING)
     hass.set_state(CoreState.running)
     await hass.async_stop()
+
+
+async def _confirm_http_config(hass: Any, port: int) -> None:
+    """Listen on 127.0.0.1 only (the trusted-network login bypass must not reach the LAN).
+
+    Since Home Assistant 2026.10 the ``http:`` settings live in ``.storage/http`` as a confirmed
+    ("stable") config plus a "pending" one under trial, which reverts (with a restart, onto the
+    default: all interfaces) unless confirmed within 5 minutes. The same store API the settings
+    page uses makes ours the confirmed one, so nothing is pending and nothing restarts.
+    """
+    from homeassistant.components.http.config import (
+        HTTP_STORAGE_SCHEMA,
+        async_get_and_load_store,
+    )
+
+    wanted = HTTP_STORAGE_SCHEMA({"server_host": ["127.0.0.1"], "server_port": port})
+    store = await async_get_and_load_store(hass)
+
+    def plain(config: Any) -> dict[str, Any]:
+        meta = ("created_at", "error", "error_message")
+        return {key: value for key, value in dict(config).items() if key not in meta}
+
+    if plain(store.stable) == wanted and store.pending is None and store.yaml_migration_done:
+        return
+    pending: Any = {**wanted, "error": None, "error_message": None}
+    await store.async_set_pending(pending)
+    if store.pending is not None:
+        await store.async_promote_pending()
+    await store.async_mark_yaml_migration_done()
+    _LOGGER.info("HTTP server: 127.0.0.1:%s (confirmed in .storage/http)", port)
 
 
 # ------------------------------------------------------------------------------------- online part
@@ -147,29 +199,90 @@ async def _entries(api: HassApi) -> list[dict[str, Any]]:
     return result
 
 
-async def ensure_server_entry(api: HassApi, port: int, id_tag: str) -> None:
+async def _server_entry(api: HassApi, port: int) -> str:
+    """The id of the OCPP server entry, created on ``port`` if there is none."""
     servers = [e for e in await _entries(api) if e["source"] == "user"]
-    if not servers:
-        form = await api.request("POST", "/api/config/config_entries/flow", {"handler": DOMAIN})
-        answer = _fill_form(form["data_schema"], {"port": port, "host": "0.0.0.0"})
-        result = await api.request(
-            "POST", f"/api/config/config_entries/flow/{form['flow_id']}", answer
-        )
-        if result.get("type") != "create_entry":
-            raise RuntimeError(f"creating the server entry failed: {result}")
-        _LOGGER.info("Created the OCPP server entry on port %s", port)
-        entry_id = result["result"]["entry_id"]
-        # Let the simulator's id tag charge (default-deny for unknown tags otherwise).
-        form = await api.request(
-            "POST", "/api/config/config_entries/options/flow", {"handler": entry_id}
-        )
-        answer = _fill_form(form["data_schema"], {"id_tags": [id_tag]})
-        await api.request(
-            "POST", f"/api/config/config_entries/options/flow/{form['flow_id']}", answer
-        )
+    if servers:
+        _LOGGER.info("OCPP server entry exists: %s", servers[0]["title"])
+        return str(servers[0]["entry_id"])
+    form = await api.request("POST", "/api/config/config_entries/flow", {"handler": DOMAIN})
+    answer = _fill_form(form["data_schema"], {"port": port, "host": "0.0.0.0"})
+    result = await api.request("POST", f"/api/config/config_entries/flow/{form['flow_id']}", answer)
+    if result.get("type") != "create_entry":
+        raise RuntimeError(f"creating the server entry failed: {result}")
+    _LOGGER.info("Created the OCPP server entry on port %s", port)
+    return str(result["result"]["entry_id"])
+
+
+def _suggested(schema: list[dict[str, Any]], name: str) -> Any:
+    """The value a form shows for a field now (the entry's current option), else None."""
+    for field in schema:
+        if field["name"] == name:
+            return (field.get("description") or {}).get("suggested_value")
+    return None
+
+
+async def _options_step(
+    api: HassApi,
+    entry_id: str,
+    step: str,
+    changes: Callable[[list[dict[str, Any]]], dict[str, Any] | None],
+) -> bool:
+    """Run one step of the server's options menu, as a user clicking it would.
+
+    ``changes`` looks at the form (its suggested values are the current options) and returns the
+    fields to change, or None when the options are already as wanted: then the flow is abandoned
+    and nothing is written. Returns whether the options were written.
+    """
+    base = "/api/config/config_entries/options/flow"
+    form = await api.request("POST", base, {"handler": entry_id})
+    flow_id = form["flow_id"]
+    if form.get("type") == "menu":
+        form = await api.request("POST", f"{base}/{flow_id}", {"next_step_id": step})
+    if form.get("type") != "form" or form.get("step_id") != step:
+        await api.request("DELETE", f"{base}/{flow_id}")
+        raise RuntimeError(f"options step {step} not offered: {form}")
+    schema: list[dict[str, Any]] = form["data_schema"]
+    wanted = changes(schema)
+    if wanted is None:
+        await api.request("DELETE", f"{base}/{flow_id}")
+        return False
+    # Keep what is set now (the suggested values), change only the fields we care about.
+    current = {
+        field["name"]: value
+        for field in schema
+        if (value := _suggested(schema, field["name"])) is not None
+    }
+    result = await api.request("POST", f"{base}/{flow_id}", _fill_form(schema, current | wanted))
+    if result.get("type") != "create_entry":
+        raise RuntimeError(f"options step {step} failed: {result}")
+    return True
+
+
+async def ensure_id_tag(api: HassApi, entry_id: str, id_tag: str) -> None:
+    """Let the simulator's id tag charge (unknown tags are refused by default)."""
+
+    def add_tag(schema: list[dict[str, Any]]) -> dict[str, Any] | None:
+        tags = list(_suggested(schema, "id_tags") or [])
+        return None if id_tag in tags else {"id_tags": [*tags, id_tag]}
+
+    if await _options_step(api, entry_id, "server", add_tag):
         _LOGGER.info("Allowed id tag %s", id_tag)
     else:
-        _LOGGER.info("OCPP server entry exists: %s", servers[0]["title"])
+        _LOGGER.info("Id tag %s is allowed", id_tag)
+
+
+async def ensure_energy_manager(api: HassApi, entry_id: str) -> None:
+    """Enable the energy manager on the simulated site sensors of configuration.yaml. Once it is
+    enabled the options are the user's: they are not touched again."""
+
+    def enable(schema: list[dict[str, Any]]) -> dict[str, Any] | None:
+        return None if _suggested(schema, "ems_enabled") else dict(EMS_OPTIONS)
+
+    if await _options_step(api, entry_id, "energy_manager", enable):
+        _LOGGER.info("Enabled the energy manager on the simulated site sensors")
+    else:
+        _LOGGER.info("Energy manager already enabled")
 
 
 async def accept_chargers(api: HassApi, want: int) -> None:
@@ -198,7 +311,9 @@ async def configure_online(args: argparse.Namespace) -> None:
     try:
         async with asyncio.timeout(args.timeout):
             await api.wait_until_up()
-            await ensure_server_entry(api, args.port, args.id_tag)
+            entry_id = await _server_entry(api, args.port)
+            await ensure_id_tag(api, entry_id, args.id_tag)
+            await ensure_energy_manager(api, entry_id)
             await accept_chargers(api, args.chargers)
     finally:
         await api.close()
@@ -209,6 +324,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     offline = sub.add_parser("offline")
     offline.add_argument("config")
+    offline.add_argument("--hass-port", type=int, default=8123)
     online = sub.add_parser("online")
     online.add_argument("config")
     online.add_argument("--url", default="http://127.0.0.1:8123")
@@ -221,7 +337,7 @@ def main() -> None:
     config_dir = Path(args.config).resolve()
     os.makedirs(config_dir, exist_ok=True)
     if args.command == "offline":
-        asyncio.run(prepare_offline(config_dir))
+        asyncio.run(prepare_offline(config_dir, args.hass_port))
     else:
         asyncio.run(configure_online(args))
 

@@ -7,6 +7,12 @@ plugs a car in, authorizes, charges at whatever limit the server's charging prof
 stack levels and durations honoured), reports MeterValues every few seconds and answers every
 Core / Smart Charging / Remote Trigger / Firmware / Local list / Reservation request.
 
+The car follows the limit like a real one: within a second of a new profile it draws the offered
+current (up to 16 A per phase, three phases, power = current x 230 V x 3) and a MeterValues sample
+shows it; below 6 A (e.g. the energy manager's 0 A pause) it stops drawing and the connector goes
+SuspendedEVSE, from 6 A up it resumes (Charging). Home Assistant's simulated grid power includes
+this power (config/configuration.yaml), so the energy manager sees the effect of its own limits.
+
 Its energy register and password are kept in a small JSON state file so a restart continues where it
 left off (a real charger does not forget its password or reset its meter).
 """
@@ -36,6 +42,8 @@ _LOGGER = logging.getLogger("simulate_charger")
 VOLTAGE = 230.0
 PHASES = 3
 CAR_MAX_A = 16.0  # what the simulated car draws at most per phase
+MIN_CURRENT_A = 6.0  # IEC 61851: below this the EVSE pauses the car
+RAMP_S = 1.0  # how long the car takes to settle to a new limit
 HARDWARE_MAX_A = 32.0
 BATTERY_WH = 60_000.0
 CONNECTOR = 1
@@ -79,6 +87,8 @@ class SimState:
     transaction_start: datetime | None = None
     soc: float = 35.0
     plugged: bool = False
+    # What the car draws per phase now (A); the meter integrates it between two samples.
+    drawn_a: float = 0.0
     config: dict[str, list[Any]] = field(
         default_factory=lambda: {
             "SupportedFeatureProfiles": [
@@ -188,10 +198,12 @@ class SimState:
         self.profiles.append(Installed(connector_id, profile, now()))
 
     def charging_current_a(self) -> float:
+        """What the car takes of the offered current: nothing below 6 A (IEC 61851: the EVSE
+        pauses the car, SuspendedEVSE), else the offer up to the car's own maximum."""
         if self.transaction_id is None or self.soc >= 100.0:
             return 0.0
         offered = self.offered_a()
-        return 0.0 if offered < 6.0 else min(offered, CAR_MAX_A)  # IEC 61851: < 6 A pauses
+        return 0.0 if offered < MIN_CURRENT_A else min(offered, CAR_MAX_A)
 
 
 class SimChargePoint(ChargePoint):
@@ -252,7 +264,7 @@ class SimChargePoint(ChargePoint):
             cs_charging_profiles["stack_level"],
             self.sim.state.offered_a(),
         )
-        self.sim.spawn(self.sim.follow_limit())
+        self.sim.spawn(self.sim.limit_changed())
         return call_result.SetChargingProfile(status="Accepted")
 
     @on("ClearChargingProfile")
@@ -270,7 +282,7 @@ class SimChargePoint(ChargePoint):
             )
 
         state.profiles = [e for e in state.profiles if not matches(e)]
-        self.sim.spawn(self.sim.follow_limit())
+        self.sim.spawn(self.sim.limit_changed())
         status = "Accepted" if len(state.profiles) < before else "Unknown"
         return call_result.ClearChargingProfile(status=status)
 
@@ -551,6 +563,8 @@ class Simulator:
         if self.state.transaction_id is None:
             return
         transaction_id = self.state.transaction_id
+        self.integrate()
+        self.state.drawn_a = 0.0
         self.state.transaction_id = None
         self.state.profiles = [
             e for e in self.state.profiles if e.profile["charging_profile_purpose"] != "TxProfile"
@@ -591,14 +605,33 @@ class Simulator:
         if wanted != self.state.status:
             await self.send_status(CONNECTOR, wanted)
 
-    async def meter_values(self, context: str = "Sample.Periodic") -> None:
+    def integrate(self) -> None:
+        """Add the energy since the last sample, drawn at the current of then."""
         state = self.state
         elapsed = time.monotonic() - self.last_meter
         self.last_meter = time.monotonic()
-        current = state.charging_current_a()
+        drawn_wh = VOLTAGE * PHASES * state.drawn_a * elapsed / 3600
+        state.energy_wh += drawn_wh
+        state.soc = min(100.0, state.soc + drawn_wh / BATTERY_WH * 100)
+
+    async def limit_changed(self) -> None:
+        """A new limit: the car settles to it within a moment, and the meter shows it at once
+        (so the site's grid power, which includes the car, follows the energy manager quickly)."""
+        await asyncio.sleep(RAMP_S)
+        if self.cp is None or not self.booted.is_set():
+            return
+        if self.state.charging_current_a() != self.state.drawn_a:
+            await self.meter_values("Other")
+        else:
+            await self.follow_limit()
+
+    async def meter_values(self, context: str = "Sample.Periodic") -> None:
+        state = self.state
+        # From now on the car draws what the limit allows now (power = current x 230 V x phases,
+        # 0 W when paused).
+        self.integrate()
+        current = state.drawn_a = state.charging_current_a()
         power = VOLTAGE * current * PHASES
-        state.energy_wh += power * elapsed / 3600
-        state.soc = min(100.0, state.soc + power * elapsed / 3600 / BATTERY_WH * 100)
         # A little noise so the graphs look alive.
         wobble = 0.1 * math.sin(time.monotonic() / 7) if current else 0.0
 
