@@ -29,6 +29,7 @@ VOLATILE = props(
     "last_write",
     "status_timestamp",
     "timestamp",
+    "energy_timestamp",
     "started_at",
     "transaction_id",
     "server_entry_id",

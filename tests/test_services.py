@@ -256,6 +256,19 @@ async def test_set_charging_profile(hass: HomeAssistant, target: Target) -> None
     assert target.sim.profiles[99]["stack_level"] == 5
     assert target.sim.commands("SetChargingProfile")[-1]["connector_id"] == 1
 
+    # Passes our checks but not the OCPP schema: bad input, never sent to the charger.
+    sent = len(target.sim.commands("SetChargingProfile"))
+    with pytest.raises(ServiceValidationError) as err:
+        await call(
+            hass,
+            "set_charging_profile",
+            target,
+            profile={"chargingProfileId": 1, "chargingSchedule": {"chargingRateUnit": "A"}},
+        )
+    assert err.value.translation_key == "invalid_command"
+    assert (err.value.translation_placeholders or {})["action"] == "SetChargingProfile"
+    assert len(target.sim.commands("SetChargingProfile")) == sent
+
     with pytest.raises(probatio.Invalid, match="chargingSchedule"):
         await call(hass, "set_charging_profile", target, profile={"chargingProfileId": 1})
     with pytest.raises(probatio.Invalid, match="mapping"):

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from functools import partial
 
 from homeassistant.core import callback
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.device_registry import ChildDeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -33,6 +33,7 @@ from .core.errors import (
     CommandNotSupportedError,
     CommandRejectedError,
     CommandTimeoutError,
+    InvalidCommandError,
     OcppEmsError,
 )
 from .core.model import Charger, Connector
@@ -122,6 +123,13 @@ def charger_errors(charger_id: str) -> Iterator[None]:
             translation_domain=DOMAIN,
             translation_key="command_timeout",
             translation_placeholders={"charger_id": charger_id, "action": err.action},
+        ) from err
+    except InvalidCommandError as err:
+        # The user's input (a raw profile, a configuration value) broke the OCPP schema.
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="invalid_command",
+            translation_placeholders={"action": err.action, "reason": err.reason},
         ) from err
     except CommandNotSupportedError as err:
         raise HomeAssistantError(

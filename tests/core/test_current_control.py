@@ -234,6 +234,21 @@ async def test_tx_profile_during_transaction(h: Harness, settings: ChargerSettin
     )
 
 
+async def test_transaction_change_during_a_write_is_not_lost(
+    h: Harness, settings: ChargerSettings
+) -> None:
+    """A session that ends while the Tx profile for its start is still being written must still
+    move the live limit back to the default profile (not wait for the next refresh)."""
+    settings.live_profile_purpose = ProfilePurpose.TX
+    sim = await attached(h)
+    sim.delay["SetChargingProfile"] = 0.3
+    tx = (await sim.start_tx()).transaction_id
+    await sim.call(call.StopTransaction(meter_stop=1500, timestamp=now_iso(), transaction_id=tx))
+    await wait_for(
+        lambda: profile_writes(sim)[-1]["charging_profile_purpose"] == "TxDefaultProfile"
+    )
+
+
 async def test_single_stack_level_has_no_duration(h: Harness, settings: ChargerSettings) -> None:
     settings.live_stack_level = 0
     sim = await attached(h)

@@ -66,6 +66,14 @@ def full_charger() -> Charger:
     )
     connector.status = ConnectorStatus.CHARGING
     charger.connector(2).last_session_energy_wh = 777.0
+    charger.connector(2).last_transaction = Transaction(
+        transaction_id="tx-6",
+        connector_id=2,
+        id_tag="TAG1",
+        started_at=datetime(2026, 3, 1, 7, 0, tzinfo=UTC),
+        meter_start_wh=0.0,
+        meter_last_wh=777.0,
+    )
     charger.connected = True
     return charger
 
@@ -96,6 +104,12 @@ def test_round_trip_keeps_what_cannot_be_relearned() -> None:
     assert tx.started_at == datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
     assert restored.connectors[1].session_energy_wh == 3200.0
     assert restored.connectors[2].session_energy_wh == 777.0
+    # The last ended transaction, so a start or end the charger replays is recognised.
+    last = restored.connectors[2].last_transaction
+    assert last is not None
+    assert last.transaction_id == "tx-6"
+    assert last.started_at == datetime(2026, 3, 1, 7, 0, tzinfo=UTC)
+    assert restored.connectors[1].last_transaction is None
     # Live state is re-reported by the charger, never restored stale.
     assert not restored.connected
     assert restored.connectors[1].status is ConnectorStatus.UNKNOWN

@@ -276,6 +276,29 @@ async def test_basic_auth_accepts_both_forms(
     assert directory.auth_successes == ["CP1"]
 
 
+@pytest.mark.usefixtures("provisioned")
+async def test_credentials_never_reach_the_debug_log(
+    central: CentralSystem, caplog: pytest.LogCaptureFixture
+) -> None:
+    """websockets logs every handshake header and frame at DEBUG under our logger: the Basic-auth
+    header (and any AuthorizationKey inside a frame) must not appear, wrong password or right."""
+    caplog.set_level(logging.DEBUG, logger="custom_components.ocpp_ems")
+    secret = '[2,"1","ChangeConfiguration",{"key":"AuthorizationKey","value":"%s"}]' % ("ab" * 20)
+    async with connect(url(central), additional_headers=basic("CP1", PASSWORD.encode())) as ws:
+        await roundtrip(ws, secret)
+    await refused(central, "/CP1", additional_headers=basic("CP1", b"wrong-password"))
+    ours = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("custom_components.ocpp_ems")  # not the test client's logs
+    ]
+    assert any("authorization" in line.lower() for line in ours)  # logged, its value hidden
+    text = "\n".join(ours)
+    for encoded in (basic("CP1", PASSWORD.encode()), basic("CP1", b"wrong-password")):
+        assert encoded["Authorization"].split()[1] not in text
+    assert "ab" * 12 not in text
+
+
 async def test_hex_stored_password_accepts_its_decoded_bytes(
     central: CentralSystem, directory: MemoryDirectory
 ) -> None:

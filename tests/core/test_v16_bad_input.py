@@ -242,6 +242,17 @@ async def test_stray_and_malformed_responses_are_dropped(h: Harness, ws: ClientC
     await assert_usable(ws)
 
 
+async def test_dropped_response_is_logged_without_secrets(
+    h: Harness, ws: ClientConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "cd" * 20
+    answer = {"configurationKey": [{"key": "AuthorizationKey", "value": secret}]}
+    await ws.send(json.dumps([3, "x", answer, 1]))
+    await assert_usable(ws)
+    assert "dropped a malformed CALLRESULT" in caplog.text
+    assert secret not in caplog.text
+
+
 async def test_each_problem_logged_once(
     h: Harness, ws: ClientConnection, caplog: pytest.LogCaptureFixture
 ) -> None:

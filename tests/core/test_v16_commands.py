@@ -18,6 +18,7 @@ from custom_components.ocpp_ems.core.errors import (
     CommandNotSupportedError,
     CommandRejectedError,
     CommandTimeoutError,
+    InvalidCommandError,
 )
 from custom_components.ocpp_ems.core.model import Charger, ChargingRateUnit
 from custom_components.ocpp_ems.core.protocol import v16
@@ -268,6 +269,29 @@ async def test_call_error_and_timeout(h: Harness, sim: SimCharger) -> None:
     sim.delay.clear()
     await asyncio.sleep(1.2)  # let the late answer arrive; it must not confuse the next call
     assert (await h.session.get_configuration(["HeartbeatInterval"]))["configuration"]
+
+
+async def test_payload_breaking_the_schema_is_not_sent(h: Harness, sim: SimCharger) -> None:
+    """Our own bad payload (e.g. user input) is refused before sending: not a charger answer."""
+    changes, profiles = (
+        len(sim.actions("ChangeConfiguration")),
+        len(sim.actions("SetChargingProfile")),
+    )
+    with pytest.raises(InvalidCommandError) as err:
+        await h.session.set_configuration("K" * 51, "1")
+    assert err.value.action == "ChangeConfiguration"
+    with pytest.raises(InvalidCommandError):
+        await h.session.set_raw_profile(1, {"chargingProfileId": 1, "chargingSchedule": {}})
+    # A refused secret is not quoted back (the library's detail contains the value).
+    with pytest.raises(InvalidCommandError) as err:
+        await h.session.set_configuration("AuthorizationKey", "f" * 501)
+    assert "f" * 20 not in str(err.value)
+    assert len(sim.actions("ChangeConfiguration")) == changes
+    assert len(sim.actions("SetChargingProfile")) == profiles
+    # The session is still usable, and a charger's CallError stays a rejection.
+    sim.fail_with_error.add("Reset")
+    with pytest.raises(CommandRejectedError):
+        await h.session.reset()
 
 
 async def test_close_fails_pending_calls_at_once(h: Harness, sim: SimCharger) -> None:

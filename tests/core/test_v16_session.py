@@ -449,3 +449,41 @@ async def test_transaction_ids_skip_taken_ones(h: Harness) -> None:
         )
     tx = (await sim.start_tx()).transaction_id
     assert tx >= base + 3
+
+
+async def test_replayed_transaction_messages_after_reconnect_count_once(h: Harness) -> None:
+    """A charger that re-sends its queued Start, MeterValues and Stop after a reconnect (it never
+    saw our answers) must not create a second session nor count the energy twice."""
+    sim = await h.charger_client(boot=False)
+    t0, t1, t2 = now_iso(-3000), now_iso(-2000), now_iso(-1000)
+    tx = (await sim.start_tx(meter=1000, timestamp=t0)).transaction_id
+    await sim.meter(1, [{"value": "5000"}], transaction_id=tx, timestamp=t1)
+    await sim.call(call.StopTransaction(meter_stop=6000, timestamp=t2, transaction_id=tx))
+    connector = h.charger.connector(1)
+    assert connector.last_session_energy_wh == 5000
+    assert h.charger.lifetime_energy.total_wh == 6000
+
+    replay = await h.charger_client(boot=False)
+    again = await replay.start_tx(meter=1000, timestamp=t0)
+    assert again.transaction_id == tx
+    await replay.meter(1, [{"value": "5000"}], transaction_id=tx, timestamp=t1)
+    await replay.call(call.StopTransaction(meter_stop=6000, timestamp=t2, transaction_id=tx))
+    assert connector.transaction is None
+    assert connector.session_energy_wh == 5000
+    assert h.kinds().count("session_started") == 1
+    assert h.kinds().count("session_ended") == 1
+    # The next real reading continues from 6000: only the new 100 Wh count.
+    await replay.meter(1, [{"value": "6100"}])
+    assert h.charger.lifetime_energy.total_wh == 6100
+
+
+async def test_late_start_with_an_older_register_does_not_rebase_lifetime(h: Harness) -> None:
+    """A StartTransaction delivered late (older than readings already seen) must not move the
+    energy register back: the next reading would count the difference a second time."""
+    sim = await h.charger_client(boot=False)
+    await sim.meter(1, [{"value": "5000"}], timestamp=now_iso(-5))
+    assert h.charger.lifetime_energy.total_wh == 5000
+    tx = (await sim.start_tx(meter=4000, timestamp=now_iso(-60))).transaction_id
+    await sim.meter(1, [{"value": "5200"}], transaction_id=tx)
+    assert h.charger.lifetime_energy.total_wh == 5200
+    assert h.charger.connector(1).session_energy_wh == 1200

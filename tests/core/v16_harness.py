@@ -296,9 +296,10 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
         return call_result.CancelReservation(status=status)
 
     @on(Action.set_charging_profile)
-    def on_set_charging_profile(
+    async def on_set_charging_profile(
         self, connector_id: int, cs_charging_profiles: dict[str, Any], **kwargs: Any
     ) -> Any:
+        await self._maybe_delay("SetChargingProfile")
         status = self._record(
             "SetChargingProfile",
             {"connector_id": connector_id, "cs_charging_profiles": cs_charging_profiles},

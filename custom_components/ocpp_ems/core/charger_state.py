@@ -157,15 +157,18 @@ class ChargerState:
     def repeated_start(
         self, connector_id: int, id_tag: str | None, meter_start_wh: float, started: datetime
     ) -> Transaction | None:
-        """The running transaction when a start repeats it exactly (the charger lost our answer)."""
-        existing = self.charger.connector(connector_id).transaction
-        if (
-            existing is not None
-            and existing.id_tag == id_tag
-            and existing.meter_start_wh == meter_start_wh
-            and existing.started_at == started
-        ):
-            return existing
+        """The transaction a start repeats exactly (the charger lost our answer and re-sends it,
+        possibly after a reconnect and after the transaction already ended): answer with its id
+        and change nothing."""
+        connector = self.charger.connector(connector_id)
+        for existing in (connector.transaction, connector.last_transaction):
+            if (
+                existing is not None
+                and existing.id_tag == id_tag
+                and existing.meter_start_wh == meter_start_wh
+                and existing.started_at == started
+            ):
+                return existing
         return None
 
     def start_transaction(
@@ -217,6 +220,12 @@ class ChargerState:
         """A session ended (None when the transaction is unknown). ``readings`` (the session's
         meter history) and ``meter_stop_wh`` are applied first. Fires SESSION_ENDED."""
         transaction = self.charger.find_transaction(transaction_id)
+        if transaction is None and self._already_ended(transaction_id):
+            # A replayed end (the charger never saw our answer): counted once already.
+            _LOGGER.debug(
+                "%s: transaction %s already ended", self.charger.charger_id, transaction_id
+            )
+            return None
         if transaction is None:
             _LOGGER.warning(
                 "%s: end of unknown transaction %s", self.charger.charger_id, transaction_id
@@ -230,12 +239,19 @@ class ChargerState:
         self._close(connector, transaction, ended, reason)
         return transaction
 
+    def _already_ended(self, transaction_id: str) -> bool:
+        return any(
+            c.last_transaction is not None and c.last_transaction.transaction_id == transaction_id
+            for c in self.charger.connectors.values()
+        )
+
     def _close(
         self, connector: Connector, transaction: Transaction, ended: datetime, reason: str
     ) -> None:
         transaction.ended_at = ended
         transaction.stop_reason = reason
         connector.transaction = None
+        connector.last_transaction = transaction
         connector.last_session_energy_wh = transaction.energy_wh
         clear_flow(connector)
         self.charger.notify()

@@ -83,6 +83,7 @@ class CurrentController:
         self._live: _Live | None = None
         self._written_at: float | None = None
         self._retry_after = 0.0
+        self._reapply_queued = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresh_task: asyncio.Task[None] | None = None
         self._verify_task: asyncio.Task[None] | None = None
@@ -321,6 +322,8 @@ class CurrentController:
     async def _apply(self, *, force: bool = False) -> None:
         """Write the live profile if it differs from what the charger holds (or ``force``)."""
         async with self._lock:
+            # From here on the desired state is read afresh: later changes need a new write.
+            self._reapply_queued = False
             session = self._session
             if session is None:
                 return
@@ -413,10 +416,13 @@ class CurrentController:
             self._reapply_if_changed()
 
     def _reapply_if_changed(self) -> None:
-        if self._lock.locked() or self._now() < self._retry_after:
+        if self._reapply_queued or self._now() < self._retry_after:
             return
-        if self._live is not None and self._desired() == self._live:
+        # While a write is in flight the charger may not hold ``_live`` yet: queue behind it
+        # (``_apply`` re-reads the desired state under the lock) rather than drop the change.
+        if not self._lock.locked() and self._live is not None and self._desired() == self._live:
             return
+        self._reapply_queued = True
         self._spawn(self._apply_logged(), "apply")
 
     async def _apply_logged(self) -> None:

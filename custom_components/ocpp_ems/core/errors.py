@@ -22,6 +22,16 @@ class CommandRejectedError(OcppEmsError):
         self.status = status
 
 
+class InvalidCommandError(OcppEmsError):
+    """Our own payload failed the OCPP schema (e.g. a raw profile or an over-long configuration
+    value from the user): it was never sent, so the charger did not answer anything."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        super().__init__(f"{action} was not sent: {reason}")
+        self.action = action
+        self.reason = reason
+
+
 class CommandTimeoutError(OcppEmsError):
     def __init__(self, action: str) -> None:
         super().__init__(f"{action}: no answer from the charger")

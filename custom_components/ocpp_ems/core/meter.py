@@ -231,14 +231,23 @@ def apply_energy(
     transaction: Transaction | None,
     timestamp: datetime | None = None,
 ) -> None:
-    """Feed one energy register value into the lifetime counter and the running session."""
+    """Feed one energy register value into the lifetime counter and the running session.
+
+    A value older than the connector's latest reading (a late or replayed start/stop) is history:
+    moving the register back to it would count the way up to the current value a second time."""
     when = timestamp or utcnow()
+    latest = connector.meter.energy_timestamp
+    if latest is not None and when < latest:
+        return
     previous = connector.meter.energy_register_wh
     jump = _implausible_jump(previous, register_wh, connector.meter.timestamp, when)
     _feed_lifetime(charger, connector, register_wh, jump)
     if transaction is not None:
         _feed_transaction(transaction, register_wh, jump)
     connector.meter.energy_register_wh = register_wh
+    if timestamp is not None:
+        # The register is now as of ``timestamp``: replayed readings up to it are history.
+        connector.meter.energy_timestamp = timestamp
 
 
 def _implausible_jump(

@@ -106,6 +106,9 @@ class MeterState:
     voltage_v: PhaseValues = field(default_factory=PhaseValues)
     offered_current_a: float | None = None
     energy_register_wh: float | None = None
+    # When the register was read (a reading, or a transaction's start/stop): older values are
+    # history and must not move it back.
+    energy_timestamp: datetime | None = None
     soc_percent: float | None = None
     temperature_c: float | None = None
     timestamp: datetime | None = None
@@ -179,6 +182,9 @@ class Connector:
     vendor_error: str | None = None
     meter: MeterState = field(default_factory=MeterState)
     transaction: Transaction | None = None
+    # The most recent ended transaction: recognises a charger re-sending its start or end (it
+    # never saw our answer) so a replay neither opens a second session nor counts energy twice.
+    last_transaction: Transaction | None = None
     last_session_energy_wh: float = 0.0
 
     @property

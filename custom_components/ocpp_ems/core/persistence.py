@@ -1,7 +1,8 @@
 """What of the charger model survives a restart, as plain JSON-able dicts.
 
 Only state that cannot be re-learned from the charger is kept: open transactions (a
-StopTransaction or MeterValues may arrive for them after the restart), session and lifetime energy,
+StopTransaction or MeterValues may arrive for them after the restart), each connector's last ended
+transaction (to recognise a replayed start or end), session and lifetime energy,
 whether Basic auth was provisioned, and the last limit the user asked for. Connector status, meter
 readings and connectivity are re-reported by the charger and deliberately not restored (stale values
 would be shown as current).
@@ -56,6 +57,11 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
                 "transaction": (
                     connector.transaction.to_dict() if connector.transaction is not None else None
                 ),
+                "last_transaction": (
+                    connector.last_transaction.to_dict()
+                    if connector.last_transaction is not None
+                    else None
+                ),
                 "last_session_energy_wh": connector.last_session_energy_wh,
             }
             for connector_id, connector in sorted(charger.connectors.items())
@@ -102,6 +108,8 @@ def charger_from_dict(data: dict[str, Any]) -> Charger:
         connector.last_session_energy_wh = float(stored.get("last_session_energy_wh") or 0.0)
         if stored.get("transaction") is not None:
             connector.transaction = Transaction.from_dict(stored["transaction"])
+        if stored.get("last_transaction") is not None:
+            connector.last_transaction = Transaction.from_dict(stored["last_transaction"])
     return charger
 
 

@@ -21,16 +21,18 @@ import logging
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, NegotiationError
+from websockets.frames import Frame
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from . import auth
+from .current_control import CurrentController
 from .directory import Admission, ChargerDirectory, StateStore
 from .errors import OcppEmsError, ServerBindError
 from .model import Charger, ChargerEvent, EventKind
@@ -45,12 +47,30 @@ from .protocol import (
 from .session import ChargerSession, SessionContext
 from .settings import ServerSettings
 
-if TYPE_CHECKING:
-    from .current_control import CurrentController
-
 _LOGGER = logging.getLogger(__name__)
-# websockets' own (handshake / frame) logging, under our namespace so users can find and tune it.
-_WS_LOGGER = logging.getLogger(f"{__name__}.websockets")
+# Handshake headers whose value is a credential.
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+
+class _WebsocketsLogger(logging.LoggerAdapter[logging.Logger]):
+    """websockets' own (handshake / frame) logging, under our namespace so users can find and tune
+    it. At DEBUG websockets logs every handshake header and every frame: the Basic-auth header
+    would give away a charger's password and a ChangeConfiguration frame its AuthorizationKey, so
+    header values are hidden and frames shrink to their size (the OCPP wire logger logs them
+    whole, redacted)."""
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if args and msg in ("< %s: %s", "> %s: %s") and str(args[0]).lower() in _SECRET_HEADERS:
+            args = (args[0], "***")
+        elif len(args) == 1 and isinstance(args[0], Frame):
+            frame = args[0]
+            args = (f"{frame.opcode.name} [{len(frame.data)} bytes]",)
+        # Report websockets' own source line, not this adapter's.
+        kwargs.setdefault("stacklevel", 2)
+        super().log(level, msg, *args, **kwargs)
+
+
+_WS_LOGGER = _WebsocketsLogger(logging.getLogger(f"{__name__}.websockets"))
 
 # OCPP identity: CiString48 in 1.6, identifierString(48) in 2.0.1; ':' would break Basic auth.
 MAX_CHARGER_ID_LENGTH = 48
@@ -255,8 +275,6 @@ class CentralSystem:
         """The charger's current controller (one per charger, kept across reconnects)."""
         controller = self._controllers.get(charger_id)
         if controller is None:
-            from .current_control import CurrentController
-
             directory = self._directory
             controller = CurrentController(
                 self.charger(charger_id),

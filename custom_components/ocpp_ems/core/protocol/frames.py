@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from custom_components.ocpp_ems.core.protocol.rpc import redact
 from custom_components.ocpp_ems.core.timeutil import format_timestamp, utcnow
 
 _LOGGER = logging.getLogger(__name__)
@@ -258,7 +259,9 @@ class FrameGuard:
     def _report(self, kind: str, message: str, *args: Any) -> None:
         level = logging.DEBUG if kind in self._reported else logging.WARNING
         self._reported.add(kind)
-        _LOGGER.log(level, "%s: " + message, self._charger_id, *args)
+        # Raw frames are logged: a malformed GetConfiguration answer may hold the AuthorizationKey.
+        clean = tuple(redact(arg) if isinstance(arg, str) else arg for arg in args)
+        _LOGGER.log(level, "%s: " + message, self._charger_id, *clean)
 
 
 def _match(given: Any, allowed: frozenset[str]) -> str | None:

@@ -14,6 +14,7 @@ Library rules that shape this file (see ocpp-notes in the shared docs):
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from ocpp import routing
@@ -46,6 +47,9 @@ _STATUS = {
     "Unavailable": ConnectorStatus.UNAVAILABLE,
     "Faulted": ConnectorStatus.FAULTED,
 }
+# Set by V16Session.call inside the task of one outgoing CALL: Endpoint._send appends the frame, so
+# the caller can tell a payload the library refused to send from a charger's CallError.
+OUTGOING_FRAMES: ContextVar[list[str] | None] = ContextVar("ocpp_ems_outgoing_frames", default=None)
 # A StopTransaction without a reason: the spec's default.
 _DEFAULT_STOP_REASON = "Local"
 # The logger the library writes frames to (DEBUG) and bad input (WARNING once per kind).
@@ -216,6 +220,12 @@ class Endpoint(_OcppChargePoint):  # type: ignore[misc]  # the ocpp package is u
             logger=WireLogger(WIRE_LOGGER, charger_id),
         )
         self._session = session
+
+    async def _send(self, message: str) -> None:
+        frames = OUTGOING_FRAMES.get()
+        if frames is not None:
+            frames.append(message)
+        await super()._send(message)
 
     async def route_message(self, raw_msg: str) -> None:
         self._session.state.record_seen()

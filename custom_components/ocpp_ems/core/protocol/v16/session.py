@@ -14,12 +14,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from ocpp.exceptions import OCPPError
 from ocpp.messages import get_validator
 from ocpp.v16.enums import Action
 from websockets.exceptions import ConnectionClosed
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState
-from custom_components.ocpp_ems.core.errors import CommandNotSupportedError
+from custom_components.ocpp_ems.core.errors import (
+    CommandNotSupportedError,
+    CommandRejectedError,
+    InvalidCommandError,
+)
 from custom_components.ocpp_ems.core.model import Charger
 from custom_components.ocpp_ems.core.protocol.frames import (
     Connection,
@@ -31,8 +36,8 @@ from custom_components.ocpp_ems.core.session import SessionContext
 from custom_components.ocpp_ems.core.timeutil import utcnow
 
 from .capabilities import CORE
-from .commands import V16Commands
-from .handlers import Endpoint
+from .commands import SECRET_KEYS, V16Commands
+from .handlers import OUTGOING_FRAMES, Endpoint
 from .provisioning import Provisioning
 
 OCPP_VERSION = "1.6"
@@ -99,7 +104,25 @@ class V16Session(V16Commands):
         # Unknown before the configuration was read: then try and let the charger answer.
         if profile != CORE and supported and profile not in supported:
             raise CommandNotSupportedError(action)
-        return await self.tasks.call(action, lambda: self._endpoint.call(payload, suppress=False))
+        sent: list[str] = []
+
+        async def send() -> Any:
+            # Endpoint._send records the frame here: an error without it is the library's
+            # validation of our own payload (nothing went out), not the charger's answer.
+            OUTGOING_FRAMES.set(sent)
+            return await self._endpoint.call(payload, suppress=False)
+
+        try:
+            return await self.tasks.call(action, send)
+        except CommandRejectedError as err:
+            cause = err.__cause__
+            if not sent and isinstance(cause, OCPPError):
+                detail = cause.details.get("cause") if isinstance(cause.details, dict) else None
+                reason = str(detail or cause.description)
+                if getattr(payload, "key", None) in SECRET_KEYS:
+                    reason = str(cause.description)  # the detail may quote the secret value
+                raise InvalidCommandError(action, reason) from cause
+            raise
 
     # --- 1.6 transaction ids ---------------------------------------------------------------------
     def new_transaction_id(self) -> int:
