@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from homeassistant.core import State
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from custom_components.ocpp_ems.const import (
     CONF_BATTERY_ASSIST,
@@ -17,6 +19,7 @@ from custom_components.ocpp_ems.const import (
 from custom_components.ocpp_ems.core.ems import PriceSlot, Reading
 from custom_components.ocpp_ems.core.model import Charger, ConnectorStatus, Transaction
 from custom_components.ocpp_ems.ems_inputs import (
+    CONF_STALE_AFTER,
     GRID_ONLY,
     EnergyMix,
     charger_inputs,
@@ -54,6 +57,9 @@ def test_site_settings_defaults_and_options() -> None:
     assert site.battery.allow_discharge_to_car
     assert site.battery.floor_soc == 30.0
     assert site.battery.max_discharge_to_car_w == 1200.0
+    assert site.grid_max_age_s == 60.0
+    site = site_settings({CONF_STALE_AFTER: 30})
+    assert (site.grid_max_age_s, site.pv_max_age_s, site.battery_max_age_s) == (30.0, 30.0, 30.0)
 
 
 def test_readings() -> None:
@@ -151,3 +157,52 @@ def test_charger_inputs_from_the_model() -> None:
     assert inputs.phases_in_use == 3
     assert inputs.vehicle_soc == Reading(55.0, NOW)
     assert inputs.session_energy_wh == 2500.0
+
+
+def test_price_slots_today_and_tomorrow_any_resolution_and_spelling() -> None:
+    quarter = timedelta(minutes=15)
+    today = [
+        # ENTSO-E style: "time", numeric strings; 15-minute slots.
+        {"time": (T0 + k * quarter).isoformat(), "price": str(0.20 + k / 100)}
+        for k in range(4)
+    ]
+    tomorrow = [
+        # Octopus style, epoch milliseconds from another integration.
+        {
+            "valid_from": (T0 + timedelta(hours=1)).timestamp() * 1000,
+            "valid_to": (T0 + timedelta(hours=2)).timestamp() * 1000,
+            "value_inc_vat": 0.05,
+        },
+        {"start": T0.isoformat(), "price": float("nan")},  # skipped
+        {"start": T0.isoformat(), "price": True},  # skipped
+    ]
+    state_ = state("0.20", raw_today=today, raw_tomorrow=tomorrow)
+    slots = price_slots(state_, "raw_today, raw_tomorrow", NOW)
+    assert [s.end - s.start for s in slots] == [900.0] * 4 + [3600.0]
+    assert slots[0] == PriceSlot(NOW, NOW + 900, 0.20)
+    assert slots[-1] == PriceSlot(NOW + 3600, NOW + 7200, 0.05)
+    # Without a configured attribute the common names are found.
+    assert price_slots(state_, None, NOW) == slots
+
+
+def test_current_price_lasts_until_the_next_known_slot() -> None:
+    later = [{"start": (T0 + timedelta(minutes=30)).isoformat(), "price": 0.10}]
+    slots = price_slots(state("0.40", prices=later), None, NOW)
+    assert slots[0] == PriceSlot(NOW, NOW + 1800, 0.40)
+    assert slots[1] == PriceSlot(NOW + 1800, NOW + 5400, 0.10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    grid=st.none() | st.floats(min_value=-20000, max_value=20000),
+    pv=st.none() | st.floats(min_value=-100, max_value=20000),
+    battery=st.none() | st.floats(min_value=-10000, max_value=10000),
+    ev=st.floats(min_value=-100, max_value=22000),
+)
+def test_energy_mix_shares_sum_to_one(
+    grid: float | None, pv: float | None, battery: float | None, ev: float
+) -> None:
+    """The session's solar + battery + grid energy always adds up to the metered energy."""
+    mix = energy_mix(grid_w=grid, pv_w=pv, battery_w=battery, ev_w=ev)
+    assert all(0.0 <= share <= 1.0 for share in (mix.solar, mix.battery, mix.grid))
+    assert mix.solar + mix.battery + mix.grid == pytest.approx(1.0)

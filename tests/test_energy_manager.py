@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -27,6 +27,7 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
 
 from custom_components.ocpp_ems import energy_manager
 from custom_components.ocpp_ems.const import (
+    CONF_BATTERY_POWER,
     CONF_EMS_ENABLED,
     CONF_GRID_POWER,
     CONF_MIN_WRITE_INTERVAL,
@@ -34,6 +35,12 @@ from custom_components.ocpp_ems.const import (
     CONF_RESPONSE_TIMEOUT,
     CONF_STALE_FALLBACK,
     DOMAIN,
+)
+from custom_components.ocpp_ems.core.ems import Mode
+from custom_components.ocpp_ems.ems_inputs import (
+    CONF_BATTERY_DISCHARGE_LIMIT,
+    CONF_STALE_AFTER,
+    CONF_STALE_GRACE,
 )
 from custom_components.ocpp_ems.energy_manager import stale_issue_id
 
@@ -62,20 +69,33 @@ def server_options() -> dict[str, Any]:
         CONF_PV_POWER: "sensor.pv_power",
         CONF_STALE_FALLBACK: "min_current",
         CONF_MIN_WRITE_INTERVAL: 2,
+        CONF_STALE_AFTER: 600,
+        CONF_STALE_GRACE: 120,
     }
 
 
 @pytest.fixture
 async def sources(hass: HomeAssistant) -> None:
-    """sensor.grid_power and sensor.pv_power (W), set through input_numbers; the grid meter can
-    be switched unavailable with input_boolean.grid_ok."""
+    """sensor.grid_power, sensor.pv_power and sensor.battery_power (W), set through
+    input_numbers; the grid meter can be switched unavailable with input_boolean.grid_ok.
+    input_number.discharge_limit plays an inverter's battery discharge limit."""
     assert await async_setup_component(
         hass,
         "input_number",
         {
             "input_number": {
-                name: {"min": -30000, "max": 30000, "step": 1, "initial": 0}
-                for name in ("grid", "pv")
+                **{
+                    name: {"min": -30000, "max": 30000, "step": 1, "initial": 0}
+                    for name in ("grid", "pv", "battery")
+                },
+                # An inverter's maximum battery discharge power.
+                "discharge_limit": {
+                    "min": 0,
+                    "max": 5000,
+                    "step": 100,
+                    "initial": 5000,
+                    "unit_of_measurement": "W",
+                },
             }
         },
     )
@@ -94,6 +114,13 @@ async def sources(hass: HomeAssistant) -> None:
                             "unique_id": "grid_power",
                             "state": "{{ states('input_number.grid') | float }}",
                             "availability": "{{ is_state('input_boolean.grid_ok', 'on') }}",
+                            "unit_of_measurement": "W",
+                            "device_class": "power",
+                        },
+                        {
+                            "name": "Battery power",
+                            "unique_id": "battery_power",
+                            "state": "{{ states('input_number.battery') | float }}",
                             "unit_of_measurement": "W",
                             "device_class": "power",
                         },
@@ -154,6 +181,20 @@ async def test_pv_change_reaches_the_charger(
         assert state_of(hass, REASON).state == "solar"
         assert float(state_of(hass, TARGET).state) == pytest.approx(started, abs=0.01)
         assert float(state_of(hass, SURPLUS).state) == pytest.approx(5000, abs=50)
+        # The EMS limit is the live profile of the current control: with a duration (refreshed
+        # while HA runs), above a base profile without one at the safe current, so a charger
+        # whose Home Assistant stops falls back to the safe current by itself.
+        tx_profiles = [
+            p
+            for p in sim.profiles.values()
+            if p["charging_profile_purpose"] in ("TxDefaultProfile", "TxProfile")
+        ]
+        live = max(tx_profiles, key=lambda p: int(p["stack_level"]))
+        base = min(tx_profiles, key=lambda p: int(p["stack_level"]))
+        assert int(live["stack_level"]) > int(base["stack_level"])
+        assert 0 < live["charging_schedule"]["duration"] <= 3600
+        assert "duration" not in base["charging_schedule"]
+        assert base["charging_schedule"]["charging_schedule_period"][0]["limit"] == 6.0
 
         # A cloud: the car takes 5 kW and the house now imports 1 kW. The drop is written at once.
         await sim.meter_values(power_w=5000, current_a=(7.2, 7.2, 7.2), energy_wh=1500)
@@ -180,6 +221,10 @@ async def test_unavailable_grid_falls_back_and_raises_a_repair(
     async with onboard() as (sim, _entry):
         await plug_in_and_charge(sim)
         await wait_for(lambda: (sim.live_limit() or 0.0) > 10.0, what="solar start")
+        # The stale age and the grace period are options.
+        ems = server_entry.runtime_data.ems
+        assert ems.site.grid_max_age_s == 600.0
+        assert ems.settings("CP1").stale_grace_s == 120.0
 
         await hass.services.async_call(
             "input_boolean", "turn_off", {"entity_id": "input_boolean.grid_ok"}, blocking=True
@@ -377,9 +422,88 @@ async def test_settings_and_session_split_survive_a_restart(
         assert float(state_of(hass, SOLAR_ENERGY).state) == pytest.approx(3.667, abs=0.01)
         assert float(state_of(hass, GRID_ENERGY).state) == pytest.approx(0.333, abs=0.01)
         assert state_of(hass, BATTERY_ENERGY).state == "0.0"
+        # The split adds up to the session energy the charger metered (5 kWh - 1 kWh at start).
+        split = sum(float(state_of(hass, e).state) for e in (SOLAR_ENERGY, GRID_ENERGY))
+        assert split == pytest.approx(4.0, abs=0.01)
 
     assert await hass.config_entries.async_reload(server_entry.entry_id)
     await hass.async_block_till_done()
     view = server_entry.runtime_data.ems.charger_view("CP1")
     assert view.mode == "min_solar"
     assert view.solar_wh == pytest.approx(3666.7, abs=10)
+
+
+async def test_battery_discharge_limit_keeps_the_battery_from_the_car(
+    hass: HomeAssistant, sources: None, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """Fast mode with a home battery: the inverter's discharge limit is set to the house's own
+    deficit while the car draws, and back to its maximum when it stops or the EMS is off."""
+    limit = "input_number.discharge_limit"
+    hass.config_entries.async_update_entry(
+        server_entry,
+        options=server_entry.options
+        | {
+            CONF_BATTERY_POWER: "sensor.battery_power",
+            CONF_BATTERY_DISCHARGE_LIMIT: limit,
+        },
+    )
+    await hass.async_block_till_done()
+    async with onboard() as (sim, _entry):
+        await plug_in_and_charge(sim)
+        await call(hass, "select", "select_option", {"entity_id": MODE, "option": "fast"})
+        await wait_for(lambda: sim.live_limit() == 32.0, what="fast")
+        # The car takes 22 kW, the house 2.45 kW which the battery covers: only that is allowed.
+        await sim.meter_values(power_w=22080, current_a=(32.0, 32.0, 32.0))
+        await set_site(hass, grid=22080, pv=0)
+        await call(
+            hass, "input_number", "set_value", {"entity_id": "input_number.battery", "value": 2450}
+        )
+        await wait_for(lambda: state_of(hass, limit).state == "2500.0", what="discharge capped")
+
+        # The car leaves: the battery may cover everything again (once the write interval
+        # has passed; the charger meter reports every second meanwhile).
+        await sim.stop_transaction()
+        await sim.status("Available")
+        await set_site(hass, grid=0, pv=0)
+        for _ in range(20):
+            await sim.meter_values(power_w=0, current_a=(0.0, 0.0, 0.0))
+            await asyncio.sleep(1.0)
+            if state_of(hass, limit).state == "5000.0":
+                break
+        assert state_of(hass, limit).state == "5000.0"
+
+        # Capped again, then the energy manager is switched off: the cap is lifted at once.
+        await plug_in_and_charge(sim)
+        await wait_for(lambda: sim.live_limit() == 32.0, what="fast again")
+        await sim.meter_values(power_w=22080, current_a=(32.0, 32.0, 32.0))
+        await set_site(hass, grid=22080, pv=0)
+        await wait_for(lambda: state_of(hass, limit).state == "2500.0", what="capped again")
+        hass.config_entries.async_update_entry(
+            server_entry, options=server_entry.options | {CONF_EMS_ENABLED: False}
+        )
+        await wait_for(lambda: state_of(hass, limit).state == "5000.0", what="lifted when off")
+
+
+def test_charger_view_round_trip() -> None:
+    """Every persisted setting (mode, daily and one-off plan, split) survives a restart."""
+    view = energy_manager.ChargerView(
+        mode=Mode.PLAN,
+        min_current_a=7.0,
+        max_current_a=20.0,
+        target_energy_kwh=12.5,
+        departure_time=time(7, 30),
+        plan_departure=datetime(2026, 6, 2, 6, 0, tzinfo=UTC),
+        plan_energy_kwh=None,
+        plan_soc=80.0,
+        vehicle_capacity_kwh=60.0,
+        transaction_id="42",
+        solar_wh=1000.0,
+        battery_wh=0.0,
+        grid_wh=250.0,
+        attributed_wh=1250.0,
+    )
+    assert energy_manager.ChargerView.from_dict(view.to_dict()) == view
+    # Unreadable data falls back to the defaults.
+    assert energy_manager.ChargerView.from_dict({"mode": "warp", "solar_wh": "x"}) == (
+        energy_manager.ChargerView()
+    )

@@ -109,6 +109,7 @@ from .const import (
 from .core.auth import generate_password
 from .core.ems import StaleFallback
 from .core.settings import PauseStrategy, ProfilePurpose, RateUnitPreference
+from .ems_inputs import CONF_BATTERY_DISCHARGE_LIMIT, CONF_STALE_AFTER, CONF_STALE_GRACE
 from .hub import is_charger_entry
 
 
@@ -326,6 +327,7 @@ _EMS_KEYS = (
     CONF_PV_AVAILABLE_POWER,
     CONF_BATTERY_POWER,
     CONF_BATTERY_SOC,
+    CONF_BATTERY_DISCHARGE_LIMIT,
     CONF_PRICE,
     CONF_PRICE_FORECAST_ATTRIBUTE,
     CONF_FUSE,
@@ -336,6 +338,8 @@ _EMS_KEYS = (
     CONF_BATTERY_FLOOR_SOC,
     CONF_BATTERY_ASSIST_POWER,
     CONF_STALE_FALLBACK,
+    CONF_STALE_AFTER,
+    CONF_STALE_GRACE,
     CONF_MIN_WRITE_INTERVAL,
 )
 
@@ -357,6 +361,9 @@ def _ems_schema() -> probatio.Schema:
             probatio.Optional(CONF_PV_AVAILABLE_POWER): _sensor(SensorDeviceClass.POWER),
             probatio.Optional(CONF_BATTERY_POWER): _sensor(SensorDeviceClass.POWER),
             probatio.Optional(CONF_BATTERY_SOC): _sensor(SensorDeviceClass.BATTERY),
+            probatio.Optional(CONF_BATTERY_DISCHARGE_LIMIT): EntitySelector(
+                EntitySelectorConfig(domain=["number", "input_number"])
+            ),
             probatio.Optional(CONF_PRICE): _sensor(SensorDeviceClass.MONETARY),
             probatio.Optional(CONF_PRICE_FORECAST_ATTRIBUTE): TextSelector(),
             probatio.Optional(CONF_FUSE): _number(0, 400, 1, "A"),
@@ -377,6 +384,9 @@ def _ems_schema() -> probatio.Schema:
             probatio.Required(CONF_STALE_FALLBACK, default=str(StaleFallback.MIN_CURRENT)): _select(
                 [str(f) for f in StaleFallback], "stale_fallback"
             ),
+            # Unset: 60 s for the grid meter, 120 s for PV and battery; 300 s of grace.
+            probatio.Optional(CONF_STALE_AFTER): _number(10, 3600, 1, "s"),
+            probatio.Optional(CONF_STALE_GRACE): _number(0, 86400, 1, "s"),
             probatio.Required(CONF_MIN_WRITE_INTERVAL, default=DEFAULT_MIN_WRITE_INTERVAL): _number(
                 1, 3600, 1, "s"
             ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -42,17 +42,43 @@ from .core.ems import (
 )
 from .core.model import Charger
 
-# Keys price integrations use in their forecast lists (Nord Pool, ENTSO-E, Tibber, EPEX Spot...).
-_START_KEYS = ("start", "start_time", "startsAt", "from", "begin")
-_END_KEYS = ("end", "end_time", "endsAt", "till", "to")
-_PRICE_KEYS = ("price", "value", "total", "price_per_kwh", "price_ct_per_kwh")
+# Energy manager options of the stale-input handling (next to the other EMS options' keys in
+# const.py, kept here with the code that reads them). Unset: the controller's defaults.
+CONF_STALE_AFTER = "stale_after_s"  # a site sensor older than this is stale (s)
+CONF_STALE_GRACE = "stale_grace_s"  # how long "last limit" holds before pausing (s)
+DEFAULT_STALE_GRACE = 300
+# A number (or input_number) entity of the inverter: the home battery's maximum discharge power.
+# The energy manager sets it so the battery covers the house but not the car (unless battery-
+# assisted charging is allowed), in every mode; without it that holds only in Solar mode.
+CONF_BATTERY_DISCHARGE_LIMIT = "battery_discharge_limit_entity"
+
+# Keys price integrations use in their forecast lists (Nord Pool, ENTSO-E, Tibber, EPEX Spot,
+# Octopus...).
+_START_KEYS = ("start", "start_time", "startsAt", "from", "begin", "time", "valid_from")
+_END_KEYS = ("end", "end_time", "endsAt", "till", "to", "valid_to")
+_PRICE_KEYS = ("price", "value", "total", "price_per_kwh", "price_ct_per_kwh", "value_inc_vat")
+# Forecast attributes looked at when none is configured (today's and tomorrow's lists).
+_FORECAST_ATTRIBUTES = (
+    "raw_today",
+    "raw_tomorrow",
+    "prices_today",
+    "prices_tomorrow",
+    "today",
+    "tomorrow",
+    "prices",
+    "forecast",
+    "data",
+    "rates",
+)
+# Larger numbers are epoch milliseconds, not seconds.
+_EPOCH_MS = 1e11
 
 
 def site_settings(options: Mapping[str, Any]) -> SiteSettings:
     """The site settings of a server entry's energy manager options (defaults where unset)."""
     fuse = options.get(CONF_FUSE)
     assist = bool(options.get(CONF_BATTERY_ASSIST, False))
-    return SiteSettings(
+    site = SiteSettings(
         voltage_v=float(options.get(CONF_VOLTAGE, DEFAULT_VOLTAGE)),
         # 0 or unset: no main fuse to respect (no load management).
         fuse_a=float(fuse) if fuse else None,
@@ -70,6 +96,10 @@ def site_settings(options: Mapping[str, Any]) -> SiteSettings:
             ),
         ),
     )
+    if (stale_after := options.get(CONF_STALE_AFTER)) is not None:
+        age = float(stale_after)
+        site = replace(site, grid_max_age_s=age, pv_max_age_s=age, battery_max_age_s=age)
+    return site
 
 
 def _number(state: State) -> float | None:
@@ -117,8 +147,8 @@ def read_phases(states: Sequence[State | None], now: float) -> PhaseReading:
 def _timestamp(value: Any) -> float | None:
     if isinstance(value, datetime):
         return dt_util.as_utc(value).timestamp()
-    if isinstance(value, (int, float)):
-        return float(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value) / 1000.0 if abs(value) > _EPOCH_MS else float(value)
     if isinstance(value, str) and (parsed := dt_util.parse_datetime(value)) is not None:
         return dt_util.as_utc(parsed).timestamp()
     return None
@@ -129,22 +159,28 @@ def _first(item: Mapping[str, Any], keys: Sequence[str]) -> Any:
 
 
 def price_slots(state: State | None, attribute: str | None, now: float) -> tuple[PriceSlot, ...]:
-    """Price slots from a price sensor: its forecast attribute (a list of {start, end, price}
-    items in any of the common spellings) and its state as the price of the current hour."""
+    """Price slots from a price sensor: the items of its forecast attributes and its state as the
+    price of the current slot.
+
+    ``attribute`` names one or more attributes (comma separated, e.g. ``raw_today, raw_tomorrow``);
+    unset, the common names are tried. Items are mappings with a start, an optional end and a
+    price in any of the common spellings, at any resolution; anything unreadable is skipped.
+    """
     if state is None:
         return ()
-    slots: list[PriceSlot] = []
-    items = state.attributes.get(attribute) if attribute else None
+    names = (
+        [name.strip() for name in attribute.split(",") if name.strip()]
+        if attribute
+        else list(_FORECAST_ATTRIBUTES)
+    )
     parsed: list[tuple[float, float | None, float]] = []
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, Mapping):
-            continue
-        start = _timestamp(_first(item, _START_KEYS))
-        price = _first(item, _PRICE_KEYS)
-        if start is None or not isinstance(price, (int, float)):
-            continue
-        parsed.append((start, _timestamp(_first(item, _END_KEYS)), float(price)))
+    for name in names:
+        items = state.attributes.get(name)
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, Mapping) and (slot := _slot(item)) is not None:
+                parsed.append(slot)
     parsed.sort()
+    slots: list[PriceSlot] = []
     for index, (start, given_end, price) in enumerate(parsed):
         end = given_end
         if end is None:  # no end given: up to the next slot, else one hour
@@ -153,8 +189,31 @@ def price_slots(state: State | None, attribute: str | None, now: float) -> tuple
             slots.append(PriceSlot(start, end, price))
     current = _number(state)
     if current is not None and not any(s.start <= now < s.end for s in slots):
-        slots.append(PriceSlot(now, now + 3600.0, current))
+        # The state is the price now, until the next known slot (at most an hour).
+        end = min((s.start for s in slots if s.start > now), default=now + 3600.0)
+        slots.append(PriceSlot(now, min(end, now + 3600.0), current))
     return tuple(sorted(slots, key=lambda s: s.start))
+
+
+def _slot(item: Mapping[str, Any]) -> tuple[float, float | None, float] | None:
+    start = _timestamp(_first(item, _START_KEYS))
+    price = _price(_first(item, _PRICE_KEYS))
+    if start is None or price is None:
+        return None
+    return start, _timestamp(_first(item, _END_KEYS)), price
+
+
+def _price(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def _when(charger: Charger, at: datetime | None) -> float:

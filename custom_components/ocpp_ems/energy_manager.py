@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, UnitOfPower
 from homeassistant.core import (
     CALLBACK_TYPE,
     Event,
@@ -32,6 +32,7 @@ from homeassistant.core import (
     HomeAssistant,
     callback,
 )
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.dispatcher import async_dispatcher_send
@@ -41,6 +42,7 @@ from homeassistant.helpers.event import (
 )
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
+from homeassistant.util.unit_conversion import PowerConverter
 
 from .const import (
     CONF_BATTERY_POWER,
@@ -83,6 +85,9 @@ from .core.errors import OcppEmsError
 from .core.model import ChargingRateUnit
 from .core.settings import PauseStrategy, RateUnitPreference
 from .ems_inputs import (
+    CONF_BATTERY_DISCHARGE_LIMIT,
+    CONF_STALE_GRACE,
+    DEFAULT_STALE_GRACE,
     GRID_ONLY,
     EnergyMix,
     charger_inputs,
@@ -102,6 +107,9 @@ if TYPE_CHECKING:
 WATCHDOG_S = 30.0
 # Saving the EMS settings and the session split: at most this often (s).
 SAVE_DELAY_S = 10.0
+# The inverter's battery discharge limit moves in steps of this much (W), rounded up (the house
+# is never short); raised at most every write interval, lowered at once.
+DISCHARGE_STEP_W = 100.0
 
 
 @dataclass(kw_only=True)
@@ -207,6 +215,7 @@ class EnergyManagerRuntime:
         self._ems_paused: set[str] = set()  # chargers the EMS paused with pause() (stop/start)
         self._connected: dict[str, bool] = {}
         self._stale: frozenset[str] = frozenset()
+        self._discharge_written_at = -math.inf
         self._stopped = False
         self.enabled = bool(entry.options.get(CONF_EMS_ENABLED, False))
 
@@ -230,6 +239,9 @@ class EnergyManagerRuntime:
                 unsub()
         self._unsub_states = self._unsub_wakeup = self._unsub_stop = None
         ir.async_delete_issue(self.hass, DOMAIN, stale_issue_id(self.entry.entry_id))
+        # Without the energy manager nothing keeps the battery from the car: give it back.
+        if (call := self._discharge_limit_call(None, force=True)) is not None:
+            await self._async_set_discharge_limit(*call)
         await self._store.async_save(self._data())
 
     async def _async_on_hass_stop(self, _event: Event) -> None:
@@ -250,6 +262,7 @@ class EnergyManagerRuntime:
         if not enabled:
             self._decision = None
             self._set_stale(frozenset())
+            self._apply_discharge_limit(None, dt_util.utcnow().timestamp(), force=True)
         self.async_schedule_update()
         # Site entities (battery SoC numbers) show the options: refresh them even without chargers.
         async_dispatcher_send(self.hass, self.signal)
@@ -360,6 +373,7 @@ class EnergyManagerRuntime:
                 0.1 if takes_amps and quirks.rate_unit is not RateUnitPreference.WATT else 1.0
             ),
             stale_fallback=StaleFallback(fallback),
+            stale_grace_s=float(self.entry.options.get(CONF_STALE_GRACE, DEFAULT_STALE_GRACE)),
             min_write_interval_s=float(
                 self.entry.options.get(CONF_MIN_WRITE_INTERVAL, DEFAULT_MIN_WRITE_INTERVAL)
             ),
@@ -448,6 +462,7 @@ class EnergyManagerRuntime:
         decision = self._manager.update(inputs, now)
         self._decision = decision
         self._attribute_energy(inputs)
+        self._apply_discharge_limit(decision.battery_discharge_limit_w, now)
         for charger_id, charger_decision in decision.chargers.items():
             if charger_decision.write is not None and charger_id in self._chargers:
                 self.entry.async_create_background_task(
@@ -576,6 +591,61 @@ class EnergyManagerRuntime:
                 self._manager.invalidate(charger_id)
                 self._wake_at(dt_util.utcnow().timestamp() + EMS_RETRY_S)
 
+    # --- the home battery ------------------------------------------------------------------------
+    @callback
+    def _apply_discharge_limit(
+        self, limit_w: float | None, now: float, *, force: bool = False
+    ) -> None:
+        """Give the inverter's discharge limit entity the controller's cap (None: its maximum)."""
+        if (call := self._discharge_limit_call(limit_w, now, force=force)) is not None:
+            self._discharge_written_at = now
+            self.entry.async_create_background_task(
+                self.hass,
+                self._async_set_discharge_limit(*call),
+                f"{DOMAIN} ems battery discharge limit",
+            )
+
+    def _discharge_limit_call(
+        self, limit_w: float | None, now: float = 0.0, *, force: bool = False
+    ) -> tuple[str, float] | None:
+        """(entity, value in its unit) when the discharge limit entity should change, else None."""
+        entity_id = self.entry.options.get(CONF_BATTERY_DISCHARGE_LIMIT)
+        if not entity_id or (state := self.hass.states.get(entity_id)) is None:
+            return None
+        unit = state.attributes.get("unit_of_measurement")
+        per_w = 1.0
+        if unit in PowerConverter.VALID_UNITS:
+            per_w = PowerConverter.convert(1.0, UnitOfPower.WATT, unit)
+        top, low = _float(state.attributes.get("max")), _float(state.attributes.get("min"))
+        if limit_w is None:
+            if top is None:
+                return None
+            wanted = top
+        else:
+            wanted = math.ceil(limit_w / DISCHARGE_STEP_W - 1e-9) * DISCHARGE_STEP_W * per_w
+            wanted = max(low or 0.0, wanted if top is None else min(top, wanted))
+        current = _float(state.state)
+        if current is not None and abs(wanted - current) < DISCHARGE_STEP_W * per_w / 2:
+            return None
+        interval = float(
+            self.entry.options.get(CONF_MIN_WRITE_INTERVAL, DEFAULT_MIN_WRITE_INTERVAL)
+        )
+        raising = current is None or wanted > current
+        if raising and not force and now - self._discharge_written_at < interval:
+            return None  # a later update raises it (they come at least every WATCHDOG_S)
+        return entity_id, wanted
+
+    async def _async_set_discharge_limit(self, entity_id: str, value: float) -> None:
+        try:
+            await self.hass.services.async_call(
+                entity_id.split(".", 1)[0],
+                "set_value",
+                {"entity_id": entity_id, "value": value},
+                blocking=True,
+            )
+        except HomeAssistantError as err:
+            LOGGER.warning("Energy manager could not set %s: %s", entity_id, err)
+
     # --- timers and repairs ----------------------------------------------------------------------
     @callback
     def _wake_at(self, when: float) -> None:
@@ -628,6 +698,14 @@ def _clamp(value: float | None, low: float, high: float, default: float) -> floa
     if value is None or math.isnan(value):
         return default
     return min(high, max(low, value))
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except TypeError, ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _value(reading: Any) -> float | None:

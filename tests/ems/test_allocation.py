@@ -6,10 +6,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custom_components.ocpp_ems.core.ems import (
+    ChargerCommand,
+    ChargerInputs,
     ChargerSettings,
     EnergyManager,
     Mode,
+    PhaseReading,
+    Reading,
+    SiteInputs,
     SiteSettings,
+    StaleFallback,
 )
 from custom_components.ocpp_ems.core.ems.allocation import Claim, share, water_fill
 
@@ -96,3 +102,115 @@ def test_limits_stay_in_range_over_time(trace: list[float]) -> None:
         if d.chargers["a"].write is not None:
             w = d.chargers["a"].write
             assert w.paused or cfg.min_current_a <= w.current_a <= cfg.max_current_a
+
+
+_STEP = st.tuples(
+    st.tuples(*[st.floats(min_value=0, max_value=20)] * 3),  # house current per line (A)
+    st.floats(min_value=0, max_value=12000),  # PV (W)
+    st.booleans(),  # grid meter fresh
+    st.booleans(),  # charger meters fresh
+)
+
+
+# Biased to busy sites: mostly 3-4 chargers, mostly modes that draw current.
+_BUSY_MODES = [
+    Mode.FAST,
+    Mode.FAST,
+    Mode.MIN_SOLAR,
+    Mode.MIN_SOLAR,
+    Mode.SOLAR,
+    Mode.PLAN,
+    Mode.OFF,
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    n=st.sampled_from([1, 2, 3, 3, 4, 4, 4]),
+    fuse=st.sampled_from([16.0, 25.0, 35.0, 35.0]),
+    modes=st.lists(st.sampled_from(_BUSY_MODES), min_size=4, max_size=4),
+    phases=st.lists(st.sampled_from([1, 3]), min_size=4, max_size=4),
+    lines=st.lists(st.integers(min_value=1, max_value=3), min_size=4, max_size=4),
+    switch=st.lists(st.booleans(), min_size=4, max_size=4),
+    fallback=st.sampled_from(list(StaleFallback)),
+    steps=st.lists(_STEP, min_size=3, max_size=25),
+)
+def test_closed_loop_keeps_the_fuse_and_the_limits_with_stale_inputs(
+    n: int,
+    fuse: float,
+    modes: list[Mode],
+    phases: list[int],
+    lines: list[int],
+    switch: list[bool],
+    fallback: StaleFallback,
+    steps: list[tuple[tuple[float, float, float], float, bool, bool]],
+) -> None:
+    """Several chargers (1p on any line, 3p, 1p/3p) over time, the house and PV changing, meters
+    going stale: what the chargers hold never takes a line over the fuse (the house alone may),
+    and every limit is within [min, max] or a pause."""
+    chargers = {
+        f"c{i}": ChargerSettings(
+            mode=modes[i],
+            phases=phases[i],
+            line_1p=lines[i],
+            can_switch_phases=switch[i] and phases[i] == 3,
+            stale_fallback=fallback,
+            min_write_interval_s=5.0,
+        )
+        for i in range(n)
+    }
+    margin = 0.5
+    m = EnergyManager(SiteSettings(fuse_a=fuse, fuse_margin_a=margin), chargers)
+    held: dict[str, ChargerCommand | None] = dict.fromkeys(chargers)
+
+    def car_lines(cid: str) -> tuple[float, float, float]:
+        cmd = held[cid]
+        if cmd is None or cmd.paused:
+            return (0.0, 0.0, 0.0)
+        if cmd.phases == 3:
+            return (cmd.current_a,) * 3
+        line = chargers[cid].line_1p - 1
+        return tuple(cmd.current_a if k == line else 0.0 for k in range(3))  # type: ignore[return-value]
+
+    for index, (house, pv, grid_fresh, meters_fresh) in enumerate(steps):
+        t = 100.0 + index * 7.0
+        ev = [car_lines(cid) for cid in chargers]
+        pv_line = pv / 3 / 230.0
+        grid_lines = tuple(house[k] + sum(e[k] for e in ev) - pv_line for k in range(3))
+        grid_w = sum(grid_lines) * 230.0
+        seen_at = t if grid_fresh else t - 1000.0
+        meter_at = t if meters_fresh else t - 1000.0
+        inputs = {
+            cid: ChargerInputs(
+                plugged=True,
+                charging=any(e),
+                power_w=Reading(sum(e) * 230.0, meter_at),
+                currents_a=PhaseReading(e, meter_at),
+            )
+            for cid, e in zip(chargers, ev, strict=True)
+        }
+        decision = m.update(
+            SiteInputs(
+                grid_w=Reading(grid_w, seen_at),
+                grid_currents_a=PhaseReading(grid_lines, seen_at),  # type: ignore[arg-type]
+                pv_w=Reading(pv, seen_at),
+                chargers=inputs,
+            ),
+            t,
+        )
+        for cid, dec in decision.chargers.items():
+            cfg = chargers[cid]
+            for cmd in (dec.target, dec.write):
+                if cmd is not None:
+                    assert cmd.paused or cfg.min_current_a <= cmd.current_a <= cfg.max_current_a
+                    assert cmd.phases in ((1, 3) if cfg.can_switch_phases else (cfg.phases,))
+            if dec.write is not None:
+                held[cid] = dec.write
+        assert (not grid_fresh) == ("grid_power" in decision.stale_inputs)
+        cars = [sum(car_lines(cid)[k] for cid in chargers) for k in range(3)]
+        for k in range(3):
+            # The chargers alone always fit; with a fresh reading, with the house on top too.
+            assert cars[k] <= fuse - margin + 1e-6
+            if grid_fresh:
+                house_k = max(0.0, house[k] - pv_line)
+                assert house_k + cars[k] <= max(fuse - margin, house_k) + 1e-6

@@ -149,3 +149,50 @@ def test_fuse_decrease_bypasses_the_write_limiter() -> None:
     d = m.update(site(1, 0.0, busy, grid_currents=(25.3, 16.0, 16.0)), 1)
     assert d.chargers["a"].write == ChargerCommand(15.2, 3)
     assert d.chargers["a"].reason is Reason.FUSE_LIMIT
+
+
+def test_four_chargers_on_35_a_nobody_gets_less_than_the_minimum() -> None:
+    # The reference's first come first served gives the third car 3 A here; two run at 16 A
+    # when two more plug in: every car gets at least its minimum, then equal shares.
+    m = EnergyManager(SiteSettings(fuse_a=35, fuse_margin_a=0.0), fast(4))
+    inputs = {f"c{i}": car(0, power=None) for i in range(2)}
+    d = m.update(site(0, 0.0, inputs, grid_currents=(0.0, 0.0, 0.0)), 0)
+    assert [d.chargers[f"c{i}"].target.current_a for i in range(2)] == [16.0, 16.0]
+    running = {f"c{i}": car(60, currents=(16.0, 16.0, 16.0)) for i in range(2)}
+    running |= {f"c{i}": car(60, power=None) for i in (2, 3)}
+    d = m.update(site(60, 0.0, running, grid_currents=(32.0, 32.0, 32.0)), 60)
+    amps = [d.chargers[f"c{i}"].target.current_a for i in range(4)]
+    assert all(a >= 6.0 for a in amps)
+    assert sum(amps) <= 35.0
+    assert max(amps) - min(amps) <= 0.1
+
+
+def test_a_small_drop_is_held_back_only_while_the_fuse_has_room_for_it() -> None:
+    cfg = ChargerSettings(mode=Mode.MIN_SOLAR, min_write_interval_s=5.0)
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=0.5), {"a": cfg})
+    # 4.55 kW exported: 6.6 A on three phases.
+    d = m.update(site(0, -4554, {"a": car(0)}, grid_currents=(0.0, 0.0, 0.0)), 0)
+    assert d.chargers["a"].write == ChargerCommand(6.6, 3)
+    running = {"a": car(10, currents=(6.6, 6.6, 6.6), power=4554)}
+    # No surplus any more: the minimum (6 A) is the target; a 0.6 A drop waits (plenty of fuse).
+    d = m.update(site(10, 414.0, running, grid_currents=(6.8, 6.8, 6.8)), 10)
+    assert d.chargers["a"].target == ChargerCommand(6.0, 3)
+    assert d.chargers["a"].write is None
+    # The house takes 18 A on L3: only 6.5 A are left there, holding 6.6 A would exceed the fuse.
+    d = m.update(site(20, 414.0, running, grid_currents=(6.8, 6.8, 24.6)), 20)
+    assert d.chargers["a"].write == ChargerCommand(6.0, 3)
+
+
+def test_rounding_up_never_exceeds_the_fuse_share() -> None:
+    chargers = {
+        "fast": ChargerSettings(mode=Mode.FAST, phases=1, line_1p=3),
+        "solar": ChargerSettings(mode=Mode.MIN_SOLAR),
+    }
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=0.5), chargers)
+    inputs = {"fast": car(0, power=None), "solar": car(0, power=None)}
+    # The solar car's share is 6.55 A (rounded to the nearest 0.1 A it would be 6.6 A); the fast
+    # car gets the rest of L3 (18.55 A - 6.55 A = 12 A): the rounding must not add 0.05 A.
+    grid = (-6.55, -6.55, 24.5 - 18.55)
+    d = m.update(site(0, -6.55 * 690, inputs, grid_currents=grid), 0)
+    assert d.chargers["fast"].target.current_a == 12.0
+    assert d.chargers["solar"].target.current_a == 6.5

@@ -168,3 +168,24 @@ def test_stale_charger_meter_uses_the_commanded_current() -> None:
     charging = type(old)(plugged=True, charging=True, power_w=Reading(5934, -1000))
     d = m.update(SiteInputs(grid_w=Reading(0.0, 30), chargers={"a": charging}), 30)
     assert d.surplus_w == pytest.approx(8.7 * 3 * 230)
+
+
+@pytest.mark.parametrize("mode", [Mode.FAST, Mode.MIN_SOLAR, Mode.SOLAR, Mode.PLAN])
+def test_minimum_soc_charges_at_full_power_in_every_mode(mode: Mode) -> None:
+    m = one(mode, min_soc=20, can_switch_phases=True)
+    d = m.update(site(0, 2000, {"a": car(0, soc=15)}), 0)
+    assert d.chargers["a"].target == ChargerCommand(16.0, 3)
+    expected = Reason.MINIMUM_CHARGE
+    assert d.chargers["a"].reason is expected
+
+
+def test_fast_and_boost_use_every_phase_of_a_switching_charger() -> None:
+    m = one(Mode.SOLAR, can_switch_phases=True)
+    assert m.update(site(0, -1500, {"a": car(0)}), 0).chargers["a"].target.phases == 1
+    m.boost("a", 600)
+    d = m.update(site(20, 0, {"a": car(20, power=1500)}), 20)
+    assert d.chargers["a"].reason is Reason.BOOST
+    assert d.chargers["a"].write == ChargerCommand(16.0, 3)
+    m.set_mode("a", Mode.FAST)
+    d = m.update(site(700, 0, {"a": car(700, power=11040)}), 700)
+    assert d.chargers["a"].target == ChargerCommand(16.0, 3)

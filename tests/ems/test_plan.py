@@ -130,3 +130,79 @@ def test_done_plan_needs_nothing() -> None:
     status = plan_status(now=0, departure=H, remaining_wh=0, max_power_w=P3, efficiency=0.9)
     assert not status.charge_now
     assert status.feasible
+
+
+def test_tight_plan_starts_now_at_full_power_even_with_surplus() -> None:
+    # Exactly the energy the charger can deliver in the time left: no waiting for solar.
+    m = planned(PlanTarget(departure=H, energy_wh=P3))
+    d = m.update(site(0, -3000, {"a": car(0, energy=0)}), 0)
+    assert d.chargers["a"].target == ChargerCommand(16.0, 3)
+    assert d.chargers["a"].write == ChargerCommand(16.0, 3)
+    assert d.chargers["a"].reason is Reason.PLANNED_SLOT
+    # An energy target is metered at the charger: reachable, so it is not reported infeasible.
+    assert d.chargers["a"].plan_feasible
+    # The same a minute later with the energy charged since: still at full power.
+    d = m.update(site(60, -3000, {"a": car(60, power=P3, energy=P3 / 60)}), 60)
+    assert d.chargers["a"].target == ChargerCommand(16.0, 3)
+
+
+def test_soc_target_pays_the_charging_losses() -> None:
+    # 11.04 kWh into the battery in 1 h at 11.04 kW from the grid: not possible with 90 % efficiency.
+    m = planned(PlanTarget(departure=H, soc=60), vehicle_capacity_wh=P3 * 10)
+    d = m.update(site(0, 0, {"a": car(0, soc=50)}), 0)
+    assert d.chargers["a"].reason is Reason.PLANNED_SLOT
+    assert not d.chargers["a"].plan_feasible
+
+
+def test_plan_switches_a_one_phase_charger_back_to_three_phases() -> None:
+    # Solar left the 1p/3p charger on one phase; the plan was sized for three.
+    m = EnergyManager(SiteSettings(), {"a": ChargerSettings(can_switch_phases=True)})
+    d = m.update(site(0, -1500, {"a": car(0)}), 0)
+    assert d.chargers["a"].target.phases == 1
+    m.set_plan("a", PlanTarget(departure=1000 + H, energy_wh=P3))
+    d = m.update(site(1000, 0, {"a": car(1000, power=1380, energy=0)}), 1000)
+    assert d.chargers["a"].reason is Reason.PLANNED_SLOT
+    assert d.chargers["a"].write == ChargerCommand(16.0, 3)
+
+
+def test_plan_is_sized_with_the_fuse_not_the_charger_maximum() -> None:
+    # 32 A charger on a 16 A fuse: 11.04 kWh needs an hour at the fuse, half that at 32 A.
+    m = EnergyManager(
+        SiteSettings(fuse_a=16, fuse_margin_a=0.0), {"a": ChargerSettings(max_current_a=32)}
+    )
+    m.set_plan("a", PlanTarget(departure=H, energy_wh=P3))
+    d = m.update(site(0, 0, {"a": car(0, energy=0)}, grid_currents=(0.0, 0.0, 0.0)), 0)
+    # Charging now, held at the fuse (which is what the reason says).
+    assert d.chargers["a"].target == ChargerCommand(16.0, 3)
+    assert d.chargers["a"].reason is Reason.FUSE_LIMIT
+
+
+def test_soc_plan_goes_on_while_the_soc_sensor_is_unavailable() -> None:
+    plan = PlanTarget(departure=10 * H, soc=80)
+    m = planned(plan, vehicle_capacity_wh=60000)
+    d = m.update(site(8 * H, 500, {"a": car(8 * H, soc=50, energy=0)}), 8 * H)
+    assert d.chargers["a"].reason is Reason.PLANNED_SLOT
+    # The car's API drops out: the plan keeps charging on the estimate (50 % + energy since).
+    later = 8 * H + 600
+    d = m.update(site(later, 500, {"a": car(later, soc=None, energy=1800)}), later)
+    assert d.chargers["a"].reason is Reason.PLANNED_SLOT
+    # 30 % of 60 kWh went in (at 90 %): the estimate reaches the target.
+    done = 9.9 * H
+    d = m.update(site(done, 500, {"a": car(done, soc=None, energy=20000)}), done)
+    assert d.chargers["a"].reason is Reason.TARGET_REACHED
+    # A new car (plugged in again) does not inherit the estimate.
+    m.update(site(done + 1, 500, {"a": car(done + 1, plugged=False)}), done + 1)
+    d = m.update(site(done + 2, 500, {"a": car(done + 2, soc=None, energy=0)}), done + 2)
+    assert d.chargers["a"].reason is Reason.PLAN_WAITING
+
+
+def test_a_planned_slot_fills_the_fuse_first_others_keep_their_minimum() -> None:
+    chargers = {"fast": ChargerSettings(mode=Mode.FAST), "plan": ChargerSettings()}
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=1.0), chargers)
+    m.set_plan("plan", PlanTarget(departure=H, energy_wh=P3))
+    inputs = {"fast": car(0, power=None), "plan": car(0, power=None, energy=0)}
+    d = m.update(site(0, 0.0, inputs, grid_currents=(0.0, 0.0, 0.0)), 0)
+    assert d.chargers["plan"].target == ChargerCommand(16.0, 3)
+    assert d.chargers["plan"].reason is Reason.PLANNED_SLOT
+    assert d.chargers["fast"].target == ChargerCommand(8.0, 3)
+    assert d.chargers["fast"].reason is Reason.FUSE_LIMIT

@@ -42,6 +42,9 @@ from .types import (
 
 _EPS = 1e-6
 _LINES = ("L1", "L2", "L3")
+# A car in a planned slot fills the fuse before the others (they keep their minimums): the plan
+# was sized for its full power, and an equal share could make it miss the departure.
+_PLAN_PRIORITY = 1_000_000
 
 
 class _Kind(StrEnum):
@@ -71,6 +74,9 @@ class _State:
     boost_until: float | None = None
     was_plugged: bool = False
     car_limit_a: float | None = None  # the car was seen taking no more than this
+    # The car's last known SoC and the session energy then: a SoC plan goes on with an estimate
+    # while the SoC sensor is unavailable (flaky car APIs) instead of dropping the plan.
+    soc_seen: tuple[float, float] | None = None
     # Write limiter: signed energy (Wh) the written limit let the car take more (+, grid import)
     # or less (-, unused PV) than its target since the last write; the rate (W) since error_at.
     error_wh: float = 0.0
@@ -96,6 +102,8 @@ class _Work:
     stale: bool = False
     plan_feasible: bool = True
     switched: bool = False
+    fuse_cap_a: float = math.inf  # what the fuse share granted (rounding must not exceed it)
+    drop_now: bool = False  # a small drop the fuse cannot wait for (no headroom to hold it)
 
 
 class EnergyManager:
@@ -287,6 +295,7 @@ class EnergyManager:
             state.enable.reset()
             state.disable.reset()
             state.car_limit_a = None
+            state.soc_seen = None
         state.was_plugged = inputs.plugged
         work.vehicle_phases = self._vehicle_phases(work)
         self._measure_draw(work)
@@ -413,6 +422,23 @@ class EnergyManager:
             work.kind, work.reason = _Kind.SOLAR, Reason.WAITING_FOR_SURPLUS
         else:
             self._resolve_plan(work, inputs, now)
+        if work.kind is _Kind.FULL:
+            self._full_phases(work, now)
+
+    def _full_phases(self, work: _Work, now: float) -> None:
+        """Full power means every wired phase: a 1p/3p charger left on 1p by solar switches up.
+
+        Without this a plan (or Fast, boost, a minimum charge) would run at a third of the power
+        it was planned with, and a departure target could be missed.
+        """
+        state = work.state
+        if not self._switchable(work) or state.phases == work.cfg.phases:
+            return
+        state.phases = work.cfg.phases
+        state.last_switch_at = now
+        state.phase_up.reset()
+        state.phase_down.reset()
+        work.vehicle_phases = self._vehicle_phases(work)
 
     @staticmethod
     def _below_minimum(cfg: ChargerSettings, ci: ChargerInputs) -> bool:
@@ -428,19 +454,26 @@ class EnergyManager:
         plan = cfg.plan
         if plan is None:
             return
-        remaining = self._remaining_wh(cfg, plan, ci)
+        remaining, uses_soc = self._remaining_wh(cfg, plan, ci, work.state)
         if remaining is None or now >= plan.departure:
             return
         if remaining <= 0.0:
             work.reason = Reason.TARGET_REACHED
             return
-        phases = cfg.phases if cfg.can_switch_phases else work.vehicle_phases
+        phases = cfg.phases if self._switchable(work) else work.vehicle_phases
+        # What the car can really get: its maximum, the fuse (even with no house load) and what
+        # it was seen taking (taper) - planning with more would start too late.
+        amps = self._car_max_a(work)
+        if self._site.fuse_a is not None:
+            amps = min(amps, max(0.0, self._site.fuse_a - self._site.fuse_margin_a))
         status = plan_status(
             now=now,
             departure=plan.departure,
             remaining_wh=remaining,
-            max_power_w=cfg.max_current_a * self._site.voltage_v * phases,
-            efficiency=cfg.charge_efficiency,
+            max_power_w=amps * self._site.voltage_v * phases,
+            # An energy target is metered at the charger (losses included); a SoC target is
+            # what reaches the car's battery, so only that one pays the charging losses.
+            efficiency=cfg.charge_efficiency if uses_soc else 1.0,
             prices=inputs.prices,
         )
         work.plan_feasible = status.feasible
@@ -448,13 +481,24 @@ class EnergyManager:
             work.kind, work.reason = _Kind.FULL, Reason.PLANNED_SLOT
 
     @staticmethod
-    def _remaining_wh(cfg: ChargerSettings, plan: PlanTarget, ci: ChargerInputs) -> float | None:
+    def _remaining_wh(
+        cfg: ChargerSettings, plan: PlanTarget, ci: ChargerInputs, state: _State
+    ) -> tuple[float | None, bool]:
+        """Energy still to charge, and whether it is a SoC target (into the car's battery)."""
         soc = ci.vehicle_soc.value if ci.vehicle_soc is not None else None
+        energy = ci.session_energy_wh or 0.0
+        if soc is not None:
+            state.soc_seen = (soc, energy)
+        elif state.soc_seen is not None and cfg.vehicle_capacity_wh:
+            # SoC unavailable: the last one plus what went into the battery since.
+            last_soc, last_energy = state.soc_seen
+            added = (energy - last_energy) * cfg.charge_efficiency
+            soc = last_soc + added / cfg.vehicle_capacity_wh * 100.0
         if plan.soc is not None and soc is not None and cfg.vehicle_capacity_wh is not None:
-            return (plan.soc - soc) / 100.0 * cfg.vehicle_capacity_wh
+            return (plan.soc - soc) / 100.0 * cfg.vehicle_capacity_wh, True
         if plan.energy_wh is not None:
-            return plan.energy_wh - (ci.session_energy_wh or 0.0)
-        return None
+            return plan.energy_wh - energy, False
+        return None, False
 
     # --- step 3: the solar surplus ---------------------------------------------------------------
     def _min_power(self, work: _Work, phases: int | None = None) -> float:
@@ -678,8 +722,9 @@ class EnergyManager:
                 key=w.cid,
                 minimum=w.cfg.min_current_a,
                 demand=demand[w.cid],
-                resources=dict.fromkeys(self._lines(w.cfg, w.state.phases), 1.0),
-                priority=w.cfg.priority,
+                resources=dict.fromkeys(self._held_lines(w), 1.0),
+                priority=w.cfg.priority
+                + (_PLAN_PRIORITY if w.reason is Reason.PLANNED_SLOT else 0),
             )
             for w in drawing
         ]
@@ -691,6 +736,56 @@ class EnergyManager:
             work.target_a = min(work.target_a, amps)
             if amps <= 0.0:
                 work.kind = _Kind.PAUSED
+        self._fit_leftover(drawing, headroom, granted)
+
+    def _fit_leftover(
+        self,
+        drawing: list[_Work],
+        headroom: tuple[float, float, float],
+        granted: Mapping[str, float],
+    ) -> None:
+        """What the shares leave of the fuse must cover what differs from the shares in force.
+
+        The shares assume every charger at exactly its new target, but a command rounded to the
+        nearest step may be half a step more, and the write limiter keeps a small drop unwritten
+        for a while (the charger holds its last limit). Both are fine only while the leftover
+        covers them: else the command is capped at the share, and the drop goes out at once.
+        """
+        left = dict(zip(_LINES, headroom, strict=True))
+        for work in drawing:
+            for line in self._held_lines(work):
+                left[line] -= granted[work.cid]
+        for work in drawing:
+            lines = self._held_lines(work)
+            # Rounding a share to the nearest step may add half a step: fine where the fuse has
+            # that much left, else the command is capped at the share.
+            half_step = (work.cfg.current_step_a if work.cfg.current_step_a > 0 else 0.1) / 2
+            if all(left[line] >= half_step for line in lines):
+                for line in lines:
+                    left[line] -= half_step
+            else:
+                work.fuse_cap_a = granted[work.cid]
+            last = work.state.last_write
+            if last is None or last.paused or last.phases != work.state.phases:
+                continue
+            extra = last.current_a - work.target_a
+            if extra <= _EPS:
+                continue
+            if all(left[line] >= extra - _EPS for line in lines):
+                for line in lines:
+                    left[line] -= extra
+            else:
+                work.drop_now = True
+
+    def _held_lines(self, work: _Work) -> tuple[str, ...]:
+        """Lines the charger may load: its phases, and during a 1p/3p switch that waits for the
+        write interval also the phases it still holds (the old ones stay in force until then)."""
+        lines = self._lines(work.cfg, work.state.phases)
+        last = work.state.last_write
+        if last is None or last.paused or last.phases == work.state.phases:
+            return lines
+        held = self._lines(work.cfg, last.phases)
+        return tuple(line for line in _LINES if line in lines or line in held)
 
     # --- step 5: write limiter -------------------------------------------------------------------
     def _limit_writes(self, work: _Work, now: float, wake: list[float]) -> ChargerDecision:
@@ -775,7 +870,11 @@ class EnergyManager:
             return None
         delta = target.current_a - last.current_a
         if delta < 0.0:
-            if work.reason is Reason.FUSE_LIMIT or -delta >= solar.drop_deadband_a - _EPS:
+            if (
+                work.reason is Reason.FUSE_LIMIT
+                or work.drop_now
+                or -delta >= solar.drop_deadband_a - _EPS
+            ):
                 return target
             worth = state.error_wh >= solar.drop_error_wh  # drawn too much: grid import
         else:
@@ -808,6 +907,9 @@ class EnergyManager:
         units = work.target_a / step
         nearest = step <= 0.1 + _EPS and work.reason is not Reason.FUSE_LIMIT
         amps = (math.floor(units + 0.5) if nearest else math.floor(units + 1e-6)) * step
+        # Rounding up never takes a car past its share of the fuse.
+        if math.isfinite(work.fuse_cap_a):
+            amps = min(amps, math.floor(work.fuse_cap_a / step + 1e-6) * step)
         amps = round(min(work.cfg.max_current_a, max(work.cfg.min_current_a, amps)), 3)
         return ChargerCommand(current_a=amps, phases=phases)
 

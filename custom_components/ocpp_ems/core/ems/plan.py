@@ -76,7 +76,8 @@ def plan_status(
     needed_s = remaining_wh / effective_w * 3600.0 * SAFETY_FACTOR
     available_s = max(0.0, departure - now)
     if needed_s >= available_s:
-        return PlanStatus(True, needed_s <= available_s * SAFETY_FACTOR, remaining_wh, needed_s)
+        feasible = needed_s <= available_s * SAFETY_FACTOR + 1e-6
+        return PlanStatus(True, feasible, remaining_wh, needed_s)
     # Cheapest first; among equal prices the latest first.
     ranked = sorted(_segments(now, departure, prices), key=lambda seg: (seg[2], -seg[0]))
     covered = 0.0
