@@ -299,6 +299,11 @@ class EnergyManagerRuntime:
     def charger_view(self, charger_id: str) -> ChargerView:
         return self._views.setdefault(charger_id, ChargerView())
 
+    @property
+    def site_decision(self) -> Decision | None:
+        """The latest decision for the whole site (None before the first one)."""
+        return self._decision
+
     def decision(self, charger_id: str) -> ChargerDecision | None:
         if self._decision is None:
             return None

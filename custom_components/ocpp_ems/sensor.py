@@ -26,7 +26,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .coordinator import ChargerConfigEntry
-from .core.ems import ChargerDecision, Reason
+from .core.ems import ChargerDecision, Decision, Reason
 from .core.model import Charger, Connector, ConnectorStatus, PhaseValues
 from .core.settings import ChargerSettings, PauseStrategy
 from .ems_entity import EmsEntity, ems_of
@@ -227,7 +227,8 @@ CONNECTOR_SENSORS: tuple[OcppConnectorSensorDescription, ...] = (
 class EmsSensorDescription(SensorEntityDescription):
     """What the energy manager decided for a charger, or its session's energy by source."""
 
-    value_fn: Callable[[ChargerView, ChargerDecision | None], SensorValue]
+    # (the charger's view, its decision, the whole site's decision)
+    value_fn: Callable[[ChargerView, ChargerDecision | None, Decision | None], SensorValue]
 
 
 def _target_current(decision: ChargerDecision | None) -> float | None:
@@ -244,7 +245,11 @@ EMS_SENSORS: tuple[EmsSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfPower.WATT,
         suggested_display_precision=0,
-        value_fn=lambda _view, d: None if d is None else round(d.surplus_share_w, 1),
+        # What all cars could use without grid import, as measured now: a car's own allocation
+        # (which includes a minimum current held through a cloud) would hide an import.
+        value_fn=lambda _view, _d, site: (
+            None if site is None or site.surplus_w is None else round(site.surplus_w, 1)
+        ),
     ),
     EmsSensorDescription(
         key="ems_target_current",
@@ -253,14 +258,14 @@ EMS_SENSORS: tuple[EmsSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
         suggested_display_precision=1,
-        value_fn=lambda _view, d: _target_current(d),
+        value_fn=lambda _view, d, _site: _target_current(d),
     ),
     EmsSensorDescription(
         key="ems_reason",
         translation_key="ems_reason",
         device_class=SensorDeviceClass.ENUM,
         options=[str(reason) for reason in Reason],
-        value_fn=lambda _view, d: None if d is None else str(d.reason),
+        value_fn=lambda _view, d, _site: None if d is None else str(d.reason),
     ),
     EmsSensorDescription(
         key="session_energy_solar",
@@ -269,7 +274,7 @@ EMS_SENSORS: tuple[EmsSensorDescription, ...] = (
         state_class=SensorStateClass.TOTAL_INCREASING,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
-        value_fn=lambda view, _d: round(view.solar_wh / 1000.0, 3),
+        value_fn=lambda view, _d, _site: round(view.solar_wh / 1000.0, 3),
     ),
     EmsSensorDescription(
         key="session_energy_battery",
@@ -278,7 +283,7 @@ EMS_SENSORS: tuple[EmsSensorDescription, ...] = (
         state_class=SensorStateClass.TOTAL_INCREASING,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
-        value_fn=lambda view, _d: round(view.battery_wh / 1000.0, 3),
+        value_fn=lambda view, _d, _site: round(view.battery_wh / 1000.0, 3),
     ),
     EmsSensorDescription(
         key="session_energy_grid",
@@ -287,7 +292,7 @@ EMS_SENSORS: tuple[EmsSensorDescription, ...] = (
         state_class=SensorStateClass.TOTAL_INCREASING,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
-        value_fn=lambda view, _d: round(view.grid_wh / 1000.0, 3),
+        value_fn=lambda view, _d, _site: round(view.grid_wh / 1000.0, 3),
     ),
 )
 
@@ -339,4 +344,4 @@ class OcppEmsSensor(EmsEntity, SensorEntity):
 
     @property
     def native_value(self) -> SensorValue:
-        return self.entity_description.value_fn(self.view, self.decision)
+        return self.entity_description.value_fn(self.view, self.decision, self.ems.site_decision)

@@ -130,7 +130,9 @@ class ChargerDecision:
     target: ChargerCommand  # what the controller wants now
     write: ChargerCommand | None  # what to send now; None = nothing (unchanged or rate limited)
     reason: Reason
-    surplus_share_w: float  # solar power this charger may use (sensor "available surplus")
+    surplus_share_w: (
+        float  # power allocated to this charger from the surplus (incl. a held minimum)
+    )
     stale: bool = False
     plan_feasible: bool = True
 
