@@ -136,6 +136,13 @@ async def async_try_bind(host: str, port: int) -> str | None:
     return None
 
 
+async def _bind_errors(host: str, port: int) -> dict[str, str]:
+    """The form errors of trying ``host:port`` (empty when it can be used)."""
+    if (error := await async_try_bind(host, port)) is None:
+        return {}
+    return {CONF_PORT if error == "port_in_use" else "base": error}
+
+
 def _number(
     minimum: float, maximum: float, step: float = 1, unit: str | None = None
 ) -> NumberSelector:
@@ -191,9 +198,8 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
             host = user_input[CONF_HOST].strip() or DEFAULT_HOST
             await self.async_set_unique_id(f"port_{port}")
             self._abort_if_unique_id_configured()
-            if (error := await async_try_bind(host, port)) is not None:
-                errors[CONF_PORT if error == "port_in_use" else "base"] = error
-            else:
+            errors = await _bind_errors(host, port)
+            if not errors:
                 return self.async_create_entry(
                     title=f"OCPP server port {port}",
                     data={CONF_ENTRY_TYPE: ENTRY_TYPE_SERVER, CONF_HOST: host, CONF_PORT: port},
@@ -218,9 +224,7 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
                 await self.async_set_unique_id(f"port_{port}")
                 self._abort_if_unique_id_configured()
                 # Only a new port can be tried: the running server holds the current one.
-                error = await async_try_bind(host, port)
-                if error is not None:
-                    errors[CONF_PORT if error == "port_in_use" else "base"] = error
+                errors = await _bind_errors(host, port)
             if not errors:
                 # The update listener restarts the server on the new address.
                 return self.async_update_and_abort(
@@ -307,43 +311,6 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
-_SERVER_KEYS = (
-    CONF_HEARTBEAT_INTERVAL,
-    CONF_PING_INTERVAL,
-    CONF_PING_TIMEOUT,
-    CONF_RESPONSE_TIMEOUT,
-    CONF_ALLOW_NEW_CHARGERS,
-    CONF_AUTO_ACCEPT,
-    CONF_ID_TAGS,
-    CONF_ACCEPT_ANY_ID_TAG,
-)
-_EMS_KEYS = (
-    CONF_EMS_ENABLED,
-    CONF_GRID_POWER,
-    CONF_GRID_CURRENT_L1,
-    CONF_GRID_CURRENT_L2,
-    CONF_GRID_CURRENT_L3,
-    CONF_PV_POWER,
-    CONF_PV_AVAILABLE_POWER,
-    CONF_BATTERY_POWER,
-    CONF_BATTERY_SOC,
-    CONF_BATTERY_DISCHARGE_LIMIT,
-    CONF_PRICE,
-    CONF_PRICE_FORECAST_ATTRIBUTE,
-    CONF_FUSE,
-    CONF_SITE_PHASES,
-    CONF_VOLTAGE,
-    CONF_BATTERY_PRIORITY_SOC,
-    CONF_BATTERY_ASSIST,
-    CONF_BATTERY_FLOOR_SOC,
-    CONF_BATTERY_ASSIST_POWER,
-    CONF_STALE_FALLBACK,
-    CONF_STALE_AFTER,
-    CONF_STALE_GRACE,
-    CONF_MIN_WRITE_INTERVAL,
-)
-
-
 def _sensor(device_class: SensorDeviceClass) -> EntitySelector:
     return EntitySelector(EntitySelectorConfig(domain="sensor", device_class=device_class))
 
@@ -394,6 +361,35 @@ def _ems_schema() -> probatio.Schema:
     )
 
 
+def _server_options_schema() -> probatio.Schema:
+    """Defaults are the factory settings (the current options are shown as suggestions)."""
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_HEARTBEAT_INTERVAL, default=DEFAULT_HEARTBEAT_INTERVAL): _number(
+                10, 86400, unit="s"
+            ),
+            probatio.Required(CONF_PING_INTERVAL, default=DEFAULT_PING_INTERVAL): _number(
+                0, 3600, unit="s"
+            ),
+            probatio.Required(CONF_PING_TIMEOUT, default=DEFAULT_PING_TIMEOUT): _number(
+                0, 3600, unit="s"
+            ),
+            probatio.Required(CONF_RESPONSE_TIMEOUT, default=DEFAULT_RESPONSE_TIMEOUT): _number(
+                1, 300, unit="s"
+            ),
+            probatio.Required(CONF_ALLOW_NEW_CHARGERS, default=True): BooleanSelector(),
+            probatio.Required(CONF_AUTO_ACCEPT, default=False): BooleanSelector(),
+            probatio.Optional(CONF_ID_TAGS): TextSelector(TextSelectorConfig(multiple=True)),
+            probatio.Required(CONF_ACCEPT_ANY_ID_TAG, default=False): BooleanSelector(),
+        }
+    )
+
+
+# The options each step owns (and replaces; the other step's options are kept).
+_EMS_KEYS = tuple(str(key) for key in _ems_schema().schema)
+_SERVER_KEYS = tuple(str(key) for key in _server_options_schema().schema)
+
+
 class ServerOptionsFlow(OptionsFlow):
     """Server tuning, onboarding and id tags; and the energy manager of the server's chargers."""
 
@@ -434,29 +430,11 @@ class ServerOptionsFlow(OptionsFlow):
                 data[key] = int(data[key])
             data[CONF_ID_TAGS] = [tag.strip() for tag in data.get(CONF_ID_TAGS, []) if tag.strip()]
             return self.async_create_entry(data=data)
-        # Defaults are the factory settings; the current options are shown as suggestions (so
-        # an emptied id tag list stays empty instead of falling back to a default).
-        schema = probatio.Schema(
-            {
-                probatio.Required(
-                    CONF_HEARTBEAT_INTERVAL, default=DEFAULT_HEARTBEAT_INTERVAL
-                ): _number(10, 86400, unit="s"),
-                probatio.Required(CONF_PING_INTERVAL, default=DEFAULT_PING_INTERVAL): _number(
-                    0, 3600, unit="s"
-                ),
-                probatio.Required(CONF_PING_TIMEOUT, default=DEFAULT_PING_TIMEOUT): _number(
-                    0, 3600, unit="s"
-                ),
-                probatio.Required(CONF_RESPONSE_TIMEOUT, default=DEFAULT_RESPONSE_TIMEOUT): _number(
-                    1, 300, unit="s"
-                ),
-                probatio.Required(CONF_ALLOW_NEW_CHARGERS, default=True): BooleanSelector(),
-                probatio.Required(CONF_AUTO_ACCEPT, default=False): BooleanSelector(),
-                probatio.Optional(CONF_ID_TAGS): TextSelector(TextSelectorConfig(multiple=True)),
-                probatio.Required(CONF_ACCEPT_ANY_ID_TAG, default=False): BooleanSelector(),
-            }
+        # The current options are suggestions, not defaults (so an emptied id tag list stays
+        # empty instead of falling back to a default).
+        schema = self.add_suggested_values_to_schema(
+            _server_options_schema(), self.config_entry.options
         )
-        schema = self.add_suggested_values_to_schema(schema, self.config_entry.options)
         return self.async_show_form(step_id="server", data_schema=schema)
 
 

@@ -102,14 +102,19 @@ def site_settings(options: Mapping[str, Any]) -> SiteSettings:
     return site
 
 
+def to_float(value: Any) -> float | None:
+    """A finite number, else None (unavailable, unknown, text, inf, nan, missing)."""
+    try:
+        number = float(value)
+    except TypeError, ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _number(state: State) -> float | None:
     if state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
         return None
-    try:
-        value = float(state.state)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
+    return to_float(state.state)
 
 
 def _measured_at(state: State) -> float:

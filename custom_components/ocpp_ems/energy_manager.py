@@ -83,6 +83,7 @@ from .core.ems import (
 )
 from .core.errors import OcppEmsError
 from .core.model import ChargingRateUnit
+from .core.settings import ChargerSettings as QuirkSettings
 from .core.settings import PauseStrategy, RateUnitPreference
 from .ems_inputs import (
     CONF_BATTERY_DISCHARGE_LIMIT,
@@ -97,6 +98,7 @@ from .ems_inputs import (
     read_power,
     read_value,
     site_settings,
+    to_float,
 )
 from .hub import charger_settings
 
@@ -311,8 +313,7 @@ class EnergyManagerRuntime:
 
     def current_bounds(self, charger_id: str) -> tuple[float, float]:
         """What the charger takes: its minimum current and the installation maximum."""
-        quirks = charger_settings(self._chargers[charger_id])
-        return min(quirks.min_current_a, quirks.installation_max_a), quirks.installation_max_a
+        return _bounds(charger_settings(self._chargers[charger_id]))
 
     @property
     def site(self) -> SiteSettings:
@@ -363,7 +364,7 @@ class EnergyManagerRuntime:
         view = self.charger_view(charger_id)
         quirks = charger_settings(entry)
         charger = entry.runtime_data.coordinator.charger
-        minimum, maximum = self.current_bounds(charger_id)
+        minimum, maximum = _bounds(quirks)
         low = _clamp(view.min_current_a, minimum, maximum, minimum)
         takes_amps = ChargingRateUnit.AMPERE in charger.capabilities.rate_units
         fallback = self.entry.options.get(CONF_STALE_FALLBACK, StaleFallback.MIN_CURRENT)
@@ -570,15 +571,11 @@ class EnergyManagerRuntime:
         if entry is None:
             return
         controller = entry.runtime_data.central.current_control(charger_id)
-        charger = entry.runtime_data.coordinator.charger
         settings = self._manager.charger(charger_id)
         # Phases go to the charger only where it switches them; otherwise the controller uses the
         # phases the car really draws on (a 1p car on a 3p charger must not get a 3p W limit).
         phases = command.phases if settings.can_switch_phases else None
-        profiles = charger.capabilities.supported_profiles
-        zero_limit = (not profiles or charger.capabilities.smart_charging) and charger_settings(
-            entry
-        ).pause_strategy is PauseStrategy.ZERO_LIMIT
+        zero_limit = controller.pause_strategy() is PauseStrategy.ZERO_LIMIT
         try:
             if command.paused and zero_limit:
                 await controller.set_limit(0.0, phases=phases)
@@ -621,7 +618,7 @@ class EnergyManagerRuntime:
         per_w = 1.0
         if unit in PowerConverter.VALID_UNITS:
             per_w = PowerConverter.convert(1.0, UnitOfPower.WATT, unit)
-        top, low = _float(state.attributes.get("max")), _float(state.attributes.get("min"))
+        top, low = to_float(state.attributes.get("max")), to_float(state.attributes.get("min"))
         if limit_w is None:
             if top is None:
                 return None
@@ -629,7 +626,7 @@ class EnergyManagerRuntime:
         else:
             wanted = math.ceil(limit_w / DISCHARGE_STEP_W - 1e-9) * DISCHARGE_STEP_W * per_w
             wanted = max(low or 0.0, wanted if top is None else min(top, wanted))
-        current = _float(state.state)
+        current = to_float(state.state)
         if current is not None and abs(wanted - current) < DISCHARGE_STEP_W * per_w / 2:
             return None
         interval = float(
@@ -699,18 +696,14 @@ def next_departure(departure: time, now: datetime) -> datetime:
     return dt_util.as_utc(candidate)
 
 
+def _bounds(quirks: QuirkSettings) -> tuple[float, float]:
+    return min(quirks.min_current_a, quirks.installation_max_a), quirks.installation_max_a
+
+
 def _clamp(value: float | None, low: float, high: float, default: float) -> float:
     if value is None or math.isnan(value):
         return default
     return min(high, max(low, value))
-
-
-def _float(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except TypeError, ValueError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _value(reading: Any) -> float | None:

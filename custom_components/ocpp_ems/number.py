@@ -62,10 +62,6 @@ class EmsNumberDescription(NumberEntityDescription):
     bounds_fn: Callable[[EnergyManagerRuntime, str], tuple[float, float]] | None = None
 
 
-def _current_bounds(ems: EnergyManagerRuntime, charger_id: str) -> tuple[float, float]:
-    return ems.current_bounds(charger_id)
-
-
 EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
     EmsNumberDescription(
         key="ems_min_current",
@@ -77,7 +73,7 @@ EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
         native_step=0.1,
         field="min_current_a",
         value_fn=lambda _view, settings: settings.min_current_a,
-        bounds_fn=_current_bounds,
+        bounds_fn=EnergyManagerRuntime.current_bounds,
     ),
     EmsNumberDescription(
         key="ems_max_current",
@@ -89,7 +85,7 @@ EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
         native_step=0.1,
         field="max_current_a",
         value_fn=lambda _view, settings: settings.max_current_a,
-        bounds_fn=_current_bounds,
+        bounds_fn=EnergyManagerRuntime.current_bounds,
     ),
     EmsNumberDescription(
         key="target_energy",

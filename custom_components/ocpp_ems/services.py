@@ -29,6 +29,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .coordinator import ChargerConfigEntry
+from .core.current_control import CurrentController
 from .core.ems import Mode
 from .core.model import Charger
 from .core.session import ChargerSession
@@ -94,10 +95,17 @@ class ChargerTarget:
     def session(self) -> ChargerSession:
         return require_session(self.entry.runtime_data.central, self.charger_id)
 
+    def controller(self) -> CurrentController:
+        return self.entry.runtime_data.central.current_control(self.charger_id)
+
+    def wanted_connector(self, call: ServiceCall) -> int | None:
+        """The connector from the call, else from the device (None: the whole charger)."""
+        connector_id: int | None = call.data.get(ATTR_CONNECTOR_ID) or self.device_connector_id
+        return connector_id
+
     def connector_id(self, call: ServiceCall) -> int:
         """The connector from the call, else from the device, else 1."""
-        connector_id: int = call.data.get(ATTR_CONNECTOR_ID) or self.device_connector_id or 1
-        return connector_id
+        return self.wanted_connector(call) or 1
 
 
 def _target(hass: HomeAssistant, call: ServiceCall) -> ChargerTarget:
@@ -147,18 +155,17 @@ async def _set_current_limit(target: ChargerTarget, call: ServiceCall) -> Servic
                 "max": str(settings.installation_max_a),
             },
         )
-    controller = target.entry.runtime_data.central.current_control(target.charger_id)
-    await controller.set_limit(round(current, 1), duration_s=duration)
+    await target.controller().set_limit(round(current, 1), duration_s=duration)
     return None
 
 
 async def _pause(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    await target.entry.runtime_data.central.current_control(target.charger_id).pause()
+    await target.controller().pause()
     return None
 
 
 async def _resume(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    await target.entry.runtime_data.central.current_control(target.charger_id).resume()
+    await target.controller().resume()
     return None
 
 
@@ -170,7 +177,7 @@ async def _start_charging(target: ChargerTarget, call: ServiceCall) -> ServiceRe
 
 
 async def _stop_charging(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    wanted = call.data.get(ATTR_CONNECTOR_ID) or target.device_connector_id
+    wanted = target.wanted_connector(call)
     transactions = [
         connector.transaction
         for connector in target.charger.outlets
@@ -185,8 +192,7 @@ async def _stop_charging(target: ChargerTarget, call: ServiceCall) -> ServiceRes
         )
     session = target.session()
     for transaction in transactions:
-        if transaction is not None:
-            await session.remote_stop(transaction.transaction_id)
+        await session.remote_stop(transaction.transaction_id)
     return None
 
 
@@ -203,8 +209,7 @@ async def _set_configuration(target: ChargerTarget, call: ServiceCall) -> Servic
 
 
 async def _trigger_message(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    connector: int | None = call.data.get(ATTR_CONNECTOR_ID) or target.device_connector_id
-    await target.session().trigger_message(call.data[ATTR_MESSAGE], connector)
+    await target.session().trigger_message(call.data[ATTR_MESSAGE], target.wanted_connector(call))
     return None
 
 

@@ -164,7 +164,7 @@ class CurrentController:
 
     async def pause(self) -> None:
         self._record_paused(True)
-        if self._strategy() is PauseStrategy.ZERO_LIMIT:
+        if self.pause_strategy() is PauseStrategy.ZERO_LIMIT:
             await self._apply()
             return
         session = self._require_session()
@@ -176,7 +176,7 @@ class CurrentController:
 
     async def resume(self) -> None:
         self._record_paused(False)
-        if self._strategy() is PauseStrategy.ZERO_LIMIT:
+        if self.pause_strategy() is PauseStrategy.ZERO_LIMIT:
             await self._apply()
             return
         session = self._require_session()
@@ -212,11 +212,12 @@ class CurrentController:
         profiles = self.charger.capabilities.supported_profiles
         return not profiles or self.charger.capabilities.smart_charging
 
-    def _strategy(self) -> PauseStrategy:
+    def pause_strategy(self, settings: ChargerSettings | None = None) -> PauseStrategy:
+        """How :meth:`pause` pauses this charger (``settings``: the current ones, if at hand)."""
         # Without smart charging a 0 A profile is impossible: stopping is the only way to pause.
         if not self._smart_charging():
             return PauseStrategy.REMOTE_STOP_START
-        return self._settings().pause_strategy
+        return (settings or self._settings()).pause_strategy
 
     def _unit(self, settings: ChargerSettings) -> ChargingRateUnit:
         if settings.rate_unit is RateUnitPreference.AMPERE:
@@ -245,17 +246,20 @@ class CurrentController:
         measured = max(drawn, default=0)
         return min(settings.phases, measured) if measured else settings.phases
 
-    def _to_unit(self, amps: float, unit: ChargingRateUnit, phases: int) -> float:
+    @staticmethod
+    def _to_unit(
+        settings: ChargerSettings, amps: float, unit: ChargingRateUnit, phases: int
+    ) -> float:
         if unit is ChargingRateUnit.AMPERE:
             return round(amps, 1)
-        return float(round(amps * self._settings().nominal_voltage_v * phases))
+        return float(round(amps * settings.nominal_voltage_v * phases))
 
     def _desired(self) -> _Live:
         settings = self._settings()
         limit = self.charger.limit
         amps = settings.installation_max_a if limit.requested_a is None else limit.requested_a
         amps = min(amps, settings.installation_max_a)
-        if limit.paused and self._strategy() is PauseStrategy.ZERO_LIMIT:
+        if limit.paused and self.pause_strategy(settings) is PauseStrategy.ZERO_LIMIT:
             amps = 0.0
         unit = self._unit(settings)
         phases = self._power_phases(settings, limit.requested_phases)
@@ -271,7 +275,7 @@ class CurrentController:
                 (c.transaction for c in self.charger.outlets if c.transaction is not None), None
             )
         return _Live(
-            value=self._to_unit(amps, unit, phases),
+            value=self._to_unit(settings, amps, unit, phases),
             unit=unit,
             amps=round(amps, 1),
             phases=phases,
@@ -300,7 +304,7 @@ class CurrentController:
                 stack_level=base_level,
                 purpose=purpose,
                 connector_id=0,
-                limit=self._to_unit(amps, unit, settings.phases),
+                limit=self._to_unit(settings, amps, unit, settings.phases),
                 unit=unit,
             )
 
