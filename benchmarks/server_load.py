@@ -80,6 +80,12 @@ class AcceptAllDirectory:
     def on_auth_success(self, charger_id: str) -> None:
         pass
 
+    def on_password_ignored(self, charger_id: str) -> None:
+        pass
+
+    def on_pending_forgotten(self, charger_id: str) -> None:
+        pass
+
 
 def rss_bytes() -> int:
     """Current resident set size (Linux /proc), else the peak from getrusage."""
@@ -107,7 +113,7 @@ CONFIGURATION = {
 }
 
 
-def _answer(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+def answer_server_call(action: str, payload: dict[str, Any]) -> dict[str, Any]:
     """A minimal schema-valid answer to whatever the server asks a charger."""
     if action == "GetConfiguration":
         keys = payload.get("key") or list(CONFIGURATION)
@@ -161,7 +167,7 @@ class SimCharger:
             message = json.loads(raw)
             kind, unique_id = message[0], message[1]
             if kind == 2:  # a CALL from the server: answer at once
-                answer = _answer(message[2], message[3])
+                answer = answer_server_call(message[2], message[3])
                 await self.ws.send(json.dumps([3, unique_id, answer]))
             elif kind in (3, 4):
                 future = self.pending.pop(unique_id, None)

@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import math
+import signal
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -89,6 +90,11 @@ class SimState:
     plugged: bool = False
     # What the car draws per phase now (A); the meter integrates it between two samples.
     drawn_a: float = 0.0
+    # For benchmarks (restart_chaos.py), in the state file: the highest register the server
+    # acknowledged (MeterValues, StartTransaction or StopTransaction answered) and the running
+    # transaction's meterStart.
+    last_sent_wh: int | None = None
+    meter_start_wh: int | None = None
     config: dict[str, list[Any]] = field(
         default_factory=lambda: {
             "SupportedFeatureProfiles": [
@@ -124,8 +130,20 @@ class SimState:
 
     def save(self) -> None:
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        data = {"energy_wh": round(self.energy_wh, 1), "password": self.password}
-        self.state_file.write_text(json.dumps(data))
+        data = {
+            "energy_wh": round(self.energy_wh, 1),
+            "password": self.password,
+            "last_sent_wh": self.last_sent_wh,
+            "transaction_id": self.transaction_id,
+            "meter_start_wh": self.meter_start_wh,
+        }
+        # Replaced atomically: a reader never sees half a file.
+        partial = self.state_file.with_name(self.state_file.name + ".tmp")
+        partial.write_text(json.dumps(data))
+        partial.replace(self.state_file)
+
+    def acknowledged(self, register_wh: int) -> None:
+        self.last_sent_wh = max(self.last_sent_wh or register_wh, register_wh)
 
     # --- smart charging (OCPP 1.6 section 3.13: highest stack level per purpose wins) ----------
     def _limit_of(self, entry: Installed, at: datetime) -> float | None:
@@ -388,6 +406,7 @@ class Simulator:
         self.url: str = args.url
         self.charger_id = self.url.rstrip("/").rsplit("/", 1)[-1]
         self.meter_interval: float = args.interval
+        self.reconnect_delay: float = args.reconnect_delay
         self.id_tag: str = args.id_tag
         self.plug_in_after: float = args.plug_in_after
         self.state = SimState(state_file=Path(args.state_file))
@@ -397,6 +416,8 @@ class Simulator:
         self.booted = asyncio.Event()
         self.boot_now = asyncio.Event()
         self.reconnect = asyncio.Event()
+        # SIGTERM: finish the current exchange, save the state file and end (benchmarks read it).
+        self.stopping = asyncio.Event()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.last_meter = time.monotonic()
 
@@ -436,7 +457,8 @@ class Simulator:
 
     # --- connection -----------------------------------------------------------------------------
     async def run_forever(self) -> None:
-        while True:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self.stopping.set)
+        while not self.stopping.is_set():
             headers = {}
             if self.state.password:
                 token = base64.b64encode(f"{self.charger_id}:{self.state.password}".encode())
@@ -453,7 +475,13 @@ class Simulator:
                 _LOGGER.warning("Connection to %s failed or dropped: %s", self.url, err)
             self.cp = None
             self.booted.clear()
-            await asyncio.sleep(5)
+            await self._pause(self.reconnect_delay)
+        self.state.save()
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake up at once when asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
 
     async def session(self, ws: Any) -> None:
         self.cp = SimChargePoint(self.charger_id, ws, self)
@@ -499,7 +527,9 @@ class Simulator:
         await self.send_status(CONNECTOR, self.state.status)
         next_heartbeat = time.monotonic()
         plug_in_at = time.monotonic() + self.plug_in_after
-        while True:
+        # As a real charger: the first sample one interval after (re)connecting, not at once.
+        await self._pause(self.meter_interval)
+        while not self.stopping.is_set():
             if (
                 not self.state.plugged
                 and self.state.transaction_id is None
@@ -512,7 +542,13 @@ class Simulator:
                 next_heartbeat = time.monotonic() + float(self.state.config["HeartbeatInterval"][0])
             if not self.state.plugged:
                 plug_in_at = min(plug_in_at, time.monotonic() + self.plug_in_after)
-            await asyncio.sleep(self.meter_interval)
+            await self._pause(self.meter_interval)
+            if self.stopping.is_set():
+                # Let follow-ups in flight (a MeterValues after a new limit) get their answers.
+                if self.tasks:
+                    await asyncio.wait(set(self.tasks), timeout=5)
+                self.state.save()
+                return
 
     async def send_status(self, connector_id: int, status: str) -> None:
         if connector_id:
@@ -543,17 +579,20 @@ class Simulator:
         if not self.state.plugged:
             self.state.plugged = True
             await self.send_status(CONNECTOR, "Preparing")
+        meter_start = round(self.state.energy_wh)
         response = await self.send(
             call.StartTransaction(
                 connector_id=CONNECTOR,
                 id_tag=id_tag,
-                meter_start=round(self.state.energy_wh),
+                meter_start=meter_start,
                 timestamp=iso(),
             )
         )
         if response.id_tag_info["status"] != "Accepted":
             _LOGGER.info("StartTransaction refused: %s", response.id_tag_info["status"])
             return
+        self.state.acknowledged(meter_start)
+        self.state.meter_start_wh = meter_start
         self.state.transaction_id = response.transaction_id
         self.state.transaction_start = now()
         _LOGGER.info("Transaction %s started", response.transaction_id)
@@ -569,15 +608,17 @@ class Simulator:
         self.state.profiles = [
             e for e in self.state.profiles if e.profile["charging_profile_purpose"] != "TxProfile"
         ]
+        meter_stop = round(self.state.energy_wh)
         await self.send(
             call.StopTransaction(
                 transaction_id=transaction_id,
-                meter_stop=round(self.state.energy_wh),
+                meter_stop=meter_stop,
                 timestamp=iso(),
                 reason=reason,
                 id_tag=self.id_tag,
             )
         )
+        self.state.acknowledged(meter_stop)
         _LOGGER.info("Transaction %s stopped (%s)", transaction_id, reason)
         self.state.save()
         await self.send_status(CONNECTOR, "Finishing")
@@ -661,6 +702,7 @@ class Simulator:
         ]
         if state.transaction_id is not None:
             sampled.append(sv(state.soc, "SoC", "Percent", location="EV"))
+        register = round(state.energy_wh)
         await self.send(
             call.MeterValues(
                 connector_id=CONNECTOR,
@@ -668,6 +710,7 @@ class Simulator:
                 meter_value=[{"timestamp": iso(), "sampled_value": sampled}],
             )
         )
+        state.acknowledged(register)
         await self.follow_limit()
         state.save()
 
@@ -718,6 +761,7 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=5.0, help="MeterValues period (s)")
     parser.add_argument("--id-tag", default="SIM-TAG-1")
     parser.add_argument("--plug-in-after", type=float, default=10.0, help="seconds")
+    parser.add_argument("--reconnect-delay", type=float, default=5.0, help="seconds")
     parser.add_argument("--state-file", default="config/.sim_charger.json")
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args()

@@ -530,6 +530,12 @@ async def test_charger_options(
 ) -> None:
     async with onboard() as (_sim, charger_entry):
         result = await hass.config_entries.options.async_init(charger_entry.entry_id)
+        assert result["type"] is FlowResultType.MENU
+        assert result["step_id"] == "charger_menu"
+        assert result["menu_options"] == ["charger", "show_password"]
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {"next_step_id": "charger"}
+        )
         assert result["type"] is FlowResultType.FORM
         assert result["step_id"] == "charger"
         good: dict[str, Any] = {
@@ -565,3 +571,42 @@ async def test_charger_options(
         settings = directory.settings("CP1")
         assert settings.installation_max_a == 16.0
         assert settings.pause_strategy == "remote_stop_start"
+
+
+async def test_charger_options_show_password(
+    hass: HomeAssistant,
+    onboard: Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The password is shown on demand (to type into the charger's web page), never logged."""
+    async with onboard() as (_sim, charger_entry):
+        password = charger_entry.data[CONF_PASSWORD]
+        result = await hass.config_entries.options.async_init(charger_entry.entry_id)
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {"next_step_id": "show_password"}
+        )
+        assert result["type"] is FlowResultType.FORM
+        assert result["step_id"] == "show_password"
+        assert result["description_placeholders"] == {
+            "charger_id": "CP1",
+            "password": password,
+            "authorization_key": password.encode().hex(),
+        }
+        result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "password_shown"
+        assert charger_entry.data[CONF_PASSWORD] == password  # nothing changed
+
+        # A charger set to "no password" says so.
+        data = {k: v for k, v in charger_entry.data.items() if k != CONF_PASSWORD}
+        hass.config_entries.async_update_entry(charger_entry, data=data)
+        await hass.async_block_till_done()
+        result = await hass.config_entries.options.async_init(charger_entry.entry_id)
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {"next_step_id": "show_password"}
+        )
+        assert result["type"] is FlowResultType.FORM
+        assert result["step_id"] == "no_password"
+        result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+        assert result["type"] is FlowResultType.ABORT
+    assert password not in caplog.text

@@ -30,6 +30,8 @@ VOLATILE = props(
     "status_timestamp",
     "timestamp",
     "energy_timestamp",
+    "energy_received_at",
+    "last_register_at",
     "started_at",
     "transaction_id",
     "server_entry_id",

@@ -6,20 +6,30 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Any
 
 import pytest
 from homeassistant.config_entries import SOURCE_IGNORE, ConfigEntryDisabler, ConfigEntryState
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP, STATE_UNAVAILABLE
+from homeassistant.const import (
+    EVENT_HOMEASSISTANT_STOP,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+    EntityCategory,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import InvalidStatus
 
 from custom_components.ocpp_ems.const import (
     CONF_ACCEPT_ANY_ID_TAG,
@@ -37,6 +47,7 @@ from custom_components.ocpp_ems.const import (
     ENTRY_TYPE_CHARGER,
     ENTRY_TYPE_SERVER,
 )
+from custom_components.ocpp_ems.core import server as server_module
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.model import ChargerInfo
 from custom_components.ocpp_ems.core.server import CentralSystem
@@ -280,15 +291,22 @@ async def test_wrong_password_repair_issue(
 ) -> None:
     async with onboard("CP1") as (_sim, entry):
         pass
+    # Another device (another address) tries the charger's id with wrong passwords.
     for _ in range(3):
         with pytest.raises(Exception, match="HTTP 401"):
-            async with connect("CP1", password=b"wrong"):
+            async with connect("CP1", password=b"wrong", local_address="127.0.0.2"):
                 pass
     issue = issue_registry.async_get_issue(DOMAIN, "auth_failed_CP1")
     assert issue is not None
-    assert issue.translation_placeholders == {"charger_id": "CP1", "remote": "127.0.0.1"}
+    assert issue.is_fixable
+    assert issue.translation_placeholders == {"charger_id": "CP1", "remote": "127.0.0.2"}
+    # Throttled from now on (HTTP 429) ...
+    with pytest.raises(Exception, match="HTTP 429"):
+        async with connect("CP1", password=b"wrong", local_address="127.0.0.2"):
+            pass
 
-    # The right password (the bytes of the hex AuthorizationKey) clears it.
+    # ... but not the charger at its own address: the right password (the bytes of the hex
+    # AuthorizationKey) gets in and clears the issue.
     async with connect("CP1", password=entry.data[CONF_PASSWORD].encode()) as sim:
         assert await sim.boot() == "Accepted"
     assert issue_registry.async_get_issue(DOMAIN, "auth_failed_CP1") is None
@@ -441,3 +459,77 @@ async def test_unload_leaves_nothing_running(
         assert leftovers == []
     with pytest.raises(ConnectionRefusedError):  # nobody listens any more
         await asyncio.open_connection("127.0.0.1", port)
+
+
+# --- pending chargers and refused connections --------------------------------------------------
+async def test_forgotten_pending_ids_lose_their_discovery_flow(
+    hass: HomeAssistant,
+    server_entry: MockConfigEntry,
+    connect: ConnectCharger,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server_module, "MAX_PENDING_CHARGERS", 1)
+    await hass.config_entries.async_reload(server_entry.entry_id)
+    await hass.async_block_till_done()
+    central = central_of(server_entry)
+
+    def flows() -> list[str]:
+        return [
+            str(flow["context"].get("unique_id"))
+            for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        ]
+
+    async with connect("P1") as sim:
+        assert await sim.boot() == "Pending"
+        await wait_for(lambda: flows() == ["P1"], what="discovery of P1")
+    await wait_for(lambda: central.session("P1") is None)
+    async with connect("P2") as sim:
+        assert await sim.boot() == "Pending"
+        # P1 made room for P2 (the list holds one): its question to the user is gone too.
+        await wait_for(lambda: flows() == ["P2"], what="only P2 asked for")
+        assert "P1" not in central.chargers
+        assert "P2" not in central.stored_state()["chargers"]  # pending: never stored
+    for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN):
+        hass.config_entries.flow.async_abort(flow["flow_id"])
+
+
+async def test_last_refused_connection_sensor(
+    hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    registry = er.async_get(hass)
+    entity_id = registry.async_get_entity_id(
+        "sensor", DOMAIN, f"{server_entry.entry_id}_last_refused_connection"
+    )
+    assert entity_id is not None
+    entity = registry.async_get(entity_id)
+    assert entity is not None
+    assert entity.entity_category is EntityCategory.DIAGNOSTIC
+    device = dr.async_get(hass).async_get(entity.device_id or "")
+    assert device is not None
+    assert (DOMAIN, f"server_{server_entry.entry_id}") in device.identifiers
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert state.state == STATE_UNKNOWN
+
+    port = central_of(server_entry).port
+    with pytest.raises(InvalidStatus, match="HTTP 400"):
+        async with ws_connect(f"ws://127.0.0.1:{port}/ocpp/%20"):
+            pass
+    await hass.async_block_till_done()
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert datetime.fromisoformat(state.state) <= dt_util.utcnow()
+    assert state.attributes["reason"] == "invalid_id"
+    assert state.attributes["charger_id"] is None
+    assert state.attributes["path"] == "/ocpp/%20"
+    assert state.attributes["remote"] == "127.0.0.1"
+    assert state.attributes["device_class"] == "timestamp"
+
+    _charger(server_entry.entry_id, disabled_by=ConfigEntryDisabler.USER).add_to_hass(hass)
+    await assert_turned_away(connect, "CP1")
+    await hass.async_block_till_done()
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert state.attributes["reason"] == "rejected"
+    assert state.attributes["charger_id"] == "CP1"
+    assert state.attributes["path"] is None

@@ -23,6 +23,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
+from .clock import async_follow_clock
 from .const import (
     CONF_CHARGER_ID,
     CONF_SERVER_ENTRY_ID,
@@ -47,6 +48,7 @@ from .hub import (
     HassStateStore,
     auth_issue_id,
     is_charger_entry,
+    password_ignored_issue_id,
     server_settings,
 )
 from .services import async_setup_services
@@ -63,8 +65,9 @@ PLATFORMS: list[Platform] = [
     Platform.SWITCH,
     Platform.TIME,
 ]
-# A server entry's own entities: the energy manager's site settings, on the server's device.
-SERVER_PLATFORMS: list[Platform] = [Platform.NUMBER]
+# A server entry's own entities, on the server's device: the energy manager's site settings and
+# the last refused connection.
+SERVER_PLATFORMS: list[Platform] = [Platform.NUMBER, Platform.SENSOR]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
@@ -263,6 +266,7 @@ async def _async_setup_charger(hass: HomeAssistant, entry: ChargerConfigEntry) -
         coordinator=coordinator,
     )
     entry.async_on_unload(coordinator.async_start())
+    entry.async_on_unload(async_follow_clock(hass, charger_id, coordinator.charger))
 
     charger = coordinator.charger
     if charger.connected and not (charger.booted and charger.auth_provisioned):
@@ -301,6 +305,7 @@ async def _async_accept(central: CentralSystem, charger_id: str) -> None:
 async def _async_remove_charger(hass: HomeAssistant, entry: ConfigEntry) -> None:
     charger_id: str = entry.data[CONF_CHARGER_ID]
     ir.async_delete_issue(hass, DOMAIN, auth_issue_id(charger_id))
+    ir.async_delete_issue(hass, DOMAIN, password_ignored_issue_id(charger_id))
     server_entry: ServerConfigEntry | None = hass.config_entries.async_get_entry(
         entry.data[CONF_SERVER_ENTRY_ID]
     )

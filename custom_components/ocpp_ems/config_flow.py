@@ -3,7 +3,8 @@
 * ``user`` / ``reconfigure``: where the server listens; the port is tried before anything is saved.
 * ``integration_discovery``: an unknown charger booted; the user accepts it (a charger entry with a
   fresh password is created) or ignores it (Home Assistant's ignore = rejected from now on).
-* Options: server tuning, onboarding and id tags for a server; the firmware quirks for a charger.
+* Options: server tuning, onboarding and id tags for a server; the firmware quirks for a charger,
+  and its password on demand ("Show password", to type into the charger's own web page).
 """
 
 from __future__ import annotations
@@ -109,6 +110,7 @@ from .const import (
 from .core.auth import generate_password
 from .core.ems import StaleFallback
 from .core.settings import PauseStrategy, ProfilePurpose, RateUnitPreference
+from .credentials import charger_password, password_placeholders
 from .ems_inputs import CONF_BATTERY_DISCHARGE_LIMIT, CONF_STALE_AFTER, CONF_STALE_GRACE
 from .hub import is_charger_entry
 
@@ -439,10 +441,44 @@ class ServerOptionsFlow(OptionsFlow):
 
 
 class ChargerOptionsFlow(OptionsFlow):
-    """The per-charger quirks: limits, profile stack levels and kind, unit, pause strategy."""
+    """The per-charger quirks: limits, profile stack levels and kind, unit, pause strategy; and
+    the charger's password, shown on demand."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        return await self.async_step_charger()
+        return await self.async_step_charger_menu()
+
+    async def async_step_charger_menu(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        # Its own step id: the server's "init" menu has other options (and translations).
+        return self.async_show_menu(
+            step_id="charger_menu", menu_options=["charger", "show_password"]
+        )
+
+    async def async_step_show_password(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The Basic-auth credentials (only here and in the password repairs; never logged)."""
+        if user_input is not None:
+            return self.async_abort(reason="password_shown")
+        charger_id = str(self.config_entry.data[CONF_CHARGER_ID])
+        password = charger_password(self.config_entry)
+        if password is None:
+            return self.async_show_form(
+                step_id="no_password",
+                data_schema=probatio.Schema({}),
+                description_placeholders={"charger_id": charger_id},
+            )
+        return self.async_show_form(
+            step_id="show_password",
+            data_schema=probatio.Schema({}),
+            description_placeholders=password_placeholders(charger_id, password),
+        )
+
+    async def async_step_no_password(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        return self.async_abort(reason="password_shown")
 
     async def async_step_charger(
         self, user_input: dict[str, Any] | None = None

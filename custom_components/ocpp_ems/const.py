@@ -65,6 +65,10 @@ AUTH_FAILURE_REPAIR_THRESHOLD: Final = 3
 # Repair issue ids.
 ISSUE_PORT_IN_USE: Final = "port_in_use"
 ISSUE_AUTH_FAILED: Final = "auth_failed"
+# A charger accepted its password but keeps connecting without it.
+ISSUE_PASSWORD_IGNORED: Final = "password_ignored"
+# A charger's clock is far ahead of ours (its timestamps are replaced by the time we receive them).
+ISSUE_CLOCK_SKEW: Final = "clock_skew"
 
 STORAGE_VERSION: Final = 1
 # Debounce of the charger-state store: transactions and energy are written at most this often.

@@ -19,7 +19,7 @@ from homeassistant.helpers.typing import UNDEFINED
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .const import DOMAIN, LOGGER
-from .core.model import Charger, ChargerEvent
+from .core.model import Charger, ChargerEvent, Connector, EventKind
 from .core.server import CentralSystem
 from .core.settings import ServerSettings
 from .hub import HassChargerDirectory, HassStateStore
@@ -62,6 +62,24 @@ def connector_ids(charger: Charger) -> list[int]:
     """The charger's outlets: those it reported, and as many as its configuration says (>= 1)."""
     configured = range(1, max(1, charger.capabilities.number_of_connectors) + 1)
     return sorted({cid for cid in charger.connectors if cid > 0} | set(configured))
+
+
+# Saved at once rather than within the save delay: a crash right after must not lose a session.
+_SAVE_AT_ONCE = frozenset({EventKind.SESSION_STARTED, EventKind.SESSION_ENDED})
+
+
+def connector_energy_settled(connector: Connector) -> bool:
+    """Whether the connector's energy is what the charger last reported: no session was open when
+    the model was restored, or the charger reported its register since (a reading, a start or a
+    stop; meter readings are not restored). A restored open session can be up to the save delay
+    behind what was shown before a crash: showing it would be a dip, which Home Assistant's
+    long-term statistics count as a meter reset (the whole value counted again)."""
+    return connector.transaction is None or connector.meter.energy_register_wh is not None
+
+
+def charger_energy_settled(charger: Charger) -> bool:
+    """Whether every connector's energy is settled (the lifetime total adds them up)."""
+    return all(connector_energy_settled(c) for c in charger.connectors.values())
 
 
 def charger_device_info(entry: ChargerConfigEntry, charger: Charger) -> DeviceInfo:
@@ -135,6 +153,9 @@ class ChargerCoordinator(DataUpdateCoordinator[Charger]):
         if event is not None:
             for event_callback in list(self._event_callbacks):
                 event_callback(event)
+            if event.kind in _SAVE_AT_ONCE:
+                server = self.config_entry.runtime_data.server_entry.runtime_data
+                server.store.schedule_save(self.central.stored_state, 0)
         self._log_connectivity()
         self._update_device_info()
         self._check_outlets()

@@ -232,7 +232,11 @@ def _when(charger: Charger, at: datetime | None) -> float:
 def charger_inputs(charger: Charger) -> ChargerInputs:
     """What the energy manager needs of one charger, read from the core's model."""
     outlets = charger.outlets
-    plugged = any(c.status.plugged_in for c in outlets)
+    # A car in a transaction with an id tag we did not accept does not want current (the core
+    # stops that transaction): it counts as not plugged in.
+    plugged = any(
+        c.status.plugged_in and (c.transaction is None or c.transaction.authorized) for c in outlets
+    )
     charging = [c for c in outlets if c.status.charging]
     measured = [c for c in outlets if c.meter.timestamp is not None]
     power: Reading | None = None

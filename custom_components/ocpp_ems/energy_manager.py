@@ -68,6 +68,7 @@ from .const import (
     LOGGER,
     STORAGE_VERSION,
 )
+from .coordinator import charger_energy_settled
 from .core.ems import (
     ChargerCommand,
     ChargerDecision,
@@ -101,13 +102,14 @@ from .ems_inputs import (
     to_float,
 )
 from .hub import charger_settings
+from .save_scheduler import SaveScheduler
 
 if TYPE_CHECKING:
     from .coordinator import ChargerConfigEntry, ServerConfigEntry
 
 # Run at least this often (s) even without events: a silent sensor must turn stale.
 WATCHDOG_S = 30.0
-# Saving the EMS settings and the session split: at most this often (s).
+# Saving the EMS settings and the session split: on disk at most this long after a change (s).
 SAVE_DELAY_S = 10.0
 # The inverter's battery discharge limit moves in steps of this much (W), rounded up (the house
 # is never short); raised at most every write interval, lowered at once.
@@ -135,6 +137,9 @@ class ChargerView:
     grid_wh: float = 0.0
     attributed_wh: float = 0.0
     mix: EnergyMix = field(default=GRID_ONLY)
+    # Not stored: True once the split was brought up to the charger's settled energy since the
+    # start (a restored split may be up to the save delay behind what was shown before a crash).
+    settled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -204,6 +209,8 @@ class EnergyManagerRuntime:
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.ems"
         )
+        # Decisions every few seconds must not keep pushing the save back (see save_scheduler).
+        self._saver = SaveScheduler(hass, self._store, SAVE_DELAY_S)
         self._views: dict[str, ChargerView] = {}
         self._chargers: dict[str, ChargerConfigEntry] = {}
         self._manager = EnergyManager(site_settings(entry.options))
@@ -244,7 +251,7 @@ class EnergyManagerRuntime:
         # Without the energy manager nothing keeps the battery from the car: give it back.
         if (call := self._discharge_limit_call(None, force=True)) is not None:
             await self._async_set_discharge_limit(*call)
-        await self._store.async_save(self._data())
+        await self._saver.async_save(self._data())
 
     async def _async_on_hass_stop(self, _event: Event) -> None:
         self._unsub_stop = None
@@ -332,7 +339,8 @@ class EnergyManagerRuntime:
             setattr(view, key, value)
         if charger_id in self._chargers:
             self._configure_charger(charger_id)
-        self._store.async_delay_save(self._data, SAVE_DELAY_S)
+        # The user's choice is on disk at once, not only within the save delay.
+        self._saver.async_schedule(self._data, 0)
         self.async_schedule_update(immediately=True)
 
     @callback
@@ -481,7 +489,7 @@ class EnergyManagerRuntime:
         if decision.next_update_at is not None:
             wake = min(wake, max(decision.next_update_at, now + EMS_DEBOUNCE_S))
         self._wake_at(wake)
-        self._store.async_delay_save(self._data, SAVE_DELAY_S)
+        self._saver.async_schedule(self._data)
         async_dispatcher_send(self.hass, self.signal)
 
     def _state(self, key: str) -> Any:
@@ -564,6 +572,8 @@ class EnergyManagerRuntime:
                 view.grid_wh += added * used.grid
                 view.attributed_wh = energy
             view.mix = mix
+            if charger_energy_settled(entry.runtime_data.coordinator.charger):
+                view.settled = True
 
     async def _async_write(self, charger_id: str, command: ChargerCommand) -> None:
         """Send one decision through the charger's current control (the only path to it)."""

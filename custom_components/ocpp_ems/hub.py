@@ -9,6 +9,7 @@ restarting the server.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -61,6 +62,7 @@ from .const import (
     DOMAIN,
     ENTRY_TYPE_CHARGER,
     ISSUE_AUTH_FAILED,
+    ISSUE_PASSWORD_IGNORED,
     LOGGER,
     STORAGE_SAVE_DELAY_S,
     STORAGE_VERSION,
@@ -74,6 +76,7 @@ from .core.settings import (
     RateUnitPreference,
     ServerSettings,
 )
+from .save_scheduler import SaveScheduler
 
 
 def is_charger_entry(entry: ConfigEntry) -> bool:
@@ -135,6 +138,10 @@ def id_tags(entry: ConfigEntry) -> list[str]:
 
 def auth_issue_id(charger_id: str) -> str:
     return f"{ISSUE_AUTH_FAILED}_{charger_id}"
+
+
+def password_ignored_issue_id(charger_id: str) -> str:
+    return f"{ISSUE_PASSWORD_IGNORED}_{charger_id}"
 
 
 class HassChargerDirectory:
@@ -221,24 +228,56 @@ class HassChargerDirectory:
     def on_auth_failure(self, charger_id: str, remote: str) -> None:
         count = self._auth_failures.get(charger_id, 0) + 1
         self._auth_failures[charger_id] = count
-        if count == AUTH_FAILURE_REPAIR_THRESHOLD:
-            LOGGER.warning(
-                "Charger %s (%s) failed authentication %d times in a row", charger_id, remote, count
-            )
+        if count >= AUTH_FAILURE_REPAIR_THRESHOLD:
+            if count == AUTH_FAILURE_REPAIR_THRESHOLD:
+                LOGGER.warning(
+                    "Charger %s (%s) failed authentication %d times in a row",
+                    charger_id,
+                    remote,
+                    count,
+                )
+            # Fixable (repairs.py): show the password, provision it again, or no password. Raised
+            # again by a later failure once a fix did not help (idempotent while it is open).
             ir.async_create_issue(
                 self._hass,
                 DOMAIN,
                 auth_issue_id(charger_id),
-                is_fixable=False,
+                is_fixable=True,
                 severity=ir.IssueSeverity.ERROR,
                 translation_key=ISSUE_AUTH_FAILED,
                 translation_placeholders={"charger_id": charger_id, "remote": remote},
+                data={CONF_CHARGER_ID: charger_id},
             )
 
     @callback
     def on_auth_success(self, charger_id: str) -> None:
         if self._auth_failures.pop(charger_id, 0) >= AUTH_FAILURE_REPAIR_THRESHOLD:
             ir.async_delete_issue(self._hass, DOMAIN, auth_issue_id(charger_id))
+        # It uses its password now: whatever was said about ignoring it is resolved.
+        ir.async_delete_issue(self._hass, DOMAIN, password_ignored_issue_id(charger_id))
+
+    @callback
+    def on_password_ignored(self, charger_id: str) -> None:
+        ir.async_create_issue(
+            self._hass,
+            DOMAIN,
+            password_ignored_issue_id(charger_id),
+            is_fixable=True,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_PASSWORD_IGNORED,
+            translation_placeholders={"charger_id": charger_id},
+            data={CONF_CHARGER_ID: charger_id},
+        )
+
+    @callback
+    def on_pending_forgotten(self, charger_id: str) -> None:
+        """The server forgot a pending id: its approval question goes too."""
+        flows = self._hass.config_entries.flow.async_progress_by_handler(
+            DOMAIN, match_context={"unique_id": charger_id}
+        )
+        for flow in flows:
+            if flow["context"].get("source") == SOURCE_INTEGRATION_DISCOVERY:
+                self._hass.config_entries.flow.async_abort(flow["flow_id"])
 
     # --- helpers for the HA layer ----------
     def charger_entries(self) -> list[ConfigEntry]:
@@ -261,17 +300,23 @@ class HassStateStore:
         self._store: Store[dict[str, Any]] = Store(
             hass, STORAGE_VERSION, f"{DOMAIN}.{server_entry_id}"
         )
+        # Bounded: under continuous meter values every change is on disk within the delay (a
+        # kill -9 loses at most that much); HA's final write (shutdown) flushes a pending save.
+        self._saver = SaveScheduler(hass, self._store, STORAGE_SAVE_DELAY_S)
 
     async def async_load(self) -> dict[str, Any] | None:
         return await self._store.async_load()
 
-    def schedule_save(self, data_fn: Any) -> None:
-        # Store flushes a delayed save on HA's final-write event, so a shutdown loses nothing.
-        self._store.async_delay_save(data_fn, STORAGE_SAVE_DELAY_S)
+    def schedule_save(
+        self, data_fn: Callable[[], dict[str, Any]], delay: float | None = None
+    ) -> None:
+        """Write ``data_fn()`` within ``delay`` (default and bound: ``STORAGE_SAVE_DELAY_S``)."""
+        self._saver.async_schedule(data_fn, delay)
 
     async def async_save(self, data: dict[str, Any]) -> None:
         # Cancels a pending delayed save, so no timer outlives an unloaded entry.
-        await self._store.async_save(data)
+        await self._saver.async_save(data)
 
     async def async_remove(self) -> None:
+        self._saver.async_cancel()
         await self._store.async_remove()

@@ -25,14 +25,15 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .coordinator import ChargerConfigEntry
+from .coordinator import ChargerConfigEntry, charger_energy_settled, connector_energy_settled
 from .core.ems import ChargerDecision, Decision, Reason
 from .core.model import Charger, Connector, ConnectorStatus, PhaseValues
 from .core.settings import ChargerSettings, PauseStrategy
 from .ems_entity import EmsEntity, ems_of
 from .energy_manager import ChargerView
 from .entity import OcppEntity, async_add_described_entities
-from .hub import charger_settings
+from .hub import charger_settings, is_charger_entry
+from .server_sensor import async_setup_server_sensors
 
 # Entities only read the model; the coordinator pushes updates.
 PARALLEL_UPDATES = 0
@@ -46,6 +47,8 @@ class OcppChargerSensorDescription(SensorEntityDescription):
 
     value_fn: Callable[[Charger, ChargerSettings], SensorValue]
     exists_fn: Callable[[Charger], bool] = lambda _charger: True
+    # False: the value is not trustworthy yet (unavailable, see connector_energy_settled).
+    available_fn: Callable[[Charger], bool] = lambda _charger: True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +57,7 @@ class OcppConnectorSensorDescription(SensorEntityDescription):
 
     value_fn: Callable[[Connector], SensorValue]
     exists_fn: Callable[[Connector | None], bool] = lambda _connector: True
+    available_fn: Callable[[Connector], bool] = lambda _connector: True
 
 
 def _active_limit(charger: Charger, settings: ChargerSettings) -> float:
@@ -101,6 +105,8 @@ CHARGER_SENSORS: tuple[OcppChargerSensorDescription, ...] = (
         suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
         value_fn=_lifetime_energy,
+        # After a restart: unavailable until the restored total cannot be behind the last shown.
+        available_fn=charger_energy_settled,
     ),
     OcppChargerSensorDescription(
         key="firmware_version",
@@ -195,6 +201,7 @@ CONNECTOR_SENSORS: tuple[OcppConnectorSensorDescription, ...] = (
         suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
         value_fn=lambda connector: connector.session_energy_wh,
+        available_fn=connector_energy_settled,
     ),
     OcppConnectorSensorDescription(
         key="soc",
@@ -229,6 +236,7 @@ class EmsSensorDescription(SensorEntityDescription):
 
     # (the charger's view, its decision, the whole site's decision)
     value_fn: Callable[[ChargerView, ChargerDecision | None, Decision | None], SensorValue]
+    available_fn: Callable[[ChargerView], bool] = lambda _view: True
 
 
 def _target_current(decision: ChargerDecision | None) -> float | None:
@@ -275,6 +283,8 @@ EMS_SENSORS: tuple[EmsSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
         value_fn=lambda view, _d, _site: round(view.solar_wh / 1000.0, 3),
+        # After a restart: unavailable until the split caught up with the charger's energy.
+        available_fn=lambda view: view.settled,
     ),
     EmsSensorDescription(
         key="session_energy_battery",
@@ -284,6 +294,8 @@ EMS_SENSORS: tuple[EmsSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
         value_fn=lambda view, _d, _site: round(view.battery_wh / 1000.0, 3),
+        # After a restart: unavailable until the split caught up with the charger's energy.
+        available_fn=lambda view: view.settled,
     ),
     EmsSensorDescription(
         key="session_energy_grid",
@@ -293,6 +305,8 @@ EMS_SENSORS: tuple[EmsSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
         value_fn=lambda view, _d, _site: round(view.grid_wh / 1000.0, 3),
+        # After a restart: unavailable until the split caught up with the charger's energy.
+        available_fn=lambda view: view.settled,
     ),
 )
 
@@ -302,6 +316,10 @@ async def async_setup_entry(
     entry: ChargerConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
+    if not is_charger_entry(entry):
+        # The server entry's own device: the last refused connection.
+        async_setup_server_sensors(entry, async_add_entities)
+        return
     async_add_described_entities(
         entry,
         async_add_entities,
@@ -323,6 +341,10 @@ class OcppChargerSensor(OcppEntity, SensorEntity):
     entity_description: OcppChargerSensorDescription
 
     @property
+    def available(self) -> bool:
+        return super().available and self.entity_description.available_fn(self.charger)
+
+    @property
     def native_value(self) -> SensorValue:
         return self.entity_description.value_fn(
             self.charger, charger_settings(self.coordinator.config_entry)
@@ -333,6 +355,13 @@ class OcppConnectorSensor(OcppEntity, SensorEntity):
     entity_description: OcppConnectorSensorDescription
 
     @property
+    def available(self) -> bool:
+        connector = self.connector
+        return super().available and (
+            connector is None or self.entity_description.available_fn(connector)
+        )
+
+    @property
     def native_value(self) -> SensorValue:
         if (connector := self.connector) is None:
             return None
@@ -341,6 +370,10 @@ class OcppConnectorSensor(OcppEntity, SensorEntity):
 
 class OcppEmsSensor(EmsEntity, SensorEntity):
     entity_description: EmsSensorDescription
+
+    @property
+    def available(self) -> bool:
+        return super().available and self.entity_description.available_fn(self.view)
 
     @property
     def native_value(self) -> SensorValue:

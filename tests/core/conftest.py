@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 
 import pytest
+from websockets.asyncio.client import ClientConnection
 
 from custom_components.ocpp_ems.core.protocol import SessionFactory
 from custom_components.ocpp_ems.core.server import CentralSystem
 from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .fakes import MemoryDirectory, MemoryStore
+from .v16_harness import Harness, protocol_harness
 
 type MakeCentral = Callable[..., Awaitable[CentralSystem]]
 
@@ -74,3 +76,18 @@ async def make_central(
 async def central(make_central: MakeCentral) -> CentralSystem:
     """A running CentralSystem with the real protocol adapters."""
     return await make_central()
+
+
+@pytest.fixture
+async def h(
+    socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
+) -> AsyncIterator[Harness]:
+    """A protocol harness (accepted charger, no current control); modules may override it."""
+    async with protocol_harness(directory, server_settings) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def ws(h: Harness) -> ClientConnection:
+    """A raw websocket to the harness's session."""
+    return await h.raw()

@@ -28,6 +28,8 @@ class MemoryDirectory:
     pending: list[tuple[str, ChargerInfo]] = field(default_factory=list)
     auth_failures: list[tuple[str, str]] = field(default_factory=list)
     auth_successes: list[str] = field(default_factory=list)
+    passwords_ignored: list[str] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
 
     def admission(self, charger_id: str) -> Admission:
         return self.admissions.get(charger_id, Admission.PENDING)
@@ -52,6 +54,12 @@ class MemoryDirectory:
 
     def on_auth_success(self, charger_id: str) -> None:
         self.auth_successes.append(charger_id)
+
+    def on_password_ignored(self, charger_id: str) -> None:
+        self.passwords_ignored.append(charger_id)
+
+    def on_pending_forgotten(self, charger_id: str) -> None:
+        self.forgotten.append(charger_id)
 
     def accept(self, charger_id: str, password: str | None = None) -> None:
         """What the HA layer does when the user accepts a charger."""

@@ -262,3 +262,5 @@ async def test_onboarding_to_basic_auth_against_ocpp_rpc(
     assert charger_id in directory.auth_successes
     assert not directory.auth_failures
     assert central.charger(charger_id).auth_provisioned
+    # Its login with the password committed it: from now on only the password works.
+    assert central.charger(charger_id).auth_committed

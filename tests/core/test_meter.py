@@ -153,17 +153,19 @@ def test_apply_reading_and_old_readings_ignored() -> None:
 def test_lifetime_register_reset_and_jump() -> None:
     charger = Charger(charger_id="c")
     connector = charger.connector(1)
+    minute = timedelta(minutes=1)
     apply_energy(charger, connector, 1000, None, T0)
-    connector.meter.timestamp = T0
-    apply_energy(charger, connector, 1500, None, T0 + timedelta(minutes=1))
+    apply_energy(charger, connector, 1500, None, T0 + minute)
     assert charger.lifetime_energy.total_wh == 1500
-    apply_energy(charger, connector, 10, None, T0 + timedelta(minutes=2))  # reset
-    apply_energy(charger, connector, 110, None, T0 + timedelta(minutes=3))
+    apply_energy(charger, connector, 10, None, T0 + 2 * minute)  # reset (a candidate)
+    assert charger.lifetime_energy.total_wh == 1500
+    apply_energy(charger, connector, 110, None, T0 + 3 * minute)  # confirms it: +100
     assert charger.lifetime_energy.total_wh == 1600
-    # 1 GWh in one minute is not energy, it is a broken register: not counted.
-    apply_energy(charger, connector, 1e9, None, T0 + timedelta(minutes=4))
+    # 1 GWh in one minute is not energy, it is a broken register: not counted...
+    apply_energy(charger, connector, 1e9, None, T0 + 4 * minute)
     assert charger.lifetime_energy.total_wh == 1600
-    apply_energy(charger, connector, 1e9 + 100, None, T0 + timedelta(minutes=5))
+    # ...and once confirmed, only the rise after the jump counts.
+    apply_energy(charger, connector, 1e9 + 100, None, T0 + 5 * minute)
     assert charger.lifetime_energy.total_wh == 1700
 
 
@@ -178,13 +180,13 @@ def test_session_energy_survives_reset_and_jump() -> None:
         meter_start_wh=1000,
         meter_last_wh=1000,
     )
-    connector.meter.timestamp = T0
-    apply_energy(charger, connector, 1800, tx, T0)
-    apply_energy(charger, connector, 200, tx, T0)  # reset to a low value
+    apply_energy(charger, connector, 1000, None, T0)
+    apply_energy(charger, connector, 1800, tx, T0 + timedelta(minutes=5))
+    apply_energy(charger, connector, 200, tx, T0 + timedelta(minutes=6))  # reset to a low value
     assert tx.energy_wh == 800
-    apply_energy(charger, connector, 500, tx, T0)
+    apply_energy(charger, connector, 500, tx, T0 + timedelta(minutes=7))
     assert tx.energy_wh == 1100
-    apply_energy(charger, connector, 5e8, tx, T0 + timedelta(seconds=10))  # bogus jump
+    apply_energy(charger, connector, 5e8, tx, T0 + timedelta(minutes=8))  # bogus jump
     assert tx.energy_wh == 1100
 
 
@@ -195,7 +197,7 @@ def test_lifetime_with_whole_charger_meter() -> None:
     main = charger.connector(0)
     apply_energy(charger, main, 10_000, None, T0)
     apply_energy(charger, charger.connector(1), 500, None, T0)  # outlet meters do not add
-    apply_energy(charger, main, 10_400, None, T0)
+    apply_energy(charger, main, 10_400, None, T0 + timedelta(minutes=1))
     assert charger.lifetime_energy.total_wh == 10_400
 
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -24,14 +24,29 @@ from custom_components.ocpp_ems.core import server as server_module
 from custom_components.ocpp_ems.core.auth import password_to_authorization_key
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.errors import CommandNotSupportedError, ServerBindError
+from custom_components.ocpp_ems.core.guard import (
+    MAX_PENDING_CHARGERS,
+    PENDING_FORGET_AFTER_S,
+    THROTTLE_WINDOW_S,
+    LoginThrottle,
+    Refusal,
+    RefusalReason,
+)
 from custom_components.ocpp_ems.core.model import (
     Charger,
     ChargerEvent,
     EventKind,
     Transaction,
 )
+from custom_components.ocpp_ems.core.persistence import state_from_dict, state_to_dict
 from custom_components.ocpp_ems.core.protocol import SessionFactory, select_version
-from custom_components.ocpp_ems.core.server import CentralSystem, parse_charger_id
+from custom_components.ocpp_ems.core.server import (
+    REFUSAL_WARNING_WINDOW_S,
+    REFUSAL_WARNINGS_PER_WINDOW,
+    CentralSystem,
+    ProvisionResult,
+    parse_charger_id,
+)
 from custom_components.ocpp_ems.core.session import ChargerSession, LimitRequest, SessionContext
 from custom_components.ocpp_ems.core.settings import ChargerSettings, ServerSettings
 
@@ -171,6 +186,15 @@ async def refused(central: CentralSystem, path: str, **kwargs: Any) -> InvalidSt
         ("", None),
         ("/ocpp/%0A", None),
         ("/ocpp/%20", None),
+        # ws://host:9000/ + "ID" gives "//ID", which urlsplit would read as a host name.
+        ("//CP1", "CP1"),
+        ("//ocpp//CP1", "CP1"),
+        ("CP1", "CP1"),
+        ("/ocpp/CP1?next=/other", "CP1"),
+        ("/ocpp/CP1#frag", "CP1"),
+        ("/ocpp/C%50%31/?a=b", "CP1"),
+        ("//", None),
+        ("/?CP1", None),
     ],
 )
 def test_parse_charger_id(path: str, expected: str | None) -> None:
@@ -256,7 +280,7 @@ async def test_pending_charger_needs_allow_new_chargers(
 def provisioned(central: CentralSystem, directory: MemoryDirectory) -> Charger:
     directory.accept("CP1", PASSWORD)
     charger = central.charger("CP1")
-    charger.auth_provisioned = True
+    charger.auth_provisioned = charger.auth_committed = True
     return charger
 
 
@@ -374,15 +398,19 @@ async def test_connect_and_disconnect_update_model_and_notify(
 
 
 async def test_reconnect_replaces_old_connection(
-    central: CentralSystem, sessions: list[EchoSession]
+    central: CentralSystem, sessions: list[EchoSession], directory: MemoryDirectory
 ) -> None:
+    directory.accept("CP1", PASSWORD)
     charger = central.charger("CP1")
     events: list[ChargerEvent | None] = []
     charger.add_listener(events.append)
 
     async with connect(url(central)) as first:
         await roundtrip(first)
-        async with connect(url(central)) as second:
+        # With its password, a new connection always replaces the open one.
+        async with connect(
+            url(central), additional_headers=basic("CP1", PASSWORD.encode())
+        ) as second:
             await roundtrip(second)
             # The old socket is closed by the server; the model object is kept.
             with pytest.raises(ConnectionClosed):
@@ -534,7 +562,9 @@ async def test_stop_copes_with_a_stuck_session(
 async def test_state_survives_a_restart(
     make_central: MakeCentral, factories: dict[str, SessionFactory], store: MemoryStore
 ) -> None:
-    first = await make_central(factories=factories, store=store)
+    directory = MemoryDirectory()
+    directory.accept("CP1")  # only accepted chargers are stored
+    first = await make_central(factories=factories, store=store, directory_=directory)
     async with connect(url(first)) as ws:
         await roundtrip(ws)
         charger = first.charger("CP1")
@@ -559,7 +589,7 @@ async def test_state_survives_a_restart(
     assert saved.save_count == 2
 
     created: list[str] = []
-    second = CentralSystem(ServerSettings(host="127.0.0.1", port=0), MemoryDirectory(), store)
+    second = CentralSystem(ServerSettings(host="127.0.0.1", port=0), directory, store)
     second.add_charger_listener(created.append)
     try:
         await second.start()
@@ -689,11 +719,14 @@ async def test_stop_closes_controllers_and_pending_attach(
 
 
 async def test_boot_of_a_replaced_session_is_ignored(
-    central: CentralSystem, sessions: list[EchoSession]
+    central: CentralSystem, sessions: list[EchoSession], directory: MemoryDirectory
 ) -> None:
+    directory.accept("CP1", PASSWORD)
     async with connect(url(central)) as first:
         await roundtrip(first)
-        async with connect(url(central)) as second:
+        async with connect(
+            url(central), additional_headers=basic("CP1", PASSWORD.encode())
+        ) as second:
             await roundtrip(second)
             sessions[0].context.on_booted()  # stale adapter: must not attach anything
             assert central._attach_tasks == {}
@@ -764,3 +797,618 @@ def test_select_version_prefers_newest_then_first_offered() -> None:
     assert select_version(["ocpp2.1"], {"ocpp1.6"}) is None
     assert select_version(["x-test", "ocpp9"], {"ocpp9", "x-test"}) == "x-test"
     assert select_version([], {"ocpp1.6"}) is None
+
+
+# --- URL forms, refusals -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "path",
+    ["/CP1", "//CP1", "/ocpp/CP1", "/ocpp/CP1/", "/ocpp//CP1/?token=x&y=/z", "/ocpp/C%50%31"],
+)
+async def test_every_url_form_reaches_the_charger(
+    central: CentralSystem, sessions: list[EchoSession], path: str
+) -> None:
+    async with connect(url(central, path)) as ws:
+        await roundtrip(ws)
+        assert central.session("CP1") is sessions[0]
+
+
+async def test_refusals_are_recorded_and_warned_once_per_id_and_reason(
+    central: CentralSystem, directory: MemoryDirectory, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[Refusal] = []
+    unsubscribe = central.add_refusal_listener(seen.append)
+    assert central.last_refusal is None
+    caplog.set_level(logging.DEBUG, logger=server_module.__name__)
+
+    for _ in range(2):
+        assert (await refused(central, "/ocpp/%20")).response.status_code == 400
+    directory.admissions["BAD"] = Admission.REJECTED
+    for _ in range(2):
+        error = await refused(central, "/BAD")
+        assert error.response.status_code == 404
+        assert b"ignored, deleted or disabled" in error.response.body
+
+    assert [r.reason for r in seen] == [RefusalReason.INVALID_ID] * 2 + [RefusalReason.REJECTED] * 2
+    last = central.last_refusal
+    assert last is not None
+    assert (last.charger_id, last.reason, last.remote) == (
+        "BAD",
+        RefusalReason.REJECTED,
+        "127.0.0.1",
+    )
+    assert seen[0].charger_id is None
+    assert seen[0].path == "/ocpp/%20"
+    warnings = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.getMessage().startswith("Refused connection")
+    ]
+    assert warnings == [
+        "Refused connection to '/ocpp/%20' from 127.0.0.1: no valid charger id in the URL path "
+        "(HTTP 400)",
+        "Refused connection of charger BAD from 127.0.0.1: the charger was ignored, deleted or "
+        "disabled (HTTP 404)",
+    ]
+    unsubscribe()
+    unsubscribe()  # idempotent
+    await refused(central, "/ocpp/%20?token=secret")
+    assert len(seen) == 4
+    assert central.last_refusal is not None
+    assert central.last_refusal.path == "/ocpp/%20"  # a query string may hold a secret
+    assert not any("secret" in r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
+
+
+async def test_a_refusal_is_warned_again_after_the_charger_got_in(
+    make_central: MakeCentral,
+    factories: dict[str, SessionFactory],
+    directory: MemoryDirectory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    central = await make_central(
+        factories=factories,
+        settings=ServerSettings(host="127.0.0.1", port=0, allow_new_chargers=False),
+    )
+    assert (await refused(central, "/CP1")).response.status_code == 404
+    assert central.last_refusal is not None
+    assert central.last_refusal.reason is RefusalReason.NOT_ALLOWED
+    directory.accept("CP1")
+    async with connect(url(central, "/CP1")) as ws:
+        await roundtrip(ws)
+    del directory.admissions["CP1"]
+    await refused(central, "/CP1")
+    warned = [r for r in caplog.records if "unknown charger and new chargers" in r.getMessage()]
+    assert [r.levelno for r in warned] == [logging.WARNING, logging.WARNING]
+
+
+# --- takeover ------------------------------------------------------------------------------------
+class FakeClock:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _setup_pending(central: CentralSystem, directory: MemoryDirectory) -> None:
+    """An unknown charger id."""
+
+
+def _setup_unprovisioned(central: CentralSystem, directory: MemoryDirectory) -> None:
+    directory.accept("CP1", PASSWORD)  # accepted; the password never reached the charger
+
+
+def _setup_offered(central: CentralSystem, directory: MemoryDirectory) -> None:
+    directory.accept("CP1", PASSWORD)
+    central.charger("CP1").auth_provisioned = True  # accepted the key, never used it
+
+
+def _setup_no_password(central: CentralSystem, directory: MemoryDirectory) -> None:
+    directory.accept("CP1")  # "no password (trusted network)"
+
+
+TAKEOVER_CASES = {
+    "pending": _setup_pending,
+    "accepted_unprovisioned": _setup_unprovisioned,
+    "accepted_offered": _setup_offered,
+    "accepted_no_password": _setup_no_password,
+}
+
+
+@pytest.mark.parametrize("case", list(TAKEOVER_CASES))
+async def test_no_takeover_of_a_live_connection_without_password(
+    central: CentralSystem, directory: MemoryDirectory, sessions: list[EchoSession], case: str
+) -> None:
+    TAKEOVER_CASES[case](central, directory)
+    async with connect(url(central)) as first:
+        await roundtrip(first)
+        error = await refused(central, "/ocpp/CP1")
+        assert error.response.status_code == 409
+        assert b"connected" in error.response.body
+        # The charger's own connection is untouched.
+        await roundtrip(first, "still mine")
+        assert central.session("CP1") is sessions[0]
+        assert len(sessions) == 1
+    assert central.last_refusal is not None
+    assert central.last_refusal.reason is RefusalReason.ALREADY_CONNECTED
+
+
+@pytest.mark.parametrize("case", list(TAKEOVER_CASES))
+async def test_a_dead_connection_is_replaced_without_password(
+    central: CentralSystem, directory: MemoryDirectory, sessions: list[EchoSession], case: str
+) -> None:
+    TAKEOVER_CASES[case](central, directory)
+    central.takeover_ping_timeout_s = 0.2
+    charger = central.charger("CP1")
+    events: list[ChargerEvent | None] = []
+    charger.add_listener(events.append)
+    async with connect(url(central)) as first:
+        await roundtrip(first)
+        first.transport.pause_reading()  # half-open: never answers the ping
+        async with connect(url(central)) as second:
+            await roundtrip(second)
+            assert central.session("CP1") is sessions[1]
+            assert charger.connected
+            first.transport.resume_reading()
+            with pytest.raises(ConnectionClosed):
+                await first.recv()
+            await roundtrip(second, "still alive")
+    kinds = [e.kind for e in events if e is not None]
+    assert kinds[0] is EventKind.CONNECTED
+    assert kinds.count(EventKind.CONNECTED) == 2
+
+
+@pytest.mark.parametrize("case", ["accepted_unprovisioned", "accepted_offered"])
+async def test_a_connection_with_the_password_always_replaces(
+    central: CentralSystem, directory: MemoryDirectory, sessions: list[EchoSession], case: str
+) -> None:
+    TAKEOVER_CASES[case](central, directory)
+    async with connect(url(central)) as first:
+        await roundtrip(first)
+        async with connect(url(central), additional_headers=basic("CP1", PASSWORD.encode())) as new:
+            await roundtrip(new)
+            with pytest.raises(ConnectionClosed):
+                await first.recv()
+            assert central.session("CP1") is sessions[1]
+    assert central.charger("CP1").auth_committed
+
+
+# --- throttling ----------------------------------------------------------------------------------
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def guarded(
+    socket_enabled: None,
+    directory: MemoryDirectory,
+    factories: dict[str, SessionFactory],
+    clock: FakeClock,
+) -> Any:
+    central = CentralSystem(
+        ServerSettings(host="127.0.0.1", port=0), directory, factories=factories, clock=clock
+    )
+    await central.start()
+    yield central
+    await central.stop()
+
+
+async def login(
+    central: CentralSystem, charger_id: str, password: bytes, source: str = "127.0.0.1"
+) -> int:
+    """Open and close a connection; the HTTP status (101 when it got in)."""
+    try:
+        async with connect(
+            url(central, f"/{charger_id}"),
+            additional_headers=basic(charger_id, password),
+            local_addr=(source, 0),
+        ) as ws:
+            await roundtrip(ws)
+    except InvalidStatus as err:
+        return err.response.status_code
+    await until(lambda: central.session(charger_id) is None)
+    return 101
+
+
+def _committed(central: CentralSystem, directory: MemoryDirectory, *ids: str) -> None:
+    for charger_id in ids:
+        directory.accept(charger_id, PASSWORD)
+        charger = central.charger(charger_id)
+        charger.auth_provisioned = charger.auth_committed = True
+
+
+async def test_failed_logins_are_throttled_per_charger_id(
+    guarded: CentralSystem,
+    directory: MemoryDirectory,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    central = guarded
+    _committed(central, directory, "CP1")
+    # Three wrong passwords from three addresses: the id is blocked, from anywhere new.
+    for source in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
+        assert await login(central, "CP1", b"guess", source) == 401
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(
+            url(central, "/CP1"),
+            additional_headers=basic("CP1", PASSWORD.encode()),
+            local_addr=("127.0.0.5", 0),
+        ):
+            pass
+    assert info.value.response.status_code == 429
+    assert info.value.response.headers["Retry-After"] == "5"
+    assert central.last_refusal is not None
+    assert central.last_refusal.reason is RefusalReason.THROTTLED
+    # A 429 is no failure (a charger that retries is not punished for it).
+    assert await login(central, "CP1", b"guess", "127.0.0.6") == 429
+
+    clock.advance(5.1)
+    # The block is over; the next failure doubles it.
+    assert await login(central, "CP1", b"guess", "127.0.0.7") == 401
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(url(central, "/CP1"), local_addr=("127.0.0.8", 0)):
+            pass
+    assert info.value.response.headers["Retry-After"] == "10"
+    clock.advance(10.1)
+    # Success resets the id: the next wrong password is a plain 401 again.
+    assert await login(central, "CP1", PASSWORD.encode(), "127.0.0.5") == 101
+    assert await login(central, "CP1", b"guess", "127.0.0.9") == 401
+    assert await login(central, "CP1", b"guess", "127.0.0.9") == 401
+    warned = [
+        r
+        for r in caplog.records
+        if r.getMessage().startswith("Too many failed logins for charger CP1")
+    ]
+    assert [r.levelno for r in warned] == [logging.WARNING, logging.DEBUG]
+
+
+async def test_failed_logins_are_throttled_per_address(
+    guarded: CentralSystem, directory: MemoryDirectory, clock: FakeClock
+) -> None:
+    central = guarded
+    _committed(central, directory, "A", "B", "C", "D")
+    for charger_id in ("A", "B", "C"):
+        assert await login(central, charger_id, b"guess", "127.0.0.2") == 401
+    # The address is blocked, even for another id with the right password ...
+    assert await login(central, "D", PASSWORD.encode(), "127.0.0.2") == 429
+    # ... other addresses are not.
+    assert await login(central, "D", PASSWORD.encode(), "127.0.0.3") == 101
+    clock.advance(6)
+    assert await login(central, "D", PASSWORD.encode(), "127.0.0.2") == 101
+    # The success reset the address.
+    for charger_id in ("A", "B"):
+        assert await login(central, charger_id, b"guess", "127.0.0.2") == 401
+    assert await login(central, "D", PASSWORD.encode(), "127.0.0.2") == 101
+
+
+async def test_the_chargers_own_address_is_exempt_from_its_id_block(
+    guarded: CentralSystem, directory: MemoryDirectory
+) -> None:
+    central = guarded
+    _committed(central, directory, "CP1")
+    assert await login(central, "CP1", PASSWORD.encode(), "127.0.0.1") == 101
+    for source in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
+        assert await login(central, "CP1", b"guess", source) == 401
+    assert await login(central, "CP1", PASSWORD.encode(), "127.0.0.5") == 429
+    # Failures elsewhere do not lock the charger out where it lives.
+    assert await login(central, "CP1", PASSWORD.encode(), "127.0.0.1") == 101
+
+
+async def test_takeover_attempts_count_as_failures(
+    guarded: CentralSystem, directory: MemoryDirectory
+) -> None:
+    central = guarded
+    async with connect(url(central, "/P1")) as first:
+        await roundtrip(first)
+        for _ in range(3):
+            assert (await refused(central, "/P1")).response.status_code == 409
+        assert (await refused(central, "/P1")).response.status_code == 429
+        await roundtrip(first)
+
+
+def test_login_throttle_doubles_up_to_its_cap_and_stays_bounded() -> None:
+    clock = FakeClock()
+    throttle = LoginThrottle(clock, max_entries=3)
+    assert [throttle.failure("k") for _ in range(3)] == [None, None, 5.0]
+    assert throttle.retry_after("k") == 5
+    delays = [throttle.failure("k") for _ in range(8)]
+    assert delays == [10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0]
+    assert throttle.retry_after("other") is None
+    for key in ("a", "b", "c"):
+        throttle.failure(key)
+    assert len(throttle) == 3  # "k", the oldest, made room
+    assert throttle.failures("k") == 0
+    clock.advance(THROTTLE_WINDOW_S + 1)
+    throttle.failure("d")
+    throttle.prune()
+    assert len(throttle) == 1
+    # A failure after the window starts a new count.
+    clock.advance(THROTTLE_WINDOW_S + 1)
+    assert throttle.failure("d") is None
+    assert throttle.failures("d") == 1
+    throttle.success("d")
+    assert len(throttle) == 0
+
+
+# --- pending chargers ----------------------------------------------------------------------------
+async def test_pending_ids_are_bounded(
+    guarded: CentralSystem, directory: MemoryDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    central = guarded
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = [
+            await stack.enter_async_context(connect(url(central, f"/P{i}")))
+            for i in range(MAX_PENDING_CHARGERS)
+        ]
+        for ws in sockets:
+            await roundtrip(ws)
+        assert len(central.pending_chargers) == MAX_PENDING_CHARGERS
+        # Full of connected ids: a new one waits.
+        error = await refused(central, "/NEW")
+        assert error.response.status_code == 503
+        assert "Retry-After" in error.response.headers
+        assert central.last_refusal is not None
+        assert central.last_refusal.reason is RefusalReason.TOO_MANY_PENDING
+        # A known pending id may still reconnect (its dead socket is replaced).
+        await sockets[0].close()
+        await until(lambda: central.session("P0") is None)
+        # The disconnected id seen longest ago makes room.
+        async with connect(url(central, "/NEW")) as ws:
+            await roundtrip(ws)
+        assert directory.forgotten == ["P0"]
+        assert "P0" not in central.chargers
+        assert len(central.pending_chargers) == MAX_PENDING_CHARGERS
+        assert "NEW" in central.pending_chargers
+
+
+async def test_pending_ids_are_forgotten_after_a_day_unless_accepted(
+    guarded: CentralSystem, directory: MemoryDirectory, clock: FakeClock
+) -> None:
+    central = guarded
+    for charger_id in ("P1", "P2"):
+        async with connect(url(central, f"/{charger_id}")) as ws:
+            await roundtrip(ws)
+        await until(lambda cid=charger_id: central.session(cid) is None)  # type: ignore[misc]
+    directory.accept("P2")
+    async with connect(url(central, "/P3")) as live:
+        await roundtrip(live)
+        clock.advance(PENDING_FORGET_AFTER_S - 1)
+        central.housekeeping()
+        assert directory.forgotten == []
+        clock.advance(2)
+        central.housekeeping()
+        # P1: forgotten; P2: accepted meanwhile; P3: connected right now.
+        assert directory.forgotten == ["P1"]
+        assert "P1" not in central.chargers
+        assert {"P2", "P3"} <= set(central.chargers)
+        assert central.pending_chargers == ["P3"]
+    await until(lambda: central.session("P3") is None)
+    clock.advance(PENDING_FORGET_AFTER_S)
+    central.housekeeping()
+    assert directory.forgotten == ["P1", "P3"]
+    assert "P2" in central.chargers
+
+
+async def test_pending_ids_are_never_persisted(
+    make_central: MakeCentral,
+    factories: dict[str, SessionFactory],
+    directory: MemoryDirectory,
+    store: MemoryStore,
+) -> None:
+    central = await make_central(factories=factories, store=store)
+    async with connect(url(central, "/P1")) as ws:
+        await roundtrip(ws, "save")
+    store.flush()
+    assert store.data is not None
+    assert "P1" not in store.data["chargers"]
+    directory.accept("P1")
+    central.request_save()
+    store.flush()
+    assert "P1" in store.data["chargers"]
+
+
+async def test_stored_ids_never_accepted_are_dropped_at_start(
+    make_central: MakeCentral, factories: dict[str, SessionFactory], directory: MemoryDirectory
+) -> None:
+    """Older versions stored every id that ever connected."""
+    store = MemoryStore(
+        data=state_to_dict({cid: Charger(charger_id=cid) for cid in ("KNOWN", "X1", "X2")})
+    )
+    directory.accept("KNOWN")
+    central = await make_central(factories=factories, store=store)
+    assert set(central.chargers) == {"KNOWN"}
+
+
+# --- two-phase password --------------------------------------------------------------------------
+class KeySession(EchoSession):
+    """Accepts the password it is offered (as a charger answering AuthorizationKey Accepted)."""
+
+    accept_key = True
+
+    async def on_accepted(self, password: str | None) -> None:
+        await super().on_accepted(password)
+        if password and self.accept_key:
+            self.charger.auth_provisioned = True
+            self.charger.auth_committed = False
+            self.charger.auth_unused_logins = 0
+
+
+@pytest.fixture
+async def keyed(make_central: MakeCentral, sessions: list[EchoSession]) -> CentralSystem:
+    return await make_central(factories=factories_of(KeySession, sessions))
+
+
+async def test_password_is_offered_then_committed_by_its_first_use(
+    keyed: CentralSystem, directory: MemoryDirectory, sessions: list[EchoSession]
+) -> None:
+    central = keyed
+    async with connect(url(central)) as ws:  # pending, no credentials
+        await roundtrip(ws)
+        directory.accept("CP1", PASSWORD)
+        await central.accept_charger("CP1")
+    charger = central.charger("CP1")
+    assert charger.auth_provisioned
+    assert not charger.auth_committed
+    # Offered: it may still come without the password (it has not used it yet) ...
+    async with connect(url(central)) as ws:
+        await roundtrip(ws)
+    assert charger.auth_unused_logins == 1
+    # ... its first login with it commits it ...
+    async with connect(url(central), additional_headers=basic("CP1", PASSWORD.encode())) as ws:
+        await roundtrip(ws)
+    assert charger.auth_committed
+    assert charger.auth_unused_logins == 0
+    # ... and from then on only the password works.
+    assert (await refused(central, "/CP1")).response.status_code == 401
+    assert directory.passwords_ignored == []
+
+
+async def test_a_charger_that_ignores_its_password_is_reported_and_still_let_in(
+    keyed: CentralSystem, directory: MemoryDirectory, caplog: pytest.LogCaptureFixture
+) -> None:
+    central = keyed
+    directory.accept("CP1", PASSWORD)
+    central.charger("CP1").auth_provisioned = True
+    for count in range(1, 4):
+        async with connect(url(central)) as ws:
+            await roundtrip(ws)
+        await until(lambda: central.session("CP1") is None)
+        assert central.charger("CP1").auth_unused_logins == count
+    assert directory.passwords_ignored == ["CP1", "CP1"]
+    assert caplog.text.count("accepted its password but connected without it") == 1
+
+
+async def test_reprovision_and_forget_password(
+    keyed: CentralSystem, directory: MemoryDirectory, sessions: list[EchoSession]
+) -> None:
+    central = keyed
+    directory.accept("CP1", PASSWORD)
+    charger = central.charger("CP1")
+    charger.auth_provisioned = charger.auth_committed = True
+    # Offline: the password becomes optional again, offered at the next accepted boot.
+    assert await central.reprovision("CP1") is ProvisionResult.NEXT_CONNECTION
+    assert not charger.auth_committed
+    assert not charger.auth_provisioned
+    async with connect(url(central)) as ws:
+        await roundtrip(ws, "boot")
+        await until(lambda: sessions[0].accepted_with == [PASSWORD])
+        assert charger.auth_provisioned
+        await roundtrip(ws, "boot")  # once per connection
+        assert sessions[0].accepted_with == [PASSWORD]
+        # Connected: offered now.
+        assert await central.reprovision("CP1") is ProvisionResult.ACCEPTED
+        assert sessions[0].accepted_with == [PASSWORD, PASSWORD]
+        cast(KeySession, sessions[0]).accept_key = False
+        assert await central.reprovision("CP1") is ProvisionResult.REFUSED
+    # "No password": the host drops it, the model forgets the key.
+    charger.auth_provisioned = charger.auth_committed = True
+    del directory.passwords["CP1"]
+    central.forget_password("CP1")
+    assert not charger.auth_provisioned
+    assert not charger.auth_committed
+    async with connect(url(central), additional_headers=basic("CP1", b"whatever")) as ws:
+        await roundtrip(ws, "boot")
+    assert sessions[1].accepted_with == []
+
+
+async def test_warned_refusals_are_bounded(
+    central: CentralSystem, directory: MemoryDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_module, "_MAX_WARNED_REFUSALS", 1)
+    for charger_id in ("A", "B"):
+        directory.admissions[charger_id] = Admission.REJECTED
+        await refused(central, f"/{charger_id}")
+    assert list(central._warned) == [("B", RefusalReason.REJECTED)]
+
+
+async def test_housekeeping_runs_by_itself(
+    socket_enabled: None,
+    directory: MemoryDirectory,
+    factories: dict[str, SessionFactory],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server_module, "HOUSEKEEPING_INTERVAL_S", 0.01)
+    central = CentralSystem(
+        ServerSettings(host="127.0.0.1", port=0), directory, factories=factories, clock=clock
+    )
+    await central.start()
+    try:
+        async with connect(url(central, "/P1")) as ws:
+            await roundtrip(ws)
+        await until(lambda: central.session("P1") is None)
+        clock.advance(PENDING_FORGET_AFTER_S)
+        await until(lambda: directory.forgotten == ["P1"])
+    finally:
+        await central.stop()
+
+
+async def test_a_deleted_charger_asking_again_forgets_its_old_password(
+    keyed: CentralSystem, directory: MemoryDirectory, sessions: list[EchoSession]
+) -> None:
+    """Deleted (its password gone with the entry), then pending again: accepting it again offers
+    the new password; the old commitment must not lock it out."""
+    central = keyed
+    charger = central.charger("CP1")
+    charger.auth_provisioned = charger.auth_committed = True  # it used the old password
+    async with connect(url(central)) as ws:  # pending now: no password known for it
+        await roundtrip(ws)
+    assert not charger.auth_committed
+    assert not charger.auth_provisioned
+    directory.accept("CP1", "new-password-0123456789")
+    async with connect(url(central)) as ws:  # offline while accepted: still gets in
+        await roundtrip(ws, "boot")
+        await until(lambda: sessions[-1].accepted_with == ["new-password-0123456789"])
+    assert charger.auth_provisioned
+
+
+async def test_refusal_warnings_have_a_budget(
+    guarded: CentralSystem,
+    directory: MemoryDirectory,
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Someone trying many ids does not flood the log (nor do throttled logins)."""
+    central = guarded
+    for i in range(REFUSAL_WARNINGS_PER_WINDOW + 2):
+        directory.admissions[f"X{i}"] = Admission.REJECTED
+        await refused(central, f"/X{i}")
+
+    def warnings() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    assert len([w for w in warnings() if w.startswith("Refused")]) == REFUSAL_WARNINGS_PER_WINDOW
+    assert len([w for w in warnings() if w.startswith("Many refused")]) == 1
+    clock.advance(REFUSAL_WARNING_WINDOW_S)
+    directory.admissions["Y"] = Admission.REJECTED
+    await refused(central, "/Y")
+    assert warnings()[-1].startswith("Refused connection of charger Y")
+
+    _committed(central, directory, "CP1")
+    for _ in range(4):
+        await login(central, "CP1", b"guess", "127.0.0.2")
+    assert not [w for w in warnings() if "too many failed logins (HTTP 429)" in w]
+    assert [w for w in warnings() if w.startswith("Too many failed logins for address")]
+
+
+def test_two_phase_password_state_is_persisted() -> None:
+    charger = Charger(charger_id="CP1")
+    charger.auth_provisioned = charger.auth_committed = True
+    charger.auth_unused_logins = 0
+    offered = Charger(charger_id="CP2", auth_provisioned=True, auth_unused_logins=2)
+    restored = state_from_dict(state_to_dict({"CP1": charger, "CP2": offered}))
+    assert restored["CP1"].auth_committed
+    assert not restored["CP2"].auth_committed
+    assert restored["CP2"].auth_unused_logins == 2
+    # Written before the two-phase password: provisioned counts as offered, not mandatory.
+    legacy = state_to_dict({"CP1": charger})
+    del legacy["chargers"]["CP1"]["auth_committed"]
+    del legacy["chargers"]["CP1"]["auth_unused_logins"]
+    old = state_from_dict(legacy)["CP1"]
+    assert old.auth_provisioned
+    assert not old.auth_committed

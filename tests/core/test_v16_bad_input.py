@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,37 +15,16 @@ from custom_components.ocpp_ems.core.protocol.frames import (
     FrameGuard,
 )
 from custom_components.ocpp_ems.core.protocol.v16 import handlers
-from custom_components.ocpp_ems.core.settings import ServerSettings
 
-from .fakes import MemoryDirectory
-from .v16_harness import Harness, exchange, now_iso, protocol_harness
-
-
-@pytest.fixture
-async def h(
-    socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
-) -> AsyncIterator[Harness]:
-    async with protocol_harness(directory, server_settings) as harness:
-        yield harness
-
-
-@pytest.fixture
-async def ws(h: Harness) -> ClientConnection:
-    return await h.raw()
-
-
-async def assert_usable(ws: ClientConnection, unique_id: str = "hb") -> None:
-    reply = await exchange(ws, [2, unique_id, "Heartbeat", {}])
-    assert reply[0] == 3
-    assert reply[1] == unique_id
-    assert "currentTime" in reply[2]
+from .v16_harness import Harness, assert_usable, exchange, now_iso
 
 
 @pytest.mark.parametrize(
     ("frame", "expected_id", "code"),
     [
         ("this is not json", "-1", "FormationViolation"),
-        ('[2, "a", "Heartbeat"', "-1", "FormationViolation"),
+        ('[2, "a", "Heartbeat"', "a", "FormationViolation"),
+        ("[2,", "-1", "FormationViolation"),
         ('{"not": "an array"}', "-1", "FormationViolation"),
         ("[]", "-1", "FormationViolation"),
         ('[7, "x1", "Heartbeat", {}]', "x1", "FormationViolation"),
@@ -249,7 +227,7 @@ async def test_dropped_response_is_logged_without_secrets(
     answer = {"configurationKey": [{"key": "AuthorizationKey", "value": secret}]}
     await ws.send(json.dumps([3, "x", answer, 1]))
     await assert_usable(ws)
-    assert "dropped a malformed CALLRESULT" in caplog.text
+    assert "dropped an answer to no pending call" in caplog.text
     assert secret not in caplog.text
 
 

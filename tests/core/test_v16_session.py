@@ -216,7 +216,8 @@ async def test_authorize(h: Harness, directory: MemoryDirectory) -> None:
 async def test_transaction_lifecycle(h: Harness) -> None:
     sim = await h.charger_client(boot=False)
     saves = h.saves
-    started = await sim.start_tx(meter=5000)
+    # Times far enough apart for the energy to be physically possible (see meter.apply_energy).
+    started = await sim.start_tx(meter=5000, timestamp=now_iso(-900))
     assert started.id_tag_info["status"] == "Accepted"
     tx_id = started.transaction_id
     assert isinstance(tx_id, int)
@@ -241,6 +242,7 @@ async def test_transaction_lifecycle(h: Harness) -> None:
             {"value": "31.5", "measurand": "Temperature", "unit": "Celsius"},
         ],
         transaction_id=tx_id,
+        timestamp=now_iso(-300),
     )
     meter = connector.meter
     assert meter.energy_register_wh == 5500
@@ -314,7 +316,7 @@ async def test_stop_for_transaction_started_before_restart(h: Harness) -> None:
     )
     h.charger.lifetime_energy.update(1500)
     sim = await h.charger_client(boot=False)
-    await sim.meter(1, [{"value": "1700"}], transaction_id=4242)
+    await sim.meter(1, [{"value": "1700"}], transaction_id=4242, timestamp=now_iso(-600))
     assert h.charger.connector(1).transaction.meter_last_wh == 1700  # type: ignore[union-attr]
     await sim.call(call.StopTransaction(meter_stop=2500, timestamp=now_iso(), transaction_id=4242))
     assert h.charger.connector(1).last_session_energy_wh == 1500
@@ -334,10 +336,11 @@ async def test_stop_for_unknown_transaction_is_answered(h: Harness) -> None:
 
 async def test_energy_register_reset_keeps_session_and_lifetime(h: Harness) -> None:
     sim = await h.charger_client(boot=False)
-    tx = (await sim.start_tx(meter=10_000)).transaction_id
-    await sim.meter(1, [{"value": "12000"}], transaction_id=tx)
-    await sim.meter(1, [{"value": "50"}], transaction_id=tx)  # register reset
-    await sim.meter(1, [{"value": "550"}], transaction_id=tx)
+    tx = (await sim.start_tx(meter=10_000, timestamp=now_iso(-3600))).transaction_id
+    await sim.meter(1, [{"value": "12000"}], transaction_id=tx, timestamp=now_iso(-1800))
+    # A register reset, confirmed by the next reading: the rise after it counts.
+    await sim.meter(1, [{"value": "50"}], transaction_id=tx, timestamp=now_iso(-1200))
+    await sim.meter(1, [{"value": "550"}], transaction_id=tx, timestamp=now_iso(-600))
     connector = h.charger.connector(1)
     assert connector.session_energy_wh == 2500
     assert h.charger.lifetime_energy.total_wh == 12_500
@@ -483,7 +486,7 @@ async def test_late_start_with_an_older_register_does_not_rebase_lifetime(h: Har
     sim = await h.charger_client(boot=False)
     await sim.meter(1, [{"value": "5000"}], timestamp=now_iso(-5))
     assert h.charger.lifetime_energy.total_wh == 5000
-    tx = (await sim.start_tx(meter=4000, timestamp=now_iso(-60))).transaction_id
+    tx = (await sim.start_tx(meter=4000, timestamp=now_iso(-600))).transaction_id
     await sim.meter(1, [{"value": "5200"}], transaction_id=tx)
     assert h.charger.lifetime_energy.total_wh == 5200
     assert h.charger.connector(1).session_energy_wh == 1200

@@ -526,3 +526,11 @@ async def exchange(connection: ClientConnection, frame: str | list[Any]) -> list
         reply = await connection.recv()
     result: list[Any] = json.loads(reply)
     return result
+
+
+async def assert_usable(ws: ClientConnection, unique_id: str = "hb") -> None:
+    """The connection still answers a Heartbeat with its own id."""
+    reply = await exchange(ws, [2, unique_id, "Heartbeat", {}])
+    assert reply[0] == 3
+    assert reply[1] == unique_id
+    assert "currentTime" in reply[2]

@@ -13,7 +13,7 @@ import base64
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from ocpp import routing
@@ -123,13 +123,20 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
         result = await self.call(call.Authorize(id_tag=id_tag))
         return str(result.id_tag_info["status"])
 
-    async def start_transaction(self, id_tag: str = "TAG1", connector_id: int = 1) -> int:
+    async def start_transaction(
+        self, id_tag: str = "HomeAssistant", connector_id: int = 1, *, started_ago_s: float = 3600.0
+    ) -> int:
+        """Start a session, by default with the integration's own (always accepted) tag: a tag
+        the server does not accept gets its session stopped. It began ``started_ago_s`` ago
+        (charger time), so the energy a test reports next is physically possible (the central
+        system counts no faster than the charger's maximum power)."""
+        started = datetime.now(UTC) - timedelta(seconds=started_ago_s)
         result = await self.call(
             call.StartTransaction(
                 connector_id=connector_id,
                 id_tag=id_tag,
                 meter_start=self.meter_wh,
-                timestamp=now_iso(),
+                timestamp=started.isoformat(),
             )
         )
         self.transaction_id = int(result.transaction_id)
@@ -158,7 +165,9 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
         offered_a: float | None = None,
         soc: float | None = None,
         temperature_c: float | None = None,
+        ago_s: float = 0.0,
     ) -> None:
+        """Send one reading, taken ``ago_s`` ago (charger time)."""
         sampled: list[dict[str, Any]] = []
         if energy_wh is not None:
             self.meter_wh = int(energy_wh)
@@ -191,7 +200,12 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
             call.MeterValues(
                 connector_id=connector_id,
                 transaction_id=self.transaction_id,
-                meter_value=[{"timestamp": now_iso(), "sampled_value": sampled}],
+                meter_value=[
+                    {
+                        "timestamp": (datetime.now(UTC) - timedelta(seconds=ago_s)).isoformat(),
+                        "sampled_value": sampled,
+                    }
+                ],
             )
         )
 
@@ -379,26 +393,33 @@ async def charger_connection(
     charger_id: str,
     *,
     password: bytes | None = None,
+    local_address: str | None = None,
     **kwargs: Any,
 ) -> AsyncIterator[SimCharger]:
-    """Connect a simulated charger (no BootNotification yet); disconnect it on exit."""
+    """Connect a simulated charger (no BootNotification yet); disconnect it on exit.
+
+    ``local_address``: connect from another loopback address (e.g. 127.0.0.2)."""
     headers = {} if password is None else {"Authorization": basic_auth_header(charger_id, password)}
+    extra: dict[str, Any] = {} if local_address is None else {"local_addr": (local_address, 0)}
     websocket = await connect(
         f"ws://127.0.0.1:{port}/{charger_id}",
         subprotocols=["ocpp1.6"],  # type: ignore[list-item]
         additional_headers=headers,
         open_timeout=5,
+        **extra,
     )
     charger = SimCharger(charger_id, websocket, **kwargs)
     runner = asyncio.get_running_loop().create_task(charger.start())
     try:
         yield charger
     finally:
-        await charger.aclose()
-        await websocket.close()
+        # Stop answering first: a late command (e.g. TriggerMessage) must not spawn a boot that
+        # then fails on the closed socket.
         runner.cancel()
         with suppress(BaseException):
             await runner
+        await charger.aclose()
+        await websocket.close()
 
 
 async def wait_for(predicate: Callable[[], Any], seconds: float = 5.0, what: str = "") -> None:

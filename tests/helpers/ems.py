@@ -102,6 +102,10 @@ async def async_set_charger_options(
 ) -> None:
     """Submit the charger's options step (defaults + ``changes``); wait for the entry's reload."""
     result = await hass.config_entries.options.async_init(entry.entry_id)
+    # The options open on a menu (control settings / show password).
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "charger"}
+    )
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], default_charger_options() | changes
     )

@@ -17,7 +17,9 @@
 //   --meter-start WH       energy register at start (default 1000000)
 //   --meter-count N        MeterValues sent before waiting for a limit (default 3)
 //   --meter-interval-ms MS pause between MeterValues (default 200)
-//   --sim-seconds S        simulated seconds of charging per MeterValues sample (default 60)
+//   --sim-seconds S        simulated seconds of charging per MeterValues sample (default: the real
+//                          time since the previous sample; a faster time lapse reports energy no
+//                          charger could deliver, which the central system does not count)
 //   --expect-limit A       wait until the composite limit equals A amperes (default: any new profile)
 //   --limit-timeout-ms MS  give up waiting for the limit change (default 30000, exit code 2)
 //   --settle-ms MS         pause after boot so the server can configure us (default 300)
@@ -32,7 +34,7 @@ function parseArgs(argv) {
     meterStart: 1000000,
     meterCount: 3,
     meterIntervalMs: 200,
-    simSeconds: 60,
+    simSeconds: undefined,
     expectLimit: undefined,
     limitTimeoutMs: 30000,
     settleMs: 300,
@@ -114,6 +116,7 @@ const state = {
   profiles: [], // installed charging profiles: {connectorId, profile, installedAt}
   stopRequested: undefined, // set by RemoteStopTransaction / Reset
   lastProfileAt: 0, // time of the last SetChargingProfile
+  lastSampleAt: Date.now(), // time of the last MeterValues sample
 };
 
 // The limit in force now, in A per phase (OCPP 1.6 3.13.2: per purpose the highest valid stack level
@@ -214,9 +217,12 @@ function sampledValues(context) {
 }
 
 async function sendMeterValues(cli, context = 'Sample.Periodic') {
-  // Energy advances as if `simSeconds` of charging passed since the previous sample (time lapse).
+  // Energy advances by the charging time since the previous sample (or `simSeconds`: time lapse).
   const { powerW, currentA, values } = sampledValues(context);
-  state.energyWh += (powerW * opts.simSeconds) / 3600;
+  const sampleAt = Date.now();
+  const seconds = opts.simSeconds ?? (sampleAt - state.lastSampleAt) / 1000;
+  state.lastSampleAt = sampleAt;
+  state.energyWh += (powerW * seconds) / 3600;
   const { values: after } = sampledValues(context);
   const params = { connectorId: CONNECTOR, meterValue: [{ timestamp: now(), sampledValue: after }] };
   if (state.transactionId !== undefined) params.transactionId = state.transactionId;

@@ -19,7 +19,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from .directory import Admission
-from .meter import Reading, apply_energy, apply_reading, clear_flow
+from .meter import (
+    Reading,
+    apply_energy,
+    apply_reading,
+    clear_flow,
+    effective_time,
+    energy_up_to_base,
+    max_power_w,
+)
 from .model import (
     Capabilities,
     Charger,
@@ -37,6 +45,9 @@ _LOGGER = logging.getLogger(__name__)
 
 # Why a transaction ended when the charger started a new one on its connector without ending it.
 REPLACED = "Replaced"
+# A transaction start this soon after an authorization of the same id tag is the same card swipe:
+# the authorization event fired already.
+AUTHORIZE_WINDOW_S = 60.0
 
 
 class ChargerState:
@@ -45,6 +56,17 @@ class ChargerState:
     def __init__(self, charger: Charger, context: SessionContext) -> None:
         self.charger = charger
         self._context = context
+        # id tag -> when it was last authorized by request (one event per card swipe).
+        self._authorized_at: dict[str, datetime] = {}
+        # Transactions that got readings of another connector (logged once each).
+        self._foreign_readings: set[str] = set()
+
+    def _max_power(self) -> float:
+        return max_power_w(self._context.charger_settings())
+
+    def _skew_changed(self, before: float | None) -> bool:
+        """Whether the charger's clock skew appeared or went away (listeners must hear it)."""
+        return (before is None) != (self.charger.clock_skew_s is None)
 
     def _fire(self, kind: EventKind, connector_id: int = 0, **data: object) -> None:
         """Send listeners an event; ``data`` holds plain JSON-ready values (they become HA event
@@ -85,8 +107,11 @@ class ChargerState:
         self.charger.notify()
 
     def record_password_provisioned(self) -> None:
-        """The charger accepted our password: from now on it must present it (Basic auth)."""
+        """The charger accepted our password: it is offered, and becomes mandatory once the charger
+        logged in with it (two-phase, see :class:`~.server.CentralSystem`)."""
         self.charger.auth_provisioned = True
+        self.charger.auth_committed = False
+        self.charger.auth_unused_logins = 0
         self._context.request_save()
         self.charger.notify()
 
@@ -115,7 +140,11 @@ class ChargerState:
         fires a FAULT event.
         """
         connector = self.charger.connector(connector_id)
-        when = timestamp or utcnow()
+        skew = self.charger.clock_skew_s
+        now = utcnow()
+        when = now if timestamp is None else effective_time(self.charger, timestamp, now)
+        if self._skew_changed(skew):
+            self.charger.notify()
         latest = connector.status_timestamp
         if timestamp is not None and latest is not None and when < latest:
             _LOGGER.debug(
@@ -143,14 +172,26 @@ class ChargerState:
 
     # --- authorization ---------------------------------------------------------------------------
     def authorize(self, id_tag: str, connector_id: int = 0, *, events: bool = True) -> bool:
-        """Whether ``id_tag`` may charge; with ``events`` an AUTHORIZED / _REJECTED event fires."""
+        """Whether ``id_tag`` may charge (the charger asks); with ``events`` an AUTHORIZED /
+        _REJECTED event fires."""
         # Our own remote starts use this tag: always ours to accept.
         accepted = id_tag == self._context.charger_settings().remote_start_id_tag or (
             self._context.directory.authorize_id_tag(self.charger.charger_id, id_tag)
         )
         if events:
+            self._authorized_at[id_tag] = utcnow()
             kind = EventKind.AUTHORIZED if accepted else EventKind.AUTHORIZATION_REJECTED
             self._fire(kind, connector_id, id_tag=id_tag)
+        return accepted
+
+    def authorize_start(self, id_tag: str, connector_id: int) -> bool:
+        """Whether a transaction the charger starts with ``id_tag`` may charge. The authorization
+        event fires once per card swipe: not again when the charger asked for this tag within
+        :data:`AUTHORIZE_WINDOW_S` (a start authorized from its local list or cache fires it)."""
+        asked = self._authorized_at.pop(id_tag, None)
+        recent = asked is not None and (utcnow() - asked).total_seconds() <= AUTHORIZE_WINDOW_S
+        accepted = self.authorize(id_tag, connector_id, events=not recent)
+        self._authorized_at.pop(id_tag, None)
         return accepted
 
     # --- transactions ----------------------------------------------------------------------------
@@ -193,9 +234,21 @@ class ChargerState:
             started_at=started,
             meter_start_wh=meter_start_wh,
             meter_last_wh=meter_start_wh,
+            credited_wh=0.0,
+            authorized=authorized,
         )
+        # The start value passes the connector's rules (energy since its last value is not this
+        # session's); the session counts from here.
+        power = self._max_power()
+        if not apply_energy(
+            self.charger, connector, meter_start_wh, None, started, max_power=power
+        ):
+            # A late start: readings after it were counted already, for the connector only.
+            transaction.credited_wh = energy_up_to_base(
+                self.charger, connector, meter_start_wh, started, max_power=power
+            )
+            transaction.meter_last_wh = connector.meter.energy_register_wh or meter_start_wh
         connector.transaction = transaction
-        apply_energy(self.charger, connector, meter_start_wh, transaction, started)
         self.charger.notify()
         self._fire(
             EventKind.SESSION_STARTED,
@@ -232,10 +285,15 @@ class ChargerState:
             )
             return None
         connector = self.charger.connector(transaction.connector_id)
+        power = self._max_power()
         for reading in readings:
-            apply_reading(self.charger, connector.connector_id, reading, transaction)
+            apply_reading(
+                self.charger, connector.connector_id, reading, transaction, max_power=power
+            )
         if meter_stop_wh is not None:
-            apply_energy(self.charger, connector, meter_stop_wh, transaction, ended)
+            apply_energy(
+                self.charger, connector, meter_stop_wh, transaction, ended, max_power=power
+            )
         self._close(connector, transaction, ended, reason)
         return transaction
 
@@ -280,8 +338,26 @@ class ChargerState:
         else:
             # Some chargers omit the id during a transaction: the connector's running one.
             transaction = connector.transaction
-        applied = [apply_reading(self.charger, connector_id, r, transaction) for r in readings]
-        if any(applied):
+        if transaction is not None and transaction.connector_id != connector_id:
+            # Another connector's meter (connector 0: the whole charger): its own, not the session's.
+            if transaction.transaction_id not in self._foreign_readings:
+                self._foreign_readings.add(transaction.transaction_id)
+                _LOGGER.warning(
+                    "%s: readings of connector %s for transaction %s of connector %s: "
+                    "not counted for the transaction",
+                    self.charger.charger_id,
+                    connector_id,
+                    transaction.transaction_id,
+                    transaction.connector_id,
+                )
+            transaction = None
+        skew = self.charger.clock_skew_s
+        power = self._max_power()
+        applied = [
+            apply_reading(self.charger, connector_id, r, transaction, max_power=power)
+            for r in readings
+        ]
+        if any(applied) or self._skew_changed(skew):
             self.charger.notify()
             if any(r.energy_register_wh is not None for r in readings):
                 self._context.request_save()

@@ -13,6 +13,10 @@ Callers (actions, the energy manager) may call :meth:`CurrentController.set_limi
 like: only real changes reach the charger. Pausing is a per-charger strategy (0 A live limit, or
 RemoteStop + RemoteStart). Applied limits are verified with the charger's composite schedule and its
 Current.Offered readings; a disagreement sets ``charger.limit.mismatch`` and emits LIMIT_MISMATCH.
+
+Authorization is enforced here too: a transaction the charger started with an id tag we did not
+accept (``Transaction.authorized`` false) is stopped (remote stop); when the charger refuses that,
+or keeps the transaction open anyway, the live limit is 0 A until that transaction ends.
 """
 
 from __future__ import annotations
@@ -68,6 +72,9 @@ class CurrentController:
     # Delays (s); class attributes so tests can shorten them.
     verify_delay_s: float = 2.0
     offered_grace_s: float = 30.0
+    # How long a charger that accepted the remote stop of an unauthorized transaction may take to
+    # end it before the 0 A limit applies.
+    unauthorized_stop_grace_s: float = 30.0
 
     def __init__(
         self,
@@ -89,6 +96,9 @@ class CurrentController:
         self._verify_task: asyncio.Task[None] | None = None
         self._expiry_task: asyncio.Task[None] | None = None
         self._stopped_connectors: list[int] = []
+        # Unauthorized transactions being stopped, and those that get 0 A (the stop failed).
+        self._stopping: set[str] = set()
+        self._blocked: set[str] = set()
         self._warned: set[str] = set()
         self._unsubscribe: Callable[[], None] | None = charger.add_listener(self._on_charger)
 
@@ -109,6 +119,9 @@ class CurrentController:
             self._retry_after = self._now() + RETRY_BACKOFF_S
         if self._session is session:
             self._refresh_task = self._spawn(self._refresh_loop(), "refresh")
+            for connector in self.charger.outlets:
+                if connector.transaction is not None and not connector.transaction.authorized:
+                    self._enforce(connector.transaction.transaction_id)
 
     def detach(self) -> None:
         """The connection is gone: stop talking to it (the requested limit is kept)."""
@@ -261,6 +274,11 @@ class CurrentController:
         amps = min(amps, settings.installation_max_a)
         if limit.paused and self.pause_strategy(settings) is PauseStrategy.ZERO_LIMIT:
             amps = 0.0
+        if any(
+            c.transaction is not None and c.transaction.transaction_id in self._blocked
+            for c in self.charger.outlets
+        ):
+            amps = 0.0  # an unauthorized transaction the charger would not stop
         unit = self._unit(settings)
         phases = self._power_phases(settings, limit.requested_phases)
         number_phases = limit.requested_phases
@@ -417,7 +435,57 @@ class CurrentController:
             if self._live is not None and self._live.unit is ChargingRateUnit.WATT:
                 self._reapply_if_changed()
         elif event.kind in (EventKind.SESSION_STARTED, EventKind.SESSION_ENDED):
+            transaction_id = str(event.data.get("transaction_id"))
+            if event.kind is EventKind.SESSION_STARTED and event.data.get("authorized") is False:
+                self._enforce(transaction_id)
+            elif event.kind is EventKind.SESSION_ENDED:
+                self._stopping.discard(transaction_id)
+                self._blocked.discard(transaction_id)
             self._reapply_if_changed()
+
+    # --- internals: authorization ----------------------------------------------------------------
+    def _enforce(self, transaction_id: str) -> None:
+        """Stop an unauthorized transaction (once per transaction and connection)."""
+        if transaction_id in self._stopping:
+            return
+        self._stopping.add(transaction_id)
+        self._spawn(self._stop_unauthorized(transaction_id), "stop unauthorized")
+
+    def _open(self, transaction_id: str) -> bool:
+        return self.charger.find_transaction(transaction_id) is not None
+
+    async def _stop_unauthorized(self, transaction_id: str) -> None:
+        session = self._session
+        if session is None:  # gone meanwhile: enforced again when it attaches
+            self._stopping.discard(transaction_id)
+            return
+        _LOGGER.warning(
+            "%s: transaction %s was started with an id tag that is not allowed; stopping it",
+            self._id,
+            transaction_id,
+        )
+        try:
+            await session.remote_stop(transaction_id)
+        except OcppEmsError as err:
+            _LOGGER.warning(
+                "%s: could not stop unauthorized transaction %s (%s); limiting it to 0 A",
+                self._id,
+                transaction_id,
+                err,
+            )
+        else:
+            await asyncio.sleep(self.unauthorized_stop_grace_s)
+            if not self._open(transaction_id):
+                return
+            _LOGGER.warning(
+                "%s: unauthorized transaction %s still open after a remote stop; limiting it to 0 A",
+                self._id,
+                transaction_id,
+            )
+        if not self._open(transaction_id):
+            return
+        self._blocked.add(transaction_id)
+        await self._apply_logged()
 
     def _reapply_if_changed(self) -> None:
         if self._reapply_queued or self._now() < self._retry_after:

@@ -37,7 +37,14 @@ class ChargerDirectory(Protocol):
     def on_auth_failure(self, charger_id: str, remote: str) -> None:
         """A charger presented a wrong or missing password (HA raises a repair after repeats)."""
 
-    def on_auth_success(self, charger_id: str) -> None: ...
+    def on_auth_success(self, charger_id: str) -> None:
+        """A charger logged in with its password (which is now mandatory for it)."""
+
+    def on_password_ignored(self, charger_id: str) -> None:
+        """The charger accepted its password but keeps connecting without it (HA: repair)."""
+
+    def on_pending_forgotten(self, charger_id: str) -> None:
+        """A pending charger id was forgotten (expired or evicted): drop the question to the user."""
 
 
 class StateStore(Protocol):

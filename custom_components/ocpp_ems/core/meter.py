@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .model import Charger, Connector, PhaseValues, Transaction
+from .model import Charger, Connector, PhaseValues, RegisterPoint, Transaction
+from .settings import ChargerSettings
 from .timeutil import parse_timestamp, utcnow
 
 _LOGGER = logging.getLogger(__name__)
@@ -30,9 +31,6 @@ TEMPERATURE = "Temperature"
 
 # Scale factors to the model's units (Wh, W, A, V, %).
 _SCALE = {"wh": 1.0, "kwh": 1000.0, "w": 1.0, "kw": 1000.0, "a": 1.0, "v": 1.0, "percent": 1.0}
-# A register increase faster than this (plus a slack) is a bogus jump, not energy: 400 kW covers DC.
-_MAX_PLAUSIBLE_POWER_W = 400_000.0
-_JUMP_SLACK_WH = 1000.0
 _LINE_TO_LINE = frozenset({"L1-L2", "L2-L3", "L3-L1"})
 
 
@@ -187,20 +185,80 @@ def _first(samples: list[_Sample]) -> float | None:
 
 
 # --- applying readings to the model -------------------------------------------------------------
+#
+# Energy is physically plausible or it is not counted. Every constant of the rules is here.
+#
+# The fastest a charger can add energy: its installation maximum on every phase of its supply at
+# the highest voltage the grid standard allows (EN 50160 / IEC 60038: 230 V + 10 %), with a slack
+# for meter class errors (<= 2 %), chargers overshooting a limit for a few seconds before they
+# settle, and breakers that carry 1.13x their rating for an hour.
+MAX_PHASE_VOLTAGE_V = 253.0
+POWER_SLACK = 1.25
+# What a register may exceed that bound by, once (a token bucket that refills at the maximum power
+# but never holds more than this): registers in 0.1 kWh steps, rounding. Smaller than the single
+# outliers real chargers send (hundreds of Wh), which therefore wait for confirmation.
+ENERGY_TOLERANCE_WH = 250.0
+# A charger timestamp further ahead of our clock than this is a wrong clock, not a time: the
+# reading counts as of when we received it, and the charger model says so (``clock_skew_s``).
+MAX_CLOCK_AHEAD_S = 300.0
+
+
+def max_power_w(settings: ChargerSettings) -> float:
+    """The most power (W) a charger with these settings can deliver, with :data:`POWER_SLACK`."""
+    return settings.installation_max_a * max(settings.phases, 1) * MAX_PHASE_VOLTAGE_V * POWER_SLACK
+
+
+_DEFAULT_MAX_POWER_W = max_power_w(ChargerSettings())
+
+
+def effective_time(charger: Charger, timestamp: datetime, received: datetime) -> datetime:
+    """The time a charger's ``timestamp`` stands for: itself, or ``received`` when the charger's
+    clock is more than :data:`MAX_CLOCK_AHEAD_S` ahead (recorded in ``charger.clock_skew_s``, and
+    cleared by the next timestamp that is not)."""
+    ahead = (timestamp - received).total_seconds()
+    if ahead > MAX_CLOCK_AHEAD_S:
+        if charger.clock_skew_s is None:
+            _LOGGER.warning(
+                "%s: charger clock is %.0f s ahead; using the time readings arrive",
+                charger.charger_id,
+                ahead,
+            )
+        charger.clock_skew_s = round(ahead)
+        return received
+    charger.clock_skew_s = None
+    return timestamp
 
 
 def apply_reading(
-    charger: Charger, connector_id: int, reading: Reading, transaction: Transaction | None
+    charger: Charger,
+    connector_id: int,
+    reading: Reading,
+    transaction: Transaction | None,
+    *,
+    max_power: float | None = None,
+    received: datetime | None = None,
 ) -> bool:
-    """Write ``reading`` into the connector (and transaction). False when it is older than what we
-    have: replayed history (StopTransaction's transactionData) must not move state or energy back.
+    """Write ``reading`` into the connector (and its energy into the transaction). False when it
+    changed nothing: replayed history (StopTransaction's transactionData) must not move state or
+    energy back. ``received``: when we got it (default now); ``max_power``: see :func:`max_power_w`.
     """
     connector = charger.connector(connector_id)
     meter = connector.meter
-    if meter.timestamp is not None and reading.timestamp < meter.timestamp:
-        return False
+    received = received or utcnow()
+    when = effective_time(charger, reading.timestamp, received)
+    changed = False
     if reading.energy_register_wh is not None:
-        apply_energy(charger, connector, reading.energy_register_wh, transaction, reading.timestamp)
+        changed = apply_energy(
+            charger,
+            connector,
+            reading.energy_register_wh,
+            transaction,
+            reading.timestamp,
+            max_power=max_power,
+            received=received,
+        )
+    if meter.timestamp is not None and when < meter.timestamp:
+        return changed  # older than what the connector shows: its power etc. are history
     if reading.power_w is not None:
         meter.power_w = reading.power_w
     if reading.current_a:
@@ -213,7 +271,7 @@ def apply_reading(
         meter.soc_percent = reading.soc_percent
     if reading.temperature_c is not None:
         meter.temperature_c = reading.temperature_c
-    meter.timestamp = reading.timestamp
+    meter.timestamp = when
     return True
 
 
@@ -230,67 +288,201 @@ def apply_energy(
     register_wh: float,
     transaction: Transaction | None,
     timestamp: datetime | None = None,
-) -> None:
-    """Feed one energy register value into the lifetime counter and the running session.
-
-    A value older than the connector's latest reading (a late or replayed start/stop) is history:
-    moving the register back to it would count the way up to the current value a second time."""
-    when = timestamp or utcnow()
-    latest = connector.meter.energy_timestamp
-    if latest is not None and when < latest:
-        return
-    previous = connector.meter.energy_register_wh
-    jump = _implausible_jump(previous, register_wh, connector.meter.timestamp, when)
-    _feed_lifetime(charger, connector, register_wh, jump)
-    if transaction is not None:
-        _feed_transaction(transaction, register_wh, jump)
-    connector.meter.energy_register_wh = register_wh
-    if timestamp is not None:
-        # The register is now as of ``timestamp``: replayed readings up to it are history.
-        connector.meter.energy_timestamp = timestamp
-
-
-def _implausible_jump(
-    previous: float | None, register_wh: float, then: datetime | None, now: datetime
+    *,
+    max_power: float | None = None,
+    received: datetime | None = None,
 ) -> bool:
-    if previous is None or then is None or register_wh <= previous:
+    """Feed one energy register value of ``connector`` (a reading, a start, a stop) into the
+    lifetime counter and ``transaction``. Returns False when it was history (ignored).
+
+    The rules (version-agnostic; every increment of lifetime or session energy passes them):
+
+    - A value is *plausible* when it rose from the connector's last plausible value by no more
+      than ``max_power`` x the time between them, plus what is left of
+      :data:`ENERGY_TOLERANCE_WH`. Plausible values count.
+    - Anything else (lower: a reset or a low outlier; higher: a jump or a high outlier) counts
+      nothing and becomes the connector's *candidate*. When the next value is plausible from the
+      candidate, the reset / jump is confirmed: the step itself is not energy, the rise after it
+      counts (bounded like any increment) and the value becomes the new base. A single outlier is
+      forgotten once a plausible value follows.
+    - An unchanged value keeps the base's time: the bound grows while a register in coarse steps
+      waits for its next step.
+    - A value older than the base and not above it is history (a replay): ignored.
+    - Timestamps too far ahead are clock skew (:func:`effective_time`); elapsed time is the larger
+      of the charger's and our own clock, so a wrong clock never drops energy.
+    - Only the transaction's own connector credits it; the lifetime counts the whole-charger meter
+      (connector 0) when there is one, else the outlets.
+    """
+    received = received or utcnow()
+    when = effective_time(charger, timestamp or received, received)
+    power = _DEFAULT_MAX_POWER_W if max_power is None else max_power
+    if transaction is not None and transaction.connector_id != connector.connector_id:
+        transaction = None  # another connector's register: never this transaction's energy
+    meter = connector.meter
+    point = RegisterPoint(register_wh=register_wh, timestamp=when, received_at=received)
+    base = _base(charger, connector, transaction)
+    if base is None:
+        # The first value ever: the base from now on (the lifetime starts at the register).
+        _take(charger, connector, transaction, point, credit=0.0, slack=None)
+        return True
+    if base.timestamp is not None and when < base.timestamp and register_wh <= base.register_wh:
         return False
-    hours = max((now - then).total_seconds(), 0.0) / 3600.0
-    return register_wh - previous > _JUMP_SLACK_WH + hours * _MAX_PLAUSIBLE_POWER_W
+    rise = register_wh - base.register_wh
+    if rise == 0.0 and meter.energy_register_wh is not None:
+        # Unchanged: the base keeps the time it was first seen (a register in coarse steps may
+        # have risen by up to one step meanwhile). A pending outlier is forgotten.
+        meter.energy_candidate = None
+        return True
+    allowance = _allowance(power, meter.energy_slack_wh, base, when, received)
+    if 0.0 <= rise <= allowance:
+        _take(charger, connector, transaction, point, credit=rise, slack=allowance)
+        return True
+    candidate = meter.energy_candidate
+    if candidate is not None:
+        since = _allowance(power, None, candidate, when, received)
+        if 0.0 <= register_wh - candidate.register_wh <= since:
+            # Confirmed: the register really was reset / jumped. The step is not energy; the
+            # rise after it is, bounded like any other.
+            credit = min(register_wh - candidate.register_wh, allowance)
+            _LOGGER.info(
+                "%s: energy register of connector %s went from %.0f to %.0f Wh (confirmed); "
+                "counted %.0f Wh",
+                charger.charger_id,
+                connector.connector_id,
+                base.register_wh,
+                register_wh,
+                credit,
+            )
+            _take(charger, connector, transaction, point, credit=credit, slack=allowance)
+            return True
+    _LOGGER.debug(
+        "%s: implausible energy register %.0f Wh on connector %s (last %.0f Wh); not counted "
+        "unless the next reading confirms it",
+        charger.charger_id,
+        register_wh,
+        connector.connector_id,
+        base.register_wh,
+    )
+    meter.energy_candidate = point
+    return True
 
 
-def _feed_lifetime(charger: Charger, connector: Connector, register_wh: float, jump: bool) -> None:
-    counter = charger.lifetime_energy
-    if jump:
-        # Re-baseline without counting the jump (EnergyCounter only guards against going backwards).
-        _LOGGER.warning(
-            "%s: energy register jumped to %.0f Wh; not counted", charger.charger_id, register_wh
+def energy_up_to_base(
+    charger: Charger,
+    connector: Connector,
+    register_wh: float,
+    timestamp: datetime,
+    *,
+    max_power: float | None = None,
+    received: datetime | None = None,
+) -> float:
+    """The energy from an older value (history to :func:`apply_energy`: a start that arrives after
+    later readings) up to the connector's base, bounded like any increment."""
+    meter = connector.meter
+    if meter.energy_register_wh is None or meter.energy_timestamp is None:
+        return 0.0
+    when = effective_time(charger, timestamp, received or utcnow())
+    power = _DEFAULT_MAX_POWER_W if max_power is None else max_power
+    elapsed = max((meter.energy_timestamp - when).total_seconds(), 0.0)
+    bound = ENERGY_TOLERANCE_WH + power * elapsed / 3600.0
+    return max(0.0, min(meter.energy_register_wh - register_wh, bound))
+
+
+def _base(
+    charger: Charger, connector: Connector, transaction: Transaction | None
+) -> RegisterPoint | None:
+    """The connector's last plausible register value; after a restart (meter readings are not
+    restored) the open transaction's or the lifetime counter's."""
+    meter = connector.meter
+    if meter.energy_register_wh is not None:
+        return RegisterPoint(
+            register_wh=meter.energy_register_wh,
+            timestamp=meter.energy_timestamp,
+            received_at=meter.energy_received_at,
         )
-        if counter.last_register_wh is not None:
-            counter.last_register_wh = register_wh
-        return
-    main = charger.connectors.get(0)
-    main_meter = main is not None and main.meter.energy_register_wh is not None
+    open_tx = transaction or connector.transaction
+    if open_tx is not None and open_tx.connector_id == connector.connector_id:
+        # Its last value was read at its start at the earliest: the most generous bound.
+        return RegisterPoint(
+            register_wh=open_tx.meter_last_wh, timestamp=open_tx.started_at, received_at=None
+        )
+    counter = charger.lifetime_energy
+    restored = all(c.meter.energy_register_wh is None for c in charger.connectors.values())
+    if (
+        counter.last_register_wh is not None
+        and restored
+        and _sole_lifetime_source(charger, connector)
+    ):
+        return RegisterPoint(
+            register_wh=counter.last_register_wh,
+            timestamp=counter.last_register_at,
+            received_at=None,
+        )
+    return None
+
+
+def _allowance(
+    power_w: float, slack_wh: float | None, base: RegisterPoint, when: datetime, received: datetime
+) -> float:
+    """How much energy may have been added since ``base``: max power x elapsed time (the larger of
+    the charger's and our clock) plus the remaining tolerance."""
+    elapsed = 0.0
+    if base.timestamp is not None:
+        elapsed = (when - base.timestamp).total_seconds()
+    if base.received_at is not None:
+        elapsed = max(elapsed, (received - base.received_at).total_seconds())
+    slack = ENERGY_TOLERANCE_WH if slack_wh is None else min(slack_wh, ENERGY_TOLERANCE_WH)
+    return slack + power_w * max(elapsed, 0.0) / 3600.0
+
+
+def _take(
+    charger: Charger,
+    connector: Connector,
+    transaction: Transaction | None,
+    point: RegisterPoint,
+    *,
+    credit: float,
+    slack: float | None,
+) -> None:
+    """``point`` is the connector's new base; ``credit`` Wh count for the lifetime / session."""
+    meter = connector.meter
+    register_wh = point.register_wh
+    meter.energy_register_wh = register_wh
+    if meter.energy_timestamp is None or (
+        point.timestamp is not None and point.timestamp > meter.energy_timestamp
+    ):
+        meter.energy_timestamp = point.timestamp
+    meter.energy_received_at = point.received_at
+    meter.energy_slack_wh = None if slack is None else min(slack - credit, ENERGY_TOLERANCE_WH)
+    meter.energy_candidate = None
+    if _counts_for_lifetime(charger, connector):
+        counter = charger.lifetime_energy
+        if (
+            counter.last_register_wh is None
+            and counter.total_wh == 0.0
+            and _sole_lifetime_source(charger, connector)
+        ):
+            counter.total_wh = register_wh  # the charger's own total from the start
+        else:
+            counter.total_wh += credit
+        counter.last_register_wh = register_wh
+        counter.last_register_at = meter.energy_timestamp
+    if transaction is not None:
+        transaction.credited_wh = transaction.energy_wh + credit
+        transaction.meter_last_wh = register_wh
+
+
+def _counts_for_lifetime(charger: Charger, connector: Connector) -> bool:
+    """Connector 0 (the whole charger) when it has a meter, else every outlet."""
     if connector.connector_id == 0:
-        counter.update(register_wh)  # a whole-charger meter: the charger's total
-        return
-    if main_meter:
-        return  # the whole-charger meter already counts every outlet
-    if len(charger.outlets) <= 1:
-        counter.update(register_wh)  # the only outlet: its register is the charger's total
-        return
-    # Several outlets with their own meters: add each outlet's increments.
-    previous = connector.meter.energy_register_wh
-    if previous is not None and register_wh > previous:
-        counter.total_wh += register_wh - previous
+        return True
+    main = charger.connectors.get(0)
+    return main is None or main.meter.energy_register_wh is None
 
 
-def _feed_transaction(transaction: Transaction, register_wh: float, jump: bool) -> None:
-    if register_wh < transaction.meter_last_wh or jump:
-        # Register reset / jump mid-session: keep the energy so far and continue from the new value.
-        energy = transaction.energy_wh
-        transaction.meter_start_wh = register_wh - energy
-    transaction.meter_last_wh = register_wh
+def _sole_lifetime_source(charger: Charger, connector: Connector) -> bool:
+    """Whether this connector's register is the charger's total (not one outlet of several)."""
+    return connector.connector_id == 0 or len(charger.outlets) <= 1
 
 
 def clear_flow(connector: Connector) -> None:

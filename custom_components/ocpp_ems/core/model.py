@@ -97,6 +97,15 @@ class PhaseValues:
         return sum(1 for v in (self.l1, self.l2, self.l3) if v is not None and v >= threshold)
 
 
+@dataclass(frozen=True, kw_only=True)
+class RegisterPoint:
+    """An energy register value, the time it stands for and when we received it (None: unknown)."""
+
+    register_wh: float
+    timestamp: datetime | None
+    received_at: datetime | None
+
+
 @dataclass(kw_only=True)
 class MeterState:
     """Latest measured values of one connector (power in W, energy in Wh, current in A)."""
@@ -105,10 +114,16 @@ class MeterState:
     current_a: PhaseValues = field(default_factory=PhaseValues)
     voltage_v: PhaseValues = field(default_factory=PhaseValues)
     offered_current_a: float | None = None
+    # The last plausible register value (see meter.apply_energy), as of ``energy_timestamp`` (a
+    # reading, or a transaction's start/stop; older values are history and must not move it back),
+    # received at ``energy_received_at``.
     energy_register_wh: float | None = None
-    # When the register was read (a reading, or a transaction's start/stop): older values are
-    # history and must not move it back.
     energy_timestamp: datetime | None = None
+    energy_received_at: datetime | None = None
+    # What is left of the tolerance above max power x time (None: all of it).
+    energy_slack_wh: float | None = None
+    # An implausible value (reset, jump or outlier) waiting for the next one to confirm it.
+    energy_candidate: RegisterPoint | None = None
     soc_percent: float | None = None
     temperature_c: float | None = None
     timestamp: datetime | None = None
@@ -126,9 +141,16 @@ class Transaction:
     meter_last_wh: float
     ended_at: datetime | None = None
     stop_reason: str | None = None
+    # Energy counted so far (plausible increments only, see meter.apply_energy); None: the
+    # register's rise since the start.
+    credited_wh: float | None = None
+    # False when the id tag was not accepted: the transaction is stopped and gets no current.
+    authorized: bool = True
 
     @property
     def energy_wh(self) -> float:
+        if self.credited_wh is not None:
+            return self.credited_wh
         return max(0.0, self.meter_last_wh - self.meter_start_wh)
 
     def to_dict(self) -> dict[str, Any]:
@@ -139,6 +161,8 @@ class Transaction:
             "started_at": self.started_at.isoformat(),
             "meter_start_wh": self.meter_start_wh,
             "meter_last_wh": self.meter_last_wh,
+            "energy_wh": self.energy_wh,
+            "authorized": self.authorized,
         }
 
     @classmethod
@@ -150,6 +174,8 @@ class Transaction:
             started_at=datetime.fromisoformat(data["started_at"]),
             meter_start_wh=float(data["meter_start_wh"]),
             meter_last_wh=float(data["meter_last_wh"]),
+            credited_wh=None if data.get("energy_wh") is None else float(data["energy_wh"]),
+            authorized=bool(data.get("authorized", True)),
         )
 
 
@@ -157,12 +183,15 @@ class Transaction:
 class EnergyCounter:
     """Lifetime energy that survives register resets and backwards jumps.
 
-    The charger's register is only trusted for increments: a value lower than the last one (a reset,
-    a meter swap, a bogus reading) starts a new baseline instead of lowering the total.
+    meter.apply_energy adds only plausible increments to ``total_wh`` (and keeps
+    ``last_register_wh`` / ``last_register_at``). :meth:`update` is the plain rule without
+    plausibility (a value lower than the last one starts a new baseline), for setting up state.
     """
 
     total_wh: float = 0.0
     last_register_wh: float | None = None
+    # When ``last_register_wh`` was read (bounds what the next value may add after a restart).
+    last_register_at: datetime | None = None
 
     def update(self, register_wh: float) -> float:
         if self.last_register_wh is not None and register_wh >= self.last_register_wh:
@@ -264,14 +293,22 @@ class Charger:
     limit: LimitState = field(default_factory=LimitState)
     connected: bool = False
     booted: bool = False
-    # True once the charger accepted our AuthorizationKey: from then on Basic auth is mandatory.
+    # Basic auth in two phases. ``auth_provisioned``: the charger accepted our AuthorizationKey
+    # (the password is offered; it may still connect without it). ``auth_committed``: it logged in
+    # with the password once; from then on only the password works.
     auth_provisioned: bool = False
+    auth_committed: bool = False
+    # Connections without credentials since the key was offered (a charger that ignores the key).
+    auth_unused_logins: int = 0
     # Measurands the charger refused to sample: not asked for again after a reconnect or restart.
     rejected_measurands: frozenset[str] = frozenset()
     last_seen: datetime | None = None
     last_heartbeat: datetime | None = None
     firmware_status: str | None = None
     diagnostics_status: str | None = None
+    # Seconds the charger's clock is ahead of ours while that is beyond meter.MAX_CLOCK_AHEAD_S
+    # (its timestamps are replaced by our time then); None when its clock is right.
+    clock_skew_s: float | None = None
     _listeners: list[Listener] = field(default_factory=list, repr=False)
 
     # --- observers -------------------------------------------------------------------------------

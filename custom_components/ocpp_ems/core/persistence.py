@@ -3,9 +3,10 @@
 Only state that cannot be re-learned from the charger is kept: open transactions (a
 StopTransaction or MeterValues may arrive for them after the restart), each connector's last ended
 transaction (to recognise a replayed start or end), session and lifetime energy,
-whether Basic auth was provisioned, and the last limit the user asked for. Connector status, meter
-readings and connectivity are re-reported by the charger and deliberately not restored (stale values
-would be shown as current).
+whether Basic auth was provisioned (offered / committed), and the last limit the user asked for.
+Connector status, meter readings and connectivity are re-reported by the charger and deliberately
+not restored (stale values would be shown as current). Only chargers the user accepted are stored
+(see :meth:`~.server.CentralSystem.stored_state`).
 The format is versioned; bump :data:`FORMAT_VERSION` and migrate in :func:`charger_from_dict`.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from .model import (
@@ -69,8 +71,11 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
         "lifetime_energy": {
             "total_wh": charger.lifetime_energy.total_wh,
             "last_register_wh": charger.lifetime_energy.last_register_wh,
+            "last_register_at": _optional_iso(charger.lifetime_energy.last_register_at),
         },
         "auth_provisioned": charger.auth_provisioned,
+        "auth_committed": charger.auth_committed,
+        "auth_unused_logins": charger.auth_unused_logins,
         "rejected_measurands": sorted(charger.rejected_measurands),
         "limit": {
             "requested_a": charger.limit.requested_a,
@@ -100,7 +105,11 @@ def charger_from_dict(data: dict[str, Any]) -> Charger:
         },
         lifetime_energy=_energy_from_dict(data.get("lifetime_energy") or {}),
         limit=_limit_from_dict(data.get("limit") or {}),
+        # Stores written before the two-phase password have no "auth_committed": such a charger
+        # counts as offered (not committed) and commits at its next login with the password.
         auth_provisioned=bool(data.get("auth_provisioned", False)),
+        auth_committed=bool(data.get("auth_committed", False)),
+        auth_unused_logins=int(data.get("auth_unused_logins", 0)),
         rejected_measurands=frozenset(map(str, data.get("rejected_measurands", ()))),
     )
     for key, stored in (data.get("connectors") or {}).items():
@@ -144,6 +153,11 @@ def _energy_from_dict(data: dict[str, Any]) -> EnergyCounter:
     return EnergyCounter(
         total_wh=float(data.get("total_wh") or 0.0),
         last_register_wh=_optional_float(data.get("last_register_wh")),
+        last_register_at=(
+            None
+            if data.get("last_register_at") is None
+            else datetime.fromisoformat(data["last_register_at"])
+        ),
     )
 
 
@@ -155,6 +169,10 @@ def _limit_from_dict(data: dict[str, Any]) -> LimitState:
         charger_max_a=_optional_float(data.get("charger_max_a")),
         base_a=_optional_float(data.get("base_a")),
     )
+
+
+def _optional_iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def _optional_int(value: Any) -> int | None:

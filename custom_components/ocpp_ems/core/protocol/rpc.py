@@ -33,6 +33,10 @@ _SECRET_IN_FRAME = (
 )
 
 
+# The library's warning for every CALLERROR answer to one of our calls.
+_CALL_ERROR_RECEIVED = "Received a CALLError: %s'"
+
+
 def redact(text: str) -> str:
     """A frame with secret configuration values replaced by ``***`` (safe to log)."""
     for pattern in _SECRET_IN_FRAME:
@@ -57,8 +61,10 @@ class WireLogger(logging.LoggerAdapter[logging.Logger]):
         self._seen: set[tuple[object, str]] = set()
 
     def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        if level == logging.INFO:
-            level = logging.DEBUG  # "send ..." / "receive message ...": one line per frame
+        if level == logging.INFO or msg == _CALL_ERROR_RECEIVED:
+            # "send ..." / "receive message ...": one line per frame. A CALLERROR answer is
+            # raised to the caller as CommandRejectedError, which decides how loud it is.
+            level = logging.DEBUG
         if level >= logging.WARNING:
             error = sys.exc_info()[1]
             if isinstance(error, OCPPError):

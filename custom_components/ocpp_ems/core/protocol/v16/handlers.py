@@ -13,6 +13,7 @@ Library rules that shape this file (see ocpp-notes in the shared docs):
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -21,6 +22,7 @@ from ocpp import routing
 from ocpp.v16 import ChargePoint as _OcppChargePoint
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
+from websockets.exceptions import ConnectionClosed
 
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.meter import parse_meter_values
@@ -131,7 +133,7 @@ def start_transaction(
         return call_result.StartTransaction(
             transaction_id=int(repeated.transaction_id), id_tag_info=_id_tag_info(accepted)
         )
-    accepted = state.authorize(id_tag, connector_id)
+    accepted = state.authorize_start(id_tag, connector_id)
     transaction = state.start_transaction(
         connector_id,
         str(session.new_transaction_id()),
@@ -220,6 +222,7 @@ class Endpoint(_OcppChargePoint):  # type: ignore[misc]  # the ocpp package is u
             logger=WireLogger(WIRE_LOGGER, charger_id),
         )
         self._session = session
+        self._guard = connection
 
     async def _send(self, message: str) -> None:
         frames = OUTGOING_FRAMES.get()
@@ -229,7 +232,33 @@ class Endpoint(_OcppChargePoint):  # type: ignore[misc]  # the ocpp package is u
 
     async def route_message(self, raw_msg: str) -> None:
         self._session.state.record_seen()
-        await super().route_message(raw_msg)
+        try:
+            await super().route_message(raw_msg)
+        except ConnectionClosed:
+            raise
+        except Exception as err:
+            # The library answers OCPPErrors and handler exceptions itself; anything else (its
+            # own conversion code failing on an odd payload) would end its receive loop and
+            # leave the CALL unanswered.
+            await self._guard.answer_internal_error(err)
+
+    async def _get_specific_response(self, unique_id: str, timeout: float) -> Any:  # noqa: ASYNC109 - the library's signature
+        """The answer to our CALL ``unique_id``. The library's version re-queues and recurses on
+        every other answer; the guard passes only answers to calls we wait for, and one that
+        still does not match (it arrived after its call timed out) is dropped here."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise TimeoutError
+                response = await asyncio.wait_for(self._response_queue.get(), remaining)
+                if response.unique_id == unique_id:
+                    return response
+                self._guard.drop_stray(str(response.unique_id))
+        finally:
+            self._guard.forget(unique_id)
 
     @_on(Action.boot_notification)
     def _boot_notification(self, **kwargs: Any) -> Any:

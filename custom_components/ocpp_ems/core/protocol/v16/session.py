@@ -20,6 +20,7 @@ from ocpp.v16.enums import Action
 from websockets.exceptions import ConnectionClosed
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState
+from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.errors import (
     CommandNotSupportedError,
     CommandRejectedError,
@@ -31,6 +32,7 @@ from custom_components.ocpp_ems.core.protocol.frames import (
     FrameGuard,
     sampled_value_rules,
 )
+from custom_components.ocpp_ems.core.protocol.limits import Trust
 from custom_components.ocpp_ems.core.protocol.rpc import SessionTasks
 from custom_components.ocpp_ems.core.session import SessionContext
 from custom_components.ocpp_ems.core.timeutil import utcnow
@@ -68,12 +70,21 @@ class V16Session(V16Commands):
             known_actions=_KNOWN_ACTIONS,
             handled_actions=self._handled_actions,
             sampled_value_rules=_SAMPLED_VALUE_RULES,
+            trust=self._trust,
         )
         self._endpoint = Endpoint(self, self._guard, context.server_settings.response_timeout_s)
 
     @property
     def closed(self) -> bool:
         return self.tasks.closed
+
+    def _trust(self) -> Trust:
+        if self.context.admission() is not Admission.ACCEPTED:
+            return Trust.PENDING
+        # Set by the server's handshake when the charger presented its password.
+        if getattr(self._connection, "username", None):
+            return Trust.AUTHENTICATED
+        return Trust.UNAUTHENTICATED
 
     def _handled_actions(self) -> set[str]:
         route_map: Mapping[str, Mapping[str, Any]] = self._endpoint.route_map

@@ -1,0 +1,787 @@
+"""Fuzz benchmark of the OCPP-J frame layer: hostile frames against the real central system.
+
+The real :class:`CentralSystem` (real 1.6 adapter, current control) runs in a SUBPROCESS on
+127.0.0.1, so its memory and log are its own. This process opens several connections and sends
+generated frames, seeded (``--seed``), over:
+
+- accepted chargers that authenticated with their password (most frames: no rate limit applies);
+- Pending connections (unknown ids, no password: small frames, 2 messages/s, see
+  ``core/protocol/limits.py``);
+- a flood of Pending connections that write as fast as the socket takes (memory bound).
+
+Frames: valid templates of every action a charger sends in 1.6; each field at any depth replaced by
+every JSON type (null, bool, int, 2**70, float, strings of any length, lists, objects, deep nests);
+fields dropped or added; wrong message structure; truncated JSON, random bytes, binary frames;
+NaN / Infinity / 1e999; nesting up to 200,000 deep; frames up to 900 KB; stray CALLRESULT /
+CALLERROR frames with unknown ids; duplicate unique ids.
+
+Printed (and with ``--write`` saved to benchmarks/results/fuzz_frames.{md,json}):
+- tracebacks logged by the server (log records with exception info, any level);
+- CALLs unanswered (a CALL with a string unique id must get exactly one CALLRESULT/CALLERROR with
+  that id within 10 s) and CALLs answered more than once;
+- connections closed by the server (close code), split into payload-caused (must be 0) and the
+  documented frame-size limit (1009, only for frames above a connection's hard limit);
+- server RSS before / peak during fuzz / peak during the Pending flood;
+- latency p50 / p99 of a well-behaved charger's MeterValues before and during the fuzz.
+
+Usage: .venv/bin/python benchmarks/fuzz_frames.py [--frames 100000] [--seed 1] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import random
+import signal
+import string
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
+from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
+
+from benchmarks.server_load import (  # noqa: E402
+    AcceptAllDirectory,
+    answer_server_call,
+    rss_bytes,
+)
+from custom_components.ocpp_ems.core.directory import Admission  # noqa: E402
+from custom_components.ocpp_ems.core.protocol.limits import LIMITS, Trust  # noqa: E402
+
+PASSWORD = "fuzz-password-0123456789"
+ACCEPTED_PREFIX = "FUZZ-A"
+GOOD_ID = "GOOD-1"
+ANSWER_TIMEOUT_S = float(os.environ.get("FUZZ_ANSWER_TIMEOUT", "10"))
+SUBPROTOCOL = "ocpp1.6"
+
+
+# ------------------------------------------------------------------------------------ server side
+@dataclass
+class FuzzDirectory(AcceptAllDirectory):
+    """Accepted (with a password): GOOD-1 and FUZZ-A*; every other id is Pending."""
+
+    def admission(self, charger_id: str) -> Admission:
+        accepted = charger_id == GOOD_ID or charger_id.startswith(ACCEPTED_PREFIX)
+        return Admission.ACCEPTED if accepted else Admission.PENDING
+
+    def password(self, charger_id: str) -> str | None:
+        return PASSWORD if self.admission(charger_id) is Admission.ACCEPTED else None
+
+    def authorize_id_tag(self, charger_id: str, id_tag: str) -> bool:
+        return id_tag.startswith("OK")
+
+
+class TracebackCounter(logging.Handler):
+    """Counts log records that carry an exception (a traceback in a real log)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.tracebacks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info is not None and record.exc_info[0] is not None:
+            error = "".join(traceback.format_exception(*record.exc_info)[-3:])
+            self.tracebacks.append(f"{record.name}: {record.getMessage()[:200]}\n{error}")
+
+
+async def serve_forever() -> None:
+    """``--serve``: run the central system, print its port, report tracebacks on SIGTERM."""
+    from custom_components.ocpp_ems.core.server import CentralSystem
+    from custom_components.ocpp_ems.core.settings import ServerSettings
+
+    counter = TracebackCounter()
+    logging.getLogger().addHandler(counter)
+    logging.getLogger().setLevel(logging.INFO)
+    central = CentralSystem(ServerSettings(host="127.0.0.1", port=0), FuzzDirectory())  # type: ignore[arg-type]
+    await central.start()
+    print(f"PORT {central.port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await central.stop()
+    print(json.dumps({"tracebacks": counter.tracebacks}), flush=True)
+
+
+# ------------------------------------------------------------------------------ frame generation
+def _now(offset_s: float = 0.0) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=offset_s)).isoformat().replace("+00:00", "Z")
+
+
+def _sampled(rng: random.Random) -> dict[str, Any]:
+    return {
+        "value": str(rng.randint(0, 100_000)),
+        "context": "Sample.Periodic",
+        "measurand": rng.choice(["Energy.Active.Import.Register", "Power.Active.Import"]),
+        "unit": rng.choice(["Wh", "W", "kWh"]),
+        "phase": rng.choice(["L1", "L2", "L3"]),
+        "location": "Outlet",
+        "format": "Raw",
+    }
+
+
+def template(action: str, rng: random.Random) -> dict[str, Any]:
+    """A schema-valid 1.6 payload of ``action`` (charger -> central system)."""
+    meter_value = [{"timestamp": _now(), "sampledValue": [_sampled(rng) for _ in range(3)]}]
+    payloads: dict[str, dict[str, Any]] = {
+        "BootNotification": {"chargePointVendor": "Fuzz", "chargePointModel": "F1"},
+        "Heartbeat": {},
+        "StatusNotification": {
+            "connectorId": rng.randint(0, 2),
+            "errorCode": "NoError",
+            "status": rng.choice(["Available", "Preparing", "Charging", "Faulted"]),
+            "timestamp": _now(),
+        },
+        "Authorize": {"idTag": rng.choice(["OK1", "BAD"])},
+        "StartTransaction": {
+            "connectorId": 1,
+            "idTag": "OK1",
+            "meterStart": rng.randint(0, 10_000),
+            "timestamp": _now(),
+        },
+        "StopTransaction": {
+            "transactionId": rng.randint(0, 2**31),
+            "meterStop": rng.randint(0, 10_000),
+            "timestamp": _now(),
+            "reason": "Local",
+            "transactionData": meter_value,
+        },
+        "MeterValues": {"connectorId": 1, "transactionId": 1, "meterValue": meter_value},
+        "DataTransfer": {"vendorId": "fuzz", "messageId": "m", "data": "x"},
+        "FirmwareStatusNotification": {"status": "Idle"},
+        "DiagnosticsStatusNotification": {"status": "Idle"},
+    }
+    return payloads[action]
+
+
+ACTIONS = (
+    "BootNotification",
+    "Heartbeat",
+    "StatusNotification",
+    "Authorize",
+    "StartTransaction",
+    "StopTransaction",
+    "MeterValues",
+    "DataTransfer",
+    "FirmwareStatusNotification",
+    "DiagnosticsStatusNotification",
+)
+
+
+def random_json(rng: random.Random, depth: int = 0) -> Any:
+    """Any JSON value: every type, odd sizes, a few levels of nesting."""
+    kind = rng.randrange(12 if depth < 3 else 9)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return rng.random() < 0.5
+    if kind == 2:
+        return rng.choice([0, -1, 1, 2**31, -(2**63), 2**70])
+    if kind == 3:
+        return rng.choice([0.5, -1e300, 1e-300, 6.25, 3.14159])
+    if kind == 4:
+        return ""
+    if kind == 5:
+        return "".join(rng.choices(string.printable, k=rng.randint(1, 40)))
+    if kind == 6:
+        return "x" * rng.choice([100, 5000, 70_000])
+    if kind == 7:
+        return rng.choice(["Wh", "kWh", "Sample.Periodic", "L1-N", "Charging", "\u0000\udbff"])
+    if kind == 8:
+        return "\u20ac\U0001f600" * rng.randint(1, 50)
+    if kind == 9:
+        return [random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    if kind == 10:
+        return {f"k{i}": random_json(rng, depth + 1) for i in range(rng.randint(0, 4))}
+    nested: Any = 1
+    for _ in range(rng.randint(5, 60)):
+        nested = [nested] if rng.random() < 0.5 else {"a": nested}
+    return nested
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield (*prefix, key)
+            yield from _paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield (*prefix, index)
+            yield from _paths(child, (*prefix, index))
+
+
+def _set(root: Any, path: tuple[Any, ...], value: Any, *, delete: bool = False) -> None:
+    target = root
+    for step in path[:-1]:
+        target = target[step]
+    if delete:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+
+
+@dataclass
+class Fuzzed:
+    kind: str
+    data: str | bytes
+    call_id: str | None = None  # a CALL with this string id: exactly one answer expected
+    repeat: int = 1  # duplicate ids: sent (and answered) this many times
+
+
+class FrameFactory:
+    """Seeded hostile frames; ``call_id``s are unique per factory (prefix)."""
+
+    KINDS = (
+        ("valid", 10),
+        ("field_type", 34),
+        ("field_dropped", 6),
+        ("field_added", 4),
+        ("structure", 10),
+        ("broken_json", 8),
+        ("binary", 2),
+        ("non_finite", 5),
+        ("deep", 3),
+        ("huge", 1),
+        ("stray", 12),
+        ("duplicate", 5),
+    )
+
+    def __init__(self, seed: int, prefix: str, *, max_frame: int = 900_000) -> None:
+        self.rng = random.Random(seed)
+        self.prefix = prefix
+        self.max_frame = max_frame
+        self._serial = 0
+        self._kinds = [kind for kind, _ in self.KINDS]
+        self._weights = [weight for _, weight in self.KINDS]
+
+    def _id(self) -> str:
+        self._serial += 1
+        return f"{self.prefix}-{self._serial}"
+
+    def next(self) -> Fuzzed:
+        """The next frame, at most ``max_frame`` bytes (larger ones are not read by the server:
+        websockets closes with 1009; that limit is tested on its own)."""
+        while True:
+            kind = self.rng.choices(self._kinds, self._weights)[0]
+            maker: Callable[[], Fuzzed] = getattr(self, f"_{kind}")
+            fuzzed = maker()
+            if len(fuzzed.data) <= self.max_frame:
+                return fuzzed
+
+    def _call(self, kind: str, payload: Any, action: str | None = None) -> Fuzzed:
+        unique_id = self._id()
+        action = action or self.rng.choice(ACTIONS)
+        return Fuzzed(kind, json.dumps([2, unique_id, action, payload]), unique_id)
+
+    def _valid(self) -> Fuzzed:
+        action = self.rng.choice(ACTIONS)
+        return self._call("valid", template(action, self.rng), action)
+
+    def _field_type(self) -> Fuzzed:
+        action = self.rng.choice(ACTIONS)
+        payload = template(action, self.rng)
+        paths = list(_paths(payload))
+        if paths:
+            _set(payload, self.rng.choice(paths), random_json(self.rng))
+        return self._call("field_type", payload, action)
+
+    def _field_dropped(self) -> Fuzzed:
+        action = self.rng.choice(ACTIONS)
+        payload = template(action, self.rng)
+        paths = list(_paths(payload))
+        if paths:
+            _set(payload, self.rng.choice(paths), None, delete=True)
+        return self._call("field_dropped", payload, action)
+
+    def _field_added(self) -> Fuzzed:
+        action = self.rng.choice(ACTIONS)
+        payload = template(action, self.rng)
+        key = self.rng.choice(["session", "self", "kwargs", "connector_id", "x", "", "__class__"])
+        payload[key] = random_json(self.rng)
+        return self._call("field_added", payload, action)
+
+    def _structure(self) -> Fuzzed:
+        rng = self.rng
+        unique_id = self._id()
+        action = rng.choice(ACTIONS)
+        variants: list[tuple[list[Any], str | None]] = [
+            ([2, unique_id, action, random_json(rng)], unique_id),
+            ([2, unique_id, random_json(rng), {}], unique_id),
+            ([2, unique_id, action], unique_id),
+            ([2, unique_id, action, {}, "extra"], unique_id),
+            ([2, unique_id, "NoSuchAction", {}], unique_id),
+            ([2, unique_id, "Reset", {"type": "Hard"}], unique_id),
+            ([random_json(rng), unique_id, action, {}], None),
+            ([2, random_json(rng), action, {}], None),
+            ([], None),
+            ([rng.choice([5, 6, 9, -1])], None),
+        ]
+        frame, expected = rng.choice(variants)
+        call_id = expected if frame and frame[0] == 2 and isinstance(frame[1], str) else None
+        if call_id is not None and (len(frame) != 4 or not isinstance(frame[2], str)):
+            call_id = unique_id  # malformed CALLs with a string id are answered too
+        return Fuzzed("structure", json.dumps(frame), call_id)
+
+    def _broken_json(self) -> Fuzzed:
+        # Its own id space: a cut id plus noise must never spell the id of a tracked CALL.
+        broken_id = f"broken-{self._id()}"
+        text = json.dumps([2, broken_id, "Heartbeat", template("MeterValues", self.rng)])
+        cut = text[: self.rng.randint(0, len(text) - 1)]
+        noise = "".join(self.rng.choices(string.printable, k=self.rng.randint(0, 20)))
+        return Fuzzed("broken_json", cut + noise)
+
+    def _binary(self) -> Fuzzed:
+        return Fuzzed(
+            "binary", bytes(self.rng.randrange(256) for _ in range(self.rng.randint(1, 64)))
+        )
+
+    def _non_finite(self) -> Fuzzed:
+        unique_id = self._id()
+        literal = self.rng.choice(["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
+        frame = f'[2, "{unique_id}", "MeterValues", {{"connectorId": {literal}, "meterValue": []}}]'
+        return Fuzzed("non_finite", frame, unique_id)
+
+    def _deep(self) -> Fuzzed:
+        depth = self.rng.choice([30, 500, 5000, 200_000])
+        unique_id = self._id()
+        if self.rng.random() < 0.5:
+            return Fuzzed("deep", "[" * depth)
+        frame = f'[2, "{unique_id}", "DataTransfer", {{"vendorId": "v", "data": '
+        frame += '{"a":' * depth + "1" + "}" * depth + "}]"
+        return Fuzzed("deep", frame, unique_id)
+
+    def _huge(self) -> Fuzzed:
+        size = self.rng.randint(20_000, self.max_frame)
+        unique_id = self._id()
+        payload = {"vendorId": "v", "data": "x" * size}
+        return Fuzzed("huge", json.dumps([2, unique_id, "DataTransfer", payload]), unique_id)
+
+    def _stray(self) -> Fuzzed:
+        stray_id = "".join(self.rng.choices(string.ascii_letters, k=12))
+        if self.rng.random() < 0.6:
+            frame: list[Any] = [3, stray_id, random_json(self.rng)]
+        else:
+            frame = [4, stray_id, "GenericError", random_json(self.rng), random_json(self.rng)]
+        return Fuzzed("stray", json.dumps(frame))
+
+    def _duplicate(self) -> Fuzzed:
+        fuzzed = self._valid()
+        fuzzed.kind = "duplicate"
+        fuzzed.repeat = self.rng.randint(2, 4)
+        return fuzzed
+
+
+# ------------------------------------------------------------------------------------ client side
+@dataclass
+class Tally:
+    frames: int = 0
+    calls: int = 0
+    unanswered: int = 0
+    answered_twice: int = 0
+    closed_by_payload: dict[str, int] = field(default_factory=dict)
+    closed_by_size_limit: int = 0
+    refused_handshakes: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    samples: list[str] = field(default_factory=list)  # the first problem frames, for a report
+
+    def note(self, what: str, fuzzed: Fuzzed) -> None:
+        if len(self.samples) < 10:
+            text = fuzzed.data if isinstance(fuzzed.data, str) else repr(fuzzed.data)
+            self.samples.append(f"{what} [{fuzzed.kind}]: {text[:200]}")
+
+
+class FuzzClient:
+    """One charger connection that sends fuzzed frames and checks every CALL's answer."""
+
+    def __init__(self, base_url: str, charger_id: str, password: str | None, tally: Tally) -> None:
+        self.url = f"{base_url}/{charger_id}"
+        self.charger_id = charger_id
+        self.password = password
+        self.tally = tally
+        self.ws: ClientConnection | None = None
+        self._waiting: dict[str, asyncio.Future[list[Any]]] = {}
+        self._answered: set[str] = set()
+        self._reader: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        headers = {}
+        if self.password is not None:
+            token = base64.b64encode(f"{self.charger_id}:{self.password}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        self.ws = await connect(
+            self.url,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            additional_headers=headers,
+            max_size=None,
+            compression=None,
+        )
+        self._reader = asyncio.create_task(self._read(self.ws))
+        await self.call_ok("BootNotification", template("BootNotification", random.Random(0)))
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        if self.ws is not None:
+            await self.ws.close()
+
+    async def _read(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in ws:
+                message = json.loads(raw)
+                if message[0] == 2:  # the server asks us something: answer like a charger
+                    answer = answer_server_call(message[2], message[3])
+                    await ws.send(json.dumps([3, message[1], answer]))
+                    continue
+                unique_id = message[1]
+                future = self._waiting.pop(unique_id, None)
+                if future is not None and not future.done():
+                    future.set_result(message)
+                    self._answered.add(unique_id)
+                elif unique_id in self._answered:
+                    self.tally.answered_twice += 1
+                    if len(self.tally.samples) < 10:
+                        self.tally.samples.append(f"answered twice: {str(raw)[:300]}")
+
+    async def call_ok(self, action: str, payload: dict[str, Any]) -> list[Any]:
+        unique_id = f"{self.charger_id}-{time.monotonic_ns()}"
+        return await self._send_and_wait(json.dumps([2, unique_id, action, payload]), unique_id)
+
+    async def _send_and_wait(self, data: str | bytes, unique_id: str) -> list[Any]:
+        assert self.ws is not None
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[unique_id] = future
+        await self.ws.send(data)
+        try:
+            return await asyncio.wait_for(future, ANSWER_TIMEOUT_S)
+        finally:
+            self._waiting.pop(unique_id, None)
+
+    async def send(self, fuzzed: Fuzzed) -> None:
+        """Send one fuzzed frame (and wait for its answer when it is a CALL)."""
+        tally = self.tally
+        tally.frames += fuzzed.repeat
+        tally.by_kind[fuzzed.kind] = tally.by_kind.get(fuzzed.kind, 0) + fuzzed.repeat
+        for _ in range(fuzzed.repeat):
+            try:
+                if fuzzed.call_id is None:
+                    assert self.ws is not None
+                    await self.ws.send(fuzzed.data)
+                    continue
+                tally.calls += 1
+                self._answered.discard(fuzzed.call_id)  # duplicates: each send is answered once
+                try:
+                    await self._send_and_wait(fuzzed.data, fuzzed.call_id)
+                except TimeoutError:
+                    tally.unanswered += 1
+                    tally.note("unanswered", fuzzed)
+            except ConnectionClosed as closed:
+                await self._closed(fuzzed, closed)
+                return
+
+    async def _closed(self, fuzzed: Fuzzed, closed: ConnectionClosed) -> None:
+        code = closed.rcvd.code if closed.rcvd is not None else None
+        if code == 1009:
+            self.tally.closed_by_size_limit += 1
+        else:
+            key = f"{fuzzed.kind}:{code}"
+            self.tally.note(f"closed {code}", fuzzed)
+            self.tally.closed_by_payload[key] = self.tally.closed_by_payload.get(key, 0) + 1
+        await self.close()
+        await self.connect()
+
+
+async def fuzz_connections(
+    base_url: str,
+    ids: list[str],
+    password: str | None,
+    frames: int,
+    seed: int,
+    rate: float,
+    *,
+    max_frame: int = 900_000,
+) -> Tally:
+    """Send ``frames`` fuzzed frames spread over ``ids`` (one connection each) at about ``rate``
+    frames/s in total; return what happened."""
+    tally = Tally()
+    per_connection = max(1, frames // len(ids))
+    interval = len(ids) / rate if rate > 0 else 0.0
+
+    async def run(index: int, charger_id: str) -> None:
+        client = FuzzClient(base_url, charger_id, password, tally)
+        factory = FrameFactory(seed * 1000 + index, charger_id, max_frame=max_frame)
+        try:
+            await client.connect()
+        except InvalidStatus:
+            tally.refused_handshakes += 1
+            return
+        start = time.monotonic()
+        try:
+            for sent in range(per_connection):
+                await client.send(factory.next())
+                if interval:
+                    delay = start + (sent + 1) * interval - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+        finally:
+            await client.close()
+
+    await asyncio.gather(*(run(index, charger_id) for index, charger_id in enumerate(ids)))
+    return tally
+
+
+async def latency_probe(
+    base_url: str, stop: asyncio.Event, samples: list[float], period_s: float = 0.05
+) -> None:
+    """A well-behaved charger: MeterValues every ``period_s``; round-trip times in ms."""
+    client = FuzzClient(base_url, GOOD_ID, PASSWORD, Tally())
+    await client.connect()
+    rng = random.Random(7)
+    try:
+        while not stop.is_set():
+            started = time.perf_counter()
+            await client.call_ok("MeterValues", template("MeterValues", rng))
+            samples.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(period_s)
+    finally:
+        await client.close()
+
+
+async def pending_flood(base_url: str, connections: int, seconds: float) -> tuple[int, int]:
+    """Unknown ids writing strays and oversized CALLs as fast as the socket takes them, without
+    reading anything. Returns (connections the server admitted, frames written)."""
+    sent = 0
+    admitted = 0
+    strays = [json.dumps([3, f"s{n}", {"x": "y" * 200}]) for n in range(50)]
+    big_calls = [json.dumps([2, f"c{n}", "Heartbeat", {"pad": "z" * 15_000}]) for n in range(10)]
+
+    async def blast(index: int) -> None:
+        nonlocal sent, admitted
+        with contextlib.suppress(ConnectionClosed, InvalidStatus, OSError, TimeoutError):
+            async with connect(
+                f"{base_url}/FLOOD-{index}",
+                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                # Per-message deflate on: the costliest state a client can make us keep.
+                compression="deflate",
+            ) as ws:
+                admitted += 1
+                deadline = time.monotonic() + seconds
+                while time.monotonic() < deadline:
+                    for frame in strays + big_calls:
+                        remaining = max(0.01, deadline - time.monotonic())
+                        await asyncio.wait_for(ws.send(frame), remaining)
+                        sent += 1
+
+    await asyncio.gather(*(blast(index) for index in range(connections)))
+    return admitted, sent
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def process_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+async def sample_rss(pid: int, stop: asyncio.Event, peak: list[int]) -> None:
+    while not stop.is_set():
+        peak[0] = max(peak[0], process_rss(pid))
+        await asyncio.sleep(0.2)
+
+
+async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--serve",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
+    )
+    assert server.stdout is not None
+    line = (await server.stdout.readline()).decode()
+    port = int(line.split()[1])
+    base_url = f"ws://127.0.0.1:{port}"
+    started = time.monotonic()
+    try:
+        rss_before = process_rss(server.pid)
+        stop_probe = asyncio.Event()
+        samples: list[float] = []
+        probe = asyncio.create_task(latency_probe(base_url, stop_probe, samples))
+        await asyncio.sleep(args.warmup)
+        before_ms = list(samples)
+
+        peak = [rss_before]
+        stop_rss = asyncio.Event()
+        sampler = asyncio.create_task(sample_rss(server.pid, stop_rss, peak))
+        accepted_ids = [f"{ACCEPTED_PREFIX}{i}" for i in range(args.accepted)]
+        pending_ids = [f"FUZZ-P{i}" for i in range(args.pending)]
+        fuzz_started = time.monotonic()
+        accepted_tally, pending_tally = await asyncio.gather(
+            fuzz_connections(base_url, accepted_ids, PASSWORD, args.frames, args.seed, args.rate),
+            fuzz_connections(
+                base_url,
+                pending_ids,
+                None,
+                args.pending_frames * len(pending_ids),
+                args.seed + 1,
+                0,
+                max_frame=LIMITS[Trust.PENDING].hard_frame_bytes - 1024,
+            ),
+        )
+        fuzz_seconds = time.monotonic() - fuzz_started
+        stop_probe.set()
+        await probe
+        during_ms = samples[len(before_ms) :]
+        rss_fuzz_peak = peak[0]
+
+        peak[0] = process_rss(server.pid)
+        rss_before_flood = peak[0]
+        flood_admitted, flood_frames = await pending_flood(
+            base_url, args.flood_connections, args.flood_seconds
+        )
+        rss_flood_peak = peak[0]
+        stop_rss.set()
+        await sampler
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, _ = await server.communicate()
+    tracebacks = json.loads(out.decode().strip().splitlines()[-1])["tracebacks"]
+    return {
+        "seed": args.seed,
+        "frames_sent": accepted_tally.frames + pending_tally.frames,
+        "flood_frames": flood_frames,
+        "calls": accepted_tally.calls + pending_tally.calls,
+        "tracebacks": len(tracebacks),
+        "traceback_samples": tracebacks[:5],
+        "problem_samples": (accepted_tally.samples + pending_tally.samples)[:10],
+        "unanswered": accepted_tally.unanswered + pending_tally.unanswered,
+        "answered_twice": accepted_tally.answered_twice + pending_tally.answered_twice,
+        "closed_by_payload": {
+            **accepted_tally.closed_by_payload,
+            **pending_tally.closed_by_payload,
+        },
+        "closed_by_size_limit": accepted_tally.closed_by_size_limit
+        + pending_tally.closed_by_size_limit,
+        "refused_handshakes": accepted_tally.refused_handshakes + pending_tally.refused_handshakes,
+        "by_kind": {
+            kind: accepted_tally.by_kind.get(kind, 0) + pending_tally.by_kind.get(kind, 0)
+            for kind in sorted(set(accepted_tally.by_kind) | set(pending_tally.by_kind))
+        },
+        "fuzz_seconds": round(fuzz_seconds, 1),
+        "total_seconds": round(time.monotonic() - started, 1),
+        "rss_before_mib": round(rss_before / 2**20, 1),
+        "rss_fuzz_peak_mib": round(rss_fuzz_peak / 2**20, 1),
+        "rss_before_flood_mib": round(rss_before_flood / 2**20, 1),
+        "rss_flood_peak_mib": round(rss_flood_peak / 2**20, 1),
+        "flood_connections": args.flood_connections,
+        "flood_admitted": flood_admitted,
+        "latency_before_ms": {
+            "p50": round(percentile(before_ms, 0.5), 2),
+            "p99": round(percentile(before_ms, 0.99), 2),
+            "n": len(before_ms),
+        },
+        "latency_during_ms": {
+            "p50": round(percentile(during_ms, 0.5), 2),
+            "p99": round(percentile(during_ms, 0.99), 2),
+            "n": len(during_ms),
+        },
+        "client_rss_mib": round(rss_bytes() / 2**20, 1),
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    rows = [
+        ("frames sent (accepted + Pending connections)", result["frames_sent"]),
+        ("CALLs among them (each must be answered once)", result["calls"]),
+        ("tracebacks logged by the server", result["tracebacks"]),
+        ("CALLs unanswered", result["unanswered"]),
+        ("CALLs answered more than once", result["answered_twice"]),
+        ("connections closed by payload", sum(result["closed_by_payload"].values())),
+        ("connections closed by the frame-size limit (1009)", result["closed_by_size_limit"]),
+        (
+            "server RSS before / fuzz peak (MiB)",
+            f"{result['rss_before_mib']} / {result['rss_fuzz_peak_mib']}",
+        ),
+        (
+            f"server RSS during a Pending flood ({result['flood_connections']} connections tried, "
+            f"{result['flood_admitted']} admitted, {result['flood_frames']} frames written): "
+            "before / peak (MiB)",
+            f"{result['rss_before_flood_mib']} / {result['rss_flood_peak_mib']}",
+        ),
+        (
+            "well-behaved charger MeterValues p50 / p99 before (ms)",
+            f"{result['latency_before_ms']['p50']} / {result['latency_before_ms']['p99']}",
+        ),
+        (
+            "well-behaved charger MeterValues p50 / p99 during fuzz (ms)",
+            f"{result['latency_during_ms']['p50']} / {result['latency_during_ms']['p99']}",
+        ),
+        ("fuzz duration (s)", result["fuzz_seconds"]),
+    ]
+    lines = ["| measure | value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows]
+    kinds = ", ".join(f"{kind} {count}" for kind, count in result["by_kind"].items())
+    lines.append("")
+    lines.append(f"Frames by kind: {kinds}.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--frames", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--accepted", type=int, default=8, help="authenticated connections")
+    parser.add_argument("--pending", type=int, default=4, help="Pending connections")
+    parser.add_argument("--pending-frames", type=int, default=40, help="frames per Pending one")
+    parser.add_argument("--rate", type=float, default=1500.0, help="frames/s over accepted ones")
+    parser.add_argument("--warmup", type=float, default=5.0, help="latency baseline (s)")
+    parser.add_argument("--flood-connections", type=int, default=50)
+    parser.add_argument("--flood-seconds", type=float, default=10.0)
+    parser.add_argument("--write", action="store_true", help="save to benchmarks/results/")
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(serve_forever())
+        return
+    result = asyncio.run(benchmark(args))
+    table = render(result)
+    print(table)
+    if result["problem_samples"]:
+        print("\nProblem frames (first 10):\n" + "\n".join(result["problem_samples"]))
+    if result["traceback_samples"]:
+        print("\nTracebacks (first 5):\n" + "\n".join(result["traceback_samples"]))
+    if args.write:
+        out = ROOT / "benchmarks" / "results"
+        header = (
+            f"# Frame fuzz ({datetime.now(UTC):%Y-%m-%d}, seed {args.seed}, "
+            f"{os.cpu_count()} CPUs)\n\n"
+            f"`benchmarks/fuzz_frames.py --frames {args.frames} --seed {args.seed}`\n\n"
+        )
+        (out / "fuzz_frames.md").write_text(header + table + "\n")
+        (out / "fuzz_frames.json").write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

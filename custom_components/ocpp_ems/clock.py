@@ -1,0 +1,56 @@
+"""The "charger clock is wrong" repair issue.
+
+The core replaces charger timestamps that lie far in the future by the time it received them
+(energy is never dropped because of a clock) and says so in ``Charger.clock_skew_s``. This module
+follows that field: the issue appears while the charger's clock is ahead and clears as soon as a
+timestamp is right again.
+"""
+
+from __future__ import annotations
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+
+from .const import DOMAIN, ISSUE_CLOCK_SKEW
+from .core.model import Charger, ChargerEvent
+
+
+def clock_issue_id(charger_id: str) -> str:
+    return f"{ISSUE_CLOCK_SKEW}_{charger_id}"
+
+
+@callback
+def async_follow_clock(hass: HomeAssistant, charger_id: str, charger: Charger) -> CALLBACK_TYPE:
+    """Raise / clear the clock repair issue of one charger; returns the function that stops."""
+    issue_id = clock_issue_id(charger_id)
+    shown: list[int | None] = [None]  # minutes ahead in the issue now (None: no issue)
+
+    @callback
+    def check(event: ChargerEvent | None = None) -> None:
+        skew = charger.clock_skew_s
+        minutes = None if skew is None else max(1, round(skew / 60))
+        if minutes == shown[0]:
+            return
+        shown[0] = minutes
+        if minutes is None:
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_CLOCK_SKEW,
+            translation_placeholders={"charger_id": charger_id, "minutes": str(minutes)},
+        )
+
+    check()
+    unsubscribe = charger.add_listener(check)
+
+    @callback
+    def stop() -> None:
+        unsubscribe()
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
+
+    return stop

@@ -1,0 +1,188 @@
+"""What keeps the handshake safe: login throttling, the bounded list of pending charger ids, and
+the record of refused connections.
+
+Everything here is bounded and expires, whatever a client sends: an attacker may try any number of
+passwords, charger ids or addresses without making the server keep more than a fixed amount of
+state. Time comes from an injectable monotonic clock (``Callable[[], float]``, seconds), so tests
+move time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+type Clock = Callable[[], float]
+
+# Login throttling (per charger id and per source address): the 3rd failed login within the window
+# blocks further logins (HTTP 429 + Retry-After) for 5 s, every further failure doubles the block,
+# up to 5 minutes. A successful login resets the id and the address.
+THROTTLE_FAILURES = 3
+THROTTLE_WINDOW_S = 600.0
+THROTTLE_BASE_DELAY_S = 5.0
+THROTTLE_MAX_DELAY_S = 300.0
+# At most this many ids / addresses are tracked (the least recently failed are dropped first).
+THROTTLE_MAX_ENTRIES = 1024
+
+# Unknown charger ids waiting for the user's approval: at most this many at a time, each forgotten
+# a day after it was last connected unless the user accepted it.
+MAX_PENDING_CHARGERS = 20
+PENDING_FORGET_AFTER_S = 24 * 3600.0
+
+
+class RefusalReason(StrEnum):
+    """Why the server refused a connection at the handshake (translated in the HA layer)."""
+
+    INVALID_ID = "invalid_id"  # no usable charger id in the URL path: HTTP 400
+    REJECTED = "rejected"  # ignored, deleted or disabled by the user: HTTP 404
+    NOT_ALLOWED = "not_allowed"  # unknown while new chargers are not allowed: HTTP 404
+    BAD_CREDENTIALS = "bad_credentials"  # wrong or missing password: HTTP 401
+    THROTTLED = "throttled"  # too many failed logins: HTTP 429
+    ALREADY_CONNECTED = "already_connected"  # takeover without credentials refused: HTTP 409
+    TOO_MANY_PENDING = "too_many_pending"  # the list of pending chargers is full: HTTP 503
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refusal:
+    """One refused connection."""
+
+    charger_id: str | None  # None when the path held no valid id
+    path: str  # the request path without its query string (shortened)
+    reason: RefusalReason
+    remote: str
+    at: datetime
+
+
+@dataclass
+class _Failures:
+    count: int
+    last: float
+    blocked_until: float = 0.0
+
+
+class LoginThrottle:
+    """Failed logins per key (a charger id or a source address), with a growing block.
+
+    ``failure`` returns the new block in seconds (None while below the threshold);
+    ``retry_after`` how long a key is still blocked; ``success`` forgets the key.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        failures: int = THROTTLE_FAILURES,
+        window_s: float = THROTTLE_WINDOW_S,
+        base_delay_s: float = THROTTLE_BASE_DELAY_S,
+        max_delay_s: float = THROTTLE_MAX_DELAY_S,
+        max_entries: int = THROTTLE_MAX_ENTRIES,
+    ) -> None:
+        self._clock = clock
+        self._threshold = failures
+        self._window_s = window_s
+        self._base_delay_s = base_delay_s
+        self._max_delay_s = max_delay_s
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, _Failures] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def retry_after(self, key: str) -> int | None:
+        """Whole seconds until ``key`` may try again, or None when it is not blocked."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        remaining = entry.blocked_until - self._clock()
+        return math.ceil(remaining) if remaining > 0 else None
+
+    def failure(self, key: str) -> float | None:
+        """Record a failed login; returns the block it starts (seconds), or None."""
+        now = self._clock()
+        entry = self._entries.pop(key, None)
+        if entry is None or now - entry.last > self._window_s:
+            entry = _Failures(count=0, last=now)
+        entry.count += 1
+        entry.last = now
+        self._entries[key] = entry  # most recent last
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+        if entry.count < self._threshold:
+            return None
+        delay: float = min(
+            self._base_delay_s * 2.0 ** (entry.count - self._threshold), self._max_delay_s
+        )
+        entry.blocked_until = now + delay
+        return delay
+
+    def failures(self, key: str) -> int:
+        entry = self._entries.get(key)
+        return 0 if entry is None else entry.count
+
+    def success(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def prune(self) -> None:
+        """Forget keys whose window and block are over."""
+        now = self._clock()
+        for key, entry in list(self._entries.items()):
+            if now - entry.last > self._window_s and now >= entry.blocked_until:
+                del self._entries[key]
+
+
+class PendingChargers:
+    """Unknown charger ids that connected and wait for the user: bounded and expiring.
+
+    ``touch`` registers (or refreshes) an id; when the list is full the id that was connected
+    longest ago makes room, unless every id is connected right now. ``stale`` lists the ids to
+    forget. The caller tells which ids are connected and which were accepted meanwhile.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        limit: int = MAX_PENDING_CHARGERS,
+        forget_after_s: float = PENDING_FORGET_AFTER_S,
+    ) -> None:
+        self._clock = clock
+        self._limit = limit
+        self._forget_after_s = forget_after_s
+        self._last_seen: dict[str, float] = {}
+
+    def __contains__(self, charger_id: object) -> bool:
+        return charger_id in self._last_seen
+
+    def ids(self) -> list[str]:
+        return list(self._last_seen)
+
+    def touch(self, charger_id: str) -> None:
+        """The id connected or disconnected now (the caller made room: see ``evictable``)."""
+        self._last_seen[charger_id] = self._clock()
+
+    def discard(self, charger_id: str) -> None:
+        self._last_seen.pop(charger_id, None)
+
+    def stale(self, connected: Callable[[str], bool]) -> list[str]:
+        """Ids not connected for longer than the expiry."""
+        now = self._clock()
+        return [
+            charger_id
+            for charger_id, seen in self._last_seen.items()
+            if not connected(charger_id) and now - seen >= self._forget_after_s
+        ]
+
+    def evictable(self, connected: Callable[[str], bool]) -> str | None:
+        """The disconnected id seen longest ago, to make room when ``full`` (None: all are
+        connected)."""
+        candidates = [cid for cid in self._last_seen if not connected(cid)]
+        if not candidates:
+            return None
+        return min(candidates, key=self._last_seen.__getitem__)
+
+    def full(self) -> bool:
+        return len(self._last_seen) >= self._limit

@@ -1,0 +1,402 @@
+"""The frame layer cannot be knocked over: hostile payload content, parser bombs, strays and floods.
+
+Each test talks raw OCPP-J over a real websocket to a real V16Session (the harness), and checks
+that every CALL got exactly its answer and the connection still works afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from websockets.asyncio.client import ClientConnection
+
+from custom_components.ocpp_ems.core.directory import Admission
+from custom_components.ocpp_ems.core.errors import CommandTimeoutError
+from custom_components.ocpp_ems.core.protocol import limits
+from custom_components.ocpp_ems.core.protocol.frames import FrameGuard
+from custom_components.ocpp_ems.core.protocol.limits import (
+    LIMITS,
+    ConnectionLimits,
+    TokenBucket,
+    Trust,
+    json_depth_exceeds,
+)
+from custom_components.ocpp_ems.core.settings import ServerSettings
+
+from .fakes import MemoryDirectory
+from .v16_harness import (
+    CHARGER_ID,
+    Harness,
+    assert_usable,
+    exchange,
+    now_iso,
+    protocol_harness,
+    wait_for,
+)
+
+_ODD_VALUES: list[Any] = [
+    None,
+    True,
+    0,
+    -1,
+    2**70,
+    1.5,
+    "",
+    "x" * 5000,
+    [],
+    ["Wh"],
+    {},
+    {"unit": "Wh"},
+    [[[[]]]],
+]
+
+
+@pytest.mark.parametrize("field", ["unit", "context", "measurand", "phase", "location", "format"])
+async def test_sampled_value_fields_of_any_type(
+    h: Harness, ws: ClientConnection, field: str
+) -> None:
+    """Audit finding: a list/object here raised TypeError in the guard and closed the connection."""
+    for index, value in enumerate(_ODD_VALUES):
+        sample = {"value": "100", "measurand": "Energy.Active.Import.Register", field: value}
+        entry = {"timestamp": now_iso(), "sampledValue": [sample]}
+        payload = {"connectorId": 1, "meterValue": [entry]}
+        reply = await exchange(ws, [2, f"m{index}", "MeterValues", payload])
+        assert reply[1] == f"m{index}"
+        assert reply[0] in (3, 4)
+    await assert_usable(ws)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "[" * 100_000,
+        "[" * 100_000 + "]" * 100_000,
+        '[2, "d1", "Heartbeat", ' + '{"a":' * 50 + "1" + "}" * 50 + "]",
+        '[2, "n1", "Heartbeat", {"x": NaN}]',
+        '[2, "n2", "Heartbeat", {"x": Infinity}]',
+        '[2, "n3", "Heartbeat", {"x": -Infinity}]',
+        '[2, "n4", "Heartbeat", {"x": 1e999}]',
+        '[2, "n5", "Heartbeat", {"x": ' + "9" * 5000 + "}]",
+    ],
+    ids=["open-brackets", "deep-array", "deep-object", "nan", "inf", "-inf", "1e999", "bigint"],
+)
+async def test_parser_bombs_get_formation_violation(
+    h: Harness, ws: ClientConnection, frame: str
+) -> None:
+    reply = await exchange(ws, frame)
+    assert reply[0] == 4
+    assert reply[2] == "FormationViolation"
+    await assert_usable(ws)
+
+
+async def test_duplicate_ids_each_answered(h: Harness, ws: ClientConnection) -> None:
+    for _ in range(3):
+        reply = await exchange(ws, [2, "same", "Heartbeat", {}])
+        assert reply[:2] == [3, "same"]
+
+
+async def test_strays_are_dropped_not_queued_and_commands_still_work(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Audit finding: 3,000 strays made the next server request fail (RecursionError)."""
+    monkeypatch.setitem(LIMITS, Trust.UNAUTHENTICATED, LIMITS[Trust.AUTHENTICATED])
+    sim = await h.charger_client()
+    raw = sim._connection  # the charger's own socket: strays interleave with real traffic
+    for index in range(3000):
+        await raw.send(json.dumps([3, f"stray-{index}", {"status": "Accepted"}]))
+    await raw.send(json.dumps([4, "stray-err", "GenericError", "", {}]))
+    await wait_for(lambda: h.session._guard.stats.strays_dropped >= 3001, 20)
+    assert h.session._endpoint._response_queue.qsize() == 0
+    await h.session.reset()  # a real command round trip after the flood
+    assert sim.actions("Reset")
+
+
+async def test_late_answer_after_timeout_is_a_stray(
+    directory: MemoryDirectory, socket_enabled: None
+) -> None:
+    settings = ServerSettings(host="127.0.0.1", port=0, response_timeout_s=0.3)
+    async with protocol_harness(directory, settings) as harness:
+        sim = await harness.charger_client(
+            setup=lambda s: s.delay.update(RemoteStopTransaction=0.6)
+        )
+        with pytest.raises(CommandTimeoutError):
+            await harness.session.remote_stop("1")
+        await asyncio.sleep(0.5)  # the late answer arrives now
+        await harness.session.unlock(1)  # the next call gets its own answer, not the late one
+        guard = harness.session._guard
+        assert guard.stats.strays_dropped == 1
+        assert not guard._outstanding
+        assert sim.actions("UnlockConnector")
+
+
+async def test_pending_connection_gets_small_frames_and_a_rate_limit(
+    directory: MemoryDirectory,
+    server_settings: ServerSettings,
+    socket_enabled: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(
+        LIMITS,
+        Trust.PENDING,
+        ConnectionLimits(frame_bytes=2000, hard_frame_bytes=8000, messages_per_s=40.0, burst=5),
+    )
+    directory.admissions[CHARGER_ID] = Admission.PENDING
+    async with protocol_harness(directory, server_settings) as harness:
+        directory.admissions[CHARGER_ID] = Admission.PENDING
+        ws = await harness.raw()
+        big = [2, "big", "Heartbeat", {"pad": "x" * 3000}]
+        reply = await exchange(ws, big)
+        assert reply[:3] == [4, "big", "FormationViolation"]
+        for index in range(25):
+            assert (await exchange(ws, [2, f"h{index}", "Heartbeat", {}]))[0] == 3
+        guard = harness.session._guard
+        assert guard.stats.rate_limited_s > 0.2  # 20 frames beyond the burst at 40/s
+        # Above the hard limit websockets does not even read the frame: close 1009.
+        await ws.send(json.dumps([2, "huge", "Heartbeat", {"pad": "x" * 9000}]))
+        await ws.wait_closed()
+        assert ws.close_code == 1009
+
+
+async def test_accepted_charger_frames_are_not_rate_limited_once_authenticated(
+    h: Harness, ws: ClientConnection
+) -> None:
+    for index in range(20):
+        await exchange(ws, [2, f"q{index}", "Heartbeat", {}])
+    assert h.session._trust() is Trust.UNAUTHENTICATED
+    assert h.session._guard.stats.rate_limited_s == 0.0
+
+
+async def test_internal_error_when_the_library_fails_outside_handlers(
+    h: Harness, ws: ClientConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure the library does not catch itself (here: its payload conversion) still gets the
+    CALL an answer and keeps the connection."""
+    import ocpp.charge_point as library
+
+    def broken(payload: Any) -> Any:
+        raise RecursionError("deep")
+
+    monkeypatch.setattr(library, "camel_to_snake_case", broken)
+    reply = await exchange(ws, [2, "c1", "Heartbeat", {}])
+    assert reply[:3] == [4, "c1", "InternalError"]
+    monkeypatch.undo()
+    await assert_usable(ws)
+
+
+def test_token_bucket_waits_and_reconfigures() -> None:
+    bucket = TokenBucket(rate=10.0, burst=2)
+    assert bucket.delay() == 0.0
+    asyncio.run(bucket.take())
+    asyncio.run(bucket.take())
+    assert bucket.delay() > 0.0
+    bucket.configure(rate=1000.0, burst=1)
+    assert bucket.delay() < 0.01
+
+
+def test_json_depth() -> None:
+    assert not json_depth_exceeds([2, "a", "B", {"x": [{"y": 1}]}], limit=4)
+    assert json_depth_exceeds([2, "a", "B", {"x": [{"y": [1]}]}], limit=4)
+    assert not json_depth_exceeds("flat", limit=1)
+
+
+class _NullConnection:
+    async def recv(self) -> str:  # pragma: no cover - inspect() is called directly
+        return ""
+
+    async def send(self, message: str) -> None:
+        pass
+
+    async def close(self) -> None:  # pragma: no cover
+        pass
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    frame=st.one_of(
+        st.text(max_size=200),
+        st.binary(max_size=200),
+        _json.map(lambda v: json.dumps(v, allow_nan=True)),
+        st.tuples(
+            st.sampled_from([2, 3, 4, 5, "2", 2.0]),
+            st.text(max_size=8) | st.integers(),
+            st.sampled_from(["MeterValues", "StopTransaction", "Heartbeat", "Nope"]) | _json,
+            _json,
+        ).map(lambda t: json.dumps(list(t), allow_nan=True)),
+    )
+)
+def test_inspect_never_raises_and_answers_calls(frame: str | bytes) -> None:
+    guard = FrameGuard(
+        _NullConnection(),
+        charger_id="fuzz",
+        known_actions={"MeterValues", "StopTransaction", "Heartbeat"},
+        handled_actions=lambda: {"MeterValues", "StopTransaction", "Heartbeat"},
+        sampled_value_rules=limits_rules(),
+    )
+    passed, reply = guard.inspect(frame)
+    assert passed is None or reply is None
+    if passed is not None:
+        message = json.loads(passed)
+        assert message[0] == 2
+    if reply is not None:
+        assert json.loads(reply)[0] in (3, 4)
+
+
+def limits_rules() -> Any:
+    from custom_components.ocpp_ems.core.protocol.v16.session import _SAMPLED_VALUE_RULES
+
+    assert limits.MAX_JSON_DEPTH > 8
+    return _SAMPLED_VALUE_RULES
+
+
+class _QueueConnection:
+    """A connection fed from a list; records what the guard sends."""
+
+    def __init__(self, frames: list[str | bytes]) -> None:
+        self.frames = frames
+        self.sent: list[str] = []
+        self.closed = False
+
+    async def recv(self) -> str | bytes:
+        return self.frames.pop(0)
+
+    async def send(self, message: str) -> None:
+        self.sent.append(message)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+def _guard(connection: Any, trust: Trust = Trust.AUTHENTICATED) -> FrameGuard:
+    return FrameGuard(
+        connection,
+        charger_id="g",
+        known_actions={"Heartbeat"},
+        handled_actions=lambda: {"Heartbeat"},
+        trust=lambda: trust,
+    )
+
+
+async def test_answers_to_our_calls_are_checked_and_completed() -> None:
+    connection = _QueueConnection([])
+    guard = _guard(connection)
+    for unique_id in ("a", "b", "c", "d", "e"):
+        await guard.send(json.dumps([2, unique_id, "Reset", {"type": "Soft"}]))
+    assert guard.inspect('[3, "a", ["not", "an", "object"]]') == (None, None)
+    assert guard.inspect('[3, "a", {}]') == ('[3, "a", {}]', None)
+    assert guard.inspect('[4, "b", 5]') == (None, None)  # malformed: dropped, still awaited
+    frame, _ = guard.inspect('[4, "b", "GenericError"]')
+    assert json.loads(frame or "") == [4, "b", "GenericError", "", {}]
+    frame, _ = guard.inspect('[4, "c", "GenericError", 7, []]')
+    assert json.loads(frame or "") == [4, "c", "GenericError", "", {}]
+    assert guard.inspect('[4, "d", "GenericError", "x", {}]')[0] is not None
+    assert guard.inspect('[3, "a", {}]') == (None, None)  # answered already: a stray now
+    assert guard.stats.strays_dropped == 1
+    assert guard.stats.by_kind["malformed_response"] == 2
+
+
+async def test_outstanding_calls_are_bounded() -> None:
+    guard = _guard(_QueueConnection([]))
+    for index in range(100):
+        await guard.send(json.dumps([2, f"id{index}", "Reset", {}]))
+    assert len(guard._outstanding) == 16
+    assert guard.inspect('[3, "id0", {}]') == (None, None)
+    assert guard.inspect('[3, "id99", {}]')[0] is not None
+
+
+async def test_oversized_frame_without_a_call_id_is_dropped_silently() -> None:
+    guard = _guard(_QueueConnection([]))
+    small = ConnectionLimits(frame_bytes=10, hard_frame_bytes=100, messages_per_s=None)
+    assert guard.inspect(b"\x00" * 50, small) == (None, None)
+    assert guard.stats.by_kind["too_large"] == 1
+
+
+async def test_a_bug_in_inspection_still_answers_the_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connection = _QueueConnection(
+        ['[2, "x1", "Heartbeat", {}]', "[3", '[2, "ok", "Heartbeat", {}]']
+    )
+    guard = _guard(connection)
+    calls = {"n": 0}
+    original = guard.inspect
+
+    def flaky(raw: str | bytes, limits: ConnectionLimits | None = None) -> Any:
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise RuntimeError("bug")
+        return original(raw, limits)
+
+    monkeypatch.setattr(guard, "inspect", flaky)
+    assert await guard.recv() == '[2, "ok", "Heartbeat", {}]'
+    assert json.loads(connection.sent[0])[:3] == [4, "x1", "InternalError"]
+    assert len(connection.sent) == 1  # "[3" has no id to answer
+    assert guard.stats.internal_errors == 1
+
+
+async def test_internal_error_only_for_an_unanswered_call() -> None:
+    connection = _QueueConnection(['[2, "h1", "Heartbeat", {}]'])
+    guard = _guard(connection)
+    await guard.answer_internal_error(RuntimeError("nothing pending"))
+    assert connection.sent == []
+    await guard.recv()
+    await guard.send('[3, "h1", {}]')
+    await guard.answer_internal_error(RuntimeError("already answered"))
+    assert connection.sent == ['[3, "h1", {}]']
+    await guard.close()
+    assert connection.closed
+
+
+async def test_trust_change_reconfigures_the_rate_limit() -> None:
+    trust = {"level": Trust.PENDING}
+    connection = _QueueConnection(['[2, "a", "Heartbeat", {}]', '[2, "b", "Heartbeat", {}]'])
+    guard = FrameGuard(
+        connection,
+        charger_id="t",
+        known_actions={"Heartbeat"},
+        handled_actions=lambda: {"Heartbeat"},
+        trust=lambda: trust["level"],
+    )
+    await guard.recv()
+    assert guard._bucket is not None
+    trust["level"] = Trust.UNAUTHENTICATED
+    await guard.recv()
+    assert guard._bucket._rate == LIMITS[Trust.UNAUTHENTICATED].messages_per_s
+
+
+async def test_server_declines_per_message_compression(make_central: Any) -> None:
+    """A compressed flood inflates thousands of frames per TCP segment before reading pauses."""
+    from websockets.asyncio.client import connect
+    from websockets.typing import Subprotocol
+
+    central = await make_central()
+    async with connect(
+        f"ws://127.0.0.1:{central.port}/CP-Z",
+        subprotocols=[Subprotocol("ocpp1.6")],
+        compression="deflate",
+    ) as ws:
+        assert ws.protocol.extensions == []
+
+
+async def test_call_error_answers_are_not_logged_as_warnings(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    from custom_components.ocpp_ems.core.errors import CommandRejectedError
+
+    sim = await h.charger_client()
+    sim.fail_with_error.add("Reset")
+    with pytest.raises(CommandRejectedError):
+        await h.session.reset()
+    assert not [r for r in caplog.records if r.levelno >= 30 and "CALLError" in r.getMessage()]

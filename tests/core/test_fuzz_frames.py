@@ -1,0 +1,52 @@
+"""A seeded subset of the frame fuzz benchmark (benchmarks/fuzz_frames.py) against the real server.
+
+Every CALL gets exactly one answer, no connection is closed by payload, and nothing is logged with a
+traceback. The full run (>= 100,000 frames, RSS and latency) is the benchmark itself.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from benchmarks.fuzz_frames import (
+    ACCEPTED_PREFIX,
+    PASSWORD,
+    FuzzDirectory,
+    fuzz_connections,
+)
+from custom_components.ocpp_ems.core.protocol.limits import LIMITS, Trust
+
+from .conftest import MakeCentral
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+async def test_fuzz_subset(
+    make_central: MakeCentral, caplog: pytest.LogCaptureFixture, seed: int
+) -> None:
+    caplog.set_level(logging.INFO)
+    central = await make_central(directory_=FuzzDirectory())
+    base_url = f"ws://127.0.0.1:{central.port}"
+    accepted = await fuzz_connections(
+        base_url, [f"{ACCEPTED_PREFIX}{i}" for i in range(3)], PASSWORD, 1500, seed, 0
+    )
+    pending = await fuzz_connections(
+        base_url,
+        ["FUZZ-P0"],
+        None,
+        12,
+        seed,
+        0,
+        max_frame=LIMITS[Trust.PENDING].hard_frame_bytes - 1024,
+    )
+    for tally in (accepted, pending):
+        assert tally.refused_handshakes == 0
+        assert tally.unanswered == 0, tally.samples
+        assert tally.answered_twice == 0
+        assert tally.closed_by_payload == {}, tally.samples
+        assert tally.closed_by_size_limit == 0
+    assert accepted.calls > 1000
+    assert set(accepted.by_kind) >= {"field_type", "stray", "broken_json", "duplicate", "deep"}
+    tracebacks = [r for r in caplog.records if r.exc_info is not None and r.exc_info[0]]
+    assert tracebacks == []
