@@ -15,7 +15,7 @@ from ocpp.v16 import call
 from custom_components.ocpp_ems.core.current_control import CurrentController
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.model import Charger, EventKind, Transaction
-from custom_components.ocpp_ems.core.settings import ChargerSettings, ServerSettings
+from custom_components.ocpp_ems.core.settings import ChargerSettings, PauseStrategy, ServerSettings
 
 from .fakes import MemoryDirectory
 from .v16_harness import CHARGER_ID, Harness, SimCharger, now_iso, running_harness, wait_for
@@ -188,3 +188,19 @@ async def test_authorization_event_fires_once_per_swipe(h: Harness) -> None:
     await sim.call(call.Authorize(id_tag="BAD"))
     await sim.start_tx(connector_id=3, id_tag="BAD")
     assert authorizations() == ["authorized", "authorized", "authorization_rejected"]
+
+
+async def test_resume_by_remote_start_skips_a_refused_car(
+    h: Harness, settings: ChargerSettings
+) -> None:
+    """With pause by stop + start, resuming must not remote-start (with our own, always accepted
+    tag) the connector whose last session was refused and stopped."""
+    settings.pause_strategy = PauseStrategy.REMOTE_STOP_START
+    sim = await attached(h)
+    tx = (await sim.start_tx(id_tag="BAD")).transaction_id
+    await wait_for(lambda: sim.actions("RemoteStopTransaction"))
+    await sim.call(call.StopTransaction(meter_stop=1000, timestamp=now_iso(), transaction_id=tx))
+    controller = h.get_controller()
+    await controller.pause()
+    await controller.resume()
+    assert sim.actions("RemoteStartTransaction") == []

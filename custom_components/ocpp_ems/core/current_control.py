@@ -197,7 +197,10 @@ class CurrentController:
         connectors = self._stopped_connectors or [self._first_outlet()]
         self._stopped_connectors = []
         for connector_id in connectors:
-            if self.charger.connector(connector_id).transaction is None:
+            connector = self.charger.connector(connector_id)
+            last = connector.last_transaction
+            # Our own tag always starts: never hand it to a car whose own tag was refused.
+            if connector.transaction is None and (last is None or last.authorized):
                 await session.remote_start(connector_id, self._settings().remote_start_id_tag)
 
     def _record_paused(self, paused: bool) -> None:
