@@ -32,6 +32,7 @@ VOLATILE = props(
     "energy_timestamp",
     "energy_received_at",
     "last_register_at",
+    "meter_last_at",
     "started_at",
     "transaction_id",
     "server_entry_id",

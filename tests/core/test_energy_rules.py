@@ -336,3 +336,70 @@ def test_connector_zero_readings_take_over_the_lifetime(caplog: pytest.LogCaptur
     state.record_meter(1, [energy(T0 + 2 * MINUTE, 1100)])
     state.record_meter(0, [energy(T0 + 3 * MINUTE, 50_300)])
     assert state.charger.lifetime_energy.total_wh == 1300
+
+
+def _session_with_readings(state: ChargerState) -> list[Reading]:
+    state.record_meter(1, [energy(T0, 1000)])
+    start(state, 1000)
+    history = [energy(T0 + 5 * (i + 1) * MINUTE, 1000 + 100 * (i + 1)) for i in range(10)]
+    for reading in history:
+        state.record_meter(1, [reading], transaction_id="1")
+    return history
+
+
+def test_readings_replayed_after_a_restart_are_not_counted_again() -> None:
+    """Review finding: after a restart the base was the start time, so the session's own readings
+    (StopTransaction's transactionData, re-sent MeterValues) looked like a reset and counted again."""
+    before = make_state()
+    history = _session_with_readings(before)
+    assert before.charger.lifetime_energy.total_wh == 2000
+    restored = make_state(charger_from_dict(charger_to_dict(before.charger)))
+    restored.record_meter(1, history[-3:], transaction_id="1")
+    tx = restored.end_transaction(
+        "1", ended=T0 + timedelta(hours=1), reason="Local", meter_stop_wh=2000, readings=history
+    )
+    assert tx is not None
+    assert tx.energy_wh == 1000
+    assert restored.charger.lifetime_energy.total_wh == 2000
+
+
+def test_idle_hours_give_no_allowance_to_one_bogus_jump() -> None:
+    """Review finding: an unchanged register kept its first time, so after a night of idle
+    readings one outlier counted up to max power x 12 h."""
+    state = make_state()
+    for i in range(49):
+        state.record_meter(1, [energy(T0 + 15 * i * MINUTE, 50_000)])
+    late = T0 + timedelta(hours=12, minutes=15)
+    state.record_meter(1, [energy(late, 350_000)])
+    assert state.charger.lifetime_energy.total_wh == 50_000
+    tx = state.start_transaction(
+        1, "2", id_tag="TAG", started=late + MINUTE, meter_start_wh=50_000, authorized=True
+    )
+    state.record_meter(1, [energy(late + 2 * MINUTE, 350_000)], transaction_id="2")
+    assert tx.energy_wh == 0
+    state.record_meter(1, [energy(late + 3 * MINUTE, 50_010)], transaction_id="2")
+    assert tx.energy_wh == 10
+
+
+def test_coarse_register_while_charging_still_counts_its_steps() -> None:
+    """While charging, an unchanged register keeps its first time: a 1 kWh step after 10 minutes of
+    unchanged readings is energy, not an outlier."""
+    state = make_state()
+    tx = start(state, 10_000)
+    state.record_status(1, ConnectorStatus.CHARGING, timestamp=T0)
+    for i in range(1, 10):
+        state.record_meter(1, [energy(T0 + i * MINUTE, 10_000)], transaction_id="1")
+    state.record_meter(1, [energy(T0 + 10 * MINUTE, 11_000)], transaction_id="1")
+    assert tx.energy_wh == 1000
+
+
+def test_ended_transactions_keep_their_end_across_a_restart() -> None:
+    state = make_state()
+    _session_with_readings(state)
+    state.end_transaction("1", ended=T0 + timedelta(hours=1), reason="EVDisconnected")
+    restored = charger_from_dict(charger_to_dict(state.charger))
+    last = restored.connector(1).last_transaction
+    assert last is not None
+    assert last.ended_at == T0 + timedelta(hours=1)
+    assert last.stop_reason == "EVDisconnected"
+    assert last.meter_last_at == T0 + 50 * MINUTE

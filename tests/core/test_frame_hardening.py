@@ -400,3 +400,29 @@ async def test_call_error_answers_are_not_logged_as_warnings(
     with pytest.raises(CommandRejectedError):
         await h.session.reset()
     assert not [r for r in caplog.records if r.levelno >= 30 and "CALLError" in r.getMessage()]
+
+
+async def test_duplicate_authorization_headers_are_refused_without_a_traceback(
+    make_central: Any, directory: MemoryDirectory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Review finding: two Authorization headers made the handshake raise (HTTP 500, a traceback
+    per request)."""
+    from websockets.asyncio.client import connect
+    from websockets.datastructures import Headers
+    from websockets.exceptions import InvalidStatus
+    from websockets.typing import Subprotocol
+
+    directory.accept("CP-D", password="correct-horse-battery-staple-1")
+    central = await make_central()
+    headers = Headers()
+    headers["Authorization"] = "Basic eDp5"
+    headers["Authorization"] = "Basic eTp6"
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(
+            f"ws://127.0.0.1:{central.port}/CP-D",
+            subprotocols=[Subprotocol("ocpp1.6")],
+            additional_headers=headers,
+        ):
+            pass
+    assert refused.value.response.status_code == 401
+    assert not [r for r in caplog.records if r.exc_info]

@@ -311,6 +311,8 @@ async def test_credentials_never_reach_the_debug_log(
     async with connect(url(central), additional_headers=basic("CP1", PASSWORD.encode())) as ws:
         await roundtrip(ws, secret)
     await refused(central, "/CP1", additional_headers=basic("CP1", b"wrong-password"))
+    # A token in the query string (review finding: the request line was logged whole).
+    await refused(central, "/CP1?token=query-secret", additional_headers=basic("CP1", b"x"))
     ours = [
         record.getMessage()
         for record in caplog.records
@@ -321,6 +323,8 @@ async def test_credentials_never_reach_the_debug_log(
     for encoded in (basic("CP1", PASSWORD.encode()), basic("CP1", b"wrong-password")):
         assert encoded["Authorization"].split()[1] not in text
     assert "ab" * 12 not in text
+    assert "query-secret" not in text
+    assert any("GET /CP1 HTTP/1.1" in line for line in ours)
 
 
 async def test_hex_stored_password_accepts_its_decoded_bytes(
@@ -1036,7 +1040,7 @@ async def test_failed_logins_are_throttled_per_charger_id(
     with pytest.raises(InvalidStatus) as info:
         async with connect(
             url(central, "/CP1"),
-            additional_headers=basic("CP1", PASSWORD.encode()),
+            additional_headers=basic("CP1", b"another guess"),
             local_addr=("127.0.0.5", 0),
         ):
             pass
@@ -1094,9 +1098,14 @@ async def test_the_chargers_own_address_is_exempt_from_its_id_block(
     assert await login(central, "CP1", PASSWORD.encode(), "127.0.0.1") == 101
     for source in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
         assert await login(central, "CP1", b"guess", source) == 401
-    assert await login(central, "CP1", PASSWORD.encode(), "127.0.0.5") == 429
-    # Failures elsewhere do not lock the charger out where it lives.
+    assert await login(central, "CP1", b"guess", "127.0.0.5") == 429
+    # Failures elsewhere do not lock the charger out where it lives...
     assert await login(central, "CP1", PASSWORD.encode(), "127.0.0.1") == 101
+    # ... nor from a new address (after a restart, a new DHCP lease): the right password is
+    # never refused by the id's block (review finding).
+    for source in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
+        assert await login(central, "CP1", b"guess", source) in (401, 429)
+    assert await login(central, "CP1", PASSWORD.encode(), "127.0.0.9") == 101
 
 
 async def test_takeover_attempts_count_as_failures(
@@ -1412,3 +1421,31 @@ def test_two_phase_password_state_is_persisted() -> None:
     old = state_from_dict(legacy)["CP1"]
     assert old.auth_provisioned
     assert not old.auth_committed
+
+
+async def test_racing_takeovers_do_not_replace_the_live_reconnection(
+    make_central: MakeCentral, directory: MemoryDirectory, factories: dict[str, SessionFactory]
+) -> None:
+    """Review finding: two handshakes without credentials both found the half-open socket dead;
+    the second replaced the charger's live reconnection. Now it is pinged again and refused."""
+    directory.admissions["CP2"] = Admission.ACCEPTED
+    central = await make_central(factories=factories)
+    central.takeover_ping_timeout_s = 0.5
+    half_open = await connect(url(central, "/CP2"), local_addr=("127.0.0.2", 0))
+    half_open.transport.pause_reading()  # never answers a ping again
+
+    async def reconnect(source: str, delay: float) -> ClientConnection:
+        await asyncio.sleep(delay)
+        return await connect(url(central, "/CP2"), local_addr=(source, 0), open_timeout=10)
+
+    legit, intruder = await asyncio.gather(
+        reconnect("127.0.0.2", 0.0), reconnect("127.0.0.66", 0.1)
+    )
+    await asyncio.wait_for(intruder.wait_closed(), 5)
+    assert intruder.close_code == 1008
+    await roundtrip(legit)
+    assert legit.state.name == "OPEN"
+    session = central.session("CP2")
+    assert session is not None
+    await legit.close()
+    half_open.transport.abort()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .model import Charger, Connector, PhaseValues, RegisterPoint, Transaction
+from .model import Charger, Connector, ConnectorStatus, PhaseValues, RegisterPoint, Transaction
 from .settings import ChargerSettings
 from .timeutil import parse_timestamp, utcnow
 
@@ -329,9 +329,17 @@ def apply_energy(
         return False
     rise = register_wh - base.register_wh
     if rise == 0.0 and meter.energy_register_wh is not None:
-        # Unchanged: the base keeps the time it was first seen (a register in coarse steps may
-        # have risen by up to one step meanwhile). A pending outlier is forgotten.
+        # Unchanged. While energy may flow the base keeps the time it was first seen (a register
+        # in coarse steps may have risen by up to one step meanwhile); otherwise the base moves
+        # on, so that idle hours never become an allowance for one bogus jump. A pending outlier
+        # is forgotten.
         meter.energy_candidate = None
+        if not _energy_may_flow(connector) and (
+            meter.energy_timestamp is None or when > meter.energy_timestamp
+        ):
+            meter.energy_timestamp = when
+            meter.energy_received_at = received
+            meter.energy_slack_wh = None
         return True
     allowance = _allowance(power, meter.energy_slack_wh, base, when, received)
     if 0.0 <= rise <= allowance:
@@ -402,9 +410,11 @@ def _base(
         )
     open_tx = transaction or connector.transaction
     if open_tx is not None and open_tx.connector_id == connector.connector_id:
-        # Its last value was read at its start at the earliest: the most generous bound.
+        # Its last value was read when stored (older versions: at its start at the latest).
         return RegisterPoint(
-            register_wh=open_tx.meter_last_wh, timestamp=open_tx.started_at, received_at=None
+            register_wh=open_tx.meter_last_wh,
+            timestamp=open_tx.meter_last_at or open_tx.started_at,
+            received_at=None,
         )
     counter = charger.lifetime_energy
     restored = all(c.meter.energy_register_wh is None for c in charger.connectors.values())
@@ -470,6 +480,15 @@ def _take(
     if transaction is not None:
         transaction.credited_wh = transaction.energy_wh + credit
         transaction.meter_last_wh = register_wh
+        transaction.meter_last_at = meter.energy_timestamp
+
+
+def _energy_may_flow(connector: Connector) -> bool:
+    """Charging, or a session whose state is not known yet (just after a restart)."""
+    status = connector.status
+    if status is ConnectorStatus.CHARGING:
+        return True
+    return connector.transaction is not None and status is ConnectorStatus.UNKNOWN
 
 
 def _counts_for_lifetime(charger: Charger, connector: Connector) -> bool:

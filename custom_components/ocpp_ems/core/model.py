@@ -146,6 +146,9 @@ class Transaction:
     credited_wh: float | None = None
     # False when the id tag was not accepted: the transaction is stopped and gets no current.
     authorized: bool = True
+    # When ``meter_last_wh`` was read (None: at the start). After a restart this is the base time:
+    # replayed older readings are history, not a reset to be counted again.
+    meter_last_at: datetime | None = None
 
     @property
     def energy_wh(self) -> float:
@@ -163,6 +166,9 @@ class Transaction:
             "meter_last_wh": self.meter_last_wh,
             "energy_wh": self.energy_wh,
             "authorized": self.authorized,
+            "meter_last_at": None if self.meter_last_at is None else self.meter_last_at.isoformat(),
+            "ended_at": None if self.ended_at is None else self.ended_at.isoformat(),
+            "stop_reason": self.stop_reason,
         }
 
     @classmethod
@@ -176,7 +182,14 @@ class Transaction:
             meter_last_wh=float(data["meter_last_wh"]),
             credited_wh=None if data.get("energy_wh") is None else float(data["energy_wh"]),
             authorized=bool(data.get("authorized", True)),
+            meter_last_at=_optional_datetime(data.get("meter_last_at")),
+            ended_at=_optional_datetime(data.get("ended_at")),
+            stop_reason=None if data.get("stop_reason") is None else str(data["stop_reason"]),
         )
+
+
+def _optional_datetime(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(str(value))
 
 
 @dataclass(kw_only=True)

@@ -21,8 +21,9 @@ HTTP 409.
 Throttling: failed logins (401, 409) are counted per charger id and per source address
 (:class:`~.guard.LoginThrottle`): from the 3rd failure within 10 minutes the id / address gets HTTP
 429 with Retry-After, 5 s doubling up to 5 minutes; a successful login resets both. The address a
-charger last connected from is exempt from its id's block (so failures from elsewhere cannot lock
-the charger out), not from its own address block.
+charger last connected from and a login that presents the right password are exempt from its id's
+block (so failures from elsewhere cannot lock the charger out, also after a restart), not from the
+address block (guessing stays throttled per address).
 
 Passwords are two-phase: once the charger accepted its AuthorizationKey the password is *offered*
 (it may still connect without credentials); its first login with the password *commits* it, and
@@ -43,6 +44,7 @@ import asyncio
 import http
 import logging
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
@@ -99,6 +101,9 @@ class _WebsocketsLogger(logging.LoggerAdapter[logging.Logger]):
     def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
         if args and msg in ("< %s: %s", "> %s: %s") and str(args[0]).lower() in _SECRET_HEADERS:
             args = (args[0], "***")
+        elif msg == "< %s %s %s" and len(args) == 3:
+            # The request line: its query string may carry a token.
+            args = (args[0], str(args[1]).split("?", 1)[0], args[2])
         elif len(args) == 1 and isinstance(args[0], Frame):
             frame = args[0]
             args = (f"{frame.opcode.name} [{len(frame.data)} bytes]",)
@@ -235,6 +240,10 @@ class CentralSystem:
         self._address_throttle = LoginThrottle(clock)
         # Where each charger last connected from: exempt from its id's throttle.
         self._known_address: dict[str, str] = {}
+        # Unauthenticated handshakes -> the open connection they found (None: none).
+        self._checked_links: weakref.WeakKeyDictionary[ServerConnection, _Link | None] = (
+            weakref.WeakKeyDictionary()
+        )
         self._pending = PendingChargers(clock, limit=MAX_PENDING_CHARGERS)
         self._last_refusal: Refusal | None = None
         self._refusal_listeners: list[Callable[[Refusal], None]] = []
@@ -496,7 +505,19 @@ class CentralSystem:
                 http.HTTPStatus.NOT_FOUND,
             )
 
-        if (retry_after := self._retry_after(charger_id, remote)) is not None:
+        # Several Authorization headers are not credentials (and .get() would raise on them).
+        headers = request.headers.get_all("Authorization")
+        header = headers[0] if len(headers) == 1 else ("" if headers else None)
+        password = self._directory.password(charger_id)
+        # The right password is never refused by the charger id's block: failures from elsewhere
+        # must not lock the charger out (also after a restart, when its address is not known yet).
+        # Guessing stays throttled per address.
+        proven = (
+            header is not None
+            and password is not None
+            and auth.check_credentials(header, charger_id, password)
+        )
+        if (retry_after := self._retry_after(charger_id, remote, proven=proven)) is not None:
             response = self._refuse(
                 connection,
                 charger_id,
@@ -508,8 +529,6 @@ class CentralSystem:
             response.headers["Retry-After"] = str(retry_after)
             return response
 
-        header = request.headers.get("Authorization")
-        password = self._directory.password(charger_id)
         charger = self._chargers.get(charger_id)
         authenticated = False
         if header is not None or (charger is not None and charger.auth_committed):
@@ -552,6 +571,9 @@ class CentralSystem:
                 remote,
             )
             previous.connection.transport.abort()
+        if not authenticated:
+            # What this handshake found (see _may_take_over: another one may race it).
+            self._checked_links[connection] = previous
 
         if admission is Admission.PENDING and not self._make_pending_room(charger_id):
             response = self._refuse(
@@ -635,10 +657,13 @@ class CentralSystem:
             )
         return count <= REFUSAL_WARNINGS_PER_WINDOW
 
-    def _retry_after(self, charger_id: str, remote: str) -> int | None:
-        """Seconds the id or the address must still wait after failed logins (None: go ahead)."""
+    def _retry_after(self, charger_id: str, remote: str, *, proven: bool = False) -> int | None:
+        """Seconds the id or the address must still wait after failed logins (None: go ahead).
+
+        The id's block spares the address the charger last connected from and a request that
+        proved the password (``proven``); the address block applies to everyone."""
         waits = [self._address_throttle.retry_after(remote)]
-        if self._known_address.get(charger_id) != remote:
+        if not proven and self._known_address.get(charger_id) != remote:
             waits.append(self._id_throttle.retry_after(charger_id))
         blocked = [wait for wait in waits if wait is not None]
         return max(blocked) if blocked else None
@@ -739,6 +764,8 @@ class CentralSystem:
         charger_id = parse_charger_id(request.path) if request is not None else None
         if charger_id is None:  # pragma: no cover - _process_request refused it already
             return
+        if not await self._may_take_over(connection, charger_id):
+            return
         version = (connection.subprotocol or DEFAULT_VERSION).lower()
         charger = self.charger(charger_id)
         remote = _remote(connection)
@@ -786,6 +813,28 @@ class CentralSystem:
             _LOGGER.exception("OCPP session of charger %s failed", charger_id)
         finally:
             await self._on_link_ended(link)
+
+    async def _may_take_over(self, connection: ServerConnection, charger_id: str) -> bool:
+        """Two handshakes without credentials may both have found the open socket dead; the first
+        one's connection may be open by now. A connection that appeared after this handshake's
+        check is pinged too; if it answers, this one is closed (1008) instead of replacing it."""
+        checked = self._checked_links.pop(connection, None)
+        current = self._links.get(charger_id)
+        if current is None or current is checked or getattr(connection, "username", None):
+            return True
+        if not await self._answers_ping(current.connection):
+            current.connection.transport.abort()
+            return True
+        remote = _remote(connection)
+        self._login_failed(charger_id, remote)
+        _LOGGER.warning(
+            "Refused connection of charger %s from %s: another connection took over while it was "
+            "being checked, and it has no valid password",
+            charger_id,
+            remote,
+        )
+        await connection.close(code=1008, reason="already connected")
+        return False
 
     async def _on_link_ended(self, link: _Link) -> None:
         # Always close the session: it fails pending calls at once instead of letting them time out.
