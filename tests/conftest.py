@@ -47,3 +47,11 @@ def entity_registry_enabled_by_default() -> Generator[None]:
         "homeassistant.helpers.entity.Entity.entity_registry_enabled_default", return_value=True
     ):
         yield
+
+
+@pytest.fixture
+def fast_ems_debounce(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Energy-manager debounce 50 ms instead of a second: the same behaviour, quicker tests."""
+    from custom_components.ocpp_ems import energy_manager
+
+    monkeypatch.setattr(energy_manager, "EMS_DEBOUNCE_S", 0.05)

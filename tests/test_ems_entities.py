@@ -22,7 +22,6 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
 from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
 
-from custom_components.ocpp_ems import energy_manager
 from custom_components.ocpp_ems.const import (
     CONF_BATTERY_ASSIST,
     CONF_BATTERY_FLOOR_SOC,
@@ -70,9 +69,7 @@ EMS_KEYS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fast_debounce(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(energy_manager, "EMS_DEBOUNCE_S", 0.05)
+pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 
 
 @pytest.fixture

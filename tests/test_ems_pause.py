@@ -17,7 +17,6 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
     MockConfigEntry,
 )
 
-from custom_components.ocpp_ems import energy_manager
 from custom_components.ocpp_ems.const import (
     CONF_EMS_ENABLED,
     CONF_GRID_POWER,
@@ -27,16 +26,12 @@ from custom_components.ocpp_ems.const import (
 )
 
 from .helpers.charger import SimCharger, wait_for
-from .helpers.ems import POWER, async_set_charger_options, async_setup_sources, set_sources
+from .helpers.ems import MODE, POWER, async_set_charger_options, async_setup_sources, set_sources
 
 type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
-MODE = "select.acme_wallbox_1_cp1_charge_mode"
 
-
-@pytest.fixture(autouse=True)
-def fast_debounce(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(energy_manager, "EMS_DEBOUNCE_S", 0.05)
+pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 
 
 @pytest.fixture

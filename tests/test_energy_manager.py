@@ -45,19 +45,14 @@ from custom_components.ocpp_ems.ems_inputs import (
 from custom_components.ocpp_ems.energy_manager import stale_issue_id
 
 from .helpers.charger import SimCharger, wait_for
+from .helpers.ems import MODE, REASON, TARGET
 
 type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
-MODE = "select.acme_wallbox_1_cp1_charge_mode"
-REASON = "sensor.acme_wallbox_1_cp1_energy_manager_reason"
-TARGET = "sensor.acme_wallbox_1_cp1_energy_manager_target_current"
 SURPLUS = "sensor.acme_wallbox_1_cp1_available_surplus"
 
 
-@pytest.fixture(autouse=True)
-def fast_debounce(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Debounce 50 ms instead of a second: the behaviour is the same, the tests are quicker."""
-    monkeypatch.setattr(energy_manager, "EMS_DEBOUNCE_S", 0.05)
+pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 
 
 @pytest.fixture

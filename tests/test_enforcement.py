@@ -14,7 +14,6 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
     MockConfigEntry,
 )
 
-from custom_components.ocpp_ems import energy_manager
 from custom_components.ocpp_ems.clock import clock_issue_id
 from custom_components.ocpp_ems.const import (
     CONF_EMS_ENABLED,
@@ -27,18 +26,12 @@ from custom_components.ocpp_ems.const import (
 from custom_components.ocpp_ems.core.meter import MAX_CLOCK_AHEAD_S
 
 from .helpers.charger import SimCharger, wait_for
-from .helpers.ems import POWER, async_setup_sources, set_sources
+from .helpers.ems import MODE, POWER, REASON, TARGET, async_setup_sources, set_sources
 
 type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
-MODE = "select.acme_wallbox_1_cp1_charge_mode"
-REASON = "sensor.acme_wallbox_1_cp1_energy_manager_reason"
-TARGET = "sensor.acme_wallbox_1_cp1_energy_manager_target_current"
 
-
-@pytest.fixture(autouse=True)
-def fast_debounce(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(energy_manager, "EMS_DEBOUNCE_S", 0.05)
+pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 
 
 @pytest.fixture

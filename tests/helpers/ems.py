@@ -30,6 +30,11 @@ from custom_components.ocpp_ems.const import (
 
 from .charger import wait_for
 
+# The energy-manager entities of the onboarded test charger (CP1).
+MODE = "select.acme_wallbox_1_cp1_charge_mode"
+REASON = "sensor.acme_wallbox_1_cp1_energy_manager_reason"
+TARGET = "sensor.acme_wallbox_1_cp1_energy_manager_target_current"
+
 # name -> (unit, device class)
 POWER = ("W", "power")
 PERCENT = ("%", "battery")
