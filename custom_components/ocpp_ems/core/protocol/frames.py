@@ -113,6 +113,14 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def call_id_of(raw: str | bytes) -> str | None:
+    """The unique id of a frame that starts like a CALL, read without parsing it (for frames too
+    large or too broken to parse)."""
+    head = raw[:200] if isinstance(raw, str) else raw[:200].decode(errors="replace")
+    match = _CALL_ID.match(head)
+    return None if match is None else match.group(1)
+
+
 def parse_frame(raw: str) -> Any:
     """Strict JSON: no NaN/Infinity, no numbers that overflow to infinity.
 
@@ -235,14 +243,13 @@ class FrameGuard:
         self._call_id = None
         limits = limits or LIMITS[Trust.AUTHENTICATED]
         if len(raw) > limits.frame_bytes:
-            text = raw if isinstance(raw, str) else raw[:200].decode(errors="replace")
-            match = _CALL_ID.match(text[:200])
-            if match is None:
+            call_id = call_id_of(raw)
+            if call_id is None:
                 self._report("too_large", "dropped a %d-byte frame", len(raw))
                 return None, None
             return None, self._error(
                 "too_large",
-                match.group(1),
+                call_id,
                 self._codes.too_large,
                 f"Frame larger than {limits.frame_bytes} bytes",
             )
@@ -255,10 +262,9 @@ class FrameGuard:
             message = parse_frame(raw)
         except ValueError:
             # Broken JSON that still starts like a CALL: answer that CALL by its id.
-            match = _CALL_ID.match(raw[:200])
             return None, self._error(
                 "invalid_json",
-                UNPARSABLE_ID if match is None else match.group(1),
+                call_id_of(raw) or UNPARSABLE_ID,
                 self._codes.malformed,
                 "Message is not valid JSON",
             )
@@ -426,12 +432,11 @@ class FrameGuard:
         return json.dumps([CALL_ERROR, unique_id, code, description, {}])
 
     def _internal_error(self, raw: str | bytes) -> str | None:
-        text = raw if isinstance(raw, str) else raw[:200].decode(errors="replace")
-        match = _CALL_ID.match(text[:200])
-        if match is None:
+        call_id = call_id_of(raw)
+        if call_id is None:
             return None
         self.stats.internal_errors += 1
-        return json.dumps([CALL_ERROR, match.group(1), self._codes.internal, "", {}])
+        return json.dumps([CALL_ERROR, call_id, self._codes.internal, "", {}])
 
     def _report(self, kind: str, message: str, *args: Any) -> None:
         self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
