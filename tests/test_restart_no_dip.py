@@ -27,7 +27,6 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
 )
 
 from custom_components.ocpp_ems.const import CONF_PASSWORD, DOMAIN
-from custom_components.ocpp_ems.coordinator import charger_energy_settled
 
 from .helpers.charger import SimCharger
 from .helpers.fixtures import ConnectCharger, async_unload_all, central_of
@@ -112,7 +111,7 @@ async def test_no_dip_after_a_crash_during_a_session(
     await _crash_and_restart(hass, hass_storage, server_entry, on_disk)
     model = central_of(server_entry).charger("CP1")
     assert model.lifetime_energy.last_register_wh == 1100  # the stale stored state
-    assert not charger_energy_settled(model)
+    assert not model.energy_settled
     assert model.info.vendor == "Acme"  # device info survives the crash too
     # Device info came back from the store (the device registry is fed from it at startup).
     device = device_registry.async_get_device_by_identifier((DOMAIN, "CP1"), charger_entry.entry_id)
@@ -170,7 +169,7 @@ async def test_restored_value_shown_at_once_without_an_open_session(
     on_disk = copy.deepcopy(hass_storage[key])
     await _crash_and_restart(hass, hass_storage, server_entry, on_disk)
     model = central_of(server_entry).charger("CP1")
-    assert charger_energy_settled(model)
+    assert model.energy_settled
     async with connect("CP1", password=password) as sim:
         assert await sim.boot() == "Accepted"
         await hass.async_block_till_done()

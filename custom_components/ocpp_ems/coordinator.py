@@ -19,7 +19,7 @@ from homeassistant.helpers.typing import UNDEFINED
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .const import DOMAIN, LOGGER
-from .core.model import Charger, ChargerEvent, Connector, EventKind
+from .core.model import Charger, ChargerEvent, EventKind
 from .core.server import CentralSystem
 from .core.settings import ServerSettings
 from .hub import HassChargerDirectory, HassStateStore
@@ -66,20 +66,6 @@ def connector_ids(charger: Charger) -> list[int]:
 
 # Saved at once rather than within the save delay: a crash right after must not lose a session.
 _SAVE_AT_ONCE = frozenset({EventKind.SESSION_STARTED, EventKind.SESSION_ENDED})
-
-
-def connector_energy_settled(connector: Connector) -> bool:
-    """Whether the connector's energy is what the charger last reported: no session was open when
-    the model was restored, or the charger reported its register since (a reading, a start or a
-    stop; meter readings are not restored). A restored open session can be up to the save delay
-    behind what was shown before a crash: showing it would be a dip, which Home Assistant's
-    long-term statistics count as a meter reset (the whole value counted again)."""
-    return connector.transaction is None or connector.meter.energy_register_wh is not None
-
-
-def charger_energy_settled(charger: Charger) -> bool:
-    """Whether every connector's energy is settled (the lifetime total adds them up)."""
-    return all(connector_energy_settled(c) for c in charger.connectors.values())
 
 
 def charger_device_info(entry: ChargerConfigEntry, charger: Charger) -> DeviceInfo:

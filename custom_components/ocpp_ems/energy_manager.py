@@ -68,7 +68,6 @@ from .const import (
     LOGGER,
     STORAGE_VERSION,
 )
-from .coordinator import charger_energy_settled
 from .core.ems import (
     ChargerCommand,
     ChargerDecision,
@@ -572,7 +571,7 @@ class EnergyManagerRuntime:
                 view.grid_wh += added * used.grid
                 view.attributed_wh = energy
             view.mix = mix
-            if charger_energy_settled(entry.runtime_data.coordinator.charger):
+            if entry.runtime_data.coordinator.charger.energy_settled:
                 view.settled = True
 
     async def _async_write(self, charger_id: str, command: ChargerCommand) -> None:

@@ -25,7 +25,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
-from .coordinator import ChargerConfigEntry, charger_energy_settled, connector_energy_settled
+from .coordinator import ChargerConfigEntry
 from .core.ems import ChargerDecision, Decision, Reason
 from .core.model import Charger, Connector, ConnectorStatus, PhaseValues
 from .core.settings import ChargerSettings, PauseStrategy
@@ -47,7 +47,7 @@ class OcppChargerSensorDescription(SensorEntityDescription):
 
     value_fn: Callable[[Charger, ChargerSettings], SensorValue]
     exists_fn: Callable[[Charger], bool] = lambda _charger: True
-    # False: the value is not trustworthy yet (unavailable, see connector_energy_settled).
+    # False: the value is not trustworthy yet (unavailable, see Connector.energy_settled).
     available_fn: Callable[[Charger], bool] = lambda _charger: True
 
 
@@ -106,7 +106,7 @@ CHARGER_SENSORS: tuple[OcppChargerSensorDescription, ...] = (
         suggested_display_precision=2,
         value_fn=_lifetime_energy,
         # After a restart: unavailable until the restored total cannot be behind the last shown.
-        available_fn=charger_energy_settled,
+        available_fn=lambda charger: charger.energy_settled,
     ),
     OcppChargerSensorDescription(
         key="firmware_version",
@@ -201,7 +201,7 @@ CONNECTOR_SENSORS: tuple[OcppConnectorSensorDescription, ...] = (
         suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
         value_fn=lambda connector: connector.session_energy_wh,
-        available_fn=connector_energy_settled,
+        available_fn=lambda connector: connector.energy_settled,
     ),
     OcppConnectorSensorDescription(
         key="soc",

@@ -230,6 +230,15 @@ class Connector:
     last_session_energy_wh: float = 0.0
 
     @property
+    def energy_settled(self) -> bool:
+        """Whether the energy is what the charger last reported: no session was open when the
+        model was restored, or the charger reported its register since (a reading, a start or a
+        stop; meter readings are not restored). A restored open session can be up to the save
+        delay behind what was shown before a crash: showing it would be a dip, which Home
+        Assistant's long-term statistics count as a meter reset (the whole value counted again)."""
+        return self.transaction is None or self.meter.energy_register_wh is not None
+
+    @property
     def session_energy_wh(self) -> float:
         """Energy of the running session, else of the last one (what users expect to see)."""
         if self.transaction is not None:
@@ -347,6 +356,11 @@ class Charger:
             if tx is not None and tx.transaction_id == transaction_id:
                 return tx
         return None
+
+    @property
+    def energy_settled(self) -> bool:
+        """Whether every connector's energy is settled (the lifetime total adds them up)."""
+        return all(connector.energy_settled for connector in self.connectors.values())
 
     @property
     def outlets(self) -> list[Connector]:
