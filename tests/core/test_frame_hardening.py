@@ -14,11 +14,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from custom_components.ocpp_ems.core.directory import Admission
-from custom_components.ocpp_ems.core.errors import CommandTimeoutError
-from custom_components.ocpp_ems.core.protocol import limits
-from custom_components.ocpp_ems.core.protocol.frames import FrameGuard
+from custom_components.ocpp_ems.core.errors import (
+    ChargerNotConnectedError,
+    CommandTimeoutError,
+    InvalidCommandError,
+)
+from custom_components.ocpp_ems.core.protocol.frames import FrameInspector
 from custom_components.ocpp_ems.core.protocol.limits import (
     LIMITS,
     ConnectionLimits,
@@ -26,6 +30,9 @@ from custom_components.ocpp_ems.core.protocol.limits import (
     Trust,
     json_depth_exceeds,
 )
+from custom_components.ocpp_ems.core.protocol.rpc import Route, RpcEndpoint
+from custom_components.ocpp_ems.core.protocol.v16.handlers import ROUTES
+from custom_components.ocpp_ems.core.protocol.v16.session import DIALECT
 from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .fakes import MemoryDirectory
@@ -110,8 +117,8 @@ async def test_strays_are_dropped_not_queued_and_commands_still_work(
     for index in range(3000):
         await raw.send(json.dumps([3, f"stray-{index}", {"status": "Accepted"}]))
     await raw.send(json.dumps([4, "stray-err", "GenericError", "", {}]))
-    await wait_for(lambda: h.session._guard.stats.strays_dropped >= 3001, 20)
-    assert h.session._endpoint._response_queue.qsize() == 0
+    await wait_for(lambda: h.session.endpoint.stats.strays_dropped >= 3001, 20)
+    assert not h.session.endpoint._pending
     await h.session.reset()  # a real command round trip after the flood
     assert sim.actions("Reset")
 
@@ -128,9 +135,9 @@ async def test_late_answer_after_timeout_is_a_stray(
             await harness.session.remote_stop("1")
         await asyncio.sleep(0.5)  # the late answer arrives now
         await harness.session.unlock(1)  # the next call gets its own answer, not the late one
-        guard = harness.session._guard
-        assert guard.stats.strays_dropped == 1
-        assert not guard._outstanding
+        endpoint = harness.session.endpoint
+        assert endpoint.stats.strays_dropped == 1
+        assert not endpoint._pending
         assert sim.actions("UnlockConnector")
 
 
@@ -154,8 +161,9 @@ async def test_pending_connection_gets_small_frames_and_a_rate_limit(
         assert reply[:3] == [4, "big", "FormationViolation"]
         for index in range(25):
             assert (await exchange(ws, [2, f"h{index}", "Heartbeat", {}]))[0] == 3
-        guard = harness.session._guard
-        assert guard.stats.rate_limited_s > 0.2  # 20 frames beyond the burst at 40/s
+        assert (
+            harness.session.endpoint.stats.rate_limited_s > 0.2
+        )  # 20 frames beyond the burst at 40/s
         # Above the hard limit websockets does not even read the frame: close 1009.
         await ws.send(json.dumps([2, "huge", "Heartbeat", {"pad": "x" * 9000}]))
         await ws.wait_closed()
@@ -168,22 +176,32 @@ async def test_accepted_charger_frames_are_not_rate_limited_once_authenticated(
     for index in range(20):
         await exchange(ws, [2, f"q{index}", "Heartbeat", {}])
     assert h.session._trust() is Trust.UNAUTHENTICATED
-    assert h.session._guard.stats.rate_limited_s == 0.0
+    assert h.session.endpoint.stats.rate_limited_s == 0.0
 
 
-async def test_internal_error_when_the_library_fails_outside_handlers(
+async def test_internal_error_when_checking_fails_outside_handlers(
     h: Harness, ws: ClientConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A failure the library does not catch itself (here: its payload conversion) still gets the
-    CALL an answer and keeps the connection."""
-    import ocpp.charge_point as library
+    """A failure of ours before the handler (here: the schema check itself) still gets the CALL
+    an answer and keeps the connection."""
 
-    def broken(payload: Any) -> Any:
+    def broken(*args: Any, **kwargs: Any) -> None:
         raise RecursionError("deep")
 
-    monkeypatch.setattr(library, "camel_to_snake_case", broken)
+    monkeypatch.setattr(DIALECT.schemas, "check_request", broken)
     reply = await exchange(ws, [2, "c1", "Heartbeat", {}])
     assert reply[:3] == [4, "c1", "InternalError"]
+    monkeypatch.undo()
+    await assert_usable(ws)
+
+
+async def test_an_invalid_answer_of_ours_is_an_internal_error(
+    h: Harness, ws: ClientConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our answers are schema-checked before they go out: a bug never sends an invalid frame."""
+    monkeypatch.setitem(ROUTES, "Heartbeat", Route(lambda session, payload: {"currentTime": 5}))
+    reply = await exchange(ws, [2, "c2", "Heartbeat", {}])
+    assert reply[:3] == [4, "c2", "InternalError"]
     monkeypatch.undo()
     await assert_usable(ws)
 
@@ -238,31 +256,26 @@ _json = st.recursive(
     )
 )
 def test_inspect_never_raises_and_answers_calls(frame: str | bytes) -> None:
-    guard = FrameGuard(
-        _NullConnection(),
+    inspector = FrameInspector(
         charger_id="fuzz",
         known_actions={"MeterValues", "StopTransaction", "Heartbeat"},
-        handled_actions=lambda: {"MeterValues", "StopTransaction", "Heartbeat"},
-        sampled_value_rules=limits_rules(),
+        handled_actions={"MeterValues", "StopTransaction", "Heartbeat"},
+        sampled_value_rules=DIALECT.sampled_value_rules,
     )
-    passed, reply = guard.inspect(frame)
+    passed, reply = inspector.inspect(frame)
     assert passed is None or reply is None
     if passed is not None:
-        message = json.loads(passed)
-        assert message[0] == 2
+        assert passed[0] in (2, 3, 4)
+        assert isinstance(passed[1], str)
+        assert len(passed) == {2: 4, 3: 3, 4: 5}[passed[0]]
+        if passed[0] == 2:
+            inspector.repair(passed[2], passed[3])  # never raises either
     if reply is not None:
         assert json.loads(reply)[0] in (3, 4)
 
 
-def limits_rules() -> Any:
-    from custom_components.ocpp_ems.core.protocol.v16.session import _SAMPLED_VALUE_RULES
-
-    assert limits.MAX_JSON_DEPTH > 8
-    return _SAMPLED_VALUE_RULES
-
-
 class _QueueConnection:
-    """A connection fed from a list; records what the guard sends."""
+    """A connection fed from a list (closed when empty); records what is sent."""
 
     def __init__(self, frames: list[str | bytes]) -> None:
         self.frames = frames
@@ -270,6 +283,8 @@ class _QueueConnection:
         self.closed = False
 
     async def recv(self) -> str | bytes:
+        if not self.frames:
+            raise ConnectionClosed(None, None)
         return self.frames.pop(0)
 
     async def send(self, message: str) -> None:
@@ -279,48 +294,57 @@ class _QueueConnection:
         self.closed = True
 
 
-def _guard(connection: Any, trust: Trust = Trust.AUTHENTICATED) -> FrameGuard:
-    return FrameGuard(
-        connection,
-        charger_id="g",
-        known_actions={"Heartbeat"},
-        handled_actions=lambda: {"Heartbeat"},
-        trust=lambda: trust,
+def _inspector() -> FrameInspector:
+    return FrameInspector(
+        charger_id="g", known_actions={"Heartbeat"}, handled_actions={"Heartbeat"}
     )
 
 
-async def test_answers_to_our_calls_are_checked_and_completed() -> None:
-    connection = _QueueConnection([])
-    guard = _guard(connection)
-    for unique_id in ("a", "b", "c", "d", "e"):
-        await guard.send(json.dumps([2, unique_id, "Reset", {"type": "Soft"}]))
-    assert guard.inspect('[3, "a", ["not", "an", "object"]]') == (None, None)
-    assert guard.inspect('[3, "a", {}]') == ('[3, "a", {}]', None)
-    assert guard.inspect('[4, "b", 5]') == (None, None)  # malformed: dropped, still awaited
-    frame, _ = guard.inspect('[4, "b", "GenericError"]')
-    assert json.loads(frame or "") == [4, "b", "GenericError", "", {}]
-    frame, _ = guard.inspect('[4, "c", "GenericError", 7, []]')
-    assert json.loads(frame or "") == [4, "c", "GenericError", "", {}]
-    assert guard.inspect('[4, "d", "GenericError", "x", {}]')[0] is not None
-    assert guard.inspect('[3, "a", {}]') == (None, None)  # answered already: a stray now
-    assert guard.stats.strays_dropped == 1
-    assert guard.stats.by_kind["malformed_response"] == 2
+def _endpoint(connection: Any, trust: Any = lambda: Trust.AUTHENTICATED) -> RpcEndpoint[None]:
+    return RpcEndpoint(
+        connection,
+        charger_id="e",
+        dialect=DIALECT,
+        routes={"Heartbeat": Route(lambda target, payload: {"currentTime": now_iso()})},
+        target=None,
+        timeout_s=1,
+        trust=trust,
+    )
 
 
-async def test_outstanding_calls_are_bounded() -> None:
-    guard = _guard(_QueueConnection([]))
-    for index in range(100):
-        await guard.send(json.dumps([2, f"id{index}", "Reset", {}]))
-    assert len(guard._outstanding) == 16
-    assert guard.inspect('[3, "id0", {}]') == (None, None)
-    assert guard.inspect('[3, "id99", {}]')[0] is not None
+def test_answers_are_shape_checked_and_completed() -> None:
+    inspector = _inspector()
+    assert inspector.inspect('[3, "a", ["not", "an", "object"]]') == (None, None)
+    assert inspector.inspect('[3, "a", {}]') == ([3, "a", {}], None)
+    assert inspector.inspect('[4, "b", 5]') == (None, None)
+    assert inspector.inspect('[4, "b", "GenericError"]')[0] == [4, "b", "GenericError", "", {}]
+    frame, _ = inspector.inspect('[4, "c", "GenericError", 7, []]')
+    assert frame == [4, "c", "GenericError", "", {}]
+    assert inspector.inspect('[4, "d", "GenericError", "x", {"k": 1}]')[0] == [
+        4,
+        "d",
+        "GenericError",
+        "x",
+        {"k": 1},
+    ]
+    assert inspector.inspect("[3, 5, {}]") == (None, None)  # no id: a stray
+    assert inspector.stats.strays_dropped == 1
+    assert inspector.stats.by_kind["malformed_response"] == 2
 
 
-async def test_oversized_frame_without_a_call_id_is_dropped_silently() -> None:
-    guard = _guard(_QueueConnection([]))
+async def test_answers_nobody_waits_for_are_strays() -> None:
+    connection = _QueueConnection(['[3, "nobody", {}]', '[4, "nobody", "GenericError", "", {}]'])
+    endpoint = _endpoint(connection)
+    await endpoint.serve()
+    assert endpoint.stats.strays_dropped == 2
+    assert connection.sent == []  # an answer is never answered
+
+
+def test_oversized_frame_without_a_call_id_is_dropped_silently() -> None:
+    inspector = _inspector()
     small = ConnectionLimits(frame_bytes=10, hard_frame_bytes=100, messages_per_s=None)
-    assert guard.inspect(b"\x00" * 50, small) == (None, None)
-    assert guard.stats.by_kind["too_large"] == 1
+    assert inspector.inspect(b"\x00" * 50, small) == (None, None)
+    assert inspector.stats.by_kind["too_large"] == 1
 
 
 async def test_a_bug_in_inspection_still_answers_the_call(
@@ -329,9 +353,9 @@ async def test_a_bug_in_inspection_still_answers_the_call(
     connection = _QueueConnection(
         ['[2, "x1", "Heartbeat", {}]', "[3", '[2, "ok", "Heartbeat", {}]']
     )
-    guard = _guard(connection)
+    endpoint = _endpoint(connection)
     calls = {"n": 0}
-    original = guard.inspect
+    original = endpoint.inspector.inspect
 
     def flaky(raw: str | bytes, limits: ConnectionLimits | None = None) -> Any:
         calls["n"] += 1
@@ -339,41 +363,39 @@ async def test_a_bug_in_inspection_still_answers_the_call(
             raise RuntimeError("bug")
         return original(raw, limits)
 
-    monkeypatch.setattr(guard, "inspect", flaky)
-    assert await guard.recv() == '[2, "ok", "Heartbeat", {}]'
+    monkeypatch.setattr(endpoint.inspector, "inspect", flaky)
+    await endpoint.serve()
     assert json.loads(connection.sent[0])[:3] == [4, "x1", "InternalError"]
-    assert len(connection.sent) == 1  # "[3" has no id to answer
-    assert guard.stats.internal_errors == 1
+    assert json.loads(connection.sent[1])[:2] == [3, "ok"]  # "[3" has no id to answer
+    assert len(connection.sent) == 2
+    assert endpoint.stats.internal_errors == 1
+    assert endpoint.closed
 
 
-async def test_internal_error_only_for_an_unanswered_call() -> None:
-    connection = _QueueConnection(['[2, "h1", "Heartbeat", {}]'])
-    guard = _guard(connection)
-    await guard.answer_internal_error(RuntimeError("nothing pending"))
+async def test_calls_fail_fast_once_closed_and_payloads_are_checked_before_sending() -> None:
+    connection = _QueueConnection([])
+    endpoint = _endpoint(connection)
+    with pytest.raises(InvalidCommandError):
+        await endpoint.call("Reset", {"type": "Sideways"})
+    await endpoint.serve()  # the connection is gone at once
+    with pytest.raises(ChargerNotConnectedError):
+        await endpoint.call("Reset", {"type": "Soft"})
     assert connection.sent == []
-    await guard.recv()
-    await guard.send('[3, "h1", {}]')
-    await guard.answer_internal_error(RuntimeError("already answered"))
-    assert connection.sent == ['[3, "h1", {}]']
-    await guard.close()
-    assert connection.closed
 
 
 async def test_trust_change_reconfigures_the_rate_limit() -> None:
     trust = {"level": Trust.PENDING}
     connection = _QueueConnection(['[2, "a", "Heartbeat", {}]', '[2, "b", "Heartbeat", {}]'])
-    guard = FrameGuard(
-        connection,
-        charger_id="t",
-        known_actions={"Heartbeat"},
-        handled_actions=lambda: {"Heartbeat"},
-        trust=lambda: trust["level"],
-    )
-    await guard.recv()
-    assert guard._bucket is not None
-    trust["level"] = Trust.UNAUTHENTICATED
-    await guard.recv()
-    assert guard._bucket._rate == LIMITS[Trust.UNAUTHENTICATED].messages_per_s
+    endpoint = _endpoint(connection, trust=lambda: trust["level"])
+
+    def raise_trust() -> None:
+        trust["level"] = Trust.UNAUTHENTICATED
+
+    endpoint._on_frame = raise_trust
+    await endpoint.serve()
+    assert endpoint._bucket is not None
+    assert endpoint._bucket._rate == LIMITS[Trust.UNAUTHENTICATED].messages_per_s
+    assert len(connection.sent) == 2
 
 
 async def test_server_declines_per_message_compression(make_central: Any) -> None:

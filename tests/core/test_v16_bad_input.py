@@ -10,11 +10,10 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection
 
-from custom_components.ocpp_ems.core.protocol.frames import (
-    ErrorCodes,
-    FrameGuard,
-)
+from custom_components.ocpp_ems.core.protocol.frames import ErrorCodes, FrameInspector
+from custom_components.ocpp_ems.core.protocol.rpc import Route
 from custom_components.ocpp_ems.core.protocol.v16 import handlers
+from custom_components.ocpp_ems.core.protocol.wire_log import WIRE_LOGGER
 
 from .v16_harness import Harness, assert_usable, exchange, now_iso
 
@@ -227,7 +226,7 @@ async def test_dropped_response_is_logged_without_secrets(
     answer = {"configurationKey": [{"key": "AuthorizationKey", "value": secret}]}
     await ws.send(json.dumps([3, "x", answer, 1]))
     await assert_usable(ws)
-    assert "dropped an answer to no pending call" in caplog.text
+    assert "dropped a malformed CALLRESULT" in caplog.text
     assert secret not in caplog.text
 
 
@@ -248,10 +247,10 @@ async def test_each_problem_logged_once(
 async def test_frames_logged_at_debug(
     h: Harness, ws: ClientConnection, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Home Assistant logs stay quiet at INFO: the library's line per frame comes at DEBUG."""
-    caplog.set_level(logging.DEBUG, logger=handlers.WIRE_LOGGER)
+    """Home Assistant logs stay quiet at INFO: one line per frame, at DEBUG only."""
+    caplog.set_level(logging.DEBUG, logger=WIRE_LOGGER.name)
     await assert_usable(ws)
-    frames = [r for r in caplog.records if r.name == handlers.WIRE_LOGGER]
+    frames = [r for r in caplog.records if r.name == WIRE_LOGGER.name]
     assert frames
     assert {r.levelno for r in frames} == {logging.DEBUG}
     assert any("Heartbeat" in r.getMessage() for r in frames)
@@ -271,7 +270,7 @@ async def test_handler_crash_gives_internal_error(
     def explode(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(handlers, "heartbeat", explode)
+    monkeypatch.setitem(handlers.ROUTES, "Heartbeat", Route(explode))
     reply = await exchange(ws, [2, "c1", "Heartbeat", {}])
     assert reply[2] == "InternalError"
     reply = await exchange(ws, [2, "c2", "Authorize", {"idTag": "A"}])
@@ -279,21 +278,10 @@ async def test_handler_crash_gives_internal_error(
 
 
 def test_error_codes_are_configurable() -> None:
-    class Dummy:
-        async def recv(self) -> str:
-            return ""
-
-        async def send(self, message: str) -> None:
-            pass
-
-        async def close(self) -> None:
-            pass
-
-    guard = FrameGuard(
-        Dummy(),
+    guard = FrameInspector(
         charger_id="x",
-        known_actions={"Heartbeat"},
-        handled_actions=lambda: {"Heartbeat"},
+        known_actions={"Heartbeat", "MeterValues"},
+        handled_actions={"Heartbeat"},
         codes=ErrorCodes(
             malformed="RpcFrameworkError", unknown_message_type="MessageTypeNotSupported"
         ),
@@ -303,6 +291,6 @@ def test_error_codes_are_configurable() -> None:
     assert reply is not None
     assert json.loads(reply)[2] == "MessageTypeNotSupported"
     frame, reply = guard.inspect('[2, "1", "Heartbeat", {}]')
-    assert frame == '[2, "1", "Heartbeat", {}]'
+    assert frame == [2, "1", "Heartbeat", {}]
     assert reply is None
     assert guard.inspect('[2, "1", "MeterValues", {}]')[1] is not None

@@ -3,7 +3,8 @@
 Adding an OCPP version = writing its adapter package (a :class:`~..session.ChargerSession`
 subclass whose handlers call :class:`~..charger_state.ChargerState`, like ``v16/``) and adding one
 entry to :data:`SESSION_FACTORIES`. The server offers exactly the versions listed there. Shared by
-every version: :mod:`.frames` (bad frames) and :mod:`.rpc` (calls, tasks, wire logging).
+every version: our OCPP-J RPC layer :mod:`.rpc` (with :mod:`.frames`, :mod:`.schemas`,
+:mod:`.limits` and :mod:`.wire_log`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from websockets.asyncio.server import ServerConnection
 from custom_components.ocpp_ems.core.model import Charger
 from custom_components.ocpp_ems.core.session import ChargerSession, SessionContext
 
-# Imported eagerly, not on first connection: the adapter loads the ``ocpp`` package's JSON schemas,
-# which is file I/O that must happen while Home Assistant imports the integration (in an executor),
-# never inside the event loop.
+# Imported eagerly, not on first connection: the adapter reads the official JSON schemas from the
+# ``ocpp`` package, which is file I/O that must happen while Home Assistant imports the integration
+# (in an executor), never inside the event loop.
 from .v16 import V16Session
 
 OCPP16 = "ocpp1.6"

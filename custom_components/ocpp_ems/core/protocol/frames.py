@@ -1,23 +1,18 @@
-"""A guard between the websocket and the ``ocpp`` package: bad frames never reach the library.
+"""Frame inspection: what arrives on the wire is checked before anything acts on it.
 
-The ``ocpp`` package answers nothing to invalid JSON or an unknown message type (it only logs),
-lets a malformed frame kill its receive loop (an unhashable action raises outside its error
-handling), queues every CALLRESULT/CALLERROR it receives without bound (and looks up answers
-recursively, so thousands of stray answers end in a RecursionError), and swaps
-NotImplemented/NotSupported relative to the OCPP-J tables. The guard wraps the connection
-(``recv``/``send``/``close``) and:
+:class:`FrameInspector` (one per connection, used by :class:`~.rpc.RpcEndpoint`) parses each frame
+once and:
 
 - answers every frame it cannot pass on with the CALLERROR the spec names (oversized, not JSON,
   NaN/Infinity, nested deeper than any OCPP message, not an OCPP-J array, unknown action);
-- correlates answers itself: only a CALLRESULT/CALLERROR for a CALL we sent and still wait for is
-  passed on (a bounded table); strays are dropped and counted, never queued;
-- applies the connection's limits (:mod:`.limits`): frame size and message rate by trust level;
+- checks the shape of answers (CALLRESULT/CALLERROR) and repairs what a CALLERROR may still tell
+  us; it never answers an answer (two broken peers would loop);
 - repairs the field quirks of meter values (invalid ``context`` values, empty sample lists,
   numbers instead of strings) that would otherwise make schema validation reject a whole
   MeterValues/StopTransaction and lose the reading.
 
 Each kind of problem is logged once per connection at warning level, later repeats at debug
-level; :attr:`FrameGuard.stats` counts them.
+level; :attr:`FrameInspector.stats` counts them.
 """
 
 from __future__ import annotations
@@ -26,42 +21,26 @@ import json
 import logging
 import math
 import re
-from collections import OrderedDict
-from collections.abc import Callable, Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from enum import Enum
+from typing import Any
 
 from custom_components.ocpp_ems.core.protocol.limits import (
     LIMITS,
     ConnectionLimits,
-    TokenBucket,
     Trust,
     json_depth_exceeds,
 )
-from custom_components.ocpp_ems.core.protocol.rpc import redact
+from custom_components.ocpp_ems.core.protocol.wire_log import redact
 from custom_components.ocpp_ems.core.timeutil import format_timestamp, utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
 CALL, CALL_RESULT, CALL_ERROR = 2, 3, 4
 UNPARSABLE_ID = "-1"
-# Our own CALLs awaiting an answer, per connection. The library sends one at a time; the slack
-# covers answers that arrive after their call timed out (then they are strays).
-MAX_OUTSTANDING_CALLS = 16
 # The unique id of a CALL, read without parsing (for frames too large to parse).
 _CALL_ID = re.compile(r'^\s*\[\s*2\s*,\s*"([^"\\]{1,64})"')
-# The unique id of one of our own outgoing frames (we write them: no whitespace quirks).
-_OUTGOING_CALL_ID = re.compile(r'^\[2,\s*"([^"\\]*)"')
-
-
-class Connection(Protocol):
-    """The part of ``websockets``' ServerConnection the adapters use."""
-
-    async def recv(self) -> str | bytes: ...
-
-    async def send(self, message: str) -> None: ...
-
-    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +60,14 @@ class ErrorCodes:
     too_large: str = "FormationViolation"
     # Our own failure while handling a CALL (a bug): the charger still gets an answer.
     internal: str = "InternalError"
+
+
+class Repair(Enum):
+    """What :meth:`FrameInspector.repair` did to a payload."""
+
+    NONE = "none"  # nothing it knows how to fix
+    REPAIRED = "repaired"  # fixed in place: check it again
+    NOTHING_USABLE = "nothing_usable"  # no usable reading left: acknowledge it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +100,16 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def encode(message: list[Any] | dict[str, Any]) -> str:
+    """A frame as sent on the wire: compact, and ASCII (a lone surrogate a charger sent us in an
+    id must not make the reply unencodable)."""
+    return json.dumps(message, separators=(",", ":"))
+
+
+def encode_error(unique_id: str, code: str, description: str = "") -> str:
+    return encode([CALL_ERROR, unique_id, code, description, {}])
+
+
 def call_id_of(raw: str | bytes) -> str | None:
     """The unique id of a frame that starts like a CALL, read without parsing it (for frames too
     large or too broken to parse)."""
@@ -131,116 +128,34 @@ def parse_frame(raw: str) -> Any:
         raise ValueError("nested too deeply") from None
 
 
-class FrameGuard:
-    """Wraps a connection; ``recv()`` returns only frames the ``ocpp`` library can handle."""
+class FrameInspector:
+    """Checks the frames of one connection; :meth:`inspect` never raises on any input."""
 
     def __init__(
         self,
-        connection: Connection,
         *,
         charger_id: str,
         known_actions: Collection[str],
-        handled_actions: Callable[[], Collection[str]],
+        handled_actions: Collection[str],
         codes: ErrorCodes | None = None,
         sampled_value_rules: SampledValueRules | None = None,
-        trust: Callable[[], Trust] | None = None,
     ) -> None:
-        self._connection = connection
         self._charger_id = charger_id
-        self._known_actions = frozenset(known_actions)
+        self._known_actions = known_actions
         self._handled_actions = handled_actions
-        self._codes = codes or ErrorCodes()
+        self.codes = codes or ErrorCodes()
         self._rules = sampled_value_rules
-        self._trust = trust or (lambda: Trust.AUTHENTICATED)
         self._reported: set[str] = set()
-        self._outstanding: OrderedDict[str, None] = OrderedDict()
-        self._limits: ConnectionLimits | None = None
-        self._bucket: TokenBucket | None = None
-        # The CALL being handled (the library handles CALLs one at a time) and whether it was
-        # answered: lets the session answer it if handling fails in an unexpected way.
-        self.current_call_id: str | None = None
-        self.current_call_answered = True
-        self._call_id: str | None = None  # the CALL inspect() just looked at
         self.stats = FrameStats()
 
-    async def recv(self) -> str:
-        while True:
-            limits = self._apply_limits()
-            if self._bucket is not None and limits.messages_per_s is not None:
-                self.stats.rate_limited_s += await self._bucket.take()
-            raw = await self._connection.recv()
-            try:
-                frame, reply = self.inspect(raw, limits)
-            except Exception:  # a bug of ours must not cost the charger its answer
-                _LOGGER.exception("%s: could not inspect a frame", self._charger_id)
-                frame, reply = None, self._internal_error(raw)
-            if reply is not None:
-                await self._connection.send(reply)
-            if frame is not None:
-                if self._call_id is not None:  # a CALL for the library: it must answer it
-                    self.current_call_id = self._call_id
-                    self.current_call_answered = False
-                return frame
-
-    async def send(self, message: str) -> None:
-        if message.startswith("[2"):
-            match = _OUTGOING_CALL_ID.match(message)
-            if match is not None:
-                self._expect(match.group(1))
-        elif message.startswith(("[3", "[4")):
-            self.current_call_answered = True
-        await self._connection.send(message)
-
-    async def close(self) -> None:
-        await self._connection.close()
-
-    # --- correlation of our own calls -------------------------------------------------------------
-    def _expect(self, unique_id: str) -> None:
-        self._outstanding[unique_id] = None
-        while len(self._outstanding) > MAX_OUTSTANDING_CALLS:
-            self._outstanding.popitem(last=False)
-
-    def forget(self, unique_id: str) -> None:
-        """Our call ``unique_id`` is no longer awaited (answered or timed out)."""
-        self._outstanding.pop(unique_id, None)
-
-    def drop_stray(self, description: str) -> None:
-        """An answer nobody waits for (also: one that reached the library after its call timed
-        out): count it, log it once."""
-        self.stats.strays_dropped += 1
-        self._report("stray_response", "dropped an answer to no pending call: %s", description)
-
-    async def answer_internal_error(self, error: BaseException) -> None:
-        """Handling the current CALL failed before it was answered: answer it now."""
-        if self.current_call_answered or self.current_call_id is None:
-            return
-        self.stats.internal_errors += 1
-        self._report("internal_error", "failed to handle a CALL: %r", error)
-        reply = [CALL_ERROR, self.current_call_id, self._codes.internal, "", {}]
-        await self.send(json.dumps(reply))
-
-    # --- limits -----------------------------------------------------------------------------------
-    def _apply_limits(self) -> ConnectionLimits:
-        limits = LIMITS[self._trust()]
-        if limits is not self._limits:
-            self._limits = limits
-            protocol = getattr(self._connection, "protocol", None)
-            if protocol is not None and hasattr(protocol, "max_message_size"):
-                # Larger frames are not even read (websockets closes with 1009).
-                protocol.max_message_size = limits.hard_frame_bytes
-            if limits.messages_per_s is not None:
-                if self._bucket is None:
-                    self._bucket = TokenBucket(limits.messages_per_s, limits.burst)
-                else:
-                    self._bucket.configure(limits.messages_per_s, limits.burst)
-        return limits
-
-    # --- inspection ------------------------------------------------------------------------------
     def inspect(
         self, raw: str | bytes, limits: ConnectionLimits | None = None
-    ) -> tuple[str | None, str | None]:
-        """(frame to pass on or None, reply to send or None) for one received frame."""
-        self._call_id = None
+    ) -> tuple[list[Any] | None, str | None]:
+        """(message to act on or None, reply to send or None) for one received frame.
+
+        A message passed on is a CALL ``[2, id, action, payload]`` of a handled action, or an
+        answer ``[3, id, payload]`` / ``[4, id, code, description, details]`` in exactly that
+        shape (whether anyone waits for it is the endpoint's business)."""
         limits = limits or LIMITS[Trust.AUTHENTICATED]
         if len(raw) > limits.frame_bytes:
             call_id = call_id_of(raw)
@@ -250,14 +165,14 @@ class FrameGuard:
             return None, self._error(
                 "too_large",
                 call_id,
-                self._codes.too_large,
+                self.codes.too_large,
                 f"Frame larger than {limits.frame_bytes} bytes",
             )
         if isinstance(raw, bytes):
             try:
                 raw = raw.decode()
             except UnicodeDecodeError:
-                return None, self._error("invalid_json", UNPARSABLE_ID, self._codes.malformed, "")
+                return None, self._error("invalid_json", UNPARSABLE_ID, self.codes.malformed, "")
         try:
             message = parse_frame(raw)
         except ValueError:
@@ -265,112 +180,113 @@ class FrameGuard:
             return None, self._error(
                 "invalid_json",
                 call_id_of(raw) or UNPARSABLE_ID,
-                self._codes.malformed,
+                self.codes.malformed,
                 "Message is not valid JSON",
             )
-        if not isinstance(message, list) or not message:
+        if type(message) is not list or not message:
             return None, self._error(
-                "not_array", UNPARSABLE_ID, self._codes.malformed, "Message is not a JSON array"
+                "not_array", UNPARSABLE_ID, self.codes.malformed, "Message is not a JSON array"
             )
-        unique_id = message[1] if len(message) > 1 and isinstance(message[1], str) else None
+        unique_id = message[1] if len(message) > 1 and type(message[1]) is str else None
         type_id = message[0]
         if type(type_id) is not int or type_id not in (CALL, CALL_RESULT, CALL_ERROR):
             return None, self._error(
                 "unknown_message_type",
                 unique_id or UNPARSABLE_ID,
-                self._codes.unknown_message_type,
+                self.codes.unknown_message_type,
                 f"MessageTypeId {type_id!r} is not supported",
             )
         if type_id == CALL:
-            if json_depth_exceeds(message):
+            if json_depth_exceeds(message, raw=raw):
                 return None, self._error(
                     "too_deep",
                     unique_id or UNPARSABLE_ID,
-                    self._codes.malformed,
+                    self.codes.malformed,
                     "Payload nested too deeply",
                 )
-            return self._inspect_call(raw, message, unique_id)
-        return self._inspect_response(raw, message, unique_id)
+            return self._inspect_call(message, unique_id)
+        return self._inspect_response(raw, message, unique_id), None
 
     def _inspect_call(
-        self, raw: str, message: list[Any], unique_id: str | None
-    ) -> tuple[str | None, str | None]:
-        if unique_id is None or len(message) != 4 or not isinstance(message[2], str):
+        self, message: list[Any], unique_id: str | None
+    ) -> tuple[list[Any] | None, str | None]:
+        if unique_id is None or len(message) != 4 or type(message[2]) is not str:
             return None, self._error(
                 "malformed_call",
                 unique_id or UNPARSABLE_ID,
-                self._codes.malformed,
+                self.codes.malformed,
                 "A CALL is [2, uniqueId, action, payload]",
             )
         action = message[2]
         if action not in self._known_actions:
             return None, self._error(
-                "unknown_action", unique_id, self._codes.unknown_action, f"Unknown action {action}"
+                "unknown_action", unique_id, self.codes.unknown_action, f"Unknown action {action}"
             )
-        if action not in self._handled_actions():
+        if action not in self._handled_actions:
             return None, self._error(
                 "unhandled_action",
                 unique_id,
-                self._codes.unhandled_action,
+                self.codes.unhandled_action,
                 f"{action} is not supported by the central system",
             )
-        self._call_id = unique_id
-        payload = message[3]
-        if self._rules is not None and isinstance(payload, dict):
-            return self._repair_meter_payload(raw, message, unique_id, action, payload)
-        return raw, None
+        return message, None
 
     def _inspect_response(
         self, raw: str, message: list[Any], unique_id: str | None
-    ) -> tuple[str | None, str | None]:
-        # Never answer a response with an error (two broken peers would loop): drop the unusable.
-        if unique_id is None or unique_id not in self._outstanding:
+    ) -> list[Any] | None:
+        if unique_id is None:
             self.drop_stray(raw)
-            return None, None
+            return None
         if message[0] == CALL_RESULT:
-            if len(message) != 3 or not isinstance(message[2], dict):
+            if len(message) != 3 or type(message[2]) is not dict:
                 self._report("malformed_response", "dropped a malformed CALLRESULT: %s", raw)
-                return None, None
-            self.forget(unique_id)
-            return raw, None
-        if len(message) < 3 or not isinstance(message[2], str):
+                return None
+            return message
+        if len(message) < 3 or type(message[2]) is not str:
             self._report("malformed_response", "dropped a malformed CALLERROR: %s", raw)
-            return None, None
-        self.forget(unique_id)
+            return None
         # A CALLERROR with a missing or mistyped description/details still tells us the call
-        # failed: pass it on in the shape the library expects.
-        if len(message) == 5 and isinstance(message[3], str) and isinstance(message[4], dict):
-            return raw, None
-        description = message[3] if len(message) > 3 and isinstance(message[3], str) else ""
-        details = message[4] if len(message) > 4 and isinstance(message[4], dict) else {}
-        return json.dumps([CALL_ERROR, unique_id, message[2], description, details]), None
+        # failed: pass it on in its full shape.
+        description = message[3] if len(message) > 3 and type(message[3]) is str else ""
+        details = message[4] if len(message) > 4 and type(message[4]) is dict else {}
+        return [CALL_ERROR, unique_id, message[2], description, details]
+
+    def drop_stray(self, description: str) -> None:
+        """An answer nobody waits for (unknown id, or its call timed out): count it, log it once."""
+        self.stats.strays_dropped += 1
+        self._report("stray_response", "dropped an answer to no pending call: %s", description)
 
     # --- meter value repair ----------------------------------------------------------------------
-    def _repair_meter_payload(
-        self, raw: str, message: list[Any], unique_id: str, action: str, payload: dict[str, Any]
-    ) -> tuple[str | None, str | None]:
-        if action == "MeterValues" and isinstance(payload.get("meterValue"), list):
+    def repair(self, action: str, payload: Any) -> Repair:
+        """Fix the meter-value quirks of a payload that failed its schema, in place."""
+        if self._rules is None or type(payload) is not dict:
+            return Repair.NONE
+        if action == "MeterValues" and type(payload.get("meterValue")) is list:
             entries, changed = self._repair_entries(payload["meterValue"])
             if not entries:
                 # Nothing usable (e.g. only empty sample lists): acknowledge, rather than a schema
                 # error that would make the charger retry the same useless message forever.
-                self._report("empty_meter_values", "MeterValues without usable samples: %s", raw)
-                return None, json.dumps([CALL_RESULT, unique_id, {}])
+                self._report(
+                    "empty_meter_values", "MeterValues without usable samples: %s", encode(payload)
+                )
+                return Repair.NOTHING_USABLE
             if not changed:
-                return raw, None
+                return Repair.NONE
             payload["meterValue"] = entries
-        elif action == "StopTransaction" and isinstance(payload.get("transactionData"), list):
+        elif action == "StopTransaction" and type(payload.get("transactionData")) is list:
             entries, changed = self._repair_entries(payload["transactionData"])
             if not changed:
-                return raw, None
+                return Repair.NONE
             if entries:
                 payload["transactionData"] = entries
             else:
                 del payload["transactionData"]
         else:
-            return raw, None
-        self._report("repaired_meter_values", "repaired non-conforming meter values: %s", raw)
-        return json.dumps(message, separators=(",", ":")), None
+            return Repair.NONE
+        self._report(
+            "repaired_meter_values", "repaired non-conforming meter values: %s", encode(payload)
+        )
+        return Repair.REPAIRED
 
     def _repair_entries(self, entries: list[Any]) -> tuple[list[Any], bool]:
         repaired: list[Any] = []
@@ -429,14 +345,11 @@ class FrameGuard:
     def _error(self, kind: str, unique_id: str, code: str, description: str) -> str:
         self.stats.errors_answered += 1
         self._report(kind, "answered %s: %s", code, description)
-        return json.dumps([CALL_ERROR, unique_id, code, description, {}])
+        return encode_error(unique_id, code, description)
 
-    def _internal_error(self, raw: str | bytes) -> str | None:
-        call_id = call_id_of(raw)
-        if call_id is None:
-            return None
-        self.stats.internal_errors += 1
-        return json.dumps([CALL_ERROR, call_id, self._codes.internal, "", {}])
+    def report(self, kind: str, message: str, *args: Any) -> None:
+        """Log a problem of the charger's making: once per kind at warning level, then debug."""
+        self._report(kind, message, *args)
 
     def _report(self, kind: str, message: str, *args: Any) -> None:
         self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
@@ -461,7 +374,7 @@ def _match(given: Any, allowed: frozenset[str]) -> str | None:
     return next((value for value in allowed if value.lower() == wanted), None)
 
 
-def sampled_value_rules(schema: dict[str, Any]) -> SampledValueRules:
+def sampled_value_rules(schema: Mapping[str, Any]) -> SampledValueRules:
     """Extract the sampled-value enums from a 1.6 MeterValues request schema."""
     properties = schema["properties"]["meterValue"]["items"]["properties"]["sampledValue"]["items"][
         "properties"

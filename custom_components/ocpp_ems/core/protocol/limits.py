@@ -100,8 +100,13 @@ class TokenBucket:
         return waited
 
 
-def json_depth_exceeds(value: object, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True when ``value`` nests lists/objects deeper than ``limit`` (iterative: no recursion)."""
+def json_depth_exceeds(value: object, limit: int = MAX_JSON_DEPTH, raw: str | None = None) -> bool:
+    """True when ``value`` nests lists/objects deeper than ``limit`` (iterative: no recursion).
+
+    ``raw``, the text ``value`` was parsed from, allows a shortcut: with fewer brackets than
+    ``limit`` in all, nothing can nest that deep (a typical MeterValues has about 15)."""
+    if raw is not None and raw.count("{") + raw.count("[") <= limit:
+        return False
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()

@@ -1,90 +1,320 @@
-"""OCPP-J plumbing every version's adapter shares: outgoing calls, background tasks, wire logging.
+"""Our OCPP-J RPC layer, shared by every version's adapter: one frame in, one answer out.
 
-- :class:`SessionTasks` sends CALLs through the ``ocpp`` library and turns its outcomes into our
-  errors (:mod:`..errors`); on close it fails every pending call at once (the library would wait
-  out its response timeout) and cancels the session's background tasks.
-- :class:`WireLogger` is the logger handed to the library: frames at DEBUG (Home Assistant logs
-  stay quiet at INFO), secrets redacted, a charger's bad input logged once per kind.
+:class:`RpcEndpoint` owns one connection:
+
+- **incoming CALLs**: each frame is parsed once and checked (:class:`~.frames.FrameInspector`),
+  its payload checked against the version's compiled schema (:mod:`.schemas`), routed by a table
+  built once per version (:class:`Route`: no introspection, no key conversion: handlers get the
+  payload as sent), and answered exactly once: with the handler's result, the schema violation's
+  CALLERROR, a handler's :class:`CallError`, or InternalError when a handler fails (our bug). CALLs
+  are handled one at a time in arrival order (a charger's StopTransaction never overtakes its
+  MeterValues); a route's ``after`` hook runs once the answer is on the wire (follow-up CALLs
+  of ours start there, never inside a handler);
+- **our CALLs**: checked against the schema before sending (:class:`InvalidCommandError`: never
+  sent), one at a time (OCPP-J), correlated by unique id with a deadline; late and unknown answers
+  are dropped and counted; the outcome is one of our errors (:mod:`..errors`), never a library's;
+- **limits**: frame size and message rate by the connection's trust (:mod:`.limits`);
+- frames are logged at DEBUG only when somebody listens (:mod:`.wire_log`).
+
+:class:`SessionTasks` keeps a session's background tasks (cancelled on close).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import sys
-from collections.abc import Callable, Coroutine
-from typing import Any
+import uuid
+from collections.abc import Callable, Collection, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from ocpp.exceptions import OCPPError
 from websockets.exceptions import ConnectionClosed
 
 from custom_components.ocpp_ems.core.errors import (
     ChargerNotConnectedError,
     CommandRejectedError,
     CommandTimeoutError,
+    InvalidCommandError,
 )
 
-# Secret values inside frames: 1.6 ChangeConfiguration / GetConfiguration of AuthorizationKey
-# (either field order). A 2.0.1 adapter adds its BasicAuthPassword variable here.
-_SECRET_IN_FRAME = (
-    re.compile(r'("AuthorizationKey"[^{}]*?"value"\s*:\s*")[^"]*'),
-    re.compile(r'("value"\s*:\s*")[^"]*("[^{}]*?"AuthorizationKey")'),
+from .frames import (
+    CALL,
+    CALL_ERROR,
+    CALL_RESULT,
+    ErrorCodes,
+    FrameInspector,
+    FrameStats,
+    Repair,
+    SampledValueRules,
+    call_id_of,
+    encode,
+    encode_error,
 )
+from .limits import LIMITS, ConnectionLimits, TokenBucket, Trust
+from .schemas import Schemas, SchemaViolation
+from .wire_log import log_frame
+
+_LOGGER = logging.getLogger(__name__)
+
+type Payload = dict[str, Any]
 
 
-# The library's warning for every CALLERROR answer to one of our calls.
-_CALL_ERROR_RECEIVED = "Received a CALLError: %s'"
+class Connection(Protocol):
+    """The part of ``websockets``' ServerConnection the endpoint uses."""
+
+    async def recv(self) -> str | bytes: ...
+
+    async def send(self, message: str) -> None: ...
+
+    async def close(self) -> None: ...
 
 
-def redact(text: str) -> str:
-    """A frame with secret configuration values replaced by ``***`` (safe to log)."""
-    for pattern in _SECRET_IN_FRAME:
-        text = pattern.sub(
-            lambda m: m.group(1) + "***" + (m.group(2) if m.lastindex == 2 else ""), text
-        )
-    return text
+class CallError(Exception):
+    """Raised by a handler to answer its CALL with a CALLERROR instead of a result."""
+
+    def __init__(self, code: str, description: str = "") -> None:
+        super().__init__(f"{code}: {description}")
+        self.code = code
+        self.description = description
 
 
-class WireLogger(logging.LoggerAdapter[logging.Logger]):
-    """The logger handed to the ``ocpp`` library (one per session).
+@dataclass(frozen=True, kw_only=True)
+class Dialect:
+    """What differs between OCPP versions at the RPC level."""
 
-    The library logs every frame at INFO (moved to DEBUG here; the AuthorizationKey kept out) and
-    every rejected CALL with a traceback. A charger's bad input is logged once per kind at warning
-    level, without a traceback (it is not our bug), and at debug level afterwards; our own
-    exceptions keep theirs.
-    """
+    version: str
+    schemas: Schemas
+    codes: ErrorCodes
+    # Known to the version (answered NotSupported when not routed) vs unknown (NotImplemented).
+    known_actions: Collection[str]
+    sampled_value_rules: SampledValueRules | None = None
 
-    def __init__(self, name: str, charger_id: str) -> None:
-        super().__init__(logging.getLogger(name))
+
+@dataclass(frozen=True, slots=True)
+class Route[T]:
+    """How one incoming action is handled: ``handle(target, payload) -> result payload``; then
+    ``after(target, payload)`` once the answer was sent."""
+
+    handle: Callable[[T, Payload], Payload]
+    after: Callable[[T, Payload], None] | None = None
+
+
+class RpcEndpoint[T]:
+    """One connection's OCPP-J traffic in both directions (see the module docstring)."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        charger_id: str,
+        dialect: Dialect,
+        routes: Mapping[str, Route[T]],
+        target: T,
+        timeout_s: float,
+        trust: Callable[[], Trust] = lambda: Trust.AUTHENTICATED,
+        on_frame: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._connection = connection
         self._charger_id = charger_id
-        self._seen: set[tuple[object, str]] = set()
+        self._dialect = dialect
+        self._routes = routes
+        self._target = target
+        self.timeout_s = timeout_s
+        self._trust = trust
+        self._on_frame = on_frame
+        self.inspector = FrameInspector(
+            charger_id=charger_id,
+            known_actions=dialect.known_actions,
+            handled_actions=routes.keys(),
+            codes=dialect.codes,
+            sampled_value_rules=dialect.sampled_value_rules,
+        )
+        self._limits: ConnectionLimits | None = None
+        self._bucket: TokenBucket | None = None
+        self._call_lock = asyncio.Lock()
+        # Our CALL awaiting its answer (one at a time; an entry lives until answer or deadline).
+        self._pending: dict[str, asyncio.Future[list[Any]]] = {}
+        self._closed = False
 
-    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
-        if level == logging.INFO or msg == _CALL_ERROR_RECEIVED:
-            # "send ..." / "receive message ...": one line per frame. A CALLERROR answer is
-            # raised to the caller as CommandRejectedError, which decides how loud it is.
-            level = logging.DEBUG
-        if level >= logging.WARNING:
-            error = sys.exc_info()[1]
-            if isinstance(error, OCPPError):
-                kwargs.pop("exc_info", None)
-                kind = (msg, type(error).__name__)
-                level = logging.DEBUG if kind in self._seen else logging.WARNING
-                self._seen.add(kind)
-                args = (*args, error)
-                msg = f"{msg}: %s"
-        if self.isEnabledFor(level):
-            clean = tuple(redact(a) if isinstance(a, str) else a for a in args)
-            self.logger.log(level, msg, *clean, **kwargs)
+    @property
+    def stats(self) -> FrameStats:
+        return self.inspector.stats
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # --- receiving -------------------------------------------------------------------------------
+    async def serve(self) -> None:
+        """Read and answer frames until the connection closes (ConnectionClosed ends it quietly)."""
+        try:
+            while True:
+                limits = self._apply_limits()
+                if self._bucket is not None and limits.messages_per_s is not None:
+                    self.stats.rate_limited_s += await self._bucket.take()
+                raw = await self._connection.recv()
+                await self._receive(raw, limits)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.close()
+
+    async def _receive(self, raw: str | bytes, limits: ConnectionLimits) -> None:
+        log_frame(self._charger_id, "receive", raw)
+        try:
+            self._on_frame()
+            message, reply = self.inspector.inspect(raw, limits)
+        except Exception:  # a bug of ours must not cost the charger its answer
+            _LOGGER.exception("%s: could not inspect a frame", self._charger_id)
+            call_id = call_id_of(raw)
+            message = None
+            reply = None if call_id is None else self._internal_error(call_id)
+        if reply is not None:
+            await self._send(reply)
+        if message is None:
+            return
+        if message[0] == CALL:
+            await self._answer(message)
+        else:
+            self._resolve(message)
+
+    async def _answer(self, message: list[Any]) -> None:
+        _, unique_id, action, payload = message
+        route = self._routes[action]  # the inspector passes only routed actions
+        reply = self._handle(unique_id, action, route, payload)
+        await self._send(reply)
+        if route.after is not None and reply.startswith("[3,"):
+            try:
+                route.after(self._target, payload)
+            except Exception:
+                _LOGGER.exception("%s: follow-up of %s failed", self._charger_id, action)
+
+    def _handle(self, unique_id: str, action: str, route: Route[T], payload: Any) -> str:
+        """The encoded answer to one CALL; a failure of ours is answered InternalError."""
+        try:
+            return self._handle_checked(unique_id, action, route, payload)
+        except Exception:
+            _LOGGER.exception("%s: failed to handle %s", self._charger_id, action)
+            return self._internal_error(unique_id)
+
+    def _handle_checked(self, unique_id: str, action: str, route: Route[T], payload: Any) -> str:
+        schemas = self._dialect.schemas
+        try:
+            schemas.check_request(action, payload, ours=False)
+        except SchemaViolation:
+            # Field quirks of real chargers are repaired only when the schema says something is
+            # wrong: the common, valid frame pays for one compiled check and nothing else.
+            repair = self.inspector.repair(action, payload)
+            if repair is Repair.NOTHING_USABLE:
+                return encode([CALL_RESULT, unique_id, {}])
+            try:
+                if repair is not Repair.REPAIRED:
+                    raise
+                schemas.check_request(action, payload, ours=False)
+            except SchemaViolation as final:
+                self.stats.errors_answered += 1
+                self.inspector.report(
+                    f"schema:{action}:{final.code}",
+                    "answered %s to %s: %s",
+                    final.code,
+                    action,
+                    final,
+                )
+                return encode_error(unique_id, final.code, final.description)
+        try:
+            result = route.handle(self._target, payload)
+        except CallError as err:
+            return encode_error(unique_id, err.code, err.description)
+        # Our own answer is checked like everything we send: a violation here is our bug.
+        schemas.check_response(action, result, ours=True)
+        return encode([CALL_RESULT, unique_id, result])
+
+    def _resolve(self, message: list[Any]) -> None:
+        future = self._pending.pop(message[1], None)
+        if future is None or future.done():
+            self.inspector.drop_stray(encode(message))
+            return
+        future.set_result(message)
+
+    def _internal_error(self, unique_id: str) -> str:
+        self.stats.internal_errors += 1
+        return encode_error(unique_id, self._dialect.codes.internal)
+
+    # --- sending ---------------------------------------------------------------------------------
+    async def call(self, action: str, payload: Payload) -> Payload:
+        """Send one CALL and return the charger's result payload.
+
+        Raises InvalidCommandError (our payload fails the schema: not sent),
+        CommandRejectedError (CALLERROR, or an answer that fails its schema),
+        CommandTimeoutError, ChargerNotConnectedError."""
+        schemas = self._dialect.schemas
+        try:
+            schemas.check_request(action, payload, ours=True)
+        except SchemaViolation as err:
+            raise InvalidCommandError(action, err.description) from None
+        async with self._call_lock:
+            if self._closed:
+                raise ChargerNotConnectedError(self._charger_id)
+            unique_id = str(uuid.uuid4())
+            future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+            self._pending[unique_id] = future
+            try:
+                await self._send(encode([CALL, unique_id, action, payload]))
+                async with asyncio.timeout(self.timeout_s):
+                    answer = await future
+            except TimeoutError:
+                raise CommandTimeoutError(action) from None
+            except ConnectionClosed:
+                raise ChargerNotConnectedError(self._charger_id) from None
+            finally:
+                self._pending.pop(unique_id, None)
+        if answer[0] == CALL_ERROR:
+            raise CommandRejectedError(action, answer[2])
+        try:
+            schemas.check_response(action, answer[2], ours=False)
+        except SchemaViolation as err:
+            _LOGGER.debug("%s: invalid %s answer: %s", self._charger_id, action, err)
+            raise CommandRejectedError(action, err.code) from None
+        result: Payload = answer[2]
+        return result
+
+    async def _send(self, frame: str) -> None:
+        log_frame(self._charger_id, "send", frame)
+        await self._connection.send(frame)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Fail the pending CALL now (the charger is gone); later calls fail at once."""
+        self._closed = True
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ChargerNotConnectedError(self._charger_id))
+                # Marked as seen: if the waiting call is cancelled in the same instant, nobody
+                # reads it, and asyncio would log "exception was never retrieved".
+                future.exception()
+        self._pending.clear()
+
+    def _apply_limits(self) -> ConnectionLimits:
+        limits = LIMITS[self._trust()]
+        if limits is not self._limits:
+            self._limits = limits
+            protocol = getattr(self._connection, "protocol", None)
+            if protocol is not None and hasattr(protocol, "max_message_size"):
+                # Larger frames are not even read (websockets closes with 1009).
+                protocol.max_message_size = limits.hard_frame_bytes
+            if limits.messages_per_s is not None:
+                if self._bucket is None:
+                    self._bucket = TokenBucket(limits.messages_per_s, limits.burst)
+                else:
+                    self._bucket.configure(limits.messages_per_s, limits.burst)
+        return limits
 
 
 class SessionTasks:
-    """Everything one session runs concurrently: CALLs awaiting an answer and background tasks."""
+    """A session's background tasks (set-up, watchdogs): cancelled when the session closes."""
 
     def __init__(self, charger_id: str) -> None:
         self._charger_id = charger_id
-        self._pending_calls: set[asyncio.Task[Any]] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -93,9 +323,8 @@ class SessionTasks:
         return self._closed
 
     def close(self) -> None:
-        """Fail every pending call now and stop the background tasks."""
         self._closed = True
-        for task in [*self._pending_calls, *self._tasks]:
+        for task in list(self._tasks):
             task.cancel()
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
@@ -105,32 +334,6 @@ class SessionTasks:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    async def call(self, action: str, send: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-        """Run ``send()`` (the library's ``call(payload, suppress=False)``) and return the result;
-        raise our errors instead of the library's, and fail fast once the session is closed."""
-        if self._closed:
-            raise ChargerNotConnectedError(self._charger_id)
-        task: asyncio.Task[Any] = asyncio.ensure_future(send())
-        self._pending_calls.add(task)
-        try:
-            return await task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            # Cancelled by close() (not by our caller): the charger went away.
-            if self.closed and current is not None and current.cancelling() == 0:
-                raise ChargerNotConnectedError(self._charger_id) from None
-            raise
-        except TimeoutError:
-            raise CommandTimeoutError(action) from None
-        except OCPPError as err:
-            raise CommandRejectedError(action, str(err.code)) from err
-        except ConnectionClosed:
-            raise ChargerNotConnectedError(self._charger_id) from None
-        except Exception as err:  # e.g. a CALLERROR with a code outside the spec
-            raise CommandRejectedError(action, type(err).__name__) from err
-        finally:
-            self._pending_calls.discard(task)
 
 
 def expect(action: str, status: Any, accepted: tuple[str, ...] = ("Accepted",)) -> str:

@@ -9,7 +9,7 @@ Module map (details in docs/architecture.md):
 - :mod:`.capabilities`: feature profiles and capabilities from configuration keys.
 """
 
-from custom_components.ocpp_ems.core.protocol.rpc import redact
+from custom_components.ocpp_ems.core.protocol.wire_log import redact
 
 from .capabilities import capabilities_from_configuration
 from .charging_profiles import build_limit_profile

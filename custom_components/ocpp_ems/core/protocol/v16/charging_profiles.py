@@ -21,18 +21,17 @@ PURPOSES = {
 
 
 def build_limit_profile(request: LimitRequest, now: datetime | None = None) -> dict[str, Any]:
-    """A 1.6 ``csChargingProfiles`` for one limit (snake_case; the library camelCases it).
+    """A 1.6 ``csChargingProfiles`` for one limit.
 
-    A is rounded to 0.1 (the schema's ``multipleOf``) and sent as float; W as an integer. Never a
-    Decimal: the library serialises those with one decimal and wrongly (6.25 -> 6.2).
+    A is rounded to 0.1 (the schema's ``multipleOf``) and sent as float; W as an integer.
     """
     if request.unit is ChargingRateUnit.AMPERE:
         limit: float | int = float(round(max(request.limit, 0.0), 1))
     else:
         limit = round(max(request.limit, 0.0))
-    period: dict[str, Any] = {"start_period": 0, "limit": limit}
+    period: dict[str, Any] = {"startPeriod": 0, "limit": limit}
     if request.number_phases is not None:
-        period["number_phases"] = request.number_phases
+        period["numberPhases"] = request.number_phases
     duration = request.duration_s
     if request.start is None:
         start = (now or utcnow()) - PROFILE_START_BACKDATE
@@ -42,19 +41,19 @@ def build_limit_profile(request: LimitRequest, now: datetime | None = None) -> d
     else:
         start = request.start
     schedule: dict[str, Any] = {
-        "charging_rate_unit": request.unit.value,
-        "charging_schedule_period": [period],
-        "start_schedule": format_timestamp(start),
+        "chargingRateUnit": request.unit.value,
+        "chargingSchedulePeriod": [period],
+        "startSchedule": format_timestamp(start),
     }
     if duration is not None:
         schedule["duration"] = duration
     profile: dict[str, Any] = {
-        "charging_profile_id": request.profile_id,
-        "stack_level": request.stack_level,
-        "charging_profile_purpose": PURPOSES[request.purpose],
-        "charging_profile_kind": "Absolute",
-        "charging_schedule": schedule,
+        "chargingProfileId": request.profile_id,
+        "stackLevel": request.stack_level,
+        "chargingProfilePurpose": PURPOSES[request.purpose],
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": schedule,
     }
     if request.purpose == "tx" and request.transaction_id is not None:
-        profile["transaction_id"] = int(request.transaction_id)
+        profile["transactionId"] = int(request.transaction_id)
     return profile

@@ -12,12 +12,10 @@ from abc import abstractmethod
 from datetime import datetime
 from typing import Any
 
-from ocpp.v16 import call
-
 from custom_components.ocpp_ems.core.charger_state import ChargerState
 from custom_components.ocpp_ems.core.errors import CommandRejectedError
 from custom_components.ocpp_ems.core.model import Charger, ChargingRateUnit
-from custom_components.ocpp_ems.core.protocol.rpc import expect
+from custom_components.ocpp_ems.core.protocol.rpc import Payload, expect
 from custom_components.ocpp_ems.core.session import ChargerSession, LimitRequest
 from custom_components.ocpp_ems.core.timeutil import format_timestamp
 
@@ -32,6 +30,11 @@ _CONFIG_OK = ("Accepted", "RebootRequired")
 SECRET_KEYS = frozenset({"AuthorizationKey"})
 
 
+def _without_none(payload: Payload) -> Payload:
+    """Optional fields left out rather than sent as null (the schemas do not allow null)."""
+    return {key: value for key, value in payload.items() if value is not None}
+
+
 class V16Commands(ChargerSession):
     """The outgoing half of the 1.6 adapter (mixed into :class:`~.session.V16Session`)."""
 
@@ -39,82 +42,89 @@ class V16Commands(ChargerSession):
     state: ChargerState
 
     @abstractmethod
-    async def call(self, payload: Any, profile: str = CORE) -> Any:
-        """Send one CALL of feature ``profile``; return the library's result dataclass."""
+    async def call(self, action: str, payload: Payload, profile: str = CORE) -> Payload:
+        """Send one CALL of feature ``profile``; return the charger's result payload."""
 
     # --- core ------------------------------------------------------------------------------------
     async def reset(self, *, hard: bool = False) -> None:
-        result = await self.call(call.Reset(type="Hard" if hard else "Soft"))
-        expect("Reset", result.status)
+        result = await self.call("Reset", {"type": "Hard" if hard else "Soft"})
+        expect("Reset", result["status"])
 
     async def unlock(self, connector_id: int) -> None:
-        result = await self.call(call.UnlockConnector(connector_id=connector_id))
-        expect("UnlockConnector", result.status, ("Unlocked",))
+        result = await self.call("UnlockConnector", {"connectorId": connector_id})
+        expect("UnlockConnector", result["status"], ("Unlocked",))
 
     async def remote_start(self, connector_id: int, id_tag: str) -> None:
         result = await self.call(
-            call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id or None)
+            "RemoteStartTransaction",
+            _without_none({"idTag": id_tag, "connectorId": connector_id or None}),
         )
-        expect("RemoteStartTransaction", result.status)
+        expect("RemoteStartTransaction", result["status"])
 
     async def remote_stop(self, transaction_id: str) -> None:
         try:
             number = int(transaction_id)
         except ValueError:
             raise CommandRejectedError("RemoteStopTransaction", "UnknownTransaction") from None
-        result = await self.call(call.RemoteStopTransaction(transaction_id=number))
-        expect("RemoteStopTransaction", result.status)
+        result = await self.call("RemoteStopTransaction", {"transactionId": number})
+        expect("RemoteStopTransaction", result["status"])
 
     async def get_configuration(self, keys: list[str] | None = None) -> dict[str, Any]:
-        result = await self.call(call.GetConfiguration(key=keys or None))
+        result = await self.call("GetConfiguration", {"key": keys} if keys else {})
         configuration: dict[str, Any] = {}
-        for entry in result.configuration_key or []:
-            key = str(entry.get("key"))
+        for entry in result.get("configurationKey", []):
+            key = entry["key"]
             value = entry.get("value")
-            value = None if value is None or key in SECRET_KEYS else str(value)
-            configuration[key] = {"value": value, "readonly": bool(entry.get("readonly"))}
+            value = None if value is None or key in SECRET_KEYS else value
+            configuration[key] = {"value": value, "readonly": entry["readonly"]}
         self.state.record_configuration(
             {key: entry["value"] for key, entry in configuration.items()}
         )
-        return {"configuration": configuration, "unknown": list(result.unknown_key or [])}
+        return {"configuration": configuration, "unknown": list(result.get("unknownKey", []))}
 
     async def set_configuration(self, key: str, value: str) -> str:
-        result = await self.call(call.ChangeConfiguration(key=key, value=value))
-        status = expect("ChangeConfiguration", result.status, _CONFIG_OK)
+        result = await self.call("ChangeConfiguration", {"key": key, "value": value})
+        status = expect("ChangeConfiguration", result["status"], _CONFIG_OK)
         self.state.record_configuration({key: None if key in SECRET_KEYS else value})
         return status
 
     async def trigger_message(self, message: str, connector_id: int | None = None) -> None:
         result = await self.call(
-            call.TriggerMessage(requested_message=message, connector_id=connector_id),
+            "TriggerMessage",
+            _without_none({"requestedMessage": message, "connectorId": connector_id}),
             REMOTE_TRIGGER,
         )
-        expect("TriggerMessage", result.status)
+        expect("TriggerMessage", result["status"])
 
     async def data_transfer(
         self, vendor_id: str, message_id: str | None, data: str | None
     ) -> dict[str, Any]:
         result = await self.call(
-            call.DataTransfer(vendor_id=vendor_id, message_id=message_id, data=data)
+            "DataTransfer",
+            _without_none({"vendorId": vendor_id, "messageId": message_id, "data": data}),
         )
-        return {"status": str(result.status), "data": result.data}
+        return {"status": result["status"], "data": result.get("data")}
 
     # --- firmware / diagnostics ------------------------------------------------------------------
     async def update_firmware(
         self, location: str, retrieve_date: datetime, retries: int | None = None
     ) -> None:
         await self.call(
-            call.UpdateFirmware(
-                location=location,
-                retrieve_date=format_timestamp(retrieve_date),
-                retries=retries,
+            "UpdateFirmware",
+            _without_none(
+                {
+                    "location": location,
+                    "retrieveDate": format_timestamp(retrieve_date),
+                    "retries": retries,
+                }
             ),
             FIRMWARE,
         )
 
     async def request_diagnostics(self, location: str) -> str | None:
-        result = await self.call(call.GetDiagnostics(location=location), FIRMWARE)
-        return None if result.file_name is None else str(result.file_name)
+        result = await self.call("GetDiagnostics", {"location": location}, FIRMWARE)
+        file_name: str | None = result.get("fileName")
+        return file_name
 
     # --- local auth list / reservation -----------------------------------------------------------
     async def send_local_list(self, id_tags: list[str], version: int) -> None:
@@ -131,36 +141,39 @@ class V16Commands(ChargerSession):
                 limit,
             )
             id_tags = id_tags[:limit]
-        entries = [{"id_tag": tag, "id_tag_info": {"status": "Accepted"}} for tag in id_tags]
+        entries = [{"idTag": tag, "idTagInfo": {"status": "Accepted"}} for tag in id_tags]
         result = await self.call(
-            call.SendLocalList(
-                list_version=version, update_type="Full", local_authorization_list=entries
-            ),
+            "SendLocalList",
+            {"listVersion": version, "updateType": "Full", "localAuthorizationList": entries},
             LOCAL_AUTH,
         )
-        expect("SendLocalList", result.status)
+        expect("SendLocalList", result["status"])
 
     async def get_local_list_version(self) -> int:
-        result = await self.call(call.GetLocalListVersion(), LOCAL_AUTH)
-        return int(result.list_version)
+        result = await self.call("GetLocalListVersion", {}, LOCAL_AUTH)
+        version: int = result["listVersion"]
+        return version
 
     async def reserve_now(
         self, connector_id: int, id_tag: str, expiry: datetime, reservation_id: int
     ) -> None:
         result = await self.call(
-            call.ReserveNow(
-                connector_id=connector_id,
-                expiry_date=format_timestamp(expiry),
-                id_tag=id_tag,
-                reservation_id=reservation_id,
-            ),
+            "ReserveNow",
+            {
+                "connectorId": connector_id,
+                "expiryDate": format_timestamp(expiry),
+                "idTag": id_tag,
+                "reservationId": reservation_id,
+            },
             RESERVATION,
         )
-        expect("ReserveNow", result.status)
+        expect("ReserveNow", result["status"])
 
     async def cancel_reservation(self, reservation_id: int) -> None:
-        result = await self.call(call.CancelReservation(reservation_id=reservation_id), RESERVATION)
-        expect("CancelReservation", result.status)
+        result = await self.call(
+            "CancelReservation", {"reservationId": reservation_id}, RESERVATION
+        )
+        expect("CancelReservation", result["status"])
 
     # --- smart charging --------------------------------------------------------------------------
     async def set_limit_profile(self, request: LimitRequest) -> None:
@@ -174,10 +187,11 @@ class V16Commands(ChargerSession):
 
     async def _set_profile(self, connector_id: int, profile: dict[str, Any]) -> None:
         result = await self.call(
-            call.SetChargingProfile(connector_id=connector_id, cs_charging_profiles=profile),
+            "SetChargingProfile",
+            {"connectorId": connector_id, "csChargingProfiles": profile},
             SMART_CHARGING,
         )
-        expect("SetChargingProfile", result.status)
+        expect("SetChargingProfile", result["status"])
 
     async def clear_profiles(
         self,
@@ -188,38 +202,43 @@ class V16Commands(ChargerSession):
         stack_level: int | None = None,
     ) -> None:
         result = await self.call(
-            call.ClearChargingProfile(
-                id=profile_id,
-                connector_id=connector_id,
-                charging_profile_purpose=(
-                    None if purpose is None else PURPOSES.get(purpose, purpose)
-                ),
-                stack_level=stack_level,
+            "ClearChargingProfile",
+            _without_none(
+                {
+                    "id": profile_id,
+                    "connectorId": connector_id,
+                    "chargingProfilePurpose": (
+                        None if purpose is None else PURPOSES.get(purpose, purpose)
+                    ),
+                    "stackLevel": stack_level,
+                }
             ),
             SMART_CHARGING,
         )
-        expect("ClearChargingProfile", result.status)
+        expect("ClearChargingProfile", result["status"])
 
     async def get_composite_limit(
         self, connector_id: int, duration_s: int = 60, unit: ChargingRateUnit | None = None
     ) -> float | None:
         result = await self.call(
-            call.GetCompositeSchedule(
-                connector_id=connector_id,
-                duration=duration_s,
-                charging_rate_unit=None if unit is None else unit.value,
+            "GetCompositeSchedule",
+            _without_none(
+                {
+                    "connectorId": connector_id,
+                    "duration": duration_s,
+                    "chargingRateUnit": None if unit is None else unit.value,
+                }
             ),
             SMART_CHARGING,
         )
-        expect("GetCompositeSchedule", result.status)
-        schedule = result.charging_schedule
-        if not isinstance(schedule, dict):
+        expect("GetCompositeSchedule", result["status"])
+        schedule = result.get("chargingSchedule")
+        if schedule is None:
             return None
-        if unit is not None and schedule.get("charging_rate_unit") not in (None, unit.value):
+        if unit is not None and schedule["chargingRateUnit"] != unit.value:
             return None  # answered in the other unit: not comparable without assumptions
-        periods = [p for p in schedule.get("charging_schedule_period") or [] if "limit" in p]
+        periods = schedule["chargingSchedulePeriod"]
         if not periods:
             return None
-        first = min(periods, key=lambda p: int(p.get("start_period", 0)))
-        # The library parses composite schedules with Decimal: hand out a float.
+        first = min(periods, key=lambda p: p["startPeriod"])
         return float(first["limit"])
