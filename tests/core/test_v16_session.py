@@ -17,7 +17,9 @@ from custom_components.ocpp_ems.core.model import (
     EventKind,
     Transaction,
 )
+from custom_components.ocpp_ems.core.pacing import phase
 from custom_components.ocpp_ems.core.protocol import v16
+from custom_components.ocpp_ems.core.protocol.v16.handlers import HEARTBEAT_SPREAD
 from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .fakes import MemoryDirectory
@@ -47,7 +49,10 @@ async def test_boot_accepted_reads_configuration_and_capabilities(h: Harness) ->
         charge_point_serial_number="SN1", firmware_version="1.2.3", meter_type="MID"
     )
     assert result.status == "Accepted"
-    assert result.interval == h.settings.heartbeat_interval_s
+    # The setting, spread per charger so that chargers booted together do not heartbeat together.
+    base = h.settings.heartbeat_interval_s
+    assert result.interval == round(base * (1 + HEARTBEAT_SPREAD * phase(h.charger.charger_id)))
+    assert base <= result.interval <= base * (1 + HEARTBEAT_SPREAD)
     await wait_for(lambda: h.booted == 1)
     charger = h.charger
     assert charger.booted

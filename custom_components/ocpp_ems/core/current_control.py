@@ -6,8 +6,9 @@ Three profiles, by how often they change:
    so it is written only when the setting differs from what we last wrote.
 2. base (TxDefault at ``base_stack_level``, no duration): the safe current. Also written rarely.
 3. live (TxDefault, or Tx during a transaction, at ``live_stack_level``) with a limited duration:
-   the dynamic limit. Written when its value changes and refreshed before it expires, so a charger
-   whose central system stops (Home Assistant down) falls back to the safe base by itself.
+   the dynamic limit. Written when its value changes and refreshed before it expires (each charger
+   at its own moment, see :data:`REFRESH_SPREAD`), so a charger whose central system stops (Home
+   Assistant down) falls back to the safe base by itself.
 
 Callers (actions, the energy manager) may call :meth:`CurrentController.set_limit` as often as they
 like: only real changes reach the charger. Pausing is a per-charger strategy (0 A live limit, or
@@ -30,6 +31,7 @@ from typing import Any
 
 from .errors import ChargerNotConnectedError, OcppEmsError
 from .model import Charger, ChargerEvent, ChargingRateUnit, EventKind
+from .pacing import phase
 from .session import ChargerSession, LimitRequest
 from .settings import ChargerSettings, PauseStrategy, ProfilePurpose, RateUnitPreference
 from .timeutil import utcnow
@@ -42,8 +44,16 @@ BASE_PROFILE_ID = 2
 LIVE_PROFILE_ID = 3
 LIVE_TX_PROFILE_ID = 4
 
-# Refresh the live profile once this fraction of its duration has passed.
+# Refresh the live profile once this fraction of its duration has passed, at the latest: the other
+# half is the margin that keeps a charger on its live limit through a missed refresh or a restart.
 REFRESH_FRACTION = 0.5
+# ... and earlier by up to this fraction of that period, fixed per charger (pacing.phase): chargers
+# written in the same second (a mass reconnect) refresh spread over a quarter of the period (112 s
+# of 450 s by default) instead of all at once. Never later, so the margin above stays whole.
+REFRESH_SPREAD = 0.25
+# Verification waits verify_delay_s plus up to this fraction more, fixed per charger, for the same
+# reason (limits written to many chargers at once are not all read back at once).
+VERIFY_SPREAD = 1.0
 # Tolerance when comparing a limit with what the charger reports (A).
 MISMATCH_TOLERANCE_A = 0.5
 # After a failed write, changes seen in meter values / events do not retry before this (s).
@@ -101,13 +111,18 @@ class CurrentController:
         self._blocked: set[str] = set()
         self._warned: set[str] = set()
         self._unsubscribe: Callable[[], None] | None = charger.add_listener(self._on_charger)
+        # Where this charger's timers sit within their spread (see REFRESH_SPREAD).
+        self._phase = phase(charger.charger_id)
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def attach(self, session: ChargerSession) -> None:
         """A (re)connected, booted charger: the fixed profiles if needed, then the live one."""
         self.detach()
         self._session = session
-        # After a reconnect we do not know what the charger holds: write the live limit once.
+        # After a reconnect we do not know what the charger holds: write the live limit once. (Not
+        # skipped when we wrote the same before: a charger that rebooted may have lost it, and one
+        # without a live profile charges at its base or its own maximum. The fixed profiles are
+        # skipped when unchanged: chargers keep those in flash.)
         self._live = None
         try:
             await self._ensure_fixed_profiles(session)
@@ -380,10 +395,16 @@ class CurrentController:
                 self._verify_task.cancel()
             self._verify_task = self._spawn(self._verify(session, desired), "verify")
 
+    def _refresh_period(self) -> float:
+        """Seconds from a write to its refresh: REFRESH_FRACTION of the duration at the latest,
+        earlier by this charger's share of REFRESH_SPREAD."""
+        latest = self._settings().live_limit_duration_s * REFRESH_FRACTION
+        return max(latest * (1 - REFRESH_SPREAD * self._phase), 1.0)
+
     async def _refresh_loop(self) -> None:
         """Rewrite the live profile before its duration runs out."""
         while True:
-            period = max(self._settings().live_limit_duration_s * REFRESH_FRACTION, 1.0)
+            period = self._refresh_period()
             written = self._written_at if self._written_at is not None else self._now()
             await asyncio.sleep(max(written + period - self._now(), 0.0))
             if self._written_at is not None and self._now() - self._written_at < period:
@@ -411,7 +432,7 @@ class CurrentController:
     # --- internals: verification -----------------------------------------------------------------
     async def _verify(self, session: ChargerSession, written: _Live) -> None:
         """Ask the charger what limit is in force now and compare."""
-        await asyncio.sleep(self.verify_delay_s)
+        await asyncio.sleep(self.verify_delay_s * (1 + VERIFY_SPREAD * self._phase))
         connector_id = written.connector_id or self._first_outlet()
         try:
             composite = await session.get_composite_limit(connector_id, 60, written.unit)
@@ -424,8 +445,9 @@ class CurrentController:
         if written.unit is ChargingRateUnit.WATT:
             applied = composite / (self._settings().nominal_voltage_v * written.phases)
         self.charger.limit.applied_a = round(applied, 1)
+        mismatch = abs(applied - written.amps) > MISMATCH_TOLERANCE_A
         self._report(
-            abs(applied - written.amps) > MISMATCH_TOLERANCE_A,
+            mismatch,
             {"expected_a": written.amps, "applied_a": round(applied, 1), "source": "composite"},
         )
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import random as _random
 import time
 import weakref
 from collections import OrderedDict
@@ -74,6 +75,7 @@ from .guard import (
     RefusalReason,
 )
 from .model import Charger, ChargerEvent, EventKind
+from .pacing import SETUP_LEASE_S, SetupGate
 from .persistence import state_from_dict, state_to_dict
 from .protocol import (
     DEFAULT_VERSION,
@@ -207,7 +209,8 @@ class _Link:
 class CentralSystem:
     """Accepts charger connections and owns the charger models, sessions and current controllers.
 
-    ``clock`` (monotonic seconds) drives login throttling and the expiry of pending ids.
+    ``clock`` (monotonic seconds) drives login throttling and the expiry of pending ids;
+    ``random`` (0 <= x < 1) the jitter of queued post-boot setups.
     """
 
     # How long an open connection has to answer the ping of a takeover check (tests shorten it).
@@ -221,6 +224,7 @@ class CentralSystem:
         *,
         factories: Mapping[str, SessionFactory] | None = None,
         clock: Clock = time.monotonic,
+        random: Callable[[], float] = _random.random,
     ) -> None:
         self._settings = settings
         self._directory = directory
@@ -234,6 +238,13 @@ class CentralSystem:
         self._links: dict[str, _Link] = {}
         self._controllers: dict[str, CurrentController] = {}
         self._attach_tasks: dict[str, asyncio.Task[None]] = {}
+        # Post-boot setup and the current-control start after it, paced server-wide (pacing.py).
+        self._setup_gate = SetupGate(
+            settings.setup_concurrency,
+            jitter_s=settings.setup_jitter_s,
+            lease_s=SETUP_LEASE_S,
+            random=random,
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._charger_listeners: list[Callable[[str], None]] = []
         self._id_throttle = LoginThrottle(clock)
@@ -291,6 +302,8 @@ class CentralSystem:
                 # can hold thousands of frames that all inflate before reading pauses (a Pending
                 # flood grew the server by 210 MiB with it on).
                 compression=None,
+                # Room for a reconnect storm's handshakes while the loop is busy (settings.py).
+                backlog=self._settings.listen_backlog,
                 logger=_WS_LOGGER,
             )
         except OSError as err:
@@ -782,6 +795,7 @@ class CentralSystem:
             charger_settings=lambda: self._directory.settings(charger_id),
             request_save=self.request_save,
             on_booted=lambda: self._on_booted(link),
+            setup_gate=self._setup_gate,
         )
         link.session = create_session(version, connection, charger, context, self._factories)
 
@@ -907,9 +921,18 @@ class CentralSystem:
         previous = self._attach_tasks.pop(charger_id, None)
         if previous is not None:
             previous.cancel()
-        self._attach_tasks[charger_id] = self._spawn(
-            self._attach_controller(link), name=f"ocpp_ems attach {charger_id}"
+        # The setup reporting this boot holds a slot of the setup gate: the profile writes of the
+        # attach run in it too (shared now, while the setup still holds it), so a boot storm is
+        # paced through both. Released when the attach task ends, however it ends.
+        lease = self._setup_gate.share(charger_id)
+        task = self._spawn(
+            self._attach_controller(link, shared=lease is not None),
+            name=f"ocpp_ems attach {charger_id}",
         )
+        if lease is not None:
+            release = lease.release
+            task.add_done_callback(lambda _task: release())
+        self._attach_tasks[charger_id] = task
         self._provision_if_missing(link)
 
     def _provision_if_missing(self, link: _Link) -> None:
@@ -925,9 +948,13 @@ class CentralSystem:
             link.session.on_accepted(password), name=f"ocpp_ems provision {link.charger_id}"
         )
 
-    async def _attach_controller(self, link: _Link) -> None:
+    async def _attach_controller(self, link: _Link, *, shared: bool) -> None:
         try:
-            await self.current_control(link.charger_id).attach(link.session)
+            if not shared:  # the boot was reported outside a setup slot: take one
+                async with self._setup_gate.slot(link.charger_id):
+                    await self.current_control(link.charger_id).attach(link.session)
+            else:
+                await self.current_control(link.charger_id).attach(link.session)
         except (OcppEmsError, ConnectionClosed) as err:
             _LOGGER.warning(
                 "Charger %s: current control could not be set up: %s", link.charger_id, err

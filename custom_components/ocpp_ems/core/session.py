@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from .directory import Admission, ChargerDirectory
 from .model import Charger, ChargingRateUnit
+from .pacing import SetupGate
 from .settings import ChargerSettings, ServerSettings
 
 
@@ -32,6 +33,11 @@ class SessionContext:
     request_save: Callable[[], None]
     # Called by the adapter once the charger booted Accepted (the server starts current control).
     on_booted: Callable[[], None]
+    # Post-boot setup takes a slot here first; the server shares one gate among all its sessions.
+    # The default belongs to this context alone (a session on its own is never held back).
+    setup_gate: SetupGate = field(
+        default_factory=lambda: SetupGate(ServerSettings().setup_concurrency)
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

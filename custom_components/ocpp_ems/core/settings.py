@@ -41,6 +41,23 @@ class ServerSettings:
     # after a network loss).
     boot_trigger_after_s: float = 30.0
     allow_new_chargers: bool = True
+    # Post-boot setups (configuration, meter values, local list, then current control's profile
+    # writes) running at the same moment, server-wide (core/pacing.py). Boots are answered at once
+    # whatever this says. 32 bounds a burst of setup answers to some 15 ms of event-loop time (about
+    # 0.5 ms each), so MeterValues of running chargers never wait long behind a boot storm, and
+    # still drains several hundred LAN chargers per second (more than the CPU manages anyway), or
+    # 6-16 per second over cellular (setups of 2-5 s): 2,000 chargers in 2-5 minutes, before their
+    # live profiles run out (at least 450 s after a restart). Raise it for thousands of cellular
+    # chargers.
+    setup_concurrency: int = 32
+    # Once every slot is taken, a setup waits a random 0..this many seconds before it queues:
+    # chargers that booted in the same instant leave the queue in random order. A free slot is taken
+    # at once (a single charger is never delayed).
+    setup_jitter_s: float = 1.0
+    # Listen backlog (loop.create_server): TCP handshakes the kernel completes while the event loop
+    # has not accepted them yet. asyncio's default of 100 reset 35 handshakes when 5,000 chargers
+    # reconnected at once; Linux caps the value at net.core.somaxconn (4096 since kernel 5.4).
+    listen_backlog: int = 2048
 
 
 @dataclass(kw_only=True)

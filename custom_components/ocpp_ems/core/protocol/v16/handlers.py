@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.meter import parse_meter_values
 from custom_components.ocpp_ems.core.model import ChargerInfo, ConnectorStatus
+from custom_components.ocpp_ems.core.pacing import phase
 from custom_components.ocpp_ems.core.protocol.rpc import Payload, Route
 from custom_components.ocpp_ems.core.timeutil import format_timestamp, parse_timestamp, utcnow
 
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 
 # How long a Pending charger waits before booting again (it is also told so in the Pending answer).
 PENDING_RETRY_S = 60
+# Each charger's heartbeat interval is the setting plus up to this fraction, fixed per charger id
+# (pacing.phase): chargers that booted together (a restart) do not heartbeat together forever.
+HEARTBEAT_SPREAD = 0.1
 
 # 1.6 ChargePointStatus -> model status (anything else: UNKNOWN).
 _STATUS = {
@@ -59,7 +63,8 @@ def boot_notification(session: V16Session, payload: Payload) -> Payload:
     interval = PENDING_RETRY_S
     if admission is Admission.ACCEPTED:
         status = "Accepted"
-        interval = session.context.server_settings.heartbeat_interval_s
+        base = session.context.server_settings.heartbeat_interval_s
+        interval = round(base * (1 + HEARTBEAT_SPREAD * phase(session.charger.charger_id)))
     elif admission is Admission.PENDING:
         status = "Pending"
     else:

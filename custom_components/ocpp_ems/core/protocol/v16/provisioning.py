@@ -2,7 +2,8 @@
 
 - after an accepted BootNotification: read the configuration (capabilities), configure meter
   values within the charger's limits, sync the local id-tag list; then the charger counts as set
-  up (``ChargerState.record_setup_done``: current control starts);
+  up (``ChargerState.record_setup_done``: current control starts). Setups are paced server-wide
+  (:class:`~...pacing.SetupGate`): the boot is answered at once, the setup waits for a slot;
 - the boot watchdog: a known charger that reconnects without booting is asked to boot
   (TriggerMessage), and set up anyway if it still does not;
 - on acceptance by the user: the Basic-auth password (security profile 1), then a new boot.
@@ -21,6 +22,7 @@ from custom_components.ocpp_ems.core.errors import (
     CommandRejectedError,
     OcppEmsError,
 )
+from custom_components.ocpp_ems.core.pacing import phase
 
 from .capabilities import capabilities_from_configuration, csv, int_or_none
 
@@ -28,6 +30,10 @@ if TYPE_CHECKING:
     from .session import V16Session
 
 _LOGGER = logging.getLogger(__name__)
+
+# The boot watchdog of each charger waits boot_trigger_after_s plus up to this fraction more (fixed
+# per charger id): chargers that reconnected together (a restart) are not triggered together.
+WATCHDOG_SPREAD = 0.5
 
 
 class Provisioning:
@@ -57,21 +63,35 @@ class Provisioning:
         self._setup_task = self._session.tasks.spawn(self.setup(), "setup")
 
     async def setup(self) -> None:
-        """After an accepted boot: learn the charger, set up meter values, sync the local list."""
-        steps = (self._read_configuration, self._configure_meter_values, self._sync_local_list)
-        for step in steps:
-            try:
-                await step()
-            except ChargerNotConnectedError:
-                return
-            except OcppEmsError as err:
-                _LOGGER.warning("%s: %s failed: %s", self._charger_id, step.__name__, err)
-        self._session.state.record_setup_done()
+        """After an accepted boot: learn the charger, set up meter values, sync the local list.
+
+        Runs in a slot of the server's setup gate, held through ``record_setup_done``: the
+        current-control start that it triggers shares the slot (see ``CentralSystem._on_booted``),
+        so a boot storm is paced through both.
+
+        Work already in place is skipped: a ChangeConfiguration only for a value that differs from
+        what the charger reported at this boot, a SendLocalList only for a list version it does not
+        hold, a capabilities update only when they changed. The reads themselves are not skipped:
+        a boot may follow a firmware update or a factory reset, which changes or clears what we
+        knew from before (the configuration, the local list), and nothing tells us which boot did.
+        """
+        async with self._session.context.setup_gate.slot(self._charger_id):
+            steps = (self._read_configuration, self._configure_meter_values, self._sync_local_list)
+            for step in steps:
+                try:
+                    await step()
+                except ChargerNotConnectedError:
+                    return
+                except OcppEmsError as err:
+                    _LOGGER.warning("%s: %s failed: %s", self._charger_id, step.__name__, err)
+            self._session.state.record_setup_done()
 
     async def boot_watchdog(self) -> None:
         """A known charger that reconnects without booting: ask for a boot, else go on without."""
         session = self._session
-        delay = session.context.server_settings.boot_trigger_after_s
+        delay = session.context.server_settings.boot_trigger_after_s * (
+            1 + WATCHDOG_SPREAD * phase(self._charger_id)
+        )
         await asyncio.sleep(delay)
         if self.boot_seen or session.context.admission() is not Admission.ACCEPTED:
             return
@@ -118,7 +138,9 @@ class Provisioning:
     async def _read_configuration(self) -> None:
         result = await self._session.get_configuration()
         values = {key: entry["value"] for key, entry in result["configuration"].items()}
-        self._session.state.record_capabilities(capabilities_from_configuration(values))
+        capabilities = capabilities_from_configuration(values)
+        if capabilities != self._session.charger.capabilities:  # unchanged: nothing to tell
+            self._session.state.record_capabilities(capabilities)
 
     async def _configure_meter_values(self) -> None:
         settings = self._session.context.charger_settings()
