@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
-from unittest.mock import patch
+from unittest.mock import ANY, patch
 
 import pytest
 from homeassistant.config_entries import (
@@ -20,7 +20,14 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, InvalidData, section
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    EntitySelector,
+    NumberSelector,
+    SelectSelector,
+    TextSelector,
+)
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ocpp_ems.const import (
@@ -30,12 +37,18 @@ from custom_components.ocpp_ems.const import (
     CONF_BASE_STACK_LEVEL,
     CONF_BATTERY_ASSIST,
     CONF_BATTERY_ASSIST_POWER,
+    CONF_BATTERY_DISCHARGE_LIMIT,
     CONF_BATTERY_FLOOR_SOC,
+    CONF_BATTERY_POWER,
     CONF_BATTERY_PRIORITY_SOC,
+    CONF_BATTERY_SOC,
     CONF_CHARGER_ID,
     CONF_EMS_ENABLED,
     CONF_ENTRY_TYPE,
     CONF_FUSE,
+    CONF_GRID_CURRENT_L1,
+    CONF_GRID_CURRENT_L2,
+    CONF_GRID_CURRENT_L3,
     CONF_GRID_POWER,
     CONF_HEARTBEAT_INTERVAL,
     CONF_HOST,
@@ -56,6 +69,7 @@ from custom_components.ocpp_ems.const import (
     CONF_PRICE,
     CONF_PRICE_FORECAST_ATTRIBUTE,
     CONF_PROFILE_PURPOSE,
+    CONF_PV_AVAILABLE_POWER,
     CONF_PV_POWER,
     CONF_RATE_UNIT,
     CONF_RESPONSE_TIMEOUT,
@@ -63,13 +77,18 @@ from custom_components.ocpp_ems.const import (
     CONF_SERIAL,
     CONF_SERVER_ENTRY_ID,
     CONF_SITE_PHASES,
+    CONF_STALE_AFTER,
     CONF_STALE_FALLBACK,
+    CONF_STALE_GRACE,
     CONF_VENDOR,
     CONF_VOLTAGE,
+    CONF_ZERO_EXPORT,
     DOMAIN,
     ENTRY_TYPE_CHARGER,
     ENTRY_TYPE_SERVER,
 )
+from custom_components.ocpp_ems.core.ems import options as ems_options
+from custom_components.ocpp_ems.core.ems.options import Section
 from custom_components.ocpp_ems.core.server import CentralSystem
 
 from .helpers.charger import SimCharger, wait_for
@@ -317,41 +336,167 @@ async def test_server_options(hass: HomeAssistant, server_entry: MockConfigEntry
     assert server_entry.options[CONF_ID_TAGS] == []
 
 
-async def test_energy_manager_options(hass: HomeAssistant, server_entry: MockConfigEntry) -> None:
-    """The energy manager step keeps the server options, and the server step keeps its own."""
+def _sectioned(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat options as the sectioned energy manager form takes them (every section present)."""
+    where = {option.key: option.section for option in ems_options.OPTIONS}
+    form: dict[str, Any] = {part.value: {} for part in Section}
+    for key, value in flat.items():
+        part = where[key]
+        (form if part is None else form[part.value])[key] = value
+    return form
+
+
+def _shown(result: ConfigFlowResult) -> dict[str, dict[str, Any]]:
+    """Each field of the energy manager form: its section, selector, default and suggested value."""
+    fields: dict[str, dict[str, Any]] = {}
+
+    def add(schema: dict[Any, Any], part: str | None) -> None:
+        for marker, selector in schema.items():
+            if isinstance(selector, section):
+                add(selector.schema.schema, str(marker))
+                continue
+            fields[str(marker)] = {
+                "section": part,
+                "selector": selector,
+                "default": marker.default() if callable(marker.default) else None,
+                "suggested": (marker.description or {}).get("suggested_value"),
+            }
+
+    add(result["data_schema"].schema, None)
+    return fields
+
+
+EMS_INPUT: dict[str, Any] = {
+    CONF_EMS_ENABLED: True,
+    CONF_GRID_POWER: "sensor.grid",
+    CONF_GRID_CURRENT_L1: "sensor.grid_l1",
+    CONF_PV_POWER: "sensor.pv",
+    CONF_PRICE: "sensor.price",
+    CONF_PRICE_FORECAST_ATTRIBUTE: " raw_today ",
+    CONF_FUSE: 25.0,
+    CONF_SITE_PHASES: "1",
+    CONF_VOLTAGE: 230.0,
+    CONF_ZERO_EXPORT: True,
+    CONF_BATTERY_POWER: "sensor.battery",
+    CONF_BATTERY_SOC: "sensor.battery_soc",
+    CONF_BATTERY_PRIORITY_SOC: 80.0,
+    CONF_BATTERY_ASSIST: True,
+    CONF_BATTERY_FLOOR_SOC: 40.0,
+    CONF_BATTERY_ASSIST_POWER: 1500.0,
+    CONF_STALE_FALLBACK: "pause",
+    CONF_STALE_GRACE: 120.0,
+    CONF_MIN_WRITE_INTERVAL: 15.0,
+}
+
+
+async def test_energy_manager_form_is_built_from_the_table(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    """The switch on top, then the sections (advanced folded); defaults and fields from the table."""
+    result = await _open_server_options(hass, server_entry, "energy_manager")
+    schema = result["data_schema"].schema
+    assert [str(key) for key in schema] == [CONF_EMS_ENABLED, *(part.value for part in Section)]
+    folded = {
+        str(key): value.options["collapsed"]
+        for key, value in schema.items()
+        if key != CONF_EMS_ENABLED
+    }
+    assert folded == {part.value: part is Section.ADVANCED for part in Section}
+
+    shown = _shown(result)
+    assert list(shown) == list(ems_options.KEYS)
+    for option in ems_options.OPTIONS:
+        field = shown[option.key]
+        assert field["section"] == (None if option.section is None else option.section.value)
+        # Defaults are the table's; nothing is stored yet, so nothing is suggested.
+        expected = None if option.default is None else option.to_form(option.default)
+        assert field["default"] == expected, option.key
+        assert field["suggested"] is None, option.key
+    assert shown[CONF_BATTERY_FLOOR_SOC]["default"] == 50.0
+    assert shown[CONF_SITE_PHASES]["default"] == "3"
+
+    phases = shown[CONF_SITE_PHASES]["selector"]
+    assert isinstance(phases, SelectSelector)
+    assert phases.config["options"] == ["1", "3"]
+    assert phases.config["translation_key"] == CONF_SITE_PHASES
+    pickers = {
+        key: (field["selector"].config.get("domain"), field["selector"].config.get("device_class"))
+        for key, field in shown.items()
+        if isinstance(field["selector"], EntitySelector)
+    }
+    assert pickers == {
+        CONF_GRID_POWER: (["sensor"], ["power"]),
+        CONF_GRID_CURRENT_L1: (["sensor"], ["current"]),
+        CONF_GRID_CURRENT_L2: (["sensor"], ["current"]),
+        CONF_GRID_CURRENT_L3: (["sensor"], ["current"]),
+        CONF_PRICE: (["sensor"], ["monetary"]),
+        CONF_PV_POWER: (["sensor"], ["power"]),
+        CONF_PV_AVAILABLE_POWER: (["sensor"], ["power"]),
+        CONF_BATTERY_POWER: (["sensor"], ["power"]),
+        CONF_BATTERY_SOC: (["sensor"], ["battery"]),
+        CONF_BATTERY_DISCHARGE_LIMIT: (["number", "input_number"], None),
+    }
+    floor = shown[CONF_BATTERY_FLOOR_SOC]["selector"]
+    assert isinstance(floor, NumberSelector)
+    assert (floor.config["min"], floor.config["max"], floor.config["mode"]) == (0, 100, "slider")
+    assert floor.config["unit_of_measurement"] == "%"
+    assert isinstance(shown[CONF_EMS_ENABLED]["selector"], BooleanSelector)
+    assert isinstance(shown[CONF_PRICE_FORECAST_ATTRIBUTE]["selector"], TextSelector)
+    hass.config_entries.options.async_abort(result["flow_id"])
+
+
+async def test_energy_manager_options_round_trip(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    """Sectioned in, flat out: the energy manager step keeps the server options, the server step
+    keeps the energy manager's, and the stored values come back as the form's suggestions."""
     hass.config_entries.async_update_entry(server_entry, options={CONF_RESPONSE_TIMEOUT: 3})
     await hass.async_block_till_done()
     result = await _open_server_options(hass, server_entry, "energy_manager")
-    ems_input: dict[str, Any] = {
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _sectioned(EMS_INPUT)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert dict(server_entry.options) == {
+        CONF_RESPONSE_TIMEOUT: 3,
         CONF_EMS_ENABLED: True,
         CONF_GRID_POWER: "sensor.grid",
+        CONF_GRID_CURRENT_L1: "sensor.grid_l1",
         CONF_PV_POWER: "sensor.pv",
         CONF_PRICE: "sensor.price",
-        CONF_PRICE_FORECAST_ATTRIBUTE: " raw_today ",
+        CONF_PRICE_FORECAST_ATTRIBUTE: "raw_today",
         CONF_FUSE: 25,
-        CONF_SITE_PHASES: "1",
+        CONF_SITE_PHASES: 1,
         CONF_VOLTAGE: 230,
+        CONF_ZERO_EXPORT: True,
+        CONF_BATTERY_POWER: "sensor.battery",
+        CONF_BATTERY_SOC: "sensor.battery_soc",
         CONF_BATTERY_PRIORITY_SOC: 80,
         CONF_BATTERY_ASSIST: True,
         CONF_BATTERY_FLOOR_SOC: 40,
         CONF_BATTERY_ASSIST_POWER: 1500,
         CONF_STALE_FALLBACK: "pause",
+        CONF_STALE_GRACE: 120,
         CONF_MIN_WRITE_INTERVAL: 15,
     }
-    result = await hass.config_entries.options.async_configure(result["flow_id"], ems_input)
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    await hass.async_block_till_done()
-    options = server_entry.options
-    assert options[CONF_RESPONSE_TIMEOUT] == 3
-    assert options[CONF_SITE_PHASES] == 1
-    assert options[CONF_PRICE_FORECAST_ATTRIBUTE] == "raw_today"
-    assert options[CONF_GRID_POWER] == "sensor.grid"
+    # The running energy manager has the new site settings.
+    site = server_entry.runtime_data.ems.site
+    assert (site.site_phases, site.fuse_a, site.solar.zero_export) == (1, 25.0, True)
+    assert site.battery.floor_soc == 40.0
 
-    # Shown again with the current values; a sensor left out and a blank attribute are dropped.
+    # Shown again in their sections; a sensor left out and a blank attribute are dropped.
     result = await _open_server_options(hass, server_entry, "energy_manager")
-    without_pv = {k: v for k, v in ems_input.items() if k != CONF_PV_POWER}
+    shown = _shown(result)
+    assert shown[CONF_SITE_PHASES]["suggested"] == "1"
+    assert shown[CONF_SITE_PHASES]["section"] == Section.SITE_LIMITS
+    assert shown[CONF_GRID_POWER]["suggested"] == "sensor.grid"
+    assert shown[CONF_BATTERY_FLOOR_SOC]["suggested"] == 40
+    assert shown[CONF_STALE_FALLBACK]["suggested"] == "pause"
+    assert shown[CONF_PV_AVAILABLE_POWER]["suggested"] is None
+    without_pv = {k: v for k, v in EMS_INPUT.items() if k != CONF_PV_POWER}
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], without_pv | {CONF_PRICE_FORECAST_ATTRIBUTE: " "}
+        result["flow_id"], _sectioned(without_pv | {CONF_PRICE_FORECAST_ATTRIBUTE: " "})
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
@@ -375,6 +520,143 @@ async def test_energy_manager_options(hass: HomeAssistant, server_entry: MockCon
     await hass.async_block_till_done()
     assert server_entry.options[CONF_GRID_POWER] == "sensor.grid"
     assert server_entry.options[CONF_EMS_ENABLED] is True
+
+
+LEGACY_OPTIONS: dict[str, Any] = {
+    # Flat options as earlier versions stored them: a 0 fuse, phases as a number, floats where
+    # the form gave floats, no grace period (it had no default then), an out-of-range floor.
+    CONF_RESPONSE_TIMEOUT: 3,
+    CONF_EMS_ENABLED: False,
+    CONF_GRID_POWER: "sensor.grid",
+    CONF_FUSE: 0,
+    CONF_SITE_PHASES: 1,
+    CONF_VOLTAGE: 230.0,
+    CONF_BATTERY_PRIORITY_SOC: 100.0,
+    CONF_BATTERY_ASSIST: False,
+    CONF_BATTERY_FLOOR_SOC: 120,
+    CONF_BATTERY_ASSIST_POWER: 2000.0,
+    CONF_STALE_FALLBACK: "min_current",
+    CONF_STALE_AFTER: 90.0,
+    CONF_MIN_WRITE_INTERVAL: 10,
+}
+
+
+@pytest.mark.parametrize("server_options", [LEGACY_OPTIONS])
+async def test_energy_manager_reads_old_flat_options(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    """Options stored flat before the form had sections load into it, and are saved flat again
+    (same keys: no migration)."""
+    site = server_entry.runtime_data.ems.site
+    assert (site.fuse_a, site.site_phases, site.grid_max_age_s) == (None, 1, 90.0)
+    assert site.battery.floor_soc == 100.0  # clamped to the bounds
+
+    result = await _open_server_options(hass, server_entry, "energy_manager")
+    shown = _shown(result)
+    suggested = {key: field["suggested"] for key, field in shown.items()}
+    assert suggested == {
+        CONF_EMS_ENABLED: False,
+        CONF_GRID_POWER: "sensor.grid",
+        CONF_GRID_CURRENT_L1: None,
+        CONF_GRID_CURRENT_L2: None,
+        CONF_GRID_CURRENT_L3: None,
+        CONF_PRICE: None,
+        CONF_PRICE_FORECAST_ATTRIBUTE: None,
+        CONF_FUSE: None,  # 0 = no fuse: shown empty
+        CONF_SITE_PHASES: "1",
+        CONF_VOLTAGE: 230.0,
+        CONF_PV_POWER: None,
+        CONF_PV_AVAILABLE_POWER: None,
+        CONF_ZERO_EXPORT: None,
+        CONF_BATTERY_POWER: None,
+        CONF_BATTERY_SOC: None,
+        CONF_BATTERY_DISCHARGE_LIMIT: None,
+        CONF_BATTERY_PRIORITY_SOC: 100.0,
+        CONF_BATTERY_ASSIST: False,
+        CONF_BATTERY_FLOOR_SOC: 100.0,
+        CONF_BATTERY_ASSIST_POWER: 2000.0,
+        CONF_STALE_FALLBACK: "min_current",
+        CONF_STALE_AFTER: 90.0,
+        CONF_STALE_GRACE: None,  # not stored: the default (300 s) is shown
+        CONF_MIN_WRITE_INTERVAL: 10,
+    }
+    # What the frontend sends back: the suggestions, the defaults where nothing is suggested.
+    answer = {
+        key: field["suggested"] if field["suggested"] is not None else field["default"]
+        for key, field in shown.items()
+        if field["suggested"] is not None or field["default"] is not None
+    }
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _sectioned(answer)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert dict(server_entry.options) == {
+        CONF_RESPONSE_TIMEOUT: 3,
+        CONF_EMS_ENABLED: False,
+        CONF_GRID_POWER: "sensor.grid",
+        CONF_SITE_PHASES: 1,
+        CONF_VOLTAGE: 230,
+        CONF_ZERO_EXPORT: False,
+        CONF_BATTERY_PRIORITY_SOC: 100,
+        CONF_BATTERY_ASSIST: False,
+        CONF_BATTERY_FLOOR_SOC: 100,
+        CONF_BATTERY_ASSIST_POWER: 2000,
+        CONF_STALE_FALLBACK: "min_current",
+        CONF_STALE_AFTER: 90,
+        CONF_STALE_GRACE: 300,
+        CONF_MIN_WRITE_INTERVAL: 10,
+    }
+
+
+async def test_energy_manager_validation_errors_then_recovers(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    result = await _open_server_options(hass, server_entry, "energy_manager")
+    flow_id = result["flow_id"]
+
+    # Out of the table's bounds: refused by the form itself.
+    with pytest.raises(InvalidData) as err:
+        await hass.config_entries.options.async_configure(
+            flow_id, _sectioned(EMS_INPUT | {CONF_BATTERY_FLOOR_SOC: 150})
+        )
+    # (HA reports errors inside a section on the form as a whole, with the field's path.)
+    assert err.value.schema_errors == {"base": [ANY]}
+    assert "'battery.battery_floor_soc'" in err.value.schema_errors["base"][0]
+    with pytest.raises(InvalidData):
+        await hass.config_entries.options.async_configure(
+            flow_id, _sectioned(EMS_INPUT | {CONF_SITE_PHASES: "2"})
+        )
+
+    # Combinations the energy manager cannot use: shown on their section, the answer kept.
+    broken = EMS_INPUT | {CONF_SITE_PHASES: "3", CONF_BATTERY_SOC: None}
+    broken = {k: v for k, v in broken.items() if v is not None}
+    result = await hass.config_entries.options.async_configure(flow_id, _sectioned(broken))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {
+        Section.INPUTS.value: "grid_currents_incomplete",
+        Section.BATTERY.value: "battery_assist_needs_sensors",
+    }
+    assert _shown(result)[CONF_GRID_CURRENT_L1]["suggested"] == "sensor.grid_l1"
+
+    no_battery_power = {
+        k: v for k, v in EMS_INPUT.items() if k not in (CONF_BATTERY_POWER, CONF_BATTERY_ASSIST)
+    } | {CONF_BATTERY_DISCHARGE_LIMIT: "number.discharge"}
+    result = await hass.config_entries.options.async_configure(
+        flow_id, _sectioned(no_battery_power)
+    )
+    assert result["errors"] == {Section.BATTERY.value: "discharge_limit_needs_battery_power"}
+
+    # Every phase's current (or a single phase site with L1): accepted.
+    complete = EMS_INPUT | {
+        CONF_SITE_PHASES: "3",
+        CONF_GRID_CURRENT_L2: "sensor.grid_l2",
+        CONF_GRID_CURRENT_L3: "sensor.grid_l3",
+        CONF_BATTERY_DISCHARGE_LIMIT: "number.discharge",
+    }
+    result = await hass.config_entries.options.async_configure(flow_id, _sectioned(complete))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert server_entry.options[CONF_GRID_CURRENT_L3] == "sensor.grid_l3"
 
 
 # --- charger discovery -------------------------------------------------------------------------

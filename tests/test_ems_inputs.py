@@ -15,15 +15,13 @@ from custom_components.ocpp_ems.const import (
     CONF_BATTERY_FLOOR_SOC,
     CONF_FUSE,
     CONF_SITE_PHASES,
+    CONF_STALE_AFTER,
 )
 from custom_components.ocpp_ems.core.ems import PriceSlot, Reading
+from custom_components.ocpp_ems.core.ems.energy_split import GRID_ONLY, EnergyMix, energy_mix
 from custom_components.ocpp_ems.core.model import Charger, ConnectorStatus, Transaction
 from custom_components.ocpp_ems.ems_inputs import (
-    CONF_STALE_AFTER,
-    GRID_ONLY,
-    EnergyMix,
     charger_inputs,
-    energy_mix,
     price_slots,
     read_phases,
     read_power,

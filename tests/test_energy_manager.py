@@ -27,21 +27,19 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
 
 from custom_components.ocpp_ems import energy_manager
 from custom_components.ocpp_ems.const import (
+    CONF_BATTERY_DISCHARGE_LIMIT,
     CONF_BATTERY_POWER,
     CONF_EMS_ENABLED,
     CONF_GRID_POWER,
     CONF_MIN_WRITE_INTERVAL,
     CONF_PV_POWER,
     CONF_RESPONSE_TIMEOUT,
+    CONF_STALE_AFTER,
     CONF_STALE_FALLBACK,
+    CONF_STALE_GRACE,
     DOMAIN,
 )
 from custom_components.ocpp_ems.core.ems import Mode
-from custom_components.ocpp_ems.ems_inputs import (
-    CONF_BATTERY_DISCHARGE_LIMIT,
-    CONF_STALE_AFTER,
-    CONF_STALE_GRACE,
-)
 from custom_components.ocpp_ems.energy_manager import stale_issue_id
 
 from .helpers.charger import SimCharger, wait_for

@@ -388,12 +388,20 @@ def _flow_sections(en: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
 def test_every_config_field_has_a_description() -> None:
     for name, section in _flow_sections(_en()):
         for step_id, step in section.get("step", {}).items():
-            data = step.get("data", {})
-            described = step.get("data_description", {})
-            missing = sorted(set(data) - set(described))
-            assert not missing, f"{name}.step.{step_id}: data_description lacks {missing}"
-            stray = sorted(set(described) - set(data))
-            assert not stray, f"{name}.step.{step_id}: data_description for unknown {stray}"
+            # A step's own fields, and those of its sections (data_entry_flow.section).
+            parts = [(f"{name}.step.{step_id}", step)] + [
+                (f"{name}.step.{step_id}.sections.{key}", part)
+                for key, part in step.get("sections", {}).items()
+            ]
+            for where, part in parts[1:]:
+                assert "name" in part, f"{where} has no name"
+            for where, part in parts:
+                data = part.get("data", {})
+                described = part.get("data_description", {})
+                missing = sorted(set(data) - set(described))
+                assert not missing, f"{where}: data_description lacks {missing}"
+                stray = sorted(set(described) - set(data))
+                assert not stray, f"{where}: data_description for unknown {stray}"
 
 
 def _flow_uses(path: Path) -> dict[str, set[str]]:

@@ -25,6 +25,7 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.core import callback
+from homeassistant.data_entry_flow import SectionConfig, section
 from homeassistant.helpers.selector import (
     BooleanSelector,
     EntitySelector,
@@ -32,6 +33,7 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    Selector,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
@@ -44,20 +46,8 @@ from .const import (
     CONF_ALLOW_NEW_CHARGERS,
     CONF_AUTO_ACCEPT,
     CONF_BASE_STACK_LEVEL,
-    CONF_BATTERY_ASSIST,
-    CONF_BATTERY_ASSIST_POWER,
-    CONF_BATTERY_FLOOR_SOC,
-    CONF_BATTERY_POWER,
-    CONF_BATTERY_PRIORITY_SOC,
-    CONF_BATTERY_SOC,
     CONF_CHARGER_ID,
-    CONF_EMS_ENABLED,
     CONF_ENTRY_TYPE,
-    CONF_FUSE,
-    CONF_GRID_CURRENT_L1,
-    CONF_GRID_CURRENT_L2,
-    CONF_GRID_CURRENT_L3,
-    CONF_GRID_POWER,
     CONF_HEARTBEAT_INTERVAL,
     CONF_HOST,
     CONF_ID_TAGS,
@@ -66,7 +56,6 @@ from .const import (
     CONF_LIVE_STACK_LEVEL,
     CONF_METER_INTERVAL,
     CONF_MIN_CURRENT,
-    CONF_MIN_WRITE_INTERVAL,
     CONF_MODEL,
     CONF_PASSWORD,
     CONF_PAUSE_STRATEGY,
@@ -74,44 +63,31 @@ from .const import (
     CONF_PING_INTERVAL,
     CONF_PING_TIMEOUT,
     CONF_PORT,
-    CONF_PRICE,
-    CONF_PRICE_FORECAST_ATTRIBUTE,
     CONF_PROFILE_PURPOSE,
-    CONF_PV_AVAILABLE_POWER,
-    CONF_PV_POWER,
     CONF_RATE_UNIT,
     CONF_RESPONSE_TIMEOUT,
     CONF_SAFE_CURRENT,
     CONF_SERIAL,
     CONF_SERVER_ENTRY_ID,
-    CONF_SITE_PHASES,
-    CONF_STALE_FALLBACK,
     CONF_VEHICLE_SOC,
     CONF_VENDOR,
-    CONF_VOLTAGE,
-    DEFAULT_BATTERY_ASSIST_POWER,
-    DEFAULT_BATTERY_FLOOR_SOC,
-    DEFAULT_BATTERY_PRIORITY_SOC,
     DEFAULT_CHARGER_SETTINGS,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_HOST,
-    DEFAULT_MIN_WRITE_INTERVAL,
     DEFAULT_PING_INTERVAL,
     DEFAULT_PING_TIMEOUT,
     DEFAULT_PORT,
     DEFAULT_RESPONSE_TIMEOUT,
-    DEFAULT_SITE_PHASES,
-    DEFAULT_VOLTAGE,
     DOMAIN,
     ENTRY_TYPE_CHARGER,
     ENTRY_TYPE_SERVER,
     LOGGER,
 )
 from .core.auth import generate_password
-from .core.ems import StaleFallback
+from .core.ems import options as ems_options
+from .core.ems.options import Kind, Section
 from .core.settings import PauseStrategy, ProfilePurpose, RateUnitPreference
 from .credentials import charger_password, password_placeholders
-from .ems_inputs import CONF_BATTERY_DISCHARGE_LIMIT, CONF_STALE_AFTER, CONF_STALE_GRACE
 from .hub import is_charger_entry
 
 
@@ -146,9 +122,13 @@ async def _bind_errors(host: str, port: int) -> dict[str, str]:
 
 
 def _number(
-    minimum: float, maximum: float, step: float = 1, unit: str | None = None
+    minimum: float,
+    maximum: float,
+    step: float = 1,
+    unit: str | None = None,
+    mode: NumberSelectorMode = NumberSelectorMode.BOX,
 ) -> NumberSelector:
-    config = NumberSelectorConfig(min=minimum, max=maximum, step=step, mode=NumberSelectorMode.BOX)
+    config = NumberSelectorConfig(min=minimum, max=maximum, step=step, mode=mode)
     if unit is not None:
         config["unit_of_measurement"] = unit
     return NumberSelector(config)
@@ -317,50 +297,69 @@ def _sensor(device_class: SensorDeviceClass) -> EntitySelector:
     return EntitySelector(EntitySelectorConfig(domain="sensor", device_class=device_class))
 
 
+# --- energy manager: the form is built from the options table (core/ems/options.py) ----------
+def _ems_selector(option: ems_options.Option[Any]) -> Selector[Any]:
+    """The field of one table row."""
+    match option:
+        case ems_options.Toggle():
+            return BooleanSelector()
+        case ems_options.EntityRef(device_class=str() as device_class):
+            return _sensor(SensorDeviceClass(device_class))
+        case ems_options.EntityRef():
+            return EntitySelector(EntitySelectorConfig(domain=list(option.domains)))
+        case ems_options.Number() | ems_options.OptionalNumber():
+            mode = (
+                NumberSelectorMode.SLIDER if option.kind is Kind.SLIDER else NumberSelectorMode.BOX
+            )
+            return _number(option.minimum, option.maximum, option.step, option.unit, mode)
+        case ems_options.Select():
+            return _select(option.form_choices, option.key)
+    return TextSelector()
+
+
+def _ems_fields(part: Section | None) -> dict[probatio.Marker, Any]:
+    """The fields of one section. With a default: required (an emptied field gets the default
+    back); without one: optional (empty = unset, e.g. an input the energy manager goes without)."""
+    return {
+        (
+            probatio.Optional(option.key)
+            if option.default is None
+            else probatio.Required(option.key, default=option.to_form(option.default))
+        ): _ems_selector(option)
+        for option in ems_options.section_options(part)
+    }
+
+
 def _ems_schema() -> probatio.Schema:
-    """Every field optional: an unpicked sensor is an input the energy manager goes without."""
-    return probatio.Schema(
-        {
-            probatio.Required(CONF_EMS_ENABLED, default=False): BooleanSelector(),
-            probatio.Optional(CONF_GRID_POWER): _sensor(SensorDeviceClass.POWER),
-            probatio.Optional(CONF_GRID_CURRENT_L1): _sensor(SensorDeviceClass.CURRENT),
-            probatio.Optional(CONF_GRID_CURRENT_L2): _sensor(SensorDeviceClass.CURRENT),
-            probatio.Optional(CONF_GRID_CURRENT_L3): _sensor(SensorDeviceClass.CURRENT),
-            probatio.Optional(CONF_PV_POWER): _sensor(SensorDeviceClass.POWER),
-            probatio.Optional(CONF_PV_AVAILABLE_POWER): _sensor(SensorDeviceClass.POWER),
-            probatio.Optional(CONF_BATTERY_POWER): _sensor(SensorDeviceClass.POWER),
-            probatio.Optional(CONF_BATTERY_SOC): _sensor(SensorDeviceClass.BATTERY),
-            probatio.Optional(CONF_BATTERY_DISCHARGE_LIMIT): EntitySelector(
-                EntitySelectorConfig(domain=["number", "input_number"])
-            ),
-            probatio.Optional(CONF_PRICE): _sensor(SensorDeviceClass.MONETARY),
-            probatio.Optional(CONF_PRICE_FORECAST_ATTRIBUTE): TextSelector(),
-            probatio.Optional(CONF_FUSE): _number(0, 400, 1, "A"),
-            probatio.Required(CONF_SITE_PHASES, default=DEFAULT_SITE_PHASES): _select(
-                ["1", "3"], "site_phases"
-            ),
-            probatio.Required(CONF_VOLTAGE, default=DEFAULT_VOLTAGE): _number(100, 260, 1, "V"),
-            probatio.Required(
-                CONF_BATTERY_PRIORITY_SOC, default=DEFAULT_BATTERY_PRIORITY_SOC
-            ): _number(0, 100, 1, "%"),
-            probatio.Required(CONF_BATTERY_ASSIST, default=False): BooleanSelector(),
-            probatio.Required(CONF_BATTERY_FLOOR_SOC, default=DEFAULT_BATTERY_FLOOR_SOC): _number(
-                0, 100, 1, "%"
-            ),
-            probatio.Required(
-                CONF_BATTERY_ASSIST_POWER, default=DEFAULT_BATTERY_ASSIST_POWER
-            ): _number(0, 50000, 100, "W"),
-            probatio.Required(CONF_STALE_FALLBACK, default=str(StaleFallback.MIN_CURRENT)): _select(
-                [str(f) for f in StaleFallback], "stale_fallback"
-            ),
-            # Unset: 60 s for the grid meter, 120 s for PV and battery; 300 s of grace.
-            probatio.Optional(CONF_STALE_AFTER): _number(10, 3600, 1, "s"),
-            probatio.Optional(CONF_STALE_GRACE): _number(0, 86400, 1, "s"),
-            probatio.Required(CONF_MIN_WRITE_INTERVAL, default=DEFAULT_MIN_WRITE_INTERVAL): _number(
-                1, 3600, 1, "s"
-            ),
-        }
-    )
+    """The switch on top, then one section per topic (the advanced one folded)."""
+    fields = _ems_fields(None)
+    for part in Section:
+        fields[probatio.Required(part.value)] = section(
+            probatio.Schema(_ems_fields(part)), SectionConfig(collapsed=part.collapsed)
+        )
+    return probatio.Schema(fields)
+
+
+def _ems_suggestions(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The stored (flat) options as the sectioned form's suggested values."""
+    form: dict[str, Any] = {part.value: {} for part in Section}
+    for option in ems_options.OPTIONS:
+        if option.key in options and (value := option.read(options)) is not None:
+            place = form if option.section is None else form[option.section.value]
+            place[option.key] = option.to_form(value)
+    return form
+
+
+def _ems_answer(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The sectioned answer as flat options, each as the table stores it (unset ones left out)."""
+    flat = dict(user_input)
+    for part in Section:
+        flat |= flat.pop(part.value, None) or {}
+    return {
+        option.key: value
+        for option in ems_options.OPTIONS
+        if option.key in flat and (value := option.from_form(flat[option.key])) is not None
+    }
 
 
 def _server_options_schema() -> probatio.Schema:
@@ -388,7 +387,7 @@ def _server_options_schema() -> probatio.Schema:
 
 
 # The options each step owns (and replaces; the other step's options are kept).
-_EMS_KEYS = tuple(str(key) for key in _ems_schema().schema)
+_EMS_KEYS = ems_options.KEYS
 _SERVER_KEYS = tuple(str(key) for key in _server_options_schema().schema)
 
 
@@ -405,20 +404,39 @@ class ServerOptionsFlow(OptionsFlow):
     async def async_step_energy_manager(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
         if user_input is not None:
-            data = self._keep_others(_EMS_KEYS) | user_input
-            data[CONF_SITE_PHASES] = int(data[CONF_SITE_PHASES])
-            data[CONF_MIN_WRITE_INTERVAL] = int(data[CONF_MIN_WRITE_INTERVAL])
-            if (attribute := str(data.get(CONF_PRICE_FORECAST_ATTRIBUTE, "")).strip()) != "":
-                data[CONF_PRICE_FORECAST_ATTRIBUTE] = attribute
-            else:
-                data.pop(CONF_PRICE_FORECAST_ATTRIBUTE, None)
-            return self.async_create_entry(data=data)
-        suggested = dict(self.config_entry.options)
-        if CONF_SITE_PHASES in suggested:
-            suggested[CONF_SITE_PHASES] = str(suggested[CONF_SITE_PHASES])
-        schema = self.add_suggested_values_to_schema(_ems_schema(), suggested)
-        return self.async_show_form(step_id="energy_manager", data_schema=schema)
+            answer = _ems_answer(user_input)
+            errors = self._ems_errors(answer)
+            if not errors:
+                return self.async_create_entry(data=self._keep_others(_EMS_KEYS) | answer)
+        # The current options are suggestions (an input left out stays unset), the table's
+        # defaults are the defaults.
+        suggested = user_input or _ems_suggestions(self.config_entry.options)
+        return self.async_show_form(
+            step_id="energy_manager",
+            data_schema=self.add_suggested_values_to_schema(_ems_schema(), suggested),
+            errors=errors,
+        )
+
+    @staticmethod
+    def _ems_errors(options: Mapping[str, Any]) -> dict[str, str]:
+        """Combinations the energy manager could never use (shown on their section)."""
+        errors: dict[str, str] = {}
+        currents = [phase.read(options) is not None for phase in ems_options.GRID_CURRENTS]
+        if any(currents) and not all(currents[: ems_options.SITE_PHASES.read(options)]):
+            # The fuse is watched per phase only with a current for every phase of the site.
+            errors[Section.INPUTS.value] = "grid_currents_incomplete"
+        battery_power = ems_options.BATTERY_POWER.read(options) is not None
+        if ems_options.BATTERY_ASSIST.read(options) and not (
+            battery_power and ems_options.BATTERY_SOC.read(options) is not None
+        ):
+            # Assisted charging needs the battery's power and its SoC (to respect the floor).
+            errors[Section.BATTERY.value] = "battery_assist_needs_sensors"
+        elif ems_options.BATTERY_DISCHARGE_LIMIT.read(options) is not None and not battery_power:
+            # The discharge limit is what the house draws from the battery: it needs its power.
+            errors[Section.BATTERY.value] = "discharge_limit_needs_battery_power"
+        return errors
 
     async def async_step_server(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         if user_input is not None:

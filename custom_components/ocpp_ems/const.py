@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Final
 
+from .core.ems import options as ems_options
 from .core.settings import ChargerSettings, ServerSettings
 
 DOMAIN: Final = "ocpp_ems"
@@ -74,45 +75,42 @@ STORAGE_VERSION: Final = 1
 # Debounce of the charger-state store: transactions and energy are written at most this often.
 STORAGE_SAVE_DELAY_S: Final = 10
 
-# Energy manager (server entry options, "energy_manager" step). Entity ids of the site's sensors.
-CONF_EMS_ENABLED: Final = "ems_enabled"
-CONF_GRID_POWER: Final = "grid_power_entity"
-CONF_GRID_CURRENT_L1: Final = "grid_current_l1_entity"
-CONF_GRID_CURRENT_L2: Final = "grid_current_l2_entity"
-CONF_GRID_CURRENT_L3: Final = "grid_current_l3_entity"
-CONF_PV_POWER: Final = "pv_power_entity"
-# What the PV could give now (hybrid / zero-export inverters whose PV is curtailed).
-CONF_PV_AVAILABLE_POWER: Final = "pv_available_power_entity"
-CONF_BATTERY_POWER: Final = "battery_power_entity"
-CONF_BATTERY_SOC: Final = "battery_soc_entity"
-CONF_PRICE: Final = "price_entity"
-CONF_PRICE_FORECAST_ATTRIBUTE: Final = "price_forecast_attribute"
-CONF_FUSE: Final = "fuse_a"
-CONF_SITE_PHASES: Final = "site_phases"
-CONF_VOLTAGE: Final = "voltage_v"
-CONF_BATTERY_PRIORITY_SOC: Final = "battery_priority_soc"
-CONF_BATTERY_ASSIST: Final = "battery_assist"
-CONF_BATTERY_FLOOR_SOC: Final = "battery_floor_soc"
-CONF_BATTERY_ASSIST_POWER: Final = "battery_assist_power_w"
-CONF_STALE_FALLBACK: Final = "stale_fallback"
-CONF_MIN_WRITE_INTERVAL: Final = "min_write_interval_s"
-EMS_SENSOR_KEYS: Final = (
-    CONF_GRID_POWER,
-    CONF_GRID_CURRENT_L1,
-    CONF_GRID_CURRENT_L2,
-    CONF_GRID_CURRENT_L3,
-    CONF_PV_POWER,
-    CONF_PV_AVAILABLE_POWER,
-    CONF_BATTERY_POWER,
-    CONF_BATTERY_SOC,
-    CONF_PRICE,
-)
-DEFAULT_VOLTAGE: Final = 230.0
-DEFAULT_SITE_PHASES: Final = 3
-DEFAULT_BATTERY_PRIORITY_SOC: Final = 100.0
-DEFAULT_BATTERY_FLOOR_SOC: Final = 50.0
-DEFAULT_BATTERY_ASSIST_POWER: Final = 2000.0
-DEFAULT_MIN_WRITE_INTERVAL: Final = 10
+# Energy manager (server entry options, "energy_manager" step): keys, defaults, bounds, form
+# sections and readers are one table, core/ems/options.py. The names below are that table's keys.
+CONF_EMS_ENABLED: Final = ems_options.EMS_ENABLED.key
+CONF_GRID_POWER: Final = ems_options.GRID_POWER.key
+CONF_GRID_CURRENT_L1: Final = ems_options.GRID_CURRENT_L1.key
+CONF_GRID_CURRENT_L2: Final = ems_options.GRID_CURRENT_L2.key
+CONF_GRID_CURRENT_L3: Final = ems_options.GRID_CURRENT_L3.key
+CONF_PV_POWER: Final = ems_options.PV_POWER.key
+CONF_PV_AVAILABLE_POWER: Final = ems_options.PV_AVAILABLE_POWER.key
+CONF_ZERO_EXPORT: Final = ems_options.ZERO_EXPORT.key
+CONF_BATTERY_POWER: Final = ems_options.BATTERY_POWER.key
+CONF_BATTERY_SOC: Final = ems_options.BATTERY_SOC.key
+CONF_BATTERY_DISCHARGE_LIMIT: Final = ems_options.BATTERY_DISCHARGE_LIMIT.key
+CONF_PRICE: Final = ems_options.PRICE.key
+CONF_PRICE_FORECAST_ATTRIBUTE: Final = ems_options.PRICE_FORECAST_ATTRIBUTE.key
+CONF_FUSE: Final = ems_options.FUSE.key
+CONF_SITE_PHASES: Final = ems_options.SITE_PHASES.key
+CONF_VOLTAGE: Final = ems_options.VOLTAGE.key
+CONF_BATTERY_PRIORITY_SOC: Final = ems_options.BATTERY_PRIORITY_SOC.key
+CONF_BATTERY_ASSIST: Final = ems_options.BATTERY_ASSIST.key
+CONF_BATTERY_FLOOR_SOC: Final = ems_options.BATTERY_FLOOR_SOC.key
+CONF_BATTERY_ASSIST_POWER: Final = ems_options.BATTERY_ASSIST_POWER.key
+CONF_STALE_FALLBACK: Final = ems_options.STALE_FALLBACK.key
+CONF_STALE_AFTER: Final = ems_options.STALE_AFTER.key
+CONF_STALE_GRACE: Final = ems_options.STALE_GRACE.key
+CONF_MIN_WRITE_INTERVAL: Final = ems_options.MIN_WRITE_INTERVAL.key
+EMS_SENSOR_KEYS: Final = tuple(option.key for option in ems_options.SENSOR_INPUTS)
+# The table's defaults, for modules that do not read through the table yet (read
+# ``ems_options.<OPTION>.read(options)`` instead; these go once nothing imports them).
+DEFAULT_VOLTAGE: Final = ems_options.VOLTAGE.default
+DEFAULT_SITE_PHASES: Final = ems_options.SITE_PHASES.default
+DEFAULT_BATTERY_PRIORITY_SOC: Final = ems_options.BATTERY_PRIORITY_SOC.default
+DEFAULT_BATTERY_FLOOR_SOC: Final = ems_options.BATTERY_FLOOR_SOC.default
+DEFAULT_BATTERY_ASSIST_POWER: Final = ems_options.BATTERY_ASSIST_POWER.default
+DEFAULT_MIN_WRITE_INTERVAL: Final = ems_options.MIN_WRITE_INTERVAL.default
+DEFAULT_STALE_GRACE: Final = ems_options.STALE_GRACE.default
 # Energy manager timing: inputs are debounced this long; a failed write is retried after this.
 EMS_DEBOUNCE_S: Final = 1.0
 EMS_RETRY_S: Final = 30.0

@@ -1,15 +1,15 @@
 """Translation between Home Assistant and the energy manager's plain inputs and settings.
 
 Pure functions: server entry options -> :class:`SiteSettings`, HA states -> :class:`Reading`,
-the charger model -> :class:`ChargerInputs`, and the power mix that attributes a session's energy
-to solar, battery and grid. The runtime (``energy_manager.py``) wires them to events.
+the charger model -> :class:`ChargerInputs` (the power mix that splits a session's energy by source
+is the core's, ``core/ems/energy_split.py``, named here too). The runtime (``energy_manager.py``)
+wires them to events.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,39 +18,15 @@ from homeassistant.core import State
 from homeassistant.util import dt as dt_util
 from homeassistant.util.unit_conversion import PowerConverter
 
-from .const import (
-    CONF_BATTERY_ASSIST,
-    CONF_BATTERY_ASSIST_POWER,
-    CONF_BATTERY_FLOOR_SOC,
-    CONF_BATTERY_PRIORITY_SOC,
-    CONF_FUSE,
-    CONF_SITE_PHASES,
-    CONF_VOLTAGE,
-    DEFAULT_BATTERY_ASSIST_POWER,
-    DEFAULT_BATTERY_FLOOR_SOC,
-    DEFAULT_BATTERY_PRIORITY_SOC,
-    DEFAULT_SITE_PHASES,
-    DEFAULT_VOLTAGE,
-)
 from .core.ems import (
-    BatterySettings,
     ChargerInputs,
     PhaseReading,
     PriceSlot,
     Reading,
     SiteSettings,
 )
+from .core.ems import options as ems_options
 from .core.model import Charger
-
-# Energy manager options of the stale-input handling (next to the other EMS options' keys in
-# const.py, kept here with the code that reads them). Unset: the controller's defaults.
-CONF_STALE_AFTER = "stale_after_s"  # a site sensor older than this is stale (s)
-CONF_STALE_GRACE = "stale_grace_s"  # how long "last limit" holds before pausing (s)
-DEFAULT_STALE_GRACE = 300
-# A number (or input_number) entity of the inverter: the home battery's maximum discharge power.
-# The energy manager sets it so the battery covers the house but not the car (unless battery-
-# assisted charging is allowed), in every mode; without it that holds only in Solar mode.
-CONF_BATTERY_DISCHARGE_LIMIT = "battery_discharge_limit_entity"
 
 # Keys price integrations use in their forecast lists (Nord Pool, ENTSO-E, Tibber, EPEX Spot,
 # Octopus...).
@@ -75,31 +51,9 @@ _EPOCH_MS = 1e11
 
 
 def site_settings(options: Mapping[str, Any]) -> SiteSettings:
-    """The site settings of a server entry's energy manager options (defaults where unset)."""
-    fuse = options.get(CONF_FUSE)
-    assist = bool(options.get(CONF_BATTERY_ASSIST, False))
-    site = SiteSettings(
-        voltage_v=float(options.get(CONF_VOLTAGE, DEFAULT_VOLTAGE)),
-        # 0 or unset: no main fuse to respect (no load management).
-        fuse_a=float(fuse) if fuse else None,
-        site_phases=int(options.get(CONF_SITE_PHASES, DEFAULT_SITE_PHASES)),
-        battery=BatterySettings(
-            priority_soc=float(
-                options.get(CONF_BATTERY_PRIORITY_SOC, DEFAULT_BATTERY_PRIORITY_SOC)
-            ),
-            allow_discharge_to_car=assist,
-            floor_soc=float(options.get(CONF_BATTERY_FLOOR_SOC, DEFAULT_BATTERY_FLOOR_SOC)),
-            max_discharge_to_car_w=(
-                float(options.get(CONF_BATTERY_ASSIST_POWER, DEFAULT_BATTERY_ASSIST_POWER))
-                if assist
-                else 0.0
-            ),
-        ),
-    )
-    if (stale_after := options.get(CONF_STALE_AFTER)) is not None:
-        age = float(stale_after)
-        site = replace(site, grid_max_age_s=age, pv_max_age_s=age, battery_max_age_s=age)
-    return site
+    """The site settings of a server entry's energy manager options (defaults where unset):
+    read through the options table, ``core/ems/options.py``."""
+    return ems_options.site_settings(options)
 
 
 def to_float(value: Any) -> float | None:
@@ -267,43 +221,3 @@ def charger_inputs(charger: Charger) -> ChargerInputs:
         vehicle_soc=soc,
         session_energy_wh=sum(session) if session else None,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class EnergyMix:
-    """Shares (0..1, summing to 1) of the power a car takes from solar, battery and grid."""
-
-    solar: float
-    battery: float
-    grid: float
-
-
-GRID_ONLY = EnergyMix(0.0, 0.0, 1.0)
-
-
-def energy_mix(
-    *, grid_w: float | None, pv_w: float | None, battery_w: float | None, ev_w: float
-) -> EnergyMix:
-    """Where the car's power comes from now, split proportionally among the site's sources.
-
-    With a PV reading every source is known: the car gets the same mix as every other load
-    (PV, battery discharge and grid import in proportion). Without one, import and discharge
-    are assigned to the car first (the cautious reading) and the rest is solar. An unknown grid
-    counts as grid.
-    """
-    if grid_w is None:
-        return GRID_ONLY
-    imported = max(grid_w, 0.0)
-    discharged = max(battery_w or 0.0, 0.0)
-    if pv_w is not None:
-        supply = max(pv_w, 0.0) + imported + discharged
-        if supply <= 0.0:
-            return GRID_ONLY
-        grid = imported / supply
-        battery = discharged / supply
-        return EnergyMix(max(0.0, 1.0 - grid - battery), battery, grid)
-    if ev_w <= 0.0:
-        return GRID_ONLY if imported > 0.0 else EnergyMix(1.0, 0.0, 0.0)
-    grid = min(1.0, imported / ev_w)
-    battery = min(1.0 - grid, discharged / ev_w)
-    return EnergyMix(max(0.0, 1.0 - grid - battery), battery, grid)

@@ -64,7 +64,9 @@ class BatterySettings:
 
     priority_soc: float = 100.0  # below: battery first; at or above: car first
     allow_discharge_to_car: bool = False
-    floor_soc: float = 100.0  # discharge into the car only above this SoC (when allowed)
+    # Discharge into the car only above this SoC (when allowed). Half the battery stays for the
+    # house; allowing battery-assisted charging then does something without a second setting.
+    floor_soc: float = 50.0
     max_discharge_to_car_w: float = 0.0  # how much the battery may add for the car (when allowed)
     emit_discharge_limit: bool = True  # output a discharge cap so the battery only feeds the house
 

@@ -1,0 +1,107 @@
+"""The controller's settings of one charger: the user's choices, clamped to what the charger takes.
+
+Pure functions: a :class:`~.charger_view.ChargerView` (the user's mode, currents and plans), the
+charger's quirk settings (``core.settings.ChargerSettings``: minimum current, installation
+maximum, wired phases, rate unit), the charger model's capabilities and the site-wide
+:class:`EmsOptions` give the :class:`~.config.ChargerSettings` the controller runs with.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta, tzinfo
+
+from custom_components.ocpp_ems.core.model import Charger, ChargingRateUnit
+from custom_components.ocpp_ems.core.settings import ChargerSettings as QuirkSettings
+from custom_components.ocpp_ems.core.settings import RateUnitPreference
+
+from .charger_view import ChargerView
+from .config import ChargerSettings, PlanTarget
+from .types import StaleFallback
+
+_DEFAULTS = ChargerSettings()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmsOptions:
+    """The energy manager's options that apply to every charger of the site."""
+
+    # The controller's own defaults (read from the options table: core/ems/options.py).
+    stale_fallback: StaleFallback = _DEFAULTS.stale_fallback
+    stale_grace_s: float = _DEFAULTS.stale_grace_s  # how long "last limit" holds a stale input
+    min_write_interval_s: float = _DEFAULTS.min_write_interval_s  # also the discharge limit's
+
+
+def current_bounds(quirks: QuirkSettings) -> tuple[float, float]:
+    """What the charger takes: its minimum current (at most the installation maximum) and the
+    installation maximum."""
+    return min(quirks.min_current_a, quirks.installation_max_a), quirks.installation_max_a
+
+
+def clamp(value: float | None, low: float, high: float, default: float) -> float:
+    """``value`` within ``low .. high``; ``default`` when unset or not a number."""
+    if value is None or math.isnan(value):
+        return default
+    return min(high, max(low, value))
+
+
+def next_departure(departure: time, now: float, zone: tzinfo) -> float:
+    """The next occurrence of a daily departure time (wall clock in ``zone``) after ``now``."""
+    local = datetime.fromtimestamp(now, UTC).astimezone(zone)
+    candidate = local.replace(
+        hour=departure.hour, minute=departure.minute, second=departure.second, microsecond=0
+    )
+    if candidate <= local:
+        candidate += timedelta(days=1)
+    return candidate.timestamp()
+
+
+def plan_target(view: ChargerView, now: float, zone: tzinfo) -> PlanTarget | None:
+    """The one-off plan while it lies ahead, else the daily target energy by departure time."""
+    if view.plan_departure is not None and view.plan_departure.timestamp() > now:
+        return PlanTarget(
+            departure=view.plan_departure.timestamp(),
+            energy_wh=None if view.plan_energy_kwh is None else view.plan_energy_kwh * 1000.0,
+            soc=view.plan_soc,
+        )
+    if view.target_energy_kwh and view.departure_time is not None:
+        return PlanTarget(
+            departure=next_departure(view.departure_time, now, zone),
+            energy_wh=view.target_energy_kwh * 1000.0,
+        )
+    return None
+
+
+def charger_settings(
+    view: ChargerView,
+    quirks: QuirkSettings,
+    charger: Charger,
+    options: EmsOptions,
+    *,
+    now: float,
+    zone: tzinfo,
+) -> ChargerSettings:
+    """The controller's settings of one charger now (a daily departure moves on to the next day,
+    a passed one-off plan ends)."""
+    minimum, maximum = current_bounds(quirks)
+    low = clamp(view.min_current_a, minimum, maximum, minimum)
+    takes_amps = ChargingRateUnit.AMPERE in charger.capabilities.rate_units
+    capacity = view.vehicle_capacity_kwh
+    return ChargerSettings(
+        mode=view.mode,
+        min_current_a=low,
+        max_current_a=clamp(view.max_current_a, low, maximum, maximum),
+        phases=quirks.phases,
+        # Phases are switched only by a three-phase installation's charger that can.
+        can_switch_phases=quirks.phases == 3 and charger.capabilities.phase_switching,
+        # 0.1 A where limits go out in A (the charger takes them, W is not forced), else 1 A.
+        current_step_a=(
+            0.1 if takes_amps and quirks.rate_unit is not RateUnitPreference.WATT else 1.0
+        ),
+        stale_fallback=options.stale_fallback,
+        stale_grace_s=options.stale_grace_s,
+        min_write_interval_s=options.min_write_interval_s,
+        vehicle_capacity_wh=None if capacity is None else capacity * 1000.0,
+        plan=plan_target(view, now, zone),
+    )

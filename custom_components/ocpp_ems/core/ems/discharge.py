@@ -1,0 +1,60 @@
+"""The home battery's discharge limit: when and to what the inverter's limit entity is set.
+
+The controller says how much the battery may discharge (``Decision.battery_discharge_limit_w``:
+enough for the house, not for the car; None: no cap). :func:`discharge_value` turns that into the
+value to write to the inverter's limit (a number entity on the HA side), or None to leave it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# The limit moves in steps of this much (W), rounded up (the house is never short); raised at most
+# every write interval (an inverter's setting is not a fast control), lowered at once (a lower cap
+# is what keeps the battery from the car).
+DISCHARGE_STEP_W = 100.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DischargeEntity:
+    """The inverter's discharge limit as it is now, in its own unit."""
+
+    value: float | None  # None: unknown (unavailable, not a number)
+    low: float | None = None  # its minimum (None: 0)
+    high: float | None = None  # its maximum (None: none known)
+    per_w: float = 1.0  # its unit per W (0.001 for kW)
+
+
+def discharge_value(
+    limit_w: float | None,
+    entity: DischargeEntity,
+    *,
+    now: float,
+    written_at: float,
+    interval_s: float,
+    force: bool = False,
+) -> float | None:
+    """The value to write (in the entity's unit), or None to leave the entity as it is.
+
+    ``limit_w`` None gives the battery back its maximum (nothing to write without a known one).
+    A value within half a step of the entity's is not written. A raise waits until ``interval_s``
+    after the last write (``written_at``) unless ``force``; a drop is written at once.
+    """
+    step = DISCHARGE_STEP_W * entity.per_w
+    if limit_w is None:
+        if entity.high is None:
+            return None
+        wanted = entity.high
+    else:
+        wanted = math.ceil(limit_w / DISCHARGE_STEP_W - 1e-9) * step
+        if entity.high is not None:
+            wanted = min(entity.high, wanted)
+        wanted = max(entity.low or 0.0, wanted)
+    current = entity.value
+    if current is not None and abs(wanted - current) < step / 2:
+        return None
+    raising = current is None or wanted > current
+    if raising and not force and now - written_at < interval_s:
+        return None  # a later update raises it (they come at least every watchdog period)
+    return wanted

@@ -1,0 +1,622 @@
+"""The energy-manager driver without Home Assistant: a fake clock, scripted inputs, and current
+controls that record what they are asked (the boundary); the controller, the charger model and
+the quirk settings are the real ones."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from custom_components.ocpp_ems.core.ems import (
+    BatterySettings,
+    ChargerCommand,
+    ChargerInputs,
+    Mode,
+    PlanTarget,
+    SiteInputs,
+    SiteSettings,
+    StaleFallback,
+)
+from custom_components.ocpp_ems.core.ems.charger_config import (
+    EmsOptions,
+    charger_settings,
+    clamp,
+    current_bounds,
+    next_departure,
+    plan_target,
+)
+from custom_components.ocpp_ems.core.ems.charger_view import ChargerView
+from custom_components.ocpp_ems.core.ems.discharge import DischargeEntity, discharge_value
+from custom_components.ocpp_ems.core.ems.driver import (
+    WATCHDOG_S,
+    ChargerLink,
+    EmsDriver,
+    Step,
+    Timing,
+)
+from custom_components.ocpp_ems.core.ems.energy_split import (
+    GRID_ONLY,
+    EnergyMix,
+    SessionSplit,
+    energy_mix,
+    split_session,
+)
+from custom_components.ocpp_ems.core.errors import CommandRejectedError
+from custom_components.ocpp_ems.core.model import (
+    Capabilities,
+    Charger,
+    ChargingRateUnit,
+    Transaction,
+)
+from custom_components.ocpp_ems.core.settings import ChargerSettings as QuirkSettings
+from custom_components.ocpp_ems.core.settings import PauseStrategy, RateUnitPreference
+
+from .util import car, site
+
+T0 = datetime(2026, 6, 1, 10, 0, tzinfo=UTC).timestamp()
+BERLIN = ZoneInfo("Europe/Berlin")
+TIMING = Timing(watchdog_s=30.0, min_delay_s=1.0, retry_s=5.0)
+
+
+class Clock:
+    def __init__(self, t: float = T0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@dataclass
+class Control:
+    """A charger's current control as the driver sees it: records calls, fails on request."""
+
+    strategy: PauseStrategy = PauseStrategy.ZERO_LIMIT
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    fail: set[str] = field(default_factory=set)
+    on_call: Callable[[], None] | None = None
+
+    def pause_strategy(self) -> PauseStrategy:
+        return self.strategy
+
+    async def set_limit(self, amps: float | None, *, phases: int | None = None) -> None:
+        self._call("set_limit", amps, phases)
+
+    async def pause(self) -> None:
+        self._call("pause")
+
+    async def resume(self) -> None:
+        self._call("resume")
+
+    def _call(self, *call: Any) -> None:
+        self.calls.append(call)
+        if self.on_call is not None:
+            self.on_call()
+        if call[0] in self.fail:
+            raise CommandRejectedError(call[0], "Rejected")
+
+
+@dataclass
+class Rig:
+    driver: EmsDriver
+    clock: Clock
+    model: Charger
+    control: Control
+    quirks: QuirkSettings
+
+    async def step(
+        self,
+        after_s: float = 60.0,
+        *,
+        charger: ChargerInputs | None = None,
+        discharge: DischargeEntity | None = None,
+        **inputs: Any,
+    ) -> tuple[Step, list[float | None]]:
+        """Move the clock on, decide with ``site(...)`` inputs, and send every write."""
+        self.clock.t += after_s
+        t = self.clock.t
+        grid = inputs.pop("grid", 0.0)
+        site_inputs = site(t, grid, {"a": charger or car(t)}, **inputs)
+        step = self.driver.step(site_inputs, t, discharge)
+        retries = [await self.driver.write(cid, cmd) for cid, cmd in step.writes.items()]
+        return step, retries
+
+
+def rig(
+    *,
+    mode: Mode = Mode.FAST,
+    quirks: QuirkSettings | None = None,
+    strategy: PauseStrategy = PauseStrategy.ZERO_LIMIT,
+    phase_switching: bool = False,
+    site_settings: SiteSettings | None = None,
+    options: EmsOptions | None = None,
+    zone: tzinfo = UTC,
+) -> Rig:
+    clock = Clock()
+    model = Charger(
+        charger_id="a",
+        connected=True,
+        booted=True,
+        capabilities=Capabilities(phase_switching=phase_switching),
+    )
+    control = Control(strategy=strategy)
+    quirk_settings = quirks or QuirkSettings()
+    driver = EmsDriver(
+        site_settings or SiteSettings(),
+        options or EmsOptions(),
+        clock=clock,
+        zone=lambda: zone,
+        timing=lambda: TIMING,
+    )
+    driver.charger_view("a").mode = mode
+    driver.add_charger(
+        "a",
+        ChargerLink(model=model, quirks=lambda: quirk_settings, control=lambda: control),
+    )
+    return Rig(driver, clock, model, control, quirk_settings)
+
+
+def open_session(model: Charger, transaction_id: str) -> None:
+    model.connector(1).transaction = Transaction(
+        transaction_id=transaction_id,
+        connector_id=1,
+        id_tag="tag",
+        started_at=datetime(2026, 6, 1, tzinfo=UTC),
+        meter_start_wh=0.0,
+        meter_last_wh=0.0,
+    )
+
+
+# --- the controller's settings --------------------------------------------------------------------
+def settings_for(view: ChargerView, quirks: QuirkSettings, **capabilities: Any) -> Any:
+    charger = Charger(charger_id="a", capabilities=Capabilities(**capabilities))
+    return charger_settings(view, quirks, charger, EmsOptions(), now=T0, zone=UTC)
+
+
+def test_user_currents_are_clamped_to_what_the_charger_takes() -> None:
+    quirks = QuirkSettings(min_current_a=6.0, installation_max_a=20.0)
+    unset = settings_for(ChargerView(), quirks)
+    assert (unset.min_current_a, unset.max_current_a) == (6.0, 20.0)
+    wide = settings_for(ChargerView(min_current_a=2.0, max_current_a=40.0), quirks)
+    assert (wide.min_current_a, wide.max_current_a) == (6.0, 20.0)
+    # The maximum never goes below the chosen minimum.
+    crossed = settings_for(ChargerView(min_current_a=10.0, max_current_a=8.0), quirks)
+    assert (crossed.min_current_a, crossed.max_current_a) == (10.0, 10.0)
+    nan = settings_for(ChargerView(min_current_a=math.nan, max_current_a=math.nan), quirks)
+    assert (nan.min_current_a, nan.max_current_a) == (6.0, 20.0)
+    # An installation maximum below the charger's minimum wins.
+    assert current_bounds(QuirkSettings(min_current_a=8.0, installation_max_a=6.0)) == (6.0, 6.0)
+    assert clamp(None, 0.0, 1.0, 0.5) == 0.5
+
+
+def test_current_step_phases_and_options_from_the_quirks() -> None:
+    view = ChargerView(mode=Mode.MIN_SOLAR, vehicle_capacity_kwh=60.0)
+    amps = settings_for(view, QuirkSettings())
+    assert amps.current_step_a == 0.1
+    assert amps.mode is Mode.MIN_SOLAR
+    assert amps.vehicle_capacity_wh == 60000.0
+    # Limits in W: whole amps, whether the user forces W or the charger takes nothing else.
+    assert settings_for(view, QuirkSettings(rate_unit=RateUnitPreference.WATT)).current_step_a == 1
+    watts_only = frozenset({ChargingRateUnit.WATT})
+    assert settings_for(view, QuirkSettings(), rate_units=watts_only).current_step_a == 1.0
+    # Phase switching: a three-phase installation whose charger can.
+    assert not amps.can_switch_phases
+    assert settings_for(view, QuirkSettings(), phase_switching=True).can_switch_phases
+    one_phase = settings_for(view, QuirkSettings(phases=1), phase_switching=True)
+    assert (one_phase.phases, one_phase.can_switch_phases) == (1, False)
+    options = EmsOptions(
+        stale_fallback=StaleFallback.PAUSE, stale_grace_s=60.0, min_write_interval_s=5.0
+    )
+    built = charger_settings(
+        view, QuirkSettings(), Charger(charger_id="a"), options, now=T0, zone=UTC
+    )
+    assert (built.stale_fallback, built.stale_grace_s, built.min_write_interval_s) == (
+        StaleFallback.PAUSE,
+        60.0,
+        5.0,
+    )
+    assert settings_for(ChargerView(), QuirkSettings()).vehicle_capacity_wh is None
+
+
+def test_plans_one_off_then_daily() -> None:
+    ahead = datetime.fromtimestamp(T0 + 3600, UTC)
+    one_off = ChargerView(plan_departure=ahead, plan_soc=80.0, target_energy_kwh=5.0)
+    assert plan_target(one_off, T0, UTC) == PlanTarget(departure=T0 + 3600, soc=80.0)
+    energy = ChargerView(plan_departure=ahead, plan_energy_kwh=12.0)
+    assert plan_target(energy, T0, UTC) == PlanTarget(departure=T0 + 3600, energy_wh=12000.0)
+    # A passed one-off plan ends; the daily target applies again.
+    daily = ChargerView(
+        plan_departure=ahead, plan_soc=80.0, target_energy_kwh=5.0, departure_time=time(7, 30)
+    )
+    tomorrow = datetime(2026, 6, 2, 7, 30, tzinfo=BERLIN).timestamp()
+    assert plan_target(daily, T0 + 7200, BERLIN) == PlanTarget(departure=tomorrow, energy_wh=5000.0)
+    assert plan_target(ChargerView(target_energy_kwh=5.0), T0, UTC) is None
+    assert plan_target(ChargerView(departure_time=time(7, 30)), T0, UTC) is None
+    # Later today (local time), else tomorrow; wall-clock time across a DST change.
+    assert next_departure(time(18, 0), T0, BERLIN) == (
+        datetime(2026, 6, 1, 18, 0, tzinfo=BERLIN).timestamp()
+    )
+    before_dst = datetime(2026, 3, 28, 20, 0, tzinfo=BERLIN).timestamp()
+    after = next_departure(time(7, 0), before_dst, BERLIN)
+    assert after == datetime(2026, 3, 29, 7, 0, tzinfo=BERLIN).timestamp()
+    assert after - before_dst == 10 * 3600  # 11 h of wall clock, one of them skipped
+
+
+async def test_driver_builds_the_settings_and_applies_user_changes() -> None:
+    r = rig(quirks=QuirkSettings(min_current_a=6.0, installation_max_a=16.0), zone=BERLIN)
+    assert r.driver.current_bounds("a") == (6.0, 16.0)
+    assert r.driver.settings("a").max_current_a == 16.0
+    r.driver.update_charger("a", {"max_current_a": 10.0, "mode": Mode.MIN_SOLAR})
+    assert r.driver.settings("a").max_current_a == 10.0
+    assert r.driver.settings("a").mode is Mode.MIN_SOLAR
+    assert r.driver.charger_view("a").max_current_a == 10.0
+    with pytest.raises(TypeError, match="warp"):
+        r.driver.update_charger("a", {"warp": 9})
+    # A charger not (yet) under the energy manager keeps the view for when it comes.
+    r.driver.update_charger("b", {"mode": Mode.OFF})
+    assert r.driver.charger_view("b").mode is Mode.OFF
+    # A daily departure moves on with every decision (built with the clock of that decision).
+    r.driver.update_charger("a", {"target_energy_kwh": 5.0, "departure_time": time(11, 0)})
+    plan = r.driver.settings("a").plan
+    assert plan is not None
+    assert plan.departure == datetime(2026, 6, 1, 11, 0, tzinfo=BERLIN).timestamp() + 86400
+    # New site settings and options reach every charger.
+    r.driver.configure(
+        SiteSettings(fuse_a=25.0), EmsOptions(stale_fallback=StaleFallback.LAST_LIMIT)
+    )
+    assert r.driver.site.fuse_a == 25.0
+    assert r.driver.settings("a").stale_fallback is StaleFallback.LAST_LIMIT
+    r.driver.set_site(SiteSettings(fuse_a=35.0))
+    assert r.driver.site.fuse_a == 35.0
+
+
+# --- writes, pauses ---------------------------------------------------------------------------------
+async def test_zero_limit_pause_never_stops_the_session() -> None:
+    r = rig()
+    step, _ = await r.step()
+    assert step.writes == {"a": ChargerCommand(32.0, 3)}
+    r.driver.update_charger("a", {"mode": Mode.OFF})
+    step, _ = await r.step()
+    assert step.writes["a"].paused
+    r.driver.update_charger("a", {"mode": Mode.FAST})
+    await r.step()
+    # Phases are left to the current control where the charger does not switch them.
+    assert r.control.calls == [
+        ("set_limit", 32.0, None),
+        ("set_limit", 0.0, None),
+        ("set_limit", 32.0, None),
+    ]
+
+
+async def test_stop_start_pause_and_resume_only_what_the_driver_paused() -> None:
+    r = rig(strategy=PauseStrategy.REMOTE_STOP_START)
+    await r.step()
+    # Never paused by the energy manager (the user may have stopped it): no remote start.
+    assert r.control.calls == [("set_limit", 32.0, None)]
+    r.driver.update_charger("a", {"mode": Mode.OFF})
+    await r.step()
+    r.driver.update_charger("a", {"mode": Mode.FAST})
+    await r.step()
+    assert r.control.calls[1:] == [("pause",), ("resume",), ("set_limit", 32.0, None)]
+    # Resumed once: a later limit is only a limit.
+    r.driver.update_charger("a", {"max_current_a": 16.0})
+    await r.step()
+    assert r.control.calls[4:] == [("set_limit", 16.0, None)]
+
+
+async def test_phases_go_to_a_charger_that_switches_them() -> None:
+    r = rig(phase_switching=True)
+    await r.step()
+    assert r.control.calls == [("set_limit", 32.0, 3)]
+
+
+async def test_failed_write_is_forgotten_and_sent_again(caplog: pytest.LogCaptureFixture) -> None:
+    r = rig()
+    r.control.fail = {"set_limit"}
+    with caplog.at_level(logging.WARNING):
+        _, retries = await r.step()
+    assert retries == [r.clock.t + TIMING.retry_s]
+    assert "Energy manager could not set charger a" in caplog.text
+    r.control.fail = set()
+    step, retries = await r.step()
+    assert step.writes == {"a": ChargerCommand(32.0, 3)}
+    assert retries == [None]
+    # Written: the same decision is not sent again.
+    step, _ = await r.step()
+    assert step.writes == {}
+
+
+async def test_failed_resume_is_tried_again() -> None:
+    r = rig(strategy=PauseStrategy.REMOTE_STOP_START, mode=Mode.OFF)
+    await r.step()
+    assert r.control.calls == [("pause",)]
+    r.driver.update_charger("a", {"mode": Mode.FAST})
+    r.control.fail = {"resume"}
+    _, retries = await r.step()
+    assert retries == [r.clock.t + TIMING.retry_s]
+    r.control.fail = set()
+    await r.step()
+    assert r.control.calls[1:] == [("resume",), ("resume",), ("set_limit", 32.0, None)]
+
+
+async def test_write_for_a_charger_gone_meanwhile() -> None:
+    r = rig()
+    step, _ = await r.step()
+    r.control.fail = {"set_limit"}
+    r.control.on_call = lambda: r.driver.remove_charger("a")
+    # Failed after the charger left: nothing to retry, nothing to forget.
+    assert await r.driver.write("a", ChargerCommand(10.0, 3)) is None
+    assert await r.driver.write("a", ChargerCommand(12.0, 3)) is None
+    assert r.control.calls == [("set_limit", 32.0, None), ("set_limit", 10.0, None)]
+    assert step.writes
+
+
+async def test_reconnect_writes_the_decision_again() -> None:
+    r = rig()
+    await r.step()
+    step, _ = await r.step()
+    assert step.writes == {}
+    r.model.connected = False
+    r.driver.charger_changed("a")
+    step, _ = await r.step()
+    assert step.writes == {}
+    r.model.connected = True
+    r.driver.charger_changed("a")
+    r.driver.charger_changed("a")  # a change while connected is no reconnect
+    r.driver.charger_changed("unknown")
+    step, _ = await r.step()
+    assert step.writes == {"a": ChargerCommand(32.0, 3)}
+    assert r.control.calls[-1] == ("set_limit", 32.0, None)
+
+
+async def test_removed_charger_forgets_its_pause() -> None:
+    r = rig(strategy=PauseStrategy.REMOTE_STOP_START, mode=Mode.OFF)
+    await r.step()
+    r.driver.remove_charger("a")
+    r.driver.add_charger(
+        "a", ChargerLink(model=r.model, quirks=lambda: r.quirks, control=lambda: r.control)
+    )
+    r.driver.update_charger("a", {"mode": Mode.FAST})
+    await r.step()
+    assert r.control.calls == [("pause",), ("set_limit", 32.0, None)]
+
+
+# --- decisions and wake-ups -------------------------------------------------------------------------
+async def test_wake_ups_follow_the_controller_within_debounce_and_watchdog() -> None:
+    r = rig(mode=Mode.SOLAR)
+    step, _ = await r.step(grid=-9000.0)  # the first start after plug-in skips the delay
+    assert step.writes == {"a": ChargerCommand(13.0, 3)}
+    assert step.decision.next_update_at is None
+    assert step.wake_at == r.clock.t + TIMING.watchdog_s
+    # Import at the minimum current: the disable timer (180 s) runs, the watchdog is sooner.
+    step, _ = await r.step(grid=3000.0)
+    assert step.decision.next_update_at == r.clock.t + 180.0
+    assert step.wake_at == r.clock.t + TIMING.watchdog_s
+    step, _ = await r.step(170.0, grid=3000.0)
+    assert step.wake_at == r.clock.t + 10.0
+    # A timer about to run out: not sooner than the debounce.
+    step, _ = await r.step(9.5, grid=3000.0)
+    assert step.decision.next_update_at == r.clock.t + 0.5
+    assert step.wake_at == r.clock.t + TIMING.min_delay_s
+    assert Timing().watchdog_s == WATCHDOG_S
+
+
+async def test_decision_and_boost() -> None:
+    r = rig(mode=Mode.OFF)
+    assert r.driver.decision is None
+    assert r.driver.charger_decision("a") is None
+    step, _ = await r.step()
+    assert r.driver.decision is step.decision
+    assert r.driver.charger_decision("a") is step.decision.chargers["a"]
+    assert r.driver.charger_decision("b") is None
+    # Boost: full power in Solar mode without any surplus.
+    r.driver.update_charger("a", {"mode": Mode.SOLAR})
+    step, _ = await r.step(grid=500.0)
+    assert step.writes == {}
+    r.driver.boost("a", r.clock.t + 3600)
+    step, _ = await r.step(grid=500.0)
+    assert step.writes == {"a": ChargerCommand(32.0, 3)}
+    r.driver.clear_decision()
+    assert r.driver.decision is None
+
+
+# --- energy by source -------------------------------------------------------------------------------
+async def test_session_energy_split_by_source_over_updates_and_a_new_session() -> None:
+    r = rig()
+    open_session(r.model, "t1")
+
+    def ev(energy: float, power: float = 4000.0) -> ChargerInputs:
+        return car(r.clock.t + 60, power=power, energy=energy)
+
+    await r.step(grid=-3000.0, pv=7000.0, charger=ev(0.0))
+    view = r.driver.charger_view("a")
+    assert (view.transaction_id, view.attributed_wh) == ("t1", 0.0)
+    # The first energy gets the mix of now (a quarter from the grid).
+    await r.step(grid=1000.0, pv=3000.0, charger=ev(1000.0))
+    assert (view.solar_wh, view.grid_wh) == (750.0, 250.0)
+    # Later energy gets the mix seen at the update before it (it flowed since then).
+    await r.step(grid=0.0, pv=5000.0, charger=ev(2000.0))
+    assert (view.solar_wh, view.grid_wh) == (1500.0, 500.0)
+    await r.step(grid=0.0, pv=0.0, battery=4000.0, charger=ev(3000.0))
+    assert (view.solar_wh, view.battery_wh, view.grid_wh) == (2500.0, 0.0, 500.0)
+    # A lower reading adds nothing; the battery's share comes with the next energy.
+    await r.step(grid=0.0, pv=0.0, battery=4000.0, charger=ev(2900.0))
+    await r.step(grid=0.0, pv=0.0, battery=4000.0, charger=ev(3400.0))
+    assert (view.solar_wh, view.battery_wh, view.grid_wh) == (2500.0, 400.0, 500.0)
+    assert view.solar_wh + view.battery_wh + view.grid_wh == view.attributed_wh == 3400.0
+    # Not settled: a restored session whose register the charger has not reported since.
+    assert not view.settled
+    r.model.connector(1).meter.energy_register_wh = 10000.0
+    # A new session starts from zero with the mix of now.
+    open_session(r.model, "t2")
+    await r.step(grid=2000.0, pv=0.0, charger=ev(500.0))
+    assert view.transaction_id == "t2"
+    assert (view.solar_wh, view.battery_wh, view.grid_wh) == (0.0, 0.0, 500.0)
+    assert view.settled
+    # Session over: the split stays as it was.
+    r.model.connector(1).transaction = None
+    await r.step(grid=-5000.0, pv=6000.0, charger=ev(0.0, power=0.0))
+    assert (view.transaction_id, view.grid_wh, view.attributed_wh) == ("t2", 500.0, 500.0)
+
+
+async def test_inputs_of_a_charger_not_under_the_driver_are_ignored() -> None:
+    r = rig()
+    t = r.clock.t + 60
+    inputs = SiteInputs(chargers={"a": car(t), "ghost": car(t, energy=100.0)})
+    step = r.driver.step(inputs, t)
+    assert set(step.decision.chargers) == {"a"}
+    assert r.driver.charger_view("ghost").attributed_wh == 0.0
+
+
+def test_split_session_rules() -> None:
+    solar = EnergyMix(1.0, 0.0, 0.0)
+    start = SessionSplit()
+    # No transaction: nothing counts, the mix is remembered.
+    idle = split_session(start, transaction_id=None, energy_wh=500.0, mix=solar)
+    assert idle == SessionSplit(mix=solar)
+    first = split_session(idle, transaction_id="1", energy_wh=None, mix=GRID_ONLY)
+    assert first == SessionSplit(transaction_id="1")
+    counted = split_session(first, transaction_id="1", energy_wh=100.0, mix=solar)
+    assert (counted.solar_wh, counted.attributed_wh) == (100.0, 100.0)
+    # Nothing supplies anything (night, car idle): counted as grid.
+    assert energy_mix(grid_w=0.0, pv_w=0.0, battery_w=None, ev_w=0.0) == GRID_ONLY
+
+
+# --- the home battery -------------------------------------------------------------------------------
+def entity(value: float | None, **kwargs: Any) -> DischargeEntity:
+    return DischargeEntity(
+        value=value,
+        low=kwargs.get("low"),
+        high=kwargs.get("high", 5000.0),
+        per_w=kwargs.get("per_w", 1.0),
+    )
+
+
+def decide(limit_w: float | None, current: DischargeEntity, **kwargs: Any) -> float | None:
+    return discharge_value(
+        limit_w,
+        current,
+        now=kwargs.get("now", 100.0),
+        written_at=kwargs.get("written_at", -math.inf),
+        interval_s=10.0,
+        force=kwargs.get("force", False),
+    )
+
+
+def test_discharge_limit_rounded_up_in_100_w_steps_and_bounded() -> None:
+    assert decide(2450.0, entity(5000.0)) == 2500.0
+    assert decide(2401.0, entity(5000.0)) == 2500.0
+    assert decide(2400.0000001, entity(5000.0)) == 2400.0  # float noise is no step
+    assert decide(0.0, entity(5000.0)) == 0.0
+    assert decide(9000.0, entity(0.0)) == 5000.0  # the entity's maximum
+    assert decide(9000.0, entity(0.0, high=None)) == 9000.0
+    assert decide(50.0, entity(5000.0, low=500.0)) == 500.0  # the entity's minimum
+    # An entity in kW.
+    assert decide(2450.0, entity(5.0, high=5.0, per_w=0.001)) == pytest.approx(2.5)
+    # Within half a step of what it shows: left alone.
+    assert decide(2450.0, entity(2500.0)) is None
+    assert decide(2450.0, entity(2.46, high=5.0, per_w=0.001)) is None
+
+
+def test_discharge_limit_raised_rate_limited_lowered_at_once() -> None:
+    recent = {"now": 100.0, "written_at": 95.0}
+    assert decide(1000.0, entity(2500.0), **recent) == 1000.0  # lower: at once
+    assert decide(3000.0, entity(2500.0), **recent) is None  # raise: after the interval
+    assert decide(3000.0, entity(2500.0), now=105.0, written_at=95.0) == 3000.0
+    assert decide(3000.0, entity(2500.0), force=True, **recent) == 3000.0
+    assert decide(3000.0, entity(None), **recent) is None  # unknown counts as a raise
+    assert decide(3000.0, entity(None)) == 3000.0
+
+
+def test_discharge_limit_none_gives_back_the_maximum() -> None:
+    assert decide(None, entity(2500.0)) == 5000.0
+    assert decide(None, entity(5000.0)) is None
+    assert decide(None, entity(2500.0, high=None)) is None  # no maximum known: left alone
+
+
+async def test_driver_caps_the_battery_and_gives_it_back() -> None:
+    battery = SiteSettings(battery=BatterySettings(priority_soc=0.0))
+    r = rig(site_settings=battery, options=EmsOptions(min_write_interval_s=120.0))
+    limit = DischargeEntity(value=5000.0, low=0.0, high=5000.0)
+    # A car at 6 A 3p while the battery covers 4440 W: it may only cover the house's 300 W.
+    charging = car(r.clock.t + 60, power=4140.0)
+    step, _ = await r.step(
+        grid=0.0, battery=4440.0, battery_soc=90.0, charger=charging, discharge=limit
+    )
+    assert step.decision.battery_discharge_limit_w == 300.0
+    assert step.discharge_value == 300.0
+    # Raised again only after the write interval (the decision says no cap: car gone).
+    shown = DischargeEntity(value=300.0, low=0.0, high=5000.0)
+    step, _ = await r.step(after_s=60.0, grid=300.0, battery=0.0, battery_soc=90.0, discharge=shown)
+    assert step.decision.battery_discharge_limit_w is None
+    assert step.discharge_value is None
+    step, _ = await r.step(after_s=60.0, grid=300.0, battery=0.0, battery_soc=90.0, discharge=shown)
+    assert step.discharge_value == 5000.0
+    # Without a discharge entity there is nothing to write.
+    step, _ = await r.step(grid=300.0, battery=0.0, battery_soc=90.0)
+    assert step.discharge_value is None
+    # Switched off: given back at once, whatever the interval.
+    assert r.driver.discharge_write(300.0, limit, r.clock.t) == 300.0
+    assert r.driver.discharge_write(None, shown, r.clock.t, force=True) == 5000.0
+
+
+# --- the stored form --------------------------------------------------------------------------------
+def test_views_round_trip_through_the_stored_form() -> None:
+    clock = Clock()
+    driver = EmsDriver(SiteSettings(), EmsOptions(), clock=clock)
+    view = driver.charger_view("a")
+    view.mode = Mode.PLAN
+    view.min_current_a = 7.0
+    view.departure_time = time(7, 30)
+    view.plan_departure = datetime(2026, 6, 2, 6, 0, tzinfo=UTC)
+    view.plan_soc = 80.0
+    view.split = SessionSplit(
+        transaction_id="42", solar_wh=1000.0, grid_wh=250.0, attributed_wh=1250.0
+    )
+    driver.charger_view("b")
+    stored = driver.dump()
+    assert set(stored["chargers"]) == {"a", "b"}
+    again = EmsDriver(SiteSettings(), EmsOptions(), clock=clock)
+    again.load(stored)
+    assert again.charger_view("a") == view
+    assert again.charger_view("b") == ChargerView()
+    assert again.dump() == stored
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [None, [], "x", {}, {"chargers": None}, {"chargers": ["a"]}, {"chargers": {"a": "x"}}],
+)
+def test_garbage_in_the_store_is_skipped(stored: object) -> None:
+    driver = EmsDriver(SiteSettings(), EmsOptions(), clock=Clock())
+    driver.load(stored)
+    assert driver.dump() == {"chargers": {}}
+
+
+def test_unreadable_view_fields_fall_back_to_the_defaults() -> None:
+    garbage = {
+        "mode": ["fast"],
+        "min_current_a": True,
+        "max_current_a": "16",
+        "target_energy_kwh": math.nan,
+        "plan_soc": math.inf,
+        "solar_wh": "x",
+        "grid_wh": None,
+        "departure_time": "25:99",
+        "plan_departure": "tomorrow",
+    }
+    assert ChargerView.from_dict(garbage) == ChargerView()
+    assert ChargerView.from_dict({"mode": "warp", "departure_time": 730}) == ChargerView()
+    # A departure stored without a zone is UTC; an integer id is read as text.
+    view = ChargerView.from_dict(
+        {"mode": "fast", "plan_departure": "2026-06-02T06:00:00", "transaction_id": 42}
+    )
+    assert view.mode is Mode.FAST
+    assert view.plan_departure == datetime(2026, 6, 2, 6, 0, tzinfo=UTC)
+    assert view.transaction_id == "42"

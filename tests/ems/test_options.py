@@ -1,0 +1,237 @@
+"""The energy manager's options table (core/ems/options.py): keys, one default each, bounds, readers."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from custom_components.ocpp_ems.core.ems import (
+    BatterySettings,
+    ChargerSettings,
+    SiteSettings,
+    SolarSettings,
+    StaleFallback,
+)
+from custom_components.ocpp_ems.core.ems import options as table
+from custom_components.ocpp_ems.core.ems.options import (
+    EntityRef,
+    Kind,
+    Number,
+    OptionalNumber,
+    Section,
+    Select,
+    Text,
+    Toggle,
+)
+
+# The documented defaults (README, "Energy manager options"). None: unset (an input the energy
+# manager goes without, no main fuse, the controller's own stale ages).
+DOCUMENTED_DEFAULTS: dict[str, Any] = {
+    "ems_enabled": False,
+    "grid_power_entity": None,
+    "grid_current_l1_entity": None,
+    "grid_current_l2_entity": None,
+    "grid_current_l3_entity": None,
+    "price_entity": None,
+    "price_forecast_attribute": None,
+    "fuse_a": None,
+    "site_phases": 3,
+    "voltage_v": 230.0,
+    "pv_power_entity": None,
+    "pv_available_power_entity": None,
+    "zero_export": False,
+    "battery_power_entity": None,
+    "battery_soc_entity": None,
+    "battery_discharge_limit_entity": None,
+    "battery_priority_soc": 100.0,
+    "battery_assist": False,
+    "battery_floor_soc": 50.0,
+    "battery_assist_power_w": 2000.0,
+    "stale_fallback": "min_current",
+    "stale_after_s": None,
+    "stale_grace_s": 300.0,
+    "min_write_interval_s": 10.0,
+}
+
+
+def test_keys_are_the_stored_ones_each_with_exactly_one_default() -> None:
+    """Stored entries keep working: the keys are the ones options were always saved under (plus
+    the new zero_export), each once, and each row has one default (a dict cannot hold two)."""
+    assert len(set(table.KEYS)) == len(table.KEYS)
+    assert tuple(DOCUMENTED_DEFAULTS) == table.KEYS
+    assert {option.key: option.default for option in table.OPTIONS} == DOCUMENTED_DEFAULTS
+
+
+def test_site_settings_of_nothing_are_the_documented_defaults() -> None:
+    site = table.site_settings({})
+    # The controller's own defaults and the table's are the same values.
+    assert site == SiteSettings()
+    assert site.voltage_v == 230.0
+    assert site.fuse_a is None
+    assert site.site_phases == 3
+    assert site.solar == SolarSettings()
+    assert site.battery == BatterySettings(
+        priority_soc=100.0, allow_discharge_to_car=False, floor_soc=50.0, max_discharge_to_car_w=0.0
+    )
+    assert (site.grid_max_age_s, site.pv_max_age_s, site.battery_max_age_s) == (60.0, 120.0, 120.0)
+
+
+def test_site_settings_of_options() -> None:
+    site = table.site_settings(
+        {
+            "fuse_a": 25,
+            "site_phases": 1,
+            "voltage_v": 240,
+            "zero_export": True,
+            "battery_priority_soc": 80,
+            "battery_assist": True,
+            "battery_floor_soc": 30,
+            "battery_assist_power_w": 1200,
+            "stale_after_s": 30,
+        }
+    )
+    assert site.fuse_a == 25.0
+    assert site.site_phases == 1
+    assert site.voltage_v == 240.0
+    assert site.solar.zero_export
+    assert site.battery == replace(
+        BatterySettings(),
+        priority_soc=80.0,
+        allow_discharge_to_car=True,
+        floor_soc=30.0,
+        max_discharge_to_car_w=1200.0,
+    )
+    assert (site.grid_max_age_s, site.pv_max_age_s, site.battery_max_age_s) == (30.0, 30.0, 30.0)
+    # The assist power counts only while assisted charging is allowed.
+    assert table.site_settings({"battery_assist_power_w": 1200}).battery.max_discharge_to_car_w == 0
+
+
+def test_charger_wide_options() -> None:
+    """The options every charger of the site follows (stale inputs, write pacing)."""
+    defaults = ChargerSettings()
+    assert table.STALE_FALLBACK.read({}) is defaults.stale_fallback
+    assert table.STALE_GRACE.read({}) == defaults.stale_grace_s == 300.0
+    assert table.MIN_WRITE_INTERVAL.read({}) == defaults.min_write_interval_s == 10.0
+    options = {"stale_fallback": "last_limit", "stale_grace_s": 120, "min_write_interval_s": 0}
+    assert table.STALE_FALLBACK.read(options) is StaleFallback.LAST_LIMIT
+    assert table.STALE_GRACE.read(options) == 120.0
+    assert table.MIN_WRITE_INTERVAL.read(options) == 0.0  # 0: no minimum
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (150, 100.0),  # above the maximum: clamped
+        (-5, 0.0),  # below the minimum: clamped
+        ("40", 40.0),
+        (33.5, 33.5),
+        ("high", 50.0),  # not a number: the default
+        (math.nan, 50.0),
+        (math.inf, 50.0),
+        (True, 50.0),
+        ([], 50.0),
+        (None, 50.0),
+    ],
+)
+def test_bounds_are_enforced_on_read(raw: Any, expected: float) -> None:
+    assert table.BATTERY_FLOOR_SOC.read({"battery_floor_soc": raw}) == expected
+    assert table.site_settings({"battery_floor_soc": raw}).battery.floor_soc == expected
+
+
+def test_every_number_has_sane_bounds_and_a_default_within_them() -> None:
+    for option in table.OPTIONS:
+        if isinstance(option, (Number, OptionalNumber)):
+            assert option.minimum < option.maximum, option.key
+            assert option.step > 0, option.key
+            assert option.unit, option.key
+            if option.default is not None:
+                assert option.minimum <= option.default <= option.maximum, option.key
+            # Just outside the bounds reads back on the bound (or unset, for a 0 that means it).
+            assert option.parse(option.maximum + 1) == option.maximum
+            low = option.parse(option.minimum - 1)
+            assert low == (None if getattr(option, "zero_is_unset", False) else option.minimum)
+
+
+def test_optional_numbers() -> None:
+    assert table.FUSE.read({}) is None
+    assert table.FUSE.read({"fuse_a": 0}) is None  # 0: no main fuse
+    assert table.FUSE.read({"fuse_a": "35"}) == 35.0
+    assert table.FUSE.from_form(0) is None  # not stored
+    assert table.FUSE.from_form(35.0) == 35
+    assert table.STALE_AFTER.read({"stale_after_s": 5}) == 10.0
+    assert table.STALE_AFTER.stored(None) is None
+
+
+def test_selects() -> None:
+    phases = table.SITE_PHASES
+    assert phases.form_choices == ["1", "3"]
+    assert phases.read({"site_phases": 1}) == 1
+    assert phases.read({"site_phases": "1"}) == 1
+    assert phases.read({"site_phases": 1.0}) == 1
+    assert phases.read({"site_phases": 2}) == 3  # not a choice: the default
+    assert phases.from_form("1") == 1  # stored as the number it always was
+    assert phases.to_form(3) == "3"
+    fallback = table.STALE_FALLBACK
+    assert fallback.form_choices == [str(f) for f in StaleFallback]
+    assert fallback.read({"stale_fallback": "pause"}) is StaleFallback.PAUSE
+    assert fallback.read({"stale_fallback": "sometimes"}) is StaleFallback.MIN_CURRENT
+    stored = fallback.from_form("pause")
+    assert stored == "pause"
+    assert type(stored) is str  # plain JSON, not the enum
+
+
+def test_text_entities_and_toggles() -> None:
+    assert table.PRICE_FORECAST_ATTRIBUTE.read({"price_forecast_attribute": " raw_today "}) == (
+        "raw_today"
+    )
+    assert table.PRICE_FORECAST_ATTRIBUTE.from_form("  ") is None
+    assert table.GRID_POWER.read({"grid_power_entity": "sensor.grid"}) == "sensor.grid"
+    assert table.GRID_POWER.read({"grid_power_entity": ""}) is None
+    assert table.GRID_POWER.read({"grid_power_entity": 5}) is None
+    assert table.EMS_ENABLED.read({"ems_enabled": True}) is True
+    assert table.EMS_ENABLED.read({"ems_enabled": False}) is False
+    assert table.EMS_ENABLED.read({}) is False
+
+
+def test_form_values_round_trip() -> None:
+    """What the form shows for a default is read back as that default and stored plainly."""
+    for option in table.OPTIONS:
+        if option.default is None:
+            continue
+        shown = option.to_form(option.default)
+        assert option.parse(shown) == option.default, option.key
+        assert option.from_form(shown) == option.stored(option.default), option.key
+    # Whole numbers of whole-step fields are stored as int, like before.
+    assert table.MIN_WRITE_INTERVAL.from_form(15.0) == 15
+    assert type(table.MIN_WRITE_INTERVAL.from_form(15.0)) is int
+    assert table.VOLTAGE.from_form(230.5) == 230.5
+
+
+def test_sections_and_fields() -> None:
+    """The switch sits on top; every section has rows; only the advanced one is folded."""
+    assert table.section_options(None) == (table.EMS_ENABLED,)
+    for part in Section:
+        assert table.section_options(part), part
+        assert part.collapsed is (part is Section.ADVANCED)
+    kinds = {option.key: option.kind for option in table.OPTIONS}
+    assert kinds["site_phases"] is Kind.SELECT
+    assert kinds["battery_floor_soc"] is Kind.SLIDER
+    assert kinds["voltage_v"] is Kind.NUMBER
+    assert kinds["battery_discharge_limit_entity"] is Kind.ENTITY
+    assert kinds["price_forecast_attribute"] is Kind.TEXT
+    assert kinds["battery_assist"] is Kind.BOOLEAN
+    classes = {
+        option.key: option.device_class
+        for option in table.OPTIONS
+        if isinstance(option, EntityRef) and option.kind is Kind.SENSOR
+    }
+    assert set(classes.values()) == {"power", "current", "battery", "monetary"}
+    assert [option.key for option in table.SENSOR_INPUTS] == list(classes)
+    assert "battery_discharge_limit_entity" not in classes  # written, not followed
+    assert table.BATTERY_DISCHARGE_LIMIT.domains == ("number", "input_number")
+    # Every row is one of the known kinds of field.
+    known = (Toggle, EntityRef, Text, Number, OptionalNumber, Select)
+    assert all(isinstance(option, known) for option in table.OPTIONS)
