@@ -2,12 +2,9 @@
 
 Two modes.
 
-**Single server** (no ``--compare`` / ``--boot-storm``; as before): the real :class:`CentralSystem`
-(real 1.6 adapter, current control) runs in this process on 127.0.0.1; the chargers run in a
-SEPARATE process (multiprocessing, spawn), so the server's CPU time is measured alone. The chargers
-speak raw OCPP-J frames over ``websockets`` (``benchmarks/load_fleet.py``), boot, start a
-transaction, answer whatever the server asks after boot, and then send a MeterValues (energy, power,
-3 currents, 3 voltages, offered current) every ``--interval`` seconds each.
+**Our server alone** (no ``--compare`` / ``--boot-storm``): the steady-load measurement below for
+our server only, one round, at this benchmark's original defaults (100 chargers, 1 MeterValues / 5 s
+each, 30 s window).
 
 **Comparison** (``--compare`` and/or ``--boot-storm``): our core server and a plain central system
 written the way the ``ocpp`` package's README shows it (``benchmarks/plain_ocpp_server.py``), in
@@ -54,13 +51,11 @@ import math
 import multiprocessing
 import os
 import platform
-import random
 import resource
 import statistics
 import sys
 import threading
 import time
-import tracemalloc
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -162,169 +157,8 @@ def rss_bytes() -> int:
 
 
 # ------------------------------------------------------------------- single-server mode (as before)
-async def run_clients(
-    url: str, n: int, interval: float, warmup: float, duration: float, pipe: Connection
-) -> None:
-    chargers = [SimCharger(url, f"BENCH-{i:04d}") for i in range(n)]
-
-    async def bring_up(group: list[SimCharger]) -> None:
-        # Connect and boot in waves: a real fleet does not boot in the same millisecond.
-        for start in range(0, len(group), 25):
-            wave = group[start : start + 25]
-            await asyncio.gather(*(c.connect() for c in wave))
-            await asyncio.gather(*(c.boot() for c in wave))
-        await asyncio.sleep(warmup)  # let post-boot configuration and current control settle
-
-    # A few chargers first, so one-off costs (imports, schema caches, thread pool) are paid before
-    # the server's "memory before" reading; then the rest.
-    primed = priming_count(n)
-    await bring_up(chargers[:primed])
-    pipe.send({"event": "primed"})
-    pipe.recv()
-    await bring_up(chargers[primed:])
-    pipe.send({"event": "ready"})
-    pipe.recv()  # the server took its "before" measurements
-
-    latencies: list[float] = []
-    errors = 0
-    loop = asyncio.get_running_loop()
-    end = loop.time() + duration
-
-    async def meter_loop(charger: SimCharger) -> None:
-        nonlocal errors
-        # Spread the chargers over the period; only sends that start inside the window count.
-        next_at = loop.time() + random.uniform(0, interval)
-        while True:
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
-            if next_at >= end:
-                return
-            started = time.perf_counter()
-            try:
-                await charger.call("MeterValues", charger.meter_values())
-                latencies.append(time.perf_counter() - started)
-            except Exception:
-                errors += 1
-            next_at += interval
-
-    await asyncio.gather(*(meter_loop(c) for c in chargers))
-    pipe.send({"event": "done", "latencies": latencies, "errors": errors, "window_s": duration})
-    for charger in chargers:
-        await charger.close()
-
-
-def client_process(
-    url: str, n: int, interval: float, warmup: float, duration: float, pipe: Connection
-) -> None:
-    raise_nofile_limit(n, "client process")
-    asyncio.run(run_clients(url, n, interval, warmup, duration, pipe))
-
-
 def priming_count(n: int) -> int:
     return max(1, min(10, n // 10))
-
-
-async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    from custom_components.ocpp_ems.core.server import CentralSystem
-    from custom_components.ocpp_ems.core.settings import ServerSettings
-
-    raise_nofile_limit(args.chargers, "server (this process)")
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("custom_components.ocpp_ems").setLevel(logging.WARNING)
-    central = CentralSystem(ServerSettings(host="127.0.0.1", port=0), AcceptAllDirectory())
-    await central.start()
-    url = f"ws://127.0.0.1:{central.port}/ocpp"
-
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    process = ctx.Process(
-        target=client_process,
-        args=(url, args.chargers, args.interval, args.warmup, args.duration, child),
-        daemon=True,
-    )
-    process.start()
-    loop = asyncio.get_running_loop()
-    try:
-        primed = await loop.run_in_executor(None, parent.recv)
-        assert primed["event"] == "primed"
-        gc.collect()
-        rss_before = rss_bytes()
-        if args.tracemalloc:
-            tracemalloc.start()
-        heap_before = tracemalloc.get_traced_memory()[0] if args.tracemalloc else 0
-        parent.send("continue")
-        ready = await loop.run_in_executor(None, parent.recv)
-        assert ready["event"] == "ready"
-        connected = sum(1 for c in central.chargers.values() if c.connected)
-        gc.collect()
-        rss_after = rss_bytes()
-        heap_after = tracemalloc.get_traced_memory()[0] if args.tracemalloc else 0
-        cpu_before, wall_before = time.process_time(), time.perf_counter()
-        parent.send("go")
-        done = await loop.run_in_executor(None, parent.recv)
-        cpu = time.process_time() - cpu_before
-        wall = time.perf_counter() - wall_before
-    finally:
-        await loop.run_in_executor(None, process.join, 30)
-        if process.is_alive():
-            process.kill()
-        await central.stop()
-
-    latencies = [x * 1000 for x in done["latencies"]]
-    messages = len(latencies)
-    measured = args.chargers - priming_count(args.chargers) or 1
-    return {
-        "chargers": args.chargers,
-        "connected": connected,
-        "interval_s": args.interval,
-        "window_s": done["window_s"],
-        "messages": messages,
-        "errors": done["errors"],
-        "msg_per_s": messages / done["window_s"],
-        "offered_msg_per_s": args.chargers / args.interval,
-        "p50_ms": percentile(latencies, 50),
-        "p99_ms": percentile(latencies, 99),
-        "max_ms": max(latencies, default=float("nan")),
-        "mean_ms": statistics.fmean(latencies) if latencies else float("nan"),
-        "server_cpu_s": cpu,
-        "server_cpu_util": cpu / wall,
-        "cpu_us_per_msg": cpu / messages * 1e6 if messages else float("nan"),
-        "rss_per_charger_kib": (rss_after - rss_before) / measured / 1024,
-        "heap_per_charger_kib": (heap_after - heap_before) / measured / 1024
-        if args.tracemalloc
-        else None,
-        "rss_total_mib": rss_after / 2**20,
-    }
-
-
-def table(result: dict[str, Any]) -> str:
-    rows = [
-        ("chargers (connected)", f"{result['chargers']} ({result['connected']})"),
-        ("MeterValues interval per charger", f"{result['interval_s']:g} s"),
-        ("measurement window", f"{result['window_s']:.1f} s"),
-        ("MeterValues round trips (errors)", f"{result['messages']} ({result['errors']})"),
-        (
-            "messages per second (offered)",
-            f"{result['msg_per_s']:.1f} ({result['offered_msg_per_s']:.1f})",
-        ),
-        ("round-trip latency p50", f"{result['p50_ms']:.2f} ms"),
-        ("round-trip latency p99", f"{result['p99_ms']:.2f} ms"),
-        ("round-trip latency max", f"{result['max_ms']:.2f} ms"),
-        (
-            "server CPU in window (utilisation)",
-            f"{result['server_cpu_s']:.2f} s ({result['server_cpu_util']:.1%})",
-        ),
-        ("server CPU per message", f"{result['cpu_us_per_msg']:.0f} us"),
-        ("server memory per charger (RSS delta)", f"{result['rss_per_charger_kib']:.1f} KiB"),
-        ("server RSS total", f"{result['rss_total_mib']:.1f} MiB"),
-    ]
-    if result["heap_per_charger_kib"] is not None:
-        rows.append(
-            ("Python heap per charger (tracemalloc)", f"{result['heap_per_charger_kib']:.1f} KiB")
-        )
-    width = max(len(name) for name, _ in rows)
-    lines = [f"{name:<{width}}  {value}" for name, value in rows]
-    rule = "-" * (width + 2 + max(len(value) for _, value in rows))
-    return "\n".join([rule, *lines, rule])
 
 
 # ------------------------------------------------------------------- comparison: server processes
@@ -1077,9 +911,6 @@ def main() -> None:
         default=None,
         help="settle time after boot, s (default 3; 5 with --compare)",
     )
-    parser.add_argument(
-        "--tracemalloc", action="store_true", help="also measure Python heap per charger"
-    )
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON too")
     group = parser.add_argument_group("comparison with a plain ocpp central system")
     group.add_argument(
@@ -1122,21 +953,15 @@ def main() -> None:
         help="smoke run: 20 chargers, 1 MeterValues/s, 4 s windows, 1 round",
     )
     args = parser.parse_args()
-    if args.compare or args.boot_storm:
-        compare_main(args)
-        return
-    args.chargers = args.chargers or 100
-    args.interval = args.interval or 5.0
-    args.duration = args.duration or 30.0
-    args.warmup = 3.0 if args.warmup is None else args.warmup
-    result = asyncio.run(benchmark(args))
-    print(
-        f"OCPP EMS core server load benchmark  ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()})"
-    )
-    print(table(result))
-    if args.json:
-        print(json.dumps(result))
+    if not (args.compare or args.boot_storm):
+        # Without --compare / --boot-storm: our server alone, one round of steady load, at the
+        # defaults this benchmark always had (100 chargers, 1 MeterValues / 5 s, 30 s window).
+        args.compare = True
+        args.servers = "ours"
+        args.rounds = args.rounds or 1
+        args.interval = args.interval or 5.0
+        args.warmup = 3.0 if args.warmup is None else args.warmup
+    compare_main(args)
 
 
 if __name__ == "__main__":
