@@ -188,20 +188,23 @@ class Processes:
         self.hass_starts = 0
         self.reconnect_delay = 5.0
 
-    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, args: list[str], log_name: str, cwd: Path = REPO) -> subprocess.Popen[bytes]:
         out = (self.work / log_name).open("ab")
         try:
             return subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO
+                args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd
             )
         finally:
             out.close()
 
     def start_hass(self) -> None:
         self.hass_starts += 1
+        # Not from the repository: ``python -m`` puts the working directory first on sys.path, and
+        # its custom_components would shadow the copy under test in the config dir.
         self.hass = self._spawn(
             [sys.executable, "-m", "homeassistant", "-c", str(self.config), "--skip-pip"],
             "hass.out",
+            cwd=self.work,
         )
 
     def kill_hass(self) -> None:

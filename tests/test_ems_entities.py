@@ -1,6 +1,7 @@
 """The energy manager's entities: a snapshot of a charger's (mode, numbers, departure, sensors) and of
-the server's site numbers; the site numbers, the available PV power input and the vehicle SoC sensor
-at work in a real Home Assistant with a simulated charger over real websockets."""
+the server's site numbers and sensors; the site numbers and sensors, the reason's countdown, the
+available PV power input and the vehicle SoC sensor at work in a real Home Assistant with a simulated
+charger over real websockets."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ from custom_components.ocpp_ems.const import (
 )
 from custom_components.ocpp_ems.number import EMS_NUMBERS
 from custom_components.ocpp_ems.select import CHARGE_MODE
-from custom_components.ocpp_ems.sensor import EMS_SENSORS
+from custom_components.ocpp_ems.sensor import EMS_SENSORS, MOVED_TO_SITE
+from custom_components.ocpp_ems.server_sensor import SITE_SENSORS
 from custom_components.ocpp_ems.time import DEPARTURE
 
 from .helpers.charger import SimCharger, wait_for
@@ -57,10 +59,13 @@ type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockC
 PREFIX = "acme_wallbox_1_cp1"
 MODE = f"select.{PREFIX}_charge_mode"
 REASON = f"sensor.{PREFIX}_energy_manager_reason"
+NEXT_CHANGE = f"sensor.{PREFIX}_next_change"
 TARGET_ENERGY = f"number.{PREFIX}_target_energy"
 DEPARTURE_TIME = f"time.{PREFIX}_departure_time"
 PRIORITY = "number.ocpp_server_port_0_battery_priority_state_of_charge"
 FLOOR = "number.ocpp_server_port_0_battery_floor_state_of_charge"
+SITE = "sensor.ocpp_server_port_0"
+EMS_STATE = f"{SITE}_energy_manager"
 EMS_KEYS = {
     CHARGE_MODE.key,
     DEPARTURE.key,
@@ -155,16 +160,27 @@ async def test_snapshot(
                 state = state_of(hass, registry_entry.entity_id)
                 assert state == snapshot(name=f"{registry_entry.entity_id}-state")
 
-            # The site numbers are on the server's own device (unique id: the entry id, random
-            # in tests, so checked apart).
+            # No site value on the charger's device.
+            charger_keys = {
+                registry_entry.unique_id.removeprefix("CP1_")
+                for registry_entry in er.async_entries_for_config_entry(
+                    entity_registry, entry.entry_id
+                )
+            }
+            assert not charger_keys & {d.key for d in SITE_SENSORS}
+
+            # The site numbers and sensors are on the server's own device (unique id: the entry
+            # id, random in tests, so checked apart).
             site_entries = [
                 e
                 for e in er.async_entries_for_config_entry(entity_registry, server_entry.entry_id)
-                if e.domain == "number"  # the server's own sensors are tested in test_init
+                # (the last refused connection is tested in test_init)
+                if not e.unique_id.endswith("_last_refused_connection")
             ]
             assert {e.unique_id for e in site_entries} == {
                 f"{server_entry.entry_id}_battery_priority_soc",
                 f"{server_entry.entry_id}_battery_floor_soc",
+                *(f"{server_entry.entry_id}_{d.key}" for d in SITE_SENSORS),
             }
             for registry_entry in sorted(site_entries, key=lambda e: e.entity_id):
                 assert registry_entry == snapshot(
@@ -177,6 +193,7 @@ async def test_snapshot(
             )
             assert server_device is not None
             assert server_device.name == server_entry.title
+            assert {e.device_id for e in site_entries} == {server_device.id}
 
 
 @pytest.mark.usefixtures("sources")
@@ -317,3 +334,105 @@ async def test_vehicle_soc_sensor_for_a_charger_without_soc(
         await sim.meter_values(soc=55)
         await hass.async_block_till_done()
         assert ems.vehicle_soc("CP1") == 55.0
+
+
+@pytest.mark.usefixtures("sources")
+async def test_reason_says_until_when_and_next_change_counts_down(
+    hass: HomeAssistant, onboard: Onboard
+) -> None:
+    await set_sources(hass, grid=-5000, pv=6000, battery_soc=100)
+    async with onboard() as (sim, _entry):
+        await plug_in_and_charge(sim)
+        await wait_for(lambda: state_of(hass, REASON).state == "solar", what="solar start")
+        assert state_of(hass, REASON).attributes["until"] is None
+        assert state_of(hass, NEXT_CHANGE).state == "unknown"
+
+        # A cloud: 1 kW import beside the car, less than its minimum. It holds 6 A and says when
+        # it stops (the stop delay, 180 s) unless the surplus returns.
+        await set_sources(hass, grid=1000)
+        await wait_for(lambda: state_of(hass, REASON).state == "stopping", what="stopping")
+        until = dt_util.parse_datetime(state_of(hass, REASON).attributes["until"])
+        assert until is not None
+        assert (until - dt_util.utcnow()).total_seconds() == pytest.approx(180, abs=10)
+        # The timestamp sensor shows the same moment, for a card's countdown.
+        assert dt_util.parse_datetime(state_of(hass, NEXT_CHANGE).state) == until
+
+        # The sun is back: charging from solar again, no end.
+        await set_sources(hass, grid=-3000)
+        await wait_for(lambda: state_of(hass, REASON).state == "solar", what="solar again")
+        assert state_of(hass, REASON).attributes["until"] is None
+        assert state_of(hass, NEXT_CHANGE).state == "unknown"
+
+
+@pytest.mark.usefixtures("sources")
+async def test_site_sensors_show_what_the_manager_saw(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    await set_sources(hass, grid=-2000, pv=3000, battery=-500, battery_soc=60)
+    async with onboard() as (sim, _entry):
+        await plug_in_and_charge(sim)
+        await wait_for(
+            lambda: state_of(hass, REASON).state == "waiting_for_surplus", what="decision"
+        )
+        assert state_of(hass, f"{SITE}_grid").state == "-2000.0"
+        assert state_of(hass, f"{SITE}_solar_production").state == "3000.0"
+        assert state_of(hass, f"{SITE}_home_battery").state == "-500.0"
+        assert state_of(hass, f"{SITE}_home_battery_state_of_charge").state == "60.0"
+        # Battery first (60 % < 100 %): the export, not the battery's charge; the car is paused.
+        assert state_of(hass, f"{SITE}_available_surplus").state == "2000.0"
+        assert state_of(hass, f"{SITE}_charging_power_all_chargers").state == "0.0"
+        state = state_of(hass, EMS_STATE)
+        assert state.state == "running"
+        assert state.attributes["stale_inputs"] == []
+        # What the chargers' meters report, all chargers together.
+        await sim.meter_values(power_w=1500)
+        await wait_for(
+            lambda: state_of(hass, f"{SITE}_charging_power_all_chargers").state == "1500.0",
+            what="charging power",
+        )
+
+    # Off in the options: the manager says so, its values are unavailable.
+    hass.config_entries.async_update_entry(
+        server_entry, options=server_entry.options | {CONF_EMS_ENABLED: False}
+    )
+    await hass.async_block_till_done()
+    assert state_of(hass, EMS_STATE).state == "off"
+    assert state_of(hass, f"{SITE}_grid").state == STATE_UNAVAILABLE
+    assert state_of(hass, f"{SITE}_available_surplus").state == STATE_UNAVAILABLE
+
+
+@pytest.mark.parametrize("server_options", [{CONF_RESPONSE_TIMEOUT: 3}])
+async def test_site_sensors_appear_with_their_inputs(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    assert hass.states.get(EMS_STATE) is None
+    # Enabled with a grid meter only: no decision yet (no charger), no PV or battery sensor.
+    hass.config_entries.async_update_entry(
+        server_entry,
+        options=server_entry.options | {CONF_EMS_ENABLED: True, CONF_GRID_POWER: "sensor.grid"},
+    )
+    await hass.async_block_till_done()
+    assert state_of(hass, EMS_STATE).state == "idle"
+    assert state_of(hass, f"{SITE}_grid").state == "unknown"
+    assert hass.states.get(f"{SITE}_solar_production") is None
+    # A PV sensor picked later: its site sensor comes with it.
+    hass.config_entries.async_update_entry(
+        server_entry, options=server_entry.options | {CONF_PV_POWER: "sensor.pv"}
+    )
+    await hass.async_block_till_done()
+    assert state_of(hass, f"{SITE}_solar_production").state == "unknown"
+
+
+@pytest.mark.usefixtures("sources")
+async def test_site_values_once_on_a_charger_leave_no_orphans(
+    hass: HomeAssistant, onboard: Onboard, entity_registry: er.EntityRegistry
+) -> None:
+    # The available surplus was a sensor of every charger before it moved to the server.
+    for key in MOVED_TO_SITE:
+        entity_registry.async_get_or_create(
+            "sensor", DOMAIN, f"CP1_{key}", suggested_object_id=f"{PREFIX}_{key}"
+        )
+    async with onboard():
+        for key in MOVED_TO_SITE:
+            assert entity_registry.async_get_entity_id("sensor", DOMAIN, f"CP1_{key}") is None
+        assert hass.states.get(f"sensor.{PREFIX}_available_surplus") is None

@@ -47,7 +47,9 @@ from .helpers.ems import MODE, REASON, TARGET
 
 type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
-SURPLUS = "sensor.acme_wallbox_1_cp1_available_surplus"
+# A site value: on the server's device.
+SURPLUS = "sensor.ocpp_server_port_0_available_surplus"
+EMS_STATE = "sensor.ocpp_server_port_0_energy_manager"
 
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
@@ -194,7 +196,9 @@ async def test_pv_change_reaches_the_charger(
         await set_site(hass, grid=1000, pv=4000)
         await wait_for(lambda: sim.live_limit() == 6.0, what="held at the minimum current")
         await hass.async_block_till_done()
-        assert state_of(hass, REASON).state == "min_current_held"
+        # ...until the stop delay runs out, unless the surplus returns (the reason says when).
+        assert state_of(hass, REASON).state == "stopping"
+        assert state_of(hass, REASON).attributes["until"] is not None
 
         # Sun again: a raise waits for the write interval, then arrives by the wake-up timer.
         writes = len(sim.commands("SetChargingProfile"))
@@ -231,6 +235,10 @@ async def test_unavailable_grid_falls_back_and_raises_a_repair(
         assert issue.translation_placeholders is not None
         assert issue.translation_placeholders["inputs"] == "grid_power"
         assert state_of(hass, REASON).state == "stale_input"
+        # The server device's energy manager sensor says so too.
+        state = state_of(hass, EMS_STATE)
+        assert state.state == "stale_inputs"
+        assert state.attributes["stale_inputs"] == ["grid_power"]
 
         # The meter is back: the issue clears by itself.
         await hass.services.async_call(
@@ -305,12 +313,13 @@ async def test_actions(
         await call(hass, DOMAIN, "boost_now", {"device_id": device})
         await wait_for(lambda: sim.live_limit() == 32.0, what="boost")
         assert state_of(hass, REASON).state == "boost"
-        # Ended: Solar again. The car now draws 32 A from the grid, the solar mode holds the
-        # minimum current until its disable delay runs out.
+        # Ended: Solar again. The car drew its 32 A from the grid and there is no PV: no surplus
+        # (its predicted draw against a grid meter that has not shown it yet is no surplus
+        # either: never more than the PV), so it pauses.
         await call(hass, DOMAIN, "boost_now", {"device_id": device, "duration": 0})
         await set_site(hass, grid=22080, pv=0)
-        await wait_for(lambda: sim.live_limit() == 6.0, what="boost ended")
-        assert state_of(hass, REASON).state != "boost"
+        await wait_for(lambda: sim.live_limit() == 0.0, what="boost ended")
+        assert state_of(hass, REASON).state == "waiting_for_surplus"
 
         await call(hass, DOMAIN, "set_charge_mode", {"device_id": device, "mode": "min_solar"})
         assert state_of(hass, MODE).state == "min_solar"

@@ -152,8 +152,17 @@ def _ha_modules() -> list[Path]:
     return sorted(p for p in INTEGRATION.glob("*.py"))
 
 
+def _platform_of(path: Path) -> str | None:
+    """The platform a module's entities belong to: ``sensor.py`` and ``server_sensor.py`` (the
+    server device's sensors, set up by the sensor platform) are both ``sensor``."""
+    if path.stem in PLATFORMS:
+        return path.stem
+    platform = path.stem.rsplit("_", 1)[-1]
+    return platform if platform in PLATFORMS else None
+
+
 def _platform_modules() -> list[Path]:
-    return [p for p in _ha_modules() if p.stem in PLATFORMS]
+    return [p for p in _ha_modules() if _platform_of(p) is not None]
 
 
 def _leaves(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -217,7 +226,7 @@ def _entity_descriptions() -> dict[str, list[EntityDescription]]:
             else:
                 continue
             descriptions.extend(item for item in items if isinstance(item, EntityDescription))
-        found[path.stem] = descriptions
+        found.setdefault(str(_platform_of(path)), []).extend(descriptions)
     return found
 
 
@@ -231,7 +240,7 @@ def _entity_translation_keys() -> dict[str, set[str]]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and (key := _literal_kw(node, "translation_key")):
-                keys[path.stem].add(key)
+                keys[str(_platform_of(path))].add(key)
             elif (
                 isinstance(node, (ast.Assign, ast.AnnAssign))
                 and isinstance(node.value, ast.Constant)
@@ -243,7 +252,7 @@ def _entity_translation_keys() -> dict[str, set[str]]:
                     and (t.id if isinstance(t, ast.Name) else t.attr) == "_attr_translation_key"
                     for t in targets
                 ):
-                    keys[path.stem].add(node.value.value)
+                    keys[str(_platform_of(path))].add(node.value.value)
     return keys
 
 

@@ -39,10 +39,12 @@ from custom_components.ocpp_ems.const import (
     CONF_ENTRY_TYPE,
     CONF_HOST,
     CONF_ID_TAGS,
+    CONF_INSTALLATION_MAX,
     CONF_PASSWORD,
     CONF_PORT,
     CONF_RESPONSE_TIMEOUT,
     CONF_SERVER_ENTRY_ID,
+    CONF_VOLTAGE,
     DOMAIN,
     ENTRY_TYPE_CHARGER,
     ENTRY_TYPE_SERVER,
@@ -260,6 +262,27 @@ async def test_charger_of_other_server_is_pending(
     assert directory.password("CP1") == "secret-password"
     assert directory.password("unknown") is None
     assert directory.settings("unknown").installation_max_a == 32.0
+
+
+async def test_charger_settings_follow_options_and_the_servers_voltage(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    charger = _charger(server_entry.entry_id, options={CONF_INSTALLATION_MAX: 20})
+    charger.add_to_hass(hass)
+    directory = server_entry.runtime_data.directory
+    first = directory.settings("CP1")
+    assert (first.installation_max_a, first.nominal_voltage_v) == (20.0, 230.0)
+    assert directory.settings("CP1") is first  # read once per options
+    # The server's site voltage is every charger's (chargers have no voltage of their own).
+    hass.config_entries.async_update_entry(
+        server_entry, options={**server_entry.options, CONF_VOLTAGE: 240}
+    )
+    assert directory.settings("CP1").nominal_voltage_v == 240.0
+    # An ignored charger gets the defaults (at the server's voltage).
+    ignored = _charger(server_entry.entry_id, "CP2", source=SOURCE_IGNORE)
+    ignored.add_to_hass(hass)
+    ignored_settings = directory.settings("CP2")
+    assert (ignored_settings.installation_max_a, ignored_settings.nominal_voltage_v) == (32, 240)
 
 
 @pytest.mark.parametrize("server_options", [{CONF_ALLOW_NEW_CHARGERS: False}])

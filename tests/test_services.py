@@ -9,7 +9,7 @@ from typing import Any
 
 import probatio
 import pytest
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, SupportsResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -241,18 +241,20 @@ async def test_clear_charging_profiles(hass: HomeAssistant, target: Target) -> N
     assert target.sim.profiles == {}
 
 
+RAW_PROFILE: dict[str, Any] = {
+    "chargingProfileId": 99,
+    "stackLevel": 5,
+    "chargingProfilePurpose": "TxDefaultProfile",
+    "chargingProfileKind": "Absolute",
+    "chargingSchedule": {
+        "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 8}],
+    },
+}
+
+
 async def test_set_charging_profile(hass: HomeAssistant, target: Target) -> None:
-    profile = {
-        "chargingProfileId": 99,
-        "stackLevel": 5,
-        "chargingProfilePurpose": "TxDefaultProfile",
-        "chargingProfileKind": "Absolute",
-        "chargingSchedule": {
-            "chargingRateUnit": "A",
-            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 8}],
-        },
-    }
-    await call(hass, "set_charging_profile", target, connector_id=1, profile=profile)
+    await call(hass, "set_charging_profile", target, connector_id=1, profile=RAW_PROFILE)
     assert target.sim.profiles[99]["stack_level"] == 5
     assert target.sim.commands("SetChargingProfile")[-1]["connector_id"] == 1
 
@@ -318,16 +320,41 @@ async def test_not_supported(
     assert err.value.translation_key == "command_not_supported"
 
 
+# Valid data for every action that commands the charger.
+CHARGER_ACTIONS: dict[str, dict[str, Any]] = {
+    "set_current_limit": {"current": 10},
+    "pause_charging": {},
+    "resume_charging": {},
+    "start_charging": {},
+    "stop_charging": {},
+    "get_configuration": {},
+    "set_configuration": {"key": "HeartbeatInterval", "value": "60"},
+    "trigger_message": {"message": "Heartbeat"},
+    "reset": {},
+    "unlock": {},
+    "update_firmware": {"url": "https://example.com/fw.bin"},
+    "request_diagnostics": {"url": "ftp://example.com/"},
+    "clear_charging_profiles": {},
+    "set_charging_profile": {"profile": RAW_PROFILE},
+    "data_transfer": {"vendor_id": "com.example"},
+}
+
+
 async def test_charger_offline(hass: HomeAssistant, target: Target) -> None:
+    """Every action that commands the charger refuses an offline one, translated; nothing is
+    remembered for later (the energy manager's actions are settings: they work offline)."""
+    assert set(CHARGER_ACTIONS) == {name for name, spec in SERVICES.items() if spec.online}
     await target.sim._connection.close()
     charger = target.entry.runtime_data.coordinator.charger
     await wait_for(lambda: not charger.connected)
-    with pytest.raises(HomeAssistantError) as err:
-        await call(hass, "reset", target)
-    assert err.value.translation_key == "charger_not_connected"
-    # A limit is remembered and written when the charger is back (no error for that).
-    await call(hass, "set_current_limit", target, current=10)
-    assert charger.limit.requested_a == 10
+    for service, data in CHARGER_ACTIONS.items():
+        response = SERVICES[service].response is SupportsResponse.ONLY
+        with pytest.raises(HomeAssistantError) as err:
+            await call(hass, service, target, response=response, **data)
+        assert err.value.translation_key == "charger_not_connected", service
+        assert err.value.translation_placeholders == {"charger_id": "CP1"}
+    assert charger.limit.requested_a is None
+    assert not charger.limit.paused
 
 
 async def test_invalid_device(

@@ -2,7 +2,10 @@
 
 The core's charger model notifies its listeners on every change; the coordinator forwards those to
 the entities (``async_set_updated_data``) and hands events (session started, fault, ...) to the
-event entities. Nothing is polled.
+event entities. Nothing is polled. A change is every OCPP frame (a MeterValues every few seconds
+per charger), so the per-change work is kept small: the device and outlet checks compare a few
+values, the charger's settings are read from its options once per options change, and entities
+write only states that changed (``entity.ChangedStateWriter``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from .const import DOMAIN, LOGGER
 from .core.model import Charger, ChargerEvent, EventKind
 from .core.server import CentralSystem
-from .core.settings import ServerSettings
+from .core.settings import ChargerSettings, ServerSettings
 from .hub import HassChargerDirectory, HassStateStore
 
 if TYPE_CHECKING:
@@ -58,10 +61,10 @@ type ChargerConfigEntry = ConfigEntry[ChargerRuntimeData]
 type EventCallback = Callable[[ChargerEvent], None]
 
 
-def connector_ids(charger: Charger) -> list[int]:
+def connector_ids(charger: Charger) -> tuple[int, ...]:
     """The charger's outlets: those it reported, and as many as its configuration says (>= 1)."""
     configured = range(1, max(1, charger.capabilities.number_of_connectors) + 1)
-    return sorted({cid for cid in charger.connectors if cid > 0} | set(configured))
+    return tuple(sorted({cid for cid in charger.connectors if cid > 0} | set(configured)))
 
 
 # Saved at once rather than within the save delay: a crash right after must not lose a session.
@@ -115,8 +118,16 @@ class ChargerCoordinator(DataUpdateCoordinator[Charger]):
         )
         self._event_callbacks: list[EventCallback] = []
         self._was_connected: bool | None = None
-        self._several_outlets = len(connector_ids(self.charger)) > 1
+        # The outlets as of the last change (entities are added per outlet).
+        self.connector_ids = connector_ids(self.charger)
+        self._several_outlets = len(self.connector_ids) > 1
         self._device_info_seen: tuple[str | None, ...] | None = None
+
+    @property
+    def settings(self) -> ChargerSettings:
+        """The charger's settings: its current control's, which the server's directory reads
+        from the entry's options (and the server's voltage) again only once they change."""
+        return self.central.current_control(self.charger_id).rules.settings
 
     async def _async_update_data(self) -> Charger:
         # Push only: a manual refresh (homeassistant.update_entity) just re-reads the model.
@@ -166,7 +177,8 @@ class ChargerCoordinator(DataUpdateCoordinator[Charger]):
     def _check_outlets(self) -> None:
         """A charger that turns out to have several outlets gets a device per connector: set the
         entities up again so connector 1 moves to its own device too (once, after onboarding)."""
-        several = len(connector_ids(self.charger)) > 1
+        self.connector_ids = connector_ids(self.charger)
+        several = len(self.connector_ids) > 1
         if several != self._several_outlets:
             self._several_outlets = several
             self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)

@@ -4,8 +4,10 @@
   exist only while the charger's server runs its energy manager, belong to the charger's device,
   and stay available while the charger is offline: they are the user's settings and the manager's
   view (whose reason then says "charger unavailable").
-* :class:`EmsSiteEntity`: a site-wide setting of one server's energy manager (the home battery's
-  priority and floor SoC), on the server's own device, since one value applies to every charger.
+* :class:`EmsSiteEntity`: a site-wide setting or value of one server's energy manager (the home
+  battery's priority and floor SoC; the site sensors of ``server_sensor.py``: its state, the
+  available surplus, the grid, PV and battery as it read them), on the server's own device, since
+  one value applies to every charger.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
-from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
 from .coordinator import ChargerConfigEntry, ChargerCoordinator, ServerConfigEntry
 from .core.ems import ChargerDecision
 from .energy_manager import ChargerView, EnergyManagerRuntime
-from .entity import OcppEntity
+from .entity import ChangedStateWriter, OcppEntity
 
 type PlatformSetup = Callable[
     [HomeAssistant, ChargerConfigEntry, AddConfigEntryEntitiesCallback],
@@ -63,8 +65,11 @@ class EmsEntity(OcppEntity):
 
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
+        # After every decision: most decisions change little of what each entity shows.
         self.async_on_remove(
-            async_dispatcher_connect(self.hass, self.ems.signal, self.async_write_ha_state)
+            async_dispatcher_connect(
+                self.hass, self.ems.signal, self.async_write_ha_state_if_changed
+            )
         )
 
 
@@ -97,8 +102,9 @@ def server_device_info(entry: ServerConfigEntry) -> DeviceInfo:
     )
 
 
-class EmsSiteEntity(Entity):
-    """A site-wide setting of one server's energy manager (unique id ``{entry_id}_{key}``)."""
+class EmsSiteEntity(ChangedStateWriter):
+    """A site-wide setting or value of one server's energy manager (unique id
+    ``{entry_id}_{key}``)."""
 
     _attr_has_entity_name = True
     _attr_should_poll = False
@@ -119,5 +125,7 @@ class EmsSiteEntity(Entity):
     async def async_added_to_hass(self) -> None:
         # The energy manager signals after every decision and every options change.
         self.async_on_remove(
-            async_dispatcher_connect(self.hass, self.ems.signal, self.async_write_ha_state)
+            async_dispatcher_connect(
+                self.hass, self.ems.signal, self.async_write_ha_state_if_changed
+            )
         )

@@ -12,7 +12,9 @@ module
 * listens to the sensors and the chargers' coordinators, debounces to about a second, and wakes up
   when the driver asks;
 * runs the driver's writes as background tasks and sets the inverter's discharge limit entity;
-* raises a repair issue while inputs are stale (it clears itself) and signals the entities.
+* raises a repair issue while inputs are stale (it clears itself) and signals the entities;
+* is told when the user takes a charger over (:meth:`EnergyManagerRuntime.async_take_over`: its
+  mode becomes Manual, the driver leaves it alone until another mode is picked).
 
 Entities read ``charger_view`` / ``decision`` and follow ``signal``.
 """
@@ -59,6 +61,7 @@ from .core.ems import (
     ChargerInputs,
     ChargerSettings,
     Decision,
+    Mode,
     Reading,
     SiteInputs,
     SiteSettings,
@@ -81,6 +84,7 @@ from .core.ems.options import (
     EntityRef,
     driver_options,
 )
+from .core.model import ControlledBy
 from .ems_inputs import (
     charger_inputs,
     price_slots,
@@ -90,7 +94,6 @@ from .ems_inputs import (
     site_settings,
     to_float,
 )
-from .hub import charger_settings
 from .save_scheduler import SaveScheduler
 
 if TYPE_CHECKING:
@@ -152,8 +155,10 @@ class EnergyManagerRuntime:
         self._unsub_wakeup: CALLBACK_TYPE | None = None
         self._unsub_stop: CALLBACK_TYPE | None = None
         self._stale: frozenset[str] = frozenset()
+        self._inputs_seen: SiteInputs | None = None  # what the latest decision was made from
         self._stopped = False
         self.enabled = EMS_ENABLED.read(entry.options)
+        self._driver.set_active(self.enabled)
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def async_start(self) -> None:
@@ -190,12 +195,14 @@ class EnergyManagerRuntime:
         enabled = EMS_ENABLED.read(self.entry.options)
         flipped = enabled != self.enabled
         self.enabled = enabled
+        self._driver.set_active(enabled)
         self._driver.configure(
             site_settings(self.entry.options), driver_options(self.entry.options)
         )
         self._follow_sensors()
         if not enabled:
             self._driver.clear_decision()
+            self._inputs_seen = None
             self._set_stale(frozenset())
             self._apply_discharge_limit(None, _now(), force=True)
         self.async_schedule_update()
@@ -213,7 +220,6 @@ class EnergyManagerRuntime:
             charger_id,
             ChargerLink(
                 model=coordinator.charger,
-                quirks=lambda: charger_settings(entry),
                 control=lambda: entry.runtime_data.central.current_control(charger_id),
             ),
         )
@@ -240,16 +246,18 @@ class EnergyManagerRuntime:
         return self._driver.charger_view(charger_id)
 
     @property
+    def site_inputs(self) -> SiteInputs | None:
+        """The inputs of the latest decision (None before the first one): the site sensors show
+        the grid, PV, battery and chargers as the energy manager saw them."""
+        return self._inputs_seen
+
+    @property
     def site_decision(self) -> Decision | None:
         """The latest decision for the whole site (None before the first one)."""
         return self._driver.decision
 
     def decision(self, charger_id: str) -> ChargerDecision | None:
         return self._driver.charger_decision(charger_id)
-
-    def current_bounds(self, charger_id: str) -> tuple[float, float]:
-        """What the charger takes: its minimum current and the installation maximum."""
-        return self._driver.current_bounds(charger_id)
 
     @property
     def site(self) -> SiteSettings:
@@ -267,6 +275,17 @@ class EnergyManagerRuntime:
         # The user's choice is on disk at once, not only within the save delay.
         self._saver.async_schedule(self._driver.dump, 0)
         self.async_schedule_update(immediately=True)
+
+    def controlled_by(self, charger_id: str) -> ControlledBy:
+        """Who sets the charger's limit: this energy manager, the user (Manual), or nobody."""
+        return self._driver.controlled_by(charger_id)
+
+    @callback
+    def async_take_over(self, charger_id: str) -> None:
+        """A manual change of a charger this manager controls: it becomes the user's (mode
+        Manual) before the change is written, so no decision overwrites it."""
+        if self.controlled_by(charger_id) is ControlledBy.ENERGY_MANAGER:
+            self.async_update_charger(charger_id, mode=Mode.MANUAL)
 
     @callback
     def async_set_site_option(self, key: str, value: float) -> None:
@@ -339,7 +358,8 @@ class EnergyManagerRuntime:
             return
         now = _now()
         limit = self._discharge_entity()
-        step = self._driver.step(self._inputs(now), now, None if limit is None else limit[1])
+        self._inputs_seen = inputs = self._inputs(now)
+        step = self._driver.step(inputs, now, None if limit is None else limit[1])
         if limit is not None and step.discharge_value is not None:
             self._create_discharge_task(limit[0], step.discharge_value)
         for charger_id, command in step.writes.items():

@@ -6,6 +6,10 @@ Charger-wide entities use the unique id ``{charger_id}_{key}``; per-connector en
 ``{charger_id}_{key}`` for connector 1 and ``{charger_id}_{connector}_{key}`` for the others, so a
 single-outlet charger never carries a connector number. A charger with several outlets gets one
 child device per connector.
+
+Every change of the charger model (every OCPP frame: a MeterValues every few seconds, heartbeats,
+statuses) reaches every entity of the charger; an entity writes its state only when it changed
+(:class:`ChangedStateWriter`).
 """
 
 from __future__ import annotations
@@ -22,12 +26,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
-from .coordinator import (
-    ChargerConfigEntry,
-    ChargerCoordinator,
-    charger_device_info,
-    connector_ids,
-)
+from .coordinator import ChargerConfigEntry, ChargerCoordinator, charger_device_info
 from .core.errors import (
     ChargerNotConnectedError,
     CommandNotSupportedError,
@@ -41,7 +40,29 @@ from .core.server import CentralSystem
 from .core.session import ChargerSession
 
 
-class OcppEntity(CoordinatorEntity[ChargerCoordinator]):
+class ChangedStateWriter(Entity):
+    """An entity that is told "something may have changed" far more often than it changes.
+
+    ``async_write_ha_state_if_changed`` writes only when what would be written (state, attributes,
+    and so availability) differs from what the state machine holds for the entity. Skipped writes
+    would only have moved the state's ``last_reported`` and fired a ``state_reported`` event: we do
+    not offer that as a sign of life (the connectivity sensor and the last heartbeat say whether a
+    charger is alive), so it stays at the last real change. ``async_write_ha_state`` itself is
+    never skipped: the first write, registry changes, ``homeassistant.update_entity`` and event
+    entities' events still write every time. An entity customized in YAML (attributes the
+    calculation does not include) or with ``force_update`` is written every time, as before.
+    """
+
+    @callback
+    def async_write_ha_state_if_changed(self) -> None:
+        if not self.force_update and (current := self.hass.states.get(self.entity_id)) is not None:
+            calculated = self._async_calculate_state()
+            if current.state == calculated.state and current.attributes == calculated.attributes:
+                return
+        self.async_write_ha_state()
+
+
+class OcppEntity(CoordinatorEntity[ChargerCoordinator], ChangedStateWriter):
     """An entity of one charger (``connector_id`` None) or of one of its connectors."""
 
     _attr_has_entity_name = True
@@ -61,7 +82,7 @@ class OcppEntity(CoordinatorEntity[ChargerCoordinator]):
             self._attr_unique_id = f"{charger_id}_{description.key}"
         else:
             self._attr_unique_id = f"{charger_id}_{connector_id}_{description.key}"
-        if connector_id is not None and len(connector_ids(charger)) > 1:
+        if connector_id is not None and len(coordinator.connector_ids) > 1:
             self._attr_device_info = ChildDeviceInfo(
                 identifiers={(DOMAIN, f"{charger_id}_{connector_id}")},
                 parent_device_id=coordinator.device_id,
@@ -87,6 +108,10 @@ class OcppEntity(CoordinatorEntity[ChargerCoordinator]):
     def available(self) -> bool:
         # Values of a disconnected charger are stale: show them as unavailable.
         return super().available and self.charger.connected
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        self.async_write_ha_state_if_changed()
 
 
 def require_session(central: CentralSystem, charger_id: str) -> ChargerSession:
@@ -145,8 +170,9 @@ def charger_errors(charger_id: str) -> Iterator[None]:
         ) from err
 
 
-# (unique key, exists now, how to build it): what a platform offers for the charger as it is now.
-type _EntityCandidate = tuple[str, bool, Callable[[], Entity]]
+# (unique key, whether it exists now, how to build it): what a platform offers for the charger with
+# its outlets as they are now.
+type _EntityCandidate = tuple[str, Callable[[], bool], Callable[[], Entity]]
 
 
 @callback
@@ -156,16 +182,29 @@ def _async_add_charger_entities(
     candidates: Callable[[ChargerCoordinator], Iterable[_EntityCandidate]],
 ) -> None:
     """Add the entities that exist now, and those that come to exist later (a new connector, a
-    first SoC reading...). Entities are not removed while the entry is loaded."""
+    first SoC reading...). Entities are not removed while the entry is loaded.
+
+    Called on every change of the model: the candidates are listed again only when the outlets
+    change, and only those not added yet are asked whether they exist now."""
     coordinator = entry.runtime_data.coordinator
     added: set[str] = set()
+    outlets: tuple[int, ...] | None = None
+    waiting: list[_EntityCandidate] = []
 
     @callback
     def _add_new() -> None:
+        nonlocal outlets, waiting
+        if coordinator.connector_ids != outlets:
+            outlets = coordinator.connector_ids
+            waiting = [c for c in candidates(coordinator) if c[0] not in added]
+        if not waiting:
+            return
         new: list[Entity] = []
-        for key, exists, build in candidates(coordinator):
-            if exists and key not in added:
+        for candidate in list(waiting):
+            key, exists, build = candidate
+            if exists():
                 added.add(key)
+                waiting.remove(candidate)
                 new.append(build())
         if new:
             async_add_entities(new)
@@ -176,6 +215,15 @@ def _async_add_charger_entities(
 
 def _always(*_args: object) -> bool:
     return True
+
+
+def _connector_has[K: EntityDescription](
+    connector_has: Callable[[K, Connector | None], bool],
+    description: K,
+    charger: Charger,
+    connector_id: int,
+) -> bool:
+    return connector_has(description, charger.connectors.get(connector_id))
 
 
 @callback
@@ -198,15 +246,17 @@ def async_add_described_entities[C: EntityDescription, K: EntityDescription](
         for description in charger_descriptions:
             yield (
                 description.key,
-                charger_has(description, charger),
+                partial(charger_has, description, charger),
                 partial(charger_entity, coordinator, description),
             )
-        for connector_id in connector_ids(charger):
-            connector = charger.connectors.get(connector_id)
+        for connector_id in coordinator.connector_ids:
             for connector_description in connector_descriptions:
                 yield (
                     f"{connector_id}_{connector_description.key}",
-                    connector_has(connector_description, connector),
+                    # The connector may appear in the model later (configured, not reported yet).
+                    partial(
+                        _connector_has, connector_has, connector_description, charger, connector_id
+                    ),
                     partial(connector_entity, coordinator, connector_description, connector_id),
                 )
 

@@ -9,7 +9,7 @@ restarting the server.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -68,6 +68,7 @@ from .const import (
     STORAGE_VERSION,
 )
 from .core.directory import Admission
+from .core.ems.options import VOLTAGE
 from .core.model import ChargerInfo
 from .core.settings import (
     ChargerSettings,
@@ -101,13 +102,23 @@ def server_settings(entry: ConfigEntry) -> ServerSettings:
     )
 
 
-def charger_settings(entry: ConfigEntry | None) -> ChargerSettings:
-    """The quirk settings of a charger entry (defaults for an unknown charger)."""
+def charger_settings(
+    entry: ConfigEntry | None, server_options: Mapping[str, Any]
+) -> ChargerSettings:
+    """The settings of a charger entry (defaults for an unknown charger) on the server whose
+    options are ``server_options``.
+
+    Chargers have no voltage setting of their own: every charger converts A <-> W with its
+    server's site voltage (the energy manager's nominal voltage option, 230 V by default, read
+    whether the energy manager is enabled or not), the voltage the energy manager computes with.
+    """
+    voltage = VOLTAGE.read(server_options)
     if entry is None:
-        return ChargerSettings()
+        return ChargerSettings(nominal_voltage_v=voltage)
     options = entry.options
     default = DEFAULT_CHARGER_SETTINGS
     return ChargerSettings(
+        nominal_voltage_v=voltage,
         installation_max_a=float(options.get(CONF_INSTALLATION_MAX, default.installation_max_a)),
         safe_current_a=float(options.get(CONF_SAFE_CURRENT, default.safe_current_a)),
         min_current_a=float(options.get(CONF_MIN_CURRENT, default.min_current_a)),
@@ -151,6 +162,9 @@ class HassChargerDirectory:
         self._hass = hass
         self._server_entry = server_entry
         self._auth_failures: dict[str, int] = {}
+        # charger id -> (its entry, the entry's options, the server's options, the settings): read
+        # again only when one of them changed (options are replaced, never changed in place).
+        self._settings: dict[str, tuple[object, object, object, ChargerSettings]] = {}
 
     def charger_entry(self, charger_id: str) -> ConfigEntry | None:
         """The (possibly ignored) config entry of a charger, whichever server it belongs to."""
@@ -181,10 +195,24 @@ class HassChargerDirectory:
         return str(password) if password else None
 
     def settings(self, charger_id: str) -> ChargerSettings:
+        """The charger's settings (asked on every limit the current control works out, and by
+        entities on every change of the charger: read from the options once per change)."""
         entry = self.charger_entry(charger_id)
-        return charger_settings(
-            entry if entry is not None and entry.source != SOURCE_IGNORE else None
-        )
+        if entry is not None and entry.source == SOURCE_IGNORE:
+            entry = None
+        entry_options = None if entry is None else entry.options
+        server_options = self._server_entry.options
+        cached = self._settings.get(charger_id)
+        if (
+            cached is not None
+            and cached[0] is entry
+            and cached[1] is entry_options
+            and cached[2] is server_options
+        ):
+            return cached[3]
+        settings = charger_settings(entry, server_options)
+        self._settings[charger_id] = (entry, entry_options, server_options, settings)
+        return settings
 
     # --- id tags ----------
     def authorize_id_tag(self, charger_id: str, id_tag: str) -> bool:

@@ -32,13 +32,14 @@ from .const import (
     DEFAULT_BATTERY_PRIORITY_SOC,
 )
 from .coordinator import ChargerConfigEntry, ChargerCoordinator, ServerConfigEntry
+from .core.current_control import CurrentController
 from .core.ems import ChargerSettings as EmsChargerSettings
-from .core.model import ChargingRateUnit
-from .core.settings import RateUnitPreference
+from .core.limits import LimitRules
 from .ems_entity import EmsEntity, EmsSiteEntity, ems_of
-from .energy_manager import ChargerView, EnergyManagerRuntime
-from .entity import OcppEntity, charger_errors
-from .hub import charger_settings, is_charger_entry
+from .energy_manager import ChargerView
+from .entity import OcppEntity
+from .hub import is_charger_entry
+from .ownership import async_manual_change
 
 # One limit change at a time per charger: each one writes a charging profile.
 PARALLEL_UPDATES = 1
@@ -58,8 +59,8 @@ class EmsNumberDescription(NumberEntityDescription):
 
     value_fn: Callable[[ChargerView, EmsChargerSettings], float | None]
     field: str  # the ChargerView attribute the value is stored in
-    # (min, max) from the charger's bounds; None: the description's fixed bounds.
-    bounds_fn: Callable[[EnergyManagerRuntime, str], tuple[float, float]] | None = None
+    # A current: bounds and step are the charger's limit rules (else the description's own).
+    current: bool = False
 
 
 EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
@@ -70,10 +71,9 @@ EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
         entity_category=EntityCategory.CONFIG,
         mode=NumberMode.BOX,
-        native_step=0.1,
         field="min_current_a",
         value_fn=lambda _view, settings: settings.min_current_a,
-        bounds_fn=EnergyManagerRuntime.current_bounds,
+        current=True,
     ),
     EmsNumberDescription(
         key="ems_max_current",
@@ -82,10 +82,9 @@ EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
         native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
         entity_category=EntityCategory.CONFIG,
         mode=NumberMode.BOX,
-        native_step=0.1,
         field="max_current_a",
         value_fn=lambda _view, settings: settings.max_current_a,
-        bounds_fn=EnergyManagerRuntime.current_bounds,
+        current=True,
     ),
     EmsNumberDescription(
         key="target_energy",
@@ -184,57 +183,56 @@ def _async_setup_site(
     entry.async_on_unload(async_dispatcher_connect(hass, ems.signal, _add))
 
 
-class OcppCurrentLimitNumber(OcppEntity, NumberEntity):
-    """The live current limit (per phase). Bounds come from the charger's options."""
+def _controller(coordinator: ChargerCoordinator) -> CurrentController:
+    return coordinator.central.current_control(coordinator.charger_id)
 
-    def __init__(
-        self, coordinator: ChargerCoordinator, description: NumberEntityDescription
-    ) -> None:
-        super().__init__(coordinator, description)
-        settings = charger_settings(coordinator.config_entry)
-        self._attr_native_min_value = settings.min_current_a
-        self._attr_native_max_value = settings.installation_max_a
+
+class _LimitRulesNumber(NumberEntity):
+    """A current whose bounds and step are the charger's limit rules (``_rules`` None: the
+    description's own)."""
+
+    coordinator: ChargerCoordinator
+
+    def _rules(self) -> LimitRules | None:
+        return _controller(self.coordinator).rules
 
     @property
-    def native_step(self) -> float:
-        # Profiles in A take 0.1 A steps (schema multipleOf 0.1); a W-only charger gets whole amps.
-        settings = charger_settings(self.coordinator.config_entry)
-        takes_amps = ChargingRateUnit.AMPERE in self.charger.capabilities.rate_units
-        if takes_amps and settings.rate_unit is not RateUnitPreference.WATT:
-            return 0.1
-        return 1.0
+    def native_min_value(self) -> float:
+        rules = self._rules()
+        return super().native_min_value if rules is None else rules.min_a
+
+    @property
+    def native_max_value(self) -> float:
+        rules = self._rules()
+        return super().native_max_value if rules is None else rules.max_a
+
+    @property
+    def native_step(self) -> float | None:
+        rules = self._rules()
+        return super().native_step if rules is None else rules.step_a
+
+
+class OcppCurrentLimitNumber(OcppEntity, _LimitRulesNumber):
+    """The live current limit (per phase); setting it is a manual change (``ownership.py``)."""
 
     @property
     def native_value(self) -> float:
         # No requested limit means "up to the installation maximum": show that, not "unknown".
-        requested = self.charger.limit.requested_a
-        maximum = charger_settings(self.coordinator.config_entry).installation_max_a
-        return maximum if requested is None else min(requested, maximum)
+        return _controller(self.coordinator).limit_a
 
     async def async_set_native_value(self, value: float) -> None:
-        controller = self.coordinator.central.current_control(self.coordinator.charger_id)
-        with charger_errors(self.coordinator.charger_id):
-            await controller.set_limit(round(value, 1))
+        await async_manual_change(
+            self.coordinator.config_entry, lambda control: control.set_limit(value)
+        )
 
 
-class OcppEmsNumber(EmsEntity, NumberEntity):
+class OcppEmsNumber(EmsEntity, _LimitRulesNumber):
     """An energy manager setting of the charger."""
 
     entity_description: EmsNumberDescription
 
-    def _bounds(self) -> tuple[float, float] | None:
-        bounds_fn = self.entity_description.bounds_fn
-        return None if bounds_fn is None else bounds_fn(self.ems, self.coordinator.charger_id)
-
-    @property
-    def native_min_value(self) -> float:
-        bounds = self._bounds()
-        return super().native_min_value if bounds is None else bounds[0]
-
-    @property
-    def native_max_value(self) -> float:
-        bounds = self._bounds()
-        return super().native_max_value if bounds is None else bounds[1]
+    def _rules(self) -> LimitRules | None:
+        return super()._rules() if self.entity_description.current else None
 
     @property
     def native_value(self) -> float | None:

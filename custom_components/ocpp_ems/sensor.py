@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -15,24 +17,29 @@ from homeassistant.components.sensor import (
 from homeassistant.const import (
     PERCENTAGE,
     EntityCategory,
+    Platform,
     UnitOfElectricCurrent,
     UnitOfElectricPotential,
     UnitOfEnergy,
     UnitOfPower,
     UnitOfTemperature,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
+from homeassistant.util import dt as dt_util
 
+from .const import DOMAIN
 from .coordinator import ChargerConfigEntry
+from .core.current_control import CurrentController
 from .core.ems import ChargerDecision, Decision, Reason
 from .core.model import Charger, Connector, ConnectorStatus, PhaseValues
-from .core.settings import ChargerSettings, PauseStrategy
 from .ems_entity import EmsEntity, ems_of
 from .energy_manager import ChargerView
 from .entity import OcppEntity, async_add_described_entities
-from .hub import charger_settings, is_charger_entry
+from .hub import is_charger_entry
+from .ownership import OcppControlledBySensor
 from .server_sensor import async_setup_server_sensors
 
 # Entities only read the model; the coordinator pushes updates.
@@ -43,9 +50,9 @@ type SensorValue = StateType | datetime
 
 @dataclass(frozen=True, kw_only=True)
 class OcppChargerSensorDescription(SensorEntityDescription):
-    """A charger-wide sensor."""
+    """A charger-wide sensor (``value_fn`` also gets the charger's current control)."""
 
-    value_fn: Callable[[Charger, ChargerSettings], SensorValue]
+    value_fn: Callable[[Charger, CurrentController], SensorValue]
     exists_fn: Callable[[Charger], bool] = lambda _charger: True
     # False: the value is not trustworthy yet (unavailable, see Connector.energy_settled).
     available_fn: Callable[[Charger], bool] = lambda _charger: True
@@ -60,17 +67,7 @@ class OcppConnectorSensorDescription(SensorEntityDescription):
     available_fn: Callable[[Connector], bool] = lambda _connector: True
 
 
-def _active_limit(charger: Charger, settings: ChargerSettings) -> float:
-    """The limit we hold the charger to (per phase): requested, else the installation maximum."""
-    limit = charger.limit
-    if limit.paused and settings.pause_strategy is PauseStrategy.ZERO_LIMIT:
-        return 0.0
-    if limit.requested_a is None:
-        return settings.installation_max_a
-    return min(limit.requested_a, settings.installation_max_a)
-
-
-def _lifetime_energy(charger: Charger, _settings: ChargerSettings) -> float | None:
+def _lifetime_energy(charger: Charger, _control: CurrentController) -> float | None:
     counter = charger.lifetime_energy
     if counter.last_register_wh is None and counter.total_wh == 0.0:
         return None  # never read: unknown, not 0 (0 would look like a register reset)
@@ -94,7 +91,8 @@ CHARGER_SENSORS: tuple[OcppChargerSensorDescription, ...] = (
         device_class=SensorDeviceClass.CURRENT,
         native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
         suggested_display_precision=1,
-        value_fn=_active_limit,
+        # The limit we hold the charger to (per phase), as the current control works it out.
+        value_fn=lambda _charger, control: control.effective_limit_a,
     ),
     OcppChargerSensorDescription(
         key="lifetime_energy",
@@ -112,26 +110,26 @@ CHARGER_SENSORS: tuple[OcppChargerSensorDescription, ...] = (
         key="firmware_version",
         translation_key="firmware_version",
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda charger, _settings: charger.info.firmware_version,
+        value_fn=lambda charger, _control: charger.info.firmware_version,
     ),
     OcppChargerSensorDescription(
         key="firmware_status",
         translation_key="firmware_status",
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda charger, _settings: charger.firmware_status,
+        value_fn=lambda charger, _control: charger.firmware_status,
     ),
     OcppChargerSensorDescription(
         key="diagnostics_status",
         translation_key="diagnostics_status",
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda charger, _settings: charger.diagnostics_status,
+        value_fn=lambda charger, _control: charger.diagnostics_status,
     ),
     OcppChargerSensorDescription(
         key="last_heartbeat",
         translation_key="last_heartbeat",
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda charger, _settings: charger.last_heartbeat,
+        value_fn=lambda charger, _control: charger.last_heartbeat,
     ),
 )
 
@@ -237,6 +235,7 @@ class EmsSensorDescription(SensorEntityDescription):
     # (the charger's view, its decision, the whole site's decision)
     value_fn: Callable[[ChargerView, ChargerDecision | None, Decision | None], SensorValue]
     available_fn: Callable[[ChargerView], bool] = lambda _view: True
+    attributes_fn: Callable[[ChargerDecision | None], dict[str, Any]] | None = None
 
 
 def _target_current(decision: ChargerDecision | None) -> float | None:
@@ -245,20 +244,24 @@ def _target_current(decision: ChargerDecision | None) -> float | None:
     return 0.0 if decision.target.paused else decision.target.current_a
 
 
+def _until(decision: ChargerDecision | None) -> datetime | None:
+    """When the wait the reason names ends (None: no wait with an end), in whole seconds as a
+    timestamp sensor shows it (rounded up: never before the change)."""
+    if decision is None or decision.until is None:
+        return None
+    return dt_util.utc_from_timestamp(math.ceil(decision.until))
+
+
+def _until_attribute(decision: ChargerDecision | None) -> dict[str, Any]:
+    until = _until(decision)
+    return {"until": None if until is None else until.isoformat()}
+
+
+# Site values (the available surplus) live on the server's device (``server_sensor.py``); the
+# entities that showed them on every charger are removed from the registry.
+MOVED_TO_SITE = ("available_surplus",)
+
 EMS_SENSORS: tuple[EmsSensorDescription, ...] = (
-    EmsSensorDescription(
-        key="available_surplus",
-        translation_key="available_surplus",
-        device_class=SensorDeviceClass.POWER,
-        state_class=SensorStateClass.MEASUREMENT,
-        native_unit_of_measurement=UnitOfPower.WATT,
-        suggested_display_precision=0,
-        # What all cars could use without grid import, as measured now: a car's own allocation
-        # (which includes a minimum current held through a cloud) would hide an import.
-        value_fn=lambda _view, _d, site: (
-            None if site is None or site.surplus_w is None else round(site.surplus_w, 1)
-        ),
-    ),
     EmsSensorDescription(
         key="ems_target_current",
         translation_key="ems_target_current",
@@ -274,6 +277,14 @@ EMS_SENSORS: tuple[EmsSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[str(reason) for reason in Reason],
         value_fn=lambda _view, d, _site: None if d is None else str(d.reason),
+        # When a wait (start or stop delay, phase switch, ...) ends, for a countdown.
+        attributes_fn=_until_attribute,
+    ),
+    EmsSensorDescription(
+        key="ems_next_change",
+        translation_key="ems_next_change",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda _view, d, _site: _until(d),
     ),
     EmsSensorDescription(
         key="session_energy_solar",
@@ -317,8 +328,8 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     if not is_charger_entry(entry):
-        # The server entry's own device: the last refused connection.
-        async_setup_server_sensors(entry, async_add_entities)
+        # The server entry's own device: the last refused connection, the site's values.
+        async_setup_server_sensors(hass, entry, async_add_entities)
         return
     async_add_described_entities(
         entry,
@@ -330,11 +341,25 @@ async def async_setup_entry(
         charger_has=lambda description, charger: description.exists_fn(charger),
         connector_has=lambda description, connector: description.exists_fn(connector),
     )
-    if (ems := ems_of(entry)) is not None:
-        coordinator = entry.runtime_data.coordinator
+    coordinator = entry.runtime_data.coordinator
+    _async_remove_moved_to_site(hass, coordinator.charger_id)
+    ems = ems_of(entry)
+    async_add_entities([OcppControlledBySensor(coordinator, ems)])
+    if ems is not None:
         async_add_entities(
             OcppEmsSensor(coordinator, description, ems) for description in EMS_SENSORS
         )
+
+
+@callback
+def _async_remove_moved_to_site(hass: HomeAssistant, charger_id: str) -> None:
+    """Site values are on the server's device now: their old per-charger entities would stay in
+    the registry as "no longer provided" (Home Assistant keeps them until removed)."""
+    registry = er.async_get(hass)
+    for key in MOVED_TO_SITE:
+        entity_id = registry.async_get_entity_id(Platform.SENSOR, DOMAIN, f"{charger_id}_{key}")
+        if entity_id is not None:
+            registry.async_remove(entity_id)
 
 
 class OcppChargerSensor(OcppEntity, SensorEntity):
@@ -346,9 +371,8 @@ class OcppChargerSensor(OcppEntity, SensorEntity):
 
     @property
     def native_value(self) -> SensorValue:
-        return self.entity_description.value_fn(
-            self.charger, charger_settings(self.coordinator.config_entry)
-        )
+        control = self.coordinator.central.current_control(self.coordinator.charger_id)
+        return self.entity_description.value_fn(self.charger, control)
 
 
 class OcppConnectorSensor(OcppEntity, SensorEntity):
@@ -378,3 +402,8 @@ class OcppEmsSensor(EmsEntity, SensorEntity):
     @property
     def native_value(self) -> SensorValue:
         return self.entity_description.value_fn(self.view, self.decision, self.ems.site_decision)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        attributes_fn = self.entity_description.attributes_fn
+        return None if attributes_fn is None else attributes_fn(self.decision)

@@ -1,7 +1,16 @@
-"""Sensors of a server entry, on the server's own device: the last refused connection."""
+"""Sensors of a server entry, on the server's own device: the last refused connection, and the
+site's values while the energy manager runs (one value for all the server's chargers, so here and
+not on every charger's device).
+
+The site sensors show what the energy manager saw and decided at its latest decision: the
+available surplus, the grid, PV and battery readings it used (each only where its sensor is
+picked in the options), the chargers' total power, and its own state.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -9,15 +18,21 @@ from homeassistant.components.sensor import (
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
+    SensorStateClass,
 )
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import EntityCategory
-from homeassistant.core import callback
+from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
 
 from .coordinator import ServerConfigEntry
+from .core.ems import Reading, SiteInputs
+from .core.ems.options import BATTERY_POWER, BATTERY_SOC, GRID_POWER, PV_POWER, EntityRef
 from .core.guard import Refusal, RefusalReason
-from .ems_entity import server_device_info
+from .ems_entity import EmsSiteEntity, server_device_info
+from .energy_manager import EnergyManagerRuntime
 
 LAST_REFUSAL = SensorEntityDescription(
     key="last_refused_connection",
@@ -28,13 +43,159 @@ LAST_REFUSAL = SensorEntityDescription(
 # The reasons the ``reason`` attribute can take (translated under state_attributes).
 REFUSAL_REASONS = [str(reason) for reason in RefusalReason]
 
+# The energy manager's own state.
+EMS_OFF = "off"  # not enabled in the server's options
+EMS_IDLE = "idle"  # enabled, no decision yet (no charger under it)
+EMS_RUNNING = "running"
+EMS_STALE = "stale_inputs"  # an input is unavailable or too old: the chargers' fallback applies
+EMS_STATES = [EMS_OFF, EMS_IDLE, EMS_RUNNING, EMS_STALE]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiteSensorDescription(SensorEntityDescription):
+    """A site value of the server's energy manager."""
+
+    value_fn: Callable[[EnergyManagerRuntime], StateType]
+    # Only where this input is picked in the server's options (None: always).
+    option: EntityRef | None = None
+    attributes_fn: Callable[[EnergyManagerRuntime], dict[str, Any]] | None = None
+    # Shown while the energy manager is off too (its state says so).
+    always_available: bool = False
+
+
+def _reading(
+    field: Callable[[SiteInputs], Reading | None],
+) -> Callable[[EnergyManagerRuntime], float | None]:
+    """The value of an input as the energy manager read it at its latest decision."""
+
+    def value(ems: EnergyManagerRuntime) -> float | None:
+        inputs = ems.site_inputs
+        reading = None if inputs is None else field(inputs)
+        return None if reading is None or reading.value is None else round(reading.value, 1)
+
+    return value
+
+
+def _surplus(ems: EnergyManagerRuntime) -> float | None:
+    decision = ems.site_decision
+    return None if decision is None or decision.surplus_w is None else round(decision.surplus_w, 1)
+
+
+def _charging_power(ems: EnergyManagerRuntime) -> float | None:
+    """What all the server's connected chargers draw together (as their meters last reported)."""
+    if (inputs := ems.site_inputs) is None:
+        return None
+    readings = [charger.power_w for charger in inputs.chargers.values() if charger.connected]
+    return round(sum((r.value for r in readings if r is not None and r.value is not None), 0.0), 1)
+
+
+def _ems_state(ems: EnergyManagerRuntime) -> str:
+    if not ems.enabled:
+        return EMS_OFF
+    if (decision := ems.site_decision) is None:
+        return EMS_IDLE
+    return EMS_STALE if decision.stale_inputs else EMS_RUNNING
+
+
+def _ems_attributes(ems: EnergyManagerRuntime) -> dict[str, Any]:
+    decision = ems.site_decision
+    return {"stale_inputs": [] if decision is None else sorted(decision.stale_inputs)}
+
+
+def _power(
+    key: str, value_fn: Callable[[EnergyManagerRuntime], StateType], **kwargs: Any
+) -> SiteSensorDescription:
+    return SiteSensorDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.POWER,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        suggested_display_precision=0,
+        value_fn=value_fn,
+        **kwargs,
+    )
+
+
+SITE_SENSORS: tuple[SiteSensorDescription, ...] = (
+    SiteSensorDescription(
+        key="ems_state",
+        translation_key="ems_state",
+        device_class=SensorDeviceClass.ENUM,
+        options=EMS_STATES,
+        value_fn=_ems_state,
+        attributes_fn=_ems_attributes,
+        always_available=True,
+    ),
+    # What all cars could use without grid import, as measured now (never more than the PV).
+    _power("available_surplus", _surplus, state_class=SensorStateClass.MEASUREMENT),
+    _power("site_charging_power", _charging_power, state_class=SensorStateClass.MEASUREMENT),
+    # The inputs as the energy manager read them. No state class: these are copies of the user's
+    # own sensors, which keep the long-term statistics.
+    _power("site_grid_power", _reading(lambda inputs: inputs.grid_w), option=GRID_POWER),
+    _power("site_pv_power", _reading(lambda inputs: inputs.pv_w), option=PV_POWER),
+    _power("site_battery_power", _reading(lambda inputs: inputs.battery_w), option=BATTERY_POWER),
+    SiteSensorDescription(
+        key="site_battery_soc",
+        translation_key="site_battery_soc",
+        device_class=SensorDeviceClass.BATTERY,
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=0,
+        value_fn=_reading(lambda inputs: inputs.battery_soc),
+        option=BATTERY_SOC,
+    ),
+)
+
 
 @callback
 def async_setup_server_sensors(
-    entry: ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
+    hass: HomeAssistant, entry: ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     server_entry: ServerConfigEntry = entry
     async_add_entities([OcppLastRefusalSensor(server_entry)])
+    ems = server_entry.runtime_data.ems
+    added: set[str] = set()
+
+    @callback
+    def _add_site_sensors() -> None:
+        """Once the energy manager is enabled (now or by an options change, which it signals),
+        and each input's sensor once it is picked. Like the site numbers they stay while the
+        entry is loaded (unavailable while the energy manager is off)."""
+        if not ems.enabled:
+            return
+        options = server_entry.options
+        new = [
+            description
+            for description in SITE_SENSORS
+            if description.key not in added
+            and (description.option is None or description.option.read(options))
+        ]
+        added.update(description.key for description in new)
+        if new:
+            async_add_entities(
+                OcppSiteSensor(server_entry, description, ems) for description in new
+            )
+
+    _add_site_sensors()
+    entry.async_on_unload(async_dispatcher_connect(hass, ems.signal, _add_site_sensors))
+
+
+class OcppSiteSensor(EmsSiteEntity, SensorEntity):
+    """A site value of the server's energy manager (unique id ``{entry_id}_{key}``)."""
+
+    entity_description: SiteSensorDescription
+
+    @property
+    def available(self) -> bool:
+        return self.entity_description.always_available or super().available
+
+    @property
+    def native_value(self) -> StateType:
+        return self.entity_description.value_fn(self.ems)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        attributes_fn = self.entity_description.attributes_fn
+        return None if attributes_fn is None else attributes_fn(self.ems)
 
 
 class OcppLastRefusalSensor(SensorEntity):

@@ -1,8 +1,13 @@
 """Actions, registered once in ``async_setup`` and addressed to a charger (or connector) device.
 
-Every action resolves its device to a loaded charger entry, validates what it can without the
-charger (ServiceValidationError), then sends the command; the core's errors become translated
-HomeAssistantErrors that say what the charger answered (see ``entity.charger_errors``).
+Every action resolves its device to a loaded charger entry; an action that commands the charger
+needs it online (else the translated ``charger_not_connected`` error), validates what it can
+(ServiceValidationError), then sends the command; the core's errors become translated
+HomeAssistantErrors that say what the charger answered (see ``entity.charger_errors``). The energy
+manager's actions change settings only and work while the charger is offline.
+
+``set_current_limit``, ``pause_charging`` and ``resume_charging`` are manual changes
+(``ownership.py``): they take a charger over from the energy manager (mode Manual).
 """
 
 from __future__ import annotations
@@ -31,11 +36,12 @@ from .const import DOMAIN
 from .coordinator import ChargerConfigEntry
 from .core.current_control import CurrentController
 from .core.ems import Mode
-from .core.model import Charger
+from .core.model import Charger, ControlledBy
 from .core.session import ChargerSession
 from .energy_manager import EnergyManagerRuntime
 from .entity import charger_errors, require_session
-from .hub import charger_settings, is_charger_entry
+from .hub import is_charger_entry
+from .ownership import async_manual_change
 
 ATTR_DEVICE_ID: Final = "device_id"
 ATTR_CONNECTOR_ID: Final = "connector_id"
@@ -143,35 +149,40 @@ type Handler = Callable[[ChargerTarget, ServiceCall], Awaitable[ServiceResponse]
 async def _set_current_limit(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
     current: float = call.data[ATTR_CURRENT]
     duration: int | None = call.data.get(ATTR_DURATION)
-    settings = charger_settings(target.entry)
-    if current > settings.installation_max_a or 0 < current < settings.min_current_a:
+    rules = target.controller().rules
+    if not rules.accepts(current):
         # IEC 61851 cannot signal 0 < I < 6 A: only 0 (pause) or min..max make sense.
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="current_out_of_range",
             translation_placeholders={
                 "current": str(current),
-                "min": str(settings.min_current_a),
-                "max": str(settings.installation_max_a),
+                "min": str(rules.min_a),
+                "max": str(rules.max_a),
             },
         )
-    await target.controller().set_limit(round(current, 1), duration_s=duration)
+    await async_manual_change(
+        target.entry, lambda control: control.set_limit(current, duration_s=duration)
+    )
     return None
 
 
 async def _pause(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    await target.controller().pause()
+    await async_manual_change(target.entry, lambda control: control.pause())
     return None
 
 
 async def _resume(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    await target.controller().resume()
+    await async_manual_change(target.entry, lambda control: control.resume())
     return None
 
 
 # --- transactions ----------
 async def _start_charging(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    id_tag: str = call.data.get(ATTR_ID_TAG) or charger_settings(target.entry).remote_start_id_tag
+    id_tag: str = (
+        call.data.get(ATTR_ID_TAG)
+        or target.entry.runtime_data.coordinator.settings.remote_start_id_tag
+    )
     await target.session().remote_start(target.connector_id(call), id_tag)
     return None
 
@@ -321,9 +332,17 @@ async def _plan_charge(target: ChargerTarget, call: ServiceCall) -> ServiceRespo
 
 async def _boost_now(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
     """Full power now, for ``duration`` (default one hour); 0 ends a boost."""
+    ems = _ems(target)
+    if ems.controlled_by(target.charger_id) is ControlledBy.MANUAL:
+        # The user's charger: a boost would not be written; picking a mode hands it back.
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="charger_manual",
+            translation_placeholders={"charger": target.entry.title},
+        )
     duration: timedelta = call.data[ATTR_DURATION]
     until = dt_util.utcnow() + duration if duration.total_seconds() > 0 else None
-    _ems(target).async_boost(target.charger_id, until)
+    ems.async_boost(target.charger_id, until)
     return None
 
 
@@ -351,6 +370,8 @@ class ServiceSpec:
     handler: Handler
     schema: dict[Any, Any]
     response: SupportsResponse = SupportsResponse.NONE
+    # Commands the charger: refused while it is offline. False: a setting (the energy manager's).
+    online: bool = True
 
 
 SERVICES: Final[dict[str, ServiceSpec]] = {
@@ -435,10 +456,12 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
     ),
     "set_charge_mode": ServiceSpec(
         handler=_set_charge_mode,
+        online=False,
         schema={probatio.Required(ATTR_MODE): probatio.In([str(mode) for mode in Mode])},
     ),
     "plan_charge": ServiceSpec(
         handler=_plan_charge,
+        online=False,
         schema={
             probatio.Optional(ATTR_ENERGY): probatio.All(
                 probatio.Coerce(float), probatio.Range(min=0.1, max=500)
@@ -454,6 +477,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
     ),
     "boost_now": ServiceSpec(
         handler=_boost_now,
+        online=False,
         schema={
             probatio.Optional(ATTR_DURATION, default=timedelta(hours=1)): probatio.All(
                 cv.time_period, cv.positive_timedelta
@@ -470,18 +494,20 @@ def async_setup_services(hass: HomeAssistant) -> None:
         hass.services.async_register(
             DOMAIN,
             name,
-            _make_service_handler(hass, spec.handler),
+            _make_service_handler(hass, spec),
             schema=probatio.Schema({**_DEVICE, **spec.schema}),
             supports_response=spec.response,
         )
 
 
 def _make_service_handler(
-    hass: HomeAssistant, handler: Handler
+    hass: HomeAssistant, spec: ServiceSpec
 ) -> Callable[[ServiceCall], Coroutine[Any, Any, ServiceResponse]]:
     async def _handle(call: ServiceCall) -> ServiceResponse:
         target = _target(hass, call)
         with charger_errors(target.charger_id):
-            return await handler(target, call)
+            if spec.online:
+                target.session()  # an offline charger: charger_not_connected
+            return await spec.handler(target, call)
 
     return _handle

@@ -1,4 +1,7 @@
-"""Charging on/off: pauses and resumes with the charger's pause strategy (0 A or stop/start)."""
+"""Charging on/off: pauses and resumes with the charger's pause strategy (0 A or stop/start).
+
+Switching is a manual change (``ownership.py``): it takes the charger over from the energy manager.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import ChargerConfigEntry
-from .entity import OcppEntity, charger_errors
+from .entity import OcppEntity
+from .ownership import async_manual_change
 
 PARALLEL_UPDATES = 1
 
@@ -25,18 +29,15 @@ async def async_setup_entry(
 
 
 class OcppChargingSwitch(OcppEntity, SwitchEntity):
-    """On: charging allowed at the current limit. Off: paused."""
+    """On: charging allowed at the current limit. Off: paused (or held at 0 A)."""
 
     @property
     def is_on(self) -> bool:
-        return not self.charger.limit.paused
+        controller = self.coordinator.central.current_control(self.coordinator.charger_id)
+        return controller.charging_allowed
 
     async def async_turn_on(self, **kwargs: Any) -> None:
-        controller = self.coordinator.central.current_control(self.coordinator.charger_id)
-        with charger_errors(self.coordinator.charger_id):
-            await controller.resume()
+        await async_manual_change(self.coordinator.config_entry, lambda control: control.resume())
 
     async def async_turn_off(self, **kwargs: Any) -> None:
-        controller = self.coordinator.central.current_control(self.coordinator.charger_id)
-        with charger_errors(self.coordinator.charger_id):
-            await controller.pause()
+        await async_manual_change(self.coordinator.config_entry, lambda control: control.pause())

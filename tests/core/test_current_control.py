@@ -13,7 +13,7 @@ from ocpp.v16 import call
 from custom_components.ocpp_ems.core.current_control import CurrentController
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.errors import ChargerNotConnectedError, CommandRejectedError
-from custom_components.ocpp_ems.core.model import Charger, EventKind
+from custom_components.ocpp_ems.core.model import Charger, ControlledBy, EventKind
 from custom_components.ocpp_ems.core.settings import (
     ChargerSettings,
     PauseStrategy,
@@ -444,3 +444,60 @@ async def test_current_offered_has_a_grace_period(
     await sim.status(1, "Charging")
     await sim.meter(1, [{"value": "32", "measurand": "Current.Offered"}])  # not applied yet
     assert not h.charger.limit.mismatch
+
+
+# --- who controls the limit ------------------------------------------------------------------------
+async def test_reconnect_under_the_energy_manager_is_held_at_the_safe_current(h: Harness) -> None:
+    controller = h.get_controller()
+    controller.set_controlled_by(ControlledBy.ENERGY_MANAGER)
+    # A charger the energy manager had at 16 A (or none: the 32 A maximum) comes (back) online:
+    # the safe current until the manager's first decision for this connection.
+    await controller.set_limit(16)
+    controller.detach()
+    sim = await attached(h)
+    assert live_writes(sim) == [6]
+    assert controller.effective_limit_a == 6
+    await controller.set_limit(16)  # the decision
+    assert live_writes(sim) == [6, 16]
+    # A decision made before the charger booted (while it was connecting) counts too.
+    await sim._connection.close()
+    await wait_for(lambda: controller._session is None)
+    await controller.set_limit(12)
+    second = await attached(h)
+    assert live_writes(second) == [12]
+
+
+async def test_hold_ends_when_the_energy_manager_lets_go(h: Harness) -> None:
+    controller = h.get_controller()
+    controller.set_controlled_by(ControlledBy.ENERGY_MANAGER)
+    controller.set_controlled_by(ControlledBy.ENERGY_MANAGER)  # unchanged: nothing happens
+    saves = h.saves
+    sim = await attached(h)
+    assert live_writes(sim) == [6]
+    assert h.saves > saves
+    # Switched off (or taken over): the limit is the user's again, written at once.
+    controller.set_controlled_by(ControlledBy.NONE)
+    assert controller.controlled_by is ControlledBy.NONE
+    await wait_for(lambda: live_writes(sim) == [6, 32])
+    # Manual: never held.
+    controller.set_controlled_by(ControlledBy.MANUAL)
+    controller.detach()
+    second = await attached(h)
+    assert live_writes(second) == [32]
+
+
+async def test_resume_lifts_a_zero_limit(h: Harness) -> None:
+    sim = await attached(h)
+    controller = h.get_controller()
+    await controller.set_limit(0)
+    assert not controller.charging_allowed
+    assert not controller.paused
+    assert controller.limit_a == 0
+    await controller.resume()
+    assert h.charger.limit.requested_a is None
+    assert controller.charging_allowed
+    assert live_writes(sim)[-2:] == [0, 32]
+    await controller.pause()
+    assert not controller.charging_allowed
+    assert controller.effective_limit_a == 0
+    assert controller.limit_a == 32

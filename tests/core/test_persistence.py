@@ -14,6 +14,7 @@ from custom_components.ocpp_ems.core.model import (
     ChargerInfo,
     ChargingRateUnit,
     ConnectorStatus,
+    ControlledBy,
     EnergyCounter,
     LimitState,
     Transaction,
@@ -52,6 +53,7 @@ def full_charger() -> Charger:
             applied_a=13.5,
             charger_max_a=25.0,
             base_a=6.0,
+            controlled_by=ControlledBy.ENERGY_MANAGER,
         ),
         auth_provisioned=True,
     )
@@ -97,6 +99,8 @@ def test_round_trip_keeps_what_cannot_be_relearned() -> None:
     assert restored.limit.paused
     assert restored.limit.charger_max_a == 25.0
     assert restored.limit.base_a == 6.0
+    # Who controls it: a charger back before the energy manager is held at its safe current.
+    assert restored.limit.controlled_by is ControlledBy.ENERGY_MANAGER
     tx = restored.find_transaction("tx-7")
     assert tx is not None
     assert tx.connector_id == 1
@@ -123,6 +127,11 @@ def test_minimal_dict_gives_defaults() -> None:
     assert restored.limit == LimitState()
     assert restored.connectors == {}
     assert not restored.auth_provisioned
+
+
+def test_unknown_controller_reads_as_nobody() -> None:
+    data = {"version": FORMAT_VERSION, "charger_id": "X", "limit": {"controlled_by": "robot"}}
+    assert charger_from_dict(data).limit.controlled_by is ControlledBy.NONE
 
 
 def test_unknown_format_is_refused() -> None:

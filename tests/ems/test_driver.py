@@ -1,9 +1,10 @@
 """The energy-manager driver without Home Assistant: a fake clock, scripted inputs, and current
-controls that record what they are asked (the boundary); the controller, the charger model and
-the quirk settings are the real ones."""
+controls that record what they are asked (the boundary); the controller, the charger model, the
+quirk settings and the limit rules are the real ones."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from custom_components.ocpp_ems.core.ems import (
     ChargerInputs,
     Mode,
     PlanTarget,
+    Reason,
     SiteInputs,
     SiteSettings,
     StaleFallback,
@@ -28,7 +30,6 @@ from custom_components.ocpp_ems.core.ems.charger_config import (
     EmsOptions,
     charger_settings,
     clamp,
-    current_bounds,
     next_departure,
     plan_target,
 )
@@ -49,10 +50,13 @@ from custom_components.ocpp_ems.core.ems.energy_split import (
     split_session,
 )
 from custom_components.ocpp_ems.core.errors import CommandRejectedError
+from custom_components.ocpp_ems.core.limits import LimitRules
 from custom_components.ocpp_ems.core.model import (
     Capabilities,
     Charger,
     ChargingRateUnit,
+    ControlledBy,
+    LimitState,
     Transaction,
 )
 from custom_components.ocpp_ems.core.settings import ChargerSettings as QuirkSettings
@@ -75,24 +79,46 @@ class Clock:
 
 @dataclass
 class Control:
-    """A charger's current control as the driver sees it: records calls, fails on request."""
+    """A charger's current control as the driver sees it: records calls, fails on request; keeps
+    the limit it was given (the real limit rules say what is in force)."""
 
     strategy: PauseStrategy = PauseStrategy.ZERO_LIMIT
+    quirks: QuirkSettings = field(default_factory=QuirkSettings)
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     fail: set[str] = field(default_factory=set)
     on_call: Callable[[], None] | None = None
+    limit: LimitState = field(default_factory=LimitState)
+    capabilities: Capabilities = field(default_factory=Capabilities)
+
+    @property
+    def rules(self) -> LimitRules:
+        return LimitRules(self.quirks, self.capabilities)
+
+    @property
+    def effective_limit_a(self) -> float:
+        return self.rules.effective_a(self.limit)
+
+    @property
+    def paused(self) -> bool:
+        return self.limit.paused
 
     def pause_strategy(self) -> PauseStrategy:
         return self.strategy
 
+    def set_controlled_by(self, controlled_by: ControlledBy) -> None:
+        self.limit.controlled_by = controlled_by
+
     async def set_limit(self, amps: float | None, *, phases: int | None = None) -> None:
         self._call("set_limit", amps, phases)
+        self.limit.requested_a = amps
 
     async def pause(self) -> None:
         self._call("pause")
+        self.limit.paused = True
 
     async def resume(self) -> None:
         self._call("resume")
+        self.limit.paused = False
 
     def _call(self, *call: Any) -> None:
         self.calls.append(call)
@@ -145,8 +171,8 @@ def rig(
         booted=True,
         capabilities=Capabilities(phase_switching=phase_switching),
     )
-    control = Control(strategy=strategy)
     quirk_settings = quirks or QuirkSettings()
+    control = Control(strategy=strategy, quirks=quirk_settings, capabilities=model.capabilities)
     driver = EmsDriver(
         site_settings or SiteSettings(),
         options or EmsOptions(),
@@ -155,10 +181,7 @@ def rig(
         timing=lambda: TIMING,
     )
     driver.charger_view("a").mode = mode
-    driver.add_charger(
-        "a",
-        ChargerLink(model=model, quirks=lambda: quirk_settings, control=lambda: control),
-    )
+    driver.add_charger("a", ChargerLink(model=model, control=lambda: control))
     return Rig(driver, clock, model, control, quirk_settings)
 
 
@@ -175,8 +198,8 @@ def open_session(model: Charger, transaction_id: str) -> None:
 
 # --- the controller's settings --------------------------------------------------------------------
 def settings_for(view: ChargerView, quirks: QuirkSettings, **capabilities: Any) -> Any:
-    charger = Charger(charger_id="a", capabilities=Capabilities(**capabilities))
-    return charger_settings(view, quirks, charger, EmsOptions(), now=T0, zone=UTC)
+    rules = LimitRules(quirks, Capabilities(**capabilities))
+    return charger_settings(view, rules, EmsOptions(), now=T0, zone=UTC)
 
 
 def test_user_currents_are_clamped_to_what_the_charger_takes() -> None:
@@ -191,7 +214,8 @@ def test_user_currents_are_clamped_to_what_the_charger_takes() -> None:
     nan = settings_for(ChargerView(min_current_a=math.nan, max_current_a=math.nan), quirks)
     assert (nan.min_current_a, nan.max_current_a) == (6.0, 20.0)
     # An installation maximum below the charger's minimum wins.
-    assert current_bounds(QuirkSettings(min_current_a=8.0, installation_max_a=6.0)) == (6.0, 6.0)
+    low_max = settings_for(ChargerView(), QuirkSettings(min_current_a=8.0, installation_max_a=6.0))
+    assert (low_max.min_current_a, low_max.max_current_a) == (6.0, 6.0)
     assert clamp(None, 0.0, 1.0, 0.5) == 0.5
 
 
@@ -214,7 +238,7 @@ def test_current_step_phases_and_options_from_the_quirks() -> None:
         stale_fallback=StaleFallback.PAUSE, stale_grace_s=60.0, min_write_interval_s=5.0
     )
     built = charger_settings(
-        view, QuirkSettings(), Charger(charger_id="a"), options, now=T0, zone=UTC
+        view, LimitRules(QuirkSettings(), Capabilities()), options, now=T0, zone=UTC
     )
     assert (built.stale_fallback, built.stale_grace_s, built.min_write_interval_s) == (
         StaleFallback.PAUSE,
@@ -250,7 +274,7 @@ def test_plans_one_off_then_daily() -> None:
 
 async def test_driver_builds_the_settings_and_applies_user_changes() -> None:
     r = rig(quirks=QuirkSettings(min_current_a=6.0, installation_max_a=16.0), zone=BERLIN)
-    assert r.driver.current_bounds("a") == (6.0, 16.0)
+    assert r.driver.settings("a").min_current_a == 6.0
     assert r.driver.settings("a").max_current_a == 16.0
     r.driver.update_charger("a", {"max_current_a": 10.0, "mode": Mode.MIN_SOLAR})
     assert r.driver.settings("a").max_current_a == 10.0
@@ -303,7 +327,8 @@ async def test_stop_start_pause_and_resume_only_what_the_driver_paused() -> None
     await r.step()
     r.driver.update_charger("a", {"mode": Mode.FAST})
     await r.step()
-    assert r.control.calls[1:] == [("pause",), ("resume",), ("set_limit", 32.0, None)]
+    # The limit is in place before the remote start.
+    assert r.control.calls[1:] == [("pause",), ("set_limit", 32.0, None), ("resume",)]
     # Resumed once: a later limit is only a limit.
     r.driver.update_charger("a", {"max_current_a": 16.0})
     await r.step()
@@ -342,7 +367,12 @@ async def test_failed_resume_is_tried_again() -> None:
     assert retries == [r.clock.t + TIMING.retry_s]
     r.control.fail = set()
     await r.step()
-    assert r.control.calls[1:] == [("resume",), ("resume",), ("set_limit", 32.0, None)]
+    assert r.control.calls[1:] == [
+        ("set_limit", 32.0, None),
+        ("resume",),
+        ("set_limit", 32.0, None),
+        ("resume",),
+    ]
 
 
 async def test_write_for_a_charger_gone_meanwhile() -> None:
@@ -379,12 +409,116 @@ async def test_removed_charger_forgets_its_pause() -> None:
     r = rig(strategy=PauseStrategy.REMOTE_STOP_START, mode=Mode.OFF)
     await r.step()
     r.driver.remove_charger("a")
-    r.driver.add_charger(
-        "a", ChargerLink(model=r.model, quirks=lambda: r.quirks, control=lambda: r.control)
-    )
+    r.driver.add_charger("a", ChargerLink(model=r.model, control=lambda: r.control))
     r.driver.update_charger("a", {"mode": Mode.FAST})
     await r.step()
     assert r.control.calls == [("pause",), ("set_limit", 32.0, None)]
+
+
+# --- who controls a charger ------------------------------------------------------------------------
+async def test_manual_charger_is_left_alone_until_a_mode_hands_it_back() -> None:
+    r = rig()
+    await r.step()
+    assert r.control.limit.controlled_by is ControlledBy.ENERGY_MANAGER
+    assert r.driver.controlled_by("a") is ControlledBy.ENERGY_MANAGER
+    # The user takes it over with 10 A: mode Manual, out of the controller, nothing written.
+    r.driver.update_charger("a", {"mode": Mode.MANUAL})
+    await r.control.set_limit(10.0)
+    assert r.control.limit.controlled_by is ControlledBy.MANUAL
+    calls = len(r.control.calls)
+    step, _ = await r.step(grid=-9000.0)
+    assert step.writes == {}
+    decision = step.decision.chargers["a"]
+    assert decision.reason is Reason.MANUAL
+    assert decision.write is None
+    assert decision.target == ChargerCommand(10.0, 3)
+    # A write decided before the take-over is not sent; a boost does nothing.
+    assert await r.driver.write("a", ChargerCommand(16.0, 3)) is None
+    r.driver.boost("a", r.clock.t + 3600)
+    r.model.connected = False
+    r.driver.charger_changed("a")
+    r.model.connected = True
+    r.driver.charger_changed("a")  # a reconnect of a Manual charger: nothing to forget
+    step, _ = await r.step()
+    assert step.writes == {}
+    assert len(r.control.calls) == calls
+    # Its settings are still built (the energy manager's numbers show them).
+    assert r.driver.settings("a").max_current_a == 32.0
+    # Paused by the user: the target says so.
+    await r.control.pause()
+    step, _ = await r.step()
+    assert step.decision.chargers["a"].target.paused
+    # Another mode hands it back: a fresh start, written at once, resumed where the user paused.
+    r.driver.update_charger("a", {"mode": Mode.FAST})
+    assert r.control.limit.controlled_by is ControlledBy.ENERGY_MANAGER
+    step, _ = await r.step()
+    assert step.writes == {"a": ChargerCommand(32.0, 3)}
+    assert step.decision.chargers["a"].reason is Reason.FAST
+    assert r.control.calls[-2:] == [("set_limit", 32.0, None), ("resume",)]
+
+
+async def test_take_over_during_a_write_stops_it() -> None:
+    r = rig(strategy=PauseStrategy.REMOTE_STOP_START, mode=Mode.OFF)
+    await r.step()
+    r.driver.update_charger("a", {"mode": Mode.FAST})
+
+    def take_over() -> None:
+        if r.control.calls[-1][0] == "set_limit":
+            r.driver.update_charger("a", {"mode": Mode.MANUAL})
+
+    r.control.on_call = take_over
+    await r.step()
+    # The limit went out (the decision was under way), but no remote start after the take-over.
+    assert r.control.calls == [("pause",), ("set_limit", 32.0, None)]
+    # A write that fails after a take-over is not tried again.
+    r.driver.update_charger("a", {"mode": Mode.FAST})
+    r.control.fail = {"set_limit"}
+    r.control.on_call = lambda: r.driver.update_charger("a", {"mode": Mode.MANUAL})
+    assert await r.driver.write("a", ChargerCommand(16.0, 3)) is None
+
+
+async def test_switched_off_or_removed_it_controls_nothing() -> None:
+    r = rig()
+    r.driver.set_active(False)
+    assert r.control.limit.controlled_by is ControlledBy.NONE
+    assert await r.driver.write("a", ChargerCommand(16.0, 3)) is None
+    assert r.control.calls == []
+    r.driver.set_active(True)
+    assert r.control.limit.controlled_by is ControlledBy.ENERGY_MANAGER
+    r.driver.remove_charger("a")
+    assert r.control.limit.controlled_by is ControlledBy.NONE
+    assert r.driver.controlled_by("a") is ControlledBy.NONE
+    # A mode set while it is not under the energy manager waits in its view.
+    r.driver.update_charger("a", {"mode": Mode.MANUAL})
+    assert r.driver.charger_view("a").mode is Mode.MANUAL
+
+
+async def test_writes_of_a_charger_run_in_order_and_only_the_latest() -> None:
+    """A resume waits for the charger; a pause decided meanwhile must neither run alongside it
+    nor be overtaken by it (the energy manager must remember that it paused the charger)."""
+    r = rig(strategy=PauseStrategy.REMOTE_STOP_START, mode=Mode.OFF)
+    await r.step()
+    gate = asyncio.Event()
+    resume = r.control.resume
+
+    async def slow_resume() -> None:
+        await gate.wait()
+        await resume()
+
+    r.control.resume = slow_resume  # type: ignore[method-assign]
+    first = asyncio.create_task(r.driver.write("a", ChargerCommand(32.0, 3)))
+    await asyncio.sleep(0)  # the set_limit went out, the resume waits for the charger
+    second = asyncio.create_task(r.driver.write("a", ChargerCommand(16.0, 3)))
+    third = asyncio.create_task(r.driver.write("a", ChargerCommand.pause(3)))
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.gather(first, second, third) == [None, None, None]
+    # The 16 A write was superseded by the pause before its turn; the pause came last.
+    assert r.control.calls == [("pause",), ("set_limit", 32.0, None), ("resume",), ("pause",)]
+    assert r.control.paused
+    r.driver.update_charger("a", {"mode": Mode.FAST})
+    await r.step()
+    assert r.control.calls[-2:] == [("set_limit", 32.0, None), ("resume",)]
 
 
 # --- decisions and wake-ups -------------------------------------------------------------------------

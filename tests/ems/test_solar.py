@@ -75,7 +75,9 @@ def test_disable_after_delay_and_hysteresis_between_thresholds() -> None:
     # 4000 W < 4140 W minimum: held at 6 A (importing 140 W) for 180 s, then paused.
     d = loop.run(100, 279)
     assert loop.commands["a"] == ChargerCommand(6.0, 3)
-    assert d.chargers["a"].reason is Reason.MIN_CURRENT_HELD
+    # Held at the minimum while the stop delay runs, which says when it ends.
+    assert d.chargers["a"].reason is Reason.STOPPING
+    assert d.chargers["a"].until == 280
     d = loop.run(280, 280)
     assert d.chargers["a"].target.paused
     assert loop.commands["a"] == ChargerCommand.pause(3)

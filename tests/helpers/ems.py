@@ -15,15 +15,18 @@ from homeassistant.setup import async_setup_component
 
 from custom_components.ocpp_ems.const import (
     CONF_BASE_STACK_LEVEL,
+    CONF_EMS_ENABLED,
     CONF_INSTALLATION_MAX,
     CONF_LIVE_LIMIT_DURATION,
     CONF_LIVE_STACK_LEVEL,
     CONF_METER_INTERVAL,
     CONF_MIN_CURRENT,
+    CONF_MIN_WRITE_INTERVAL,
     CONF_PAUSE_STRATEGY,
     CONF_PHASES,
     CONF_PROFILE_PURPOSE,
     CONF_RATE_UNIT,
+    CONF_RESPONSE_TIMEOUT,
     CONF_SAFE_CURRENT,
     DEFAULT_CHARGER_SETTINGS,
 )
@@ -38,6 +41,17 @@ TARGET = "sensor.acme_wallbox_1_cp1_energy_manager_target_current"
 # name -> (unit, device class)
 POWER = ("W", "power")
 PERCENT = ("%", "battery")
+
+
+def ems_server_options(**options: Any) -> dict[str, Any]:
+    """Options of a test server whose energy manager is on (writes at most every 2 s), with the
+    sensor (and other) options given."""
+    return {
+        CONF_RESPONSE_TIMEOUT: 3,
+        CONF_EMS_ENABLED: True,
+        CONF_MIN_WRITE_INTERVAL: 2,
+        **options,
+    }
 
 
 async def async_setup_sources(hass: HomeAssistant, sensors: dict[str, tuple[str, str]]) -> None:

@@ -14,6 +14,15 @@ Callers (actions, the energy manager) may call :meth:`CurrentController.set_limi
 like: only real changes reach the charger. Pausing is a per-charger strategy (0 A live limit, or
 RemoteStop + RemoteStart). Applied limits are verified with the charger's composite schedule and its
 Current.Offered readings; a disagreement sets ``charger.limit.mismatch`` and emits LIMIT_MISMATCH.
+The limit rules (bounds, step, unit and A <-> W, the limit in force, the pause strategy) are
+:class:`~.limits.LimitRules`, asked through :attr:`CurrentController.rules`.
+
+Who sets the limit is recorded in ``charger.limit.controlled_by`` (:class:`~.model.ControlledBy`,
+set by the energy manager's driver). While the energy manager controls a charger, a (re)connected
+charger's live limit is held at its safe current until the manager's first decision for that
+connection (any :meth:`~CurrentController.set_limit`, :meth:`~CurrentController.pause` or
+:meth:`~CurrentController.resume`): a limit it wrote before the charger went away (or none: the
+installation maximum) may no longer fit the site.
 
 Authorization is enforced here too: a transaction the charger started with an id tag we did not
 accept (``Transaction.authorized`` false) is stopped (remote stop); when the charger refuses that,
@@ -30,10 +39,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ChargerNotConnectedError, OcppEmsError
-from .model import Charger, ChargerEvent, ChargingRateUnit, EventKind
+from .limits import LimitRules
+from .model import Charger, ChargerEvent, ChargingRateUnit, ControlledBy, EventKind
 from .pacing import phase
 from .session import ChargerSession, LimitRequest
-from .settings import ChargerSettings, PauseStrategy, ProfilePurpose, RateUnitPreference
+from .settings import ChargerSettings, PauseStrategy, ProfilePurpose
 from .timeutil import utcnow
 
 _LOGGER = logging.getLogger(__name__)
@@ -110,14 +120,17 @@ class CurrentController:
         self._stopping: set[str] = set()
         self._blocked: set[str] = set()
         self._warned: set[str] = set()
+        # A set_limit / pause / resume since this connection began (see the hold in the docstring).
+        self._decided = False
         self._unsubscribe: Callable[[], None] | None = charger.add_listener(self._on_charger)
         # Where this charger's timers sit within their spread (see REFRESH_SPREAD).
         self._phase = phase(charger.charger_id)
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def attach(self, session: ChargerSession) -> None:
-        """A (re)connected, booted charger: the fixed profiles if needed, then the live one."""
-        self.detach()
+        """A (re)connected, booted charger: the fixed profiles if needed, then the live one (held
+        at the safe current while the energy manager controls it and has not decided yet)."""
+        self._drop_session()  # not detach(): a decision made since the connection began counts
         self._session = session
         # After a reconnect we do not know what the charger holds: write the live limit once. (Not
         # skipped when we wrote the same before: a charger that rebooted may have lost it, and one
@@ -140,6 +153,10 @@ class CurrentController:
 
     def detach(self) -> None:
         """The connection is gone: stop talking to it (the requested limit is kept)."""
+        self._decided = False
+        self._drop_session()
+
+    def _drop_session(self) -> None:
         self._session = None
         self._live = None
         for task in (self._refresh_task, self._verify_task):
@@ -165,17 +182,16 @@ class CurrentController:
         """Limit charging to ``amps`` per phase (None: no limit beyond the installation maximum).
 
         0 < amps < min_current_a is raised to min_current_a (IEC 61851 cannot signal less); 0 stops
-        the flow. With ``duration_s`` the limit is lifted again after that many seconds.
+        the flow; the limit is kept at 0.1 A resolution (:meth:`LimitRules.clamp`). With
+        ``duration_s`` the limit is lifted again after that many seconds.
         """
-        settings = self._settings()
         if amps is not None:
             if math.isnan(amps) or amps < 0:
                 raise ValueError(f"invalid current limit {amps}")
-            amps = min(amps, settings.installation_max_a)
-            if 0 < amps < settings.min_current_a:
-                amps = settings.min_current_a
+            amps = self.rules.clamp(amps)
         if phases is not None and phases not in (1, 2, 3):
             raise ValueError(f"invalid number of phases {phases}")
+        self._decided = True
         limit = self.charger.limit
         changed = limit.requested_a != amps or limit.requested_phases != phases
         limit.requested_a = amps
@@ -191,6 +207,7 @@ class CurrentController:
         await self._apply()
 
     async def pause(self) -> None:
+        self._decided = True
         self._record_paused(True)
         if self.pause_strategy() is PauseStrategy.ZERO_LIMIT:
             await self._apply()
@@ -203,7 +220,14 @@ class CurrentController:
                     self._stopped_connectors.append(connector.connector_id)
 
     async def resume(self) -> None:
+        """Charging allowed again, at the requested limit; a 0 A limit is a pause too, so it is
+        lifted (up to the installation maximum, like no limit)."""
+        self._decided = True
         self._record_paused(False)
+        if self.charger.limit.requested_a == 0:
+            self.charger.limit.requested_a = None
+            self._request_save()
+            self.charger.notify()
         if self.pause_strategy() is PauseStrategy.ZERO_LIMIT:
             await self._apply()
             return
@@ -225,6 +249,61 @@ class CurrentController:
             self._request_save()
             self.charger.notify()
 
+    # --- the rules and what is in force ----------------------------------------------------------
+    @property
+    def rules(self) -> LimitRules:
+        """The charger's limit rules, as its settings and capabilities are now."""
+        return LimitRules(self._settings(), self.charger.capabilities)
+
+    def pause_strategy(self) -> PauseStrategy:
+        """How :meth:`pause` pauses this charger."""
+        return self.rules.pause_strategy
+
+    @property
+    def limit_a(self) -> float:
+        """The requested limit per phase, capped by the installation maximum (none: the maximum)."""
+        return self.rules.limit_a(self.charger.limit)
+
+    @property
+    def effective_limit_a(self) -> float:
+        """The limit in force per phase: what the live profile holds (or will once connected)."""
+        return self._effective_a(self.rules)
+
+    @property
+    def paused(self) -> bool:
+        return self.charger.limit.paused
+
+    @property
+    def charging_allowed(self) -> bool:
+        """Not paused, and not held at 0 A by the requested limit."""
+        return not self.paused and self.limit_a > 0
+
+    @property
+    def controlled_by(self) -> ControlledBy:
+        return self.charger.limit.controlled_by
+
+    def set_controlled_by(self, controlled_by: ControlledBy) -> None:
+        """Record who sets the limit from now on (the energy manager's driver calls this)."""
+        limit = self.charger.limit
+        if limit.controlled_by is controlled_by:
+            return
+        limit.controlled_by = controlled_by
+        self._request_save()
+        self.charger.notify()
+        if self._session is not None:
+            self._reapply_if_changed()  # the safe-current hold may begin or end
+
+    def _effective_a(self, rules: LimitRules) -> float:
+        amps = rules.effective_a(self.charger.limit)
+        if any(
+            c.transaction is not None and c.transaction.transaction_id in self._blocked
+            for c in self.charger.outlets
+        ):
+            return 0.0  # an unauthorized transaction the charger would not stop
+        if self.controlled_by is ControlledBy.ENERGY_MANAGER and not self._decided:
+            return min(amps, rules.safe_a)  # reconnected: safe until the manager decides
+        return amps
+
     # --- internals: what to write ----------------------------------------------------------------
     @property
     def _id(self) -> str:
@@ -238,26 +317,6 @@ class CurrentController:
         if self._session is None:
             raise ChargerNotConnectedError(self._id)
         return self._session
-
-    def _smart_charging(self) -> bool:
-        profiles = self.charger.capabilities.supported_profiles
-        return not profiles or self.charger.capabilities.smart_charging
-
-    def pause_strategy(self, settings: ChargerSettings | None = None) -> PauseStrategy:
-        """How :meth:`pause` pauses this charger (``settings``: the current ones, if at hand)."""
-        # Without smart charging a 0 A profile is impossible: stopping is the only way to pause.
-        if not self._smart_charging():
-            return PauseStrategy.REMOTE_STOP_START
-        return (settings or self._settings()).pause_strategy
-
-    def _unit(self, settings: ChargerSettings) -> ChargingRateUnit:
-        if settings.rate_unit is RateUnitPreference.AMPERE:
-            return ChargingRateUnit.AMPERE
-        if settings.rate_unit is RateUnitPreference.WATT:
-            return ChargingRateUnit.WATT
-        if ChargingRateUnit.AMPERE in self.charger.capabilities.rate_units:
-            return ChargingRateUnit.AMPERE
-        return ChargingRateUnit.WATT
 
     def _stack_level(self, level: int) -> int:
         highest = self.charger.capabilities.max_stack_level
@@ -277,27 +336,12 @@ class CurrentController:
         measured = max(drawn, default=0)
         return min(settings.phases, measured) if measured else settings.phases
 
-    @staticmethod
-    def _to_unit(
-        settings: ChargerSettings, amps: float, unit: ChargingRateUnit, phases: int
-    ) -> float:
-        if unit is ChargingRateUnit.AMPERE:
-            return round(amps, 1)
-        return float(round(amps * settings.nominal_voltage_v * phases))
-
     def _desired(self) -> _Live:
-        settings = self._settings()
+        rules = self.rules
+        settings = rules.settings
         limit = self.charger.limit
-        amps = settings.installation_max_a if limit.requested_a is None else limit.requested_a
-        amps = min(amps, settings.installation_max_a)
-        if limit.paused and self.pause_strategy(settings) is PauseStrategy.ZERO_LIMIT:
-            amps = 0.0
-        if any(
-            c.transaction is not None and c.transaction.transaction_id in self._blocked
-            for c in self.charger.outlets
-        ):
-            amps = 0.0  # an unauthorized transaction the charger would not stop
-        unit = self._unit(settings)
+        amps = self._effective_a(rules)
+        unit = rules.unit
         phases = self._power_phases(settings, limit.requested_phases)
         number_phases = limit.requested_phases
         if number_phases is not None and not self.charger.capabilities.phase_switching:
@@ -311,7 +355,7 @@ class CurrentController:
                 (c.transaction for c in self.charger.outlets if c.transaction is not None), None
             )
         return _Live(
-            value=self._to_unit(settings, amps, unit, phases),
+            value=rules.to_unit(amps, unit, phases),
             unit=unit,
             amps=round(amps, 1),
             phases=phases,
@@ -326,11 +370,12 @@ class CurrentController:
 
     # --- internals: writing ----------------------------------------------------------------------
     async def _ensure_fixed_profiles(self, session: ChargerSession) -> None:
-        if not self._smart_charging():
+        rules = self.rules
+        if not rules.smart_charging:
             return
-        settings = self._settings()
+        settings = rules.settings
         limit = self.charger.limit
-        unit = self._unit(settings)
+        unit = rules.unit
         base_level = self._stack_level(settings.base_stack_level)
 
         def fixed_profile(profile_id: int, purpose: str, amps: float) -> LimitRequest:
@@ -340,23 +385,23 @@ class CurrentController:
                 stack_level=base_level,
                 purpose=purpose,
                 connector_id=0,
-                limit=self._to_unit(settings, amps, unit, settings.phases),
+                limit=rules.to_unit(amps, unit, settings.phases),
                 unit=unit,
             )
 
-        if limit.charger_max_a != settings.installation_max_a:
+        if limit.charger_max_a != rules.max_a:
             await session.set_limit_profile(
-                fixed_profile(MAX_PROFILE_ID, "charger_max", settings.installation_max_a)
+                fixed_profile(MAX_PROFILE_ID, "charger_max", rules.max_a)
             )
-            limit.charger_max_a = settings.installation_max_a
+            limit.charger_max_a = rules.max_a
             self._request_save()
         if base_level == self._stack_level(settings.live_stack_level):
             self._warn_once("levels", "has one usable stack level: no fallback profile")
-        elif limit.base_a != settings.safe_current_a:
+        elif limit.base_a != rules.safe_a:
             await session.set_limit_profile(
-                fixed_profile(BASE_PROFILE_ID, "tx_default", settings.safe_current_a)
+                fixed_profile(BASE_PROFILE_ID, "tx_default", rules.safe_a)
             )
-            limit.base_a = settings.safe_current_a
+            limit.base_a = rules.safe_a
             self._request_save()
 
     async def _apply(self, *, force: bool = False) -> None:
@@ -367,7 +412,7 @@ class CurrentController:
             session = self._session
             if session is None:
                 return
-            if not self._smart_charging():
+            if not self.rules.smart_charging:
                 self._warn_once("smart", "does not support smart charging: limits not sent")
                 return
             desired = self._desired()
@@ -441,9 +486,7 @@ class CurrentController:
             return
         if composite is None:
             return
-        applied = composite
-        if written.unit is ChargingRateUnit.WATT:
-            applied = composite / (self._settings().nominal_voltage_v * written.phases)
+        applied = self.rules.to_amps(composite, written.unit, written.phases)
         self.charger.limit.applied_a = round(applied, 1)
         mismatch = abs(applied - written.amps) > MISMATCH_TOLERANCE_A
         self._report(

@@ -283,6 +283,14 @@ class Capabilities:
         return "LocalAuthListManagement" in self.supported_profiles
 
 
+class ControlledBy(StrEnum):
+    """Who sets a charger's current limit (see ``current_control.py``)."""
+
+    ENERGY_MANAGER = "energy_manager"  # the energy manager, in a mode of its own
+    MANUAL = "manual"  # the user took it over from the energy manager (its mode Manual)
+    NONE = "none"  # no energy manager: the user and automations set it
+
+
 @dataclass(kw_only=True)
 class LimitState:
     """The current limit we asked for, what the charger confirmed, and whether they agree."""
@@ -296,6 +304,9 @@ class LimitState:
     # What the rarely written profiles hold (rewritten only when the settings differ from these).
     charger_max_a: float | None = None
     base_a: float | None = None
+    # Kept across restarts: a charger that reconnects before the energy manager is back is held
+    # at its safe current like any other reconnect under the energy manager.
+    controlled_by: ControlledBy = ControlledBy.NONE
 
 
 Listener = Callable[[ChargerEvent | None], None]

@@ -3,7 +3,8 @@
 Only state that cannot be re-learned from the charger is kept: open transactions (a
 StopTransaction or MeterValues may arrive for them after the restart), each connector's last ended
 transaction (to recognise a replayed start or end), session and lifetime energy,
-whether Basic auth was provisioned (offered / committed), and the last limit the user asked for.
+whether Basic auth was provisioned (offered / committed), the last limit the user asked for and
+who controls it (the energy manager, manual, nobody).
 Connector status, meter readings and connectivity are re-reported by the charger and deliberately
 not restored (stale values would be shown as current). Only chargers the user accepted are stored
 (see :meth:`~.server.CentralSystem.stored_state`).
@@ -22,6 +23,7 @@ from .model import (
     Charger,
     ChargerInfo,
     ChargingRateUnit,
+    ControlledBy,
     EnergyCounter,
     LimitState,
     Transaction,
@@ -84,6 +86,7 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
             # What the rarely written profiles hold: not rewritten (flash wear) after a restart.
             "charger_max_a": charger.limit.charger_max_a,
             "base_a": charger.limit.base_a,
+            "controlled_by": str(charger.limit.controlled_by),
         },
     }
 
@@ -168,7 +171,16 @@ def _limit_from_dict(data: dict[str, Any]) -> LimitState:
         paused=bool(data.get("paused", False)),
         charger_max_a=_optional_float(data.get("charger_max_a")),
         base_a=_optional_float(data.get("base_a")),
+        controlled_by=_controlled_by(data.get("controlled_by")),
     )
+
+
+def _controlled_by(value: Any) -> ControlledBy:
+    """Unknown (an older file, or a value from a newer version): nobody, the safe reading."""
+    try:
+        return ControlledBy(value)
+    except ValueError:
+        return ControlledBy.NONE
 
 
 def _optional_iso(value: datetime | None) -> str | None:

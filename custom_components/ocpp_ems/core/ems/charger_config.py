@@ -1,9 +1,9 @@
 """The controller's settings of one charger: the user's choices, clamped to what the charger takes.
 
 Pure functions: a :class:`~.charger_view.ChargerView` (the user's mode, currents and plans), the
-charger's quirk settings (``core.settings.ChargerSettings``: minimum current, installation
-maximum, wired phases, rate unit), the charger model's capabilities and the site-wide
-:class:`EmsOptions` give the :class:`~.config.ChargerSettings` the controller runs with.
+charger's limit rules (``core.limits.LimitRules``, from its current control: bounds, step, wired
+phases, capabilities) and the site-wide :class:`EmsOptions` give the
+:class:`~.config.ChargerSettings` the controller runs with.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
-from custom_components.ocpp_ems.core.model import Charger, ChargingRateUnit
-from custom_components.ocpp_ems.core.settings import ChargerSettings as QuirkSettings
-from custom_components.ocpp_ems.core.settings import RateUnitPreference
+from custom_components.ocpp_ems.core.limits import LimitRules
 
 from .charger_view import ChargerView
 from .config import ChargerSettings, PlanTarget
@@ -31,12 +29,6 @@ class EmsOptions:
     stale_fallback: StaleFallback = _DEFAULTS.stale_fallback
     stale_grace_s: float = _DEFAULTS.stale_grace_s  # how long "last limit" holds a stale input
     min_write_interval_s: float = _DEFAULTS.min_write_interval_s  # also the discharge limit's
-
-
-def current_bounds(quirks: QuirkSettings) -> tuple[float, float]:
-    """What the charger takes: its minimum current (at most the installation maximum) and the
-    installation maximum."""
-    return min(quirks.min_current_a, quirks.installation_max_a), quirks.installation_max_a
 
 
 def clamp(value: float | None, low: float, high: float, default: float) -> float:
@@ -75,30 +67,26 @@ def plan_target(view: ChargerView, now: float, zone: tzinfo) -> PlanTarget | Non
 
 def charger_settings(
     view: ChargerView,
-    quirks: QuirkSettings,
-    charger: Charger,
+    rules: LimitRules,
     options: EmsOptions,
     *,
     now: float,
     zone: tzinfo,
 ) -> ChargerSettings:
     """The controller's settings of one charger now (a daily departure moves on to the next day,
-    a passed one-off plan ends)."""
-    minimum, maximum = current_bounds(quirks)
+    a passed one-off plan ends); the user's currents clamped to the charger's bounds."""
+    minimum, maximum = rules.bounds
     low = clamp(view.min_current_a, minimum, maximum, minimum)
-    takes_amps = ChargingRateUnit.AMPERE in charger.capabilities.rate_units
+    phases = rules.settings.phases
     capacity = view.vehicle_capacity_kwh
     return ChargerSettings(
         mode=view.mode,
         min_current_a=low,
         max_current_a=clamp(view.max_current_a, low, maximum, maximum),
-        phases=quirks.phases,
+        phases=phases,
         # Phases are switched only by a three-phase installation's charger that can.
-        can_switch_phases=quirks.phases == 3 and charger.capabilities.phase_switching,
-        # 0.1 A where limits go out in A (the charger takes them, W is not forced), else 1 A.
-        current_step_a=(
-            0.1 if takes_amps and quirks.rate_unit is not RateUnitPreference.WATT else 1.0
-        ),
+        can_switch_phases=phases == 3 and rules.capabilities.phase_switching,
+        current_step_a=rules.step_a,
         stale_fallback=options.stale_fallback,
         stale_grace_s=options.stale_grace_s,
         min_write_interval_s=options.min_write_interval_s,

@@ -13,6 +13,12 @@ One update:
 4. share the fuse headroom per phase (minimums first, then equal shares, by priority);
 5. pass each target through the write limiter (decreases at once, raises rate limited and
    deadbanded, so a charger is only written on a real change).
+
+Each charger's reason says what the manager does now, set in the step that decides it, together
+with ``until`` when that is a wait with an end, read off the timer that runs it (start and stop
+delays, 1p/3p delays and settle time, the write interval, a stale input's grace, a boost, the next
+planned slot). Reasons never feed back into the limits, except the fuse's own (``FUSE_LIMIT``:
+written at once, rounded down) and a planned slot's fuse priority.
 """
 
 from __future__ import annotations
@@ -94,6 +100,7 @@ class _Work:
     inputs: ChargerInputs
     kind: _Kind = _Kind.PAUSED
     reason: Reason = Reason.OFF
+    until: float | None = None  # when the wait the reason names ends (only set by ``say``)
     draw_w: float = 0.0
     line_currents: tuple[float, float, float] = (0.0, 0.0, 0.0)
     vehicle_phases: int = 3
@@ -104,6 +111,11 @@ class _Work:
     switched: bool = False
     fuse_cap_a: float = math.inf  # what the fuse share granted (rounding must not exceed it)
     drop_now: bool = False  # a small drop the fuse cannot wait for (no headroom to hold it)
+
+    def say(self, reason: Reason, until: float | None = None) -> None:
+        """Set the reason and the end of its wait together (a new reason drops the old end)."""
+        self.reason = reason
+        self.until = until
 
 
 class EnergyManager:
@@ -399,27 +411,32 @@ class EnergyManager:
         if state.boost_until is not None and now >= state.boost_until:
             state.boost_until = None
         if not ci.connected:
-            work.reason = Reason.CHARGER_UNAVAILABLE
+            work.say(Reason.CHARGER_UNAVAILABLE)
             return
         if cfg.mode is Mode.OFF:
-            work.reason = Reason.OFF
+            work.say(Reason.OFF)
             state.active = False
             return
         if not ci.plugged:
-            work.reason = Reason.NOT_PLUGGED
+            work.say(Reason.NOT_PLUGGED)
             state.active = False
             return
         work.target_a = cfg.max_current_a  # used only by the "full" kind
         if state.boost_until is not None:
-            work.kind, work.reason = _Kind.FULL, Reason.BOOST
+            work.kind = _Kind.FULL
+            work.say(Reason.BOOST, state.boost_until)
         elif self._below_minimum(cfg, ci):
-            work.kind, work.reason = _Kind.FULL, Reason.MINIMUM_CHARGE
+            work.kind = _Kind.FULL
+            work.say(Reason.MINIMUM_CHARGE)
         elif cfg.mode is Mode.FAST:
-            work.kind, work.reason = _Kind.FULL, Reason.FAST
+            work.kind = _Kind.FULL
+            work.say(Reason.FAST)
         elif cfg.mode is Mode.MIN_SOLAR:
-            work.kind, work.reason = _Kind.MIN_SOLAR, Reason.MIN_CURRENT_HELD
+            work.kind = _Kind.MIN_SOLAR
+            work.say(Reason.MIN_CURRENT_HELD)
         elif cfg.mode is Mode.SOLAR:
-            work.kind, work.reason = _Kind.SOLAR, Reason.WAITING_FOR_SURPLUS
+            work.kind = _Kind.SOLAR
+            work.say(Reason.WAITING_FOR_SURPLUS)
         else:
             self._resolve_plan(work, inputs, now)
         if work.kind is _Kind.FULL:
@@ -450,7 +467,8 @@ class EnergyManager:
 
     def _resolve_plan(self, work: _Work, inputs: SiteInputs, now: float) -> None:
         cfg, ci = work.cfg, work.inputs
-        work.kind, work.reason = _Kind.SOLAR, Reason.PLAN_WAITING
+        work.kind = _Kind.SOLAR
+        work.say(Reason.PLAN_WAITING)
         plan = cfg.plan
         if plan is None:
             return
@@ -458,7 +476,7 @@ class EnergyManager:
         if remaining is None or now >= plan.departure:
             return
         if remaining <= 0.0:
-            work.reason = Reason.TARGET_REACHED
+            work.say(Reason.TARGET_REACHED)
             return
         phases = cfg.phases if self._switchable(work) else work.vehicle_phases
         # What the car can really get: its maximum, the fuse (even with no house load) and what
@@ -478,7 +496,10 @@ class EnergyManager:
         )
         work.plan_feasible = status.feasible
         if status.charge_now:
-            work.kind, work.reason = _Kind.FULL, Reason.PLANNED_SLOT
+            work.kind = _Kind.FULL
+            work.say(Reason.PLANNED_SLOT)
+        else:
+            work.say(Reason.PLAN_WAITING, status.starts_at)
 
     @staticmethod
     def _remaining_wh(
@@ -581,7 +602,8 @@ class EnergyManager:
         for work in waiting:
             phases = self._start_phases(work, left)
             min_w = self._min_power(work, min(phases, work.vehicle_phases))
-            ok = not starting and min(left, spare) >= min_w + solar.enable_margin_w
+            needed_w = min_w + solar.enable_margin_w
+            ok = not starting and min(left, spare) >= needed_w
             starting = starting or ok
             delay = (
                 0.0
@@ -600,8 +622,15 @@ class EnergyManager:
                     work.vehicle_phases = self._vehicle_phases(work)
                 left -= min_w
                 spare -= self._max_power(work, switchable=True)
-            elif battery_first_w > 0.0 and left + battery_first_w >= min_w:
-                work.reason = Reason.BATTERY_FIRST
+            elif ok:
+                # The surplus is there and the start delay runs (a break starts it again); the
+                # start is then written once the write interval since the last write is over.
+                start_at = work.state.enable.due_at(delay)
+                write_at = work.state.last_write_at + work.cfg.min_write_interval_s
+                work.say(Reason.STARTING, None if start_at is None else max(start_at, write_at))
+            elif left < needed_w <= left + battery_first_w:
+                # Only what the home battery takes (battery first) is missing for a start.
+                work.say(Reason.BATTERY_FIRST)
         return left
 
     def _share_surplus(self, works: list[_Work], left: float, now: float) -> None:
@@ -630,12 +659,17 @@ class EnergyManager:
             self._phase_switch(work, work.share_w + unused, now)
             work.target_a = self._amps(work, work.share_w)
             if work.kind is _Kind.SOLAR:
-                deficit = work.state.disable.since is not None
-                work.reason = Reason.MIN_CURRENT_HELD if deficit else Reason.SOLAR
+                # In a deficit the car holds its minimum until the stop delay runs out.
+                stop_at = work.state.disable.due_at(self._site.solar.disable_delay_s)
+                work.say(Reason.SOLAR if stop_at is None else Reason.STOPPING, stop_at)
             elif extras[work.cid] > _EPS:
-                work.reason = Reason.SOLAR
+                work.say(Reason.SOLAR)
             if work.switched:
-                work.reason = Reason.PHASE_SWITCH
+                work.say(Reason.PHASE_SWITCH)
+            elif (switch_at := self._phase_switch_at(work)) is not None and (
+                work.until is None or switch_at < work.until
+            ):
+                work.say(Reason.PHASE_SWITCH_PENDING, switch_at)
         for work in works:
             if work.kind is _Kind.SOLAR and not work.state.active:
                 work.share_w = max(0.0, left)
@@ -686,6 +720,17 @@ class EnergyManager:
             work.vehicle_phases = self._vehicle_phases(work)
             work.share_w = max(self._min_power(work), min(self._max_power(work), available_w))
 
+    def _phase_switch_at(self, work: _Work) -> float | None:
+        """When a running 1p/3p timer switches the phases: its delay, and not before the settle
+        time after the last switch (None: no switch pending)."""
+        solar, state = self._site.solar, work.state
+        due = state.phase_up.due_at(solar.phase_up_delay_s)
+        if due is None:
+            due = state.phase_down.due_at(solar.phase_down_delay_s)
+        if due is None:
+            return None
+        return max(due, state.last_switch_at + solar.phase_settle_s)
+
     def _amps(self, work: _Work, power_w: float) -> float:
         amps = power_w / (self._site.voltage_v * work.vehicle_phases)
         return min(work.cfg.max_current_a, max(work.cfg.min_current_a, amps))
@@ -696,12 +741,14 @@ class EnergyManager:
         if state.stale_since is None:
             state.stale_since = now
         work.stale = True
-        work.reason = Reason.STALE_INPUT
+        work.say(Reason.STALE_INPUT)
         policy = cfg.stale_fallback
         last = state.last_write
         if policy is StaleFallback.LAST_LIMIT and now - state.stale_since < cfg.stale_grace_s:
             if last is not None and not last.paused:
                 work.kind, work.target_a = _Kind.MIN_SOLAR, last.current_a
+                # The last limit holds for the grace period, then the charger pauses.
+                work.say(Reason.STALE_INPUT, state.stale_since + cfg.stale_grace_s)
                 return
             policy = StaleFallback.PAUSE
         if policy is StaleFallback.MIN_CURRENT:
@@ -732,7 +779,7 @@ class EnergyManager:
         for work in drawing:
             amps = granted[work.cid]
             if amps + _EPS < demand[work.cid]:
-                work.reason = Reason.FUSE_LIMIT
+                work.say(Reason.FUSE_LIMIT)
             work.target_a = min(work.target_a, amps)
             if amps <= 0.0:
                 work.kind = _Kind.PAUSED
@@ -806,6 +853,8 @@ class EnergyManager:
                 state.last_write = write
                 state.last_write_at = now
                 state.error_wh = 0.0
+            elif last is not None and target != last:
+                self._say_write_wait(work, target, last)
             self._set_error_rate(work, target)
         return ChargerDecision(
             charger_id=work.cid,
@@ -815,7 +864,20 @@ class EnergyManager:
             surplus_share_w=work.share_w,
             stale=work.stale,
             plan_feasible=work.plan_feasible,
+            until=work.until,
         )
+
+    @staticmethod
+    def _say_write_wait(work: _Work, target: ChargerCommand, last: ChargerCommand) -> None:
+        """A start or a 1p/3p switch that is decided but waits for the write interval: say so,
+        with when it goes out. (Set after the write was decided: it changes no limit. A target
+        that pauses is never held back, so ``target`` runs.)"""
+        write_at = work.state.last_write_at + work.cfg.min_write_interval_s
+        if last.paused:
+            # A solar car says it is starting; any other keeps its reason (Fast, plan...).
+            work.say(Reason.STARTING if work.kind is _Kind.SOLAR else work.reason, write_at)
+        elif target.phases != last.phases:
+            work.say(Reason.PHASE_SWITCH, write_at)
 
     def _set_error_rate(self, work: _Work, target: ChargerCommand) -> None:
         """The error in force from now: what the written limit takes more (+) than the target."""

@@ -14,8 +14,14 @@ calls the driver):
   again (``next_update_at``, at least every ``watchdog_s``);
 * the writes (:meth:`write`) through each charger's current control (:class:`CurrentControl`, the
   core's ``CurrentController``): a pause is a 0 A limit, or a stop for a charger that pauses by
-  remote stop / start, resumed only where the energy manager paused it; a failed write, and a
-  charger that reconnects, are forgotten by the controller so the next decision is written again.
+  remote stop / start, resumed (after its limit is set) only where the energy manager paused it;
+  a charger's writes run one at a time, only the latest decision's; a failed write, and a charger
+  that reconnects, are forgotten by the controller so the next decision is written again;
+* who controls each charger (``ControlledBy``, recorded in its current control): the energy
+  manager, or the user in mode Manual. A manual change takes a charger over (the HA layer sets
+  its mode to Manual); a Manual charger is left alone: the controller never sees it (its draw is
+  house load to the others), nothing is written to it, its decision says ``Reason.MANUAL``. Picking
+  another mode hands it back.
 
 Time is float POSIX seconds from the clock passed in; daily departures are wall-clock times in the
 zone passed in.
@@ -23,24 +29,34 @@ zone passed in.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, tzinfo
 from typing import Any, Protocol
 
 from custom_components.ocpp_ems.core.errors import OcppEmsError
-from custom_components.ocpp_ems.core.model import Charger
-from custom_components.ocpp_ems.core.settings import ChargerSettings as QuirkSettings
+from custom_components.ocpp_ems.core.limits import LimitRules
+from custom_components.ocpp_ems.core.model import Charger, ControlledBy
 from custom_components.ocpp_ems.core.settings import PauseStrategy
 
-from .charger_config import EmsOptions, charger_settings, current_bounds
+from .charger_config import EmsOptions, charger_settings
 from .charger_view import ChargerView
 from .config import ChargerSettings, SiteSettings
 from .controller import EnergyManager
 from .discharge import DischargeEntity, discharge_value
 from .energy_split import energy_mix, split_session
-from .types import ChargerCommand, ChargerDecision, ChargerInputs, Decision, Reading, SiteInputs
+from .types import (
+    ChargerCommand,
+    ChargerDecision,
+    ChargerInputs,
+    Decision,
+    Mode,
+    Reading,
+    Reason,
+    SiteInputs,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -53,7 +69,18 @@ _VIEW_FIELDS = frozenset(f.name for f in fields(ChargerView))
 class CurrentControl(Protocol):
     """What the driver needs of a charger's current control (``core.current_control``)."""
 
+    @property
+    def rules(self) -> LimitRules: ...
+
+    @property
+    def effective_limit_a(self) -> float: ...
+
+    @property
+    def paused(self) -> bool: ...
+
     def pause_strategy(self) -> PauseStrategy: ...
+
+    def set_controlled_by(self, controlled_by: ControlledBy) -> None: ...
 
     async def set_limit(self, amps: float | None, *, phases: int | None = None) -> None: ...
 
@@ -64,11 +91,11 @@ class CurrentControl(Protocol):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChargerLink:
-    """A charger under the energy manager: its model and how to reach its settings and control."""
+    """A charger under the energy manager: its model and how to reach its current control (whose
+    limit rules follow the charger's options)."""
 
     model: Charger
-    quirks: Callable[[], QuirkSettings]  # its quirk settings now (they follow its options)
-    control: Callable[[], CurrentControl]  # its current control, looked up at each write
+    control: Callable[[], CurrentControl]  # its current control, looked up at each use
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,8 +136,14 @@ class EmsDriver:
         self._timing = timing
         self._views: dict[str, ChargerView] = {}
         self._links: dict[str, ChargerLink] = {}
+        self._settings: dict[str, ChargerSettings] = {}  # every linked charger's, Manual ones too
+        self._active = True  # False: switched off, it controls no charger
         self._connected: dict[str, bool] = {}
         self._paused: set[str] = set()  # chargers the energy manager stopped (remote stop/start)
+        # Writes of one charger run one at a time, and only the latest decision's: each is its own
+        # task, and one that waits for the charger (a resume) must not land after a newer one.
+        self._write_locks: dict[str, asyncio.Lock] = {}
+        self._write_seq: dict[str, int] = {}
         self._decision: Decision | None = None
         self._discharge_written_at = float("-inf")
 
@@ -135,49 +168,85 @@ class EmsDriver:
         return self._views.setdefault(charger_id, ChargerView())
 
     def settings(self, charger_id: str) -> ChargerSettings:
-        """The controller's settings of a charger now."""
-        return self._manager.charger(charger_id)
-
-    def current_bounds(self, charger_id: str) -> tuple[float, float]:
-        """What the charger takes: its minimum current and the installation maximum."""
-        return current_bounds(self._links[charger_id].quirks())
+        """The controller's settings of a charger now (built for a Manual charger too)."""
+        return self._settings[charger_id]
 
     def update_charger(self, charger_id: str, changes: Mapping[str, Any]) -> None:
         """A user change to a charger's settings (``ChargerView`` fields), applied at once."""
         if unknown := set(changes) - _VIEW_FIELDS:
             raise TypeError(f"unknown charger settings {sorted(unknown)}")
         view = self.charger_view(charger_id)
+        was_manual = view.mode is Mode.MANUAL
         for key, value in changes.items():
             setattr(view, key, value)
-        if charger_id in self._links:
-            self._configure(charger_id, self._clock())
+        if (link := self._links.get(charger_id)) is None:
+            return
+        if was_manual and view.mode is not Mode.MANUAL and link.control().paused:
+            # Handed back while the user had paused it: the manager's next limit resumes it.
+            self._paused.add(charger_id)
+        self._configure(charger_id, self._clock())
+        self._claim(charger_id)
 
     def boost(self, charger_id: str, until: float | None) -> None:
-        """Full power until ``until`` (None ends a boost)."""
-        self._manager.boost(charger_id, until)
+        """Full power until ``until`` (None ends a boost); not for a Manual charger."""
+        if self._in_controller(charger_id):
+            self._manager.boost(charger_id, until)
 
     def _configure(self, charger_id: str, now: float) -> None:
         link = self._links[charger_id]
+        view = self.charger_view(charger_id)
         settings = charger_settings(
-            self.charger_view(charger_id),
-            link.quirks(),
-            link.model,
-            self._options,
-            now=now,
-            zone=self._zone(),
+            view, link.control().rules, self._options, now=now, zone=self._zone()
         )
-        self._manager.set_charger(charger_id, settings)
+        self._settings[charger_id] = settings
+        if view.mode is Mode.MANUAL:
+            # The user's: out of the controller (a fresh start when it is handed back).
+            self._manager.remove_charger(charger_id)
+        else:
+            self._manager.set_charger(charger_id, settings)
+
+    # --- who controls a charger ------------------------------------------------------------------
+    def set_active(self, active: bool) -> None:
+        """Switched on or off: off, it controls none of its chargers any more."""
+        self._active = active
+        for charger_id in self._links:
+            self._claim(charger_id)
+
+    def controlled_by(self, charger_id: str) -> ControlledBy:
+        if not self._active or charger_id not in self._links:
+            return ControlledBy.NONE
+        if self._manual(charger_id):
+            return ControlledBy.MANUAL
+        return ControlledBy.ENERGY_MANAGER
+
+    def _claim(self, charger_id: str) -> None:
+        """Record who controls the charger in its current control."""
+        if (link := self._links.get(charger_id)) is not None:
+            link.control().set_controlled_by(self.controlled_by(charger_id))
+
+    def _manual(self, charger_id: str) -> bool:
+        return self.charger_view(charger_id).mode is Mode.MANUAL
+
+    def _controls(self, charger_id: str) -> bool:
+        return self.controlled_by(charger_id) is ControlledBy.ENERGY_MANAGER
+
+    def _in_controller(self, charger_id: str) -> bool:
+        return charger_id in self._links and not self._manual(charger_id)
 
     # --- chargers ----------------------------------------------------------------------------------
     def add_charger(self, charger_id: str, link: ChargerLink) -> None:
         self._links[charger_id] = link
         self._connected[charger_id] = link.model.connected
         self._configure(charger_id, self._clock())
+        self._claim(charger_id)
 
     def remove_charger(self, charger_id: str) -> None:
-        self._links.pop(charger_id, None)
+        if (link := self._links.pop(charger_id, None)) is not None:
+            link.control().set_controlled_by(ControlledBy.NONE)
         self._connected.pop(charger_id, None)
+        self._settings.pop(charger_id, None)
         self._paused.discard(charger_id)
+        self._write_seq.pop(charger_id, None)
         self._manager.remove_charger(charger_id)
 
     def charger_changed(self, charger_id: str) -> None:
@@ -186,7 +255,8 @@ class EmsDriver:
         if (link := self._links.get(charger_id)) is None:
             return
         connected = link.model.connected
-        if connected and not self._connected.get(charger_id, False):
+        was_connected = self._connected.get(charger_id, False)
+        if connected and not was_connected and self._in_controller(charger_id):
             self._manager.invalidate(charger_id)
         self._connected[charger_id] = connected
 
@@ -211,6 +281,8 @@ class EmsDriver:
         for charger_id in self._links:
             self._configure(charger_id, now)
         decision = self._manager.update(inputs, now)
+        if manual := {cid: self._manual_decision(cid) for cid in self._links if self._manual(cid)}:
+            decision = replace(decision, chargers={**decision.chargers, **manual})
         self._decision = decision
         for charger_id, charger in inputs.chargers.items():
             self._split_energy(charger_id, charger, inputs)
@@ -232,6 +304,24 @@ class EmsDriver:
             },
             discharge_value=value,
             wake_at=wake,
+        )
+
+    def _manual_decision(self, charger_id: str) -> ChargerDecision:
+        """A Manual charger's decision: nothing to write; its target is the limit in force."""
+        control = self._links[charger_id].control()
+        phases = self._settings[charger_id].phases
+        amps = control.effective_limit_a
+        target = (
+            ChargerCommand.pause(phases)
+            if control.paused or amps <= 0.0
+            else ChargerCommand(current_a=amps, phases=phases)
+        )
+        return ChargerDecision(
+            charger_id=charger_id,
+            target=target,
+            write=None,
+            reason=Reason.MANUAL,
+            surplus_share_w=0.0,
         )
 
     def _split_energy(self, charger_id: str, charger: ChargerInputs, inputs: SiteInputs) -> None:
@@ -282,13 +372,26 @@ class EmsDriver:
         """Send one command through the charger's current control (the only path to it).
 
         Returns when to try again after a failed write (the controller forgot it), else None.
+        Writes of one charger run in the order of the decisions, and one that a newer decision's
+        write already follows is dropped.
         """
-        if (link := self._links.get(charger_id)) is None:
+        seq = self._write_seq[charger_id] = self._write_seq.get(charger_id, 0) + 1
+        async with self._write_locks.setdefault(charger_id, asyncio.Lock()):
+            if self._write_seq.get(charger_id) != seq:
+                return None  # superseded by a newer decision (queued behind this one)
+            return await self._write(charger_id, command)
+
+    async def _write(self, charger_id: str, command: ChargerCommand) -> float | None:
+        # Checked before every call: once the user took the charger over, or the manager was
+        # switched off, nothing more of a decision goes out.
+        if not self._controls(charger_id):
             return None
-        control = link.control()
+        control = self._links[charger_id].control()
         # Phases go to the charger only where it switches them; otherwise the controller uses the
         # phases the car really draws on (a 1p car on a 3p charger must not get a 3p W limit).
-        phases = command.phases if self._manager.charger(charger_id).can_switch_phases else None
+        phases = command.phases if self._settings[charger_id].can_switch_phases else None
+        # Only a charger we stopped is started again (never one the user stopped).
+        resume = not command.paused and charger_id in self._paused
         try:
             if command.paused and control.pause_strategy() is PauseStrategy.ZERO_LIMIT:
                 await control.set_limit(0.0, phases=phases)
@@ -296,15 +399,15 @@ class EmsDriver:
                 self._paused.add(charger_id)
                 await control.pause()
             else:
-                if charger_id in self._paused:
-                    # Only a charger we stopped is started again (never one the user stopped).
+                # The limit is in place before a remote start.
+                await control.set_limit(command.current_a, phases=phases)
+                if resume and self._controls(charger_id):  # (not if taken over meanwhile)
                     await control.resume()
                     self._paused.discard(charger_id)
-                await control.set_limit(command.current_a, phases=phases)
         except OcppEmsError as err:
             _LOGGER.warning("Energy manager could not set charger %s: %s", charger_id, err)
-            if charger_id not in self._links:
-                return None
+            if not self._in_controller(charger_id):
+                return None  # gone or taken over meanwhile: nothing to write again
             self._manager.invalidate(charger_id)
             return self._clock() + self._timing().retry_s
         return None

@@ -26,6 +26,8 @@ class PlanStatus:
     feasible: bool  # the remaining energy fits before departure at full power
     remaining_wh: float
     needed_s: float  # full-power time still needed
+    # Not charging now: when the first reserved slot begins (None: none reserved).
+    starts_at: float | None = None
 
 
 def _segments(
@@ -81,10 +83,12 @@ def plan_status(
     # Cheapest first; among equal prices the latest first.
     ranked = sorted(_segments(now, departure, prices), key=lambda seg: (seg[2], -seg[0]))
     covered = 0.0
+    starts_at: float | None = None
     for start, end, _price in ranked:
         if start <= now < end:
             return PlanStatus(True, True, remaining_wh, needed_s)
+        starts_at = start if starts_at is None else min(starts_at, start)
         covered += end - start
         if covered >= needed_s:
             break
-    return PlanStatus(False, True, remaining_wh, needed_s)
+    return PlanStatus(False, True, remaining_wh, needed_s, starts_at)

@@ -11,6 +11,17 @@ added back, so the result is the power all cars together could draw without impo
   deficit, a cap the HA side can give a hybrid inverter so the battery covers the house and the
   grid the car.
 
+Never more than the PV gives. In one instant ``ev - grid - battery`` is exactly ``pv - house``, but
+the terms are read at different moments: the grid meter every few seconds, the battery and PV every
+few more, the charger's meter every 10-60 s, and the cars' draw right after a start or a raise is
+the commanded current (the controller's prediction, which runs ahead of the grid meter while the
+car is still ramping up or the charger has not applied the limit yet). So the sum can count the
+same power twice: a car that started at 10.2 A on 8 kW of PV is counted at 10.2 A while the grid
+still shows the export beside the 7.2 A it draws so far, and the surplus reads 9.1 kW; a battery
+that stopped charging is still read as charging. With a PV reading the measured part is capped at the
+PV power (the house load is never negative); battery assistance and curtailed PV are added on top,
+as they are power the PV reading does not show.
+
 Zero-export / hybrid inverters curtail PV instead of exporting, so "no export" does not mean "no
 surplus". Two ways to see the hidden headroom: an inverter sensor of available (potential) PV
 power gives it directly (``available - pv``); without it, ``zero_export`` makes the controller
@@ -49,6 +60,7 @@ def site_balance(
 ) -> Balance:
     available = ev_w - grid_w
     battery_first_w = 0.0
+    assist_w = 0.0  # what the battery may add for the car (battery-assisted charging)
     discharge_limit: float | None = None
     rules = settings.battery
     if battery_w is not None:
@@ -65,10 +77,14 @@ def site_balance(
             and battery_soc > rules.floor_soc
         )
         if assisted:
-            available += rules.max_discharge_to_car_w
+            assist_w = rules.max_discharge_to_car_w
         if rules.emit_discharge_limit and any_car_drawing:
             house_deficit = max(0.0, grid_w + battery_w - ev_w)
-            discharge_limit = house_deficit + (rules.max_discharge_to_car_w if assisted else 0.0)
+            discharge_limit = house_deficit + assist_w
+    if pv_w is not None:
+        # Readings from different moments (see the module doc) cannot make more than the PV.
+        available = min(available, pv_w)
+    available += assist_w
     solar = settings.solar
     if pv_w is not None and pv_available_w is not None:
         available += max(0.0, pv_available_w - pv_w)

@@ -19,10 +19,17 @@ class Mode(StrEnum):
     MIN_SOLAR = "min_solar"
     SOLAR = "solar"
     PLAN = "plan"
+    # The user took the charger over (a manual limit or pause): the energy manager leaves it alone.
+    # The driver never hands such a charger to the controller (``driver.py``).
+    MANUAL = "manual"
 
 
 class Reason(StrEnum):
-    """Why a charger got the limit it got (shown to the user, translated on the HA side)."""
+    """Why a charger got the limit it got (shown to the user, translated on the HA side).
+
+    It says what the manager is doing now. A wait that ends by itself (a delay, a grace period, a
+    boost, a planned slot) sets :attr:`ChargerDecision.until` to the moment it ends.
+    """
 
     OFF = "off"
     NOT_PLUGGED = "not_plugged"
@@ -40,6 +47,11 @@ class Reason(StrEnum):
     TARGET_REACHED = "target_reached"
     STALE_INPUT = "stale_input"
     PHASE_SWITCH = "phase_switch"
+    MANUAL = "manual"  # mode Manual: the user's limit, nothing written
+    # Waits with an end (``ChargerDecision.until``):
+    STARTING = "starting"  # surplus enough to start: the start delay (or write interval) runs
+    STOPPING = "stopping"  # solar car held at its minimum in a deficit: the stop delay runs
+    PHASE_SWITCH_PENDING = "phase_switch_pending"  # a 1p/3p switch delay (or settle time) runs
 
 
 class StaleFallback(StrEnum):
@@ -135,6 +147,10 @@ class ChargerDecision:
     )
     stale: bool = False
     plan_feasible: bool = True
+    # When the wait the reason names ends (POSIX s): the start or stop delay, the 1p/3p delay, the
+    # write interval, a stale input's grace period, a boost, the next planned slot. None: no wait
+    # with an end (the reason holds until the inputs change).
+    until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

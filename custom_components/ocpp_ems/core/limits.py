@@ -1,0 +1,132 @@
+"""The limit rules of one charger: the single place that knows them.
+
+What a charger may be limited to (bounds), in which steps, in which unit and how amps become watts,
+what limit is in force, and how a pause is done. Every user of a limit asks here (through
+:attr:`CurrentController.rules <.current_control.CurrentController.rules>`): the current-limit
+number and the active-limit sensor, the actions, and the energy manager's settings of the charger
+(``ems/charger_config.py``); nothing derives these rules again.
+
+The rules depend on the charger's settings (its options) and on what the charger reported it can
+do (:class:`~.model.Capabilities`), so they are built from both, cheaply, whenever asked.
+
+**One voltage.** Amps become watts with ``ChargerSettings.nominal_voltage_v`` and nothing else.
+Chargers have no voltage setting of their own: the host fills it in from its site voltage (in Home
+Assistant the energy manager's *nominal voltage* option of the charger's server, 230 V by default,
+whether the energy manager is enabled or not), so a W limit and the energy manager's power
+arithmetic use the same volts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .model import Capabilities, ChargingRateUnit, LimitState
+from .settings import ChargerSettings, PauseStrategy, RateUnitPreference
+
+# The resolution of a current limit: an OCPP profile in A takes multiples of 0.1 A.
+LIMIT_RESOLUTION_A = 0.1
+# The step a user (or the energy manager) moves a limit in when the charger takes limits in W.
+WHOLE_AMP_STEP_A = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class LimitRules:
+    """The limit rules of a charger with these settings and capabilities."""
+
+    settings: ChargerSettings
+    capabilities: Capabilities
+
+    # --- bounds ----------------------------------------------------------------------------------
+    @property
+    def max_a(self) -> float:
+        """The installation maximum: no limit is ever above it."""
+        return self.settings.installation_max_a
+
+    @property
+    def min_a(self) -> float:
+        """The lowest current a charging car is given (IEC 61851 cannot signal less), never above
+        the installation maximum."""
+        return min(self.settings.min_current_a, self.max_a)
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """(minimum, maximum) of a limit that lets the car charge."""
+        return self.min_a, self.max_a
+
+    @property
+    def safe_a(self) -> float:
+        """The safe current of the base profile (what the charger falls back to)."""
+        return self.settings.safe_current_a
+
+    def accepts(self, amps: float) -> bool:
+        """Whether a user may ask for ``amps``: 0 (pause) or a value within the bounds."""
+        return amps == 0 or self.min_a <= amps <= self.max_a
+
+    def clamp(self, amps: float) -> float:
+        """What a requested limit becomes: at the limit resolution, at most the maximum, and a
+        current between 0 and the minimum raised to the minimum (0 stays 0: no flow)."""
+        amps = round(min(amps, self.max_a), 1)
+        return self.min_a if 0 < amps < self.min_a else amps
+
+    # --- unit, step, conversion --------------------------------------------------------------------
+    @property
+    def unit(self) -> ChargingRateUnit:
+        """The unit limits are written in: the user's preference, else A where the charger takes
+        it, else W."""
+        preference = self.settings.rate_unit
+        if preference is RateUnitPreference.AMPERE:
+            return ChargingRateUnit.AMPERE
+        if preference is RateUnitPreference.WATT:
+            return ChargingRateUnit.WATT
+        if ChargingRateUnit.AMPERE in self.capabilities.rate_units:
+            return ChargingRateUnit.AMPERE
+        return ChargingRateUnit.WATT
+
+    @property
+    def step_a(self) -> float:
+        """0.1 A where the charger takes A and W is not preferred, else whole amps."""
+        takes_amps = ChargingRateUnit.AMPERE in self.capabilities.rate_units
+        if takes_amps and self.settings.rate_unit is not RateUnitPreference.WATT:
+            return LIMIT_RESOLUTION_A
+        return WHOLE_AMP_STEP_A
+
+    @property
+    def voltage_v(self) -> float:
+        """The one voltage of every A <-> W conversion of this charger."""
+        return self.settings.nominal_voltage_v
+
+    def to_unit(self, amps: float, unit: ChargingRateUnit, phases: int) -> float:
+        """A limit per phase in ``unit``: A at the limit resolution, or whole watts."""
+        if unit is ChargingRateUnit.AMPERE:
+            return round(amps, 1)
+        return float(round(amps * self.voltage_v * phases))
+
+    def to_amps(self, value: float, unit: ChargingRateUnit, phases: int) -> float:
+        """A limit in ``unit`` as amps per phase (the inverse of :meth:`to_unit`)."""
+        if unit is ChargingRateUnit.AMPERE:
+            return value
+        return value / (self.voltage_v * phases)
+
+    # --- pausing and the limit in force ------------------------------------------------------------
+    @property
+    def smart_charging(self) -> bool:
+        """Whether limits can be written (a charger that reported no profiles is assumed to)."""
+        return not self.capabilities.supported_profiles or self.capabilities.smart_charging
+
+    @property
+    def pause_strategy(self) -> PauseStrategy:
+        """How a pause is done: without smart charging a 0 A profile is impossible, so stopping
+        the transaction is the only way."""
+        if not self.smart_charging:
+            return PauseStrategy.REMOTE_STOP_START
+        return self.settings.pause_strategy
+
+    def limit_a(self, limit: LimitState) -> float:
+        """The requested limit, capped by the maximum (none requested: the maximum)."""
+        return self.max_a if limit.requested_a is None else min(limit.requested_a, self.max_a)
+
+    def effective_a(self, limit: LimitState) -> float:
+        """The limit in force: :meth:`limit_a`, or 0 A while paused by a 0 A limit."""
+        if limit.paused and self.pause_strategy is PauseStrategy.ZERO_LIMIT:
+            return 0.0
+        return self.limit_a(limit)

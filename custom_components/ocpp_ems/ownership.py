@@ -1,0 +1,92 @@
+"""Who sets a charger's current limit, and the one path every manual change takes.
+
+A charger's limit is set by one of (``core.model.ControlledBy``, recorded by the core's current
+control and kept across restarts):
+
+* ``energy_manager``: its server's energy manager, in one of its modes (Off, Fast, Min + solar,
+  Solar, Plan);
+* ``manual``: the user, who took it over from the energy manager (its mode is then Manual);
+* ``none``: no energy manager is enabled; the user and automations set it.
+
+The rule: a manual change (the current-limit number, the charging switch, the actions
+``set_current_limit``, ``pause_charging`` and ``resume_charging``) of a charger the energy manager
+controls takes it over. Its mode becomes Manual before the change is written, the manual value
+stays, and the energy manager writes nothing to it until another mode is picked (charge-mode select
+or ``set_charge_mode`` / ``plan_charge``), which hands it back. A change needs the charger online:
+an offline charger raises the translated ``charger_not_connected`` error (nothing is remembered for
+later).
+
+The charger's *Controlled by* sensor shows the state, with the energy manager's mode as an
+attribute while the energy manager controls it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+)
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
+
+from .coordinator import ChargerConfigEntry, ChargerCoordinator
+from .core.current_control import CurrentController
+from .core.model import ControlledBy
+from .ems_entity import ems_of
+from .energy_manager import EnergyManagerRuntime
+from .entity import OcppEntity, charger_errors, require_session
+
+ATTR_MODE = "mode"
+
+
+async def async_manual_change(
+    entry: ChargerConfigEntry, change: Callable[[CurrentController], Awaitable[None]]
+) -> None:
+    """Make a manual change of the charger's limit (``change`` gets its current control): online
+    only, taken over from the energy manager first; core errors become translated ones."""
+    runtime = entry.runtime_data
+    charger_id = runtime.charger_id
+    with charger_errors(charger_id):
+        require_session(runtime.central, charger_id)
+        if (ems := ems_of(entry)) is not None:
+            ems.async_take_over(charger_id)
+        await change(runtime.central.current_control(charger_id))
+
+
+CONTROLLED_BY = SensorEntityDescription(
+    key="controlled_by",
+    translation_key="controlled_by",
+    device_class=SensorDeviceClass.ENUM,
+    options=[str(controlled_by) for controlled_by in ControlledBy],
+)
+
+
+class OcppControlledBySensor(OcppEntity, SensorEntity):
+    """Who sets the charger's limit now (with the energy manager's mode while it does)."""
+
+    def __init__(self, coordinator: ChargerCoordinator, ems: EnergyManagerRuntime | None) -> None:
+        super().__init__(coordinator, CONTROLLED_BY)
+        self._ems = ems
+
+    @property
+    def native_value(self) -> str:
+        return str(self.charger.limit.controlled_by)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        if self._ems is None or self.charger.limit.controlled_by is not ControlledBy.ENERGY_MANAGER:
+            return None
+        return {ATTR_MODE: str(self._ems.charger_view(self.coordinator.charger_id).mode)}
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        if self._ems is not None:
+            # A change between two of the energy manager's modes changes only the attribute.
+            self.async_on_remove(
+                async_dispatcher_connect(
+                    self.hass, self._ems.signal, self.async_write_ha_state_if_changed
+                )
+            )
