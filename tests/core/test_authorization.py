@@ -84,8 +84,9 @@ async def test_unauthorized_start_is_stopped_remotely(h: Harness) -> None:
 
 async def test_unauthorized_transaction_that_ends_while_the_stop_fails(h: Harness) -> None:
     sim = await attached(h)
-    # The charger answers the remote stop late (and rejects it); meanwhile the session ends.
-    sim.delay["RemoteStopTransaction"] = 2.0
+    # The charger answers the remote stop late (and rejects it); meanwhile the session ends. The
+    # delay must outlast our StopTransaction below even on a loaded machine (seen flaky at 2 s).
+    sim.delay["RemoteStopTransaction"] = 4.0
     sim.status_override["RemoteStopTransaction"] = "Rejected"
     tx = (await sim.start_tx(id_tag="BAD")).transaction_id
     await wait_for(lambda: sim.actions("RemoteStopTransaction"))
