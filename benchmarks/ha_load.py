@@ -65,7 +65,7 @@ from typing import Any
 BENCHMARKS = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHMARKS))
 
-from load_fleet import SimCharger, now_iso  # noqa: E402
+from load_fleet import SimCharger  # noqa: E402
 from restart_chaos import DOMAIN, ID_TAG, REPO, Processes, free_port, seed_config  # noqa: E402
 
 WAVE = 10  # chargers onboarded at once (the server keeps at most 20 waiting for approval)
@@ -243,38 +243,13 @@ class BenchCharger(SimCharger):
     """``load_fleet.SimCharger`` for a Home Assistant that must accept it first: boots again
     until accepted, and starts its transaction with the id tag the server entry allows."""
 
+    id_tag = ID_TAG
+
     async def boot(self) -> None:
         # Pending until Home Assistant created its entry (auto-accept); then Accepted.
         while await self.boot_notification() != "Accepted":  # noqa: ASYNC110 - the server decides
             await asyncio.sleep(1.0)
-        await self.call(
-            "StatusNotification",
-            {
-                "connectorId": 1,
-                "errorCode": "NoError",
-                "status": "Preparing",
-                "timestamp": now_iso(),
-            },
-        )
-        start = await self.call(
-            "StartTransaction",
-            {
-                "connectorId": 1,
-                "idTag": ID_TAG,
-                "meterStart": int(self.energy_wh),
-                "timestamp": now_iso(),
-            },
-        )
-        self.transaction_id = start["transactionId"]
-        await self.call(
-            "StatusNotification",
-            {
-                "connectorId": 1,
-                "errorCode": "NoError",
-                "status": "Charging",
-                "timestamp": now_iso(),
-            },
-        )
+        await self.start_session()
 
 
 async def wait_for_port(port: int, procs: Processes, limit_s: float) -> None:

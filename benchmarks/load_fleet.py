@@ -189,6 +189,9 @@ class CallFailedError(Exception):
 class SimCharger:
     """One charger: raw OCPP-J over websockets, answers server calls, times its own calls."""
 
+    # The id tag its transactions start with.
+    id_tag = "BENCH"
+
     def __init__(self, url: str, charger_id: str, stats: FleetStats | None = None) -> None:
         self.url = f"{url}/{charger_id}"
         self.charger_id = charger_id
@@ -307,7 +310,7 @@ class SimCharger:
             "StartTransaction",
             {
                 "connectorId": 1,
-                "idTag": "BENCH",
+                "idTag": self.id_tag,
                 "meterStart": int(self.energy_wh),
                 "timestamp": now_iso(),
             },
