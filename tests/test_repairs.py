@@ -38,6 +38,14 @@ async def repairs(hass: HomeAssistant) -> None:
     assert await async_setup_component(hass, "repairs", {})
 
 
+async def onboard_and_leave(onboard: Onboard, central: CentralSystem) -> MockConfigEntry:
+    """CP1 onboarded (its password offered, not yet used), then disconnected."""
+    async with onboard("CP1") as (_sim, entry):
+        pass
+    await wait_for(lambda: central.session("CP1") is None)
+    return entry
+
+
 async def reconnect_without_password(
     connect: ConnectCharger, central: CentralSystem, times: int
 ) -> None:
@@ -99,9 +107,7 @@ async def test_a_charger_that_ignores_its_key_keeps_getting_in_and_gets_a_repair
     central: CentralSystem,
     issue_registry: ir.IssueRegistry,
 ) -> None:
-    async with onboard("CP1") as (_sim, entry):
-        pass
-    await wait_for(lambda: central.session("CP1") is None)
+    entry = await onboard_and_leave(onboard, central)
     await reconnect_without_password(connect, central, 1)
     assert issue_registry.async_get_issue(DOMAIN, IGNORED) is None
     await reconnect_without_password(connect, central, 1)
@@ -138,9 +144,7 @@ async def test_repair_provision_again_while_connected(
     central: CentralSystem,
     issue_registry: ir.IssueRegistry,
 ) -> None:
-    async with onboard("CP1") as (_sim, entry):
-        pass
-    await wait_for(lambda: central.session("CP1") is None)
+    entry = await onboard_and_leave(onboard, central)
     await reconnect_without_password(connect, central, 2)
     assert issue_registry.async_get_issue(DOMAIN, IGNORED) is not None
 
@@ -175,9 +179,7 @@ async def test_repair_no_password_lets_the_charger_in_without_one(
     central: CentralSystem,
     issue_registry: ir.IssueRegistry,
 ) -> None:
-    async with onboard("CP1") as (_sim, entry):
-        pass
-    await wait_for(lambda: central.session("CP1") is None)
+    entry = await onboard_and_leave(onboard, central)
     await reconnect_without_password(connect, central, 2)
 
     result = await start_fix(hass, IGNORED, "no_password")
@@ -304,9 +306,7 @@ async def test_auth_failed_comes_back_when_the_fix_did_not_help(
     central: CentralSystem,
     issue_registry: ir.IssueRegistry,
 ) -> None:
-    async with onboard("CP1"):
-        pass
-    await wait_for(lambda: central.session("CP1") is None)
+    await onboard_and_leave(onboard, central)
     central.charger("CP1").auth_committed = True
     sources = iter(f"127.0.0.{n}" for n in range(10, 20))
     for _ in range(3):

@@ -7,12 +7,13 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 import pytest
 from websockets.asyncio.client import ClientConnection
 
+from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.protocol import SessionFactory
 from custom_components.ocpp_ems.core.server import CentralSystem
-from custom_components.ocpp_ems.core.settings import ServerSettings
+from custom_components.ocpp_ems.core.settings import ChargerSettings, ServerSettings
 
 from .fakes import MemoryDirectory, MemoryStore
-from .v16_harness import Harness, protocol_harness
+from .v16_harness import CHARGER_ID, Harness, protocol_harness, running_harness
 
 type MakeCentral = Callable[..., Awaitable[CentralSystem]]
 
@@ -84,6 +85,26 @@ async def h(
 ) -> AsyncIterator[Harness]:
     """A protocol harness (accepted charger, no current control); modules may override it."""
     async with protocol_harness(directory, server_settings) as harness:
+        yield harness
+
+
+@pytest.fixture
+def settings(directory: MemoryDirectory) -> ChargerSettings:
+    """CP1 accepted, id tag TAG1 allowed; its charger settings (tests change them in place)."""
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    directory.id_tags.add("TAG1")
+    return directory.settings(CHARGER_ID)
+
+
+@pytest.fixture
+async def controlled(
+    socket_enabled: None,
+    directory: MemoryDirectory,
+    server_settings: ServerSettings,
+    settings: ChargerSettings,
+) -> AsyncIterator[Harness]:
+    """A harness with current control running for CP1 (see ``settings``)."""
+    async with running_harness(directory, server_settings) as harness:
         yield harness
 
 

@@ -5,7 +5,6 @@ charger. And the authorization event fires once per card swipe."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,12 +12,10 @@ import pytest
 from ocpp.v16 import call
 
 from custom_components.ocpp_ems.core.current_control import CurrentController
-from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.model import Charger, EventKind, Transaction
-from custom_components.ocpp_ems.core.settings import ChargerSettings, PauseStrategy, ServerSettings
+from custom_components.ocpp_ems.core.settings import ChargerSettings, PauseStrategy
 
-from .fakes import MemoryDirectory
-from .v16_harness import CHARGER_ID, Harness, SimCharger, now_iso, running_harness, wait_for
+from .v16_harness import CHARGER_ID, Harness, SimCharger, now_iso, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -28,21 +25,9 @@ def fast_timers(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def settings(directory: MemoryDirectory) -> ChargerSettings:
-    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
-    directory.id_tags.add("TAG1")
-    return directory.settings(CHARGER_ID)
-
-
-@pytest.fixture
-async def h(
-    socket_enabled: None,
-    directory: MemoryDirectory,
-    server_settings: ServerSettings,
-    settings: ChargerSettings,
-) -> AsyncIterator[Harness]:
-    async with running_harness(directory, server_settings) as harness:
-        yield harness
+def h(controlled: Harness) -> Harness:
+    """This module's harness: current control running (conftest ``controlled``)."""
+    return controlled
 
 
 def live_writes(sim: SimCharger) -> list[float]:

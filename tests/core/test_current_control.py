@@ -4,14 +4,12 @@ which keeps the profiles and computes its composite schedule like a charger does
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from ocpp.v16 import call
 
 from custom_components.ocpp_ems.core.current_control import CurrentController
-from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.errors import ChargerNotConnectedError, CommandRejectedError
 from custom_components.ocpp_ems.core.model import Charger, ControlledBy, EventKind
 from custom_components.ocpp_ems.core.settings import (
@@ -19,11 +17,9 @@ from custom_components.ocpp_ems.core.settings import (
     PauseStrategy,
     ProfilePurpose,
     RateUnitPreference,
-    ServerSettings,
 )
 
-from .fakes import MemoryDirectory
-from .v16_harness import CHARGER_ID, Harness, SimCharger, now_iso, running_harness, wait_for
+from .v16_harness import Harness, SimCharger, now_iso, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -33,21 +29,9 @@ def fast_verification(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def settings(directory: MemoryDirectory) -> ChargerSettings:
-    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
-    directory.id_tags.add("TAG1")
-    return directory.settings(CHARGER_ID)
-
-
-@pytest.fixture
-async def h(
-    socket_enabled: None,
-    directory: MemoryDirectory,
-    server_settings: ServerSettings,
-    settings: ChargerSettings,
-) -> AsyncIterator[Harness]:
-    async with running_harness(directory, server_settings) as harness:
-        yield harness
+def h(controlled: Harness) -> Harness:
+    """This module's harness: current control running (conftest ``controlled``)."""
+    return controlled
 
 
 def profile_writes(sim: SimCharger) -> list[dict[str, Any]]:

@@ -219,3 +219,17 @@ async def test_a_silent_charger_times_out_and_its_late_answer_is_a_stray() -> No
     connection.hang_up()
     await serving
     assert endpoint.stats.strays_dropped == 1
+
+
+async def test_a_repaired_payload_that_is_still_invalid_gets_the_remaining_violation() -> None:
+    connection = ScriptedConnection()
+    endpoint, _ = _endpoint(connection, {"MeterValues": Route(lambda seen, payload: {})})
+    sample = {"value": "1.5", "measurand": "Energy.Active.Import.Register", "unit": "kwh"}
+    payload = {
+        "connectorId": "one",  # not repairable
+        "meterValue": [{"timestamp": "2026-11-30T00:00:00Z", "sampledValue": [sample]}],
+    }
+    connection.feed([2, "r1", "MeterValues", payload])
+    await _serve_until_quiet(endpoint, connection)
+    assert connection.sent[0][:3] == [4, "r1", "TypeConstraintViolation"]
+    assert endpoint.inspector.stats.by_kind["repaired_meter_values"] == 1

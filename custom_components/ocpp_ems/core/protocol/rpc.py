@@ -26,7 +26,7 @@ import logging
 import uuid
 from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from websockets.exceptions import ConnectionClosed
 
@@ -198,36 +198,48 @@ class RpcEndpoint[T]:
             return self._internal_error(unique_id)
 
     def _handle_checked(self, unique_id: str, action: str, route: Route[T], payload: Any) -> str:
-        schemas = self._dialect.schemas
-        try:
-            schemas.check_request(action, payload, ours=False)
-        except SchemaViolation:
-            # Field quirks of real chargers are repaired only when the schema says something is
-            # wrong: the common, valid frame pays for one compiled check and nothing else.
-            repair = self.inspector.repair(action, payload)
-            if repair is Repair.NOTHING_USABLE:
-                return encode([CALL_RESULT, unique_id, {}])
-            try:
-                if repair is not Repair.REPAIRED:
-                    raise
-                schemas.check_request(action, payload, ours=False)
-            except SchemaViolation as final:
-                self.stats.errors_answered += 1
-                self.inspector.report(
-                    f"schema:{action}:{final.code}",
-                    "answered %s to %s: %s",
-                    final.code,
-                    action,
-                    final,
-                )
-                return encode_error(unique_id, final.code, final.description)
+        violation = self._check_incoming(action, payload)
+        if violation is Repair.NOTHING_USABLE:
+            return encode([CALL_RESULT, unique_id, {}])
+        if violation is not None:
+            self.stats.errors_answered += 1
+            self.inspector.report(
+                f"schema:{action}:{violation.code}",
+                "answered %s to %s: %s",
+                violation.code,
+                action,
+                violation,
+            )
+            return encode_error(unique_id, violation.code, violation.description)
         try:
             result = route.handle(self._target, payload)
         except CallError as err:
             return encode_error(unique_id, err.code, err.description)
         # Our own answer is checked like everything we send: a violation here is our bug.
-        schemas.check_response(action, result, ours=True)
+        self._dialect.schemas.check_response(action, result, ours=True)
         return encode([CALL_RESULT, unique_id, result])
+
+    def _check_incoming(
+        self, action: str, payload: Any
+    ) -> SchemaViolation | Literal[Repair.NOTHING_USABLE] | None:
+        """None when ``payload`` is valid (after repair, if it needed one); else what to answer.
+
+        Field quirks of real chargers are repaired only when the schema says something is wrong:
+        the common, valid frame pays for one compiled check and nothing else."""
+        schemas = self._dialect.schemas
+        try:
+            schemas.check_request(action, payload, ours=False)
+        except SchemaViolation as violation:
+            repair = self.inspector.repair(action, payload)
+            if repair is not Repair.REPAIRED:
+                return Repair.NOTHING_USABLE if repair is Repair.NOTHING_USABLE else violation
+        else:
+            return None
+        try:
+            schemas.check_request(action, payload, ours=False)
+        except SchemaViolation as still:
+            return still
+        return None
 
     def _resolve(self, message: list[Any]) -> None:
         future = self._pending.pop(message[1], None)
