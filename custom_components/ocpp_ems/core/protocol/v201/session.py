@@ -1,0 +1,66 @@
+"""The OCPP 2.0.1 / 2.1 adapter's session: one connected charging station."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import ocpp.v21
+import ocpp.v201
+
+from custom_components.ocpp_ems.core.model import Charger
+from custom_components.ocpp_ems.core.protocol.frames import ErrorCodes
+from custom_components.ocpp_ems.core.protocol.rpc import Connection, Dialect, Payload
+from custom_components.ocpp_ems.core.protocol.rpc_session import RpcSession
+from custom_components.ocpp_ems.core.protocol.schemas import Schemas, ViolationCodes
+from custom_components.ocpp_ems.core.session import SessionContext
+
+from .commands import V201Commands
+from .handlers import ROUTES
+from .provisioning import Provisioning
+
+# OCPP-J 2.0.1 (part 4, 4.2.3): its own codes for a broken frame and for schema rules.
+_ERROR_CODES = ErrorCodes(
+    malformed="RpcFrameworkError",
+    unknown_message_type="MessageTypeNotSupported",
+    too_large="FormatViolation",
+)
+_VIOLATION_CODES = ViolationCodes(
+    occurrence="OccurrenceConstraintViolation", structure="FormatViolation"
+)
+
+
+def _dialect(version: str, package_file: str) -> Dialect:
+    # The official schemas shipped in the ``ocpp`` package (read here, at import time).
+    schemas = Schemas(
+        Path(package_file).parent / "schemas", request_suffix="Request", codes=_VIOLATION_CODES
+    )
+    return Dialect(
+        version=version, schemas=schemas, codes=_ERROR_CODES, known_actions=schemas.actions
+    )
+
+
+DIALECT_201 = _dialect("2.0.1", ocpp.v201.__file__)
+DIALECT_21 = _dialect("2.1", ocpp.v21.__file__)
+
+
+class V201Session(V201Commands, RpcSession):
+    """One connected OCPP 2.0.1 charging station."""
+
+    ocpp_version = "2.0.1"
+    dialect = DIALECT_201
+    routes = ROUTES
+    provisioning: Provisioning
+
+    def __init__(self, connection: Connection, charger: Charger, context: SessionContext) -> None:
+        super().__init__(connection, charger, context)
+        self.provisioning = Provisioning(self)
+
+    async def call(self, action: str, payload: Payload) -> Payload:
+        return await self.send(action, payload)
+
+
+class V21Session(V201Session):
+    """One connected OCPP 2.1 charging station (what 2.1 adds is used where the station has it)."""
+
+    ocpp_version = "2.1"
+    dialect = DIALECT_21
