@@ -831,8 +831,10 @@ async def test_charger_options(
             CONF_PAUSE_STRATEGY: "remote_stop_start",
             CONF_METER_INTERVAL: 30,
             CONF_LIVE_LIMIT_DURATION: 600,
-            CONF_PHASES: 1,
+            CONF_PHASES: "1",  # a select: 1 or 3, as text
         }
+        phases = next(k for k in result["data_schema"].schema if k == CONF_PHASES)
+        assert result["data_schema"].schema[phases].config["options"] == ["1", "3"]
         bad = good | {
             CONF_LIVE_STACK_LEVEL: 0,
             CONF_SAFE_CURRENT: 20.0,
@@ -847,12 +849,22 @@ async def test_charger_options(
         }
         result = await hass.config_entries.options.async_configure(result["flow_id"], good)
         assert result["type"] is FlowResultType.CREATE_ENTRY
-        assert charger_entry.options == good
+        assert charger_entry.options == good | {CONF_PHASES: 1}
         # The core reads them live through the directory.
         directory = charger_entry.runtime_data.server_entry.runtime_data.directory
         settings = directory.settings("CP1")
         assert settings.installation_max_a == 16.0
         assert settings.pause_strategy == "remote_stop_start"
+        # A count an older version stored from a free number (2) is offered as the default, 3.
+        hass.config_entries.async_update_entry(
+            charger_entry, options=charger_entry.options | {CONF_PHASES: 2}
+        )
+        result = await hass.config_entries.options.async_init(charger_entry.entry_id)
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {"next_step_id": "charger"}
+        )
+        key = next(k for k in result["data_schema"].schema if k == CONF_PHASES)
+        assert key.description == {"suggested_value": "3"}
 
 
 async def test_charger_options_show_password(

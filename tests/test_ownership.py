@@ -196,6 +196,25 @@ async def test_manual_change_takes_over_until_a_mode_hands_back(
 
 
 @pytest.mark.usefixtures("fast_ems_debounce", "sources")
+async def test_a_refused_manual_change_leaves_the_manager_in_control(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """The charger refuses the manual limit: the action fails and nothing was taken over."""
+    async with onboard() as (sim, entry):
+        await plug_in_and_charge(sim)
+        await set_mode(hass, "fast")
+        await wait_for(lambda: sim.live_limit() == 32.0, what="fast: 32 A")
+        sim.statuses["SetChargingProfile"] = "Rejected"
+        with pytest.raises(HomeAssistantError):
+            await action_limit_12(hass, entry)
+        assert state_of(hass, MODE).state == "fast"
+        assert state_of(hass, CONTROLLED_BY).state == "energy_manager"
+        model = server_entry.runtime_data.central.charger("CP1")
+        assert model.limit.controlled_by is ControlledBy.ENERGY_MANAGER
+        assert sim.live_limit() == 32.0
+
+
+@pytest.mark.usefixtures("fast_ems_debounce", "sources")
 async def test_mode_actions_and_boost_while_manual(
     hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
 ) -> None:

@@ -535,12 +535,15 @@ class ChargerOptionsFlow(OptionsFlow):
             CONF_LIVE_LIMIT_DURATION: defaults.live_limit_duration_s,
             CONF_PHASES: defaults.phases,
         } | dict(self.config_entry.options)
+        # A select shows text; a count stored by an older version's free number (2) shows the default.
+        phases = options[CONF_PHASES]
+        options[CONF_PHASES] = str(phases if phases in (1, 3) else defaults.phases)
         schema = probatio.Schema(
             {
                 probatio.Required(CONF_INSTALLATION_MAX): _number(6, 80, 0.1, "A"),
                 probatio.Required(CONF_SAFE_CURRENT): _number(0, 80, 0.1, "A"),
                 probatio.Required(CONF_MIN_CURRENT): _number(0, 32, 0.1, "A"),
-                probatio.Required(CONF_PHASES): _number(1, 3),
+                probatio.Required(CONF_PHASES): _select(["1", "3"], "site_phases"),
                 probatio.Required(CONF_BASE_STACK_LEVEL): _number(0, 20),
                 probatio.Required(CONF_LIVE_STACK_LEVEL): _number(0, 20),
                 probatio.Required(CONF_PROFILE_PURPOSE): _select(

@@ -281,11 +281,15 @@ class EnergyManagerRuntime:
         return self._driver.controlled_by(charger_id)
 
     @callback
-    def async_take_over(self, charger_id: str) -> None:
+    def async_take_over(self, charger_id: str) -> Mode | None:
         """A manual change of a charger this manager controls: it becomes the user's (mode
-        Manual) before the change is written, so no decision overwrites it."""
-        if self.controlled_by(charger_id) is ControlledBy.ENERGY_MANAGER:
-            self.async_update_charger(charger_id, mode=Mode.MANUAL)
+        Manual) before the change is written, so no decision overwrites it. Returns the mode it
+        had (None: the manager did not control it), to hand it back if the change fails."""
+        if self.controlled_by(charger_id) is not ControlledBy.ENERGY_MANAGER:
+            return None
+        previous = self.charger_view(charger_id).mode
+        self.async_update_charger(charger_id, mode=Mode.MANUAL)
+        return previous
 
     @callback
     def async_set_site_option(self, key: str, value: float) -> None:

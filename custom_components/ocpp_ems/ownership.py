@@ -12,7 +12,8 @@ The rule: a manual change (the current-limit number, the charging switch, the ac
 ``set_current_limit``, ``pause_charging`` and ``resume_charging``) of a charger the energy manager
 controls takes it over. Its mode becomes Manual before the change is written, the manual value
 stays, and the energy manager writes nothing to it until another mode is picked (charge-mode select
-or ``set_charge_mode`` / ``plan_charge``), which hands it back. A change needs the charger online:
+or ``set_charge_mode`` / ``plan_charge``), which hands it back. A change the charger refuses (or that times out) raises an error and leaves
+the energy manager in control, in its mode. A change needs the charger online:
 an offline charger raises the translated ``charger_not_connected`` error (nothing is remembered for
 later).
 
@@ -51,9 +52,15 @@ async def async_manual_change(
     charger_id = runtime.charger_id
     with charger_errors(charger_id):
         require_session(runtime.central, charger_id)
-        if (ems := ems_of(entry)) is not None:
-            ems.async_take_over(charger_id)
-        await change(runtime.central.current_control(charger_id))
+        ems = ems_of(entry)
+        previous = None if ems is None else ems.async_take_over(charger_id)
+        try:
+            await change(runtime.central.current_control(charger_id))
+        except BaseException:
+            # Refused by the charger (or timed out): nothing changed, so the manager keeps it.
+            if ems is not None and previous is not None:
+                ems.async_update_charger(charger_id, mode=previous)
+            raise
 
 
 CONTROLLED_BY = SensorEntityDescription(
