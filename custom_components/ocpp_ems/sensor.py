@@ -113,6 +113,12 @@ CHARGER_SENSORS: tuple[OcppChargerSensorDescription, ...] = (
         value_fn=lambda charger, _control: charger.info.firmware_version,
     ),
     OcppChargerSensorDescription(
+        key="ocpp_version",
+        translation_key="ocpp_version",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda charger, _control: charger.ocpp_version,
+    ),
+    OcppChargerSensorDescription(
         key="firmware_status",
         translation_key="firmware_status",
         entity_category=EntityCategory.DIAGNOSTIC,
