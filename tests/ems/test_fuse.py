@@ -94,6 +94,13 @@ def test_without_phase_currents_the_house_load_is_assumed_on_every_phase() -> No
     assert d.chargers["c0"].target.current_a == 15.0
 
 
+def test_grid_currents_without_l1_fall_back_to_the_grid_power() -> None:
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=0.0), fast(1))
+    d = m.update(site(0, 2300.0, plugged(0, 1), grid_currents=(None, 5.0, 5.0)), 0)  # type: ignore[arg-type]
+    assert d.stale_inputs == {"grid_currents"}
+    assert d.chargers["c0"].target.current_a == 15.0  # 10 A of house load on every phase
+
+
 def test_single_phase_site_puts_every_charger_on_l1() -> None:
     chargers = fast(2, phases=1, max_current_a=32)
     m = EnergyManager(SiteSettings(fuse_a=32, site_phases=1, fuse_margin_a=0.0), chargers)

@@ -181,7 +181,7 @@ def test_a_phase_switch_waiting_for_the_write_interval() -> None:
     m = manager(can_switch_phases=True, min_write_interval_s=30)
     loop = Loop(m, lambda t: 2300.0 if t < 20 else 7300.0, house=300.0)
     loop.run(0, 79)
-    written = m._states["a"].last_write_at  # the controller's own record
+    written = m._memory["a"].last_write_at  # the controller's own record
     assert written > 50  # a raise shortly before the switch is due
     d = loop.run(80, 80).chargers["a"]
     assert d.write is None
@@ -197,7 +197,7 @@ def test_a_phase_switch_waiting_for_the_write_interval_under_a_fuse() -> None:
     )
     loop = Loop(m, lambda t: 2300.0 if t < 20 else 7300.0, house=300.0)
     loop.run(0, 79)
-    written = m._states["a"].last_write_at  # the controller's own record
+    written = m._memory["a"].last_write_at  # the controller's own record
     d = loop.run(80, 80).chargers["a"]
     assert (d.reason, d.until) == (Reason.PHASE_SWITCH, written + 30)
     assert d.target.phases == 3

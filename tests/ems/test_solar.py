@@ -354,11 +354,11 @@ def test_prediction_learns_a_car_that_takes_less_than_offered() -> None:
     # A settled sample: the car takes only 5 A per phase.
     # Within start_settle_s of the start a car at 0 A is still starting, not full.
     m.update(site(20, -6000, {"a": car(20, power=0.0, currents=(0.0, 0.0, 0.0))}), 20)
-    assert m._states["a"].car_limit_a is None
+    assert m._memory["a"].car_limit_a is None
     # A settled sample: the car takes only 5 A per phase.
     m.update(site(40, -2530, {"a": car(40, power=3450, currents=(5.0, 5.0, 5.0))}), 40)
-    state = m._states["a"]
+    state = m._memory["a"]
     assert state.car_limit_a == 5.5
     # A sample from before the next write: the prediction uses the learned limit, not the offer.
     m.update(site(60, -2530, {"a": car(55, power=3450, currents=(5.0, 5.0, 5.0))}), 60)
-    assert m._states["a"].car_limit_a == 5.5
+    assert m._memory["a"].car_limit_a == 5.5

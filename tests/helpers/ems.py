@@ -112,7 +112,7 @@ def default_charger_options() -> dict[str, Any]:
         CONF_PAUSE_STRATEGY: str(defaults.pause_strategy),
         CONF_METER_INTERVAL: defaults.meter_interval_s,
         CONF_LIVE_LIMIT_DURATION: defaults.live_limit_duration_s,
-        CONF_PHASES: defaults.phases,
+        CONF_PHASES: str(defaults.phases),  # a select (1 or 3) shows text
     }
 
 

@@ -1,0 +1,133 @@
+"""The per-charger records the stages of one update pass along.
+
+:class:`ChargerMemory` is what the manager keeps about a charger between updates (its timers, the
+last write, what the car was seen doing). :class:`ChargerWork` is one update's working record:
+``measure`` fills in what the car draws, ``demand`` what it wants, ``solar`` and ``fuse`` what it
+may have, ``limiter`` what is written. Each stage gets the records as arguments and sets its own
+fields; nothing is handed from one stage to the next on the manager itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .config import ChargerSettings, SiteSettings
+from .timers import HoldTimer
+from .types import ChargerCommand, ChargerInputs, Reason
+
+EPS = 1e-6
+LINES = ("L1", "L2", "L3")
+
+
+class Kind(StrEnum):
+    """What a charger asks for in this update."""
+
+    PAUSED = "paused"  # fixed pause (off, not plugged, target reached...)
+    FULL = "full"  # as much as allowed
+    MIN_SOLAR = "min_solar"  # min current plus a share of the surplus
+    SOLAR = "solar"  # surplus only
+
+
+@dataclass(slots=True)
+class ChargerMemory:
+    """What the manager remembers about one charger between updates."""
+
+    phases: int
+    active: bool = False  # solar charging switched on (enable/disable hysteresis)
+    activated_at: float = 0.0
+    started_once: bool = False  # since plug-in (the first start may skip the enable delay)
+    enable: HoldTimer = field(default_factory=HoldTimer)
+    disable: HoldTimer = field(default_factory=HoldTimer)
+    phase_up: HoldTimer = field(default_factory=HoldTimer)
+    phase_down: HoldTimer = field(default_factory=HoldTimer)
+    last_switch_at: float = -math.inf
+    last_write: ChargerCommand | None = None
+    last_write_at: float = -math.inf
+    started_at: float = -math.inf  # last write that started the car or switched its phases
+    stale_since: float | None = None
+    boost_until: float | None = None
+    was_plugged: bool = False
+    car_limit_a: float | None = None  # the car was seen taking no more than this
+    # The car's last known SoC and the session energy then: a SoC plan goes on with an estimate
+    # while the SoC sensor is unavailable (flaky car APIs) instead of dropping the plan.
+    soc_seen: tuple[float, float] | None = None
+    # Write limiter: signed energy (Wh) the written limit let the car take more (+, grid import)
+    # or less (-, unused PV) than its target since the last write; the rate (W) since error_at.
+    error_wh: float = 0.0
+    error_w: float = 0.0
+    error_at: float | None = None
+
+
+@dataclass(slots=True)
+class ChargerWork:
+    """One charger in one update: its settings and memory, and what each stage decided."""
+
+    cid: str
+    cfg: ChargerSettings
+    site: SiteSettings
+    memory: ChargerMemory
+    inputs: ChargerInputs
+    kind: Kind = Kind.PAUSED
+    reason: Reason = Reason.OFF
+    until: float | None = None  # when the wait the reason names ends (only set by ``say``)
+    draw_w: float = 0.0
+    line_currents: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    vehicle_phases: int = 3
+    share_w: float = 0.0
+    target_a: float = 0.0
+    stale: bool = False
+    plan_feasible: bool = True
+    switched: bool = False
+    fuse_cap_a: float = math.inf  # what the fuse share granted (rounding must not exceed it)
+    drop_now: bool = False  # a small drop the fuse cannot wait for (no headroom to hold it)
+
+    def say(self, reason: Reason, until: float | None = None) -> None:
+        """Set the reason and the end of its wait together (a new reason drops the old end)."""
+        self.reason = reason
+        self.until = until
+
+    @property
+    def switchable(self) -> bool:
+        """The charger may switch between 1p and 3p on this site."""
+        return self.cfg.can_switch_phases and self.site.site_phases == 3
+
+    def lines(self, phases: int) -> tuple[str, ...]:
+        """The lines a charge on ``phases`` phases loads."""
+        if self.site.site_phases == 1:
+            return ("L1",)
+        if phases >= 3:
+            return LINES
+        return (LINES[min(max(self.cfg.line_1p, 1), 3) - 1],)
+
+    def car_max_a(self) -> float:
+        """The max current, capped (not below the minimum) when the car takes less (full, taper).
+
+        The cap keeps a 1 A probe above what the car took: were the car to take more, the
+        prediction clears the cap and the car gets its full share again.
+        """
+        cfg, limit = self.cfg, self.memory.car_limit_a
+        if limit is None:
+            return cfg.max_current_a
+        return min(cfg.max_current_a, max(cfg.min_current_a, limit + 0.5))
+
+    def min_power(self, phases: int | None = None) -> float:
+        """The minimum current's power on ``phases`` (default: the phases the car uses)."""
+        ph = self.vehicle_phases if phases is None else phases
+        return self.cfg.min_current_a * self.site.voltage_v * ph
+
+    def max_power(self, *, after_switch_up: bool = False) -> float:
+        """What the car takes at most: its max current, or less once it was seen taking less.
+
+        ``after_switch_up``: a 1p/3p charger now on 1p could take the 3p maximum after a switch.
+        """
+        phases = self.vehicle_phases
+        if after_switch_up and self.switchable and self.vehicle_phases == self.memory.phases:
+            phases = 3
+        return self.car_max_a() * self.site.voltage_v * phases
+
+    def amps(self, power_w: float) -> float:
+        """The current (within the charger's bounds) that takes ``power_w``."""
+        amps = power_w / (self.site.voltage_v * self.vehicle_phases)
+        return min(self.cfg.max_current_a, max(self.cfg.min_current_a, amps))

@@ -1,0 +1,100 @@
+"""Demand: what each charger asks for in this update, before the surplus and the fuse are shared.
+
+"Full" (as much as allowed) for Fast, a boost, a minimum charge and a planned slot; "min_solar"
+(the minimum plus a share of the surplus) for Min + solar; "solar" (surplus only) for Solar and a
+plan waiting for its slot; a pause for Off, an unplugged car or a reached target. While an input
+that a charger's kind needs is stale, the charger falls back to its ``stale_fallback`` instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .charger_work import ChargerWork, Kind
+from .config import ChargerSettings
+from .phases import full_phases
+from .plan_charge import resolve_plan
+from .types import ChargerInputs, Mode, PriceSlot, Reason, StaleFallback
+
+
+def resolve_kind(work: ChargerWork, prices: Sequence[PriceSlot], now: float) -> None:
+    """Set the charger's kind and reason from its mode, boost, minimum charge and plan."""
+    cfg, memory, ci = work.cfg, work.memory, work.inputs
+    if memory.boost_until is not None and now >= memory.boost_until:
+        memory.boost_until = None
+    if not ci.connected:
+        work.say(Reason.CHARGER_UNAVAILABLE)
+        return
+    if cfg.mode is Mode.OFF:
+        work.say(Reason.OFF)
+        memory.active = False
+        return
+    if not ci.plugged:
+        work.say(Reason.NOT_PLUGGED)
+        memory.active = False
+        return
+    work.target_a = cfg.max_current_a  # used only by the "full" kind
+    if memory.boost_until is not None:
+        work.kind = Kind.FULL
+        work.say(Reason.BOOST, memory.boost_until)
+    elif _below_minimum(cfg, ci):
+        work.kind = Kind.FULL
+        work.say(Reason.MINIMUM_CHARGE)
+    elif cfg.mode is Mode.FAST:
+        work.kind = Kind.FULL
+        work.say(Reason.FAST)
+    elif cfg.mode is Mode.MIN_SOLAR:
+        work.kind = Kind.MIN_SOLAR
+        work.say(Reason.MIN_CURRENT_HELD)
+    elif cfg.mode is Mode.SOLAR:
+        work.kind = Kind.SOLAR
+        work.say(Reason.WAITING_FOR_SURPLUS)
+    else:
+        resolve_plan(work, prices, now)
+    if work.kind is Kind.FULL:
+        full_phases(work, now)
+
+
+def demand_wake_ups(work: ChargerWork, now: float) -> list[float]:
+    """A boost's end, and the plan's next look (how far the car got, whether a slot began)."""
+    wake: list[float] = []
+    if work.memory.boost_until is not None:  # (``resolve_kind`` dropped one that ended)
+        wake.append(work.memory.boost_until)
+    plan = work.cfg.plan
+    if work.cfg.mode is Mode.PLAN and plan is not None and now < plan.departure:
+        wake.append(now + 60.0)
+    return wake
+
+
+def _below_minimum(cfg: ChargerSettings, ci: ChargerInputs) -> bool:
+    soc = ci.vehicle_soc.value if ci.vehicle_soc is not None else None
+    if cfg.min_soc is not None and soc is not None and soc < cfg.min_soc:
+        return True
+    energy = ci.session_energy_wh
+    return cfg.min_energy_wh is not None and energy is not None and energy < cfg.min_energy_wh
+
+
+def stale_fallback(work: ChargerWork, now: float) -> float | None:
+    """What the charger does while an input its kind needs is stale (``cfg.stale_fallback``).
+
+    Returns when the grace period ends while the last limit holds (None: nothing waits).
+    """
+    memory, cfg = work.memory, work.cfg
+    if memory.stale_since is None:
+        memory.stale_since = now
+    work.stale = True
+    work.say(Reason.STALE_INPUT)
+    policy = cfg.stale_fallback
+    last = memory.last_write
+    if policy is StaleFallback.LAST_LIMIT and now - memory.stale_since < cfg.stale_grace_s:
+        if last is not None and not last.paused:
+            work.kind, work.target_a = Kind.MIN_SOLAR, last.current_a
+            # The last limit holds for the grace period, then the charger pauses.
+            work.say(Reason.STALE_INPUT, memory.stale_since + cfg.stale_grace_s)
+            return work.until
+        policy = StaleFallback.PAUSE
+    if policy is StaleFallback.MIN_CURRENT:
+        work.kind, work.target_a = Kind.MIN_SOLAR, cfg.min_current_a
+    else:
+        work.kind, work.target_a = Kind.PAUSED, 0.0
+    return None

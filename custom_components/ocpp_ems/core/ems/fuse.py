@@ -1,0 +1,122 @@
+"""Fuse: share the headroom per line between the drawing chargers, and fit what the shares leave.
+
+Every drawing charger gets its minimum first (by priority; the lowest is paused when even the
+minimums do not fit), then the rest equally (``allocation.share``). A charger held back by the fuse
+says ``FUSE_LIMIT``: its command is rounded down and a drop is written at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .allocation import Claim, share
+from .charger_work import EPS, LINES, ChargerWork, Kind
+from .config import SiteSettings
+from .measure import SiteReadings
+from .surplus import fuse_headroom
+from .types import Reason
+
+# A car in a planned slot fills the fuse before the others (they keep their minimums): the plan
+# was sized for its full power, and an equal share could make it miss the departure.
+_PLAN_PRIORITY = 1_000_000
+
+
+def line_headroom(
+    site: SiteSettings, readings: SiteReadings, works: list[ChargerWork]
+) -> tuple[tuple[float, float, float] | None, bool]:
+    """Current (A) the chargers may draw per line (None: no fuse), and whether the house load is
+    unknown (no grid reading: the chargers alone must then fit, and they fall back as for a stale
+    input)."""
+    headroom = fuse_headroom(
+        settings=site,
+        grid_currents=readings.grid_currents,
+        grid_w=readings.grid_w,
+        ev_currents=(
+            sum(w.line_currents[0] for w in works),
+            sum(w.line_currents[1] for w in works),
+            sum(w.line_currents[2] for w in works),
+        ),
+    )
+    if site.fuse_a is None or headroom is not None:
+        return headroom, False
+    limit = site.fuse_a - site.fuse_margin_a
+    return (limit, limit, limit), True
+
+
+def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -> None:
+    """Cap each drawing charger's target at its share of ``headroom`` (A per line)."""
+    drawing = [w for w in works if w.kind is not Kind.PAUSED and w.target_a > 0.0]
+    # Running chargers first: a newly plugged car does not push out one that is charging.
+    drawing.sort(key=lambda w: (w.draw_w <= 100.0, w.memory.activated_at, w.cid))
+    # A car that takes less than offered (full, tapering) claims only what it takes (at
+    # least its minimum): a full Fast car must not hold fuse headroom a solar car could use.
+    demand = {w.cid: min(w.target_a, w.car_max_a()) for w in drawing}
+    claims = [
+        Claim(
+            key=w.cid,
+            minimum=w.cfg.min_current_a,
+            demand=demand[w.cid],
+            resources=dict.fromkeys(_held_lines(w), 1.0),
+            priority=w.cfg.priority + (_PLAN_PRIORITY if w.reason is Reason.PLANNED_SLOT else 0),
+        )
+        for w in drawing
+    ]
+    granted = share(claims, dict(zip(LINES, headroom, strict=True)))
+    for work in drawing:
+        amps = granted[work.cid]
+        if amps + EPS < demand[work.cid]:
+            work.say(Reason.FUSE_LIMIT)
+        work.target_a = min(work.target_a, amps)
+        if amps <= 0.0:
+            work.kind = Kind.PAUSED
+    _fit_leftover(drawing, headroom, granted)
+
+
+def _fit_leftover(
+    drawing: list[ChargerWork],
+    headroom: tuple[float, float, float],
+    granted: Mapping[str, float],
+) -> None:
+    """What the shares leave of the fuse must cover what differs from the shares in force.
+
+    The shares assume every charger at exactly its new target, but a command rounded to the
+    nearest step may be half a step more, and the write limiter keeps a small drop unwritten
+    for a while (the charger holds its last limit). Both are fine only while the leftover
+    covers them: else the command is capped at the share, and the drop goes out at once.
+    """
+    left = dict(zip(LINES, headroom, strict=True))
+    for work in drawing:
+        for line in _held_lines(work):
+            left[line] -= granted[work.cid]
+    for work in drawing:
+        lines = _held_lines(work)
+        # Rounding a share to the nearest step may add half a step: fine where the fuse has
+        # that much left, else the command is capped at the share.
+        half_step = (work.cfg.current_step_a if work.cfg.current_step_a > 0 else 0.1) / 2
+        if all(left[line] >= half_step for line in lines):
+            for line in lines:
+                left[line] -= half_step
+        else:
+            work.fuse_cap_a = granted[work.cid]
+        last = work.memory.last_write
+        if last is None or last.paused or last.phases != work.memory.phases:
+            continue
+        extra = last.current_a - work.target_a
+        if extra <= EPS:
+            continue
+        if all(left[line] >= extra - EPS for line in lines):
+            for line in lines:
+                left[line] -= extra
+        else:
+            work.drop_now = True
+
+
+def _held_lines(work: ChargerWork) -> tuple[str, ...]:
+    """Lines the charger may load: its phases, and during a 1p/3p switch that waits for the
+    write interval also the phases it still holds (the old ones stay in force until then)."""
+    lines = work.lines(work.memory.phases)
+    last = work.memory.last_write
+    if last is None or last.paused or last.phases == work.memory.phases:
+        return lines
+    held = work.lines(last.phases)
+    return tuple(line for line in LINES if line in lines or line in held)

@@ -1,0 +1,157 @@
+"""The write limiter: which target is worth a write now, so a charger is only written on a real change.
+
+Decreases go out at once (import costs, and the fuse's are a safety matter), raises are rate limited
+(``ramp_up_a`` per write, ``min_write_interval_s`` between writes) and deadbanded. A change smaller
+than the deadband waits until the energy it misallocates since the last write (a signed sum, so
+meter noise cancels) is worth a write, or until ``small_raise_after_s``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from .charger_work import EPS, ChargerMemory, ChargerWork, Kind
+from .types import ChargerCommand, ChargerDecision, Reason
+
+
+def limit_writes(work: ChargerWork, now: float) -> tuple[ChargerDecision, float | None]:
+    """The charger's decision, and when to look again for a write held back (None: no need)."""
+    memory = work.memory
+    target = _command(work)
+    last = memory.last_write
+    write: ChargerCommand | None = None
+    wake_at: float | None = None
+    _track_error(memory, now)
+    if work.inputs.connected:
+        target = _ramp(work, target, last)
+        if last is None or target != last:
+            write, wake_at = _write_now(work, target, last, now)
+        if write is not None:
+            if not write.paused and (last is None or last.paused or last.phases != write.phases):
+                memory.started_at = now
+            memory.last_write = write
+            memory.last_write_at = now
+            memory.error_wh = 0.0
+        elif last is not None and target != last:
+            _say_write_wait(work, target, last)
+        _set_error_rate(work, target)
+    decision = ChargerDecision(
+        charger_id=work.cid,
+        target=target,
+        write=write,
+        reason=work.reason,
+        surplus_share_w=work.share_w,
+        stale=work.stale,
+        plan_feasible=work.plan_feasible,
+        until=work.until,
+    )
+    return decision, wake_at
+
+
+def _command(work: ChargerWork) -> ChargerCommand:
+    """The target as a command the charger takes: rounded to its step, within its bounds."""
+    phases = work.memory.phases
+    if work.kind is Kind.PAUSED or work.target_a <= 0.0:
+        return ChargerCommand.pause(phases)
+    step = work.cfg.current_step_a if work.cfg.current_step_a > 0 else 0.1
+    # Fuse limits and coarse (whole amp) steps round down; a fine solar share rounds to the
+    # nearest step: on average no export is left unused, and the margin covers the half step.
+    units = work.target_a / step
+    nearest = step <= 0.1 + EPS and work.reason is not Reason.FUSE_LIMIT
+    amps = (math.floor(units + 0.5) if nearest else math.floor(units + 1e-6)) * step
+    # Rounding up never takes a car past its share of the fuse.
+    if math.isfinite(work.fuse_cap_a):
+        amps = min(amps, math.floor(work.fuse_cap_a / step + 1e-6) * step)
+    amps = round(min(work.cfg.max_current_a, max(work.cfg.min_current_a, amps)), 3)
+    return ChargerCommand(current_a=amps, phases=phases)
+
+
+def _ramp(work: ChargerWork, target: ChargerCommand, last: ChargerCommand | None) -> ChargerCommand:
+    """A raise of a running charge goes up by at most ``ramp_up_a`` per write."""
+    ramp = work.site.solar.ramp_up_a
+    if last is None or last.paused or target.paused or target.phases != last.phases:
+        return target
+    if target.current_a > last.current_a + ramp:
+        return replace(target, current_a=round(last.current_a + ramp, 3))
+    return target
+
+
+def _write_now(
+    work: ChargerWork, target: ChargerCommand, last: ChargerCommand | None, now: float
+) -> tuple[ChargerCommand | None, float | None]:
+    """``target`` if it is worth a write now; else None and when to look again.
+
+    A fuse decrease is a safety matter: written at once, whatever the limiter says. Surplus is
+    not: a pause or a big drop (import) is written at once, a big raise or a start once the
+    write interval has passed, and a small change only when the energy it misallocates (a
+    signed sum, so noise cancels) is worth it.
+    """
+    if last is None:
+        return target, None
+    cfg, memory, solar = work.cfg, work.memory, work.site.solar
+    due_at = memory.last_write_at + cfg.min_write_interval_s
+    due = now >= due_at
+    if target.paused:
+        return target, None
+    if last.paused or target.phases != last.phases:
+        return (target, None) if due else (None, due_at)
+    delta = target.current_a - last.current_a
+    if delta < 0.0:
+        if (
+            work.reason is Reason.FUSE_LIMIT
+            or work.drop_now
+            or -delta >= solar.drop_deadband_a - EPS
+        ):
+            return target, None
+        worth = memory.error_wh >= solar.drop_error_wh  # drawn too much: grid import
+    else:
+        worth = (
+            delta >= solar.raise_deadband_a - EPS
+            or target.current_a >= cfg.max_current_a - EPS
+            or -memory.error_wh >= solar.raise_error_wh  # drawn too little: unused PV
+        )
+    if worth or now - memory.last_write_at >= solar.small_raise_after_s:
+        return (target, None) if due else (None, due_at)
+    # When the error energy reaches its threshold at the present rate (or the age cap).
+    rate_w = -delta * work.site.voltage_v * work.vehicle_phases  # what error_wh will gain
+    threshold = solar.drop_error_wh if delta < 0.0 else -solar.raise_error_wh
+    at = memory.last_write_at + solar.small_raise_after_s
+    if abs(rate_w) > EPS and (threshold - memory.error_wh) / rate_w > 0.0:
+        at = min(at, now + (threshold - memory.error_wh) / rate_w * 3600.0)
+    return None, max(at, due_at)
+
+
+def _say_write_wait(work: ChargerWork, target: ChargerCommand, last: ChargerCommand) -> None:
+    """A start or a 1p/3p switch that is decided but waits for the write interval: say so,
+    with when it goes out. (Set after the write was decided: it changes no limit. A target
+    that pauses is never held back, so ``target`` runs.)"""
+    write_at = work.memory.last_write_at + work.cfg.min_write_interval_s
+    if last.paused:
+        # A solar car says it is starting; any other keeps its reason (Fast, plan...).
+        work.say(Reason.STARTING if work.kind is Kind.SOLAR else work.reason, write_at)
+    elif target.phases != last.phases:
+        work.say(Reason.PHASE_SWITCH, write_at)
+
+
+def _set_error_rate(work: ChargerWork, target: ChargerCommand) -> None:
+    """The error in force from now: what the written limit takes more (+) than the target."""
+    memory, last = work.memory, work.memory.last_write
+    if (
+        last is None
+        or target == last
+        or target.paused
+        or last.paused
+        or target.phases != last.phases
+    ):
+        memory.error_wh = 0.0  # nothing a small write could correct
+        memory.error_w = 0.0
+        return
+    memory.error_w = (last.current_a - target.current_a) * work.site.voltage_v * work.vehicle_phases
+
+
+def _track_error(memory: ChargerMemory, now: float) -> None:
+    """Integrate the error rate in force since the last update into the error energy."""
+    if memory.error_at is not None and now > memory.error_at:
+        memory.error_wh += memory.error_w * (now - memory.error_at) / 3600.0
+    memory.error_at = now

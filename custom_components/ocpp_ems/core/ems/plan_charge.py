@@ -1,0 +1,72 @@
+"""A planned charge in one update: the energy still to charge, and whether a planned slot is now.
+
+:func:`~.plan.plan_status` picks the slots; this module gives it what the car still needs (energy,
+or a SoC target turned into energy) and the power the car can really take.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .charger_work import ChargerMemory, ChargerWork, Kind
+from .config import ChargerSettings, PlanTarget
+from .plan import plan_status
+from .types import ChargerInputs, PriceSlot, Reason
+
+
+def resolve_plan(work: ChargerWork, prices: Sequence[PriceSlot], now: float) -> None:
+    """Full power in a planned slot (or when late), else surplus only until the next slot."""
+    cfg, ci, site = work.cfg, work.inputs, work.site
+    work.kind = Kind.SOLAR
+    work.say(Reason.PLAN_WAITING)
+    plan = cfg.plan
+    if plan is None:
+        return
+    remaining, uses_soc = _remaining_wh(cfg, plan, ci, work.memory)
+    if remaining is None or now >= plan.departure:
+        return
+    if remaining <= 0.0:
+        work.say(Reason.TARGET_REACHED)
+        return
+    phases = cfg.phases if work.switchable else work.vehicle_phases
+    # What the car can really get: its maximum, the fuse (even with no house load) and what
+    # it was seen taking (taper) - planning with more would start too late.
+    amps = work.car_max_a()
+    if site.fuse_a is not None:
+        amps = min(amps, max(0.0, site.fuse_a - site.fuse_margin_a))
+    status = plan_status(
+        now=now,
+        departure=plan.departure,
+        remaining_wh=remaining,
+        max_power_w=amps * site.voltage_v * phases,
+        # An energy target is metered at the charger (losses included); a SoC target is
+        # what reaches the car's battery, so only that one pays the charging losses.
+        efficiency=cfg.charge_efficiency if uses_soc else 1.0,
+        prices=prices,
+    )
+    work.plan_feasible = status.feasible
+    if status.charge_now:
+        work.kind = Kind.FULL
+        work.say(Reason.PLANNED_SLOT)
+    else:
+        work.say(Reason.PLAN_WAITING, status.starts_at)
+
+
+def _remaining_wh(
+    cfg: ChargerSettings, plan: PlanTarget, ci: ChargerInputs, memory: ChargerMemory
+) -> tuple[float | None, bool]:
+    """Energy still to charge, and whether it is a SoC target (into the car's battery)."""
+    soc = ci.vehicle_soc.value if ci.vehicle_soc is not None else None
+    energy = ci.session_energy_wh or 0.0
+    if soc is not None:
+        memory.soc_seen = (soc, energy)
+    elif memory.soc_seen is not None and cfg.vehicle_capacity_wh:
+        # SoC unavailable: the last one plus what went into the battery since.
+        last_soc, last_energy = memory.soc_seen
+        added = (energy - last_energy) * cfg.charge_efficiency
+        soc = last_soc + added / cfg.vehicle_capacity_wh * 100.0
+    if plan.soc is not None and soc is not None and cfg.vehicle_capacity_wh is not None:
+        return (plan.soc - soc) / 100.0 * cfg.vehicle_capacity_wh, True
+    if plan.energy_wh is not None:
+        return plan.energy_wh - energy, False
+    return None, False

@@ -1,0 +1,179 @@
+"""Solar: which solar cars run, and how the surplus is shared between the cars that take it.
+
+The budget is the surplus less what the full cars draw and every Min + solar car's minimum. A
+solar car starts when what is left covers its minimum for ``enable_delay_s`` and stops when the
+import at its minimum lasts ``disable_delay_s`` (hysteresis: a cloud neither starts nor stops a
+charge). Running cars keep their minimums and share the rest equally, by priority; each share also
+drives that car's 1p/3p timers (``phases.py``).
+"""
+
+from __future__ import annotations
+
+from .allocation import Claim, share
+from .charger_work import EPS, ChargerWork, Kind
+from .config import SolarSettings
+from .phases import floor_phases, phase_switch, phase_switch_at, start_phases, switch_phases
+from .types import Reason
+
+
+def share_solar(
+    works: list[ChargerWork],
+    solar: SolarSettings,
+    budget_w: float,
+    battery_first_w: float,
+    now: float,
+) -> list[float]:
+    """Switch solar cars on and off, then share the surplus ``budget_w`` (W) among the cars.
+
+    Returns when the delays this update ran end (start, stop, 1p/3p switch).
+    """
+    solar_cars = [w for w in works if w.kind is Kind.SOLAR]
+    for work in works:
+        if work.kind is Kind.FULL:
+            # What it really draws (a full car takes nothing); the surplus already counts it.
+            budget_w -= work.draw_w
+        elif work.kind is Kind.MIN_SOLAR:
+            budget_w -= work.min_power()
+    left = _switch_on_off(works, solar, budget_w, battery_first_w, now)
+    sharing = _share_surplus(works, solar, left, now)
+    return _delays_ending(solar_cars, sharing, solar)
+
+
+def _delays_ending(
+    solar_cars: list[ChargerWork], sharing: list[ChargerWork], solar: SolarSettings
+) -> list[float]:
+    """When the timers this update ran fire: a solar car's start or stop, a sharing car's switch.
+
+    A timer it did not run (the car stopped, changed mode, the grid went stale) wakes no one: it
+    only fires once this stage runs it again, in an update that an input change brings anyway.
+    """
+    wake: list[float] = []
+    for work in solar_cars:
+        memory = work.memory
+        if memory.active:
+            at = memory.disable.due_at(solar.disable_delay_s)
+        else:
+            at = memory.enable.due_at(_enable_delay(work, solar))
+        if at is not None:
+            wake.append(at)
+    # Not the 1p/3p delay alone: a switch also waits for the settle time after the last one.
+    wake.extend(at for work in sharing if (at := phase_switch_at(work)) is not None)
+    return wake
+
+
+def _enable_delay(work: ChargerWork, solar: SolarSettings) -> float:
+    """The start delay: none for the first start after plug-in when so configured."""
+    if solar.first_start_skips_delay and not work.memory.started_once:
+        return 0.0
+    return solar.enable_delay_s
+
+
+def _switch_on_off(
+    works: list[ChargerWork],
+    solar: SolarSettings,
+    budget_w: float,
+    battery_first_w: float,
+    now: float,
+) -> float:
+    """Run the enable/disable timers; return the surplus left after every running minimum."""
+    candidates = sorted(
+        (w for w in works if w.kind is Kind.SOLAR),
+        key=lambda w: (-w.cfg.priority, not w.memory.active, w.memory.activated_at, w.cid),
+    )
+    running = [w for w in candidates if w.memory.active]
+    # Disable: only the last in line counts down, so two cars never stop at once for one dip.
+    need = sum(w.min_power() for w in running)
+    for work in running:
+        work.memory.enable.reset()
+    for index, work in enumerate(running):
+        last = index == len(running) - 1
+        # A 1p/3p car on 3p switches down before it stops: its 1p minimum is what counts.
+        floor = need - work.min_power() + work.min_power(floor_phases(work))
+        deficit = last and budget_w - floor < -solar.disable_import_w
+        if work.memory.disable.update(deficit, now, solar.disable_delay_s):
+            work.memory.active = False
+            work.memory.disable.reset()
+            need -= work.min_power()
+    # Enable: the first waiting car in line may start when what is left covers its minimum.
+    left = budget_w - need
+    # Staggered: only what the running cars cannot take (at their maximum) is free to start one.
+    spare = left
+    if solar.stagger_starts:
+        spare = budget_w - sum(w.max_power(after_switch_up=True) for w in running)
+        spare -= sum(w.max_power() - w.min_power() for w in works if w.kind is Kind.MIN_SOLAR)
+    waiting = [w for w in candidates if not w.memory.active]
+    starting = False  # one car at a time: the first in line whose minimum fits
+    for work in waiting:
+        memory = work.memory
+        phases = start_phases(work, left)
+        min_w = work.min_power(min(phases, work.vehicle_phases))
+        needed_w = min_w + solar.enable_margin_w
+        ok = not starting and min(left, spare) >= needed_w
+        starting = starting or ok
+        delay = _enable_delay(work, solar)
+        if memory.enable.update(ok, now, delay):
+            memory.enable.reset()
+            memory.active = True
+            memory.started_once = True
+            memory.activated_at = now
+            memory.disable.reset()
+            if phases != memory.phases:
+                switch_phases(work, phases, now)
+            left -= min_w
+            spare -= work.max_power(after_switch_up=True)
+        elif ok:
+            # The surplus is there and the start delay runs (a break starts it again); the
+            # start is then written once the write interval since the last write is over.
+            start_at = memory.enable.due_at(delay)
+            write_at = memory.last_write_at + work.cfg.min_write_interval_s
+            work.say(Reason.STARTING, None if start_at is None else max(start_at, write_at))
+        elif left < needed_w <= left + battery_first_w:
+            # Only what the home battery takes (battery first) is missing for a start.
+            work.say(Reason.BATTERY_FIRST)
+    return left
+
+
+def _share_surplus(
+    works: list[ChargerWork], solar: SolarSettings, left: float, now: float
+) -> list[ChargerWork]:
+    """Every running car keeps its minimum, the rest is split equally (by priority).
+
+    Returns the cars that share (they ran their 1p/3p timers)."""
+    sharing = [
+        w for w in works if w.kind is Kind.MIN_SOLAR or (w.kind is Kind.SOLAR and w.memory.active)
+    ]
+    mins = {w.cid: w.min_power() for w in sharing}
+    claims = [
+        Claim(
+            key=w.cid,
+            minimum=0.0,
+            demand=w.max_power() - mins[w.cid],
+            resources={"surplus": 1.0},
+            priority=w.cfg.priority,
+        )
+        for w in sharing
+    ]
+    extras = share(claims, {"surplus": max(0.0, left)}) if claims else {}
+    # Unshared surplus (negative in a deficit) counts for the phase decision of every car.
+    unused = left - sum(extras.values())
+    for work in sharing:
+        work.share_w = mins[work.cid] + extras[work.cid]
+        phase_switch(work, work.share_w + unused, now)
+        work.target_a = work.amps(work.share_w)
+        if work.kind is Kind.SOLAR:
+            # In a deficit the car holds its minimum until the stop delay runs out.
+            stop_at = work.memory.disable.due_at(solar.disable_delay_s)
+            work.say(Reason.SOLAR if stop_at is None else Reason.STOPPING, stop_at)
+        elif extras[work.cid] > EPS:
+            work.say(Reason.SOLAR)
+        if work.switched:
+            work.say(Reason.PHASE_SWITCH)
+        elif (switch_at := phase_switch_at(work)) is not None and (
+            work.until is None or switch_at < work.until
+        ):
+            work.say(Reason.PHASE_SWITCH_PENDING, switch_at)
+    for work in works:
+        if work.kind is Kind.SOLAR and not work.memory.active:
+            work.share_w = max(0.0, left)
+            work.kind = Kind.PAUSED
+    return sharing
