@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ems import data  # noqa: E402
-from benchmarks.ems.controllers import CarSpec, Naive, Ours, Reference  # noqa: E402
+from benchmarks.ems.controllers import CarSpec, Naive, Ours, Reference, site_options  # noqa: E402
 from benchmarks.ems.optimum import optimum  # noqa: E402
 from benchmarks.ems.plant import BatteryModel, Car, ChargerModel, Plant  # noqa: E402
-from custom_components.ocpp_ems.core.ems import BatterySettings, Mode, SolarSettings  # noqa: E402
+from custom_components.ocpp_ems.core.ems import Mode, SolarSettings  # noqa: E402
 
 T0, T1 = 4 * 3600, 22 * 3600  # simulated window (local time); the cars are plugged in all along
 PRIORITY_SOC = 60.0
@@ -73,6 +73,7 @@ class Result:
     switches: int
     writes: int
     over_fuse: int
+    split: tuple[float, float, float] | None = None  # ours: the driver's session split (kWh)
 
 
 def make_plant(sc: Scenario, pv: np.ndarray, house: np.ndarray) -> Plant:
@@ -89,21 +90,29 @@ def make_plant(sc: Scenario, pv: np.ndarray, house: np.ndarray) -> Plant:
     return plant
 
 
-SOLAR = SolarSettings()
+SOLAR: SolarSettings | None = None  # --solar: our controller's tuning, not a user option
 
 
 def simulate(sc: Scenario, name: str, pv: np.ndarray, house: np.ndarray) -> Result:
     plant = make_plant(sc, pv, house)
-    battery = BatterySettings(priority_soc=PRIORITY_SOC) if sc.battery else None
     if name == "ours":
-        ctrl: Ours | Reference | Naive = Ours(sc.cars, sc.fuse_a, battery, solar=SOLAR)
+        options = site_options(sc.fuse_a, battery=sc.battery, priority_soc=PRIORITY_SOC)
+        ctrl: Ours | Reference | Naive = Ours(sc.cars, plant.chargers, options, solar=SOLAR)
     elif name == "reference":
         ctrl = Reference(sc.cars, sc.fuse_a, PRIORITY_SOC if sc.battery else None)
     else:
         ctrl = Naive(sc.cars)
-    for t in range(T0, T1):
-        plant.step(float(t))
-        ctrl.step(float(t), plant)
+    split = None
+    try:
+        for t in range(T0, T1):
+            plant.step(float(t))
+            ctrl.step(float(t), plant)
+        if isinstance(ctrl, Ours):
+            solar_wh, battery_wh, grid_wh = ctrl.split_wh(plant.solar_ids)
+            split = (solar_wh / 1000, battery_wh / 1000, grid_wh / 1000)
+    finally:
+        if isinstance(ctrl, Ours):
+            ctrl.close()
     solar = [c for c in plant.chargers if c.cid in plant.solar_ids]
     f = plant.flows
     return Result(
@@ -115,6 +124,7 @@ def simulate(sc: Scenario, name: str, pv: np.ndarray, house: np.ndarray) -> Resu
         switches=sum(c.switches for c in solar),
         writes=sum(c.writes for c in plant.chargers),
         over_fuse=f.seconds_over_fuse,
+        split=split,
     )
 
 
@@ -175,6 +185,13 @@ def table(sc: Scenario, results: dict[str, Result]) -> list[str]:
         (f"seconds above fuse zero ({ours.over_fuse})", ours.over_fuse == 0),
     ]
     lines.append("targets: " + "; ".join(f"{'OK' if ok else 'MISS'} {text}" for text, ok in checks))
+    if ours.split is not None:
+        solar, battery, grid = ours.split
+        lines.append(
+            f"ours, the driver's session energy split (solar cars, kWh): solar {solar:.2f} / "
+            f"battery {battery:.2f} / grid {grid:.2f}; the plant's flows: {ours.pv_to_ev:.2f} / "
+            f"{ours.battery_to_ev:.2f} / {ours.grid_to_ev:.2f}"
+        )
     return lines
 
 
@@ -190,7 +207,7 @@ def main() -> None:
     args = parser.parse_args()
     global SOLAR  # noqa: PLW0603 - a command-line override of the module default
     overrides = {k: float(v) for k, v in (item.split("=", 1) for item in args.solar)}
-    SOLAR = SolarSettings(**overrides)  # type: ignore[arg-type]
+    SOLAR = SolarSettings(**overrides) if overrides else None  # type: ignore[arg-type]
     started = time.monotonic()
     pv = {"sunny": data.sunny_pv(), "cloudy": data.cloudy_pv()}
     house = {"sunny": data.house_load(78), "cloudy": data.house_load(33)}
@@ -206,6 +223,7 @@ def main() -> None:
         f" = {house['sunny'].sum() / 60000:.1f} / {house['cloudy'].sum() / 60000:.1f} kWh",
         "Window 04:00-22:00, cars (60 kWh, 20 % SoC, 16 A) plugged in all along; solar cars in",
         "Solar mode; battery 10 kWh / 5 kW, 40 % at start, priority SoC 60 %, no discharge to car.",
+        "Ours: the real EmsDriver, set up from a user's options (benchmarks/ems/controllers.py).",
         "Ratios in brackets are to the offline optimum.",
         "",
     ]

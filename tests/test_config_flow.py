@@ -76,6 +76,7 @@ from custom_components.ocpp_ems.const import (
     CONF_SAFE_CURRENT,
     CONF_SERIAL,
     CONF_SERVER_ENTRY_ID,
+    CONF_SINGLE_PHASE_LINE,
     CONF_SITE_PHASES,
     CONF_STALE_AFTER,
     CONF_STALE_FALLBACK,
@@ -832,6 +833,7 @@ async def test_charger_options(
             CONF_METER_INTERVAL: 30,
             CONF_LIVE_LIMIT_DURATION: 600,
             CONF_PHASES: "1",  # a select: 1 or 3, as text
+            CONF_SINGLE_PHASE_LINE: "2",
         }
         phases = next(k for k in result["data_schema"].schema if k == CONF_PHASES)
         assert result["data_schema"].schema[phases].config["options"] == ["1", "3"]
@@ -849,12 +851,13 @@ async def test_charger_options(
         }
         result = await hass.config_entries.options.async_configure(result["flow_id"], good)
         assert result["type"] is FlowResultType.CREATE_ENTRY
-        assert charger_entry.options == good | {CONF_PHASES: 1}
+        assert charger_entry.options == good | {CONF_PHASES: 1, CONF_SINGLE_PHASE_LINE: 2}
         # The core reads them live through the directory.
         directory = charger_entry.runtime_data.server_entry.runtime_data.directory
         settings = directory.settings("CP1")
         assert settings.installation_max_a == 16.0
         assert settings.pause_strategy == "remote_stop_start"
+        assert (settings.phases, settings.single_phase_line) == (1, 2)
         # A count an older version stored from a free number (2) is offered as the default, 3.
         hass.config_entries.async_update_entry(
             charger_entry, options=charger_entry.options | {CONF_PHASES: 2}

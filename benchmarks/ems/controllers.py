@@ -1,7 +1,13 @@
 """The controllers under test, each driving the plant through the same meters and charger writes.
 
-- ``Ours``: the real ``EnergyManager`` from custom_components/ocpp_ems/core/ems, called on every
-  meter update (event driven) and at its ``next_update_at``.
+- ``Ours``: the real ``EmsDriver`` from custom_components/ocpp_ems/core/ems (the controller with
+  everything the Home Assistant layer runs around it), set up the way ``energy_manager.py`` does:
+  site settings and driver options read from the user's options (``core/ems/options.py``), each
+  charger's mode in its ``ChargerView``, its limit rules from its own settings and capabilities.
+  It decides on every meter update, in the same second (the HA layer's 1 s debounce is not
+  modelled), and at the driver's ``wake_at``; its writes go through ``PlantControl``, a charger
+  current control that applies them to the plant, and the battery's discharge limit through the
+  driver's ``discharge_value`` (as the HA layer sets the inverter's number entity).
 - ``Reference``: the evcc-style controller re-implemented from docs/ems-reference.md with its
   defaults (30 s loop, one charger per tick round robin, effective current + 2 A, 1 min enable /
   3 min disable, 1p/3p 3 min down / 1 min up with 60 s settle, first-come load management).
@@ -10,23 +16,51 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
 
 from custom_components.ocpp_ems.core.ems import (
-    BatterySettings,
+    ChargerCommand,
     ChargerInputs,
-    ChargerSettings,
-    EnergyManager,
     Mode,
     PhaseReading,
     Reading,
     SiteInputs,
-    SiteSettings,
     SolarSettings,
 )
+from custom_components.ocpp_ems.core.ems.discharge import DischargeEntity
+from custom_components.ocpp_ems.core.ems.driver import ChargerLink, CurrentControl, EmsDriver
+from custom_components.ocpp_ems.core.ems.options import (
+    BATTERY_DISCHARGE_LIMIT,
+    BATTERY_POWER,
+    BATTERY_PRIORITY_SOC,
+    BATTERY_SOC,
+    EMS_ENABLED,
+    FUSE,
+    GRID_CURRENTS,
+    GRID_POWER,
+    PV_POWER,
+    driver_options,
+    site_settings,
+)
+from custom_components.ocpp_ems.core.limits import LimitRules
+from custom_components.ocpp_ems.core.model import (
+    Capabilities,
+    Charger,
+    Connector,
+    ControlledBy,
+    Transaction,
+)
+from custom_components.ocpp_ems.core.settings import ChargerSettings, PauseStrategy
 
 from .plant import ChargerModel, Command, Plant, V
+
+# The plant's chargers: 11 kW wallboxes (16 A installation maximum), minimum and safe current 6 A.
+INSTALLATION_MAX_A = 16.0
 
 
 @dataclass
@@ -38,46 +72,185 @@ class CarSpec:
     line_1p: int = 1
 
 
+def site_options(
+    fuse_a: float | None, *, battery: bool, priority_soc: float | None = None
+) -> dict[str, Any]:
+    """A server entry's options as a user would set them for the benchmark's site: the sensors
+    the plant has (entity ids stand for the plant's meters), the fuse and the battery rules."""
+    options: dict[str, Any] = {
+        EMS_ENABLED.key: True,
+        GRID_POWER.key: "sensor.grid_power",
+        **{phase.key: f"sensor.grid_current_l{k}" for k, phase in enumerate(GRID_CURRENTS, 1)},
+        PV_POWER.key: "sensor.pv_power",
+    }
+    if fuse_a is not None:
+        options[FUSE.key] = fuse_a
+    if battery:
+        options[BATTERY_POWER.key] = "sensor.battery_power"
+        options[BATTERY_SOC.key] = "sensor.battery_soc"
+        options[BATTERY_DISCHARGE_LIMIT.key] = "number.battery_max_discharge_power"
+        if priority_soc is not None:
+            options[BATTERY_PRIORITY_SOC.key] = priority_soc
+    return options
+
+
+class PlantControl:
+    """A charger's current control (the driver's ``CurrentControl``) for the plant's charger.
+
+    The limit rules are the core's (``LimitRules`` of the charger's settings and capabilities);
+    the requested limit and the pause live in the charger model's ``LimitState``, like the core's
+    ``CurrentController``. A limit is clamped by the rules and, like the live profile, reaches the
+    charger only when what it holds changes (a 0 A limit or a pause is a paused command). The
+    chargers stay connected all day, so the core's safe-current hold after a reconnect never
+    applies and is not modelled.
+    """
+
+    def __init__(
+        self,
+        charger: ChargerModel,
+        model: Charger,
+        settings: ChargerSettings,
+        clock: Callable[[], float],
+    ) -> None:
+        self._charger = charger
+        self._model = model
+        self._settings = settings
+        self._clock = clock
+        self._sent: Command | None = None
+
+    @property
+    def rules(self) -> LimitRules:
+        return LimitRules(self._settings, self._model.capabilities)
+
+    @property
+    def effective_limit_a(self) -> float:
+        return self.rules.effective_a(self._model.limit)
+
+    @property
+    def paused(self) -> bool:
+        return self._model.limit.paused
+
+    def pause_strategy(self) -> PauseStrategy:
+        return self.rules.pause_strategy
+
+    def set_controlled_by(self, controlled_by: ControlledBy) -> None:
+        self._model.limit.controlled_by = controlled_by
+
+    async def set_limit(self, amps: float | None, *, phases: int | None = None) -> None:
+        limit = self._model.limit
+        limit.requested_a = None if amps is None else self.rules.clamp(amps)
+        limit.requested_phases = phases
+        self._apply()
+
+    async def pause(self) -> None:
+        self._model.limit.paused = True
+        self._apply()
+
+    async def resume(self) -> None:
+        limit = self._model.limit
+        limit.paused = False
+        if limit.requested_a == 0:
+            limit.requested_a = None
+        self._apply()
+
+    def _apply(self) -> None:
+        amps = self.effective_limit_a
+        # Phases go to the charger only where it switches them; otherwise it keeps its wiring.
+        phases = self._model.limit.requested_phases or self._charger.wired_phases
+        command = Command(amps, phases, amps <= 0.0)
+        if command != self._sent:
+            self._sent = command
+            self._charger.write(self._clock(), command)
+
+
+def _lookup(control: CurrentControl) -> Callable[[], CurrentControl]:
+    """How the driver reaches a charger's current control (looked up at each use)."""
+    return lambda: control
+
+
 class Ours:
+    """The real ``EmsDriver`` with the site's options and the chargers' views and controls."""
+
     name = "ours"
 
     def __init__(
         self,
         specs: list[CarSpec],
-        fuse_a: float | None,
-        battery: BatterySettings | None,
-        honour_discharge_limit: bool = True,
+        chargers: list[ChargerModel],
+        options: Mapping[str, Any],
         solar: SolarSettings | None = None,
     ) -> None:
-        site = SiteSettings(
-            fuse_a=fuse_a, battery=battery or BatterySettings(), solar=solar or SolarSettings()
-        )
-        self.manager = EnergyManager(
-            site,
-            {
-                s.cid: ChargerSettings(
-                    mode=s.mode,
-                    phases=s.wired_phases,
-                    can_switch_phases=s.switchable,
-                    line_1p=s.line_1p,
-                )
-                for s in specs
-            },
-        )
-        self.has_battery = battery is not None
-        self.honour = honour_discharge_limit
+        self.now = 0.0
+        site = site_settings(options)
+        if solar is not None:
+            # Tuning knobs of the controller (``--solar``), not user options: through SiteSettings.
+            site = replace(site, solar=solar)
+        self.driver = EmsDriver(site, driver_options(options), clock=lambda: self.now)
+        models = {c.cid: c for c in chargers}
+        for spec in specs:
+            if spec.line_1p != 1:
+                # ChargerSettings.line_1p is neither a ChargerView field nor built by
+                # charger_config.charger_settings: the driver always says L1.
+                raise ValueError(f"{spec.cid}: the driver cannot set line_1p={spec.line_1p}")
+            # A user's settings: the charger's own options (core settings: installation maximum,
+            # wiring), what it reported it can do (phase switching), and its EMS mode.
+            model = Charger(
+                charger_id=spec.cid,
+                connected=True,
+                booted=True,
+                capabilities=Capabilities(phase_switching=spec.switchable),
+            )
+            # The car is plugged in all along: one session (the driver splits its energy).
+            model.connectors[1] = Connector(
+                connector_id=1,
+                transaction=Transaction(
+                    transaction_id=f"{spec.cid}-1",
+                    connector_id=1,
+                    id_tag=None,
+                    started_at=datetime.fromtimestamp(0, UTC),
+                    meter_start_wh=0.0,
+                    meter_last_wh=0.0,
+                ),
+            )
+            settings = ChargerSettings(
+                installation_max_a=INSTALLATION_MAX_A, phases=spec.wired_phases
+            )
+            control = PlantControl(models[spec.cid], model, settings, lambda: self.now)
+            self.driver.update_charger(spec.cid, {"mode": spec.mode})
+            self.driver.add_charger(spec.cid, ChargerLink(model=model, control=_lookup(control)))
+        # The inputs the options configure (like the HA layer, which reads only those sensors).
+        self.battery_power = bool(BATTERY_POWER.read(options))
+        self.battery_soc = bool(BATTERY_SOC.read(options))
+        self.discharge_limit = bool(BATTERY_DISCHARGE_LIMIT.read(options))
         self.next_at = 0.0
+        # The driver's writes are coroutines: one event loop for the whole day.
+        self._runner = asyncio.Runner()
+
+    def close(self) -> None:
+        self._runner.close()
+
+    def split_wh(self, charger_ids: set[str]) -> tuple[float, float, float]:
+        """The driver's energy split of these chargers' sessions: (solar, battery, grid) Wh."""
+        views = [self.driver.charger_view(cid) for cid in sorted(charger_ids)]
+        return (
+            sum(v.solar_wh for v in views),
+            sum(v.battery_wh for v in views),
+            sum(v.grid_wh for v in views),
+        )
 
     def step(self, t: float, plant: Plant) -> None:
         if not plant.any_meter_update and t < self.next_at:
             return
+        self.now = t
         chargers = {}
         for charger in plant.chargers:
             meter = plant.charger_meters[charger.cid]
+            register = plant.charger_registers[charger.cid]
             chargers[charger.cid] = ChargerInputs(
                 plugged=True,
                 charging=max(meter.values) > 0.5,
                 currents_a=PhaseReading(meter.values, meter.at),
+                session_energy_wh=register.value if register.at > -math.inf else None,
             )
         battery = plant.battery
         inputs = SiteInputs(
@@ -85,19 +258,33 @@ class Ours:
             grid_currents_a=PhaseReading(plant.grid_phase_meter.values, plant.grid_phase_meter.at),
             pv_w=Reading(plant.pv_meter.value, plant.pv_meter.at),
             battery_w=(
-                Reading(plant.battery_meter.value, plant.battery_meter.at) if battery else None
+                Reading(plant.battery_meter.value, plant.battery_meter.at)
+                if battery is not None and self.battery_power
+                else None
             ),
-            battery_soc=Reading(battery.soc, plant.battery_meter.at) if battery else None,
+            battery_soc=(
+                Reading(battery.soc, plant.battery_meter.at)
+                if battery is not None and self.battery_soc
+                else None
+            ),
             chargers=chargers,
         )
-        decision = self.manager.update(inputs, t)
-        for charger in plant.chargers:
-            write = decision.chargers[charger.cid].write
-            if write is not None:
-                charger.write(t, Command(write.current_a, write.phases, write.paused))
-        if self.honour:
-            plant.discharge_limit_w = decision.battery_discharge_limit_w
-        self.next_at = decision.next_update_at if decision.next_update_at else math.inf
+        entity = None
+        if battery is not None and self.discharge_limit:
+            # The inverter's discharge limit as a number entity in W (0 .. the battery's maximum).
+            entity = DischargeEntity(value=plant.discharge_limit_w, low=0.0, high=battery.max_w)
+        step = self.driver.step(inputs, t, entity)
+        if step.discharge_value is not None:
+            plant.discharge_limit_w = step.discharge_value
+        self.next_at = step.wake_at
+        if step.writes:
+            retry = self._runner.run(self._write(step.writes))
+            if retry is not None:
+                self.next_at = min(self.next_at, retry)
+
+    async def _write(self, writes: dict[str, ChargerCommand]) -> float | None:
+        retries = [await self.driver.write(cid, command) for cid, command in writes.items()]
+        return min((r for r in retries if r is not None), default=None)
 
 
 @dataclass

@@ -8,7 +8,7 @@
   ``start_delay_s`` more; a 1p/3p switch pauses the car for ``switch_pause_s``.
 - Car: follows the limit at ``ramp_a_per_s``, tapers linearly above 90 % SoC to 30 % of its power.
 - Meters report at their own interval with Gaussian noise: grid every 2 s, PV and battery every 5 s,
-  charger meter values every 10 s (OCPP MeterValues).
+  charger meter values every 10 s (OCPP MeterValues: the currents, and the energy register).
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ class ChargerModel:
     pending: list[tuple[float, Command]] = field(default_factory=list)
     current_a: float = 0.0
     hold_until: float = -1.0
+    energy_wh: float = 0.0  # the charger's energy register (AC, what the car draws)
     writes: int = 0
     starts: int = 0
     switches: int = 0
@@ -120,6 +121,7 @@ class ChargerModel:
         if charging and not self.was_charging:
             self.starts += 1
         self.was_charging = charging
+        self.energy_wh += self.power_w() / 3600.0
         energy = self.power_w() / 3600.0 * self.car.efficiency
         self.car.soc = min(100.0, self.car.soc + energy / self.car.capacity_wh * 100.0)
 
@@ -207,6 +209,8 @@ class Plant:
         self.pv_meter = Meter(5.0, 10.0)
         self.battery_meter = Meter(5.0, 10.0)
         self.charger_meters = {c.cid: PhaseMeter(10.0, 0.05) for c in chargers}
+        # The energy register comes with the same MeterValues as the currents (a counter: no noise).
+        self.charger_registers = {c.cid: Meter(10.0, 0.0) for c in chargers}
         self.discharge_limit_w: float | None = None
         self.flows = Flows()
         self.pv_w = 0.0
@@ -253,6 +257,10 @@ class Plant:
         fresh = [
             self.charger_meters[c.cid].sample(t, c.line_currents(), rng) for c in self.chargers
         ]
+        for charger, is_fresh in zip(self.chargers, fresh, strict=True):
+            if is_fresh:
+                register = self.charger_registers[charger.cid]
+                register.value, register.at = charger.energy_wh, t
         self.any_meter_update = grid_fresh or any(fresh)
 
     def _account(self, pv: float, house: float, battery_w: float, ev_lines: list[float]) -> None:

@@ -69,6 +69,7 @@ from .const import (
     CONF_SAFE_CURRENT,
     CONF_SERIAL,
     CONF_SERVER_ENTRY_ID,
+    CONF_SINGLE_PHASE_LINE,
     CONF_VEHICLE_SOC,
     CONF_VENDOR,
     DEFAULT_CHARGER_SETTINGS,
@@ -510,6 +511,7 @@ class ChargerOptionsFlow(OptionsFlow):
                 CONF_METER_INTERVAL,
                 CONF_LIVE_LIMIT_DURATION,
                 CONF_PHASES,
+                CONF_SINGLE_PHASE_LINE,
             ):
                 data[key] = int(data[key])
             if data[CONF_LIVE_STACK_LEVEL] <= data[CONF_BASE_STACK_LEVEL]:
@@ -534,16 +536,21 @@ class ChargerOptionsFlow(OptionsFlow):
             CONF_METER_INTERVAL: defaults.meter_interval_s,
             CONF_LIVE_LIMIT_DURATION: defaults.live_limit_duration_s,
             CONF_PHASES: defaults.phases,
+            CONF_SINGLE_PHASE_LINE: defaults.single_phase_line,
         } | dict(self.config_entry.options)
         # A select shows text; a count stored by an older version's free number (2) shows the default.
         phases = options[CONF_PHASES]
         options[CONF_PHASES] = str(phases if phases in (1, 3) else defaults.phases)
+        options[CONF_SINGLE_PHASE_LINE] = str(options[CONF_SINGLE_PHASE_LINE])
         schema = probatio.Schema(
             {
                 probatio.Required(CONF_INSTALLATION_MAX): _number(6, 80, 0.1, "A"),
                 probatio.Required(CONF_SAFE_CURRENT): _number(0, 80, 0.1, "A"),
                 probatio.Required(CONF_MIN_CURRENT): _number(0, 32, 0.1, "A"),
                 probatio.Required(CONF_PHASES): _select(["1", "3"], "site_phases"),
+                probatio.Required(CONF_SINGLE_PHASE_LINE): _select(
+                    ["1", "2", "3"], CONF_SINGLE_PHASE_LINE
+                ),
                 probatio.Required(CONF_BASE_STACK_LEVEL): _number(0, 20),
                 probatio.Required(CONF_LIVE_STACK_LEVEL): _number(0, 20),
                 probatio.Required(CONF_PROFILE_PURPOSE): _select(

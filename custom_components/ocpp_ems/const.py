@@ -48,6 +48,7 @@ CONF_PAUSE_STRATEGY: Final = "pause_strategy"
 CONF_METER_INTERVAL: Final = "meter_interval_s"
 CONF_LIVE_LIMIT_DURATION: Final = "live_limit_duration_s"
 CONF_PHASES: Final = "phases"
+CONF_SINGLE_PHASE_LINE: Final = "single_phase_line"
 # The car's state of charge from another integration, for chargers that do not report it.
 CONF_VEHICLE_SOC: Final = "vehicle_soc_entity"
 

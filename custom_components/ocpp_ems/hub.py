@@ -51,6 +51,7 @@ from .const import (
     CONF_SAFE_CURRENT,
     CONF_SERIAL,
     CONF_SERVER_ENTRY_ID,
+    CONF_SINGLE_PHASE_LINE,
     CONF_VENDOR,
     DEFAULT_CHARGER_SETTINGS,
     DEFAULT_HEARTBEAT_INTERVAL,
@@ -131,6 +132,7 @@ def charger_settings(
         pause_strategy=PauseStrategy(options.get(CONF_PAUSE_STRATEGY, default.pause_strategy)),
         meter_interval_s=int(options.get(CONF_METER_INTERVAL, default.meter_interval_s)),
         phases=int(options.get(CONF_PHASES, default.phases)),
+        single_phase_line=int(options.get(CONF_SINGLE_PHASE_LINE, default.single_phase_line)),
         live_limit_duration_s=int(
             options.get(CONF_LIVE_LIMIT_DURATION, default.live_limit_duration_s)
         ),

@@ -234,6 +234,9 @@ def test_current_step_phases_and_options_from_the_quirks() -> None:
     assert settings_for(view, QuirkSettings(), phase_switching=True).can_switch_phases
     one_phase = settings_for(view, QuirkSettings(phases=1), phase_switching=True)
     assert (one_phase.phases, one_phase.can_switch_phases) == (1, False)
+    # The line a single phase draws from is the one the charger is wired to (default L1).
+    assert amps.line_1p == 1
+    assert settings_for(view, QuirkSettings(phases=1, single_phase_line=3)).line_1p == 3
     options = EmsOptions(
         stale_fallback=StaleFallback.PAUSE, stale_grace_s=60.0, min_write_interval_s=5.0
     )

@@ -28,6 +28,7 @@ from custom_components.ocpp_ems.const import (
     CONF_RATE_UNIT,
     CONF_RESPONSE_TIMEOUT,
     CONF_SAFE_CURRENT,
+    CONF_SINGLE_PHASE_LINE,
     DEFAULT_CHARGER_SETTINGS,
 )
 
@@ -113,6 +114,7 @@ def default_charger_options() -> dict[str, Any]:
         CONF_METER_INTERVAL: defaults.meter_interval_s,
         CONF_LIVE_LIMIT_DURATION: defaults.live_limit_duration_s,
         CONF_PHASES: str(defaults.phases),  # a select (1 or 3) shows text
+        CONF_SINGLE_PHASE_LINE: str(defaults.single_phase_line),
     }
 
 

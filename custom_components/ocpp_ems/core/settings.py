@@ -58,6 +58,10 @@ class ServerSettings:
     # has not accepted them yet. asyncio's default of 100 reset 35 handshakes when 5,000 chargers
     # reconnected at once; Linux caps the value at net.core.somaxconn (4096 since kernel 5.4).
     listen_backlog: int = 2048
+    # The OCPP versions (websocket subprotocols) this server speaks; a charger offering only others
+    # is refused at the handshake (HTTP 400). Of those a charger offers, the newest is spoken.
+    # Without "ocpp1.6", a charger offering no subprotocol at all is refused as well.
+    ocpp_versions: tuple[str, ...] = ("ocpp2.1", "ocpp2.0.1", "ocpp1.6")
 
 
 @dataclass(kw_only=True)
@@ -78,6 +82,9 @@ class ChargerSettings:
     nominal_voltage_v: float = 230.0
     # Phases of the supply: converts A to W for chargers that only take W limits (A * V * phases).
     phases: int = 3
+    # The line (1-3) the charger draws from on one phase: the line a single-phase installation is
+    # wired to, or the one a 1p/3p charger keeps on one phase (the fuse is watched on it).
+    single_phase_line: int = 1
     remote_start_id_tag: str = "HomeAssistant"
     measurands: tuple[str, ...] = field(
         default=(

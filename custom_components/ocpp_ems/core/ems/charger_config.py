@@ -84,6 +84,7 @@ def charger_settings(
         min_current_a=low,
         max_current_a=clamp(view.max_current_a, low, maximum, maximum),
         phases=phases,
+        line_1p=rules.settings.single_phase_line,
         # Phases are switched only by a three-phase installation's charger that can.
         can_switch_phases=phases == 3 and rules.capabilities.phase_switching,
         current_step_a=rules.step_a,
