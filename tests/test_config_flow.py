@@ -29,6 +29,9 @@ from homeassistant.helpers.selector import (
     TextSelector,
 )
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from custom_components.ocpp_ems.const import (
     CONF_ACCEPT_ANY_ID_TAG,
@@ -60,6 +63,7 @@ from custom_components.ocpp_ems.const import (
     CONF_MIN_CURRENT,
     CONF_MIN_WRITE_INTERVAL,
     CONF_MODEL,
+    CONF_OCPP_VERSIONS,
     CONF_PASSWORD,
     CONF_PAUSE_STRATEGY,
     CONF_PHASES,
@@ -335,6 +339,41 @@ async def test_server_options(hass: HomeAssistant, server_entry: MockConfigEntry
         result["flow_id"], without_tags | {CONF_HEARTBEAT_INTERVAL: 120}
     )
     assert server_entry.options[CONF_ID_TAGS] == []
+
+
+async def test_server_options_ocpp_versions(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    """All versions by default; one left out is refused at the handshake; none is an error."""
+    result = await _open_server_options(hass, server_entry)
+    shown = {str(key): key for key in result["data_schema"].schema}
+    assert shown[CONF_OCPP_VERSIONS].default() == ["ocpp2.1", "ocpp2.0.1", "ocpp1.6"]
+    user_input: dict[str, Any] = {
+        CONF_HEARTBEAT_INTERVAL: 300,
+        CONF_PING_INTERVAL: 60,
+        CONF_PING_TIMEOUT: 60,
+        CONF_RESPONSE_TIMEOUT: 3,
+        CONF_ALLOW_NEW_CHARGERS: True,
+        CONF_AUTO_ACCEPT: False,
+        CONF_ACCEPT_ANY_ID_TAG: False,
+        CONF_OCPP_VERSIONS: [],
+    }
+    result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_OCPP_VERSIONS: "no_ocpp_version"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], user_input | {CONF_OCPP_VERSIONS: ["ocpp1.6"]}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert server_entry.state is ConfigEntryState.LOADED
+    url = f"ws://127.0.0.1:{central_of(server_entry).port}/CP9"
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(url, subprotocols=[Subprotocol("ocpp2.0.1")]):
+            pass
+    assert refused.value.response.status_code == 400
+    async with connect(url, subprotocols=[Subprotocol("ocpp2.0.1"), Subprotocol("ocpp1.6")]) as ws:
+        assert ws.subprotocol == "ocpp1.6"
 
 
 def _sectioned(flat: Mapping[str, Any]) -> dict[str, Any]:

@@ -242,6 +242,7 @@ def _restart_relevant(settings: ServerSettings) -> tuple[object, ...]:
         settings.ping_timeout_s,
         settings.heartbeat_interval_s,
         settings.response_timeout_s,
+        settings.ocpp_versions,
     )
 
 

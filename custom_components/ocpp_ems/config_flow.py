@@ -57,6 +57,7 @@ from .const import (
     CONF_METER_INTERVAL,
     CONF_MIN_CURRENT,
     CONF_MODEL,
+    CONF_OCPP_VERSIONS,
     CONF_PASSWORD,
     CONF_PAUSE_STRATEGY,
     CONF_PHASES,
@@ -75,6 +76,7 @@ from .const import (
     DEFAULT_CHARGER_SETTINGS,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_HOST,
+    DEFAULT_OCPP_VERSIONS,
     DEFAULT_PING_INTERVAL,
     DEFAULT_PING_TIMEOUT,
     DEFAULT_PORT,
@@ -380,6 +382,16 @@ def _server_options_schema() -> probatio.Schema:
                 1, 300, unit="s"
             ),
             probatio.Required(CONF_ALLOW_NEW_CHARGERS, default=True): BooleanSelector(),
+            probatio.Required(
+                CONF_OCPP_VERSIONS, default=list(DEFAULT_OCPP_VERSIONS)
+            ): SelectSelector(
+                SelectSelectorConfig(
+                    options=list(DEFAULT_OCPP_VERSIONS),
+                    translation_key=CONF_OCPP_VERSIONS,
+                    multiple=True,
+                    mode=SelectSelectorMode.LIST,
+                )
+            ),
             probatio.Required(CONF_AUTO_ACCEPT, default=False): BooleanSelector(),
             probatio.Optional(CONF_ID_TAGS): TextSelector(TextSelectorConfig(multiple=True)),
             probatio.Required(CONF_ACCEPT_ANY_ID_TAG, default=False): BooleanSelector(),
@@ -440,6 +452,7 @@ class ServerOptionsFlow(OptionsFlow):
         return errors
 
     async def async_step_server(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
         if user_input is not None:
             data = self._keep_others(_SERVER_KEYS) | user_input
             for key in (
@@ -450,13 +463,15 @@ class ServerOptionsFlow(OptionsFlow):
             ):
                 data[key] = int(data[key])
             data[CONF_ID_TAGS] = [tag.strip() for tag in data.get(CONF_ID_TAGS, []) if tag.strip()]
-            return self.async_create_entry(data=data)
+            if data[CONF_OCPP_VERSIONS]:
+                return self.async_create_entry(data=data)
+            errors[CONF_OCPP_VERSIONS] = "no_ocpp_version"
         # The current options are suggestions, not defaults (so an emptied id tag list stays
         # empty instead of falling back to a default).
         schema = self.add_suggested_values_to_schema(
-            _server_options_schema(), self.config_entry.options
+            _server_options_schema(), user_input or self.config_entry.options
         )
-        return self.async_show_form(step_id="server", data_schema=schema)
+        return self.async_show_form(step_id="server", data_schema=schema, errors=errors)
 
 
 class ChargerOptionsFlow(OptionsFlow):

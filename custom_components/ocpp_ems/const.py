@@ -24,6 +24,8 @@ CONF_PING_INTERVAL: Final = "ping_interval"
 CONF_PING_TIMEOUT: Final = "ping_timeout"
 CONF_RESPONSE_TIMEOUT: Final = "response_timeout"
 CONF_ALLOW_NEW_CHARGERS: Final = "allow_new_chargers"
+# The OCPP versions (websocket subprotocols) the server speaks.
+CONF_OCPP_VERSIONS: Final = "ocpp_versions"
 CONF_AUTO_ACCEPT: Final = "auto_accept"
 CONF_ID_TAGS: Final = "id_tags"
 CONF_ACCEPT_ANY_ID_TAG: Final = "accept_any_id_tag"
@@ -53,6 +55,7 @@ CONF_SINGLE_PHASE_LINE: Final = "single_phase_line"
 CONF_VEHICLE_SOC: Final = "vehicle_soc_entity"
 
 DEFAULT_HOST: Final = ServerSettings().host
+DEFAULT_OCPP_VERSIONS: Final = ServerSettings().ocpp_versions
 DEFAULT_PORT: Final = ServerSettings().port
 _DEFAULT_SERVER = ServerSettings()
 DEFAULT_HEARTBEAT_INTERVAL: Final = _DEFAULT_SERVER.heartbeat_interval_s

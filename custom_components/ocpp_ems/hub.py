@@ -39,6 +39,7 @@ from .const import (
     CONF_METER_INTERVAL,
     CONF_MIN_CURRENT,
     CONF_MODEL,
+    CONF_OCPP_VERSIONS,
     CONF_PASSWORD,
     CONF_PAUSE_STRATEGY,
     CONF_PHASES,
@@ -56,6 +57,7 @@ from .const import (
     DEFAULT_CHARGER_SETTINGS,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_HOST,
+    DEFAULT_OCPP_VERSIONS,
     DEFAULT_PING_INTERVAL,
     DEFAULT_PING_TIMEOUT,
     DEFAULT_PORT,
@@ -100,6 +102,7 @@ def server_settings(entry: ConfigEntry) -> ServerSettings:
         heartbeat_interval_s=int(options.get(CONF_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL)),
         response_timeout_s=float(options.get(CONF_RESPONSE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT)),
         allow_new_chargers=bool(options.get(CONF_ALLOW_NEW_CHARGERS, True)),
+        ocpp_versions=tuple(options.get(CONF_OCPP_VERSIONS) or DEFAULT_OCPP_VERSIONS),
     )
 
 
