@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from ocpp.v16 import call
 from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
 from syrupy.assertion import SnapshotAssertion
 
@@ -78,6 +79,24 @@ async def test_events_of_other_connectors_are_not_reported(
             assert len(sessions) == 2
             assert len(started) == 1
             assert started[0].attributes["connector_id"] == 2
+
+
+async def test_security_event_from_charger(hass: HomeAssistant, onboard: Onboard) -> None:
+    """A 1.6 charger with the security extension reports a security event (2.x: the same)."""
+    with only_platforms(Platform.EVENT):
+        async with onboard() as (sim, _entry):
+            await sim.call(
+                call.SecurityEventNotification(
+                    type="InvalidCentralSystemCertificate",
+                    timestamp="2026-11-30T08:00:00Z",
+                    tech_info="self-signed",
+                )
+            )
+            await hass.async_block_till_done()
+            state = hass.states.get(f"{PREFIX}_security_event")
+            assert state.attributes["event_type"] == "reported"
+            assert state.attributes["type"] == "InvalidCentralSystemCertificate"
+            assert state.attributes["tech_info"] == "self-signed"
 
 
 async def test_data_transfer_from_charger(hass: HomeAssistant, onboard: Onboard) -> None:

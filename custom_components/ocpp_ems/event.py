@@ -1,4 +1,5 @@
-"""Event entities: sessions starting and ending, id tags authorised or rejected, faults.
+"""Event entities: sessions starting and ending, id tags authorised or rejected, faults, vendor
+data, security events the charger reports, reservations that ended without a session.
 
 The modern way to trigger automations on things that happen (rather than on state)."""
 
@@ -43,6 +44,12 @@ CHARGER_EVENTS: tuple[OcppEventDescription, ...] = (
         event_types=["received"],
         kinds={EventKind.DATA_TRANSFER: "received"},
     ),
+    OcppEventDescription(
+        key="security_event",
+        translation_key="security_event",
+        event_types=["reported"],
+        kinds={EventKind.SECURITY_EVENT: "reported"},
+    ),
 )
 
 CONNECTOR_EVENTS: tuple[OcppEventDescription, ...] = (
@@ -51,6 +58,12 @@ CONNECTOR_EVENTS: tuple[OcppEventDescription, ...] = (
         translation_key="session",
         event_types=["started", "ended"],
         kinds={EventKind.SESSION_STARTED: "started", EventKind.SESSION_ENDED: "ended"},
+    ),
+    OcppEventDescription(
+        key="reservation",
+        translation_key="reservation",
+        event_types=["ended"],
+        kinds={EventKind.RESERVATION_STATUS: "ended"},
     ),
 )
 

@@ -12,6 +12,7 @@ from custom_components.ocpp_ems.core.protocol import SessionFactory
 from custom_components.ocpp_ems.core.server import CentralSystem
 from custom_components.ocpp_ems.core.settings import ChargerSettings, ServerSettings
 
+from . import v201_harness
 from .fakes import MemoryDirectory, MemoryStore
 from .v16_harness import CHARGER_ID, Harness, protocol_harness, running_harness
 
@@ -85,6 +86,21 @@ async def h(
 ) -> AsyncIterator[Harness]:
     """A protocol harness (accepted charger, no current control); modules may override it."""
     async with protocol_harness(directory, server_settings) as harness:
+        yield harness
+
+
+@pytest.fixture(params=v201_harness.VERSIONS)
+async def h2(
+    request: pytest.FixtureRequest,
+    socket_enabled: None,
+    directory: MemoryDirectory,
+    server_settings: ServerSettings,
+) -> AsyncIterator[Harness]:
+    """A 2.x protocol harness (accepted station, id tag TAG1 allowed, no current control), once
+    for 2.0.1 and once for 2.1; a module of 2.x tests returns it from its own ``h`` fixture (the
+    ``ws`` fixture and the 1.6 tests' conventions then hold)."""
+    directory.id_tags.add("TAG1")
+    async with v201_harness.protocol_harness(directory, server_settings, request.param) as harness:
         yield harness
 
 

@@ -225,10 +225,10 @@ async def test_no_subprotocol_offered_means_ocpp16(
         assert central.charger("CP1").ocpp_version == "ocpp1.6"
 
 
-async def test_newest_common_version_wins(
+async def test_the_chargers_first_common_version_wins(
     central: CentralSystem, sessions: list[EchoSession]
 ) -> None:
-    async with connect(url(central), subprotocols=["ocpp1.6", "ocpp2.0.1", "ocpp2.1"]) as ws:  # type: ignore[list-item]
+    async with connect(url(central), subprotocols=["ocpp2.1", "ocpp2.0.1", "ocpp1.6"]) as ws:  # type: ignore[list-item]
         await roundtrip(ws)
         assert ws.subprotocol == "ocpp2.0.1"
         assert central.charger("CP1").ocpp_version == "ocpp2.0.1"
@@ -796,8 +796,9 @@ async def test_server_closes_the_socket_a_session_left_open(
     assert sessions[0].closed
 
 
-def test_select_version_prefers_newest_then_first_offered() -> None:
-    assert select_version(["ocpp1.6", "ocpp2.1"], {"ocpp1.6", "ocpp2.1"}) == "ocpp2.1"
+def test_select_version_follows_the_chargers_preference() -> None:
+    assert select_version(["ocpp1.6", "ocpp2.1"], {"ocpp1.6", "ocpp2.1"}) == "ocpp1.6"
+    assert select_version(["ocpp2.1", "ocpp1.6"], {"ocpp1.6", "ocpp2.1"}) == "ocpp2.1"
     assert select_version(["ocpp2.1"], {"ocpp1.6"}) is None
     assert select_version(["x-test", "ocpp9"], {"ocpp9", "x-test"}) == "x-test"
     assert select_version([], {"ocpp1.6"}) is None

@@ -377,6 +377,22 @@ async def test_data_transfer_and_status_notifications(h: Harness) -> None:
     assert h.events[0].data == {"vendor_id": "acme", "message_id": "m", "data": "hello"}
 
 
+async def test_security_extension_notifications(h: Harness) -> None:
+    """The 1.6 security whitepaper's notifications land where the 2.x ones do."""
+    sim = await h.charger_client(boot=False)
+    await sim.call(call.SignedFirmwareStatusNotification(status="InvalidSignature", request_id=4))
+    await sim.call(call.LogStatusNotification(status="Uploading", request_id=5))
+    await sim.call(
+        call.SecurityEventNotification(
+            type="FirmwareUpdated", timestamp="2026-11-30T08:00:00Z", tech_info="2.1"
+        )
+    )
+    assert h.charger.firmware_status == "InvalidSignature"
+    assert h.charger.diagnostics_status == "Uploading"
+    assert h.kinds() == ["firmware_status", "diagnostics_status", "security_event"]
+    assert h.events[2].data["type"] == "FirmwareUpdated"
+
+
 async def test_setup_survives_failing_steps(h: Harness) -> None:
     def broken(sim: object) -> None:
         sim.fail_with_error.add("GetConfiguration")  # type: ignore[attr-defined]

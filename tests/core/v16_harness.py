@@ -16,7 +16,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 from ocpp import routing
 from ocpp.exceptions import NotSupportedError
@@ -379,7 +379,12 @@ def _camel_profile(profile: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Harness:
-    """One charger model + directory; each connection gets a fresh V16Session (like the server)."""
+    """One charger model + directory; each connection gets a fresh V16Session (like the server).
+
+    Another version's harness (``v201_harness``) overrides :attr:`subprotocol`,
+    :meth:`new_session` and :meth:`new_client`."""
+
+    subprotocol: ClassVar[str] = "ocpp1.6"
 
     directory: MemoryDirectory
     settings: ServerSettings
@@ -433,7 +438,7 @@ class Harness:
             request_save=self.request_save,
             on_booted=lambda: self._on_booted(holder[0]),
         )
-        session = V16Session(connection, self.charger, context)
+        session = self.new_session(connection, context)
         holder.append(session)
         self.sessions.append(session)
         try:
@@ -443,9 +448,17 @@ class Harness:
                 self.controller.detach()
             await session.close()
 
+    def new_session(self, connection: ServerConnection, context: SessionContext) -> Any:
+        """The adapter under test for one accepted connection."""
+        return V16Session(connection, self.charger, context)
+
+    def new_client(self, connection: ClientConnection) -> Any:
+        """The simulated charger for one client connection."""
+        return SimCharger(CHARGER_ID, connection)
+
     async def start(self) -> None:
         self.server = await serve(
-            self._handle, "127.0.0.1", 0, subprotocols=[Subprotocol("ocpp1.6")]
+            self._handle, "127.0.0.1", 0, subprotocols=[Subprotocol(self.subprotocol)]
         )
 
     @property
@@ -456,7 +469,7 @@ class Harness:
 
     async def raw(self) -> ClientConnection:
         """A plain websocket to the session (for frames the ocpp package would never send)."""
-        connection = await connect(self.url, subprotocols=[Subprotocol("ocpp1.6")])
+        connection = await connect(self.url, subprotocols=[Subprotocol(self.subprotocol)])
         self._clients.append(connection)
         await wait_for(lambda: len(self.sessions) >= 1)
         return connection
@@ -466,9 +479,9 @@ class Harness:
     ) -> SimCharger:
         """Connect a SimCharger; with ``boot``, boot it and wait until the session set it up."""
         before = len(self.sessions)
-        connection = await connect(self.url, subprotocols=[Subprotocol("ocpp1.6")])
+        connection = await connect(self.url, subprotocols=[Subprotocol(self.subprotocol)])
         self._clients.append(connection)
-        sim = SimCharger(CHARGER_ID, connection)
+        sim = self.new_client(connection)
         if setup is not None:
             setup(sim)
         self._tasks.append(asyncio.ensure_future(sim.start()))
@@ -497,9 +510,10 @@ class Harness:
 
 @contextlib.asynccontextmanager
 async def running_harness(
-    directory: MemoryDirectory, settings: ServerSettings
+    directory: MemoryDirectory, settings: ServerSettings, cls: type[Harness] = Harness
 ) -> AsyncIterator[Harness]:
-    harness = Harness(directory=directory, settings=settings)
+    """A started harness of class ``cls`` (another version's: ``v201_harness``)."""
+    harness = cls(directory=directory, settings=settings)
     await harness.start()
     try:
         yield harness
@@ -509,12 +523,12 @@ async def running_harness(
 
 @contextlib.asynccontextmanager
 async def protocol_harness(
-    directory: MemoryDirectory, settings: ServerSettings
+    directory: MemoryDirectory, settings: ServerSettings, cls: type[Harness] = Harness
 ) -> AsyncIterator[Harness]:
     """A running harness for protocol tests: the charger is accepted, and no current controller
     joins its sessions (its profile writes would mix with the messages under test)."""
     directory.admissions[CHARGER_ID] = Admission.ACCEPTED
-    async with running_harness(directory, settings) as harness:
+    async with running_harness(directory, settings, cls) as harness:
         harness.attach_controller = False
         yield harness
 

@@ -24,12 +24,12 @@
 //   --limit-timeout-ms MS  give up waiting for the limit change (default 30000, exit code 2)
 //   --settle-ms MS         pause after boot so the server can configure us (default 300)
 import { RPCClient } from 'ocpp-rpc';
+import { activePeriod, emit, fail, later, now, parseOptions, round1, runMain, sleep, toAmps, watchWire } from './common.mjs';
 
 // ---------------------------------------------------------------------------------------- options
-function parseArgs(argv) {
-  const opts = {
-    url: process.env.OCPP_URL,
-    password: process.env.OCPP_PASSWORD || undefined,
+const opts = parseOptions(
+  process.argv.slice(2),
+  {
     idTag: 'TAG-0001',
     meterStart: 1000000,
     meterCount: 3,
@@ -38,44 +38,23 @@ function parseArgs(argv) {
     expectLimit: undefined,
     limitTimeoutMs: 30000,
     settleMs: 300,
-  };
-  const numeric = {
-    '--meter-start': 'meterStart',
-    '--meter-count': 'meterCount',
-    '--meter-interval-ms': 'meterIntervalMs',
-    '--sim-seconds': 'simSeconds',
-    '--expect-limit': 'expectLimit',
-    '--limit-timeout-ms': 'limitTimeoutMs',
-    '--settle-ms': 'settleMs',
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg in numeric) opts[numeric[arg]] = Number(argv[++i]);
-    else if (arg === '--password') opts.password = argv[++i];
-    else if (arg === '--id-tag') opts.idTag = argv[++i];
-    else if (arg.startsWith('ws://') || arg.startsWith('wss://')) opts.url = arg;
-    else throw new Error(`unknown argument ${arg}`);
-  }
-  if (!opts.url) throw new Error('usage: node charger.mjs ws://host:port/path/CHARGER_ID [options]');
-  // ocpp-rpc appends "/<identity>" to the endpoint itself: split the URL at its last segment.
-  const url = new URL(opts.url);
-  const segments = url.pathname.split('/');
-  opts.identity = decodeURIComponent(segments.pop());
-  url.pathname = segments.join('/') || '/';
-  opts.endpoint = url.toString().replace(/\/$/, '');
-  return opts;
-}
+  },
+  {
+    numeric: {
+      '--meter-start': 'meterStart',
+      '--meter-count': 'meterCount',
+      '--meter-interval-ms': 'meterIntervalMs',
+      '--sim-seconds': 'simSeconds',
+      '--expect-limit': 'expectLimit',
+      '--limit-timeout-ms': 'limitTimeoutMs',
+      '--settle-ms': 'settleMs',
+    },
+    strings: { '--id-tag': 'idTag' },
+  },
+  'node charger.mjs ws://host:port/path/CHARGER_ID [options]',
+);
 
-const opts = parseArgs(process.argv.slice(2));
-
-// --------------------------------------------------------------------------------------- output
-let strictFailures = 0;
-function emit(step, data = {}) {
-  process.stdout.write(JSON.stringify({ step, t: Date.now(), ...data }) + '\n');
-}
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const now = () => new Date().toISOString();
-const round1 = (x) => Math.round(x * 10) / 10;
+const wire = { strict: 0 }; // strict-mode schema failures seen (see common.watchWire)
 
 // -------------------------------------------------------------------------------- charger state
 const VOLTAGE = 230;
@@ -134,15 +113,9 @@ function periodLimitA(entry, at) {
   const schedule = profile.chargingSchedule;
   if (profile.validFrom && at < Date.parse(profile.validFrom)) return undefined;
   if (profile.validTo && at >= Date.parse(profile.validTo)) return undefined;
-  const start = profileStart(entry);
-  const elapsed = (at - start) / 1000;
-  if (elapsed < 0) return undefined;
-  if (schedule.duration !== undefined && elapsed >= schedule.duration) return undefined;
-  let active;
-  for (const period of schedule.chargingSchedulePeriod) if (period.startPeriod <= elapsed) active = period;
+  const active = activePeriod(schedule, profileStart(entry), at);
   if (!active) return undefined;
-  if (schedule.chargingRateUnit === 'W') return active.limit / (VOLTAGE * (active.numberPhases ?? 3));
-  return active.limit;
+  return toAmps(active.limit, schedule.chargingRateUnit, active.numberPhases, VOLTAGE);
 }
 
 function winningLimit(purpose, at, connectorIds) {
@@ -240,11 +213,6 @@ async function sendMeterValues(cli, context = 'Sample.Periodic') {
 // ------------------------------------------------------------------------ incoming call handlers
 let limitWaiter; // resolve() of the "wait for a limit change" promise
 let bootWaiter; // resolve() when TriggerMessage(BootNotification) arrives while Pending
-
-function later(fn) {
-  // Follow-up messages go out after our reply to the current call (as real chargers do).
-  setTimeout(() => fn().catch((err) => emit('error', { where: 'follow-up', message: String(err) })), 50);
-}
 
 function registerHandlers(cli) {
   const received = (method, params, extra = {}) => emit('received', { action: method, params, ...extra });
@@ -556,18 +524,7 @@ async function main() {
     reconnect: false,
     callTimeoutMs: 20000,
   });
-  cli.on('strictValidationFailure', (event) => {
-    strictFailures++;
-    emit('strict_validation_failure', {
-      method: event.method,
-      outbound: event.outbound,
-      is_call: event.isCall,
-      error: String(event.error?.message ?? event.error),
-      params: event.params,
-      result: event.result,
-    });
-  });
-  cli.on('badMessage', (event) => emit('bad_message', { error: String(event.error), message: String(event.buffer) }));
+  watchWire(cli, wire);
   registerHandlers(cli);
 
   await cli.connect();
@@ -583,7 +540,7 @@ async function main() {
   await setStatus(cli, 'Preparing'); // cable plugged in
   const auth = await cli.call('Authorize', { idTag: opts.idTag });
   emit('authorize', { id_tag: opts.idTag, status: auth.idTagInfo.status });
-  if (auth.idTagInfo.status !== 'Accepted') throw Object.assign(new Error('id tag not accepted'), { exitCode: 3 });
+  if (auth.idTagInfo.status !== 'Accepted') throw fail('id tag not accepted', 3);
 
   const meterStart = Math.round(state.energyWh);
   const start = await cli.call('StartTransaction', {
@@ -595,7 +552,7 @@ async function main() {
   state.transactionId = start.transactionId;
   state.transactionStart = Date.now();
   emit('start_transaction', { transaction_id: start.transactionId, status: start.idTagInfo.status, meter_start_wh: meterStart });
-  if (start.idTagInfo.status !== 'Accepted') throw Object.assign(new Error('transaction not accepted'), { exitCode: 3 });
+  if (start.idTagInfo.status !== 'Accepted') throw fail('transaction not accepted', 3);
   await setStatus(cli, 'Charging');
 
   for (let i = 0; i < opts.meterCount; i++) {
@@ -638,14 +595,8 @@ async function main() {
   await setStatus(cli, 'Available');
 
   await cli.close({ code: 1000, reason: 'session done' });
-  emit('done', { strict_failures: strictFailures });
-  return strictFailures ? 4 : 0;
+  emit('done', { strict_failures: wire.strict });
+  return wire.strict ? 4 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    emit('error', { message: String(err?.message ?? err), code: err?.rpcErrorCode ?? null, details: err?.details ?? null });
-    process.exit(err?.exitCode ?? 1);
-  },
-);
+runMain(main);

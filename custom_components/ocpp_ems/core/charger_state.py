@@ -29,12 +29,14 @@ from .meter import (
     max_power_w,
 )
 from .model import (
+    RECENTLY_ENDED,
     Capabilities,
     Charger,
     ChargerEvent,
     ChargerInfo,
     Connector,
     ConnectorStatus,
+    EvChargingNeeds,
     EventKind,
     Transaction,
 )
@@ -219,14 +221,20 @@ class ChargerState:
         *,
         id_tag: str | None,
         started: datetime,
-        meter_start_wh: float,
+        meter_start_wh: float | None,
         authorized: bool,
     ) -> Transaction:
         """A session started. A transaction still open on the connector (its end was lost) is
-        ended first, with reason :data:`REPLACED`. Fires SESSION_STARTED."""
+        ended first, with reason :data:`REPLACED`. Fires SESSION_STARTED.
+
+        ``meter_start_wh`` None: the charger did not say (2.x); the session counts from the
+        connector's next reading (its last known register stands in as the start value)."""
         connector = self.charger.connector(connector_id)
         if connector.transaction is not None:
             self._close(connector, connector.transaction, started, REPLACED)
+        known = meter_start_wh is not None
+        if meter_start_wh is None:
+            meter_start_wh = connector.meter.energy_register_wh or 0.0
         transaction = Transaction(
             transaction_id=transaction_id,
             connector_id=connector_id,
@@ -240,7 +248,7 @@ class ChargerState:
         # The start value passes the connector's rules (energy since its last value is not this
         # session's); the session counts from here.
         power = self._max_power()
-        if not apply_energy(
+        if known and not apply_energy(
             self.charger, connector, meter_start_wh, None, started, max_power=power
         ):
             # A late start: readings after it were counted already, for the connector only.
@@ -298,10 +306,7 @@ class ChargerState:
         return transaction
 
     def _already_ended(self, transaction_id: str) -> bool:
-        return any(
-            c.last_transaction is not None and c.last_transaction.transaction_id == transaction_id
-            for c in self.charger.connectors.values()
-        )
+        return self.charger.find_ended_transaction(transaction_id) is not None
 
     def _close(
         self, connector: Connector, transaction: Transaction, ended: datetime, reason: str
@@ -311,6 +316,10 @@ class ChargerState:
         connector.transaction = None
         connector.last_transaction = transaction
         connector.last_session_energy_wh = transaction.energy_wh
+        connector.ev_charging_needs = None  # the EV's wishes were for this session
+        recent = self.charger.recently_ended
+        recent.append(transaction)
+        del recent[:-RECENTLY_ENDED]
         clear_flow(connector)
         self.charger.notify()
         self._fire(
@@ -324,6 +333,18 @@ class ChargerState:
             ended_at=ended.isoformat(),
         )
         self._context.request_save()
+
+    def authorize_transaction(self, transaction: Transaction, id_tag: str) -> bool:
+        """An id tag presented for a running transaction (a charger that starts sessions on plug-in
+        and authorizes later): whether it may charge; the transaction takes its tag and verdict.
+        The authorization event fires once per card swipe (see :meth:`authorize_start`)."""
+        accepted = self.authorize_start(id_tag, transaction.connector_id)
+        if transaction.id_tag != id_tag or transaction.authorized != accepted:
+            transaction.id_tag = id_tag
+            transaction.authorized = accepted
+            self.charger.notify()
+            self._context.request_save()
+        return accepted
 
     # --- meter values ----------------------------------------------------------------------------
     def record_meter(
@@ -362,6 +383,38 @@ class ChargerState:
             if any(r.energy_register_wh is not None for r in readings):
                 self._context.request_save()
 
+    def record_late_readings(self, transaction: Transaction, readings: Sequence[Reading]) -> None:
+        """Readings of a transaction that ended already (sent after its end, or replayed): their
+        energy counts by the usual rules; up to the end time it is also the session's. They never
+        reopen the session and never move the connector's live values (power, current ...)."""
+        connector = self.charger.connector(transaction.connector_id)
+        ended = transaction.ended_at
+        power = self._max_power()
+        changed = False
+        for reading in readings:
+            if reading.energy_register_wh is None:
+                continue
+            own = ended is None or reading.timestamp <= ended
+            changed |= apply_energy(
+                self.charger,
+                connector,
+                reading.energy_register_wh,
+                transaction if own else None,
+                reading.timestamp,
+                max_power=power,
+            )
+        if changed:
+            if connector.last_transaction is transaction:
+                connector.last_session_energy_wh = transaction.energy_wh
+            self.charger.notify()
+            self._context.request_save()
+
+    # --- EV (ISO 15118) --------------------------------------------------------------------------
+    def record_ev_charging_needs(self, connector_id: int, needs: EvChargingNeeds | None) -> None:
+        """What the connected EV needs (energy, departure, limits, SoC): planner inputs."""
+        self.charger.connector(connector_id).ev_charging_needs = needs
+        self.charger.notify()
+
     # --- firmware, diagnostics, vendor data ------------------------------------------------------
     def record_firmware_status(self, status: str) -> None:
         self.charger.firmware_status = status
@@ -372,6 +425,28 @@ class ChargerState:
         self.charger.diagnostics_status = status
         self.charger.notify()
         self._fire(EventKind.DIAGNOSTICS_STATUS, status=status)
+
+    def record_security_event(
+        self, event_type: str, timestamp: datetime, tech_info: str | None = None
+    ) -> None:
+        """A security event the charger reported (handed to Home Assistant as an event)."""
+        _LOGGER.info(
+            "%s: security event %s at %s (%s)",
+            self.charger.charger_id,
+            event_type,
+            timestamp.isoformat(),
+            tech_info or "-",
+        )
+        self._fire(
+            EventKind.SECURITY_EVENT,
+            type=event_type,
+            timestamp=timestamp.isoformat(),
+            tech_info=tech_info,
+        )
+
+    def record_reservation_status(self, reservation_id: int, status: str) -> None:
+        """A reservation ended without a transaction (expired, removed ...)."""
+        self._fire(EventKind.RESERVATION_STATUS, reservation_id=reservation_id, status=status)
 
     def record_data_transfer(self, vendor_id: str, message_id: str | None, data: object) -> None:
         """Vendor-specific data: handed to Home Assistant as an event (automations interpret it)."""

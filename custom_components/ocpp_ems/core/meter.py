@@ -1,8 +1,9 @@
 """Meter values -> :class:`~.model.MeterState`, energy counters and session energy.
 
-Parses OCPP 1.6 ``meterValue`` lists (as the ``ocpp`` package hands them to a handler: snake_case
-keys, values as strings) into version-agnostic :class:`Reading` objects, then applies them to the
-model. Real chargers send ``Wh`` or ``kWh``, numbers as strings, phase names with ``-N`` suffixes,
+Parses ``meterValue`` lists of every OCPP version into version-agnostic :class:`Reading` objects,
+then applies them to the model: 1.6 (values as strings, ``unit``, signed data as a ``SignedData``
+value) and 2.x (values as numbers, ``unitOfMeasure {unit, multiplier}``, ``signedMeterValue``), with
+camelCase or snake_case keys. Real chargers send ``Wh`` or ``kWh``, numbers as strings, phase names with ``-N`` suffixes,
 empty sample lists, readings out of order, and energy registers that reset or jump; none of that may
 corrupt the lifetime total or shrink a running session's energy.
 """
@@ -47,6 +48,9 @@ class Reading:
     offered_current_a: float | None = None
     soc_percent: float | None = None
     temperature_c: float | None = None
+    # Signed meter data of the energy register, exactly as the charger sent it (2.x: the
+    # ``signedMeterValue`` object; 1.6: the value of a ``SignedData`` sample).
+    signed: Any = None
 
     @property
     def empty(self) -> bool:
@@ -58,6 +62,7 @@ class Reading:
             or self.offered_current_a is not None
             or self.soc_percent is not None
             or self.temperature_c is not None
+            or self.signed is not None
         )
 
 
@@ -104,7 +109,20 @@ def _parse_entry(entry: dict[str, Any]) -> Reading:
     reading.offered_current_a = max(offered) if offered else None
     reading.soc_percent = _first(by_measurand.get(SOC, []))
     reading.temperature_c = _first(by_measurand.get(TEMPERATURE, []))
+    reading.signed = next(
+        (s for s in (_signed(item) for item in raw or [] if isinstance(item, dict)) if s), None
+    )
     return reading
+
+
+def _signed(item: dict[str, Any]) -> Any:
+    """The signed data of an energy register sample, as sent (None: it has none)."""
+    if (item.get("measurand") or ENERGY_REGISTER) != ENERGY_REGISTER:
+        return None
+    signed = item.get("signedMeterValue", item.get("signed_meter_value"))
+    if signed is not None:
+        return signed
+    return item.get("value") if item.get("format") == "SignedData" else None
 
 
 def _parse_sample(item: Any) -> _Sample | None:
@@ -120,6 +138,13 @@ def _parse_sample(item: Any) -> _Sample | None:
     if not math.isfinite(value):
         return None
     unit = item.get("unit")
+    of_measure = item.get("unitOfMeasure", item.get("unit_of_measure"))
+    if isinstance(of_measure, dict):  # 2.x: {unit, multiplier}, value x 10^multiplier
+        unit = of_measure.get("unit")
+        multiplier = of_measure.get("multiplier", 0)
+        if type(multiplier) is not int or not -9 <= multiplier <= 9:
+            return None
+        value *= 10.0**multiplier
     scaled = _to_model_unit(measurand, value, unit if isinstance(unit, str) else None)
     if scaled is None:
         return None
@@ -257,6 +282,12 @@ def apply_reading(
             max_power=max_power,
             received=received,
         )
+    if (
+        reading.signed is not None
+        and transaction is not None
+        and transaction.connector_id == connector_id
+    ):
+        _keep_signed(transaction, reading)
     if meter.timestamp is not None and when < meter.timestamp:
         return changed  # older than what the connector shows: its power etc. are history
     if reading.power_w is not None:
@@ -271,8 +302,18 @@ def apply_reading(
         meter.soc_percent = reading.soc_percent
     if reading.temperature_c is not None:
         meter.temperature_c = reading.temperature_c
+    if reading.signed is not None:
+        meter.signed_meter_value = reading.signed
     meter.timestamp = when
     return True
+
+
+def _keep_signed(transaction: Transaction, reading: Reading) -> None:
+    """Signed data of the session: its first, and its latest (by the charger's context)."""
+    if transaction.signed_start is None or reading.context == "Transaction.Begin":
+        transaction.signed_start = reading.signed
+    if reading.context != "Transaction.Begin":
+        transaction.signed_end = reading.signed
 
 
 def _phase_values(values: dict[str, float]) -> PhaseValues:

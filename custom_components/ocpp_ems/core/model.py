@@ -66,6 +66,11 @@ class EventKind(StrEnum):
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
     LIMIT_MISMATCH = "limit_mismatch"
+    # A security event the charger reported (2.x SecurityEventNotification; 1.6 security
+    # extension): ``type``, ``timestamp``, ``tech_info``.
+    SECURITY_EVENT = "security_event"
+    # A reservation ended without a transaction (expired or removed): ``reservation_id``, ``status``.
+    RESERVATION_STATUS = "reservation_status"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +131,8 @@ class MeterState:
     energy_candidate: RegisterPoint | None = None
     soc_percent: float | None = None
     temperature_c: float | None = None
+    # The latest signed meter data of the energy register, as the charger sent it.
+    signed_meter_value: Any = None
     timestamp: datetime | None = None
 
 
@@ -149,6 +156,12 @@ class Transaction:
     # When ``meter_last_wh`` was read (None: at the start). After a restart this is the base time:
     # replayed older readings are history, not a reset to be counted again.
     meter_last_at: datetime | None = None
+    # The charger's message sequence numbers of this transaction (2.x ``seqNo``; None in 1.6).
+    sequence: EventSequence | None = None
+    # Signed meter data as the charger sent it (for billing checks): the first of the session and
+    # the latest (its end once the session ended).
+    signed_start: Any = None
+    signed_end: Any = None
 
     @property
     def energy_wh(self) -> float:
@@ -169,6 +182,9 @@ class Transaction:
             "meter_last_at": None if self.meter_last_at is None else self.meter_last_at.isoformat(),
             "ended_at": None if self.ended_at is None else self.ended_at.isoformat(),
             "stop_reason": self.stop_reason,
+            **({} if self.sequence is None else {"sequence": self.sequence.to_dict()}),
+            **({} if self.signed_start is None else {"signed_start": self.signed_start}),
+            **({} if self.signed_end is None else {"signed_end": self.signed_end}),
         }
 
     @classmethod
@@ -185,6 +201,37 @@ class Transaction:
             meter_last_at=_optional_datetime(data.get("meter_last_at")),
             ended_at=_optional_datetime(data.get("ended_at")),
             stop_reason=None if data.get("stop_reason") is None else str(data["stop_reason"]),
+            sequence=(
+                None if data.get("sequence") is None else EventSequence.from_dict(data["sequence"])
+            ),
+            signed_start=data.get("signed_start"),
+            signed_end=data.get("signed_end"),
+        )
+
+
+@dataclass(kw_only=True)
+class EventSequence:
+    """The sequence numbers a charger gave a transaction's messages (OCPP 2.x ``seqNo``): which
+    arrived (``seen``: inclusive ranges), the highest one applied as current state (``latest``)
+    and the newest message time (``latest_at``). The rules live in the 2.x adapter."""
+
+    seen: list[tuple[int, int]] = field(default_factory=list)
+    latest: int | None = None
+    latest_at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seen": [list(r) for r in self.seen],
+            "latest": self.latest,
+            "latest_at": None if self.latest_at is None else self.latest_at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EventSequence:
+        return cls(
+            seen=[(int(a), int(b)) for a, b in data.get("seen") or ()],
+            latest=None if data.get("latest") is None else int(data["latest"]),
+            latest_at=_optional_datetime(data.get("latest_at")),
         )
 
 
@@ -228,6 +275,8 @@ class Connector:
     # never saw our answer) so a replay neither opens a second session nor counts energy twice.
     last_transaction: Transaction | None = None
     last_session_energy_wh: float = 0.0
+    # What the connected EV asked for (ISO 15118 via OCPP 2.x); None without such an EV.
+    ev_charging_needs: EvChargingNeeds | None = None
 
     @property
     def energy_settled(self) -> bool:
@@ -244,6 +293,26 @@ class Connector:
         if self.transaction is not None:
             return self.transaction.energy_wh
         return self.last_session_energy_wh
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvChargingNeeds:
+    """What an EV told the charger it needs (ISO 15118): inputs for the energy manager's planner.
+
+    Units are the model's (Wh, A, V, W, %); None where the EV did not say."""
+
+    requested_energy_transfer: str
+    received_at: datetime
+    departure_time: datetime | None = None
+    energy_amount_wh: float | None = None
+    ev_min_current_a: float | None = None
+    ev_max_current_a: float | None = None
+    ev_max_voltage_v: float | None = None
+    ev_max_power_w: float | None = None
+    soc_percent: float | None = None
+    ev_energy_capacity_wh: float | None = None
+    full_soc_percent: float | None = None
+    bulk_soc_percent: float | None = None
 
 
 @dataclass(kw_only=True)
@@ -311,6 +380,9 @@ class LimitState:
 
 Listener = Callable[[ChargerEvent | None], None]
 
+# How many ended transactions a charger model remembers besides its connectors' last ones.
+RECENTLY_ENDED = 16
+
 
 @dataclass(kw_only=True)
 class Charger:
@@ -342,6 +414,12 @@ class Charger:
     # Seconds the charger's clock is ahead of ours while that is beyond meter.MAX_CLOCK_AHEAD_S
     # (its timestamps are replaced by our time then); None when its clock is right.
     clock_skew_s: float | None = None
+    # Recently ended transactions (newest last, at most :data:`RECENTLY_ENDED`, not persisted: the
+    # connectors' ``last_transaction`` are): a charger replaying messages of one of them (it never
+    # saw our answer) must not open it again.
+    recently_ended: list[Transaction] = field(default_factory=list, repr=False)
+    # Protocol adapters' own bookkeeping that outlives a connection (not persisted), by adapter.
+    protocol_state: dict[str, Any] = field(default_factory=dict, repr=False)
     _listeners: list[Listener] = field(default_factory=list, repr=False)
 
     # --- observers -------------------------------------------------------------------------------
@@ -366,6 +444,17 @@ class Charger:
             tx = connector.transaction
             if tx is not None and tx.transaction_id == transaction_id:
                 return tx
+        return None
+
+    def find_ended_transaction(self, transaction_id: str) -> Transaction | None:
+        """A transaction that ended already (a connector's last one, or a recently ended one)."""
+        for connector in self.connectors.values():
+            last = connector.last_transaction
+            if last is not None and last.transaction_id == transaction_id:
+                return last
+        for transaction in reversed(self.recently_ended):
+            if transaction.transaction_id == transaction_id:
+                return transaction
         return None
 
     @property

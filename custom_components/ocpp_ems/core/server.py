@@ -7,8 +7,8 @@ The path of a connection:
    while new chargers are not allowed), login throttling (429), Basic auth (401), takeover (409),
    room among the pending chargers (503). Every refusal is recorded (:attr:`last_refusal`) and
    logged at WARNING once per charger id and reason.
-2. :meth:`CentralSystem._select_subprotocol`: the newest OCPP version both sides speak (a charger
-   offering none speaks 1.6).
+2. :meth:`CentralSystem._select_subprotocol`: the first OCPP version the charger offers that we
+   speak (a charger offering none speaks 1.6).
 3. :meth:`CentralSystem._handle`: the protocol adapter for that version runs until the socket
    closes. A second connection with the same id replaces the first; the charger model stays.
 
@@ -229,10 +229,13 @@ class CentralSystem:
         self._settings = settings
         self._directory = directory
         self._store = store
-        # Which OCPP versions we speak, and the adapter for each (tests may plug in their own).
-        self._factories: dict[str, SessionFactory] = dict(
-            SESSION_FACTORIES if factories is None else factories
-        )
+        # Which OCPP versions we speak, and the adapter for each (tests may plug in their own);
+        # versions the settings leave out are not offered.
+        self._factories: dict[str, SessionFactory] = {
+            version: factory
+            for version, factory in (SESSION_FACTORIES if factories is None else factories).items()
+            if version in settings.ocpp_versions
+        }
         self._server: Server | None = None
         self._chargers: dict[str, Charger] = {}
         self._links: dict[str, _Link] = {}
@@ -753,15 +756,18 @@ class CentralSystem:
     def _select_subprotocol(
         self, connection: ServerConnection, offered: Sequence[Subprotocol]
     ) -> Subprotocol | None:
-        """The newest OCPP version we both speak. None (no header) means 1.6 for chargers offering
-        nothing; offering only unknown versions aborts the handshake with HTTP 400."""
+        """The first OCPP version the charger offers that we speak (its list is its preference).
+        None (no header) means 1.6 for chargers offering nothing; offering only unknown versions
+        aborts the handshake with HTTP 400."""
         if not offered:
             if DEFAULT_VERSION in self._factories:
                 return None
             raise NegotiationError("missing subprotocol")
         # Compare case-insensitively but answer with the charger's own spelling: its websocket
         # client may insist on an exact echo.
-        by_name = {name.lower(): name for name in reversed(offered)}
+        by_name: dict[str, Subprotocol] = {}
+        for name in offered:
+            by_name.setdefault(name.lower(), name)
         version = select_version(list(by_name), self._factories)
         if version is None:
             raise NegotiationError(

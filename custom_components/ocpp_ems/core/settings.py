@@ -59,7 +59,8 @@ class ServerSettings:
     # reconnected at once; Linux caps the value at net.core.somaxconn (4096 since kernel 5.4).
     listen_backlog: int = 2048
     # The OCPP versions (websocket subprotocols) this server speaks; a charger offering only others
-    # is refused at the handshake (HTTP 400). Of those a charger offers, the newest is spoken.
+    # is refused at the handshake (HTTP 400). Of those a charger offers, the first it lists
+    # (its preference) is spoken.
     # Without "ocpp1.6", a charger offering no subprotocol at all is refused as well.
     ocpp_versions: tuple[str, ...] = ("ocpp2.1", "ocpp2.0.1", "ocpp1.6")
 

@@ -41,6 +41,12 @@ def parse_optional_timestamp(value: Any) -> datetime | None:
     return parsed
 
 
+def parse_future_timestamp(value: Any) -> datetime | None:
+    """A time that may lie ahead (an EV's departure): None when missing or unparsable."""
+    parsed = _parse(value)
+    return None if parsed is None or parsed < _EARLIEST else parsed
+
+
 def _parse(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         parsed = value

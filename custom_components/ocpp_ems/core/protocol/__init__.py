@@ -20,13 +20,11 @@ from custom_components.ocpp_ems.core.session import ChargerSession, SessionConte
 # ``ocpp`` package, which is file I/O that must happen while Home Assistant imports the integration
 # (in an executor), never inside the event loop.
 from .v16 import V16Session
+from .v201 import V21Session, V201Session
 
 OCPP16 = "ocpp1.6"
 OCPP201 = "ocpp2.0.1"
 OCPP21 = "ocpp2.1"
-
-# Newest first: of the versions a charger offers, we speak the newest we have an adapter for.
-VERSION_PREFERENCE: tuple[str, ...] = (OCPP21, OCPP201, OCPP16)
 
 # A charger offering no subprotocol at all is a (sloppy) 1.6J charger: such firmware exists.
 DEFAULT_VERSION = OCPP16
@@ -34,19 +32,17 @@ DEFAULT_VERSION = OCPP16
 SessionFactory = Callable[[ServerConnection, Charger, SessionContext], ChargerSession]
 
 
-SESSION_FACTORIES: dict[str, SessionFactory] = {OCPP16: V16Session}
+SESSION_FACTORIES: dict[str, SessionFactory] = {
+    OCPP21: V21Session,
+    OCPP201: V201Session,
+    OCPP16: V16Session,
+}
 
 
 def select_version(offered: Sequence[str], available: Collection[str]) -> str | None:
-    """The version to speak: the newest ``offered`` one that is ``available``; None if none is."""
-    for version in VERSION_PREFERENCE:
-        if version in offered and version in available:
-            return version
-    # Versions missing from the preference list (a test's, a future adapter's): first offered wins.
-    for version in offered:
-        if version in available:
-            return version
-    return None
+    """The version to speak: the first ``offered`` one that is ``available`` (a charger lists its
+    versions in its order of preference, OCPP-J 3.1.2); None if none is."""
+    return next((version for version in offered if version in available), None)
 
 
 def create_session(

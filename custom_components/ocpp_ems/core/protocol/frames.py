@@ -38,6 +38,8 @@ from custom_components.ocpp_ems.core.timeutil import format_timestamp, utcnow
 _LOGGER = logging.getLogger(__name__)
 
 CALL, CALL_RESULT, CALL_ERROR = 2, 3, 4
+# OCPP-J 2.1: an error about a CALLRESULT, and a CALL that gets no answer. Neither is answered.
+CALL_RESULT_ERROR, SEND = 5, 6
 UNPARSABLE_ID = "-1"
 # The unique id of a CALL, read without parsing (for frames too large to parse).
 _CALL_ID = re.compile(r'^\s*\[\s*2\s*,\s*"([^"\\]{1,64})"')
@@ -72,10 +74,20 @@ class Repair(Enum):
 
 @dataclass(frozen=True, kw_only=True)
 class SampledValueRules:
-    """Allowed enum values of a sampled value, read from the library's own schema."""
+    """Allowed enum values of a sampled value, read from the library's own schema, and where a
+    version's messages carry meter values."""
 
     enums: dict[str, frozenset[str]]
     keys: frozenset[str]
+    # Action -> the key of its meter-value list.
+    lists: Mapping[str, str] = field(
+        default_factory=lambda: {"MeterValues": "meterValue", "StopTransaction": "transactionData"}
+    )
+    # Actions that say nothing without meter values (acknowledged when none is usable); the
+    # others lose only their readings.
+    required: frozenset[str] = frozenset({"MeterValues"})
+    # 2.x: values are numbers (1.6: strings).
+    numeric: bool = False
 
 
 @dataclass(kw_only=True)
@@ -139,8 +151,10 @@ class FrameInspector:
         handled_actions: Collection[str],
         codes: ErrorCodes | None = None,
         sampled_value_rules: SampledValueRules | None = None,
+        unanswered_types: Collection[int] = (),
     ) -> None:
         self._charger_id = charger_id
+        self._unanswered_types = unanswered_types
         self._known_actions = known_actions
         self._handled_actions = handled_actions
         self.codes = codes or ErrorCodes()
@@ -189,6 +203,10 @@ class FrameInspector:
             )
         unique_id = message[1] if len(message) > 1 and type(message[1]) is str else None
         type_id = message[0]
+        if type(type_id) is int and type_id in self._unanswered_types:
+            # Nothing of ours waits for these, and answering them is not allowed.
+            self._report("unanswered_message", "dropped a message of type %d: %s", type_id, raw)
+            return None, None
         if type(type_id) is not int or type_id not in (CALL, CALL_RESULT, CALL_ERROR):
             return None, self._error(
                 "unknown_message_type",
@@ -261,28 +279,23 @@ class FrameInspector:
         """Fix the meter-value quirks of a payload that failed its schema, in place."""
         if self._rules is None or type(payload) is not dict:
             return Repair.NONE
-        if action == "MeterValues" and type(payload.get("meterValue")) is list:
-            entries, changed = self._repair_entries(payload["meterValue"])
-            if not entries:
-                # Nothing usable (e.g. only empty sample lists): acknowledge, rather than a schema
-                # error that would make the charger retry the same useless message forever.
-                self._report(
-                    "empty_meter_values", "MeterValues without usable samples: %s", encode(payload)
-                )
-                return Repair.NOTHING_USABLE
-            if not changed:
-                return Repair.NONE
-            payload["meterValue"] = entries
-        elif action == "StopTransaction" and type(payload.get("transactionData")) is list:
-            entries, changed = self._repair_entries(payload["transactionData"])
-            if not changed:
-                return Repair.NONE
-            if entries:
-                payload["transactionData"] = entries
-            else:
-                del payload["transactionData"]
-        else:
+        key = self._rules.lists.get(action)
+        if key is None or type(payload.get(key)) is not list:
             return Repair.NONE
+        entries, changed = self._repair_entries(payload[key])
+        if not entries and action in self._rules.required:
+            # Nothing usable (e.g. only empty sample lists): acknowledge, rather than a schema
+            # error that would make the charger retry the same useless message forever.
+            self._report(
+                "empty_meter_values", "%s without usable samples: %s", action, encode(payload)
+            )
+            return Repair.NOTHING_USABLE
+        if not changed:
+            return Repair.NONE
+        if entries:
+            payload[key] = entries
+        else:
+            del payload[key]  # the message without its readings (a transaction's end ...)
         self._report(
             "repaired_meter_values", "repaired non-conforming meter values: %s", encode(payload)
         )
@@ -315,10 +328,8 @@ class FrameInspector:
         assert self._rules is not None
         if not isinstance(item, dict):
             return None
-        value = item.get("value")
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str):
+        value = _repair_value(item.get("value"), numeric=self._rules.numeric)
+        if value is None:
             return None
         sample: dict[str, Any] = {"value": value}
         for key, given in item.items():
@@ -362,6 +373,24 @@ class FrameInspector:
         _LOGGER.log(level, "%s: " + message, self._charger_id, *clean)
 
 
+def _repair_value(value: Any, *, numeric: bool) -> str | float | None:
+    """A sample's value as its version writes it (1.6: a string; 2.x: a finite number); None
+    when it is no number at all."""
+    if isinstance(value, bool):
+        return None
+    if not numeric:
+        if isinstance(value, int | float):
+            return str(value)
+        return value if isinstance(value, str) else None
+    if isinstance(value, int | float):
+        return value
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _shorten(text: str, limit: int = 500) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... [{len(text)} characters]"
 
@@ -374,12 +403,21 @@ def _match(given: Any, allowed: frozenset[str]) -> str | None:
     return next((value for value in allowed if value.lower() == wanted), None)
 
 
-def sampled_value_rules(schema: Mapping[str, Any]) -> SampledValueRules:
-    """Extract the sampled-value enums from a 1.6 MeterValues request schema."""
-    properties = schema["properties"]["meterValue"]["items"]["properties"]["sampledValue"]["items"][
-        "properties"
-    ]
+def sampled_value_rules(schema: Mapping[str, Any], **where: Any) -> SampledValueRules:
+    """Extract the sampled-value enums from a MeterValues request schema (1.6 inline, 2.x with
+    ``$ref`` definitions); ``where``: the other :class:`SampledValueRules` fields."""
+    definitions = schema.get("definitions", {})
+
+    def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+        while "$ref" in node:
+            node = definitions[node["$ref"].rsplit("/", 1)[-1]]
+        return node
+
+    entry = resolve(schema["properties"]["meterValue"]["items"])
+    sample = resolve(entry["properties"]["sampledValue"]["items"])
+    properties = {key: resolve(spec) for key, spec in sample["properties"].items()}
     return SampledValueRules(
         enums={key: frozenset(spec["enum"]) for key, spec in properties.items() if "enum" in spec},
         keys=frozenset(properties),
+        **where,
     )

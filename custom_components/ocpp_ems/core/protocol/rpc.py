@@ -88,6 +88,9 @@ class Dialect:
     # Known to the version (answered NotSupported when not routed) vs unknown (NotImplemented).
     known_actions: Collection[str]
     sampled_value_rules: SampledValueRules | None = None
+    # Message types the version has beyond CALL / CALLRESULT / CALLERROR that get no answer
+    # (2.1: CALLRESULTERROR and SEND): dropped, not answered MessageTypeNotSupported.
+    unanswered_message_types: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,7 @@ class RpcEndpoint[T]:
             handled_actions=routes.keys(),
             codes=dialect.codes,
             sampled_value_rules=dialect.sampled_value_rules,
+            unanswered_types=dialect.unanswered_message_types,
         )
         self._limits: ConnectionLimits | None = None
         self._bucket: TokenBucket | None = None

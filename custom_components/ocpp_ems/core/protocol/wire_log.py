@@ -13,10 +13,21 @@ import re
 WIRE_LOGGER = logging.getLogger(__name__.rpartition(".")[0] + ".wire")
 
 # Secret values inside frames: 1.6 ChangeConfiguration / GetConfiguration of AuthorizationKey
-# (either field order). A 2.0.1 adapter adds its BasicAuthPassword variable here.
+# (either field order); 2.x SetVariables / GetVariables results of SecurityCtrlr.BasicAuthPassword,
+# whose value sits beside nested component / variable objects (either order; within one array
+# element at most, a neighbour's value is rather redacted too than the password shown).
+_VALUE = r'(?:[^"\\]|\\.)*'
 _SECRET_IN_FRAME = (
     re.compile(r'("AuthorizationKey"[^{}]*?"value"\s*:\s*")[^"]*'),
     re.compile(r'("value"\s*:\s*")[^"]*("[^{}]*?"AuthorizationKey")'),
+    re.compile(
+        r'("BasicAuthPassword"(?:(?!"attributeValue")[^\[\]])*?"attributeValue"\s*:\s*")' + _VALUE
+    ),
+    re.compile(
+        r'("attributeValue"\s*:\s*")'
+        + _VALUE
+        + r'("(?:(?!"attributeValue")[^\[\]])*?"BasicAuthPassword")'
+    ),
 )
 
 

@@ -6,17 +6,31 @@ the charger does not list is refused locally (:class:`~...errors.CommandNotSuppo
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from custom_components.ocpp_ems.core.model import Capabilities, ChargingRateUnit
+from custom_components.ocpp_ems.core.protocol.common import (
+    CORE,
+    FIRMWARE,
+    LOCAL_AUTH,
+    REMOTE_TRIGGER,
+    RESERVATION,
+    SMART_CHARGING,
+    csv,
+    int_or_none,
+)
 
-CORE = "Core"
-FIRMWARE = "FirmwareManagement"
-LOCAL_AUTH = "LocalAuthListManagement"
-RESERVATION = "Reservation"
-SMART_CHARGING = "SmartCharging"
-REMOTE_TRIGGER = "RemoteTrigger"
+__all__ = [
+    "CORE",
+    "FIRMWARE",
+    "LOCAL_AUTH",
+    "REMOTE_TRIGGER",
+    "RESERVATION",
+    "SMART_CHARGING",
+    "capabilities_from_configuration",
+    "csv",
+    "int_or_none",
+]
 _PROFILE_NAMES = {
     name.lower(): name
     for name in (CORE, FIRMWARE, LOCAL_AUTH, RESERVATION, SMART_CHARGING, REMOTE_TRIGGER)
@@ -53,18 +67,3 @@ def capabilities_from_configuration(config: Mapping[str, str | None]) -> Capabil
 def _profile_name(name: str) -> str:
     key = name.lower()
     return _PROFILE_NAMES.get(key) or _PROFILE_ALIASES.get(key) or name
-
-
-def csv(value: str | None) -> list[str]:
-    """A 1.6 comma-separated list (some firmware uses ';' or spaces)."""
-    if not value:
-        return []
-    return [item for item in re.split(r"[,;\s]+", value) if item]
-
-
-def int_or_none(value: str | None) -> int | None:
-    """An integer configuration value; None when absent or not a number."""
-    try:
-        return int(str(value).strip())
-    except ValueError:
-        return None

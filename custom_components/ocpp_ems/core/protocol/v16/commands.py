@@ -7,7 +7,6 @@ the answer into a return value or a :class:`~...errors.CommandRejectedError`.
 
 from __future__ import annotations
 
-import logging
 from abc import abstractmethod
 from datetime import datetime
 from typing import Any
@@ -15,24 +14,18 @@ from typing import Any
 from custom_components.ocpp_ems.core.charger_state import ChargerState
 from custom_components.ocpp_ems.core.errors import CommandRejectedError
 from custom_components.ocpp_ems.core.model import Charger, ChargingRateUnit
+from custom_components.ocpp_ems.core.protocol.common import capped_local_list, int_or_none
+from custom_components.ocpp_ems.core.protocol.common import without_none as _without_none
 from custom_components.ocpp_ems.core.protocol.rpc import Payload, expect
 from custom_components.ocpp_ems.core.session import ChargerSession, LimitRequest
 from custom_components.ocpp_ems.core.timeutil import format_timestamp
 
 from .capabilities import CORE, FIRMWARE, LOCAL_AUTH, REMOTE_TRIGGER, RESERVATION, SMART_CHARGING
-from .capabilities import int_or_none as _int_or_none
 from .charging_profiles import PURPOSES, build_limit_profile
-
-_LOGGER = logging.getLogger(__name__)
 
 _CONFIG_OK = ("Accepted", "RebootRequired")
 # Configuration keys whose value is a secret: never stored in the model nor logged.
 SECRET_KEYS = frozenset({"AuthorizationKey"})
-
-
-def _without_none(payload: Payload) -> Payload:
-    """Optional fields left out rather than sent as null (the schemas do not allow null)."""
-    return {key: value for key, value in payload.items() if value is not None}
 
 
 class V16Commands(ChargerSession):
@@ -128,19 +121,14 @@ class V16Commands(ChargerSession):
 
     # --- local auth list / reservation -----------------------------------------------------------
     async def send_local_list(self, id_tags: list[str], version: int) -> None:
-        limits = [
-            self.charger.capabilities.local_auth_list_max,
-            _int_or_none(self.charger.configuration.get("SendLocalListMaxLength")),
-        ]
-        limit = min((n for n in limits if n), default=None)
-        if limit is not None and len(id_tags) > limit:
-            _LOGGER.warning(
-                "%s: local list holds %s id tags; sending the first %s",
-                self.charger.charger_id,
-                len(id_tags),
-                limit,
-            )
-            id_tags = id_tags[:limit]
+        id_tags = capped_local_list(
+            self.charger.charger_id,
+            id_tags,
+            (
+                self.charger.capabilities.local_auth_list_max,
+                int_or_none(self.charger.configuration.get("SendLocalListMaxLength")),
+            ),
+        )
         entries = [{"idTag": tag, "idTagInfo": {"status": "Accepted"}} for tag in id_tags]
         result = await self.call(
             "SendLocalList",

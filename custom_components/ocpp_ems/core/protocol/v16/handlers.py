@@ -14,18 +14,15 @@ from typing import TYPE_CHECKING
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.meter import parse_meter_values
 from custom_components.ocpp_ems.core.model import ChargerInfo, ConnectorStatus
-from custom_components.ocpp_ems.core.pacing import phase
+from custom_components.ocpp_ems.core.protocol import incoming
+from custom_components.ocpp_ems.core.protocol.incoming import HEARTBEAT_SPREAD, PENDING_RETRY_S
 from custom_components.ocpp_ems.core.protocol.rpc import Payload, Route
-from custom_components.ocpp_ems.core.timeutil import format_timestamp, parse_timestamp, utcnow
+from custom_components.ocpp_ems.core.timeutil import parse_timestamp
 
 if TYPE_CHECKING:
     from .session import V16Session
 
-# How long a Pending charger waits before booting again (it is also told so in the Pending answer).
-PENDING_RETRY_S = 60
-# Each charger's heartbeat interval is the setting plus up to this fraction, fixed per charger id
-# (pacing.phase): chargers that booted together (a restart) do not heartbeat together forever.
-HEARTBEAT_SPREAD = 0.1
+__all__ = ["HEARTBEAT_SPREAD", "PENDING_RETRY_S", "ROUTES"]
 
 # 1.6 ChargePointStatus -> model status (anything else: UNKNOWN).
 _STATUS = {
@@ -44,7 +41,7 @@ _DEFAULT_STOP_REASON = "Local"
 
 
 def _id_tag_info(accepted: bool) -> dict[str, str]:
-    return {"status": "Accepted" if accepted else "Invalid"}
+    return {"status": incoming.authorization_status(accepted)}
 
 
 # --- Core ----------------------------------------------------------------------------------------
@@ -58,26 +55,13 @@ def boot_notification(session: V16Session, payload: Payload) -> Payload:
         iccid=payload.get("iccid"),
         meter_type=payload.get("meterType"),
     )
-    admission = session.state.record_boot(info)
+    admission, answer = incoming.boot(session, info)
     session.provisioning.on_boot(accepted=admission is Admission.ACCEPTED)
-    interval = PENDING_RETRY_S
-    if admission is Admission.ACCEPTED:
-        status = "Accepted"
-        base = session.context.server_settings.heartbeat_interval_s
-        interval = round(base * (1 + HEARTBEAT_SPREAD * phase(session.charger.charger_id)))
-    elif admission is Admission.PENDING:
-        status = "Pending"
-    else:
-        status = "Rejected"
-    return {"currentTime": format_timestamp(utcnow()), "interval": interval, "status": status}
+    return answer
 
 
 def after_boot_notification(session: V16Session, payload: Payload) -> None:
     session.provisioning.after_boot()
-
-
-def heartbeat(session: V16Session, payload: Payload) -> Payload:
-    return {"currentTime": format_timestamp(session.state.record_heartbeat())}
 
 
 def status_notification(session: V16Session, payload: Payload) -> Payload:
@@ -148,21 +132,7 @@ def meter_values(session: V16Session, payload: Payload) -> Payload:
     return {}
 
 
-def data_transfer(session: V16Session, payload: Payload) -> Payload:
-    # Accepted: the data was received and handed to Home Assistant as an event (we implement no
-    # vendor extension ourselves; automations decide what it means).
-    session.state.record_data_transfer(
-        payload["vendorId"], payload.get("messageId"), payload.get("data")
-    )
-    return {"status": "Accepted"}
-
-
 # --- Firmware Management -------------------------------------------------------------------------
-def firmware_status_notification(session: V16Session, payload: Payload) -> Payload:
-    session.state.record_firmware_status(payload["status"])
-    return {}
-
-
 def diagnostics_status_notification(session: V16Session, payload: Payload) -> Payload:
     session.state.record_diagnostics_status(payload["status"])
     return {}
@@ -171,13 +141,17 @@ def diagnostics_status_notification(session: V16Session, payload: Payload) -> Pa
 # --- routing -------------------------------------------------------------------------------------
 ROUTES: dict[str, Route[V16Session]] = {
     "BootNotification": Route(boot_notification, after_boot_notification),
-    "Heartbeat": Route(heartbeat),
+    "Heartbeat": Route(incoming.heartbeat),
     "StatusNotification": Route(status_notification),
     "Authorize": Route(authorize),
     "StartTransaction": Route(start_transaction),
     "StopTransaction": Route(stop_transaction),
     "MeterValues": Route(meter_values),
-    "DataTransfer": Route(data_transfer),
-    "FirmwareStatusNotification": Route(firmware_status_notification),
+    "DataTransfer": Route(incoming.data_transfer),
+    "FirmwareStatusNotification": Route(incoming.firmware_status_notification),
     "DiagnosticsStatusNotification": Route(diagnostics_status_notification),
+    # The 1.6 security extension (OCPP 1.6 security whitepaper): the same payloads as in 2.x.
+    "SecurityEventNotification": Route(incoming.security_event_notification),
+    "LogStatusNotification": Route(incoming.log_status_notification),
+    "SignedFirmwareStatusNotification": Route(incoming.firmware_status_notification),
 }

@@ -1,25 +1,242 @@
 """Incoming 2.x actions, charging station -> CSMS: one function per action, and the route table.
 
-As in 1.6 (``v16/handlers.py``): each handler gets the payload as sent (already schema-checked),
-makes one call on :class:`~...charger_state.ChargerState` and returns the answer; follow-up CALLs
-start in an ``after`` hook.
+As in 1.6 (``v16/handlers.py``): each handler gets the payload as sent (already checked against
+the version's schema), makes its call on :class:`~...charger_state.ChargerState` and returns the
+answer; follow-up CALLs start in an ``after`` hook. The rules shared with 1.6 live in
+:mod:`..incoming` (boot admission, heartbeat interval, id-tag verdict), ``charger_state`` and
+``meter`` (statuses, transactions, energy); what is 2.x-only lives in :mod:`.transactions`
+(TransactionEvent) and :mod:`.station` (EVSE status mapping).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Any
 
-from custom_components.ocpp_ems.core.protocol.rpc import Payload, Route
-from custom_components.ocpp_ems.core.timeutil import format_timestamp
+from custom_components.ocpp_ems.core.directory import Admission
+from custom_components.ocpp_ems.core.meter import parse_meter_values
+from custom_components.ocpp_ems.core.model import ChargerInfo, EvChargingNeeds
+from custom_components.ocpp_ems.core.protocol import incoming
+from custom_components.ocpp_ems.core.protocol.rpc import CallError, Payload, Route
+from custom_components.ocpp_ems.core.timeutil import (
+    parse_future_timestamp,
+    parse_timestamp,
+    utcnow,
+)
+
+from . import transactions
+from .station import apply_status, report_connector
 
 if TYPE_CHECKING:
     from .session import V201Session
 
+_LOGGER = logging.getLogger(__name__)
 
-def heartbeat(session: V201Session, payload: Payload) -> Payload:
-    return {"currentTime": format_timestamp(session.state.record_heartbeat())}
+# OCPP-J 2.0.1: "Payload is syntactically correct but at least one field contains an invalid
+# value" (2.1's schemas say ``minimum: 0`` themselves).
+INVALID_VALUE = "PropertyConstraintViolation"
 
 
+def _evse_id(value: int, field: str = "evseId") -> int:
+    """An EVSE or connector id as sent; negative ones name nothing (2.0.1's schema allows them)."""
+    if value < 0:
+        raise CallError(INVALID_VALUE, f"{field} must not be negative")
+    return value
+
+
+# --- Provisioning (B) ----------------------------------------------------------------------------
+def boot_notification(session: V201Session, payload: Payload) -> Payload:
+    station = payload["chargingStation"]
+    modem = station.get("modem") or {}
+    info = ChargerInfo(
+        vendor=station["vendorName"],
+        model=station["model"],
+        serial_number=station.get("serialNumber"),
+        firmware_version=station.get("firmwareVersion"),
+        iccid=modem.get("iccid"),
+    )
+    admission, answer = incoming.boot(session, info)
+    _LOGGER.debug("%s: boot (%s): %s", session.charger.charger_id, payload["reason"], admission)
+    session.provisioning.on_boot(accepted=admission is Admission.ACCEPTED)
+    return answer
+
+
+def after_boot_notification(session: V201Session, payload: Payload) -> None:
+    session.provisioning.after_boot()
+
+
+def notify_report(session: V201Session, payload: Payload) -> Payload:
+    # One page of a device-model report (GetBaseReport / GetReport): provisioning reassembles them.
+    session.provisioning.record_report(payload)
+    return {}
+
+
+# --- Availability (G) ----------------------------------------------------------------------------
+def status_notification(session: V201Session, payload: Payload) -> Payload:
+    evse_id = _evse_id(payload["evseId"])
+    connector_id = _evse_id(payload["connectorId"], "connectorId")
+    at = parse_timestamp(payload["timestamp"])
+    if report_connector(session.charger, evse_id, connector_id, payload["connectorStatus"], at):
+        apply_status(session.state, evse_id)
+    return {}
+
+
+# --- Authorization (C) ---------------------------------------------------------------------------
+def authorize(session: V201Session, payload: Payload) -> Payload:
+    id_tag = transactions.id_tag_of(payload["idToken"])
+    accepted = id_tag is None or session.state.authorize(id_tag)
+    return {"idTokenInfo": transactions.id_token_info(accepted)}
+
+
+# --- Transactions (E) and meter values (J) -------------------------------------------------------
+def transaction_event(session: V201Session, payload: Payload) -> Payload:
+    evse = payload.get("evse")
+    if evse is not None:
+        _evse_id(evse["id"], "evse.id")
+    return transactions.transaction_event(session.state, payload)
+
+
+def meter_values(session: V201Session, payload: Payload) -> Payload:
+    # Outside transactions (a transaction's readings come in TransactionEvent); EVSE 0 is the
+    # station's main meter.
+    evse_id = _evse_id(payload["evseId"])
+    session.state.record_meter(evse_id, parse_meter_values(payload["meterValue"]))
+    return {}
+
+
+# --- Smart charging (K) and ISO 15118 ------------------------------------------------------------
+def notify_ev_charging_needs(session: V201Session, payload: Payload) -> Payload:
+    evse_id = _evse_id(payload["evseId"])
+    session.state.record_ev_charging_needs(evse_id, ev_charging_needs(payload["chargingNeeds"]))
+    # Accepted: the CSMS provides the charging limits (current control's profiles for the EVSE).
+    return {"status": "Accepted"}
+
+
+def ev_charging_needs(needs: dict[str, Any]) -> EvChargingNeeds:
+    """2.0.1 / 2.1 ChargingNeeds in model units (energy Wh, current A, voltage V, power W)."""
+    ac = needs.get("acChargingParameters") or {}
+    dc = needs.get("dcChargingParameters") or {}
+    v2x = needs.get("v2xChargingParameters") or {}
+    return EvChargingNeeds(
+        requested_energy_transfer=needs["requestedEnergyTransfer"],
+        received_at=utcnow(),
+        departure_time=parse_future_timestamp(needs.get("departureTime")),
+        energy_amount_wh=_number(
+            ac.get("energyAmount"), dc.get("energyAmount"), v2x.get("evTargetEnergyRequest")
+        ),
+        ev_min_current_a=_number(ac.get("evMinCurrent"), v2x.get("minChargeCurrent")),
+        ev_max_current_a=_number(
+            ac.get("evMaxCurrent"), dc.get("evMaxCurrent"), v2x.get("maxChargeCurrent")
+        ),
+        ev_max_voltage_v=_number(
+            ac.get("evMaxVoltage"), dc.get("evMaxVoltage"), v2x.get("maxVoltage")
+        ),
+        ev_max_power_w=_number(dc.get("evMaxPower"), v2x.get("maxChargePower")),
+        soc_percent=_number(dc.get("stateOfCharge")),
+        ev_energy_capacity_wh=_number(dc.get("evEnergyCapacity")),
+        full_soc_percent=_number(dc.get("fullSoC"), v2x.get("targetSoC")),
+        bulk_soc_percent=_number(dc.get("bulkSoC")),
+    )
+
+
+def _number(*candidates: Any) -> float | None:
+    """The first value given, as a float."""
+    return next((float(value) for value in candidates if value is not None), None)
+
+
+def notify_ev_charging_schedule(session: V201Session, payload: Payload) -> Payload:
+    _LOGGER.debug(
+        "%s: EV charging schedule of EVSE %s: %s",
+        session.charger.charger_id,
+        payload["evseId"],
+        payload["chargingSchedule"],
+    )
+    return {"status": "Accepted"}
+
+
+def charging_limit(session: V201Session, payload: Payload) -> Payload:
+    """NotifyChargingLimit / ClearedChargingLimit: a limit set on the station's side (an external
+    EMS, the grid operator) appeared or went away; logged."""
+    limit = payload.get("chargingLimit")
+    _LOGGER.info(
+        "%s: charging limit from %s %s on EVSE %s",
+        session.charger.charger_id,
+        (limit or payload)["chargingLimitSource"],
+        "cleared" if limit is None else "set",
+        payload.get("evseId", 0),
+    )
+    return {}
+
+
+def report_charging_profiles(session: V201Session, payload: Payload) -> Payload:
+    # The answer pages of a GetChargingProfiles request: kept for whoever asked.
+    session.profile_reports.append(payload)
+    return {}
+
+
+# --- Reservation (H), Firmware (L), Diagnostics (N), Security (A), Data transfer (P) ------------
+def reservation_status_update(session: V201Session, payload: Payload) -> Payload:
+    session.state.record_reservation_status(
+        payload["reservationId"], payload["reservationUpdateStatus"]
+    )
+    return {}
+
+
+def notify_event(session: V201Session, payload: Payload) -> Payload:
+    # Device-model monitoring events: logged (warning when a problem appears, debug otherwise).
+    for event in payload["eventData"]:
+        level = logging.INFO if event["trigger"] == "Alerting" and not event.get("cleared") else 0
+        _LOGGER.log(
+            level or logging.DEBUG,
+            "%s: event %s of %s.%s: %s%s",
+            session.charger.charger_id,
+            event["eventId"],
+            event["component"]["name"],
+            event["variable"]["name"],
+            event["actualValue"],
+            " (cleared)" if event.get("cleared") else "",
+        )
+    return {}
+
+
+def notify_monitoring_report(session: V201Session, payload: Payload) -> Payload:
+    _LOGGER.debug(
+        "%s: monitoring report %s/%s: %d entries",
+        session.charger.charger_id,
+        payload["requestId"],
+        payload["seqNo"],
+        len(payload.get("monitor") or ()),
+    )
+    return {}
+
+
+def acknowledge(session: V201Session, payload: Payload) -> Payload:
+    """Notifications we have no use for yet: accepted (a CallError would make them retry)."""
+    return {}
+
+
+# --- routing -------------------------------------------------------------------------------------
 ROUTES: dict[str, Route[V201Session]] = {
-    "Heartbeat": Route(heartbeat),
+    "BootNotification": Route(boot_notification, after_boot_notification),
+    "Heartbeat": Route(incoming.heartbeat),
+    "NotifyReport": Route(notify_report),
+    "StatusNotification": Route(status_notification),
+    "Authorize": Route(authorize),
+    "TransactionEvent": Route(transaction_event),
+    "MeterValues": Route(meter_values),
+    "NotifyEVChargingNeeds": Route(notify_ev_charging_needs),
+    "NotifyEVChargingSchedule": Route(notify_ev_charging_schedule),
+    "NotifyChargingLimit": Route(charging_limit),
+    "ClearedChargingLimit": Route(charging_limit),
+    "ReportChargingProfiles": Route(report_charging_profiles),
+    "ReservationStatusUpdate": Route(reservation_status_update),
+    "FirmwareStatusNotification": Route(incoming.firmware_status_notification),
+    "PublishFirmwareStatusNotification": Route(acknowledge),
+    "LogStatusNotification": Route(incoming.log_status_notification),
+    "SecurityEventNotification": Route(incoming.security_event_notification),
+    "NotifyEvent": Route(notify_event),
+    "NotifyMonitoringReport": Route(notify_monitoring_report),
+    "NotifyCustomerInformation": Route(acknowledge),
+    "NotifyDisplayMessages": Route(acknowledge),
+    "DataTransfer": Route(incoming.data_transfer),
 }

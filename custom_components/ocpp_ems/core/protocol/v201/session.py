@@ -8,7 +8,12 @@ import ocpp.v21
 import ocpp.v201
 
 from custom_components.ocpp_ems.core.model import Charger
-from custom_components.ocpp_ems.core.protocol.frames import ErrorCodes
+from custom_components.ocpp_ems.core.protocol.frames import (
+    CALL_RESULT_ERROR,
+    SEND,
+    ErrorCodes,
+    sampled_value_rules,
+)
 from custom_components.ocpp_ems.core.protocol.rpc import Connection, Dialect, Payload
 from custom_components.ocpp_ems.core.protocol.rpc_session import RpcSession
 from custom_components.ocpp_ems.core.protocol.schemas import Schemas, ViolationCodes
@@ -18,29 +23,44 @@ from .commands import V201Commands
 from .handlers import ROUTES
 from .provisioning import Provisioning
 
-# OCPP-J 2.0.1 (part 4, 4.2.3): its own codes for a broken frame and for schema rules.
+# OCPP-J 2.0.1 (part 4, 4.2.3): its own codes for a broken frame and for schema rules. A missing
+# required field violates its occurrence constraint (1..1); 2.0.1's ProtocolError is about the
+# PDU structure, no longer 1.6's "payload incomplete".
 _ERROR_CODES = ErrorCodes(
     malformed="RpcFrameworkError",
     unknown_message_type="MessageTypeNotSupported",
     too_large="FormatViolation",
 )
 _VIOLATION_CODES = ViolationCodes(
-    occurrence="OccurrenceConstraintViolation", structure="FormatViolation"
+    required="OccurrenceConstraintViolation",
+    occurrence="OccurrenceConstraintViolation",
+    structure="FormatViolation",
 )
 
 
-def _dialect(version: str, package_file: str) -> Dialect:
+def _dialect(version: str, package_file: str, unanswered: frozenset[int] = frozenset()) -> Dialect:
     # The official schemas shipped in the ``ocpp`` package (read here, at import time).
     schemas = Schemas(
         Path(package_file).parent / "schemas", request_suffix="Request", codes=_VIOLATION_CODES
     )
     return Dialect(
-        version=version, schemas=schemas, codes=_ERROR_CODES, known_actions=schemas.actions
+        version=version,
+        schemas=schemas,
+        codes=_ERROR_CODES,
+        known_actions=schemas.actions,
+        # Meter-value quirks are repaired as in 1.6: a bad sample must not cost a whole
+        # TransactionEvent (a transaction's start or end) its answer.
+        sampled_value_rules=sampled_value_rules(
+            schemas.request_schema("MeterValues"),
+            lists={"MeterValues": "meterValue", "TransactionEvent": "meterValue"},
+            numeric=True,
+        ),
+        unanswered_message_types=unanswered,
     )
 
 
 DIALECT_201 = _dialect("2.0.1", ocpp.v201.__file__)
-DIALECT_21 = _dialect("2.1", ocpp.v21.__file__)
+DIALECT_21 = _dialect("2.1", ocpp.v21.__file__, frozenset({CALL_RESULT_ERROR, SEND}))
 
 
 class V201Session(V201Commands, RpcSession):
@@ -54,6 +74,8 @@ class V201Session(V201Commands, RpcSession):
     def __init__(self, connection: Connection, charger: Charger, context: SessionContext) -> None:
         super().__init__(connection, charger, context)
         self.provisioning = Provisioning(self)
+        # ReportChargingProfiles pages the station sent (answers to GetChargingProfiles).
+        self.profile_reports: list[Payload] = []
 
     async def call(self, action: str, payload: Payload) -> Payload:
         return await self.send(action, payload)

@@ -1,0 +1,58 @@
+"""What every version's charging profiles share: the limit's resolution and the schedule's window.
+
+A profile's schedule starts slightly in the past, so a replaced profile never leaves a gap (a
+charger that sees a start in the future falls back to the lower stack level until then).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from custom_components.ocpp_ems.core.model import ChargingRateUnit
+from custom_components.ocpp_ems.core.session import LimitRequest
+from custom_components.ocpp_ems.core.timeutil import format_timestamp, utcnow
+
+# How far before now a profile's schedule starts when the request names no start.
+PROFILE_START_BACKDATE = timedelta(minutes=1)
+
+
+def wire_limit(value: float, unit: ChargingRateUnit) -> float | int:
+    """A limit as sent: A rounded to 0.1 (1.6 ``multipleOf``, 2.x "at most one digit fraction")
+    as a float, W as an integer; never negative."""
+    if unit is ChargingRateUnit.AMPERE:
+        return float(round(max(value, 0.0), 1))
+    return round(max(value, 0.0))
+
+
+def schedule_window(
+    request: LimitRequest, now: datetime | None = None
+) -> tuple[datetime, int | None]:
+    """(startSchedule, duration) of the request's schedule.
+
+    Without a start of its own the schedule starts :data:`PROFILE_START_BACKDATE` ago, and its
+    duration is lengthened by as much, so it still lasts ``duration_s`` from now."""
+    if request.start is not None:
+        return request.start, request.duration_s
+    start = (now or utcnow()) - PROFILE_START_BACKDATE
+    duration = request.duration_s
+    if duration is not None:
+        duration += int(PROFILE_START_BACKDATE.total_seconds())
+    return start, duration
+
+
+def limit_period(value: float, unit: ChargingRateUnit, number_phases: int | None) -> dict[str, Any]:
+    """The one schedule period of a limit (``numberPhases`` only when given)."""
+    period: dict[str, Any] = {"startPeriod": 0, "limit": wire_limit(value, unit)}
+    if number_phases is not None:
+        period["numberPhases"] = number_phases
+    return period
+
+
+def schedule_timing(request: LimitRequest, now: datetime | None = None) -> dict[str, Any]:
+    """A schedule's ``startSchedule`` and (when limited) ``duration`` (see :func:`schedule_window`)."""
+    start, duration = schedule_window(request, now)
+    timing: dict[str, Any] = {"startSchedule": format_timestamp(start)}
+    if duration is not None:
+        timing["duration"] = duration
+    return timing

@@ -1,0 +1,383 @@
+"""TransactionEvent (2.x): Started / Updated / Ended onto the model's transactions.
+
+A TransactionEvent cannot be rejected: whatever arrives is answered, and nothing it says is lost
+or counted twice. The rules:
+
+- **Sequence numbers.** Each transaction keeps the ``seqNo`` values that arrived
+  (:class:`~...model.EventSequence`, persisted with the transaction). A number seen before with a
+  timestamp not newer than the transaction's newest message is a *duplicate* (the station never
+  saw our answer and sends it again): answered again, nothing applied. A number below the highest
+  one and not newer than the newest message is *late* (a gap being filled, an offline replay):
+  its readings count by the energy rules, its charging state is history and changes nothing. A
+  number not above the highest but sent after everything else means the station counts again
+  from the start (a reboot): the log starts over. The gaps still open when the transaction ends
+  are reported.
+- **Offline events** (``offline``) are history with their own timestamps: readings go through the
+  same energy rules as live ones (older than the connector's last value: not counted again), and
+  a charging state older than what the station reported since changes nothing.
+- **Ended transactions never come back.** A message for a transaction that ended already (its
+  Ended replayed, readings sent after the end, a Started sent again) is recognised
+  (:meth:`~...model.Charger.find_ended_transaction`): its energy counts (up to the end time also
+  for the session, :meth:`~...charger_state.ChargerState.record_late_readings`), the session
+  stays closed.
+- **Unknown transactions** (their Started was lost) start on their first message, from their
+  ``Transaction.Begin`` reading when they have one.
+- **Missing EVSE.** A transaction whose messages name no EVSE is booked where it can only be
+  (:func:`~.station.resolve_evse`), never guessed: until a message names its EVSE, its messages
+  wait (in order); if it ends unresolved, the session is recorded on connector 0 (the station as
+  a whole) with the energy of its own readings, and no connector's meter is touched.
+
+Transaction ids are strings; the model's connector id is the EVSE id.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from custom_components.ocpp_ems.core.charger_state import ChargerState
+from custom_components.ocpp_ems.core.meter import Reading, parse_meter_values
+from custom_components.ocpp_ems.core.model import EventSequence, Transaction
+from custom_components.ocpp_ems.core.protocol.incoming import authorization_status
+from custom_components.ocpp_ems.core.protocol.rpc import Payload
+from custom_components.ocpp_ems.core.timeutil import parse_timestamp
+
+from .station import apply_status, report_charging_state, resolve_evse, station_state
+
+_LOGGER = logging.getLogger(__name__)
+
+# The spec's default when an Ended event gives no stoppedReason.
+DEFAULT_STOPPED_REASON = "Local"
+# Events of a transaction waiting for its EVSE: the first ones and the latest are kept.
+MAX_UNASSIGNED_EVENTS = 200
+BEGIN = "Transaction.Begin"
+NO_AUTHORIZATION = "NoAuthorization"
+
+
+class Seen(Enum):
+    """Where a message stands in its transaction's sequence."""
+
+    NEW = "new"  # the newest so far
+    LATE = "late"  # older than the newest (fills a gap)
+    DUPLICATE = "duplicate"  # arrived before
+
+
+def observe(sequence: EventSequence, seq_no: int, at: datetime) -> Seen:
+    """Record ``seq_no`` (sent at ``at``) in ``sequence``; where it stands (module docstring)."""
+    newest = sequence.latest_at is None or at > sequence.latest_at
+    if _contains(sequence.seen, seq_no) and not newest:
+        return Seen.DUPLICATE
+    if newest and sequence.latest is not None and seq_no <= sequence.latest:
+        # A number not above the highest, sent after everything else: the station counts from
+        # the start again (a reboot).
+        sequence.seen = []
+        sequence.latest = None
+    _add(sequence.seen, seq_no)
+    if sequence.latest_at is None or at > sequence.latest_at:
+        sequence.latest_at = at
+    if sequence.latest is None or seq_no > sequence.latest:
+        sequence.latest = seq_no
+        return Seen.NEW
+    return Seen.LATE
+
+
+def missing(sequence: EventSequence) -> list[int]:
+    """The numbers between the lowest and the highest seen that never arrived."""
+    gaps: list[int] = []
+    for (_, end), (start, _) in zip(sequence.seen, sequence.seen[1:], strict=False):
+        gaps.extend(range(end + 1, start))
+    return gaps
+
+
+def _contains(ranges: list[tuple[int, int]], value: int) -> bool:
+    return any(start <= value <= end for start, end in ranges)
+
+
+def _add(ranges: list[tuple[int, int]], value: int) -> None:
+    """Insert ``value`` into sorted, disjoint inclusive ranges, merging neighbours."""
+    merged = sorted([*ranges, (value, value)])
+    ranges.clear()
+    for start, end in merged:
+        if ranges and start <= ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], end))
+        else:
+            ranges.append((start, end))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """One TransactionEvent, translated (the payload is schema-checked already)."""
+
+    kind: str  # Started / Updated / Ended
+    transaction_id: str
+    seq_no: int
+    at: datetime
+    offline: bool
+    evse_id: int | None
+    readings: list[Reading]
+    charging_state: str | None
+    stopped_reason: str | None
+    # The id token as the model's id tag (None: none, or NoAuthorization); whether one was sent.
+    id_tag: str | None
+    has_token: bool
+
+    @classmethod
+    def parse(cls, payload: Payload) -> Event:
+        info = payload["transactionInfo"]
+        evse = payload.get("evse") or {}
+        token = payload.get("idToken")
+        return cls(
+            kind=payload["eventType"],
+            transaction_id=info["transactionId"],
+            seq_no=payload["seqNo"],
+            at=parse_timestamp(payload["timestamp"]),
+            offline=bool(payload.get("offline", False)),
+            # EVSE 0 is the station as a whole: no transaction runs there.
+            evse_id=evse.get("id") or None,
+            readings=parse_meter_values(payload.get("meterValue")),
+            charging_state=info.get("chargingState"),
+            stopped_reason=info.get("stoppedReason"),
+            id_tag=id_tag_of(token),
+            has_token=token is not None,
+        )
+
+
+def id_tag_of(token: dict[str, Any] | None) -> str | None:
+    """The model's id tag for a 2.x IdToken: its ``idToken`` whatever its type (RFID UID, eMAID,
+    key code, MAC address, our remote-start tag as ``Central`` ...), so one tag list serves every
+    version; None for none and for ``NoAuthorization`` (the station needs no token)."""
+    if token is None or token.get("type") == NO_AUTHORIZATION:
+        return None
+    value: str = token["idToken"]
+    return value
+
+
+def id_token_info(accepted: bool) -> dict[str, Any]:
+    return {"status": authorization_status(accepted)}
+
+
+def transaction_event(state: ChargerState, payload: Payload) -> Payload:
+    """Apply one TransactionEvent (module docstring) and return its answer."""
+    event = Event.parse(payload)
+    charger = state.charger
+    if event.offline:
+        _LOGGER.debug(
+            "%s: offline %s of transaction %s (seqNo %s, %s)",
+            charger.charger_id,
+            event.kind,
+            event.transaction_id,
+            event.seq_no,
+            event.at.isoformat(),
+        )
+    transaction = charger.find_transaction(event.transaction_id)
+    if transaction is not None:
+        accepted = _on_open(state, transaction, event)
+    else:
+        ended = charger.find_ended_transaction(event.transaction_id)
+        if ended is not None:
+            accepted = _on_ended(state, ended, event)
+        else:
+            accepted = _on_unknown(state, event)
+    if not event.has_token:
+        return {}
+    return {"idTokenInfo": id_token_info(accepted)}
+
+
+def _verdict(state: ChargerState, event: Event) -> bool:
+    """The id token's verdict without an event (asked again, or the token that stopped)."""
+    return event.id_tag is None or state.authorize(event.id_tag, events=False)
+
+
+def _on_open(state: ChargerState, transaction: Transaction, event: Event) -> bool:
+    if transaction.sequence is None:
+        transaction.sequence = EventSequence()
+    seen = observe(transaction.sequence, event.seq_no, event.at)
+    if seen is Seen.DUPLICATE:
+        _LOGGER.debug(
+            "%s: duplicate seqNo %s of transaction %s",
+            state.charger.charger_id,
+            event.seq_no,
+            event.transaction_id,
+        )
+        return _verdict(state, event)
+    return _apply(state, transaction, event, seen)
+
+
+def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Seen) -> bool:
+    """A new (or late) message of an open transaction; returns the id token's verdict."""
+    charger = state.charger
+    evse_id = transaction.connector_id
+    if event.evse_id is not None and event.evse_id != evse_id:
+        _LOGGER.warning(
+            "%s: transaction %s of EVSE %s reported on EVSE %s; kept on EVSE %s",
+            charger.charger_id,
+            event.transaction_id,
+            evse_id,
+            event.evse_id,
+            evse_id,
+        )
+    if event.kind == "Ended":
+        state.end_transaction(
+            event.transaction_id,
+            ended=event.at,
+            reason=event.stopped_reason or DEFAULT_STOPPED_REASON,
+            readings=event.readings,
+        )
+        unplugged = event.stopped_reason == "EVDisconnected"
+        report_charging_state(charger, evse_id, None, event.at, unplugged=unplugged)
+        apply_status(state, evse_id)
+        assert transaction.sequence is not None  # observed before
+        gaps = missing(transaction.sequence)
+        if gaps:
+            _LOGGER.warning(
+                "%s: transaction %s ended without the messages seqNo %s",
+                charger.charger_id,
+                event.transaction_id,
+                ", ".join(map(str, gaps)),
+            )
+        return _verdict(state, event)
+    if event.readings:
+        state.record_meter(evse_id, event.readings, event.transaction_id)
+    if event.charging_state is not None and seen is Seen.NEW:
+        report_charging_state(charger, evse_id, event.charging_state, event.at)
+        apply_status(state, evse_id)
+    if event.id_tag is None:
+        return True
+    if event.id_tag == transaction.id_tag:
+        return transaction.authorized  # decided when it was first presented
+    return state.authorize_transaction(transaction, event.id_tag)
+
+
+def _on_ended(state: ChargerState, transaction: Transaction, event: Event) -> bool:
+    """A message of a transaction that ended already: energy yes, a session again never."""
+    sequence = transaction.sequence
+    duplicate = sequence is not None and (
+        observe(sequence, event.seq_no, event.at) is Seen.DUPLICATE
+    )
+    if not duplicate:
+        _LOGGER.debug(
+            "%s: %s (seqNo %s) of transaction %s, which ended already",
+            state.charger.charger_id,
+            event.kind,
+            event.seq_no,
+            event.transaction_id,
+        )
+        if event.readings:
+            state.record_late_readings(transaction, event.readings)
+    return _verdict(state, event)
+
+
+def _on_unknown(state: ChargerState, event: Event) -> bool:
+    """The first message we see of a transaction: start it where it runs, or wait for its EVSE."""
+    charger = state.charger
+    waiting = station_state(charger).unassigned
+    earlier: list[Event] = waiting.pop(event.transaction_id, [])
+    events = [*earlier, event]
+    evse_id = next((e.evse_id for e in reversed(events) if e.evse_id is not None), None)
+    if evse_id is None:
+        evse_id = resolve_evse(charger)
+    if evse_id is None:
+        if event.kind == "Ended":
+            return _record_unassigned(state, events)
+        if len(events) > MAX_UNASSIGNED_EVENTS:
+            del events[MAX_UNASSIGNED_EVENTS // 2 : -MAX_UNASSIGNED_EVENTS // 2]
+        waiting[event.transaction_id] = events
+        if not earlier:
+            _LOGGER.warning(
+                "%s: transaction %s names no EVSE and the station has several; waiting for one",
+                charger.charger_id,
+                event.transaction_id,
+            )
+        if event.id_tag is None:
+            return True
+        # One authorization event per token, however often the station sends it.
+        swiped = all(e.id_tag != event.id_tag for e in earlier)
+        return state.authorize(event.id_tag, events=swiped)
+    first, *rest = events
+    # A transaction that waited for its EVSE announced its token while it waited.
+    transaction = _start(state, evse_id, first, announced=bool(earlier))
+    assert transaction.sequence is not None
+    accepted = _apply(state, transaction, first, Seen.NEW)
+    for later in rest:
+        seen = observe(transaction.sequence, later.seq_no, later.at)
+        if seen is not Seen.DUPLICATE:
+            accepted = _apply(state, transaction, later, seen)
+    return accepted
+
+
+def _start(state: ChargerState, evse_id: int, event: Event, *, announced: bool) -> Transaction:
+    """Open the transaction of ``event`` (a Started, or the first message of one whose Started
+    never arrived: then it starts at its Transaction.Begin reading, if it has one)."""
+    begin = next((r for r in event.readings if r.context == BEGIN), None)
+    first = begin or next((r for r in event.readings if r.energy_register_wh is not None), None)
+    started = event.at
+    if event.kind != "Started":
+        _LOGGER.info(
+            "%s: %s of unknown transaction %s: starting it",
+            state.charger.charger_id,
+            event.kind,
+            event.transaction_id,
+        )
+        if begin is not None:
+            started = min(begin.timestamp, event.at)
+    if event.id_tag is None:
+        authorized = True
+    elif announced:
+        authorized = state.authorize(event.id_tag, evse_id, events=False)
+    else:
+        authorized = state.authorize_start(event.id_tag, evse_id)
+    transaction = state.start_transaction(
+        evse_id,
+        event.transaction_id,
+        id_tag=event.id_tag,
+        started=started,
+        meter_start_wh=None if first is None else first.energy_register_wh,
+        authorized=authorized,
+    )
+    transaction.sequence = EventSequence()
+    observe(transaction.sequence, event.seq_no, event.at)
+    return transaction
+
+
+def _record_unassigned(state: ChargerState, events: list[Event]) -> bool:
+    """A transaction that ended without ever naming its EVSE: a session of the station as a
+    whole (connector 0) with the energy its own readings show; no meter is touched."""
+    charger = state.charger
+    first, last = events[0], events[-1]
+    _LOGGER.warning(
+        "%s: transaction %s ended without naming its EVSE; recorded for the station as a whole",
+        charger.charger_id,
+        last.transaction_id,
+    )
+    id_tag = next((e.id_tag for e in events if e.id_tag is not None), None)
+    registers = sorted(
+        (r.timestamp, r.energy_register_wh)
+        for e in events
+        for r in e.readings
+        if r.energy_register_wh is not None
+    )
+    transaction = state.start_transaction(
+        0,
+        last.transaction_id,
+        id_tag=id_tag,
+        started=first.at,
+        meter_start_wh=None,
+        # Its token was announced while it waited (an Ended's own token only stops).
+        authorized=id_tag is None or state.authorize(id_tag, 0, events=False),
+    )
+    transaction.sequence = EventSequence()
+    for event in events:
+        observe(transaction.sequence, event.seq_no, event.at)
+    if registers:
+        transaction.meter_start_wh = registers[0][1]
+        transaction.meter_last_wh = registers[-1][1]
+        transaction.credited_wh = max(0.0, registers[-1][1] - registers[0][1])
+    state.end_transaction(
+        last.transaction_id,
+        ended=last.at,
+        reason=last.stopped_reason or DEFAULT_STOPPED_REASON,
+    )
+    return _verdict(state, last)

@@ -1,0 +1,677 @@
+"""V201Session / V21Session, charging station -> CSMS: every incoming 2.x action, on real websockets.
+
+The station is the ``ocpp`` package's own v201 / v21 client (:mod:`.v201_harness`): what it sends
+passed the library's dataclasses and schema validation. Every test runs for 2.0.1 and 2.1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from custom_components.ocpp_ems.core.directory import Admission
+from custom_components.ocpp_ems.core.model import ConnectorStatus, EventKind
+from custom_components.ocpp_ems.core.pacing import phase
+from custom_components.ocpp_ems.core.protocol import OCPP16, OCPP21, OCPP201
+from custom_components.ocpp_ems.core.protocol.incoming import HEARTBEAT_SPREAD, PENDING_RETRY_S
+from custom_components.ocpp_ems.core.protocol.v201 import V21Session, V201Session
+from custom_components.ocpp_ems.core.server import CentralSystem
+from custom_components.ocpp_ems.core.settings import ServerSettings
+
+from .conftest import MakeCentral
+from .fakes import MemoryDirectory
+from .v201_harness import (
+    CHARGER_ID,
+    Harness,
+    now_iso,
+    sampled,
+    wait_for,
+)
+
+ENERGY = "Energy.Active.Import.Register"
+
+
+@pytest.fixture
+def h(h2: Harness) -> Harness:
+    """Every test of this module runs for 2.0.1 and 2.1 (``h2``, conftest.py)."""
+    return h2
+
+
+def meter(wh: float, offset_s: float = 0.0, context: str | None = None, **more: Any) -> list[Any]:
+    """One meterValue entry with an energy register sample (and more samples by measurand)."""
+    samples = [sampled(wh, ENERGY, context=context)]
+    samples += [sampled(value, measurand, context=context) for measurand, value in more.items()]
+    return [{"timestamp": now_iso(offset_s), "sampledValue": samples}]
+
+
+def token(value: str = "TAG1", kind: str = "ISO14443") -> dict[str, str]:
+    return {"idToken": value, "type": kind}
+
+
+async def start(sim: Any, tx: str = "TX1", *, evse: int = 1, wh: float = 1000.0, **kw: Any) -> Any:
+    kw.setdefault("charging_state", "Charging")
+    kw.setdefault("id_token", token())
+    kw.setdefault("meter_value", meter(wh, -600, "Transaction.Begin"))
+    return await sim.tx_event(
+        "Started", tx, evse={"id": evse, "connectorId": 1}, timestamp=now_iso(-600), **kw
+    )
+
+
+# --- Provisioning ------------------------------------------------------------------------------
+async def test_boot_accepted_records_station_and_spreads_heartbeat(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    result = await sim.boot(
+        serial_number="SN1", firmware_version="1.2.3", modem={"iccid": "8949", "imsi": "1"}
+    )
+    assert result.status == "Accepted"
+    base = h.settings.heartbeat_interval_s
+    assert result.interval == round(base * (1 + HEARTBEAT_SPREAD * phase(CHARGER_ID)))
+    info = h.charger.info
+    assert (info.vendor, info.model, info.serial_number) == ("Acme", "Sim", "SN1")
+    assert (info.firmware_version, info.iccid) == ("1.2.3", "8949")
+    assert h.session.provisioning.boot_seen
+    # The after hook started the setup: the device model is read.
+    await wait_for(lambda: sim.actions("GetBaseReport"))
+
+
+async def test_boot_pending_and_rejected(h: Harness, directory: MemoryDirectory) -> None:
+    directory.admissions[CHARGER_ID] = Admission.PENDING
+    sim = await h.charger_client(boot=False)
+    result = await sim.boot(serial_number="SN9")
+    assert (result.status, result.interval) == ("Pending", PENDING_RETRY_S)
+    assert directory.pending[0][0] == CHARGER_ID
+    assert directory.pending[0][1].serial_number == "SN9"
+    directory.admissions[CHARGER_ID] = Admission.REJECTED
+    assert (await sim.boot()).status == "Rejected"
+    assert not sim.actions("GetBaseReport")  # no control unless accepted
+
+
+async def test_heartbeat(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    result = await sim.heartbeat()
+    assert result.current_time.endswith("Z")
+    assert h.charger.last_heartbeat is not None
+
+
+async def test_notify_report_page_is_acknowledged(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    # A page nobody asked for (unknown request id): answered, ignored by provisioning.
+    sim.report_page_size = 5
+    await sim.send_report(4711)  # pages answered one by one (the library waits for each answer)
+    assert (await sim.heartbeat()).current_time  # and the connection is still usable
+
+
+# --- Availability: StatusNotification and chargingState -----------------------------------------
+@pytest.mark.parametrize(
+    ("reported", "expected"),
+    [
+        ("Available", ConnectorStatus.AVAILABLE),
+        ("Occupied", ConnectorStatus.OCCUPIED),
+        ("Reserved", ConnectorStatus.RESERVED),
+        ("Unavailable", ConnectorStatus.UNAVAILABLE),
+        ("Faulted", ConnectorStatus.FAULTED),
+    ],
+)
+async def test_status_notification_maps_to_model(
+    h: Harness, reported: str, expected: ConnectorStatus
+) -> None:
+    sim = await h.charger_client(boot=False)
+    await sim.status(1, 1, reported)
+    assert h.charger.connectors[1].status is expected
+    assert (EventKind.FAULT in h.kinds()) is (expected is ConnectorStatus.FAULTED)
+
+
+async def test_status_of_an_evse_with_two_connectors(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await sim.status(1, 1, "Available", now_iso(-30))
+    await sim.status(1, 2, "Occupied", now_iso(-20))  # the car is on the cable
+    assert h.charger.connectors[1].status is ConnectorStatus.OCCUPIED
+    await sim.status(1, 1, "Faulted", now_iso(-10))  # the socket faulted: the cable still works
+    assert h.charger.connectors[1].status is ConnectorStatus.OCCUPIED
+    await sim.status(1, 2, "Available", now_iso(-5))
+    assert h.charger.connectors[1].status is ConnectorStatus.AVAILABLE
+    await sim.status(1, 2, "Unavailable", now_iso(-4))
+    assert h.charger.connectors[1].status is ConnectorStatus.FAULTED
+    assert list(h.charger.connectors) == [1]  # the model's connector is the EVSE
+
+
+async def test_older_status_never_overwrites_newer(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await sim.status(1, 1, "Occupied", now_iso(-5))
+    await sim.status(1, 1, "Available", now_iso(-50))  # delayed
+    assert h.charger.connectors[1].status is ConnectorStatus.OCCUPIED
+
+
+@pytest.mark.parametrize(
+    ("charging_state", "expected"),
+    [
+        ("Charging", ConnectorStatus.CHARGING),
+        ("SuspendedEV", ConnectorStatus.SUSPENDED_EV),
+        ("SuspendedEVSE", ConnectorStatus.SUSPENDED_EVSE),
+        ("EVConnected", ConnectorStatus.PREPARING),
+        ("Idle", ConnectorStatus.OCCUPIED),
+    ],
+)
+async def test_charging_state_refines_occupied(
+    h: Harness, charging_state: str, expected: ConnectorStatus
+) -> None:
+    sim = await h.charger_client(boot=False)
+    await sim.status(1, 1, "Occupied", now_iso(-700))
+    await start(sim, charging_state=charging_state)
+    assert h.charger.connectors[1].status is expected
+
+
+async def test_status_follows_a_whole_session(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await sim.status(1, 1, "Available", now_iso(-900))
+    # The station reports the transaction before its Occupied status.
+    await start(sim, charging_state="EVConnected")
+    assert h.charger.connectors[1].status is ConnectorStatus.PREPARING
+    await sim.status(1, 1, "Occupied", now_iso(-590))
+    await sim.tx_event(
+        "Updated", "TX1", trigger_reason="ChargingStateChanged", charging_state="Charging"
+    )
+    assert h.charger.connectors[1].status is ConnectorStatus.CHARGING
+    assert h.charger.connectors[1].status.plugged_in
+    await sim.tx_event(
+        "Updated", "TX1", trigger_reason="ChargingStateChanged", charging_state="SuspendedEVSE"
+    )
+    assert h.charger.connectors[1].status is ConnectorStatus.SUSPENDED_EVSE
+    await sim.tx_event("Ended", "TX1", trigger_reason="StopAuthorized", stopped_reason="Local")
+    assert h.charger.connectors[1].status is ConnectorStatus.FINISHING  # still plugged in
+    await sim.status(1, 1, "Available")
+    assert h.charger.connectors[1].status is ConnectorStatus.AVAILABLE
+
+
+# --- Authorization ------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kind", ["ISO14443", "ISO15693", "eMAID", "KeyCode", "Local", "MacAddress", "Central"]
+)
+async def test_authorize_every_token_type_from_the_tag_list(h: Harness, kind: str) -> None:
+    sim = await h.charger_client(boot=False)
+    result = await sim.call(sim._call.Authorize(id_token=token("TAG1", kind)))
+    assert result.id_token_info["status"] == "Accepted"
+    result = await sim.call(sim._call.Authorize(id_token=token("STRANGER", kind)))
+    assert result.id_token_info["status"] == "Invalid"  # default deny
+    assert h.kinds() == ["authorized", "authorization_rejected"]
+    assert [e.data["id_tag"] for e in h.events] == ["TAG1", "STRANGER"]
+
+
+async def test_authorize_no_authorization_token(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    result = await sim.authorize("", "NoAuthorization")
+    assert result.id_token_info["status"] == "Accepted"
+    assert h.kinds() == []
+
+
+async def test_remote_start_token_is_ours(h: Harness, directory: MemoryDirectory) -> None:
+    sim = await h.charger_client(boot=False)
+    tag = directory.settings(CHARGER_ID).remote_start_id_tag
+    result = await sim.authorize(tag, "Central")
+    assert result.id_token_info["status"] == "Accepted"
+
+
+# --- Transactions -------------------------------------------------------------------------------
+async def test_whole_transaction(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    result = await start(sim, "a1b2-c3", wh=1000)
+    assert result.id_token_info == {"status": "Accepted"}
+    connector = h.charger.connectors[1]
+    tx = connector.transaction
+    assert tx is not None
+    assert (tx.transaction_id, tx.id_tag, tx.meter_start_wh) == ("a1b2-c3", "TAG1", 1000.0)
+    assert tx.authorized
+    result = await sim.tx_event(
+        "Updated",
+        "a1b2-c3",
+        trigger_reason="MeterValuePeriodic",
+        meter_value=meter(1500, -300, "Sample.Periodic", **{"Power.Active.Import": 7000}),
+    )
+    assert result.id_token_info is None  # no token sent, none answered
+    assert tx.energy_wh == 500
+    assert connector.meter.power_w == 7000
+    await sim.tx_event(
+        "Ended",
+        "a1b2-c3",
+        trigger_reason="EVCommunicationLost",
+        stopped_reason="EVDisconnected",
+        meter_value=meter(2000, 0, "Transaction.End"),
+    )
+    assert connector.transaction is None
+    assert connector.last_transaction is tx
+    assert (tx.stop_reason, tx.energy_wh) == ("EVDisconnected", 1000)
+    assert connector.session_energy_wh == 1000
+    assert connector.meter.power_w == 0
+    # The start's token fired its authorization event (no Authorize came first).
+    assert h.kinds() == ["authorized", "session_started", "session_ended"]
+    ended = h.events[-1].data
+    assert (ended["transaction_id"], ended["energy_wh"], ended["reason"]) == (
+        "a1b2-c3",
+        1000,
+        "EVDisconnected",
+    )
+    assert h.charger.lifetime_energy.total_wh == 2000
+
+
+async def test_ended_without_reason_is_local(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await start(sim)
+    await sim.tx_event("Ended", "TX1", trigger_reason="StopAuthorized")
+    assert h.charger.connectors[1].last_transaction.stop_reason == "Local"
+
+
+async def test_rejected_token_starts_an_unauthorized_transaction(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    result = await start(sim, id_token=token("STRANGER"))
+    assert result.id_token_info == {"status": "Invalid"}
+    tx = h.charger.connectors[1].transaction
+    assert tx is not None
+    assert not tx.authorized
+    assert h.events[0].kind is EventKind.AUTHORIZATION_REJECTED
+
+
+async def test_token_presented_after_the_start(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    # TxStartPoint EVConnected: the transaction starts on plug-in, the card comes later.
+    await start(sim, id_token=None, charging_state="EVConnected", trigger_reason="CablePluggedIn")
+    tx = h.charger.connectors[1].transaction
+    assert tx is not None
+    assert (tx.id_tag, tx.authorized) == (None, True)
+    result = await sim.tx_event("Updated", "TX1", id_token=token("TAG1", "ISO15693"))
+    assert result.id_token_info == {"status": "Accepted"}
+    assert tx.id_tag == "TAG1"
+    # The same token again (a repeated Updated): the verdict stands, no second event.
+    result = await sim.tx_event("Updated", "TX1", id_token=token("TAG1", "ISO15693"))
+    assert result.id_token_info == {"status": "Accepted"}
+    assert h.kinds() == ["session_started", "authorized"]
+    result = await sim.tx_event("Updated", "TX1", id_token=token("STRANGER"))
+    assert result.id_token_info == {"status": "Invalid"}
+    assert not tx.authorized
+
+
+async def test_stop_token_gets_its_verdict(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await start(sim)
+    result = await sim.tx_event(
+        "Ended", "TX1", trigger_reason="StopAuthorized", id_token=token("TAG1")
+    )
+    assert result.id_token_info == {"status": "Accepted"}
+
+
+async def test_no_authorization_transaction(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    result = await start(sim, id_token=token("", "NoAuthorization"))
+    assert result.id_token_info == {"status": "Accepted"}
+    tx = h.charger.connectors[1].transaction
+    assert tx is not None
+    assert (tx.id_tag, tx.authorized) == (None, True)
+
+
+async def test_remote_start_id_and_string_ids(h: Harness, directory: MemoryDirectory) -> None:
+    sim = await h.charger_client(boot=False)
+    tag = directory.settings(CHARGER_ID).remote_start_id_tag
+    long_id = "f" * 36
+    result = await start(sim, long_id, id_token=token(tag, "Central"), trigger_reason="RemoteStart")
+    assert result.id_token_info == {"status": "Accepted"}
+    assert h.charger.find_transaction(long_id) is not None
+
+
+async def test_two_evses_run_their_own_transactions(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await start(sim, "A", evse=1, wh=1000)
+    await start(sim, "B", evse=2, wh=5000)
+    await sim.tx_event("Updated", "A", meter_value=meter(1100, -60))  # no evse: it is known
+    await sim.tx_event("Updated", "B", meter_value=meter(5300, -60), evse={"id": 2})
+    assert h.charger.connectors[1].transaction.energy_wh == 100
+    assert h.charger.connectors[2].transaction.energy_wh == 300
+
+
+async def test_signed_meter_values_are_kept_as_sent(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    begin = {
+        "signedMeterData": "AAEC",
+        "signingMethod": "ECDSA-secp256r1-SHA256",
+        "encodingMethod": "OCMF",
+        "publicKey": "PK",
+    }
+    end = {**begin, "signedMeterData": "AwQF"}
+    await start(
+        sim,
+        meter_value=[
+            {
+                "timestamp": now_iso(-600),
+                "sampledValue": [sampled(1000, ENERGY, context="Transaction.Begin", signed=begin)],
+            }
+        ],
+    )
+    await sim.tx_event(
+        "Ended",
+        "TX1",
+        trigger_reason="StopAuthorized",
+        meter_value=[
+            {
+                "timestamp": now_iso(),
+                "sampledValue": [sampled(1800, ENERGY, context="Transaction.End", signed=end)],
+            }
+        ],
+    )
+    connector = h.charger.connectors[1]
+    tx = connector.last_transaction
+    assert tx.signed_start == begin
+    assert tx.signed_end == end
+    assert connector.meter.signed_meter_value == end
+    assert tx.energy_wh == 800
+    # ... and they survive a restart.
+    restored = type(tx).from_dict(tx.to_dict())
+    assert (restored.signed_start, restored.signed_end) == (begin, end)
+
+
+async def test_units_and_multipliers(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await sim.meter_values(
+        1,
+        [
+            sampled(12.5, ENERGY, unit="kWh"),
+            sampled(7.2, "Power.Active.Import", unit="kW"),
+            sampled(160, "Current.Import", unit="A", multiplier=-1, phase="L1"),
+            sampled(230, "Voltage", unit="V", phase="L1-N"),
+            sampled(55, "SoC", unit="Percent"),
+        ],
+    )
+    meter_state = h.charger.connectors[1].meter
+    assert meter_state.energy_register_wh == 12500
+    assert meter_state.power_w == 7200
+    assert meter_state.current_a.l1 == 16
+    assert meter_state.voltage_v.l1 == 230
+    assert meter_state.soc_percent == 55
+
+
+async def test_meter_values_outside_transactions_and_evse_0(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await sim.meter_values(1, [sampled(3000, ENERGY)], now_iso(-120))
+    assert h.charger.connectors[1].meter.energy_register_wh == 3000
+    assert h.charger.lifetime_energy.total_wh == 3000
+    # The station's main meter (EVSE 0) takes over the lifetime count from its first value on
+    # (the 1.6 rule for connector 0): its rises count, its own total is not taken over.
+    await sim.meter_values(0, [sampled(9000, ENERGY)], now_iso(-60))
+    await sim.meter_values(0, [sampled(9400, ENERGY)])
+    await sim.meter_values(1, [sampled(3100, ENERGY)])  # an outlet: no longer counted
+    assert h.charger.connectors[0].meter.energy_register_wh == 9400
+    assert h.charger.lifetime_energy.total_wh == 3400
+    assert h.charger.connectors[1].transaction is None
+
+
+# --- ISO 15118 ------------------------------------------------------------------------------------
+async def test_ev_charging_needs_ac(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await start(sim)
+    departure = now_iso(3600 * 8)
+    result = await sim.call(
+        sim._call.NotifyEVChargingNeeds(
+            evse_id=1,
+            charging_needs={
+                "requestedEnergyTransfer": "AC_three_phase",
+                "departureTime": departure,
+                "acChargingParameters": {
+                    "energyAmount": 20000,
+                    "evMinCurrent": 6,
+                    "evMaxCurrent": 16,
+                    "evMaxVoltage": 400,
+                },
+            },
+        )
+    )
+    assert result.status == "Accepted"
+    needs = h.charger.connectors[1].ev_charging_needs
+    assert needs is not None
+    assert needs.requested_energy_transfer == "AC_three_phase"
+    assert needs.energy_amount_wh == 20000
+    assert (needs.ev_min_current_a, needs.ev_max_current_a, needs.ev_max_voltage_v) == (6, 16, 400)
+    assert needs.departure_time is not None
+    assert needs.departure_time.isoformat().startswith(departure[:16])
+    # The EV's needs belong to its session.
+    await sim.tx_event("Ended", "TX1", trigger_reason="EVDeparted", stopped_reason="EVDisconnected")
+    assert h.charger.connectors[1].ev_charging_needs is None
+
+
+async def test_ev_charging_needs_dc_with_soc(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    result = await sim.call(
+        sim._call.NotifyEVChargingNeeds(
+            evse_id=1,
+            charging_needs={
+                "requestedEnergyTransfer": "DC",
+                "dcChargingParameters": {
+                    "evMaxCurrent": 200,
+                    "evMaxVoltage": 800,
+                    "evMaxPower": 150000,
+                    "stateOfCharge": 35,
+                    "evEnergyCapacity": 77000,
+                    "fullSoC": 100,
+                    "bulkSoC": 80,
+                    "energyAmount": 50000,
+                },
+            },
+        )
+    )
+    assert result.status == "Accepted"
+    needs = h.charger.connectors[1].ev_charging_needs
+    assert needs is not None
+    assert (needs.soc_percent, needs.ev_max_power_w, needs.ev_energy_capacity_wh) == (
+        35,
+        150000,
+        77000,
+    )
+    assert (needs.full_soc_percent, needs.bulk_soc_percent, needs.energy_amount_wh) == (
+        100,
+        80,
+        50000,
+    )
+    assert needs.departure_time is None
+
+
+async def test_ev_charging_schedule_accepted(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    result = await sim.call(
+        sim._call.NotifyEVChargingSchedule(
+            time_base=now_iso(),
+            evse_id=1,
+            charging_schedule={
+                "id": 1,
+                "chargingRateUnit": "W",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000}],
+            },
+        )
+    )
+    assert result.status == "Accepted"
+
+
+# --- Notifications ------------------------------------------------------------------------------
+async def test_firmware_and_log_status(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await sim.call(sim._call.FirmwareStatusNotification(status="Downloading", request_id=3))
+    await sim.call(sim._call.LogStatusNotification(status="Uploaded", request_id=4))
+    assert h.charger.firmware_status == "Downloading"
+    assert h.charger.diagnostics_status == "Uploaded"
+    assert h.kinds() == ["firmware_status", "diagnostics_status"]
+
+
+async def test_security_event_is_an_event(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    at = now_iso(-5)
+    await sim.call(
+        sim._call.SecurityEventNotification(
+            type="InvalidCsmsCertificate", timestamp=at, tech_info="CN mismatch"
+        )
+    )
+    event = h.events[-1]
+    assert event.kind is EventKind.SECURITY_EVENT
+    assert event.data["type"] == "InvalidCsmsCertificate"
+    assert event.data["tech_info"] == "CN mismatch"
+    assert event.data["timestamp"].startswith(at[:19])
+
+
+async def test_reservation_status_update_is_an_event(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await sim.call(
+        sim._call.ReservationStatusUpdate(reservation_id=7, reservation_update_status="Expired")
+    )
+    assert h.events[-1].kind is EventKind.RESERVATION_STATUS
+    assert h.events[-1].data == {"reservation_id": 7, "status": "Expired"}
+
+
+async def test_data_transfer_is_an_event(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    result = await sim.call(sim._call.DataTransfer(vendor_id="acme", message_id="m", data={"a": 1}))
+    assert result.status == "Accepted"
+    assert h.events[-1].kind is EventKind.DATA_TRANSFER
+    assert h.events[-1].data == {"vendor_id": "acme", "message_id": "m", "data": {"a": 1}}
+
+
+async def test_monitoring_and_limit_notifications_are_acknowledged(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    variable = {"component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": "Power"}}
+    event = {
+        "eventId": 1,
+        "timestamp": now_iso(),
+        "trigger": "Alerting",
+        "actualValue": "high",
+        "eventNotificationType": "HardWiredMonitor",
+        **variable,
+    }
+    answers = [
+        await sim.request(
+            "NotifyEvent", {"generatedAt": now_iso(), "seqNo": 0, "eventData": [event]}
+        ),
+        await sim.request(
+            "NotifyEvent",
+            {"generatedAt": now_iso(), "seqNo": 1, "eventData": [{**event, "cleared": True}]},
+        ),
+        await sim.request(
+            "NotifyMonitoringReport",
+            {
+                "requestId": 1,
+                "seqNo": 0,
+                "generatedAt": now_iso(),
+                "monitor": [
+                    {
+                        **variable,
+                        "variableMonitoring": [
+                            {
+                                "id": 1,
+                                "transaction": False,
+                                "value": 1.0,
+                                "type": "UpperThreshold",
+                                "severity": 5,
+                                **(
+                                    {"eventNotificationType": "CustomMonitor"}
+                                    if h.subprotocol == OCPP21
+                                    else {}
+                                ),
+                            }
+                        ],
+                    }
+                ],
+            },
+        ),
+        await sim.request(
+            "NotifyChargingLimit",
+            {"chargingLimit": {"chargingLimitSource": "EMS"}, "evseId": 1},
+        ),
+        await sim.request("ClearedChargingLimit", {"chargingLimitSource": "EMS"}),
+        await sim.request(
+            "ReportChargingProfiles",
+            {
+                "requestId": 2,
+                "chargingLimitSource": "CSO",
+                "evseId": 1,
+                "chargingProfile": [
+                    {
+                        "id": 1,
+                        "stackLevel": 0,
+                        "chargingProfilePurpose": "TxDefaultProfile",
+                        "chargingProfileKind": "Absolute",
+                        "chargingSchedule": [
+                            {
+                                "id": 1,
+                                "chargingRateUnit": "A",
+                                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}],
+                            }
+                        ],
+                    }
+                ],
+            },
+        ),
+        await sim.request("PublishFirmwareStatusNotification", {"status": "Published"}),
+        await sim.request(
+            "NotifyCustomerInformation",
+            {"data": "x", "seqNo": 0, "generatedAt": now_iso(), "requestId": 1},
+        ),
+        await sim.request("NotifyDisplayMessages", {"requestId": 1}),
+    ]
+    assert [a.error_code for a in answers] == [None] * len(answers)
+    assert [a.payload for a in answers] == [{}] * len(answers)
+    assert h.session.profile_reports[0]["requestId"] == 2
+
+
+# --- Negotiation (real CentralSystem) -----------------------------------------------------------
+async def _negotiate(central: CentralSystem, offered: list[str]) -> str | None:
+    async with connect(
+        f"ws://127.0.0.1:{central.port}/{CHARGER_ID}",
+        subprotocols=offered,  # type: ignore[arg-type]
+    ) as ws:
+        await wait_for(lambda: central.charger(CHARGER_ID).connected)
+        return ws.subprotocol
+
+
+async def test_the_chargers_preferred_version_is_spoken(
+    make_central: MakeCentral, directory: MemoryDirectory
+) -> None:
+    """A charger lists its versions in its order of preference: the first we speak wins."""
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    central = await make_central()
+    assert await _negotiate(central, [OCPP16, OCPP201, OCPP21]) == OCPP16
+    assert await _negotiate(central, [OCPP21, OCPP201, OCPP16]) == OCPP21
+    assert await _negotiate(central, [OCPP201, OCPP16]) == OCPP201
+    assert await _negotiate(central, [OCPP16]) == OCPP16
+
+
+async def test_session_classes_by_version(
+    make_central: MakeCentral, directory: MemoryDirectory
+) -> None:
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    central = await make_central()
+    for offered, cls in ((OCPP21, V21Session), (OCPP201, V201Session)):
+        async with connect(
+            f"ws://127.0.0.1:{central.port}/{CHARGER_ID}",
+            subprotocols=[offered],  # type: ignore[list-item]
+        ):
+            await wait_for(lambda cls=cls: type(central.session(CHARGER_ID)) is cls)
+            assert central.charger(CHARGER_ID).ocpp_version == offered
+
+
+async def test_disabled_versions_are_skipped(
+    make_central: MakeCentral, directory: MemoryDirectory
+) -> None:
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    settings = ServerSettings(host="127.0.0.1", port=0, ocpp_versions=(OCPP201, OCPP16))
+    central = await make_central(settings=settings)
+    assert await _negotiate(central, [OCPP21, OCPP201, OCPP16]) == OCPP201
+    with pytest.raises(InvalidStatus) as refused:
+        await _negotiate(central, [OCPP21])
+    assert refused.value.response.status_code == 400
+
+
+async def test_without_16_a_charger_offering_nothing_is_refused(
+    make_central: MakeCentral, directory: MemoryDirectory
+) -> None:
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    settings = ServerSettings(host="127.0.0.1", port=0, ocpp_versions=(OCPP21,))
+    central = await make_central(settings=settings)
+    with pytest.raises(InvalidStatus) as refused:
+        await _negotiate(central, [])
+    assert refused.value.response.status_code == 400
+    assert await _negotiate(central, [OCPP16, OCPP21]) == OCPP21
