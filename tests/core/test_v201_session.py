@@ -432,6 +432,10 @@ async def test_ev_charging_needs_ac(h: Harness) -> None:
     assert (needs.ev_min_current_a, needs.ev_max_current_a, needs.ev_max_voltage_v) == (6, 16, 400)
     assert needs.departure_time is not None
     assert needs.departure_time.isoformat().startswith(departure[:16])
+    # Its energy comes on top of what the session had when it asked.
+    session_wh = needs.session_energy_wh
+    assert session_wh == h.charger.connectors[1].session_energy_wh
+    assert needs.target_session_wh == session_wh + 20000
     # The EV's needs belong to its session.
     await sim.tx_event("Ended", "TX1", trigger_reason="EVDeparted", stopped_reason="EVDisconnected")
     assert h.charger.connectors[1].ev_charging_needs is None

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -56,6 +56,7 @@ from custom_components.ocpp_ems.core.model import (
     Charger,
     ChargingRateUnit,
     ControlledBy,
+    EvChargingNeeds,
     LimitState,
     Transaction,
 )
@@ -273,6 +274,35 @@ def test_plans_one_off_then_daily() -> None:
     after = next_departure(time(7, 0), before_dst, BERLIN)
     assert after == datetime(2026, 3, 29, 7, 0, tzinfo=BERLIN).timestamp()
     assert after - before_dst == 10 * 3600  # 11 h of wall clock, one of them skipped
+
+
+def test_the_cars_charging_needs_fill_in_the_plan_and_cap_the_current() -> None:
+    """ISO 15118 (OCPP 2.x NotifyEVChargingNeeds): the car's departure and energy are the plan
+    unless the user has one; its maximum current caps the charger's (unless below the minimum)."""
+    rules = LimitRules(QuirkSettings(min_current_a=6.0, installation_max_a=32.0), Capabilities())
+    departure = datetime.fromtimestamp(T0 + 3 * 3600, UTC)
+    ev = EvChargingNeeds(
+        requested_energy_transfer="AC_three_phase",
+        received_at=datetime.fromtimestamp(T0, UTC),
+        departure_time=departure,
+        energy_amount_wh=12000.0,
+        ev_max_current_a=16.0,
+        session_energy_wh=500.0,
+    )
+    built = charger_settings(ChargerView(), rules, EmsOptions(), now=T0, zone=UTC, ev=ev)
+    assert built.plan == PlanTarget(departure=departure.timestamp(), energy_wh=12500.0)
+    assert built.max_current_a == 16.0
+    # The user's daily target wins over the car's wish.
+    user = ChargerView(target_energy_kwh=5.0, departure_time=time(7, 0))
+    mine = charger_settings(user, rules, EmsOptions(), now=T0, zone=UTC, ev=ev)
+    assert mine.plan is not None
+    assert mine.plan.energy_wh == 5000.0
+    # A departure passed, no amount asked, a maximum below the charger's minimum: ignored.
+    gone = charger_settings(ChargerView(), rules, EmsOptions(), now=T0 + 4 * 3600, zone=UTC, ev=ev)
+    assert gone.plan is None
+    vague = replace(ev, energy_amount_wh=None, ev_max_current_a=4.0)
+    unsure = charger_settings(ChargerView(), rules, EmsOptions(), now=T0, zone=UTC, ev=vague)
+    assert (unsure.plan, unsure.max_current_a) == (None, 32.0)
 
 
 async def test_driver_builds_the_settings_and_applies_user_changes() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from .directory import Admission
@@ -412,7 +413,10 @@ class ChargerState:
     # --- EV (ISO 15118) --------------------------------------------------------------------------
     def record_ev_charging_needs(self, connector_id: int, needs: EvChargingNeeds | None) -> None:
         """What the connected EV needs (energy, departure, limits, SoC): planner inputs."""
-        self.charger.connector(connector_id).ev_charging_needs = needs
+        connector = self.charger.connector(connector_id)
+        if needs is not None:
+            needs = replace(needs, session_energy_wh=connector.session_energy_wh)
+        connector.ev_charging_needs = needs
         self.charger.notify()
 
     # --- firmware, diagnostics, vendor data ------------------------------------------------------

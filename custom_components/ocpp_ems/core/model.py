@@ -313,6 +313,15 @@ class EvChargingNeeds:
     ev_energy_capacity_wh: float | None = None
     full_soc_percent: float | None = None
     bulk_soc_percent: float | None = None
+    # The session's energy when the EV asked (its energy amount comes on top of it).
+    session_energy_wh: float = 0.0
+
+    @property
+    def target_session_wh(self) -> float | None:
+        """The session energy the EV wants by its departure (None: it asked for no amount)."""
+        if self.energy_amount_wh is None:
+            return None
+        return self.session_energy_wh + self.energy_amount_wh
 
 
 @dataclass(kw_only=True)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from custom_components.ocpp_ems.core.limits import LimitRules
+from custom_components.ocpp_ems.core.model import EvChargingNeeds
 
 from .charger_view import ChargerView
 from .config import ChargerSettings, PlanTarget
@@ -49,8 +50,11 @@ def next_departure(departure: time, now: float, zone: tzinfo) -> float:
     return candidate.timestamp()
 
 
-def plan_target(view: ChargerView, now: float, zone: tzinfo) -> PlanTarget | None:
-    """The one-off plan while it lies ahead, else the daily target energy by departure time."""
+def plan_target(
+    view: ChargerView, now: float, zone: tzinfo, ev: EvChargingNeeds | None = None
+) -> PlanTarget | None:
+    """The one-off plan while it lies ahead, else the daily target energy by departure time,
+    else what the car asked for (ISO 15118: its departure and energy): the user's plans win."""
     if view.plan_departure is not None and view.plan_departure.timestamp() > now:
         return PlanTarget(
             departure=view.plan_departure.timestamp(),
@@ -62,6 +66,13 @@ def plan_target(view: ChargerView, now: float, zone: tzinfo) -> PlanTarget | Non
             departure=next_departure(view.departure_time, now, zone),
             energy_wh=view.target_energy_kwh * 1000.0,
         )
+    if (
+        ev is not None
+        and ev.departure_time is not None
+        and ev.departure_time.timestamp() > now
+        and (energy_wh := ev.target_session_wh) is not None
+    ):
+        return PlanTarget(departure=ev.departure_time.timestamp(), energy_wh=energy_wh)
     return None
 
 
@@ -72,10 +83,14 @@ def charger_settings(
     *,
     now: float,
     zone: tzinfo,
+    ev: EvChargingNeeds | None = None,
 ) -> ChargerSettings:
     """The controller's settings of one charger now (a daily departure moves on to the next day,
-    a passed one-off plan ends); the user's currents clamped to the charger's bounds."""
+    a passed one-off plan ends); the user's currents clamped to the charger's bounds, the maximum
+    also to what the car said it takes (``ev``: its ISO 15118 charging needs, if any)."""
     minimum, maximum = rules.bounds
+    if ev is not None and ev.ev_max_current_a is not None and ev.ev_max_current_a >= minimum:
+        maximum = min(maximum, ev.ev_max_current_a)
     low = clamp(view.min_current_a, minimum, maximum, minimum)
     phases = rules.settings.phases
     capacity = view.vehicle_capacity_kwh
@@ -92,5 +107,5 @@ def charger_settings(
         stale_grace_s=options.stale_grace_s,
         min_write_interval_s=options.min_write_interval_s,
         vehicle_capacity_wh=None if capacity is None else capacity * 1000.0,
-        plan=plan_target(view, now, zone),
+        plan=plan_target(view, now, zone, ev),
     )

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 from custom_components.ocpp_ems.core.errors import OcppEmsError
 from custom_components.ocpp_ems.core.limits import LimitRules
-from custom_components.ocpp_ems.core.model import Charger, ControlledBy
+from custom_components.ocpp_ems.core.model import Charger, ControlledBy, EvChargingNeeds
 from custom_components.ocpp_ems.core.settings import PauseStrategy
 
 from .charger_config import EmsOptions, charger_settings
@@ -196,7 +196,12 @@ class EmsDriver:
         link = self._links[charger_id]
         view = self.charger_view(charger_id)
         settings = charger_settings(
-            view, link.control().rules, self._options, now=now, zone=self._zone()
+            view,
+            link.control().rules,
+            self._options,
+            now=now,
+            zone=self._zone(),
+            ev=_ev_needs(link.model),
         )
         self._settings[charger_id] = settings
         if view.mode is Mode.MANUAL:
@@ -429,3 +434,10 @@ class EmsDriver:
 
 def _value(reading: Reading | None) -> float | None:
     return None if reading is None else reading.value
+
+
+def _ev_needs(charger: Charger) -> EvChargingNeeds | None:
+    """What the car at this charger asked for (ISO 15118, OCPP 2.x), if any outlet has one."""
+    return next(
+        (c.ev_charging_needs for c in charger.outlets if c.ev_charging_needs is not None), None
+    )
