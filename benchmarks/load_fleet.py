@@ -1,16 +1,26 @@
-"""The simulated charger fleet of ``benchmarks/server_load.py``: raw OCPP-J 1.6 over ``websockets``.
+"""The simulated charger fleet of ``benchmarks/server_load.py``: raw OCPP-J 1.6 or 2.0.1 over
+``websockets``.
 
-Each :class:`SimCharger` is one charger on its own WebSocket: it boots, starts a transaction, sends
-MeterValues (energy, power, 3 currents, 3 voltages, offered current) and answers at once, with a
-schema-valid answer, whatever the server asks it (GetConfiguration, ChangeConfiguration,
-GetLocalListVersion, SetChargingProfile, ClearChargingProfile, GetCompositeSchedule,
-TriggerMessage ...). :func:`fleet_process` runs a share of the fleet in a process of its own,
-driven over a ``multiprocessing`` pipe by ``server_load.py --compare`` / ``--boot-storm``.
+Each charger is one WebSocket of a :class:`RawCharger` (the wire: CALLs timed, every server CALL
+answered at once with a schema-valid answer) in one of two versions (``FleetConfig.ocpp``):
 
-With a :class:`FleetStats` the chargers also check the server against the OCPP 1.6 JSON schemas
-(the ones the ``ocpp`` package ships, compiled with ``fastjsonschema``): every CALL the server
-sends and every answer it gives, plus our own answers (a benchmark that answered badly would
-measure the server's error path). In steady state that is one check of an empty MeterValues answer
+- :class:`SimCharger`, OCPP 1.6: boots, Preparing, StartTransaction, Charging, then MeterValues
+  (energy, power, 3 currents, 3 voltages, offered current); answers GetConfiguration,
+  ChangeConfiguration, GetLocalListVersion, Set/ClearChargingProfile, GetCompositeSchedule,
+  TriggerMessage ...
+- :class:`SimStation201`, OCPP 2.0.1: boots, StatusNotification Occupied, TransactionEvent
+  Started, then TransactionEvent Updated (``seqNo`` counting up) with the same ten samples; answers
+  GetBaseReport with NotifyReport pages of the dev simulator's device model
+  (``scripts/charger_sim/device_model.py``, 85 variables, 9 pages), Get/SetVariables against it,
+  Set/ClearChargingProfile, GetCompositeSchedule (the limit of what it was given), the local list.
+
+:func:`fleet_process` runs a share of the fleet in a process of its own, driven over a
+``multiprocessing`` pipe by ``server_load.py --compare`` / ``--boot-storm``.
+
+With a :class:`FleetStats` the chargers also check the server against the JSON schemas of their
+version (the ones the ``ocpp`` package ships, compiled with ``fastjsonschema``): every CALL the
+server sends and every answer it gives, plus our own answers (a benchmark that answered badly would
+measure the server's error path). In steady state that is one check of a meter message's answer
 per message: a few microseconds of the fleet's CPU, none of the server's.
 
 Why Python and not Node (``ocpp-rpc`` in strict mode is installed under ``tests/js``): on 2 cores
@@ -40,6 +50,7 @@ if that ever nears 100 %.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import importlib.util
 import json
@@ -49,12 +60,12 @@ import resource
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -134,15 +145,35 @@ def percentile(values: list[float], q: float) -> float:
 
 # ---------------------------------------------------------------------------------------- schemas
 class Schemas:
-    """The OCPP 1.6 JSON schemas of the ``ocpp`` package, compiled with ``fastjsonschema``."""
+    """The OCPP JSON schemas of one version (1.6 or 2.0.1) as the ``ocpp`` package ships them,
+    compiled with ``fastjsonschema``."""
 
-    def __init__(self) -> None:
+    def __init__(self, version: str = "1.6") -> None:
         spec = importlib.util.find_spec("ocpp")
         if spec is None or spec.origin is None:
             raise SystemExit("the ocpp package is not installed")
-        self._dir = Path(spec.origin).parent / "v16" / "schemas"
+        self._dir = Path(spec.origin).parent / VERSIONS[version].package / "schemas"
+        # 1.6: BootNotification.json; 2.0.1: BootNotificationRequest.json.
+        self._request_suffix = "" if version == "1.6" else "Request"
         self._fastjsonschema: Any = importlib.import_module("fastjsonschema")
         self._compiled: dict[str, Callable[[Any], Any]] = {}
+
+    def warm(self, sends: Iterable[str], answers: Iterable[str]) -> None:
+        """Compile ahead the schemas a charger needs (the answers to what it ``sends``, the
+        requests it ``answers`` and its answers), so that no compilation falls into a storm."""
+        names = [f"{action}Response" for action in sends]
+        for action in answers:
+            names += [f"{action}{self._request_suffix}", f"{action}Response"]
+        for name in names:
+            self.problem(name, None)
+
+    def request_problem(self, action: str, payload: Any) -> str | None:
+        """None if ``payload`` is a valid ``action`` CALL, else why."""
+        return self.problem(f"{action}{self._request_suffix}", payload)
+
+    def response_problem(self, action: str, payload: Any) -> str | None:
+        """None if ``payload`` is a valid answer to an ``action`` CALL, else why."""
+        return self.problem(f"{action}Response", payload)
 
     def problem(self, name: str, payload: Any) -> str | None:
         """None if ``payload`` matches schema ``name`` (e.g. ``MeterValuesResponse``), else why."""
@@ -151,7 +182,8 @@ class Schemas:
             path = self._dir / f"{name}.json"
             if not path.exists():
                 return f"no schema {name}"
-            check = self._fastjsonschema.compile(json.loads(path.read_text()))
+            # The 2.0.1 schema files start with a byte order mark.
+            check = self._fastjsonschema.compile(json.loads(path.read_text(encoding="utf-8-sig")))
             self._compiled[name] = check
         try:
             check(payload)
@@ -168,6 +200,8 @@ class FleetStats:
     errors: Counter[str] = field(default_factory=Counter)
     error_samples: list[str] = field(default_factory=list)
     server_calls: Counter[str] = field(default_factory=Counter)
+    # CALLs the chargers sent because the server asked (2.0.1: NotifyReport pages).
+    follow_up_calls: Counter[str] = field(default_factory=Counter)
     last_server_call: float | None = None  # time.monotonic()
 
     def error(self, kind: str, detail: str) -> None:
@@ -186,9 +220,17 @@ class CallFailedError(Exception):
 
 
 # ---------------------------------------------------------------------------------------- charger
-class SimCharger:
-    """One charger: raw OCPP-J over websockets, answers server calls, times its own calls."""
+class RawCharger:
+    """One charger on the wire: raw OCPP-J over websockets, answers server calls at once, times
+    its own calls. The version's messages are in :class:`SimCharger` (1.6) and
+    :class:`SimStation201` (2.0.1)."""
 
+    subprotocol: ClassVar[str]
+    # The message that carries a transaction's meter values.
+    meter_action: ClassVar[str]
+    # The CALLs it sends, and those of the server it expects (their schemas are compiled ahead).
+    sends: ClassVar[tuple[str, ...]]
+    expects: ClassVar[tuple[str, ...]]
     # The id tag its transactions start with.
     id_tag = "BENCH"
 
@@ -199,13 +241,13 @@ class SimCharger:
         self.pending: dict[str, tuple[str, asyncio.Future[Any]]] = {}
         self.ws: ClientConnection | None = None
         self.reader: asyncio.Task[None] | None = None
+        self.follow_ups: set[asyncio.Task[None]] = set()
         self.energy_wh = 1_000_000.0
-        self.transaction_id: int | None = None
 
     async def connect(self) -> None:
         self.ws = await connect(
             self.url,
-            subprotocols=[Subprotocol("ocpp1.6")],
+            subprotocols=[Subprotocol(self.subprotocol)],
             max_size=2**20,
             ping_interval=None,
             compression=None,
@@ -214,6 +256,8 @@ class SimCharger:
         self.reader = asyncio.create_task(self._read())
 
     async def close(self) -> None:
+        for task in list(self.follow_ups):
+            task.cancel()
         if self.ws is not None:
             await self.ws.close()
         if self.reader is not None:
@@ -227,8 +271,14 @@ class SimCharger:
                     message = json.loads(raw)
                     kind, unique_id = message[0], message[1]
                     if kind == CALL:  # a CALL from the server: answer at once
-                        answer = self._answer(message[2], message[3])
+                        action, payload = message[2], message[3]
+                        answer = self._answer(action, payload)
                         await self.ws.send(json.dumps([CALLRESULT, unique_id, answer]))
+                        follow_up = self.follow_up(action, payload, answer)
+                        if follow_up is not None:
+                            task = asyncio.create_task(self._run_follow_up(action, follow_up))
+                            self.follow_ups.add(task)
+                            task.add_done_callback(self.follow_ups.discard)
                     elif kind in (CALLRESULT, CALLERROR):
                         _, future = self.pending.pop(unique_id, ("", None))
                         if future is not None and not future.done():
@@ -246,17 +296,35 @@ class SimCharger:
             self.pending.clear()
 
     def _answer(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
-        answer = answer_server_call(action, payload)
+        answer = self.answer_server_call(action, payload)
         stats = self.stats
         if stats is not None:
             stats.server_calls[action] += 1
             stats.last_server_call = time.monotonic()
             if stats.schemas is not None:
-                if problem := stats.schemas.problem(action, payload):
+                if problem := stats.schemas.request_problem(action, payload):
                     stats.error("server CALL not schema-valid", problem)
-                if problem := stats.schemas.problem(f"{action}Response", answer):
+                if problem := stats.schemas.response_problem(action, answer):
                     stats.error("fleet answer not schema-valid (benchmark bug)", problem)
         return answer
+
+    def answer_server_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """A schema-valid answer to whatever the server asks."""
+        raise NotImplementedError
+
+    def follow_up(
+        self, action: str, payload: dict[str, Any], answer: dict[str, Any]
+    ) -> Coroutine[Any, Any, None] | None:
+        """What the charger does after it answered ``action`` (2.0.1: a report); None: nothing."""
+        return None
+
+    async def _run_follow_up(self, action: str, work: Coroutine[Any, Any, None]) -> None:
+        try:
+            await work
+        except CallFailedError as err:
+            if self.stats is None:
+                raise
+            self.stats.error(f"after {action}: {err.kind}", err.detail)
 
     async def call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
         assert self.ws is not None
@@ -278,10 +346,57 @@ class SimCharger:
             raise CallFailedError("CALLERROR", f"{action}: {reply[2]} {reply[3]}")
         result: dict[str, Any] = reply[2]
         if self.stats is not None and self.stats.schemas is not None:
-            problem = self.stats.schemas.problem(f"{action}Response", result)
+            problem = self.stats.schemas.response_problem(action, result)
             if problem:
                 raise CallFailedError("answer not schema-valid", problem)
         return result
+
+    async def boot_notification(self) -> str:
+        """BootNotification; the status the server answered."""
+        raise NotImplementedError
+
+    async def start_session(self) -> None:
+        """After an accepted boot: the car plugs in and a transaction starts."""
+        raise NotImplementedError
+
+    async def boot(self) -> None:
+        await self.boot_notification()
+        await self.start_session()
+
+    async def send_meter(self) -> None:
+        """One periodic meter message of the running transaction (:attr:`meter_action`)."""
+        raise NotImplementedError
+
+    def next_current(self) -> float:
+        """The energy register moves on; the current the car draws now (A per phase)."""
+        self.energy_wh += 15.3
+        return 16.0 + random.random()
+
+
+class SimCharger(RawCharger):
+    """An OCPP 1.6 charger: boots, Preparing, StartTransaction, Charging, then MeterValues
+    (energy, power, 3 currents, 3 voltages, offered current)."""
+
+    subprotocol = "ocpp1.6"
+    meter_action = "MeterValues"
+    sends = ("BootNotification", "StatusNotification", "StartTransaction", "MeterValues")
+    expects = (
+        "GetConfiguration",
+        "ChangeConfiguration",
+        "GetLocalListVersion",
+        "SendLocalList",
+        "SetChargingProfile",
+        "ClearChargingProfile",
+        "GetCompositeSchedule",
+        "TriggerMessage",
+    )
+
+    def __init__(self, url: str, charger_id: str, stats: FleetStats | None = None) -> None:
+        super().__init__(url, charger_id, stats)
+        self.transaction_id: int | None = None
+
+    def answer_server_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return answer_server_call(action, payload)
 
     async def boot_notification(self) -> str:
         reply = await self.call(
@@ -326,13 +441,11 @@ class SimCharger:
             },
         )
 
-    async def boot(self) -> None:
-        await self.boot_notification()
-        await self.start_session()
+    async def send_meter(self) -> None:
+        await self.call("MeterValues", self.meter_values())
 
     def meter_values(self) -> dict[str, Any]:
-        self.energy_wh += 15.3
-        current = 16.0 + random.random()
+        current = self.next_current()
 
         def sv(value: float, measurand: str, unit: str, phase: str | None = None) -> dict[str, str]:
             item = {
@@ -361,6 +474,391 @@ class SimCharger:
                 }
             ],
         }
+
+
+# ---------------------------------------------------------------------------- the 2.0.1 station
+@dataclass(frozen=True)
+class BenchDeviceModel:
+    """The 2.0.1 device model every station of a fleet process starts from: the dev simulator's
+    (``scripts/charger_sim/device_model.py``: one EVSE, one type 2 connector, 3 phases, 32 A,
+    smart charging in A and W; 85 variables) with its moving values frozen, and its
+    NotifyReport entries built once."""
+
+    model: Any  # scripts.charger_sim.device_model.DeviceModel
+    entries: list[dict[str, Any]]  # ReportDataType of every variable, in model order
+
+    @classmethod
+    def build(cls) -> BenchDeviceModel:
+        # Imported here: the servers' processes import this module too and must stay light.
+        from scripts.charger_sim.device_model import build_device_model
+
+        frozen = {
+            "availability": "Available",
+            "profiles": "0",
+            "local_list": "0",
+            "power": "0",
+            "clock": now_iso(),
+        }
+        live: dict[str, Callable[[], str]] = {
+            key: functools.partial(str, value) for key, value in frozen.items()
+        }
+        model = build_device_model(
+            charger_id="BENCH", version="2.0.1", interval_s=METER_INTERVAL_S, live=live
+        )
+        return cls(model, [variable.report_entry() for variable in model.variables])
+
+
+@functools.cache
+def shared_device_model() -> BenchDeviceModel:
+    """The device model of every 2.0.1 station of this process (each keeps what it was set)."""
+    return BenchDeviceModel.build()
+
+
+def _variable_key(variable: Any) -> tuple[Any, ...]:
+    return (
+        variable.component,
+        variable.component_instance,
+        variable.evse,
+        variable.connector,
+        variable.name,
+        variable.instance,
+    )
+
+
+def _sim_component(component: dict[str, Any]) -> dict[str, Any]:
+    """A ComponentType as on the wire -> as the simulator's device model looks it up (the
+    ``ocpp`` library's snake_case)."""
+    evse = component.get("evse")
+    if evse is None:
+        return component
+    return {**component, "evse": {"id": evse["id"], "connector_id": evse.get("connectorId")}}
+
+
+class SimStation201(RawCharger):
+    """An OCPP 2.0.1 charging station: boots, StatusNotification Occupied, TransactionEvent
+    Started (id token, EVSE 1, the register as Transaction.Begin), then TransactionEvent Updated
+    (MeterValuePeriodic, next seqNo) with the same ten samples as the 1.6 MeterValues. It answers
+    what the CSMS asks after boot from the device model of :class:`BenchDeviceModel`:
+    GetBaseReport (Accepted, then NotifyReport pages of ten entries with ``tbc``), Get/SetVariables
+    (values written are kept per station and reported from then on), Set/ClearChargingProfile,
+    GetCompositeSchedule (the limit of the profiles installed), local list version, and the rest
+    with the simplest valid answer."""
+
+    subprotocol = "ocpp2.0.1"
+    meter_action = "TransactionEvent"
+    sends = ("BootNotification", "StatusNotification", "TransactionEvent", "NotifyReport")
+    expects = (
+        "GetBaseReport",
+        "GetVariables",
+        "SetVariables",
+        "GetLocalListVersion",
+        "SendLocalList",
+        "SetChargingProfile",
+        "ClearChargingProfile",
+        "GetCompositeSchedule",
+        "TriggerMessage",
+    )
+    REPORT_PAGE = 10  # NotifyReport entries per message, as the dev simulator sends them
+    # The actions answered from the station's state, and the method that answers each.
+    ANSWERS: ClassVar[dict[str, str]] = {
+        "GetBaseReport": "_get_base_report",
+        "GetVariables": "_get_variables",
+        "SetVariables": "_set_variables",
+        "SetChargingProfile": "_set_charging_profile",
+        "ClearChargingProfile": "_clear_charging_profile",
+        "GetCompositeSchedule": "_get_composite_schedule",
+        "GetLocalListVersion": "_get_local_list_version",
+        "SendLocalList": "_send_local_list",
+    }
+
+    def __init__(
+        self,
+        url: str,
+        charger_id: str,
+        stats: FleetStats | None = None,
+        device_model: BenchDeviceModel | None = None,
+    ) -> None:
+        super().__init__(url, charger_id, stats)
+        self.device_model = device_model or shared_device_model()
+        self.written: dict[tuple[Any, ...], str] = {}  # what the CSMS set, by variable
+        # id -> (evseId, purpose, stackLevel, unit, limit of the first period)
+        self.profiles: dict[int, tuple[int, str, int, str, float]] = {}
+        self.local_list_version = 0
+        self.transaction_id: str | None = None
+        self.seq_no = 0
+
+    # --- CSMS -> station ---------------------------------------------------------------------
+    def answer_server_call(self, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        method = self.ANSWERS.get(action)
+        if method is not None:
+            result: dict[str, Any] = getattr(self, method)(payload)
+            return result
+        return dict(SIMPLEST_201.get(action, {"status": "Accepted"}))
+
+    def follow_up(
+        self, action: str, payload: dict[str, Any], answer: dict[str, Any]
+    ) -> Coroutine[Any, Any, None] | None:
+        if action == "GetBaseReport" and answer["status"] == "Accepted":
+            return self._send_report(payload["requestId"], payload["reportBase"])
+        return None
+
+    def _value(self, variable: Any) -> str | None:
+        written = self.written.get(_variable_key(variable))
+        return written if written is not None else variable.actual
+
+    def _get_base_report(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "Accepted"}
+
+    async def _send_report(self, request_id: int, report_base: str) -> None:
+        model = self.device_model
+        entries = []
+        for variable, base in zip(model.model.variables, model.entries, strict=True):
+            if report_base == "ConfigurationInventory" and variable.mutability == "ReadOnly":
+                continue
+            if report_base == "SummaryInventory" and variable.name != "AvailabilityState":
+                continue
+            entry = base
+            written = self.written.get(_variable_key(variable))
+            if written is not None:
+                attribute = {**base["variableAttribute"][0], "value": written}
+                entry = {**base, "variableAttribute": [attribute]}
+            entries.append(entry)
+        size = self.REPORT_PAGE
+        pages = [entries[i : i + size] for i in range(0, len(entries), size)] or [[]]
+        for seq_no, page in enumerate(pages):
+            report: dict[str, Any] = {
+                "requestId": request_id,
+                "generatedAt": now_iso(),
+                "seqNo": seq_no,
+                "tbc": seq_no < len(pages) - 1,
+            }
+            if page:
+                report["reportData"] = page
+            if self.stats is not None:
+                self.stats.follow_up_calls["NotifyReport"] += 1
+            await self.call("NotifyReport", report)
+
+    def _get_variables(self, payload: dict[str, Any]) -> dict[str, Any]:
+        results = []
+        for item in payload["getVariableData"]:
+            variable, status = self.device_model.model.find(
+                _sim_component(item["component"]), item["variable"]
+            )
+            result = {"component": item["component"], "variable": item["variable"]}
+            if variable is not None and item.get("attributeType", "Actual") != "Actual":
+                status = "NotSupportedAttributeType"
+            elif variable is not None and variable.mutability == "WriteOnly":
+                status = "Rejected"
+            elif variable is not None and (value := self._value(variable)) is not None:
+                result["attributeValue"] = value
+            results.append({"attributeStatus": status, **result})
+        return {"getVariableResult": results}
+
+    def _set_variables(self, payload: dict[str, Any]) -> dict[str, Any]:
+        results = []
+        for item in payload["setVariableData"]:
+            variable, status = self.device_model.model.find(
+                _sim_component(item["component"]), item["variable"]
+            )
+            value = item["attributeValue"]
+            if variable is not None:
+                if item.get("attributeType", "Actual") != "Actual":
+                    status = "NotSupportedAttributeType"
+                elif variable.mutability == "ReadOnly" or not variable.check(value):
+                    status = "Rejected"
+                else:
+                    self.written[_variable_key(variable)] = value
+            results.append(
+                {
+                    "attributeStatus": status,
+                    "component": item["component"],
+                    "variable": item["variable"],
+                }
+            )
+        return {"setVariableResult": results}
+
+    def _set_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
+        evse_id = payload["evseId"]
+        profile = payload["chargingProfile"]
+        schedule = profile["chargingSchedule"][0]
+        purpose, stack_level = profile["chargingProfilePurpose"], profile["stackLevel"]
+        for pid, (evse, other_purpose, other_level, _, _) in list(self.profiles.items()):
+            if (evse, other_purpose, other_level) == (evse_id, purpose, stack_level):
+                del self.profiles[pid]
+        self.profiles[profile["id"]] = (
+            evse_id,
+            purpose,
+            stack_level,
+            schedule["chargingRateUnit"],
+            float(schedule["chargingSchedulePeriod"][0]["limit"]),
+        )
+        return {"status": "Accepted"}
+
+    def _clear_charging_profile(self, payload: dict[str, Any]) -> dict[str, Any]:
+        criteria = payload.get("chargingProfileCriteria") or {}
+        matches = [
+            pid
+            for pid, (evse, purpose, level, _, _) in self.profiles.items()
+            if payload.get("chargingProfileId") in (None, pid)
+            and criteria.get("evseId") in (None, evse)
+            and criteria.get("chargingProfilePurpose") in (None, purpose)
+            and criteria.get("stackLevel") in (None, level)
+        ]
+        for pid in matches:
+            del self.profiles[pid]
+        return {"status": "Accepted" if matches else "Unknown"}
+
+    def _get_composite_schedule(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The limit in force: min(station maximum, the highest Tx / TxDefault level), in A per
+        phase (3 phases at 230 V when a profile or the request is in W); 32 A without one."""
+
+        def amps(unit: str, limit: float) -> float:
+            return limit / (3 * 230.0) if unit == "W" else limit
+
+        evse_id = payload["evseId"]
+        station_max = [
+            amps(unit, limit)
+            for evse, purpose, _, unit, limit in self.profiles.values()
+            if purpose == "ChargingStationMaxProfile"
+        ]
+        tx = sorted(
+            (level, purpose == "TxProfile", amps(unit, limit))
+            for evse, purpose, level, unit, limit in self.profiles.values()
+            if evse == evse_id and purpose in ("TxProfile", "TxDefaultProfile")
+        )
+        limit_a = min([32.0, *station_max, *([tx[-1][2]] if tx else [])])
+        unit = payload.get("chargingRateUnit") or "A"
+        limit = round(limit_a * 3 * 230.0) if unit == "W" else round(limit_a, 1)
+        return {
+            "status": "Accepted",
+            "schedule": {
+                "evseId": evse_id,
+                "duration": payload["duration"],
+                "scheduleStart": now_iso(),
+                "chargingRateUnit": unit,
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit, "numberPhases": 3}],
+            },
+        }
+
+    def _get_local_list_version(self, payload: dict[str, Any]) -> dict[str, Any]:
+        return {"versionNumber": self.local_list_version}
+
+    def _send_local_list(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.local_list_version = payload["versionNumber"]
+        return {"status": "Accepted"}
+
+    # --- station -> CSMS ---------------------------------------------------------------------
+    async def boot_notification(self) -> str:
+        reply = await self.call(
+            "BootNotification",
+            {
+                "chargingStation": {
+                    "vendorName": "Bench",
+                    "model": "Load",
+                    "serialNumber": self.charger_id,
+                    "firmwareVersion": "1.0.0",
+                },
+                "reason": "PowerUp",
+            },
+        )
+        status: str = reply["status"]
+        return status
+
+    async def start_session(self) -> None:
+        """After an accepted boot: the connector Occupied, TransactionEvent Started."""
+        await self.call(
+            "StatusNotification",
+            {"timestamp": now_iso(), "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1},
+        )
+        self.transaction_id = f"{self.charger_id}-{uuid.uuid4().hex[:12]}"
+        self.seq_no = 0
+        reply = await self.transaction_event(
+            "Started",
+            "Authorized",
+            [self._sample(self.energy_wh, "Energy.Active.Import.Register", "Wh", BEGIN)],
+            idToken={"idToken": self.id_tag, "type": "ISO14443"},
+            evse={"id": 1, "connectorId": 1},
+        )
+        status = (reply.get("idTokenInfo") or {}).get("status")
+        if status != "Accepted":
+            raise CallFailedError("not authorized", f"TransactionEvent Started: {status}")
+
+    async def transaction_event(
+        self, event_type: str, trigger: str, samples: list[dict[str, Any]], **extra: Any
+    ) -> dict[str, Any]:
+        seq_no, self.seq_no = self.seq_no, self.seq_no + 1
+        return await self.call(
+            "TransactionEvent",
+            {
+                "eventType": event_type,
+                "timestamp": now_iso(),
+                "triggerReason": trigger,
+                "seqNo": seq_no,
+                "transactionInfo": {
+                    "transactionId": self.transaction_id,
+                    "chargingState": "Charging",
+                },
+                "meterValue": [{"timestamp": now_iso(), "sampledValue": samples}],
+                **extra,
+            },
+        )
+
+    @staticmethod
+    def _sample(
+        value: float,
+        measurand: str,
+        unit: str,
+        context: str = "Sample.Periodic",
+        phase: str | None = None,
+    ) -> dict[str, Any]:
+        sample: dict[str, Any] = {
+            "value": round(value, 1),
+            "context": context,
+            "measurand": measurand,
+            "unitOfMeasure": {"unit": unit},
+        }
+        if phase:
+            sample["phase"] = phase
+        return sample
+
+    async def send_meter(self) -> None:
+        current = self.next_current()
+        sv = self._sample
+        await self.transaction_event(
+            "Updated",
+            "MeterValuePeriodic",
+            [
+                sv(self.energy_wh, "Energy.Active.Import.Register", "Wh"),
+                sv(current * 690, "Power.Active.Import", "W"),
+                *(sv(current, "Current.Import", "A", phase=p) for p in ("L1", "L2", "L3")),
+                *(sv(230.0, "Voltage", "V", phase=p) for p in ("L1-N", "L2-N", "L3-N")),
+                sv(32.0, "Current.Offered", "A"),
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class Version:
+    """One OCPP version the fleet speaks."""
+
+    package: str  # the ocpp package's module with its schemas
+    charger: type[RawCharger]
+
+
+VERSIONS: dict[str, Version] = {
+    "1.6": Version("v16", SimCharger),
+    "2.0.1": Version("v201", SimStation201),
+}
+BEGIN = "Transaction.Begin"
+# The TxUpdatedInterval the 2.0.1 device model reports before the CSMS sets its own.
+METER_INTERVAL_S = 60.0
+# The simplest valid 2.0.1 answers (what is not in here answers {"status": "Accepted"}).
+SIMPLEST_201: dict[str, dict[str, Any]] = {
+    "UnlockConnector": {"status": "Unlocked"},
+    "GetTransactionStatus": {"messagesInQueue": False},
+    "GetReport": {"status": "NotSupported"},
+    "GetChargingProfiles": {"status": "NoProfiles"},
+}
 
 
 def handshake_failure_kind(err: BaseException) -> str:
@@ -421,15 +919,19 @@ class FleetConfig:
     max_settle_s: float = 60.0
     retry_attempts: int = 10
     give_up_after_s: float = 120.0  # boot storm: no new connection attempt after this (from t0)
+    ocpp: str = "1.6"  # the version the chargers speak (a key of VERSIONS)
 
 
 class Fleet:
     def __init__(self, config: FleetConfig, channel: Channel) -> None:
         self.config = config
         self.channel = channel
-        self.stats = FleetStats(schemas=Schemas())
-        self.chargers = [SimCharger(config.url, cid, self.stats) for cid in config.ids]
-        self.up: list[SimCharger] = []  # connected, Accepted, transaction started
+        charger = VERSIONS[config.ocpp].charger
+        schemas = Schemas(config.ocpp)
+        schemas.warm(charger.sends, charger.expects)
+        self.stats = FleetStats(schemas=schemas)
+        self.chargers = [charger(config.url, cid, self.stats) for cid in config.ids]
+        self.up: list[RawCharger] = []  # connected, Accepted, transaction started
         self.not_accepted: Counter[str] = Counter()
         self.cpu_mark = time.process_time()
         self.wall_mark = time.monotonic()
@@ -446,15 +948,29 @@ class Fleet:
             "errors": dict(self.stats.errors),
             "error_samples": self.stats.error_samples,
             "server_calls": dict(self.stats.server_calls),
+            "follow_up_calls": dict(self.stats.follow_up_calls),
             "not_accepted": dict(self.not_accepted),
             "up": len(self.up),
         }
 
+    async def _settle(self, since: float, give_up: float) -> bool:
+        """Wait until the server has sent no CALL for ``quiet_s`` (counted from ``since`` at the
+        earliest; ``time.monotonic()``); False if it was still sending at ``give_up``."""
+        while True:
+            last = self.stats.last_server_call
+            quiet_since = max(last if last is not None else since, since)
+            now = time.monotonic()
+            if now - quiet_since >= self.config.quiet_s:
+                return True
+            if now >= give_up:
+                return False
+            await asyncio.sleep(min(0.5, self.config.quiet_s))
+
     # ------------------------------------------------------------------------------------ steady
-    async def _bring_up(self, group: list[SimCharger]) -> None:
+    async def _bring_up(self, group: list[RawCharger]) -> None:
         """Connect and boot in waves: a real fleet does not boot in the same millisecond."""
 
-        async def one(charger: SimCharger) -> None:
+        async def one(charger: RawCharger) -> None:
             try:
                 await charger.connect()
             except (OSError, InvalidHandshake, TimeoutError) as err:
@@ -475,15 +991,16 @@ class Fleet:
             await asyncio.gather(*(one(c) for c in group[start : start + WAVE]))
 
     async def _meter_window(
-        self, chargers: list[SimCharger], end: float, phase: str
+        self, chargers: list[RawCharger], end: float, phase: str
     ) -> tuple[list[float], int]:
-        """MeterValues every interval from each charger; sends that start before ``end`` count."""
+        """A meter message (1.6 MeterValues, 2.0.1 TransactionEvent Updated) every interval from
+        each charger; sends that start before ``end`` count."""
         loop = asyncio.get_running_loop()
         interval = self.config.interval_s
         latencies: list[float] = []
         errors = 0
 
-        async def meter_loop(charger: SimCharger) -> None:
+        async def meter_loop(charger: RawCharger) -> None:
             nonlocal errors
             # Spread the chargers over the period.
             next_at = loop.time() + random.uniform(0, interval)
@@ -493,11 +1010,11 @@ class Fleet:
                     return
                 started = time.perf_counter()
                 try:
-                    await charger.call("MeterValues", charger.meter_values())
+                    await charger.send_meter()
                     latencies.append((time.perf_counter() - started) * 1000)
                 except CallFailedError as err:
                     errors += 1
-                    self.stats.error(f"{phase} MeterValues {err.kind}", err.detail)
+                    self.stats.error(f"{phase} {charger.meter_action} {err.kind}", err.detail)
                 next_at += interval
 
         await asyncio.gather(*(meter_loop(c) for c in chargers))
@@ -511,7 +1028,8 @@ class Fleet:
         await self.channel.recv("continue")
         await self._bring_up(self.chargers[len(primed) :])
         await asyncio.sleep(self.config.warmup_s)
-        self.channel.send({"event": "ready", **self._summary()})
+        settled = await self._settle(0.0, time.monotonic() + self.config.max_settle_s)
+        self.channel.send({"event": "ready", "settled": settled, **self._summary()})
         await self.channel.recv("go")
         self._fleet_cpu()
         loop = asyncio.get_running_loop()
@@ -545,7 +1063,7 @@ class Fleet:
         booted = 0
         all_booted = asyncio.Event()
 
-        async def boot_phase(charger: SimCharger) -> bool:
+        async def boot_phase(charger: RawCharger) -> bool:
             for attempt in range(self.config.retry_attempts):
                 if attempt:  # a real charger retries after a pause; spread the retries
                     await asyncio.sleep(random.uniform(1.0, 2.0))
@@ -578,7 +1096,7 @@ class Fleet:
             self.not_accepted["gave up connecting"] += 1
             return False
 
-        async def one(charger: SimCharger) -> None:
+        async def one(charger: RawCharger) -> None:
             nonlocal booted
             try:
                 accepted = await boot_phase(charger)
@@ -615,19 +1133,7 @@ class Fleet:
         # MeterValues from every charger that is up, until the storm window ends.
         window_end = t0 + self.config.storm_window_s
         latencies, errors = await self._meter_window(self.up, window_end, "after storm")
-        # Wait until the server has sent no CALL for quiet_s (or give up after max_settle_s).
-        settled = True
-        give_up = window_end + self.config.max_settle_s
-        while True:
-            last = self.stats.last_server_call
-            quiet_since = max(last if last is not None else t0, window_end)
-            now = time.monotonic()
-            if now - quiet_since >= self.config.quiet_s:
-                break
-            if now >= give_up:
-                settled = False
-                break
-            await asyncio.sleep(min(0.5, self.config.quiet_s))
+        settled = await self._settle(window_end, window_end + self.config.max_settle_s)
         self.channel.send(
             {
                 "event": "done",

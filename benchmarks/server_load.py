@@ -1,41 +1,51 @@
-"""Load benchmark of the core OCPP server: N chargers sending MeterValues (and booting at once).
+"""Load benchmark of the core OCPP server: N chargers sending meter values (and booting at once),
+in OCPP 1.6 and 2.0.1.
 
 Two modes.
 
 **Our server alone** (no ``--compare`` / ``--boot-storm``): the steady-load measurement below for
-our server only, one round, at this benchmark's original defaults (100 chargers, 1 MeterValues / 5 s
-each, 30 s window).
+our server only, one round, at this benchmark's original defaults (100 chargers, 1 meter message /
+5 s each, 30 s window), with each fleet version of ``--ocpp``.
 
 **Comparison** (``--compare`` and/or ``--boot-storm``): our core server and a plain central system
-written the way the ``ocpp`` package's README shows it (``benchmarks/plain_ocpp_server.py``), in
-ONE run. Each server runs in its own spawned process and measures its own CPU
-(``time.process_time``, all threads) and RSS (``/proc/self/status`` VmRSS, after ``gc.collect``)
-when this coordinator asks over a pipe; the fleet runs in one or more processes of its own
-(``--fleet-processes``). Servers alternate per round (ours, plain, ours, plain ...; ``--rounds``,
-a fresh server and fleet for every measurement) and the table shows medians with the min-max over
-rounds and the ratio ours/plain.
+written the way the ``ocpp`` package's README shows it (``benchmarks/plain_ocpp_server.py``, OCPP
+1.6 only), in ONE run, with the chargers of every version in ``--ocpp`` (default ``1.6,2.0.1``):
+*ours 1.6*, *plain 1.6* and *ours 2.0.1* (``benchmarks/load_fleet.py``: 1.6 chargers sending
+MeterValues, 2.0.1 stations sending TransactionEvent Updated with the same ten samples, answering
+the device-model report our server asks for after boot). Each server runs in its own spawned
+process and measures its own CPU (``time.process_time``, all threads) and RSS
+(``/proc/self/status`` VmRSS, after ``gc.collect``) when this coordinator asks over a pipe; the
+fleet runs in one or more processes of its own (``--fleet-processes``). The variants take turns
+in every round (ours 1.6, plain 1.6, ours 2.0.1, ours 1.6 ...; ``--rounds``, a fresh server and
+fleet for every measurement) and the table shows medians with the min-max over rounds, side by
+side, with the ratios ours/plain (1.6) and ours 2.0.1/1.6.
 
-- steady load (``--compare``): N chargers are brought up in waves of 25 and settle (``--warmup``);
-  then every charger sends one MeterValues per ``--interval`` for ``--duration`` seconds. Server
-  CPU per message = server process CPU in the window / MeterValues in the window. Round trip
+- steady load (``--compare``): N chargers are brought up in waves of 25 and settle (``--warmup``,
+  then until the server has sent no CALL for ``--quiet`` seconds: its post-boot work is done); then
+  every charger sends one meter message per ``--interval`` for ``--duration`` seconds. Server CPU
+  per message = server process CPU in the window / meter messages in the window. Round trip
   p50/p99/max is measured by the fleet (send -> CALLRESULT). RSS per charger = RSS after all
   chargers are up minus RSS after the first few (which pay one-off costs), per charger.
 - boot storm (``--boot-storm``): N chargers connect and send BootNotification at the same instant
   (no waves; a failed connection is retried after 1-2 s, up to 10 times). Reported: time until all
   are Accepted, connect and BootNotification round trips, handshake failures by kind, server CPU
-  until the last boot is answered, then MeterValues round trips in the first ``--storm-window``
-  seconds and the time until the server's post-boot work settles (the last CALL the server sends,
-  once it has sent none for ``--quiet`` seconds).
+  until the last boot is answered and until the post-boot work settled, then meter message round
+  trips in the first ``--storm-window`` seconds and the time until the server's post-boot work
+  settles (the last CALL the server sends, once it has sent none for ``--quiet`` seconds).
 
-The fleet checks every CALL the server sends and every answer it gives against the OCPP 1.6 JSON
-schemas; a violation counts as an error. Targets of issue 7 are printed as PASS / FAIL lines when
-the run matches their preset (``n/a`` otherwise). Reproduce them with:
+The fleet checks every CALL the server sends and every answer it gives against the JSON schemas of
+its OCPP version; a violation counts as an error. ``--profile DIR`` writes a cProfile of the
+server (CPU time) per run. Targets of issue 7 (OCPP 1.6) are printed as PASS / FAIL lines when the
+run matches their preset (``n/a`` otherwise). Reproduce them with:
 
     .venv/bin/python benchmarks/server_load.py --compare --chargers 1000 --interval 10
     .venv/bin/python benchmarks/server_load.py --compare --chargers 2000 --interval 10
     .venv/bin/python benchmarks/server_load.py --compare --chargers 5000 --interval 10
     .venv/bin/python benchmarks/server_load.py --boot-storm --chargers 2000
-    .venv/bin/python benchmarks/server_load.py --compare --boot-storm --quick   # ~40 s smoke run
+    .venv/bin/python benchmarks/server_load.py --compare --boot-storm --quick   # ~1 min smoke run
+
+Add ``--ocpp 1.6`` for the 1.6 figures alone (as before issue 9), ``--servers ours`` for our server
+alone with both fleets.
 
 Usage: .venv/bin/python benchmarks/server_load.py [--chargers 100] [--interval 5] [--duration 30]
 """
@@ -44,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import json
 import logging
@@ -75,6 +86,7 @@ from benchmarks.load_fleet import (  # noqa: E402
     CALL_TIMEOUT_S,
     CONFIGURATION,
     OPEN_TIMEOUT_S,
+    VERSIONS,
     Channel,
     FleetConfig,
     SimCharger,
@@ -164,6 +176,29 @@ def priming_count(n: int) -> int:
 # ------------------------------------------------------------------- comparison: server processes
 SERVERS = ("ours", "plain")
 SERVER_NAMES = {"ours": "ours (core CentralSystem)", "plain": "plain ocpp 2.1.0"}
+# The OCPP versions each server speaks (the plain one is the ocpp README's 1.6 central system).
+SERVER_VERSIONS = {"ours": tuple(VERSIONS), "plain": ("1.6",)}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One server measured with one fleet: ours with 1.6 chargers, ours with 2.0.1 stations ..."""
+
+    server: str
+    ocpp: str
+
+    @property
+    def key(self) -> str:
+        """Its key in the report ("ours", "plain" for 1.6, as before; "ours@2.0.1")."""
+        return self.server if self.ocpp == "1.6" else f"{self.server}@{self.ocpp}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.server} {self.ocpp}"
+
+
+# The ratios shown next to the figures: (numerator, denominator, column title).
+RATIOS = (("ours", "plain", "ours/plain (1.6)"), ("ours@2.0.1", "ours", "ours 2.0.1/1.6"))
 
 
 class WarningCounter(logging.Handler):
@@ -181,6 +216,20 @@ class WarningCounter(logging.Handler):
             self.samples[key] = self.samples.get(key, 0) + 1
 
 
+class GcTimer:
+    """The CPU time the cyclic garbage collector took (a ``gc.callbacks`` entry)."""
+
+    def __init__(self) -> None:
+        self.cpu_s = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.cpu_s += time.process_time() - self._started
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServerOptions:
     chargers: int
@@ -192,6 +241,8 @@ async def _serve(kind: str, options: ServerOptions, conn: Connection) -> None:
     counter = WarningCounter()
     logging.getLogger().addHandler(counter)
     logging.getLogger().setLevel(logging.WARNING)
+    gc_timer = GcTimer()
+    gc.callbacks.append(gc_timer)
     start: Callable[[], Awaitable[None]]
     stop: Callable[[], Awaitable[None]]
     if kind == "ours":
@@ -227,6 +278,7 @@ async def _serve(kind: str, options: ServerOptions, conn: Connection) -> None:
     await start()
     channel = Channel(conn)
     channel.send({"event": "listening", "port": port(), "pid": os.getpid()})
+    profiler = cProfile.Profile(time.process_time)  # CPU time: other processes do not count
     while True:
         message = await channel.queue.get()
         if message.get("cmd") != "measure":
@@ -234,8 +286,14 @@ async def _serve(kind: str, options: ServerOptions, conn: Connection) -> None:
         # CPU first (the end of a window), then memory after a full collection, then CPU again
         # (the start of a window): the collection itself is in no window.
         cpu_before_gc, wall = time.process_time(), time.monotonic()
+        gc_end = gc_timer.cpu_s
+        if message.get("profile_to"):  # --profile: the window ends here
+            profiler.disable()
+            profiler.dump_stats(message["profile_to"])
         if message.get("gc", True):
             gc.collect()
+        if message.get("profile_start"):  # --profile: the window starts here
+            profiler.enable()
         channel.send(
             {
                 "event": "measured",
@@ -246,6 +304,8 @@ async def _serve(kind: str, options: ServerOptions, conn: Connection) -> None:
                 "wall_start": time.monotonic(),
                 "connected": connected(),
                 "threads": threading.active_count(),
+                "gc_end": gc_end,
+                "gc_start": gc_timer.cpu_s,
                 "warnings": counter.count,
                 "warning_samples": counter.samples,
             }
@@ -318,8 +378,14 @@ class ServerChild(Child):
         listening = self.recv("listening", 120)
         self.url = f"ws://127.0.0.1:{listening['port']}/ocpp"
 
-    def measure(self, *, gc: bool = True) -> dict[str, Any]:
-        self.send({"cmd": "measure", "gc": gc})
+    def measure(
+        self, *, gc: bool = True, profile_start: bool = False, profile_to: str | None = None
+    ) -> dict[str, Any]:
+        """CPU, memory and counts of the server now; with ``profile_start`` a cProfile of the
+        server starts after the reading, ``profile_to`` ends it and writes it there."""
+        self.send(
+            {"cmd": "measure", "gc": gc, "profile_start": profile_start, "profile_to": profile_to}
+        )
         return self.recv("measured", 120)
 
     def stop(self) -> None:
@@ -336,13 +402,33 @@ class Plan:
     warmup_s: float
     rounds: int
     servers: tuple[str, ...]
+    versions: tuple[str, ...]
     fleet_processes: int
     storm_window_s: float
     quiet_s: float
     max_settle_s: float
+    profile_dir: Path | None = None
+
+    def profile_path(self, scenario: str, variant: Variant) -> str | None:
+        """Where the server's profile of this run goes (``--profile``), None without one."""
+        if self.profile_dir is None:
+            return None
+        stamp = datetime.now(UTC).strftime("%H%M%S")
+        name = f"{scenario}-{variant.server}-{variant.ocpp}-{stamp}.prof"
+        return str(self.profile_dir / name)
+
+    @property
+    def variants(self) -> list[Variant]:
+        """What one round measures, in this order: ours 1.6, plain 1.6, ours 2.0.1."""
+        return [
+            Variant(server, ocpp)
+            for ocpp in self.versions
+            for server in self.servers
+            if ocpp in SERVER_VERSIONS[server]
+        ]
 
 
-def start_fleet(ctx: SpawnContext, plan: Plan, mode: str, url: str) -> list[Child]:
+def start_fleet(ctx: SpawnContext, plan: Plan, mode: str, url: str, ocpp: str) -> list[Child]:
     ids = [f"BENCH-{i:05d}" for i in range(plan.chargers)]
     processes = max(1, min(plan.fleet_processes, plan.chargers))
     fleets = []
@@ -357,6 +443,7 @@ def start_fleet(ctx: SpawnContext, plan: Plan, mode: str, url: str) -> list[Chil
             storm_window_s=plan.storm_window_s,
             quiet_s=plan.quiet_s,
             max_settle_s=plan.max_settle_s,
+            ocpp=ocpp,
         )
         fleets.append(Child(ctx, f"fleet {k + 1}/{processes}", fleet_process, (mode, config)))
     return fleets
@@ -385,22 +472,26 @@ def _server_log(end: dict[str, Any]) -> dict[str, Any]:
     return {"server_warnings": end["warnings"], "server_warning_samples": end["warning_samples"]}
 
 
-def run_steady(ctx: SpawnContext, plan: Plan, kind: str, options: ServerOptions) -> dict[str, Any]:
+def run_steady(
+    ctx: SpawnContext, plan: Plan, variant: Variant, options: ServerOptions
+) -> dict[str, Any]:
+    kind = variant.server
     server = ServerChild(ctx, kind, options)
     fleets: list[Child] = []
-    bring_up_timeout = 120 + plan.chargers * 0.1 + plan.warmup_s
+    bring_up_timeout = 120 + plan.chargers * 0.1 + plan.warmup_s + plan.max_settle_s
     try:
-        fleets = start_fleet(ctx, plan, "steady", server.url)
+        fleets = start_fleet(ctx, plan, "steady", server.url, variant.ocpp)
         primed = [f.recv("primed", bring_up_timeout) for f in fleets]
         before = server.measure()
         for fleet in fleets:
             fleet.send({"cmd": "continue"})
         ready = [f.recv("ready", bring_up_timeout) for f in fleets]
-        after = server.measure()
+        profile = plan.profile_path("steady", variant)
+        after = server.measure(profile_start=profile is not None)
         for fleet in fleets:
             fleet.send({"cmd": "go"})
         done = [f.recv("done", plan.duration_s + 2 * 30 + 60) for f in fleets]
-        end = server.measure()
+        end = server.measure(profile_to=profile)
         for fleet in fleets:
             fleet.finish({"cmd": "close"}, "closed", 120)
     finally:
@@ -416,8 +507,10 @@ def run_steady(ctx: SpawnContext, plan: Plan, kind: str, options: ServerOptions)
     wall = end["wall_end"] - after["wall_start"]
     window = done[0]["window_s"]
     calls_after_boot = _merge_counts(done, "server_calls")
+    follow_ups = _merge_counts(done, "follow_up_calls")
     return {
         "server": kind,
+        "ocpp": variant.ocpp,
         "chargers": plan.chargers,
         "accepted": up,
         "connected_at_server": after["connected"],
@@ -435,11 +528,17 @@ def run_steady(ctx: SpawnContext, plan: Plan, kind: str, options: ServerOptions)
         "server_cpu_s": cpu,
         "server_cpu_util": cpu / wall if wall > 0 else float("nan"),
         "cpu_us_per_msg": cpu / messages * 1e6 if messages else float("nan"),
+        "gc_us_per_msg": (end["gc_end"] - after["gc_start"]) / messages * 1e6
+        if messages
+        else float("nan"),
         "rss_per_charger_kib": (after["rss"] - before["rss"]) / max(up - primed_up, 1) / 1024,
         "rss_total_mib": after["rss"] / 2**20,
         "server_threads": after["threads"],
         "server_calls": calls_after_boot,
         "server_calls_per_charger": sum(calls_after_boot.values()) / max(up, 1),
+        "follow_up_calls": follow_ups,
+        "follow_up_calls_per_charger": sum(follow_ups.values()) / max(up, 1),
+        "settled": all(r["settled"] for r in ready),
         "server_calls_in_window": sum(d["server_calls_in_window"] for d in done),
         "fleet_cpu": max(d["fleet_cpu"] for d in done),
         **_server_log(end),
@@ -461,14 +560,18 @@ def tcp_counters() -> Counter[str]:
     return counters
 
 
-def run_storm(ctx: SpawnContext, plan: Plan, kind: str, options: ServerOptions) -> dict[str, Any]:
+def run_storm(
+    ctx: SpawnContext, plan: Plan, variant: Variant, options: ServerOptions
+) -> dict[str, Any]:
+    kind = variant.server
     server = ServerChild(ctx, kind, options)
     fleets: list[Child] = []
     try:
-        fleets = start_fleet(ctx, plan, "storm", server.url)
+        fleets = start_fleet(ctx, plan, "storm", server.url, variant.ocpp)
         for fleet in fleets:
             fleet.recv("idle", 120)
-        before = server.measure()
+        profile = plan.profile_path("storm", variant)
+        before = server.measure(profile_start=profile is not None)
         tcp_before = tcp_counters()
         t0 = time.monotonic() + 0.3
         for fleet in fleets:
@@ -483,7 +586,7 @@ def run_storm(ctx: SpawnContext, plan: Plan, kind: str, options: ServerOptions) 
         done = [
             f.recv("done", plan.storm_window_s + plan.max_settle_s + 2 * 30 + 60) for f in fleets
         ]
-        end = server.measure()
+        end = server.measure(profile_to=profile)
         for fleet in fleets:
             fleet.finish({"cmd": "close"}, "closed", 120)
     finally:
@@ -495,10 +598,12 @@ def run_storm(ctx: SpawnContext, plan: Plan, kind: str, options: ServerOptions) 
     accepted = len(accepted_at)
     latencies = [x for d in done for x in d["latencies_ms"]]
     calls = _merge_counts(done, "server_calls")
+    follow_ups = _merge_counts(done, "follow_up_calls")
     last_calls = [d["last_server_call_s"] for d in done if d["last_server_call_s"] is not None]
     cpu = at_booted["cpu_end"] - before["cpu_start"]
     return {
         "server": kind,
+        "ocpp": variant.ocpp,
         "chargers": plan.chargers,
         "accepted": accepted,
         "not_accepted": _merge_counts(booted, "not_accepted"),
@@ -511,9 +616,13 @@ def run_storm(ctx: SpawnContext, plan: Plan, kind: str, options: ServerOptions) 
         "listen_overflows": tcp["ListenOverflows"],
         "syn_retransmits": tcp["TCPSynRetrans"],
         "server_cpu_storm_s": cpu,
+        "server_cpu_total_s": end["cpu_end"] - before["cpu_start"],
+        "server_gc_total_s": end["gc_end"] - before["gc_start"],
         "fleet_cpu_storm": max(b["fleet_cpu"] for b in booted),
         "server_calls": calls,
         "server_calls_per_charger": sum(calls.values()) / max(accepted, 1),
+        "follow_up_calls": follow_ups,
+        "follow_up_calls_per_charger": sum(follow_ups.values()) / max(accepted, 1),
         "settle_s": max(last_calls, default=0.0),
         "settled": all(d["settled"] for d in done),
         "window_s": plan.storm_window_s,
@@ -537,22 +646,26 @@ class Metric:
     label: str
     unit: str = ""
     digits: int = 1
-    ratio: bool = False  # show ours/plain
+    ratio: bool = False  # show ours/plain and 2.0.1/1.6
     total: bool = False  # sum over rounds instead of median
 
 
 STEADY_METRICS = (
     Metric("accepted", "chargers Accepted", digits=0, total=False),
-    Metric("messages", "MeterValues round trips (per round)", digits=0),
+    Metric("messages", "meter message round trips (per round)", digits=0),
     Metric("errors", "errors, all rounds (schema, CALLERROR, timeout)", digits=0, total=True),
     Metric("cpu_us_per_msg", "server CPU per message", "us", 0, ratio=True),
+    Metric("gc_us_per_msg", "  of which garbage collection", "us", 0, ratio=True),
     Metric("server_cpu_util", "server CPU utilisation in window", "%", 1),
-    Metric("meter_p50_ms", "MeterValues round trip p50", "ms", 2),
-    Metric("meter_p99_ms", "MeterValues round trip p99", "ms", 2, ratio=True),
-    Metric("meter_max_ms", "MeterValues round trip max", "ms", 2),
+    Metric("meter_p50_ms", "meter message round trip p50", "ms", 2, ratio=True),
+    Metric("meter_p99_ms", "meter message round trip p99", "ms", 2, ratio=True),
+    Metric("meter_max_ms", "meter message round trip max", "ms", 2),
     Metric("rss_per_charger_kib", "server RSS per charger", "KiB", 1, ratio=True),
     Metric("rss_total_mib", "server RSS with all chargers", "MiB", 1),
     Metric("server_calls_per_charger", "server CALLs per charger (after boot)", digits=1),
+    Metric(
+        "follow_up_calls_per_charger", "charger CALLs per charger asked for (reports)", digits=1
+    ),
     Metric("server_calls_in_window", "server CALLs during the window", digits=0),
     Metric("server_warnings", "server log warnings, all rounds", digits=0, total=True),
     Metric("fleet_cpu", "fleet CPU in the window (busiest fleet process)", "%", 1),
@@ -574,10 +687,21 @@ STORM_METRICS = (
     Metric("syn_retransmits", "SYN retransmits (machine-wide counter)", digits=0),
     Metric("server_cpu_storm_s", "server CPU until the last boot answered", "s", 2, ratio=True),
     Metric("fleet_cpu_storm", "fleet CPU until the last boot answered", "%", 1),
+    Metric(
+        "server_cpu_total_s",
+        "server CPU, storm start to settled (meter messages too)",
+        "s",
+        2,
+        ratio=True,
+    ),
+    Metric("server_gc_total_s", "  of which garbage collection", "s", 2, ratio=True),
     Metric("server_calls_per_charger", "server CALLs per charger (post-boot work)", digits=1),
-    Metric("settle_s", "post-boot work settled after", "s", 1),
-    Metric("meter_p50_ms", "MeterValues p50 in the storm window", "ms", 2),
-    Metric("meter_p99_ms", "MeterValues p99 in the storm window", "ms", 2, ratio=True),
+    Metric(
+        "follow_up_calls_per_charger", "charger CALLs per charger asked for (reports)", digits=1
+    ),
+    Metric("settle_s", "post-boot work settled after", "s", 1, ratio=True),
+    Metric("meter_p50_ms", "meter message p50 in the storm window", "ms", 2),
+    Metric("meter_p99_ms", "meter message p99 in the storm window", "ms", 2, ratio=True),
     Metric("errors", "errors, all rounds (schema, CALLERROR, timeout)", digits=0, total=True),
     Metric("server_warnings", "server log warnings, all rounds", digits=0, total=True),
     Metric("fleet_cpu", "fleet CPU after the boots (busiest fleet process)", "%", 1),
@@ -620,30 +744,33 @@ def _cell(summary: dict[str, Any], metric: Metric, rounds: int) -> str:
     return text
 
 
-def ratio(results: dict[str, Any], key: str) -> float:
+def ratio(results: dict[str, Any], key: str, over: tuple[str, str] = ("ours", "plain")) -> float:
+    """The median of ``key`` of variant ``over[0]`` divided by that of ``over[1]``."""
     try:
-        ours = results["ours"]["summary"][key]["median"]
-        plain = results["plain"]["summary"][key]["median"]
+        top = results[over[0]]["summary"][key]["median"]
+        bottom = results[over[1]]["summary"][key]["median"]
     except KeyError:
         return float("nan")
-    if not plain or math.isnan(plain) or math.isnan(ours) or math.isinf(plain):
+    if not bottom or math.isnan(bottom) or math.isnan(top) or math.isinf(bottom):
         return float("nan")
-    return float(ours / plain)
+    return float(top / bottom)
 
 
-def comparison_table(title: str, results: dict[str, Any], metrics: tuple[Metric, ...]) -> str:
-    servers = [s for s in SERVERS if s in results]
-    header = ["metric", *(SERVER_NAMES[s] for s in servers)]
-    if len(servers) == 2:
-        header.append("ours/plain")
+def comparison_table(
+    title: str, results: dict[str, Any], metrics: tuple[Metric, ...], variants: list[Variant]
+) -> str:
+    present = [v for v in variants if v.key in results]
+    ratios = [(top, bottom, name) for top, bottom, name in RATIOS if {top, bottom} <= set(results)]
+    header = ["metric", *(v.label for v in present), *(name for _, _, name in ratios)]
     rows = [header]
     for metric in metrics:
         label = f"{metric.label} ({metric.unit})" if metric.unit else metric.label
         row = [label]
-        for server in servers:
-            row.append(_cell(results[server]["summary"], metric, len(results[server]["rounds"])))
-        if len(servers) == 2:
-            value = ratio(results, metric.key) if metric.ratio else float("nan")
+        for variant in present:
+            run = results[variant.key]
+            row.append(_cell(run["summary"], metric, len(run["rounds"])))
+        for top, bottom, _ in ratios:
+            value = ratio(results, metric.key, (top, bottom)) if metric.ratio else float("nan")
             row.append("" if math.isnan(value) else f"{value:.2f}x")
         rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -652,14 +779,14 @@ def comparison_table(title: str, results: dict[str, Any], metrics: tuple[Metric,
     return "\n".join([title, rule, lines[0], rule, *lines[1:], rule])
 
 
-def findings(results: dict[str, Any]) -> list[str]:
-    """Errors, refused chargers and server warnings, by server, for the reader to look at."""
+def findings(results: dict[str, Any], variants: list[Variant]) -> list[str]:
+    """Errors, refused chargers and server warnings, by variant, for the reader to look at."""
     lines = []
-    for server in SERVERS:
-        if server not in results:
+    for variant in variants:
+        if variant.key not in results:
             continue
-        for index, run in enumerate(results[server]["rounds"], start=1):
-            where = f"{server} round {index}"
+        for index, run in enumerate(results[variant.key]["rounds"], start=1):
+            where = f"{variant.label} round {index}"
             if run["not_accepted"]:
                 lines.append(f"{where}: not Accepted: {run['not_accepted']}")
             if run["error_kinds"]:
@@ -788,15 +915,16 @@ def run_comparison(plan: Plan, scenarios: list[str]) -> dict[str, Any]:
     report: dict[str, Any] = {}
     runners = {"steady": run_steady, "storm": run_storm}
     for scenario in scenarios:
-        runs: dict[str, list[dict[str, Any]]] = {server: [] for server in plan.servers}
+        runs: dict[str, list[dict[str, Any]]] = {v.key: [] for v in plan.variants}
         for index in range(plan.rounds):
-            for server in plan.servers:  # ABAB: ours, plain, ours, plain ...
+            # In turn: ours 1.6, plain 1.6, ours 2.0.1, ours 1.6, plain 1.6 ...
+            for variant in plan.variants:
                 print(
-                    f"  {scenario} round {index + 1}/{plan.rounds}: {server} ...",
+                    f"  {scenario} round {index + 1}/{plan.rounds}: {variant.label} ...",
                     file=sys.stderr,
                     flush=True,
                 )
-                runs[server].append(runners[scenario](ctx, plan, server, options))
+                runs[variant.key].append(runners[scenario](ctx, plan, variant, options))
         metrics = STEADY_METRICS if scenario == "steady" else STORM_METRICS
         report[scenario] = {
             server: {"rounds": rounds, "summary": summarise(rounds, metrics)}
@@ -817,6 +945,9 @@ def _plan(args: argparse.Namespace) -> Plan:
     unknown = set(servers) - set(SERVERS)
     if unknown or not servers:
         raise SystemExit(f"--servers: choose from {', '.join(SERVERS)} (got {args.servers!r})")
+    versions = tuple(v.strip() for v in args.ocpp.split(",") if v.strip())
+    if set(versions) - set(VERSIONS) or not versions:
+        raise SystemExit(f"--ocpp: choose from {', '.join(VERSIONS)} (got {args.ocpp!r})")
     chargers = pick(args.chargers, 100, 20)
     return Plan(
         chargers=chargers,
@@ -825,10 +956,12 @@ def _plan(args: argparse.Namespace) -> Plan:
         warmup_s=pick(args.warmup, 5.0, 2.5),
         rounds=pick(args.rounds, 3, 1),
         servers=tuple(s for s in SERVERS if s in servers),
+        versions=tuple(v for v in VERSIONS if v in versions),
         fleet_processes=args.fleet_processes or 1,
         storm_window_s=pick(args.storm_window, 30.0, 4.0),
         quiet_s=pick(args.quiet, 5.0, 2.0),
         max_settle_s=pick(args.max_settle, 60.0, 20.0),
+        profile_dir=args.profile,
     )
 
 
@@ -843,15 +976,28 @@ def _header(title: str) -> str:
 def compare_main(args: argparse.Namespace) -> None:
     plan = _plan(args)
     scenarios = [s for s, on in (("steady", args.compare), ("storm", args.boot_storm)) if on]
+    variants = plan.variants
+    if not variants:
+        raise SystemExit("--servers / --ocpp: the plain server speaks OCPP 1.6 only")
+    if plan.profile_dir is not None:
+        plan.profile_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     print(_header("OCPP server load: our core server vs a plain ocpp central system"))
+    if plan.profile_dir is not None:
+        print(f"PROFILED (cProfile of each server, {plan.profile_dir}): CPU figures inflated")
     print(
         f"ocpp {version('ocpp')}, websockets {version('websockets')}; each server in its own "
-        f"process, fleet in {plan.fleet_processes} process(es); {plan.rounds} round(s), servers "
-        f"alternating; medians [min-max over rounds]",
+        f"process, fleet in {plan.fleet_processes} process(es); {plan.rounds} round(s), "
+        f"{', '.join(v.label for v in variants)} in turn; medians [min-max over rounds]\n"
+        f"ours = {SERVER_NAMES['ours']}, plain = {SERVER_NAMES['plain']} (1.6 only); 1.6 = "
+        f"OCPP 1.6 chargers (meter message: MeterValues), 2.0.1 = OCPP 2.0.1 stations (meter "
+        f"message: TransactionEvent Updated)",
         flush=True,
     )
-    report: dict[str, Any] = {"plan": plan.__dict__ | {"servers": list(plan.servers)}}
+    report: dict[str, Any] = {
+        "plan": plan.__dict__ | {"servers": list(plan.servers), "versions": list(plan.versions)},
+        "variants": {v.key: v.label for v in variants},
+    }
     try:
         report |= run_comparison(plan, scenarios)
     except BenchmarkError as err:
@@ -859,28 +1005,28 @@ def compare_main(args: argparse.Namespace) -> None:
     print()
     if "steady" in report:
         title = (
-            f"steady load: {plan.chargers} chargers, 1 MeterValues / {plan.interval_s:g} s each "
+            f"steady load: {plan.chargers} chargers, 1 meter message / {plan.interval_s:g} s each "
             f"({plan.chargers / plan.interval_s:.0f} msg/s offered), {plan.duration_s:g} s window "
             f"after {plan.warmup_s:g} s warm-up"
         )
-        print(comparison_table(title, report["steady"], STEADY_METRICS))
+        print(comparison_table(title, report["steady"], STEADY_METRICS, variants))
         print()
     if "storm" in report:
         title = (
-            f"boot storm: {plan.chargers} chargers connect and boot at once, then 1 MeterValues / "
+            f"boot storm: {plan.chargers} chargers connect and boot at once, then 1 meter message / "
             f"{plan.interval_s:g} s for {plan.storm_window_s:g} s; settled = {plan.quiet_s:g} s "
             f"without a server CALL"
         )
-        print(comparison_table(title, report["storm"], STORM_METRICS))
+        print(comparison_table(title, report["storm"], STORM_METRICS, variants))
         print()
-    notes = [line for s in scenarios for line in findings(report[s])]
+    notes = [line for s in scenarios for line in findings(report[s], variants)]
     if notes:
         print("findings:")
         for line in notes:
             print(f"  {line}")
         print()
     report["targets"] = evaluate_targets(plan, report)
-    print("targets (issue 7):")
+    print("targets (issue 7, OCPP 1.6):")
     for verdict in report["targets"]:
         print(f"  {verdict['verdict']:<4}  {verdict['target']}: {verdict['detail']}")
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -900,7 +1046,7 @@ def main() -> None:
         "--interval",
         type=float,
         default=None,
-        help="MeterValues period per charger, s (default 5; 10 with --compare/--boot-storm)",
+        help="meter message period per charger, s (default 5; 10 with --compare/--boot-storm)",
     )
     parser.add_argument(
         "--duration", type=float, default=None, help="measurement window, s (default 30)"
@@ -924,6 +1070,12 @@ def main() -> None:
         "--servers", default=",".join(SERVERS), help="servers to run (default: ours,plain)"
     )
     group.add_argument(
+        "--ocpp",
+        default=",".join(VERSIONS),
+        help="OCPP versions of the fleet, each against our server (default: 1.6,2.0.1); the "
+        "plain server is measured with 1.6 only",
+    )
+    group.add_argument(
         "--fleet-processes",
         type=int,
         default=None,
@@ -933,7 +1085,7 @@ def main() -> None:
         "--storm-window",
         type=float,
         default=None,
-        help="MeterValues measured this long after the storm starts, s (default 30)",
+        help="meter messages measured this long after the storm starts, s (default 30)",
     )
     group.add_argument(
         "--quiet",
@@ -948,14 +1100,22 @@ def main() -> None:
         help="wait at most this long after the storm window for the server to settle, s (60)",
     )
     group.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write a cProfile of the server per run to DIR (steady: the window; storm: start to "
+        "settled); its overhead makes the CPU figures of such a run not comparable",
+    )
+    group.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: 20 chargers, 1 MeterValues/s, 4 s windows, 1 round",
+        help="smoke run: 20 chargers, 1 meter message/s, 4 s windows, 1 round",
     )
     args = parser.parse_args()
     if not (args.compare or args.boot_storm):
         # Without --compare / --boot-storm: our server alone, one round of steady load, at the
-        # defaults this benchmark always had (100 chargers, 1 MeterValues / 5 s, 30 s window).
+        # defaults this benchmark always had (100 chargers, 1 meter message / 5 s, 30 s window).
         args.compare = True
         args.servers = "ours"
         args.rounds = args.rounds or 1

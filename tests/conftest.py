@@ -22,6 +22,9 @@ from tests.helpers.fixtures import (  # noqa: F401
     server_options,
 )
 
+# The same charger in any OCPP version (1.6, 2.0.1, 2.1), onboarded like ``onboard``.
+from tests.helpers.versions import onboard_any  # noqa: F401
+
 # CI replays the same examples every run (a red CI must mean a regression, not a lucky draw);
 # local runs keep exploring new ones.
 settings.register_profile("ci", derandomize=True, print_blob=True)

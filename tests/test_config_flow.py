@@ -7,6 +7,8 @@ import errno
 import socket
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from unittest.mock import ANY, patch
 
@@ -28,6 +30,7 @@ from homeassistant.helpers.selector import (
     SelectSelector,
     TextSelector,
 )
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -36,6 +39,7 @@ from websockets.typing import Subprotocol
 from custom_components.ocpp_ems.const import (
     CONF_ACCEPT_ANY_ID_TAG,
     CONF_ALLOW_NEW_CHARGERS,
+    CONF_ALLOW_SECURITY_DOWNGRADE,
     CONF_AUTO_ACCEPT,
     CONF_BASE_STACK_LEVEL,
     CONF_BATTERY_ASSIST,
@@ -78,6 +82,7 @@ from custom_components.ocpp_ems.const import (
     CONF_RATE_UNIT,
     CONF_RESPONSE_TIMEOUT,
     CONF_SAFE_CURRENT,
+    CONF_SECURITY_PROFILE,
     CONF_SERIAL,
     CONF_SERVER_ENTRY_ID,
     CONF_SINGLE_PHASE_LINE,
@@ -85,6 +90,12 @@ from custom_components.ocpp_ems.const import (
     CONF_STALE_AFTER,
     CONF_STALE_FALLBACK,
     CONF_STALE_GRACE,
+    CONF_TLS_CERTIFICATE,
+    CONF_TLS_CERTIFICATE_PEM,
+    CONF_TLS_ENABLED,
+    CONF_TLS_HOSTS,
+    CONF_TLS_PORT,
+    CONF_TLS_PRIVATE_KEY_PEM,
     CONF_VENDOR,
     CONF_VOLTAGE,
     CONF_ZERO_EXPORT,
@@ -95,9 +106,12 @@ from custom_components.ocpp_ems.const import (
 from custom_components.ocpp_ems.core.ems import options as ems_options
 from custom_components.ocpp_ems.core.ems.options import Section
 from custom_components.ocpp_ems.core.server import CentralSystem
+from custom_components.ocpp_ems.security import ServerSecurity
 
+from .core.pki import self_signed
 from .helpers.charger import SimCharger, wait_for
 from .helpers.fixtures import ConnectCharger, assert_turned_away, async_unload_all, central_of
+from .helpers.secure_charger import Wallet, connect_as_configured
 
 
 def free_port() -> int:
@@ -289,10 +303,11 @@ async def test_reconfigure_charger_aborts(
 async def _open_server_options(
     hass: HomeAssistant, entry: MockConfigEntry, step: str = "server"
 ) -> ConfigFlowResult:
-    """Server options start with a menu: server tuning or the energy manager."""
+    """Server options start with a menu: server tuning, the energy manager or the secure
+    connection."""
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["server", "energy_manager"]
+    assert result["menu_options"] == ["server", "energy_manager", "security"]
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": step}
     )
@@ -845,6 +860,181 @@ async def test_ignore_rejects_charger(
     await assert_turned_away(connect, "CP1")
 
 
+# --- secure connection ---------------------------------------------------------------------------
+def _tls(port: int = 0, **extra: Any) -> dict[str, Any]:
+    return {
+        CONF_TLS_ENABLED: True,
+        CONF_TLS_PORT: port,
+        CONF_TLS_CERTIFICATE: "local_ca",
+    } | extra
+
+
+async def test_security_options_switch_tls_on_and_off(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    """Switching TLS on creates the CA and the certificates, shows what to enter in the charger,
+    and (re)starts the server with its wss:// listener; off stops it."""
+    central_before = central_of(server_entry)
+    security: ServerSecurity = server_entry.runtime_data.security
+    result = await _open_server_options(hass, server_entry, "security")
+    assert result["description_placeholders"]["fingerprint"] == "-"  # no CA yet
+    fields = {str(key) for key in result["data_schema"].schema}
+    assert CONF_TLS_PRIVATE_KEY_PEM in fields
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _tls(**{CONF_TLS_HOSTS: [" 127.0.0.1 ", "", "ocpp.example.lan"]})
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "security_info"
+    ca = security.ca
+    assert ca is not None  # created on first use, before the options are saved
+    placeholders = result["description_placeholders"]
+    path = f"/api/ocpp_ems/{server_entry.entry_id}/ca.pem"
+    assert placeholders["fingerprint"] == ca.fingerprint
+    assert placeholders["ca_path"] == path
+    assert placeholders["ca_url"].startswith(f"{path}?authSig=")
+    assert placeholders["tls_url"] == "wss://127.0.0.1:0/"  # port 0: not listening yet
+    assert "ocpp.example.lan" in placeholders["names"]
+    assert "127.0.0.1" in placeholders["names"]
+    assert central_of(server_entry) is central_before  # nothing applied yet
+
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert server_entry.options[CONF_TLS_HOSTS] == ["127.0.0.1", "ocpp.example.lan"]
+    assert server_entry.options[CONF_TLS_ENABLED] is True
+    central = central_of(server_entry)
+    assert central is not central_before
+    tls_port = central.tls_port
+    assert tls_port is not None
+    running: ServerSecurity = server_entry.runtime_data.security
+    assert running.ca is not None
+    assert running.ca.fingerprint == ca.fingerprint  # created once
+
+    # The form shows the running listener; its own port is not tried again.
+    result = await _open_server_options(hass, server_entry, "security")
+    assert result["description_placeholders"]["tls_url"] == f"wss://127.0.0.1:{tls_port}/"
+    assert result["description_placeholders"]["fingerprint"] == ca.fingerprint
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _tls(**{CONF_TLS_HOSTS: ["127.0.0.1", "ocpp.example.lan"]})
+    )
+    assert result["step_id"] == "security_info"
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert central_of(server_entry) is central  # nothing that needs a restart
+
+    # Off: no info step, the listener goes.
+    result = await _open_server_options(hass, server_entry, "security")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], _tls() | {CONF_TLS_ENABLED: False}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert server_entry.options[CONF_TLS_ENABLED] is False
+    assert central_of(server_entry).tls_port is None
+
+
+async def test_security_options_errors_then_recovers(
+    hass: HomeAssistant, socket_enabled: None, occupied_port: int, hass_storage: dict[str, Any]
+) -> None:
+    """On a server that is not running (its own security store is used): the port, the names
+    and the user's own certificate are checked; the certificate and key go to the store only."""
+    port = free_port()
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=f"OCPP server port {port}",
+        unique_id=f"port_{port}",
+        data={CONF_ENTRY_TYPE: ENTRY_TYPE_SERVER, CONF_HOST: "127.0.0.1", CONF_PORT: port},
+    )
+    entry.add_to_hass(hass)
+    result = await _open_server_options(hass, entry, "security")
+    assert result["description_placeholders"]["tls_url"] == "wss://127.0.0.1:9443/"
+    flow_id = result["flow_id"]
+
+    async def submit(user_input: dict[str, Any]) -> ConfigFlowResult:
+        return await hass.config_entries.options.async_configure(flow_id, user_input)
+
+    result = await submit(_tls(port))
+    assert result["errors"] == {CONF_TLS_PORT: "same_port"}
+    result = await submit(_tls(occupied_port))
+    assert result["errors"] == {CONF_TLS_PORT: "port_in_use"}
+    tls_port = free_port()
+    result = await submit(_tls(tls_port, **{CONF_TLS_HOSTS: ["bad name!"]}))
+    assert result["errors"] == {CONF_TLS_HOSTS: "invalid_host_name"}
+
+    certificate, key = self_signed("ocpp.example.lan")
+    _other_certificate, other_key = self_signed("other.example.lan")
+    expired = self_signed("old.example.lan", days=1, start=dt_util.utcnow() - timedelta(days=3))
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    weak = self_signed("weak.example.lan", key=rsa.generate_private_key(65537, 1024))
+    own = _tls(tls_port) | {CONF_TLS_CERTIFICATE: "own"}
+    cases: list[tuple[dict[str, Any], dict[str, str]]] = [
+        ({}, {CONF_TLS_CERTIFICATE_PEM: "certificate_missing"}),
+        (
+            {CONF_TLS_CERTIFICATE_PEM: certificate},
+            {CONF_TLS_PRIVATE_KEY_PEM: "private_key_missing"},
+        ),
+        ({CONF_TLS_PRIVATE_KEY_PEM: key}, {CONF_TLS_CERTIFICATE_PEM: "certificate_missing"}),
+        (
+            {CONF_TLS_CERTIFICATE_PEM: "garbage", CONF_TLS_PRIVATE_KEY_PEM: key},
+            {CONF_TLS_CERTIFICATE_PEM: "invalid_certificate"},
+        ),
+        (
+            {CONF_TLS_CERTIFICATE_PEM: certificate, CONF_TLS_PRIVATE_KEY_PEM: "garbage"},
+            {CONF_TLS_PRIVATE_KEY_PEM: "invalid_key"},
+        ),
+        (
+            {CONF_TLS_CERTIFICATE_PEM: certificate, CONF_TLS_PRIVATE_KEY_PEM: other_key},
+            {CONF_TLS_PRIVATE_KEY_PEM: "key_mismatch"},
+        ),
+        (
+            {CONF_TLS_CERTIFICATE_PEM: expired[0], CONF_TLS_PRIVATE_KEY_PEM: expired[1]},
+            {CONF_TLS_CERTIFICATE_PEM: "certificate_expired"},
+        ),
+        (
+            {CONF_TLS_CERTIFICATE_PEM: weak[0], CONF_TLS_PRIVATE_KEY_PEM: weak[1]},
+            {"base": "unsupported_key"},
+        ),
+    ]
+    for pem_fields, errors in cases:
+        result = await submit(own | pem_fields)
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == errors, pem_fields
+        # What was typed is offered again, never the key.
+        suggested = {
+            str(key): key.description.get("suggested_value")
+            for key in result["data_schema"].schema
+            if key.description
+        }
+        assert CONF_TLS_PRIVATE_KEY_PEM not in suggested
+        assert CONF_TLS_CERTIFICATE_PEM not in suggested
+
+    result = await submit(
+        own | {CONF_TLS_CERTIFICATE_PEM: certificate, CONF_TLS_PRIVATE_KEY_PEM: key}
+    )
+    assert result["step_id"] == "security_info"
+    assert result["description_placeholders"]["names"] == "ocpp.example.lan"
+    result = await hass.config_entries.options.async_configure(flow_id, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == {
+        CONF_TLS_ENABLED: True,
+        CONF_TLS_PORT: tls_port,
+        CONF_TLS_HOSTS: [],
+        CONF_TLS_CERTIFICATE: "own",
+    }
+    stored = hass_storage[f"{DOMAIN}.{entry.entry_id}.security"]["data"]
+    assert stored["own"]["certificates"][0]["private_key"].strip() != ""
+    assert stored["issued"] is None  # the user's own certificate needs none of ours
+    assert key not in str(entry.options)
+
+    # Once given, the own certificate is kept when the fields stay empty.
+    result = await _open_server_options(hass, entry, "security")
+    result = await hass.config_entries.options.async_configure(result["flow_id"], own)
+    assert result["step_id"] == "security_info"
+
+
 # --- charger options ---------------------------------------------------------------------------
 async def test_charger_options(
     hass: HomeAssistant,
@@ -854,7 +1044,7 @@ async def test_charger_options(
         result = await hass.config_entries.options.async_init(charger_entry.entry_id)
         assert result["type"] is FlowResultType.MENU
         assert result["step_id"] == "charger_menu"
-        assert result["menu_options"] == ["charger", "show_password"]
+        assert result["menu_options"] == ["charger", "show_password", "upgrade_security"]
         result = await hass.config_entries.options.async_configure(
             result["flow_id"], {"next_step_id": "charger"}
         )
@@ -873,6 +1063,8 @@ async def test_charger_options(
             CONF_LIVE_LIMIT_DURATION: 600,
             CONF_PHASES: "1",  # a select: 1 or 3, as text
             CONF_SINGLE_PHASE_LINE: "2",
+            CONF_SECURITY_PROFILE: "1",  # a select too
+            CONF_ALLOW_SECURITY_DOWNGRADE: False,
         }
         phases = next(k for k in result["data_schema"].schema if k == CONF_PHASES)
         assert result["data_schema"].schema[phases].config["options"] == ["1", "3"]
@@ -890,7 +1082,11 @@ async def test_charger_options(
         }
         result = await hass.config_entries.options.async_configure(result["flow_id"], good)
         assert result["type"] is FlowResultType.CREATE_ENTRY
-        assert charger_entry.options == good | {CONF_PHASES: 1, CONF_SINGLE_PHASE_LINE: 2}
+        assert charger_entry.options == good | {
+            CONF_PHASES: 1,
+            CONF_SINGLE_PHASE_LINE: 2,
+            CONF_SECURITY_PROFILE: 1,
+        }
         # The core reads them live through the directory.
         directory = charger_entry.runtime_data.server_entry.runtime_data.directory
         settings = directory.settings("CP1")
@@ -946,3 +1142,131 @@ async def test_charger_options_show_password(
         result = await hass.config_entries.options.async_configure(result["flow_id"], {})
         assert result["type"] is FlowResultType.ABORT
     assert password not in caplog.text
+
+
+async def _submit_charger_options(
+    hass: HomeAssistant, entry: MockConfigEntry, **changes: Any
+) -> ConfigFlowResult:
+    """Open the charger's control settings and submit what they show, with ``changes``."""
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "charger"}
+    )
+    shown = {
+        str(key): key.description["suggested_value"]
+        for key in result["data_schema"].schema
+        if key.description and "suggested_value" in key.description
+    }
+    return await hass.config_entries.options.async_configure(result["flow_id"], shown | changes)
+
+
+async def test_charger_security_profile_needs_tls(
+    hass: HomeAssistant,
+    onboard: Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]],
+) -> None:
+    async with onboard() as (_sim, charger_entry):
+        result = await _submit_charger_options(hass, charger_entry, **{CONF_SECURITY_PROFILE: "2"})
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {CONF_SECURITY_PROFILE: "tls_not_enabled"}
+
+
+@pytest.mark.parametrize(
+    "server_options",
+    [{CONF_RESPONSE_TIMEOUT: 3, CONF_TLS_ENABLED: True, CONF_TLS_PORT: 0}],
+)
+async def test_charger_security_profile_up_and_down(
+    hass: HomeAssistant,
+    onboard: Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]],
+) -> None:
+    """Up is the user's call; down is a downgrade, refused unless the user allows it."""
+    async with onboard() as (_sim, charger_entry):
+        directory = charger_entry.runtime_data.server_entry.runtime_data.directory
+        result = await _submit_charger_options(hass, charger_entry, **{CONF_SECURITY_PROFILE: "3"})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert charger_entry.options[CONF_SECURITY_PROFILE] == 3
+        assert directory.settings("CP1").security_profile == 3
+
+        result = await _submit_charger_options(hass, charger_entry, **{CONF_SECURITY_PROFILE: "2"})
+        assert result["errors"] == {CONF_SECURITY_PROFILE: "downgrade_not_allowed"}
+        result = await _submit_charger_options(
+            hass,
+            charger_entry,
+            **{CONF_SECURITY_PROFILE: "2", CONF_ALLOW_SECURITY_DOWNGRADE: True},
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        settings = directory.settings("CP1")
+        assert (settings.security_profile, settings.allow_security_downgrade) == (2, True)
+
+
+@pytest.mark.parametrize(
+    "server_options",
+    [{CONF_RESPONSE_TIMEOUT: 3, CONF_TLS_ENABLED: True, CONF_TLS_PORT: 0}],
+)
+async def test_charger_upgrade_security(
+    hass: HomeAssistant,
+    server_entry: MockConfigEntry,
+    onboard: Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]],
+    tmp_path: Path,
+) -> None:
+    """The options action: what to enter in the charger, why it cannot start, and started."""
+    async with onboard() as (_sim, charger_entry):
+        result = await hass.config_entries.options.async_init(charger_entry.entry_id)
+        assert result["menu_options"] == ["charger", "show_password", "upgrade_security"]
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {"next_step_id": "upgrade_security"}
+        )
+        assert result["step_id"] == "upgrade_security"
+        central = central_of(server_entry)
+        ca = server_entry.runtime_data.security.ca
+        placeholders = result["description_placeholders"]
+        assert placeholders["url"] == f"wss://127.0.0.1:{central.tls_port}/CP1"
+        assert placeholders["fingerprint"] == ca.fingerprint
+        assert (placeholders["profile"], placeholders["error"]) == ("1", "")
+        # It connected without its password so far: nothing starts.
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {CONF_SECURITY_PROFILE: "2"}
+        )
+        assert result["errors"] == {"base": "upgrade_failed"}
+        assert "not logged in with its password" in result["description_placeholders"]["error"]
+
+    wallet = Wallet(password=str(charger_entry.data[CONF_PASSWORD]).encode())
+    async with connect_as_configured(central, "CP1", wallet, tmp_path) as sim:
+        assert await sim.boot() == "Accepted"
+        await wait_for(lambda: central.charger("CP1").auth_committed, what="password login")
+        result = await hass.config_entries.options.async_init(charger_entry.entry_id)
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {"next_step_id": "upgrade_security"}
+        )
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {CONF_SECURITY_PROFILE: "2"}
+        )
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "upgrade_started"
+        assert result["description_placeholders"] == {
+            "charger_id": "CP1",
+            "profile": "2",
+            "minutes": "5",
+        }
+        assert wallet.profile == 2
+
+    # Without TLS there is no URL to show; an unloaded charger cannot be moved.
+    await hass.config_entries.async_unload(charger_entry.entry_id)
+    result = await hass.config_entries.options.async_init(charger_entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "upgrade_security"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "charger_not_loaded"
+
+
+async def test_charger_upgrade_security_without_tls(
+    hass: HomeAssistant,
+    onboard: Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]],
+) -> None:
+    async with onboard() as (_sim, charger_entry):
+        result = await hass.config_entries.options.async_init(charger_entry.entry_id)
+        result = await hass.config_entries.options.async_configure(
+            result["flow_id"], {"next_step_id": "upgrade_security"}
+        )
+        assert result["description_placeholders"]["url"] == "-"
+        assert result["description_placeholders"]["fingerprint"] == "-"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import probatio
@@ -12,6 +13,7 @@ import pytest
 from homeassistant.core import HomeAssistant, SupportsResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ocpp_ems.const import CONF_RESPONSE_TIMEOUT, DOMAIN
@@ -21,6 +23,7 @@ from custom_components.ocpp_ems.entity import charger_errors
 from custom_components.ocpp_ems.services import SERVICES
 
 from .helpers.charger import SimCharger, wait_for
+from .helpers.versions import VERSIONS_2X, OnboardAny, Side2x
 
 type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
@@ -43,15 +46,31 @@ async def target(
 
 
 async def call(
-    hass: HomeAssistant, service: str, target: Target, response: bool = False, **data: Any
+    hass: HomeAssistant, service: str, target: Target | str, response: bool = False, **data: Any
 ) -> Any:
+    """Call ``service`` on the target's device (or the device with this id)."""
+    device_id = target if isinstance(target, str) else target.device_id
     return await hass.services.async_call(
         DOMAIN,
         service,
-        {"device_id": target.device_id, **data},
+        {"device_id": device_id, **data},
         blocking=True,
         return_response=response,
     )
+
+
+async def assert_rejected(
+    hass: HomeAssistant, target: Target | str, service: str, action: str, status: str, **data: Any
+) -> None:
+    """The action fails with the charger's answer ``status`` to ``action``, translated."""
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, service, target, **data)
+    assert err.value.translation_key == "command_rejected"
+    assert err.value.translation_placeholders == {
+        "charger_id": "CP1",
+        "action": action,
+        "status": status,
+    }
 
 
 def live_limit(sim: SimCharger) -> float:
@@ -148,14 +167,15 @@ async def test_set_configuration(hass: HomeAssistant, target: Target) -> None:
     assert target.sim.configuration["HeartbeatInterval"] == "120"
 
     target.sim.statuses["ChangeConfiguration"] = "Rejected"
-    with pytest.raises(HomeAssistantError) as err:
-        await call(hass, "set_configuration", target, key="HeartbeatInterval", value="1")
-    assert err.value.translation_key == "command_rejected"
-    assert err.value.translation_placeholders == {
-        "charger_id": "CP1",
-        "action": "ChangeConfiguration",
-        "status": "Rejected",
-    }
+    await assert_rejected(
+        hass,
+        target,
+        "set_configuration",
+        "ChangeConfiguration",
+        "Rejected",
+        key="HeartbeatInterval",
+        value="1",
+    )
 
 
 async def test_trigger_message(hass: HomeAssistant, target: Target) -> None:
@@ -191,6 +211,34 @@ async def test_unlock(hass: HomeAssistant, target: Target) -> None:
     assert err.value.translation_placeholders["status"] == "UnlockFailed"
 
 
+async def test_change_availability(hass: HomeAssistant, target: Target) -> None:
+    result = await call(hass, "change_availability", target, response=True, operative=False)
+    assert result == {"status": "Accepted"}
+    await call(hass, "change_availability", target, operative=True, connector_id=1)
+    assert target.sim.commands("ChangeAvailability") == [
+        {"connector_id": 0, "type": "Inoperative"},  # no connector: the whole charger
+        {"connector_id": 1, "type": "Operative"},
+    ]
+    # A session runs: the charger changes once it has ended.
+    target.sim.statuses["ChangeAvailability"] = "Scheduled"
+    result = await call(hass, "change_availability", target, response=True, operative=False)
+    assert result == {"status": "Scheduled"}
+
+    target.sim.statuses["ChangeAvailability"] = "Rejected"
+    await assert_rejected(
+        hass, target, "change_availability", "ChangeAvailability", "Rejected", operative=False
+    )
+    with pytest.raises(probatio.Invalid):
+        await call(hass, "change_availability", target)  # operative is required
+
+
+async def test_clear_cache(hass: HomeAssistant, target: Target) -> None:
+    await call(hass, "clear_cache", target)
+    assert target.sim.commands("ClearCache") == [{}]
+    target.sim.statuses["ClearCache"] = "Rejected"
+    await assert_rejected(hass, target, "clear_cache", "ClearCache", "Rejected")
+
+
 async def test_update_firmware(hass: HomeAssistant, target: Target) -> None:
     await call(
         hass,
@@ -216,6 +264,52 @@ async def test_request_diagnostics(hass: HomeAssistant, target: Target) -> None:
     )
     assert result == {"file_name": "diagnostics.zip"}
     assert target.sim.commands("GetDiagnostics") == [{"location": "ftp://example.com/upload/"}]
+
+
+# --- reservations ------------------------------------------------------------------------------
+async def test_reserve_and_cancel(hass: HomeAssistant, target: Target) -> None:
+    expiry = dt_util.utcnow().replace(microsecond=0) + timedelta(hours=1)
+    first = await call(
+        hass, "reserve_now", target, response=True, id_tag="CARD", expiry=expiry.isoformat()
+    )
+    # A naive time is Home Assistant's local time.
+    local = datetime(2099, 1, 2, 3, 4, 5)
+    second = await call(
+        hass, "reserve_now", target, response=True, id_tag="CARD", expiry=str(local), connector_id=1
+    )
+    assert first["reservation_id"] != second["reservation_id"]
+    sent = target.sim.commands("ReserveNow")
+    assert [(r["connector_id"], r["id_tag"], r["reservation_id"]) for r in sent] == [
+        (1, "CARD", first["reservation_id"]),  # the charger's only connector
+        (1, "CARD", second["reservation_id"]),
+    ]
+    assert dt_util.parse_datetime(sent[0]["expiry_date"]) == expiry
+    zone = dt_util.get_default_time_zone()
+    assert dt_util.parse_datetime(sent[1]["expiry_date"]) == local.replace(tzinfo=zone)
+
+    await call(hass, "cancel_reservation", target, reservation_id=first["reservation_id"])
+    assert target.sim.commands("CancelReservation") == [{"reservation_id": first["reservation_id"]}]
+
+
+async def test_reservation_refused(hass: HomeAssistant, target: Target) -> None:
+    target.sim.statuses["ReserveNow"] = "Occupied"
+    expiry = "2099-01-01T00:00:00+00:00"
+    await assert_rejected(
+        hass, target, "reserve_now", "ReserveNow", "Occupied", id_tag="CARD", expiry=expiry
+    )
+    target.sim.statuses["CancelReservation"] = "Rejected"  # no such reservation
+    await assert_rejected(
+        hass, target, "cancel_reservation", "CancelReservation", "Rejected", reservation_id=5
+    )
+
+    sent = len(target.sim.commands("ReserveNow"))
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "reserve_now", target, id_tag="CARD", expiry="2001-01-01T00:00:00+00:00")
+    assert err.value.translation_key == "expiry_in_past"
+    assert err.value.translation_placeholders == {"expiry": "2001-01-01T00:00:00+00:00"}
+    assert len(target.sim.commands("ReserveNow")) == sent
+    with pytest.raises(probatio.Invalid):
+        await call(hass, "cancel_reservation", target, reservation_id=-1)
 
 
 # --- smart charging and vendor extensions ------------------------------------------------------
@@ -293,21 +387,97 @@ async def test_data_transfer(hass: HomeAssistant, target: Target) -> None:
     ]
 
 
+# --- the same actions on OCPP 2.x (the core tests check every payload field) -------------------
+@pytest.mark.parametrize("version", VERSIONS_2X)
+async def test_availability_cache_and_reservations_2x(
+    hass: HomeAssistant, onboard_any: OnboardAny, device_registry: dr.DeviceRegistry, version: str
+) -> None:
+    async with onboard_any(version) as (charger, entry):
+        assert isinstance(charger, Side2x)
+        station = charger.station
+        device = device_registry.async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id)
+        assert device is not None
+
+        result = await call(hass, "change_availability", device.id, response=True, operative=False)
+        assert result == {"status": "Accepted"}
+        station.status_override["ChangeAvailability"] = "Scheduled"
+        result = await call(
+            hass, "change_availability", device.id, response=True, operative=True, connector_id=1
+        )
+        assert result == {"status": "Scheduled"}
+        assert station.actions("ChangeAvailability") == [
+            {"operationalStatus": "Inoperative"},  # no EVSE: the whole station
+            {"operationalStatus": "Operative", "evse": {"id": 1}},
+        ]
+        del station.status_override["ChangeAvailability"]
+        station.answers["ChangeAvailability"] = {
+            "status": "Rejected",
+            "statusInfo": {"reasonCode": "UnknownEvse"},
+        }
+        await assert_rejected(
+            hass,
+            device.id,
+            "change_availability",
+            "ChangeAvailability",
+            "Rejected: UnknownEvse",  # with the station's reason code
+            operative=False,
+            connector_id=2,
+        )
+
+        await call(hass, "clear_cache", device.id)
+        assert station.actions("ClearCache") == [{}]
+
+        reserved = await call(
+            hass,
+            "reserve_now",
+            device.id,
+            response=True,
+            id_tag="04A2B3C4D5E6F7",
+            expiry="2099-01-01T00:00:00+00:00",
+        )
+        (reservation,) = station.actions("ReserveNow")
+        assert reservation["id"] == reserved["reservation_id"]
+        assert reservation["evseId"] == 1  # the station's only EVSE
+        assert reservation["idToken"] == {"idToken": "04A2B3C4D5E6F7", "type": "ISO14443"}
+        await call(hass, "cancel_reservation", device.id, reservation_id=reserved["reservation_id"])
+        assert station.actions("CancelReservation") == [
+            {"reservationId": reserved["reservation_id"]}
+        ]
+        station.status_override["CancelReservation"] = "Rejected"
+        await assert_rejected(
+            hass, device.id, "cancel_reservation", "CancelReservation", "Rejected", reservation_id=1
+        )
+
+        # Offline: refused, translated, as on 1.6.
+        await station._connection.close()
+        await wait_for(lambda: not entry.runtime_data.coordinator.charger.connected)
+        for service in ("change_availability", "clear_cache"):
+            with pytest.raises(HomeAssistantError) as err:
+                await call(hass, service, device.id, **CHARGER_ACTIONS[service])
+            assert err.value.translation_key == "charger_not_connected"
+
+
 # --- failures ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("server_options", [{CONF_RESPONSE_TIMEOUT: 1}])
 async def test_timeout(hass: HomeAssistant, target: Target) -> None:
-    target.sim.silent.add("Reset")
+    target.sim.silent.update({"Reset", "ChangeAvailability"})
     with pytest.raises(HomeAssistantError) as err:
         await call(hass, "reset", target)
     assert err.value.translation_key == "command_timeout"
     assert err.value.translation_placeholders == {"charger_id": "CP1", "action": "Reset"}
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, "change_availability", target, operative=False)
+    assert err.value.translation_placeholders == {
+        "charger_id": "CP1",
+        "action": "ChangeAvailability",
+    }
 
 
 async def test_not_supported(
     hass: HomeAssistant, onboard: Onboard, device_registry: dr.DeviceRegistry
 ) -> None:
     configuration = {"SupportedFeatureProfiles": "Core,SmartCharging,RemoteTrigger"}
-    async with onboard("CP2", configuration=configuration) as (_sim, entry):
+    async with onboard("CP2", configuration=configuration) as (sim, entry):
         device = device_registry.async_get_device_by_identifier((DOMAIN, "CP2"), entry.entry_id)
         assert device is not None
         with pytest.raises(HomeAssistantError) as err:
@@ -317,7 +487,18 @@ async def test_not_supported(
                 {"device_id": device.id, "url": "ftp://example.com/"},
                 blocking=True,
             )
-    assert err.value.translation_key == "command_not_supported"
+        assert err.value.translation_key == "command_not_supported"
+        # No Reservation feature profile: refused before anything is sent.
+        with pytest.raises(HomeAssistantError) as err:
+            await hass.services.async_call(
+                DOMAIN,
+                "reserve_now",
+                {"device_id": device.id, "id_tag": "CARD", "expiry": "2099-01-01T00:00:00Z"},
+                blocking=True,
+            )
+        assert err.value.translation_key == "command_not_supported"
+        assert err.value.translation_placeholders == {"charger_id": "CP2", "action": "ReserveNow"}
+        assert sim.commands("ReserveNow") == []
 
 
 # Valid data for every action that commands the charger.
@@ -332,11 +513,16 @@ CHARGER_ACTIONS: dict[str, dict[str, Any]] = {
     "trigger_message": {"message": "Heartbeat"},
     "reset": {},
     "unlock": {},
+    "change_availability": {"operative": False},
+    "clear_cache": {},
     "update_firmware": {"url": "https://example.com/fw.bin"},
     "request_diagnostics": {"url": "ftp://example.com/"},
+    "reserve_now": {"id_tag": "CARD", "expiry": "2099-01-01T00:00:00+00:00"},
+    "cancel_reservation": {"reservation_id": 1},
     "clear_charging_profiles": {},
     "set_charging_profile": {"profile": RAW_PROFILE},
     "data_transfer": {"vendor_id": "com.example"},
+    "upgrade_security": {"security_profile": 2},
 }
 
 
@@ -398,6 +584,20 @@ async def test_connector_device_targets_its_connector(
         assert sim.commands("RemoteStartTransaction") == [
             {"id_tag": "HomeAssistant", "connector_id": 2}
         ]
+        # A reservation for the charger: any connector (0); for the connector device: that one.
+        charger = device_registry.async_get_device_by_identifier((DOMAIN, "DUO"), entry.entry_id)
+        assert charger is not None
+        for device in (charger, connector):
+            data = {"device_id": device.id, "id_tag": "CARD", "expiry": "2099-01-01T00:00:00Z"}
+            await hass.services.async_call(DOMAIN, "reserve_now", data, blocking=True)
+            await hass.services.async_call(
+                DOMAIN,
+                "change_availability",
+                {"device_id": device.id, "operative": False},
+                blocking=True,
+            )
+        assert [r["connector_id"] for r in sim.commands("ReserveNow")] == [0, 2]
+        assert [r["connector_id"] for r in sim.commands("ChangeAvailability")] == [0, 2]
 
 
 def test_unexpected_core_error_is_translated() -> None:

@@ -40,6 +40,8 @@ from .coordinator import (
     connector_ids,
 )
 from .core.errors import OcppEmsError, ServerBindError
+from .core.protocol.certificates import AuthorityCertificates
+from .core.security import CertificateError
 from .core.server import CentralSystem
 from .core.settings import ServerSettings
 from .energy_manager import EnergyManagerRuntime
@@ -51,7 +53,14 @@ from .hub import (
     password_ignored_issue_id,
     server_settings,
 )
+from .security import (
+    CaCertificateView,
+    ServerSecurity,
+    expiring_issue_id,
+    renewal_issue_id,
+)
 from .services import async_setup_services
+from .upgrade import SecurityUpgrades, upgrade_issue_id
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
@@ -71,8 +80,9 @@ SERVER_PLATFORMS: list[Platform] = [Platform.NUMBER, Platform.SENSOR]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions once, whatever entries exist."""
+    """Register the actions and the CA download once, whatever entries exist."""
     async_setup_services(hass)
+    hass.http.register_view(CaCertificateView())
     return True
 
 
@@ -124,8 +134,15 @@ async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
             and charger_entry.data.get(CONF_SERVER_ENTRY_ID) == entry.entry_id
         ):
             await hass.config_entries.async_remove(charger_entry.entry_id)
-    ir.async_delete_issue(hass, DOMAIN, port_issue_id(entry))
+    for issue_id in (
+        port_issue_id(entry),
+        renewal_issue_id(entry.entry_id),
+        expiring_issue_id(entry.entry_id),
+    ):
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
     await HassStateStore(hass, entry.entry_id).async_remove()
+    # The CA and the server's keys go with the server.
+    await ServerSecurity(hass, entry).async_remove()
 
 
 # --- server entries ----------
@@ -133,7 +150,22 @@ async def _async_setup_server(hass: HomeAssistant, entry: ServerConfigEntry) -> 
     settings = server_settings(entry)
     directory = HassChargerDirectory(hass, entry)
     store = HassStateStore(hass, entry.entry_id)
-    central = CentralSystem(settings, directory, store)
+    security = ServerSecurity(hass, entry)
+    tls = None
+    if settings.tls_port is not None:
+        try:
+            tls = await security.async_start()
+        except (CertificateError, ValueError, OSError) as err:
+            # A repair says what failed when it was the server certificate.
+            raise ConfigEntryNotReady(
+                translation_domain=DOMAIN,
+                translation_key="tls_setup_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err
+    # Charger certificates (profile 3) are signed by the CA while TLS is on (none is loaded
+    # otherwise: certificate signing requests are then rejected).
+    certificates = AuthorityCertificates(lambda: security.ca)
+    central = CentralSystem(settings, directory, store, tls=tls, certificates=certificates)
     try:
         await central.start()
     except ServerBindError as err:
@@ -165,7 +197,11 @@ async def _async_setup_server(hass: HomeAssistant, entry: ServerConfigEntry) -> 
         settings=settings,
         local_list=directory.local_list(),
         ems=ems,
+        security=security,
+        upgrades=SecurityUpgrades(hass, entry, central, security),
     )
+    if tls is not None:
+        entry.runtime_data.upgrades.async_resume()
 
     stopped = False
 
@@ -211,9 +247,13 @@ async def _async_server_options_updated(hass: HomeAssistant, entry: ConfigEntry)
         for charger_entry in runtime.directory.charger_entries():
             if charger_entry.state is ConfigEntryState.LOADED:
                 hass.config_entries.async_schedule_reload(charger_entry.entry_id)
-    if _restart_relevant(server_settings(entry)) != _restart_relevant(runtime.settings):
+    settings = server_settings(entry)
+    if _restart_relevant(settings) != _restart_relevant(runtime.settings):
         hass.config_entries.async_schedule_reload(entry.entry_id)
         return  # chargers get the id tag list when they boot again
+    if settings.tls_port is not None:
+        # New certificate names, or the other certificate: the listener takes it without restart.
+        entry.async_create_task(hass, runtime.security.async_check(), f"{DOMAIN} certificates")
     local_list = runtime.directory.local_list()
     if local_list != runtime.local_list:
         runtime.local_list = local_list
@@ -243,6 +283,7 @@ def _restart_relevant(settings: ServerSettings) -> tuple[object, ...]:
         settings.heartbeat_interval_s,
         settings.response_timeout_s,
         settings.ocpp_versions,
+        settings.tls_port,
     )
 
 
@@ -307,6 +348,7 @@ async def _async_remove_charger(hass: HomeAssistant, entry: ConfigEntry) -> None
     charger_id: str = entry.data[CONF_CHARGER_ID]
     ir.async_delete_issue(hass, DOMAIN, auth_issue_id(charger_id))
     ir.async_delete_issue(hass, DOMAIN, password_ignored_issue_id(charger_id))
+    ir.async_delete_issue(hass, DOMAIN, upgrade_issue_id(charger_id))
     server_entry: ServerConfigEntry | None = hass.config_entries.async_get_entry(
         entry.data[CONF_SERVER_ENTRY_ID]
     )

@@ -26,6 +26,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import SectionConfig, section
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.selector import (
     BooleanSelector,
     EntitySelector,
@@ -44,6 +45,7 @@ from homeassistant.helpers.selector import (
 from .const import (
     CONF_ACCEPT_ANY_ID_TAG,
     CONF_ALLOW_NEW_CHARGERS,
+    CONF_ALLOW_SECURITY_DOWNGRADE,
     CONF_AUTO_ACCEPT,
     CONF_BASE_STACK_LEVEL,
     CONF_CHARGER_ID,
@@ -68,9 +70,16 @@ from .const import (
     CONF_RATE_UNIT,
     CONF_RESPONSE_TIMEOUT,
     CONF_SAFE_CURRENT,
+    CONF_SECURITY_PROFILE,
     CONF_SERIAL,
     CONF_SERVER_ENTRY_ID,
     CONF_SINGLE_PHASE_LINE,
+    CONF_TLS_CERTIFICATE,
+    CONF_TLS_CERTIFICATE_PEM,
+    CONF_TLS_ENABLED,
+    CONF_TLS_HOSTS,
+    CONF_TLS_PORT,
+    CONF_TLS_PRIVATE_KEY_PEM,
     CONF_VEHICLE_SOC,
     CONF_VENDOR,
     DEFAULT_CHARGER_SETTINGS,
@@ -81,17 +90,29 @@ from .const import (
     DEFAULT_PING_TIMEOUT,
     DEFAULT_PORT,
     DEFAULT_RESPONSE_TIMEOUT,
+    DEFAULT_TLS_PORT,
     DOMAIN,
     ENTRY_TYPE_CHARGER,
     ENTRY_TYPE_SERVER,
     LOGGER,
+    TLS_CERTIFICATE_LOCAL_CA,
+    TLS_CERTIFICATE_OWN,
 )
 from .core.auth import generate_password
 from .core.ems import options as ems_options
 from .core.ems.options import Kind, Section
-from .core.settings import PauseStrategy, ProfilePurpose, RateUnitPreference
+from .core.security import CertificateError, CertificateErrorReason, ServerCredentials
+from .core.settings import PauseStrategy, ProfilePurpose, RateUnitPreference, SecurityProfile
 from .credentials import charger_password, password_placeholders
 from .hub import is_charger_entry
+from .security import (
+    ServerSecurity,
+    async_tls_url_host,
+    loaded_security,
+    security_placeholders,
+    tls_options,
+)
+from .upgrade import UPGRADE_TIMEOUT_S, configured_profile
 
 
 async def async_try_bind(host: str, port: int) -> str | None:
@@ -117,11 +138,12 @@ async def async_try_bind(host: str, port: int) -> str | None:
     return None
 
 
-async def _bind_errors(host: str, port: int) -> dict[str, str]:
-    """The form errors of trying ``host:port`` (empty when it can be used)."""
+async def _bind_errors(host: str, port: int, field: str = CONF_PORT) -> dict[str, str]:
+    """The form errors of trying ``host:port`` (empty when it can be used); a port in use is
+    shown on ``field``."""
     if (error := await async_try_bind(host, port)) is None:
         return {}
-    return {CONF_PORT if error == "port_in_use" else "base": error}
+    return {field if error == "port_in_use" else "base": error}
 
 
 def _number(
@@ -399,16 +421,54 @@ def _server_options_schema() -> probatio.Schema:
     )
 
 
-# The options each step owns (and replaces; the other step's options are kept).
+def _security_schema() -> probatio.Schema:
+    """The secure connection (wss://) of a server. The certificate and key fields are never
+    filled in: they go to the server's security store, not the options."""
+    return probatio.Schema(
+        {
+            probatio.Required(CONF_TLS_ENABLED, default=False): BooleanSelector(),
+            probatio.Required(CONF_TLS_PORT, default=DEFAULT_TLS_PORT): _number(0, 65535),
+            probatio.Optional(CONF_TLS_HOSTS): TextSelector(TextSelectorConfig(multiple=True)),
+            probatio.Required(CONF_TLS_CERTIFICATE, default=TLS_CERTIFICATE_LOCAL_CA): _select(
+                [TLS_CERTIFICATE_LOCAL_CA, TLS_CERTIFICATE_OWN], CONF_TLS_CERTIFICATE
+            ),
+            probatio.Optional(CONF_TLS_CERTIFICATE_PEM): TextSelector(
+                TextSelectorConfig(multiline=True, autocomplete="off")
+            ),
+            probatio.Optional(CONF_TLS_PRIVATE_KEY_PEM): TextSelector(
+                TextSelectorConfig(multiline=True, autocomplete="off")
+            ),
+        }
+    )
+
+
+# The user's own certificate refused: which field the reason is shown on, and its error key.
+_CERTIFICATE_ERRORS: dict[CertificateErrorReason, tuple[str, str]] = {
+    CertificateErrorReason.INVALID_CERTIFICATE: (CONF_TLS_CERTIFICATE_PEM, "invalid_certificate"),
+    CertificateErrorReason.EXPIRED: (CONF_TLS_CERTIFICATE_PEM, "certificate_expired"),
+    CertificateErrorReason.NOT_YET_VALID: (CONF_TLS_CERTIFICATE_PEM, "certificate_not_yet_valid"),
+    CertificateErrorReason.INVALID_KEY: (CONF_TLS_PRIVATE_KEY_PEM, "invalid_key"),
+    CertificateErrorReason.KEY_MISMATCH: (CONF_TLS_PRIVATE_KEY_PEM, "key_mismatch"),
+}
+
+# The options each step owns (and replaces; the other steps' options are kept).
 _EMS_KEYS = ems_options.KEYS
 _SERVER_KEYS = tuple(str(key) for key in _server_options_schema().schema)
+_SECURITY_KEYS = (CONF_TLS_ENABLED, CONF_TLS_PORT, CONF_TLS_HOSTS, CONF_TLS_CERTIFICATE)
 
 
 class ServerOptionsFlow(OptionsFlow):
-    """Server tuning, onboarding and id tags; and the energy manager of the server's chargers."""
+    """Server tuning, onboarding and id tags; the energy manager of the server's chargers; and
+    the secure connection (wss://, our CA)."""
+
+    def __init__(self) -> None:
+        self._answer: dict[str, Any] = {}
+        self._security: ServerSecurity | None = None
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        return self.async_show_menu(step_id="init", menu_options=["server", "energy_manager"])
+        return self.async_show_menu(
+            step_id="init", menu_options=["server", "energy_manager", "security"]
+        )
 
     def _keep_others(self, keys: tuple[str, ...]) -> dict[str, Any]:
         """The options of the other step (each step replaces only its own keys)."""
@@ -473,6 +533,118 @@ class ServerOptionsFlow(OptionsFlow):
         )
         return self.async_show_form(step_id="server", data_schema=schema, errors=errors)
 
+    # --- secure connection ----------
+    def _server_security(self) -> ServerSecurity:
+        """The running server's security, or (entry not loaded) one of this flow's own."""
+        if self._security is None:
+            entry = self.config_entry
+            self._security = loaded_security(self.hass, entry.entry_id) or ServerSecurity(
+                self.hass, entry
+            )
+        return self._security
+
+    async def async_step_security(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """TLS on or off, its port, extra names, and whose certificate. Switching it on creates
+        our CA (once) and the server certificates before the options are saved."""
+        security = self._server_security()
+        await security.async_load()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            answer = {
+                CONF_TLS_ENABLED: bool(user_input[CONF_TLS_ENABLED]),
+                CONF_TLS_PORT: int(user_input[CONF_TLS_PORT]),
+                CONF_TLS_HOSTS: [
+                    name.strip() for name in user_input.get(CONF_TLS_HOSTS, []) if name.strip()
+                ],
+                CONF_TLS_CERTIFICATE: user_input[CONF_TLS_CERTIFICATE],
+            }
+            own: ServerCredentials | None = None
+            if answer[CONF_TLS_ENABLED]:
+                errors = await self._tls_port_errors(answer[CONF_TLS_PORT])
+                own, own_errors = await self._own_certificate(answer, user_input, security)
+                errors |= own_errors
+            if not errors and answer[CONF_TLS_ENABLED]:
+                try:
+                    await security.async_prepare(tls_options(answer), own)
+                except CertificateError as err:
+                    # A name the certificate cannot carry (the CA checks every name).
+                    LOGGER.debug("Server certificate not issued: %s", err)
+                    errors[CONF_TLS_HOSTS] = "invalid_host_name"
+            if not errors:
+                self._answer = self._keep_others(_SECURITY_KEYS) | answer
+                if not answer[CONF_TLS_ENABLED]:
+                    return self.async_create_entry(data=self._answer)
+                return await self.async_step_security_info()
+        suggested = {
+            key: value
+            for key, value in (user_input or self.config_entry.options).items()
+            if key not in (CONF_TLS_CERTIFICATE_PEM, CONF_TLS_PRIVATE_KEY_PEM)
+        }
+        return self.async_show_form(
+            step_id="security",
+            data_schema=self.add_suggested_values_to_schema(_security_schema(), suggested),
+            errors=errors,
+            description_placeholders=await self._security_placeholders(self.config_entry.options),
+        )
+
+    async def async_step_security_info(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """What to enter in the chargers: the wss:// URL, the CA (download and fingerprint)."""
+        if user_input is not None:
+            return self.async_create_entry(data=self._answer)
+        return self.async_show_form(
+            step_id="security_info",
+            data_schema=probatio.Schema({}),
+            description_placeholders=await self._security_placeholders(self._answer),
+        )
+
+    async def _security_placeholders(self, options: Mapping[str, Any]) -> dict[str, str]:
+        entry = self.config_entry
+        return security_placeholders(
+            self.hass,
+            entry,
+            self._server_security(),
+            tls_options(options),
+            await async_tls_url_host(self.hass, entry),
+        )
+
+    async def _tls_port_errors(self, port: int) -> dict[str, str]:
+        entry = self.config_entry
+        if port != 0 and port == entry.data[CONF_PORT]:
+            return {CONF_TLS_PORT: "same_port"}
+        if entry.state is ConfigEntryState.LOADED and entry.runtime_data.settings.tls_port == port:
+            return {}  # our own listener holds it
+        return await _bind_errors(entry.data[CONF_HOST], port, CONF_TLS_PORT)
+
+    async def _own_certificate(
+        self, answer: Mapping[str, Any], user_input: Mapping[str, Any], security: ServerSecurity
+    ) -> tuple[ServerCredentials | None, dict[str, str]]:
+        """The user's own certificate from the form (None: none given), or why it is refused."""
+        if answer[CONF_TLS_CERTIFICATE] != TLS_CERTIFICATE_OWN:
+            return None, {}
+        certificate = str(user_input.get(CONF_TLS_CERTIFICATE_PEM, "")).strip()
+        key = str(user_input.get(CONF_TLS_PRIVATE_KEY_PEM, "")).strip()
+        if not certificate and not key:
+            # Keep the one given before; without one there is nothing to present.
+            if security.own is None:
+                return None, {CONF_TLS_CERTIFICATE_PEM: "certificate_missing"}
+            return None, {}
+        if not certificate:
+            return None, {CONF_TLS_CERTIFICATE_PEM: "certificate_missing"}
+        if not key:
+            return None, {CONF_TLS_PRIVATE_KEY_PEM: "private_key_missing"}
+        try:
+            own = await self.hass.async_add_executor_job(
+                ServerCredentials.from_user_pem, certificate, key
+            )
+        except CertificateError as err:
+            field, error = _CERTIFICATE_ERRORS.get(err.reason, ("base", "unsupported_key"))
+            return None, {field: error}
+        return own, {}
+
 
 class ChargerOptionsFlow(OptionsFlow):
     """The per-charger quirks: limits, profile stack levels and kind, unit, pause strategy; and
@@ -486,7 +658,61 @@ class ChargerOptionsFlow(OptionsFlow):
     ) -> ConfigFlowResult:
         # Its own step id: the server's "init" menu has other options (and translations).
         return self.async_show_menu(
-            step_id="charger_menu", menu_options=["charger", "show_password"]
+            step_id="charger_menu", menu_options=["charger", "show_password", "upgrade_security"]
+        )
+
+    async def async_step_upgrade_security(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Move the charger to another security profile (upgrade.py: it provisions the charger,
+        switches it, and goes back by itself if the charger does not return)."""
+        entry = self.config_entry
+        if entry.state is not ConfigEntryState.LOADED:
+            return self.async_abort(reason="charger_not_loaded")
+        charger_id = str(entry.data[CONF_CHARGER_ID])
+        server_entry = entry.runtime_data.server_entry
+        current = configured_profile(entry)
+        error = ""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            target = int(user_input[CONF_SECURITY_PROFILE])
+            try:
+                await server_entry.runtime_data.upgrades.async_upgrade(entry, target)
+            except HomeAssistantError as err:
+                errors["base"] = "upgrade_failed"
+                error = str(err)
+            else:
+                return self.async_abort(
+                    reason="upgrade_started",
+                    description_placeholders={
+                        "charger_id": charger_id,
+                        "profile": str(target),
+                        "minutes": str(max(1, round(UPGRADE_TIMEOUT_S / 60))),
+                    },
+                )
+        security = server_entry.runtime_data.security
+        tls_port = server_entry.runtime_data.central.tls_port
+        host = await async_tls_url_host(self.hass, server_entry)
+        ca = security.ca
+        schema = probatio.Schema(
+            {
+                probatio.Required(CONF_SECURITY_PROFILE, default=str(min(current + 1, 3))): _select(
+                    [str(int(profile)) for profile in SecurityProfile], CONF_SECURITY_PROFILE
+                )
+            }
+        )
+        return self.async_show_form(
+            step_id="upgrade_security",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders={
+                "charger_id": charger_id,
+                "profile": str(current),
+                "url": "-" if tls_port is None else f"wss://{host}:{tls_port}/{charger_id}",
+                "fingerprint": "-" if ca is None else ca.fingerprint,
+                "minutes": str(max(1, round(UPGRADE_TIMEOUT_S / 60))),
+                "error": error,
+            },
         )
 
     async def async_step_show_password(
@@ -536,6 +762,16 @@ class ChargerOptionsFlow(OptionsFlow):
                 errors[CONF_SAFE_CURRENT] = "above_installation_max"
             if data[CONF_MIN_CURRENT] > data[CONF_INSTALLATION_MAX]:
                 errors[CONF_MIN_CURRENT] = "above_installation_max"
+            # Left out (an older caller): as they are.
+            data[CONF_SECURITY_PROFILE] = int(
+                data.get(CONF_SECURITY_PROFILE, configured_profile(self.config_entry))
+            )
+            data.setdefault(
+                CONF_ALLOW_SECURITY_DOWNGRADE,
+                bool(self.config_entry.options.get(CONF_ALLOW_SECURITY_DOWNGRADE, False)),
+            )
+            if error := self._security_profile_error(data):
+                errors[CONF_SECURITY_PROFILE] = error
             if not errors:
                 return self.async_create_entry(data=data)
         defaults = DEFAULT_CHARGER_SETTINGS
@@ -552,11 +788,14 @@ class ChargerOptionsFlow(OptionsFlow):
             CONF_LIVE_LIMIT_DURATION: defaults.live_limit_duration_s,
             CONF_PHASES: defaults.phases,
             CONF_SINGLE_PHASE_LINE: defaults.single_phase_line,
+            CONF_SECURITY_PROFILE: int(defaults.security_profile),
+            CONF_ALLOW_SECURITY_DOWNGRADE: defaults.allow_security_downgrade,
         } | dict(self.config_entry.options)
         # A select shows text; a count stored by an older version's free number (2) shows the default.
         phases = options[CONF_PHASES]
         options[CONF_PHASES] = str(phases if phases in (1, 3) else defaults.phases)
         options[CONF_SINGLE_PHASE_LINE] = str(options[CONF_SINGLE_PHASE_LINE])
+        options[CONF_SECURITY_PROFILE] = str(options[CONF_SECURITY_PROFILE])
         schema = probatio.Schema(
             {
                 probatio.Required(CONF_INSTALLATION_MAX): _number(6, 80, 0.1, "A"),
@@ -581,6 +820,11 @@ class ChargerOptionsFlow(OptionsFlow):
                 probatio.Required(CONF_LIVE_LIMIT_DURATION): _number(60, 86400, unit="s"),
                 # Energy manager: the car's SoC where the charger does not report it.
                 probatio.Optional(CONF_VEHICLE_SOC): _sensor(SensorDeviceClass.BATTERY),
+                # How it must connect (OCPP security profile), and whether a lower way is let in.
+                probatio.Optional(CONF_SECURITY_PROFILE): _select(
+                    [str(int(profile)) for profile in SecurityProfile], CONF_SECURITY_PROFILE
+                ),
+                probatio.Optional(CONF_ALLOW_SECURITY_DOWNGRADE): BooleanSelector(),
             }
         )
         return self.async_show_form(
@@ -588,3 +832,21 @@ class ChargerOptionsFlow(OptionsFlow):
             data_schema=self.add_suggested_values_to_schema(schema, user_input or options),
             errors=errors,
         )
+
+    def _security_profile_error(self, data: Mapping[str, Any]) -> str | None:
+        """Profiles 2 and 3 need the server's TLS listener; a lower profile than before is a
+        downgrade, which OCPP wants the user to allow explicitly."""
+        profile = data[CONF_SECURITY_PROFILE]
+        server = self.hass.config_entries.async_get_entry(
+            self.config_entry.data[CONF_SERVER_ENTRY_ID]
+        )
+        if profile > SecurityProfile.BASIC_AUTH and (
+            server is None or not tls_options(server.options).enabled
+        ):
+            return "tls_not_enabled"
+        if (
+            profile < configured_profile(self.config_entry)
+            and not data[CONF_ALLOW_SECURITY_DOWNGRADE]
+        ):
+            return "downgrade_not_allowed"
+        return None

@@ -29,6 +29,18 @@ CONF_OCPP_VERSIONS: Final = "ocpp_versions"
 CONF_AUTO_ACCEPT: Final = "auto_accept"
 CONF_ID_TAGS: Final = "id_tags"
 CONF_ACCEPT_ANY_ID_TAG: Final = "accept_any_id_tag"
+# Secure connection (server options, "security" step): the wss:// listener (security profiles 2
+# and 3), extra names for its certificate, and whose certificate it presents. The user's own
+# certificate and key go to the server's security store, never into the options.
+CONF_TLS_ENABLED: Final = "tls_enabled"
+CONF_TLS_PORT: Final = "tls_port"
+CONF_TLS_HOSTS: Final = "tls_hosts"
+CONF_TLS_CERTIFICATE: Final = "tls_certificate"
+CONF_TLS_CERTIFICATE_PEM: Final = "tls_certificate_pem"
+CONF_TLS_PRIVATE_KEY_PEM: Final = "tls_private_key_pem"
+TLS_CERTIFICATE_LOCAL_CA: Final = "local_ca"
+TLS_CERTIFICATE_OWN: Final = "own"
+DEFAULT_TLS_PORT: Final = 9443
 
 # Charger entry data.
 CONF_CHARGER_ID: Final = "charger_id"
@@ -53,6 +65,9 @@ CONF_PHASES: Final = "phases"
 CONF_SINGLE_PHASE_LINE: Final = "single_phase_line"
 # The car's state of charge from another integration, for chargers that do not report it.
 CONF_VEHICLE_SOC: Final = "vehicle_soc_entity"
+# How the charger must connect (OCPP security profile 1, 2 or 3) and whether a lower way is let in.
+CONF_SECURITY_PROFILE: Final = "security_profile"
+CONF_ALLOW_SECURITY_DOWNGRADE: Final = "allow_security_downgrade"
 
 DEFAULT_HOST: Final = ServerSettings().host
 DEFAULT_OCPP_VERSIONS: Final = ServerSettings().ocpp_versions
@@ -74,6 +89,11 @@ ISSUE_AUTH_FAILED: Final = "auth_failed"
 ISSUE_PASSWORD_IGNORED: Final = "password_ignored"
 # A charger's clock is far ahead of ours (its timestamps are replaced by the time we receive them).
 ISSUE_CLOCK_SKEW: Final = "clock_skew"
+# Our server certificate could not be renewed / the user's own one expires soon.
+ISSUE_TLS_RENEWAL_FAILED: Final = "tls_renewal_failed"
+ISSUE_TLS_CERTIFICATE_EXPIRING: Final = "tls_certificate_expiring"
+# A charger did not come back on the security profile it was moved to: rolled back.
+ISSUE_SECURITY_UPGRADE_FAILED: Final = "security_upgrade_failed"
 
 STORAGE_VERSION: Final = 1
 # Debounce of the charger-state store: transactions and energy are written at most this often.

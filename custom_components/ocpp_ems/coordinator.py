@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
@@ -22,6 +22,7 @@ from homeassistant.helpers.typing import UNDEFINED
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
 from .const import DOMAIN, LOGGER
+from .core.guard import Refusal, RefusalReason
 from .core.model import Charger, ChargerEvent, EventKind
 from .core.server import CentralSystem
 from .core.settings import ChargerSettings, ServerSettings
@@ -29,6 +30,8 @@ from .hub import HassChargerDirectory, HassStateStore
 
 if TYPE_CHECKING:
     from .energy_manager import EnergyManagerRuntime
+    from .security import ServerSecurity
+    from .upgrade import SecurityUpgrades
 
 
 @dataclass(kw_only=True)
@@ -43,6 +46,10 @@ class ServerRuntimeData:
     local_list: tuple[int, list[str]]
     # The energy manager of this server's chargers (idle unless enabled in the options).
     ems: EnergyManagerRuntime
+    # The local CA and the wss:// listener's certificates (loaded only while TLS is on).
+    security: ServerSecurity
+    # Chargers being moved to another security profile.
+    upgrades: SecurityUpgrades
 
 
 @dataclass(kw_only=True)
@@ -59,6 +66,16 @@ type ServerConfigEntry = ConfigEntry[ServerRuntimeData]
 type ChargerConfigEntry = ConfigEntry[ChargerRuntimeData]
 
 type EventCallback = Callable[[ChargerEvent], None]
+# Our own security events about a charger: (event type, attributes).
+type SecurityCallback = Callable[[str, dict[str, Any]], None]
+
+# Security event types of our own (the charger's own reports are "reported").
+SECURITY_REFUSED = "refused"  # a connection in its name was refused at the handshake
+SECURITY_DOWNGRADED = "downgraded"  # it connected lower than its profile (the user allowed it)
+SECURITY_PROFILE_CHANGED = "profile_changed"  # moved to another profile (or rolled back)
+# Refusals that are not reported: an id being throttled is refused on every retry, and was
+# reported for the failed logins that got it throttled.
+_UNREPORTED_REFUSALS = frozenset({RefusalReason.THROTTLED})
 
 
 def connector_ids(charger: Charger) -> tuple[int, ...]:
@@ -117,6 +134,7 @@ class ChargerCoordinator(DataUpdateCoordinator[Charger]):
             .id
         )
         self._event_callbacks: list[EventCallback] = []
+        self._security_callbacks: list[SecurityCallback] = []
         self._was_connected: bool | None = None
         # The outlets as of the last change (entities are added per outlet).
         self.connector_ids = connector_ids(self.charger)
@@ -135,9 +153,19 @@ class ChargerCoordinator(DataUpdateCoordinator[Charger]):
 
     @callback
     def async_start(self) -> CALLBACK_TYPE:
-        """Start following the charger model; returns the function that stops it."""
+        """Start following the charger model and the server's refusals; returns the function
+        that stops it."""
         self._log_connectivity()
-        return self.charger.add_listener(self._on_charger_change)
+        stops = (
+            self.charger.add_listener(self._on_charger_change),
+            self.central.add_refusal_listener(self._on_refusal),
+        )
+
+        def stop() -> None:
+            for stop_one in stops:
+                stop_one()
+
+        return stop
 
     @callback
     def async_add_event_callback(self, event_callback: EventCallback) -> CALLBACK_TYPE:
@@ -146,10 +174,44 @@ class ChargerCoordinator(DataUpdateCoordinator[Charger]):
         return lambda: self._event_callbacks.remove(event_callback)
 
     @callback
+    def async_add_security_callback(self, security_callback: SecurityCallback) -> CALLBACK_TYPE:
+        """Call ``security_callback`` for every security event of our own about this charger."""
+        self._security_callbacks.append(security_callback)
+        return lambda: self._security_callbacks.remove(security_callback)
+
+    @callback
+    def async_security_event(self, event_type: str, data: dict[str, Any]) -> None:
+        """Report a security event of our own (refused connection, downgrade, profile change)."""
+        for security_callback in list(self._security_callbacks):
+            security_callback(event_type, data)
+
+    @callback
+    def _on_refusal(self, refusal: Refusal) -> None:
+        if refusal.charger_id != self.charger_id or refusal.reason in _UNREPORTED_REFUSALS:
+            return
+        self.async_security_event(
+            SECURITY_REFUSED, {"reason": str(refusal.reason), "remote": refusal.remote}
+        )
+
+    @callback
+    def _check_downgrade(self, event: ChargerEvent) -> None:
+        security = self.charger.connection_security
+        if event.kind is EventKind.CONNECTED and security is not None and security.downgraded:
+            self.async_security_event(
+                SECURITY_DOWNGRADED,
+                {
+                    "profile": int(security.profile),
+                    "required_profile": int(security.configured_profile),
+                    "remote": event.data.get("remote"),
+                },
+            )
+
+    @callback
     def _on_charger_change(self, event: ChargerEvent | None) -> None:
         if event is not None:
             for event_callback in list(self._event_callbacks):
                 event_callback(event)
+            self._check_downgrade(event)
             if event.kind in _SAVE_AT_ONCE:
                 server = self.config_entry.runtime_data.server_entry.runtime_data
                 server.store.schedule_save(self.central.stored_state, 0)

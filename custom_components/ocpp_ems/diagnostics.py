@@ -1,4 +1,6 @@
-"""Diagnostics of a server or charger entry, with every credential and id tag redacted."""
+"""Diagnostics of a server or charger entry, with every credential, private key and id tag
+redacted. The secure connection shows what is public of its certificates (fingerprints, names,
+expiry); the private keys never leave the security store (and would be redacted if they did)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,13 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_ID_TAGS, CONF_PASSWORD
+from .const import CONF_ID_TAGS, CONF_PASSWORD, CONF_TLS_PRIVATE_KEY_PEM
 from .coordinator import ChargerConfigEntry, ServerConfigEntry
 from .core.model import Charger
+from .core.security import CertificateInfo
 from .core.server import CentralSystem
 from .hub import is_charger_entry
+from .security import ServerSecurity
 
 # Secrets, personal identifiers and anything that lets someone else charge on this account.
 TO_REDACT = {
@@ -28,6 +32,9 @@ TO_REDACT = {
     "BasicAuthPassword",
     "iccid",
     "imsi",
+    # Private keys (the security store's documents call them so).
+    "private_key",
+    CONF_TLS_PRIVATE_KEY_PEM,
 }
 
 
@@ -54,6 +61,37 @@ def _plain(value: Any) -> Any:
 def _bound_port(central: CentralSystem) -> int | None:
     try:
         return central.port
+    except RuntimeError:
+        return None  # stopped: Home Assistant is shutting down
+
+
+def _certificate(info: CertificateInfo) -> dict[str, Any]:
+    return {
+        "subject": info.subject_cn,
+        "issuer": info.issuer_cn,
+        "names": list(info.names),
+        "key": info.key,
+        "not_valid_after": info.not_valid_after.isoformat(),
+        "fingerprint_sha256": info.fingerprint_sha256,
+    }
+
+
+def security_diagnostics(security: ServerSecurity, tls_port: int | None) -> dict[str, Any]:
+    """The secure connection: on or off, the CA and the certificates the listener presents."""
+    active = security.active
+    return {
+        "tls_port": tls_port,
+        "ca": None if security.ca is None else _certificate(security.ca.info),
+        "own_certificate": active is not None and active.user_provided,
+        "server_certificates": []
+        if active is None
+        else [_certificate(certificate.info) for certificate in active.certificates],
+    }
+
+
+def _bound_tls_port(central: CentralSystem) -> int | None:
+    try:
+        return central.tls_port
     except RuntimeError:
         return None  # stopped: Home Assistant is shutting down
 
@@ -102,5 +140,6 @@ async def async_get_config_entry_diagnostics(
                 for charger_id, charger in sorted(server.central.chargers.items())
             },
             "auth_failures": server.directory.auth_failures(),
+            "security": security_diagnostics(server.security, _bound_tls_port(server.central)),
         }
     return async_redact_data(result, TO_REDACT)

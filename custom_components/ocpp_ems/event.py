@@ -1,17 +1,24 @@
 """Event entities: sessions starting and ending, id tags authorised or rejected, faults, vendor
-data, security events the charger reports, reservations that ended without a session.
+data, security events (those the charger reports, and our own: connections in its name that were
+refused, downgrades, profile changes), reservations that ended without a session.
 
 The modern way to trigger automations on things that happen (rather than on state)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import ChargerConfigEntry
+from .coordinator import (
+    SECURITY_DOWNGRADED,
+    SECURITY_PROFILE_CHANGED,
+    SECURITY_REFUSED,
+    ChargerConfigEntry,
+)
 from .core.model import ChargerEvent, EventKind
 from .entity import OcppEntity, async_add_described_entities
 
@@ -23,6 +30,8 @@ PARALLEL_UPDATES = 0
 class OcppEventDescription(EventEntityDescription):
     # Which core events this entity reports, and under which event type.
     kinds: dict[EventKind, str]
+    # It also reports our own security events (their types are in ``event_types``).
+    own_security_events: bool = False
 
 
 CHARGER_EVENTS: tuple[OcppEventDescription, ...] = (
@@ -47,8 +56,10 @@ CHARGER_EVENTS: tuple[OcppEventDescription, ...] = (
     OcppEventDescription(
         key="security_event",
         translation_key="security_event",
-        event_types=["reported"],
+        # "reported": by the charger; the others are ours (see coordinator.py).
+        event_types=["reported", SECURITY_REFUSED, SECURITY_DOWNGRADED, SECURITY_PROFILE_CHANGED],
         kinds={EventKind.SECURITY_EVENT: "reported"},
+        own_security_events=True,
     ),
 )
 
@@ -86,9 +97,26 @@ async def async_setup_entry(
 class OcppEventEntity(OcppEntity, EventEntity):
     entity_description: OcppEventDescription
 
+    @property
+    def available(self) -> bool:
+        """Our own security events are mostly about connections that did not get in: that
+        entity stays available while the charger is disconnected."""
+        if self.entity_description.own_security_events:
+            return self.coordinator.last_update_success
+        return super().available
+
     async def async_added_to_hass(self) -> None:
         await super().async_added_to_hass()
         self.async_on_remove(self.coordinator.async_add_event_callback(self._on_event))
+        if self.entity_description.own_security_events:
+            self.async_on_remove(
+                self.coordinator.async_add_security_callback(self._on_security_event)
+            )
+
+    @callback
+    def _on_security_event(self, event_type: str, data: dict[str, Any]) -> None:
+        self._trigger_event(event_type, {**data, "connector_id": 0})
+        self.async_write_ha_state()
 
     @callback
     def _on_event(self, event: ChargerEvent) -> None:

@@ -26,6 +26,7 @@ from .const import (
     AUTH_FAILURE_REPAIR_THRESHOLD,
     CONF_ACCEPT_ANY_ID_TAG,
     CONF_ALLOW_NEW_CHARGERS,
+    CONF_ALLOW_SECURITY_DOWNGRADE,
     CONF_AUTO_ACCEPT,
     CONF_BASE_STACK_LEVEL,
     CONF_CHARGER_ID,
@@ -50,9 +51,12 @@ from .const import (
     CONF_RATE_UNIT,
     CONF_RESPONSE_TIMEOUT,
     CONF_SAFE_CURRENT,
+    CONF_SECURITY_PROFILE,
     CONF_SERIAL,
     CONF_SERVER_ENTRY_ID,
     CONF_SINGLE_PHASE_LINE,
+    CONF_TLS_ENABLED,
+    CONF_TLS_PORT,
     CONF_VENDOR,
     DEFAULT_CHARGER_SETTINGS,
     DEFAULT_HEARTBEAT_INTERVAL,
@@ -62,6 +66,7 @@ from .const import (
     DEFAULT_PING_TIMEOUT,
     DEFAULT_PORT,
     DEFAULT_RESPONSE_TIMEOUT,
+    DEFAULT_TLS_PORT,
     DOMAIN,
     ENTRY_TYPE_CHARGER,
     ISSUE_AUTH_FAILED,
@@ -78,6 +83,7 @@ from .core.settings import (
     PauseStrategy,
     ProfilePurpose,
     RateUnitPreference,
+    SecurityProfile,
     ServerSettings,
 )
 from .save_scheduler import SaveScheduler
@@ -103,6 +109,10 @@ def server_settings(entry: ConfigEntry) -> ServerSettings:
         response_timeout_s=float(options.get(CONF_RESPONSE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT)),
         allow_new_chargers=bool(options.get(CONF_ALLOW_NEW_CHARGERS, True)),
         ocpp_versions=tuple(options.get(CONF_OCPP_VERSIONS) or DEFAULT_OCPP_VERSIONS),
+        # The wss:// listener (security profiles 2 and 3), when switched on.
+        tls_port=int(options.get(CONF_TLS_PORT, DEFAULT_TLS_PORT))
+        if options.get(CONF_TLS_ENABLED)
+        else None,
     )
 
 
@@ -138,6 +148,12 @@ def charger_settings(
         single_phase_line=int(options.get(CONF_SINGLE_PHASE_LINE, default.single_phase_line)),
         live_limit_duration_s=int(
             options.get(CONF_LIVE_LIMIT_DURATION, default.live_limit_duration_s)
+        ),
+        security_profile=SecurityProfile(
+            int(options.get(CONF_SECURITY_PROFILE, default.security_profile))
+        ),
+        allow_security_downgrade=bool(
+            options.get(CONF_ALLOW_SECURITY_DOWNGRADE, default.allow_security_downgrade)
         ),
     )
 

@@ -35,6 +35,7 @@ from .coordinator import ChargerConfigEntry
 from .core.current_control import CurrentController
 from .core.ems import ChargerDecision, Decision, Reason
 from .core.model import Charger, Connector, ConnectorStatus, PhaseValues
+from .core.settings import SecurityProfile
 from .ems_entity import EmsEntity, ems_of
 from .energy_manager import ChargerView
 from .entity import OcppEntity, async_add_described_entities
@@ -56,6 +57,7 @@ class OcppChargerSensorDescription(SensorEntityDescription):
     exists_fn: Callable[[Charger], bool] = lambda _charger: True
     # False: the value is not trustworthy yet (unavailable, see Connector.energy_settled).
     available_fn: Callable[[Charger], bool] = lambda _charger: True
+    attributes_fn: Callable[[Charger], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +84,33 @@ def _phase(
         return result
 
     return value
+
+
+# The security profile a charger connected with (OCPP 1, 2 or 3), as the sensor's states.
+SECURITY_PROFILE_STATES = [f"profile_{int(profile)}" for profile in SecurityProfile]
+
+
+def _security_profile(charger: Charger, _control: CurrentController) -> str | None:
+    security = charger.connection_security
+    return None if security is None else f"profile_{int(security.profile)}"
+
+
+def _security_attributes(charger: Charger) -> dict[str, Any]:
+    """How the connection is secured beyond the profile (nothing secret)."""
+    security = charger.connection_security
+    if security is None:
+        return {}
+    return {
+        "required_profile": f"profile_{int(security.configured_profile)}",
+        "downgraded": security.downgraded,
+        "tls_version": security.tls_version,
+        "certificate_cn": security.certificate_cn,
+    }
+
+
+def _client_certificate_expiry(charger: Charger) -> datetime | None:
+    security = charger.connection_security
+    return None if security is None else security.certificate_expires
 
 
 CHARGER_SENSORS: tuple[OcppChargerSensorDescription, ...] = (
@@ -136,6 +165,25 @@ CHARGER_SENSORS: tuple[OcppChargerSensorDescription, ...] = (
         device_class=SensorDeviceClass.TIMESTAMP,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda charger, _control: charger.last_heartbeat,
+    ),
+    OcppChargerSensorDescription(
+        key="security_profile",
+        translation_key="security_profile",
+        device_class=SensorDeviceClass.ENUM,
+        options=SECURITY_PROFILE_STATES,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_security_profile,
+        attributes_fn=_security_attributes,
+    ),
+    # Profile 3: when the client certificate it presented ends (it must get a new one before).
+    OcppChargerSensorDescription(
+        key="client_certificate_expiry",
+        translation_key="client_certificate_expiry",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda charger, _control: _client_certificate_expiry(charger),
+        # Once it has connected with a certificate (most chargers never do).
+        exists_fn=lambda charger: _client_certificate_expiry(charger) is not None,
     ),
 )
 
@@ -379,6 +427,11 @@ class OcppChargerSensor(OcppEntity, SensorEntity):
     def native_value(self) -> SensorValue:
         control = self.coordinator.central.current_control(self.coordinator.charger_id)
         return self.entity_description.value_fn(self.charger, control)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        attributes_fn = self.entity_description.attributes_fn
+        return None if attributes_fn is None else attributes_fn(self.charger)
 
 
 class OcppConnectorSensor(OcppEntity, SensorEntity):

@@ -1,6 +1,7 @@
-"""Sensors of a server entry, on the server's own device: the last refused connection, and the
-site's values while the energy manager runs (one value for all the server's chargers, so here and
-not on every charger's device).
+"""Sensors of a server entry, on the server's own device: the last refused connection, the secure
+connection's CA fingerprint and server certificate expiry (while TLS is on), and the site's values
+while the energy manager runs (one value for all the server's chargers, so here and not on every
+charger's device).
 
 The site sensors show what the energy manager saw and decided at its latest decision: the
 available surplus, the grid, PV and battery readings it used (each only where its sensor is
@@ -21,18 +22,21 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import PERCENTAGE, EntityCategory, UnitOfPower
+from homeassistant.const import PERCENTAGE, EntityCategory, Platform, UnitOfPower
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
+from .const import DOMAIN
 from .coordinator import ServerConfigEntry
 from .core.ems import Reading, SiteInputs
 from .core.ems.options import BATTERY_POWER, BATTERY_SOC, GRID_POWER, PV_POWER, EntityRef
 from .core.guard import Refusal, RefusalReason
 from .ems_entity import EmsSiteEntity, server_device_info
 from .energy_manager import EnergyManagerRuntime
+from .security import ServerSecurity
 
 LAST_REFUSAL = SensorEntityDescription(
     key="last_refused_connection",
@@ -146,12 +150,60 @@ SITE_SENSORS: tuple[SiteSensorDescription, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class SecuritySensorDescription(SensorEntityDescription):
+    """A fact of the server's secure connection (nothing secret)."""
+
+    value_fn: Callable[[ServerSecurity], datetime | str | None]
+    attributes_fn: Callable[[ServerSecurity], dict[str, Any]] | None = None
+
+
+def _certificate_attributes(security: ServerSecurity) -> dict[str, Any]:
+    active = security.active
+    return {
+        "names": [] if active is None else list(active.names),
+        "own_certificate": active is not None and active.user_provided,
+    }
+
+
+SECURITY_SENSORS: tuple[SecuritySensorDescription, ...] = (
+    # To compare with what a charger shows after installing the downloaded CA certificate.
+    SecuritySensorDescription(
+        key="ca_fingerprint",
+        translation_key="ca_fingerprint",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda security: None if security.ca is None else security.ca.fingerprint,
+    ),
+    SecuritySensorDescription(
+        key="server_certificate_expiry",
+        translation_key="server_certificate_expiry",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda security: None
+        if security.active is None
+        else security.active.not_valid_after,
+        attributes_fn=_certificate_attributes,
+    ),
+)
+
+
 @callback
 def async_setup_server_sensors(
     hass: HomeAssistant, entry: ConfigEntry, async_add_entities: AddConfigEntryEntitiesCallback
 ) -> None:
     server_entry: ServerConfigEntry = entry
     async_add_entities([OcppLastRefusalSensor(server_entry)])
+    if server_entry.runtime_data.settings.tls_port is not None:
+        async_add_entities(
+            OcppSecuritySensor(server_entry, description) for description in SECURITY_SENSORS
+        )
+    else:
+        # TLS switched off: its sensors would stay behind as "no longer provided".
+        registry = er.async_get(hass)
+        for description in SECURITY_SENSORS:
+            unique_id = f"{entry.entry_id}_{description.key}"
+            if entity_id := registry.async_get_entity_id(Platform.SENSOR, DOMAIN, unique_id):
+                registry.async_remove(entity_id)
     ems = server_entry.runtime_data.ems
     added: set[str] = set()
 
@@ -239,3 +291,29 @@ class OcppLastRefusalSensor(SensorEntity):
         self.async_on_remove(
             self._central.add_refusal_listener(lambda _refusal: self.async_write_ha_state())
         )
+
+
+class OcppSecuritySensor(SensorEntity):
+    """The CA fingerprint or the server certificate's expiry (updated when it is renewed)."""
+
+    _attr_has_entity_name = True
+    _attr_should_poll = False
+    entity_description: SecuritySensorDescription
+
+    def __init__(self, entry: ServerConfigEntry, description: SecuritySensorDescription) -> None:
+        self.entity_description = description
+        self._security = entry.runtime_data.security
+        self._attr_unique_id = f"{entry.entry_id}_{description.key}"
+        self._attr_device_info = server_device_info(entry)
+
+    @property
+    def native_value(self) -> datetime | str | None:
+        return self.entity_description.value_fn(self._security)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        attributes_fn = self.entity_description.attributes_fn
+        return None if attributes_fn is None else attributes_fn(self._security)
+
+    async def async_added_to_hass(self) -> None:
+        self.async_on_remove(self._security.async_add_listener(self.async_write_ha_state))

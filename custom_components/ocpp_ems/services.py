@@ -37,7 +37,7 @@ from .coordinator import ChargerConfigEntry
 from .core.current_control import CurrentController
 from .core.ems import Mode
 from .core.model import Charger, ControlledBy
-from .core.session import ChargerSession
+from .core.session import ChargerSession, next_request_id
 from .energy_manager import EnergyManagerRuntime
 from .entity import charger_errors, require_session
 from .hub import is_charger_entry
@@ -68,6 +68,10 @@ ATTR_ENERGY: Final = "energy_kwh"
 ATTR_TARGET_SOC: Final = "target_soc"
 ATTR_VEHICLE_CAPACITY: Final = "vehicle_capacity_kwh"
 ATTR_DEPARTURE: Final = "departure"
+ATTR_OPERATIVE: Final = "operative"
+ATTR_EXPIRY: Final = "expiry"
+ATTR_RESERVATION_ID: Final = "reservation_id"
+ATTR_SECURITY_PROFILE: Final = "security_profile"
 
 TRIGGER_MESSAGES: Final = [
     "BootNotification",
@@ -234,6 +238,18 @@ async def _unlock(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
     return None
 
 
+async def _change_availability(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    status = await target.session().change_availability(
+        target.wanted_connector(call), operative=call.data[ATTR_OPERATIVE]
+    )
+    return {"status": status}
+
+
+async def _clear_cache(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    await target.session().clear_cache()
+    return None
+
+
 async def _update_firmware(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
     retrieve: datetime = call.data.get(ATTR_RETRIEVE_DATE) or dt_util.utcnow()
     await target.session().update_firmware(
@@ -245,6 +261,39 @@ async def _update_firmware(target: ChargerTarget, call: ServiceCall) -> ServiceR
 async def _request_diagnostics(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
     file_name = await target.session().request_diagnostics(call.data[ATTR_URL])
     return {"file_name": file_name}
+
+
+# --- reservations ----------
+async def _reserve_now(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    """Reserve a connector (the call's or device's; else the only one, else any: 0) for a tag;
+    the response carries the reservation id we picked, for ``cancel_reservation``."""
+    expiry = dt_util.as_utc(call.data[ATTR_EXPIRY])
+    if expiry <= dt_util.utcnow():
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="expiry_in_past",
+            translation_placeholders={"expiry": expiry.isoformat()},
+        )
+    connector_id = target.wanted_connector(call)
+    if connector_id is None:
+        connector_id = 1 if target.charger.capabilities.number_of_connectors == 1 else 0
+    reservation_id = next_request_id()
+    await target.session().reserve_now(connector_id, call.data[ATTR_ID_TAG], expiry, reservation_id)
+    return {"reservation_id": reservation_id}
+
+
+async def _cancel_reservation(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    await target.session().cancel_reservation(call.data[ATTR_RESERVATION_ID])
+    return None
+
+
+# --- security ----------
+async def _upgrade_security(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    """Move the charger to another security profile (upgrade.py); returns once it accepted, the
+    outcome comes as a ``profile_changed`` security event (and a repair when rolled back)."""
+    upgrades = target.entry.runtime_data.server_entry.runtime_data.upgrades
+    await upgrades.async_upgrade(target.entry, call.data[ATTR_SECURITY_PROFILE])
+    return {"status": "waiting"}
 
 
 # --- smart charging and vendor extensions ----------
@@ -356,10 +405,13 @@ def _location(value: Any) -> str:
 
 
 def _profile(value: Any) -> dict[str, Any]:
-    """A raw charging profile: a mapping with at least the keys every OCPP version needs."""
+    """A raw charging profile: a mapping with an id (1.6 ``chargingProfileId``, 2.x ``id``) and a
+    schedule; the charger's version checks the rest when it is sent (``invalid_command``)."""
     if not isinstance(value, dict):
         raise probatio.Invalid("profile must be a mapping")
-    missing = [key for key in ("chargingProfileId", "chargingSchedule") if key not in value]
+    missing = [] if "chargingProfileId" in value or "id" in value else ["chargingProfileId (id)"]
+    if "chargingSchedule" not in value:
+        missing.append("chargingSchedule")
     if missing:
         raise probatio.Invalid(f"profile lacks {', '.join(missing)}")
     return value
@@ -412,6 +464,12 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
         schema={probatio.Optional(ATTR_TYPE, default="soft"): probatio.In(RESET_TYPES)},
     ),
     "unlock": ServiceSpec(handler=_unlock, schema=_CONNECTOR),
+    "change_availability": ServiceSpec(
+        handler=_change_availability,
+        schema={**_CONNECTOR, probatio.Required(ATTR_OPERATIVE): cv.boolean},
+        response=SupportsResponse.OPTIONAL,
+    ),
+    "clear_cache": ServiceSpec(handler=_clear_cache, schema={}),
     "update_firmware": ServiceSpec(
         handler=_update_firmware,
         schema={
@@ -425,6 +483,32 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
     "request_diagnostics": ServiceSpec(
         handler=_request_diagnostics,
         schema={probatio.Required(ATTR_URL): _location},
+        response=SupportsResponse.OPTIONAL,
+    ),
+    "reserve_now": ServiceSpec(
+        handler=_reserve_now,
+        schema={
+            **_CONNECTOR,
+            probatio.Required(ATTR_ID_TAG): cv.string,
+            probatio.Required(ATTR_EXPIRY): cv.datetime,
+        },
+        response=SupportsResponse.OPTIONAL,
+    ),
+    "cancel_reservation": ServiceSpec(
+        handler=_cancel_reservation,
+        schema={
+            probatio.Required(ATTR_RESERVATION_ID): probatio.All(
+                probatio.Coerce(int), probatio.Range(min=0)
+            )
+        },
+    ),
+    "upgrade_security": ServiceSpec(
+        handler=_upgrade_security,
+        schema={
+            probatio.Required(ATTR_SECURITY_PROFILE): probatio.All(
+                probatio.Coerce(int), probatio.In([1, 2, 3])
+            )
+        },
         response=SupportsResponse.OPTIONAL,
     ),
     "clear_charging_profiles": ServiceSpec(

@@ -9,6 +9,7 @@ from websockets.asyncio.client import ClientConnection
 
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.protocol import SessionFactory
+from custom_components.ocpp_ems.core.security import TlsContextSource
 from custom_components.ocpp_ems.core.server import CentralSystem
 from custom_components.ocpp_ems.core.settings import ChargerSettings, ServerSettings
 
@@ -48,7 +49,7 @@ async def make_central(
     """Start CentralSystems (real server, real sockets); every one is stopped after the test.
 
     Keyword arguments: ``factories`` (adapters by version, default: the real registry), ``store``,
-    ``settings``, ``directory``.
+    ``settings``, ``directory``, ``tls`` (the TLS context or context source of the wss listener).
     """
     started: list[CentralSystem] = []
 
@@ -58,12 +59,14 @@ async def make_central(
         store: MemoryStore | None = None,
         settings: ServerSettings | None = None,
         directory_: MemoryDirectory | None = None,
+        tls: TlsContextSource | None = None,
     ) -> CentralSystem:
         central = CentralSystem(
             settings or server_settings,
             directory_ or directory,
             store,
             factories=factories,
+            tls=tls,
         )
         await central.start()
         started.append(central)

@@ -12,7 +12,7 @@ from typing import Any
 
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.model import ChargerInfo
-from custom_components.ocpp_ems.core.settings import ChargerSettings
+from custom_components.ocpp_ems.core.settings import ChargerSettings, SecurityProfile
 
 
 @dataclass
@@ -66,6 +66,12 @@ class MemoryDirectory:
         self.admissions[charger_id] = Admission.ACCEPTED
         if password is not None:
             self.passwords[charger_id] = password
+
+    def set_security(self, charger_id: str, profile: int, *, allow_downgrade: bool = False) -> None:
+        """What the HA layer does when the user moves a charger to another security profile."""
+        settings = self.settings(charger_id)
+        settings.security_profile = SecurityProfile(profile)
+        settings.allow_security_downgrade = allow_downgrade
 
 
 @dataclass

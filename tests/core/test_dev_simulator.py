@@ -305,13 +305,11 @@ async def test_simulator_answers_every_command(
         await wait_until(lambda: connector.status is ConnectorStatus.AVAILABLE, "unplugged")
         assert not station.state.plugged
 
-        if version != "1.6":
-            change_availability = session.change_availability  # type: ignore[attr-defined]
-            assert await change_availability(1, operative=False) == "Accepted"
-            await wait_until(lambda: connector.status is ConnectorStatus.UNAVAILABLE, "out")
-            assert await change_availability(1, operative=True) == "Accepted"
-            await wait_until(lambda: connector.status is ConnectorStatus.AVAILABLE, "back")
-            await session.clear_cache()  # type: ignore[attr-defined]
+        assert await session.change_availability(1, operative=False) == "Accepted"
+        await wait_until(lambda: connector.status is ConnectorStatus.UNAVAILABLE, "out")
+        assert await session.change_availability(1, operative=True) == "Accepted"
+        await wait_until(lambda: connector.status is ConnectorStatus.AVAILABLE, "back")
+        await session.clear_cache()
 
         await session.update_firmware("https://example.invalid/fw.bin", now())
         await wait_until(lambda: charger.firmware_status == "Installed", "firmware status")

@@ -20,6 +20,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from custom_components.ocpp_ems.core import handshake as handshake_module
 from custom_components.ocpp_ems.core import server as server_module
 from custom_components.ocpp_ems.core.auth import password_to_authorization_key
 from custom_components.ocpp_ems.core.directory import Admission
@@ -32,6 +33,10 @@ from custom_components.ocpp_ems.core.guard import (
     Refusal,
     RefusalReason,
 )
+from custom_components.ocpp_ems.core.handshake import (
+    REFUSAL_WARNING_WINDOW_S,
+    REFUSAL_WARNINGS_PER_WINDOW,
+)
 from custom_components.ocpp_ems.core.model import (
     Charger,
     ChargerEvent,
@@ -41,8 +46,6 @@ from custom_components.ocpp_ems.core.model import (
 from custom_components.ocpp_ems.core.persistence import state_from_dict, state_to_dict
 from custom_components.ocpp_ems.core.protocol import SessionFactory, select_version
 from custom_components.ocpp_ems.core.server import (
-    REFUSAL_WARNING_WINDOW_S,
-    REFUSAL_WARNINGS_PER_WINDOW,
     CentralSystem,
     ProvisionResult,
     parse_charger_id,
@@ -90,12 +93,16 @@ class EchoSession(ChargerSession):
         raise CommandNotSupportedError("test")
 
     reset = unlock = remote_start = remote_stop = get_configuration = set_configuration = (
-        trigger_message
-    ) = data_transfer = update_firmware = request_diagnostics = send_local_list = (
-        get_local_list_version
-    ) = reserve_now = cancel_reservation = set_limit_profile = set_raw_profile = clear_profiles = (
-        get_composite_limit
-    ) = _unsupported
+        change_availability
+    ) = clear_cache = trigger_message = data_transfer = update_firmware = request_diagnostics = (
+        send_local_list
+    ) = get_local_list_version = reserve_now = cancel_reservation = set_limit_profile = (
+        set_raw_profile
+    ) = clear_profiles = get_composite_limit = _unsupported
+    # Security (profiles 2 and 3): certificates, security profile, signed firmware, logs.
+    install_root_certificate = get_installed_certificate_ids = delete_certificate = (
+        request_new_client_certificate
+    ) = set_security_profile = set_network_profile = signed_update_firmware = get_log = _unsupported
 
 
 class StubbornSession(EchoSession):
@@ -1329,11 +1336,11 @@ async def test_reprovision_and_forget_password(
 async def test_warned_refusals_are_bounded(
     central: CentralSystem, directory: MemoryDirectory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(server_module, "_MAX_WARNED_REFUSALS", 1)
+    monkeypatch.setattr(handshake_module, "_MAX_WARNED_REFUSALS", 1)
     for charger_id in ("A", "B"):
         directory.admissions[charger_id] = Admission.REJECTED
         await refused(central, f"/{charger_id}")
-    assert list(central._warned) == [("B", RefusalReason.REJECTED)]
+    assert list(central._handshake._warned) == [("B", RefusalReason.REJECTED)]
 
 
 async def test_housekeeping_runs_by_itself(

@@ -66,6 +66,29 @@ async def test_core_commands(h: Harness, sim: SimCharger) -> None:
         await session.remote_stop("not-a-number")
 
 
+async def test_availability_and_cache(h: Harness, sim: SimCharger) -> None:
+    session = h.session
+    assert await session.change_availability(None, operative=False) == "Accepted"
+    assert await session.change_availability(2, operative=True) == "Accepted"
+    assert sim.actions("ChangeAvailability") == [
+        {"connector_id": 0, "type": "Inoperative"},  # 0: the whole charger
+        {"connector_id": 2, "type": "Operative"},
+    ]
+    sim.status_override["ChangeAvailability"] = "Scheduled"  # after the running transaction
+    assert await session.change_availability(1, operative=False) == "Scheduled"
+    sim.status_override["ChangeAvailability"] = "Rejected"
+    with pytest.raises(CommandRejectedError) as err:
+        await session.change_availability(1, operative=False)
+    assert (err.value.action, err.value.status) == ("ChangeAvailability", "Rejected")
+
+    await session.clear_cache()
+    assert sim.actions("ClearCache") == [{}]
+    sim.status_override["ClearCache"] = "Rejected"
+    with pytest.raises(CommandRejectedError) as err:
+        await session.clear_cache()
+    assert (err.value.action, err.value.status) == ("ClearCache", "Rejected")
+
+
 async def test_configuration_commands(h: Harness, sim: SimCharger) -> None:
     session = h.session
     sim.config["AuthorizationKey"] = "secret"
@@ -256,6 +279,9 @@ async def test_unsupported_feature_profile(h: Harness, sim: SimCharger) -> None:
     ):
         with pytest.raises(CommandNotSupportedError):
             await command
+    # Both are Core: still sent.
+    assert await h.session.change_availability(1, operative=True) == "Accepted"
+    await h.session.clear_cache()
 
 
 async def test_call_error_and_timeout(h: Harness, sim: SimCharger) -> None:

@@ -126,6 +126,20 @@ async def test_on_accepted_provisions_password_then_triggers_boot(
     await wait_for(lambda: h.booted == 1)  # triggered boot, now Accepted
 
 
+async def test_on_accepted_never_lowers_the_security_profile(
+    h: Harness, directory: MemoryDirectory
+) -> None:
+    """A charger already at security profile 2 gets the password, not "SecurityProfile 1"."""
+    directory.admissions[CHARGER_ID] = Admission.PENDING
+    sim = await h.charger_client(boot=False)
+    await sim.boot()
+    h.charger.configuration["SecurityProfile"] = "2"
+    directory.accept(CHARGER_ID, "pw")
+    await h.session.on_accepted("pw")
+    assert [c["key"] for c in sim.actions("ChangeConfiguration")] == ["AuthorizationKey"]
+    assert h.charger.auth_provisioned
+
+
 async def test_on_accepted_rejected_key_is_not_provisioned(
     h: Harness, directory: MemoryDirectory
 ) -> None:

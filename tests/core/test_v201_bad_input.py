@@ -63,8 +63,8 @@ def tx_payload(
         ('[7, "x1", "Heartbeat", {}]', "x1", "MessageTypeNotSupported"),
         ('[2, "x3", "Heartbeat"]', "x3", "RpcFrameworkError"),
         ('[2, "x5", "NoSuchAction", {}]', "x5", "NotImplemented"),
-        # Known to 2.x, not handled here (Plug & Charge certificates): recognised, not supported.
-        ('[2, "x6", "SignCertificate", {"csr": "x"}]', "x6", "NotSupported"),
+        # Known to 2.x, not handled here (CSMS -> station actions): recognised, not supported.
+        ('[2, "x6", "ClearCache", {}]', "x6", "NotSupported"),
         ('[2, "x7", "Reset", {"type": "Immediate"}]', "x7", "NotSupported"),
     ],
 )
@@ -219,7 +219,7 @@ async def test_unknown_evse_is_booked_as_the_station_says(h: Harness) -> None:
     sim = await h.charger_client(boot=False)
     await sim.status(1, 1, "Available")
     await sim.status(7, 1, "Occupied")
-    assert h.charger.connectors[7].status is ConnectorStatus.OCCUPIED
+    assert h.charger.connectors[7].status is ConnectorStatus.PREPARING
     await start(sim, "E7", evse=7)
     assert h.charger.connectors[7].transaction is not None
     assert h.charger.connectors[1].transaction is None

@@ -14,7 +14,7 @@ import pytest
 from custom_components.ocpp_ems.core.errors import CommandRejectedError
 from custom_components.ocpp_ems.core.limits import LimitRules
 from custom_components.ocpp_ems.core.model import Capabilities, ChargingRateUnit
-from custom_components.ocpp_ems.core.protocol.common import capped_local_list
+from custom_components.ocpp_ems.core.protocol.common import capped_local_list, expect_status
 from custom_components.ocpp_ems.core.protocol.measurands import (
     MeasurandRules,
     negotiate_measurands,
@@ -25,7 +25,7 @@ from custom_components.ocpp_ems.core.protocol.v201.charging_profiles import (
     composite_limit,
     target_evse,
 )
-from custom_components.ocpp_ems.core.protocol.v201.commands import expect_status, id_token
+from custom_components.ocpp_ems.core.protocol.v201.commands import id_token
 from custom_components.ocpp_ems.core.protocol.v201.device_model import (
     LEGACY_KEYS,
     DeviceModel,

@@ -15,7 +15,7 @@ from custom_components.ocpp_ems.core.auth import generate_password
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.model import ChargingRateUnit
 from custom_components.ocpp_ems.core.protocol.v201.provisioning import Provisioning
-from custom_components.ocpp_ems.core.settings import ServerSettings
+from custom_components.ocpp_ems.core.settings import ChargerSettings, ServerSettings
 
 from .fakes import MemoryDirectory
 from .v16_harness import Harness
@@ -78,6 +78,9 @@ async def test_boot_reads_the_device_model(h: Harness) -> None:
     sampled = sim.device_model[actual("SampledDataCtrlr", "TxUpdatedMeasurands")]
     assert sampled.split(",")[:2] == ["Energy.Active.Import.Register", "Power.Active.Import"]
     assert configuration[MEASURANDS] == sampled
+    # 1.6's Temperature is no 2.x measurand: never asked for (a strict station refuses the list).
+    assert "Temperature" in ChargerSettings().measurands
+    assert "Temperature" not in sampled
     # Clock-aligned data is off at this station: left alone.
     assert sim.device_model[actual("AlignedDataCtrlr", "Measurands")] == (
         "Energy.Active.Import.Register"

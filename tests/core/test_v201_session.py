@@ -18,6 +18,7 @@ from custom_components.ocpp_ems.core.pacing import phase
 from custom_components.ocpp_ems.core.protocol import OCPP16, OCPP21, OCPP201
 from custom_components.ocpp_ems.core.protocol.incoming import HEARTBEAT_SPREAD, PENDING_RETRY_S
 from custom_components.ocpp_ems.core.protocol.v201 import V21Session, V201Session
+from custom_components.ocpp_ems.core.protocol.v201.session import PROFILE_REPORTS_KEPT
 from custom_components.ocpp_ems.core.server import CentralSystem
 from custom_components.ocpp_ems.core.settings import ServerSettings
 
@@ -109,7 +110,7 @@ async def test_notify_report_page_is_acknowledged(h: Harness) -> None:
     ("reported", "expected"),
     [
         ("Available", ConnectorStatus.AVAILABLE),
-        ("Occupied", ConnectorStatus.OCCUPIED),
+        ("Occupied", ConnectorStatus.PREPARING),
         ("Reserved", ConnectorStatus.RESERVED),
         ("Unavailable", ConnectorStatus.UNAVAILABLE),
         ("Faulted", ConnectorStatus.FAULTED),
@@ -128,9 +129,9 @@ async def test_status_of_an_evse_with_two_connectors(h: Harness) -> None:
     sim = await h.charger_client(boot=False)
     await sim.status(1, 1, "Available", now_iso(-30))
     await sim.status(1, 2, "Occupied", now_iso(-20))  # the car is on the cable
-    assert h.charger.connectors[1].status is ConnectorStatus.OCCUPIED
+    assert h.charger.connectors[1].status is ConnectorStatus.PREPARING
     await sim.status(1, 1, "Faulted", now_iso(-10))  # the socket faulted: the cable still works
-    assert h.charger.connectors[1].status is ConnectorStatus.OCCUPIED
+    assert h.charger.connectors[1].status is ConnectorStatus.PREPARING
     await sim.status(1, 2, "Available", now_iso(-5))
     assert h.charger.connectors[1].status is ConnectorStatus.AVAILABLE
     await sim.status(1, 2, "Unavailable", now_iso(-4))
@@ -142,7 +143,7 @@ async def test_older_status_never_overwrites_newer(h: Harness) -> None:
     sim = await h.charger_client(boot=False)
     await sim.status(1, 1, "Occupied", now_iso(-5))
     await sim.status(1, 1, "Available", now_iso(-50))  # delayed
-    assert h.charger.connectors[1].status is ConnectorStatus.OCCUPIED
+    assert h.charger.connectors[1].status is ConnectorStatus.PREPARING
 
 
 @pytest.mark.parametrize(
@@ -152,7 +153,7 @@ async def test_older_status_never_overwrites_newer(h: Harness) -> None:
         ("SuspendedEV", ConnectorStatus.SUSPENDED_EV),
         ("SuspendedEVSE", ConnectorStatus.SUSPENDED_EVSE),
         ("EVConnected", ConnectorStatus.PREPARING),
-        ("Idle", ConnectorStatus.OCCUPIED),
+        ("Idle", ConnectorStatus.PREPARING),
     ],
 )
 async def test_charging_state_refines_occupied(
@@ -619,6 +620,30 @@ async def test_monitoring_and_limit_notifications_are_acknowledged(h: Harness) -
     assert [a.error_code for a in answers] == [None] * len(answers)
     assert [a.payload for a in answers] == [{}] * len(answers)
     assert h.session.profile_reports[0]["requestId"] == 2
+    # Unasked reports do not pile up: only the latest are kept.
+    report = {
+        "chargingLimitSource": "CSO",
+        "evseId": 1,
+        "chargingProfile": [
+            {
+                "id": 1,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": [
+                    {
+                        "id": 1,
+                        "chargingRateUnit": "A",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}],
+                    }
+                ],
+            }
+        ],
+    }
+    for request_id in range(3, 3 + PROFILE_REPORTS_KEPT):
+        await sim.request("ReportChargingProfiles", {"requestId": request_id, **report})
+    assert len(h.session.profile_reports) == PROFILE_REPORTS_KEPT
+    assert h.session.profile_reports[0]["requestId"] == 3
 
 
 # --- Negotiation (real CentralSystem) -----------------------------------------------------------

@@ -237,6 +237,15 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
     def on_reset(self, type: str, **kwargs: Any) -> Any:
         return call_result.Reset(status=self._record("Reset", {"type": type}))
 
+    @on(Action.change_availability)
+    def on_change_availability(self, connector_id: int, type: str, **kwargs: Any) -> Any:
+        status = self._record("ChangeAvailability", {"connector_id": connector_id, "type": type})
+        return call_result.ChangeAvailability(status=status)
+
+    @on(Action.clear_cache)
+    def on_clear_cache(self, **kwargs: Any) -> Any:
+        return call_result.ClearCache(status=self._record("ClearCache", {}))
+
     @on(Action.unlock_connector)
     def on_unlock(self, connector_id: int, **kwargs: Any) -> Any:
         self._record("UnlockConnector", {"connector_id": connector_id})

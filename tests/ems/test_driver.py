@@ -626,10 +626,14 @@ async def test_session_energy_split_by_source_over_updates_and_a_new_session() -
     assert view.transaction_id == "t2"
     assert (view.solar_wh, view.battery_wh, view.grid_wh) == (0.0, 0.0, 500.0)
     assert view.settled
-    # Session over: the split stays as it was.
-    r.model.connector(1).transaction = None
-    await r.step(grid=-5000.0, pv=6000.0, charger=ev(0.0, power=0.0))
-    assert (view.transaction_id, view.grid_wh, view.attributed_wh) == ("t2", 500.0, 500.0)
+    # Session over: its end message's energy is still its own, by the mix seen before it (all
+    # grid); after that the split stays as it was.
+    connector = r.model.connector(1)
+    connector.last_transaction, connector.transaction = connector.transaction, None
+    await r.step(grid=-5000.0, pv=6000.0, charger=ev(800.0, power=0.0))
+    assert (view.transaction_id, view.grid_wh, view.attributed_wh) == ("t2", 800.0, 800.0)
+    await r.step(grid=-5000.0, pv=6000.0, charger=ev(800.0, power=0.0))
+    assert (view.solar_wh, view.grid_wh, view.attributed_wh) == (0.0, 800.0, 800.0)
 
 
 async def test_inputs_of_a_charger_not_under_the_driver_are_ignored() -> None:

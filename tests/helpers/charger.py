@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -334,6 +335,17 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
         status = await self._answer("Reset", {"type": type}, "Accepted")
         return call_result.Reset(status=status)
 
+    @on(Action.change_availability)
+    async def on_change_availability(self, connector_id: int, type: str, **kwargs: Any) -> Any:
+        payload = {"connector_id": connector_id, "type": type}
+        status = await self._answer("ChangeAvailability", payload, "Accepted")
+        return call_result.ChangeAvailability(status=status)
+
+    @on(Action.clear_cache)
+    async def on_clear_cache(self, **kwargs: Any) -> Any:
+        status = await self._answer("ClearCache", {}, "Accepted")
+        return call_result.ClearCache(status=status)
+
     @on(Action.unlock_connector)
     async def on_unlock(self, connector_id: int, **kwargs: Any) -> Any:
         status = await self._answer("UnlockConnector", {"connector_id": connector_id}, "Unlocked")
@@ -394,21 +406,28 @@ async def charger_connection(
     *,
     password: bytes | None = None,
     local_address: str | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    factory: Callable[..., SimCharger] | None = None,
     **kwargs: Any,
 ) -> AsyncIterator[SimCharger]:
     """Connect a simulated charger (no BootNotification yet); disconnect it on exit.
 
-    ``local_address``: connect from another loopback address (e.g. 127.0.0.2)."""
+    ``local_address``: connect from another loopback address (e.g. 127.0.0.2). ``ssl_context``:
+    connect over ``wss://`` (``port`` is then the TLS listener's). ``factory``: a SimCharger
+    subclass (it gets ``kwargs``)."""
     headers = {} if password is None else {"Authorization": basic_auth_header(charger_id, password)}
     extra: dict[str, Any] = {} if local_address is None else {"local_addr": (local_address, 0)}
+    if ssl_context is not None:
+        extra["ssl"] = ssl_context
+    scheme = "ws" if ssl_context is None else "wss"
     websocket = await connect(
-        f"ws://127.0.0.1:{port}/{charger_id}",
+        f"{scheme}://127.0.0.1:{port}/{charger_id}",
         subprotocols=["ocpp1.6"],  # type: ignore[list-item]
         additional_headers=headers,
         open_timeout=5,
         **extra,
     )
-    charger = SimCharger(charger_id, websocket, **kwargs)
+    charger = (factory or SimCharger)(charger_id, websocket, **kwargs)
     runner = asyncio.get_running_loop().create_task(charger.start())
     try:
         yield charger

@@ -8,8 +8,12 @@
 // It drives one whole session and prints ONE JSON OBJECT PER LINE on stdout (the test parses them):
 //   connected, boot, heartbeat, status, authorize, start_transaction, meter_values (repeated),
 //   waiting_for_limit, received (one per incoming call, with the limit for SetChargingProfile),
-//   limit_changed, stop_transaction, done  -- or `error` (exit code != 0).
+//   limit_changed, stop_transaction, done  -- or `error` (exit code != 0); with --csr also
+//   sign_certificate, certificate_signed and a `reconnect` + `connected` with the certificate;
+//   downgrade_refused: a ChangeConfiguration(SecurityProfile) below the profile it connects with.
 // Every strict-mode schema failure is printed as `strict_validation_failure` and makes the exit code 4.
+// A connection that cannot be opened (TLS failure, HTTP refusal) prints `connect_failed` (the HTTP
+// status or the TLS error code) and exits with code 6; no CertificateSigned in time: code 7.
 //
 // Usage: node charger.mjs <ws-url-ending-in-charger-id> [options]     (or OCPP_URL=...)
 //   --password P           Basic-auth password (env OCPP_PASSWORD); also learnt from AuthorizationKey
@@ -23,8 +27,30 @@
 //   --expect-limit A       wait until the composite limit equals A amperes (default: any new profile)
 //   --limit-timeout-ms MS  give up waiting for the limit change (default 30000, exit code 2)
 //   --settle-ms MS         pause after boot so the server can configure us (default 300)
+//   --cert-timeout-ms MS   with --csr: wait this long for CertificateSigned (default 15000)
+//   TLS (wss:// URLs, security profiles 2 and 3): --ca, --cert, --key, --csr, --tls-min-version,
+//                          --tls-max-version, --ciphers (see common.mjs TLS_OPTIONS)
+import { readFileSync } from 'node:fs';
+
 import { RPCClient } from 'ocpp-rpc';
-import { activePeriod, emit, fail, later, now, parseOptions, round1, runMain, sleep, toAmps, watchWire } from './common.mjs';
+import {
+  activePeriod,
+  connectError,
+  connectionProfile,
+  emit,
+  fail,
+  hasClientCertificate,
+  later,
+  now,
+  parseOptions,
+  round1,
+  runMain,
+  sleep,
+  storeCertificate,
+  toAmps,
+  watchWire,
+  wsOptions,
+} from './common.mjs';
 
 // ---------------------------------------------------------------------------------------- options
 const opts = parseOptions(
@@ -38,6 +64,7 @@ const opts = parseOptions(
     expectLimit: undefined,
     limitTimeoutMs: 30000,
     settleMs: 300,
+    certTimeoutMs: 15000,
   },
   {
     numeric: {
@@ -48,11 +75,13 @@ const opts = parseOptions(
       '--expect-limit': 'expectLimit',
       '--limit-timeout-ms': 'limitTimeoutMs',
       '--settle-ms': 'settleMs',
+      '--cert-timeout-ms': 'certTimeoutMs',
     },
     strings: { '--id-tag': 'idTag' },
   },
   'node charger.mjs ws://host:port/path/CHARGER_ID [options]',
 );
+if (opts.csrFile && !(opts.certFile && opts.keyFile)) throw new Error('--csr needs --cert (written) and --key');
 
 const wire = { strict: 0 }; // strict-mode schema failures seen (see common.watchWire)
 
@@ -81,11 +110,13 @@ const config = new Map(
     SendLocalListMaxLength: ['100', true],
     AuthorizeRemoteTxRequests: ['false', false],
     WebSocketPingInterval: ['0', false],
-    SecurityProfile: ['0', false],
+    SecurityProfile: [String(connectionProfile(opts, opts.password)), false],
   }).map(([key, [value, readonly]]) => [key, { value, readonly }]),
 );
 // AuthorizationKey is write-only (security whitepaper): never reported by GetConfiguration.
 let authorizationKey;
+// Security extension: root certificates the central system installed (InstallCertificate).
+const installedCertificates = [];
 
 const state = {
   energyWh: opts.meterStart,
@@ -244,6 +275,11 @@ function registerHandlers(cli) {
     if (!entry) return { status: 'NotSupported' };
     if (entry.readonly) return { status: 'Rejected' };
     if (key === 'SecurityProfile') {
+      // Never down (1.6 security whitepaper: a lower security profile is rejected).
+      if (Number(value) < Number(entry.value)) {
+        emit('downgrade_refused', { from: Number(entry.value), to: Number(value) });
+        return { status: 'Rejected' };
+      }
       if (value === '1' && authorizationKey) {
         entry.value = value;
         // Move to Basic auth: reconnect with the new password once this answer is out.
@@ -399,6 +435,46 @@ function registerHandlers(cli) {
     later(async () => cli.call('DiagnosticsStatusNotification', { status: 'Uploading' }));
     return { fileName: 'diagnostics.log' };
   });
+
+  // --- 1.6 security extension (security whitepaper): the certificate of security profile 3 ---
+  cli.handle('CertificateSigned', ({ params }) => {
+    const chain = params.certificateChain;
+    const ok = Boolean(opts.csrFile && opts.certFile) && chain.includes('BEGIN CERTIFICATE');
+    received('CertificateSigned', { certificates: (chain.match(/BEGIN CERTIFICATE/g) ?? []).length }, { status: ok ? 'Accepted' : 'Rejected' });
+    if (!ok) return { status: 'Rejected' };
+    storeCertificate(opts, chain);
+    emit('certificate_signed', { chain_length: chain.length });
+    // Answer first, then use the certificate: drop the connection, come back with it (without
+    // Basic auth) and boot, as after a change of SecurityProfile.
+    later(async () => {
+      await reconnect(cli, 'certificate_signed', { password: undefined });
+      if (!booting) await boot(cli);
+      reconnected?.();
+    });
+    return { status: 'Accepted' };
+  });
+  cli.handle('InstallCertificate', ({ params }) => {
+    installedCertificates.push(params);
+    received('InstallCertificate', { certificateType: params.certificateType }, { status: 'Accepted' });
+    return { status: 'Accepted' };
+  });
+  cli.handle('ExtendedTriggerMessage', ({ params }) => {
+    const send = {
+      BootNotification: async () => {
+        if (bootWaiter) bootWaiter();
+        else if (!booting && !reconnecting) await boot(cli);
+      },
+      Heartbeat: async () => cli.call('Heartbeat', {}),
+      StatusNotification: async () => cli.call('StatusNotification', statusParams(params.connectorId ?? CONNECTOR, currentStatus())),
+      MeterValues: async () => sendMeterValues(cli, 'Trigger'),
+      SignChargePointCertificate: opts.csrFile ? async () => signCertificate(cli) : undefined,
+    }[params.requestedMessage];
+    const status = send ? 'Accepted' : 'Rejected';
+    received('ExtendedTriggerMessage', params, { status });
+    if (send) later(send);
+    return { status };
+  });
+
   cli.handle(({ method, params }) => {
     received(method, params, { status: 'NotImplemented' });
     const err = new Error(`${method} not implemented by the test charger`);
@@ -421,23 +497,83 @@ async function setStatus(cli, s) {
 let reconnecting; // a promise while we reconnect with a new password
 let booting = false;
 
-async function reconnectWithPassword(cli) {
-  // As a real charger does after SecurityProfile 0 -> 1: drop the connection, come back with Basic
-  // auth (username = identity, password = AuthorizationKey bytes) and boot again.
-  reconnecting = (async () => {
-    emit('reconnect', { reason: 'security_profile_1' });
-    await cli.close({ code: 1000, reason: 'SecurityProfile changed' });
-    cli.reconfigure({ password: authorizationKey });
+let password = opts.password;
+
+// The connection as it stands now: Basic auth with `password` (if any), TLS as the options and the
+// certificate file say.
+function connectionLine() {
+  const profile = connectionProfile(opts, password);
+  config.get('SecurityProfile').value = String(profile);
+  return {
+    protocol: cli.protocol,
+    identity: opts.identity,
+    basic_auth: Boolean(password),
+    tls: opts.url.startsWith('wss://'),
+    client_certificate: hasClientCertificate(opts),
+    security_profile: profile,
+  };
+}
+
+async function openConnection(cli) {
+  try {
     await cli.connect();
-    emit('connected', { protocol: cli.protocol, identity: opts.identity, basic_auth: true });
+  } catch (err) {
+    emit('connect_failed', connectError(err));
+    throw fail(`connection failed: ${err?.message ?? err}`, 6);
+  }
+  emit('connected', connectionLine());
+}
+
+// Drop the connection and come back with new credentials (`password`; TLS options re-read, so a
+// certificate written meanwhile is used).
+async function reconnect(cli, reason, credentials) {
+  reconnecting = (async () => {
+    emit('reconnect', { reason });
+    await cli.close({ code: 1000, reason });
+    ({ password } = credentials);
+    cli.reconfigure({ password, wsOpts: wsOptions(opts) });
+    await openConnection(cli);
   })();
   try {
     await reconnecting;
   } finally {
     reconnecting = undefined;
   }
+}
+let reconnected; // resolve() of the main flow's wait for the certificate (reconnected and booted)
+
+async function reconnectWithPassword(cli) {
+  // As a real charger does after SecurityProfile 0 -> 1: drop the connection, come back with Basic
+  // auth (username = identity, password = AuthorizationKey bytes) and boot again.
+  await reconnect(cli, 'security_profile_1', { password: authorizationKey });
   if (bootWaiter) bootWaiter(); // the main flow is waiting in its boot loop: it boots again
   else if (!booting) await boot(cli);
+}
+
+// Security profile 3 (security whitepaper, "Installation of a Charge Point certificate"): send the
+// CSR; the central system signs it and sends CertificateSigned (handled above: the certificate is
+// written and the charger reconnects with it, without Basic auth).
+async function signCertificate(cli) {
+  const csr = readFileSync(opts.csrFile, 'utf8');
+  const res = await cli.call('SignCertificate', { csr });
+  emit('sign_certificate', { status: res.status });
+  if (res.status !== 'Accepted') throw fail('SignCertificate not accepted', 7);
+}
+
+async function certificateRound(cli) {
+  const done = new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(fail(`no CertificateSigned within ${opts.certTimeoutMs} ms`, 7)),
+      opts.certTimeoutMs,
+    );
+    reconnected = () => {
+      clearTimeout(timer);
+      reconnected = undefined;
+      resolve();
+    };
+  });
+  await signCertificate(cli);
+  await done;
 }
 
 async function bootCall(cli, params) {
@@ -514,23 +650,26 @@ function waitForLimitChange(cli, sinceMs) {
   });
 }
 
+let cli;
+
 async function main() {
-  const cli = new RPCClient({
+  cli = new RPCClient({
     endpoint: opts.endpoint,
     identity: opts.identity,
     protocols: ['ocpp1.6'],
     strictMode: true,
-    password: opts.password,
+    password,
     reconnect: false,
     callTimeoutMs: 20000,
+    wsOpts: wsOptions(opts),
   });
   watchWire(cli, wire);
   registerHandlers(cli);
 
-  await cli.connect();
-  emit('connected', { protocol: cli.protocol, identity: opts.identity, basic_auth: Boolean(opts.password) });
+  await openConnection(cli);
 
   await boot(cli);
+  if (opts.csrFile && !hasClientCertificate(opts)) await certificateRound(cli);
   const hb = await cli.call('Heartbeat', {});
   emit('heartbeat', { current_time: hb.currentTime });
   await cli.call('StatusNotification', statusParams(0, 'Available'));

@@ -22,9 +22,10 @@
 // received (one per incoming call, with what the station made of it), report (one per NotifyReport),
 // authorize, transaction_event, composite, waiting_for_limit, limit_changed, idle, reconnect,
 // reset, firmware_status, log_status, call_error (a CALLERROR answer to one of our calls),
-// violation, strict_validation_failure, bad_message, done -- or error.
+// violation, strict_validation_failure, bad_message, connect_failed (with the HTTP status or the
+// TLS error code), sign_certificate, certificate_signed, done -- or error.
 // Exit code: 0; 1 error; 2 no limit change in time; 3 id token refused; 4 strict-mode failures;
-// 5 spec violations by the CSMS.
+// 5 spec violations by the CSMS; 6 no connection (after --connect-attempts); 7 no certificate.
 //
 // Usage: node station201.mjs <ws-url-ending-in-station-id> [options]     (or OCPP_URL=...)
 //   --ocpp V               2.0.1 (default), 2.1, or a preference list such as 2.1,2.0.1
@@ -50,12 +51,34 @@
 //   --report-items N       DeviceDataCtrlr.ItemsPerMessage[GetReport] (default 10)
 //   --phase-switching      ACPhaseSwitchingSupported true
 //   --sign-readings        SampledDataCtrlr.SignReadings true (signed Energy register values)
+//   --connect-attempts N   give up connecting after N attempts (default 20; exit code 6)
+//   --cert-timeout-ms MS   with --csr: wait this long for CertificateSigned (default 15000)
+//   TLS (wss:// URLs, security profiles 2 and 3): --ca, --cert, --key, --csr, --tls-min-version,
+//                          --tls-max-version, --ciphers (see common.mjs TLS_OPTIONS); with --csr the
+//                          station sends SignCertificate (ChargingStationCertificate) after boot,
+//                          writes the certificate of CertificateSigned and reconnects with it (A02)
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { randomUUID } from 'node:crypto';
 
 import { RPCClient, createRPCError } from 'ocpp-rpc';
 
-import { emit, fail, later, now, parseOptions, round1, runMain, sleep, watchWire } from './common.mjs';
+import {
+  connectError,
+  connectionProfile,
+  emit,
+  fail,
+  hasClientCertificate,
+  later,
+  now,
+  parseOptions,
+  round1,
+  runMain,
+  sleep,
+  storeCertificate,
+  watchWire,
+  wsOptions,
+} from './common.mjs';
 import { DeviceModel, variable } from './ocpp2/device-model.mjs';
 import { ChargingProfiles } from './ocpp2/smart-charging.mjs';
 import { OCPP21, strictValidators } from './ocpp2/validators.mjs';
@@ -83,6 +106,8 @@ const opts = parseOptions(
     reportItems: 10,
     phaseSwitching: false,
     signReadings: false,
+    connectAttempts: 20,
+    certTimeoutMs: 15000,
   },
   {
     numeric: {
@@ -98,12 +123,15 @@ const opts = parseOptions(
       '--stack-levels': 'stackLevels',
       '--periods': 'periods',
       '--report-items': 'reportItems',
+      '--connect-attempts': 'connectAttempts',
+      '--cert-timeout-ms': 'certTimeoutMs',
     },
     strings: { '--ocpp': 'ocpp', '--id-token': 'idToken', '--end': 'end', '--rate-unit': 'rateUnit' },
     flags: { '--no-session': 'noSession', '--phase-switching': 'phaseSwitching', '--sign-readings': 'signReadings' },
   },
   'node station201.mjs ws://host:port/path/STATION_ID [options]',
 );
+if (opts.csrFile && !(opts.certFile && opts.keyFile)) throw new Error('--csr needs --cert (written) and --key');
 const PROTOCOLS = opts.ocpp.split(',').map((v) => `ocpp${v.trim()}`);
 
 // ------------------------------------------------------------------------------------- constants
@@ -149,6 +177,7 @@ const state = {
   firmwareJob: undefined, // {requestId, cancelled, status}
   logJob: undefined,
   lastOfferedA: undefined,
+  certificates: [], // InstallCertificate: {certificateType, certificate}
 };
 
 function violation(rule, detail = {}) {
@@ -250,7 +279,7 @@ const model = new DeviceModel([
   variable(ctrlr('TxCtrlr'), 'StopTxOnEVSideDisconnect', 'true', bool),
   variable(ctrlr('TxCtrlr'), 'StopTxOnInvalidId', 'true', { ...bool, ...rw }),
   variable(ctrlr('TxCtrlr'), 'MaxEnergyOnInvalidId', 0, { ...int, ...rw, unit: 'Wh' }),
-  variable(ctrlr('SecurityCtrlr'), 'SecurityProfile', 1, int),
+  variable(ctrlr('SecurityCtrlr'), 'SecurityProfile', Math.max(connectionProfile(opts, opts.password), 1), int),
   variable(ctrlr('SecurityCtrlr'), 'BasicAuthPassword', '', {
     maxLimit: 40,
     attributes: { Actual: { value: '', mutability: 'WriteOnly' } },
@@ -262,7 +291,7 @@ const model = new DeviceModel([
   }),
   variable(ctrlr('SecurityCtrlr'), 'Identity', opts.identity),
   variable(ctrlr('SecurityCtrlr'), 'OrganizationName', 'OCPP EMS tests', { ...rw, maxLimit: 64 }),
-  variable(ctrlr('SecurityCtrlr'), 'CertificateEntries', 0, int),
+  variable(ctrlr('SecurityCtrlr'), 'CertificateEntries', 0, { ...int, read: () => String(state.certificates.length) }),
   variable(ctrlr('DeviceDataCtrlr'), 'ItemsPerMessage', opts.reportItems, { ...int, instance: 'GetReport' }),
   variable(ctrlr('DeviceDataCtrlr'), 'ItemsPerMessage', 16, { ...int, instance: 'GetVariables' }),
   variable(ctrlr('DeviceDataCtrlr'), 'ItemsPerMessage', 16, { ...int, instance: 'SetVariables' }),
@@ -358,6 +387,7 @@ const cli = new RPCClient({
   password: opts.password,
   reconnect: false,
   callTimeoutMs: 20000,
+  wsOpts: wsOptions(opts),
 });
 let closingOnPurpose = false;
 let quitting = false;
@@ -368,14 +398,24 @@ async function connect() {
       await cli.connect();
       break;
     } catch (err) {
-      emit('connect_failed', { attempt, message: String(err?.message ?? err) });
-      if (attempt >= 20 || quitting) throw err;
+      emit('connect_failed', { attempt, ...connectError(err) });
+      if (attempt >= opts.connectAttempts) throw fail(`connection failed: ${err?.message ?? err}`, 6);
+      if (quitting) throw err;
       await sleep(Math.min(250 * attempt, 2000));
     }
   }
   protocol = cli.protocol;
   closingOnPurpose = false;
-  emit('connected', { protocol, identity: opts.identity, basic_auth: Boolean(state.password) });
+  const profile = connectionProfile(opts, state.password);
+  model.update('SecurityCtrlr', 'SecurityProfile', Math.max(profile, 1));
+  emit('connected', {
+    protocol,
+    identity: opts.identity,
+    basic_auth: Boolean(state.password),
+    tls: opts.url.startsWith('wss://'),
+    client_certificate: hasClientCertificate(opts),
+    security_profile: profile,
+  });
   connected.open();
 }
 
@@ -415,9 +455,34 @@ async function reconnect(reason, { reboot = false } = {}) {
     state.registration = 'None';
     await sleep(300); // "booting"
   }
-  cli.reconfigure({ password: state.password });
+  cli.reconfigure({ password: state.password, wsOpts: wsOptions(opts) });
   await connect();
   await resume(reboot ? reason : 'PowerUp');
+  reconnected?.();
+}
+let reconnected; // resolve() of the wait for the reconnect with a new certificate
+
+// A02 / A03: send the CSR (SignCertificate, ChargingStationCertificate); the CSMS signs it and sends
+// CertificateSigned, which writes the certificate and reconnects with it (no Basic auth: at
+// profile 3 the certificate is the station's proof).
+async function signCertificate() {
+  const csr = readFileSync(opts.csrFile, 'utf8');
+  const res = await send('SignCertificate', { csr, certificateType: 'ChargingStationCertificate' });
+  emit('sign_certificate', { status: res.status });
+  if (res.status !== 'Accepted') throw fail('SignCertificate not accepted', 7);
+}
+
+async function certificateRound() {
+  const done = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(fail(`no CertificateSigned within ${opts.certTimeoutMs} ms`, 7)), opts.certTimeoutMs);
+    reconnected = () => {
+      clearTimeout(timer);
+      reconnected = undefined;
+      resolve();
+    };
+  });
+  await signCertificate();
+  await done;
 }
 
 // After a (re)connect: an Accepted station goes on (2.0.1 has no boot after a mere reconnect);
@@ -1085,6 +1150,10 @@ const handlers = {
       case 'LogStatusNotification':
         later(() => logStatus(state.logJob ? state.logJob.status : 'Idle'));
         return answer('Accepted');
+      case 'SignChargingStationCertificate':
+        if (!opts.csrFile) return answer('Rejected');
+        later(() => signCertificate());
+        return answer('Accepted');
       default:
         return answer('NotImplemented');
     }
@@ -1238,6 +1307,30 @@ const handlers = {
     state.logJob = job;
     later(() => uploadLog(job));
     return { status, filename };
+  },
+
+  // --- security (A, M) ---------------------------------------------------------------------------
+  CertificateSigned: ({ params }) => {
+    const chain = params.certificateChain;
+    const type = params.certificateType ?? 'ChargingStationCertificate';
+    const ok = type === 'ChargingStationCertificate' && Boolean(opts.csrFile) && chain.includes('BEGIN CERTIFICATE');
+    const status = ok ? 'Accepted' : 'Rejected';
+    received('CertificateSigned', { certificateType: type, certificates: (chain.match(/BEGIN CERTIFICATE/g) ?? []).length }, { status });
+    if (!ok) return { status };
+    storeCertificate(opts, chain);
+    emit('certificate_signed', { chain_length: chain.length });
+    // Answer, then come back with the certificate (and without the password).
+    connected.close();
+    accepted.close();
+    state.password = undefined;
+    later(() => reconnect('CertificateSigned'));
+    later(() => notify('SecurityEventNotification', { type: 'ReconfigurationOfSecurityParameters', timestamp: now(), techInfo: 'ChargingStationCertificate' }), 100);
+    return { status };
+  },
+  InstallCertificate: ({ params }) => {
+    state.certificates.push(params);
+    received('InstallCertificate', { certificateType: params.certificateType }, { status: 'Accepted' });
+    return { status: 'Accepted' };
   },
 
   // --- data transfer (P) -------------------------------------------------------------------------
@@ -1402,6 +1495,7 @@ async function main() {
   await boot('PowerUp');
   await notify('SecurityEventNotification', { type: 'StartupOfTheDevice', timestamp: now() });
   await heartbeat();
+  if (opts.csrFile && !hasClientCertificate(opts)) await certificateRound();
   if (!opts.noSession) await scriptedSession();
   emit('idle', { energy_wh: Math.round(state.energyWh) });
   await untilQuit();

@@ -51,6 +51,10 @@ REPLACED = "Replaced"
 # A transaction start this soon after an authorization of the same id tag is the same card swipe:
 # the authorization event fired already.
 AUTHORIZE_WINDOW_S = 60.0
+# SECURITY_EVENT's ``source``: the charger reported it (SecurityEventNotification), or the server
+# recorded it about the charger.
+SECURITY_EVENT_FROM_CHARGER = "charger"
+SECURITY_EVENT_FROM_SERVER = "server"
 
 
 class ChargerState:
@@ -446,6 +450,19 @@ class ChargerState:
             type=event_type,
             timestamp=timestamp.isoformat(),
             tech_info=tech_info,
+            source=SECURITY_EVENT_FROM_CHARGER,
+        )
+
+    def record_server_security_event(self, event_type: str, tech_info: str | None = None) -> None:
+        """Something security-relevant the server did or refused for this charger (a refused
+        certificate signing request, a certificate issued): the same event as the charger's own,
+        marked ``source: "server"``. The caller logs it (at the level it deserves)."""
+        self._fire(
+            EventKind.SECURITY_EVENT,
+            type=event_type,
+            timestamp=utcnow().isoformat(),
+            tech_info=tech_info,
+            source=SECURITY_EVENT_FROM_SERVER,
         )
 
     def record_reservation_status(self, reservation_id: int, status: str) -> None:

@@ -23,7 +23,10 @@ class ChargerDirectory(Protocol):
     def password(self, charger_id: str) -> str | None:
         """The charger's Basic-auth password once it was moved to security profile 1, else None."""
 
-    def settings(self, charger_id: str) -> ChargerSettings: ...
+    def settings(self, charger_id: str) -> ChargerSettings:
+        """The charger's settings (defaults for an unknown one). Asked often (every limit
+        decision, and at every handshake for ``security_profile`` / ``allow_security_downgrade``):
+        answer from a cache."""
 
     def authorize_id_tag(self, charger_id: str, id_tag: str) -> bool:
         """True when this id tag may charge (default-deny unless the user chose 'accept any')."""

@@ -39,11 +39,14 @@ class CommandTimeoutError(OcppEmsError):
 
 
 class CommandNotSupportedError(OcppEmsError):
-    """The command does not exist for this charger's OCPP version or feature profiles."""
+    """The command does not exist for this charger's OCPP version or feature profiles;
+    ``detail`` says what to do instead, where there is something."""
 
-    def __init__(self, action: str) -> None:
-        super().__init__(f"{action} is not supported by this charger")
+    def __init__(self, action: str, detail: str | None = None) -> None:
+        message = f"{action} is not supported by this charger"
+        super().__init__(f"{message}: {detail}" if detail else message)
         self.action = action
+        self.detail = detail
 
 
 class ServerBindError(OcppEmsError):

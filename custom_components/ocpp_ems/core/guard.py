@@ -44,6 +44,14 @@ class RefusalReason(StrEnum):
     THROTTLED = "throttled"  # too many failed logins: HTTP 429
     ALREADY_CONNECTED = "already_connected"  # takeover without credentials refused: HTTP 409
     TOO_MANY_PENDING = "too_many_pending"  # the list of pending chargers is full: HTTP 503
+    # Security profiles (the charger's profile asks for more than the connection offers, and the
+    # user allowed no downgrade): HTTP 403.
+    TLS_REQUIRED = "tls_required"  # plain ws:// for a profile-2/3 charger
+    CERTIFICATE_REQUIRED = "certificate_required"  # wss:// without a client certificate, profile 3
+    # A client certificate from our CA whose CN is another charger id: HTTP 403 (a failed login).
+    CERTIFICATE_MISMATCH = "certificate_mismatch"
+    # A client certificate not valid now (OpenSSL refuses it first; checked again): HTTP 403.
+    CERTIFICATE_INVALID = "certificate_invalid"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from .settings import SecurityProfile
+
 
 class ConnectorStatus(StrEnum):
     """Normalised connector state (1.6 ChargePointStatus; 2.0.1 ConnectorStatus + ChargingState)."""
@@ -67,7 +69,8 @@ class EventKind(StrEnum):
     DISCONNECTED = "disconnected"
     LIMIT_MISMATCH = "limit_mismatch"
     # A security event the charger reported (2.x SecurityEventNotification; 1.6 security
-    # extension): ``type``, ``timestamp``, ``tech_info``.
+    # extension) or the server recorded about it (a refused CSR ...): ``type``, ``timestamp``,
+    # ``tech_info``, ``source`` ("charger" / "server").
     SECURITY_EVENT = "security_event"
     # A reservation ended without a transaction (expired or removed): ``reservation_id``, ``status``.
     RESERVATION_STATUS = "reservation_status"
@@ -393,6 +396,27 @@ Listener = Callable[[ChargerEvent | None], None]
 RECENTLY_ENDED = 16
 
 
+@dataclass(frozen=True, kw_only=True)
+class ConnectionSecurity:
+    """How a charger's connection was secured (set at the handshake; nothing secret in it)."""
+
+    # The way it connected: 1 plain ws, 2 TLS without a client certificate, 3 TLS with one.
+    profile: SecurityProfile
+    # Its profile in the settings at that moment; ``downgraded`` when ``profile`` is lower (only
+    # when the user allowed a downgrade).
+    configured_profile: SecurityProfile
+    downgraded: bool = False
+    # It logged in with its Basic-auth password.
+    basic_auth: bool = False
+    tls_version: str | None = None  # "TLSv1.3"; None on plain ws
+    cipher: str | None = None
+    # Its client certificate (profile 3): common name, serial (hex), SHA-256 fingerprint, expiry.
+    certificate_cn: str | None = None
+    certificate_serial: str | None = None
+    certificate_fingerprint: str | None = None
+    certificate_expires: datetime | None = None
+
+
 @dataclass(kw_only=True)
 class Charger:
     """Everything known about one charge point, whatever OCPP version it speaks."""
@@ -414,6 +438,8 @@ class Charger:
     auth_committed: bool = False
     # Connections without credentials since the key was offered (a charger that ignores the key).
     auth_unused_logins: int = 0
+    # How its last connection was secured (None before its first one since the start).
+    connection_security: ConnectionSecurity | None = None
     # Measurands the charger refused to sample: not asked for again after a reconnect or restart.
     rejected_measurands: frozenset[str] = frozenset()
     last_seen: datetime | None = None

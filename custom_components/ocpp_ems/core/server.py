@@ -2,28 +2,19 @@
 
 The path of a connection:
 
-1. :meth:`CentralSystem._process_request` (HTTP handshake): charger id from the URL (400),
-   admission from the host's :class:`~.directory.ChargerDirectory` (404 if rejected or unknown
-   while new chargers are not allowed), login throttling (429), Basic auth (401), takeover (409),
-   room among the pending chargers (503). Every refusal is recorded (:attr:`last_refusal`) and
-   logged at WARNING once per charger id and reason.
+1. :meth:`.handshake.Handshake.process_request` (HTTP handshake, :mod:`.handshake`): charger id,
+   admission, login throttling, transport security (the charger's security profile: TLS, client
+   certificate), Basic auth, takeover, room among the pending chargers. Every refusal is recorded
+   (:attr:`last_refusal`) and logged at WARNING once per charger id and reason.
 2. :meth:`CentralSystem._select_subprotocol`: the first OCPP version the charger offers that we
    speak (a charger offering none speaks 1.6).
 3. :meth:`CentralSystem._handle`: the protocol adapter for that version runs until the socket
    closes. A second connection with the same id replaces the first; the charger model stays.
 
-Takeover rule: a new connection that authenticated with the charger's password always replaces the
-open one. A connection without valid credentials (a pending id, an accepted charger without a
-password or whose password is only offered) replaces it only when the open socket does not answer
-a websocket ping within :data:`TAKEOVER_PING_TIMEOUT_S` (it is dead); otherwise it is refused with
-HTTP 409.
-
-Throttling: failed logins (401, 409) are counted per charger id and per source address
-(:class:`~.guard.LoginThrottle`): from the 3rd failure within 10 minutes the id / address gets HTTP
-429 with Retry-After, 5 s doubling up to 5 minutes; a successful login resets both. The address a
-charger last connected from and a login that presents the right password are exempt from its id's
-block (so failures from elsewhere cannot lock the charger out, also after a restart), not from the
-address block (guessing stays throttled per address).
+Two listeners share that path: plain ``ws://`` on ``ServerSettings.port`` and, when
+``ServerSettings.tls_port`` is set, ``wss://`` with the TLS context (or context source, see
+:mod:`.security.tls`) the host gives (security profiles 2 and 3). How each connection was secured
+ends up in ``Charger.connection_security``.
 
 Passwords are two-phase: once the charger accepted its AuthorizationKey the password is *offered*
 (it may still connect without credentials); its first login with the password *commits* it, and
@@ -41,40 +32,34 @@ survive reconnects; the persisted part (see :mod:`.persistence`) also survives r
 from __future__ import annotations
 
 import asyncio
-import http
 import logging
 import random as _random
+import ssl
 import time
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, NegotiationError
 from websockets.frames import Frame
-from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
-from . import auth
 from .current_control import CurrentController
 from .directory import Admission, ChargerDirectory, StateStore
 from .errors import OcppEmsError, ServerBindError
-from .guard import (
-    MAX_PENDING_CHARGERS,
-    THROTTLE_FAILURES,
-    Clock,
-    LoginThrottle,
-    PendingChargers,
-    Refusal,
-    RefusalReason,
+from .guard import MAX_PENDING_CHARGERS, Clock, PendingChargers, Refusal
+from .handshake import (
+    HOUSEKEEPING_INTERVAL_S,
+    TAKEOVER_PING_TIMEOUT_S,
+    Handshake,
+    now_utc,
+    parse_charger_id,
+    remote_address,
 )
-from .model import Charger, ChargerEvent, EventKind
+from .model import Charger, ChargerEvent, ConnectionSecurity, EventKind
 from .pacing import SETUP_LEASE_S, SetupGate
 from .persistence import state_from_dict, state_to_dict
 from .protocol import (
@@ -85,8 +70,9 @@ from .protocol import (
     select_version,
 )
 from .protocol.limits import MAX_FRAME_BYTES, RECEIVE_QUEUE_FRAMES
-from .session import ChargerSession, SessionContext
-from .settings import ServerSettings
+from .security.tls import TlsContextSource, listener_context
+from .session import CertificateService, ChargerSession, SessionContext
+from .settings import SecurityProfile, ServerSettings
 
 _LOGGER = logging.getLogger(__name__)
 # Handshake headers whose value is a credential.
@@ -116,40 +102,13 @@ class _WebsocketsLogger(logging.LoggerAdapter[logging.Logger]):
 
 _WS_LOGGER = _WebsocketsLogger(logging.getLogger(f"{__name__}.websockets"))
 
-# OCPP identity: CiString48 in 1.6, identifierString(48) in 2.0.1; ':' would break Basic auth.
-MAX_CHARGER_ID_LENGTH = 48
 # Largest OCPP frame we accept. Real frames are small (a full GetConfiguration is some 10 kB); the
 # limit only stops a broken or hostile client from making us buffer arbitrary amounts.
 MAX_MESSAGE_BYTES = MAX_FRAME_BYTES
 # How long a closing websocket may take before we drop the TCP connection.
 CLOSE_TIMEOUT_S = 5.0
-BASIC_REALM = 'Basic realm="OCPP", charset="UTF-8"'
-# A connection without valid credentials may replace an open one of the same charger only when the
-# open socket does not answer a ping within this time (it is dead).
-TAKEOVER_PING_TIMEOUT_S = 3.0
 # A charger that accepted its password but connects without it this many times: "ignored" repair.
 PASSWORD_IGNORED_AFTER_LOGINS = 2
-# Expired pending ids and throttle entries are dropped this often (and whenever a new id arrives).
-HOUSEKEEPING_INTERVAL_S = 600.0
-# Refusals are logged at WARNING once per (charger id, reason); this many pairs are remembered.
-_MAX_WARNED_REFUSALS = 256
-# ... and at most this many such warnings per window (someone trying many ids must not flood the
-# log; the rest go to DEBUG and the "last refused connection" sensor).
-REFUSAL_WARNINGS_PER_WINDOW = 10
-REFUSAL_WARNING_WINDOW_S = 600.0
-_MAX_LOGGED_PATH = 80
-
-_REFUSAL_TEXT = {
-    RefusalReason.INVALID_ID: "no valid charger id in the URL path",
-    RefusalReason.REJECTED: "the charger was ignored, deleted or disabled",
-    RefusalReason.NOT_ALLOWED: "unknown charger and new chargers are not allowed",
-    RefusalReason.BAD_CREDENTIALS: "wrong or missing password",
-    RefusalReason.THROTTLED: "too many failed logins",
-    RefusalReason.ALREADY_CONNECTED: (
-        "the charger is connected and the new connection has no valid password"
-    ),
-    RefusalReason.TOO_MANY_PENDING: "too many chargers wait for approval",
-}
 
 
 class ProvisionResult(StrEnum):
@@ -158,38 +117,6 @@ class ProvisionResult(StrEnum):
     ACCEPTED = "accepted"  # the connected charger accepted the key (offered)
     REFUSED = "refused"  # the connected charger refused it
     NEXT_CONNECTION = "next_connection"  # offline: offered at its next accepted boot
-
-
-def parse_charger_id(path: str) -> str | None:
-    """The charger id in a request path: the last non-empty segment, URL-decoded; None if invalid.
-
-    ``/ID``, ``//ID``, ``/ocpp/ID`` and ``/ocpp/ID/`` all name ``ID``; a query string or fragment is
-    ignored. (Not ``urlsplit``: it reads ``//ID`` as a host name.)
-    """
-    path = path.split("?", 1)[0].split("#", 1)[0]
-    segments = [segment for segment in path.split("/") if segment]
-    if not segments:
-        return None
-    charger_id = unquote(segments[-1])
-    if (
-        len(charger_id) > MAX_CHARGER_ID_LENGTH
-        or ":" in charger_id
-        or not charger_id.isprintable()
-        or not charger_id.strip()
-    ):
-        return None
-    return charger_id
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _remote(connection: ServerConnection) -> str:
-    address = connection.remote_address
-    if isinstance(address, tuple) and address:
-        return str(address[0])
-    return "unknown"  # pragma: no cover - TCP connections always have a peer address
 
 
 class _Link:
@@ -225,8 +152,15 @@ class CentralSystem:
         factories: Mapping[str, SessionFactory] | None = None,
         clock: Clock = time.monotonic,
         random: Callable[[], float] = _random.random,
+        tls: TlsContextSource | None = None,
+        certificates: CertificateService | None = None,
     ) -> None:
+        if settings.tls_port is not None and tls is None:
+            raise ValueError("ServerSettings.tls_port needs a TLS context (tls=...)")
         self._settings = settings
+        self._tls = tls
+        # Our CA for the sessions (charger certificate signing requests, InstallCertificate).
+        self._certificates = certificates
         self._directory = directory
         self._store = store
         # Which OCPP versions we speak, and the adapter for each (tests may plug in their own);
@@ -237,6 +171,7 @@ class CentralSystem:
             if version in settings.ocpp_versions
         }
         self._server: Server | None = None
+        self._tls_server: Server | None = None
         self._chargers: dict[str, Charger] = {}
         self._links: dict[str, _Link] = {}
         self._controllers: dict[str, CurrentController] = {}
@@ -250,20 +185,17 @@ class CentralSystem:
         )
         self._tasks: set[asyncio.Task[Any]] = set()
         self._charger_listeners: list[Callable[[str], None]] = []
-        self._id_throttle = LoginThrottle(clock)
-        self._address_throttle = LoginThrottle(clock)
-        # Where each charger last connected from: exempt from its id's throttle.
-        self._known_address: dict[str, str] = {}
-        # Unauthenticated handshakes -> the open connection they found (None: none).
-        self._checked_links: weakref.WeakKeyDictionary[ServerConnection, _Link | None] = (
-            weakref.WeakKeyDictionary()
-        )
         self._pending = PendingChargers(clock, limit=MAX_PENDING_CHARGERS)
-        self._last_refusal: Refusal | None = None
-        self._refusal_listeners: list[Callable[[Refusal], None]] = []
-        self._warned: OrderedDict[tuple[str, RefusalReason], None] = OrderedDict()
-        self._clock = clock
-        self._warning_window: tuple[float, int] = (-REFUSAL_WARNING_WINDOW_S, 0)  # (start, count)
+        self._handshake = Handshake(
+            settings,
+            directory,
+            clock=clock,
+            charger=self._chargers.get,
+            open_connection=self._open_connection,
+            make_pending_room=self._make_pending_room,
+            reset_auth=self._reset_auth,
+            ping_timeout_s=lambda: self.takeover_ping_timeout_s,
+        )
         self._loaded = False
         self._stopping = False
         self._stop_lock = asyncio.Lock()
@@ -286,14 +218,33 @@ class CentralSystem:
                 _LOGGER.info("Dropped the stored state of %d never accepted charger ids", dropped)
             self._loaded = True
 
-        host, port = self._settings.host, self._settings.port
+        host = self._settings.host
+        self._server = await self._serve(self._settings.port)
+        if self._settings.tls_port is not None and self._tls is not None:
+            try:
+                self._tls_server = await self._serve(
+                    self._settings.tls_port, listener_context(self._tls)
+                )
+            except ServerBindError:
+                server, self._server = self._server, None
+                server.close()
+                await server.wait_closed()
+                raise
+        self._spawn(self._housekeeping_loop(), name="ocpp_ems housekeeping")
+        _LOGGER.info("OCPP central system listening on %s:%s", host, self.port)
+        if self._tls_server is not None:
+            _LOGGER.info("OCPP central system listening on %s:%s (TLS)", host, self.tls_port)
+
+    async def _serve(self, port: int, tls: ssl.SSLContext | None = None) -> Server:
+        """One listener (plain ws, or wss with ``tls``); ServerBindError when the port is taken."""
         try:
-            self._server = await serve(
+            return await serve(
                 self._handle,
-                host,
+                self._settings.host,
                 port,
+                ssl=tls,
                 select_subprotocol=self._select_subprotocol,
-                process_request=self._process_request,
+                process_request=self._handshake.process_request,
                 ping_interval=self._settings.ping_interval_s,
                 ping_timeout=self._settings.ping_timeout_s,
                 close_timeout=CLOSE_TIMEOUT_S,
@@ -310,9 +261,7 @@ class CentralSystem:
                 logger=_WS_LOGGER,
             )
         except OSError as err:
-            raise ServerBindError(host, port, err.strerror or str(err)) from err
-        self._spawn(self._housekeeping_loop(), name="ocpp_ems housekeeping")
-        _LOGGER.info("OCPP central system listening on %s:%s", host, self.port)
+            raise ServerBindError(self._settings.host, port, err.strerror or str(err)) from err
 
     async def stop(self) -> None:
         """Close every connection and the listening socket; cancel all tasks; save state.
@@ -334,16 +283,19 @@ class CentralSystem:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(self._close_link(link) for link in list(self._links.values())))
 
-        server.close()
+        servers = [server] if self._tls_server is None else [server, self._tls_server]
+        for listener in servers:
+            listener.close()
         try:
             async with asyncio.timeout(2 * CLOSE_TIMEOUT_S):
-                await server.wait_closed()
+                await asyncio.gather(*(listener.wait_closed() for listener in servers))
         except TimeoutError:
             # A session that ignores its closed socket must not block Home Assistant's shutdown.
-            for task in list(server.handler_tasks):
-                task.cancel()
-            await server.wait_closed()
-        self._server = None
+            for listener in servers:
+                for task in list(listener.handler_tasks):
+                    task.cancel()
+            await asyncio.gather(*(listener.wait_closed() for listener in servers))
+        self._server = self._tls_server = None
         _LOGGER.info("OCPP central system stopped")
 
         if self._store is not None:
@@ -355,6 +307,16 @@ class CentralSystem:
         if self._server is None:
             raise RuntimeError("CentralSystem is not running")
         port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def tls_port(self) -> int | None:
+        """The bound TLS port; None when the TLS listener is off."""
+        if self._server is None:
+            raise RuntimeError("CentralSystem is not running")
+        if self._tls_server is None:
+            return None
+        port: int = self._tls_server.sockets[0].getsockname()[1]
         return port
 
     # --- chargers -------------------------------------------------------------------------------
@@ -433,17 +395,11 @@ class CentralSystem:
     @property
     def last_refusal(self) -> Refusal | None:
         """The last connection refused at the handshake (None since the start)."""
-        return self._last_refusal
+        return self._handshake.last_refusal
 
     def add_refusal_listener(self, callback: Callable[[Refusal], None]) -> Callable[[], None]:
         """Call ``callback(refusal)`` whenever a connection is refused."""
-        self._refusal_listeners.append(callback)
-
-        def unsubscribe() -> None:
-            if callback in self._refusal_listeners:
-                self._refusal_listeners.remove(callback)
-
-        return unsubscribe
+        return self._handshake.add_refusal_listener(callback)
 
     async def reject_charger(self, charger_id: str) -> None:
         """The user ignored/deleted a charger: drop its connection."""
@@ -483,232 +439,10 @@ class CentralSystem:
         if self._store is not None and not self._stopping:
             self._store.schedule_save(self.stored_state)
 
-    # --- handshake --------------------------------------------------------------------------------
-    async def _process_request(
-        self, connection: ServerConnection, request: Request
-    ) -> Response | None:
-        """Admit or refuse a charger before the websocket opens (see the module docstring)."""
-        remote = _remote(connection)
-        path = request.path
-        charger_id = parse_charger_id(path)
-        if charger_id is None:
-            return self._refuse(
-                connection,
-                None,
-                path,
-                remote,
-                RefusalReason.INVALID_ID,
-                http.HTTPStatus.BAD_REQUEST,
-            )
-
-        admission = self._directory.admission(charger_id)
-        if admission is Admission.REJECTED:
-            return self._refuse(
-                connection,
-                charger_id,
-                path,
-                remote,
-                RefusalReason.REJECTED,
-                http.HTTPStatus.NOT_FOUND,
-            )
-        if admission is Admission.PENDING and not self._settings.allow_new_chargers:
-            return self._refuse(
-                connection,
-                charger_id,
-                path,
-                remote,
-                RefusalReason.NOT_ALLOWED,
-                http.HTTPStatus.NOT_FOUND,
-            )
-
-        # Several Authorization headers are not credentials (and .get() would raise on them).
-        headers = request.headers.get_all("Authorization")
-        header = headers[0] if len(headers) == 1 else ("" if headers else None)
-        password = self._directory.password(charger_id)
-        # The right password is never refused by the charger id's block: failures from elsewhere
-        # must not lock the charger out (also after a restart, when its address is not known yet).
-        # Guessing stays throttled per address.
-        proven = (
-            header is not None
-            and password is not None
-            and auth.check_credentials(header, charger_id, password)
-        )
-        if (retry_after := self._retry_after(charger_id, remote, proven=proven)) is not None:
-            response = self._refuse(
-                connection,
-                charger_id,
-                path,
-                remote,
-                RefusalReason.THROTTLED,
-                http.HTTPStatus.TOO_MANY_REQUESTS,
-            )
-            response.headers["Retry-After"] = str(retry_after)
-            return response
-
-        charger = self._chargers.get(charger_id)
-        authenticated = False
-        if header is not None or (charger is not None and charger.auth_committed):
-            if password is None:
-                # Nothing to check against (never provisioned, "no password" chosen, or the host
-                # lost it): let it in rather than lock it out for good.
-                _LOGGER.debug("Charger %s sent credentials but has no password", charger_id)
-            elif not auth.check_credentials(header, charger_id, password):
-                self._login_failed(charger_id, remote)
-                self._directory.on_auth_failure(charger_id, remote)
-                response = self._refuse(
-                    connection,
-                    charger_id,
-                    path,
-                    remote,
-                    RefusalReason.BAD_CREDENTIALS,
-                    http.HTTPStatus.UNAUTHORIZED,
-                )
-                response.headers["WWW-Authenticate"] = BASIC_REALM
-                return response
-            else:
-                authenticated = True
-
-        previous = self._links.get(charger_id)
-        if previous is not None and not authenticated:
-            if await self._answers_ping(previous.connection):
-                self._login_failed(charger_id, remote)
-                return self._refuse(
-                    connection,
-                    charger_id,
-                    path,
-                    remote,
-                    RefusalReason.ALREADY_CONNECTED,
-                    http.HTTPStatus.CONFLICT,
-                )
-            _LOGGER.info(
-                "Charger %s: its open connection does not answer a ping; the new one from %s "
-                "replaces it",
-                charger_id,
-                remote,
-            )
-            previous.connection.transport.abort()
-        if not authenticated:
-            # What this handshake found (see _may_take_over: another one may race it).
-            self._checked_links[connection] = previous
-
-        if admission is Admission.PENDING and not self._make_pending_room(charger_id):
-            response = self._refuse(
-                connection,
-                charger_id,
-                path,
-                remote,
-                RefusalReason.TOO_MANY_PENDING,
-                http.HTTPStatus.SERVICE_UNAVAILABLE,
-            )
-            response.headers["Retry-After"] = str(int(HOUSEKEEPING_INTERVAL_S))
-            return response
-        if (
-            admission is Admission.PENDING
-            and charger is not None
-            and (charger.auth_provisioned or charger.auth_committed)
-        ):
-            # Deleted and now asking again: whatever password it had belongs to the old entry.
-            # Accepting it again offers the new one (two-phase), so it cannot be locked out.
-            self._reset_auth(charger)
-
-        if authenticated:
-            connection.username = charger_id
-            self._id_throttle.success(charger_id)
-            self._address_throttle.success(remote)
-            self._directory.on_auth_success(charger_id)
-        return None
-
-    def _refuse(
-        self,
-        connection: ServerConnection,
-        charger_id: str | None,
-        path: str,
-        remote: str,
-        reason: RefusalReason,
-        status: http.HTTPStatus,
-    ) -> Response:
-        """Answer ``status``; record the refusal; log it at WARNING once per id and reason (a
-        throttled login only at DEBUG: the throttle warned when it started)."""
-        # Without the query string: it may carry a token.
-        shown_path = path.split("?", 1)[0][:_MAX_LOGGED_PATH]
-        refusal = Refusal(
-            charger_id=charger_id, path=shown_path, reason=reason, remote=remote, at=_now()
-        )
-        self._last_refusal = refusal
-        key = (charger_id if charger_id is not None else shown_path, reason)
-        level = logging.DEBUG
-        if key in self._warned:
-            self._warned.move_to_end(key)
-        else:
-            self._warned[key] = None
-            while len(self._warned) > _MAX_WARNED_REFUSALS:
-                self._warned.popitem(last=False)
-            if reason is not RefusalReason.THROTTLED and self._warning_allowed():
-                level = logging.WARNING
-        _LOGGER.log(
-            level,
-            "Refused connection %s from %s: %s (HTTP %d)",
-            f"of charger {charger_id}" if charger_id is not None else f"to {key[0]!r}",
-            remote,
-            _REFUSAL_TEXT[reason],
-            status,
-        )
-        for callback in list(self._refusal_listeners):
-            callback(refusal)
-        return connection.respond(status, f"{status.phrase}: {_REFUSAL_TEXT[reason]}\n")
-
-    def _warning_allowed(self) -> bool:
-        """Budget of refusal warnings per window; says once when it runs out."""
-        now = self._clock()
-        start, count = self._warning_window
-        if now - start >= REFUSAL_WARNING_WINDOW_S:
-            start, count = now, 0
-        count += 1
-        self._warning_window = (start, count)
-        if count == REFUSAL_WARNINGS_PER_WINDOW + 1:
-            _LOGGER.warning(
-                "Many refused connections: further ones are logged at DEBUG for %.0f minutes "
-                '(the server\'s "Last refused connection" sensor shows the latest)',
-                (start + REFUSAL_WARNING_WINDOW_S - now) / 60,
-            )
-        return count <= REFUSAL_WARNINGS_PER_WINDOW
-
-    def _retry_after(self, charger_id: str, remote: str, *, proven: bool = False) -> int | None:
-        """Seconds the id or the address must still wait after failed logins (None: go ahead).
-
-        The id's block spares the address the charger last connected from and a request that
-        proved the password (``proven``); the address block applies to everyone."""
-        waits = [self._address_throttle.retry_after(remote)]
-        if not proven and self._known_address.get(charger_id) != remote:
-            waits.append(self._id_throttle.retry_after(charger_id))
-        blocked = [wait for wait in waits if wait is not None]
-        return max(blocked) if blocked else None
-
-    def _login_failed(self, charger_id: str, remote: str) -> None:
-        for throttle, key, what in (
-            (self._id_throttle, charger_id, f"charger {charger_id}"),
-            (self._address_throttle, remote, f"address {remote}"),
-        ):
-            delay = throttle.failure(key)
-            if delay is not None:
-                # Once per burst at WARNING: the first block; longer ones follow at DEBUG.
-                first = throttle.failures(key) == THROTTLE_FAILURES
-                _LOGGER.log(
-                    logging.WARNING if first else logging.DEBUG,
-                    "Too many failed logins for %s: its logins are refused for %.0f s (HTTP 429)",
-                    what,
-                    delay,
-                )
-
-    async def _answers_ping(self, connection: ServerConnection) -> bool:
-        """True when the socket answers a ping in time (it is alive)."""
-        try:
-            pong = await connection.ping()
-            async with asyncio.timeout(self.takeover_ping_timeout_s):
-                await pong
-        except ConnectionClosed, TimeoutError:
-            return False
-        return True
+    # --- handshake (see handshake.py) ------------------------------------------------------------
+    def _open_connection(self, charger_id: str) -> ServerConnection | None:
+        link = self._links.get(charger_id)
+        return None if link is None else link.connection
 
     # --- pending chargers -----------------------------------------------------------------------
     def _make_pending_room(self, charger_id: str) -> bool:
@@ -735,7 +469,7 @@ class CentralSystem:
     def _forget_pending(self, charger_id: str, why: str) -> None:
         self._pending.discard(charger_id)
         self._chargers.pop(charger_id, None)
-        self._known_address.pop(charger_id, None)
+        self._handshake.forget(charger_id)
         controller = self._controllers.pop(charger_id, None)
         if controller is not None:  # pragma: no cover - pending chargers get no current control
             controller.detach()
@@ -745,8 +479,7 @@ class CentralSystem:
     def housekeeping(self) -> None:
         """Forget expired pending ids and throttle entries (runs every HOUSEKEEPING_INTERVAL_S)."""
         self._forget_stale_pending()
-        self._id_throttle.prune()
-        self._address_throttle.prune()
+        self._handshake.prune()
 
     async def _housekeeping_loop(self) -> None:
         while True:
@@ -781,17 +514,19 @@ class CentralSystem:
         """Run one charger connection from accepted handshake to close."""
         request = connection.request
         charger_id = parse_charger_id(request.path) if request is not None else None
-        if charger_id is None:  # pragma: no cover - _process_request refused it already
+        if charger_id is None:  # pragma: no cover - the handshake refused it already
             return
+        security = self._handshake.take_security(connection)
         if not await self._may_take_over(connection, charger_id):
             return
         version = (connection.subprotocol or DEFAULT_VERSION).lower()
         charger = self.charger(charger_id)
-        remote = _remote(connection)
-        self._known_address[charger_id] = remote
-        for reason in RefusalReason:  # warn again about a refusal that recurs after this
-            self._warned.pop((charger_id, reason), None)
-        self._record_login(charger, authenticated=getattr(connection, "username", None) is not None)
+        remote = remote_address(connection)
+        self._handshake.connected(charger_id, remote)
+        self._record_security(charger, security)
+        if security.profile is not SecurityProfile.TLS_CLIENT_CERTIFICATE:
+            # Its certificate authenticates a profile-3 connection; the password plays no part.
+            self._record_login(charger, authenticated=security.basic_auth)
 
         link = _Link(charger_id, connection, version)
         context = SessionContext(
@@ -802,6 +537,7 @@ class CentralSystem:
             request_save=self.request_save,
             on_booted=lambda: self._on_booted(link),
             setup_gate=self._setup_gate,
+            certificates=self._certificates,
         )
         link.session = create_session(version, connection, charger, context, self._factories)
 
@@ -809,7 +545,7 @@ class CentralSystem:
         self._links[charger_id] = link
         charger.ocpp_version = version
         charger.connected = True
-        charger.last_seen = _now()
+        charger.last_seen = now_utc()
         if previous is not None:
             _LOGGER.info(
                 "Charger %s reconnected from %s (%s), replacing its previous connection",
@@ -838,15 +574,19 @@ class CentralSystem:
         """Two handshakes without credentials may both have found the open socket dead; the first
         one's connection may be open by now. A connection that appeared after this handshake's
         check is pinged too; if it answers, this one is closed (1008) instead of replacing it."""
-        checked = self._checked_links.pop(connection, None)
+        checked = self._handshake.take_checked(connection)
         current = self._links.get(charger_id)
-        if current is None or current is checked or getattr(connection, "username", None):
+        if (
+            current is None
+            or current.connection is checked
+            or getattr(connection, "username", None)
+        ):
             return True
-        if not await self._answers_ping(current.connection):
+        if not await self._handshake.answers_ping(current.connection):
             current.connection.transport.abort()
             return True
-        remote = _remote(connection)
-        self._login_failed(charger_id, remote)
+        remote = remote_address(connection)
+        self._handshake.login_failed(charger_id, remote)
         _LOGGER.warning(
             "Refused connection of charger %s from %s: another connection took over while it was "
             "being checked, and it has no valid password",
@@ -866,7 +606,7 @@ class CentralSystem:
         self._detach_controller(charger_id)
         charger = self.charger(charger_id)
         charger.connected = False
-        charger.last_seen = _now()
+        charger.last_seen = now_utc()
         _LOGGER.info(
             "Charger %s disconnected (close code %s)", charger_id, link.connection.close_code
         )
@@ -874,6 +614,20 @@ class CentralSystem:
         if charger_id in self._pending:
             self._pending.touch(charger_id)  # forgotten a day after its last connection
         self.request_save()
+
+    def _record_security(self, charger: Charger, security: ConnectionSecurity) -> None:
+        """Keep how the connection is secured on the model; a downgrade is no secret."""
+        previous = charger.connection_security
+        charger.connection_security = security
+        if security.downgraded:
+            _LOGGER.log(
+                logging.DEBUG if previous is not None and previous.downgraded else logging.WARNING,
+                "Charger %s connected with security profile %d although its profile is %d "
+                "(allowed: downgrade permitted for this charger)",
+                charger.charger_id,
+                security.profile,
+                security.configured_profile,
+            )
 
     def _record_login(self, charger: Charger, *, authenticated: bool) -> None:
         """Two-phase password: the first login with it commits it; logins without it while it is
@@ -948,6 +702,11 @@ class CentralSystem:
         charger = self.charger(link.charger_id)
         password = self._directory.password(link.charger_id)
         if link.provision_tried or charger.auth_provisioned or password is None:
+            return
+        security = charger.connection_security
+        if security is not None and security.profile >= 3:
+            # It logged in with its client certificate: a password (and the 1.6 SecurityProfile 1
+            # that comes with it) would be a downgrade instruction.
             return
         link.provision_tried = True
         self._spawn(

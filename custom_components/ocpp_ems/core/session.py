@@ -8,16 +8,56 @@ or :class:`~.errors.CommandNotSupportedError` rather than returning a status the
 
 from __future__ import annotations
 
+import itertools
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from .directory import Admission, ChargerDirectory
 from .model import Charger, ChargingRateUnit
 from .pacing import SetupGate
 from .settings import ChargerSettings, ServerSettings
+
+# Ids the central system picks for a charger to remember (2.x request ids, reservation ids): unique
+# within a process, and unlikely to repeat one a charger still remembers from before a restart.
+_REQUEST_IDS = itertools.count(int(time.time()) % 1_000_000_000)
+
+
+def next_request_id() -> int:
+    """A fresh id (below 2**31: valid in every version's integer fields)."""
+    return next(_REQUEST_IDS)
+
+
+# Certificate types (OCPP 2.x names; the 1.6 adapter translates CSMSRootCertificate to its
+# CentralSystemRootCertificate).
+CSMS_ROOT_CERTIFICATE = "CSMSRootCertificate"
+MANUFACTURER_ROOT_CERTIFICATE = "ManufacturerRootCertificate"
+# GetLog's log types (the same in 1.6's security extension and 2.x).
+DIAGNOSTICS_LOG = "DiagnosticsLog"
+SECURITY_LOG = "SecurityLog"
+
+
+class CertificateService(Protocol):
+    """The server's certificate authority as the sessions use it (security profiles 2 and 3; one
+    per server, shared by its sessions). :class:`~.protocol.certificates.AuthorityCertificates`
+    implements it on :class:`~.security.ca.CertificateAuthority`."""
+
+    def root_certificate_pem(self) -> str | None:
+        """Our CA certificate (PEM): the charger's CSMS root certificate. None: no CA yet."""
+
+    def admit_csr(self, charger_id: str) -> bool:
+        """Whether a certificate signing request of ``charger_id`` may be handled now, counted
+        when it may: a CA exists and the charger's last request is long enough ago (a charger
+        must not make us sign in a loop)."""
+
+    def sign_csr(self, csr: str, charger_id: str) -> str:
+        """The PEM certificate chain to send the charger in CertificateSigned for its CSR (PEM),
+        leaf first. Raises :class:`~.security.ca.CertificateError` when it refuses the CSR (bad
+        signature, a common name other than ``charger_id`` ...). Blocking (a signature): the
+        sessions call it off the event loop."""
 
 
 @dataclass(kw_only=True)
@@ -38,6 +78,9 @@ class SessionContext:
     setup_gate: SetupGate = field(
         default_factory=lambda: SetupGate(ServerSettings().setup_concurrency)
     )
+    # Our certificate authority (charger-initiated SignCertificate, InstallCertificate of our CA);
+    # None: none is set up, a charger's certificate signing request is answered Rejected.
+    certificates: CertificateService | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +97,70 @@ class LimitRequest:
     duration_s: int | None = None
     start: datetime | None = None
     transaction_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CertificateHashData:
+    """OCPP's CertificateHashDataType (the same in 1.6's security extension and 2.x): how a
+    charger names an installed certificate."""
+
+    hash_algorithm: str  # "SHA256" | "SHA384" | "SHA512"
+    issuer_name_hash: str  # hex
+    issuer_key_hash: str  # hex
+    serial_number: str  # hex, without leading zeros
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, Any]) -> CertificateHashData:
+        return cls(
+            hash_algorithm=data["hashAlgorithm"],
+            issuer_name_hash=data["issuerNameHash"],
+            issuer_key_hash=data["issuerKeyHash"],
+            serial_number=data["serialNumber"],
+        )
+
+    def payload(self) -> dict[str, str]:
+        return {
+            "hashAlgorithm": self.hash_algorithm,
+            "issuerNameHash": self.issuer_name_hash,
+            "issuerKeyHash": self.issuer_key_hash,
+            "serialNumber": self.serial_number,
+        }
+
+    def matches(self, other: CertificateHashData) -> bool:
+        """The same certificate (chargers differ in the case of the hex digits and in leading
+        zeros of the serial number)."""
+
+        def normal(data: CertificateHashData) -> tuple[str, str, str, str]:
+            return (
+                data.hash_algorithm.upper(),
+                data.issuer_name_hash.lower(),
+                data.issuer_key_hash.lower(),
+                data.serial_number.lower().lstrip("0"),
+            )
+
+        return normal(self) == normal(other)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstalledCertificate:
+    """A certificate a charger has installed (GetInstalledCertificateIds)."""
+
+    certificate_type: str  # the 2.x name (CSMSRootCertificate ...), whatever the version
+    hash_data: CertificateHashData
+    # 2.x V2GCertificateChain: the sub-CA certificates below it.
+    children: tuple[CertificateHashData, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignedFirmware:
+    """A signed firmware image (1.6 SignedUpdateFirmware, 2.x UpdateFirmware): the charger checks
+    ``signature`` (base64) of the image with ``signing_certificate`` (PEM) before installing."""
+
+    location: str
+    retrieve_date: datetime
+    signing_certificate: str
+    signature: str
+    install_date: datetime | None = None
 
 
 class ChargerSession(ABC):
@@ -98,6 +205,15 @@ class ChargerSession(ABC):
         """Return the charger's status (Accepted / RebootRequired); raise on Rejected/NotSupported."""
 
     @abstractmethod
+    async def change_availability(self, connector_id: int | None, *, operative: bool) -> str:
+        """Put a connector (None or 0: the whole charger) in or out of service; return "Accepted",
+        or "Scheduled" (the change waits for the running transaction to end)."""
+
+    @abstractmethod
+    async def clear_cache(self) -> None:
+        """Empty the charger's authorization cache (not its local list)."""
+
+    @abstractmethod
     async def trigger_message(self, message: str, connector_id: int | None = None) -> None: ...
 
     @abstractmethod
@@ -115,6 +231,78 @@ class ChargerSession(ABC):
     @abstractmethod
     async def request_diagnostics(self, location: str) -> str | None:
         """Ask for a diagnostics upload; return the file name the charger announces, if any."""
+
+    @abstractmethod
+    async def signed_update_firmware(
+        self,
+        firmware: SignedFirmware,
+        *,
+        retries: int | None = None,
+        retry_interval_s: int | None = None,
+    ) -> None:
+        """Install signed firmware (1.6 security extension SignedUpdateFirmware, 2.x
+        UpdateFirmware); the charger reports progress in (Signed)FirmwareStatusNotification."""
+
+    @abstractmethod
+    async def get_log(
+        self,
+        log_type: str,
+        location: str,
+        *,
+        oldest: datetime | None = None,
+        latest: datetime | None = None,
+        retries: int | None = None,
+        retry_interval_s: int | None = None,
+    ) -> str | None:
+        """Ask for a log upload (GetLog: :data:`DIAGNOSTICS_LOG` or :data:`SECURITY_LOG`) to
+        ``location``; return the file name the charger announces, if any. Progress comes in
+        LogStatusNotification."""
+
+    # --- security: certificates and security profile --------------------------------------------
+    @abstractmethod
+    async def install_root_certificate(self, pem: str | None = None) -> None:
+        """Install ``pem`` (None: our CA, from the context's certificate service) as the
+        charger's CSMS root certificate (1.6 CentralSystemRootCertificate, 2.x
+        CSMSRootCertificate): what it checks our TLS server certificate against."""
+
+    @abstractmethod
+    async def get_installed_certificate_ids(
+        self, types: Sequence[str] | None = None
+    ) -> list[InstalledCertificate]:
+        """The CA certificates the charger has installed, of ``types`` (2.x names, see
+        :data:`CSMS_ROOT_CERTIFICATE`; None: every type the version knows); [] when none."""
+
+    @abstractmethod
+    async def delete_certificate(self, hash_data: CertificateHashData) -> None:
+        """Remove an installed certificate (as :meth:`get_installed_certificate_ids` names it)."""
+
+    @abstractmethod
+    async def request_new_client_certificate(self) -> None:
+        """Make the charger send a new certificate signing request (a first client certificate
+        for profile 3, or a renewal): 1.6 ExtendedTriggerMessage SignChargePointCertificate, 2.x
+        TriggerMessage SignChargingStationCertificate. The SignCertificate / CertificateSigned
+        round follows on its own (:mod:`.protocol.certificates`)."""
+
+    @abstractmethod
+    async def set_security_profile(self, profile: int) -> str:
+        """Move the charger to security ``profile`` where the profile is a plain setting (1.6:
+        ``SecurityProfile``; the charger then reconnects with it); return Accepted /
+        RebootRequired. 2.x changes it with :meth:`set_network_profile` (OCPP 2.0.1 A05):
+        CommandNotSupportedError unless the station lets us write ``SecurityCtrlr.SecurityProfile``."""
+
+    @abstractmethod
+    async def set_network_profile(
+        self,
+        slot: int,
+        url: str,
+        security_profile: int,
+        *,
+        interface: str = "Wired0",
+        message_timeout_s: int = 30,
+    ) -> None:
+        """2.x SetNetworkProfile: a connection to ``url`` (the CSMS URL without the charger id)
+        with ``security_profile`` in configuration ``slot``. 1.6 has no network profiles:
+        CommandNotSupportedError."""
 
     # --- local auth list / reservation -----------------------------------------------------------
     @abstractmethod

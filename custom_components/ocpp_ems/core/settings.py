@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class PauseStrategy(StrEnum):
@@ -26,10 +26,26 @@ class RateUnitPreference(StrEnum):
     WATT = "W"
 
 
+class SecurityProfile(IntEnum):
+    """OCPP security profiles (1.6 security whitepaper, 2.0.1 part 2 A00): how a charger must
+    connect. The server refuses a lower way unless the user allowed a downgrade for the charger
+    (``ChargerSettings.allow_security_downgrade``): OCPP forbids silent downgrades."""
+
+    # Plain ws:// (or wss://); the Basic-auth password once the charger committed to it.
+    BASIC_AUTH = 1
+    # wss:// with Basic auth (the password is always required).
+    TLS_BASIC_AUTH = 2
+    # wss:// with a client certificate from our CA whose CN is the charger id.
+    TLS_CLIENT_CERTIFICATE = 3
+
+
 @dataclass(kw_only=True)
 class ServerSettings:
     host: str = "0.0.0.0"
     port: int = 9000
+    # The wss:// listener (security profiles 2 and 3) on the same host; None: off. 0 picks a free
+    # port (tests). It needs a TLS context (CentralSystem's ``tls``).
+    tls_port: int | None = None
     # websockets keepalive. Chargers also send Heartbeat; a ping much shorter than the heartbeat caused
     # reconnect loops in the field, so keep pings rare and tolerant by default.
     ping_interval_s: float | None = 60.0
@@ -87,6 +103,11 @@ class ChargerSettings:
     # wired to, or the one a 1p/3p charger keeps on one phase (the fuse is watched on it).
     single_phase_line: int = 1
     remote_start_id_tag: str = "HomeAssistant"
+    # How the charger must connect (see SecurityProfile); checked at every handshake.
+    security_profile: SecurityProfile = SecurityProfile.BASIC_AUTH
+    # The user allows it to connect in a lower way than its profile (e.g. back to plain ws while
+    # an upgrade is rolled back); such connections are logged and marked ``downgraded``.
+    allow_security_downgrade: bool = False
     measurands: tuple[str, ...] = field(
         default=(
             "Energy.Active.Import.Register",

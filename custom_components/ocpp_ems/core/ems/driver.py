@@ -338,6 +338,14 @@ class EmsDriver:
             (c.transaction.transaction_id for c in link.model.outlets if c.transaction is not None),
             None,
         )
+        if transaction is None and any(
+            c.last_transaction is not None
+            and c.last_transaction.transaction_id == view.split.transaction_id
+            for c in link.model.outlets
+        ):
+            # The session we followed just ended: the energy of its end message is still its own
+            # (``session_energy_wh`` is the ended session's then), by the mix seen before it.
+            transaction = view.split.transaction_id
         mix = energy_mix(
             grid_w=_value(inputs.grid_w),
             pv_w=_value(inputs.pv_w),

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from custom_components.ocpp_ems.core.errors import CommandRejectedError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -20,6 +22,26 @@ LOCAL_AUTH = "LocalAuthListManagement"
 RESERVATION = "Reservation"
 SMART_CHARGING = "SmartCharging"
 REMOTE_TRIGGER = "RemoteTrigger"
+
+# ChangeAvailability, the same in every version: Scheduled = once the running transaction ended.
+AVAILABILITY_OK = ("Accepted", "Scheduled")
+
+
+def availability(operative: bool) -> str:
+    """ChangeAvailability's type (1.6) / operationalStatus (2.x)."""
+    return "Operative" if operative else "Inoperative"
+
+
+def expect_status(
+    action: str, result: Mapping[str, Any], accepted: Sequence[str] = ("Accepted",)
+) -> str:
+    """The answer's status; :class:`CommandRejectedError` (with the charger's reason code, when
+    it gave one: 2.x ``statusInfo``) unless it is ``accepted``."""
+    status = str(result.get("status"))
+    if status not in accepted:
+        reason = (result.get("statusInfo") or {}).get("reasonCode")
+        raise CommandRejectedError(action, f"{status}: {reason}" if reason else status)
+    return status
 
 
 def csv(value: str | None) -> list[str]:

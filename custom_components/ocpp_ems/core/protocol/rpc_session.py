@@ -16,6 +16,7 @@ from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.model import Charger
 from custom_components.ocpp_ems.core.session import ChargerSession, SessionContext
 
+from .certificates import CertificateSigning
 from .limits import Trust
 from .rpc import Connection, Dialect, Payload, Route, RpcEndpoint, SessionTasks
 
@@ -51,10 +52,18 @@ class RpcSession(ChargerSession):
             trust=self._trust,
             on_frame=self.state.record_seen,
         )
+        # The charger's certificate signing requests (SignCertificate, the same in every version).
+        self.certificate_signing = CertificateSigning(self)
 
     @property
     def closed(self) -> bool:
         return self.tasks.closed
+
+    @property
+    def trust(self) -> Trust:
+        """How far the connection is trusted now (authenticated: its password or a client
+        certificate of ours)."""
+        return self._trust()
 
     def _trust(self) -> Trust:
         if self.context.admission() is not Admission.ACCEPTED:

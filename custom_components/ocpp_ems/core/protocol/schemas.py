@@ -112,12 +112,36 @@ class Schemas:
             raise SchemaViolation(self.codes.for_rule(err.rule), message) from None
 
     def _compile(self, name: str, strict: bool) -> Check:
-        schema = self._raw[name]  # KeyError: an action this version does not have
+        schema = _inlined(self._raw[name])  # KeyError: an action this version does not have
         if not strict:
             schema = _without(schema, "multipleOf")
         check: Check = fastjsonschema.compile(schema, use_formats=False)  # type: ignore[no-untyped-call]
         self._compiled[(name, strict)] = check
         return check
+
+
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with its local ``$ref`` definitions (2.x) written in place: the compiled check
+    then runs straight through instead of calling one function per definition per element
+    (a 2.0.1 TransactionEvent checks in about half the time). OCPP's definitions never refer to
+    themselves; a cycle would be left as a reference."""
+    definitions = schema.get("definitions", {})
+
+    def resolve(node: Any, seen: frozenset[str]) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/definitions/"):
+                key = ref.removeprefix("#/definitions/")
+                if key in definitions and key not in seen and len(node) == 1:
+                    return resolve(definitions[key], seen | {key})
+            return {k: resolve(v, seen) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(item, seen) for item in node]
+        return node
+
+    return {k: resolve(v, frozenset()) for k, v in schema.items() if k != "definitions"} | (
+        {"definitions": definitions} if definitions else {}
+    )
 
 
 def _without(node: Any, keyword: str) -> Any:

@@ -3,21 +3,45 @@
 :class:`V16Commands` builds each payload, sends it through :meth:`V16Commands.call` (implemented by
 :class:`~.session.V16Session`: feature-profile check, error mapping, fail fast on close) and turns
 the answer into a return value or a :class:`~...errors.CommandRejectedError`.
+
+The security extension (OCPP 1.6 security whitepaper): the commands it shares with 2.x come from
+:class:`~..security_commands.SecurityCommands`; GetInstalledCertificateIds (one certificate type
+per CALL), the ``SecurityProfile`` key and ExtendedTriggerMessage (for LogStatusNotification and
+SignChargePointCertificate, which TriggerMessage lacks) are 1.6's own. 1.6 has no network
+profiles: a charger moves to TLS (profile 2 or 3) when it is given the ``wss://`` URL of the
+central system in its own settings (no standard key) and ``SecurityProfile``.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState
-from custom_components.ocpp_ems.core.errors import CommandRejectedError
+from custom_components.ocpp_ems.core.errors import (
+    CommandNotSupportedError,
+    CommandRejectedError,
+    InvalidCommandError,
+)
 from custom_components.ocpp_ems.core.model import Charger, ChargingRateUnit
-from custom_components.ocpp_ems.core.protocol.common import capped_local_list, int_or_none
+from custom_components.ocpp_ems.core.protocol.common import (
+    AVAILABILITY_OK,
+    availability,
+    capped_local_list,
+    int_or_none,
+)
 from custom_components.ocpp_ems.core.protocol.common import without_none as _without_none
 from custom_components.ocpp_ems.core.protocol.rpc import Payload, expect
-from custom_components.ocpp_ems.core.session import ChargerSession, LimitRequest
+from custom_components.ocpp_ems.core.protocol.security_commands import SecurityCommands
+from custom_components.ocpp_ems.core.session import (
+    CSMS_ROOT_CERTIFICATE,
+    MANUFACTURER_ROOT_CERTIFICATE,
+    CertificateHashData,
+    InstalledCertificate,
+    LimitRequest,
+)
 from custom_components.ocpp_ems.core.timeutil import format_timestamp
 
 from .capabilities import CORE, FIRMWARE, LOCAL_AUTH, REMOTE_TRIGGER, RESERVATION, SMART_CHARGING
@@ -26,10 +50,27 @@ from .charging_profiles import PURPOSES, build_limit_profile
 _CONFIG_OK = ("Accepted", "RebootRequired")
 # Configuration keys whose value is a secret: never stored in the model nor logged.
 SECRET_KEYS = frozenset({"AuthorizationKey"})
+# Certificate types: the version-agnostic (2.x) names -> 1.6's.
+CERTIFICATE_TYPES = {
+    CSMS_ROOT_CERTIFICATE: "CentralSystemRootCertificate",
+    MANUFACTURER_ROOT_CERTIFICATE: "ManufacturerRootCertificate",
+}
+_CERTIFICATE_TYPE_NAMES = {v16: name for name, v16 in CERTIFICATE_TYPES.items()}
+# Messages only ExtendedTriggerMessage (security extension) triggers; 2.x names are understood.
+EXTENDED_TRIGGERS = {
+    "LogStatusNotification": "LogStatusNotification",
+    "SignChargePointCertificate": "SignChargePointCertificate",
+    "SignChargingStationCertificate": "SignChargePointCertificate",
+}
+SECURITY_PROFILES = range(4)
 
 
-class V16Commands(ChargerSession):
+class V16Commands(SecurityCommands):
     """The outgoing half of the 1.6 adapter (mixed into :class:`~.session.V16Session`)."""
+
+    CSMS_ROOT_TYPE = CERTIFICATE_TYPES[CSMS_ROOT_CERTIFICATE]
+    CLIENT_CERTIFICATE_TRIGGER = ("ExtendedTriggerMessage", "SignChargePointCertificate")
+    SIGNED_FIRMWARE_ACTION = "SignedUpdateFirmware"
 
     charger: Charger
     state: ChargerState
@@ -62,6 +103,18 @@ class V16Commands(ChargerSession):
         result = await self.call("RemoteStopTransaction", {"transactionId": number})
         expect("RemoteStopTransaction", result["status"])
 
+    async def change_availability(self, connector_id: int | None, *, operative: bool) -> str:
+        """Connector 0 (or None) is the whole charger."""
+        result = await self.call(
+            "ChangeAvailability",
+            {"connectorId": connector_id or 0, "type": availability(operative)},
+        )
+        return expect("ChangeAvailability", result["status"], AVAILABILITY_OK)
+
+    async def clear_cache(self) -> None:
+        result = await self.call("ClearCache", {})
+        expect("ClearCache", result["status"])
+
     async def get_configuration(self, keys: list[str] | None = None) -> dict[str, Any]:
         result = await self.call("GetConfiguration", {"key": keys} if keys else {})
         configuration: dict[str, Any] = {}
@@ -82,6 +135,14 @@ class V16Commands(ChargerSession):
         return status
 
     async def trigger_message(self, message: str, connector_id: int | None = None) -> None:
+        """TriggerMessage; ExtendedTriggerMessage for the messages only it has."""
+        extended = EXTENDED_TRIGGERS.get(message)
+        if extended is not None:
+            await self.security_call(
+                "ExtendedTriggerMessage",
+                _without_none({"requestedMessage": extended, "connectorId": connector_id}),
+            )
+            return
         result = await self.call(
             "TriggerMessage",
             _without_none({"requestedMessage": message, "connectorId": connector_id}),
@@ -118,6 +179,51 @@ class V16Commands(ChargerSession):
         result = await self.call("GetDiagnostics", {"location": location}, FIRMWARE)
         file_name: str | None = result.get("fileName")
         return file_name
+
+    # --- security extension ----------------------------------------------------------------------
+    async def get_installed_certificate_ids(
+        self, types: Sequence[str] | None = None
+    ) -> list[InstalledCertificate]:
+        """One GetInstalledCertificateIds per type (1.6 asks for one at a time)."""
+        installed: list[InstalledCertificate] = []
+        for wanted in types or tuple(CERTIFICATE_TYPES):
+            certificate_type = CERTIFICATE_TYPES.get(wanted, wanted)
+            result = await self.security_call(
+                "GetInstalledCertificateIds",
+                {"certificateType": certificate_type},
+                ("Accepted", "NotFound"),
+            )
+            name = _CERTIFICATE_TYPE_NAMES.get(certificate_type, certificate_type)
+            installed.extend(
+                InstalledCertificate(
+                    certificate_type=name, hash_data=CertificateHashData.from_payload(item)
+                )
+                for item in result.get("certificateHashData", [])
+            )
+        return installed
+
+    async def set_security_profile(self, profile: int) -> str:
+        """``SecurityProfile`` (the charger refuses a lower one than it has, and one it lacks the
+        prerequisites of: our CA as its root for 2, its client certificate for 3); accepted, it
+        disconnects and connects again with the new profile."""
+        if profile not in SECURITY_PROFILES:
+            raise InvalidCommandError("ChangeConfiguration", f"no security profile {profile}")
+        return await self.set_configuration("SecurityProfile", str(profile))
+
+    async def set_network_profile(
+        self,
+        slot: int,
+        url: str,
+        security_profile: int,
+        *,
+        interface: str = "Wired0",
+        message_timeout_s: int = 30,
+    ) -> None:
+        raise CommandNotSupportedError(
+            "SetNetworkProfile",
+            "OCPP 1.6 has no network profiles: set the SecurityProfile key, and the central "
+            "system URL in the charger's own settings",
+        )
 
     # --- local auth list / reservation -----------------------------------------------------------
     async def send_local_list(self, id_tags: list[str], version: int) -> None:

@@ -15,6 +15,7 @@ from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.meter import parse_meter_values
 from custom_components.ocpp_ems.core.model import ChargerInfo, ConnectorStatus
 from custom_components.ocpp_ems.core.protocol import incoming
+from custom_components.ocpp_ems.core.protocol.certificates import sign_certificate_route
 from custom_components.ocpp_ems.core.protocol.incoming import HEARTBEAT_SPREAD, PENDING_RETRY_S
 from custom_components.ocpp_ems.core.protocol.rpc import Payload, Route
 from custom_components.ocpp_ems.core.timeutil import parse_timestamp
@@ -154,4 +155,5 @@ ROUTES: dict[str, Route[V16Session]] = {
     "SecurityEventNotification": Route(incoming.security_event_notification),
     "LogStatusNotification": Route(incoming.log_status_notification),
     "SignedFirmwareStatusNotification": Route(incoming.firmware_status_notification),
+    "SignCertificate": sign_certificate_route(typed=False),
 }

@@ -44,10 +44,14 @@ class Provisioning(BaseProvisioning):
         return (self._read_configuration, self._configure_meter_values, self.sync_local_list)
 
     async def provision_password(self, password: str) -> None:
-        """Security profile 1 (1.6 security whitepaper): AuthorizationKey (hex), then profile."""
+        """Security profile 1 (1.6 security whitepaper): AuthorizationKey (hex), then profile 1 -
+        never lower than the charger is: not over TLS, not when its SecurityProfile is 1 or more."""
         session = self._session
         await session.set_configuration("AuthorizationKey", password_to_authorization_key(password))
-        await session.set_configuration("SecurityProfile", "1")
+        security = session.charger.connection_security
+        current = int_or_none(session.charger.configuration.get("SecurityProfile")) or 0
+        if (security is None or security.profile < 2) and current < 1:
+            await session.set_configuration("SecurityProfile", "1")
         session.state.record_password_provisioned()
         _LOGGER.info("%s: moved to Basic authentication (security profile 1)", self._charger_id)
 

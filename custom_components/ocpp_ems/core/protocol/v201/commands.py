@@ -10,18 +10,38 @@ The model's connector id is the EVSE id; the connector inside an EVSE comes from
 (see :mod:`.device_model`). Features the station's device model says it lacks are refused locally
 (:class:`~...errors.CommandNotSupportedError`), like the feature profiles of 1.6.
 
-Beyond :class:`~...session.ChargerSession`: :meth:`V201Commands.change_availability`,
-:meth:`V201Commands.clear_cache`, :meth:`V201Commands.get_variables` /
-:meth:`V201Commands.set_variable`. Reset maps hard -> ``Immediate``, soft -> ``OnIdle``.
+Beyond :class:`~...session.ChargerSession`: :meth:`V201Commands.get_variables` /
+:meth:`V201Commands.set_variable`, :meth:`V201Commands.set_network_priority`. Reset maps hard ->
+``Immediate``, soft -> ``OnIdle``.
+
+Security (part A): the commands 2.x shares with 1.6's security extension come from
+:class:`~..security_commands.SecurityCommands`. ``SecurityCtrlr.SecurityProfile`` is read-only in
+2.x: a station changes its security profile by connecting with another network connection
+profile, OCPP 2.0.1 use case A05 "Upgrade Charging Station Security Profile":
+
+1. prerequisites: our CA installed as its CSMS root certificate
+   (:meth:`~...session.ChargerSession.install_root_certificate`; profiles 2 and 3) and, for
+   profile 3, its client certificate (:meth:`~...session.ChargerSession.
+   request_new_client_certificate`, then the SignCertificate round of :mod:`..certificates`);
+2. SetNetworkProfile into a free configuration slot: the ``wss://`` URL of our TLS listener and
+   the new profile (:meth:`V201Commands.set_network_profile`; the station refuses it when a
+   prerequisite is missing);
+3. ``OCPPCommCtrlr.NetworkConfigurationPriority``: the new slot first, the current one after it as
+   the fallback (:meth:`V201Commands.set_network_priority`);
+4. a reset (OnIdle): the station connects through the new profile; if that fails it falls back to
+   the next slot of the priority list. Once connected with the higher profile it no longer
+   connects with a lower one.
+
+Steps 2 to 4 are single commands here; running them in order, watching the station come back on
+the new profile (the handshake records how it connected) and rolling back belong to the upgrade
+action of the host.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import re
-import time
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,14 +57,26 @@ from custom_components.ocpp_ems.core.errors import (
 from custom_components.ocpp_ems.core.limits import LimitRules
 from custom_components.ocpp_ems.core.model import Charger, ChargingRateUnit
 from custom_components.ocpp_ems.core.protocol.common import (
+    AVAILABILITY_OK,
     LOCAL_AUTH,
     RESERVATION,
     SMART_CHARGING,
+    availability,
     capped_local_list,
+    expect_status,
     without_none,
 )
 from custom_components.ocpp_ems.core.protocol.rpc import Payload
-from custom_components.ocpp_ems.core.session import ChargerSession, LimitRequest, SessionContext
+from custom_components.ocpp_ems.core.protocol.security_commands import SecurityCommands
+from custom_components.ocpp_ems.core.session import (
+    CSMS_ROOT_CERTIFICATE,
+    DIAGNOSTICS_LOG,
+    CertificateHashData,
+    InstalledCertificate,
+    LimitRequest,
+    SessionContext,
+    next_request_id,
+)
 from custom_components.ocpp_ems.core.timeutil import format_timestamp
 
 from .charging_profiles import (
@@ -55,22 +87,25 @@ from .charging_profiles import (
     dynamic_shape,
     target_evse,
 )
-from .device_model import DeviceModel, VariableId, var
+from .device_model import (
+    NETWORK_CONFIGURATION_PRIORITY,
+    SECURITY_PROFILE,
+    DeviceModel,
+    VariableId,
+    var,
+)
 
 if TYPE_CHECKING:
     from .provisioning import Provisioning
 
 _LOGGER = logging.getLogger(__name__)
 
-# Request ids (GetBaseReport, GetLog, UpdateFirmware, remoteStartId): unique within a process, and
-# unlikely to repeat one a station still remembers from before a restart.
-_REQUEST_IDS = itertools.count(int(time.time()) % 1_000_000_000)
-
 # 1.6 TriggerMessage names -> 2.x (the HA action offers the 1.6 list).
 TRIGGER_ALIASES = {
     "DiagnosticsStatusNotification": "LogStatusNotification",
     "StartTransaction": "TransactionEvent",
     "StopTransaction": "TransactionEvent",
+    "SignChargePointCertificate": "SignChargingStationCertificate",
 }
 # GetVariables per CALL when the station does not say (DeviceDataCtrlr.ItemsPerMessage).
 DEFAULT_ITEMS_PER_MESSAGE = 8
@@ -94,10 +129,6 @@ class _DynamicProfile:
     renew_at: float  # event-loop time
 
 
-def next_request_id() -> int:
-    return next(_REQUEST_IDS)
-
-
 def id_token(tag: str, *, central: bool = False) -> dict[str, str]:
     """A 2.x IdTokenType for a tag we only know as text.
 
@@ -117,18 +148,12 @@ def id_token(tag: str, *, central: bool = False) -> dict[str, str]:
     return {"idToken": tag, "type": kind}
 
 
-def expect_status(action: str, result: Payload, accepted: Sequence[str] = ("Accepted",)) -> str:
-    """The answer's status; :class:`CommandRejectedError` (with the station's reason code, when
-    it gave one) unless it is ``accepted``."""
-    status = str(result.get("status"))
-    if status not in accepted:
-        reason = (result.get("statusInfo") or {}).get("reasonCode")
-        raise CommandRejectedError(action, f"{status}: {reason}" if reason else status)
-    return status
-
-
-class V201Commands(ChargerSession):
+class V201Commands(SecurityCommands):
     """The outgoing half of the 2.x adapter (mixed into :class:`~.session.V201Session`)."""
+
+    CSMS_ROOT_TYPE = CSMS_ROOT_CERTIFICATE
+    CLIENT_CERTIFICATE_TRIGGER = ("TriggerMessage", "SignChargingStationCertificate")
+    SIGNED_FIRMWARE_ACTION = "UpdateFirmware"
 
     charger: Charger
     state: ChargerState
@@ -201,16 +226,14 @@ class V201Commands(ChargerSession):
         expect_status("RequestStopTransaction", result)
 
     async def change_availability(self, connector_id: int | None, *, operative: bool) -> str:
-        """2.x: an EVSE (None or 0: the whole station) in or out of service; "Accepted", or
-        "Scheduled" (after the running transaction)."""
-        payload: Payload = {"operationalStatus": "Operative" if operative else "Inoperative"}
+        """The connector id is the EVSE's (None or 0: the whole station)."""
+        payload: Payload = {"operationalStatus": availability(operative)}
         if connector_id:
             payload["evse"] = {"id": connector_id}
         result = await self.call("ChangeAvailability", payload)
-        return expect_status("ChangeAvailability", result, ("Accepted", "Scheduled"))
+        return expect_status("ChangeAvailability", result, AVAILABILITY_OK)
 
     async def clear_cache(self) -> None:
-        """2.x: empty the station's authorization cache."""
         expect_status("ClearCache", await self.call("ClearCache", {}))
 
     # --- device model: configuration -------------------------------------------------------------
@@ -304,34 +327,83 @@ class V201Commands(ChargerSession):
     async def update_firmware(
         self, location: str, retrieve_date: datetime, retries: int | None = None
     ) -> None:
-        result = await self.call(
+        await self.send_firmware(
             "UpdateFirmware",
-            without_none(
-                {
-                    "requestId": next_request_id(),
-                    "firmware": {
-                        "location": location,
-                        "retrieveDateTime": format_timestamp(retrieve_date),
-                    },
-                    "retries": retries,
-                }
-            ),
+            {"location": location, "retrieveDateTime": format_timestamp(retrieve_date)},
+            retries=retries,
         )
-        expect_status("UpdateFirmware", result, ("Accepted", "AcceptedCanceled"))
 
     async def request_diagnostics(self, location: str) -> str | None:
         """GetLog (DiagnosticsLog) to ``location``; the file name the station announces."""
-        result = await self.call(
-            "GetLog",
-            {
-                "logType": "DiagnosticsLog",
-                "requestId": next_request_id(),
-                "log": {"remoteLocation": location},
-            },
+        return await self.get_log(DIAGNOSTICS_LOG, location)
+
+    # --- security --------------------------------------------------------------------------------
+    async def get_installed_certificate_ids(
+        self, types: Sequence[str] | None = None
+    ) -> list[InstalledCertificate]:
+        result = await self.security_call(
+            "GetInstalledCertificateIds",
+            {"certificateType": list(types)} if types else {},
+            ("Accepted", "NotFound"),
         )
-        expect_status("GetLog", result, ("Accepted", "AcceptedCanceled"))
-        file_name: str | None = result.get("filename")
-        return file_name
+        return [
+            InstalledCertificate(
+                certificate_type=item["certificateType"],
+                hash_data=CertificateHashData.from_payload(item["certificateHashData"]),
+                children=tuple(
+                    CertificateHashData.from_payload(child)
+                    for child in item.get("childCertificateHashData", [])
+                ),
+            )
+            for item in result.get("certificateHashDataChain", [])
+        ]
+
+    async def set_security_profile(self, profile: int) -> str:
+        """Only where the station lets us write ``SecurityCtrlr.SecurityProfile`` (2.x makes it
+        read-only: the module docstring has the way 2.x changes the profile)."""
+        info = self.device_model.info(SECURITY_PROFILE)
+        if info is not None and info.readonly:
+            raise CommandNotSupportedError(
+                "SetVariables",
+                "SecurityCtrlr.SecurityProfile is read-only in OCPP 2.x: the profile changes with "
+                "a new network profile (SetNetworkProfile, NetworkConfigurationPriority, a reset; "
+                "OCPP 2.0.1 A05)",
+            )
+        return await self.set_variable(SECURITY_PROFILE, str(profile))
+
+    async def set_network_profile(
+        self,
+        slot: int,
+        url: str,
+        security_profile: int,
+        *,
+        interface: str = "Wired0",
+        message_timeout_s: int = 30,
+    ) -> None:
+        """SetNetworkProfile (step 2 of A05, see the module docstring). ``url`` is the CSMS URL
+        without the station's identity (the station appends it)."""
+        connection = {
+            # Required in 2.0.1 (whose only 2.x value is OCPP20); 2.1 takes the version from the
+            # websocket handshake and leaves it out.
+            "ocppVersion": "OCPP20" if self.ocpp_version == "2.0.1" else None,
+            "ocppTransport": "JSON",
+            "ocppCsmsUrl": url,
+            "messageTimeout": message_timeout_s,
+            "securityProfile": security_profile,
+            "ocppInterface": interface,
+        }
+        result = await self.call(
+            "SetNetworkProfile",
+            {"configurationSlot": slot, "connectionData": without_none(connection)},
+        )
+        expect_status("SetNetworkProfile", result)
+
+    async def set_network_priority(self, slots: Sequence[int]) -> str:
+        """``OCPPCommCtrlr.NetworkConfigurationPriority``: the configuration slots in the order
+        the station tries them (step 3 of A05); it takes effect at its next reset."""
+        return await self.set_variable(
+            NETWORK_CONFIGURATION_PRIORITY, ",".join(str(slot) for slot in slots)
+        )
 
     # --- local auth list / reservation -----------------------------------------------------------
     async def send_local_list(self, id_tags: list[str], version: int) -> None:

@@ -17,6 +17,7 @@ from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.meter import parse_meter_values
 from custom_components.ocpp_ems.core.model import ChargerInfo, EvChargingNeeds
 from custom_components.ocpp_ems.core.protocol import incoming
+from custom_components.ocpp_ems.core.protocol.certificates import sign_certificate_route
 from custom_components.ocpp_ems.core.protocol.rpc import CallError, Payload, Route
 from custom_components.ocpp_ems.core.timeutil import (
     parse_future_timestamp,
@@ -183,7 +184,7 @@ def reservation_status_update(session: V201Session, payload: Payload) -> Payload
 
 
 def notify_event(session: V201Session, payload: Payload) -> Payload:
-    # Device-model monitoring events: logged (warning when a problem appears, debug otherwise).
+    # Device-model monitoring events: logged (info when a problem appears, debug otherwise).
     for event in payload["eventData"]:
         level = logging.INFO if event["trigger"] == "Alerting" and not event.get("cleared") else 0
         _LOGGER.log(
@@ -210,6 +211,31 @@ def notify_monitoring_report(session: V201Session, payload: Payload) -> Payload:
     return {}
 
 
+# ISO 15118 Plug & Charge (contract certificates, OCSP) is not offered: answered Failed, as the
+# schema allows, so the station stops waiting (and tells the EV) rather than retrying a CALLERROR.
+_NO_PLUG_AND_CHARGE = {
+    "reasonCode": "NotSupported",
+    "additionalInfo": "This CSMS does not offer ISO 15118 Plug & Charge",
+}
+
+
+def get_15118_ev_certificate(session: V201Session, payload: Payload) -> Payload:
+    _LOGGER.info(
+        "%s: an EV asks for a contract certificate (%s, ISO 15118 Plug & Charge): not offered",
+        session.charger.charger_id,
+        payload["action"],
+    )
+    return {"status": "Failed", "exiResponse": "", "statusInfo": dict(_NO_PLUG_AND_CHARGE)}
+
+
+def get_certificate_status(session: V201Session, payload: Payload) -> Payload:
+    _LOGGER.info(
+        "%s: asks for the OCSP status of a certificate (ISO 15118 Plug & Charge): not offered",
+        session.charger.charger_id,
+    )
+    return {"status": "Failed", "statusInfo": dict(_NO_PLUG_AND_CHARGE)}
+
+
 def acknowledge(session: V201Session, payload: Payload) -> Payload:
     """Notifications we have no use for yet: accepted (a CallError would make them retry)."""
     return {}
@@ -234,6 +260,9 @@ ROUTES: dict[str, Route[V201Session]] = {
     "PublishFirmwareStatusNotification": Route(acknowledge),
     "LogStatusNotification": Route(incoming.log_status_notification),
     "SecurityEventNotification": Route(incoming.security_event_notification),
+    "SignCertificate": sign_certificate_route(typed=True),
+    "Get15118EVCertificate": Route(get_15118_ev_certificate),
+    "GetCertificateStatus": Route(get_certificate_status),
     "NotifyEvent": Route(notify_event),
     "NotifyMonitoringReport": Route(notify_monitoring_report),
     "NotifyCustomerInformation": Route(acknowledge),

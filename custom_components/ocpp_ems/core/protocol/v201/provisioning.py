@@ -36,7 +36,7 @@ from custom_components.ocpp_ems.core.errors import (
     InvalidCommandError,
     OcppEmsError,
 )
-from custom_components.ocpp_ems.core.protocol.common import csv
+from custom_components.ocpp_ems.core.protocol.common import csv, expect_status
 from custom_components.ocpp_ems.core.protocol.measurands import (
     MeasurandRules,
     negotiate_measurands,
@@ -46,8 +46,8 @@ from custom_components.ocpp_ems.core.protocol.provisioning import (
     SetupStep,
     accepted,
 )
+from custom_components.ocpp_ems.core.session import next_request_id
 
-from .commands import expect_status, next_request_id
 from .device_model import (
     ALIGNED_MEASURANDS,
     BASIC_AUTH_PASSWORD,
@@ -212,10 +212,16 @@ class Provisioning(BaseProvisioning):
         lists = [TX_UPDATED_MEASURANDS]
         if (model.integer(var("AlignedDataCtrlr", "Interval")) or 0) > 0:
             lists.append(ALIGNED_MEASURANDS)
+        # Only what the version knows: 2.x has no Temperature measurand, and a strict station
+        # refuses a whole list with one unknown entry.
+        known = self._session.dialect.schemas.request_schema("MeterValues")["definitions"][
+            "MeasurandEnumType"
+        ]["enum"]
+        wanted = [measurand for measurand in settings.measurands if measurand in known]
         for variable in lists:
             info = model.info(variable)
             if info is not None and not info.readonly:
-                await self._configure_measurands(variable, info, settings.measurands)
+                await self._configure_measurands(variable, info, wanted)
 
     async def _configure_measurands(
         self, variable: VariableId, info: VariableInfo, wanted: Sequence[str]

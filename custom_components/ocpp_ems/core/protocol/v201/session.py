@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 
 import ocpp.v21
@@ -63,6 +64,10 @@ DIALECT_201 = _dialect("2.0.1", ocpp.v201.__file__)
 DIALECT_21 = _dialect("2.1", ocpp.v21.__file__, frozenset({CALL_RESULT_ERROR, SEND}))
 
 
+# ReportChargingProfiles pages kept per connection.
+PROFILE_REPORTS_KEPT = 32
+
+
 class V201Session(V201Commands, RpcSession):
     """One connected OCPP 2.0.1 charging station."""
 
@@ -74,8 +79,9 @@ class V201Session(V201Commands, RpcSession):
     def __init__(self, connection: Connection, charger: Charger, context: SessionContext) -> None:
         super().__init__(connection, charger, context)
         self.provisioning = Provisioning(self)
-        # ReportChargingProfiles pages the station sent (answers to GetChargingProfiles).
-        self.profile_reports: list[Payload] = []
+        # The latest ReportChargingProfiles pages the station sent (answers to GetChargingProfiles;
+        # bounded: a station may send them unasked).
+        self.profile_reports: deque[Payload] = deque(maxlen=PROFILE_REPORTS_KEPT)
 
     async def call(self, action: str, payload: Payload) -> Payload:
         return await self.send(action, payload)

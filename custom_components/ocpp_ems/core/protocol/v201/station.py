@@ -12,8 +12,9 @@ The model's connector id is the 2.x EVSE id. A 2.x station reports two things th
 
 Combined (:func:`model_status`): Occupied + Charging -> CHARGING, + SuspendedEV -> SUSPENDED_EV,
 + SuspendedEVSE -> SUSPENDED_EVSE, + EVConnected -> PREPARING (connected, no energy offered yet),
-+ Idle or no transaction -> OCCUPIED, or FINISHING once the EVSE's transaction ended while the
-car is still plugged in. A charging state newer than an Available status wins (the station
++ Idle or no transaction -> PREPARING (a car plugged in without energy: what 1.6 calls Preparing,
+so the HA side looks the same for both versions), or FINISHING once the EVSE's transaction ended
+while the car is still plugged in. A charging state newer than an Available status wins (the station
 reported the car before its status); Reserved, Unavailable and Faulted win over it.
 Both kinds are ordered by the station's timestamps: an older report never overwrites a newer one.
 
@@ -33,7 +34,7 @@ from custom_components.ocpp_ems.core.model import Charger, ConnectorStatus
 _KEY = "ocpp2"
 
 _CONNECTOR_STATUS = {
-    "Occupied": ConnectorStatus.OCCUPIED,
+    "Occupied": ConnectorStatus.PREPARING,
     "Reserved": ConnectorStatus.RESERVED,
     "Available": ConnectorStatus.AVAILABLE,
     "Faulted": ConnectorStatus.FAULTED,
@@ -119,7 +120,7 @@ def model_status(evse: Evse) -> tuple[ConnectorStatus, datetime] | None:
     ):
         return charging_status, as_of
     if name == "Occupied":
-        return (ConnectorStatus.FINISHING if evse.finished else ConnectorStatus.OCCUPIED), as_of
+        return (ConnectorStatus.FINISHING if evse.finished else ConnectorStatus.PREPARING), as_of
     return _CONNECTOR_STATUS[name], as_of
 
 

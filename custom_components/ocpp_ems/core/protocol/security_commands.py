@@ -1,0 +1,177 @@
+"""Outgoing security commands with the same payload in 1.6 (its security extension) and 2.x:
+InstallCertificate, DeleteCertificate, GetLog, the signed firmware update, the trigger of a new
+certificate signing request. Both versions' commands mixins build on :class:`SecurityCommands`;
+what differs is a class constant (the CSMS root's certificate type, the action that triggers a
+CSR, the action of a signed firmware update).
+
+A charger without the messages (a 1.6 charger without the security extension answers a CALLERROR
+NotImplemented / NotSupported, a trigger it lacks is answered NotImplemented) raises
+:class:`~..errors.CommandNotSupportedError`; any other status than the accepted ones
+:class:`~..errors.CommandRejectedError` (with the 2.x ``statusInfo`` reason code).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from datetime import datetime
+from typing import ClassVar
+
+from custom_components.ocpp_ems.core.errors import (
+    CommandNotSupportedError,
+    CommandRejectedError,
+    InvalidCommandError,
+)
+from custom_components.ocpp_ems.core.model import Charger
+from custom_components.ocpp_ems.core.session import (
+    CertificateHashData,
+    ChargerSession,
+    SessionContext,
+    SignedFirmware,
+    next_request_id,
+)
+from custom_components.ocpp_ems.core.timeutil import format_timestamp
+
+from .common import expect_status, without_none
+from .rpc import Payload
+
+# CALLERROR codes of a charger that does not know or handle an action (every version).
+_NOT_IMPLEMENTED = frozenset({"NotImplemented", "NotSupported"})
+# GetLog / firmware updates: AcceptedCanceled = accepted, an earlier one was cancelled for it.
+_ACCEPTED_CANCELED = ("Accepted", "AcceptedCanceled")
+
+
+class SecurityCommands(ChargerSession):
+    """The security commands every version sends alike (see the module docstring)."""
+
+    charger: Charger
+    context: SessionContext
+
+    # InstallCertificate's type of our CA (1.6 CentralSystemRootCertificate, 2.x CSMSRoot...).
+    CSMS_ROOT_TYPE: ClassVar[str]
+    # (action, requestedMessage) that makes the charger send a certificate signing request.
+    CLIENT_CERTIFICATE_TRIGGER: ClassVar[tuple[str, str]]
+    # The action of a signed firmware update (1.6 SignedUpdateFirmware, 2.x UpdateFirmware).
+    SIGNED_FIRMWARE_ACTION: ClassVar[str]
+
+    @abstractmethod
+    async def call(self, action: str, payload: Payload) -> Payload:
+        """Send one CALL; return the charger's result payload."""
+
+    async def security_call(
+        self, action: str, payload: Payload, accepted: Sequence[str] = ("Accepted",)
+    ) -> Payload:
+        """One CALL whose answer must have an ``accepted`` status (see the module docstring)."""
+        try:
+            result = await self.call(action, payload)
+        except CommandRejectedError as err:
+            if err.status in _NOT_IMPLEMENTED:
+                raise CommandNotSupportedError(
+                    action, f"the charger answered {err.status}"
+                ) from None
+            raise
+        if result.get("status") == "NotImplemented":
+            raise CommandNotSupportedError(action, "the charger does not implement it")
+        expect_status(action, result, accepted)
+        return result
+
+    # --- certificates ----------------------------------------------------------------------------
+    async def install_root_certificate(self, pem: str | None = None) -> None:
+        if pem is None:
+            service = self.context.certificates
+            pem = None if service is None else service.root_certificate_pem()
+            if pem is None:
+                raise InvalidCommandError(
+                    "InstallCertificate", "no certificate authority is set up"
+                )
+        await self.security_call(
+            "InstallCertificate", {"certificateType": self.CSMS_ROOT_TYPE, "certificate": pem}
+        )
+
+    async def delete_certificate(self, hash_data: CertificateHashData) -> None:
+        await self.security_call("DeleteCertificate", {"certificateHashData": hash_data.payload()})
+
+    async def request_new_client_certificate(self) -> None:
+        action, message = self.CLIENT_CERTIFICATE_TRIGGER
+        await self.security_call(action, {"requestedMessage": message})
+
+    # --- firmware / logs -------------------------------------------------------------------------
+    async def signed_update_firmware(
+        self,
+        firmware: SignedFirmware,
+        *,
+        retries: int | None = None,
+        retry_interval_s: int | None = None,
+    ) -> None:
+        await self.send_firmware(
+            self.SIGNED_FIRMWARE_ACTION,
+            {
+                "location": firmware.location,
+                "retrieveDateTime": format_timestamp(firmware.retrieve_date),
+                "installDateTime": (
+                    None
+                    if firmware.install_date is None
+                    else format_timestamp(firmware.install_date)
+                ),
+                "signingCertificate": firmware.signing_certificate,
+                "signature": firmware.signature,
+            },
+            retries=retries,
+            retry_interval_s=retry_interval_s,
+        )
+
+    async def send_firmware(
+        self,
+        action: str,
+        firmware: Payload,
+        *,
+        retries: int | None = None,
+        retry_interval_s: int | None = None,
+    ) -> None:
+        """A firmware update with a request id (1.6 SignedUpdateFirmware, 2.x UpdateFirmware):
+        ``firmware`` is its FirmwareType (None fields are left out)."""
+        await self.security_call(
+            action,
+            without_none(
+                {
+                    "requestId": next_request_id(),
+                    "firmware": without_none(firmware),
+                    "retries": retries,
+                    "retryInterval": retry_interval_s,
+                }
+            ),
+            _ACCEPTED_CANCELED,
+        )
+
+    async def get_log(
+        self,
+        log_type: str,
+        location: str,
+        *,
+        oldest: datetime | None = None,
+        latest: datetime | None = None,
+        retries: int | None = None,
+        retry_interval_s: int | None = None,
+    ) -> str | None:
+        log = without_none(
+            {
+                "remoteLocation": location,
+                "oldestTimestamp": None if oldest is None else format_timestamp(oldest),
+                "latestTimestamp": None if latest is None else format_timestamp(latest),
+            }
+        )
+        result = await self.security_call(
+            "GetLog",
+            without_none(
+                {
+                    "logType": log_type,
+                    "requestId": next_request_id(),
+                    "log": log,
+                    "retries": retries,
+                    "retryInterval": retry_interval_s,
+                }
+            ),
+            _ACCEPTED_CANCELED,
+        )
+        file_name: str | None = result.get("filename")
+        return file_name

@@ -1,0 +1,167 @@
+"""The TLS side of the ``wss://`` listener (OCPP security profiles 2 and 3).
+
+Protocol and cipher suites (OCPP 1.6 security whitepaper, OCPP 2.0.1 part 2 A00): TLS 1.2 or
+newer (1.0 and 1.1 are refused at the handshake), and a server must offer
+
+* TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 and TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, which
+  need an **EC** server key, and
+* TLS_RSA_WITH_AES_128_GCM_SHA256 and TLS_RSA_WITH_AES_256_GCM_SHA384 (for chargers without
+  ECDSA), which need an **RSA** server key.
+
+No single key serves both, so the context holds two certificates with the same names (an EC P-256
+and an RSA 2048 one, see :meth:`.ca.CertificateAuthority.issue_server_certificates`): OpenSSL keeps
+one certificate per key type and picks, per handshake, the one the negotiated suite (TLS 1.2) or
+the client's signature algorithms (TLS 1.3) call for. Between them come the ECDHE-RSA suites
+(forward secrecy for RSA-certificate clients that have ECDHE); the TLS 1.3 suites are OpenSSL's
+defaults. Python's default server cipher list drops TLS_RSA: we set ours explicitly. A
+user-provided certificate has one key: only the suites of its key type are then usable.
+
+Client certificates are requested but optional at the TLS level (``CERT_OPTIONAL``): a profile-2
+charger without one still connects. One that is presented must chain to our CA (the only trust
+anchor) and be valid now, or OpenSSL ends the handshake with an alert; which charger id it may
+be used for is decided at the HTTP handshake (:mod:`..handshake`).
+
+Renewal without restart: the listener takes a context *source*. A callable source is asked for the
+current context at every TLS handshake (from the listener context's ``sni_callback``, which runs
+for every ClientHello, with or without SNI), and the connection switches to it: a renewed server
+certificate is used for new connections at once. Build contexts off the event loop
+(:func:`build_server_context` reads the PEM through file descriptors); the source itself must
+answer at once (return the context built last).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import ssl
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+
+from .ca import ServerCredentials
+
+_LOGGER = logging.getLogger(__name__)
+
+TLS_MINIMUM_VERSION = ssl.TLSVersion.TLSv1_2
+# The OCPP-mandated suites (IANA name -> OpenSSL name).
+OCPP_REQUIRED_SUITES: dict[str, str] = {
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256": "AES128-GCM-SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384": "AES256-GCM-SHA384",
+}
+# TLS 1.2 suites we offer, in our order of preference (forward secrecy first).
+TLS12_CIPHERS: tuple[str, ...] = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "AES128-GCM-SHA256",
+    "AES256-GCM-SHA384",
+)
+
+type TlsContextSource = ssl.SSLContext | Callable[[], ssl.SSLContext]
+
+
+def build_server_context(
+    credentials: ServerCredentials, *, client_ca_pem: str | None
+) -> ssl.SSLContext:
+    """The ``wss://`` listener's context: TLS 1.2+, the OCPP suites, every certificate of
+    ``credentials``, and client certificates verified against ``client_ca_pem`` (our CA) when
+    presented (None: none are asked for, so profile 3 is impossible).
+
+    Blocking (OpenSSL reads the PEM from file descriptors): call it off the event loop."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = TLS_MINIMUM_VERSION
+    context.set_ciphers(":".join(TLS12_CIPHERS))
+    context.options |= (
+        ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+    )
+    for certificate in credentials.certificates:
+        _load_cert_chain(context, certificate.chain_pem, certificate.private_key_pem)
+    if client_ca_pem is not None:
+        context.load_verify_locations(cadata=client_ca_pem)
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+def _load_cert_chain(context: ssl.SSLContext, chain_pem: str, key_pem: str) -> None:
+    """``load_cert_chain`` from memory: Python's ssl reads only files. Linux: anonymous memory
+    files (the key never touches a disk); elsewhere a private temporary directory, removed at
+    once."""
+    with _pem_files(chain_pem, key_pem) as (chain_path, key_path):
+        context.load_cert_chain(chain_path, key_path)
+
+
+@contextlib.contextmanager
+def _pem_files(chain_pem: str, key_pem: str) -> Iterator[tuple[str, str]]:
+    if hasattr(os, "memfd_create") and Path("/proc/self/fd").is_dir():
+        descriptors: list[int] = []
+        try:
+            for name, data in (("chain", chain_pem), ("key", key_pem)):
+                descriptor = os.memfd_create(f"ocpp_ems_{name}", os.MFD_CLOEXEC)
+                descriptors.append(descriptor)
+                os.write(descriptor, data.encode())
+            yield f"/proc/self/fd/{descriptors[0]}", f"/proc/self/fd/{descriptors[1]}"
+        finally:
+            for descriptor in descriptors:
+                os.close(descriptor)
+        return
+    with tempfile.TemporaryDirectory(prefix="ocpp_ems_tls_") as directory:  # mode 0700
+        chain_path = Path(directory, "chain.pem")
+        key_path = Path(directory, "key.pem")
+        chain_path.write_text(chain_pem)
+        key_path.touch(mode=0o600)
+        key_path.write_text(key_pem)
+        yield str(chain_path), str(key_path)
+
+
+def listener_context(source: TlsContextSource) -> ssl.SSLContext:
+    """The context a listener is created with. For a callable source: its current context, with an
+    ``sni_callback`` that moves every new handshake to whatever context the source returns then
+    (replacing a callback the context had)."""
+    if isinstance(source, ssl.SSLContext):
+        return source
+    context = source()
+    latest = [context]
+
+    def use_current(
+        ssl_object: ssl.SSLObject, _server_name: str | None, _context: ssl.SSLContext
+    ) -> None:
+        try:
+            latest[0] = source()
+        except Exception:
+            _LOGGER.exception("The TLS context source failed; its last context is used")
+        if latest[0] is not ssl_object.context:
+            ssl_object.context = latest[0]
+
+    context.sni_callback = use_current
+    return context
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlsPeer:
+    """What the TLS layer knows of a connection's peer."""
+
+    version: str | None  # "TLSv1.3"
+    cipher: str | None
+    # The client certificate (already verified against our CA by OpenSSL), or None.
+    certificate: x509.Certificate | None
+
+
+def tls_peer(ssl_object: object) -> TlsPeer | None:
+    """The TLS facts of a connection (``transport.get_extra_info("ssl_object")``); None when the
+    connection is not TLS."""
+    if not isinstance(ssl_object, (ssl.SSLObject, ssl.SSLSocket)):
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    cipher = ssl_object.cipher()
+    return TlsPeer(
+        version=ssl_object.version(),
+        cipher=None if cipher is None else cipher[0],
+        certificate=None if der is None else x509.load_der_x509_certificate(der),
+    )
