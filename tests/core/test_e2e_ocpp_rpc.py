@@ -96,6 +96,10 @@ async def js_charger(url: str, *args: str) -> AsyncIterator[JsCharger]:
         str(LIMIT_A),
         "--id-tag",
         ID_TAG,
+        # Keep charging a moment after the limit change: the power it reports then is checked
+        # before a stop resets it to 0 (a busy machine made the check miss it).
+        "--hold-ms",
+        "300",
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -28,6 +28,9 @@
 //   --limit-timeout-ms MS  give up waiting for the limit change (default 30000, exit code 2)
 //   --settle-ms MS         pause after boot so the server can configure us (default 300)
 //   --cert-timeout-ms MS   with --csr: wait this long for CertificateSigned (default 15000)
+//   --hold-ms MS           after the limit change and its MeterValues, go on charging this long
+//                          before stopping (default 0: at once; the central system clears power at
+//                          the stop, so a test that polls its model for the new power needs time)
 //   TLS (wss:// URLs, security profiles 2 and 3): --ca, --cert, --key, --csr, --tls-min-version,
 //                          --tls-max-version, --ciphers (see common.mjs TLS_OPTIONS)
 import { readFileSync } from 'node:fs';
@@ -65,6 +68,7 @@ const opts = parseOptions(
     limitTimeoutMs: 30000,
     settleMs: 300,
     certTimeoutMs: 15000,
+    holdMs: 0,
   },
   {
     numeric: {
@@ -76,6 +80,7 @@ const opts = parseOptions(
       '--limit-timeout-ms': 'limitTimeoutMs',
       '--settle-ms': 'settleMs',
       '--cert-timeout-ms': 'certTimeoutMs',
+      '--hold-ms': 'holdMs',
     },
     strings: { '--id-tag': 'idTag' },
   },
@@ -268,6 +273,10 @@ function registerHandlers(cli) {
       received('ChangeConfiguration', { key }, { authorization_key_length: value.length });
       // The 1.6 whitepaper: the key is hex; the Basic-auth password is the decoded bytes.
       authorizationKey = /^([0-9a-fA-F]{2})+$/.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value);
+      // Already on Basic auth or TLS (profile 1 or 2): come back with the new key at once. At
+      // profile 0 the key waits for SecurityProfile 1.
+      const profile = Number(config.get('SecurityProfile').value);
+      if (profile === 1 || profile === 2) later(() => reconnectWithPassword(cli, 'authorization_key'));
       return { status: 'Accepted' };
     }
     received('ChangeConfiguration', params);
@@ -542,10 +551,11 @@ async function reconnect(cli, reason, credentials) {
 }
 let reconnected; // resolve() of the main flow's wait for the certificate (reconnected and booted)
 
-async function reconnectWithPassword(cli) {
-  // As a real charger does after SecurityProfile 0 -> 1: drop the connection, come back with Basic
-  // auth (username = identity, password = AuthorizationKey bytes) and boot again.
-  await reconnect(cli, 'security_profile_1', { password: authorizationKey });
+async function reconnectWithPassword(cli, reason = 'security_profile_1') {
+  // As a real charger does after SecurityProfile 0 -> 1 (or a new AuthorizationKey): drop the
+  // connection, come back with Basic auth (username = identity, password = AuthorizationKey bytes)
+  // and boot again.
+  await reconnect(cli, reason, { password: authorizationKey });
   if (bootWaiter) bootWaiter(); // the main flow is waiting in its boot loop: it boots again
   else if (!booting) await boot(cli);
 }
@@ -710,6 +720,7 @@ async function main() {
   if (!state.stopRequested) {
     emit('limit_changed', { offered_a: composite });
     await sendMeterValues(cli); // report the new Current.Offered so the server can verify it
+    if (opts.holdMs > 0) await sleep(opts.holdMs);
   }
 
   const meterStop = Math.round(state.energyWh);
