@@ -65,6 +65,7 @@ from .core.security import (
     build_server_context,
     server_renewal_due,
 )
+from .core.security.renewal import request_client_renewals
 
 # How often the server certificate is checked, and how long before it expires it is renewed (or,
 # the user's own, they are reminded).
@@ -318,6 +319,8 @@ class ServerSecurity:
 
     async def _async_periodic_check(self, _now: datetime) -> None:
         await self.async_check()
+        central = self._entry.runtime_data.central
+        await request_client_renewals(central.chargers, central.session)
 
     async def async_check(self) -> None:
         """Renew our certificate when due (or switch to the certificate the options pick), with

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,18 +25,21 @@ from custom_components.ocpp_ems.core.errors import (
     CommandRejectedError,
     InvalidCommandError,
 )
+from custom_components.ocpp_ems.core.model import Charger, ConnectionSecurity
 from custom_components.ocpp_ems.core.protocol.certificates import (
     AuthorityCertificates,
     certificate_hash_data,
 )
+from custom_components.ocpp_ems.core.security.renewal import request_client_renewals
 from custom_components.ocpp_ems.core.session import (
     CSMS_ROOT_CERTIFICATE,
     MANUFACTURER_ROOT_CERTIFICATE,
     SECURITY_LOG,
     CertificateHashData,
+    ChargerSession,
     SignedFirmware,
 )
-from custom_components.ocpp_ems.core.settings import ServerSettings
+from custom_components.ocpp_ems.core.settings import SecurityProfile, ServerSettings
 
 from .certificate_fixtures import (
     CHARGER_ID,
@@ -437,3 +440,36 @@ async def test_security_events_of_the_charger_are_marked(h: Harness16, sim: Secu
     (event,) = security_events(h)
     assert event.data["source"] == "charger"
     assert event.data["type"] == "InvalidCentralSystemCertificate"
+
+
+async def test_certificates_about_to_expire_are_renewed(
+    h: Harness16, sim: SecureCharger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The daily check asks a connected charger whose certificate ends within 30 days for a new
+    one; a later one, a charger without a certificate or a session, and a refusal are skipped."""
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+
+    def presented(expires: datetime | None) -> ConnectionSecurity:
+        return ConnectionSecurity(
+            profile=SecurityProfile.TLS_CLIENT_CERTIFICATE,
+            configured_profile=SecurityProfile.TLS_CLIENT_CERTIFICATE,
+            certificate_expires=expires,
+        )
+
+    def session_of(charger_id: str) -> ChargerSession | None:
+        return h.session if charger_id == h.charger.charger_id else None
+
+    h.charger.connection_security = presented(now + timedelta(days=40))
+    assert await request_client_renewals({"CP": h.charger}, session_of, now=now) == []
+    h.charger.connection_security = presented(now + timedelta(days=20))
+    others = {"gone": Charger(charger_id="gone", connection_security=presented(now))}
+    others["plain"] = Charger(charger_id="plain")
+    chargers = {h.charger.charger_id: h.charger, **others}
+    assert await request_client_renewals(chargers, session_of, now=now) == [h.charger.charger_id]
+    assert sim.actions("ExtendedTriggerMessage") == [
+        {"requested_message": "SignChargePointCertificate"}
+    ]
+    await wait_for(lambda: sim.chains)  # the CSR round followed
+    sim.status_override["ExtendedTriggerMessage"] = "Rejected"
+    assert await request_client_renewals(chargers, session_of, now=now) == []
+    assert "could not ask for a new certificate" in caplog.text
