@@ -256,6 +256,21 @@ async def test_update_firmware(hass: HomeAssistant, target: Target) -> None:
     assert second["location"] == "https://example.com/fw2.bin"
     with pytest.raises(probatio.Invalid):
         await call(hass, "update_firmware", target, url="not a url")
+    # Signed firmware (security extension): the signature and its certificate go together.
+    await call(
+        hass,
+        "update_firmware",
+        target,
+        url="https://example.com/fw3.bin",
+        signing_certificate="-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----",
+        signature="c2lnbmF0dXJl",
+    )
+    (signed,) = target.sim.commands("SignedUpdateFirmware")
+    assert signed["firmware"]["location"] == "https://example.com/fw3.bin"
+    assert signed["firmware"]["signature"] == "c2lnbmF0dXJl"
+    assert signed["firmware"]["signing_certificate"].startswith("-----BEGIN CERTIFICATE-----")
+    with pytest.raises(probatio.Invalid):
+        await call(hass, "update_firmware", target, url="https://x.invalid/f", signature="c2ln")
 
 
 async def test_request_diagnostics(hass: HomeAssistant, target: Target) -> None:
@@ -264,6 +279,19 @@ async def test_request_diagnostics(hass: HomeAssistant, target: Target) -> None:
     )
     assert result == {"file_name": "diagnostics.zip"}
     assert target.sim.commands("GetDiagnostics") == [{"location": "ftp://example.com/upload/"}]
+    # The security log (security extension GetLog).
+    result = await call(
+        hass,
+        "request_diagnostics",
+        target,
+        response=True,
+        url="ftp://example.com/upload/",
+        log_type="security",
+    )
+    assert result == {"file_name": "security.log"}
+    (log,) = target.sim.commands("GetLog")
+    assert log["log_type"] == "SecurityLog"
+    assert log["log"]["remote_location"] == "ftp://example.com/upload/"
 
 
 # --- reservations ------------------------------------------------------------------------------

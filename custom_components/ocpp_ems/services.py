@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 from urllib.parse import urlparse
 
@@ -37,7 +37,13 @@ from .coordinator import ChargerConfigEntry
 from .core.current_control import CurrentController
 from .core.ems import Mode
 from .core.model import Charger, ControlledBy
-from .core.session import ChargerSession, next_request_id
+from .core.session import (
+    DIAGNOSTICS_LOG,
+    SECURITY_LOG,
+    ChargerSession,
+    SignedFirmware,
+    next_request_id,
+)
 from .energy_manager import EnergyManagerRuntime
 from .entity import charger_errors, require_session
 from .hub import is_charger_entry
@@ -56,6 +62,11 @@ ATTR_TYPE: Final = "type"
 ATTR_URL: Final = "url"
 ATTR_RETRIEVE_DATE: Final = "retrieve_date"
 ATTR_RETRIES: Final = "retries"
+ATTR_SIGNING_CERTIFICATE: Final = "signing_certificate"
+ATTR_SIGNATURE: Final = "signature"
+ATTR_LOG_TYPE: Final = "log_type"
+# request_diagnostics' log types -> the GetLog logType (diagnostics on 1.6 stays GetDiagnostics).
+_LOG_TYPES: Final = {"diagnostics": DIAGNOSTICS_LOG, "security": SECURITY_LOG}
 ATTR_PROFILE_ID: Final = "profile_id"
 ATTR_PURPOSE: Final = "purpose"
 ATTR_STACK_LEVEL: Final = "stack_level"
@@ -251,15 +262,31 @@ async def _clear_cache(target: ChargerTarget, call: ServiceCall) -> ServiceRespo
 
 
 async def _update_firmware(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    retrieve: datetime = call.data.get(ATTR_RETRIEVE_DATE) or dt_util.utcnow()
-    await target.session().update_firmware(
-        call.data[ATTR_URL], dt_util.as_utc(retrieve), call.data.get(ATTR_RETRIES)
+    """Plain, or signed when a signature and its certificate come along (1.6 security extension
+    SignedUpdateFirmware, 2.x UpdateFirmware with them): the charger checks the image first."""
+    retrieve = dt_util.as_utc(call.data.get(ATTR_RETRIEVE_DATE) or dt_util.utcnow())
+    retries = call.data.get(ATTR_RETRIES)
+    if ATTR_SIGNATURE not in call.data:
+        await target.session().update_firmware(call.data[ATTR_URL], retrieve, retries)
+        return None
+    firmware = SignedFirmware(
+        location=call.data[ATTR_URL],
+        retrieve_date=retrieve,
+        signing_certificate=call.data[ATTR_SIGNING_CERTIFICATE],
+        signature=call.data[ATTR_SIGNATURE],
     )
+    await target.session().signed_update_firmware(firmware, retries=retries)
     return None
 
 
 async def _request_diagnostics(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    file_name = await target.session().request_diagnostics(call.data[ATTR_URL])
+    """A diagnostics upload (1.6 GetDiagnostics, 2.x GetLog) or the security log (GetLog)."""
+    session = target.session()
+    log_type = _LOG_TYPES[call.data[ATTR_LOG_TYPE]]
+    if log_type == DIAGNOSTICS_LOG:
+        file_name = await session.request_diagnostics(call.data[ATTR_URL])
+    else:
+        file_name = await session.get_log(log_type, call.data[ATTR_URL])
     return {"file_name": file_name}
 
 
@@ -478,11 +505,17 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
             probatio.Optional(ATTR_RETRIES): probatio.All(
                 probatio.Coerce(int), probatio.Range(min=0)
             ),
+            # Both or neither: a signed update.
+            probatio.Inclusive(ATTR_SIGNATURE, "signed"): cv.string,
+            probatio.Inclusive(ATTR_SIGNING_CERTIFICATE, "signed"): cv.string,
         },
     ),
     "request_diagnostics": ServiceSpec(
         handler=_request_diagnostics,
-        schema={probatio.Required(ATTR_URL): _location},
+        schema={
+            probatio.Required(ATTR_URL): _location,
+            probatio.Optional(ATTR_LOG_TYPE, default="diagnostics"): probatio.In(_LOG_TYPES),
+        },
         response=SupportsResponse.OPTIONAL,
     ),
     "reserve_now": ServiceSpec(

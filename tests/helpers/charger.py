@@ -367,6 +367,16 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
         await self._answer("GetDiagnostics", {"location": location, **kwargs}, "")
         return call_result.GetDiagnostics(file_name=self.diagnostics_file)
 
+    @on(Action.signed_update_firmware)
+    async def on_signed_update_firmware(self, **kwargs: Any) -> Any:
+        status = await self._answer("SignedUpdateFirmware", kwargs, "Accepted")
+        return call_result.SignedUpdateFirmware(status=status)
+
+    @on(Action.get_log)
+    async def on_get_log(self, **kwargs: Any) -> Any:
+        status = await self._answer("GetLog", kwargs, "Accepted")
+        return call_result.GetLog(status=status, filename="security.log")
+
     @on(Action.send_local_list)
     async def on_send_local_list(self, list_version: int, update_type: str, **kwargs: Any) -> Any:
         payload = {"list_version": list_version, "update_type": update_type, **kwargs}
