@@ -20,9 +20,16 @@ GetVariables / SetVariables) with one EVSE and one type 2 connector, SmartChargi
 "A,W", and boots only after a power-up or reset (a plain reconnect does not boot, as real 2.x
 firmware; ``--boot-on-reconnect`` boots every time).
 
-Its energy register and password (and a 2.x transaction still open) are kept in a small JSON
-state file, so a restart continues where it left off (a real charger does not forget its password
-or reset its meter); switching ``--ocpp`` keeps them.
+1.6 security profiles 2 and 3 (the server's "Upgrade security"): it installs the server's root
+certificate (InstallCertificate), makes an EC P-256 key and a CSR on ExtendedTriggerMessage
+SignChargePointCertificate (SignCertificate), keeps the certificate of CertificateSigned, and on
+ChangeConfiguration SecurityProfile 2 or 3 reconnects to ``--tls-url`` over TLS, trusting only the
+installed root (host name not checked), with its password (2) or its client certificate (3). If it
+cannot connect on the new profile three times in a row, it falls back to the previous one.
+
+Its energy register, password, security profile and certificates (and a 2.x transaction still
+open) are kept in a small JSON state file, so a restart continues where it left off (a real
+charger does not forget its password or reset its meter); switching ``--ocpp`` keeps them.
 
 The code is the package ``scripts/charger_sim`` (see its ``__init__``).
 """
@@ -40,6 +47,10 @@ from charger_sim import VERSIONS, make_station
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="ws://127.0.0.1:9000/SIM-CHARGER-1")
+    parser.add_argument(
+        "--tls-url",
+        help="wss:// URL for security profiles 2 and 3 (default: --url's host and path, port 9443)",
+    )
     parser.add_argument(
         "--ocpp", choices=VERSIONS, default="1.6", help="OCPP version (default 1.6)"
     )

@@ -169,6 +169,16 @@ class SimState:
     password: str | None = None
     # A password the server sent that the station does not use yet (1.6 AuthorizationKey).
     authorization_key: str | None = None
+    # Security (1.6 security extension): the profile it connects with (0 and 1: ws://, 2: wss://
+    # with the password, 3: wss:// with its client certificate), the one to fall back to while a
+    # new one has not connected yet, the root certificates installed by type (PEM), its client
+    # certificate and key, and the key of a CSR sent that waits for its certificate.
+    security_profile: int = 0
+    previous_profile: int | None = None
+    root_certificates: dict[str, list[str]] = field(default_factory=dict)
+    certificate_pem: str | None = None
+    key_pem: str | None = None
+    pending_key_pem: str | None = None
     profiles: list[Installed] = field(default_factory=list)
     status: str = "Available"
     transaction_id: int | str | None = None
@@ -229,8 +239,13 @@ class SimState:
         data = json.loads(self.state_file.read_text())
         self.energy_wh = float(data.get("energy_wh", self.energy_wh))
         self.password = data.get("password")
-        if self.password:
-            self.config["SecurityProfile"][0] = "1"
+        self.security_profile = int(data.get("security_profile") or (1 if self.password else 0))
+        self.previous_profile = data.get("previous_profile")
+        self.root_certificates = dict(data.get("root_certificates") or {})
+        self.certificate_pem = data.get("certificate_pem")
+        self.key_pem = data.get("key_pem")
+        self.pending_key_pem = data.get("pending_key_pem")
+        self.config["SecurityProfile"][0] = str(self.security_profile)
         if data.get("transaction_id") is not None and str(data.get("ocpp", "1.6")).startswith("2"):
             self.stale_transaction = {
                 "ocpp": data["ocpp"],
@@ -245,6 +260,12 @@ class SimState:
         data = {
             "energy_wh": round(self.energy_wh, 1),
             "password": self.password,
+            "security_profile": self.security_profile,
+            "previous_profile": self.previous_profile,
+            "root_certificates": self.root_certificates,
+            "certificate_pem": self.certificate_pem,
+            "key_pem": self.key_pem,
+            "pending_key_pem": self.pending_key_pem,
             "last_sent_wh": self.last_sent_wh,
             "transaction_id": self.transaction_id,
             "meter_start_wh": self.meter_start_wh,
@@ -262,6 +283,10 @@ class SimState:
         partial = self.state_file.with_name(self.state_file.name + ".tmp")
         partial.write_text(json.dumps(data))
         partial.replace(self.state_file)
+
+    def all_roots(self) -> list[str]:
+        """Every root certificate installed (PEM), whatever its type."""
+        return [pem for pems in self.root_certificates.values() for pem in pems]
 
     def acknowledged(self, register_wh: int) -> None:
         self.last_sent_wh = max(self.last_sent_wh or register_wh, register_wh)

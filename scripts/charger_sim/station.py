@@ -16,22 +16,37 @@ import base64
 import contextlib
 import logging
 import signal
+import ssl
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus, WebSocketException
 
 from .model import ARRIVAL_SOC, RAMP_S, Sample, SimState, now
+from .security import client_context
 
 _LOGGER = logging.getLogger("simulate_charger")
 
 ANSWER_DELAY_S = 0.05  # a follow-up CALL waits this long, so that our answer goes out first
+TLS_PORT = 9443  # the server's TLS port by default (its option "Secure connection (TLS)")
+# Failed connections on a new security profile before falling back to the previous one.
+FALLBACK_AFTER = 3
+
+
+def derived_tls_url(url: str, port: int = TLS_PORT) -> str:
+    """``url`` as wss://, same host and path, on ``port``."""
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return urlunsplit(("wss", f"{host}:{port}", parts.path, parts.query, ""))
 
 
 class CallFailedError(Exception):
@@ -54,6 +69,7 @@ class Station(ABC):
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.url: str = args.url
+        self.tls_url: str = getattr(args, "tls_url", None) or derived_tls_url(self.url)
         self.charger_id = self.url.rstrip("/").rsplit("/", 1)[-1]
         self.meter_interval: float = args.interval
         self.reconnect_delay: float = args.reconnect_delay
@@ -93,6 +109,8 @@ class Station(ABC):
         self.request_ids: dict[str, int | None] = {"firmware": None, "log": None}
         self.step_s = 2.0  # between two firmware / log upload statuses
         self.password_reconnect_s = 2.0  # from taking a new password to reconnecting with it
+        self.fallback_after = FALLBACK_AFTER
+        self.failed_on_new_profile = 0
 
     # --- the version's part ---------------------------------------------------------------------
     @abstractmethod
@@ -195,6 +213,57 @@ class Station(ABC):
         _LOGGER.info("New password: reconnecting with Basic authentication")
         self.reconnect.set()
 
+    def adopt_security_profile(self, profile: int) -> None:
+        """Connect with ``profile`` from now on (after our answer); if that fails, fall back."""
+        state = self.state
+        if profile != state.security_profile:
+            state.previous_profile = state.security_profile
+            state.security_profile = profile
+            self.failed_on_new_profile = 0
+        state.save()
+        self.spawn(self._reconnect_soon())
+
+    def connection_target(self) -> tuple[str, ssl.SSLContext | None, bool]:
+        """(URL, TLS context, send the password) of the security profile in use: 0 and 1 plain
+        ws://, 2 wss:// with the password, 3 wss:// with the client certificate."""
+        state = self.state
+        profile = state.security_profile
+        if profile < 2:
+            return self.url, None, bool(state.password)
+        roots = state.all_roots()
+        if profile == 3:
+            return self.tls_url, client_context(roots, state.certificate_pem, state.key_pem), False
+        return self.tls_url, client_context(roots, None, None), bool(state.password)
+
+    def _connected(self) -> None:
+        if self.state.previous_profile is not None:
+            _LOGGER.info("Connected on security profile %d", self.state.security_profile)
+            self.state.previous_profile = None
+            self.state.save()
+
+    def _connection_failed(self) -> None:
+        """A new profile that does not get through falls back to the previous one (1.6 security
+        whitepaper: the charger keeps the old one when it cannot connect with the new)."""
+        state = self.state
+        if state.previous_profile is None:
+            return
+        self.failed_on_new_profile += 1
+        if self.failed_on_new_profile < self.fallback_after:
+            return
+        _LOGGER.warning(
+            "Security profile %d does not connect: back to profile %d",
+            state.security_profile,
+            state.previous_profile,
+        )
+        state.security_profile, state.previous_profile = state.previous_profile, None
+        self.set_security_profile_setting(state.security_profile)
+        self.failed_on_new_profile = 0
+        state.save()
+
+    def set_security_profile_setting(self, profile: int) -> None:
+        """The version's own setting (1.6 SecurityProfile)."""
+        return
+
     # --- connection -----------------------------------------------------------------------------
     async def run_forever(self) -> None:
         loop = asyncio.get_running_loop()
@@ -209,15 +278,19 @@ class Station(ABC):
     async def _connect_loop(self) -> None:
         while not self.stopping.is_set():
             headers = {}
-            if self.state.password:
-                token = base64.b64encode(f"{self.charger_id}:{self.state.password}".encode())
-                headers["Authorization"] = f"Basic {token.decode()}"
+            connected = False
+            url = self.url
             try:
+                url, context, with_password = self.connection_target()
+                if with_password:
+                    token = base64.b64encode(f"{self.charger_id}:{self.state.password}".encode())
+                    headers["Authorization"] = f"Basic {token.decode()}"
                 async with connect(
-                    self.url,
+                    url,
                     subprotocols=[self.subprotocol],  # type: ignore[list-item]
                     additional_headers=headers,
                     open_timeout=10,
+                    ssl=context,
                 ) as ws:
                     if ws.subprotocol != self.subprotocol:
                         _LOGGER.warning(
@@ -226,12 +299,21 @@ class Station(ABC):
                             ws.subprotocol,
                         )
                     else:
-                        _LOGGER.info("Connected to %s (%s)", self.url, self.subprotocol)
+                        connected = True
+                        self._connected()
+                        _LOGGER.info(
+                            "Connected to %s (%s, security profile %d)",
+                            url,
+                            self.subprotocol,
+                            self.state.security_profile,
+                        )
                         await self.session(ws)
             except InvalidStatus as err:
                 _LOGGER.warning("Server refused the connection: HTTP %s", err.response.status_code)
-            except (OSError, WebSocketException, InvalidHandshake, TimeoutError) as err:
-                _LOGGER.warning("Connection to %s failed or dropped: %s", self.url, err)
+            except (OSError, WebSocketException, InvalidHandshake, TimeoutError, ValueError) as err:
+                _LOGGER.warning("Connection to %s failed or dropped: %s", url, err)
+            if not connected:
+                self._connection_failed()
             self.cp = None
             self.booted.clear()
             await self._pause(self.reconnect_delay)

@@ -1,6 +1,9 @@
 """The OCPP 1.6J wallbox: Core, Smart Charging, Remote Trigger, Firmware Management, Local Auth
-List Management and Reservation, Basic auth by the 1.6 security whitepaper (AuthorizationKey +
-SecurityProfile 1)."""
+List Management and Reservation, and the 1.6 security whitepaper: Basic auth (AuthorizationKey +
+SecurityProfile 1), the certificate messages of the security extension (InstallCertificate,
+ExtendedTriggerMessage SignChargePointCertificate -> SignCertificate -> CertificateSigned,
+GetInstalledCertificateIds, DeleteCertificate) and SecurityProfile 2 and 3 (TLS, with the client
+certificate on 3)."""
 
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from .model import (
     parse_time,
     profile_from_schedule,
 )
+from .security import certificate_for_key, hash_data, new_csr
 from .station import Station
 
 _LOGGER = logging.getLogger("simulate_charger")
@@ -65,17 +69,81 @@ class SimChargePoint16(ChargePoint):  # type: ignore[misc]
         if key == "AuthorizationKey":
             state.authorization_key = value
             _LOGGER.info("Received a new AuthorizationKey (%d characters)", len(value))
+            if state.security_profile in (1, 2):
+                # A new password while using one (the server sends no SecurityProfile then).
+                self.sim.adopt_password(self.sim.password_of_key())
             return call_result.ChangeConfiguration(status="Accepted")
         if key not in state.config:
             return call_result.ChangeConfiguration(status="NotSupported")
         if state.config[key][1]:
             return call_result.ChangeConfiguration(status="Rejected")
         if key == "SecurityProfile":
-            if value != "1" or not state.authorization_key:
-                return call_result.ChangeConfiguration(status="Rejected")
-            self.sim.switch_to_basic_auth()
+            status = self.sim.change_security_profile(value)
+            if status == "Accepted":
+                state.config[key][0] = value
+            return call_result.ChangeConfiguration(status=status)
         state.config[key][0] = value
         return call_result.ChangeConfiguration(status="Accepted")
+
+    @on("InstallCertificate")
+    def on_install_certificate(self, certificate_type: str, certificate: str, **kwargs: Any) -> Any:
+        try:
+            hash_data(certificate)
+        except ValueError:
+            return call_result.InstallCertificate(status="Rejected")
+        installed = self.sim.state.root_certificates.setdefault(certificate_type, [])
+        if certificate not in installed:
+            installed.append(certificate)
+        self.sim.state.save()
+        _LOGGER.info("Installed a %s", certificate_type)
+        return call_result.InstallCertificate(status="Accepted")
+
+    @on("GetInstalledCertificateIds")
+    def on_get_installed_certificate_ids(self, certificate_type: str, **kwargs: Any) -> Any:
+        installed = self.sim.state.root_certificates.get(certificate_type) or []
+        if not installed:
+            return call_result.GetInstalledCertificateIds(status="NotFound")
+        return call_result.GetInstalledCertificateIds(
+            status="Accepted", certificate_hash_data=[hash_data(pem) for pem in installed]
+        )
+
+    @on("DeleteCertificate")
+    def on_delete_certificate(self, certificate_hash_data: dict[str, str], **kwargs: Any) -> Any:
+        state = self.sim.state
+        wanted = {k: str(v).lower() for k, v in certificate_hash_data.items()}
+        for certificate_type, installed in state.root_certificates.items():
+            for pem in installed:
+                if {k: v.lower() for k, v in hash_data(pem).items()} == wanted:
+                    if state.security_profile >= 2 and len(state.all_roots()) == 1:
+                        # The last root it trusts: TLS would not connect any more.
+                        return call_result.DeleteCertificate(status="Failed")
+                    installed.remove(pem)
+                    state.save()
+                    _LOGGER.info("Deleted a %s", certificate_type)
+                    return call_result.DeleteCertificate(status="Accepted")
+        return call_result.DeleteCertificate(status="NotFound")
+
+    @on("ExtendedTriggerMessage")
+    def on_extended_trigger_message(self, requested_message: str, **kwargs: Any) -> Any:
+        if requested_message == "SignChargePointCertificate":
+            self.sim.later(self.sim.sign_certificate())
+        else:
+            self.sim.later(self.sim.triggered(requested_message))
+        return call_result.ExtendedTriggerMessage(status="Accepted")
+
+    @on("CertificateSigned")
+    def on_certificate_signed(self, certificate_chain: str, **kwargs: Any) -> Any:
+        state = self.sim.state
+        key = state.pending_key_pem
+        if key is None or not certificate_for_key(certificate_chain, key):
+            _LOGGER.warning("CertificateSigned: not for the key of our CSR")
+            return call_result.CertificateSigned(status="Rejected")
+        state.certificate_pem = certificate_chain
+        state.key_pem = key
+        state.pending_key_pem = None
+        state.save()
+        _LOGGER.info("Received our client certificate")
+        return call_result.CertificateSigned(status="Accepted")
 
     @on("SetChargingProfile")
     def on_set_charging_profile(
@@ -262,14 +330,57 @@ class Station16(Station):
         return SimChargePoint16(self.charger_id, connection, self)
 
     def switch_to_basic_auth(self) -> None:
+        _LOGGER.info("Security profile 1")
+        self.adopt_password(self.password_of_key())
+
+    def password_of_key(self) -> str:
         key = self.state.authorization_key or ""
         # Whitepaper: the AuthorizationKey is hex; the Basic-auth password is the decoded bytes.
         try:
-            password = bytes.fromhex(key).decode()
+            return bytes.fromhex(key).decode()
         except ValueError:
-            password = key
-        _LOGGER.info("Security profile 1")
-        self.adopt_password(password)
+            return key
+
+    def change_security_profile(self, value: str) -> str:
+        """ChangeConfiguration SecurityProfile: Accepted (it reconnects with it) or Rejected (not
+        higher than the one in use, or what it needs is missing: a password for 1 and 2, our root
+        certificate for 2 and 3, a client certificate for 3)."""
+        state = self.state
+        try:
+            profile = int(value)
+        except ValueError:
+            return "Rejected"
+        if profile == 1:
+            if not state.authorization_key or state.security_profile > 1:
+                return "Rejected"
+            state.security_profile = 1
+            self.switch_to_basic_auth()
+            return "Accepted"
+        if profile not in (2, 3) or profile <= state.security_profile:
+            return "Rejected"
+        has_password = bool(state.password or state.authorization_key)
+        if not state.all_roots() or (profile == 2 and not has_password):
+            return "Rejected"
+        if profile == 3 and not (state.certificate_pem and state.key_pem):
+            return "Rejected"
+        if state.authorization_key:
+            # A new password with the new profile: one reconnect takes both.
+            state.password = self.password_of_key()
+            state.authorization_key = None
+        _LOGGER.info("Security profile %d: reconnecting over TLS", profile)
+        self.adopt_security_profile(profile)
+        return "Accepted"
+
+    def set_security_profile_setting(self, profile: int) -> None:
+        self.state.config["SecurityProfile"][0] = str(profile)
+
+    async def sign_certificate(self) -> None:
+        """A new key and a CSR for it (CN: our id) in SignCertificate."""
+        csr, key = new_csr(self.charger_id)
+        self.state.pending_key_pem = key
+        self.state.save()
+        response = await self.send(call.SignCertificate(csr=csr))
+        _LOGGER.info("SignCertificate: %s", response.status)
 
     async def send_boot(self, reason: str) -> tuple[str, int]:
         response = await self.send(

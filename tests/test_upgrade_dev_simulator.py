@@ -1,0 +1,102 @@
+"""What ``scripts/develop`` shows: the development simulator (1.6) moved from profile 1 to 3 by the
+Home Assistant action behind the charger options' "Upgrade security" (upgrade.py), and rolled back
+when it cannot connect on the new profile (it falls back to the old one, as the whitepaper says).
+
+The server certificate carries no loopback address (as in ``scripts/develop``); the simulator trusts
+only the CA it was given and does not check the host name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.ocpp_ems import upgrade as upgrade_module
+from custom_components.ocpp_ems.const import (
+    CONF_RESPONSE_TIMEOUT,
+    CONF_TLS_ENABLED,
+    CONF_TLS_PORT,
+)
+from custom_components.ocpp_ems.core.security import CertificateInfo
+from custom_components.ocpp_ems.core.settings import SecurityProfile
+from custom_components.ocpp_ems.security import ServerSecurity
+from scripts.charger_sim import make_station
+from scripts.charger_sim.station import Station
+
+from .core.test_dev_simulator import running, station_args
+from .helpers.charger import wait_for
+from .helpers.fixtures import accept_pending_charger, central_of
+from .test_upgrade import logged_in, profile_options, upgrade
+
+CHARGER_ID = "SIM-CHARGER-1"
+
+
+@pytest.fixture
+def server_options() -> dict[str, Any]:
+    return {CONF_RESPONSE_TIMEOUT: 3, CONF_TLS_ENABLED: True, CONF_TLS_PORT: 0}
+
+
+def dev_station(server_entry: MockConfigEntry, tmp_path: Path, tls_url: str | None) -> Station:
+    central = central_of(server_entry)
+    args = station_args("1.6", f"ws://127.0.0.1:{central.port}/{CHARGER_ID}", tmp_path / "s.json")
+    args.tls_url = tls_url or f"wss://127.0.0.1:{central.tls_port}/{CHARGER_ID}"
+    return make_station(args)
+
+
+async def accepted(hass: HomeAssistant, server_entry: MockConfigEntry) -> MockConfigEntry:
+    """The user accepts the simulator; it logs in with its password."""
+    entry = await accept_pending_charger(hass, CHARGER_ID)
+    await logged_in(central_of(server_entry), CHARGER_ID)
+    return entry
+
+
+async def test_dev_simulator_upgrades_from_1_to_3(
+    hass: HomeAssistant, server_entry: MockConfigEntry, tmp_path: Path
+) -> None:
+    central = central_of(server_entry)
+    security: ServerSecurity = server_entry.runtime_data.security
+    assert security.ca is not None
+    async with running(dev_station(server_entry, tmp_path, None)) as station:
+        entry = await accepted(hass, server_entry)
+        assert await upgrade(hass, CHARGER_ID, 3) == {"status": "waiting"}
+        assert station.state.all_roots() == [security.ca.certificate_pem]
+        certificate = station.state.certificate_pem
+        assert certificate is not None
+        assert security.ca.issued(certificate)
+
+        await wait_for(lambda: profile_options(entry) == (3, False), what="upgrade to 3 done")
+        await hass.async_block_till_done()
+        seen = central.charger(CHARGER_ID).connection_security
+        assert seen is not None
+        assert seen.profile is SecurityProfile.TLS_CLIENT_CERTIFICATE
+        assert seen.certificate_cn == CHARGER_ID
+        assert seen.certificate_fingerprint == CertificateInfo.of(certificate).fingerprint_sha256
+        assert station.state.security_profile == 3
+        assert security.pending_upgrades == {}
+
+
+async def test_dev_simulator_rolls_back_when_tls_does_not_connect(
+    hass: HomeAssistant,
+    server_entry: MockConfigEntry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(upgrade_module, "UPGRADE_TIMEOUT_S", 3.0)
+    central = central_of(server_entry)
+    # No TLS server there (the plain ws:// port): every TLS handshake of profile 2 fails.
+    wrong = f"wss://127.0.0.1:{central.port}/{CHARGER_ID}"
+    async with running(dev_station(server_entry, tmp_path, wrong)) as station:
+        entry = await accepted(hass, server_entry)
+        assert await upgrade(hass, CHARGER_ID, 2) == {"status": "waiting"}
+        await wait_for(lambda: profile_options(entry) == (1, False), seconds=20, what="rollback")
+        await wait_for(
+            lambda: station.state.security_profile == 1 and station.booted.is_set(),
+            what="the simulator back on profile 1",
+        )
+        await hass.async_block_till_done()
+        seen = central.charger(CHARGER_ID).connection_security
+        assert seen is not None
+        assert seen.profile is SecurityProfile.BASIC_AUTH
