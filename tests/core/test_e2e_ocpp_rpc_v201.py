@@ -25,7 +25,6 @@ import pytest
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.model import (
     Charger,
-    ChargerEvent,
     ChargingRateUnit,
     ConnectorStatus,
     EventKind,
@@ -35,6 +34,7 @@ from custom_components.ocpp_ems.core.timeutil import utcnow
 
 from .conftest import MakeCentral
 from .fakes import MemoryDirectory
+from .test_e2e_ocpp_rpc import record_events, wait_until
 
 NODE = shutil.which("node")
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
@@ -147,24 +147,6 @@ async def js_station(url: str, *args: str) -> AsyncIterator[JsStation]:
         station._reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await station._reader
-
-
-async def wait_until(predicate: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(STEP_TIMEOUT_S):
-            # The model has no "changed" future to await; poll it briefly.
-            while True:
-                if predicate():
-                    return
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
-
-
-def record_events(charger: Charger) -> list[ChargerEvent]:
-    events: list[ChargerEvent] = []
-    charger.add_listener(lambda event: events.append(event) if event is not None else None)
-    return events
 
 
 def session_of(central: CentralSystem, charger_id: str) -> Any:
