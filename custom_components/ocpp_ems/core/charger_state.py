@@ -162,11 +162,19 @@ class ChargerState:
             )
             return False
         previous = connector.status
+        changed = (previous, connector.error_code, connector.vendor_error) != (
+            status,
+            error_code,
+            vendor_error_code,
+        )
         connector.status = status
         connector.status_timestamp = when
         connector.error_code = error_code
         connector.vendor_error = vendor_error_code
-        self.charger.notify()
+        if changed:
+            # A 2.x station repeats its charging state in every TransactionEvent: only a change
+            # is news for the listeners (the meter values of the same event notify anyway).
+            self.charger.notify()
         if status is ConnectorStatus.FAULTED and previous is not ConnectorStatus.FAULTED:
             self._fire(
                 EventKind.FAULT,
