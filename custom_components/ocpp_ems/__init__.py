@@ -23,6 +23,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
+from .blueprints import async_install_blueprints
 from .clock import async_follow_clock
 from .const import (
     CONF_CHARGER_ID,
@@ -83,6 +84,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions and the CA download once, whatever entries exist."""
     async_setup_services(hass)
     hass.http.register_view(CaCertificateView())
+    await async_install_blueprints(hass)
     return True
 
 
