@@ -26,6 +26,10 @@ SignChargePointCertificate (SignCertificate), keeps the certificate of Certifica
 ChangeConfiguration SecurityProfile 2 or 3 reconnects to ``--tls-url`` over TLS, trusting only the
 installed root (host name not checked), with its password (2) or its client certificate (3). If it
 cannot connect on the new profile three times in a row, it falls back to the previous one.
+2.x the same with its own messages (TriggerMessage SignChargingStationCertificate), and instead of a
+setting: SetNetworkProfile (kept by configuration slot, slot 0 being ``--url``),
+OCPPCommCtrlr.NetworkConfigurationPriority, and after a reset the first slot of that order
+(``--tls-url`` when given, else the network profile's URL), falling back to the previous one.
 
 Its energy register, password, security profile and certificates (and a 2.x transaction still
 open) are kept in a small JSON state file, so a restart continues where it left off (a real

@@ -1,6 +1,8 @@
-"""What ``scripts/develop`` shows: the development simulator (1.6) moved from profile 1 to 3 by the
-Home Assistant action behind the charger options' "Upgrade security" (upgrade.py), and rolled back
-when it cannot connect on the new profile (it falls back to the old one, as the whitepaper says).
+"""What ``scripts/develop`` shows: the development simulator moved from profile 1 to 3 by the Home
+Assistant action behind the charger options' "Upgrade security" (upgrade.py), and rolled back when
+it cannot connect on the new profile (it falls back to the old one, as the 1.6 whitepaper and 2.0.1
+B10 say). 1.6: SecurityProfile; 2.0.1 (``SIM_OCPP=2.0.1``): a network profile in a new slot, first in
+NetworkConfigurationPriority, and a reset.
 
 The server certificate carries no loopback address (as in ``scripts/develop``); the simulator trusts
 only the CA it was given and does not check the host name."""
@@ -39,10 +41,18 @@ def server_options() -> dict[str, Any]:
     return {CONF_RESPONSE_TIMEOUT: 3, CONF_TLS_ENABLED: True, CONF_TLS_PORT: 0}
 
 
-def dev_station(server_entry: MockConfigEntry, tmp_path: Path, tls_url: str | None) -> Station:
+VERSIONS = pytest.mark.parametrize("version", ["1.6", "2.0.1"])
+
+
+def dev_station(
+    server_entry: MockConfigEntry, tmp_path: Path, tls_url: str | None, version: str
+) -> Station:
     central = central_of(server_entry)
-    args = station_args("1.6", f"ws://127.0.0.1:{central.port}/{CHARGER_ID}", tmp_path / "s.json")
-    args.tls_url = tls_url or f"wss://127.0.0.1:{central.tls_port}/{CHARGER_ID}"
+    url = f"ws://127.0.0.1:{central.port}/{CHARGER_ID}"
+    args = station_args(version, url, tmp_path / "s.json")
+    if tls_url is not None or version == "1.6":
+        args.tls_url = tls_url or f"wss://127.0.0.1:{central.tls_port}/{CHARGER_ID}"
+    # else 2.x connects to the URL of the network profile it got.
     return make_station(args)
 
 
@@ -53,13 +63,14 @@ async def accepted(hass: HomeAssistant, server_entry: MockConfigEntry) -> MockCo
     return entry
 
 
+@VERSIONS
 async def test_dev_simulator_upgrades_from_1_to_3(
-    hass: HomeAssistant, server_entry: MockConfigEntry, tmp_path: Path
+    hass: HomeAssistant, server_entry: MockConfigEntry, tmp_path: Path, version: str
 ) -> None:
     central = central_of(server_entry)
     security: ServerSecurity = server_entry.runtime_data.security
     assert security.ca is not None
-    async with running(dev_station(server_entry, tmp_path, None)) as station:
+    async with running(dev_station(server_entry, tmp_path, None, version)) as station:
         entry = await accepted(hass, server_entry)
         assert await upgrade(hass, CHARGER_ID, 3) == {"status": "waiting"}
         assert station.state.all_roots() == [security.ca.certificate_pem]
@@ -76,19 +87,27 @@ async def test_dev_simulator_upgrades_from_1_to_3(
         assert seen.certificate_fingerprint == CertificateInfo.of(certificate).fingerprint_sha256
         assert station.state.security_profile == 3
         assert security.pending_upgrades == {}
+        if version != "1.6":
+            # Slot 0 is where it started; the new one first (what the reset made it use).
+            assert station.state.network_profiles == {
+                "1": {"url": f"wss://127.0.0.1:{central.tls_port}/", "security_profile": 3}
+            }
+            assert station.state.network_priority == "1,0"
 
 
+@VERSIONS
 async def test_dev_simulator_rolls_back_when_tls_does_not_connect(
     hass: HomeAssistant,
     server_entry: MockConfigEntry,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    version: str,
 ) -> None:
     monkeypatch.setattr(upgrade_module, "UPGRADE_TIMEOUT_S", 3.0)
     central = central_of(server_entry)
     # No TLS server there (the plain ws:// port): every TLS handshake of profile 2 fails.
     wrong = f"wss://127.0.0.1:{central.port}/{CHARGER_ID}"
-    async with running(dev_station(server_entry, tmp_path, wrong)) as station:
+    async with running(dev_station(server_entry, tmp_path, wrong, version)) as station:
         entry = await accepted(hass, server_entry)
         assert await upgrade(hass, CHARGER_ID, 2) == {"status": "waiting"}
         await wait_for(lambda: profile_options(entry) == (1, False), seconds=20, what="rollback")

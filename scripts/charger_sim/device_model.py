@@ -26,6 +26,8 @@ MEASURANDS = (
 )
 BASIC_AUTH_PASSWORD_LENGTH = (16, 40)  # passwordString
 EVSE_ID = 1
+# Network configuration slots (B09): 0 is the URL it was started with.
+NETWORK_SLOTS = "0,1,2,3"
 
 
 @dataclass
@@ -267,7 +269,14 @@ def build_device_model(
             unit="s",
             **rw,
         ),
-        v("OCPPCommCtrlr", "NetworkConfigurationPriority", "0", "SequenceList", values_list="0"),
+        v(
+            "OCPPCommCtrlr",
+            "NetworkConfigurationPriority",
+            "0",
+            "SequenceList",
+            values_list=NETWORK_SLOTS,
+            **rw,
+        ),
         v("OCPPCommCtrlr", "NetworkProfileConnectionAttempts", "3", "integer", **rw),
         v("OCPPCommCtrlr", "OfflineThreshold", "60", "integer", unit="s", **rw),
         v("OCPPCommCtrlr", "ResetRetries", "2", "integer", **rw),

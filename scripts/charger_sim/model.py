@@ -179,6 +179,10 @@ class SimState:
     certificate_pem: str | None = None
     key_pem: str | None = None
     pending_key_pem: str | None = None
+    # 2.x network connection profiles (B09) by configuration slot ("0": the --url it started
+    # with): {"url", "security_profile"} of each SetNetworkProfile, and their order.
+    network_profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    network_priority: str = "0"
     profiles: list[Installed] = field(default_factory=list)
     status: str = "Available"
     transaction_id: int | str | None = None
@@ -245,6 +249,8 @@ class SimState:
         self.certificate_pem = data.get("certificate_pem")
         self.key_pem = data.get("key_pem")
         self.pending_key_pem = data.get("pending_key_pem")
+        self.network_profiles = dict(data.get("network_profiles") or {})
+        self.network_priority = str(data.get("network_priority") or "0")
         self.config["SecurityProfile"][0] = str(self.security_profile)
         if data.get("transaction_id") is not None and str(data.get("ocpp", "1.6")).startswith("2"):
             self.stale_transaction = {
@@ -266,6 +272,8 @@ class SimState:
             "certificate_pem": self.certificate_pem,
             "key_pem": self.key_pem,
             "pending_key_pem": self.pending_key_pem,
+            "network_profiles": self.network_profiles,
+            "network_priority": self.network_priority,
             "last_sent_wh": self.last_sent_wh,
             "transaction_id": self.transaction_id,
             "meter_start_wh": self.meter_start_wh,

@@ -1,19 +1,26 @@
-"""What the wallbox does on its own for security profiles 2 and 3 (1.6 security whitepaper): its
-key and CSR, the check that a signed certificate is for that key, the ids of its installed
-certificates, and its TLS side (trusting only the root certificates the server installed,
-presenting its client certificate on profile 3)."""
+"""What the wallbox does on its own for security profiles 2 and 3 (1.6 security whitepaper, 2.0.1
+A02-A05), in any OCPP version: its key and CSR, installing a root certificate, taking the signed
+certificate when it is for that key, the ids of its installed certificates, and its TLS side
+(trusting only the root certificates the server installed, presenting its client certificate on
+profile 3)."""
 
 from __future__ import annotations
 
+import logging
 import ssl
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+if TYPE_CHECKING:
+    from .model import SimState
+
+_LOGGER = logging.getLogger("simulate_charger")
 
 ORGANIZATION = "OCPP EMS development"
 
@@ -34,6 +41,34 @@ def new_csr(common_name: str) -> tuple[str, str]:
         serialization.NoEncryption(),
     )
     return csr.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
+
+
+def install_root(state: SimState, certificate_type: str, pem: str) -> bool:
+    """InstallCertificate: keep a root certificate by type (False: not a certificate)."""
+    try:
+        hash_data(pem)
+    except ValueError:
+        return False
+    installed = state.root_certificates.setdefault(certificate_type, [])
+    if pem not in installed:
+        installed.append(pem)
+    state.save()
+    _LOGGER.info("Installed a %s", certificate_type)
+    return True
+
+
+def take_certificate(state: SimState, chain_pem: str) -> bool:
+    """CertificateSigned: keep the certificate when it is for the key of our last CSR."""
+    key = state.pending_key_pem
+    if key is None or not certificate_for_key(chain_pem, key):
+        _LOGGER.warning("CertificateSigned: not for the key of our CSR")
+        return False
+    state.certificate_pem = chain_pem
+    state.key_pem = key
+    state.pending_key_pem = None
+    state.save()
+    _LOGGER.info("Received our client certificate")
+    return True
 
 
 def _public_der(public_key: Any) -> bytes:

@@ -215,13 +215,18 @@ class Station(ABC):
 
     def adopt_security_profile(self, profile: int) -> None:
         """Connect with ``profile`` from now on (after our answer); if that fails, fall back."""
+        self.switch_security_profile(profile)
+        self.spawn(self._reconnect_soon())
+
+    def switch_security_profile(self, profile: int) -> None:
+        """Connect with ``profile`` from the next connection on; the profile in use so far is the
+        fallback until it connected."""
         state = self.state
         if profile != state.security_profile:
             state.previous_profile = state.security_profile
             state.security_profile = profile
             self.failed_on_new_profile = 0
         state.save()
-        self.spawn(self._reconnect_soon())
 
     def connection_target(self) -> tuple[str, ssl.SSLContext | None, bool]:
         """(URL, TLS context, send the password) of the security profile in use: 0 and 1 plain

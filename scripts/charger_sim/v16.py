@@ -30,7 +30,7 @@ from .model import (
     parse_time,
     profile_from_schedule,
 )
-from .security import certificate_for_key, hash_data, new_csr
+from .security import hash_data, install_root, new_csr, take_certificate
 from .station import Station
 
 _LOGGER = logging.getLogger("simulate_charger")
@@ -87,16 +87,8 @@ class SimChargePoint16(ChargePoint):  # type: ignore[misc]
 
     @on("InstallCertificate")
     def on_install_certificate(self, certificate_type: str, certificate: str, **kwargs: Any) -> Any:
-        try:
-            hash_data(certificate)
-        except ValueError:
-            return call_result.InstallCertificate(status="Rejected")
-        installed = self.sim.state.root_certificates.setdefault(certificate_type, [])
-        if certificate not in installed:
-            installed.append(certificate)
-        self.sim.state.save()
-        _LOGGER.info("Installed a %s", certificate_type)
-        return call_result.InstallCertificate(status="Accepted")
+        installed = install_root(self.sim.state, certificate_type, certificate)
+        return call_result.InstallCertificate(status="Accepted" if installed else "Rejected")
 
     @on("GetInstalledCertificateIds")
     def on_get_installed_certificate_ids(self, certificate_type: str, **kwargs: Any) -> Any:
@@ -133,17 +125,8 @@ class SimChargePoint16(ChargePoint):  # type: ignore[misc]
 
     @on("CertificateSigned")
     def on_certificate_signed(self, certificate_chain: str, **kwargs: Any) -> Any:
-        state = self.sim.state
-        key = state.pending_key_pem
-        if key is None or not certificate_for_key(certificate_chain, key):
-            _LOGGER.warning("CertificateSigned: not for the key of our CSR")
-            return call_result.CertificateSigned(status="Rejected")
-        state.certificate_pem = certificate_chain
-        state.key_pem = key
-        state.pending_key_pem = None
-        state.save()
-        _LOGGER.info("Received our client certificate")
-        return call_result.CertificateSigned(status="Accepted")
+        taken = take_certificate(self.sim.state, certificate_chain)
+        return call_result.CertificateSigned(status="Accepted" if taken else "Rejected")
 
     @on("SetChargingProfile")
     def on_set_charging_profile(

@@ -9,6 +9,14 @@ TriggerMessage), G (StatusNotification, ChangeAvailability), H (ReserveNow, Canc
 ReservationStatusUpdate), J (meter values inside and outside transactions), K (Set/Clear/Get
 charging profiles, GetCompositeSchedule; 2.1: Dynamic profiles and UpdateDynamicSchedule),
 L (UpdateFirmware), N (GetLog), P (DataTransfer); ISO 15118 charging needs with ``--iso15118``.
+
+Security upgrade (A02-A05, B09, B10): InstallCertificate (the CSMS root), TriggerMessage
+SignChargingStationCertificate -> SignCertificate (a new key and CSR) -> CertificateSigned (kept
+when it is for that key), SetNetworkProfile (kept by configuration slot; slot 0 is ``--url``) and
+``OCPPCommCtrlr.NetworkConfigurationPriority`` (RebootRequired). After a reset it connects with the
+first slot of that order (profile 2: ``--tls-url`` or the profile's URL, trusting only the
+installed roots, with its password; 3: with its client certificate); if that does not connect, it
+falls back to the slot it came from (``Station.fallback_after`` failures).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from .device_model import (
     BASIC_AUTH_PASSWORD_LENGTH,
     EVSE_ID,
     MEASURANDS,
+    NETWORK_SLOTS,
     DeviceModel,
     Variable,
     build_device_model,
@@ -55,6 +64,7 @@ from .model import (
     parse_time,
     profile_from_schedule,
 )
+from .security import install_root, new_csr, take_certificate
 from .station import Station
 
 _LOGGER = logging.getLogger("simulate_charger")
@@ -224,6 +234,7 @@ class _Handlers:
         if new_password is not None:
             _LOGGER.info("Received a new BasicAuthPassword (%d characters)", len(new_password))
             self.model.set("SecurityCtrlr", "SecurityProfile", "1")
+            self.sim.state.security_profile = max(self.sim.state.security_profile, 1)
             self.sim.adopt_password(new_password)
         return self.result.SetVariables(set_variable_result=results)
 
@@ -490,6 +501,40 @@ class _Handlers:
         if self._was_accepted("TriggerMessage"):
             self.sim.spawn(self.sim.triggered(requested_message))
 
+    # --- A, B09: certificates and network profiles -------------------------------------------------
+    @on("InstallCertificate")
+    def on_install_certificate(self, certificate_type: str, certificate: str, **kwargs: Any) -> Any:
+        installed = install_root(self.sim.state, certificate_type, certificate)
+        return self.result.InstallCertificate(status="Accepted" if installed else "Rejected")
+
+    @on("CertificateSigned")
+    def on_certificate_signed(self, certificate_chain: str, **kwargs: Any) -> Any:
+        taken = take_certificate(self.sim.state, certificate_chain)
+        return self.result.CertificateSigned(status="Accepted" if taken else "Rejected")
+
+    @on("SetNetworkProfile")
+    def on_set_network_profile(
+        self, configuration_slot: int, connection_data: dict[str, Any], **kwargs: Any
+    ) -> Any:
+        reason = self.sim.network_profile_problem(configuration_slot, connection_data)
+        if reason is not None:
+            _LOGGER.info("SetNetworkProfile slot %d: Rejected (%s)", configuration_slot, reason)
+            return self.result.SetNetworkProfile(
+                status="Rejected", status_info={"reason_code": reason}
+            )
+        self.sim.state.network_profiles[str(configuration_slot)] = {
+            "url": connection_data["ocpp_csms_url"],
+            "security_profile": connection_data["security_profile"],
+        }
+        self.sim.state.save()
+        _LOGGER.info(
+            "Network profile %d: %s, security profile %d",
+            configuration_slot,
+            connection_data["ocpp_csms_url"],
+            connection_data["security_profile"],
+        )
+        return self.result.SetNetworkProfile(status="Accepted")
+
     # --- G: availability ------------------------------------------------------------------------
     @on("ChangeAvailability")
     def on_change_availability(
@@ -660,6 +705,7 @@ class Station201(Station):
             "TransactionEvent",
             "FirmwareStatusNotification",
             "LogStatusNotification",
+            "SignChargingStationCertificate",
         }
     )
 
@@ -679,8 +725,10 @@ class Station201(Station):
                 "clock": iso,
             },
         )
-        if state.password:
-            self.model.set("SecurityCtrlr", "SecurityProfile", "1")
+        self.model.set("SecurityCtrlr", "SecurityProfile", str(state.security_profile))
+        self.model.set("OCPPCommCtrlr", "NetworkConfigurationPriority", state.network_priority)
+        # A --tls-url given wins over the network profile's URL (the simulator next to HA).
+        self.tls_url_given = bool(getattr(args, "tls_url", None))
         self.id_token: dict[str, Any] = {"idToken": self.id_tag, "type": "ISO14443"}
         self.sent_connector_status: str | None = None
         self.sent_charging_state: str | None = None
@@ -698,6 +746,13 @@ class Station201(Station):
         """Apply one checked SetVariables write; its attributeStatus."""
         if (variable.component, variable.name) == ("SecurityCtrlr", "BasicAuthPassword"):
             return "Accepted" if _password_ok(value) else "Rejected"
+        if (variable.component, variable.name) == ("OCPPCommCtrlr", "NetworkConfigurationPriority"):
+            slots = value.split(",")
+            if any(slot != "0" and slot not in self.state.network_profiles for slot in slots):
+                return "Rejected"  # only slots that hold a network profile
+            variable.value = self.state.network_priority = value
+            self.state.save()
+            return "RebootRequired"  # the order counts from the next boot
         if (variable.component, variable.name) == ("SecurityCtrlr", "SecurityProfile"):
             wanted, current = int(value), int(variable.actual or 0)
             # Only upwards, and only to Basic auth: no TLS here.
@@ -707,6 +762,7 @@ class Station201(Station):
                 or (wanted == 1 and not (password or self.state.password))
             ):
                 return "Rejected"
+            self.state.security_profile = wanted
         variable.value = value
         return "Accepted"
 
@@ -1149,8 +1205,57 @@ class Station201(Station):
         )
         _LOGGER.info("NotifyEVChargingNeeds: %s", response.status)
 
+    # --- security upgrade (A02-A05, B09, B10) --------------------------------------------------------
+    def network_profile_problem(self, slot: int, data: dict[str, Any]) -> str | None:
+        """Why a SetNetworkProfile cannot be taken (a reasonCode), or None."""
+        profile = data.get("security_profile")
+        url = str(data.get("ocpp_csms_url", ""))
+        problems = (
+            (str(slot) not in NETWORK_SLOTS.split(",") or slot == 0, "InvalidSlot"),
+            (data.get("ocpp_transport") != "JSON", "UnsupportedTransport"),
+            (profile not in (1, 2, 3), "InvalidProfile"),
+            (not url.startswith("wss://" if profile != 1 else "ws://"), "UrlProfileMismatch"),
+            (profile in (2, 3) and not self.state.all_roots(), "NoCsmsRoot"),
+            (profile == 3 and self.state.certificate_pem is None, "NoClientCertificate"),
+        )
+        return next((reason for problem, reason in problems if problem), None)
+
+    async def reboot(self, stop_reason: str) -> None:
+        self.use_first_network_profile()
+        await super().reboot(stop_reason)
+
+    def use_first_network_profile(self) -> None:
+        """B10: after a reboot, the first slot of NetworkConfigurationPriority; the profile in use
+        so far is the fallback until it connected."""
+        first = self.state.network_priority.split(",")[0]
+        network = self.state.network_profiles.get(first)
+        if network is None:
+            return
+        if not self.tls_url_given:
+            self.tls_url = f"{str(network['url']).rstrip('/')}/{self.charger_id}"
+        profile = int(network["security_profile"])
+        if profile != self.state.security_profile:
+            _LOGGER.info("Reboot: network profile %s (security profile %d)", first, profile)
+            self.switch_security_profile(profile)
+            self.set_security_profile_setting(profile)
+
+    def set_security_profile_setting(self, profile: int) -> None:
+        self.model.set("SecurityCtrlr", "SecurityProfile", str(profile))
+
+    async def sign_certificate(self) -> None:
+        """A new key and a CSR for it (CN: our id) in SignCertificate."""
+        csr, key = new_csr(self.charger_id)
+        self.state.pending_key_pem = key
+        self.state.save()
+        response = await self.send(
+            self.call.SignCertificate(csr=csr, certificate_type="ChargingStationCertificate")
+        )
+        _LOGGER.info("SignCertificate: %s", response.status)
+
     async def triggered(self, message: str) -> None:
-        if message == "BootNotification":
+        if message == "SignChargingStationCertificate":
+            await self.sign_certificate()
+        elif message == "BootNotification":
             self.boot_now.set()
         elif message == "Heartbeat":
             await self.send_heartbeat()

@@ -23,7 +23,9 @@
 // authorize, transaction_event, composite, waiting_for_limit, limit_changed, idle, reconnect,
 // reset, firmware_status, log_status, call_error (a CALLERROR answer to one of our calls),
 // violation, strict_validation_failure, bad_message, connect_failed (with the HTTP status or the
-// TLS error code), sign_certificate, certificate_signed, done -- or error.
+// TLS error code, and the slot tried), network_fallback (B10: on with the next slot),
+// sign_certificate, certificate_signed, done -- or error. `connected` tells the slot, URL and
+// security profile it connected with.
 // Exit code: 0; 1 error; 2 no limit change in time; 3 id token refused; 4 strict-mode failures;
 // 5 spec violations by the CSMS; 6 no connection (after --connect-attempts); 7 no certificate.
 //
@@ -53,13 +55,27 @@
 //   --sign-readings        SampledDataCtrlr.SignReadings true (signed Energy register values)
 //   --connect-attempts N   give up connecting after N attempts (default 20; exit code 6)
 //   --cert-timeout-ms MS   with --csr: wait this long for CertificateSigned (default 15000)
+//   --fail-new-profile     a network profile set by SetNetworkProfile never connects: the CSMS root
+//                          it installed does not make it into its TLS trust store (a broken
+//                          firmware), so the handshake fails and it falls back to the next slot (B10)
 //   TLS (wss:// URLs, security profiles 2 and 3): --ca, --cert, --key, --csr, --tls-min-version,
 //                          --tls-max-version, --ciphers (see common.mjs TLS_OPTIONS); with --csr the
 //                          station sends SignCertificate (ChargingStationCertificate) after boot,
 //                          writes the certificate of CertificateSigned and reconnects with it (A02)
+//
+// Network profiles (B09 / B10, the security upgrade of A05): the URL it was started with is
+// configuration slot 1. SetNetworkProfile keeps a profile per slot (checked: a known slot, not the
+// active one, JSON, an interface it has, ws:// only for profile 1, a CSMS root installed for 2 and 3,
+// a ChargingStationCertificate for 3); OCPPCommCtrlr.NetworkConfigurationPriority (only slots that
+// have a profile; RebootRequired) orders them. After a reset it connects with the first slot of that
+// order: profile 2 wss:// trusting the installed CSMS root(s) with its password, profile 3 wss://
+// with the certificate of CertificateSigned and without a password; after
+// OCPPCommCtrlr.NetworkProfileConnectionAttempts failures on a slot it falls back to the next one.
+// With --csr and a plain ws:// start (profile 1), the CSR is sent only when the CSMS asks for it
+// (TriggerMessage SignChargingStationCertificate) and the certificate is kept for a profile-3 slot.
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { randomUUID } from 'node:crypto';
+import { X509Certificate, createPrivateKey, randomUUID } from 'node:crypto';
 
 import { RPCClient, createRPCError } from 'ocpp-rpc';
 
@@ -108,6 +124,7 @@ const opts = parseOptions(
     signReadings: false,
     connectAttempts: 20,
     certTimeoutMs: 15000,
+    failNewProfile: false,
   },
   {
     numeric: {
@@ -127,7 +144,12 @@ const opts = parseOptions(
       '--cert-timeout-ms': 'certTimeoutMs',
     },
     strings: { '--ocpp': 'ocpp', '--id-token': 'idToken', '--end': 'end', '--rate-unit': 'rateUnit' },
-    flags: { '--no-session': 'noSession', '--phase-switching': 'phaseSwitching', '--sign-readings': 'signReadings' },
+    flags: {
+      '--no-session': 'noSession',
+      '--phase-switching': 'phaseSwitching',
+      '--sign-readings': 'signReadings',
+      '--fail-new-profile': 'failNewProfile',
+    },
   },
   'node station201.mjs ws://host:port/path/STATION_ID [options]',
 );
@@ -178,6 +200,15 @@ const state = {
   logJob: undefined,
   lastOfferedA: undefined,
   certificates: [], // InstallCertificate: {certificateType, certificate}
+};
+
+// B09 / B10: network connection profiles by configuration slot (see the header). Slot 1 is the URL
+// it was started with, its profile derived from its options (securityProfile undefined).
+const NETWORK_SLOTS = '1,2,3,4';
+const INTERFACES = ['Wired0'];
+const network = {
+  slots: new Map([[1, { url: opts.url, securityProfile: undefined, set: false }]]),
+  active: 1,
 };
 
 function violation(rule, detail = {}) {
@@ -313,6 +344,14 @@ const model = new DeviceModel([
   variable(ctrlr('OCPPCommCtrlr'), 'OfflineThreshold', 60, { ...int, ...rw, unit: 's' }),
   variable(ctrlr('OCPPCommCtrlr'), 'ResetRetries', 2, { ...int, ...rw }),
   variable(ctrlr('OCPPCommCtrlr'), 'UnlockOnEVSideDisconnect', 'true', { ...bool, ...rw }),
+  variable(ctrlr('OCPPCommCtrlr'), 'NetworkConfigurationPriority', '1', {
+    dataType: 'SequenceList',
+    valuesList: NETWORK_SLOTS,
+    ...rw,
+    // Only slots that hold a network profile can be tried.
+    validate: (value) => (value.split(',').every((slot) => network.slots.has(Number(slot))) ? null : 'NoNetworkProfile'),
+  }),
+  variable(ctrlr('OCPPCommCtrlr'), 'NetworkProfileConnectionAttempts', 2, { ...int, ...rw, minLimit: 1 }),
   variable(ctrlr('OCPPCommCtrlr'), 'WebSocketPingInterval', 0, { ...int, ...rw, unit: 's' }),
   variable(ctrlr('OCPPCommCtrlr'), 'FileTransferProtocols', 'HTTPS,FTPS', { dataType: 'MemberList', valuesList: 'FTP,FTPS,HTTP,HTTPS,SFTP' }),
   variable(ctrlr('ClockCtrlr'), 'DateTime', '', { dataType: 'dateTime', read: now }),
@@ -392,29 +431,73 @@ const cli = new RPCClient({
 let closingOnPurpose = false;
 let quitting = false;
 
-async function connect() {
+// The slots in the order NetworkConfigurationPriority gives them.
+const prioritySlots = () => setting('OCPPCommCtrlr', 'NetworkConfigurationPriority').split(',').map(Number);
+const csmsRoots = () => state.certificates.filter((c) => c.certificateType === 'CSMSRootCertificate').map((c) => c.certificate);
+
+// How slot `slot` connects: its URL (ocpp-rpc's endpoint: without the identity), security profile,
+// password and TLS options.
+function slotConnection(slot) {
+  const { url, securityProfile, set } = network.slots.get(slot);
+  if (!set) {
+    const profile = connectionProfile(opts, state.password);
+    const clientCertificate = hasClientCertificate(opts);
+    return { url, endpoint: opts.endpoint, profile, password: state.password, wsOpts: wsOptions(opts), clientCertificate };
+  }
+  const tls = {};
+  if (url.startsWith('wss://')) {
+    // --fail-new-profile: the installed root never reaches the trust store (node's defaults only).
+    if (!opts.failNewProfile) tls.ca = csmsRoots();
+    if (securityProfile === 3) {
+      tls.cert = readFileSync(opts.certFile);
+      tls.key = readFileSync(opts.keyFile);
+    }
+  }
+  const password = securityProfile === 3 ? undefined : state.password;
+  const endpoint = url.replace(/\/+$/, '');
+  return { url, endpoint, profile: securityProfile, password, wsOpts: tls, clientCertificate: securityProfile === 3 };
+}
+
+// Connect with the active slot (after a reboot: the first of the priority list); after
+// NetworkProfileConnectionAttempts failures on a slot, on with the next one (B10).
+async function connect({ fromTop = false } = {}) {
+  const order = prioritySlots();
+  let index = fromTop ? 0 : Math.max(order.indexOf(network.active), 0);
+  let failures = 0;
+  let target;
   for (let attempt = 1; ; attempt++) {
+    const slot = order[index];
+    target = slotConnection(slot);
+    cli.reconfigure({ endpoint: target.endpoint, password: target.password, wsOpts: target.wsOpts });
     try {
       await cli.connect();
+      network.active = slot;
       break;
     } catch (err) {
-      emit('connect_failed', { attempt, ...connectError(err) });
+      emit('connect_failed', { attempt, slot, ...connectError(err) });
       if (attempt >= opts.connectAttempts) throw fail(`connection failed: ${err?.message ?? err}`, 6);
       if (quitting) throw err;
+      failures++;
+      if (order.length > 1 && failures >= Number(setting('OCPPCommCtrlr', 'NetworkProfileConnectionAttempts'))) {
+        index = (index + 1) % order.length;
+        failures = 0;
+        emit('network_fallback', { from_slot: slot, to_slot: order[index] });
+      }
       await sleep(Math.min(250 * attempt, 2000));
     }
   }
   protocol = cli.protocol;
   closingOnPurpose = false;
-  const profile = connectionProfile(opts, state.password);
-  model.update('SecurityCtrlr', 'SecurityProfile', Math.max(profile, 1));
+  model.update('SecurityCtrlr', 'SecurityProfile', Math.max(target.profile, 1));
   emit('connected', {
     protocol,
     identity: opts.identity,
-    basic_auth: Boolean(state.password),
-    tls: opts.url.startsWith('wss://'),
-    client_certificate: hasClientCertificate(opts),
-    security_profile: profile,
+    slot: network.active,
+    url: target.url,
+    basic_auth: Boolean(target.password),
+    tls: target.url.startsWith('wss://'),
+    client_certificate: target.clientCertificate,
+    security_profile: target.profile,
   });
   connected.open();
 }
@@ -450,13 +533,12 @@ async function reconnect(reason, { reboot = false } = {}) {
   stopHeartbeat();
   emit('reconnect', { reason });
   closingOnPurpose = true;
-  await cli.close({ code: 1000, reason });
+  await cli.close({ code: 1000, reason, awaitPending: true }); // calls in flight get their answers
   if (reboot) {
     state.registration = 'None';
     await sleep(300); // "booting"
   }
-  cli.reconfigure({ password: state.password, wsOpts: wsOptions(opts) });
-  await connect();
+  await connect({ fromTop: reboot });
   await resume(reboot ? reason : 'PowerUp');
   reconnected?.();
 }
@@ -909,6 +991,36 @@ function clearReservation() {
 }
 
 // ----------------------------------------------------------------------------- incoming calls
+// Why a SetNetworkProfile cannot be taken (a reasonCode), or null.
+function networkProfileProblem(slot, data) {
+  if (!NETWORK_SLOTS.split(',').includes(String(slot))) return 'InvalidSlot';
+  if (slot === network.active) return 'SlotInUse'; // the connection in use is not replaced under it
+  if (data.ocppTransport !== 'JSON') return 'UnsupportedTransport';
+  if (protocol !== OCPP21 && data.ocppVersion !== 'OCPP20') return 'UnsupportedVersion';
+  if (!INTERFACES.includes(data.ocppInterface)) return 'UnknownInterface';
+  let url;
+  try {
+    url = new URL(data.ocppCsmsUrl);
+  } catch {
+    return 'InvalidUrl';
+  }
+  const profile = data.securityProfile;
+  if (![1, 2, 3].includes(profile)) return 'InvalidProfile';
+  if (url.protocol !== (profile === 1 ? 'ws:' : 'wss:')) return 'UrlProfileMismatch';
+  if (profile >= 2 && !csmsRoots().length) return 'NoCsmsRoot';
+  if (profile === 3 && !hasClientCertificate(opts)) return 'NoClientCertificate';
+  return null;
+}
+
+// Whether the leaf of `chainPem` is for the key of our CSR (--key).
+function certificateForOurKey(chainPem) {
+  try {
+    return new X509Certificate(chainPem).checkPrivateKey(createPrivateKey(readFileSync(opts.keyFile)));
+  } catch {
+    return false;
+  }
+}
+
 function rpcError(code, message) {
   return createRPCError(code, message);
 }
@@ -991,7 +1103,12 @@ const handlers = {
   SetVariables: ({ params }) => {
     checkItemsPerMessage('SetVariables', params.setVariableData.length);
     state.newPassword = undefined;
-    const setVariableResult = params.setVariableData.map((item) => model.set(item));
+    const setVariableResult = params.setVariableData.map((item) => {
+      const result = model.set(item);
+      // The slot order takes effect at the next boot (B09).
+      const priority = item.variable.name === 'NetworkConfigurationPriority';
+      return priority && result.attributeStatus === 'Accepted' ? { ...result, attributeStatus: 'RebootRequired' } : result;
+    });
     const shown = params.setVariableData.map((item) =>
       item.variable.name === 'BasicAuthPassword' ? { ...item, attributeValue: `<${item.attributeValue.length} characters>` } : item,
     );
@@ -1309,28 +1426,50 @@ const handlers = {
     return { status, filename };
   },
 
-  // --- security (A, M) ---------------------------------------------------------------------------
+  // --- security (A, B09, M) ----------------------------------------------------------------------
+  SetNetworkProfile: ({ params }) => {
+    const { configurationSlot: slot, connectionData: data } = params;
+    const reason = networkProfileProblem(slot, data);
+    const status = reason ? 'Rejected' : 'Accepted';
+    received('SetNetworkProfile', params, { status, reason });
+    if (reason) return { status, statusInfo: { reasonCode: reason } };
+    network.slots.set(slot, { url: data.ocppCsmsUrl, securityProfile: data.securityProfile, set: true });
+    return { status };
+  },
   CertificateSigned: ({ params }) => {
     const chain = params.certificateChain;
     const type = params.certificateType ?? 'ChargingStationCertificate';
-    const ok = type === 'ChargingStationCertificate' && Boolean(opts.csrFile) && chain.includes('BEGIN CERTIFICATE');
+    const ok = type === 'ChargingStationCertificate' && Boolean(opts.csrFile) && certificateForOurKey(chain);
     const status = ok ? 'Accepted' : 'Rejected';
     received('CertificateSigned', { certificateType: type, certificates: (chain.match(/BEGIN CERTIFICATE/g) ?? []).length }, { status });
     if (!ok) return { status };
     storeCertificate(opts, chain);
     emit('certificate_signed', { chain_length: chain.length });
+    const active = network.slots.get(network.active);
+    if (active.set ? active.securityProfile !== 3 : !opts.url.startsWith('wss://')) {
+      // Not connected with a certificate: kept for a profile-3 network profile (A05).
+      later(() => notify('SecurityEventNotification', { type: 'ReconfigurationOfSecurityParameters', timestamp: now(), techInfo: 'ChargingStationCertificate' }));
+      return { status };
+    }
     // Answer, then come back with the certificate (and without the password).
     connected.close();
     accepted.close();
-    state.password = undefined;
+    if (!active.set) state.password = undefined; // a network profile keeps it for its other slots
     later(() => reconnect('CertificateSigned'));
     later(() => notify('SecurityEventNotification', { type: 'ReconfigurationOfSecurityParameters', timestamp: now(), techInfo: 'ChargingStationCertificate' }), 100);
     return { status };
   },
   InstallCertificate: ({ params }) => {
-    state.certificates.push(params);
-    received('InstallCertificate', { certificateType: params.certificateType }, { status: 'Accepted' });
-    return { status: 'Accepted' };
+    let status = 'Accepted';
+    try {
+      const certificate = new X509Certificate(params.certificate);
+      if (!certificate.ca) status = 'Rejected'; // a root must be a CA certificate
+    } catch {
+      status = 'Rejected';
+    }
+    received('InstallCertificate', { certificateType: params.certificateType }, { status });
+    if (status === 'Accepted') state.certificates.push(params);
+    return { status };
   },
 
   // --- data transfer (P) -------------------------------------------------------------------------
@@ -1495,7 +1634,7 @@ async function main() {
   await boot('PowerUp');
   await notify('SecurityEventNotification', { type: 'StartupOfTheDevice', timestamp: now() });
   await heartbeat();
-  if (opts.csrFile && !hasClientCertificate(opts)) await certificateRound();
+  if (opts.csrFile && !hasClientCertificate(opts) && opts.url.startsWith('wss://')) await certificateRound();
   if (!opts.noSession) await scriptedSession();
   emit('idle', { energy_wh: Math.round(state.energyWh) });
   await untilQuit();
@@ -1506,7 +1645,10 @@ async function main() {
   closingOnPurpose = true;
   stopHeartbeat();
   stopMetering();
-  await cli.close({ code: 1000, reason: 'station done' });
+  // Nothing new goes out (a follow-up still due waits for good); what is in flight is answered.
+  connected.close();
+  accepted.close();
+  await cli.close({ code: 1000, reason: 'station done', awaitPending: true });
   emit('done', { strict_failures: wire.strict, violations });
   if (wire.strict) return 4;
   return violations ? 5 : 0;

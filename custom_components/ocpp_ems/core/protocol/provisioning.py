@@ -176,8 +176,10 @@ class BaseProvisioning(ABC):
 
     # --- acceptance ------------------------------------------------------------------------------
     async def on_accepted(self, password: str | None) -> None:
-        """The user accepted the charger: Basic auth (when a password is given), then a boot."""
-        if password:
+        """The user accepted the charger: Basic auth (when a password is given and it does not
+        log in with it yet: a reload of an accepted charger's entry must not hand it out again,
+        which makes a 2.x station reconnect, A01), then a boot."""
+        if password and not self._session.charger.auth_committed:
             try:
                 await self.provision_password(password)
             except OcppEmsError as err:
