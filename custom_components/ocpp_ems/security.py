@@ -12,6 +12,10 @@
   Client certificates (profile 3) are always checked against our CA.
 * :class:`CaCertificateView`: the CA certificate for download (authenticated), which chargers
   need as their CSMS root certificate.
+* Charger certificates (profile 3): the daily check asks chargers whose certificate ends within
+  30 days for a new one (:class:`~.core.security.renewal.ClientRenewals`); one that has not
+  taken a new certificate a week before the end gets a repair issue with the steps to take,
+  removed once it accepts one.
 
 Private keys exist only in that store and in memory: never in the options, diagnostics or logs
 (the core's certificate classes do not show them in ``repr``).
@@ -51,6 +55,7 @@ from .const import (
     DEFAULT_HOST,
     DEFAULT_TLS_PORT,
     DOMAIN,
+    ISSUE_CLIENT_CERTIFICATE_RENEWAL,
     ISSUE_TLS_CERTIFICATE_EXPIRING,
     ISSUE_TLS_RENEWAL_FAILED,
     LOGGER,
@@ -65,7 +70,7 @@ from .core.security import (
     build_server_context,
     server_renewal_due,
 )
-from .core.security.renewal import request_client_renewals
+from .core.security.renewal import ClientRenewals
 
 # How often the server certificate is checked, and how long before it expires it is renewed (or,
 # the user's own, they are reminded).
@@ -111,6 +116,10 @@ def renewal_issue_id(entry_id: str) -> str:
 
 def expiring_issue_id(entry_id: str) -> str:
     return f"{ISSUE_TLS_CERTIFICATE_EXPIRING}_{entry_id}"
+
+
+def client_renewal_issue_id(charger_id: str) -> str:
+    return f"{ISSUE_CLIENT_CERTIFICATE_RENEWAL}_{charger_id}"
 
 
 def ca_path(entry_id: str) -> str:
@@ -174,6 +183,9 @@ class ServerSecurity:
         self._lock = asyncio.Lock()
         self._last_error: Exception | None = None
         self._listeners: list[Callable[[], None]] = []
+        # The chargers' certificate renewals (from the first daily check on) and their repairs.
+        self._renewals: ClientRenewals | None = None
+        self._renewal_issues: set[str] = set()
 
     # --- what the rest of the integration reads ----------
     @property
@@ -319,8 +331,56 @@ class ServerSecurity:
 
     async def _async_periodic_check(self, _now: datetime) -> None:
         await self.async_check()
-        central = self._entry.runtime_data.central
-        await request_client_renewals(central.chargers, central.session)
+        await self.async_check_clients()
+
+    async def async_check_clients(self) -> None:
+        """Ask the chargers whose certificate ends soon for a new one; update their repairs."""
+        if self._renewals is None:
+            # Its first ask comes from here: following the outcomes from now on is enough.
+            self._renewals = ClientRenewals(
+                self._entry.runtime_data.central, on_change=self._update_renewal_issues
+            )
+            self._entry.async_on_unload(self._renewals.close)
+        await self._renewals.check()
+        self._update_renewal_issues()
+
+    @callback
+    def _update_renewal_issues(self) -> None:
+        """A repair per charger whose certificate renewal is overdue; removed once renewed."""
+        assert self._renewals is not None
+        directory = self._entry.runtime_data.directory
+        raised: set[str] = set()
+        for overdue in self._renewals.overdue():
+            charger_id = overdue.charger_id
+            charger_entry = directory.charger_entry(charger_id)
+            raised.add(charger_id)
+            ir.async_create_issue(
+                self._hass,
+                DOMAIN,
+                client_renewal_issue_id(charger_id),
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key=ISSUE_CLIENT_CERTIFICATE_RENEWAL,
+                translation_placeholders={
+                    "charger": charger_id if charger_entry is None else charger_entry.title,
+                    "charger_id": charger_id,
+                    "expires": overdue.expires.date().isoformat(),
+                    "asked": str(overdue.asked),
+                    "refused": overdue.refused or "-",
+                },
+            )
+            if charger_id not in self._renewal_issues:
+                LOGGER.warning(
+                    "Charger %s has not renewed its client certificate, which expires %s "
+                    "(asked %d times; its last request refused: %s)",
+                    charger_id,
+                    overdue.expires.isoformat(),
+                    overdue.asked,
+                    overdue.refused or "-",
+                )
+        for charger_id in self._renewal_issues - raised:
+            ir.async_delete_issue(self._hass, DOMAIN, client_renewal_issue_id(charger_id))
+        self._renewal_issues = raised
 
     async def async_check(self) -> None:
         """Renew our certificate when due (or switch to the certificate the options pick), with

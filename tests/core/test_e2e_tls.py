@@ -29,15 +29,13 @@ offering only TLS 1.0 / 1.1                 ECONNRESET                         T
 ==========================================  =================================  =========================
 
 The TLS failures reach the charger as a reset, not as the alert OpenSSL wrote: asyncio closes the
-socket of a failed server handshake at once. The server's reason is what asyncio hands to the
-loop's exception handler (the ``tls_failures`` fixture collects it).
+socket of a failed server handshake at once. The server reports its reason (core/tls_listener.py;
+the ``tls_failures`` fixture collects the reports).
 """
 
 from __future__ import annotations
 
-import asyncio
 import shutil
-import ssl
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,8 +51,10 @@ from custom_components.ocpp_ems.core.security import (
     ServerCredentials,
     build_server_context,
 )
+from custom_components.ocpp_ems.core.security.tls import TlsFailureReason
 from custom_components.ocpp_ems.core.server import CentralSystem
 from custom_components.ocpp_ems.core.settings import SecurityProfile, ServerSettings
+from custom_components.ocpp_ems.core.tls_listener import TlsFailure
 
 from .conftest import MakeCentral
 from .fakes import MemoryDirectory
@@ -75,6 +75,7 @@ from .test_e2e_ocpp_rpc_v201 import (
     js_station,
 )
 from .test_e2e_ocpp_rpc_v201 import drive_session as drive_station_session
+from .v16_harness import wait_for
 
 NODE = shutil.which("node")
 LOCALHOST = "127.0.0.1"
@@ -162,27 +163,12 @@ def security(central: CentralSystem, charger_id: str) -> ConnectionSecurity:
 
 
 @pytest.fixture
-async def tls_failures() -> AsyncIterator[list[BaseException]]:
-    """The server's failed TLS handshakes. asyncio hands them to the loop's exception handler
-    ("Error on transport creation for incoming connection"): this one collects them, so a test
-    sees the server's own reason (the charger may see only a reset: the server drops the socket
-    right after its alert)."""
-    loop = asyncio.get_running_loop()
-    previous = loop.get_exception_handler()
-    failures: list[BaseException] = []
-
-    def collect(loop_: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
-        exception = context.get("exception")
-        if isinstance(exception, ssl.SSLError):
-            failures.append(exception)
-        elif previous is not None:
-            previous(loop_, context)
-        else:
-            loop_.default_exception_handler(context)
-
-    loop.set_exception_handler(collect)
-    yield failures
-    loop.set_exception_handler(previous)
+def tls_failures(central: CentralSystem) -> list[TlsFailure]:
+    """The server's reports of failed TLS handshakes (the charger may see only a reset: the
+    server drops the socket right after its alert)."""
+    failures: list[TlsFailure] = []
+    central.tls_failures.add_listener(failures.append)
+    return failures
 
 
 def admit(directory: MemoryDirectory, charger_id: str, profile: int) -> None:
@@ -558,7 +544,7 @@ async def test_refused_another_chargers_certificate(
 
 
 async def test_refused_an_expired_certificate(
-    central: CentralSystem, directory: MemoryDirectory, pki: Pki, tls_failures: list[BaseException]
+    central: CentralSystem, directory: MemoryDirectory, pki: Pki, tls_failures: list[TlsFailure]
 ) -> None:
     """Our CA signed it, but it expired: the server's OpenSSL ends the handshake with an alert
     (nothing reaches the HTTP handshake)."""
@@ -573,7 +559,8 @@ async def test_refused_an_expired_certificate(
     # The charger sees the connection reset (asyncio drops the socket without sending the alert
     # OpenSSL wrote); the server's reason:
     assert failed["error_code"] == "ECONNRESET", failed
-    assert [str(e) for e in tls_failures if "certificate has expired" in str(e)], tls_failures
+    await wait_for(lambda: tls_failures)
+    assert [f.reason for f in tls_failures] == [TlsFailureReason.CERTIFICATE_EXPIRED]
     assert central.session("TLS-EXP") is None
     assert central.last_refusal is None
 
@@ -583,7 +570,7 @@ async def test_refused_tls_1_0_and_1_1(
     central: CentralSystem,
     directory: MemoryDirectory,
     pki: Pki,
-    tls_failures: list[BaseException],
+    tls_failures: list[TlsFailure],
     version: str,
 ) -> None:
     """A charger that offers only TLS 1.0 or 1.1 (SECLEVEL=0: OpenSSL 3 would not offer their
@@ -606,6 +593,7 @@ async def test_refused_tls_1_0_and_1_1(
     assert failed["error_code"] == "ECONNRESET", failed
     # Node did offer the old version (a client that cannot would fail before sending anything):
     # the server's OpenSSL refused it.
-    assert [str(e) for e in tls_failures if "unsupported protocol" in str(e)], tls_failures
+    await wait_for(lambda: tls_failures)
+    assert [f.reason for f in tls_failures] == [TlsFailureReason.VERSION_TOO_OLD]
     assert central.session("TLS-OLD") is None
     assert central.last_refusal is None

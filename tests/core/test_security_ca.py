@@ -464,7 +464,8 @@ def test_listener_context_of_a_plain_context_is_that_context(
 ) -> None:
     context = build_server_context(credentials, client_ca_pem=ca.certificate_pem)
     assert listener_context(context) is context
-    assert context.sni_callback is None
+    # Its only addition: the SNI host name a client asked for is noted (for TLS failure reports).
+    assert context.sni_callback is tls_module._note_server_name
     assert tls_peer(None) is None
     assert tls_peer(object()) is None
 

@@ -13,8 +13,8 @@
    failed login); a connection lower than the profile without an allowed downgrade: plain ws for
    profile 2/3 (403 ``tls_required``), wss without a client certificate for profile 3 (403
    ``certificate_required``). A certificate that does not chain to our CA, or has expired, never
-   gets here: OpenSSL ends the TLS handshake with an alert (nothing is recorded: Python's ssl has
-   no hook for it);
+   gets here: OpenSSL ends the TLS handshake with an alert (reported by :mod:`.tls_listener`,
+   before any charger id is known);
 5. Basic auth (401 ``bad_credentials``): required for a charger of profile 2 or 3 that has no
    valid client certificate, and for any charger that committed to its password; a valid client
    certificate authenticates without it;
@@ -271,6 +271,12 @@ class Handshake:
     def forget(self, charger_id: str) -> None:
         self._known_address.pop(charger_id, None)
 
+    def chargers_at(self, remote: str) -> list[str]:
+        """The chargers that last connected from ``remote``."""
+        return [
+            charger_id for charger_id, address in self._known_address.items() if address == remote
+        ]
+
     def prune(self) -> None:
         """Drop expired throttle entries."""
         self._id_throttle.prune()
@@ -490,7 +496,7 @@ class Handshake:
             self._warned[key] = None
             while len(self._warned) > _MAX_WARNED_REFUSALS:
                 self._warned.popitem(last=False)
-            if reason is not RefusalReason.THROTTLED and self._warning_allowed():
+            if reason is not RefusalReason.THROTTLED and self.warning_allowed():
                 level = logging.WARNING
         _LOGGER.log(
             level,
@@ -504,8 +510,9 @@ class Handshake:
             callback(refusal)
         return connection.respond(status, f"{status.phrase}: {_REFUSAL_TEXT[reason]}\n")
 
-    def _warning_allowed(self) -> bool:
-        """Budget of refusal warnings per window; says once when it runs out."""
+    def warning_allowed(self) -> bool:
+        """Budget of refusal warnings per window (refused TLS handshakes use it too); says once
+        when it runs out."""
         now = self._clock()
         start, count = self._warning_window
         if now - start >= REFUSAL_WARNING_WINDOW_S:

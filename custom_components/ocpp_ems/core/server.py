@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random as _random
-import ssl
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from enum import StrEnum
@@ -73,6 +72,7 @@ from .protocol.limits import MAX_FRAME_BYTES, RECEIVE_QUEUE_FRAMES
 from .security.tls import TlsContextSource, listener_context
 from .session import CertificateService, ChargerSession, SessionContext
 from .settings import SecurityProfile, ServerSettings
+from .tls_listener import TlsFailureLog, TlsHandshakes
 
 _LOGGER = logging.getLogger(__name__)
 # Handshake headers whose value is a credential.
@@ -196,6 +196,12 @@ class CentralSystem:
             reset_auth=self._reset_auth,
             ping_timeout_s=lambda: self.takeover_ping_timeout_s,
         )
+        self._tls_failures = TlsFailureLog(
+            clock,
+            warning_allowed=self._handshake.warning_allowed,
+            chargers_at=self._handshake.chargers_at,
+        )
+        self._tls_handshakes: TlsHandshakes | None = None
         self._loaded = False
         self._stopping = False
         self._stop_lock = asyncio.Lock()
@@ -221,10 +227,13 @@ class CentralSystem:
         host = self._settings.host
         self._server = await self._serve(self._settings.port)
         if self._settings.tls_port is not None and self._tls is not None:
+            self._tls_handshakes = TlsHandshakes(
+                listener_context(self._tls),
+                self._tls_failures,
+                shutdown_timeout_s=CLOSE_TIMEOUT_S,
+            )
             try:
-                self._tls_server = await self._serve(
-                    self._settings.tls_port, listener_context(self._tls)
-                )
+                self._tls_server = await self._serve(self._settings.tls_port, self._tls_handshakes)
             except ServerBindError:
                 server, self._server = self._server, None
                 server.close()
@@ -235,14 +244,17 @@ class CentralSystem:
         if self._tls_server is not None:
             _LOGGER.info("OCPP central system listening on %s:%s (TLS)", host, self.tls_port)
 
-    async def _serve(self, port: int, tls: ssl.SSLContext | None = None) -> Server:
-        """One listener (plain ws, or wss with ``tls``); ServerBindError when the port is taken."""
+    async def _serve(self, port: int, tls: TlsHandshakes | None = None) -> Server:
+        """One listener (plain ws, or wss with ``tls``); ServerBindError when the port is taken.
+
+        wss: the TCP listener's connections make their TLS handshake themselves (``tls``), so a
+        failed one is reported (see :mod:`.tls_listener`)."""
         try:
             return await serve(
                 self._handle,
                 self._settings.host,
                 port,
-                ssl=tls,
+                create_connection=None if tls is None else tls.connection_class,
                 select_subprotocol=self._select_subprotocol,
                 process_request=self._handshake.process_request,
                 ping_interval=self._settings.ping_interval_s,
@@ -286,6 +298,9 @@ class CentralSystem:
         servers = [server] if self._tls_server is None else [server, self._tls_server]
         for listener in servers:
             listener.close()
+        if self._tls_handshakes is not None:
+            # A TLS handshake in progress would hold the listener open until it times out.
+            await self._tls_handshakes.abort()
         try:
             async with asyncio.timeout(2 * CLOSE_TIMEOUT_S):
                 await asyncio.gather(*(listener.wait_closed() for listener in servers))
@@ -400,6 +415,12 @@ class CentralSystem:
     def add_refusal_listener(self, callback: Callable[[Refusal], None]) -> Callable[[], None]:
         """Call ``callback(refusal)`` whenever a connection is refused."""
         return self._handshake.add_refusal_listener(callback)
+
+    @property
+    def tls_failures(self) -> TlsFailureLog:
+        """Failed TLS handshakes on the wss:// listener: counts, the last reported one, and
+        listeners (called when one is reported, rate-limited like its warning)."""
+        return self._tls_failures
 
     async def reject_charger(self, charger_id: str) -> None:
         """The user ignored/deleted a charger: drop its connection."""

@@ -4,8 +4,10 @@
   meter values within its limits, sync the local id-tag list); then the charger counts as set up
   (``ChargerState.record_setup_done``: current control starts). Setups are paced server-wide
   (:class:`~..pacing.SetupGate`): the boot is answered at once, the setup waits for a slot;
-- the boot watchdog: a known charger that reconnects without booting is asked to boot
-  (TriggerMessage), and set up anyway if it still does not;
+- the boot watchdog: a known charger that reconnects without booting is set up once a boot on
+  its way had :attr:`~BaseProvisioning.reconnect_grace_s` to arrive (a reconnect without a boot
+  is normal, also in 1.6: current control must not wait for a boot that may never come); a 1.6
+  charger is also asked to boot (TriggerMessage), for the facts its BootNotification refreshes;
 - on acceptance by the user: the Basic-auth password (the version's way), then a new boot.
 
 A version subclasses :class:`BaseProvisioning` with its :meth:`~BaseProvisioning.steps` and its
@@ -71,9 +73,9 @@ class BaseProvisioning(ABC):
 
     _session: ProvisionedSession
 
-    # Whether the version boots on every connection (1.6 firmware mostly does; a 2.x station
-    # boots only after a restart, B01, and a reconnect without one is normal: no trigger, no
-    # waiting, set up once a boot that was on its way had its chance).
+    # Whether the version boots on every connection (1.6 firmware mostly does: one that did not
+    # is asked to; a 2.x station boots only after a restart, B01). Either way a charger that
+    # reconnects without a boot is set up once a boot that was on its way had this long.
     boots_on_reconnect: ClassVar[bool] = True
     reconnect_grace_s: ClassVar[float] = 2.0
 
@@ -133,34 +135,41 @@ class BaseProvisioning(ABC):
             self._session.state.record_setup_done()
 
     async def boot_watchdog(self) -> None:
-        """A known charger that reconnects without booting: ask for a boot, else go on without."""
-        session = self._session
-        if not self.boots_on_reconnect:
-            await asyncio.sleep(self.reconnect_grace_s)
-            if not self.boot_seen and session.context.admission() is Admission.ACCEPTED:
-                _LOGGER.info("%s: reconnected without a boot; setting it up", self._charger_id)
-                self._start_setup()
-            return
-        delay = session.context.server_settings.boot_trigger_after_s * (
-            1 + WATCHDOG_SPREAD * phase(self._charger_id)
-        )
-        await asyncio.sleep(delay)
-        if self.boot_seen or session.context.admission() is not Admission.ACCEPTED:
-            return
+        """A known charger that reconnects without booting: set it up after the grace, and
+        (1.6) ask it for the boot it skipped, at a delay spread per charger id (chargers that
+        reconnected together, after a restart, are not triggered together)."""
+        steps: list[tuple[float, Callable[[], Awaitable[bool]]]] = [
+            (self.reconnect_grace_s, self._set_up_without_boot)
+        ]
+        if self.boots_on_reconnect:
+            delay = self._session.context.server_settings.boot_trigger_after_s * (
+                1 + WATCHDOG_SPREAD * phase(self._charger_id)
+            )
+            steps.append((delay, self._trigger_boot))
+        waited = 0.0
+        for at, step in sorted(steps, key=lambda timed: timed[0]):
+            await asyncio.sleep(at - waited)
+            waited = at
+            if self.boot_seen or self._session.context.admission() is not Admission.ACCEPTED:
+                return
+            if not await step():
+                return
+
+    async def _set_up_without_boot(self) -> bool:
+        _LOGGER.info("%s: reconnected without a boot; setting it up", self._charger_id)
+        self._start_setup()
+        return True
+
+    async def _trigger_boot(self) -> bool:
+        """Ask for a BootNotification; False when the charger is gone."""
         _LOGGER.info("%s: no BootNotification after reconnect; triggering one", self._charger_id)
         try:
-            await session.trigger_message("BootNotification")
+            await self._session.trigger_message("BootNotification")
         except ChargerNotConnectedError:
-            return
+            return False
         except OcppEmsError as err:
             _LOGGER.info("%s: TriggerMessage(BootNotification): %s", self._charger_id, err)
-        await asyncio.sleep(delay)
-        if not self.boot_seen:
-            # It is running and known: control it anyway rather than leave it unmanaged.
-            _LOGGER.warning(
-                "%s: still no BootNotification; setting it up without one", self._charger_id
-            )
-            self._start_setup()
+        return True
 
     async def sync_local_list(self) -> None:
         """A setup step: the directory's id tags as the charger's local list, unless it holds

@@ -21,6 +21,10 @@ charger without one still connects. One that is presented must chain to our CA (
 anchor) and be valid now, or OpenSSL ends the handshake with an alert; which charger id it may
 be used for is decided at the HTTP handshake (:mod:`..handshake`).
 
+A failed handshake is classified here (:func:`tls_failure`: a client certificate not from our CA
+or expired, TLS older than 1.2, no TLS at all, a client that does not accept our certificate ...)
+and reported by :mod:`..tls_listener`, which makes the listener's handshakes itself.
+
 Renewal without restart: the listener takes a context *source*. A callable source is asked for the
 current context at every TLS handshake (from the listener context's ``sni_callback``, which runs
 for every ClientHello, with or without SNI), and the connection switches to it: a renewed server
@@ -38,6 +42,7 @@ import ssl
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from cryptography import x509
@@ -65,6 +70,8 @@ TLS12_CIPHERS: tuple[str, ...] = (
 )
 
 type TlsContextSource = ssl.SSLContext | Callable[[], ssl.SSLContext]
+# A charger gets this long for its TLS handshake (as websockets' open_timeout for the HTTP one).
+TLS_HANDSHAKE_TIMEOUT_S = 10.0
 
 
 def build_server_context(
@@ -122,16 +129,20 @@ def _pem_files(chain_pem: str, key_pem: str) -> Iterator[tuple[str, str]]:
 
 def listener_context(source: TlsContextSource) -> ssl.SSLContext:
     """The context a listener is created with. For a callable source: its current context, with an
-    ``sni_callback`` that moves every new handshake to whatever context the source returns then
-    (replacing a callback the context had)."""
+    ``sni_callback`` that moves every new handshake to whatever context the source returns then.
+    Either way the context's ``sni_callback`` (replacing one it had) and ``sslobject_class`` are
+    ours: a failed handshake carries the host name the client asked for (:func:`tls_failure`)."""
     if isinstance(source, ssl.SSLContext):
+        source.sslobject_class = _ListenerSSLObject
+        source.sni_callback = _note_server_name
         return source
     context = source()
     latest = [context]
 
     def use_current(
-        ssl_object: ssl.SSLObject, _server_name: str | None, _context: ssl.SSLContext
+        ssl_object: ssl.SSLObject, server_name: str | None, _context: ssl.SSLContext
     ) -> None:
+        _note_server_name(ssl_object, server_name, _context)
         try:
             latest[0] = source()
         except Exception:
@@ -139,8 +150,126 @@ def listener_context(source: TlsContextSource) -> ssl.SSLContext:
         if latest[0] is not ssl_object.context:
             ssl_object.context = latest[0]
 
+    context.sslobject_class = _ListenerSSLObject
     context.sni_callback = use_current
     return context
+
+
+class _ListenerSSLObject(ssl.SSLObject):
+    """The server side of one listener handshake: a failure carries the host name the client
+    asked for (SNI) to whoever reports it (:func:`tls_failure`)."""
+
+    server_name_seen: str | None = None
+
+    def do_handshake(self) -> None:
+        try:
+            super().do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLError as err:
+            err.ocpp_server_name = self.server_name_seen  # type: ignore[attr-defined]
+            raise
+
+
+def _note_server_name(
+    ssl_object: ssl.SSLObject, server_name: str | None, _context: ssl.SSLContext
+) -> None:
+    if isinstance(ssl_object, _ListenerSSLObject):
+        ssl_object.server_name_seen = server_name
+
+
+class TlsFailureReason(StrEnum):
+    """Why a TLS handshake on the ``wss://`` listener failed (translated in the HA layer)."""
+
+    UNKNOWN_CA = "unknown_ca"  # a client certificate not issued by our CA
+    CERTIFICATE_EXPIRED = "certificate_expired"
+    CERTIFICATE_NOT_YET_VALID = "certificate_not_yet_valid"
+    CERTIFICATE_INVALID = "certificate_invalid"  # any other verification failure
+    VERSION_TOO_OLD = "tls_version_too_old"  # TLS 1.0 / 1.1 (or SSL)
+    NO_SHARED_CIPHER = "no_shared_cipher"
+    NOT_TLS = "not_tls"  # plain HTTP (ws:// to the TLS port) or other bytes
+    # The client refused our server certificate (it does not trust our CA, or wants other names).
+    SERVER_CERTIFICATE_REFUSED = "server_certificate_refused"
+    HANDSHAKE_FAILED = "handshake_failed"  # another TLS error
+    # Counted, not reported: a port scan's connect-and-close, a client that never finishes.
+    CLOSED = "closed"
+    TIMEOUT = "timeout"
+
+
+TLS_FAILURE_TEXT: dict[TlsFailureReason, str] = {
+    TlsFailureReason.UNKNOWN_CA: "certificate not issued by our CA",
+    TlsFailureReason.CERTIFICATE_EXPIRED: "certificate expired",
+    TlsFailureReason.CERTIFICATE_NOT_YET_VALID: "certificate not valid yet (check its clock)",
+    TlsFailureReason.CERTIFICATE_INVALID: "client certificate refused",
+    TlsFailureReason.VERSION_TOO_OLD: "TLS version too old (1.2 or newer needed)",
+    TlsFailureReason.NO_SHARED_CIPHER: "no cipher suite in common",
+    TlsFailureReason.NOT_TLS: "not TLS (a ws:// or other client on the TLS port)",
+    TlsFailureReason.SERVER_CERTIFICATE_REFUSED: (
+        "it does not accept our server certificate (install our CA certificate in it)"
+    ),
+    TlsFailureReason.HANDSHAKE_FAILED: "TLS handshake failed",
+    TlsFailureReason.CLOSED: "closed during the TLS handshake",
+    TlsFailureReason.TIMEOUT: f"no TLS handshake within {TLS_HANDSHAKE_TIMEOUT_S:.0f} s",
+}
+UNREPORTED_TLS_FAILURES = frozenset({TlsFailureReason.CLOSED, TlsFailureReason.TIMEOUT})
+
+# OpenSSL verify codes (X509_V_ERR_*) of a chain that does not lead to our CA.
+_UNKNOWN_ISSUER_CODES = frozenset({2, 18, 19, 20, 21})
+_VERIFY_CODES = {
+    10: TlsFailureReason.CERTIFICATE_EXPIRED,
+    9: TlsFailureReason.CERTIFICATE_NOT_YET_VALID,
+}
+# OpenSSL reason codes of the server side of a handshake.
+_SSL_REASONS = {
+    "UNSUPPORTED_PROTOCOL": TlsFailureReason.VERSION_TOO_OLD,
+    "NO_SHARED_CIPHER": TlsFailureReason.NO_SHARED_CIPHER,
+    "WRONG_VERSION_NUMBER": TlsFailureReason.NOT_TLS,
+    "HTTP_REQUEST": TlsFailureReason.NOT_TLS,
+    "HTTPS_PROXY_REQUEST": TlsFailureReason.NOT_TLS,
+    "UNKNOWN_PROTOCOL": TlsFailureReason.NOT_TLS,
+    "RECORD_LAYER_FAILURE": TlsFailureReason.NOT_TLS,
+    "PACKET_LENGTH_TOO_LONG": TlsFailureReason.NOT_TLS,
+    "TLSV1_ALERT_UNKNOWN_CA": TlsFailureReason.SERVER_CERTIFICATE_REFUSED,
+    "SSLV3_ALERT_BAD_CERTIFICATE": TlsFailureReason.SERVER_CERTIFICATE_REFUSED,
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": TlsFailureReason.SERVER_CERTIFICATE_REFUSED,
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": TlsFailureReason.SERVER_CERTIFICATE_REFUSED,
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": TlsFailureReason.SERVER_CERTIFICATE_REFUSED,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlsFailureCause:
+    """What a failed handshake tells: the reason, OpenSSL's words, the SNI host name."""
+
+    reason: TlsFailureReason
+    detail: str
+    server_name: str | None = None
+
+
+def tls_failure(err: BaseException) -> TlsFailureCause:
+    """Classify what a failed server-side TLS handshake raised."""
+    server_name = getattr(err, "ocpp_server_name", None)
+    reason = TlsFailureReason.HANDSHAKE_FAILED
+    detail = str(err) or type(err).__name__
+    if isinstance(err, ssl.SSLCertVerificationError):
+        code = err.verify_code
+        reason = (
+            TlsFailureReason.UNKNOWN_CA
+            if code in _UNKNOWN_ISSUER_CODES
+            else _VERIFY_CODES.get(code, TlsFailureReason.CERTIFICATE_INVALID)
+        )
+        detail = str(err.verify_message)
+    elif isinstance(err, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+        reason = TlsFailureReason.CLOSED
+    elif isinstance(err, ssl.SSLError):
+        detail = str(err.reason)
+        reason = _SSL_REASONS.get(detail, TlsFailureReason.HANDSHAKE_FAILED)
+    elif isinstance(err, (TimeoutError, ConnectionAbortedError)):
+        # asyncio ends a handshake that takes too long with ConnectionAbortedError.
+        reason = TlsFailureReason.TIMEOUT
+    elif isinstance(err, OSError):  # reset or closed by the peer
+        reason = TlsFailureReason.CLOSED
+    return TlsFailureCause(reason=reason, detail=detail, server_name=server_name)
 
 
 @dataclass(frozen=True, kw_only=True)
