@@ -4,17 +4,21 @@
 ``offline CONFIG``  (before hass starts; idempotent)
     Creates the owner user (no password: the trusted_networks provider in configuration.yaml logs
     127.0.0.1 in without a prompt), marks onboarding done, writes a long-lived access token to
-    ``CONFIG/.dev_token`` for scripts and curl, and makes Home Assistant listen on
-    127.0.0.1:``--hass-port`` only (its confirmed HTTP settings in ``.storage/http``).
+    ``CONFIG/.dev_token`` for scripts and curl, makes Home Assistant listen on
+    127.0.0.1:``--hass-port`` only (its confirmed HTTP settings in ``.storage/http``), moves an
+    existing OCPP server entry to ``--ocpp-port`` (OCPP_PORT), as its Reconfigure would, and renames
+    chargers accepted before the acceptance asked for a name ("<vendor> <model> (<id>)") the way a
+    new setup names them, entity ids included.
 
 ``online CONFIG --port P``  (while hass runs; idempotent)
     Through Home Assistant's own REST / websocket API, i.e. the same config flows a user clicks:
     creates the OCPP server entry on port P if there is none, lets the simulator's id tag charge
     (options menu, "server" step), enables the energy manager on the simulated PV / grid / battery
-    sensors of configuration.yaml ("energy manager" step; only while it is not enabled, so an
-    existing development setup is upgraded and the user's later choices stay), and accepts the
-    discovery flow of each charger that connects, which creates its charger entry and moves it to
-    Basic authentication.
+    sensors and the battery's discharge limit of configuration.yaml ("energy manager" step; only
+    the inputs that are not set, so an existing development setup is upgraded and the user's
+    other choices stay), and accepts the discovery flow of each charger that connects as
+    "Wallbox" (entity ids sensor.wallbox_...; "Wallbox 2" ... for more), which creates its charger
+    entry and moves it to Basic authentication.
 """
 
 from __future__ import annotations
@@ -45,13 +49,17 @@ EMS_OPTIONS: dict[str, Any] = {
     "pv_power_entity": "sensor.simulated_pv_power",
     "battery_power_entity": "sensor.simulated_battery_power",
     "battery_soc_entity": "sensor.simulated_battery_state_of_charge",
+    # Set by the energy manager so the battery covers the house but never the car.
+    "battery_discharge_limit_entity": "input_number.sim_battery_discharge_limit",
     "fuse_a": 25,
     "site_phases": "3",
+    # A fixed price, so the demo's sessions show a cost (a price sensor works the same way).
+    "session_price": 0.25,
 }
 
 
 # ------------------------------------------------------------------------------------ offline part
-async def prepare_offline(config_dir: Path, hass_port: int) -> None:
+async def prepare_offline(config_dir: Path, hass_port: int, ocpp_port: int | None = None) -> None:
     from homeassistant.auth import auth_manager_from_config
     from homeassistant.auth.const import GROUP_ID_ADMIN
     from homeassistant.auth.models import TOKEN_TYPE_LONG_LIVED_ACCESS_TOKEN
@@ -101,12 +109,68 @@ async def prepare_offline(config_dir: Path, hass_port: int) -> None:
         _LOGGER.info("Marked onboarding done")
 
     await _confirm_http_config(hass, hass_port)
+    if ocpp_port is not None and (old := move_server_port(hass, ocpp_port)) is not None:
+        _LOGGER.info("Moved the OCPP server entry from port %s to %s (OCPP_PORT)", old, ocpp_port)
+    for old_title, name in rename_old_chargers(hass):
+        _LOGGER.info("Renamed the charger %s to %s (and its entity ids)", old_title, name)
 
     # Stopping a running instance flushes the delayed saves (auth store) in its final write;
     # async_stop() ignores an instance that never started, hence the explicit state.
     logging.getLogger("homeassistant.core").setLevel(logging.WARNING)
     hass.set_state(CoreState.running)
     await hass.async_stop()
+
+
+def move_server_port(hass: Any, port: int) -> int | None:
+    """Move the OCPP server entry to ``port`` as its Reconfigure step does (data, unique id, and
+    the title while it is the generated one); returns the old port, or None when it was there
+    already or there is no server entry. Only while Home Assistant is not running: the running
+    server would otherwise be restarted by the entry's update listener."""
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.data.get("entry_type") != "server" or (old := int(entry.data["port"])) == port:
+            continue
+        title = entry.title
+        if title == f"OCPP server port {old}":
+            title = f"OCPP server port {port}"
+        hass.config_entries.async_update_entry(
+            entry, data={**entry.data, "port": port}, unique_id=f"port_{port}", title=title
+        )
+        return old
+    return None
+
+
+def rename_old_chargers(hass: Any) -> list[tuple[str, str]]:
+    """Charger entries titled "<vendor> <model> (<charger id>)" (accepted before the acceptance
+    asked for a name) get :func:`charger_name`'s name, their entity ids the matching prefix
+    (sensor.<old title>_power -> sensor.wallbox_power); the device takes the title at setup.
+    Only while Home Assistant is not running. Returns (old title, new name) pairs."""
+    from homeassistant.helpers import entity_registry as er
+    from homeassistant.util import slugify
+
+    registry = er.async_get(hass)
+    chargers = [
+        e
+        for e in hass.config_entries.async_entries(DOMAIN)
+        if e.data.get("entry_type") == "charger"
+    ]
+    titles = {entry.title for entry in chargers}
+    renamed: list[tuple[str, str]] = []
+    for entry in chargers:
+        if not entry.title.endswith(f" ({entry.data['charger_id']})"):
+            continue
+        name = next(
+            charger_name(n) for n in range(len(chargers) + 1) if charger_name(n) not in titles
+        )
+        titles.add(name)
+        old_prefix, new_prefix = slugify(entry.title) + "_", slugify(name) + "_"
+        for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
+            domain, object_id = entity.entity_id.split(".", 1)
+            if object_id.startswith(old_prefix):
+                new_id = f"{domain}.{new_prefix}{object_id.removeprefix(old_prefix)}"
+                registry.async_update_entity(entity.entity_id, new_entity_id=new_id)
+        renamed.append((entry.title, name))
+        hass.config_entries.async_update_entry(entry, title=name)
+    return renamed
 
 
 async def _confirm_http_config(hass: Any, port: int) -> None:
@@ -184,11 +248,19 @@ class HassApi:
                 await asyncio.sleep(1)
 
 
-def _fill_form(schema: list[dict[str, Any]], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Answer a form with its own defaults, overriding the fields we care about (if offered)."""
-    names = {field["name"] for field in schema}
-    answer = {field["name"]: field["default"] for field in schema if "default" in field}
-    answer.update({key: value for key, value in overrides.items() if key in names})
+def _fill_form(schema: list[dict[str, Any]], values: dict[str, Any]) -> dict[str, Any]:
+    """Answer a form with ``values`` (flat: by field name, whatever section the field is in), and
+    its own defaults for the fields they leave out. A section ("expandable") is answered as the
+    nested form it is."""
+    answer: dict[str, Any] = {}
+    for field in schema:
+        name = field["name"]
+        if field.get("type") == "expandable":
+            answer[name] = _fill_form(field["schema"], values)
+        elif name in values:
+            answer[name] = values[name]
+        elif "default" in field:
+            answer[name] = field["default"]
     return answer
 
 
@@ -214,23 +286,27 @@ async def _server_entry(api: HassApi, port: int) -> str:
     return str(result["result"]["entry_id"])
 
 
-def _suggested(schema: list[dict[str, Any]], name: str) -> Any:
-    """The value a form shows for a field now (the entry's current option), else None."""
+def _suggested(schema: list[dict[str, Any]]) -> dict[str, Any]:
+    """The values a form shows now (the entry's current options), flat: by field name, also of
+    the fields inside sections; fields without one are left out."""
+    shown: dict[str, Any] = {}
     for field in schema:
-        if field["name"] == name:
-            return (field.get("description") or {}).get("suggested_value")
-    return None
+        if field.get("type") == "expandable":
+            shown |= _suggested(field["schema"])
+        elif (value := (field.get("description") or {}).get("suggested_value")) is not None:
+            shown[field["name"]] = value
+    return shown
 
 
 async def _options_step(
     api: HassApi,
     entry_id: str,
     step: str,
-    changes: Callable[[list[dict[str, Any]]], dict[str, Any] | None],
+    changes: Callable[[dict[str, Any]], dict[str, Any] | None],
 ) -> bool:
     """Run one step of the server's options menu, as a user clicking it would.
 
-    ``changes`` looks at the form (its suggested values are the current options) and returns the
+    ``changes`` looks at the current options (the form's suggested values, flat) and returns the
     fields to change, or None when the options are already as wanted: then the flow is abandoned
     and nothing is written. Returns whether the options were written.
     """
@@ -243,16 +319,12 @@ async def _options_step(
         await api.request("DELETE", f"{base}/{flow_id}")
         raise RuntimeError(f"options step {step} not offered: {form}")
     schema: list[dict[str, Any]] = form["data_schema"]
-    wanted = changes(schema)
+    current = _suggested(schema)
+    wanted = changes(current)
     if wanted is None:
         await api.request("DELETE", f"{base}/{flow_id}")
         return False
-    # Keep what is set now (the suggested values), change only the fields we care about.
-    current = {
-        field["name"]: value
-        for field in schema
-        if (value := _suggested(schema, field["name"])) is not None
-    }
+    # Keep what is set now, change only the fields we care about.
     result = await api.request("POST", f"{base}/{flow_id}", _fill_form(schema, current | wanted))
     if result.get("type") != "create_entry":
         raise RuntimeError(f"options step {step} failed: {result}")
@@ -262,8 +334,8 @@ async def _options_step(
 async def ensure_id_tag(api: HassApi, entry_id: str, id_tag: str) -> None:
     """Let the simulator's id tag charge (unknown tags are refused by default)."""
 
-    def add_tag(schema: list[dict[str, Any]]) -> dict[str, Any] | None:
-        tags = list(_suggested(schema, "id_tags") or [])
+    def add_tag(current: dict[str, Any]) -> dict[str, Any] | None:
+        tags = list(current.get("id_tags") or [])
         return None if id_tag in tags else {"id_tags": [*tags, id_tag]}
 
     if await _options_step(api, entry_id, "server", add_tag):
@@ -272,21 +344,37 @@ async def ensure_id_tag(api: HassApi, entry_id: str, id_tag: str) -> None:
         _LOGGER.info("Id tag %s is allowed", id_tag)
 
 
+def energy_manager_changes(current: dict[str, Any]) -> dict[str, Any] | None:
+    """What of :data:`EMS_OPTIONS` to set: everything while the energy manager is off; once it is
+    on, only the simulated inputs that are not set (a development setup made before the battery's
+    discharge limit existed gets it); the user's other choices stay. None: nothing to set."""
+    if not current.get("ems_enabled"):
+        return dict(EMS_OPTIONS)
+    missing = {
+        key: value
+        for key, value in EMS_OPTIONS.items()
+        if key.endswith("_entity") and not current.get(key)
+    }
+    return missing or None
+
+
 async def ensure_energy_manager(api: HassApi, entry_id: str) -> None:
-    """Enable the energy manager on the simulated site sensors of configuration.yaml. Once it is
-    enabled the options are the user's: they are not touched again."""
-
-    def enable(schema: list[dict[str, Any]]) -> dict[str, Any] | None:
-        return None if _suggested(schema, "ems_enabled") else dict(EMS_OPTIONS)
-
-    if await _options_step(api, entry_id, "energy_manager", enable):
-        _LOGGER.info("Enabled the energy manager on the simulated site sensors")
+    """Enable the energy manager on the simulated site of configuration.yaml."""
+    if await _options_step(api, entry_id, "energy_manager", energy_manager_changes):
+        _LOGGER.info("Energy manager on the simulated site (and its battery discharge limit)")
     else:
-        _LOGGER.info("Energy manager already enabled")
+        _LOGGER.info("Energy manager already enabled on the simulated site")
+
+
+def charger_name(accepted: int) -> str:
+    """The name the next charger is accepted with: "Wallbox", then "Wallbox 2" ... (the README's
+    entity ids, sensor.wallbox_power ...)."""
+    return "Wallbox" if accepted == 0 else f"Wallbox {accepted + 1}"
 
 
 async def accept_chargers(api: HassApi, want: int) -> None:
-    """Confirm discovery flows of new chargers until ``want`` charger entries exist."""
+    """Confirm discovery flows of new chargers until ``want`` charger entries exist (named by
+    :func:`charger_name`; the installation maximum as the form suggests)."""
     while True:
         chargers = [e for e in await _entries(api) if e["source"] == "integration_discovery"]
         if len(chargers) >= want:
@@ -298,11 +386,43 @@ async def accept_chargers(api: HassApi, want: int) -> None:
                 or flow["context"].get("source") != "integration_discovery"
             ):
                 continue
-            result = await api.request(
-                "POST", f"/api/config/config_entries/flow/{flow['flow_id']}", {}
+            path = f"/api/config/config_entries/flow/{flow['flow_id']}"
+            form = await api.request("GET", path)
+            answer = _fill_form(
+                form.get("data_schema") or [], {"name": charger_name(len(chargers))}
             )
+            result = await api.request("POST", path, answer)
             _LOGGER.info("Accepted charger: %s", result.get("title", result.get("type")))
+            chargers.append(result)
         await asyncio.sleep(2)
+
+
+# A charger's status sensor while a session runs.
+SESSION_STATES = frozenset({"charging", "suspended_ev", "suspended_evse"})
+
+
+async def wait_for_session(api: HassApi, seconds: float) -> None:
+    """Wait (at most ``seconds``) until a charger runs a session: the simulator has reconnected with
+    its password, booted, plugged its car in and started, so what it and Home Assistant log about
+    that comes before scripts/develop's banner, not after it."""
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                registry = await api.ws({"type": "config/entity_registry/list"})
+                status = {
+                    e["entity_id"]
+                    for e in registry
+                    if e["platform"] == DOMAIN
+                    and e["entity_id"].startswith("sensor.")
+                    and e.get("translation_key") == "status"
+                }
+                for state in await api.request("GET", "/api/states"):
+                    if state["entity_id"] in status and state["state"] in SESSION_STATES:
+                        _LOGGER.info("%s: %s", state["entity_id"], state["state"])
+                        return
+                await asyncio.sleep(1)
+    except TimeoutError:
+        _LOGGER.info("No charging session after %.0f s; going on", seconds)
 
 
 async def configure_online(args: argparse.Namespace) -> None:
@@ -315,6 +435,12 @@ async def configure_online(args: argparse.Namespace) -> None:
             await ensure_id_tag(api, entry_id, args.id_tag)
             await ensure_energy_manager(api, entry_id)
             await accept_chargers(api, args.chargers)
+        await wait_for_session(api, args.session_wait)
+        from dev_dashboards import (  # type: ignore[import-not-found, unused-ignore]  # scripts/
+            configure_dashboards,
+        )
+
+        await configure_dashboards(api, EMS_OPTIONS)
     finally:
         await api.close()
 
@@ -325,6 +451,7 @@ def main() -> None:
     offline = sub.add_parser("offline")
     offline.add_argument("config")
     offline.add_argument("--hass-port", type=int, default=8123)
+    offline.add_argument("--ocpp-port", type=int, help="move the OCPP server entry to this port")
     online = sub.add_parser("online")
     online.add_argument("config")
     online.add_argument("--url", default="http://127.0.0.1:8123")
@@ -332,12 +459,13 @@ def main() -> None:
     online.add_argument("--id-tag", default="SIM-TAG-1")
     online.add_argument("--chargers", type=int, default=1)
     online.add_argument("--timeout", type=float, default=180)
+    online.add_argument("--session-wait", type=float, default=45, help="seconds")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[bootstrap] %(message)s", stream=sys.stdout)
     config_dir = Path(args.config).resolve()
     os.makedirs(config_dir, exist_ok=True)
     if args.command == "offline":
-        asyncio.run(prepare_offline(config_dir, args.hass_port))
+        asyncio.run(prepare_offline(config_dir, args.hass_port, args.ocpp_port))
     else:
         asyncio.run(configure_online(args))
 

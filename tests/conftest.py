@@ -23,6 +23,7 @@ from tests.helpers.fixtures import (  # noqa: F401
 )
 
 # The same charger in any OCPP version (1.6, 2.0.1, 2.1), onboarded like ``onboard``.
+from tests.helpers.snapshots import real_time_states
 from tests.helpers.versions import onboard_any  # noqa: F401
 
 # CI replays the same examples every run (a red CI must mean a regression, not a lucky draw);
@@ -39,7 +40,10 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 @pytest.fixture
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+    # Session start / end / duration states are times of the test run (helpers/snapshots.py).
+    return snapshot.use_extension(HomeAssistantSnapshotExtension).with_defaults(
+        matcher=real_time_states
+    )
 
 
 @pytest.fixture

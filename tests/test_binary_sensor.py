@@ -17,7 +17,7 @@ from .helpers.platform import only_platforms
 
 type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
-PREFIX = "binary_sensor.acme_wallbox_1_cp1"
+PREFIX = "binary_sensor.acme_wallbox_1"
 
 
 async def test_binary_sensors(
@@ -74,7 +74,7 @@ async def test_limit_mismatch(hass: HomeAssistant, onboard: Onboard) -> None:
             await hass.services.async_call(
                 "number",
                 "set_value",
-                {"entity_id": "number.acme_wallbox_1_cp1_current_limit", "value": 10},
+                {"entity_id": "number.acme_wallbox_1_current_limit", "value": 10},
                 blocking=True,
             )
             await hass.async_block_till_done()

@@ -25,13 +25,13 @@ from pytest_homeassistant_custom_component.common import (
     async_mock_service,
 )
 
-from custom_components.ocpp_ems.blueprints import (
+from custom_components.ocpp_ems.const import CONF_VEHICLE_SOC, DOMAIN
+from custom_components.ocpp_ems.shipped_blueprints import (
     MARKER,
     SHIPPED,
     async_install_blueprints,
     copy_blueprints,
 )
-from custom_components.ocpp_ems.const import CONF_VEHICLE_SOC, DOMAIN
 
 from .helpers.charger import SimCharger, wait_for
 from .helpers.ems import (

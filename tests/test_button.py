@@ -36,8 +36,8 @@ async def test_press(hass: HomeAssistant, onboard: Onboard) -> None:
     with only_platforms(Platform.BUTTON):
         async with onboard() as (sim, _entry):
             for entity_id in (
-                "button.acme_wallbox_1_cp1_restart",
-                "button.acme_wallbox_1_cp1_unlock_cable",
+                "button.acme_wallbox_1_restart",
+                "button.acme_wallbox_1_unlock_cable",
             ):
                 await hass.services.async_call(
                     BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: entity_id}, blocking=True
@@ -50,7 +50,7 @@ async def test_press(hass: HomeAssistant, onboard: Onboard) -> None:
                 await hass.services.async_call(
                     BUTTON_DOMAIN,
                     SERVICE_PRESS,
-                    {ATTR_ENTITY_ID: "button.acme_wallbox_1_cp1_restart"},
+                    {ATTR_ENTITY_ID: "button.acme_wallbox_1_restart"},
                     blocking=True,
                 )
             assert err.value.translation_placeholders == {

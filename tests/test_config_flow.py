@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import socket
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -21,10 +22,13 @@ from homeassistant.config_entries import (
     ConfigEntryState,
     ConfigFlowResult,
 )
+from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData, section
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    ConfigEntrySelector,
     EntitySelector,
     NumberSelector,
     SelectSelector,
@@ -112,6 +116,10 @@ from .core.pki import self_signed
 from .helpers.charger import SimCharger, wait_for
 from .helpers.fixtures import ConnectCharger, assert_turned_away, async_unload_all, central_of
 from .helpers.secure_charger import Wallet, connect_as_configured
+
+EN_JSON = (
+    Path(__file__).parent.parent / "custom_components" / "ocpp_ems" / "translations" / "en.json"
+)
 
 
 def free_port() -> int:
@@ -497,6 +505,8 @@ async def test_energy_manager_form_is_built_from_the_table(
     assert floor.config["unit_of_measurement"] == "%"
     assert isinstance(shown[CONF_EMS_ENABLED]["selector"], BooleanSelector)
     assert isinstance(shown[CONF_PRICE_FORECAST_ATTRIBUTE]["selector"], TextSelector)
+    # The solar forecast: any config entry (Forecast.Solar, Solcast... have one each).
+    assert isinstance(shown[ems_options.SOLAR_FORECAST.key]["selector"], ConfigEntrySelector)
     hass.config_entries.options.async_abort(result["flow_id"])
 
 
@@ -534,6 +544,9 @@ async def test_energy_manager_options_round_trip(
         CONF_STALE_FALLBACK: "pause",
         CONF_STALE_GRACE: 120,
         CONF_MIN_WRITE_INTERVAL: 15,
+        # Defaults of fields left as they were.
+        ems_options.FORECAST_CONFIDENCE.key: 70,
+        ems_options.HOUSE_LOAD.key: 500,
     }
     # The running energy manager has the new site settings.
     site = server_entry.runtime_data.ems.site
@@ -617,12 +630,16 @@ async def test_energy_manager_reads_old_flat_options(
         CONF_GRID_CURRENT_L3: None,
         CONF_PRICE: None,
         CONF_PRICE_FORECAST_ATTRIBUTE: None,
+        ems_options.SESSION_PRICE.key: None,
         CONF_FUSE: None,  # 0 = no fuse: shown empty
         CONF_SITE_PHASES: "1",
         CONF_VOLTAGE: 230.0,
         CONF_PV_POWER: None,
         CONF_PV_AVAILABLE_POWER: None,
         CONF_ZERO_EXPORT: None,
+        ems_options.SOLAR_FORECAST.key: None,
+        ems_options.FORECAST_CONFIDENCE.key: None,
+        ems_options.HOUSE_LOAD.key: None,
         CONF_BATTERY_POWER: None,
         CONF_BATTERY_SOC: None,
         CONF_BATTERY_DISCHARGE_LIMIT: None,
@@ -653,6 +670,8 @@ async def test_energy_manager_reads_old_flat_options(
         CONF_SITE_PHASES: 1,
         CONF_VOLTAGE: 230,
         CONF_ZERO_EXPORT: False,
+        ems_options.FORECAST_CONFIDENCE.key: 70,
+        ems_options.HOUSE_LOAD.key: 500,
         CONF_BATTERY_PRIORITY_SOC: 100,
         CONF_BATTERY_ASSIST: False,
         CONF_BATTERY_FLOOR_SOC: 100,
@@ -748,7 +767,9 @@ async def test_discovery_confirm_creates_charger(
 
         result = await hass.config_entries.flow.async_configure(flow["flow_id"], {})
         assert result["type"] is FlowResultType.CREATE_ENTRY
-        assert result["title"] == "Acme Wallbox 1 (CP1)"
+        # Named after vendor and model (not the id); the installation maximum as suggested.
+        assert result["title"] == "Acme Wallbox 1"
+        assert result["options"] == {CONF_INSTALLATION_MAX: 32.0}
         data = result["data"]
         assert data[CONF_ENTRY_TYPE] == ENTRY_TYPE_CHARGER
         assert data[CONF_CHARGER_ID] == "CP1"
@@ -775,6 +796,10 @@ async def test_discovery_form_placeholders(
     )
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "confirm"
+    # Every field of the acceptance form has a label (a raw key showed in the dialog once).
+    labels = json.loads(EN_JSON.read_text())["config"]["step"]["confirm"]["data"]
+    fields = {str(getattr(key, "schema", key)) for key in result["data_schema"].schema}
+    assert fields <= set(labels), fields - set(labels)
     assert result["description_placeholders"] == {
         "charger_id": "CP1",
         "vendor": "?",
@@ -786,6 +811,41 @@ async def test_discovery_form_placeholders(
     hass.config_entries.flow.async_abort(result["flow_id"])
 
 
+async def test_discovery_asks_name_and_installation_max(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    """The name and the installation maximum given at acceptance are the device's name (so
+    the entity ids') and the charger's setting; an emptied name falls back to vendor + model."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_INTEGRATION_DISCOVERY}, data=_discovery_data(server_entry)
+    )
+    fields = {str(key): key for key in result["data_schema"].schema}
+    assert fields[CONF_NAME].default() == "Acme Wallbox 1"
+    assert fields[CONF_INSTALLATION_MAX].default() == 32.0
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_NAME: " Wallbox ", CONF_INSTALLATION_MAX: 16}
+    )
+    assert result["title"] == "Wallbox"
+    entry = result["result"]
+    await hass.async_block_till_done()
+    assert entry.options == {CONF_INSTALLATION_MAX: 16.0}
+    assert entry.runtime_data.coordinator.settings.installation_max_a == 16.0
+    device = dr.async_get(hass).async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id)
+    assert device is not None
+    assert device.name == "Wallbox"
+    assert hass.states.get("sensor.wallbox_status") is not None
+
+    other = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_INTEGRATION_DISCOVERY},
+        data=_discovery_data(server_entry, **{CONF_CHARGER_ID: "CP2"}),
+    )
+    result = await hass.config_entries.flow.async_configure(
+        other["flow_id"], {CONF_NAME: "  ", CONF_INSTALLATION_MAX: 32}
+    )
+    assert result["title"] == "Acme Wallbox 1"
+
+
 async def test_discovery_auto_accept(hass: HomeAssistant, server_entry: MockConfigEntry) -> None:
     result = await hass.config_entries.flow.async_init(
         DOMAIN,
@@ -794,6 +854,9 @@ async def test_discovery_auto_accept(hass: HomeAssistant, server_entry: MockConf
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].unique_id == "CP1"
+    # Nobody was asked: vendor + model, and the factory installation maximum.
+    assert result["title"] == "Acme Wallbox 1"
+    assert result["options"] == {}
     await hass.async_block_till_done()
 
 

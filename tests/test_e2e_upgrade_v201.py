@@ -38,10 +38,11 @@ from custom_components.ocpp_ems.core.server import CentralSystem
 from custom_components.ocpp_ems.security import ServerSecurity
 from custom_components.ocpp_ems.upgrade import NETWORK_PRIORITY_KEY, upgrade_issue_id
 
-from .core.test_e2e_ocpp_rpc_v201 import NODE, JsStation, js_station
+from .core.test_e2e_ocpp_rpc_v201 import JsStation, js_station
 from .core.test_e2e_tls import Pki
 from .helpers.charger import wait_for
 from .helpers.fixtures import accept_pending_charger, central_of
+from .helpers.js_process import NODE
 from .test_upgrade import logged_in, profile_options, upgrade
 
 CHARGER_ID = "ST-UPGRADE-1"

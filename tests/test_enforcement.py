@@ -91,7 +91,7 @@ async def test_charger_clock_ahead_raises_a_repair_that_clears(
         assert issue is not None
         assert issue.translation_key == ISSUE_CLOCK_SKEW
         assert issue.translation_placeholders == {"charger_id": "CP1", "minutes": "60"}
-        assert state(hass, "sensor.acme_wallbox_1_cp1_session_energy") == "0.5"
+        assert state(hass, "sensor.acme_wallbox_1_session_energy") == "0.5"
         # Still ahead (but beyond the limit) by another amount: the issue follows.
         await sim.meter_values(energy_wh=1600, ago_s=-(MAX_CLOCK_AHEAD_S + 120))
         await hass.async_block_till_done()
@@ -102,4 +102,4 @@ async def test_charger_clock_ahead_raises_a_repair_that_clears(
         await sim.meter_values(energy_wh=1700)
         await hass.async_block_till_done()
         assert issues.async_get_issue(DOMAIN, clock_issue_id("CP1")) is None
-        assert state(hass, "sensor.acme_wallbox_1_cp1_session_energy") == "0.7"
+        assert state(hass, "sensor.acme_wallbox_1_session_energy") == "0.7"

@@ -17,7 +17,7 @@ from .helpers.platform import only_platforms
 
 type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
-PREFIX = "event.acme_wallbox_1_cp1"
+PREFIX = "event.acme_wallbox_1"
 
 
 async def test_events(

@@ -168,7 +168,7 @@ async def test_charger_device(
         assert device.model == "Wallbox 1"
         assert device.serial_number == "SN-0001"
         assert device.sw_version == "1.2.3"
-        assert device.name == "Acme Wallbox 1 (CP1)"
+        assert device.name == "Acme Wallbox 1"
 
 
 async def test_firmware_change_updates_device(
@@ -193,12 +193,12 @@ async def test_unavailable_when_disconnected_logs_once(
     async with onboard("CP1") as (sim, entry):
         await sim.status("Available")
         await hass.async_block_till_done()
-        assert hass.states.get("sensor.acme_wallbox_1_cp1_status").state == "available"
+        assert hass.states.get("sensor.acme_wallbox_1_status").state == "available"
     await wait_for(lambda: not entry.runtime_data.coordinator.charger.connected)
     await hass.async_block_till_done()
-    assert hass.states.get("sensor.acme_wallbox_1_cp1_status").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.acme_wallbox_1_status").state == STATE_UNAVAILABLE
     # The connectivity sensor stays available to say so.
-    assert hass.states.get("binary_sensor.acme_wallbox_1_cp1_connected").state == "off"
+    assert hass.states.get("binary_sensor.acme_wallbox_1_connected").state == "off"
     lost = [r for r in caplog.records if "is not connected; its entities" in r.getMessage()]
     assert len(lost) == 1
 
@@ -206,7 +206,7 @@ async def test_unavailable_when_disconnected_logs_once(
         assert await sim.boot() == "Accepted"
         await sim.status("Available")
         await hass.async_block_till_done()
-        assert hass.states.get("sensor.acme_wallbox_1_cp1_status").state == "available"
+        assert hass.states.get("sensor.acme_wallbox_1_status").state == "available"
         back = [r for r in caplog.records if "is connected again" in r.getMessage()]
         assert len(back) == 1
 
@@ -397,7 +397,7 @@ async def test_state_survives_restart(
         transaction_id = await sim.start_transaction("HomeAssistant")
         await sim.meter_values(energy_wh=3000, power_w=7000)
         await hass.async_block_till_done()
-        assert hass.states.get("sensor.acme_wallbox_1_cp1_session_energy").state == "2.0"
+        assert hass.states.get("sensor.acme_wallbox_1_session_energy").state == "2.0"
 
     # Restart: unload everything and set the entries up again (state comes from the store).
     await async_unload_all(hass)
@@ -427,7 +427,7 @@ async def test_manual_refresh(hass: HomeAssistant, onboard: Onboard) -> None:
         await hass.services.async_call(
             "homeassistant",
             "update_entity",
-            {"entity_id": "sensor.acme_wallbox_1_cp1_status"},
+            {"entity_id": "sensor.acme_wallbox_1_status"},
             blocking=True,
         )
 

@@ -28,7 +28,7 @@ from .helpers.platform import only_platforms
 
 type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
-ENTITY = "number.acme_wallbox_1_cp1_current_limit"
+ENTITY = "number.acme_wallbox_1_current_limit"
 
 
 async def set_limit(hass: HomeAssistant, value: float) -> None:

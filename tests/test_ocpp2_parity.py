@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
@@ -87,13 +87,12 @@ from .helpers.versions import (
 )
 from .test_diagnostics import VOLATILE
 
-PREFIX = "acme_wallbox_1_cp1"
+PREFIX = "acme_wallbox_1"
 STATUS = f"sensor.{PREFIX}_status"
 VERSION_SENSOR = f"sensor.{PREFIX}_ocpp_version"
 CURRENT_LIMIT = f"number.{PREFIX}_current_limit"
 ACTIVE_LIMIT = f"sensor.{PREFIX}_active_limit"
 CHARGING_SWITCH = f"switch.{PREFIX}_charging_enabled"
-SESSION_EVENT = f"event.{PREFIX}_session"
 MISMATCH = f"binary_sensor.{PREFIX}_limit_mismatch"
 # What Solar gives the car with 5 kW exported (three phases at 230 V).
 SOLAR_A = 5000 / 690
@@ -105,11 +104,9 @@ def state_of(hass: HomeAssistant, entity_id: str) -> State:
     return state
 
 
-async def session_with_readings(charger: ChargerSide) -> None:
-    """test_sensor.py's session: a car charging at 7.2 kW, 2.5 kWh on the register (1 kWh at the
+async def charging_readings(charger: ChargerSide) -> None:
+    """test_sensor.py's readings: a car charging at 7.2 kW, 2.5 kWh on the register (1 kWh at the
     start), every measurand 2.x has (Temperature it has not)."""
-    await charger.plug_in()
-    await charger.start_session("HomeAssistant")
     await charger.meter(
         energy_wh=2500,
         power_w=7200,
@@ -119,6 +116,19 @@ async def session_with_readings(charger: ChargerSide) -> None:
         soc=55,
         ago_s=1800,
     )
+
+
+async def session_with_readings(charger: ChargerSide) -> None:
+    """test_sensor.py's session: :func:`charging_readings` in a session started by a card."""
+    await charger.plug_in()
+    await charger.start_session("HomeAssistant")
+    await charging_readings(charger)
+
+
+async def fired(hass: HomeAssistant, event: str) -> Mapping[str, Any]:
+    """The attributes of the charger's ``event`` entity once what the charger sent went through."""
+    await hass.async_block_till_done()
+    return state_of(hass, f"event.{PREFIX}_{event}").attributes
 
 
 # --- onboarding ----------------------------------------------------------------------------------
@@ -187,6 +197,9 @@ def _normalize(text: Any, charger_id: str) -> Any:
     return text.replace(charger_id, "<ID>").replace(charger_id.lower(), "<id>")
 
 
+_TIMES = (SensorDeviceClass.TIMESTAMP, SensorDeviceClass.DURATION)
+
+
 def entity_view(
     hass: HomeAssistant, registry: er.EntityRegistry, entry: MockConfigEntry, charger_id: str
 ) -> dict[str, dict[str, Any]]:
@@ -197,11 +210,10 @@ def entity_view(
         value = None if state is None else state.state
         if entity.domain == Platform.EVENT and value not in (None, STATE_UNKNOWN):
             value = "<fired>"  # the event's time
-        elif entity.original_device_class == SensorDeviceClass.TIMESTAMP and value not in (
-            None,
-            STATE_UNKNOWN,
-        ):
-            value = "<time>"  # the last heartbeat, the energy manager's next change
+        elif entity.original_device_class in _TIMES and value not in (None, STATE_UNKNOWN):
+            # The last heartbeat, the energy manager's next change, the session's start / end /
+            # duration (each charger's session started an hour before its own "now").
+            value = "<time>"
         attributes: dict[str, Any] = {}
         if state is not None:
             attributes = {
@@ -297,10 +309,11 @@ async def test_same_entities_as_16(
     device_registry: dr.DeviceRegistry,
     version: str,
 ) -> None:
-    """A 1.6 (CP1) and a 2.x (CP2) charger side by side, played the same session."""
+    """A 1.6 (CP1) and a 2.x (CP2) charger side by side, played the same session (named apart
+    by their ids, as a user would name two chargers of a model)."""
     async with (
-        onboard_any(OCPP16, "CP1") as (charger16, entry16),
-        onboard_any(version, "CP2") as (charger2, entry2),
+        onboard_any(OCPP16, "CP1", name="Acme Wallbox 1 CP1") as (charger16, entry16),
+        onboard_any(version, "CP2", name="Acme Wallbox 1 CP2") as (charger2, entry2),
     ):
         pair = ((charger16, entry16, "CP1"), (charger2, entry2, "CP2"))
         version_state = {"sensor.<ID>_ocpp_version": (OCPP16, version)}
@@ -343,21 +356,14 @@ async def test_same_entities_as_16(
         await same("plugged in")
         for charger, _, _ in pair:
             await charger.start_session("HomeAssistant")
-            await charger.meter(
-                energy_wh=2500,
-                power_w=7200,
-                current_a=(10.1, 10.2, 10.3),
-                voltage_v=(230, 231, 232),
-                offered_a=16,
-                soc=55,
-                ago_s=1800,
-            )
+            await charging_readings(charger)
         await same("charging")
-        assert state_of(hass, f"event.{PREFIX}_session").attributes["event_type"] == "started"
+        # The 1.6 charger's (named "Acme Wallbox 1 CP1").
+        assert state_of(hass, f"event.{PREFIX}_cp1_session").attributes["event_type"] == "started"
         for charger, _, _ in pair:
             await charger.end_session(energy_wh=4000)
         await same("ended")
-        assert state_of(hass, f"event.{PREFIX}_session").attributes["event_type"] == "ended"
+        assert state_of(hass, f"event.{PREFIX}_cp1_session").attributes["event_type"] == "ended"
         for charger, _, _ in pair:
             await charger.unplug()
         await same("unplugged")
@@ -452,8 +458,7 @@ async def test_whole_session(hass: HomeAssistant, onboard_any: OnboardAny, versi
         assert state_of(hass, f"binary_sensor.{PREFIX}_plugged_in").state == "on"
 
         transaction_id = await charger.start_session("HomeAssistant")
-        await hass.async_block_till_done()
-        started = state_of(hass, SESSION_EVENT).attributes
+        started = await fired(hass, "session")
         assert {k: started.get(k) for k in ("event_type", "transaction_id", "connector_id")} == {
             "event_type": "started",
             "transaction_id": transaction_id,
@@ -465,15 +470,7 @@ async def test_whole_session(hass: HomeAssistant, onboard_any: OnboardAny, versi
         assert value("status") == "charging"
         assert state_of(hass, f"binary_sensor.{PREFIX}_charging").state == "on"
 
-        await charger.meter(
-            energy_wh=2500,
-            power_w=7200,
-            current_a=(10.1, 10.2, 10.3),
-            voltage_v=(230, 231, 232),
-            offered_a=16,
-            soc=55,
-            ago_s=1800,
-        )
+        await charging_readings(charger)
         await hass.async_block_till_done()
         assert value("power") == "7200.0"
         assert [value(f"current_{p}") for p in ("l1", "l2", "l3")] == ["10.1", "10.2", "10.3"]
@@ -489,8 +486,7 @@ async def test_whole_session(hass: HomeAssistant, onboard_any: OnboardAny, versi
         assert value("lifetime_energy") == "3.2"
 
         await charger.end_session(energy_wh=4000)
-        await hass.async_block_till_done()
-        ended = state_of(hass, SESSION_EVENT).attributes
+        ended = await fired(hass, "session")
         assert ended["event_type"] == "ended"
         assert ended["transaction_id"] == transaction_id
         assert ended["energy_wh"] == 3000.0
@@ -552,20 +548,29 @@ async def test_current_limit_number_reaches_the_charger(
         await wait_for(lambda: model.limit.applied_a == 12.0, what="composite checked")
 
         # The charging switch pauses (0 A) and resumes.
-        await hass.services.async_call(
-            "switch", "turn_off", {"entity_id": CHARGING_SWITCH}, blocking=True
-        )
-        assert charger.live_limit() == 0.0
-        await hass.services.async_call(
-            "switch", "turn_on", {"entity_id": CHARGING_SWITCH}, blocking=True
-        )
-        assert charger.live_limit() == 12.0
+        for service, limit in (("turn_off", 0.0), ("turn_on", 12.0)):
+            await hass.services.async_call(
+                "switch", service, {"entity_id": CHARGING_SWITCH}, blocking=True
+            )
+            assert charger.live_limit() == limit
 
 
-async def select_mode(hass: HomeAssistant, mode: str) -> None:
+async def car_in_mode(
+    hass: HomeAssistant, charger: ChargerSide, mode: str, limit_a: float, tolerance_a: float = 0.0
+) -> None:
+    """In ``mode``, a car plugs in and starts: the charger gets ``limit_a``, and the energy
+    manager's reason is the mode."""
     await hass.services.async_call(
         "select", "select_option", {"entity_id": MODE, "option": mode}, blocking=True
     )
+    await charger.plug_in()
+    await charger.start_session()
+    await wait_for(
+        lambda: abs((charger.live_limit() or 0.0) - limit_a) <= tolerance_a,
+        what=f"{mode}: {limit_a} A",
+    )
+    await hass.async_block_till_done()
+    assert state_of(hass, REASON).state == mode
 
 
 class TestEnergyManager:
@@ -600,25 +605,13 @@ class TestEnergyManager:
             assert state_of(hass, REASON).state == "not_plugged"
 
             # Fast: a car plugs in and gets everything at once.
-            await select_mode(hass, "fast")
-            await charger.plug_in()
-            await charger.start_session()
-            await wait_for(lambda: charger.live_limit() == 32.0, what="fast: 32 A")
-            await hass.async_block_till_done()
-            assert state_of(hass, REASON).state == "fast"
+            await car_in_mode(hass, charger, "fast", 32.0)
             await charger.end_session(energy_wh=2000)
             await charger.unplug()
             await wait_for(lambda: charger.live_limit() == 0.0, what="paused after the car left")
 
             # Solar with 5 kW exported: the next car gets the surplus.
-            await select_mode(hass, "solar")
-            await charger.plug_in()
-            await charger.start_session()
-            await wait_for(
-                lambda: abs((charger.live_limit() or 0.0) - SOLAR_A) < 0.15, what="solar start"
-            )
-            await hass.async_block_till_done()
-            assert state_of(hass, REASON).state == "solar"
+            await car_in_mode(hass, charger, "solar", SOLAR_A, tolerance_a=0.15)
 
             # A cloud: the car takes 5 kW and the house imports 1 kW: held at the minimum.
             await charger.meter(power_w=5000, current_a=(7.2, 7.2, 7.2), energy_wh=3000)
@@ -965,11 +958,10 @@ async def test_availability_cache_and_reservations(hass: HomeAssistant, target: 
         {"reservationId": reservation_id, "reservationUpdateStatus": "Expired"},
     )
     assert answer.ok
-    await hass.async_block_till_done()
-    state = state_of(hass, f"event.{PREFIX}_reservation")
-    assert state.attributes["event_type"] == "ended"
-    assert state.attributes["reservation_id"] == reservation_id
-    assert state.attributes["status"] == "Expired"
+    attributes = await fired(hass, "reservation")
+    assert attributes["event_type"] == "ended"
+    assert attributes["reservation_id"] == reservation_id
+    assert attributes["status"] == "Expired"
 
 
 # --- events from the charger ---------------------------------------------------------------------
@@ -981,29 +973,22 @@ async def test_events_from_the_charger(
     version."""
     async with onboard_any(version) as (charger, _entry):
         assert await charger.authorize("stranger") == "Invalid"
-        await hass.async_block_till_done()
-        state = state_of(hass, f"event.{PREFIX}_authorization")
-        assert state.attributes["event_type"] == "rejected"
-        assert state.attributes["id_tag"] == "stranger"
+        attributes = await fired(hass, "authorization")
+        assert (attributes["event_type"], attributes["id_tag"]) == ("rejected", "stranger")
 
         await charger.data_transfer("com.example", "hello", '{"x": 1}')
-        await hass.async_block_till_done()
-        state = state_of(hass, f"event.{PREFIX}_data_transfer")
-        assert state.attributes["event_type"] == "received"
-        assert (state.attributes["vendor_id"], state.attributes["message_id"]) == (
-            "com.example",
-            "hello",
-        )
-        assert state.attributes["data"] == '{"x": 1}'
+        attributes = await fired(hass, "data_transfer")
+        assert attributes["event_type"] == "received"
+        assert (attributes["vendor_id"], attributes["message_id"]) == ("com.example", "hello")
+        assert attributes["data"] == '{"x": 1}'
 
         await charger.security_event(
             "InvalidCentralSystemCertificate", "2026-11-30T08:00:00Z", "self-signed"
         )
-        await hass.async_block_till_done()
-        state = state_of(hass, f"event.{PREFIX}_security_event")
-        assert state.attributes["event_type"] == "reported"
-        assert state.attributes["type"] == "InvalidCentralSystemCertificate"
-        assert state.attributes["tech_info"] == "self-signed"
+        attributes = await fired(hass, "security_event")
+        assert attributes["event_type"] == "reported"
+        assert attributes["type"] == "InvalidCentralSystemCertificate"
+        assert attributes["tech_info"] == "self-signed"
 
         await charger.firmware_and_log_status("Downloading", "Uploaded")
         await hass.async_block_till_done()
@@ -1011,12 +996,11 @@ async def test_events_from_the_charger(
         assert state_of(hass, f"sensor.{PREFIX}_diagnostics_upload_status").state == "Uploaded"
 
         await charger.fault("GroundFailure", "RCD tripped")
-        await hass.async_block_till_done()
+        attributes = await fired(hass, "fault")
         assert state_of(hass, STATUS).state == "faulted"
         assert state_of(hass, f"binary_sensor.{PREFIX}_fault").state == "on"
-        state = state_of(hass, f"event.{PREFIX}_fault")
-        assert state.attributes["event_type"] == "fault"
+        assert attributes["event_type"] == "fault"
         # A 2.x StatusNotification has no error code nor info (2.x tells the cause in
         # NotifyEvent, which is logged only): the event comes without them.
         expected = ("GroundFailure", "RCD tripped") if version == OCPP16 else (None, None)
-        assert (state.attributes["error_code"], state.attributes["info"]) == expected
+        assert (attributes["error_code"], attributes["info"]) == expected

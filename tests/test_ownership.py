@@ -48,10 +48,10 @@ from .helpers.fixtures import ConnectCharger
 
 type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
-CONTROLLED_BY = "sensor.acme_wallbox_1_cp1_controlled_by"
-CURRENT_LIMIT = "number.acme_wallbox_1_cp1_current_limit"
-CHARGING = "switch.acme_wallbox_1_cp1_charging_enabled"
-ACTIVE_LIMIT = "sensor.acme_wallbox_1_cp1_active_limit"
+CONTROLLED_BY = "sensor.acme_wallbox_1_controlled_by"
+CURRENT_LIMIT = "number.acme_wallbox_1_current_limit"
+CHARGING = "switch.acme_wallbox_1_charging_enabled"
+ACTIVE_LIMIT = "sensor.acme_wallbox_1_active_limit"
 # What Solar gives the car with 5 kW exported (three phases at 230 V).
 SOLAR_A = 5000 / 690
 

@@ -33,8 +33,8 @@ from .helpers.fixtures import ConnectCharger, async_unload_all, central_of
 
 type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
-LIFETIME = "sensor.acme_wallbox_1_cp1_lifetime_energy"
-SESSION = "sensor.acme_wallbox_1_cp1_session_energy"
+LIFETIME = "sensor.acme_wallbox_1_lifetime_energy"
+SESSION = "sensor.acme_wallbox_1_session_energy"
 
 
 class History:

@@ -53,21 +53,21 @@ async def test_soc_and_temperature_appear_when_reported(
 ) -> None:
     with only_platforms(Platform.SENSOR):
         async with onboard() as (sim, _entry):
-            assert hass.states.get("sensor.acme_wallbox_1_cp1_state_of_charge") is None
-            assert hass.states.get("sensor.acme_wallbox_1_cp1_temperature") is None
+            assert hass.states.get("sensor.acme_wallbox_1_state_of_charge") is None
+            assert hass.states.get("sensor.acme_wallbox_1_temperature") is None
             await sim.meter_values(soc=80, temperature_c=20)
             await hass.async_block_till_done()
-            assert hass.states.get("sensor.acme_wallbox_1_cp1_state_of_charge").state == "80.0"
-            assert hass.states.get("sensor.acme_wallbox_1_cp1_temperature").state == "20.0"
+            assert hass.states.get("sensor.acme_wallbox_1_state_of_charge").state == "80.0"
+            assert hass.states.get("sensor.acme_wallbox_1_temperature").state == "20.0"
 
 
 async def test_lifetime_energy_unknown_until_read(hass: HomeAssistant, onboard: Onboard) -> None:
     with only_platforms(Platform.SENSOR):
         async with onboard() as (sim, _entry):
-            assert hass.states.get("sensor.acme_wallbox_1_cp1_lifetime_energy").state == "unknown"
+            assert hass.states.get("sensor.acme_wallbox_1_lifetime_energy").state == "unknown"
             await sim.meter_values(energy_wh=123456)
             await hass.async_block_till_done()
-            state = hass.states.get("sensor.acme_wallbox_1_cp1_lifetime_energy")
+            state = hass.states.get("sensor.acme_wallbox_1_lifetime_energy")
             assert state.state == "123.456"
             assert state.attributes["unit_of_measurement"] == "kWh"
 
@@ -106,7 +106,7 @@ async def test_connectors_of_a_dual_charger(
             )
             assert first is not None
             assert entity_registry.async_get(status_1).device_id == first.id
-            assert first.name == "Acme Wallbox 1 (DUO) connector 1"  # from the translation
+            assert first.name == "Acme Wallbox 1 connector 1"  # from the translation
             # Charger-wide sensors stay on the charger itself.
             lifetime = entity_registry.async_get_entity_id("sensor", DOMAIN, "DUO_lifetime_energy")
             assert entity_registry.async_get(lifetime).device_id == main.id
@@ -118,7 +118,7 @@ async def test_firmware_and_diagnostics_status(hass: HomeAssistant, onboard: Onb
             await sim.call(call.FirmwareStatusNotification(status="Downloading"))
             await sim.call(call.DiagnosticsStatusNotification(status="Uploaded"))
             await hass.async_block_till_done()
-            prefix = "sensor.acme_wallbox_1_cp1"
+            prefix = "sensor.acme_wallbox_1"
             assert hass.states.get(f"{prefix}_firmware_update_status").state == "Downloading"
             assert hass.states.get(f"{prefix}_diagnostics_upload_status").state == "Uploaded"
 

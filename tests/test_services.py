@@ -19,6 +19,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.ocpp_ems.const import CONF_RESPONSE_TIMEOUT, DOMAIN
 from custom_components.ocpp_ems.core.current_control import LIVE_PROFILE_ID
 from custom_components.ocpp_ems.core.errors import OcppEmsError
+from custom_components.ocpp_ems.dashboard import SERVICE_GET_DASHBOARD
 from custom_components.ocpp_ems.entity import charger_errors
 from custom_components.ocpp_ems.services import SERVICES
 
@@ -79,15 +80,17 @@ def live_limit(sim: SimCharger) -> float:
 
 
 async def test_services_registered(hass: HomeAssistant, server_entry: MockConfigEntry) -> None:
-    assert set(hass.services.async_services_for_domain(DOMAIN)) == set(SERVICES)
+    # get_dashboard is registered beside them (it targets a server, not a charger).
+    registered = set(hass.services.async_services_for_domain(DOMAIN))
+    assert registered == {*SERVICES, SERVICE_GET_DASHBOARD}
 
 
 # --- current control -------------------------------------------------------------------------
 async def test_set_current_limit(hass: HomeAssistant, target: Target) -> None:
     await call(hass, "set_current_limit", target, current=10.04)
     assert live_limit(target.sim) == 10.0
-    assert hass.states.get("number.acme_wallbox_1_cp1_current_limit").state == "10.0"
-    assert hass.states.get("sensor.acme_wallbox_1_cp1_active_limit").state == "10.0"
+    assert hass.states.get("number.acme_wallbox_1_current_limit").state == "10.0"
+    assert hass.states.get("sensor.acme_wallbox_1_active_limit").state == "10.0"
 
     await call(hass, "set_current_limit", target, current=12, duration=600)
     schedule = target.sim.profiles[LIVE_PROFILE_ID]["charging_schedule"]
@@ -112,11 +115,11 @@ async def test_pause_and_resume(hass: HomeAssistant, target: Target) -> None:
     await call(hass, "set_current_limit", target, current=16)
     await call(hass, "pause_charging", target)
     assert live_limit(target.sim) == 0.0
-    assert hass.states.get("switch.acme_wallbox_1_cp1_charging_enabled").state == "off"
-    assert hass.states.get("sensor.acme_wallbox_1_cp1_active_limit").state == "0.0"
+    assert hass.states.get("switch.acme_wallbox_1_charging_enabled").state == "off"
+    assert hass.states.get("sensor.acme_wallbox_1_active_limit").state == "0.0"
     await call(hass, "resume_charging", target)
     assert live_limit(target.sim) == 16.0
-    assert hass.states.get("switch.acme_wallbox_1_cp1_charging_enabled").state == "on"
+    assert hass.states.get("switch.acme_wallbox_1_charging_enabled").state == "on"
 
 
 # --- transactions ------------------------------------------------------------------------------
@@ -182,7 +185,7 @@ async def test_trigger_message(hass: HomeAssistant, target: Target) -> None:
     await call(hass, "trigger_message", target, message="Heartbeat")
     await wait_for(lambda: target.entry.runtime_data.coordinator.charger.last_heartbeat)
     await hass.async_block_till_done()
-    assert hass.states.get("sensor.acme_wallbox_1_cp1_last_heartbeat").state not in (
+    assert hass.states.get("sensor.acme_wallbox_1_last_heartbeat").state not in (
         "unknown",
         "unavailable",
     )

@@ -51,7 +51,7 @@ from .helpers.platform import only_platforms
 
 type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
-PREFIX = "acme_wallbox_1_cp1"
+PREFIX = "acme_wallbox_1"
 POWER_SENSOR = f"sensor.{PREFIX}_power"
 STATUS = f"sensor.{PREFIX}_status"
 HEARTBEAT = f"sensor.{PREFIX}_last_heartbeat"

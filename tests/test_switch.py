@@ -22,7 +22,7 @@ from .helpers.platform import only_platforms
 
 type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
-ENTITY = "switch.acme_wallbox_1_cp1_charging_enabled"
+ENTITY = "switch.acme_wallbox_1_charging_enabled"
 
 
 def live_limit(sim: SimCharger) -> float:

@@ -40,7 +40,7 @@ from .helpers.secure_charger import Wallet, connect_as_configured
 
 type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
-EVENT = "event.acme_wallbox_1_cp1_security_event"
+EVENT = "event.acme_wallbox_1_security_event"
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
-from .blueprints import async_install_blueprints
 from .clock import async_follow_clock
 from .const import (
     CONF_CHARGER_ID,
@@ -45,6 +44,7 @@ from .core.protocol.certificates import AuthorityCertificates
 from .core.security import CertificateError
 from .core.server import CentralSystem
 from .core.settings import ServerSettings
+from .dashboard import async_setup_dashboard_action
 from .energy_manager import EnergyManagerRuntime
 from .hub import (
     HassChargerDirectory,
@@ -61,6 +61,7 @@ from .security import (
     renewal_issue_id,
 )
 from .services import async_setup_services
+from .shipped_blueprints import async_install_blueprints
 from .upgrade import SecurityUpgrades, upgrade_issue_id
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -75,15 +76,16 @@ PLATFORMS: list[Platform] = [
     Platform.SWITCH,
     Platform.TIME,
 ]
-# A server entry's own entities, on the server's device: the energy manager's site settings and
-# the last refused connection.
-SERVER_PLATFORMS: list[Platform] = [Platform.NUMBER, Platform.SENSOR]
+# A server entry's own entities, on the server's device: the energy manager's site settings, the
+# last refused connection, and (TLS on) failed TLS handshakes.
+SERVER_PLATFORMS: list[Platform] = [Platform.EVENT, Platform.NUMBER, Platform.SENSOR]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions and the CA download once, whatever entries exist."""
     async_setup_services(hass)
     hass.http.register_view(CaCertificateView())
+    async_setup_dashboard_action(hass)
     await async_install_blueprints(hass)
     return True
 
@@ -250,6 +252,8 @@ async def _async_server_options_updated(hass: HomeAssistant, entry: ConfigEntry)
             if charger_entry.state is ConfigEntryState.LOADED:
                 hass.config_entries.async_schedule_reload(charger_entry.entry_id)
     settings = server_settings(entry)
+    # Live: the running sessions read it per frame (runtime.settings is the server's own).
+    runtime.settings.log_frames = settings.log_frames
     if _restart_relevant(settings) != _restart_relevant(runtime.settings):
         hass.config_entries.async_schedule_reload(entry.entry_id)
         return  # chargers get the id tag list when they boot again

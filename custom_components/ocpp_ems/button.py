@@ -1,4 +1,7 @@
-"""Buttons: restart the charger (soft reset) and unlock a connector's cable."""
+"""Buttons: restart the charger (soft reset); per connector: unlock its cable, start charging
+(a remote start with the charger's configured id tag) and stop its session (a remote stop). Each is
+one core command, the same for every OCPP version (1.6 RemoteStart/StopTransaction, 2.x
+RequestStart/StopTransaction)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import ChargerConfigEntry
+from .charging_commands import async_start_charging, async_stop_charging
+from .coordinator import ChargerConfigEntry, ChargerCoordinator
 from .core.session import ChargerSession
 from .entity import OcppEntity, async_add_described_entities, charger_errors, require_session
 
@@ -20,8 +24,8 @@ PARALLEL_UPDATES = 1
 
 @dataclass(frozen=True, kw_only=True)
 class OcppButtonDescription(ButtonEntityDescription):
-    # (session, connector id or None) -> command
-    press_fn: Callable[[ChargerSession, int | None], Awaitable[None]]
+    # (session, the charger's coordinator, connector id or None) -> command
+    press_fn: Callable[[ChargerSession, ChargerCoordinator, int | None], Awaitable[None]]
 
 
 CHARGER_BUTTONS: tuple[OcppButtonDescription, ...] = (
@@ -30,7 +34,7 @@ CHARGER_BUTTONS: tuple[OcppButtonDescription, ...] = (
         translation_key="reset",
         device_class=ButtonDeviceClass.RESTART,
         entity_category=EntityCategory.CONFIG,
-        press_fn=lambda session, _connector: session.reset(hard=False),
+        press_fn=lambda session, _coordinator, _connector: session.reset(hard=False),
     ),
 )
 
@@ -39,7 +43,13 @@ CONNECTOR_BUTTONS: tuple[OcppButtonDescription, ...] = (
         key="unlock",
         translation_key="unlock",
         entity_category=EntityCategory.CONFIG,
-        press_fn=lambda session, connector: session.unlock(connector or 1),
+        press_fn=lambda session, _coordinator, connector: session.unlock(connector or 1),
+    ),
+    OcppButtonDescription(
+        key="start_charging", translation_key="start_charging", press_fn=async_start_charging
+    ),
+    OcppButtonDescription(
+        key="stop_charging", translation_key="stop_charging", press_fn=async_stop_charging
     ),
 )
 
@@ -66,4 +76,4 @@ class OcppButton(OcppEntity, ButtonEntity):
         charger_id = self.coordinator.charger_id
         with charger_errors(charger_id):
             session = require_session(self.coordinator.central, charger_id)
-            await self.entity_description.press_fn(session, self.connector_id)
+            await self.entity_description.press_fn(session, self.coordinator, self.connector_id)

@@ -2,7 +2,9 @@
 
 * ``user`` / ``reconfigure``: where the server listens; the port is tried before anything is saved.
 * ``integration_discovery``: an unknown charger booted; the user accepts it (a charger entry with a
-  fresh password is created) or ignores it (Home Assistant's ignore = rejected from now on).
+  fresh password is created, named as the user says: by default vendor and model, which the entity
+  ids start with, with the installation maximum the user confirms) or ignores it (Home Assistant's
+  ignore = rejected from now on).
 * Options: server tuning, onboarding and id tags for a server; the firmware quirks for a charger,
   and its password on demand ("Show password", to type into the charger's own web page).
 """
@@ -24,11 +26,13 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlow,
 )
+from homeassistant.const import CONF_NAME
 from homeassistant.core import callback
 from homeassistant.data_entry_flow import SectionConfig, section
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    ConfigEntrySelector,
     EntitySelector,
     EntitySelectorConfig,
     NumberSelector,
@@ -56,6 +60,7 @@ from .const import (
     CONF_INSTALLATION_MAX,
     CONF_LIVE_LIMIT_DURATION,
     CONF_LIVE_STACK_LEVEL,
+    CONF_LOG_FRAMES,
     CONF_METER_INTERVAL,
     CONF_MIN_CURRENT,
     CONF_MODEL,
@@ -269,17 +274,30 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
         self._discovery = dict(discovery_info)
         self.context["title_placeholders"] = {"name": self._charger_title()}
         if discovery_info.get(CONF_AUTO_ACCEPT):
-            return self._async_create_charger_entry()
+            return self._async_create_charger_entry(self._default_name(), {})
         return await self.async_step_confirm()
 
     async def async_step_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         if user_input is not None:
-            return self._async_create_charger_entry()
+            name = str(user_input[CONF_NAME]).strip() or self._default_name()
+            options = {CONF_INSTALLATION_MAX: float(user_input[CONF_INSTALLATION_MAX])}
+            return self._async_create_charger_entry(name, options)
         info = self._discovery
+        # The charger reports no maximum current of its own before it is accepted (its
+        # configuration is read afterwards): the factory setting is the suggestion.
+        schema = probatio.Schema(
+            {
+                probatio.Required(CONF_NAME, default=self._default_name()): TextSelector(),
+                probatio.Required(
+                    CONF_INSTALLATION_MAX, default=DEFAULT_CHARGER_SETTINGS.installation_max_a
+                ): _number(6, 80, 0.1, "A"),
+            }
+        )
         return self.async_show_form(
             step_id="confirm",
+            data_schema=schema,
             description_placeholders={
                 "charger_id": info[CONF_CHARGER_ID],
                 "vendor": info.get(CONF_VENDOR) or "?",
@@ -297,17 +315,25 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
                 await entry.runtime_data.central.reject_charger(charger_id)
         return result
 
-    def _charger_title(self) -> str:
+    def _default_name(self) -> str:
+        """Vendor and model (the charger id only when it reported neither): the device name,
+        which the entity ids start with."""
         info = self._discovery
         name = " ".join(part for part in (info.get(CONF_VENDOR), info.get(CONF_MODEL)) if part)
-        charger_id = str(info[CONF_CHARGER_ID])
-        return f"{name} ({charger_id})" if name else charger_id
+        return name or str(info[CONF_CHARGER_ID])
+
+    def _charger_title(self) -> str:
+        """The discovery card's title: with the id, which tells two chargers of a model apart."""
+        name = self._default_name()
+        charger_id = str(self._discovery[CONF_CHARGER_ID])
+        return name if name == charger_id else f"{name} ({charger_id})"
 
     @callback
-    def _async_create_charger_entry(self) -> ConfigFlowResult:
+    def _async_create_charger_entry(self, name: str, options: dict[str, Any]) -> ConfigFlowResult:
         info = self._discovery
         return self.async_create_entry(
-            title=self._charger_title(),
+            title=name,
+            options=options,
             data={
                 CONF_ENTRY_TYPE: ENTRY_TYPE_CHARGER,
                 CONF_CHARGER_ID: info[CONF_CHARGER_ID],
@@ -339,6 +365,8 @@ def _ems_selector(option: ems_options.Option[Any]) -> Selector[Any]:
             return _number(option.minimum, option.maximum, option.step, option.unit, mode)
         case ems_options.Select():
             return _select(option.form_choices, option.key)
+        case ems_options.ConfigEntryRef():
+            return ConfigEntrySelector()
     return TextSelector()
 
 
@@ -417,6 +445,7 @@ def _server_options_schema() -> probatio.Schema:
             probatio.Required(CONF_AUTO_ACCEPT, default=False): BooleanSelector(),
             probatio.Optional(CONF_ID_TAGS): TextSelector(TextSelectorConfig(multiple=True)),
             probatio.Required(CONF_ACCEPT_ANY_ID_TAG, default=False): BooleanSelector(),
+            probatio.Required(CONF_LOG_FRAMES, default=False): BooleanSelector(),
         }
     )
 

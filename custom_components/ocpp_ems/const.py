@@ -29,6 +29,8 @@ CONF_OCPP_VERSIONS: Final = "ocpp_versions"
 CONF_AUTO_ACCEPT: Final = "auto_accept"
 CONF_ID_TAGS: Final = "id_tags"
 CONF_ACCEPT_ANY_ID_TAG: Final = "accept_any_id_tag"
+# Log every OCPP frame of the server's chargers (off: only with the frames logger at DEBUG).
+CONF_LOG_FRAMES: Final = "log_frames"
 # Secure connection (server options, "security" step): the wss:// listener (security profiles 2
 # and 3), extra names for its certificate, and whose certificate it presents. The user's own
 # certificate and key go to the server's security store, never into the options.
@@ -94,6 +96,8 @@ ISSUE_TLS_RENEWAL_FAILED: Final = "tls_renewal_failed"
 ISSUE_TLS_CERTIFICATE_EXPIRING: Final = "tls_certificate_expiring"
 # A charger did not come back on the security profile it was moved to: rolled back.
 ISSUE_SECURITY_UPGRADE_FAILED: Final = "security_upgrade_failed"
+# A charger's client certificate ends within a week and it has not taken a new one.
+ISSUE_CLIENT_CERTIFICATE_RENEWAL: Final = "client_certificate_renewal"
 
 STORAGE_VERSION: Final = 1
 # Debounce of the charger-state store: transactions and energy are written at most this often.

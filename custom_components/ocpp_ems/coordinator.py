@@ -1,7 +1,7 @@
 """Runtime data of the config entries and the push coordinator of one charger.
 
 The core's charger model notifies its listeners on every change; the coordinator forwards those to
-the entities (``async_set_updated_data``) and hands events (session started, fault, ...) to the
+the entities (``async_update_listeners``) and hands events (session started, fault, ...) to the
 event entities. Nothing is polled. A change is every OCPP frame (a MeterValues every few seconds
 per charger), so the per-change work is kept small: the device and outlet checks compare a few
 values, the charger's settings are read from its options once per options change, and entities
@@ -218,7 +218,9 @@ class ChargerCoordinator(DataUpdateCoordinator[Charger]):
         self._log_connectivity()
         self._update_device_info()
         self._check_outlets()
-        self.async_set_updated_data(self.charger)
+        # Not async_set_updated_data: ``data`` is the live model already, and that logs a DEBUG
+        # line ("Manually updated ... data") per call, i.e. per OCPP frame.
+        self.async_update_listeners()
 
     @callback
     def _log_connectivity(self) -> None:

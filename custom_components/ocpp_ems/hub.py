@@ -37,6 +37,7 @@ from .const import (
     CONF_INSTALLATION_MAX,
     CONF_LIVE_LIMIT_DURATION,
     CONF_LIVE_STACK_LEVEL,
+    CONF_LOG_FRAMES,
     CONF_METER_INTERVAL,
     CONF_MIN_CURRENT,
     CONF_MODEL,
@@ -108,6 +109,7 @@ def server_settings(entry: ConfigEntry) -> ServerSettings:
         heartbeat_interval_s=int(options.get(CONF_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL)),
         response_timeout_s=float(options.get(CONF_RESPONSE_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT)),
         allow_new_chargers=bool(options.get(CONF_ALLOW_NEW_CHARGERS, True)),
+        log_frames=bool(options.get(CONF_LOG_FRAMES, False)),
         ocpp_versions=tuple(options.get(CONF_OCPP_VERSIONS) or DEFAULT_OCPP_VERSIONS),
         # The wss:// listener (security profiles 2 and 3), when switched on.
         tls_port=int(options.get(CONF_TLS_PORT, DEFAULT_TLS_PORT))
@@ -158,14 +160,29 @@ def charger_settings(
     )
 
 
-def id_tags(entry: ConfigEntry) -> list[str]:
-    """The id tags the user allows, without blanks or duplicates, in the order entered."""
-    seen: dict[str, str] = {}
+def _id_tag_entries(entry: ConfigEntry) -> dict[str, tuple[str, str | None]]:
+    """The id tag list as entered: ``TAG`` or ``TAG = Friendly name``, by case-folded tag (OCPP
+    id tokens are case-insensitive), without blanks or duplicates, in the order entered."""
+    seen: dict[str, tuple[str, str | None]] = {}
     for raw in entry.options.get(CONF_ID_TAGS, []):
-        tag = str(raw).strip()
+        tag, _, name = str(raw).partition("=")
+        tag = tag.strip()
         if tag and tag.casefold() not in seen:
-            seen[tag.casefold()] = tag
-    return list(seen.values())
+            seen[tag.casefold()] = (tag, name.strip() or None)
+    return seen
+
+
+def id_tags(entry: ConfigEntry) -> list[str]:
+    """The id tags the user allows (without their names: those never reach a charger)."""
+    return [tag for tag, _name in _id_tag_entries(entry).values()]
+
+
+def id_tag_name(entry: ConfigEntry, id_tag: str | None) -> str | None:
+    """The friendly name the user gave ``id_tag`` in the server's id tag list (None: none)."""
+    if id_tag is None:
+        return None
+    found = _id_tag_entries(entry).get(id_tag.strip().casefold())
+    return None if found is None else found[1]
 
 
 def auth_issue_id(charger_id: str) -> str:

@@ -23,6 +23,7 @@ from homeassistant.const import (
     UnitOfEnergy,
     UnitOfPower,
     UnitOfTemperature,
+    UnitOfTime,
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
@@ -31,7 +32,7 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
-from .coordinator import ChargerConfigEntry
+from .coordinator import ChargerConfigEntry, ChargerCoordinator
 from .core.current_control import CurrentController
 from .core.ems import ChargerDecision, Decision, Reason
 from .core.model import Charger, Connector, ConnectorStatus, PhaseValues
@@ -42,6 +43,7 @@ from .entity import OcppEntity, async_add_described_entities
 from .hub import is_charger_entry
 from .ownership import OcppControlledBySensor
 from .server_sensor import async_setup_server_sensors
+from .session_facts import SessionFacts, SessionPriceFollower, session_facts
 
 # Entities only read the model; the coordinator pushes updates.
 PARALLEL_UPDATES = 0
@@ -187,6 +189,16 @@ CHARGER_SENSORS: tuple[OcppChargerSensorDescription, ...] = (
     ),
 )
 
+
+def _active_phases(connector: Connector) -> int | None:
+    """The phases the car draws on (a current of at least 1 A); 0 while nothing flows; None
+    when the charger reports no per-phase currents."""
+    currents = connector.meter.current_a
+    if currents.max() is None:
+        return None
+    return currents.active_phases() if connector.status.charging else 0
+
+
 CONNECTOR_SENSORS: tuple[OcppConnectorSensorDescription, ...] = (
     OcppConnectorSensorDescription(
         key="status",
@@ -244,6 +256,12 @@ CONNECTOR_SENSORS: tuple[OcppConnectorSensorDescription, ...] = (
         value_fn=lambda connector: connector.meter.offered_current_a,
     ),
     OcppConnectorSensorDescription(
+        key="active_phases",
+        translation_key="active_phases",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=_active_phases,
+    ),
+    OcppConnectorSensorDescription(
         key="session_energy",
         translation_key="session_energy",
         device_class=SensorDeviceClass.ENERGY,
@@ -283,6 +301,58 @@ CONNECTOR_SENSORS: tuple[OcppConnectorSensorDescription, ...] = (
 
 
 @dataclass(frozen=True, kw_only=True)
+class SessionSensorDescription(SensorEntityDescription):
+    """A fact of a connector's running session, else of its last one (``session_facts.py``)."""
+
+    value_fn: Callable[[SessionFacts], SensorValue]
+    # In the currency Home Assistant is set to (the price's currency).
+    monetary: bool = False
+
+
+SESSION_SENSORS: tuple[SessionSensorDescription, ...] = (
+    SessionSensorDescription(
+        key="session_start",
+        translation_key="session_start",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda facts: facts.started_at,
+    ),
+    SessionSensorDescription(
+        key="session_end",
+        translation_key="session_end",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda facts: facts.ended_at,
+    ),
+    SessionSensorDescription(
+        key="session_duration",
+        translation_key="session_duration",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        suggested_unit_of_measurement=UnitOfTime.MINUTES,
+        suggested_display_precision=0,
+        value_fn=lambda facts: facts.duration_s,
+    ),
+    SessionSensorDescription(
+        key="session_id_tag",
+        translation_key="session_id_tag",
+        value_fn=lambda facts: facts.id_tag,
+    ),
+    SessionSensorDescription(
+        key="session_user",
+        translation_key="session_user",
+        value_fn=lambda facts: facts.user,
+    ),
+    SessionSensorDescription(
+        key="session_cost",
+        translation_key="session_cost",
+        device_class=SensorDeviceClass.MONETARY,
+        suggested_display_precision=2,
+        monetary=True,
+        value_fn=lambda facts: None if facts.cost is None else round(facts.cost, 4),
+    ),
+)
+
+
+@dataclass(frozen=True, kw_only=True)
 class EmsSensorDescription(SensorEntityDescription):
     """What the energy manager decided for a charger, or its session's energy by source."""
 
@@ -306,9 +376,15 @@ def _until(decision: ChargerDecision | None) -> datetime | None:
     return dt_util.utc_from_timestamp(math.ceil(decision.until))
 
 
-def _until_attribute(decision: ChargerDecision | None) -> dict[str, Any]:
+def _reason_attributes(decision: ChargerDecision | None) -> dict[str, Any]:
+    """When the wait ends; with a departure plan, how it means to get there (kWh from the sun
+    as forecast, and from the grid)."""
     until = _until(decision)
-    return {"until": None if until is None else until.isoformat()}
+    attributes: dict[str, Any] = {"until": None if until is None else until.isoformat()}
+    if decision is not None and (plan := decision.plan) is not None:
+        attributes["plan_solar_energy"] = round(plan.solar_wh / 1000.0, 2)
+        attributes["plan_grid_energy"] = round(plan.grid_wh / 1000.0, 2)
+    return attributes
 
 
 # Site values (the available surplus) live on the server's device (``server_sensor.py``); the
@@ -331,8 +407,9 @@ EMS_SENSORS: tuple[EmsSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[str(reason) for reason in Reason],
         value_fn=lambda _view, d, _site: None if d is None else str(d.reason),
-        # When a wait (start or stop delay, phase switch, ...) ends, for a countdown.
-        attributes_fn=_until_attribute,
+        # When a wait (start or stop delay, phase switch, ...) ends, for a countdown; a plan's
+        # energy from the sun and the grid.
+        attributes_fn=_reason_attributes,
     ),
     EmsSensorDescription(
         key="ems_next_change",
@@ -396,6 +473,16 @@ async def async_setup_entry(
         connector_has=lambda description, connector: description.exists_fn(connector),
     )
     coordinator = entry.runtime_data.coordinator
+    # The sessions' cost follows the user's price (the sensors below show it).
+    SessionPriceFollower(hass, entry).async_start()
+    async_add_described_entities(
+        entry,
+        async_add_entities,
+        charger_descriptions=(),
+        charger_entity=OcppChargerSensor,
+        connector_descriptions=SESSION_SENSORS,
+        connector_entity=OcppSessionSensor,
+    )
     _async_remove_moved_to_site(hass, coordinator.charger_id)
     ems = ems_of(entry)
     async_add_entities([OcppControlledBySensor(coordinator, ems)])
@@ -449,6 +536,32 @@ class OcppConnectorSensor(OcppEntity, SensorEntity):
         if (connector := self.connector) is None:
             return None
         return self.entity_description.value_fn(connector)
+
+
+class OcppSessionSensor(OcppEntity, SensorEntity):
+    """A fact of the connector's running or last session (unknown before its first one)."""
+
+    entity_description: SessionSensorDescription
+
+    def __init__(
+        self,
+        coordinator: ChargerCoordinator,
+        description: SessionSensorDescription,
+        connector_id: int,
+    ) -> None:
+        super().__init__(coordinator, description, connector_id)
+        if description.monetary:
+            self._attr_native_unit_of_measurement = coordinator.hass.config.currency
+
+    @property
+    def native_value(self) -> SensorValue:
+        connector = self.connector
+        transaction = None if connector is None else connector.session
+        if transaction is None:
+            return None
+        return self.entity_description.value_fn(
+            session_facts(self.coordinator.config_entry, transaction)
+        )
 
 
 class OcppEmsSensor(EmsEntity, SensorEntity):

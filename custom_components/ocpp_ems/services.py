@@ -48,6 +48,7 @@ from .energy_manager import EnergyManagerRuntime
 from .entity import charger_errors, require_session
 from .hub import is_charger_entry
 from .ownership import async_manual_change
+from .sessions_log import async_export_sessions
 
 ATTR_DEVICE_ID: Final = "device_id"
 ATTR_CONNECTOR_ID: Final = "connector_id"
@@ -83,6 +84,8 @@ ATTR_OPERATIVE: Final = "operative"
 ATTR_EXPIRY: Final = "expiry"
 ATTR_RESERVATION_ID: Final = "reservation_id"
 ATTR_SECURITY_PROFILE: Final = "security_profile"
+ATTR_PATH: Final = "path"
+ATTR_COUNT: Final = "count"
 
 TRIGGER_MESSAGES: Final = [
     "BootNotification",
@@ -220,6 +223,15 @@ async def _stop_charging(target: ChargerTarget, call: ServiceCall) -> ServiceRes
     for transaction in transactions:
         await session.remote_stop(transaction.transaction_id)
     return None
+
+
+async def _export_sessions(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    return await async_export_sessions(
+        target.entry.runtime_data.coordinator.hass,
+        target.entry,
+        call.data.get(ATTR_PATH),
+        call.data[ATTR_COUNT],
+    )
 
 
 # --- configuration and maintenance ----------
@@ -472,6 +484,17 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
         schema={**_CONNECTOR, probatio.Optional(ATTR_ID_TAG): cv.string},
     ),
     "stop_charging": ServiceSpec(handler=_stop_charging, schema=_CONNECTOR),
+    "export_sessions": ServiceSpec(
+        handler=_export_sessions,
+        online=False,
+        schema={
+            probatio.Optional(ATTR_PATH): cv.string,
+            probatio.Optional(ATTR_COUNT, default=100): probatio.All(
+                probatio.Coerce(int), probatio.Range(min=1, max=10000)
+            ),
+        },
+        response=SupportsResponse.OPTIONAL,
+    ),
     "get_configuration": ServiceSpec(
         handler=_get_configuration,
         schema={probatio.Optional(ATTR_KEYS): probatio.All(cv.ensure_list, [cv.string])},

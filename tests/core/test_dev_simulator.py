@@ -26,14 +26,17 @@ from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.errors import CommandRejectedError
 from custom_components.ocpp_ems.core.model import ChargingRateUnit, ConnectorStatus
 from custom_components.ocpp_ems.core.server import CentralSystem
+from custom_components.ocpp_ems.core.session import ChargerSession
 from custom_components.ocpp_ems.core.settings import ServerSettings
 from scripts.charger_sim import make_station
 from scripts.charger_sim.model import CAR_MAX_A, PHASES, VOLTAGE, now
 from scripts.charger_sim.station import Station
+from tests.helpers.charger import wait_for
 
 from .conftest import MakeCentral
 from .fakes import MemoryDirectory
 
+CHARGER_ID = "SIM-CHARGER-1"
 ID_TAG = "SIM-TAG-1"
 PASSWORD = "0123456789abcdef0123456789abcdef"
 LIMIT_A = 10.0
@@ -72,15 +75,7 @@ async def running(station: Station) -> AsyncIterator[Station]:
 
 
 async def wait_until(predicate: Callable[[], object], what: str) -> None:
-    try:
-        async with asyncio.timeout(TIMEOUT_S):
-            # The model has no "changed" future to await; poll it briefly.
-            while True:
-                if predicate():
-                    return
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
+    await wait_for(predicate, TIMEOUT_S, what)
 
 
 @pytest.fixture
@@ -88,6 +83,25 @@ def server_settings() -> ServerSettings:
     # A 2.x station that reconnects with its new password does not boot again (it booted before):
     # the server's boot watchdog (TriggerMessage, refused, then setup) runs after 0.5 s, not 30.
     return ServerSettings(host="127.0.0.1", port=0, boot_trigger_after_s=0.5)
+
+
+@pytest.fixture
+async def central(
+    make_central: MakeCentral, directory: MemoryDirectory, caplog: pytest.LogCaptureFixture
+) -> CentralSystem:
+    """The server the simulator talks to; ``ID_TAG`` is allowed and the simulator's log kept."""
+    caplog.set_level(logging.INFO, logger="simulate_charger")
+    directory.id_tags.add(ID_TAG)
+    return await make_central()
+
+
+def simulator(central: CentralSystem, version: str, state_file: Path, **args: object) -> Station:
+    """The simulator as ``CHARGER_ID`` speaking ``version`` to ``central`` (``args``: changes to
+    its command line)."""
+    url = f"ws://127.0.0.1:{central.port}/{CHARGER_ID}"
+    namespace = station_args(version, url, state_file)
+    vars(namespace).update(args)
+    return make_station(namespace)
 
 
 def sim_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -99,6 +113,25 @@ def sim_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
         # Connections end when the test ends or the station reconnects with its password.
         and "Connection to" not in record.getMessage()
     ]
+
+
+@contextlib.asynccontextmanager
+async def known_without_car(
+    central: CentralSystem, directory: MemoryDirectory, version: str, tmp_path: Path
+) -> AsyncIterator[tuple[Station, ChargerSession]]:
+    """An accepted simulator with no car (unless the test starts one), running and set up by the
+    server; its session."""
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    station = simulator(central, version, tmp_path / "s", plug_in_after=3600)
+    async with running(station):
+        charger = central.charger(CHARGER_ID)
+        await wait_until(
+            lambda: charger.capabilities.smart_charging and charger.capabilities.local_auth_list,
+            "the setup",
+        )
+        session = central.session(CHARGER_ID)
+        assert session is not None
+        yield station, session
 
 
 async def onboard(central: CentralSystem, directory: MemoryDirectory, station: Station) -> None:
@@ -180,16 +213,12 @@ async def charge_with_limit(central: CentralSystem, station: Station) -> None:
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_simulator_whole_session(
     version: str,
-    make_central: MakeCentral,
+    central: CentralSystem,
     directory: MemoryDirectory,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="simulate_charger")
-    directory.id_tags.add(ID_TAG)
-    central = await make_central()
-    url = f"ws://127.0.0.1:{central.port}/SIM-CHARGER-1"
-    station = make_station(station_args(version, url, tmp_path / "sim.json"))
+    station = simulator(central, version, tmp_path / "sim.json")
     async with running(station):
         await onboard(central, directory, station)
         charger = central.charger(station.charger_id)
@@ -204,18 +233,14 @@ async def test_simulator_whole_session(
 
 
 async def test_version_switch_keeps_id_and_password(
-    make_central: MakeCentral,
+    central: CentralSystem,
     directory: MemoryDirectory,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """scripts/develop with SIM_OCPP changed: the same charger, register and password."""
-    caplog.set_level(logging.INFO, logger="simulate_charger")
-    directory.id_tags.add(ID_TAG)
-    central = await make_central()
-    url = f"ws://127.0.0.1:{central.port}/SIM-CHARGER-1"
     state_file = tmp_path / "sim.json"
-    first = make_station(station_args("1.6", url, state_file))
+    first = simulator(central, "1.6", state_file)
     async with running(first):
         await onboard(central, directory, first)
         await wait_until(
@@ -226,7 +251,7 @@ async def test_version_switch_keeps_id_and_password(
     charger = central.charger(first.charger_id)
 
     for version in ("2.0.1", "2.1", "1.6"):
-        station = make_station(station_args(version, url, state_file))
+        station = simulator(central, version, state_file)
         assert station.state.password == PASSWORD
         assert station.state.energy_wh == pytest.approx(register, abs=0.1)
         async with running(station):
@@ -251,25 +276,15 @@ async def test_version_switch_keeps_id_and_password(
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_simulator_answers_every_command(
     version: str,
-    make_central: MakeCentral,
+    central: CentralSystem,
     directory: MemoryDirectory,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Each HA action's command, sent by the server's adapter, and its effect on the station."""
-    caplog.set_level(logging.INFO, logger="simulate_charger")
-    directory.admissions["SIM-CHARGER-1"] = Admission.ACCEPTED
-    directory.id_tags.add(ID_TAG)
-    central = await make_central()
-    args = station_args(version, f"ws://127.0.0.1:{central.port}/SIM-CHARGER-1", tmp_path / "s")
-    args.plug_in_after = 3600  # no car unless we start one
-    station = make_station(args)
-    async with running(station):
-        charger = central.charger(station.charger_id)
+    async with known_without_car(central, directory, version, tmp_path) as (station, session):
+        charger = central.charger(CHARGER_ID)
         connector = charger.connector(1)
-        await wait_until(lambda: charger.capabilities.local_auth_list, "the setup")
-        session = central.session(station.charger_id)
-        assert session is not None
         # The setup synced the local list.
         await wait_until(lambda: station.state.local_list_version == 1, "the local list")
         assert station.state.local_list == {ID_TAG: "Accepted"}
@@ -329,23 +344,13 @@ async def test_simulator_answers_every_command(
 @pytest.mark.parametrize("version", ["2.0.1", "2.1"])
 async def test_simulator_2x_device_model_and_profiles(
     version: str,
-    make_central: MakeCentral,
+    central: CentralSystem,
     directory: MemoryDirectory,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The 2.x station's own rules, through the server's wire: what it refuses and why."""
-    caplog.set_level(logging.INFO, logger="simulate_charger")
-    directory.admissions["SIM-CHARGER-1"] = Admission.ACCEPTED
-    central = await make_central()
-    args = station_args(version, f"ws://127.0.0.1:{central.port}/SIM-CHARGER-1", tmp_path / "s")
-    args.plug_in_after = 3600
-    station = make_station(args)
-    async with running(station):
-        charger = central.charger(station.charger_id)
-        await wait_until(lambda: charger.capabilities.smart_charging, "the setup")
-        session = central.session(station.charger_id)
-        assert session is not None
+    async with known_without_car(central, directory, version, tmp_path) as (station, session):
         call = session.call  # type: ignore[attr-defined]
 
         result = await call(

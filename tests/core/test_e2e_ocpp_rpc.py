@@ -8,14 +8,8 @@ setting a limit through the server's current controller) and checks the charger 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-import shutil
-from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 
@@ -27,70 +21,29 @@ from custom_components.ocpp_ems.core.model import (
     EventKind,
 )
 from custom_components.ocpp_ems.core.server import CentralSystem
+from tests.helpers.charger import wait_for
+from tests.helpers.js_process import JS_DIR, NODE, STEP_TIMEOUT_S, JsProcess, run_js
 
 from .conftest import MakeCentral
 from .fakes import MemoryDirectory
 
-NODE = shutil.which("node")
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
 CHARGER_JS = JS_DIR / "charger.mjs"
 ID_TAG = "TAG-0001"
 LIMIT_A = 10.0
-STEP_TIMEOUT_S = 30.0
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
 
-class JsCharger:
-    """The node charger process and the JSON lines it printed, by step."""
+class JsCharger(JsProcess):
+    """The strict 1.6 charger (``tests/js/charger.mjs``): it runs one session and exits."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[dict[str, Any]] = []
-        self.stderr = b""
-        self._seen: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.process.stdout is not None
-        async for raw in self.process.stdout:
-            line = json.loads(raw)
-            self.lines.append(line)
-            self._seen[line["step"]].set()
-
-    def steps(self, step: str) -> list[dict[str, Any]]:
-        return [line for line in self.lines if line["step"] == step]
-
-    def received(self, action: str) -> list[dict[str, Any]]:
-        return [line for line in self.steps("received") if line["action"] == action]
-
-    async def wait_for(self, step: str) -> dict[str, Any]:
-        try:
-            async with asyncio.timeout(STEP_TIMEOUT_S):
-                await self._seen[step].wait()
-        except TimeoutError:
-            pytest.fail(f"the JS charger never reached {step!r}; output: {self.transcript()}")
-        return self.steps(step)[-1]
-
-    async def wait_exit(self) -> int:
-        async with asyncio.timeout(STEP_TIMEOUT_S):
-            await self._reader
-            assert self.process.stderr is not None
-            self.stderr = await self.process.stderr.read()
-            return await self.process.wait()
-
-    def transcript(self) -> str:
-        return "\n".join(json.dumps(line) for line in self.lines) + "\n" + self.stderr.decode()
+    label = "the JS charger"
 
 
-@contextlib.asynccontextmanager
-async def js_charger(url: str, *args: str) -> AsyncIterator[JsCharger]:
-    if not (JS_DIR / "node_modules" / "ocpp-rpc").is_dir():
-        pytest.fail("tests/js/node_modules is missing: run scripts/setup (npm ci in tests/js)")
-    assert NODE is not None
-    process = await asyncio.create_subprocess_exec(
-        NODE,
-        str(CHARGER_JS),
+def js_charger(url: str, *args: str) -> AbstractAsyncContextManager[JsCharger]:
+    return run_js(
+        JsCharger,
+        CHARGER_JS,
         url,
         "--expect-limit",
         str(LIMIT_A),
@@ -101,32 +54,11 @@ async def js_charger(url: str, *args: str) -> AsyncIterator[JsCharger]:
         "--hold-ms",
         "300",
         *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=JS_DIR,
     )
-    charger = JsCharger(process)
-    try:
-        yield charger
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        charger._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await charger._reader
 
 
-async def wait_until(predicate: Callable[[], bool], what: str) -> None:
-    try:
-        async with asyncio.timeout(STEP_TIMEOUT_S):
-            # The model has no "changed" future to await; poll it briefly.
-            while True:
-                if predicate():
-                    return
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
+async def wait_until(predicate: Callable[[], object], what: str) -> None:
+    await wait_for(predicate, STEP_TIMEOUT_S, what)
 
 
 def record_events(charger: Charger) -> list[ChargerEvent]:

@@ -12,12 +12,8 @@ itself against a minimal strict ocpp-rpc CSMS, without our server.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import shutil
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -31,78 +27,26 @@ from custom_components.ocpp_ems.core.model import (
 )
 from custom_components.ocpp_ems.core.server import CentralSystem
 from custom_components.ocpp_ems.core.timeutil import utcnow
+from tests.helpers.js_process import JS_DIR, NODE, JsProcess, run_js
 
 from .conftest import MakeCentral
 from .fakes import MemoryDirectory
 from .test_e2e_ocpp_rpc import record_events, wait_until
 
-NODE = shutil.which("node")
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
 STATION_JS = JS_DIR / "station201.mjs"
 SELFCHECK_JS = JS_DIR / "selfcheck201.mjs"
 ID_TOKEN = "04A1B2C3D4E5F6"  # a 7-byte card UID: IdToken type ISO14443
 LIMIT_A = 10.0
 PASSWORD = "0123456789abcdef0123456789abcdef"  # 32 characters: within 2.x's 16..40
 FIRMWARE_URL = "https://firmware.example/station-2.0.2.bin"
-STEP_TIMEOUT_S = 30.0
 
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
 
-class JsStation:
-    """The node station process and the JSON lines it printed."""
+class JsStation(JsProcess):
+    """The strict 2.0.1 / 2.1 station (``tests/js/station201.mjs``): it serves until :meth:`quit`."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[dict[str, Any]] = []
-        self.stderr = b""
-        self._changed = asyncio.Condition()
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.process.stdout is not None
-        async for raw in self.process.stdout:
-            line = json.loads(raw)
-            async with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-
-    def steps(self, step: str) -> list[dict[str, Any]]:
-        return [line for line in self.lines if line["step"] == step]
-
-    def received(self, action: str) -> list[dict[str, Any]]:
-        return [line for line in self.steps("received") if line["action"] == action]
-
-    async def wait_for(
-        self, step: str, predicate: Callable[[dict[str, Any]], bool] = lambda _line: True
-    ) -> dict[str, Any]:
-        """The first line of ``step`` matching ``predicate`` (waiting for it)."""
-
-        def found() -> dict[str, Any] | None:
-            return next((li for li in self.steps(step) if predicate(li)), None)
-
-        try:
-            async with asyncio.timeout(STEP_TIMEOUT_S), self._changed:
-                await self._changed.wait_for(lambda: found() is not None or self._reader.done())
-        except TimeoutError:
-            pass
-        line = found()
-        if line is None:
-            pytest.fail(f"the JS station never reached {step!r}; output:\n{self.transcript()}")
-        return line
-
-    async def quit(self) -> int:
-        """Ask the station to leave (stdin closed); its exit code."""
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        async with asyncio.timeout(STEP_TIMEOUT_S):
-            await self._reader
-            assert self.process.stderr is not None
-            self.stderr = await self.process.stderr.read()
-            return await self.process.wait()
-
-    def transcript(self) -> str:
-        return "\n".join(json.dumps(line) for line in self.lines) + "\n" + self.stderr.decode()
+    label = "the JS station"
 
     def assert_clean(self) -> None:
         """No schema failure either way, no spec violation, no error, no CALLERROR answer, no
@@ -118,35 +62,10 @@ class JsStation:
         assert done[-1]["violations"] == 0
 
 
-@contextlib.asynccontextmanager
-async def js_station(url: str, *args: str) -> AsyncIterator[JsStation]:
-    if not (JS_DIR / "node_modules" / "ocpp-rpc").is_dir():
-        pytest.fail("tests/js/node_modules is missing: run scripts/setup (npm ci in tests/js)")
-    assert NODE is not None
-    process = await asyncio.create_subprocess_exec(
-        NODE,
-        str(STATION_JS),
-        url,
-        "--expect-limit",
-        str(LIMIT_A),
-        "--id-token",
-        ID_TOKEN,
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=JS_DIR,
+def js_station(url: str, *args: str) -> AbstractAsyncContextManager[JsStation]:
+    return run_js(
+        JsStation, STATION_JS, url, "--expect-limit", str(LIMIT_A), "--id-token", ID_TOKEN, *args
     )
-    station = JsStation(process)
-    try:
-        yield station
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        station._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await station._reader
 
 
 def session_of(central: CentralSystem, charger_id: str) -> Any:
@@ -392,6 +311,37 @@ async def station_commands(central: CentralSystem, js: JsStation, charger_id: st
     assert EventKind.DIAGNOSTICS_STATUS in kinds
 
 
+async def known_station(
+    make_central: MakeCentral, directory: MemoryDirectory, charger_id: str
+) -> tuple[CentralSystem, str]:
+    """A CentralSystem that knows ``charger_id`` (accepted, ``ID_TOKEN`` allowed); the URL the
+    station connects to."""
+    directory.admissions[charger_id] = Admission.ACCEPTED
+    directory.id_tags.add(ID_TOKEN)
+    central = await make_central()
+    return central, f"ws://127.0.0.1:{central.port}/{charger_id}"
+
+
+async def session_then_quit(
+    central: CentralSystem,
+    js: JsStation,
+    charger_id: str,
+    *,
+    rate_units: str = "A,W",
+    pause: bool = False,
+) -> dict[str, Any]:
+    """The device model read, the scripted session (see :func:`drive_session`) checked in the
+    model, then the station leaves, clean; its Ended event."""
+    charger = central.charger(charger_id)
+    await check_device_model(js, charger, rate_units=rate_units)
+    ended = await drive_session(central, js, charger_id, pause=pause)
+    assert_session_in_model(js, charger, ended, stopped_reason="Remote" if pause else "Local")
+    await js.wait_for("idle")
+    assert await js.quit() == 0, js.transcript()
+    js.assert_clean()
+    return ended
+
+
 # ------------------------------------------------------------------------------------ the tests
 async def test_onboarding_session_and_commands_201(
     make_central: MakeCentral, directory: MemoryDirectory
@@ -469,23 +419,12 @@ async def test_whole_session_21_strict(
     """A known station offering 2.1 and 2.0.1 speaks 2.1 (strict, the official 2.1 schemas); a
     whole session with a limit change, a pause and a resume reaching it, ended remotely."""
     charger_id = "JS-21"
-    directory.admissions[charger_id] = Admission.ACCEPTED
-    directory.id_tags.add(ID_TOKEN)
-    central = await make_central()
+    central, url = await known_station(make_central, directory, charger_id)
     charger = central.charger(charger_id)
-
-    url = f"ws://127.0.0.1:{central.port}/{charger_id}"
     async with js_station(url, "--ocpp", "2.1,2.0.1", "--end", "remote") as js:
         assert (await js.wait_for("boot"))["status"] == "Accepted"
         assert js.steps("connected")[0]["protocol"] == "ocpp2.1"
-        await check_device_model(js, charger)
-        ended = await drive_session(central, js, charger_id, pause=True)
-        assert_session_in_model(js, charger, ended, stopped_reason="Remote")
-        await js.wait_for("idle")
-        code = await js.quit()
-        assert code == 0, js.transcript()
-
-    js.assert_clean()
+        await session_then_quit(central, js, charger_id, pause=True)
     assert charger.ocpp_version == "ocpp2.1"
     # 2.1 and a station that takes Dynamic profiles: the live limit is one Dynamic profile whose
     # value moves with UpdateDynamicSchedule (fewer profile writes).
@@ -506,21 +445,9 @@ async def test_watt_only_station_gets_watts(
     be rejected: UnsupportedRateUnit), and the station's composite is the same current. Its energy
     register values come signed (``signedMeterValue``, OCMF)."""
     charger_id = "JS-201-W"
-    directory.admissions[charger_id] = Admission.ACCEPTED
-    directory.id_tags.add(ID_TOKEN)
-    central = await make_central()
-    charger = central.charger(charger_id)
-
-    url = f"ws://127.0.0.1:{central.port}/{charger_id}"
+    central, url = await known_station(make_central, directory, charger_id)
     async with js_station(url, "--rate-unit", "W", "--sign-readings") as js:
-        await check_device_model(js, charger, rate_units="W")
-        ended = await drive_session(central, js, charger_id)
-        assert_session_in_model(js, charger, ended)
-        await js.wait_for("idle")
-        code = await js.quit()
-        assert code == 0, js.transcript()
-
-    js.assert_clean()
+        await session_then_quit(central, js, charger_id, rate_units="W")
     units = {line["unit"] for line in js.received("SetChargingProfile")}
     assert units == {"W"}, js.transcript()
 
@@ -530,21 +457,10 @@ async def test_offline_replay_201(make_central: MakeCentral, directory: MemoryDi
     TransactionEvents of that time arrive afterwards, in order, flagged ``offline``; the energy of
     the offline time counts once, and the session ends normally."""
     charger_id = "JS-201-OFF"
-    directory.admissions[charger_id] = Admission.ACCEPTED
-    directory.id_tags.add(ID_TOKEN)
-    central = await make_central()
+    central, url = await known_station(make_central, directory, charger_id)
     charger = central.charger(charger_id)
-
-    url = f"ws://127.0.0.1:{central.port}/{charger_id}"
     async with js_station(url, "--offline-ms", "1500") as js:
-        await check_device_model(js, charger)
-        ended = await drive_session(central, js, charger_id)
-        assert_session_in_model(js, charger, ended)
-        await js.wait_for("idle")
-        code = await js.quit()
-        assert code == 0, js.transcript()
-
-    js.assert_clean()
+        ended = await session_then_quit(central, js, charger_id)
     events = [
         li
         for li in js.steps("transaction_event")
@@ -566,21 +482,11 @@ async def test_offline_replay_201(make_central: MakeCentral, directory: MemoryDi
 async def test_station_selfcheck(version: str) -> None:
     """The station against a minimal strict ocpp-rpc CSMS (no server of ours): its own frames are
     schema-valid and it behaves as the spec says (see ``tests/js/selfcheck201.mjs``)."""
-    assert NODE is not None
-    process = await asyncio.create_subprocess_exec(
-        NODE,
-        str(SELFCHECK_JS),
-        "--ocpp",
-        version,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=JS_DIR,
-    )
-    async with asyncio.timeout(90):
-        stdout, stderr = await process.communicate()
-    lines = [json.loads(raw) for raw in stdout.splitlines()]
-    result = next((line for line in lines if line["step"] == "selfcheck"), None)
-    assert result is not None, stdout.decode() + stderr.decode()
+    async with run_js(JsProcess, SELFCHECK_JS, "--ocpp", version) as js:
+        code = await js.wait_exit(timeout_s=90)
+    results = js.steps("selfcheck")
+    assert results, js.transcript()
+    result = results[0]
     assert result["ok"], json.dumps(result, indent=1)
-    assert process.returncode == 0
+    assert code == 0
     assert result["checks"] > 60

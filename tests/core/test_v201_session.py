@@ -41,6 +41,12 @@ def h(h2: Harness) -> Harness:
     return h2
 
 
+@pytest.fixture
+async def sim(h: Harness) -> Any:
+    """A station connected to ``h``, not booted: each test sends what it tests."""
+    return await h.charger_client(boot=False)
+
+
 def meter(wh: float, offset_s: float = 0.0, context: str | None = None, **more: Any) -> list[Any]:
     """One meterValue entry with an energy register sample (and more samples by measurand)."""
     samples = [sampled(wh, ENERGY, context=context)]
@@ -62,8 +68,7 @@ async def start(sim: Any, tx: str = "TX1", *, evse: int = 1, wh: float = 1000.0,
 
 
 # --- Provisioning ------------------------------------------------------------------------------
-async def test_boot_accepted_records_station_and_spreads_heartbeat(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_boot_accepted_records_station_and_spreads_heartbeat(h: Harness, sim: Any) -> None:
     result = await sim.boot(
         serial_number="SN1", firmware_version="1.2.3", modem={"iccid": "8949", "imsi": "1"}
     )
@@ -90,15 +95,13 @@ async def test_boot_pending_and_rejected(h: Harness, directory: MemoryDirectory)
     assert not sim.actions("GetBaseReport")  # no control unless accepted
 
 
-async def test_heartbeat(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_heartbeat(h: Harness, sim: Any) -> None:
     result = await sim.heartbeat()
     assert result.current_time.endswith("Z")
     assert h.charger.last_heartbeat is not None
 
 
-async def test_notify_report_page_is_acknowledged(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_notify_report_page_is_acknowledged(sim: Any) -> None:
     # A page nobody asked for (unknown request id): answered, ignored by provisioning.
     sim.report_page_size = 5
     await sim.send_report(4711)  # pages answered one by one (the library waits for each answer)
@@ -117,16 +120,14 @@ async def test_notify_report_page_is_acknowledged(h: Harness) -> None:
     ],
 )
 async def test_status_notification_maps_to_model(
-    h: Harness, reported: str, expected: ConnectorStatus
+    h: Harness, sim: Any, reported: str, expected: ConnectorStatus
 ) -> None:
-    sim = await h.charger_client(boot=False)
     await sim.status(1, 1, reported)
     assert h.charger.connectors[1].status is expected
     assert (EventKind.FAULT in h.kinds()) is (expected is ConnectorStatus.FAULTED)
 
 
-async def test_status_of_an_evse_with_two_connectors(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_status_of_an_evse_with_two_connectors(h: Harness, sim: Any) -> None:
     await sim.status(1, 1, "Available", now_iso(-30))
     await sim.status(1, 2, "Occupied", now_iso(-20))  # the car is on the cable
     assert h.charger.connectors[1].status is ConnectorStatus.PREPARING
@@ -139,8 +140,7 @@ async def test_status_of_an_evse_with_two_connectors(h: Harness) -> None:
     assert list(h.charger.connectors) == [1]  # the model's connector is the EVSE
 
 
-async def test_older_status_never_overwrites_newer(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_older_status_never_overwrites_newer(h: Harness, sim: Any) -> None:
     await sim.status(1, 1, "Occupied", now_iso(-5))
     await sim.status(1, 1, "Available", now_iso(-50))  # delayed
     assert h.charger.connectors[1].status is ConnectorStatus.PREPARING
@@ -157,16 +157,14 @@ async def test_older_status_never_overwrites_newer(h: Harness) -> None:
     ],
 )
 async def test_charging_state_refines_occupied(
-    h: Harness, charging_state: str, expected: ConnectorStatus
+    h: Harness, sim: Any, charging_state: str, expected: ConnectorStatus
 ) -> None:
-    sim = await h.charger_client(boot=False)
     await sim.status(1, 1, "Occupied", now_iso(-700))
     await start(sim, charging_state=charging_state)
     assert h.charger.connectors[1].status is expected
 
 
-async def test_status_follows_a_whole_session(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_status_follows_a_whole_session(h: Harness, sim: Any) -> None:
     await sim.status(1, 1, "Available", now_iso(-900))
     # The station reports the transaction before its Occupied status.
     await start(sim, charging_state="EVConnected")
@@ -191,8 +189,9 @@ async def test_status_follows_a_whole_session(h: Harness) -> None:
 @pytest.mark.parametrize(
     "kind", ["ISO14443", "ISO15693", "eMAID", "KeyCode", "Local", "MacAddress", "Central"]
 )
-async def test_authorize_every_token_type_from_the_tag_list(h: Harness, kind: str) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_authorize_every_token_type_from_the_tag_list(
+    h: Harness, sim: Any, kind: str
+) -> None:
     result = await sim.call(sim._call.Authorize(id_token=token("TAG1", kind)))
     assert result.id_token_info["status"] == "Accepted"
     result = await sim.call(sim._call.Authorize(id_token=token("STRANGER", kind)))
@@ -201,23 +200,20 @@ async def test_authorize_every_token_type_from_the_tag_list(h: Harness, kind: st
     assert [e.data["id_tag"] for e in h.events] == ["TAG1", "STRANGER"]
 
 
-async def test_authorize_no_authorization_token(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_authorize_no_authorization_token(h: Harness, sim: Any) -> None:
     result = await sim.authorize("", "NoAuthorization")
     assert result.id_token_info["status"] == "Accepted"
     assert h.kinds() == []
 
 
-async def test_remote_start_token_is_ours(h: Harness, directory: MemoryDirectory) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_remote_start_token_is_ours(sim: Any, directory: MemoryDirectory) -> None:
     tag = directory.settings(CHARGER_ID).remote_start_id_tag
     result = await sim.authorize(tag, "Central")
     assert result.id_token_info["status"] == "Accepted"
 
 
 # --- Transactions -------------------------------------------------------------------------------
-async def test_whole_transaction(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_whole_transaction(h: Harness, sim: Any) -> None:
     result = await start(sim, "a1b2-c3", wh=1000)
     assert result.id_token_info == {"status": "Accepted"}
     connector = h.charger.connectors[1]
@@ -257,15 +253,13 @@ async def test_whole_transaction(h: Harness) -> None:
     assert h.charger.lifetime_energy.total_wh == 2000
 
 
-async def test_ended_without_reason_is_local(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_ended_without_reason_is_local(h: Harness, sim: Any) -> None:
     await start(sim)
     await sim.tx_event("Ended", "TX1", trigger_reason="StopAuthorized")
     assert h.charger.connectors[1].last_transaction.stop_reason == "Local"
 
 
-async def test_rejected_token_starts_an_unauthorized_transaction(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_rejected_token_starts_an_unauthorized_transaction(h: Harness, sim: Any) -> None:
     result = await start(sim, id_token=token("STRANGER"))
     assert result.id_token_info == {"status": "Invalid"}
     tx = h.charger.connectors[1].transaction
@@ -274,8 +268,7 @@ async def test_rejected_token_starts_an_unauthorized_transaction(h: Harness) -> 
     assert h.events[0].kind is EventKind.AUTHORIZATION_REJECTED
 
 
-async def test_token_presented_after_the_start(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_token_presented_after_the_start(h: Harness, sim: Any) -> None:
     # TxStartPoint EVConnected: the transaction starts on plug-in, the card comes later.
     await start(sim, id_token=None, charging_state="EVConnected", trigger_reason="CablePluggedIn")
     tx = h.charger.connectors[1].transaction
@@ -293,8 +286,7 @@ async def test_token_presented_after_the_start(h: Harness) -> None:
     assert not tx.authorized
 
 
-async def test_stop_token_gets_its_verdict(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_stop_token_gets_its_verdict(sim: Any) -> None:
     await start(sim)
     result = await sim.tx_event(
         "Ended", "TX1", trigger_reason="StopAuthorized", id_token=token("TAG1")
@@ -302,8 +294,7 @@ async def test_stop_token_gets_its_verdict(h: Harness) -> None:
     assert result.id_token_info == {"status": "Accepted"}
 
 
-async def test_no_authorization_transaction(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_no_authorization_transaction(h: Harness, sim: Any) -> None:
     result = await start(sim, id_token=token("", "NoAuthorization"))
     assert result.id_token_info == {"status": "Accepted"}
     tx = h.charger.connectors[1].transaction
@@ -311,8 +302,9 @@ async def test_no_authorization_transaction(h: Harness) -> None:
     assert (tx.id_tag, tx.authorized) == (None, True)
 
 
-async def test_remote_start_id_and_string_ids(h: Harness, directory: MemoryDirectory) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_remote_start_id_and_string_ids(
+    h: Harness, sim: Any, directory: MemoryDirectory
+) -> None:
     tag = directory.settings(CHARGER_ID).remote_start_id_tag
     long_id = "f" * 36
     result = await start(sim, long_id, id_token=token(tag, "Central"), trigger_reason="RemoteStart")
@@ -320,8 +312,7 @@ async def test_remote_start_id_and_string_ids(h: Harness, directory: MemoryDirec
     assert h.charger.find_transaction(long_id) is not None
 
 
-async def test_two_evses_run_their_own_transactions(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_two_evses_run_their_own_transactions(h: Harness, sim: Any) -> None:
     await start(sim, "A", evse=1, wh=1000)
     await start(sim, "B", evse=2, wh=5000)
     await sim.tx_event("Updated", "A", meter_value=meter(1100, -60))  # no evse: it is known
@@ -330,8 +321,7 @@ async def test_two_evses_run_their_own_transactions(h: Harness) -> None:
     assert h.charger.connectors[2].transaction.energy_wh == 300
 
 
-async def test_signed_meter_values_are_kept_as_sent(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_signed_meter_values_are_kept_as_sent(h: Harness, sim: Any) -> None:
     begin = {
         "signedMeterData": "AAEC",
         "signingMethod": "ECDSA-secp256r1-SHA256",
@@ -370,8 +360,7 @@ async def test_signed_meter_values_are_kept_as_sent(h: Harness) -> None:
     assert (restored.signed_start, restored.signed_end) == (begin, end)
 
 
-async def test_units_and_multipliers(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_units_and_multipliers(h: Harness, sim: Any) -> None:
     await sim.meter_values(
         1,
         [
@@ -390,8 +379,7 @@ async def test_units_and_multipliers(h: Harness) -> None:
     assert meter_state.soc_percent == 55
 
 
-async def test_meter_values_outside_transactions_and_evse_0(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_meter_values_outside_transactions_and_evse_0(h: Harness, sim: Any) -> None:
     await sim.meter_values(1, [sampled(3000, ENERGY)], now_iso(-120))
     assert h.charger.connectors[1].meter.energy_register_wh == 3000
     assert h.charger.lifetime_energy.total_wh == 3000
@@ -406,8 +394,7 @@ async def test_meter_values_outside_transactions_and_evse_0(h: Harness) -> None:
 
 
 # --- ISO 15118 ------------------------------------------------------------------------------------
-async def test_ev_charging_needs_ac(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_ev_charging_needs_ac(h: Harness, sim: Any) -> None:
     await start(sim)
     departure = now_iso(3600 * 8)
     result = await sim.call(
@@ -442,8 +429,7 @@ async def test_ev_charging_needs_ac(h: Harness) -> None:
     assert h.charger.connectors[1].ev_charging_needs is None
 
 
-async def test_ev_charging_needs_dc_with_soc(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_ev_charging_needs_dc_with_soc(h: Harness, sim: Any) -> None:
     result = await sim.call(
         sim._call.NotifyEVChargingNeeds(
             evse_id=1,
@@ -478,8 +464,7 @@ async def test_ev_charging_needs_dc_with_soc(h: Harness) -> None:
     assert needs.departure_time is None
 
 
-async def test_ev_charging_schedule_accepted(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_ev_charging_schedule_accepted(sim: Any) -> None:
     result = await sim.call(
         sim._call.NotifyEVChargingSchedule(
             time_base=now_iso(),
@@ -495,8 +480,7 @@ async def test_ev_charging_schedule_accepted(h: Harness) -> None:
 
 
 # --- Notifications ------------------------------------------------------------------------------
-async def test_firmware_and_log_status(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_firmware_and_log_status(h: Harness, sim: Any) -> None:
     await sim.call(sim._call.FirmwareStatusNotification(status="Downloading", request_id=3))
     await sim.call(sim._call.LogStatusNotification(status="Uploaded", request_id=4))
     assert h.charger.firmware_status == "Downloading"
@@ -504,8 +488,7 @@ async def test_firmware_and_log_status(h: Harness) -> None:
     assert h.kinds() == ["firmware_status", "diagnostics_status"]
 
 
-async def test_security_event_is_an_event(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_security_event_is_an_event(h: Harness, sim: Any) -> None:
     at = now_iso(-5)
     await sim.call(
         sim._call.SecurityEventNotification(
@@ -519,8 +502,7 @@ async def test_security_event_is_an_event(h: Harness) -> None:
     assert event.data["timestamp"].startswith(at[:19])
 
 
-async def test_reservation_status_update_is_an_event(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_reservation_status_update_is_an_event(h: Harness, sim: Any) -> None:
     await sim.call(
         sim._call.ReservationStatusUpdate(reservation_id=7, reservation_update_status="Expired")
     )
@@ -528,16 +510,34 @@ async def test_reservation_status_update_is_an_event(h: Harness) -> None:
     assert h.events[-1].data == {"reservation_id": 7, "status": "Expired"}
 
 
-async def test_data_transfer_is_an_event(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_data_transfer_is_an_event(h: Harness, sim: Any) -> None:
     result = await sim.call(sim._call.DataTransfer(vendor_id="acme", message_id="m", data={"a": 1}))
     assert result.status == "Accepted"
     assert h.events[-1].kind is EventKind.DATA_TRANSFER
     assert h.events[-1].data == {"vendor_id": "acme", "message_id": "m", "data": {"a": 1}}
 
 
-async def test_monitoring_and_limit_notifications_are_acknowledged(h: Harness) -> None:
-    sim = await h.charger_client(boot=False)
+async def test_monitoring_and_limit_notifications_are_acknowledged(h: Harness, sim: Any) -> None:
+    # ReportChargingProfiles as the station sends it unasked (a profile of the operator's).
+    report = {
+        "chargingLimitSource": "CSO",
+        "evseId": 1,
+        "chargingProfile": [
+            {
+                "id": 1,
+                "stackLevel": 0,
+                "chargingProfilePurpose": "TxDefaultProfile",
+                "chargingProfileKind": "Absolute",
+                "chargingSchedule": [
+                    {
+                        "id": 1,
+                        "chargingRateUnit": "A",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}],
+                    }
+                ],
+            }
+        ],
+    }
     variable = {"component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": "Power"}}
     event = {
         "eventId": 1,
@@ -587,29 +587,7 @@ async def test_monitoring_and_limit_notifications_are_acknowledged(h: Harness) -
             {"chargingLimit": {"chargingLimitSource": "EMS"}, "evseId": 1},
         ),
         await sim.request("ClearedChargingLimit", {"chargingLimitSource": "EMS"}),
-        await sim.request(
-            "ReportChargingProfiles",
-            {
-                "requestId": 2,
-                "chargingLimitSource": "CSO",
-                "evseId": 1,
-                "chargingProfile": [
-                    {
-                        "id": 1,
-                        "stackLevel": 0,
-                        "chargingProfilePurpose": "TxDefaultProfile",
-                        "chargingProfileKind": "Absolute",
-                        "chargingSchedule": [
-                            {
-                                "id": 1,
-                                "chargingRateUnit": "A",
-                                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}],
-                            }
-                        ],
-                    }
-                ],
-            },
-        ),
+        await sim.request("ReportChargingProfiles", {"requestId": 2, **report}),
         await sim.request("PublishFirmwareStatusNotification", {"status": "Published"}),
         await sim.request(
             "NotifyCustomerInformation",
@@ -621,25 +599,6 @@ async def test_monitoring_and_limit_notifications_are_acknowledged(h: Harness) -
     assert [a.payload for a in answers] == [{}] * len(answers)
     assert h.session.profile_reports[0]["requestId"] == 2
     # Unasked reports do not pile up: only the latest are kept.
-    report = {
-        "chargingLimitSource": "CSO",
-        "evseId": 1,
-        "chargingProfile": [
-            {
-                "id": 1,
-                "stackLevel": 0,
-                "chargingProfilePurpose": "TxDefaultProfile",
-                "chargingProfileKind": "Absolute",
-                "chargingSchedule": [
-                    {
-                        "id": 1,
-                        "chargingRateUnit": "A",
-                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16}],
-                    }
-                ],
-            }
-        ],
-    }
     for request_id in range(3, 3 + PROFILE_REPORTS_KEPT):
         await sim.request("ReportChargingProfiles", {"requestId": request_id, **report})
     assert len(h.session.profile_reports) == PROFILE_REPORTS_KEPT
@@ -656,12 +615,23 @@ async def _negotiate(central: CentralSystem, offered: list[str]) -> str | None:
         return ws.subprotocol
 
 
+async def accepted_central(
+    make_central: MakeCentral, directory: MemoryDirectory, *versions: str
+) -> CentralSystem:
+    """A CentralSystem that accepts CP1, speaking ``versions`` (when given) only."""
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    if not versions:
+        return await make_central()
+    return await make_central(
+        settings=ServerSettings(host="127.0.0.1", port=0, ocpp_versions=versions)
+    )
+
+
 async def test_the_chargers_preferred_version_is_spoken(
     make_central: MakeCentral, directory: MemoryDirectory
 ) -> None:
     """A charger lists its versions in its order of preference: the first we speak wins."""
-    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
-    central = await make_central()
+    central = await accepted_central(make_central, directory)
     assert await _negotiate(central, [OCPP16, OCPP201, OCPP21]) == OCPP16
     assert await _negotiate(central, [OCPP21, OCPP201, OCPP16]) == OCPP21
     assert await _negotiate(central, [OCPP201, OCPP16]) == OCPP201
@@ -671,8 +641,7 @@ async def test_the_chargers_preferred_version_is_spoken(
 async def test_session_classes_by_version(
     make_central: MakeCentral, directory: MemoryDirectory
 ) -> None:
-    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
-    central = await make_central()
+    central = await accepted_central(make_central, directory)
     for offered, cls in ((OCPP21, V21Session), (OCPP201, V201Session)):
         async with connect(
             f"ws://127.0.0.1:{central.port}/{CHARGER_ID}",
@@ -685,9 +654,7 @@ async def test_session_classes_by_version(
 async def test_disabled_versions_are_skipped(
     make_central: MakeCentral, directory: MemoryDirectory
 ) -> None:
-    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
-    settings = ServerSettings(host="127.0.0.1", port=0, ocpp_versions=(OCPP201, OCPP16))
-    central = await make_central(settings=settings)
+    central = await accepted_central(make_central, directory, OCPP201, OCPP16)
     assert await _negotiate(central, [OCPP21, OCPP201, OCPP16]) == OCPP201
     with pytest.raises(InvalidStatus) as refused:
         await _negotiate(central, [OCPP21])
@@ -697,9 +664,7 @@ async def test_disabled_versions_are_skipped(
 async def test_without_16_a_charger_offering_nothing_is_refused(
     make_central: MakeCentral, directory: MemoryDirectory
 ) -> None:
-    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
-    settings = ServerSettings(host="127.0.0.1", port=0, ocpp_versions=(OCPP21,))
-    central = await make_central(settings=settings)
+    central = await accepted_central(make_central, directory, OCPP21)
     with pytest.raises(InvalidStatus) as refused:
         await _negotiate(central, [])
     assert refused.value.response.status_code == 400

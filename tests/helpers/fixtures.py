@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
@@ -105,13 +106,17 @@ async def assert_turned_away(connect: ConnectCharger, charger_id: str) -> None:
             pass
 
 
-async def accept_pending_charger(hass: HomeAssistant, charger_id: str) -> MockConfigEntry:
-    """Play the user: accept the discovery flow of ``charger_id``; return the charger entry."""
+async def accept_pending_charger(
+    hass: HomeAssistant, charger_id: str, name: str | None = None
+) -> MockConfigEntry:
+    """Play the user: accept the discovery flow of ``charger_id`` (named ``name``; by default as
+    suggested: vendor + model); return the charger entry."""
     await wait_for(lambda: _discovery_flow(hass, charger_id) is not None, what="discovery flow")
     await hass.async_block_till_done()
     flow = _discovery_flow(hass, charger_id)
     assert flow is not None
-    result = await hass.config_entries.flow.async_configure(flow["flow_id"], {})
+    answer = {} if name is None else {CONF_NAME: name}
+    result = await hass.config_entries.flow.async_configure(flow["flow_id"], answer)
     assert result["type"] == "create_entry", result
     entry = result["result"]
     await hass.async_block_till_done()

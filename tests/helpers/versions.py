@@ -384,12 +384,17 @@ def onboard_any(hass: HomeAssistant, server_entry: MockConfigEntry) -> OnboardAn
 
     @asynccontextmanager
     async def _onboard(
-        version: str = OCPP16, charger_id: str = "CP1", *, reconnect: bool = False, **kwargs: Any
+        version: str = OCPP16,
+        charger_id: str = "CP1",
+        *,
+        reconnect: bool = False,
+        name: str | None = None,
+        **kwargs: Any,
     ) -> AsyncIterator[tuple[ChargerSide, MockConfigEntry]]:
         central = central_of(server_entry)
         async with connect_any(version, central.port, charger_id, **kwargs) as charger:
             assert await charger.boot() == "Pending"
-            entry = await accept_pending_charger(hass, charger_id)
+            entry = await accept_pending_charger(hass, charger_id, name)
             await under_control(charger)
             password = charger.provisioned_password()
             if not reconnect:

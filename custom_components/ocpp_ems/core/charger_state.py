@@ -257,6 +257,8 @@ class ChargerState:
             meter_last_wh=meter_start_wh,
             credited_wh=0.0,
             authorized=authorized,
+            # Known to cost nothing yet once a price is known (None: not costed).
+            cost=None if self.charger.energy_price is None else 0.0,
         )
         # The start value passes the connector's rules (energy since its last value is not this
         # session's); the session counts from here.
@@ -344,6 +346,8 @@ class ChargerState:
             reason=reason,
             started_at=transaction.started_at.isoformat(),
             ended_at=ended.isoformat(),
+            duration_s=round(transaction.duration_s(ended)),
+            cost=transaction.cost,
         )
         self._context.request_save()
 

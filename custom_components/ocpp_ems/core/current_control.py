@@ -36,7 +36,7 @@ import logging
 import math
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .errors import ChargerNotConnectedError, OcppEmsError
 from .limits import LimitRules
@@ -177,9 +177,15 @@ class CurrentController:
 
     # --- commands --------------------------------------------------------------------------------
     async def set_limit(
-        self, amps: float | None, *, phases: int | None = None, duration_s: int | None = None
+        self,
+        amps: float | None,
+        *,
+        phases: int | None | Literal["keep"] = "keep",
+        duration_s: int | None = None,
     ) -> None:
-        """Limit charging to ``amps`` per phase (None: no limit beyond the installation maximum).
+        """Limit charging to ``amps`` per phase (None: no limit beyond the installation maximum)
+        on ``phases`` (None: every phase of the supply; "keep": as requested before, so a manual
+        current change keeps a manual 1p/3p choice).
 
         0 < amps < min_current_a is raised to min_current_a (IEC 61851 cannot signal less); 0 stops
         the flow; the limit is kept at 0.1 A resolution (:meth:`LimitRules.clamp`). With
@@ -189,10 +195,12 @@ class CurrentController:
             if math.isnan(amps) or amps < 0:
                 raise ValueError(f"invalid current limit {amps}")
             amps = self.rules.clamp(amps)
+        limit = self.charger.limit
+        if phases == "keep":
+            phases = limit.requested_phases
         if phases is not None and phases not in (1, 2, 3):
             raise ValueError(f"invalid number of phases {phases}")
         self._decided = True
-        limit = self.charger.limit
         changed = limit.requested_a != amps or limit.requested_phases != phases
         limit.requested_a = amps
         limit.requested_phases = phases

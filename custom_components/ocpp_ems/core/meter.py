@@ -522,6 +522,15 @@ def _take(
         transaction.credited_wh = transaction.energy_wh + credit
         transaction.meter_last_wh = register_wh
         transaction.meter_last_at = meter.energy_timestamp
+        _add_cost(transaction, credit, charger.energy_price)
+
+
+def _add_cost(transaction: Transaction, credit_wh: float, price_per_kwh: float | None) -> None:
+    """Cost the energy just credited at the price of now (the session's cost follows a changing
+    tariff increment by increment; energy credited while no price is known costs nothing)."""
+    if price_per_kwh is None:
+        return
+    transaction.cost = (transaction.cost or 0.0) + credit_wh / 1000.0 * price_per_kwh
 
 
 def _energy_may_flow(connector: Connector) -> bool:

@@ -165,12 +165,20 @@ class Transaction:
     # the latest (its end once the session ended).
     signed_start: Any = None
     signed_end: Any = None
+    # What the session's energy cost, in the currency of the price (meter.py adds each increment at
+    # the charger's ``energy_price`` of that moment); None: no price was known while it charged.
+    cost: float | None = None
 
     @property
     def energy_wh(self) -> float:
         if self.credited_wh is not None:
             return self.credited_wh
         return max(0.0, self.meter_last_wh - self.meter_start_wh)
+
+    def duration_s(self, now: datetime) -> float:
+        """How long the session lasted (until ``now`` while it runs); never negative."""
+        end = self.ended_at or now
+        return max(0.0, (end - self.started_at).total_seconds())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -185,6 +193,7 @@ class Transaction:
             "meter_last_at": None if self.meter_last_at is None else self.meter_last_at.isoformat(),
             "ended_at": None if self.ended_at is None else self.ended_at.isoformat(),
             "stop_reason": self.stop_reason,
+            **({} if self.cost is None else {"cost": self.cost}),
             **({} if self.sequence is None else {"sequence": self.sequence.to_dict()}),
             **({} if self.signed_start is None else {"signed_start": self.signed_start}),
             **({} if self.signed_end is None else {"signed_end": self.signed_end}),
@@ -204,6 +213,7 @@ class Transaction:
             meter_last_at=_optional_datetime(data.get("meter_last_at")),
             ended_at=_optional_datetime(data.get("ended_at")),
             stop_reason=None if data.get("stop_reason") is None else str(data["stop_reason"]),
+            cost=None if data.get("cost") is None else float(data["cost"]),
             sequence=(
                 None if data.get("sequence") is None else EventSequence.from_dict(data["sequence"])
             ),
@@ -289,6 +299,11 @@ class Connector:
         delay behind what was shown before a crash: showing it would be a dip, which Home
         Assistant's long-term statistics count as a meter reset (the whole value counted again)."""
         return self.transaction is None or self.meter.energy_register_wh is not None
+
+    @property
+    def session(self) -> Transaction | None:
+        """The running session, else the last one (whose facts the user still wants to see)."""
+        return self.transaction or self.last_transaction
 
     @property
     def session_energy_wh(self) -> float:
@@ -453,6 +468,9 @@ class Charger:
     # connectors' ``last_transaction`` are): a charger replaying messages of one of them (it never
     # saw our answer) must not open it again.
     recently_ended: list[Transaction] = field(default_factory=list, repr=False)
+    # The energy price now, per kWh in the currency's main unit (the HA layer follows the user's
+    # price entity or fixed price; not persisted); None: unknown, the energy is not costed.
+    energy_price: float | None = None
     # Protocol adapters' own bookkeeping that outlives a connection (not persisted), by adapter.
     protocol_state: dict[str, Any] = field(default_factory=dict, repr=False)
     _listeners: list[Listener] = field(default_factory=list, repr=False)
@@ -496,6 +514,16 @@ class Charger:
     def energy_settled(self) -> bool:
         """Whether every connector's energy is settled (the lifetime total adds them up)."""
         return all(connector.energy_settled for connector in self.connectors.values())
+
+    @property
+    def operative(self) -> bool:
+        """Whether the charger is in service, by its own status: out of service when the whole
+        charger (connector 0, 1.6) or every outlet reports Unavailable (ChangeAvailability)."""
+        whole = self.connectors.get(0)
+        if whole is not None and whole.status is ConnectorStatus.UNAVAILABLE:
+            return False
+        outlets = self.outlets
+        return not outlets or any(c.status is not ConnectorStatus.UNAVAILABLE for c in outlets)
 
     @property
     def outlets(self) -> list[Connector]:

@@ -79,6 +79,9 @@ class ServerSettings:
     # (its preference) is spoken.
     # Without "ocpp1.6", a charger offering no subprotocol at all is refused as well.
     ocpp_versions: tuple[str, ...] = ("ocpp2.1", "ocpp2.0.1", "ocpp1.6")
+    # Log every frame of this server's chargers (at INFO, whatever the log level; wire_log.py).
+    # Changed in place while running: sessions read it per frame.
+    log_frames: bool = False
 
 
 @dataclass(kw_only=True)

@@ -14,7 +14,7 @@
   sent), one at a time (OCPP-J), correlated by unique id with a deadline; late and unknown answers
   are dropped and counted; the outcome is one of our errors (:mod:`..errors`), never a library's;
 - **limits**: frame size and message rate by the connection's trust (:mod:`.limits`);
-- frames are logged at DEBUG only when somebody listens (:mod:`.wire_log`).
+- frames are logged only when somebody listens or the server's option asks (:mod:`.wire_log`).
 
 :class:`SessionTasks` keeps a session's background tasks (cancelled on close).
 """
@@ -116,8 +116,10 @@ class RpcEndpoint[T]:
         timeout_s: float,
         trust: Callable[[], Trust] = lambda: Trust.AUTHENTICATED,
         on_frame: Callable[[], None] = lambda: None,
+        log_frames: Callable[[], bool] = lambda: False,
     ) -> None:
         self._connection = connection
+        self._log_frames = log_frames
         self._charger_id = charger_id
         self._dialect = dialect
         self._routes = routes
@@ -164,7 +166,7 @@ class RpcEndpoint[T]:
             self.close()
 
     async def _receive(self, raw: str | bytes, limits: ConnectionLimits) -> None:
-        log_frame(self._charger_id, "receive", raw)
+        log_frame(self._charger_id, "receive", raw, always=self._log_frames())
         try:
             self._on_frame()
             message, reply = self.inspector.inspect(raw, limits)
@@ -295,7 +297,7 @@ class RpcEndpoint[T]:
         return result
 
     async def _send(self, frame: str) -> None:
-        log_frame(self._charger_id, "send", frame)
+        log_frame(self._charger_id, "send", frame, always=self._log_frames())
         await self._connection.send(frame)
 
     # --- lifecycle -------------------------------------------------------------------------------

@@ -51,6 +51,8 @@ class RpcSession(ChargerSession):
             timeout_s=context.server_settings.response_timeout_s,
             trust=self._trust,
             on_frame=self.state.record_seen,
+            # Read per frame: the server's option applies to connected chargers at once.
+            log_frames=lambda: context.server_settings.log_frames,
         )
         # The charger's certificate signing requests (SignCertificate, the same in every version).
         self.certificate_signing = CertificateSigning(self)

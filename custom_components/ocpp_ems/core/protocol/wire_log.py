@@ -1,8 +1,9 @@
-"""Frame logging: every frame at DEBUG on one logger, secrets redacted, free when DEBUG is off.
+"""Frame logging: every frame on one logger, secrets redacted, free when nobody reads it.
 
-Enable it per integration with ``logger: logs: custom_components.ocpp_ems.core.protocol.wire:
-debug`` (or the integration's "Enable debug logging"). The check for the level comes first, so a
-frame is neither formatted nor redacted unless somebody reads it.
+Off by default. Two ways on: the logger at DEBUG (``logger: logs: custom_components.ocpp_ems.frames:
+debug``, or the integration's "Enable debug logging"), or a server's "Log OCPP frames" option
+(``always``: its chargers' frames at INFO whatever the log levels say, so no YAML is needed). The
+check comes first, so a frame is neither formatted nor redacted unless somebody reads it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import logging
 import re
 
-WIRE_LOGGER = logging.getLogger(__name__.rpartition(".")[0] + ".wire")
+# A child of the integration's logger with a short name: custom_components.ocpp_ems.frames.
+WIRE_LOGGER = logging.getLogger(__name__.partition(".core.")[0] + ".frames")
 
 # Secret values inside frames: 1.6 ChangeConfiguration / GetConfiguration of AuthorizationKey
 # (either field order); 2.x SetVariables / GetVariables results of SecurityCtrlr.BasicAuthPassword,
@@ -40,8 +42,20 @@ def redact(text: str) -> str:
     return text
 
 
-def log_frame(charger_id: str, direction: str, frame: str | bytes) -> None:
-    """One frame at DEBUG (``direction``: "receive" or "send")."""
-    if WIRE_LOGGER.isEnabledFor(logging.DEBUG):
-        text = frame if isinstance(frame, str) else frame.decode(errors="replace")
-        WIRE_LOGGER.debug("%s: %s %s", charger_id, direction, redact(text))
+def log_frame(charger_id: str, direction: str, frame: str | bytes, *, always: bool = False) -> None:
+    """One frame (``direction``: "receive" or "send"): at DEBUG when the logger is at DEBUG, else
+    at INFO when ``always`` (the server's option), past the logger's level."""
+    debug = WIRE_LOGGER.isEnabledFor(logging.DEBUG)
+    if not (debug or always):
+        return
+    text = frame if isinstance(frame, str) else frame.decode(errors="replace")
+    args = (charger_id, direction, redact(text))
+    if debug:
+        WIRE_LOGGER.debug("%s: %s %s", *args)
+    else:
+        # handle() skips the level check (the logger may be at WARNING) but keeps the filters.
+        WIRE_LOGGER.handle(
+            WIRE_LOGGER.makeRecord(
+                WIRE_LOGGER.name, logging.INFO, __file__, 0, "%s: %s %s", args, None
+            )
+        )

@@ -1,0 +1,52 @@
+"""Energy prices as price integrations publish them, brought to one unit: currency per kWh.
+
+Price sensors differ in their unit: ``EUR/kWh`` (Tibber, Nord Pool), ``ct/kWh`` or ``c€/kWh``
+(aWATTar, EPEX Spot), ``EUR/MWh`` (ENTSO-E day-ahead), ``SEK/kWh`` and ``öre/kWh`` (Nordic),
+``p/kWh`` (UK). A session's cost is in the currency's main unit, so a price in cents is divided by
+100 and a price per MWh by 1000. A unit this module cannot read gives no price rather than a cost
+off by a factor of 100 or 1000.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+# Per what energy the price is given: how many kWh that is.
+_ENERGY_KWH = {"wh": 0.001, "kwh": 1.0, "mwh": 1000.0}
+# Sub-units of currencies (1/100 of the main unit), as price integrations write them.
+_MINOR_UNITS = frozenset(
+    {"ct", "cts", "cent", "cents", "c", "c€", "€c", "¢", "öre", "ore", "øre", "p", "pence", "rp"}
+)
+_SPACES = re.compile(r"\s+")
+
+
+def per_kwh_factor(unit: str | None) -> float | None:
+    """What a price in ``unit`` is multiplied by to be in main currency units per kWh.
+
+    No unit: the price is taken as per kWh in the main unit (what most sensors without a unit
+    mean). None when the unit is no price per energy (``EUR``, ``EUR/h``, ``%``)."""
+    if unit is None or not unit.strip():
+        return 1.0
+    money, slash, energy = _SPACES.sub("", unit).casefold().partition("/")
+    if not slash or not money:
+        return None
+    per = _ENERGY_KWH.get(energy)
+    if per is None:
+        return None
+    return (0.01 if money in _MINOR_UNITS else 1.0) / per
+
+
+def price_per_kwh(value: object, unit: str | None) -> float | None:
+    """A price sensor's state in main currency units per kWh (None when it is not a price: no
+    number, not finite, or a unit that is no price per energy)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except TypeError, ValueError:
+        return None
+    factor = per_kwh_factor(unit)
+    if factor is None or not math.isfinite(number):
+        return None
+    return number * factor

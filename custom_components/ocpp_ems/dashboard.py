@@ -1,0 +1,196 @@
+"""A ready dashboard for a server's site and chargers, built from what exists: the user's site sensors
+(the energy manager's options), each charger's entities (looked up by their translation keys in
+the entity registry, so renamed entity ids still work) and, when configured, the Energy dashboard's
+flow card. Only Home Assistant's built-in cards.
+
+The ``get_dashboard`` action returns it as YAML for the user to paste into a dashboard's raw
+configuration editor; ``scripts/develop`` saves the same configuration as the demo's dashboard.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import probatio
+from homeassistant.components.energy.data import async_get_manager as async_get_energy_manager
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util.yaml import dump as dump_yaml
+
+from .const import CONF_SERVER_ENTRY_ID, DOMAIN
+from .core.ems.options import BATTERY_POWER, BATTERY_SOC, GRID_POWER, PV_POWER
+from .hub import is_charger_entry
+
+SERVICE_GET_DASHBOARD: Final = "get_dashboard"
+ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+
+# (platform, translation key) of a charger's entities, in the order the cards show them.
+HEADLINE: Final = [("sensor", "status"), ("sensor", "power"), ("sensor", "session_energy")]
+SESSION: Final = [
+    ("sensor", "session_duration"),
+    ("sensor", "session_cost"),
+    ("sensor", "session_user"),
+    ("sensor", "session_energy_solar"),
+    ("sensor", "session_energy_battery"),
+    ("sensor", "session_energy_grid"),
+]
+ENERGY_MANAGER: Final = [
+    ("sensor", "ems_reason"),
+    ("sensor", "ems_next_change"),
+    ("sensor", "ems_target_current"),
+    ("sensor", "active_phases"),
+    ("number", "target_energy"),
+    ("time", "departure"),
+]
+CONTROLS: Final = [
+    ("switch", "charging_enabled"),
+    ("switch", "availability"),
+    ("number", "current_limit"),
+    ("select", "phases"),
+    ("button", "start_charging"),
+    ("button", "stop_charging"),
+    ("button", "unlock"),
+]
+
+
+def _charger_entities(hass: HomeAssistant, entry: ConfigEntry) -> dict[tuple[str, str], str]:
+    registry = er.async_get(hass)
+    found: dict[tuple[str, str], str] = {}
+    for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
+        if entity.disabled or entity.translation_key is None:
+            continue
+        # The first one per key: the charger's own (connector entities repeat some keys).
+        found.setdefault((entity.domain, entity.translation_key), entity.entity_id)
+    return found
+
+
+def _pick(found: dict[tuple[str, str], str], wanted: list[tuple[str, str]]) -> list[str]:
+    return [found[key] for key in wanted if key in found]
+
+
+def _short_name(hass: HomeAssistant, entity_id: str, device_name: str) -> str | None:
+    """The entity's name without its device's (the card's heading already says which charger)."""
+    state = hass.states.get(entity_id)
+    friendly = str(state.attributes.get("friendly_name", "")) if state else ""
+    if device_name and friendly.startswith(f"{device_name} "):
+        short = friendly[len(device_name) + 1 :]
+        return short[:1].upper() + short[1:]
+    return None
+
+
+def _charger_cards(hass: HomeAssistant, entry: ConfigEntry) -> list[dict[str, Any]]:
+    found = _charger_entities(hass, entry)
+    device = next(iter(dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)), None)
+    name = (device.name_by_user or device.name or "") if device else entry.title
+
+    def row(entity_id: str, **extra: Any) -> dict[str, Any]:
+        item: dict[str, Any] = {"entity": entity_id, **extra}
+        if short := _short_name(hass, entity_id, name):
+            item["name"] = short
+        return item
+
+    tiles = [row(e, type="tile") for e in _pick(found, HEADLINE)]
+    if ("select", "charge_mode") in found:
+        tiles.append(
+            row(
+                found[("select", "charge_mode")],
+                type="tile",
+                features=[{"type": "select-options"}],
+                features_position="bottom",
+            )
+        )
+    cards: list[dict[str, Any]] = [
+        {"type": "heading", "heading": name, "icon": "mdi:ev-station"},
+        {"type": "grid", "columns": 2, "square": False, "cards": tiles},
+    ]
+    for title, wanted in (
+        ("Session", SESSION),
+        ("Energy manager", ENERGY_MANAGER),
+        ("Controls", CONTROLS),
+    ):
+        if entities := _pick(found, wanted):
+            cards.append(
+                {"type": "entities", "title": title, "entities": [row(e) for e in entities]}
+            )
+    return cards
+
+
+def _site_power_entities(
+    server: ConfigEntry, chargers: list[ConfigEntry], hass: HomeAssistant
+) -> list[str]:
+    site = [server.options.get(ref.key) for ref in (PV_POWER, GRID_POWER, BATTERY_POWER)]
+    power = [_charger_entities(hass, entry).get(("sensor", "power")) for entry in chargers]
+    return [entity for entity in (*site, *power) if entity]
+
+
+async def async_build_dashboard(hass: HomeAssistant, server: ConfigEntry) -> dict[str, Any]:
+    """The Lovelace configuration (one view) for ``server`` and its accepted chargers."""
+    chargers = [
+        entry
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if is_charger_entry(entry) and entry.data.get(CONF_SERVER_ENTRY_ID) == server.entry_id
+    ]
+    cards: list[dict[str, Any]] = []
+    if await _energy_dashboard_configured(hass):
+        cards.append({"type": "energy-distribution", "link_dashboard": True})
+    if entities := _site_power_entities(server, chargers, hass):
+        cards.append(
+            {
+                "type": "history-graph",
+                "title": "Power today",
+                "hours_to_show": 24,
+                "entities": [{"entity": e} for e in entities],
+            }
+        )
+    if soc := server.options.get(BATTERY_SOC.key):
+        cards.append({"type": "tile", "entity": soc})
+    for entry in sorted(chargers, key=lambda e: e.title):
+        cards.extend(_charger_cards(hass, entry))
+    return {
+        "title": "EV charging",
+        "views": [
+            {
+                "title": "Charging",
+                "path": "charging",
+                "icon": "mdi:ev-station",
+                "type": "masonry",
+                "cards": cards,
+            }
+        ],
+    }
+
+
+async def _energy_dashboard_configured(hass: HomeAssistant) -> bool:
+    manager = await async_get_energy_manager(hass)
+    return bool(manager.data and manager.data.get("energy_sources"))
+
+
+def _server_entry(hass: HomeAssistant, entry_id: str | None) -> ConfigEntry:
+    servers = [
+        entry
+        for entry in hass.config_entries.async_loaded_entries(DOMAIN)
+        if not is_charger_entry(entry) and (entry_id is None or entry.entry_id == entry_id)
+    ]
+    if not servers:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_server")
+    return servers[0]
+
+
+async def _get_dashboard(call: ServiceCall) -> ServiceResponse:
+    server = _server_entry(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
+    config = await async_build_dashboard(call.hass, server)
+    return {"config": config, "yaml": dump_yaml(config)}
+
+
+def async_setup_dashboard_action(hass: HomeAssistant) -> None:
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_GET_DASHBOARD,
+        _get_dashboard,
+        schema=probatio.Schema({probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string}),
+        supports_response=SupportsResponse.ONLY,
+    )

@@ -1,0 +1,186 @@
+"""What a household wants to know about a charging session, in one place for the sensors, the
+session-ended event and the sessions log: who charged (id tag and its friendly name), when and how
+long, how much energy and from which source, and what it cost.
+
+The core counts the cost as the energy arrives (``core.meter``), at the price the charger model
+holds; :class:`SessionPriceFollower` keeps that price in step with the user's fixed price or price
+entity (converted to currency per kWh by ``core.tariff``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
+from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.helpers.start import async_at_started
+from homeassistant.util import dt as dt_util
+
+from .const import LOGGER
+from .coordinator import ChargerConfigEntry
+from .core.ems import options as ems_options
+from .core.ems.energy_split import split_session
+from .core.model import Charger, Transaction
+from .core.tariff import price_per_kwh
+from .ems_entity import ems_of
+from .hub import id_tag_name
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionFacts:
+    """One session as the user sees it (energies in Wh; cost in ``currency``)."""
+
+    transaction_id: str
+    connector_id: int
+    id_tag: str | None
+    # The tag's friendly name from the id tag list, else the tag itself.
+    user: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: int
+    energy_wh: float
+    cost: float | None
+    currency: str
+    stop_reason: str | None
+    # By source (the energy manager's split); None without the energy manager.
+    energy_solar_wh: float | None = None
+    energy_battery_wh: float | None = None
+    energy_grid_wh: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready values (event attributes, the sessions log)."""
+        return {
+            "transaction_id": self.transaction_id,
+            "connector_id": self.connector_id,
+            "id_tag": self.id_tag,
+            "user": self.user,
+            "started_at": self.started_at.isoformat(),
+            "ended_at": None if self.ended_at is None else self.ended_at.isoformat(),
+            "duration_s": self.duration_s,
+            "energy_wh": round(self.energy_wh, 1),
+            "cost": None if self.cost is None else round(self.cost, 4),
+            "currency": self.currency,
+            "stop_reason": self.stop_reason,
+            "energy_solar_wh": _rounded(self.energy_solar_wh),
+            "energy_battery_wh": _rounded(self.energy_battery_wh),
+            "energy_grid_wh": _rounded(self.energy_grid_wh),
+        }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def session_facts(entry: ChargerConfigEntry, transaction: Transaction) -> SessionFacts:
+    """The facts of ``transaction`` (running or ended) of the entry's charger."""
+    runtime = entry.runtime_data
+    server_entry = runtime.server_entry
+    name = id_tag_name(server_entry, transaction.id_tag)
+    solar = battery = grid = None
+    ems = ems_of(entry)
+    if ems is not None:
+        view = ems.charger_view(runtime.charger_id)
+        if view.transaction_id == transaction.transaction_id:
+            # Brought up to the session's energy now (the manager's next cycle would do the same).
+            split = split_session(
+                view.split,
+                transaction_id=transaction.transaction_id,
+                energy_wh=transaction.energy_wh,
+                mix=view.mix,
+            )
+            solar, battery, grid = split.solar_wh, split.battery_wh, split.grid_wh
+    return SessionFacts(
+        transaction_id=transaction.transaction_id,
+        connector_id=transaction.connector_id,
+        id_tag=transaction.id_tag,
+        user=name or transaction.id_tag,
+        started_at=transaction.started_at,
+        ended_at=transaction.ended_at,
+        duration_s=round(transaction.duration_s(dt_util.utcnow())),
+        energy_wh=transaction.energy_wh,
+        cost=transaction.cost,
+        currency=entry.runtime_data.coordinator.hass.config.currency,
+        stop_reason=transaction.stop_reason,
+        energy_solar_wh=solar,
+        energy_battery_wh=battery,
+        energy_grid_wh=grid,
+    )
+
+
+class SessionPriceFollower:
+    """Keeps a charger model's energy price at the server's fixed session price or, without one,
+    at its price entity's state in currency per kWh (None while it is unknown or unreadable)."""
+
+    def __init__(self, hass: HomeAssistant, entry: ChargerConfigEntry) -> None:
+        self._hass = hass
+        self._entry = entry
+        self._charger: Charger = entry.runtime_data.coordinator.charger
+        self._unsub_state: Any = None
+        self._entity_id: str | None = None
+        self._warned_unit: str | None = None
+
+    @callback
+    def async_start(self) -> None:
+        """Follow the options (the server's update listener) and the price entity."""
+        server_entry = self._entry.runtime_data.server_entry
+        self._entry.async_on_unload(server_entry.add_update_listener(self._async_options_updated))
+        self._entry.async_on_unload(self._stop)
+        # Price integrations may come up after us: read again once Home Assistant has started.
+        self._entry.async_on_unload(async_at_started(self._hass, self._on_started))
+        self._follow()
+
+    @callback
+    def _stop(self) -> None:
+        if self._unsub_state is not None:
+            self._unsub_state()
+            self._unsub_state = None
+
+    async def _async_options_updated(self, _hass: HomeAssistant, _entry: Any) -> None:
+        self._follow()
+
+    @callback
+    def _on_started(self, _hass: HomeAssistant) -> None:
+        self._follow()
+
+    @callback
+    def _follow(self) -> None:
+        options = self._entry.runtime_data.server_entry.options
+        fixed = ems_options.SESSION_PRICE.read(options)
+        entity_id = None if fixed is not None else ems_options.PRICE.read(options)
+        if entity_id != self._entity_id:
+            self._stop()
+            self._entity_id = entity_id
+            if entity_id is not None:
+                self._unsub_state = async_track_state_change_event(
+                    self._hass, [entity_id], self._on_state
+                )
+        if fixed is not None:
+            self._charger.energy_price = fixed
+        else:
+            self._update(self._hass.states.get(entity_id) if entity_id else None)
+
+    @callback
+    def _on_state(self, event: Event[EventStateChangedData]) -> None:
+        self._update(event.data["new_state"])
+
+    @callback
+    def _update(self, state: State | None) -> None:
+        price = None
+        if state is not None:
+            unit = state.attributes.get("unit_of_measurement")
+            price = price_per_kwh(state.state, unit)
+            if price is None and state.state not in ("unknown", "unavailable"):
+                self._warn_unit(state.entity_id, unit)
+        self._charger.energy_price = price
+
+    def _warn_unit(self, entity_id: str, unit: Any) -> None:
+        if self._warned_unit != unit:
+            self._warned_unit = unit
+            LOGGER.warning(
+                "%s: the price %s (unit %s) is no price per energy; sessions are not costed",
+                self._entry.runtime_data.charger_id,
+                entity_id,
+                unit,
+            )

@@ -1,0 +1,279 @@
+"""Session facts: who charged (id tag and its friendly name), when and how long, what it cost (a
+price entity in its unit, or a fixed price), the session-ended event carrying all of them, and the
+facts kept across a restart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import pytest
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
+    MockConfigEntry,
+)
+
+from custom_components.ocpp_ems.const import (
+    CONF_GRID_POWER,
+    CONF_ID_TAGS,
+    CONF_PASSWORD,
+    CONF_PRICE,
+    CONF_PV_POWER,
+    CONF_RESPONSE_TIMEOUT,
+    DOMAIN,
+)
+from custom_components.ocpp_ems.core.ems.options import SESSION_PRICE
+
+from .helpers.charger import SimCharger, wait_for
+from .helpers.ems import POWER, async_setup_sources, ems_server_options, set_sources
+from .helpers.fixtures import ConnectCharger, async_unload_all, central_of
+from .helpers.platform import only_platforms
+
+type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+
+PRICE = "sensor.electricity_price"
+
+
+@pytest.fixture
+def server_options() -> dict[str, Any]:
+    return {
+        CONF_RESPONSE_TIMEOUT: 3,
+        CONF_ID_TAGS: ["TAG1 = Alice", " tag2 ", "TAG1 = Bob"],
+        CONF_PRICE: PRICE,
+    }
+
+
+def entity_id(hass: HomeAssistant, platform: Platform, key: str) -> str:
+    """The entity id of the test charger's entity ``key`` (whatever the naming scheme)."""
+    found = er.async_get(hass).async_get_entity_id(platform, DOMAIN, f"CP1_{key}")
+    assert found is not None, key
+    return found
+
+
+def state(hass: HomeAssistant, key: str, platform: Platform = Platform.SENSOR) -> Any:
+    found = hass.states.get(entity_id(hass, platform, key))
+    assert found is not None
+    return found
+
+
+def set_price(hass: HomeAssistant, value: float | str, unit: str | None) -> None:
+    attributes = {} if unit is None else {"unit_of_measurement": unit}
+    hass.states.async_set(PRICE, str(value), attributes)
+
+
+async def charge(hass: HomeAssistant, sim: SimCharger, *readings: tuple[float, float]) -> None:
+    """Send register readings (Wh, taken that many seconds ago)."""
+    for energy_wh, ago_s in readings:
+        await sim.meter_values(energy_wh=energy_wh, ago_s=ago_s)
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize(
+    ("unit", "first", "second"),
+    [
+        ("EUR/kWh", 0.30, 0.40),
+        ("ct/kWh", 30, 40),
+        ("c€/kWh", 30, 40),
+        ("EUR/MWh", 300, 400),
+        ("EUR/Wh", 0.0003, 0.0004),
+        (None, 0.30, 0.40),  # no unit: per kWh
+    ],
+)
+async def test_cost_follows_the_price_entity_in_its_unit(
+    hass: HomeAssistant, onboard: Onboard, unit: str | None, first: float, second: float
+) -> None:
+    """Each kWh costs the price of its moment: 2 kWh at 0.30 and 3 kWh at 0.40 EUR/kWh."""
+    set_price(hass, first, unit)
+    with only_platforms(Platform.SENSOR, Platform.EVENT):
+        async with onboard() as (sim, _entry):
+            assert state(hass, "session_cost").state == "unknown"  # no session yet
+            assert state(hass, "session_cost").attributes["unit_of_measurement"] == "EUR"
+            sim.meter_wh = 1000
+            await sim.start_transaction("tag1")
+            await charge(hass, sim, (3000, 1800))
+            assert float(state(hass, "session_cost").state) == pytest.approx(0.6)
+            set_price(hass, second, unit)
+            await hass.async_block_till_done()
+            await charge(hass, sim, (6000, 0))
+            assert float(state(hass, "session_cost").state) == pytest.approx(1.8)
+
+            await sim.stop_transaction()
+            await hass.async_block_till_done()
+            ended = state(hass, "session", Platform.EVENT).attributes
+            assert ended["event_type"] == "ended"
+            assert ended["cost"] == pytest.approx(1.8)
+            assert ended["currency"] == "EUR"
+            # The last session's cost stays shown until the next one starts.
+            assert float(state(hass, "session_cost").state) == pytest.approx(1.8)
+
+
+async def test_fixed_price_wins_over_the_entity(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    set_price(hass, 0.30, "EUR/kWh")
+    with only_platforms(Platform.SENSOR):
+        async with onboard() as (sim, _entry):
+            hass.config_entries.async_update_entry(
+                server_entry, options={**server_entry.options, SESSION_PRICE.key: 0.25}
+            )
+            await hass.async_block_till_done()
+            sim.meter_wh = 1000
+            await sim.start_transaction()
+            await charge(hass, sim, (5000, 2400))
+            assert float(state(hass, "session_cost").state) == pytest.approx(1.0)
+            set_price(hass, 0.90, "EUR/kWh")  # followed no more
+            await charge(hass, sim, (6000, 1200))
+            assert float(state(hass, "session_cost").state) == pytest.approx(1.25)
+
+            # Back to the entity's price once the fixed price is removed (0 is unset).
+            hass.config_entries.async_update_entry(
+                server_entry, options={**server_entry.options, SESSION_PRICE.key: 0}
+            )
+            await hass.async_block_till_done()
+            await charge(hass, sim, (7000, 0))
+            assert float(state(hass, "session_cost").state) == pytest.approx(1.25 + 0.9)
+
+
+@pytest.mark.parametrize("unit", ["EUR", "EUR/h", "%"])
+async def test_price_without_energy_unit_costs_nothing(
+    hass: HomeAssistant, onboard: Onboard, unit: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A price whose unit is no price per energy is not guessed at (a factor 100 or 1000 off)."""
+    set_price(hass, 0.30, unit)
+    with only_platforms(Platform.SENSOR):
+        async with onboard() as (sim, _entry):
+            set_price(hass, 0.31, unit)  # warned once per unit
+            sim.meter_wh = 1000
+            await sim.start_transaction()
+            await charge(hass, sim, (3000, 1800))
+            assert state(hass, "session_cost").state == "unknown"
+    assert caplog.text.count("is no price per energy") == 1
+
+
+async def test_unknown_price_is_not_costed(hass: HomeAssistant, onboard: Onboard) -> None:
+    """Energy delivered while the price is unknown costs nothing; priced energy does."""
+    set_price(hass, "unavailable", None)
+    with only_platforms(Platform.SENSOR):
+        async with onboard() as (sim, _entry):
+            sim.meter_wh = 1000
+            await sim.start_transaction()
+            await charge(hass, sim, (2000, 2400))
+            assert state(hass, "session_cost").state == "unknown"
+            set_price(hass, 0.5, "EUR/kWh")
+            await hass.async_block_till_done()
+            await charge(hass, sim, (4000, 1200))
+            assert float(state(hass, "session_cost").state) == pytest.approx(1.0)
+
+
+async def test_session_facts_and_the_ended_event(hass: HomeAssistant, onboard: Onboard) -> None:
+    set_price(hass, 0.30, "EUR/kWh")
+    with only_platforms(Platform.SENSOR, Platform.EVENT):
+        async with onboard() as (sim, _entry):
+            for key in ("session_start", "session_end", "session_duration", "session_user"):
+                assert state(hass, key).state == "unknown"
+            # The names never reach the charger: its local list has the tags alone.
+            await wait_for(lambda: sim.local_list[1], what="local list")
+            assert sim.local_list[1] == ["TAG1", "tag2"]
+            sim.meter_wh = 1000
+            transaction_id = await sim.start_transaction("tag1", started_ago_s=3600)
+            await charge(hass, sim, (2000, 0))
+            assert state(hass, "session_id_tag").state == "tag1"
+            # The name from the list (its first entry for a tag listed twice; case-insensitive).
+            assert state(hass, "session_user").state == "Alice"
+            assert state(hass, "session_end").state == "unknown"
+            assert float(state(hass, "session_duration").state) == pytest.approx(60.0, abs=0.2)
+            assert state(hass, "session_duration").attributes["unit_of_measurement"] == "min"
+            start = state(hass, "session_start").state
+
+            await sim.stop_transaction(reason="EVDisconnected")
+            await hass.async_block_till_done()
+            ended = state(hass, "session", Platform.EVENT).attributes
+            assert ended["transaction_id"] == str(transaction_id)
+            assert ended["id_tag"] == "tag1"
+            assert ended["user"] == "Alice"
+            assert ended["energy_wh"] == 1000.0
+            assert ended["cost"] == pytest.approx(0.3)
+            assert ended["duration_s"] == pytest.approx(3600, abs=5)
+            assert ended["stop_reason"] == "EVDisconnected"
+            assert ended["started_at"].startswith(start[:16])
+            assert ended["ended_at"] is not None
+            # No energy manager: no split by source.
+            assert ended["energy_solar_wh"] is None
+            assert state(hass, "session_end").state != "unknown"
+
+            # A tag without a name: the tag is the user.
+            await sim.start_transaction("TAG2")
+            await hass.async_block_till_done()
+            assert state(hass, "session_user").state == "TAG2"
+            assert state(hass, "session_end").state == "unknown"  # the new session's
+
+
+async def test_restart_keeps_the_session_facts(
+    hass: HomeAssistant, onboard: Onboard, connect: ConnectCharger, server_entry: MockConfigEntry
+) -> None:
+    """Cost and id tag are stored with the session: after a restart it goes on from there."""
+    set_price(hass, 0.30, "EUR/kWh")
+    with only_platforms(Platform.SENSOR, Platform.EVENT):
+        async with onboard() as (sim, charger_entry):
+            sim.meter_wh = 1000
+            transaction_id = await sim.start_transaction("TAG1")
+            await charge(hass, sim, (3000, 1800))
+            password = charger_entry.data[CONF_PASSWORD].encode()
+
+        await async_unload_all(hass)
+        assert await hass.config_entries.async_setup(server_entry.entry_id)
+        await hass.async_block_till_done()
+        model = central_of(server_entry).charger("CP1")
+        restored = model.connector(1).transaction
+        assert restored is not None
+        assert restored.cost == pytest.approx(0.6)
+        assert restored.id_tag == "TAG1"
+
+        async with connect("CP1", password=password) as sim:
+            sim.transaction_id = transaction_id
+            assert await sim.boot() == "Accepted"
+            await sim.status("Charging")
+            await hass.async_block_till_done()
+            assert float(state(hass, "session_cost").state) == pytest.approx(0.6)
+            assert state(hass, "session_user").state == "Alice"
+            set_price(hass, 0.40, "EUR/kWh")
+            await charge(hass, sim, (6000, 0))
+            await sim.stop_transaction()
+            await hass.async_block_till_done()
+            ended = state(hass, "session", Platform.EVENT).attributes
+            assert ended["cost"] == pytest.approx(1.8)
+            assert ended["user"] == "Alice"
+            assert ended["energy_wh"] == 5000.0
+
+
+@pytest.mark.parametrize(
+    "server_options",
+    [ems_server_options(**{CONF_GRID_POWER: "sensor.grid", CONF_PV_POWER: "sensor.pv"})],
+)
+@pytest.mark.usefixtures("fast_ems_debounce")
+async def test_ended_event_carries_the_energy_by_source(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """With the energy manager the event splits the whole session's energy by source (up to its
+    last kWh, even those the manager had not attributed yet)."""
+    await async_setup_sources(hass, {"grid": POWER, "pv": POWER})
+    await set_sources(hass, grid=-5000, pv=6000)  # exporting: the car charges from the sun
+    with only_platforms(Platform.SENSOR, Platform.EVENT):
+        async with onboard() as (sim, _entry):
+            await sim.status("Charging")
+            sim.meter_wh = 1000
+            transaction_id = await sim.start_transaction()
+            view = server_entry.runtime_data.ems.charger_view("CP1")
+            await wait_for(lambda: view.transaction_id == str(transaction_id), what="split")
+            await charge(hass, sim, (3000, 1800))
+            await sim.stop_transaction()
+            await hass.async_block_till_done()
+            ended = state(hass, "session", Platform.EVENT).attributes
+            assert ended["energy_wh"] == 2000.0
+            assert ended["energy_solar_wh"] == pytest.approx(2000.0)
+            assert ended["energy_battery_wh"] == 0.0
+            assert ended["energy_grid_wh"] == 0.0
+            assert ended["cost"] is None  # no price entity in these options
