@@ -347,13 +347,15 @@ async def ensure_id_tag(api: HassApi, entry_id: str, id_tag: str) -> None:
 def energy_manager_changes(current: dict[str, Any]) -> dict[str, Any] | None:
     """What of :data:`EMS_OPTIONS` to set: everything while the energy manager is off; once it is
     on, only the simulated inputs that are not set (a development setup made before the battery's
-    discharge limit existed gets it); the user's other choices stay. None: nothing to set."""
+    discharge limit existed gets it) and the session price if it was never set; the user's other
+    choices stay. None: nothing to set."""
     if not current.get("ems_enabled"):
         return dict(EMS_OPTIONS)
     missing = {
         key: value
         for key, value in EMS_OPTIONS.items()
-        if key.endswith("_entity") and not current.get(key)
+        if (key.endswith("_entity") and not current.get(key))
+        or (key == "session_price" and key not in current)  # added later too
     }
     return missing or None
 

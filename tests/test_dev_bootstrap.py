@@ -121,6 +121,10 @@ async def test_energy_manager_on_the_simulated_site(
         "battery_discharge_limit_entity": "input_number.sim_battery_discharge_limit"
     }
     hass.config_entries.options.async_abort(form["flow_id"])
+    # A setup made before sessions had a cost gets the demo's price (a cleared one stays cleared).
+    assert energy_manager_changes({"ems_enabled": True, **_entities(EMS_OPTIONS)}) == {
+        "session_price": 0.25
+    }
 
 
 async def test_simulated_charger_accepted_as_wallbox(
@@ -236,3 +240,7 @@ async def test_old_charger_names_renamed(hass: HomeAssistant) -> None:
     )
     assert registry.async_get_entity_id("sensor", DOMAIN, "X_power") == "sensor.mine_power"
     assert rename_old_chargers(hass) == []
+
+
+def _entities(options: dict[str, object]) -> dict[str, object]:
+    return {key: value for key, value in options.items() if key.endswith("_entity")}
