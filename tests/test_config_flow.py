@@ -644,6 +644,7 @@ async def test_energy_manager_reads_old_flat_options(
         CONF_BATTERY_SOC: None,
         CONF_BATTERY_DISCHARGE_LIMIT: None,
         CONF_BATTERY_PRIORITY_SOC: 100.0,
+        ems_options.BATTERY_MAX_CHARGE.key: None,
         CONF_BATTERY_ASSIST: False,
         CONF_BATTERY_FLOOR_SOC: 100.0,
         CONF_BATTERY_ASSIST_POWER: 2000.0,

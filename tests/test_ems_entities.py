@@ -56,7 +56,7 @@ from .helpers.platform import only_platforms
 
 type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
-PREFIX = "acme_wallbox_1_cp1"
+PREFIX = "acme_wallbox_1"
 MODE = f"select.{PREFIX}_charge_mode"
 REASON = f"sensor.{PREFIX}_energy_manager_reason"
 NEXT_CHANGE = f"sensor.{PREFIX}_next_change"

@@ -17,11 +17,12 @@ from custom_components.ocpp_ems.const import (
     CONF_SITE_PHASES,
     CONF_STALE_AFTER,
 )
-from custom_components.ocpp_ems.core.ems import PriceSlot, Reading
+from custom_components.ocpp_ems.core.ems import EnergySlot, PriceSlot, Reading
 from custom_components.ocpp_ems.core.ems.energy_split import GRID_ONLY, EnergyMix, energy_mix
 from custom_components.ocpp_ems.core.model import Charger, ConnectorStatus, Transaction
 from custom_components.ocpp_ems.ems_inputs import (
     charger_inputs,
+    forecast_slots,
     price_slots,
     read_phases,
     read_power,
@@ -155,6 +156,13 @@ def test_charger_inputs_from_the_model() -> None:
     assert inputs.phases_in_use == 3
     assert inputs.vehicle_soc == Reading(55.0, NOW)
     assert inputs.session_energy_wh == 2500.0
+    assert not inputs.ev_suspended
+
+    # The car stops taking current (full): SuspendedEV tells the manager to count it at 0.
+    connector.status = ConnectorStatus.SUSPENDED_EV
+    assert charger_inputs(charger).ev_suspended
+    connector.status = ConnectorStatus.SUSPENDED_EVSE  # our own pause is not the car's
+    assert not charger_inputs(charger).ev_suspended
 
 
 def test_price_slots_today_and_tomorrow_any_resolution_and_spelling() -> None:
@@ -204,3 +212,28 @@ def test_energy_mix_shares_sum_to_one(
     mix = energy_mix(grid_w=grid, pv_w=pv, battery_w=battery, ev_w=ev)
     assert all(0.0 <= share <= 1.0 for share in (mix.solar, mix.battery, mix.grid))
     assert mix.solar + mix.battery + mix.grid == pytest.approx(1.0)
+
+
+def test_forecast_slots_from_the_energy_platform_shape() -> None:
+    """Each value is the energy of the period starting then, up to the next one (an hour at
+    most); unreadable items are skipped, negative energy is none."""
+    hour = 3600.0
+    forecast = {
+        "wh_hours": {
+            (T0 + timedelta(hours=2)).isoformat(): 900,
+            T0.isoformat(): 1200.5,
+            (T0 + timedelta(minutes=30)).isoformat(): "800",
+            (T0 + timedelta(hours=3)).isoformat(): -5,
+            "not a time": 100,
+            (T0 + timedelta(hours=4)).isoformat(): "lots",
+        }
+    }
+    assert forecast_slots(forecast) == [
+        EnergySlot(NOW, NOW + 1800, 1200.5),
+        EnergySlot(NOW + 1800, NOW + 1800 + hour, 800.0),  # an hour at most
+        EnergySlot(NOW + 2 * hour, NOW + 3 * hour, 900.0),
+        EnergySlot(NOW + 3 * hour, NOW + 4 * hour, 0.0),
+    ]
+    assert forecast_slots(None) == []
+    assert forecast_slots({"wh_hours": None}) == []
+    assert forecast_slots({"watts": {}}) == []

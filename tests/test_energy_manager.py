@@ -247,13 +247,13 @@ async def test_unavailable_grid_falls_back_and_raises_a_repair(
         await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is None, what="cleared")
 
 
-DEPARTURE = "time.acme_wallbox_1_cp1_departure_time"
-TARGET_ENERGY = "number.acme_wallbox_1_cp1_target_energy"
-MAX_CURRENT = "number.acme_wallbox_1_cp1_maximum_charging_current"
-MIN_CURRENT = "number.acme_wallbox_1_cp1_minimum_charging_current"
-SOLAR_ENERGY = "sensor.acme_wallbox_1_cp1_session_energy_from_solar"
-GRID_ENERGY = "sensor.acme_wallbox_1_cp1_session_energy_from_grid"
-BATTERY_ENERGY = "sensor.acme_wallbox_1_cp1_session_energy_from_battery"
+DEPARTURE = "time.acme_wallbox_1_departure_time"
+TARGET_ENERGY = "number.acme_wallbox_1_target_energy"
+MAX_CURRENT = "number.acme_wallbox_1_maximum_charging_current"
+MIN_CURRENT = "number.acme_wallbox_1_minimum_charging_current"
+SOLAR_ENERGY = "sensor.acme_wallbox_1_session_energy_from_solar"
+GRID_ENERGY = "sensor.acme_wallbox_1_session_energy_from_grid"
+BATTERY_ENERGY = "sensor.acme_wallbox_1_session_energy_from_battery"
 
 
 async def call(hass: HomeAssistant, domain: str, service: str, data: dict[str, Any]) -> None:
@@ -456,20 +456,24 @@ async def test_battery_discharge_limit_keeps_the_battery_from_the_car(
         await plug_in_and_charge(sim)
         await call(hass, "select", "select_option", {"entity_id": MODE, "option": "fast"})
         await wait_for(lambda: sim.live_limit() == 32.0, what="fast")
-        # The car takes 22 kW, the house 2.45 kW which the battery covers: only that is allowed.
+        # The car takes 22 kW, the house 2.45 kW which the battery covers: only that is allowed
+        # (in 100 W steps rounded down: a step more would go into the car).
         await sim.meter_values(power_w=22080, current_a=(32.0, 32.0, 32.0))
         await set_site(hass, grid=22080, pv=0)
         await call(
             hass, "input_number", "set_value", {"entity_id": "input_number.battery", "value": 2450}
         )
-        await wait_for(lambda: state_of(hass, limit).state == "2500.0", what="discharge capped")
+        # Waits are generous: on a loaded machine the 1 s debounce and the write pacing add up.
+        await wait_for(
+            lambda: state_of(hass, limit).state == "2400.0", 15.0, what="discharge capped"
+        )
 
         # The car leaves: the battery may cover everything again (once the write interval
         # has passed; the charger meter reports every second meanwhile).
         await sim.stop_transaction()
         await sim.status("Available")
         await set_site(hass, grid=0, pv=0)
-        for _ in range(20):
+        for _ in range(30):
             await sim.meter_values(power_w=0, current_a=(0.0, 0.0, 0.0))
             await asyncio.sleep(1.0)
             if state_of(hass, limit).state == "5000.0":
@@ -478,14 +482,16 @@ async def test_battery_discharge_limit_keeps_the_battery_from_the_car(
 
         # Capped again, then the energy manager is switched off: the cap is lifted at once.
         await plug_in_and_charge(sim)
-        await wait_for(lambda: sim.live_limit() == 32.0, what="fast again")
+        await wait_for(lambda: sim.live_limit() == 32.0, 15.0, what="fast again")
         await sim.meter_values(power_w=22080, current_a=(32.0, 32.0, 32.0))
         await set_site(hass, grid=22080, pv=0)
-        await wait_for(lambda: state_of(hass, limit).state == "2500.0", what="capped again")
+        await wait_for(lambda: state_of(hass, limit).state == "2400.0", 15.0, what="capped again")
         hass.config_entries.async_update_entry(
             server_entry, options=server_entry.options | {CONF_EMS_ENABLED: False}
         )
-        await wait_for(lambda: state_of(hass, limit).state == "5000.0", what="lifted when off")
+        await wait_for(
+            lambda: state_of(hass, limit).state == "5000.0", 15.0, what="lifted when off"
+        )
 
 
 def test_charger_view_round_trip() -> None:

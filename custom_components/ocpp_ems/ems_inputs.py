@@ -2,8 +2,9 @@
 
 Pure functions: server entry options -> :class:`SiteSettings`, HA states -> :class:`Reading`,
 the charger model -> :class:`ChargerInputs` (the power mix that splits a session's energy by source
-is the core's, ``core/ems/energy_split.py``, named here too). The runtime (``energy_manager.py``)
-wires them to events.
+is the core's, ``core/ems/energy_split.py``, named here too), HA's energy platform solar forecast
+-> hourly :class:`EnergySlot` (:func:`async_solar_forecast`, the one reader that awaits). The
+runtime (``energy_manager.py``) wires them to events.
 """
 
 from __future__ import annotations
@@ -13,20 +14,24 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from homeassistant.components.energy.data import async_get_manager
+from homeassistant.components.energy.websocket_api import async_get_energy_platforms
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, UnitOfPower
-from homeassistant.core import State
+from homeassistant.core import HomeAssistant, State
 from homeassistant.util import dt as dt_util
 from homeassistant.util.unit_conversion import PowerConverter
 
+from .const import LOGGER
 from .core.ems import (
     ChargerInputs,
+    EnergySlot,
     PhaseReading,
     PriceSlot,
     Reading,
     SiteSettings,
 )
 from .core.ems import options as ems_options
-from .core.model import Charger
+from .core.model import Charger, ConnectorStatus
 
 # Keys price integrations use in their forecast lists (Nord Pool, ENTSO-E, Tibber, EPEX Spot,
 # Octopus...).
@@ -220,4 +225,51 @@ def charger_inputs(charger: Charger) -> ChargerInputs:
         phases_in_use=phases or None,
         vehicle_soc=soc,
         session_energy_wh=sum(session) if session else None,
+        # The car says it takes nothing (full, or its own limit): the manager counts it at 0.
+        ev_suspended=not charging
+        and any(c.status is ConnectorStatus.SUSPENDED_EV for c in outlets),
     )
+
+
+async def energy_dashboard_forecasts(hass: HomeAssistant) -> list[str]:
+    """The solar forecast config entries of the Energy dashboard's solar sources."""
+    prefs = (await async_get_manager(hass)).data
+    entries: list[str] = []
+    for source in prefs["energy_sources"] if prefs else []:
+        if source["type"] == "solar":
+            entries += source.get("config_entry_solar_forecast") or []
+    return list(dict.fromkeys(entries))  # each once, in order
+
+
+async def async_solar_forecast(hass: HomeAssistant, entry_id: str | None) -> tuple[EnergySlot, ...]:
+    """The PV forecast departure plans count on: the picked config entry's (``entry_id``), else
+    the Energy dashboard's (several solar sources: their sum), read through HA's energy platform
+    (``async_get_solar_forecast`` of Forecast.Solar, Solcast...). Empty when there is none."""
+    entry_ids = [entry_id] if entry_id else await energy_dashboard_forecasts(hass)
+    if not entry_ids:
+        return ()
+    platforms = await async_get_energy_platforms(hass)
+    slots: list[EnergySlot] = []
+    for forecast_entry in entry_ids:
+        entry = hass.config_entries.async_get_entry(forecast_entry)
+        if entry is None or (get_forecast := platforms.get(entry.domain)) is None:
+            LOGGER.debug("Solar forecast %s: no such entry with a forecast", forecast_entry)
+            continue
+        slots += forecast_slots(await get_forecast(hass, forecast_entry))
+    return tuple(sorted(slots, key=lambda slot: slot.start))
+
+
+def forecast_slots(forecast: Mapping[str, Any] | None) -> list[EnergySlot]:
+    """``{"wh_hours": {iso time: Wh}}`` (the energy platform's shape) as slots: each value is the
+    energy of the period starting then, up to the next one (at most an hour)."""
+    hours = forecast.get("wh_hours") if isinstance(forecast, Mapping) else None
+    points = sorted(
+        (start, wh)
+        for key, value in (hours.items() if isinstance(hours, Mapping) else ())
+        if (start := _timestamp(key)) is not None and (wh := to_float(value)) is not None
+    )
+    slots = []
+    for index, (start, wh) in enumerate(points):
+        following = points[index + 1][0] if index + 1 < len(points) else start + 3600.0
+        slots.append(EnergySlot(start, min(following, start + 3600.0), max(wh, 0.0)))
+    return slots

@@ -5,7 +5,8 @@ controller's settings built from them, pauses, the energy split, the battery dis
 wake-ups, what a failed write means) are the core's :class:`~.core.ems.driver.EmsDriver`. This
 module
 
-* reads the picked sensors and the chargers' models into :class:`SiteInputs` (``ems_inputs``);
+* reads the picked sensors and the chargers' models into :class:`SiteInputs` (``ems_inputs``),
+  and the solar forecast of HA's energy platform every ``FORECAST_REFRESH`` (plans use it);
 * keeps the driver's per-charger settings in a ``Store`` (loaded before the first decision, saved
   through a :class:`SaveScheduler`), so a restart neither forgets them nor briefly charges in a
   default mode;
@@ -22,7 +23,7 @@ Entities read ``charger_view`` / ``decision`` and follow ``signal``.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, UnitOfPower
@@ -41,6 +42,7 @@ from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.helpers.event import (
     async_track_point_in_utc_time,
     async_track_state_change_event,
+    async_track_time_interval,
 )
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
@@ -61,6 +63,7 @@ from .core.ems import (
     ChargerInputs,
     ChargerSettings,
     Decision,
+    EnergySlot,
     Mode,
     Reading,
     SiteInputs,
@@ -81,11 +84,13 @@ from .core.ems.options import (
     PV_AVAILABLE_POWER,
     PV_POWER,
     SENSOR_INPUTS,
+    SOLAR_FORECAST,
     EntityRef,
     driver_options,
 )
 from .core.model import ControlledBy
 from .ems_inputs import (
+    async_solar_forecast,
     charger_inputs,
     price_slots,
     read_phases,
@@ -109,6 +114,8 @@ __all__ = [
 
 # Saving the EMS settings and the session split: on disk at most this long after a change (s).
 SAVE_DELAY_S = 10.0
+# Solar forecasts change hourly at most (Forecast.Solar, Solcast): read again this often.
+FORECAST_REFRESH = timedelta(minutes=15)
 
 
 def signal(server_entry_id: str) -> str:
@@ -154,6 +161,8 @@ class EnergyManagerRuntime:
         self._unsub_states: CALLBACK_TYPE | None = None
         self._unsub_wakeup: CALLBACK_TYPE | None = None
         self._unsub_stop: CALLBACK_TYPE | None = None
+        self._unsub_forecast: CALLBACK_TYPE | None = None
+        self._forecast: tuple[EnergySlot, ...] = ()
         self._stale: frozenset[str] = frozenset()
         self._inputs_seen: SiteInputs | None = None  # what the latest decision was made from
         self._stopped = False
@@ -167,15 +176,24 @@ class EnergyManagerRuntime:
             EVENT_HOMEASSISTANT_STOP, self._async_on_hass_stop
         )
         self._follow_sensors()
+        await self._async_refresh_forecast()
+        self._unsub_forecast = async_track_time_interval(
+            self.hass, self._on_forecast_timer, FORECAST_REFRESH
+        )
 
     async def async_stop(self) -> None:
         """Unload: no timer, listener or repair issue outlives the entry; settings are saved."""
         self._stopped = True
         self._debouncer.async_cancel()
-        for unsub in (self._unsub_states, self._unsub_wakeup, self._unsub_stop):
+        for unsub in (
+            self._unsub_states,
+            self._unsub_wakeup,
+            self._unsub_stop,
+            self._unsub_forecast,
+        ):
             if unsub is not None:
                 unsub()
-        self._unsub_states = self._unsub_wakeup = self._unsub_stop = None
+        self._unsub_states = self._unsub_wakeup = self._unsub_stop = self._unsub_forecast = None
         ir.async_delete_issue(self.hass, DOMAIN, stale_issue_id(self.entry.entry_id))
         # Without the energy manager nothing keeps the battery from the car: give it back.
         if (limit := self._discharge_entity()) is not None and (
@@ -200,6 +218,7 @@ class EnergyManagerRuntime:
             site_settings(self.entry.options), driver_options(self.entry.options)
         )
         self._follow_sensors()
+        self._on_forecast_timer()  # another forecast may be picked
         if not enabled:
             self._driver.clear_decision()
             self._inputs_seen = None
@@ -314,7 +333,27 @@ class EnergyManagerRuntime:
         self._driver.boost(charger_id, None if until is None else until.timestamp())
         self.async_schedule_update(immediately=True)
 
+    @property
+    def solar_forecast(self) -> tuple[EnergySlot, ...]:
+        """The PV forecast plans count on now (hourly Wh; empty: none)."""
+        return self._forecast
+
     # --- events ----------------------------------------------------------------------------------
+    @callback
+    def _on_forecast_timer(self, _now: datetime | None = None) -> None:
+        self.entry.async_create_background_task(
+            self.hass, self._async_refresh_forecast(), f"{DOMAIN} ems solar forecast"
+        )
+
+    async def _async_refresh_forecast(self) -> None:
+        if not self.enabled or self._stopped:
+            return
+        forecast = await async_solar_forecast(self.hass, SOLAR_FORECAST.read(self.entry.options))
+        if forecast != self._forecast:
+            self._forecast = forecast
+            # Rare (a new forecast every 15 min at most): plans follow it at once.
+            self.async_schedule_update(immediately=True)
+
     @callback
     def _follow_sensors(self) -> None:
         if self._unsub_states is not None:
@@ -406,6 +445,7 @@ class EnergyManagerRuntime:
                 if PRICE.read(options)
                 else ()
             ),
+            solar_forecast=self._forecast,
             chargers={
                 charger_id: self._charger_inputs(entry, now)
                 for charger_id, entry in self._chargers.items()

@@ -131,3 +131,81 @@ def test_stale_battery_reading_stops_solar_charging() -> None:
     assert "battery_power" in d.stale_inputs
     assert d.surplus_w is None
     assert d.chargers["a"].reason is Reason.STALE_INPUT
+
+
+class _ChargingBattery:
+    """A battery that zeroes the grid: it charges with whatever PV is left after the house and
+    the car, up to ``max_w``; the car draws what was last written (1p/3p)."""
+
+    def __init__(self, m: EnergyManager, *, max_w: float = 5000.0, house: float = 500.0) -> None:
+        self.m, self.max_w, self.house = m, max_w, house
+        self.command = ChargerCommand.pause(3)
+        self.charge_w = 0.0
+
+    def step(self, t: float, pv: float) -> None:
+        cmd = self.command
+        ev = 0.0 if cmd.paused else cmd.current_a * cmd.phases * 230.0
+        left = pv - self.house - ev
+        self.charge_w = min(self.max_w, max(0.0, left))
+        grid = -(left - self.charge_w) if left > 0 else -left
+        inputs = site(t, grid, {"a": car(t, power=ev)}, battery=-self.charge_w, battery_soc=40)
+        write = self.m.update(inputs, t).chargers["a"].write
+        if write is not None:
+            self.command = write
+
+
+def test_battery_first_is_owed_up_to_what_it_takes_not_what_it_charges_now() -> None:
+    m = EnergyManager(
+        SiteSettings(battery=BatterySettings(priority_soc=60), solar=NO_MARGIN),
+        {"a": ChargerSettings(mode=Mode.SOLAR, can_switch_phases=True)},
+    )
+    loop = _ChargingBattery(m)
+    for t in range(300):
+        loop.step(t, 8000.0)
+    # 7.5 kW left over: the battery takes its 5 kW (the export shows it takes no more), the car
+    # the rest.
+    assert loop.charge_w >= 4950.0  # within the write deadband
+    assert not loop.command.paused
+    assert loop.command.current_a * loop.command.phases * 230.0 <= 2550.0
+    # A cloud: 5.5 kW left. The battery zeroes the grid whatever the car takes, so the grid shows
+    # no deficit; the battery charging less than it took is the car taking its share.
+    charged = []
+    for t in range(300, 700):
+        loop.step(t, 6000.0)
+        charged.append(loop.charge_w)
+    assert loop.command.paused or loop.command.current_a * loop.command.phases * 230.0 <= 500.0
+    assert min(charged[-100:]) >= 4900.0
+
+
+def test_a_configured_battery_maximum_counts_before_any_export() -> None:
+    m = EnergyManager(
+        SiteSettings(
+            battery=BatterySettings(priority_soc=60, max_charge_w=5000.0), solar=NO_MARGIN
+        ),
+        {"a": ChargerSettings(mode=Mode.SOLAR)},
+    )
+    # The battery charges 3 kW beside 4.5 kW of export (a just-started car or a cloud's end the
+    # battery has not followed yet): 2 kW of the export are still the battery's.
+    d = m.update(site(0, -50.0, {"a": car(0)}, battery=-3000, battery_soc=40), 0)
+    assert d.surplus_w == -1850.0  # 2 kW less the meter-noise band (100 W)
+    # A short export is a transient; one that lasts shows the battery takes no more than 3 kW now
+    # (nearly full, it tapers): all of the export is surplus.
+    d = m.update(site(5, -6500.0, {"a": car(5)}, battery=-3000, battery_soc=40), 5)
+    assert d.surplus_w == 4600.0
+    d = m.update(site(40, -6500.0, {"a": car(40)}, battery=-3000, battery_soc=40), 40)
+    assert d.surplus_w == 6500.0
+    assert d.chargers["a"].target == ChargerCommand(9.4, 3)
+
+
+def test_a_zero_export_site_learns_no_battery_claim_it_could_never_unlearn() -> None:
+    m = EnergyManager(
+        SiteSettings(
+            battery=BatterySettings(priority_soc=60),
+            solar=SolarSettings(regulation_margin_w=0.0, zero_export=True),
+        ),
+        {"a": ChargerSettings(mode=Mode.SOLAR)},
+    )
+    m.update(site(0, 0.0, {"a": car(0)}, battery=-5000, battery_soc=40), 0)
+    # Nearly full it takes 1 kW: the inverter curtails the rest, the grid never shows it.
+    d = m.update(site(10, 0.0, {"a": car(10)}, battery=-1000, battery_soc=40), 10)
+    assert d.surplus_w == 0.0  # not -4 kW: no stale claim of the battery

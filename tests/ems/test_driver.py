@@ -680,19 +680,22 @@ def decide(limit_w: float | None, current: DischargeEntity, **kwargs: Any) -> fl
     )
 
 
-def test_discharge_limit_rounded_up_in_100_w_steps_and_bounded() -> None:
-    assert decide(2450.0, entity(5000.0)) == 2500.0
-    assert decide(2401.0, entity(5000.0)) == 2500.0
-    assert decide(2400.0000001, entity(5000.0)) == 2400.0  # float noise is no step
+def test_discharge_limit_rounded_down_in_100_w_steps_and_bounded() -> None:
+    # Down: rounded up, the battery could give the car up to 99 W (the house's deficit is 2450).
+    assert decide(2450.0, entity(5000.0)) == 2400.0
+    assert decide(2499.0, entity(5000.0)) == 2400.0
+    assert decide(2499.9999999, entity(5000.0)) == 2500.0  # float noise is no step
     assert decide(0.0, entity(5000.0)) == 0.0
     assert decide(9000.0, entity(0.0)) == 5000.0  # the entity's maximum
     assert decide(9000.0, entity(0.0, high=None)) == 9000.0
     assert decide(50.0, entity(5000.0, low=500.0)) == 500.0  # the entity's minimum
     # An entity in kW.
-    assert decide(2450.0, entity(5.0, high=5.0, per_w=0.001)) == pytest.approx(2.5)
-    # Within half a step of what it shows: left alone.
-    assert decide(2450.0, entity(2500.0)) is None
-    assert decide(2450.0, entity(2.46, high=5.0, per_w=0.001)) is None
+    assert decide(2450.0, entity(5.0, high=5.0, per_w=0.001)) == pytest.approx(2.4)
+    # What it shows already, or a raise of less than half a step: left alone.
+    assert decide(2450.0, entity(2400.0)) is None
+    assert decide(2499.0, entity(2.36, high=5.0, per_w=0.001)) is None
+    # Any drop is written: 2440 W would let the battery give the car 40 W.
+    assert decide(2450.0, entity(2440.0)) == 2400.0
 
 
 def test_discharge_limit_raised_rate_limited_lowered_at_once() -> None:

@@ -11,12 +11,14 @@ import pytest
 from custom_components.ocpp_ems.core.ems import (
     BatterySettings,
     ChargerSettings,
+    PlanSettings,
     SiteSettings,
     SolarSettings,
     StaleFallback,
 )
 from custom_components.ocpp_ems.core.ems import options as table
 from custom_components.ocpp_ems.core.ems.options import (
+    ConfigEntryRef,
     EntityRef,
     Kind,
     Number,
@@ -37,16 +39,21 @@ DOCUMENTED_DEFAULTS: dict[str, Any] = {
     "grid_current_l3_entity": None,
     "price_entity": None,
     "price_forecast_attribute": None,
+    "session_price": None,
     "fuse_a": None,
     "site_phases": 3,
     "voltage_v": 230.0,
     "pv_power_entity": None,
     "pv_available_power_entity": None,
     "zero_export": False,
+    "solar_forecast_entry": None,
+    "forecast_confidence": 70,
+    "house_load_w": 500.0,
     "battery_power_entity": None,
     "battery_soc_entity": None,
     "battery_discharge_limit_entity": None,
     "battery_priority_soc": 100.0,
+    "battery_max_charge_w": None,
     "battery_assist": False,
     "battery_floor_soc": 50.0,
     "battery_assist_power_w": 2000.0,
@@ -87,10 +94,13 @@ def test_site_settings_of_options() -> None:
             "voltage_v": 240,
             "zero_export": True,
             "battery_priority_soc": 80,
+            "battery_max_charge_w": 4500,
             "battery_assist": True,
             "battery_floor_soc": 30,
             "battery_assist_power_w": 1200,
             "stale_after_s": 30,
+            "forecast_confidence": 85,
+            "house_load_w": 750,
         }
     )
     assert site.fuse_a == 25.0
@@ -103,8 +113,10 @@ def test_site_settings_of_options() -> None:
         allow_discharge_to_car=True,
         floor_soc=30.0,
         max_discharge_to_car_w=1200.0,
+        max_charge_w=4500.0,
     )
     assert (site.grid_max_age_s, site.pv_max_age_s, site.battery_max_age_s) == (30.0, 30.0, 30.0)
+    assert site.plan == PlanSettings(forecast_confidence=0.85, house_load_w=750.0)
     # The assist power counts only while assisted charging is allowed.
     assert table.site_settings({"battery_assist_power_w": 1200}).battery.max_discharge_to_car_w == 0
 
@@ -194,6 +206,10 @@ def test_text_entities_and_toggles() -> None:
     assert table.EMS_ENABLED.read({"ems_enabled": True}) is True
     assert table.EMS_ENABLED.read({"ems_enabled": False}) is False
     assert table.EMS_ENABLED.read({}) is False
+    # The solar forecast: a config entry id; unset, the Energy dashboard's.
+    assert table.SOLAR_FORECAST.read({"solar_forecast_entry": "01JABC"}) == "01JABC"
+    assert table.SOLAR_FORECAST.read({"solar_forecast_entry": ""}) is None
+    assert table.SOLAR_FORECAST.kind is Kind.CONFIG_ENTRY
 
 
 def test_form_values_round_trip() -> None:
@@ -233,5 +249,5 @@ def test_sections_and_fields() -> None:
     assert "battery_discharge_limit_entity" not in classes  # written, not followed
     assert table.BATTERY_DISCHARGE_LIMIT.domains == ("number", "input_number")
     # Every row is one of the known kinds of field.
-    known = (Toggle, EntityRef, Text, Number, OptionalNumber, Select)
+    known = (Toggle, EntityRef, ConfigEntryRef, Text, Number, OptionalNumber, Select)
     assert all(isinstance(option, known) for option in table.OPTIONS)

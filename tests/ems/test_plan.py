@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import pytest
+
 from custom_components.ocpp_ems.core.ems import (
     ChargerCommand,
     ChargerSettings,
     EnergyManager,
+    EnergySlot,
     Mode,
+    PlanSettings,
     PlanTarget,
     PriceSlot,
     Reason,
     SiteInputs,
     SiteSettings,
 )
-from custom_components.ocpp_ems.core.ems.plan import plan_status
+from custom_components.ocpp_ems.core.ems.plan import PlanStatus, expected_surplus, plan_status
+from custom_components.ocpp_ems.core.ems.types import PlanOutlook
 
 from .util import car, site
 
@@ -110,7 +115,8 @@ def test_soc_target_and_target_reached() -> None:
 
 def test_plan_without_target_data_and_after_departure_is_solar() -> None:
     m = planned(PlanTarget(departure=10 * H, soc=80))  # no SoC sensor, no capacity
-    assert m.update(site(0, 500, {"a": car(0)}), 0).chargers["a"].reason is Reason.PLAN_WAITING
+    d = m.update(site(0, 500, {"a": car(0)}), 0)
+    assert d.chargers["a"].reason is Reason.PLAN_SOC_UNAVAILABLE
     m = planned(PlanTarget(departure=10 * H, energy_wh=1000))
     d = m.update(site(11 * H, 500, {"a": car(11 * H, energy=0)}), 11 * H)
     assert d.chargers["a"].target.paused
@@ -190,10 +196,10 @@ def test_soc_plan_goes_on_while_the_soc_sensor_is_unavailable() -> None:
     done = 9.9 * H
     d = m.update(site(done, 500, {"a": car(done, soc=None, energy=20000)}), done)
     assert d.chargers["a"].reason is Reason.TARGET_REACHED
-    # A new car (plugged in again) does not inherit the estimate.
+    # A new car (plugged in again) does not inherit the estimate: its SoC is unknown.
     m.update(site(done + 1, 500, {"a": car(done + 1, plugged=False)}), done + 1)
     d = m.update(site(done + 2, 500, {"a": car(done + 2, soc=None, energy=0)}), done + 2)
-    assert d.chargers["a"].reason is Reason.PLAN_WAITING
+    assert d.chargers["a"].reason is Reason.PLAN_SOC_UNAVAILABLE
 
 
 def test_a_planned_slot_fills_the_fuse_first_others_keep_their_minimum() -> None:
@@ -206,3 +212,127 @@ def test_a_planned_slot_fills_the_fuse_first_others_keep_their_minimum() -> None
     assert d.chargers["plan"].reason is Reason.PLANNED_SLOT
     assert d.chargers["fast"].target == ChargerCommand(8.0, 3)
     assert d.chargers["fast"].reason is Reason.FUSE_LIMIT
+
+
+# --- a solar forecast ------------------------------------------------------------------------
+NIGHT = tuple(PriceSlot(h * H, (h + 1) * H, 0.18 if h < 6 else 0.32) for h in range(24))
+# A sunny day: 8 kWh an hour from 10:00 to 15:00 (departure at 16:00).
+SUNNY = tuple(EnergySlot(h * H, (h + 1) * H, 8000.0) for h in range(10, 15))
+
+
+def forecast_plan(remaining_wh: float, now: float, solar: tuple[EnergySlot, ...]) -> PlanStatus:
+    return plan_status(
+        now=now,
+        departure=16 * H,
+        remaining_wh=remaining_wh,
+        max_power_w=P3,
+        efficiency=1.0,
+        prices=NIGHT,
+        solar=expected_surplus(solar, PlanSettings(), min_power_w=6 * 230 * 3),
+    )
+
+
+def test_expected_surplus_is_above_the_house_load_discounted_and_usable() -> None:
+    settings = PlanSettings(forecast_confidence=0.5, house_load_w=1000.0)
+    forecast = (
+        EnergySlot(0, H, 9000.0),  # 8 kWh above the house, half of it counted
+        EnergySlot(H, 2 * H, 800.0),  # below the house load
+        EnergySlot(2 * H, 3 * H, 4000.0),  # 3 kWh surplus: below a 4.1 kW car's minimum
+        EnergySlot(3 * H, 3 * H, 5000.0),  # empty period
+    )
+    assert expected_surplus(forecast, settings, min_power_w=4140.0) == (EnergySlot(0, H, 4000.0),)
+    # A car that starts at 1.4 kW (1p) can use the 3 kWh hour.
+    assert len(expected_surplus(forecast, settings, min_power_w=1380.0)) == 2
+    # Confidence beyond 0..1 is clamped.
+    assert expected_surplus(forecast[:1], PlanSettings(forecast_confidence=2.0)) == (
+        EnergySlot(0, H, 8500.0),
+    )
+
+
+def test_forecast_sun_takes_the_place_of_cheap_night_slots() -> None:
+    # 30 kWh by 16:00. Without a forecast: all of it in the cheap night (05:00 is in the slots).
+    grid_only = forecast_plan(30000, 5 * H, ())
+    assert grid_only.charge_now
+    assert grid_only.outlook == PlanOutlook(0.0, 30000.0)
+    # 5 h of 7.5 kWh surplus * 70 %: 26.25 kWh from the sun, the rest from the night.
+    sunny = forecast_plan(30000, 3 * H, SUNNY)
+    assert sunny.outlook is not None
+    assert sunny.outlook.solar_wh == pytest.approx(26250.0)
+    assert sunny.outlook.grid_wh == pytest.approx(3750.0)
+    assert not sunny.charge_now
+    # 3.75 kWh at 11 kW (+10 %): the two latest night quarters.
+    assert sunny.starts_at == pytest.approx(5.5 * H)
+    assert forecast_plan(30000, 5.8 * H, SUNNY).charge_now
+    # Plenty of sun: no grid slot at all.
+    assert forecast_plan(10000, 3 * H, SUNNY).starts_at is None
+
+
+def test_a_short_forecast_is_caught_up_with_grid_before_departure() -> None:
+    # The morning was cloudy: at 13:00 still 25 kWh to go, 2 sunny hours left (10.5 kWh):
+    # the rest comes from the day's slots, the latest first, so the sun can still make up.
+    late = forecast_plan(25000, 13 * H, SUNNY)
+    assert late.outlook is not None
+    assert late.outlook.solar_wh == pytest.approx(10500.0)
+    assert late.outlook.grid_wh == pytest.approx(14500.0)
+    assert not late.charge_now
+    assert late.starts_at is not None
+    assert 13 * H < late.starts_at < 16 * H
+    # Nothing left but full power: now.
+    assert forecast_plan(25000, 14 * H, SUNNY).charge_now
+
+
+def test_controller_plans_with_the_site_forecast_and_reports_the_outlook() -> None:
+    m = planned(PlanTarget(departure=16 * H, energy_wh=30000))
+    inputs = SiteInputs(
+        grid_w=site(5.8 * H, 300).grid_w,
+        prices=NIGHT,
+        solar_forecast=SUNNY,
+        chargers={"a": car(5.8 * H, energy=0)},
+    )
+    d = m.update(inputs, 5.8 * H).chargers["a"]
+    assert d.reason is Reason.PLANNED_SLOT
+    assert d.plan == PlanOutlook(pytest.approx(26250.0), pytest.approx(3750.0))  # type: ignore[arg-type]
+    # Earlier in the night the sun leaves the grid nothing to do yet: wait, and say until when.
+    inputs = SiteInputs(
+        grid_w=site(H, 300).grid_w,
+        prices=NIGHT,
+        solar_forecast=SUNNY,
+        chargers={"a": car(H, energy=0)},
+    )
+    d = m.update(inputs, H).chargers["a"]
+    assert d.reason is Reason.PLAN_WAITING
+    assert d.until == pytest.approx(5.5 * H)
+
+
+def test_soc_plan_without_a_soc_uses_the_energy_target_and_says_so() -> None:
+    m = planned(PlanTarget(departure=10 * H, soc=80, energy_wh=20000), vehicle_capacity_wh=60000)
+    # No SoC ever seen: the energy target (20 kWh by 10:00: charging from about 8:00).
+    d = m.update(site(0, 500, {"a": car(0, energy=0)}), 0).chargers["a"]
+    assert d.reason is Reason.PLAN_SOC_UNAVAILABLE
+    assert d.until is not None
+    assert 7 * H < d.until < 9 * H
+    assert d.target.paused
+    d = m.update(site(9 * H, 500, {"a": car(9 * H, energy=0)}), 9 * H).chargers["a"]
+    assert d.reason is Reason.PLANNED_SLOT
+    # The SoC comes: the SoC target counts (80 % reached).
+    t = 9 * H + 60
+    d = m.update(site(t, 500, {"a": car(t, soc=80, energy=5000)}), t).chargers["a"]
+    assert d.reason is Reason.TARGET_REACHED
+
+
+def test_slots_the_sun_fills_leave_no_grid_room() -> None:
+    # 10:00-11:00 is the cheapest hour but the sun alone fills the car then: the grid energy goes
+    # to the next cheapest (the night), not to the sunny hour.
+    prices = tuple(PriceSlot(h * H, (h + 1) * H, 0.05 if h == 10 else 0.18) for h in range(16))
+    status = plan_status(
+        now=0,
+        departure=16 * H,
+        remaining_wh=30000,
+        max_power_w=P3,
+        efficiency=1.0,
+        prices=prices,
+        solar=(EnergySlot(10 * H, 11 * H, 50000.0),),
+    )
+    assert status.outlook == PlanOutlook(P3, 30000 - P3)
+    assert status.starts_at is not None
+    assert not 10 * H <= status.starts_at < 11 * H

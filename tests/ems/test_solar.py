@@ -6,6 +6,7 @@ import pytest
 
 from custom_components.ocpp_ems.core.ems import (
     ChargerCommand,
+    ChargerInputs,
     ChargerSettings,
     EnergyManager,
     Mode,
@@ -150,15 +151,16 @@ def test_noise_around_the_limit_is_never_written() -> None:
 def test_small_drop_waits_for_its_import_energy() -> None:
     m = manager(min_write_interval_s=10)
     m.update(site(0, -6000), 0)
-    d = m.update(site(5, 0.1 * 3 * V, {"a": car(5, power=8.6 * 3 * V)}), 5)
+    # The car follows the 8.7 A written; the grid shows 0.1 A of import: 8.6 A would do.
+    d = m.update(site(5, 0.1 * 3 * V, {"a": car(5, power=8.7 * 3 * V)}), 5)
     assert d.chargers["a"].target == ChargerCommand(8.6, 3)
     assert d.chargers["a"].write is None
     # 0.1 A too much on 3 phases = 69 W of import: 1 Wh after 52 s.
     assert d.next_update_at == pytest.approx(5 + 3600 / 69, abs=0.1)
-    d = m.update(site(30, 0.1 * 3 * V, {"a": car(30, power=8.6 * 3 * V)}), 30)
+    d = m.update(site(30, 0.1 * 3 * V, {"a": car(30, power=8.7 * 3 * V)}), 30)
     assert d.chargers["a"].write is None
-    d = m.update(site(58, 0.1 * 3 * V, {"a": car(58, power=8.6 * 3 * V)}), 58)
-    assert d.chargers["a"].write == ChargerCommand(8.5, 3)
+    d = m.update(site(58, 0.1 * 3 * V, {"a": car(58, power=8.7 * 3 * V)}), 58)
+    assert d.chargers["a"].write == ChargerCommand(8.6, 3)
 
 
 def test_big_drop_is_written_at_once_small_changes_at_the_latest_after_the_age_cap() -> None:
@@ -264,12 +266,10 @@ def test_single_phase_car_on_three_phase_charger() -> None:
     m = manager()
     d = m.update(site(0, -1380 - 460, {"a": car(0, power=0.0, phases_in_use=1)}), 0)
     assert d.chargers["a"].write == ChargerCommand(8.0, 3)
-    # Measured currents tell the same when no phase count is given (once the start settled:
-    # right after a start or a switch the meter still shows the phases from before).
+    # Measured currents tell the same when no phase count is given, once the car followed the
+    # start (before, the meter may still show the phases from before a start or a switch).
     d = m.update(site(20, -460, {"a": car(20, power=1840, currents=(8.0, 0.0, 0.0))}), 20)
-    assert d.chargers["a"].target == ChargerCommand(8.7, 3)
-    d = m.update(site(40, -460, {"a": car(40, power=1840, currents=(8.0, 0.0, 0.0))}), 40)
-    assert d.chargers["a"].target == ChargerCommand(10.0, 3)
+    assert d.chargers["a"].write == ChargerCommand(10.0, 3)
 
 
 def test_second_car_waits_while_the_first_can_take_the_surplus() -> None:
@@ -362,3 +362,114 @@ def test_prediction_learns_a_car_that_takes_less_than_offered() -> None:
     # A sample from before the next write: the prediction uses the learned limit, not the offer.
     m.update(site(60, -2530, {"a": car(55, power=3450, currents=(5.0, 5.0, 5.0))}), 60)
     assert m._memory["a"].car_limit_a == 5.5
+
+
+class _FullCarLoop(Loop):
+    """The toy loop with cars that take at most ``caps`` A (full: 0), whatever they are offered."""
+
+    caps: dict[str, float] = {}  # replaced per test, never mutated
+
+    def draw(self, cid: str) -> float:
+        cap = self.caps.get(cid)
+        drawn = super().draw(cid)
+        phases = self.phases(cid) or 3
+        return drawn if cap is None else min(drawn, cap * phases * self.voltage)
+
+
+def test_a_full_solar_car_leaves_the_surplus_to_the_waiting_car() -> None:
+    m = EnergyManager(
+        SiteSettings(solar=SolarSettings(regulation_margin_w=0.0)),
+        {"a": ChargerSettings(mode=Mode.SOLAR), "b": ChargerSettings(mode=Mode.SOLAR)},
+    )
+    loop = _FullCarLoop(m, lambda t: 9000.0, house=0.0, chargers=("a", "b"))
+    loop.run(0, 300)
+    assert loop.commands["a"] == ChargerCommand(13.0, 3)  # a takes it all: b waits (staggered)
+    assert loop.commands["b"] == ChargerCommand.pause(3)
+    # a is full: it draws nothing at its limit. It counts at what it takes (nothing), not at its
+    # minimum or maximum, so b starts on the export a leaves.
+    loop.caps = {"a": 0.0}
+    d = loop.run(301, 600)
+    b = loop.commands["b"]
+    assert b is not None
+    assert not b.paused
+    assert b.current_a == 13.0  # all of the surplus
+    # a stays on at its minimum (no import, nothing to stop it for) and ramps if it takes again.
+    assert loop.commands["a"] == ChargerCommand(6.0, 3)
+    assert d.chargers["a"].reason is Reason.SOLAR
+    assert d.chargers["b"].reason is Reason.SOLAR
+    # a takes current again (the car's own limit rose): it gets its full claim back.
+    loop.caps = {}
+    loop.run(601, 1200)
+    a, b = loop.commands["a"], loop.commands["b"]
+    assert a is not None
+    assert b is not None
+    assert a.current_a == pytest.approx(b.current_a, abs=0.2)
+
+
+def test_a_full_min_solar_car_counts_at_what_it_takes() -> None:
+    m = EnergyManager(
+        SiteSettings(solar=SolarSettings(regulation_margin_w=0.0)),
+        {"a": ChargerSettings(mode=Mode.MIN_SOLAR), "b": ChargerSettings(mode=Mode.SOLAR)},
+    )
+    loop = _FullCarLoop(m, lambda t: 7000.0, house=0.0, chargers=("a", "b"))
+    loop.caps = {"a": 0.0}
+    loop.run(0, 400)
+    # a holds its 6 A but takes nothing: the 7 kW are b's.
+    assert loop.commands["a"] == ChargerCommand(6.0, 3)
+    b = loop.commands["b"]
+    assert b is not None
+    assert not b.paused
+    assert b.current_a == 10.1
+
+
+def test_a_car_the_charger_reports_suspended_counts_at_what_it_takes() -> None:
+    m = EnergyManager(
+        SiteSettings(solar=SolarSettings(regulation_margin_w=0.0)),
+        {"a": ChargerSettings(mode=Mode.SOLAR), "b": ChargerSettings(mode=Mode.SOLAR)},
+    )
+    d = m.update(site(0, -6000, {"a": car(0), "b": car(0)}), 0)
+    assert d.chargers["a"].write == ChargerCommand(8.7, 3)
+    # No meter: only the status (SuspendedEV) tells a takes nothing. Right after the start the
+    # car may still be starting; once the response time passed it counts as EV-limited.
+    a = ChargerInputs(plugged=True, power_w=None, ev_suspended=True)
+    d = m.update(site(10, -6000, {"a": a, "b": car(10)}), 10)
+    assert d.chargers["b"].target.paused
+    assert m._memory["a"].car_limit_a is None
+    d = m.update(site(200, -6000, {"a": a, "b": car(200)}), 200)
+    assert m._memory["a"].car_limit_a == 0.5
+    assert not d.chargers["b"].target.paused
+    assert not d.chargers["a"].target.paused  # a stays on, at its minimum
+    # Charging again (no meter shows how much): it counts in full again.
+    a = ChargerInputs(plugged=True, charging=True, power_w=None)
+    m.update(site(210, -6000, {"a": a, "b": car(210)}), 210)
+    assert m._memory["a"].car_limit_a is None
+
+
+def test_a_car_taking_less_than_its_minimum_counts_at_that_plus_headroom() -> None:
+    m = EnergyManager(
+        SiteSettings(solar=SolarSettings(regulation_margin_w=0.0)),
+        {"a": ChargerSettings(mode=Mode.SOLAR), "b": ChargerSettings(mode=Mode.SOLAR)},
+    )
+    loop = _FullCarLoop(m, lambda t: 7000.0, house=0.0, chargers=("a", "b"))
+    loop.caps = {"a": 3.0}  # the car's own limit: 3 A per phase (2070 W) at any offer
+    loop.run(0, 400)
+    # a counts at 3 A + 1 A headroom (2760 W), not at its 6 A minimum (4140 W): the 4.2 kW
+    # left start b.
+    assert loop.commands["a"] == ChargerCommand(6.0, 3)
+    b = loop.commands["b"]
+    assert b is not None
+    assert not b.paused
+
+
+def test_a_full_car_keeps_its_phases_and_stays_on() -> None:
+    m = manager(can_switch_phases=True)
+    loop = _FullCarLoop(m, lambda t: 9000.0, house=0.0)
+    loop.run(0, 300)
+    assert loop.commands["a"] == ChargerCommand(13.0, 3)
+    # Full, on a surplus below the 3p minimum: 1p would not make it take anything, and it
+    # imports nothing, so it neither switches nor stops.
+    loop.caps = {"a": 0.0}
+    loop.pv = lambda t: 2000.0
+    d = loop.run(301, 1200)
+    assert loop.commands["a"] == ChargerCommand(6.0, 3)
+    assert d.chargers["a"].reason is Reason.SOLAR

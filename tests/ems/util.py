@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from custom_components.ocpp_ems.core.ems import (
     ChargerCommand,
     ChargerInputs,
@@ -11,6 +13,7 @@ from custom_components.ocpp_ems.core.ems import (
     Reading,
     SiteInputs,
 )
+from custom_components.ocpp_ems.core.ems.discharge import DischargeEntity, discharge_value
 
 
 def car(
@@ -118,3 +121,109 @@ class Loop:
             t += step
             decision = self.step(t)
         return decision
+
+
+class SlowLoop:
+    """A closed loop with a charger that is slow to follow and meters that report at intervals.
+
+    A write is applied ``apply_s`` after it was decided (a start ``start_s`` later still); the car
+    then draws exactly the limit. The grid meter reads every ``grid_s``, the charger's meter every
+    ``meter_s`` (OCPP meter values: its currents). A home battery, if given a capacity, drives the
+    grid to zero within the second, capped by the controller's discharge limit (rounded down to
+    100 W like the driver writes it), and its meter reads every ``battery_s``. ``battery_to_car_wh``
+    is what the battery gave beyond the house's own deficit: energy the car took from it. The
+    limit reaches the inverter as the driver writes it (``discharge.discharge_value``).
+    """
+
+    def __init__(
+        self,
+        manager: EnergyManager,
+        pv: object,
+        house: object,
+        *,
+        apply_s: float,
+        start_s: float = 0.0,
+        meter_s: float = 10.0,
+        grid_s: float = 2.0,
+        battery_w: float = 0.0,
+        battery_s: float = 5.0,
+        voltage: float = 230.0,
+    ) -> None:
+        self.manager = manager
+        self.pv, self.house = pv, house
+        self.apply_s, self.start_s = apply_s, start_s
+        self.meter_s, self.grid_s, self.battery_s = meter_s, grid_s, battery_s
+        self.battery_max_w = battery_w
+        self.voltage = voltage
+        self.applied = ChargerCommand.pause(3)
+        self.pending: list[tuple[float, ChargerCommand]] = []
+        self.cap_w: float | None = None
+        self.cap_written_at = -math.inf
+        self.battery_now = 0.0
+        self.grid_reading = (0.0, -1e9)
+        self.battery_reading = (0.0, -1e9)
+        self.charger_reading = (0.0, -1e9)
+        self.import_wh = 0.0
+        self.battery_to_car_wh = 0.0
+        self.writes: list[tuple[float, ChargerCommand]] = []
+
+    def amps(self) -> float:
+        return 0.0 if self.applied.paused else self.applied.current_a
+
+    def step(self, t: float) -> Decision:
+        for due, command in list(self.pending):
+            if due <= t:
+                self.applied = command
+                self.pending.remove((due, command))
+        ev = self.amps() * 3 * self.voltage
+        house, pv = self.house(t), self.pv(t)  # type: ignore[operator]
+        deficit = max(0.0, house + ev - pv)
+        if self.battery_max_w:
+            cap = self.battery_max_w if self.cap_w is None else self.cap_w
+            self.battery_now = min(deficit, cap, self.battery_max_w)
+            self.battery_to_car_wh += max(0.0, self.battery_now - max(0.0, house - pv)) / 3600
+        grid = house + ev - pv - self.battery_now
+        self.import_wh += max(0.0, grid) / 3600
+        if t - self.grid_reading[1] >= self.grid_s:
+            self.grid_reading = (grid, t)
+        if t - self.battery_reading[1] >= self.battery_s:
+            self.battery_reading = (self.battery_now, t)
+        if t - self.charger_reading[1] >= self.meter_s:
+            self.charger_reading = (self.amps(), t)
+        amps, at = self.charger_reading
+        charger = ChargerInputs(
+            plugged=True,
+            charging=amps > 0.5,
+            currents_a=PhaseReading((amps, amps, amps), at),
+        )
+        inputs = SiteInputs(
+            grid_w=Reading(*self.grid_reading),
+            pv_w=Reading(pv, t),
+            battery_w=Reading(*self.battery_reading) if self.battery_max_w else None,
+            battery_soc=Reading(90.0, t) if self.battery_max_w else None,
+            chargers={"a": charger},
+        )
+        decision = self.manager.update(inputs, t)
+        if self.battery_max_w:
+            # As the driver gives it to the inverter: 100 W steps, raised at most every 10 s.
+            value = discharge_value(
+                decision.battery_discharge_limit_w,
+                DischargeEntity(value=self.cap_w, low=0.0, high=self.battery_max_w),
+                now=t,
+                written_at=self.cap_written_at,
+                interval_s=10.0,
+            )
+            if value is not None:
+                self.cap_w, self.cap_written_at = value, t
+        write = decision.chargers["a"].write
+        if write is not None:
+            delay = self.apply_s + (self.start_s if self.applied.paused else 0.0)
+            self.pending.append((t + delay, write))
+            self.writes.append((t, write))
+        return decision
+
+    def run(self, t0: float, t1: float) -> None:
+        t = t0
+        while t <= t1:
+            self.step(t)
+            t += 1.0

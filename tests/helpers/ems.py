@@ -32,12 +32,12 @@ from custom_components.ocpp_ems.const import (
     DEFAULT_CHARGER_SETTINGS,
 )
 
-from .charger import wait_for
+from .charger import SimCharger, wait_for
 
 # The energy-manager entities of the onboarded test charger (CP1).
-MODE = "select.acme_wallbox_1_cp1_charge_mode"
-REASON = "sensor.acme_wallbox_1_cp1_energy_manager_reason"
-TARGET = "sensor.acme_wallbox_1_cp1_energy_manager_target_current"
+MODE = "select.acme_wallbox_1_charge_mode"
+REASON = "sensor.acme_wallbox_1_energy_manager_reason"
+TARGET = "sensor.acme_wallbox_1_energy_manager_target_current"
 
 # name -> (unit, device class)
 POWER = ("W", "power")
@@ -133,3 +133,10 @@ async def async_set_charger_options(
     assert result["type"] == "create_entry", result
     await hass.async_block_till_done()
     await wait_for(lambda: entry.state is ConfigEntryState.LOADED, what="charger entry reloaded")
+
+
+async def plug_in_and_charge(sim: SimCharger) -> None:
+    """A car plugged in, its transaction started, the charger charging."""
+    await sim.status("Preparing")
+    await sim.start_transaction()
+    await sim.status("Charging")

@@ -6,13 +6,21 @@ on every input change, send each :attr:`ChargerDecision.write` that is not None 
 and call again at :attr:`Decision.next_update_at`.
 """
 
-from .config import BatterySettings, ChargerSettings, PlanTarget, SiteSettings, SolarSettings
+from .config import (
+    BatterySettings,
+    ChargerSettings,
+    PlanSettings,
+    PlanTarget,
+    SiteSettings,
+    SolarSettings,
+)
 from .controller import EnergyManager
 from .types import (
     ChargerCommand,
     ChargerDecision,
     ChargerInputs,
     Decision,
+    EnergySlot,
     Mode,
     PhaseReading,
     PriceSlot,
@@ -30,8 +38,10 @@ __all__ = [
     "ChargerSettings",
     "Decision",
     "EnergyManager",
+    "EnergySlot",
     "Mode",
     "PhaseReading",
+    "PlanSettings",
     "PlanTarget",
     "PriceSlot",
     "Reading",

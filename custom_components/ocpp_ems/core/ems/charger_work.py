@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .config import ChargerSettings, SiteSettings
+from .response import ChargerResponse
 from .timers import HoldTimer
-from .types import ChargerCommand, ChargerInputs, Reason
+from .types import ChargerCommand, ChargerInputs, PlanOutlook, Reason
 
 EPS = 1e-6
+# ``car_limit_a`` (taken + 0.5 A) up to this: the car takes nothing (under 0.5 A).
+IDLE_LIMIT_A = 1.0
 LINES = ("L1", "L2", "L3")
 
 
@@ -58,6 +61,8 @@ class ChargerMemory:
     error_wh: float = 0.0
     error_w: float = 0.0
     error_at: float | None = None
+    # How fast the charger follows a write, from its meter values (kept across plug-ins).
+    response: ChargerResponse = field(default_factory=ChargerResponse)
 
 
 @dataclass(slots=True)
@@ -72,13 +77,16 @@ class ChargerWork:
     kind: Kind = Kind.PAUSED
     reason: Reason = Reason.OFF
     until: float | None = None  # when the wait the reason names ends (only set by ``say``)
-    draw_w: float = 0.0
+    draw_w: float = 0.0  # what it draws when the grid meter read (measured or predicted)
+    measured_w: float = 0.0  # what its own meter showed last (0: no fresh reading)
+    may_draw_w: float = 0.0  # the most it may draw now (for the battery's cap)
     line_currents: tuple[float, float, float] = (0.0, 0.0, 0.0)
     vehicle_phases: int = 3
     share_w: float = 0.0
     target_a: float = 0.0
     stale: bool = False
     plan_feasible: bool = True
+    plan: PlanOutlook | None = None
     switched: bool = False
     fuse_cap_a: float = math.inf  # what the fuse share granted (rounding must not exceed it)
     drop_now: bool = False  # a small drop the fuse cannot wait for (no headroom to hold it)
@@ -126,6 +134,39 @@ class ChargerWork:
         if after_switch_up and self.switchable and self.vehicle_phases == self.memory.phases:
             phases = 3
         return self.car_max_a() * self.site.voltage_v * phases
+
+    def limited_a(self) -> float | None:
+        """What an EV-limited car is counted at (A), None when it takes what it is offered.
+
+        A car that took clearly less than its limit once the charger's learned response time
+        had passed (taper, its own limit) counts at that plus 1 A headroom (``car_limit_a`` is
+        what it took + 0.5 A): it may still ramp when its own limit rises, and once it takes up
+        to its limit again the prediction clears the cap and it counts in full. A full or
+        suspended car (nothing taken) counts as 0 until its meter shows it taking again. Unlike ``car_max_a`` this is not raised to the minimum: a full car held "on" at
+        its minimum leaves the surplus it does not take to the other cars.
+        """
+        limit = self.memory.car_limit_a
+        if limit is None:
+            return None
+        # A car that takes nothing (full, suspended) counts as nothing: a headroom per phase
+        # would cost a 3p car 690 W for a current it is not taking.
+        return 0.0 if limit <= IDLE_LIMIT_A else min(self.cfg.max_current_a, limit + 0.5)
+
+    def claim_min_w(self, phases: int | None = None) -> float:
+        """The minimum the surplus share counts for this car (``limited_a`` when lower)."""
+        minimum = self.min_power(phases)
+        limited = self.limited_a()
+        if limited is None:
+            return minimum
+        ph = self.vehicle_phases if phases is None else min(phases, self.vehicle_phases)
+        return min(minimum, limited * self.site.voltage_v * ph)
+
+    def claim_max_w(self, *, after_switch_up: bool = False) -> float:
+        """The most the surplus share counts for this car (an EV-limited car: what it takes)."""
+        limited = self.limited_a()
+        if limited is None:
+            return self.max_power(after_switch_up=after_switch_up)
+        return limited * self.site.voltage_v * self.vehicle_phases
 
     def amps(self, power_w: float) -> float:
         """The current (within the charger's bounds) that takes ``power_w``."""

@@ -34,9 +34,15 @@ class SolarSettings:
     drop_error_wh: float = 1.0
     small_raise_after_s: float = 300.0
     # Charger meter samples older than a write + this are from before it (charger + car reaction).
+    # Each charger learns its own from its meter values (``response.py``): these are the values
+    # before its first observations, and a floor until a few exist.
     settle_s: float = 8.0
     # ...and after a start or a 1p/3p switch (charger pause, car handshake, ramp) this long.
     start_settle_s: float = 30.0
+    # Bounds of the learned settle times; a slower response counts as "the car did not follow".
+    settle_min_s: float = 1.0
+    settle_max_s: float = 30.0
+    start_settle_max_s: float = 90.0
     # 1p/3p switching: own thresholds and delays. None = derived from the 3p minimum power.
     phase_up_w: float | None = None  # default: 3p min power + phase_up_margin_w
     phase_up_margin_w: float = 0.0
@@ -69,6 +75,19 @@ class BatterySettings:
     floor_soc: float = 50.0
     max_discharge_to_car_w: float = 0.0  # how much the battery may add for the car (when allowed)
     emit_discharge_limit: bool = True  # output a discharge cap so the battery only feeds the house
+    # Battery first: the battery is owed the surplus up to what it takes at most. None: learned
+    # (``measure.SiteMemory.battery_accept_w``); set, it caps the learned value.
+    max_charge_w: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanSettings:
+    """How departure plans use a solar forecast (without one they plan with the grid only)."""
+
+    # Share of the forecast surplus a plan counts on: forecasts miss by 20-40 % on a day, and
+    # energy the sun does not give has to come from dearer slots later.
+    forecast_confidence: float = 0.7
+    house_load_w: float = 500.0  # typical house load by day: the forecast's surplus is above it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +104,7 @@ class SiteSettings:
     charger_max_age_s: float = 180.0
     solar: SolarSettings = field(default_factory=SolarSettings)
     battery: BatterySettings = field(default_factory=BatterySettings)
+    plan: PlanSettings = field(default_factory=PlanSettings)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,8 +6,9 @@ clock or does I/O, so tests and the day benchmark drive it with a fake clock.
 
 ``update`` runs the stages of one decision, each in its own module. They get what they need as
 arguments (the time, the settings, each charger's working record ``charger_work.ChargerWork``) and
-return what the next stage needs; between updates the manager keeps only the settings and each
-charger's ``ChargerMemory``:
+return what the next stage needs; between updates the manager keeps only the settings, each
+charger's ``ChargerMemory`` (with its learned response, ``response.py``) and the recent grid
+readings (``measure.SiteMemory``):
 1. ``measure``: which inputs are fresh, which phases each car uses, what it draws; the site balance;
 2. ``demand``: what each charger wants ("full": Fast, boost, minimum charge, a planned slot from
    ``plan_charge``; "min_solar"; "solar"; paused);
@@ -40,7 +41,7 @@ from .config import ChargerSettings, PlanTarget, SiteSettings
 from .demand import demand_wake_ups, resolve_kind, stale_fallback
 from .fuse import line_headroom, share_fuse
 from .limiter import limit_writes
-from .measure import measure_balance, prepare, read_site
+from .measure import SiteMemory, measure_balance, prepare, read_site
 from .solar import share_solar
 from .types import ChargerDecision, Decision, Mode, SiteInputs
 
@@ -56,6 +57,7 @@ class EnergyManager:
         self._site = site or SiteSettings()
         self._chargers: dict[str, ChargerSettings] = {}
         self._memory: dict[str, ChargerMemory] = {}
+        self._site_memory = SiteMemory()
         for cid, cfg in (chargers or {}).items():
             self.set_charger(cid, cfg)
 
@@ -108,15 +110,16 @@ class EnergyManager:
         wake: list[float] = []  # when a wait some stage runs ends: the next update is due then
         readings = read_site(inputs, site, now)
         stale = set(readings.stale)
+        grid_at = None if inputs.grid_w is None else inputs.grid_w.at
         works = [
-            prepare(cid, cfg, self._memory[cid], inputs.chargers.get(cid), site, now)
+            prepare(cid, cfg, self._memory[cid], inputs.chargers.get(cid), site, now, grid_at)
             for cid, cfg in self._chargers.items()
         ]
         for work in works:
-            resolve_kind(work, inputs.prices, now)
+            resolve_kind(work, inputs.prices, now, inputs.solar_forecast)
             wake += demand_wake_ups(work, now)
 
-        balance = measure_balance(site, readings, works)
+        balance = measure_balance(site, readings, works, self._site_memory)
         # A configured battery we cannot read could be discharging into the car: no surplus then.
         surplus = None if readings.battery_unread else balance
         surplus_w = None if surplus is None else surplus.available_w

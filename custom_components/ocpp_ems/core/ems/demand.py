@@ -14,10 +14,15 @@ from .charger_work import ChargerWork, Kind
 from .config import ChargerSettings
 from .phases import full_phases
 from .plan_charge import resolve_plan
-from .types import ChargerInputs, Mode, PriceSlot, Reason, StaleFallback
+from .types import ChargerInputs, EnergySlot, Mode, PriceSlot, Reason, StaleFallback
 
 
-def resolve_kind(work: ChargerWork, prices: Sequence[PriceSlot], now: float) -> None:
+def resolve_kind(
+    work: ChargerWork,
+    prices: Sequence[PriceSlot],
+    now: float,
+    forecast: Sequence[EnergySlot] = (),
+) -> None:
     """Set the charger's kind and reason from its mode, boost, minimum charge and plan."""
     cfg, memory, ci = work.cfg, work.memory, work.inputs
     if memory.boost_until is not None and now >= memory.boost_until:
@@ -50,7 +55,7 @@ def resolve_kind(work: ChargerWork, prices: Sequence[PriceSlot], now: float) -> 
         work.kind = Kind.SOLAR
         work.say(Reason.WAITING_FOR_SURPLUS)
     else:
-        resolve_plan(work, prices, now)
+        resolve_plan(work, prices, now, forecast)
     if work.kind is Kind.FULL:
         full_phases(work, now)
 

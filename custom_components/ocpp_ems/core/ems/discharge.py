@@ -10,9 +10,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# The limit moves in steps of this much (W), rounded up (the house is never short); raised at most
-# every write interval (an inverter's setting is not a fast control), lowered at once (a lower cap
-# is what keeps the battery from the car).
+# The limit moves in steps of this much (W), rounded down: a cap rounded up would let the battery
+# give up to a step more than the house's deficit, and a car drawing from the grid takes that
+# (the grid gives the house the rest of the step instead). Raised at most every write interval
+# (an inverter's setting is not a fast control), lowered at once (a lower cap is what keeps the
+# battery from the car).
 DISCHARGE_STEP_W = 100.0
 
 
@@ -38,8 +40,9 @@ def discharge_value(
     """The value to write (in the entity's unit), or None to leave the entity as it is.
 
     ``limit_w`` None gives the battery back its maximum (nothing to write without a known one).
-    A value within half a step of the entity's is not written. A raise waits until ``interval_s``
-    after the last write (``written_at``) unless ``force``; a drop is written at once.
+    A raise of less than half a step is not written, nor one before ``interval_s`` after the last
+    write (``written_at``) unless ``force``; a drop is written at once, however small (the entity
+    may show a value between steps that lets the battery give more than the house needs).
     """
     step = DISCHARGE_STEP_W * entity.per_w
     if limit_w is None:
@@ -47,12 +50,12 @@ def discharge_value(
             return None
         wanted = entity.high
     else:
-        wanted = math.ceil(limit_w / DISCHARGE_STEP_W - 1e-9) * step
+        wanted = math.floor(limit_w / DISCHARGE_STEP_W + 1e-9) * step
         if entity.high is not None:
             wanted = min(entity.high, wanted)
         wanted = max(entity.low or 0.0, wanted)
     current = entity.value
-    if current is not None and abs(wanted - current) < step / 2:
+    if current is not None and current - step * 1e-6 <= wanted < current + step / 2:
         return None
     raising = current is None or wanted > current
     if raising and not force and now - written_at < interval_s:

@@ -28,8 +28,19 @@ def limit_writes(work: ChargerWork, now: float) -> tuple[ChargerDecision, float 
         if last is None or target != last:
             write, wake_at = _write_now(work, target, last, now)
         if write is not None:
-            if not write.paused and (last is None or last.paused or last.phases != write.phases):
+            start = not write.paused and (
+                last is None or last.paused or last.phases != write.phases
+            )
+            if start:
                 memory.started_at = now
+            switch = last is not None and not last.paused and last.phases != write.phases
+            memory.response.wrote(
+                now,
+                0.0 if write.paused else write.current_a,
+                work.site.solar,
+                start=start,
+                phases=work.vehicle_phases if switch else None,
+            )
             memory.last_write = write
             memory.last_write_at = now
             memory.error_wh = 0.0
@@ -44,6 +55,7 @@ def limit_writes(work: ChargerWork, now: float) -> tuple[ChargerDecision, float 
         surplus_share_w=work.share_w,
         stale=work.stale,
         plan_feasible=work.plan_feasible,
+        plan=work.plan,
         until=work.until,
     )
     return decision, wake_at

@@ -2,13 +2,15 @@
 
 A reading older than its ``*_max_age_s`` (or unavailable) counts as unknown and is named in
 ``Decision.stale_inputs``. A car's draw is its charger's meter, or the commanded current while that
-meter still shows the time before the last write (charger meters lag the grid meter).
+meter still shows the time before the last write (charger meters lag the grid meter); which write
+each meter shows comes from the charger's learned response (``response.py``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 from .charger_work import ChargerMemory, ChargerWork
 from .config import ChargerSettings, SiteSettings
@@ -31,6 +33,27 @@ class SiteReadings:
     # A configured battery whose power is unknown: it could be discharging into the car.
     battery_unread: bool
     stale: frozenset[str]  # names of the configured inputs that are unavailable or too old
+    grid_at: float | None = None  # when the grid and the battery meter read
+    battery_at: float | None = None
+
+
+@dataclass(slots=True)
+class SiteMemory:
+    """The recent grid readings (when, W) and the cars' draw then, while a car charges: the
+    battery's meter (read every few s) is paired with the grid reading of its own moment."""
+
+    grid: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=64))
+    # What the home battery takes at most now (W): the most it was seen charging, lowered to what
+    # it charged while PV was left over for LEFT_OVER_S (it tapers when nearly full). None: unseen.
+    battery_accept_w: float | None = None
+    left_over_since: float | None = None  # PV left over (export, curtailment) since then
+    left_over_charge_w: float = 0.0  # the most the battery charged since then
+
+
+# Export (or curtailed PV) beyond meter noise (W) for longer than a car's or the battery's
+# transient after a change (s): the battery evidently takes no more than it charges then.
+LEFT_OVER_W = 100.0
+LEFT_OVER_S = 30.0
 
 
 def read_site(inputs: SiteInputs, site: SiteSettings, now: float) -> SiteReadings:
@@ -59,15 +82,25 @@ def read_site(inputs: SiteInputs, site: SiteSettings, now: float) -> SiteReading
         pv_available_w=fresh(inputs.pv_available_w, site.pv_max_age_s, "pv_available_power"),
         battery_unread=inputs.battery_w is not None and battery_w is None,
         stale=frozenset(stale),
+        grid_at=None if inputs.grid_w is None else inputs.grid_w.at,
+        battery_at=None if inputs.battery_w is None else inputs.battery_w.at,
     )
 
 
 def measure_balance(
-    site: SiteSettings, readings: SiteReadings, works: list[ChargerWork]
+    site: SiteSettings,
+    readings: SiteReadings,
+    works: list[ChargerWork],
+    memory: SiteMemory | None = None,
 ) -> Balance | None:
     """The site balance with the cars' draw added back (None: no grid reading)."""
     if readings.grid_w is None:
         return None
+    owed_w = _battery_owed(site, readings, memory)
+    # The battery is capped while any car may draw (``ChargerWork.may_draw_w``).
+    cars_cap_w = (
+        sum(w.may_draw_w for w in works) if any(w.may_draw_w > 100.0 for w in works) else None
+    )
     return site_balance(
         settings=site,
         ev_w=sum(w.draw_w for w in works),
@@ -77,7 +110,78 @@ def measure_balance(
         pv_w=readings.pv_w,
         pv_available_w=readings.pv_available_w,
         any_car_drawing=any(w.draw_w > 100.0 for w in works),
+        cars_cap_w=cars_cap_w,
+        paired_deficit_w=_paired_deficit(readings, cars_cap_w, memory),
+        battery_owed_w=owed_w,
     )
+
+
+def _battery_owed(site: SiteSettings, readings: SiteReadings, memory: SiteMemory | None) -> float:
+    """Battery first: what the battery would take beyond what it charges now (W).
+
+    A battery that zeroes the grid absorbs whatever a car leaves and gives way to whatever a car
+    takes: the grid shows neither, so "no export" alone would let the cars creep up into the
+    battery's share. Its acceptance (``SiteMemory.battery_accept_w``) is the most it was seen
+    charging, or what it charged while PV was left over a while; charging less than that
+    without export means a car took the rest.
+    """
+    battery_w, grid_w = readings.battery_w, readings.grid_w
+    if memory is None or battery_w is None or grid_w is None:
+        return 0.0
+    charge = max(0.0, -battery_w)
+    curtailed = (
+        readings.pv_available_w is not None
+        and readings.pv_w is not None
+        and readings.pv_available_w - readings.pv_w > LEFT_OVER_W
+    )
+    at = readings.grid_at if readings.grid_at is not None else 0.0
+    tapered: float | None = None  # what it takes while PV is left over a while
+    if grid_w < -LEFT_OVER_W or curtailed:
+        if memory.left_over_since is None:
+            memory.left_over_since, memory.left_over_charge_w = at, 0.0
+        memory.left_over_charge_w = max(memory.left_over_charge_w, charge)
+        if at - memory.left_over_since >= LEFT_OVER_S:
+            tapered = memory.battery_accept_w = memory.left_over_charge_w
+    else:
+        memory.left_over_since = None
+    # Whatever it was seen charging, it takes at least that much.
+    memory.battery_accept_w = max(memory.battery_accept_w or 0.0, charge)
+    accept = site.battery.max_charge_w  # the user's setting, else the learned value
+    if accept is None:
+        # A zero-export site without an available-power sensor never shows left-over PV: a
+        # battery that filled up would keep its stale claim there.
+        if site.solar.zero_export and readings.pv_available_w is None:
+            return 0.0
+        accept = memory.battery_accept_w
+    elif tapered is not None:
+        accept = min(accept, tapered)
+    # Within meter noise of it (the learned value is the highest of noisy readings) is at it.
+    return max(0.0, accept - charge - LEFT_OVER_W)
+
+
+def _paired_deficit(
+    readings: SiteReadings, cars_w: float | None, memory: SiteMemory | None
+) -> float | None:
+    """The house's deficit from the battery reading and the grid reading of its own moment.
+
+    The battery follows the house within a second, its meter reports every few: beside a newer
+    grid reading an older battery reading is off by whatever the battery did since (after the
+    cap was lowered, it still shows the power from before). Paired with the grid of its moment
+    the sum is consistent, only older.
+    """
+    if memory is None or cars_w is None or readings.grid_at is None or readings.grid_w is None:
+        if memory is not None:
+            memory.grid.clear()  # no car charging: nothing to cap
+        return None
+    if not memory.grid or memory.grid[-1][0] != readings.grid_at:
+        memory.grid.append((readings.grid_at, readings.grid_w, cars_w))
+    if readings.battery_w is None or readings.battery_at is None:
+        return None
+    then = [entry for entry in memory.grid if entry[0] <= readings.battery_at]
+    if not then:
+        return None
+    _, grid_w, ev_w = then[-1]
+    return grid_w + readings.battery_w - ev_w
 
 
 def is_fresh(at: float, max_age: float, now: float) -> bool:
@@ -99,8 +203,10 @@ def prepare(
     ci: ChargerInputs | None,
     site: SiteSettings,
     now: float,
+    grid_at: float | None = None,
 ) -> ChargerWork:
-    """The charger's working record for this update, with the phases and power its car uses."""
+    """The charger's working record for this update, with the phases and power its car uses
+    (``grid_at``: when the grid meter read; its draw is estimated for that moment)."""
     inputs = ci if ci is not None else ChargerInputs(connected=False)
     work = ChargerWork(cid=cid, cfg=cfg, site=site, memory=memory, inputs=inputs)
     if inputs.plugged and not memory.was_plugged:
@@ -112,8 +218,16 @@ def prepare(
         memory.car_limit_a = None
         memory.soc_seen = None
     memory.was_plugged = inputs.plugged
+    _observe_response(work, now)
     work.vehicle_phases = vehicle_phases(work, now)
-    _measure_draw(work, now)
+    _measure_draw(work, now, now if grid_at is None else grid_at)
+    _note_ev_suspended(work, now)
+    # The most the car may draw now: its meter, the estimate, and any limit the charger may be
+    # applying still (a start shows any moment, a stop only once applied).
+    pending_a = memory.response.pending_max_a(site.solar) if inputs.plugged else 0.0
+    work.may_draw_w = max(
+        work.draw_w, work.measured_w, pending_a * site.voltage_v * work.vehicle_phases
+    )
     return work
 
 
@@ -122,7 +236,11 @@ def vehicle_phases(work: ChargerWork, now: float) -> int:
     memory = work.memory
     phases = memory.phases
     # Right after a start or a 1p/3p switch the meters still show the phases from before.
-    if now < max(memory.last_switch_at, memory.started_at) + work.site.solar.start_settle_s:
+    response = memory.response
+    settle = response.late_s(work.site.solar, start=True)
+    if now < max(memory.last_switch_at, memory.started_at) + settle and not response.followed(
+        response.sample_at
+    ):
         return phases
     used = work.inputs.phases_in_use
     if used is None and work.inputs.charging and work.inputs.currents_a is not None:
@@ -132,7 +250,7 @@ def vehicle_phases(work: ChargerWork, now: float) -> int:
     return phases
 
 
-def _measure_draw(work: ChargerWork, now: float) -> None:
+def _measure_draw(work: ChargerWork, now: float, grid_at: float) -> None:
     ci = work.inputs
     v = work.site.voltage_v
     max_age = work.site.charger_max_age_s
@@ -148,39 +266,61 @@ def _measure_draw(work: ChargerWork, now: float) -> None:
         capped = [min(x, commanded) if last is not None else x for x in measured]
         work.line_currents = (capped[0], capped[1], capped[2])
         work.draw_w = max(0.0, power) if power is not None else sum(measured) * v
-        _predict_draw(work, ci.currents_a.at, max(measured))
+        work.measured_w = work.draw_w
+        _predict_draw(work, ci.currents_a.at, max(measured), grid_at)
     elif power is not None and ci.power_w is not None:
-        work.draw_w = max(0.0, power)
+        work.draw_w = work.measured_w = max(0.0, power)
         work.line_currents = _spread(work, work.draw_w / v / work.vehicle_phases)
-        _predict_draw(work, ci.power_w.at, work.draw_w / v / work.vehicle_phases)
+        _predict_draw(work, ci.power_w.at, work.draw_w / v / work.vehicle_phases, grid_at)
     elif ci.charging:
         work.draw_w = commanded * v * work.vehicle_phases
         work.line_currents = _spread(work, commanded)
 
 
-def _predict_draw(work: ChargerWork, sample_at: float, measured_a: float) -> None:
-    """Use the commanded current while the charger's meter still shows the time before it.
+def _observe_response(work: ChargerWork, now: float) -> None:
+    """Show the charger's fresh meter sample to its response learner (``response.py``)."""
+    ci, site = work.inputs, work.site
+    if ci.currents_a is not None and is_fresh(ci.currents_a.at, site.charger_max_age_s, now):
+        measured = [x or 0.0 for x in ci.currents_a.values]
+        lines = sum(1 for x in measured if x >= 1.0)
+        work.memory.response.observe(ci.currents_a.at, max(measured), lines, site.solar)
+    elif (
+        ci.power_w is not None
+        and ci.power_w.value is not None
+        and is_fresh(ci.power_w.at, site.charger_max_age_s, now)
+    ):
+        phases = ci.phases_in_use or work.memory.phases
+        amps = max(0.0, ci.power_w.value) / site.voltage_v / phases
+        work.memory.response.observe(ci.power_w.at, amps, phases if amps >= 1.0 else 0, site.solar)
 
-    Charger meters report every ~10 s, the grid meter every few: right after a write the grid
-    already shows the car's new draw while the charger still reports the old one, and the
-    surplus would swing the wrong way (the classic oscillation). Cars follow a lower limit at
-    once but may not take a higher one (taper, own limit): a settled sample that shows the car
-    taking less than offered caps the prediction at what it really takes.
+
+def _predict_draw(work: ChargerWork, sample_at: float, measured_a: float, grid_at: float) -> None:
+    """The car's draw when the grid meter read, where the charger's meter is older than that.
+
+    Charger meters report every 10-60 s, the grid meter every few: after a write the grid shows
+    the car's new draw while the charger still reports the old one, and the surplus would swing
+    the wrong way (the classic oscillation); before the charger applied it, both show the old
+    one. Which write each meter shows comes from the charger's learned response
+    (``response.py``). Cars follow a lower limit at once but may not take a higher one (taper,
+    own limit): a settled sample that shows the car taking less than offered caps the prediction
+    at what it really takes.
     """
     memory = work.memory
     last = memory.last_write
     if last is None:
         return
-    commanded = 0.0 if last.paused else last.current_a
-    solar = work.site.solar
+    solar, response = work.site.solar, memory.response
     # A start or a phase switch takes longer than a change of limit (charger pause, car
     # handshake): a car seen at 0 A then is not a full car.
-    settling = (
-        sample_at < memory.last_write_at + solar.settle_s
-        or sample_at < memory.started_at + solar.start_settle_s
+    settled = response.followed(sample_at) or (
+        response.shown_by_sample(sample_at, solar) is response.last_write
+        and sample_at >= memory.started_at + response.late_s(solar, start=True)
     )
-    if settling:
-        predicted = commanded
+    commanded = 0.0 if last.paused else last.current_a
+    if not settled:
+        predicted = response.draw_at_grid(grid_at, sample_at, solar)
+        if predicted is None:
+            return  # the grid shows what the sample shows
         if memory.car_limit_a is not None:
             predicted = min(predicted, memory.car_limit_a)
         work.draw_w = predicted * work.site.voltage_v * work.vehicle_phases
@@ -189,6 +329,33 @@ def _predict_draw(work: ChargerWork, sample_at: float, measured_a: float) -> Non
             memory.car_limit_a = measured_a + 0.5
         elif measured_a >= commanded - 0.5:
             memory.car_limit_a = None
+
+
+def _note_ev_suspended(work: ChargerWork, now: float) -> None:
+    """The charger says the car suspended the charge (SuspendedEV): it takes what it draws.
+
+    Only once the charger's learned response time since the last write or start has passed (a
+    car is briefly suspended while it starts); then it counts as EV-limited at its measured draw
+    (0 without a meter) like a settled meter sample that shows it taking less than offered.
+    """
+    memory, last, ci = work.memory, work.memory.last_write, work.inputs
+    if not ci.ev_suspended:
+        max_age = work.site.charger_max_age_s
+        metered = any(
+            r is not None and is_fresh(r.at, max_age, now) for r in (ci.currents_a, ci.power_w)
+        )
+        if ci.charging and not metered:
+            memory.car_limit_a = None  # charging again; no meter will show it taking more
+        return
+    if last is None or last.paused:
+        return
+    settle = memory.response.late_s(work.site.solar, start=True)
+    if now < max(memory.last_write_at, memory.started_at) + settle:
+        return
+    taken_a = work.measured_w / work.site.voltage_v / work.vehicle_phases
+    if taken_a < last.current_a - 1.0:
+        memory.car_limit_a = min(memory.car_limit_a or math.inf, taken_a + 0.5)
+        work.draw_w = min(work.draw_w, work.measured_w)
 
 
 def _spread(work: ChargerWork, amps: float) -> tuple[float, float, float]:

@@ -20,13 +20,14 @@ from enum import StrEnum
 from typing import Any, Final
 
 from .charger_config import EmsOptions
-from .config import BatterySettings, ChargerSettings, SiteSettings, SolarSettings
+from .config import BatterySettings, ChargerSettings, PlanSettings, SiteSettings, SolarSettings
 from .types import StaleFallback
 
 _SITE: Final = SiteSettings()
 _BATTERY: Final = BatterySettings()
 _SOLAR: Final = SolarSettings()
 _CHARGER: Final = ChargerSettings()
+_PLAN: Final = PlanSettings()
 
 
 class Section(StrEnum):
@@ -50,6 +51,7 @@ class Kind(StrEnum):
     BOOLEAN = "boolean"
     SENSOR = "sensor"  # entity picker: sensors of one device class
     ENTITY = "entity"  # entity picker: entities of some domains
+    CONFIG_ENTRY = "config_entry"  # config entry picker (e.g. a solar forecast's)
     NUMBER = "number"  # number box
     SLIDER = "slider"  # number slider
     SELECT = "select"  # dropdown of fixed choices
@@ -113,6 +115,20 @@ class EntityRef(Option[str | None]):
     @property
     def kind(self) -> Kind:
         return Kind.SENSOR if self.device_class is not None else Kind.ENTITY
+
+    def parse(self, raw: Any) -> str | None:
+        return _text(raw)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigEntryRef(Option[str | None]):
+    """The id of another integration's config entry."""
+
+    default: str | None = None
+
+    @property
+    def kind(self) -> Kind:
+        return Kind.CONFIG_ENTRY
 
     def parse(self, raw: Any) -> str | None:
         return _text(raw)
@@ -243,6 +259,18 @@ GRID_CURRENT_L3: Final = EntityRef(
 PRICE: Final = EntityRef(key="price_entity", section=Section.INPUTS, device_class="monetary")
 # Attribute(s) of the price sensor with upcoming slots (comma separated); unset: common names.
 PRICE_FORECAST_ATTRIBUTE: Final = Text(key="price_forecast_attribute", section=Section.INPUTS)
+# A fixed energy price per kWh for the sessions' cost (it wins over the price entity). Unset or 0:
+# the price entity's (in its unit, see core/tariff.py).
+SESSION_PRICE: Final = OptionalNumber(
+    key="session_price",
+    section=Section.INPUTS,
+    minimum=0,
+    maximum=100,
+    step=0.001,
+    # In the currency Home Assistant is set to.
+    unit="/kWh",
+    zero_is_unset=True,
+)
 
 # Site limits.
 # Main fuse per phase (A); unset or 0: no load management.
@@ -269,6 +297,29 @@ PV_AVAILABLE_POWER: Final = EntityRef(
 )
 # The inverter curtails instead of exporting and there is no available-power sensor: probe.
 ZERO_EXPORT: Final = Toggle(key="zero_export", section=Section.SOLAR, default=_SOLAR.zero_export)
+# The PV forecast departure plans count on (a config entry with an energy platform forecast, e.g.
+# Forecast.Solar). Unset: the one the Energy dashboard's solar sources use.
+SOLAR_FORECAST: Final = ConfigEntryRef(key="solar_forecast_entry", section=Section.SOLAR)
+# Share of the forecast PV surplus a plan leaves to the sun (%).
+FORECAST_CONFIDENCE: Final = Number(
+    key="forecast_confidence",
+    section=Section.SOLAR,
+    default=round(_PLAN.forecast_confidence * 100.0),
+    minimum=0,
+    maximum=100,
+    unit="%",
+    slider=True,
+)
+# The house's typical load by day: the forecast's surplus is what lies above it (W).
+HOUSE_LOAD: Final = Number(
+    key="house_load_w",
+    section=Section.SOLAR,
+    default=_PLAN.house_load_w,
+    minimum=0,
+    maximum=20000,
+    step=50,
+    unit="W",
+)
 
 # Home battery.
 # Discharge +, charge -.
@@ -293,6 +344,17 @@ BATTERY_PRIORITY_SOC: Final = Number(
     maximum=100,
     unit="%",
     slider=True,
+)
+# The most the battery takes when charging (W): below the priority SoC the car gets only the surplus
+# beyond it. Unset: learned from the highest charging power seen (lowered after a lasting export).
+BATTERY_MAX_CHARGE: Final = OptionalNumber(
+    key="battery_max_charge_w",
+    section=Section.BATTERY,
+    minimum=0,
+    maximum=50000,
+    step=100,
+    unit="W",
+    zero_is_unset=True,
 )
 BATTERY_ASSIST: Final = Toggle(
     key="battery_assist", section=Section.BATTERY, default=_BATTERY.allow_discharge_to_car
@@ -356,16 +418,21 @@ OPTIONS: Final[tuple[Option[Any], ...]] = (
     GRID_CURRENT_L3,
     PRICE,
     PRICE_FORECAST_ATTRIBUTE,
+    SESSION_PRICE,
     FUSE,
     SITE_PHASES,
     VOLTAGE,
     PV_POWER,
     PV_AVAILABLE_POWER,
     ZERO_EXPORT,
+    SOLAR_FORECAST,
+    FORECAST_CONFIDENCE,
+    HOUSE_LOAD,
     BATTERY_POWER,
     BATTERY_SOC,
     BATTERY_DISCHARGE_LIMIT,
     BATTERY_PRIORITY_SOC,
+    BATTERY_MAX_CHARGE,
     BATTERY_ASSIST,
     BATTERY_FLOOR_SOC,
     BATTERY_ASSIST_POWER,
@@ -402,6 +469,11 @@ def site_settings(options: Mapping[str, Any]) -> SiteSettings:
             allow_discharge_to_car=assist,
             floor_soc=BATTERY_FLOOR_SOC.read(options),
             max_discharge_to_car_w=BATTERY_ASSIST_POWER.read(options) if assist else 0.0,
+            max_charge_w=BATTERY_MAX_CHARGE.read(options),
+        ),
+        plan=PlanSettings(
+            forecast_confidence=FORECAST_CONFIDENCE.read(options) / 100.0,
+            house_load_w=HOUSE_LOAD.read(options),
         ),
     )
     if (age := STALE_AFTER.read(options)) is not None:

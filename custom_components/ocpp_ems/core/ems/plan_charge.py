@@ -1,7 +1,8 @@
 """A planned charge in one update: the energy still to charge, and whether a planned slot is now.
 
 :func:`~.plan.plan_status` picks the slots; this module gives it what the car still needs (energy,
-or a SoC target turned into energy) and the power the car can really take.
+or a SoC target turned into energy), the power the car can really take and the solar surplus the
+site's forecast promises before departure.
 """
 
 from __future__ import annotations
@@ -10,11 +11,16 @@ from collections.abc import Sequence
 
 from .charger_work import ChargerMemory, ChargerWork, Kind
 from .config import ChargerSettings, PlanTarget
-from .plan import plan_status
-from .types import ChargerInputs, PriceSlot, Reason
+from .plan import expected_surplus, plan_status
+from .types import ChargerInputs, EnergySlot, PriceSlot, Reason
 
 
-def resolve_plan(work: ChargerWork, prices: Sequence[PriceSlot], now: float) -> None:
+def resolve_plan(
+    work: ChargerWork,
+    prices: Sequence[PriceSlot],
+    now: float,
+    forecast: Sequence[EnergySlot] = (),
+) -> None:
     """Full power in a planned slot (or when late), else surplus only until the next slot."""
     cfg, ci, site = work.cfg, work.inputs, work.site
     work.kind = Kind.SOLAR
@@ -22,7 +28,9 @@ def resolve_plan(work: ChargerWork, prices: Sequence[PriceSlot], now: float) -> 
     plan = cfg.plan
     if plan is None:
         return
-    remaining, uses_soc = _remaining_wh(cfg, plan, ci, work.memory)
+    remaining, uses_soc, soc_missing = _remaining_wh(cfg, plan, ci, work.memory)
+    waiting = Reason.PLAN_SOC_UNAVAILABLE if soc_missing else Reason.PLAN_WAITING
+    work.say(waiting)
     if remaining is None or now >= plan.departure:
         return
     if remaining <= 0.0:
@@ -43,19 +51,27 @@ def resolve_plan(work: ChargerWork, prices: Sequence[PriceSlot], now: float) -> 
         # what reaches the car's battery, so only that one pays the charging losses.
         efficiency=cfg.charge_efficiency if uses_soc else 1.0,
         prices=prices,
+        # Sun below the car's minimum is of no use to it (a switchable charger starts on 1p).
+        solar=expected_surplus(
+            forecast,
+            site.plan,
+            cfg.min_current_a * site.voltage_v * (1 if work.switchable else phases),
+        ),
     )
     work.plan_feasible = status.feasible
+    work.plan = status.outlook
     if status.charge_now:
         work.kind = Kind.FULL
         work.say(Reason.PLANNED_SLOT)
     else:
-        work.say(Reason.PLAN_WAITING, status.starts_at)
+        work.say(waiting, status.starts_at)
 
 
 def _remaining_wh(
     cfg: ChargerSettings, plan: PlanTarget, ci: ChargerInputs, memory: ChargerMemory
-) -> tuple[float | None, bool]:
-    """Energy still to charge, and whether it is a SoC target (into the car's battery)."""
+) -> tuple[float | None, bool, bool]:
+    """Energy still to charge, whether it is a SoC target (into the car's battery), and whether
+    a SoC target has no SoC to go by (then the energy target counts, if there is one)."""
     soc = ci.vehicle_soc.value if ci.vehicle_soc is not None else None
     energy = ci.session_energy_wh or 0.0
     if soc is not None:
@@ -66,7 +82,8 @@ def _remaining_wh(
         added = (energy - last_energy) * cfg.charge_efficiency
         soc = last_soc + added / cfg.vehicle_capacity_wh * 100.0
     if plan.soc is not None and soc is not None and cfg.vehicle_capacity_wh is not None:
-        return (plan.soc - soc) / 100.0 * cfg.vehicle_capacity_wh, True
+        return (plan.soc - soc) / 100.0 * cfg.vehicle_capacity_wh, True, False
+    soc_missing = plan.soc is not None
     if plan.energy_wh is not None:
-        return plan.energy_wh - energy, False
-    return None, False
+        return plan.energy_wh - energy, False, soc_missing
+    return None, False, soc_missing

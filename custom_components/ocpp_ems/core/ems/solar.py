@@ -4,7 +4,9 @@ The budget is the surplus less what the full cars draw and every Min + solar car
 solar car starts when what is left covers its minimum for ``enable_delay_s`` and stops when the
 import at its minimum lasts ``disable_delay_s`` (hysteresis: a cloud neither starts nor stops a
 charge). Running cars keep their minimums and share the rest equally, by priority; each share also
-drives that car's 1p/3p timers (``phases.py``).
+drives that car's 1p/3p timers (``phases.py``). A car that takes less than it is offered (full,
+suspended, its own limit: ``ChargerWork.limited_a``) counts at what it takes, also in the start
+rules: a full car stays on at its minimum but leaves the surplus to the others.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def share_solar(
             # What it really draws (a full car takes nothing); the surplus already counts it.
             budget_w -= work.draw_w
         elif work.kind is Kind.MIN_SOLAR:
-            budget_w -= work.min_power()
+            budget_w -= work.claim_min_w()
     left = _switch_on_off(works, solar, budget_w, battery_first_w, now)
     sharing = _share_surplus(works, solar, left, now)
     return _delays_ending(solar_cars, sharing, solar)
@@ -82,25 +84,26 @@ def _switch_on_off(
     )
     running = [w for w in candidates if w.memory.active]
     # Disable: only the last in line counts down, so two cars never stop at once for one dip.
-    need = sum(w.min_power() for w in running)
+    # An EV-limited car (full, its own limit) counts at what it takes, not at its minimum.
+    need = sum(w.claim_min_w() for w in running)
     for work in running:
         work.memory.enable.reset()
     for index, work in enumerate(running):
         last = index == len(running) - 1
         # A 1p/3p car on 3p switches down before it stops: its 1p minimum is what counts.
-        floor = need - work.min_power() + work.min_power(floor_phases(work))
+        floor = need - work.claim_min_w() + work.claim_min_w(floor_phases(work))
         deficit = last and budget_w - floor < -solar.disable_import_w
         if work.memory.disable.update(deficit, now, solar.disable_delay_s):
             work.memory.active = False
             work.memory.disable.reset()
-            need -= work.min_power()
+            need -= work.claim_min_w()
     # Enable: the first waiting car in line may start when what is left covers its minimum.
     left = budget_w - need
     # Staggered: only what the running cars cannot take (at their maximum) is free to start one.
     spare = left
     if solar.stagger_starts:
-        spare = budget_w - sum(w.max_power(after_switch_up=True) for w in running)
-        spare -= sum(w.max_power() - w.min_power() for w in works if w.kind is Kind.MIN_SOLAR)
+        spare = budget_w - sum(w.claim_max_w(after_switch_up=True) for w in running)
+        spare -= sum(w.claim_max_w() - w.claim_min_w() for w in works if w.kind is Kind.MIN_SOLAR)
     waiting = [w for w in candidates if not w.memory.active]
     starting = False  # one car at a time: the first in line whose minimum fits
     for work in waiting:
@@ -120,7 +123,7 @@ def _switch_on_off(
             if phases != memory.phases:
                 switch_phases(work, phases, now)
             left -= min_w
-            spare -= work.max_power(after_switch_up=True)
+            spare -= work.claim_max_w(after_switch_up=True)
         elif ok:
             # The surplus is there and the start delay runs (a break starts it again); the
             # start is then written once the write interval since the last write is over.
@@ -142,12 +145,12 @@ def _share_surplus(
     sharing = [
         w for w in works if w.kind is Kind.MIN_SOLAR or (w.kind is Kind.SOLAR and w.memory.active)
     ]
-    mins = {w.cid: w.min_power() for w in sharing}
+    mins = {w.cid: w.claim_min_w() for w in sharing}
     claims = [
         Claim(
             key=w.cid,
             minimum=0.0,
-            demand=w.max_power() - mins[w.cid],
+            demand=max(0.0, w.claim_max_w() - mins[w.cid]),
             resources={"surplus": 1.0},
             priority=w.cfg.priority,
         )
@@ -158,7 +161,13 @@ def _share_surplus(
     unused = left - sum(extras.values())
     for work in sharing:
         work.share_w = mins[work.cid] + extras[work.cid]
-        phase_switch(work, work.share_w + unused, now)
+        limited = work.limited_a()
+        if limited is not None and limited < work.cfg.min_current_a:
+            # A full car takes nothing on 1p or 3p: switching its phases gains nothing.
+            work.memory.phase_up.reset()
+            work.memory.phase_down.reset()
+        else:
+            phase_switch(work, work.share_w + unused, now)
         work.target_a = work.amps(work.share_w)
         if work.kind is Kind.SOLAR:
             # In a deficit the car holds its minimum until the stop delay runs out.

@@ -57,7 +57,16 @@ def site_balance(
     pv_w: float | None,
     pv_available_w: float | None,
     any_car_drawing: bool,
+    cars_cap_w: float | None = None,
+    paired_deficit_w: float | None = None,
+    battery_owed_w: float = 0.0,
 ) -> Balance:
+    """The balance; ``cars_cap_w``: the cars' draw as the battery's cap counts it (None: none is
+    charging), the higher of each car's two estimates (its meter, the prediction): what a car
+    draws must never count as the house's deficit, or the battery covers it;
+    ``paired_deficit_w``: the deficit from readings of one moment (``measure._paired_deficit``),
+    the lower of the two caps; ``battery_owed_w``: battery first, what the battery would take
+    beyond what it charges now (``measure._battery_owed``): not surplus either."""
     available = ev_w - grid_w
     battery_first_w = 0.0
     assist_w = 0.0  # what the battery may add for the car (battery-assisted charging)
@@ -69,8 +78,8 @@ def site_balance(
         if car_first:
             available -= battery_w
         else:
-            available -= max(battery_w, 0.0)
-            battery_first_w = max(-battery_w, 0.0)
+            available -= max(battery_w, 0.0) + battery_owed_w
+            battery_first_w = max(-battery_w, 0.0) + battery_owed_w
         assisted = (
             rules.allow_discharge_to_car
             and battery_soc is not None
@@ -78,8 +87,11 @@ def site_balance(
         )
         if assisted:
             assist_w = rules.max_discharge_to_car_w
-        if rules.emit_discharge_limit and any_car_drawing:
-            house_deficit = max(0.0, grid_w + battery_w - ev_w)
+        if rules.emit_discharge_limit and cars_cap_w is not None:
+            house_deficit = grid_w + battery_w - cars_cap_w
+            if paired_deficit_w is not None:
+                house_deficit = min(house_deficit, paired_deficit_w)
+            house_deficit = max(0.0, house_deficit)
             discharge_limit = house_deficit + assist_w
     if pv_w is not None:
         # Readings from different moments (see the module doc) cannot make more than the PV.

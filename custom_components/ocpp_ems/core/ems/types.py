@@ -48,6 +48,8 @@ class Reason(StrEnum):
     STALE_INPUT = "stale_input"
     PHASE_SWITCH = "phase_switch"
     MANUAL = "manual"  # mode Manual: the user's limit, nothing written
+    # A SoC plan without the car's SoC: it plans with the energy target (or waits for the SoC).
+    PLAN_SOC_UNAVAILABLE = "plan_soc_unavailable"
     # Waits with an end (``ChargerDecision.until``):
     STARTING = "starting"  # surplus enough to start: the start delay (or write interval) runs
     STOPPING = "stopping"  # solar car held at its minimum in a deficit: the stop delay runs
@@ -91,6 +93,23 @@ class PriceSlot:
     price: float
 
 
+@dataclass(frozen=True, slots=True)
+class EnergySlot:
+    """Energy (Wh) expected from ``start`` (inclusive) to ``end`` (exclusive): a solar forecast."""
+
+    start: float
+    end: float
+    wh: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOutlook:
+    """How a departure plan means to reach its target from now (Wh into the car)."""
+
+    solar_wh: float  # expected from the sun before departure (forecast, discounted)
+    grid_wh: float  # planned from the grid in the cheapest slots
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChargerInputs:
     """What is known about one charger right now. Everything but the state flags is optional."""
@@ -104,6 +123,8 @@ class ChargerInputs:
     phases_in_use: int | None = None
     vehicle_soc: Reading | None = None  # percent
     session_energy_wh: float | None = None  # energy charged in the running session
+    # The charger reports the car suspended the charge itself (OCPP SuspendedEV): full or limited.
+    ev_suspended: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,6 +139,8 @@ class SiteInputs:
     battery_w: Reading | None = None
     battery_soc: Reading | None = None
     prices: tuple[PriceSlot, ...] = ()
+    # PV production forecast (the whole site's, e.g. HA's energy platform): what plans count on.
+    solar_forecast: tuple[EnergySlot, ...] = ()
     chargers: dict[str, ChargerInputs] = field(default_factory=dict)
 
 
@@ -147,6 +170,7 @@ class ChargerDecision:
     )
     stale: bool = False
     plan_feasible: bool = True
+    plan: PlanOutlook | None = None  # a departure plan's solar and grid energy (Plan mode)
     # When the wait the reason names ends (POSIX s): the start or stop delay, the 1p/3p delay, the
     # write interval, a stale input's grace period, a boost, the next planned slot. None: no wait
     # with an end (the reason holds until the inputs change).

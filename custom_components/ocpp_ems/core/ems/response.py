@@ -1,0 +1,225 @@
+"""How fast a charger follows a new limit, learned from its own meter values.
+
+A write reaches the car only after the charger applied it (a few seconds to tens of seconds,
+depending on the charger and the OCPP round trip) and the car ramped; a start or a 1p/3p switch
+takes longer (the charger pauses, the car handshakes). Until then the grid meter and the charger's
+meter show the old current, and after it the charger's meter (every 10-60 s) may still show it
+while the grid meter (every few s) already shows the new one.
+
+:class:`ChargerResponse` watches each write of at least :data:`MIN_CHANGE_A`: the first meter
+sample that shows the car most of the way to the new limit ends the watch. The car followed
+between the sample before it and that one: each observation gives a lower and an upper bound of
+the response time. From the recent ones (quartiles, robust to a stray sample):
+
+* ``early_s``: the car follows no sooner (a lower bound);
+* ``late_s``: it has followed by then (an upper bound, the settle time).
+
+``measure.py`` uses them for the car's draw at the grid meter's moment: a raise counts from
+``early_s`` (a surplus overestimated for a moment is harmless, raises wait for the write interval),
+a drop from ``late_s`` (a deficit that is not there would be written at once, and again at the
+next grid reading: the drops would cascade), and a charger meter sample counts as showing the
+write once the car followed or ``late_s`` passed. Until :data:`TRUSTED` observations exist, the
+configured values hold: ``SolarSettings.settle_s`` / ``start_settle_s`` as the settle time (a
+floor) and no delay before a raise or drop counts (the behaviour before anything was learned). A
+watch that a newer write replaces, or that the car never completes (it takes less than offered:
+full, tapering), adds nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .config import SolarSettings
+
+# Changes smaller than this (A) are not watched: meter noise could end the watch early.
+MIN_CHANGE_A = 1.0
+# A car within this much (A) of its last limit is at it (meter resolution, rounding).
+SAME_A = 0.5
+# The car counts as having followed once this share of the change shows in its meter.
+FOLLOWED = 0.8
+# Observations kept per kind (the newest; a charger's firmware or the OCPP link can change).
+KEEP = 15
+# Below this many observations the configured settle time is a floor for the learned one.
+TRUSTED = 3
+# Writes remembered to tell which one the grid meter and the charger's meter show.
+HISTORY = 6
+
+
+class WriteKind(StrEnum):
+    START = "start"  # a start or a 1p/3p switch
+    RAISE = "raise"
+    DROP = "drop"  # a lower limit or a pause
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    at: float  # when it was decided
+    amps: float  # the limit written (0: a pause)
+    kind: WriteKind
+
+
+@dataclass(slots=True)
+class _Watch:
+    write: Write
+    before_a: float  # what the car drew before it (highest phase current)
+    phases: int | None  # a switch: the phases the car draws on once it followed
+    missed_s: float = 0.0  # the last sample after the write that did not show it yet
+
+
+@dataclass(slots=True)
+class ChargerResponse:
+    """One charger's measured response times, its recent writes and the write being watched."""
+
+    # (lower, upper) bounds of observed response times (s)
+    changes: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=KEEP))
+    starts: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=KEEP))
+    writes: deque[Write] = field(default_factory=lambda: deque(maxlen=HISTORY))
+    watch: _Watch | None = None
+    followed_at: float | None = None  # the sample that ended the watch of the last write
+    sample_at: float = -math.inf  # the newest meter sample seen
+    sample_a: float | None = None  # what it showed (highest phase current)
+
+    # --- learning --------------------------------------------------------------------------------
+    def wrote(
+        self,
+        now: float,
+        amps: float,
+        solar: SolarSettings,
+        *,
+        start: bool,
+        phases: int | None = None,
+    ) -> None:
+        """A write of ``amps`` (0: a pause) was decided at ``now``; ``start``: a start or a
+        switch to ``phases``."""
+        last_amps = self.writes[-1].amps if self.writes else self.sample_a
+        if start:
+            kind = WriteKind.START
+        elif last_amps is not None and amps > last_amps:
+            kind = WriteKind.RAISE
+        else:
+            kind = WriteKind.DROP
+        # A watch runs on while newer writes follow (a charger applies them in order: the first
+        # move after the watched write is its own). A new one starts only from a clean "before":
+        # the car was seen at the last limit, or the longest response counted has passed.
+        previous = self.last_write
+        clean = (
+            previous is None
+            or self.followed(self.sample_at)
+            or (self.sample_a is not None and abs(self.sample_a - previous.amps) <= SAME_A)
+        )
+        if previous is not None and not clean:
+            start_before = previous.kind is WriteKind.START
+            clean = now - previous.at >= (
+                solar.start_settle_max_s if start_before else solar.settle_max_s
+            )
+        write = Write(now, amps, kind)
+        self.writes.append(write)
+        self.followed_at = None
+        if self.watch is not None:
+            return
+        before = self.sample_a
+        if before is None or not clean or (abs(amps - before) < MIN_CHANGE_A and not start):
+            return
+        self.watch = _Watch(write, before, phases)
+
+    def observe(self, at: float, amps: float, lines: int, solar: SolarSettings) -> None:
+        """A charger meter sample taken at ``at``: ``amps`` the highest phase current, ``lines``
+        the phases drawing."""
+        if at <= self.sample_at:
+            return  # seen already
+        self.sample_at, self.sample_a = at, amps
+        watch = self.watch
+        if watch is None or at < watch.write.at:
+            return
+        start = watch.write.kind is WriteKind.START
+        elapsed = at - watch.write.at
+        if elapsed > (solar.start_settle_max_s if start else solar.settle_max_s):
+            self.watch = None  # the car did not follow (full, tapering, its own limit)
+            return
+        span = watch.write.amps - watch.before_a
+        moved = (amps - watch.before_a) / span if abs(span) > 1e-9 else 1.0
+        if moved < FOLLOWED or (watch.phases is not None and lines != watch.phases):
+            watch.missed_s = elapsed  # not yet (or still on the phases from before a switch)
+            return
+        (self.starts if start else self.changes).append((watch.missed_s, elapsed))
+        if watch.write is self.last_write:
+            self.followed_at = at
+        self.watch = None
+
+    # --- what was learned ------------------------------------------------------------------------
+    def late_s(self, solar: SolarSettings, *, start: bool = False) -> float:
+        """The settle time: by then the car has followed a write (a start or switch: ``start``)."""
+        seen = self.starts if start else self.changes
+        default = solar.start_settle_s if start else solar.settle_s
+        high = solar.start_settle_max_s if start else solar.settle_max_s
+        if not seen:
+            return default
+        learned = _quantile([hi for _, hi in seen], 0.25)
+        if len(seen) < TRUSTED:
+            learned = max(learned, default)
+        return min(high, max(solar.settle_min_s, learned))
+
+    def early_s(self, solar: SolarSettings, *, start: bool = False) -> float:
+        """The car follows a write no sooner than this (0 until enough observations)."""
+        seen = self.starts if start else self.changes
+        if len(seen) < TRUSTED:
+            return 0.0
+        return min(_quantile([lo for lo, _ in seen], 0.75), self.late_s(solar, start=start))
+
+    # --- which write the meters show -------------------------------------------------------------
+    @property
+    def last_write(self) -> Write | None:
+        return self.writes[-1] if self.writes else None
+
+    def followed(self, sample_at: float) -> bool:
+        """The car followed the last write by ``sample_at`` (a sample from then on is settled)."""
+        return self.followed_at is not None and sample_at >= self.followed_at
+
+    def shown_by_sample(self, sample_at: float, solar: SolarSettings) -> Write | None:
+        """The newest write a charger meter sample taken at ``sample_at`` surely shows."""
+        for index, write in enumerate(reversed(self.writes)):
+            if index == 0 and self.followed(sample_at):
+                return write
+            # (a reading taken at the write's own moment was taken before it: strictly later)
+            if sample_at > write.at + self.late_s(solar, start=write.kind is WriteKind.START):
+                return write
+        return None
+
+    def pending_max_a(self, solar: SolarSettings) -> float:
+        """The highest limit among the writes the newest meter sample does not show yet: the
+        car may draw any of them by now (0: none)."""
+        shown = self.shown_by_sample(self.sample_at, solar)
+        pending = list(self.writes)
+        if shown is not None:
+            pending = pending[pending.index(shown) + 1 :]
+        return max((write.amps for write in pending), default=0.0)
+
+    def shown_by_grid(self, grid_at: float, solar: SolarSettings) -> Write | None:
+        """The newest write to count in the grid meter's reading taken at ``grid_at``."""
+        for write in reversed(self.writes):
+            start = write.kind is WriteKind.START
+            if write.kind is WriteKind.DROP:
+                delay = self.late_s(solar) if len(self.changes) >= TRUSTED else 0.0
+            else:
+                delay = self.early_s(solar, start=start)
+            if grid_at > write.at + delay:
+                return write
+        return None
+
+    def draw_at_grid(self, grid_at: float, sample_at: float, solar: SolarSettings) -> float | None:
+        """The current (A) the car drew when the grid meter read, where the charger's sample
+        (taken at ``sample_at``) is older than the write the grid shows; None: the sample holds."""
+        grid = self.shown_by_grid(grid_at, solar)
+        sample = self.shown_by_sample(sample_at, solar)
+        if grid is None or grid is sample or (sample is not None and sample.at > grid.at):
+            return None
+        return grid.amps
+
+
+def _quantile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank below) of ``values`` (not empty)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
