@@ -25,10 +25,6 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ocpp_ems import upgrade as upgrade_module
 from custom_components.ocpp_ems.const import (
-    CONF_RESPONSE_TIMEOUT,
-    CONF_TLS_ENABLED,
-    CONF_TLS_HOSTS,
-    CONF_TLS_PORT,
     DOMAIN,
 )
 from custom_components.ocpp_ems.core.errors import CommandRejectedError
@@ -43,6 +39,7 @@ from .core.test_e2e_tls import Pki
 from .helpers.charger import wait_for
 from .helpers.fixtures import accept_pending_charger, central_of
 from .helpers.js_process import NODE
+from .test_security import TLS_OPTIONS
 from .test_upgrade import logged_in, profile_options, upgrade
 
 CHARGER_ID = "ST-UPGRADE-1"
@@ -54,12 +51,7 @@ pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
 
 @pytest.fixture
 def server_options() -> dict[str, Any]:
-    return {
-        CONF_RESPONSE_TIMEOUT: 3,
-        CONF_TLS_ENABLED: True,
-        CONF_TLS_PORT: 0,
-        CONF_TLS_HOSTS: ["127.0.0.1"],
-    }
+    return dict(TLS_OPTIONS)
 
 
 def station_args(server_entry: MockConfigEntry, tmp_path: Path) -> tuple[tuple[str, ...], Path]:

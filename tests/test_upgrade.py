@@ -23,9 +23,6 @@ from custom_components.ocpp_ems.const import (
     CONF_PASSWORD,
     CONF_RESPONSE_TIMEOUT,
     CONF_SECURITY_PROFILE,
-    CONF_TLS_ENABLED,
-    CONF_TLS_HOSTS,
-    CONF_TLS_PORT,
     DOMAIN,
 )
 from custom_components.ocpp_ems.core.model import Charger
@@ -37,6 +34,7 @@ from custom_components.ocpp_ems.upgrade import SecurityUpgrades, async_switch_v2
 from .helpers.charger import SimCharger, wait_for
 from .helpers.fixtures import central_of
 from .helpers.secure_charger import Wallet, connect_as_configured
+from .test_security import TLS_OPTIONS
 
 type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
@@ -45,12 +43,7 @@ EVENT = "event.acme_wallbox_1_security_event"
 
 @pytest.fixture
 def server_options() -> dict[str, Any]:
-    return {
-        CONF_RESPONSE_TIMEOUT: 3,
-        CONF_TLS_ENABLED: True,
-        CONF_TLS_PORT: 0,
-        CONF_TLS_HOSTS: ["127.0.0.1"],
-    }
+    return dict(TLS_OPTIONS)
 
 
 async def accepted_charger(onboard: Onboard) -> tuple[MockConfigEntry, Wallet]:
