@@ -70,11 +70,9 @@ from .test_e2e_ocpp_rpc import (
 from .test_e2e_ocpp_rpc_v201 import (
     ID_TOKEN,
     JsStation,
-    assert_session_in_model,
-    check_device_model,
     js_station,
+    session_then_quit,
 )
-from .test_e2e_ocpp_rpc_v201 import drive_session as drive_station_session
 from .v16_harness import wait_for
 
 NODE = shutil.which("node")
@@ -213,18 +211,12 @@ async def test_profile_2_station_201(
     """A 2.0.1 station over wss:// with its password: boot, device model, a session, a limit."""
     charger_id = "TLS-201-P2"
     admit(directory, charger_id, 2)
-    charger = central.charger(charger_id)
     args = ("--ca", str(pki.ca_file), "--password", PASSWORD)
     async with js_station(wss(central, charger_id), *args) as js:
         assert (await js.wait_for("boot"))["status"] == "Accepted"
         seen = security(central, charger_id)
-        await check_device_model(js, charger)
-        ended = await drive_station_session(central, js, charger_id)
-        assert_session_in_model(js, charger, ended)
-        await js.wait_for("idle")
-        assert await js.quit() == 0, js.transcript()
+        await session_then_quit(central, js, charger_id)
 
-    js.assert_clean()
     assert [(c["tls"], c["security_profile"]) for c in js.steps("connected")] == [(True, 2)]
     assert js.steps("connected")[0]["protocol"] == "ocpp2.0.1"
     assert seen.profile is SecurityProfile.TLS_BASIC_AUTH
@@ -345,13 +337,8 @@ async def test_profile_3_station_201_with_certificate(
     async with js_station(wss(central, charger_id), *args) as js:
         assert (await js.wait_for("boot"))["status"] == "Accepted"
         seen = security(central, charger_id)
-        await check_device_model(js, charger)
-        ended = await drive_station_session(central, js, charger_id)
-        assert_session_in_model(js, charger, ended)
-        await js.wait_for("idle")
-        assert await js.quit() == 0, js.transcript()
+        await session_then_quit(central, js, charger_id)
 
-    js.assert_clean()
     first = js.steps("connected")[0]
     assert (first["security_profile"], first["basic_auth"]) == (3, False)
     assert all(line["client_certificate"] for line in js.steps("connected"))
@@ -454,18 +441,12 @@ async def test_profile_3_station_201_through_the_csr_round(
     central = signing_central
     charger_id = "TLS-201-CSR"
     admit(directory, charger_id, 2)
-    charger = central.charger(charger_id)
     args, cert = certificate_round_args(pki, charger_id)
     async with js_station(wss(central, charger_id), *args) as js:
         await js.wait_for("certificate_signed")
         directory.set_security(charger_id, 3)
-        await check_device_model(js, charger)
-        ended = await drive_station_session(central, js, charger_id)
-        assert_session_in_model(js, charger, ended)
-        await js.wait_for("idle")
-        assert await js.quit() == 0, js.transcript()
+        await session_then_quit(central, js, charger_id)
 
-    js.assert_clean()
     assert_round(js, central, charger_id, ca, cert)
     signed = js.received("CertificateSigned")[0]
     assert signed["params"]["certificateType"] == "ChargingStationCertificate"
