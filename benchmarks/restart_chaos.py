@@ -273,6 +273,16 @@ class Processes:
             return data
         return {}
 
+    def sim_charging(self) -> bool:
+        """The simulator is in a transaction and has sent energy beyond its start."""
+        sim = self.sim_data()
+        start = sim.get("meter_start_wh")
+        return (
+            sim.get("transaction_id") is not None
+            and start is not None
+            and (sim.get("last_sent_wh") or 0) > start
+        )
+
     def storage(self, key: str) -> dict[str, Any] | None:
         with contextlib.suppress(OSError, ValueError):
             data: dict[str, Any] = json.loads((self.config / ".storage" / key).read_text())
@@ -452,21 +462,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         procs.start_hass()
         procs.start_sim()
 
-        def charging() -> bool:
-            sim = procs.sim_data()
-            start = sim.get("meter_start_wh")
-            return (
-                sim.get("transaction_id") is not None
-                and start is not None
-                and (sim.get("last_sent_wh") or 0) > start
-            )
-
         def transaction_stored() -> bool:
             stored = procs.storage(f"{DOMAIN}.{server_entry_id}") or {}
             charger = stored.get("data", {}).get("chargers", {}).get(CHARGER_ID, {})
             return bool(charger.get("connectors", {}).get("1", {}).get("transaction"))
 
-        wait_until(charging, args.setup_timeout, "the charger starts charging", procs)
+        wait_until(procs.sim_charging, args.setup_timeout, "the charger starts charging", procs)
         wait_until(transaction_stored, 30, "the transaction is stored", procs)
         log("charging; clean restart so that the registries are on disk")
         procs.stop_hass()

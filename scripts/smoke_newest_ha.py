@@ -76,12 +76,7 @@ def main() -> int:
         procs.start_hass()
         procs.start_sim()
 
-        def charging() -> bool:
-            sim = procs.sim_data()
-            start = sim.get("meter_start_wh")
-            return start is not None and (sim.get("last_sent_wh") or 0) > start
-
-        wait_until(charging, 180, "the charger starts charging", procs)
+        wait_until(procs.sim_charging, 180, "the charger starts charging", procs)
         wait_until(
             lambda: bool(
                 ((procs.storage(f"{DOMAIN}.{entry_id}") or {}).get("data") or {})
