@@ -21,7 +21,8 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util.yaml import dump as dump_yaml
 
-from .const import CONF_SERVER_ENTRY_ID, DOMAIN
+from .const import DOMAIN
+from .coordinator import ServerConfigEntry
 from .core.ems.options import BATTERY_POWER, BATTERY_SOC, GRID_POWER, PV_POWER
 from .hub import is_charger_entry
 
@@ -82,8 +83,9 @@ def _short_name(hass: HomeAssistant, entity_id: str, device_name: str) -> str | 
     return None
 
 
-def _charger_cards(hass: HomeAssistant, entry: ConfigEntry) -> list[dict[str, Any]]:
-    found = _charger_entities(hass, entry)
+def _charger_cards(
+    hass: HomeAssistant, entry: ConfigEntry, found: dict[tuple[str, str], str]
+) -> list[dict[str, Any]]:
     device = next(iter(dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)), None)
     name = (device.name_by_user or device.name or "") if device else entry.title
 
@@ -120,24 +122,23 @@ def _charger_cards(hass: HomeAssistant, entry: ConfigEntry) -> list[dict[str, An
 
 
 def _site_power_entities(
-    server: ConfigEntry, chargers: list[ConfigEntry], hass: HomeAssistant
+    server: ConfigEntry, chargers: list[dict[tuple[str, str], str]]
 ) -> list[str]:
     site = [server.options.get(ref.key) for ref in (PV_POWER, GRID_POWER, BATTERY_POWER)]
-    power = [_charger_entities(hass, entry).get(("sensor", "power")) for entry in chargers]
+    power = [found.get(("sensor", "power")) for found in chargers]
     return [entity for entity in (*site, *power) if entity]
 
 
-async def async_build_dashboard(hass: HomeAssistant, server: ConfigEntry) -> dict[str, Any]:
+async def async_build_dashboard(hass: HomeAssistant, server: ServerConfigEntry) -> dict[str, Any]:
     """The Lovelace configuration (one view) for ``server`` and its accepted chargers."""
-    chargers = [
-        entry
-        for entry in hass.config_entries.async_entries(DOMAIN)
-        if is_charger_entry(entry) and entry.data.get(CONF_SERVER_ENTRY_ID) == server.entry_id
-    ]
+    chargers = {
+        entry: _charger_entities(hass, entry)
+        for entry in sorted(server.runtime_data.directory.charger_entries(), key=lambda e: e.title)
+    }
     cards: list[dict[str, Any]] = []
     if await _energy_dashboard_configured(hass):
         cards.append({"type": "energy-distribution", "link_dashboard": True})
-    if entities := _site_power_entities(server, chargers, hass):
+    if entities := _site_power_entities(server, list(chargers.values())):
         cards.append(
             {
                 "type": "history-graph",
@@ -148,8 +149,8 @@ async def async_build_dashboard(hass: HomeAssistant, server: ConfigEntry) -> dic
         )
     if soc := server.options.get(BATTERY_SOC.key):
         cards.append({"type": "tile", "entity": soc})
-    for entry in sorted(chargers, key=lambda e: e.title):
-        cards.extend(_charger_cards(hass, entry))
+    for entry, found in chargers.items():
+        cards.extend(_charger_cards(hass, entry, found))
     return {
         "title": "EV charging",
         "views": [
@@ -169,8 +170,8 @@ async def _energy_dashboard_configured(hass: HomeAssistant) -> bool:
     return bool(manager.data and manager.data.get("energy_sources"))
 
 
-def _server_entry(hass: HomeAssistant, entry_id: str | None) -> ConfigEntry:
-    servers = [
+def _server_entry(hass: HomeAssistant, entry_id: str | None) -> ServerConfigEntry:
+    servers: list[ServerConfigEntry] = [
         entry
         for entry in hass.config_entries.async_loaded_entries(DOMAIN)
         if not is_charger_entry(entry) and (entry_id is None or entry.entry_id == entry_id)
