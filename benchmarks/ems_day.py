@@ -247,9 +247,9 @@ def main() -> None:
         "Ours: the real EmsDriver, set up from a user's options (benchmarks/ems/controllers.py).",
         "Bounds (benchmarks/ems/bounds.py): physical = the surplus after house, fast car and battery",
         "priority the cars could take, minimum current relaxed; equal-import = the most PV->EV with",
-        "the 6 A minimum and phases kept and at most the controller's own grid (+ battery) energy into",
-        "the solar cars (start delays and switch pauses dropped). A controller keeping battery priority",
-        "and the fuse can never exceed either.",
+        "the 6 A minimum, phases and start delays kept and at most the controller's own grid (+",
+        "battery) energy into the solar cars (Lagrangian dual of a per-second DP; ramps and switch",
+        "pauses dropped). A controller keeping battery priority and the fuse can never exceed either.",
         "",
     ]
     for sc in scenarios():

@@ -2,12 +2,12 @@
 day; the real controller (Plan mode) charges it from cheap night slots, dear day slots and the sun,
 with no forecast, a perfect forecast and noisy forecasts.
 
-Usage: .venv/bin/python benchmarks/ems_plan.py [--out FILE] [--quick]
+Usage: .venv/bin/python benchmarks/ems_plan.py [--out FILE] [--quick] [--history DAYS]
 Needs: benchmarks/requirements.txt (pvanalytics data, richardsonpy, scipy).
 
 Model (1-minute steps): the car draws what was last written (16 A 3p, 11 kW; min 6 A), the grid
 meter reads house + car - PV, the controller sees it and the car's power and session energy every
-minute. PV and house traces: ``benchmarks/ems/data.py`` (a real sunny and a real cloudy day; the
+minute, with the PV power. PV and house traces: ``benchmarks/ems/data.py`` (a real sunny and a real cloudy day; the
 synthetic days of ``benchmarks/ems/clouds.py`` when that module exists); the evening of plug-in
 and the departure day both use the scenario's day.
 
@@ -20,6 +20,11 @@ grid + pv <= car max, sum >= target; the optimum plan adds the car's 6 A minimum
 
 Forecasts are hourly Wh (like HA's energy platform). Noisy: the whole day is off by 20-40 %
 (sign and size seeded) and every hour by a further 15 % (normal), as day-ahead forecasts are.
+
+History: the controller learns the forecast's confidence and the house load from what it measures
+(``core/ems/plan_learning.py``, fed every update as ``EmsDriver.step`` does); each run starts with
+``--history`` days of it (default 14: the same PV day, earlier house-load days, a forecast of the
+same quality with its own noise seed). "no history" runs plan with the settings alone.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +62,7 @@ from custom_components.ocpp_ems.core.ems import (  # noqa: E402
     SiteInputs,
     SiteSettings,
 )
+from custom_components.ocpp_ems.core.ems.plan_learning import PlanLearning  # noqa: E402
 
 H = 3600.0
 DT = 60.0
@@ -66,6 +73,7 @@ PHASES = 3
 CAR_MAX_W = MAX_A * VOLTAGE * PHASES
 PLUG_IN_H = 17.0  # day 0, local time; the simulation's t = 0 is midnight of day 0
 FEED_IN = 0.08  # EUR/kWh, what PV exported earns (the car's PV costs that)
+HISTORY_DAYS = 14  # days the controller has learned from before the car plugs in (default)
 
 
 def price_at(hour: float) -> float:
@@ -94,14 +102,18 @@ class Scenario:
     target_wh: float
     forecast: str  # "none" | "perfect" | "noisy"
     seed: int = 0
-    confidence: float = PlanSettings().forecast_confidence
+    confidence: float = PlanSettings().forecast_confidence  # the setting (the learning's prior)
+    history_days: int = HISTORY_DAYS
+    run_history_days: int = HISTORY_DAYS  # the run's default (``--history``): not in the label
 
     @property
     def kind(self) -> str:
-        """The forecast, with the confidence where it is not the default."""
-        if self.forecast != "none" and self.confidence != PlanSettings().forecast_confidence:
-            return f"{self.forecast} (confidence {self.confidence:.0%})"
-        return self.forecast
+        """The forecast, with the history where it is not the run's default."""
+        if self.history_days == self.run_history_days:
+            return self.forecast
+        if self.history_days == 0:
+            return f"{self.forecast} (no history: the settings)"
+        return f"{self.forecast} ({self.history_days} days of history)"
 
     @property
     def name(self) -> str:
@@ -116,6 +128,7 @@ class Result:
     cost: float
     pv_wh: float
     grid_wh: float
+    confidence: float = 0.0  # the forecast confidence the plan started with (learned or set)
     optimum: float | None = None  # best plan with the 6 A minimum (MILP); None: infeasible
     bound: float | None = None  # LP without the minimum (a lower bound)
 
@@ -171,6 +184,41 @@ def forecast(pv: np.ndarray, kind: str, seed: int) -> tuple[EnergySlot, ...]:
                 out.append(max(0.0, wh[h] * (1.0 + day_error) * (1.0 + rng.gauss(0.0, 0.15))))
         wh = np.asarray(out)
     return tuple(EnergySlot(h * H, (h + 1) * H, float(w)) for h, w in enumerate(wh))
+
+
+_HISTORIES: dict[tuple[str, str, int, int], dict[str, object]] = {}
+
+
+def history(day: Day, kind: str, seed: int, days: int) -> dict[str, object]:
+    """What the controller learned (``PlanLearning``) in the ``days`` before day 0 up to the
+    plug-in: the same PV day each day, that many earlier house-load days, and a forecast of the
+    same quality (its noise seeded apart from the scenario's own)."""
+    key = (day.name, kind, seed, days)
+    if key in _HISTORIES:
+        return _HISTORIES[key]
+    learning = PlanLearning()
+    if days <= 0:
+        return learning.to_dict()
+    minutes = days * data.MINUTES + int(PLUG_IN_H * H // DT)
+    pv = np.tile(day.pv, days + 1)[:minutes]
+    house = np.concatenate(
+        [data.house_load(day.house_doy - days + d, seed=7) for d in range(days + 1)]
+    )[:minutes]
+    start = -days * 24 * H
+    fc = tuple(
+        replace(s, start=s.start + start, end=s.end + start)
+        for s in forecast(pv, kind, seed + 1000)
+    )
+    for i in range(minutes):
+        t = start + i * DT
+        inputs = SiteInputs(
+            grid_w=Reading(float(house[i] - pv[i]), t),
+            pv_w=Reading(float(pv[i]), t),
+            solar_forecast=fc,
+        )
+        learning.observe(inputs, t, UTC)
+    _HISTORIES[key] = learning.to_dict()
+    return _HISTORIES[key]
 
 
 def prices(t0: float, t1: float) -> tuple[PriceSlot, ...]:
@@ -234,6 +282,9 @@ def simulate(sc: Scenario) -> Result:
     pv, house = traces(sc.day, minutes)
     site = SiteSettings(plan=PlanSettings(forecast_confidence=sc.confidence))
     manager = EnergyManager(site, {"car": ChargerSettings(mode=Mode.PLAN, max_current_a=MAX_A)})
+    # The driver's part (``EmsDriver.step``): learn from every update, plan with what is learned.
+    learning = PlanLearning.from_dict(history(sc.day, sc.forecast, sc.seed, sc.history_days))
+    started_with = learning.confidence(sc.confidence)
     manager.set_plan("car", PlanTarget(departure=t1, energy_wh=sc.target_wh))
     fc = forecast(pv, sc.forecast, sc.seed)
     tariff = prices(t0, t1)
@@ -246,6 +297,7 @@ def simulate(sc: Scenario) -> Result:
         grid = house[i] + car_w - pv[i]
         inputs = SiteInputs(
             grid_w=Reading(float(grid), t),
+            pv_w=Reading(float(pv[i]), t),
             prices=tariff,
             solar_forecast=fc,
             chargers={
@@ -258,6 +310,8 @@ def simulate(sc: Scenario) -> Result:
                 )
             },
         )
+        learning.observe(inputs, t, UTC)
+        manager.set_site(replace(site, plan=learning.plan_settings(site.plan, t, UTC)))
         decision = manager.update(inputs, t).chargers["car"]
         if decision.write is not None:
             amps = 0.0 if decision.write.paused else decision.write.current_a
@@ -273,10 +327,10 @@ def simulate(sc: Scenario) -> Result:
         pv_in += sun_w * DT / H
         grid_in += (car_w - sun_w) * DT / H
         cost += ((car_w - sun_w) * price_at(t / H) + sun_w * FEED_IN) * DT / H / 1000.0
-    return Result(sc, delivered, cost, pv_in, grid_in)
+    return Result(sc, delivered, cost, pv_in, grid_in, started_with)
 
 
-def scenarios(quick: bool) -> list[Scenario]:
+def scenarios(quick: bool, history_days: int = HISTORY_DAYS) -> list[Scenario]:
     out = []
     seeds = range(1, 3) if quick else range(1, 5)
     for day in days():
@@ -285,10 +339,17 @@ def scenarios(quick: bool) -> list[Scenario]:
             (24 + 16.0, 50000.0),
             (24 + 7.5, 30000.0),
         ):
-            base = Scenario(day, departure_h, target, "none")
+            base = Scenario(
+                day,
+                departure_h,
+                target,
+                "none",
+                history_days=history_days,
+                run_history_days=history_days,
+            )
             out.append(base)
             out.append(replace(base, forecast="perfect"))
-            out.append(replace(base, forecast="perfect", confidence=1.0))
+            out.append(replace(base, forecast="perfect", history_days=0))
             out += [replace(base, forecast="noisy", seed=s) for s in seeds]
     return out
 
@@ -333,12 +394,20 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/ems_plan.md"))
     parser.add_argument("--quick", action="store_true", help="2 noise seeds instead of 4")
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=HISTORY_DAYS,
+        help="days the controller learned from before the plug-in (0: the settings only)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
-    runs = scenarios(args.quick)
-    # The sweep: noisy forecasts of the departures the sun can help (not the morning one).
+    runs = scenarios(args.quick, args.history)
+    # The sweep: noisy forecasts of the departures the sun can help (not the morning one), with
+    # less history (0: the settings, 70 % and 500 W).
     noisy = [sc for sc in runs if sc.forecast == "noisy" and sc.departure_h % 24 > 12]
-    sweep = [replace(sc, confidence=c) for c in (0.5, 0.9) for sc in noisy]
+    lengths = [d for d in (0, 3, 7) if d != args.history]
+    sweep = [replace(sc, history_days=d) for d in lengths for sc in noisy]
     # Two processes (the machine's cores); each run is independent.
     keys = list({(sc.day.name, sc.departure_h, sc.target_wh): sc for sc in runs}.values())
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
@@ -358,13 +427,19 @@ def main() -> None:
     lines = [
         "# Plan mode: departure met, cost and PV share (benchmarks/ems_plan.py)",
         "",
-        f"{len(results)} runs ({len(feasible)} feasible) + {len(sensitivity)} for the confidence "
+        f"{len(results)} runs ({len(feasible)} feasible) + {len(sensitivity)} for the history "
         f"sweep, {time.monotonic() - started:.0f} s. Car 11 kW (16 A 3p), plugged in at 17:00, "
         f"tariff 0.18 (00-06) / 0.32 (06-17) / 0.40 (17-21) / 0.28 (21-24) EUR/kWh, PV into the "
         f"car valued at the feed-in {FEED_IN} EUR/kWh. Optimum: the cheapest plan with perfect "
         "foresight of the true PV surplus and the car's 6 A minimum (MILP per minute); LP bound: "
-        "the same without the minimum. Forecast "
-        f"confidence {PlanSettings().forecast_confidence:.0%} (default), house load assumed "
+        "the same without the minimum.",
+        "",
+        f"History: before the plug-in the controller learned (``plan_learning.py``) from "
+        f"{args.history} days of the same PV day with that many earlier house-load days and a "
+        "forecast of the same quality (noise seeded apart from the scenario's): the forecast "
+        "confidence (a low quantile of the days' measured / forecast PV) and the house load by "
+        "hour of day. Without history (or with less than 3 days) a plan uses the settings: "
+        f"confidence {PlanSettings().forecast_confidence:.0%}, house load "
         f"{PlanSettings().house_load_w:.0f} W.",
         "",
         "## Summary (feasible runs)",
@@ -384,22 +459,24 @@ def main() -> None:
     lines += table(results, lambda r: f"{r.scenario.name}, {r.scenario.kind}")
     lines += [
         "",
-        "## Forecast confidence (noisy forecasts, 16:00 departures)",
+        "## History (noisy forecasts, 16:00 departures)",
         "",
-        "| confidence | runs | met | cost vs optimum mean | worst | PV share |",
-        "|---|---|---|---|---|---|",
+        "| days of history | runs | met | cost vs optimum mean | worst | PV share | "
+        "confidence (mean) |",
+        "|---|---|---|---|---|---|---|",
     ]
     default = [
         r for r in results if r.scenario.forecast == "noisy" and r.scenario.departure_h % 24 > 12
     ]
-    for conf in sorted({r.scenario.confidence for r in sensitivity + default}):
-        rs = [r for r in sensitivity + default if r.scenario.confidence == conf]
+    for length in sorted({r.scenario.history_days for r in sensitivity + default}):
+        rs = [r for r in sensitivity + default if r.scenario.history_days == length]
         rs = [r for r in rs if r.optimum is not None]
         excess = [_excess(r) for r in rs]
         lines.append(
-            f"| {conf:.0%} | {len(rs)} | {sum(r.met for r in rs)}/{len(rs)} | "
+            f"| {length} | {len(rs)} | {sum(r.met for r in rs)}/{len(rs)} | "
             f"+{_pct(float(np.mean(excess)))} | +{_pct(max(excess))} | "
-            f"{_pct(float(np.mean([r.pv_share for r in rs])))} |"
+            f"{_pct(float(np.mean([r.pv_share for r in rs])))} | "
+            f"{_pct(float(np.mean([r.confidence for r in rs])))} |"
         )
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -5,8 +5,8 @@ INTERFACE CONTRACT (used by benchmarks/ems_day.py and benchmarks/ems_suite.py):
 - ``physical_bound(inputs)``: PV that could reach the solar cars at all (true surplus after the
   house, the fast cars and the battery's priority; cars' maximum power; minimum current relaxed).
 - ``equal_import_bound(inputs, import_budget_wh)``: the most PV->EV any controller with the same
-  plant constraints could reach with at most ``import_budget_wh`` of grid (and no battery) energy
-  into the solar cars.
+  plant constraints could reach with at most ``import_budget_wh`` of grid (and battery) energy
+  into the solar cars, start delays included (a Lagrangian dual of a day-long dynamic programme).
 
 Both work per second, as the plant does (PV interpolated within the minute, house held), on the
 quantity ``Plant._account`` credits: ``pv_to_ev = min(pv - house - fast cars, solar cars' power)``.
@@ -27,15 +27,23 @@ Every estimate errs towards more PV for the solar cars:
 - fuse headroom: PV and the battery at full discharge relieve every phase (the most they can);
 - solar cars: one car's taper follows the PV it got (its SoC is at least that); several cars
   are capped by their room to 100 % SoC only; the 6 A minimum is dropped where a car could be
-  past the SoC at which its taper falls below 6 A (the plant's car then draws less).
-Solve times: 0.05-0.5 s per bound for an 18 h day on this machine (numpy, no solver).
+  past the SoC at which its taper falls below 6 A (the plant's car then draws less);
+- start delays: what the plant enforces (``ChargerModel``: a car that has not drawn, paused or on
+  a limit below 6 A, draws again only after ``start_delay_s`` of zero draw; a 1p/3p switch stops
+  it for ``switch_pause_s``) is kept as a bound on the gaps of the cars' aggregate draw (see
+  ``equal_import_bound``); ramps, switch pauses while drawing (beyond that gap), the charger's
+  response delay and which car draws are dropped.
+Solve times (this machine, numpy, no solver), 16-17 h days: physical 0.05-0.3 s; equal-import
+0.1-0.4 s with one solar car, 0.6-0.9 s with two (at most 2.2 s in the suite with two busy
+workers; ``Bound.solve_s`` has each run's).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -46,6 +54,8 @@ from custom_components.ocpp_ems.core.ems import Mode
 from .plant import HOUSE_SPLIT, BatteryModel, Car, ChargerModel, Command, V
 
 MIN_A_NEAR_FULL = 0.5  # the plant's car draws down to 0.5 A once its own limit is below 6 A
+LAMBDA_STAGES = 3  # grids of import prices, each narrowed around the best of the last
+LAMBDA_POINTS = 16
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,13 @@ class CarBoundSpec:
     efficiency: float = 0.9
     charger_delay_s: float = 3.0  # the plant charger's (a fast car's draw starts after them)
     start_delay_s: float = 5.0
+    switch_pause_s: float = 10.0  # a 1p/3p switch stops the car this long (switchable cars)
+
+    def min_gap_s(self) -> float:
+        """The shortest zero-draw stretch between two of this car's drawing seconds."""
+        if self.switchable and self.wired_phases == 3:
+            return min(self.start_delay_s, self.switch_pause_s)
+        return self.start_delay_s
 
 
 @dataclass(frozen=True)
@@ -98,25 +115,61 @@ def physical_bound(inputs: DayInputs) -> Bound:
 
 
 def equal_import_bound(inputs: DayInputs, import_budget_wh: float) -> Bound:
-    """The per-second problem with the start delays, ramps and switch pauses dropped.
+    """The most PV->EV with at most ``import_budget_wh`` into the solar cars, start delays kept.
 
-    Each second the cars take a configuration (each car off, 1p or 3p) with a power range
-    [sum of minima, sum of maxima within the fuse]. PV credited is min(surplus, power), import
-    ``(power - surplus)+``. Per second only two choices can be optimal: the most PV without
-    import, ``free`` (a configuration whose minimum fits the surplus), or all the surplus at the
-    cost of the smallest minimum above it ("bridging": gain ``surplus - free``, cost ``minimum -
-    surplus``). The day is then a 0/1 knapsack over seconds with the import budget; its LP
-    relaxation (a fraction of a second may be bridged) is solved exactly by taking seconds in
-    order of gain per import (greedy), which is an upper bound of the 0/1 problem and hence of
-    any controller, since every plant run is a feasible choice of the dropped-constraint problem.
+    Per second, while some solar car draws ("ON"), the cars take a configuration (each car off,
+    1p or 3p) with a power range [sum of minima, sum of maxima within the fuse]: PV credited
+    min(surplus, power), import (minimum - surplus)+. For an import price lambda >= 0 the best
+    ON second is worth g = max over configurations of PV - lambda * import. Between ON runs
+    ("gaps") the cars draw nothing; the plant's start delay (and a switch's pause, for a
+    switchable car) makes each car's own gaps at least D s long (D: the smallest among the solar
+    cars), and every car is paused at ``t0``. For the aggregate ON/OFF pattern that gives:
+    - the first ON second is D s or more after ``t0``;
+    - one car: every gap is >= D s;
+    - two cars: each gap ends >= D s after the start of the gap before it. Otherwise three
+      different cars draw within those D s: the one restarting at the end of the gap and the
+      one that restarted after the gap before are each off during the D s before their
+      restart, a stretch that holds the other's restart and the last ON second before the
+      gap before (whose car is thus a third);
+    - three or more: only the first (gaps of one second are allowed: a relaxation).
+    Handovers within an ON run (a car starting while another draws) need no gap at all. Every
+    drawing second of a car is within its range (the plant's car starts at its minimum and
+    draws nothing on a limit below it), so ON seconds are priced correctly. The best
+    pattern is a dynamic programme over the seconds (``_dp_gaps``, ``_dp_two_cars``); its value
+    DP(lambda) + lambda * budget bounds every schedule within the budget (weak duality: a
+    schedule's PV is at most its DP value plus lambda * its import). The bound is the lowest of
+    these over lambda, searched by bracketing on the convex piecewise-linear function (grids
+    narrowed around the best point); any lambda's value is valid, the lowest found is returned.
+    Dropped (each only adds schedules): ramps, switch pauses while drawing beyond D, the charger's
+    response delay, which car draws (any configuration any second, no switch cost).
+    ``Bound.grid_to_ev_wh`` is the import of the DP's schedule at the best lambda (one or three
+    and more cars; the budget if it is more, or with two cars).
     """
     started = time.perf_counter()
     day = _Day(inputs)
     value, used_wh = day.import_bound(import_budget_wh)
     method = (
-        "per second: best configuration without import, or bridge to the smallest 6 A minimum;"
-        " fractional knapsack over the seconds (exact LP relaxation), start delays dropped"
+        "Lagrangian dual (min over an import price) of a per-second ON/OFF DP: ON seconds take"
+        " the best configuration with 6 A minima, OFF gaps as the start delays allow (one car:"
+        " each >= the delay; two: each ending >= the delay after the previous gap's start);"
+        " ramps, switch pauses and response delays dropped"
     )
+    return Bound(value, used_wh, method, time.perf_counter() - started)
+
+
+def knapsack_bound(inputs: DayInputs, import_budget_wh: float) -> Bound:
+    """The previous, looser equal-import bound (start delays dropped), kept for comparison.
+
+    Per second only two choices can be optimal: the most PV without import, ``free`` (a
+    configuration whose minimum fits the surplus), or all the surplus at the cost of the
+    smallest minimum above it ("bridging": gain ``surplus - free``, cost ``minimum - surplus``).
+    The day is then a 0/1 knapsack over seconds with the import budget; its LP relaxation is
+    solved exactly by taking seconds in order of gain per import (greedy).
+    """
+    started = time.perf_counter()
+    day = _Day(inputs)
+    value, used_wh = day.knapsack_bound(import_budget_wh)
+    method = "fractional knapsack over the seconds, start delays dropped"
     return Bound(value, used_wh, method, time.perf_counter() - started)
 
 
@@ -137,6 +190,94 @@ def _knapsack(gain: np.ndarray, cost: np.ndarray, budget_wh: float) -> tuple[flo
         pv += fraction * float(gain[full])
         used = budget_wh
     return pv, used
+
+
+def _knapsack_price(gain: np.ndarray, cost: np.ndarray, budget_wh: float) -> float:
+    """The import price at which the knapsack's LP is solved: the gain per import of the last
+    (fractional) second it bridges, 0 if the budget bridges every one (its dual optimum)."""
+    useful = (gain > 0.0) & np.isfinite(cost)
+    ratio = gain[useful] / cost[useful]
+    order = np.argsort(-ratio, kind="stable")
+    spent = np.cumsum(cost[useful][order]) / 3600.0
+    full = int(np.searchsorted(spent, budget_wh, side="right"))
+    return float(ratio[order[full]]) if full < order.size else 0.0
+
+
+NEVER = -1e15  # W: the value of an ON second no configuration allows (far below any day's PV)
+
+
+def _dp_gaps(g: np.ndarray, first: int, gap: int) -> np.ndarray:
+    """Best sum of ``g`` (T x P, each column its own problem) over ON runs separated by gaps of
+    at least ``gap`` seconds, the first ON second at ``first`` or later; per column.
+
+    V_on(t) = g(t) + max(V_on(t + 1), L(t + 1 + gap)), L(t) = max(V_on(t), L(t + 1)) (best start
+    from t on; 0 beyond the day: the cars may stay off), the answer L(first).
+    """
+    n, cols = g.shape
+    best = np.zeros((n + max(first, gap) + 2, cols))
+    on = np.zeros(cols)
+    for t in range(n - 1, -1, -1):
+        on = g[t] + np.maximum(on, best[t + 1 + gap])
+        np.maximum(on, best[t + 1], out=best[t])
+    out: np.ndarray = best[first]
+    return out
+
+
+def _dp_gaps_import(g: list[float], imp: list[float], first: int, gap: int) -> float:
+    """The import (W s) of the schedule ``_dp_gaps`` picks for one column (ties: keep ON)."""
+    n = len(g)
+    best = [0.0] * (n + max(first, gap) + 2)
+    on = [0.0] * (n + 1)
+    for t in range(n - 1, -1, -1):
+        later = best[t + 1 + gap]
+        on[t] = g[t] + (on[t + 1] if on[t + 1] >= later else later)
+        best[t] = on[t] if on[t] >= best[t + 1] else best[t + 1]
+    used, t = 0.0, first
+    while t < n and best[t] > 0.0:
+        while on[t] < best[t + 1]:
+            t += 1
+        while True:
+            used += imp[t]
+            if t + 1 >= n or on[t + 1] < best[t + 1 + gap]:
+                break
+            t += 1
+        t += 1 + gap
+    return used
+
+
+def _dp_two_cars(g: np.ndarray, gap: int) -> np.ndarray:
+    """``_dp_gaps`` for two cars: each gap ends ``gap`` s or more after the previous gap's start.
+
+    State of an ON second t: a = t - (start of the previous gap), 1..gap (gap: no constraint).
+    V(t, a) = g(t) + max(V(t + 1, a + 1), stop), where stopping at s = t + 1 restarts at
+    r = s + m for any m >= max(1, gap - a - 1) with state min(m, gap) there:
+    stop = max over those m of V(s + m, min(m, gap)) (a suffix maximum over the future diagonal,
+    m >= gap is L(s + gap) as in ``_dp_gaps``). The first gap starts at 0: answer L(gap).
+    """
+    n, cols = g.shape
+    d = gap
+    if d <= 2:
+        return _dp_gaps(g, d, 1)  # every gap ends >= 2 s after the previous one's start anyway
+    ring = d + 1
+    table = np.zeros((ring, d, cols))  # V(u, a) for u in (t, t + d]; 0 beyond the day
+    flat = table.reshape(ring * d, cols)
+    best = np.zeros((n + d + 2, cols))
+    states = np.arange(1, d + 1)
+    keep = np.minimum(states + 1, d) - 1  # index of the state a + 1 at t + 1
+    # suffix[j]: j = 0 is L(s + d), j = d - m the diagonal V(s + m, m); the first allowed m is
+    # max(1, d - a - 1), at j = min(d - 1, a + 1).
+    first = np.minimum(d - 1, states + 1)
+    ms = np.arange(d - 1, 0, -1)
+    suffix = np.empty((d, cols))
+    for t in range(n - 1, -1, -1):
+        np.take(flat, ((t + 1 + ms) % ring) * d + (ms - 1), axis=0, out=suffix[1:])
+        suffix[0] = best[t + 1 + d]
+        np.maximum.accumulate(suffix, axis=0, out=suffix)
+        value = np.maximum(table[(t + 1) % ring][keep], suffix[first])
+        np.add(value, g[t], out=table[t % ring])
+        np.maximum(table[t % ring, d - 1], best[t + 1], out=best[t])
+    out: np.ndarray = best[d]
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -302,21 +443,18 @@ class _Day:
             pmax = np.fmax(pmax, config_max)
         return pmax
 
-    def import_bound(self, budget_wh: float) -> tuple[float, float]:
-        """(PV Wh, import Wh used) of the knapsack, see ``equal_import_bound``.
+    def near_full(self, budget_wh: float) -> tuple[list[np.ndarray], float]:
+        """Each solar car's minimum current per second, and the cars' tails (Wh).
 
         Near full, the plant's car draws less than 6 A (its taper falls below the minimum at
-        ``near_soc``); from there it takes only its last ``100 - near_soc`` % (its tail). So
-        the knapsack with every minimum kept, plus the tails, is a bound. And by any second the
-        cars have had at most the PV without import so far, the most the whole budget buys, the
-        tails of cars already near full, and the budget itself: a car's minimum is kept until
-        that reaches its room, which gives a second knapsack. Both are capped by the physical
-        bound (which has the taper).
+        ``near_soc``); from there it takes only its last ``100 - near_soc`` % (its tail). By any
+        second the cars have had at most the PV without import so far, the most the whole budget
+        buys (the knapsack), the tails, and the budget itself: a car's minimum is kept until that
+        reaches its room to ``near_soc``, then relaxed to ``MIN_A_NEAR_FULL``.
         """
         full = [np.full(self.pv.size, car.min_a) for car in self.solar]
         free, gain, cost = self._choices(full)
-        bought, used = _knapsack(gain, cost, budget_wh)
-        kept = float(free.sum()) / 3600.0 + bought
+        bought, _ = _knapsack(gain, cost, budget_wh)
         near_soc = [90.0 + 10.0 * (1.0 - c.min_a / c.max_a) / 0.7 for c in self.solar]
         tail = sum(
             (100.0 - soc) / 100.0 * c.capacity_wh / c.efficiency
@@ -327,18 +465,57 @@ class _Day:
         for car, soc, amps in zip(self.solar, near_soc, full, strict=True):
             room_wh = (soc - car.soc) / 100.0 * car.capacity_wh / car.efficiency
             min_a.append(np.where(reachable < room_wh, amps, MIN_A_NEAR_FULL))
+        return min_a, tail
+
+    def _with_tails(
+        self, solve: Callable[[list[list[np.ndarray]]], list[tuple[float, float]]], budget_wh: float
+    ) -> tuple[float, float]:
+        """(PV Wh, import Wh) of ``solve`` with every minimum kept plus the tails, or with the
+        minima relaxed near full (the lower), capped by the physical bound (which has the taper).
+
+        A schedule's draw past a car's ``near_soc`` is at most its tail; without that draw it is a
+        schedule with every minimum kept (that car never restarts), importing no more.
+        """
+        full = [np.full(self.pv.size, car.min_a) for car in self.solar]
+        min_a, tail = self.near_full(budget_wh)
+        relax = any(float(a.min()) < c.min_a for a, c in zip(min_a, self.solar, strict=True))
+        solved = solve([full, min_a] if relax else [full])
+        (kept, used) = solved[0]
         value = kept
-        if any(float(a.min()) < car.min_a for a, car in zip(min_a, self.solar, strict=True)):
-            free, gain, cost = self._choices(min_a)
-            relaxed, relaxed_used = _knapsack(gain, cost, budget_wh)
-            relaxed += float(free.sum()) / 3600.0
-            value = min(relaxed, kept + tail)
-            used = relaxed_used if relaxed < kept + tail else used
+        if relax and solved[1][0] < kept + tail:
+            value, used = solved[1]
+        elif relax:
+            value = kept + tail
         return min(value, self.filled(self.available)), used
 
-    def _choices(self, min_a: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def knapsack_bound(self, budget_wh: float) -> tuple[float, float]:
+        """(PV Wh, import Wh used) of the fractional knapsack, see ``knapsack_bound``."""
+
+        def solve(problems: list[list[np.ndarray]]) -> list[tuple[float, float]]:
+            out = []
+            for min_a in problems:
+                free, gain, cost = self._choices(min_a)
+                bought, used = _knapsack(gain, cost, budget_wh)
+                out.append((float(free.sum()) / 3600.0 + bought, used))
+            return out
+
+        return self._with_tails(solve, budget_wh)
+
+    def import_bound(self, budget_wh: float) -> tuple[float, float]:
+        """(PV Wh, import Wh used) of the Lagrangian dual, see ``equal_import_bound``."""
+        return self._with_tails(lambda problems: self._dual(problems, budget_wh), budget_wh)
+
+    def min_gap(self) -> int:
+        """D: the shortest zero-draw stretch of any solar car, in whole seconds (at least 1)."""
+        if not self.solar:
+            return 1
+        return max(1, math.ceil(min(c.min_gap_s() for c in self.solar) - 1e-9))
+
+    def _on_values(self, min_a: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Per second: the most PV of an ON second without import (``NEVER``: no configuration
+        fits the surplus) and the least import of one that takes all of it (inf: none)."""
         surplus = self.available
-        free = np.zeros(surplus.size)
+        free = np.full(surplus.size, NEVER)
         bridge = np.full(surplus.size, np.inf)
         for pmin, config_max in self._configs(min_a):
             feasible = ~np.isnan(config_max)
@@ -346,7 +523,79 @@ class _Day:
             free = np.where(fits, np.maximum(free, np.minimum(surplus, config_max)), free)
             above = feasible & (pmin > surplus)
             bridge = np.where(above, np.minimum(bridge, pmin - surplus), bridge)
-        gain = np.where(np.isfinite(bridge), surplus - free, 0.0)
+        return free, bridge
+
+    def _dual(
+        self, problems: list[list[np.ndarray]], budget_wh: float
+    ) -> list[tuple[float, float]]:
+        """min over lambda of DP(lambda) / 3600 + lambda * budget, per problem (minimum currents):
+        (PV Wh, import Wh of the DP's schedule at the best lambda, at most the budget)."""
+        surplus = self.available
+        parts = [self._on_values(min_a) for min_a in problems]
+        n, gap = len(self.solar), self.min_gap()
+
+        def on_value(k: int, lam: float) -> np.ndarray:
+            free, bridge = parts[k]
+            if np.isinf(lam):
+                return free
+            finite = np.isfinite(bridge)
+            buy = np.where(finite, surplus - lam * np.where(finite, bridge, 0.0), NEVER)
+            return np.maximum(free, buy)
+
+        def solve(grids: list[np.ndarray]) -> list[np.ndarray]:
+            g = np.column_stack([on_value(k, lam) for k, grid in enumerate(grids) for lam in grid])
+            dp = _dp_two_cars(g, gap) if n == 2 else _dp_gaps(g, gap, 1 if n > 1 else gap)
+            out, i = [], 0
+            for grid in grids:
+                dual = dp[i : i + grid.size] / 3600.0
+                extra = np.where(np.isinf(grid), 0.0, grid) * budget_wh
+                out.append(dual + extra)
+                i += grid.size
+            return out
+
+        if budget_wh <= 0.0:
+            # DP(lambda) does not increase with lambda: forbidding import is the lowest.
+            grids = [np.array([np.inf]) for _ in problems]
+        else:
+            # Around the knapsack's price (there the DP is at most the knapsack: its Lagrangian
+            # allows every ON/OFF pattern), and a wide net.
+            grids = []
+            for min_a in problems:
+                price = _knapsack_price(*self._choices(min_a)[1:], budget_wh)
+                near = price * np.geomspace(0.25, 4.0, 11) if price > 0.0 else []
+                wide = np.logspace(-2.0, 4.0, 13)
+                grids.append(np.unique(np.concatenate([[0.0, price], near, wide])))
+        best: list[tuple[float, float]] = [(np.inf, 0.0) for _ in problems]
+        # Two cars: one grid (the DP is ~6x slower; any grid point's value is a bound).
+        stages = 1 if budget_wh <= 0.0 or n == 2 else LAMBDA_STAGES
+        for stage in range(stages):
+            values = solve(grids)
+            for k, (grid, value) in enumerate(zip(grids, values, strict=True)):
+                i = int(np.argmin(value))
+                if value[i] < best[k][0]:
+                    best[k] = (float(value[i]), float(grid[i]))
+                if stage + 1 < stages:
+                    # Convex: the minimum lies between the best point's neighbours.
+                    lo = grid[max(0, i - 1)]
+                    hi = grid[i + 1] if i + 1 < grid.size else grid[i] * 10.0
+                    grids[k] = np.linspace(lo, hi, LAMBDA_POINTS)
+        out = []
+        for k, (value, lam) in enumerate(best):
+            used = budget_wh
+            if n != 2:
+                g = on_value(k, lam)
+                free, bridge = parts[k]
+                imp = np.where(g > free, bridge, 0.0)
+                follow = _dp_gaps_import(g.tolist(), imp.tolist(), gap, 1 if n > 1 else gap)
+                used = min(budget_wh, follow / 3600.0)
+            out.append((value, used))
+        return out
+
+    def _choices(self, min_a: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per second: PV without import (0: none), and the gain and import of bridging."""
+        free, bridge = self._on_values(min_a)
+        free = np.maximum(free, 0.0)
+        gain = np.where(np.isfinite(bridge), self.available - free, 0.0)
         return free, gain, bridge
 
 
@@ -379,6 +628,7 @@ def bound_cars(
     *,
     charger_delay_s: float = ChargerModel.charger_delay_s,
     start_delay_s: float = ChargerModel.start_delay_s,
+    switch_pause_s: float = ChargerModel.switch_pause_s,
 ) -> tuple[CarBoundSpec, ...]:
     """The bounds' view of a scenario's cars (one home for ems_day.py and ems_suite.py)."""
     return tuple(
@@ -393,6 +643,7 @@ def bound_cars(
             efficiency=car.efficiency,
             charger_delay_s=charger_delay_s,
             start_delay_s=start_delay_s,
+            switch_pause_s=switch_pause_s,
         )
         for spec in specs
     )

@@ -6,7 +6,10 @@
   power, SoC and (if it is given one) a discharge cap from the controller.
 - Charger: applies a written limit after ``charger_delay_s``; a start after a pause takes
   ``start_delay_s`` more; a 1p/3p switch pauses the car for ``switch_pause_s``.
-- Car: follows the limit at ``ramp_a_per_s``, tapers linearly above 90 % SoC to 30 % of its power.
+- IEC 61851: a car does not charge on a limit below its minimum (``min_a``, 6 A): such a limit is
+  a pause, and the start after it takes ``start_delay_s`` like any other.
+- Car: follows the limit at ``ramp_a_per_s`` (starting at its minimum), tapers linearly above
+  90 % SoC to 30 % of its power (it then draws less than 6 A on a limit of 6 A or more).
 - Meters report at their own interval with Gaussian noise: grid every 2 s, PV and battery every 5 s,
   charger meter values every 10 s (OCPP MeterValues: the currents, and the energy register).
 """
@@ -80,6 +83,7 @@ class ChargerModel:
     start_delay_s: float = 5.0
     switch_pause_s: float = 10.0
     ramp_a_per_s: float = 5.0
+    min_a: float = 6.0  # IEC 61851: the car does not charge on a lower limit
     applied: Command = field(default_factory=lambda: Command(0.0, 3, True))
     pending: list[tuple[float, Command]] = field(default_factory=list)
     current_a: float = 0.0
@@ -98,6 +102,10 @@ class ChargerModel:
     def phases(self) -> int:
         return min(self.applied.phases, self.wired_phases)
 
+    def off(self, command: Command) -> bool:
+        """The car does not charge on this command: paused, or a limit below its minimum."""
+        return command.paused or command.current_a < self.min_a
+
     def step(self, t: float) -> None:
         while self.pending and self.pending[0][0] <= t:
             _, command = self.pending.pop(0)
@@ -106,15 +114,18 @@ class ChargerModel:
                 self.switches += 1
                 self.hold_until = t + self.switch_pause_s
                 self.current_a = 0.0
-            elif old.paused and not command.paused:
+            if self.off(old) and not self.off(command):
                 self.hold_until = max(self.hold_until, t + self.start_delay_s)
             self.applied = command
-        limit = 0.0 if self.applied.paused or t < self.hold_until else self.applied.current_a
-        limit = min(limit, self.car.max_current())
+        off = self.off(self.applied) or t < self.hold_until
+        # Near full the car's own taper may hold it below the minimum (down to 0.5 A).
+        limit = 0.0 if off else min(self.applied.current_a, self.car.max_current())
         if limit < 0.5:
             self.current_a = 0.0
         elif self.current_a < limit:
-            self.current_a = min(limit, self.current_a + self.ramp_a_per_s)
+            # A start draws the minimum at once (never less than the rules allow).
+            step = max(self.current_a + self.ramp_a_per_s, self.min_a)
+            self.current_a = min(limit, step)
         else:
             self.current_a = limit
         charging = self.current_a > 0.5

@@ -141,5 +141,6 @@ async def async_get_config_entry_diagnostics(
             },
             "auth_failures": server.directory.auth_failures(),
             "security": security_diagnostics(server.security, _bound_tls_port(server.central)),
+            "energy_manager": {"enabled": server.ems.enabled, "learned": server.ems.learned()},
         }
     return async_redact_data(result, TO_REDACT)

@@ -7,8 +7,9 @@ module
 
 * reads the picked sensors and the chargers' models into :class:`SiteInputs` (``ems_inputs``),
   and the solar forecast of HA's energy platform every ``FORECAST_REFRESH`` (plans use it);
-* keeps the driver's per-charger settings in a ``Store`` (loaded before the first decision, saved
-  through a :class:`SaveScheduler`), so a restart neither forgets them nor briefly charges in a
+* keeps the driver's per-charger settings and what it learned (``core/ems/learned.py``) in a
+  ``Store`` (loaded before the first decision, saved through a :class:`SaveScheduler` at most
+  ``SAVE_DELAY_S`` after a decision), so a restart neither forgets them nor briefly charges in a
   default mode;
 * listens to the sensors and the chargers' coordinators, debounces to about a second, and wakes up
   when the driver asks;
@@ -277,6 +278,10 @@ class EnergyManagerRuntime:
 
     def decision(self, charger_id: str) -> ChargerDecision | None:
         return self._driver.charger_decision(charger_id)
+
+    def learned(self) -> dict[str, Any]:
+        """What the energy manager learned about the installation, as in use now (diagnostics)."""
+        return self._driver.learned()
 
     @property
     def site(self) -> SiteSettings:

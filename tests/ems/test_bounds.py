@@ -1,7 +1,9 @@
 """The day benchmark's bounds (benchmarks/ems/bounds.py) really bound every controller.
 
 Short synthetic days (fixed seeds) with a cloud dip: the case the old greedy "optimum" failed,
-where a controller bridges the dip at 6 A with a little grid import.
+where a controller bridges the dip at 6 A with a little grid import. The equal-import bound's
+dynamic programme is checked against exact MILPs (scipy HiGHS) of the per-car problem with start
+delays, and against the knapsack it replaced.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from benchmarks.ems.bounds import (
     DayInputs,
     _Day,
     equal_import_bound,
+    knapsack_bound,
     physical_bound,
 )
 from benchmarks.ems.controllers import CarSpec as Spec
-from benchmarks.ems.plant import BatteryModel, V
+from benchmarks.ems.plant import BatteryModel, Car, ChargerModel, Command, V
 from benchmarks.ems_day import PRIORITY_SOC, Scenario, day_inputs, simulate
 from custom_components.ocpp_ems.core.ems import Mode
 
@@ -76,6 +79,8 @@ def test_no_controller_beats_the_bounds(sc: Scenario, seed: int, dip_w: float) -
         assert pv_wh <= equal.pv_to_ev_wh, name
         assert equal.grid_to_ev_wh <= budget_wh + 1e-6
         assert equal.pv_to_ev_wh <= physical.pv_to_ev_wh + 1e-6
+        # The start delays only take away: never above the knapsack that dropped them.
+        assert equal.pv_to_ev_wh <= knapsack_bound(inputs, budget_wh).pv_to_ev_wh + 1e-6
     if sc.name == "3p only":
         # The old optimum's flaw: bridging the dip with import beats every zero-import schedule.
         assert pv_of["reference"] > equal_import_bound(inputs, 0.0).pv_to_ev_wh + 100.0
@@ -88,12 +93,19 @@ def test_equal_import_bound_is_monotone_and_below_the_physical_bound() -> None:
     )
     inputs = day_inputs(sc, pv, house, T0, T1)
     physical = physical_bound(inputs).pv_to_ev_wh
-    values = [equal_import_bound(inputs, b).pv_to_ev_wh for b in (0, 5, 20, 80, 300, 1e4, 1e9)]
+    budgets = (0, 5, 20, 80, 300, 1e4, 1e9)
+    values = [equal_import_bound(inputs, b).pv_to_ev_wh for b in budgets]
     assert values == sorted(values)
+    knapsack = [knapsack_bound(inputs, b).pv_to_ev_wh for b in budgets]
+    assert all(v <= k + 1e-6 for v, k in zip(values, knapsack, strict=True))
     assert values[-1] <= physical + 1e-6
     assert values[0] < values[-1]
-    # Without the minimum and with unlimited import, all the surplus the cars can take is reachable.
-    assert values[-1] == pytest.approx(physical, rel=1e-6)
+    # With unlimited import the minimum costs nothing: all the surplus the cars can take but for
+    # the start delay at the beginning (the cars are paused at t0).
+    day = _Day(inputs)
+    delayed = np.minimum(day.available, day.pmax_relaxed)[: day.min_gap()].sum() / 3600.0
+    assert delayed > 5.0
+    assert values[-1] == pytest.approx(physical - delayed, rel=1e-6)
 
 
 def test_battery_priority_and_fast_car_reduce_the_bound() -> None:
@@ -114,67 +126,176 @@ def test_battery_priority_and_fast_car_reduce_the_bound() -> None:
     assert physical_bound(inputs(2.5, None, fast=True)).pv_to_ev_wh < alone - 10000.0
 
 
-def exact_per_second(surplus: np.ndarray, budget_wh: float) -> float:
-    """The per-second problem of one 1p/3p car (no fuse, no start delays) as a MILP (scipy HiGHS):
-    on/off in 1p or 3p each second, 6-16 A, PV credited min(surplus, power), import capped."""
-    n = surplus.size
-    # Variables per second: x (PV credit), p1, p3 (power), y1, y3 (on in 1p / 3p).
-    x, p1, p3 = (np.arange(n) + k * n for k in range(3))
-    eye = sparse.identity(n, format="csr")
-    zero = sparse.csr_matrix((n, n))
+def exact_schedule(
+    surplus: np.ndarray, switchable: list[bool], start_delay_s: int, budget_wh: float
+) -> float:
+    """Most PV into 6-16 A cars (no fuse) with at most ``budget_wh`` of import, as a MILP (scipy
+    HiGHS): each second each car is off, 1p (if ``switchable``) or 3p; PV credited is
+    min(surplus, power). A car that starts drawing at t drew nothing for ``start_delay_s`` s
+    before, and none before ``start_delay_s`` (paused at the start); 0 drops the delays. Like the
+    DP, a 1p/3p switch costs nothing (the plant's switch pause is a relaxed gap)."""
+    n, d = surplus.size, start_delay_s
+    names: list[tuple[str, int, int]] = [("x", 0, t) for t in range(n)]  # PV credit
+    for i, switch in enumerate(switchable):
+        for kind in ("y1", "p1") if switch else ():
+            names += [(kind, i, t) for t in range(n)]
+        names += [(kind, i, t) for kind in ("y3", "p3", "w") for t in range(n)]
+    index = {name: k for k, name in enumerate(names)}
+    rows: list[dict[int, float]] = []
+    lo: list[float] = []
+    hi: list[float] = []
 
-    def row(coeffs: dict[str, float]) -> sparse.csr_matrix:
-        return sparse.hstack([eye * coeffs.get(v, 0.0) if v in coeffs else zero for v in "xabyz"])
+    def add(coeffs: dict[tuple[str, int, int], float], low: float, high: float) -> None:
+        rows.append({index[k]: v for k, v in coeffs.items()})
+        lo.append(low)
+        hi.append(high)
 
-    inf = np.full(n, np.inf)
-    blocks = [
-        (row({"x": 1.0, "a": -1.0, "b": -1.0}), -inf, np.zeros(n)),  # credit <= power
-        (row({"a": 1.0, "y": -6 * V}), np.zeros(n), inf),  # 1p: 6-16 A when on
-        (row({"a": 1.0, "y": -16 * V}), -inf, np.zeros(n)),
-        (row({"b": 1.0, "z": -18 * V}), np.zeros(n), inf),  # 3p: 6-16 A on 3 phases
-        (row({"b": 1.0, "z": -48 * V}), -inf, np.zeros(n)),
-        (row({"y": 1.0, "z": 1.0}), -inf, np.ones(n)),
-    ]
-    grid = np.zeros(5 * n)
-    grid[p1] = grid[p3] = 1.0 / 3600.0
-    grid[x] = -1.0 / 3600.0
-    matrix = sparse.vstack([b[0] for b in blocks] + [sparse.csr_matrix(grid)])
-    lo = np.concatenate([b[1] for b in blocks] + [[-np.inf]])
-    hi = np.concatenate([b[2] for b in blocks] + [[budget_wh]])
-    upper = np.concatenate([surplus, np.full(2 * n, 48 * V), np.ones(2 * n)])
-    c = np.zeros(5 * n)
-    c[x] = -1.0 / 3600.0
-    integrality = np.concatenate([np.zeros(3 * n), np.ones(2 * n)])
+    def on(i: int, t: int) -> dict[tuple[str, int, int], float]:
+        return {(y, i, t): 1.0 for y in ("y1", "y3") if (y, i, t) in index}
+
+    for t in range(n):
+        power = {(p, i, t): -1.0 for p in ("p1", "p3") for i in range(len(switchable))}
+        add({("x", 0, t): 1.0, **{k: v for k, v in power.items() if k in index}}, -np.inf, 0.0)
+    for i in range(len(switchable)):
+        for t in range(n):
+            for p, y, phases in (("p1", "y1", 1), ("p3", "y3", 3)):
+                if (p, i, t) in index:
+                    add({(p, i, t): 1.0, (y, i, t): -6.0 * V * phases}, 0.0, np.inf)
+                    add({(p, i, t): 1.0, (y, i, t): -16.0 * V * phases}, -np.inf, 0.0)
+            add(on(i, t), 0.0, 1.0)
+            if d:
+                # w: the car stops at t (w >= on(t-1) - on(t)); it stays off d s after a stop
+                # (the tight minimum-down-time form of unit commitment).
+                before = dict.fromkeys(on(i, t - 1), -1.0)
+                add({("w", i, t): 1.0, **dict.fromkeys(on(i, t), 1.0), **before}, 0.0, np.inf)
+                stops = {("w", i, j): 1.0 for j in range(max(0, t - d + 1), t + 1)}
+                add({**stops, **on(i, t)}, -np.inf, 1.0)
+    grid = {k: 1.0 / 3600.0 for k in index if k[0] in ("p1", "p3")}
+    add({**grid, **{("x", 0, t): -1.0 / 3600.0 for t in range(n)}}, -np.inf, budget_wh)
+    matrix = sparse.lil_matrix((len(rows), len(names)))
+    for r, row in enumerate(rows):
+        for k, v in row.items():
+            matrix[r, k] = v
+    upper = np.array(
+        [
+            surplus[t] if kind == "x" else (0.0 if t < d else 1.0) if kind[0] in "yw" else 48 * V
+            for kind, _, t in names
+        ]
+    )
+    c = np.array([-1.0 / 3600.0 if kind == "x" else 0.0 for kind, _, _ in names])
     res = milp(
         c,
-        constraints=LinearConstraint(matrix, lo, hi),
-        integrality=integrality,
-        bounds=Bounds(np.zeros(5 * n), upper),
+        constraints=LinearConstraint(matrix.tocsr(), np.array(lo), np.array(hi)),
+        integrality=np.array([1 if kind[0] == "y" else 0 for kind, _, _ in names]),
+        bounds=Bounds(np.zeros(len(names)), upper),
     )
     assert res.success
     return float(-res.fun)
 
 
-@pytest.mark.parametrize("budget_wh", [0.0, 0.1, 0.3, 1.0])
-def test_knapsack_matches_the_exact_per_second_problem(budget_wh: float) -> None:
-    """Over a minute of rising PV (1p minimum, 1p/3p gap, 3p), the greedy bound is at least the exact optimum and exceeds it
-    by less than one second's surplus (the one fractional second)."""
+def rising_minute(cars: int) -> DayInputs:
+    """A minute of rising PV: 1p minimum, the 1p/3p gap, then 3p; 1p/3p cars, 5 s start delay."""
     pv = np.zeros(1440)
     pv[700:702] = (900.0, 6000.0)
+    solar = CarBoundSpec(solar=True, switchable=True)
     house = np.full(1440, 300.0)
-    inputs = DayInputs(
-        pv,
-        house,
-        (CarBoundSpec(solar=True, switchable=True),),
-        None,
-        60.0,
-        None,
-        700 * 60,
-        705 * 60,
-    )
+    return DayInputs(pv, house, (solar,) * cars, None, 60.0, None, 700 * 60, 705 * 60)
+
+
+@pytest.mark.parametrize("budget_wh", [0.0, 0.1, 0.3, 1.0])
+def test_knapsack_matches_the_exact_per_second_problem(budget_wh: float) -> None:
+    """Without start delays, the knapsack (the previous bound) is at least the exact optimum and
+    exceeds it by less than one second's surplus (the one fractional second)."""
+    inputs = rising_minute(1)
     surplus = _Day(inputs).available
-    exact = exact_per_second(surplus, budget_wh)
-    bound = equal_import_bound(inputs, budget_wh)
+    exact = exact_schedule(surplus, [True], 0, budget_wh)
+    bound = knapsack_bound(inputs, budget_wh)
     assert exact <= bound.pv_to_ev_wh + 1e-6
     assert bound.pv_to_ev_wh - exact <= surplus.max() / 3600.0 + 1e-6
     assert bound.grid_to_ev_wh <= budget_wh + 1e-9
+
+
+def dip_day(cars: int, minutes: int = 10, dips: tuple[int, ...] = (5,)) -> DayInputs:
+    """``minutes`` of 6 kW surplus from 10:00 with 60 s dips to 3 kW (one-minute 3 kW house
+    loads at these minutes), under the 3p cars' 4.14 kW minimum; start delay 90 s, longer than
+    a dip."""
+    pv = np.zeros(1440)
+    pv[590 : 611 + minutes] = 6000.0
+    house = np.zeros(1440)
+    house[[600 + m for m in dips]] = 3000.0
+    car = CarBoundSpec(solar=True, start_delay_s=90.0)
+    return DayInputs(pv, house, (car,) * cars, None, 60.0, None, 600 * 60, (600 + minutes) * 60)
+
+
+EXACT_CASES = [
+    # (day, cars, budget Wh): the rising minute (5 s delay), two dips 60 s apart (90 s delay).
+    *[("rising", 1, b) for b in (0.0, 0.1, 1.0)],
+    *[("rising", 2, b) for b in (0.0, 1.0)],
+    *[("dips", 1, b) for b in (0.0, 10.0, 19.0, 38.0)],
+    *[("dips", 2, b) for b in (0.0, 19.0, 38.0)],
+]
+
+
+@pytest.mark.parametrize(("day", "cars", "budget_wh"), EXACT_CASES)
+def test_dp_bounds_the_exact_problem_with_start_delays(
+    day: str, cars: int, budget_wh: float
+) -> None:
+    """Per car, exactly (MILP): the DP's dual is at least the optimum, equal to it without import
+    (no duality gap at an infinite price), and at most the knapsack."""
+    inputs = rising_minute(cars) if day == "rising" else dip_day(cars, 6, (2, 4))
+    delay = 5 if day == "rising" else 90
+    surplus = _Day(inputs).available
+    exact = exact_schedule(surplus, [day == "rising"] * cars, delay, budget_wh)
+    bound = equal_import_bound(inputs, budget_wh)
+    assert exact <= bound.pv_to_ev_wh + 1e-6
+    if budget_wh == 0.0:
+        assert bound.pv_to_ev_wh == pytest.approx(exact, abs=1e-6)
+    assert bound.grid_to_ev_wh <= budget_wh + 1e-9
+    assert bound.pv_to_ev_wh <= knapsack_bound(inputs, budget_wh).pv_to_ev_wh + 1e-6
+
+
+def test_a_dip_shorter_than_the_start_delay() -> None:
+    """One car from 90 s on (paused at the start): bridging the dip costs (4140 - 3000) W x 60 s
+    = 19 Wh for 6 kW x 210 s + 3 kW x 60 s + 6 kW x 240 s = 800 Wh; stopping loses the dip and
+    30 s more (the 90 s start delay): 700 Wh. Half the import buys the dual's halfway, 750 Wh.
+    Two cars stop for the dip alone: the second was warmed up before it (750 Wh). The knapsack
+    bridged for free and started at once: 900 Wh, 950 Wh with the 19 Wh."""
+    one, two = dip_day(1), dip_day(2)
+    assert equal_import_bound(one, 0.0).pv_to_ev_wh == pytest.approx(700.0, abs=1e-6)
+    assert equal_import_bound(one, 19.0).pv_to_ev_wh == pytest.approx(800.0, abs=1e-6)
+    assert equal_import_bound(one, 19.0).grid_to_ev_wh == pytest.approx(19.0, abs=1e-6)
+    assert equal_import_bound(one, 9.5).pv_to_ev_wh == pytest.approx(750.0, abs=0.5)
+    assert equal_import_bound(two, 0.0).pv_to_ev_wh == pytest.approx(750.0, abs=1e-6)
+    assert knapsack_bound(one, 0.0).pv_to_ev_wh == pytest.approx(900.0, abs=1e-6)
+    assert knapsack_bound(one, 19.0).pv_to_ev_wh == pytest.approx(950.0, abs=1e-6)
+
+
+def charger(*commands: tuple[float, Command]) -> list[float]:
+    """The current a plant charger (no response delay, 5 s start delay) draws over 30 s."""
+    model = ChargerModel("c", 3, 1, Car(), charger_delay_s=0.0, start_delay_s=5.0)
+    for t, command in commands:
+        model.pending.append((t, command))
+    drawn = []
+    for t in range(30):
+        model.step(float(t))
+        drawn.append(model.current_a)
+    return drawn
+
+
+def test_a_limit_below_the_minimum_is_a_pause() -> None:
+    """IEC 61851: the car does not draw on a limit below 6 A, and the start after it (or after a
+    pause) takes the start delay; a start draws the minimum at once."""
+    on = Command(10.0, 3, False)
+    drawn = charger((0.0, on), (10.0, Command(3.0, 3, False)), (15.0, on))
+    assert drawn[:5] == [0.0] * 5  # the start delay from the initial pause
+    assert drawn[5:8] == [6.0, 10.0, 10.0]  # the minimum at once, then the 5 A/s ramp
+    assert drawn[10:20] == [0.0] * 10  # 3 A: off; the resume at 15 s waits until 20 s
+    assert drawn[20] == 6.0
+    paused = charger((0.0, on), (10.0, Command(10.0, 3, True)), (12.0, on))
+    assert paused[10:17] == [0.0] * 7
+    assert paused[17] == 6.0
+    # Near full the car's own taper (below 6 A) is drawn on a limit of 6 A or more.
+    full = ChargerModel("c", 3, 1, Car(soc=99.0), charger_delay_s=0.0, start_delay_s=0.0)
+    full.pending.append((0.0, Command(16.0, 3, False)))
+    full.step(0.0)
+    assert 0.5 < full.current_a < 6.0

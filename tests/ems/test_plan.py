@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from custom_components.ocpp_ems.core.ems import (
@@ -220,7 +222,15 @@ NIGHT = tuple(PriceSlot(h * H, (h + 1) * H, 0.18 if h < 6 else 0.32) for h in ra
 SUNNY = tuple(EnergySlot(h * H, (h + 1) * H, 8000.0) for h in range(10, 15))
 
 
-def forecast_plan(remaining_wh: float, now: float, solar: tuple[EnergySlot, ...]) -> PlanStatus:
+MIN_3P = 6 * 230 * 3  # 4140 W
+
+
+def forecast_plan(
+    remaining_wh: float,
+    now: float,
+    solar: tuple[EnergySlot, ...],
+    settings: PlanSettings = PlanSettings(),  # noqa: B008 (frozen)
+) -> PlanStatus:
     return plan_status(
         now=now,
         departure=16 * H,
@@ -228,25 +238,87 @@ def forecast_plan(remaining_wh: float, now: float, solar: tuple[EnergySlot, ...]
         max_power_w=P3,
         efficiency=1.0,
         prices=NIGHT,
-        solar=expected_surplus(solar, PlanSettings(), min_power_w=6 * 230 * 3),
+        solar=expected_surplus(solar, settings),
+        min_power_w=MIN_3P,
     )
 
 
-def test_expected_surplus_is_above_the_house_load_discounted_and_usable() -> None:
+def hourly(slots: tuple[EnergySlot, ...]) -> list[float]:
+    """Energy per hour of quarter-hour slots."""
+    by_hour: dict[int, float] = {}
+    for slot in slots:
+        by_hour[int(slot.start // H)] = by_hour.get(int(slot.start // H), 0.0) + slot.wh
+    return [round(by_hour.get(h, 0.0), 6) for h in range(max(by_hour, default=-1) + 1)]
+
+
+def test_expected_surplus_is_the_discounted_forecast_above_the_house_load() -> None:
     settings = PlanSettings(forecast_confidence=0.5, house_load_w=1000.0)
     forecast = (
-        EnergySlot(0, H, 9000.0),  # 8 kWh above the house, half of it counted
-        EnergySlot(H, 2 * H, 800.0),  # below the house load
-        EnergySlot(2 * H, 3 * H, 4000.0),  # 3 kWh surplus: below a 4.1 kW car's minimum
-        EnergySlot(3 * H, 3 * H, 5000.0),  # empty period
+        EnergySlot(0, H, 11000.0),  # half of it counted: 5.5 kWh, 4.5 kWh above the house
+        EnergySlot(5 * H, 6 * H, 1800.0),  # below the house load
+        EnergySlot(7 * H, 7 * H, 5000.0),  # empty period
     )
-    assert expected_surplus(forecast, settings, min_power_w=4140.0) == (EnergySlot(0, H, 4000.0),)
-    # A car that starts at 1.4 kW (1p) can use the 3 kWh hour.
-    assert len(expected_surplus(forecast, settings, min_power_w=1380.0)) == 2
+    surplus = expected_surplus(forecast, settings)
+    # In quarters (a lone hour: flat).
+    assert surplus == tuple(
+        EnergySlot(q * 900.0, (q + 1) * 900.0, pytest.approx(1125.0))  # type: ignore[arg-type]
+        for q in range(4)
+    )
     # Confidence beyond 0..1 is clamped.
-    assert expected_surplus(forecast[:1], PlanSettings(forecast_confidence=2.0)) == (
-        EnergySlot(0, H, 8500.0),
-    )
+    assert hourly(expected_surplus(forecast[:1], PlanSettings(forecast_confidence=2.0))) == [
+        10500.0
+    ]
+
+
+def test_expected_surplus_follows_the_sun_through_the_hour() -> None:
+    # Rising from 2 to 6 kWh an hour: the quarters of the middle hour rise too, its energy kept.
+    forecast = tuple(EnergySlot(h * H, (h + 1) * H, wh) for h, wh in enumerate((2000, 4000, 6000)))
+    surplus = expected_surplus(forecast, PlanSettings(forecast_confidence=1.0, house_load_w=0.0))
+    middle = [s.wh for s in surplus if H <= s.start < 2 * H]
+    assert middle == sorted(middle)
+    assert middle[0] < 1000.0 < middle[-1]
+    assert sum(middle) == pytest.approx(4000.0)
+    assert hourly(surplus) == pytest.approx([2000.0, 4000.0, 6000.0])
+
+
+def test_learned_house_load_takes_the_place_of_the_setting_where_known() -> None:
+    # Learned: 2 kW from 01:00 to 02:00; elsewhere the 500 W setting.
+    settings = PlanSettings(forecast_confidence=1.0, house_slots=(EnergySlot(H, 2 * H, 2000.0),))
+    forecast = tuple(EnergySlot(h * H, (h + 1) * H, 5000.0) for h in range(3))
+    assert hourly(expected_surplus(forecast, settings)) == pytest.approx([4500.0, 3000.0, 4500.0])
+
+
+def test_sun_below_the_minimum_counts_nothing_but_makes_a_cheap_slot_at_the_minimum() -> None:
+    # 3 kW of sun from 10:00 to 12:00: below a 4.14 kW minimum, so no sun is counted...
+    weak = tuple(EnergySlot(h * H, (h + 1) * H, 3500.0) for h in (10, 11))
+    early = forecast_plan(20000, 3 * H, weak)
+    assert early.outlook == PlanOutlook(0.0, 20000.0)
+    # ... but the minimum there costs the grid only 1.14 of 4.14 kW at 0.32 (0.09 a kWh, below
+    # the night's 0.18): those slots come first, and the car runs at the minimum in them.
+    assert early.starts_at is not None
+    assert not early.charge_now
+    at_ten = forecast_plan(20000, 10 * H, weak)
+    assert at_ten.min_now
+    assert not at_ten.charge_now
+    # Without the sun the same time is a full-price day slot: nothing planned then.
+    assert not forecast_plan(20000, 10 * H, ()).min_now
+    # Enough sun for the minimum: counted as sun, the car waits for it (surplus only).
+    strong = tuple(EnergySlot(h * H, (h + 1) * H, 8000.0) for h in (10, 11))
+    sunny = forecast_plan(8000, 10 * H, strong)
+    assert sunny.outlook == PlanOutlook(pytest.approx(8000.0), 0.0)  # type: ignore[arg-type]
+    assert not sunny.min_now
+    assert not sunny.charge_now
+
+
+def test_controller_runs_a_slot_planned_at_the_minimum_as_min_and_solar() -> None:
+    m = planned(PlanTarget(departure=16 * H, energy_wh=20000))
+    weak = tuple(EnergySlot(h * H, (h + 1) * H, 3500.0) for h in (10, 11))
+    t = 10 * H
+    # 2 kW of surplus: the car takes its minimum (the grid adds 2.1 kW), in a planned slot.
+    inputs = replace(site(t, -2000.0, {"a": car(t, energy=0)}), prices=NIGHT, solar_forecast=weak)
+    d = m.update(inputs, t).chargers["a"]
+    assert d.reason is Reason.PLANNED_SLOT
+    assert d.target == ChargerCommand(current_a=6.0, phases=3)
 
 
 def test_forecast_sun_takes_the_place_of_cheap_night_slots() -> None:
@@ -254,13 +326,13 @@ def test_forecast_sun_takes_the_place_of_cheap_night_slots() -> None:
     grid_only = forecast_plan(30000, 5 * H, ())
     assert grid_only.charge_now
     assert grid_only.outlook == PlanOutlook(0.0, 30000.0)
-    # 5 h of 7.5 kWh surplus * 70 %: 26.25 kWh from the sun, the rest from the night.
+    # 5 h of 8 kWh * 70 % - 0.5 kWh of house: 25.5 kWh from the sun, the rest from the night.
     sunny = forecast_plan(30000, 3 * H, SUNNY)
     assert sunny.outlook is not None
-    assert sunny.outlook.solar_wh == pytest.approx(26250.0)
-    assert sunny.outlook.grid_wh == pytest.approx(3750.0)
+    assert sunny.outlook.solar_wh == pytest.approx(25500.0)
+    assert sunny.outlook.grid_wh == pytest.approx(4500.0)
     assert not sunny.charge_now
-    # 3.75 kWh at 11 kW (+10 %): the two latest night quarters.
+    # 4.5 kWh at 11 kW (+10 %): the two latest night quarters.
     assert sunny.starts_at == pytest.approx(5.5 * H)
     assert forecast_plan(30000, 5.8 * H, SUNNY).charge_now
     # Plenty of sun: no grid slot at all.
@@ -268,12 +340,12 @@ def test_forecast_sun_takes_the_place_of_cheap_night_slots() -> None:
 
 
 def test_a_short_forecast_is_caught_up_with_grid_before_departure() -> None:
-    # The morning was cloudy: at 13:00 still 25 kWh to go, 2 sunny hours left (10.5 kWh):
+    # The morning was cloudy: at 13:00 still 25 kWh to go, 2 sunny hours left (10.2 kWh):
     # the rest comes from the day's slots, the latest first, so the sun can still make up.
     late = forecast_plan(25000, 13 * H, SUNNY)
     assert late.outlook is not None
-    assert late.outlook.solar_wh == pytest.approx(10500.0)
-    assert late.outlook.grid_wh == pytest.approx(14500.0)
+    assert late.outlook.solar_wh == pytest.approx(10200.0)
+    assert late.outlook.grid_wh == pytest.approx(14800.0)
     assert not late.charge_now
     assert late.starts_at is not None
     assert 13 * H < late.starts_at < 16 * H
@@ -291,7 +363,7 @@ def test_controller_plans_with_the_site_forecast_and_reports_the_outlook() -> No
     )
     d = m.update(inputs, 5.8 * H).chargers["a"]
     assert d.reason is Reason.PLANNED_SLOT
-    assert d.plan == PlanOutlook(pytest.approx(26250.0), pytest.approx(3750.0))  # type: ignore[arg-type]
+    assert d.plan == PlanOutlook(pytest.approx(25500.0), pytest.approx(4500.0))  # type: ignore[arg-type]
     # Earlier in the night the sun leaves the grid nothing to do yet: wait, and say until when.
     inputs = SiteInputs(
         grid_w=site(H, 300).grid_w,

@@ -205,13 +205,36 @@ def test_a_phase_switch_waiting_for_the_write_interval_under_a_fuse() -> None:
 
 def test_a_stop_before_the_phase_switch_is_said() -> None:
     # 3p car, a deficit below even the 1p minimum: both timers run, the stop comes first.
-    solar = SolarSettings(regulation_margin_w=0.0, disable_delay_s=60, phase_down_delay_s=180)
+    solar = SolarSettings(
+        regulation_margin_w=0.0,
+        disable_delay_s=60,
+        phase_down_delay_s=180,
+        restart_cost_factor=0.0,
+    )
     m = manager(solar, can_switch_phases=True)
     loop = Loop(m, lambda t: 6000.0 if t < 100 else 1000.0, house=0.0)
     loop.run(0, 99)
     assert loop.phases("a") == 3
     d = loop.run(100, 100).chargers["a"]
     assert (d.reason, d.until) == (Reason.STOPPING, 160)
+
+
+def test_a_stop_for_a_deep_dip_is_said_when_it_comes() -> None:
+    # The dip's grid energy reaches a restart's before the stop delay ends: the reason says
+    # the earlier stop, and the car stops when it said, to the second.
+    m = manager(SolarSettings(regulation_margin_w=0.0))
+    loop = Loop(m, lambda t: 6000.0 if t < 100 else 1000.0, house=0.0)
+    loop.run(0, 99)
+    said: list[float | None] = []
+    for t in range(100, 300):
+        d = loop.run(t, t).chargers["a"]
+        if d.target.paused:
+            break
+        assert d.reason is Reason.STOPPING
+        said.append(d.until)
+    assert said[-1] is not None
+    assert t - 1 <= said[-1] <= t
+    assert t < 100 + SolarSettings().disable_delay_s
 
 
 # --- other waits with an end ------------------------------------------------------------------------

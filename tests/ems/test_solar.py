@@ -87,6 +87,34 @@ def test_disable_after_delay_and_hysteresis_between_thresholds() -> None:
     assert d.chargers["a"].target.paused
 
 
+@pytest.mark.parametrize("factor", [1.0, 0.0])
+def test_a_deep_dip_stops_once_a_restart_is_cheaper(factor: float) -> None:
+    """Holding 6 A through a deep dip buys grid energy: once it exceeds what a stop and restart
+    lose (the 60 s start delay and the 30 s start response at the minimum: 4140 W x 90 s =
+    103.5 Wh), the car stops; factor 0 leaves it to the 180 s stop delay."""
+    solar = SolarSettings(regulation_margin_w=0.0, restart_cost_factor=factor)
+    m = manager(solar)
+    loop = Loop(m, lambda t: 6000.0 if t < 100 else 1000.0, house=0.0)
+    loop.run(0, 99)
+    stopped_at = next(t for t in range(100, 400) if loop.run(t, t).chargers["a"].target.paused)
+    if factor == 0.0:
+        assert stopped_at == 280
+        return
+    # The import while held: the car's 4140 W minimum less 1000 W PV (the first second or two
+    # it still draws its 8.7 A): 103.5 Wh / 3140 W = 119 s.
+    assert 212 <= stopped_at <= 222
+    assert stopped_at < 280
+
+
+def test_a_shallow_dip_is_held_for_the_stop_delay() -> None:
+    """140 W short for 180 s is 7 Wh, far below a restart's 103.5 Wh: the dip is bridged."""
+    m = manager(SolarSettings(regulation_margin_w=0.0))
+    loop = Loop(m, lambda t: 6000.0 if t < 100 else MIN_3P - 140, house=0.0)
+    loop.run(0, 99)
+    stopped_at = next(t for t in range(100, 400) if loop.run(t, t).chargers["a"].target.paused)
+    assert stopped_at == 280
+
+
 def test_disable_import_threshold_tolerates_small_import() -> None:
     m = manager(SolarSettings(regulation_margin_w=0.0, disable_import_w=200, disable_delay_s=10))
     loop = Loop(m, lambda t: 6000.0 if t < 10 else MIN_3P - 150, house=0.0)

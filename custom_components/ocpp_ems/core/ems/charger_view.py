@@ -103,9 +103,9 @@ class ChargerView:
         with suppress(ValueError, TypeError):
             view.mode = Mode(data.get("mode", view.mode))
         for key in _OPTIONAL_NUMBERS:
-            setattr(view, key, _number(data.get(key)))
+            setattr(view, key, finite_number(data.get(key)))
         for key in _ENERGIES:
-            setattr(view, key, _number(data.get(key)) or 0.0)
+            setattr(view, key, finite_number(data.get(key)) or 0.0)
         view.departure_time = _time(data.get("departure_time"))
         view.plan_departure = _datetime(data.get("plan_departure"))
         transaction = data.get("transaction_id")
@@ -113,7 +113,8 @@ class ChargerView:
         return view
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """A stored number (not a bool, NaN or infinite), else None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     number = float(value)

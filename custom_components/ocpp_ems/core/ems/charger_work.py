@@ -61,6 +61,11 @@ class ChargerMemory:
     error_wh: float = 0.0
     error_w: float = 0.0
     error_at: float | None = None
+    # The current dip: grid energy (Wh) the running solar cars took beyond the surplus since
+    # it began, counted up to ``dip_at`` (``solar.py``: held, or stopped once a restart is cheaper).
+    dip_wh: float = 0.0
+    dip_at: float | None = None
+    dip_stop_at: float | None = None  # when it reaches a restart's PV at the import of now
     # How fast the charger follows a write, from its meter values (kept across plug-ins).
     response: ChargerResponse = field(default_factory=ChargerResponse)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .types import Mode, StaleFallback
+from .types import EnergySlot, Mode, StaleFallback
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -17,6 +17,12 @@ class SolarSettings:
     # Stop when the import at min current stays above disable_import_w for disable_delay_s.
     disable_import_w: float = 0.0
     disable_delay_s: float = 180.0
+    # Holding the minimum through a dip buys grid energy; stopping loses the PV of a restart
+    # (the start delay and the car's start response at its minimum). A dip is held until its
+    # grid energy reaches that loss times this factor, then the car stops (at most after
+    # disable_delay_s): never more than twice the cheaper choice, whatever the dip's length
+    # ("rent or buy"). 0: the stop delay alone decides.
+    restart_cost_factor: float = 1.0
     first_start_skips_delay: bool = True
     # Keep this much unused to absorb meter noise (W). 0: regulate to zero; the write limiter
     # below keeps the error small on both sides, and a fixed margin would be PV left unused.
@@ -84,10 +90,14 @@ class BatterySettings:
 class PlanSettings:
     """How departure plans use a solar forecast (without one they plan with the grid only)."""
 
-    # Share of the forecast surplus a plan counts on: forecasts miss by 20-40 % on a day, and
-    # energy the sun does not give has to come from dearer slots later.
+    # Share of the forecast PV a plan counts on: forecasts miss by 20-40 % on a day, and energy
+    # the sun does not give has to come from dearer slots later. Learned from the forecast's
+    # track record once a few days are measured (``plan_learning``).
     forecast_confidence: float = 0.7
     house_load_w: float = 500.0  # typical house load by day: the forecast's surplus is above it
+    # The house's expected energy per slot where it was learned (``plan_learning``); time outside
+    # them counts ``house_load_w``. Both settings above are the priors of what is learned.
+    house_slots: tuple[EnergySlot, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -104,6 +104,15 @@ class EnergyManager:
         memory.last_write = None
         memory.last_write_at = -math.inf
 
+    # --- what was learned (the driver stores it) -----------------------------------------------
+    def memory(self, charger_id: str) -> ChargerMemory | None:
+        """What the controller remembers of a charger (None: not in the controller)."""
+        return self._memory.get(charger_id)
+
+    @property
+    def site_memory(self) -> SiteMemory:
+        return self._site_memory
+
     # --- the control step ----------------------------------------------------------------------
     def update(self, inputs: SiteInputs, now: float) -> Decision:
         site = self._site

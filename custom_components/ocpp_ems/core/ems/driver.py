@@ -6,7 +6,9 @@ runs it for one site and owns what lies around it, with no Home Assistant in sig
 calls the driver):
 
 * each charger's user settings (:class:`ChargerView`) and their stored form (:meth:`dump`,
-  :meth:`load`);
+  :meth:`load`), with what the controller learned about the installation (``learned.py``) and
+  what departure plans learned of the solar forecast and the house load (``plan_learning.py``,
+  fed every update's inputs; plans run with it in place of the two settings it starts from);
 * the controller's settings of each charger, rebuilt from the view, the charger's quirk settings
   and its model before every decision (``charger_config.py``);
 * one decision (:meth:`step`): the controller's update, each session's energy by source
@@ -47,6 +49,8 @@ from .config import ChargerSettings, SiteSettings
 from .controller import EnergyManager
 from .discharge import DischargeEntity, discharge_value
 from .energy_split import energy_mix, split_session
+from .learned import Learned
+from .plan_learning import PlanLearning
 from .types import (
     ChargerCommand,
     ChargerDecision,
@@ -60,6 +64,8 @@ from .types import (
 
 _LOGGER = logging.getLogger(__name__)
 
+# The stored form's key of what plans learned (``plan_learning.py``).
+PLAN_KEY = "learned_plan_v1"
 # Run at least this often (s) even without events: a silent sensor must turn stale.
 WATCHDOG_S = 30.0
 
@@ -130,6 +136,8 @@ class EmsDriver:
         timing: Callable[[], Timing] = Timing,
     ) -> None:
         self._manager = EnergyManager(site)
+        self._site = site  # the user's: plans run with what was learned for their priors
+        self._plan_learning = PlanLearning()  # the forecast's track record, the house load
         self._options = options
         self._clock = clock
         self._zone = zone
@@ -146,18 +154,21 @@ class EmsDriver:
         self._write_seq: dict[str, int] = {}
         self._decision: Decision | None = None
         self._discharge_written_at = float("-inf")
+        self._learned = Learned(self._manager)  # response times, battery maximum, car SoC
 
     # --- settings ----------------------------------------------------------------------------------
     @property
     def site(self) -> SiteSettings:
-        """The site settings the controller runs with now."""
-        return self._manager.site
+        """The site settings from the options (plans use learned values for two of them)."""
+        return self._site
 
     def set_site(self, site: SiteSettings) -> None:
+        self._site = site
         self._manager.set_site(site)
 
     def configure(self, site: SiteSettings, options: EmsOptions) -> None:
         """New site settings and options: every charger's settings are built again."""
+        self._site = site
         self._manager.set_site(site)
         self._options = options
         now = self._clock()
@@ -206,9 +217,11 @@ class EmsDriver:
         self._settings[charger_id] = settings
         if view.mode is Mode.MANUAL:
             # The user's: out of the controller (a fresh start when it is handed back).
+            self._learned.charger_out(charger_id)
             self._manager.remove_charger(charger_id)
         else:
             self._manager.set_charger(charger_id, settings)
+            self._learned.charger_in(charger_id)
 
     # --- who controls a charger ------------------------------------------------------------------
     def set_active(self, active: bool) -> None:
@@ -242,6 +255,7 @@ class EmsDriver:
     def add_charger(self, charger_id: str, link: ChargerLink) -> None:
         self._links[charger_id] = link
         self._connected[charger_id] = link.model.connected
+        self._learned.identify(charger_id, link.model.info)
         self._configure(charger_id, self._clock())
         self._claim(charger_id)
 
@@ -252,6 +266,7 @@ class EmsDriver:
         self._settings.pop(charger_id, None)
         self._paused.discard(charger_id)
         self._write_seq.pop(charger_id, None)
+        self._learned.charger_out(charger_id)
         self._manager.remove_charger(charger_id)
 
     def charger_changed(self, charger_id: str) -> None:
@@ -259,6 +274,7 @@ class EmsDriver:
         the next decision is written again."""
         if (link := self._links.get(charger_id)) is None:
             return
+        self._learned.identify(charger_id, link.model.info)
         connected = link.model.connected
         was_connected = self._connected.get(charger_id, False)
         if connected and not was_connected and self._in_controller(charger_id):
@@ -285,6 +301,11 @@ class EmsDriver:
         entity as it is, when one is configured)."""
         for charger_id in self._links:
             self._configure(charger_id, now)
+        self._learned.resume_sessions(self._controlled())
+        zone = self._zone()
+        self._plan_learning.observe(inputs, now, zone)
+        plan = self._plan_learning.plan_settings(self._site.plan, now, zone)
+        self._manager.set_site(replace(self._site, plan=plan))
         decision = self._manager.update(inputs, now)
         if manual := {cid: self._manual_decision(cid) for cid in self._links if self._manual(cid)}:
             decision = replace(decision, chargers={**decision.chargers, **manual})
@@ -425,13 +446,30 @@ class EmsDriver:
             return self._clock() + self._timing().retry_s
         return None
 
+    # --- what was learned ---------------------------------------------------------------------------
+    def learned(self) -> dict[str, Any]:
+        """The learned response times and battery maximum in use now (diagnostics)."""
+        return self._learned.summary(self._links)
+
+    def _controlled(self) -> dict[str, Charger]:
+        """The models of the chargers in the controller."""
+        return {cid: link.model for cid, link in self._links.items() if self._in_controller(cid)}
+
     # --- stored form -------------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
         """The stored form of every charger's view."""
-        return {"chargers": {cid: view.to_dict() for cid, view in self._views.items()}}
+        return {
+            "chargers": {cid: view.to_dict() for cid, view in self._views.items()},
+            **self._learned.dump(self._controlled()),
+            **({PLAN_KEY: self._plan_learning.to_dict()} if self._plan_learning.learned else {}),
+        }
 
     def load(self, data: object) -> None:
         """Views back from :meth:`dump`'s form; anything unreadable is skipped."""
+        if isinstance(data, Mapping):
+            self._learned.load(data, self._controlled())
+            if isinstance(plan := data.get(PLAN_KEY), Mapping):
+                self._plan_learning = PlanLearning.from_dict(plan)
         chargers = data.get("chargers") if isinstance(data, Mapping) else None
         if not isinstance(chargers, Mapping):
             return

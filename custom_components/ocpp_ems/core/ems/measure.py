@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from .charger_view import finite_number
 from .charger_work import ChargerMemory, ChargerWork
 from .config import ChargerSettings, SiteSettings
 from .surplus import Balance, site_balance
@@ -37,6 +40,10 @@ class SiteReadings:
     battery_at: float | None = None
 
 
+# A stored battery maximum above this (W, beyond any home battery) is not believed.
+MAX_BATTERY_W = 100_000.0
+
+
 @dataclass(slots=True)
 class SiteMemory:
     """The recent grid readings (when, W) and the cars' draw then, while a car charges: the
@@ -48,6 +55,17 @@ class SiteMemory:
     battery_accept_w: float | None = None
     left_over_since: float | None = None  # PV left over (export, curtailment) since then
     left_over_charge_w: float = 0.0  # the most the battery charged since then
+
+    def to_dict(self) -> dict[str, Any]:
+        """What was learned about the site (stored: ``EmsDriver.dump``)."""
+        return {"battery_accept_w": self.battery_accept_w}
+
+    def load(self, data: Mapping[str, Any]) -> None:
+        """Back from :meth:`to_dict`'s form; a value no battery could have is skipped. Only a
+        prior: export lowers it, a higher charge raises it, as before."""
+        value = finite_number(data.get("battery_accept_w"))
+        if value is not None and 0.0 <= value <= MAX_BATTERY_W:
+            self.battery_accept_w = value
 
 
 # Export (or curtailed PV) beyond meter noise (W) for longer than a car's or the battery's

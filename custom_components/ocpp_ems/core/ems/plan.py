@@ -2,18 +2,22 @@
 
 Solar comes first: the car takes surplus whenever there is some, and the plan only reserves the
 cheapest grid slots still needed for the energy that is left. With a solar forecast the plan counts
-on the surplus it expects before departure (above a typical house load, discounted by a confidence
-factor) and reserves grid slots only for the rest; the sun's share is taken in every slot first, so
-a reserved slot's grid energy is what the car takes beyond it. The plan is rebuilt on every update
+on the surplus it expects before departure (the forecast discounted by a confidence factor, above
+the house load; both learned on the site, ``plan_learning``) and reserves grid slots only for the
+rest; the sun's share is taken in every slot first, so a reserved slot's grid energy is what the
+car takes beyond it. The plan is rebuilt on every update
 from "now", so it always covers what remains: when the sun gives less than expected, the energy
 still missing gets the cheapest slots that are left (and, at the end, full power). Among equally
 priced slots the latest are taken, which leaves the most room for solar to make them unnecessary.
+A slot whose sun stays below the car's minimum can be planned at the minimum (the car takes that
+sun and the grid the rest): ranked by its grid price per Wh charged, it often beats the night.
 Time with no known price counts as dearer than any known slot but is still used when needed, so
 the target is met whenever that is physically possible.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +41,7 @@ class PlanStatus:
     # Not charging now: when the first reserved slot begins (None: none reserved).
     starts_at: float | None = None
     outlook: PlanOutlook | None = None  # expected from the sun / planned from the grid (Wh)
+    min_now: bool = False  # the current moment is a slot planned at the minimum with the sun
 
 
 def _segments(
@@ -72,28 +77,70 @@ def _segments(
 
 
 def expected_surplus(
-    forecast: Sequence[EnergySlot], settings: PlanSettings, min_power_w: float = 0.0
+    forecast: Sequence[EnergySlot], settings: PlanSettings
 ) -> tuple[EnergySlot, ...]:
-    """The PV surplus a plan counts on: the forecast above the typical house load, discounted.
-
-    A slot whose surplus stays below the car's ``min_power_w`` on average does not count: the
-    car would not start on it, or would import to make up its minimum.
-    """
+    """The PV surplus a plan counts on: the forecast, discounted, above the expected house load,
+    in parts of at most ``CHUNK_S`` (see :func:`_refine`)."""
     confidence = min(max(settings.forecast_confidence, 0.0), 1.0)
     slots = []
-    for slot in forecast:
-        hours = (slot.end - slot.start) / 3600.0
-        surplus = slot.wh - settings.house_load_w * hours
-        if hours > 0.0 and surplus > 0.0 and surplus >= min_power_w * hours:
-            slots.append(EnergySlot(slot.start, slot.end, surplus * confidence))
+    for slot in _refine(forecast):
+        # The confidence is learned on the PV itself (``plan_learning``); the house is apart.
+        surplus = slot.wh * confidence - _house_wh(settings, slot.start, slot.end)
+        if surplus > 0.0:
+            slots.append(EnergySlot(slot.start, slot.end, surplus))
     return tuple(slots)
 
 
-def _overlap_wh(solar: Sequence[EnergySlot], start: float, end: float) -> float:
+def _refine(forecast: Sequence[EnergySlot]) -> list[EnergySlot]:
+    """Each slot in parts of at most ``CHUNK_S``, the power following the line through the
+    neighbouring slots' mean powers (the sun rises and sets through an hour), each slot's energy
+    kept."""
+    ordered = sorted((s for s in forecast if s.end > s.start), key=lambda s: s.start)
+    out: list[EnergySlot] = []
+    for i, slot in enumerate(ordered):
+        parts = max(1, math.ceil((slot.end - slot.start) / CHUNK_S - 1e-9))
+        step = (slot.end - slot.start) / parts
+        power = slot.wh / (slot.end - slot.start)
+        mid = (slot.start + slot.end) / 2.0
+        before = ordered[i - 1] if i > 0 and ordered[i - 1].end == slot.start else None
+        after = (
+            ordered[i + 1] if i + 1 < len(ordered) and ordered[i + 1].start == slot.end else None
+        )
+        shape = []
+        for k in range(parts):
+            t = slot.start + (k + 0.5) * step
+            other = before if t < mid else after
+            if other is None:
+                shape.append(power)
+                continue
+            o_power = other.wh / (other.end - other.start)
+            o_mid = (other.start + other.end) / 2.0
+            shape.append(power + (o_power - power) * (t - mid) / (o_mid - mid))
+        shape = [max(0.0, p) for p in shape]
+        total = sum(shape) * step
+        scale = slot.wh / total if total > 0.0 else 0.0
+        out += [
+            EnergySlot(slot.start + k * step, slot.start + (k + 1) * step, p * step * scale)
+            for k, p in enumerate(shape)
+        ]
+    return out
+
+
+def _house_wh(settings: PlanSettings, start: float, end: float) -> float:
+    """The house's expected energy in [start, end): learned where known, else the setting."""
+    learned = [s for s in settings.house_slots if s.end > start and s.start < end]
+    covered_s = sum(min(s.end, end) - max(s.start, start) for s in learned)
+    return (
+        _overlap_wh(learned, start, end)
+        + settings.house_load_w * (end - start - covered_s) / 3600.0
+    )
+
+
+def _overlap_wh(slots: Sequence[EnergySlot], start: float, end: float) -> float:
     """Energy of the slots within [start, end), spread evenly over each slot."""
     return sum(
         s.wh * (min(s.end, end) - max(s.start, start)) / (s.end - s.start)
-        for s in solar
+        for s in slots
         if s.end > start and s.start < end
     )
 
@@ -107,11 +154,15 @@ def plan_status(
     efficiency: float,
     prices: Sequence[PriceSlot] = (),
     solar: Sequence[EnergySlot] = (),
+    min_power_w: float = 0.0,
 ) -> PlanStatus:
     """Whether to charge from the grid now to meet the departure target.
 
     ``solar``: the surplus the car may expect (Wh at the charger, see :func:`expected_surplus`);
-    ``remaining_wh`` and the result are energy into the car (after ``efficiency``).
+    ``remaining_wh`` and the result are energy into the car (after ``efficiency``). Sun below
+    the car's ``min_power_w`` in a slot is of no use to it alone (it would not start on it): such
+    a slot counts no sun, but may be planned at the minimum, the grid adding what the sun lacks,
+    which makes its energy cheaper than the slot's price.
     """
     if remaining_wh <= 0.0:
         return PlanStatus(False, True, 0.0, 0.0, outlook=PlanOutlook(0.0, 0.0))
@@ -124,26 +175,43 @@ def plan_status(
         return PlanStatus(True, feasible, remaining_wh, needed_s, outlook=outlook)
     solar = [s for s in solar if s.end > now and s.start < departure]
     chunks = []
+    options = []  # (price per Wh covered, start, end, room Wh, at the minimum only)
     for start, end, price in _segments(now, departure, prices):
         full_wh = effective_w * (end - start) / 3600.0
+        min_wh = min(full_wh, min_power_w * efficiency * (end - start) / 3600.0)
         # The car can take no more of the sun than its own power in the slot.
         sun_wh = min(full_wh, _overlap_wh(solar, start, end) * efficiency)
-        chunks.append((start, end, price, sun_wh, full_wh))
-    sun_total = sum(chunk[3] for chunk in chunks)
+        if sun_wh < min_wh:
+            if sun_wh > 0.0:
+                # Sun below the minimum: the minimum with the grid's share is a cheaper slot.
+                options.append((price * (min_wh - sun_wh) / min_wh, start, end, min_wh, True))
+                options.append((price, start, end, full_wh - min_wh, False))
+            else:
+                options.append((price, start, end, full_wh, False))
+            sun_wh = 0.0
+        else:
+            options.append((price, start, end, full_wh - sun_wh, False))
+        chunks.append(sun_wh)
+    sun_total = sum(chunks)
     grid_wh = max(0.0, remaining_wh - sun_total)
     outlook = PlanOutlook(min(sun_total, remaining_wh), grid_wh)
     # Cheapest first; among equal prices the latest first. A slot's grid share is what the car
     # takes beyond the sun's, at a pace SAFETY_FACTOR slower than nominal.
-    ranked = sorted(chunks, key=lambda chunk: (chunk[2], -chunk[0]))
+    options.sort(key=lambda option: (option[0], -option[1]))
     covered = 0.0
     starts_at: float | None = None
-    for start, end, _price, sun_wh, full_wh in ranked:
+    min_now = False
+    for _price, start, end, room_wh, at_min in options:
         if covered >= grid_wh:
             break
-        if (room := (full_wh - sun_wh) / SAFETY_FACTOR) <= 0.0:
+        if (room := room_wh / SAFETY_FACTOR) <= 0.0:
             continue
         if start <= now < end:
-            return PlanStatus(True, True, remaining_wh, needed_s, outlook=outlook)
+            if not at_min:
+                return PlanStatus(True, True, remaining_wh, needed_s, outlook=outlook)
+            min_now = True
         starts_at = start if starts_at is None else min(starts_at, start)
         covered += room
+    if min_now:
+        return PlanStatus(False, True, remaining_wh, needed_s, outlook=outlook, min_now=True)
     return PlanStatus(False, True, remaining_wh, needed_s, starts_at, outlook)

@@ -21,7 +21,8 @@ def resolve_plan(
     now: float,
     forecast: Sequence[EnergySlot] = (),
 ) -> None:
-    """Full power in a planned slot (or when late), else surplus only until the next slot."""
+    """Full power in a planned slot (or when late), the minimum with the sun in a slot planned
+    so, else surplus only until the next slot."""
     cfg, ci, site = work.cfg, work.inputs, work.site
     work.kind = Kind.SOLAR
     work.say(Reason.PLAN_WAITING)
@@ -42,6 +43,9 @@ def resolve_plan(
     amps = work.car_max_a()
     if site.fuse_a is not None:
         amps = min(amps, max(0.0, site.fuse_a - site.fuse_margin_a))
+    # Sun below the car's minimum is of no use to it alone (a switchable charger starts on 1p).
+    # A slot planned at the minimum runs as Min + solar: the minimum, and the sun above it.
+    min_w = cfg.min_current_a * site.voltage_v * (1 if work.switchable else phases)
     status = plan_status(
         now=now,
         departure=plan.departure,
@@ -51,17 +55,16 @@ def resolve_plan(
         # what reaches the car's battery, so only that one pays the charging losses.
         efficiency=cfg.charge_efficiency if uses_soc else 1.0,
         prices=prices,
-        # Sun below the car's minimum is of no use to it (a switchable charger starts on 1p).
-        solar=expected_surplus(
-            forecast,
-            site.plan,
-            cfg.min_current_a * site.voltage_v * (1 if work.switchable else phases),
-        ),
+        solar=expected_surplus(forecast, site.plan),
+        min_power_w=min_w,
     )
     work.plan_feasible = status.feasible
     work.plan = status.outlook
     if status.charge_now:
         work.kind = Kind.FULL
+        work.say(Reason.PLANNED_SLOT)
+    elif status.min_now:
+        work.kind = Kind.MIN_SOLAR
         work.say(Reason.PLANNED_SLOT)
     else:
         work.say(waiting, status.starts_at)

@@ -23,15 +23,21 @@ configured values hold: ``SolarSettings.settle_s`` / ``start_settle_s`` as the s
 floor) and no delay before a raise or drop counts (the behaviour before anything was learned). A
 watch that a newer write replaces, or that the car never completes (it takes less than offered:
 full, tapering), adds nothing.
+
+The observations are stored (:meth:`ChargerResponse.to_dict`, ``EmsDriver.dump``): after a restart
+they are the prior that new observations replace one by one, as before.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
+from .charger_view import finite_number
 from .config import SolarSettings
 
 # Changes smaller than this (A) are not watched: meter noise could end the watch early.
@@ -169,6 +175,44 @@ class ChargerResponse:
             return 0.0
         return min(_quantile([lo for lo, _ in seen], 0.75), self.late_s(solar, start=start))
 
+    # --- stored form -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """What was learned (the observations; the writes in flight are not worth keeping)."""
+        return {
+            "changes": [list(seen) for seen in self.changes],
+            "starts": [list(seen) for seen in self.starts],
+        }
+
+    def load(self, data: Mapping[str, Any], solar: SolarSettings) -> None:
+        """Observations back from :meth:`to_dict`'s form, replacing those held. An unreadable one
+        is skipped; bounds are clamped to the settle range (a stored time beyond it could only
+        come from other settings, and would hold the car back)."""
+        for key, seen, high in (
+            ("changes", self.changes, solar.settle_max_s),
+            ("starts", self.starts, solar.start_settle_max_s),
+        ):
+            seen.clear()
+            stored = data.get(key)
+            for item in stored[-KEEP:] if isinstance(stored, list) else ():
+                if (bounds := _bounds(item, high)) is not None:
+                    seen.append(bounds)
+
+    def forget(self) -> None:
+        """Learn afresh (other hardware): the configured times hold until it is learned again."""
+        self.changes.clear()
+        self.starts.clear()
+
+    def summary(self, solar: SolarSettings) -> dict[str, Any]:
+        """The learned times as they are used now (diagnostics)."""
+        return {
+            "observed_changes": len(self.changes),
+            "observed_starts": len(self.starts),
+            "early_s": self.early_s(solar),
+            "late_s": self.late_s(solar),
+            "start_early_s": self.early_s(solar, start=True),
+            "start_late_s": self.late_s(solar, start=True),
+        }
+
     # --- which write the meters show -------------------------------------------------------------
     @property
     def last_write(self) -> Write | None:
@@ -217,6 +261,17 @@ class ChargerResponse:
         if grid is None or grid is sample or (sample is not None and sample.at > grid.at):
             return None
         return grid.amps
+
+
+def _bounds(item: Any, high: float) -> tuple[float, float] | None:
+    """A stored ``[lower, upper]`` observation within ``0..high`` (None: unreadable)."""
+    if not isinstance(item, list) or len(item) != 2:
+        return None
+    lower, upper = finite_number(item[0]), finite_number(item[1])
+    if lower is None or upper is None or lower < 0.0 or upper < lower:
+        return None
+    upper = min(upper, high)
+    return min(lower, upper), upper
 
 
 def _quantile(values: list[float], q: float) -> float:

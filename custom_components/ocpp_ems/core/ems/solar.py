@@ -3,7 +3,8 @@
 The budget is the surplus less what the full cars draw and every Min + solar car's minimum. A
 solar car starts when what is left covers its minimum for ``enable_delay_s`` and stops when the
 import at its minimum lasts ``disable_delay_s`` (hysteresis: a cloud neither starts nor stops a
-charge). Running cars keep their minimums and share the rest equally, by priority; each share also
+charge), or sooner once the dip's grid energy exceeds what a restart would lose (``_dip_wh``).
+Running cars keep their minimums and share the rest equally, by priority; each share also
 drives that car's 1p/3p timers (``phases.py``). A car that takes less than it is offered (full,
 suspended, its own limit: ``ChargerWork.limited_a``) counts at what it takes, also in the start
 rules: a full car stays on at its minimum but leaves the surplus to the others.
@@ -12,10 +13,13 @@ rules: a full car stays on at its minimum but leaves the surplus to the others.
 from __future__ import annotations
 
 from .allocation import Claim, share
-from .charger_work import EPS, ChargerWork, Kind
+from .charger_work import EPS, ChargerMemory, ChargerWork, Kind
 from .config import SolarSettings
 from .phases import floor_phases, phase_switch, phase_switch_at, start_phases, switch_phases
 from .types import Reason
+
+# An update gap longer than this (HA stopped, no inputs) does not count into a dip's grid energy.
+DIP_MAX_GAP_S = 60.0
 
 
 def share_solar(
@@ -53,7 +57,7 @@ def _delays_ending(
     for work in solar_cars:
         memory = work.memory
         if memory.active:
-            at = memory.disable.due_at(solar.disable_delay_s)
+            at = _stop_at(memory, solar)
         else:
             at = memory.enable.due_at(_enable_delay(work, solar))
         if at is not None:
@@ -88,14 +92,20 @@ def _switch_on_off(
     need = sum(w.claim_min_w() for w in running)
     for work in running:
         work.memory.enable.reset()
+    drawn_w = sum(w.draw_w for w in running)
     for index, work in enumerate(running):
         last = index == len(running) - 1
         # A 1p/3p car on 3p switches down before it stops: its 1p minimum is what counts.
-        floor = need - work.claim_min_w() + work.claim_min_w(floor_phases(work))
+        floor_w = work.claim_min_w(floor_phases(work))
+        floor = need - work.claim_min_w() + floor_w
         deficit = last and budget_w - floor < -solar.disable_import_w
-        if work.memory.disable.update(deficit, now, solar.disable_delay_s):
-            work.memory.active = False
-            work.memory.disable.reset()
+        memory = work.memory
+        import_w = max(0.0, drawn_w - budget_w) if deficit else None
+        cheaper = _restart_is_cheaper(work, solar, import_w, floor_w, now)
+        if memory.disable.update(deficit, now, solar.disable_delay_s) or cheaper:
+            memory.active = False
+            memory.disable.reset()
+            _dip_wh(memory, None, now)
             need -= work.claim_min_w()
     # Enable: the first waiting car in line may start when what is left covers its minimum.
     left = budget_w - need
@@ -136,6 +146,45 @@ def _switch_on_off(
     return left
 
 
+def _restart_is_cheaper(
+    work: ChargerWork, solar: SolarSettings, import_w: float | None, floor_w: float, now: float
+) -> bool:
+    """Count the dip's grid energy (``import_w``: the cars' import now, None: no dip); True
+    once it exceeds what a stop and restart lose: the PV of the start delay and the car's start
+    response at its minimum ``floor_w``. Sets when that is reached at the import of now."""
+    memory = work.memory
+    dip_wh = _dip_wh(memory, import_w, now)
+    restart_s = _enable_delay(work, solar) + memory.response.late_s(solar, start=True)
+    restart_wh = solar.restart_cost_factor * floor_w * restart_s / 3600.0
+    if import_w is None or restart_wh <= 0.0:
+        return False
+    memory.dip_stop_at = (
+        now + max(0.0, restart_wh - dip_wh) / import_w * 3600.0 if import_w > 0.0 else None
+    )
+    return dip_wh >= restart_wh
+
+
+def _stop_at(memory: ChargerMemory, solar: SolarSettings) -> float | None:
+    """When a running car in a dip stops: the stop delay's end, or sooner once the dip's grid
+    energy reaches a restart's (None: no dip)."""
+    at = memory.disable.due_at(solar.disable_delay_s)
+    if at is None or memory.dip_stop_at is None:
+        return at
+    return min(at, memory.dip_stop_at)
+
+
+def _dip_wh(memory: ChargerMemory, import_w: float | None, now: float) -> float:
+    """The grid energy of the current dip so far (``import_w``: the cars' import now; None:
+    no dip, which ends it)."""
+    if import_w is None:
+        memory.dip_wh, memory.dip_at, memory.dip_stop_at = 0.0, None, None
+        return 0.0
+    if memory.dip_at is not None:
+        memory.dip_wh += import_w * min(now - memory.dip_at, DIP_MAX_GAP_S) / 3600.0
+    memory.dip_at = now
+    return memory.dip_wh
+
+
 def _share_surplus(
     works: list[ChargerWork], solar: SolarSettings, left: float, now: float
 ) -> list[ChargerWork]:
@@ -171,7 +220,7 @@ def _share_surplus(
         work.target_a = work.amps(work.share_w)
         if work.kind is Kind.SOLAR:
             # In a deficit the car holds its minimum until the stop delay runs out.
-            stop_at = work.memory.disable.due_at(solar.disable_delay_s)
+            stop_at = _stop_at(work.memory, solar)
             work.say(Reason.SOLAR if stop_at is None else Reason.STOPPING, stop_at)
         elif extras[work.cid] > EPS:
             work.say(Reason.SOLAR)

@@ -1,0 +1,234 @@
+"""What departure plans learn from the site: how far its solar forecast holds, and what the house
+draws by hour of day.
+
+A plan counts on the forecast's PV above the house load (``plan.expected_surplus``). Both start as
+the user's settings (``PlanSettings``) and are then learned from what the site measures, so a
+good forecast earns the plan the sun it promises and a poor one keeps its margin:
+
+* forecast confidence: per local day, the PV energy measured in the hours the meter covered over
+  what the forecast said for those same hours, as it stood ``LEAD_S`` before each hour (a plan is
+  made hours ahead); a low quantile of the last ``DAYS`` days' ratios once ``MIN_DAYS`` are known.
+* house load: per local hour of the day, the mean measured house power (pv + grid + battery -
+  chargers) of the last ``DAYS`` days, with the setting as a prior worth ``PRIOR_DAYS`` days.
+
+The driver feeds every update's inputs (:meth:`PlanLearning.observe`) and plans with
+:meth:`PlanLearning.plan_settings`; the stored form (:meth:`to_dict`) survives restarts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, tzinfo
+from typing import Any
+
+from .config import PlanSettings
+from .types import EnergySlot, Reading, SiteInputs
+
+H = 3600.0
+DAYS = 14
+MIN_DAYS = 3
+# Days whose ratio is at or below it make up this share: a forecast that fell short on one day
+# in four still leaves the plan whole on most of them (the rest is charged in dearer slots).
+QUANTILE = 0.25
+CONFIDENCE_MIN, CONFIDENCE_MAX = 0.2, 1.0
+LEAD_S = 6 * H
+MIN_DAY_FORECAST_WH = 1000.0  # a day with less forecast sun says little about the forecast
+COVERED = 0.9  # share of an hour the meters must cover for it to count
+MAX_GAP_S = 300.0  # a longer time between two updates is not measured
+PRIOR_DAYS = 2.0
+AHEAD_H = 48  # how far ahead the plan gets the learned house load
+
+
+@dataclass(slots=True)
+class _Hour:
+    """The local hour being measured."""
+
+    start: float
+    end: float
+    day: int  # local date (ordinal)
+    hour: int  # local hour of the day
+    forecast_wh: float | None
+    pv_wh: float = 0.0
+    pv_s: float = 0.0
+    house_wh: float = 0.0
+    house_s: float = 0.0
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def _hour_of(now: float, zone: tzinfo) -> tuple[float, int, int]:
+    """Start of the local hour of ``now``, its local date (ordinal) and hour of the day."""
+    local = datetime.fromtimestamp(now, zone)
+    start = local.replace(minute=0, second=0, microsecond=0)
+    return start.timestamp(), start.toordinal(), start.hour
+
+
+def _value(reading: Reading | None) -> float | None:
+    return None if reading is None else reading.value
+
+
+class PlanLearning:
+    """The site's forecast track record and house load profile (see the module)."""
+
+    def __init__(self) -> None:
+        self._ratios: list[tuple[int, float]] = []  # (local date, measured / forecast)
+        self._house: list[list[float]] = [[] for _ in range(24)]  # W, oldest first, per hour
+        self._day: int | None = None
+        self._day_pv_wh = self._day_forecast_wh = 0.0
+        self._hour: _Hour | None = None
+        self._ahead: dict[float, float] = {}  # local hour start -> forecast Wh seen LEAD_S before
+        self._forecast: tuple[EnergySlot, ...] | None = None
+        self._last: tuple[float, float | None, float | None] | None = None  # at, pv, house
+        self._slots: tuple[tuple[float, float], tuple[EnergySlot, ...]] | None = None
+
+    @property
+    def learned(self) -> bool:
+        """Whether any day or hour was learned yet (else there is nothing to store)."""
+        return bool(self._ratios) or any(self._house)
+
+    # --- what plans use --------------------------------------------------------------------------
+    def confidence(self, prior: float) -> float:
+        """The share of the forecast PV a plan counts on (``prior`` until enough days)."""
+        if len(self._ratios) < MIN_DAYS:
+            return prior
+        learned = _quantile([ratio for _, ratio in self._ratios], QUANTILE)
+        return min(max(learned, CONFIDENCE_MIN), CONFIDENCE_MAX)
+
+    def house_w(self, hour: int, prior: float) -> float:
+        """The house's expected mean power in this local hour of the day."""
+        samples = self._house[hour]
+        return (prior * PRIOR_DAYS + sum(samples)) / (PRIOR_DAYS + len(samples))
+
+    def plan_settings(self, base: PlanSettings, now: float, zone: tzinfo) -> PlanSettings:
+        """``base`` (the user's settings) with what was learned in their place."""
+        return replace(
+            base,
+            forecast_confidence=self.confidence(base.forecast_confidence),
+            house_slots=self._house_slots(base.house_load_w, now, zone),
+        )
+
+    def _house_slots(self, prior: float, now: float, zone: tzinfo) -> tuple[EnergySlot, ...]:
+        if not any(self._house):
+            return ()  # nothing learned: the setting holds everywhere
+        start, _, _ = _hour_of(now, zone)
+        if self._slots is not None and self._slots[0] == (start, prior):
+            return self._slots[1]
+        slots = []
+        for n in range(AHEAD_H):
+            slot_start, _, hour = _hour_of(start + n * H, zone)
+            slots.append(EnergySlot(slot_start, slot_start + H, self.house_w(hour, prior)))
+        self._slots = ((start, prior), tuple(slots))
+        return self._slots[1]
+
+    # --- measuring -------------------------------------------------------------------------------
+    def observe(self, inputs: SiteInputs, now: float, zone: tzinfo) -> None:
+        """One update's measurements (PV, grid, battery, chargers) and forecast."""
+        if inputs.solar_forecast is not self._forecast:
+            self._forecast = inputs.solar_forecast
+            for hour, wh in self._forecast_by_hour(zone).items():
+                if hour >= now + LEAD_S:
+                    self._ahead[hour] = wh
+        if self._last is not None and (hour_ := self._hour) is not None:
+            at, pv, house = self._last
+            if 0.0 < (dt := now - at) <= MAX_GAP_S:
+                if pv is not None:
+                    hour_.pv_wh += pv * dt / H
+                    hour_.pv_s += dt
+                if house is not None:
+                    hour_.house_wh += house * dt / H
+                    hour_.house_s += dt
+        if self._hour is None or not self._hour.start <= now < self._hour.end:
+            self._next_hour(now, zone)
+        self._last = (now, *self._measure(inputs))
+
+    def _measure(self, inputs: SiteInputs) -> tuple[float | None, float | None]:
+        """PV (what it could give, where curtailed) and the house's power now (None: unknown)."""
+        pv = _value(inputs.pv_w)
+        available = _value(inputs.pv_available_w)
+        grid = _value(inputs.grid_w)
+        battery = 0.0 if inputs.battery_w is None else inputs.battery_w.value
+        cars = [_value(c.power_w) if c.charging else 0.0 for c in inputs.chargers.values()]
+        house = None
+        if pv is not None and grid is not None and battery is not None and None not in cars:
+            house = max(0.0, pv + grid + battery - sum(c or 0.0 for c in cars))
+        return (available if available is not None else pv), house
+
+    def _forecast_by_hour(self, zone: tzinfo) -> dict[float, float]:
+        by_hour: dict[float, float] = {}
+        for slot in self._forecast or ():
+            start, _, _ = _hour_of(slot.start, zone)
+            by_hour[start] = by_hour.get(start, 0.0) + slot.wh
+        return by_hour
+
+    def _next_hour(self, now: float, zone: tzinfo) -> None:
+        if self._hour is not None:
+            self._close_hour(self._hour)
+        start, day, hour = _hour_of(now, zone)
+        if day != self._day:
+            self._close_day()
+            self._day = day
+        forecast = self._ahead.pop(start, None)
+        if forecast is None and self._forecast:
+            forecast = self._forecast_by_hour(zone).get(start)
+        self._ahead = {h: wh for h, wh in self._ahead.items() if h > start}
+        end = _hour_of(start + H + 1.0, zone)[0]
+        self._hour = _Hour(start, end if end > start else start + H, day, hour, forecast)
+
+    def _close_hour(self, hour: _Hour) -> None:
+        length = hour.end - hour.start
+        if hour.house_s >= COVERED * length:
+            samples = self._house[hour.hour]
+            samples.append(hour.house_wh / hour.house_s * H)
+            del samples[:-DAYS]
+        if hour.forecast_wh is not None and hour.pv_s >= COVERED * length:
+            self._day_pv_wh += hour.pv_wh * length / hour.pv_s
+            self._day_forecast_wh += hour.forecast_wh
+
+    def _close_day(self) -> None:
+        if self._day is not None and self._day_forecast_wh >= MIN_DAY_FORECAST_WH:
+            self._ratios.append((self._day, self._day_pv_wh / self._day_forecast_wh))
+            del self._ratios[:-DAYS]
+        self._day_pv_wh = self._day_forecast_wh = 0.0
+
+    # --- stored form -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The learned days (an hour or day being measured starts again after a restart)."""
+        return {
+            "ratios": [[day, round(ratio, 4)] for day, ratio in self._ratios],
+            "house_w": [[round(w, 1) for w in samples] for samples in self._house],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PlanLearning:
+        """Back from :meth:`to_dict`; anything unreadable is left out."""
+        learning = cls()
+        ratios = data.get("ratios")
+        for item in ratios if isinstance(ratios, list) else ():
+            if (
+                isinstance(item, list)
+                and len(item) == 2
+                and isinstance(item[0], int)
+                and isinstance(item[1], (int, float))
+                and math.isfinite(item[1])
+                and item[1] >= 0.0
+            ):
+                learning._ratios.append((item[0], float(item[1])))
+        del learning._ratios[:-DAYS]
+        house = data.get("house_w")
+        if isinstance(house, list) and len(house) == 24:
+            for hour, samples in enumerate(house):
+                if isinstance(samples, list):
+                    learning._house[hour] = [
+                        float(w)
+                        for w in samples[-DAYS:]
+                        if isinstance(w, (int, float)) and math.isfinite(w) and w >= 0.0
+                    ]
+        return learning

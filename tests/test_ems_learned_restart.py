@@ -1,0 +1,114 @@
+"""What the energy manager learned survives a reload: a charger's settle time, learned from its
+meter values after real writes, and the home battery's maximum charging power are in effect again
+in the new energy manager (read the way diagnostics show them), and the battery's claim still
+holds the car back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import pytest
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
+    MockConfigEntry,
+)
+
+from custom_components.ocpp_ems.const import CONF_BATTERY_POWER, CONF_GRID_POWER
+from custom_components.ocpp_ems.core.model import ControlledBy
+
+from .helpers.charger import SimCharger, wait_for
+from .helpers.ems import (
+    MODE,
+    POWER,
+    async_setup_sources,
+    ems_server_options,
+    plug_in_and_charge,
+    set_sources,
+)
+
+type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+
+pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
+
+
+@pytest.fixture
+def server_options() -> dict[str, Any]:
+    return ems_server_options(
+        **{CONF_GRID_POWER: "sensor.grid", CONF_BATTERY_POWER: "sensor.battery"}
+    )
+
+
+def learned(entry: MockConfigEntry) -> dict[str, Any]:
+    result: dict[str, Any] = entry.runtime_data.ems.learned()
+    return result
+
+
+async def follow(hass: HomeAssistant, sim: SimCharger, entry: MockConfigEntry, mode: str) -> None:
+    """Pick ``mode``; the charger applies the new limit and its meter shows the car following."""
+    seen = learned(entry)["chargers"]["CP1"]["observed_changes"]
+    before = sim.live_limit()
+    await hass.services.async_call(
+        "select", "select_option", {"entity_id": MODE, "option": mode}, blocking=True
+    )
+    await wait_for(lambda: sim.live_limit() != before, what=f"the limit of {mode}")
+    amps = sim.live_limit()
+    assert amps is not None
+    await sim.meter_values(current_a=(amps, amps, amps))
+    await wait_for(
+        lambda: learned(entry)["chargers"]["CP1"]["observed_changes"] > seen,
+        what="the response observed",
+    )
+
+
+async def test_learned_settle_time_and_battery_maximum_survive_a_reload(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    await async_setup_sources(hass, {"grid": POWER, "battery": POWER})
+    async with onboard() as (sim, _charger_entry):
+        # The battery is seen charging 3 kW: it takes at least that. The car draws from the grid
+        # (no surplus: Min + solar gives it its minimum).
+        await set_sources(hass, grid=20000, battery=-3000)
+        await hass.services.async_call(
+            "select", "select_option", {"entity_id": MODE, "option": "fast"}, blocking=True
+        )
+        await plug_in_and_charge(sim)
+        await wait_for(lambda: sim.live_limit() == 32.0, what="fast")
+        await sim.meter_values(current_a=(32.0, 32.0, 32.0))
+        # Three changes the car follows at once: this charger settles in far less than the 8 s
+        # assumed for an unknown one (the shortest settle time allowed, 1 s).
+        for mode in ("min_solar", "fast", "min_solar"):
+            await follow(hass, sim, server_entry, mode)
+        now = learned(server_entry)
+        assert now["chargers"]["CP1"]["late_s"] == 1.0
+        assert now["battery_accept_w"] == 3000.0
+        await set_sources(hass, battery=0)
+
+        assert await hass.config_entries.async_reload(server_entry.entry_id)
+        await hass.async_block_till_done()
+        ems = server_entry.runtime_data.ems
+        await wait_for(
+            lambda: ems.controlled_by("CP1") is ControlledBy.ENERGY_MANAGER, what="CP1 back"
+        )
+        again = learned(server_entry)
+        assert again["chargers"]["CP1"]["late_s"] == 1.0
+        assert again["chargers"]["CP1"]["observed_changes"] == 3
+        assert again["battery_accept_w"] == 3000.0
+        # The battery charging 1 kW less than it took: a car took it (battery first, as without a
+        # SoC reading), so the surplus is 2 kW lower (less the meter-noise band of 100 W) than
+        # with the battery charging all it takes.
+        assert await surplus_at(hass, server_entry, battery=-1000) == pytest.approx(
+            await surplus_at(hass, server_entry, battery=-3000) - 1900.0
+        )
+
+
+async def surplus_at(hass: HomeAssistant, entry: MockConfigEntry, *, battery: float) -> float:
+    """The site's surplus decided with the battery charging ``-battery`` W."""
+    await set_sources(hass, battery=battery)
+    ems = entry.runtime_data.ems
+    ems.async_schedule_update(immediately=True)
+    assert ems.site_decision is not None
+    surplus = ems.site_decision.surplus_w
+    assert surplus is not None
+    return float(surplus)
