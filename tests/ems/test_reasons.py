@@ -227,11 +227,16 @@ def test_a_stop_for_a_deep_dip_is_said_when_it_comes() -> None:
     loop.run(0, 99)
     said: list[float | None] = []
     for t in range(100, 300):
-        d = loop.run(t, t).chargers["a"]
+        decision = loop.run(t, t)
+        d = decision.chargers["a"]
         if d.target.paused:
             break
         assert d.reason is Reason.STOPPING
         said.append(d.until)
+        # The manager asks to run again by then, also without a new reading.
+        assert decision.next_update_at is not None
+        assert d.until is not None
+        assert decision.next_update_at <= d.until
     assert said[-1] is not None
     assert t - 1 <= said[-1] <= t
     assert t < 100 + SolarSettings().disable_delay_s
