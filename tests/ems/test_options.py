@@ -46,6 +46,7 @@ DOCUMENTED_DEFAULTS: dict[str, Any] = {
     "pv_power_entity": None,
     "pv_available_power_entity": None,
     "zero_export": False,
+    "stop_early_in_dips": True,
     "solar_forecast_entry": None,
     "forecast_confidence": 70,
     "house_load_w": 500.0,
@@ -93,6 +94,7 @@ def test_site_settings_of_options() -> None:
             "site_phases": 1,
             "voltage_v": 240,
             "zero_export": True,
+            "stop_early_in_dips": False,
             "battery_priority_soc": 80,
             "battery_max_charge_w": 4500,
             "battery_assist": True,
@@ -107,6 +109,9 @@ def test_site_settings_of_options() -> None:
     assert site.site_phases == 1
     assert site.voltage_v == 240.0
     assert site.solar.zero_export
+    # Off: a dip is held for the whole stop delay (the restart-cost rule is off).
+    assert site.solar.restart_cost_factor == 0.0
+    assert table.site_settings({}).solar.restart_cost_factor == SolarSettings().restart_cost_factor
     assert site.battery == replace(
         BatterySettings(),
         priority_soc=80.0,

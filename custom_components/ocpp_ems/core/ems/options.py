@@ -297,6 +297,10 @@ PV_AVAILABLE_POWER: Final = EntityRef(
 )
 # The inverter curtails instead of exporting and there is no available-power sensor: probe.
 ZERO_EXPORT: Final = Toggle(key="zero_export", section=Section.SOLAR, default=_SOLAR.zero_export)
+# Off: a dip is held at the minimum for the whole stop delay (restart cost factor 0).
+STOP_EARLY_IN_DIPS: Final = Toggle(
+    key="stop_early_in_dips", section=Section.SOLAR, default=_SOLAR.restart_cost_factor > 0.0
+)
 # The PV forecast departure plans count on (a config entry with an energy platform forecast, e.g.
 # Forecast.Solar). Unset: the one the Energy dashboard's solar sources use.
 SOLAR_FORECAST: Final = ConfigEntryRef(key="solar_forecast_entry", section=Section.SOLAR)
@@ -425,6 +429,7 @@ OPTIONS: Final[tuple[Option[Any], ...]] = (
     PV_POWER,
     PV_AVAILABLE_POWER,
     ZERO_EXPORT,
+    STOP_EARLY_IN_DIPS,
     SOLAR_FORECAST,
     FORECAST_CONFIDENCE,
     HOUSE_LOAD,
@@ -462,7 +467,13 @@ def site_settings(options: Mapping[str, Any]) -> SiteSettings:
         voltage_v=VOLTAGE.read(options),
         fuse_a=FUSE.read(options),
         site_phases=SITE_PHASES.read(options),
-        solar=replace(_SOLAR, zero_export=ZERO_EXPORT.read(options)),
+        solar=replace(
+            _SOLAR,
+            zero_export=ZERO_EXPORT.read(options),
+            restart_cost_factor=(
+                _SOLAR.restart_cost_factor if STOP_EARLY_IN_DIPS.read(options) else 0.0
+            ),
+        ),
         battery=replace(
             _BATTERY,
             priority_soc=BATTERY_PRIORITY_SOC.read(options),
