@@ -310,8 +310,7 @@ def simulate(sc: Scenario) -> Result:
                 )
             },
         )
-        learning.observe(inputs, t, UTC)
-        manager.set_site(replace(site, plan=learning.plan_settings(site.plan, t, UTC)))
+        manager.set_site(learning.update(site, inputs, t, UTC))
         decision = manager.update(inputs, t).chargers["car"]
         if decision.write is not None:
             amps = 0.0 if decision.write.paused else decision.write.current_a

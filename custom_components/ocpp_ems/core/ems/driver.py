@@ -302,10 +302,7 @@ class EmsDriver:
         for charger_id in self._links:
             self._configure(charger_id, now)
         self._learned.resume_sessions(self._controlled())
-        zone = self._zone()
-        self._plan_learning.observe(inputs, now, zone)
-        plan = self._plan_learning.plan_settings(self._site.plan, now, zone)
-        self._manager.set_site(replace(self._site, plan=plan))
+        self._manager.set_site(self._plan_learning.update(self._site, inputs, now, self._zone()))
         decision = self._manager.update(inputs, now)
         if manual := {cid: self._manual_decision(cid) for cid in self._links if self._manual(cid)}:
             decision = replace(decision, chargers={**decision.chargers, **manual})

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
-from .config import PlanSettings
+from .config import PlanSettings, SiteSettings
 from .types import EnergySlot, Reading, SiteInputs
 
 H = 3600.0
@@ -106,6 +106,13 @@ class PlanLearning:
         """The house's expected mean power in this local hour of the day."""
         samples = self._house[hour]
         return (prior * PRIOR_DAYS + sum(samples)) / (PRIOR_DAYS + len(samples))
+
+    def update(
+        self, site: SiteSettings, inputs: SiteInputs, now: float, zone: tzinfo
+    ) -> SiteSettings:
+        """Learn from one update's inputs; ``site`` (the user's) with what plans learned."""
+        self.observe(inputs, now, zone)
+        return replace(site, plan=self.plan_settings(site.plan, now, zone))
 
     def plan_settings(self, base: PlanSettings, now: float, zone: tzinfo) -> PlanSettings:
         """``base`` (the user's settings) with what was learned in their place."""
