@@ -106,6 +106,29 @@ def test_a_deep_dip_stops_once_a_restart_is_cheaper(factor: float) -> None:
     assert stopped_at < 280
 
 
+def test_a_new_run_starts_without_the_last_runs_dip() -> None:
+    """Turned Off in the middle of a deep dip and back to Solar: a dip right after the new start
+    counts from zero (held until its own grid energy reaches a restart's), not from what the
+    last run had counted (which stopped it one second after the start)."""
+    m = manager(SolarSettings(regulation_margin_w=0.0))
+    pv = {"now": 6000.0}
+    loop = Loop(m, lambda t: pv["now"], house=0.0)
+    loop.run(0, 99)
+    pv["now"] = 1000.0
+    loop.run(100, 190)  # 90 s of the dip: ~80 Wh of the 103.5 Wh a restart costs
+    m.set_mode("a", Mode.OFF)
+    loop.run(191, 200)
+    m.set_mode("a", Mode.SOLAR)
+    pv["now"] = 6000.0
+    started_at = next(t for t in range(201, 400) if not loop.run(t, t).chargers["a"].target.paused)
+    pv["now"] = 1000.0  # the sun goes at once
+    stopped_at = next(
+        t for t in range(started_at + 1, 800) if loop.run(t, t).chargers["a"].target.paused
+    )
+    assert stopped_at - started_at > 100
+    assert stopped_at - started_at < SolarSettings().disable_delay_s
+
+
 def test_a_shallow_dip_is_held_for_the_stop_delay() -> None:
     """140 W short for 180 s is 7 Wh, far below a restart's 103.5 Wh: the dip is bridged."""
     m = manager(SolarSettings(regulation_margin_w=0.0))

@@ -129,7 +129,9 @@ def _switch_on_off(
             memory.active = True
             memory.started_once = True
             memory.activated_at = now
+            # A new run: a stop by another way (Off, unplugged) left the last one's dip behind.
             memory.disable.reset()
+            _dip_wh(memory, None, now)
             if phases != memory.phases:
                 switch_phases(work, phases, now)
             left -= min_w
