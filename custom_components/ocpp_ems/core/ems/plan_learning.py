@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
+from .charger_view import finite_number
 from .config import PlanSettings, SiteSettings
 from .types import EnergySlot, Reading, SiteInputs
 
@@ -219,23 +220,15 @@ class PlanLearning:
         learning = cls()
         ratios = data.get("ratios")
         for item in ratios if isinstance(ratios, list) else ():
-            if (
-                isinstance(item, list)
-                and len(item) == 2
-                and isinstance(item[0], int)
-                and isinstance(item[1], (int, float))
-                and math.isfinite(item[1])
-                and item[1] >= 0.0
-            ):
-                learning._ratios.append((item[0], float(item[1])))
+            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], int)):
+                continue
+            if (ratio := finite_number(item[1])) is not None and ratio >= 0.0:
+                learning._ratios.append((item[0], ratio))
         del learning._ratios[:-DAYS]
         house = data.get("house_w")
         if isinstance(house, list) and len(house) == 24:
             for hour, samples in enumerate(house):
                 if isinstance(samples, list):
-                    learning._house[hour] = [
-                        float(w)
-                        for w in samples[-DAYS:]
-                        if isinstance(w, (int, float)) and math.isfinite(w) and w >= 0.0
-                    ]
+                    watts = map(finite_number, samples[-DAYS:])
+                    learning._house[hour] = [w for w in watts if w is not None and w >= 0.0]
         return learning
