@@ -408,3 +408,41 @@ def test_slots_the_sun_fills_leave_no_grid_room() -> None:
     assert status.outlook == PlanOutlook(P3, 30000 - P3)
     assert status.starts_at is not None
     assert not 10 * H <= status.starts_at < 11 * H
+
+
+def test_spare_sun_is_sun_beyond_what_is_left_with_the_safety_factor() -> None:
+    # 25.5 kWh of sun ahead (see above): spare for 23 kWh (x 1.1 = 25.3), not for 24 kWh.
+    assert forecast_plan(23000, 3 * H, SUNNY).spare_sun
+    assert not forecast_plan(24000, 3 * H, SUNNY).spare_sun
+    assert not forecast_plan(10000, 3 * H, ()).spare_sun
+
+
+@pytest.mark.parametrize(("remaining_wh", "spare"), [(10000.0, True), (24000.0, False)])
+def test_a_plan_with_sun_to_spare_stops_at_once_in_a_dip(remaining_wh: float, spare: bool) -> None:
+    """Holding the minimum through a dip buys the grid at the day's price; a restart loses PV,
+    which costs a plan nothing when the sun ahead covers it with room to spare. Without spare
+    sun the dip is held as in Solar (until its grid energy reaches a restart's PV, ~119 s)."""
+    m = planned(PlanTarget(departure=16 * H, energy_wh=remaining_wh))
+    amps = {"now": 0.0}
+
+    def step(t: float, pv_w: float) -> bool:
+        draw = amps["now"] * 3 * 230.0
+        inputs = replace(
+            site(t, draw - pv_w, {"a": car(t, power=draw, energy=0)}),
+            prices=NIGHT,
+            solar_forecast=SUNNY,
+        )
+        d = m.update(inputs, t).chargers["a"]
+        if d.write is not None:
+            amps["now"] = 0.0 if d.write.paused else d.write.current_a
+        return d.target.paused
+
+    t0 = 10 * H
+    for t in range(int(t0), int(t0) + 100):
+        step(float(t), 6000.0)
+    assert amps["now"] > 6.0
+    stopped_at = next(t for t in range(int(t0) + 100, int(t0) + 400) if step(float(t), 1000.0))
+    if spare:
+        assert stopped_at - t0 == 101  # the dip seen twice
+    else:
+        assert 200 <= stopped_at - t0 <= 230

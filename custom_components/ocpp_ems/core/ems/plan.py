@@ -12,7 +12,9 @@ priced slots the latest are taken, which leaves the most room for solar to make 
 A slot whose sun stays below the car's minimum can be planned at the minimum (the car takes that
 sun and the grid the rest): ranked by its grid price per Wh charged, it often beats the night.
 Time with no known price counts as dearer than any known slot but is still used when needed, so
-the target is met whenever that is physically possible.
+the target is met whenever that is physically possible. While the sun ahead covers what is left
+with ``SAFETY_FACTOR`` to spare, a restart loses no PV the plan needs: a car in a dip stops at
+once (``PlanStatus.spare_sun``) instead of holding its minimum on grid energy.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ class PlanStatus:
     starts_at: float | None = None
     outlook: PlanOutlook | None = None  # expected from the sun / planned from the grid (Wh)
     min_now: bool = False  # the current moment is a slot planned at the minimum with the sun
+    # The sun expected before departure covers what is left with the safety factor to spare: a
+    # stop in a dip then loses no PV the plan needs (``solar.py`` stops at once).
+    spare_sun: bool = False
 
 
 def _segments(
@@ -195,6 +200,7 @@ def plan_status(
     sun_total = sum(chunks)
     grid_wh = max(0.0, remaining_wh - sun_total)
     outlook = PlanOutlook(min(sun_total, remaining_wh), grid_wh)
+    spare = sun_total >= remaining_wh * SAFETY_FACTOR
     # Cheapest first; among equal prices the latest first. A slot's grid share is what the car
     # takes beyond the sun's, at a pace SAFETY_FACTOR slower than nominal.
     options.sort(key=lambda option: (option[0], -option[1]))
@@ -214,4 +220,4 @@ def plan_status(
         covered += room
     if min_now:
         return PlanStatus(False, True, remaining_wh, needed_s, outlook=outlook, min_now=True)
-    return PlanStatus(False, True, remaining_wh, needed_s, starts_at, outlook)
+    return PlanStatus(False, True, remaining_wh, needed_s, starts_at, outlook, spare_sun=spare)

@@ -22,7 +22,8 @@ def resolve_plan(
     forecast: Sequence[EnergySlot] = (),
 ) -> None:
     """Full power in a planned slot (or when late), the minimum with the sun in a slot planned
-    so, else surplus only until the next slot."""
+    so, else surplus only until the next slot (stopping at once in a dip when the sun ahead
+    is more than the plan needs: holding the minimum would buy the grid at the day's price)."""
     cfg, ci, site = work.cfg, work.inputs, work.site
     work.kind = Kind.SOLAR
     work.say(Reason.PLAN_WAITING)
@@ -67,6 +68,7 @@ def resolve_plan(
         work.kind = Kind.MIN_SOLAR
         work.say(Reason.PLANNED_SLOT)
     else:
+        work.spare_sun = status.spare_sun
         work.say(waiting, status.starts_at)
 
 

@@ -160,6 +160,11 @@ def _restart_is_cheaper(
     restart_wh = solar.restart_cost_factor * floor_w * restart_s / 3600.0
     if import_w is None or restart_wh <= 0.0:
         return False
+    if work.spare_sun:
+        # A plan with sun to spare loses nothing by a restart: stop once the dip is seen twice
+        # (a single reading may be noise).
+        memory.dip_stop_at = None
+        return dip_wh > 0.0
     memory.dip_stop_at = (
         now + max(0.0, restart_wh - dip_wh) / import_w * 3600.0 if import_w > 0.0 else None
     )
