@@ -269,6 +269,23 @@ class TestPhaseSwitching:
         loop.run(192, 192)
         assert loop.commands["a"] == ChargerCommand(13.0, 1)
 
+    @pytest.mark.parametrize(("pv_w", "phases"), [(4000.0, 3), (3850.0, 1)])
+    def test_down_where_the_import_at_the_3p_minimum_costs_more(
+        self, pv_w: float, phases: int
+    ) -> None:
+        """Between the 1p maximum (16 A: 3680 W) and the 3p minimum (4140 W) a 3p car at 6 A
+        imports what the sun lacks and a 1p car at 16 A leaves PV unused; halfway (3910 W) both
+        lose the same. Above it the car stays on 3p (140 W import against 320 W of PV unused);
+        below it it goes down (290 W import against 170 W unused)."""
+        m = manager(self.solar, can_switch_phases=True)
+        level = {"pv": 6000.0}
+        loop = Loop(m, lambda t: level["pv"], house=0.0)
+        loop.run(0, 100)
+        assert loop.phases("a") == 3
+        level["pv"] = pv_w
+        loop.run(101, 101 + 120 + 60)
+        assert loop.phases("a") == phases
+
     def test_settle_time_blocks_a_quick_switch_back(self) -> None:
         solar = SolarSettings(
             regulation_margin_w=0.0, phase_up_delay_s=1, phase_down_delay_s=1, phase_settle_s=60

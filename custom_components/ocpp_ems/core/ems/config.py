@@ -53,9 +53,9 @@ class SolarSettings:
     phase_up_w: float | None = None  # default: 3p min power + phase_up_margin_w
     phase_up_margin_w: float = 0.0
     phase_up_delay_s: float = 60.0
-    # default: the 1p maximum (or the 3p minimum if lower). Between the two a 3p car at its
-    # minimum takes all the PV with a little import, a 1p car at its maximum would leave PV
-    # unused: the band is the hysteresis, and PV wins it.
+    # default: halfway between the 1p maximum the car takes and the 3p minimum (the 3p minimum
+    # if lower). Between the two a 3p car at its minimum imports what the sun lacks and a 1p car
+    # at its maximum leaves PV unused; halfway both lose the same (``phases._phase_down_w``).
     phase_down_w: float | None = None
     phase_down_delay_s: float = 180.0
     phase_settle_s: float = 60.0

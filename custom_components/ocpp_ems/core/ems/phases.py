@@ -1,8 +1,9 @@
 """1p/3p switching: on which phases a switchable charger starts, when it switches, and to what.
 
 A 1p charge needs a third of the 3p minimum, so a switchable charger charges from a small surplus
-on 1p and switches up when the surplus covers the 3p minimum (``phase_up_w``), down when it no
-longer does (``phase_down_w``), each after its delay and never sooner than ``phase_settle_s`` after
+on 1p and switches up when the surplus covers the 3p minimum (``phase_up_w``), down when the
+import at the 3p minimum would cost more than the PV a 1p charge leaves unused (``phase_down_w``),
+each after its delay and never sooner than ``phase_settle_s`` after
 the last switch (a switch pauses the charge, the car needs time to start again). Full power (Fast,
 boost, a plan...) always means every wired phase.
 """
@@ -55,6 +56,15 @@ def _phase_up_w(work: ChargerWork) -> float:
     return work.min_power(3) + solar.phase_up_margin_w
 
 
+def _phase_down_w(work: ChargerWork) -> float:
+    """Below the 3p minimum a 3p car at its minimum imports what the sun lacks, a 1p car at its
+    maximum leaves unused what it cannot take: switch down where the import would be the larger
+    loss, halfway between the 1p maximum the car takes (taper included) and the 3p minimum."""
+    three_phase_min = work.min_power(3)
+    one_phase_max = min(work.car_max_a() * work.site.voltage_v, three_phase_min)
+    return (three_phase_min + one_phase_max) / 2.0
+
+
 def phase_switch(work: ChargerWork, available_w: float, now: float) -> None:
     """Run the 1p/3p timers on the power the car could have; switch when one is due."""
     solar, memory, site = work.site.solar, work.memory, work.site
@@ -63,10 +73,7 @@ def phase_switch(work: ChargerWork, available_w: float, now: float) -> None:
         memory.phase_down.reset()
         return
     settled = now - memory.last_switch_at >= solar.phase_settle_s
-    down_w = solar.phase_down_w
-    if down_w is None:
-        one_phase_max = work.cfg.max_current_a * site.voltage_v
-        down_w = min(work.min_power(3), one_phase_max)
+    down_w = solar.phase_down_w if solar.phase_down_w is not None else _phase_down_w(work)
     up = memory.phases == 1 and available_w >= _phase_up_w(work)
     down = memory.phases == 3 and available_w < down_w
     up_due = memory.phase_up.update(up, now, solar.phase_up_delay_s)
