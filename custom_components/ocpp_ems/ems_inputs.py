@@ -32,6 +32,7 @@ from .core.ems import (
 )
 from .core.ems import options as ems_options
 from .core.model import Charger, ConnectorStatus
+from .core.numbers import parse_number
 
 # Keys price integrations use in their forecast lists (Nord Pool, ENTSO-E, Tibber, EPEX Spot,
 # Octopus...).
@@ -61,19 +62,10 @@ def site_settings(options: Mapping[str, Any]) -> SiteSettings:
     return ems_options.site_settings(options)
 
 
-def to_float(value: Any) -> float | None:
-    """A finite number, else None (unavailable, unknown, text, inf, nan, missing)."""
-    try:
-        number = float(value)
-    except TypeError, ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _number(state: State) -> float | None:
     if state.state in (STATE_UNAVAILABLE, STATE_UNKNOWN):
         return None
-    return to_float(state.state)
+    return parse_number(state.state)
 
 
 def _measured_at(state: State) -> float:
@@ -161,23 +153,10 @@ def price_slots(state: State | None, attribute: str | None, now: float) -> tuple
 
 def _slot(item: Mapping[str, Any]) -> tuple[float, float | None, float] | None:
     start = _timestamp(_first(item, _START_KEYS))
-    price = _price(_first(item, _PRICE_KEYS))
+    price = parse_number(_first(item, _PRICE_KEYS))
     if start is None or price is None:
         return None
     return start, _timestamp(_first(item, _END_KEYS)), price
-
-
-def _price(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return float(value)
-    return None
 
 
 def _when(charger: Charger, at: datetime | None) -> float:
@@ -266,7 +245,7 @@ def forecast_slots(forecast: Mapping[str, Any] | None) -> list[EnergySlot]:
     points = sorted(
         (start, wh)
         for key, value in (hours.items() if isinstance(hours, Mapping) else ())
-        if (start := _timestamp(key)) is not None and (wh := to_float(value)) is not None
+        if (start := _timestamp(key)) is not None and (wh := parse_number(value)) is not None
     )
     slots = []
     for index, (start, wh) in enumerate(points):

@@ -90,6 +90,7 @@ from .core.ems.options import (
     driver_options,
 )
 from .core.model import ControlledBy
+from .core.numbers import parse_number
 from .ems_inputs import (
     async_solar_forecast,
     charger_inputs,
@@ -98,7 +99,6 @@ from .ems_inputs import (
     read_power,
     read_value,
     site_settings,
-    to_float,
 )
 from .save_scheduler import SaveScheduler
 
@@ -481,9 +481,9 @@ class EnergyManagerRuntime:
         if unit in PowerConverter.VALID_UNITS:
             per_w = PowerConverter.convert(1.0, UnitOfPower.WATT, unit)
         return entity_id, DischargeEntity(
-            value=to_float(state.state),
-            low=to_float(state.attributes.get("min")),
-            high=to_float(state.attributes.get("max")),
+            value=parse_number(state.state),
+            low=parse_number(state.attributes.get("min")),
+            high=parse_number(state.attributes.get("max")),
             per_w=per_w,
         )
 

@@ -185,6 +185,11 @@ def id_tag_name(entry: ConfigEntry, id_tag: str | None) -> str | None:
     return None if found is None else found[1]
 
 
+def charger_placeholders(charger_id: str, entry: ConfigEntry | None) -> dict[str, str]:
+    """A charger's repair placeholders: its name (its id until it has a device) and its id."""
+    return {"charger": charger_id if entry is None else entry.title, "charger_id": charger_id}
+
+
 def auth_issue_id(charger_id: str) -> str:
     return f"{ISSUE_AUTH_FAILED}_{charger_id}"
 

@@ -71,6 +71,7 @@ from .core.security import (
     server_renewal_due,
 )
 from .core.security.renewal import ClientRenewals
+from .hub import charger_placeholders
 
 # How often the server certificate is checked, and how long before it expires it is renewed (or,
 # the user's own, they are reminded).
@@ -362,8 +363,7 @@ class ServerSecurity:
                 severity=ir.IssueSeverity.WARNING,
                 translation_key=ISSUE_CLIENT_CERTIFICATE_RENEWAL,
                 translation_placeholders={
-                    "charger": charger_id if charger_entry is None else charger_entry.title,
-                    "charger_id": charger_id,
+                    **charger_placeholders(charger_id, charger_entry),
                     "expires": overdue.expires.date().isoformat(),
                     "asked": str(overdue.asked),
                     "refused": overdue.refused or "-",

@@ -48,6 +48,7 @@ from .core.server import CentralSystem
 from .core.session import ChargerSession
 from .core.settings import SecurityProfile
 from .entity import charger_errors, require_session
+from .hub import charger_placeholders
 from .security import ServerSecurity, async_tls_url_host
 
 # How long the charger has to come back on its new profile before the server goes back.
@@ -281,8 +282,7 @@ class SecurityUpgrades:
             severity=ir.IssueSeverity.ERROR,
             translation_key=ISSUE_SECURITY_UPGRADE_FAILED,
             translation_placeholders={
-                "charger": charger_id if entry is None else entry.title,
-                "charger_id": charger_id,
+                **charger_placeholders(charger_id, entry),
                 "profile": str(target),
                 "previous": str(previous),
                 "minutes": minutes,

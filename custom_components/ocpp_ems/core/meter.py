@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from .model import Charger, Connector, ConnectorStatus, PhaseValues, RegisterPoint, Transaction
+from .numbers import parse_number
 from .settings import ChargerSettings
 from .timeutil import parse_timestamp, utcnow
 
@@ -131,12 +132,9 @@ def _parse_sample(item: Any) -> _Sample | None:
     measurand = item.get("measurand") or ENERGY_REGISTER
     if not isinstance(measurand, str):
         return None
-    try:
-        value = float(str(item.get("value")).strip())
-    except ValueError:
+    value = parse_number(item.get("value"))
+    if value is None:
         return None  # SignedData, empty strings, "NaN"-like garbage
-    if not math.isfinite(value):
-        return None
     unit = item.get("unit")
     of_measure = item.get("unitOfMeasure", item.get("unit_of_measure"))
     if isinstance(of_measure, dict):  # 2.x: {unit, multiplier}, value x 10^multiplier

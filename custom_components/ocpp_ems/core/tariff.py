@@ -9,8 +9,9 @@ off by a factor of 100 or 1000.
 
 from __future__ import annotations
 
-import math
 import re
+
+from .numbers import parse_number
 
 # Per what energy the price is given: how many kWh that is.
 _ENERGY_KWH = {"wh": 0.001, "kwh": 1.0, "mwh": 1000.0}
@@ -40,13 +41,8 @@ def per_kwh_factor(unit: str | None) -> float | None:
 def price_per_kwh(value: object, unit: str | None) -> float | None:
     """A price sensor's state in main currency units per kWh (None when it is not a price: no
     number, not finite, or a unit that is no price per energy)."""
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except TypeError, ValueError:
-        return None
+    number = parse_number(value)
     factor = per_kwh_factor(unit)
-    if factor is None or not math.isfinite(number):
+    if number is None or factor is None:
         return None
     return number * factor

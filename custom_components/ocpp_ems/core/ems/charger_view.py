@@ -7,12 +7,13 @@ are its stored form: plain JSON values, and anything unreadable falls back to th
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
+
+from custom_components.ocpp_ems.core.numbers import finite_number
 
 from .energy_split import GRID_ONLY, EnergyMix, SessionSplit
 from .types import Mode
@@ -111,14 +112,6 @@ class ChargerView:
         transaction = data.get("transaction_id")
         view.transaction_id = str(transaction) if transaction is not None else None
         return view
-
-
-def finite_number(value: Any) -> float | None:
-    """A stored number (not a bool, NaN or infinite), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
 
 
 def _time(value: Any) -> time | None:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from custom_components.ocpp_ems.core.model import Charger, ChargerInfo
+from custom_components.ocpp_ems.core.numbers import finite_number
 
-from .charger_view import finite_number
 from .charger_work import ChargerMemory
 from .controller import EnergyManager
 from .response import ChargerResponse

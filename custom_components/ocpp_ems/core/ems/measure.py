@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .charger_view import finite_number
+from custom_components.ocpp_ems.core.numbers import finite_number
+
 from .charger_work import ChargerMemory, ChargerWork
 from .config import ChargerSettings, SiteSettings
 from .surplus import Balance, site_balance

@@ -13,11 +13,12 @@ are taken from it, so the controller, the form and the readers cannot disagree.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final
+
+from custom_components.ocpp_ems.core.numbers import parse_number
 
 from .charger_config import EmsOptions
 from .config import BatterySettings, ChargerSettings, PlanSettings, SiteSettings, SolarSettings
@@ -225,15 +226,8 @@ def _text(raw: Any) -> str | None:
 
 def _bounded(raw: Any, minimum: float, maximum: float) -> float | None:
     """A finite number clamped to the bounds; None for anything else (text, nan, inf, bool)."""
-    if isinstance(raw, bool):
-        return None
-    try:
-        number = float(raw)
-    except TypeError, ValueError:
-        return None
-    if not math.isfinite(number):
-        return None
-    return min(max(number, minimum), maximum)
+    number = parse_number(raw)
+    return None if number is None else min(max(number, minimum), maximum)
 
 
 def _whole(value: float, step: float) -> float | int:

@@ -23,7 +23,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
-from .charger_view import finite_number
+from custom_components.ocpp_ems.core.numbers import finite_number
+
 from .config import PlanSettings, SiteSettings
 from .types import EnergySlot, Reading, SiteInputs
 

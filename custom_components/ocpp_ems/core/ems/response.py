@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .charger_view import finite_number
+from custom_components.ocpp_ems.core.numbers import finite_number
+
 from .config import SolarSettings
 
 # Changes smaller than this (A) are not watched: meter noise could end the watch early.

@@ -1,0 +1,40 @@
+"""Numbers from outside: stored JSON takes JSON numbers only, sensor and payload text may be
+numeric; a bool, NaN or infinity is never a number."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from custom_components.ocpp_ems.core.numbers import finite_number, parse_number
+
+
+@pytest.mark.parametrize(
+    ("value", "stored", "parsed"),
+    [
+        (3, 3.0, 3.0),
+        (-2.5, -2.5, -2.5),
+        ("4.5", None, 4.5),
+        (" 7 ", None, 7.0),
+        ("1e3", None, 1000.0),
+        (Decimal("1.5"), None, 1.5),
+        (True, None, None),
+        (False, None, None),
+        (float("nan"), None, None),
+        (float("inf"), None, None),
+        ("nan", None, None),
+        ("-inf", None, None),
+        ("1e999", None, None),
+        pytest.param(10**400, None, None, id="an int too large for a float"),
+        ("", None, None),
+        ("12 kW", None, None),
+        (None, None, None),
+        ([1], None, None),
+        ({"value": 1}, None, None),
+    ],
+)
+def test_stored_and_parsed_numbers(value: Any, stored: float | None, parsed: float | None) -> None:
+    assert finite_number(value) == stored
+    assert parse_number(value) == parsed
