@@ -21,8 +21,9 @@ grid + pv <= car max, sum >= target; the optimum plan adds the car's 6 A minimum
 Forecasts are hourly Wh (like HA's energy platform). Noisy: the whole day is off by 20-40 %
 (sign and size seeded) and every hour by a further 15 % (normal), as day-ahead forecasts are.
 
-History: the controller learns the forecast's confidence and the house load from what it measures
-(``core/ems/plan_learning.py``, fed every update as ``EmsDriver.step`` does); each run starts with
+History: the controller learns the forecast's confidence, the house load and the share of the
+surplus a car on surplus only gets from what it measures (``core/ems/plan_learning.py``, fed every
+update as ``EmsDriver.step`` does); each run starts with
 ``--history`` days of it (default 14: the same PV day, earlier house-load days, a forecast of the
 same quality with its own noise seed). "no history" runs plan with the settings alone.
 """
@@ -436,10 +437,13 @@ def main() -> None:
         f"History: before the plug-in the controller learned (``plan_learning.py``) from "
         f"{args.history} days of the same PV day with that many earlier house-load days and a "
         "forecast of the same quality (noise seeded apart from the scenario's): the forecast "
-        "confidence (a low quantile of the days' measured / forecast PV) and the house load by "
-        "hour of day. Without history (or with less than 3 days) a plan uses the settings: "
+        "confidence (a low quantile of the days' measured / forecast PV), the house load by "
+        "hour of day and the share of the surplus a car on surplus only gets within the quarter "
+        "hours (``sun_capture.py``: a virtual car with the car's minimum run over the measured "
+        "surplus; the same PV day each day, so it is that day's share). Without history (or with "
+        "less than 3 days) a plan uses the settings: "
         f"confidence {PlanSettings().forecast_confidence:.0%}, house load "
-        f"{PlanSettings().house_load_w:.0f} W.",
+        f"{PlanSettings().house_load_w:.0f} W, all of the surplus.",
         "",
         "## Summary (feasible runs)",
         "",

@@ -233,3 +233,12 @@ def test_the_driver_learns_from_every_step_and_keeps_it_in_its_stored_form() -> 
     again = EmsDriver(site, EmsOptions(), clock=lambda: now[0])
     again.load(stored)
     assert again.dump()[PLAN_KEY] == stored[PLAN_KEY]
+    # Diagnostics show what plans use now: the learned confidence, house load and sun capture
+    # (a steady 3 kW sun: a 1p car gets all of it; the 3p minimum is never promised).
+    summary = again.learned()["plan"]
+    assert summary["forecast_confidence"] == pytest.approx(0.5)
+    assert summary["forecast_days"] == 4
+    assert summary["house_w_by_hour"][12] == 433  # 4 days of 400 W, the 500 W setting worth 2
+    assert summary["sun_capture"]["1380 W"] == pytest.approx(1.0, abs=0.05)
+    assert summary["sun_capture"]["4140 W"] == 1.0
+    assert "plan" not in EmsDriver(site, EmsOptions(), clock=lambda: 0.0).learned()

@@ -98,6 +98,9 @@ class PlanSettings:
     # The house's expected energy per slot where it was learned (``plan_learning``); time outside
     # them counts ``house_load_w``. Both settings above are the priors of what is learned.
     house_slots: tuple[EnergySlot, ...] = ()
+    # (car minimum W, share of the expected surplus a car with it gets on surplus only), learned
+    # (``sun_capture``); none known: all of it.
+    sun_capture: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

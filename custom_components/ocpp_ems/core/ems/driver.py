@@ -7,8 +7,9 @@ calls the driver):
 
 * each charger's user settings (:class:`ChargerView`) and their stored form (:meth:`dump`,
   :meth:`load`), with what the controller learned about the installation (``learned.py``) and
-  what departure plans learned of the solar forecast and the house load (``plan_learning.py``,
-  fed every update's inputs; plans run with it in place of the two settings it starts from);
+  what departure plans learned of the solar forecast, the house load and how much of the sun a
+  car gets (``plan_learning.py``, fed every update's inputs; plans run with it in place of the
+  settings it starts from);
 * the controller's settings of each charger, rebuilt from the view, the charger's quirk settings
   and its model before every decision (``charger_config.py``);
 * one decision (:meth:`step`): the controller's update, each session's energy by source
@@ -445,8 +446,12 @@ class EmsDriver:
 
     # --- what was learned ---------------------------------------------------------------------------
     def learned(self) -> dict[str, Any]:
-        """The learned response times and battery maximum in use now (diagnostics)."""
-        return self._learned.summary(self._links)
+        """The learned response times, battery maximum and what plans learned, in use now
+        (diagnostics)."""
+        summary = self._learned.summary(self._links)
+        if self._plan_learning.learned:
+            summary["plan"] = self._plan_learning.summary(self._site.plan)
+        return summary
 
     def _controlled(self) -> dict[str, Charger]:
         """The models of the chargers in the controller."""

@@ -82,18 +82,29 @@ def _segments(
 
 
 def expected_surplus(
-    forecast: Sequence[EnergySlot], settings: PlanSettings
+    forecast: Sequence[EnergySlot], settings: PlanSettings, min_power_w: float = 0.0
 ) -> tuple[EnergySlot, ...]:
     """The PV surplus a plan counts on: the forecast, discounted, above the expected house load,
-    in parts of at most ``CHUNK_S`` (see :func:`_refine`)."""
+    in parts of at most ``CHUNK_S`` (see :func:`_refine`), and of it the share a car with this
+    minimum gets on surplus only (:func:`capture_share`)."""
     confidence = min(max(settings.forecast_confidence, 0.0), 1.0)
+    share = capture_share(settings, min_power_w)
     slots = []
     for slot in _refine(forecast):
         # The confidence is learned on the PV itself (``plan_learning``); the house is apart.
         surplus = slot.wh * confidence - _house_wh(settings, slot.start, slot.end)
         if surplus > 0.0:
-            slots.append(EnergySlot(slot.start, slot.end, surplus))
+            slots.append(EnergySlot(slot.start, slot.end, surplus * share))
     return tuple(slots)
+
+
+def capture_share(settings: PlanSettings, min_power_w: float) -> float:
+    """The share of the expected surplus a car with this minimum gets: the learned share of the
+    nearest minimum (``sun_capture``), all of it while none is known."""
+    if not settings.sun_capture:
+        return 1.0
+    _, share = min(settings.sun_capture, key=lambda item: abs(item[0] - min_power_w))
+    return min(max(share, 0.0), 1.0)
 
 
 def _refine(forecast: Sequence[EnergySlot]) -> list[EnergySlot]:

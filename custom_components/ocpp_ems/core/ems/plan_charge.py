@@ -56,7 +56,7 @@ def resolve_plan(
         # what reaches the car's battery, so only that one pays the charging losses.
         efficiency=cfg.charge_efficiency if uses_soc else 1.0,
         prices=prices,
-        solar=expected_surplus(forecast, site.plan),
+        solar=expected_surplus(forecast, site.plan, min_w),
         min_power_w=min_w,
     )
     work.plan_feasible = status.feasible

@@ -10,6 +10,8 @@ good forecast earns the plan the sun it promises and a poor one keeps its margin
   made hours ahead); a low quantile of the last ``DAYS`` days' ratios once ``MIN_DAYS`` are known.
 * house load: per local hour of the day, the mean measured house power (pv + grid + battery -
   chargers) of the last ``DAYS`` days, with the setting as a prior worth ``PRIOR_DAYS`` days.
+* sun capture: the share of the surplus a car on surplus only gets within the quarter hours a
+  plan counts (``sun_capture.py``, from the measured PV and house power).
 
 The driver feeds every update's inputs (:meth:`PlanLearning.observe`) and plans with
 :meth:`PlanLearning.plan_settings`; the stored form (:meth:`to_dict`) survives restarts.
@@ -26,6 +28,7 @@ from typing import Any
 from custom_components.ocpp_ems.core.numbers import finite_number
 
 from .config import PlanSettings, SiteSettings
+from .sun_capture import SunCapture
 from .types import EnergySlot, Reading, SiteInputs
 
 H = 3600.0
@@ -90,11 +93,12 @@ class PlanLearning:
         self._forecast: tuple[EnergySlot, ...] | None = None
         self._last: tuple[float, float | None, float | None] | None = None  # at, pv, house
         self._slots: tuple[tuple[float, float], tuple[EnergySlot, ...]] | None = None
+        self._capture = SunCapture()  # the share of the surplus a car on surplus only gets
 
     @property
     def learned(self) -> bool:
         """Whether any day or hour was learned yet (else there is nothing to store)."""
-        return bool(self._ratios) or any(self._house)
+        return bool(self._ratios) or any(self._house) or self._capture.learned
 
     # --- what plans use --------------------------------------------------------------------------
     def confidence(self, prior: float) -> float:
@@ -122,6 +126,7 @@ class PlanLearning:
             base,
             forecast_confidence=self.confidence(base.forecast_confidence),
             house_slots=self._house_slots(base.house_load_w, now, zone),
+            sun_capture=self._capture.shares(),
         )
 
     def _house_slots(self, prior: float, now: float, zone: tzinfo) -> tuple[EnergySlot, ...]:
@@ -140,6 +145,9 @@ class PlanLearning:
     # --- measuring -------------------------------------------------------------------------------
     def observe(self, inputs: SiteInputs, now: float, zone: tzinfo) -> None:
         """One update's measurements (PV, grid, battery, chargers) and forecast."""
+        pv_now, house_now = self._measure(inputs)
+        surplus = None if pv_now is None or house_now is None else pv_now - house_now
+        self._capture.observe(surplus, now)
         if inputs.solar_forecast is not self._forecast:
             self._forecast = inputs.solar_forecast
             for hour, wh in self._forecast_by_hour(zone).items():
@@ -156,7 +164,7 @@ class PlanLearning:
                     hour_.house_s += dt
         if self._hour is None or not self._hour.start <= now < self._hour.end:
             self._next_hour(now, zone)
-        self._last = (now, *self._measure(inputs))
+        self._last = (now, pv_now, house_now)
 
     def _measure(self, inputs: SiteInputs) -> tuple[float | None, float | None]:
         """PV (what it could give, where curtailed) and the house's power now (None: unknown)."""
@@ -202,10 +210,21 @@ class PlanLearning:
             self._day_forecast_wh += hour.forecast_wh
 
     def _close_day(self) -> None:
+        if self._day is not None:
+            self._capture.close_day(self._day)
         if self._day is not None and self._day_forecast_wh >= MIN_DAY_FORECAST_WH:
             self._ratios.append((self._day, self._day_pv_wh / self._day_forecast_wh))
             del self._ratios[:-DAYS]
         self._day_pv_wh = self._day_forecast_wh = 0.0
+
+    def summary(self, base: PlanSettings) -> dict[str, Any]:
+        """What plans use now in place of the settings ``base`` (diagnostics)."""
+        return {
+            "forecast_confidence": round(self.confidence(base.forecast_confidence), 3),
+            "forecast_days": len(self._ratios),
+            "house_w_by_hour": [round(self.house_w(h, base.house_load_w)) for h in range(24)],
+            "sun_capture": {f"{w:.0f} W": round(share, 3) for w, share in self._capture.shares()},
+        }
 
     # --- stored form -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -213,6 +232,7 @@ class PlanLearning:
         return {
             "ratios": [[day, round(ratio, 4)] for day, ratio in self._ratios],
             "house_w": [[round(w, 1) for w in samples] for samples in self._house],
+            "sun_capture": self._capture.to_dict(),
         }
 
     @classmethod
@@ -232,4 +252,6 @@ class PlanLearning:
                 if isinstance(samples, list):
                     watts = map(finite_number, samples[-DAYS:])
                     learning._house[hour] = [w for w in watts if w is not None and w >= 0.0]
+        if isinstance(capture := data.get("sun_capture"), Mapping):
+            learning._capture.load(capture)
         return learning

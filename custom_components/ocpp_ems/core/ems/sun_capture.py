@@ -1,0 +1,143 @@
+"""How much of the surplus a forecast promises a car that charges on surplus only really gets.
+
+A plan counts the expected surplus per quarter hour where it covers the car's minimum
+(``plan.plan_status``). Within a quarter the sun varies: a car on surplus only stops when the
+surplus falls below its minimum and starts again only after the start delay, so it gets less
+than the quarter's mean promises (fast clouds: a tenth less; a clear day: all of it). Counting on
+all of it leaves the plan short in the last hours, where the grid is dear.
+
+:class:`SunCapture` runs a virtual car per common minimum (6 A on one and on three phases) over
+the measured surplus and keeps, per local day, what that car got over what the quarters' mean
+surplus promised (the quarters where it covers the minimum). Plans count the median of the last
+``DAYS`` days' shares (:meth:`share`), all of the surplus until ``MIN_DAYS`` are known.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from custom_components.ocpp_ems.core.numbers import finite_number
+
+from .config import SolarSettings
+
+H = 3600.0
+QUARTER_S = 900.0
+LEVELS_W = (6.0 * 230.0, 6.0 * 230.0 * 3)  # 6 A on 1p and on 3p
+START_DELAY_S = SolarSettings().enable_delay_s
+DAYS = 14
+MIN_DAYS = 3
+MIN_DAY_WH = 1000.0  # a day that promised less says little
+COVERED = 0.9  # share of a quarter the meters must cover for it to count
+MAX_GAP_S = 300.0
+SHARE_MIN, SHARE_MAX = 0.5, 1.0
+
+
+@dataclass(slots=True)
+class _VirtualCar:
+    """A car with this minimum that takes the whole surplus while it runs."""
+
+    level_w: float
+    on: bool = False
+    covered_since: float | None = None  # the surplus has covered the minimum since
+    quarter_wh: float = 0.0  # got in the quarter being measured
+    day_got_wh: float = 0.0
+    day_promised_wh: float = 0.0
+    shares: list[tuple[int, float]] = field(default_factory=list)  # (local date, got / promised)
+
+    def follow(self, surplus_w: float, now: float) -> None:
+        """Stop at once below the minimum; start after the start delay above it."""
+        if surplus_w < self.level_w:
+            self.on, self.covered_since = False, None
+            return
+        if self.covered_since is None:
+            self.covered_since = now
+        self.on = self.on or now - self.covered_since >= START_DELAY_S
+
+
+class SunCapture:
+    """The share of the promised surplus a car on surplus only gets (see the module)."""
+
+    def __init__(self) -> None:
+        self._cars = [_VirtualCar(level) for level in LEVELS_W]
+        self._quarter: float | None = None  # start of the quarter being measured
+        self._quarter_wh = self._quarter_s = 0.0
+        self._last: tuple[float, float] | None = None  # at, surplus W
+
+    @property
+    def learned(self) -> bool:
+        return any(car.shares for car in self._cars)
+
+    def share(self, min_power_w: float) -> float:
+        """The share a car with this minimum gets (its nearest level's; 1 until known)."""
+        car = min(self._cars, key=lambda c: abs(c.level_w - min_power_w))
+        if len(car.shares) < MIN_DAYS:
+            return 1.0
+        typical = statistics.median(share for _, share in car.shares)
+        return min(max(typical, SHARE_MIN), SHARE_MAX)
+
+    def shares(self) -> tuple[tuple[float, float], ...]:
+        """(minimum W, share) per level, for the plan settings."""
+        return tuple((car.level_w, self.share(car.level_w)) for car in self._cars)
+
+    def observe(self, surplus_w: float | None, now: float) -> None:
+        """The surplus (PV above the house) now; None: unknown (the time until the next known
+        value is not measured)."""
+        last, self._last = self._last, None if surplus_w is None else (now, surplus_w)
+        quarter = now // QUARTER_S * QUARTER_S
+        if last is not None and 0.0 < (dt := now - last[0]) <= MAX_GAP_S:
+            held = max(0.0, last[1])
+            self._quarter_wh += held * dt / H
+            self._quarter_s += dt
+            for car in self._cars:
+                if car.on:
+                    car.quarter_wh += held * dt / H
+        elif last is not None:
+            for car in self._cars:
+                car.on, car.covered_since = False, None
+        if quarter != self._quarter:
+            self._close_quarter()
+            self._quarter = quarter
+        if surplus_w is not None:
+            for car in self._cars:
+                car.follow(surplus_w, now)
+
+    def _close_quarter(self) -> None:
+        if self._quarter_s >= COVERED * QUARTER_S:
+            scale = QUARTER_S / self._quarter_s
+            mean_w = self._quarter_wh / self._quarter_s * H
+            for car in self._cars:
+                car.day_got_wh += car.quarter_wh * scale
+                if mean_w >= car.level_w:
+                    car.day_promised_wh += self._quarter_wh * scale
+        self._quarter_wh = self._quarter_s = 0.0
+        for car in self._cars:
+            car.quarter_wh = 0.0
+
+    def close_day(self, day: int) -> None:
+        """The local day ``day`` (ordinal) is over: keep its shares."""
+        for car in self._cars:
+            if car.day_promised_wh >= MIN_DAY_WH:
+                car.shares.append((day, car.day_got_wh / car.day_promised_wh))
+                del car.shares[:-DAYS]
+            car.day_got_wh = car.day_promised_wh = 0.0
+
+    # --- stored form -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            str(round(car.level_w)): [[day, round(share, 4)] for day, share in car.shares]
+            for car in self._cars
+        }
+
+    def load(self, data: Mapping[str, Any]) -> None:
+        """Back from :meth:`to_dict`; anything unreadable is left out."""
+        for car in self._cars:
+            items = data.get(str(round(car.level_w)))
+            for item in items if isinstance(items, list) else ():
+                if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], int)):
+                    continue
+                if (share := finite_number(item[1])) is not None and share >= 0.0:
+                    car.shares.append((item[0], share))
+            del car.shares[:-DAYS]
