@@ -213,31 +213,41 @@ def _dp_gaps(g: np.ndarray, first: int, gap: int) -> np.ndarray:
     V_on(t) = g(t) + max(V_on(t + 1), L(t + 1 + gap)), L(t) = max(V_on(t), L(t + 1)) (best start
     from t on; 0 beyond the day: the cars may stay off), the answer L(first).
     """
-    n, cols = g.shape
-    best = np.zeros((n + max(first, gap) + 2, cols))
-    on = np.zeros(cols)
-    for t in range(n - 1, -1, -1):
-        on = g[t] + np.maximum(on, best[t + 1 + gap])
-        np.maximum(on, best[t + 1], out=best[t])
+    best, _ = _dp_gaps_tables(g, first, gap, keep_on=False)
     out: np.ndarray = best[first]
     return out
 
 
-def _dp_gaps_import(g: list[float], imp: list[float], first: int, gap: int) -> float:
-    """The import (W s) of the schedule ``_dp_gaps`` picks for one column (ties: keep ON)."""
-    n = len(g)
-    best = [0.0] * (n + max(first, gap) + 2)
-    on = [0.0] * (n + 1)
+def _dp_gaps_tables(
+    g: np.ndarray, first: int, gap: int, *, keep_on: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``_dp_gaps``' tables: L(t) for every t, and V_on(t) too when ``keep_on`` (to trace the
+    schedule back: ``_dp_gaps_import``)."""
+    n, cols = g.shape
+    best = np.zeros((n + max(first, gap) + 2, cols))
+    on_table = np.zeros((n + 1, cols)) if keep_on else None
+    on = np.zeros(cols)
     for t in range(n - 1, -1, -1):
-        later = best[t + 1 + gap]
-        on[t] = g[t] + (on[t + 1] if on[t + 1] >= later else later)
-        best[t] = on[t] if on[t] >= best[t + 1] else best[t + 1]
+        on = g[t] + np.maximum(on, best[t + 1 + gap])
+        np.maximum(on, best[t + 1], out=best[t])
+        if on_table is not None:
+            on_table[t] = on
+    return best, on_table
+
+
+def _dp_gaps_import(g: np.ndarray, imp: np.ndarray, first: int, gap: int) -> float:
+    """The import (W s) of the schedule ``_dp_gaps`` picks for one column ``g`` (ties: keep ON),
+    traced back through its tables."""
+    best_table, on_table = _dp_gaps_tables(g[:, None], first, gap, keep_on=True)
+    assert on_table is not None
+    best, on = best_table[:, 0].tolist(), on_table[:, 0].tolist()
+    n = g.size
     used, t = 0.0, first
     while t < n and best[t] > 0.0:
         while on[t] < best[t + 1]:
             t += 1
         while True:
-            used += imp[t]
+            used += float(imp[t])
             if t + 1 >= n or on[t + 1] < best[t + 1 + gap]:
                 break
             t += 1
@@ -586,7 +596,7 @@ class _Day:
                 g = on_value(k, lam)
                 free, bridge = parts[k]
                 imp = np.where(g > free, bridge, 0.0)
-                follow = _dp_gaps_import(g.tolist(), imp.tolist(), gap, 1 if n > 1 else gap)
+                follow = _dp_gaps_import(g, imp, gap, 1 if n > 1 else gap)
                 used = min(budget_wh, follow / 3600.0)
             out.append((value, used))
         return out
