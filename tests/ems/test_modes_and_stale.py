@@ -132,7 +132,7 @@ def test_last_limit_for_a_grace_period_then_pause() -> None:
     m.update(site(0, -6000), 0)
     stale = SiteInputs(grid_w=Reading(-6000, 0), chargers={"a": car(100, power=5934)})
     d = m.update(stale, 100)
-    assert d.chargers["a"].target == ChargerCommand(8.7, 3)
+    assert d.chargers["a"].target == ChargerCommand(8.6, 3)
     assert d.next_update_at == 400
     d = m.update(stale, 400)
     assert d.chargers["a"].target.paused
@@ -167,7 +167,7 @@ def test_stale_charger_meter_uses_the_commanded_current() -> None:
     old = car(0, power=5934)
     charging = type(old)(plugged=True, charging=True, power_w=Reading(5934, -1000))
     d = m.update(SiteInputs(grid_w=Reading(0.0, 30), chargers={"a": charging}), 30)
-    assert d.surplus_w == pytest.approx(8.7 * 3 * 230)
+    assert d.surplus_w == pytest.approx(8.6 * 3 * 230)
 
 
 @pytest.mark.parametrize("mode", [Mode.FAST, Mode.MIN_SOLAR, Mode.SOLAR, Mode.PLAN])

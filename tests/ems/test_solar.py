@@ -72,7 +72,7 @@ def test_disable_after_delay_and_hysteresis_between_thresholds() -> None:
     m = manager(SolarSettings(regulation_margin_w=0.0, disable_delay_s=180))
     loop = Loop(m, lambda t: 6000.0 if t < 100 else 4000.0, house=0.0)
     d = loop.run(0, 99)
-    assert d.chargers["a"].target == ChargerCommand(8.7, 3)
+    assert d.chargers["a"].target == ChargerCommand(8.6, 3)
     # 4000 W < 4140 W minimum: held at 6 A (importing 140 W) for 180 s, then paused.
     d = loop.run(100, 279)
     assert loop.commands["a"] == ChargerCommand(6.0, 3)
@@ -172,16 +172,16 @@ def test_ramp_limit_on_raises_and_immediate_decrease() -> None:
 
 def test_write_limiter_only_on_change_and_deadband() -> None:
     m = manager(SolarSettings(), min_write_interval_s=10)
-    loop = Loop(m, lambda t: 6000.0, house=0.0)
+    loop = Loop(m, lambda t: 6003.0, house=0.0)  # 8.7 A on 3 phases
     loop.run(0, 300)
     assert loop.writes == 1  # steady surplus: written once
     # A raise of a whole deadband (1 A) is written at once.
-    loop.pv = lambda t: 6000.0 + 1.0 * 3 * V
+    loop.pv = lambda t: 6003.0 + 1.0 * 3 * V
     loop.run(301, 301)
     assert loop.writes == 2
     assert loop.commands["a"] == ChargerCommand(9.7, 3)
     # A small raise (0.2 A = 138 W unused) waits until its unused energy reaches 1 Wh (26 s).
-    loop.pv = lambda t: 6000.0 + 1.2 * 3 * V
+    loop.pv = lambda t: 6003.0 + 1.2 * 3 * V
     d = loop.run(302, 320)
     assert loop.writes == 2
     assert d.next_update_at == pytest.approx(328.1, abs=0.1)
@@ -201,7 +201,7 @@ def test_noise_around_the_limit_is_never_written() -> None:
 
 def test_small_drop_waits_for_its_import_energy() -> None:
     m = manager(min_write_interval_s=10)
-    m.update(site(0, -6000), 0)
+    m.update(site(0, -6003), 0)  # 8.7 A
     # The car follows the 8.7 A written; the grid shows 0.1 A of import: 8.6 A would do.
     d = m.update(site(5, 0.1 * 3 * V, {"a": car(5, power=8.7 * 3 * V)}), 5)
     assert d.chargers["a"].target == ChargerCommand(8.6, 3)
@@ -217,7 +217,7 @@ def test_small_drop_waits_for_its_import_energy() -> None:
 def test_big_drop_is_written_at_once_small_changes_at_the_latest_after_the_age_cap() -> None:
     solar = SolarSettings(raise_error_wh=1e9, drop_error_wh=1e9, small_raise_after_s=120)
     m = manager(solar, min_write_interval_s=10)
-    m.update(site(0, -6000), 0)  # 8.7 A
+    m.update(site(0, -6003), 0)  # 8.7 A
     d = m.update(site(3, 1.0 * 3 * V, {"a": car(3, power=8.7 * 3 * V)}), 3)
     assert d.chargers["a"].write == ChargerCommand(7.7, 3)  # 1 A of import: at once
     d = m.update(site(50, 0.3 * 3 * V, {"a": car(50, power=7.7 * 3 * V)}), 50)
@@ -227,9 +227,11 @@ def test_big_drop_is_written_at_once_small_changes_at_the_latest_after_the_age_c
     assert d.chargers["a"].write == ChargerCommand(7.4, 3)
 
 
-def test_whole_amp_chargers_round_down() -> None:
-    m = manager(current_step_a=1.0)
-    assert m.update(site(0, -6000), 0).chargers["a"].write == ChargerCommand(8.0, 3)
+@pytest.mark.parametrize(("step_a", "amps"), [(1.0, 8.0), (0.1, 8.6)])
+def test_limits_round_down_to_the_chargers_step(step_a: float, amps: float) -> None:
+    """6000 W on 3 phases is 8.696 A: rounding up would buy grid energy to use the surplus."""
+    m = manager(current_step_a=step_a)
+    assert m.update(site(0, -6000), 0).chargers["a"].write == ChargerCommand(amps, 3)
 
 
 def test_regulation_margin_is_kept_free() -> None:
@@ -247,22 +249,22 @@ class TestPhaseSwitching:
 
     def test_start_phases_follow_the_surplus(self) -> None:
         m = manager(self.solar, can_switch_phases=True)
-        assert m.update(site(0, -2000), 0).chargers["a"].write == ChargerCommand(8.7, 1)
+        assert m.update(site(0, -2000), 0).chargers["a"].write == ChargerCommand(8.6, 1)
         m2 = manager(self.solar, can_switch_phases=True)
-        assert m2.update(site(0, -6000), 0).chargers["a"].write == ChargerCommand(8.7, 3)
+        assert m2.update(site(0, -6000), 0).chargers["a"].write == ChargerCommand(8.6, 3)
 
     def test_up_after_delay_down_after_delay_and_settle(self) -> None:
         m = manager(self.solar, can_switch_phases=True)
         level = {"pv": 2000.0}
         loop = Loop(m, lambda t: level["pv"], house=0.0)
         loop.run(0, 10)
-        assert loop.commands["a"] == ChargerCommand(8.7, 1)
+        assert loop.commands["a"] == ChargerCommand(8.6, 1)
         level["pv"] = 6000.0
         loop.run(11, 70)
         assert loop.phases("a") == 1
         d = loop.run(71, 71)
         assert d.chargers["a"].reason is Reason.PHASE_SWITCH
-        assert loop.commands["a"] == ChargerCommand(8.7, 3)
+        assert loop.commands["a"] == ChargerCommand(8.6, 3)
         level["pv"] = 3000.0  # below the 3p minimum: held at 6 A 3p, then down after 120 s
         loop.run(72, 191)
         assert loop.commands["a"] == ChargerCommand(6.0, 3)
@@ -312,7 +314,7 @@ class TestPhaseSwitching:
         m = manager(solar, can_switch_phases=True, max_current_a=32)
         loop = Loop(m, lambda t: 6500.0, house=0.0)
         loop.run(0, 100)
-        assert loop.commands["a"] == ChargerCommand(28.3, 1)
+        assert loop.commands["a"] == ChargerCommand(28.2, 1)
 
     def test_three_phase_only_never_switches(self) -> None:
         m = manager(self.solar)
@@ -347,7 +349,7 @@ def test_second_car_waits_while_the_first_can_take_the_surplus() -> None:
     )
     loop = Loop(m, lambda t: 10000.0, house=0.0, chargers=("a", "b"))
     loop.run(0, 300)
-    assert loop.commands["a"] == ChargerCommand(14.5, 3)  # takes it all: b stays paused
+    assert loop.commands["a"] == ChargerCommand(14.4, 3)  # takes it all: b stays paused
     assert loop.commands["b"] == ChargerCommand.pause(3)
     # More than a can take at its maximum, and the rest covers b's minimum: b starts.
     loop.pv = lambda t: 11040.0 + 4200.0
@@ -370,7 +372,7 @@ def test_two_solar_chargers_share_equally_and_start_one_at_a_time() -> None:
     )
     loop = Loop(m, lambda t: 10000.0, house=0.0, chargers=("a", "b"))
     d = loop.run(0, 0)
-    assert d.chargers["a"].write == ChargerCommand(14.5, 3)
+    assert d.chargers["a"].write == ChargerCommand(14.4, 3)
     assert d.chargers["b"].target.paused
     loop.run(1, 300)
     assert loop.commands["a"] == loop.commands["b"] == ChargerCommand(7.2, 3)
@@ -385,7 +387,7 @@ def test_min_solar_holds_minimum_without_surplus(mode: Mode) -> None:
     loop = Loop(m, lambda t: 6000.0, house=0.0)
     loop.commands["a"] = ChargerCommand(6.0, 3)
     d = loop.run(1, 100)
-    assert loop.commands["a"] == ChargerCommand(8.7, 3)
+    assert loop.commands["a"] == ChargerCommand(8.6, 3)
     assert d.chargers["a"].reason is Reason.SOLAR
 
 
@@ -400,7 +402,7 @@ def test_a_car_that_fits_starts_when_the_first_in_line_does_not() -> None:
     )
     d = m.update(site(0, -2000, {"a": car(0), "b": car(0)}), 0)
     assert d.chargers["a"].target.paused
-    assert d.chargers["b"].write == ChargerCommand(8.7, 1)
+    assert d.chargers["b"].write == ChargerCommand(8.6, 1)
 
 
 def test_a_full_fast_car_leaves_the_surplus_to_solar_cars() -> None:
@@ -413,7 +415,7 @@ def test_a_full_fast_car_leaves_the_surplus_to_solar_cars() -> None:
     # The fast car is full (draws nothing although offered 16 A): the export is for the solar car.
     full = {"fast": car(100, power=0.0), "sol": car(100)}
     d = m.update(site(100, -6000, full), 100)
-    assert d.chargers["sol"].write == ChargerCommand(8.7, 3)
+    assert d.chargers["sol"].write == ChargerCommand(8.6, 3)
 
 
 def test_prediction_learns_a_car_that_takes_less_than_offered() -> None:
@@ -496,7 +498,7 @@ def test_a_car_the_charger_reports_suspended_counts_at_what_it_takes() -> None:
         {"a": ChargerSettings(mode=Mode.SOLAR), "b": ChargerSettings(mode=Mode.SOLAR)},
     )
     d = m.update(site(0, -6000, {"a": car(0), "b": car(0)}), 0)
-    assert d.chargers["a"].write == ChargerCommand(8.7, 3)
+    assert d.chargers["a"].write == ChargerCommand(8.6, 3)
     # No meter: only the status (SuspendedEV) tells a takes nothing. Right after the start the
     # car may still be starting; once the response time passed it counts as EV-limited.
     a = ChargerInputs(plugged=True, power_w=None, ev_suspended=True)

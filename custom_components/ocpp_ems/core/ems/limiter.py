@@ -67,11 +67,9 @@ def _command(work: ChargerWork) -> ChargerCommand:
     if work.kind is Kind.PAUSED or work.target_a <= 0.0:
         return ChargerCommand.pause(phases)
     step = work.cfg.current_step_a if work.cfg.current_step_a > 0 else 0.1
-    # Fuse limits and coarse (whole amp) steps round down; a fine solar share rounds to the
-    # nearest step: on average no export is left unused, and the margin covers the half step.
-    units = work.target_a / step
-    nearest = step <= 0.1 + EPS and work.reason is not Reason.FUSE_LIMIT
-    amps = (math.floor(units + 0.5) if nearest else math.floor(units + 1e-6)) * step
+    # Down to the charger's step: rounding up would buy grid energy to use the surplus (half a
+    # step on average, ~35 W on 3 phases), rounding down leaves at most a step unused.
+    amps = math.floor(work.target_a / step + 1e-6) * step
     # Rounding up never takes a car past its share of the fuse.
     if math.isfinite(work.fuse_cap_a):
         amps = min(amps, math.floor(work.fuse_cap_a / step + 1e-6) * step)
