@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from custom_components.ocpp_ems.core.numbers import finite_number, parse_number
+from custom_components.ocpp_ems.core.numbers import day_numbers, finite_number, parse_number
 
 
 @pytest.mark.parametrize(
@@ -38,3 +38,11 @@ from custom_components.ocpp_ems.core.numbers import finite_number, parse_number
 def test_stored_and_parsed_numbers(value: Any, stored: float | None, parsed: float | None) -> None:
     assert finite_number(value) == stored
     assert parse_number(value) == parsed
+
+
+def test_stored_day_numbers_keep_the_last_readable_pairs() -> None:
+    items = [[1, 0.5], [2, "x"], ["3", 0.7], [4, -1.0], [5, True], [6, 2], "no", [7, 0.9, 1]]
+    assert day_numbers(items, 14) == [(1, 0.5), (6, 2.0)]
+    assert day_numbers(items, 1) == [(6, 2.0)]
+    assert day_numbers(items, 0) == []
+    assert day_numbers("not a list", 14) == []

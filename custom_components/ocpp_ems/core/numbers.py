@@ -27,3 +27,15 @@ def parse_number(value: Any) -> float | None:
     except TypeError, ValueError, OverflowError:
         return None
     return number if math.isfinite(number) else None
+
+
+def day_numbers(items: Any, keep: int) -> list[tuple[int, float]]:
+    """Stored ``[day, number]`` pairs (a day's ordinal, a finite number >= 0), the last ``keep``
+    of them; any other item is left out."""
+    pairs: list[tuple[int, float]] = []
+    for item in items if isinstance(items, list) else ():
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], int)):
+            continue
+        if (number := finite_number(item[1])) is not None and number >= 0.0:
+            pairs.append((item[0], number))
+    return pairs[-keep:] if keep > 0 else []

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
-from custom_components.ocpp_ems.core.numbers import finite_number
+from custom_components.ocpp_ems.core.numbers import day_numbers, finite_number
 
 from .config import PlanSettings, SiteSettings
 from .sun_capture import SunCapture
@@ -239,13 +239,7 @@ class PlanLearning:
     def from_dict(cls, data: Mapping[str, Any]) -> PlanLearning:
         """Back from :meth:`to_dict`; anything unreadable is left out."""
         learning = cls()
-        ratios = data.get("ratios")
-        for item in ratios if isinstance(ratios, list) else ():
-            if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], int)):
-                continue
-            if (ratio := finite_number(item[1])) is not None and ratio >= 0.0:
-                learning._ratios.append((item[0], ratio))
-        del learning._ratios[:-DAYS]
+        learning._ratios = day_numbers(data.get("ratios"), DAYS)
         house = data.get("house_w")
         if isinstance(house, list) and len(house) == 24:
             for hour, samples in enumerate(house):

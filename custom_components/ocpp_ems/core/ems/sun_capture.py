@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from custom_components.ocpp_ems.core.numbers import finite_number
+from custom_components.ocpp_ems.core.numbers import day_numbers
 
 from .config import SolarSettings
 
@@ -134,10 +134,4 @@ class SunCapture:
     def load(self, data: Mapping[str, Any]) -> None:
         """Back from :meth:`to_dict`; anything unreadable is left out."""
         for car in self._cars:
-            items = data.get(str(round(car.level_w)))
-            for item in items if isinstance(items, list) else ():
-                if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], int)):
-                    continue
-                if (share := finite_number(item[1])) is not None and share >= 0.0:
-                    car.shares.append((item[0], share))
-            del car.shares[:-DAYS]
+            car.shares = day_numbers(data.get(str(round(car.level_w))), DAYS)
