@@ -94,7 +94,6 @@ class ChargerWork:
     plan: PlanOutlook | None = None
     spare_sun: bool = False  # a plan waits on more sun than it needs (a restart costs nothing)
     switched: bool = False
-    fuse_cap_a: float = math.inf  # what the fuse share granted (rounding must not exceed it)
     drop_now: bool = False  # a small drop the fuse cannot wait for (no headroom to hold it)
 
     def say(self, reason: Reason, until: float | None = None) -> None:

@@ -79,10 +79,10 @@ def _fit_leftover(
 ) -> None:
     """What the shares leave of the fuse must cover what differs from the shares in force.
 
-    The shares assume every charger at exactly its new target, but a command rounded to the
-    nearest step may be half a step more, and the write limiter keeps a small drop unwritten
-    for a while (the charger holds its last limit). Both are fine only while the leftover
-    covers them: else the command is capped at the share, and the drop goes out at once.
+    The shares assume every charger at exactly its new target (commands round down, never
+    above it), but the write limiter keeps a small drop unwritten for a while (the charger
+    holds its last limit): fine only while the leftover covers it, else the drop goes out at
+    once.
     """
     left = dict(zip(LINES, headroom, strict=True))
     for work in drawing:
@@ -90,14 +90,6 @@ def _fit_leftover(
             left[line] -= granted[work.cid]
     for work in drawing:
         lines = _held_lines(work)
-        # Rounding a share to the nearest step may add half a step: fine where the fuse has
-        # that much left, else the command is capped at the share.
-        half_step = (work.cfg.current_step_a if work.cfg.current_step_a > 0 else 0.1) / 2
-        if all(left[line] >= half_step for line in lines):
-            for line in lines:
-                left[line] -= half_step
-        else:
-            work.fuse_cap_a = granted[work.cid]
         last = work.memory.last_write
         if last is None or last.paused or last.phases != work.memory.phases:
             continue

@@ -70,9 +70,6 @@ def _command(work: ChargerWork) -> ChargerCommand:
     # Down to the charger's step: rounding up would buy grid energy to use the surplus (half a
     # step on average, ~35 W on 3 phases), rounding down leaves at most a step unused.
     amps = math.floor(work.target_a / step + 1e-6) * step
-    # Rounding up never takes a car past its share of the fuse.
-    if math.isfinite(work.fuse_cap_a):
-        amps = min(amps, math.floor(work.fuse_cap_a / step + 1e-6) * step)
     amps = round(min(work.cfg.max_current_a, max(work.cfg.min_current_a, amps)), 3)
     return ChargerCommand(current_a=amps, phases=phases)
 
