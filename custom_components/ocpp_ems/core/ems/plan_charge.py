@@ -46,7 +46,7 @@ def resolve_plan(
         amps = min(amps, max(0.0, site.fuse_a - site.fuse_margin_a))
     # Sun below the car's minimum is of no use to it alone (a switchable charger starts on 1p).
     # A slot planned at the minimum runs as Min + solar: the minimum, and the sun above it.
-    min_w = cfg.min_current_a * site.voltage_v * (1 if work.switchable else phases)
+    min_w = work.min_power(1 if work.switchable else phases)
     status = plan_status(
         now=now,
         departure=plan.departure,

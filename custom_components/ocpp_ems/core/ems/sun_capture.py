@@ -21,11 +21,14 @@ from typing import Any
 
 from custom_components.ocpp_ems.core.numbers import day_numbers
 
-from .config import SolarSettings
+from .config import ChargerSettings, SiteSettings, SolarSettings
 
 H = 3600.0
 QUARTER_S = 900.0
-LEVELS_W = (6.0 * 230.0, 6.0 * 230.0 * 3)  # 6 A on 1p and on 3p
+# The default minimum current (6 A) at the default voltage, on 1p and on 3p.
+LEVELS_W = tuple(
+    ChargerSettings().min_current_a * SiteSettings().voltage_v * phases for phases in (1, 3)
+)
 START_DELAY_S = SolarSettings().enable_delay_s
 DAYS = 14
 MIN_DAYS = 3
