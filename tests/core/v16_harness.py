@@ -407,6 +407,7 @@ class Harness:
     server: Server | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _clients: list[ClientConnection] = field(default_factory=list)
+    _sims: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.charger.add_listener(self._on_event)
@@ -491,6 +492,7 @@ class Harness:
         connection = await connect(self.url, subprotocols=[Subprotocol(self.subprotocol)])
         self._clients.append(connection)
         sim = self.new_client(connection)
+        self._sims.append(sim)
         if setup is not None:
             setup(sim)
         self._tasks.append(asyncio.ensure_future(sim.start()))
@@ -503,6 +505,12 @@ class Harness:
         return sim
 
     async def close(self) -> None:
+        # The chargers' follow-ups (a triggered boot ...) end with their connections.
+        for sim in self._sims:
+            for follow_up in list(sim._background):
+                follow_up.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.gather(*sim._background, return_exceptions=True)
         if self.controller is not None:
             await self.controller.close()
         for client in self._clients:

@@ -609,13 +609,6 @@ class V201Harness(Harness):
     def stations(self) -> list[_Station]:
         return self.__dict__.setdefault("_stations", [])
 
-    async def close(self) -> None:
-        # The stations' follow-ups (a triggered boot ...) end with their connections.
-        for station in self.stations:
-            for task in list(station._background):
-                task.cancel()
-        await super().close()
-
 
 class V21Harness(V201Harness):
     """The same with a :class:`V21Session` and a :class:`SimStation21`."""
