@@ -281,7 +281,7 @@ def simulate(sc: Scenario) -> Result:
     t0, t1 = PLUG_IN_H * H, sc.departure_h * H
     minutes = int(t1 // DT) + 1
     pv, house = traces(sc.day, minutes)
-    site = SiteSettings(plan=PlanSettings(forecast_confidence=sc.confidence))
+    site = SiteSettings(plan=PlanSettings(forecast_confidence=sc.confidence, feed_in_price=FEED_IN))
     manager = EnergyManager(site, {"car": ChargerSettings(mode=Mode.PLAN, max_current_a=MAX_A)})
     # The driver's part (``EmsDriver.step``): learn from every update, plan with what is learned.
     learning = PlanLearning.from_dict(history(sc.day, sc.forecast, sc.seed, sc.history_days))
@@ -430,7 +430,7 @@ def main() -> None:
         f"{len(results)} runs ({len(feasible)} feasible) + {len(sensitivity)} for the history "
         f"sweep, {time.monotonic() - started:.0f} s. Car 11 kW (16 A 3p), plugged in at 17:00, "
         f"tariff 0.18 (00-06) / 0.32 (06-17) / 0.40 (17-21) / 0.28 (21-24) EUR/kWh, PV into the "
-        f"car valued at the feed-in {FEED_IN} EUR/kWh. Optimum: the cheapest plan with perfect "
+        f"car valued at the feed-in {FEED_IN} EUR/kWh (the plan's feed-in price setting). Optimum: the cheapest plan with perfect "
         "foresight of the true PV surplus and the car's 6 A minimum (MILP per minute); LP bound: "
         "the same without the minimum.",
         "",

@@ -546,6 +546,7 @@ async def test_energy_manager_options_round_trip(
         CONF_STALE_GRACE: 120,
         CONF_MIN_WRITE_INTERVAL: 15,
         # Defaults of fields left as they were.
+        ems_options.FEED_IN_PRICE.key: 0.0,
         ems_options.FORECAST_CONFIDENCE.key: 70,
         ems_options.HOUSE_LOAD.key: 500,
     }
@@ -632,6 +633,7 @@ async def test_energy_manager_reads_old_flat_options(
         CONF_PRICE: None,
         CONF_PRICE_FORECAST_ATTRIBUTE: None,
         ems_options.SESSION_PRICE.key: None,
+        ems_options.FEED_IN_PRICE.key: None,
         CONF_FUSE: None,  # 0 = no fuse: shown empty
         CONF_SITE_PHASES: "1",
         CONF_VOLTAGE: 230.0,
@@ -674,6 +676,7 @@ async def test_energy_manager_reads_old_flat_options(
         CONF_VOLTAGE: 230,
         CONF_ZERO_EXPORT: False,
         ems_options.STOP_EARLY_IN_DIPS.key: True,
+        ems_options.FEED_IN_PRICE.key: 0.0,
         ems_options.FORECAST_CONFIDENCE.key: 70,
         ems_options.HOUSE_LOAD.key: 500,
         CONF_BATTERY_PRIORITY_SOC: 100,

@@ -40,6 +40,7 @@ DOCUMENTED_DEFAULTS: dict[str, Any] = {
     "price_entity": None,
     "price_forecast_attribute": None,
     "session_price": None,
+    "feed_in_price": 0.0,
     "fuse_a": None,
     "site_phases": 3,
     "voltage_v": 230.0,
@@ -103,6 +104,7 @@ def test_site_settings_of_options() -> None:
             "stale_after_s": 30,
             "forecast_confidence": 85,
             "house_load_w": 750,
+            "feed_in_price": 0.085,
         }
     )
     assert site.fuse_a == 25.0
@@ -121,7 +123,9 @@ def test_site_settings_of_options() -> None:
         max_charge_w=4500.0,
     )
     assert (site.grid_max_age_s, site.pv_max_age_s, site.battery_max_age_s) == (30.0, 30.0, 30.0)
-    assert site.plan == PlanSettings(forecast_confidence=0.85, house_load_w=750.0)
+    assert site.plan == PlanSettings(
+        forecast_confidence=0.85, house_load_w=750.0, feed_in_price=0.085
+    )
     # The assist power counts only while assisted charging is allowed.
     assert table.site_settings({"battery_assist_power_w": 1200}).battery.max_discharge_to_car_w == 0
 

@@ -310,6 +310,77 @@ def test_sun_below_the_minimum_counts_nothing_but_makes_a_cheap_slot_at_the_mini
     assert not sunny.charge_now
 
 
+def at_min_plan(
+    now: float, counted_w: float, likely_w: float | None = None, feed_in_price: float = 0.0
+) -> PlanStatus:
+    """5 kWh by 16:00 with ``counted_w`` of sun counted from 10:00 to 12:00 (``likely_w``: the
+    same sun without the confidence margin), below the 4.14 kW minimum; the minimum there holds
+    all 5 kWh (7.5 kWh with the safety factor)."""
+
+    def sun(watts: float) -> tuple[EnergySlot, ...]:
+        return tuple(EnergySlot(h * H, (h + 1) * H, watts) for h in (10, 11))
+
+    return plan_status(
+        now=now,
+        departure=16 * H,
+        remaining_wh=5000,
+        max_power_w=P3,
+        efficiency=1.0,
+        prices=NIGHT,
+        solar=sun(counted_w),
+        likely_solar=None if likely_w is None else sun(likely_w),
+        min_power_w=MIN_3P,
+        feed_in_price=feed_in_price,
+    )
+
+
+def test_the_sun_in_a_slot_at_the_minimum_costs_what_it_would_earn_exported() -> None:
+    # 2 kW of 4.14: the grid's 52 % at 0.32 is 0.165 a kWh, below the night's 0.18, with free sun;
+    # exported at 0.08 the sun's 48 % add 0.039: 0.204, and the night is cheaper.
+    free = at_min_plan(3 * H, 2000.0)
+    assert free.starts_at is not None
+    assert 10 * H <= free.starts_at < 12 * H
+    assert at_min_plan(11 * H, 2000.0).min_now
+    paid = at_min_plan(3 * H, 2000.0, feed_in_price=0.08)
+    assert paid.starts_at is not None
+    assert paid.starts_at < 6 * H
+
+
+def test_slots_at_the_minimum_rank_by_the_forecast_not_the_confidence_margin() -> None:
+    # Counted with the margin, 1.2 kW (the grid's 71 % at 0.32: 0.227 a kWh) loses to the night;
+    # as forecast, 3 kW (0.088 a kWh) wins. The energy counted on stays the margin's: none.
+    margin_only = at_min_plan(3 * H, 1200.0)
+    assert margin_only.starts_at is not None
+    assert margin_only.starts_at < 6 * H
+    ranked = at_min_plan(3 * H, 1200.0, likely_w=3000.0)
+    assert ranked.starts_at is not None
+    assert 10 * H <= ranked.starts_at < 12 * H
+    assert ranked.outlook == PlanOutlook(0.0, 5000.0)
+
+
+def test_the_plan_ranks_slots_at_the_minimum_by_the_forecast_and_the_feed_in_price() -> None:
+    weak = tuple(EnergySlot(h * H, (h + 1) * H, 3500.0) for h in (10, 11))
+
+    def waits_until(feed_in_price: float) -> float | None:
+        # Counted with the 40 % confidence: 0.9 kW; as forecast: 3 kW (the one ranked).
+        plan = PlanSettings(forecast_confidence=0.4, feed_in_price=feed_in_price)
+        m = EnergyManager(SiteSettings(plan=plan), {"a": ChargerSettings()})
+        m.set_plan("a", PlanTarget(departure=16 * H, energy_wh=5000))
+        t = 3 * H
+        inputs = replace(site(t, 500, {"a": car(t, energy=0)}), prices=NIGHT, solar_forecast=weak)
+        return m.update(inputs, t).chargers["a"].until
+
+    # 3 kW of sun at the minimum: 0.088 a kWh free, 0.146 paid for at 0.08; a feed-in of 0.20
+    # makes it 0.23, dearer than the night.
+    for feed_in_price in (0.0, 0.08):
+        until = waits_until(feed_in_price)
+        assert until is not None
+        assert 10 * H <= until < 12 * H
+    night = waits_until(0.20)
+    assert night is not None
+    assert night < 6 * H
+
+
 def test_controller_runs_a_slot_planned_at_the_minimum_as_min_and_solar() -> None:
     m = planned(PlanTarget(departure=16 * H, energy_wh=20000))
     weak = tuple(EnergySlot(h * H, (h + 1) * H, 3500.0) for h in (10, 11))

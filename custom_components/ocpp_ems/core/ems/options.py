@@ -265,6 +265,17 @@ SESSION_PRICE: Final = OptionalNumber(
     unit="/kWh",
     zero_is_unset=True,
 )
+# What a kWh exported earns (in the currency Home Assistant is set to): departure plans weigh it
+# against the night's price for a slot at the minimum in weak sun. 0: the sun counts as free.
+FEED_IN_PRICE: Final = Number(
+    key="feed_in_price",
+    section=Section.INPUTS,
+    default=_PLAN.feed_in_price,
+    minimum=0,
+    maximum=100,
+    step=0.001,
+    unit="/kWh",
+)
 
 # Site limits.
 # Main fuse per phase (A); unset or 0: no load management.
@@ -417,6 +428,7 @@ OPTIONS: Final[tuple[Option[Any], ...]] = (
     PRICE,
     PRICE_FORECAST_ATTRIBUTE,
     SESSION_PRICE,
+    FEED_IN_PRICE,
     FUSE,
     SITE_PHASES,
     VOLTAGE,
@@ -479,6 +491,7 @@ def site_settings(options: Mapping[str, Any]) -> SiteSettings:
         plan=PlanSettings(
             forecast_confidence=FORECAST_CONFIDENCE.read(options) / 100.0,
             house_load_w=HOUSE_LOAD.read(options),
+            feed_in_price=FEED_IN_PRICE.read(options),
         ),
     )
     if (age := STALE_AFTER.read(options)) is not None:

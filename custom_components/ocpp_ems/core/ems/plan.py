@@ -10,7 +10,10 @@ from "now", so it always covers what remains: when the sun gives less than expec
 still missing gets the cheapest slots that are left (and, at the end, full power). Among equally
 priced slots the latest are taken, which leaves the most room for solar to make them unnecessary.
 A slot whose sun stays below the car's minimum can be planned at the minimum (the car takes that
-sun and the grid the rest): ranked by its grid price per Wh charged, it often beats the night.
+sun and the grid the rest): ranked by what a Wh charged there costs (the grid's share at the
+slot's price, the sun's at the feed-in price it would earn exported), it often beats the night.
+That share is the forecast's own: the confidence is a margin on how much sun to count on, not on
+which slot is likely to be sunnier.
 Time with no known price counts as dearer than any known slot but is still used when needed, so
 the target is met whenever that is physically possible. While the sun ahead covers what is left
 with ``SAFETY_FACTOR`` to spare, a restart loses no PV the plan needs: a car in a dip stops at
@@ -87,15 +90,25 @@ def expected_surplus(
     """The PV surplus a plan counts on: the forecast, discounted, above the expected house load,
     in parts of at most ``CHUNK_S`` (see :func:`_refine`), and of it the share a car with this
     minimum gets on surplus only (:func:`capture_share`)."""
+    return surplus_outlook(forecast, settings, min_power_w)[0]
+
+
+def surplus_outlook(
+    forecast: Sequence[EnergySlot], settings: PlanSettings, min_power_w: float = 0.0
+) -> tuple[tuple[EnergySlot, ...], tuple[EnergySlot, ...]]:
+    """The surplus a plan counts on (:func:`expected_surplus`) and the same with the forecast as
+    it stands (no confidence margin: what a slot is likely to give)."""
     confidence = min(max(settings.forecast_confidence, 0.0), 1.0)
     share = capture_share(settings, min_power_w)
-    slots = []
+    counted: list[EnergySlot] = []
+    likely: list[EnergySlot] = []
     for slot in _refine(forecast):
         # The confidence is learned on the PV itself (``plan_learning``); the house is apart.
-        surplus = slot.wh * confidence - _house_wh(settings, slot.start, slot.end)
-        if surplus > 0.0:
-            slots.append(EnergySlot(slot.start, slot.end, surplus * share))
-    return tuple(slots)
+        house_wh = _house_wh(settings, slot.start, slot.end)
+        for series, pv_wh in ((counted, slot.wh * confidence), (likely, slot.wh)):
+            if (surplus := pv_wh - house_wh) > 0.0:
+                series.append(EnergySlot(slot.start, slot.end, surplus * share))
+    return tuple(counted), tuple(likely)
 
 
 def capture_share(settings: PlanSettings, min_power_w: float) -> float:
@@ -170,15 +183,18 @@ def plan_status(
     efficiency: float,
     prices: Sequence[PriceSlot] = (),
     solar: Sequence[EnergySlot] = (),
+    likely_solar: Sequence[EnergySlot] | None = None,
     min_power_w: float = 0.0,
+    feed_in_price: float = 0.0,
 ) -> PlanStatus:
     """Whether to charge from the grid now to meet the departure target.
 
-    ``solar``: the surplus the car may expect (Wh at the charger, see :func:`expected_surplus`);
-    ``remaining_wh`` and the result are energy into the car (after ``efficiency``). Sun below
-    the car's ``min_power_w`` in a slot is of no use to it alone (it would not start on it): such
-    a slot counts no sun, but may be planned at the minimum, the grid adding what the sun lacks,
-    which makes its energy cheaper than the slot's price.
+    ``solar``: the surplus the car may count on (Wh at the charger, see :func:`expected_surplus`);
+    ``likely_solar``: the same without the confidence margin (None: ``solar``). ``remaining_wh``
+    and the result are energy into the car (after ``efficiency``). Sun below the car's
+    ``min_power_w`` in a slot is of no use to it alone (it would not start on it): such a slot
+    counts no sun, but may be planned at the minimum, the grid adding what the sun lacks, which
+    makes its energy cheaper than the slot's price.
     """
     if remaining_wh <= 0.0:
         return PlanStatus(False, True, 0.0, 0.0, outlook=PlanOutlook(0.0, 0.0))
@@ -190,6 +206,7 @@ def plan_status(
         outlook = PlanOutlook(0.0, remaining_wh)
         return PlanStatus(True, feasible, remaining_wh, needed_s, outlook=outlook)
     solar = [s for s in solar if s.end > now and s.start < departure]
+    likely = solar if likely_solar is None else likely_solar
     chunks = []
     options = []  # (price per Wh covered, start, end, room Wh, at the minimum only)
     for start, end, price in _segments(now, departure, prices):
@@ -198,9 +215,11 @@ def plan_status(
         # The car can take no more of the sun than its own power in the slot.
         sun_wh = min(full_wh, _overlap_wh(solar, start, end) * efficiency)
         if sun_wh < min_wh:
-            if sun_wh > 0.0:
+            sun_share = min(1.0, _overlap_wh(likely, start, end) * efficiency / min_wh)
+            if sun_share > 0.0:
                 # Sun below the minimum: the minimum with the grid's share is a cheaper slot.
-                options.append((price * (min_wh - sun_wh) / min_wh, start, end, min_wh, True))
+                per_wh = price * (1.0 - sun_share) + feed_in_price * sun_share
+                options.append((per_wh, start, end, min_wh, True))
                 options.append((price, start, end, full_wh - min_wh, False))
             else:
                 options.append((price, start, end, full_wh, False))

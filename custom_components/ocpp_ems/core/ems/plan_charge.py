@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from .charger_work import ChargerMemory, ChargerWork, Kind
 from .config import ChargerSettings, PlanTarget
-from .plan import expected_surplus, plan_status
+from .plan import plan_status, surplus_outlook
 from .types import ChargerInputs, EnergySlot, PriceSlot, Reason
 
 
@@ -47,6 +47,7 @@ def resolve_plan(
     # Sun below the car's minimum is of no use to it alone (a switchable charger starts on 1p).
     # A slot planned at the minimum runs as Min + solar: the minimum, and the sun above it.
     min_w = work.min_power(1 if work.switchable else phases)
+    counted, likely = surplus_outlook(forecast, site.plan, min_w)
     status = plan_status(
         now=now,
         departure=plan.departure,
@@ -56,8 +57,10 @@ def resolve_plan(
         # what reaches the car's battery, so only that one pays the charging losses.
         efficiency=cfg.charge_efficiency if uses_soc else 1.0,
         prices=prices,
-        solar=expected_surplus(forecast, site.plan, min_w),
+        solar=counted,
+        likely_solar=likely,
         min_power_w=min_w,
+        feed_in_price=site.plan.feed_in_price,
     )
     work.plan_feasible = status.feasible
     work.plan = status.outlook
