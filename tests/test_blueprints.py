@@ -3,8 +3,6 @@ each one run as an automation against a real charger."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,7 @@ from custom_components.ocpp_ems.shipped_blueprints import (
     copy_blueprints,
 )
 
-from .helpers.charger import SimCharger, wait_for
+from .helpers.charger import wait_for
 from .helpers.ems import (
     PERCENT,
     async_set_charger_options,
@@ -41,8 +39,7 @@ from .helpers.ems import (
     ems_server_options,
     set_sources,
 )
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+from .helpers.fixtures import Onboard
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 

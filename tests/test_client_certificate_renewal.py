@@ -8,8 +8,8 @@ event loop's clock too (websocket pings and call timeouts see a day pass and dro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,12 +30,10 @@ from custom_components.ocpp_ems.core.security.renewal import (
 from custom_components.ocpp_ems.security import client_renewal_issue_id
 
 from .core.pki import key_pem, make_csr
-from .helpers.charger import SimCharger, wait_for
-from .helpers.fixtures import central_of
+from .helpers.charger import wait_for
+from .helpers.fixtures import Onboard, central_of
 from .helpers.secure_charger import SecureSim, Wallet, connect_as_configured
 from .test_security import TLS_OPTIONS, ca_of, set_charger_options
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ change that takes the charger over from the energy manager, which keeps its own 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -24,10 +22,8 @@ from custom_components.ocpp_ems.core.model import ControlledBy
 
 from .helpers.charger import SimCharger, wait_for
 from .helpers.ems import POWER, async_setup_sources, ems_server_options, set_sources
-from .helpers.fixtures import central_of
+from .helpers.fixtures import Onboard, central_of
 from .helpers.platform import only_platforms
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
 SWITCHABLE = {"configuration": {"ConnectorSwitch3to1PhaseSupported": "true"}}
 

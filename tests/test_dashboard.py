@@ -3,8 +3,7 @@ charger and the site sensors, only built-in cards, valid YAML."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,11 +22,8 @@ from custom_components.ocpp_ems.core.ems.options import (
 )
 from custom_components.ocpp_ems.dashboard import _short_name
 
-from .helpers.charger import SimCharger
 from .helpers.ems import PERCENT, POWER, async_setup_sources, ems_server_options
-from .helpers.fixtures import async_unload_all
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+from .helpers.fixtures import Onboard, async_unload_all
 
 BUILT_IN_CARDS = {"energy-distribution", "history-graph", "tile", "heading", "grid", "entities"}
 

@@ -5,8 +5,7 @@ charging" dashboard holding what ``ocpp_ems.get_dashboard`` returns, the default
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -33,9 +32,7 @@ from scripts.dev_dashboards import (
     site_sources,
 )
 
-from .helpers.charger import SimCharger
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+from .helpers.fixtures import Onboard
 
 # The Energy dashboard's preferences need the recorder.
 pytestmark = pytest.mark.usefixtures("recorder_mock")

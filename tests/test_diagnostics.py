@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -17,9 +15,7 @@ from syrupy.filters import props
 
 from custom_components.ocpp_ems.const import CONF_ID_TAGS, CONF_PASSWORD
 
-from .helpers.charger import SimCharger
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+from .helpers.fixtures import Onboard
 
 # Values that differ from run to run (times, ports, generated transaction ids).
 VOLATILE = props(

@@ -5,8 +5,6 @@ charger over real websockets."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -52,9 +50,8 @@ from .helpers.ems import (
     async_setup_sources,
     set_sources,
 )
+from .helpers.fixtures import Onboard
 from .helpers.platform import only_platforms
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
 PREFIX = "acme_wallbox_1"
 MODE = f"select.{PREFIX}_charge_mode"

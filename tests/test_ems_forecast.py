@@ -7,8 +7,6 @@ server's options; a real charger runs the plan.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -35,7 +33,7 @@ from custom_components.ocpp_ems.core.ems.options import SOLAR_FORECAST
 from custom_components.ocpp_ems.ems_inputs import async_solar_forecast
 from custom_components.ocpp_ems.energy_manager import FORECAST_REFRESH
 
-from .helpers.charger import SimCharger, wait_for
+from .helpers.charger import wait_for
 from .helpers.ems import (
     POWER,
     REASON,
@@ -44,8 +42,8 @@ from .helpers.ems import (
     ems_server_options,
     plug_in_and_charge,
 )
+from .helpers.fixtures import Onboard
 
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 type Forecasts = dict[str, dict[str, dict[str, float]]]
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")

@@ -5,8 +5,6 @@ holds the car back."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -27,8 +25,7 @@ from .helpers.ems import (
     plug_in_and_charge,
     set_sources,
 )
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+from .helpers.fixtures import Onboard
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 

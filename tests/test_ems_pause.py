@@ -7,8 +7,6 @@ pause() / resume()); resume() puts the limit in place before the remote start.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -25,11 +23,9 @@ from custom_components.ocpp_ems.const import (
     CONF_RESPONSE_TIMEOUT,
 )
 
-from .helpers.charger import SimCharger, wait_for
+from .helpers.charger import wait_for
 from .helpers.ems import MODE, POWER, async_set_charger_options, async_setup_sources, set_sources
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
-
+from .helpers.fixtures import Onboard
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 

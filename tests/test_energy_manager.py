@@ -8,8 +8,6 @@ look at the SetChargingProfile it received.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -44,8 +42,7 @@ from custom_components.ocpp_ems.energy_manager import stale_issue_id
 
 from .helpers.charger import SimCharger, wait_for
 from .helpers.ems import MODE, REASON, TARGET
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+from .helpers.fixtures import Onboard
 
 # A site value: on the server's device.
 SURPLUS = "sensor.ocpp_server_port_0_available_surplus"

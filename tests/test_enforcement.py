@@ -3,8 +3,6 @@ manager, and a charger whose clock runs ahead raises a repair issue that clears 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -25,11 +23,9 @@ from custom_components.ocpp_ems.const import (
 )
 from custom_components.ocpp_ems.core.meter import MAX_CLOCK_AHEAD_S
 
-from .helpers.charger import SimCharger, wait_for
+from .helpers.charger import wait_for
 from .helpers.ems import MODE, POWER, REASON, TARGET, async_setup_sources, set_sources
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
-
+from .helpers.fixtures import Onboard
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 

@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,9 +15,7 @@ from custom_components.ocpp_ems.const import CONF_LOG_FRAMES
 from custom_components.ocpp_ems.core.protocol.wire_log import WIRE_LOGGER
 
 from .helpers.charger import SimCharger, wait_for
-from .helpers.fixtures import central_of
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+from .helpers.fixtures import Onboard, central_of
 
 
 @pytest.fixture

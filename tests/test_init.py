@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from typing import Any
 
@@ -54,10 +53,14 @@ from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.model import ChargerInfo
 from custom_components.ocpp_ems.core.server import CentralSystem
 
-from .helpers.charger import SimCharger, charger_connection, wait_for
-from .helpers.fixtures import ConnectCharger, assert_turned_away, async_unload_all, central_of
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+from .helpers.charger import charger_connection, wait_for
+from .helpers.fixtures import (
+    ConnectCharger,
+    Onboard,
+    assert_turned_away,
+    async_unload_all,
+    central_of,
+)
 
 
 def _server(port: int, **options: Any) -> MockConfigEntry:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -44,9 +43,7 @@ from .helpers.ems import (
     ems_server_options,
     set_sources,
 )
-from .helpers.fixtures import ConnectCharger
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+from .helpers.fixtures import ConnectCharger, Onboard
 
 CONTROLLED_BY = "sensor.acme_wallbox_1_controlled_by"
 CURRENT_LIMIT = "number.acme_wallbox_1_current_limit"

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +22,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.ocpp_ems.const import CONF_CHARGER_ID, CONF_PASSWORD, DOMAIN
 from custom_components.ocpp_ems.core.server import CentralSystem
 
-from .helpers.charger import SimCharger, wait_for
-from .helpers.fixtures import ConnectCharger
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+from .helpers.charger import wait_for
+from .helpers.fixtures import ConnectCharger, Onboard
 
 IGNORED = "password_ignored_CP1"
 FAILED = "auth_failed_CP1"

@@ -11,8 +11,6 @@ back the stored document as it was before the last, unsaved readings.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -28,10 +26,7 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
 
 from custom_components.ocpp_ems.const import CONF_PASSWORD, DOMAIN
 
-from .helpers.charger import SimCharger
-from .helpers.fixtures import ConnectCharger, async_unload_all, central_of
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+from .helpers.fixtures import ConnectCharger, Onboard, async_unload_all, central_of
 
 LIFETIME = "sensor.acme_wallbox_1_lifetime_energy"
 SESSION = "sensor.acme_wallbox_1_session_energy"

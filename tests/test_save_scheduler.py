@@ -9,8 +9,6 @@ request every second and check when the data reaches the store.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
@@ -28,10 +26,8 @@ from custom_components.ocpp_ems.const import STORAGE_SAVE_DELAY_S
 from custom_components.ocpp_ems.energy_manager import SAVE_DELAY_S
 from custom_components.ocpp_ems.save_scheduler import SaveScheduler
 
-from .helpers.charger import SimCharger, wait_for
-from .helpers.fixtures import central_of
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
+from .helpers.charger import wait_for
+from .helpers.fixtures import Onboard, central_of
 
 KEY = "ocpp_ems.test_bound"
 

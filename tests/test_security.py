@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -58,10 +58,8 @@ from custom_components.ocpp_ems.security import ServerSecurity, ca_path
 
 from .core.pki import key_pem, make_csr, self_signed
 from .helpers.charger import SimCharger, charger_connection, wait_for
-from .helpers.fixtures import central_of
+from .helpers.fixtures import Onboard, central_of
 from .helpers.platform import only_platforms
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
 TLS_OPTIONS: dict[str, Any] = {
     CONF_RESPONSE_TIMEOUT: 3,

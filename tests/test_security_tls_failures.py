@@ -5,8 +5,6 @@ reason, the rate limit, the counter) is in tests/core/test_tls_failures.py."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.ocpp_ems.const import CONF_RESPONSE_TIMEOUT, CONF_SECURITY_PROFILE, DOMAIN
 
 from .core.pki import key_pem, make_csr
-from .helpers.charger import SimCharger, wait_for
-from .helpers.fixtures import central_of
+from .helpers.charger import wait_for
+from .helpers.fixtures import Onboard, central_of
 from .helpers.tls_client import blocking_handshake
 from .test_security import (
     TLS_OPTIONS,
@@ -31,8 +29,6 @@ from .test_security import (
     set_charger_options,
     tls_charger,
 )
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
 EVENT = "event.ocpp_server_port_0_security_event"
 

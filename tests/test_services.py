@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,9 +23,8 @@ from custom_components.ocpp_ems.entity import charger_errors
 from custom_components.ocpp_ems.services import SERVICES
 
 from .helpers.charger import SimCharger, wait_for
+from .helpers.fixtures import Onboard
 from .helpers.versions import VERSIONS_2X, OnboardAny, Side2x
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
 
 @dataclass

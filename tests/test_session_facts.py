@@ -4,8 +4,6 @@ facts kept across a restart."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -29,10 +27,8 @@ from custom_components.ocpp_ems.core.ems.options import SESSION_PRICE
 
 from .helpers.charger import SimCharger, wait_for
 from .helpers.ems import POWER, async_setup_sources, ems_server_options, set_sources
-from .helpers.fixtures import ConnectCharger, async_unload_all, central_of
+from .helpers.fixtures import ConnectCharger, Onboard, async_unload_all, central_of
 from .helpers.platform import only_platforms
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
 PRICE = "sensor.electricity_price"
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +23,8 @@ from custom_components.ocpp_ems.core.ems.options import SESSION_PRICE
 from custom_components.ocpp_ems.sessions_log import COLUMNS
 
 from .helpers.charger import SimCharger
+from .helpers.fixtures import Onboard
 from .helpers.platform import only_platforms
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,6 @@ refreshes (``homeassistant.update_entity``) and the energy manager's entities ke
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -29,9 +27,6 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.setup import async_setup_component
-from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
-    MockConfigEntry,
-)
 
 from custom_components.ocpp_ems.const import (
     CONF_BATTERY_POWER,
@@ -44,12 +39,10 @@ from custom_components.ocpp_ems.const import (
     CONF_RESPONSE_TIMEOUT,
 )
 
-from .helpers.charger import SimCharger, wait_for
+from .helpers.charger import wait_for
 from .helpers.ems import PERCENT, POWER, REASON, TARGET, async_setup_sources, set_sources
-from .helpers.fixtures import ConnectCharger
+from .helpers.fixtures import ConnectCharger, Onboard
 from .helpers.platform import only_platforms
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
 PREFIX = "acme_wallbox_1"
 POWER_SENSOR = f"sensor.{PREFIX}_power"

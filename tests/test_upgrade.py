@@ -4,8 +4,6 @@ come back (rollback and repair), and the refused cases."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +29,10 @@ from custom_components.ocpp_ems.core.server import CentralSystem
 from custom_components.ocpp_ems.security import ServerSecurity
 from custom_components.ocpp_ems.upgrade import SecurityUpgrades, async_switch_v2
 
-from .helpers.charger import SimCharger, wait_for
-from .helpers.fixtures import central_of
+from .helpers.charger import wait_for
+from .helpers.fixtures import Onboard, central_of
 from .helpers.secure_charger import Wallet, connect_as_configured
 from .test_security import TLS_OPTIONS
-
-type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
 EVENT = "event.acme_wallbox_1_security_event"
 

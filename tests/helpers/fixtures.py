@@ -33,6 +33,8 @@ from custom_components.ocpp_ems.hub import is_charger_entry
 from .charger import SimCharger, charger_connection, wait_for
 
 type ConnectCharger = Callable[..., AbstractAsyncContextManager[SimCharger]]
+# The ``onboard`` fixture: ``async with onboard(...) as (charger, entry)``.
+type Onboard = Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]
 
 
 @pytest.fixture
@@ -131,9 +133,7 @@ def _discovery_flow(hass: HomeAssistant, charger_id: str) -> dict[str, Any] | No
 
 
 @pytest.fixture
-def onboard(
-    hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
-) -> Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]]:
+def onboard(hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger) -> Onboard:
     """Connect a new charger, accept it, and wait until it runs under current control."""
 
     @asynccontextmanager
