@@ -496,6 +496,8 @@ def test_a_plan_with_sun_to_spare_stops_at_once_in_a_dip(remaining_wh: float, sp
     m = planned(PlanTarget(departure=16 * H, energy_wh=remaining_wh))
     amps = {"now": 0.0}
 
+    decisions = []
+
     def step(t: float, pv_w: float) -> bool:
         draw = amps["now"] * 3 * 230.0
         inputs = replace(
@@ -504,6 +506,7 @@ def test_a_plan_with_sun_to_spare_stops_at_once_in_a_dip(remaining_wh: float, sp
             solar_forecast=SUNNY,
         )
         d = m.update(inputs, t).chargers["a"]
+        decisions.append(d)
         if d.write is not None:
             amps["now"] = 0.0 if d.write.paused else d.write.current_a
         return d.target.paused
@@ -512,7 +515,12 @@ def test_a_plan_with_sun_to_spare_stops_at_once_in_a_dip(remaining_wh: float, sp
     for t in range(int(t0), int(t0) + 100):
         step(float(t), 6000.0)
     assert amps["now"] > 6.0
-    stopped_at = next(t for t in range(int(t0) + 100, int(t0) + 400) if step(float(t), 1000.0))
+    step(t0 + 100, 1000.0)
+    # The dip's first reading: stopping, at the next reading with sun to spare (no time to
+    # show), else by the stop delay's end at the latest.
+    assert decisions[-1].reason is Reason.STOPPING
+    assert (decisions[-1].until is None) is spare
+    stopped_at = next(t for t in range(int(t0) + 101, int(t0) + 400) if step(float(t), 1000.0))
     if spare:
         assert stopped_at - t0 == 101  # the dip seen twice
     else:

@@ -66,6 +66,7 @@ class ChargerMemory:
     dip_wh: float = 0.0
     dip_at: float | None = None
     dip_stop_at: float | None = None  # when it reaches a restart's PV at the import of now
+    dip_stops_next: bool = False  # a plan with sun to spare: it stops at the next reading
     # How fast the charger follows a write, from its meter values (kept across plug-ins).
     response: ChargerResponse = field(default_factory=ChargerResponse)
 
