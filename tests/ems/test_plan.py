@@ -19,7 +19,12 @@ from custom_components.ocpp_ems.core.ems import (
     SiteInputs,
     SiteSettings,
 )
-from custom_components.ocpp_ems.core.ems.plan import PlanStatus, expected_surplus, plan_status
+from custom_components.ocpp_ems.core.ems.plan import (
+    PlanStatus,
+    expected_surplus,
+    plan_status,
+    surplus_outlook,
+)
 from custom_components.ocpp_ems.core.ems.types import PlanOutlook
 
 from .util import car, site
@@ -279,6 +284,13 @@ def test_expected_surplus_follows_the_sun_through_the_hour() -> None:
     assert middle[0] < 1000.0 < middle[-1]
     assert sum(middle) == pytest.approx(4000.0)
     assert hourly(surplus) == pytest.approx([2000.0, 4000.0, 6000.0])
+
+
+def test_slots_are_compared_by_the_forecast_as_it_usually_turns_out() -> None:
+    # Counted on: a quarter of the forecast (the confidence); likely: half (what it usually is).
+    settings = PlanSettings(forecast_confidence=0.25, forecast_typical=0.5, house_load_w=0.0)
+    counted, likely = surplus_outlook((EnergySlot(0, H, 4000.0),), settings)
+    assert (hourly(counted), hourly(likely)) == ([1000.0], [2000.0])
 
 
 def test_learned_house_load_takes_the_place_of_the_setting_where_known() -> None:

@@ -105,6 +105,17 @@ def test_a_forecast_too_high_is_discounted_by_a_low_quantile_of_its_days() -> No
     assert learn_days([50.0] * 4).confidence(0.7) == pytest.approx(0.2)
 
 
+def test_slots_are_ranked_by_what_the_forecast_usually_turns_out_to_be() -> None:
+    assert learn_days([2.0] * (MIN_DAYS - 1)).typical() == 1.0  # the forecast's word until then
+    # Four days at half the forecast beside the prior's two days at its word: the median, half.
+    assert learn_days([2.0] * 4).typical() == pytest.approx(0.5)
+    # Ratios 1.25, 0.625, 1.0, 0.8, 0.5 and the prior's 1.0, 1.0: the median is 1.0.
+    assert learn_days([0.8, 1.6, 1.0, 1.25, 2.0]).typical() == pytest.approx(1.0)
+    # A forecast too low ranks its slots above its word (up to twice it).
+    assert learn_days([0.5] * 5).typical() == pytest.approx(2.0)
+    assert learn_days([0.25] * 5).typical() == pytest.approx(2.0)
+
+
 def test_only_the_last_days_count() -> None:
     learning = learn_days([2.0] * 5 + [1.0] * DAYS)
     assert learning.confidence(0.7) == pytest.approx(1.0)
@@ -237,6 +248,7 @@ def test_the_driver_learns_from_every_step_and_keeps_it_in_its_stored_form() -> 
     # (a steady 3 kW sun: a 1p car gets all of it; the 3p minimum is never promised).
     summary = again.learned()["plan"]
     assert summary["forecast_confidence"] == pytest.approx(0.5)
+    assert summary["forecast_typical"] == pytest.approx(0.5)
     assert summary["forecast_days"] == 4
     assert summary["house_w_by_hour"][12] == 433  # 4 days of 400 W, the 500 W setting worth 2
     assert summary["sun_capture"]["1380 W"] == pytest.approx(1.0, abs=0.05)

@@ -95,6 +95,9 @@ class PlanSettings:
     # track record once a few days are measured (``plan_learning``).
     forecast_confidence: float = 0.7
     house_load_w: float = 500.0  # typical house load by day: the forecast's surplus is above it
+    # What the forecast's PV usually turns out to be (measured / forecast, the learned median):
+    # how slots are compared, where the confidence is how much sun to count on.
+    forecast_typical: float = 1.0
     # The house's expected energy per slot where it was learned (``plan_learning``); time outside
     # them counts ``house_load_w``. Both settings above are the priors of what is learned.
     house_slots: tuple[EnergySlot, ...] = ()

@@ -96,16 +96,17 @@ def expected_surplus(
 def surplus_outlook(
     forecast: Sequence[EnergySlot], settings: PlanSettings, min_power_w: float = 0.0
 ) -> tuple[tuple[EnergySlot, ...], tuple[EnergySlot, ...]]:
-    """The surplus a plan counts on (:func:`expected_surplus`) and the same with the forecast as
-    it stands (no confidence margin: what a slot is likely to give)."""
+    """The surplus a plan counts on (:func:`expected_surplus`) and the one a slot is likely to
+    give: the forecast as it usually turns out (``forecast_typical``), no confidence margin."""
     confidence = min(max(settings.forecast_confidence, 0.0), 1.0)
+    typical = max(settings.forecast_typical, 0.0)
     share = capture_share(settings, min_power_w)
     counted: list[EnergySlot] = []
     likely: list[EnergySlot] = []
     for slot in _refine(forecast):
         # The confidence is learned on the PV itself (``plan_learning``); the house is apart.
         house_wh = _house_wh(settings, slot.start, slot.end)
-        for series, pv_wh in ((counted, slot.wh * confidence), (likely, slot.wh)):
+        for series, pv_wh in ((counted, slot.wh * confidence), (likely, slot.wh * typical)):
             if (surplus := pv_wh - house_wh) > 0.0:
                 series.append(EnergySlot(slot.start, slot.end, surplus * share))
     return tuple(counted), tuple(likely)

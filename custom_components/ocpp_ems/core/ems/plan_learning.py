@@ -38,6 +38,7 @@ MIN_DAYS = 3
 # in four still leaves the plan whole on most of them (the rest is charged in dearer slots).
 QUANTILE = 0.25
 CONFIDENCE_MIN, CONFIDENCE_MAX = 0.2, 1.0
+TYPICAL_MAX = 2.0  # a forecast that usually says half the PV (the ranking's, not the energy's)
 LEAD_S = 6 * H
 MIN_DAY_FORECAST_WH = 1000.0  # a day with less forecast sun says little about the forecast
 COVERED = 0.9  # share of an hour the meters must cover for it to count
@@ -108,6 +109,15 @@ class PlanLearning:
         learned = _quantile([ratio for _, ratio in self._ratios], QUANTILE)
         return min(max(learned, CONFIDENCE_MIN), CONFIDENCE_MAX)
 
+    def typical(self) -> float:
+        """What the forecast's PV usually turns out to be: the median ratio (1.0 until enough
+        days)."""
+        if len(self._ratios) < MIN_DAYS:
+            return 1.0
+        # The forecast taken at its word is the prior, worth PRIOR_DAYS days.
+        ratios = [ratio for _, ratio in self._ratios] + [1.0] * int(PRIOR_DAYS)
+        return min(max(_quantile(ratios, 0.5), CONFIDENCE_MIN), TYPICAL_MAX)
+
     def house_w(self, hour: int, prior: float) -> float:
         """The house's expected mean power in this local hour of the day."""
         samples = self._house[hour]
@@ -125,6 +135,7 @@ class PlanLearning:
         return replace(
             base,
             forecast_confidence=self.confidence(base.forecast_confidence),
+            forecast_typical=self.typical(),
             house_slots=self._house_slots(base.house_load_w, now, zone),
             sun_capture=self._capture.shares(),
         )
@@ -221,6 +232,7 @@ class PlanLearning:
         """What plans use now in place of the settings ``base`` (diagnostics)."""
         return {
             "forecast_confidence": round(self.confidence(base.forecast_confidence), 3),
+            "forecast_typical": round(self.typical(), 3),
             "forecast_days": len(self._ratios),
             "house_w_by_hour": [round(self.house_w(h, base.house_load_w)) for h in range(24)],
             "sun_capture": {f"{w:.0f} W": round(share, 3) for w, share in self._capture.shares()},
