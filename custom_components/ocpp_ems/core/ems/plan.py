@@ -12,8 +12,8 @@ priced slots the latest are taken, which leaves the most room for solar to make 
 A slot whose sun stays below the car's minimum can be planned at the minimum (the car takes that
 sun and the grid the rest): ranked by what a Wh charged there costs (the grid's share at the
 slot's price, the sun's at the feed-in price it would earn exported), it often beats the night.
-That share is the forecast's own: the confidence is a margin on how much sun to count on, not on
-which slot is likely to be sunnier.
+That share is the sun as the forecast usually turns out (learned): the confidence is a margin on
+how much sun to count on, not on which slot is likely to be sunnier.
 Time with no known price counts as dearer than any known slot but is still used when needed, so
 the target is met whenever that is physically possible. While the sun ahead covers what is left
 with ``SAFETY_FACTOR`` to spare, a restart loses no PV the plan needs: a car in a dip stops at
@@ -191,7 +191,8 @@ def plan_status(
     """Whether to charge from the grid now to meet the departure target.
 
     ``solar``: the surplus the car may count on (Wh at the charger, see :func:`expected_surplus`);
-    ``likely_solar``: the same without the confidence margin (None: ``solar``). ``remaining_wh``
+    ``likely_solar``: what the slots are likely to give (:func:`surplus_outlook`; None:
+    ``solar``), which ranks slots planned at the minimum. ``remaining_wh``
     and the result are energy into the car (after ``efficiency``). Sun below the car's
     ``min_power_w`` in a slot is of no use to it alone (it would not start on it): such a slot
     counts no sun, but may be planned at the minimum, the grid adding what the sun lacks, which

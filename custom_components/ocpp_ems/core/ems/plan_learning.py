@@ -8,6 +8,8 @@ good forecast earns the plan the sun it promises and a poor one keeps its margin
 * forecast confidence: per local day, the PV energy measured in the hours the meter covered over
   what the forecast said for those same hours, as it stood ``LEAD_S`` before each hour (a plan is
   made hours ahead); a low quantile of the last ``DAYS`` days' ratios once ``MIN_DAYS`` are known.
+  Their median (the forecast's word as a prior worth ``PRIOR_DAYS`` days) is what the forecast
+  usually turns out to be: it ranks the slots a plan may run at the minimum in weak sun.
 * house load: per local hour of the day, the mean measured house power (pv + grid + battery -
   chargers) of the last ``DAYS`` days, with the setting as a prior worth ``PRIOR_DAYS`` days.
 * sun capture: the share of the surplus a car on surplus only gets within the quarter hours a
