@@ -300,6 +300,16 @@ def test_learned_house_load_takes_the_place_of_the_setting_where_known() -> None
     assert hourly(expected_surplus(forecast, settings)) == pytest.approx([4500.0, 3000.0, 4500.0])
 
 
+def test_learned_house_slots_of_any_length_and_order_count_where_they_overlap() -> None:
+    # A 2 h slot of 4 kWh (2 kW) listed after a 1 h slot of 1 kW; the hour after: the setting.
+    house = (EnergySlot(2 * H, 3 * H, 1000.0), EnergySlot(0, 2 * H, 4000.0))
+    settings = PlanSettings(forecast_confidence=1.0, house_slots=house)
+    forecast = tuple(EnergySlot(h * H, (h + 1) * H, 5000.0) for h in range(4))
+    assert hourly(expected_surplus(forecast, settings)) == pytest.approx(
+        [3000.0, 3000.0, 4000.0, 4500.0]
+    )
+
+
 def test_sun_below_the_minimum_counts_nothing_but_makes_a_cheap_slot_at_the_minimum() -> None:
     # 3 kW of sun from 10:00 to 12:00: below a 4.14 kW minimum, so no sun is counted...
     weak = tuple(EnergySlot(h * H, (h + 1) * H, 3500.0) for h in (10, 11))

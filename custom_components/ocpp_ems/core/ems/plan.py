@@ -23,6 +23,7 @@ once (``PlanStatus.spare_sun``) instead of holding its minimum on grid energy.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -103,9 +104,14 @@ def surplus_outlook(
     share = capture_share(settings, min_power_w)
     counted: list[EnergySlot] = []
     likely: list[EnergySlot] = []
+    # The learned house slots by start: each part looks only at those that can overlap it.
+    house = sorted(settings.house_slots, key=lambda s: s.start)
+    starts = [s.start for s in house]
+    longest = max((s.end - s.start for s in house), default=0.0)
     for slot in _refine(forecast):
+        near = house[bisect_left(starts, slot.start - longest) : bisect_left(starts, slot.end)]
         # The confidence is learned on the PV itself (``plan_learning``); the house is apart.
-        house_wh = _house_wh(settings, slot.start, slot.end)
+        house_wh = _house_wh(near, settings.house_load_w, slot.start, slot.end)
         for series, pv_wh in ((counted, slot.wh * confidence), (likely, slot.wh * typical)):
             if (surplus := pv_wh - house_wh) > 0.0:
                 series.append(EnergySlot(slot.start, slot.end, surplus * share))
@@ -156,14 +162,12 @@ def _refine(forecast: Sequence[EnergySlot]) -> list[EnergySlot]:
     return out
 
 
-def _house_wh(settings: PlanSettings, start: float, end: float) -> float:
-    """The house's expected energy in [start, end): learned where known, else the setting."""
-    learned = [s for s in settings.house_slots if s.end > start and s.start < end]
+def _house_wh(house: Sequence[EnergySlot], prior_w: float, start: float, end: float) -> float:
+    """The house's expected energy in [start, end): learned (``house``) where known, else
+    ``prior_w`` (the setting)."""
+    learned = [s for s in house if s.end > start and s.start < end]
     covered_s = sum(min(s.end, end) - max(s.start, start) for s in learned)
-    return (
-        _overlap_wh(learned, start, end)
-        + settings.house_load_w * (end - start - covered_s) / 3600.0
-    )
+    return _overlap_wh(learned, start, end) + prior_w * (end - start - covered_s) / 3600.0
 
 
 def _overlap_wh(slots: Sequence[EnergySlot], start: float, end: float) -> float:
