@@ -66,7 +66,6 @@ class ChargerMemory:
     dip_wh: float = 0.0
     dip_at: float | None = None
     dip_stop_at: float | None = None  # when it reaches a restart's PV at the import of now
-    dip_stops_next: bool = False  # a plan with sun to spare: it stops at the next reading
     # How fast the charger follows a write, from its meter values (kept across plug-ins).
     response: ChargerResponse = field(default_factory=ChargerResponse)
 
@@ -94,6 +93,7 @@ class ChargerWork:
     plan_feasible: bool = True
     plan: PlanOutlook | None = None
     spare_sun: bool = False  # a plan waits on more sun than it needs (a restart costs nothing)
+    stops_next_reading: bool = False  # in a dip with sun to spare: stops at the next reading
     switched: bool = False
     drop_now: bool = False  # a small drop the fuse cannot wait for (no headroom to hold it)
 

@@ -163,7 +163,7 @@ def _restart_is_cheaper(
     if work.spare_sun:
         # A plan with sun to spare loses nothing by a restart: stop once the dip is seen twice
         # (a single reading may be noise).
-        memory.dip_stop_at, memory.dip_stops_next = None, True
+        memory.dip_stop_at, work.stops_next_reading = None, True
         return dip_wh > 0.0
     memory.dip_stop_at = (
         now + max(0.0, restart_wh - dip_wh) / import_w * 3600.0 if import_w > 0.0 else None
@@ -185,7 +185,6 @@ def _dip_wh(memory: ChargerMemory, import_w: float | None, now: float) -> float:
     no dip, which ends it)."""
     if import_w is None:
         memory.dip_wh, memory.dip_at, memory.dip_stop_at = 0.0, None, None
-        memory.dip_stops_next = False
         return 0.0
     if memory.dip_at is not None:
         memory.dip_wh += import_w * min(now - memory.dip_at, DIP_MAX_GAP_S) / 3600.0
@@ -233,7 +232,7 @@ def _share_surplus(
             if stop_at is None:
                 work.say(Reason.SOLAR)
             else:
-                work.say(Reason.STOPPING, None if work.memory.dip_stops_next else stop_at)
+                work.say(Reason.STOPPING, None if work.stops_next_reading else stop_at)
         elif extras[work.cid] > EPS:
             work.say(Reason.SOLAR)
         if work.switched:
