@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -230,12 +231,8 @@ SUNNY = tuple(EnergySlot(h * H, (h + 1) * H, 8000.0) for h in range(10, 15))
 MIN_3P = 6 * 230 * 3  # 4140 W
 
 
-def forecast_plan(
-    remaining_wh: float,
-    now: float,
-    solar: tuple[EnergySlot, ...],
-    settings: PlanSettings = PlanSettings(),  # noqa: B008 (frozen)
-) -> PlanStatus:
+def day_plan(remaining_wh: float, now: float, **kwargs: Any) -> PlanStatus:
+    """A 3p car with the 6 A minimum, due at 16:00 on the night / day tariff."""
     return plan_status(
         now=now,
         departure=16 * H,
@@ -243,9 +240,18 @@ def forecast_plan(
         max_power_w=P3,
         efficiency=1.0,
         prices=NIGHT,
-        solar=expected_surplus(solar, settings),
         min_power_w=MIN_3P,
+        **kwargs,
     )
+
+
+def forecast_plan(
+    remaining_wh: float,
+    now: float,
+    solar: tuple[EnergySlot, ...],
+    settings: PlanSettings = PlanSettings(),  # noqa: B008 (frozen)
+) -> PlanStatus:
+    return day_plan(remaining_wh, now, solar=expected_surplus(solar, settings))
 
 
 def hourly(slots: tuple[EnergySlot, ...]) -> list[float]:
@@ -342,16 +348,11 @@ def at_min_plan(
     def sun(watts: float) -> tuple[EnergySlot, ...]:
         return tuple(EnergySlot(h * H, (h + 1) * H, watts) for h in (10, 11))
 
-    return plan_status(
-        now=now,
-        departure=16 * H,
-        remaining_wh=5000,
-        max_power_w=P3,
-        efficiency=1.0,
-        prices=NIGHT,
+    return day_plan(
+        5000,
+        now,
         solar=sun(counted_w),
         likely_solar=None if likely_w is None else sun(likely_w),
-        min_power_w=MIN_3P,
         feed_in_price=feed_in_price,
     )
 
