@@ -476,6 +476,32 @@ def test_a_full_solar_car_leaves_the_surplus_to_the_waiting_car() -> None:
     assert a.current_a == pytest.approx(b.current_a, abs=0.2)
 
 
+def test_a_tapering_car_keeps_its_cap_while_it_follows_a_lower_limit() -> None:
+    """A car that took 9 A of 13 offered counts at 9.5 A. Following a lower limit (the sun
+    dropped) says nothing of what it could take: when the sun is back it is offered its cap plus
+    the 1 A probe, not its maximum, and takes the probe once it can take more."""
+    m = manager()
+    pv = {"w": 9000.0}
+    loop = _FullCarLoop(m, lambda t: pv["w"], house=0.0)
+    loop.caps = {"a": 9.0}
+    loop.run(0, 300)
+    assert m._memory["a"].car_limit_a == 9.5
+    assert loop.commands["a"] == ChargerCommand(10.0, 3)
+    pv["w"] = 5500.0  # 8 A: below the cap, the car follows
+    loop.run(301, 600)
+    assert loop.commands["a"] == ChargerCommand(7.9, 3)
+    assert m._memory["a"].car_limit_a == 9.5
+    pv["w"] = 9000.0
+    d = loop.run(601, 900)
+    assert loop.commands["a"] == ChargerCommand(10.0, 3)
+    assert d.chargers["a"].reason is Reason.SOLAR
+    # It takes more again: at the cap the probe clears it, and it gets the whole surplus.
+    loop.caps = {}
+    loop.run(901, 1500)
+    assert m._memory["a"].car_limit_a is None
+    assert loop.commands["a"] == ChargerCommand(13.0, 3)
+
+
 def test_a_full_min_solar_car_counts_at_what_it_takes() -> None:
     m = EnergyManager(
         SiteSettings(solar=SolarSettings(regulation_margin_w=0.0)),

@@ -344,9 +344,12 @@ def _predict_draw(work: ChargerWork, sample_at: float, measured_a: float, grid_a
             predicted = min(predicted, memory.car_limit_a)
         work.draw_w = predicted * work.site.voltage_v * work.vehicle_phases
     elif commanded > 0.0:
+        cap = memory.car_limit_a
         if measured_a < commanded - 1.0:
             memory.car_limit_a = measured_a + 0.5
-        elif measured_a >= commanded - 0.5:
+        elif measured_a >= commanded - 0.5 and (cap is None or commanded >= cap - 0.5):
+            # Taking what it was offered at (or above) the cap: it takes more than seen. Below
+            # the cap, following a lower limit says nothing about what it could take.
             memory.car_limit_a = None
 
 
