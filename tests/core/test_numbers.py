@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from custom_components.ocpp_ems.core.numbers import day_numbers, finite_number, parse_number
+from custom_components.ocpp_ems.core.numbers import (
+    day_numbers,
+    finite_number,
+    parse_number,
+    quantile,
+)
 
 
 @pytest.mark.parametrize(
@@ -46,3 +51,21 @@ def test_stored_day_numbers_keep_the_last_readable_pairs() -> None:
     assert day_numbers(items, 1) == [(6, 2.0)]
     assert day_numbers(items, 0) == []
     assert day_numbers("not a list", 14) == []
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        ([3.0, 1.0, 2.0], 0.5, 2.0),  # the median of an odd count
+        ([4.0, 1.0, 3.0, 2.0], 0.5, 2.5),  # ...of an even one: between the middle two
+        ([1.0, 2.0, 3.0, 4.0, 5.0], 0.25, 2.0),
+        ([1.0, 2.0], 0.25, 1.25),  # linear between neighbours
+        ([5.0], 0.9, 5.0),
+        ([1.0, 9.0], 0.0, 1.0),
+        ([1.0, 9.0], 1.0, 9.0),
+    ],
+)
+def test_quantiles_are_linear_between_neighbours(
+    values: list[float], q: float, expected: float
+) -> None:
+    assert quantile(values, q) == pytest.approx(expected)

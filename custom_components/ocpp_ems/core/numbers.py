@@ -7,6 +7,7 @@ None, and the caller decides what that means (skip the stored item, mark the sen
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -27,6 +28,16 @@ def parse_number(value: Any) -> float | None:
     except TypeError, ValueError, OverflowError:
         return None
     return number if math.isfinite(number) else None
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` (not empty), linear between neighbours: 0.5 is
+    the median."""
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def day_numbers(items: Any, keep: int) -> list[tuple[int, float]]:

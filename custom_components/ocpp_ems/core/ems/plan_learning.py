@@ -21,13 +21,12 @@ The driver feeds every update's inputs (:meth:`PlanLearning.observe`) and plans 
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
-from custom_components.ocpp_ems.core.numbers import day_numbers, finite_number
+from custom_components.ocpp_ems.core.numbers import day_numbers, finite_number, quantile
 
 from .config import PlanSettings, SiteSettings
 from .sun_capture import SunCapture
@@ -62,14 +61,6 @@ class _Hour:
     pv_s: float = 0.0
     house_wh: float = 0.0
     house_s: float = 0.0
-
-
-def _quantile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    pos = q * (len(ordered) - 1)
-    low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def _hour_of(now: float, zone: tzinfo) -> tuple[float, int, int]:
@@ -108,7 +99,7 @@ class PlanLearning:
         """The share of the forecast PV a plan counts on (``prior`` until enough days)."""
         if len(self._ratios) < MIN_DAYS:
             return prior
-        learned = _quantile([ratio for _, ratio in self._ratios], QUANTILE)
+        learned = quantile([ratio for _, ratio in self._ratios], QUANTILE)
         return min(max(learned, CONFIDENCE_MIN), CONFIDENCE_MAX)
 
     def typical(self) -> float:
@@ -118,7 +109,7 @@ class PlanLearning:
             return 1.0
         # The forecast taken at its word is the prior, worth PRIOR_DAYS days.
         ratios = [ratio for _, ratio in self._ratios] + [1.0] * int(PRIOR_DAYS)
-        return min(max(_quantile(ratios, 0.5), CONFIDENCE_MIN), TYPICAL_MAX)
+        return min(max(quantile(ratios, 0.5), CONFIDENCE_MIN), TYPICAL_MAX)
 
     def house_w(self, hour: int, prior: float) -> float:
         """The house's expected mean power in this local hour of the day."""

@@ -14,12 +14,11 @@ surplus promised (the quarters where it covers the minimum). Plans count the med
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from custom_components.ocpp_ems.core.numbers import day_numbers
+from custom_components.ocpp_ems.core.numbers import day_numbers, quantile
 
 from .config import ChargerSettings, SiteSettings, SolarSettings
 
@@ -78,7 +77,7 @@ class SunCapture:
         car = min(self._cars, key=lambda c: abs(c.level_w - min_power_w))
         if len(car.shares) < MIN_DAYS:
             return 1.0
-        typical = statistics.median(share for _, share in car.shares)
+        typical = quantile([share for _, share in car.shares], 0.5)
         return min(max(typical, SHARE_MIN), SHARE_MAX)
 
     def shares(self) -> tuple[tuple[float, float], ...]:
