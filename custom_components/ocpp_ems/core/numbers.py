@@ -2,6 +2,8 @@
 
 Nothing here raises: a value that is no usable number (text, a bool, NaN, infinite, missing) is
 None, and the caller decides what that means (skip the stored item, mark the sensor unusable).
+:func:`quantile` is the one statistic the learners keep over such numbers once read (the plan's
+forecast confidence and median, the sun capture's median); it needs at least one value.
 """
 
 from __future__ import annotations
