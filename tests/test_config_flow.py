@@ -493,6 +493,7 @@ async def test_energy_manager_form_is_built_from_the_table(
         CONF_GRID_CURRENT_L2: (["sensor"], ["current"]),
         CONF_GRID_CURRENT_L3: (["sensor"], ["current"]),
         CONF_PRICE: (["sensor"], ["monetary"]),
+        ems_options.FEED_IN_PRICE_ENTITY.key: (["sensor"], ["monetary"]),
         CONF_PV_POWER: (["sensor"], ["power"]),
         CONF_PV_AVAILABLE_POWER: (["sensor"], ["power"]),
         CONF_BATTERY_POWER: (["sensor"], ["power"]),
@@ -633,6 +634,7 @@ async def test_energy_manager_reads_old_flat_options(
         CONF_PRICE: None,
         CONF_PRICE_FORECAST_ATTRIBUTE: None,
         ems_options.SESSION_PRICE.key: None,
+        ems_options.FEED_IN_PRICE_ENTITY.key: None,
         ems_options.FEED_IN_PRICE.key: None,
         CONF_FUSE: None,  # 0 = no fuse: shown empty
         CONF_SITE_PHASES: "1",

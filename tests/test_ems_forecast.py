@@ -1,4 +1,5 @@
-"""Departure plans with HA's solar forecast (energy platform) and the car's SoC sensor.
+"""Departure plans with HA's solar forecast (energy platform), the car's SoC sensor and a
+dynamic feed-in price sensor.
 
 The forecast comes from a test integration with an energy platform (``async_get_solar_forecast``,
 as Forecast.Solar or Solcast have), picked by the Energy dashboard's solar source or in the
@@ -29,7 +30,12 @@ from custom_components.ocpp_ems.const import (
     CONF_VEHICLE_SOC,
     DOMAIN,
 )
-from custom_components.ocpp_ems.core.ems.options import SOLAR_FORECAST
+from custom_components.ocpp_ems.core.ems import PriceSlot
+from custom_components.ocpp_ems.core.ems.options import (
+    FEED_IN_PRICE_ENTITY,
+    PRICE_FORECAST_ATTRIBUTE,
+    SOLAR_FORECAST,
+)
 from custom_components.ocpp_ems.ems_inputs import async_solar_forecast
 from custom_components.ocpp_ems.energy_manager import FORECAST_REFRESH
 
@@ -240,3 +246,44 @@ async def test_soc_plan_goes_on_while_the_soc_sensor_is_unavailable(
         assert decision.plan.grid_wh == pytest.approx(20000.0 - 0.9 * session_wh)
         assert decision.reason == "planned_slot"
         assert sim.live_limit() == 32.0
+
+
+async def test_a_feed_in_price_sensor_reaches_the_plan_per_kwh(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """Its forecast in ct/kWh (read through the price forecast attribute) becomes the plan's
+    feed-in price slots per kWh; a new forecast is followed like any input's change."""
+    ems = server_entry.runtime_data.ems
+    hour = dt_util.utcnow().replace(minute=0, second=0, microsecond=0)
+    start = hour.timestamp()
+
+    def feed_in(*cents: float) -> None:
+        items = [
+            {"start": (hour + timedelta(hours=h)).isoformat(), "price": price}
+            for h, price in enumerate(cents)
+        ]
+        hass.states.async_set(
+            "sensor.feed_in", str(cents[0]), {"unit_of_measurement": "ct/kWh", "prices": items}
+        )
+
+    def seen() -> tuple[PriceSlot, ...] | None:
+        inputs = ems.site_inputs
+        return None if inputs is None else inputs.feed_in_prices
+
+    feed_in(8.0, -2.0)
+    hass.config_entries.async_update_entry(
+        server_entry,
+        options=dict(server_entry.options)
+        | {FEED_IN_PRICE_ENTITY.key: "sensor.feed_in", PRICE_FORECAST_ATTRIBUTE.key: "prices"},
+    )
+    await hass.async_block_till_done()
+    async with onboard():
+        expected = (
+            PriceSlot(start, start + 3600, 0.08),
+            PriceSlot(start + 3600, start + 7200, -0.02),
+        )
+        await wait_for(lambda: seen() == expected, what="feed-in prices per kWh")
+        feed_in(5.0)
+        await wait_for(
+            lambda: seen() == (PriceSlot(start, start + 3600, 0.05),), what="new feed-in prices"
+        )

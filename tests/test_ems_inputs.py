@@ -191,6 +191,17 @@ def test_price_slots_today_and_tomorrow_any_resolution_and_spelling() -> None:
     assert price_slots(state_, None, NOW) == slots
 
 
+def test_price_slots_are_per_kwh_in_the_main_currency_unit() -> None:
+    """The plan weighs a sensor's prices against the options' fixed ones (per kWh, main unit)."""
+    hour = [{"start": T0.isoformat(), "end": (T0 + timedelta(hours=1)).isoformat(), "price": 8}]
+    cents = state("8", unit_of_measurement="ct/kWh", raw_today=hour)
+    assert price_slots(cents, None, NOW) == (PriceSlot(NOW, NOW + 3600, pytest.approx(0.08)),)
+    # Only the state (no forecast), per MWh; a unit that is no price per energy: as given.
+    per_mwh = state("-20", unit_of_measurement="EUR/MWh")
+    assert price_slots(per_mwh, None, NOW) == (PriceSlot(NOW, NOW + 3600, pytest.approx(-0.02)),)
+    assert price_slots(state("7", unit_of_measurement="EUR"), None, NOW)[0].price == 7.0
+
+
 def test_current_price_lasts_until_the_next_known_slot() -> None:
     later = [{"start": (T0 + timedelta(minutes=30)).isoformat(), "price": 0.10}]
     slots = price_slots(state("0.40", prices=later), None, NOW)

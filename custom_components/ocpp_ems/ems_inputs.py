@@ -33,6 +33,7 @@ from .core.ems import (
 from .core.ems import options as ems_options
 from .core.model import Charger, ConnectorStatus
 from .core.numbers import parse_number
+from .core.tariff import per_kwh_factor
 
 # Keys price integrations use in their forecast lists (Nord Pool, ENTSO-E, Tibber, EPEX Spot,
 # Octopus...).
@@ -121,9 +122,16 @@ def price_slots(state: State | None, attribute: str | None, now: float) -> tuple
     ``attribute`` names one or more attributes (comma separated, e.g. ``raw_today, raw_tomorrow``);
     unset, the common names are tried. Items are mappings with a start, an optional end and a
     price in any of the common spellings, at any resolution; anything unreadable is skipped.
+    Prices come out per kWh in the currency's main unit (``core/tariff.py``: ct/kWh / 100,
+    EUR/MWh / 1000), as the fixed prices of the options are given: the plan weighs the two
+    against each other. A unit that is no price per energy leaves them as they are (they still
+    rank the slots).
     """
     if state is None:
         return ()
+    factor = per_kwh_factor(state.attributes.get("unit_of_measurement"))
+    if factor is None:
+        factor = 1.0
     names = (
         [name.strip() for name in attribute.split(",") if name.strip()]
         if attribute
@@ -142,12 +150,12 @@ def price_slots(state: State | None, attribute: str | None, now: float) -> tuple
         if end is None:  # no end given: up to the next slot, else one hour
             end = parsed[index + 1][0] if index + 1 < len(parsed) else start + 3600.0
         if end > start:
-            slots.append(PriceSlot(start, end, price))
+            slots.append(PriceSlot(start, end, price * factor))
     current = _number(state)
     if current is not None and not any(s.start <= now < s.end for s in slots):
         # The state is the price now, until the next known slot (at most an hour).
         end = min((s.start for s in slots if s.start > now), default=now + 3600.0)
-        slots.append(PriceSlot(now, min(end, now + 3600.0), current))
+        slots.append(PriceSlot(now, min(end, now + 3600.0), current * factor))
     return tuple(sorted(slots, key=lambda s: s.start))
 
 

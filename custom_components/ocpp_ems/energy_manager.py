@@ -66,6 +66,7 @@ from .core.ems import (
     Decision,
     EnergySlot,
     Mode,
+    PriceSlot,
     Reading,
     SiteInputs,
     SiteSettings,
@@ -78,6 +79,7 @@ from .core.ems.options import (
     BATTERY_POWER,
     BATTERY_SOC,
     EMS_ENABLED,
+    FEED_IN_PRICE_ENTITY,
     GRID_CURRENTS,
     GRID_POWER,
     PRICE,
@@ -431,6 +433,11 @@ class EnergyManagerRuntime:
         def power(option: EntityRef) -> Reading | None:
             return read_power(self._state(option), now) if option.read(options) else None
 
+        def prices(option: EntityRef) -> tuple[PriceSlot, ...]:
+            if not option.read(options):
+                return ()
+            return price_slots(self._state(option), PRICE_FORECAST_ATTRIBUTE.read(options), now)
+
         phases = [option for option in GRID_CURRENTS if option.read(options)]
         return SiteInputs(
             grid_w=power(GRID_POWER),
@@ -445,11 +452,8 @@ class EnergyManagerRuntime:
             battery_soc=(
                 read_value(self._state(BATTERY_SOC), now) if BATTERY_SOC.read(options) else None
             ),
-            prices=(
-                price_slots(self._state(PRICE), PRICE_FORECAST_ATTRIBUTE.read(options), now)
-                if PRICE.read(options)
-                else ()
-            ),
+            prices=prices(PRICE),
+            feed_in_prices=prices(FEED_IN_PRICE_ENTITY),
             solar_forecast=self._forecast,
             chargers={
                 charger_id: self._charger_inputs(entry, now)

@@ -40,6 +40,7 @@ DOCUMENTED_DEFAULTS: dict[str, Any] = {
     "price_entity": None,
     "price_forecast_attribute": None,
     "session_price": None,
+    "feed_in_price_entity": None,
     "feed_in_price": 0.0,
     "fuse_a": None,
     "site_phases": 3,

@@ -23,6 +23,7 @@ from custom_components.ocpp_ems.core.ems import (
 from custom_components.ocpp_ems.core.ems.plan import (
     PlanStatus,
     expected_surplus,
+    feed_in_per_wh,
     plan_status,
     surplus_outlook,
 )
@@ -339,7 +340,10 @@ def test_sun_below_the_minimum_counts_nothing_but_makes_a_cheap_slot_at_the_mini
 
 
 def at_min_plan(
-    now: float, counted_w: float, likely_w: float | None = None, feed_in_price: float = 0.0
+    now: float,
+    counted_w: float,
+    likely_w: float | None = None,
+    feed_in_price: float = 0.0,
 ) -> PlanStatus:
     """5 kWh by 16:00 with ``counted_w`` of sun counted from 10:00 to 12:00 (``likely_w``: the
     same sun without the confidence margin), below the 4.14 kW minimum; the minimum there holds
@@ -369,6 +373,34 @@ def test_the_sun_in_a_slot_at_the_minimum_costs_what_it_would_earn_exported() ->
     assert paid.starts_at < 6 * H
 
 
+def test_a_feed_in_sensor_prices_the_sun_of_each_slot() -> None:
+    # 3 kWh fit in one hour at the minimum. 2 kW of 4.14 costs 0.165 a kWh with free sun, 0.204
+    # with the sun at 0.08 (the night: 0.18). The sensor's price counts where it has one, the
+    # fixed price elsewhere.
+    sun = tuple(EnergySlot(h * H, (h + 1) * H, 2000.0) for h in (10, 11))
+
+    def starts(fixed: float, *feed_in: PriceSlot) -> float:
+        status = day_plan(3000, 3 * H, solar=sun, feed_in_price=fixed, feed_in_prices=feed_in)
+        assert status.starts_at is not None
+        return status.starts_at
+
+    assert 11 * H <= starts(0.0) < 12 * H  # equal slots: the latest
+    # Exporting at 11:00 earns 0.08: 10:00 is the cheaper hour.
+    assert 10 * H <= starts(0.0, PriceSlot(11 * H, 12 * H, 0.08)) < 11 * H
+    assert starts(0.0, PriceSlot(10 * H, 12 * H, 0.08)) < 6 * H  # both dearer than the night
+    assert starts(0.08) < 6 * H
+    # A negative feed-in price (paid to export) at 10:00 makes the sun there the best buy.
+    assert 10 * H <= starts(0.08, PriceSlot(10 * H, 11 * H, -0.05)) < 11 * H
+
+
+def testfeed_in_per_wh_weighs_the_sensor_by_time_and_the_fixed_price_for_the_rest() -> None:
+    sensor = (PriceSlot(0.0, 300.0, 0.0), PriceSlot(600.0, 900.0, 0.30))
+    # 0-900 s: 300 s at 0, 300 s unknown (fixed 0.12), 300 s at 0.30.
+    assert feed_in_per_wh(sensor, 0.0, 900.0, 0.12) == pytest.approx(0.14)
+    assert feed_in_per_wh((), 0.0, 900.0, 0.12) == pytest.approx(0.12)
+    assert feed_in_per_wh(sensor, 600.0, 900.0, 0.12) == pytest.approx(0.30)
+
+
 def test_slots_at_the_minimum_rank_by_the_forecast_not_the_confidence_margin() -> None:
     # Counted with the margin, 1.2 kW (the grid's 71 % at 0.32: 0.227 a kWh) loses to the night;
     # as forecast, 3 kW (0.088 a kWh) wins. The energy counted on stays the margin's: none.
@@ -384,13 +416,18 @@ def test_slots_at_the_minimum_rank_by_the_forecast_not_the_confidence_margin() -
 def test_the_plan_ranks_slots_at_the_minimum_by_the_forecast_and_the_feed_in_price() -> None:
     weak = tuple(EnergySlot(h * H, (h + 1) * H, 3500.0) for h in (10, 11))
 
-    def waits_until(feed_in_price: float) -> float | None:
+    def waits_until(feed_in_price: float, *feed_in: PriceSlot) -> float | None:
         # Counted with the 40 % confidence: 0.9 kW; as forecast: 3 kW (the one ranked).
         plan = PlanSettings(forecast_confidence=0.4, feed_in_price=feed_in_price)
         m = EnergyManager(SiteSettings(plan=plan), {"a": ChargerSettings()})
         m.set_plan("a", PlanTarget(departure=16 * H, energy_wh=5000))
         t = 3 * H
-        inputs = replace(site(t, 500, {"a": car(t, energy=0)}), prices=NIGHT, solar_forecast=weak)
+        inputs = replace(
+            site(t, 500, {"a": car(t, energy=0)}),
+            prices=NIGHT,
+            feed_in_prices=feed_in,
+            solar_forecast=weak,
+        )
         return m.update(inputs, t).chargers["a"].until
 
     # 3 kW of sun at the minimum: 0.088 a kWh free, 0.146 paid for at 0.08; a feed-in of 0.20
@@ -402,6 +439,10 @@ def test_the_plan_ranks_slots_at_the_minimum_by_the_forecast_and_the_feed_in_pri
     night = waits_until(0.20)
     assert night is not None
     assert night < 6 * H
+    # A feed-in sensor at 0.0 from 10:00 to 12:00 wins over the fixed 0.20 there.
+    sensor = waits_until(0.20, PriceSlot(10 * H, 12 * H, 0.0))
+    assert sensor is not None
+    assert 10 * H <= sensor < 12 * H
 
 
 def test_controller_runs_a_slot_planned_at_the_minimum_as_min_and_solar() -> None:

@@ -125,7 +125,7 @@ class EnergyManager:
             for cid, cfg in self._chargers.items()
         ]
         for work in works:
-            resolve_kind(work, inputs.prices, now, inputs.solar_forecast)
+            resolve_kind(work, inputs, now)
             wake += demand_wake_ups(work, now)
 
         balance = measure_balance(site, readings, works, self._site_memory)

@@ -8,21 +8,14 @@ that a charger's kind needs is stale, the charger falls back to its ``stale_fall
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from .charger_work import ChargerWork, Kind
 from .config import ChargerSettings
 from .phases import full_phases
 from .plan_charge import resolve_plan
-from .types import ChargerInputs, EnergySlot, Mode, PriceSlot, Reason, StaleFallback
+from .types import ChargerInputs, Mode, Reason, SiteInputs, StaleFallback
 
 
-def resolve_kind(
-    work: ChargerWork,
-    prices: Sequence[PriceSlot],
-    now: float,
-    forecast: Sequence[EnergySlot] = (),
-) -> None:
+def resolve_kind(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None:
     """Set the charger's kind and reason from its mode, boost, minimum charge and plan."""
     cfg, memory, ci = work.cfg, work.memory, work.inputs
     if memory.boost_until is not None and now >= memory.boost_until:
@@ -55,7 +48,7 @@ def resolve_kind(
         work.kind = Kind.SOLAR
         work.say(Reason.WAITING_FOR_SURPLUS)
     else:
-        resolve_plan(work, prices, now, forecast)
+        resolve_plan(work, site_inputs, now)
     if work.kind is Kind.FULL:
         full_phases(work, now)
 

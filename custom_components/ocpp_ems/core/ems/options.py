@@ -265,6 +265,11 @@ SESSION_PRICE: Final = OptionalNumber(
     unit="/kWh",
     zero_is_unset=True,
 )
+# What a kWh exported earns (a dynamic feed-in tariff): read like the price sensor (its unit and
+# forecast attribute(s)); where it has no price for a time, FEED_IN_PRICE counts.
+FEED_IN_PRICE_ENTITY: Final = EntityRef(
+    key="feed_in_price_entity", section=Section.INPUTS, device_class="monetary"
+)
 # What a kWh exported earns (in the currency Home Assistant is set to): departure plans weigh it
 # against the night's price for a slot at the minimum in weak sun. 0: the sun counts as free.
 FEED_IN_PRICE: Final = Number(
@@ -428,6 +433,7 @@ OPTIONS: Final[tuple[Option[Any], ...]] = (
     PRICE,
     PRICE_FORECAST_ATTRIBUTE,
     SESSION_PRICE,
+    FEED_IN_PRICE_ENTITY,
     FEED_IN_PRICE,
     FUSE,
     SITE_PHASES,

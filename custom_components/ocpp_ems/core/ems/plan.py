@@ -11,7 +11,8 @@ still missing gets the cheapest slots that are left (and, at the end, full power
 priced slots the latest are taken, which leaves the most room for solar to make them unnecessary.
 A slot whose sun stays below the car's minimum can be planned at the minimum (the car takes that
 sun and the grid the rest): ranked by what a Wh charged there costs (the grid's share at the
-slot's price, the sun's at the feed-in price it would earn exported), it often beats the night.
+slot's price, the sun's at the feed-in price it would earn exported: the feed-in sensor's price
+for that time where it has one, else the fixed option), it often beats the night.
 That share is the sun as the forecast usually turns out (learned): the confidence is a margin on
 how much sun to count on, not on which slot is likely to be sunnier.
 Time with no known price counts as dearer than any known slot but is still used when needed, so
@@ -179,6 +180,21 @@ def _overlap_wh(slots: Sequence[EnergySlot], start: float, end: float) -> float:
     )
 
 
+def feed_in_per_wh(
+    feed_in_prices: Sequence[PriceSlot], start: float, end: float, fixed: float
+) -> float:
+    """What a Wh exported in [start, end) earns: the feed-in prices known for that time
+    (time-weighted), the fixed ``fixed`` price for the rest."""
+    known_s = earned = 0.0
+    for slot in feed_in_prices:
+        if (overlap := min(slot.end, end) - max(slot.start, start)) > 0.0:
+            known_s += overlap
+            earned += slot.price * overlap
+    if known_s <= 0.0:
+        return fixed
+    return (earned + fixed * max(0.0, end - start - known_s)) / (end - start)
+
+
 def plan_status(
     *,
     now: float,
@@ -191,6 +207,7 @@ def plan_status(
     likely_solar: Sequence[EnergySlot] | None = None,
     min_power_w: float = 0.0,
     feed_in_price: float = 0.0,
+    feed_in_prices: Sequence[PriceSlot] = (),
 ) -> PlanStatus:
     """Whether to charge from the grid now to meet the departure target.
 
@@ -200,7 +217,8 @@ def plan_status(
     and the result are energy into the car (after ``efficiency``). Sun below the car's
     ``min_power_w`` in a slot is of no use to it alone (it would not start on it): such a slot
     counts no sun, but may be planned at the minimum, the grid adding what the sun lacks, which
-    makes its energy cheaper than the slot's price.
+    makes its energy cheaper than the slot's price. The sun's share there is worth what it would
+    earn exported: ``feed_in_prices`` where they cover the slot, else ``feed_in_price``.
     """
     if remaining_wh <= 0.0:
         return PlanStatus(False, True, 0.0, 0.0, outlook=PlanOutlook(0.0, 0.0))
@@ -224,7 +242,8 @@ def plan_status(
             sun_share = min(1.0, _overlap_wh(likely, start, end) * efficiency / min_wh)
             if sun_share > 0.0:
                 # Sun below the minimum: the minimum with the grid's share is a cheaper slot.
-                per_wh = price * (1.0 - sun_share) + feed_in_price * sun_share
+                feed_in = feed_in_per_wh(feed_in_prices, start, end, feed_in_price)
+                per_wh = price * (1.0 - sun_share) + feed_in * sun_share
                 options.append((per_wh, start, end, min_wh, True))
                 options.append((price, start, end, full_wh - min_wh, False))
             else:

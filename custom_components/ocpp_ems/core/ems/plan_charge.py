@@ -2,25 +2,18 @@
 
 :func:`~.plan.plan_status` picks the slots; this module gives it what the car still needs (energy,
 or a SoC target turned into energy), the power the car can really take and the solar surplus the
-site's forecast promises before departure.
+site's forecast promises before departure, and the site's prices (grid and feed-in) to rank the slots.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from .charger_work import ChargerMemory, ChargerWork, Kind
 from .config import ChargerSettings, PlanTarget
 from .plan import plan_status, surplus_outlook
-from .types import ChargerInputs, EnergySlot, PriceSlot, Reason
+from .types import ChargerInputs, Reason, SiteInputs
 
 
-def resolve_plan(
-    work: ChargerWork,
-    prices: Sequence[PriceSlot],
-    now: float,
-    forecast: Sequence[EnergySlot] = (),
-) -> None:
+def resolve_plan(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None:
     """Full power in a planned slot (or when late), the minimum with the sun in a slot planned
     so, else surplus only until the next slot (stopping at once in a dip when the sun ahead
     is more than the plan needs: holding the minimum would buy the grid at the day's price)."""
@@ -47,7 +40,7 @@ def resolve_plan(
     # Sun below the car's minimum is of no use to it alone (a switchable charger starts on 1p).
     # A slot planned at the minimum runs as Min + solar: the minimum, and the sun above it.
     min_w = work.min_power(1 if work.switchable else phases)
-    counted, likely = surplus_outlook(forecast, site.plan, min_w)
+    counted, likely = surplus_outlook(site_inputs.solar_forecast, site.plan, min_w)
     status = plan_status(
         now=now,
         departure=plan.departure,
@@ -56,11 +49,12 @@ def resolve_plan(
         # An energy target is metered at the charger (losses included); a SoC target is
         # what reaches the car's battery, so only that one pays the charging losses.
         efficiency=cfg.charge_efficiency if uses_soc else 1.0,
-        prices=prices,
+        prices=site_inputs.prices,
         solar=counted,
         likely_solar=likely,
         min_power_w=min_w,
         feed_in_price=site.plan.feed_in_price,
+        feed_in_prices=site_inputs.feed_in_prices,
     )
     work.plan_feasible = status.feasible
     work.plan = status.outlook

@@ -139,6 +139,9 @@ class SiteInputs:
     battery_w: Reading | None = None
     battery_soc: Reading | None = None
     prices: tuple[PriceSlot, ...] = ()
+    # What an exported kWh earns (a dynamic feed-in tariff's sensor); where it has no slot, the
+    # plan's fixed feed-in price counts.
+    feed_in_prices: tuple[PriceSlot, ...] = ()
     # PV production forecast (the whole site's, e.g. HA's energy platform): what plans count on.
     solar_forecast: tuple[EnergySlot, ...] = ()
     chargers: dict[str, ChargerInputs] = field(default_factory=dict)
