@@ -18,6 +18,11 @@ foresight), scipy HiGHS: minimise sum(price * grid + feed_in * pv) s.t. pv <= su
 grid + pv <= car max, sum >= target; the optimum plan adds the car's 6 A minimum (a MILP: off or
 6-16 A), the bound drops it (an LP: no controller can be cheaper).
 
+Dynamic feed-in: the same runs (perfect and noisy forecasts, 16:00 departures) with PV exported
+at a day-ahead feed-in price that drops below zero at midday (``feed_in_at``), costed at that
+price; the plan either reads it from a feed-in price sensor (its hourly prices) or knows only its
+daylight mean as the fixed feed-in option.
+
 Forecasts are hourly Wh (like HA's energy platform). Noisy: the whole day is off by 20-40 %
 (sign and size seeded) and every hour by a further 15 % (normal), as day-ahead forecasts are.
 
@@ -75,6 +80,24 @@ CAR_MAX_W = MAX_A * VOLTAGE * PHASES
 PLUG_IN_H = 17.0  # day 0, local time; the simulation's t = 0 is midnight of day 0
 FEED_IN = 0.08  # EUR/kWh, what PV exported earns (the car's PV costs that)
 HISTORY_DAYS = 14  # days the controller has learned from before the car plugs in (default)
+# Dynamic feed-in (EUR/kWh by hour of day): a day-ahead export price, negative in the midday glut.
+FEED_IN_BY_HOUR = (
+    *(0.10,) * 8,  # 00-08
+    *(0.06,) * 2,  # 08-10
+    0.0,  # 10-11
+    *(-0.03,) * 3,  # 11-14
+    0.0,  # 14-15
+    *(0.06,) * 2,  # 15-17
+    *(0.12,) * 4,  # 17-21
+    *(0.10,) * 3,  # 21-24
+)
+# What a user without the sensor would set as the fixed option: its daylight (06-18) mean.
+FEED_IN_MEAN = round(sum(FEED_IN_BY_HOUR[6:18]) / 12, 3)
+
+
+def feed_in_at(hour: float, dynamic: bool) -> float:
+    """What a kWh exported earns at ``hour`` (the constant FEED_IN, or the dynamic curve)."""
+    return FEED_IN_BY_HOUR[int(hour % 24)] if dynamic else FEED_IN
 
 
 def price_at(hour: float) -> float:
@@ -106,6 +129,13 @@ class Scenario:
     confidence: float = PlanSettings().forecast_confidence  # the setting (the learning's prior)
     history_days: int = HISTORY_DAYS
     run_history_days: int = HISTORY_DAYS  # the run's default (``--history``): not in the label
+    # "flat": FEED_IN everywhere; "sensor" / "mean": the dynamic feed-in, which the plan reads from
+    # a feed-in sensor or knows only as its mean (the fixed option).
+    feed_in: str = "flat"
+
+    @property
+    def dynamic(self) -> bool:
+        return self.feed_in != "flat"
 
     @property
     def kind(self) -> str:
@@ -229,8 +259,20 @@ def prices(t0: float, t1: float) -> tuple[PriceSlot, ...]:
     )
 
 
+def feed_in_prices(t0: float, t1: float) -> tuple[PriceSlot, ...]:
+    """The dynamic feed-in as a feed-in sensor publishes it (hourly slots)."""
+    return tuple(
+        PriceSlot(h * H, (h + 1) * H, feed_in_at(h, True))
+        for h in range(int(t0 // H), int(t1 // H) + 1)
+    )
+
+
 def optimum(
-    surplus: np.ndarray, price: np.ndarray, target_wh: float, min_w: float = 0.0
+    surplus: np.ndarray,
+    price: np.ndarray,
+    feed_in: np.ndarray,
+    target_wh: float,
+    min_w: float = 0.0,
 ) -> float | None:
     """Minimal cost (EUR) to put ``target_wh`` into the car over these minutes, knowing the true
     PV surplus; None when infeasible. ``min_w`` 0: an LP (no minimum: a lower bound on any
@@ -241,7 +283,7 @@ def optimum(
     eye = sparse.eye(n, format="csr")
     zero = sparse.csr_matrix((n, n))
     # Variables: grid W, PV W, car on (0/1) per minute.
-    cost = np.concatenate([price * e, np.full(n, FEED_IN * e), np.zeros(n)])
+    cost = np.concatenate([price * e, feed_in * e, np.zeros(n)])
     on = min_w > 0.0
     rows = [
         sparse.hstack([eye, eye, -CAR_MAX_W * eye if on else zero]),  # <= max when on
@@ -264,16 +306,17 @@ def optimum(
     return float(res.fun) if res.status == 0 else None
 
 
-def optima(key: tuple[Day, float, float]) -> tuple[float | None, float | None]:
-    """(LP lower bound, MILP with the 6 A minimum) of one day, departure and target."""
-    day, departure_h, target_wh = key
+def optima(key: tuple[Day, float, float, bool]) -> tuple[float | None, float | None]:
+    """(LP lower bound, MILP with the 6 A minimum) of one day, departure, target and feed-in."""
+    day, departure_h, target_wh, dynamic = key
     i0, i1 = int(PLUG_IN_H * H // DT), int(departure_h * H // DT)
     pv, house = traces(day, i1 + 1)
     surplus = np.clip(pv[i0:i1] - house[i0:i1], 0.0, None)
     price = np.array([price_at(i * DT / H) for i in range(i0, i1)])
+    feed_in = np.array([feed_in_at(i * DT / H, dynamic) for i in range(i0, i1)])
     return (
-        optimum(surplus, price, target_wh),
-        optimum(surplus, price, target_wh, MIN_A * VOLTAGE * PHASES),
+        optimum(surplus, price, feed_in, target_wh),
+        optimum(surplus, price, feed_in, target_wh, MIN_A * VOLTAGE * PHASES),
     )
 
 
@@ -281,7 +324,8 @@ def simulate(sc: Scenario) -> Result:
     t0, t1 = PLUG_IN_H * H, sc.departure_h * H
     minutes = int(t1 // DT) + 1
     pv, house = traces(sc.day, minutes)
-    site = SiteSettings(plan=PlanSettings(forecast_confidence=sc.confidence, feed_in_price=FEED_IN))
+    fixed = FEED_IN_MEAN if sc.dynamic else FEED_IN
+    site = SiteSettings(plan=PlanSettings(forecast_confidence=sc.confidence, feed_in_price=fixed))
     manager = EnergyManager(site, {"car": ChargerSettings(mode=Mode.PLAN, max_current_a=MAX_A)})
     # The driver's part (``EmsDriver.step``): learn from every update, plan with what is learned.
     learning = PlanLearning.from_dict(history(sc.day, sc.forecast, sc.seed, sc.history_days))
@@ -289,6 +333,7 @@ def simulate(sc: Scenario) -> Result:
     manager.set_plan("car", PlanTarget(departure=t1, energy_wh=sc.target_wh))
     fc = forecast(pv, sc.forecast, sc.seed)
     tariff = prices(t0, t1)
+    feed_in_sensor = feed_in_prices(t0, t1) if sc.feed_in == "sensor" else ()
     amps = 0.0
     delivered = cost = pv_in = grid_in = extra = 0.0
     i0, i1 = int(t0 // DT), int(t1 // DT)
@@ -300,6 +345,7 @@ def simulate(sc: Scenario) -> Result:
             grid_w=Reading(float(grid), t),
             pv_w=Reading(float(pv[i]), t),
             prices=tariff,
+            feed_in_prices=feed_in_sensor,
             solar_forecast=fc,
             chargers={
                 "car": ChargerInputs(
@@ -326,7 +372,8 @@ def simulate(sc: Scenario) -> Result:
         delivered += wh
         pv_in += sun_w * DT / H
         grid_in += (car_w - sun_w) * DT / H
-        cost += ((car_w - sun_w) * price_at(t / H) + sun_w * FEED_IN) * DT / H / 1000.0
+        earned = feed_in_at(t / H, sc.dynamic)
+        cost += ((car_w - sun_w) * price_at(t / H) + sun_w * earned) * DT / H / 1000.0
     return Result(sc, delivered, cost, pv_in, grid_in, started_with)
 
 
@@ -389,6 +436,45 @@ def table(results: list[Result], key: Callable[[Result], str]) -> list[str]:
     return lines
 
 
+def feed_in_section(results: list[Result]) -> list[str]:
+    """The dynamic feed-in runs: the plan with the feed-in sensor against the plan that knows only
+    its mean, both costed at the dynamic price, each against its optimum."""
+    curve = ", ".join(
+        f"{h:02d}: {p:+.2f}"
+        for h, p in enumerate(FEED_IN_BY_HOUR)
+        if h in (0, 8, 10, 11, 14, 15, 17, 21)
+    )
+    lines = [
+        "",
+        "## Dynamic feed-in (16:00 departures, perfect and noisy forecasts)",
+        "",
+        f"PV exported earns a day-ahead feed-in price by hour ({curve} EUR/kWh from that hour on); "
+        "the car's PV and the optimum are costed at it. *sensor*: the plan reads those prices from a "
+        f"feed-in price sensor; *mean*: it knows only their 06-18 mean, {FEED_IN_MEAN} EUR/kWh, as the "
+        "fixed feed-in option.",
+        "",
+        "Costs can be negative (midday PV earns the car money), so the excess is given in EUR, "
+        "not in % of the optimum.",
+        "",
+        "| forecast | feed-in the plan sees | runs | met | cost EUR (mean) | optimum EUR (mean) | "
+        "above optimum EUR (mean) | worst | PV share |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    groups: dict[tuple[str, str], list[Result]] = {}
+    for r in results:
+        if r.optimum is not None:
+            groups.setdefault((r.scenario.forecast, r.scenario.feed_in), []).append(r)
+    for (forecast_kind, feed_in), rs in sorted(groups.items()):
+        above = [r.cost - (r.optimum or 0.0) for r in rs]
+        lines.append(
+            f"| {forecast_kind} | {feed_in} | {len(rs)} | {sum(r.met for r in rs)}/{len(rs)} | "
+            f"{np.mean([r.cost for r in rs]):.3f} | {np.mean([r.optimum for r in rs]):.3f} | "
+            f"{np.mean(above):+.3f} | {max(above):+.3f} | "
+            f"{_pct(float(np.mean([r.pv_share for r in rs])))} |"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/ems_plan.md"))
@@ -408,18 +494,26 @@ def main() -> None:
     noisy = [sc for sc in runs if sc.forecast == "noisy" and sc.departure_h % 24 > 12]
     lengths = [d for d in (0, 3, 7) if d != args.history]
     sweep = [replace(sc, history_days=d) for d in lengths for sc in noisy]
+    # Dynamic feed-in: the sunny departures with a forecast, with the sensor and with its mean.
+    sunny = [sc for sc in runs if sc.forecast in ("perfect", "noisy") and sc.departure_h % 24 > 12]
+    sunny = [sc for sc in sunny if sc.history_days == args.history]
+    dynamic = [replace(sc, feed_in=kind) for kind in ("sensor", "mean") for sc in sunny]
+
     # Two processes (the machine's cores); each run is independent.
-    keys = list({(sc.day.name, sc.departure_h, sc.target_wh): sc for sc in runs}.values())
+    def key(sc: Scenario) -> tuple[str, float, float, bool]:
+        return (sc.day.name, sc.departure_h, sc.target_wh, sc.dynamic)
+
+    keys = list({key(sc): sc for sc in runs + dynamic}.values())
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-        best = pool.map(optima, [(sc.day, sc.departure_h, sc.target_wh) for sc in keys])
-        done = pool.map(simulate, runs + sweep, chunksize=4)
-    yardsticks = {
-        (sc.day.name, sc.departure_h, sc.target_wh): b for sc, b in zip(keys, best, strict=True)
-    }
+        best = pool.map(optima, [(sc.day, sc.departure_h, sc.target_wh, sc.dynamic) for sc in keys])
+        done = pool.map(simulate, runs + sweep + dynamic, chunksize=4)
+    yardsticks = {key(sc): b for sc, b in zip(keys, best, strict=True)}
     for r in done:
-        sc = r.scenario
-        r.bound, r.optimum = yardsticks[(sc.day.name, sc.departure_h, sc.target_wh)]
-    results, sensitivity = done[: len(runs)], done[len(runs) :]
+        r.bound, r.optimum = yardsticks[key(r.scenario)]
+    n_main, n_sweep = len(runs), len(sweep)
+    results = done[:n_main]
+    sensitivity = done[n_main : n_main + n_sweep]
+    with_feed_in = done[n_main + n_sweep :]
     feasible = [r for r in results if r.optimum is not None]
     by_kind: dict[str, list[Result]] = {}
     for r in feasible:
@@ -428,7 +522,7 @@ def main() -> None:
         "# Plan mode: departure met, cost and PV share (benchmarks/ems_plan.py)",
         "",
         f"{len(results)} runs ({len(feasible)} feasible) + {len(sensitivity)} for the history "
-        f"sweep, {time.monotonic() - started:.0f} s. Car 11 kW (16 A 3p), plugged in at 17:00, "
+        f"sweep + {len(with_feed_in)} with a dynamic feed-in, {time.monotonic() - started:.0f} s. Car 11 kW (16 A 3p), plugged in at 17:00, "
         f"tariff 0.18 (00-06) / 0.32 (06-17) / 0.40 (17-21) / 0.28 (21-24) EUR/kWh, PV into the "
         f"car valued at the feed-in {FEED_IN} EUR/kWh (the plan's feed-in price setting). Optimum: the cheapest plan with perfect "
         "foresight of the true PV surplus and the car's 6 A minimum (MILP per minute); LP bound: "
@@ -482,6 +576,7 @@ def main() -> None:
             f"{_pct(float(np.mean([r.pv_share for r in rs])))} | "
             f"{_pct(float(np.mean([r.confidence for r in rs])))} |"
         )
+    lines += feed_in_section(with_feed_in)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -474,6 +474,51 @@ def test_forecast_sun_takes_the_place_of_cheap_night_slots() -> None:
     assert forecast_plan(10000, 3 * H, SUNNY).starts_at is None
 
 
+# A dynamic feed-in: the morning's PV earns 0.10 exported, the midday glut's pays 0.03 to export.
+GLUT = (PriceSlot(10 * H, 12 * H, 0.10), PriceSlot(12 * H, 15 * H, -0.03))
+
+
+def test_with_sun_to_spare_the_plan_takes_the_sun_that_earns_least_exported() -> None:
+    # 8 kWh an hour from 10:00 to 15:00; 10 kWh (+10 %) fit in the midday's 24 kWh.
+    def waits(remaining_wh: float, now: float, *feed_in: PriceSlot) -> float | None:
+        status = day_plan(remaining_wh, now, solar=SUNNY, feed_in_prices=feed_in)
+        assert not status.charge_now
+        return status.sun_waits_until
+
+    assert waits(10000, 10 * H, *GLUT) == 12 * H  # the morning's sun is exported
+    assert waits(10000, 12.5 * H, *GLUT) is None  # the midday's is taken
+    assert waits(10000, 10 * H) is None  # a fixed feed-in: all sun is alike, taken from now on
+    assert waits(10000, 10 * H, PriceSlot(10 * H, 15 * H, 0.05)) is None
+    # 30 kWh (+10 %) need the morning's sun too; 40 kWh more than the sun has: every bit of it.
+    assert waits(30000, 10 * H, *GLUT) is None
+    assert waits(40000, 10 * H, *GLUT) is None
+
+
+def test_the_controller_leaves_the_sun_the_plan_does_not_need() -> None:
+    def decide(*feed_in: PriceSlot) -> tuple[Reason, float | None, ChargerCommand | None]:
+        m = planned(PlanTarget(departure=16 * H, energy_wh=10000))
+        t = 10 * H
+        inputs = replace(
+            site(t, -6000.0, {"a": car(t, energy=0)}),
+            prices=NIGHT,
+            feed_in_prices=feed_in,
+            solar_forecast=SUNNY,
+        )
+        d = m.update(inputs, t).chargers["a"]
+        return d.reason, d.until, d.target
+
+    # 6 kW of surplus at 10:00: exported at 0.10, the car waits for the midday's sun.
+    reason, until, target = decide(*GLUT)
+    assert (reason, until) == (Reason.PLAN_WAITING, 12 * H)
+    assert target is not None
+    assert target.paused
+    # Without a feed-in sensor the car takes it.
+    _, _, target = decide()
+    assert target is not None
+    assert not target.paused
+    assert target.current_a > 6.0
+
+
 def test_a_short_forecast_is_caught_up_with_grid_before_departure() -> None:
     # The morning was cloudy: at 13:00 still 25 kWh to go, 2 sunny hours left (10.2 kWh):
     # the rest comes from the day's slots, the latest first, so the sun can still make up.

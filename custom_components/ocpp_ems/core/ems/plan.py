@@ -1,7 +1,9 @@
 """Departure planning: which time slots to charge from the grid so the target is met in time.
 
 Solar comes first: the car takes surplus whenever there is some, and the plan only reserves the
-cheapest grid slots still needed for the energy that is left. With a solar forecast the plan counts
+cheapest grid slots still needed for the energy that is left. With a dynamic feed-in (a sensor)
+and more sun ahead than it needs, the plan takes the sun that earns least exported and the car
+leaves the rest (``PlanStatus.sun_waits_until``): a fixed feed-in makes all sun alike. With a solar forecast the plan counts
 on the surplus it expects before departure (the forecast discounted by a confidence factor, above
 the house load; both learned on the site, ``plan_learning``) and reserves grid slots only for the
 rest; the sun's share is taken in every slot first, so a reserved slot's grid energy is what the
@@ -52,6 +54,9 @@ class PlanStatus:
     # The sun expected before departure covers what is left with the safety factor to spare: a
     # stop in a dip then loses no PV the plan needs (``solar.py`` stops at once).
     spare_sun: bool = False
+    # The sun now would earn more exported than the later sun the plan needs (a dynamic feed-in):
+    # the car leaves it and waits until then (None: it takes the surplus now).
+    sun_waits_until: float | None = None
 
 
 def _segments(
@@ -251,8 +256,8 @@ def plan_status(
             sun_wh = 0.0
         else:
             options.append((price, start, end, full_wh - sun_wh, False))
-        chunks.append(sun_wh)
-    sun_total = sum(chunks)
+        chunks.append((start, end, sun_wh))
+    sun_total = sum(wh for _, _, wh in chunks)
     grid_wh = max(0.0, remaining_wh - sun_total)
     outlook = PlanOutlook(min(sun_total, remaining_wh), grid_wh)
     spare = sun_total >= remaining_wh * SAFETY_FACTOR
@@ -275,4 +280,34 @@ def plan_status(
         covered += room
     if min_now:
         return PlanStatus(False, True, remaining_wh, needed_s, outlook=outlook, min_now=True)
-    return PlanStatus(False, True, remaining_wh, needed_s, starts_at, outlook, spare_sun=spare)
+    waits = None
+    if spare and feed_in_prices:
+        sun = [(feed_in_per_wh(feed_in_prices, a, b, feed_in_price), a, wh) for a, b, wh in chunks]
+        waits = _sun_waits_until(sun, remaining_wh * SAFETY_FACTOR)
+    return PlanStatus(
+        False,
+        True,
+        remaining_wh,
+        needed_s,
+        starts_at,
+        outlook,
+        spare_sun=spare,
+        sun_waits_until=waits,
+    )
+
+
+def _sun_waits_until(sun: list[tuple[float, float, float]], needed_wh: float) -> float | None:
+    """With more sun ahead than needed: when the sun the plan takes begins, if now's sun is not
+    part of it (None: take it now). ``sun``: (feed-in per Wh, start, Wh counted) per slot from now
+    on, now's first. The plan takes the sun that earns least exported until it has
+    ``needed_wh``; at equal feed-in prices (a fixed feed-in) that is all of it, from now on."""
+    taken = 0.0
+    marginal = math.inf
+    for feed_in, _start, wh in sorted((x for x in sun if x[2] > 0.0), key=lambda x: (x[0], x[1])):
+        taken += wh
+        if taken >= needed_wh:
+            marginal = feed_in
+            break
+    if sun[0][0] <= marginal + 1e-9:
+        return None
+    return min(start for feed_in, start, wh in sun if wh > 0.0 and feed_in <= marginal + 1e-9)

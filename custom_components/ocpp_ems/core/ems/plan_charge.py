@@ -64,6 +64,11 @@ def resolve_plan(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None
     elif status.min_now:
         work.kind = Kind.MIN_SOLAR
         work.say(Reason.PLANNED_SLOT)
+    elif status.sun_waits_until is not None:
+        # The sun now earns more exported than the sun later that covers the plan.
+        work.kind = Kind.PAUSED
+        work.memory.active = False
+        work.say(waiting, status.sun_waits_until)
     else:
         work.spare_sun = status.spare_sun
         work.say(waiting, status.starts_at)
