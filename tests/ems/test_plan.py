@@ -489,6 +489,17 @@ def test_with_sun_to_spare_the_plan_takes_the_sun_that_earns_least_exported() ->
     assert waits(10000, 12.5 * H, *GLUT) is None  # the midday's is taken
     assert waits(10000, 10 * H) is None  # a fixed feed-in: all sun is alike, taken from now on
     assert waits(10000, 10 * H, PriceSlot(10 * H, 15 * H, 0.05)) is None
+    # Sun whose feed-in price is not published yet comes last; now's, unknown, is taken.
+    assert waits(10000, 10 * H, PriceSlot(10 * H, 12 * H, 0.10)) is None
+    assert waits(10000, 10 * H, PriceSlot(12 * H, 15 * H, -0.03)) is None
+    assert (
+        waits(10000, 10 * H, PriceSlot(10 * H, 12 * H, 0.10), PriceSlot(12 * H, 13 * H, -0.03))
+        is None
+    )
+    assert (
+        waits(6000, 10 * H, PriceSlot(10 * H, 12 * H, 0.10), PriceSlot(12 * H, 13 * H, -0.03))
+        == 12 * H
+    )
     # 30 kWh (+10 %) need the morning's sun too; 40 kWh more than the sun has: every bit of it.
     assert waits(30000, 10 * H, *GLUT) is None
     assert waits(40000, 10 * H, *GLUT) is None

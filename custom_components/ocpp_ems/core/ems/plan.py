@@ -282,7 +282,7 @@ def plan_status(
         return PlanStatus(False, True, remaining_wh, needed_s, outlook=outlook, min_now=True)
     waits = None
     if spare and feed_in_prices:
-        sun = [(feed_in_per_wh(feed_in_prices, a, b, feed_in_price), a, wh) for a, b, wh in chunks]
+        sun = [(_known_feed_in(feed_in_prices, a, b), a, wh) for a, b, wh in chunks]
         waits = _sun_waits_until(sun, remaining_wh * SAFETY_FACTOR)
     return PlanStatus(
         False,
@@ -296,18 +296,33 @@ def plan_status(
     )
 
 
-def _sun_waits_until(sun: list[tuple[float, float, float]], needed_wh: float) -> float | None:
+def _known_feed_in(feed_in_prices: Sequence[PriceSlot], start: float, end: float) -> float | None:
+    """The feed-in sensor's price of [start, end) (time-weighted), None unless it covers it all."""
+    covered = sum(max(0.0, min(slot.end, end) - max(slot.start, start)) for slot in feed_in_prices)
+    if covered < (end - start) * (1.0 - 1e-6):
+        return None
+    return feed_in_per_wh(feed_in_prices, start, end, 0.0)
+
+
+def _sun_waits_until(
+    sun: list[tuple[float | None, float, float]], needed_wh: float
+) -> float | None:
     """With more sun ahead than needed: when the sun the plan takes begins, if now's sun is not
-    part of it (None: take it now). ``sun``: (feed-in per Wh, start, Wh counted) per slot from now
-    on, now's first. The plan takes the sun that earns least exported until it has
-    ``needed_wh``; at equal feed-in prices (a fixed feed-in) that is all of it, from now on."""
+    part of it (None: take it now). ``sun``: (the sensor's feed-in per Wh, start, Wh counted) per
+    slot from now on, now's first. The plan takes the sun that earns least exported until it has
+    ``needed_wh``; at equal feed-in prices that is all of it, from now on. Sun whose feed-in the
+    sensor does not know (not published yet) is taken last, and now's is taken when unknown: a
+    missing price must not send the car waiting for sun it might not need."""
+    if sun[0][0] is None:
+        return None
+    known = [(price, start, wh) for price, start, wh in sun if price is not None and wh > 0.0]
     taken = 0.0
-    marginal = math.inf
-    for feed_in, _start, wh in sorted((x for x in sun if x[2] > 0.0), key=lambda x: (x[0], x[1])):
+    marginal = math.inf  # unknown sun is needed too: now's is taken
+    for feed_in, _start, wh in sorted(known):
         taken += wh
         if taken >= needed_wh:
             marginal = feed_in
             break
     if sun[0][0] <= marginal + 1e-9:
         return None
-    return min(start for feed_in, start, wh in sun if wh > 0.0 and feed_in <= marginal + 1e-9)
+    return min(start for feed_in, start, _ in known if feed_in <= marginal + 1e-9)
