@@ -1,9 +1,7 @@
 """Departure planning: which time slots to charge from the grid so the target is met in time.
 
 Solar comes first: the car takes surplus whenever there is some, and the plan only reserves the
-cheapest grid slots still needed for the energy that is left. With a dynamic feed-in (a sensor)
-and more sun ahead than it needs, the plan takes the sun that earns least exported and the car
-leaves the rest (``PlanStatus.sun_waits_until``): a fixed feed-in makes all sun alike. With a solar forecast the plan counts
+cheapest grid slots still needed for the energy that is left. With a solar forecast the plan counts
 on the surplus it expects before departure (the forecast discounted by a confidence factor, above
 the house load; both learned on the site, ``plan_learning``) and reserves grid slots only for the
 rest; the sun's share is taken in every slot first, so a reserved slot's grid energy is what the
@@ -20,7 +18,9 @@ how much sun to count on, not on which slot is likely to be sunnier.
 Time with no known price counts as dearer than any known slot but is still used when needed, so
 the target is met whenever that is physically possible. While the sun ahead covers what is left
 with ``SAFETY_FACTOR`` to spare, a restart loses no PV the plan needs: a car in a dip stops at
-once (``PlanStatus.spare_sun``) instead of holding its minimum on grid energy.
+once (``PlanStatus.spare_sun``) instead of holding its minimum on grid energy. With a dynamic
+feed-in (a sensor) and that much sun ahead, the plan takes the sun that earns least exported and
+the car leaves the rest (``PlanStatus.sun_waits_until``); a fixed feed-in makes all sun alike.
 """
 
 from __future__ import annotations

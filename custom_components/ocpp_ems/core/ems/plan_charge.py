@@ -1,8 +1,8 @@
 """A planned charge in one update: the energy still to charge, and whether a planned slot is now.
 
 :func:`~.plan.plan_status` picks the slots; this module gives it what the car still needs (energy,
-or a SoC target turned into energy), the power the car can really take and the solar surplus the
-site's forecast promises before departure, and the site's prices (grid and feed-in) to rank the slots.
+or a SoC target turned into energy), the power the car can really take, the solar surplus the
+site's forecast promises before departure and the site's prices (grid and feed-in).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from .types import ChargerInputs, Reason, SiteInputs
 def resolve_plan(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None:
     """Full power in a planned slot (or when late), the minimum with the sun in a slot planned
     so, else surplus only until the next slot (stopping at once in a dip when the sun ahead
-    is more than the plan needs: holding the minimum would buy the grid at the day's price)."""
+    is more than the plan needs: holding the minimum would buy the grid at the day's price), or
+    none while a dynamic feed-in makes later sun the better buy."""
     cfg, ci, site = work.cfg, work.inputs, work.site
     work.kind = Kind.SOLAR
     work.say(Reason.PLAN_WAITING)
