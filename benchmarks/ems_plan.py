@@ -494,10 +494,16 @@ def main() -> None:
     noisy = [sc for sc in runs if sc.forecast == "noisy" and sc.departure_h % 24 > 12]
     lengths = [d for d in (0, 3, 7) if d != args.history]
     sweep = [replace(sc, history_days=d) for d in lengths for sc in noisy]
-    # Dynamic feed-in: the sunny departures with a forecast, with the sensor and with its mean.
-    sunny = [sc for sc in runs if sc.forecast in ("perfect", "noisy") and sc.departure_h % 24 > 12]
-    sunny = [sc for sc in sunny if sc.history_days == args.history]
-    dynamic = [replace(sc, feed_in=kind) for kind in ("sensor", "mean") for sc in sunny]
+    # Dynamic feed-in: the afternoon departures with a forecast and the run's history, with the
+    # sensor and with its mean.
+    forecast_runs = [
+        sc
+        for sc in runs
+        if sc.forecast in ("perfect", "noisy")
+        and sc.departure_h % 24 > 12
+        and sc.history_days == args.history
+    ]
+    dynamic = [replace(sc, feed_in=kind) for kind in ("sensor", "mean") for sc in forecast_runs]
 
     # Two processes (the machine's cores); each run is independent.
     def key(sc: Scenario) -> tuple[str, float, float, bool]:

@@ -340,10 +340,7 @@ def test_sun_below_the_minimum_counts_nothing_but_makes_a_cheap_slot_at_the_mini
 
 
 def at_min_plan(
-    now: float,
-    counted_w: float,
-    likely_w: float | None = None,
-    feed_in_price: float = 0.0,
+    now: float, counted_w: float, likely_w: float | None = None, feed_in_price: float = 0.0
 ) -> PlanStatus:
     """5 kWh by 16:00 with ``counted_w`` of sun counted from 10:00 to 12:00 (``likely_w``: the
     same sun without the confidence margin), below the 4.14 kW minimum; the minimum there holds
@@ -393,7 +390,7 @@ def test_a_feed_in_sensor_prices_the_sun_of_each_slot() -> None:
     assert 10 * H <= starts(0.08, PriceSlot(10 * H, 11 * H, -0.05)) < 11 * H
 
 
-def testfeed_in_per_wh_weighs_the_sensor_by_time_and_the_fixed_price_for_the_rest() -> None:
+def test_feed_in_per_wh_weighs_the_sensor_by_time_and_the_fixed_price_for_the_rest() -> None:
     sensor = (PriceSlot(0.0, 300.0, 0.0), PriceSlot(600.0, 900.0, 0.30))
     # 0-900 s: 300 s at 0, 300 s unknown (fixed 0.12), 300 s at 0.30.
     assert feed_in_per_wh(sensor, 0.0, 900.0, 0.12) == pytest.approx(0.14)

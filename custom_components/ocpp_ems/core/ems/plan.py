@@ -185,16 +185,24 @@ def _overlap_wh(slots: Sequence[EnergySlot], start: float, end: float) -> float:
     )
 
 
-def feed_in_per_wh(
-    feed_in_prices: Sequence[PriceSlot], start: float, end: float, fixed: float
-) -> float:
-    """What a Wh exported in [start, end) earns: the feed-in prices known for that time
-    (time-weighted), the fixed ``fixed`` price for the rest."""
+def _feed_in_known(
+    feed_in_prices: Sequence[PriceSlot], start: float, end: float
+) -> tuple[float, float]:
+    """How long (s) the feed-in sensor's prices cover [start, end), and price x time there."""
     known_s = earned = 0.0
     for slot in feed_in_prices:
         if (overlap := min(slot.end, end) - max(slot.start, start)) > 0.0:
             known_s += overlap
             earned += slot.price * overlap
+    return known_s, earned
+
+
+def feed_in_per_wh(
+    feed_in_prices: Sequence[PriceSlot], start: float, end: float, fixed: float
+) -> float:
+    """What a Wh exported in [start, end) earns: the feed-in prices known for that time
+    (time-weighted), the fixed ``fixed`` price for the rest."""
+    known_s, earned = _feed_in_known(feed_in_prices, start, end)
     if known_s <= 0.0:
         return fixed
     return (earned + fixed * max(0.0, end - start - known_s)) / (end - start)
@@ -298,10 +306,10 @@ def plan_status(
 
 def _known_feed_in(feed_in_prices: Sequence[PriceSlot], start: float, end: float) -> float | None:
     """The feed-in sensor's price of [start, end) (time-weighted), None unless it covers it all."""
-    covered = sum(max(0.0, min(slot.end, end) - max(slot.start, start)) for slot in feed_in_prices)
-    if covered < (end - start) * (1.0 - 1e-6):
+    known_s, earned = _feed_in_known(feed_in_prices, start, end)
+    if known_s < (end - start) * (1.0 - 1e-6):
         return None
-    return feed_in_per_wh(feed_in_prices, start, end, 0.0)
+    return earned / (end - start)
 
 
 def _sun_waits_until(
