@@ -497,6 +497,18 @@ def test_with_sun_to_spare_the_plan_takes_the_sun_that_earns_least_exported() ->
         waits(6000, 10 * H, PriceSlot(10 * H, 12 * H, 0.10), PriceSlot(12 * H, 13 * H, -0.03))
         == 12 * H
     )
+    # Without grid prices (one long stretch, cut into quarter hours from its end): the same.
+    no_prices = plan_status(
+        now=10 * H,
+        departure=16 * H,
+        remaining_wh=10000,
+        max_power_w=P3,
+        efficiency=1.0,
+        solar=SUNNY,
+        min_power_w=MIN_3P,
+        feed_in_prices=GLUT,
+    )
+    assert no_prices.sun_waits_until == 12 * H
     # 30 kWh (+10 %) need the morning's sun too; 40 kWh more than the sun has: every bit of it.
     assert waits(30000, 10 * H, *GLUT) is None
     assert waits(40000, 10 * H, *GLUT) is None

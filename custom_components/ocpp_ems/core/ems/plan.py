@@ -290,8 +290,8 @@ def plan_status(
         return PlanStatus(False, True, remaining_wh, needed_s, outlook=outlook, min_now=True)
     waits = None
     if spare and feed_in_prices:
-        sun = [(_known_feed_in(feed_in_prices, a, b), a, wh) for a, b, wh in chunks]
-        waits = _sun_waits_until(sun, remaining_wh * SAFETY_FACTOR)
+        sun = [(_known_feed_in(feed_in_prices, a, b), a, b, wh) for a, b, wh in chunks]
+        waits = _sun_waits_until(sun, remaining_wh * SAFETY_FACTOR, now)
     return PlanStatus(
         False,
         True,
@@ -313,17 +313,18 @@ def _known_feed_in(feed_in_prices: Sequence[PriceSlot], start: float, end: float
 
 
 def _sun_waits_until(
-    sun: list[tuple[float | None, float, float]], needed_wh: float
+    sun: list[tuple[float | None, float, float, float]], needed_wh: float, now: float
 ) -> float | None:
     """With more sun ahead than needed: when the sun the plan takes begins, if now's sun is not
-    part of it (None: take it now). ``sun``: (the sensor's feed-in per Wh, start, Wh counted) per
-    slot from now on, now's first. The plan takes the sun that earns least exported until it has
-    ``needed_wh``; at equal feed-in prices that is all of it, from now on. Sun whose feed-in the
-    sensor does not know (not published yet) is taken last, and now's is taken when unknown: a
-    missing price must not send the car waiting for sun it might not need."""
-    if sun[0][0] is None:
+    part of it (None: take it now). ``sun``: (the sensor's feed-in per Wh, start, end, Wh
+    counted) per slot from now on, in any order. The plan takes the sun that earns least exported
+    until it has ``needed_wh``; at equal feed-in prices that is all of it, from now on. Sun whose
+    feed-in the sensor does not know (not published yet) is taken last, and now's is taken when
+    unknown: a missing price must not send the car waiting for sun it might not need."""
+    now_feed_in = next(price for price, start, end, _ in sun if start <= now < end)
+    if now_feed_in is None:
         return None
-    known = [(price, start, wh) for price, start, wh in sun if price is not None and wh > 0.0]
+    known = [(price, start, wh) for price, start, _, wh in sun if price is not None and wh > 0.0]
     taken = 0.0
     marginal = math.inf  # unknown sun is needed too: now's is taken
     for feed_in, _start, wh in sorted(known):
@@ -331,6 +332,6 @@ def _sun_waits_until(
         if taken >= needed_wh:
             marginal = feed_in
             break
-    if sun[0][0] <= marginal + 1e-9:
+    if now_feed_in <= marginal + 1e-9:
         return None
     return min(start for feed_in, start, _ in known if feed_in <= marginal + 1e-9)
