@@ -200,6 +200,7 @@ def test_price_slots_are_per_kwh_in_the_main_currency_unit() -> None:
     per_mwh = state("-20", unit_of_measurement="EUR/MWh")
     assert price_slots(per_mwh, None, NOW) == (PriceSlot(NOW, NOW + 3600, pytest.approx(-0.02)),)
     assert price_slots(state("7", unit_of_measurement="EUR"), None, NOW)[0].price == 7.0
+    assert price_slots(state("7", unit_of_measurement=7), None, NOW)[0].price == 7.0  # not text
 
 
 def test_current_price_lasts_until_the_next_known_slot() -> None:

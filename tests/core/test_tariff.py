@@ -30,9 +30,12 @@ from custom_components.ocpp_ems.core.tariff import per_kwh_factor, price_per_kwh
         ("EUR/h", None),
         ("/kWh", None),
         ("%", None),
+        # A state attribute can hold anything: no text is no unit of a price.
+        (123, None),
+        (["EUR/kWh"], None),
     ],
 )
-def test_per_kwh_factor(unit: str | None, factor: float | None) -> None:
+def test_per_kwh_factor(unit: object, factor: float | None) -> None:
     assert per_kwh_factor(unit) == (None if factor is None else pytest.approx(factor))
 
 
@@ -49,7 +52,8 @@ def test_per_kwh_factor(unit: str | None, factor: float | None) -> None:
         ("nan", "EUR/kWh", None),
         ("inf", "EUR/kWh", None),
         ("0.30", "EUR", None),
+        ("0.30", 30, None),
     ],
 )
-def test_price_per_kwh(value: object, unit: str | None, price: float | None) -> None:
+def test_price_per_kwh(value: object, unit: object, price: float | None) -> None:
     assert price_per_kwh(value, unit) == (None if price is None else pytest.approx(price))

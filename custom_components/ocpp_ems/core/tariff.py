@@ -22,12 +22,17 @@ _MINOR_UNITS = frozenset(
 _SPACES = re.compile(r"\s+")
 
 
-def per_kwh_factor(unit: str | None) -> float | None:
+def per_kwh_factor(unit: object) -> float | None:
     """What a price in ``unit`` is multiplied by to be in main currency units per kWh.
 
     No unit: the price is taken as per kWh in the main unit (what most sensors without a unit
-    mean). None when the unit is no price per energy (``EUR``, ``EUR/h``, ``%``)."""
-    if unit is None or not unit.strip():
+    mean). None when the unit is no price per energy (``EUR``, ``EUR/h``, ``%``) or no text at all
+    (a state attribute can hold anything)."""
+    if unit is None:
+        return 1.0
+    if not isinstance(unit, str):
+        return None
+    if not unit.strip():
         return 1.0
     money, slash, energy = _SPACES.sub("", unit).casefold().partition("/")
     if not slash or not money:
@@ -38,7 +43,7 @@ def per_kwh_factor(unit: str | None) -> float | None:
     return (0.01 if money in _MINOR_UNITS else 1.0) / per
 
 
-def price_per_kwh(value: object, unit: str | None) -> float | None:
+def price_per_kwh(value: object, unit: object) -> float | None:
     """A price sensor's state in main currency units per kWh (None when it is not a price: no
     number, not finite, or a unit that is no price per energy)."""
     number = parse_number(value)
