@@ -232,15 +232,17 @@ SUNNY = tuple(EnergySlot(h * H, (h + 1) * H, 8000.0) for h in range(10, 15))
 MIN_3P = 6 * 230 * 3  # 4140 W
 
 
-def day_plan(remaining_wh: float, now: float, **kwargs: Any) -> PlanStatus:
-    """A 3p car with the 6 A minimum, due at 16:00 on the night / day tariff."""
+def day_plan(
+    remaining_wh: float, now: float, prices: tuple[PriceSlot, ...] = NIGHT, **kwargs: Any
+) -> PlanStatus:
+    """A 3p car with the 6 A minimum, due at 16:00 on the night / day tariff (or ``prices``)."""
     return plan_status(
         now=now,
         departure=16 * H,
         remaining_wh=remaining_wh,
         max_power_w=P3,
         efficiency=1.0,
-        prices=NIGHT,
+        prices=prices,
         min_power_w=MIN_3P,
         **kwargs,
     )
@@ -498,16 +500,7 @@ def test_with_sun_to_spare_the_plan_takes_the_sun_that_earns_least_exported() ->
         == 12 * H
     )
     # Without grid prices (one long stretch, cut into quarter hours from its end): the same.
-    no_prices = plan_status(
-        now=10 * H,
-        departure=16 * H,
-        remaining_wh=10000,
-        max_power_w=P3,
-        efficiency=1.0,
-        solar=SUNNY,
-        min_power_w=MIN_3P,
-        feed_in_prices=GLUT,
-    )
+    no_prices = day_plan(10000, 10 * H, prices=(), solar=SUNNY, feed_in_prices=GLUT)
     assert no_prices.sun_waits_until == 12 * H
     # 30 kWh (+10 %) need the morning's sun too; 40 kWh more than the sun has: every bit of it.
     assert waits(30000, 10 * H, *GLUT) is None
