@@ -507,6 +507,53 @@ def test_with_sun_to_spare_the_plan_takes_the_sun_that_earns_least_exported() ->
     assert waits(40000, 10 * H, *GLUT) is None
 
 
+def test_a_car_taking_the_sun_leaves_it_only_with_more_to_spare() -> None:
+    # 20.5 kWh (+10 % = 22.55) fit in the midday's 24 kWh: a waiting car waits for it. A car
+    # charging on the morning's sun goes on (x 1.1 again = 24.8): no stop on a small revision.
+    def waits(remaining_wh: float, taking_sun: bool) -> float | None:
+        status = day_plan(
+            remaining_wh, 10 * H, solar=SUNNY, feed_in_prices=GLUT, taking_sun=taking_sun
+        )
+        return status.sun_waits_until
+
+    assert waits(20500, taking_sun=False) == 12 * H
+    assert waits(20500, taking_sun=True) is None
+    # With that much more to spare (19 kWh x 1.21 = 23 kWh) the charging car leaves it too.
+    assert waits(19000, taking_sun=True) == 12 * H
+
+
+# The site's forecast counts 5.1 kWh an hour (see above): 15.3 kWh from 12:00 to 15:00, which
+# 13.5 kWh fit with 10 % to spare but not with 21 %, and 10 kWh with both.
+@pytest.mark.parametrize(("remaining_wh", "keeps_on"), [(13500.0, True), (10000.0, False)])
+def test_a_charging_car_keeps_the_sun_unless_the_plan_has_plenty_to_spare(
+    remaining_wh: float, keeps_on: bool
+) -> None:
+    """The feed-in prices are published while the car charges on the morning's sun."""
+    m = planned(PlanTarget(departure=16 * H, energy_wh=remaining_wh))
+    amps = {"now": 0.0}
+
+    def step(t: float, *feed_in: PriceSlot) -> Reason:
+        draw = amps["now"] * 3 * 230.0
+        inputs = replace(
+            site(t, draw - 8000.0, {"a": car(t, power=draw, energy=0)}),
+            prices=NIGHT,
+            feed_in_prices=feed_in,
+            solar_forecast=SUNNY,
+        )
+        d = m.update(inputs, t).chargers["a"]
+        if d.write is not None:
+            amps["now"] = 0.0 if d.write.paused else d.write.current_a
+        return d.reason
+
+    t0 = 10 * H
+    for t in range(int(t0), int(t0) + 100):
+        step(float(t))
+    assert amps["now"] > 6.0
+    reasons = [step(float(t), *GLUT) for t in range(int(t0) + 100, int(t0) + 200)]
+    assert (amps["now"] > 6.0) is keeps_on
+    assert (Reason.PLAN_WAITING in reasons) is not keeps_on
+
+
 def test_the_controller_leaves_the_sun_the_plan_does_not_need() -> None:
     def decide(*feed_in: PriceSlot) -> tuple[Reason, float | None, ChargerCommand | None]:
         m = planned(PlanTarget(departure=16 * H, energy_wh=10000))

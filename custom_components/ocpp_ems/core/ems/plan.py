@@ -39,6 +39,10 @@ CHUNK_S = 900.0
 # The plan is looked at again within this long (``demand_wake_ups``): full power already when the
 # time left would be too short by then.
 LOOK_S = 60.0
+# A car taking the sun now leaves it for later, cheaper sun only when that covers the plan with
+# this much more to spare than a waiting car needs to stay waiting: a forecast's small revision
+# or the energy the car just took must not stop and restart it.
+KEEP_TAKING = 1.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +225,7 @@ def plan_status(
     min_power_w: float = 0.0,
     feed_in_price: float = 0.0,
     feed_in_prices: Sequence[PriceSlot] = (),
+    taking_sun: bool = False,
 ) -> PlanStatus:
     """Whether to charge from the grid now to meet the departure target.
 
@@ -232,6 +237,7 @@ def plan_status(
     counts no sun, but may be planned at the minimum, the grid adding what the sun lacks, which
     makes its energy cheaper than the slot's price. The sun's share there is worth what it would
     earn exported: ``feed_in_prices`` where they cover the slot, else ``feed_in_price``.
+    ``taking_sun``: the car charges on the sun now (it leaves it with ``KEEP_TAKING`` to spare).
     """
     if remaining_wh <= 0.0:
         return PlanStatus(False, True, 0.0, 0.0, outlook=PlanOutlook(0.0, 0.0))
@@ -290,8 +296,8 @@ def plan_status(
         return PlanStatus(False, True, remaining_wh, needed_s, outlook=outlook, min_now=True)
     waits = None
     if spare and feed_in_prices:
-        sun = [(_known_feed_in(feed_in_prices, a, b), a, b, wh) for a, b, wh in chunks]
-        waits = _sun_waits_until(sun, remaining_wh * SAFETY_FACTOR, now)
+        keep = KEEP_TAKING if taking_sun else 1.0
+        waits = _sun_waits_until(chunks, feed_in_prices, remaining_wh * SAFETY_FACTOR * keep, now)
     return PlanStatus(
         False,
         True,
@@ -313,14 +319,18 @@ def _known_feed_in(feed_in_prices: Sequence[PriceSlot], start: float, end: float
 
 
 def _sun_waits_until(
-    sun: list[tuple[float | None, float, float, float]], needed_wh: float, now: float
+    chunks: Sequence[tuple[float, float, float]],
+    feed_in_prices: Sequence[PriceSlot],
+    needed_wh: float,
+    now: float,
 ) -> float | None:
     """With more sun ahead than needed: when the sun the plan takes begins, if now's sun is not
-    part of it (None: take it now). ``sun``: (the sensor's feed-in per Wh, start, end, Wh
-    counted) per slot from now on, in any order. The plan takes the sun that earns least exported
-    until it has ``needed_wh``; at equal feed-in prices that is all of it, from now on. Sun whose
-    feed-in the sensor does not know (not published yet) is taken last, and now's is taken when
-    unknown: a missing price must not send the car waiting for sun it might not need."""
+    part of it (None: take it now). ``chunks``: (start, end, Wh counted) per slot from now on,
+    in any order. The plan takes the sun that earns least exported (``feed_in_prices``) until it
+    has ``needed_wh``; at equal feed-in prices that is all of it, from now on. Sun whose feed-in
+    the sensor does not know (not published yet) is taken last, and now's is taken when unknown:
+    a missing price must not send the car waiting for sun it might not need."""
+    sun = [(_known_feed_in(feed_in_prices, a, b), a, b, wh) for a, b, wh in chunks]
     now_feed_in = next(price for price, start, end, _ in sun if start <= now < end)
     if now_feed_in is None:
         return None

@@ -56,6 +56,7 @@ def resolve_plan(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None
         min_power_w=min_w,
         feed_in_price=site.plan.feed_in_price,
         feed_in_prices=site_inputs.feed_in_prices,
+        taking_sun=work.memory.active,
     )
     work.plan_feasible = status.feasible
     work.plan = status.outlook
