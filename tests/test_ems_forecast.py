@@ -33,6 +33,7 @@ from custom_components.ocpp_ems.const import (
 from custom_components.ocpp_ems.core.ems import PriceSlot
 from custom_components.ocpp_ems.core.ems.options import (
     FEED_IN_PRICE_ENTITY,
+    PRICE,
     PRICE_FORECAST_ATTRIBUTE,
     SOLAR_FORECAST,
 )
@@ -287,3 +288,59 @@ async def test_a_feed_in_price_sensor_reaches_the_plan_per_kwh(
         await wait_for(
             lambda: seen() == (PriceSlot(start, start + 3600, 0.05),), what="new feed-in prices"
         )
+
+
+async def test_forecasts_outlive_their_sources_outages(
+    hass: HomeAssistant, forecasts: Forecasts, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """A price sensor that turns unavailable and a forecast integration that gives none (not
+    ready, reloading) leave their last forecast in place, the part still ahead; a source
+    picked anew starts from its own."""
+    ems = server_entry.runtime_data.ems
+    hour = dt_util.utcnow().replace(minute=0, second=0, microsecond=0)
+    start = hour.timestamp()
+    items = [{"start": (hour + timedelta(hours=h)).isoformat(), "price": 0.30} for h in (0, 1)]
+    hass.states.async_set(
+        "sensor.price", "0.30", {"unit_of_measurement": "EUR/kWh", "prices": items}
+    )
+    picked = roof(hass, forecasts, 2000.0)
+    options = dict(server_entry.options) | {
+        PRICE.key: "sensor.price",
+        PRICE_FORECAST_ATTRIBUTE.key: "prices",
+        SOLAR_FORECAST.key: picked.entry_id,
+    }
+    hass.config_entries.async_update_entry(server_entry, options=options)
+    await hass.async_block_till_done()
+    prices = (PriceSlot(start, start + 3600, 0.30), PriceSlot(start + 3600, start + 7200, 0.30))
+
+    def seen_prices() -> tuple[PriceSlot, ...] | None:
+        return None if ems.site_inputs is None else ems.site_inputs.prices
+
+    async with onboard():
+        await wait_for(lambda: seen_prices() == prices, what="prices")
+        await wait_for(lambda: len(ems.solar_forecast) == 7, what="forecast")
+        assert ems.held_forecasts() == {}
+
+        hass.states.async_set("sensor.price", "unavailable")
+        forecasts.pop(picked.entry_id)
+        async_fire_time_changed(hass, dt_util.utcnow() + FORECAST_REFRESH)
+        await hass.async_block_till_done()
+        await wait_for(lambda: "price sensor" in ems.held_forecasts(), what="prices held")
+        assert seen_prices() == prices
+        # The hours over (2 h ago, 1 h ago) are no forecast any more.
+        await wait_for(lambda: "solar forecast" in ems.held_forecasts(), what="forecast held")
+        assert [slot.start for slot in ems.solar_forecast] == [start + h * 3600 for h in range(5)]
+
+        # Back: their new forecasts count.
+        hass.states.async_set("sensor.price", "0.25", {"unit_of_measurement": "EUR/kWh"})
+        await wait_for(
+            lambda: seen_prices() is not None and [s.price for s in seen_prices() or ()] == [0.25],
+            what="new price",
+        )
+        # Another forecast source picked (the Energy dashboard's, none): the held one is dropped.
+        hass.config_entries.async_update_entry(
+            server_entry, options=options | {SOLAR_FORECAST.key: None}
+        )
+        await hass.async_block_till_done()
+        await wait_for(lambda: ems.solar_forecast == (), what="forecast of the new source")
+        assert ems.held_forecasts() == {}

@@ -141,6 +141,10 @@ async def async_get_config_entry_diagnostics(
             },
             "auth_failures": server.directory.auth_failures(),
             "security": security_diagnostics(server.security, _bound_tls_port(server.central)),
-            "energy_manager": {"enabled": server.ems.enabled, "learned": server.ems.learned()},
+            "energy_manager": {
+                "enabled": server.ems.enabled,
+                "learned": server.ems.learned(),
+                "forecasts_held": server.ems.held_forecasts(),
+            },
         }
     return async_redact_data(result, TO_REDACT)

@@ -6,7 +6,9 @@ wake-ups, what a failed write means) are the core's :class:`~.core.ems.driver.Em
 module
 
 * reads the picked sensors and the chargers' models into :class:`SiteInputs` (``ems_inputs``),
-  and the solar forecast of HA's energy platform every ``FORECAST_REFRESH`` (plans use it);
+  and the solar forecast of HA's energy platform every ``FORECAST_REFRESH`` (plans use it); a
+  forecast source that gives none for a while leaves its last forecast in place
+  (``core/ems/forecast_hold.py``);
 * keeps the driver's per-charger settings and what it learned (``core/ems/learned.py``) in a
   ``Store`` (loaded before the first decision, saved through a :class:`SaveScheduler` at most
   ``SAVE_DELAY_S`` after a decision), so a restart neither forgets them nor briefly charges in a
@@ -74,6 +76,7 @@ from .core.ems import (
 from .core.ems.charger_view import ChargerView
 from .core.ems.discharge import DischargeEntity
 from .core.ems.driver import WATCHDOG_S, ChargerLink, EmsDriver, Timing
+from .core.ems.forecast_hold import ForecastHold
 from .core.ems.options import (
     BATTERY_DISCHARGE_LIMIT,
     BATTERY_POWER,
@@ -166,6 +169,11 @@ class EnergyManagerRuntime:
         self._unsub_stop: CALLBACK_TYPE | None = None
         self._unsub_forecast: CALLBACK_TYPE | None = None
         self._forecast: tuple[EnergySlot, ...] = ()
+        self._forecast_hold = ForecastHold[EnergySlot]("solar forecast")
+        self._price_holds = {
+            PRICE: ForecastHold[PriceSlot]("price sensor"),
+            FEED_IN_PRICE_ENTITY: ForecastHold[PriceSlot]("feed-in price sensor"),
+        }
         self._stale: frozenset[str] = frozenset()
         self._inputs_seen: SiteInputs | None = None  # what the latest decision was made from
         self._stopped = False
@@ -285,6 +293,16 @@ class EnergyManagerRuntime:
         """What the energy manager learned about the installation, as in use now (diagnostics)."""
         return self._driver.learned()
 
+    def held_forecasts(self) -> dict[str, str]:
+        """The forecasts plans keep although their source gives none now, and when each was read
+        (diagnostics)."""
+        holds: list[ForecastHold[Any]] = [self._forecast_hold, *self._price_holds.values()]
+        return {
+            hold.name: dt_util.utc_from_timestamp(since).isoformat()
+            for hold in holds
+            if (since := hold.held_since) is not None
+        }
+
     @property
     def site(self) -> SiteSettings:
         """The site settings the controller runs with now."""
@@ -355,7 +373,9 @@ class EnergyManagerRuntime:
     async def _async_refresh_forecast(self) -> None:
         if not self.enabled or self._stopped:
             return
-        forecast = await async_solar_forecast(self.hass, SOLAR_FORECAST.read(self.entry.options))
+        source = SOLAR_FORECAST.read(self.entry.options)
+        read = await async_solar_forecast(self.hass, source)
+        forecast = self._forecast_hold(source, read, _now())
         if forecast != self._forecast:
             self._forecast = forecast
             # Rare (a new forecast every 15 min at most): plans follow it at once.
@@ -434,9 +454,10 @@ class EnergyManagerRuntime:
             return read_power(self._state(option), now) if option.read(options) else None
 
         def prices(option: EntityRef) -> tuple[PriceSlot, ...]:
-            if not option.read(options):
+            if not (entity_id := option.read(options)):
                 return ()
-            return price_slots(self._state(option), PRICE_FORECAST_ATTRIBUTE.read(options), now)
+            read = price_slots(self._state(option), PRICE_FORECAST_ATTRIBUTE.read(options), now)
+            return self._price_holds[option](entity_id, read, now)
 
         phases = [option for option in GRID_CURRENTS if option.read(options)]
         return SiteInputs(

@@ -1,0 +1,64 @@
+"""A forecast's source gives none for a while: the plan keeps its last forecast (ahead only)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from custom_components.ocpp_ems.core.ems import EnergySlot, PriceSlot
+from custom_components.ocpp_ems.core.ems.forecast_hold import HOLD_S, ForecastHold
+
+H = 3600.0
+PRICES = tuple(PriceSlot(h * H, (h + 1) * H, 0.1 * h) for h in range(4))
+
+
+def test_an_outage_keeps_the_last_forecast_still_ahead() -> None:
+    hold = ForecastHold[PriceSlot]("price sensor")
+    assert hold("sensor.price", (), 0.0) == ()  # nothing read yet: nothing to keep
+    assert hold("sensor.price", PRICES, 0.0) == PRICES
+    assert hold.held_since is None
+    assert hold("sensor.price", (), 1.5 * H) == PRICES[1:]  # the first hour is over
+    assert hold.held_since == 0.0
+    assert hold("sensor.price", (), 4 * H) == ()  # all over
+    new = (PriceSlot(4 * H, 5 * H, 0.5),)
+    assert hold("sensor.price", new, 4 * H) == new  # back: what it says now counts
+    assert hold.held_since is None
+
+
+def test_a_forecast_is_kept_for_hold_s_after_it_was_read() -> None:
+    hold = ForecastHold[EnergySlot]("solar forecast")
+    day = (EnergySlot(0.0, 48 * H, 40000.0),)
+    hold("entry", day, 0.0)
+    assert hold("entry", (), HOLD_S) == day
+    assert hold("entry", (), HOLD_S + 1.0) == ()
+    assert hold("entry", (), HOLD_S + 2.0) == ()  # not back once dropped
+    assert hold.held_since is None
+
+
+def test_a_forecast_is_kept_only_for_its_own_source() -> None:
+    hold = ForecastHold[PriceSlot]("price sensor")
+    hold("sensor.old", PRICES, 0.0)
+    assert hold("sensor.new", (), 0.0) == ()
+    assert hold("sensor.old", (), 0.0) == ()  # the old one's was dropped with the switch
+
+
+def test_an_outage_is_logged_when_it_begins_and_ends(caplog: pytest.LogCaptureFixture) -> None:
+    hold = ForecastHold[PriceSlot]("price sensor")
+    caplog.set_level(logging.INFO)
+    hold("sensor.price", PRICES, 0.0)
+    for t in (60.0, 120.0):
+        hold("sensor.price", (), t)
+    hold("sensor.price", PRICES, 180.0)
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        "The price sensor gives no forecast: planning with its last one",
+        "The price sensor gives a forecast again",
+    ]
+    caplog.clear()
+    day = (PriceSlot(0.0, 48 * H, 0.3),)
+    hold("sensor.price", day, 0.0)
+    hold("sensor.price", (), 60.0)
+    hold("sensor.price", (), HOLD_S + 61.0)
+    assert [r.levelno for r in caplog.records] == [logging.INFO, logging.WARNING]
+    assert "for 6 h: planning without one" in caplog.records[-1].getMessage()
