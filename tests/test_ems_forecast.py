@@ -294,8 +294,8 @@ async def test_forecasts_outlive_their_sources_outages(
     hass: HomeAssistant, forecasts: Forecasts, onboard: Onboard, server_entry: MockConfigEntry
 ) -> None:
     """A price sensor that turns unavailable and a forecast integration that gives none (not
-    ready, reloading) leave their last forecast in place, the part still ahead; a source
-    picked anew starts from its own."""
+    ready, reloading) leave their last forecast in place, the part still ahead, also across a
+    restart; a source picked anew starts from its own."""
     ems = server_entry.runtime_data.ems
     hour = dt_util.utcnow().replace(minute=0, second=0, microsecond=0)
     start = hour.timestamp()
@@ -330,6 +330,14 @@ async def test_forecasts_outlive_their_sources_outages(
         # The hours over (2 h ago, 1 h ago) are no forecast any more.
         await wait_for(lambda: "solar forecast" in ems.held_forecasts(), what="forecast held")
         assert [slot.start for slot in ems.solar_forecast] == [start + h * 3600 for h in range(5)]
+
+        # A restart in the outage: the new energy manager plans with what the old one held.
+        assert await hass.config_entries.async_reload(server_entry.entry_id)
+        await hass.async_block_till_done()
+        ems = server_entry.runtime_data.ems
+        await wait_for(lambda: seen_prices() == prices, what="prices held after the restart")
+        assert [slot.start for slot in ems.solar_forecast] == [start + h * 3600 for h in range(5)]
+        assert set(ems.held_forecasts()) == {"price sensor", "solar forecast"}
 
         # Back: their new forecasts count.
         hass.states.async_set("sensor.price", "0.25", {"unit_of_measurement": "EUR/kWh"})

@@ -7,8 +7,8 @@ module
 
 * reads the picked sensors and the chargers' models into :class:`SiteInputs` (``ems_inputs``),
   and the solar forecast of HA's energy platform every ``FORECAST_REFRESH`` (plans use it); a
-  forecast source that gives none for a while leaves its last forecast in place
-  (``core/ems/forecast_hold.py``);
+  forecast source that gives none for a while leaves its last forecast in place, also across a
+  restart (``core/ems/forecast_hold.py``);
 * keeps the driver's per-charger settings and what it learned (``core/ems/learned.py``) in a
   ``Store`` (loaded before the first decision, saved through a :class:`SaveScheduler` at most
   ``SAVE_DELAY_S`` after a decision), so a restart neither forgets them nor briefly charges in a
@@ -76,7 +76,7 @@ from .core.ems import (
 from .core.ems.charger_view import ChargerView
 from .core.ems.discharge import DischargeEntity
 from .core.ems.driver import WATCHDOG_S, ChargerLink, EmsDriver, Timing
-from .core.ems.forecast_hold import ForecastHold
+from .core.ems.forecast_hold import ForecastHolds
 from .core.ems.options import (
     BATTERY_DISCHARGE_LIMIT,
     BATTERY_POWER,
@@ -122,6 +122,7 @@ __all__ = [
 SAVE_DELAY_S = 10.0
 # Solar forecasts change hourly at most (Forecast.Solar, Solcast): read again this often.
 FORECAST_REFRESH = timedelta(minutes=15)
+FORECASTS_KEY = "forecasts"  # the store's key of the forecasts held (``ForecastHolds``)
 
 
 def signal(server_entry_id: str) -> str:
@@ -169,10 +170,10 @@ class EnergyManagerRuntime:
         self._unsub_stop: CALLBACK_TYPE | None = None
         self._unsub_forecast: CALLBACK_TYPE | None = None
         self._forecast: tuple[EnergySlot, ...] = ()
-        self._forecast_hold = ForecastHold[EnergySlot]("solar forecast")
+        self._holds = ForecastHolds()
         self._price_holds = {
-            PRICE: ForecastHold[PriceSlot]("price sensor"),
-            FEED_IN_PRICE_ENTITY: ForecastHold[PriceSlot]("feed-in price sensor"),
+            PRICE: self._holds.price,
+            FEED_IN_PRICE_ENTITY: self._holds.feed_in_price,
         }
         self._stale: frozenset[str] = frozenset()
         self._inputs_seen: SiteInputs | None = None  # what the latest decision was made from
@@ -182,7 +183,9 @@ class EnergyManagerRuntime:
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def async_start(self) -> None:
-        self._driver.load(await self._store.async_load())
+        stored = await self._store.async_load()
+        self._driver.load(stored)
+        self._holds.load(stored.get(FORECASTS_KEY) if isinstance(stored, dict) else None)
         self._unsub_stop = self.hass.bus.async_listen_once(
             EVENT_HOMEASSISTANT_STOP, self._async_on_hass_stop
         )
@@ -211,7 +214,11 @@ class EnergyManagerRuntime:
             value := self._driver.discharge_write(None, limit[1], _now(), force=True)
         ) is not None:
             await self._async_set_discharge_limit(limit[0], value)
-        await self._saver.async_save(self._driver.dump())
+        await self._saver.async_save(self._dump())
+
+    def _dump(self) -> dict[str, Any]:
+        """What the store keeps: the driver's (settings, what it learned) and the forecasts."""
+        return {**self._driver.dump(), FORECASTS_KEY: self._holds.to_dict()}
 
     async def _async_on_hass_stop(self, _event: Event) -> None:
         self._unsub_stop = None
@@ -296,11 +303,9 @@ class EnergyManagerRuntime:
     def held_forecasts(self) -> dict[str, str]:
         """The forecasts plans keep although their source gives none now, and when each was read
         (diagnostics)."""
-        holds: list[ForecastHold[Any]] = [self._forecast_hold, *self._price_holds.values()]
         return {
-            hold.name: dt_util.utc_from_timestamp(since).isoformat()
-            for hold in holds
-            if (since := hold.held_since) is not None
+            name: dt_util.utc_from_timestamp(since).isoformat()
+            for name, since in self._holds.held_since().items()
         }
 
     @property
@@ -317,7 +322,7 @@ class EnergyManagerRuntime:
         """A user change (entity or action) to a charger's EMS settings: applied at once."""
         self._driver.update_charger(charger_id, changes)
         # The user's choice is on disk at once, not only within the save delay.
-        self._saver.async_schedule(self._driver.dump, 0)
+        self._saver.async_schedule(self._dump, 0)
         self.async_schedule_update(immediately=True)
 
     def controlled_by(self, charger_id: str) -> ControlledBy:
@@ -375,7 +380,7 @@ class EnergyManagerRuntime:
             return
         source = SOLAR_FORECAST.read(self.entry.options)
         read = await async_solar_forecast(self.hass, source)
-        forecast = self._forecast_hold(source, read, _now())
+        forecast = self._holds.solar(source, read, _now())
         if forecast != self._forecast:
             self._forecast = forecast
             # Rare (a new forecast every 15 min at most): plans follow it at once.
@@ -440,7 +445,7 @@ class EnergyManagerRuntime:
             )
         self._set_stale(step.decision.stale_inputs)
         self._wake_at(step.wake_at)
-        self._saver.async_schedule(self._driver.dump)
+        self._saver.async_schedule(self._dump)
         async_dispatcher_send(self.hass, self.signal)
 
     def _state(self, option: EntityRef) -> State | None:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
 
 from custom_components.ocpp_ems.core.ems import EnergySlot, PriceSlot
-from custom_components.ocpp_ems.core.ems.forecast_hold import HOLD_S, ForecastHold
+from custom_components.ocpp_ems.core.ems.forecast_hold import HOLD_S, ForecastHold, ForecastHolds
 
 H = 3600.0
 PRICES = tuple(PriceSlot(h * H, (h + 1) * H, 0.1 * h) for h in range(4))
 
 
 def test_an_outage_keeps_the_last_forecast_still_ahead() -> None:
-    hold = ForecastHold[PriceSlot]("price sensor")
+    hold = ForecastHold[PriceSlot]("price sensor", PriceSlot)
     assert hold("sensor.price", (), 0.0) == ()  # nothing read yet: nothing to keep
     assert hold("sensor.price", PRICES, 0.0) == PRICES
     assert hold.held_since is None
@@ -27,7 +28,7 @@ def test_an_outage_keeps_the_last_forecast_still_ahead() -> None:
 
 
 def test_a_forecast_is_kept_for_hold_s_after_it_was_read() -> None:
-    hold = ForecastHold[EnergySlot]("solar forecast")
+    hold = ForecastHold[EnergySlot]("solar forecast", EnergySlot)
     day = (EnergySlot(0.0, 48 * H, 40000.0),)
     hold("entry", day, 0.0)
     assert hold("entry", (), HOLD_S) == day
@@ -37,14 +38,14 @@ def test_a_forecast_is_kept_for_hold_s_after_it_was_read() -> None:
 
 
 def test_a_forecast_is_kept_only_for_its_own_source() -> None:
-    hold = ForecastHold[PriceSlot]("price sensor")
+    hold = ForecastHold[PriceSlot]("price sensor", PriceSlot)
     hold("sensor.old", PRICES, 0.0)
     assert hold("sensor.new", (), 0.0) == ()
     assert hold("sensor.old", (), 0.0) == ()  # the old one's was dropped with the switch
 
 
 def test_an_outage_is_logged_when_it_begins_and_ends(caplog: pytest.LogCaptureFixture) -> None:
-    hold = ForecastHold[PriceSlot]("price sensor")
+    hold = ForecastHold[PriceSlot]("price sensor", PriceSlot)
     caplog.set_level(logging.INFO)
     hold("sensor.price", PRICES, 0.0)
     for t in (60.0, 120.0):
@@ -62,3 +63,50 @@ def test_an_outage_is_logged_when_it_begins_and_ends(caplog: pytest.LogCaptureFi
     hold("sensor.price", (), HOLD_S + 61.0)
     assert [r.levelno for r in caplog.records] == [logging.INFO, logging.WARNING]
     assert "for 6 h: planning without one" in caplog.records[-1].getMessage()
+
+
+def test_held_forecasts_survive_a_restart_in_their_stored_form() -> None:
+    holds = ForecastHolds()
+    day = (EnergySlot(0.0, H, 1000.0), EnergySlot(H, 2 * H, 2000.0))
+    holds.solar("entry", day, 0.0)
+    holds.price("sensor.price", PRICES, 0.0)
+    stored = json.loads(json.dumps(holds.to_dict()))  # as the store keeps it
+    after = ForecastHolds()
+    after.load(stored)
+    assert after.held_since() == {}
+    assert after.solar("entry", (), 60.0) == day
+    assert after.price("sensor.price", (), 1.5 * H) == PRICES[1:]
+    assert after.feed_in_price("sensor.feed_in", (), 60.0) == ()  # nothing was read
+    assert after.held_since() == {"solar forecast": 0.0, "price sensor": 0.0}
+    # Another source now, or held too long before the restart: nothing.
+    assert after.solar("other", (), 60.0) == ()
+    late = ForecastHolds()
+    late.load(stored)
+    assert late.price("sensor.price", (), HOLD_S + 1.0) == ()
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        None,
+        [],
+        {"price": []},
+        {"price": {"source": 3, "read_at": 0.0, "slots": [[0.0, 3600.0, 0.3]]}},
+        {"price": {"source": "sensor.price", "read_at": "now", "slots": [[0.0, 3600.0, 0.3]]}},
+    ],
+)
+def test_an_unreadable_stored_form_holds_nothing(stored: object) -> None:
+    holds = ForecastHolds()
+    holds.load(stored)
+    assert holds.price("sensor.price", (), 60.0) == ()
+
+
+def test_unreadable_stored_slots_are_left_out() -> None:
+    holds = ForecastHolds()
+    rows = [[0.0, 3600.0, 0.3], [3600.0, 3600.0, 0.2], [1, 2], "x", [7200.0, 10800.0, None]]
+    rows += [[3600.0, 7200.0, True], [10800.0, 14400.0, float("nan")], [14400.0, 18000.0, 0.1]]
+    holds.load({"price": {"source": "sensor.price", "read_at": 0.0, "slots": rows}})
+    assert holds.price("sensor.price", (), 60.0) == (
+        PriceSlot(0.0, 3600.0, 0.3),
+        PriceSlot(14400.0, 18000.0, 0.1),
+    )

@@ -5,15 +5,21 @@ while (reloading, its cloud service failing, Home Assistant starting before it) 
 that, but planning as if there were no forecast would: with no prices a plan charges in the
 latest hours instead of the cheap ones, with no sun it buys from the grid what the sun would have
 given. So the plan keeps the last forecast its source gave, the part still ahead, for up to
-``HOLD_S`` after it was last read. A source picked anew starts empty: a forecast is held only for
-the source it came from.
+``HOLD_S`` after it was last read, also across a restart (:meth:`ForecastHolds.to_dict`). A
+source picked anew starts empty: a forecast is held only for the source it came from.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import astuple
+from typing import Any, ClassVar, Protocol
+
+from custom_components.ocpp_ems.core.numbers import finite_number
+
+from .types import EnergySlot, PriceSlot
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -23,21 +29,32 @@ HOLD_S = 6 * 3600.0
 
 
 class _Slot(Protocol):
+    """A forecast's slot: a dataclass of (start, end, value)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def start(self) -> float: ...
+
     @property
     def end(self) -> float: ...
 
 
 class ForecastHold[SlotT: _Slot]:
-    """The last forecast of one source (see the module); ``name`` is for the log."""
+    """The last forecast of one source (see the module); ``name`` is for the log, ``slot``
+    builds a slot from its stored (start, end, value)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, slot: Callable[[float, float, float], SlotT]) -> None:
         self.name = name
-        self._source: object = None
+        self._slot = slot
+        self._source: str | None = None
         self._slots: tuple[SlotT, ...] = ()
         self._read_at = -math.inf
         self._holding = False
 
-    def __call__(self, source: object, slots: tuple[SlotT, ...], now: float) -> tuple[SlotT, ...]:
+    def __call__(
+        self, source: str | None, slots: tuple[SlotT, ...], now: float
+    ) -> tuple[SlotT, ...]:
         """What to plan with: ``slots`` as read from ``source`` now, or, while it gives none,
         the last it gave (only slots not over yet, up to ``HOLD_S`` after it was read)."""
         if source != self._source:
@@ -68,3 +85,55 @@ class ForecastHold[SlotT: _Slot]:
     def held_since(self) -> float | None:
         """When the forecast now held was read (None: none is held)."""
         return self._read_at if self._holding else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self._source,
+            "read_at": self._read_at if self._slots else None,
+            "slots": [list(astuple(slot)) for slot in self._slots],
+        }
+
+    def load(self, data: Mapping[str, Any]) -> None:
+        """Back from :meth:`to_dict`; unreadable slots are left out."""
+        source, read_at = data.get("source"), finite_number(data.get("read_at"))
+        if (source is not None and not isinstance(source, str)) or read_at is None:
+            return
+        slots = []
+        for row in data.get("slots") or ():
+            row_ = row if isinstance(row, list) and len(row) == 3 else []
+            numbers = [n for value in row_ if (n := finite_number(value)) is not None]
+            if len(numbers) == 3 and numbers[1] > numbers[0]:
+                slots.append(self._slot(*numbers))
+        self._source, self._read_at = source, read_at
+        self._slots = tuple(sorted(slots, key=lambda slot: slot.start))
+
+
+class ForecastHolds:
+    """The site's three forecasts (see the module) and their stored form."""
+
+    def __init__(self) -> None:
+        self.solar = ForecastHold[EnergySlot]("solar forecast", EnergySlot)
+        self.price = ForecastHold[PriceSlot]("price sensor", PriceSlot)
+        self.feed_in_price = ForecastHold[PriceSlot]("feed-in price sensor", PriceSlot)
+
+    def _all(self) -> dict[str, ForecastHold[Any]]:
+        return {"solar": self.solar, "price": self.price, "feed_in_price": self.feed_in_price}
+
+    def held_since(self) -> dict[str, float]:
+        """The forecasts held now (their source gives none) and when each was read."""
+        return {
+            hold.name: since
+            for hold in self._all().values()
+            if (since := hold.held_since) is not None
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: hold.to_dict() for key, hold in self._all().items()}
+
+    def load(self, data: object) -> None:
+        """Back from :meth:`to_dict`; anything unreadable is skipped."""
+        if not isinstance(data, Mapping):
+            return
+        for key, hold in self._all().items():
+            if isinstance(stored := data.get(key), Mapping):
+                hold.load(stored)
