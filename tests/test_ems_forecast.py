@@ -325,10 +325,10 @@ async def test_forecasts_outlive_their_sources_outages(
         forecasts.pop(picked.entry_id)
         async_fire_time_changed(hass, dt_util.utcnow() + FORECAST_REFRESH)
         await hass.async_block_till_done()
-        await wait_for(lambda: "price sensor" in ems.held_forecasts(), what="prices held")
+        await wait_for(lambda: "price" in ems.held_forecasts(), what="prices held")
         assert seen_prices() == prices
         # The hours over (2 h ago, 1 h ago) are no forecast any more.
-        await wait_for(lambda: "solar forecast" in ems.held_forecasts(), what="forecast held")
+        await wait_for(lambda: "solar" in ems.held_forecasts(), what="forecast held")
         assert [slot.start for slot in ems.solar_forecast] == [start + h * 3600 for h in range(5)]
 
         # A restart in the outage: the new energy manager plans with what the old one held.
@@ -337,7 +337,13 @@ async def test_forecasts_outlive_their_sources_outages(
         ems = server_entry.runtime_data.ems
         await wait_for(lambda: seen_prices() == prices, what="prices held after the restart")
         assert [slot.start for slot in ems.solar_forecast] == [start + h * 3600 for h in range(5)]
-        assert set(ems.held_forecasts()) == {"price sensor", "solar forecast"}
+        assert set(ems.held_forecasts()) == {"price", "solar"}
+        # The energy manager's sensor says so (its dispatcher follows each decision).
+        ems.async_schedule_update(immediately=True)
+        await hass.async_block_till_done()
+        state = hass.states.get("sensor.ocpp_server_port_0_energy_manager")
+        assert state is not None
+        assert state.attributes["forecasts_held"] == ["price", "solar"]
 
         # Back: their new forecasts count.
         hass.states.async_set("sensor.price", "0.25", {"unit_of_measurement": "EUR/kWh"})
@@ -352,3 +358,8 @@ async def test_forecasts_outlive_their_sources_outages(
         await hass.async_block_till_done()
         await wait_for(lambda: ems.solar_forecast == (), what="forecast of the new source")
         assert ems.held_forecasts() == {}
+        ems.async_schedule_update(immediately=True)
+        await hass.async_block_till_done()
+        state = hass.states.get("sensor.ocpp_server_port_0_energy_manager")
+        assert state is not None
+        assert state.attributes["forecasts_held"] == []

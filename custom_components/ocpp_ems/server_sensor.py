@@ -103,7 +103,11 @@ def _ems_state(ems: EnergyManagerRuntime) -> str:
 
 def _ems_attributes(ems: EnergyManagerRuntime) -> dict[str, Any]:
     decision = ems.site_decision
-    return {"stale_inputs": [] if decision is None else sorted(decision.stale_inputs)}
+    return {
+        "stale_inputs": [] if decision is None else sorted(decision.stale_inputs),
+        # Forecasts whose source gives none now: plans go on with the last one.
+        "forecasts_held": sorted(ems.held_forecasts()),
+    }
 
 
 def _power(

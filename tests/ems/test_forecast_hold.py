@@ -77,7 +77,7 @@ def test_held_forecasts_survive_a_restart_in_their_stored_form() -> None:
     assert after.solar("entry", (), 60.0) == day
     assert after.price("sensor.price", (), 1.5 * H) == PRICES[1:]
     assert after.feed_in_price("sensor.feed_in", (), 60.0) == ()  # nothing was read
-    assert after.held_since() == {"solar forecast": 0.0, "price sensor": 0.0}
+    assert after.held_since() == {"solar": 0.0, "price": 0.0}
     # Another source now, or held too long before the restart: nothing.
     assert after.solar("other", (), 60.0) == ()
     late = ForecastHolds()

@@ -120,10 +120,11 @@ class ForecastHolds:
         return {"solar": self.solar, "price": self.price, "feed_in_price": self.feed_in_price}
 
     def held_since(self) -> dict[str, float]:
-        """The forecasts held now (their source gives none) and when each was read."""
+        """The forecasts held now (their source gives none: ``solar``, ``price``,
+        ``feed_in_price``) and when each was read."""
         return {
-            hold.name: since
-            for hold in self._all().values()
+            key: since
+            for key, hold in self._all().items()
             if (since := hold.held_since) is not None
         }
 
