@@ -93,11 +93,17 @@ FEED_IN_BY_HOUR = (
 )
 # What a user without the sensor would set as the fixed option: its daylight (06-18) mean.
 FEED_IN_MEAN = round(sum(FEED_IN_BY_HOUR[6:18]) / 12, 3)
+# A feed-in above the night's grid price (an old fixed feed-in tariff): the sun is worth more
+# exported than the night's grid energy that could take its place.
+FEED_IN_HIGH = 0.25
 
 
-def feed_in_at(hour: float, dynamic: bool) -> float:
-    """What a kWh exported earns at ``hour`` (the constant FEED_IN, or the dynamic curve)."""
-    return FEED_IN_BY_HOUR[int(hour % 24)] if dynamic else FEED_IN
+def feed_in_at(hour: float, curve: str) -> float:
+    """What a kWh exported earns at ``hour`` on the ``curve`` ("flat": FEED_IN, "dynamic": the
+    day-ahead curve, "high": FEED_IN_HIGH)."""
+    if curve == "dynamic":
+        return FEED_IN_BY_HOUR[int(hour % 24)]
+    return FEED_IN_HIGH if curve == "high" else FEED_IN
 
 
 def price_at(hour: float) -> float:
@@ -130,12 +136,14 @@ class Scenario:
     history_days: int = HISTORY_DAYS
     run_history_days: int = HISTORY_DAYS  # the run's default (``--history``): not in the label
     # "flat": FEED_IN everywhere; "sensor" / "mean": the dynamic feed-in, which the plan reads from
-    # a feed-in sensor or knows only as its mean (the fixed option).
+    # a feed-in sensor or knows only as its mean (the fixed option); "high": FEED_IN_HIGH, the
+    # plan's fixed option.
     feed_in: str = "flat"
 
     @property
-    def dynamic(self) -> bool:
-        return self.feed_in != "flat"
+    def curve(self) -> str:
+        """The feed-in the run is costed at (``feed_in_at``)."""
+        return "dynamic" if self.feed_in in ("sensor", "mean") else self.feed_in
 
     @property
     def kind(self) -> str:
@@ -262,7 +270,7 @@ def prices(t0: float, t1: float) -> tuple[PriceSlot, ...]:
 def feed_in_prices(t0: float, t1: float) -> tuple[PriceSlot, ...]:
     """The dynamic feed-in as a feed-in sensor publishes it (hourly slots)."""
     return tuple(
-        PriceSlot(h * H, (h + 1) * H, feed_in_at(h, True))
+        PriceSlot(h * H, (h + 1) * H, feed_in_at(h, "dynamic"))
         for h in range(int(t0 // H), int(t1 // H) + 1)
     )
 
@@ -306,14 +314,14 @@ def optimum(
     return float(res.fun) if res.status == 0 else None
 
 
-def optima(key: tuple[Day, float, float, bool]) -> tuple[float | None, float | None]:
+def optima(key: tuple[Day, float, float, str]) -> tuple[float | None, float | None]:
     """(LP lower bound, MILP with the 6 A minimum) of one day, departure, target and feed-in."""
-    day, departure_h, target_wh, dynamic = key
+    day, departure_h, target_wh, curve = key
     i0, i1 = int(PLUG_IN_H * H // DT), int(departure_h * H // DT)
     pv, house = traces(day, i1 + 1)
     surplus = np.clip(pv[i0:i1] - house[i0:i1], 0.0, None)
     price = np.array([price_at(i * DT / H) for i in range(i0, i1)])
-    feed_in = np.array([feed_in_at(i * DT / H, dynamic) for i in range(i0, i1)])
+    feed_in = np.array([feed_in_at(i * DT / H, curve) for i in range(i0, i1)])
     return (
         optimum(surplus, price, feed_in, target_wh),
         optimum(surplus, price, feed_in, target_wh, MIN_A * VOLTAGE * PHASES),
@@ -324,7 +332,7 @@ def simulate(sc: Scenario) -> Result:
     t0, t1 = PLUG_IN_H * H, sc.departure_h * H
     minutes = int(t1 // DT) + 1
     pv, house = traces(sc.day, minutes)
-    fixed = FEED_IN_MEAN if sc.dynamic else FEED_IN
+    fixed = {"dynamic": FEED_IN_MEAN, "high": FEED_IN_HIGH}.get(sc.curve, FEED_IN)
     site = SiteSettings(plan=PlanSettings(forecast_confidence=sc.confidence, feed_in_price=fixed))
     manager = EnergyManager(site, {"car": ChargerSettings(mode=Mode.PLAN, max_current_a=MAX_A)})
     # The driver's part (``EmsDriver.step``): learn from every update, plan with what is learned.
@@ -372,7 +380,7 @@ def simulate(sc: Scenario) -> Result:
         delivered += wh
         pv_in += sun_w * DT / H
         grid_in += (car_w - sun_w) * DT / H
-        earned = feed_in_at(t / H, sc.dynamic)
+        earned = feed_in_at(t / H, sc.curve)
         cost += ((car_w - sun_w) * price_at(t / H) + sun_w * earned) * DT / H / 1000.0
     return Result(sc, delivered, cost, pv_in, grid_in, started_with)
 
@@ -475,6 +483,36 @@ def feed_in_section(results: list[Result]) -> list[str]:
     return lines
 
 
+def high_feed_in_section(results: list[Result]) -> list[str]:
+    """The runs whose fixed feed-in (the plan's option) is above the night's grid price."""
+    lines = [
+        "",
+        "## Feed-in above the night's price (16:00 departures, perfect and noisy forecasts)",
+        "",
+        f"PV exported earns {FEED_IN_HIGH} EUR/kWh (an old fixed feed-in tariff; the plan's "
+        "feed-in option), more than the night's grid (0.18): the cheapest plan buys the night's "
+        "grid and exports the sun. The car's PV and the optimum are costed at it.",
+        "",
+        "| forecast | runs | met | cost EUR (mean) | optimum EUR (mean) | above optimum EUR (mean) "
+        "| vs optimum mean | worst | PV share |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    groups: dict[str, list[Result]] = {}
+    for r in results:
+        if r.optimum is not None:
+            groups.setdefault(r.scenario.forecast, []).append(r)
+    for forecast_kind, rs in sorted(groups.items()):
+        above = [r.cost - (r.optimum or 0.0) for r in rs]
+        lines.append(
+            f"| {forecast_kind} | {len(rs)} | {sum(r.met for r in rs)}/{len(rs)} | "
+            f"{np.mean([r.cost for r in rs]):.3f} | {np.mean([r.optimum for r in rs]):.3f} | "
+            f"{np.mean(above):+.3f} | +{_pct(float(np.mean([_excess(r) for r in rs])))} | "
+            f"+{_pct(max(_excess(r) for r in rs))} | "
+            f"{_pct(float(np.mean([r.pv_share for r in rs])))} |"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/ems_plan.md"))
@@ -504,22 +542,24 @@ def main() -> None:
         and sc.history_days == args.history
     ]
     dynamic = [replace(sc, feed_in=kind) for kind in ("sensor", "mean") for sc in forecast_runs]
+    high = [replace(sc, feed_in="high") for sc in forecast_runs]
 
     # Two processes (the machine's cores); each run is independent.
-    def key(sc: Scenario) -> tuple[str, float, float, bool]:
-        return (sc.day.name, sc.departure_h, sc.target_wh, sc.dynamic)
+    def key(sc: Scenario) -> tuple[str, float, float, str]:
+        return (sc.day.name, sc.departure_h, sc.target_wh, sc.curve)
 
-    keys = list({key(sc): sc for sc in runs + dynamic}.values())
+    keys = list({key(sc): sc for sc in runs + dynamic + high}.values())
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-        best = pool.map(optima, [(sc.day, sc.departure_h, sc.target_wh, sc.dynamic) for sc in keys])
-        done = pool.map(simulate, runs + sweep + dynamic, chunksize=4)
+        best = pool.map(optima, [(sc.day, sc.departure_h, sc.target_wh, sc.curve) for sc in keys])
+        done = pool.map(simulate, runs + sweep + dynamic + high, chunksize=4)
     yardsticks = {key(sc): b for sc, b in zip(keys, best, strict=True)}
     for r in done:
         r.bound, r.optimum = yardsticks[key(r.scenario)]
     n_main, n_sweep = len(runs), len(sweep)
     results = done[:n_main]
     sensitivity = done[n_main : n_main + n_sweep]
-    with_feed_in = done[n_main + n_sweep :]
+    with_feed_in = done[n_main + n_sweep : len(done) - len(high)]
+    above_night = done[len(done) - len(high) :]
     feasible = [r for r in results if r.optimum is not None]
     by_kind: dict[str, list[Result]] = {}
     for r in feasible:
@@ -528,7 +568,9 @@ def main() -> None:
         "# Plan mode: departure met, cost and PV share (benchmarks/ems_plan.py)",
         "",
         f"{len(results)} runs ({len(feasible)} feasible) + {len(sensitivity)} for the history "
-        f"sweep + {len(with_feed_in)} with a dynamic feed-in, {time.monotonic() - started:.0f} s. Car 11 kW (16 A 3p), plugged in at 17:00, "
+        f"sweep + {len(with_feed_in)} with a dynamic feed-in + {len(above_night)} with a feed-in "
+        f"above the night's price, {time.monotonic() - started:.0f} s. Car 11 kW (16 A 3p), "
+        "plugged in at 17:00, "
         f"tariff 0.18 (00-06) / 0.32 (06-17) / 0.40 (17-21) / 0.28 (21-24) EUR/kWh, PV into the "
         f"car valued at the feed-in {FEED_IN} EUR/kWh (the plan's feed-in price setting). Optimum: the cheapest plan with perfect "
         "foresight of the true PV surplus and the car's 6 A minimum (MILP per minute); LP bound: "
@@ -583,6 +625,7 @@ def main() -> None:
             f"{_pct(float(np.mean([r.confidence for r in rs])))} |"
         )
     lines += feed_in_section(with_feed_in)
+    lines += high_feed_in_section(above_night)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

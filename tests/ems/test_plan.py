@@ -554,6 +554,87 @@ def test_a_charging_car_keeps_the_sun_unless_the_plan_has_plenty_to_spare(
     assert (Reason.PLAN_WAITING in reasons) is not keeps_on
 
 
+def test_sun_that_earns_more_exported_than_the_night_costs_is_left_to_export() -> None:
+    """An old fixed feed-in of 0.25 above the night's 0.18: the night's grid is the better buy."""
+
+    def plan(remaining_wh: float, now: float, feed_in: float) -> PlanStatus:
+        return day_plan(remaining_wh, now, solar=SUNNY, feed_in_price=feed_in)
+
+    # 10 kWh (+10 %) fit in the night's last hour: bought there, the sun is left to export.
+    night = plan(10000, 3 * H, 0.25)
+    assert night.outlook == PlanOutlook(0.0, 10000.0)
+    assert night.starts_at is not None
+    assert 4.5 * H < night.starts_at < 6 * H
+    assert not night.spare_sun
+    # A feed-in below the night's price: the sun first, as ever.
+    assert plan(10000, 3 * H, 0.08).outlook == PlanOutlook(10000.0, 0.0)
+    assert plan(10000, 3 * H, 0.08).starts_at is None
+    # Half an hour of night left (5 kWh): the night now, then the earliest sun (3 quarters of
+    # 2 kWh); the rest is left to export - and the day's grid (0.32) is not bought.
+    late = plan(10000, 5.5 * H, 0.25)
+    assert late.charge_now
+    assert late.outlook == PlanOutlook(pytest.approx(6000.0), pytest.approx(4000.0))  # type: ignore[arg-type]
+    # Once the night is over the sun beats the day's grid (0.32), and is taken.
+    day = plan(5000, 10 * H, 0.25)
+    assert not day.charge_now
+    assert day.sun_waits_until is None
+    assert day.outlook == PlanOutlook(5000.0, 0.0)
+
+
+# A cheap hour after the sun (15:00, 0.10): 10 kWh (+10 %) fit in it.
+CHEAP_AFTER_SUN = tuple(PriceSlot(h * H, (h + 1) * H, 0.10 if h == 15 else 0.32) for h in range(24))
+
+
+def test_in_a_sunny_slot_left_to_export_the_car_waits_for_the_grid() -> None:
+    status = day_plan(10000, 10 * H, prices=CHEAP_AFTER_SUN, solar=SUNNY, feed_in_price=0.25)
+    assert not status.charge_now
+    assert status.outlook == PlanOutlook(0.0, 10000.0)
+    assert status.starts_at == 15 * H
+    assert status.sun_waits_until == 15 * H
+    # Sun worth less exported than that hour costs: taken, as ever.
+    status = day_plan(10000, 10 * H, prices=CHEAP_AFTER_SUN, solar=SUNNY, feed_in_price=0.08)
+    assert status.outlook == PlanOutlook(10000.0, 0.0)
+    assert status.sun_waits_until is None
+
+
+def test_a_slot_at_the_minimum_is_no_grid_that_displaces_the_sun() -> None:
+    # 15:00 has 2 kWh of sun, below the minimum: planned there at the minimum its energy costs
+    # 0.32 x 52 % + (-0.20) x 48 % = 0.07, less than the midday sun earns (0.15). It is in the
+    # cheapest cover with the sun, but it is no grid the sun is dearer than: the sun stays the
+    # plan's, spare sun and all.
+    weak = (*SUNNY, EnergySlot(15 * H, 16 * H, 2000.0))
+    feed_in = (PriceSlot(10 * H, 15 * H, 0.15), PriceSlot(15 * H, 16 * H, -0.20))
+    status = day_plan(10000, 10 * H, solar=weak, feed_in_prices=feed_in)
+    assert status.outlook == PlanOutlook(10000.0, 0.0)
+    assert status.spare_sun
+
+
+def test_the_controller_waits_in_sun_worth_more_exported() -> None:
+    def decide(feed_in: float) -> tuple[Reason, float | None, ChargerCommand | None]:
+        m = EnergyManager(
+            SiteSettings(plan=PlanSettings(feed_in_price=feed_in)),
+            {"a": ChargerSettings()},
+        )
+        m.set_plan("a", PlanTarget(departure=16 * H, energy_wh=10000))
+        t = 10 * H
+        inputs = replace(
+            site(t, -6000.0, {"a": car(t, energy=0)}),
+            prices=CHEAP_AFTER_SUN,
+            solar_forecast=SUNNY,
+        )
+        d = m.update(inputs, t).chargers["a"]
+        return d.reason, d.until, d.target
+
+    reason, until, target = decide(0.25)
+    assert (reason, until) == (Reason.PLAN_WAITING, 15 * H)
+    assert target is not None
+    assert target.paused
+    # At the default feed-in (0.08) the sun is the best buy: the car takes it.
+    _, _, target = decide(0.08)
+    assert target is not None
+    assert not target.paused
+
+
 def test_the_controller_leaves_the_sun_the_plan_does_not_need() -> None:
     def decide(*feed_in: PriceSlot) -> tuple[Reason, float | None, ChargerCommand | None]:
         m = planned(PlanTarget(departure=16 * H, energy_wh=10000))

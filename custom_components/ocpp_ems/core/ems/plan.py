@@ -21,6 +21,9 @@ with ``SAFETY_FACTOR`` to spare, a restart loses no PV the plan needs: a car in 
 once (``PlanStatus.spare_sun``) instead of holding its minimum on grid energy. With a dynamic
 feed-in (a sensor) and that much sun ahead, the plan takes the sun that earns least exported and
 the car leaves the rest (``PlanStatus.sun_waits_until``); a fixed feed-in makes all sun alike.
+Sun is first only while it is the cheapest energy: where it would earn more exported than the grid
+that could take its place costs (an old fixed feed-in tariff above the night's price), the plan
+buys that grid and leaves the sun to export, the car waiting in those slots (``_dear_sun``).
 """
 
 from __future__ import annotations
@@ -249,28 +252,21 @@ def plan_status(
         outlook = PlanOutlook(0.0, remaining_wh)
         return PlanStatus(True, feasible, remaining_wh, needed_s, outlook=outlook)
     solar = [s for s in solar if s.end > now and s.start < departure]
-    likely = solar if likely_solar is None else likely_solar
-    chunks = []
-    options = []  # (price per Wh covered, start, end, room Wh, at the minimum only)
-    for start, end, price in _segments(now, departure, prices):
-        full_wh = effective_w * (end - start) / 3600.0
-        min_wh = min(full_wh, min_power_w * efficiency * (end - start) / 3600.0)
-        # The car can take no more of the sun than its own power in the slot.
-        sun_wh = min(full_wh, _overlap_wh(solar, start, end) * efficiency)
-        if sun_wh < min_wh:
-            sun_share = min(1.0, _overlap_wh(likely, start, end) * efficiency / min_wh)
-            if sun_share > 0.0:
-                # Sun below the minimum: the minimum with the grid's share is a cheaper slot.
-                feed_in = feed_in_per_wh(feed_in_prices, start, end, feed_in_price)
-                per_wh = price * (1.0 - sun_share) + feed_in * sun_share
-                options.append((per_wh, start, end, min_wh, True))
-                options.append((price, start, end, full_wh - min_wh, False))
-            else:
-                options.append((price, start, end, full_wh, False))
-            sun_wh = 0.0
-        else:
-            options.append((price, start, end, full_wh - sun_wh, False))
-        chunks.append((start, end, sun_wh))
+    chunks, options = _slot_offers(
+        _segments(now, departure, prices),
+        solar=solar,
+        likely=solar if likely_solar is None else likely_solar,
+        full_w=effective_w,
+        min_w=min_power_w * efficiency,
+        efficiency=efficiency,
+        feed_in_prices=feed_in_prices,
+        feed_in_price=feed_in_price,
+    )
+    dear = _dear_sun(chunks, options, feed_in_prices, feed_in_price, remaining_wh)
+    if dear:
+        # That sun is left to export, and the car does not charge there (it would take it first).
+        chunks = [(a, b, 0.0 if a in dear else wh) for a, b, wh in chunks]
+        options = [option for option in options if option[1] not in dear]
     sun_total = sum(wh for _, _, wh in chunks)
     grid_wh = max(0.0, remaining_wh - sun_total)
     outlook = PlanOutlook(min(sun_total, remaining_wh), grid_wh)
@@ -295,7 +291,9 @@ def plan_status(
     if min_now:
         return PlanStatus(False, True, remaining_wh, needed_s, outlook=outlook, min_now=True)
     waits = None
-    if spare and feed_in_prices:
+    if any(start <= now < end for start, end, _ in chunks if start in dear):
+        waits = starts_at  # now's sun is left to export: wait for the grid the plan buys
+    elif spare and feed_in_prices:
         keep = KEEP_TAKING if taking_sun else 1.0
         waits = _sun_waits_until(chunks, feed_in_prices, remaining_wh * SAFETY_FACTOR * keep, now)
     return PlanStatus(
@@ -308,6 +306,96 @@ def plan_status(
         spare_sun=spare,
         sun_waits_until=waits,
     )
+
+
+type SunOffer = tuple[float, float, float]  # start, end, sun Wh counted
+type GridOffer = tuple[
+    float, float, float, float, bool
+]  # price per Wh, start, end, room Wh, at min
+
+
+def _slot_offers(
+    segments: Sequence[tuple[float, float, float]],
+    *,
+    solar: Sequence[EnergySlot],
+    likely: Sequence[EnergySlot],
+    full_w: float,
+    min_w: float,
+    efficiency: float,
+    feed_in_prices: Sequence[PriceSlot],
+    feed_in_price: float,
+) -> tuple[list[SunOffer], list[GridOffer]]:
+    """What each (start, end, price) slot offers the car: the sun it counts, and grid room
+    (the room beyond the sun, or the minimum with the sun's share at a blended price where the
+    sun stays below the minimum). ``full_w`` / ``min_w``: into the car (after ``efficiency``)."""
+    chunks: list[SunOffer] = []
+    options: list[GridOffer] = []
+    for start, end, price in segments:
+        full_wh = full_w * (end - start) / 3600.0
+        min_wh = min(full_wh, min_w * (end - start) / 3600.0)
+        # The car can take no more of the sun than its own power in the slot.
+        sun_wh = min(full_wh, _overlap_wh(solar, start, end) * efficiency)
+        if sun_wh < min_wh:
+            sun_share = min(1.0, _overlap_wh(likely, start, end) * efficiency / min_wh)
+            if sun_share > 0.0:
+                # Sun below the minimum: the minimum with the grid's share is a cheaper slot.
+                feed_in = feed_in_per_wh(feed_in_prices, start, end, feed_in_price)
+                per_wh = price * (1.0 - sun_share) + feed_in * sun_share
+                options.append((per_wh, start, end, min_wh, True))
+                options.append((price, start, end, full_wh - min_wh, False))
+            else:
+                options.append((price, start, end, full_wh, False))
+            sun_wh = 0.0
+        else:
+            options.append((price, start, end, full_wh - sun_wh, False))
+        chunks.append((start, end, sun_wh))
+    return chunks, options
+
+
+def _dear_sun(
+    chunks: Sequence[SunOffer],
+    options: Sequence[GridOffer],
+    feed_in_prices: Sequence[PriceSlot],
+    feed_in_price: float,
+    remaining_wh: float,
+) -> set[float]:
+    """Starts of the slots whose sun earns more exported than the grid energy that covers the
+    plan in its place costs (a feed-in above the night's price, an old fixed feed-in tariff).
+
+    What covers ``remaining_wh`` the cheapest: the slots' sun at the price it would earn
+    exported and the grid's room at its price (a Wh of room at ``SAFETY_FACTOR``), cheapest
+    first; among equal prices the sun first, the earliest sun and the latest grid first. Sun left
+    out of that cover and dearer than the grid in it is left to export (not where the slot's own
+    grid is in the cover: the car charging there takes its sun first). A slot planned at the
+    minimum counts as sun here (its blend is mostly sun); sun beyond a cover that needs no grid
+    is spare sun, as before (``_sun_waits_until``).
+    """
+    sun = {
+        a: (feed_in_per_wh(feed_in_prices, a, b, feed_in_price), wh)
+        for a, b, wh in chunks
+        if wh > 0.0
+    }
+    items = sorted(
+        [(price, 0, a, a, wh, False) for a, (price, wh) in sun.items()]
+        + [
+            (price, 1, -start, start, room / SAFETY_FACTOR, at_min)
+            for price, start, _end, room, at_min in options
+            if room > 0.0
+        ]
+    )
+    covered = 0.0
+    taken: set[float] = set()
+    grid_price: float | None = None  # the dearest grid in the cover (a blend at the minimum is sun)
+    for price, is_grid, _order, start, wh, at_min in items:
+        if covered >= remaining_wh - 1e-6:
+            break
+        taken.add(start)
+        covered += wh
+        if is_grid and not at_min:
+            grid_price = price
+    if grid_price is None or covered < remaining_wh - 1e-6:
+        return set()
+    return {a for a, (price, _wh) in sun.items() if a not in taken and price > grid_price + 1e-9}
 
 
 def _known_feed_in(feed_in_prices: Sequence[PriceSlot], start: float, end: float) -> float | None:
