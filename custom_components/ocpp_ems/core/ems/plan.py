@@ -308,10 +308,10 @@ def plan_status(
     )
 
 
-type SunOffer = tuple[float, float, float]  # start, end, sun Wh counted
-type GridOffer = tuple[
-    float, float, float, float, bool
-]  # price per Wh, start, end, room Wh, at min
+# A slot's sun: (start, end, Wh counted). Its grid room: (price per Wh, start, end, room Wh,
+# at the minimum only).
+type SunOffer = tuple[float, float, float]
+type GridOffer = tuple[float, float, float, float, bool]
 
 
 def _slot_offers(
@@ -407,7 +407,7 @@ def _known_feed_in(feed_in_prices: Sequence[PriceSlot], start: float, end: float
 
 
 def _sun_waits_until(
-    chunks: Sequence[tuple[float, float, float]],
+    chunks: Sequence[SunOffer],
     feed_in_prices: Sequence[PriceSlot],
     needed_wh: float,
     now: float,
