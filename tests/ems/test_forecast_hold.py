@@ -22,6 +22,7 @@ def test_an_outage_keeps_the_last_forecast_still_ahead() -> None:
     assert hold("sensor.price", (), 1.5 * H) == PRICES[1:]  # the first hour is over
     assert hold.held_since == 0.0
     assert hold("sensor.price", (), 4 * H) == ()  # all over
+    assert hold.held_since is None  # nothing held any more
     new = (PriceSlot(4 * H, 5 * H, 0.5),)
     assert hold("sensor.price", new, 4 * H) == new  # back: what it says now counts
     assert hold.held_since is None
@@ -93,6 +94,7 @@ def test_held_forecasts_survive_a_restart_in_their_stored_form() -> None:
         {"price": []},
         {"price": {"source": 3, "read_at": 0.0, "slots": [[0.0, 3600.0, 0.3]]}},
         {"price": {"source": "sensor.price", "read_at": "now", "slots": [[0.0, 3600.0, 0.3]]}},
+        {"price": {"source": "sensor.price", "read_at": 0.0, "slots": 5}},
     ],
 )
 def test_an_unreadable_stored_form_holds_nothing(stored: object) -> None:

@@ -78,7 +78,7 @@ class ForecastHold[SlotT: _Slot]:
         held = tuple(slot for slot in self._slots if slot.end > now)
         if held and not self._holding:
             _LOGGER.info("The %s gives no forecast: planning with its last one", self.name)
-            self._holding = True
+        self._holding = bool(held)
         return held
 
     @property
@@ -99,9 +99,11 @@ class ForecastHold[SlotT: _Slot]:
         if (source is not None and not isinstance(source, str)) or read_at is None:
             return
         slots = []
-        for row in data.get("slots") or ():
-            row_ = row if isinstance(row, list) and len(row) == 3 else []
-            numbers = [n for value in row_ if (n := finite_number(value)) is not None]
+        rows = data.get("slots")
+        for row in rows if isinstance(rows, list) else ():
+            if not isinstance(row, list) or len(row) != 3:
+                continue
+            numbers = [n for value in row if (n := finite_number(value)) is not None]
             if len(numbers) == 3 and numbers[1] > numbers[0]:
                 slots.append(self._slot(*numbers))
         self._source, self._read_at = source, read_at
