@@ -301,11 +301,11 @@ class EnergyManagerRuntime:
         return self._driver.learned()
 
     def held_forecasts(self) -> dict[str, str]:
-        """The forecasts plans keep although their source gives none now, and when each was read
-        (diagnostics)."""
+        """The forecasts plans keep although their source gives none now (``solar``, ``price``,
+        ``feed_in_price``), and when each was read (diagnostics, the energy manager's sensor)."""
         return {
-            name: dt_util.utc_from_timestamp(since).isoformat()
-            for name, since in self._holds.held_since().items()
+            key: dt_util.utc_from_timestamp(since).isoformat()
+            for key, since in self._holds.held_since().items()
         }
 
     @property
