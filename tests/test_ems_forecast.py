@@ -51,7 +51,8 @@ from .helpers.ems import (
 )
 from .helpers.fixtures import Onboard
 
-type Forecasts = dict[str, dict[str, dict[str, float]]]
+# What the test integration forecasts per config entry (an exception: its forecast raises it).
+type Forecasts = dict[str, dict[str, dict[str, float]] | Exception]
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 
@@ -74,7 +75,10 @@ async def forecasts(hass: HomeAssistant) -> Forecasts:
     async def async_get_solar_forecast(
         _hass: HomeAssistant, config_entry_id: str
     ) -> dict[str, dict[str, float]] | None:
-        return forecasts.get(config_entry_id)
+        forecast = forecasts.get(config_entry_id)
+        if isinstance(forecast, Exception):
+            raise forecast
+        return forecast
 
     mock_platform(
         hass,
@@ -114,7 +118,10 @@ async def energy_dashboard(hass: HomeAssistant, *forecast_entries: str) -> None:
 
 
 async def test_forecast_of_the_energy_dashboard_or_the_picked_entry(
-    hass: HomeAssistant, forecasts: Forecasts, server_entry: MockConfigEntry
+    hass: HomeAssistant,
+    forecasts: Forecasts,
+    server_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Read through HA's energy platform; no charger (time jumps would disturb its session)."""
     assert await async_solar_forecast(hass, None) == ()  # no Energy dashboard yet
@@ -139,6 +146,11 @@ async def test_forecast_of_the_energy_dashboard_or_the_picked_entry(
     assert await async_solar_forecast(hass, "gone") == ()
     forecasts.pop(second.entry_id)
     assert await async_solar_forecast(hass, second.entry_id) == ()  # forecast not ready
+    # An integration whose forecast raises gives none; the others' still count.
+    forecasts[second.entry_id] = RuntimeError("cloud down")
+    await energy_dashboard(hass, first.entry_id, second.entry_id)
+    assert [slot.wh for slot in await async_solar_forecast(hass, None)] == [1000.0] * 7
+    assert "Solar forecast of Roof failed: RuntimeError('cloud down')" in caplog.text
 
     # The energy manager reads the dashboard's forecast again every FORECAST_REFRESH.
     ems = server_entry.runtime_data.ems
@@ -322,7 +334,7 @@ async def test_forecasts_outlive_their_sources_outages(
         assert ems.held_forecasts() == {}
 
         hass.states.async_set("sensor.price", "unavailable")
-        forecasts.pop(picked.entry_id)
+        forecasts[picked.entry_id] = RuntimeError("cloud down")
         async_fire_time_changed(hass, dt_util.utcnow() + FORECAST_REFRESH)
         await hass.async_block_till_done()
         await wait_for(lambda: "price" in ems.held_forecasts(), what="prices held")

@@ -231,7 +231,8 @@ async def energy_dashboard_forecasts(hass: HomeAssistant) -> list[str]:
 async def async_solar_forecast(hass: HomeAssistant, entry_id: str | None) -> tuple[EnergySlot, ...]:
     """The PV forecast departure plans count on: the picked config entry's (``entry_id``), else
     the Energy dashboard's (several solar sources: their sum), read through HA's energy platform
-    (``async_get_solar_forecast`` of Forecast.Solar, Solcast...). Empty when there is none."""
+    (``async_get_solar_forecast`` of Forecast.Solar, Solcast...). Empty when there is none; an
+    integration whose forecast raises gives none (logged)."""
     entry_ids = [entry_id] if entry_id else await energy_dashboard_forecasts(hass)
     if not entry_ids:
         return ()
@@ -242,7 +243,12 @@ async def async_solar_forecast(hass: HomeAssistant, entry_id: str | None) -> tup
         if entry is None or (get_forecast := platforms.get(entry.domain)) is None:
             LOGGER.debug("Solar forecast %s: no such entry with a forecast", forecast_entry)
             continue
-        slots += forecast_slots(await get_forecast(hass, forecast_entry))
+        try:
+            forecast = await get_forecast(hass, forecast_entry)
+        except Exception as err:  # another integration's bug must not stop the energy manager
+            LOGGER.warning("Solar forecast of %s failed: %r", entry.title, err)
+            continue
+        slots += forecast_slots(forecast)
     return tuple(sorted(slots, key=lambda slot: slot.start))
 
 
