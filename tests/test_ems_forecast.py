@@ -303,7 +303,11 @@ async def test_a_feed_in_price_sensor_reaches_the_plan_per_kwh(
 
 
 async def test_forecasts_outlive_their_sources_outages(
-    hass: HomeAssistant, forecasts: Forecasts, onboard: Onboard, server_entry: MockConfigEntry
+    hass: HomeAssistant,
+    forecasts: Forecasts,
+    onboard: Onboard,
+    server_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A price sensor that turns unavailable and a forecast integration that gives none (not
     ready, reloading) leave their last forecast in place, the part still ahead, also across a
@@ -342,6 +346,11 @@ async def test_forecasts_outlive_their_sources_outages(
         # The hours over (2 h ago, 1 h ago) are no forecast any more.
         await wait_for(lambda: "solar" in ems.held_forecasts(), what="forecast held")
         assert [slot.start for slot in ems.solar_forecast] == [start + h * 3600 for h in range(5)]
+        # Still failing at the next read: warned once, not every 15 min.
+        async_fire_time_changed(hass, dt_util.utcnow() + 2 * FORECAST_REFRESH)
+        await hass.async_block_till_done()
+        failed = [r for r in caplog.records if "Solar forecast of Roof failed" in r.getMessage()]
+        assert [r.levelname for r in failed] == ["WARNING", "DEBUG"]
 
         # A restart in the outage: the new energy manager plans with what the old one held.
         assert await hass.config_entries.async_reload(server_entry.entry_id)

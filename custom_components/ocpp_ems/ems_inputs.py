@@ -228,11 +228,14 @@ async def energy_dashboard_forecasts(hass: HomeAssistant) -> list[str]:
     return list(dict.fromkeys(entries))  # each once, in order
 
 
-async def async_solar_forecast(hass: HomeAssistant, entry_id: str | None) -> tuple[EnergySlot, ...]:
+async def async_solar_forecast(
+    hass: HomeAssistant, entry_id: str | None, failing: set[str] | None = None
+) -> tuple[EnergySlot, ...]:
     """The PV forecast departure plans count on: the picked config entry's (``entry_id``), else
     the Energy dashboard's (several solar sources: their sum), read through HA's energy platform
     (``async_get_solar_forecast`` of Forecast.Solar, Solcast...). Empty when there is none; an
-    integration whose forecast raises gives none (logged)."""
+    integration whose forecast raises gives none, logged as a warning once while it keeps
+    failing (``failing``: the entries failing since the caller's last read)."""
     entry_ids = [entry_id] if entry_id else await energy_dashboard_forecasts(hass)
     if not entry_ids:
         return ()
@@ -246,8 +249,14 @@ async def async_solar_forecast(hass: HomeAssistant, entry_id: str | None) -> tup
         try:
             forecast = await get_forecast(hass, forecast_entry)
         except Exception as err:  # another integration's bug must not stop the energy manager
-            LOGGER.warning("Solar forecast of %s failed: %r", entry.title, err)
+            first = failing is None or forecast_entry not in failing
+            log = LOGGER.warning if first else LOGGER.debug
+            log("Solar forecast of %s failed: %r", entry.title, err)
+            if failing is not None:
+                failing.add(forecast_entry)
             continue
+        if failing is not None:
+            failing.discard(forecast_entry)
         slots += forecast_slots(forecast)
     return tuple(sorted(slots, key=lambda slot: slot.start))
 

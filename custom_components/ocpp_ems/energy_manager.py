@@ -171,6 +171,7 @@ class EnergyManagerRuntime:
         self._unsub_forecast: CALLBACK_TYPE | None = None
         self._forecast: tuple[EnergySlot, ...] = ()
         self._holds = ForecastHolds()
+        self._forecasts_failing: set[str] = set()  # forecast entries whose last read raised
         self._price_holds = {
             PRICE: self._holds.price,
             FEED_IN_PRICE_ENTITY: self._holds.feed_in_price,
@@ -379,7 +380,7 @@ class EnergyManagerRuntime:
         if not self.enabled or self._stopped:
             return
         source = SOLAR_FORECAST.read(self.entry.options)
-        read = await async_solar_forecast(self.hass, source)
+        read = await async_solar_forecast(self.hass, source, self._forecasts_failing)
         forecast = self._holds.solar(source, read, _now())
         if forecast != self._forecast:
             self._forecast = forecast
