@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from typing import Any
 
@@ -595,6 +596,33 @@ def test_in_a_sunny_slot_left_to_export_the_car_waits_for_the_grid() -> None:
     status = day_plan(10000, 10 * H, prices=CHEAP_AFTER_SUN, solar=SUNNY, feed_in_price=0.08)
     assert status.outlook == PlanOutlook(10000.0, 0.0)
     assert status.sun_waits_until is None
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_sun_is_left_to_export_only_under_a_feed_in_above_some_grid_price(seed: int) -> None:
+    """Random days: with a feed-in below every grid price the plan counts the same sun as with
+    none (no sun is left to export); with a high feed-in it counts no more sun and buys no less
+    grid, meets the departure all the same, and waits only for a later slot."""
+    rng = random.Random(seed)
+    prices = tuple(
+        PriceSlot(h * H, (h + 1) * H, round(rng.uniform(0.10, 0.40), 3)) for h in range(24)
+    )
+    sun = tuple(EnergySlot(h * H, (h + 1) * H, rng.uniform(0.0, 9000.0)) for h in range(7, 16))
+    now, remaining = rng.uniform(0.0, 9.0) * H, rng.uniform(2000.0, 40000.0)
+
+    def outlook(feed_in: float) -> tuple[PlanStatus, PlanOutlook]:
+        status = day_plan(remaining, now, prices=prices, solar=sun, feed_in_price=feed_in)
+        assert status.outlook is not None
+        return status, status.outlook
+
+    _, free = outlook(0.0)
+    _, low = outlook(min(p.price for p in prices) - 0.01)
+    assert low == free
+    high_status, high = outlook(0.45)
+    assert high.solar_wh <= free.solar_wh + 1e-6
+    assert high.grid_wh >= free.grid_wh - 1e-6
+    assert high_status.feasible
+    assert high_status.sun_waits_until is None or high_status.sun_waits_until > now
 
 
 def test_a_slot_at_the_minimum_is_no_grid_that_displaces_the_sun() -> None:
