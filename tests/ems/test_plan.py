@@ -106,6 +106,39 @@ def test_unknown_price_time_is_used_after_known_cheap_time() -> None:
     assert late.charge_now
 
 
+def test_unpublished_prices_are_taken_as_the_same_time_a_day_earlier() -> None:
+    """Plugged in at 12:00, due at 07:00 tomorrow: today's prices are known (night 0.18, day
+    0.32, evening 0.40, late 0.28), tomorrow's come out later. Tomorrow's night counts as today's
+    night, so the plan waits for it instead of buying today's late hours."""
+    today = tuple(
+        PriceSlot(
+            h * H, (h + 1) * H, 0.18 if h < 6 else 0.32 if h < 17 else 0.40 if h < 21 else 0.28
+        )
+        for h in range(24)
+    )
+
+    def starts_at(prices: tuple[PriceSlot, ...]) -> float | None:
+        status = plan_status(
+            now=12 * H,
+            departure=31 * H,
+            remaining_wh=20000,
+            max_power_w=P3,
+            efficiency=1.0,
+            prices=prices,
+        )
+        assert not status.charge_now
+        return status.starts_at
+
+    # 20 kWh (+10 %) at 11 kW: the two latest hours of tomorrow's night.
+    assert starts_at(today) == pytest.approx(28 * H, abs=0.25 * H)
+    # Without today's past hours nothing says what the night costs: dearer than any known
+    # hour, so the plan buys the late hours it knows (21:00-24:00).
+    assert starts_at(today[12:]) == pytest.approx(22 * H, abs=0.25 * H)
+    # Once tomorrow's prices are out they count (here a dearer night: the late hours again).
+    dear_night = tuple(PriceSlot(24 * H + h * H, 25 * H + h * H, 0.35) for h in range(7))
+    assert starts_at(today + dear_night) == pytest.approx(22 * H, abs=0.25 * H)
+
+
 def test_infeasible_plan_charges_now_and_says_so() -> None:
     m = planned(PlanTarget(departure=H, energy_wh=30000))
     d = m.update(site(0, 500, {"a": car(0, energy=0)}), 0)

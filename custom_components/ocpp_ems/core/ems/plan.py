@@ -15,8 +15,11 @@ slot's price, the sun's at the feed-in price it would earn exported: the feed-in
 for that time where it has one, else the fixed option), it often beats the night.
 That share is the sun as the forecast usually turns out (learned): the confidence is a margin on
 how much sun to count on, not on which slot is likely to be sunnier.
-Time with no known price counts as dearer than any known slot but is still used when needed, so
-the target is met whenever that is physically possible. While the sun ahead covers what is left
+Time with no known price yet is priced like the same time a day earlier where that is known:
+day-ahead prices come out once a day (around noon), and a car plugged in before must not buy
+today's dear evening for fear of tomorrow's unpublished night; the plan follows the real prices as
+soon as they come. Time with neither counts as dearer than any known slot but is still used when
+needed, so the target is met whenever that is physically possible. While the sun ahead covers what is left
 with ``SAFETY_FACTOR`` to spare, a restart loses no PV the plan needs: a car in a dip stops at
 once (``PlanStatus.spare_sun``) instead of holding its minimum on grid energy. With a dynamic
 feed-in (a sensor) and that much sun ahead, the plan takes the sun that earns least exported and
@@ -66,10 +69,14 @@ class PlanStatus:
     sun_waits_until: float | None = None
 
 
+DAY_S = 86400.0
+
+
 def _segments(
     now: float, departure: float, prices: Sequence[PriceSlot]
 ) -> list[tuple[float, float, float]]:
-    """(start, end, price) covering [now, departure); gaps get a price above every known one."""
+    """(start, end, price) covering [now, departure); time with no price gets the price of the
+    same time a day earlier where the slots cover that, else a price above every known one."""
     known = sorted(
         (max(s.start, now), min(s.end, departure), s.price)
         for s in prices
@@ -95,7 +102,24 @@ def _segments(
             chunks.append((end - CHUNK_S, end, price))
             end -= CHUNK_S
         chunks.append((start, end, price))
-    return chunks
+    return [
+        (start, end, _day_before(prices, start, end, price) if price == unknown_price else price)
+        for start, end, price in chunks
+    ]
+
+
+def _day_before(prices: Sequence[PriceSlot], start: float, end: float, unknown: float) -> float:
+    """The time-weighted price of [start, end) a day earlier, ``unknown`` unless the slots cover
+    all of it."""
+    covered = paid = 0.0
+    for slot in prices:
+        a, b = max(slot.start, start - DAY_S), min(slot.end, end - DAY_S)
+        if b > a:
+            covered += b - a
+            paid += slot.price * (b - a)
+    if covered < (end - start) * (1.0 - 1e-6):
+        return unknown
+    return paid / covered
 
 
 def expected_surplus(
