@@ -118,14 +118,8 @@ def test_unpublished_prices_are_taken_as_the_same_time_a_day_earlier() -> None:
     )
 
     def starts_at(prices: tuple[PriceSlot, ...]) -> float | None:
-        status = plan_status(
-            now=12 * H,
-            departure=31 * H,
-            remaining_wh=20000,
-            max_power_w=P3,
-            efficiency=1.0,
-            prices=prices,
-        )
+        plan = {"remaining_wh": 20000, "max_power_w": P3, "efficiency": 1.0, "prices": prices}
+        status = plan_status(now=12 * H, departure=31 * H, **plan)  # type: ignore[arg-type]
         assert not status.charge_now
         return status.starts_at
 
