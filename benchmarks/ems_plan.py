@@ -444,6 +444,17 @@ def table(results: list[Result], key: Callable[[Result], str]) -> list[str]:
     return lines
 
 
+def _feasible_groups[K: (str, tuple[str, str])](
+    results: list[Result], key: Callable[[Result], K]
+) -> list[tuple[K, list[Result]]]:
+    """The runs with an optimum, grouped by ``key``, in the key's order."""
+    groups: dict[K, list[Result]] = {}
+    for r in results:
+        if r.optimum is not None:
+            groups.setdefault(key(r), []).append(r)
+    return sorted(groups.items())
+
+
 def feed_in_section(results: list[Result]) -> list[str]:
     """The dynamic feed-in runs: the plan with the feed-in sensor against the plan that knows only
     its mean, both costed at the dynamic price, each against its optimum."""
@@ -468,11 +479,9 @@ def feed_in_section(results: list[Result]) -> list[str]:
         "above optimum EUR (mean) | worst | PV share |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    groups: dict[tuple[str, str], list[Result]] = {}
-    for r in results:
-        if r.optimum is not None:
-            groups.setdefault((r.scenario.forecast, r.scenario.feed_in), []).append(r)
-    for (forecast_kind, feed_in), rs in sorted(groups.items()):
+    for (forecast_kind, feed_in), rs in _feasible_groups(
+        results, lambda r: (r.scenario.forecast, r.scenario.feed_in)
+    ):
         above = [r.cost - (r.optimum or 0.0) for r in rs]
         lines.append(
             f"| {forecast_kind} | {feed_in} | {len(rs)} | {sum(r.met for r in rs)}/{len(rs)} | "
@@ -497,11 +506,7 @@ def high_feed_in_section(results: list[Result]) -> list[str]:
         "| vs optimum mean | worst | PV share |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    groups: dict[str, list[Result]] = {}
-    for r in results:
-        if r.optimum is not None:
-            groups.setdefault(r.scenario.forecast, []).append(r)
-    for forecast_kind, rs in sorted(groups.items()):
+    for forecast_kind, rs in _feasible_groups(results, lambda r: r.scenario.forecast):
         above = [r.cost - (r.optimum or 0.0) for r in rs]
         lines.append(
             f"| {forecast_kind} | {len(rs)} | {sum(r.met for r in rs)}/{len(rs)} | "
