@@ -4,12 +4,14 @@ facts kept across a restart."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
 )
@@ -162,6 +164,61 @@ async def test_unknown_price_is_not_costed(hass: HomeAssistant, onboard: Onboard
             await hass.async_block_till_done()
             await charge(hass, sim, (4000, 1200))
             assert float(state(hass, "session_cost").state) == pytest.approx(1.0)
+
+
+async def test_a_price_outage_is_costed_at_the_last_forecast(
+    hass: HomeAssistant, onboard: Onboard
+) -> None:
+    """While the price entity is unavailable each kWh costs what its last forecast gave for the
+    time (slot by slot, a gap in it not costed); back, its state is followed again."""
+    set_price(hass, 0.40, "EUR/kWh")
+    with only_platforms(Platform.SENSOR):
+        async with onboard() as (sim, entry):
+            charger = entry.runtime_data.coordinator.charger
+            sim.meter_wh = 1000
+            await sim.start_transaction(started_ago_s=4 * 3600)  # a kWh an hour: 1 kW
+            await charge(hass, sim, (2000, 3 * 3600))  # 1 kWh at 0.40
+            now = dt_util.utcnow()
+
+            def at(seconds: float) -> str:
+                return (now + timedelta(seconds=seconds)).isoformat()
+
+            forecast = [
+                {"start": at(-600), "end": at(5), "price": 40},
+                {"start": at(9), "end": at(3600), "price": 60},
+            ]
+            hass.states.async_set(
+                PRICE, "40", {"unit_of_measurement": "ct/kWh", "prices": forecast}
+            )
+            set_price(hass, "unavailable", None)
+            await hass.async_block_till_done()
+            await charge(hass, sim, (3000, 2 * 3600))  # 1 kWh at the held 0.40
+            assert float(state(hass, "session_cost").state) == pytest.approx(0.8)
+            await wait_for(lambda: charger.energy_price is None, seconds=10, what="the gap")
+            await wait_for(lambda: charger.energy_price == 0.6, seconds=10, what="the next slot")
+            await charge(hass, sim, (4000, 3600))  # 1 kWh at the held 0.60
+            assert float(state(hass, "session_cost").state) == pytest.approx(1.4)
+            set_price(hass, 0.25, "EUR/kWh")
+            await hass.async_block_till_done()
+            await charge(hass, sim, (5000, 0))
+            assert float(state(hass, "session_cost").state) == pytest.approx(1.65)
+
+
+async def test_a_price_without_forecast_is_held_into_its_outage(
+    hass: HomeAssistant, onboard: Onboard
+) -> None:
+    """A price entity with no forecast: its last price counts as the price up to the outage and
+    on (an hour, as plans read such a state: ``ems_inputs.price_slots``)."""
+    set_price(hass, 0.40, "EUR/kWh")
+    with only_platforms(Platform.SENSOR):
+        async with onboard() as (sim, entry):
+            set_price(hass, "unavailable", None)
+            await hass.async_block_till_done()
+            assert entry.runtime_data.coordinator.charger.energy_price == 0.40
+            sim.meter_wh = 1000
+            await sim.start_transaction(started_ago_s=3600)
+            await charge(hass, sim, (2000, 0))
+            assert float(state(hass, "session_cost").state) == pytest.approx(0.4)
 
 
 async def test_session_facts_and_the_ended_event(hass: HomeAssistant, onboard: Onboard) -> None:

@@ -4,7 +4,8 @@ long, how much energy and from which source, and what it cost.
 
 The core counts the cost as the energy arrives (``core.meter``), at the price the charger model
 holds; :class:`SessionPriceFollower` keeps that price in step with the user's fixed price or price
-entity (converted to currency per kWh by ``core.tariff``).
+entity (converted to currency per kWh by ``core.tariff``), and through the price entity's outages
+at the price its last forecast gave for the time (``core.ems.forecast_hold``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
-from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.helpers.event import (
+    async_track_point_in_utc_time,
+    async_track_state_change_event,
+)
 from homeassistant.helpers.start import async_at_started
 from homeassistant.util import dt as dt_util
 
@@ -22,9 +26,12 @@ from .const import LOGGER
 from .coordinator import ChargerConfigEntry
 from .core.ems import options as ems_options
 from .core.ems.energy_split import split_session
+from .core.ems.forecast_hold import HOLD_S, ForecastHold
+from .core.ems.types import PriceSlot
 from .core.model import Charger, Transaction
 from .core.tariff import price_per_kwh
 from .ems_entity import ems_of
+from .ems_inputs import price_slots
 from .hub import id_tag_name
 
 
@@ -111,15 +118,25 @@ def session_facts(entry: ChargerConfigEntry, transaction: Transaction) -> Sessio
 
 class SessionPriceFollower:
     """Keeps a charger model's energy price at the server's fixed session price or, without one,
-    at its price entity's state in currency per kWh (None while it is unknown or unreadable)."""
+    at its price entity's state in currency per kWh. While the entity gives no price
+    (unavailable, unknown), the price its last forecast gave for the time is used, for as long as
+    the forecast rule holds it (``core.ems.forecast_hold``); with none, the price is None and
+    the energy of that time is not costed."""
 
     def __init__(self, hass: HomeAssistant, entry: ChargerConfigEntry) -> None:
         self._hass = hass
         self._entry = entry
         self._charger: Charger = entry.runtime_data.coordinator.charger
         self._unsub_state: Any = None
+        self._unsub_slot_end: Any = None
         self._entity_id: str | None = None
         self._warned_unit: str | None = None
+        self._hold = ForecastHold[PriceSlot](
+            f"price sensor (session costs of {entry.runtime_data.charger_id})", PriceSlot
+        )
+        # The entity's last state that gave a price: read again when an outage begins, as the
+        # price up to that moment.
+        self._last_priced: State | None = None
 
     @callback
     def async_start(self) -> None:
@@ -136,6 +153,13 @@ class SessionPriceFollower:
         if self._unsub_state is not None:
             self._unsub_state()
             self._unsub_state = None
+        self._cancel_slot_end()
+
+    @callback
+    def _cancel_slot_end(self) -> None:
+        if self._unsub_slot_end is not None:
+            self._unsub_slot_end()
+            self._unsub_slot_end = None
 
     async def _async_options_updated(self, _hass: HomeAssistant, _entry: Any) -> None:
         self._follow()
@@ -151,7 +175,7 @@ class SessionPriceFollower:
         entity_id = None if fixed is not None else ems_options.PRICE.read(options)
         if entity_id != self._entity_id:
             self._stop()
-            self._entity_id = entity_id
+            self._entity_id, self._last_priced = entity_id, None
             if entity_id is not None:
                 self._unsub_state = async_track_state_change_event(
                     self._hass, [entity_id], self._on_state
@@ -159,21 +183,58 @@ class SessionPriceFollower:
         if fixed is not None:
             self._charger.energy_price = fixed
         else:
-            self._update(self._hass.states.get(entity_id) if entity_id else None)
+            self._update()
 
     @callback
-    def _on_state(self, event: Event[EventStateChangedData]) -> None:
-        self._update(event.data["new_state"])
+    def _on_state(self, _event: Event[EventStateChangedData]) -> None:
+        self._update()
 
     @callback
-    def _update(self, state: State | None) -> None:
+    def _on_slot_end(self, _now: datetime) -> None:
+        self._unsub_slot_end = None
+        self._update()
+
+    @callback
+    def _update(self) -> None:
+        self._cancel_slot_end()
+        entity_id = self._entity_id
+        state = self._hass.states.get(entity_id) if entity_id else None
         price = None
         if state is not None:
             unit = state.attributes.get("unit_of_measurement")
             price = price_per_kwh(state.state, unit)
             if price is None and state.state not in ("unknown", "unavailable"):
                 self._warn_unit(state.entity_id, unit)
+        if entity_id is not None and price is None:
+            price = self._held_price(entity_id)
+        elif price is not None:
+            self._last_priced = state
+            self._read_forecast(state)
         self._charger.energy_price = price
+
+    def _read_forecast(self, state: State | None) -> None:
+        now = dt_util.utcnow().timestamp()
+        options = self._entry.runtime_data.server_entry.options
+        attribute = ems_options.PRICE_FORECAST_ATTRIBUTE.read(options)
+        self._hold(self._entity_id, price_slots(state, attribute, now), now)
+
+    def _held_price(self, entity_id: str) -> float | None:
+        """The price the entity's last forecast gives for now (None: none held); looked at
+        again when that slot ends, the next held one begins or the hold runs out."""
+        if self._last_priced is not None:
+            # The outage begins: the last price held up to now.
+            self._read_forecast(self._last_priced)
+            self._last_priced = None
+        now = dt_util.utcnow().timestamp()
+        held = self._hold(entity_id, (), now)
+        slot = next((s for s in held if s.start <= now), None)
+        wake = slot.end if slot is not None else min((s.start for s in held), default=None)
+        if wake is not None and (since := self._hold.held_since) is not None:
+            wake = min(wake, since + HOLD_S + 1.0)
+            self._unsub_slot_end = async_track_point_in_utc_time(
+                self._hass, self._on_slot_end, dt_util.utc_from_timestamp(wake)
+            )
+        return None if slot is None else slot.price
 
     def _warn_unit(self, entity_id: str, unit: Any) -> None:
         if self._warned_unit != unit:

@@ -54,7 +54,7 @@ def test_an_outage_is_logged_when_it_begins_and_ends(caplog: pytest.LogCaptureFi
     hold("sensor.price", PRICES, 180.0)
     messages = [record.getMessage() for record in caplog.records]
     assert messages == [
-        "The price sensor gives no forecast: planning with its last one",
+        "The price sensor gives no forecast: its last one is used",
         "The price sensor gives a forecast again",
     ]
     caplog.clear()
@@ -63,7 +63,7 @@ def test_an_outage_is_logged_when_it_begins_and_ends(caplog: pytest.LogCaptureFi
     hold("sensor.price", (), 60.0)
     hold("sensor.price", (), HOLD_S + 61.0)
     assert [r.levelno for r in caplog.records] == [logging.INFO, logging.WARNING]
-    assert "for 6 h: planning without one" in caplog.records[-1].getMessage()
+    assert "for 6 h: its last one is dropped" in caplog.records[-1].getMessage()
 
 
 def test_held_forecasts_survive_a_restart_in_their_stored_form() -> None:

@@ -69,7 +69,7 @@ class ForecastHold[SlotT: _Slot]:
         if now - self._read_at > HOLD_S:
             if self._holding:
                 _LOGGER.warning(
-                    "The %s has given no forecast for %.0f h: planning without one",
+                    "The %s has given no forecast for %.0f h: its last one is dropped",
                     self.name,
                     HOLD_S / 3600.0,
                 )
@@ -77,7 +77,7 @@ class ForecastHold[SlotT: _Slot]:
             return ()
         held = tuple(slot for slot in self._slots if slot.end > now)
         if held and not self._holding:
-            _LOGGER.info("The %s gives no forecast: planning with its last one", self.name)
+            _LOGGER.info("The %s gives no forecast: its last one is used", self.name)
         self._holding = bool(held)
         return held
 
