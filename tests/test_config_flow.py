@@ -636,6 +636,7 @@ async def test_energy_manager_reads_old_flat_options(
         ems_options.SESSION_PRICE.key: None,
         ems_options.FEED_IN_PRICE_ENTITY.key: None,
         ems_options.FEED_IN_PRICE.key: None,
+        ems_options.CHEAP_GRID_PRICE.key: None,
         CONF_FUSE: None,  # 0 = no fuse: shown empty
         CONF_SITE_PHASES: "1",
         CONF_VOLTAGE: 230.0,

@@ -30,6 +30,7 @@ from custom_components.ocpp_ems.const import (
     CONF_EMS_ENABLED,
     CONF_GRID_POWER,
     CONF_MIN_WRITE_INTERVAL,
+    CONF_PRICE,
     CONF_PV_POWER,
     CONF_RESPONSE_TIMEOUT,
     CONF_STALE_AFTER,
@@ -38,6 +39,7 @@ from custom_components.ocpp_ems.const import (
     DOMAIN,
 )
 from custom_components.ocpp_ems.core.ems import Mode
+from custom_components.ocpp_ems.core.ems import options as ems_options
 from custom_components.ocpp_ems.energy_manager import stale_issue_id
 
 from .helpers.charger import SimCharger, wait_for
@@ -297,6 +299,53 @@ async def test_mode_select_numbers_and_departure(
         await call(hass, "select", "select_option", {"entity_id": MODE, "option": "off"})
         await wait_for(lambda: sim.live_limit() == 0.0, what="off")
         assert state_of(hass, REASON).state == "off"
+
+
+async def test_cheap_grid_price_charges_the_solar_mode_in_full(
+    hass: HomeAssistant, sources: None, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """With a cheap grid price set, Solar charges in full from the grid while the price sensor
+    (in ct/kWh) is at or below it, until the cheap hour ends; dear again, the stop rule runs."""
+    now = dt_util.utcnow().replace(microsecond=0)
+    cheap_end = now + timedelta(minutes=50)
+    prices = [
+        {
+            "start": (now - timedelta(minutes=10)).isoformat(),
+            "end": cheap_end.isoformat(),
+            "price": 3.0,
+        },
+        {
+            "start": cheap_end.isoformat(),
+            "end": (now + timedelta(hours=2)).isoformat(),
+            "price": 30.0,
+        },
+    ]
+    hass.states.async_set(
+        "sensor.price", "3.0", {"unit_of_measurement": "ct/kWh", "prices": prices}
+    )
+    hass.config_entries.async_update_entry(
+        server_entry,
+        options={
+            **server_entry.options,
+            CONF_PRICE: "sensor.price",
+            ems_options.CHEAP_GRID_PRICE.key: 0.05,
+        },
+    )
+    await set_site(hass, grid=500, pv=0)
+    async with onboard() as (sim, _entry):
+        await plug_in_and_charge(sim)
+        await wait_for(lambda: sim.live_limit() == 32.0, what="in full at the cheap price")
+        await hass.async_block_till_done()
+        reason = state_of(hass, REASON)
+        assert reason.state == "cheap_grid"
+        assert reason.attributes["until"] == cheap_end.isoformat()
+
+        await sim.meter_values(power_w=22000, current_a=(32, 32, 32), energy_wh=1000)
+        await set_site(hass, grid=22500, pv=0)
+        hass.states.async_set("sensor.price", "30.0", {"unit_of_measurement": "ct/kWh"})
+        await wait_for(lambda: sim.live_limit() == 6.0, what="held at the minimum")
+        await hass.async_block_till_done()
+        assert state_of(hass, REASON).state == "stopping"
 
 
 async def test_actions(

@@ -42,6 +42,7 @@ DOCUMENTED_DEFAULTS: dict[str, Any] = {
     "session_price": None,
     "feed_in_price_entity": None,
     "feed_in_price": 0.0,
+    "cheap_grid_price": None,
     "fuse_a": None,
     "site_phases": 3,
     "voltage_v": 230.0,
@@ -261,3 +262,12 @@ def test_sections_and_fields() -> None:
     # Every row is one of the known kinds of field.
     known = (Toggle, EntityRef, ConfigEntryRef, Text, Number, OptionalNumber, Select)
     assert all(isinstance(option, known) for option in table.OPTIONS)
+
+
+def test_cheap_grid_price_may_be_zero_or_negative() -> None:
+    """0 and negative prices are limits (charge when the grid is free or pays), not unset."""
+    assert table.site_settings({}).cheap_price is None
+    assert table.site_settings({"cheap_grid_price": 0}).cheap_price == 0.0
+    assert table.site_settings({"cheap_grid_price": -0.05}).cheap_price == -0.05
+    assert table.site_settings({"cheap_grid_price": -99}).cheap_price == -10.0  # clamped
+    assert table.site_settings({"cheap_grid_price": "cheap"}).cheap_price is None

@@ -121,6 +121,9 @@ class SiteSettings:
     pv_max_age_s: float = 120.0
     battery_max_age_s: float = 120.0
     charger_max_age_s: float = 180.0
+    # Solar and Min + solar charge in full from the grid while the price is at or below this
+    # (currency per kWh, like the price slots; a negative price pays for the import). None: never.
+    cheap_price: float | None = None
     solar: SolarSettings = field(default_factory=SolarSettings)
     battery: BatterySettings = field(default_factory=BatterySettings)
     plan: PlanSettings = field(default_factory=PlanSettings)

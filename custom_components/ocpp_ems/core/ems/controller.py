@@ -126,7 +126,7 @@ class EnergyManager:
         ]
         for work in works:
             resolve_kind(work, inputs, now)
-            wake += demand_wake_ups(work, now)
+            wake += demand_wake_ups(work, inputs, now)
 
         balance = measure_balance(site, readings, works, self._site_memory)
         # A configured battery we cannot read could be discharging into the car: no surplus then.

@@ -1,18 +1,22 @@
 """Demand: what each charger asks for in this update, before the surplus and the fuse are shared.
 
-"Full" (as much as allowed) for Fast, a boost, a minimum charge and a planned slot; "min_solar"
-(the minimum plus a share of the surplus) for Min + solar; "solar" (surplus only) for Solar and a
-plan waiting for its slot; a pause for Off, an unplugged car or a reached target. While an input
+"Full" (as much as allowed) for Fast, a boost, a minimum charge, a planned slot and the solar
+modes at a cheap grid price (``cheap_grid.py``); "min_solar" (the minimum plus a share of the
+surplus) for Min + solar; "solar" (surplus only) for Solar and a plan waiting for its slot; a pause for Off, an unplugged car or a reached target. While an input
 that a charger's kind needs is stale, the charger falls back to its ``stale_fallback`` instead.
 """
 
 from __future__ import annotations
 
 from .charger_work import ChargerWork, Kind
+from .cheap_grid import cheap_until, next_price_change
 from .config import ChargerSettings
 from .phases import full_phases
 from .plan_charge import resolve_plan
 from .types import ChargerInputs, Mode, Reason, SiteInputs, StaleFallback
+
+# The modes that charge in full from the grid at a cheap price (plans pick their own slots).
+_CHEAP_GRID_MODES = (Mode.SOLAR, Mode.MIN_SOLAR)
 
 
 def resolve_kind(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None:
@@ -41,6 +45,15 @@ def resolve_kind(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None
     elif cfg.mode is Mode.FAST:
         work.kind = Kind.FULL
         work.say(Reason.FAST)
+    elif (
+        cfg.mode in _CHEAP_GRID_MODES
+        and (cheap_end := cheap_until(site_inputs.prices, work.site.cheap_price, now)) is not None
+    ):
+        work.kind = Kind.FULL
+        # Running when the run ends: the surplus rules take it on from there (no stop and
+        # start delay on a sunny afternoon; the stop rules in a deficit).
+        memory.active = True
+        work.say(Reason.CHEAP_GRID, cheap_end)
     elif cfg.mode is Mode.MIN_SOLAR:
         work.kind = Kind.MIN_SOLAR
         work.say(Reason.MIN_CURRENT_HELD)
@@ -53,11 +66,18 @@ def resolve_kind(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None
         full_phases(work, now)
 
 
-def demand_wake_ups(work: ChargerWork, now: float) -> list[float]:
-    """A boost's end, and the plan's next look (how far the car got, whether a slot began)."""
+def demand_wake_ups(work: ChargerWork, site_inputs: SiteInputs, now: float) -> list[float]:
+    """A boost's end, the plan's next look (how far the car got, whether a slot began), and
+    with a cheap price set, the next price change (a held forecast changes no sensor)."""
     wake: list[float] = []
     if work.memory.boost_until is not None:  # (``resolve_kind`` dropped one that ended)
         wake.append(work.memory.boost_until)
+    if (
+        work.cfg.mode in _CHEAP_GRID_MODES
+        and work.site.cheap_price is not None
+        and (change := next_price_change(site_inputs.prices, now)) is not None
+    ):
+        wake.append(change)
     plan = work.cfg.plan
     if work.cfg.mode is Mode.PLAN and plan is not None and now < plan.departure:
         wake.append(now + 60.0)

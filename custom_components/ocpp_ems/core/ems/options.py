@@ -281,6 +281,16 @@ FEED_IN_PRICE: Final = Number(
     step=0.001,
     unit="/kWh",
 )
+# Solar and Min + solar charge in full from the grid while the electricity price is at or below
+# this (per kWh, in the currency Home Assistant is set to; negative: the grid pays). Unset: never.
+CHEAP_GRID_PRICE: Final = OptionalNumber(
+    key="cheap_grid_price",
+    section=Section.INPUTS,
+    minimum=-10,
+    maximum=100,
+    step=0.001,
+    unit="/kWh",
+)
 
 # Site limits.
 # Main fuse per phase (A); unset or 0: no load management.
@@ -435,6 +445,7 @@ OPTIONS: Final[tuple[Option[Any], ...]] = (
     SESSION_PRICE,
     FEED_IN_PRICE_ENTITY,
     FEED_IN_PRICE,
+    CHEAP_GRID_PRICE,
     FUSE,
     SITE_PHASES,
     VOLTAGE,
@@ -479,6 +490,7 @@ def site_settings(options: Mapping[str, Any]) -> SiteSettings:
         voltage_v=VOLTAGE.read(options),
         fuse_a=FUSE.read(options),
         site_phases=SITE_PHASES.read(options),
+        cheap_price=CHEAP_GRID_PRICE.read(options),
         solar=replace(
             _SOLAR,
             zero_export=ZERO_EXPORT.read(options),

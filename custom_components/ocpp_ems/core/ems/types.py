@@ -36,6 +36,8 @@ class Reason(StrEnum):
     CHARGER_UNAVAILABLE = "charger_unavailable"
     FAST = "fast"
     BOOST = "boost"
+    # Solar or Min + solar at a grid price at or below the cheap price: full, until the run ends.
+    CHEAP_GRID = "cheap_grid"
     SOLAR = "solar"
     WAITING_FOR_SURPLUS = "waiting_for_surplus"
     MIN_CURRENT_HELD = "min_current_held"
