@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import STATE_UNAVAILABLE, Platform
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, Platform
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
@@ -36,6 +36,7 @@ from custom_components.ocpp_ems.const import (
     CONF_VEHICLE_SOC,
     DOMAIN,
 )
+from custom_components.ocpp_ems.core.ems.options import CHEAP_GRID_PRICE
 from custom_components.ocpp_ems.number import EMS_NUMBERS
 from custom_components.ocpp_ems.select import CHARGE_MODE
 from custom_components.ocpp_ems.sensor import EMS_SENSORS, MOVED_TO_SITE
@@ -61,6 +62,7 @@ TARGET_ENERGY = f"number.{PREFIX}_target_energy"
 DEPARTURE_TIME = f"time.{PREFIX}_departure_time"
 PRIORITY = "number.ocpp_server_port_0_battery_priority_state_of_charge"
 FLOOR = "number.ocpp_server_port_0_battery_floor_state_of_charge"
+CHEAP = "number.ocpp_server_port_0_charge_from_the_grid_at_or_below"
 SITE = "sensor.ocpp_server_port_0"
 EMS_STATE = f"{SITE}_energy_manager"
 EMS_KEYS = {
@@ -177,6 +179,7 @@ async def test_snapshot(
             assert {e.unique_id for e in site_entries} == {
                 f"{server_entry.entry_id}_battery_priority_soc",
                 f"{server_entry.entry_id}_battery_floor_soc",
+                f"{server_entry.entry_id}_cheap_grid_price",
                 *(f"{server_entry.entry_id}_{d.key}" for d in SITE_SENSORS),
             }
             for registry_entry in sorted(site_entries, key=lambda e: e.entity_id):
@@ -229,6 +232,26 @@ async def test_battery_priority_number_drives_the_controller(
     assert state_of(hass, PRIORITY).state == "50.0"
     assert state_of(hass, FLOOR).state == "30.0"
     assert server_entry.runtime_data.ems.site.battery.priority_soc == 50.0
+
+
+async def test_cheap_grid_price_number(hass: HomeAssistant, server_entry: MockConfigEntry) -> None:
+    """Unset: unknown; set from the number (negative too: the grid pays), it reaches the
+    controller and the options, in the currency per kWh; the options step shows it back."""
+    state = state_of(hass, CHEAP)
+    assert state.state == STATE_UNKNOWN
+    assert state.attributes["unit_of_measurement"] == "EUR/kWh"
+    assert (state.attributes["min"], state.attributes["max"]) == (-10, 100)
+    ems = server_entry.runtime_data.ems
+    await call(hass, "number", "set_value", {"entity_id": CHEAP, "value": -0.025})
+    assert ems.site.cheap_price == -0.025
+    assert server_entry.options[CHEAP_GRID_PRICE.key] == -0.025
+    assert state_of(hass, CHEAP).state == "-0.025"
+    hass.config_entries.async_update_entry(
+        server_entry, options=server_entry.options | {CHEAP_GRID_PRICE.key: 0.1}
+    )
+    await hass.async_block_till_done()
+    assert state_of(hass, CHEAP).state == "0.1"
+    assert ems.site.cheap_price == 0.1
 
 
 async def test_site_numbers_follow_the_options(

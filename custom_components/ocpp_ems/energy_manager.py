@@ -342,9 +342,9 @@ class EnergyManagerRuntime:
         return previous
 
     @callback
-    def async_set_site_option(self, key: str, value: float) -> None:
-        """A site setting changed by an entity (battery priority / floor SoC): applied now and
-        stored in the options, where the options step edits the same value."""
+    def async_set_site_option(self, key: str, value: float | None) -> None:
+        """A site setting changed by an entity (battery priority / floor SoC, cheap grid price):
+        applied now and stored in the options, where the options step edits the same value."""
         options = {**self.entry.options, key: value}
         self.hass.config_entries.async_update_entry(self.entry, options=options)
         # The update listener applies it too, a moment later; do not wait for it.

@@ -1,6 +1,7 @@
 """Numbers of a charger: its live current limit, and the energy manager's current bounds and
 target energy (those exist only while the server runs its energy manager). A server entry with its
-energy manager enabled gets the site-wide home battery SoC settings on its own device."""
+energy manager enabled gets the site-wide home battery SoC settings and the cheap grid price on its
+own device."""
 
 from __future__ import annotations
 
@@ -25,15 +26,10 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import (
-    CONF_BATTERY_FLOOR_SOC,
-    CONF_BATTERY_PRIORITY_SOC,
-    DEFAULT_BATTERY_FLOOR_SOC,
-    DEFAULT_BATTERY_PRIORITY_SOC,
-)
 from .coordinator import ChargerConfigEntry, ChargerCoordinator, ServerConfigEntry
 from .core.current_control import CurrentController
 from .core.ems import ChargerSettings as EmsChargerSettings
+from .core.ems import options as ems_options
 from .core.limits import LimitRules
 from .ems_entity import EmsEntity, EmsSiteEntity, ems_of
 from .energy_manager import ChargerView
@@ -104,42 +100,45 @@ EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
 
 @dataclass(frozen=True, kw_only=True)
 class SiteNumberDescription(NumberEntityDescription):
-    """A site-wide energy manager setting, stored in the server entry's options under ``option``
-    (where the options step edits the same value)."""
+    """A site-wide energy manager setting: a row of the options table (``core/ems/options.py``),
+    which holds its key, bounds and step, and where the options step edits the same value."""
 
-    option: str
-    default: float
+    option: ems_options.Number | ems_options.OptionalNumber
+    # The unit is the currency Home Assistant is set to, per kWh.
+    price: bool = False
+
+
+def _site_number(
+    option: ems_options.Number | ems_options.OptionalNumber, **kwargs: Any
+) -> SiteNumberDescription:
+    return SiteNumberDescription(
+        key=option.key,
+        translation_key=option.key,
+        entity_category=EntityCategory.CONFIG,
+        mode=NumberMode.BOX,
+        native_min_value=option.minimum,
+        native_max_value=option.maximum,
+        native_step=option.step,
+        option=option,
+        **kwargs,
+    )
 
 
 SITE_NUMBERS: tuple[SiteNumberDescription, ...] = (
     # Below it the home battery charges first; at or above it the car does.
-    SiteNumberDescription(
-        key="battery_priority_soc",
-        translation_key="battery_priority_soc",
+    _site_number(
+        ems_options.BATTERY_PRIORITY_SOC,
         device_class=NumberDeviceClass.BATTERY,
         native_unit_of_measurement=PERCENTAGE,
-        entity_category=EntityCategory.CONFIG,
-        mode=NumberMode.BOX,
-        native_min_value=0,
-        native_max_value=100,
-        native_step=1,
-        option=CONF_BATTERY_PRIORITY_SOC,
-        default=DEFAULT_BATTERY_PRIORITY_SOC,
     ),
     # Battery-assisted charging discharges the home battery into the car only above it.
-    SiteNumberDescription(
-        key="battery_floor_soc",
-        translation_key="battery_floor_soc",
+    _site_number(
+        ems_options.BATTERY_FLOOR_SOC,
         device_class=NumberDeviceClass.BATTERY,
         native_unit_of_measurement=PERCENTAGE,
-        entity_category=EntityCategory.CONFIG,
-        mode=NumberMode.BOX,
-        native_min_value=0,
-        native_max_value=100,
-        native_step=1,
-        option=CONF_BATTERY_FLOOR_SOC,
-        default=DEFAULT_BATTERY_FLOOR_SOC,
     ),
+    # Solar and Min + solar charge in full from the grid at or below it (unset: unknown).
+    _site_number(ems_options.CHEAP_GRID_PRICE, price=True),
 )
 
 
@@ -246,14 +245,21 @@ class OcppEmsNumber(EmsEntity, _LimitRulesNumber):
 
 
 class OcppSiteNumber(EmsSiteEntity, NumberEntity):
-    """A home battery SoC setting of the server's energy manager (applies to all its chargers)."""
+    """A site setting of the server's energy manager (applies to all its chargers): the home
+    battery's SoCs, the cheap grid price."""
 
     entity_description: SiteNumberDescription
 
     @property
-    def native_value(self) -> float:
-        description = self.entity_description
-        return float(self.entry.options.get(description.option, description.default))
+    def native_value(self) -> float | None:
+        return self.entity_description.option.read(self.entry.options)
+
+    @property
+    def native_unit_of_measurement(self) -> str | None:
+        if self.entity_description.price:
+            return f"{self.hass.config.currency}/kWh"
+        return self.entity_description.native_unit_of_measurement
 
     async def async_set_native_value(self, value: float) -> None:
-        self.ems.async_set_site_option(self.entity_description.option, round(value))
+        option = self.entity_description.option
+        self.ems.async_set_site_option(option.key, option.from_form(value))
