@@ -252,6 +252,13 @@ async def test_cheap_grid_price_number(hass: HomeAssistant, server_entry: MockCo
     await hass.async_block_till_done()
     assert state_of(hass, CHEAP).state == "0.1"
     assert ems.site.cheap_price == 0.1
+    # A stored value that is no number reads as the row's default (as the controller reads it).
+    hass.config_entries.async_update_entry(
+        server_entry, options=server_entry.options | {CONF_BATTERY_FLOOR_SOC: "half"}
+    )
+    await hass.async_block_till_done()
+    assert state_of(hass, FLOOR).state == "50.0"
+    assert ems.site.battery.floor_soc == 50.0
 
 
 async def test_site_numbers_follow_the_options(
