@@ -62,6 +62,11 @@ def set_price(hass: HomeAssistant, value: float | str, unit: str | None) -> None
     hass.states.async_set(PRICE, str(value), attributes)
 
 
+def cost(hass: HomeAssistant) -> float:
+    """The session cost sensor's value."""
+    return float(state(hass, "session_cost").state)
+
+
 async def charge(hass: HomeAssistant, sim: SimCharger, *readings: tuple[float, float]) -> None:
     """Send register readings (Wh, taken that many seconds ago)."""
     for energy_wh, ago_s in readings:
@@ -92,11 +97,11 @@ async def test_cost_follows_the_price_entity_in_its_unit(
             sim.meter_wh = 1000
             await sim.start_transaction("tag1")
             await charge(hass, sim, (3000, 1800))
-            assert float(state(hass, "session_cost").state) == pytest.approx(0.6)
+            assert cost(hass) == pytest.approx(0.6)
             set_price(hass, second, unit)
             await hass.async_block_till_done()
             await charge(hass, sim, (6000, 0))
-            assert float(state(hass, "session_cost").state) == pytest.approx(1.8)
+            assert cost(hass) == pytest.approx(1.8)
 
             await sim.stop_transaction()
             await hass.async_block_till_done()
@@ -105,7 +110,7 @@ async def test_cost_follows_the_price_entity_in_its_unit(
             assert ended["cost"] == pytest.approx(1.8)
             assert ended["currency"] == "EUR"
             # The last session's cost stays shown until the next one starts.
-            assert float(state(hass, "session_cost").state) == pytest.approx(1.8)
+            assert cost(hass) == pytest.approx(1.8)
 
 
 async def test_fixed_price_wins_over_the_entity(
@@ -121,10 +126,10 @@ async def test_fixed_price_wins_over_the_entity(
             sim.meter_wh = 1000
             await sim.start_transaction()
             await charge(hass, sim, (5000, 2400))
-            assert float(state(hass, "session_cost").state) == pytest.approx(1.0)
+            assert cost(hass) == pytest.approx(1.0)
             set_price(hass, 0.90, "EUR/kWh")  # followed no more
             await charge(hass, sim, (6000, 1200))
-            assert float(state(hass, "session_cost").state) == pytest.approx(1.25)
+            assert cost(hass) == pytest.approx(1.25)
 
             # Back to the entity's price once the fixed price is removed (0 is unset).
             hass.config_entries.async_update_entry(
@@ -132,7 +137,7 @@ async def test_fixed_price_wins_over_the_entity(
             )
             await hass.async_block_till_done()
             await charge(hass, sim, (7000, 0))
-            assert float(state(hass, "session_cost").state) == pytest.approx(1.25 + 0.9)
+            assert cost(hass) == pytest.approx(1.25 + 0.9)
 
 
 @pytest.mark.parametrize("unit", ["EUR", "EUR/h", "%"])
@@ -163,7 +168,7 @@ async def test_unknown_price_is_not_costed(hass: HomeAssistant, onboard: Onboard
             set_price(hass, 0.5, "EUR/kWh")
             await hass.async_block_till_done()
             await charge(hass, sim, (4000, 1200))
-            assert float(state(hass, "session_cost").state) == pytest.approx(1.0)
+            assert cost(hass) == pytest.approx(1.0)
 
 
 async def test_a_price_outage_is_costed_at_the_last_forecast(
@@ -193,15 +198,15 @@ async def test_a_price_outage_is_costed_at_the_last_forecast(
             set_price(hass, "unavailable", None)
             await hass.async_block_till_done()
             await charge(hass, sim, (3000, 2 * 3600))  # 1 kWh at the held 0.40
-            assert float(state(hass, "session_cost").state) == pytest.approx(0.8)
+            assert cost(hass) == pytest.approx(0.8)
             await wait_for(lambda: charger.energy_price is None, seconds=10, what="the gap")
             await wait_for(lambda: charger.energy_price == 0.6, seconds=10, what="the next slot")
             await charge(hass, sim, (4000, 3600))  # 1 kWh at the held 0.60
-            assert float(state(hass, "session_cost").state) == pytest.approx(1.4)
+            assert cost(hass) == pytest.approx(1.4)
             set_price(hass, 0.25, "EUR/kWh")
             await hass.async_block_till_done()
             await charge(hass, sim, (5000, 0))
-            assert float(state(hass, "session_cost").state) == pytest.approx(1.65)
+            assert cost(hass) == pytest.approx(1.65)
 
 
 async def test_a_price_without_forecast_is_held_into_its_outage(
@@ -218,7 +223,7 @@ async def test_a_price_without_forecast_is_held_into_its_outage(
             sim.meter_wh = 1000
             await sim.start_transaction(started_ago_s=3600)
             await charge(hass, sim, (2000, 0))
-            assert float(state(hass, "session_cost").state) == pytest.approx(0.4)
+            assert cost(hass) == pytest.approx(0.4)
 
 
 async def test_session_facts_and_the_ended_event(hass: HomeAssistant, onboard: Onboard) -> None:
@@ -290,7 +295,7 @@ async def test_restart_keeps_the_session_facts(
             assert await sim.boot() == "Accepted"
             await sim.status("Charging")
             await hass.async_block_till_done()
-            assert float(state(hass, "session_cost").state) == pytest.approx(0.6)
+            assert cost(hass) == pytest.approx(0.6)
             assert state(hass, "session_user").state == "Alice"
             set_price(hass, 0.40, "EUR/kWh")
             await charge(hass, sim, (6000, 0))
