@@ -9,6 +9,7 @@ import pytest
 
 from custom_components.ocpp_ems.core.ems import EnergySlot, PriceSlot
 from custom_components.ocpp_ems.core.ems.forecast_hold import HOLD_S, ForecastHold, ForecastHolds
+from custom_components.ocpp_ems.core.ems.plan import plan_status
 
 H = 3600.0
 PRICES = tuple(PriceSlot(h * H, (h + 1) * H, 0.1 * h) for h in range(4))
@@ -26,6 +27,30 @@ def test_an_outage_keeps_the_last_forecast_still_ahead() -> None:
     new = (PriceSlot(4 * H, 5 * H, 0.5),)
     assert hold("sensor.price", new, 4 * H) == new  # back: what it says now counts
     assert hold.held_since is None
+
+
+def test_held_prices_keep_the_last_day_for_the_plans_day_before() -> None:
+    """A plan prices hours not out yet like a day earlier: held prices keep the past day,
+    as the sensor shows it, while anything is still ahead."""
+    holds = ForecastHolds()
+    # A cheap early morning (hours 6 and 7), then 0.30; published up to hour 30.
+    day = tuple(PriceSlot(h * H, (h + 1) * H, 0.01 if h in (6, 7) else 0.3) for h in range(30))
+    holds.price("sensor.price", day, 26 * H)
+    held = holds.price("sensor.price", (), 27.5 * H)
+    assert held == day[3:]  # ended within the last 24 h, or ahead
+    # The unpublished hours 30 and 31 cost what hours 6 and 7 did: the plan waits for them.
+    status = plan_status(
+        now=27.5 * H,
+        departure=32 * H,
+        remaining_wh=1000,
+        max_power_w=11000,
+        efficiency=1.0,
+        prices=held,
+    )
+    assert status.starts_at is not None
+    assert status.starts_at >= 30 * H
+    assert holds.price("sensor.price", (), 30.5 * H) == ()  # nothing ahead: none held
+    assert holds.held_since() == {}
 
 
 def test_a_forecast_is_kept_for_hold_s_after_it_was_read() -> None:
@@ -76,7 +101,7 @@ def test_held_forecasts_survive_a_restart_in_their_stored_form() -> None:
     after.load(stored)
     assert after.held_since() == {}
     assert after.solar("entry", (), 60.0) == day
-    assert after.price("sensor.price", (), 1.5 * H) == PRICES[1:]
+    assert after.price("sensor.price", (), 1.5 * H) == PRICES  # with the day's past hours
     assert after.feed_in_price("sensor.feed_in", (), 60.0) == ()  # nothing was read
     assert after.held_since() == {"solar": 0.0, "price": 0.0}
     # Another source now, or held too long before the restart: nothing.

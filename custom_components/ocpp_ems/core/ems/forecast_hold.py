@@ -6,7 +6,9 @@ that, but planning as if there were no forecast would: with no prices a plan cha
 latest hours instead of the cheap ones, with no sun it buys from the grid what the sun would have
 given. So the plan keeps the last forecast its source gave, the part still ahead, for up to
 ``HOLD_S`` after it was last read, also across a restart (:meth:`ForecastHolds.to_dict`). A
-source picked anew starts empty: a forecast is held only for the source it came from.
+source picked anew starts empty: a forecast is held only for the source it came from. Prices
+also keep the last day's past slots, as the sensor itself shows them: a plan prices hours not
+published yet like the same hours a day earlier (``plan._day_before``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, ClassVar, Protocol
 
 from custom_components.ocpp_ems.core.numbers import finite_number
 
+from .plan import DAY_S
 from .types import EnergySlot, PriceSlot
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,11 +45,15 @@ class _Slot(Protocol):
 
 class ForecastHold[SlotT: _Slot]:
     """The last forecast of one source (see the module); ``name`` is for the log, ``slot``
-    builds a slot from its stored (start, end, value)."""
+    builds a slot from its stored (start, end, value); slots that ended up to ``past_s`` ago
+    are given with those ahead."""
 
-    def __init__(self, name: str, slot: Callable[[float, float, float], SlotT]) -> None:
+    def __init__(
+        self, name: str, slot: Callable[[float, float, float], SlotT], past_s: float = 0.0
+    ) -> None:
         self.name = name
         self._slot = slot
+        self._past_s = past_s
         self._source: str | None = None
         self._slots: tuple[SlotT, ...] = ()
         self._read_at = -math.inf
@@ -75,11 +82,13 @@ class ForecastHold[SlotT: _Slot]:
                 )
             self._slots, self._holding = (), False
             return ()
-        held = tuple(slot for slot in self._slots if slot.end > now)
-        if held and not self._holding:
+        ahead = any(slot.end > now for slot in self._slots)
+        if ahead and not self._holding:
             _LOGGER.info("The %s gives no forecast: its last one is used", self.name)
-        self._holding = bool(held)
-        return held
+        self._holding = ahead
+        if not ahead:
+            return ()
+        return tuple(slot for slot in self._slots if slot.end > now - self._past_s)
 
     @property
     def held_since(self) -> float | None:
@@ -115,8 +124,8 @@ class ForecastHolds:
 
     def __init__(self) -> None:
         self.solar = ForecastHold[EnergySlot]("solar forecast", EnergySlot)
-        self.price = ForecastHold[PriceSlot]("price sensor", PriceSlot)
-        self.feed_in_price = ForecastHold[PriceSlot]("feed-in price sensor", PriceSlot)
+        self.price = ForecastHold[PriceSlot]("price sensor", PriceSlot, DAY_S)
+        self.feed_in_price = ForecastHold[PriceSlot]("feed-in price sensor", PriceSlot, DAY_S)
 
     def _all(self) -> dict[str, ForecastHold[Any]]:
         return {"solar": self.solar, "price": self.price, "feed_in_price": self.feed_in_price}
