@@ -69,3 +69,19 @@ def test_quantiles_are_linear_between_neighbours(
     values: list[float], q: float, expected: float
 ) -> None:
     assert quantile(values, q) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        ([1.0, 2.0], 0.25, 1.0),  # the nearest rank: one of the values
+        ([1.0, 2.0], 0.5, 2.0),  # halfway rounds up
+        ([4.0, 1.0, 3.0, 2.0], 0.75, 3.0),  # rank 2.25 -> 2
+        ([5.0], 0.9, 5.0),
+        ([1.0, 9.0], 1.0, 9.0),
+    ],
+)
+def test_nearest_rank_quantiles_are_one_of_the_values(
+    values: list[float], q: float, expected: float
+) -> None:
+    assert quantile(values, q, nearest=True) == expected

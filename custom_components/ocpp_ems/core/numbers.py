@@ -32,11 +32,13 @@ def parse_number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def quantile(values: Sequence[float], q: float) -> float:
+def quantile(values: Sequence[float], q: float, *, nearest: bool = False) -> float:
     """The ``q`` quantile (0..1) of ``values`` (not empty), linear between neighbours: 0.5 is
-    the median."""
+    the median. ``nearest``: the value at the nearest rank instead (always one of them)."""
     ordered = sorted(values)
     pos = q * (len(ordered) - 1)
+    if nearest:
+        return ordered[min(len(ordered) - 1, int(pos + 0.5))]
     low = math.floor(pos)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)

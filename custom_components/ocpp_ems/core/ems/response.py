@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from custom_components.ocpp_ems.core.numbers import finite_number
+from custom_components.ocpp_ems.core.numbers import finite_number, quantile
 
 from .config import SolarSettings
 
@@ -164,7 +164,7 @@ class ChargerResponse:
         high = solar.start_settle_max_s if start else solar.settle_max_s
         if not seen:
             return default
-        learned = _quantile([hi for _, hi in seen], 0.25)
+        learned = quantile([hi for _, hi in seen], 0.25, nearest=True)
         if len(seen) < TRUSTED:
             learned = max(learned, default)
         return min(high, max(solar.settle_min_s, learned))
@@ -174,7 +174,9 @@ class ChargerResponse:
         seen = self.starts if start else self.changes
         if len(seen) < TRUSTED:
             return 0.0
-        return min(_quantile([lo for lo, _ in seen], 0.75), self.late_s(solar, start=start))
+        return min(
+            quantile([lo for lo, _ in seen], 0.75, nearest=True), self.late_s(solar, start=start)
+        )
 
     # --- stored form -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -273,9 +275,3 @@ def _bounds(item: Any, high: float) -> tuple[float, float] | None:
         return None
     upper = min(upper, high)
     return min(lower, upper), upper
-
-
-def _quantile(values: list[float], q: float) -> float:
-    """The ``q`` quantile (nearest rank below) of ``values`` (not empty)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
