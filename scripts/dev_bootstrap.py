@@ -53,8 +53,8 @@ EMS_OPTIONS: dict[str, Any] = {
     "battery_discharge_limit_entity": "input_number.sim_battery_discharge_limit",
     "fuse_a": 25,
     "site_phases": "3",
-    # A fixed price, so the demo's sessions show a cost (a price sensor works the same way).
-    "session_price": 0.25,
+    # The simulated dynamic tariff: plans pick its cheap hours, sessions are costed at it.
+    "price_entity": "sensor.simulated_electricity_price",
 }
 
 
@@ -347,15 +347,14 @@ async def ensure_id_tag(api: HassApi, entry_id: str, id_tag: str) -> None:
 def energy_manager_changes(current: dict[str, Any]) -> dict[str, Any] | None:
     """What of :data:`EMS_OPTIONS` to set: everything while the energy manager is off; once it is
     on, only the simulated inputs that are not set (a development setup made before the battery's
-    discharge limit existed gets it) and the session price if it was never set; the user's other
-    choices stay. None: nothing to set."""
+    discharge limit or the simulated price existed gets them); the user's other choices stay.
+    None: nothing to set."""
     if not current.get("ems_enabled"):
         return dict(EMS_OPTIONS)
     missing = {
         key: value
         for key, value in EMS_OPTIONS.items()
-        if (key.endswith("_entity") and not current.get(key))
-        or (key == "session_price" and key not in current)  # added later too
+        if key.endswith("_entity") and not current.get(key)
     }
     return missing or None
 

@@ -36,8 +36,8 @@ PV_ENERGY = "sensor.simulated_pv_energy"
 BATTERY_CHARGE_ENERGY = "sensor.simulated_battery_charge_energy"
 BATTERY_DISCHARGE_ENERGY = "sensor.simulated_battery_discharge_energy"
 BATTERY_KWH = 10.0
-# Fixed tariffs, so the Energy dashboard shows costs too (EUR per kWh; the config's currency).
-IMPORT_PRICE = 0.25
+# A fixed feed-in tariff (EUR per kWh; the config's currency); imports are costed at the simulated
+# dynamic price the energy manager plans with.
 EXPORT_PRICE = 0.06
 
 
@@ -50,8 +50,8 @@ def site_sources(ems_options: dict[str, Any]) -> list[dict[str, Any]]:
             "stat_energy_from": GRID_IMPORT_ENERGY,
             "stat_energy_to": GRID_EXPORT_ENERGY,
             "stat_cost": None,
-            "entity_energy_price": None,
-            "number_energy_price": IMPORT_PRICE,
+            "entity_energy_price": ems_options["price_entity"],
+            "number_energy_price": None,
             "stat_compensation": None,
             "entity_energy_price_export": None,
             "number_energy_price_export": EXPORT_PRICE,

@@ -8,6 +8,7 @@ forms the same way (``probatio.to_field_list`` with HA's selector serializer, as
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml_dict
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.ocpp_ems.const import (
     CONF_AUTO_ACCEPT,
@@ -36,6 +38,7 @@ from custom_components.ocpp_ems.const import (
     ENTRY_TYPE_CHARGER,
     ENTRY_TYPE_SERVER,
 )
+from custom_components.ocpp_ems.ems_inputs import price_slots
 from scripts import dev_bootstrap
 from scripts.dev_bootstrap import (
     EMS_OPTIONS,
@@ -121,9 +124,10 @@ async def test_energy_manager_on_the_simulated_site(
         "battery_discharge_limit_entity": "input_number.sim_battery_discharge_limit"
     }
     hass.config_entries.options.async_abort(form["flow_id"])
-    # A setup made before sessions had a cost gets the demo's price (a cleared one stays cleared).
-    assert energy_manager_changes({"ems_enabled": True, **_entities(EMS_OPTIONS)}) == {
-        "session_price": 0.25
+    # A setup made before the simulated price existed gets it.
+    before_prices = {k: v for k, v in _entities(EMS_OPTIONS).items() if k != "price_entity"}
+    assert energy_manager_changes({"ems_enabled": True, **before_prices}) == {
+        "price_entity": "sensor.simulated_electricity_price"
     }
 
 
@@ -203,6 +207,29 @@ async def test_simulated_battery_obeys_its_discharge_limit(hass: HomeAssistant) 
     assert grid == house - 100 - 500
     house, battery, grid = await site(0)
     assert (battery, grid) == (0, house - 100)
+
+
+# The price's 5 minute trigger outlives the test.
+@pytest.mark.parametrize("expected_lingering_timers", [True])
+async def test_simulated_price_gives_today_and_tomorrow(hass: HomeAssistant) -> None:
+    """config/configuration.yaml's dynamic tariff: the price now, and 48 hourly slots from
+    today's midnight in its forecast attribute, as the energy manager reads them."""
+    config = load_yaml_dict(str(Path(__file__).parent.parent / "config" / "configuration.yaml"))
+    assert await async_setup_component(hass, "template", {"template": config["template"]})
+    # Its first render: the next 5 minute tick (the start event fires only while starting).
+    now = dt_util.utcnow().replace(second=0, microsecond=0)
+    async_fire_time_changed(hass, now + timedelta(minutes=5 - now.minute % 5, seconds=1))
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.simulated_electricity_price")
+    assert state is not None
+    assert state.attributes["device_class"] == "monetary"
+    now = dt_util.now()
+    slots = price_slots(state, None, now.timestamp())
+    midnight = dt_util.start_of_local_day(now).timestamp()
+    assert [slot.start for slot in slots] == [midnight + h * 3600 for h in range(48)]
+    current = next(slot for slot in slots if slot.start <= now.timestamp() < slot.end)
+    assert current.price == float(state.state)
+    assert min(slot.price for slot in slots) < 0 < max(slot.price for slot in slots)
 
 
 async def test_old_charger_names_renamed(hass: HomeAssistant) -> None:
