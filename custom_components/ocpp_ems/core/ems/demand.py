@@ -2,8 +2,9 @@
 
 "Full" (as much as allowed) for Fast, a boost, a minimum charge, a planned slot and the solar
 modes at a cheap grid price (``cheap_grid.py``); "min_solar" (the minimum plus a share of the
-surplus) for Min + solar; "solar" (surplus only) for Solar and a plan waiting for its slot; a pause for Off, an unplugged car or a reached target. While an input
-that a charger's kind needs is stale, the charger falls back to its ``stale_fallback`` instead.
+surplus) for Min + solar; "solar" (surplus only) for Solar and a plan waiting for its slot; a
+pause for Off, an unplugged car or a reached target. While an input that a charger's kind needs
+is stale, the charger falls back to its ``stale_fallback`` instead.
 """
 
 from __future__ import annotations
