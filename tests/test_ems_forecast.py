@@ -332,7 +332,7 @@ async def test_forecasts_outlive_their_sources_outages(
     def seen_prices() -> tuple[PriceSlot, ...] | None:
         return None if ems.site_inputs is None else ems.site_inputs.prices
 
-    async with onboard():
+    async with onboard() as (_sim, charger_entry):
         await wait_for(lambda: seen_prices() == prices, what="prices")
         await wait_for(lambda: len(ems.solar_forecast) == 7, what="forecast")
         assert ems.held_forecasts() == {}
@@ -365,6 +365,10 @@ async def test_forecasts_outlive_their_sources_outages(
         state = hass.states.get("sensor.ocpp_server_port_0_energy_manager")
         assert state is not None
         assert state.attributes["forecasts_held"] == ["price", "solar"]
+        # The sessions' cost too: a charger set up in the outage costs at the held price.
+        assert await hass.config_entries.async_reload(charger_entry.entry_id)
+        await hass.async_block_till_done()
+        assert charger_entry.runtime_data.coordinator.charger.energy_price == 0.30
 
         # Back: their new forecasts count.
         hass.states.async_set("sensor.price", "0.25", {"unit_of_measurement": "EUR/kWh"})

@@ -180,6 +180,9 @@ class SessionPriceFollower:
                 self._unsub_state = async_track_state_change_event(
                     self._hass, [entity_id], self._on_state
                 )
+                if (ems := ems_of(self._entry)) is not None:
+                    # The energy manager's hold is stored: an outage survives a restart.
+                    self._hold.load(ems.stored_price_forecast())
         if fixed is not None:
             self._charger.energy_price = fixed
         else:
