@@ -26,7 +26,7 @@ from .const import LOGGER
 from .coordinator import ChargerConfigEntry
 from .core.ems import options as ems_options
 from .core.ems.energy_split import split_session
-from .core.ems.forecast_hold import HOLD_S, ForecastHold
+from .core.ems.forecast_hold import ForecastHold
 from .core.ems.types import PriceSlot
 from .core.model import Charger, Transaction
 from .core.tariff import price_per_kwh
@@ -232,8 +232,8 @@ class SessionPriceFollower:
         held = self._hold(entity_id, (), now)
         slot = next((s for s in held if s.start <= now), None)
         wake = slot.end if slot is not None else min((s.start for s in held), default=None)
-        if wake is not None and (since := self._hold.held_since) is not None:
-            wake = min(wake, since + HOLD_S + 1.0)
+        if wake is not None and (until := self._hold.held_until) is not None:
+            wake = min(wake, until + 1.0)
             self._unsub_slot_end = async_track_point_in_utc_time(
                 self._hass, self._on_slot_end, dt_util.utc_from_timestamp(wake)
             )

@@ -57,7 +57,9 @@ def test_a_forecast_is_kept_for_hold_s_after_it_was_read() -> None:
     hold = ForecastHold[EnergySlot]("solar forecast", EnergySlot)
     day = (EnergySlot(0.0, 48 * H, 40000.0),)
     hold("entry", day, 0.0)
+    assert hold.held_until is None  # read now: nothing held
     assert hold("entry", (), HOLD_S) == day
+    assert hold.held_until == HOLD_S
     assert hold("entry", (), HOLD_S + 1.0) == ()
     assert hold("entry", (), HOLD_S + 2.0) == ()  # not back once dropped
     assert hold.held_since is None

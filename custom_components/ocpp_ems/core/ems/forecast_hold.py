@@ -95,6 +95,11 @@ class ForecastHold[SlotT: _Slot]:
         """When the forecast now held was read (None: none is held)."""
         return self._read_at if self._holding else None
 
+    @property
+    def held_until(self) -> float | None:
+        """The last moment the forecast now held is kept (None: none is held)."""
+        return self._read_at + HOLD_S if self._holding else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "source": self._source,
