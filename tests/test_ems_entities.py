@@ -30,6 +30,7 @@ from custom_components.ocpp_ems.const import (
     CONF_EMS_ENABLED,
     CONF_GRID_POWER,
     CONF_MIN_WRITE_INTERVAL,
+    CONF_PRICE,
     CONF_PV_AVAILABLE_POWER,
     CONF_PV_POWER,
     CONF_RESPONSE_TIMEOUT,
@@ -133,6 +134,11 @@ async def test_snapshot(
 ) -> None:
     # A plugged-in car, no sun: the charger waits for surplus (a steady state to snapshot).
     await set_sources(hass, battery_soc=80)
+    # A price sensor picked (its site sensor: not cheap now, no cheap price set).
+    hass.states.async_set("sensor.price", "0.30", {"unit_of_measurement": "EUR/kWh"})
+    hass.config_entries.async_update_entry(
+        server_entry, options={**server_entry.options, CONF_PRICE: "sensor.price"}
+    )
     with only_platforms(Platform.NUMBER, Platform.SELECT, Platform.SENSOR, Platform.TIME):
         async with onboard() as (sim, entry):
             await plug_in_and_charge(sim)

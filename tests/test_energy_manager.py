@@ -12,7 +12,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
@@ -48,6 +48,7 @@ from .helpers.fixtures import Onboard
 
 # A site value: on the server's device.
 SURPLUS = "sensor.ocpp_server_port_0_available_surplus"
+CHEAP_UNTIL = "sensor.ocpp_server_port_0_cheap_grid_charging_until"
 EMS_STATE = "sensor.ocpp_server_port_0_energy_manager"
 
 
@@ -339,6 +340,8 @@ async def test_cheap_grid_price_charges_the_solar_mode_in_full(
         reason = state_of(hass, REASON)
         assert reason.state == "cheap_grid"
         assert reason.attributes["until"] == cheap_end.isoformat()
+        # The site's sensor tells the run's end too (also where the fuse limits a car).
+        assert state_of(hass, CHEAP_UNTIL).state == cheap_end.isoformat()
 
         await sim.meter_values(power_w=22000, current_a=(32, 32, 32), energy_wh=1000)
         await set_site(hass, grid=22500, pv=0)
@@ -346,6 +349,7 @@ async def test_cheap_grid_price_charges_the_solar_mode_in_full(
         await wait_for(lambda: sim.live_limit() == 6.0, what="held at the minimum")
         await hass.async_block_till_done()
         assert state_of(hass, REASON).state == "stopping"
+        assert state_of(hass, CHEAP_UNTIL).state == STATE_UNKNOWN
 
 
 async def test_actions(

@@ -5,11 +5,13 @@ charger's device).
 
 The site sensors show what the energy manager saw and decided at its latest decision: the
 available surplus, the grid, PV and battery readings it used (each only where its sensor is
-picked in the options), the chargers' total power, and its own state.
+picked in the options), the chargers' total power, its own state, and (with a price sensor
+picked) until when the grid is cheap enough to charge from (the cheap grid price).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,11 +30,19 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
+from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .coordinator import ServerConfigEntry
 from .core.ems import Reading, SiteInputs
-from .core.ems.options import BATTERY_POWER, BATTERY_SOC, GRID_POWER, PV_POWER, EntityRef
+from .core.ems.options import (
+    BATTERY_POWER,
+    BATTERY_SOC,
+    GRID_POWER,
+    PRICE,
+    PV_POWER,
+    EntityRef,
+)
 from .core.guard import Refusal, RefusalReason
 from .ems_entity import EmsSiteEntity, server_device_info
 from .energy_manager import EnergyManagerRuntime
@@ -59,7 +69,7 @@ EMS_STATES = [EMS_OFF, EMS_IDLE, EMS_RUNNING, EMS_STALE]
 class SiteSensorDescription(SensorEntityDescription):
     """A site value of the server's energy manager."""
 
-    value_fn: Callable[[EnergyManagerRuntime], StateType]
+    value_fn: Callable[[EnergyManagerRuntime], StateType | datetime]
     # Only where this input is picked in the server's options (None: always).
     option: EntityRef | None = None
     attributes_fn: Callable[[EnergyManagerRuntime], dict[str, Any]] | None = None
@@ -91,6 +101,15 @@ def _charging_power(ems: EnergyManagerRuntime) -> float | None:
         return None
     readings = [charger.power_w for charger in inputs.chargers.values() if charger.connected]
     return round(sum((r.value for r in readings if r is not None and r.value is not None), 0.0), 1)
+
+
+def _cheap_grid_until(ems: EnergyManagerRuntime) -> datetime | None:
+    """The end of the cheap price run now lies in (unknown: not cheap now, or no cheap price
+    set), whatever each car's reason shows (a fuse-limited car says so instead)."""
+    decision = ems.site_decision
+    if decision is None or decision.cheap_grid_until is None:
+        return None
+    return dt_util.utc_from_timestamp(math.ceil(decision.cheap_grid_until))
 
 
 def _ems_state(ems: EnergyManagerRuntime) -> str:
@@ -150,6 +169,13 @@ SITE_SENSORS: tuple[SiteSensorDescription, ...] = (
         suggested_display_precision=0,
         value_fn=_reading(lambda inputs: inputs.battery_soc),
         option=BATTERY_SOC,
+    ),
+    SiteSensorDescription(
+        key="cheap_grid_until",
+        translation_key="cheap_grid_until",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=_cheap_grid_until,
+        option=PRICE,
     ),
 )
 
@@ -245,7 +271,7 @@ class OcppSiteSensor(EmsSiteEntity, SensorEntity):
         return self.entity_description.always_available or super().available
 
     @property
-    def native_value(self) -> StateType:
+    def native_value(self) -> StateType | datetime:
         return self.entity_description.value_fn(self.ems)
 
     @property

@@ -78,6 +78,7 @@ def test_solar_modes_charge_in_full_while_the_grid_is_cheap(mode: Mode) -> None:
     d = m.update(priced(site(H + 10, 500), prices), H + 10)
     assert d.chargers["a"].target == ChargerCommand(16.0, 3)
     assert (d.chargers["a"].reason, d.chargers["a"].until) == (Reason.CHEAP_GRID, 3 * H)
+    assert d.cheap_grid_until == 3 * H  # the site's sensor shows it whatever a car's reason
     # The next price change wakes the manager (a held forecast changes no sensor).
     assert d.next_update_at == 2 * H
 
@@ -87,8 +88,10 @@ def test_not_at_a_dearer_price_nor_without_a_limit() -> None:
     d = manager(Mode.SOLAR).update(priced(site(10, 500), prices), 10)
     assert d.chargers["a"].target.paused
     assert d.chargers["a"].reason is Reason.WAITING_FOR_SURPLUS
+    assert d.cheap_grid_until is None
     d = manager(Mode.SOLAR, cheap=None).update(priced(site(10, 500), hours(-0.5)), 10)
     assert d.chargers["a"].target.paused
+    assert d.cheap_grid_until is None
     # Without a limit no price change wakes the manager (the sensor's changes do).
     assert d.next_update_at is None
 
@@ -97,6 +100,8 @@ def test_fast_and_plans_are_left_alone() -> None:
     prices = hours(0.01, 0.30, 0.30)
     d = manager(Mode.FAST).update(priced(site(10, 500), prices), 10)
     assert d.chargers["a"].reason is Reason.FAST
+    # The site's run is known (and its end wakes the manager) whatever the cars' modes.
+    assert (d.cheap_grid_until, d.next_update_at) == (H, H)
     plan = PlanTarget(departure=3 * H, energy_wh=5000)
     d = manager(Mode.PLAN, plan=plan).update(priced(site(10, 500), prices), 10)
     assert d.chargers["a"].reason is not Reason.CHEAP_GRID

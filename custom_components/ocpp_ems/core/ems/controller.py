@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from .charger_work import ChargerMemory, Kind
+from .cheap_grid import cheap_until, next_price_change
 from .config import ChargerSettings, PlanTarget, SiteSettings
 from .demand import demand_wake_ups, resolve_kind, stale_fallback
 from .fuse import line_headroom, share_fuse
@@ -124,9 +125,13 @@ class EnergyManager:
             prepare(cid, cfg, self._memory[cid], inputs.chargers.get(cid), site, now, grid_at)
             for cid, cfg in self._chargers.items()
         ]
+        cheap_end = cheap_until(inputs.prices, site.cheap_price, now)
+        if site.cheap_price is not None:
+            # A cheap run may begin or end there (a held forecast changes no sensor).
+            wake.extend(t for t in (next_price_change(inputs.prices, now),) if t is not None)
         for work in works:
-            resolve_kind(work, inputs, now)
-            wake += demand_wake_ups(work, inputs, now)
+            resolve_kind(work, inputs, now, cheap_end)
+            wake += demand_wake_ups(work, now)
 
         balance = measure_balance(site, readings, works, self._site_memory)
         # A configured battery we cannot read could be discharging into the car: no surplus then.
@@ -166,4 +171,5 @@ class EnergyManager:
             battery_discharge_limit_w=None if balance is None else balance.discharge_limit_w,
             stale_inputs=frozenset(stale),
             next_update_at=min(wake) if wake else None,
+            cheap_grid_until=cheap_end,
         )

@@ -10,7 +10,6 @@ is stale, the charger falls back to its ``stale_fallback`` instead.
 from __future__ import annotations
 
 from .charger_work import ChargerWork, Kind
-from .cheap_grid import cheap_until, next_price_change
 from .config import ChargerSettings
 from .phases import full_phases
 from .plan_charge import resolve_plan
@@ -20,8 +19,11 @@ from .types import ChargerInputs, Mode, Reason, SiteInputs, StaleFallback
 _CHEAP_GRID_MODES = (Mode.SOLAR, Mode.MIN_SOLAR)
 
 
-def resolve_kind(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None:
-    """Set the charger's kind and reason from its mode, boost, minimum charge and plan."""
+def resolve_kind(
+    work: ChargerWork, site_inputs: SiteInputs, now: float, cheap_end: float | None
+) -> None:
+    """Set the charger's kind and reason from its mode, boost, minimum charge, plan and the
+    cheap grid run now lies in (``cheap_end``: its end, None: not cheap now)."""
     cfg, memory, ci = work.cfg, work.memory, work.inputs
     if memory.boost_until is not None and now >= memory.boost_until:
         memory.boost_until = None
@@ -46,10 +48,7 @@ def resolve_kind(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None
     elif cfg.mode is Mode.FAST:
         work.kind = Kind.FULL
         work.say(Reason.FAST)
-    elif (
-        cfg.mode in _CHEAP_GRID_MODES
-        and (cheap_end := cheap_until(site_inputs.prices, work.site.cheap_price, now)) is not None
-    ):
+    elif cfg.mode in _CHEAP_GRID_MODES and cheap_end is not None:
         work.kind = Kind.FULL
         # Running when the run ends: the surplus rules take it on from there (no stop and
         # start delay on a sunny afternoon; the stop rules in a deficit).
@@ -67,18 +66,11 @@ def resolve_kind(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None
         full_phases(work, now)
 
 
-def demand_wake_ups(work: ChargerWork, site_inputs: SiteInputs, now: float) -> list[float]:
-    """A boost's end, the plan's next look (how far the car got, whether a slot began), and
-    with a cheap price set, the next price change (a held forecast changes no sensor)."""
+def demand_wake_ups(work: ChargerWork, now: float) -> list[float]:
+    """A boost's end and the plan's next look (how far the car got, whether a slot began)."""
     wake: list[float] = []
     if work.memory.boost_until is not None:  # (``resolve_kind`` dropped one that ended)
         wake.append(work.memory.boost_until)
-    if (
-        work.cfg.mode in _CHEAP_GRID_MODES
-        and work.site.cheap_price is not None
-        and (change := next_price_change(site_inputs.prices, now)) is not None
-    ):
-        wake.append(change)
     plan = work.cfg.plan
     if work.cfg.mode is Mode.PLAN and plan is not None and now < plan.departure:
         wake.append(now + 60.0)

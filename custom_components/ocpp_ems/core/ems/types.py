@@ -192,3 +192,6 @@ class Decision:
     battery_discharge_limit_w: float | None
     stale_inputs: frozenset[str]  # non-empty -> raise a repair issue; it clears when empty again
     next_update_at: float | None  # call update() again by then even without new inputs (timers)
+    # The end of the run of cheap price slots now lies in (``cheap_grid.py``; None: not cheap
+    # now, or no cheap price set): Solar and Min + solar charge in full until then.
+    cheap_grid_until: float | None = None
