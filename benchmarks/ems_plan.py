@@ -45,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import sparse  # type: ignore[import-untyped]
@@ -328,6 +329,28 @@ def optima(key: tuple[Day, float, float, str]) -> tuple[float | None, float | No
     )
 
 
+def minute_inputs(
+    t: float, pv_w: float, house_w: float, amps: float, session_wh: float, **site: Any
+) -> SiteInputs:
+    """What the controller sees at ``t``: the grid meter (house + car - PV), the PV, the car
+    drawing ``amps`` on 3 phases, and ``site``'s prices and forecast."""
+    car_w = amps * VOLTAGE * PHASES
+    return SiteInputs(
+        grid_w=Reading(house_w + car_w - pv_w, t),
+        pv_w=Reading(pv_w, t),
+        chargers={
+            "car": ChargerInputs(
+                plugged=True,
+                charging=car_w > 0,
+                power_w=Reading(car_w, t),
+                currents_a=PhaseReading((amps, amps, amps), t),
+                session_energy_wh=session_wh,
+            )
+        },
+        **site,
+    )
+
+
 def simulate(sc: Scenario) -> Result:
     t0, t1 = PLUG_IN_H * H, sc.departure_h * H
     minutes = int(t1 // DT) + 1
@@ -347,23 +370,15 @@ def simulate(sc: Scenario) -> Result:
     i0, i1 = int(t0 // DT), int(t1 // DT)
     for i in range(i0, i1):
         t = i * DT
-        car_w = amps * VOLTAGE * PHASES
-        grid = house[i] + car_w - pv[i]
-        inputs = SiteInputs(
-            grid_w=Reading(float(grid), t),
-            pv_w=Reading(float(pv[i]), t),
+        inputs = minute_inputs(
+            t,
+            float(pv[i]),
+            float(house[i]),
+            amps,
+            delivered + extra,
             prices=tariff,
             feed_in_prices=feed_in_sensor,
             solar_forecast=fc,
-            chargers={
-                "car": ChargerInputs(
-                    plugged=True,
-                    charging=car_w > 0,
-                    power_w=Reading(car_w, t),
-                    currents_a=PhaseReading((amps, amps, amps), t),
-                    session_energy_wh=delivered + extra,
-                )
-            },
         )
         manager.set_site(learning.update(site, inputs, t, UTC))
         decision = manager.update(inputs, t).chargers["car"]
