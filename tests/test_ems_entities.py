@@ -9,9 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, Platform
 from homeassistant.core import HomeAssistant, State
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
@@ -265,6 +267,36 @@ async def test_cheap_grid_price_number(hass: HomeAssistant, server_entry: MockCo
     await hass.async_block_till_done()
     assert state_of(hass, FLOOR).state == "50.0"
     assert ems.site.battery.floor_soc == 50.0
+
+
+async def test_set_cheap_grid_price_action(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    """The action sets the price (the number shows it) and, without a price, clears it: what
+    the number cannot do. Out of the row's bounds or for no server entry: a clear error."""
+    ems = server_entry.runtime_data.ems
+    await call(hass, DOMAIN, "set_cheap_grid_price", {"price": "0.05"})
+    assert ems.site.cheap_price == 0.05
+    assert state_of(hass, CHEAP).state == "0.05"
+    await call(
+        hass,
+        DOMAIN,
+        "set_cheap_grid_price",
+        {"config_entry_id": server_entry.entry_id, "price": None},
+    )
+    assert ems.site.cheap_price is None
+    assert server_entry.options.get(CHEAP_GRID_PRICE.key) is None
+    assert state_of(hass, CHEAP).state == STATE_UNKNOWN
+    await call(hass, DOMAIN, "set_cheap_grid_price", {"price": -0.2})
+    await call(hass, DOMAIN, "set_cheap_grid_price", {})
+    assert ems.site.cheap_price is None
+
+    with pytest.raises(vol.Invalid):
+        await call(hass, DOMAIN, "set_cheap_grid_price", {"price": -11})
+    with pytest.raises(ServiceValidationError) as raised:
+        await call(hass, DOMAIN, "set_cheap_grid_price", {"config_entry_id": "nope", "price": 0})
+    assert raised.value.translation_key == "no_server"
+    assert ems.site.cheap_price is None
 
 
 async def test_site_numbers_follow_the_options(

@@ -21,6 +21,7 @@ from custom_components.ocpp_ems.core.errors import OcppEmsError
 from custom_components.ocpp_ems.dashboard import SERVICE_GET_DASHBOARD
 from custom_components.ocpp_ems.entity import charger_errors
 from custom_components.ocpp_ems.services import SERVICES
+from custom_components.ocpp_ems.site_actions import SERVICE_SET_CHEAP_GRID_PRICE
 
 from .helpers.charger import SimCharger, wait_for
 from .helpers.fixtures import Onboard
@@ -78,9 +79,10 @@ def live_limit(sim: SimCharger) -> float:
 
 
 async def test_services_registered(hass: HomeAssistant, server_entry: MockConfigEntry) -> None:
-    # get_dashboard is registered beside them (it targets a server, not a charger).
+    # get_dashboard and set_cheap_grid_price are registered beside them (they target a server,
+    # not a charger).
     registered = set(hass.services.async_services_for_domain(DOMAIN))
-    assert registered == {*SERVICES, SERVICE_GET_DASHBOARD}
+    assert registered == {*SERVICES, SERVICE_GET_DASHBOARD, SERVICE_SET_CHEAP_GRID_PRICE}
 
 
 # --- current control -------------------------------------------------------------------------

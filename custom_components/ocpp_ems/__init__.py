@@ -62,6 +62,7 @@ from .security import (
 )
 from .services import async_setup_services
 from .shipped_blueprints import async_install_blueprints
+from .site_actions import async_setup_site_actions
 from .upgrade import SecurityUpgrades, upgrade_issue_id
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -86,6 +87,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_services(hass)
     hass.http.register_view(CaCertificateView())
     async_setup_dashboard_action(hass)
+    async_setup_site_actions(hass)
     await async_install_blueprints(hass)
     return True
 

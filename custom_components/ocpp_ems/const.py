@@ -143,3 +143,6 @@ DEFAULT_STALE_GRACE: Final = ems_options.STALE_GRACE.default
 EMS_DEBOUNCE_S: Final = 1.0
 EMS_RETRY_S: Final = 30.0
 ISSUE_EMS_STALE_INPUTS: Final = "ems_stale_inputs"
+
+# The server entry a server-wide action is for (the first one when left out).
+ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.typing import UNDEFINED
@@ -26,7 +27,7 @@ from .core.guard import Refusal, RefusalReason
 from .core.model import Charger, ChargerEvent, EventKind
 from .core.server import CentralSystem
 from .core.settings import ChargerSettings, ServerSettings
-from .hub import HassChargerDirectory, HassStateStore
+from .hub import HassChargerDirectory, HassStateStore, is_charger_entry
 
 if TYPE_CHECKING:
     from .energy_manager import EnergyManagerRuntime
@@ -64,6 +65,19 @@ class ChargerRuntimeData:
 
 type ServerConfigEntry = ConfigEntry[ServerRuntimeData]
 type ChargerConfigEntry = ConfigEntry[ChargerRuntimeData]
+
+
+def loaded_server_entry(hass: HomeAssistant, entry_id: str | None) -> ServerConfigEntry:
+    """The loaded server entry ``entry_id`` (None: the first one), for the server-wide actions."""
+    servers: list[ServerConfigEntry] = [
+        entry
+        for entry in hass.config_entries.async_loaded_entries(DOMAIN)
+        if not is_charger_entry(entry) and (entry_id is None or entry.entry_id == entry_id)
+    ]
+    if not servers:
+        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_server")
+    return servers[0]
+
 
 type EventCallback = Callable[[ChargerEvent], None]
 # Our own security events about a charger: (event type, attributes).

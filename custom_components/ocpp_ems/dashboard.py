@@ -15,19 +15,16 @@ import probatio
 from homeassistant.components.energy.data import async_get_manager as async_get_energy_manager
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
-from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util.yaml import dump as dump_yaml
 
-from .const import DOMAIN
-from .coordinator import ServerConfigEntry
+from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN
+from .coordinator import ServerConfigEntry, loaded_server_entry
 from .core.ems.options import BATTERY_POWER, BATTERY_SOC, GRID_POWER, PV_POWER
-from .hub import is_charger_entry
 
 SERVICE_GET_DASHBOARD: Final = "get_dashboard"
-ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 
 # (platform, translation key) of a charger's entities, in the order the cards show them.
 HEADLINE: Final = [("sensor", "status"), ("sensor", "power"), ("sensor", "session_energy")]
@@ -170,19 +167,8 @@ async def _energy_dashboard_configured(hass: HomeAssistant) -> bool:
     return bool(manager.data and manager.data.get("energy_sources"))
 
 
-def _server_entry(hass: HomeAssistant, entry_id: str | None) -> ServerConfigEntry:
-    servers: list[ServerConfigEntry] = [
-        entry
-        for entry in hass.config_entries.async_loaded_entries(DOMAIN)
-        if not is_charger_entry(entry) and (entry_id is None or entry.entry_id == entry_id)
-    ]
-    if not servers:
-        raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_server")
-    return servers[0]
-
-
 async def _get_dashboard(call: ServiceCall) -> ServiceResponse:
-    server = _server_entry(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
+    server = loaded_server_entry(call.hass, call.data.get(ATTR_CONFIG_ENTRY_ID))
     config = await async_build_dashboard(call.hass, server)
     return {"config": config, "yaml": dump_yaml(config)}
 
