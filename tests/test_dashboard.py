@@ -93,6 +93,18 @@ async def test_dashboard_of_a_charger(hass: HomeAssistant, onboard: Onboard) -> 
         controls = next(card for card in cards if card.get("title") == "Controls")
         assert all(not row["name"].startswith("Acme") for row in controls["entities"])
         assert _short_name(hass, "sensor.pv", "Acme Wallbox 1") is None  # not the charger's
+        # The energy manager's site card: its state, surplus and settings from the server's
+        # device, named without the device's name.
+        site = next(card for card in cards if card.get("title") == "Energy manager")
+        assert [row["entity"] for row in site["entities"]] == [
+            "sensor.ocpp_server_port_0_energy_manager",
+            "sensor.ocpp_server_port_0_available_surplus",
+            "sensor.ocpp_server_port_0_charging_power_all_chargers",
+            "number.ocpp_server_port_0_battery_priority_state_of_charge",
+            "number.ocpp_server_port_0_battery_floor_state_of_charge",
+            "number.ocpp_server_port_0_charge_from_the_grid_at_or_below",
+        ]
+        assert site["entities"][0]["name"] == "Energy manager"
 
         # With the Energy dashboard configured, its flow card leads.
         manager = await async_get_manager(hass)

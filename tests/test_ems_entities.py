@@ -6,10 +6,12 @@ charger over real websockets."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import voluptuous as vol
+import yaml
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, Platform
 from homeassistant.core import HomeAssistant, State
@@ -57,6 +59,7 @@ from .helpers.ems import (
 from .helpers.fixtures import Onboard
 from .helpers.platform import only_platforms
 
+INTEGRATION = Path(__file__).resolve().parent.parent / "custom_components" / DOMAIN
 PREFIX = "acme_wallbox_1"
 MODE = f"select.{PREFIX}_charge_mode"
 REASON = f"sensor.{PREFIX}_energy_manager_reason"
@@ -297,6 +300,19 @@ async def test_set_cheap_grid_price_action(
         await call(hass, DOMAIN, "set_cheap_grid_price", {"config_entry_id": "nope", "price": 0})
     assert raised.value.translation_key == "no_server"
     assert ems.site.cheap_price is None
+
+
+def test_cheap_grid_price_selector_is_the_options_row() -> None:
+    """services.yaml cannot import the options table: the action's selector is checked against
+    the row that the action's schema, the number and the options form take their bounds from."""
+    services = yaml.safe_load((INTEGRATION / "services.yaml").read_text())
+    selector = services["set_cheap_grid_price"]["fields"]["price"]["selector"]["number"]
+    row = CHEAP_GRID_PRICE
+    assert (selector["min"], selector["max"], selector["step"]) == (
+        row.minimum,
+        row.maximum,
+        row.step,
+    )
 
 
 async def test_site_numbers_follow_the_options(

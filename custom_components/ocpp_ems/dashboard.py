@@ -1,7 +1,7 @@
 """A ready dashboard for a server's site and chargers, built from what exists: the user's site sensors
-(the energy manager's options), each charger's entities (looked up by their translation keys in
-the entity registry, so renamed entity ids still work) and, when configured, the Energy dashboard's
-flow card. Only Home Assistant's built-in cards.
+(the energy manager's options), the energy manager's own site values and settings, each charger's
+entities (looked up by their translation keys in the entity registry, so renamed entity ids still
+work) and, when configured, the Energy dashboard's flow card. Only Home Assistant's built-in cards.
 
 The ``get_dashboard`` action returns it as YAML for the user to paste into a dashboard's raw
 configuration editor; ``scripts/develop`` saves the same configuration as the demo's dashboard.
@@ -9,6 +9,7 @@ configuration editor; ``scripts/develop`` saves the same configuration as the de
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import probatio
@@ -22,7 +23,15 @@ from homeassistant.util.yaml import dump as dump_yaml
 
 from .const import ATTR_CONFIG_ENTRY_ID, DOMAIN
 from .coordinator import ServerConfigEntry, loaded_server_entry
-from .core.ems.options import BATTERY_POWER, BATTERY_SOC, GRID_POWER, PV_POWER
+from .core.ems.options import (
+    BATTERY_FLOOR_SOC,
+    BATTERY_POWER,
+    BATTERY_PRIORITY_SOC,
+    BATTERY_SOC,
+    CHEAP_GRID_PRICE,
+    GRID_POWER,
+    PV_POWER,
+)
 
 SERVICE_GET_DASHBOARD: Final = "get_dashboard"
 
@@ -44,6 +53,17 @@ ENERGY_MANAGER: Final = [
     ("number", "target_energy"),
     ("time", "departure"),
 ]
+# The server device's energy manager entities (those that exist: each site sensor only where its
+# input is picked).
+SITE: Final = [
+    ("sensor", "ems_state"),
+    ("sensor", "available_surplus"),
+    ("sensor", "site_charging_power"),
+    ("sensor", "cheap_grid_until"),
+    ("number", BATTERY_PRIORITY_SOC.key),
+    ("number", BATTERY_FLOOR_SOC.key),
+    ("number", CHEAP_GRID_PRICE.key),
+]
 CONTROLS: Final = [
     ("switch", "charging_enabled"),
     ("switch", "availability"),
@@ -55,7 +75,7 @@ CONTROLS: Final = [
 ]
 
 
-def _charger_entities(hass: HomeAssistant, entry: ConfigEntry) -> dict[tuple[str, str], str]:
+def _entry_entities(hass: HomeAssistant, entry: ConfigEntry) -> dict[tuple[str, str], str]:
     registry = er.async_get(hass)
     found: dict[tuple[str, str], str] = {}
     for entity in er.async_entries_for_config_entry(registry, entry.entry_id):
@@ -80,17 +100,38 @@ def _short_name(hass: HomeAssistant, entity_id: str, device_name: str) -> str | 
     return None
 
 
-def _charger_cards(
-    hass: HomeAssistant, entry: ConfigEntry, found: dict[tuple[str, str], str]
-) -> list[dict[str, Any]]:
+def _device_name(hass: HomeAssistant, entry: ConfigEntry) -> str:
+    """The name of the entry's device (a charger's, or the server's own), as the user sees it."""
     device = next(iter(dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)), None)
-    name = (device.name_by_user or device.name or "") if device else entry.title
+    return (device.name_by_user or device.name or "") if device else entry.title
+
+
+def _rows(hass: HomeAssistant, device_name: str) -> Callable[..., dict[str, Any]]:
+    """A card row of an entity, named without the device's name (the card says which device)."""
 
     def row(entity_id: str, **extra: Any) -> dict[str, Any]:
         item: dict[str, Any] = {"entity": entity_id, **extra}
-        if short := _short_name(hass, entity_id, name):
+        if short := _short_name(hass, entity_id, device_name):
             item["name"] = short
         return item
+
+    return row
+
+
+def _site_card(hass: HomeAssistant, server: ConfigEntry) -> list[dict[str, Any]]:
+    """The energy manager's site values and settings (while it is enabled, they exist)."""
+    entities = _pick(_entry_entities(hass, server), SITE)
+    if not entities:
+        return []
+    row = _rows(hass, _device_name(hass, server))
+    return [{"type": "entities", "title": "Energy manager", "entities": [row(e) for e in entities]}]
+
+
+def _charger_cards(
+    hass: HomeAssistant, entry: ConfigEntry, found: dict[tuple[str, str], str]
+) -> list[dict[str, Any]]:
+    name = _device_name(hass, entry)
+    row = _rows(hass, name)
 
     tiles = [row(e, type="tile") for e in _pick(found, HEADLINE)]
     if ("select", "charge_mode") in found:
@@ -129,7 +170,7 @@ def _site_power_entities(
 async def async_build_dashboard(hass: HomeAssistant, server: ServerConfigEntry) -> dict[str, Any]:
     """The Lovelace configuration (one view) for ``server`` and its accepted chargers."""
     chargers = {
-        entry: _charger_entities(hass, entry)
+        entry: _entry_entities(hass, entry)
         for entry in sorted(server.runtime_data.directory.charger_entries(), key=lambda e: e.title)
     }
     cards: list[dict[str, Any]] = []
@@ -146,6 +187,7 @@ async def async_build_dashboard(hass: HomeAssistant, server: ServerConfigEntry) 
         )
     if soc := server.options.get(BATTERY_SOC.key):
         cards.append({"type": "tile", "entity": soc})
+    cards.extend(_site_card(hass, server))
     for entry, found in chargers.items():
         cards.extend(_charger_cards(hass, entry, found))
     return {

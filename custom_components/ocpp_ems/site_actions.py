@@ -2,7 +2,7 @@
 
 ``set_cheap_grid_price`` sets the *charge from the grid at or below* price, or clears it when no
 price is given: an automation can set it from the day's prices and switch it off again, which
-the number entity cannot (a number has no "unset"). The value's bounds and step are the options
+the number entity cannot (a number has no "unset"). The value's bounds are the options
 table's row (``CHEAP_GRID_PRICE``), as for the number and the options form.
 """
 
