@@ -53,6 +53,9 @@ EMS_OPTIONS: dict[str, Any] = {
     "battery_discharge_limit_entity": "input_number.sim_battery_discharge_limit",
     "fuse_a": 25,
     "site_phases": "3",
+    # Below the simulated battery's 60 % at the first start: the car comes first at once (a
+    # newcomer sees it charge from the sun); raise it to see the battery charge first.
+    "battery_priority_soc": 50,
     # The simulated dynamic tariff: plans pick its cheap hours, sessions are costed at it.
     "price_entity": "sensor.simulated_electricity_price",
 }

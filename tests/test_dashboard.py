@@ -95,7 +95,7 @@ async def test_dashboard_of_a_charger(hass: HomeAssistant, onboard: Onboard) -> 
         assert _short_name(hass, "sensor.pv", "Acme Wallbox 1") is None  # not the charger's
         # The energy manager's site card: its state, surplus and settings from the server's
         # device, named without the device's name.
-        site = next(card for card in cards if card.get("title") == "Energy manager")
+        site = next(card for card in cards if card.get("title") == "Site energy manager")
         assert [row["entity"] for row in site["entities"]] == [
             "sensor.ocpp_server_port_0_energy_manager",
             "sensor.ocpp_server_port_0_available_surplus",

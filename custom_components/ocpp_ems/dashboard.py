@@ -124,7 +124,9 @@ def _site_card(hass: HomeAssistant, server: ConfigEntry) -> list[dict[str, Any]]
     if not entities:
         return []
     row = _rows(hass, _device_name(hass, server))
-    return [{"type": "entities", "title": "Energy manager", "entities": [row(e) for e in entities]}]
+    return [
+        {"type": "entities", "title": "Site energy manager", "entities": [row(e) for e in entities]}
+    ]
 
 
 def _charger_cards(
