@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 
 import pytest
 
@@ -65,6 +66,29 @@ def test_a_forecast_is_kept_for_hold_s_after_it_was_read() -> None:
     assert hold.held_since is None
 
 
+def test_published_prices_are_kept_until_their_slots_end() -> None:
+    """A day-ahead price stands once published: held through an outage of any length while its
+    slots are ahead (the plan keeps its cheap night), where a solar forecast is dropped."""
+    holds = ForecastHolds()
+    prices = tuple(PriceSlot(h * H, (h + 1) * H, 0.1 + 0.01 * h) for h in range(36))
+    sun = (EnergySlot(0.0, 36 * H, 30000.0),)
+    holds.price("sensor.price", prices, 0.0)
+    holds.solar("entry", sun, 0.0)
+    now = 20 * H  # far beyond HOLD_S
+    assert now > HOLD_S
+    assert holds.solar("entry", (), now) == ()
+    held = holds.price("sensor.price", (), now)
+    assert held[0].start == 0.0  # with the last day's past hours
+    assert held[-1] == prices[-1]
+    assert holds.price.held_until == math.inf
+    # Also from the stored form, after a restart in the outage.
+    after = ForecastHolds()
+    after.load(json.loads(json.dumps(holds.to_dict())))
+    assert after.price("sensor.price", (), 30 * H)[-1] == prices[-1]
+    assert holds.price("sensor.price", (), 36 * H) == ()  # all over: nothing held
+    assert holds.held_since() == {}
+
+
 def test_a_forecast_is_kept_only_for_its_own_source() -> None:
     hold = ForecastHold[PriceSlot]("price sensor", PriceSlot)
     hold("sensor.old", PRICES, 0.0)
@@ -106,11 +130,12 @@ def test_held_forecasts_survive_a_restart_in_their_stored_form() -> None:
     assert after.price("sensor.price", (), 1.5 * H) == PRICES  # with the day's past hours
     assert after.feed_in_price("sensor.feed_in", (), 60.0) == ()  # nothing was read
     assert after.held_since() == {"solar": 0.0, "price": 0.0}
-    # Another source now, or held too long before the restart: nothing.
+    # Another source now, the sun held too long or the prices over before the restart: nothing.
     assert after.solar("other", (), 60.0) == ()
     late = ForecastHolds()
     late.load(stored)
-    assert late.price("sensor.price", (), HOLD_S + 1.0) == ()
+    assert late.solar("entry", (), HOLD_S + 1.0) == ()
+    assert late.price("sensor.price", (), 4 * H) == ()
 
 
 @pytest.mark.parametrize(

@@ -4,11 +4,13 @@ A forecast says what will be. A price sensor or forecast integration that is una
 while (reloading, its cloud service failing, Home Assistant starting before it) changes none of
 that, but planning as if there were no forecast would: with no prices a plan charges in the
 latest hours instead of the cheap ones, with no sun it buys from the grid what the sun would have
-given. So the plan keeps the last forecast its source gave, the part still ahead, for up to
-``HOLD_S`` after it was last read, also across a restart (:meth:`ForecastHolds.to_dict`). A
-source picked anew starts empty: a forecast is held only for the source it came from. Prices
-also keep the last day's past slots, as the sensor itself shows them: a plan prices hours not
-published yet like the same hours a day earlier (``plan._day_before``).
+given. So the plan keeps the last forecast its source gave, the part still ahead, also across a
+restart (:meth:`ForecastHolds.to_dict`): a solar forecast for up to ``HOLD_S`` after it was last
+read (the weather moves on), published prices until their slots end (a day-ahead price is a fact
+once published; an outage of a price integration overnight must not cost the plan its cheap
+hours). A source picked anew starts empty: a forecast is held only for the source it came from.
+Prices also keep the last day's past slots, as the sensor itself shows them: a plan prices hours
+not published yet like the same hours a day earlier (``plan._day_before``).
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ from .types import EnergySlot, PriceSlot
 
 _LOGGER = logging.getLogger(__name__)
 
-# Longer than a cloud service's usual outage or a restart; short enough that a forecast left
-# behind by a source the user removed from the Energy dashboard does not steer a whole day.
+# A solar forecast: longer than a cloud service's usual outage or a restart; short enough that a
+# forecast left behind by a source the user removed from the Energy dashboard does not steer a
+# whole day.
 HOLD_S = 6 * 3600.0
+# Published prices: until their slots end.
+UNTIL_SLOTS_END = math.inf
 
 
 class _Slot(Protocol):
@@ -45,15 +50,20 @@ class _Slot(Protocol):
 
 class ForecastHold[SlotT: _Slot]:
     """The last forecast of one source (see the module); ``name`` is for the log, ``slot``
-    builds a slot from its stored (start, end, value); slots that ended up to ``past_s`` ago
-    are given with those ahead."""
+    builds a slot from its stored (start, end, value); it is kept ``hold_s`` after it was read;
+    slots that ended up to ``past_s`` ago are given with those ahead."""
 
     def __init__(
-        self, name: str, slot: Callable[[float, float, float], SlotT], past_s: float = 0.0
+        self,
+        name: str,
+        slot: Callable[[float, float, float], SlotT],
+        past_s: float = 0.0,
+        hold_s: float = HOLD_S,
     ) -> None:
         self.name = name
         self._slot = slot
         self._past_s = past_s
+        self._hold_s = hold_s
         self._source: str | None = None
         self._slots: tuple[SlotT, ...] = ()
         self._read_at = -math.inf
@@ -63,7 +73,7 @@ class ForecastHold[SlotT: _Slot]:
         self, source: str | None, slots: tuple[SlotT, ...], now: float
     ) -> tuple[SlotT, ...]:
         """What to plan with: ``slots`` as read from ``source`` now, or, while it gives none,
-        the last it gave (only slots not over yet, up to ``HOLD_S`` after it was read)."""
+        the last it gave (only slots not over yet, up to ``hold_s`` after it was read)."""
         if source != self._source:
             self._source, self._slots, self._read_at = source, (), -math.inf
             self._holding = False
@@ -73,12 +83,12 @@ class ForecastHold[SlotT: _Slot]:
                 self._holding = False
             self._slots, self._read_at = slots, now
             return slots
-        if now - self._read_at > HOLD_S:
+        if now - self._read_at > self._hold_s:
             if self._holding:
                 _LOGGER.warning(
                     "The %s has given no forecast for %.0f h: its last one is dropped",
                     self.name,
-                    HOLD_S / 3600.0,
+                    self._hold_s / 3600.0,
                 )
             self._slots, self._holding = (), False
             return ()
@@ -97,8 +107,9 @@ class ForecastHold[SlotT: _Slot]:
 
     @property
     def held_until(self) -> float | None:
-        """The last moment the forecast now held is kept (None: none is held)."""
-        return self._read_at + HOLD_S if self._holding else None
+        """The last moment the forecast now held is kept (None: none is held; infinite: until
+        its slots end)."""
+        return self._read_at + self._hold_s if self._holding else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,13 +135,18 @@ class ForecastHold[SlotT: _Slot]:
         self._slots = tuple(sorted(slots, key=lambda slot: slot.start))
 
 
+def price_hold(name: str) -> ForecastHold[PriceSlot]:
+    """A price sensor's hold: its published slots until they end, with the last day's past."""
+    return ForecastHold[PriceSlot](name, PriceSlot, past_s=DAY_S, hold_s=UNTIL_SLOTS_END)
+
+
 class ForecastHolds:
     """The site's three forecasts (see the module) and their stored form."""
 
     def __init__(self) -> None:
         self.solar = ForecastHold[EnergySlot]("solar forecast", EnergySlot)
-        self.price = ForecastHold[PriceSlot]("price sensor", PriceSlot, DAY_S)
-        self.feed_in_price = ForecastHold[PriceSlot]("feed-in price sensor", PriceSlot, DAY_S)
+        self.price = price_hold("price sensor")
+        self.feed_in_price = price_hold("feed-in price sensor")
 
     def _all(self) -> dict[str, ForecastHold[Any]]:
         return {"solar": self.solar, "price": self.price, "feed_in_price": self.feed_in_price}
