@@ -26,8 +26,7 @@ from .const import LOGGER
 from .coordinator import ChargerConfigEntry
 from .core.ems import options as ems_options
 from .core.ems.energy_split import split_session
-from .core.ems.forecast_hold import UNTIL_SLOTS_END, ForecastHold
-from .core.ems.types import PriceSlot
+from .core.ems.forecast_hold import price_hold
 from .core.model import Charger, Transaction
 from .core.tariff import price_per_kwh
 from .ems_entity import ems_of
@@ -131,12 +130,9 @@ class SessionPriceFollower:
         self._unsub_slot_end: Any = None
         self._entity_id: str | None = None
         self._warned_unit: str | None = None
-        # Published prices until their slots end, as plans hold them (only those not over yet:
-        # the price of now is the slot that covers it).
-        self._hold = ForecastHold[PriceSlot](
-            f"price sensor (session costs of {entry.runtime_data.charger_id})",
-            PriceSlot,
-            hold_s=UNTIL_SLOTS_END,
+        # As plans hold prices, but only slots not over yet (now's price is the slot covering it).
+        self._hold = price_hold(
+            f"price sensor (session costs of {entry.runtime_data.charger_id})", past_s=0.0
         )
         # The entity's last state that gave a price: read again when an outage begins, as the
         # price up to that moment.

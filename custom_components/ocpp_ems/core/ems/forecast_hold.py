@@ -135,9 +135,10 @@ class ForecastHold[SlotT: _Slot]:
         self._slots = tuple(sorted(slots, key=lambda slot: slot.start))
 
 
-def price_hold(name: str) -> ForecastHold[PriceSlot]:
-    """A price sensor's hold: its published slots until they end, with the last day's past."""
-    return ForecastHold[PriceSlot](name, PriceSlot, past_s=DAY_S, hold_s=UNTIL_SLOTS_END)
+def price_hold(name: str, past_s: float = DAY_S) -> ForecastHold[PriceSlot]:
+    """A price sensor's hold: its published slots until they end, with those that ended up to
+    ``past_s`` ago (plans: the last day's, which price the hours not published yet)."""
+    return ForecastHold[PriceSlot](name, PriceSlot, past_s=past_s, hold_s=UNTIL_SLOTS_END)
 
 
 class ForecastHolds:
