@@ -309,7 +309,12 @@ async def test_simulator_answers_every_command(
         await session.trigger_message("MeterValues", 1)
 
         await session.remote_start(1, ID_TAG)
-        await wait_until(lambda: connector.transaction is not None, "the remote start")
+        # The server has the transaction when it answers the station's start; the station has its
+        # id once that answer arrives: wait for both sides.
+        await wait_until(
+            lambda: connector.transaction is not None and station.state.transaction_id is not None,
+            "the remote start",
+        )
         assert connector.transaction is not None
         assert connector.transaction.transaction_id == str(station.state.transaction_id)
         limit = await session.get_composite_limit(1, 60, ChargingRateUnit.AMPERE)
