@@ -31,6 +31,7 @@ from .core.ems import (
     SiteSettings,
 )
 from .core.ems import options as ems_options
+from .core.ems.types import slot_at
 from .core.model import Charger, ConnectorStatus
 from .core.numbers import parse_number
 from .core.tariff import per_kwh_factor
@@ -152,7 +153,7 @@ def price_slots(state: State | None, attribute: str | None, now: float) -> tuple
         if end > start:
             slots.append(PriceSlot(start, end, price * factor))
     current = _number(state)
-    if current is not None and not any(s.start <= now < s.end for s in slots):
+    if current is not None and slot_at(slots, now) is None:
         # The state is the price now, until the next known slot (at most an hour).
         end = min((s.start for s in slots if s.start > now), default=now + 3600.0)
         slots.append(PriceSlot(now, min(end, now + 3600.0), current * factor))

@@ -27,6 +27,7 @@ from .coordinator import ChargerConfigEntry
 from .core.ems import options as ems_options
 from .core.ems.energy_split import split_session
 from .core.ems.forecast_hold import price_hold
+from .core.ems.types import slot_at
 from .core.model import Charger, Transaction
 from .core.tariff import price_per_kwh
 from .ems_entity import ems_of
@@ -230,7 +231,7 @@ class SessionPriceFollower:
             self._last_priced = None
         now = dt_util.utcnow().timestamp()
         held = self._hold(entity_id, (), now)
-        slot = next((s for s in held if s.start <= now), None)
+        slot = slot_at(held, now)
         wake = slot.end if slot is not None else min((s.start for s in held), default=None)
         if wake is not None and (until := self._hold.held_until) is not None:
             wake = min(wake, until + 1.0)

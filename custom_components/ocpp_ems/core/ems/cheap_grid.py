@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .types import PriceSlot
+from .types import PriceSlot, slot_at
 
 # Slots closer than this are one run (the sensor's own slots may leave rounding gaps).
 _JOIN_S = 1.0
@@ -23,7 +23,7 @@ def cheap_until(prices: Sequence[PriceSlot], limit: float | None, now: float) ->
     if limit is None:
         return None
     ordered = sorted(prices, key=lambda slot: slot.start)
-    current = next((s for s in ordered if s.start <= now < s.end), None)
+    current = slot_at(ordered, now)
     if current is None or current.price > limit:
         return None
     end = current.end

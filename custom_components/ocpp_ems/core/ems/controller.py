@@ -126,9 +126,11 @@ class EnergyManager:
             for cid, cfg in self._chargers.items()
         ]
         cheap_end = cheap_until(inputs.prices, site.cheap_price, now)
-        if site.cheap_price is not None:
-            # A cheap run may begin or end there (a held forecast changes no sensor).
-            wake.extend(t for t in (next_price_change(inputs.prices, now),) if t is not None)
+        # While a cheap price is set, a cheap run may begin or end at the next price change (a
+        # held forecast changes no sensor).
+        change = None if site.cheap_price is None else next_price_change(inputs.prices, now)
+        if change is not None:
+            wake.append(change)
         for work in works:
             resolve_kind(work, inputs, now, cheap_end)
             wake += demand_wake_ups(work, now)

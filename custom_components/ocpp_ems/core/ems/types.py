@@ -7,6 +7,7 @@ battery + discharging / - charging, PV + production.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -93,6 +94,11 @@ class PriceSlot:
     start: float
     end: float
     price: float
+
+
+def slot_at(slots: Iterable[PriceSlot], t: float) -> PriceSlot | None:
+    """The slot that covers ``t`` (the first of them; None: no price known for then)."""
+    return next((slot for slot in slots if slot.start <= t < slot.end), None)
 
 
 @dataclass(frozen=True, slots=True)
