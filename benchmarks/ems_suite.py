@@ -71,6 +71,10 @@ class Job:
     controller: str  # "ours" | "reference"
     margin_w: float | None = None  # ours: regulation margin; None = the default settings
     bounds: bool = True
+    share: bool = False  # ours: the option "share the surplus between cars" on
+
+
+SHARE = "ours+share"  # the label of ours with that option (on sites with several solar cars)
 
 
 def label(controller: str, margin_w: float | None) -> str:
@@ -216,6 +220,8 @@ def run(job: Job) -> dict[str, Any]:
             sc.site.fuse_a, battery=sc.site.battery, priority_soc=scn.PRIORITY_SOC
         )
         tuning = None if job.margin_w is None else SolarSettings(regulation_margin_w=job.margin_w)
+        if job.share:
+            tuning = SolarSettings(stagger_starts=False)
         ctrl = Ours(list(sc.site.cars), plant.chargers, options, solar=tuning)
     else:
         priority = scn.PRIORITY_SOC if sc.site.battery else None
@@ -241,10 +247,10 @@ def run(job: Job) -> dict[str, Any]:
         "scenario": sc.name,
         "group": sc.group,
         "site": sc.site.tag,
-        "controller": label(job.controller, job.margin_w),
+        "controller": SHARE if job.share else label(job.controller, job.margin_w),
         "kind": job.controller,
         "margin_w": DEFAULT_MARGIN_W if job.margin_w is None else job.margin_w,
-        "default": job.margin_w is None,
+        "default": job.margin_w is None and not job.share,
         "pv_to_ev_kwh": f.pv_to_ev / 1000,
         "grid_to_ev_kwh": f.grid_to_ev / 1000,
         "battery_to_ev_wh": f.battery_to_ev,
@@ -253,6 +259,7 @@ def run(job: Job) -> dict[str, Any]:
         "grid_share_pct": 100 * f.grid_to_ev / 1000 / ev_kwh if ev_kwh > 0 else 0.0,
         "export_takeable_kwh": f.export_takeable / 1000,
         "starts": sum(c.starts for c in cars),
+        "car_soc_end": [c.car.soc for c in cars],
         "switches": sum(c.switches for c in cars),
         "writes": sum(c.writes for c in plant.chargers),
         "over_fuse_s": f.seconds_over_fuse,
@@ -284,6 +291,8 @@ def jobs_for(
         jobs.append(Job(sc, "reference", None, with_bounds))
         jobs.append(Job(sc, "ours", None, with_bounds))
         jobs.extend(Job(sc, "ours", m, with_bounds) for m in margins if m != DEFAULT_MARGIN_W)
+        if sum(c.mode is not Mode.FAST for c in sc.site.cars) > 1:
+            jobs.append(Job(sc, "ours", None, with_bounds, share=True))
     # Longest first (ours with several chargers), so the pool does not end on one slow run.
     return sorted(
         jobs, key=lambda j: -(len(j.scenario.site.cars) * (4 if j.controller == "ours" else 1))
@@ -522,6 +531,42 @@ def per_scenario(
     return lines
 
 
+def share_section(table: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Ours with the option "share the surplus between cars" against ours (defaults: one car
+    after another) on the scenarios with several solar cars."""
+    shared, ours = table.get(SHARE, {}), table.get("ours", {})
+    names = [name for name in shared if name in ours]
+    if not names:
+        return ["(not run)"]
+    lines = [
+        "| scenario | PV->EV ours / share (kWh) | grid->EV (kWh) ours / share | starts ours / share "
+        "| cars' SoC at the end, ours / share (%) | % eq.-import bound ours / share |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        o, s = ours[name], shared[name]
+        socs = ["/".join(f"{v:.0f}" for v in r.get("car_soc_end", [])) or "n/a" for r in (o, s)]
+        lines.append(
+            f"| {name} | {o['pv_to_ev_kwh']:.2f} / {s['pv_to_ev_kwh']:.2f} "
+            f"| {o['grid_to_ev_kwh']:.2f} / {s['grid_to_ev_kwh']:.2f} "
+            f"| {o['starts']} / {s['starts']} | {socs[0]} / {socs[1]} "
+            f"| {_fmt('{:.1f}', o.get('pct_eq'))} / {_fmt('{:.1f}', s.get('pct_eq'))} |"
+        )
+    lines += ["", "| share - ours | mean [95 % CI] | sum |", "|---|---|---|"]
+    for title, key, fmt in (
+        ("PV->EV (kWh)", "pv_to_ev_kwh", "{:+.2f}"),
+        ("grid->EV (kWh)", "grid_to_ev_kwh", "{:+.2f}"),
+        ("charge starts", "starts", "{:+.1f}"),
+    ):
+        diffs = [float(shared[name][key]) - float(ours[name][key]) for name in names]
+        mean, lo, hi = ci95(diffs)
+        lines.append(
+            f"| {title} | {fmt.format(mean)} [{fmt.format(lo)}, {fmt.format(hi)}] "
+            f"| {fmt.format(sum(diffs))} |"
+        )
+    return lines
+
+
 def targets(
     runs: list[dict[str, Any]], ours_labels: Sequence[str]
 ) -> list[tuple[str, str, bool | None]]:
@@ -755,6 +800,13 @@ def report(raw: dict[str, Any]) -> list[str]:
         "## Per scenario",
         "",
         *per_scenario(table, pareto),
+        "",
+        "## Option: share the surplus between cars",
+        "",
+        "Ours with the option on (solar cars side by side) against ours with its defaults (one "
+        "after another), on the scenarios with several solar cars; not part of the targets above.",
+        "",
+        *share_section(table),
         "",
         "## Scenarios",
         "",

@@ -50,6 +50,7 @@ DOCUMENTED_DEFAULTS: dict[str, Any] = {
     "pv_available_power_entity": None,
     "zero_export": False,
     "stop_early_in_dips": True,
+    "share_surplus": False,
     "solar_forecast_entry": None,
     "forecast_confidence": 70,
     "house_load_w": 500.0,
@@ -98,6 +99,7 @@ def test_site_settings_of_options() -> None:
             "voltage_v": 240,
             "zero_export": True,
             "stop_early_in_dips": False,
+            "share_surplus": True,
             "battery_priority_soc": 80,
             "battery_max_charge_w": 4500,
             "battery_assist": True,
@@ -116,6 +118,9 @@ def test_site_settings_of_options() -> None:
     # Off: a dip is held for the whole stop delay (the restart-cost rule is off).
     assert site.solar.restart_cost_factor == 0.0
     assert table.site_settings({}).solar.restart_cost_factor == SolarSettings().restart_cost_factor
+    # On: solar cars charge side by side (the stagger rule off); off by default.
+    assert not site.solar.stagger_starts
+    assert table.site_settings({}).solar.stagger_starts
     assert site.battery == replace(
         BatterySettings(),
         priority_soc=80.0,

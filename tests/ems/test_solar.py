@@ -378,6 +378,52 @@ def test_two_solar_chargers_share_equally_and_start_one_at_a_time() -> None:
     assert loop.commands["a"] == loop.commands["b"] == ChargerCommand(7.2, 3)
 
 
+@pytest.mark.parametrize("share", [False, True])
+def test_a_three_phase_car_beside_a_switchable_one(share: bool) -> None:
+    """A 1p/3p car ("a") charges on 3 phases; a 3-phase-only car ("b") waits. With 8 kW of sun,
+    staggered, "a" takes it all and "b" waits all day. Side by side, "b" starts once the surplus
+    covers its minimum, "a"'s 1-phase minimum and a 1-phase minimum to spare: "a" switches to
+    1 phase at once (not after its 1p/3p delay, importing two 3-phase minimums meanwhile) and
+    both share the surplus equally."""
+    settings = SiteSettings(solar=SolarSettings(regulation_margin_w=0.0, stagger_starts=not share))
+    m = EnergyManager(
+        settings,
+        {
+            "a": ChargerSettings(mode=Mode.SOLAR, can_switch_phases=True),
+            "b": ChargerSettings(mode=Mode.SOLAR),
+        },
+    )
+    sun = {"w": 6000.0}
+    loop = Loop(m, lambda t: sun["w"], house=0.0, chargers=("a", "b"))
+    loop.run(0, 300)
+    # 6 kW: not enough for "b" beside "a" either way (4140 + 1380 + 1380 W).
+    assert loop.commands["a"] == ChargerCommand(8.6, 3)  # 6000 W / 690 W/A, rounded down
+    assert loop.commands["b"] == ChargerCommand.pause(3)
+    sun["w"] = 8000.0
+    d = loop.run(301, 301)
+    if not share:
+        loop.run(302, 900)
+        assert loop.commands["a"] == ChargerCommand(11.5, 3)
+        assert loop.commands["b"] == ChargerCommand.pause(3)
+        return
+    assert d.chargers["a"].reason is Reason.PHASE_SWITCH
+    a, b = loop.commands["a"], loop.commands["b"]
+    assert a is not None
+    assert a.phases == 1
+    assert b is not None
+    assert not b.paused
+    assert b.phases == 3
+    grid = []
+    for t in range(302, 900):
+        d = loop.step(t)
+        grid.append(loop.draw("a") + loop.draw("b") - sun["w"])
+    assert max(grid) <= 0.0  # never two 3-phase minimums on 8 kW
+    # Each gets its minimum and half of the rest: (8000 - 1380 - 4140) / 2 = 1240 W.
+    assert loop.commands["a"] == ChargerCommand(11.3, 1)  # 2620 W
+    assert loop.commands["b"] == ChargerCommand(7.7, 3)  # 5380 W
+    assert d.chargers["a"].reason is d.chargers["b"].reason is Reason.SOLAR
+
+
 @pytest.mark.parametrize("mode", [Mode.MIN_SOLAR])
 def test_min_solar_holds_minimum_without_surplus(mode: Mode) -> None:
     m = manager(mode=mode)

@@ -61,8 +61,11 @@ class SolarSettings:
     phase_settle_s: float = 60.0
     # Several solar cars: a waiting car starts only when the running ones cannot take the surplus
     # (at their maximum, 3p for a switchable charger). One car absorbing the surplus uses the same
-    # PV as two, with one minimum instead of two (fewer stops in a dip, fewer starts and writes).
-    # False: start as soon as the surplus covers every minimum, then share equally.
+    # PV as two, with one minimum instead of two (fewer stops in a dip, fewer starts and writes),
+    # but the first car may take a whole sunny day, and once it is full a small surplus only it
+    # could take on 1p goes unused. False (option "share the surplus"): side by side: a waiting
+    # car starts once the surplus covers every running car's smallest minimum (a 1p/3p car then
+    # switches to 1p), its own and a 1p minimum to spare; then all share equally.
     stagger_starts: bool = True
     # Zero-export inverters without an "available power" sensor: try this much more while the grid
     # stays at zero (curtailed PV only appears when something takes it).

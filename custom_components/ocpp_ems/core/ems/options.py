@@ -321,6 +321,11 @@ ZERO_EXPORT: Final = Toggle(key="zero_export", section=Section.SOLAR, default=_S
 STOP_EARLY_IN_DIPS: Final = Toggle(
     key="stop_early_in_dips", section=Section.SOLAR, default=_SOLAR.restart_cost_factor > 0.0
 )
+# On: several solar cars charge side by side once the surplus covers their minimums (the stagger
+# rule off); off: one after another.
+SHARE_SURPLUS: Final = Toggle(
+    key="share_surplus", section=Section.SOLAR, default=not _SOLAR.stagger_starts
+)
 # The PV forecast departure plans count on (a config entry with an energy platform forecast, e.g.
 # Forecast.Solar). Unset: the one the Energy dashboard's solar sources use.
 SOLAR_FORECAST: Final = ConfigEntryRef(key="solar_forecast_entry", section=Section.SOLAR)
@@ -453,6 +458,7 @@ OPTIONS: Final[tuple[Option[Any], ...]] = (
     PV_AVAILABLE_POWER,
     ZERO_EXPORT,
     STOP_EARLY_IN_DIPS,
+    SHARE_SURPLUS,
     SOLAR_FORECAST,
     FORECAST_CONFIDENCE,
     HOUSE_LOAD,
@@ -497,6 +503,7 @@ def site_settings(options: Mapping[str, Any]) -> SiteSettings:
             restart_cost_factor=(
                 _SOLAR.restart_cost_factor if STOP_EARLY_IN_DIPS.read(options) else 0.0
             ),
+            stagger_starts=not SHARE_SURPLUS.read(options),
         ),
         battery=replace(
             _BATTERY,

@@ -5,9 +5,12 @@ solar car starts when what is left covers its minimum for ``enable_delay_s`` and
 import at its minimum lasts ``disable_delay_s`` (hysteresis: a cloud neither starts nor stops a
 charge), or sooner once the dip's grid energy exceeds what a restart would lose (``_dip_wh``).
 Running cars keep their minimums and share the rest equally, by priority; each share also
-drives that car's 1p/3p timers (``phases.py``). A car that takes less than it is offered (full,
-suspended, its own limit: ``ChargerWork.limited_a``) counts at what it takes, also in the start
-rules: a full car stays on at its minimum but leaves the surplus to the others.
+drives that car's 1p/3p timers (``phases.py``). Several solar cars start one after another
+(``SolarSettings.stagger_starts``: a waiting car gets only what the running ones cannot take)
+or side by side (a running 1p/3p car switches to 1p at once to make room for a starting one).
+A car that takes less than it is offered (full, suspended, its own limit:
+``ChargerWork.limited_a``) counts at what it takes, also in the start rules: a full car stays on
+at its minimum but leaves the surplus to the others.
 """
 
 from __future__ import annotations
@@ -90,14 +93,17 @@ def _switch_on_off(
     # Disable: only the last in line counts down, so two cars never stop at once for one dip.
     # An EV-limited car (full, its own limit) counts at what it takes, not at its minimum.
     need = sum(w.claim_min_w() for w in running)
+    # Every running car at its smallest minimum (a 1p/3p car on 1 phase).
+    floors = sum(w.claim_min_w(floor_phases(w)) for w in running)
     for work in running:
         work.memory.enable.reset()
     drawn_w = sum(w.draw_w for w in running)
     for index, work in enumerate(running):
         last = index == len(running) - 1
-        # A 1p/3p car on 3p switches down before it stops: its 1p minimum is what counts.
+        # A 1p/3p car on 3p switches down before it stops: its 1p minimum is what counts (side
+        # by side, every running 1p/3p car's: the others make room for the last one that way).
         floor_w = work.claim_min_w(floor_phases(work))
-        floor = need - work.claim_min_w() + floor_w
+        floor = floors if not solar.stagger_starts else need - work.claim_min_w() + floor_w
         deficit = last and budget_w - floor < -solar.disable_import_w
         memory = work.memory
         import_w = max(0.0, drawn_w - budget_w) if deficit else None
@@ -107,6 +113,7 @@ def _switch_on_off(
             memory.disable.reset()
             _dip_wh(memory, None, now)
             need -= work.claim_min_w()
+            floors -= floor_w
     # Enable: the first waiting car in line may start when what is left covers its minimum.
     left = budget_w - need
     # Staggered: only what the running cars cannot take (at their maximum) is free to start one.
@@ -121,20 +128,13 @@ def _switch_on_off(
         phases = start_phases(work, left)
         min_w = work.min_power(min(phases, work.vehicle_phases))
         needed_w = min_w + solar.enable_margin_w
-        ok = not starting and min(left, spare) >= needed_w
+        ok = not starting and _start_room(work, solar, budget_w, left, spare, floors) >= needed_w
         starting = starting or ok
         delay = _enable_delay(work, solar)
         if memory.enable.update(ok, now, delay):
-            memory.enable.reset()
-            memory.active = True
-            memory.started_once = True
-            memory.activated_at = now
-            # A new run: a stop by another way (Off, unplugged) left the last one's dip behind.
-            memory.disable.reset()
-            _dip_wh(memory, None, now)
-            if phases != memory.phases:
-                switch_phases(work, phases, now)
-            left -= min_w
+            _start(work, phases, now)
+            left = _make_room(running, left, min_w, solar, now) - min_w
+            floors += min_w
             spare -= work.claim_max_w(after_switch_up=True)
         elif ok:
             # The surplus is there and the start delay runs (a break starts it again); the
@@ -145,6 +145,59 @@ def _switch_on_off(
         elif left < needed_w <= left + battery_first_w:
             # Only what the home battery takes (battery first) is missing for a start.
             work.say(Reason.BATTERY_FIRST)
+    return left
+
+
+def _start_room(
+    work: ChargerWork,
+    solar: SolarSettings,
+    budget_w: float,
+    left: float,
+    spare: float,
+    floors: float,
+) -> float:
+    """The surplus a waiting car may start on (W). ``left``: after the running cars' minimums;
+    ``spare``: what they cannot take at their maximum; ``floors``: their smallest minimums."""
+    if solar.stagger_starts:
+        return min(left, spare)
+    if floors > 0.0:
+        # Side by side: the running 1p/3p cars switch down to make room, and a 1-phase minimum
+        # is to spare, so that a dip of that size does not stop the new car at once.
+        return budget_w - floors - work.min_power(1)
+    return left
+
+
+def _start(work: ChargerWork, phases: int, now: float) -> None:
+    """Switch a solar car on, on ``phases``."""
+    memory = work.memory
+    memory.enable.reset()
+    memory.active = True
+    memory.started_once = True
+    memory.activated_at = now
+    # A new run: a stop by another way (Off, unplugged) left the last one's dip behind.
+    memory.disable.reset()
+    _dip_wh(memory, None, now)
+    if phases != memory.phases:
+        switch_phases(work, phases, now)
+
+
+def _make_room(
+    running: list[ChargerWork], left: float, min_w: float, solar: SolarSettings, now: float
+) -> float:
+    """A car starting beside running 1p/3p cars on 3 phases that it does not fit beside: they
+    switch down now (newest first), not after their 1p/3p delay with two 3-phase minimums
+    imported meanwhile. Returns what is left after the running cars' minimums."""
+    for work in reversed(running):
+        if left >= min_w:
+            break
+        memory = work.memory
+        settled = now - memory.last_switch_at >= solar.phase_settle_s
+        if memory.active and settled and floor_phases(work) < work.vehicle_phases:
+            left += work.claim_min_w() - work.claim_min_w(1)
+            switch_phases(work, 1, now)
+            memory.phase_up.reset()
+            memory.phase_down.reset()
+            work.switched = True
     return left
 
 
