@@ -192,8 +192,9 @@ def _make_room(
             break
         memory = work.memory
         settled = now - memory.last_switch_at >= solar.phase_settle_s
-        if memory.active and settled and floor_phases(work) < work.vehicle_phases:
-            left += work.claim_min_w() - work.claim_min_w(1)
+        gain_w = work.claim_min_w() - work.claim_min_w(1)  # none for a full car: left alone
+        if memory.active and settled and floor_phases(work) < work.vehicle_phases and gain_w > 0:
+            left += gain_w
             switch_phases(work, 1, now)
             memory.phase_up.reset()
             memory.phase_down.reset()
