@@ -226,6 +226,39 @@ async def test_a_price_without_forecast_is_held_into_its_outage(
             assert cost(hass) == pytest.approx(0.4)
 
 
+async def test_a_price_outage_across_a_restart_is_costed_at_the_stored_forecast(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    server_entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+) -> None:
+    """No energy manager here: the follower stores the forecast it holds, so a price integration
+    still down when Home Assistant is back does not leave the sessions uncosted; the stored
+    forecast goes with the charger entry."""
+    now = dt_util.utcnow()
+    forecast = [
+        {
+            "start": (now - timedelta(minutes=10)).isoformat(),
+            "end": (now + timedelta(hours=2)).isoformat(),
+            "price": 55,
+        }
+    ]
+    hass.states.async_set(PRICE, "55", {"unit_of_measurement": "ct/kWh", "prices": forecast})
+    with only_platforms(Platform.SENSOR):
+        async with onboard() as (_sim, charger_entry):
+            assert charger_entry.runtime_data.coordinator.charger.energy_price == 0.55
+        key = f"{DOMAIN}.{charger_entry.entry_id}.session_price"
+        assert hass_storage[key]["data"]["source"] == PRICE
+        await async_unload_all(hass)
+        set_price(hass, "unavailable", None)
+        assert await hass.config_entries.async_setup(server_entry.entry_id)
+        await hass.async_block_till_done()
+        assert central_of(server_entry).charger("CP1").energy_price == 0.55
+        await hass.config_entries.async_remove(charger_entry.entry_id)
+        await hass.async_block_till_done()
+        assert key not in hass_storage
+
+
 async def test_session_facts_and_the_ended_event(hass: HomeAssistant, onboard: Onboard) -> None:
     set_price(hass, 0.30, "EUR/kWh")
     with only_platforms(Platform.SENSOR, Platform.EVENT):

@@ -61,6 +61,7 @@ from .security import (
     renewal_issue_id,
 )
 from .services import async_setup_services
+from .session_facts import async_remove_price_store
 from .shipped_blueprints import async_install_blueprints
 from .site_actions import async_setup_site_actions
 from .upgrade import SecurityUpgrades, upgrade_issue_id
@@ -354,6 +355,7 @@ async def _async_accept(central: CentralSystem, charger_id: str) -> None:
 
 async def _async_remove_charger(hass: HomeAssistant, entry: ConfigEntry) -> None:
     charger_id: str = entry.data[CONF_CHARGER_ID]
+    await async_remove_price_store(hass, entry.entry_id)
     ir.async_delete_issue(hass, DOMAIN, auth_issue_id(charger_id))
     ir.async_delete_issue(hass, DOMAIN, password_ignored_issue_id(charger_id))
     ir.async_delete_issue(hass, DOMAIN, upgrade_issue_id(charger_id))

@@ -309,11 +309,6 @@ class EnergyManagerRuntime:
             for key, since in self._holds.held_since().items()
         }
 
-    def stored_price_forecast(self) -> dict[str, Any]:
-        """The price forecast plans hold, in its stored form: a charger's session cost follower
-        starts from it (also in an outage that began before a restart)."""
-        return self._holds.price.to_dict()
-
     @property
     def site(self) -> SiteSettings:
         """The site settings the controller runs with now."""

@@ -474,7 +474,7 @@ async def async_setup_entry(
     )
     coordinator = entry.runtime_data.coordinator
     # The sessions' cost follows the user's price (the sensors below show it).
-    SessionPriceFollower(hass, entry).async_start()
+    await SessionPriceFollower(hass, entry).async_start()
     async_add_described_entities(
         entry,
         async_add_entities,

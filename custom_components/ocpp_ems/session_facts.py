@@ -5,7 +5,8 @@ long, how much energy and from which source, and what it cost.
 The core counts the cost as the energy arrives (``core.meter``), at the price the charger model
 holds; :class:`SessionPriceFollower` keeps that price in step with the user's fixed price or price
 entity (converted to currency per kWh by ``core.tariff``), and through the price entity's outages
-at the price its last forecast gave for the time (``core.ems.forecast_hold``).
+at the price its last forecast gave for the time (``core.ems.forecast_hold``), stored per charger
+so that an outage going on across a restart is costed too.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from homeassistant.helpers.event import (
     async_track_state_change_event,
 )
 from homeassistant.helpers.start import async_at_started
+from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 
-from .const import LOGGER
+from .const import DOMAIN, LOGGER, STORAGE_VERSION
 from .coordinator import ChargerConfigEntry
 from .core.ems import options as ems_options
 from .core.ems.energy_split import split_session
@@ -116,12 +118,24 @@ def session_facts(entry: ChargerConfigEntry, transaction: Transaction) -> Sessio
     )
 
 
+def _price_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    """Where a charger's :class:`SessionPriceFollower` keeps the price forecast it holds."""
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.session_price")
+
+
+async def async_remove_price_store(hass: HomeAssistant, entry_id: str) -> None:
+    """The held price forecast goes with its charger entry."""
+    await _price_store(hass, entry_id).async_remove()
+
+
 class SessionPriceFollower:
     """Keeps a charger model's energy price at the server's fixed session price or, without one,
     at its price entity's state in currency per kWh. While the entity gives no price
     (unavailable, unknown), the price its last forecast gave for the time is used, for as long as
     the forecast rule holds it (``core.ems.forecast_hold``); with none, the price is None and
-    the energy of that time is not costed."""
+    the energy of that time is not costed. The forecast held is stored whenever it changes (a
+    new publication, a new state without a forecast): kill -9 included, an outage that goes on
+    across a restart, or the time before the price integration is up again, is costed at it."""
 
     def __init__(self, hass: HomeAssistant, entry: ChargerConfigEntry) -> None:
         self._hass = hass
@@ -138,10 +152,14 @@ class SessionPriceFollower:
         # The entity's last state that gave a price: read again when an outage begins, as the
         # price up to that moment.
         self._last_priced: State | None = None
+        self._store = _price_store(hass, entry.entry_id)
+        self._stored: dict[str, Any] | None = None  # the hold of before the restart, once
+        self._saved: tuple[Any, Any] | None = None  # the source and slots last written
 
-    @callback
-    def async_start(self) -> None:
+    async def async_start(self) -> None:
         """Follow the options (the server's update listener) and the price entity."""
+        stored = await self._store.async_load()
+        self._stored = stored if isinstance(stored, dict) else None
         server_entry = self._entry.runtime_data.server_entry
         self._entry.async_on_unload(server_entry.add_update_listener(self._async_options_updated))
         self._entry.async_on_unload(self._stop)
@@ -181,9 +199,10 @@ class SessionPriceFollower:
                 self._unsub_state = async_track_state_change_event(
                     self._hass, [entity_id], self._on_state
                 )
-                if (ems := ems_of(self._entry)) is not None:
-                    # The energy manager's hold is stored: an outage survives a restart.
-                    self._hold.load(ems.stored_price_forecast())
+                if self._stored is not None:
+                    # A hold of another entity is dropped at its first use.
+                    self._hold.load(self._stored)
+                    self._stored = None
         if fixed is not None:
             self._charger.energy_price = fixed
         else:
@@ -221,6 +240,10 @@ class SessionPriceFollower:
         options = self._entry.runtime_data.server_entry.options
         attribute = ems_options.PRICE_FORECAST_ATTRIBUTE.read(options)
         self._hold(self._entity_id, price_slots(state, attribute, now), now)
+        data = self._hold.to_dict()
+        if (data["source"], data["slots"]) != self._saved:
+            self._saved = (data["source"], data["slots"])
+            self._hass.async_create_task(self._store.async_save(data), f"save {self._store.key}")
 
     def _held_price(self, entity_id: str) -> float | None:
         """The price the entity's last forecast gives for now (None: none held); looked at
