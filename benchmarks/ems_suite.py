@@ -564,6 +564,17 @@ def share_section(table: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
             f"| {title} | {fmt.format(mean)} [{fmt.format(lo)}, {fmt.format(hi)}] "
             f"| {fmt.format(sum(diffs))} |"
         )
+    # Fairness: how far the least charged car got (every car of these sites starts at 20 %).
+    lowest = [
+        min(shared[name]["car_soc_end"]) - min(ours[name]["car_soc_end"])
+        for name in names
+        if shared[name].get("car_soc_end") and ours[name].get("car_soc_end")
+    ]
+    if lowest:
+        mean, lo, hi = ci95(lowest)
+        lines.append(
+            f"| the least charged car's SoC at the end (%) | {mean:+.1f} [{lo:+.1f}, {hi:+.1f}] | |"
+        )
     return lines
 
 

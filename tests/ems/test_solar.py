@@ -8,6 +8,7 @@ from custom_components.ocpp_ems.core.ems import (
     ChargerCommand,
     ChargerInputs,
     ChargerSettings,
+    Decision,
     EnergyManager,
     Mode,
     Reason,
@@ -422,6 +423,69 @@ def test_a_three_phase_car_beside_a_switchable_one(share: bool) -> None:
     assert loop.commands["a"] == ChargerCommand(11.3, 1)  # 2620 W
     assert loop.commands["b"] == ChargerCommand(7.7, 3)  # 5380 W
     assert d.chargers["a"].reason is d.chargers["b"].reason is Reason.SOLAR
+
+
+class _MeteredLoop(Loop):
+    """The toy loop with the session energy each charger's meter counts (what it drew)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.energy = dict.fromkeys(self.commands, 0.0)
+        self.last_t: float | None = None
+
+    def step(self, t: float) -> Decision:
+        ev = {cid: self.draw(cid) for cid in self.commands}
+        if self.last_t is not None:
+            for cid, power in ev.items():
+                self.energy[cid] += power * (t - self.last_t) / 3600.0
+        self.last_t = t
+        grid = self.house + sum(ev.values()) - self.pv(t)  # type: ignore[operator]
+        chargers = {cid: car(t, power=p, energy=self.energy[cid]) for cid, p in ev.items()}
+        decision = self.manager.update(site(t, grid, chargers), t)
+        for cid, dec in decision.chargers.items():
+            if dec.write is not None:
+                self.commands[cid] = dec.write
+        return decision
+
+
+def test_side_by_side_cars_take_turns_when_the_sun_carries_one() -> None:
+    """5 kW of sun carries one car, not a 3-phase one beside a 1p/3p one (4140 + 1380 W and a
+    1380 W spare): side by side, the car that has charged 5 kWh more in its session gives way,
+    so neither waits all day; staggered, the first car keeps it."""
+    for share in (True, False):
+        settings = SiteSettings(
+            solar=SolarSettings(regulation_margin_w=0.0, stagger_starts=not share)
+        )
+        m = EnergyManager(
+            settings,
+            {
+                "a": ChargerSettings(mode=Mode.SOLAR, can_switch_phases=True),
+                "b": ChargerSettings(mode=Mode.SOLAR),
+            },
+        )
+        loop = _MeteredLoop(m, lambda t: 5000.0, house=0.0, chargers=("a", "b"))
+        both = 0
+        gap_at_a_again = None  # "b"'s lead when "a" takes over again
+        for t in range(0, 11_700, 5):
+            a_was_on = loop.draw("a") > 0
+            loop.step(t)
+            both += loop.draw("a") > 0 and loop.draw("b") > 0
+            if t > 3800 and not a_was_on and loop.draw("a") > 0:
+                gap_at_a_again = loop.energy["b"] - loop.energy["a"]
+            if t == 3500:  # "a" first (first in line), not yet 5 kWh ahead
+                assert loop.draw("a") > 0
+                assert loop.commands["b"] == ChargerCommand.pause(3)
+            if t == 3800 and share:  # "a" 5 kWh ahead: "b"'s turn (its first start: at once)
+                assert loop.commands["a"] == ChargerCommand.pause(3)
+                assert loop.draw("b") > 0
+        assert both == 0  # never both on 5 kW
+        if share:
+            # "b" 5 kWh ahead of "a" (at about 10 kWh): "a"'s turn again, after its start delay.
+            assert loop.draw("a") > 0
+            assert loop.commands["b"] == ChargerCommand.pause(3)
+            assert gap_at_a_again == pytest.approx(5000.0, abs=300.0)
+        else:
+            assert loop.energy["b"] == 0.0
 
 
 @pytest.mark.parametrize("mode", [Mode.MIN_SOLAR])

@@ -65,8 +65,13 @@ class SolarSettings:
     # but the first car may take a whole sunny day, and once it is full a small surplus only it
     # could take on 1p goes unused. False (option "share the surplus"): side by side: a waiting
     # car starts once the surplus covers every running car's smallest minimum (a 1p/3p car then
-    # switches to 1p), its own and a 1p minimum to spare; then all share equally.
+    # switches to 1p), its own and a 1p minimum to spare; then all share equally; where it does
+    # not, in turns (``turn_wh``).
     stagger_starts: bool = True
+    # Side by side, when the surplus carries one car but not two: a running car that has charged
+    # this much more in its session than a waiting one gives way to it (turns, not one car all
+    # day; the gap is the hysteresis: about an hour of charging on a 5 kW surplus).
+    turn_wh: float = 5000.0
     # Zero-export inverters without an "available power" sensor: try this much more while the grid
     # stays at zero (curtailed PV only appears when something takes it).
     curtailment_probe_w: float = 300.0

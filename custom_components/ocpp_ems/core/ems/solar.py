@@ -7,13 +7,16 @@ charge), or sooner once the dip's grid energy exceeds what a restart would lose 
 Running cars keep their minimums and share the rest equally, by priority; each share also
 drives that car's 1p/3p timers (``phases.py``). Several solar cars start one after another
 (``SolarSettings.stagger_starts``: a waiting car gets only what the running ones cannot take)
-or side by side (a running 1p/3p car switches to 1p at once to make room for a starting one).
+or side by side (a running 1p/3p car switches to 1p at once to make room for a starting one;
+where the surplus carries one car but not two, they take turns: ``_turn_over``).
 A car that takes less than it is offered (full, suspended, its own limit:
 ``ChargerWork.limited_a``) counts at what it takes, also in the start rules: a full car stays on
 at its minimum but leaves the surplus to the others.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from .allocation import Claim, share
 from .charger_work import EPS, ChargerMemory, ChargerWork, Kind
@@ -125,14 +128,17 @@ def _switch_on_off(
     starting = False  # one car at a time: the first in line whose minimum fits
     for work in waiting:
         memory = work.memory
-        phases = start_phases(work, left)
-        min_w = work.min_power(min(phases, work.vehicle_phases))
+        start = _start_terms(work, solar, running, budget_w, left, spare, floors)
+        min_w = work.min_power(min(start.phases, work.vehicle_phases))
         needed_w = min_w + solar.enable_margin_w
-        ok = not starting and _start_room(work, solar, budget_w, left, spare, floors) >= needed_w
+        ok = not starting and start.room_w >= needed_w
         starting = starting or ok
         delay = _enable_delay(work, solar)
         if memory.enable.update(ok, now, delay):
-            _start(work, phases, now)
+            if start.giving_way is not None:
+                need, floors = _give_way(start.giving_way, need, floors, now)
+                left = budget_w - need
+            _start(work, start.phases, now)
             left = _make_room(running, left, min_w, solar, now) - min_w
             floors += min_w
             spare -= work.claim_max_w(after_switch_up=True)
@@ -148,23 +154,74 @@ def _switch_on_off(
     return left
 
 
-def _start_room(
+class _StartTerms(NamedTuple):
+    phases: int  # the phases it would start on
+    room_w: float  # the surplus it may start on
+    giving_way: ChargerWork | None  # the running car that stops for it (its turn is over)
+
+
+def _start_terms(
     work: ChargerWork,
     solar: SolarSettings,
+    running: list[ChargerWork],
     budget_w: float,
     left: float,
     spare: float,
     floors: float,
-) -> float:
-    """The surplus a waiting car may start on (W). ``left``: after the running cars' minimums;
-    ``spare``: what they cannot take at their maximum; ``floors``: their smallest minimums."""
+) -> _StartTerms:
+    """On what a waiting car may start (W). ``left``: the surplus after the running cars'
+    minimums; ``spare``: what they cannot take at their maximum; ``floors``: their smallest
+    minimums."""
+    phases = start_phases(work, left)
     if solar.stagger_starts:
-        return min(left, spare)
+        return _StartTerms(phases, min(left, spare), None)
+    room = _beside(work, budget_w, floors)
+    needed_w = work.min_power(min(phases, work.vehicle_phases)) + solar.enable_margin_w
+    giving = _turn_over(work, running, solar) if room < needed_w else None
+    if giving is None:
+        return _StartTerms(phases, room, None)
+    # Not beside the running cars, but instead of one whose turn is over.
+    others = floors - giving.claim_min_w(floor_phases(giving))
+    return _StartTerms(
+        start_phases(work, budget_w - others), _beside(work, budget_w, others), giving
+    )
+
+
+def _beside(work: ChargerWork, budget_w: float, floors: float) -> float:
+    """Side by side: the surplus a car may start on beside running cars whose smallest
+    minimums are ``floors`` (the running 1p/3p cars switch down to make room, ``_make_room``):
+    a 1-phase minimum is to spare, so that a dip of that size does not stop it at once."""
     if floors > 0.0:
-        # Side by side: the running 1p/3p cars switch down to make room, and a 1-phase minimum
-        # is to spare, so that a dip of that size does not stop the new car at once.
         return budget_w - floors - work.min_power(1)
-    return left
+    return budget_w
+
+
+def _turn_over(
+    work: ChargerWork, running: list[ChargerWork], solar: SolarSettings
+) -> ChargerWork | None:
+    """The running car (of no higher priority) that has charged ``turn_wh`` more in its session
+    than the waiting ``work``, the most ahead first: it gives way when the surplus carries one of
+    the two but not both (None: no such car)."""
+    waited = work.inputs.session_energy_wh or 0.0
+    ahead = [
+        w
+        for w in running
+        if w.memory.active
+        and w.cfg.priority <= work.cfg.priority
+        and w.inputs.session_energy_wh is not None
+        and w.inputs.session_energy_wh - waited >= solar.turn_wh
+    ]
+    return max(ahead, key=lambda w: w.inputs.session_energy_wh or 0.0, default=None)
+
+
+def _give_way(work: ChargerWork, need: float, floors: float, now: float) -> tuple[float, float]:
+    """Stop a running car for a waiting one; the running cars' minimums and smallest minimums
+    without it."""
+    memory = work.memory
+    memory.active = False
+    memory.disable.reset()
+    _dip_wh(memory, None, now)
+    return need - work.claim_min_w(), floors - work.claim_min_w(floor_phases(work))
 
 
 def _start(work: ChargerWork, phases: int, now: float) -> None:
