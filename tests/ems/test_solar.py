@@ -403,9 +403,11 @@ def test_a_three_phase_car_beside_a_switchable_one(share: bool) -> None:
     sun["w"] = 8000.0
     d = loop.run(301, 301)
     if not share:
-        loop.run(302, 900)
+        d = loop.run(302, 900)
         assert loop.commands["a"] == ChargerCommand(11.5, 3)
         assert loop.commands["b"] == ChargerCommand.pause(3)
+        # 8 kW would start "b" alone: its reason says who has the surplus.
+        assert d.chargers["b"].reason is Reason.OTHER_CAR
         return
     assert d.chargers["a"].reason is Reason.PHASE_SWITCH
     a, b = loop.commands["a"], loop.commands["b"]
@@ -468,13 +470,14 @@ def test_side_by_side_cars_take_turns_when_the_sun_carries_one() -> None:
         gap_at_a_again = None  # "b"'s lead when "a" takes over again
         for t in range(0, 11_700, 5):
             a_was_on = loop.draw("a") > 0
-            loop.step(t)
+            d = loop.step(t)
             both += loop.draw("a") > 0 and loop.draw("b") > 0
             if t > 3800 and not a_was_on and loop.draw("a") > 0:
                 gap_at_a_again = loop.energy["b"] - loop.energy["a"]
             if t == 3500:  # "a" first (first in line), not yet 5 kWh ahead
                 assert loop.draw("a") > 0
                 assert loop.commands["b"] == ChargerCommand.pause(3)
+                assert d.chargers["b"].reason is Reason.OTHER_CAR
             if t == 3800 and share:  # "a" 5 kWh ahead: "b"'s turn (its first start: at once)
                 assert loop.commands["a"] == ChargerCommand.pause(3)
                 assert loop.draw("b") > 0

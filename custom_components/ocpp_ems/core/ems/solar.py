@@ -112,11 +112,7 @@ def _switch_on_off(
         import_w = max(0.0, drawn_w - budget_w) if deficit else None
         cheaper = _restart_is_cheaper(work, solar, import_w, floor_w, now)
         if memory.disable.update(deficit, now, solar.disable_delay_s) or cheaper:
-            memory.active = False
-            memory.disable.reset()
-            _dip_wh(memory, None, now)
-            need -= work.claim_min_w()
-            floors -= floor_w
+            need, floors = _stop(work, need, floors, now)
     # Enable: the first waiting car in line may start when what is left covers its minimum.
     left = budget_w - need
     # Staggered: only what the running cars cannot take (at their maximum) is free to start one.
@@ -136,7 +132,7 @@ def _switch_on_off(
         delay = _enable_delay(work, solar)
         if memory.enable.update(ok, now, delay):
             if start.giving_way is not None:
-                need, floors = _give_way(start.giving_way, need, floors, now)
+                need, floors = _stop(start.giving_way, need, floors, now)
                 left = budget_w - need
             _start(work, start.phases, now)
             left = _make_room(running, left, min_w, solar, now) - min_w
@@ -148,6 +144,8 @@ def _switch_on_off(
             start_at = memory.enable.due_at(delay)
             write_at = memory.last_write_at + work.cfg.min_write_interval_s
             work.say(Reason.STARTING, None if start_at is None else max(start_at, write_at))
+        elif budget_w >= needed_w and any(w.memory.active for w in running):
+            work.say(Reason.OTHER_CAR)
         elif left < needed_w <= left + battery_first_w:
             # Only what the home battery takes (battery first) is missing for a start.
             work.say(Reason.BATTERY_FIRST)
@@ -214,9 +212,9 @@ def _turn_over(
     return max(ahead, key=lambda w: w.inputs.session_energy_wh or 0.0, default=None)
 
 
-def _give_way(work: ChargerWork, need: float, floors: float, now: float) -> tuple[float, float]:
-    """Stop a running car for a waiting one; the running cars' minimums and smallest minimums
-    without it."""
+def _stop(work: ChargerWork, need: float, floors: float, now: float) -> tuple[float, float]:
+    """Switch a solar car off (a dip, or its turn is over); returns the running cars' minimums
+    ``need`` and smallest minimums ``floors`` without it."""
     memory = work.memory
     memory.active = False
     memory.disable.reset()

@@ -41,6 +41,8 @@ class Reason(StrEnum):
     CHEAP_GRID = "cheap_grid"
     SOLAR = "solar"
     WAITING_FOR_SURPLUS = "waiting_for_surplus"
+    # Solar: the surplus would start it, but other solar cars take it (staggered, or their turn).
+    OTHER_CAR = "other_car"
     MIN_CURRENT_HELD = "min_current_held"
     BATTERY_FIRST = "battery_first"
     FUSE_LIMIT = "fuse_limit"
