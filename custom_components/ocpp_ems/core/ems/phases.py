@@ -21,6 +21,17 @@ def switch_phases(work: ChargerWork, phases: int, now: float) -> None:
     work.vehicle_phases = vehicle_phases(work, now)
 
 
+def reset_phase_timers(work: ChargerWork) -> None:
+    """The 1p/3p timers start again (after a switch, or where switching gains nothing)."""
+    work.memory.phase_up.reset()
+    work.memory.phase_down.reset()
+
+
+def settled(work: ChargerWork, now: float) -> bool:
+    """The settle time after the last 1p/3p switch is over: the phases may switch again."""
+    return now - work.memory.last_switch_at >= work.site.solar.phase_settle_s
+
+
 def full_phases(work: ChargerWork, now: float) -> None:
     """Full power means every wired phase: a 1p/3p charger left on 1p by solar switches up.
 
@@ -31,8 +42,7 @@ def full_phases(work: ChargerWork, now: float) -> None:
     if not work.switchable or memory.phases == work.cfg.phases:
         return
     switch_phases(work, work.cfg.phases, now)
-    memory.phase_up.reset()
-    memory.phase_down.reset()
+    reset_phase_timers(work)
 
 
 def floor_phases(work: ChargerWork) -> int:
@@ -69,19 +79,16 @@ def phase_switch(work: ChargerWork, available_w: float, now: float) -> None:
     """Run the 1p/3p timers on the power the car could have; switch when one is due."""
     solar, memory, site = work.site.solar, work.memory, work.site
     if not work.cfg.can_switch_phases or site.site_phases == 1:
-        memory.phase_up.reset()
-        memory.phase_down.reset()
+        reset_phase_timers(work)
         return
-    settled = now - memory.last_switch_at >= solar.phase_settle_s
     down_w = solar.phase_down_w if solar.phase_down_w is not None else _phase_down_w(work)
     up = memory.phases == 1 and available_w >= _phase_up_w(work)
     down = memory.phases == 3 and available_w < down_w
     up_due = memory.phase_up.update(up, now, solar.phase_up_delay_s)
     down_due = memory.phase_down.update(down, now, solar.phase_down_delay_s)
-    if settled and (up_due or down_due):
+    if settled(work, now) and (up_due or down_due):
         switch_phases(work, 3 if up_due else 1, now)
-        memory.phase_up.reset()
-        memory.phase_down.reset()
+        reset_phase_timers(work)
         memory.disable.reset()
         work.switched = True
         work.share_w = max(work.min_power(), min(work.max_power(), available_w))

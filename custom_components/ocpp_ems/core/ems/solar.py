@@ -21,7 +21,15 @@ from typing import NamedTuple
 from .allocation import Claim, share
 from .charger_work import EPS, ChargerMemory, ChargerWork, Kind
 from .config import SolarSettings
-from .phases import floor_phases, phase_switch, phase_switch_at, start_phases, switch_phases
+from .phases import (
+    floor_phases,
+    phase_switch,
+    phase_switch_at,
+    reset_phase_timers,
+    settled,
+    start_phases,
+    switch_phases,
+)
 from .types import Reason
 
 # An update gap longer than this (HA stopped, no inputs) does not count into a dip's grid energy.
@@ -135,7 +143,7 @@ def _switch_on_off(
                 need, floors = _stop(start.giving_way, need, floors, now)
                 left = budget_w - need
             _start(work, start.phases, now)
-            left = _make_room(running, left, min_w, solar, now) - min_w
+            left = _make_room(running, left, min_w, now) - min_w
             floors += min_w
             spare -= work.claim_max_w(after_switch_up=True)
         elif ok:
@@ -236,23 +244,23 @@ def _start(work: ChargerWork, phases: int, now: float) -> None:
         switch_phases(work, phases, now)
 
 
-def _make_room(
-    running: list[ChargerWork], left: float, min_w: float, solar: SolarSettings, now: float
-) -> float:
+def _make_room(running: list[ChargerWork], left: float, min_w: float, now: float) -> float:
     """A car starting beside running 1p/3p cars on 3 phases that it does not fit beside: they
     switch down now (newest first), not after their 1p/3p delay with two 3-phase minimums
     imported meanwhile. Returns what is left after the running cars' minimums."""
     for work in reversed(running):
         if left >= min_w:
             break
-        memory = work.memory
-        settled = now - memory.last_switch_at >= solar.phase_settle_s
         gain_w = work.claim_min_w() - work.claim_min_w(1)  # none for a full car: left alone
-        if memory.active and settled and floor_phases(work) < work.vehicle_phases and gain_w > 0:
+        if (
+            work.memory.active
+            and settled(work, now)
+            and floor_phases(work) < work.vehicle_phases
+            and gain_w > 0
+        ):
             left += gain_w
             switch_phases(work, 1, now)
-            memory.phase_up.reset()
-            memory.phase_down.reset()
+            reset_phase_timers(work)
             work.switched = True
     return left
 
@@ -329,8 +337,7 @@ def _share_surplus(
         limited = work.limited_a()
         if limited is not None and limited < work.cfg.min_current_a:
             # A full car takes nothing on 1p or 3p: switching its phases gains nothing.
-            work.memory.phase_up.reset()
-            work.memory.phase_down.reset()
+            reset_phase_timers(work)
         else:
             phase_switch(work, work.share_w + unused, now)
         work.target_a = work.amps(work.share_w)
