@@ -553,12 +553,12 @@ def share_section(table: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
             f"| {_fmt('{:.1f}', o.get('pct_eq'))} / {_fmt('{:.1f}', s.get('pct_eq'))} |"
         )
     lines += ["", "| share - ours | mean [95 % CI] | sum |", "|---|---|---|"]
-    for title, key, fmt in (
-        ("PV->EV (kWh)", "pv_to_ev_kwh", "{:+.2f}"),
-        ("grid->EV (kWh)", "grid_to_ev_kwh", "{:+.2f}"),
-        ("charge starts", "starts", "{:+.1f}"),
+    for title, fmt in (
+        ("PV->EV (kWh)", "{:+.2f}"),
+        ("grid->EV (kWh)", "{:+.2f}"),
+        ("charge starts", "{:+.1f}"),
     ):
-        diffs = [float(shared[name][key]) - float(ours[name][key]) for name in names]
+        diffs = paired(metric(title), shared, ours)
         mean, lo, hi = ci95(diffs)
         lines.append(
             f"| {title} | {fmt.format(mean)} [{fmt.format(lo)}, {fmt.format(hi)}] "
