@@ -602,8 +602,10 @@ def main() -> None:
         "confidence (a low quantile of the days' measured / forecast PV) and what the forecast "
         "usually turns out to be (their median, which ranks slots at the minimum), the house load by "
         "hour of day and the share of the surplus a car on surplus only gets within the quarter "
-        "hours (``sun_capture.py``: a virtual car with the car's minimum run over the measured "
-        "surplus; the same PV day each day, so it is that day's share). Without history (or with "
+        "hours and, per Wh of it, the sun such a car misses there and the grid a car held at its "
+        "minimum draws in the dips (``sun_capture.py``: a virtual car with the car's minimum run "
+        "over the measured surplus; the same PV day each day, so it is that day's share). Without "
+        "history (or with "
         "less than 3 days) a plan uses the settings: "
         f"confidence {PlanSettings().forecast_confidence:.0%}, house load "
         f"{PlanSettings().house_load_w:.0f} W, all of the surplus.",

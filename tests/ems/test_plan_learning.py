@@ -244,7 +244,7 @@ def test_the_driver_learns_from_every_step_and_keeps_it_in_its_stored_form() -> 
     again = EmsDriver(site, EmsOptions(), clock=lambda: now[0])
     again.load(stored)
     assert again.dump()[PLAN_KEY] == stored[PLAN_KEY]
-    # Diagnostics show what plans use now: the learned confidence, house load and sun capture
+    # Diagnostics show what plans use now: the learned confidence, house load, sun capture and bridge
     # (a steady 3 kW sun: a 1p car gets all of it; the 3p minimum is never promised).
     summary = again.learned()["plan"]
     assert summary["forecast_confidence"] == pytest.approx(0.5)
@@ -253,4 +253,8 @@ def test_the_driver_learns_from_every_step_and_keeps_it_in_its_stored_form() -> 
     assert summary["house_w_by_hour"][12] == 433  # 4 days of 400 W, the 500 W setting worth 2
     assert summary["sun_capture"]["1380 W"] == pytest.approx(1.0, abs=0.05)
     assert summary["sun_capture"]["4140 W"] == 1.0
+    # A steady sun: no dips to hold a 1p car through; nothing promised to a 3p car.
+    assert summary["sun_bridge"]["1380 W"]["dips"] == 0.0
+    assert summary["sun_bridge"]["1380 W"]["sun_missed"] == pytest.approx(0.0, abs=0.05)
+    assert summary["sun_bridge"]["4140 W"] == {"sun_missed": 0.0, "dips": 0.0}
     assert "plan" not in EmsDriver(site, EmsOptions(), clock=lambda: 0.0).learned()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from custom_components.ocpp_ems.core.ems import EnergySlot, PlanSettings, Reading, SiteInputs
-from custom_components.ocpp_ems.core.ems.plan import capture_share, expected_surplus
+from custom_components.ocpp_ems.core.ems.plan import capture_share, expected_surplus, sun_bridge
 from custom_components.ocpp_ems.core.ems.plan_learning import PlanLearning
 from custom_components.ocpp_ems.core.ems.sun_capture import MIN_DAYS, SunCapture
 
@@ -61,6 +61,29 @@ def test_a_car_on_surplus_only_gets_less_under_clouds() -> None:
     )
 
 
+def test_a_car_held_at_its_minimum_gets_the_missed_sun_for_the_dips() -> None:
+    """Per quarter (875 Wh promised to a 1p car): a car on surplus only misses the start delay's
+    minute of 5 kW (83 Wh) and the 5 min of 500 W (42 Wh): 1/7; held at 1380 W it fills 880 W
+    for those 5 min from the grid: 73 Wh. Nothing is promised to a 3p car: nothing to gain."""
+    capture = SunCapture()
+    for day in range(MIN_DAYS - 1):
+        live_day(capture, day, clouds)
+    assert capture.bridge(MIN_1P) == (0.0, 0.0)  # not known yet
+    live_day(capture, MIN_DAYS - 1, clouds)
+    missed, dips = capture.bridge(MIN_1P)
+    assert missed == pytest.approx(125.0 / 875.0, abs=0.002)
+    assert dips == pytest.approx(880.0 * 5 / 60 / 875.0, abs=0.002)
+    assert capture.bridge(MIN_3P) == (0.0, 0.0)
+    assert capture.bridges() == ((MIN_1P, missed, dips), (MIN_3P, 0.0, 0.0))
+    # A steady sun above the minimum: no dips, nothing missed but the start delays.
+    steady_capture = SunCapture()
+    for day in range(MIN_DAYS):
+        live_day(steady_capture, day, steady)
+    missed, dips = steady_capture.bridge(MIN_3P)
+    assert missed == pytest.approx(0.0, abs=0.003)
+    assert dips == 0.0
+
+
 def test_a_gap_in_the_readings_is_not_measured_and_stops_the_virtual_car() -> None:
     capture = SunCapture()
     for day in range(MIN_DAYS):
@@ -82,9 +105,15 @@ def test_the_stored_form_comes_back_and_garbage_is_left_out() -> None:
     again = SunCapture()
     again.load(stored)
     assert again.share(MIN_1P) == pytest.approx(capture.share(MIN_1P), abs=1e-4)
+    assert again.bridge(MIN_1P) == pytest.approx(capture.bridge(MIN_1P), abs=1e-4)
+    # Days stored before the dips were measured: the shares come back, the bridge is unknown.
+    older = SunCapture()
+    older.load({"1380": stored["1380"]})
+    assert older.share(MIN_1P) == again.share(MIN_1P)
+    assert older.bridge(MIN_1P) == (0.0, 0.0)
     junk = SunCapture()
     junk.load({"1380": [[1, "x"], ["2", 0.5], [3, float("nan")], [4, -1.0], [5, True], "no"]})
-    junk.load({"4140": "not a list"})
+    junk.load({"4140": "not a list", "1380 dips": [[1, "x"]], "1380 missed": None})
     assert not junk.learned
 
 
@@ -106,6 +135,9 @@ def test_plan_learning_measures_the_surplus_and_plans_with_the_share() -> None:
     again = PlanLearning.from_dict(learning.to_dict())
     restored = again.plan_settings(PlanSettings(), 0.0, UTC)
     assert capture_share(restored, MIN_1P) == pytest.approx(6 / 7, abs=0.002)
+    assert sun_bridge(restored, MIN_1P) == pytest.approx(sun_bridge(settings, MIN_1P), abs=1e-4)
+    assert sun_bridge(settings, MIN_1P)[0] == pytest.approx(1 / 7, abs=0.002)
+    assert sun_bridge(PlanSettings(), MIN_1P) == (0.0, 0.0)
 
 
 def test_a_plan_counts_the_share_of_its_cars_minimum() -> None:

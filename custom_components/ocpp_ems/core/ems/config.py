@@ -112,6 +112,10 @@ class PlanSettings:
     # (car minimum W, share of the expected surplus a car with it gets on surplus only), learned
     # (``sun_capture``); none known: all of it.
     sun_capture: tuple[tuple[float, float], ...] = ()
+    # (car minimum W, sun a car on surplus only misses, grid that fills the dips below the
+    # minimum), per Wh of expected surplus, for a car held at its minimum there (Min + solar),
+    # learned (``sun_capture``); none known: nothing to gain.
+    sun_bridge: tuple[tuple[float, float, float], ...] = ()
     # What a kWh of PV sent to the grid earns (currency per kWh, like the prices): the sun a car
     # takes in a slot planned at its minimum is not free. 0: the sun counts as free.
     feed_in_price: float = 0.0

@@ -12,7 +12,11 @@ priced slots the latest are taken, which leaves the most room for solar to make 
 A slot whose sun stays below the car's minimum can be planned at the minimum (the car takes that
 sun and the grid the rest): ranked by what a Wh charged there costs (the grid's share at the
 slot's price, the sun's at the feed-in price it would earn exported: the feed-in sensor's price
-for that time where it has one, else the fixed option), it often beats the night.
+for that time where it has one, else the fixed option), it often beats the night. Under broken
+clouds a car on surplus only misses the sun of its stops, which a car held at its minimum takes for
+the grid that fills the dips (both learned per Wh of surplus, ``sun_capture``): a sunny slot is
+held so when that blend is cheaper than grid the plan buys anyway, but the plan does not count on
+it (it still buys the night it needs without it), as that sun is the least certain.
 That share is the sun as the forecast usually turns out (learned): the confidence is a margin on
 how much sun to count on, not on which slot is likely to be sunnier.
 Time with no known price yet is priced like the same time a day earlier where that is known:
@@ -164,6 +168,16 @@ def capture_share(settings: PlanSettings, min_power_w: float) -> float:
     return min(max(share, 0.0), 1.0)
 
 
+def sun_bridge(settings: PlanSettings, min_power_w: float) -> tuple[float, float]:
+    """Per Wh of expected surplus, for a car with this minimum held at it (the nearest learned
+    minimum's, ``sun_capture``): the sun a car on surplus only misses, the grid filling the dips
+    ((0, 0) while none is known)."""
+    if not settings.sun_bridge:
+        return 0.0, 0.0
+    _, missed, dips = min(settings.sun_bridge, key=lambda item: abs(item[0] - min_power_w))
+    return max(missed, 0.0), max(dips, 0.0)
+
+
 def _refine(forecast: Sequence[EnergySlot]) -> list[EnergySlot]:
     """Each slot in parts of at most ``CHUNK_S``, the power following the line through the
     neighbouring slots' mean powers (the sun rises and sets through an hour), each slot's energy
@@ -253,6 +267,7 @@ def plan_status(
     feed_in_price: float = 0.0,
     feed_in_prices: Sequence[PriceSlot] = (),
     taking_sun: bool = False,
+    bridge: tuple[float, float] = (0.0, 0.0),
 ) -> PlanStatus:
     """Whether to charge from the grid now to meet the departure target.
 
@@ -265,6 +280,9 @@ def plan_status(
     makes its energy cheaper than the slot's price. The sun's share there is worth what it would
     earn exported: ``feed_in_prices`` where they cover the slot, else ``feed_in_price``.
     ``taking_sun``: the car charges on the sun now (it leaves it with ``KEEP_TAKING`` to spare).
+    ``bridge``: per Wh of counted sun, the sun more and the grid a car held at its minimum gets
+    (:func:`sun_bridge`): where the sun covers the minimum, now is held at the minimum when that
+    blend is cheaper than grid the plan needs (``min_now``), without counting on it.
     """
     if remaining_wh <= 0.0:
         return PlanStatus(False, True, 0.0, 0.0, outlook=PlanOutlook(0.0, 0.0))
@@ -276,7 +294,7 @@ def plan_status(
         outlook = PlanOutlook(0.0, remaining_wh)
         return PlanStatus(True, feasible, remaining_wh, needed_s, outlook=outlook)
     solar = [s for s in solar if s.end > now and s.start < departure]
-    chunks, options = _slot_offers(
+    chunks, options, held = _slot_offers(
         _segments(now, departure, prices),
         solar=solar,
         likely=solar if likely_solar is None else likely_solar,
@@ -285,25 +303,35 @@ def plan_status(
         efficiency=efficiency,
         feed_in_prices=feed_in_prices,
         feed_in_price=feed_in_price,
+        bridge=bridge,
     )
     dear = _dear_sun(chunks, options, feed_in_prices, feed_in_price, remaining_wh)
     if dear:
         # That sun is left to export, and the car does not charge there (it would take it first).
         chunks = [(a, b, 0.0 if a in dear else wh) for a, b, wh in chunks]
         options = [option for option in options if option[1] not in dear]
+        held = [option for option in held if option[1] not in dear]
     sun_total = sum(wh for _, _, wh in chunks)
     grid_wh = max(0.0, remaining_wh - sun_total)
     outlook = PlanOutlook(min(sun_total, remaining_wh), grid_wh)
     spare = sun_total >= remaining_wh * SAFETY_FACTOR
     # Cheapest first; among equal prices the latest first. A slot's grid share is what the car
-    # takes beyond the sun's, at a pace SAFETY_FACTOR slower than nominal.
-    options.sort(key=lambda option: (option[0], -option[1]))
+    # takes beyond the sun's, at a pace SAFETY_FACTOR slower than nominal. Holding the minimum
+    # through a sunny slot's dips is taken where it is cheaper than grid the plan buys anyway,
+    # but not counted on (no night slot is left out for it): its sun is the least certain.
+    ranked = sorted(
+        [(*option, True) for option in options] + [(*option, False) for option in held],
+        key=lambda option: (option[0], -option[1]),
+    )
     covered = 0.0
     starts_at: float | None = None
     min_now = False
-    for _price, start, end, room_wh, at_min in options:
+    for _price, start, end, room_wh, at_min, counted in ranked:
         if covered >= grid_wh:
             break
+        if not counted:
+            min_now = min_now or start <= now < end
+            continue
         if (room := room_wh / SAFETY_FACTOR) <= 0.0:
             continue
         if start <= now < end:
@@ -348,22 +376,26 @@ def _slot_offers(
     efficiency: float,
     feed_in_prices: Sequence[PriceSlot],
     feed_in_price: float,
-) -> tuple[list[SunOffer], list[GridOffer]]:
-    """What each (start, end, price) slot offers the car: the sun it counts, and grid room
-    (the room beyond the sun, or the minimum with the sun's share at a blended price where the
-    sun stays below the minimum). ``full_w`` / ``min_w``: into the car (after ``efficiency``)."""
+    bridge: tuple[float, float] = (0.0, 0.0),
+) -> tuple[list[SunOffer], list[GridOffer], list[GridOffer]]:
+    """What each (start, end, price) slot offers the car: the sun it counts, grid room (the room
+    beyond the sun, or the minimum with the sun's share at a blended price where the sun stays
+    below the minimum), and where the sun covers the minimum, the minimum held through its dips
+    (``bridge``: the sun missed and the grid, at a blended price). ``full_w`` / ``min_w``: into
+    the car (after ``efficiency``)."""
     chunks: list[SunOffer] = []
     options: list[GridOffer] = []
+    held: list[GridOffer] = []
     for start, end, price in segments:
         full_wh = full_w * (end - start) / 3600.0
         min_wh = min(full_wh, min_w * (end - start) / 3600.0)
         # The car can take no more of the sun than its own power in the slot.
         sun_wh = min(full_wh, _overlap_wh(solar, start, end) * efficiency)
+        feed_in = feed_in_per_wh(feed_in_prices, start, end, feed_in_price)
         if sun_wh < min_wh:
             sun_share = min(1.0, _overlap_wh(likely, start, end) * efficiency / min_wh)
             if sun_share > 0.0:
                 # Sun below the minimum: the minimum with the grid's share is a cheaper slot.
-                feed_in = feed_in_per_wh(feed_in_prices, start, end, feed_in_price)
                 per_wh = price * (1.0 - sun_share) + feed_in * sun_share
                 options.append((per_wh, start, end, min_wh, True))
                 options.append((price, start, end, full_wh - min_wh, False))
@@ -371,9 +403,14 @@ def _slot_offers(
                 options.append((price, start, end, full_wh, False))
             sun_wh = 0.0
         else:
+            # Held at the minimum through the dips: the sun missed and the grid in them.
+            held_sun, held_grid = (share * sun_wh for share in bridge)
+            if held_sun + held_grid > 0.0:
+                per_wh = (held_grid * price + held_sun * feed_in) / (held_sun + held_grid)
+                held.append((per_wh, start, end, held_sun + held_grid, True))
             options.append((price, start, end, full_wh - sun_wh, False))
         chunks.append((start, end, sun_wh))
-    return chunks, options
+    return chunks, options, held
 
 
 def _dear_sun(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .charger_work import ChargerMemory, ChargerWork, Kind
 from .config import ChargerSettings, PlanTarget
-from .plan import plan_status, surplus_outlook
+from .plan import plan_status, sun_bridge, surplus_outlook
 from .types import ChargerInputs, Reason, SiteInputs
 
 
@@ -57,6 +57,7 @@ def resolve_plan(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None
         feed_in_price=site.plan.feed_in_price,
         feed_in_prices=site_inputs.feed_in_prices,
         taking_sun=work.memory.active,
+        bridge=sun_bridge(site.plan, min_w),
     )
     work.plan_feasible = status.feasible
     work.plan = status.outlook

@@ -13,7 +13,8 @@ good forecast earns the plan the sun it promises and a poor one keeps its margin
 * house load: per local hour of the day, the mean measured house power (pv + grid + battery -
   chargers) of the last ``DAYS`` days, with the setting as a prior worth ``PRIOR_DAYS`` days.
 * sun capture: the share of the surplus a car on surplus only gets within the quarter hours a
-  plan counts (``sun_capture.py``, from the measured PV and house power).
+  plan counts, and what a car held at its minimum there would get more and draw from the grid
+  (``sun_capture.py``, from the measured PV and house power).
 
 The driver feeds every update's inputs (:meth:`PlanLearning.observe`) and plans with
 :meth:`PlanLearning.plan_settings`; the stored form (:meth:`to_dict`) survives restarts.
@@ -131,6 +132,7 @@ class PlanLearning:
             forecast_typical=self.typical(),
             house_slots=self._house_slots(base.house_load_w, now, zone),
             sun_capture=self._capture.shares(),
+            sun_bridge=self._capture.bridges(),
         )
 
     def _house_slots(self, prior: float, now: float, zone: tzinfo) -> tuple[EnergySlot, ...]:
@@ -229,6 +231,10 @@ class PlanLearning:
             "forecast_days": len(self._ratios),
             "house_w_by_hour": [round(self.house_w(h, base.house_load_w)) for h in range(24)],
             "sun_capture": {f"{w:.0f} W": round(share, 3) for w, share in self._capture.shares()},
+            "sun_bridge": {
+                f"{w:.0f} W": {"sun_missed": round(missed, 3), "dips": round(dips, 3)}
+                for w, missed, dips in self._capture.bridges()
+            },
         }
 
     # --- stored form -----------------------------------------------------------------------------

@@ -10,6 +10,12 @@ all of it leaves the plan short in the last hours, where the grid is dear.
 the measured surplus and keeps, per local day, what that car got over what the quarters' mean
 surplus promised (the quarters where it covers the minimum). Plans count the median of the last
 ``DAYS`` days' shares (:meth:`share`), all of the surplus until ``MIN_DAYS`` are known.
+
+A car held at its minimum through those quarters (Min + solar) gets the rest of their sun too, for
+the grid energy that fills the dips below its minimum. Per day and minimum, the same virtual car
+keeps both per Wh promised (:meth:`bridge`): the sun a surplus-only car misses there and the
+dips' depth. Broken clouds make holding the minimum a cheap way to charge (mostly sun), which a
+plan weighs against the night's grid energy (``plan._slot_offers``).
 """
 
 from __future__ import annotations
@@ -45,9 +51,15 @@ class _VirtualCar:
     on: bool = False
     covered_since: float | None = None  # the surplus has covered the minimum since
     quarter_wh: float = 0.0  # got in the quarter being measured
+    quarter_dips_wh: float = 0.0  # the grid a car held at this minimum draws in the quarter
     day_got_wh: float = 0.0
     day_promised_wh: float = 0.0
+    day_promised_got_wh: float = 0.0  # got in the promised quarters
+    day_dips_wh: float = 0.0  # the dips below the minimum in the promised quarters
     shares: list[tuple[int, float]] = field(default_factory=list)  # (local date, got / promised)
+    # Per Wh promised, (local date, value): the sun missed in the promised quarters, the dips.
+    missed: list[tuple[int, float]] = field(default_factory=list)
+    dips: list[tuple[int, float]] = field(default_factory=list)
 
     def follow(self, surplus_w: float, now: float) -> None:
         """Stop at once below the minimum; start after the start delay above it."""
@@ -80,6 +92,22 @@ class SunCapture:
         typical = quantile([share for _, share in car.shares], 0.5)
         return min(max(typical, SHARE_MIN), SHARE_MAX)
 
+    def bridge(self, min_power_w: float) -> tuple[float, float]:
+        """Per Wh of promised surplus, for a car with this minimum (its nearest level's) held at
+        it: the sun a surplus-only car misses there and the grid that fills the dips (medians;
+        (0, 0) until known: nothing to gain)."""
+        car = min(self._cars, key=lambda c: abs(c.level_w - min_power_w))
+        if len(car.missed) < MIN_DAYS or len(car.dips) < MIN_DAYS:
+            return 0.0, 0.0
+        return (
+            quantile([value for _, value in car.missed], 0.5),
+            quantile([value for _, value in car.dips], 0.5),
+        )
+
+    def bridges(self) -> tuple[tuple[float, float, float], ...]:
+        """(minimum W, sun missed, dips) per level, for the plan settings."""
+        return tuple((car.level_w, *self.bridge(car.level_w)) for car in self._cars)
+
     def shares(self) -> tuple[tuple[float, float], ...]:
         """(minimum W, share) per level, for the plan settings."""
         return tuple((car.level_w, self.share(car.level_w)) for car in self._cars)
@@ -96,6 +124,7 @@ class SunCapture:
             for car in self._cars:
                 if car.on:
                     car.quarter_wh += held * dt / H
+                car.quarter_dips_wh += max(0.0, car.level_w - held) * dt / H
         elif last is not None:
             for car in self._cars:
                 car.on, car.covered_since = False, None
@@ -114,26 +143,44 @@ class SunCapture:
                 car.day_got_wh += car.quarter_wh * scale
                 if mean_w >= car.level_w:
                     car.day_promised_wh += self._quarter_wh * scale
+                    car.day_promised_got_wh += car.quarter_wh * scale
+                    car.day_dips_wh += car.quarter_dips_wh * scale
         self._quarter_wh = self._quarter_s = 0.0
         for car in self._cars:
-            car.quarter_wh = 0.0
+            car.quarter_wh = car.quarter_dips_wh = 0.0
 
     def close_day(self, day: int) -> None:
         """The local day ``day`` (ordinal) is over: keep its shares."""
         for car in self._cars:
-            if car.day_promised_wh >= MIN_DAY_WH:
-                car.shares.append((day, car.day_got_wh / car.day_promised_wh))
-                del car.shares[:-DAYS]
+            if (promised := car.day_promised_wh) >= MIN_DAY_WH:
+                missed = max(0.0, 1.0 - car.day_promised_got_wh / promised)
+                for series, value in (
+                    (car.shares, car.day_got_wh / promised),
+                    (car.missed, missed),
+                    (car.dips, car.day_dips_wh / promised),
+                ):
+                    series.append((day, value))
+                    del series[:-DAYS]
             car.day_got_wh = car.day_promised_wh = 0.0
+            car.day_promised_got_wh = car.day_dips_wh = 0.0
 
     # --- stored form -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {
-            str(round(car.level_w)): [[day, round(share, 4)] for day, share in car.shares]
-            for car in self._cars
-        }
+        stored: dict[str, Any] = {}
+        for car in self._cars:
+            for key, series in _series(car).items():
+                stored[key] = [[day, round(value, 4)] for day, value in series]
+        return stored
 
     def load(self, data: Mapping[str, Any]) -> None:
-        """Back from :meth:`to_dict`; anything unreadable is left out."""
+        """Back from :meth:`to_dict`; anything unreadable is left out (days stored before the
+        dips were measured have shares only)."""
         for car in self._cars:
-            car.shares = day_numbers(data.get(str(round(car.level_w))), DAYS)
+            for key, series in _series(car).items():
+                series[:] = day_numbers(data.get(key), DAYS)
+
+
+def _series(car: _VirtualCar) -> dict[str, list[tuple[int, float]]]:
+    """The car's learned days by their stored key."""
+    level = str(round(car.level_w))
+    return {level: car.shares, f"{level} missed": car.missed, f"{level} dips": car.dips}
