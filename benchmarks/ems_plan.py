@@ -30,12 +30,15 @@ History: the controller learns the forecast's confidence, the house load and the
 surplus a car on surplus only gets from what it measures (``core/ems/plan_learning.py``, fed every
 update as ``EmsDriver.step`` does); each run starts with
 ``--history`` days of it (default 14: the same PV day, earlier house-load days, a forecast of the
-same quality with its own noise seed). "no history" runs plan with the settings alone.
+same quality with its own noise seed). "no history" runs plan with the settings alone. The
+16:00 departures with a forecast run again learned from a history of the other PV days in turn
+(what a site with changing weather learns), paired with the same runs learned from their own day.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import multiprocessing
 import random
@@ -140,6 +143,8 @@ class Scenario:
     # a feed-in sensor or knows only as its mean (the fixed option); "high": FEED_IN_HIGH, the
     # plan's fixed option.
     feed_in: str = "flat"
+    # The history's PV days: the scenario's own day each day (False) or the other days in turn.
+    mixed_history: bool = False
 
     @property
     def curve(self) -> str:
@@ -181,6 +186,7 @@ class Result:
         return self.pv_wh / self.delivered_wh if self.delivered_wh else 0.0
 
 
+@functools.cache
 def days() -> list[Day]:
     """The real sunny and cloudy days, and synthetic ones when the cloud model is there."""
     found = [Day("sunny", data.sunny_pv(), 78), Day("cloudy", data.cloudy_pv(), 33)]
@@ -229,22 +235,24 @@ def forecast(pv: np.ndarray, kind: str, seed: int) -> tuple[EnergySlot, ...]:
 _HISTORIES: dict[tuple[str, str, int, int], dict[str, object]] = {}
 
 
-def history(day: Day, kind: str, seed: int, days: int) -> dict[str, object]:
-    """What the controller learned (``PlanLearning``) in the ``days`` before day 0 up to the
-    plug-in: the same PV day each day, that many earlier house-load days, and a forecast of the
-    same quality (its noise seeded apart from the scenario's own)."""
-    key = (day.name, kind, seed, days)
+def history(day: Day, kind: str, seed: int, length: int, mixed: bool = False) -> dict[str, object]:
+    """What the controller learned (``PlanLearning``) in the ``length`` days before day 0 up to
+    the plug-in: the same PV day each day (``mixed``: the other PV days in turn, then the day's
+    own morning), that many earlier house-load days, and a forecast of the same quality (its
+    noise seeded apart from the scenario's own)."""
+    key = (day.name, kind, seed, length, mixed)
     if key in _HISTORIES:
         return _HISTORIES[key]
     learning = PlanLearning()
-    if days <= 0:
+    if length <= 0:
         return learning.to_dict()
-    minutes = days * data.MINUTES + int(PLUG_IN_H * H // DT)
-    pv = np.tile(day.pv, days + 1)[:minutes]
+    minutes = length * data.MINUTES + int(PLUG_IN_H * H // DT)
+    others = [d.pv for d in days() if d.name != day.name] if mixed else [day.pv]
+    pv = np.concatenate([others[d % len(others)] for d in range(length)] + [day.pv])[:minutes]
     house = np.concatenate(
-        [data.house_load(day.house_doy - days + d, seed=7) for d in range(days + 1)]
+        [data.house_load(day.house_doy - length + d, seed=7) for d in range(length + 1)]
     )[:minutes]
-    start = -days * 24 * H
+    start = -length * 24 * H
     fc = tuple(
         replace(s, start=s.start + start, end=s.end + start)
         for s in forecast(pv, kind, seed + 1000)
@@ -359,7 +367,9 @@ def simulate(sc: Scenario) -> Result:
     site = SiteSettings(plan=PlanSettings(forecast_confidence=sc.confidence, feed_in_price=fixed))
     manager = EnergyManager(site, {"car": ChargerSettings(mode=Mode.PLAN, max_current_a=MAX_A)})
     # The driver's part (``EmsDriver.step``): learn from every update, plan with what is learned.
-    learning = PlanLearning.from_dict(history(sc.day, sc.forecast, sc.seed, sc.history_days))
+    learning = PlanLearning.from_dict(
+        history(sc.day, sc.forecast, sc.seed, sc.history_days, sc.mixed_history)
+    )
     started_with = learning.confidence(sc.confidence)
     manager.set_plan("car", PlanTarget(departure=t1, energy_wh=sc.target_wh))
     fc = forecast(pv, sc.forecast, sc.seed)
@@ -470,6 +480,41 @@ def _feasible_groups[K: (str, tuple[str, str])](
     return sorted(groups.items())
 
 
+def mixed_history_section(mixed: list[Result], same_day: list[Result]) -> list[str]:
+    """The 16:00 departures with a forecast, learned from a history of the other PV days, against
+    the same runs learned from their own day (paired by scenario)."""
+
+    def run(r: Result) -> tuple[str, str, int, int]:
+        return (r.scenario.name, r.scenario.forecast, r.scenario.seed, r.scenario.history_days)
+
+    own = {run(r): r for r in same_day}
+    lines = [
+        "",
+        "## History of mixed days (16:00 departures, perfect and noisy forecasts)",
+        "",
+        "The same runs, but the 14 days learned from before the plug-in cycle through the other "
+        "five PV days (a site's weather changes from day to day), so what is learned (confidence, "
+        "house load, sun capture and what holding the minimum through dips adds) is not that "
+        "day's own. *vs own day*: the mean difference in cost to the same run learned from its own "
+        "day (% of the optimum).",
+        "",
+        "| forecast | runs | met | cost vs optimum mean | worst | within 5 % | PV share | "
+        "vs own day |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for forecast_kind, rs in _feasible_groups(mixed, lambda r: r.scenario.forecast):
+        excess = [_excess(r) for r in rs]
+        paired = [_excess(r) - _excess(own[run(r)]) for r in rs]
+        lines.append(
+            f"| {forecast_kind} | {len(rs)} | {sum(r.met for r in rs)}/{len(rs)} | "
+            f"+{_pct(float(np.mean(excess)))} | +{_pct(max(excess))} | "
+            f"{sum(x <= 0.05 for x in excess)}/{len(rs)} | "
+            f"{_pct(float(np.mean([r.pv_share for r in rs])))} | "
+            f"{float(np.mean(paired)) * 100:+.1f} points |"
+        )
+    return lines
+
+
 def feed_in_section(results: list[Result]) -> list[str]:
     """The dynamic feed-in runs: the plan with the feed-in sensor against the plan that knows only
     its mean, both costed at the dynamic price, each against its optimum."""
@@ -563,6 +608,8 @@ def main() -> None:
     ]
     dynamic = [replace(sc, feed_in=kind) for kind in ("sensor", "mean") for sc in forecast_runs]
     high = [replace(sc, feed_in="high") for sc in forecast_runs]
+    # The same runs learned from a history of the other PV days (a real site's two weeks).
+    mixed = [replace(sc, mixed_history=True) for sc in forecast_runs]
 
     # Two processes (the machine's cores); each run is independent.
     def key(sc: Scenario) -> tuple[str, float, float, str]:
@@ -571,15 +618,15 @@ def main() -> None:
     keys = list({key(sc): sc for sc in runs + dynamic + high}.values())
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
         best = pool.map(optima, [(sc.day, sc.departure_h, sc.target_wh, sc.curve) for sc in keys])
-        done = pool.map(simulate, runs + sweep + dynamic + high, chunksize=4)
+        done = pool.map(simulate, runs + sweep + dynamic + high + mixed, chunksize=4)
     yardsticks = {key(sc): b for sc, b in zip(keys, best, strict=True)}
     for r in done:
         r.bound, r.optimum = yardsticks[key(r.scenario)]
-    n_main, n_sweep = len(runs), len(sweep)
-    results = done[:n_main]
-    sensitivity = done[n_main : n_main + n_sweep]
-    with_feed_in = done[n_main + n_sweep : len(done) - len(high)]
-    above_night = done[len(done) - len(high) :]
+    groups: list[list[Result]] = []
+    for group in (runs, sweep, dynamic, high, mixed):
+        groups.append(done[: len(group)])
+        done = done[len(group) :]
+    results, sensitivity, with_feed_in, above_night, mixed_results = groups
     feasible = [r for r in results if r.optimum is not None]
     by_kind: dict[str, list[Result]] = {}
     for r in feasible:
@@ -588,8 +635,9 @@ def main() -> None:
         "# Plan mode: departure met, cost and PV share (benchmarks/ems_plan.py)",
         "",
         f"{len(results)} runs ({len(feasible)} feasible) + {len(sensitivity)} for the history "
-        f"sweep + {len(with_feed_in)} with a dynamic feed-in + {len(above_night)} with a feed-in "
-        f"above the night's price, {time.monotonic() - started:.0f} s. Car 11 kW (16 A 3p), "
+        f"sweep + {len(mixed_results)} with a history of mixed days + {len(with_feed_in)} with a "
+        f"dynamic feed-in + {len(above_night)} with a feed-in above the night's price, "
+        f"{time.monotonic() - started:.0f} s. Car 11 kW (16 A 3p), "
         "plugged in at 17:00, "
         f"tariff 0.18 (00-06) / 0.32 (06-17) / 0.40 (17-21) / 0.28 (21-24) EUR/kWh, PV into the "
         f"car valued at the feed-in {FEED_IN} EUR/kWh (the plan's feed-in price setting). Optimum: the cheapest plan with perfect "
@@ -646,6 +694,7 @@ def main() -> None:
             f"{_pct(float(np.mean([r.pv_share for r in rs])))} | "
             f"{_pct(float(np.mean([r.confidence for r in rs])))} |"
         )
+    lines += mixed_history_section(mixed_results, results)
     lines += feed_in_section(with_feed_in)
     lines += high_feed_in_section(above_night)
     Path(args.out).write_text("\n".join(lines) + "\n")
