@@ -15,7 +15,7 @@ A car held at its minimum through those quarters (Min + solar) gets the rest of 
 the grid energy that fills the dips below its minimum. Per day and minimum, the same virtual car
 keeps both per Wh promised (:meth:`bridge`): the sun a surplus-only car misses there and the
 dips' depth. Broken clouds make holding the minimum a cheap way to charge (mostly sun), which a
-plan weighs against the night's grid energy (``plan._slot_offers``).
+plan takes where it beats the grid it needs anyway (``plan.plan_status``).
 """
 
 from __future__ import annotations
