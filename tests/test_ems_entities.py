@@ -65,6 +65,7 @@ MODE = f"select.{PREFIX}_charge_mode"
 REASON = f"sensor.{PREFIX}_energy_manager_reason"
 NEXT_CHANGE = f"sensor.{PREFIX}_next_change"
 TARGET_ENERGY = f"number.{PREFIX}_target_energy"
+CHARGING_PRIORITY = f"number.{PREFIX}_charging_priority"
 DEPARTURE_TIME = f"time.{PREFIX}_departure_time"
 PRIORITY = "number.ocpp_server_port_0_battery_priority_state_of_charge"
 FLOOR = "number.ocpp_server_port_0_battery_floor_state_of_charge"
@@ -205,6 +206,27 @@ async def test_snapshot(
             assert server_device is not None
             assert server_device.name == server_entry.title
             assert {e.device_id for e in site_entries} == {server_device.id}
+
+
+@pytest.mark.usefixtures("sources")
+async def test_charging_priority_number_drives_the_controller(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    async with onboard() as (_sim, entry):
+        charger_id = entry.runtime_data.coordinator.charger_id
+        ems = server_entry.runtime_data.ems
+        assert state_of(hass, CHARGING_PRIORITY).state == "0"
+        await call(hass, "number", "set_value", {"entity_id": CHARGING_PRIORITY, "value": 3})
+        assert ems.settings(charger_id).priority == 3
+        assert state_of(hass, CHARGING_PRIORITY).state == "3"
+        # The controller's bounds (0-10) are the entity's.
+        with pytest.raises(ServiceValidationError):
+            await call(hass, "number", "set_value", {"entity_id": CHARGING_PRIORITY, "value": 11})
+        assert ems.settings(charger_id).priority == 3
+    # Kept across a restart of the server entry (the charger's stored settings).
+    assert await hass.config_entries.async_reload(server_entry.entry_id)
+    await hass.async_block_till_done()
+    assert server_entry.runtime_data.ems.settings(charger_id).priority == 3
 
 
 @pytest.mark.usefixtures("sources")

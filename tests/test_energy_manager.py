@@ -556,6 +556,7 @@ def test_charger_view_round_trip() -> None:
         plan_energy_kwh=None,
         plan_soc=80.0,
         vehicle_capacity_kwh=60.0,
+        priority=3,
         transaction_id="42",
         solar_wh=1000.0,
         battery_wh=0.0,

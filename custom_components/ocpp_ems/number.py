@@ -30,6 +30,7 @@ from .coordinator import ChargerConfigEntry, ChargerCoordinator, ServerConfigEnt
 from .core.current_control import CurrentController
 from .core.ems import ChargerSettings as EmsChargerSettings
 from .core.ems import options as ems_options
+from .core.ems.config import PRIORITY_MAX, PRIORITY_MIN
 from .core.limits import LimitRules
 from .ems_entity import EmsEntity, EmsSiteEntity, ems_of
 from .energy_manager import ChargerView
@@ -57,6 +58,8 @@ class EmsNumberDescription(NumberEntityDescription):
     field: str  # the ChargerView attribute the value is stored in
     # A current: bounds and step are the charger's limit rules (else the description's own).
     current: bool = False
+    # The value as stored: a tenth (currents, energies) or a whole number (a priority).
+    stored: Callable[[float], float] = lambda value: round(value, 1)
 
 
 EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
@@ -94,6 +97,19 @@ EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
         field="target_energy_kwh",
         # 0 = no daily target.
         value_fn=lambda view, _settings: view.target_energy_kwh or 0.0,
+    ),
+    # Who gets the sun and the fuse first: the controller's own bounds.
+    EmsNumberDescription(
+        key="priority",
+        translation_key="priority",
+        entity_category=EntityCategory.CONFIG,
+        mode=NumberMode.BOX,
+        native_min_value=PRIORITY_MIN,
+        native_max_value=PRIORITY_MAX,
+        native_step=1,
+        field="priority",
+        value_fn=lambda _view, settings: settings.priority,
+        stored=round,
     ),
 )
 
@@ -240,7 +256,8 @@ class OcppEmsNumber(EmsEntity, _LimitRulesNumber):
         )
 
     async def async_set_native_value(self, value: float) -> None:
-        changes: dict[str, Any] = {self.entity_description.field: round(value, 1)}
+        description = self.entity_description
+        changes: dict[str, Any] = {description.field: description.stored(value)}
         self.ems.async_update_charger(self.coordinator.charger_id, **changes)
 
 

@@ -250,6 +250,11 @@ def test_current_step_phases_and_options_from_the_quirks() -> None:
         5.0,
     )
     assert settings_for(ChargerView(), QuirkSettings()).vehicle_capacity_wh is None
+    # The priority within the controller's bounds (0-10), whole.
+    assert settings_for(ChargerView(priority=3), QuirkSettings()).priority == 3
+    assert settings_for(ChargerView(priority=42), QuirkSettings()).priority == 10
+    assert settings_for(ChargerView(priority=-1), QuirkSettings()).priority == 0
+    assert ChargerView.from_dict({"priority": 2.6}).priority == 3
 
 
 def test_plans_one_off_then_daily() -> None:
@@ -784,6 +789,7 @@ def test_unreadable_view_fields_fall_back_to_the_defaults() -> None:
         "grid_wh": None,
         "departure_time": "25:99",
         "plan_departure": "tomorrow",
+        "priority": "high",
     }
     assert ChargerView.from_dict(garbage) == ChargerView()
     assert ChargerView.from_dict({"mode": "warp", "departure_time": 730}) == ChargerView()

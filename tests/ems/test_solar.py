@@ -491,6 +491,48 @@ def test_side_by_side_cars_take_turns_when_the_sun_carries_one() -> None:
             assert loop.energy["b"] == 0.0
 
 
+@pytest.mark.parametrize(
+    ("share", "sun_w", "a_amps", "b_amps"),
+    [
+        # One after another: "a" gives way while "b" can take all of the sun...
+        (False, 10000.0, None, 14.4),
+        (False, 8000.0, None, 11.5),
+        # ... and keeps what "b" cannot take at its maximum (16000 - 11040 W).
+        (False, 16000.0, 7.1, 16.0),
+        # Side by side: "a" keeps its minimum beside "b", which gets the rest first...
+        (True, 10000.0, 6.0, 8.4),
+        # ... unless the two minimums (and a 1-phase spare) do not fit.
+        (True, 8000.0, None, 11.5),
+    ],
+)
+def test_a_car_of_higher_priority_takes_the_sun_from_a_lower_one(
+    share: bool, sun_w: float, a_amps: float | None, b_amps: float
+) -> None:
+    """ "a" (priority 0) charges on the sun; "b" (priority 1) is switched to Solar later: it
+    starts as though "a" were not there, and "a" stops in the same update where the surplus does
+    not carry it beside "b" (no import meanwhile)."""
+    settings = SiteSettings(solar=SolarSettings(regulation_margin_w=0.0, stagger_starts=not share))
+    m = EnergyManager(
+        settings,
+        {"a": ChargerSettings(mode=Mode.SOLAR), "b": ChargerSettings(mode=Mode.OFF, priority=1)},
+    )
+    loop = Loop(m, lambda t: sun_w, house=0.0, chargers=("a", "b"))
+    loop.run(0, 300)
+    assert loop.draw("a") > 0
+    m.set_mode("b", Mode.SOLAR)
+    grid = []
+    for t in range(301, 900):
+        d = loop.step(t)
+        grid.append(loop.draw("a") + loop.draw("b") - sun_w)
+    assert max(grid) <= 0.0
+    assert loop.commands["b"] == ChargerCommand(b_amps, 3)
+    if a_amps is None:
+        assert loop.commands["a"] == ChargerCommand.pause(3)
+        assert d.chargers["a"].reason is Reason.OTHER_CAR
+    else:
+        assert loop.commands["a"] == ChargerCommand(a_amps, 3)
+
+
 @pytest.mark.parametrize("mode", [Mode.MIN_SOLAR])
 def test_min_solar_holds_minimum_without_surplus(mode: Mode) -> None:
     m = manager(mode=mode)

@@ -16,7 +16,7 @@ from custom_components.ocpp_ems.core.limits import LimitRules
 from custom_components.ocpp_ems.core.model import EvChargingNeeds
 
 from .charger_view import ChargerView
-from .config import ChargerSettings, PlanTarget
+from .config import PRIORITY_MAX, PRIORITY_MIN, ChargerSettings, PlanTarget
 from .types import StaleFallback
 
 _DEFAULTS = ChargerSettings()
@@ -107,5 +107,6 @@ def charger_settings(
         stale_grace_s=options.stale_grace_s,
         min_write_interval_s=options.min_write_interval_s,
         vehicle_capacity_wh=None if capacity is None else capacity * 1000.0,
+        priority=round(clamp(view.priority, PRIORITY_MIN, PRIORITY_MAX, _DEFAULTS.priority)),
         plan=plan_target(view, now, zone, ev),
     )

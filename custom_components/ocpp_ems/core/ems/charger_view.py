@@ -43,6 +43,7 @@ class ChargerView:
     plan_energy_kwh: float | None = None
     plan_soc: float | None = None
     vehicle_capacity_kwh: float | None = None
+    priority: int = 0  # who gets the surplus and the fuse first (``ChargerSettings.priority``)
     # The session's energy by source (Wh) and what it was last attributed up to.
     transaction_id: str | None = None
     solar_wh: float = 0.0
@@ -90,6 +91,7 @@ class ChargerView:
             "plan_energy_kwh": self.plan_energy_kwh,
             "plan_soc": self.plan_soc,
             "vehicle_capacity_kwh": self.vehicle_capacity_kwh,
+            "priority": self.priority,
             "transaction_id": self.transaction_id,
             "solar_wh": self.solar_wh,
             "battery_wh": self.battery_wh,
@@ -107,6 +109,8 @@ class ChargerView:
             setattr(view, key, finite_number(data.get(key)))
         for key in _ENERGIES:
             setattr(view, key, finite_number(data.get(key)) or 0.0)
+        priority = finite_number(data.get("priority"))
+        view.priority = 0 if priority is None else round(priority)
         view.departure_time = _time(data.get("departure_time"))
         view.plan_departure = _datetime(data.get("plan_departure"))
         transaction = data.get("transaction_id")

@@ -150,6 +150,10 @@ class PlanTarget:
     soc: float | None = None
 
 
+# The priority a user gives a charger (``ChargerSettings.priority``): 0 (the default) to 10.
+PRIORITY_MIN, PRIORITY_MAX = 0, 10
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChargerSettings:
     """One charger's EMS settings."""
@@ -161,7 +165,9 @@ class ChargerSettings:
     can_switch_phases: bool = False
     line_1p: int = 1  # which line (1..3) a single-phase charge uses
     current_step_a: float = 0.1  # 1.0 for chargers that only take whole amps
-    priority: int = 0  # higher first when sharing the fuse and the surplus
+    # Higher first when sharing the fuse and the surplus: a solar car of higher priority starts
+    # as though lower ones were not running, and they give way (``solar._start_terms``).
+    priority: int = 0
     min_write_interval_s: float = 10.0
     stale_fallback: StaleFallback = StaleFallback.MIN_CURRENT
     stale_grace_s: float = 300.0

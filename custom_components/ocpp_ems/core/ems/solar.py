@@ -8,7 +8,9 @@ Running cars keep their minimums and share the rest equally, by priority; each s
 drives that car's 1p/3p timers (``phases.py``). Several solar cars start one after another
 (``SolarSettings.stagger_starts``: a waiting car gets only what the running ones cannot take)
 or side by side (a running 1p/3p car switches to 1p at once to make room for a starting one;
-where the surplus carries one car but not two, they take turns: ``_turn_over``).
+where the surplus carries one car but not two, they take turns: ``_turn_over``). A waiting car of
+higher priority starts as though the running cars of lower priority were not there, and they give
+way in the same update where the surplus does not carry them beside it (``_lower_giving_way``).
 A car that takes less than it is offered (full, suspended, its own limit:
 ``ChargerWork.limited_a``) counts at what it takes, also in the start rules: a full car stays on
 at its minimum but leaves the surplus to the others.
@@ -139,8 +141,8 @@ def _switch_on_off(
         starting = starting or ok
         delay = _enable_delay(work, solar)
         if memory.enable.update(ok, now, delay):
-            if start.giving_way is not None:
-                need, floors = _stop(start.giving_way, need, floors, now)
+            for giving in start.giving_way:
+                need, floors = _stop(giving, need, floors, now)
                 left = budget_w - need
             _start(work, start.phases, now)
             left = _make_room(running, left, min_w, now) - min_w
@@ -163,7 +165,8 @@ def _switch_on_off(
 class _StartTerms(NamedTuple):
     phases: int  # the phases it would start on
     room_w: float  # the surplus it may start on
-    giving_way: ChargerWork | None  # the running car that stops for it (its turn is over)
+    # The running cars that stop for it: of lower priority, or one whose turn is over.
+    giving_way: tuple[ChargerWork, ...] = ()
 
 
 def _start_terms(
@@ -177,20 +180,51 @@ def _start_terms(
 ) -> _StartTerms:
     """On what a waiting car may start (W). ``left``: the surplus after the running cars'
     minimums; ``spare``: what they cannot take at their maximum; ``floors``: their smallest
-    minimums."""
+    minimums. Running cars of lower priority do not count: they give way if it starts
+    (``_lower_giving_way``)."""
+    lower = [w for w in running if w.cfg.priority < work.cfg.priority]
+    if lower:
+        running = [w for w in running if w not in lower]
+        left += sum(w.claim_min_w() for w in lower)
+        spare += sum(w.claim_max_w(after_switch_up=True) for w in lower)
+        floors -= sum(w.claim_min_w(floor_phases(w)) for w in lower)
     phases = start_phases(work, left)
     if solar.stagger_starts:
-        return _StartTerms(phases, min(left, spare), None)
+        room = min(left, spare)
+        giving_way = _lower_giving_way(lower, spare - work.claim_max_w(after_switch_up=True))
+        return _StartTerms(phases, room, giving_way)
     room = _beside(work, budget_w, floors)
     needed_w = work.min_power(min(phases, work.vehicle_phases)) + solar.enable_margin_w
     giving = _turn_over(work, running, solar) if room < needed_w else None
     if giving is None:
-        return _StartTerms(phases, room, None)
+        floors_after = floors + work.min_power(min(phases, work.vehicle_phases))
+        return _StartTerms(phases, room, _lower_giving_way(lower, budget_w - floors_after, True))
     # Not beside the running cars, but instead of one whose turn is over.
     others = floors - giving.claim_min_w(floor_phases(giving))
+    phases = start_phases(work, budget_w - others)
+    floors_after = others + work.min_power(min(phases, work.vehicle_phases))
     return _StartTerms(
-        start_phases(work, budget_w - others), _beside(work, budget_w, others), giving
+        phases,
+        _beside(work, budget_w, others),
+        (giving, *_lower_giving_way(lower, budget_w - floors_after, True)),
     )
+
+
+def _lower_giving_way(
+    lower: list[ChargerWork], room_w: float, beside: bool = False
+) -> tuple[ChargerWork, ...]:
+    """The running cars of lower priority (highest first) that stop when a car of higher
+    priority starts: each keeps running while ``room_w`` (what the higher cars leave) covers its
+    minimum; staggered it then leaves what it can take at its maximum to the next, side by side
+    its smallest minimum."""
+    giving: list[ChargerWork] = []
+    for work in lower:
+        minimum_w = work.claim_min_w(floor_phases(work) if beside else None)
+        if room_w >= minimum_w:
+            room_w -= minimum_w if beside else work.claim_max_w(after_switch_up=True)
+        else:
+            giving.append(work)
+    return tuple(giving)
 
 
 def _beside(work: ChargerWork, budget_w: float, floors: float) -> float:
