@@ -135,7 +135,7 @@ def _switch_on_off(
     for work in waiting:
         memory = work.memory
         start = _start_terms(work, solar, running, budget_w, left, spare, floors)
-        min_w = work.min_power(min(start.phases, work.vehicle_phases))
+        min_w = start.min_w
         needed_w = min_w + solar.enable_margin_w
         ok = not starting and start.room_w >= needed_w
         starting = starting or ok
@@ -164,6 +164,7 @@ def _switch_on_off(
 
 class _StartTerms(NamedTuple):
     phases: int  # the phases it would start on
+    min_w: float  # its minimum on them
     room_w: float  # the surplus it may start on
     # The running cars that stop for it: of lower priority, or one whose turn is over.
     giving_way: tuple[ChargerWork, ...] = ()
@@ -189,25 +190,30 @@ def _start_terms(
         spare += sum(w.claim_max_w(after_switch_up=True) for w in lower)
         floors -= sum(w.claim_min_w(floor_phases(w)) for w in lower)
     phases = start_phases(work, left)
+    min_w = _start_min_w(work, phases)
     if solar.stagger_starts:
-        room = min(left, spare)
         giving_way = _lower_giving_way(lower, spare - work.claim_max_w(after_switch_up=True))
-        return _StartTerms(phases, room, giving_way)
+        return _StartTerms(phases, min_w, min(left, spare), giving_way)
     room = _beside(work, budget_w, floors)
-    needed_w = work.min_power(min(phases, work.vehicle_phases)) + solar.enable_margin_w
-    giving = _turn_over(work, running, solar) if room < needed_w else None
+    giving = _turn_over(work, running, solar) if room < min_w + solar.enable_margin_w else None
     if giving is None:
-        floors_after = floors + work.min_power(min(phases, work.vehicle_phases))
-        return _StartTerms(phases, room, _lower_giving_way(lower, budget_w - floors_after, True))
+        lower_giving = _lower_giving_way(lower, budget_w - floors - min_w, True)
+        return _StartTerms(phases, min_w, room, lower_giving)
     # Not beside the running cars, but instead of one whose turn is over.
     others = floors - giving.claim_min_w(floor_phases(giving))
     phases = start_phases(work, budget_w - others)
-    floors_after = others + work.min_power(min(phases, work.vehicle_phases))
+    min_w = _start_min_w(work, phases)
     return _StartTerms(
         phases,
+        min_w,
         _beside(work, budget_w, others),
-        (giving, *_lower_giving_way(lower, budget_w - floors_after, True)),
+        (giving, *_lower_giving_way(lower, budget_w - others - min_w, True)),
     )
+
+
+def _start_min_w(work: ChargerWork, phases: int) -> float:
+    """A waiting car's minimum if it starts on ``phases`` (the car's own phases at most)."""
+    return work.min_power(min(phases, work.vehicle_phases))
 
 
 def _lower_giving_way(
