@@ -10,7 +10,9 @@ settings, and at each ``--margins`` value of ``SolarSettings.regulation_margin_w
 import/PV trade-off) and the evcc-style reference, in parallel processes; computes the bounds of
 benchmarks/ems/bounds.py (physical, and equal-import with the run's own grid + battery energy
 into the solar cars as the budget); writes benchmarks/results/ems_suite.md (tables, targets),
-ems_suite.json (every run's raw figures) and ems_pareto.png.
+ems_suite.json (every run's raw figures) and ems_pareto.png. On the sites with several solar
+cars, ours also runs with two user options (``OPTIONS``: sharing the surplus, a charging
+priority), each against its defaults.
 
 Statistics: mean and worst case over the scenarios, and for ours minus the reference the mean
 paired difference with its 95 % confidence interval (Student t over the scenarios: each has its
@@ -71,10 +73,13 @@ class Job:
     controller: str  # "ours" | "reference"
     margin_w: float | None = None  # ours: regulation margin; None = the default settings
     bounds: bool = True
-    share: bool = False  # ours: the option "share the surplus between cars" on
+    option: str | None = None  # ours: SHARE or PRIORITY (sites with several solar cars)
 
 
-SHARE = "ours+share"  # the label of ours with that option (on sites with several solar cars)
+# Ours with a user's option, on the sites with several solar cars (labels of its runs):
+SHARE = "ours+share"  # "share the surplus between cars" on
+PRIORITY = "ours+priority"  # the first solar car at charging priority 1, the others at 0
+OPTIONS = (SHARE, PRIORITY)
 
 
 def label(controller: str, margin_w: float | None) -> str:
@@ -220,9 +225,11 @@ def run(job: Job) -> dict[str, Any]:
             sc.site.fuse_a, battery=sc.site.battery, priority_soc=scn.PRIORITY_SOC
         )
         tuning = None if job.margin_w is None else SolarSettings(regulation_margin_w=job.margin_w)
-        if job.share:
+        if job.option == SHARE:
             tuning = SolarSettings(stagger_starts=False)
-        ctrl = Ours(list(sc.site.cars), plant.chargers, options, solar=tuning)
+        first = _solar_cars(sc)[0]
+        priorities = {first: 1} if job.option == PRIORITY else None
+        ctrl = Ours(list(sc.site.cars), plant.chargers, options, tuning, priorities)
     else:
         priority = scn.PRIORITY_SOC if sc.site.battery else None
         ctrl = Reference(list(sc.site.cars), sc.site.fuse_a, priority)
@@ -247,10 +254,10 @@ def run(job: Job) -> dict[str, Any]:
         "scenario": sc.name,
         "group": sc.group,
         "site": sc.site.tag,
-        "controller": SHARE if job.share else label(job.controller, job.margin_w),
+        "controller": job.option or label(job.controller, job.margin_w),
         "kind": job.controller,
         "margin_w": DEFAULT_MARGIN_W if job.margin_w is None else job.margin_w,
-        "default": job.margin_w is None and not job.share,
+        "default": job.margin_w is None and job.option is None,
         "pv_to_ev_kwh": f.pv_to_ev / 1000,
         "grid_to_ev_kwh": f.grid_to_ev / 1000,
         "battery_to_ev_wh": f.battery_to_ev,
@@ -279,6 +286,10 @@ def run(job: Job) -> dict[str, Any]:
     return out
 
 
+def _solar_cars(sc: scn.Scenario) -> list[str]:
+    return [c.cid for c in sc.site.cars if c.mode is not Mode.FAST]
+
+
 def _warm_house(seed: int) -> None:
     data.house_year(seed)
 
@@ -291,8 +302,8 @@ def jobs_for(
         jobs.append(Job(sc, "reference", None, with_bounds))
         jobs.append(Job(sc, "ours", None, with_bounds))
         jobs.extend(Job(sc, "ours", m, with_bounds) for m in margins if m != DEFAULT_MARGIN_W)
-        if sum(c.mode is not Mode.FAST for c in sc.site.cars) > 1:
-            jobs.append(Job(sc, "ours", None, with_bounds, share=True))
+        if len(_solar_cars(sc)) > 1:
+            jobs.extend(Job(sc, "ours", None, with_bounds, option) for option in OPTIONS)
     # Longest first (ours with several chargers), so the pool does not end on one slow run.
     return sorted(
         jobs, key=lambda j: -(len(j.scenario.site.cars) * (4 if j.controller == "ours" else 1))
@@ -531,50 +542,59 @@ def per_scenario(
     return lines
 
 
-def share_section(table: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
-    """Ours with the option "share the surplus between cars" against ours (defaults: one car
-    after another) on the scenarios with several solar cars."""
-    shared, ours = table.get(SHARE, {}), table.get("ours", {})
-    names = [name for name in shared if name in ours]
+# Per option, the car whose SoC at the end tells what the option is for (every car of these
+# sites starts at the same SoC): sharing is fair to the least charged car; a priority favours
+# the first solar car.
+_OPTION_CAR: dict[str, tuple[str, Callable[[list[float]], float]]] = {
+    SHARE: ("the least charged car's SoC at the end (%)", min),
+    PRIORITY: ("the priority car's SoC at the end (%)", lambda socs: socs[0]),
+}
+
+
+def option_section(table: dict[str, dict[str, dict[str, Any]]], option: str) -> list[str]:
+    """Ours with a user's ``option`` (``OPTIONS``) against ours with its defaults, on the
+    scenarios with several solar cars."""
+    varied, ours = table.get(option, {}), table.get("ours", {})
+    names = [name for name in varied if name in ours]
     if not names:
         return ["(not run)"]
+    short = option.removeprefix("ours+")
     lines = [
-        "| scenario | PV->EV ours / share (kWh) | grid->EV (kWh) ours / share | starts ours / share "
-        "| cars' SoC at the end, ours / share (%) | % eq.-import bound ours / share |",
+        f"| scenario | PV->EV ours / {short} (kWh) | grid->EV (kWh) ours / {short} | starts ours"
+        f" / {short} | cars' SoC at the end, ours / {short} (%) | % eq.-import bound ours / "
+        f"{short} |",
         "|---|---|---|---|---|---|",
     ]
     for name in names:
-        o, s = ours[name], shared[name]
-        socs = ["/".join(f"{v:.0f}" for v in r.get("car_soc_end", [])) or "n/a" for r in (o, s)]
+        o, v = ours[name], varied[name]
+        socs = ["/".join(f"{x:.0f}" for x in r.get("car_soc_end", [])) or "n/a" for r in (o, v)]
         lines.append(
-            f"| {name} | {o['pv_to_ev_kwh']:.2f} / {s['pv_to_ev_kwh']:.2f} "
-            f"| {o['grid_to_ev_kwh']:.2f} / {s['grid_to_ev_kwh']:.2f} "
-            f"| {o['starts']} / {s['starts']} | {socs[0]} / {socs[1]} "
-            f"| {_fmt('{:.1f}', o.get('pct_eq'))} / {_fmt('{:.1f}', s.get('pct_eq'))} |"
+            f"| {name} | {o['pv_to_ev_kwh']:.2f} / {v['pv_to_ev_kwh']:.2f} "
+            f"| {o['grid_to_ev_kwh']:.2f} / {v['grid_to_ev_kwh']:.2f} "
+            f"| {o['starts']} / {v['starts']} | {socs[0]} / {socs[1]} "
+            f"| {_fmt('{:.1f}', o.get('pct_eq'))} / {_fmt('{:.1f}', v.get('pct_eq'))} |"
         )
-    lines += ["", "| share - ours | mean [95 % CI] | sum |", "|---|---|---|"]
+    lines += ["", f"| {short} - ours | mean [95 % CI] | sum |", "|---|---|---|"]
     for title, fmt in (
         ("PV->EV (kWh)", "{:+.2f}"),
         ("grid->EV (kWh)", "{:+.2f}"),
         ("charge starts", "{:+.1f}"),
     ):
-        diffs = paired(metric(title), shared, ours)
+        diffs = paired(metric(title), varied, ours)
         mean, lo, hi = ci95(diffs)
         lines.append(
             f"| {title} | {fmt.format(mean)} [{fmt.format(lo)}, {fmt.format(hi)}] "
             f"| {fmt.format(sum(diffs))} |"
         )
-    # Fairness: how far the least charged car got (every car of these sites starts at 20 %).
-    lowest = [
-        min(shared[name]["car_soc_end"]) - min(ours[name]["car_soc_end"])
+    title, car = _OPTION_CAR[option]
+    gains = [
+        car(varied[name]["car_soc_end"]) - car(ours[name]["car_soc_end"])
         for name in names
-        if shared[name].get("car_soc_end") and ours[name].get("car_soc_end")
+        if varied[name].get("car_soc_end") and ours[name].get("car_soc_end")
     ]
-    if lowest:
-        mean, lo, hi = ci95(lowest)
-        lines.append(
-            f"| the least charged car's SoC at the end (%) | {mean:+.1f} [{lo:+.1f}, {hi:+.1f}] | |"
-        )
+    if gains:
+        mean, lo, hi = ci95(gains)
+        lines.append(f"| {title} | {mean:+.1f} [{lo:+.1f}, {hi:+.1f}] | |")
     return lines
 
 
@@ -817,7 +837,15 @@ def report(raw: dict[str, Any]) -> list[str]:
         "Ours with the option on (solar cars side by side) against ours with its defaults (one "
         "after another), on the scenarios with several solar cars; not part of the targets above.",
         "",
-        *share_section(table),
+        *option_section(table, SHARE),
+        "",
+        "## Option: a charging priority",
+        "",
+        "Ours with the first solar car of the site (car1) at charging priority 1 and the others "
+        "at 0, against ours with every car at 0, on the scenarios with several solar cars; not "
+        "part of the targets above.",
+        "",
+        *option_section(table, PRIORITY),
         "",
         "## Scenarios",
         "",

@@ -179,6 +179,7 @@ class Ours:
         chargers: list[ChargerModel],
         options: Mapping[str, Any],
         solar: SolarSettings | None = None,
+        priorities: Mapping[str, int] | None = None,
     ) -> None:
         self.now = 0.0
         site = site_settings(options)
@@ -216,7 +217,9 @@ class Ours:
                 installation_max_a=INSTALLATION_MAX_A, phases=spec.wired_phases
             )
             control = PlantControl(models[spec.cid], model, settings, lambda: self.now)
-            self.driver.update_charger(spec.cid, {"mode": spec.mode})
+            # The user's energy manager settings of the charger (its entities).
+            priority = (priorities or {}).get(spec.cid, 0)
+            self.driver.update_charger(spec.cid, {"mode": spec.mode, "priority": priority})
             self.driver.add_charger(spec.cid, ChargerLink(model=model, control=_lookup(control)))
         # The inputs the options configure (like the HA layer, which reads only those sensors).
         self.battery_power = bool(BATTERY_POWER.read(options))

@@ -52,8 +52,12 @@ def runs() -> list[dict[str, Any]]:
 
 def test_flows_add_up_and_match_the_chargers(runs: list[dict[str, Any]]) -> None:
     assert {r["controller"] for r in runs} >= {"ours", "reference", "ours@150W"}
-    # The option "share the surplus between cars" runs where there are several solar cars.
-    assert {r["scenario"] for r in runs if r["controller"] == suite.SHARE} == {"step/2ch"}
+    # The user options (sharing the surplus, a priority) run where there are several solar cars.
+    for option in suite.OPTIONS:
+        assert {r["scenario"] for r in runs if r["controller"] == option} == {"step/2ch"}
+    step = {r["controller"]: r for r in runs if r["scenario"] == "step/2ch"}
+    # With its priority the first car charges more than beside a car of equal priority.
+    assert step[suite.PRIORITY]["car_soc_end"][0] > step["ours"]["car_soc_end"][0] + 0.1
     for r in runs:
         parts = r["pv_to_ev_kwh"] + r["grid_to_ev_kwh"] + r["battery_to_ev_wh"] / 1000
         assert parts == pytest.approx(r["ev_kwh"])
@@ -124,10 +128,11 @@ def test_statistics_targets_and_outputs(runs: list[dict[str, Any]], tmp_path: Pa
     lines = suite.write_outputs(raw, tmp_path)
     assert (tmp_path / "ems_pareto.png").read_bytes()[:4] == b"\x89PNG"
     assert "## Targets" in lines
-    # Runs, the option "share the surplus between cars" and scenarios.
-    assert sum(1 for line in lines if line.startswith("| step/2ch |")) == 3
+    # Runs, the two options and scenarios.
+    assert sum(1 for line in lines if line.startswith("| step/2ch |")) == 4
     assert "## Option: share the surplus between cars" in lines
-    assert suite.share_section({}) == ["(not run)"]
+    assert "## Option: a charging priority" in lines
+    assert suite.option_section({}, suite.PRIORITY) == ["(not run)"]
     # The JSON holds everything the report needs: it can be rewritten from it alone.
     suite.main(
         ["--from-json", str(tmp_path / "ems_suite.json"), "--out-dir", str(tmp_path / "again")]

@@ -136,7 +136,7 @@ def _switch_on_off(
         memory = work.memory
         start = _start_terms(work, solar, running, budget_w, left, spare, floors)
         min_w = start.min_w
-        needed_w = min_w + solar.enable_margin_w
+        needed_w = _needed_w(min_w, solar)
         ok = not starting and start.room_w >= needed_w
         starting = starting or ok
         delay = _enable_delay(work, solar)
@@ -195,7 +195,7 @@ def _start_terms(
         giving_way = _lower_giving_way(lower, spare - work.claim_max_w(after_switch_up=True))
         return _StartTerms(phases, min_w, min(left, spare), giving_way)
     room = _beside(work, budget_w, floors)
-    giving = _turn_over(work, running, solar) if room < min_w + solar.enable_margin_w else None
+    giving = _turn_over(work, running, solar) if room < _needed_w(min_w, solar) else None
     if giving is None:
         lower_giving = _lower_giving_way(lower, budget_w - floors - min_w, True)
         return _StartTerms(phases, min_w, room, lower_giving)
@@ -209,6 +209,11 @@ def _start_terms(
         _beside(work, budget_w, others),
         (giving, *_lower_giving_way(lower, budget_w - others - min_w, True)),
     )
+
+
+def _needed_w(min_w: float, solar: SolarSettings) -> float:
+    """The surplus a waiting car with minimum ``min_w`` needs to start on."""
+    return min_w + solar.enable_margin_w
 
 
 def _start_min_w(work: ChargerWork, phases: int) -> float:
