@@ -9,7 +9,9 @@ generated frames, seeded (``--seed``), over:
   ``core/protocol/limits.py``);
 - a flood of Pending connections that write as fast as the socket takes (memory bound).
 
-Frames: valid templates of every action a charger sends in 1.6; each field at any depth replaced by
+Frames: valid payloads of every action a charger sends in the version chosen (``--ocpp`` 1.6, 2.0.1
+or 2.1: ``fuzz_payloads.py``; a 2.x connection answers the server like ``load_fleet``'s station);
+each field at any depth replaced by
 every JSON type (null, bool, int, 2**70, float, strings of any length, lists, objects, deep nests);
 fields dropped or added; wrong message structure; truncated JSON, random bytes, binary frames;
 NaN / Infinity / 1e999; nesting up to 200,000 deep; frames up to 900 KB; stray CALLRESULT /
@@ -24,7 +26,8 @@ Printed (and with ``--write`` saved to benchmarks/results/fuzz_frames.{md,json})
 - server RSS before / peak during fuzz / peak during the Pending flood;
 - latency p50 / p99 of a well-behaved charger's MeterValues before and during the fuzz.
 
-Usage: .venv/bin/python benchmarks/fuzz_frames.py [--frames 100000] [--seed 1] [--write]
+Usage: .venv/bin/python benchmarks/fuzz_frames.py [--frames 100000] [--seed 1] [--ocpp 2.0.1]
+       [--write]
 """
 
 from __future__ import annotations
@@ -44,16 +47,22 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":
+    from benchmarks.core_alone import isolate_core
+
+    isolate_core()  # the server's memory is the core's, not Home Assistant's
 
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 
+from benchmarks.fuzz_payloads import VERSIONS, FuzzVersion  # noqa: E402
+from benchmarks.load_fleet import SimStation201  # noqa: E402
 from benchmarks.server_load import (  # noqa: E402
     AcceptAllDirectory,
     answer_server_call,
@@ -66,7 +75,6 @@ PASSWORD = "fuzz-password-0123456789"
 ACCEPTED_PREFIX = "FUZZ-A"
 GOOD_ID = "GOOD-1"
 ANSWER_TIMEOUT_S = float(os.environ.get("FUZZ_ANSWER_TIMEOUT", "10"))
-SUBPROTOCOL = "ocpp1.6"
 
 
 # ------------------------------------------------------------------------------------ server side
@@ -108,6 +116,8 @@ async def serve_forever() -> None:
     logging.getLogger().setLevel(logging.INFO)
     central = CentralSystem(ServerSettings(host="127.0.0.1", port=0), FuzzDirectory())  # type: ignore[arg-type]
     await central.start()
+    if any(name.startswith("homeassistant") for name in sys.modules):
+        raise SystemExit("the core server loaded Home Assistant")  # see core_alone.py
     print(f"PORT {central.port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -118,70 +128,6 @@ async def serve_forever() -> None:
 
 
 # ------------------------------------------------------------------------------ frame generation
-def _now(offset_s: float = 0.0) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=offset_s)).isoformat().replace("+00:00", "Z")
-
-
-def _sampled(rng: random.Random) -> dict[str, Any]:
-    return {
-        "value": str(rng.randint(0, 100_000)),
-        "context": "Sample.Periodic",
-        "measurand": rng.choice(["Energy.Active.Import.Register", "Power.Active.Import"]),
-        "unit": rng.choice(["Wh", "W", "kWh"]),
-        "phase": rng.choice(["L1", "L2", "L3"]),
-        "location": "Outlet",
-        "format": "Raw",
-    }
-
-
-def template(action: str, rng: random.Random) -> dict[str, Any]:
-    """A schema-valid 1.6 payload of ``action`` (charger -> central system)."""
-    meter_value = [{"timestamp": _now(), "sampledValue": [_sampled(rng) for _ in range(3)]}]
-    payloads: dict[str, dict[str, Any]] = {
-        "BootNotification": {"chargePointVendor": "Fuzz", "chargePointModel": "F1"},
-        "Heartbeat": {},
-        "StatusNotification": {
-            "connectorId": rng.randint(0, 2),
-            "errorCode": "NoError",
-            "status": rng.choice(["Available", "Preparing", "Charging", "Faulted"]),
-            "timestamp": _now(),
-        },
-        "Authorize": {"idTag": rng.choice(["OK1", "BAD"])},
-        "StartTransaction": {
-            "connectorId": 1,
-            "idTag": "OK1",
-            "meterStart": rng.randint(0, 10_000),
-            "timestamp": _now(),
-        },
-        "StopTransaction": {
-            "transactionId": rng.randint(0, 2**31),
-            "meterStop": rng.randint(0, 10_000),
-            "timestamp": _now(),
-            "reason": "Local",
-            "transactionData": meter_value,
-        },
-        "MeterValues": {"connectorId": 1, "transactionId": 1, "meterValue": meter_value},
-        "DataTransfer": {"vendorId": "fuzz", "messageId": "m", "data": "x"},
-        "FirmwareStatusNotification": {"status": "Idle"},
-        "DiagnosticsStatusNotification": {"status": "Idle"},
-    }
-    return payloads[action]
-
-
-ACTIONS = (
-    "BootNotification",
-    "Heartbeat",
-    "StatusNotification",
-    "Authorize",
-    "StartTransaction",
-    "StopTransaction",
-    "MeterValues",
-    "DataTransfer",
-    "FirmwareStatusNotification",
-    "DiagnosticsStatusNotification",
-)
-
-
 def random_json(rng: random.Random, depth: int = 0) -> Any:
     """Any JSON value: every type, odd sizes, a few levels of nesting."""
     kind = rng.randrange(12 if depth < 3 else 9)
@@ -260,8 +206,11 @@ class FrameFactory:
         ("duplicate", 5),
     )
 
-    def __init__(self, seed: int, prefix: str, *, max_frame: int = 900_000) -> None:
+    def __init__(
+        self, seed: int, prefix: str, *, max_frame: int = 900_000, version: str = "1.6"
+    ) -> None:
         self.rng = random.Random(seed)
+        self.version: FuzzVersion = VERSIONS[version]
         self.prefix = prefix
         self.max_frame = max_frame
         self._serial = 0
@@ -284,32 +233,38 @@ class FrameFactory:
 
     def _call(self, kind: str, payload: Any, action: str | None = None) -> Fuzzed:
         unique_id = self._id()
-        action = action or self.rng.choice(ACTIONS)
+        action = action or self._action()
         return Fuzzed(kind, json.dumps([2, unique_id, action, payload]), unique_id)
 
+    def _action(self) -> str:
+        return self.rng.choice(self.version.actions)
+
+    def _template(self, action: str) -> dict[str, Any]:
+        return self.version.template(action, self.rng)
+
     def _valid(self) -> Fuzzed:
-        action = self.rng.choice(ACTIONS)
-        return self._call("valid", template(action, self.rng), action)
+        action = self._action()
+        return self._call("valid", self._template(action), action)
 
     def _field_type(self) -> Fuzzed:
-        action = self.rng.choice(ACTIONS)
-        payload = template(action, self.rng)
+        action = self._action()
+        payload = self._template(action)
         paths = list(_paths(payload))
         if paths:
             _set(payload, self.rng.choice(paths), random_json(self.rng))
         return self._call("field_type", payload, action)
 
     def _field_dropped(self) -> Fuzzed:
-        action = self.rng.choice(ACTIONS)
-        payload = template(action, self.rng)
+        action = self._action()
+        payload = self._template(action)
         paths = list(_paths(payload))
         if paths:
             _set(payload, self.rng.choice(paths), None, delete=True)
         return self._call("field_dropped", payload, action)
 
     def _field_added(self) -> Fuzzed:
-        action = self.rng.choice(ACTIONS)
-        payload = template(action, self.rng)
+        action = self._action()
+        payload = self._template(action)
         key = self.rng.choice(["session", "self", "kwargs", "connector_id", "x", "", "__class__"])
         payload[key] = random_json(self.rng)
         return self._call("field_added", payload, action)
@@ -317,7 +272,7 @@ class FrameFactory:
     def _structure(self) -> Fuzzed:
         rng = self.rng
         unique_id = self._id()
-        action = rng.choice(ACTIONS)
+        action = self._action()
         variants: list[tuple[list[Any], str | None]] = [
             ([2, unique_id, action, random_json(rng)], unique_id),
             ([2, unique_id, random_json(rng), {}], unique_id),
@@ -339,7 +294,7 @@ class FrameFactory:
     def _broken_json(self) -> Fuzzed:
         # Its own id space: a cut id plus noise must never spell the id of a tracked CALL.
         broken_id = f"broken-{self._id()}"
-        text = json.dumps([2, broken_id, "Heartbeat", template("MeterValues", self.rng)])
+        text = json.dumps([2, broken_id, "Heartbeat", self._template("MeterValues")])
         cut = text[: self.rng.randint(0, len(text) - 1)]
         noise = "".join(self.rng.choices(string.printable, k=self.rng.randint(0, 20)))
         return Fuzzed("broken_json", cut + noise)
@@ -352,7 +307,8 @@ class FrameFactory:
     def _non_finite(self) -> Fuzzed:
         unique_id = self._id()
         literal = self.rng.choice(["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
-        frame = f'[2, "{unique_id}", "MeterValues", {{"connectorId": {literal}, "meterValue": []}}]'
+        payload = self.version.non_finite.format(literal=literal)
+        frame = f'[2, "{unique_id}", "MeterValues", {payload}]'
         return Fuzzed("non_finite", frame, unique_id)
 
     def _deep(self) -> Fuzzed:
@@ -396,7 +352,15 @@ class Tally:
     closed_by_size_limit: int = 0
     refused_handshakes: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
+    # The answers of the "valid" frames: CALLRESULT or the CALLERROR's code (a valid frame
+    # answered with errors only would mean the fuzz never reached the handlers).
+    valid_answers: dict[str, int] = field(default_factory=dict)
     samples: list[str] = field(default_factory=list)  # the first problem frames, for a report
+
+    def answered(self, fuzzed: Fuzzed, answer: list[Any]) -> None:
+        if fuzzed.kind == "valid":
+            outcome = "CALLRESULT" if answer[0] == 3 else str(answer[2])
+            self.valid_answers[outcome] = self.valid_answers.get(outcome, 0) + 1
 
     def note(self, what: str, fuzzed: Fuzzed) -> None:
         if len(self.samples) < 10:
@@ -407,8 +371,22 @@ class Tally:
 class FuzzClient:
     """One charger connection that sends fuzzed frames and checks every CALL's answer."""
 
-    def __init__(self, base_url: str, charger_id: str, password: str | None, tally: Tally) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        charger_id: str,
+        password: str | None,
+        tally: Tally,
+        version: str = "1.6",
+    ) -> None:
         self.url = f"{base_url}/{charger_id}"
+        self.version = VERSIONS[version]
+        # What the server asks after a boot is answered like a charger of that version would.
+        self.answer = (
+            answer_server_call
+            if version == "1.6"
+            else SimStation201(self.url, charger_id).answer_server_call
+        )
         self.charger_id = charger_id
         self.password = password
         self.tally = tally
@@ -424,13 +402,14 @@ class FuzzClient:
             headers["Authorization"] = f"Basic {token}"
         self.ws = await connect(
             self.url,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=[self.version.subprotocol],  # type: ignore[list-item]
             additional_headers=headers,
             max_size=None,
             compression=None,
         )
         self._reader = asyncio.create_task(self._read(self.ws))
-        await self.call_ok("BootNotification", template("BootNotification", random.Random(0)))
+        boot = self.version.template("BootNotification", random.Random(0))
+        await self.call_ok("BootNotification", boot)
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -443,7 +422,7 @@ class FuzzClient:
             async for raw in ws:
                 message = json.loads(raw)
                 if message[0] == 2:  # the server asks us something: answer like a charger
-                    answer = answer_server_call(message[2], message[3])
+                    answer = self.answer(message[2], message[3])
                     await ws.send(json.dumps([3, message[1], answer]))
                     continue
                 unique_id = message[1]
@@ -484,7 +463,8 @@ class FuzzClient:
                 tally.calls += 1
                 self._answered.discard(fuzzed.call_id)  # duplicates: each send is answered once
                 try:
-                    await self._send_and_wait(fuzzed.data, fuzzed.call_id)
+                    answer = await self._send_and_wait(fuzzed.data, fuzzed.call_id)
+                    tally.answered(fuzzed, answer)
                 except TimeoutError:
                     tally.unanswered += 1
                     tally.note("unanswered", fuzzed)
@@ -513,6 +493,7 @@ async def fuzz_connections(
     rate: float,
     *,
     max_frame: int = 900_000,
+    version: str = "1.6",
 ) -> Tally:
     """Send ``frames`` fuzzed frames spread over ``ids`` (one connection each) at about ``rate``
     frames/s in total; return what happened."""
@@ -521,8 +502,10 @@ async def fuzz_connections(
     interval = len(ids) / rate if rate > 0 else 0.0
 
     async def run(index: int, charger_id: str) -> None:
-        client = FuzzClient(base_url, charger_id, password, tally)
-        factory = FrameFactory(seed * 1000 + index, charger_id, max_frame=max_frame)
+        client = FuzzClient(base_url, charger_id, password, tally, version)
+        factory = FrameFactory(
+            seed * 1000 + index, charger_id, max_frame=max_frame, version=version
+        )
         try:
             await client.connect()
         except InvalidStatus:
@@ -544,10 +527,15 @@ async def fuzz_connections(
 
 
 async def latency_probe(
-    base_url: str, stop: asyncio.Event, samples: list[float], period_s: float = 0.05
+    base_url: str,
+    stop: asyncio.Event,
+    samples: list[float],
+    period_s: float = 0.05,
+    version: str = "1.6",
 ) -> None:
     """A well-behaved charger: MeterValues every ``period_s``; round-trip times in ms."""
-    client = FuzzClient(base_url, GOOD_ID, PASSWORD, Tally())
+    client = FuzzClient(base_url, GOOD_ID, PASSWORD, Tally(), version)
+    template = VERSIONS[version].template
     await client.connect()
     rng = random.Random(7)
     try:
@@ -560,7 +548,9 @@ async def latency_probe(
         await client.close()
 
 
-async def pending_flood(base_url: str, connections: int, seconds: float) -> tuple[int, int]:
+async def pending_flood(
+    base_url: str, connections: int, seconds: float, subprotocol: str
+) -> tuple[int, int]:
     """Unknown ids writing strays and oversized CALLs as fast as the socket takes them, without
     reading anything. Returns (connections the server admitted, frames written)."""
     sent = 0
@@ -573,7 +563,7 @@ async def pending_flood(base_url: str, connections: int, seconds: float) -> tupl
         with contextlib.suppress(ConnectionClosed, InvalidStatus, OSError, TimeoutError):
             async with connect(
                 f"{base_url}/FLOOD-{index}",
-                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                subprotocols=[subprotocol],  # type: ignore[list-item]
                 # Per-message deflate on: the costliest state a client can make us keep.
                 compression="deflate",
             ) as ws:
@@ -628,7 +618,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         rss_before = process_rss(server.pid)
         stop_probe = asyncio.Event()
         samples: list[float] = []
-        probe = asyncio.create_task(latency_probe(base_url, stop_probe, samples))
+        probe = asyncio.create_task(latency_probe(base_url, stop_probe, samples, version=args.ocpp))
         await asyncio.sleep(args.warmup)
         before_ms = list(samples)
 
@@ -639,7 +629,15 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         pending_ids = [f"FUZZ-P{i}" for i in range(args.pending)]
         fuzz_started = time.monotonic()
         accepted_tally, pending_tally = await asyncio.gather(
-            fuzz_connections(base_url, accepted_ids, PASSWORD, args.frames, args.seed, args.rate),
+            fuzz_connections(
+                base_url,
+                accepted_ids,
+                PASSWORD,
+                args.frames,
+                args.seed,
+                args.rate,
+                version=args.ocpp,
+            ),
             fuzz_connections(
                 base_url,
                 pending_ids,
@@ -648,6 +646,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 args.seed + 1,
                 0,
                 max_frame=LIMITS[Trust.PENDING].hard_frame_bytes - 1024,
+                version=args.ocpp,
             ),
         )
         fuzz_seconds = time.monotonic() - fuzz_started
@@ -659,7 +658,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         peak[0] = process_rss(server.pid)
         rss_before_flood = peak[0]
         flood_admitted, flood_frames = await pending_flood(
-            base_url, args.flood_connections, args.flood_seconds
+            base_url, args.flood_connections, args.flood_seconds, VERSIONS[args.ocpp].subprotocol
         )
         rss_flood_peak = peak[0]
         stop_rss.set()
@@ -669,6 +668,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         out, _ = await server.communicate()
     tracebacks = json.loads(out.decode().strip().splitlines()[-1])["tracebacks"]
     return {
+        "ocpp": args.ocpp,
         "seed": args.seed,
         "frames_sent": accepted_tally.frames + pending_tally.frames,
         "flood_frames": flood_frames,
@@ -689,6 +689,8 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
             kind: accepted_tally.by_kind.get(kind, 0) + pending_tally.by_kind.get(kind, 0)
             for kind in sorted(set(accepted_tally.by_kind) | set(pending_tally.by_kind))
         },
+        # Over the accepted connections (a Pending one is answered SecurityError by design).
+        "valid_answers": dict(sorted(accepted_tally.valid_answers.items())),
         "fuzz_seconds": round(fuzz_seconds, 1),
         "total_seconds": round(time.monotonic() - started, 1),
         "rss_before_mib": round(rss_before / 2**20, 1),
@@ -745,6 +747,9 @@ def render(result: dict[str, Any]) -> str:
     kinds = ", ".join(f"{kind} {count}" for kind, count in result["by_kind"].items())
     lines.append("")
     lines.append(f"Frames by kind: {kinds}.")
+    answers = ", ".join(f"{what} {count}" for what, count in result["valid_answers"].items())
+    lines.append("")
+    lines.append(f"Answers to the valid frames over the authenticated connections: {answers}.")
     return "\n".join(lines)
 
 
@@ -753,6 +758,7 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--frames", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--ocpp", choices=sorted(VERSIONS), default="1.6", help="OCPP version")
     parser.add_argument("--accepted", type=int, default=8, help="authenticated connections")
     parser.add_argument("--pending", type=int, default=4, help="Pending connections")
     parser.add_argument("--pending-frames", type=int, default=40, help="frames per Pending one")
@@ -775,12 +781,14 @@ def main() -> None:
     if args.write:
         out = ROOT / "benchmarks" / "results"
         header = (
-            f"# Frame fuzz ({datetime.now(UTC):%Y-%m-%d}, seed {args.seed}, "
+            f"# Frame fuzz, OCPP {args.ocpp} ({datetime.now(UTC):%Y-%m-%d}, seed {args.seed}, "
             f"{os.cpu_count()} CPUs)\n\n"
-            f"`benchmarks/fuzz_frames.py --frames {args.frames} --seed {args.seed}`\n\n"
+            f"`benchmarks/fuzz_frames.py --frames {args.frames} --seed {args.seed} "
+            f"--ocpp {args.ocpp}`\n\n"
         )
-        (out / "fuzz_frames.md").write_text(header + table + "\n")
-        (out / "fuzz_frames.json").write_text(json.dumps(result, indent=2) + "\n")
+        stem = "fuzz_frames" + ("" if args.ocpp == "1.6" else "_v" + args.ocpp.replace(".", ""))
+        (out / f"{stem}.md").write_text(header + table + "\n")
+        (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -21,15 +21,23 @@ from custom_components.ocpp_ems.core.protocol.limits import LIMITS, Trust
 from .conftest import MakeCentral
 
 
-@pytest.mark.parametrize("seed", [11, 12])
+@pytest.mark.parametrize(
+    ("version", "seed"), [("1.6", 11), ("1.6", 12), ("2.0.1", 13), ("2.1", 14)]
+)
 async def test_fuzz_subset(
-    make_central: MakeCentral, caplog: pytest.LogCaptureFixture, seed: int
+    make_central: MakeCentral, caplog: pytest.LogCaptureFixture, version: str, seed: int
 ) -> None:
     caplog.set_level(logging.INFO)
     central = await make_central(directory_=FuzzDirectory())
     base_url = f"ws://127.0.0.1:{central.port}"
     accepted = await fuzz_connections(
-        base_url, [f"{ACCEPTED_PREFIX}{i}" for i in range(3)], PASSWORD, 1500, seed, 0
+        base_url,
+        [f"{ACCEPTED_PREFIX}{i}" for i in range(3)],
+        PASSWORD,
+        1500,
+        seed,
+        0,
+        version=version,
     )
     pending = await fuzz_connections(
         base_url,
@@ -39,6 +47,7 @@ async def test_fuzz_subset(
         seed,
         0,
         max_frame=LIMITS[Trust.PENDING].hard_frame_bytes - 1024,
+        version=version,
     )
     for tally in (accepted, pending):
         assert tally.refused_handshakes == 0
@@ -47,6 +56,10 @@ async def test_fuzz_subset(
         assert tally.closed_by_payload == {}, tally.samples
         assert tally.closed_by_size_limit == 0
     assert accepted.calls > 1000
+    # The valid frames reach the handlers: most are answered with a CALLRESULT (the rest by the
+    # handlers' own errors, e.g. a meter value for a transaction that never started).
+    answers = accepted.valid_answers
+    assert answers.get("CALLRESULT", 0) > 0.5 * sum(answers.values()), answers
     assert set(accepted.by_kind) >= {"field_type", "stray", "broken_json", "duplicate", "deep"}
     tracebacks = [r for r in caplog.records if r.exc_info is not None and r.exc_info[0]]
     assert tracebacks == []

@@ -1,0 +1,83 @@
+"""Local ``$ref`` definitions used once are written in place before compiling; shared ones stay
+one function (``protocol/schemas.py`` ``_inlined``): the checks are those of the schema as shipped."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import fastjsonschema
+import pytest
+
+from benchmarks.fuzz_frames import _paths, _set, random_json
+from benchmarks.fuzz_payloads import ACTIONS_2X, template_2x
+from custom_components.ocpp_ems.core.protocol.schemas import _inlined
+from custom_components.ocpp_ems.core.protocol.v201.session import DIALECT_21, DIALECT_201
+
+UNIT = {"type": "object", "properties": {"unit": {"type": "string"}}, "additionalProperties": False}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "definitions": {
+        "Unit": UNIT,
+        "Sample": {
+            "type": "object",
+            "properties": {"unit": {"$ref": "#/definitions/Unit"}, "value": {"type": "number"}},
+            "required": ["value"],
+        },
+        "Limit": {"type": "number", "minimum": 0},
+    },
+    "properties": {
+        "samples": {"type": "array", "items": {"$ref": "#/definitions/Sample"}},
+        "low": {"$ref": "#/definitions/Limit"},
+        "high": {"$ref": "#/definitions/Limit"},
+    },
+}
+
+
+def test_definitions_used_once_are_written_in_place_shared_ones_stay() -> None:
+    out = _inlined(SCHEMA)
+    sample = out["properties"]["samples"]["items"]
+    assert sample["properties"]["unit"] == UNIT  # Sample and, inside it, Unit: each used once
+    assert out["properties"]["low"] == {"$ref": "#/definitions/Limit"}  # used twice
+    assert out["definitions"] == {"Limit": SCHEMA["definitions"]["Limit"]}
+    assert "definitions" not in _inlined({"type": "object", "properties": {}})
+
+
+def test_a_definition_that_refers_to_itself_stays_a_reference() -> None:
+    node = {"type": "object", "properties": {"next": {"$ref": "#/definitions/Node"}}}
+    schema = {"definitions": {"Node": node}, "properties": {"head": {"$ref": "#/definitions/Node"}}}
+    out = _inlined(schema)
+    assert out["properties"]["head"] == {"$ref": "#/definitions/Node"}
+    assert out["definitions"]["Node"] == node
+    check = fastjsonschema.compile(out)
+    check({"head": {"next": {"next": {}}}})
+    with pytest.raises(fastjsonschema.JsonSchemaValueException):
+        check({"head": {"next": {"next": 1}}})
+
+
+@pytest.mark.parametrize("dialect", [DIALECT_201, DIALECT_21], ids=["2.0.1", "2.1"])
+def test_same_verdicts_as_the_shipped_schemas(dialect: Any) -> None:
+    """Every action a station sends, valid and mutated like the fuzzer does: the same verdict
+    (the failing rule and field) from the inlined schema as from the shipped one."""
+    rng = random.Random(5)
+    valid = 0
+    for action in ACTIONS_2X:
+        raw = dialect.schemas.request_schema(action)
+        shipped = fastjsonschema.compile(raw, use_formats=False)
+        inlined = fastjsonschema.compile(_inlined(raw), use_formats=False)
+        for _ in range(40):
+            payload = template_2x(action, rng)
+            paths = list(_paths(payload))
+            if paths and rng.random() < 0.7:
+                _set(payload, rng.choice(paths), random_json(rng))
+            verdicts = []
+            for check in (shipped, inlined):
+                try:
+                    check(json.loads(json.dumps(payload)))
+                    verdicts.append(None)
+                except fastjsonschema.JsonSchemaValueException as err:
+                    verdicts.append((err.rule, err.message.split(" must ")[0]))
+            assert verdicts[0] == verdicts[1], (action, payload)
+            valid += verdicts[0] is None
+    assert valid > 200  # the templates are valid, a mutation mostly is not
