@@ -1,7 +1,8 @@
 """Schema-valid payloads of every message a charger sends, per OCPP version, for the frame fuzzer.
 
 The fuzzer (``fuzz_frames.py``) sends them as they are ("valid" frames) and as the seeds of its
-mutations (a field of another type, dropped, added). Values are drawn from small pools (a few
+mutations (a field of another type, dropped, added). Every action an adapter handles has one
+(``tests/core/test_fuzz_frames.py`` checks them against the routes and the schemas). Values are drawn from small pools (a few
 transaction ids, EVSE 0-2, sequence numbers 0-5) so that valid frames also reach the stateful paths:
 a transaction started, updated out of order, ended twice, a report page repeated.
 """
@@ -34,52 +35,57 @@ def _sampled_16(rng: random.Random) -> Payload:
     }
 
 
+def _meter_value_16(rng: random.Random) -> list[Payload]:
+    return [{"timestamp": now_iso(), "sampledValue": [_sampled_16(rng) for _ in range(3)]}]
+
+
+_CSR = "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----"
+
+_MAKERS_16: dict[str, Callable[[random.Random], Payload]] = {
+    "BootNotification": lambda rng: {"chargePointVendor": "Fuzz", "chargePointModel": "F1"},
+    "Heartbeat": lambda rng: {},
+    "StatusNotification": lambda rng: {
+        "connectorId": rng.randint(0, 2),
+        "errorCode": "NoError",
+        "status": rng.choice(["Available", "Preparing", "Charging", "Faulted"]),
+        "timestamp": now_iso(),
+    },
+    "Authorize": lambda rng: {"idTag": rng.choice(["OK1", "BAD"])},
+    "StartTransaction": lambda rng: {
+        "connectorId": 1,
+        "idTag": "OK1",
+        "meterStart": rng.randint(0, 10_000),
+        "timestamp": now_iso(),
+    },
+    "StopTransaction": lambda rng: {
+        "transactionId": rng.randint(0, 2**31),
+        "meterStop": rng.randint(0, 10_000),
+        "timestamp": now_iso(),
+        "reason": "Local",
+        "transactionData": _meter_value_16(rng),
+    },
+    "MeterValues": lambda rng: {
+        "connectorId": 1,
+        "transactionId": 1,
+        "meterValue": _meter_value_16(rng),
+    },
+    "DataTransfer": lambda rng: {"vendorId": "fuzz", "messageId": "m", "data": "x"},
+    "FirmwareStatusNotification": lambda rng: {"status": "Idle"},
+    "DiagnosticsStatusNotification": lambda rng: {"status": "Idle"},
+    # The security extension.
+    "SecurityEventNotification": lambda rng: {"type": "SettingSystemTime", "timestamp": now_iso()},
+    "LogStatusNotification": lambda rng: {"status": "Idle", "requestId": rng.randint(0, 3)},
+    "SignedFirmwareStatusNotification": lambda rng: {"status": "Idle"},
+    "SignCertificate": lambda rng: {"csr": _CSR},
+}
+
+
 def template_16(action: str, rng: random.Random) -> Payload:
     """A schema-valid 1.6 payload of ``action`` (charger -> central system)."""
-    meter_value = [{"timestamp": now_iso(), "sampledValue": [_sampled_16(rng) for _ in range(3)]}]
-    payloads: dict[str, Payload] = {
-        "BootNotification": {"chargePointVendor": "Fuzz", "chargePointModel": "F1"},
-        "Heartbeat": {},
-        "StatusNotification": {
-            "connectorId": rng.randint(0, 2),
-            "errorCode": "NoError",
-            "status": rng.choice(["Available", "Preparing", "Charging", "Faulted"]),
-            "timestamp": now_iso(),
-        },
-        "Authorize": {"idTag": rng.choice(["OK1", "BAD"])},
-        "StartTransaction": {
-            "connectorId": 1,
-            "idTag": "OK1",
-            "meterStart": rng.randint(0, 10_000),
-            "timestamp": now_iso(),
-        },
-        "StopTransaction": {
-            "transactionId": rng.randint(0, 2**31),
-            "meterStop": rng.randint(0, 10_000),
-            "timestamp": now_iso(),
-            "reason": "Local",
-            "transactionData": meter_value,
-        },
-        "MeterValues": {"connectorId": 1, "transactionId": 1, "meterValue": meter_value},
-        "DataTransfer": {"vendorId": "fuzz", "messageId": "m", "data": "x"},
-        "FirmwareStatusNotification": {"status": "Idle"},
-        "DiagnosticsStatusNotification": {"status": "Idle"},
-    }
-    return payloads[action]
+    return _MAKERS_16[action](rng)
 
 
-ACTIONS_16 = (
-    "BootNotification",
-    "Heartbeat",
-    "StatusNotification",
-    "Authorize",
-    "StartTransaction",
-    "StopTransaction",
-    "MeterValues",
-    "DataTransfer",
-    "FirmwareStatusNotification",
-    "DiagnosticsStatusNotification",
-)
+ACTIONS_16 = tuple(_MAKERS_16)
 
 
 # --- OCPP 2.0.1 and 2.1 (the same payloads are valid in both) ------------------------------------
@@ -160,170 +166,145 @@ def _transaction_event(rng: random.Random) -> Payload:
     return payload
 
 
+_MAKERS_2X: dict[str, Callable[[random.Random], Payload]] = {
+    "BootNotification": lambda rng: {
+        "chargingStation": {"model": "F2", "vendorName": "Fuzz"},
+        "reason": "PowerUp",
+    },
+    "Heartbeat": lambda rng: {},
+    "StatusNotification": lambda rng: {
+        "timestamp": now_iso(),
+        "connectorStatus": rng.choice(["Available", "Occupied", "Unavailable", "Faulted"]),
+        "evseId": rng.randint(0, 2),
+        "connectorId": rng.randint(0, 2),
+    },
+    "Authorize": lambda rng: {"idToken": _id_token(rng)},
+    "TransactionEvent": lambda rng: _transaction_event(rng),
+    "MeterValues": lambda rng: {"evseId": rng.randint(0, 2), "meterValue": _meter_value_2x(rng)},
+    "NotifyReport": lambda rng: {
+        "requestId": rng.randint(0, 2),
+        "generatedAt": now_iso(),
+        "seqNo": rng.randint(0, 3),
+        "tbc": rng.random() < 0.5,
+        "reportData": [
+            {
+                "component": {"name": rng.choice(["SmartChargingCtrlr", "EVSE", "Connector"])},
+                "variable": {"name": rng.choice(["Enabled", "Available", "Power"])},
+                "variableAttribute": [{"type": "Actual", "value": rng.choice(["true", "7"])}],
+                "variableCharacteristics": {
+                    "dataType": rng.choice(["boolean", "integer", "decimal"]),
+                    "supportsMonitoring": False,
+                },
+            }
+        ],
+    },
+    "NotifyEVChargingNeeds": lambda rng: {
+        "evseId": rng.randint(1, 2),
+        "chargingNeeds": {
+            "requestedEnergyTransfer": "AC_three_phase",
+            "acChargingParameters": {
+                "energyAmount": rng.randint(0, 80_000),
+                "evMinCurrent": 6,
+                "evMaxCurrent": rng.randint(0, 32),
+                "evMaxVoltage": 400,
+            },
+            "departureTime": now_iso(rng.choice([-3600, 3600 * 8])),
+        },
+    },
+    "NotifyEVChargingSchedule": lambda rng: {
+        "timeBase": now_iso(),
+        "chargingSchedule": _schedule(rng),
+        "evseId": rng.randint(1, 2),
+    },
+    "NotifyChargingLimit": lambda rng: {
+        "chargingLimit": {"chargingLimitSource": rng.choice(["EMS", "SO", "CSO"])},
+        "evseId": rng.randint(0, 2),
+        "chargingSchedule": [_schedule(rng)],
+    },
+    "ClearedChargingLimit": lambda rng: {
+        "chargingLimitSource": rng.choice(["EMS", "SO"]),
+        "evseId": rng.randint(0, 2),
+    },
+    "ReportChargingProfiles": lambda rng: {
+        "requestId": rng.randint(0, 2),
+        "chargingLimitSource": "CSO",
+        "evseId": rng.randint(0, 2),
+        "tbc": rng.random() < 0.5,
+        "chargingProfile": [
+            {
+                "id": rng.randint(1, 3),
+                "stackLevel": rng.randint(0, 3),
+                "chargingProfilePurpose": rng.choice(
+                    ["TxDefaultProfile", "TxProfile", "ChargingStationMaxProfile"]
+                ),
+                "chargingProfileKind": rng.choice(["Absolute", "Relative"]),
+                "chargingSchedule": [_schedule(rng)],
+            }
+        ],
+    },
+    "ReservationStatusUpdate": lambda rng: {
+        "reservationId": rng.randint(0, 3),
+        "reservationUpdateStatus": rng.choice(["Expired", "Removed"]),
+    },
+    "FirmwareStatusNotification": lambda rng: {"status": rng.choice(["Idle", "Installed"])},
+    "PublishFirmwareStatusNotification": lambda rng: {"status": "Idle"},
+    "LogStatusNotification": lambda rng: {"status": rng.choice(["Idle", "Uploaded"])},
+    "SecurityEventNotification": lambda rng: {"type": "SettingSystemTime", "timestamp": now_iso()},
+    "SignCertificate": lambda rng: {
+        "csr": _CSR,
+        "certificateType": "ChargingStationCertificate",
+    },
+    "Get15118EVCertificate": lambda rng: {
+        "iso15118SchemaVersion": "urn:iso:15118:2:2013:MsgDef",
+        "action": "Install",
+        "exiRequest": "AAAA",
+    },
+    "GetCertificateStatus": lambda rng: {
+        "ocspRequestData": {
+            "hashAlgorithm": "SHA256",
+            "issuerNameHash": "ab",
+            "issuerKeyHash": "cd",
+            "serialNumber": "01",
+            "responderURL": "http://127.0.0.1/ocsp",
+        }
+    },
+    "NotifyEvent": lambda rng: {
+        "generatedAt": now_iso(),
+        "seqNo": rng.randint(0, 3),
+        "eventData": [
+            {
+                "eventId": rng.randint(0, 5),
+                "timestamp": now_iso(),
+                "trigger": "Delta",
+                "actualValue": rng.choice(["true", "Faulted", ""]),
+                "eventNotificationType": "HardWiredNotification",
+                "component": {"name": rng.choice(["Connector", "EVSE", "ChargingStation"])},
+                "variable": {"name": rng.choice(["Problem", "AvailabilityState"])},
+            }
+        ],
+    },
+    "NotifyMonitoringReport": lambda rng: {
+        "requestId": rng.randint(0, 2),
+        "seqNo": 0,
+        "generatedAt": now_iso(),
+    },
+    "NotifyCustomerInformation": lambda rng: {
+        "data": "x",
+        "seqNo": 0,
+        "generatedAt": now_iso(),
+        "requestId": 1,
+    },
+    "NotifyDisplayMessages": lambda rng: {"requestId": 1},
+    "DataTransfer": lambda rng: {"vendorId": "fuzz", "messageId": "m", "data": "x"},
+}
+
+
 def template_2x(action: str, rng: random.Random) -> Payload:
     """A payload of ``action`` valid in OCPP 2.0.1 and 2.1 (station -> CSMS)."""
-    now = now_iso()
-    makers: dict[str, Callable[[], Payload]] = {
-        "BootNotification": lambda: {
-            "chargingStation": {"model": "F2", "vendorName": "Fuzz"},
-            "reason": "PowerUp",
-        },
-        "Heartbeat": dict,
-        "StatusNotification": lambda: {
-            "timestamp": now,
-            "connectorStatus": rng.choice(["Available", "Occupied", "Unavailable", "Faulted"]),
-            "evseId": rng.randint(0, 2),
-            "connectorId": rng.randint(0, 2),
-        },
-        "Authorize": lambda: {"idToken": _id_token(rng)},
-        "TransactionEvent": lambda: _transaction_event(rng),
-        "MeterValues": lambda: {"evseId": rng.randint(0, 2), "meterValue": _meter_value_2x(rng)},
-        "NotifyReport": lambda: {
-            "requestId": rng.randint(0, 2),
-            "generatedAt": now,
-            "seqNo": rng.randint(0, 3),
-            "tbc": rng.random() < 0.5,
-            "reportData": [
-                {
-                    "component": {"name": rng.choice(["SmartChargingCtrlr", "EVSE", "Connector"])},
-                    "variable": {"name": rng.choice(["Enabled", "Available", "Power"])},
-                    "variableAttribute": [{"type": "Actual", "value": rng.choice(["true", "7"])}],
-                    "variableCharacteristics": {
-                        "dataType": rng.choice(["boolean", "integer", "decimal"]),
-                        "supportsMonitoring": False,
-                    },
-                }
-            ],
-        },
-        "NotifyEVChargingNeeds": lambda: {
-            "evseId": rng.randint(1, 2),
-            "chargingNeeds": {
-                "requestedEnergyTransfer": "AC_three_phase",
-                "acChargingParameters": {
-                    "energyAmount": rng.randint(0, 80_000),
-                    "evMinCurrent": 6,
-                    "evMaxCurrent": rng.randint(0, 32),
-                    "evMaxVoltage": 400,
-                },
-                "departureTime": now_iso(rng.choice([-3600, 3600 * 8])),
-            },
-        },
-        "NotifyEVChargingSchedule": lambda: {
-            "timeBase": now,
-            "chargingSchedule": _schedule(rng),
-            "evseId": rng.randint(1, 2),
-        },
-        "NotifyChargingLimit": lambda: {
-            "chargingLimit": {"chargingLimitSource": rng.choice(["EMS", "SO", "CSO"])},
-            "evseId": rng.randint(0, 2),
-            "chargingSchedule": [_schedule(rng)],
-        },
-        "ClearedChargingLimit": lambda: {
-            "chargingLimitSource": rng.choice(["EMS", "SO"]),
-            "evseId": rng.randint(0, 2),
-        },
-        "ReportChargingProfiles": lambda: {
-            "requestId": rng.randint(0, 2),
-            "chargingLimitSource": "CSO",
-            "evseId": rng.randint(0, 2),
-            "tbc": rng.random() < 0.5,
-            "chargingProfile": [
-                {
-                    "id": rng.randint(1, 3),
-                    "stackLevel": rng.randint(0, 3),
-                    "chargingProfilePurpose": rng.choice(
-                        ["TxDefaultProfile", "TxProfile", "ChargingStationMaxProfile"]
-                    ),
-                    "chargingProfileKind": rng.choice(["Absolute", "Relative"]),
-                    "chargingSchedule": [_schedule(rng)],
-                }
-            ],
-        },
-        "ReservationStatusUpdate": lambda: {
-            "reservationId": rng.randint(0, 3),
-            "reservationUpdateStatus": rng.choice(["Expired", "Removed"]),
-        },
-        "FirmwareStatusNotification": lambda: {"status": rng.choice(["Idle", "Installed"])},
-        "PublishFirmwareStatusNotification": lambda: {"status": "Idle"},
-        "LogStatusNotification": lambda: {"status": rng.choice(["Idle", "Uploaded"])},
-        "SecurityEventNotification": lambda: {"type": "SettingSystemTime", "timestamp": now},
-        "SignCertificate": lambda: {
-            "csr": "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----",
-            "certificateType": "ChargingStationCertificate",
-        },
-        "Get15118EVCertificate": lambda: {
-            "iso15118SchemaVersion": "urn:iso:15118:2:2013:MsgDef",
-            "action": "Install",
-            "exiRequest": "AAAA",
-        },
-        "GetCertificateStatus": lambda: {
-            "ocspRequestData": {
-                "hashAlgorithm": "SHA256",
-                "issuerNameHash": "ab",
-                "issuerKeyHash": "cd",
-                "serialNumber": "01",
-                "responderURL": "http://127.0.0.1/ocsp",
-            }
-        },
-        "NotifyEvent": lambda: {
-            "generatedAt": now,
-            "seqNo": rng.randint(0, 3),
-            "eventData": [
-                {
-                    "eventId": rng.randint(0, 5),
-                    "timestamp": now,
-                    "trigger": "Delta",
-                    "actualValue": rng.choice(["true", "Faulted", ""]),
-                    "eventNotificationType": "HardWiredNotification",
-                    "component": {"name": rng.choice(["Connector", "EVSE", "ChargingStation"])},
-                    "variable": {"name": rng.choice(["Problem", "AvailabilityState"])},
-                }
-            ],
-        },
-        "NotifyMonitoringReport": lambda: {
-            "requestId": rng.randint(0, 2),
-            "seqNo": 0,
-            "generatedAt": now,
-        },
-        "NotifyCustomerInformation": lambda: {
-            "data": "x",
-            "seqNo": 0,
-            "generatedAt": now,
-            "requestId": 1,
-        },
-        "NotifyDisplayMessages": lambda: {"requestId": 1},
-        "DataTransfer": lambda: {"vendorId": "fuzz", "messageId": "m", "data": "x"},
-    }
-    return makers[action]()
+    return _MAKERS_2X[action](rng)
 
 
-ACTIONS_2X = (
-    "BootNotification",
-    "Heartbeat",
-    "StatusNotification",
-    "Authorize",
-    "TransactionEvent",
-    "MeterValues",
-    "NotifyReport",
-    "NotifyEVChargingNeeds",
-    "NotifyEVChargingSchedule",
-    "NotifyChargingLimit",
-    "ClearedChargingLimit",
-    "ReportChargingProfiles",
-    "ReservationStatusUpdate",
-    "FirmwareStatusNotification",
-    "PublishFirmwareStatusNotification",
-    "LogStatusNotification",
-    "SecurityEventNotification",
-    "SignCertificate",
-    "Get15118EVCertificate",
-    "GetCertificateStatus",
-    "NotifyEvent",
-    "NotifyMonitoringReport",
-    "NotifyCustomerInformation",
-    "NotifyDisplayMessages",
-    "DataTransfer",
-)
+ACTIONS_2X = tuple(_MAKERS_2X)
 
 
 @dataclass(frozen=True)

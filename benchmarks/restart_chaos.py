@@ -6,8 +6,9 @@ What it does (loopback only; nothing of the development setup is touched):
 1. A temporary Home Assistant config dir: a copy of ``custom_components/ocpp_ems``, a minimal
    ``configuration.yaml`` (recorder, no http) and a pre-seeded OCPP server entry on a free port that
    auto-accepts new chargers and lets the simulator's id tag charge.
-2. ``hass -c DIR`` and ``scripts/simulate_charger.py`` (a simulated 1.6 wallbox that keeps its own
-   energy register in a state file, the truth, and keeps reconnecting) with ``--meter-interval``.
+2. ``hass -c DIR`` and ``scripts/simulate_charger.py`` (a simulated wallbox speaking ``--ocpp``
+   1.6, 2.0.1 or 2.1 that keeps its own energy register in a state file, the truth, and keeps
+   reconnecting) with ``--meter-interval``.
    Once the charger is accepted and charging, Home Assistant is stopped cleanly once (so the
    registries are on disk) and started again.
 3. ``--kills`` times: Home Assistant runs for a random time in [``--min-up``, ``--max-up``]
@@ -34,6 +35,7 @@ It prints a table and writes ``<out-dir>/restart_chaos_<interval>s.json`` and
 met: 0 Wh lost or double counted, no dips, statistics within 1 Wh.
 
     .venv/bin/python benchmarks/restart_chaos.py --kills 20 --meter-interval 1
+    .venv/bin/python benchmarks/restart_chaos.py --kills 20 --ocpp 2.0.1
     .venv/bin/python benchmarks/restart_chaos.py --quick          # 3 kills, for CI
 """
 
@@ -177,8 +179,11 @@ def seed_config(config: Path, ocpp_port: int, hass_port: int, source: Path) -> s
 class Processes:
     """Home Assistant and the simulator as child processes (each in its own process group)."""
 
-    def __init__(self, work: Path, config: Path, ocpp_port: int, meter_interval: float) -> None:
+    def __init__(
+        self, work: Path, config: Path, ocpp_port: int, meter_interval: float, ocpp: str = "1.6"
+    ) -> None:
         self.work = work
+        self.ocpp = ocpp
         self.config = config
         self.ocpp_port = ocpp_port
         self.meter_interval = meter_interval
@@ -242,6 +247,8 @@ class Processes:
                 ID_TAG,
                 "--state-file",
                 str(self.sim_state),
+                "--ocpp",
+                self.ocpp,
             ],
             "sim.out",
         )
@@ -452,7 +459,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     config = work / "config"
     ocpp_port = free_port()
     server_entry_id = seed_config(config, ocpp_port, free_port(), args.source)
-    procs = Processes(work, config, ocpp_port, args.meter_interval)
+    procs = Processes(work, config, ocpp_port, args.meter_interval, args.ocpp)
     procs.reconnect_delay = args.reconnect_delay
     started = time.monotonic()
     kills: list[dict[str, Any]] = []
@@ -558,6 +565,7 @@ def summarise(
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "kills": len(kills),
         "meter_interval_s": args.meter_interval,
+        "ocpp": args.ocpp,
         "seed": args.seed,
         "up_s": [args.min_up, args.max_up],
         "run_time_s": round(elapsed, 1),
@@ -587,7 +595,8 @@ def _fmt(value: float | None, digits: int = 1) -> str:
 
 def table(result: dict[str, Any]) -> str:
     lines = [
-        f"### {result['kills']} kills, meter interval {result['meter_interval_s']} s"
+        f"### {result['kills']} kills, OCPP {result.get('ocpp', '1.6')}, "
+        f"meter interval {result['meter_interval_s']} s"
         f"{' (' + result['label'].lstrip('_') + ')' if result.get('label') else ''} "
         f"(seed {result['seed']}, up {result['up_s'][0]}-{result['up_s'][1]} s): "
         f"{'PASS' if result['passed'] else 'FAIL'}",
@@ -645,7 +654,9 @@ was behind at the kills.
 def write_results(result: dict[str, Any], out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     interval = f"{result['meter_interval_s']:g}".replace(".", "_")
-    path = out_dir / f"restart_chaos_{interval}s{result['label']}.json"
+    version = result.get("ocpp", "1.6")
+    ocpp = "" if version == "1.6" else "_v" + version.replace(".", "")
+    path = out_dir / f"restart_chaos_{interval}s{ocpp}{result['label']}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     write_markdown(out_dir)
     return path
@@ -664,6 +675,9 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--meter-interval", type=float, default=1.0, help="MeterValues period (s)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--ocpp", choices=("1.6", "2.0.1", "2.1"), default="1.6", help="the charger's version"
+    )
     parser.add_argument("--min-up", type=float, default=15.0, help="seconds before a kill (min)")
     parser.add_argument("--max-up", type=float, default=45.0, help="seconds before a kill (max)")
     parser.add_argument("--quick", action="store_true", help="CI: 3 kills, 16-20 s up")

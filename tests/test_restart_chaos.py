@@ -1,5 +1,7 @@
 """The restart chaos benchmark in its quick mode: a real ``hass`` process killed with SIGKILL three
-times while the simulated charger charges (``benchmarks/restart_chaos.py --quick``, about a minute).
+times while the simulated charger charges (``benchmarks/restart_chaos.py --quick``, about a minute),
+over OCPP 1.6 and 2.0.1 (TransactionEvent: the 2.x station's transaction, sequence numbers and
+meter values across the restarts).
 
 Targets: no Wh lost or double counted against the charger's own register, no energy sensor state
 lower than the one before it, and Home Assistant's statistics sum within 1 Wh of the truth.
@@ -19,12 +21,15 @@ TOLERANCE_WH = 1.0
 
 
 @pytest.mark.timeout(240)
-def test_restart_chaos_quick(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("ocpp", "result_file"), [("1.6", "1s"), ("2.0.1", "1s_v201")])
+def test_restart_chaos_quick(tmp_path: Path, ocpp: str, result_file: str) -> None:
     run = subprocess.run(
         [
             sys.executable,
             str(REPO / "benchmarks" / "restart_chaos.py"),
             "--quick",
+            "--ocpp",
+            ocpp,
             "--out-dir",
             str(tmp_path),
         ],
@@ -33,11 +38,12 @@ def test_restart_chaos_quick(tmp_path: Path) -> None:
         timeout=230,
         check=False,
     )
-    results = tmp_path / "restart_chaos_1s.json"
+    results = tmp_path / f"restart_chaos_{result_file}.json"
     assert results.is_file(), run.stdout + run.stderr
     result = json.loads(results.read_text())
     report = run.stdout
     assert result["kills"] == 3, report
+    assert result["ocpp"] == ocpp, report
     found = {sensor["entity_id"] for sensor in result["sensors"]}
     assert any(name.endswith("_lifetime_energy") for name in found), report
     assert any(name.endswith("_session_energy") for name in found), report

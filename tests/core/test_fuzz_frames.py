@@ -7,6 +7,7 @@ traceback. The full run (>= 100,000 frames, RSS and latency) is the benchmark it
 from __future__ import annotations
 
 import logging
+import random
 
 import pytest
 
@@ -16,7 +17,13 @@ from benchmarks.fuzz_frames import (
     FuzzDirectory,
     fuzz_connections,
 )
+from benchmarks.fuzz_payloads import VERSIONS
 from custom_components.ocpp_ems.core.protocol.limits import LIMITS, Trust
+from custom_components.ocpp_ems.core.protocol.rpc import Dialect
+from custom_components.ocpp_ems.core.protocol.v16.handlers import ROUTES as ROUTES_16
+from custom_components.ocpp_ems.core.protocol.v16.session import DIALECT as DIALECT_16
+from custom_components.ocpp_ems.core.protocol.v201.handlers import ROUTES as ROUTES_2X
+from custom_components.ocpp_ems.core.protocol.v201.session import DIALECT_21, DIALECT_201
 
 from .conftest import MakeCentral
 
@@ -63,3 +70,22 @@ async def test_fuzz_subset(
     assert set(accepted.by_kind) >= {"field_type", "stray", "broken_json", "duplicate", "deep"}
     tracebacks = [r for r in caplog.records if r.exc_info is not None and r.exc_info[0]]
     assert tracebacks == []
+
+
+@pytest.mark.parametrize(
+    ("version", "dialect", "routes"),
+    [
+        ("1.6", DIALECT_16, ROUTES_16),
+        ("2.0.1", DIALECT_201, ROUTES_2X),
+        ("2.1", DIALECT_21, ROUTES_2X),
+    ],
+)
+def test_every_handled_action_is_fuzzed_from_a_valid_payload(
+    version: str, dialect: Dialect, routes: dict[str, object]
+) -> None:
+    fuzz = VERSIONS[version]
+    assert set(fuzz.actions) == set(routes)  # a new handler needs a payload here
+    rng = random.Random(3)
+    for action in fuzz.actions:
+        for _ in range(20):
+            dialect.schemas.check_request(action, fuzz.template(action, rng), ours=True)

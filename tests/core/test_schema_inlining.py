@@ -42,6 +42,12 @@ def test_definitions_used_once_are_written_in_place_shared_ones_stay() -> None:
     assert out["properties"]["low"] == {"$ref": "#/definitions/Limit"}  # used twice
     assert out["definitions"] == {"Limit": SCHEMA["definitions"]["Limit"]}
     assert "definitions" not in _inlined({"type": "object", "properties": {}})
+    # A reference beside another keyword is left as it is, and so is its definition.
+    beside = {
+        "definitions": {"Unit": UNIT},
+        "properties": {"u": {"$ref": "#/definitions/Unit", "title": "t"}},
+    }
+    assert _inlined(beside) == beside
 
 
 def test_a_definition_that_refers_to_itself_stays_a_reference() -> None:

@@ -134,7 +134,8 @@ def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
     def count(node: Any) -> None:
         if isinstance(node, dict):
             if (key := _definition(node)) is not None:
-                uses[key] = uses.get(key, 0) + 1
+                # A reference beside other keywords is not replaced: its definition stays.
+                uses[key] = uses.get(key, 0) + (1 if len(node) == 1 else 2)
             for value in node.values():
                 count(value)
         elif isinstance(node, list):
@@ -154,10 +155,13 @@ def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
             return [resolve(item, seen) for item in node]
         return node
 
-    kept = {key: resolve(value, frozenset({key})) for key, value in definitions.items()}
     out = {k: resolve(v, frozenset()) for k, v in schema.items() if k != "definitions"}
-    if kept_shared := {key: value for key, value in kept.items() if key not in once}:
-        out["definitions"] = kept_shared
+    if shared := {
+        key: resolve(value, frozenset({key}))
+        for key, value in definitions.items()
+        if key not in once
+    }:
+        out["definitions"] = shared
     return out
 
 
