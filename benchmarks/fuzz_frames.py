@@ -15,7 +15,8 @@ each field at any depth replaced by
 every JSON type (null, bool, int, 2**70, float, strings of any length, lists, objects, deep nests);
 fields dropped or added; wrong message structure; truncated JSON, random bytes, binary frames;
 NaN / Infinity / 1e999; nesting up to 200,000 deep; frames up to 900 KB; stray CALLRESULT /
-CALLERROR frames with unknown ids; duplicate unique ids.
+CALLERROR frames with unknown ids; duplicate unique ids. With ``--hostile-answers P`` the fuzzing
+chargers also answer that share of the server's own CALLs hostile (``HOSTILE_ANSWERS``).
 
 Printed (and with ``--write`` saved to benchmarks/results/fuzz_frames.{md,json}):
 - tracebacks logged by the server (log records with exception info, any level);
@@ -355,6 +356,9 @@ class Tally:
     # The answers of the "valid" frames: CALLRESULT or the CALLERROR's code (a valid frame
     # answered with errors only would mean the fuzz never reached the handlers).
     valid_answers: dict[str, int] = field(default_factory=dict)
+    # What the server asked the fuzzing chargers, and how they answered (``HOSTILE_ANSWERS``).
+    server_calls: int = 0
+    hostile_answers: dict[str, int] = field(default_factory=dict)
     samples: list[str] = field(default_factory=list)  # the first problem frames, for a report
 
     def answered(self, fuzzed: Fuzzed, answer: list[Any]) -> None:
@@ -368,6 +372,44 @@ class Tally:
             self.samples.append(f"{what} [{fuzzed.kind}]: {text[:200]}")
 
 
+# How a fuzzing charger answers a CALL of the server (``--hostile-answers``: the share of them):
+# a valid answer with a field of any type or dropped, any JSON as the payload, a CALLERROR of any
+# code, no answer at all, the answer twice, or under another id.
+HOSTILE_ANSWERS = (
+    "field_type",
+    "field_dropped",
+    "any_payload",
+    "call_error",
+    "none",
+    "twice",
+    "stray",
+)
+
+
+def hostile_answer(
+    rng: random.Random, unique_id: str, answer: dict[str, Any]
+) -> tuple[str, list[str]]:
+    """A hostile reply to the server's CALL ``unique_id`` whose valid answer is ``answer``: its
+    kind and the frames to send (none: no answer)."""
+    kind = rng.choice(HOSTILE_ANSWERS)
+    payload: Any = json.loads(json.dumps(answer))
+    paths = list(_paths(payload))
+    if kind == "field_type" and paths:
+        _set(payload, rng.choice(paths), random_json(rng))
+    elif kind == "field_dropped" and paths:
+        _set(payload, rng.choice(paths), None, delete=True)
+    elif kind == "any_payload":
+        payload = random_json(rng)
+    frame = json.dumps([3, unique_id, payload])
+    if kind == "call_error":
+        code = rng.choice(["NotImplemented", "InternalError", "GenericError", "", "NoSuchCode"])
+        frame = json.dumps([4, unique_id, code, random_json(rng), random_json(rng)])
+    frames = {"none": [], "twice": [frame, frame]}.get(kind, [frame])
+    if kind == "stray":
+        frames = [json.dumps([3, unique_id + "-x", payload])]
+    return kind, frames
+
+
 class FuzzClient:
     """One charger connection that sends fuzzed frames and checks every CALL's answer."""
 
@@ -378,8 +420,12 @@ class FuzzClient:
         password: str | None,
         tally: Tally,
         version: str = "1.6",
+        hostile_answers: float = 0.0,
+        seed: int = 0,
     ) -> None:
         self.url = f"{base_url}/{charger_id}"
+        self.hostile_answers = hostile_answers
+        self.rng = random.Random(seed)
         self.version = VERSIONS[version]
         # What the server asks after a boot is answered like a charger of that version would.
         self.answer = (
@@ -422,8 +468,7 @@ class FuzzClient:
             async for raw in ws:
                 message = json.loads(raw)
                 if message[0] == 2:  # the server asks us something: answer like a charger
-                    answer = self.answer(message[2], message[3])
-                    await ws.send(json.dumps([3, message[1], answer]))
+                    await self._answer_server(ws, message)
                     continue
                 unique_id = message[1]
                 future = self._waiting.pop(unique_id, None)
@@ -434,6 +479,16 @@ class FuzzClient:
                     self.tally.answered_twice += 1
                     if len(self.tally.samples) < 10:
                         self.tally.samples.append(f"answered twice: {str(raw)[:300]}")
+
+    async def _answer_server(self, ws: ClientConnection, message: list[Any]) -> None:
+        answer = self.answer(message[2], message[3])
+        self.tally.server_calls += 1
+        frames = [json.dumps([3, message[1], answer])]
+        if self.rng.random() < self.hostile_answers:
+            kind, frames = hostile_answer(self.rng, message[1], answer)
+            self.tally.hostile_answers[kind] = self.tally.hostile_answers.get(kind, 0) + 1
+        for frame in frames:
+            await ws.send(frame)
 
     async def call_ok(self, action: str, payload: dict[str, Any]) -> list[Any]:
         unique_id = f"{self.charger_id}-{time.monotonic_ns()}"
@@ -494,6 +549,7 @@ async def fuzz_connections(
     *,
     max_frame: int = 900_000,
     version: str = "1.6",
+    hostile_answers: float = 0.0,
 ) -> Tally:
     """Send ``frames`` fuzzed frames spread over ``ids`` (one connection each) at about ``rate``
     frames/s in total; return what happened."""
@@ -502,7 +558,9 @@ async def fuzz_connections(
     interval = len(ids) / rate if rate > 0 else 0.0
 
     async def run(index: int, charger_id: str) -> None:
-        client = FuzzClient(base_url, charger_id, password, tally, version)
+        client = FuzzClient(
+            base_url, charger_id, password, tally, version, hostile_answers, seed * 1000 + index
+        )
         factory = FrameFactory(
             seed * 1000 + index, charger_id, max_frame=max_frame, version=version
         )
@@ -637,6 +695,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
                 args.seed,
                 args.rate,
                 version=args.ocpp,
+                hostile_answers=args.hostile_answers,
             ),
             fuzz_connections(
                 base_url,
@@ -691,6 +750,8 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         },
         # Over the accepted connections (a Pending one is answered SecurityError by design).
         "valid_answers": dict(sorted(accepted_tally.valid_answers.items())),
+        "server_calls": accepted_tally.server_calls,
+        "hostile_answers": dict(sorted(accepted_tally.hostile_answers.items())),
         "fuzz_seconds": round(fuzz_seconds, 1),
         "total_seconds": round(time.monotonic() - started, 1),
         "rss_before_mib": round(rss_before / 2**20, 1),
@@ -750,6 +811,12 @@ def render(result: dict[str, Any]) -> str:
     answers = ", ".join(f"{what} {count}" for what, count in result["valid_answers"].items())
     lines.append("")
     lines.append(f"Answers to the valid frames over the authenticated connections: {answers}.")
+    hostile = ", ".join(f"{kind} {n}" for kind, n in result["hostile_answers"].items()) or "none"
+    lines.append("")
+    lines.append(
+        f"CALLs of the server to the fuzzing chargers: {result['server_calls']}; answered hostile: "
+        f"{hostile}."
+    )
     return "\n".join(lines)
 
 
@@ -759,6 +826,12 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--ocpp", choices=sorted(VERSIONS), default="1.6", help="OCPP version")
+    parser.add_argument(
+        "--hostile-answers",
+        type=float,
+        default=0.0,
+        help="share of the server's CALLs the fuzzing chargers answer hostile (0-1)",
+    )
     parser.add_argument("--accepted", type=int, default=8, help="authenticated connections")
     parser.add_argument("--pending", type=int, default=4, help="Pending connections")
     parser.add_argument("--pending-frames", type=int, default=40, help="frames per Pending one")

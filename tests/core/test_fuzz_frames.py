@@ -29,11 +29,18 @@ from .conftest import MakeCentral
 
 
 @pytest.mark.parametrize(
-    ("version", "seed"), [("1.6", 11), ("1.6", 12), ("2.0.1", 13), ("2.1", 14)]
+    ("version", "seed", "hostile"),
+    [("1.6", 11, 0.0), ("1.6", 12, 0.5), ("2.0.1", 13, 0.5), ("2.1", 14, 0.5)],
 )
 async def test_fuzz_subset(
-    make_central: MakeCentral, caplog: pytest.LogCaptureFixture, version: str, seed: int
+    make_central: MakeCentral,
+    caplog: pytest.LogCaptureFixture,
+    version: str,
+    seed: int,
+    hostile: float,
 ) -> None:
+    """Hostile frames; with ``hostile``, that share of the server's own CALLs is answered hostile
+    too (a broken answer, a CALLERROR, none, twice, under another id)."""
     caplog.set_level(logging.INFO)
     central = await make_central(directory_=FuzzDirectory())
     base_url = f"ws://127.0.0.1:{central.port}"
@@ -45,6 +52,7 @@ async def test_fuzz_subset(
         seed,
         0,
         version=version,
+        hostile_answers=hostile,
     )
     pending = await fuzz_connections(
         base_url,
@@ -68,6 +76,9 @@ async def test_fuzz_subset(
     answers = accepted.valid_answers
     assert answers.get("CALLRESULT", 0) > 0.5 * sum(answers.values()), answers
     assert set(accepted.by_kind) >= {"field_type", "stray", "broken_json", "duplicate", "deep"}
+    assert accepted.server_calls > 0  # the set-up after each boot
+    if hostile:
+        assert sum(accepted.hostile_answers.values()) > 0
     tracebacks = [r for r in caplog.records if r.exc_info is not None and r.exc_info[0]]
     assert tracebacks == []
 
