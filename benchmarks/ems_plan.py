@@ -232,7 +232,7 @@ def forecast(pv: np.ndarray, kind: str, seed: int) -> tuple[EnergySlot, ...]:
     return tuple(EnergySlot(h * H, (h + 1) * H, float(w)) for h, w in enumerate(wh))
 
 
-_HISTORIES: dict[tuple[str, str, int, int], dict[str, object]] = {}
+_HISTORIES: dict[tuple[str, str, int, int, bool], dict[str, object]] = {}
 
 
 def history(day: Day, kind: str, seed: int, length: int, mixed: bool = False) -> dict[str, object]:

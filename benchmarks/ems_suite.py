@@ -105,7 +105,7 @@ def make_plant(sc: scn.Scenario) -> Plant:
         chargers=chargers,
         battery=BatteryModel() if site.battery else None,
         fuse_a=site.fuse_a,
-        solar_ids={c.cid for c in site.cars if c.mode is not Mode.FAST},
+        solar_ids=set(_solar_cars(sc)),
         seed=sc.noise_seed,
     )
     plant.switchable_ids = {c.cid for c in site.cars if c.switchable}

@@ -159,12 +159,17 @@ def surplus_outlook(
     return tuple(counted), tuple(likely)
 
 
+def _nearest[T: tuple[float, ...]](learned: tuple[T, ...], min_power_w: float) -> T:
+    """The learned figures (minimum W first) of the minimum nearest to ``min_power_w``."""
+    return min(learned, key=lambda item: abs(item[0] - min_power_w))
+
+
 def capture_share(settings: PlanSettings, min_power_w: float) -> float:
     """The share of the expected surplus a car with this minimum gets: the learned share of the
     nearest minimum (``sun_capture``), all of it while none is known."""
     if not settings.sun_capture:
         return 1.0
-    _, share = min(settings.sun_capture, key=lambda item: abs(item[0] - min_power_w))
+    _, share = _nearest(settings.sun_capture, min_power_w)
     return min(max(share, 0.0), 1.0)
 
 
@@ -174,7 +179,7 @@ def sun_bridge(settings: PlanSettings, min_power_w: float) -> tuple[float, float
     ((0, 0) while none is known)."""
     if not settings.sun_bridge:
         return 0.0, 0.0
-    _, missed, dips = min(settings.sun_bridge, key=lambda item: abs(item[0] - min_power_w))
+    _, missed, dips = _nearest(settings.sun_bridge, min_power_w)
     return max(missed, 0.0), max(dips, 0.0)
 
 
@@ -391,11 +396,11 @@ def _slot_offers(
         min_wh = min(full_wh, min_w * (end - start) / 3600.0)
         # The car can take no more of the sun than its own power in the slot.
         sun_wh = min(full_wh, _overlap_wh(solar, start, end) * efficiency)
-        feed_in = feed_in_per_wh(feed_in_prices, start, end, feed_in_price)
         if sun_wh < min_wh:
             sun_share = min(1.0, _overlap_wh(likely, start, end) * efficiency / min_wh)
             if sun_share > 0.0:
                 # Sun below the minimum: the minimum with the grid's share is a cheaper slot.
+                feed_in = feed_in_per_wh(feed_in_prices, start, end, feed_in_price)
                 per_wh = price * (1.0 - sun_share) + feed_in * sun_share
                 options.append((per_wh, start, end, min_wh, True))
                 options.append((price, start, end, full_wh - min_wh, False))
@@ -406,6 +411,7 @@ def _slot_offers(
             # Held at the minimum through the dips: the sun missed and the grid in them.
             held_sun, held_grid = (share * sun_wh for share in bridge)
             if held_sun + held_grid > 0.0:
+                feed_in = feed_in_per_wh(feed_in_prices, start, end, feed_in_price)
                 per_wh = (held_grid * price + held_sun * feed_in) / (held_sun + held_grid)
                 held.append((per_wh, start, end, held_sun + held_grid, True))
             options.append((price, start, end, full_wh - sun_wh, False))

@@ -84,9 +84,13 @@ class SunCapture:
     def learned(self) -> bool:
         return any(car.shares for car in self._cars)
 
+    def _nearest(self, min_power_w: float) -> _VirtualCar:
+        """The virtual car whose minimum is nearest to ``min_power_w``."""
+        return min(self._cars, key=lambda c: abs(c.level_w - min_power_w))
+
     def share(self, min_power_w: float) -> float:
         """The share a car with this minimum gets (its nearest level's; 1 until known)."""
-        car = min(self._cars, key=lambda c: abs(c.level_w - min_power_w))
+        car = self._nearest(min_power_w)
         if len(car.shares) < MIN_DAYS:
             return 1.0
         typical = quantile([share for _, share in car.shares], 0.5)
@@ -96,7 +100,7 @@ class SunCapture:
         """Per Wh of promised surplus, for a car with this minimum (its nearest level's) held at
         it: the sun a surplus-only car misses there and the grid that fills the dips (medians;
         (0, 0) until known: nothing to gain)."""
-        car = min(self._cars, key=lambda c: abs(c.level_w - min_power_w))
+        car = self._nearest(min_power_w)
         if len(car.missed) < MIN_DAYS or len(car.dips) < MIN_DAYS:
             return 0.0, 0.0
         return (
