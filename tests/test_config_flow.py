@@ -548,6 +548,7 @@ async def test_energy_manager_options_round_trip(
         CONF_STALE_GRACE: 120,
         CONF_MIN_WRITE_INTERVAL: 15,
         # Defaults of fields left as they were.
+        ems_options.MIN_SUN_SHARE.key: 90,
         ems_options.FEED_IN_PRICE.key: 0.0,
         ems_options.FORECAST_CONFIDENCE.key: 70,
         ems_options.HOUSE_LOAD.key: 500,
@@ -645,6 +646,7 @@ async def test_energy_manager_reads_old_flat_options(
         CONF_PV_AVAILABLE_POWER: None,
         CONF_ZERO_EXPORT: None,
         ems_options.STOP_EARLY_IN_DIPS.key: None,
+        ems_options.MIN_SUN_SHARE.key: None,
         ems_options.SHARE_SURPLUS.key: None,
         ems_options.SOLAR_FORECAST.key: None,
         ems_options.FORECAST_CONFIDENCE.key: None,
@@ -682,6 +684,7 @@ async def test_energy_manager_reads_old_flat_options(
         CONF_ZERO_EXPORT: False,
         ems_options.STOP_EARLY_IN_DIPS.key: True,
         ems_options.SHARE_SURPLUS.key: False,
+        ems_options.MIN_SUN_SHARE.key: 90,
         ems_options.FEED_IN_PRICE.key: 0.0,
         ems_options.FORECAST_CONFIDENCE.key: 70,
         ems_options.HOUSE_LOAD.key: 500,

@@ -191,9 +191,10 @@ async def test_pv_change_reaches_the_charger(
         assert "duration" not in base["charging_schedule"]
         assert base["charging_schedule"]["charging_schedule_period"][0]["limit"] == 6.0
 
-        # A cloud: the car takes 5 kW and the house now imports 1 kW. The drop is written at once.
+        # A cloud: the car takes 5 kW and the house now imports 1.5 kW (a 3.5 kW surplus, below 90 %
+        # of the 4.14 kW minimum). The drop is written at once.
         await sim.meter_values(power_w=5000, current_a=(7.2, 7.2, 7.2), energy_wh=1500)
-        await set_site(hass, grid=1000, pv=4000)
+        await set_site(hass, grid=1500, pv=3500)
         await wait_for(lambda: sim.live_limit() == 6.0, what="held at the minimum current")
         await hass.async_block_till_done()
         # ...until the stop delay runs out, unless the surplus returns (the reason says when).

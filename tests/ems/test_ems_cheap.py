@@ -17,9 +17,9 @@ def overcast() -> Day:
 def test_a_cheap_price_charges_in_the_cheap_hour_only(overcast: Day) -> None:
     alone = cheap.simulate(cheap.Run(overcast, None))
     free = cheap.simulate(cheap.Run(overcast, 0.0))
-    # Almost no sun: Solar alone gets next to nothing; at 0 the car takes the negative hour in
-    # full (11 kW for an hour) and is paid for it.
-    assert alone.delivered_wh < 1000.0
+    # Almost no sun: Solar alone gets a few short charges in the brightest minutes; at 0 the car
+    # takes the negative hour in full (11 kW for an hour) and is paid for it.
+    assert alone.delivered_wh < 0.2 * free.grid_wh
     assert free.grid_wh == pytest.approx(11040.0, rel=0.15)
     assert free.cost < 0.0
     # Nothing is cheaper than the yardstick, which is reached here (one negative hour).

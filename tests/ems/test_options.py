@@ -50,6 +50,7 @@ DOCUMENTED_DEFAULTS: dict[str, Any] = {
     "pv_available_power_entity": None,
     "zero_export": False,
     "stop_early_in_dips": True,
+    "min_sun_share": 90,
     "share_surplus": False,
     "solar_forecast_entry": None,
     "forecast_confidence": 70,
@@ -99,6 +100,7 @@ def test_site_settings_of_options() -> None:
             "voltage_v": 240,
             "zero_export": True,
             "stop_early_in_dips": False,
+            "min_sun_share": 75,
             "share_surplus": True,
             "battery_priority_soc": 80,
             "battery_max_charge_w": 4500,
@@ -117,6 +119,7 @@ def test_site_settings_of_options() -> None:
     assert site.solar.zero_export
     # Off: a dip is held for the whole stop delay (the restart-cost rule is off).
     assert site.solar.restart_cost_factor == 0.0
+    assert site.solar.min_sun_share == 0.75
     assert table.site_settings({}).solar.restart_cost_factor == SolarSettings().restart_cost_factor
     # On: solar cars charge side by side (the stagger rule off); off by default.
     assert not site.solar.stagger_starts

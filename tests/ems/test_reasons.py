@@ -120,24 +120,25 @@ def test_a_fast_start_waiting_for_the_write_interval_keeps_its_reason() -> None:
 
 # --- stop delay and the minimum ------------------------------------------------------------------
 def test_stop_delay_says_stopping_until_the_stop() -> None:
-    m = manager(SolarSettings(regulation_margin_w=0.0, disable_delay_s=180))
-    loop = Loop(m, lambda t: 6000.0 if t < 100 else 4000.0, house=0.0)
+    m = manager(SolarSettings(regulation_margin_w=0.0, disable_delay_s=120))
+    loop = Loop(m, lambda t: 6000.0 if t < 100 else 3600.0, house=0.0)
     d = loop.run(0, 99).chargers["a"]
     assert (d.reason, d.until) == (Reason.SOLAR, None)
-    # 4000 W < the 4140 W minimum: held at 6 A, stopping at 100 + 180 s unless surplus returns.
+    # 3600 W < 90 % of the 4140 W minimum: held at 6 A, stopping at 100 + 120 s unless surplus
+    # returns.
     d = loop.run(100, 100).chargers["a"]
-    assert (d.reason, d.until) == (Reason.STOPPING, 280)
-    d = loop.run(101, 279).chargers["a"]
+    assert (d.reason, d.until) == (Reason.STOPPING, 220)
+    d = loop.run(101, 219).chargers["a"]
     assert loop.commands["a"] == ChargerCommand(6.0, 3)
-    assert (d.reason, d.until) == (Reason.STOPPING, 280)
-    d = loop.run(280, 280).chargers["a"]
+    assert (d.reason, d.until) == (Reason.STOPPING, 220)
+    d = loop.run(220, 220).chargers["a"]
     assert d.target.paused
     assert (d.reason, d.until) == (Reason.WAITING_FOR_SURPLUS, None)
 
 
 def test_surplus_back_in_time_ends_the_stop_delay() -> None:
     m = manager(SolarSettings(regulation_margin_w=0.0, disable_delay_s=180))
-    loop = Loop(m, lambda t: 4000.0 if 100 <= t < 150 else 6000.0, house=0.0)
+    loop = Loop(m, lambda t: 3600.0 if 100 <= t < 150 else 6000.0, house=0.0)
     assert loop.run(0, 120).chargers["a"].reason is Reason.STOPPING
     d = loop.run(121, 160).chargers["a"]
     assert (d.reason, d.until) == (Reason.SOLAR, None)

@@ -20,6 +20,7 @@ from .util import Loop, car, site
 
 V = 230.0
 MIN_3P = 6 * V * 3  # 4140 W
+START_3P = 0.9 * MIN_3P  # a 3p car starts on 90 % of its minimum (the default least sun share)
 MIN_1P = 6 * V  # 1380 W
 
 
@@ -39,18 +40,38 @@ def test_first_start_after_plug_in_skips_the_enable_delay() -> None:
 def test_enable_threshold_edge_and_delay() -> None:
     solar = SolarSettings(regulation_margin_w=0.0, first_start_skips_delay=False, enable_delay_s=60)
     m = manager(solar)
-    # Just below the 3p minimum: never starts, however long.
-    d = m.update(site(0, -(MIN_3P - 1)), 0)
+    # Just below 90 % of the 3p minimum (the default least sun share): never starts, however long.
+    d = m.update(site(0, -(START_3P - 1)), 0)
     assert d.chargers["a"].target.paused
     assert d.chargers["a"].reason is Reason.WAITING_FOR_SURPLUS
     assert d.next_update_at is None
-    # Exactly at the minimum: the timer runs and fires after 60 s, not before.
-    d = m.update(site(10, -MIN_3P), 10)
+    # Exactly at it: the timer runs and fires after 60 s, not before.
+    d = m.update(site(10, -START_3P), 10)
     assert d.chargers["a"].target.paused
     assert d.next_update_at == 70
-    assert m.update(site(69, -MIN_3P), 69).chargers["a"].target.paused
-    d = m.update(site(70, -MIN_3P), 70)
+    assert m.update(site(69, -START_3P), 69).chargers["a"].target.paused
+    d = m.update(site(70, -START_3P), 70)
     assert d.chargers["a"].write == ChargerCommand(6.0, 3)
+
+
+@pytest.mark.parametrize("share", [1.0, 0.75])
+def test_the_least_sun_share_sets_where_a_car_starts_and_what_counts_as_a_dip(
+    share: float,
+) -> None:
+    """A car starts on ``share`` of its minimum and holds the minimum with the rest from the grid
+    as though the sun covered it; beyond that rest a dip counts (and a stop delay runs)."""
+    m = manager(SolarSettings(regulation_margin_w=0.0, min_sun_share=share))
+    start_w = MIN_3P * share
+    loop = Loop(m, lambda t: start_w - (1.0 if t < 10 else 0.0 if t < 3600 else 10.0), house=0.0)
+    assert loop.run(0, 9).chargers["a"].target.paused
+    # An hour at the start threshold, the grid giving the rest: no dip, no stop.
+    d = loop.run(10, 3599).chargers["a"]
+    assert loop.commands["a"] == ChargerCommand(6.0, 3)
+    assert (d.reason, d.until) == (Reason.SOLAR, None)
+    # 10 W less sun: a dip (held for the stop delay: too shallow for a restart to be cheaper).
+    d = loop.run(3600, 3600).chargers["a"]
+    assert (d.reason, d.until) == (Reason.STOPPING, 3600 + 180)
+    assert loop.run(3601, 3780).chargers["a"].target.paused
 
 
 def test_a_break_resets_the_enable_timer() -> None:
@@ -65,16 +86,16 @@ def test_a_break_resets_the_enable_timer() -> None:
 
 def test_enable_margin_raises_the_start_threshold() -> None:
     m = manager(SolarSettings(regulation_margin_w=0.0, enable_margin_w=500))
-    assert m.update(site(0, -(MIN_3P + 499)), 0).chargers["a"].target.paused
-    assert not m.update(site(1, -(MIN_3P + 500)), 1).chargers["a"].target.paused
+    assert m.update(site(0, -(START_3P + 499)), 0).chargers["a"].target.paused
+    assert not m.update(site(1, -(START_3P + 500)), 1).chargers["a"].target.paused
 
 
 def test_disable_after_delay_and_hysteresis_between_thresholds() -> None:
     m = manager(SolarSettings(regulation_margin_w=0.0, disable_delay_s=180))
-    loop = Loop(m, lambda t: 6000.0 if t < 100 else 4000.0, house=0.0)
+    loop = Loop(m, lambda t: 6000.0 if t < 100 else 3600.0, house=0.0)
     d = loop.run(0, 99)
     assert d.chargers["a"].target == ChargerCommand(8.6, 3)
-    # 4000 W < 4140 W minimum: held at 6 A (importing 140 W) for 180 s, then paused.
+    # 3600 W < 90 % of the 4140 W minimum: held at 6 A (importing 540 W) for 180 s, then paused.
     d = loop.run(100, 279)
     assert loop.commands["a"] == ChargerCommand(6.0, 3)
     # Held at the minimum while the stop delay runs, which says when it ends.
@@ -83,7 +104,7 @@ def test_disable_after_delay_and_hysteresis_between_thresholds() -> None:
     d = loop.run(280, 280)
     assert d.chargers["a"].target.paused
     assert loop.commands["a"] == ChargerCommand.pause(3)
-    # Paused at 4000 W: below the start threshold, so it stays off (hysteresis band).
+    # Paused at 3600 W: below the start threshold, so it stays off (hysteresis band).
     d = loop.run(281, 600)
     assert d.chargers["a"].target.paused
 
@@ -131,9 +152,10 @@ def test_a_new_run_starts_without_the_last_runs_dip() -> None:
 
 
 def test_a_shallow_dip_is_held_for_the_stop_delay() -> None:
-    """140 W short for 180 s is 7 Wh, far below a restart's 103.5 Wh: the dip is bridged."""
+    """140 W short of the 90 % for 180 s is 28 Wh of grid (with the 10 % the car may take from it),
+    below a restart's 103.5 Wh: the dip is bridged."""
     m = manager(SolarSettings(regulation_margin_w=0.0))
-    loop = Loop(m, lambda t: 6000.0 if t < 100 else MIN_3P - 140, house=0.0)
+    loop = Loop(m, lambda t: 6000.0 if t < 100 else START_3P - 140, house=0.0)
     loop.run(0, 99)
     stopped_at = next(t for t in range(100, 400) if loop.run(t, t).chargers["a"].target.paused)
     assert stopped_at == 280
@@ -148,7 +170,7 @@ def test_disable_import_threshold_tolerates_small_import() -> None:
 
 def test_a_break_resets_the_disable_timer() -> None:
     m = manager(SolarSettings(regulation_margin_w=0.0, disable_delay_s=180))
-    pv = {True: 4000.0, False: 5000.0}
+    pv = {True: 3600.0, False: 5000.0}
     loop = Loop(m, lambda t: pv[(t // 100) % 2 == 1], house=0.0)  # dips of 100 s
     loop.run(0, 1000)
     assert not loop.commands["a"].paused  # type: ignore[union-attr]

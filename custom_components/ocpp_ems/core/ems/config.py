@@ -17,6 +17,11 @@ class SolarSettings:
     # Stop when the import at min current stays above disable_import_w for disable_delay_s.
     disable_import_w: float = 0.0
     disable_delay_s: float = 180.0
+    # A solar car starts, and holds its minimum without counting a dip, while the surplus covers
+    # this share of its minimum (the grid gives the rest). A 3-phase minimum (4.1 kW) is too large
+    # for the morning's and evening's sun and for shallow dips; at 0.9 each such second still
+    # takes 9 Wh of sun for 1 Wh of grid. 1.0: on surplus only.
+    min_sun_share: float = 0.9
     # Holding the minimum through a dip buys grid energy; stopping loses the PV of a restart
     # (the start delay and the car's start response at its minimum). A dip is held until its
     # grid energy reaches that loss times this factor, then the car stops (at most after

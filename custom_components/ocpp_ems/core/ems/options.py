@@ -321,6 +321,17 @@ ZERO_EXPORT: Final = Toggle(key="zero_export", section=Section.SOLAR, default=_S
 STOP_EARLY_IN_DIPS: Final = Toggle(
     key="stop_early_in_dips", section=Section.SOLAR, default=_SOLAR.restart_cost_factor > 0.0
 )
+# A solar car starts, and holds its minimum, while the surplus covers this share of it (%).
+MIN_SUN_SHARE: Final = Number(
+    key="min_sun_share",
+    section=Section.SOLAR,
+    default=round(_SOLAR.min_sun_share * 100.0),
+    minimum=50,
+    maximum=100,
+    step=5,
+    unit="%",
+    slider=True,
+)
 # On: several solar cars charge side by side once the surplus covers their minimums (the stagger
 # rule off); off: one after another.
 SHARE_SURPLUS: Final = Toggle(
@@ -458,6 +469,7 @@ OPTIONS: Final[tuple[Option[Any], ...]] = (
     PV_AVAILABLE_POWER,
     ZERO_EXPORT,
     STOP_EARLY_IN_DIPS,
+    MIN_SUN_SHARE,
     SHARE_SURPLUS,
     SOLAR_FORECAST,
     FORECAST_CONFIDENCE,
@@ -504,6 +516,7 @@ def site_settings(options: Mapping[str, Any]) -> SiteSettings:
                 _SOLAR.restart_cost_factor if STOP_EARLY_IN_DIPS.read(options) else 0.0
             ),
             stagger_starts=not SHARE_SURPLUS.read(options),
+            min_sun_share=MIN_SUN_SHARE.read(options) / 100.0,
         ),
         battery=replace(
             _BATTERY,

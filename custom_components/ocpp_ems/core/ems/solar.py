@@ -1,9 +1,10 @@
 """Solar: which solar cars run, and how the surplus is shared between the cars that take it.
 
 The budget is the surplus less what the full cars draw and every Min + solar car's minimum. A
-solar car starts when what is left covers its minimum for ``enable_delay_s`` and stops when the
-import at its minimum lasts ``disable_delay_s`` (hysteresis: a cloud neither starts nor stops a
-charge), or sooner once the dip's grid energy exceeds what a restart would lose (``_dip_wh``).
+solar car starts when what is left covers ``min_sun_share`` of its minimum for ``enable_delay_s``
+and stops when the import at its minimum beyond the rest (``_grid_share_w``) lasts
+``disable_delay_s`` (hysteresis: a cloud neither starts nor stops a charge), or sooner once the
+dip's grid energy exceeds what a restart would lose (``_dip_wh``).
 Running cars keep their minimums and share the rest equally, by priority; each share also
 drives that car's 1p/3p timers (``phases.py``). Several solar cars start one after another
 (``SolarSettings.stagger_starts``: a waiting car gets only what the running ones cannot take)
@@ -117,7 +118,8 @@ def _switch_on_off(
         # by side, every running 1p/3p car's: the others make room for the last one that way).
         floor_w = work.claim_min_w(floor_phases(work))
         floor = floors if not solar.stagger_starts else need - work.claim_min_w() + floor_w
-        deficit = last and budget_w - floor < -solar.disable_import_w
+        allowed_w = solar.disable_import_w + _grid_share_w(floor_w, solar)
+        deficit = last and budget_w - floor < -allowed_w
         memory = work.memory
         import_w = max(0.0, drawn_w - budget_w) if deficit else None
         cheaper = _restart_is_cheaper(work, solar, import_w, floor_w, now)
@@ -213,7 +215,12 @@ def _start_terms(
 
 def _needed_w(min_w: float, solar: SolarSettings) -> float:
     """The surplus a waiting car with minimum ``min_w`` needs to start on."""
-    return min_w + solar.enable_margin_w
+    return min_w - _grid_share_w(min_w, solar) + solar.enable_margin_w
+
+
+def _grid_share_w(min_w: float, solar: SolarSettings) -> float:
+    """What the grid may give of a solar car's minimum ``min_w`` (W) without it counting as a dip."""
+    return (1.0 - solar.min_sun_share) * min_w
 
 
 def _start_min_w(work: ChargerWork, phases: int) -> float:
