@@ -11,8 +11,9 @@ import/PV trade-off) and the evcc-style reference, in parallel processes; comput
 benchmarks/ems/bounds.py (physical, and equal-import with the run's own grid + battery energy
 into the solar cars as the budget); writes benchmarks/results/ems_suite.md (tables, targets),
 ems_suite.json (every run's raw figures) and ems_pareto.png. On the sites with several solar
-cars, ours also runs with two user options (``OPTIONS``: sharing the surplus, a charging
-priority), each against its defaults.
+cars, ours also runs with two user options (``MULTI_CAR_OPTIONS``: sharing the surplus, a
+charging priority), and on every site with the least share of sun at 100 % (``SUN_ONLY``), each
+against its defaults.
 
 Statistics: mean and worst case over the scenarios, and for ours minus the reference the mean
 paired difference with its 95 % confidence interval (Student t over the scenarios: each has its
@@ -73,13 +74,15 @@ class Job:
     controller: str  # "ours" | "reference"
     margin_w: float | None = None  # ours: regulation margin; None = the default settings
     bounds: bool = True
-    option: str | None = None  # ours: SHARE or PRIORITY (sites with several solar cars)
+    option: str | None = None  # ours: SHARE, PRIORITY (sites with several solar cars), SUN_ONLY
 
 
 # Ours with a user's option, on the sites with several solar cars (labels of its runs):
 SHARE = "ours+share"  # "share the surplus between cars" on
 PRIORITY = "ours+priority"  # the first solar car at charging priority 1, the others at 0
-OPTIONS = (SHARE, PRIORITY)
+MULTI_CAR_OPTIONS = (SHARE, PRIORITY)
+# ...and on every site: the least share of sun at 100 % (a car starts and holds on surplus only).
+SUN_ONLY = "ours+sun-only"
 
 
 def label(controller: str, margin_w: float | None) -> str:
@@ -227,6 +230,8 @@ def run(job: Job) -> dict[str, Any]:
         tuning = None if job.margin_w is None else SolarSettings(regulation_margin_w=job.margin_w)
         if job.option == SHARE:
             tuning = SolarSettings(stagger_starts=False)
+        elif job.option == SUN_ONLY:
+            tuning = SolarSettings(min_sun_share=1.0)
         first = _solar_cars(sc)[0]
         priorities = {first: 1} if job.option == PRIORITY else None
         ctrl = Ours(list(sc.site.cars), plant.chargers, options, tuning, priorities)
@@ -302,8 +307,9 @@ def jobs_for(
         jobs.append(Job(sc, "reference", None, with_bounds))
         jobs.append(Job(sc, "ours", None, with_bounds))
         jobs.extend(Job(sc, "ours", m, with_bounds) for m in margins if m != DEFAULT_MARGIN_W)
+        jobs.append(Job(sc, "ours", None, with_bounds, SUN_ONLY))
         if len(_solar_cars(sc)) > 1:
-            jobs.extend(Job(sc, "ours", None, with_bounds, option) for option in OPTIONS)
+            jobs.extend(Job(sc, "ours", None, with_bounds, o) for o in MULTI_CAR_OPTIONS)
     # Longest first (ours with several chargers), so the pool does not end on one slow run.
     return sorted(
         jobs, key=lambda j: -(len(j.scenario.site.cars) * (4 if j.controller == "ours" else 1))
@@ -544,16 +550,16 @@ def per_scenario(
 
 # Per option, the car whose SoC at the end tells what the option is for (every car of these
 # sites starts at the same SoC): sharing is fair to the least charged car; a priority favours
-# the first solar car.
+# the first solar car; the least share of sun is about every car.
 _OPTION_CAR: dict[str, tuple[str, Callable[[list[float]], float]]] = {
     SHARE: ("the least charged car's SoC at the end (%)", min),
     PRIORITY: ("the priority car's SoC at the end (%)", lambda socs: socs[0]),
+    SUN_ONLY: ("the cars' mean SoC at the end (%)", lambda socs: sum(socs) / len(socs)),
 }
 
 
 def option_section(table: dict[str, dict[str, dict[str, Any]]], option: str) -> list[str]:
-    """Ours with a user's ``option`` (``OPTIONS``) against ours with its defaults, on the
-    scenarios with several solar cars."""
+    """Ours with a user's ``option`` against ours with its defaults, on the scenarios it ran."""
     varied, ours = table.get(option, {}), table.get("ours", {})
     names = [name for name in varied if name in ours]
     if not names:
@@ -846,6 +852,14 @@ def report(raw: dict[str, Any]) -> list[str]:
         "part of the targets above.",
         "",
         *option_section(table, PRIORITY),
+        "",
+        "## Option: the least share of sun at 100 %",
+        "",
+        "Ours with the option at 100 % (a solar car starts, and holds its minimum, on surplus "
+        "only) against ours with its default, 90 % (the grid may give a tenth of the minimum), "
+        "on every scenario; not part of the targets above.",
+        "",
+        *option_section(table, SUN_ONLY),
         "",
         "## Scenarios",
         "",
