@@ -30,6 +30,17 @@ def manager(solar: SolarSettings | None = None, **charger: object) -> EnergyMana
     return EnergyManager(settings, {"a": ChargerSettings(**options)})  # type: ignore[arg-type]
 
 
+def switchable_beside_three_phase(settings: SiteSettings) -> EnergyManager:
+    """Two solar chargers: "a" can switch between 1 and 3 phases, "b" charges on 3 only."""
+    return EnergyManager(
+        settings,
+        {
+            "a": ChargerSettings(mode=Mode.SOLAR, can_switch_phases=True),
+            "b": ChargerSettings(mode=Mode.SOLAR),
+        },
+    )
+
+
 def test_first_start_after_plug_in_skips_the_enable_delay() -> None:
     m = manager()
     d = m.update(site(0, -MIN_3P - 100), 0)
@@ -404,18 +415,13 @@ def test_two_solar_chargers_share_equally_and_start_one_at_a_time() -> None:
 @pytest.mark.parametrize("share", [False, True])
 def test_a_three_phase_car_beside_a_switchable_one(share: bool) -> None:
     """A 1p/3p car ("a") charges on 3 phases; a 3-phase-only car ("b") waits. With 8 kW of sun,
-    staggered, "a" takes it all and "b" waits all day. Side by side, "b" starts once the surplus
-    covers its minimum, "a"'s 1-phase minimum and a 1-phase minimum to spare: "a" switches to
-    1 phase at once (not after its 1p/3p delay, importing two 3-phase minimums meanwhile) and
-    both share the surplus equally."""
+    staggered, "a" takes it all until the surplus has carried "b" for an hour; then "a" hands
+    over to "b" (``test_a_car_that_needs_more_sun_takes_over_after_an_hour``). Side by side, "b"
+    starts once the surplus covers its minimum, "a"'s 1-phase minimum and a 1-phase minimum to
+    spare: "a" switches to 1 phase at once (not after its 1p/3p delay, importing two 3-phase
+    minimums meanwhile) and both share the surplus equally."""
     settings = SiteSettings(solar=SolarSettings(regulation_margin_w=0.0, stagger_starts=not share))
-    m = EnergyManager(
-        settings,
-        {
-            "a": ChargerSettings(mode=Mode.SOLAR, can_switch_phases=True),
-            "b": ChargerSettings(mode=Mode.SOLAR),
-        },
-    )
+    m = switchable_beside_three_phase(settings)
     sun = {"w": 6000.0}
     loop = Loop(m, lambda t: sun["w"], house=0.0, chargers=("a", "b"))
     loop.run(0, 300)
@@ -428,8 +434,8 @@ def test_a_three_phase_car_beside_a_switchable_one(share: bool) -> None:
         d = loop.run(302, 900)
         assert loop.commands["a"] == ChargerCommand(11.5, 3)
         assert loop.commands["b"] == ChargerCommand.pause(3)
-        # 8 kW would start "b" alone: its reason says who has the surplus.
-        assert d.chargers["b"].reason is Reason.OTHER_CAR
+        # 8 kW would start "b" alone: it takes "a"'s place an hour after 6 kW first carried it.
+        assert (d.chargers["b"].reason, d.chargers["b"].until) == (Reason.STARTING, 3601)
         return
     assert d.chargers["a"].reason is Reason.PHASE_SWITCH
     a, b = loop.commands["a"], loop.commands["b"]
@@ -475,18 +481,15 @@ class _MeteredLoop(Loop):
 def test_side_by_side_cars_take_turns_when_the_sun_carries_one() -> None:
     """5 kW of sun carries one car, not a 3-phase one beside a 1p/3p one (4140 + 1380 W and a
     1380 W spare): side by side, the car that has charged 5 kWh more in its session gives way,
-    so neither waits all day; staggered, the first car keeps it."""
+    so neither waits all day; staggered without the hand-over to the car that needs more sun
+    (its own test), the first car keeps it."""
     for share in (True, False):
         settings = SiteSettings(
-            solar=SolarSettings(regulation_margin_w=0.0, stagger_starts=not share)
+            solar=SolarSettings(
+                regulation_margin_w=0.0, stagger_starts=not share, handover_after_s=None
+            )
         )
-        m = EnergyManager(
-            settings,
-            {
-                "a": ChargerSettings(mode=Mode.SOLAR, can_switch_phases=True),
-                "b": ChargerSettings(mode=Mode.SOLAR),
-            },
-        )
+        m = switchable_beside_three_phase(settings)
         loop = _MeteredLoop(m, lambda t: 5000.0, house=0.0, chargers=("a", "b"))
         both = 0
         gap_at_a_again = None  # "b"'s lead when "a" takes over again
@@ -511,6 +514,58 @@ def test_side_by_side_cars_take_turns_when_the_sun_carries_one() -> None:
             assert gap_at_a_again == pytest.approx(5000.0, abs=300.0)
         else:
             assert loop.energy["b"] == 0.0
+
+
+@pytest.mark.parametrize("handover_after_s", [3600.0, None])
+def test_a_car_that_needs_more_sun_takes_over_after_an_hour(
+    handover_after_s: float | None,
+) -> None:
+    """One after another, a 1p/3p car ("a") has the sun; a 3-phase-only car ("b") waits. Once
+    the surplus has carried "b" for an hour without a break, "a" hands over in one update (no
+    import, no gap): "a" keeps its room for the evening's sun below "b"'s 3-phase minimum,
+    which only "a" can take, on 1 phase. It never takes the sun back while "b" can run (it can
+    charge on less, so the rule does not apply the other way); in the evening "b" stops and "a"
+    starts again. None: "a" keeps the sun, as before."""
+    settings = SiteSettings(
+        solar=SolarSettings(regulation_margin_w=0.0, handover_after_s=handover_after_s)
+    )
+    m = switchable_beside_three_phase(settings)
+    sun = {"w": 3000.0}
+    loop = Loop(m, lambda t: sun["w"], house=0.0, chargers=("a", "b"))
+    loop.run(0, 600)
+    assert loop.draw("a") > 0  # 3 kW: only "a" can take it (on 1 phase)
+    assert loop.commands["b"] == ChargerCommand.pause(3)
+    # 6 kW, with a 10-minute cloud of 3 kW: the cloud starts the hour again.
+    sun["w"] = 6000.0
+    loop.run(601, 1800)
+    sun["w"] = 3000.0
+    loop.run(1801, 2400)
+    sun["w"] = 6000.0
+    d = loop.run(2401, 2401 + 3599)
+    assert loop.commands["b"] == ChargerCommand.pause(3)
+    if handover_after_s is None:
+        loop.run(6001, 20000)
+        assert loop.commands["b"] == ChargerCommand.pause(3)
+        assert loop.draw("a") == pytest.approx(6000.0, abs=690.0)
+        return
+    assert (d.chargers["b"].reason, d.chargers["b"].until) == (Reason.STARTING, 2401 + 3600)
+    grid = []
+    for t in range(6001, 20000):
+        d = loop.step(t)
+        grid.append(loop.draw("a") + loop.draw("b") - sun["w"])
+        both = loop.draw("a") > 0 and loop.draw("b") > 0
+        assert not both
+    assert max(grid) <= 0.0
+    assert loop.commands["a"] == ChargerCommand.pause(3)
+    assert loop.commands["b"] == ChargerCommand(8.6, 3)
+    assert d.chargers["a"].reason is Reason.OTHER_CAR
+    # Evening: 2 kW, below "b"'s minimum: "b" stops after its stop delay, "a" takes it on 1 phase.
+    sun["w"] = 2000.0
+    loop.run(20001, 21000)
+    assert loop.commands["b"] == ChargerCommand.pause(3)
+    a = loop.commands["a"]
+    assert a is not None
+    assert (a.paused, a.phases) == (False, 1)
 
 
 @pytest.mark.parametrize(

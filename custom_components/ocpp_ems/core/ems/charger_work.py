@@ -42,6 +42,7 @@ class ChargerMemory:
     activated_at: float = 0.0
     started_once: bool = False  # since plug-in (the first start may skip the enable delay)
     enable: HoldTimer = field(default_factory=HoldTimer)
+    enable_delay_s: float = 0.0  # what ``enable`` counts to (a hand-over waits longer)
     disable: HoldTimer = field(default_factory=HoldTimer)
     phase_up: HoldTimer = field(default_factory=HoldTimer)
     phase_down: HoldTimer = field(default_factory=HoldTimer)

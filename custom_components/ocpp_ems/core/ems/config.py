@@ -73,6 +73,14 @@ class SolarSettings:
     # switches to 1p), its own and a 1p minimum to spare; then all share equally; where it does
     # not, in turns (``turn_wh``).
     stagger_starts: bool = True
+    # One after another: a running car that can charge on less sun than a waiting one (a 1p/3p or
+    # 1-phase car before a 3-phase one) hands over to it once the surplus has carried the waiting
+    # one this long without a break. The car that can run on 1 phase then keeps its room for the
+    # morning's and evening's small surplus, which the other could not take, instead of being
+    # full by then (a sunny day: +1.4 to +3.0 kWh of PV for 1 more start and 1 phase switch; on
+    # a day where neither fills up, about -0.1 kWh and +1 start). The hour keeps clouds from
+    # moving the sun to the car that copes worse with them. None: never.
+    handover_after_s: float | None = 3600.0
     # Side by side, when the surplus carries one car but not two: a running car that has charged
     # this much more in its session than a waiting one gives way to it (turns, not one car all
     # day; the gap is the hysteresis: about an hour of charging on a 5 kW surplus).

@@ -7,9 +7,11 @@ and stops when the import at its minimum beyond the rest (``_grid_share_w``) las
 dip's grid energy exceeds what a restart would lose (``_dip_wh``).
 Running cars keep their minimums and share the rest equally, by priority; each share also
 drives that car's 1p/3p timers (``phases.py``). Several solar cars start one after another
-(``SolarSettings.stagger_starts``: a waiting car gets only what the running ones cannot take)
-or side by side (a running 1p/3p car switches to 1p at once to make room for a starting one;
-where the surplus carries one car but not two, they take turns: ``_turn_over``). A waiting car of
+(``SolarSettings.stagger_starts``: a waiting car gets only what the running ones cannot take,
+or the place of one that can charge on less sun once the surplus has carried it for
+``handover_after_s``: ``_handing_over``) or side by side (a running 1p/3p car switches to 1p at
+once to make room for a starting one; where the surplus carries one car but not two, they take
+turns: ``_turn_over``). A waiting car of
 higher priority starts as though the running cars of lower priority were not there, and they give
 way in the same update where the surplus does not carry them beside it (``_lower_giving_way``).
 A car that takes less than it is offered (full, suspended, its own limit:
@@ -76,12 +78,20 @@ def _delays_ending(
         if memory.active:
             at = _stop_at(memory, solar)
         else:
-            at = memory.enable.due_at(_enable_delay(work, solar))
+            at = memory.enable.due_at(memory.enable_delay_s)
         if at is not None:
             wake.append(at)
     # Not the 1p/3p delay alone: a switch also waits for the settle time after the last one.
     wake.extend(at for work in sharing if (at := phase_switch_at(work)) is not None)
     return wake
+
+
+def _start_delay(work: ChargerWork, solar: SolarSettings, handover: bool) -> float:
+    """How long the surplus must carry a waiting car before it starts: the start delay, or
+    instead of a running car (``_handing_over``) the hand-over time."""
+    if handover and solar.handover_after_s is not None:
+        return solar.handover_after_s
+    return _enable_delay(work, solar)
 
 
 def _enable_delay(work: ChargerWork, solar: SolarSettings) -> float:
@@ -141,7 +151,7 @@ def _switch_on_off(
         needed_w = _needed_w(min_w, solar)
         ok = not starting and start.room_w >= needed_w
         starting = starting or ok
-        delay = _enable_delay(work, solar)
+        delay = memory.enable_delay_s = _start_delay(work, solar, start.handover)
         if memory.enable.update(ok, now, delay):
             for giving in start.giving_way:
                 need, floors = _stop(giving, need, floors, now)
@@ -168,8 +178,10 @@ class _StartTerms(NamedTuple):
     phases: int  # the phases it would start on
     min_w: float  # its minimum on them
     room_w: float  # the surplus it may start on
-    # The running cars that stop for it: of lower priority, or one whose turn is over.
+    # The running cars that stop for it: of lower priority, one whose turn is over, or one that
+    # hands over to it.
     giving_way: tuple[ChargerWork, ...] = ()
+    handover: bool = False  # instead of a running car that can charge on less (``_handing_over``)
 
 
 def _start_terms(
@@ -195,7 +207,15 @@ def _start_terms(
     min_w = _start_min_w(work, phases)
     if solar.stagger_starts:
         giving_way = _lower_giving_way(lower, spare - work.claim_max_w(after_switch_up=True))
-        return _StartTerms(phases, min_w, min(left, spare), giving_way)
+        room = min(left, spare)
+        if room < _needed_w(min_w, solar) and (
+            handing := _handing_over(work, running, budget_w, solar)
+        ):
+            giver, room = handing
+            phases = start_phases(work, room)
+            min_w = _start_min_w(work, phases)
+            return _StartTerms(phases, min_w, room, (giver, *giving_way), handover=True)
+        return _StartTerms(phases, min_w, room, giving_way)
     room = _beside(work, budget_w, floors)
     giving = _turn_over(work, running, solar) if room < _needed_w(min_w, solar) else None
     if giving is None:
@@ -211,6 +231,33 @@ def _start_terms(
         _beside(work, budget_w, others),
         (giving, *_lower_giving_way(lower, budget_w - others - min_w, True)),
     )
+
+
+def _handing_over(
+    work: ChargerWork, running: list[ChargerWork], budget_w: float, solar: SolarSettings
+) -> tuple[ChargerWork, float] | None:
+    """One after another: the running car that hands over to the waiting ``work``, and the
+    surplus ``work`` may start on then (None: no such car). It is of no higher priority, takes
+    what it is offered, and can charge on less than ``work``'s smallest minimum (on 1 phase);
+    of several, the one whose place leaves the most surplus."""
+    if solar.handover_after_s is None:
+        return None
+    own_floor_w = work.claim_min_w(floor_phases(work))
+    best: tuple[ChargerWork, float] | None = None
+    for giver in running:
+        if (
+            giver.cfg.priority > work.cfg.priority
+            or giver.limited_a() is not None
+            or giver.claim_min_w(floor_phases(giver)) >= own_floor_w - EPS
+        ):
+            continue
+        others = [w for w in running if w is not giver]
+        left = budget_w - sum(w.claim_min_w() for w in others)
+        spare = budget_w - sum(w.claim_max_w(after_switch_up=True) for w in others)
+        room_w = min(left, spare)
+        if room_w >= _needed_w(work.min_power(), solar) and (best is None or room_w > best[1]):
+            best = (giver, room_w)
+    return best
 
 
 def _needed_w(min_w: float, solar: SolarSettings) -> float:
