@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +82,7 @@ class Result:
     split: tuple[float, float, float] | None = None  # ours: the driver's session split (kWh)
     physical: float = 0.0  # the physical bound (kWh)
     equal_import: float = 0.0  # the equal-import bound at its own grid + battery energy (kWh)
+    battery_held_w: np.ndarray | None = None  # per second: its discharge cap kept from the house
 
     @property
     def of_physical(self) -> float:
@@ -143,6 +144,7 @@ def simulate(
         writes=sum(c.writes for c in plant.chargers),
         over_fuse=f.seconds_over_fuse,
         split=split,
+        battery_held_w=np.asarray(plant.battery_held_w) if plant.battery_held_w else None,
     )
 
 
@@ -155,11 +157,13 @@ def day_inputs(
     return DayInputs(pv, house, cars, battery, PRIORITY_SOC, sc.fuse_a, t0, t1)
 
 
-def judge(result: Result, inputs: DayInputs, physical: Bound) -> Bound:
-    """Put both bounds on a controller's result. Its budget is its own grid import plus the
-    battery energy it let into the car (which bridges a dip as import does)."""
+def judge(result: Result, inputs: DayInputs) -> Bound:
+    """Put both bounds on a controller's result: its own (its discharge cap may have held the
+    battery back from the house). The budget is its own grid import plus the battery energy it
+    let into the car (which bridges a dip as import does)."""
+    inputs = replace(inputs, battery_held_w=result.battery_held_w)
     bound = equal_import_bound(inputs, (result.grid_to_ev + result.battery_to_ev) * 1000)
-    result.physical = physical.pv_to_ev_wh / 1000
+    result.physical = physical_bound(inputs).pv_to_ev_wh / 1000
     result.equal_import = bound.pv_to_ev_wh / 1000
     return bound
 
@@ -261,9 +265,7 @@ def main() -> None:
         }
         inputs = day_inputs(sc, pv[sc.day], house[sc.day])
         physical = physical_bound(inputs)
-        solve_s = physical.solve_s + sum(
-            judge(r, inputs, physical).solve_s for r in results.values()
-        )
+        solve_s = physical.solve_s + sum(judge(r, inputs).solve_s for r in results.values())
         lines = table(sc, results, physical, solve_s)
         print("\n".join(lines), flush=True)
         out.extend([*lines, ""])

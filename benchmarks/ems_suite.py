@@ -12,8 +12,9 @@ benchmarks/ems/bounds.py (physical, and equal-import with the run's own grid + b
 into the solar cars as the budget); writes benchmarks/results/ems_suite.md (tables, targets),
 ems_suite.json (every run's raw figures) and ems_pareto.png. On the sites with several solar
 cars, ours also runs with two user options (``MULTI_CAR_OPTIONS``: sharing the surplus, a
-charging priority), and on every site with the least share of sun at 100 % (``SUN_ONLY``), each
-against its defaults.
+charging priority) and without the hand-over to the car that needs more sun (``NO_HANDOVER``),
+and on every site with the least share of sun at 100 % (``SUN_ONLY``), each against its
+defaults.
 
 Statistics: mean and worst case over the scenarios, and for ours minus the reference the mean
 paired difference with its 95 % confidence interval (Student t over the scenarios: each has its
@@ -34,7 +35,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -74,13 +75,17 @@ class Job:
     controller: str  # "ours" | "reference"
     margin_w: float | None = None  # ours: regulation margin; None = the default settings
     bounds: bool = True
-    option: str | None = None  # ours: SHARE, PRIORITY (sites with several solar cars), SUN_ONLY
+    # ours: SHARE, PRIORITY, NO_HANDOVER (sites with several solar cars), SUN_ONLY
+    option: str | None = None
 
 
 # Ours with a user's option, on the sites with several solar cars (labels of its runs):
 SHARE = "ours+share"  # "share the surplus between cars" on
 PRIORITY = "ours+priority"  # the first solar car at charging priority 1, the others at 0
 MULTI_CAR_OPTIONS = (SHARE, PRIORITY)
+# ...and a setting that is not an option: one after another, no hand-over to a car that needs
+# more sun than the running one (SolarSettings.handover_after_s None).
+NO_HANDOVER = "ours+no-handover"
 # ...and on every site: the least share of sun at 100 % (a car starts and holds on surplus only).
 SUN_ONLY = "ours+sun-only"
 
@@ -232,6 +237,8 @@ def run(job: Job) -> dict[str, Any]:
             tuning = SolarSettings(stagger_starts=False)
         elif job.option == SUN_ONLY:
             tuning = SolarSettings(min_sun_share=1.0)
+        elif job.option == NO_HANDOVER:
+            tuning = SolarSettings(handover_after_s=None)
         first = _solar_cars(sc)[0]
         priorities = {first: 1} if job.option == PRIORITY else None
         ctrl = Ours(list(sc.site.cars), plant.chargers, options, tuning, priorities)
@@ -279,15 +286,17 @@ def run(job: Job) -> dict[str, Any]:
         "over_avoidable_s": watch.avoidable,
         "battery_to_car_allowed": False,
         "priority_taken_wh": owed.taken_wh,
+        "battery_held_wh": f.battery_held_from_house,
         "sim_s": sim_s,  # wall time of the simulation (bounds excluded)
         "cpu_s": cpu_s,  # its CPU time: what it costs on an idle core
     }
     if job.bounds:
-        inputs = day_inputs(sc)
+        # The run's own bounds: its battery may have been held back from the house.
+        held = np.asarray(plant.battery_held_w) if plant.battery_held_w else None
+        inputs = replace(day_inputs(sc), battery_held_w=held)
         budget_wh = f.grid_to_ev + f.battery_to_ev
         out["eq_bound"] = _bound(lambda: bounds.equal_import_bound(inputs, budget_wh))
-        if job.controller == "reference":
-            out["phys_bound"] = _bound(lambda: bounds.physical_bound(inputs))
+        out["phys_bound"] = _bound(lambda: bounds.physical_bound(inputs))
     return out
 
 
@@ -309,7 +318,8 @@ def jobs_for(
         jobs.extend(Job(sc, "ours", m, with_bounds) for m in margins if m != DEFAULT_MARGIN_W)
         jobs.append(Job(sc, "ours", None, with_bounds, SUN_ONLY))
         if len(_solar_cars(sc)) > 1:
-            jobs.extend(Job(sc, "ours", None, with_bounds, o) for o in MULTI_CAR_OPTIONS)
+            for option in (*MULTI_CAR_OPTIONS, NO_HANDOVER):
+                jobs.append(Job(sc, "ours", None, with_bounds, option))
     # Longest first (ours with several chargers), so the pool does not end on one slow run.
     return sorted(
         jobs, key=lambda j: -(len(j.scenario.site.cars) * (4 if j.controller == "ours" else 1))
@@ -379,6 +389,12 @@ METRICS = (
     Metric(
         "PV->EV taken from battery priority (Wh)", lambda r: r["priority_taken_wh"], False, "{:.0f}"
     ),
+    Metric(
+        "battery held back from the house (Wh)",
+        lambda r: r.get("battery_held_wh", 0.0),
+        False,
+        "{:.0f}",
+    ),
     Metric("surplus exported, car could take (kWh)", lambda r: r["export_takeable_kwh"], False),
     Metric("charge starts", lambda r: r["starts"], False, "{:.1f}"),
     Metric("phase switches", lambda r: r["switches"], False, "{:.1f}"),
@@ -402,15 +418,10 @@ def metric(title: str) -> Metric:
 
 
 def attach_bounds(runs: list[dict[str, Any]]) -> None:
-    """% of the scenario's physical bound (from its reference run) and of the run's own
-    equal-import bound."""
-    phys = {
-        r["scenario"]: (r.get("phys_bound") or {}).get("kwh")
-        for r in runs
-        if r["kind"] == "reference"
-    }
+    """% of the run's own physical and equal-import bounds (they differ between the runs of a
+    scenario only where a run's discharge cap held the battery back from the house)."""
     for r in runs:
-        b = phys.get(r["scenario"])
+        b = (r.get("phys_bound") or {}).get("kwh")
         r["phys_kwh"] = b
         r["pct_phys"] = 100 * r["pv_to_ev_kwh"] / b if b else None
         eq = (r.get("eq_bound") or {}).get("kwh")
@@ -555,6 +566,7 @@ _OPTION_CAR: dict[str, tuple[str, Callable[[list[float]], float]]] = {
     SHARE: ("the least charged car's SoC at the end (%)", min),
     PRIORITY: ("the priority car's SoC at the end (%)", lambda socs: socs[0]),
     SUN_ONLY: ("the cars' mean SoC at the end (%)", lambda socs: sum(socs) / len(socs)),
+    NO_HANDOVER: ("the cars' mean SoC at the end (%)", lambda socs: sum(socs) / len(socs)),
 }
 
 
@@ -669,6 +681,14 @@ def targets(
         (
             "(info) PV->EV taken from the battery's priority share",
             f"worst {max(taken):.0f} Wh, total {sum(taken) / 1000:.2f} kWh",
+            None,
+        )
+    )
+    held = [r.get("battery_held_wh", 0.0) for r in ours.values()]
+    out.append(
+        (
+            "(info) battery held back from the house by the discharge cap (the house imported it)",
+            f"worst {max(held):.0f} Wh, total {sum(held) / 1000:.2f} kWh",
             None,
         )
     )
@@ -860,6 +880,15 @@ def report(raw: dict[str, Any]) -> list[str]:
         "on every scenario; not part of the targets above.",
         "",
         *option_section(table, SUN_ONLY),
+        "",
+        "## Setting: no hand-over to the car that needs more sun",
+        "",
+        "Ours without the hand-over (``SolarSettings.handover_after_s`` None: the running car "
+        "keeps the sun until it is full) against ours with it (a 1p/3p car hands over to a "
+        "waiting 3-phase-only car once the surplus has carried that one for an hour), on the "
+        "scenarios with several solar cars; not part of the targets above.",
+        "",
+        *option_section(table, NO_HANDOVER),
         "",
         "## Scenarios",
         "",

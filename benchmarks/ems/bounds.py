@@ -20,10 +20,14 @@ Every estimate errs towards more PV for the solar cars:
 - fast cars: the lower envelope of their draw (the plant's ``ChargerModel`` commanded at ``t0``
   and ``fast_start_within_s`` later: the draw rises, holds, then tapers, so any start in between
   draws at least the smaller of the two);
-- battery: its highest possible SoC (never discharging, charging at the largest power the plant's
-  one-second lag allows), so it reaches the priority SoC no later than in any run; its share below
-  that, ``min(max power, surplus)``, is non-decreasing in the surplus, so what is left for the cars
-  is never less than in a run;
+- battery: its highest possible SoC, so it reaches the priority SoC no later, and falls below it
+  again no sooner, than in any run: it charges at the largest power the plant's one-second lag
+  allows and discharges only what the house's own deficit of the second before asks of it (the
+  plant's battery answers last second's grid, which the cars only raise), less what the run's
+  discharge cap held back from the house (``DayInputs.battery_held_w``; without it the bound
+  holds for runs that hold back nothing); its share below that SoC, ``min(max power,
+  surplus)``, is non-decreasing in the surplus, so what is left for the cars is never less than
+  in a run;
 - fuse headroom: PV and the battery at full discharge relieve every phase (the most they can);
 - solar cars: one car's taper follows the PV it got (its SoC is at least that); several cars
   are capped by their room to 100 % SoC only; the 6 A minimum is dropped where a car could be
@@ -91,6 +95,8 @@ class DayInputs:
     t0: int  # seconds of the day
     t1: int
     fast_start_within_s: float = 120.0  # latest first command to a fast car after t0
+    # Per second from t0, what the run's discharge cap kept from the house (``Plant.battery_held_w``)
+    battery_held_w: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -375,14 +381,20 @@ class _Day:
             return share
         battery = replace(inputs.battery, power_w=0.0)
         positive = np.maximum(0.0, surplus)
-        # The plant's battery acts on last second's grid: it can charge with last second's surplus.
+        # The plant's battery acts on last second's grid: it can charge with last second's surplus,
+        # and gives at least last second's house deficit (a car only adds to it).
         lagged = np.maximum(positive, np.concatenate([[battery.max_w], positive[:-1]]))
-        for i in range(surplus.size):
-            if battery.soc >= inputs.priority_soc:
-                break
-            room_wh = (100.0 - battery.soc) / 100.0 * battery.capacity_wh / battery.efficiency
-            share[i] = min(battery.max_w, positive[i], room_wh * 3600.0)
-            battery.step(-float(lagged[i]), None)
+        deficit = np.concatenate([[0.0], np.maximum(0.0, self.house - self.pv)[:-1]])
+        owed = np.minimum(deficit, battery.max_w)
+        if inputs.battery_held_w is not None:
+            owed = np.maximum(0.0, owed - inputs.battery_held_w[: owed.size])
+        # After a second of house deficit no run charges: the battery gives ``owed`` at least.
+        power = np.where(deficit > 0.0, owed, -lagged).tolist()
+        for i, power_w in enumerate(power):
+            if battery.soc < inputs.priority_soc:
+                room_wh = (100.0 - battery.soc) / 100.0 * battery.capacity_wh / battery.efficiency
+                share[i] = min(battery.max_w, positive[i], room_wh * 3600.0)
+            battery.step(power_w, None)
         return share
 
     def _headroom(self, fast_lines: np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@
 - House load is split over the phases 40/35/25 % (real homes are unbalanced); PV and battery are
   three-phase and symmetric.
 - Home battery: self-consumption inverter that drives the grid to zero with a 1 s lag, limited by
-  power, SoC and (if it is given one) a discharge cap from the controller.
+  power, SoC and (if it is given one) a discharge cap from the controller. What the cap keeps
+  from the house's own deficit (``Plant.battery_held_w``) is recorded: the bounds need it.
 - Charger: applies a written limit after ``charger_delay_s``; a start after a pause takes
   ``start_delay_s`` more; a 1p/3p switch pauses the car for ``switch_pause_s``.
 - IEC 61851: a car does not charge on a limit below its minimum (``min_a``, 6 A): such a limit is
@@ -193,6 +194,7 @@ class Flows:
     export_takeable: float = 0.0
     export: float = 0.0
     seconds_over_fuse: int = 0
+    battery_held_from_house: float = 0.0  # the house imported it: the discharge cap held it back
 
 
 class Plant:
@@ -223,6 +225,9 @@ class Plant:
         # The energy register comes with the same MeterValues as the currents (a counter: no noise).
         self.charger_registers = {c.cid: Meter(10.0, 0.0) for c in chargers}
         self.discharge_limit_w: float | None = None
+        # Per second: what the discharge cap kept from the house's deficit of the second before
+        # (W; the battery answers last second's grid), as much as the battery could have given.
+        self.battery_held_w: list[float] = []
         self.flows = Flows()
         self.pv_w = 0.0
         self.house_w = 0.0
@@ -250,6 +255,7 @@ class Plant:
         if self.battery is not None:
             wanted = self.battery.power_w + self.grid_w  # drive last second's grid to zero
             battery_w = self.battery.step(wanted, self.discharge_limit_w)
+            self._held(min(wanted, self.battery.max_w), battery_w)
         grid = net - battery_w
         self.grid_w, self.pv_w, self.house_w = grid, pv, house
         ev_lines = [0.0, 0.0, 0.0]
@@ -273,6 +279,18 @@ class Plant:
                 register = self.charger_registers[charger.cid]
                 register.value, register.at = charger.energy_wh, t
         self.any_meter_update = grid_fresh or any(fresh)
+
+    def _held(self, uncapped_w: float, battery_w: float) -> None:
+        """Record what the discharge cap kept from the house: the house's deficit of the second
+        before (as much as the battery gives at most), less what it gave. Errs high where the
+        battery ran empty as well (a bound then only gets looser)."""
+        held = 0.0
+        if self.discharge_limit_w is not None and battery_w < uncapped_w:
+            # ``pv_w`` and ``house_w`` still hold the second before.
+            deficit = min(max(0.0, self.house_w - self.pv_w), uncapped_w)
+            held = max(0.0, deficit - max(0.0, battery_w))
+        self.battery_held_w.append(held)
+        self.flows.battery_held_from_house += held / 3600.0
 
     def _account(self, pv: float, house: float, battery_w: float, ev_lines: list[float]) -> None:
         f = self.flows

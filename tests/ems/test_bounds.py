@@ -8,6 +8,8 @@ delays, and against the knapsack it replaced.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy import sparse  # type: ignore[import-untyped]
@@ -22,7 +24,7 @@ from benchmarks.ems.bounds import (
     physical_bound,
 )
 from benchmarks.ems.controllers import CarSpec as Spec
-from benchmarks.ems.plant import BatteryModel, Car, ChargerModel, Command, V
+from benchmarks.ems.plant import BatteryModel, Car, ChargerModel, Command, Plant, V
 from benchmarks.ems_day import PRIORITY_SOC, Scenario, day_inputs, simulate
 from custom_components.ocpp_ems.core.ems import Mode
 
@@ -66,11 +68,13 @@ def test_no_controller_beats_the_bounds(sc: Scenario, seed: int, dip_w: float) -
     if sc.battery:
         # The fast car takes 11 kW: PV alone never has a surplus; give the solar car one.
         pv = pv * 2.2
-    inputs = day_inputs(sc, pv, house, T0, T1)
-    physical = physical_bound(inputs)
+    day = day_inputs(sc, pv, house, T0, T1)
     pv_of = {}
     for name in ("ours", "reference", "naive"):
         result = simulate(sc, name, pv, house, T0, T1)
+        # Each run's own bounds: what its discharge cap held back from the house counts.
+        inputs = replace(day, battery_held_w=result.battery_held_w)
+        physical = physical_bound(inputs)
         pv_wh = pv_of[name] = result.pv_to_ev * 1000
         # Battery energy into the car bridges a dip as import does: it counts in the budget.
         budget_wh = (result.grid_to_ev + result.battery_to_ev) * 1000
@@ -83,7 +87,52 @@ def test_no_controller_beats_the_bounds(sc: Scenario, seed: int, dip_w: float) -
         assert equal.pv_to_ev_wh <= knapsack_bound(inputs, budget_wh).pv_to_ev_wh + 1e-6
     if sc.name == "3p only":
         # The old optimum's flaw: bridging the dip with import beats every zero-import schedule.
-        assert pv_of["reference"] > equal_import_bound(inputs, 0.0).pv_to_ev_wh + 100.0
+        assert pv_of["reference"] > equal_import_bound(day, 0.0).pv_to_ev_wh + 100.0
+
+
+def test_the_battery_gives_the_house_its_deficit_unless_a_run_held_it_back() -> None:
+    """The battery starts at 62 %, above its priority SoC (60 %); the house draws 1 kW for the
+    first 40 minutes of no sun, then 8 kW of sun come. The battery gives the house 0.67 kWh and
+    falls below 60 %: it takes its priority share of the sun first, in the bound as in any run
+    that lets it. A run whose discharge cap holds the battery back from the house (the house
+    imports instead) keeps it above 60 % and gives the car all the sun: the plant records what it
+    held back, and with that the bound is one for this run too; without it, not."""
+    minutes = np.arange(1440)
+    hour = 11 * 60
+    pv = np.where((minutes >= hour + 40) & (minutes < hour + 120), 8000.0, 0.0)
+    house = np.where(minutes < hour + 40, 1000.0, 100.0)
+    car = CarBoundSpec(solar=True)
+    inputs = DayInputs(pv, house, (car,), BatteryModel(soc=62.0), PRIORITY_SOC, None, T0, T0 + 7200)
+    kept = physical_bound(replace(inputs, battery=None)).pv_to_ev_wh
+    bound = physical_bound(inputs).pv_to_ev_wh
+    # Down to 55 % (0.67 kWh for the house, 0.7 kWh from its cells); its share back up to 60 %
+    # (0.5 kWh into its cells, 0.53 kWh of sun) comes off the car's sun.
+    assert kept - 600.0 < bound < kept - 450.0
+
+    charger = ChargerModel("car", 3, 1, Car())
+    plant = Plant(
+        pv=pv,
+        house=house,
+        chargers=[charger],
+        battery=BatteryModel(soc=62.0),
+        fuse_a=None,
+        solar_ids={"car"},
+    )
+    plant.discharge_limit_w = 0.0  # a cap that holds the battery back from the house as well
+    charger.write(float(T0), Command(16.0, 3, False))
+    for t in range(T0, T0 + 7200):
+        plant.step(float(t))
+    assert plant.battery is not None
+    assert plant.battery.soc > PRIORITY_SOC
+    # All of the house's deficit (1 kW until the sun ramps up in the 40th minute).
+    day = _Day(inputs)
+    deficit_wh = np.maximum(0.0, day.house - day.pv).sum() / 3600.0
+    assert plant.flows.battery_held_from_house == pytest.approx(deficit_wh, rel=1e-3)
+    assert 640.0 < deficit_wh < 667.0
+    assert plant.flows.pv_to_ev > bound + 150.0  # beats the bound that assumes the house got it
+    held = replace(inputs, battery_held_w=np.asarray(plant.battery_held_w))
+    assert plant.flows.pv_to_ev <= physical_bound(held).pv_to_ev_wh
+    assert physical_bound(held).pv_to_ev_wh == pytest.approx(kept, rel=1e-3)
 
 
 def test_equal_import_bound_is_monotone_and_below_the_physical_bound() -> None:
