@@ -568,6 +568,26 @@ def test_a_car_that_needs_more_sun_takes_over_after_an_hour(
     assert (a.paused, a.phases) == (False, 1)
 
 
+def test_no_hand_over_where_a_min_solar_car_takes_the_surplus_first() -> None:
+    """A Min + solar car ("m", 6-7 A) counts at what it can take, as for any start one after
+    another: of 8140 W, its minimum (4140 W) and the 690 W it could take beyond leave 3310 W in
+    the 1p/3p car's ("a") place, less than the 3-phase car ("b") starts on (3726 W), so "a"
+    keeps its place however long the sun lasts."""
+    m = EnergyManager(
+        SiteSettings(solar=SolarSettings(regulation_margin_w=0.0)),
+        {
+            "m": ChargerSettings(mode=Mode.MIN_SOLAR, max_current_a=7.0),
+            "a": ChargerSettings(mode=Mode.SOLAR, can_switch_phases=True),
+            "b": ChargerSettings(mode=Mode.SOLAR),
+        },
+    )
+    loop = Loop(m, lambda t: 8140.0, house=0.0, chargers=("m", "a", "b"))
+    d = loop.run(0, 3 * 3600, step=5)
+    assert loop.commands["b"] == ChargerCommand.pause(3)
+    assert d.chargers["b"].reason is not Reason.STARTING
+    assert loop.draw("a") > 0
+
+
 @pytest.mark.parametrize(
     ("share", "sun_w", "a_amps", "b_amps"),
     [

@@ -11,9 +11,9 @@ drives that car's 1p/3p timers (``phases.py``). Several solar cars start one aft
 or the place of one that can charge on less sun once the surplus has carried it for
 ``handover_after_s``: ``_handing_over``) or side by side (a running 1p/3p car switches to 1p at
 once to make room for a starting one; where the surplus carries one car but not two, they take
-turns: ``_turn_over``). A waiting car of
-higher priority starts as though the running cars of lower priority were not there, and they give
-way in the same update where the surplus does not carry them beside it (``_lower_giving_way``).
+turns: ``_turn_over``). A waiting car of higher priority starts as though the running cars of
+lower priority were not there, and they give way in the same update where the surplus does not
+carry them beside it (``_lower_giving_way``).
 A car that takes less than it is offered (full, suspended, its own limit:
 ``ChargerWork.limited_a``) counts at what it takes, also in the start rules: a full car stays on
 at its minimum but leaves the surplus to the others.
@@ -209,7 +209,7 @@ def _start_terms(
         giving_way = _lower_giving_way(lower, spare - work.claim_max_w(after_switch_up=True))
         room = min(left, spare)
         if room < _needed_w(min_w, solar) and (
-            handing := _handing_over(work, running, budget_w, solar)
+            handing := _handing_over(work, running, left, spare, solar)
         ):
             giver, room = handing
             phases = start_phases(work, room)
@@ -234,12 +234,17 @@ def _start_terms(
 
 
 def _handing_over(
-    work: ChargerWork, running: list[ChargerWork], budget_w: float, solar: SolarSettings
+    work: ChargerWork,
+    running: list[ChargerWork],
+    left: float,
+    spare: float,
+    solar: SolarSettings,
 ) -> tuple[ChargerWork, float] | None:
     """One after another: the running car that hands over to the waiting ``work``, and the
-    surplus ``work`` may start on then (None: no such car). It is of no higher priority, takes
-    what it is offered, and can charge on less than ``work``'s smallest minimum (on 1 phase);
-    of several, the one whose place leaves the most surplus."""
+    surplus ``work`` may start on in its place (None: no such car). ``left`` and ``spare`` are
+    what a start may use beside all running cars (``_start_terms``). The giver is of no higher
+    priority, takes what it is offered, and can charge on less than ``work``'s smallest minimum
+    (on 1 phase); of several, the one whose place leaves the most surplus."""
     if solar.handover_after_s is None:
         return None
     own_floor_w = work.claim_min_w(floor_phases(work))
@@ -251,10 +256,7 @@ def _handing_over(
             or giver.claim_min_w(floor_phases(giver)) >= own_floor_w - EPS
         ):
             continue
-        others = [w for w in running if w is not giver]
-        left = budget_w - sum(w.claim_min_w() for w in others)
-        spare = budget_w - sum(w.claim_max_w(after_switch_up=True) for w in others)
-        room_w = min(left, spare)
+        room_w = min(left + giver.claim_min_w(), spare + giver.claim_max_w(after_switch_up=True))
         if room_w >= _needed_w(work.min_power(), solar) and (best is None or room_w > best[1]):
             best = (giver, room_w)
     return best
