@@ -144,7 +144,7 @@ def simulate(
         writes=sum(c.writes for c in plant.chargers),
         over_fuse=f.seconds_over_fuse,
         split=split,
-        battery_held_w=np.asarray(plant.battery_held_w) if plant.battery_held_w else None,
+        battery_held_w=plant.battery_held_series(),
     )
 
 
@@ -157,13 +157,16 @@ def day_inputs(
     return DayInputs(pv, house, cars, battery, PRIORITY_SOC, sc.fuse_a, t0, t1)
 
 
-def judge(result: Result, inputs: DayInputs) -> Bound:
+def judge(result: Result, inputs: DayInputs, physical: Bound) -> Bound:
     """Put both bounds on a controller's result: its own (its discharge cap may have held the
-    battery back from the house). The budget is its own grid import plus the battery energy it
-    let into the car (which bridges a dip as import does)."""
-    inputs = replace(inputs, battery_held_w=result.battery_held_w)
+    battery back from the house; ``physical``: the bound of a run that held back nothing). The
+    budget is its own grid import plus the battery energy it let into the car (which bridges a
+    dip as import does)."""
+    if result.battery_held_w is not None and result.battery_held_w.any():
+        inputs = replace(inputs, battery_held_w=result.battery_held_w)
+        physical = physical_bound(inputs)
     bound = equal_import_bound(inputs, (result.grid_to_ev + result.battery_to_ev) * 1000)
-    result.physical = physical_bound(inputs).pv_to_ev_wh / 1000
+    result.physical = physical.pv_to_ev_wh / 1000
     result.equal_import = bound.pv_to_ev_wh / 1000
     return bound
 
@@ -265,7 +268,9 @@ def main() -> None:
         }
         inputs = day_inputs(sc, pv[sc.day], house[sc.day])
         physical = physical_bound(inputs)
-        solve_s = physical.solve_s + sum(judge(r, inputs).solve_s for r in results.values())
+        solve_s = physical.solve_s + sum(
+            judge(r, inputs, physical).solve_s for r in results.values()
+        )
         lines = table(sc, results, physical, solve_s)
         print("\n".join(lines), flush=True)
         out.extend([*lines, ""])

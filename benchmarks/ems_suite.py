@@ -292,8 +292,7 @@ def run(job: Job) -> dict[str, Any]:
     }
     if job.bounds:
         # The run's own bounds: its battery may have been held back from the house.
-        held = np.asarray(plant.battery_held_w) if plant.battery_held_w else None
-        inputs = replace(day_inputs(sc), battery_held_w=held)
+        inputs = replace(day_inputs(sc), battery_held_w=plant.battery_held_series())
         budget_wh = f.grid_to_ev + f.battery_to_ev
         out["eq_bound"] = _bound(lambda: bounds.equal_import_bound(inputs, budget_wh))
         out["phys_bound"] = _bound(lambda: bounds.physical_bound(inputs))
@@ -562,11 +561,12 @@ def per_scenario(
 # Per option, the car whose SoC at the end tells what the option is for (every car of these
 # sites starts at the same SoC): sharing is fair to the least charged car; a priority favours
 # the first solar car; the least share of sun is about every car.
+_MEAN_SOC = ("the cars' mean SoC at the end (%)", lambda socs: sum(socs) / len(socs))
 _OPTION_CAR: dict[str, tuple[str, Callable[[list[float]], float]]] = {
     SHARE: ("the least charged car's SoC at the end (%)", min),
     PRIORITY: ("the priority car's SoC at the end (%)", lambda socs: socs[0]),
-    SUN_ONLY: ("the cars' mean SoC at the end (%)", lambda socs: sum(socs) / len(socs)),
-    NO_HANDOVER: ("the cars' mean SoC at the end (%)", lambda socs: sum(socs) / len(socs)),
+    SUN_ONLY: _MEAN_SOC,
+    NO_HANDOVER: _MEAN_SOC,
 }
 
 

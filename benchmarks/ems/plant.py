@@ -280,6 +280,10 @@ class Plant:
                 register.value, register.at = charger.energy_wh, t
         self.any_meter_update = grid_fresh or any(fresh)
 
+    def battery_held_series(self) -> np.ndarray | None:
+        """``battery_held_w`` as the bounds take it (``DayInputs.battery_held_w``; None: no battery)."""
+        return np.asarray(self.battery_held_w) if self.battery_held_w else None
+
     def _held(self, uncapped_w: float, battery_w: float) -> None:
         """Record what the discharge cap kept from the house: the house's deficit of the second
         before (as much as the battery gives at most), less what it gave. Errs high where the
