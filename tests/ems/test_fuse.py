@@ -177,16 +177,16 @@ def test_four_chargers_on_35_a_nobody_gets_less_than_the_minimum() -> None:
 def test_a_small_drop_is_held_back_only_while_the_fuse_has_room_for_it() -> None:
     cfg = ChargerSettings(mode=Mode.MIN_SOLAR, min_write_interval_s=5.0)
     m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=0.5), {"a": cfg})
-    # 4.55 kW exported: 6.6 A on three phases.
-    d = m.update(site(0, -4554, {"a": car(0)}, grid_currents=(0.0, 0.0, 0.0)), 0)
-    assert d.chargers["a"].write == ChargerCommand(6.6, 3)
-    running = {"a": car(10, currents=(6.6, 6.6, 6.6), power=4554)}
-    # No surplus any more: the minimum (6 A) is the target; a 0.6 A drop waits (plenty of fuse).
-    d = m.update(site(10, 414.0, running, grid_currents=(6.8, 6.8, 6.8)), 10)
+    # 4.42 kW exported: 6.4 A on three phases.
+    d = m.update(site(0, -4416, {"a": car(0)}, grid_currents=(0.0, 0.0, 0.0)), 0)
+    assert d.chargers["a"].write == ChargerCommand(6.4, 3)
+    running = {"a": car(10, currents=(6.4, 6.4, 6.4), power=4416)}
+    # No surplus any more: the minimum (6 A) is the target; a 0.4 A drop waits (plenty of fuse).
+    d = m.update(site(10, 276.0, running, grid_currents=(6.6, 6.6, 6.6)), 10)
     assert d.chargers["a"].target == ChargerCommand(6.0, 3)
     assert d.chargers["a"].write is None
-    # The house takes 18 A on L3: only 6.5 A are left there, holding 6.6 A would exceed the fuse.
-    d = m.update(site(20, 414.0, running, grid_currents=(6.8, 6.8, 24.6)), 20)
+    # The house takes 18 A on L3: only 6.3 A are left there, holding 6.4 A would exceed the fuse.
+    d = m.update(site(20, 276.0, running, grid_currents=(6.6, 6.6, 24.6)), 20)
     assert d.chargers["a"].write == ChargerCommand(6.0, 3)
 
 

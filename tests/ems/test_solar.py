@@ -224,6 +224,20 @@ def test_write_limiter_only_on_change_and_deadband() -> None:
     assert loop.commands["a"] == ChargerCommand(9.9, 3)
 
 
+def test_a_drop_is_written_at_half_the_deadband_of_a_raise() -> None:
+    # Import costs more than unused PV: a 0.5 A drop goes out at once, a 0.5 A raise waits for
+    # its unused energy (1 Wh: 10 s at 345 W).
+    m = manager(min_write_interval_s=10)
+    m.update(site(0, -6003), 0)  # 8.7 A
+    d = m.update(site(20, 0.5 * 3 * V, {"a": car(20, power=8.7 * 3 * V)}), 20)
+    assert d.chargers["a"].write == ChargerCommand(8.2, 3)
+    d = m.update(site(40, -0.5 * 3 * V, {"a": car(40, power=8.2 * 3 * V)}), 40)
+    assert d.chargers["a"].target == ChargerCommand(8.7, 3)
+    assert d.chargers["a"].write is None
+    d = m.update(site(51, -0.5 * 3 * V, {"a": car(51, power=8.2 * 3 * V)}), 51)
+    assert d.chargers["a"].write == ChargerCommand(8.7, 3)
+
+
 def test_noise_around_the_limit_is_never_written() -> None:
     m = manager(SolarSettings(), min_write_interval_s=10)
     loop = Loop(m, lambda t: 6000.0 + (0.15 if int(t) % 2 else -0.15) * 3 * V, house=0.0)

@@ -39,8 +39,11 @@ class SolarSettings:
     # energy it misallocates since the last write reaches raise_error_wh (unused PV) or
     # drop_error_wh (grid import), or until small_raise_after_s, whichever comes first. Meter
     # noise and short house-load blips cancel out in that signed error and are never written.
+    # A drop goes out at half a raise's deadband: what it corrects is grid import, dearer than
+    # unused PV (scenario suite: 1 A for both imported 27 Wh a day more for 5 Wh more of PV,
+    # with 33 writes fewer; 0.3 A: 25 Wh less import again for 17 Wh of PV and 66 more writes).
     raise_deadband_a: float = 1.0
-    drop_deadband_a: float = 1.0
+    drop_deadband_a: float = 0.5
     raise_error_wh: float = 1.0
     drop_error_wh: float = 1.0
     small_raise_after_s: float = 300.0
