@@ -700,6 +700,24 @@ def test_prediction_learns_a_car_that_takes_less_than_offered() -> None:
     assert m._memory["a"].car_limit_a == 5.5
 
 
+def test_a_full_car_is_seen_while_writes_follow_faster_than_it_settles() -> None:
+    # Found on a clear day: a full car's target swung around the 0 A it took, a write every
+    # 10 s, and no sample was ever settled after the last write: it held the sun for 30 minutes.
+    m = manager(min_write_interval_s=5)
+    m.update(site(0, -6000), 0)  # started at 8.7 A
+    # Still starting: the grid shows 1 kW of import, a drop to 7.2 A, which the car follows.
+    d = m.update(site(25, 1000, {"a": car(25, power=6003, currents=(8.7, 8.7, 8.7))}), 25)
+    assert d.chargers["a"].write == ChargerCommand(7.2, 3)
+    d = m.update(site(31, -1035, {"a": car(31, power=4968, currents=(7.2, 7.2, 7.2))}), 31)
+    assert d.chargers["a"].write == ChargerCommand(8.7, 3)
+    # 4 s after the raise (not settled): the sample shows 7.2 A or 8.7 A offered. A car taking
+    # less than either may be ramping up to the raise; one taking nothing is full.
+    m.update(site(35, -3933, {"a": car(35, power=2070, currents=(3.0, 3.0, 3.0))}), 35)
+    assert m._memory["a"].car_limit_a is None
+    m.update(site(36, -6003, {"a": car(36, power=0.0, currents=(0.0, 0.0, 0.0))}), 36)
+    assert m._memory["a"].car_limit_a == 0.5
+
+
 class _FullCarLoop(Loop):
     """The toy loop with cars that take at most ``caps`` A (full: 0), whatever they are offered."""
 

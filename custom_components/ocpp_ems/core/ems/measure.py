@@ -16,7 +16,7 @@ from typing import Any
 
 from custom_components.ocpp_ems.core.numbers import finite_number
 
-from .charger_work import ChargerMemory, ChargerWork
+from .charger_work import IDLE_LIMIT_A, ChargerMemory, ChargerWork
 from .config import ChargerSettings, SiteSettings
 from .surplus import Balance, site_balance
 from .types import ChargerInputs, PhaseReading, Reading, SiteInputs
@@ -337,6 +337,14 @@ def _predict_draw(work: ChargerWork, sample_at: float, measured_a: float, grid_a
     )
     commanded = 0.0 if last.paused else last.current_a
     if not settled:
+        # Writes that follow each other faster than the car settles (a target swinging around a
+        # full car) never give a settled sample: a car that takes nothing under every limit a
+        # sample may show is full all the same. (Not one that takes some: it may be ramping.)
+        offered = response.least_offered_a(sample_at, solar)
+        started = sample_at >= memory.started_at + response.late_s(solar, start=True)
+        idle = measured_a + 0.5 <= IDLE_LIMIT_A
+        if offered is not None and started and idle and measured_a < offered - 1.0:
+            memory.car_limit_a = measured_a + 0.5
         predicted = response.draw_at_grid(grid_at, sample_at, solar)
         if predicted is None:
             return  # the grid shows what the sample shows

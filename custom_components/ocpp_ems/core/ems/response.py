@@ -235,6 +235,15 @@ class ChargerResponse:
                 return write
         return None
 
+    def least_offered_a(self, sample_at: float, solar: SolarSettings) -> float | None:
+        """The lowest limit a sample taken at ``sample_at`` may show: that of the newest write
+        it surely shows or of any later one (None: it surely shows none)."""
+        shown = self.shown_by_sample(sample_at, solar)
+        if shown is None:
+            return None
+        writes = list(self.writes)
+        return min(write.amps for write in writes[writes.index(shown) :])
+
     def pending_max_a(self, solar: SolarSettings) -> float:
         """The highest limit among the writes the newest meter sample does not show yet: the
         car may draw any of them by now (0: none)."""
