@@ -241,17 +241,18 @@ class ChargerResponse:
         shown = self.shown_by_sample(sample_at, solar)
         if shown is None:
             return None
-        writes = list(self.writes)
-        return min(write.amps for write in writes[writes.index(shown) :])
+        return min(write.amps for write in (shown, *self._after(shown)))
 
     def pending_max_a(self, solar: SolarSettings) -> float:
         """The highest limit among the writes the newest meter sample does not show yet: the
         car may draw any of them by now (0: none)."""
-        shown = self.shown_by_sample(self.sample_at, solar)
-        pending = list(self.writes)
-        if shown is not None:
-            pending = pending[pending.index(shown) + 1 :]
+        pending = self._after(self.shown_by_sample(self.sample_at, solar))
         return max((write.amps for write in pending), default=0.0)
+
+    def _after(self, write: Write | None) -> list[Write]:
+        """The writes after ``write`` (None: all of them)."""
+        writes = list(self.writes)
+        return writes if write is None else writes[writes.index(write) + 1 :]
 
     def shown_by_grid(self, grid_at: float, solar: SolarSettings) -> Write | None:
         """The newest write to count in the grid meter's reading taken at ``grid_at``."""
