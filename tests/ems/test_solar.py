@@ -582,6 +582,40 @@ def test_a_car_that_needs_more_sun_takes_over_after_an_hour(
     assert (a.paused, a.phases) == (False, 1)
 
 
+@pytest.mark.parametrize(("evening_w", "hands_back"), [(3800.0, True), (4000.0, False)])
+def test_a_car_the_sun_no_longer_carries_hands_back(evening_w: float, hands_back: bool) -> None:
+    """After the hand-over, the evening's sun falls below the 3-phase car's ("b") minimum but
+    stays above the share it may take from the grid (3726 W), so no dip stops it. At 3800 W it
+    imports 340 W where the 1p/3p car ("a") would take 3680 W on 1 phase from the sun alone,
+    leaving 120 W unused: "a" takes its place once that has lasted the stop delay, in one update.
+    At 4000 W "b" imports 140 W and "a" would leave 320 W unused: "b" keeps the sun."""
+    m = switchable_beside_three_phase(SiteSettings(solar=SolarSettings(regulation_margin_w=0.0)))
+    sun = {"w": 6000.0}
+    loop = Loop(m, lambda t: sun["w"], house=0.0, chargers=("a", "b"))
+    loop.run(0, 3700)
+    assert loop.commands["a"] == ChargerCommand.pause(3)
+    assert loop.draw("b") > 0
+    sun["w"] = evening_w
+    d = loop.run(3701, 3701 + 170)
+    assert loop.draw("b") == MIN_3P
+    if hands_back:
+        assert (d.chargers["a"].reason, d.chargers["a"].until) == (Reason.STARTING, 3701 + 180)
+    d = loop.run(3701 + 171, 3701 + 181)
+    if not hands_back:
+        d = loop.run(3701 + 182, 20000)
+        assert loop.draw("b") == MIN_3P
+        assert loop.commands["a"] == ChargerCommand.pause(3)
+        assert d.chargers["a"].reason is Reason.OTHER_CAR
+        return
+    assert loop.commands["b"] == ChargerCommand.pause(3)
+    assert loop.commands["a"] == ChargerCommand(16.0, 1)
+    assert d.chargers["b"].reason is Reason.OTHER_CAR
+    # It stays: "b" takes the sun again only after an hand-over's hour above its start share.
+    loop.run(3701 + 182, 20000)
+    assert loop.commands["b"] == ChargerCommand.pause(3)
+    assert loop.draw("a") == 16.0 * V
+
+
 def test_no_hand_over_where_a_min_solar_car_takes_the_surplus_first() -> None:
     """A Min + solar car ("m", 6-7 A) counts at what it can take, as for any start one after
     another: of 8140 W, its minimum (4140 W) and the 690 W it could take beyond leave 3310 W in

@@ -82,7 +82,11 @@ class SolarSettings:
     # morning's and evening's small surplus, which the other could not take, instead of being
     # full by then (a sunny day: +1.4 to +3.0 kWh of PV for 1 more start and 1 phase switch; on
     # a day where neither fills up, about -0.1 kWh and +1 start). The hour keeps clouds from
-    # moving the sun to the car that copes worse with them. None: never.
+    # moving the sun to the car that copes worse with them. None: never. The other way round
+    # needs no option: once the surplus has stayed below the running car's smallest minimum
+    # for disable_delay_s, a waiting car that takes it from the sun alone (on 1 phase) takes its
+    # place where that saves more import than it leaves unused (the evening after a hand-over:
+    # scenario suite -0.42 kWh grid, +0.30 kWh PV over 38 days, 2 starts more on one day).
     handover_after_s: float | None = 3600.0
     # Side by side, when the surplus carries one car but not two: a running car that has charged
     # this much more in its session than a waiting one gives way to it (turns, not one car all

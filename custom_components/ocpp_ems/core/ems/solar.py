@@ -9,7 +9,8 @@ Running cars keep their minimums and share the rest equally, by priority; each s
 drives that car's 1p/3p timers (``phases.py``). Several solar cars start one after another
 (``SolarSettings.stagger_starts``: a waiting car gets only what the running ones cannot take,
 or the place of one that can charge on less sun once the surplus has carried it for
-``handover_after_s``: ``_handing_over``) or side by side (a running 1p/3p car switches to 1p at
+``handover_after_s``: ``_handing_over``, and back once the sun no longer carries it:
+``_handing_back``) or side by side (a running 1p/3p car switches to 1p at
 once to make room for a starting one; where the surplus carries one car but not two, they take
 turns: ``_turn_over``). A waiting car of higher priority starts as though the running cars of
 lower priority were not there, and they give way in the same update where the surplus does not
@@ -86,11 +87,15 @@ def _delays_ending(
     return wake
 
 
-def _start_delay(work: ChargerWork, solar: SolarSettings, handover: bool) -> float:
-    """How long the surplus must carry a waiting car before it starts: the start delay, or
-    instead of a running car (``_handing_over``) the hand-over time."""
-    if handover and solar.handover_after_s is not None:
+def _start_delay(work: ChargerWork, solar: SolarSettings, start: _StartTerms) -> float:
+    """How long the surplus must carry a waiting car before it starts: the start delay, instead
+    of a running car that can charge on less (``_handing_over``) the hand-over time, and instead
+    of one the sun no longer carries (``_handing_back``) the start delay even for a first start
+    (a single low reading must not swap the cars)."""
+    if start.handover and solar.handover_after_s is not None:
         return solar.handover_after_s
+    if start.hand_back:
+        return solar.disable_delay_s
     return _enable_delay(work, solar)
 
 
@@ -151,7 +156,7 @@ def _switch_on_off(
         needed_w = _needed_w(min_w, solar)
         ok = not starting and start.room_w >= needed_w
         starting = starting or ok
-        delay = memory.enable_delay_s = _start_delay(work, solar, start.handover)
+        delay = memory.enable_delay_s = _start_delay(work, solar, start)
         if memory.enable.update(ok, now, delay):
             for giving in start.giving_way:
                 need, floors = _stop(giving, need, floors, now)
@@ -182,6 +187,8 @@ class _StartTerms(NamedTuple):
     # hands over to it.
     giving_way: tuple[ChargerWork, ...] = ()
     handover: bool = False  # instead of a running car that can charge on less (``_handing_over``)
+    # Instead of a running car the sun no longer carries (``_handing_back``).
+    hand_back: bool = False
 
 
 def _start_terms(
@@ -208,6 +215,13 @@ def _start_terms(
     if solar.stagger_starts:
         giving_way = _lower_giving_way(lower, spare - work.claim_max_w(after_switch_up=True))
         room = min(left, spare)
+        if room < _needed_w(min_w, solar) and (
+            back := _handing_back(work, running, left, spare, solar)
+        ):
+            giver, room = back
+            phases = start_phases(work, room)
+            min_w = _start_min_w(work, phases)
+            return _StartTerms(phases, min_w, room, (giver, *giving_way), hand_back=True)
         if room < _needed_w(min_w, solar) and (
             handing := _handing_over(work, running, left, spare, solar)
         ):
@@ -244,7 +258,8 @@ def _handing_over(
     surplus ``work`` may start on in its place (None: no such car). ``left`` and ``spare`` are
     what a start may use beside all running cars (``_start_terms``). The giver is of no higher
     priority, takes what it is offered, and can charge on less than ``work``'s smallest minimum
-    (on 1 phase); of several, the one whose place leaves the most surplus."""
+    (on 1 phase), and the surplus is not one it would take back (``_handing_back``); of several,
+    the one whose place leaves the most surplus."""
     if solar.handover_after_s is None:
         return None
     own_floor_w = work.claim_min_w(floor_phases(work))
@@ -257,9 +272,53 @@ def _handing_over(
         ):
             continue
         room_w = min(left + giver.claim_min_w(), spare + giver.claim_max_w(after_switch_up=True))
-        if room_w >= _needed_w(work.min_power(), solar) and (best is None or room_w > best[1]):
+        # Not where it would hand back (the gap between the two rules is the hysteresis).
+        back_w = _sun_alone_gain_w(giver, work.claim_min_w(floor_phases(work)), room_w, solar)
+        if (
+            room_w >= _needed_w(work.min_power(), solar)
+            and back_w <= 0.0
+            and (best is None or room_w > best[1])
+        ):
             best = (giver, room_w)
     return best
+
+
+def _handing_back(
+    work: ChargerWork,
+    running: list[ChargerWork],
+    left: float,
+    spare: float,
+    solar: SolarSettings,
+) -> tuple[ChargerWork, float] | None:
+    """One after another: the running car that gives way to the waiting ``work`` because the
+    surplus no longer covers its smallest minimum but ``work`` takes it from the sun alone (the
+    evening's sun after a hand-over: a 3-phase car held at its minimum imports what a 1p/3p car
+    on 1 phase would take), and the surplus ``work`` may start on in its place (None: no such
+    car). Of several, the one whose place gains the most (``_sun_alone_gain_w``)."""
+    best: tuple[ChargerWork, float] | None = None
+    best_gain_w = 0.0
+    for giver in running:
+        if giver.cfg.priority > work.cfg.priority or giver.limited_a() is not None:
+            continue
+        room_w = min(left + giver.claim_min_w(), spare + giver.claim_max_w(after_switch_up=True))
+        gain_w = _sun_alone_gain_w(work, giver.claim_min_w(floor_phases(giver)), room_w, solar)
+        if gain_w > best_gain_w:
+            best, best_gain_w = (giver, room_w), gain_w
+    return best
+
+
+def _sun_alone_gain_w(
+    taker: ChargerWork, needy_min_w: float, room_w: float, solar: SolarSettings
+) -> float:
+    """What ``taker`` on its fewest phases gains over a car whose minimum ``needy_min_w`` the
+    surplus ``room_w`` does not cover: the import that car would need, less what ``taker`` leaves
+    unused at its maximum (so halfway between the two, as ``phases._phase_down_w``). 0 when
+    ``taker``'s own minimum does not fit."""
+    phases = floor_phases(taker)
+    if room_w < taker.claim_min_w(phases) + solar.enable_margin_w:
+        return 0.0
+    unused_w = max(0.0, room_w - taker.car_max_a() * taker.site.voltage_v * phases)
+    return max(0.0, needy_min_w - room_w - unused_w)
 
 
 def _needed_w(min_w: float, solar: SolarSettings) -> float:
