@@ -187,6 +187,9 @@ class RpcEndpoint[T]:
     async def _answer(self, message: list[Any]) -> None:
         _, unique_id, action, payload = message
         route = self._routes[action]  # the inspector passes only routed actions
+        schemas = self._dialect.schemas
+        await schemas.ready_request(action, ours=False)
+        await schemas.ready_response(action, ours=True)
         reply = self._handle(unique_id, action, route, payload)
         await self._send(reply)
         if route.after is not None and reply.startswith("[3,"):
@@ -266,6 +269,7 @@ class RpcEndpoint[T]:
         CommandRejectedError (CALLERROR, or an answer that fails its schema),
         CommandTimeoutError, ChargerNotConnectedError."""
         schemas = self._dialect.schemas
+        await schemas.ready_request(action, ours=True)
         try:
             schemas.check_request(action, payload, ours=True)
         except SchemaViolation as err:
@@ -288,6 +292,7 @@ class RpcEndpoint[T]:
                 self._pending.pop(unique_id, None)
         if answer[0] == CALL_ERROR:
             raise CommandRejectedError(action, answer[2])
+        await schemas.ready_response(action, ours=False)
         try:
             schemas.check_response(action, answer[2], ours=False)
         except SchemaViolation as err:
