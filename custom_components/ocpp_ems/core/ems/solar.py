@@ -133,7 +133,7 @@ def _switch_on_off(
         # by side, every running 1p/3p car's: the others make room for the last one that way).
         floor_w = work.claim_min_w(floor_phases(work))
         floor = floors if not solar.stagger_starts else need - work.claim_min_w() + floor_w
-        allowed_w = solar.disable_import_w + _grid_share_w(floor_w, solar)
+        allowed_w = solar.disable_import_w + _grid_share_w(work, floor_w, solar)
         deficit = last and budget_w - floor < -allowed_w
         memory = work.memory
         import_w = max(0.0, drawn_w - budget_w) if deficit else None
@@ -153,7 +153,7 @@ def _switch_on_off(
         memory = work.memory
         start = _start_terms(work, solar, running, budget_w, left, spare, floors)
         min_w = start.min_w
-        needed_w = _needed_w(min_w, solar)
+        needed_w = _needed_w(work, min_w, solar)
         ok = not starting and start.room_w >= needed_w
         starting = starting or ok
         delay = memory.enable_delay_s = _start_delay(work, solar, start)
@@ -215,14 +215,14 @@ def _start_terms(
     if solar.stagger_starts:
         giving_way = _lower_giving_way(lower, spare - work.claim_max_w(after_switch_up=True))
         room = min(left, spare)
-        if room < _needed_w(min_w, solar) and (
+        if room < _needed_w(work, min_w, solar) and (
             back := _handing_back(work, running, left, spare, solar)
         ):
             giver, room = back
             phases = start_phases(work, room)
             min_w = _start_min_w(work, phases)
             return _StartTerms(phases, min_w, room, (giver, *giving_way), hand_back=True)
-        if room < _needed_w(min_w, solar) and (
+        if room < _needed_w(work, min_w, solar) and (
             handing := _handing_over(work, running, left, spare, solar)
         ):
             giver, room = handing
@@ -231,7 +231,7 @@ def _start_terms(
             return _StartTerms(phases, min_w, room, (giver, *giving_way), handover=True)
         return _StartTerms(phases, min_w, room, giving_way)
     room = _beside(work, budget_w, floors)
-    giving = _turn_over(work, running, solar) if room < _needed_w(min_w, solar) else None
+    giving = _turn_over(work, running, solar) if room < _needed_w(work, min_w, solar) else None
     if giving is None:
         lower_giving = _lower_giving_way(lower, budget_w - floors - min_w, True)
         return _StartTerms(phases, min_w, room, lower_giving)
@@ -275,7 +275,7 @@ def _handing_over(
         # Not where it would hand back (the gap between the two rules is the hysteresis).
         back_w = _sun_alone_gain_w(giver, work.claim_min_w(floor_phases(work)), room_w, solar)
         if (
-            room_w >= _needed_w(work.min_power(), solar)
+            room_w >= _needed_w(work, work.min_power(), solar)
             and back_w <= 0.0
             and (best is None or room_w > best[1])
         ):
@@ -321,13 +321,16 @@ def _sun_alone_gain_w(
     return max(0.0, needy_min_w - room_w - unused_w)
 
 
-def _needed_w(min_w: float, solar: SolarSettings) -> float:
-    """The surplus a waiting car with minimum ``min_w`` needs to start on."""
-    return min_w - _grid_share_w(min_w, solar) + solar.enable_margin_w
+def _needed_w(work: ChargerWork, min_w: float, solar: SolarSettings) -> float:
+    """The surplus a waiting car ``work`` with minimum ``min_w`` needs to start on."""
+    return min_w - _grid_share_w(work, min_w, solar) + solar.enable_margin_w
 
 
-def _grid_share_w(min_w: float, solar: SolarSettings) -> float:
-    """What the grid may give of a solar car's minimum ``min_w`` (W) without it counting as a dip."""
+def _grid_share_w(work: ChargerWork, min_w: float, solar: SolarSettings) -> float:
+    """What the grid may give of a solar car's minimum ``min_w`` (W) without it counting as a
+    dip: none for a plan with sun to spare (a restart loses no sun it needs)."""
+    if work.spare_sun:
+        return 0.0
     return (1.0 - solar.min_sun_share) * min_w
 
 
