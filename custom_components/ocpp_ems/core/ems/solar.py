@@ -215,21 +215,24 @@ def _start_terms(
     if solar.stagger_starts:
         giving_way = _lower_giving_way(lower, spare - work.claim_max_w(after_switch_up=True))
         room = min(left, spare)
-        if room < _needed_w(work, min_w, solar) and (
-            back := _handing_back(work, running, left, spare, solar)
-        ):
-            giver, room = back
-            phases = start_phases(work, room)
-            min_w = _start_min_w(work, phases)
-            return _StartTerms(phases, min_w, room, (giver, *giving_way), hand_back=True)
-        if room < _needed_w(work, min_w, solar) and (
-            handing := _handing_over(work, running, left, spare, solar)
-        ):
-            giver, room = handing
-            phases = start_phases(work, room)
-            min_w = _start_min_w(work, phases)
-            return _StartTerms(phases, min_w, room, (giver, *giving_way), handover=True)
-        return _StartTerms(phases, min_w, room, giving_way)
+        if room >= _needed_w(work, min_w, solar):
+            return _StartTerms(phases, min_w, room, giving_way)
+        # In a running car's place: one the sun no longer carries, or one that can charge on less.
+        places = [(giver, _room_in_place(giver, left, spare)) for giver in running]
+        back = _handing_back(work, places, solar)
+        place = back or _handing_over(work, places, solar)
+        if place is None:
+            return _StartTerms(phases, min_w, room, giving_way)
+        giver, room = place
+        phases = start_phases(work, room)
+        return _StartTerms(
+            phases,
+            _start_min_w(work, phases),
+            room,
+            (giver, *giving_way),
+            handover=back is None,
+            hand_back=back is not None,
+        )
     room = _beside(work, budget_w, floors)
     giving = _turn_over(work, running, solar) if room < _needed_w(work, min_w, solar) else None
     if giving is None:
@@ -248,15 +251,11 @@ def _start_terms(
 
 
 def _handing_over(
-    work: ChargerWork,
-    running: list[ChargerWork],
-    left: float,
-    spare: float,
-    solar: SolarSettings,
+    work: ChargerWork, places: list[tuple[ChargerWork, float]], solar: SolarSettings
 ) -> tuple[ChargerWork, float] | None:
     """One after another: the running car that hands over to the waiting ``work``, and the
-    surplus ``work`` may start on in its place (None: no such car). ``left`` and ``spare`` are
-    what a start may use beside all running cars (``_start_terms``). The giver is of no higher
+    surplus ``work`` may start on in its place (None: no such car). ``places``: each running car
+    with that surplus (``_room_in_place``). The giver is of no higher
     priority, takes what it is offered, and can charge on less than ``work``'s smallest minimum
     (on 1 phase), and the surplus is not one it would take back (``_handing_back``); of several,
     the one whose place leaves the most surplus."""
@@ -264,16 +263,15 @@ def _handing_over(
         return None
     own_floor_w = work.claim_min_w(floor_phases(work))
     best: tuple[ChargerWork, float] | None = None
-    for giver in running:
+    for giver, room_w in places:
         if (
             giver.cfg.priority > work.cfg.priority
             or giver.limited_a() is not None
             or giver.claim_min_w(floor_phases(giver)) >= own_floor_w - EPS
         ):
             continue
-        room_w = min(left + giver.claim_min_w(), spare + giver.claim_max_w(after_switch_up=True))
         # Not where it would hand back (the gap between the two rules is the hysteresis).
-        back_w = _sun_alone_gain_w(giver, work.claim_min_w(floor_phases(work)), room_w, solar)
+        back_w = _sun_alone_gain_w(giver, own_floor_w, room_w, solar)
         if (
             room_w >= _needed_w(work, work.min_power(), solar)
             and back_w <= 0.0
@@ -284,11 +282,7 @@ def _handing_over(
 
 
 def _handing_back(
-    work: ChargerWork,
-    running: list[ChargerWork],
-    left: float,
-    spare: float,
-    solar: SolarSettings,
+    work: ChargerWork, places: list[tuple[ChargerWork, float]], solar: SolarSettings
 ) -> tuple[ChargerWork, float] | None:
     """One after another: the running car that gives way to the waiting ``work`` because the
     surplus no longer covers its smallest minimum but ``work`` takes it from the sun alone (the
@@ -297,14 +291,19 @@ def _handing_back(
     car). Of several, the one whose place gains the most (``_sun_alone_gain_w``)."""
     best: tuple[ChargerWork, float] | None = None
     best_gain_w = 0.0
-    for giver in running:
+    for giver, room_w in places:
         if giver.cfg.priority > work.cfg.priority or giver.limited_a() is not None:
             continue
-        room_w = min(left + giver.claim_min_w(), spare + giver.claim_max_w(after_switch_up=True))
         gain_w = _sun_alone_gain_w(work, giver.claim_min_w(floor_phases(giver)), room_w, solar)
         if gain_w > best_gain_w:
             best, best_gain_w = (giver, room_w), gain_w
     return best
+
+
+def _room_in_place(giver: ChargerWork, left: float, spare: float) -> float:
+    """What a waiting car may start on in the running ``giver``'s place: ``left`` and ``spare``
+    (``_start_terms``) with the giver's minimum and maximum back."""
+    return min(left + giver.claim_min_w(), spare + giver.claim_max_w(after_switch_up=True))
 
 
 def _sun_alone_gain_w(
