@@ -610,7 +610,7 @@ def test_a_car_the_sun_no_longer_carries_hands_back(evening_w: float, hands_back
     assert loop.commands["b"] == ChargerCommand.pause(3)
     assert loop.commands["a"] == ChargerCommand(16.0, 1)
     assert d.chargers["b"].reason is Reason.OTHER_CAR
-    # It stays: "b" takes the sun again only after an hand-over's hour above its start share.
+    # It stays: no hand-over back to "b" on a surplus that "a" would take straight back.
     loop.run(3701 + 182, 20000)
     assert loop.commands["b"] == ChargerCommand.pause(3)
     assert loop.draw("a") == 16.0 * V

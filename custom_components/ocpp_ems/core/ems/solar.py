@@ -90,8 +90,8 @@ def _delays_ending(
 def _start_delay(work: ChargerWork, solar: SolarSettings, start: _StartTerms) -> float:
     """How long the surplus must carry a waiting car before it starts: the start delay, instead
     of a running car that can charge on less (``_handing_over``) the hand-over time, and instead
-    of one the sun no longer carries (``_handing_back``) the start delay even for a first start
-    (a single low reading must not swap the cars)."""
+    of one the sun no longer carries (``_handing_back``) the stop delay, also for a first start
+    (what a dip may last before it stops a car; a few low readings must not swap the cars)."""
     if start.handover and solar.handover_after_s is not None:
         return solar.handover_after_s
     if start.hand_back:
@@ -255,10 +255,10 @@ def _handing_over(
 ) -> tuple[ChargerWork, float] | None:
     """One after another: the running car that hands over to the waiting ``work``, and the
     surplus ``work`` may start on in its place (None: no such car). ``places``: each running car
-    with that surplus (``_room_in_place``). The giver is of no higher
-    priority, takes what it is offered, and can charge on less than ``work``'s smallest minimum
-    (on 1 phase), and the surplus is not one it would take back (``_handing_back``); of several,
-    the one whose place leaves the most surplus."""
+    with that surplus (``_room_in_place``). The giver is of no higher priority, takes what it is
+    offered, can charge on less than ``work``'s smallest minimum (on 1 phase), and would not
+    take that surplus straight back (``_handing_back``); of several, the one whose place leaves
+    the most surplus."""
     if solar.handover_after_s is None:
         return None
     own_floor_w = work.claim_min_w(floor_phases(work))

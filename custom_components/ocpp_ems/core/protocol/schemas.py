@@ -5,7 +5,7 @@ imported, i.e. while Home Assistant imports the integration, never inside the ev
 Each one is compiled by ``fastjsonschema`` into a Python function on first use: a 1.6 MeterValues
 is checked in ~10 us, against ~260 us for a ``jsonschema`` validator and no thread hop (see
 ``benchmarks/schema_validation.py``). The compiling itself takes up to ~170 ms for a 2.1 schema
-(a few ms for 1.6), so the RPC layer has it done in a worker thread (``ready_request``,
+(up to ~10 ms for 1.6), so the RPC layer has it done in a worker thread (``ready_request``,
 ``ready_response``) before the first check of each: the event loop never waits for it.
 
 Direction matters: what we send is checked strictly (a payload the charger would refuse is never
