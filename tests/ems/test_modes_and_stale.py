@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from custom_components.ocpp_ems.core.ems import (
@@ -58,6 +60,33 @@ def test_minimum_soc_and_energy_charge_at_once_in_every_mode_but_off() -> None:
     assert d.chargers["a"].reason is Reason.MINIMUM_CHARGE
     m = one(Mode.OFF, min_soc=20)
     assert m.update(site(0, 0, {"a": car(0, soc=5)}), 0).chargers["a"].target.paused
+
+
+@pytest.mark.parametrize("capacity_wh", [50000.0, None])
+def test_a_soc_not_reported_again_is_estimated_from_the_energy_since(
+    capacity_wh: float | None,
+) -> None:
+    """A car API that reports every few minutes (or stops): the same reading seen again (its
+    time unchanged) is no news. With the car's capacity the SoC goes on from it with the energy
+    charged since: 15 % + 3 kWh x 0.9 of 50 kWh = 20.4 %, above the minimum of 20 %, and the
+    minimum charge ends; a new reading replaces the estimate. Without the capacity the reading
+    stays as it is."""
+    m = one(Mode.SOLAR, min_soc=20, vehicle_capacity_wh=capacity_wh)
+    stuck = Reading(15.0, 0.0)
+
+    def update(t: float, energy: float, soc: Reading = stuck) -> Reason:
+        inputs = replace(car(t, power=11000.0, energy=energy), vehicle_soc=soc)
+        return m.update(site(t, 2000, {"a": inputs}), t).chargers["a"].reason
+
+    assert update(0, 1000) is Reason.MINIMUM_CHARGE
+    assert update(600, 3000) is Reason.MINIMUM_CHARGE  # 18.6 %
+    estimated = update(1200, 4000) is not Reason.MINIMUM_CHARGE  # 20.4 %
+    assert estimated is (capacity_wh is not None)
+    # A new reading counts as it is (the car says 19 %), and the estimate goes on from it.
+    assert update(1260, 4100, Reading(19.0, 1250.0)) is Reason.MINIMUM_CHARGE
+    assert (update(1800, 5000, Reading(19.0, 1250.0)) is Reason.MINIMUM_CHARGE) is (
+        capacity_wh is None
+    )
 
 
 def test_boost_until_a_time() -> None:

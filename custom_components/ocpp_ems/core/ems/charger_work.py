@@ -54,9 +54,12 @@ class ChargerMemory:
     boost_until: float | None = None
     was_plugged: bool = False
     car_limit_a: float | None = None  # the car was seen taking no more than this
-    # The car's last known SoC and the session energy then: a SoC plan goes on with an estimate
-    # while the SoC sensor is unavailable (flaky car APIs) instead of dropping the plan.
+    # The car's last SoC reading and the session energy when it was first seen, and when it was
+    # measured: until a new reading comes (a car API reports every few minutes, is unavailable
+    # for a while or stops reporting) the SoC is estimated from the energy charged since
+    # (``demand.vehicle_soc``), instead of a plan or a minimum SoC going by an old value.
     soc_seen: tuple[float, float] | None = None
+    soc_at: float | None = None
     # Write limiter: signed energy (Wh) the written limit let the car take more (+, grid import)
     # or less (-, unused PV) than its target since the last write; the rate (W) since error_at.
     error_wh: float = 0.0
@@ -91,6 +94,7 @@ class ChargerWork:
     share_w: float = 0.0
     target_a: float = 0.0
     stale: bool = False
+    soc: float | None = None  # the car's SoC now (%): its last reading, or estimated from it
     plan_feasible: bool = True
     plan: PlanOutlook | None = None
     spare_sun: bool = False  # a plan waits on more sun than it needs (a restart costs nothing)

@@ -9,7 +9,7 @@ is stale, the charger falls back to its ``stale_fallback`` instead.
 
 from __future__ import annotations
 
-from .charger_work import ChargerWork, Kind
+from .charger_work import ChargerMemory, ChargerWork, Kind
 from .config import ChargerSettings
 from .phases import full_phases
 from .plan_charge import resolve_plan
@@ -39,10 +39,11 @@ def resolve_kind(
         memory.active = False
         return
     work.target_a = cfg.max_current_a  # used only by the "full" kind
+    work.soc = vehicle_soc(cfg, ci, memory)
     if memory.boost_until is not None:
         work.kind = Kind.FULL
         work.say(Reason.BOOST, memory.boost_until)
-    elif _below_minimum(cfg, ci):
+    elif _below_minimum(cfg, ci, work.soc):
         work.kind = Kind.FULL
         work.say(Reason.MINIMUM_CHARGE)
     elif cfg.mode is Mode.FAST:
@@ -77,8 +78,25 @@ def demand_wake_ups(work: ChargerWork, now: float) -> list[float]:
     return wake
 
 
-def _below_minimum(cfg: ChargerSettings, ci: ChargerInputs) -> bool:
-    soc = ci.vehicle_soc.value if ci.vehicle_soc is not None else None
+def vehicle_soc(cfg: ChargerSettings, ci: ChargerInputs, memory: ChargerMemory) -> float | None:
+    """The car's SoC now (%): a new reading as it is; the same reading seen again (no new
+    report: ``Reading.at`` unchanged) or an unavailable sensor, the last reading plus the energy
+    charged since it was first seen (at ``charge_efficiency``, with the car's capacity; without
+    the capacity, the reading as it is, and None while unavailable)."""
+    reading = ci.vehicle_soc
+    energy = ci.session_energy_wh or 0.0
+    if reading is not None and reading.value is not None and reading.at != memory.soc_at:
+        memory.soc_seen, memory.soc_at = (reading.value, energy), reading.at
+    if memory.soc_seen is None:
+        return None
+    if not cfg.vehicle_capacity_wh:
+        return reading.value if reading is not None else None
+    last_soc, last_energy = memory.soc_seen
+    added = max(0.0, energy - last_energy) * cfg.charge_efficiency
+    return min(100.0, last_soc + added / cfg.vehicle_capacity_wh * 100.0)
+
+
+def _below_minimum(cfg: ChargerSettings, ci: ChargerInputs, soc: float | None) -> bool:
     if cfg.min_soc is not None and soc is not None and soc < cfg.min_soc:
         return True
     energy = ci.session_energy_wh

@@ -235,7 +235,7 @@ def prepare(
         memory.enable.reset()
         memory.disable.reset()
         memory.car_limit_a = None
-        memory.soc_seen = None
+        memory.soc_seen = memory.soc_at = None
     memory.was_plugged = inputs.plugged
     _observe_response(work, now)
     work.vehicle_phases = vehicle_phases(work, now)

@@ -7,10 +7,10 @@ site's forecast promises before departure and the site's prices (grid and feed-i
 
 from __future__ import annotations
 
-from .charger_work import ChargerMemory, ChargerWork, Kind
+from .charger_work import ChargerWork, Kind
 from .config import ChargerSettings, PlanTarget
 from .plan import plan_status, sun_bridge, surplus_outlook
-from .types import ChargerInputs, Reason, SiteInputs
+from .types import Reason, SiteInputs
 
 
 def resolve_plan(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None:
@@ -24,7 +24,7 @@ def resolve_plan(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None
     plan = cfg.plan
     if plan is None:
         return
-    remaining, uses_soc, soc_missing = _remaining_wh(cfg, plan, ci, work.memory)
+    remaining, uses_soc, soc_missing = _remaining_wh(cfg, plan, work.soc, ci.session_energy_wh)
     waiting = Reason.PLAN_SOC_UNAVAILABLE if soc_missing else Reason.PLAN_WAITING
     work.say(waiting)
     if remaining is None or now >= plan.departure:
@@ -78,22 +78,14 @@ def resolve_plan(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None
 
 
 def _remaining_wh(
-    cfg: ChargerSettings, plan: PlanTarget, ci: ChargerInputs, memory: ChargerMemory
+    cfg: ChargerSettings, plan: PlanTarget, soc: float | None, energy_wh: float | None
 ) -> tuple[float | None, bool, bool]:
     """Energy still to charge, whether it is a SoC target (into the car's battery), and whether
-    a SoC target has no SoC to go by (then the energy target counts, if there is one)."""
-    soc = ci.vehicle_soc.value if ci.vehicle_soc is not None else None
-    energy = ci.session_energy_wh or 0.0
-    if soc is not None:
-        memory.soc_seen = (soc, energy)
-    elif memory.soc_seen is not None and cfg.vehicle_capacity_wh:
-        # SoC unavailable: the last one plus what went into the battery since.
-        last_soc, last_energy = memory.soc_seen
-        added = (energy - last_energy) * cfg.charge_efficiency
-        soc = last_soc + added / cfg.vehicle_capacity_wh * 100.0
+    a SoC target has no SoC to go by (then the energy target counts, if there is one). ``soc``:
+    the car's SoC now, reported or estimated (``demand.vehicle_soc``)."""
     if plan.soc is not None and soc is not None and cfg.vehicle_capacity_wh is not None:
         return (plan.soc - soc) / 100.0 * cfg.vehicle_capacity_wh, True, False
     soc_missing = plan.soc is not None
     if plan.energy_wh is not None:
-        return plan.energy_wh - energy, False, soc_missing
+        return plan.energy_wh - (energy_wh or 0.0), False, soc_missing
     return None, False, soc_missing
