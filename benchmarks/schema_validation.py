@@ -7,7 +7,10 @@
 
 Both get the same payloads: a 1.6 MeterValues with the 10 samples a three-phase charger sends, a
 BootNotification and a StatusNotification. Also printed, for scale: parsing the MeterValues frame
-with the strict ``json.loads`` of the frame layer.
+with the strict ``json.loads`` of the frame layer; and what compiling costs, once per check: per OCPP
+version, every action's request and answer, strict and tolerant, as the RPC layer has them compiled
+in a worker thread before their first use (``Schemas.ready_request`` / ``ready_response``): the
+slowest one and the sum, wall time per check including the thread hop.
 
 Usage: .venv/bin/python benchmarks/schema_validation.py [--repeat 5000]
 """
@@ -15,6 +18,7 @@ Usage: .venv/bin/python benchmarks/schema_validation.py [--repeat 5000]
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import sys
@@ -26,10 +30,13 @@ from typing import Any
 import fastjsonschema
 import jsonschema  # type: ignore[import-untyped]
 import ocpp.v16
+import ocpp.v21
+import ocpp.v201
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from custom_components.ocpp_ems.core.protocol.frames import parse_frame
+from custom_components.ocpp_ems.core.protocol.schemas import Schemas
 
 SCHEMAS = Path(ocpp.v16.__file__).parent / "schemas"
 
@@ -84,6 +91,19 @@ def per_call_us(check: Callable[[Any], Any], payload: Any, repeat: int) -> float
     return statistics.median(runs)
 
 
+async def compile_ms(schemas: Schemas) -> list[tuple[float, str]]:
+    """Wall time (ms) to have each check compiled, slowest first."""
+    times = []
+    for action in sorted(schemas.actions):
+        for ready, name in ((schemas.ready_request, action), (schemas.ready_response, "answer")):
+            for ours in (True, False):
+                start = time.perf_counter()
+                await ready(action, ours=ours)
+                kind = f"{action} {'request' if name == action else 'answer'}"
+                times.append(((time.perf_counter() - start) * 1000, kind))
+    return sorted(times, reverse=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5000)
@@ -100,6 +120,20 @@ def main() -> None:
     print(
         f"parse the MeterValues frame (strict json.loads): {per_call_us(parse_frame, frame, args.repeat):.1f} us"
     )
+    print("compiling each check once (in a worker thread, off the event loop):")
+    for version, package, suffix in (
+        ("1.6", ocpp.v16.__file__, ""),
+        ("2.0.1", ocpp.v201.__file__, "Request"),
+        ("2.1", ocpp.v21.__file__, "Request"),
+    ):
+        schemas = Schemas(Path(package).parent / "schemas", request_suffix=suffix)
+        times = asyncio.run(compile_ms(schemas))
+        slowest_ms, slowest = times[0]
+        total_ms = sum(ms for ms, _ in times)
+        print(
+            f"  {version:<6} {len(times)} checks, {total_ms:.0f} ms in all; slowest {slowest_ms:.0f} ms"
+            f" ({slowest})"
+        )
 
 
 if __name__ == "__main__":
