@@ -160,6 +160,40 @@ def random_json(rng: random.Random, depth: int = 0) -> Any:
     return nested
 
 
+# Values of the same JSON type as the one they replace that a schema lets through (numbers and
+# free text are rarely bounded): the handlers' own checks must catch what they mean.
+_HOSTILE_INTS = (0, -1, 2**31 - 1, -(2**31), 2**53, 10**12)
+_HOSTILE_FLOATS = (0.0, -0.0, -1e9, 1e15, 1e-9, 5e-324)
+_HOSTILE_NUMERIC_TEXT = ("-1", "0", "-0", "1e15", "1e308", "99999999999999999999", " 12 ", "12,5")
+_HOSTILE_TIMES = (
+    "1970-01-01T00:00:00Z",
+    "2099-12-31T23:59:59Z",
+    "2026-02-30T25:61:61Z",
+    "2026-12-01T12:00:00+14:00",
+    "2026-12-01",
+)
+
+
+def hostile_value(rng: random.Random, value: Any) -> Any:
+    """A value of ``value``'s JSON type that is valid by type but hostile by meaning: a register
+    running backwards or jumping, a time far off or impossible, an id out of range."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return rng.choice(_HOSTILE_INTS)
+    if isinstance(value, float):
+        return rng.choice(_HOSTILE_FLOATS)
+    if isinstance(value, str):
+        if value[:2].isdigit() and "T" in value:
+            return rng.choice(_HOSTILE_TIMES)
+        try:
+            float(value)
+        except ValueError:
+            return rng.choice(["", " ", value * 3, value.upper(), f"{value}\u0000"])
+        return rng.choice(_HOSTILE_NUMERIC_TEXT)
+    return value
+
+
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     if isinstance(value, dict):
         for key, child in value.items():
@@ -169,6 +203,12 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]
         for index, child in enumerate(value):
             yield (*prefix, index)
             yield from _paths(child, (*prefix, index))
+
+
+def _get(root: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        root = root[step]
+    return root
 
 
 def _set(root: Any, path: tuple[Any, ...], value: Any, *, delete: bool = False) -> None:
@@ -194,7 +234,8 @@ class FrameFactory:
 
     KINDS = (
         ("valid", 10),
-        ("field_type", 34),
+        ("field_type", 28),
+        ("semantic", 6),
         ("field_dropped", 6),
         ("field_added", 4),
         ("structure", 10),
@@ -254,6 +295,15 @@ class FrameFactory:
         if paths:
             _set(payload, self.rng.choice(paths), random_json(self.rng))
         return self._call("field_type", payload, action)
+
+    def _semantic(self) -> Fuzzed:
+        action = self._action()
+        payload = self._template(action)
+        leaves = [p for p in _paths(payload) if not isinstance(_get(payload, p), (dict, list))]
+        if leaves:
+            path = self.rng.choice(leaves)
+            _set(payload, path, hostile_value(self.rng, _get(payload, path)))
+        return self._call("semantic", payload, action)
 
     def _field_dropped(self) -> Fuzzed:
         action = self._action()

@@ -22,7 +22,7 @@ from custom_components.ocpp_ems.core.errors import (
     CommandTimeoutError,
     InvalidCommandError,
 )
-from custom_components.ocpp_ems.core.protocol.frames import FrameInspector
+from custom_components.ocpp_ems.core.protocol.frames import FrameInspector, parse_frame
 from custom_components.ocpp_ems.core.protocol.limits import (
     LIMITS,
     ConnectionLimits,
@@ -99,6 +99,23 @@ async def test_parser_bombs_get_formation_violation(
     assert reply[0] == 4
     assert reply[2] == "FormationViolation"
     await assert_usable(ws)
+
+
+def test_a_lone_surrogate_escape_becomes_a_replacement_character() -> None:
+    """``"\\udbff"`` alone is no text and cannot be written out as UTF-8 (orjson refuses it):
+    it becomes U+FFFD, in keys and values at any depth; a proper pair stays the character."""
+    frame = (
+        '[2, "s1", "SecurityEventNotification", {"type": "X\\udbff", '
+        '"techInfo": "\\ud83d\\ude00", "l": [{"\\uDC00k": "\\uD800"}]}]'
+    )
+    message = parse_frame(frame)
+    payload = message[3]
+    assert payload["type"] == "X\ufffd"
+    assert payload["techInfo"] == "\U0001f600"
+    assert payload["l"] == [{"\ufffdk": "\ufffd"}]
+    assert json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    plain = '[2, "s2", "Heartbeat", {}]'
+    assert parse_frame(plain) == [2, "s2", "Heartbeat", {}]
 
 
 async def test_duplicate_ids_each_answered(h: Harness, ws: ClientConnection) -> None:

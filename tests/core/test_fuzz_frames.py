@@ -75,7 +75,14 @@ async def test_fuzz_subset(
     # handlers' own errors, e.g. a meter value for a transaction that never started).
     answers = accepted.valid_answers
     assert answers.get("CALLRESULT", 0) > 0.5 * sum(answers.values()), answers
-    assert set(accepted.by_kind) >= {"field_type", "stray", "broken_json", "duplicate", "deep"}
+    assert set(accepted.by_kind) >= {
+        "field_type",
+        "semantic",
+        "stray",
+        "broken_json",
+        "duplicate",
+        "deep",
+    }
     assert accepted.server_calls > 0  # the set-up after each boot
     if hostile:
         assert sum(accepted.hostile_answers.values()) > 0

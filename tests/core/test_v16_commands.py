@@ -260,6 +260,16 @@ def test_capabilities_from_configuration_defaults_and_aliases() -> None:
     assert capabilities_from_configuration({}).rate_units == {ChargingRateUnit.AMPERE}
 
 
+@pytest.mark.parametrize(
+    ("reported", "counted"), [("2", 2), ("1000000000", 32), ("0", 1), ("-3", 1), ("x", 1)]
+)
+def test_the_number_of_connectors_is_plausible(reported: str, counted: int) -> None:
+    """Every outlet counted becomes entities: a charger's NumberOfConnectors of 10**9 (a fault or
+    an attack) counts as 32 (MAX_CONNECTORS), none or below 1 as the default 1."""
+    config = {"NumberOfConnectors": reported}
+    assert capabilities_from_configuration(config).number_of_connectors == counted
+
+
 def test_redact() -> None:
     frame = '[2,"1","ChangeConfiguration",{"key":"AuthorizationKey","value":"abcdef"}]'
     assert "abcdef" not in redact(frame)

@@ -311,9 +311,9 @@ def page(seq_no: int, tbc: bool | None, *names: str) -> dict[str, Any]:
 def test_report_pages_out_of_order_repeated_and_missing() -> None:
     report = ReportAssembler(7)
     assert not report.add(page(1, True, "b"))
-    assert report.missing == [0]
+    assert report.missing == [(0, 0)]
     assert not report.add(page(2, None, "c"))  # tbc absent: the last page
-    assert report.missing == [0]
+    assert report.missing == [(0, 0)]
     assert not report.complete
     assert report.add(page(0, True, "a"))
     assert report.add(page(0, True, "a"))  # a repeated page replaces itself
@@ -323,6 +323,12 @@ def test_report_pages_out_of_order_repeated_and_missing() -> None:
     assert empty.missing == []
     assert empty.add(page(0, False))
     assert empty.report_data() == []
+    # The schema sets no bound on seqNo: a last page numbered 2**53 leaves one gap, not a list.
+    far = ReportAssembler(9)
+    assert not far.add(page(0, True, "a"))
+    assert not far.add(page(2**53, False, "z"))
+    assert far.missing == [(1, 2**53 - 1)]
+    assert not far.complete
 
 
 # --- profiles --------------------------------------------------------------------------------------

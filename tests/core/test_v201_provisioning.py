@@ -149,7 +149,7 @@ async def test_a_report_with_a_page_lost_is_used_as_far_as_it_goes(
 
     with caplog.at_level(logging.WARNING):
         await h.charger_client(setup=loses_page_one)
-    assert "pages [1] missing" in caplog.text
+    assert "pages 1 missing" in caplog.text
     configuration = h.charger.configuration
     assert "ChargingStation.SupplyPhases" in configuration  # page 0
     assert "SmartChargingCtrlr.RateUnit" not in configuration  # page 1

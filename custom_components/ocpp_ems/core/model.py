@@ -357,6 +357,19 @@ class ChargingRateUnit(StrEnum):
     WATT = "W"
 
 
+# The most outlets a charger is taken to have (its configuration, its device model, our store):
+# home and workplace chargers have 1-4; a value beyond is a fault or an attack, and every outlet
+# counted becomes a set of entities (a NumberOfConnectors of 10**9 stalled Home Assistant).
+MAX_CONNECTORS = 32
+
+
+def plausible_connector_count(value: int | None) -> int | None:
+    """A reported number of outlets within 1..MAX_CONNECTORS (None: not reported or below 1)."""
+    if value is None or value < 1:
+        return None
+    return min(value, MAX_CONNECTORS)
+
+
 @dataclass(kw_only=True)
 class Capabilities:
     """What the charger can do, learned from its configuration / device model after boot."""

@@ -27,6 +27,7 @@ from .model import (
     EnergyCounter,
     LimitState,
     Transaction,
+    plausible_connector_count,
 )
 
 FORMAT_VERSION = 1
@@ -148,7 +149,10 @@ def _capabilities_from_dict(data: dict[str, Any]) -> Capabilities:
         max_profiles_installed=_optional_int(data.get("max_profiles_installed")),
         phase_switching=bool(data.get("phase_switching", False)),
         local_auth_list_max=_optional_int(data.get("local_auth_list_max")),
-        number_of_connectors=int(data.get("number_of_connectors", defaults.number_of_connectors)),
+        number_of_connectors=plausible_connector_count(
+            int(data.get("number_of_connectors", defaults.number_of_connectors))
+        )
+        or defaults.number_of_connectors,
     )
 
 

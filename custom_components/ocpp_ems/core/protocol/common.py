@@ -59,6 +59,11 @@ def int_or_none(value: str | None) -> int | None:
         return None
 
 
+def spans(ranges: Sequence[tuple[int, int]]) -> str:
+    """Inclusive number ranges for a log line: ``[(3, 3), (5, 9)]`` as "3, 5-9"."""
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
 def without_none(payload: dict[str, Any]) -> dict[str, Any]:
     """Optional fields left out rather than sent as null (the schemas do not allow null)."""
     return {key: value for key, value in payload.items() if value is not None}

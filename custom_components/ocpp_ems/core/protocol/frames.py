@@ -43,6 +43,7 @@ CALL_RESULT_ERROR, SEND = 5, 6
 UNPARSABLE_ID = "-1"
 # The unique id of a CALL, read without parsing (for frames too large to parse).
 _CALL_ID = re.compile(r'^\s*\[\s*2\s*,\s*"([^"\\]{1,64})"')
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,11 +134,32 @@ def call_id_of(raw: str | bytes) -> str | None:
 def parse_frame(raw: str) -> Any:
     """Strict JSON: no NaN/Infinity, no numbers that overflow to infinity.
 
-    Raises ValueError (also for nesting too deep for the parser: RecursionError)."""
+    Raises ValueError (also for nesting too deep for the parser: RecursionError). A lone UTF-16
+    surrogate escaped in a string (``"\\udbff"``: no Unicode text, unencodable in UTF-8) becomes
+    U+FFFD: passed on as it is, a log line, an entity attribute or an event that shows the string
+    (a security event's type, a vendor's error text) cannot be written out as UTF-8 (orjson, which
+    Home Assistant serializes with, refuses it)."""
     try:
-        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        message = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError("nested too deeply") from None
+    # Only an escape can carry one (websockets decodes a text frame as strict UTF-8).
+    if "\\ud" in raw or "\\uD" in raw:
+        return _without_lone_surrogates(message)
+    return message
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            _without_lone_surrogates(key): _without_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    return value
 
 
 class FrameInspector:

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from custom_components.ocpp_ems.core.model import Capabilities, ChargingRateUnit
+from custom_components.ocpp_ems.core.model import (
+    Capabilities,
+    ChargingRateUnit,
+    plausible_connector_count,
+)
 from custom_components.ocpp_ems.core.protocol.common import (
     CORE,
     FIRMWARE,
@@ -59,7 +63,9 @@ def capabilities_from_configuration(config: Mapping[str, str | None]) -> Capabil
         max_profiles_installed=int_or_none(config.get("MaxChargingProfilesInstalled")),
         phase_switching=str(config.get("ConnectorSwitch3to1PhaseSupported")).lower() == "true",
         local_auth_list_max=int_or_none(config.get("LocalAuthListMaxLength")),
-        number_of_connectors=int_or_none(config.get("NumberOfConnectors"))
+        number_of_connectors=plausible_connector_count(
+            int_or_none(config.get("NumberOfConnectors"))
+        )
         or defaults.number_of_connectors,
     )
 

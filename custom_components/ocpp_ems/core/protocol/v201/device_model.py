@@ -23,7 +23,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from custom_components.ocpp_ems.core.model import Capabilities, ChargingRateUnit
+from custom_components.ocpp_ems.core.model import (
+    Capabilities,
+    ChargingRateUnit,
+    plausible_connector_count,
+)
 from custom_components.ocpp_ems.core.protocol import common
 from custom_components.ocpp_ems.core.protocol.common import csv, int_or_none
 
@@ -380,7 +384,8 @@ def capabilities_from_device_model(model: DeviceModel) -> Capabilities:
         max_profiles_installed=model.max_limit(*KEYS["profiles installed (maxLimit)"]),
         phase_switching=bool(model.flag(var("SmartChargingCtrlr", "Phases3to1"))),
         local_auth_list_max=model.max_limit(var("LocalAuthListCtrlr", "Entries")),
-        number_of_connectors=len(model.evses()) or defaults.number_of_connectors,
+        number_of_connectors=plausible_connector_count(len(model.evses()))
+        or defaults.number_of_connectors,
     )
 
 
@@ -404,10 +409,20 @@ class ReportAssembler:
         return self.complete
 
     @property
-    def missing(self) -> list[int]:
-        """Pages not received (below the highest seen, or the last page)."""
+    def missing(self) -> list[tuple[int, int]]:
+        """Pages not received (below the highest seen, or the last page), as inclusive ranges:
+        a station may number its pages up to 2**53 (the schema sets no bound), so they are never
+        listed one by one."""
         end = self.last_seq_no if self.last_seq_no is not None else max(self.pages, default=-1)
-        return [n for n in range(end + 1) if n not in self.pages]
+        gaps: list[tuple[int, int]] = []
+        expected = 0
+        for seq_no in sorted(n for n in self.pages if 0 <= n <= end):
+            if seq_no > expected:
+                gaps.append((expected, seq_no - 1))
+            expected = seq_no + 1
+        if expected <= end:
+            gaps.append((expected, end))
+        return gaps
 
     @property
     def complete(self) -> bool:

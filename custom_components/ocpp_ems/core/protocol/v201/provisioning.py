@@ -36,7 +36,7 @@ from custom_components.ocpp_ems.core.errors import (
     InvalidCommandError,
     OcppEmsError,
 )
-from custom_components.ocpp_ems.core.protocol.common import csv, expect_status
+from custom_components.ocpp_ems.core.protocol.common import csv, expect_status, spans
 from custom_components.ocpp_ems.core.protocol.measurands import (
     MeasurandRules,
     negotiate_measurands,
@@ -139,7 +139,7 @@ class Provisioning(BaseProvisioning):
             _LOGGER.warning(
                 "%s: device model report incomplete (pages %s missing)",
                 self._charger_id,
-                report.missing or "after the last one received",
+                spans(report.missing) or "after the last one received",
             )
         model = DeviceModel.from_report(report.report_data())
         if not model:

@@ -41,6 +41,7 @@ from typing import Any
 from custom_components.ocpp_ems.core.charger_state import ChargerState
 from custom_components.ocpp_ems.core.meter import Reading, parse_meter_values
 from custom_components.ocpp_ems.core.model import EventSequence, Transaction
+from custom_components.ocpp_ems.core.protocol.common import spans
 from custom_components.ocpp_ems.core.protocol.incoming import authorization_status
 from custom_components.ocpp_ems.core.protocol.rpc import Payload
 from custom_components.ocpp_ems.core.timeutil import parse_timestamp
@@ -84,12 +85,14 @@ def observe(sequence: EventSequence, seq_no: int, at: datetime) -> Seen:
     return Seen.LATE
 
 
-def missing(sequence: EventSequence) -> list[int]:
-    """The numbers between the lowest and the highest seen that never arrived."""
-    gaps: list[int] = []
-    for (_, end), (start, _) in zip(sequence.seen, sequence.seen[1:], strict=False):
-        gaps.extend(range(end + 1, start))
-    return gaps
+def missing(sequence: EventSequence) -> list[tuple[int, int]]:
+    """The numbers between the lowest and the highest seen that never arrived, as inclusive
+    ranges: a station may number from 0 to 2**53 (the schema sets no bound), so the gaps are never
+    listed one by one."""
+    return [
+        (end + 1, start - 1)
+        for (_, end), (start, _) in zip(sequence.seen, sequence.seen[1:], strict=False)
+    ]
 
 
 def _contains(ranges: list[tuple[int, int]], value: int) -> bool:
@@ -236,7 +239,7 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
                 "%s: transaction %s ended without the messages seqNo %s",
                 charger.charger_id,
                 event.transaction_id,
-                ", ".join(map(str, gaps)),
+                spans(gaps),
             )
         return _verdict(state, event)
     if event.readings:
