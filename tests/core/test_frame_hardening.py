@@ -116,6 +116,8 @@ def test_a_lone_surrogate_escape_becomes_a_replacement_character() -> None:
     assert json.dumps(payload, ensure_ascii=False).encode("utf-8")
     plain = '[2, "s2", "Heartbeat", {}]'
     assert parse_frame(plain) == [2, "s2", "Heartbeat", {}]
+    # The message id goes back as it came, so that the charger can match the answer.
+    assert parse_frame('[2, "id\\udbff", "Heartbeat", {}]')[1] == "id\udbff"
 
 
 async def test_duplicate_ids_each_answered(h: Harness, ws: ClientConnection) -> None:

@@ -143,8 +143,13 @@ def parse_frame(raw: str) -> Any:
         message = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValueError("nested too deeply") from None
-    # Only an escape can carry one (websockets decodes a text frame as strict UTF-8).
+    # Only an escape can carry one (websockets decodes a text frame as strict UTF-8). A message
+    # id goes back as it came (``encode`` escapes it), so that the charger can match our answer.
     if "\\ud" in raw or "\\uD" in raw:
+        if isinstance(message, list):
+            return [
+                item if i == 1 else _without_lone_surrogates(item) for i, item in enumerate(message)
+            ]
         return _without_lone_surrogates(message)
     return message
 
