@@ -359,7 +359,7 @@ class ChargingRateUnit(StrEnum):
 
 # The most outlets a charger is taken to have (its configuration, its device model, our store):
 # home and workplace chargers have 1-4; a value beyond is a fault or an attack, and every outlet
-# counted becomes a set of entities (a NumberOfConnectors of 10**9 stalled Home Assistant).
+# counted becomes a set of entities (a NumberOfConnectors of 10**9 would stall Home Assistant).
 MAX_CONNECTORS = 32
 
 
