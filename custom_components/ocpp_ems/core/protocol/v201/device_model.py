@@ -413,6 +413,8 @@ class ReportAssembler:
         """Pages not received (below the highest seen, or the last page), as inclusive ranges:
         a station may number its pages up to 2**53 (the schema sets no bound), so they are never
         listed one by one."""
+        # The end is always a page received (the last one, or the highest so far): the gaps lie
+        # below the pages.
         end = self.last_seq_no if self.last_seq_no is not None else max(self.pages, default=-1)
         gaps: list[tuple[int, int]] = []
         expected = 0
@@ -420,8 +422,6 @@ class ReportAssembler:
             if seq_no > expected:
                 gaps.append((expected, seq_no - 1))
             expected = seq_no + 1
-        if expected <= end:
-            gaps.append((expected, end))
         return gaps
 
     @property
