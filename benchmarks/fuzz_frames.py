@@ -212,9 +212,7 @@ def _get(root: Any, path: tuple[Any, ...]) -> Any:
 
 
 def _set(root: Any, path: tuple[Any, ...], value: Any, *, delete: bool = False) -> None:
-    target = root
-    for step in path[:-1]:
-        target = target[step]
+    target = _get(root, path[:-1])
     if delete:
         del target[path[-1]]
     else:

@@ -361,12 +361,14 @@ class ChargingRateUnit(StrEnum):
 # home and workplace chargers have 1-4; a value beyond is a fault or an attack, and every outlet
 # counted becomes a set of entities (a NumberOfConnectors of 10**9 would stall Home Assistant).
 MAX_CONNECTORS = 32
+DEFAULT_CONNECTORS = 1  # what a charger that reports no plausible number is taken to have
 
 
-def plausible_connector_count(value: int | None) -> int | None:
-    """A reported number of outlets within 1..MAX_CONNECTORS (None: not reported or below 1)."""
+def plausible_connector_count(value: int | None) -> int:
+    """A reported number of outlets within 1..MAX_CONNECTORS (not reported or below 1: the
+    default)."""
     if value is None or value < 1:
-        return None
+        return DEFAULT_CONNECTORS
     return min(value, MAX_CONNECTORS)
 
 
@@ -381,7 +383,7 @@ class Capabilities:
     max_profiles_installed: int | None = None
     phase_switching: bool = False
     local_auth_list_max: int | None = None
-    number_of_connectors: int = 1
+    number_of_connectors: int = DEFAULT_CONNECTORS
 
     @property
     def smart_charging(self) -> bool:

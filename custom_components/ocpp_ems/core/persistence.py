@@ -151,8 +151,7 @@ def _capabilities_from_dict(data: dict[str, Any]) -> Capabilities:
         local_auth_list_max=_optional_int(data.get("local_auth_list_max")),
         number_of_connectors=plausible_connector_count(
             int(data.get("number_of_connectors", defaults.number_of_connectors))
-        )
-        or defaults.number_of_connectors,
+        ),
     )
 
 

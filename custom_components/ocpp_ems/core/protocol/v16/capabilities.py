@@ -65,8 +65,7 @@ def capabilities_from_configuration(config: Mapping[str, str | None]) -> Capabil
         local_auth_list_max=int_or_none(config.get("LocalAuthListMaxLength")),
         number_of_connectors=plausible_connector_count(
             int_or_none(config.get("NumberOfConnectors"))
-        )
-        or defaults.number_of_connectors,
+        ),
     )
 
 

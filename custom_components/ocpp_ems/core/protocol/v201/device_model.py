@@ -384,8 +384,7 @@ def capabilities_from_device_model(model: DeviceModel) -> Capabilities:
         max_profiles_installed=model.max_limit(*KEYS["profiles installed (maxLimit)"]),
         phase_switching=bool(model.flag(var("SmartChargingCtrlr", "Phases3to1"))),
         local_auth_list_max=model.max_limit(var("LocalAuthListCtrlr", "Entries")),
-        number_of_connectors=plausible_connector_count(len(model.evses()))
-        or defaults.number_of_connectors,
+        number_of_connectors=plausible_connector_count(len(model.evses())),
     )
 
 
