@@ -206,6 +206,38 @@ async def test_structurally_wrong_meter_values_are_schema_errors(
     await assert_usable(ws)
 
 
+@pytest.mark.parametrize("connector_id", [-1, 33, 10**9])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        ["StatusNotification", {"errorCode": "NoError", "status": "Available"}],
+        ["StartTransaction", {"idTag": "T", "meterStart": 0, "timestamp": now_iso()}],
+        [
+            "MeterValues",
+            {"meterValue": [{"timestamp": now_iso(), "sampledValue": [{"value": "1"}]}]},
+        ],
+    ],
+)
+async def test_implausible_connector_ids_are_refused(
+    h: Harness, ws: ClientConnection, payload: list[Any], connector_id: int
+) -> None:
+    # The 1.6 schema lets any integer through; each id would become a connector and entities.
+    action, fields = payload
+    reply = await exchange(ws, [2, "c1", action, {**fields, "connectorId": connector_id}])
+    assert reply[:3] == [4, "c1", "PropertyConstraintViolation"]
+    assert "connectorId must be 0..32" in reply[3]
+    assert connector_id not in h.charger.connectors
+    await assert_usable(ws)
+
+
+async def test_the_highest_plausible_connector_id_is_taken(
+    h: Harness, ws: ClientConnection
+) -> None:
+    status = {"connectorId": 32, "errorCode": "NoError", "status": "Available"}
+    assert (await exchange(ws, [2, "c2", "StatusNotification", status]))[:2] == [3, "c2"]
+    assert 32 in h.charger.connectors
+
+
 async def test_stray_and_malformed_responses_are_dropped(h: Harness, ws: ClientConnection) -> None:
     for frame in (
         '[3, "nobody-asked", {}]',

@@ -143,6 +143,33 @@ async def test_21_message_types_that_get_no_answer(
             ["MeterValues", {"evseId": -1, "meterValue": meter(1, 0)}],
             "PropertyConstraintViolation",
         ),
+        (
+            ["MeterValues", {"evseId": 33, "meterValue": meter(1, 0)}],
+            "PropertyConstraintViolation",
+        ),
+        (
+            [
+                "StatusNotification",
+                {
+                    "timestamp": "t",
+                    "connectorStatus": "Available",
+                    "evseId": 10**9,
+                    "connectorId": 1,
+                },
+            ],
+            "PropertyConstraintViolation",
+        ),
+        (
+            [
+                "NotifyEVChargingNeeds",
+                {"evseId": 40, "chargingNeeds": {"requestedEnergyTransfer": "AC_single_phase"}},
+            ],
+            "PropertyConstraintViolation",
+        ),
+        (
+            ["TransactionEvent", tx_payload("Started", "T", 0, evse={"id": 33})],
+            "PropertyConstraintViolation",
+        ),
         (["Authorize", {"idToken": {"idToken": "X" * 300, "type": "ISO14443"}}], None),
         (
             ["TransactionEvent", tx_payload("Started", "T", "0")],

@@ -364,6 +364,12 @@ MAX_CONNECTORS = 32
 DEFAULT_CONNECTORS = 1  # what a charger that reports no plausible number is taken to have
 
 
+def plausible_connector_id(value: int) -> bool:
+    """Whether a connector or EVSE id names something a charger can have: 0 (the whole charger)
+    up to MAX_CONNECTORS. Each id a charger names becomes a connector, and entities."""
+    return 0 <= value <= MAX_CONNECTORS
+
+
 def plausible_connector_count(value: int | None) -> int:
     """A reported number of outlets within 1..MAX_CONNECTORS (not reported or below 1: the
     default)."""

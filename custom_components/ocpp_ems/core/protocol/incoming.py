@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from custom_components.ocpp_ems.core.directory import Admission
+from custom_components.ocpp_ems.core.model import MAX_CONNECTORS, plausible_connector_id
 from custom_components.ocpp_ems.core.pacing import phase
 from custom_components.ocpp_ems.core.timeutil import format_timestamp, parse_timestamp, utcnow
 
-from .rpc import Payload
+from .rpc import CallError, Payload
 
 if TYPE_CHECKING:
     from custom_components.ocpp_ems.core.model import ChargerInfo
@@ -28,6 +29,10 @@ PENDING_RETRY_S = 60
 # Each charger's heartbeat interval is the setting plus up to this fraction, fixed per charger id
 # (pacing.phase): chargers that booted together (a restart) do not heartbeat together forever.
 HEARTBEAT_SPREAD = 0.1
+
+# OCPP-J (1.6 and 2.x): "Payload is syntactically correct but at least one field contains an
+# invalid value".
+INVALID_VALUE = "PropertyConstraintViolation"
 
 _BOOT_STATUS = {
     Admission.ACCEPTED: "Accepted",
@@ -49,6 +54,14 @@ def boot(session: RpcSession, info: ChargerInfo) -> tuple[Admission, dict[str, o
         "status": _BOOT_STATUS[admission],
     }
     return admission, answer
+
+
+def connector_id(value: int, field: str) -> int:
+    """A connector or EVSE id as sent, refused with a CALLERROR when it names no outlet a charger
+    can have (negative, or beyond MAX_CONNECTORS: the schemas of 1.6 and 2.0.1 let both through)."""
+    if not plausible_connector_id(value):
+        raise CallError(INVALID_VALUE, f"{field} must be 0..{MAX_CONNECTORS}, not {value}")
+    return value
 
 
 def authorization_status(accepted: bool) -> str:

@@ -69,7 +69,7 @@ def status_notification(session: V16Session, payload: Payload) -> Payload:
     timestamp = payload.get("timestamp")
     error_code = payload["errorCode"]
     session.state.record_status(
-        payload["connectorId"],
+        incoming.connector_id(payload["connectorId"], "connectorId"),
         _STATUS.get(payload["status"], ConnectorStatus.UNKNOWN),
         timestamp=None if timestamp is None else parse_timestamp(timestamp),
         error_code=None if error_code == "NoError" else error_code,
@@ -85,7 +85,7 @@ def authorize(session: V16Session, payload: Payload) -> Payload:
 
 def start_transaction(session: V16Session, payload: Payload) -> Payload:
     state = session.state
-    connector_id: int = payload["connectorId"]
+    connector_id = incoming.connector_id(payload["connectorId"], "connectorId")
     id_tag: str = payload["idTag"]
     meter_start = float(payload["meterStart"])
     started = parse_timestamp(payload["timestamp"])
@@ -126,7 +126,7 @@ def stop_transaction(session: V16Session, payload: Payload) -> Payload:
 def meter_values(session: V16Session, payload: Payload) -> Payload:
     transaction_id = payload.get("transactionId")
     session.state.record_meter(
-        payload["connectorId"],
+        incoming.connector_id(payload["connectorId"], "connectorId"),
         parse_meter_values(payload["meterValue"]),
         None if transaction_id is None else str(transaction_id),
     )

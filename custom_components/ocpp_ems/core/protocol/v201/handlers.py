@@ -18,7 +18,7 @@ from custom_components.ocpp_ems.core.meter import parse_meter_values
 from custom_components.ocpp_ems.core.model import ChargerInfo, EvChargingNeeds
 from custom_components.ocpp_ems.core.protocol import incoming
 from custom_components.ocpp_ems.core.protocol.certificates import sign_certificate_route
-from custom_components.ocpp_ems.core.protocol.rpc import CallError, Payload, Route
+from custom_components.ocpp_ems.core.protocol.rpc import Payload, Route
 from custom_components.ocpp_ems.core.timeutil import (
     parse_future_timestamp,
     parse_timestamp,
@@ -32,17 +32,6 @@ if TYPE_CHECKING:
     from .session import V201Session
 
 _LOGGER = logging.getLogger(__name__)
-
-# OCPP-J 2.0.1: "Payload is syntactically correct but at least one field contains an invalid
-# value" (2.1's schemas say ``minimum: 0`` themselves).
-INVALID_VALUE = "PropertyConstraintViolation"
-
-
-def _evse_id(value: int, field: str = "evseId") -> int:
-    """An EVSE or connector id as sent; negative ones name nothing (2.0.1's schema allows them)."""
-    if value < 0:
-        raise CallError(INVALID_VALUE, f"{field} must not be negative")
-    return value
 
 
 # --- Provisioning (B) ----------------------------------------------------------------------------
@@ -74,8 +63,8 @@ def notify_report(session: V201Session, payload: Payload) -> Payload:
 
 # --- Availability (G) ----------------------------------------------------------------------------
 def status_notification(session: V201Session, payload: Payload) -> Payload:
-    evse_id = _evse_id(payload["evseId"])
-    connector_id = _evse_id(payload["connectorId"], "connectorId")
+    evse_id = incoming.connector_id(payload["evseId"], "evseId")
+    connector_id = incoming.connector_id(payload["connectorId"], "connectorId")
     at = parse_timestamp(payload["timestamp"])
     if report_connector(session.charger, evse_id, connector_id, payload["connectorStatus"], at):
         apply_status(session.state, evse_id)
@@ -93,21 +82,21 @@ def authorize(session: V201Session, payload: Payload) -> Payload:
 def transaction_event(session: V201Session, payload: Payload) -> Payload:
     evse = payload.get("evse")
     if evse is not None:
-        _evse_id(evse["id"], "evse.id")
+        incoming.connector_id(evse["id"], "evse.id")
     return transactions.transaction_event(session.state, payload)
 
 
 def meter_values(session: V201Session, payload: Payload) -> Payload:
     # Outside transactions (a transaction's readings come in TransactionEvent); EVSE 0 is the
     # station's main meter.
-    evse_id = _evse_id(payload["evseId"])
+    evse_id = incoming.connector_id(payload["evseId"], "evseId")
     session.state.record_meter(evse_id, parse_meter_values(payload["meterValue"]))
     return {}
 
 
 # --- Smart charging (K) and ISO 15118 ------------------------------------------------------------
 def notify_ev_charging_needs(session: V201Session, payload: Payload) -> Payload:
-    evse_id = _evse_id(payload["evseId"])
+    evse_id = incoming.connector_id(payload["evseId"], "evseId")
     session.state.record_ev_charging_needs(evse_id, ev_charging_needs(payload["chargingNeeds"]))
     # Accepted: the CSMS provides the charging limits (current control's profiles for the EVSE).
     return {"status": "Accepted"}
