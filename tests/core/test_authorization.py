@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from ocpp.v16 import call
 
+from custom_components.ocpp_ems.core.charger_state import SWIPES_REMEMBERED
 from custom_components.ocpp_ems.core.current_control import CurrentController
 from custom_components.ocpp_ems.core.model import Charger, EventKind, Transaction
 from custom_components.ocpp_ems.core.settings import ChargerSettings, PauseStrategy
@@ -174,6 +175,26 @@ async def test_authorization_event_fires_once_per_swipe(h: Harness) -> None:
     await sim.call(call.Authorize(id_tag="BAD"))
     await sim.start_tx(connector_id=3, id_tag="BAD")
     assert authorizations() == ["authorized", "authorized", "authorization_rejected"]
+
+
+async def test_swipes_are_remembered_within_bounds(h: Harness) -> None:
+    """A charger may ask for any number of tags without starting: only the newest
+    SWIPES_REMEMBERED swipes are kept, so a swipe pushed out fires its event again at the start."""
+    sim = await h.charger_client(boot=False)
+
+    def events_of(tag: str) -> int:
+        kinds = (EventKind.AUTHORIZED, EventKind.AUTHORIZATION_REJECTED)
+        return sum(1 for e in h.events if e.kind in kinds and e.data.get("id_tag") == tag)
+
+    await sim.call(call.Authorize(id_tag="OLD"))
+    for n in range(SWIPES_REMEMBERED - 1):
+        await sim.call(call.Authorize(id_tag=f"T{n}"))
+    await sim.start_tx(id_tag="OLD")  # still remembered: its swipe's event only
+    await sim.call(call.Authorize(id_tag="OLD2"))
+    for n in range(SWIPES_REMEMBERED):
+        await sim.call(call.Authorize(id_tag=f"U{n}"))
+    await sim.start_tx(connector_id=2, id_tag="OLD2")  # pushed out: its event fires again
+    assert (events_of("OLD"), events_of("OLD2")) == (1, 2)
 
 
 async def test_resume_by_remote_start_skips_a_refused_car(

@@ -19,6 +19,7 @@ from custom_components.ocpp_ems.core.protocol.measurands import (
     MeasurandRules,
     negotiate_measurands,
 )
+from custom_components.ocpp_ems.core.protocol.v201 import device_model
 from custom_components.ocpp_ems.core.protocol.v201.charging_profiles import (
     StationLimits,
     build_limit_profile,
@@ -329,6 +330,20 @@ def test_report_pages_out_of_order_repeated_and_missing() -> None:
     assert not far.add(page(2**53, False, "z"))
     assert far.missing == [(1, 2**53 - 1)]
     assert not far.complete
+
+
+def test_a_report_beyond_its_bound_is_cut(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(device_model, "MAX_REPORT_ENTRIES", 4)
+    report = ReportAssembler(10)
+    assert not report.add(page(0, True, "a", "b"))
+    assert not report.add(page(0, True, "a", "b"))  # a repeated page does not count twice
+    assert not report.add(page(1, True))  # an empty page counts as one entry
+    assert (report.entries, report.cut) == (3, False)
+    assert report.add(page(2, True, "c", "d"))  # would make 5: cut, the page not taken
+    assert report.cut
+    assert not report.complete
+    assert report.add(page(3, False, "e"))  # nothing more is taken
+    assert [e["variable"]["name"] for e in report.report_data()] == ["a", "b"]
 
 
 # --- profiles --------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from custom_components.ocpp_ems.core.auth import generate_password
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.model import ChargingRateUnit
+from custom_components.ocpp_ems.core.protocol.v201 import device_model
 from custom_components.ocpp_ems.core.protocol.v201.provisioning import Provisioning
 from custom_components.ocpp_ems.core.settings import ChargerSettings, ServerSettings
 
@@ -155,6 +156,37 @@ async def test_a_report_with_a_page_lost_is_used_as_far_as_it_goes(
     assert "SmartChargingCtrlr.RateUnit" not in configuration  # page 1
     assert "SecurityCtrlr.SecurityProfile" in configuration  # page 2
     assert h.charger.capabilities.smart_charging
+
+
+async def test_a_report_that_never_ends_is_cut(
+    h: Harness, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A station streaming pages for ever (tbc on each, no pause long enough to time out): the
+    set-up goes on with the first MAX_REPORT_ENTRIES entries."""
+    monkeypatch.setattr(device_model, "MAX_REPORT_ENTRIES", 12)
+    sent: list[int] = []
+
+    def streams_pages(station: SimStation) -> None:
+        async def send_report(request_id: int) -> None:
+            data = station.report_data()
+            while not h.charger.configuration:  # until the set-up used the report
+                seq_no = len(sent)
+                page = data[(seq_no * 5) % len(data) :][:5]
+                payload = {"requestId": request_id, "generatedAt": now_iso(), "seqNo": seq_no}
+                answer = await station.request(
+                    "NotifyReport", {**payload, "reportData": page, "tbc": True}
+                )
+                assert answer.ok
+                sent.append(seq_no)
+
+        station.send_report = send_report  # type: ignore[method-assign]
+
+    with caplog.at_level(logging.WARNING):
+        await h.charger_client(setup=streams_pages)
+    await wait_for(lambda: h.charger.configuration)
+    assert "device model report cut after 10 entries on 2 pages" in caplog.text
+    assert 0 < len(h.charger.configuration) <= 10
+    assert len(sent) < 100
 
 
 async def test_without_a_report_the_variables_used_are_read(h: Harness) -> None:

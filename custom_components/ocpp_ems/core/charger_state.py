@@ -51,6 +51,9 @@ REPLACED = "Replaced"
 # A transaction start this soon after an authorization of the same id tag is the same card swipe:
 # the authorization event fired already.
 AUTHORIZE_WINDOW_S = 60.0
+# Swipes remembered for that (the newest): each Authorize of a new tag adds one, and a charger
+# may ask for any number of tags without starting (rejected cards, or a hostile charger).
+SWIPES_REMEMBERED = 64
 # SECURITY_EVENT's ``source``: the charger reported it (SecurityEventNotification), or the server
 # recorded it about the charger.
 SECURITY_EVENT_FROM_CHARGER = "charger"
@@ -194,10 +197,23 @@ class ChargerState:
             self._context.directory.authorize_id_tag(self.charger.charger_id, id_tag)
         )
         if events:
-            self._authorized_at[id_tag] = utcnow()
+            self._remember_swipe(id_tag)
             kind = EventKind.AUTHORIZED if accepted else EventKind.AUTHORIZATION_REJECTED
             self._fire(kind, connector_id, id_tag=id_tag)
         return accepted
+
+    def _remember_swipe(self, id_tag: str) -> None:
+        swipes = self._authorized_at
+        swipes.pop(id_tag, None)  # (to the end: oldest first)
+        now = utcnow()
+        swipes[id_tag] = now
+        for tag, at in list(swipes.items()):
+            if (
+                len(swipes) <= SWIPES_REMEMBERED
+                and (now - at).total_seconds() <= AUTHORIZE_WINDOW_S
+            ):
+                break
+            del swipes[tag]
 
     def authorize_start(self, id_tag: str, connector_id: int) -> bool:
         """Whether a transaction the charger starts with ``id_tag`` may charge. The authorization

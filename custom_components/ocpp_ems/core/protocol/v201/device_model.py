@@ -388,24 +388,45 @@ def capabilities_from_device_model(model: DeviceModel) -> Capabilities:
     )
 
 
+# A station's full inventory is hundreds of variables (some send one per page); a report beyond
+# this many entries (an empty page counts as one) is cut and used as far as it goes: a station
+# could otherwise stream pages for ever, each kept in memory and in the charger's configuration.
+MAX_REPORT_ENTRIES = 5000
+
+
 @dataclass
 class ReportAssembler:
     """The NotifyReport pages of one report (one ``requestId``), put back together.
 
     Pages count by ``seqNo`` (a repeated page replaces itself); the report is complete once the
-    last page (``tbc`` false) and every page before it arrived."""
+    last page (``tbc`` false) and every page before it arrived, and cut (no more pages taken)
+    when a page would take it beyond :data:`MAX_REPORT_ENTRIES`."""
 
     request_id: int
     pages: dict[int, list[Mapping[str, Any]]] = field(default_factory=dict)
     last_seq_no: int | None = None
+    cut: bool = False
+    entries: int = 0  # counted as for MAX_REPORT_ENTRIES
 
     def add(self, payload: Mapping[str, Any]) -> bool:
-        """One page of this report; whether the report is complete now."""
+        """One page of this report; whether the report is finished (complete or cut) now."""
+        if self.cut:
+            return True
         seq_no = int(payload["seqNo"])
-        self.pages[seq_no] = list(payload.get("reportData") or [])
+        page = list(payload.get("reportData") or [])
+        entries = self.entries - _cost(self.pages.get(seq_no)) + _cost(page)
+        if entries > MAX_REPORT_ENTRIES:
+            self.cut = True
+            return True
+        self.entries = entries
+        self.pages[seq_no] = page
         if not payload.get("tbc", False):
             self.last_seq_no = seq_no
-        return self.complete
+        return self.finished
+
+    @property
+    def finished(self) -> bool:
+        return self.complete or self.cut
 
     @property
     def missing(self) -> list[tuple[int, int]]:
@@ -430,3 +451,8 @@ class ReportAssembler:
     def report_data(self) -> list[Mapping[str, Any]]:
         """Every entry received, in page order."""
         return [entry for _, page in sorted(self.pages.items()) for entry in page]
+
+
+def _cost(page: list[Mapping[str, Any]] | None) -> int:
+    """A page's share of :data:`MAX_REPORT_ENTRIES` (None: not received)."""
+    return 0 if page is None else max(1, len(page))

@@ -135,7 +135,14 @@ class Provisioning(BaseProvisioning):
                 await self._wait_for(report)
             finally:
                 self._report = None
-        if not report.complete:
+        if report.cut:
+            _LOGGER.warning(
+                "%s: device model report cut after %s entries on %s pages; used as far as it goes",
+                self._charger_id,
+                report.entries,
+                len(report.pages),
+            )
+        elif not report.complete:
             _LOGGER.warning(
                 "%s: device model report incomplete (pages %s missing)",
                 self._charger_id,
@@ -148,8 +155,9 @@ class Provisioning(BaseProvisioning):
         return model
 
     async def _wait_for(self, report: ReportAssembler) -> None:
-        """Until the report is complete, or no page came for ``report_timeout_s``."""
-        while not report.complete:
+        """Until the report is finished (complete or cut), or no page came for
+        ``report_timeout_s``."""
+        while not report.finished:
             self._report_progress.clear()
             try:
                 async with asyncio.timeout(self.report_timeout_s):
