@@ -129,6 +129,13 @@ def test_minimal_dict_gives_defaults() -> None:
     assert not restored.auth_provisioned
 
 
+def test_stored_connectors_beyond_the_bound_are_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    connectors = {str(cid): {"last_session_energy_wh": 1.0} for cid in (0, 1, 32, 33, 10**6, -1)}
+    data = {"version": FORMAT_VERSION, "charger_id": "X", "connectors": connectors}
+    assert sorted(charger_from_dict(data).connectors) == [0, 1, 32]
+    assert "X: stored connector 1000000 dropped" in caplog.text
+
+
 def test_unknown_controller_reads_as_nobody() -> None:
     data = {"version": FORMAT_VERSION, "charger_id": "X", "limit": {"controlled_by": "robot"}}
     assert charger_from_dict(data).limit.controlled_by is ControlledBy.NONE

@@ -203,8 +203,10 @@ class ChargerState:
         return accepted
 
     def _remember_swipe(self, id_tag: str) -> None:
+        """Note a swipe for :meth:`authorize_start`; forget those past the window or beyond the
+        newest :data:`SWIPES_REMEMBERED`."""
         swipes = self._authorized_at
-        swipes.pop(id_tag, None)  # (to the end: oldest first)
+        swipes.pop(id_tag, None)  # re-inserted at the end: the dict stays oldest first
         now = utcnow()
         swipes[id_tag] = now
         for tag, at in list(swipes.items()):

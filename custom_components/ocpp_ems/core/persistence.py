@@ -28,6 +28,7 @@ from .model import (
     LimitState,
     Transaction,
     plausible_connector_count,
+    plausible_connector_id,
 )
 
 FORMAT_VERSION = 1
@@ -117,6 +118,10 @@ def charger_from_dict(data: dict[str, Any]) -> Charger:
         rejected_measurands=frozenset(map(str, data.get("rejected_measurands", ()))),
     )
     for key, stored in (data.get("connectors") or {}).items():
+        if not plausible_connector_id(int(key)):
+            # Named by the charger before such ids were refused (each would become entities).
+            _LOGGER.warning("%s: stored connector %s dropped", charger.charger_id, key)
+            continue
         connector = charger.connector(int(key))
         connector.last_session_energy_wh = float(stored.get("last_session_energy_wh") or 0.0)
         if stored.get("transaction") is not None:
