@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from websockets.asyncio.client import ClientConnection
 from custom_components.ocpp_ems.core.model import ConnectorStatus, EventKind, EventSequence
 from custom_components.ocpp_ems.core.persistence import charger_from_dict, charger_to_dict
 from custom_components.ocpp_ems.core.protocol.v201.transactions import (
+    MAX_SEQ_RANGES,
     MAX_UNASSIGNED_EVENTS,
     Seen,
     missing,
@@ -276,6 +278,49 @@ def test_observe_orders_deduplicates_and_finds_gaps() -> None:
     # The schema sets no bound: a gap of 2**53 numbers is one range, not a list to build.
     assert observe(sequence, 2**53, t("2025-01-01T10:07:00Z")) is Seen.NEW
     assert missing(sequence) == [(1, 4), (6, 2**53 - 1)]
+
+
+def test_a_sequence_keeps_its_newest_ranges() -> None:
+    """A station numbering all its messages with one counter leaves a gap at each: the oldest
+    ranges are forgotten, and a message below them is late (applied by the energy rules), not a
+    duplicate."""
+    sequence = EventSequence()
+    start = parse_timestamp("2025-01-01T10:00:00Z")
+    for n in range(500):
+        assert observe(sequence, 2 * n, start + timedelta(seconds=n)) is Seen.NEW
+    assert len(sequence.seen) == MAX_SEQ_RANGES
+    assert sequence.seen[0] == (2 * (500 - MAX_SEQ_RANGES), 2 * (500 - MAX_SEQ_RANGES))
+    assert len(missing(sequence)) == MAX_SEQ_RANGES - 1
+    assert observe(sequence, 0, start) is Seen.LATE  # forgotten: not known to be a duplicate
+    assert observe(sequence, 998, start + timedelta(seconds=499)) is Seen.DUPLICATE
+
+
+async def test_a_replay_below_the_kept_ranges_counts_nothing_twice(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await start(sim, "M1", seq_no=0, wh=1000)
+    count = MAX_SEQ_RANGES + 5
+    for n in range(1, count):
+        await sim.tx_event(
+            "Updated",
+            "M1",
+            seq_no=2 * n,
+            timestamp=now_iso(n - count),
+            meter_value=meter(1000 + 10 * n, n - count),
+        )
+    tx = h.charger.connectors[1].transaction
+    assert tx is not None
+    assert tx.energy_wh == 10 * (count - 1)
+    # The station replays its first messages (they are below the ranges kept): nothing doubles.
+    for n in range(1, 4):
+        await sim.tx_event(
+            "Updated",
+            "M1",
+            seq_no=2 * n,
+            timestamp=now_iso(n - count),
+            meter_value=meter(1000 + 10 * n, n - count),
+        )
+    assert tx.energy_wh == 10 * (count - 1)
+    assert h.charger.lifetime_energy.total_wh == 1000 + 10 * (count - 1)
 
 
 async def test_duplicates_change_nothing(h: Harness) -> None:

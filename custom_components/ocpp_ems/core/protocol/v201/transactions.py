@@ -11,7 +11,7 @@ or counted twice. The rules:
   its readings count by the energy rules, its charging state is history and changes nothing. A
   number not above the highest but sent after everything else means the station counts again
   from the start (a reboot): the log starts over. The gaps still open when the transaction ends
-  are reported.
+  are reported (the newest :data:`MAX_SEQ_RANGES` ranges are kept).
 - **Offline events** (``offline``) are history with their own timestamps: readings go through the
   same energy rules as live ones (older than the connector's last value: not counted again), and
   a charging state older than what the station reported since changes nothing.
@@ -58,6 +58,13 @@ BEGIN = "Transaction.Begin"
 NO_AUTHORIZATION = "NoAuthorization"
 
 
+# The seqNo ranges a transaction keeps (persisted with it). A station that numbers all its
+# messages with one counter (or a hostile one) leaves a gap at each message; beyond this many
+# ranges the oldest are forgotten. A message numbered below them counts as late, never as a
+# duplicate: its readings go through the energy rules, which never count a reading twice.
+MAX_SEQ_RANGES = 64
+
+
 class Seen(Enum):
     """Where a message stands in its transaction's sequence."""
 
@@ -77,6 +84,7 @@ def observe(sequence: EventSequence, seq_no: int, at: datetime) -> Seen:
         sequence.seen = []
         sequence.latest = None
     _add(sequence.seen, seq_no)
+    del sequence.seen[:-MAX_SEQ_RANGES]
     if sequence.latest_at is None or at > sequence.latest_at:
         sequence.latest_at = at
     if sequence.latest is None or seq_no > sequence.latest:
