@@ -105,6 +105,24 @@ def test_readings_of_another_connector_never_count_for_the_transaction(
     assert len(foreign) == 1
 
 
+def test_warned_foreign_readings_are_forgotten_with_their_transactions(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One warning per transaction, from a set that keeps open transactions only: a charger
+    starting transaction after transaction does not grow it."""
+    state = make_state()
+    for n in range(50):
+        at = T0 + n * MINUTE
+        state.start_transaction(
+            1, f"T{n}", id_tag="TAG", started=at, meter_start_wh=0, authorized=True
+        )  # (replaces the one before)
+        state.record_meter(2, [energy(at, 100 + n)], transaction_id=f"T{n}")
+        state.record_meter(2, [energy(at + MINUTE / 2, 101 + n)], transaction_id=f"T{n}")
+    foreign = [r for r in caplog.records if "not counted for the transaction" in r.message]
+    assert len(foreign) == 50
+    assert state._foreign_readings == {"T49"}  # the bound is the point
+
+
 def test_a_single_low_reading_adds_nothing() -> None:
     state = make_state()
     tx = start(state, 10_000)

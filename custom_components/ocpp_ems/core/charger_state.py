@@ -397,6 +397,12 @@ class ChargerState:
         if transaction is not None and transaction.connector_id != connector_id:
             # Another connector's meter (connector 0: the whole charger): its own, not the session's.
             if transaction.transaction_id not in self._foreign_readings:
+                # Only open transactions are found: the others are forgotten (a bounded set).
+                self._foreign_readings = {
+                    tx_id
+                    for tx_id in self._foreign_readings
+                    if self.charger.find_transaction(tx_id) is not None
+                }
                 self._foreign_readings.add(transaction.transaction_id)
                 _LOGGER.warning(
                     "%s: readings of connector %s for transaction %s of connector %s: "
