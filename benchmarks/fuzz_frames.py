@@ -705,19 +705,31 @@ async def sample_rss(pid: int, stop: asyncio.Event, peak: list[int]) -> None:
         await asyncio.sleep(0.2)
 
 
-async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+async def start_server(root: Path = ROOT) -> tuple[asyncio.subprocess.Process, int]:
+    """The central system of the checkout ``root`` in a subprocess (``--serve``), and its port."""
     server = await asyncio.create_subprocess_exec(
         sys.executable,
-        __file__,
+        str(root / "benchmarks" / "fuzz_frames.py"),
         "--serve",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(root)},
     )
     assert server.stdout is not None
     line = (await server.stdout.readline()).decode()
-    port = int(line.split()[1])
+    return server, int(line.split()[1])
+
+
+async def stop_server(server: asyncio.subprocess.Process) -> list[str]:
+    """Stop it; the tracebacks it logged."""
+    server.send_signal(signal.SIGTERM)
+    out, _ = await server.communicate()
+    tracebacks: list[str] = json.loads(out.decode().strip().splitlines()[-1])["tracebacks"]
+    return tracebacks
+
+
+async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    server, port = await start_server()
     base_url = f"ws://127.0.0.1:{port}"
     started = time.monotonic()
     try:
@@ -771,9 +783,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         stop_rss.set()
         await sampler
     finally:
-        server.send_signal(signal.SIGTERM)
-        out, _ = await server.communicate()
-    tracebacks = json.loads(out.decode().strip().splitlines()[-1])["tracebacks"]
+        tracebacks = await stop_server(server)
     return {
         "ocpp": args.ocpp,
         "seed": args.seed,

@@ -22,9 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
-import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -41,6 +38,8 @@ from benchmarks.fuzz_frames import (  # noqa: E402
     FuzzClient,
     Tally,
     process_rss,
+    start_server,
+    stop_server,
 )
 
 type Message = tuple[str, dict[str, Any]]
@@ -216,17 +215,7 @@ class SoakClient(FuzzClient):
 
 
 async def soak(args: argparse.Namespace) -> dict[str, Any]:
-    server_root = Path(args.server_root).resolve()
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(server_root / "benchmarks" / "fuzz_frames.py"),
-        "--serve",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "PYTHONPATH": str(server_root)},
-    )
-    assert server.stdout is not None
-    port = int((await server.stdout.readline()).decode().split()[1])
+    server, port = await start_server(Path(args.server_root).resolve())
     client = SoakClient(f"ws://127.0.0.1:{port}", args.ocpp)
     samples: list[tuple[int, int]] = []
     started = time.monotonic()
@@ -237,9 +226,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             lambda count: samples.append((count, process_rss(server.pid))),
         )
     finally:
-        server.send_signal(signal.SIGTERM)
-        out, _ = await server.communicate()
-    tracebacks = json.loads(out.decode().strip().splitlines()[-1])["tracebacks"]
+        tracebacks = await stop_server(server)
     return {
         "ocpp": args.ocpp,
         "messages": args.messages,

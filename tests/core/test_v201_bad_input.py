@@ -299,26 +299,22 @@ async def test_a_replay_below_the_kept_ranges_counts_nothing_twice(h: Harness) -
     sim = await h.charger_client(boot=False)
     await start(sim, "M1", seq_no=0, wh=1000)
     count = MAX_SEQ_RANGES + 5
-    for n in range(1, count):
+
+    async def update(n: int) -> None:  # every other seqNo: a gap at each
+        offset = n - count
+        reading = meter(1000 + 10 * n, offset)
         await sim.tx_event(
-            "Updated",
-            "M1",
-            seq_no=2 * n,
-            timestamp=now_iso(n - count),
-            meter_value=meter(1000 + 10 * n, n - count),
+            "Updated", "M1", seq_no=2 * n, timestamp=now_iso(offset), meter_value=reading
         )
+
+    for n in range(1, count):
+        await update(n)
     tx = h.charger.connectors[1].transaction
     assert tx is not None
     assert tx.energy_wh == 10 * (count - 1)
     # The station replays its first messages (they are below the ranges kept): nothing doubles.
     for n in range(1, 4):
-        await sim.tx_event(
-            "Updated",
-            "M1",
-            seq_no=2 * n,
-            timestamp=now_iso(n - count),
-            meter_value=meter(1000 + 10 * n, n - count),
-        )
+        await update(n)
     assert tx.energy_wh == 10 * (count - 1)
     assert h.charger.lifetime_energy.total_wh == 1000 + 10 * (count - 1)
 
