@@ -184,18 +184,17 @@ class SoakTally(Tally):
 class SoakClient(FuzzClient):
     """A fuzzing charger's connection used for valid traffic: keeps the last answer's payload."""
 
+    tally: SoakTally
+
     def __init__(self, base_url: str, version: str) -> None:
-        self.soak_tally = SoakTally()
-        super().__init__(
-            base_url, f"{ACCEPTED_PREFIX}SOAK", PASSWORD, self.soak_tally, version=version
-        )
+        super().__init__(base_url, f"{ACCEPTED_PREFIX}SOAK", PASSWORD, SoakTally(), version=version)
         self.last_answer: dict[str, Any] = {}
 
     async def send_message(self, action: str, payload: dict[str, Any]) -> None:
         answer = await self.call_ok(action, payload)
         self.tally.calls += 1
         if answer[0] != 3:
-            self.soak_tally.note_error(action, answer)
+            self.tally.note_error(action, answer)
         self.last_answer = answer[2] if answer[0] == 3 else {}
 
     async def run(
@@ -232,8 +231,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         "messages": args.messages,
         "seconds": round(time.monotonic() - started, 1),
         "samples": samples,
-        "errors": client.soak_tally.errors,
-        "error_samples": client.soak_tally.samples,
+        "errors": client.tally.errors,
+        "error_samples": client.tally.samples,
         "server_calls": client.tally.server_calls,
         "tracebacks": len(tracebacks),
     }

@@ -29,7 +29,7 @@ async def test_soak_traffic_is_booked(
     central = await make_central(directory_=FuzzDirectory())
     client = SoakClient(f"ws://127.0.0.1:{central.port}", version)
     await client.run(SESSIONS * MESSAGES_PER_SESSION)
-    assert client.soak_tally.errors == {}, client.soak_tally.samples
+    assert client.tally.errors == {}, client.tally.samples
     charger = central.charger(client.charger_id)
     session_wh = METER_VALUES_PER_SESSION * WH_PER_READING
     assert charger.lifetime_energy.total_wh == SESSIONS * session_wh
