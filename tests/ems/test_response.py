@@ -35,6 +35,19 @@ def test_nothing_learned_yet_means_the_configured_times() -> None:
     assert response.early_s(SOLAR) == 0.0
 
 
+def test_the_slowest_start_bounds_when_a_car_taking_nothing_is_full() -> None:
+    response = ChargerResponse()
+    assert response.slowest_start_s(SOLAR) == SOLAR.start_settle_s  # nothing seen
+    response.load({"starts": [[2, 4], [3, 5]]}, SOLAR)
+    assert response.slowest_start_s(SOLAR) == SOLAR.start_settle_s  # too few: the default
+    response.load({"starts": [[2, 4], [3, 5], [2, 4], [40, 45]]}, SOLAR)
+    # The slowest (a switch's pause), where the settle time is the usual one.
+    assert response.slowest_start_s(SOLAR) == 45.0
+    assert response.late_s(SOLAR, start=True) == 4.0
+    response.load({"starts": [[2, 4], [3, 5], [2, 4], [80, 200]]}, SOLAR)
+    assert response.slowest_start_s(SOLAR) == SOLAR.start_settle_max_s
+
+
 def test_a_slow_chargers_response_is_learned_from_its_meter() -> None:
     # Applies a limit after 15 s, a start 20 s later still; meter values every 10 s.
     m = solar_manager()

@@ -734,6 +734,23 @@ def test_prediction_learns_a_car_that_takes_less_than_offered() -> None:
     assert m._memory["a"].car_limit_a == 5.5
 
 
+def test_a_car_paused_by_a_slow_switch_is_not_taken_for_full() -> None:
+    # Found on an overcast day: a 1p/3p car switched up; its charger's pause outlasted the
+    # starts it had learned (its 25 % quartile), a sample at 0 A counted it as full, and the
+    # waiting 3-phase car started beside it: 4 kW of import until the next stop.
+    m = manager()
+    solar = SolarSettings()
+    m._memory["a"].response.load({"starts": [[10, 13], [10, 13], [10, 13], [15, 18]]}, solar)
+    m.update(site(0, -6000), 0)  # started at 8.7 A
+    assert m._memory["a"].response.late_s(solar, start=True) == 13.0
+    # 16 s on: past the usual start, within the slowest seen. Taking nothing: not yet full.
+    m.update(site(16, -6000, {"a": car(16, power=0.0, currents=(0.0, 0.0, 0.0))}), 16)
+    assert m._memory["a"].car_limit_a is None
+    # Past even the slowest start seen: a car that takes nothing is full.
+    m.update(site(19, -6000, {"a": car(19, power=0.0, currents=(0.0, 0.0, 0.0))}), 19)
+    assert m._memory["a"].car_limit_a == 0.5
+
+
 def test_a_full_car_is_seen_while_writes_follow_faster_than_it_settles() -> None:
     # Found on a clear day: a full car's target swung around the 0 A it took, a write every
     # 10 s, and no sample was ever settled after the last write: it held the sun for 30 minutes.

@@ -336,14 +336,15 @@ def _predict_draw(work: ChargerWork, sample_at: float, measured_a: float, grid_a
         and sample_at >= memory.started_at + response.late_s(solar, start=True)
     )
     commanded = 0.0 if last.paused else last.current_a
+    # A car seen taking nothing is full only once the slowest start or switch seen would show.
+    idle = measured_a + 0.5 <= IDLE_LIMIT_A
+    starting = sample_at < memory.started_at + response.slowest_start_s(solar)
     if not settled:
         # Writes that follow each other faster than the car settles (a target swinging around a
         # full car) never give a settled sample: a car that takes nothing under every limit a
         # sample may show is full all the same. (Not one that takes some: it may be ramping.)
         offered = response.least_offered_a(sample_at, solar)
-        started = sample_at >= memory.started_at + response.late_s(solar, start=True)
-        idle = measured_a + 0.5 <= IDLE_LIMIT_A
-        if offered is not None and started and idle and measured_a < offered - 1.0:
+        if offered is not None and not starting and idle and measured_a < offered - 1.0:
             memory.car_limit_a = measured_a + 0.5
         predicted = response.draw_at_grid(grid_at, sample_at, solar)
         if predicted is None:
@@ -353,7 +354,7 @@ def _predict_draw(work: ChargerWork, sample_at: float, measured_a: float, grid_a
         work.draw_w = predicted * work.site.voltage_v * work.vehicle_phases
     elif commanded > 0.0:
         cap = memory.car_limit_a
-        if measured_a < commanded - 1.0:
+        if measured_a < commanded - 1.0 and not (idle and starting):
             memory.car_limit_a = measured_a + 0.5
         elif measured_a >= commanded - 0.5 and (cap is None or commanded >= cap - 0.5):
             # Taking what it was offered at (or above) the cap: it takes more than seen. Below

@@ -169,6 +169,19 @@ class ChargerResponse:
             learned = max(learned, default)
         return min(high, max(solar.settle_min_s, learned))
 
+    def slowest_start_s(self, solar: SolarSettings) -> float:
+        """By then a start or a 1p/3p switch has surely shown: the slowest one observed (the
+        configured start settle time until a few are). Starts and switches are learned together
+        and a switch's pause is often longer than a start's handshake: ``late_s`` may fit the
+        starts only, and a car seen taking nothing before this is not yet known to be full."""
+        default = solar.start_settle_s
+        if not self.starts:
+            return default
+        slowest = max(hi for _, hi in self.starts)
+        if len(self.starts) < TRUSTED:
+            slowest = max(slowest, default)
+        return min(solar.start_settle_max_s, max(solar.settle_min_s, slowest))
+
     def early_s(self, solar: SolarSettings, *, start: bool = False) -> float:
         """The car follows a write no sooner than this (0 until enough observations)."""
         seen = self.starts if start else self.changes
