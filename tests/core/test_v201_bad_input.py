@@ -397,6 +397,30 @@ async def test_seqno_gaps_are_reported_and_late_messages_fill_them(
     assert h.charger.connectors[1].transaction is None
 
 
+async def test_seqno_gaps_are_warned_about_once_per_connection(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A station with one counter for all its messages leaves gaps in every transaction: the
+    # log says so once, not at every session's end.
+    sim = await h.charger_client(boot=False)
+    for n, tx_id in enumerate(("S1", "S2", "S3")):
+        base = 100 * n
+        await start(sim, tx_id, seq_no=base, wh=1000 + base)
+        with caplog.at_level(logging.DEBUG):
+            await sim.tx_event("Ended", tx_id, seq_no=base + 5, stopped_reason="Local")
+    gaps = [r for r in caplog.records if "ended without the messages seqNo" in r.getMessage()]
+    assert [r.levelno for r in gaps] == [logging.WARNING, logging.DEBUG, logging.DEBUG]
+    assert "later ones on this connection at debug level" in gaps[0].getMessage()
+    assert "S3 ended without the messages seqNo 201-204" in gaps[2].getMessage()
+    # A new connection warns again (the habit may have changed with a firmware update).
+    sim = await h.charger_client(boot=False)
+    await start(sim, "S4", seq_no=400, wh=2000)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        await sim.tx_event("Ended", "S4", seq_no=402, stopped_reason="Local")
+    assert "S4 ended without the messages seqNo 401" in caplog.text
+
+
 async def test_early_ended_before_the_last_meter_values(h: Harness) -> None:
     """Firmware that sends Ended before the Updated with the last readings: those count for the
     session (up to the end) and never reopen it."""

@@ -70,6 +70,16 @@ class ChargerState:
         self._authorized_at: dict[str, datetime] = {}
         # Transactions that got readings of another connector (logged once each).
         self._foreign_readings: set[str] = set()
+        # Warnings about a charger's habit, given once per connection (``first_warning``).
+        self._warned: set[str] = set()
+
+    def first_warning(self, topic: str) -> bool:
+        """True the first time ``topic`` comes up on this connection: a warning about what a
+        charger does every session (one seqNo counter for all its messages) is given once, and
+        at debug level after that, not at every session."""
+        first = topic not in self._warned
+        self._warned.add(topic)
+        return first
 
     def _max_power(self) -> float:
         return max_power_w(self._context.charger_settings())

@@ -11,7 +11,8 @@ or counted twice. The rules:
   its readings count by the energy rules, its charging state is history and changes nothing. A
   number not above the highest but sent after everything else means the station counts again
   from the start (a reboot): the log starts over. The gaps still open when the transaction ends
-  are reported (the newest :data:`MAX_SEQ_RANGES` ranges are kept).
+  are reported (the newest :data:`MAX_SEQ_RANGES` ranges are kept; a warning the first time on a
+  connection, at debug level after that: a station's habit, said once).
 - **Offline events** (``offline``) are history with their own timestamps: readings go through the
   same energy rules as live ones (older than the connector's last value: not counted again), and
   a charging state older than what the station reported since changes nothing.
@@ -243,11 +244,14 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
         assert transaction.sequence is not None  # observed before
         gaps = missing(transaction.sequence)
         if gaps:
-            _LOGGER.warning(
-                "%s: transaction %s ended without the messages seqNo %s",
+            first = state.first_warning("seqno_gaps")
+            _LOGGER.log(
+                logging.WARNING if first else logging.DEBUG,
+                "%s: transaction %s ended without the messages seqNo %s%s",
                 charger.charger_id,
                 event.transaction_id,
                 spans(gaps),
+                " (later ones on this connection at debug level)" if first else "",
             )
         return _verdict(state, event)
     if event.readings:
