@@ -41,7 +41,6 @@ import argparse
 import functools
 import importlib.util
 import multiprocessing
-import random
 import sys
 import time
 from collections.abc import Callable
@@ -58,11 +57,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ems import data  # noqa: E402
+from benchmarks.ems.forecast import hourly_forecast as forecast  # noqa: E402
 from custom_components.ocpp_ems.core.ems import (  # noqa: E402
     ChargerInputs,
     ChargerSettings,
     EnergyManager,
-    EnergySlot,
     Mode,
     PhaseReading,
     PlanSettings,
@@ -213,23 +212,6 @@ def traces(day: Day, minutes: int) -> tuple[np.ndarray, np.ndarray]:
         :minutes
     ]
     return pv, house
-
-
-def forecast(pv: np.ndarray, kind: str, seed: int) -> tuple[EnergySlot, ...]:
-    """Hourly Wh forecast of the whole horizon (what HA's energy platform gives)."""
-    if kind == "none":
-        return ()
-    hours = len(pv) // 60
-    wh = pv[: hours * 60].reshape(hours, 60).sum(axis=1) * DT / H
-    if kind == "noisy":
-        rng = random.Random(seed)
-        out = []
-        for day_start in range(0, hours, 24):
-            day_error = rng.uniform(0.2, 0.4) * rng.choice((-1.0, 1.0))
-            for h in range(day_start, min(day_start + 24, hours)):
-                out.append(max(0.0, wh[h] * (1.0 + day_error) * (1.0 + rng.gauss(0.0, 0.15))))
-        wh = np.asarray(out)
-    return tuple(EnergySlot(h * H, (h + 1) * H, float(w)) for h, w in enumerate(wh))
 
 
 _HISTORIES: dict[tuple[str, str, int, int, bool], dict[str, object]] = {}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 from custom_components.ocpp_ems.core.ems import (
     ChargerCommand,
     ChargerInputs,
+    EnergySlot,
     Mode,
     PhaseReading,
     Reading,
@@ -61,6 +62,8 @@ from .plant import ChargerModel, Command, Plant, V
 
 # The plant's chargers: 11 kW wallboxes (16 A installation maximum), minimum and safe current 6 A.
 INSTALLATION_MAX_A = 16.0
+# A car's integration reports its SoC this often (s) when the benchmark gives ours one.
+SOC_REPORT_S = 300.0
 
 
 @dataclass
@@ -180,8 +183,14 @@ class Ours:
         options: Mapping[str, Any],
         solar: SolarSettings | None = None,
         priorities: Mapping[str, int] | None = None,
+        forecast: Sequence[EnergySlot] | None = None,
     ) -> None:
+        """``forecast``: a solar forecast for the site, and each car's SoC (reported every
+        ``SOC_REPORT_S``) and capacity for its charger, as a user who picked those sensors."""
         self.now = 0.0
+        self.forecast = tuple(forecast or ())
+        self.soc_reports = forecast is not None
+        self.soc_seen: dict[str, Reading] = {}
         site = site_settings(options)
         if solar is not None:
             # Tuning knobs of the controller (``--solar``), not user options: through SiteSettings.
@@ -219,7 +228,10 @@ class Ours:
             control = PlantControl(models[spec.cid], model, settings, lambda: self.now)
             # The user's energy manager settings of the charger (its entities).
             priority = (priorities or {}).get(spec.cid, 0)
-            self.driver.update_charger(spec.cid, {"mode": spec.mode, "priority": priority})
+            view: dict[str, Any] = {"mode": spec.mode, "priority": priority}
+            if self.soc_reports:
+                view["vehicle_capacity_kwh"] = models[spec.cid].car.capacity_wh / 1000.0
+            self.driver.update_charger(spec.cid, view)
             self.driver.add_charger(spec.cid, ChargerLink(model=model, control=_lookup(control)))
         # The inputs the options configure (like the HA layer, which reads only those sensors).
         self.battery_power = bool(BATTERY_POWER.read(options))
@@ -254,6 +266,7 @@ class Ours:
                 charging=max(meter.values) > 0.5,
                 currents_a=PhaseReading(meter.values, meter.at),
                 session_energy_wh=register.value if register.at > -math.inf else None,
+                vehicle_soc=self._soc(charger, t),
             )
         battery = plant.battery
         inputs = SiteInputs(
@@ -271,6 +284,7 @@ class Ours:
                 else None
             ),
             chargers=chargers,
+            solar_forecast=self.forecast,
         )
         entity = None
         if battery is not None and self.discharge_limit:
@@ -284,6 +298,15 @@ class Ours:
             retry = self._runner.run(self._write(step.writes))
             if retry is not None:
                 self.next_at = min(self.next_at, retry)
+
+    def _soc(self, charger: ChargerModel, t: float) -> Reading | None:
+        """The car's SoC as its integration reports it: every ``SOC_REPORT_S`` (None: no sensor)."""
+        if not self.soc_reports:
+            return None
+        seen = self.soc_seen.get(charger.cid)
+        if seen is None or t - seen.at >= SOC_REPORT_S:
+            seen = self.soc_seen[charger.cid] = Reading(charger.car.soc, t)
+        return seen
 
     async def _write(self, writes: dict[str, ChargerCommand]) -> float | None:
         retries = [await self.driver.write(cid, command) for cid, command in writes.items()]

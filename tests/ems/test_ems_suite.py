@@ -56,8 +56,9 @@ def test_flows_add_up_and_match_the_chargers(runs: list[dict[str, Any]]) -> None
     # run where there are several solar cars, the least share of sun at 100 % everywhere.
     for option in (*suite.MULTI_CAR_OPTIONS, suite.NO_HANDOVER):
         assert {r["scenario"] for r in runs if r["controller"] == option} == {"step/2ch"}
-    sun_only = {r["scenario"] for r in runs if r["controller"] == suite.SUN_ONLY}
-    assert sun_only == {"step/2ch", "flat/1p3p-bat"}
+    for option in (suite.SUN_ONLY, *suite.FORECAST_OPTIONS):
+        everywhere = {r["scenario"] for r in runs if r["controller"] == option}
+        assert everywhere == {"step/2ch", "flat/1p3p-bat"}
     step = {r["controller"]: r for r in runs if r["scenario"] == "step/2ch"}
     # With its priority the first car charges more than beside a car of equal priority.
     assert step[suite.PRIORITY]["car_soc_end"][0] > step["ours"]["car_soc_end"][0] + 0.1
@@ -131,12 +132,15 @@ def test_statistics_targets_and_outputs(runs: list[dict[str, Any]], tmp_path: Pa
     lines = suite.write_outputs(raw, tmp_path)
     assert (tmp_path / "ems_pareto.png").read_bytes()[:4] == b"\x89PNG"
     assert "## Targets" in lines
-    # Runs, the three options, the setting without the hand-over and scenarios.
-    assert sum(1 for line in lines if line.startswith("| step/2ch |")) == 6
+    # Runs, the five options, the setting without the hand-over and scenarios.
+    assert sum(1 for line in lines if line.startswith("| step/2ch |")) == 8
     assert "## Option: share the surplus between cars" in lines
     assert "## Option: a charging priority" in lines
     assert "## Option: the least share of sun at 100 %" in lines
     assert "## Setting: no hand-over to the car that needs more sun" in lines
+    assert "## Option: the cars' SoC and a solar forecast" in lines
+    assert "### ours+soc-noisy-forecast" in lines
+    assert any(line.startswith("Scenarios with grid->EV at 3 % of the EV energy") for line in lines)
     assert suite.option_section({}, suite.PRIORITY) == ["(not run)"]
     # The JSON holds everything the report needs: it can be rewritten from it alone.
     suite.main(

@@ -69,6 +69,7 @@ class ChargerMemory:
     # it began, counted up to ``dip_at`` (``solar.py``: held, or stopped once a restart is cheaper).
     dip_wh: float = 0.0
     dip_at: float | None = None
+    dip_since: float | None = None  # when it began
     dip_stop_at: float | None = None  # when it reaches a restart's PV at the import of now
     # How fast the charger follows a write, from its meter values (kept across plug-ins).
     response: ChargerResponse = field(default_factory=ChargerResponse)
@@ -97,8 +98,9 @@ class ChargerWork:
     soc: float | None = None  # the car's SoC now (%): its last reading, or estimated from it
     plan_feasible: bool = True
     plan: PlanOutlook | None = None
-    spare_sun: bool = False  # a plan waits on more sun than it needs (a restart costs nothing)
-    stops_next_reading: bool = False  # in a dip with sun to spare: stops at the next reading
+    # The sun ahead covers what the car still needs (a plan, or Solar mode with a SoC and a
+    # forecast: ``sun_ahead``): a restart costs nothing it needs.
+    spare_sun: bool = False
     switched: bool = False
     drop_now: bool = False  # a small drop the fuse cannot wait for (no headroom to hold it)
 

@@ -11,7 +11,8 @@ charger's ``ChargerMemory`` (with its learned response, ``response.py``) and the
 readings (``measure.SiteMemory``):
 1. ``measure``: which inputs are fresh, which phases each car uses, what it draws; the site balance;
 2. ``demand``: what each charger wants ("full": Fast, boost, minimum charge, a planned slot from
-   ``plan_charge``; "min_solar"; "solar"; paused);
+   ``plan_charge``; "min_solar"; "solar"; paused); ``sun_ahead``: whether the forecast's sun
+   fills the Solar-mode cars anyway (then a restart costs nothing they need);
 3. ``solar``: share the surplus: full chargers first, then every minimum, then equal shares; run the
    start/stop and 1p/3p (``phases``) timers;
 4. ``demand.stale_fallback`` where an input a charger needs is stale, then ``fuse``: share the fuse
@@ -44,6 +45,7 @@ from .fuse import line_headroom, share_fuse
 from .limiter import limit_writes
 from .measure import SiteMemory, measure_balance, prepare, read_site
 from .solar import share_solar
+from .sun_ahead import mark_spare_sun
 from .types import ChargerDecision, Decision, Mode, SiteInputs
 
 
@@ -134,6 +136,7 @@ class EnergyManager:
         for work in works:
             resolve_kind(work, inputs, now, cheap_end)
             wake += demand_wake_ups(work, now)
+        mark_spare_sun(works, inputs.solar_forecast, now)
 
         balance = measure_balance(site, readings, works, self._site_memory)
         # A configured battery we cannot read could be discharging into the car: no surplus then.

@@ -36,6 +36,7 @@ from .phases import (
     start_phases,
     switch_phases,
 )
+from .sun_ahead import SPARE_SUN_RESTART_S
 from .types import Reason
 
 # An update gap longer than this (HA stopped, no inputs) does not count into a dip's grid energy.
@@ -96,7 +97,10 @@ def _start_delay(work: ChargerWork, solar: SolarSettings, start: _StartTerms) ->
         return solar.handover_after_s
     if start.hand_back:
         return solar.disable_delay_s
-    return _enable_delay(work, solar)
+    delay = _enable_delay(work, solar)
+    if work.spare_sun and work.memory.started_once:
+        return max(delay, SPARE_SUN_RESTART_S)
+    return delay
 
 
 def _enable_delay(work: ChargerWork, solar: SolarSettings) -> float:
@@ -443,10 +447,14 @@ def _restart_is_cheaper(
     if import_w is None or restart_wh <= 0.0:
         return False
     if work.spare_sun:
-        # A plan with sun to spare loses nothing by a restart: stop once the dip is seen twice
-        # (a single reading may be noise).
-        memory.dip_stop_at, work.stops_next_reading = None, True
-        return dip_wh > 0.0
+        # With sun to spare a restart loses nothing the car needs: stop once the dip outlasts
+        # the meters' lag after a write (the charger's settle time, a start's while one may be
+        # showing: the grid meter shows a start before the charger's meter does, no dip).
+        response = memory.response
+        starting = now < memory.started_at + response.slowest_start_s(solar)
+        since = now if memory.dip_since is None else memory.dip_since
+        memory.dip_stop_at = since + response.late_s(solar, start=starting)
+        return now >= memory.dip_stop_at
     memory.dip_stop_at = (
         now + max(0.0, restart_wh - dip_wh) / import_w * 3600.0 if import_w > 0.0 else None
     )
@@ -467,9 +475,12 @@ def _dip_wh(memory: ChargerMemory, import_w: float | None, now: float) -> float:
     no dip, which ends it)."""
     if import_w is None:
         memory.dip_wh, memory.dip_at, memory.dip_stop_at = 0.0, None, None
+        memory.dip_since = None
         return 0.0
     if memory.dip_at is not None:
         memory.dip_wh += import_w * min(now - memory.dip_at, DIP_MAX_GAP_S) / 3600.0
+    else:
+        memory.dip_since = now
     memory.dip_at = now
     return memory.dip_wh
 
@@ -508,12 +519,12 @@ def _share_surplus(
         work.target_a = work.amps(work.share_w)
         if work.kind is Kind.SOLAR:
             # In a deficit the car holds its minimum until the stop delay runs out (or a
-            # restart is cheaper; with sun to spare at the next reading, whose time is unknown).
+            # restart is cheaper, or with sun to spare the meters' lag is over).
             stop_at = _stop_at(work.memory, solar)
             if stop_at is None:
                 work.say(Reason.SOLAR)
             else:
-                work.say(Reason.STOPPING, None if work.stops_next_reading else stop_at)
+                work.say(Reason.STOPPING, stop_at)
         elif extras[work.cid] > EPS:
             work.say(Reason.SOLAR)
         if work.switched:
