@@ -66,6 +66,7 @@ REASON = f"sensor.{PREFIX}_energy_manager_reason"
 NEXT_CHANGE = f"sensor.{PREFIX}_next_change"
 TARGET_ENERGY = f"number.{PREFIX}_target_energy"
 CHARGING_PRIORITY = f"number.{PREFIX}_charging_priority"
+VEHICLE_CAPACITY = f"number.{PREFIX}_vehicle_battery_capacity"
 DEPARTURE_TIME = f"time.{PREFIX}_departure_time"
 PRIORITY = "number.ocpp_server_port_0_battery_priority_state_of_charge"
 FLOOR = "number.ocpp_server_port_0_battery_floor_state_of_charge"
@@ -227,6 +228,30 @@ async def test_charging_priority_number_drives_the_controller(
     assert await hass.config_entries.async_reload(server_entry.entry_id)
     await hass.async_block_till_done()
     assert server_entry.runtime_data.ems.settings(charger_id).priority == 3
+
+
+@pytest.mark.usefixtures("sources")
+async def test_vehicle_capacity_number_drives_the_controller(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    async with onboard() as (_sim, entry):
+        charger_id = entry.runtime_data.coordinator.charger_id
+        ems = server_entry.runtime_data.ems
+        assert state_of(hass, VEHICLE_CAPACITY).state == "0.0"  # not set
+        assert ems.settings(charger_id).vehicle_capacity_wh is None
+        await call(hass, "number", "set_value", {"entity_id": VEHICLE_CAPACITY, "value": 58.4})
+        assert ems.settings(charger_id).vehicle_capacity_wh == pytest.approx(58400.0)
+        assert state_of(hass, VEHICLE_CAPACITY).state == "58.4"
+    # Kept across a restart of the server entry (the charger's stored settings)...
+    assert await hass.config_entries.async_reload(server_entry.entry_id)
+    await hass.async_block_till_done()
+    ems = server_entry.runtime_data.ems
+    assert ems.settings(charger_id).vehicle_capacity_wh == pytest.approx(58400.0)
+    assert ems.charger_view(charger_id).vehicle_capacity_kwh == 58.4
+    # ...and 0 sets it back to unknown (a SoC plan then asks for it).
+    await call(hass, "number", "set_value", {"entity_id": VEHICLE_CAPACITY, "value": 0})
+    assert ems.charger_view(charger_id).vehicle_capacity_kwh is None
+    assert ems.settings(charger_id).vehicle_capacity_wh is None
 
 
 @pytest.mark.usefixtures("sources")

@@ -59,7 +59,7 @@ class EmsNumberDescription(NumberEntityDescription):
     # A current: bounds and step are the charger's limit rules (else the description's own).
     current: bool = False
     # The value as stored: a tenth (currents, energies) or a whole number (a priority).
-    stored: Callable[[float], float] = lambda value: round(value, 1)
+    stored: Callable[[float], float | None] = lambda value: round(value, 1)
 
 
 EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
@@ -97,6 +97,22 @@ EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
         field="target_energy_kwh",
         # 0 = no daily target.
         value_fn=lambda view, _settings: view.target_energy_kwh or 0.0,
+    ),
+    # The car's usable battery: a SoC plan's energy, and in Solar mode whether the sun ahead
+    # fills it anyway (``core/ems/sun_ahead.py``). 0: not set.
+    EmsNumberDescription(
+        key="vehicle_capacity",
+        translation_key="vehicle_capacity",
+        device_class=NumberDeviceClass.ENERGY_STORAGE,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        entity_category=EntityCategory.CONFIG,
+        mode=NumberMode.BOX,
+        native_min_value=0,
+        native_max_value=500,
+        native_step=0.1,
+        field="vehicle_capacity_kwh",
+        value_fn=lambda view, _settings: view.vehicle_capacity_kwh or 0.0,
+        stored=lambda value: round(value, 1) or None,
     ),
     # Who gets the sun and the fuse first: the controller's own bounds.
     EmsNumberDescription(

@@ -395,7 +395,7 @@ async def _plan_charge(target: ChargerTarget, call: ServiceCall) -> ServiceRespo
     view = ems.charger_view(target.charger_id)
     capacity: float | None = call.data.get(ATTR_VEHICLE_CAPACITY, view.vehicle_capacity_kwh)
     if soc is not None:
-        if capacity is None:
+        if not capacity:
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="vehicle_capacity_missing"
             )

@@ -106,7 +106,8 @@ def charger_settings(
         stale_fallback=options.stale_fallback,
         stale_grace_s=options.stale_grace_s,
         min_write_interval_s=options.min_write_interval_s,
-        vehicle_capacity_wh=None if capacity is None else capacity * 1000.0,
+        # 0 or less: not set (the capacity number's empty value).
+        vehicle_capacity_wh=capacity * 1000.0 if capacity and capacity > 0.0 else None,
         priority=round(clamp(view.priority, PRIORITY_MIN, PRIORITY_MAX, _DEFAULTS.priority)),
         plan=plan_target(view, now, zone, ev),
     )
