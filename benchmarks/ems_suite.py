@@ -916,8 +916,9 @@ def report(raw: dict[str, Any]) -> list[str]:
         "",
         "Ours given each car's SoC (reported every 5 minutes) and capacity and the day's solar "
         "forecast (hourly, as Home Assistant's energy platform gives it), against ours without: "
-        "where the sun still ahead today fills every solar car anyway, a car stops at once in a "
-        "dip instead of holding its minimum on grid energy (``core/ems/sun_ahead.py``). Perfect: "
+        "where the sun still ahead today fills every solar car anyway, a car in a dip stops once "
+        "the dip outlasts the charger's settle time instead of holding its minimum on grid "
+        "energy, and restarts after 5 minutes of surplus (``core/ems/sun_ahead.py``). Perfect: "
         "the day's own PV; noisy: the whole day 20-40 % off and every hour 15 % more "
         f"(``benchmarks/ems/forecast.py``, seed: the scenario's noise seed + {FORECAST_SEED}). "
         "On every scenario; not part of the targets above.",

@@ -36,7 +36,6 @@ from .phases import (
     start_phases,
     switch_phases,
 )
-from .sun_ahead import SPARE_SUN_RESTART_S
 from .types import Reason
 
 # An update gap longer than this (HA stopped, no inputs) does not count into a dip's grid energy.
@@ -98,8 +97,8 @@ def _start_delay(work: ChargerWork, solar: SolarSettings, start: _StartTerms) ->
     if start.hand_back:
         return solar.disable_delay_s
     delay = _enable_delay(work, solar)
-    if work.spare_sun and work.memory.started_once:
-        return max(delay, SPARE_SUN_RESTART_S)
+    if work.restart_after_s is not None and work.memory.started_once:
+        return max(delay, work.restart_after_s)
     return delay
 
 
