@@ -42,16 +42,27 @@ def manager(**cars: float | None) -> EnergyManager:
 class Day:
     """Cars that draw what they were last written, a grid meter of house 0 + cars - PV."""
 
-    def __init__(self, m: EnergyManager, socs: dict[str, float], forecast: tuple[EnergySlot, ...]):
+    def __init__(
+        self,
+        m: EnergyManager,
+        socs: dict[str, float],
+        forecast: tuple[EnergySlot, ...],
+        battery_soc: float | None = None,
+    ):
+        """``battery_soc``: a home battery (idle, at that SoC; None: none)."""
         self.m, self.socs, self.forecast = m, socs, forecast
+        self.battery_soc = battery_soc
         self.amps = dict.fromkeys(socs, 0.0)
         self.decisions: list[Decision] = []
 
     def step(self, t: float, pv_w: float) -> Decision:
         draws = {cid: a * 3 * 230.0 for cid, a in self.amps.items()}
         chargers = {cid: car(t, power=w, soc=self.socs[cid]) for cid, w in draws.items()}
+        battery = None if self.battery_soc is None else 0.0
+        grid = sum(draws.values()) - pv_w
         inputs = replace(
-            site(t, sum(draws.values()) - pv_w, chargers), solar_forecast=self.forecast
+            site(t, grid, chargers, battery=battery, battery_soc=self.battery_soc),
+            solar_forecast=self.forecast,
         )
         decision = self.m.update(inputs, t)
         for cid, d in decision.chargers.items():
@@ -106,12 +117,14 @@ def dip_stop_after(
     forecast: tuple[EnergySlot, ...],
     sun_w: float = 6000.0,
     cid: str = "a",
+    battery_soc: float | None = None,
+    dip_w: float = 1000.0,
 ) -> float:
-    """Seconds from a dip's start (1 kW of sun after ``sun_w``) to the stop of car ``cid``."""
-    day = Day(m, socs, forecast)
+    """Seconds from a dip's start (``dip_w`` of sun after ``sun_w``) to the stop of car ``cid``."""
+    day = Day(m, socs, forecast, battery_soc)
     day.run(T0, T0 + 600, sun_w)
     assert all(amps > 6.0 for amps in day.amps.values())
-    stopped = day.paused_at(T0 + 601, T0 + 900, 1000.0, cid)
+    stopped = day.paused_at(T0 + 601, T0 + 900, dip_w, cid)
     assert stopped is not None
     return stopped - (T0 + 601)
 
@@ -141,3 +154,31 @@ def test_every_car_taking_the_sun_must_be_filled_by_it() -> None:
     held = dip_stop_after(manager(a=SMALL_CAR, b=SMALL_CAR), socs, (), sun_w=16000.0, cid="b")
     assert held > 4 * SETTLE_S
     assert dip_stop_after(unknown, socs, SUNNY, sun_w=16000.0, cid="b") == held
+
+
+def test_not_while_a_home_battery_takes_the_sun_first() -> None:
+    socs = {"a": 80.0}
+    held = dip_stop_after(manager(a=SMALL_CAR), socs, (), battery_soc=50.0)
+    assert held > 4 * SETTLE_S
+    # Below its priority SoC the battery takes an unknown share of the sun first.
+    assert dip_stop_after(manager(a=SMALL_CAR), socs, SUNNY, battery_soc=50.0) == held
+    # At its priority SoC (100 % by default) the car comes first: the sun is to spare again.
+    assert dip_stop_after(manager(a=SMALL_CAR), socs, SUNNY, battery_soc=100.0) == SETTLE_S
+
+
+def test_not_beside_a_car_charging_in_full() -> None:
+    def with_fast_car() -> EnergyManager:
+        return EnergyManager(
+            SiteSettings(),
+            {
+                "a": ChargerSettings(mode=Mode.SOLAR, vehicle_capacity_wh=SMALL_CAR),
+                "f": ChargerSettings(mode=Mode.FAST),
+            },
+        )
+
+    socs = {"a": 80.0, "f": 50.0}
+    # A dip of 2 kW below both cars' draw: held until a restart's PV in grid energy.
+    held = dip_stop_after(with_fast_car(), socs, (), sun_w=20000.0, dip_w=13000.0)
+    assert held > 4 * SETTLE_S
+    # The Fast car takes the sun first, however much the forecast promises.
+    assert dip_stop_after(with_fast_car(), socs, SUNNY, sun_w=20000.0, dip_w=13000.0) == held

@@ -136,7 +136,7 @@ class EnergyManager:
         for work in works:
             resolve_kind(work, inputs, now, cheap_end)
             wake += demand_wake_ups(work, now)
-        mark_spare_sun(works, inputs.solar_forecast, now)
+        mark_spare_sun(works, inputs.solar_forecast, readings, site.battery, now)
 
         balance = measure_balance(site, readings, works, self._site_memory)
         # A configured battery we cannot read could be discharging into the car: no surplus then.

@@ -9,13 +9,14 @@ dip stops once the dip outlasts the charger's settle time, starts only on the su
 restarts after a longer delay (``SPARE_SUN_RESTART_S``): the sun it misses meanwhile is not
 needed either.
 
-Only where every car that takes the surplus is in Solar mode with a known need: a SoC (reported
-or estimated, ``demand.vehicle_soc``) and the car's capacity. The sun is the forecast as plans
-count on it (``plan.surplus_outlook``: the learned confidence, above the house load) until
+Only where every car that takes the sun is in Solar mode with a known need (a SoC, reported or
+estimated by ``demand.vehicle_soc``, and the car's capacity) and no home battery charges first
+(below its priority SoC it takes an unknown share of the sun first). The sun is the forecast as
+plans count on it (``plan.surplus_outlook``: the learned confidence, above the house load) until
 ``HORIZON_S`` ahead (the rest of today's sun, not tomorrow's: the car may leave in the evening),
-``SUN_MARGIN`` times what the cars still take up to 100 %. A car's own
-charge limit below 100 % only makes the need look larger: the rule then holds back, never the
-other way. Without a forecast or a SoC nothing changes.
+``SUN_MARGIN`` times what the cars still take up to 100 %. A car's own charge limit below 100 %
+only makes the need look larger: the rule then holds back, never the other way. Without a
+forecast or a SoC nothing changes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .charger_work import ChargerWork, Kind
+from .config import BatterySettings
+from .measure import SiteReadings
 from .plan import surplus_outlook
 from .types import EnergySlot, Mode
 
@@ -43,12 +46,17 @@ SPARE_SUN_RESTART_S = 300.0
 
 
 def mark_spare_sun(
-    works: Sequence[ChargerWork], forecast: Sequence[EnergySlot], now: float
+    works: Sequence[ChargerWork],
+    forecast: Sequence[EnergySlot],
+    readings: SiteReadings,
+    battery: BatterySettings,
+    now: float,
 ) -> None:
     """Set ``spare_sun`` on the Solar-mode cars when the sun ahead fills all of them."""
-    takers = [w for w in works if w.kind in (Kind.SOLAR, Kind.MIN_SOLAR)]
+    # Every charging car takes the sun first, also one charging in full (Fast, a plan's slot).
+    takers = [w for w in works if w.kind in (Kind.SOLAR, Kind.MIN_SOLAR, Kind.FULL)]
     solar = [w for w in takers if w.cfg.mode is Mode.SOLAR and w.kind is Kind.SOLAR]
-    if not solar or len(solar) != len(takers) or not forecast:
+    if not solar or len(solar) != len(takers) or not forecast or _battery_first(readings, battery):
         return
     needs = [_need_wh(work) for work in solar]
     if any(need is None for need in needs):
@@ -63,6 +71,16 @@ def mark_spare_sun(
         for work in solar:
             work.spare_sun = True
             work.restart_after_s = SPARE_SUN_RESTART_S
+
+
+def _battery_first(readings: SiteReadings, battery: BatterySettings) -> bool:
+    """A home battery takes the sun before the cars (below its priority SoC, an unknown SoC
+    counting as below, as ``surplus.py`` reads it; a configured battery that is not read)."""
+    if readings.battery_unread:
+        return True
+    if readings.battery_w is None:
+        return False
+    return readings.battery_soc is None or readings.battery_soc < battery.priority_soc
 
 
 def _need_wh(work: ChargerWork) -> float | None:
