@@ -841,6 +841,32 @@ def test_spare_sun_is_sun_beyond_what_is_left_with_the_safety_factor() -> None:
     assert not forecast_plan(10000, 3 * H, ()).spare_sun
 
 
+def test_a_plan_with_sun_to_spare_restarts_after_the_usual_delay() -> None:
+    """Solar mode with sun to spare waits 5 minutes to restart (``sun_ahead``); a plan's 10 %
+    margin is too thin to miss that much sun: it restarts after the start delay."""
+    m = planned(PlanTarget(departure=16 * H, energy_wh=10000.0))
+    amps = {"now": 0.0}
+
+    def step(t: float, pv_w: float) -> bool:
+        draw = amps["now"] * 3 * 230.0
+        inputs = replace(
+            site(t, draw - pv_w, {"a": car(t, power=draw, energy=0)}),
+            prices=NIGHT,
+            solar_forecast=SUNNY,
+        )
+        d = m.update(inputs, t).chargers["a"]
+        if d.write is not None:
+            amps["now"] = 0.0 if d.write.paused else d.write.current_a
+        return d.target.paused
+
+    t0 = 10 * H
+    for t in range(int(t0), int(t0) + 100):
+        step(float(t), 6000.0)
+    stopped = next(t for t in range(int(t0) + 100, int(t0) + 400) if step(float(t), 1000.0))
+    restarted = next(t for t in range(stopped + 1, stopped + 600) if not step(float(t), 6000.0))
+    assert restarted - (stopped + 1) == SolarSettings().enable_delay_s
+
+
 @pytest.mark.parametrize(
     ("remaining_wh", "spare", "dip_w"),
     [(10000.0, True, 1000.0), (24000.0, False, 1000.0), (10000.0, True, 3900.0)],
