@@ -10,6 +10,7 @@ import pytest
 
 from custom_components.ocpp_ems.core.ems import (
     ChargerCommand,
+    ChargerDecision,
     ChargerSettings,
     EnergyManager,
     EnergySlot,
@@ -841,29 +842,39 @@ def test_spare_sun_is_sun_beyond_what_is_left_with_the_safety_factor() -> None:
     assert not forecast_plan(10000, 3 * H, ()).spare_sun
 
 
-def test_a_plan_with_sun_to_spare_restarts_after_the_usual_delay() -> None:
-    """Solar mode with sun to spare waits 5 minutes to restart (``sun_ahead``); a plan's 10 %
-    margin is too thin to miss that much sun: it restarts after the start delay."""
-    m = planned(PlanTarget(departure=16 * H, energy_wh=10000.0))
-    amps = {"now": 0.0}
+class SunnyPlanDay:
+    """A plan on the SUNNY forecast: each ``step`` one update with ``pv_w`` of sun, the car
+    drawing what it was last written."""
 
-    def step(t: float, pv_w: float) -> bool:
-        draw = amps["now"] * 3 * 230.0
+    def __init__(self, remaining_wh: float) -> None:
+        self.m = planned(PlanTarget(departure=16 * H, energy_wh=remaining_wh))
+        self.amps = 0.0
+        self.decisions: list[ChargerDecision] = []
+
+    def step(self, t: float, pv_w: float) -> bool:
+        """Returns whether the car is paused."""
+        draw = self.amps * 3 * 230.0
         inputs = replace(
             site(t, draw - pv_w, {"a": car(t, power=draw, energy=0)}),
             prices=NIGHT,
             solar_forecast=SUNNY,
         )
-        d = m.update(inputs, t).chargers["a"]
+        d = self.m.update(inputs, t).chargers["a"]
+        self.decisions.append(d)
         if d.write is not None:
-            amps["now"] = 0.0 if d.write.paused else d.write.current_a
+            self.amps = 0.0 if d.write.paused else d.write.current_a
         return d.target.paused
 
-    t0 = 10 * H
-    for t in range(int(t0), int(t0) + 100):
-        step(float(t), 6000.0)
-    stopped = next(t for t in range(int(t0) + 100, int(t0) + 400) if step(float(t), 1000.0))
-    restarted = next(t for t in range(stopped + 1, stopped + 600) if not step(float(t), 6000.0))
+
+def test_a_plan_with_sun_to_spare_restarts_after_the_usual_delay() -> None:
+    """Solar mode with sun to spare waits 5 minutes to restart (``sun_ahead``); a plan's 10 %
+    margin is too thin to miss that much sun: it restarts after the start delay."""
+    day = SunnyPlanDay(10000.0)
+    t0 = int(10 * H)
+    for t in range(t0, t0 + 100):
+        day.step(float(t), 6000.0)
+    stopped = next(t for t in range(t0 + 100, t0 + 400) if day.step(float(t), 1000.0))
+    restarted = next(t for t in range(stopped + 1, stopped + 600) if not day.step(float(t), 6000.0))
     assert restarted - (stopped + 1) == SolarSettings().enable_delay_s
 
 
@@ -879,36 +890,19 @@ def test_a_plan_with_sun_to_spare_stops_at_once_in_a_dip(
     sun the dip is held as in Solar (until its grid energy reaches a restart's PV, ~119 s).
     With spare sun the grid gets no share of the minimum either: 3900 W of sun (94 % of the
     4140 W minimum, which Solar holds without counting a dip) is a dip."""
-    m = planned(PlanTarget(departure=16 * H, energy_wh=remaining_wh))
-    amps = {"now": 0.0}
-
-    decisions = []
-
-    def step(t: float, pv_w: float) -> bool:
-        draw = amps["now"] * 3 * 230.0
-        inputs = replace(
-            site(t, draw - pv_w, {"a": car(t, power=draw, energy=0)}),
-            prices=NIGHT,
-            solar_forecast=SUNNY,
-        )
-        d = m.update(inputs, t).chargers["a"]
-        decisions.append(d)
-        if d.write is not None:
-            amps["now"] = 0.0 if d.write.paused else d.write.current_a
-        return d.target.paused
-
+    day = SunnyPlanDay(remaining_wh)
     t0 = 10 * H
     for t in range(int(t0), int(t0) + 100):
-        step(float(t), 6000.0)
-    assert amps["now"] > 6.0
-    step(t0 + 100, dip_w)
+        day.step(float(t), 6000.0)
+    assert day.amps > 6.0
+    day.step(t0 + 100, dip_w)
     # The dip's first reading: stopping, with sun to spare once the dip outlasts the meters'
     # lag after a write (the configured 8 s settle time: nothing learned yet), else by the stop
     # delay's end at the latest.
-    assert decisions[-1].reason is Reason.STOPPING
+    assert day.decisions[-1].reason is Reason.STOPPING
     settle = SolarSettings().settle_s
-    assert (decisions[-1].until == t0 + 100 + settle) is spare
-    stopped_at = next(t for t in range(int(t0) + 101, int(t0) + 400) if step(float(t), dip_w))
+    assert (day.decisions[-1].until == t0 + 100 + settle) is spare
+    stopped_at = next(t for t in range(int(t0) + 101, int(t0) + 400) if day.step(float(t), dip_w))
     if spare:
         assert stopped_at - t0 == 100 + settle
     else:
