@@ -76,10 +76,9 @@ def mark_spare_sun(
 def _battery_first(readings: SiteReadings, battery: BatterySettings) -> bool:
     """A home battery takes the sun before the cars (below its priority SoC, an unknown SoC
     counting as below, as ``surplus.py`` reads it; a configured battery that is not read)."""
-    if readings.battery_unread:
-        return True
     if readings.battery_w is None:
-        return False
+        # None configured (False), or one not read (True: then no surplus is shared at all).
+        return readings.battery_unread
     return readings.battery_soc is None or readings.battery_soc < battery.priority_soc
 
 
