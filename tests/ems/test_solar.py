@@ -876,6 +876,20 @@ def test_a_car_the_charger_reports_suspended_counts_at_what_it_takes() -> None:
     assert m._memory["a"].car_limit_a is None
 
 
+def test_a_car_suspended_in_a_slow_switch_is_not_taken_for_full() -> None:
+    # As a meter at 0 A (test_a_car_paused_by_a_slow_switch_is_not_taken_for_full): the status
+    # SuspendedEV counts only once the slowest start or switch the charger showed is over.
+    m = manager()
+    solar = SolarSettings()
+    m._memory["a"].response.load({"starts": [[10, 13], [10, 13], [10, 13], [15, 18]]}, solar)
+    m.update(site(0, -6000), 0)  # started at 8.7 A
+    suspended = ChargerInputs(plugged=True, power_w=None, ev_suspended=True)
+    m.update(site(16, -6000, {"a": suspended}), 16)
+    assert m._memory["a"].car_limit_a is None
+    m.update(site(19, -6000, {"a": suspended}), 19)
+    assert m._memory["a"].car_limit_a == 0.5
+
+
 def test_a_car_taking_less_than_its_minimum_counts_at_that_plus_headroom() -> None:
     m = EnergyManager(
         SiteSettings(solar=SolarSettings(regulation_margin_w=0.0)),

@@ -365,8 +365,8 @@ def _predict_draw(work: ChargerWork, sample_at: float, measured_a: float, grid_a
 def _note_ev_suspended(work: ChargerWork, now: float) -> None:
     """The charger says the car suspended the charge (SuspendedEV): it takes what it draws.
 
-    Only once the charger's learned response time since the last write or start has passed (a
-    car is briefly suspended while it starts); then it counts as EV-limited at its measured draw
+    Only once the slowest start or 1p/3p switch the charger showed has passed since the last write
+    (a car is briefly suspended while it starts); then it counts as EV-limited at its measured draw
     (0 without a meter) like a settled meter sample that shows it taking less than offered.
     """
     memory, last, ci = work.memory, work.memory.last_write, work.inputs
@@ -380,7 +380,7 @@ def _note_ev_suspended(work: ChargerWork, now: float) -> None:
         return
     if last is None or last.paused:
         return
-    settle = memory.response.late_s(work.site.solar, start=True)
+    settle = memory.response.slowest_start_s(work.site.solar)
     if now < max(memory.last_write_at, memory.started_at) + settle:
         return
     taken_a = work.measured_w / work.site.voltage_v / work.vehicle_phases
