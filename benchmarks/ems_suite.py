@@ -13,8 +13,8 @@ into the solar cars as the budget); writes benchmarks/results/ems_suite.md (tabl
 ems_suite.json (every run's raw figures) and ems_pareto.png. On the sites with several solar
 cars, ours also runs with two user options (``MULTI_CAR_OPTIONS``: sharing the surplus, a
 charging priority) and without the hand-over to the car that needs more sun (``NO_HANDOVER``),
-and on every site with the least share of sun at 100 % (``SUN_ONLY``), each against its
-defaults.
+and on every site with the least share of sun at 100 % (``SUN_ONLY``) and with the cars' SoC and
+a perfect or noisy solar forecast (``FORECAST_OPTIONS``), each against its defaults.
 
 Statistics: mean and worst case over the scenarios, and for ours minus the reference the mean
 paired difference with its 95 % confidence interval (Student t over the scenarios: each has its
