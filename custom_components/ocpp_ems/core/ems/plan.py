@@ -223,10 +223,10 @@ def _house_wh(house: Sequence[EnergySlot], prior_w: float, start: float, end: fl
     ``prior_w`` (the setting)."""
     learned = [s for s in house if s.end > start and s.start < end]
     covered_s = sum(min(s.end, end) - max(s.start, start) for s in learned)
-    return _overlap_wh(learned, start, end) + prior_w * (end - start - covered_s) / 3600.0
+    return overlap_wh(learned, start, end) + prior_w * (end - start - covered_s) / 3600.0
 
 
-def _overlap_wh(slots: Sequence[EnergySlot], start: float, end: float) -> float:
+def overlap_wh(slots: Sequence[EnergySlot], start: float, end: float) -> float:
     """Energy of the slots within [start, end), spread evenly over each slot."""
     return sum(
         s.wh * (min(s.end, end) - max(s.start, start)) / (s.end - s.start)
@@ -395,9 +395,9 @@ def _slot_offers(
         full_wh = full_w * (end - start) / 3600.0
         min_wh = min(full_wh, min_w * (end - start) / 3600.0)
         # The car can take no more of the sun than its own power in the slot.
-        sun_wh = min(full_wh, _overlap_wh(solar, start, end) * efficiency)
+        sun_wh = min(full_wh, overlap_wh(solar, start, end) * efficiency)
         if sun_wh < min_wh:
-            sun_share = min(1.0, _overlap_wh(likely, start, end) * efficiency / min_wh)
+            sun_share = min(1.0, overlap_wh(likely, start, end) * efficiency / min_wh)
             if sun_share > 0.0:
                 # Sun below the minimum: the minimum with the grid's share is a cheaper slot.
                 feed_in = feed_in_per_wh(feed_in_prices, start, end, feed_in_price)

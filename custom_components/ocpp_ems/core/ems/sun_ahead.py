@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from .charger_work import ChargerWork, Kind
 from .config import BatterySettings
 from .measure import SiteReadings
-from .plan import surplus_outlook
+from .plan import overlap_wh, surplus_outlook
 from .types import EnergySlot, Mode
 
 # How far ahead the forecast's sun counts: the rest of today (from the morning, not tomorrow's).
@@ -67,7 +67,7 @@ def mark_spare_sun(
     # The slots around the horizon only (their neighbours shape them: ``plan._refine``).
     near = [s for s in forecast if s.end > now - 3600.0 and s.start < now + HORIZON_S + 3600.0]
     counted, _ = surplus_outlook(near, solar[0].site.plan, min_w)
-    if _sun_wh(counted, now, now + HORIZON_S) >= need_wh * SUN_MARGIN:
+    if overlap_wh(counted, now, now + HORIZON_S) >= need_wh * SUN_MARGIN:
         for work in solar:
             work.spare_sun = True
             work.restart_after_s = SPARE_SUN_RESTART_S
@@ -88,13 +88,3 @@ def _need_wh(work: ChargerWork) -> float | None:
     if work.soc is None or not capacity:
         return None
     return max(0.0, 100.0 - work.soc) / 100.0 * capacity / max(work.cfg.charge_efficiency, 0.1)
-
-
-def _sun_wh(slots: Sequence[EnergySlot], start: float, end: float) -> float:
-    """The slots' energy between ``start`` and ``end`` (a slot cut by them: its share)."""
-    total = 0.0
-    for slot in slots:
-        overlap = min(slot.end, end) - max(slot.start, start)
-        if overlap > 0.0 and slot.end > slot.start:
-            total += slot.wh * overlap / (slot.end - slot.start)
-    return total
