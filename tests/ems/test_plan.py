@@ -10,7 +10,6 @@ import pytest
 
 from custom_components.ocpp_ems.core.ems import (
     ChargerCommand,
-    ChargerDecision,
     ChargerSettings,
     EnergyManager,
     EnergySlot,
@@ -32,7 +31,7 @@ from custom_components.ocpp_ems.core.ems.plan import (
 )
 from custom_components.ocpp_ems.core.ems.types import PlanOutlook
 
-from .util import car, site
+from .util import SunLoop, car, site
 
 H = 3600.0
 P3 = 16 * 230 * 3  # 11040 W
@@ -842,39 +841,30 @@ def test_spare_sun_is_sun_beyond_what_is_left_with_the_safety_factor() -> None:
     assert not forecast_plan(10000, 3 * H, ()).spare_sun
 
 
-class SunnyPlanDay:
-    """A plan on the SUNNY forecast: each ``step`` one update with ``pv_w`` of sun, the car
-    drawing what it was last written."""
+class SunnyPlanDay(SunLoop):
+    """A plan on the SUNNY forecast and the NIGHT prices, the sun set as it runs."""
 
     def __init__(self, remaining_wh: float) -> None:
-        self.m = planned(PlanTarget(departure=16 * H, energy_wh=remaining_wh))
-        self.amps = 0.0
-        self.decisions: list[ChargerDecision] = []
+        super().__init__(planned(PlanTarget(departure=16 * H, energy_wh=remaining_wh)))
 
-    def step(self, t: float, pv_w: float) -> bool:
-        """Returns whether the car is paused."""
-        draw = self.amps * 3 * 230.0
-        inputs = replace(
-            site(t, draw - pv_w, {"a": car(t, power=draw, energy=0)}),
-            prices=NIGHT,
-            solar_forecast=SUNNY,
-        )
-        d = self.m.update(inputs, t).chargers["a"]
-        self.decisions.append(d)
-        if d.write is not None:
-            self.amps = 0.0 if d.write.paused else d.write.current_a
-        return d.target.paused
+    def inputs(self, t: float, grid: float, ev: dict[str, float]) -> SiteInputs:
+        charger = car(t, power=ev["a"], energy=0)
+        return replace(site(t, grid, {"a": charger}), prices=NIGHT, solar_forecast=SUNNY)
 
 
 def test_a_plan_with_sun_to_spare_restarts_after_the_usual_delay() -> None:
     """Solar mode with sun to spare waits 5 minutes to restart (``sun_ahead``); a plan's 10 %
     margin is too thin to miss that much sun: it restarts after the start delay."""
     day = SunnyPlanDay(10000.0)
-    t0 = int(10 * H)
-    for t in range(t0, t0 + 100):
-        day.step(float(t), 6000.0)
-    stopped = next(t for t in range(t0 + 100, t0 + 400) if day.step(float(t), 1000.0))
-    restarted = next(t for t in range(stopped + 1, stopped + 600) if not day.step(float(t), 6000.0))
+    t0 = 10 * H
+    day.during(t0, t0 + 99, 6000.0)
+    stopped = day.paused_at(t0 + 100, t0 + 400, 1000.0)
+    assert stopped is not None
+    restarted = next(
+        t
+        for t in range(int(stopped) + 1, int(stopped) + 600)
+        if not day.at(t, 6000.0).chargers["a"].target.paused
+    )
     assert restarted - (stopped + 1) == SolarSettings().enable_delay_s
 
 
@@ -892,17 +882,17 @@ def test_a_plan_with_sun_to_spare_stops_at_once_in_a_dip(
     4140 W minimum, which Solar holds without counting a dip) is a dip."""
     day = SunnyPlanDay(remaining_wh)
     t0 = 10 * H
-    for t in range(int(t0), int(t0) + 100):
-        day.step(float(t), 6000.0)
-    assert day.amps > 6.0
-    day.step(t0 + 100, dip_w)
+    day.during(t0, t0 + 99, 6000.0)
+    assert day.amps() > 6.0
+    first = day.at(t0 + 100, dip_w).chargers["a"]
     # The dip's first reading: stopping, with sun to spare once the dip outlasts the meters'
     # lag after a write (the configured 8 s settle time: nothing learned yet), else by the stop
     # delay's end at the latest.
-    assert day.decisions[-1].reason is Reason.STOPPING
+    assert first.reason is Reason.STOPPING
     settle = SolarSettings().settle_s
-    assert (day.decisions[-1].until == t0 + 100 + settle) is spare
-    stopped_at = next(t for t in range(int(t0) + 101, int(t0) + 400) if day.step(float(t), dip_w))
+    assert (first.until == t0 + 100 + settle) is spare
+    stopped_at = day.paused_at(t0 + 101, t0 + 400, dip_w)
+    assert stopped_at is not None
     if spare:
         assert stopped_at - t0 == 100 + settle
     else:

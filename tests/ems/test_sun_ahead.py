@@ -6,17 +6,17 @@ from dataclasses import replace
 
 from custom_components.ocpp_ems.core.ems import (
     ChargerSettings,
-    Decision,
     EnergyManager,
     EnergySlot,
     Mode,
     Reason,
+    SiteInputs,
     SiteSettings,
     SolarSettings,
 )
 from custom_components.ocpp_ems.core.ems.sun_ahead import HORIZON_S, SPARE_SUN_RESTART_S
 
-from .util import car, site
+from .util import SunLoop, car, site
 
 H = 3600.0
 T0 = 10 * H
@@ -39,8 +39,9 @@ def manager(**cars: float | None) -> EnergyManager:
     )
 
 
-class Day:
-    """Cars that draw what they were last written, a grid meter of house 0 + cars - PV."""
+class Day(SunLoop):
+    """Solar cars with their SoCs, the forecast, and an idle home battery at ``battery_soc``
+    (None: none)."""
 
     def __init__(
         self,
@@ -49,49 +50,25 @@ class Day:
         forecast: tuple[EnergySlot, ...],
         battery_soc: float | None = None,
     ):
-        """``battery_soc``: a home battery (idle, at that SoC; None: none)."""
-        self.m, self.socs, self.forecast = m, socs, forecast
-        self.battery_soc = battery_soc
-        self.amps = dict.fromkeys(socs, 0.0)
-        self.decisions: list[Decision] = []
+        super().__init__(m, chargers=tuple(socs))
+        self.socs, self.forecast, self.battery_soc = socs, forecast, battery_soc
 
-    def step(self, t: float, pv_w: float) -> Decision:
-        draws = {cid: a * 3 * 230.0 for cid, a in self.amps.items()}
-        chargers = {cid: car(t, power=w, soc=self.socs[cid]) for cid, w in draws.items()}
+    def inputs(self, t: float, grid: float, ev: dict[str, float]) -> SiteInputs:
+        chargers = {cid: car(t, power=w, soc=self.socs[cid]) for cid, w in ev.items()}
         battery = None if self.battery_soc is None else 0.0
-        grid = sum(draws.values()) - pv_w
-        inputs = replace(
+        return replace(
             site(t, grid, chargers, battery=battery, battery_soc=self.battery_soc),
             solar_forecast=self.forecast,
         )
-        decision = self.m.update(inputs, t)
-        for cid, d in decision.chargers.items():
-            if d.write is not None:
-                self.amps[cid] = 0.0 if d.write.paused else d.write.current_a
-        self.decisions.append(decision)
-        return decision
-
-    def run(self, t0: float, t1: float, pv_w: float) -> Decision:
-        decision = self.step(t0, pv_w)
-        for t in range(int(t0) + 1, int(t1) + 1):
-            decision = self.step(float(t), pv_w)
-        return decision
-
-    def paused_at(self, t0: float, t1: float, pv_w: float, cid: str = "a") -> float | None:
-        """The first second the car is paused, from t0 on (None: not by t1)."""
-        for t in range(int(t0), int(t1) + 1):
-            if self.step(float(t), pv_w).chargers[cid].target.paused:
-                return float(t)
-        return None
 
 
 def test_a_car_the_sun_fills_anyway_stops_at_once_in_a_dip() -> None:
     day = Day(manager(a=SMALL_CAR), {"a": 80.0}, SUNNY)
-    day.run(T0, T0 + 100, 6000.0)
-    assert day.amps["a"] > 6.0
+    day.during(T0, T0 + 100, 6000.0)
+    assert day.amps("a") > 6.0
     # A cloud: 1 kW of sun. The minimum would take 3 kW of grid: stop once the dip outlasts
     # the meters' lag after a write (the 8 s settle time), not the ~2 minutes of a restart's PV.
-    d = day.step(T0 + 101, 1000.0)
+    d = day.at(T0 + 101, 1000.0)
     assert d.chargers["a"].reason is Reason.STOPPING
     assert d.chargers["a"].until == T0 + 101 + SETTLE_S
     assert day.paused_at(T0 + 102, T0 + 400, 1000.0) == T0 + 101 + SETTLE_S
@@ -99,15 +76,15 @@ def test_a_car_the_sun_fills_anyway_stops_at_once_in_a_dip() -> None:
 
 def test_the_restart_waits_longer_with_sun_to_spare() -> None:
     day = Day(manager(a=SMALL_CAR), {"a": 80.0}, SUNNY)
-    day.run(T0, T0 + 100, 6000.0)
+    day.during(T0, T0 + 100, 6000.0)
     stopped = day.paused_at(T0 + 101, T0 + 400, 1000.0)
     assert stopped is not None
     # The sun is back: the car restarts once it has carried it for 5 minutes, not 1.
-    d = day.run(stopped + 1, stopped + 200, 6000.0)
+    d = day.during(stopped + 1, stopped + 200, 6000.0)
     assert d.chargers["a"].target.paused
     assert d.chargers["a"].reason is Reason.STARTING
     assert d.chargers["a"].until == stopped + 1 + SPARE_SUN_RESTART_S
-    d = day.run(stopped + 201, stopped + 1 + SPARE_SUN_RESTART_S + 20, 6000.0)
+    d = day.during(stopped + 201, stopped + 1 + SPARE_SUN_RESTART_S + 20, 6000.0)
     assert not d.chargers["a"].target.paused
 
 
@@ -122,8 +99,8 @@ def dip_stop_after(
 ) -> float:
     """Seconds from a dip's start (``dip_w`` of sun after ``sun_w``) to the stop of car ``cid``."""
     day = Day(m, socs, forecast, battery_soc)
-    day.run(T0, T0 + 600, sun_w)
-    assert all(amps > 6.0 for amps in day.amps.values())
+    day.during(T0, T0 + 600, sun_w)
+    assert all(day.amps(cid) > 6.0 for cid in day.commands)
     stopped = day.paused_at(T0 + 601, T0 + 900, dip_w, cid)
     assert stopped is not None
     return stopped - (T0 + 601)

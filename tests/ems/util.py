@@ -102,12 +102,19 @@ class Loop:
         cmd = self.commands[cid]
         return None if cmd is None else cmd.phases
 
+    def amps(self, cid: str = "a") -> float:
+        """The current the charger was last written (0: paused or never written)."""
+        cmd = self.commands[cid]
+        return 0.0 if cmd is None or cmd.paused else cmd.current_a
+
+    def inputs(self, t: float, grid: float, ev: dict[str, float]) -> SiteInputs:
+        """What the manager reads at ``t`` (``ev``: each car's draw); a test's loop adds more."""
+        return site(t, grid, {cid: car(t, power=p) for cid, p in ev.items()})
+
     def step(self, t: float) -> Decision:
         ev = {cid: self.draw(cid) for cid in self.commands}
         grid = self.house + sum(ev.values()) - self.pv(t)  # type: ignore[operator]
-        decision = self.manager.update(
-            site(t, grid, {cid: car(t, power=p) for cid, p in ev.items()}), t
-        )
+        decision = self.manager.update(self.inputs(t, grid, ev), t)
         for cid, dec in decision.chargers.items():
             if dec.write is not None:
                 self.commands[cid] = dec.write
@@ -121,6 +128,30 @@ class Loop:
             t += step
             decision = self.step(t)
         return decision
+
+
+class SunLoop(Loop):
+    """The toy loop with no house load and the sun set as it runs: ``at`` one second, ``during``
+    a stretch of them."""
+
+    def __init__(self, manager: EnergyManager, chargers: tuple[str, ...] = ("a",)) -> None:
+        self.sun_w = 0.0
+        super().__init__(manager, lambda _t: self.sun_w, house=0.0, chargers=chargers)
+
+    def at(self, t: float, sun_w: float) -> Decision:
+        self.sun_w = sun_w
+        return self.step(t)
+
+    def during(self, t0: float, t1: float, sun_w: float) -> Decision:
+        self.sun_w = sun_w
+        return self.run(t0, t1)
+
+    def paused_at(self, t0: float, t1: float, sun_w: float, cid: str = "a") -> float | None:
+        """The first second from ``t0`` on at which car ``cid`` is paused (None: not by t1)."""
+        for t in range(int(t0), int(t1) + 1):
+            if self.at(float(t), sun_w).chargers[cid].target.paused:
+                return float(t)
+        return None
 
 
 class SlowLoop:
