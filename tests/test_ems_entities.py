@@ -57,7 +57,7 @@ from .helpers.ems import (
     set_sources,
 )
 from .helpers.fixtures import Onboard
-from .helpers.platform import only_platforms
+from .helpers.platform import device_id, only_platforms
 
 INTEGRATION = Path(__file__).resolve().parent.parent / "custom_components" / DOMAIN
 PREFIX = "acme_wallbox_1"
@@ -250,8 +250,21 @@ async def test_vehicle_capacity_number_drives_the_controller(
     assert ems.charger_view(charger_id).vehicle_capacity_kwh == 58.4
     # ...and 0 sets it back to unknown (a SoC plan then asks for it).
     await call(hass, "number", "set_value", {"entity_id": VEHICLE_CAPACITY, "value": 0})
-    assert ems.charger_view(charger_id).vehicle_capacity_kwh is None
+    assert ems.charger_view(charger_id).known_vehicle_capacity_kwh is None
     assert ems.settings(charger_id).vehicle_capacity_wh is None
+    assert state_of(hass, VEHICLE_CAPACITY).state == "0.0"
+    with pytest.raises(ServiceValidationError) as err:
+        await call(
+            hass,
+            DOMAIN,
+            "plan_charge",
+            {
+                "device_id": device_id(hass, entry),
+                "target_soc": 80,
+                "departure": dt_util.utcnow() + timedelta(hours=1),
+            },
+        )
+    assert err.value.translation_key == "vehicle_capacity_missing"
 
 
 @pytest.mark.usefixtures("sources")
@@ -422,8 +435,7 @@ async def test_vehicle_soc_sensor_for_a_charger_without_soc(
     await set_sources(hass, vehicle_soc=40, battery_soc=100)
     ems = server_entry.runtime_data.ems
     async with onboard() as (sim, entry):
-        device = dr.async_get(hass).async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id)
-        assert device is not None
+        device = device_id(hass, entry)
         assert ems.vehicle_soc("CP1") is None
         assert ems.vehicle_soc("unknown") is None
 
@@ -439,7 +451,7 @@ async def test_vehicle_soc_sensor_for_a_charger_without_soc(
             DOMAIN,
             "plan_charge",
             {
-                "device_id": device.id,
+                "device_id": device,
                 "target_soc": 80,
                 "vehicle_capacity_kwh": 50,
                 "departure": departure,

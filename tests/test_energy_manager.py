@@ -15,7 +15,6 @@ import pytest
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -45,6 +44,7 @@ from custom_components.ocpp_ems.energy_manager import stale_issue_id
 from .helpers.charger import SimCharger, wait_for
 from .helpers.ems import MODE, REASON, TARGET
 from .helpers.fixtures import Onboard
+from .helpers.platform import device_id
 
 # A site value: on the server's device.
 SURPLUS = "sensor.ocpp_server_port_0_available_surplus"
@@ -260,12 +260,6 @@ BATTERY_ENERGY = "sensor.acme_wallbox_1_session_energy_from_battery"
 async def call(hass: HomeAssistant, domain: str, service: str, data: dict[str, Any]) -> None:
     await hass.services.async_call(domain, service, data, blocking=True)
     await hass.async_block_till_done()
-
-
-def device_id(hass: HomeAssistant, entry: MockConfigEntry) -> str:
-    device = dr.async_get(hass).async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id)
-    assert device is not None
-    return device.id
 
 
 async def test_mode_select_numbers_and_departure(

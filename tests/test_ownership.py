@@ -18,7 +18,6 @@ from homeassistant.components.number import NumberEntity
 from homeassistant.components.switch import SwitchEntity
 from homeassistant.core import HomeAssistant, State
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.entity_component import DATA_INSTANCES
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
@@ -44,6 +43,7 @@ from .helpers.ems import (
     set_sources,
 )
 from .helpers.fixtures import ConnectCharger, Onboard
+from .helpers.platform import device_id
 
 CONTROLLED_BY = "sensor.acme_wallbox_1_controlled_by"
 CURRENT_LIMIT = "number.acme_wallbox_1_current_limit"
@@ -77,12 +77,6 @@ async def call(hass: HomeAssistant, domain: str, service: str, data: dict[str, A
 
 async def set_mode(hass: HomeAssistant, mode: str) -> None:
     await call(hass, "select", "select_option", {"entity_id": MODE, "option": mode})
-
-
-def device_id(hass: HomeAssistant, entry: MockConfigEntry) -> str:
-    device = dr.async_get(hass).async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id)
-    assert device is not None
-    return device.id
 
 
 def live_writes(sim: SimCharger) -> list[float]:

@@ -10,7 +10,6 @@ import pytest
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
 )
@@ -24,7 +23,7 @@ from custom_components.ocpp_ems.sessions_log import COLUMNS
 
 from .helpers.charger import SimCharger
 from .helpers.fixtures import Onboard
-from .helpers.platform import only_platforms
+from .helpers.platform import device_id, only_platforms
 
 
 @pytest.fixture(autouse=True)
@@ -39,12 +38,10 @@ def server_options() -> dict[str, Any]:
 
 
 async def export(hass: HomeAssistant, entry: MockConfigEntry, **data: Any) -> Any:
-    device = dr.async_get(hass).async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id)
-    assert device is not None
     return await hass.services.async_call(
         DOMAIN,
         "export_sessions",
-        {"device_id": device.id, **data},
+        {"device_id": device_id(hass, entry), **data},
         blocking=True,
         return_response=True,
     )

@@ -111,8 +111,7 @@ EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
         native_max_value=500,
         native_step=0.1,
         field="vehicle_capacity_kwh",
-        value_fn=lambda view, _settings: view.vehicle_capacity_kwh or 0.0,
-        stored=lambda value: round(value, 1) or None,
+        value_fn=lambda view, _settings: view.known_vehicle_capacity_kwh or 0.0,
     ),
     # Who gets the sun and the fuse first: the controller's own bounds.
     EmsNumberDescription(

@@ -393,9 +393,9 @@ async def _plan_charge(target: ChargerTarget, call: ServiceCall) -> ServiceRespo
             translation_placeholders={"departure": departure.isoformat()},
         )
     view = ems.charger_view(target.charger_id)
-    capacity: float | None = call.data.get(ATTR_VEHICLE_CAPACITY, view.vehicle_capacity_kwh)
+    capacity: float | None = call.data.get(ATTR_VEHICLE_CAPACITY, view.known_vehicle_capacity_kwh)
     if soc is not None:
-        if not capacity:
+        if capacity is None:
             raise ServiceValidationError(
                 translation_domain=DOMAIN, translation_key="vehicle_capacity_missing"
             )

@@ -93,7 +93,7 @@ def charger_settings(
         maximum = min(maximum, ev.ev_max_current_a)
     low = clamp(view.min_current_a, minimum, maximum, minimum)
     phases = rules.settings.phases
-    capacity = view.vehicle_capacity_kwh
+    capacity = view.known_vehicle_capacity_kwh
     return ChargerSettings(
         mode=view.mode,
         min_current_a=low,
@@ -106,8 +106,7 @@ def charger_settings(
         stale_fallback=options.stale_fallback,
         stale_grace_s=options.stale_grace_s,
         min_write_interval_s=options.min_write_interval_s,
-        # 0 or less: not set (the capacity number's empty value).
-        vehicle_capacity_wh=capacity * 1000.0 if capacity and capacity > 0.0 else None,
+        vehicle_capacity_wh=None if capacity is None else capacity * 1000.0,
         priority=round(clamp(view.priority, PRIORITY_MIN, PRIORITY_MAX, _DEFAULTS.priority)),
         plan=plan_target(view, now, zone, ev),
     )

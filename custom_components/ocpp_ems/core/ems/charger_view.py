@@ -56,6 +56,13 @@ class ChargerView:
     settled: bool = False
 
     @property
+    def known_vehicle_capacity_kwh(self) -> float | None:
+        """The car's usable battery, None while not set (0 or less is the capacity number's
+        "not set"): the one place that says so for the plans, Solar mode and the actions."""
+        capacity = self.vehicle_capacity_kwh
+        return capacity if capacity is not None and capacity > 0.0 else None
+
+    @property
     def split(self) -> SessionSplit:
         """The session's energy split (``energy_split.split_session`` moves it on)."""
         return SessionSplit(
