@@ -196,3 +196,10 @@ class ChargerSettings:
     vehicle_capacity_wh: float | None = None  # for SoC targets
     charge_efficiency: float = 0.9  # grid-to-battery, used to estimate charge time
     plan: PlanTarget | None = None
+
+    def battery_wh(self, soc: float, target_soc: float) -> float | None:
+        """The energy into the car's battery from ``soc`` up to ``target_soc`` (%; negative above
+        it), None without the car's capacity. At the charger: divided by ``charge_efficiency``."""
+        if not self.vehicle_capacity_wh:
+            return None
+        return (target_soc - soc) / 100.0 * self.vehicle_capacity_wh

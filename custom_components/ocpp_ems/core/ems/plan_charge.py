@@ -83,8 +83,10 @@ def _remaining_wh(
     """Energy still to charge, whether it is a SoC target (into the car's battery), and whether
     a SoC target has no SoC to go by (then the energy target counts, if there is one). ``soc``:
     the car's SoC now, reported or estimated (``demand.vehicle_soc``)."""
-    if plan.soc is not None and soc is not None and cfg.vehicle_capacity_wh is not None:
-        return (plan.soc - soc) / 100.0 * cfg.vehicle_capacity_wh, True, False
+    if plan.soc is not None and soc is not None:
+        into_battery = cfg.battery_wh(soc, plan.soc)
+        if into_battery is not None:
+            return into_battery, True, False
     soc_missing = plan.soc is not None
     if plan.energy_wh is not None:
         return plan.energy_wh - (energy_wh or 0.0), False, soc_missing

@@ -84,7 +84,7 @@ def _battery_first(readings: SiteReadings, battery: BatterySettings) -> bool:
 
 def _need_wh(work: ChargerWork) -> float | None:
     """What the car still takes up to 100 % (Wh at the charger), None when unknown."""
-    capacity = work.cfg.vehicle_capacity_wh
-    if work.soc is None or not capacity:
+    into_battery = None if work.soc is None else work.cfg.battery_wh(work.soc, 100.0)
+    if into_battery is None:
         return None
-    return max(0.0, 100.0 - work.soc) / 100.0 * capacity / max(work.cfg.charge_efficiency, 0.1)
+    return max(0.0, into_battery) / max(work.cfg.charge_efficiency, 0.1)
