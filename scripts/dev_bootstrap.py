@@ -18,7 +18,10 @@
     the inputs that are not set, so an existing development setup is upgraded and the user's
     other choices stay), and accepts the discovery flow of each charger that connects as
     "Wallbox" (entity ids sensor.wallbox_...; "Wallbox 2" ... for more), which creates its charger
-    entry and moves it to Basic authentication.
+    entry and moves it to Basic authentication. Adds the simulated roof's solar forecast
+    (scripts/dev_integrations/sim_solar_forecast; the Energy dashboard's solar source gets it) and
+    gives each charger's "Vehicle battery capacity" the simulated car's, where it is not set, so
+    SoC plans and Solar mode's sun ahead work as with a real car.
 """
 
 from __future__ import annotations
@@ -59,6 +62,12 @@ EMS_OPTIONS: dict[str, Any] = {
     # The simulated dynamic tariff: plans pick its cheap hours, sessions are costed at it.
     "price_entity": "sensor.simulated_electricity_price",
 }
+
+
+# The simulated roof's solar forecast (scripts/dev_integrations) and the simulated car's battery
+# (scripts/charger_sim/model.py's BATTERY_WH).
+FORECAST_DOMAIN = "sim_solar_forecast"
+SIM_CAR_KWH = 60.0
 
 
 # ------------------------------------------------------------------------------------ offline part
@@ -401,6 +410,44 @@ async def accept_chargers(api: HassApi, want: int) -> None:
         await asyncio.sleep(2)
 
 
+async def ensure_solar_forecast(api: HassApi) -> str | None:
+    """The simulated roof's forecast entry, added as a user adding the integration would (None:
+    the integration is not there, e.g. Home Assistant not started by scripts/develop)."""
+    path = f"/api/config/config_entries/entry?domain={FORECAST_DOMAIN}"
+    for entry in await api.request("GET", path):
+        return str(entry["entry_id"])
+    try:
+        result = await api.request(
+            "POST", "/api/config/config_entries/flow", {"handler": FORECAST_DOMAIN}
+        )
+    except RuntimeError as err:
+        _LOGGER.warning("No simulated solar forecast: %s", err)
+        return None
+    if result.get("type") != "create_entry":
+        raise RuntimeError(f"adding the simulated solar forecast failed: {result}")
+    _LOGGER.info("Added the simulated solar forecast")
+    return str(result["result"]["entry_id"])
+
+
+async def ensure_vehicle_capacity(api: HassApi) -> None:
+    """Each charger's "Vehicle battery capacity" number the simulated car's, where it is 0 (not
+    set); a capacity the user chose stays."""
+    registry = await api.ws({"type": "config/entity_registry/list"})
+    numbers = {
+        e["entity_id"]
+        for e in registry
+        if e["platform"] == DOMAIN and e.get("translation_key") == "vehicle_capacity"
+    }
+    for state in await api.request("GET", "/api/states"):
+        if state["entity_id"] in numbers and state["state"] in ("0", "0.0"):
+            await api.request(
+                "POST",
+                "/api/services/number/set_value",
+                {"entity_id": state["entity_id"], "value": SIM_CAR_KWH},
+            )
+            _LOGGER.info("%s: %s kWh (the simulated car)", state["entity_id"], SIM_CAR_KWH)
+
+
 # A charger's status sensor while a session runs.
 SESSION_STATES = frozenset({"charging", "suspended_ev", "suspended_evse"})
 
@@ -439,12 +486,14 @@ async def configure_online(args: argparse.Namespace) -> None:
             await ensure_id_tag(api, entry_id, args.id_tag)
             await ensure_energy_manager(api, entry_id)
             await accept_chargers(api, args.chargers)
+            forecast_entry = await ensure_solar_forecast(api)
         await wait_for_session(api, args.session_wait)
+        await ensure_vehicle_capacity(api)
         from dev_dashboards import (  # type: ignore[import-not-found, unused-ignore]  # scripts/
             configure_dashboards,
         )
 
-        await configure_dashboards(api, EMS_OPTIONS)
+        await configure_dashboards(api, EMS_OPTIONS, forecast_entry=forecast_entry)
     finally:
         await api.close()
 

@@ -4,9 +4,10 @@
 
 Through Home Assistant's websocket API, as the UI would, once the accepted charger's entities exist:
 
-- the Energy dashboard: grid import/export, PV and the home battery of config/configuration.yaml
-  (their kWh counters, the power sensors the energy manager reads for the live view), set when no
-  energy source is configured yet, and every charger as an individual device (its lifetime energy);
+- the Energy dashboard: grid import/export, PV (with the simulated roof's solar forecast) and the
+  home battery of config/configuration.yaml (their kWh counters, the power sensors the energy
+  manager reads for the live view), set when no energy source is configured yet, and every
+  charger as an individual device (its lifetime energy);
 - the storage dashboard "EV charging" (``/ocpp-ems``) with what the action
   ``ocpp_ems.get_dashboard`` returns (the configuration a user pastes), rewritten on every run so it
   follows the entities, and the default dashboard while none is chosen, so the UI opens on it.
@@ -41,9 +42,10 @@ BATTERY_KWH = 10.0
 EXPORT_PRICE = 0.06
 
 
-def site_sources(ems_options: dict[str, Any]) -> list[dict[str, Any]]:
+def site_sources(ems_options: dict[str, Any], forecast_entry: str | None) -> list[dict[str, Any]]:
     """The Energy dashboard's sources for the simulated site; ``ems_options`` gives the power
-    sensors (dev_bootstrap's EMS_OPTIONS: the energy manager's own inputs)."""
+    sensors (dev_bootstrap's EMS_OPTIONS: the energy manager's own inputs), ``forecast_entry``
+    the simulated roof's solar forecast (the energy manager uses the dashboard's)."""
     return [
         {
             "type": "grid",
@@ -63,7 +65,7 @@ def site_sources(ems_options: dict[str, Any]) -> list[dict[str, Any]]:
             "type": "solar",
             "stat_energy_from": PV_ENERGY,
             "stat_rate": ems_options["pv_power_entity"],
-            "config_entry_solar_forecast": None,
+            "config_entry_solar_forecast": [forecast_entry] if forecast_entry else None,
         },
         {
             "type": "battery",
@@ -108,12 +110,27 @@ def energy_prefs_update(
     sources: list[dict[str, Any]],
     devices: list[dict[str, Any]],
 ) -> dict[str, Any] | None:
-    """What to save (``energy/save_prefs``): the site's sources when none is configured, the
-    chargers that are not an individual device yet; the user's own choices stay. None: nothing."""
+    """What to save (``energy/save_prefs``): the site's sources when none is configured (the
+    simulated PV gets its forecast where it has none: a setup from before the forecast existed),
+    the chargers that are not an individual device yet; the user's own choices stay. None:
+    nothing."""
     current = current or {}
     update: dict[str, Any] = {}
-    if not current.get("energy_sources"):
+    existing = list(current.get("energy_sources") or [])
+    if not existing:
         update["energy_sources"] = sources
+    forecast = next(
+        (s["config_entry_solar_forecast"] for s in sources if s["stat_energy_from"] == PV_ENERGY),
+        None,
+    )
+    for index, source in enumerate(existing):
+        if (
+            forecast
+            and source.get("stat_energy_from") == PV_ENERGY
+            and not source.get("config_entry_solar_forecast")
+        ):
+            existing[index] = {**source, "config_entry_solar_forecast": forecast}
+            update["energy_sources"] = existing
     listed = list(current.get("device_consumption") or [])
     known = {device["stat_consumption"] for device in listed}
     if new := [device for device in devices if device["stat_consumption"] not in known]:
@@ -152,13 +169,16 @@ async def wait_for_chargers(api: HassApi, seconds: float) -> list[dict[str, Any]
 
 
 async def ensure_energy_prefs(
-    api: HassApi, ems_options: dict[str, Any], devices: list[dict[str, Any]]
+    api: HassApi,
+    ems_options: dict[str, Any],
+    devices: list[dict[str, Any]],
+    forecast_entry: str | None = None,
 ) -> None:
     try:
         current = await api.ws({"type": "energy/get_prefs"})
     except RuntimeError:  # "No prefs": the Energy dashboard was never configured
         current = None
-    update = energy_prefs_update(current, site_sources(ems_options), devices)
+    update = energy_prefs_update(current, site_sources(ems_options, forecast_entry), devices)
     if update is None:
         _LOGGER.info("Energy dashboard configured")
         return
@@ -205,22 +225,24 @@ async def ensure_dashboard(api: HassApi) -> None:
 
 
 async def configure_dashboards(
-    api: HassApi, ems_options: dict[str, Any], wait: float = 120
+    api: HassApi, ems_options: dict[str, Any], wait: float = 120, forecast_entry: str | None = None
 ) -> None:
     """The Energy dashboard, then the EV charging dashboard (which shows the Energy dashboard's
-    flow card once that is configured). ``ems_options``: dev_bootstrap's EMS_OPTIONS."""
+    flow card once that is configured). ``ems_options``: dev_bootstrap's EMS_OPTIONS;
+    ``forecast_entry``: the simulated roof's solar forecast entry (dev_bootstrap's)."""
     devices = await wait_for_chargers(api, wait)
-    await ensure_energy_prefs(api, ems_options, devices)
+    await ensure_energy_prefs(api, ems_options, devices, forecast_entry)
     await ensure_dashboard(api)
 
 
 async def _main(args: argparse.Namespace) -> None:
-    from dev_bootstrap import EMS_OPTIONS, TOKEN_FILE, HassApi
+    from dev_bootstrap import EMS_OPTIONS, TOKEN_FILE, HassApi, ensure_solar_forecast
 
     api = HassApi(args.url, (Path(args.config) / TOKEN_FILE).read_text().strip())
     try:
         await api.wait_until_up()
-        await configure_dashboards(api, EMS_OPTIONS, args.wait)
+        forecast_entry = await ensure_solar_forecast(api)
+        await configure_dashboards(api, EMS_OPTIONS, args.wait, forecast_entry)
     finally:
         await api.close()
     print(dashboard_url(args.url))

@@ -14,11 +14,13 @@ from typing import Any
 
 import probatio
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_INTEGRATION_DISCOVERY
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.template import Template
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml_dict
@@ -40,6 +42,7 @@ from custom_components.ocpp_ems.const import (
 )
 from custom_components.ocpp_ems.ems_inputs import price_slots
 from scripts import dev_bootstrap
+from scripts.charger_sim.model import BATTERY_WH
 from scripts.dev_bootstrap import (
     EMS_OPTIONS,
     _fill_form,
@@ -49,6 +52,7 @@ from scripts.dev_bootstrap import (
     move_server_port,
     rename_old_chargers,
 )
+from scripts.dev_integrations.sim_solar_forecast.energy import hourly_wh
 
 
 def _serialized(result: Any) -> list[dict[str, Any]]:
@@ -271,3 +275,31 @@ async def test_old_charger_names_renamed(hass: HomeAssistant) -> None:
 
 def _entities(options: dict[str, object]) -> dict[str, object]:
     return {key: value for key, value in options.items() if key.endswith("_entity")}
+
+
+async def test_simulated_forecast_is_the_simulated_roof(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    """The development forecast (scripts/dev_integrations/sim_solar_forecast) gives each hour
+    what config/configuration.yaml's PV template yields over it, sampled every minute, at the
+    cloud cover and peak set; and the car it is for is the simulator's."""
+    assert dev_bootstrap.SIM_CAR_KWH * 1000.0 == BATTERY_WH
+    config = load_yaml_dict(str(Path(__file__).parent.parent / "config" / "configuration.yaml"))
+    pv = Template(config["template"][0]["variables"]["pv"], hass)
+    hass.states.async_set("input_number.sim_cloud_cover", "35")
+    hass.states.async_set("input_number.sim_pv_peak", "8000")
+    midnight = dt_util.start_of_local_day()
+    forecast = hourly_wh(midnight, 24, 8000.0, 35.0)
+    assert len(forecast) == 24
+    for hour in (5, 7, 8, 12, 13, 19, 20):
+        start = midnight + timedelta(hours=hour)
+        samples = []
+        for minute in range(60):
+            freezer.move_to(start + timedelta(minutes=minute, seconds=30))
+            samples.append(float(pv.async_render({"override": 0})))
+        sampled_wh = sum(samples) / 60.0
+        # The template moves by the minute (a minute's first value holds for all of it): up to
+        # 12 Wh off in the steepest hour, sunrise's and sunset's.
+        assert forecast[start.isoformat()] == pytest.approx(sampled_wh, abs=15.0)
+    # A half sine of 13 h at 8 kW less 28 % for the clouds.
+    assert sum(forecast.values()) == pytest.approx(8000 * 0.72 * 13 / 3.14159265 * 2, rel=1e-3)

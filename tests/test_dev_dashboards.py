@@ -5,7 +5,9 @@ charging" dashboard holding what ``ocpp_ems.get_dashboard`` returns, the default
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,12 +19,23 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
+    MockModule,
+    mock_integration,
+    mock_platform,
 )
 from pytest_homeassistant_custom_component.typing import (  # type: ignore[import-untyped]
     ClientSessionGenerator,
 )
 
-from scripts.dev_bootstrap import EMS_OPTIONS, HassApi
+from custom_components.ocpp_ems.ems_inputs import async_solar_forecast
+from scripts.dev_bootstrap import (
+    EMS_OPTIONS,
+    FORECAST_DOMAIN,
+    SIM_CAR_KWH,
+    HassApi,
+    ensure_solar_forecast,
+    ensure_vehicle_capacity,
+)
 from scripts.dev_dashboards import (
     DASHBOARD_URL,
     charger_devices,
@@ -31,7 +44,11 @@ from scripts.dev_dashboards import (
     energy_prefs_update,
     site_sources,
 )
+from scripts.dev_integrations import sim_solar_forecast
+from scripts.dev_integrations.sim_solar_forecast import config_flow as sim_flow
+from scripts.dev_integrations.sim_solar_forecast import energy as sim_energy
 
+from .helpers.ems import POWER, async_setup_sources, ems_server_options
 from .helpers.fixtures import Onboard
 
 # The Energy dashboard's preferences need the recorder.
@@ -52,7 +69,7 @@ async def api(
 ) -> AsyncIterator[HassApi]:
     """The bootstrap's API client on a running Home Assistant with the components the UI uses
     (and the integration, set up before the HTTP server starts, as at a real start)."""
-    for component in ("config", "energy", "lovelace"):
+    for component in ("api", "config", "energy", "lovelace"):
         assert await async_setup_component(hass, component, {})
     # The frontend's system data (default dashboard) without the frontend package.
     await async_setup_frontend_storage(hass)
@@ -130,6 +147,73 @@ async def test_users_choices_stay(hass: HomeAssistant, api: HassApi, onboard: On
     }
 
 
+def _load_sim_forecast(hass: HomeAssistant) -> None:
+    """The development-only forecast integration as Home Assistant loads it from the development
+    config's custom_components (its own manifest, config flow and energy platform)."""
+    manifest = json.loads((Path(sim_solar_forecast.__file__).parent / "manifest.json").read_text())
+    mock_integration(
+        hass,
+        MockModule(
+            FORECAST_DOMAIN,
+            async_setup_entry=sim_solar_forecast.async_setup_entry,
+            async_unload_entry=sim_solar_forecast.async_unload_entry,
+            partial_manifest=manifest,
+        ),
+    )
+    mock_platform(hass, f"{FORECAST_DOMAIN}.config_flow", sim_flow)
+    mock_platform(hass, f"{FORECAST_DOMAIN}.energy", sim_energy)
+
+
+@pytest.mark.parametrize(
+    "server_options",
+    [ems_server_options(grid_power_entity="sensor.grid", pv_power_entity="sensor.pv")],
+)
+async def test_demo_forecast_and_car(
+    hass: HomeAssistant, api: HassApi, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """The simulated roof's forecast is added once, given to the Energy dashboard's solar source
+    and read by the energy manager from there; the charger's car capacity is the simulated car's
+    unless the user set one."""
+    await async_setup_sources(hass, {"grid": POWER, "pv": POWER})
+    _load_sim_forecast(hass)
+    hass.states.async_set("input_number.sim_pv_peak", "5000")
+    hass.states.async_set("input_number.sim_cloud_cover", "50")
+    async with onboard() as (_sim, entry):
+        forecast_entry = await ensure_solar_forecast(api)
+        assert forecast_entry is not None
+        assert await ensure_solar_forecast(api) == forecast_entry  # once
+        await configure_dashboards(api, EMS_OPTIONS, wait=30, forecast_entry=forecast_entry)
+        prefs = (await async_get_manager(hass)).data
+        assert prefs is not None
+        solar = next(s for s in prefs["energy_sources"] if s["type"] == "solar")
+        assert solar["config_entry_solar_forecast"] == [forecast_entry]
+        # The energy manager's reading (no forecast picked: the Energy dashboard's): today and
+        # tomorrow, a 13 h half sine at 5 kW less 40 % for the clouds each day.
+        slots = await async_solar_forecast(hass, None)
+        assert len(slots) == 48
+        day_wh = 5000 * 0.6 * 13 / 3.14159265 * 2
+        assert sum(slot.wh for slot in slots) == pytest.approx(2 * day_wh, rel=1e-3)
+
+        registry = er.async_get(hass)
+        capacity = next(
+            e.entity_id
+            for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+            if e.translation_key == "vehicle_capacity"
+        )
+        assert hass.states.get(capacity).state == "0.0"  # type: ignore[union-attr]
+        await ensure_vehicle_capacity(api)
+        assert float(hass.states.get(capacity).state) == SIM_CAR_KWH  # type: ignore[union-attr]
+        charger_id = entry.runtime_data.coordinator.charger_id
+        settings = server_entry.runtime_data.ems.settings(charger_id)
+        assert settings.vehicle_capacity_wh == SIM_CAR_KWH * 1000.0
+        # The user's own capacity stays.
+        await hass.services.async_call(
+            "number", "set_value", {"entity_id": capacity, "value": 42}, blocking=True
+        )
+        await ensure_vehicle_capacity(api)
+        assert float(hass.states.get(capacity).state) == 42.0  # type: ignore[union-attr]
+
+
 async def test_no_charger_in_time(hass: HomeAssistant, api: HassApi) -> None:
     """Without an accepted charger the wait ends: the site still gets its Energy dashboard."""
     await configure_dashboards(api, EMS_OPTIONS, wait=0.5)
@@ -162,8 +246,17 @@ def test_pure_parts() -> None:
             "stat_rate": "sensor.wallbox_power",
         }
     ]
-    sources = site_sources(EMS_OPTIONS)
+    sources = site_sources(EMS_OPTIONS, "roof")
     done = {"energy_sources": sources, "device_consumption": devices}
     assert energy_prefs_update(done, sources, devices) is None
     assert energy_prefs_update(None, sources, []) == {"energy_sources": sources}
+    # A setup from before the forecast: the simulated PV gets it, a user's other PV does not.
+    before = site_sources(EMS_OPTIONS, None)
+    own_pv = {"type": "solar", "stat_energy_from": "sensor.my_pv"}
+    update = energy_prefs_update(
+        {"energy_sources": [*before, own_pv], "device_consumption": devices}, sources, devices
+    )
+    assert update == {"energy_sources": [*sources, own_pv]}
+    # Without the forecast integration nothing changes there.
+    assert energy_prefs_update({"energy_sources": before}, before, []) is None
     assert dashboard_url("http://127.0.0.1:8123/") == "http://127.0.0.1:8123/ocpp-ems/charging"

@@ -152,12 +152,22 @@ async def test_forecast_of_the_energy_dashboard_or_the_picked_entry(
     assert [slot.wh for slot in await async_solar_forecast(hass, None)] == [1000.0] * 7
     assert "Solar forecast of Roof failed: RuntimeError('cloud down')" in caplog.text
 
-    # The energy manager reads the dashboard's forecast again every FORECAST_REFRESH.
+    # The energy manager reads the dashboard's forecast when the dashboard changes...
     ems = server_entry.runtime_data.ems
-    assert ems.solar_forecast == ()
+    await wait_for(lambda: len(ems.solar_forecast) == 7, what="forecast read")
+    # ...and again every FORECAST_REFRESH (a forecast integration has a new one).
+    forecasts[first.entry_id] = {
+        "wh_hours": {k: 2 * v for k, v in forecasts[first.entry_id]["wh_hours"].items()}  # type: ignore[index]
+    }
     async_fire_time_changed(hass, dt_util.utcnow() + FORECAST_REFRESH)
     await hass.async_block_till_done()
-    await wait_for(lambda: len(ems.solar_forecast) == 7, what="forecast read")
+    await wait_for(
+        lambda: [slot.wh for slot in ems.solar_forecast] == [2000.0] * 7, what="forecast again"
+    )
+    # Unloaded, the energy manager follows the dashboard no more (HA keeps listening for it).
+    assert await hass.config_entries.async_unload(server_entry.entry_id)
+    await energy_dashboard(hass, second.entry_id)
+    await hass.async_block_till_done()
 
 
 @pytest.mark.usefixtures("sources")

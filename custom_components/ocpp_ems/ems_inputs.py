@@ -12,16 +12,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from homeassistant.components.energy.data import async_get_manager
 from homeassistant.components.energy.websocket_api import async_get_energy_platforms
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, UnitOfPower
 from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.unit_conversion import PowerConverter
 
-from .const import LOGGER
+from .const import DOMAIN, LOGGER
 from .core.ems import (
     ChargerInputs,
     EnergySlot,
@@ -56,6 +58,10 @@ _FORECAST_ATTRIBUTES = (
 )
 # Larger numbers are epoch milliseconds, not seconds.
 _EPOCH_MS = 1e11
+
+# Sent when the Energy dashboard's settings change (``async_follow_energy_dashboard``).
+SIGNAL_ENERGY_DASHBOARD: Final = f"{DOMAIN}_energy_dashboard"
+_FOLLOWING_ENERGY_DASHBOARD: HassKey[bool] = HassKey(f"{DOMAIN}_following_energy_dashboard")
 
 
 def site_settings(options: Mapping[str, Any]) -> SiteSettings:
@@ -217,6 +223,21 @@ def charger_inputs(charger: Charger) -> ChargerInputs:
         ev_suspended=not charging
         and any(c.status is ConnectorStatus.SUSPENDED_EV for c in outlets),
     )
+
+
+async def async_follow_energy_dashboard(hass: HomeAssistant) -> None:
+    """Send ``SIGNAL_ENERGY_DASHBOARD`` whenever the Energy dashboard's settings change (a solar
+    forecast added to its panels: plans count on it at once, not at the next refresh). Listened
+    to once per run: HA's energy manager has no way to stop listening, so the energy managers
+    come and go on the signal instead."""
+    if hass.data.get(_FOLLOWING_ENERGY_DASHBOARD):
+        return
+    hass.data[_FOLLOWING_ENERGY_DASHBOARD] = True
+
+    async def _changed() -> None:
+        async_dispatcher_send(hass, SIGNAL_ENERGY_DASHBOARD)
+
+    (await async_get_manager(hass)).async_listen_updates(_changed)
 
 
 async def energy_dashboard_forecasts(hass: HomeAssistant) -> list[str]:

@@ -6,7 +6,8 @@ wake-ups, what a failed write means) are the core's :class:`~.core.ems.driver.Em
 module
 
 * reads the picked sensors and the chargers' models into :class:`SiteInputs` (``ems_inputs``),
-  and the solar forecast of HA's energy platform every ``FORECAST_REFRESH`` (plans use it); a
+  and the solar forecast of HA's energy platform every ``FORECAST_REFRESH`` and whenever the
+  Energy dashboard's settings change (plans and Solar mode's sun ahead use it); a
   forecast source that gives none for a while leaves its last forecast in place, also across a
   restart (``core/ems/forecast_hold.py``);
 * keeps the driver's per-charger settings and what it learned (``core/ems/learned.py``) in a
@@ -41,7 +42,7 @@ from homeassistant.core import (
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.debounce import Debouncer
-from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
 from homeassistant.helpers.event import (
     async_track_point_in_utc_time,
     async_track_state_change_event,
@@ -97,6 +98,8 @@ from .core.ems.options import (
 from .core.model import ControlledBy
 from .core.numbers import parse_number
 from .ems_inputs import (
+    SIGNAL_ENERGY_DASHBOARD,
+    async_follow_energy_dashboard,
     async_solar_forecast,
     charger_inputs,
     price_slots,
@@ -169,6 +172,7 @@ class EnergyManagerRuntime:
         self._unsub_wakeup: CALLBACK_TYPE | None = None
         self._unsub_stop: CALLBACK_TYPE | None = None
         self._unsub_forecast: CALLBACK_TYPE | None = None
+        self._unsub_dashboard: CALLBACK_TYPE | None = None
         self._forecast: tuple[EnergySlot, ...] = ()
         self._holds = ForecastHolds()
         self._forecasts_failing: set[str] = set()  # forecast entries whose last read raised
@@ -195,6 +199,11 @@ class EnergyManagerRuntime:
         self._unsub_forecast = async_track_time_interval(
             self.hass, self._on_forecast_timer, FORECAST_REFRESH
         )
+        # A forecast added to the Energy dashboard counts at once.
+        await async_follow_energy_dashboard(self.hass)
+        self._unsub_dashboard = async_dispatcher_connect(
+            self.hass, SIGNAL_ENERGY_DASHBOARD, self._on_forecast_timer
+        )
 
     async def async_stop(self) -> None:
         """Unload: no timer, listener or repair issue outlives the entry; settings are saved."""
@@ -205,10 +214,12 @@ class EnergyManagerRuntime:
             self._unsub_wakeup,
             self._unsub_stop,
             self._unsub_forecast,
+            self._unsub_dashboard,
         ):
             if unsub is not None:
                 unsub()
-        self._unsub_states = self._unsub_wakeup = self._unsub_stop = self._unsub_forecast = None
+        self._unsub_states = self._unsub_wakeup = self._unsub_stop = None
+        self._unsub_forecast = self._unsub_dashboard = None
         ir.async_delete_issue(self.hass, DOMAIN, stale_issue_id(self.entry.entry_id))
         # Without the energy manager nothing keeps the battery from the car: give it back.
         if (limit := self._discharge_entity()) is not None and (
