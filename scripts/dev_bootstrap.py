@@ -414,8 +414,8 @@ async def ensure_solar_forecast(api: HassApi) -> str | None:
     """The simulated roof's forecast entry, added as a user adding the integration would (None:
     the integration is not there, e.g. Home Assistant not started by scripts/develop)."""
     path = f"/api/config/config_entries/entry?domain={FORECAST_DOMAIN}"
-    for entry in await api.request("GET", path):
-        return str(entry["entry_id"])
+    if entries := await api.request("GET", path):
+        return str(entries[0]["entry_id"])
     try:
         result = await api.request(
             "POST", "/api/config/config_entries/flow", {"handler": FORECAST_DOMAIN}
