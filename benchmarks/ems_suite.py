@@ -13,8 +13,9 @@ into the solar cars as the budget); writes benchmarks/results/ems_suite.md (tabl
 ems_suite.json (every run's raw figures) and ems_pareto.png. On the sites with several solar
 cars, ours also runs with two user options (``MULTI_CAR_OPTIONS``: sharing the surplus, a
 charging priority) and without the hand-over to the car that needs more sun (``NO_HANDOVER``),
-and on every site with the least share of sun at 100 % (``SUN_ONLY``) and with the cars' SoC and
-a perfect or noisy solar forecast (``FORECAST_OPTIONS``), each against its defaults.
+and on every site with the least share of sun at 100 % (``SUN_ONLY``), with "stop early in deep
+dips" off (``HOLD_DIPS``) and with the cars' SoC and a perfect or noisy solar forecast
+(``FORECAST_OPTIONS``), each against its defaults.
 
 Statistics: mean and worst case over the scenarios, and for ours minus the reference the mean
 paired difference with its 95 % confidence interval (Student t over the scenarios: each has its
@@ -58,6 +59,7 @@ from benchmarks.ems.plant import (  # noqa: E402
     V,
 )
 from custom_components.ocpp_ems.core.ems import Mode, SolarSettings  # noqa: E402
+from custom_components.ocpp_ems.core.ems.options import STOP_EARLY_IN_DIPS  # noqa: E402
 
 MARGINS_W = (0.0, 50.0, 150.0, 300.0)
 QUICK_MARGIN_W = 150.0  # --quick: the default settings and this margin only
@@ -77,7 +79,8 @@ class Job:
     controller: str  # "ours" | "reference"
     margin_w: float | None = None  # ours: regulation margin; None = the default settings
     bounds: bool = True
-    # ours: SHARE, PRIORITY, NO_HANDOVER (sites with several solar cars), SUN_ONLY
+    # ours: SHARE, PRIORITY, NO_HANDOVER (sites with several solar cars), SUN_ONLY, HOLD_DIPS,
+    # FORECAST_OPTIONS
     option: str | None = None
 
 
@@ -90,6 +93,9 @@ MULTI_CAR_OPTIONS = (SHARE, PRIORITY)
 NO_HANDOVER = "ours+no-handover"
 # ...and on every site: the least share of sun at 100 % (a car starts and holds on surplus only).
 SUN_ONLY = "ours+sun-only"
+# ...and on every site: "stop early in deep dips" off (a car holds its minimum through a dip for
+# the whole stop delay).
+HOLD_DIPS = "ours+hold-dips"
 # ...and on every site: the cars' SoC sensors and capacities and a solar forecast, perfect or
 # noisy (``ems/forecast.py``), as a user who picked those sensors (``core/ems/sun_ahead.py``).
 FORECAST_OPTIONS = {"ours+soc-forecast": "perfect", "ours+soc-noisy-forecast": "noisy"}
@@ -246,6 +252,8 @@ def run(job: Job) -> dict[str, Any]:
             tuning = SolarSettings(min_sun_share=1.0)
         elif job.option == NO_HANDOVER:
             tuning = SolarSettings(handover_after_s=None)
+        if job.option == HOLD_DIPS:
+            options = {**options, STOP_EARLY_IN_DIPS.key: False}  # as the user sets it
         first = _solar_cars(sc)[0]
         priorities = {first: 1} if job.option == PRIORITY else None
         forecast = None
@@ -327,6 +335,7 @@ def jobs_for(
         jobs.append(Job(sc, "ours", None, with_bounds))
         jobs.extend(Job(sc, "ours", m, with_bounds) for m in margins if m != DEFAULT_MARGIN_W)
         jobs.append(Job(sc, "ours", None, with_bounds, SUN_ONLY))
+        jobs.append(Job(sc, "ours", None, with_bounds, HOLD_DIPS))
         jobs.extend(Job(sc, "ours", None, with_bounds, option) for option in FORECAST_OPTIONS)
         if len(_solar_cars(sc)) > 1:
             for option in (*MULTI_CAR_OPTIONS, NO_HANDOVER):
@@ -578,6 +587,7 @@ _OPTION_CAR: dict[str, tuple[str, Callable[[list[float]], float]]] = {
     SHARE: ("the least charged car's SoC at the end (%)", min),
     PRIORITY: ("the priority car's SoC at the end (%)", lambda socs: socs[0]),
     SUN_ONLY: _MEAN_SOC,
+    HOLD_DIPS: _MEAN_SOC,
     NO_HANDOVER: _MEAN_SOC,
     **dict.fromkeys(FORECAST_OPTIONS, _MEAN_SOC),
 }
@@ -902,6 +912,15 @@ def report(raw: dict[str, Any]) -> list[str]:
         "on every scenario; not part of the targets above.",
         "",
         *option_section(table, SUN_ONLY),
+        "",
+        "## Option: stop early in deep dips, off",
+        "",
+        "Ours with the option off (a car holds its minimum through a dip for the whole 3-minute "
+        "stop delay) against ours with its default, on (it stops once the dip's grid energy "
+        "exceeds what a restart would lose in PV: ``SolarSettings.restart_cost_factor``), on "
+        "every scenario; not part of the targets above.",
+        "",
+        *option_section(table, HOLD_DIPS),
         "",
         "## Setting: no hand-over to the car that needs more sun",
         "",

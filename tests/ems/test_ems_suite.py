@@ -56,7 +56,7 @@ def test_flows_add_up_and_match_the_chargers(runs: list[dict[str, Any]]) -> None
     # run where there are several solar cars, the least share of sun at 100 % everywhere.
     for option in (*suite.MULTI_CAR_OPTIONS, suite.NO_HANDOVER):
         assert {r["scenario"] for r in runs if r["controller"] == option} == {"step/2ch"}
-    for option in (suite.SUN_ONLY, *suite.FORECAST_OPTIONS):
+    for option in (suite.SUN_ONLY, suite.HOLD_DIPS, *suite.FORECAST_OPTIONS):
         everywhere = {r["scenario"] for r in runs if r["controller"] == option}
         assert everywhere == {"step/2ch", "flat/1p3p-bat"}
     step = {r["controller"]: r for r in runs if r["scenario"] == "step/2ch"}
@@ -132,11 +132,12 @@ def test_statistics_targets_and_outputs(runs: list[dict[str, Any]], tmp_path: Pa
     lines = suite.write_outputs(raw, tmp_path)
     assert (tmp_path / "ems_pareto.png").read_bytes()[:4] == b"\x89PNG"
     assert "## Targets" in lines
-    # Runs, the five options, the setting without the hand-over and scenarios.
-    assert sum(1 for line in lines if line.startswith("| step/2ch |")) == 8
+    # Runs, the six options, the setting without the hand-over and scenarios.
+    assert sum(1 for line in lines if line.startswith("| step/2ch |")) == 9
     assert "## Option: share the surplus between cars" in lines
     assert "## Option: a charging priority" in lines
     assert "## Option: the least share of sun at 100 %" in lines
+    assert "## Option: stop early in deep dips, off" in lines
     assert "## Setting: no hand-over to the car that needs more sun" in lines
     assert "## Option: the cars' SoC and a solar forecast" in lines
     assert "### ours+soc-noisy-forecast" in lines
