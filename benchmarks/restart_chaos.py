@@ -99,6 +99,34 @@ logger:
   logs:
     custom_components.ocpp_ems: info
 """
+# A sunny site for the energy manager (``seed_config(site=True)``): 11 kW of PV, a 500 W house,
+# and a grid meter that sees what the chargers draw (their power sensors: entity ids ending in
+# _power), so the energy manager's Solar mode charges from the surplus.
+SITE_YAML = """
+template:
+  - sensor:
+      - name: Site PV power
+        unique_id: site_pv_power
+        unit_of_measurement: W
+        device_class: power
+        state: "11000"
+      - name: Site grid power
+        unique_id: site_grid_power
+        unit_of_measurement: W
+        device_class: power
+        state: >
+          {% set ns = namespace(w=0) %}
+          {% for e in integration_entities('ocpp_ems') if e is search('^sensor[.].*_power$') %}
+            {% set ns.w = ns.w + states(e) | float(0) %}
+          {% endfor %}
+          {{ (500 + ns.w - 11000) | round(0) }}
+"""
+# The energy manager's options on that site.
+SITE_OPTIONS = {
+    "ems_enabled": True,
+    "grid_power_entity": "sensor.site_grid_power",
+    "pv_power_entity": "sensor.site_pv_power",
+}
 
 
 def log(message: str) -> None:
@@ -114,8 +142,11 @@ def free_port() -> int:
 
 
 # ------------------------------------------------------------------------------------------ setup
-def seed_config(config: Path, ocpp_port: int, hass_port: int, source: Path) -> str:
-    """The config dir with the integration and a server entry; returns the server entry id."""
+def seed_config(
+    config: Path, ocpp_port: int, hass_port: int, source: Path, *, site: bool = False
+) -> str:
+    """The config dir with the integration and a server entry; returns the server entry id.
+    ``site``: with the sunny site of ``SITE_YAML`` and the energy manager on it."""
     from homeassistant.components.http.config import HTTP_STORAGE_SCHEMA
     from homeassistant.config_entries import (
         STORAGE_KEY,
@@ -134,13 +165,14 @@ def seed_config(config: Path, ocpp_port: int, hass_port: int, source: Path) -> s
     frontend = config.parent / "frontend"
     for folder in ("static", "frontend_latest", "frontend_es5"):
         (frontend / "hass_frontend" / folder).mkdir(parents=True)
-    (config / "configuration.yaml").write_text(CONFIGURATION_YAML.format(frontend=frontend))
+    yaml = CONFIGURATION_YAML.format(frontend=frontend) + (SITE_YAML if site else "")
+    (config / "configuration.yaml").write_text(yaml)
     entry = ConfigEntry(
         data={"entry_type": "server", "host": "127.0.0.1", "port": ocpp_port},
         discovery_keys=MappingProxyType({}),
         domain=DOMAIN,
         minor_version=1,
-        options={"auto_accept": True, "id_tags": [ID_TAG]},
+        options={"auto_accept": True, "id_tags": [ID_TAG], **(SITE_OPTIONS if site else {})},
         source="user",
         subentries_data=None,
         title=f"OCPP server port {ocpp_port}",

@@ -1,7 +1,9 @@
 """Smoke test of the integration on whatever Home Assistant this interpreter has (run by
 ``scripts/smoke_newest_ha`` with the newest release): a real ``hass`` process, a seeded OCPP server
-entry, the simulated 1.6 charger. Passes when the charger is accepted and charges, our entities are
-registered and recorded with values, and Home Assistant logged no warning or error about our code.
+entry with its energy manager on a sunny site (template sensors: PV, and a grid meter that sees the
+charger), the simulated 1.6 charger. Passes when the charger is accepted and charges from the sun,
+our entities are registered and recorded with values (the energy manager's reason among them), and
+Home Assistant logged no warning or error about our code.
 
 Reuses the restart chaos benchmark's config seeding and process handling (one home for both).
 """
@@ -30,7 +32,15 @@ from benchmarks.restart_chaos import (  # noqa: E402
 )
 
 # Entities a charger must have on any release (suffixes of their entity ids).
-EXPECTED_SUFFIXES = ("_session_energy", "_lifetime_energy", "_status", "_power")
+EXPECTED_SUFFIXES = (
+    "_session_energy",
+    "_lifetime_energy",
+    "_status",
+    "_power",
+    "_energy_manager_reason",
+)
+# Recorded with a value: the session's energy, and why the energy manager set the limit.
+RECORDED_SUFFIXES = ("_session_energy", "_energy_manager_reason")
 # Lines Home Assistant writes for every custom integration: not about our code's behaviour.
 BENIGN = (re.compile(r"custom integration ocpp_ems which has not been tested"),)
 LOG_LINE = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL) \(\S+\) \[([^\]]+)\] (.*)$")
@@ -68,7 +78,9 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="ocpp_ems_smoke_"))
     config = work / "config"
     ocpp_port = free_port()
-    entry_id = seed_config(config, ocpp_port, free_port(), REPO / "custom_components" / DOMAIN)
+    entry_id = seed_config(
+        config, ocpp_port, free_port(), REPO / "custom_components" / DOMAIN, site=True
+    )
     procs = Processes(work, config, ocpp_port, meter_interval=2.0)
     log(f"Home Assistant {__version__}; work dir {work}")
     ok = False
@@ -101,13 +113,19 @@ def main() -> int:
             for suffix in EXPECTED_SUFFIXES
             if not any(e.endswith(suffix) for e in entities)
         ]
-        energy = [e for e in entities if e.endswith("_session_energy")]
-        if energy and states.get(energy[0]) is None:
-            failures.append(f"{energy[0]} never had a value")
+        recorded = {
+            suffix: min((e for e in entities if e.endswith(suffix)), key=len, default=None)
+            for suffix in RECORDED_SUFFIXES
+        }
+        failures += [
+            f"{entity} never had a value"
+            for entity in recorded.values()
+            if entity is not None and states.get(entity) is None
+        ]
         problems = our_problems((work / "hass.out").read_text(errors="replace"))
         failures += [f"log: {line}" for line in problems]
-        shown = energy[0] if energy else "-"
-        log(f"{len(entities)} entities; {shown} last recorded {states.get(shown)}")
+        shown = ", ".join(f"{e} last recorded {states.get(e)}" for e in recorded.values() if e)
+        log(f"{len(entities)} entities; {shown}")
         for failure in failures:
             log(f"FAIL {failure}")
         ok = not failures
