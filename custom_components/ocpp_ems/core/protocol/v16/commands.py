@@ -5,7 +5,7 @@
 the answer into a return value or a :class:`~...errors.CommandRejectedError`.
 
 The security extension (OCPP 1.6 security whitepaper): the commands it shares with 2.x come from
-:class:`~..security_commands.SecurityCommands`; GetInstalledCertificateIds (one certificate type
+:class:`~..shared_commands.SharedCommands`; GetInstalledCertificateIds (one certificate type
 per CALL), the ``SecurityProfile`` key and ExtendedTriggerMessage (for LogStatusNotification and
 SignChargePointCertificate, which TriggerMessage lacks) are 1.6's own. 1.6 has no network
 profiles: a charger moves to TLS (profile 2 or 3) when it is given the ``wss://`` URL of the
@@ -34,7 +34,7 @@ from custom_components.ocpp_ems.core.protocol.common import (
 )
 from custom_components.ocpp_ems.core.protocol.common import without_none as _without_none
 from custom_components.ocpp_ems.core.protocol.rpc import Payload, expect
-from custom_components.ocpp_ems.core.protocol.security_commands import SecurityCommands
+from custom_components.ocpp_ems.core.protocol.shared_commands import SharedCommands
 from custom_components.ocpp_ems.core.session import (
     CSMS_ROOT_CERTIFICATE,
     MANUFACTURER_ROOT_CERTIFICATE,
@@ -65,7 +65,7 @@ EXTENDED_TRIGGERS = {
 SECURITY_PROFILES = range(4)
 
 
-class V16Commands(SecurityCommands):
+class V16Commands(SharedCommands):
     """The outgoing half of the 1.6 adapter (mixed into :class:`~.session.V16Session`)."""
 
     CSMS_ROOT_TYPE = CERTIFICATE_TYPES[CSMS_ROOT_CERTIFICATE]
@@ -149,15 +149,6 @@ class V16Commands(SecurityCommands):
             REMOTE_TRIGGER,
         )
         expect("TriggerMessage", result["status"])
-
-    async def data_transfer(
-        self, vendor_id: str, message_id: str | None, data: str | None
-    ) -> dict[str, Any]:
-        result = await self.call(
-            "DataTransfer",
-            _without_none({"vendorId": vendor_id, "messageId": message_id, "data": data}),
-        )
-        return {"status": result["status"], "data": result.get("data")}
 
     # --- firmware / diagnostics ------------------------------------------------------------------
     async def update_firmware(

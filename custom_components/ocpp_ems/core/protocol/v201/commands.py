@@ -15,7 +15,7 @@ Beyond :class:`~...session.ChargerSession`: :meth:`V201Commands.get_variables` /
 ``Immediate``, soft -> ``OnIdle``.
 
 Security (part A): the commands 2.x shares with 1.6's security extension come from
-:class:`~..security_commands.SecurityCommands`. ``SecurityCtrlr.SecurityProfile`` is read-only in
+:class:`~..shared_commands.SharedCommands`. ``SecurityCtrlr.SecurityProfile`` is read-only in
 2.x: a station changes its security profile by connecting with another network connection
 profile, OCPP 2.0.1 use case A05 "Upgrade Charging Station Security Profile":
 
@@ -67,7 +67,7 @@ from custom_components.ocpp_ems.core.protocol.common import (
     without_none,
 )
 from custom_components.ocpp_ems.core.protocol.rpc import Payload
-from custom_components.ocpp_ems.core.protocol.security_commands import SecurityCommands
+from custom_components.ocpp_ems.core.protocol.shared_commands import SharedCommands
 from custom_components.ocpp_ems.core.session import (
     CSMS_ROOT_CERTIFICATE,
     DIAGNOSTICS_LOG,
@@ -148,7 +148,7 @@ def id_token(tag: str, *, central: bool = False) -> dict[str, str]:
     return {"idToken": tag, "type": kind}
 
 
-class V201Commands(SecurityCommands):
+class V201Commands(SharedCommands):
     """The outgoing half of the 2.x adapter (mixed into :class:`~.session.V201Session`)."""
 
     CSMS_ROOT_TYPE = CSMS_ROOT_CERTIFICATE
@@ -313,15 +313,6 @@ class V201Commands(SecurityCommands):
             if requested == "StatusNotification":  # a status is a connector's (F06.FR.12)
                 payload["evse"]["connectorId"] = self.device_model.connector_of(connector_id)
         expect_status("TriggerMessage", await self.call("TriggerMessage", payload))
-
-    async def data_transfer(
-        self, vendor_id: str, message_id: str | None, data: str | None
-    ) -> dict[str, Any]:
-        result = await self.call(
-            "DataTransfer",
-            without_none({"vendorId": vendor_id, "messageId": message_id, "data": data}),
-        )
-        return {"status": result["status"], "data": result.get("data")}
 
     # --- firmware / logs -------------------------------------------------------------------------
     async def update_firmware(

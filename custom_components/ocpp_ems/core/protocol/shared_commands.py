@@ -1,8 +1,8 @@
-"""Outgoing security commands with the same payload in 1.6 (its security extension) and 2.x:
-InstallCertificate, DeleteCertificate, GetLog, the signed firmware update, the trigger of a new
-certificate signing request. Both versions' commands mixins build on :class:`SecurityCommands`;
-what differs is a class constant (the CSMS root's certificate type, the action that triggers a
-CSR, the action of a signed firmware update).
+"""Outgoing commands with the same payload in 1.6 (with its security extension) and 2.x:
+DataTransfer, and the security commands InstallCertificate, DeleteCertificate, GetLog, the signed
+firmware update, the trigger of a new certificate signing request. Both versions' commands mixins
+build on :class:`SharedCommands`; what differs is a class constant (the CSMS root's certificate
+type, the action that triggers a CSR, the action of a signed firmware update).
 
 A charger without the messages (a 1.6 charger without the security extension answers a CALLERROR
 NotImplemented / NotSupported, a trigger it lacks is answered NotImplemented) raises
@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from custom_components.ocpp_ems.core.errors import (
     CommandNotSupportedError,
@@ -41,8 +41,8 @@ _NOT_IMPLEMENTED = frozenset({"NotImplemented", "NotSupported"})
 _ACCEPTED_CANCELED = ("Accepted", "AcceptedCanceled")
 
 
-class SecurityCommands(ChargerSession):
-    """The security commands every version sends alike (see the module docstring)."""
+class SharedCommands(ChargerSession):
+    """The commands every version sends alike (see the module docstring)."""
 
     charger: Charger
     context: SessionContext
@@ -74,6 +74,16 @@ class SecurityCommands(ChargerSession):
             raise CommandNotSupportedError(action, "the charger does not implement it")
         expect_status(action, result, accepted)
         return result
+
+    async def data_transfer(
+        self, vendor_id: str, message_id: str | None, data: str | None
+    ) -> dict[str, Any]:
+        """A vendor's message; the charger's status and data (its meaning is the vendor's)."""
+        result = await self.call(
+            "DataTransfer",
+            without_none({"vendorId": vendor_id, "messageId": message_id, "data": data}),
+        )
+        return {"status": result["status"], "data": result.get("data")}
 
     # --- certificates ----------------------------------------------------------------------------
     async def install_root_certificate(self, pem: str | None = None) -> None:
