@@ -30,6 +30,7 @@ from .coordinator import ChargerConfigEntry, ChargerCoordinator, ServerConfigEnt
 from .core.current_control import CurrentController
 from .core.ems import ChargerSettings as EmsChargerSettings
 from .core.ems import options as ems_options
+from .core.ems.charger_view import VEHICLE_CAPACITY_MAX_KWH
 from .core.ems.config import PRIORITY_MAX, PRIORITY_MIN
 from .core.limits import LimitRules
 from .ems_entity import EmsEntity, EmsSiteEntity, ems_of
@@ -59,7 +60,7 @@ class EmsNumberDescription(NumberEntityDescription):
     # A current: bounds and step are the charger's limit rules (else the description's own).
     current: bool = False
     # The value as stored: a tenth (currents, energies) or a whole number (a priority).
-    stored: Callable[[float], float | None] = lambda value: round(value, 1)
+    stored: Callable[[float], float] = lambda value: round(value, 1)
 
 
 EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
@@ -108,7 +109,7 @@ EMS_NUMBERS: tuple[EmsNumberDescription, ...] = (
         entity_category=EntityCategory.CONFIG,
         mode=NumberMode.BOX,
         native_min_value=0,
-        native_max_value=500,
+        native_max_value=VEHICLE_CAPACITY_MAX_KWH,
         native_step=0.1,
         field="vehicle_capacity_kwh",
         value_fn=lambda view, _settings: view.known_vehicle_capacity_kwh or 0.0,

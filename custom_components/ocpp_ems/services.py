@@ -36,6 +36,7 @@ from .const import DOMAIN
 from .coordinator import ChargerConfigEntry
 from .core.current_control import CurrentController
 from .core.ems import Mode
+from .core.ems.charger_view import VEHICLE_CAPACITY_MAX_KWH
 from .core.model import Charger, ControlledBy
 from .core.session import (
     DIAGNOSTICS_LOG,
@@ -610,7 +611,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
                 probatio.Coerce(float), probatio.Range(min=1, max=100)
             ),
             probatio.Optional(ATTR_VEHICLE_CAPACITY): probatio.All(
-                probatio.Coerce(float), probatio.Range(min=1, max=500)
+                probatio.Coerce(float), probatio.Range(min=1, max=VEHICLE_CAPACITY_MAX_KWH)
             ),
             probatio.Required(ATTR_DEPARTURE): cv.datetime,
         },

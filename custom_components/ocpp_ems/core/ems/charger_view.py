@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
-from typing import Any
+from typing import Any, Final
 
 from custom_components.ocpp_ems.core.numbers import finite_number
 
@@ -27,6 +27,8 @@ _OPTIONAL_NUMBERS = (
     "vehicle_capacity_kwh",
 )
 _ENERGIES = ("solar_wh", "battery_wh", "grid_wh", "attributed_wh")
+# The largest car battery the capacity number and the plan_charge action take (kWh).
+VEHICLE_CAPACITY_MAX_KWH: Final = 500
 
 
 @dataclass(kw_only=True)

@@ -112,6 +112,10 @@ class ChargerWork:
         self.reason = reason
         self.until = until
 
+    def smallest_min_power(self) -> float:
+        """The least the car charges on: its minimum, on 1 phase where the charger switches."""
+        return self.min_power(1 if self.switchable else self.vehicle_phases)
+
     @property
     def switchable(self) -> bool:
         """The charger may switch between 1p and 3p on this site."""

@@ -113,6 +113,11 @@ class BatterySettings:
     # (``measure.SiteMemory.battery_accept_w``); set, it caps the learned value.
     max_charge_w: float | None = None
 
+    def car_first(self, soc: float | None) -> bool:
+        """The cars take the sun before the battery: at or above ``priority_soc`` (an unknown
+        SoC counts as below it: the battery keeps its charge)."""
+        return soc is not None and soc >= self.priority_soc
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlanSettings:

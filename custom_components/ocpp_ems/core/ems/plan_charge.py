@@ -40,7 +40,7 @@ def resolve_plan(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None
         amps = min(amps, max(0.0, site.fuse_a - site.fuse_margin_a))
     # Sun below the car's minimum is of no use to it alone (a switchable charger starts on 1p).
     # A slot planned at the minimum runs as Min + solar: the minimum, and the sun above it.
-    min_w = work.min_power(1 if work.switchable else phases)
+    min_w = work.smallest_min_power()
     counted, likely = surplus_outlook(site_inputs.solar_forecast, site.plan, min_w)
     status = plan_status(
         now=now,

@@ -62,8 +62,8 @@ def mark_spare_sun(
     if any(need is None for need in needs):
         return
     need_wh = sum(need for need in needs if need is not None)
-    # The smallest minimum of them: sun below it is of no use to any (plan_charge does the same).
-    min_w = min(w.min_power(1 if w.switchable else w.vehicle_phases) for w in solar)
+    # The smallest minimum of them: sun below it is of no use to any (as in plan_charge).
+    min_w = min(w.smallest_min_power() for w in solar)
     # The slots around the horizon only (their neighbours shape them: ``plan._refine``).
     near = [s for s in forecast if s.end > now - 3600.0 and s.start < now + HORIZON_S + 3600.0]
     counted, _ = surplus_outlook(near, solar[0].site.plan, min_w)
@@ -74,12 +74,12 @@ def mark_spare_sun(
 
 
 def _battery_first(readings: SiteReadings, battery: BatterySettings) -> bool:
-    """A home battery takes the sun before the cars (below its priority SoC, an unknown SoC
-    counting as below, as ``surplus.py`` reads it; a configured battery that is not read)."""
+    """A home battery takes the sun before the cars (``BatterySettings.car_first`` says no; a
+    configured battery that is not read)."""
     if readings.battery_w is None:
         # None configured (False), or one not read (True: then no surplus is shared at all).
         return readings.battery_unread
-    return readings.battery_soc is None or readings.battery_soc < battery.priority_soc
+    return not battery.car_first(readings.battery_soc)
 
 
 def _need_wh(work: ChargerWork) -> float | None:

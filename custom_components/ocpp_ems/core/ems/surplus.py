@@ -73,9 +73,7 @@ def site_balance(
     discharge_limit: float | None = None
     rules = settings.battery
     if battery_w is not None:
-        # An unknown SoC is read as "below priority": the battery keeps its charge.
-        car_first = battery_soc is not None and battery_soc >= rules.priority_soc
-        if car_first:
+        if rules.car_first(battery_soc):
             available -= battery_w
         else:
             available -= max(battery_w, 0.0) + battery_owed_w
