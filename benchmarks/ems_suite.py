@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.ems import bounds, data  # noqa: E402
 from benchmarks.ems import scenarios as scn  # noqa: E402
-from benchmarks.ems.controllers import Ours, Reference, site_options  # noqa: E402
+from benchmarks.ems.controllers import SOC_REPORT_S, Ours, Reference, site_options  # noqa: E402
 from benchmarks.ems.forecast import hourly_forecast  # noqa: E402
 from benchmarks.ems.plant import (  # noqa: E402
     HOUSE_SPLIT,
@@ -60,6 +60,7 @@ from benchmarks.ems.plant import (  # noqa: E402
 )
 from custom_components.ocpp_ems.core.ems import Mode, SolarSettings  # noqa: E402
 from custom_components.ocpp_ems.core.ems.options import STOP_EARLY_IN_DIPS  # noqa: E402
+from custom_components.ocpp_ems.core.ems.sun_ahead import SPARE_SUN_RESTART_S  # noqa: E402
 
 MARGINS_W = (0.0, 50.0, 150.0, 300.0)
 QUICK_MARGIN_W = 150.0  # --quick: the default settings and this margin only
@@ -915,8 +916,9 @@ def report(raw: dict[str, Any]) -> list[str]:
         "",
         "## Option: stop early in deep dips, off",
         "",
-        "Ours with the option off (a car holds its minimum through a dip for the whole 3-minute "
-        "stop delay) against ours with its default, on (it stops once the dip's grid energy "
+        "Ours with the option off (a car holds its minimum through a dip for the whole "
+        f"{SolarSettings().disable_delay_s / 60:g}-minute stop delay) against ours with its "
+        "default, on (it stops once the dip's grid energy "
         "exceeds what a restart would lose in PV: ``SolarSettings.restart_cost_factor``), on "
         "every scenario; not part of the targets above.",
         "",
@@ -933,11 +935,13 @@ def report(raw: dict[str, Any]) -> list[str]:
         "",
         "## Option: the cars' SoC and a solar forecast",
         "",
-        "Ours given each car's SoC (reported every 5 minutes) and capacity and the day's solar "
+        f"Ours given each car's SoC (reported every {SOC_REPORT_S / 60:g} minutes) and "
+        "capacity and the day's solar "
         "forecast (hourly, as Home Assistant's energy platform gives it), against ours without: "
         "where the sun still ahead today fills every solar car anyway, a car in a dip stops once "
         "the dip outlasts the charger's settle time instead of holding its minimum on grid "
-        "energy, and restarts after 5 minutes of surplus (``core/ems/sun_ahead.py``). Perfect: "
+        f"energy, and restarts after {SPARE_SUN_RESTART_S / 60:g} minutes of surplus "
+        "(``core/ems/sun_ahead.py``). Perfect: "
         "the day's own PV; noisy: the whole day 20-40 % off and every hour 15 % more "
         f"(``benchmarks/ems/forecast.py``, seed: the scenario's noise seed + {FORECAST_SEED}). "
         "On every scenario; not part of the targets above.",
