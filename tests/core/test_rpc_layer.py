@@ -251,13 +251,13 @@ async def test_schemas_are_compiled_off_the_event_loop(monkeypatch: pytest.Monke
     schemas = Schemas(Path(ocpp.v16.__file__).parent / "schemas")
     dialect = replace(DIALECT, schemas=schemas)
     compiled_in: list[tuple[str, bool]] = []
-    compile_schema = fastjsonschema.compile
+    compile_schema = fastjsonschema.compile_to_code
 
     def recording(schema: Any, **kwargs: Any) -> Any:
         compiled_in.append((schema.get("title", "?"), threading.current_thread() is loop_thread))
         return compile_schema(schema, **kwargs)
 
-    monkeypatch.setattr(fastjsonschema, "compile", recording)
+    monkeypatch.setattr(fastjsonschema, "compile_to_code", recording)
     loop_thread = threading.current_thread()
 
     def beat(seen: list[str], payload: Payload) -> Payload:
