@@ -245,7 +245,7 @@ async def test_a_repaired_payload_that_is_still_invalid_gets_the_remaining_viola
 
 
 async def test_schemas_are_compiled_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Compiling a check takes up to ~170 ms for a 2.1 schema: the first CALL each way (the
+    """Compiling a check takes up to ~30 ms for a 2.1 schema: the first CALL each way (the
     charger's request, our answer, our request, its answer) has it done in a worker thread, and
     every check after that is the compiled function, in the loop."""
     schemas = Schemas(Path(ocpp.v16.__file__).parent / "schemas")
