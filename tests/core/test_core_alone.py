@@ -1,6 +1,7 @@
 """The core imports no Home Assistant (docs/architecture.md): every core module is imported in a
 fresh interpreter whose integration package is bare (``benchmarks/core_alone.py``), and no
-``homeassistant`` module may be loaded at the end."""
+``homeassistant`` module may be loaded at the end, nor any of the ``ocpp`` library's modules
+(only its schema files are used)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ print(json.dumps({{
         m for m in sys.modules
         if m.startswith("custom_components.ocpp_ems.") and not m.startswith(core.__name__)
     ),
+    "ocpp": sorted(m for m in sys.modules if m.split(".")[0] == "ocpp"),
 }}))
 """
 
@@ -52,3 +54,6 @@ def test_every_core_module_imports_without_home_assistant() -> None:
     assert loaded["homeassistant"] == []
     # Nor the integration's own Home Assistant layer (const, coordinator, entities).
     assert loaded["integration"] == []
+    # Of the ocpp package only its (empty) top: the schemas are files beside it, and its version
+    # modules (the library's own charge point, 16 MiB) are never imported.
+    assert loaded["ocpp"] == ["ocpp"]

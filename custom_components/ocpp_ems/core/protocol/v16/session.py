@@ -9,17 +9,14 @@ rules), route table (:mod:`.handlers`), outgoing commands (:mod:`.commands`) and
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import ClassVar
-
-import ocpp.v16
 
 from custom_components.ocpp_ems.core.errors import CommandNotSupportedError
 from custom_components.ocpp_ems.core.model import Charger
 from custom_components.ocpp_ems.core.protocol.frames import ErrorCodes, sampled_value_rules
 from custom_components.ocpp_ems.core.protocol.rpc import Connection, Dialect, Payload
 from custom_components.ocpp_ems.core.protocol.rpc_session import RpcSession
-from custom_components.ocpp_ems.core.protocol.schemas import Schemas
+from custom_components.ocpp_ems.core.protocol.schemas import Schemas, shipped_schemas
 from custom_components.ocpp_ems.core.session import SessionContext
 from custom_components.ocpp_ems.core.timeutil import utcnow
 
@@ -34,7 +31,7 @@ OCPP_VERSION = "1.6"
 _TX_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 # The official 1.6 JSON schemas shipped in the ``ocpp`` package (read here, at import time).
-_SCHEMAS = Schemas(Path(ocpp.v16.__file__).parent / "schemas")
+_SCHEMAS = Schemas(shipped_schemas("v16"))
 DIALECT = Dialect(
     version=OCPP_VERSION,
     schemas=_SCHEMAS,

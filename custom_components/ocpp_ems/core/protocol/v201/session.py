@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 from collections import deque
-from pathlib import Path
-
-import ocpp.v21
-import ocpp.v201
 
 from custom_components.ocpp_ems.core.model import Charger
 from custom_components.ocpp_ems.core.protocol.frames import (
@@ -17,7 +13,11 @@ from custom_components.ocpp_ems.core.protocol.frames import (
 )
 from custom_components.ocpp_ems.core.protocol.rpc import Connection, Dialect, Payload
 from custom_components.ocpp_ems.core.protocol.rpc_session import RpcSession
-from custom_components.ocpp_ems.core.protocol.schemas import Schemas, ViolationCodes
+from custom_components.ocpp_ems.core.protocol.schemas import (
+    Schemas,
+    ViolationCodes,
+    shipped_schemas,
+)
 from custom_components.ocpp_ems.core.session import SessionContext
 
 from .commands import V201Commands
@@ -39,11 +39,9 @@ _VIOLATION_CODES = ViolationCodes(
 )
 
 
-def _dialect(version: str, package_file: str, unanswered: frozenset[int] = frozenset()) -> Dialect:
+def _dialect(version: str, module: str, unanswered: frozenset[int] = frozenset()) -> Dialect:
     # The official schemas shipped in the ``ocpp`` package (read here, at import time).
-    schemas = Schemas(
-        Path(package_file).parent / "schemas", request_suffix="Request", codes=_VIOLATION_CODES
-    )
+    schemas = Schemas(shipped_schemas(module), request_suffix="Request", codes=_VIOLATION_CODES)
     return Dialect(
         version=version,
         schemas=schemas,
@@ -60,8 +58,8 @@ def _dialect(version: str, package_file: str, unanswered: frozenset[int] = froze
     )
 
 
-DIALECT_201 = _dialect("2.0.1", ocpp.v201.__file__)
-DIALECT_21 = _dialect("2.1", ocpp.v21.__file__, frozenset({CALL_RESULT_ERROR, SEND}))
+DIALECT_201 = _dialect("2.0.1", "v201")
+DIALECT_21 = _dialect("2.1", "v21", frozenset({CALL_RESULT_ERROR, SEND}))
 
 
 # ReportChargingProfiles pages kept per connection.
