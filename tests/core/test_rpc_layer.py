@@ -11,11 +11,9 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import fastjsonschema
-import ocpp.v16
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -25,6 +23,7 @@ from custom_components.ocpp_ems.core.protocol.schemas import (
     Schemas,
     SchemaViolation,
     ViolationCodes,
+    shipped_schemas,
 )
 from custom_components.ocpp_ems.core.protocol.v16.session import DIALECT
 
@@ -248,7 +247,7 @@ async def test_schemas_are_compiled_off_the_event_loop(monkeypatch: pytest.Monke
     """Compiling a check takes up to ~30 ms for a 2.1 schema: the first CALL each way (the
     charger's request, our answer, our request, its answer) has it done in a worker thread, and
     every check after that is the compiled function, in the loop."""
-    schemas = Schemas(Path(ocpp.v16.__file__).parent / "schemas")
+    schemas = Schemas(shipped_schemas("v16"))
     dialect = replace(DIALECT, schemas=schemas)
     compiled_in: list[tuple[str, bool]] = []
     compile_schema = fastjsonschema.compile_to_code
