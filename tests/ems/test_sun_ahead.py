@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from custom_components.ocpp_ems.core.ems import (
+    ChargerCommand,
     ChargerSettings,
     EnergyManager,
     EnergySlot,
@@ -159,3 +162,41 @@ def test_not_beside_a_car_charging_in_full() -> None:
     assert held > 4 * SETTLE_S
     # The Fast car takes the sun first, however much the forecast promises.
     assert dip_stop_after(with_fast_car(), socs, SUNNY, sun_w=20000.0, dip_w=13000.0) == held
+
+
+HUGE_CAR = 100_000.0  # Wh: 80 % to go is 89 kWh at the wall, more than twice the sun ahead
+
+
+@pytest.mark.parametrize(
+    ("capacity", "hands_over"), [(SMALL_CAR, True), (None, True), (HUGE_CAR, False)]
+)
+def test_a_car_the_sun_will_not_fill_keeps_it_instead_of_handing_over(
+    capacity: float | None, hands_over: bool
+) -> None:
+    """One after another, the 1p/3p car "a" has the sun and the 3-phase car "b" waits; once the
+    surplus has carried "b" for an hour, "a" hands over, to keep room for the evening's sun that
+    only it can take on 1 phase (``test_solar``). A car the sun ahead will not fill (89 kWh to go,
+    37.5 kWh of sun ahead as the forecast usually turns out) has no room to keep: it keeps the
+    sun, and the hand-over's start is saved. With its need unknown (no capacity) it hands over,
+    as without a forecast."""
+    m = EnergyManager(
+        SiteSettings(solar=SolarSettings(regulation_margin_w=0.0)),
+        {
+            "a": ChargerSettings(
+                mode=Mode.SOLAR, can_switch_phases=True, vehicle_capacity_wh=capacity
+            ),
+            "b": ChargerSettings(mode=Mode.SOLAR, vehicle_capacity_wh=BIG_CAR),
+        },
+    )
+    day = Day(m, {"a": 20.0, "b": 20.0}, SUNNY)
+    day.during(T0, T0 + 600, 3000.0)
+    assert day.draw("a") > 0  # 3 kW: only "a" can take it (on 1 phase)
+    d = day.during(T0 + 601, T0 + 601 + 3600 + 60, 6000.0)
+    if hands_over:
+        assert day.commands["a"] == ChargerCommand.pause(3)
+        assert day.draw("b") > 0
+        assert d.chargers["a"].reason is Reason.OTHER_CAR
+    else:
+        assert day.draw("a") == pytest.approx(6000.0, abs=690.0)
+        assert day.commands["b"] == ChargerCommand.pause(3)
+        assert d.chargers["b"].reason is Reason.OTHER_CAR

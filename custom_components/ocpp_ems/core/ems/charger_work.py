@@ -101,6 +101,9 @@ class ChargerWork:
     # The sun ahead covers what the car still needs (a plan, or Solar mode with a SoC and a
     # forecast: ``sun_ahead``): a restart costs nothing it needs.
     spare_sun: bool = False
+    # The sun ahead today would fill the car were it to keep all of it (None: unknown, no SoC or
+    # no forecast; ``sun_ahead.mark_fills_today``).
+    fills_today: bool | None = None
     # A solar car that stopped restarts once the surplus has carried it this long at least
     # (None: the start delay; Solar mode with sun to spare: ``sun_ahead``).
     restart_after_s: float | None = None

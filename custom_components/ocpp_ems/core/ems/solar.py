@@ -262,9 +262,11 @@ def _handing_over(
     """One after another: the running car that hands over to the waiting ``work``, and the
     surplus ``work`` may start on in its place (None: no such car). ``places``: each running car
     with that surplus (``_room_in_place``). The giver is of no higher priority, takes what it is
-    offered, can charge on less than ``work``'s smallest minimum (on 1 phase), and would not
-    take that surplus straight back (``_handing_back``); of several, the one whose place leaves
-    the most surplus."""
+    offered, can charge on less than ``work``'s smallest minimum (on 1 phase), would not take
+    that surplus straight back (``_handing_back``) and is not known to stay short of full today
+    (``fills_today``: then it keeps the sun, as the hand-over only pays where the giver would
+    otherwise be full before the evening's small surplus); of several, the one whose place
+    leaves the most surplus."""
     if solar.handover_after_s is None:
         return None
     own_floor_w = work.claim_min_w(floor_phases(work))
@@ -274,6 +276,7 @@ def _handing_over(
             giver.cfg.priority > work.cfg.priority
             or giver.limited_a() is not None
             or giver.claim_min_w(floor_phases(giver)) >= own_floor_w - EPS
+            or giver.fills_today is False
         ):
             continue
         # Not where it would hand back (the gap between the two rules is the hysteresis).
