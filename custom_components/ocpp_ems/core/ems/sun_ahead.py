@@ -95,17 +95,21 @@ def mark_fills_today(
     no confidence margin)? Unknown (None) without a forecast or while a home battery charges
     first. A car that does not fill up today gains nothing from handing the sun over to another
     (``solar._handing_over``): the hand-over would only cost a start."""
-    if not forecast or _battery_first(readings, battery):
+    solar = [w for w in works if w.cfg.mode is Mode.SOLAR and w.kind is Kind.SOLAR]
+    # Only a hand-over asks, and it needs two solar cars.
+    if len(solar) < 2 or not forecast or _battery_first(readings, battery):
         return
     near = [s for s in forecast if s.end > now - 3600.0 and s.start < now + HORIZON_S + 3600.0]
-    for work in works:
-        if work.cfg.mode is not Mode.SOLAR or work.kind is not Kind.SOLAR:
-            continue
+    ahead_wh: dict[float, float] = {}  # by the car's smallest minimum (the sun it can use)
+    for work in solar:
         need_wh = _need_wh(work)
         if need_wh is None:
             continue
-        _, likely = surplus_outlook(near, work.site.plan, work.smallest_min_power())
-        work.fills_today = overlap_wh(likely, now, now + HORIZON_S) >= need_wh * FILLS_SHARE
+        min_w = work.smallest_min_power()
+        if min_w not in ahead_wh:
+            _, likely = surplus_outlook(near, work.site.plan, min_w)
+            ahead_wh[min_w] = overlap_wh(likely, now, now + HORIZON_S)
+        work.fills_today = ahead_wh[min_w] >= need_wh * FILLS_SHARE
 
 
 def _battery_first(readings: SiteReadings, battery: BatterySettings) -> bool:
