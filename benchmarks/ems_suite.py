@@ -60,7 +60,10 @@ from benchmarks.ems.plant import (  # noqa: E402
 )
 from custom_components.ocpp_ems.core.ems import Mode, SolarSettings  # noqa: E402
 from custom_components.ocpp_ems.core.ems.options import STOP_EARLY_IN_DIPS  # noqa: E402
-from custom_components.ocpp_ems.core.ems.sun_ahead import SPARE_SUN_RESTART_S  # noqa: E402
+from custom_components.ocpp_ems.core.ems.sun_ahead import (  # noqa: E402
+    FILLS_SHARE,
+    SPARE_SUN_RESTART_S,
+)
 
 MARGINS_W = (0.0, 50.0, 150.0, 300.0)
 QUICK_MARGIN_W = 150.0  # --quick: the default settings and this margin only
@@ -940,8 +943,10 @@ def report(raw: dict[str, Any]) -> list[str]:
         "forecast (hourly, as Home Assistant's energy platform gives it), against ours without: "
         "where the sun still ahead today fills every solar car anyway, a car in a dip stops once "
         "the dip outlasts the charger's settle time instead of holding its minimum on grid "
-        f"energy, and restarts after {SPARE_SUN_RESTART_S / 60:g} minutes of surplus "
-        "(``core/ems/sun_ahead.py``). Perfect: "
+        f"energy, and restarts after {SPARE_SUN_RESTART_S / 60:g} minutes of surplus; one after "
+        "another, a car that the sun ahead will not fill today keeps the sun instead of handing "
+        f"it over to a car that needs more of it (the sun ahead below {FILLS_SHARE * 100:.0f} % of its "
+        "need; ``core/ems/sun_ahead.py``). Perfect: "
         "the day's own PV; noisy: the whole day 20-40 % off and every hour 15 % more "
         f"(``benchmarks/ems/forecast.py``, seed: the scenario's noise seed + {FORECAST_SEED}). "
         "On every scenario; not part of the targets above.",
