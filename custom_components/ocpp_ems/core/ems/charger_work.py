@@ -102,7 +102,7 @@ class ChargerWork:
     # forecast: ``sun_ahead``): a restart costs nothing it needs.
     spare_sun: bool = False
     # The sun ahead today would fill the car were it to keep all of it (None: unknown, no SoC or
-    # no forecast; ``sun_ahead.mark_fills_today``).
+    # no forecast; ``sun_ahead.mark_sun_ahead``).
     fills_today: bool | None = None
     # A solar car that stopped restarts once the surplus has carried it this long at least
     # (None: the start delay; Solar mode with sun to spare: ``sun_ahead``).

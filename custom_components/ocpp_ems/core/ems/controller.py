@@ -45,7 +45,7 @@ from .fuse import line_headroom, share_fuse
 from .limiter import limit_writes
 from .measure import SiteMemory, measure_balance, prepare, read_site
 from .solar import share_solar
-from .sun_ahead import mark_fills_today, mark_spare_sun
+from .sun_ahead import mark_sun_ahead
 from .types import ChargerDecision, Decision, Mode, SiteInputs
 
 
@@ -136,8 +136,7 @@ class EnergyManager:
         for work in works:
             resolve_kind(work, inputs, now, cheap_end)
             wake += demand_wake_ups(work, now)
-        mark_spare_sun(works, inputs.solar_forecast, readings, site.battery, now)
-        mark_fills_today(works, inputs.solar_forecast, readings, site.battery, now)
+        mark_sun_ahead(works, inputs.solar_forecast, readings, site.battery, now)
 
         balance = measure_balance(site, readings, works, self._site_memory)
         # A configured battery we cannot read could be discharging into the car: no surplus then.

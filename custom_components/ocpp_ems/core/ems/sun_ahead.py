@@ -19,7 +19,7 @@ only makes the need look larger: the rule then holds back, never the other way. 
 forecast or a SoC nothing changes.
 
 The same forecast tells, car by car, whether the sun ahead would fill a car that kept all of it
-(``mark_fills_today``): a car that will not fill up today does not hand the sun over to a car
+(``_mark_fills_today``): a car that will not fill up today does not hand the sun over to a car
 that needs more of it (``solar._handing_over``), as it has no room to keep for the evening.
 """
 
@@ -47,7 +47,7 @@ SUN_MARGIN = 1.5
 # plans restart after the start delay, and the plan benchmark's cumulus day cost +14 % instead of
 # +9 % of the optimum with this delay).
 SPARE_SUN_RESTART_S = 300.0
-# A car counts as one that fills up today (``mark_fills_today``) while the sun ahead, as the
+# A car counts as one that fills up today (``_mark_fills_today``) while the sun ahead, as the
 # forecast usually turns out, covers this share of what it still takes: a day's forecast may be
 # 40 % off. Taken wrongly for one that stays short, a car keeps the sun and loses a hand-over's
 # gain (scenario suite, a sunny two-car day with a noisy forecast: 2.3 kWh at a share of 1.0);
@@ -55,18 +55,35 @@ SPARE_SUN_RESTART_S = 300.0
 FILLS_SHARE = 0.6
 
 
-def mark_spare_sun(
+def mark_sun_ahead(
     works: Sequence[ChargerWork],
     forecast: Sequence[EnergySlot],
     readings: SiteReadings,
     battery: BatterySettings,
     now: float,
 ) -> None:
+    """What the sun still ahead today does for the Solar-mode cars: ``spare_sun`` where it fills
+    all of them (``_mark_spare_sun``), ``fills_today`` car by car (``_mark_fills_today``).
+    Nothing without a forecast or while a home battery charges first."""
+    if not forecast or _battery_first(readings, battery):
+        return
+    # The slots around the horizon only (their neighbours shape them: ``plan._refine``).
+    near = [s for s in forecast if s.end > now - 3600.0 and s.start < now + HORIZON_S + 3600.0]
+    solar = [w for w in works if w.cfg.mode is Mode.SOLAR and w.kind is Kind.SOLAR]
+    _mark_spare_sun(works, solar, near, now)
+    _mark_fills_today(solar, near, now)
+
+
+def _mark_spare_sun(
+    works: Sequence[ChargerWork],
+    solar: list[ChargerWork],
+    near: list[EnergySlot],
+    now: float,
+) -> None:
     """Set ``spare_sun`` on the Solar-mode cars when the sun ahead fills all of them."""
     # Every charging car takes the sun first, also one charging in full (Fast, a plan's slot).
     takers = [w for w in works if w.kind in (Kind.SOLAR, Kind.MIN_SOLAR, Kind.FULL)]
-    solar = [w for w in takers if w.cfg.mode is Mode.SOLAR and w.kind is Kind.SOLAR]
-    if not solar or len(solar) != len(takers) or not forecast or _battery_first(readings, battery):
+    if not solar or len(solar) != len(takers):
         return
     needs = [_need_wh(work) for work in solar]
     if any(need is None for need in needs):
@@ -74,8 +91,6 @@ def mark_spare_sun(
     need_wh = sum(need for need in needs if need is not None)
     # The smallest minimum of them: sun below it is of no use to any (as in plan_charge).
     min_w = min(w.smallest_min_power() for w in solar)
-    # The slots around the horizon only (their neighbours shape them: ``plan._refine``).
-    near = [s for s in forecast if s.end > now - 3600.0 and s.start < now + HORIZON_S + 3600.0]
     counted, _ = surplus_outlook(near, solar[0].site.plan, min_w)
     if overlap_wh(counted, now, now + HORIZON_S) >= need_wh * SUN_MARGIN:
         for work in solar:
@@ -83,23 +98,13 @@ def mark_spare_sun(
             work.restart_after_s = SPARE_SUN_RESTART_S
 
 
-def mark_fills_today(
-    works: Sequence[ChargerWork],
-    forecast: Sequence[EnergySlot],
-    readings: SiteReadings,
-    battery: BatterySettings,
-    now: float,
-) -> None:
+def _mark_fills_today(solar: list[ChargerWork], near: list[EnergySlot], now: float) -> None:
     """Set ``fills_today`` on each Solar-mode car with a known need: would the sun still ahead
     fill it, were it to keep all of it (``FILLS_SHARE``; the forecast as it usually turns out,
-    no confidence margin)? Unknown (None) without a forecast or while a home battery charges
-    first. A car that does not fill up today gains nothing from handing the sun over to another
-    (``solar._handing_over``): the hand-over would only cost a start."""
-    solar = [w for w in works if w.cfg.mode is Mode.SOLAR and w.kind is Kind.SOLAR]
-    # Only a hand-over asks, and it needs two solar cars.
-    if len(solar) < 2 or not forecast or _battery_first(readings, battery):
+    no confidence margin)? A car that does not fill up today gains nothing from handing the sun
+    over to another (``solar._handing_over``): the hand-over would only cost a start."""
+    if len(solar) < 2:  # only a hand-over asks, and it needs two solar cars
         return
-    near = [s for s in forecast if s.end > now - 3600.0 and s.start < now + HORIZON_S + 3600.0]
     ahead_wh: dict[float, float] = {}  # by the car's smallest minimum (the sun it can use)
     for work in solar:
         need_wh = _need_wh(work)
