@@ -25,7 +25,8 @@ that needs more of it (``solar._handing_over``), as it has no room to keep for t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
 
 from .charger_work import ChargerWork, Kind
 from .config import BatterySettings
@@ -55,6 +56,11 @@ SPARE_SUN_RESTART_S = 300.0
 FILLS_SHARE = 0.6
 
 
+# The sun ahead a car with a given smallest minimum can use (Wh): as plans count on it, and as
+# the forecast usually turns out (``plan.surplus_outlook``).
+type SunAhead = Callable[[float], tuple[float, float]]
+
+
 def mark_sun_ahead(
     works: Sequence[ChargerWork],
     forecast: Sequence[EnergySlot],
@@ -65,56 +71,55 @@ def mark_sun_ahead(
     """What the sun still ahead today does for the Solar-mode cars: ``spare_sun`` where it fills
     all of them (``_mark_spare_sun``), ``fills_today`` car by car (``_mark_fills_today``).
     Nothing without a forecast or while a home battery charges first."""
-    if not forecast or _battery_first(readings, battery):
+    solar = [w for w in works if w.cfg.mode is Mode.SOLAR and w.kind is Kind.SOLAR]
+    if not solar or not forecast or _battery_first(readings, battery):
         return
     # The slots around the horizon only (their neighbours shape them: ``plan._refine``).
     near = [s for s in forecast if s.end > now - 3600.0 and s.start < now + HORIZON_S + 3600.0]
-    solar = [w for w in works if w.cfg.mode is Mode.SOLAR and w.kind is Kind.SOLAR]
-    _mark_spare_sun(works, solar, near, now)
-    _mark_fills_today(solar, near, now)
+    plan = solar[0].site.plan
+
+    @cache
+    def sun_ahead(min_w: float) -> tuple[float, float]:
+        counted, likely = surplus_outlook(near, plan, min_w)
+        end = now + HORIZON_S
+        return overlap_wh(counted, now, end), overlap_wh(likely, now, end)
+
+    _mark_spare_sun(works, solar, sun_ahead)
+    _mark_fills_today(solar, sun_ahead)
 
 
 def _mark_spare_sun(
-    works: Sequence[ChargerWork],
-    solar: list[ChargerWork],
-    near: list[EnergySlot],
-    now: float,
+    works: Sequence[ChargerWork], solar: list[ChargerWork], sun_ahead: SunAhead
 ) -> None:
     """Set ``spare_sun`` on the Solar-mode cars when the sun ahead fills all of them."""
     # Every charging car takes the sun first, also one charging in full (Fast, a plan's slot).
     takers = [w for w in works if w.kind in (Kind.SOLAR, Kind.MIN_SOLAR, Kind.FULL)]
-    if not solar or len(solar) != len(takers):
+    if len(solar) != len(takers):
         return
     needs = [_need_wh(work) for work in solar]
     if any(need is None for need in needs):
         return
     need_wh = sum(need for need in needs if need is not None)
     # The smallest minimum of them: sun below it is of no use to any (as in plan_charge).
-    min_w = min(w.smallest_min_power() for w in solar)
-    counted, _ = surplus_outlook(near, solar[0].site.plan, min_w)
-    if overlap_wh(counted, now, now + HORIZON_S) >= need_wh * SUN_MARGIN:
+    counted_wh, _ = sun_ahead(min(w.smallest_min_power() for w in solar))
+    if counted_wh >= need_wh * SUN_MARGIN:
         for work in solar:
             work.spare_sun = True
             work.restart_after_s = SPARE_SUN_RESTART_S
 
 
-def _mark_fills_today(solar: list[ChargerWork], near: list[EnergySlot], now: float) -> None:
+def _mark_fills_today(solar: list[ChargerWork], sun_ahead: SunAhead) -> None:
     """Set ``fills_today`` on each Solar-mode car with a known need: would the sun still ahead
     fill it, were it to keep all of it (``FILLS_SHARE``; the forecast as it usually turns out,
     no confidence margin)? A car that does not fill up today gains nothing from handing the sun
     over to another (``solar._handing_over``): the hand-over would only cost a start."""
     if len(solar) < 2:  # only a hand-over asks, and it needs two solar cars
         return
-    ahead_wh: dict[float, float] = {}  # by the car's smallest minimum (the sun it can use)
     for work in solar:
         need_wh = _need_wh(work)
-        if need_wh is None:
-            continue
-        min_w = work.smallest_min_power()
-        if min_w not in ahead_wh:
-            _, likely = surplus_outlook(near, work.site.plan, min_w)
-            ahead_wh[min_w] = overlap_wh(likely, now, now + HORIZON_S)
-        work.fills_today = ahead_wh[min_w] >= need_wh * FILLS_SHARE
+        if need_wh is not None:
+            _, likely_wh = sun_ahead(work.smallest_min_power())
+            work.fills_today = likely_wh >= need_wh * FILLS_SHARE
 
 
 def _battery_first(readings: SiteReadings, battery: BatterySettings) -> bool:
