@@ -59,6 +59,7 @@ import random
 import resource
 import time
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -66,6 +67,7 @@ from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
@@ -220,6 +222,16 @@ class CallFailedError(Exception):
 
 
 # ---------------------------------------------------------------------------------------- charger
+def source_address(url: str, charger_id: str) -> tuple[str, int] | None:
+    """Against a server on 127.0.0.1, a loopback source address of the charger's own
+    (127.x.y.z, all this machine): a real fleet has one address per charger, and the server caps
+    the connections still opening per address (core/guard.py). Elsewhere: the system's choice."""
+    if urlsplit(url).hostname != "127.0.0.1":
+        return None
+    h = zlib.crc32(charger_id.encode())
+    return (f"127.{(h >> 16) & 255}.{(h >> 8) & 255}.{(h & 255) or 1}", 0)
+
+
 class RawCharger:
     """One charger on the wire: raw OCPP-J over websockets, answers server calls at once, times
     its own calls. The version's messages are in :class:`SimCharger` (1.6) and
@@ -252,6 +264,7 @@ class RawCharger:
             ping_interval=None,
             compression=None,
             open_timeout=OPEN_TIMEOUT_S,
+            local_addr=source_address(self.url, self.charger_id),
         )
         self.reader = asyncio.create_task(self._read())
 

@@ -208,6 +208,13 @@ def seed_config(
     return entry.entry_id
 
 
+_WITH_FILE_LIMIT = (
+    "import os, resource, sys; "
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[2]))); "
+    "os.execv(sys.argv[3], sys.argv[3:])"
+)
+
+
 class Processes:
     """Home Assistant and the simulator as child processes (each in its own process group)."""
 
@@ -224,6 +231,8 @@ class Processes:
         self.sim_state = work / "sim_charger.json"
         self.hass_starts = 0
         self.reconnect_delay = 5.0
+        # Home Assistant's RLIMIT_NOFILE (soft, hard); None: inherited.
+        self.file_limit: tuple[int, int] | None = None
 
     def _spawn(self, args: list[str], log_name: str, cwd: Path = REPO) -> subprocess.Popen[bytes]:
         out = (self.work / log_name).open("ab")
@@ -238,11 +247,10 @@ class Processes:
         self.hass_starts += 1
         # Not from the repository: ``python -m`` puts the working directory first on sys.path, and
         # its custom_components would shadow the copy under test in the config dir.
-        self.hass = self._spawn(
-            [sys.executable, "-m", "homeassistant", "-c", str(self.config), "--skip-pip"],
-            "hass.out",
-            cwd=self.work,
-        )
+        hass = [sys.executable, "-m", "homeassistant", "-c", str(self.config), "--skip-pip"]
+        if self.file_limit is not None:  # set by a Python that then becomes Home Assistant
+            hass = [sys.executable, "-c", _WITH_FILE_LIMIT, *map(str, self.file_limit), *hass]
+        self.hass = self._spawn(hass, "hass.out", cwd=self.work)
 
     def kill_hass(self) -> None:
         """kill -9 (the whole process group: nothing of it survives)."""

@@ -15,6 +15,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_ID_TAGS, CONF_PASSWORD, CONF_TLS_PRIVATE_KEY_PEM
 from .coordinator import ChargerConfigEntry, ServerConfigEntry
+from .core.guard import OpeningConnections
 from .core.model import Charger
 from .core.security import CertificateInfo
 from .core.server import CentralSystem
@@ -63,6 +64,18 @@ def _bound_port(central: CentralSystem) -> int | None:
         return central.port
     except RuntimeError:
         return None  # stopped: Home Assistant is shutting down
+
+
+def _opening(opening: OpeningConnections) -> dict[str, int]:
+    """Connections still opening, the cap on them and what it refused or closed since the
+    start (a flood of connections that send nothing shows here)."""
+    return {
+        "now": len(opening),
+        "cap": opening.limit,  # from the process's file limit
+        "per_address": opening.per_address,
+        "refused": opening.refused,
+        "evicted": opening.evicted,
+    }
 
 
 def _certificate(info: CertificateInfo) -> dict[str, Any]:
@@ -140,6 +153,7 @@ async def async_get_config_entry_diagnostics(
                 for charger_id, charger in sorted(server.central.chargers.items())
             },
             "auth_failures": server.directory.auth_failures(),
+            "opening_connections": _opening(server.central.opening_connections),
             "security": security_diagnostics(server.security, _bound_tls_port(server.central)),
             "energy_manager": {
                 "enabled": server.ems.enabled,

@@ -1,5 +1,5 @@
-"""What keeps the handshake safe: login throttling, the bounded list of pending charger ids, and
-the record of refused connections.
+"""What keeps the handshake safe: the cap on connections still opening, login throttling, the
+bounded list of pending charger ids, and the record of refused connections.
 
 Everything here is bounded and expires, whatever a client sends: an attacker may try any number of
 passwords, charger ids or addresses without making the server keep more than a fixed amount of
@@ -9,14 +9,18 @@ move time instead of sleeping.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+_LOGGER = logging.getLogger(__name__)
+
 type Clock = Callable[[], float]
+type Evict = Callable[[], None]
 
 # Login throttling (per charger id and per source address): the 3rd failed login within the window
 # blocks further logins (HTTP 429 + Retry-After) for 5 s, every further failure doubles the block,
@@ -27,6 +31,21 @@ THROTTLE_BASE_DELAY_S = 5.0
 THROTTLE_MAX_DELAY_S = 300.0
 # At most this many ids / addresses are tracked (the least recently failed are dropped first).
 THROTTLE_MAX_ENTRIES = 1024
+
+# Connections between the TCP accept and the end of their websocket handshake (at most 10 s, the
+# open timeout), plain and TLS listeners together. Each holds a file descriptor: without a cap a
+# client that opens thousands and sends nothing exhausts the process's file limit, and Home
+# Assistant stops its event loop on EMFILE (seen: 2,400 idle connections against the limit of
+# 2,048 Home Assistant sets). By default a quarter of the process's soft file limit, at least
+# this many; one source address gets at most MAX_OPENING_PER_ADDRESS of them.
+MIN_OPENING_CONNECTIONS = 256
+MAX_OPENING_PER_ADDRESS = 32
+# A connection opening for longer than this (a handshake on a LAN takes milliseconds; over a
+# mobile network about a second) may be closed to make room for a new one (OpeningConnections).
+OPENING_IDLE_S = 2.0
+# A refused address is warned about once per window (within the refusal warnings' budget).
+OPENING_WARNING_WINDOW_S = 600.0
+_MAX_WARNED_ADDRESSES = 256
 
 # Unknown charger ids waiting for the user's approval: at most this many at a time, each forgotten
 # a day after it was last connected unless the user accepted it.
@@ -194,3 +213,124 @@ class PendingChargers:
 
     def full(self) -> bool:
         return len(self._last_seen) >= self._limit
+
+
+def opening_limit(soft_file_limit: int) -> int:
+    """The default cap on opening connections for a process whose soft file limit is this."""
+    return max(MIN_OPENING_CONNECTIONS, soft_file_limit // 4)
+
+
+class OpeningConnections:
+    """Connections that are still opening (accepted, websocket handshake not over), bounded in
+    all and per source address.
+
+    ``admit`` takes a slot for a connection (False: refuse it), ``release`` gives it back. When
+    there is no slot, one is taken from the connections already opening, by
+    :meth:`_make_room`'s rule (its ``evict`` callback closes it), so that a flood of connections
+    that send nothing cannot keep a charger out; else the new one is refused. ``refused`` and
+    ``evicted`` count since the start.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        limit: int,
+        per_address: int = MAX_OPENING_PER_ADDRESS,
+        warning_allowed: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self._clock = clock
+        self.limit = limit
+        self.per_address = per_address
+        self._warning_allowed = warning_allowed
+        # Per address its connections, oldest first: when each was admitted and how to close it.
+        self._by_address: dict[str, OrderedDict[Hashable, tuple[float, Evict]]] = {}
+        # Index n: the addresses holding n connections, in the order they came to hold n.
+        self._holding: list[dict[str, None]] = [{} for _ in range(per_address + 1)]
+        self._total = 0
+        self.refused = 0
+        self.evicted = 0
+        self._warned: OrderedDict[str, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return self._total
+
+    def admit(self, remote: str, key: Hashable, evict: Evict) -> bool:
+        """Admit the connection ``key`` from ``remote`` (``evict`` closes it to make room)."""
+        held = len(self._by_address.get(remote, ()))
+        if held >= self.per_address or self._total >= self.limit:
+            if not self._make_room(remote, held):
+                self.refused += 1
+                self._warn(remote, "refused")
+                return False
+            held = len(self._by_address.get(remote, ()))  # it may have made room of its own
+        self._by_address.setdefault(remote, OrderedDict())[key] = (self._clock(), evict)
+        self._move(remote, held, held + 1)
+        self._total += 1
+        return True
+
+    def release(self, remote: str, key: Hashable) -> None:
+        """The connection's handshake is over, or it is gone (once more: nothing happens)."""
+        connections = self._by_address.get(remote)
+        if connections is None or connections.pop(key, None) is None:
+            return
+        held = len(connections)
+        if not held:
+            del self._by_address[remote]
+        self._move(remote, held + 1, held)
+        self._total -= 1
+
+    def _make_room(self, remote: str, held: int) -> bool:
+        """Close one opening connection for a new one from ``remote`` (holding ``held``).
+
+        At its address's share, that address's oldest; at the cap, the oldest of the address
+        holding the most (of several, the one that came to hold that many first). Closed only if that address holds more than ``remote`` does, or if
+        the connection has been opening for longer than a handshake takes
+        (:data:`OPENING_IDLE_S`): a flood's idle connections make room, a charger in its
+        handshake does not, and one address with many connections is the first to give way."""
+        if held >= self.per_address:
+            victim_address = remote
+        else:
+            victim_address = next(
+                iter(next(holding for holding in reversed(self._holding) if holding))
+            )
+        connections = self._by_address[victim_address]
+        key, (since, evict) = next(iter(connections.items()))
+        if len(connections) <= held and self._clock() - since < OPENING_IDLE_S:
+            return False
+        self.release(victim_address, key)
+        self.evicted += 1
+        evict()
+        self._warn(victim_address, "closed to make room for a new one")
+        return True
+
+    def _move(self, remote: str, before: int, after: int) -> None:
+        if before:
+            del self._holding[before][remote]
+        if after:
+            self._holding[after][remote] = None
+
+    def _warn(self, remote: str, what: str) -> None:
+        """Log ``what`` happened to a connection from ``remote``: at WARNING once per address
+        per window (within the refusal warnings' budget), else at DEBUG."""
+        now = self._clock()
+        last = self._warned.pop(remote, None)
+        if last is not None and now - last < OPENING_WARNING_WINDOW_S:
+            self._warned[remote] = last
+            level = logging.DEBUG
+        else:
+            self._warned[remote] = now
+            while len(self._warned) > _MAX_WARNED_ADDRESSES:
+                self._warned.popitem(last=False)
+            level = logging.WARNING if self._warning_allowed() else logging.DEBUG
+        _LOGGER.log(
+            level,
+            "Connection from %s %s, %d from there and %d in all are still opening (a flood of "
+            "connections that send nothing?); further ones from there are logged at DEBUG for "
+            "%.0f minutes",
+            remote,
+            what,
+            len(self._by_address.get(remote, ())),
+            self._total,
+            OPENING_WARNING_WINDOW_S / 60,
+        )

@@ -49,7 +49,7 @@ from websockets.typing import Subprotocol
 from .current_control import CurrentController
 from .directory import Admission, ChargerDirectory, StateStore
 from .errors import OcppEmsError, ServerBindError
-from .guard import MAX_PENDING_CHARGERS, Clock, PendingChargers, Refusal
+from .guard import MAX_PENDING_CHARGERS, Clock, OpeningConnections, PendingChargers, Refusal
 from .handshake import (
     HOUSEKEEPING_INTERVAL_S,
     TAKEOVER_PING_TIMEOUT_S,
@@ -59,6 +59,7 @@ from .handshake import (
     remote_address,
 )
 from .model import Charger, ChargerEvent, ConnectionSecurity, EventKind
+from .opening import ACCEPT_BATCH, OpeningConnection, deepen_backlog, default_opening_limit
 from .pacing import SETUP_LEASE_S, SetupGate
 from .persistence import state_from_dict, state_to_dict
 from .protocol import (
@@ -196,6 +197,12 @@ class CentralSystem:
             reset_auth=self._reset_auth,
             ping_timeout_s=lambda: self.takeover_ping_timeout_s,
         )
+        self._opening = OpeningConnections(
+            clock,
+            limit=settings.max_opening_connections or default_opening_limit(),
+            per_address=settings.max_opening_per_address,
+            warning_allowed=self._handshake.warning_allowed,
+        )
         self._tls_failures = TlsFailureLog(
             clock,
             warning_allowed=self._handshake.warning_allowed,
@@ -230,6 +237,7 @@ class CentralSystem:
             self._tls_handshakes = TlsHandshakes(
                 listener_context(self._tls),
                 self._tls_failures,
+                self._opening,
                 shutdown_timeout_s=CLOSE_TIMEOUT_S,
             )
             try:
@@ -250,11 +258,15 @@ class CentralSystem:
         wss: the TCP listener's connections make their TLS handshake themselves (``tls``), so a
         failed one is reported (see :mod:`.tls_listener`)."""
         try:
-            return await serve(
+            server = await serve(
                 self._handle,
                 self._settings.host,
                 port,
-                create_connection=None if tls is None else tls.connection_class,
+                create_connection=(
+                    OpeningConnection.with_slots(self._opening)
+                    if tls is None
+                    else tls.connection_class
+                ),
                 select_subprotocol=self._select_subprotocol,
                 process_request=self._handshake.process_request,
                 ping_interval=self._settings.ping_interval_s,
@@ -268,12 +280,15 @@ class CentralSystem:
                 # can hold thousands of frames that all inflate before reading pauses (a Pending
                 # flood grew the server by 210 MiB with it on).
                 compression=None,
-                # Room for a reconnect storm's handshakes while the loop is busy (settings.py).
-                backlog=self._settings.listen_backlog,
+                # Accepted per wake-up (opening.py); the listen backlog follows below.
+                backlog=ACCEPT_BATCH,
                 logger=_WS_LOGGER,
             )
         except OSError as err:
             raise ServerBindError(self._settings.host, port, err.strerror or str(err)) from err
+        # Room for a reconnect storm's handshakes while the loop is busy (settings.py).
+        deepen_backlog(server.sockets, self._settings.listen_backlog)
+        return server
 
     async def stop(self) -> None:
         """Close every connection and the listening socket; cancel all tasks; save state.
@@ -421,6 +436,11 @@ class CentralSystem:
         """Failed TLS handshakes on the wss:// listener: counts, the last reported one, and
         listeners (called when one is reported, rate-limited like its warning)."""
         return self._tls_failures
+
+    @property
+    def opening_connections(self) -> OpeningConnections:
+        """Connections of both listeners still opening (the cap on them, and its refusals)."""
+        return self._opening
 
     async def reject_charger(self, charger_id: str) -> None:
         """The user ignored/deleted a charger: drop its connection."""

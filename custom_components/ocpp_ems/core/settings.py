@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
+from .guard import MAX_OPENING_PER_ADDRESS
+
 
 class PauseStrategy(StrEnum):
     """How to pause charging: chargers differ (some end the transaction on a 0 A limit)."""
@@ -74,6 +76,12 @@ class ServerSettings:
     # has not accepted them yet. asyncio's default of 100 reset 35 handshakes when 5,000 chargers
     # reconnected at once; Linux caps the value at net.core.somaxconn (4096 since kernel 5.4).
     listen_backlog: int = 2048
+    # Connections still opening (accepted, websocket handshake not over), plain and TLS together
+    # (guard.OpeningConnections); more are closed at once. None: a quarter of the process's soft
+    # file limit, at least 256 (guard.opening_limit). Per source address: a charger opens one at
+    # a time; a reverse proxy in front of many chargers is one address for all of them.
+    max_opening_connections: int | None = None
+    max_opening_per_address: int = MAX_OPENING_PER_ADDRESS
     # The OCPP versions (websocket subprotocols) this server speaks; a charger offering only others
     # is refused at the handshake (HTTP 400). Of those a charger offers, the first it lists
     # (its preference) is spoken.

@@ -29,7 +29,8 @@ from typing import ClassVar
 
 from websockets.asyncio.server import ServerConnection
 
-from .guard import Clock
+from .guard import Clock, OpeningConnections
+from .opening import OpeningConnection, peer_address
 from .security.tls import (
     TLS_FAILURE_TEXT,
     TLS_HANDSHAKE_TIMEOUT_S,
@@ -182,6 +183,7 @@ class TlsHandshakes:
         self,
         context: ssl.SSLContext,
         failures: TlsFailureLog,
+        opening: OpeningConnections,
         *,
         shutdown_timeout_s: float,
         handshake_timeout_s: float = TLS_HANDSHAKE_TIMEOUT_S,
@@ -191,12 +193,11 @@ class TlsHandshakes:
         self._shutdown_timeout_s = shutdown_timeout_s
         self._handshake_timeout_s = handshake_timeout_s
         self._pending: dict[asyncio.Task[None], asyncio.Transport] = {}
-        handshakes = self
-
-        class _Connection(TlsServerConnection):
-            tls_handshakes = handshakes
-
-        self.connection_class: type[ServerConnection] = _Connection
+        self.connection_class: type[ServerConnection] = type(
+            "TlsConnection",
+            (TlsServerConnection,),
+            {"tls_handshakes": self, "opening": opening},
+        )
 
     def start(self, connection: TlsServerConnection, transport: asyncio.Transport) -> None:
         task = asyncio.get_running_loop().create_task(
@@ -208,8 +209,7 @@ class TlsHandshakes:
     async def _handshake(
         self, connection: TlsServerConnection, transport: asyncio.Transport
     ) -> None:
-        peer = transport.get_extra_info("peername")
-        remote = str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
+        remote = peer_address(transport)
         try:
             tls_transport = await asyncio.get_running_loop().start_tls(
                 transport,
@@ -220,6 +220,7 @@ class TlsHandshakes:
                 ssl_shutdown_timeout=self._shutdown_timeout_s,
             )
         except (OSError, TimeoutError) as err:  # ssl.SSLError is an OSError
+            connection.release_slot()
             self._failures.record(remote, err)
             return
         if tls_transport is None:  # pragma: no cover - start_tls returns None only if closed
@@ -236,23 +237,19 @@ class TlsHandshakes:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-class TlsServerConnection(ServerConnection):
-    """A websockets connection that makes its TLS handshake itself before the HTTP one."""
+class TlsServerConnection(OpeningConnection):
+    """A websockets connection that makes its TLS handshake itself before the HTTP one (it holds
+    its opening slot through both)."""
 
     tls_handshakes: ClassVar[TlsHandshakes]
-    _tls_up = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)  # a TCP connection
+    def refuse(self, transport: asyncio.Transport) -> None:
+        transport.abort()  # no HTTP answer before a TLS handshake
+
+    def start(self, transport: asyncio.Transport) -> None:
         # Nothing is read before start_tls takes the socket over.
         transport.pause_reading()
         self.tls_handshakes.start(self, transport)
 
     def tls_established(self, transport: asyncio.BaseTransport) -> None:
-        self._tls_up = True
-        super().connection_made(transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        # start_tls also hands a failed handshake's end to us: there is nothing to close then.
-        if self._tls_up:
-            super().connection_lost(exc)
+        self.open_on(transport)
