@@ -63,7 +63,8 @@ counted as not answered). File descriptors and RSS of Home Assistant's process a
 0.5 s; "after" is 12 s after the flood (past the 10 s open timeout). "503 answers" counts the
 connections the server answered HTTP 503 (over the cap, nothing to close for room). Label
 `before`: the integration of the commit before the cap (`--source`, from `git archive`). Each
-row is one run; the commit column is the checkout that ran it (+: with uncommitted changes).
+row is one run; the commit column is the checkout that ran it (+: with uncommitted changes
+outside benchmarks/results).
 
 """
 PROBE_EVERY_S = 2.0
@@ -309,7 +310,7 @@ def main() -> int:
             args.label = "quick"
     result = run(args)
     result["commit"] = git("rev-parse", "--short", "HEAD") + (
-        "+" if git("status", "--porcelain") else ""
+        "+" if git("status", "--porcelain", "--", ".", ":!benchmarks/results") else ""
     )
     args.out_dir.mkdir(parents=True, exist_ok=True)
     path = args.out_dir / "connection_flood.json"
