@@ -43,9 +43,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.restart_chaos import (
-    DOMAIN,
     REPO,
     Processes,
+    add_source_argument,
     free_port,
     log,
     seed_config,
@@ -294,12 +294,7 @@ def main() -> int:
     parser.add_argument("--hard-limit", type=int, default=4096)
     parser.add_argument("--setup-timeout", type=float, default=180.0)
     parser.add_argument("--quick", action="store_true", help="CI: 1,200 for 10 s, limit 1024")
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=REPO / "custom_components" / DOMAIN,
-        help="the integration to test (e.g. an older version extracted with git archive)",
-    )
+    add_source_argument(parser)
     parser.add_argument("--label", default="one-address")
     parser.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()

@@ -710,6 +710,16 @@ def write_markdown(out_dir: Path) -> None:
     (out_dir / "restart_chaos.md").write_text(MD_HEAD + "\n" + "\n\n".join(sections) + "\n")
 
 
+def add_source_argument(parser: argparse.ArgumentParser) -> None:
+    """``--source``: the integration a benchmark copies into Home Assistant's config dir."""
+    parser.add_argument(
+        "--source",
+        type=Path,
+        default=REPO / "custom_components" / DOMAIN,
+        help="the integration to test (e.g. an older version extracted with git archive)",
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=20)
@@ -732,12 +742,7 @@ def main() -> int:
     )
     parser.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--keep", action="store_true", help="keep the temporary config dir")
-    parser.add_argument(
-        "--source",
-        type=Path,
-        default=REPO / "custom_components" / DOMAIN,
-        help="the integration to test (e.g. an older version extracted with git archive)",
-    )
+    add_source_argument(parser)
     parser.add_argument("--label", default="", help="suffix of the result file names")
     args = parser.parse_args()
     if args.quick:

@@ -10,30 +10,16 @@ charging charger goes on reporting, and nothing of the flood is left afterwards.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers.benchmarks import run_benchmark
 
 
 @pytest.mark.timeout(240)
 def test_connection_flood_quick(tmp_path: Path) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "connection_flood.py"),
-            "--quick",
-            "--out-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=230,
-        check=False,
-    )
+    run = run_benchmark("connection_flood.py", tmp_path, "--quick", timeout=230)
     report = run.stdout + run.stderr
     results = tmp_path / "connection_flood.json"
     assert results.is_file(), report

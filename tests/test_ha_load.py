@@ -9,30 +9,16 @@ only the entities showing them get a new state.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers.benchmarks import run_benchmark
 
 
 @pytest.mark.timeout(120)
 def test_ha_load_quick(tmp_path: Path) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "ha_load.py"),
-            "--quick",
-            "--out-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
+    run = run_benchmark("ha_load.py", tmp_path, "--quick", timeout=110)
     results = tmp_path / "ha_load.json"
     report = run.stdout + run.stderr[-3000:]
     assert results.is_file(), report

@@ -10,34 +10,19 @@ lower than the one before it, and Home Assistant's statistics sum within 1 Wh of
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.helpers.benchmarks import run_benchmark
+
 TOLERANCE_WH = 1.0
 
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(("ocpp", "result_file"), [("1.6", "1s"), ("2.0.1", "1s_v201")])
 def test_restart_chaos_quick(tmp_path: Path, ocpp: str, result_file: str) -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "restart_chaos.py"),
-            "--quick",
-            "--ocpp",
-            ocpp,
-            "--out-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=230,
-        check=False,
-    )
+    run = run_benchmark("restart_chaos.py", tmp_path, "--quick", "--ocpp", ocpp, timeout=230)
     results = tmp_path / f"restart_chaos_{result_file}.json"
     assert results.is_file(), run.stdout + run.stderr
     result = json.loads(results.read_text())

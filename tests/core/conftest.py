@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 
 import pytest
 from websockets.asyncio.client import ClientConnection
 
 from custom_components.ocpp_ems.core.directory import Admission
+from custom_components.ocpp_ems.core.guard import Clock
 from custom_components.ocpp_ems.core.protocol import SessionFactory
 from custom_components.ocpp_ems.core.security import TlsContextSource
 from custom_components.ocpp_ems.core.server import CentralSystem
@@ -49,7 +51,8 @@ async def make_central(
     """Start CentralSystems (real server, real sockets); every one is stopped after the test.
 
     Keyword arguments: ``factories`` (adapters by version, default: the real registry), ``store``,
-    ``settings``, ``directory``, ``tls`` (the TLS context or context source of the wss listener).
+    ``settings``, ``directory``, ``tls`` (the TLS context or context source of the wss listener),
+    ``clock`` (the server's monotonic clock, e.g. a FakeClock).
     """
     started: list[CentralSystem] = []
 
@@ -60,6 +63,7 @@ async def make_central(
         settings: ServerSettings | None = None,
         directory_: MemoryDirectory | None = None,
         tls: TlsContextSource | None = None,
+        clock: Clock = time.monotonic,
     ) -> CentralSystem:
         central = CentralSystem(
             settings or server_settings,
@@ -67,6 +71,7 @@ async def make_central(
             store,
             factories=factories,
             tls=tls,
+            clock=clock,
         )
         await central.start()
         started.append(central)

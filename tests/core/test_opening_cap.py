@@ -63,16 +63,13 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def central(
-    socket_enabled: None,
+    make_central: MakeCentral,
     directory: MemoryDirectory,
     server_context: ssl.SSLContext,
     clock: FakeClock,
-) -> AsyncIterator[CentralSystem]:
+) -> CentralSystem:
     directory.admissions["CP1"] = Admission.ACCEPTED
-    central = CentralSystem(CAPPED, directory, tls=server_context, clock=clock)
-    await central.start()
-    yield central
-    await central.stop()
+    return await make_central(settings=CAPPED, tls=server_context, clock=clock)
 
 
 @asynccontextmanager

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from custom_components.ocpp_ems.core.tls_listener import (
 from tests.helpers.tls_client import blocking_handshake
 
 from .certificate_fixtures import FakeClock
+from .conftest import MakeCentral
 from .fakes import MemoryDirectory
 from .test_tls import (  # noqa: F401 - fixtures
     LOCALHOST,
@@ -59,15 +59,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def central(
-    socket_enabled: None,
-    directory: MemoryDirectory,
-    server_context: ssl.SSLContext,
-    clock: FakeClock,
-) -> AsyncIterator[CentralSystem]:
-    central = CentralSystem(TLS_SETTINGS, directory, tls=server_context, clock=clock)
-    await central.start()
-    yield central
-    await central.stop()
+    make_central: MakeCentral, server_context: ssl.SSLContext, clock: FakeClock
+) -> CentralSystem:
+    return await make_central(settings=TLS_SETTINGS, tls=server_context, clock=clock)
 
 
 @pytest.fixture
