@@ -77,9 +77,10 @@ class ServerSettings:
     # reconnected at once; Linux caps the value at net.core.somaxconn (4096 since kernel 5.4).
     listen_backlog: int = 2048
     # Connections still opening (accepted, websocket handshake not over), plain and TLS together
-    # (guard.OpeningConnections); more are closed at once. None: a quarter of the process's soft
-    # file limit, at least 256 (guard.opening_limit). Per source address: a charger opens one at
-    # a time; a reverse proxy in front of many chargers is one address for all of them.
+    # (guard.OpeningConnections: beyond it an idle one gives way, or the newest is refused). None:
+    # a quarter of the process's soft file limit, at least 256 (guard.opening_limit). Per source
+    # address: a charger opens one at a time; a reverse proxy in front of many chargers is one
+    # address for all of them.
     max_opening_connections: int | None = None
     max_opening_per_address: int = MAX_OPENING_PER_ADDRESS
     # The OCPP versions (websocket subprotocols) this server speaks; a charger offering only others
