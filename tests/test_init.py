@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,13 +16,14 @@ from homeassistant.const import (
     STATE_UNKNOWN,
     EntityCategory,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -52,6 +53,7 @@ from custom_components.ocpp_ems.core import server as server_module
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.model import ChargerInfo
 from custom_components.ocpp_ems.core.server import CentralSystem
+from custom_components.ocpp_ems.server_sensor import REFUSAL_WRITE_INTERVAL_S
 
 from .helpers.charger import charger_connection, wait_for
 from .helpers.fixtures import (
@@ -557,8 +559,54 @@ async def test_last_refused_connection_sensor(
     _charger(server_entry.entry_id, disabled_by=ConfigEntryDisabler.USER).add_to_hass(hass)
     await assert_turned_away(connect, "CP1")
     await hass.async_block_till_done()
+    # Within REFUSAL_WRITE_INTERVAL_S of the last write: shown when the interval is over.
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert state.attributes["reason"] == "invalid_id"
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=REFUSAL_WRITE_INTERVAL_S))
+    await hass.async_block_till_done()
     state = hass.states.get(entity_id)
     assert state is not None
     assert state.attributes["reason"] == "rejected"
     assert state.attributes["charger_id"] == "CP1"
     assert state.attributes["path"] is None
+
+
+async def test_a_burst_of_refusals_writes_the_sensor_twice(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    """Someone tries 40 ids in a row: the first refusal is shown at once, the last when the
+    write interval is over; nothing in between reaches the state machine (or the database)."""
+    entity_id = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{server_entry.entry_id}_last_refused_connection"
+    )
+    assert entity_id is not None
+    changes: list[str | None] = []
+
+    @callback
+    def changed(event: Event[EventStateChangedData]) -> None:
+        new = event.data["new_state"]
+        changes.append(None if new is None else new.attributes.get("path"))
+
+    async_track_state_change_event(hass, entity_id, changed)
+    port = central_of(server_entry).port
+    for n in range(40):
+        with pytest.raises(InvalidStatus, match="HTTP 400"):
+            async with ws_connect(f"ws://127.0.0.1:{port}/try{n}/%20"):
+                pass
+    await hass.async_block_till_done()
+    assert changes == ["/try0/%20"]
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=REFUSAL_WRITE_INTERVAL_S))
+    await hass.async_block_till_done()
+    assert changes == ["/try0/%20", "/try39/%20"]
+    # One more, then the entry is unloaded before its write: the write is dropped with it.
+    with pytest.raises(InvalidStatus, match="HTTP 400"):
+        async with ws_connect(f"ws://127.0.0.1:{port}/late/%20"):
+            pass
+    await hass.config_entries.async_unload(server_entry.entry_id)
+    async_fire_time_changed(
+        hass, dt_util.utcnow() + timedelta(seconds=3 * REFUSAL_WRITE_INTERVAL_S)
+    )
+    await hass.async_block_till_done()
+    assert changes[:2] == ["/try0/%20", "/try39/%20"]
+    assert "/late/%20" not in changes

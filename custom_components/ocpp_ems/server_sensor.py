@@ -29,6 +29,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
@@ -280,11 +281,18 @@ class OcppSiteSensor(EmsSiteEntity, SensorEntity):
         return None if attributes_fn is None else attributes_fn(self.ems)
 
 
+# The "Last refused connection" sensor writes its state at most this often.
+REFUSAL_WRITE_INTERVAL_S = 10.0
+
+
 class OcppLastRefusalSensor(SensorEntity):
     """When the server last refused a connection; attributes: which id, why, from where.
 
-    The time is the state (so automations can trigger on every refusal); ``reason`` is one of
-    :class:`~.core.guard.RefusalReason`. Unknown until a connection is refused."""
+    The time is the state (so automations can trigger on a refusal); ``reason`` is one of
+    :class:`~.core.guard.RefusalReason`. Unknown until a connection is refused. In a burst of
+    refusals (someone trying ids or passwords by the thousand) the state is written at most once
+    per :data:`REFUSAL_WRITE_INTERVAL_S`, with the latest: each write is a row of the recorder's
+    database."""
 
     _attr_has_entity_name = True
     _attr_should_poll = False
@@ -294,6 +302,8 @@ class OcppLastRefusalSensor(SensorEntity):
         self._central = entry.runtime_data.central
         self._attr_unique_id = f"{entry.entry_id}_{LAST_REFUSAL.key}"
         self._attr_device_info = server_device_info(entry)
+        self._written_at = -math.inf  # loop time of the last write
+        self._cancel_write: Callable[[], None] | None = None
 
     @property
     def _refusal(self) -> Refusal | None:
@@ -318,9 +328,34 @@ class OcppLastRefusalSensor(SensorEntity):
         }
 
     async def async_added_to_hass(self) -> None:
-        self.async_on_remove(
-            self._central.add_refusal_listener(lambda _refusal: self.async_write_ha_state())
-        )
+        self.async_on_remove(self._central.add_refusal_listener(self._refused))
+        self.async_on_remove(self._cancel_pending_write)
+
+    @callback
+    def _refused(self, _refusal: Refusal) -> None:
+        if self._cancel_write is not None:
+            return  # written when the interval is over, with the latest refusal
+        wait = self._written_at + REFUSAL_WRITE_INTERVAL_S - self.hass.loop.time()
+        if wait <= 0:
+            self._write()
+        else:
+            self._cancel_write = async_call_later(self.hass, wait, self._write_later)
+
+    @callback
+    def _write_later(self, _now: datetime) -> None:
+        self._cancel_write = None
+        self._write()
+
+    @callback
+    def _write(self) -> None:
+        self._written_at = self.hass.loop.time()
+        self.async_write_ha_state()
+
+    @callback
+    def _cancel_pending_write(self) -> None:
+        if self._cancel_write is not None:
+            self._cancel_write()
+            self._cancel_write = None
 
 
 class OcppSecuritySensor(SensorEntity):
