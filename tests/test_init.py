@@ -9,7 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from homeassistant.config_entries import SOURCE_IGNORE, ConfigEntryDisabler, ConfigEntryState
+from homeassistant.config_entries import (
+    SOURCE_IGNORE,
+    ConfigEntry,
+    ConfigEntryDisabler,
+    ConfigEntryState,
+)
 from homeassistant.const import (
     EVENT_HOMEASSISTANT_STOP,
     STATE_UNAVAILABLE,
@@ -32,6 +37,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 
 from custom_components.ocpp_ems.const import (
+    AUTO_ACCEPT_PER_DAY,
     CONF_ACCEPT_ANY_ID_TAG,
     CONF_ALLOW_NEW_CHARGERS,
     CONF_AUTO_ACCEPT,
@@ -310,6 +316,39 @@ async def test_auto_accept(
         # The entry's set-up provisions the charger in a background task: the Accepted boot that
         # follows may come back before the set-up itself has returned.
         await wait_for(lambda: entry.state is ConfigEntryState.LOADED)
+
+
+@pytest.mark.parametrize("server_options", [{CONF_AUTO_ACCEPT: True, CONF_RESPONSE_TIMEOUT: 3}])
+async def test_auto_accept_takes_a_few_new_chargers_a_day(
+    hass: HomeAssistant,
+    server_entry: MockConfigEntry,
+    connect: ConnectCharger,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A device trying ids must not create charger entries by the thousand: beyond the day's
+    share, a new charger waits for approval as without the option (once warned)."""
+    ids = [f"AUTO{n}" for n in range(AUTO_ACCEPT_PER_DAY + 2)]
+    for charger_id in ids:
+        async with connect(charger_id) as sim:
+            assert await sim.boot() == "Pending"
+    await hass.async_block_till_done()
+
+    def entry(charger_id: str) -> ConfigEntry | None:
+        return hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, charger_id)
+
+    accepted = ids[:AUTO_ACCEPT_PER_DAY]
+    await wait_for(lambda: all(entry(cid) is not None for cid in accepted), what="accepted")
+    waiting = {
+        flow["context"]["unique_id"]
+        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        if flow["step_id"] == "confirm"
+    }
+    assert waiting == set(ids[AUTO_ACCEPT_PER_DAY:])
+    assert all(entry(cid) is None for cid in waiting)
+    warned = [r for r in caplog.records if "waits for approval although" in r.getMessage()]
+    assert len(warned) == 1
+    for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN):
+        hass.config_entries.flow.async_abort(flow["flow_id"])
 
 
 # --- authentication ----------------------------------------------------------------------------

@@ -83,6 +83,10 @@ DEFAULT_CHARGER_SETTINGS: Final = ChargerSettings()
 
 # A charger that fails Basic auth this many times in a row gets a repair issue.
 AUTH_FAILURE_REPAIR_THRESHOLD: Final = 3
+# With "accept new chargers automatically", at most this many new charger ids within a day are
+# accepted without asking (a household has a few chargers; a device on the LAN trying ids must not
+# create charger entries by the thousand); more wait for approval as without the option.
+AUTO_ACCEPT_PER_DAY: Final = 5
 
 # Repair issue ids.
 ISSUE_PORT_IN_USE: Final = "port_in_use"

@@ -8,6 +8,7 @@ restarting the server.
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -24,6 +25,7 @@ from homeassistant.helpers.storage import Store
 
 from .const import (
     AUTH_FAILURE_REPAIR_THRESHOLD,
+    AUTO_ACCEPT_PER_DAY,
     CONF_ACCEPT_ANY_ID_TAG,
     CONF_ALLOW_NEW_CHARGERS,
     CONF_ALLOW_SECURITY_DOWNGRADE,
@@ -88,6 +90,8 @@ from .core.settings import (
     ServerSettings,
 )
 from .save_scheduler import SaveScheduler
+
+_DAY_S = 24 * 3600.0
 
 
 def is_charger_entry(entry: ConfigEntry) -> bool:
@@ -205,6 +209,9 @@ class HassChargerDirectory:
         self._hass = hass
         self._server_entry = server_entry
         self._auth_failures: dict[str, int] = {}
+        # Charger ids accepted automatically within the last day (monotonic time of the first).
+        self._auto_accepted: dict[str, float] = {}
+        self._auto_accept_refused_at = -_DAY_S  # the last warning that the day's share is used
         # charger id -> (its entry, the entry's options, the server's options, the settings): read
         # again only when one of them changed (options are replaced, never changed in place).
         self._settings: dict[str, tuple[object, object, object, ChargerSettings]] = {}
@@ -291,9 +298,31 @@ class HassChargerDirectory:
                 CONF_VENDOR: info.vendor or "",
                 CONF_MODEL: info.model or "",
                 CONF_SERIAL: info.serial_number or "",
-                CONF_AUTO_ACCEPT: bool(self._server_entry.options.get(CONF_AUTO_ACCEPT, False)),
+                CONF_AUTO_ACCEPT: self._auto_accept(charger_id),
             },
         )
+
+    def _auto_accept(self, charger_id: str) -> bool:
+        """Whether the new charger is accepted without asking (the option, and the day's share
+        of new ids not used up: :data:`AUTO_ACCEPT_PER_DAY`)."""
+        if not self._server_entry.options.get(CONF_AUTO_ACCEPT, False):
+            return False
+        now = time.monotonic()
+        self._auto_accepted = {
+            cid: at for cid, at in self._auto_accepted.items() if now - at < _DAY_S
+        }
+        if charger_id in self._auto_accepted or len(self._auto_accepted) < AUTO_ACCEPT_PER_DAY:
+            self._auto_accepted.setdefault(charger_id, now)
+            return True
+        if now - self._auto_accept_refused_at >= _DAY_S:
+            self._auto_accept_refused_at = now
+            LOGGER.warning(
+                "Charger %s waits for approval although new chargers are accepted "
+                "automatically: %d new chargers were accepted that way within a day",
+                charger_id,
+                AUTO_ACCEPT_PER_DAY,
+            )
+        return False
 
     @callback
     def on_auth_failure(self, charger_id: str, remote: str) -> None:
