@@ -66,6 +66,11 @@ connections the server answered HTTP 503 (over the cap, nothing to close for roo
 row is one run; the commit column is the checkout that ran it (+: with uncommitted changes
 outside benchmarks/results).
 
+`new-ids` (`--new-ids`): no idle connections; each of the clients connects under a new charger
+id, sends a BootNotification and leaves, again and again (the probes are new ids as well). The
+JSON has the boots the server answered, the attempts, and Home Assistant's CPU seconds over the
+flood and the 12 s after it (`hass_cpu_s`).
+
 """
 PROBE_EVERY_S = 2.0
 PROBE_TIMEOUT_S = 10.0
@@ -86,6 +91,12 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
+def hass_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def source_address(index: int, first: int) -> str:
     """A loopback source address of its own per index (127.<first>.x.y)."""
     return f"127.{first}.{index // 250}.{index % 250 + 1}"
@@ -102,6 +113,7 @@ class Flood:
         self.answered_503 = 0
         self.closed_by_server = 0
         self.connect_errors = 0
+        self.new_ids_answered = 0
         self.probes: list[float | None] = []  # boot answer time (s), None: no answer
         self.fds: list[int] = []
         self.rss: list[float] = []
@@ -128,22 +140,38 @@ class Flood:
             finally:
                 writer.close()
 
+    async def new_ids(self, source: str, end: float) -> None:
+        """A client that connects under a new charger id each time, boots and leaves."""
+        number = 0
+        while time.monotonic() < end:
+            number += 1
+            if await self.boot(f"FLOOD-{source}-{number}", source) is not None:
+                self.new_ids_answered += 1
+            else:
+                self.connect_errors += 1
+            self.opened += 1
+
     async def probe(self, number: int) -> None:
+        self.probes.append(await self.boot(f"PROBE-{number}", source_address(number, 200)))
+
+    async def boot(self, charger_id: str, source: str) -> float | None:
+        """Connect as ``charger_id`` from ``source`` and send a BootNotification: the seconds
+        until it was answered (None: not within PROBE_TIMEOUT_S, or refused)."""
         from websockets.asyncio.client import connect
 
         started = time.monotonic()
         boot = [
             2,
-            f"probe-{number}",
+            "boot",
             "BootNotification",
             {"chargePointVendor": "Probe", "chargePointModel": "P"},
         ]
         try:
             async with asyncio.timeout(PROBE_TIMEOUT_S):
                 async with connect(
-                    f"ws://127.0.0.1:{self.port}/PROBE-{number}",
+                    f"ws://127.0.0.1:{self.port}/{charger_id}",
                     subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-                    local_addr=(source_address(number, 200), 0),
+                    local_addr=(source, 0),
                     open_timeout=PROBE_TIMEOUT_S,
                 ) as ws:
                     await ws.send(json.dumps(boot))
@@ -151,9 +179,9 @@ class Flood:
                         answer = json.loads(await ws.recv())
                         if answer[0] == 3 and answer[1] == boot[1]:
                             break
-            self.probes.append(time.monotonic() - started)
-        except (TimeoutError, OSError, ValueError, Exception):  # any failure is "no answer"
-            self.probes.append(None)
+            return time.monotonic() - started
+        except Exception:  # any failure is "no answer"
+            return None
 
     async def sample(self, end: float) -> None:
         while time.monotonic() < end:
@@ -168,8 +196,9 @@ class Flood:
     async def run(self) -> None:
         end = time.monotonic() + self.args.seconds
         per_address = -(-self.args.connections // self.args.addresses)
+        client = self.new_ids if self.args.new_ids else self.idle
         idle = [
-            self.idle(source_address(i % self.args.addresses, 100), end)
+            client(source_address(i % self.args.addresses, 100), end)
             for i in range(self.args.addresses * per_address)
         ][: self.args.connections]
         probes = []
@@ -210,6 +239,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(3)
         fds_before, rss_before = fds_of(pid), rss_mib(pid)
         energy_before = procs.sim_data().get("last_sent_wh") or 0
+        cpu_before = hass_cpu_s(pid)
         log(f"charging; Home Assistant: {fds_before} fds of {soft_now}, {rss_before:.0f} MiB")
         flood = Flood(ocpp_port, pid, args)
         asyncio.run(flood.run())
@@ -232,6 +262,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "rss_before_mib": rss_before,
                 "rss_peak_mib": max(flood.rss, default=None),
                 "opened": flood.opened,
+                "new_ids": args.new_ids,
+                "new_id_boots_answered": flood.new_ids_answered,
+                "hass_cpu_s": hass_cpu_s(pid) - cpu_before if alive_after else None,
                 "answered_503": flood.answered_503,
                 "closed_by_server": flood.closed_by_server,
                 "connect_errors": flood.connect_errors,
@@ -290,6 +323,11 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=2400)
     parser.add_argument("--addresses", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--new-ids",
+        action="store_true",
+        help="each client connects under a new charger id, boots and leaves, again and again",
+    )
     parser.add_argument("--soft-limit", type=int, default=1024, help="Home Assistant's, at start")
     parser.add_argument("--hard-limit", type=int, default=4096)
     parser.add_argument("--setup-timeout", type=float, default=180.0)
