@@ -284,10 +284,11 @@ class OpeningConnections:
         """Close one opening connection for a new one from ``remote`` (holding ``held``).
 
         At its address's share, that address's oldest; at the cap, the oldest of the address
-        holding the most (of several, the one that came to hold that many first). Closed only if that address holds more than ``remote`` does, or if
-        the connection has been opening for longer than a handshake takes
-        (:data:`OPENING_IDLE_S`): a flood's idle connections make room, a charger in its
-        handshake does not, and one address with many connections is the first to give way."""
+        holding the most (of several, the one that came to hold that many first). Closed only if
+        that address holds more than ``remote`` does, or if the connection has been opening for
+        longer than a handshake takes (:data:`OPENING_IDLE_S`): a flood's idle connections make
+        room, a charger in its handshake does not, and one address with many connections is the
+        first to give way."""
         if held >= self.per_address:
             victim_address = remote
         else:

@@ -58,6 +58,7 @@ from . import auth
 from .directory import Admission, ChargerDirectory
 from .guard import THROTTLE_FAILURES, Clock, LoginThrottle, Refusal, RefusalReason
 from .model import Charger, ConnectionSecurity
+from .opening import peer_address
 from .security.ca import CertificateInfo
 from .security.tls import TlsPeer, tls_peer
 from .settings import ChargerSettings, SecurityProfile, ServerSettings
@@ -126,10 +127,7 @@ def now_utc() -> datetime:
 
 
 def remote_address(connection: ServerConnection) -> str:
-    address = connection.remote_address
-    if isinstance(address, tuple) and address:
-        return str(address[0])
-    return "unknown"  # pragma: no cover - TCP connections always have a peer address
+    return peer_address(connection.transport)
 
 
 # --- transport security ----------------------------------------------------------------------------

@@ -57,6 +57,7 @@ def deepen_backlog(sockets: Iterable[socket.socket], backlog: int) -> None:
 
 
 def peer_address(transport: asyncio.BaseTransport) -> str:
+    """The peer's IP address ("unknown" where the transport has none, not seen on TCP)."""
     peer = transport.get_extra_info("peername")
     return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
 
