@@ -50,10 +50,15 @@ __all__ = [
 
 @dataclass
 class FakeClock:
+    """A monotonic clock the test moves."""
+
     now: float = 1000.0
 
     def __call__(self) -> float:
         return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @functools.cache

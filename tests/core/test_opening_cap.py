@@ -24,6 +24,7 @@ from custom_components.ocpp_ems.core.guard import (
     MIN_OPENING_CONNECTIONS,
     OPENING_IDLE_S,
     OpeningConnections,
+    ReportWindows,
     opening_limit,
 )
 from custom_components.ocpp_ems.core.opening import (
@@ -244,11 +245,33 @@ async def test_a_flood_is_warned_about_once_per_address(
             await answer_of_refused(central.port, "127.0.0.2")
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert (
+    assert warnings[0].startswith(
         "Connection from 127.0.0.2 refused, 3 from there and 3 in all are still opening"
-        in (warnings[0])
     )
+    assert "1 from there since the last warning" in warnings[0]
     assert central.opening_connections.refused == 5
+
+
+def test_report_windows_hold_back_and_count() -> None:
+    clock = FakeClock()
+    budget = [True]
+    windows = ReportWindows(clock, window_s=100.0, max_keys=2, allowed=lambda: budget[0])
+    assert windows.report("a") == 1
+    assert [windows.report("a") for _ in range(3)] == [0, 0, 0]
+    assert windows.report("b") == 1  # each key its own window
+    clock.advance(100.0)
+    assert windows.report("a") == 4  # this one and the 3 held back
+    # Over the shared budget nothing is reported; the next report after it counts them too.
+    budget[0] = False
+    assert windows.report("c") == 0
+    clock.advance(1.0)
+    assert windows.report("c") == 0
+    budget[0] = True
+    assert windows.report("c") == 3
+    # Two keys remembered: "a" (the least recent) makes way for "d"; it is reported again,
+    # although its window is not over.
+    assert windows.report("d") == 1
+    assert windows.report("a") == 1
 
 
 def test_the_counts_per_address_and_in_all() -> None:

@@ -30,6 +30,7 @@ from custom_components.ocpp_ems.core.guard import (
     PENDING_FORGET_AFTER_S,
     THROTTLE_WINDOW_S,
     LoginThrottle,
+    PendingChargers,
     Refusal,
     RefusalReason,
 )
@@ -53,6 +54,7 @@ from custom_components.ocpp_ems.core.server import (
 from custom_components.ocpp_ems.core.session import ChargerSession, LimitRequest, SessionContext
 from custom_components.ocpp_ems.core.settings import ChargerSettings, ServerSettings
 
+from .certificate_fixtures import FakeClock
 from .conftest import MakeCentral
 from .fakes import MemoryDirectory, MemoryStore
 
@@ -893,19 +895,6 @@ async def test_a_refusal_is_warned_again_after_the_charger_got_in(
 
 
 # --- takeover ------------------------------------------------------------------------------------
-class FakeClock:
-    """A monotonic clock the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def _setup_pending(central: CentralSystem, directory: MemoryDirectory) -> None:
     """An unknown charger id."""
 
@@ -1181,6 +1170,63 @@ async def test_pending_ids_are_bounded(
         assert "P0" not in central.chargers
         assert len(central.pending_chargers) == MAX_PENDING_CHARGERS
         assert "NEW" in central.pending_chargers
+
+
+async def test_one_address_cannot_fill_the_pending_list(
+    guarded: CentralSystem, directory: MemoryDirectory
+) -> None:
+    """A device that keeps the list full of connected new ids does not keep the user's new
+    charger out: the crowded address's last id is closed and forgotten for it."""
+    central = guarded
+    async with contextlib.AsyncExitStack() as stack:
+        crowd = [
+            await stack.enter_async_context(
+                connect(url(central, f"/FLOOD{i}"), local_addr=("127.0.0.2", 0))
+            )
+            for i in range(MAX_PENDING_CHARGERS)
+        ]
+        for ws in crowd:
+            await roundtrip(ws)
+        # The crowded address itself gets no more room.
+        error = await refused(central, "/FLOOD-MORE", local_addr=("127.0.0.2", 0))
+        assert error.response.status_code == 503
+        async with connect(url(central, "/MINE"), local_addr=("127.0.0.3", 0)) as mine:
+            await roundtrip(mine)
+            await asyncio.wait_for(crowd[-1].wait_closed(), 5)
+            await until(lambda: directory.forgotten == [f"FLOOD{MAX_PENDING_CHARGERS - 1}"])
+            pending = central.pending_chargers
+            assert "MINE" in pending
+            assert len(pending) == MAX_PENDING_CHARGERS
+            assert f"FLOOD{MAX_PENDING_CHARGERS - 1}" not in central.chargers
+            # The crowd may not take the place back: it holds 19, the user's address 1.
+            error = await refused(central, "/FLOOD-AGAIN", local_addr=("127.0.0.2", 0))
+            assert error.response.status_code == 503
+            await roundtrip(mine)
+            for ws in crowd[:-1]:
+                await roundtrip(ws)
+
+
+def test_pending_room_goes_to_the_gone_then_to_the_less_crowded() -> None:
+    clock = FakeClock()
+    pending = PendingChargers(clock, limit=3)
+    for charger_id, address in (("A1", "a"), ("A2", "a"), ("B1", "b")):
+        pending.touch(charger_id, address)
+        clock.advance(1)
+    connected = {"A1", "A2", "B1"}
+    # Every id connected: the address holding the most gives its last one, to another address.
+    assert pending.victim("c", connected.__contains__) == "A2"
+    assert pending.victim("b", connected.__contains__) == "A2"
+    assert pending.victim("a", connected.__contains__) is None
+    # A disconnected id makes room first, the one seen longest ago, whoever asks.
+    connected -= {"B1"}
+    pending.touch("B1")
+    assert pending.victim("a", connected.__contains__) == "B1"
+    connected -= {"A1"}
+    assert pending.victim("a", connected.__contains__) == "A1"
+    # A reconnection from elsewhere moves the id to its new address.
+    pending.touch("A2", "b")
+    connected = {"A1", "A2", "B1"}
+    assert pending.victim("c", connected.__contains__) == "B1"  # b holds 2: A2 and B1, the last
 
 
 async def test_pending_ids_are_forgotten_after_a_day_unless_accepted(

@@ -318,4 +318,12 @@ def test_the_memory_of_addresses_is_bounded(clock: FakeClock) -> None:
         log.record(f"10.0.{host // 256}.{host % 256}", error)
     assert log.counts == {TlsFailureReason.NOT_TLS: 300}
     assert [failure.remote for failure in reported] == [f"10.0.0.{n}" for n in range(5)]
-    assert len(log._tracked) == 256
+    # With the budget back: the first address (reported, its window not over) was forgotten,
+    # so it is reported afresh; the last one (held back) is remembered with its count.
+    budget = iter([True] * 2)
+    log.record("10.0.0.0", error)
+    log.record("10.0.1.43", error)
+    assert [(failure.remote, failure.count) for failure in reported[5:]] == [
+        ("10.0.0.0", 1),
+        ("10.0.1.43", 2),
+    ]

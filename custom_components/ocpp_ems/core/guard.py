@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
@@ -161,12 +161,18 @@ class LoginThrottle:
                 del self._entries[key]
 
 
+@dataclass
+class _Waiting:
+    seen: float  # when it last connected or disconnected
+    address: str  # where it last connected from
+
+
 class PendingChargers:
     """Unknown charger ids that connected and wait for the user: bounded and expiring.
 
-    ``touch`` registers (or refreshes) an id; when the list is full the id that was connected
-    longest ago makes room, unless every id is connected right now. ``stale`` lists the ids to
-    forget. The caller tells which ids are connected and which were accepted meanwhile.
+    ``touch`` registers (or refreshes) an id; when the list is full, ``victim`` names the id that
+    makes room (the caller forgets it). ``stale`` lists the ids to forget. The caller tells
+    which ids are connected and which were accepted meanwhile.
     """
 
     def __init__(
@@ -179,40 +185,101 @@ class PendingChargers:
         self._clock = clock
         self._limit = limit
         self._forget_after_s = forget_after_s
-        self._last_seen: dict[str, float] = {}
+        self._waiting: dict[str, _Waiting] = {}  # in the order they came
 
     def __contains__(self, charger_id: object) -> bool:
-        return charger_id in self._last_seen
+        return charger_id in self._waiting
 
     def ids(self) -> list[str]:
-        return list(self._last_seen)
+        return list(self._waiting)
 
-    def touch(self, charger_id: str) -> None:
-        """The id connected or disconnected now (the caller made room: see ``evictable``)."""
-        self._last_seen[charger_id] = self._clock()
+    def touch(self, charger_id: str, address: str | None = None) -> None:
+        """The id connected (from ``address``) or disconnected (None) now; the caller made room
+        for a new one (see ``victim``)."""
+        waiting = self._waiting.get(charger_id)
+        if waiting is None:
+            self._waiting[charger_id] = _Waiting(self._clock(), address or "")
+            return
+        waiting.seen = self._clock()
+        if address is not None:
+            waiting.address = address
 
     def discard(self, charger_id: str) -> None:
-        self._last_seen.pop(charger_id, None)
+        self._waiting.pop(charger_id, None)
 
     def stale(self, connected: Callable[[str], bool]) -> list[str]:
         """Ids not connected for longer than the expiry."""
         now = self._clock()
         return [
             charger_id
-            for charger_id, seen in self._last_seen.items()
-            if not connected(charger_id) and now - seen >= self._forget_after_s
+            for charger_id, waiting in self._waiting.items()
+            if not connected(charger_id) and now - waiting.seen >= self._forget_after_s
         ]
 
-    def evictable(self, connected: Callable[[str], bool]) -> str | None:
-        """The disconnected id seen longest ago, to make room when ``full`` (None: all are
-        connected)."""
-        candidates = [cid for cid in self._last_seen if not connected(cid)]
-        if not candidates:
+    def victim(self, address: str, connected: Callable[[str], bool]) -> str | None:
+        """The id that makes room for a new one from ``address`` when the list is ``full``.
+
+        The disconnected id seen longest ago; when every id is connected, the one that came last
+        from the address holding the most ids, if that address holds more than ``address`` does:
+        one device cannot fill the list and keep the user's new charger out (None: the new one
+        waits)."""
+        gone = [cid for cid in self._waiting if not connected(cid)]
+        if gone:
+            return min(gone, key=lambda cid: self._waiting[cid].seen)
+        held = Counter(waiting.address for waiting in self._waiting.values())
+        crowded, count = held.most_common(1)[0]
+        if count <= held[address]:
             return None
-        return min(candidates, key=self._last_seen.__getitem__)
+        return next(cid for cid in reversed(self._waiting) if self._waiting[cid].address == crowded)
 
     def full(self) -> bool:
-        return len(self._last_seen) >= self._limit
+        return len(self._waiting) >= self._limit
+
+
+@dataclass
+class _Reported:
+    at: float
+    held_back: int = 0  # events since, not reported
+
+
+class ReportWindows:
+    """Which of repeated events to report (log at WARNING, show the user): the first of each
+    key per window, within a shared budget (``allowed``); those held back are counted and handed
+    to the next report. At most ``max_keys`` keys are remembered, the least recent dropped first:
+    an address or reason an attacker varies costs no memory."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        window_s: float,
+        max_keys: int,
+        allowed: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self._clock = clock
+        self._window_s = window_s
+        self._max_keys = max_keys
+        self._allowed = allowed
+        self._reported: OrderedDict[Hashable, _Reported] = OrderedDict()
+
+    def report(self, key: Hashable) -> int:
+        """0: hold this event back (counted); else report it, for this many events (it and
+        those of ``key`` held back since its last report)."""
+        now = self._clock()
+        last = self._reported.pop(key, None)
+        count = 0
+        if last is not None and now - last.at < self._window_s:
+            last.held_back += 1
+        elif self._allowed():
+            count = 1 + (0 if last is None else last.held_back)
+            last = _Reported(now)
+        else:  # over the budget: the next event after the window reports this one too
+            last = last or _Reported(now - self._window_s)
+            last.held_back += 1
+        self._reported[key] = last
+        while len(self._reported) > self._max_keys:
+            self._reported.popitem(last=False)
+        return count
 
 
 def opening_limit(soft_file_limit: int) -> int:
@@ -242,7 +309,6 @@ class OpeningConnections:
         self._clock = clock
         self.limit = limit
         self.per_address = per_address
-        self._warning_allowed = warning_allowed
         # Per address its connections, oldest first: when each was admitted and how to close it.
         self._by_address: dict[str, OrderedDict[Hashable, tuple[float, Evict]]] = {}
         # Index n: the addresses holding n connections, in the order they came to hold n.
@@ -250,7 +316,12 @@ class OpeningConnections:
         self._total = 0
         self.refused = 0
         self.evicted = 0
-        self._warned: OrderedDict[str, float] = OrderedDict()
+        self._warnings = ReportWindows(
+            clock,
+            window_s=OPENING_WARNING_WINDOW_S,
+            max_keys=_MAX_WARNED_ADDRESSES,
+            allowed=warning_allowed,
+        )
 
     def __len__(self) -> int:
         return self._total
@@ -314,24 +385,25 @@ class OpeningConnections:
     def _warn(self, remote: str, what: str) -> None:
         """Log ``what`` happened to a connection from ``remote``: at WARNING once per address
         per window (within the refusal warnings' budget), else at DEBUG."""
-        now = self._clock()
-        last = self._warned.pop(remote, None)
-        if last is not None and now - last < OPENING_WARNING_WINDOW_S:
-            self._warned[remote] = last
-            level = logging.DEBUG
-        else:
-            self._warned[remote] = now
-            while len(self._warned) > _MAX_WARNED_ADDRESSES:
-                self._warned.popitem(last=False)
-            level = logging.WARNING if self._warning_allowed() else logging.DEBUG
-        _LOGGER.log(
-            level,
+        count = self._warnings.report(remote)
+        held, total = len(self._by_address.get(remote, ())), self._total
+        if not count:
+            _LOGGER.debug(
+                "Connection from %s %s, %d from there and %d in all are still opening",
+                remote,
+                what,
+                held,
+                total,
+            )
+            return
+        _LOGGER.warning(
             "Connection from %s %s, %d from there and %d in all are still opening (a flood of "
-            "connections that send nothing?); further ones from there are logged at DEBUG for "
-            "%.0f minutes",
+            "connections that send nothing? %d from there since the last warning); further ones "
+            "from there are logged at DEBUG for %.0f minutes",
             remote,
             what,
-            len(self._by_address.get(remote, ())),
-            self._total,
+            held,
+            total,
+            count,
             OPENING_WARNING_WINDOW_S / 60,
         )

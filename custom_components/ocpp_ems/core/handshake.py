@@ -190,8 +190,8 @@ class Handshake:
 
     The central system owns the chargers and connections; the handshake sees them through the
     callables it is given: ``charger`` (the model of an id, if any), ``open_connection`` (the
-    charger's open websocket, if any), ``make_pending_room`` (register a pending id; False when
-    the list is full), ``reset_auth`` (forget a charger's password state), ``ping_timeout_s``
+    charger's open websocket, if any), ``make_pending_room`` (register a pending id from an address;
+    False when the list is full), ``reset_auth`` (forget a charger's password state), ``ping_timeout_s``
     (for takeover checks).
     """
 
@@ -203,7 +203,7 @@ class Handshake:
         clock: Clock,
         charger: Callable[[str], Charger | None],
         open_connection: Callable[[str], ServerConnection | None],
-        make_pending_room: Callable[[str], bool],
+        make_pending_room: Callable[[str, str], bool],
         reset_auth: Callable[[Charger], None],
         ping_timeout_s: Callable[[], float],
     ) -> None:
@@ -401,7 +401,7 @@ class Handshake:
             # What this handshake found (see CentralSystem._may_take_over: another may race it).
             self._checked[connection] = previous
 
-        if admission is Admission.PENDING and not self._make_pending_room(charger_id):
+        if admission is Admission.PENDING and not self._make_pending_room(charger_id, remote):
             response = self.refuse(
                 connection,
                 charger_id,

@@ -22,8 +22,8 @@ from then on only the password works. A charger that keeps connecting without it
 (:data:`PASSWORD_IGNORED_AFTER_LOGINS` times) is reported to the directory (HA: a repair).
 
 Unknown ids are kept in a bounded, expiring list (:class:`~.guard.PendingChargers`: at most
-:data:`~.guard.MAX_PENDING_CHARGERS`, forgotten a day after their last connection unless accepted)
-and never persisted.
+:data:`~.guard.MAX_PENDING_CHARGERS`, forgotten a day after their last connection unless accepted;
+one address cannot fill it) and never persisted.
 
 The charger models, their current controllers and the persisted state belong to the server, so they
 survive reconnects; the persisted part (see :mod:`.persistence`) also survives restarts.
@@ -187,6 +187,8 @@ class CentralSystem:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._charger_listeners: list[Callable[[str], None]] = []
         self._pending = PendingChargers(clock, limit=MAX_PENDING_CHARGERS)
+        # Connected pending ids that made room for a new one: forgotten once their link ended.
+        self._leaving: set[str] = set()
         self._handshake = Handshake(
             settings,
             directory,
@@ -486,16 +488,29 @@ class CentralSystem:
         return None if link is None else link.connection
 
     # --- pending chargers -----------------------------------------------------------------------
-    def _make_pending_room(self, charger_id: str) -> bool:
-        """Register a pending id; False when the list is full of connected ids."""
+    def _make_pending_room(self, charger_id: str, remote: str) -> bool:
+        """Register a pending id connecting from ``remote``; False when the list is full and
+        no id makes room (``PendingChargers.victim``)."""
         self._forget_stale_pending()
         if charger_id not in self._pending and self._pending.full():
-            victim = self._pending.evictable(self._is_connected)
+            victim = self._pending.victim(remote, self._is_connected)
             if victim is None:
                 return False
-            self._forget_pending(victim, "to make room for a new one")
-        self._pending.touch(charger_id)
+            self._make_way(victim)
+        self._leaving.discard(charger_id)
+        self._pending.touch(charger_id, remote)
         return True
+
+    def _make_way(self, charger_id: str) -> None:
+        """Forget a pending id to make room; a connected one leaves the list now and is closed,
+        and forgotten once its connection has ended (its model lives as long as its link)."""
+        link = self._links.get(charger_id)
+        if link is None:
+            self._forget_pending(charger_id, "to make room for a new one")
+            return
+        self._pending.discard(charger_id)
+        self._leaving.add(charger_id)
+        self._spawn(self._close_link(link), name=f"ocpp_ems close {charger_id}")
 
     def _is_connected(self, charger_id: str) -> bool:
         return charger_id in self._links
@@ -652,7 +667,10 @@ class CentralSystem:
             "Charger %s disconnected (close code %s)", charger_id, link.connection.close_code
         )
         charger.notify(ChargerEvent(kind=EventKind.DISCONNECTED))
-        if charger_id in self._pending:
+        if charger_id in self._leaving:
+            self._leaving.discard(charger_id)
+            self._forget_pending(charger_id, "to make room for one from a less crowded address")
+        elif charger_id in self._pending:
             self._pending.touch(charger_id)  # forgotten a day after its last connection
         self.request_save()
 

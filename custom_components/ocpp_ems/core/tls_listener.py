@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +29,7 @@ from typing import ClassVar
 
 from websockets.asyncio.server import ServerConnection
 
-from .guard import Clock, OpeningConnections
+from .guard import Clock, OpeningConnections, ReportWindows
 from .opening import OpeningConnection, peer_address
 from .security.tls import (
     TLS_FAILURE_TEXT,
@@ -68,12 +68,6 @@ class TlsFailure:
         return TLS_FAILURE_TEXT[self.reason]
 
 
-@dataclass
-class _Tracked:
-    reported_at: float
-    unreported: int = 0
-
-
 class TlsFailureLog:
     """Counts, logs (rate-limited) and reports failed TLS handshakes (see the module doc).
 
@@ -87,11 +81,11 @@ class TlsFailureLog:
         warning_allowed: Callable[[], bool],
         chargers_at: Callable[[str], list[str]],
     ) -> None:
-        self._clock = clock
-        self._warning_allowed = warning_allowed
         self._chargers_at = chargers_at
         self._counts: Counter[TlsFailureReason] = Counter()
-        self._tracked: OrderedDict[tuple[str, TlsFailureReason], _Tracked] = OrderedDict()
+        self._reports = ReportWindows(
+            clock, window_s=TLS_FAILURE_WINDOW_S, max_keys=_MAX_TRACKED, allowed=warning_allowed
+        )
         self._listeners: list[Callable[[TlsFailure], None]] = []
         self.last: TlsFailure | None = None
 
@@ -121,22 +115,10 @@ class TlsFailureLog:
         if reason in UNREPORTED_TLS_FAILURES:
             _LOGGER.debug("TLS connection from %s: %s (%s)", remote, TLS_FAILURE_TEXT[reason], err)
             return
-        now = self._clock()
-        key = (remote, reason)
-        tracked = self._tracked.pop(key, None)
-        if tracked is not None and now - tracked.reported_at < TLS_FAILURE_WINDOW_S:
-            tracked.unreported += 1
-        elif self._warning_allowed():
-            count = 1 if tracked is None else tracked.unreported + 1
-            tracked = _Tracked(reported_at=now)
+        count = self._reports.report((remote, reason))
+        if count:
             self._report(remote, cause.reason, cause.detail, cause.server_name, count)
-        else:  # over the budget: the next failure after the window reports this one too
-            tracked = tracked or _Tracked(reported_at=now - TLS_FAILURE_WINDOW_S)
-            tracked.unreported += 1
-        self._tracked[key] = tracked
-        while len(self._tracked) > _MAX_TRACKED:
-            self._tracked.popitem(last=False)
-        if tracked.unreported:
+        else:
             _LOGGER.debug(
                 "TLS connection from %s failed: %s (%s)", remote, TLS_FAILURE_TEXT[reason], err
             )
