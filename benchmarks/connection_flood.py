@@ -28,8 +28,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
-import os
 import resource
 import shutil
 import subprocess
@@ -42,6 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import proc_stats
 from benchmarks.restart_chaos import (
     REPO,
     Processes,
@@ -69,7 +70,8 @@ outside benchmarks/results).
 `new-ids` (`--new-ids`): no idle connections; each of the clients connects under a new charger
 id, sends a BootNotification and leaves, again and again (the probes are new ids as well). The
 JSON has the boots the server answered, the attempts, and Home Assistant's CPU seconds over the
-flood and the 12 s after it (`hass_cpu_s`).
+flood and the 12 s after it (`hass_cpu_s`). `--stay`: each client stays connected after its boot
+(as a charger waiting for approval does), so the flood holds the list of pending ids.
 
 """
 PROBE_EVERY_S = 2.0
@@ -77,24 +79,9 @@ PROBE_TIMEOUT_S = 10.0
 SAMPLE_EVERY_S = 0.5
 
 
-def fds_of(pid: int) -> int | None:
-    with contextlib.suppress(OSError):
-        return len(os.listdir(f"/proc/{pid}/fd"))
-    return None
-
-
 def rss_mib(pid: int) -> float | None:
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return None
-
-
-def hass_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of the process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    rss = proc_stats.rss_bytes(pid)
+    return None if rss is None else rss / 2**20
 
 
 def source_address(index: int, first: int) -> str:
@@ -114,6 +101,7 @@ class Flood:
         self.closed_by_server = 0
         self.connect_errors = 0
         self.new_ids_answered = 0
+        self.flood_ids = itertools.count(1)
         self.probes: list[float | None] = []  # boot answer time (s), None: no answer
         self.fds: list[int] = []
         self.rss: list[float] = []
@@ -141,11 +129,12 @@ class Flood:
                 writer.close()
 
     async def new_ids(self, source: str, end: float) -> None:
-        """A client that connects under a new charger id each time, boots and leaves."""
-        number = 0
+        """A client that connects under a new charger id each time and boots, then leaves (with
+        ``--stay``: stays connected until the flood ends)."""
         while time.monotonic() < end:
-            number += 1
-            if await self.boot(f"FLOOD-{source}-{number}", source) is not None:
+            stay_until = end if self.args.stay else None
+            charger_id = f"FLOOD-{next(self.flood_ids)}"  # new across all clients
+            if await self.boot(charger_id, source, stay_until) is not None:
                 self.new_ids_answered += 1
             else:
                 self.connect_errors += 1
@@ -154,9 +143,12 @@ class Flood:
     async def probe(self, number: int) -> None:
         self.probes.append(await self.boot(f"PROBE-{number}", source_address(number, 200)))
 
-    async def boot(self, charger_id: str, source: str) -> float | None:
+    async def boot(
+        self, charger_id: str, source: str, stay_until: float | None = None
+    ) -> float | None:
         """Connect as ``charger_id`` from ``source`` and send a BootNotification: the seconds
-        until it was answered (None: not within PROBE_TIMEOUT_S, or refused)."""
+        until it was answered (None: not within PROBE_TIMEOUT_S, or refused). With
+        ``stay_until`` (monotonic), stay connected until then, as a pending charger does."""
         from websockets.asyncio.client import connect
 
         started = time.monotonic()
@@ -168,24 +160,34 @@ class Flood:
         ]
         try:
             async with asyncio.timeout(PROBE_TIMEOUT_S):
-                async with connect(
+                ws = await connect(
                     f"ws://127.0.0.1:{self.port}/{charger_id}",
                     subprotocols=["ocpp1.6"],  # type: ignore[list-item]
                     local_addr=(source, 0),
                     open_timeout=PROBE_TIMEOUT_S,
-                ) as ws:
+                )
+                try:
                     await ws.send(json.dumps(boot))
                     while True:
                         answer = json.loads(await ws.recv())
                         if answer[0] == 3 and answer[1] == boot[1]:
                             break
-            return time.monotonic() - started
+                except BaseException:
+                    await ws.close()
+                    raise
+            answered = time.monotonic() - started
+            if stay_until is not None:  # until the flood ends, or the server closes it
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(0.0, stay_until - time.monotonic())):
+                        await ws.wait_closed()
+            await ws.close()
+            return answered
         except Exception:  # any failure is "no answer"
             return None
 
     async def sample(self, end: float) -> None:
         while time.monotonic() < end:
-            fds, rss = fds_of(self.pid), rss_mib(self.pid)
+            fds, rss = proc_stats.open_fds(self.pid), rss_mib(self.pid)
             if fds is None or rss is None:
                 self.alive = False
                 return
@@ -237,16 +239,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             int(line.split()[3]) for line in limit.splitlines() if line.startswith("Max open files")
         )
         time.sleep(3)
-        fds_before, rss_before = fds_of(pid), rss_mib(pid)
+        fds_before, rss_before = proc_stats.open_fds(pid), rss_mib(pid)
         energy_before = procs.sim_data().get("last_sent_wh") or 0
-        cpu_before = hass_cpu_s(pid)
+        cpu_before = proc_stats.cpu_seconds(pid)
         log(f"charging; Home Assistant: {fds_before} fds of {soft_now}, {rss_before:.0f} MiB")
         flood = Flood(ocpp_port, pid, args)
         asyncio.run(flood.run())
         energy_during = (procs.sim_data().get("last_sent_wh") or 0) - energy_before
         time.sleep(12)  # past the open timeout: what the flood left behind
         alive_after = procs.hass.poll() is None
-        fds_after = fds_of(pid) if alive_after else None
+        fds_after = proc_stats.open_fds(pid) if alive_after else None
         answered = [t for t in flood.probes if t is not None]
         result.update(
             {
@@ -263,8 +265,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "rss_peak_mib": max(flood.rss, default=None),
                 "opened": flood.opened,
                 "new_ids": args.new_ids,
+                "stay": args.stay,
                 "new_id_boots_answered": flood.new_ids_answered,
-                "hass_cpu_s": hass_cpu_s(pid) - cpu_before if alive_after else None,
+                "hass_cpu_s": proc_stats.cpu_seconds(pid) - cpu_before if alive_after else None,
                 "answered_503": flood.answered_503,
                 "closed_by_server": flood.closed_by_server,
                 "connect_errors": flood.connect_errors,
@@ -283,7 +286,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if "Too many open files" in line or "Fatal error" in line
             ]
             result["fatal_log_lines"] = len(errors)
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep_work:
+            log(f"kept {work} (Home Assistant's configuration and log)")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     return result
 
 
@@ -324,6 +330,11 @@ def main() -> int:
     parser.add_argument("--addresses", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument(
+        "--stay",
+        action="store_true",
+        help="with --new-ids: each client stays connected after its boot, as a pending charger",
+    )
+    parser.add_argument(
         "--new-ids",
         action="store_true",
         help="each client connects under a new charger id, boots and leaves, again and again",
@@ -334,6 +345,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="CI: 1,200 for 10 s, limit 1024")
     add_source_argument(parser)
     parser.add_argument("--label", default="one-address")
+    parser.add_argument("--keep-work", action="store_true", help="keep HA's config and log")
     parser.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
     if args.quick:

@@ -62,6 +62,7 @@ if __name__ == "__main__":
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 
+from benchmarks import proc_stats  # noqa: E402
 from benchmarks.fuzz_payloads import VERSIONS, FuzzVersion  # noqa: E402
 from benchmarks.load_fleet import SimStation201  # noqa: E402
 from benchmarks.server_load import (  # noqa: E402
@@ -692,16 +693,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def process_rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 async def sample_rss(pid: int, stop: asyncio.Event, peak: list[int]) -> None:
     while not stop.is_set():
-        peak[0] = max(peak[0], process_rss(pid))
+        peak[0] = max(peak[0], proc_stats.rss_bytes(pid) or 0)
         await asyncio.sleep(0.2)
 
 
@@ -733,7 +727,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
     base_url = f"ws://127.0.0.1:{port}"
     started = time.monotonic()
     try:
-        rss_before = process_rss(server.pid)
+        rss_before = proc_stats.rss_bytes(server.pid) or 0
         stop_probe = asyncio.Event()
         samples: list[float] = []
         probe = asyncio.create_task(latency_probe(base_url, stop_probe, samples, version=args.ocpp))
@@ -774,7 +768,7 @@ async def benchmark(args: argparse.Namespace) -> dict[str, Any]:
         during_ms = samples[len(before_ms) :]
         rss_fuzz_peak = peak[0]
 
-        peak[0] = process_rss(server.pid)
+        peak[0] = proc_stats.rss_bytes(server.pid) or 0
         rss_before_flood = peak[0]
         flood_admitted, flood_frames = await pending_flood(
             base_url, args.flood_connections, args.flood_seconds, VERSIONS[args.ocpp].subprotocol

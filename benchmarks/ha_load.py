@@ -65,6 +65,7 @@ from typing import Any
 BENCHMARKS = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHMARKS))
 
+import proc_stats  # noqa: E402
 from load_fleet import SimCharger  # noqa: E402
 from restart_chaos import DOMAIN, ID_TAG, REPO, Processes, free_port, seed_config  # noqa: E402
 
@@ -175,15 +176,6 @@ def uptime_s() -> float | None:
 
 
 # -------------------------------------------------------------------------------------- measuring
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads, live and finished), in seconds."""
-    raw = Path(f"/proc/{pid}/stat").read_text()
-    # The command name may hold spaces: the fields after it start behind the last ")".
-    fields = raw[raw.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 class Probe:
@@ -235,7 +227,7 @@ class Sample:
 
 async def sample(pid: int, probe: Probe) -> Sample:
     counts = await probe.read()
-    return Sample(cpu_seconds(pid), counts)
+    return Sample(proc_stats.cpu_seconds(pid), counts)
 
 
 # --------------------------------------------------------------------------------------- chargers
@@ -421,7 +413,7 @@ def figures(
     frames = len(latencies)
     load_cpu = end.cpu - start.cpu
     net_cpu = load_cpu - idle_rate * wall
-    tick = 1 / CLK_TCK
+    tick = 1 / proc_stats.CLK_TCK
     result: dict[str, Any] = {
         "chargers": n,
         "interval_s": args.interval,

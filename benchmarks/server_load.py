@@ -82,6 +82,7 @@ sys.path.insert(0, str(ROOT))
 
 # Only light imports at module level: every spawned process (servers, fleet) imports this module
 # again, and the plain server's process must not carry Home Assistant or our integration.
+from benchmarks import proc_stats  # noqa: E402
 from benchmarks.load_fleet import (  # noqa: E402
     CALL_TIMEOUT_S,
     CONFIGURATION,
@@ -158,13 +159,10 @@ class AcceptAllDirectory:
 
 
 def rss_bytes() -> int:
-    """Current resident set size (Linux /proc), else the peak from getrusage."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
+    """This process's resident set size (Linux /proc), else its peak from getrusage."""
+    current = proc_stats.rss_bytes()
+    if current is not None:
+        return current
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

@@ -32,12 +32,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import proc_stats  # noqa: E402
 from benchmarks.fuzz_frames import (  # noqa: E402
     ACCEPTED_PREFIX,
     PASSWORD,
     FuzzClient,
     Tally,
-    process_rss,
     start_server,
     stop_server,
 )
@@ -222,7 +222,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         await client.run(
             args.messages,
             args.sample,
-            lambda count: samples.append((count, process_rss(server.pid))),
+            lambda count: samples.append((count, proc_stats.rss_bytes(server.pid) or 0)),
         )
     finally:
         tracebacks = await stop_server(server)
