@@ -71,7 +71,9 @@ outside benchmarks/results).
 id, sends a BootNotification and leaves, again and again (the probes are new ids as well). The
 JSON has the boots the server answered, the attempts, and Home Assistant's CPU seconds over the
 flood and the 12 s after it (`hass_cpu_s`). `--stay`: each client stays connected after its boot
-(as a charger waiting for approval does), so the flood holds the list of pending ids.
+(as a charger waiting for approval does), so the flood holds the list of pending ids. Labels
+ending in `-before` there: the integration before one address could no longer fill that list
+(ed07361, `--source`).
 
 """
 PROBE_EVERY_S = 2.0
@@ -84,7 +86,7 @@ def rss_mib(pid: int) -> float | None:
     return None if rss is None else rss / 2**20
 
 
-def source_address(index: int, first: int) -> str:
+def loopback_address(index: int, first: int) -> str:
     """A loopback source address of its own per index (127.<first>.x.y)."""
     return f"127.{first}.{index // 250}.{index % 250 + 1}"
 
@@ -141,7 +143,7 @@ class Flood:
             self.opened += 1
 
     async def probe(self, number: int) -> None:
-        self.probes.append(await self.boot(f"PROBE-{number}", source_address(number, 200)))
+        self.probes.append(await self.boot(f"PROBE-{number}", loopback_address(number, 200)))
 
     async def boot(
         self, charger_id: str, source: str, stay_until: float | None = None
@@ -200,7 +202,7 @@ class Flood:
         per_address = -(-self.args.connections // self.args.addresses)
         client = self.new_ids if self.args.new_ids else self.idle
         idle = [
-            client(source_address(i % self.args.addresses, 100), end)
+            client(loopback_address(i % self.args.addresses, 100), end)
             for i in range(self.args.addresses * per_address)
         ][: self.args.connections]
         probes = []
