@@ -421,17 +421,23 @@ async def test_id_tags(
 
 
 async def test_pending_charger_callback_is_idempotent(
-    hass: HomeAssistant, server_entry: MockConfigEntry
+    hass: HomeAssistant, server_entry: MockConfigEntry, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A charger that boots again while its question is open does not ask twice."""
+    caplog.set_level(logging.DEBUG, logger="custom_components.ocpp_ems")
     directory = server_entry.runtime_data.directory
     info = ChargerInfo(vendor="Acme", model="X", serial_number="1")
-    directory.on_pending_charger("CP5", info)
-    directory.on_pending_charger("CP5", info)
+    for _ in range(3):
+        directory.on_pending_charger("CP5", info)
     await hass.async_block_till_done()
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert len(flows) == 1
     hass.config_entries.flow.async_abort(flows[0]["flow_id"])
+    # Every minute's boot of a waiting charger is no INFO line: the first only, within the hour.
+    waiting = [
+        r.levelno for r in caplog.records if r.getMessage().startswith(("New OCPP", "Charger CP5"))
+    ]
+    assert waiting == [logging.INFO, logging.DEBUG, logging.DEBUG]
 
 
 # --- restart -----------------------------------------------------------------------------------

@@ -80,6 +80,7 @@ from .const import (
 )
 from .core.directory import Admission
 from .core.ems.options import VOLTAGE
+from .core.guard import ReportWindows
 from .core.model import ChargerInfo
 from .core.settings import (
     ChargerSettings,
@@ -92,6 +93,8 @@ from .core.settings import (
 from .save_scheduler import SaveScheduler
 
 _DAY_S = 24 * 3600.0
+_WAITING_LOG_WINDOW_S = 3600.0
+_WAITING_LOG_KEYS = 256
 
 
 def is_charger_entry(entry: ConfigEntry) -> bool:
@@ -212,6 +215,11 @@ class HassChargerDirectory:
         # Charger ids accepted automatically within the last day (monotonic time of the first).
         self._auto_accepted: dict[str, float] = {}
         self._auto_accept_refused_at = -_DAY_S  # the last warning that the day's share is used
+        # A waiting charger boots again every minute (and a hostile one as often as its rate
+        # limit lets it): its "waiting for approval" is logged at INFO once an hour.
+        self._waiting_logged = ReportWindows(
+            time.monotonic, window_s=_WAITING_LOG_WINDOW_S, max_keys=_WAITING_LOG_KEYS
+        )
         # charger id -> (its entry, the entry's options, the server's options, the settings): read
         # again only when one of them changed (options are replaced, never changed in place).
         self._settings: dict[str, tuple[object, object, object, ChargerSettings]] = {}
@@ -282,12 +290,18 @@ class HassChargerDirectory:
     # --- callbacks ----------
     @callback
     def on_pending_charger(self, charger_id: str, info: ChargerInfo) -> None:
-        LOGGER.info(
-            "New OCPP charger %s (%s %s) is waiting for approval",
-            charger_id,
-            info.vendor,
-            info.model,
-        )
+        boots = self._waiting_logged.report(charger_id)
+        if boots:
+            LOGGER.info(
+                "New OCPP charger %s (%s %s) is waiting for approval (%d boots since this "
+                "was last logged; at most once an hour)",
+                charger_id,
+                info.vendor,
+                info.model,
+                boots,
+            )
+        else:
+            LOGGER.debug("Charger %s booted again, still waiting for approval", charger_id)
         discovery_flow.async_create_flow(
             self._hass,
             DOMAIN,
