@@ -162,7 +162,7 @@ async def _submit_server(
 async def test_user_creates_server_entry(hass: HomeAssistant, unload_after: None) -> None:
     result = await _start_user_flow(hass)
     assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "user"
+    assert result["step_id"] == "server"  # no server yet: no menu
     assert result["errors"] == {}
 
     port = free_port()
@@ -240,6 +240,11 @@ async def test_user_duplicate_port_aborts(
     hass: HomeAssistant, server_entry: MockConfigEntry
 ) -> None:
     result = await _start_user_flow(hass)
+    assert result["type"] is FlowResultType.MENU
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "server"}
+    )
+    assert result["step_id"] == "server"
     result = await _submit_server(hass, result, 0)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -800,6 +805,132 @@ async def test_discovery_confirm_creates_charger(
         await wait_for(lambda: sim.boot_status == "Accepted")
         assert sim.authorization_key == data[CONF_PASSWORD].encode().hex()
         assert sim.configuration["SecurityProfile"] == "1"
+
+
+async def _add_charger_form(hass: HomeAssistant) -> ConfigFlowResult:
+    result = await _start_user_flow(hass)
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["server", "add_charger"]
+    return await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": "add_charger"}
+    )
+
+
+@pytest.mark.parametrize("server_options", [{CONF_ALLOW_NEW_CHARGERS: False}])
+async def test_charger_added_by_id_gets_in_with_new_chargers_not_allowed(
+    hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    """Added before it connects: accepted at its first connection, password provisioned,
+    although new chargers are turned away."""
+    await assert_turned_away(connect, "OTHER")
+    form = await _add_charger_form(hass)
+    assert form["step_id"] == "add_charger"
+    # One server: no server field. Every field has a label.
+    labels = json.loads(EN_JSON.read_text())["config"]["step"]["add_charger"]["data"]
+    fields = {str(getattr(key, "schema", key)) for key in form["data_schema"].schema}
+    assert fields == {CONF_CHARGER_ID, CONF_NAME, CONF_INSTALLATION_MAX}
+    assert fields <= set(labels)
+    result = await hass.config_entries.flow.async_configure(
+        form["flow_id"], {CONF_CHARGER_ID: " CP7 ", CONF_INSTALLATION_MAX: 20}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "CP7"  # no name given: the id
+    assert result["options"] == {CONF_INSTALLATION_MAX: 20.0}
+    data = result["data"]
+    assert data[CONF_ENTRY_TYPE] == ENTRY_TYPE_CHARGER
+    assert data[CONF_CHARGER_ID] == "CP7"
+    assert data[CONF_SERVER_ENTRY_ID] == server_entry.entry_id
+    assert len(data[CONF_PASSWORD]) >= 16
+    assert result["result"].unique_id == "CP7"
+    await hass.async_block_till_done()
+    async with connect("CP7") as sim:
+        assert await sim.boot() == "Accepted"
+        await wait_for(lambda: sim.authorization_key == data[CONF_PASSWORD].encode().hex())
+    await assert_turned_away(connect, "OTHER")
+
+
+@pytest.mark.parametrize(
+    "charger_id", ["", "   ", "a/b", "a:b", "a?b", "a#b", "a%41", "x" * 49, "tab\there"]
+)
+async def test_charger_added_by_id_needs_an_id_a_url_carries(
+    hass: HomeAssistant, server_entry: MockConfigEntry, charger_id: str
+) -> None:
+    form = await _add_charger_form(hass)
+    result = await hass.config_entries.flow.async_configure(
+        form["flow_id"], {CONF_CHARGER_ID: charger_id, CONF_INSTALLATION_MAX: 16}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_CHARGER_ID: "invalid_charger_id"}
+    assert result["description_placeholders"] == {"max_length": "48"}
+    # The same form takes a valid one.
+    result = await hass.config_entries.flow.async_configure(
+        form["flow_id"],
+        {CONF_CHARGER_ID: "x" * 48, CONF_NAME: " Garage ", CONF_INSTALLATION_MAX: 16},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Garage"
+
+
+async def test_charger_added_by_id_answers_its_open_question(
+    hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    """The charger waits for approval already: adding it by id accepts it, the question goes,
+    and adding it again aborts."""
+    async with connect("CP1") as sim:
+        await _boot_unknown_charger(hass, sim)
+        form = await _add_charger_form(hass)
+        result = await hass.config_entries.flow.async_configure(
+            form["flow_id"], {CONF_CHARGER_ID: "CP1", CONF_INSTALLATION_MAX: 16}
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        await hass.async_block_till_done()
+        assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
+        await wait_for(lambda: sim.boot_status == "Accepted")
+    form = await _add_charger_form(hass)
+    result = await hass.config_entries.flow.async_configure(
+        form["flow_id"], {CONF_CHARGER_ID: "CP1", CONF_INSTALLATION_MAX: 16}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_charger_added_by_id_picks_its_server(
+    hass: HomeAssistant, server_entry: MockConfigEntry, unload_after: None
+) -> None:
+    result = await _submit_server(
+        hass,
+        await hass.config_entries.flow.async_configure(
+            (await _start_user_flow(hass))["flow_id"], {"next_step_id": "server"}
+        ),
+        free_port(),
+    )
+    second = result["result"]
+    await hass.async_block_till_done()
+    form = await _add_charger_form(hass)
+    fields = {str(getattr(key, "schema", key)) for key in form["data_schema"].schema}
+    assert CONF_SERVER_ENTRY_ID in fields
+    result = await hass.config_entries.flow.async_configure(
+        form["flow_id"],
+        {
+            CONF_SERVER_ENTRY_ID: second.entry_id,
+            CONF_CHARGER_ID: "CP8",
+            CONF_INSTALLATION_MAX: 16,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_SERVER_ENTRY_ID] == second.entry_id
+
+
+async def test_charger_added_by_id_when_the_server_stopped(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    form = await _add_charger_form(hass)
+    await hass.config_entries.async_unload(server_entry.entry_id)
+    result = await hass.config_entries.flow.async_configure(
+        form["flow_id"], {CONF_CHARGER_ID: "CP1", CONF_INSTALLATION_MAX: 16}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_server"
 
 
 async def test_discovery_form_placeholders(

@@ -1,6 +1,8 @@
 """Config flows: the server (one per port) and the chargers that connect to it.
 
 * ``user`` / ``reconfigure``: where the server listens; the port is tried before anything is saved.
+  Once a server runs, ``user`` is a menu: another server, or a charger by its id (``add_charger``:
+  accepted at its first connection, like one the user accepted from discovery).
 * ``integration_discovery``: an unknown charger booted; the user accepts it (a charger entry with a
   fresh password is created, named as the user says: by default vendor and model, which the entity
   ids start with, with the installation maximum the user confirms) or ignores it (Home Assistant's
@@ -27,7 +29,7 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.const import CONF_NAME
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import SectionConfig, section
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.selector import (
@@ -38,6 +40,7 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectOptionDict,
     Selector,
     SelectSelector,
     SelectSelectorConfig,
@@ -106,6 +109,7 @@ from .const import (
 from .core.auth import generate_password
 from .core.ems import options as ems_options
 from .core.ems.options import Kind, Section
+from .core.handshake import MAX_CHARGER_ID_LENGTH, parse_charger_id
 from .core.security import CertificateError, CertificateErrorReason, ServerCredentials
 from .core.settings import PauseStrategy, ProfilePurpose, RateUnitPreference, SecurityProfile
 from .credentials import charger_password, password_placeholders
@@ -172,6 +176,15 @@ def _select(options: list[str], translation_key: str) -> SelectSelector:
     )
 
 
+def _loaded_servers(hass: HomeAssistant) -> list[ConfigEntry]:
+    """The running OCPP servers (their entries), in the order they were added."""
+    return [
+        entry
+        for entry in hass.config_entries.async_loaded_entries(DOMAIN)
+        if not is_charger_entry(entry)
+    ]
+
+
 def _server_schema(defaults: Mapping[str, Any]) -> probatio.Schema:
     return probatio.Schema(
         {
@@ -187,7 +200,7 @@ def _server_schema(defaults: Mapping[str, Any]) -> probatio.Schema:
 
 
 class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Server entries (user, reconfigure) and charger entries (discovery)."""
+    """Server entries (user, reconfigure) and charger entries (discovery, or added by id)."""
 
     VERSION = 1
     MINOR_VERSION = 1
@@ -204,6 +217,12 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
 
     # --- server: user and reconfigure ----------
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """A server; once one runs, the user may add a charger by its id instead."""
+        if user_input is None and _loaded_servers(self.hass):
+            return self.async_show_menu(step_id="user", menu_options=["server", "add_charger"])
+        return await self.async_step_server(user_input)
+
+    async def async_step_server(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
         if user_input is not None:
             port = int(user_input[CONF_PORT])
@@ -217,7 +236,7 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
                     data={CONF_ENTRY_TYPE: ENTRY_TYPE_SERVER, CONF_HOST: host, CONF_PORT: port},
                 )
         return self.async_show_form(
-            step_id="user",
+            step_id="server",
             data_schema=self.add_suggested_values_to_schema(_server_schema({}), user_input),
             errors=errors,
         )
@@ -304,6 +323,62 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
                 "model": info.get(CONF_MODEL) or "?",
                 "serial": info.get(CONF_SERIAL) or "?",
             },
+        )
+
+    # --- chargers: added by id ----------
+    async def async_step_add_charger(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A charger the user names before it connects: accepted at its first connection, also
+        with new chargers not allowed (and whatever fills the list of those waiting)."""
+        servers = _loaded_servers(self.hass)
+        if not servers:  # stopped since the menu was shown
+            return self.async_abort(reason="no_server")
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            charger_id = str(user_input[CONF_CHARGER_ID]).strip()
+            # As the server reads it from the path /<id>; no %-escapes (a charger may or may
+            # not encode them).
+            if "%" in charger_id or parse_charger_id(f"/{charger_id}") != charger_id:
+                errors[CONF_CHARGER_ID] = "invalid_charger_id"
+            else:
+                # An open approval question for the id is answered by this entry.
+                await self.async_set_unique_id(charger_id, raise_on_progress=False)
+                self._abort_if_unique_id_configured()
+                self._discovery = {
+                    CONF_CHARGER_ID: charger_id,
+                    CONF_SERVER_ENTRY_ID: user_input.get(CONF_SERVER_ENTRY_ID, servers[0].entry_id),
+                }
+                name = str(user_input.get(CONF_NAME) or "").strip() or charger_id
+                options = {CONF_INSTALLATION_MAX: float(user_input[CONF_INSTALLATION_MAX])}
+                return self._async_create_charger_entry(name, options)
+        fields: dict[Any, Any] = {}
+        if len(servers) > 1:
+            fields[probatio.Required(CONF_SERVER_ENTRY_ID, default=servers[0].entry_id)] = (
+                SelectSelector(
+                    SelectSelectorConfig(
+                        options=[
+                            SelectOptionDict(value=entry.entry_id, label=entry.title)
+                            for entry in servers
+                        ],
+                        mode=SelectSelectorMode.DROPDOWN,
+                    )
+                )
+            )
+        fields[probatio.Required(CONF_CHARGER_ID)] = TextSelector(
+            TextSelectorConfig(autocomplete="off")
+        )
+        fields[probatio.Optional(CONF_NAME)] = TextSelector()
+        fields[
+            probatio.Required(
+                CONF_INSTALLATION_MAX, default=DEFAULT_CHARGER_SETTINGS.installation_max_a
+            )
+        ] = _number(6, 80, 0.1, "A")
+        return self.async_show_form(
+            step_id="add_charger",
+            data_schema=self.add_suggested_values_to_schema(probatio.Schema(fields), user_input),
+            errors=errors,
+            description_placeholders={"max_length": str(MAX_CHARGER_ID_LENGTH)},
         )
 
     async def async_step_ignore(self, user_input: dict[str, Any]) -> ConfigFlowResult:
