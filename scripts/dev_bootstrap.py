@@ -285,7 +285,8 @@ async def _entries(api: HassApi) -> list[dict[str, Any]]:
 
 async def _server_entry(api: HassApi, port: int) -> str:
     """The id of the OCPP server entry, created on ``port`` if there is none."""
-    servers = [e for e in await _entries(api) if e["source"] == "user"]
+    # By title: a charger added by its id comes from the "user" source too.
+    servers = [e for e in await _entries(api) if e["title"].startswith("OCPP server port")]
     if servers:
         _LOGGER.info("OCPP server entry exists: %s", servers[0]["title"])
         return str(servers[0]["entry_id"])
