@@ -8,9 +8,12 @@ request, and real OCPP 1.6 chargers (the ``ocpp`` package) that must still get i
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import resource
+import socket
 import ssl
+import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -346,3 +349,30 @@ def test_the_memory_of_warned_addresses_is_bounded(caplog: pytest.LogCaptureFixt
     levels = [r.levelno for r in caplog.records]
     assert levels == [logging.WARNING] * 301 + [logging.DEBUG]
     assert opening.evicted == 302
+
+
+async def test_a_stop_during_a_burst_of_connections_is_quick_and_clean(
+    make_central: MakeCentral, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Home Assistant stops (or reloads the server) while connections pour in: the stop does
+    not wait for those still opening (up to the 10 s open timeout), and asyncio is left no
+    half-made transport (whose ``__del__`` fails: "Exception ignored ... TypeError")."""
+    unraisable: list[str] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: unraisable.append(repr(u.exc_value)))
+    central = await make_central()
+    burst = []
+    for _ in range(300):
+        sock = socket.socket()
+        sock.setblocking(False)
+        sock.connect_ex((LOCALHOST, central.port))
+        burst.append(sock)
+    await asyncio.sleep(0)  # the listener accepts a batch; their transports are made later
+    try:
+        async with asyncio.timeout(5):
+            await central.stop()
+        gc.collect()
+    finally:
+        for sock in burst:
+            sock.close()
+    assert unraisable == []
+    assert len(central.opening_connections) == 0

@@ -351,6 +351,13 @@ class OpeningConnections:
         self._move(remote, held + 1, held)
         self._total -= 1
 
+    def close_all(self) -> None:
+        """Close every connection still opening (the server stops)."""
+        for remote, connections in list(self._by_address.items()):
+            for key, (_, evict) in list(connections.items()):
+                self.release(remote, key)
+                evict()
+
     def _make_room(self, remote: str, held: int) -> bool:
         """Close one opening connection for a new one from ``remote`` (holding ``held``).
 

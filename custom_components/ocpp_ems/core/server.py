@@ -302,6 +302,8 @@ class CentralSystem:
 
     async def _stop(self, server: Server) -> None:
         self._stopping = True
+        servers = [server] if self._tls_server is None else [server, self._tls_server]
+        await self._stop_accepting(servers)
         # Controllers first: they stop refreshing limits while the sessions can still be used.
         controllers, self._controllers = list(self._controllers.values()), {}
         for controller in controllers:
@@ -312,7 +314,6 @@ class CentralSystem:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(self._close_link(link) for link in list(self._links.values())))
 
-        servers = [server] if self._tls_server is None else [server, self._tls_server]
         for listener in servers:
             listener.close()
         if self._tls_handshakes is not None:
@@ -332,6 +333,22 @@ class CentralSystem:
 
         if self._store is not None:
             await self._store.async_save(self.stored_state())
+
+    async def _stop_accepting(self, servers: list[Server]) -> None:
+        """Take no new connections; close those still opening.
+
+        asyncio turns a batch of accepted sockets into transports in tasks of their own: closing
+        the listener before those ran leaves them half made (the listener refuses them, and each
+        one's ``__del__`` then fails: "Exception ignored ... TypeError" at every stop during a
+        burst of connections). And a connection still opening would hold the listener's close up
+        to its open timeout."""
+        loop = asyncio.get_running_loop()
+        for listener in servers:
+            for sock in listener.sockets:
+                loop.remove_reader(sock.fileno())
+        for _ in range(3):  # the transports' tasks, then their connection_made
+            await asyncio.sleep(0)
+        self._opening.close_all()
 
     @property
     def port(self) -> int:
