@@ -894,6 +894,24 @@ async def test_charger_added_by_id_answers_its_open_question(
     assert result["reason"] == "already_configured"
 
 
+async def test_charger_added_by_id_after_it_was_ignored(
+    hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    """Adding an ignored charger by its id is the user changing their mind: it gets in."""
+    ignored = MockConfigEntry(domain=DOMAIN, unique_id="CP3", source=SOURCE_IGNORE, data={})
+    ignored.add_to_hass(hass)
+    await assert_turned_away(connect, "CP3")
+    form = await _add_charger_form(hass)
+    result = await hass.config_entries.flow.async_configure(
+        form["flow_id"], {CONF_CHARGER_ID: "CP3", CONF_INSTALLATION_MAX: 16}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert hass.config_entries.async_get_entry(ignored.entry_id) is None
+    async with connect("CP3") as sim:
+        assert await sim.boot() == "Accepted"
+
+
 async def test_charger_added_by_id_picks_its_server(
     hass: HomeAssistant, server_entry: MockConfigEntry, unload_after: None
 ) -> None:
