@@ -73,6 +73,7 @@ from custom_components.ocpp_ems.const import (
     CONF_MODEL,
     CONF_OCPP_VERSIONS,
     CONF_PASSWORD,
+    CONF_PASSWORD_IN_CHARGER,
     CONF_PAUSE_STRATEGY,
     CONF_PHASES,
     CONF_PING_INTERVAL,
@@ -828,7 +829,7 @@ async def test_charger_added_by_id_gets_in_with_new_chargers_not_allowed(
     # One server: no server field. Every field has a label.
     labels = json.loads(EN_JSON.read_text())["config"]["step"]["add_charger"]["data"]
     fields = {str(getattr(key, "schema", key)) for key in form["data_schema"].schema}
-    assert fields == {CONF_CHARGER_ID, CONF_NAME, CONF_INSTALLATION_MAX}
+    assert fields == {CONF_CHARGER_ID, CONF_NAME, CONF_INSTALLATION_MAX, CONF_PASSWORD_IN_CHARGER}
     assert fields <= set(labels)
     result = await hass.config_entries.flow.async_configure(
         form["flow_id"], {CONF_CHARGER_ID: " CP7 ", CONF_INSTALLATION_MAX: 20}
@@ -892,6 +893,68 @@ async def test_charger_added_by_id_answers_its_open_question(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+
+
+@pytest.mark.parametrize("server_options", [{CONF_ALLOW_NEW_CHARGERS: False}])
+async def test_charger_added_by_id_with_the_password_typed_into_it(
+    hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    """The user types the shown password into the charger: from the first connection on only
+    a login with it gets in, and nobody is offered it."""
+    form = await _add_charger_form(hass)
+    shown = await hass.config_entries.flow.async_configure(
+        form["flow_id"],
+        {CONF_CHARGER_ID: "CP4", CONF_INSTALLATION_MAX: 16, CONF_PASSWORD_IN_CHARGER: True},
+    )
+    assert shown["type"] is FlowResultType.FORM
+    assert shown["step_id"] == "add_charger_password"
+    placeholders = shown["description_placeholders"]
+    password = placeholders["password"]
+    assert placeholders["charger_id"] == "CP4"
+    assert placeholders["authorization_key"] == password.encode().hex()
+    result = await hass.config_entries.flow.async_configure(shown["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_PASSWORD] == password
+    await hass.async_block_till_done()
+    # Without the password: refused (it is required from the start), nothing offered.
+    with pytest.raises(InvalidStatus, match="HTTP 401"):
+        async with connect("CP4"):
+            pass
+    async with connect("CP4", password=password.encode()) as sim:
+        assert await sim.boot() == "Accepted"
+        await hass.async_block_till_done()
+        assert sim.authorization_key is None  # it has its password: none is pushed
+
+
+async def test_charger_waiting_is_closed_when_added_with_its_own_password(
+    hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    async with connect("CP1") as sim:
+        await _boot_unknown_charger(hass, sim)
+        form = await _add_charger_form(hass)
+        shown = await hass.config_entries.flow.async_configure(
+            form["flow_id"],
+            {CONF_CHARGER_ID: "CP1", CONF_INSTALLATION_MAX: 16, CONF_PASSWORD_IN_CHARGER: True},
+        )
+        await hass.config_entries.flow.async_configure(shown["flow_id"], {})
+        await hass.async_block_till_done()
+        # Its connection without the password is closed: it comes back with the password.
+        await wait_for(lambda: central_of(server_entry).session("CP1") is None)
+    assert hass.config_entries.flow.async_progress_by_handler(DOMAIN) == []
+
+
+async def test_charger_password_step_when_the_server_stopped(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    form = await _add_charger_form(hass)
+    shown = await hass.config_entries.flow.async_configure(
+        form["flow_id"],
+        {CONF_CHARGER_ID: "CP4", CONF_INSTALLATION_MAX: 16, CONF_PASSWORD_IN_CHARGER: True},
+    )
+    await hass.config_entries.async_unload(server_entry.entry_id)
+    result = await hass.config_entries.flow.async_configure(shown["flow_id"], {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "no_server"
 
 
 async def test_charger_added_by_id_after_it_was_ignored(

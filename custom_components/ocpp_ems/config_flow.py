@@ -69,6 +69,7 @@ from .const import (
     CONF_MODEL,
     CONF_OCPP_VERSIONS,
     CONF_PASSWORD,
+    CONF_PASSWORD_IN_CHARGER,
     CONF_PAUSE_STRATEGY,
     CONF_PHASES,
     CONF_PING_INTERVAL,
@@ -207,6 +208,7 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
 
     def __init__(self) -> None:
         self._discovery: dict[str, Any] = {}
+        self._added: tuple[str, dict[str, Any], str] = ("", {}, "")  # name, options, password
 
     @staticmethod
     @callback
@@ -351,6 +353,9 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
                 }
                 name = str(user_input.get(CONF_NAME) or "").strip() or charger_id
                 options = {CONF_INSTALLATION_MAX: float(user_input[CONF_INSTALLATION_MAX])}
+                if user_input.get(CONF_PASSWORD_IN_CHARGER):
+                    self._added = (name, options, generate_password())
+                    return await self.async_step_add_charger_password()
                 return self._async_create_charger_entry(name, options)
         fields: dict[Any, Any] = {}
         if len(servers) > 1:
@@ -374,11 +379,31 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_INSTALLATION_MAX, default=DEFAULT_CHARGER_SETTINGS.installation_max_a
             )
         ] = _number(6, 80, 0.1, "A")
+        fields[probatio.Required(CONF_PASSWORD_IN_CHARGER, default=False)] = BooleanSelector()
         return self.async_show_form(
             step_id="add_charger",
             data_schema=self.add_suggested_values_to_schema(probatio.Schema(fields), user_input),
             errors=errors,
             description_placeholders={"max_length": str(MAX_CHARGER_ID_LENGTH)},
+        )
+
+    async def async_step_add_charger_password(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The password to type into the charger: from the start only a login with it gets in,
+        so no other device that connects first under the id is offered it."""
+        charger_id = str(self._discovery[CONF_CHARGER_ID])
+        name, options, password = self._added
+        if user_input is not None:
+            server = self.hass.config_entries.async_get_entry(self._discovery[CONF_SERVER_ENTRY_ID])
+            if server is None or server.state is not ConfigEntryState.LOADED:
+                return self.async_abort(reason="no_server")
+            server.runtime_data.central.require_password(charger_id)
+            return self._async_create_charger_entry(name, options, password)
+        return self.async_show_form(
+            step_id="add_charger_password",
+            data_schema=probatio.Schema({}),
+            description_placeholders=password_placeholders(charger_id, password),
         )
 
     async def async_step_ignore(self, user_input: dict[str, Any]) -> ConfigFlowResult:
@@ -404,7 +429,10 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
         return name if name == charger_id else f"{name} ({charger_id})"
 
     @callback
-    def _async_create_charger_entry(self, name: str, options: dict[str, Any]) -> ConfigFlowResult:
+    def _async_create_charger_entry(
+        self, name: str, options: dict[str, Any], password: str | None = None
+    ) -> ConfigFlowResult:
+        """The charger's entry; ``password``: the one the user typed into the charger."""
         info = self._discovery
         return self.async_create_entry(
             title=name,
@@ -414,7 +442,7 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_CHARGER_ID: info[CONF_CHARGER_ID],
                 CONF_SERVER_ENTRY_ID: info[CONF_SERVER_ENTRY_ID],
                 # Setting the entry up provisions this password into the charger (Basic auth).
-                CONF_PASSWORD: generate_password(),
+                CONF_PASSWORD: password or generate_password(),
             },
         )
 

@@ -48,6 +48,8 @@ DEFAULT_TLS_PORT: Final = 9443
 CONF_CHARGER_ID: Final = "charger_id"
 CONF_SERVER_ENTRY_ID: Final = "server_entry_id"
 CONF_PASSWORD: Final = "password"
+# Add by id: the user types the password into the charger (only a login with it gets in).
+CONF_PASSWORD_IN_CHARGER: Final = "password_in_charger"
 CONF_VENDOR: Final = "vendor"
 CONF_MODEL: Final = "model"
 CONF_SERIAL: Final = "serial_number"

@@ -430,8 +430,20 @@ class CentralSystem:
         this charger; it connects without credentials from now on."""
         self._reset_auth(self.charger(charger_id))
 
+    def require_password(self, charger_id: str) -> None:
+        """The user enters the charger's password in the charger itself: from the start only a
+        login with it gets in (no first connection without it is offered the password). An open
+        connection of the id is closed: the charger comes back with the password."""
+        self._set_auth(self.charger(charger_id), committed=True)
+        link = self._links.get(charger_id)
+        if link is not None:
+            self._spawn(self._close_link(link), name=f"ocpp_ems close {charger_id}")
+
     def _reset_auth(self, charger: Charger) -> None:
-        charger.auth_provisioned = charger.auth_committed = False
+        self._set_auth(charger, committed=False)
+
+    def _set_auth(self, charger: Charger, *, committed: bool) -> None:
+        charger.auth_provisioned = charger.auth_committed = committed
         charger.auth_unused_logins = 0
         self.request_save()
         charger.notify()
