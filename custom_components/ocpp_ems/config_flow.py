@@ -441,7 +441,8 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_ENTRY_TYPE: ENTRY_TYPE_CHARGER,
                 CONF_CHARGER_ID: info[CONF_CHARGER_ID],
                 CONF_SERVER_ENTRY_ID: info[CONF_SERVER_ENTRY_ID],
-                # Setting the entry up provisions this password into the charger (Basic auth).
+                # Setting the entry up provisions this password into the charger (Basic auth),
+                # unless the user typed it into the charger (required from the start then).
                 CONF_PASSWORD: password or generate_password(),
             },
         )
