@@ -768,6 +768,26 @@ def _discovery_data(server_entry: MockConfigEntry, **extra: Any) -> dict[str, An
     }
 
 
+def assert_charger_entry(
+    result: ConfigFlowResult,
+    title: str,
+    charger_id: str,
+    server_entry: MockConfigEntry,
+    installation_max_a: float,
+) -> Mapping[str, Any]:
+    """The flow created the charger's entry as named; its data (with a fresh password)."""
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == title
+    assert result["options"] == {CONF_INSTALLATION_MAX: installation_max_a}
+    data = result["data"]
+    assert data[CONF_ENTRY_TYPE] == ENTRY_TYPE_CHARGER
+    assert data[CONF_CHARGER_ID] == charger_id
+    assert data[CONF_SERVER_ENTRY_ID] == server_entry.entry_id
+    assert len(data[CONF_PASSWORD]) >= 16
+    assert result["result"].unique_id == charger_id
+    return data
+
+
 async def _boot_unknown_charger(hass: HomeAssistant, sim: SimCharger) -> ConfigFlowResult:
     """Boot a charger the server does not know: it is held Pending and one discovery flow opens."""
     assert await sim.boot() == "Pending"
@@ -788,17 +808,9 @@ async def test_discovery_confirm_creates_charger(
         assert flow["context"]["source"] == SOURCE_INTEGRATION_DISCOVERY
 
         result = await hass.config_entries.flow.async_configure(flow["flow_id"], {})
-        assert result["type"] is FlowResultType.CREATE_ENTRY
         # Named after vendor and model (not the id); the installation maximum as suggested.
-        assert result["title"] == "Acme Wallbox 1"
-        assert result["options"] == {CONF_INSTALLATION_MAX: 32.0}
-        data = result["data"]
-        assert data[CONF_ENTRY_TYPE] == ENTRY_TYPE_CHARGER
-        assert data[CONF_CHARGER_ID] == "CP1"
-        assert data[CONF_SERVER_ENTRY_ID] == server_entry.entry_id
-        assert len(data[CONF_PASSWORD]) >= 16
+        data = assert_charger_entry(result, "Acme Wallbox 1", "CP1", server_entry, 32.0)
         entry = result["result"]
-        assert entry.unique_id == "CP1"
         await hass.async_block_till_done()
         assert entry.state is ConfigEntryState.LOADED
 
@@ -834,15 +846,8 @@ async def test_charger_added_by_id_gets_in_with_new_chargers_not_allowed(
     result = await hass.config_entries.flow.async_configure(
         form["flow_id"], {CONF_CHARGER_ID: " CP7 ", CONF_INSTALLATION_MAX: 20}
     )
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "CP7"  # no name given: the id
-    assert result["options"] == {CONF_INSTALLATION_MAX: 20.0}
-    data = result["data"]
-    assert data[CONF_ENTRY_TYPE] == ENTRY_TYPE_CHARGER
-    assert data[CONF_CHARGER_ID] == "CP7"
-    assert data[CONF_SERVER_ENTRY_ID] == server_entry.entry_id
-    assert len(data[CONF_PASSWORD]) >= 16
-    assert result["result"].unique_id == "CP7"
+    # No name given: the id.
+    data = assert_charger_entry(result, "CP7", "CP7", server_entry, 20.0)
     await hass.async_block_till_done()
     async with connect("CP7") as sim:
         assert await sim.boot() == "Accepted"
