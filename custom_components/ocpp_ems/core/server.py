@@ -316,9 +316,6 @@ class CentralSystem:
 
         for listener in servers:
             listener.close()
-        if self._tls_handshakes is not None:
-            # A TLS handshake in progress would hold the listener open until it times out.
-            await self._tls_handshakes.abort()
         try:
             async with asyncio.timeout(2 * CLOSE_TIMEOUT_S):
                 await asyncio.gather(*(listener.wait_closed() for listener in servers))
@@ -340,14 +337,16 @@ class CentralSystem:
         asyncio turns a batch of accepted sockets into transports in tasks of their own: closing
         the listener before those ran leaves them half made (the listener refuses them, and each
         one's ``__del__`` then fails: "Exception ignored ... TypeError" at every stop during a
-        burst of connections). And a connection still opening would hold the listener's close up
-        to its open timeout."""
+        burst of connections). And a connection still opening (in its TLS or websocket
+        handshake) would hold the listener's close up to its open timeout."""
         loop = asyncio.get_running_loop()
         for listener in servers:
             for sock in listener.sockets:
                 loop.remove_reader(sock.fileno())
         for _ in range(3):  # the transports' tasks, then their connection_made
             await asyncio.sleep(0)
+        if self._tls_handshakes is not None:
+            await self._tls_handshakes.abort()
         self._opening.close_all()
 
     @property
