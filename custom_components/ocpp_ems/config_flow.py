@@ -29,7 +29,7 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.const import CONF_NAME
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import callback
 from homeassistant.data_entry_flow import SectionConfig, section
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.selector import (
@@ -107,6 +107,7 @@ from .const import (
     TLS_CERTIFICATE_LOCAL_CA,
     TLS_CERTIFICATE_OWN,
 )
+from .coordinator import loaded_server_entries
 from .core.auth import generate_password
 from .core.ems import options as ems_options
 from .core.ems.options import Kind, Section
@@ -177,15 +178,6 @@ def _select(options: list[str], translation_key: str) -> SelectSelector:
     )
 
 
-def _loaded_servers(hass: HomeAssistant) -> list[ConfigEntry]:
-    """The running OCPP servers (their entries), in the order they were added."""
-    return [
-        entry
-        for entry in hass.config_entries.async_loaded_entries(DOMAIN)
-        if not is_charger_entry(entry)
-    ]
-
-
 def _server_schema(defaults: Mapping[str, Any]) -> probatio.Schema:
     return probatio.Schema(
         {
@@ -220,7 +212,7 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
     # --- server: user and reconfigure ----------
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """A server; once one runs, the user may add a charger by its id instead."""
-        if user_input is None and _loaded_servers(self.hass):
+        if user_input is None and loaded_server_entries(self.hass):
             return self.async_show_menu(step_id="user", menu_options=["server", "add_charger"])
         return await self.async_step_server(user_input)
 
@@ -333,7 +325,7 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """A charger the user names before it connects: accepted at its first connection, also
         with new chargers not allowed (and whatever fills the list of those waiting)."""
-        servers = _loaded_servers(self.hass)
+        servers = loaded_server_entries(self.hass)
         if not servers:  # stopped since the menu was shown
             return self.async_abort(reason="no_server")
         errors: dict[str, str] = {}
@@ -410,9 +402,8 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
         """Ignoring a charger rejects it: drop its connection on every server right away."""
         result = await super().async_step_ignore(user_input)
         charger_id = str(user_input["unique_id"])
-        for entry in self.hass.config_entries.async_loaded_entries(DOMAIN):
-            if not is_charger_entry(entry):
-                await entry.runtime_data.central.reject_charger(charger_id)
+        for entry in loaded_server_entries(self.hass):
+            await entry.runtime_data.central.reject_charger(charger_id)
         return result
 
     def _default_name(self) -> str:

@@ -67,12 +67,21 @@ type ServerConfigEntry = ConfigEntry[ServerRuntimeData]
 type ChargerConfigEntry = ConfigEntry[ChargerRuntimeData]
 
 
-def loaded_server_entry(hass: HomeAssistant, entry_id: str | None) -> ServerConfigEntry:
-    """The loaded server entry ``entry_id`` (None: the first one), for the server-wide actions."""
-    servers: list[ServerConfigEntry] = [
+def loaded_server_entries(hass: HomeAssistant) -> list[ServerConfigEntry]:
+    """The running OCPP servers (their entries), in the order they were added."""
+    return [
         entry
         for entry in hass.config_entries.async_loaded_entries(DOMAIN)
-        if not is_charger_entry(entry) and (entry_id is None or entry.entry_id == entry_id)
+        if not is_charger_entry(entry)
+    ]
+
+
+def loaded_server_entry(hass: HomeAssistant, entry_id: str | None) -> ServerConfigEntry:
+    """The loaded server entry ``entry_id`` (None: the first one), for the server-wide actions."""
+    servers = [
+        entry
+        for entry in loaded_server_entries(hass)
+        if entry_id is None or entry.entry_id == entry_id
     ]
     if not servers:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_server")

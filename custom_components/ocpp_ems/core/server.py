@@ -436,7 +436,7 @@ class CentralSystem:
         self._set_auth(self.charger(charger_id), committed=True)
         link = self._links.get(charger_id)
         if link is not None:
-            self._spawn(self._close_link(link), name=f"ocpp_ems close {charger_id}")
+            self._close_soon(link)
 
     def _reset_auth(self, charger: Charger) -> None:
         self._set_auth(charger, committed=False)
@@ -538,7 +538,7 @@ class CentralSystem:
             return
         self._pending.discard(charger_id)
         self._leaving.add(charger_id)
-        self._spawn(self._close_link(link), name=f"ocpp_ems close {charger_id}")
+        self._close_soon(link)
 
     def _is_connected(self, charger_id: str) -> bool:
         return charger_id in self._links
@@ -746,6 +746,10 @@ class CentralSystem:
                         charger.auth_unused_logins,
                     )
                 self._directory.on_password_ignored(charger_id)
+
+    def _close_soon(self, link: _Link) -> None:
+        """Close a connection from code that cannot wait for it (a handshake, a sync call)."""
+        self._spawn(self._close_link(link), name=f"ocpp_ems close {link.charger_id}")
 
     async def _close_link(self, link: _Link) -> None:
         """Close a session and its socket; never blocks longer than CLOSE_TIMEOUT_S."""
