@@ -42,6 +42,7 @@ from websockets.typing import Subprotocol
 
 from custom_components.ocpp_ems.const import (
     CONF_ACCEPT_ANY_ID_TAG,
+    CONF_ACCEPTED_AUTOMATICALLY,
     CONF_ALLOW_NEW_CHARGERS,
     CONF_ALLOW_SECURITY_DOWNGRADE,
     CONF_AUTO_ACCEPT,
@@ -784,6 +785,7 @@ def assert_charger_entry(
     assert data[CONF_CHARGER_ID] == charger_id
     assert data[CONF_SERVER_ENTRY_ID] == server_entry.entry_id
     assert len(data[CONF_PASSWORD]) >= 16
+    assert CONF_ACCEPTED_AUTOMATICALLY not in data  # the user accepted it
     assert result["result"].unique_id == charger_id
     return data
 
@@ -1090,6 +1092,8 @@ async def test_discovery_auto_accept(hass: HomeAssistant, server_entry: MockConf
     # Nobody was asked: vendor + model, and the factory installation maximum.
     assert result["title"] == "Acme Wallbox 1"
     assert result["options"] == {}
+    # Marked: the day's share of automatic acceptances is counted from such entries.
+    assert result["data"][CONF_ACCEPTED_AUTOMATICALLY] is True
     await hass.async_block_till_done()
 
 

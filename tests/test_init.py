@@ -39,6 +39,7 @@ from websockets.exceptions import InvalidStatus
 from custom_components.ocpp_ems.const import (
     AUTO_ACCEPT_PER_DAY,
     CONF_ACCEPT_ANY_ID_TAG,
+    CONF_ACCEPTED_AUTOMATICALLY,
     CONF_ALLOW_NEW_CHARGERS,
     CONF_AUTO_ACCEPT,
     CONF_CHARGER_ID,
@@ -349,6 +350,60 @@ async def test_auto_accept_takes_a_few_new_chargers_a_day(
     assert len(warned) == 1
     for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN):
         hass.config_entries.flow.async_abort(flow["flow_id"])
+
+
+@pytest.mark.parametrize("server_options", [{CONF_AUTO_ACCEPT: True, CONF_RESPONSE_TIMEOUT: 3}])
+async def test_auto_accept_share_is_not_renewed_by_a_restart(
+    hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    """The day's share counts the entries it made (their creation time), not a memory of this
+    run: restarting Home Assistant, or reloading the server, does not renew it."""
+    now = dt_util.utcnow()
+    # Left from before a restart: one accepted automatically more than a day ago (no longer
+    # counted) and all but two of the share within the day.
+    for n, age_h in enumerate([25] + [23] * (AUTO_ACCEPT_PER_DAY - 2)):
+        old = MockConfigEntry(
+            domain=DOMAIN,
+            unique_id=f"OLD{n}",
+            data={
+                CONF_ENTRY_TYPE: ENTRY_TYPE_CHARGER,
+                CONF_CHARGER_ID: f"OLD{n}",
+                CONF_SERVER_ENTRY_ID: server_entry.entry_id,
+                CONF_PASSWORD: "0123456789abcdef",
+                CONF_ACCEPTED_AUTOMATICALLY: True,
+            },
+        )
+        object.__setattr__(old, "created_at", now - timedelta(hours=age_h))
+        old.add_to_hass(hass)
+
+    def entry(charger_id: str) -> ConfigEntry | None:
+        return hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, charger_id)
+
+    async def boot(charger_id: str) -> None:
+        async with connect(charger_id) as sim:
+            assert await sim.boot() == "Pending"
+        await hass.async_block_till_done()
+
+    await boot("NEW0")
+    await wait_for(lambda: entry("NEW0") is not None, what="NEW0 accepted")
+    loaded_entry = entry("NEW0")
+    assert loaded_entry is not None
+    assert loaded_entry.data[CONF_ACCEPTED_AUTOMATICALLY] is True
+    await wait_for(lambda: loaded_entry.state is ConfigEntryState.LOADED)
+
+    assert await hass.config_entries.async_reload(server_entry.entry_id)
+    await hass.async_block_till_done()
+    await boot("NEW1")  # the last of the share
+    await wait_for(lambda: entry("NEW1") is not None, what="NEW1 accepted")
+    await boot("NEW2")
+    (waiting,) = [
+        flow
+        for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+        if flow["step_id"] == "confirm"
+    ]
+    assert waiting["context"]["unique_id"] == "NEW2"
+    assert entry("NEW2") is None
+    hass.config_entries.flow.async_abort(waiting["flow_id"])
 
 
 # --- authentication ----------------------------------------------------------------------------

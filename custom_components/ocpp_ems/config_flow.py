@@ -51,6 +51,7 @@ from homeassistant.helpers.selector import (
 
 from .const import (
     CONF_ACCEPT_ANY_ID_TAG,
+    CONF_ACCEPTED_AUTOMATICALLY,
     CONF_ALLOW_NEW_CHARGERS,
     CONF_ALLOW_SECURITY_DOWNGRADE,
     CONF_AUTO_ACCEPT,
@@ -287,7 +288,9 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
         self._discovery = dict(discovery_info)
         self.context["title_placeholders"] = {"name": self._charger_title()}
         if discovery_info.get(CONF_AUTO_ACCEPT):
-            return self._async_create_charger_entry(self._default_name(), {})
+            return self._async_create_charger_entry(
+                self._default_name(), {}, accepted_automatically=True
+            )
         return await self.async_step_confirm()
 
     async def async_step_confirm(
@@ -421,22 +424,26 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @callback
     def _async_create_charger_entry(
-        self, name: str, options: dict[str, Any], password: str | None = None
+        self,
+        name: str,
+        options: dict[str, Any],
+        password: str | None = None,
+        *,
+        accepted_automatically: bool = False,
     ) -> ConfigFlowResult:
         """The charger's entry; ``password``: the one the user typed into the charger."""
         info = self._discovery
-        return self.async_create_entry(
-            title=name,
-            options=options,
-            data={
-                CONF_ENTRY_TYPE: ENTRY_TYPE_CHARGER,
-                CONF_CHARGER_ID: info[CONF_CHARGER_ID],
-                CONF_SERVER_ENTRY_ID: info[CONF_SERVER_ENTRY_ID],
-                # Setting the entry up provisions this password into the charger (Basic auth),
-                # unless the user typed it into the charger (required from the start then).
-                CONF_PASSWORD: password or generate_password(),
-            },
-        )
+        data: dict[str, Any] = {
+            CONF_ENTRY_TYPE: ENTRY_TYPE_CHARGER,
+            CONF_CHARGER_ID: info[CONF_CHARGER_ID],
+            CONF_SERVER_ENTRY_ID: info[CONF_SERVER_ENTRY_ID],
+            # Setting the entry up provisions this password into the charger (Basic auth),
+            # unless the user typed it into the charger (required from the start then).
+            CONF_PASSWORD: password or generate_password(),
+        }
+        if accepted_automatically:
+            data[CONF_ACCEPTED_AUTOMATICALLY] = True
+        return self.async_create_entry(title=name, options=options, data=data)
 
 
 def _sensor(device_class: SensorDeviceClass) -> EntitySelector:

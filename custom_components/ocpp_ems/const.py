@@ -27,6 +27,9 @@ CONF_ALLOW_NEW_CHARGERS: Final = "allow_new_chargers"
 # The OCPP versions (websocket subprotocols) the server speaks.
 CONF_OCPP_VERSIONS: Final = "ocpp_versions"
 CONF_AUTO_ACCEPT: Final = "auto_accept"
+# In a charger's entry: accepted by "accept new chargers automatically" (counts towards the day's
+# share, AUTO_ACCEPT_PER_DAY, across restarts).
+CONF_ACCEPTED_AUTOMATICALLY: Final = "accepted_automatically"
 CONF_ID_TAGS: Final = "id_tags"
 CONF_ACCEPT_ANY_ID_TAG: Final = "accept_any_id_tag"
 # Log every OCPP frame of the server's chargers (off: only with the frames logger at DEBUG).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -22,11 +23,13 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import discovery_flow
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
 
 from .const import (
     AUTH_FAILURE_REPAIR_THRESHOLD,
     AUTO_ACCEPT_PER_DAY,
     CONF_ACCEPT_ANY_ID_TAG,
+    CONF_ACCEPTED_AUTOMATICALLY,
     CONF_ALLOW_NEW_CHARGERS,
     CONF_ALLOW_SECURITY_DOWNGRADE,
     CONF_AUTO_ACCEPT,
@@ -322,10 +325,20 @@ class HassChargerDirectory:
         if not self._server_entry.options.get(CONF_AUTO_ACCEPT, False):
             return False
         now = time.monotonic()
+        # Granted in this run (the entry may still be in the making) ...
         self._auto_accepted = {
             cid: at for cid, at in self._auto_accepted.items() if now - at < _DAY_S
         }
-        if charger_id in self._auto_accepted or len(self._auto_accepted) < AUTO_ACCEPT_PER_DAY:
+        # ... and the entries it made, also before a restart.
+        since = dt_util.utcnow() - timedelta(seconds=_DAY_S)
+        taken = set(self._auto_accepted) | {
+            entry.unique_id
+            for entry in self._hass.config_entries.async_entries(DOMAIN)
+            if entry.data.get(CONF_ACCEPTED_AUTOMATICALLY)
+            and entry.data.get(CONF_SERVER_ENTRY_ID) == self._server_entry.entry_id
+            and entry.created_at > since
+        }
+        if charger_id in taken or len(taken) < AUTO_ACCEPT_PER_DAY:
             self._auto_accepted.setdefault(charger_id, now)
             return True
         if now - self._auto_accept_refused_at >= _DAY_S:
