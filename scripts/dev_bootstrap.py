@@ -10,6 +10,9 @@
     chargers accepted before the acceptance asked for a name ("<vendor> <model> (<id>)") the way a
     new setup names them, entity ids included.
 
+``server-port CONFIG``
+    Prints the stored OCPP server entry's port and TLS port (for ``scripts/develop``).
+
 ``online CONFIG --port P``  (while hass runs; idempotent)
     Through Home Assistant's own REST / websocket API, i.e. the same config flows a user clicks:
     creates the OCPP server entry on port P if there is none, lets the simulator's id tag charge
@@ -283,13 +286,24 @@ async def _entries(api: HassApi) -> list[dict[str, Any]]:
     return result
 
 
-async def _server_entry(api: HassApi, port: int) -> str:
+def stored_server_entry(config_dir: Path) -> dict[str, Any] | None:
+    """The OCPP server entry as Home Assistant stored it (``.storage/core.config_entries``), by its
+    entry type (the REST API's entry list has no data; its title is the user's to change)."""
+    path = config_dir / ".storage" / "core.config_entries"
+    if not path.is_file():
+        return None
+    for entry in json.loads(path.read_text())["data"]["entries"]:
+        if entry["domain"] == DOMAIN and entry["data"].get("entry_type") == "server":
+            return dict(entry)
+    return None
+
+
+async def _server_entry(api: HassApi, config_dir: Path, port: int) -> str:
     """The id of the OCPP server entry, created on ``port`` if there is none."""
-    # By title: a charger added by its id comes from the "user" source too.
-    servers = [e for e in await _entries(api) if e["title"].startswith("OCPP server port")]
-    if servers:
-        _LOGGER.info("OCPP server entry exists: %s", servers[0]["title"])
-        return str(servers[0]["entry_id"])
+    stored = stored_server_entry(config_dir)
+    if stored is not None and any(e["entry_id"] == stored["entry_id"] for e in await _entries(api)):
+        _LOGGER.info("OCPP server entry exists: %s", stored["title"])
+        return str(stored["entry_id"])
     form = await api.request("POST", "/api/config/config_entries/flow", {"handler": DOMAIN})
     answer = _fill_form(form["data_schema"], {"port": port, "host": "0.0.0.0"})
     result = await api.request("POST", f"/api/config/config_entries/flow/{form['flow_id']}", answer)
@@ -483,7 +497,7 @@ async def configure_online(args: argparse.Namespace) -> None:
     try:
         async with asyncio.timeout(args.timeout):
             await api.wait_until_up()
-            entry_id = await _server_entry(api, args.port)
+            entry_id = await _server_entry(api, Path(args.config), args.port)
             await ensure_id_tag(api, entry_id, args.id_tag)
             await ensure_energy_manager(api, entry_id)
             await accept_chargers(api, args.chargers)
@@ -506,6 +520,9 @@ def main() -> None:
     offline.add_argument("config")
     offline.add_argument("--hass-port", type=int, default=8123)
     offline.add_argument("--ocpp-port", type=int, help="move the OCPP server entry to this port")
+    # For scripts/develop: "<port> <TLS port>" of the stored server entry (nothing without one).
+    stored = sub.add_parser("server-port")
+    stored.add_argument("config")
     online = sub.add_parser("online")
     online.add_argument("config")
     online.add_argument("--url", default="http://127.0.0.1:8123")
@@ -517,9 +534,12 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="[bootstrap] %(message)s", stream=sys.stdout)
     config_dir = Path(args.config).resolve()
-    os.makedirs(config_dir, exist_ok=True)
     if args.command == "offline":
+        os.makedirs(config_dir, exist_ok=True)
         asyncio.run(prepare_offline(config_dir, args.hass_port, args.ocpp_port))
+    elif args.command == "server-port":
+        if (entry := stored_server_entry(config_dir)) is not None:
+            print(entry["data"]["port"], entry.get("options", {}).get("tls_port") or "")
     else:
         asyncio.run(configure_online(args))
 

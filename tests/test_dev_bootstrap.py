@@ -20,6 +20,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.json import json_dumps
 from homeassistant.helpers.template import Template
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
@@ -89,6 +90,39 @@ async def test_server_entry_follows_ocpp_port(hass: HomeAssistant) -> None:
 
 async def test_no_server_entry_nothing_to_move(hass: HomeAssistant) -> None:
     assert move_server_port(hass, 9123) is None
+
+
+async def test_stored_server_entry_found_by_type_not_title(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``scripts/develop`` and the online part find the server entry in Home Assistant's stored
+    entries by its type: one the user renamed is still found (by title, a second one was made),
+    a charger added by id (source "user" too) is not taken for it."""
+    assert dev_bootstrap.stored_server_entry(tmp_path) is None
+    MockConfigEntry(
+        domain=DOMAIN,
+        title="Wallbox",
+        unique_id="CP1",
+        data={CONF_ENTRY_TYPE: ENTRY_TYPE_CHARGER, CONF_CHARGER_ID: "CP1"},
+    ).add_to_hass(hass)
+    server = _server(9001, title="Garage")
+    server.add_to_hass(hass)
+    hass.config_entries.async_update_entry(server, options={"tls_port": 9444})
+    storage = tmp_path / ".storage"
+    storage.mkdir()
+    (storage / "core.config_entries").write_text(
+        json_dumps({"data": hass.config_entries._data_to_save()})
+    )
+    stored = dev_bootstrap.stored_server_entry(tmp_path)
+    assert stored is not None
+    assert (stored["entry_id"], stored["title"]) == (server.entry_id, "Garage")
+
+    monkeypatch.setattr("sys.argv", ["dev_bootstrap.py", "server-port", str(tmp_path)])
+    dev_bootstrap.main()
+    assert capsys.readouterr().out == "9001 9444\n"
 
 
 async def _energy_manager_form(hass: HomeAssistant, entry: MockConfigEntry) -> Any:

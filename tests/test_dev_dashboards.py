@@ -16,6 +16,7 @@ from homeassistant.components.frontend.storage import async_setup_frontend_stora
 from homeassistant.components.lovelace.const import LOVELACE_DATA
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.json import json_dumps
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
@@ -27,12 +28,14 @@ from pytest_homeassistant_custom_component.typing import (  # type: ignore[impor
     ClientSessionGenerator,
 )
 
+from custom_components.ocpp_ems.const import DOMAIN
 from custom_components.ocpp_ems.ems_inputs import async_solar_forecast
 from scripts.dev_bootstrap import (
     EMS_OPTIONS,
     FORECAST_DOMAIN,
     SIM_CAR_KWH,
     HassApi,
+    _server_entry,
     ensure_solar_forecast,
     ensure_vehicle_capacity,
 )
@@ -212,6 +215,20 @@ async def test_demo_forecast_and_car(
         )
         await ensure_vehicle_capacity(api)
         assert float(hass.states.get(capacity).state) == 42.0  # type: ignore[union-attr]
+
+
+async def test_renamed_server_entry_is_used(
+    hass: HomeAssistant, api: HassApi, server_entry: MockConfigEntry, tmp_path: Path
+) -> None:
+    """The online part takes the stored server entry, also one the user renamed: no second
+    server entry (found by title, it made one)."""
+    hass.config_entries.async_update_entry(server_entry, title="Garage")
+    (tmp_path / ".storage").mkdir()
+    (tmp_path / ".storage" / "core.config_entries").write_text(
+        json_dumps({"data": hass.config_entries._data_to_save()})
+    )
+    assert await _server_entry(api, tmp_path, 9000) == server_entry.entry_id
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
 async def test_no_charger_in_time(hass: HomeAssistant, api: HassApi) -> None:
