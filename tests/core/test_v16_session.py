@@ -20,6 +20,10 @@ from custom_components.ocpp_ems.core.model import (
 from custom_components.ocpp_ems.core.pacing import phase
 from custom_components.ocpp_ems.core.protocol import v16
 from custom_components.ocpp_ems.core.protocol.v16.handlers import HEARTBEAT_SPREAD
+from custom_components.ocpp_ems.core.protocol.v16.past_starts import (
+    MAX_PAST_STARTS,
+    take_past_start,
+)
 from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .fakes import MemoryDirectory
@@ -525,3 +529,39 @@ async def test_late_start_with_an_older_register_does_not_rebase_lifetime(h: Har
     await sim.meter(1, [{"value": "5200"}], transaction_id=tx)
     assert h.charger.lifetime_energy.total_wh == 5200
     assert h.charger.connector(1).session_energy_wh == 1200
+
+
+async def test_session_sent_behind_the_running_one_is_history(h: Harness) -> None:
+    """A charger back from offline sends a session that ended while offline only after the newer
+    one started (out of order): the old one is booked as a past session from its meterStart to
+    its meterStop, the running one goes on (it used to be ended as "Replaced" and its energy
+    from then on lost to the session); a held start does not outlive many more."""
+    sim = await h.charger_client(boot=False)
+    live = (await sim.start_tx(meter=5000, timestamp=now_iso(-60))).transaction_id
+    old = (await sim.start_tx(meter=1000, timestamp=now_iso(-7200))).transaction_id
+    assert old != live
+    connector = h.charger.connector(1)
+    assert connector.transaction is not None
+    assert connector.transaction.transaction_id == str(live)
+    await sim.meter(1, [{"value": "1500"}], transaction_id=old, timestamp=now_iso(-5400))
+    await sim.call(
+        call.StopTransaction(
+            meter_stop=2000, timestamp=now_iso(-3600), transaction_id=old, reason="EVDisconnected"
+        )
+    )
+    await sim.meter(1, [{"value": "5300"}], transaction_id=live)
+    assert connector.transaction is not None
+    assert (connector.transaction.transaction_id, connector.session_energy_wh) == (str(live), 300)
+    past = h.charger.find_ended_transaction(str(old))
+    assert past is not None
+    assert (past.connector_id, past.energy_wh, past.stop_reason) == (1, 1000, "EVDisconnected")
+    assert h.charger.lifetime_energy.total_wh == 5300  # the register: nothing counted twice
+    assert h.kinds().count("session_ended") == 1
+
+    held = [
+        (await sim.start_tx(meter=100, timestamp=now_iso(-7000 + n))).transaction_id
+        for n in range(MAX_PAST_STARTS + 1)
+    ]
+    assert take_past_start(h.charger, str(held[0])) is None  # the oldest no longer waits
+    assert take_past_start(h.charger, str(held[-1])) is not None
+    assert connector.transaction.transaction_id == str(live)

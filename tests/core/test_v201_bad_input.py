@@ -14,9 +14,11 @@ from websockets.asyncio.client import ClientConnection
 
 from custom_components.ocpp_ems.core.model import ConnectorStatus, EventKind, EventSequence
 from custom_components.ocpp_ems.core.persistence import charger_from_dict, charger_to_dict
+from custom_components.ocpp_ems.core.protocol.v201.station import station_state
 from custom_components.ocpp_ems.core.protocol.v201.transactions import (
+    MAX_HELD_EVENTS,
+    MAX_HELD_TRANSACTIONS,
     MAX_SEQ_RANGES,
-    MAX_UNASSIGNED_EVENTS,
     Seen,
     missing,
     observe,
@@ -545,6 +547,84 @@ async def test_ended_of_an_unknown_transaction_is_recorded(h: Harness) -> None:
     assert h.kinds() == ["session_started", "session_ended"]
 
 
+async def test_offline_session_sent_behind_the_running_one_is_history(h: Harness) -> None:
+    """A station sends an older offline session after the one running now (out of order): the
+    old one is booked as a past session with its own energy, the running one goes on (it used to
+    be ended as "Replaced" and its energy from then on lost to the session); nothing is counted
+    twice."""
+    sim = await h.charger_client(boot=False)
+    await sim.meter_values(1, [sampled(1000, ENERGY)], now_iso(-8000))
+    await start(sim, "LIVE", wh=5000)  # began 600 s ago
+    old = {"offline": True, "evse": {"id": 1, "connectorId": 1}}
+    await sim.tx_event(
+        "Started",
+        "OLD",
+        timestamp=now_iso(-7200),
+        id_token=token(),
+        meter_value=meter(1000, -7200, "Transaction.Begin"),
+        **old,
+    )
+    await sim.tx_event("Updated", "OLD", timestamp=now_iso(-5400), meter_value=meter(1500, -5400))
+    connector = h.charger.connectors[1]
+    assert connector.transaction is not None
+    assert connector.transaction.transaction_id == "LIVE"
+    await sim.tx_event("Updated", "LIVE", meter_value=meter(5100, -30))
+    await sim.tx_event(
+        "Ended",
+        "OLD",
+        timestamp=now_iso(-3600),
+        stopped_reason="EVDisconnected",
+        meter_value=meter(2000, -3600, "Transaction.End"),
+        **old,
+    )
+    await sim.tx_event("Updated", "LIVE", meter_value=meter(5200, -1))
+    live = connector.transaction
+    assert live is not None
+    assert (live.transaction_id, live.energy_wh) == ("LIVE", 200)
+    past = h.charger.find_ended_transaction("OLD")
+    assert past is not None
+    assert (past.connector_id, past.energy_wh, past.stop_reason) == (1, 1000, "EVDisconnected")
+    assert past.started_at < parse_timestamp(now_iso(-7100)) < past.ended_at  # type: ignore[operator]
+    assert h.charger.lifetime_energy.total_wh == 5200  # the register: nothing counted twice
+    assert [e.kind for e in h.events if e.kind is EventKind.SESSION_ENDED] == [
+        EventKind.SESSION_ENDED
+    ]
+    # Sent again, the old session's end changes nothing.
+    await sim.tx_event(
+        "Ended",
+        "OLD",
+        timestamp=now_iso(-3600),
+        stopped_reason="EVDisconnected",
+        meter_value=meter(2000, -3600, "Transaction.End"),
+        **old,
+    )
+    assert connector.transaction is live
+    assert live.energy_wh == 200
+
+
+async def test_held_transactions_are_bounded(h: Harness) -> None:
+    """A station that keeps opening old transactions behind the running one (or a hostile one)
+    cannot make the server hold messages without end: beyond MAX_HELD_TRANSACTIONS the oldest
+    is booked as it stands."""
+    sim = await h.charger_client(boot=False)
+    await start(sim, "LIVE")
+    for n in range(MAX_HELD_TRANSACTIONS + 1):
+        await sim.tx_event(
+            "Started",
+            f"OLD{n}",
+            offline=True,
+            evse={"id": 1, "connectorId": 1},
+            timestamp=now_iso(-7200 + n),
+            meter_value=meter(100.0 * n, -7200 + n, "Transaction.Begin"),
+        )
+    assert len(station_state(h.charger).held) == MAX_HELD_TRANSACTIONS
+    assert "OLD0" not in station_state(h.charger).held
+    booked = h.charger.find_ended_transaction("OLD0")
+    assert booked is not None
+    assert booked.connector_id == 1
+    assert h.charger.connectors[1].transaction.transaction_id == "LIVE"
+
+
 # --- missing EVSE -----------------------------------------------------------------------------
 async def test_missing_evse_on_a_single_evse_station(h: Harness) -> None:
     sim = await h.charger_client(boot=False)
@@ -645,13 +725,13 @@ async def test_waiting_transaction_keeps_its_first_and_latest_messages(h: Harnes
     )
     await sim.request("TransactionEvent", started)
     await sim.request("TransactionEvent", started)  # sent again while it waits: counted once
-    for seq_no in range(1, MAX_UNASSIGNED_EVENTS + 20):
+    for seq_no in range(1, MAX_HELD_EVENTS + 20):
         payload = tx_payload("Updated", "W1", seq_no, -800 + seq_no)
         assert (await sim.request("TransactionEvent", payload)).ok
     await sim.tx_event(
         "Updated",
         "W1",
-        seq_no=MAX_UNASSIGNED_EVENTS + 20,
+        seq_no=MAX_HELD_EVENTS + 20,
         evse={"id": 1},
         meter_value=meter(1500, -10),
     )

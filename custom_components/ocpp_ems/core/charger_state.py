@@ -255,6 +255,15 @@ class ChargerState:
                 return existing
         return None
 
+    def running_after(self, connector_id: int, started: datetime) -> Transaction | None:
+        """The transaction running on the connector that began after ``started``: a session that
+        began earlier is history (sent late, behind the newer one: an offline session out of
+        order) and must never end the running one; adapters book it with
+        :meth:`record_past_session` once it ends."""
+        connector = self.charger.connectors.get(connector_id)
+        running = None if connector is None else connector.transaction
+        return running if running is not None and started < running.started_at else None
+
     def start_transaction(
         self,
         connector_id: int,
@@ -266,7 +275,8 @@ class ChargerState:
         authorized: bool,
     ) -> Transaction:
         """A session started. A transaction still open on the connector (its end was lost) is
-        ended first, with reason :data:`REPLACED`. Fires SESSION_STARTED.
+        ended first, with reason :data:`REPLACED` (adapters ask :meth:`running_after` first: an
+        older session never replaces a newer one). Fires SESSION_STARTED.
 
         ``meter_start_wh`` None: the charger did not say (2.x); the session counts from the
         connector's next reading (its last known register stands in as the start value)."""
@@ -301,15 +311,60 @@ class ChargerState:
             transaction.meter_last_wh = connector.meter.energy_register_wh or meter_start_wh
         connector.transaction = transaction
         self.charger.notify()
+        self._fire_started(transaction)
+        self._context.request_save()
+        return transaction
+
+    def _fire_started(self, transaction: Transaction) -> None:
         self._fire(
             EventKind.SESSION_STARTED,
-            connector_id,
+            transaction.connector_id,
+            transaction_id=transaction.transaction_id,
+            id_tag=transaction.id_tag,
+            meter_start_wh=transaction.meter_start_wh,
+            authorized=transaction.authorized,
+        )
+
+    def record_past_session(
+        self,
+        connector_id: int,
+        transaction_id: str,
+        *,
+        id_tag: str | None,
+        authorized: bool,
+        started: datetime,
+        ended: datetime,
+        reason: str,
+        registers_wh: tuple[float, float] | None,
+    ) -> Transaction:
+        """A session that was over before we could book it where it ran: one older than the
+        transaction running on its connector (sent late, behind the newer one), or one that never
+        named its connector (recorded on connector 0). Its energy is what its own first and last
+        register values (``registers_wh``) show; the connector's running transaction and meter
+        are not touched (the meter counted that energy from its own readings). Fires
+        SESSION_STARTED and SESSION_ENDED, as a session booked live does."""
+        connector = self.charger.connector(connector_id)
+        first_wh, last_wh = registers_wh or (0.0, 0.0)
+        transaction = Transaction(
             transaction_id=transaction_id,
+            connector_id=connector_id,
             id_tag=id_tag,
-            meter_start_wh=meter_start_wh,
+            started_at=started,
+            meter_start_wh=first_wh,
+            meter_last_wh=last_wh,
+            credited_wh=max(0.0, last_wh - first_wh),
             authorized=authorized,
         )
-        self._context.request_save()
+        self._fire_started(transaction)
+        transaction.ended_at = ended
+        transaction.stop_reason = reason
+        latest = connector.last_transaction
+        if connector.transaction is None and (
+            latest is None or latest.ended_at is None or latest.ended_at <= ended
+        ):
+            connector.last_transaction = transaction
+            connector.last_session_energy_wh = transaction.energy_wh
+        self._book_end(transaction, ended)
         return transaction
 
     def end_transaction(
@@ -360,18 +415,22 @@ class ChargerState:
         connector.last_transaction = transaction
         connector.last_session_energy_wh = transaction.energy_wh
         connector.ev_charging_needs = None  # the EV's wishes were for this session
+        clear_flow(connector)
+        self._book_end(transaction, ended)
+
+    def _book_end(self, transaction: Transaction, ended: datetime) -> None:
+        """An ended ``transaction`` joins the recently ended ones; SESSION_ENDED fires."""
         recent = self.charger.recently_ended
         recent.append(transaction)
         del recent[:-RECENTLY_ENDED]
-        clear_flow(connector)
         self.charger.notify()
         self._fire(
             EventKind.SESSION_ENDED,
-            connector.connector_id,
+            transaction.connector_id,
             transaction_id=transaction.transaction_id,
             id_tag=transaction.id_tag,
             energy_wh=transaction.energy_wh,
-            reason=reason,
+            reason=transaction.stop_reason,
             started_at=transaction.started_at.isoformat(),
             ended_at=ended.isoformat(),
             duration_s=round(transaction.duration_s(ended)),

@@ -20,6 +20,8 @@ from custom_components.ocpp_ems.core.protocol.incoming import HEARTBEAT_SPREAD, 
 from custom_components.ocpp_ems.core.protocol.rpc import Payload, Route
 from custom_components.ocpp_ems.core.timeutil import parse_timestamp
 
+from .past_starts import PastStart, hold_past_start, take_past_start
+
 if TYPE_CHECKING:
     from .session import V16Session
 
@@ -98,25 +100,47 @@ def start_transaction(session: V16Session, payload: Payload) -> Payload:
             "idTagInfo": _id_tag_info(accepted),
         }
     accepted = state.authorize_start(id_tag, connector_id)
-    transaction = state.start_transaction(
-        connector_id,
-        str(session.new_transaction_id()),
-        id_tag=id_tag,
-        started=started,
-        meter_start_wh=meter_start,
-        authorized=accepted,
-    )
-    return {"transactionId": int(transaction.transaction_id), "idTagInfo": _id_tag_info(accepted)}
+    transaction_id = str(session.new_transaction_id())
+    if (newer := state.running_after(connector_id, started)) is not None:
+        start = PastStart(connector_id, id_tag, accepted, started, meter_start)
+        hold_past_start(session.charger, transaction_id, start, newer.transaction_id)
+    else:
+        state.start_transaction(
+            connector_id,
+            transaction_id,
+            id_tag=id_tag,
+            started=started,
+            meter_start_wh=meter_start,
+            authorized=accepted,
+        )
+    return {"transactionId": int(transaction_id), "idTagInfo": _id_tag_info(accepted)}
 
 
 def stop_transaction(session: V16Session, payload: Payload) -> Payload:
-    session.state.end_transaction(
-        str(payload["transactionId"]),
-        ended=parse_timestamp(payload["timestamp"]),
-        reason=payload.get("reason") or _DEFAULT_STOP_REASON,
-        meter_stop_wh=float(payload["meterStop"]),
-        readings=parse_meter_values(payload.get("transactionData")),
-    )
+    transaction_id = str(payload["transactionId"])
+    ended = parse_timestamp(payload["timestamp"])
+    reason = payload.get("reason") or _DEFAULT_STOP_REASON
+    meter_stop = float(payload["meterStop"])
+    past = take_past_start(session.charger, transaction_id)
+    if past is not None:
+        session.state.record_past_session(
+            past.connector_id,
+            transaction_id,
+            id_tag=past.id_tag,
+            authorized=past.authorized,
+            started=past.started,
+            ended=ended,
+            reason=reason,
+            registers_wh=(past.meter_start_wh, max(past.meter_start_wh, meter_stop)),
+        )
+    else:
+        session.state.end_transaction(
+            transaction_id,
+            ended=ended,
+            reason=reason,
+            meter_stop_wh=meter_stop,
+            readings=parse_meter_values(payload.get("transactionData")),
+        )
     id_tag = payload.get("idTag")
     if id_tag is None:
         return {}

@@ -86,8 +86,9 @@ class StationState:
     """The adapter's memory of one station (see the module docstring)."""
 
     evses: dict[int, Evse] = field(default_factory=dict)
-    # Transactions whose EVSE is not known yet: their events, oldest first (transactions.py).
-    unassigned: dict[str, list[Any]] = field(default_factory=dict)
+    # Transactions not booked yet: their EVSE is not known, or they began before the one running
+    # there; their events, oldest first (transactions.py).
+    held: dict[str, list[Any]] = field(default_factory=dict)
 
     def evse(self, evse_id: int) -> Evse:
         return self.evses.setdefault(evse_id, Evse())

@@ -25,8 +25,14 @@ or counted twice. The rules:
   ``Transaction.Begin`` reading when they have one.
 - **Missing EVSE.** A transaction whose messages name no EVSE is booked where it can only be
   (:func:`~.station.resolve_evse`), never guessed: until a message names its EVSE, its messages
-  wait (in order); if it ends unresolved, the session is recorded on connector 0 (the station as
-  a whole) with the energy of its own readings, and no connector's meter is touched.
+  are held (in order); if it ends unresolved, the session is recorded on connector 0 (the station
+  as a whole) with the energy of its own readings, and no connector's meter is touched.
+- **Older than the running one.** An unknown transaction that began before the transaction
+  running on its EVSE (an offline session sent behind the newer one) is history: its messages are
+  held until it ends, then it is recorded as a past session of that EVSE with the energy of its
+  own readings; the running transaction goes on (it used to be ended as ``Replaced``). At most
+  :data:`MAX_HELD_TRANSACTIONS` are held (not persisted): beyond that the oldest is booked as it
+  stands.
 
 Transaction ids are strings; the model's connector id is the EVSE id.
 """
@@ -53,8 +59,10 @@ _LOGGER = logging.getLogger(__name__)
 
 # The spec's default when an Ended event gives no stoppedReason.
 DEFAULT_STOPPED_REASON = "Local"
-# Events of a transaction waiting for its EVSE: the first ones and the latest are kept.
-MAX_UNASSIGNED_EVENTS = 200
+# Messages of a held transaction (module docstring): the first ones and the latest are kept; at
+# most this many transactions are held (a station has a few EVSEs; the oldest is booked first).
+MAX_HELD_EVENTS = 200
+MAX_HELD_TRANSACTIONS = 16
 BEGIN = "Transaction.Begin"
 NO_AUTHORIZATION = "NoAuthorization"
 
@@ -286,41 +294,81 @@ def _on_ended(state: ChargerState, transaction: Transaction, event: Event) -> bo
 
 
 def _on_unknown(state: ChargerState, event: Event) -> bool:
-    """The first message we see of a transaction: start it where it runs, or wait for its EVSE."""
+    """The first message we see of a transaction: start it where it runs, or hold its messages
+    until its EVSE is known, or (one older than the transaction running there) until it ends."""
     charger = state.charger
-    waiting = station_state(charger).unassigned
-    earlier: list[Event] = waiting.pop(event.transaction_id, [])
+    held = station_state(charger).held
+    earlier: list[Event] = held.pop(event.transaction_id, [])
     events = [*earlier, event]
+    first = events[0]
     evse_id = next((e.evse_id for e in reversed(events) if e.evse_id is not None), None)
     if evse_id is None:
         evse_id = resolve_evse(charger)
     if evse_id is None:
-        if event.kind == "Ended":
-            return _record_unassigned(state, events)
-        if len(events) > MAX_UNASSIGNED_EVENTS:
-            del events[MAX_UNASSIGNED_EVENTS // 2 : -MAX_UNASSIGNED_EVENTS // 2]
-        waiting[event.transaction_id] = events
-        if not earlier:
-            _LOGGER.warning(
-                "%s: transaction %s names no EVSE and the station has several; waiting for one",
-                charger.charger_id,
-                event.transaction_id,
-            )
-        if event.id_tag is None:
-            return True
-        # One authorization event per token, however often the station sends it.
-        swiped = all(e.id_tag != event.id_tag for e in earlier)
-        return state.authorize(event.id_tag, events=swiped)
-    first, *rest = events
+        return _hold(
+            state, events, earlier, "names no EVSE and the station has several; held until one"
+        )
+    running = state.running_after(evse_id, _start_time(first))
+    if running is not None:
+        # History (an offline replay sent behind the newer session): booked once it ends,
+        # never in place of the running one.
+        return _hold(
+            state,
+            events,
+            earlier,
+            f"began before transaction {running.transaction_id} running on EVSE {evse_id}; "
+            "held until it ends (then booked as a past session)",
+            evse_id,
+        )
     # A transaction that waited for its EVSE announced its token while it waited.
     transaction = _start(state, evse_id, first, announced=bool(earlier))
     assert transaction.sequence is not None
     accepted = _apply(state, transaction, first, Seen.NEW)
-    for later in rest:
+    for later in events[1:]:
         seen = observe(transaction.sequence, later.seq_no, later.at)
         if seen is not Seen.DUPLICATE:
             accepted = _apply(state, transaction, later, seen)
     return accepted
+
+
+def _hold(
+    state: ChargerState, events: list[Event], earlier: list[Event], why: str, evse_id: int = 0
+) -> bool:
+    """Keep a transaction's messages until it can be booked (``why`` it cannot yet); it is booked
+    as a past session on ``evse_id`` (0: the station as a whole) when it ends, or when more than
+    :data:`MAX_HELD_TRANSACTIONS` are held (the oldest then)."""
+    event = events[-1]
+    if event.kind == "Ended":
+        return _record_held(state, events, evse_id)
+    charger = state.charger
+    held = station_state(charger).held
+    if len(events) > MAX_HELD_EVENTS:
+        del events[MAX_HELD_EVENTS // 2 : -MAX_HELD_EVENTS // 2]
+    held[event.transaction_id] = events
+    if not earlier:
+        _LOGGER.warning(
+            "%s: transaction %s %s",
+            charger.charger_id,
+            event.transaction_id,
+            why,
+        )
+    while len(held) > MAX_HELD_TRANSACTIONS:
+        oldest = held.pop(next(iter(held)))
+        _record_held(state, oldest, next((e.evse_id for e in oldest if e.evse_id), 0))
+    if event.id_tag is None:
+        return True
+    # One authorization event per token, however often the station sends it.
+    swiped = all(e.id_tag != event.id_tag for e in earlier)
+    return state.authorize(event.id_tag, events=swiped)
+
+
+def _start_time(event: Event) -> datetime:
+    """When the transaction of its first message began: the Started's time, or for a
+    transaction whose Started was lost its Transaction.Begin reading's (if earlier)."""
+    begin = next((r for r in event.readings if r.context == BEGIN), None)
+    if event.kind == "Started" or begin is None:
+        return event.at
+    return min(begin.timestamp, event.at)
 
 
 def _start(state: ChargerState, evse_id: int, event: Event, *, announced: bool) -> Transaction:
@@ -328,7 +376,6 @@ def _start(state: ChargerState, evse_id: int, event: Event, *, announced: bool) 
     never arrived: then it starts at its Transaction.Begin reading, if it has one)."""
     begin = next((r for r in event.readings if r.context == BEGIN), None)
     first = begin or next((r for r in event.readings if r.energy_register_wh is not None), None)
-    started = event.at
     if event.kind != "Started":
         _LOGGER.info(
             "%s: %s of unknown transaction %s: starting it",
@@ -336,8 +383,6 @@ def _start(state: ChargerState, evse_id: int, event: Event, *, announced: bool) 
             event.kind,
             event.transaction_id,
         )
-        if begin is not None:
-            started = min(begin.timestamp, event.at)
     if event.id_tag is None:
         authorized = True
     elif announced:
@@ -348,7 +393,7 @@ def _start(state: ChargerState, evse_id: int, event: Event, *, announced: bool) 
         evse_id,
         event.transaction_id,
         id_tag=event.id_tag,
-        started=started,
+        started=_start_time(event),
         meter_start_wh=None if first is None else first.energy_register_wh,
         authorized=authorized,
     )
@@ -357,16 +402,17 @@ def _start(state: ChargerState, evse_id: int, event: Event, *, announced: bool) 
     return transaction
 
 
-def _record_unassigned(state: ChargerState, events: list[Event]) -> bool:
-    """A transaction that ended without ever naming its EVSE: a session of the station as a
-    whole (connector 0) with the energy its own readings show; no meter is touched."""
+def _record_held(state: ChargerState, events: list[Event], evse_id: int) -> bool:
+    """Book held messages as a past session on ``evse_id`` (0: the station as a whole, for one
+    that never named its EVSE) with the energy its own readings show; no meter is touched."""
     charger = state.charger
     first, last = events[0], events[-1]
-    _LOGGER.warning(
-        "%s: transaction %s ended without naming its EVSE; recorded for the station as a whole",
-        charger.charger_id,
-        last.transaction_id,
-    )
+    if evse_id == 0:
+        _LOGGER.warning(
+            "%s: transaction %s ended without naming its EVSE; recorded for the station as a whole",
+            charger.charger_id,
+            last.transaction_id,
+        )
     id_tag = next((e.id_tag for e in events if e.id_tag is not None), None)
     registers = sorted(
         (r.timestamp, r.energy_register_wh)
@@ -374,25 +420,18 @@ def _record_unassigned(state: ChargerState, events: list[Event]) -> bool:
         for r in e.readings
         if r.energy_register_wh is not None
     )
-    transaction = state.start_transaction(
-        0,
+    transaction = state.record_past_session(
+        evse_id,
         last.transaction_id,
         id_tag=id_tag,
-        started=first.at,
-        meter_start_wh=None,
-        # Its token was announced while it waited (an Ended's own token only stops).
-        authorized=id_tag is None or state.authorize(id_tag, 0, events=False),
+        # Its token was announced while it was held (an Ended's own token only stops).
+        authorized=id_tag is None or state.authorize(id_tag, evse_id, events=False),
+        started=_start_time(first),
+        ended=last.at,
+        reason=last.stopped_reason or DEFAULT_STOPPED_REASON,
+        registers_wh=(registers[0][1], registers[-1][1]) if registers else None,
     )
     transaction.sequence = EventSequence()
     for event in events:
         observe(transaction.sequence, event.seq_no, event.at)
-    if registers:
-        transaction.meter_start_wh = registers[0][1]
-        transaction.meter_last_wh = registers[-1][1]
-        transaction.credited_wh = max(0.0, registers[-1][1] - registers[0][1])
-    state.end_transaction(
-        last.transaction_id,
-        ended=last.at,
-        reason=last.stopped_reason or DEFAULT_STOPPED_REASON,
-    )
     return _verdict(state, last)
