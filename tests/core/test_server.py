@@ -1503,3 +1503,41 @@ async def test_racing_takeovers_do_not_replace_the_live_reconnection(
     assert session is not None
     await legit.close()
     half_open.transport.abort()
+
+
+def test_login_throttle_survives_a_charger_retrying_for_days() -> None:
+    """A key that retries after each block fails within the window again and again: after
+    ~85 h the doubling overflowed (2.0 ** 1024) and every wrong login got HTTP 500, unthrottled."""
+    clock = FakeClock()
+    throttle = LoginThrottle(clock)
+    for _ in range(1100):
+        clock.advance(301)
+        throttle.failure("127.0.0.2")
+    assert throttle.retry_after("127.0.0.2") == 300
+
+
+async def test_takeover_of_a_socket_that_stops_reading_follows_the_ping_timeout(
+    socket_enabled: None, make_central: MakeCentral
+) -> None:
+    """A peer that stops reading while the server has data for it (a stuck or half-open charger):
+    the ping waited in drain() past its timeout, and every reconnection of the id hung until the
+    open timeout. Now it is replaced once the ping times out."""
+    central = await make_central(factories=factories_of(EchoSession, []))
+    central.takeover_ping_timeout_s = 0.2
+    old = await connect(url(central, "/P1"), local_addr=("127.0.0.2", 0), max_size=None)
+    await roundtrip(old)
+    old.transport.pause_reading()
+
+    async def flood() -> None:  # the server's echoes fill its write buffer
+        with contextlib.suppress(Exception):
+            for _ in range(2000):
+                await old.send("x" * 30_000)
+
+    flooder = asyncio.create_task(flood())
+    await asyncio.sleep(3)
+    try:
+        async with connect(url(central, "/P1"), local_addr=("127.0.0.2", 0), open_timeout=6) as new:
+            await roundtrip(new)
+    finally:
+        flooder.cancel()
+        old.transport.abort()

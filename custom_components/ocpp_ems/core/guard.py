@@ -84,6 +84,10 @@ class Refusal:
     at: datetime
 
 
+# Blocks double with each failure beyond the threshold, up to the maximum delay long before this.
+_MAX_DOUBLINGS = 32
+
+
 @dataclass
 class _Failures:
     count: int
@@ -140,9 +144,10 @@ class LoginThrottle:
             self._entries.popitem(last=False)
         if entry.count < self._threshold:
             return None
-        delay: float = min(
-            self._base_delay_s * 2.0 ** (entry.count - self._threshold), self._max_delay_s
-        )
+        # The exponent is capped: a key that retries after each block keeps failing within the
+        # window, and 2.0 ** 1024 overflows (after ~85 h the throttle raised instead of blocking).
+        doublings = min(entry.count - self._threshold, _MAX_DOUBLINGS)
+        delay: float = min(self._base_delay_s * 2.0**doublings, self._max_delay_s)
         entry.blocked_until = now + delay
         return delay
 

@@ -555,8 +555,9 @@ class Handshake:
     async def answers_ping(self, connection: ServerConnection) -> bool:
         """True when the socket answers a ping in time (it is alive)."""
         try:
-            pong = await connection.ping()
+            # Sending waits too when the peer stops reading (a full write buffer): in the timeout.
             async with asyncio.timeout(self._ping_timeout_s()):
+                pong = await connection.ping()
                 await pong
         except ConnectionClosed, TimeoutError:
             return False
