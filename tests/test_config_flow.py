@@ -1097,6 +1097,23 @@ async def test_discovery_auto_accept(hass: HomeAssistant, server_entry: MockConf
     await hass.async_block_till_done()
 
 
+async def test_discovery_confirmed_after_its_server_was_removed_aborts(
+    hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    """Confirmed after the user removed its server, the flow made a charger entry that could
+    never load."""
+    async with connect("CP1") as sim:
+        flow = await _boot_unknown_charger(hass, sim)
+    await hass.config_entries.async_remove(server_entry.entry_id)
+    await hass.async_block_till_done()
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_NAME: "Wallbox", CONF_INSTALLATION_MAX: 16}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "server_not_loaded"
+    assert hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, "CP1") is None
+
+
 async def test_discovery_server_not_loaded_aborts(
     hass: HomeAssistant, server_entry: MockConfigEntry
 ) -> None:

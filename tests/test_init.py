@@ -710,3 +710,94 @@ async def test_a_burst_of_refusals_writes_the_sensor_twice(
     await hass.async_block_till_done()
     assert changes[:2] == ["/try0/%20", "/try39/%20"]
     assert "/late/%20" not in changes
+
+
+# --- found by an adversarial review (2026-12-03) --------------------------------------------
+async def _second_server(hass: HomeAssistant) -> MockConfigEntry:
+    second = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="port_0_b",
+        data={CONF_ENTRY_TYPE: ENTRY_TYPE_SERVER, CONF_HOST: "127.0.0.1", CONF_PORT: 0},
+        options={CONF_RESPONSE_TIMEOUT: 3},
+    )
+    second.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(second.entry_id)
+    await hass.async_block_till_done()
+    return second
+
+
+async def test_charger_of_another_server_must_log_in_to_move(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    """A device without the password that connects to our other server under an accepted
+    charger's id was taken for the charger moving there: its entry moved and the device was
+    given the charger's password. Now it is refused; the charger itself still moves."""
+    second = await _second_server(hass)
+    async with onboard("CP1") as (_sim, charger_entry):
+        password = str(charger_entry.data[CONF_PASSWORD]).encode()
+    with pytest.raises(InvalidStatus, match="HTTP 401"):
+        async with charger_connection(central_of(second).port, "CP1"):
+            pass
+    await hass.async_block_till_done()
+    assert charger_entry.data[CONF_SERVER_ENTRY_ID] == server_entry.entry_id
+    async with charger_connection(central_of(second).port, "CP1", password=password) as sim:
+        assert await sim.boot() == "Pending"
+        await wait_for(lambda: charger_entry.data[CONF_SERVER_ENTRY_ID] == second.entry_id)
+
+
+async def test_disabled_charger_loses_its_connection(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """Disabling a connected charger closed nothing: it could go on authorizing and charging,
+    unseen, until it reconnected."""
+    central = central_of(server_entry)
+    async with onboard("CP1") as (_sim, entry):
+        assert central.session("CP1") is not None
+        await hass.config_entries.async_set_disabled_by(entry.entry_id, ConfigEntryDisabler.USER)
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.NOT_LOADED
+        await wait_for(lambda: central.session("CP1") is None, what="connection closed")
+
+
+@pytest.mark.parametrize(
+    "server_options", [{CONF_RESPONSE_TIMEOUT: 3, CONF_ALLOW_NEW_CHARGERS: False}]
+)
+async def test_allowing_new_chargers_applies_without_a_restart(
+    hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    central = central_of(server_entry)
+    await assert_turned_away(connect, "NEW1")
+    hass.config_entries.async_update_entry(
+        server_entry, options={**server_entry.options, CONF_ALLOW_NEW_CHARGERS: True}
+    )
+    await hass.async_block_till_done()
+    assert central_of(server_entry) is central  # not restarted
+    async with connect("NEW1") as sim:
+        assert await sim.boot() == "Pending"
+    await hass.async_block_till_done()
+    for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN):
+        hass.config_entries.flow.async_abort(flow["flow_id"])
+
+
+async def test_wrong_password_repair_clears_after_a_server_reload(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    server_entry: MockConfigEntry,
+    connect: ConnectCharger,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """The failure count is a memory of the run; the repair issue is not: a login with the right
+    password clears it also after a reload of the server."""
+    async with onboard("CP1") as (_sim, entry):
+        pass
+    for _ in range(3):
+        with pytest.raises(Exception, match="HTTP 401"):
+            async with connect("CP1", password=b"wrong", local_address="127.0.0.2"):
+                pass
+    assert issue_registry.async_get_issue(DOMAIN, "auth_failed_CP1") is not None
+    assert await hass.config_entries.async_reload(server_entry.entry_id)
+    await hass.async_block_till_done()
+    async with connect("CP1", password=entry.data[CONF_PASSWORD].encode()) as sim:
+        assert await sim.boot() == "Accepted"
+        await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, "auth_failed_CP1") is None

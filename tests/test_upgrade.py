@@ -183,6 +183,31 @@ async def test_upgrade_rolls_back_when_the_charger_does_not_return(
         assert issue_registry.async_get_issue(DOMAIN, "security_upgrade_failed_CP1") is None
 
 
+async def test_no_upgrade_repair_for_a_charger_deleted_meanwhile(
+    hass: HomeAssistant,
+    server_entry: MockConfigEntry,
+    onboard: Onboard,
+    tmp_path: Path,
+    issue_registry: ir.IssueRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Deleted while its upgrade was watched: the watch ran out and raised "security upgrade
+    failed" for a charger that no longer exists (nothing cleared it until a restart)."""
+    monkeypatch.setattr(upgrade_module, "UPGRADE_TIMEOUT_S", 1.0)
+    entry, wallet = await accepted_charger(onboard)
+    central = central_of(server_entry)
+    async with connect_as_configured(central, "CP1", wallet, tmp_path) as sim:
+        assert await sim.boot() == "Accepted"
+        await logged_in(central, "CP1")
+        await upgrade(hass, "CP1", 2)
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    security: ServerSecurity = server_entry.runtime_data.security
+    await wait_for(lambda: security.pending_upgrades == {}, what="the watch ended")
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, "security_upgrade_failed_CP1") is None
+
+
 async def test_upgrade_resumes_after_restart(
     hass: HomeAssistant, server_entry: MockConfigEntry, onboard: Onboard, tmp_path: Path
 ) -> None:

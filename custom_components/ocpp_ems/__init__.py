@@ -105,7 +105,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
 
 async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
     if is_charger_entry(entry):
-        return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+        charger_entry: ChargerConfigEntry = entry
+        unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+        if unloaded and entry.disabled_by is not None:
+            # Disabled: admission refuses it from now on; its open connection must go too (it
+            # could authorize and charge unseen until it reconnected).
+            runtime = charger_entry.runtime_data
+            await runtime.central.reject_charger(runtime.charger_id)
+        return unloaded
     # A charger entry cannot work without its server: unload them first (they are set up again
     # when the server comes back, see _async_setup_server).
     server_entry: ServerConfigEntry = entry
@@ -255,8 +262,9 @@ async def _async_server_options_updated(hass: HomeAssistant, entry: ConfigEntry)
             if charger_entry.state is ConfigEntryState.LOADED:
                 hass.config_entries.async_schedule_reload(charger_entry.entry_id)
     settings = server_settings(entry)
-    # Live: the running sessions read it per frame (runtime.settings is the server's own).
+    # Live: the running sessions read these per frame (runtime.settings is the server's own).
     runtime.settings.log_frames = settings.log_frames
+    runtime.settings.allow_new_chargers = settings.allow_new_chargers  # read per handshake
     if _restart_relevant(settings) != _restart_relevant(runtime.settings):
         hass.config_entries.async_schedule_reload(entry.entry_id)
         return  # chargers get the id tag list when they boot again

@@ -280,12 +280,9 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
             updates={CONF_SERVER_ENTRY_ID: discovery_info[CONF_SERVER_ENTRY_ID]},
             reload_on_update=False,
         )
-        server_entry = self.hass.config_entries.async_get_entry(
-            discovery_info[CONF_SERVER_ENTRY_ID]
-        )
-        if server_entry is None or server_entry.state is not ConfigEntryState.LOADED:
-            return self.async_abort(reason="server_not_loaded")
         self._discovery = dict(discovery_info)
+        if not self._server_loaded():
+            return self.async_abort(reason="server_not_loaded")
         self.context["title_placeholders"] = {"name": self._charger_title()}
         if discovery_info.get(CONF_AUTO_ACCEPT):
             return self._async_create_charger_entry(
@@ -293,10 +290,17 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
             )
         return await self.async_step_confirm()
 
+    def _server_loaded(self) -> bool:
+        """Whether the server the charger connected to runs (it may be removed meanwhile)."""
+        server = self.hass.config_entries.async_get_entry(self._discovery[CONF_SERVER_ENTRY_ID])
+        return server is not None and server.state is ConfigEntryState.LOADED
+
     async def async_step_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         if user_input is not None:
+            if not self._server_loaded():
+                return self.async_abort(reason="server_not_loaded")
             name = str(user_input[CONF_NAME]).strip() or self._default_name()
             options = {CONF_INSTALLATION_MAX: float(user_input[CONF_INSTALLATION_MAX])}
             return self._async_create_charger_entry(name, options)

@@ -378,8 +378,9 @@ class HassChargerDirectory:
 
     @callback
     def on_auth_success(self, charger_id: str) -> None:
-        if self._auth_failures.pop(charger_id, 0) >= AUTH_FAILURE_REPAIR_THRESHOLD:
-            ir.async_delete_issue(self._hass, DOMAIN, auth_issue_id(charger_id))
+        self._auth_failures.pop(charger_id, None)
+        # Always: the count is a memory of this run, the issue outlives a reload of the server.
+        ir.async_delete_issue(self._hass, DOMAIN, auth_issue_id(charger_id))
         # It uses its password now: whatever was said about ignoring it is resolved.
         ir.async_delete_issue(self._hass, DOMAIN, password_ignored_issue_id(charger_id))
 

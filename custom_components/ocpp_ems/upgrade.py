@@ -265,6 +265,8 @@ class SecurityUpgrades:
     async def _async_roll_back(self, charger_id: str, record: dict[str, Any]) -> None:
         previous, target = int(record["previous"]), int(record["target"])
         entry = await self._async_undo(charger_id, record)
+        if entry is None:
+            return  # the charger was deleted meanwhile: nothing to report
         minutes = str(max(1, round(UPGRADE_TIMEOUT_S / 60)))
         LOGGER.warning(
             "Charger %s did not come back with security profile %d within %s minutes: back to "

@@ -371,7 +371,11 @@ class Handshake:
                 password_ok=password_ok,
                 committed=charger is not None and charger.auth_committed,
                 # Profile 2 and 3 without the charger's own certificate: the password is a must.
-                required=verdict.configured_profile >= SecurityProfile.TLS_BASIC_AUTH,
+                # So for a charger accepted on another of our servers (pending here, with a
+                # password): it moves here once it boots, and is given its password; any
+                # device could otherwise move it and take the password.
+                required=verdict.configured_profile >= SecurityProfile.TLS_BASIC_AUTH
+                or (admission is Admission.PENDING and password is not None),
             )
             if isinstance(checked, Response):
                 return checked
@@ -445,7 +449,8 @@ class Handshake:
     ) -> Response | bool:
         """Basic auth: True when the charger logged in with its password, False when it need not
         (and did not try), else the 401 refusal. ``committed``: it logged in with its password
-        before (from then on only the password works); ``required``: its profile is 2 or 3."""
+        before (from then on only the password works); ``required``: it must log in (profile 2
+        or 3, or accepted on another of our servers)."""
         if header is None and not committed and not required:
             return False
         if password_ok:
