@@ -407,6 +407,15 @@ async def test_auto_accept_share_is_not_renewed_by_a_restart(
 
 
 # --- authentication ----------------------------------------------------------------------------
+async def _fail_logins(connect: ConnectCharger, charger_id: str) -> None:
+    """Another device (another address) tries the charger's id with wrong passwords, enough for
+    the repair issue."""
+    for _ in range(3):
+        with pytest.raises(Exception, match="HTTP 401"):
+            async with connect(charger_id, password=b"wrong", local_address="127.0.0.2"):
+                pass
+
+
 async def test_wrong_password_repair_issue(
     hass: HomeAssistant,
     onboard: Onboard,
@@ -415,11 +424,7 @@ async def test_wrong_password_repair_issue(
 ) -> None:
     async with onboard("CP1") as (_sim, entry):
         pass
-    # Another device (another address) tries the charger's id with wrong passwords.
-    for _ in range(3):
-        with pytest.raises(Exception, match="HTTP 401"):
-            async with connect("CP1", password=b"wrong", local_address="127.0.0.2"):
-                pass
+    await _fail_logins(connect, "CP1")
     issue = issue_registry.async_get_issue(DOMAIN, "auth_failed_CP1")
     assert issue is not None
     assert issue.is_fixable
@@ -790,10 +795,7 @@ async def test_wrong_password_repair_clears_after_a_server_reload(
     password clears it also after a reload of the server."""
     async with onboard("CP1") as (_sim, entry):
         pass
-    for _ in range(3):
-        with pytest.raises(Exception, match="HTTP 401"):
-            async with connect("CP1", password=b"wrong", local_address="127.0.0.2"):
-                pass
+    await _fail_logins(connect, "CP1")
     assert issue_registry.async_get_issue(DOMAIN, "auth_failed_CP1") is not None
     assert await hass.config_entries.async_reload(server_entry.entry_id)
     await hass.async_block_till_done()

@@ -569,14 +569,18 @@ async def test_offline_session_sent_behind_the_running_one_is_history(h: Harness
     assert connector.transaction is not None
     assert connector.transaction.transaction_id == "LIVE"
     await sim.tx_event("Updated", "LIVE", meter_value=meter(5100, -30))
-    await sim.tx_event(
-        "Ended",
-        "OLD",
-        timestamp=now_iso(-3600),
-        stopped_reason="EVDisconnected",
-        meter_value=meter(2000, -3600, "Transaction.End"),
-        **old,
-    )
+
+    async def end_old() -> None:
+        await sim.tx_event(
+            "Ended",
+            "OLD",
+            timestamp=now_iso(-3600),
+            stopped_reason="EVDisconnected",
+            meter_value=meter(2000, -3600, "Transaction.End"),
+            **old,
+        )
+
+    await end_old()
     await sim.tx_event("Updated", "LIVE", meter_value=meter(5200, -1))
     live = connector.transaction
     assert live is not None
@@ -590,14 +594,7 @@ async def test_offline_session_sent_behind_the_running_one_is_history(h: Harness
         EventKind.SESSION_ENDED
     ]
     # Sent again, the old session's end changes nothing.
-    await sim.tx_event(
-        "Ended",
-        "OLD",
-        timestamp=now_iso(-3600),
-        stopped_reason="EVDisconnected",
-        meter_value=meter(2000, -3600, "Transaction.End"),
-        **old,
-    )
+    await end_old()
     assert connector.transaction is live
     assert live.energy_wh == 200
 
