@@ -1541,3 +1541,28 @@ async def test_takeover_of_a_socket_that_stops_reading_follows_the_ping_timeout(
     finally:
         flooder.cancel()
         old.transport.abort()
+
+
+async def test_unprovisioned_charger_is_not_locked_out_after_a_restart(
+    socket_enabled: None, make_central: MakeCentral, directory: MemoryDirectory
+) -> None:
+    """A charger accepted on profile 1 whose password is not in it yet connects without
+    credentials. After a restart its address is not known; three wrong logins under its id from
+    another address blocked it (429), again at each block's end. It has nothing to prove now."""
+    factories = factories_of(EchoSession, [])
+    directory.accept("CP1", PASSWORD)
+    first = await make_central(factories=factories)
+    async with connect(url(first, "/CP1"), local_addr=("127.0.0.2", 0)) as ws:
+        await roundtrip(ws)
+    await first.stop()
+    central = await make_central(factories=factories)  # Home Assistant restarted
+    for _ in range(3):
+        with pytest.raises(InvalidStatus):
+            async with connect(
+                url(central, "/CP1"),
+                additional_headers=basic("CP1", b"guess"),
+                local_addr=("127.0.0.66", 0),
+            ):
+                pass
+    async with connect(url(central, "/CP1"), local_addr=("127.0.0.2", 0)) as ws:
+        await roundtrip(ws)

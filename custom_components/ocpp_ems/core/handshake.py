@@ -141,6 +141,22 @@ class TransportRefusal:
     failed_login: bool = False
 
 
+def _must_log_in(
+    admission: Admission, verdict: ConnectionSecurity | TransportRefusal, password: str | None
+) -> bool:
+    """Whether a connection without the charger's own certificate must present its password."""
+    # Profile 2 and 3: the password is a must.
+    if (
+        isinstance(verdict, ConnectionSecurity)
+        and verdict.configured_profile >= SecurityProfile.TLS_BASIC_AUTH
+    ):
+        return True
+    # So for a charger accepted on another of our servers (pending here, with a password): it
+    # moves here once it boots, and is given its password; any device could otherwise move it
+    # and take the password.
+    return admission is Admission.PENDING and password is not None
+
+
 def check_transport(
     charger_id: str, settings: ChargerSettings, peer: TlsPeer | None, *, now: datetime
 ) -> ConnectionSecurity | TransportRefusal:
@@ -337,10 +353,24 @@ class Handshake:
             and password is not None
             and auth.check_credentials(header, charger_id, password)
         )
+        charger = self._charger(charger_id)
+        committed = charger is not None and charger.auth_committed
+        required = _must_log_in(admission, verdict, password)
         # The right password (or the charger's own certificate) is never refused by the charger
         # id's block: failures from elsewhere must not lock the charger out (also after a
         # restart, when its address is not known yet). Guessing stays throttled per address.
-        proven = certified or password_ok
+        # Neither is a request with nothing to prove: no credentials, let in without them (the
+        # password is not in the charger yet) and taking over no open connection.
+        proven = (
+            certified
+            or password_ok
+            or (
+                header is None
+                and not committed
+                and not required
+                and self._open_connection(charger_id) is None
+            )
+        )
         if (retry_after := self._retry_after(charger_id, remote, proven=proven)) is not None:
             response = self.refuse(
                 connection,
@@ -358,7 +388,6 @@ class Handshake:
                 self.login_failed(charger_id, remote)
             return self.refuse(connection, charger_id, path, remote, verdict.reason, verdict.status)
 
-        charger = self._charger(charger_id)
         basic_auth = False
         if not certified:
             checked = self._check_password(
@@ -369,13 +398,8 @@ class Handshake:
                 header=header,
                 password=password,
                 password_ok=password_ok,
-                committed=charger is not None and charger.auth_committed,
-                # Profile 2 and 3 without the charger's own certificate: the password is a must.
-                # So for a charger accepted on another of our servers (pending here, with a
-                # password): it moves here once it boots, and is given its password; any
-                # device could otherwise move it and take the password.
-                required=verdict.configured_profile >= SecurityProfile.TLS_BASIC_AUTH
-                or (admission is Admission.PENDING and password is not None),
+                committed=committed,
+                required=required,
             )
             if isinstance(checked, Response):
                 return checked
