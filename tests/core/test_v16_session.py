@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from ocpp.v16 import call
 
+from custom_components.ocpp_ems.core.charger_state import MAX_PAST_SESSION_AGE
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.model import (
     ChargingRateUnit,
@@ -565,3 +566,10 @@ async def test_session_sent_behind_the_running_one_is_history(h: Harness) -> Non
     assert take_past_start(h.charger, str(held[0])) is None  # the oldest no longer waits
     assert take_past_start(h.charger, str(held[-1])) is not None
     assert connector.transaction.transaction_id == str(live)
+
+    # Older than MAX_PAST_SESSION_AGE: rather a clock set wrong after a reboot than an offline
+    # queue: a new session, which replaces the running one (whose end was lost) as before.
+    age = MAX_PAST_SESSION_AGE + timedelta(days=1)
+    stale = await sim.start_tx(meter=6000, timestamp=now_iso(-age.total_seconds()))
+    assert connector.transaction.transaction_id == str(stale.transaction_id)
+    assert h.charger.find_ended_transaction(str(live)).stop_reason == "Replaced"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .directory import Admission
 from .meter import (
@@ -48,6 +48,8 @@ _LOGGER = logging.getLogger(__name__)
 
 # Why a transaction ended when the charger started a new one on its connector without ending it.
 REPLACED = "Replaced"
+# A start older than the running transaction is history (a late offline session) up to this age.
+MAX_PAST_SESSION_AGE = timedelta(days=7)
 # A transaction start this soon after an authorization of the same id tag is the same card swipe:
 # the authorization event fired already.
 AUTHORIZE_WINDOW_S = 60.0
@@ -262,7 +264,13 @@ class ChargerState:
         :meth:`record_past_session` once it ends."""
         connector = self.charger.connectors.get(connector_id)
         running = None if connector is None else connector.transaction
-        return running if running is not None and started < running.started_at else None
+        if running is None or started >= running.started_at:
+            return None
+        if utcnow() - started > MAX_PAST_SESSION_AGE:
+            # Rather a clock set wrong after a reboot than an offline queue this old: a new
+            # session (the running one's end was lost), replacing it as before.
+            return None
+        return running
 
     def start_transaction(
         self,
