@@ -803,3 +803,21 @@ async def test_wrong_password_repair_clears_after_a_server_reload(
         assert await sim.boot() == "Accepted"
         await hass.async_block_till_done()
     assert issue_registry.async_get_issue(DOMAIN, "auth_failed_CP1") is None
+
+
+async def test_charger_moved_off_a_disabled_server_is_set_up(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """Its old server disabled (its chargers unloaded), a charger that logs in on our other
+    server moved there but was never set up (no update listener on an unloaded entry) until the
+    next start of Home Assistant."""
+    second = await _second_server(hass)
+    async with onboard("CP1") as (_sim, charger_entry):
+        password = str(charger_entry.data[CONF_PASSWORD]).encode()
+    await hass.config_entries.async_set_disabled_by(server_entry.entry_id, ConfigEntryDisabler.USER)
+    await hass.async_block_till_done()
+    assert charger_entry.state is ConfigEntryState.NOT_LOADED
+    async with charger_connection(central_of(second).port, "CP1", password=password) as sim:
+        assert await sim.boot() == "Pending"
+        await wait_for(lambda: charger_entry.state is ConfigEntryState.LOADED, what="set up")
+        assert charger_entry.data[CONF_SERVER_ENTRY_ID] == second.entry_id

@@ -22,6 +22,7 @@ from typing import Any
 import probatio
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.config_entries import (
+    SOURCE_IGNORE,
     ConfigEntry,
     ConfigEntryState,
     ConfigFlow,
@@ -275,7 +276,9 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
         charger_id: str = discovery_info[CONF_CHARGER_ID]
         await self.async_set_unique_id(charger_id)
         # A charger accepted on another port that now connects here follows the move.
-        # (The entry's update listener reloads it.)
+        # (The entry's update listener reloads it; one not loaded, its old server disabled, has
+        # no listener: it is set up here.)
+        self._set_up_if_moved_while_unloaded(discovery_info[CONF_SERVER_ENTRY_ID])
         self._abort_if_unique_id_configured(
             updates={CONF_SERVER_ENTRY_ID: discovery_info[CONF_SERVER_ENTRY_ID]},
             reload_on_update=False,
@@ -289,6 +292,20 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._default_name(), {}, accepted_automatically=True
             )
         return await self.async_step_confirm()
+
+    @callback
+    def _set_up_if_moved_while_unloaded(self, server_entry_id: str) -> None:
+        entry = self.hass.config_entries.async_entry_for_domain_unique_id(
+            DOMAIN, str(self.unique_id)
+        )
+        if (
+            entry is not None
+            and entry.state is ConfigEntryState.NOT_LOADED
+            and entry.disabled_by is None
+            and entry.source != SOURCE_IGNORE
+            and entry.data.get(CONF_SERVER_ENTRY_ID) != server_entry_id
+        ):
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
 
     def _server_loaded(self) -> bool:
         """Whether the server the charger connected to runs (it may be removed meanwhile)."""
