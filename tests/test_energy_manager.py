@@ -11,6 +11,7 @@ import asyncio
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+import probatio
 import pytest
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State
@@ -361,6 +362,8 @@ async def test_actions(
         # Ended: Solar again. The car drew its 32 A from the grid and there is no PV: no surplus
         # (its predicted draw against a grid meter that has not shown it yet is no surplus
         # either: never more than the PV), so it pauses.
+        with pytest.raises(probatio.Invalid):  # beyond a week (5 million days overflowed)
+            await call(hass, DOMAIN, "boost_now", {"device_id": device, "duration": {"days": 8}})
         await call(hass, DOMAIN, "boost_now", {"device_id": device, "duration": 0})
         await set_site(hass, grid=22080, pv=0)
         await wait_for(lambda: sim.live_limit() == 0.0, what="boost ended")
@@ -390,6 +393,11 @@ async def test_actions(
             (
                 {"energy_kwh": 5, "departure": dt_util.utcnow() - timedelta(hours=1)},
                 "departure_in_past",
+            ),
+            # Decades ahead would cost seconds of planning on every decision.
+            (
+                {"energy_kwh": 5, "departure": dt_util.utcnow() + timedelta(days=7, hours=1)},
+                "departure_too_far",
             ),
             ({"target_soc": 80, "departure": departure}, "vehicle_capacity_missing"),
             (

@@ -452,8 +452,22 @@ async def test_availability_cache_and_reservations_2x(
             "ChangeAvailability",
             "Rejected: UnknownEvse",  # with the station's reason code
             operative=False,
-            connector_id=2,
+            connector_id=1,
         )
+        # An EVSE the station does not have is the caller's mistake: never sent.
+        sent = len(station.actions("ChangeAvailability"))
+        for action, data in (
+            ("change_availability", {"operative": True}),
+            ("unlock", {}),
+            ("start_charging", {}),
+            ("reserve_now", {"id_tag": "CARD", "expiry": "2099-01-01T00:00:00+00:00"}),
+        ):
+            with pytest.raises(ServiceValidationError) as err:
+                await call(hass, action, device.id, connector_id=2, **data)
+            assert err.value.translation_key == "unknown_connector"
+            assert err.value.translation_placeholders == {"charger_id": "CP1", "connector_id": "2"}
+        assert len(station.actions("ChangeAvailability")) == sent
+        assert not station.actions("UnlockConnector")
 
         await call(hass, "clear_cache", device.id)
         assert station.actions("ClearCache") == [{}]

@@ -33,10 +33,11 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
-from .coordinator import ChargerConfigEntry
+from .coordinator import ChargerConfigEntry, connector_ids
 from .core.current_control import CurrentController
 from .core.ems import Mode
 from .core.ems.charger_view import VEHICLE_CAPACITY_MAX_KWH
+from .core.ems.plan import MAX_PLAN_AHEAD_S
 from .core.model import Charger, ControlledBy
 from .core.session import (
     DIAGNOSTICS_LOG,
@@ -44,6 +45,7 @@ from .core.session import (
     ChargerSession,
     SignedFirmware,
     next_request_id,
+    remote_stop_each,
 )
 from .energy_manager import EnergyManagerRuntime
 from .entity import charger_errors, require_session
@@ -99,6 +101,8 @@ TRIGGER_MESSAGES: Final = [
 RESET_TYPES: Final = ["soft", "hard"]
 LOCATION_SCHEMES: Final = ("http", "https", "ftp", "ftps", "sftp")
 PROFILE_PURPOSES: Final = ["charger_max", "tx_default", "tx"]
+# The longest boost (a boost for "until further notice" is Fast mode).
+MAX_BOOST: Final = timedelta(days=7)
 
 _DEVICE: Final = {probatio.Required(ATTR_DEVICE_ID): cv.string}
 _CONNECTOR: Final = {probatio.Optional(ATTR_CONNECTOR_ID): probatio.All(int, probatio.Range(min=1))}
@@ -124,8 +128,18 @@ class ChargerTarget:
         return self.entry.runtime_data.central.current_control(self.charger_id)
 
     def wanted_connector(self, call: ServiceCall) -> int | None:
-        """The connector from the call, else from the device (None: the whole charger)."""
+        """The connector from the call, else from the device (None: the whole charger); one the
+        charger does not have is the caller's mistake (never sent to it)."""
         connector_id: int | None = call.data.get(ATTR_CONNECTOR_ID) or self.device_connector_id
+        if connector_id is not None and connector_id not in connector_ids(self.charger):
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="unknown_connector",
+                translation_placeholders={
+                    "charger_id": self.charger_id,
+                    "connector_id": str(connector_id),
+                },
+            )
         return connector_id
 
     def connector_id(self, call: ServiceCall) -> int:
@@ -220,9 +234,7 @@ async def _stop_charging(target: ChargerTarget, call: ServiceCall) -> ServiceRes
             translation_key="no_transaction",
             translation_placeholders={"charger_id": target.charger_id},
         )
-    session = target.session()
-    for transaction in transactions:
-        await session.remote_stop(transaction.transaction_id)
+    await remote_stop_each(target.session(), [t.transaction_id for t in transactions])
     return None
 
 
@@ -392,6 +404,15 @@ async def _plan_charge(target: ChargerTarget, call: ServiceCall) -> ServiceRespo
             translation_domain=DOMAIN,
             translation_key="departure_in_past",
             translation_placeholders={"departure": departure.isoformat()},
+        )
+    if departure > dt_util.utcnow() + timedelta(seconds=MAX_PLAN_AHEAD_S):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="departure_too_far",
+            translation_placeholders={
+                "departure": departure.isoformat(),
+                "days": str(round(MAX_PLAN_AHEAD_S / 86400)),
+            },
         )
     view = ems.charger_view(target.charger_id)
     capacity: float | None = call.data.get(ATTR_VEHICLE_CAPACITY, view.known_vehicle_capacity_kwh)
@@ -621,7 +642,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
         online=False,
         schema={
             probatio.Optional(ATTR_DURATION, default=timedelta(hours=1)): probatio.All(
-                cv.time_period, cv.positive_timedelta
+                cv.time_period, cv.positive_timedelta, probatio.Range(max=MAX_BOOST)
             ),
         },
     ),

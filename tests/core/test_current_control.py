@@ -149,6 +149,33 @@ async def test_pause_remote_stop_start(h: Harness, settings: ChargerSettings) ->
     )
 
 
+async def test_refused_pause_and_limit_are_not_kept(h: Harness, settings: ChargerSettings) -> None:
+    """A pause or limit the charger refuses is undone: what is shown is what the charger holds,
+    and the refused value is not written later behind the user's back."""
+    sim = await attached(h)
+    controller = h.get_controller()
+    await controller.set_limit(12, duration_s=1)
+    sim.status_override["SetChargingProfile"] = "Rejected"
+    with pytest.raises(CommandRejectedError):
+        await controller.set_limit(8, duration_s=3600)
+    with pytest.raises(CommandRejectedError):
+        await controller.pause()  # a 0 A profile
+    assert (h.charger.limit.requested_a, h.charger.limit.paused) == (12, False)
+    del sim.status_override["SetChargingProfile"]
+    written = len(live_writes(sim))
+    # The accepted limit's own expiry still lifts it (the refused one's did not replace it).
+    await wait_for(lambda: h.charger.limit.requested_a is None, seconds=3)
+    await wait_for(lambda: len(live_writes(sim)) > written)
+    assert live_writes(sim)[written:] == [32.0]
+
+    settings.pause_strategy = PauseStrategy.REMOTE_STOP_START
+    await sim.start_tx()
+    sim.status_override["RemoteStopTransaction"] = "Rejected"
+    with pytest.raises(CommandRejectedError):
+        await controller.pause()
+    assert not h.charger.limit.paused  # nothing stopped: still charging
+
+
 async def test_watt_only_charger(h: Harness) -> None:
     def power_only(sim: SimCharger) -> None:
         sim.config["ChargingScheduleAllowedChargingRateUnit"] = "Power"
@@ -310,7 +337,8 @@ async def test_rejected_profiles(h: Harness) -> None:
     assert h.charger.limit.charger_max_a is None  # retried on the next attach
     with pytest.raises(CommandRejectedError):
         await h.get_controller().set_limit(10)
-    assert h.charger.limit.requested_a == 10  # kept for when the charger takes it
+    # Refused, so not kept: the user was told, and it must not reach the charger later.
+    assert h.charger.limit.requested_a is None
 
 
 async def test_detached_controller() -> None:

@@ -23,6 +23,7 @@ from custom_components.ocpp_ems.core.ems import (
     SolarSettings,
 )
 from custom_components.ocpp_ems.core.ems.plan import (
+    MAX_PLAN_AHEAD_S,
     PlanStatus,
     expected_surplus,
     feed_in_per_wh,
@@ -60,6 +61,20 @@ def test_solar_first_while_waiting_for_the_plan() -> None:
     d = m.update(site(0, -6000, {"a": car(0, energy=0)}), 0)
     assert not d.chargers["a"].target.paused
     assert d.chargers["a"].reason is Reason.SOLAR
+
+
+def test_departure_beyond_the_horizon_is_planned_as_that_far() -> None:
+    """A departure decades ahead is planned as MAX_PLAN_AHEAD_S ahead (each 15 minutes up to it
+    would be weighed on every decision); the latest time is taken, within the horizon."""
+    far = plan_status(
+        now=0, departure=50 * 365 * 24 * H, remaining_wh=5000, max_power_w=P3, efficiency=0.9
+    )
+    horizon = plan_status(
+        now=0, departure=MAX_PLAN_AHEAD_S, remaining_wh=5000, max_power_w=P3, efficiency=0.9
+    )
+    assert far == horizon
+    assert far.starts_at is not None
+    assert 6 * 24 * H < far.starts_at < MAX_PLAN_AHEAD_S
 
 
 def test_cheapest_slots_are_used() -> None:

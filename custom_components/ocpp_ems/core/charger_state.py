@@ -578,9 +578,17 @@ class ChargerState:
             source=SECURITY_EVENT_FROM_SERVER,
         )
 
-    def record_reservation_status(self, reservation_id: int, status: str) -> None:
-        """A reservation ended without a transaction (expired, removed ...)."""
-        self._fire(EventKind.RESERVATION_STATUS, reservation_id=reservation_id, status=status)
+    def record_reservation_status(
+        self, reservation_id: int, status: str, connector_id: int = 0
+    ) -> None:
+        """A reservation of ``connector_id`` (0: the charger as a whole) ended without a
+        transaction (expired, removed ...)."""
+        self._fire(
+            EventKind.RESERVATION_STATUS,
+            connector_id,
+            reservation_id=reservation_id,
+            status=status,
+        )
 
     def record_data_transfer(self, vendor_id: str, message_id: str | None, data: object) -> None:
         """Vendor-specific data: handed to Home Assistant as an event (automations interpret it)."""

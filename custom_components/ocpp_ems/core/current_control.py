@@ -5,15 +5,19 @@ Three profiles, by how often they change:
 1. ``charger_max`` (ChargePointMaxProfile): the installation limit. Chargers keep it in flash,
    so it is written only when the setting differs from what we last wrote.
 2. base (TxDefault at ``base_stack_level``, no duration): the safe current. Also written rarely.
-3. live (TxDefault, or Tx during a transaction, at ``live_stack_level``) with a limited duration:
-   the dynamic limit. Written when its value changes and refreshed before it expires (each charger
-   at its own moment, see :data:`REFRESH_SPREAD`), so a charger whose central system stops (Home
-   Assistant down) falls back to the safe base by itself.
+3. live (TxDefault, and with the Tx purpose a Tx profile per open transaction, at
+   ``live_stack_level``) with a limited duration: the dynamic limit. Written when its value
+   changes and refreshed before it expires (each charger at its own moment, see
+   :data:`REFRESH_SPREAD`), so a charger whose central system stops (Home Assistant down) falls
+   back to the safe base by itself.
 
 Callers (actions, the energy manager) may call :meth:`CurrentController.set_limit` as often as they
 like: only real changes reach the charger. Pausing is a per-charger strategy (0 A live limit, or
-RemoteStop + RemoteStart). Applied limits are verified with the charger's composite schedule and its
-Current.Offered readings; a disagreement sets ``charger.limit.mismatch`` and emits LIMIT_MISMATCH.
+RemoteStop + RemoteStart). A change the charger refuses (or that fails) is not kept: the requested
+limit and pause go back to what they were (:meth:`CurrentController._undo`), so what is shown is
+what the charger holds and a refused value is never written later behind the user's back. Applied
+limits are verified with the charger's composite schedule and its Current.Offered readings; a
+disagreement sets ``charger.limit.mismatch`` and emits LIMIT_MISMATCH.
 The limit rules (bounds, step, unit and A <-> W, the limit in force, the pause strategy) are
 :class:`~.limits.LimitRules`, asked through :attr:`CurrentController.rules`.
 
@@ -36,13 +40,13 @@ import logging
 import math
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .errors import ChargerNotConnectedError, OcppEmsError
 from .limits import LimitRules
 from .model import Charger, ChargerEvent, ChargingRateUnit, ControlledBy, EventKind
 from .pacing import phase
-from .session import ChargerSession, LimitRequest
+from .session import ChargerSession, LimitRequest, remote_stop_each
 from .settings import ChargerSettings, PauseStrategy, ProfilePurpose
 from .timeutil import utcnow
 
@@ -52,7 +56,7 @@ _LOGGER = logging.getLogger(__name__)
 MAX_PROFILE_ID = 1
 BASE_PROFILE_ID = 2
 LIVE_PROFILE_ID = 3
-LIVE_TX_PROFILE_ID = 4
+LIVE_TX_PROFILE_ID = 4  # connector 1's; connector n's is LIVE_TX_PROFILE_ID + 100 * (n - 1)
 
 # Refresh the live profile once this fraction of its duration has passed, at the latest: the other
 # half is the margin that keeps a charger on its live limit through a missed refresh or a restart.
@@ -70,20 +74,36 @@ MISMATCH_TOLERANCE_A = 0.5
 RETRY_BACKOFF_S = 60.0
 
 
+def tx_profile_id(connector_id: int) -> int:
+    """Our Tx profile's id on ``connector_id``: one per connector (a profile with the same id is
+    replaced wherever it was, so two transactions cannot share one)."""
+    return LIVE_TX_PROFILE_ID + 100 * (max(connector_id, 1) - 1)
+
+
 @dataclass(frozen=True, kw_only=True)
 class _Live:
-    """What the live profile holds (or should hold): written again only when this changes."""
+    """What the live profiles hold (or should hold): written again only when this changes."""
 
     value: float  # in ``unit``
     unit: ChargingRateUnit
     amps: float
     phases: int  # used for W conversion
     number_phases: int | None  # sent to the charger (phase switching)
-    purpose: str
-    connector_id: int
-    transaction_id: str | None
+    # Live purpose "tx": a Tx profile for each open transaction, as (connector, transaction).
+    transactions: tuple[tuple[int, str], ...]
+    # The charger-wide TxDefault profile: unless Tx profiles cover every outlet (then it rules
+    # nothing and is left to expire to the base). An outlet without one follows it.
+    tx_default: bool
     stack_level: int
     duration_s: int | None
+
+
+class _Request(NamedTuple):
+    """What was asked of the charger: a change is undone to this when refused."""
+
+    amps: float | None
+    phases: int | None
+    paused: bool
 
 
 class CurrentController:
@@ -201,46 +221,63 @@ class CurrentController:
         if phases is not None and phases not in (1, 2, 3):
             raise ValueError(f"invalid number of phases {phases}")
         self._decided = True
+        before = self._request()
         changed = limit.requested_a != amps or limit.requested_phases != phases
         limit.requested_a = amps
         limit.requested_phases = phases
+        if changed:
+            self._request_save()
+            self.charger.notify()
+        await self._applied_or_undone(before)
+        # The old limit's expiry ends with it (kept while the new one could still be refused).
         if self._expiry_task is not None:
             self._expiry_task.cancel()
             self._expiry_task = None
         if duration_s is not None and amps is not None:
             self._expiry_task = self._spawn(self._expire_after(duration_s), "limit expiry")
-        if changed:
-            self._request_save()
-            self.charger.notify()
-        await self._apply()
 
     async def pause(self) -> None:
         self._decided = True
+        before = self._request()
         self._record_paused(True)
         if self.pause_strategy() is PauseStrategy.ZERO_LIMIT:
-            await self._apply()
+            await self._applied_or_undone(before)
             return
         session = self._require_session()
-        for connector in self.charger.outlets:
-            if connector.transaction is not None:
-                await session.remote_stop(connector.transaction.transaction_id)
-                if connector.connector_id not in self._stopped_connectors:
-                    self._stopped_connectors.append(connector.connector_id)
+        stopped: list[int] = []
+        by_transaction = {
+            c.transaction.transaction_id: c.connector_id
+            for c in self.charger.outlets
+            if c.transaction is not None
+        }
+        try:
+            await remote_stop_each(
+                session, list(by_transaction), lambda t: stopped.append(by_transaction[t])
+            )
+        except OcppEmsError:
+            if not stopped:
+                self._undo(before)  # nothing stopped: still charging
+            raise
+        finally:
+            for connector_id in stopped:
+                if connector_id not in self._stopped_connectors:
+                    self._stopped_connectors.append(connector_id)
 
     async def resume(self) -> None:
         """Charging allowed again, at the requested limit; a 0 A limit is a pause too, so it is
         lifted (up to the installation maximum, like no limit)."""
         self._decided = True
+        before = self._request()
         self._record_paused(False)
         if self.charger.limit.requested_a == 0:
             self.charger.limit.requested_a = None
             self._request_save()
             self.charger.notify()
         if self.pause_strategy() is PauseStrategy.ZERO_LIMIT:
-            await self._apply()
+            await self._applied_or_undone(before)
             return
         session = self._require_session()
-        await self._apply()
+        await self._applied_or_undone(before)
         connectors = self._stopped_connectors or [self._first_outlet()]
         self._stopped_connectors = []
         for connector_id in connectors:
@@ -249,6 +286,31 @@ class CurrentController:
             # Our own tag always starts: never hand it to a car whose own tag was refused.
             if connector.transaction is None and (last is None or last.authorized):
                 await session.remote_start(connector_id, self._settings().remote_start_id_tag)
+
+    def _request(self) -> _Request:
+        limit = self.charger.limit
+        return _Request(limit.requested_a, limit.requested_phases, limit.paused)
+
+    async def _applied_or_undone(self, before: _Request) -> None:
+        """Write the change just requested; if that fails, :meth:`_undo` it and raise."""
+        after = self._request()
+        try:
+            await self._apply()
+        except OcppEmsError:
+            self._undo(before, unless_changed_from=after)
+            raise
+
+    def _undo(self, before: _Request, *, unless_changed_from: _Request | None = None) -> None:
+        """The charger refused a change (or the write failed): the request goes back to
+        ``before`` (unless another change came meanwhile: then it is no longer ``after``)."""
+        if unless_changed_from is not None and self._request() != unless_changed_from:
+            return
+        limit = self.charger.limit
+        if self._request() == before:
+            return
+        limit.requested_a, limit.requested_phases, limit.paused = before
+        self._request_save()
+        self.charger.notify()
 
     def _record_paused(self, paused: bool) -> None:
         limit = self.charger.limit
@@ -357,20 +419,22 @@ class CurrentController:
             number_phases = None
         live_level = self._stack_level(settings.live_stack_level)
         base_level = self._stack_level(settings.base_stack_level)
-        transaction = None
+        transactions: tuple[tuple[int, str], ...] = ()
         if settings.live_profile_purpose is ProfilePurpose.TX:
-            transaction = next(
-                (c.transaction for c in self.charger.outlets if c.transaction is not None), None
+            transactions = tuple(
+                (c.connector_id, c.transaction.transaction_id)
+                for c in self.charger.outlets
+                if c.transaction is not None
             )
+        outlets = max(len(self.charger.outlets), self.charger.capabilities.number_of_connectors, 1)
         return _Live(
             value=rules.to_unit(amps, unit, phases),
             unit=unit,
             amps=round(amps, 1),
             phases=phases,
             number_phases=number_phases,
-            purpose="tx" if transaction is not None else "tx_default",
-            connector_id=0 if transaction is None else transaction.connector_id,
-            transaction_id=None if transaction is None else transaction.transaction_id,
+            transactions=transactions,
+            tx_default=len(transactions) < outlets,
             stack_level=live_level,
             # On a single stack level the live profile replaces the base: it must not expire then.
             duration_s=settings.live_limit_duration_s if live_level != base_level else None,
@@ -426,19 +490,12 @@ class CurrentController:
             desired = self._desired()
             if not force and desired == self._live:
                 return
-            await session.set_limit_profile(
-                LimitRequest(
-                    profile_id=LIVE_TX_PROFILE_ID if desired.purpose == "tx" else LIVE_PROFILE_ID,
-                    stack_level=desired.stack_level,
-                    purpose=desired.purpose,
-                    connector_id=desired.connector_id,
-                    limit=desired.value,
-                    unit=desired.unit,
-                    number_phases=desired.number_phases,
-                    duration_s=desired.duration_s,
-                    transaction_id=desired.transaction_id,
+            for connector_id, transaction_id in desired.transactions:
+                await session.set_limit_profile(
+                    self._live_request(desired, connector_id, transaction_id)
                 )
-            )
+            if desired.tx_default:
+                await session.set_limit_profile(self._live_request(desired, 0, None))
             self._live = desired
             self._written_at = self._now()
             self.charger.limit.last_write = utcnow()
@@ -447,6 +504,21 @@ class CurrentController:
             if self._verify_task is not None:
                 self._verify_task.cancel()
             self._verify_task = self._spawn(self._verify(session, desired), "verify")
+
+    @staticmethod
+    def _live_request(live: _Live, connector_id: int, transaction_id: str | None) -> LimitRequest:
+        """One live profile: the Tx profile of ``transaction_id``, else the TxDefault one."""
+        return LimitRequest(
+            profile_id=LIVE_PROFILE_ID if transaction_id is None else tx_profile_id(connector_id),
+            stack_level=live.stack_level,
+            purpose="tx_default" if transaction_id is None else "tx",
+            connector_id=connector_id,
+            limit=live.value,
+            unit=live.unit,
+            number_phases=live.number_phases,
+            duration_s=live.duration_s,
+            transaction_id=transaction_id,
+        )
 
     def _refresh_period(self) -> float:
         """Seconds from a write to its refresh: REFRESH_FRACTION of the duration at the latest,
@@ -486,7 +558,7 @@ class CurrentController:
     async def _verify(self, session: ChargerSession, written: _Live) -> None:
         """Ask the charger what limit is in force now and compare."""
         await asyncio.sleep(self.verify_delay_s * (1 + VERIFY_SPREAD * self._phase))
-        connector_id = written.connector_id or self._first_outlet()
+        connector_id = written.transactions[0][0] if written.transactions else self._first_outlet()
         try:
             composite = await session.get_composite_limit(connector_id, 60, written.unit)
         except OcppEmsError as err:

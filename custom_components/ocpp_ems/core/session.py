@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .directory import Admission, ChargerDirectory
+from .errors import OcppEmsError
 from .model import Charger, ChargingRateUnit
 from .pacing import SetupGate
 from .settings import ChargerSettings, ServerSettings
@@ -29,6 +30,26 @@ _REQUEST_IDS = itertools.count(int(time.time()) % 1_000_000_000)
 def next_request_id() -> int:
     """A fresh id (below 2**31: valid in every version's integer fields)."""
     return next(_REQUEST_IDS)
+
+
+async def remote_stop_each(
+    session: ChargerSession,
+    transaction_ids: Sequence[str],
+    on_stopped: Callable[[str], None] = lambda _: None,
+) -> None:
+    """Ask the charger to stop each transaction, every one even when it refuses one (a station
+    that refuses one EVSE's stop must not keep the others charging); ``on_stopped`` hears of each
+    it accepted. Raises the first failure once all were asked."""
+    failure: OcppEmsError | None = None
+    for transaction_id in transaction_ids:
+        try:
+            await session.remote_stop(transaction_id)
+        except OcppEmsError as err:
+            failure = failure or err
+        else:
+            on_stopped(transaction_id)
+    if failure is not None:
+        raise failure
 
 
 # Certificate types (OCPP 2.x names; the 1.6 adapter translates CSMSRootCertificate to its

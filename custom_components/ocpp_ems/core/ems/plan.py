@@ -74,6 +74,10 @@ class PlanStatus:
 
 
 DAY_S = 86400.0
+# The furthest departure a plan takes (prices and forecasts reach a day or two; each 15 minutes
+# ahead costs planning time on every decision): a one-off plan beyond it is refused, and a later
+# departure is planned as this far ahead.
+MAX_PLAN_AHEAD_S = 7 * DAY_S
 
 
 def _segments(
@@ -81,6 +85,7 @@ def _segments(
 ) -> list[tuple[float, float, float]]:
     """(start, end, price) covering [now, departure); time with no price gets the price of the
     same time a day earlier where the slots cover that, else a price above every known one."""
+    departure = min(departure, now + MAX_PLAN_AHEAD_S)
     known = sorted(
         (max(s.start, now), min(s.end, departure), s.price)
         for s in prices

@@ -94,6 +94,7 @@ from .device_model import (
     VariableId,
     var,
 )
+from .station import remember_reservation
 
 if TYPE_CHECKING:
     from .provisioning import Provisioning
@@ -436,6 +437,7 @@ class V201Commands(SharedCommands):
             ),
         )
         expect_status("ReserveNow", result)
+        remember_reservation(self.charger, reservation_id, connector_id)
 
     async def cancel_reservation(self, reservation_id: int) -> None:
         self._require(RESERVATION, "CancelReservation")
@@ -497,11 +499,12 @@ class V201Commands(SharedCommands):
         ):
             return False
         limit = profile["chargingSchedule"][0]["chargingSchedulePeriod"][0]["limit"]
-        result = await self.call(
-            "UpdateDynamicSchedule",
-            {"chargingProfileId": profile["id"], "scheduleUpdate": {"limit": limit}},
-        )
         try:
+            # A CallError (NotSupported ...) is refused like Rejected: the full profile goes.
+            result = await self.call(
+                "UpdateDynamicSchedule",
+                {"chargingProfileId": profile["id"], "scheduleUpdate": {"limit": limit}},
+            )
             expect_status("UpdateDynamicSchedule", result)
         except CommandRejectedError as err:
             _LOGGER.info("%s: %s; setting the profile anew", self.charger.charger_id, err)

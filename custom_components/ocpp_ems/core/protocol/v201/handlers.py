@@ -26,7 +26,7 @@ from custom_components.ocpp_ems.core.timeutil import (
 )
 
 from . import transactions
-from .station import apply_status, report_connector
+from .station import apply_status, report_connector, reservation_ended
 
 if TYPE_CHECKING:
     from .session import V201Session
@@ -166,8 +166,11 @@ def report_charging_profiles(session: V201Session, payload: Payload) -> Payload:
 
 # --- Reservation (H), Firmware (L), Diagnostics (N), Security (A), Data transfer (P) ------------
 def reservation_status_update(session: V201Session, payload: Payload) -> Payload:
+    reservation_id = payload["reservationId"]
     session.state.record_reservation_status(
-        payload["reservationId"], payload["reservationUpdateStatus"]
+        reservation_id,
+        payload["reservationUpdateStatus"],
+        reservation_ended(session.charger, reservation_id),
     )
     return {}
 

@@ -32,6 +32,8 @@ from custom_components.ocpp_ems.core.charger_state import ChargerState
 from custom_components.ocpp_ems.core.model import Charger, ConnectorStatus
 
 _KEY = "ocpp2"
+# Reservations whose EVSE is remembered (StationState.reservations).
+MAX_RESERVATIONS = 32
 
 _CONNECTOR_STATUS = {
     "Occupied": ConnectorStatus.PREPARING,
@@ -89,9 +91,26 @@ class StationState:
     # Transactions not booked yet: their EVSE is not known, or they began before the one running
     # there; their events, oldest first (transactions.py).
     held: dict[str, list[Any]] = field(default_factory=dict)
+    # The EVSE of each reservation we made (its ReservationStatusUpdate names none), newest last;
+    # at most MAX_RESERVATIONS (a forgotten one's end is the station's as a whole).
+    reservations: dict[int, int] = field(default_factory=dict)
 
     def evse(self, evse_id: int) -> Evse:
         return self.evses.setdefault(evse_id, Evse())
+
+
+def remember_reservation(charger: Charger, reservation_id: int, evse_id: int) -> None:
+    """We reserved ``evse_id`` (0: any) under ``reservation_id``."""
+    reservations = station_state(charger).reservations
+    reservations.pop(reservation_id, None)
+    reservations[reservation_id] = evse_id
+    while len(reservations) > MAX_RESERVATIONS:
+        del reservations[next(iter(reservations))]
+
+
+def reservation_ended(charger: Charger, reservation_id: int) -> int:
+    """The EVSE of a reservation that ended (0: the station, or one we do not know)."""
+    return station_state(charger).reservations.pop(reservation_id, 0)
 
 
 def station_state(charger: Charger) -> StationState:
