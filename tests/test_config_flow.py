@@ -744,6 +744,13 @@ async def test_energy_manager_validation_errors_then_recovers(
     )
     assert result["errors"] == {Section.BATTERY.value: "discharge_limit_needs_battery_power"}
 
+    # A "max discharge current" in A (many inverters) is no cap in W.
+    hass.states.async_set("number.discharge_current", "100", {"unit_of_measurement": "A"})
+    result = await hass.config_entries.options.async_configure(
+        flow_id, _sectioned(EMS_INPUT | {CONF_BATTERY_DISCHARGE_LIMIT: "number.discharge_current"})
+    )
+    assert result["errors"] == {Section.BATTERY.value: "discharge_limit_not_power"}
+
     # Every phase's current (or a single phase site with L1): accepted.
     complete = EMS_INPUT | {
         CONF_SITE_PHASES: "3",
@@ -751,6 +758,7 @@ async def test_energy_manager_validation_errors_then_recovers(
         CONF_GRID_CURRENT_L3: "sensor.grid_l3",
         CONF_BATTERY_DISCHARGE_LIMIT: "number.discharge",
     }
+    hass.states.async_set("number.discharge", "5", {"unit_of_measurement": "kW"})
     result = await hass.config_entries.options.async_configure(flow_id, _sectioned(complete))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert server_entry.options[CONF_GRID_CURRENT_L3] == "sensor.grid_l3"

@@ -70,6 +70,11 @@ def test_readings() -> None:
     assert read_power(state("1.5", unit_of_measurement="kW"), NOW) == Reading(1500.0, NOW)
     assert read_power(state("1500", unit_of_measurement="W"), NOW) == Reading(1500.0, NOW)
     assert read_power(state("unknown", unit_of_measurement="kW"), NOW) == Reading(None, NOW)
+    assert read_power(state("1500"), NOW) == Reading(1500.0, NOW)  # no unit: W
+    # No power unit (a template's "kw", an energy sensor picked by mistake): never taken for W
+    # (a 20 kW import read as 20 W opened the fuse); unavailable, so the stale repair names it.
+    for unit in ("kw", "kWh", "A", "%"):
+        assert read_power(state("20", unit_of_measurement=unit), NOW) == Reading(None, NOW)
     phases = read_phases([state("10"), None, state("12")], NOW + 5)
     assert phases.values == (10.0, None, 12.0)
     assert phases.at == NOW

@@ -490,6 +490,45 @@ async def test_settings_and_session_split_survive_a_restart(
     assert view.solar_wh == pytest.approx(3666.7, abs=10)
 
 
+async def test_discharge_limit_in_amperes_is_not_driven_in_watts(
+    hass: HomeAssistant,
+    sources: None,
+    onboard: Onboard,
+    server_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A "max discharge current" in A (Deye, Sunsynk ...) picked as the discharge limit (before
+    the options form refused it, or its unit changed since): never written a number of W
+    (2400 "A", clamped to its 100 A maximum, left the battery free). Not used, said once; the
+    battery's measured power still keeps it from the car."""
+    amps = "number.max_discharge_current"
+    hass.states.async_set(amps, "100", {"unit_of_measurement": "A", "min": 0, "max": 100})
+    hass.config_entries.async_update_entry(
+        server_entry,
+        options=server_entry.options
+        | {CONF_BATTERY_POWER: "sensor.battery_power", CONF_BATTERY_DISCHARGE_LIMIT: amps},
+    )
+    await hass.async_block_till_done()
+    async with onboard() as (sim, _entry):
+        await plug_in_and_charge(sim)
+        await call(hass, "select", "select_option", {"entity_id": MODE, "option": "fast"})
+        await wait_for(lambda: sim.live_limit() == 32.0, what="fast")
+        await sim.meter_values(power_w=22080, current_a=(32.0, 32.0, 32.0))
+        await set_site(hass, grid=22080, pv=0)
+        await call(
+            hass, "input_number", "set_value", {"entity_id": "input_number.battery", "value": 2450}
+        )
+        await wait_for(
+            lambda: f"Discharge limit {amps} is in A, not a power unit" in caplog.text,
+            15.0,
+            what="warned",
+        )
+        await sim.meter_values(power_w=22080, current_a=(32.0, 32.0, 32.0))
+        await hass.async_block_till_done()
+    assert state_of(hass, amps).state == "100"
+    assert caplog.text.count(f"Discharge limit {amps}") == 1
+
+
 async def test_battery_discharge_limit_keeps_the_battery_from_the_car(
     hass: HomeAssistant, sources: None, onboard: Onboard, server_entry: MockConfigEntry
 ) -> None:

@@ -117,6 +117,7 @@ from .core.handshake import MAX_CHARGER_ID_LENGTH, parse_charger_id
 from .core.security import CertificateError, CertificateErrorReason, ServerCredentials
 from .core.settings import PauseStrategy, ProfilePurpose, RateUnitPreference, SecurityProfile
 from .credentials import charger_password, password_placeholders
+from .ems_inputs import watts_per_unit
 from .hub import is_charger_entry
 from .security import (
     ServerSecurity,
@@ -644,8 +645,7 @@ class ServerOptionsFlow(OptionsFlow):
             errors=errors,
         )
 
-    @staticmethod
-    def _ems_errors(options: Mapping[str, Any]) -> dict[str, str]:
+    def _ems_errors(self, options: Mapping[str, Any]) -> dict[str, str]:
         """Combinations the energy manager could never use (shown on their section)."""
         errors: dict[str, str] = {}
         currents = [phase.read(options) is not None for phase in ems_options.GRID_CURRENTS]
@@ -661,6 +661,11 @@ class ServerOptionsFlow(OptionsFlow):
         elif ems_options.BATTERY_DISCHARGE_LIMIT.read(options) is not None and not battery_power:
             # The discharge limit is what the house draws from the battery: it needs its power.
             errors[Section.BATTERY.value] = "discharge_limit_needs_battery_power"
+        discharge_limit = ems_options.BATTERY_DISCHARGE_LIMIT.read(options)
+        state = None if discharge_limit is None else self.hass.states.get(discharge_limit)
+        if state is not None and watts_per_unit(state) is None:
+            # A "max discharge current" in A (or %) is no cap in W.
+            errors[Section.BATTERY.value] = "discharge_limit_not_power"
         return errors
 
     async def async_step_server(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:

@@ -88,15 +88,25 @@ def read_value(state: State | None, now: float) -> Reading:
     return Reading(_number(state), _measured_at(state))
 
 
+def watts_per_unit(state: State) -> float | None:
+    """W per unit of a power entity's state (no unit: W); None for a unit that is no power
+    (kWh, A, %, a misspelt ``kw``): never taken for W (a 20 kW import would read as 20 W)."""
+    unit = state.attributes.get("unit_of_measurement")
+    if unit in (None, "", UnitOfPower.WATT):
+        return 1.0
+    if unit in PowerConverter.VALID_UNITS:
+        return PowerConverter.convert(1.0, unit, UnitOfPower.WATT)
+    return None
+
+
 def read_power(state: State | None, now: float) -> Reading:
-    """A power reading in W, whatever power unit the sensor uses."""
+    """A power reading in W, whatever power unit the sensor uses (another unit: none, so the
+    input counts as unavailable and the stale-input repair names it)."""
     reading = read_value(state, now)
     if state is None or reading.value is None:
         return reading
-    unit = state.attributes.get("unit_of_measurement")
-    if unit in PowerConverter.VALID_UNITS and unit != UnitOfPower.WATT:
-        return Reading(PowerConverter.convert(reading.value, unit, UnitOfPower.WATT), reading.at)
-    return reading
+    factor = watts_per_unit(state)
+    return Reading(None if factor is None else reading.value * factor, reading.at)
 
 
 def read_phases(states: Sequence[State | None], now: float) -> PhaseReading:

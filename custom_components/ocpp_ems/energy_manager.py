@@ -30,7 +30,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP, UnitOfPower
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import (
     CALLBACK_TYPE,
     Event,
@@ -50,7 +50,6 @@ from homeassistant.helpers.event import (
 )
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
-from homeassistant.util.unit_conversion import PowerConverter
 
 from .const import (
     CONF_VEHICLE_SOC,
@@ -107,6 +106,7 @@ from .ems_inputs import (
     read_power,
     read_value,
     site_settings,
+    watts_per_unit,
 )
 from .save_scheduler import SaveScheduler
 
@@ -181,6 +181,7 @@ class EnergyManagerRuntime:
             FEED_IN_PRICE_ENTITY: self._holds.feed_in_price,
         }
         self._stale: frozenset[str] = frozenset()
+        self._warned_units: set[str] = set()
         self._inputs_seen: SiteInputs | None = None  # what the latest decision was made from
         self._stopped = False
         self.enabled = EMS_ENABLED.read(entry.options)
@@ -518,15 +519,22 @@ class EnergyManagerRuntime:
         entity_id = BATTERY_DISCHARGE_LIMIT.read(self.entry.options)
         if not entity_id or (state := self.hass.states.get(entity_id)) is None:
             return None
-        unit = state.attributes.get("unit_of_measurement")
-        per_w = 1.0
-        if unit in PowerConverter.VALID_UNITS:
-            per_w = PowerConverter.convert(1.0, UnitOfPower.WATT, unit)
+        if (watts := watts_per_unit(state)) is None:
+            # A limit in A or % (a "max discharge current") is no cap in W: left alone, as
+            # without one (the battery's measured power still keeps it from the car).
+            if entity_id not in self._warned_units:
+                self._warned_units.add(entity_id)
+                LOGGER.warning(
+                    "Discharge limit %s is in %s, not a power unit: not used",
+                    entity_id,
+                    state.attributes.get("unit_of_measurement"),
+                )
+            return None
         return entity_id, DischargeEntity(
             value=parse_number(state.state),
             low=parse_number(state.attributes.get("min")),
             high=parse_number(state.attributes.get("max")),
-            per_w=per_w,
+            per_w=1.0 / watts,
         )
 
     @callback

@@ -203,3 +203,23 @@ def test_rounding_up_never_exceeds_the_fuse_share() -> None:
     d = m.update(site(0, -6.55 * 690, inputs, grid_currents=grid), 0)
     assert d.chargers["fast"].target.current_a == 12.0
     assert d.chargers["solar"].target.current_a == 6.5
+
+
+@pytest.mark.parametrize("meter", ["grid_power", "grid_currents", "none"])
+def test_an_offline_chargers_draw_is_no_headroom_for_the_others(meter: str) -> None:
+    """c0 went offline charging at 24 A (it keeps its last limit: we cannot lower it) on a 25 A
+    fuse; c1 plugs in. c0's last measured draw counts like the house's load, never as headroom
+    (it was taken off the grid reading but claimed by nobody: c1 got 24 A, 48 A on the fuse)."""
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=0.0), fast(2))
+    chargers = {
+        "c0": car(0, power=16560.0, currents=(24.0, 24.0, 24.0), connected=False),
+        "c1": car(0, power=None),
+    }
+    grid = {
+        "grid_power": {"grid": 16560.0},
+        "grid_currents": {"grid": None, "grid_currents": (24.0, 24.0, 24.0)},
+        "none": {"grid": None},
+    }[meter]
+    d = m.update(site(0, chargers=chargers, **grid), 0)  # type: ignore[arg-type]
+    assert d.chargers["c1"].target.paused
+    assert d.chargers["c1"].reason is Reason.FUSE_LIMIT

@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from custom_components.ocpp_ems.core.ems import (
+    BatterySettings,
     ChargerCommand,
     ChargerSettings,
     EnergyManager,
@@ -60,6 +61,24 @@ def test_minimum_soc_and_energy_charge_at_once_in_every_mode_but_off() -> None:
     assert d.chargers["a"].reason is Reason.MINIMUM_CHARGE
     m = one(Mode.OFF, min_soc=20)
     assert m.update(site(0, 0, {"a": car(0, soc=5)}), 0).chargers["a"].target.paused
+
+
+@pytest.mark.parametrize("error_code", [-1.0, 255.0])
+def test_a_soc_outside_0_to_100_is_no_reading(error_code: float) -> None:
+    """A car's or a home battery's "SoC" of -1 or 255 (error codes of car APIs and BMSs) is no
+    state of charge: no minimum charge from the grid at -1 %, no battery-assisted charging at
+    255 % (above a 50 % floor), and the battery's SoC is a stale input."""
+    m = one(Mode.SOLAR, min_soc=20)
+    d = m.update(site(0, 2000, {"a": car(0, soc=error_code)}), 0)
+    assert d.chargers["a"].target.paused
+    assert d.chargers["a"].reason is not Reason.MINIMUM_CHARGE
+    battery = BatterySettings(allow_discharge_to_car=True, floor_soc=50.0)
+    m = EnergyManager(SiteSettings(battery=battery), {"a": ChargerSettings(mode=Mode.SOLAR)})
+    for t in range(0, 400, 5):
+        d = m.update(site(t, 0.0, {"a": car(t)}, battery=0.0, battery_soc=error_code, pv=0.0), t)
+        assert d.chargers["a"].target.paused
+    assert "battery_soc" in d.stale_inputs
+    assert not d.surplus_w
 
 
 @pytest.mark.parametrize("capacity_wh", [50000.0, None])

@@ -13,7 +13,7 @@ from .charger_work import ChargerMemory, ChargerWork, Kind
 from .config import ChargerSettings
 from .phases import full_phases
 from .plan_charge import resolve_plan
-from .types import ChargerInputs, Mode, Reason, SiteInputs, StaleFallback
+from .types import ChargerInputs, Mode, Reason, SiteInputs, StaleFallback, plausible_soc
 
 # The modes that charge in full from the grid at a cheap price (plans pick their own slots).
 _CHEAP_GRID_MODES = (Mode.SOLAR, Mode.MIN_SOLAR)
@@ -84,6 +84,8 @@ def vehicle_soc(cfg: ChargerSettings, ci: ChargerInputs, memory: ChargerMemory) 
     charged since it was first seen (at ``charge_efficiency``, with the car's capacity; without
     the capacity, the reading as it is, and None while unavailable)."""
     reading = ci.vehicle_soc
+    if reading is not None and not plausible_soc(reading.value):
+        reading = None  # unavailable, or an error code (255 %): no report
     energy = ci.session_energy_wh or 0.0
     if reading is not None and reading.value is not None and reading.at != memory.soc_at:
         memory.soc_seen, memory.soc_at = (reading.value, energy), reading.at

@@ -26,21 +26,35 @@ def line_headroom(
 ) -> tuple[tuple[float, float, float] | None, bool]:
     """Current (A) the chargers may draw per line (None: no fuse), and whether the house load is
     unknown (no grid reading: the chargers alone must then fit, and they fall back as for a stale
-    input)."""
+    input).
+
+    Only chargers we can set share it: what an offline charger still draws (it keeps its last
+    limit) counts like the house's load, never as headroom for the others."""
+    offline = [w for w in works if not w.inputs.connected]
     headroom = fuse_headroom(
         settings=site,
         grid_currents=readings.grid_currents,
         grid_w=readings.grid_w,
-        ev_currents=(
-            sum(w.line_currents[0] for w in works),
-            sum(w.line_currents[1] for w in works),
-            sum(w.line_currents[2] for w in works),
-        ),
+        ev_currents=_line_sums([w for w in works if w.inputs.connected]),
     )
     if site.fuse_a is None or headroom is not None:
         return headroom, False
     limit = site.fuse_a - site.fuse_margin_a
-    return (limit, limit, limit), True
+    unreachable = _line_sums(offline)
+    return (
+        limit - unreachable[0],
+        limit - unreachable[1],
+        limit - unreachable[2],
+    ), True
+
+
+def _line_sums(works: list[ChargerWork]) -> tuple[float, float, float]:
+    """What these chargers draw per line (A), as last measured."""
+    return (
+        sum(w.line_currents[0] for w in works),
+        sum(w.line_currents[1] for w in works),
+        sum(w.line_currents[2] for w in works),
+    )
 
 
 def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from custom_components.ocpp_ems.core.numbers import finite_number
 from .charger_work import IDLE_LIMIT_A, ChargerMemory, ChargerWork
 from .config import ChargerSettings, SiteSettings
 from .surplus import Balance, site_balance
-from .types import ChargerInputs, PhaseReading, Reading, SiteInputs
+from .types import ChargerInputs, PhaseReading, Reading, SiteInputs, plausible_soc
 
 Phases = tuple[float | None, float | None, float | None]
 
@@ -78,12 +78,18 @@ LEFT_OVER_S = 30.0
 def read_site(inputs: SiteInputs, site: SiteSettings, now: float) -> SiteReadings:
     stale: set[str] = set()
 
-    def fresh(reading: Reading | None, max_age: float, name: str) -> float | None:
-        """The reading's value, or None (and ``name`` marked stale) when unavailable or too old."""
+    def fresh(
+        reading: Reading | None,
+        max_age: float,
+        name: str,
+        plausible: Callable[[float], bool] = math.isfinite,
+    ) -> float | None:
+        """The reading's value, or None (and ``name`` marked stale) when unavailable, too old or
+        not ``plausible``."""
         if reading is None:
             return None
         value = reading.value
-        if value is None or math.isnan(value) or not is_fresh(reading.at, max_age, now):
+        if value is None or not plausible(value) or not is_fresh(reading.at, max_age, now):
             stale.add(name)
             return None
         return value
@@ -96,7 +102,7 @@ def read_site(inputs: SiteInputs, site: SiteSettings, now: float) -> SiteReading
         grid_w=fresh(inputs.grid_w, site.grid_max_age_s, "grid_power"),
         grid_currents=grid_currents,
         battery_w=battery_w,
-        battery_soc=fresh(inputs.battery_soc, site.battery_max_age_s, "battery_soc"),
+        battery_soc=fresh(inputs.battery_soc, site.battery_max_age_s, "battery_soc", plausible_soc),
         pv_w=fresh(inputs.pv_w, site.pv_max_age_s, "pv_power"),
         pv_available_w=fresh(inputs.pv_available_w, site.pv_max_age_s, "pv_available_power"),
         battery_unread=inputs.battery_w is not None and battery_w is None,
@@ -122,7 +128,9 @@ def measure_balance(
     )
     return site_balance(
         settings=site,
-        ev_w=sum(w.draw_w for w in works),
+        # An offline charger's draw is no surplus to hand on (it keeps its last limit): the
+        # house's load, as for the fuse (``fuse.line_headroom``).
+        ev_w=sum(w.draw_w for w in works if w.inputs.connected),
         grid_w=readings.grid_w,
         battery_w=readings.battery_w,
         battery_soc=readings.battery_soc,

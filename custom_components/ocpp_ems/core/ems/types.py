@@ -203,3 +203,8 @@ class Decision:
     # The end of the run of cheap price slots now lies in (``cheap_grid.py``; None: not cheap
     # now, or no cheap price set): Solar and Min + solar charge in full until then.
     cheap_grid_until: float | None = None
+
+
+def plausible_soc(value: float | None) -> bool:
+    """A state of charge (%) that can be one: a BMS's error code (255) or -1 is none."""
+    return value is not None and 0.0 <= value <= 100.0
