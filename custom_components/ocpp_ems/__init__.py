@@ -372,6 +372,8 @@ async def _async_remove_charger(hass: HomeAssistant, entry: ConfigEntry) -> None
     )
     if server_entry is None:
         return  # removed together with its server: nothing left to reject at
+    if server_entry.state is ConfigEntryState.LOADED:
+        await server_entry.runtime_data.central.forget_charger(charger_id)
     # The user deleted an accepted charger: remember the decision as an ignored entry, which
     # rejects the charger from now on and which the user can "stop ignoring" in the UI. The ignore
     # step of the flow also drops the charger's connection.

@@ -167,3 +167,25 @@ def test_whole_state_round_trip_skips_damaged_entries(caplog: pytest.LogCaptureF
 @pytest.mark.parametrize("data", [None, {}, {"version": 2, "chargers": {"a": {}}}])
 def test_empty_or_future_state_loads_nothing(data: dict[str, Any] | None) -> None:
     assert state_from_dict(data) == {}
+
+
+@pytest.mark.parametrize("data", [{"version": 1, "chargers": [{"charger_id": "a"}]}, ["a"]])
+def test_a_document_without_a_table_of_chargers_loads_nothing(
+    data: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Hand-edited, or written by something else: nothing loads, nothing raises (the server must
+    start)."""
+    assert state_from_dict(data) == {}
+    assert "no table of chargers" in caplog.text
+
+
+def test_a_damaged_transaction_is_dropped_alone(caplog: pytest.LogCaptureFixture) -> None:
+    """A transaction that cannot be read (a register stored as null) costs only itself: the
+    charger's lifetime total and settings survive."""
+    good = full_charger()
+    data: dict[str, Any] = json.loads(json.dumps(charger_to_dict(good)))
+    data["connectors"]["1"]["transaction"]["meter_start_wh"] = None
+    charger = charger_from_dict(data)
+    assert charger.connectors[1].transaction is None
+    assert charger.lifetime_energy.total_wh == good.lifetime_energy.total_wh
+    assert "ignoring a damaged stored transaction" in caplog.text

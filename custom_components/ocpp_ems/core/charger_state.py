@@ -28,6 +28,7 @@ from .meter import (
     effective_time,
     energy_up_to_base,
     max_power_w,
+    register_base,
 )
 from .model import (
     RECENTLY_ENDED,
@@ -183,7 +184,9 @@ class ChargerState:
             vendor_error_code,
         )
         connector.status = status
-        connector.status_timestamp = when
+        # Never later than now: a charger whose clock ran a few minutes ahead and was set right
+        # (from our Heartbeat answer) must not have its next statuses taken for old ones.
+        connector.status_timestamp = min(when, now)
         connector.error_code = error_code
         connector.vendor_error = vendor_error_code
         if changed:
@@ -284,16 +287,26 @@ class ChargerState:
     ) -> Transaction:
         """A session started. A transaction still open on the connector (its end was lost) is
         ended first, with reason :data:`REPLACED` (adapters ask :meth:`running_after` first: an
-        older session never replaces a newer one). Fires SESSION_STARTED.
+        older session never replaces a newer one), with the energy up to this start's register
+        (it charged until then as far as we know). Fires SESSION_STARTED.
 
         ``meter_start_wh`` None: the charger did not say (2.x); the session counts from the
-        connector's next reading (its last known register stands in as the start value)."""
+        connector's last known register (after a restart: the lifetime counter's, where that is
+        the connector's), else from its next reading (``Transaction.start_pending``)."""
         connector = self.charger.connector(connector_id)
-        if connector.transaction is not None:
-            self._close(connector, connector.transaction, started, REPLACED)
+        power = self._max_power()
+        if (replaced := connector.transaction) is not None:
+            if meter_start_wh is not None:
+                apply_energy(
+                    self.charger, connector, meter_start_wh, replaced, started, max_power=power
+                )
+            self._close(connector, replaced, started, REPLACED)
         known = meter_start_wh is not None
+        pending = False
         if meter_start_wh is None:
-            meter_start_wh = connector.meter.energy_register_wh or 0.0
+            base = register_base(self.charger, connector)
+            pending = base is None
+            meter_start_wh = 0.0 if base is None else base.register_wh
         transaction = Transaction(
             transaction_id=transaction_id,
             connector_id=connector_id,
@@ -305,10 +318,10 @@ class ChargerState:
             authorized=authorized,
             # Known to cost nothing yet once a price is known (None: not costed).
             cost=None if self.charger.energy_price is None else 0.0,
+            start_pending=pending,
         )
         # The start value passes the connector's rules (energy since its last value is not this
         # session's); the session counts from here.
-        power = self._max_power()
         if known and not apply_energy(
             self.charger, connector, meter_start_wh, None, started, max_power=power
         ):
@@ -322,6 +335,29 @@ class ChargerState:
         self._fire_started(transaction)
         self._context.request_save()
         return transaction
+
+    def record_earlier_start(
+        self, transaction: Transaction, started: datetime, register_wh: float | None
+    ) -> None:
+        """The start of a running transaction arrived after later messages of it (out of order):
+        it began at ``started``, its register then ``register_wh`` (None: not given). The energy
+        from there up to the connector's last value is the session's (the connector counted it
+        from those later readings already), bounded like any increment."""
+        if started >= transaction.started_at:
+            return
+        transaction.started_at = started
+        if register_wh is not None and (
+            transaction.start_pending or register_wh < transaction.meter_start_wh
+        ):
+            connector = self.charger.connector(transaction.connector_id)
+            energy = energy_up_to_base(
+                self.charger, connector, register_wh, started, max_power=self._max_power()
+            )
+            transaction.credited_wh = max(transaction.energy_wh, energy)
+            transaction.meter_start_wh = register_wh
+            transaction.start_pending = False
+        self.charger.notify()
+        self._context.request_save()
 
     def _fire_started(self, transaction: Transaction) -> None:
         self._fire(

@@ -94,14 +94,16 @@ def _parse_entry(entry: dict[str, Any]) -> Reading:
     reading = Reading(timestamp=parse_timestamp(entry.get("timestamp")))
     raw = entry.get("sampled_value", entry.get("sampledValue"))
     samples = [s for s in (_parse_sample(item) for item in raw or []) if s is not None]
-    # Some chargers report both the grid inlet and the outlet: the outlet is what the car gets.
-    if any(s.location != "Inlet" for s in samples):
-        samples = [s for s in samples if s.location != "Inlet"]
     contexts = [item.get("context") for item in raw or [] if isinstance(item, dict)]
     reading.context = next((c for c in contexts if isinstance(c, str)), None)
     by_measurand: dict[str, list[_Sample]] = {}
     for sample in samples:
         by_measurand.setdefault(sample.measurand, []).append(sample)
+    for measurand, of_measurand in by_measurand.items():
+        # Some chargers report both the grid inlet and the outlet: the outlet is what the car
+        # gets. A measurand metered only at the inlet (a supply-side meter) is still read.
+        if any(s.location != "Inlet" for s in of_measurand):
+            by_measurand[measurand] = [s for s in of_measurand if s.location != "Inlet"]
     reading.energy_register_wh = _total(by_measurand.get(ENERGY_REGISTER, []))
     reading.power_w = _total(by_measurand.get(POWER, []))
     reading.current_a = _per_phase(by_measurand.get(CURRENT, []))
@@ -144,8 +146,8 @@ def _parse_sample(item: Any) -> _Sample | None:
             return None
         value *= 10.0**multiplier
     scaled = _to_model_unit(measurand, value, unit if isinstance(unit, str) else None)
-    if scaled is None:
-        return None
+    if scaled is None or not math.isfinite(scaled):
+        return None  # 1.7e308 kWh: finite as sent, not once scaled (never stored as inf)
     phase = item.get("phase") if isinstance(item.get("phase"), str) else None
     location = item.get("location") if isinstance(item.get("location"), str) else None
     return _Sample(measurand=measurand, value=scaled, phase=phase, location=location)
@@ -175,7 +177,8 @@ def _total(samples: list[_Sample]) -> float | None:
         if sample.phase is None:
             return sample.value
     phases = _per_phase(samples)
-    return sum(phases.values()) if phases else None
+    total = sum(phases.values())
+    return total if phases and math.isfinite(total) else None
 
 
 def _per_phase(samples: list[_Sample]) -> dict[str, float]:
@@ -302,7 +305,9 @@ def apply_reading(
         meter.temperature_c = reading.temperature_c
     if reading.signed is not None:
         meter.signed_meter_value = reading.signed
-    meter.timestamp = when
+    # Never later than now (as a connector's status: a clock set right must not make the next
+    # readings history).
+    meter.timestamp = min(when, received)
     return True
 
 
@@ -435,6 +440,11 @@ def energy_up_to_base(
     return max(0.0, min(meter.energy_register_wh - register_wh, bound))
 
 
+def register_base(charger: Charger, connector: Connector) -> RegisterPoint | None:
+    """Where the connector's energy counts from now (None: no register value known yet)."""
+    return _base(charger, connector, None)
+
+
 def _base(
     charger: Charger, connector: Connector, transaction: Transaction | None
 ) -> RegisterPoint | None:
@@ -448,7 +458,11 @@ def _base(
             received_at=meter.energy_received_at,
         )
     open_tx = transaction or connector.transaction
-    if open_tx is not None and open_tx.connector_id == connector.connector_id:
+    if (
+        open_tx is not None
+        and open_tx.connector_id == connector.connector_id
+        and not open_tx.start_pending
+    ):
         # Its last value was read when stored (older versions: at its start at the latest).
         return RegisterPoint(
             register_wh=open_tx.meter_last_wh,
@@ -517,6 +531,10 @@ def _take(
         counter.last_register_wh = register_wh
         counter.last_register_at = meter.energy_timestamp
     if transaction is not None:
+        if transaction.start_pending:
+            # Its start was unknown: it began where this credit began.
+            transaction.start_pending = False
+            transaction.meter_start_wh = register_wh - credit
         transaction.credited_wh = transaction.energy_wh + credit
         transaction.meter_last_wh = register_wh
         transaction.meter_last_at = meter.energy_timestamp

@@ -168,6 +168,10 @@ class Transaction:
     # What the session's energy cost, in the currency of the price (meter.py adds each increment at
     # the charger's ``energy_price`` of that moment); None: no price was known while it charged.
     cost: float | None = None
+    # Started without a register value where none was known before (a 2.x Started without
+    # meter values on a new station): ``meter_start_wh`` is a placeholder until the connector's
+    # next value, which becomes the start (meter._take); never a base to count from.
+    start_pending: bool = False
 
     @property
     def energy_wh(self) -> float:
@@ -197,6 +201,7 @@ class Transaction:
             **({} if self.sequence is None else {"sequence": self.sequence.to_dict()}),
             **({} if self.signed_start is None else {"signed_start": self.signed_start}),
             **({} if self.signed_end is None else {"signed_end": self.signed_end}),
+            **({"start_pending": True} if self.start_pending else {}),
         }
 
     @classmethod
@@ -219,6 +224,7 @@ class Transaction:
             ),
             signed_start=data.get("signed_start"),
             signed_end=data.get("signed_end"),
+            start_pending=bool(data.get("start_pending", False)),
         )
 
 
@@ -533,7 +539,12 @@ class Charger:
 
     @property
     def energy_settled(self) -> bool:
-        """Whether every connector's energy is settled (the lifetime total adds them up)."""
+        """Whether the lifetime total is settled: connector 0 (the whole charger) has reported
+        its register since the restore, which is the total then (``meter._counts_for_lifetime``);
+        else every connector's energy is settled (the total adds them up)."""
+        whole = self.connectors.get(0)
+        if whole is not None and whole.meter.energy_register_wh is not None:
+            return True
         return all(connector.energy_settled for connector in self.connectors.values())
 
     @property

@@ -124,11 +124,23 @@ def charger_from_dict(data: dict[str, Any]) -> Charger:
             continue
         connector = charger.connector(int(key))
         connector.last_session_energy_wh = float(stored.get("last_session_energy_wh") or 0.0)
-        if stored.get("transaction") is not None:
-            connector.transaction = Transaction.from_dict(stored["transaction"])
-        if stored.get("last_transaction") is not None:
-            connector.last_transaction = Transaction.from_dict(stored["last_transaction"])
+        connector.transaction = _transaction(charger.charger_id, stored.get("transaction"))
+        connector.last_transaction = _transaction(
+            charger.charger_id, stored.get("last_transaction")
+        )
     return charger
+
+
+def _transaction(charger_id: str, stored: Any) -> Transaction | None:
+    """A stored transaction; a damaged one is dropped alone (the charger's lifetime energy and
+    settings are worth more than it)."""
+    if stored is None:
+        return None
+    try:
+        return Transaction.from_dict(stored)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        _LOGGER.warning("%s: ignoring a damaged stored transaction: %s", charger_id, err)
+        return None
 
 
 def _info_from_dict(data: dict[str, Any]) -> ChargerInfo:
@@ -216,11 +228,15 @@ def state_from_dict(data: dict[str, Any] | None) -> dict[str, Charger]:
     one charger's history beats a central system that cannot start."""
     if not data:
         return {}
+    stored_chargers = data.get("chargers") if isinstance(data, dict) else None
+    if not isinstance(stored_chargers, dict):
+        _LOGGER.warning("Ignoring damaged stored charger state (no table of chargers)")
+        return {}
     if data.get("version", FORMAT_VERSION) != FORMAT_VERSION:
         _LOGGER.warning("Ignoring stored charger state of unknown format %r", data.get("version"))
         return {}
     chargers: dict[str, Charger] = {}
-    for charger_id, stored in (data.get("chargers") or {}).items():
+    for charger_id, stored in stored_chargers.items():
         try:
             charger = charger_from_dict(stored)
         except (KeyError, TypeError, ValueError, AttributeError) as err:

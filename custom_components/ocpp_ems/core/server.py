@@ -479,6 +479,18 @@ class CentralSystem:
             _LOGGER.info("Charger %s was rejected; closing its connection", charger_id)
             await self._close_link(link)
 
+    async def forget_charger(self, charger_id: str) -> None:
+        """The user deleted the charger: drop its connection and everything kept of it (its
+        sessions, what its profiles hold ...). Accepted again, it starts afresh: a unit reset
+        to factory settings in between gets its fallback profiles written again."""
+        await self.reject_charger(charger_id)
+        controller = self._controllers.pop(charger_id, None)
+        if controller is not None:
+            await controller.close()
+        if self._chargers.pop(charger_id, None) is not None:
+            _LOGGER.info("Forgot charger %s (deleted)", charger_id)
+            self.request_save()
+
     def current_control(self, charger_id: str) -> CurrentController:
         """The charger's current controller (one per charger, kept across reconnects)."""
         controller = self._controllers.get(charger_id)

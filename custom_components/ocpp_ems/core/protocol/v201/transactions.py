@@ -6,13 +6,18 @@ or counted twice. The rules:
 - **Sequence numbers.** Each transaction keeps the ``seqNo`` values that arrived
   (:class:`~...model.EventSequence`, persisted with the transaction). A number seen before with a
   timestamp not newer than the transaction's newest message is a *duplicate* (the station never
-  saw our answer and sends it again): answered again, nothing applied. A number below the highest
+  saw our answer and sends it again): answered again, nothing applied (but an Ended while the
+  transaction is open: it was never applied, whatever its number). A number below the highest
   one and not newer than the newest message is *late* (a gap being filled, an offline replay):
   its readings count by the energy rules, its charging state is history and changes nothing. A
   number not above the highest but sent after everything else means the station counts again
   from the start (a reboot): the log starts over. The gaps still open when the transaction ends
   are reported (the newest :data:`MAX_SEQ_RANGES` ranges are kept; a warning the first time on a
   connection, at debug level after that: a station's habit, said once).
+- **A late Started** (after later messages of its transaction, e.g. an offline queue that retried
+  it) moves the session's start back to its time, and its ``Transaction.Begin`` value becomes the
+  start value: the energy since then is the session's
+  (:meth:`~...charger_state.ChargerState.record_earlier_start`).
 - **Offline events** (``offline``) are history with their own timestamps: readings go through the
   same energy rules as live ones (older than the connector's last value: not counted again), and
   a charging state older than what the station reported since changes nothing.
@@ -215,7 +220,9 @@ def _on_open(state: ChargerState, transaction: Transaction, event: Event) -> boo
     if transaction.sequence is None:
         transaction.sequence = EventSequence()
     seen = observe(transaction.sequence, event.seq_no, event.at)
-    if seen is Seen.DUPLICATE:
+    if seen is Seen.DUPLICATE and event.kind != "Ended":
+        # (An Ended of an open transaction was never applied, whatever its number: a station
+        # that does not count its messages up must not keep the session open for ever.)
         _LOGGER.debug(
             "%s: duplicate seqNo %s of transaction %s",
             state.charger.charger_id,
@@ -238,6 +245,12 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
             evse_id,
             event.evse_id,
             evse_id,
+        )
+    if event.kind == "Started" and seen is Seen.LATE:
+        # Its Started came after later messages: the session began then, from its Begin value.
+        begin = next((r for r in event.readings if r.context == BEGIN), None)
+        state.record_earlier_start(
+            transaction, _start_time(event), None if begin is None else begin.energy_register_wh
         )
     if event.kind == "Ended":
         state.end_transaction(

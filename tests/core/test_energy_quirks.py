@@ -1,0 +1,401 @@
+"""Energy and session accounting with quirky or hostile chargers, 1.6 and 2.x: messages out of
+order, starts without a register value, overflowing values, inlet-only meters, a station that
+does not count its messages up."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from ocpp.v16 import call
+
+from custom_components.ocpp_ems.core.directory import Admission
+from custom_components.ocpp_ems.core.model import Charger, ConnectorStatus
+from custom_components.ocpp_ems.core.persistence import (
+    charger_from_dict,
+    charger_to_dict,
+    state_from_dict,
+    state_to_dict,
+)
+from custom_components.ocpp_ems.core.settings import ServerSettings
+
+from .fakes import MemoryDirectory
+from .v16_harness import CHARGER_ID, Harness, now_iso, protocol_harness
+from .v201_harness import sampled
+
+ENERGY = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+
+
+def token(value: str = "TAG1") -> dict[str, str]:
+    return {"idToken": value, "type": "ISO14443"}
+
+
+def meter2(wh: float, offset_s: float = 0.0, context: str | None = None) -> list[dict[str, Any]]:
+    return [
+        {"timestamp": now_iso(offset_s), "sampledValue": [sampled(wh, ENERGY, context=context)]}
+    ]
+
+
+def restarted(charger: Charger) -> Charger:
+    """The charger model as Home Assistant's store gives it back after a restart."""
+    return charger_from_dict(json.loads(json.dumps(charger_to_dict(charger))))
+
+
+@contextlib.asynccontextmanager
+async def harness_with(
+    charger: Charger, directory: MemoryDirectory, settings: ServerSettings, cls: type[Harness]
+) -> AsyncIterator[Harness]:
+    """A protocol harness around an existing (restored) charger model."""
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    harness = cls(directory=directory, settings=settings, charger=charger)
+    harness.attach_controller = False
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.close()
+
+
+@pytest.fixture
+async def h16(
+    socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
+) -> AsyncIterator[Harness]:
+    directory.id_tags.add("TAG1")
+    async with protocol_harness(directory, server_settings) as harness:
+        yield harness
+
+
+# --- 2.x ---------------------------------------------------------------------------------------
+
+
+async def test_v2_started_arriving_after_its_updated_keeps_the_energy_since_begin(
+    h2: Harness,
+) -> None:
+    """E11/E12: a transaction's messages out of order (the Updated arrives before the Started,
+    e.g. an offline queue with the Started retried after the Updated). The Started's
+    Transaction.Begin register (1000 Wh, 10 min ago) is the session's start; the Updated showed
+    1500 Wh: 500 Wh charged. 1.6 handles its late StartTransaction (energy_up_to_base); 2.x
+    must not drop the energy between Begin and the first reading that arrived."""
+    sim = await h2.charger_client(boot=False)
+    await sim.tx_event(
+        "Updated",
+        "OOO1",
+        seq_no=1,
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(-60),
+        meter_value=meter2(1500, -60, "Sample.Periodic"),
+        charging_state="Charging",
+        trigger_reason="MeterValuePeriodic",
+    )
+    await sim.tx_event(
+        "Started",
+        "OOO1",
+        seq_no=0,
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(-600),
+        meter_value=meter2(1000, -600, "Transaction.Begin"),
+        id_token=token(),
+        charging_state="Charging",
+    )
+    tx = h2.charger.connectors[1].transaction
+    assert tx is not None
+    assert tx.energy_wh == pytest.approx(500)
+
+
+async def test_v2_started_without_meter_after_a_restart_counts_its_session(
+    socket_enabled: None,
+    directory: MemoryDirectory,
+    server_settings: ServerSettings,
+    h2: Harness,
+) -> None:
+    """A station whose Started carries no meter value (TxStartedMeasurands empty: allowed) and
+    whose Ended carries the Transaction.End register. Before a restart its register was known
+    (1,000,000 Wh, lifetime counter). After the restart, a 1 h session ends at 1,010,000 Wh:
+    10 kWh are the session's and the lifetime's (nothing is lost)."""
+    sim = await h2.charger_client(boot=False)
+    # Before the restart: one session that leaves the register at 1,000,000 Wh.
+    await sim.tx_event(
+        "Started",
+        "A",
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(-7200),
+        meter_value=meter2(990_000, -7200, "Transaction.Begin"),
+        id_token=token(),
+    )
+    await sim.tx_event(
+        "Ended",
+        "A",
+        timestamp=now_iso(-5400),
+        meter_value=meter2(1_000_000, -5400, "Transaction.End"),
+        stopped_reason="EVDisconnected",
+        trigger_reason="EVCommunicationLost",
+    )
+    assert h2.charger.lifetime_energy.total_wh == pytest.approx(1_000_000)
+    charger = restarted(h2.charger)
+    cls = type(h2)
+    async with harness_with(charger, directory, server_settings, cls) as h:
+        sim2 = await h.charger_client(boot=False)
+        await sim2.tx_event(
+            "Started",
+            "B",
+            seq_no=0,
+            evse={"id": 1, "connectorId": 1},
+            timestamp=now_iso(-3600),
+            id_token=token(),
+            charging_state="Charging",
+        )
+        await sim2.tx_event(
+            "Ended",
+            "B",
+            seq_no=1,
+            timestamp=now_iso(),
+            meter_value=meter2(1_010_000, 0, "Transaction.End"),
+            stopped_reason="EVDisconnected",
+            trigger_reason="EVCommunicationLost",
+        )
+        # The station's next (idle) meter reading, 10 Wh later.
+        await sim2.meter_values(1, [sampled(1_010_010, ENERGY)], timestamp=now_iso(1))
+        last = h.charger.connectors[1].last_transaction
+        assert last is not None
+        assert last.transaction_id == "B"
+        # (session energy, lifetime): 10 kWh of session B; the lifetime never loses them.
+        assert (last.energy_wh, h.charger.lifetime_energy.total_wh) == (10_000, 1_010_010)
+
+
+async def test_v2_started_without_meter_on_an_unknown_register_counts_from_the_next_reading(
+    h2: Harness,
+) -> None:
+    """ChargerState.start_transaction: "meter_start_wh None: the charger did not say (2.x); the
+    session counts from the connector's next reading". A station new to us (register 3,000 Wh,
+    never reported) starts a session without a meter value; its first Updated 9 min later shows
+    3,000 Wh, the next 3,200 Wh. The session charged (at least, as far as we can know) 200 Wh,
+    not the charger's whole lifetime register."""
+    sim = await h2.charger_client(boot=False)
+    await sim.tx_event(
+        "Started",
+        "N1",
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(-600),
+        id_token=token(),
+        charging_state="Charging",
+    )
+    await sim.tx_event("Updated", "N1", timestamp=now_iso(-60), meter_value=meter2(3000, -60))
+    await sim.tx_event("Updated", "N1", timestamp=now_iso(-30), meter_value=meter2(3200, -30))
+    tx = h2.charger.connectors[1].transaction
+    assert tx is not None
+    assert tx.energy_wh == pytest.approx(200)
+
+
+async def test_v2_overflowing_reading_never_becomes_infinity(h2: Harness) -> None:
+    """numbers.py: a number from outside is a finite float or None. A schema-valid sampled value
+    1e300 with multiplier 9 (or 1.7e308 kWh) overflows to inf when scaled; it must be dropped,
+    never stored (the model is persisted as JSON, which has no Infinity)."""
+    sim = await h2.charger_client(boot=False)
+    await sim.tx_event(
+        "Started",
+        "INF",
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(-600),
+        id_token=token(),
+        meter_value=[
+            {
+                "timestamp": now_iso(-600),
+                "sampledValue": [
+                    sampled(1e300, ENERGY, multiplier=9, context="Transaction.Begin"),
+                    sampled(1.7e308, POWER, unit="kW", context="Transaction.Begin"),
+                ],
+            }
+        ],
+    )
+    charger = h2.charger
+    meter = charger.connectors[1].meter
+    assert meter.power_w is None or math.isfinite(meter.power_w)
+    tx = charger.connectors[1].transaction
+    assert tx is not None
+    assert math.isfinite(tx.meter_start_wh)
+    assert math.isfinite(charger.lifetime_energy.total_wh)
+    json.dumps(charger_to_dict(charger), allow_nan=False)
+
+
+# --- 1.6 ---------------------------------------------------------------------------------------
+
+
+async def test_v16_overflowing_reading_never_becomes_infinity(h16: Harness) -> None:
+    sim = await h16.charger_client(boot=False)
+    await sim.boot()
+    await sim.start_tx(1, meter=1000, timestamp=now_iso(-600))
+    tx_id = h16.charger.connectors[1].transaction.transaction_id
+    await sim.meter(
+        1,
+        [
+            {"value": "1.7e308", "measurand": ENERGY, "unit": "kWh"},
+            {"value": "1.7e308", "measurand": POWER, "unit": "kW"},
+        ],
+        transaction_id=int(tx_id),
+    )
+    charger = h16.charger
+    meter = charger.connectors[1].meter
+    assert meter.power_w is None or math.isfinite(meter.power_w)
+    json.dumps(charger_to_dict(charger), allow_nan=False)
+
+
+# --- location: an inlet energy meter beside outlet measurands ------------------------------------
+
+
+async def test_v2_energy_measured_only_at_the_inlet_still_counts(h2: Harness) -> None:
+    """A station whose (MID) energy meter sits at the supply inlet and whose current / power are
+    measured at the outlet: every reading has Energy.Active.Import.Register at location Inlet and
+    Power.Active.Import at Outlet. The inlet register is the only energy reading there is; it
+    must count (meter.py prefers the outlet where both report the *same* measurand)."""
+    sim = await h2.charger_client(boot=False)
+    await sim.tx_event(
+        "Started",
+        "IN1",
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(-600),
+        id_token=token(),
+        meter_value=[
+            {
+                "timestamp": now_iso(-600),
+                "sampledValue": [
+                    sampled(1000, ENERGY, location="Inlet", context="Transaction.Begin"),
+                    sampled(0, POWER, location="Outlet", context="Transaction.Begin"),
+                ],
+            }
+        ],
+    )
+    await sim.tx_event(
+        "Updated",
+        "IN1",
+        timestamp=now_iso(-60),
+        meter_value=[
+            {
+                "timestamp": now_iso(-60),
+                "sampledValue": [
+                    sampled(1500, ENERGY, location="Inlet"),
+                    sampled(7000, POWER, location="Outlet"),
+                ],
+            }
+        ],
+    )
+    tx = h2.charger.connectors[1].transaction
+    assert tx is not None
+    assert (tx.meter_start_wh, tx.energy_wh) == (1000, 500)
+
+
+async def test_v16_energy_measured_only_at_the_inlet_still_counts(h16: Harness) -> None:
+    sim = await h16.charger_client(boot=False)
+    await sim.boot()
+    await sim.start_tx(1, meter=1000, timestamp=now_iso(-600))
+    tx = h16.charger.connectors[1].transaction
+    assert tx is not None
+    await sim.meter(
+        1,
+        [
+            {"value": "1300", "measurand": ENERGY, "unit": "Wh", "location": "Inlet"},
+            {"value": "16.0", "measurand": "Current.Import", "unit": "A", "location": "Outlet"},
+        ],
+        transaction_id=int(tx.transaction_id),
+        timestamp=now_iso(-60),
+    )
+    assert tx.energy_wh == 300
+
+
+# --- a charger clock corrected backwards (by our own Heartbeat answer) ---------------------------
+
+
+async def test_v2_overflowing_begin_reading_does_not_lose_the_charger_at_the_next_restart(
+    h2: Harness,
+) -> None:
+    """The consequence of an overflowing reading once the model is stored the way Home Assistant
+    stores it (orjson writes inf as null): a session whose Transaction.Begin register was 1e300
+    x 10^9 Wh is stored with meter_start_wh null, Transaction.from_dict fails, and
+    state_from_dict drops the whole charger: its lifetime total (10 kWh here) is gone after the
+    restart ("energy ... survive a kill -9 of Home Assistant")."""
+    sim = await h2.charger_client(boot=False)
+    await sim.meter_values(1, [sampled(10_000, ENERGY)], timestamp=now_iso(-700))
+    assert h2.charger.lifetime_energy.total_wh == 10_000
+    await sim.tx_event(
+        "Started",
+        "INF2",
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(-600),
+        id_token=token(),
+        meter_value=[
+            {
+                "timestamp": now_iso(-600),
+                "sampledValue": [sampled(1e300, ENERGY, multiplier=9, context="Transaction.Begin")],
+            }
+        ],
+    )
+    stored = state_from_dict(orjson.loads(orjson.dumps(state_to_dict({CHARGER_ID: h2.charger}))))
+    assert CHARGER_ID in stored
+    assert stored[CHARGER_ID].lifetime_energy.total_wh == 10_000
+
+
+async def test_v2_ended_in_the_same_second_as_the_last_updated_with_a_stuck_seqno(
+    h2: Harness,
+) -> None:
+    """A quirky station that never increments seqNo (always 0) and stamps to the second: its
+    Updated (StopAuthorized) and its Ended go out in the same second. The Ended is a different
+    message (another eventType): it must end the session, not be dropped as a duplicate."""
+    sim = await h2.charger_client(boot=False)
+    second = datetime.now(UTC).replace(microsecond=0)
+    stamp = second.strftime("%Y-%m-%dT%H:%M:%SZ")
+    await sim.tx_event(
+        "Started",
+        "S0",
+        seq_no=0,
+        evse={"id": 1, "connectorId": 1},
+        timestamp=(second - timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        id_token=token(),
+        meter_value=meter2(1000, -600, "Transaction.Begin"),
+    )
+    await sim.tx_event(
+        "Updated",
+        "S0",
+        seq_no=0,
+        timestamp=stamp,
+        trigger_reason="StopAuthorized",
+        charging_state="EVConnected",
+    )
+    await sim.tx_event(
+        "Ended",
+        "S0",
+        seq_no=0,
+        timestamp=stamp,
+        trigger_reason="StopAuthorized",
+        stopped_reason="Local",
+        meter_value=[
+            {"timestamp": stamp, "sampledValue": [sampled(1800, ENERGY, context="Transaction.End")]}
+        ],
+    )
+    connector = h2.charger.connectors[1]
+    assert connector.transaction is None
+    assert connector.last_transaction is not None
+    assert connector.last_transaction.energy_wh == 800
+
+
+async def test_v16_status_after_a_clock_correction_is_not_lost(h16: Harness) -> None:
+    """A charger clock 4 min fast (below the 5 min skew threshold, so its times are taken as
+    they are) reports Charging; it then sets its clock from our Heartbeat answer (OCPP 1.6 4.6:
+    RECOMMENDED) and reports the unplug: Available, stamped with the corrected time. On a live
+    connection messages arrive in order (one CALL at a time): the newest status is Available.
+    StatusNotification is only sent on a change, so a dropped one would stay wrong for good."""
+    sim = await h16.charger_client(boot=False)
+    await sim.boot()
+    await sim.status(1, "Charging", timestamp=now_iso(240))
+    await sim.meter(1, [{"value": "7000", "measurand": POWER, "unit": "W"}], timestamp=now_iso(240))
+    await sim.call(call.Heartbeat())
+    await sim.status(1, "Finishing", timestamp=now_iso(1))
+    await sim.meter(1, [{"value": "0", "measurand": POWER, "unit": "W"}], timestamp=now_iso(2))
+    await sim.status(1, "Available", timestamp=now_iso(3))
+    connector = h16.charger.connectors[1]
+    assert (connector.status, connector.meter.power_w) == (ConnectorStatus.AVAILABLE, 0.0)
