@@ -57,7 +57,9 @@ async def sessions(hass: HomeAssistant, sim: SimCharger, count: int) -> None:
 
 
 async def test_export_sessions(recorder_mock: Any, hass: HomeAssistant, onboard: Onboard) -> None:
-    hass.config.allowlist_external_dirs = {hass.config.path("www")}
+    media = hass.config.path("media")
+    hass.config.media_dirs = {"local": media}
+    hass.config.allowlist_external_dirs = {hass.config.path("www"), media}
     # The sensor platform follows the price (sessions are costed).
     with only_platforms(Platform.SENSOR, Platform.EVENT):
         async with onboard() as (sim, entry):
@@ -65,7 +67,8 @@ async def test_export_sessions(recorder_mock: Any, hass: HomeAssistant, onboard:
             await async_wait_recording_done(hass)
 
             result = await export(hass, entry, count=2)
-            path = Path(hass.config.path("www", "ocpp_ems_sessions_CP1.csv"))
+            # In the media folder (logged-in users), never www (served to anyone): id tags.
+            path = Path(media, "ocpp_ems", "sessions_CP1.csv")
             assert result == {"path": str(path), "sessions": 2}
             rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
             assert list(rows[0]) == list(COLUMNS)

@@ -143,6 +143,19 @@ async def two_evses(hass: HomeAssistant, charger: Side2x, entry: Any) -> None:
     await hass.async_block_till_done()
 
 
+async def charging_on_both(station: Any) -> None:
+    """A session charging on EVSE 1 (tx-evse-1) and on EVSE 2 (tx-evse-2)."""
+    for evse in (1, 2):
+        await station.tx_event(
+            "Started",
+            f"tx-evse-{evse}",
+            trigger_reason="Authorized",
+            evse={"id": evse, "connectorId": 1},
+            id_token={"idToken": "HomeAssistant", "type": "Central"},
+            charging_state="Charging",
+        )
+
+
 def reservation_events(hass: HomeAssistant) -> dict[str, Any]:
     return {
         s.entity_id: s.attributes.get("event_type")
@@ -193,15 +206,7 @@ async def test_stop_charging_on_the_station_stops_every_evse_even_if_one_refuses
         assert isinstance(charger, Side2x)
         await two_evses(hass, charger, entry)
         station = charger.station
-        for evse in (1, 2):
-            await station.tx_event(
-                "Started",
-                f"tx-evse-{evse}",
-                trigger_reason="Authorized",
-                evse={"id": evse, "connectorId": 1},
-                id_token={"idToken": "HomeAssistant", "type": "Central"},
-                charging_state="Charging",
-            )
+        await charging_on_both(station)
         await hass.async_block_till_done()
         station.answers["RequestStopTransaction"] = lambda payload: {
             "status": "Rejected" if payload["transactionId"] == "tx-evse-1" else "Accepted"
@@ -251,15 +256,7 @@ async def test_charging_off_pauses_every_evse_with_tx_profiles(
         hass.config_entries.async_update_entry(entry, options={CONF_PROFILE_PURPOSE: "tx"})
         await hass.async_block_till_done()
         station = charger.station
-        for evse in (1, 2):
-            await station.tx_event(
-                "Started",
-                f"tx-evse-{evse}",
-                trigger_reason="Authorized",
-                evse={"id": evse, "connectorId": 1},
-                id_token={"idToken": "HomeAssistant", "type": "Central"},
-                charging_state="Charging",
-            )
+        await charging_on_both(station)
         await hass.async_block_till_done()
         await wait_for(
             lambda: any(

@@ -35,6 +35,9 @@ class OcppChargerBinarySensorDescription(BinarySensorEntityDescription):
 @dataclass(frozen=True, kw_only=True)
 class OcppConnectorBinarySensorDescription(BinarySensorEntityDescription):
     value_fn: Callable[[Connector], bool | None]
+    # Also on when it holds for connector 0, the charger as a whole (1.6): a charger that is
+    # faulted as a whole has every connector out of service.
+    whole_charger_too: bool = False
 
 
 def _known(status: ConnectorStatus, value: bool) -> bool | None:
@@ -78,6 +81,7 @@ CONNECTOR_BINARY_SENSORS: tuple[OcppConnectorBinarySensorDescription, ...] = (
         device_class=BinarySensorDeviceClass.PROBLEM,
         value_fn=lambda connector: connector.status is ConnectorStatus.FAULTED
         or connector.error_code not in _NO_ERROR,
+        whole_charger_too=True,
     ),
 )
 
@@ -118,4 +122,8 @@ class OcppConnectorBinarySensor(OcppEntity, BinarySensorEntity):
     def is_on(self) -> bool | None:
         if (connector := self.connector) is None:
             return None
-        return self.entity_description.value_fn(connector)
+        description = self.entity_description
+        whole = self.charger.connectors.get(0)
+        if description.whole_charger_too and whole is not None and description.value_fn(whole):
+            return True
+        return description.value_fn(connector)

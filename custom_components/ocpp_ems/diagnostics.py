@@ -36,6 +36,10 @@ TO_REDACT = {
     # Private keys (the security store's documents call them so).
     "private_key",
     CONF_TLS_PRIVATE_KEY_PEM,
+    # Signed meter data (OCMF ...) names the user's id tag inside its text.
+    "signed_meter_value",
+    "signed_start",
+    "signed_end",
 }
 
 

@@ -135,7 +135,7 @@ CHARGER_SENSORS: tuple[OcppChargerSensorDescription, ...] = (
         suggested_display_precision=2,
         value_fn=_lifetime_energy,
         # After a restart: unavailable until the restored total cannot be behind the last shown.
-        available_fn=lambda charger: charger.energy_settled,
+        available_fn=lambda charger: charger.lifetime_settled,
     ),
     OcppChargerSensorDescription(
         key="firmware_version",

@@ -3,7 +3,9 @@
 The log is Home Assistant's own history: every ended session is a state of the connector's session
 event entity, with all its facts as attributes (``session_facts.py``), kept by the recorder for its
 retention period. The export reads the newest sessions from there and writes them, one row each,
-to a file in a directory Home Assistant allows (``www`` by default, or ``allowlist_external_dirs``).
+to a file in a directory Home Assistant allows: by default its local media folder (seen in *Media*
+by those logged in; never ``www``, which is served to anyone at ``/local/``: the file holds the
+users' id tags), or any of ``allowlist_external_dirs``.
 """
 
 from __future__ import annotations
@@ -42,9 +44,13 @@ COLUMNS = (
 
 
 def default_path(hass: HomeAssistant, charger_id: str) -> str:
-    """``<config>/www/ocpp_ems_sessions_<charger>.csv`` (served at /local/ too)."""
+    """``<local media folder>/ocpp_ems/sessions_<charger>.csv`` (``media/`` in the config
+    directory where none is configured)."""
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in charger_id)
-    return hass.config.path("www", f"{DOMAIN}_sessions_{safe}.csv")
+    media = hass.config.media_dirs.get("local") or next(
+        iter(hass.config.media_dirs.values()), hass.config.path("media")
+    )
+    return str(Path(media) / DOMAIN / f"sessions_{safe}.csv")
 
 
 async def async_export_sessions(

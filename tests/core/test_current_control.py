@@ -513,3 +513,110 @@ async def test_resume_lifts_a_zero_limit(h: Harness) -> None:
     assert not controller.charging_allowed
     assert controller.effective_limit_a == 0
     assert controller.limit_a == 32
+
+
+def held(sim: SimCharger, profile_id: int) -> float:
+    """The limit the charger holds in profile ``profile_id``."""
+    profile = sim.profiles[profile_id]
+    return float(profile["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"])
+
+
+def two_connectors(sim: SimCharger) -> None:
+    sim.config["NumberOfConnectors"] = "2"
+
+
+async def test_partly_refused_write_is_undone_but_the_accepted_part_stays(
+    h: Harness, settings: ChargerSettings
+) -> None:
+    """Tx purpose, two outlets, one transaction: a limit change writes the Tx profile (accepted)
+    and then the TxDefault one (refused). The request is undone to 16 A, but the charger keeps the
+    accepted 32 A Tx profile on connector 1, and nothing ever writes 16 A back (until a refresh):
+    what is shown (16 A) is not what the charger holds."""
+    settings.live_profile_purpose = ProfilePurpose.TX
+    sim = await attached(h, setup=two_connectors)
+    await sim.start_tx(connector_id=1)
+    await wait_for(lambda: 4 in sim.profiles)
+    controller = h.get_controller()
+    await controller.set_limit(16)
+    assert held(sim, 4) == 16
+
+    original = sim._record
+
+    def refuse_tx_default(action: str, payload: dict[str, Any]) -> str:
+        status = original(action, payload)
+        if (
+            action == "SetChargingProfile"
+            and payload["cs_charging_profiles"]["charging_profile_purpose"] == "TxDefaultProfile"
+        ):
+            return "Rejected"
+        return status
+
+    sim._record = refuse_tx_default  # type: ignore[method-assign]
+    with pytest.raises(CommandRejectedError):
+        await controller.set_limit(32)
+    assert h.charger.limit.requested_a == 16  # undone
+    sim._record = original  # type: ignore[method-assign]
+    await controller.set_limit(16)  # "only real changes reach the charger"
+    await asyncio.sleep(0.1)
+    # The charger is brought back to the 16 A we show (or the request stays at 32 A).
+    assert held(sim, 4) == h.charger.limit.requested_a
+
+
+async def test_old_expiry_during_a_new_limit_write_does_not_drop_the_new_limit(
+    h: Harness,
+) -> None:
+    """set_limit(10, 1 s), then set_limit(20) (no duration) while the charger is slow to answer:
+    the old expiry is kept until the new write is answered (it could be refused), but it must not
+    lift the user's new 20 A limit when it falls due during that write."""
+    sim = await attached(h)
+    controller = h.get_controller()
+    await controller.set_limit(10, duration_s=1)
+    await asyncio.sleep(0.5)
+    sim.delay["SetChargingProfile"] = 1.0
+    await controller.set_limit(20)  # answered at ~1.5 s; the old expiry fires at 1.0 s
+    del sim.delay["SetChargingProfile"]
+    await asyncio.sleep(0.3)
+    assert h.charger.limit.requested_a == 20
+    assert live_writes(sim)[-1] == 20
+
+
+async def test_two_refused_concurrent_limits_do_not_leave_the_first_shown(
+    h: Harness,
+) -> None:
+    """Two set_limit calls at once (user + energy manager), both refused: the charger still holds
+    16 A, but the second is undone to the first's refused value (its 'before'), which is then
+    shown as requested and written at the next forced write."""
+    sim = await attached(h)
+    controller = h.get_controller()
+    await controller.set_limit(16)
+    sim.status_override["SetChargingProfile"] = "Rejected"
+    sim.delay["SetChargingProfile"] = 0.2
+    results = await asyncio.gather(
+        controller.set_limit(10), controller.set_limit(12), return_exceptions=True
+    )
+    assert all(isinstance(r, CommandRejectedError) for r in results)
+    assert held(sim, 3) == 16
+    assert h.charger.limit.requested_a == 16
+
+
+async def test_v16_tx_purpose_two_transactions_pause_reaches_both_connectors(
+    h: Harness, settings: ChargerSettings
+) -> None:
+    """1.6 with the Tx purpose and two connectors both charging: pausing writes a 0 A Tx profile
+    per transaction at the SAME stack level. Under OCPP 1.6 (3.13.2, as the SimCharger keeps
+    them) a profile with the same stackLevel/purpose replaces the existing one on the Charge
+    Point, so connector 2's profile removes connector 1's; and as Tx profiles 'cover every
+    outlet' the TxDefault live profile is not written either: connector 1 keeps its old 32 A."""
+    settings.live_profile_purpose = ProfilePurpose.TX
+    sim = await attached(h, setup=two_connectors)
+    await sim.start_tx(connector_id=1)
+    await sim.start_tx(connector_id=2)
+    await wait_for(lambda: 104 in sim.profiles)
+    await h.get_controller().pause()
+    tx_levels = {
+        pid: held(sim, pid)
+        for pid, p in sim.profiles.items()
+        if p["chargingProfilePurpose"] in ("TxProfile", "TxDefaultProfile") and pid != 2
+    }
+    # Connector 1 must be held at 0 A by some live profile: its own Tx profile or the TxDefault.
+    assert tx_levels.get(4) == 0 or tx_levels.get(3) == 0, tx_levels

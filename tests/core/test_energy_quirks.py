@@ -37,10 +37,25 @@ def token(value: str = "TAG1") -> dict[str, str]:
     return {"idToken": value, "type": "ISO14443"}
 
 
+def reading(offset_s: float, *samples: dict[str, Any]) -> list[dict[str, Any]]:
+    """A 2.x meterValue taken ``offset_s`` from now."""
+    return [{"timestamp": now_iso(offset_s), "sampledValue": list(samples)}]
+
+
 def meter2(wh: float, offset_s: float = 0.0, context: str | None = None) -> list[dict[str, Any]]:
-    return [
-        {"timestamp": now_iso(offset_s), "sampledValue": [sampled(wh, ENERGY, context=context)]}
-    ]
+    return reading(offset_s, sampled(wh, ENERGY, context=context))
+
+
+async def started(sim: Any, transaction_id: str, offset_s: int, **extra: Any) -> None:
+    """A Started of ``transaction_id`` on EVSE 1 with TAG1, sent ``offset_s`` from now."""
+    await sim.tx_event(
+        "Started",
+        transaction_id,
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(offset_s),
+        id_token=token(),
+        **extra,
+    )
 
 
 def restarted(charger: Charger) -> Charger:
@@ -94,14 +109,12 @@ async def test_v2_started_arriving_after_its_updated_keeps_the_energy_since_begi
         charging_state="Charging",
         trigger_reason="MeterValuePeriodic",
     )
-    await sim.tx_event(
-        "Started",
+    await started(
+        sim,
         "OOO1",
+        -600,
         seq_no=0,
-        evse={"id": 1, "connectorId": 1},
-        timestamp=now_iso(-600),
         meter_value=meter2(1000, -600, "Transaction.Begin"),
-        id_token=token(),
         charging_state="Charging",
     )
     tx = h2.charger.connectors[1].transaction
@@ -121,14 +134,7 @@ async def test_v2_started_without_meter_after_a_restart_counts_its_session(
     10 kWh are the session's and the lifetime's (nothing is lost)."""
     sim = await h2.charger_client(boot=False)
     # Before the restart: one session that leaves the register at 1,000,000 Wh.
-    await sim.tx_event(
-        "Started",
-        "A",
-        evse={"id": 1, "connectorId": 1},
-        timestamp=now_iso(-7200),
-        meter_value=meter2(990_000, -7200, "Transaction.Begin"),
-        id_token=token(),
-    )
+    await started(sim, "A", -7200, meter_value=meter2(990_000, -7200, "Transaction.Begin"))
     await sim.tx_event(
         "Ended",
         "A",
@@ -142,15 +148,7 @@ async def test_v2_started_without_meter_after_a_restart_counts_its_session(
     cls = type(h2)
     async with harness_with(charger, directory, server_settings, cls) as h:
         sim2 = await h.charger_client(boot=False)
-        await sim2.tx_event(
-            "Started",
-            "B",
-            seq_no=0,
-            evse={"id": 1, "connectorId": 1},
-            timestamp=now_iso(-3600),
-            id_token=token(),
-            charging_state="Charging",
-        )
+        await started(sim2, "B", -3600, seq_no=0, charging_state="Charging")
         await sim2.tx_event(
             "Ended",
             "B",
@@ -178,14 +176,7 @@ async def test_v2_started_without_meter_on_an_unknown_register_counts_from_the_n
     3,000 Wh, the next 3,200 Wh. The session charged (at least, as far as we can know) 200 Wh,
     not the charger's whole lifetime register."""
     sim = await h2.charger_client(boot=False)
-    await sim.tx_event(
-        "Started",
-        "N1",
-        evse={"id": 1, "connectorId": 1},
-        timestamp=now_iso(-600),
-        id_token=token(),
-        charging_state="Charging",
-    )
+    await started(sim, "N1", -600, charging_state="Charging")
     await sim.tx_event("Updated", "N1", timestamp=now_iso(-60), meter_value=meter2(3000, -60))
     await sim.tx_event("Updated", "N1", timestamp=now_iso(-30), meter_value=meter2(3200, -30))
     tx = h2.charger.connectors[1].transaction
@@ -198,21 +189,15 @@ async def test_v2_overflowing_reading_never_becomes_infinity(h2: Harness) -> Non
     1e300 with multiplier 9 (or 1.7e308 kWh) overflows to inf when scaled; it must be dropped,
     never stored (the model is persisted as JSON, which has no Infinity)."""
     sim = await h2.charger_client(boot=False)
-    await sim.tx_event(
-        "Started",
+    await started(
+        sim,
         "INF",
-        evse={"id": 1, "connectorId": 1},
-        timestamp=now_iso(-600),
-        id_token=token(),
-        meter_value=[
-            {
-                "timestamp": now_iso(-600),
-                "sampledValue": [
-                    sampled(1e300, ENERGY, multiplier=9, context="Transaction.Begin"),
-                    sampled(1.7e308, POWER, unit="kW", context="Transaction.Begin"),
-                ],
-            }
-        ],
+        -600,
+        meter_value=reading(
+            -600,
+            sampled(1e300, ENERGY, multiplier=9, context="Transaction.Begin"),
+            sampled(1.7e308, POWER, unit="kW", context="Transaction.Begin"),
+        ),
     )
     charger = h2.charger
     meter = charger.connectors[1].meter
@@ -255,35 +240,23 @@ async def test_v2_energy_measured_only_at_the_inlet_still_counts(h2: Harness) ->
     Power.Active.Import at Outlet. The inlet register is the only energy reading there is; it
     must count (meter.py prefers the outlet where both report the *same* measurand)."""
     sim = await h2.charger_client(boot=False)
-    await sim.tx_event(
-        "Started",
+    await started(
+        sim,
         "IN1",
-        evse={"id": 1, "connectorId": 1},
-        timestamp=now_iso(-600),
-        id_token=token(),
-        meter_value=[
-            {
-                "timestamp": now_iso(-600),
-                "sampledValue": [
-                    sampled(1000, ENERGY, location="Inlet", context="Transaction.Begin"),
-                    sampled(0, POWER, location="Outlet", context="Transaction.Begin"),
-                ],
-            }
-        ],
+        -600,
+        meter_value=reading(
+            -600,
+            sampled(1000, ENERGY, location="Inlet", context="Transaction.Begin"),
+            sampled(0, POWER, location="Outlet", context="Transaction.Begin"),
+        ),
     )
     await sim.tx_event(
         "Updated",
         "IN1",
         timestamp=now_iso(-60),
-        meter_value=[
-            {
-                "timestamp": now_iso(-60),
-                "sampledValue": [
-                    sampled(1500, ENERGY, location="Inlet"),
-                    sampled(7000, POWER, location="Outlet"),
-                ],
-            }
-        ],
+        meter_value=reading(
+            -60, sampled(1500, ENERGY, location="Inlet"), sampled(7000, POWER, location="Outlet")
+        ),
     )
     tx = h2.charger.connectors[1].transaction
     assert tx is not None
@@ -322,18 +295,13 @@ async def test_v2_overflowing_begin_reading_does_not_lose_the_charger_at_the_nex
     sim = await h2.charger_client(boot=False)
     await sim.meter_values(1, [sampled(10_000, ENERGY)], timestamp=now_iso(-700))
     assert h2.charger.lifetime_energy.total_wh == 10_000
-    await sim.tx_event(
-        "Started",
+    await started(
+        sim,
         "INF2",
-        evse={"id": 1, "connectorId": 1},
-        timestamp=now_iso(-600),
-        id_token=token(),
-        meter_value=[
-            {
-                "timestamp": now_iso(-600),
-                "sampledValue": [sampled(1e300, ENERGY, multiplier=9, context="Transaction.Begin")],
-            }
-        ],
+        -600,
+        meter_value=reading(
+            -600, sampled(1e300, ENERGY, multiplier=9, context="Transaction.Begin")
+        ),
     )
     stored = state_from_dict(orjson.loads(orjson.dumps(state_to_dict({CHARGER_ID: h2.charger}))))
     assert CHARGER_ID in stored
@@ -399,3 +367,14 @@ async def test_v16_status_after_a_clock_correction_is_not_lost(h16: Harness) -> 
     await sim.status(1, "Available", timestamp=now_iso(3))
     connector = h16.charger.connectors[1]
     assert (connector.status, connector.meter.power_w) == (ConnectorStatus.AVAILABLE, 0.0)
+
+
+async def test_status_order_kept_for_a_clock_slightly_ahead(h16: Harness) -> None:
+    """A charger clock 60 s ahead (within MAX_CLOCK_AHEAD_S, so its times are believed), no clock
+    sync in between: statuses are ordered by the charger's timestamps, so a 'Preparing @ +30 s'
+    arriving after 'Charging @ +60 s' (older by the charger's clock) changes nothing."""
+    sim = await h16.charger_client(boot=False)
+    await sim.boot()
+    await sim.status(1, "Charging", timestamp=now_iso(60))
+    await sim.status(1, "Preparing", timestamp=now_iso(30))
+    assert h16.charger.connector(1).status is ConnectorStatus.CHARGING

@@ -230,6 +230,24 @@ async def test_implausible_connector_ids_are_refused(
     await assert_usable(ws)
 
 
+async def test_a_start_on_connector_0_is_refused(h: Harness, ws: ClientConnection) -> None:
+    """Connector 0 is the charger as a whole: no session runs there (1.6 StartTransaction wants
+    connectorId > 0). Booked, its session events reached every connector's entities."""
+    reply = await exchange(
+        ws,
+        [
+            2,
+            "s0",
+            "StartTransaction",
+            {"connectorId": 0, "idTag": "T", "meterStart": 0, "timestamp": now_iso()},
+        ],
+    )
+    assert reply[:3] == [4, "s0", "PropertyConstraintViolation"]
+    assert "connectorId must be 1..32, not 0" in reply[3]
+    assert h.charger.connectors.get(0) is None or h.charger.connector(0).transaction is None
+    await assert_usable(ws)
+
+
 async def test_the_highest_plausible_connector_id_is_taken(
     h: Harness, ws: ClientConnection
 ) -> None:

@@ -387,9 +387,16 @@ async def test_meter_values_outside_transactions_and_evse_0(h: Harness, sim: Any
     # (the 1.6 rule for connector 0): its rises count, its own total is not taken over.
     await sim.meter_values(0, [sampled(9000, ENERGY)], now_iso(-60))
     await sim.meter_values(0, [sampled(9400, ENERGY)])
-    await sim.meter_values(1, [sampled(3100, ENERGY)])  # an outlet: no longer counted
-    assert h.charger.connectors[0].meter.energy_register_wh == 9400
     assert h.charger.lifetime_energy.total_wh == 3400
+    # An outlet still counts (a main meter may fall silent), and the main meter's next rise
+    # adds only what exceeds it: the total follows the main meter, nothing counted twice.
+    await sim.meter_values(1, [sampled(3100, ENERGY)])
+    assert h.charger.lifetime_energy.total_wh == 3500
+    await sim.meter_values(0, [sampled(9500, ENERGY)])
+    assert h.charger.lifetime_energy.total_wh == 3500
+    await sim.meter_values(0, [sampled(9700, ENERGY)], now_iso(120))
+    assert h.charger.lifetime_energy.total_wh == 3700  # 3000 + the main meter's 700
+    assert h.charger.connectors[0].meter.energy_register_wh == 9700
     assert h.charger.connectors[1].transaction is None
 
 

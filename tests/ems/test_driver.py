@@ -800,3 +800,19 @@ def test_unreadable_view_fields_fall_back_to_the_defaults() -> None:
     assert view.mode is Mode.FAST
     assert view.plan_departure == datetime(2026, 6, 2, 6, 0, tzinfo=UTC)
     assert view.transaction_id == "42"
+
+
+async def test_ems_split_not_settled_by_connector_0_while_the_session_is_restored() -> None:
+    """The lifetime total is settled once connector 0 reported (Charger.lifetime_settled), but the
+    session split is not (driver._split_energy): a restored open session on connector 1 whose
+    register was not reported since can be up to the save delay behind; showing its split then
+    would be the dip the 'settled' flag exists to prevent."""
+    r = rig()
+    open_session(r.model, "t1")
+    await r.step(grid=1000.0, pv=3000.0, charger=car(r.clock.t + 60, power=4000.0, energy=2000.0))
+    view = r.driver.charger_view("a")
+    assert not view.settled
+    r.model.connector(0).meter.energy_register_wh = 50_000.0  # the main meter reported
+    assert not r.model.connector(1).energy_settled  # the session's own register: not yet
+    await r.step(grid=1000.0, pv=3000.0, charger=car(r.clock.t + 60, power=4000.0, energy=2000.0))
+    assert not view.settled

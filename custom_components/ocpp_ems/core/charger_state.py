@@ -107,6 +107,7 @@ class ChargerState:
         A charger the user has not accepted yet is reported to the directory (discovery).
         """
         self.charger.info = info
+        self._clock_sent(utcnow())
         admission = self._context.admission()
         if admission is Admission.PENDING:
             self._context.directory.on_pending_charger(self.charger.charger_id, info)
@@ -117,8 +118,21 @@ class ChargerState:
         """A heartbeat: returns the time to answer with."""
         now = utcnow()
         self.charger.last_heartbeat = now
+        self._clock_sent(now)
         self.charger.notify()
         return now
+
+    def _clock_sent(self, now: datetime) -> None:
+        """We tell the charger the time (Boot / Heartbeat answer; chargers set their clock by it):
+        a clock that ran ahead (up to MAX_CLOCK_AHEAD_S) may be set back now, so what it stamped
+        ahead of now no longer makes its next statuses and readings look older (they would be
+        ignored as out of order, and StatusNotification is only sent on a change)."""
+        for connector in self.charger.connectors.values():
+            if connector.status_timestamp is not None and connector.status_timestamp > now:
+                connector.status_timestamp = now
+            meter = connector.meter
+            if meter.timestamp is not None and meter.timestamp > now:
+                meter.timestamp = now
 
     def record_configuration(self, values: Mapping[str, str | None]) -> None:
         """Configuration values read from or written to the charger (secrets already removed)."""
@@ -184,9 +198,7 @@ class ChargerState:
             vendor_error_code,
         )
         connector.status = status
-        # Never later than now: a charger whose clock ran a few minutes ahead and was set right
-        # (from our Heartbeat answer) must not have its next statuses taken for old ones.
-        connector.status_timestamp = min(when, now)
+        connector.status_timestamp = when
         connector.error_code = error_code
         connector.vendor_error = vendor_error_code
         if changed:

@@ -91,8 +91,10 @@ class _Live:
     number_phases: int | None  # sent to the charger (phase switching)
     # Live purpose "tx": a Tx profile for each open transaction, as (connector, transaction).
     transactions: tuple[tuple[int, str], ...]
-    # The charger-wide TxDefault profile: unless Tx profiles cover every outlet (then it rules
-    # nothing and is left to expire to the base). An outlet without one follows it.
+    # The charger-wide TxDefault profile: unless a one-outlet charger's transaction has its Tx
+    # profile (it then rules nothing and is left to expire to the base). Kept in step on several
+    # outlets: an outlet without a transaction follows it, and a 1.6 charger may keep one Tx
+    # profile per stack level (a connector's replaces another's).
     tx_default: bool
     stack_level: int
     duration_s: int | None
@@ -127,6 +129,9 @@ class CurrentController:
         self._request_save = request_save
         self._session: ChargerSession | None = None
         self._lock = asyncio.Lock()
+        # One command (set_limit, pause, resume, an expiry) at a time: a refused one is undone to
+        # what the one before left (the user and the energy manager may call at once).
+        self._commands = asyncio.Lock()
         self._live: _Live | None = None
         self._written_at: float | None = None
         self._retry_after = 0.0
@@ -216,27 +221,32 @@ class CurrentController:
                 raise ValueError(f"invalid current limit {amps}")
             amps = self.rules.clamp(amps)
         limit = self.charger.limit
-        if phases == "keep":
-            phases = limit.requested_phases
-        if phases is not None and phases not in (1, 2, 3):
+        if phases is not None and phases != "keep" and phases not in (1, 2, 3):
             raise ValueError(f"invalid number of phases {phases}")
-        self._decided = True
-        before = self._request()
-        changed = limit.requested_a != amps or limit.requested_phases != phases
-        limit.requested_a = amps
-        limit.requested_phases = phases
-        if changed:
-            self._request_save()
-            self.charger.notify()
-        await self._applied_or_undone(before)
-        # The old limit's expiry ends with it (kept while the new one could still be refused).
-        if self._expiry_task is not None:
-            self._expiry_task.cancel()
-            self._expiry_task = None
-        if duration_s is not None and amps is not None:
-            self._expiry_task = self._spawn(self._expire_after(duration_s), "limit expiry")
+        async with self._commands:
+            self._decided = True
+            before = self._request()
+            if phases == "keep":
+                phases = limit.requested_phases
+            changed = limit.requested_a != amps or limit.requested_phases != phases
+            limit.requested_a = amps
+            limit.requested_phases = phases
+            if changed:
+                self._request_save()
+                self.charger.notify()
+            await self._applied_or_undone(before)
+            # The old limit's expiry ends with it (kept while the new one could be refused).
+            if self._expiry_task is not None:
+                self._expiry_task.cancel()
+                self._expiry_task = None
+            if duration_s is not None and amps is not None:
+                self._expiry_task = self._spawn(self._expire_after(duration_s), "limit expiry")
 
     async def pause(self) -> None:
+        async with self._commands:
+            await self._pause()
+
+    async def _pause(self) -> None:
         self._decided = True
         before = self._request()
         self._record_paused(True)
@@ -266,6 +276,10 @@ class CurrentController:
     async def resume(self) -> None:
         """Charging allowed again, at the requested limit; a 0 A limit is a pause too, so it is
         lifted (up to the installation maximum, like no limit)."""
+        async with self._commands:
+            await self._resume()
+
+    async def _resume(self) -> None:
         self._decided = True
         before = self._request()
         self._record_paused(False)
@@ -434,7 +448,7 @@ class CurrentController:
             phases=phases,
             number_phases=number_phases,
             transactions=transactions,
-            tx_default=len(transactions) < outlets,
+            tx_default=not transactions or outlets > 1,
             stack_level=live_level,
             # On a single stack level the live profile replaces the base: it must not expire then.
             duration_s=settings.live_limit_duration_s if live_level != base_level else None,
@@ -490,12 +504,16 @@ class CurrentController:
             desired = self._desired()
             if not force and desired == self._live:
                 return
-            for connector_id, transaction_id in desired.transactions:
-                await session.set_limit_profile(
-                    self._live_request(desired, connector_id, transaction_id)
-                )
-            if desired.tx_default:
-                await session.set_limit_profile(self._live_request(desired, 0, None))
+            try:
+                for connector_id, transaction_id in desired.transactions:
+                    await session.set_limit_profile(
+                        self._live_request(desired, connector_id, transaction_id)
+                    )
+                if desired.tx_default:
+                    await session.set_limit_profile(self._live_request(desired, 0, None))
+            except OcppEmsError:
+                self._live = None  # maybe partly written: all again next time
+                raise
             self._live = desired
             self._written_at = self._now()
             self.charger.limit.last_write = utcnow()
@@ -544,15 +562,17 @@ class CurrentController:
 
     async def _expire_after(self, duration_s: float) -> None:
         await asyncio.sleep(duration_s)
-        self._expiry_task = None
-        self.charger.limit.requested_a = None
-        self.charger.limit.requested_phases = None
-        self._request_save()
-        self.charger.notify()
-        try:
-            await self._apply()
-        except OcppEmsError as err:
-            _LOGGER.warning("%s: lifting the expired limit failed: %s", self._id, err)
+        # After a change still being written: one that is kept cancels this expiry meanwhile.
+        async with self._commands:
+            self._expiry_task = None
+            self.charger.limit.requested_a = None
+            self.charger.limit.requested_phases = None
+            self._request_save()
+            self.charger.notify()
+            try:
+                await self._apply()
+            except OcppEmsError as err:
+                _LOGGER.warning("%s: lifting the expired limit failed: %s", self._id, err)
 
     # --- internals: verification -----------------------------------------------------------------
     async def _verify(self, session: ChargerSession, written: _Live) -> None:

@@ -305,9 +305,7 @@ def apply_reading(
         meter.temperature_c = reading.temperature_c
     if reading.signed is not None:
         meter.signed_meter_value = reading.signed
-    # Never later than now (as a connector's status: a clock set right must not make the next
-    # readings history).
-    meter.timestamp = min(when, received)
+    meter.timestamp = when
     return True
 
 
@@ -518,18 +516,7 @@ def _take(
     meter.energy_received_at = point.received_at
     meter.energy_slack_wh = None if slack is None else min(slack - credit, ENERGY_TOLERANCE_WH)
     meter.energy_candidate = None
-    if _counts_for_lifetime(charger, connector):
-        counter = charger.lifetime_energy
-        if (
-            counter.last_register_wh is None
-            and counter.total_wh == 0.0
-            and _sole_lifetime_source(charger, connector)
-        ):
-            counter.total_wh = register_wh  # the charger's own total from the start
-        else:
-            counter.total_wh += credit
-        counter.last_register_wh = register_wh
-        counter.last_register_at = meter.energy_timestamp
+    _count_lifetime(charger, connector, register_wh, credit)
     if transaction is not None:
         if transaction.start_pending:
             # Its start was unknown: it began where this credit began.
@@ -557,8 +544,41 @@ def _energy_may_flow(connector: Connector) -> bool:
     return connector.transaction is not None and status is ConnectorStatus.UNKNOWN
 
 
+def _count_lifetime(
+    charger: Charger, connector: Connector, register_wh: float, credit: float
+) -> None:
+    """Add ``credit`` Wh of ``connector`` to the lifetime total.
+
+    The register of record is connector 0 (the whole charger) once it has a meter, else the
+    outlets'. Outlets count also beside connector 0 (one that reported once, answering a
+    TriggerMessage, and never again must not stop the total): connector 0's next rise then adds
+    only what exceeds what they counted since its last value (``outlets_since_main_wh``; an
+    excess is carried over), so nothing is counted twice.
+    """
+    counter = charger.lifetime_energy
+    if not _counts_for_lifetime(charger, connector):
+        counter.total_wh += credit
+        counter.outlets_since_main_wh += credit
+        return
+    if connector.connector_id == 0:
+        counted = counter.outlets_since_main_wh
+        counter.outlets_since_main_wh = max(0.0, counted - credit)
+        credit = max(0.0, credit - counted)
+    if (
+        counter.last_register_wh is None
+        and counter.total_wh == 0.0
+        and _sole_lifetime_source(charger, connector)
+    ):
+        counter.total_wh = register_wh  # the charger's own total from the start
+    else:
+        counter.total_wh += credit
+    counter.last_register_wh = register_wh
+    counter.last_register_at = connector.meter.energy_timestamp
+
+
 def _counts_for_lifetime(charger: Charger, connector: Connector) -> bool:
-    """Connector 0 (the whole charger) when it has a meter, else every outlet."""
+    """Whether ``connector``'s register is the lifetime's register of record: connector 0 (the
+    whole charger) when it has a meter, else every outlet."""
     if connector.connector_id == 0:
         return True
     main = charger.connectors.get(0)

@@ -271,6 +271,9 @@ class EnergyCounter:
     last_register_wh: float | None = None
     # When ``last_register_wh`` was read (bounds what the next value may add after a restart).
     last_register_at: datetime | None = None
+    # On a charger with a whole-charger meter (connector 0): what its outlets counted since its
+    # last value, which its next rise holds too (meter._count_lifetime).
+    outlets_since_main_wh: float = 0.0
 
     def update(self, register_wh: float) -> float:
         if self.last_register_wh is not None and register_wh >= self.last_register_wh:
@@ -539,13 +542,18 @@ class Charger:
 
     @property
     def energy_settled(self) -> bool:
+        """Whether every connector's energy (its sessions) is settled."""
+        return all(connector.energy_settled for connector in self.connectors.values())
+
+    @property
+    def lifetime_settled(self) -> bool:
         """Whether the lifetime total is settled: connector 0 (the whole charger) has reported
         its register since the restore, which is the total then (``meter._counts_for_lifetime``);
         else every connector's energy is settled (the total adds them up)."""
         whole = self.connectors.get(0)
         if whole is not None and whole.meter.energy_register_wh is not None:
             return True
-        return all(connector.energy_settled for connector in self.connectors.values())
+        return self.energy_settled
 
     @property
     def operative(self) -> bool:

@@ -64,6 +64,14 @@ def connector_id(value: int, field: str) -> int:
     return value
 
 
+def outlet_id(value: int, field: str) -> int:
+    """A connector that charges (1.6 StartTransaction: > 0, connector 0 is the charger as a
+    whole), refused with a CALLERROR otherwise."""
+    if connector_id(value, field) == 0:
+        raise CallError(INVALID_VALUE, f"{field} must be 1..{MAX_CONNECTORS}, not 0")
+    return value
+
+
 def authorization_status(accepted: bool) -> str:
     """The id-tag verdict as every version writes it (1.6 idTagInfo, 2.x idTokenInfo)."""
     return "Accepted" if accepted else "Invalid"

@@ -87,7 +87,7 @@ def authorize(session: V16Session, payload: Payload) -> Payload:
 
 def start_transaction(session: V16Session, payload: Payload) -> Payload:
     state = session.state
-    connector_id = incoming.connector_id(payload["connectorId"], "connectorId")
+    connector_id = incoming.outlet_id(payload["connectorId"], "connectorId")
     id_tag: str = payload["idTag"]
     meter_start = float(payload["meterStart"])
     started = parse_timestamp(payload["timestamp"])

@@ -1,0 +1,98 @@
+"""1.6 chargers with several connectors and connector 0 (the charger as a whole): energy, sessions
+and statuses as real ones report them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from ocpp.v16 import call
+
+from custom_components.ocpp_ems.core.model import ConnectorStatus, EventKind
+from custom_components.ocpp_ems.core.settings import ServerSettings
+
+from .fakes import MemoryDirectory
+from .v16_harness import Harness, now_iso, protocol_harness
+
+
+@pytest.fixture
+async def h(
+    socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
+) -> AsyncIterator[Harness]:
+    directory.id_tags.update({"TAG1", "TAG2"})
+    async with protocol_harness(directory, server_settings) as harness:
+        yield harness
+
+
+def _energy(wh: float) -> list[dict[str, str]]:
+    return [{"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
+
+
+async def test_two_connectors_with_whole_charger_meter_sum(h: Harness) -> None:
+    """Control: connector 0 reports the sum; the lifetime follows it; sessions per connector."""
+    sim = await h.charger_client(boot=False)
+    await sim.status(1, "Charging")
+    await sim.status(2, "Charging")
+    a = await sim.start_tx(1, "TAG1", meter=1000, timestamp=now_iso(-3600))
+    b = await sim.start_tx(2, "TAG2", meter=5000, timestamp=now_iso(-3600))
+    await sim.meter(0, _energy(6000), timestamp=now_iso(-3600))
+    before = h.charger.lifetime_energy.total_wh
+    await sim.meter(1, _energy(1500), transaction_id=a.transaction_id, timestamp=now_iso(-10))
+    await sim.meter(2, _energy(5300), transaction_id=b.transaction_id, timestamp=now_iso(-10))
+    await sim.meter(0, _energy(6800), timestamp=now_iso(-10))
+    assert h.charger.connector(1).session_energy_wh == 500
+    assert h.charger.connector(2).session_energy_wh == 300
+    assert h.charger.lifetime_energy.total_wh - before == 800
+
+
+async def test_lifetime_counts_on_after_connector_0_reported_once(h: Harness) -> None:
+    """A 2-outlet charger answers one triggered MeterValues (no connector id) on every connector
+    incl. 0, then reports per outlet only (no clock-aligned data configured). The outlets charge
+    3 kWh: the lifetime total must grow by that, not stay at the one connector-0 value forever."""
+    sim = await h.charger_client(boot=False)
+    await sim.status(1, "Charging")
+    await sim.status(2, "Charging")
+    a = await sim.start_tx(1, "TAG1", meter=1000, timestamp=now_iso(-3600))
+    b = await sim.start_tx(2, "TAG2", meter=5000, timestamp=now_iso(-3600))
+    # The triggered MeterValues: connector 0 (whole charger) once.
+    await sim.meter(0, _energy(6000), timestamp=now_iso(-3599))
+    before = h.charger.lifetime_energy.total_wh
+    # From then on per outlet only (MeterValueSampleInterval), an hour of charging.
+    await sim.meter(1, _energy(3000), transaction_id=a.transaction_id, timestamp=now_iso(-5))
+    await sim.meter(2, _energy(6000), transaction_id=b.transaction_id, timestamp=now_iso(-5))
+    assert h.charger.connector(1).session_energy_wh == 2000
+    assert h.charger.connector(2).session_energy_wh == 1000
+    # the 3000 Wh the outlets delivered count in the lifetime total.
+    assert h.charger.lifetime_energy.total_wh - before == pytest.approx(3000)
+
+
+async def test_reboot_mid_session_then_powerloss_stop(h: Harness) -> None:
+    """BootNotification while a transaction is open, then its StopTransaction (PowerLoss)."""
+    sim = await h.charger_client(boot=False)
+    await sim.status(1, "Charging")
+    await sim.status(2, "Charging")
+    a = await sim.start_tx(1, "TAG1", meter=1000, timestamp=now_iso(-3600))
+    await sim.meter(1, _energy(2000), transaction_id=a.transaction_id, timestamp=now_iso(-600))
+    await sim.boot()
+    await sim.status(1, "Preparing")
+    await sim.call(
+        call.StopTransaction(
+            meter_stop=2200,
+            timestamp=now_iso(-300),
+            transaction_id=a.transaction_id,
+            reason="PowerLoss",
+        )
+    )
+    assert h.charger.connector(1).transaction is None
+    assert h.charger.connector(1).last_session_energy_wh == 1200
+    ended = [e for e in h.events if e.kind is EventKind.SESSION_ENDED]
+    assert ended[-1].data["reason"] == "PowerLoss"
+
+
+async def test_connector0_unavailable_and_new_connector(h: Harness) -> None:
+    sim = await h.charger_client(boot=False)
+    await sim.status(0, "Unavailable")
+    assert not h.charger.operative
+    await sim.status(3, "Available")
+    assert [c.connector_id for c in h.charger.outlets] == [3]
+    assert h.charger.connector(0).status is ConnectorStatus.UNAVAILABLE
