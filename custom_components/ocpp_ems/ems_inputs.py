@@ -9,8 +9,9 @@ runtime (``energy_manager.py``) wires them to events.
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -119,12 +120,17 @@ def read_phases(states: Sequence[State | None], now: float) -> PhaseReading:
 
 
 def _timestamp(value: Any) -> float | None:
-    if isinstance(value, datetime):
-        return dt_util.as_utc(value).timestamp()
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value) / 1000.0 if abs(value) > _EPOCH_MS else float(value)
-    if isinstance(value, str) and (parsed := dt_util.parse_datetime(value)) is not None:
-        return dt_util.as_utc(parsed).timestamp()
+    """A time from another integration's data (None: none, or one that cannot be: 2026-02-30,
+    25:00, an offset of +99:00, a date that leaves the calendar once in UTC)."""
+    try:
+        if isinstance(value, datetime):
+            return dt_util.as_utc(value).timestamp()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value) / 1000.0 if abs(value) > _EPOCH_MS else float(value)
+        if isinstance(value, str) and (parsed := dt_util.parse_datetime(value)) is not None:
+            return dt_util.as_utc(parsed).timestamp()
+    except (ValueError, OverflowError):
+        return None
     return None
 
 
@@ -132,9 +138,17 @@ def _first(item: Mapping[str, Any], keys: Sequence[str]) -> Any:
     return next((item[key] for key in keys if key in item), None)
 
 
-def price_slots(state: State | None, attribute: str | None, now: float) -> tuple[PriceSlot, ...]:
+def price_slots(
+    state: State | None,
+    attribute: str | None,
+    now: float,
+    hold: Callable[[tuple[PriceSlot, ...], bool], tuple[PriceSlot, ...]] = lambda read, _: read,
+) -> tuple[PriceSlot, ...]:
     """Price slots from a price sensor: the items of its forecast attributes and its state as the
-    price of the current slot.
+    price of the current slot, through ``hold`` (``core/ems/forecast_hold.py``: it keeps the last
+    forecast while the sensor gives none; told whether any forecast item was read, so a sensor
+    that shows its price but, reloading or its cloud failing, no forecast does not replace the
+    held forecast with that one slot).
 
     ``attribute`` names one or more attributes (comma separated, e.g. ``raw_today, raw_tomorrow``);
     unset, the common names are tried. Items are mappings with a start, an optional end and a
@@ -160,20 +174,27 @@ def price_slots(state: State | None, attribute: str | None, now: float) -> tuple
         for item in items if isinstance(items, list) else []:
             if isinstance(item, Mapping) and (slot := _slot(item)) is not None:
                 parsed.append(slot)
-    parsed.sort()
+    # The same slot may be listed twice (two attributes, with and without an end): once, the
+    # one with an end (an end never compares with None).
+    parsed.sort(key=lambda slot: (slot[0], slot[1] is None))
+    starts = sorted({start for start, _, _ in parsed})
     slots: list[PriceSlot] = []
     for index, (start, given_end, price) in enumerate(parsed):
+        if index and parsed[index - 1][0] == start:
+            continue
         end = given_end
         if end is None:  # no end given: up to the next slot, else one hour
-            end = parsed[index + 1][0] if index + 1 < len(parsed) else start + 3600.0
+            following = bisect.bisect_right(starts, start)
+            end = starts[following] if following < len(starts) else start + 3600.0
         if end > start:
             slots.append(PriceSlot(start, end, price * factor))
+    forecast = bool(slots)
     current = _number(state)
     if current is not None and slot_at(slots, now) is None:
         # The state is the price now, until the next known slot (at most an hour).
         end = min((s.start for s in slots if s.start > now), default=now + 3600.0)
         slots.append(PriceSlot(now, min(end, now + 3600.0), current * factor))
-    return tuple(sorted(slots, key=lambda s: s.start))
+    return hold(tuple(sorted(slots, key=lambda s: s.start)), forecast)
 
 
 def _slot(item: Mapping[str, Any]) -> tuple[float, float | None, float] | None:

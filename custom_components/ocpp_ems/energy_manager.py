@@ -474,8 +474,13 @@ class EnergyManagerRuntime:
         def prices(option: EntityRef) -> tuple[PriceSlot, ...]:
             if not (entity_id := option.read(options)):
                 return ()
-            read = price_slots(self._state(option), PRICE_FORECAST_ATTRIBUTE.read(options), now)
-            return self._price_holds[option](entity_id, read, now)
+            hold = self._price_holds[option]
+            return price_slots(
+                self._state(option),
+                PRICE_FORECAST_ATTRIBUTE.read(options),
+                now,
+                lambda read, forecast: hold(entity_id, read, now, forecast=forecast),
+            )
 
         phases = [option for option in GRID_CURRENTS if option.read(options)]
         return SiteInputs(

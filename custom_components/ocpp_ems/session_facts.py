@@ -239,7 +239,12 @@ class SessionPriceFollower:
         now = dt_util.utcnow().timestamp()
         options = self._entry.runtime_data.server_entry.options
         attribute = ems_options.PRICE_FORECAST_ATTRIBUTE.read(options)
-        self._hold(self._entity_id, price_slots(state, attribute, now), now)
+        price_slots(
+            state,
+            attribute,
+            now,
+            lambda read, forecast: self._hold(self._entity_id, read, now, forecast=forecast),
+        )
         data = self._hold.to_dict()
         if (data["source"], data["slots"]) != self._saved:
             self._saved = (data["source"], data["slots"])

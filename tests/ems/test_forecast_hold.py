@@ -30,6 +30,37 @@ def test_an_outage_keeps_the_last_forecast_still_ahead() -> None:
     assert hold.held_since is None
 
 
+def test_a_value_of_now_without_its_forecast_keeps_the_held_forecast() -> None:
+    """A price sensor that shows its price but not its forecast (reloading, a state restored
+    before its first fetch, its cloud failing) gives no forecast: the held one stays, the value
+    of now in force from now up to the held forecast's next slot; a sensor that never gave a
+    forecast is its value of now."""
+    hold = ForecastHold[PriceSlot]("price sensor", PriceSlot)
+    assert hold("sensor.price", PRICES, 0.0) == PRICES
+    now = (PriceSlot(1.5 * H, 2.5 * H, 0.7),)
+    assert (
+        hold("sensor.price", now, 1.5 * H, forecast=False)
+        == (
+            PriceSlot(1 * H, 1.5 * H, PRICES[1].price),  # what it said before now
+            PriceSlot(1.5 * H, 2 * H, 0.7),  # the value of now, fresher than the held one
+            *PRICES[2:],
+        )
+    )
+    assert hold.held_since == 0.0
+    # Where the held forecast has no slot now, the value of now, up to the next held slot.
+    gap = ForecastHold[PriceSlot]("price sensor", PriceSlot)
+    gap("sensor.price", (PRICES[0], PRICES[3]), 0.0)
+    assert gap("sensor.price", now, 1.5 * H, forecast=False) == (
+        PriceSlot(1.5 * H, 2.5 * H, 0.7),
+        PRICES[3],
+    )
+    # Once the held forecast is over, the value of now is all there is.
+    late = (PriceSlot(4.5 * H, 5.5 * H, 0.7),)
+    assert hold("sensor.price", late, 4.5 * H, forecast=False) == late
+    plain = ForecastHold[PriceSlot]("price sensor", PriceSlot)
+    assert plain("sensor.plain", now, 1.5 * H, forecast=False) == now
+
+
 def test_held_prices_keep_the_last_day_for_the_plans_day_before() -> None:
     """A plan prices hours not out yet like a day earlier: held prices keep the past day,
     as the sensor shows it, while anything is still ahead."""

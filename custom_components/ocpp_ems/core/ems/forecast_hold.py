@@ -68,16 +68,25 @@ class ForecastHold[SlotT: _Slot]:
         self._slots: tuple[SlotT, ...] = ()
         self._read_at = -math.inf
         self._holding = False
+        self._forecast = False  # the slots held came from a forecast (not only a value of now)
 
     def __call__(
-        self, source: str | None, slots: tuple[SlotT, ...], now: float
+        self, source: str | None, slots: tuple[SlotT, ...], now: float, *, forecast: bool = True
     ) -> tuple[SlotT, ...]:
         """What to plan with: ``slots`` as read from ``source`` now, or, while it gives none,
-        the last it gave (only slots not over yet, up to ``hold_s`` after it was read)."""
+        the last it gave (only slots not over yet, up to ``hold_s`` after it was read).
+
+        ``forecast`` False: ``slots`` are only the source's value of now (a price sensor that
+        shows its price without its forecast): the last forecast stays while it has slots ahead,
+        with the value of now in force from now up to its next slot."""
         if source != self._source:
             self._source, self._slots, self._read_at = source, (), -math.inf
             self._holding = False
+            self._forecast = False
+        if slots and not forecast and self._forecast and (held := self(source, (), now)):
+            return self._with_now(slots, held)
         if slots:
+            self._forecast = forecast
             if self._holding:
                 _LOGGER.info("The %s gives a forecast again", self.name)
                 self._holding = False
@@ -99,6 +108,21 @@ class ForecastHold[SlotT: _Slot]:
         if not ahead:
             return ()
         return tuple(slot for slot in self._slots if slot.end > now - self._past_s)
+
+    def _with_now(self, now_slots: tuple[SlotT, ...], held: tuple[SlotT, ...]) -> tuple[SlotT, ...]:
+        """The held forecast with the value of now in force from now (it is fresher) up to the
+        held forecast's next slot."""
+        slots = list(held)
+        for now_slot in now_slots:
+            at = now_slot.start
+            current = [h for h in slots if h.start <= at < h.end]
+            slots = [h for h in slots if h not in current]
+            # What the held slot of now said before now stays (past prices price the day after).
+            slots += [self._slot(h.start, at, astuple(h)[2]) for h in current if h.start < at]
+            end = min((h.start for h in slots if h.start > at), default=now_slot.end)
+            if (end := min(end, now_slot.end)) > at:
+                slots.append(self._slot(at, end, astuple(now_slot)[2]))
+        return tuple(sorted(slots, key=lambda slot: slot.start))
 
     @property
     def held_since(self) -> float | None:

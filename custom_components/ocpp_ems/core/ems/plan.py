@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .config import PlanSettings
@@ -74,6 +74,33 @@ class PlanStatus:
 
 
 DAY_S = 86400.0
+
+
+class Timeline[S: PriceSlot | EnergySlot](tuple[S, ...]):
+    """Slots in order of their start, with an index: the slots within a span are found by
+    bisection, not by a scan (a week of 5-minute prices, feed-in prices and forecast slots is
+    thousands of each, looked up for each of thousands of chunks on every decision)."""
+
+    _starts: list[float]
+    _longest: float
+
+    def __new__(cls, slots: Iterable[S]) -> Timeline[S]:
+        timeline = super().__new__(cls, sorted(slots, key=lambda slot: slot.start))
+        timeline._starts = [slot.start for slot in timeline]
+        timeline._longest = max((slot.end - slot.start for slot in timeline), default=0.0)
+        return timeline
+
+    def within(self, start: float, end: float) -> Sequence[S]:
+        """The slots that may overlap [start, end) (their start is less than a slot's length
+        before ``start``): a short list to check."""
+        low = bisect_left(self._starts, start - self._longest)
+        return self[low : bisect_left(self._starts, end)]
+
+
+def _near[S: PriceSlot | EnergySlot](slots: Sequence[S], start: float, end: float) -> Sequence[S]:
+    return slots.within(start, end) if isinstance(slots, Timeline) else slots
+
+
 # The furthest departure a plan takes (prices and forecasts reach a day or two; each 15 minutes
 # ahead costs planning time on every decision): a one-off plan beyond it is refused, and a later
 # departure is planned as this far ahead.
@@ -92,28 +119,30 @@ def _segments(
         if s.end > now and s.start < departure and s.end > s.start
     )
     unknown_price = max((p for _, _, p in known), default=0.0) + 1.0
-    segments: list[tuple[float, float, float]] = []
+    # (start, end, price, whether the price is known): an explicit flag, as a known price can
+    # equal the unknown one (1e308 + 1 == 1e308).
+    segments: list[tuple[float, float, float, bool]] = []
     cursor = now
     for slot_start, end, price in known:
         if slot_start > cursor:
-            segments.append((cursor, slot_start, unknown_price))
+            segments.append((cursor, slot_start, unknown_price, False))
         start = max(slot_start, cursor)
         if end > start:
-            segments.append((start, end, price))
+            segments.append((start, end, price, True))
             cursor = end
     if cursor < departure:
-        segments.append((cursor, departure, unknown_price))
+        segments.append((cursor, departure, unknown_price, False))
     # Cut long segments so "latest first" can pick the end of a long flat-priced stretch.
-    chunks: list[tuple[float, float, float]] = []
-    for start, seg_end, price in segments:
+    chunks: list[tuple[float, float, float, bool]] = []
+    for start, seg_end, price, is_known in segments:
         end = seg_end
         while end - start > CHUNK_S:
-            chunks.append((end - CHUNK_S, end, price))
+            chunks.append((end - CHUNK_S, end, price, is_known))
             end -= CHUNK_S
-        chunks.append((start, end, price))
+        chunks.append((start, end, price, is_known))
     return [
-        (start, end, _day_before(prices, start, end, price) if price == unknown_price else price)
-        for start, end, price in chunks
+        (start, end, price if is_known else _day_before(prices, start, end, price))
+        for start, end, price, is_known in chunks
     ]
 
 
@@ -121,7 +150,7 @@ def _day_before(prices: Sequence[PriceSlot], start: float, end: float, unknown: 
     """The time-weighted price of [start, end) a day earlier, ``unknown`` unless the slots cover
     all of it."""
     covered = paid = 0.0
-    for slot in prices:
+    for slot in _near(prices, start - DAY_S, end - DAY_S):
         a, b = max(slot.start, start - DAY_S), min(slot.end, end - DAY_S)
         if b > a:
             covered += b - a
@@ -235,7 +264,7 @@ def overlap_wh(slots: Sequence[EnergySlot], start: float, end: float) -> float:
     """Energy of the slots within [start, end), spread evenly over each slot."""
     return sum(
         s.wh * (min(s.end, end) - max(s.start, start)) / (s.end - s.start)
-        for s in slots
+        for s in _near(slots, start, end)
         if s.end > start and s.start < end
     )
 
@@ -245,7 +274,7 @@ def _feed_in_known(
 ) -> tuple[float, float]:
     """How long (s) the feed-in sensor's prices cover [start, end), and price x time there."""
     known_s = earned = 0.0
-    for slot in feed_in_prices:
+    for slot in _near(feed_in_prices, start, end):
         if (overlap := min(slot.end, end) - max(slot.start, start)) > 0.0:
             known_s += overlap
             earned += slot.price * overlap
@@ -303,11 +332,13 @@ def plan_status(
         feasible = needed_s <= available_s * SAFETY_FACTOR + 1e-6
         outlook = PlanOutlook(0.0, remaining_wh)
         return PlanStatus(True, feasible, remaining_wh, needed_s, outlook=outlook)
-    solar = [s for s in solar if s.end > now and s.start < departure]
+    solar = Timeline(s for s in solar if s.end > now and s.start < departure)
+    prices = Timeline(prices)
+    feed_in_prices = Timeline(feed_in_prices)
     chunks, options, held = _slot_offers(
         _segments(now, departure, prices),
         solar=solar,
-        likely=solar if likely_solar is None else likely_solar,
+        likely=solar if likely_solar is None else Timeline(likely_solar),
         full_w=effective_w,
         min_w=min_power_w * efficiency,
         efficiency=efficiency,
