@@ -357,6 +357,9 @@ async def test_simulator_2x_device_model_and_profiles(
     """The 2.x station's own rules, through the server's wire: what it refuses and why."""
     async with known_without_car(central, directory, version, tmp_path) as (station, session):
         call = session.call  # type: ignore[attr-defined]
+        # Set up from its boot report's pages; the station is done with it a little later (one
+        # report at a time: on a loaded machine a GetReport came while its last page was out).
+        await wait_until(lambda: not getattr(station, "report_busy", False), "the boot report")
 
         result = await call(
             "GetReport",
