@@ -66,6 +66,15 @@ def test_duplicate_slot_with_and_without_end_does_not_crash() -> None:
     assert slots == (PriceSlot(NOW, NOW + 3600, 0.30),)
 
 
+def test_a_copy_with_a_broken_end_does_not_hide_its_twin() -> None:
+    items = [
+        {"start": T0.isoformat(), "end": T0.isoformat(), "price": 0.30},  # zero length
+        {"start": T0.isoformat(), "price": 0.30},
+    ]
+    slots = price_slots(state("0.30", raw_today=items), "raw_today", NOW)
+    assert slots == (PriceSlot(NOW, NOW + 3600, 0.30),)
+
+
 def test_slot_with_unreadable_end_next_to_a_valid_duplicate() -> None:
     items = [
         {"start": T0.isoformat(), "end": (T0 + HOUR).isoformat(), "price": 0.30},
@@ -85,10 +94,14 @@ def test_slot_with_unreadable_end_next_to_a_valid_duplicate() -> None:
         "2026-06-01T25:00:00+02:00",  # no such hour
         "2026-06-01T10:00:00+99:00",  # no such offset
         "0001-01-01T00:30:00+01:00",  # before the epoch's range: as_utc overflows
+        1e15,  # epoch ms in the year 33658: no timer or sensor could take it
+        -5,  # before 1970
+        float("nan"),
     ],
 )
-def test_impossible_timestamp_in_price_forecast_is_skipped(bad: str) -> None:
-    """the unreadable item is skipped (docstring of ``price_slots``)."""
+def test_impossible_timestamp_in_price_forecast_is_skipped(bad: str | float) -> None:
+    """An unreadable item is skipped (docstring of ``price_slots``); it raised, or passed on a
+    time that made timers and sensors raise later."""
     items = [
         {"start": T0.isoformat(), "end": (T0 + HOUR).isoformat(), "price": 0.30},
         {"start": bad, "price": 0.10},
@@ -98,8 +111,8 @@ def test_impossible_timestamp_in_price_forecast_is_skipped(bad: str) -> None:
 
 
 def test_impossible_timestamp_in_solar_forecast_is_skipped() -> None:
-    """Another integration's ``wh_hours`` with an impossible key: expected skipped (as 'not a
-    time' is);"""
+    """Another integration's ``wh_hours`` with an impossible key is skipped (as 'not a time'
+    is): it raised out of the reader, on the energy manager's start."""
     forecast = {"wh_hours": {T0.isoformat(): 1000, "2026-06-01T25:00:00+00:00": 500}}
     assert forecast_slots(forecast) == [EnergySlot(NOW, NOW + 3600, 1000.0)]
 

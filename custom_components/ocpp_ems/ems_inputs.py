@@ -10,7 +10,6 @@ runtime (``energy_manager.py``) wires them to events.
 from __future__ import annotations
 
 import bisect
-import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
@@ -59,6 +58,8 @@ _FORECAST_ATTRIBUTES = (
 )
 # Larger numbers are epoch milliseconds, not seconds.
 _EPOCH_MS = 1e11
+# The latest time taken from a forecast (the year 2286).
+_LAST_TIME = 1e10
 
 # Sent when the Energy dashboard's settings change (``async_follow_energy_dashboard``).
 SIGNAL_ENERGY_DASHBOARD: Final = f"{DOMAIN}_energy_dashboard"
@@ -121,17 +122,19 @@ def read_phases(states: Sequence[State | None], now: float) -> PhaseReading:
 
 def _timestamp(value: Any) -> float | None:
     """A time from another integration's data (None: none, or one that cannot be: 2026-02-30,
-    25:00, an offset of +99:00, a date that leaves the calendar once in UTC)."""
+    25:00, an offset of +99:00, a date that leaves the calendar once in UTC, or one before 1970
+    or after _LAST_TIME, which timers and sensors could not take)."""
+    stamp: float | None = None
     try:
         if isinstance(value, datetime):
-            return dt_util.as_utc(value).timestamp()
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value) / 1000.0 if abs(value) > _EPOCH_MS else float(value)
-        if isinstance(value, str) and (parsed := dt_util.parse_datetime(value)) is not None:
-            return dt_util.as_utc(parsed).timestamp()
+            stamp = dt_util.as_utc(value).timestamp()
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            stamp = float(value) / 1000.0 if abs(value) > _EPOCH_MS else float(value)
+        elif isinstance(value, str) and (parsed := dt_util.parse_datetime(value)) is not None:
+            stamp = dt_util.as_utc(parsed).timestamp()
     except (ValueError, OverflowError):
         return None
-    return None
+    return stamp if stamp is not None and 0.0 <= stamp <= _LAST_TIME else None
 
 
 def _first(item: Mapping[str, Any], keys: Sequence[str]) -> Any:
@@ -179,9 +182,9 @@ def price_slots(
     parsed.sort(key=lambda slot: (slot[0], slot[1] is None))
     starts = sorted({start for start, _, _ in parsed})
     slots: list[PriceSlot] = []
-    for index, (start, given_end, price) in enumerate(parsed):
-        if index and parsed[index - 1][0] == start:
-            continue
+    for start, given_end, price in parsed:
+        if slots and slots[-1].start == start:
+            continue  # a copy (its twin with an end came first, and was valid)
         end = given_end
         if end is None:  # no end given: up to the next slot, else one hour
             following = bisect.bisect_right(starts, start)

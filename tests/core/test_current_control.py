@@ -620,3 +620,29 @@ async def test_v16_tx_purpose_two_transactions_pause_reaches_both_connectors(
     }
     # Connector 1 must be held at 0 A by some live profile: its own Tx profile or the TxDefault.
     assert tx_levels.get(4) == 0 or tx_levels.get(3) == 0, tx_levels
+
+
+async def test_cancelled_limit_write_is_written_again_when_the_limit_goes_back(h: Harness) -> None:
+    """A set_limit(16) is cancelled (the caller's task: a service call or the energy manager's
+    write stopped) after its SetChargingProfile went out; the charger answers and holds 16 A. The
+    controller keeps believing the charger holds the old 32 A, so set_limit(None) (32 A) right
+    after is taken for unchanged and never written: the charger stays at 16 A while 32 A is
+    shown. What may have been written is written again (as for a failed write)."""
+    sim = await h.charger_client()
+    await wait_for(lambda: h.controller is not None and h.controller._refresh_task is not None)
+    controller = h.get_controller()
+    await wait_for(lambda: 3 in sim.profiles)
+    sim.delay["SetChargingProfile"] = 0.3
+    task = asyncio.ensure_future(controller.set_limit(16))
+    await asyncio.sleep(0.1)  # the profile is on its way
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.4)  # the charger took it
+    del sim.delay["SetChargingProfile"]
+    profile: Any = sim.profiles[3]
+    assert float(profile["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]) == 16
+    await controller.set_limit(None)
+    await asyncio.sleep(0.1)
+    profile = sim.profiles[3]
+    assert float(profile["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]) == 32

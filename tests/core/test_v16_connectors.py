@@ -96,3 +96,23 @@ async def test_connector0_unavailable_and_new_connector(h: Harness) -> None:
     await sim.status(3, "Available")
     assert [c.connector_id for c in h.charger.outlets] == [3]
     assert h.charger.connector(0).status is ConnectorStatus.UNAVAILABLE
+
+
+async def test_lifetime_not_ahead_when_connector_0_reports_before_its_outlets(h: Harness) -> None:
+    """Clock-aligned MeterValues of connector 0 and of the outlet arrive at the same instant; the
+    charger sends connector 0's message first. The main meter rises 2,000 Wh in all (the outlet
+    too): the lifetime total must rise 2,000 Wh, not 3,000 (the outlet's last interval counted
+    beside connector 0's rise that already held it)."""
+    sim = await h.charger_client(boot=False)
+    await sim.status(1, "Charging")
+    await sim.status(2, "Available")
+    a = await sim.start_tx(1, "TAG1", meter=5000, timestamp=now_iso(-1800))
+    await sim.meter(0, _energy(10_000), timestamp=now_iso(-1800))
+    await sim.meter(1, _energy(5000), transaction_id=a.transaction_id, timestamp=now_iso(-1800))
+    before = h.charger.lifetime_energy.total_wh
+    await sim.meter(0, _energy(11_000), timestamp=now_iso(-900))
+    await sim.meter(1, _energy(6000), transaction_id=a.transaction_id, timestamp=now_iso(-900))
+    await sim.meter(0, _energy(12_000), timestamp=now_iso(-1))
+    await sim.meter(1, _energy(7000), transaction_id=a.transaction_id, timestamp=now_iso(-1))
+    assert h.charger.connector(1).session_energy_wh == 2000
+    assert h.charger.lifetime_energy.total_wh - before == pytest.approx(2000)

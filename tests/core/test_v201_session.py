@@ -388,12 +388,15 @@ async def test_meter_values_outside_transactions_and_evse_0(h: Harness, sim: Any
     await sim.meter_values(0, [sampled(9000, ENERGY)], now_iso(-60))
     await sim.meter_values(0, [sampled(9400, ENERGY)])
     assert h.charger.lifetime_energy.total_wh == 3400
-    # An outlet still counts (a main meter may fall silent), and the main meter's next rise
-    # adds only what exceeds it: the total follows the main meter, nothing counted twice.
+    # An outlet still counts (a main meter may fall silent), but only what exceeds what the main
+    # meter counted ahead of it, and the other way round: the total follows whichever is ahead,
+    # nothing counted twice.
     await sim.meter_values(1, [sampled(3100, ENERGY)])
-    assert h.charger.lifetime_energy.total_wh == 3500
+    assert h.charger.lifetime_energy.total_wh == 3400  # within the main meter's 400
+    await sim.meter_values(1, [sampled(3500, ENERGY)], now_iso(60))
+    assert h.charger.lifetime_energy.total_wh == 3500  # 100 beyond it
     await sim.meter_values(0, [sampled(9500, ENERGY)])
-    assert h.charger.lifetime_energy.total_wh == 3500
+    assert h.charger.lifetime_energy.total_wh == 3500  # the outlet had counted it
     await sim.meter_values(0, [sampled(9700, ENERGY)], now_iso(120))
     assert h.charger.lifetime_energy.total_wh == 3700  # 3000 + the main meter's 700
     assert h.charger.connectors[0].meter.energy_register_wh == 9700

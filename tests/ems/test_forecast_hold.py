@@ -195,3 +195,17 @@ def test_unreadable_stored_slots_are_left_out() -> None:
         PriceSlot(0.0, 3600.0, 0.3),
         PriceSlot(14400.0, 18000.0, 0.1),
     )
+
+
+def test_value_of_now_does_not_drop_the_rest_of_a_long_held_slot() -> None:
+    """A held forecast with a 4-hour tariff block [0, 4 h) at 0.10; the sensor reloads and shows
+    only its value of now (0.70) at 1.5 h, which price_slots makes a slot [1.5 h, 2.5 h). The
+    value of now is in force from now; the held block's price stays known after it (2.5 h .. 4 h
+    at 0.10), not a gap the plan prices as unknown."""
+    hold = ForecastHold[PriceSlot]("price sensor", PriceSlot)
+    block = (PriceSlot(0.0, 4 * H, 0.10), PriceSlot(4 * H, 8 * H, 0.30))
+    assert hold("sensor.price", block, 0.0) == block
+    now = (PriceSlot(1.5 * H, 2.5 * H, 0.70),)
+    result = hold("sensor.price", now, 1.5 * H, forecast=False)
+    covered = sum(s.end - s.start for s in result if s.end > 1.5 * H and s.start < 8 * H)
+    assert covered == pytest.approx(6.5 * H), result

@@ -1,9 +1,13 @@
 """Departure plans with odd prices and clocks: a price too large to add 1 to, a departure at a
-wall time the clock skips."""
+wall time the clock skips or repeats."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
+
 from custom_components.ocpp_ems.core.ems import PriceSlot
+from custom_components.ocpp_ems.core.ems.charger_config import next_departure
 from custom_components.ocpp_ems.core.ems.plan import plan_status
 
 H = 3600.0
@@ -14,11 +18,6 @@ def test_departure_at_a_wall_time_the_dst_change_skips() -> None:
     """Departure time 02:30 on the night clocks go forward (Europe/Berlin, 2026-03-29: 02:00
     CET -> 03:00 CEST). The clock shows 02:30 or later first at 03:00 CEST (01:00 UTC): the car
     should be ready by then (or, as HA's own time triggers do, the next existing 02:30)."""
-    from datetime import UTC, datetime, time
-    from zoneinfo import ZoneInfo
-
-    from custom_components.ocpp_ems.core.ems.charger_config import next_departure
-
     zone = ZoneInfo("Europe/Berlin")
     now = datetime(2026, 3, 29, 0, 0, tzinfo=zone).timestamp()
     departure = next_departure(time(2, 30), now, zone)
@@ -43,3 +42,23 @@ def test_huge_price_slot_is_not_taken_for_an_unknown_one() -> None:
     )
     assert status.starts_at is not None
     assert not 2 * H <= status.starts_at < 3 * H, status.starts_at / H
+
+
+def test_departure_in_the_repeated_hour_is_not_in_the_past() -> None:
+    """Berlin, 25 Oct 2026: the clock goes from 03:00 CEST back to 02:00 CET. At 02:10 CET (the
+    second pass, 01:10 UTC) a daily departure at 02:30 is 20 minutes ahead (02:30 CET, 01:30 UTC);
+    the first 02:30 (CEST, 00:30 UTC) is over already. The departure must lie after now."""
+    zone = ZoneInfo("Europe/Berlin")
+    now = datetime(2026, 10, 25, 1, 10, tzinfo=UTC).timestamp()
+    departure = next_departure(time(2, 30), now, zone)
+    assert departure > now
+    assert departure == datetime(2026, 10, 25, 1, 30, tzinfo=UTC).timestamp()
+
+
+def test_skipped_departure_is_the_exact_moment_of_a_30_minute_jump() -> None:
+    """Lord Howe Island, 4 Oct 2026: 02:00 (+10:30) jumps to 02:30 (+11). A daily departure at
+    02:10 is the moment the clock jumps: 02:30 local = 15:30 UTC on 3 Oct, not a second later."""
+    zone = ZoneInfo("Australia/Lord_Howe")
+    now = datetime(2026, 10, 3, 14, 0, tzinfo=UTC).timestamp()  # 00:30 local
+    departure = next_departure(time(2, 10), now, zone)
+    assert departure == datetime(2026, 10, 3, 15, 30, tzinfo=UTC).timestamp()

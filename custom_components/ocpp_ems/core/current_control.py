@@ -310,7 +310,7 @@ class CurrentController:
         after = self._request()
         try:
             await self._apply()
-        except OcppEmsError:
+        except BaseException:  # refused, failed, or cancelled (not known to be in force)
             self._undo(before, unless_changed_from=after)
             raise
 
@@ -511,8 +511,10 @@ class CurrentController:
                     )
                 if desired.tx_default:
                     await session.set_limit_profile(self._live_request(desired, 0, None))
-            except OcppEmsError:
-                self._live = None  # maybe partly written: all again next time
+            except BaseException:
+                # Refused, failed or cancelled, maybe after a part went out (or the charger
+                # took it unanswered): everything again next time.
+                self._live = None
                 raise
             self._live = desired
             self._written_at = self._now()

@@ -227,6 +227,9 @@ ENERGY_TOLERANCE_WH = 250.0
 # A charger timestamp further ahead of our clock than this is a wrong clock, not a time: the
 # reading counts as of when we received it, and the charger model says so (``clock_skew_s``).
 MAX_CLOCK_AHEAD_S = 300.0
+# How far connector 0's counted energy may run ahead of its outlets' (``_count_lifetime``): an
+# hour of a 22 kW outlet between two of its readings; beyond it connector 0's lead is its own use.
+MAIN_LEAD_MAX_WH = 22_000.0
 
 
 def max_power_w(settings: ChargerSettings) -> float:
@@ -508,6 +511,7 @@ def _take(
     """``point`` is the connector's new base; ``credit`` Wh count for the lifetime / session."""
     meter = connector.meter
     register_wh = point.register_wh
+    first = meter.energy_register_wh is None
     meter.energy_register_wh = register_wh
     if meter.energy_timestamp is None or (
         point.timestamp is not None and point.timestamp > meter.energy_timestamp
@@ -516,7 +520,7 @@ def _take(
     meter.energy_received_at = point.received_at
     meter.energy_slack_wh = None if slack is None else min(slack - credit, ENERGY_TOLERANCE_WH)
     meter.energy_candidate = None
-    _count_lifetime(charger, connector, register_wh, credit)
+    _count_lifetime(charger, connector, register_wh, credit, first=first)
     if transaction is not None:
         if transaction.start_pending:
             # Its start was unknown: it began where this credit began.
@@ -545,25 +549,29 @@ def _energy_may_flow(connector: Connector) -> bool:
 
 
 def _count_lifetime(
-    charger: Charger, connector: Connector, register_wh: float, credit: float
+    charger: Charger, connector: Connector, register_wh: float, credit: float, *, first: bool
 ) -> None:
-    """Add ``credit`` Wh of ``connector`` to the lifetime total.
+    """Add ``credit`` Wh of ``connector`` (``first``: its first value since it was last known)
+    to the lifetime total.
 
     The register of record is connector 0 (the whole charger) once it has a meter, else the
     outlets'. Outlets count also beside connector 0 (one that reported once, answering a
-    TriggerMessage, and never again must not stop the total): connector 0's next rise then adds
-    only what exceeds what they counted since its last value (``outlets_since_main_wh``; an
-    excess is carried over), so nothing is counted twice.
+    TriggerMessage, and never again must not stop the total), and both sides keep a balance
+    (``outlets_ahead_wh``): each one's rise adds only what exceeds what the other counted ahead
+    of it, in whichever order they report, so nothing is counted twice. Connector 0's lead is
+    bounded (:data:`MAIN_LEAD_MAX_WH`: its own standby use, which no outlet reports, must not
+    hold back the outlets for ever once it falls silent).
     """
     counter = charger.lifetime_energy
     if not _counts_for_lifetime(charger, connector):
-        counter.total_wh += credit
-        counter.outlets_since_main_wh += credit
+        ahead = counter.outlets_ahead_wh
+        counter.total_wh += credit - min(credit, max(0.0, -ahead))
+        counter.outlets_ahead_wh = ahead + credit
         return
     if connector.connector_id == 0:
-        counted = counter.outlets_since_main_wh
-        counter.outlets_since_main_wh = max(0.0, counted - credit)
-        credit = max(0.0, credit - counted)
+        ahead = 0.0 if first else counter.outlets_ahead_wh  # starting over: nothing to match
+        counter.outlets_ahead_wh = max(ahead - credit, -MAIN_LEAD_MAX_WH)
+        credit -= min(credit, max(0.0, ahead))
     if (
         counter.last_register_wh is None
         and counter.total_wh == 0.0

@@ -271,9 +271,10 @@ class EnergyCounter:
     last_register_wh: float | None = None
     # When ``last_register_wh`` was read (bounds what the next value may add after a restart).
     last_register_at: datetime | None = None
-    # On a charger with a whole-charger meter (connector 0): what its outlets counted since its
-    # last value, which its next rise holds too (meter._count_lifetime).
-    outlets_since_main_wh: float = 0.0
+    # On a charger with a whole-charger meter (connector 0): how far its outlets' counted energy
+    # is ahead of connector 0's (negative: behind), which the other's next rise holds too
+    # (meter._count_lifetime).
+    outlets_ahead_wh: float = 0.0
 
     def update(self, register_wh: float) -> float:
         if self.last_register_wh is not None and register_wh >= self.last_register_wh:

@@ -76,7 +76,7 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
             "total_wh": charger.lifetime_energy.total_wh,
             "last_register_wh": charger.lifetime_energy.last_register_wh,
             "last_register_at": _optional_iso(charger.lifetime_energy.last_register_at),
-            "outlets_since_main_wh": charger.lifetime_energy.outlets_since_main_wh,
+            "outlets_ahead_wh": charger.lifetime_energy.outlets_ahead_wh,
         },
         "auth_provisioned": charger.auth_provisioned,
         "auth_committed": charger.auth_committed,
@@ -182,7 +182,7 @@ def _energy_from_dict(data: dict[str, Any]) -> EnergyCounter:
             if data.get("last_register_at") is None
             else datetime.fromisoformat(data["last_register_at"])
         ),
-        outlets_since_main_wh=float(data.get("outlets_since_main_wh") or 0.0),
+        outlets_ahead_wh=float(data.get("outlets_ahead_wh") or 0.0),
     )
 
 

@@ -54,17 +54,19 @@ def _first_instant_at(wall: datetime, zone: tzinfo) -> float:
     """The first moment the clock in ``zone`` shows ``wall`` or later: ``wall`` itself, or, for a
     time the clock skips (02:30 the night it goes forward), the moment it jumps (03:00)."""
     naive = wall.replace(tzinfo=None)
-    after = wall.replace(fold=0).timestamp()  # in a skipped hour: the later reading of it
-    if datetime.fromtimestamp(after, zone).replace(tzinfo=None) == naive:
-        return after
-    before = wall.replace(fold=1).timestamp()
-    while after - before > 1.0:  # the jump lies between the two readings
-        middle = (before + after) / 2.0
+    stamp = wall.timestamp()  # its own fold: in a repeated hour, the pass it was built on
+    if datetime.fromtimestamp(stamp, zone).replace(tzinfo=None) == naive:
+        return stamp
+    # Skipped: the jump lies between the two readings of it, on a whole second.
+    low, high = sorted((wall.replace(fold=0).timestamp(), wall.replace(fold=1).timestamp()))
+    before, after = math.floor(low), math.ceil(high)
+    while after - before > 1:
+        middle = (before + after) // 2
         if datetime.fromtimestamp(middle, zone).replace(tzinfo=None) >= naive:
             after = middle
         else:
             before = middle
-    return float(math.ceil(after))
+    return float(after)
 
 
 def plan_target(

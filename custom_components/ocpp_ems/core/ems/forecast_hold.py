@@ -117,11 +117,18 @@ class ForecastHold[SlotT: _Slot]:
             at = now_slot.start
             current = [h for h in slots if h.start <= at < h.end]
             slots = [h for h in slots if h not in current]
-            # What the held slot of now said before now stays (past prices price the day after).
-            slots += [self._slot(h.start, at, astuple(h)[2]) for h in current if h.start < at]
             end = min((h.start for h in slots if h.start > at), default=now_slot.end)
-            if (end := min(end, now_slot.end)) > at:
+            end = min(end, now_slot.end)
+            if end > at:
                 slots.append(self._slot(at, end, astuple(now_slot)[2]))
+            for held_now in current:
+                value = astuple(held_now)[2]
+                # What it said before now stays (past prices price the day after), and after
+                # the value of now, the rest of it.
+                if held_now.start < at:
+                    slots.append(self._slot(held_now.start, at, value))
+                if held_now.end > max(end, at):
+                    slots.append(self._slot(max(end, at), held_now.end, value))
         return tuple(sorted(slots, key=lambda slot: slot.start))
 
     @property
