@@ -12,17 +12,15 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
     MockConfigEntry,
 )
 
-from custom_components.ocpp_ems.const import CONF_PRICE
 from custom_components.ocpp_ems.core.ems import EnergySlot, PriceSlot
-from custom_components.ocpp_ems.core.ems import options as ems_options
 from custom_components.ocpp_ems.ems_inputs import forecast_slots, price_slots
 
 from .helpers.charger import wait_for
 from .helpers.fixtures import Onboard
 from .test_energy_manager import (  # fixtures and helpers only (no tests imported)
+    cheap_hour,
     plug_in_and_charge,
     server_options,  # noqa: F401
-    set_site,
     sources,  # noqa: F401
 )
 
@@ -126,34 +124,11 @@ async def test_energy_manager_keeps_deciding_with_a_duplicated_price_slot(
     onboard: Onboard,
     server_entry: MockConfigEntry,
 ) -> None:
-    """Same set-up as test_cheap_grid_price_charges_the_solar_mode_in_full, but the price sensor
-    also lists the cheap slot a second time without an end (another attribute). Solar
-    charges in full at the cheap price, as without the duplicate."""
-    now = dt_util.utcnow().replace(microsecond=0)
-    start = now - timedelta(minutes=10)
-    cheap_end = now + timedelta(minutes=50)
-    prices = [
-        {"start": start.isoformat(), "end": cheap_end.isoformat(), "price": 3.0},
-        {"start": cheap_end.isoformat(), "end": (now + 2 * HOUR).isoformat(), "price": 30.0},
-    ]
-    duplicate = [{"start": start.isoformat(), "price": 3.0}]
-    hass.states.async_set(
-        "sensor.price",
-        "3.0",
-        {"unit_of_measurement": "ct/kWh", "prices": prices, "forecast": duplicate},
-    )
-    hass.config_entries.async_update_entry(
-        server_entry,
-        options={
-            **server_entry.options,
-            CONF_PRICE: "sensor.price",
-            ems_options.CHEAP_GRID_PRICE.key: 0.05,
-        },
-    )
-    await set_site(hass, grid=500, pv=0)
+    """As test_cheap_grid_price_charges_the_solar_mode_in_full, but the price sensor also lists
+    the cheap slot a second time without an end (another attribute): Solar charges in full at
+    the cheap price, as without the copy (every decision raised)."""
+    start = (dt_util.utcnow().replace(microsecond=0) - timedelta(minutes=10)).isoformat()
+    await cheap_hour(hass, server_entry, forecast=[{"start": start, "price": 3.0}])
     async with onboard() as (sim, _entry):
         await plug_in_and_charge(sim)
         await wait_for(lambda: sim.live_limit() == 32.0, what="in full at the cheap price")
-
-
-# --- the price hold and a sensor that keeps its state but drops its forecast ----------------

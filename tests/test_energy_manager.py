@@ -298,11 +298,12 @@ async def test_mode_select_numbers_and_departure(
         assert state_of(hass, REASON).state == "off"
 
 
-async def test_cheap_grid_price_charges_the_solar_mode_in_full(
-    hass: HomeAssistant, sources: None, onboard: Onboard, server_entry: MockConfigEntry
-) -> None:
-    """With a cheap grid price set, Solar charges in full from the grid while the price sensor
-    (in ct/kWh) is at or below it, until the cheap hour ends; dear again, the stop rule runs."""
+async def cheap_hour(
+    hass: HomeAssistant, server_entry: MockConfigEntry, **attributes: Any
+) -> datetime:
+    """sensor.price (ct/kWh) at 3 from 10 minutes ago for an hour, then 30, with ``attributes``
+    besides its ``prices`` list; charge from the grid at or below 0.05 per kWh; 500 W of house
+    load. Returns the cheap hour's end."""
     now = dt_util.utcnow().replace(microsecond=0)
     cheap_end = now + timedelta(minutes=50)
     prices = [
@@ -318,7 +319,7 @@ async def test_cheap_grid_price_charges_the_solar_mode_in_full(
         },
     ]
     hass.states.async_set(
-        "sensor.price", "3.0", {"unit_of_measurement": "ct/kWh", "prices": prices}
+        "sensor.price", "3.0", {"unit_of_measurement": "ct/kWh", "prices": prices, **attributes}
     )
     hass.config_entries.async_update_entry(
         server_entry,
@@ -329,6 +330,15 @@ async def test_cheap_grid_price_charges_the_solar_mode_in_full(
         },
     )
     await set_site(hass, grid=500, pv=0)
+    return cheap_end
+
+
+async def test_cheap_grid_price_charges_the_solar_mode_in_full(
+    hass: HomeAssistant, sources: None, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """With a cheap grid price set, Solar charges in full from the grid while the price sensor
+    (in ct/kWh) is at or below it, until the cheap hour ends; dear again, the stop rule runs."""
+    cheap_end = await cheap_hour(hass, server_entry)
     async with onboard() as (sim, _entry):
         await plug_in_and_charge(sim)
         await wait_for(lambda: sim.live_limit() == 32.0, what="in full at the cheap price")
@@ -490,6 +500,30 @@ async def test_settings_and_session_split_survive_a_restart(
     assert view.solar_wh == pytest.approx(3666.7, abs=10)
 
 
+async def use_discharge_limit(
+    hass: HomeAssistant, server_entry: MockConfigEntry, entity_id: str
+) -> None:
+    """The battery's power sensor and ``entity_id`` as the inverter's discharge limit."""
+    hass.config_entries.async_update_entry(
+        server_entry,
+        options=server_entry.options
+        | {CONF_BATTERY_POWER: "sensor.battery_power", CONF_BATTERY_DISCHARGE_LIMIT: entity_id},
+    )
+    await hass.async_block_till_done()
+
+
+async def fast_car_with_battery_deficit(hass: HomeAssistant, sim: SimCharger) -> None:
+    """A car in Fast mode taking 22 kW, and the house's 2.45 kW from the home battery."""
+    await plug_in_and_charge(sim)
+    await call(hass, "select", "select_option", {"entity_id": MODE, "option": "fast"})
+    await wait_for(lambda: sim.live_limit() == 32.0, what="fast")
+    await sim.meter_values(power_w=22080, current_a=(32.0, 32.0, 32.0))
+    await set_site(hass, grid=22080, pv=0)
+    await call(
+        hass, "input_number", "set_value", {"entity_id": "input_number.battery", "value": 2450}
+    )
+
+
 async def test_discharge_limit_in_amperes_is_not_driven_in_watts(
     hass: HomeAssistant,
     sources: None,
@@ -503,21 +537,9 @@ async def test_discharge_limit_in_amperes_is_not_driven_in_watts(
     battery's measured power still keeps it from the car."""
     amps = "number.max_discharge_current"
     hass.states.async_set(amps, "100", {"unit_of_measurement": "A", "min": 0, "max": 100})
-    hass.config_entries.async_update_entry(
-        server_entry,
-        options=server_entry.options
-        | {CONF_BATTERY_POWER: "sensor.battery_power", CONF_BATTERY_DISCHARGE_LIMIT: amps},
-    )
-    await hass.async_block_till_done()
+    await use_discharge_limit(hass, server_entry, amps)
     async with onboard() as (sim, _entry):
-        await plug_in_and_charge(sim)
-        await call(hass, "select", "select_option", {"entity_id": MODE, "option": "fast"})
-        await wait_for(lambda: sim.live_limit() == 32.0, what="fast")
-        await sim.meter_values(power_w=22080, current_a=(32.0, 32.0, 32.0))
-        await set_site(hass, grid=22080, pv=0)
-        await call(
-            hass, "input_number", "set_value", {"entity_id": "input_number.battery", "value": 2450}
-        )
+        await fast_car_with_battery_deficit(hass, sim)
         await wait_for(
             lambda: f"Discharge limit {amps} is in A, not a power unit" in caplog.text,
             15.0,
@@ -535,26 +557,11 @@ async def test_battery_discharge_limit_keeps_the_battery_from_the_car(
     """Fast mode with a home battery: the inverter's discharge limit is set to the house's own
     deficit while the car draws, and back to its maximum when it stops or the EMS is off."""
     limit = "input_number.discharge_limit"
-    hass.config_entries.async_update_entry(
-        server_entry,
-        options=server_entry.options
-        | {
-            CONF_BATTERY_POWER: "sensor.battery_power",
-            CONF_BATTERY_DISCHARGE_LIMIT: limit,
-        },
-    )
-    await hass.async_block_till_done()
+    await use_discharge_limit(hass, server_entry, limit)
     async with onboard() as (sim, _entry):
-        await plug_in_and_charge(sim)
-        await call(hass, "select", "select_option", {"entity_id": MODE, "option": "fast"})
-        await wait_for(lambda: sim.live_limit() == 32.0, what="fast")
         # The car takes 22 kW, the house 2.45 kW which the battery covers: only that is allowed
         # (in 100 W steps rounded down: a step more would go into the car).
-        await sim.meter_values(power_w=22080, current_a=(32.0, 32.0, 32.0))
-        await set_site(hass, grid=22080, pv=0)
-        await call(
-            hass, "input_number", "set_value", {"entity_id": "input_number.battery", "value": 2450}
-        )
+        await fast_car_with_battery_deficit(hass, sim)
         # Waits are generous: on a loaded machine the 1 s debounce and the write pacing add up.
         await wait_for(
             lambda: state_of(hass, limit).state == "2400.0", 15.0, what="discharge capped"

@@ -3,7 +3,6 @@ left without its fallback profiles, the lifetime shown as soon as its source rep
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,18 +30,6 @@ def _state(hass: HomeAssistant, entity_id: str) -> str:
 
 async def _restart(hass: HomeAssistant, server_entry: MockConfigEntry) -> None:
     await async_unload_all(hass)
-    assert await hass.config_entries.async_setup(server_entry.entry_id)
-    await hass.async_block_till_done()
-
-
-async def _crash_restart(
-    hass: HomeAssistant,
-    hass_storage: dict[str, Any],
-    server_entry: MockConfigEntry,
-    on_disk: dict[str, Any],
-) -> None:
-    await async_unload_all(hass)
-    hass_storage[f"{DOMAIN}.{server_entry.entry_id}"] = copy.deepcopy(on_disk)
     assert await hass.config_entries.async_setup(server_entry.entry_id)
     await hass.async_block_till_done()
 
