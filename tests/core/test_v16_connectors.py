@@ -12,6 +12,7 @@ from custom_components.ocpp_ems.core.model import ConnectorStatus, EventKind
 from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .fakes import MemoryDirectory
+from .test_energy_quirks import harness_with, restarted
 from .v16_harness import Harness, now_iso, protocol_harness
 
 
@@ -116,3 +117,52 @@ async def test_lifetime_not_ahead_when_connector_0_reports_before_its_outlets(h:
     await sim.meter(1, _energy(7000), transaction_id=a.transaction_id, timestamp=now_iso(-1))
     assert h.charger.connector(1).session_energy_wh == 2000
     assert h.charger.lifetime_energy.total_wh - before == pytest.approx(2000)
+
+
+async def test_lifetime_outlet_lead_survives_a_restart(
+    h: Harness, directory: MemoryDirectory, server_settings: ServerSettings
+) -> None:
+    """Connector 0 and outlet 1 rise together. The outlet's reading of the last interval
+    (+1,000 Wh) arrives, then Home Assistant restarts before connector 0's reading of that same
+    interval. After the restart connector 0 reports 12,000 (its rise since 11,000 is the very
+    1,000 Wh the outlet already counted). Main meter rose 2,000 Wh in all: the lifetime must rise
+    2,000, not 3,000 (the persisted outlets_ahead_wh must survive the restart)."""
+    sim = await h.charger_client(boot=False)
+    await sim.status(1, "Charging")
+    a = await sim.start_tx(1, "TAG1", meter=5000, timestamp=now_iso(-1800))
+    await sim.meter(0, _energy(10_000), timestamp=now_iso(-1800))
+    await sim.meter(1, _energy(5000), transaction_id=a.transaction_id, timestamp=now_iso(-1800))
+    before = h.charger.lifetime_energy.total_wh
+    await sim.meter(0, _energy(11_000), timestamp=now_iso(-900))
+    await sim.meter(1, _energy(6000), transaction_id=a.transaction_id, timestamp=now_iso(-900))
+    await sim.meter(1, _energy(7000), transaction_id=a.transaction_id, timestamp=now_iso(-5))
+    assert h.charger.lifetime_energy.outlets_ahead_wh == pytest.approx(1000)
+    charger = restarted(h.charger)
+    async with harness_with(charger, directory, server_settings, type(h)) as h2:
+        sim2 = await h2.charger_client(boot=False)
+        await sim2.meter(0, _energy(12_000), timestamp=now_iso(-4))
+        assert h2.charger.lifetime_energy.total_wh - before == pytest.approx(2000)
+
+
+async def test_lifetime_outlet_reporting_only_at_stop_is_not_counted_twice(h: Harness) -> None:
+    """A charger with a clock-aligned whole-charger meter (connector 0, every 15 min) whose outlet
+    sends no MeterValues during a session (MeterValueSampleInterval 0), only meterStop. A 3-hour
+    session at 11 kW: connector 0 rises 33,000 Wh, the outlet's meterStop 33,000 Wh above its
+    meterStart. The lifetime must rise 33,000 Wh (a bound on connector 0's lead, 22 kWh, made the
+    outlet's stop add the 11,000 Wh beyond it a second time: 44,000)."""
+    sim = await h.charger_client(boot=False)
+    await sim.status(1, "Charging")
+    a = await sim.start_tx(1, "TAG1", meter=5000, timestamp=now_iso(-3 * 3600))
+    await sim.meter(0, _energy(100_000), timestamp=now_iso(-3 * 3600))
+    before = h.charger.lifetime_energy.total_wh
+    for step in range(1, 13):  # 12 quarter hours of 2,750 Wh each
+        offset = -3 * 3600 + step * 900
+        await sim.meter(0, _energy(100_000 + step * 2750), timestamp=now_iso(offset - 1))
+    await sim.call(
+        call.StopTransaction(
+            meter_stop=5000 + 33_000, timestamp=now_iso(), transaction_id=a.transaction_id
+        )
+    )
+    assert h.charger.connector(1).last_transaction is not None
+    assert h.charger.connector(1).last_transaction.energy_wh == pytest.approx(33_000)
+    assert h.charger.lifetime_energy.total_wh - before == pytest.approx(33_000)

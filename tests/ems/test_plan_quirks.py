@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from custom_components.ocpp_ems.core.ems import PriceSlot
 from custom_components.ocpp_ems.core.ems.charger_config import next_departure
 from custom_components.ocpp_ems.core.ems.plan import plan_status
@@ -62,3 +64,46 @@ def test_skipped_departure_is_the_exact_moment_of_a_30_minute_jump() -> None:
     now = datetime(2026, 10, 3, 14, 0, tzinfo=UTC).timestamp()  # 00:30 local
     departure = next_departure(time(2, 10), now, zone)
     assert departure == datetime(2026, 10, 3, 15, 30, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize(
+    ("zone_name", "now_utc", "departure", "expected_utc"),
+    [
+        # Berlin 25 Oct 2026: at 02:45 CEST (first pass, 00:45 UTC) the clock shows 02:30 again
+        # at 02:30 CET (01:30 UTC), 45 minutes later.
+        (
+            "Europe/Berlin",
+            datetime(2026, 10, 25, 0, 45),
+            time(2, 30),
+            datetime(2026, 10, 25, 1, 30),
+        ),
+        # Dublin (negative DST in tzdata): 01:45 IST first pass (00:45 UTC); 01:30 GMT = 01:30 UTC.
+        (
+            "Europe/Dublin",
+            datetime(2026, 10, 25, 0, 45),
+            time(1, 30),
+            datetime(2026, 10, 25, 1, 30),
+        ),
+        # New York 1 Nov 2026: 01:45 EDT (05:45 UTC); 01:30 EST = 06:30 UTC.
+        (
+            "America/New_York",
+            datetime(2026, 11, 1, 5, 45),
+            time(1, 30),
+            datetime(2026, 11, 1, 6, 30),
+        ),
+    ],
+)
+def test_departure_repeated_later_in_the_fold_is_not_skipped(
+    zone_name: str, now_utc: datetime, departure: time, expected_utc: datetime
+) -> None:
+    """``next_departure``: "the next occurrence of a daily departure time (wall clock) after now".
+    In the first pass of the repeated autumn hour, after the departure's wall time, the clock
+    shows that time again in the second pass, within the hour: that is the next occurrence (the
+    first moment the clock shows it after now). The code compares the naive wall times (fold is
+    ignored by aware comparison in the same zone), moves to the next day and returns it ~24 h
+    later."""
+    zone = ZoneInfo(zone_name)
+    now = now_utc.replace(tzinfo=UTC).timestamp()
+    result = next_departure(departure, now, zone)
+    assert result > now
+    assert datetime.fromtimestamp(result, UTC) == expected_utc.replace(tzinfo=UTC)

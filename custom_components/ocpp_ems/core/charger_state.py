@@ -29,6 +29,7 @@ from .meter import (
     energy_up_to_base,
     max_power_w,
     register_base,
+    settle_lifetime_balance,
 )
 from .model import (
     RECENTLY_ENDED,
@@ -472,6 +473,7 @@ class ChargerState:
         connector.last_session_energy_wh = transaction.energy_wh
         connector.ev_charging_needs = None  # the EV's wishes were for this session
         clear_flow(connector)
+        settle_lifetime_balance(self.charger)
         self._book_end(transaction, ended)
 
     def _book_end(self, transaction: Transaction, ended: datetime) -> None:

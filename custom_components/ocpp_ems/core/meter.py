@@ -227,9 +227,6 @@ ENERGY_TOLERANCE_WH = 250.0
 # A charger timestamp further ahead of our clock than this is a wrong clock, not a time: the
 # reading counts as of when we received it, and the charger model says so (``clock_skew_s``).
 MAX_CLOCK_AHEAD_S = 300.0
-# How far connector 0's counted energy may run ahead of its outlets' (``_count_lifetime``): an
-# hour of a 22 kW outlet between two of its readings; beyond it connector 0's lead is its own use.
-MAIN_LEAD_MAX_WH = 22_000.0
 
 
 def max_power_w(settings: ChargerSettings) -> float:
@@ -368,7 +365,7 @@ def apply_energy(
     base = _base(charger, connector, transaction)
     if base is None:
         # The first value ever: the base from now on (the lifetime starts at the register).
-        _take(charger, connector, transaction, point, credit=0.0, slack=None)
+        _take(charger, connector, transaction, point, credit=0.0, slack=None, fresh=True)
         return True
     if base.timestamp is not None and when < base.timestamp and register_wh <= base.register_wh:
         return False
@@ -507,11 +504,12 @@ def _take(
     *,
     credit: float,
     slack: float | None,
+    fresh: bool = False,
 ) -> None:
-    """``point`` is the connector's new base; ``credit`` Wh count for the lifetime / session."""
+    """``point`` is the connector's new base; ``credit`` Wh count for the lifetime / session
+    (``fresh``: the first value, with no base at all to count from)."""
     meter = connector.meter
     register_wh = point.register_wh
-    first = meter.energy_register_wh is None
     meter.energy_register_wh = register_wh
     if meter.energy_timestamp is None or (
         point.timestamp is not None and point.timestamp > meter.energy_timestamp
@@ -520,7 +518,7 @@ def _take(
     meter.energy_received_at = point.received_at
     meter.energy_slack_wh = None if slack is None else min(slack - credit, ENERGY_TOLERANCE_WH)
     meter.energy_candidate = None
-    _count_lifetime(charger, connector, register_wh, credit, first=first)
+    _count_lifetime(charger, connector, register_wh, credit, fresh=fresh)
     if transaction is not None:
         if transaction.start_pending:
             # Its start was unknown: it began where this credit began.
@@ -549,18 +547,19 @@ def _energy_may_flow(connector: Connector) -> bool:
 
 
 def _count_lifetime(
-    charger: Charger, connector: Connector, register_wh: float, credit: float, *, first: bool
+    charger: Charger, connector: Connector, register_wh: float, credit: float, *, fresh: bool
 ) -> None:
-    """Add ``credit`` Wh of ``connector`` (``first``: its first value since it was last known)
-    to the lifetime total.
+    """Add ``credit`` Wh of ``connector`` (``fresh``: its first value, with no base to count
+    from) to the lifetime total.
 
     The register of record is connector 0 (the whole charger) once it has a meter, else the
     outlets'. Outlets count also beside connector 0 (one that reported once, answering a
     TriggerMessage, and never again must not stop the total), and both sides keep a balance
     (``outlets_ahead_wh``): each one's rise adds only what exceeds what the other counted ahead
-    of it, in whichever order they report, so nothing is counted twice. Connector 0's lead is
-    bounded (:data:`MAIN_LEAD_MAX_WH`: its own standby use, which no outlet reports, must not
-    hold back the outlets for ever once it falls silent).
+    of it, in whichever order they report, so nothing is counted twice. Connector 0's lead ends
+    with the outlets' sessions (:func:`settle_lifetime_balance`: by then they reported all they
+    took; what remains is the charger's own use, which no outlet reports and which must not hold
+    back the outlets once connector 0 falls silent).
     """
     counter = charger.lifetime_energy
     if not _counts_for_lifetime(charger, connector):
@@ -569,8 +568,8 @@ def _count_lifetime(
         counter.outlets_ahead_wh = ahead + credit
         return
     if connector.connector_id == 0:
-        ahead = 0.0 if first else counter.outlets_ahead_wh  # starting over: nothing to match
-        counter.outlets_ahead_wh = max(ahead - credit, -MAIN_LEAD_MAX_WH)
+        ahead = 0.0 if fresh else counter.outlets_ahead_wh  # starting over: nothing to match
+        counter.outlets_ahead_wh = ahead - credit
         credit -= min(credit, max(0.0, ahead))
     if (
         counter.last_register_wh is None
@@ -582,6 +581,15 @@ def _count_lifetime(
         counter.total_wh += credit
     counter.last_register_wh = register_wh
     counter.last_register_at = connector.meter.energy_timestamp
+
+
+def settle_lifetime_balance(charger: Charger) -> None:
+    """No outlet has a session open (one just ended, its stop value applied): the outlets have
+    reported what they took, so what connector 0 counted beyond them is its own use, never
+    theirs to make up (``_count_lifetime``)."""
+    counter = charger.lifetime_energy
+    if counter.outlets_ahead_wh < 0.0 and all(c.transaction is None for c in charger.outlets):
+        counter.outlets_ahead_wh = 0.0
 
 
 def _counts_for_lifetime(charger: Charger, connector: Connector) -> bool:

@@ -40,14 +40,23 @@ def clamp(value: float | None, low: float, high: float, default: float) -> float
 
 
 def next_departure(departure: time, now: float, zone: tzinfo) -> float:
-    """The next occurrence of a daily departure time (wall clock in ``zone``) after ``now``."""
-    local = datetime.fromtimestamp(now, UTC).astimezone(zone)
-    candidate = local.replace(
-        hour=departure.hour, minute=departure.minute, second=departure.second, microsecond=0
+    """The next occurrence of a daily departure time (wall clock in ``zone``) after ``now``: in
+    an hour the clock repeats, its first pass (or its second, once the first is over); in one it
+    skips, the moment it jumps."""
+    today = datetime.fromtimestamp(now, UTC).astimezone(zone).date()
+    wall = departure.replace(microsecond=0, tzinfo=None)
+    return min(
+        instant
+        for days in (0, 1, 2)
+        for fold in (0, 1)
+        if (
+            instant := _first_instant_at(
+                datetime.combine(today + timedelta(days=days), wall, zone).replace(fold=fold),
+                zone,
+            )
+        )
+        > now
     )
-    if candidate <= local:
-        candidate += timedelta(days=1)
-    return _first_instant_at(candidate, zone)
 
 
 def _first_instant_at(wall: datetime, zone: tzinfo) -> float:
