@@ -378,3 +378,52 @@ async def test_status_order_kept_for_a_clock_slightly_ahead(h16: Harness) -> Non
     await sim.status(1, "Charging", timestamp=now_iso(60))
     await sim.status(1, "Preparing", timestamp=now_iso(30))
     assert h16.charger.connector(1).status is ConnectorStatus.CHARGING
+
+
+async def test_v2_ended_without_readings_tail_not_counted_twice(h2: Harness) -> None:
+    """2.x station with an EVSE 0 main meter. Session T1 on EVSE 1: Begin 5,000, one Updated at
+    6,000; EVSE 0 goes 10,000 -> 12,000 (it counted the outlet's last 1,000 Wh ahead of the
+    outlet). T1's Ended carries no meter value (TxEndedMeasurands empty: allowed). The next
+    session's Transaction.Begin is 7,000: the outlet's rise 6,000 -> 7,000 is the very 1,000 Wh
+    EVSE 0 counted. Both meters rose 2,000 Wh: the lifetime must rise 2,000 (EVSE 0's lead on the
+    lifetime is kept until the outlet reported what it took)."""
+    h = h2
+    sim = await h.charger_client(boot=False)
+    await sim.meter_values(0, [sampled(10_000, ENERGY)], now_iso(-1800))
+    await sim.tx_event(
+        "Started",
+        "T1",
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(-1800),
+        charging_state="Charging",
+        id_token={"idToken": "TAG1", "type": "ISO14443"},
+        meter_value=meter2(5000, -1800, "Transaction.Begin"),
+    )
+    before = h.charger.lifetime_energy.total_wh
+    await sim.tx_event(
+        "Updated",
+        "T1",
+        trigger_reason="MeterValuePeriodic",
+        timestamp=now_iso(-900),
+        meter_value=meter2(6000, -900, "Sample.Periodic"),
+    )
+    await sim.meter_values(0, [sampled(11_000, ENERGY)], now_iso(-900))
+    await sim.meter_values(0, [sampled(12_000, ENERGY)], now_iso(-120))
+    await sim.tx_event(
+        "Ended",
+        "T1",
+        trigger_reason="EVCommunicationLost",
+        timestamp=now_iso(-60),
+        stopped_reason="EVDisconnected",
+    )
+    await sim.tx_event(
+        "Started",
+        "T2",
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(-5),
+        charging_state="Charging",
+        id_token={"idToken": "TAG1", "type": "ISO14443"},
+        meter_value=meter2(7000, -5, "Transaction.Begin"),
+    )
+    assert h.charger.connectors[1].meter.energy_register_wh == 7000
+    assert h.charger.lifetime_energy.total_wh - before == pytest.approx(2000)

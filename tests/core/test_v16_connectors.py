@@ -166,3 +166,25 @@ async def test_lifetime_outlet_reporting_only_at_stop_is_not_counted_twice(h: Ha
     assert h.charger.connector(1).last_transaction is not None
     assert h.charger.connector(1).last_transaction.energy_wh == pytest.approx(33_000)
     assert h.charger.lifetime_energy.total_wh - before == pytest.approx(33_000)
+
+
+async def test_v16_zero_meter_stop_tail_not_counted_twice(h: Harness) -> None:
+    """1.6: outlet 1 reports 5,000 / 6,000; connector 0 10,000 -> 12,000 (1,000 ahead). The
+    StopTransaction says meterStop 0 (a known firmware quirk; implausible: not counted). The next
+    session's meterStart 7,000 is plausible from the outlet's 6,000: its 1,000 Wh is what
+    connector 0 counted already. Lifetime must rise 2,000 (connector 0's lead is kept until the
+    outlet reported what it took)."""
+    sim = await h.charger_client(boot=False)
+    await sim.status(1, "Charging")
+    a = await sim.start_tx(1, "TAG1", meter=5000, timestamp=now_iso(-1800))
+    await sim.meter(0, _energy(10_000), timestamp=now_iso(-1800))
+    await sim.meter(1, _energy(5000), transaction_id=a.transaction_id, timestamp=now_iso(-1800))
+    before = h.charger.lifetime_energy.total_wh
+    await sim.meter(0, _energy(11_000), timestamp=now_iso(-900))
+    await sim.meter(1, _energy(6000), transaction_id=a.transaction_id, timestamp=now_iso(-900))
+    await sim.meter(0, _energy(12_000), timestamp=now_iso(-120))
+    await sim.call(
+        call.StopTransaction(meter_stop=0, timestamp=now_iso(-60), transaction_id=a.transaction_id)
+    )
+    await sim.start_tx(1, "TAG1", meter=7000, timestamp=now_iso(-5))
+    assert h.charger.lifetime_energy.total_wh - before == pytest.approx(2000)

@@ -313,7 +313,13 @@ class ChargerState:
                 apply_energy(
                     self.charger, connector, meter_start_wh, replaced, started, max_power=power
                 )
-            self._close(connector, replaced, started, REPLACED)
+            self._close(
+                connector,
+                replaced,
+                started,
+                REPLACED,
+                reported=_took(connector, meter_start_wh),
+            )
         known = meter_start_wh is not None
         pending = False
         if meter_start_wh is None:
@@ -457,15 +463,34 @@ class ChargerState:
             apply_energy(
                 self.charger, connector, meter_stop_wh, transaction, ended, max_power=power
             )
-        self._close(connector, transaction, ended, reason)
+        last_register = meter_stop_wh
+        if last_register is None:
+            last_register = next(
+                (
+                    r.energy_register_wh
+                    for r in reversed(readings)
+                    if r.energy_register_wh is not None
+                ),
+                None,
+            )
+        self._close(connector, transaction, ended, reason, reported=_took(connector, last_register))
         return transaction
 
     def _already_ended(self, transaction_id: str) -> bool:
         return self.charger.find_ended_transaction(transaction_id) is not None
 
     def _close(
-        self, connector: Connector, transaction: Transaction, ended: datetime, reason: str
+        self,
+        connector: Connector,
+        transaction: Transaction,
+        ended: datetime,
+        reason: str,
+        *,
+        reported: bool,
     ) -> None:
+        """End the session; ``reported``: its register at the end was taken (the outlet has
+        reported all it took: connector 0's lead on the lifetime ends, ``settle_lifetime_balance``;
+        an Ended without meter values, or an implausible stop value, leaves it for later)."""
         transaction.ended_at = ended
         transaction.stop_reason = reason
         connector.transaction = None
@@ -473,7 +498,8 @@ class ChargerState:
         connector.last_session_energy_wh = transaction.energy_wh
         connector.ev_charging_needs = None  # the EV's wishes were for this session
         clear_flow(connector)
-        settle_lifetime_balance(self.charger)
+        if reported:
+            settle_lifetime_balance(self.charger)
         self._book_end(transaction, ended)
 
     def _book_end(self, transaction: Transaction, ended: datetime) -> None:
@@ -643,3 +669,8 @@ class ChargerState:
     def record_data_transfer(self, vendor_id: str, message_id: str | None, data: object) -> None:
         """Vendor-specific data: handed to Home Assistant as an event (automations interpret it)."""
         self._fire(EventKind.DATA_TRANSFER, vendor_id=vendor_id, message_id=message_id, data=data)
+
+
+def _took(connector: Connector, register_wh: float | None) -> bool:
+    """Whether ``register_wh`` (given) is the connector's register now: it was taken."""
+    return register_wh is not None and connector.meter.energy_register_wh == register_wh
