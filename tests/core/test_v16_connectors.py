@@ -4,6 +4,7 @@ and statuses as real ones report them."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from ocpp.v16 import call
@@ -29,18 +30,49 @@ def _energy(wh: float) -> list[dict[str, str]]:
     return [{"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
 
 
-async def test_two_connectors_with_whole_charger_meter_sum(h: Harness) -> None:
-    """Control: connector 0 reports the sum; the lifetime follows it; sessions per connector."""
-    sim = await h.charger_client(boot=False)
+async def report(sim: Any, connector_id: int, wh: float, at_s: float, tx: Any = None) -> None:
+    """Connector ``connector_id``'s register ``wh``, read ``at_s`` from now (of ``tx``: a
+    StartTransaction's answer)."""
+    await sim.meter(
+        connector_id,
+        _energy(wh),
+        transaction_id=None if tx is None else tx.transaction_id,
+        timestamp=now_iso(at_s),
+    )
+
+
+async def two_sessions(sim: Any) -> tuple[Any, Any]:
+    """Both outlets charging since an hour ago: TAG1 on 1 from 1,000 Wh, TAG2 on 2 from 5,000."""
     await sim.status(1, "Charging")
     await sim.status(2, "Charging")
     a = await sim.start_tx(1, "TAG1", meter=1000, timestamp=now_iso(-3600))
     b = await sim.start_tx(2, "TAG2", meter=5000, timestamp=now_iso(-3600))
-    await sim.meter(0, _energy(6000), timestamp=now_iso(-3600))
+    return a, b
+
+
+async def rising_together(h: Harness, sim: Any) -> tuple[Any, float]:
+    """A session on outlet 1 from 5,000 Wh half an hour ago; connector 0 and the outlet report
+    then (10,000 / 5,000) and 15 minutes ago (11,000 / 6,000). Returns the session's start answer
+    and the lifetime total after the first report."""
+    await sim.status(1, "Charging")
+    a = await sim.start_tx(1, "TAG1", meter=5000, timestamp=now_iso(-1800))
+    await report(sim, 0, 10_000, -1800)
+    await report(sim, 1, 5000, -1800, a)
     before = h.charger.lifetime_energy.total_wh
-    await sim.meter(1, _energy(1500), transaction_id=a.transaction_id, timestamp=now_iso(-10))
-    await sim.meter(2, _energy(5300), transaction_id=b.transaction_id, timestamp=now_iso(-10))
-    await sim.meter(0, _energy(6800), timestamp=now_iso(-10))
+    await report(sim, 0, 11_000, -900)
+    await report(sim, 1, 6000, -900, a)
+    return a, before
+
+
+async def test_two_connectors_with_whole_charger_meter_sum(h: Harness) -> None:
+    """Control: connector 0 reports the sum; the lifetime follows it; sessions per connector."""
+    sim = await h.charger_client(boot=False)
+    a, b = await two_sessions(sim)
+    await report(sim, 0, 6000, -3600)
+    before = h.charger.lifetime_energy.total_wh
+    await report(sim, 1, 1500, -10, a)
+    await report(sim, 2, 5300, -10, b)
+    await report(sim, 0, 6800, -10)
     assert h.charger.connector(1).session_energy_wh == 500
     assert h.charger.connector(2).session_energy_wh == 300
     assert h.charger.lifetime_energy.total_wh - before == 800
@@ -51,16 +83,13 @@ async def test_lifetime_counts_on_after_connector_0_reported_once(h: Harness) ->
     incl. 0, then reports per outlet only (no clock-aligned data configured). The outlets charge
     3 kWh: the lifetime total must grow by that, not stay at the one connector-0 value forever."""
     sim = await h.charger_client(boot=False)
-    await sim.status(1, "Charging")
-    await sim.status(2, "Charging")
-    a = await sim.start_tx(1, "TAG1", meter=1000, timestamp=now_iso(-3600))
-    b = await sim.start_tx(2, "TAG2", meter=5000, timestamp=now_iso(-3600))
+    a, b = await two_sessions(sim)
     # The triggered MeterValues: connector 0 (whole charger) once.
-    await sim.meter(0, _energy(6000), timestamp=now_iso(-3599))
+    await report(sim, 0, 6000, -3599)
     before = h.charger.lifetime_energy.total_wh
     # From then on per outlet only (MeterValueSampleInterval), an hour of charging.
-    await sim.meter(1, _energy(3000), transaction_id=a.transaction_id, timestamp=now_iso(-5))
-    await sim.meter(2, _energy(6000), transaction_id=b.transaction_id, timestamp=now_iso(-5))
+    await report(sim, 1, 3000, -5, a)
+    await report(sim, 2, 6000, -5, b)
     assert h.charger.connector(1).session_energy_wh == 2000
     assert h.charger.connector(2).session_energy_wh == 1000
     # the 3000 Wh the outlets delivered count in the lifetime total.
@@ -73,7 +102,7 @@ async def test_reboot_mid_session_then_powerloss_stop(h: Harness) -> None:
     await sim.status(1, "Charging")
     await sim.status(2, "Charging")
     a = await sim.start_tx(1, "TAG1", meter=1000, timestamp=now_iso(-3600))
-    await sim.meter(1, _energy(2000), transaction_id=a.transaction_id, timestamp=now_iso(-600))
+    await report(sim, 1, 2000, -600, a)
     await sim.boot()
     await sim.status(1, "Preparing")
     await sim.call(
@@ -105,16 +134,9 @@ async def test_lifetime_not_ahead_when_connector_0_reports_before_its_outlets(h:
     too): the lifetime total must rise 2,000 Wh, not 3,000 (the outlet's last interval counted
     beside connector 0's rise that already held it)."""
     sim = await h.charger_client(boot=False)
-    await sim.status(1, "Charging")
-    await sim.status(2, "Available")
-    a = await sim.start_tx(1, "TAG1", meter=5000, timestamp=now_iso(-1800))
-    await sim.meter(0, _energy(10_000), timestamp=now_iso(-1800))
-    await sim.meter(1, _energy(5000), transaction_id=a.transaction_id, timestamp=now_iso(-1800))
-    before = h.charger.lifetime_energy.total_wh
-    await sim.meter(0, _energy(11_000), timestamp=now_iso(-900))
-    await sim.meter(1, _energy(6000), transaction_id=a.transaction_id, timestamp=now_iso(-900))
-    await sim.meter(0, _energy(12_000), timestamp=now_iso(-1))
-    await sim.meter(1, _energy(7000), transaction_id=a.transaction_id, timestamp=now_iso(-1))
+    a, before = await rising_together(h, sim)
+    await report(sim, 0, 12_000, -1)
+    await report(sim, 1, 7000, -1, a)
     assert h.charger.connector(1).session_energy_wh == 2000
     assert h.charger.lifetime_energy.total_wh - before == pytest.approx(2000)
 
@@ -128,14 +150,8 @@ async def test_lifetime_outlet_lead_survives_a_restart(
     1,000 Wh the outlet already counted). Main meter rose 2,000 Wh in all: the lifetime must rise
     2,000, not 3,000 (the persisted outlets_ahead_wh must survive the restart)."""
     sim = await h.charger_client(boot=False)
-    await sim.status(1, "Charging")
-    a = await sim.start_tx(1, "TAG1", meter=5000, timestamp=now_iso(-1800))
-    await sim.meter(0, _energy(10_000), timestamp=now_iso(-1800))
-    await sim.meter(1, _energy(5000), transaction_id=a.transaction_id, timestamp=now_iso(-1800))
-    before = h.charger.lifetime_energy.total_wh
-    await sim.meter(0, _energy(11_000), timestamp=now_iso(-900))
-    await sim.meter(1, _energy(6000), transaction_id=a.transaction_id, timestamp=now_iso(-900))
-    await sim.meter(1, _energy(7000), transaction_id=a.transaction_id, timestamp=now_iso(-5))
+    a, before = await rising_together(h, sim)
+    await report(sim, 1, 7000, -5, a)
     assert h.charger.lifetime_energy.outlets_ahead_wh == pytest.approx(1000)
     charger = restarted(h.charger)
     async with harness_with(charger, directory, server_settings, type(h)) as h2:
@@ -153,7 +169,7 @@ async def test_lifetime_outlet_reporting_only_at_stop_is_not_counted_twice(h: Ha
     sim = await h.charger_client(boot=False)
     await sim.status(1, "Charging")
     a = await sim.start_tx(1, "TAG1", meter=5000, timestamp=now_iso(-3 * 3600))
-    await sim.meter(0, _energy(100_000), timestamp=now_iso(-3 * 3600))
+    await report(sim, 0, 100_000, -3 * 3600)
     before = h.charger.lifetime_energy.total_wh
     for step in range(1, 13):  # 12 quarter hours of 2,750 Wh each
         offset = -3 * 3600 + step * 900
@@ -175,14 +191,8 @@ async def test_v16_zero_meter_stop_tail_not_counted_twice(h: Harness) -> None:
     connector 0 counted already. Lifetime must rise 2,000 (connector 0's lead is kept until the
     outlet reported what it took)."""
     sim = await h.charger_client(boot=False)
-    await sim.status(1, "Charging")
-    a = await sim.start_tx(1, "TAG1", meter=5000, timestamp=now_iso(-1800))
-    await sim.meter(0, _energy(10_000), timestamp=now_iso(-1800))
-    await sim.meter(1, _energy(5000), transaction_id=a.transaction_id, timestamp=now_iso(-1800))
-    before = h.charger.lifetime_energy.total_wh
-    await sim.meter(0, _energy(11_000), timestamp=now_iso(-900))
-    await sim.meter(1, _energy(6000), transaction_id=a.transaction_id, timestamp=now_iso(-900))
-    await sim.meter(0, _energy(12_000), timestamp=now_iso(-120))
+    a, before = await rising_together(h, sim)
+    await report(sim, 0, 12_000, -120)
     await sim.call(
         call.StopTransaction(meter_stop=0, timestamp=now_iso(-60), transaction_id=a.transaction_id)
     )
