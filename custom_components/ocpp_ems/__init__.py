@@ -37,7 +37,6 @@ from .coordinator import (
     ChargerRuntimeData,
     ServerConfigEntry,
     ServerRuntimeData,
-    connector_ids,
 )
 from .core.errors import OcppEmsError, ServerBindError
 from .core.protocol.certificates import AuthorityCertificates
@@ -130,7 +129,7 @@ async def async_remove_config_entry_device(
         return False
     charger_entry: ChargerConfigEntry = entry
     charger = charger_entry.runtime_data.coordinator.charger
-    current = {f"{charger.charger_id}_{cid}" for cid in connector_ids(charger)}
+    current = {f"{charger.charger_id}_{cid}" for cid in charger.outlet_ids}
     return not any(
         domain == DOMAIN and (identifier == charger.charger_id or identifier in current)
         for domain, identifier in device.identifiers

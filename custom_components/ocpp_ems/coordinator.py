@@ -101,12 +101,6 @@ SECURITY_PROFILE_CHANGED = "profile_changed"  # moved to another profile (or rol
 _UNREPORTED_REFUSALS = frozenset({RefusalReason.THROTTLED})
 
 
-def connector_ids(charger: Charger) -> tuple[int, ...]:
-    """The charger's outlets: those it reported, and as many as its configuration says (>= 1)."""
-    configured = range(1, max(1, charger.capabilities.number_of_connectors) + 1)
-    return tuple(sorted({cid for cid in charger.connectors if cid > 0} | set(configured)))
-
-
 # Saved at once rather than within the save delay: a crash right after must not lose a session.
 _SAVE_AT_ONCE = frozenset({EventKind.SESSION_STARTED, EventKind.SESSION_ENDED})
 
@@ -160,7 +154,7 @@ class ChargerCoordinator(DataUpdateCoordinator[Charger]):
         self._security_callbacks: list[SecurityCallback] = []
         self._was_connected: bool | None = None
         # The outlets as of the last change (entities are added per outlet).
-        self.connector_ids = connector_ids(self.charger)
+        self.connector_ids = self.charger.outlet_ids
         self._several_outlets = len(self.connector_ids) > 1
         self._device_info_seen: tuple[str | None, ...] | None = None
 
@@ -264,7 +258,7 @@ class ChargerCoordinator(DataUpdateCoordinator[Charger]):
     def _check_outlets(self) -> None:
         """A charger that turns out to have several outlets gets a device per connector: set the
         entities up again so connector 1 moves to its own device too (once, after onboarding)."""
-        self.connector_ids = connector_ids(self.charger)
+        self.connector_ids = self.charger.outlet_ids
         several = len(self.connector_ids) > 1
         if several != self._several_outlets:
             self._several_outlets = several

@@ -33,7 +33,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
-from .coordinator import ChargerConfigEntry, connector_ids
+from .coordinator import ChargerConfigEntry
 from .core.current_control import CurrentController
 from .core.ems import Mode
 from .core.ems.charger_view import VEHICLE_CAPACITY_MAX_KWH
@@ -131,7 +131,7 @@ class ChargerTarget:
         """The connector from the call, else from the device (None: the whole charger); one the
         charger does not have is the caller's mistake (never sent to it)."""
         connector_id: int | None = call.data.get(ATTR_CONNECTOR_ID) or self.device_connector_id
-        if connector_id is not None and connector_id not in connector_ids(self.charger):
+        if connector_id is not None and connector_id not in self.charger.outlet_ids:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="unknown_connector",

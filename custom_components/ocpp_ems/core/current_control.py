@@ -307,18 +307,15 @@ class CurrentController:
 
     async def _applied_or_undone(self, before: _Request) -> None:
         """Write the change just requested; if that fails, :meth:`_undo` it and raise."""
-        after = self._request()
         try:
             await self._apply()
         except BaseException:  # refused, failed, or cancelled (not known to be in force)
-            self._undo(before, unless_changed_from=after)
+            self._undo(before)
             raise
 
-    def _undo(self, before: _Request, *, unless_changed_from: _Request | None = None) -> None:
+    def _undo(self, before: _Request) -> None:
         """The charger refused a change (or the write failed): the request goes back to
-        ``before`` (unless another change came meanwhile: then it is no longer ``after``)."""
-        if unless_changed_from is not None and self._request() != unless_changed_from:
-            return
+        ``before`` (commands run one at a time, ``_commands``: no other came meanwhile)."""
         limit = self.charger.limit
         if self._request() == before:
             return
@@ -440,7 +437,6 @@ class CurrentController:
                 for c in self.charger.outlets
                 if c.transaction is not None
             )
-        outlets = max(len(self.charger.outlets), self.charger.capabilities.number_of_connectors, 1)
         return _Live(
             value=rules.to_unit(amps, unit, phases),
             unit=unit,
@@ -448,7 +444,7 @@ class CurrentController:
             phases=phases,
             number_phases=number_phases,
             transactions=transactions,
-            tx_default=not transactions or outlets > 1,
+            tx_default=not transactions or len(self.charger.outlet_ids) > 1,
             stack_level=live_level,
             # On a single stack level the live profile replaces the base: it must not expire then.
             duration_s=settings.live_limit_duration_s if live_level != base_level else None,

@@ -570,3 +570,10 @@ class Charger:
     def outlets(self) -> list[Connector]:
         """Real connectors (id >= 1): connector 0 is the charger as a whole in 1.6."""
         return [c for cid, c in sorted(self.connectors.items()) if cid > 0]
+
+    @property
+    def outlet_ids(self) -> tuple[int, ...]:
+        """The charger's outlets: those it reported, and as many as its configuration says
+        (at least one), reported or not yet."""
+        configured = range(1, max(1, self.capabilities.number_of_connectors) + 1)
+        return tuple(sorted({cid for cid in self.connectors if cid > 0} | set(configured)))
