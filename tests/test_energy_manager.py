@@ -580,8 +580,12 @@ async def test_battery_discharge_limit_keeps_the_battery_from_the_car(
         assert state_of(hass, limit).state == "5000.0"
 
         # Capped again, then the energy manager is switched off: the cap is lifted at once.
+        # Before the grid meter shows the car, its 32 A count as the car's: no deficit, the cap
+        # drops to 0. The raise to 2400 W a moment later is held by the write interval (2 s) and
+        # must come when it ends, not at the 30 s watchdog (no sensor changes meanwhile).
         await plug_in_and_charge(sim)
         await wait_for(lambda: sim.live_limit() == 32.0, 15.0, what="fast again")
+        await wait_for(lambda: state_of(hass, limit).state == "0.0", 15.0, what="car counted")
         await sim.meter_values(power_w=22080, current_a=(32.0, 32.0, 32.0))
         await set_site(hass, grid=22080, pv=0)
         await wait_for(lambda: state_of(hass, limit).state == "2400.0", 15.0, what="capped again")

@@ -730,11 +730,16 @@ async def test_driver_caps_the_battery_and_gives_it_back() -> None:
     )
     assert step.decision.battery_discharge_limit_w == 300.0
     assert step.discharge_value == 300.0
-    # Raised again only after the write interval (the decision says no cap: car gone).
+    written_at = r.clock.t
+    # Raised again only after the write interval (the decision says no cap: car gone), and the
+    # driver asks to run again when it ends: no input may change before the watchdog.
     shown = DischargeEntity(value=300.0, low=0.0, high=5000.0)
-    step, _ = await r.step(after_s=60.0, grid=300.0, battery=0.0, battery_soc=90.0, discharge=shown)
+    step, _ = await r.step(
+        after_s=100.0, grid=300.0, battery=0.0, battery_soc=90.0, discharge=shown
+    )
     assert step.decision.battery_discharge_limit_w is None
     assert step.discharge_value is None
+    assert step.wake_at == written_at + 120.0 < r.clock.t + WATCHDOG_S
     step, _ = await r.step(after_s=60.0, grid=300.0, battery=0.0, battery_soc=90.0, discharge=shown)
     assert step.discharge_value == 5000.0
     # Without a discharge entity there is nothing to write.

@@ -319,6 +319,11 @@ class EmsDriver:
         wake = now + timing.watchdog_s
         if decision.next_update_at is not None:
             wake = min(wake, max(decision.next_update_at, now + timing.min_delay_s))
+        # A raise the write interval holds back is due when it ends, not at the next watchdog
+        # (meanwhile the house takes from the grid what the battery could give).
+        if self._discharge_held(value, decision.battery_discharge_limit_w, discharge, now):
+            due = self._discharge_written_at + self._options.min_write_interval_s
+            wake = min(wake, max(due, now + timing.min_delay_s))
         return Step(
             decision=decision,
             writes={
@@ -376,6 +381,19 @@ class EmsDriver:
         )
         if link.model.energy_settled:
             view.settled = True
+
+    @staticmethod
+    def _discharge_held(
+        written: float | None, limit_w: float | None, entity: DischargeEntity | None, now: float
+    ) -> bool:
+        """Whether the discharge limit entity was left (``written`` None) only for the write
+        interval."""
+        if written is not None or entity is None:
+            return False
+        forced = discharge_value(
+            limit_w, entity, now=now, written_at=now, interval_s=0.0, force=True
+        )
+        return forced is not None
 
     def discharge_write(
         self,
