@@ -122,6 +122,67 @@ async def test_v2_started_arriving_after_its_updated_keeps_the_energy_since_begi
     assert tx.energy_wh == pytest.approx(500)
 
 
+async def test_v2_late_started_without_context_keeps_the_energy_since_its_reading(
+    h2: Harness,
+) -> None:
+    """The same with a Started whose reading has no context (2.0.1 allows it): its reading is
+    the session's start, as on the in-order path."""
+    sim = await h2.charger_client(boot=False)
+    await sim.tx_event(
+        "Updated",
+        "OOO2",
+        seq_no=1,
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(-60),
+        meter_value=meter2(1500, -60),
+        charging_state="Charging",
+    )
+    await started(sim, "OOO2", -600, seq_no=0, meter_value=meter2(1000, -600))
+    tx = h2.charger.connectors[1].transaction
+    assert tx is not None
+    assert (tx.meter_start_wh, tx.energy_wh) == (1000, 500)
+
+
+@pytest.mark.parametrize("with_begin", [False, True])
+async def test_v2_main_meter_is_never_an_outlets_start_after_a_restart(
+    socket_enabled: None,
+    directory: MemoryDirectory,
+    server_settings: ServerSettings,
+    h2: Harness,
+    with_begin: bool,
+) -> None:
+    """A station with a main meter (EVSE 0, 9,700 Wh) and one outlet (EVSE 1, 3,500 Wh). Home
+    Assistant restarts; a session runs on EVSE 1 from 3,500 to 5,000 Wh, its Started with or
+    without a register (TxStartedMeasurands may be empty): 1,500 Wh for the session and the
+    lifetime; the main meter's register (the lifetime's last) is never the outlet's start."""
+    sim = await h2.charger_client(boot=False)
+    for evse, wh, offset in (
+        (1, 3000, -4000),
+        (0, 9000, -3990),
+        (1, 3500, -3790),
+        (0, 9700, -3700),
+    ):
+        await sim.meter_values(evse, [sampled(wh, ENERGY)], now_iso(offset))
+    before = h2.charger.lifetime_energy.total_wh
+    cls = type(h2)
+    async with harness_with(restarted(h2.charger), directory, server_settings, cls) as h:
+        sim = await h.charger_client(boot=False)
+        begin = {"meter_value": meter2(3500, -3600, "Transaction.Begin")} if with_begin else {}
+        await started(sim, "R1", -3600, seq_no=0, charging_state="Charging", **begin)
+        await sim.tx_event("Updated", "R1", seq_no=1, meter_value=meter2(4500, -1800))
+        await sim.tx_event(
+            "Ended",
+            "R1",
+            seq_no=2,
+            stopped_reason="EVDisconnected",
+            meter_value=meter2(5000, 0, "Transaction.End"),
+        )
+        last = h.charger.connectors[1].last_transaction
+        assert last is not None
+        assert (last.meter_start_wh, last.energy_wh) == (3500, 1500)
+        assert h.charger.lifetime_energy.total_wh - before == pytest.approx(1500)
+
+
 async def test_v2_started_without_meter_after_a_restart_counts_its_session(
     socket_enabled: None,
     directory: MemoryDirectory,
@@ -282,6 +343,25 @@ async def test_v16_energy_measured_only_at_the_inlet_still_counts(h16: Harness) 
 
 
 # --- a charger clock corrected backwards (by our own Heartbeat answer) ---------------------------
+
+
+@pytest.mark.parametrize("ahead_s", [240, 3000])
+async def test_v2_status_after_a_clock_correction_is_not_lost(h2: Harness, ahead_s: int) -> None:
+    """The 2.x twin of the 1.6 test below, with a clock 4 min fast (taken as it is) and 50 min
+    fast (flagged as skewed): after our Heartbeat answer set the station's clock, the session's
+    end and the car's departure show at once (not after the wrong old times have passed)."""
+    sim = await h2.charger_client(boot=False)
+    await sim.boot()
+    await sim.status(1, 1, "Occupied", now_iso(ahead_s - 10))
+    await started(sim, "C1", ahead_s, meter_value=meter2(1000, ahead_s), charging_state="Charging")
+    assert h2.charger.connectors[1].status is ConnectorStatus.CHARGING
+    await sim.heartbeat()
+    await sim.tx_event(
+        "Ended", "C1", stopped_reason="Local", meter_value=meter2(1500, 1, "Transaction.End")
+    )
+    await sim.status(1, 1, "Available", now_iso(3))
+    assert h2.charger.connectors[1].transaction is None
+    assert h2.charger.connectors[1].status is ConnectorStatus.AVAILABLE
 
 
 async def test_v2_overflowing_begin_reading_does_not_lose_the_charger_at_the_next_restart(

@@ -120,6 +120,33 @@ def test_round_trip_keeps_what_cannot_be_relearned() -> None:
     assert restored.limit.applied_a is None
 
 
+def test_each_connectors_register_is_kept_as_the_base_of_its_next_value() -> None:
+    """A connector's register (its meter's, else the one restored) survives a restart as the
+    base of its next value, never as a live reading; a damaged one is none."""
+    charger = full_charger()
+    at = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    charger.connector(1).meter.energy_register_wh = 4200.0
+    charger.connector(1).meter.energy_timestamp = at
+    restored = charger_from_dict(json.loads(json.dumps(charger_to_dict(charger))))
+    point = restored.connectors[1].stored_register
+    assert point is not None
+    assert (point.register_wh, point.timestamp) == (4200.0, at)
+    assert restored.connectors[1].meter.energy_register_wh is None
+    assert restored.connectors[2].stored_register is None
+    again = charger_from_dict(charger_to_dict(restored))  # not reported since: kept as it was
+    assert again.connectors[1].stored_register == point
+    stored = charger_to_dict(charger)
+    for damaged in (
+        {"wh": "x"},
+        {"wh": "inf"},
+        {"at": "2026"},
+        {"wh": 1, "at": "2026-03-01T09:00"},
+        5,
+    ):
+        stored["connectors"]["1"]["register"] = damaged
+        assert charger_from_dict(stored).connectors[1].stored_register is None
+
+
 def test_minimal_dict_gives_defaults() -> None:
     restored = charger_from_dict({"version": FORMAT_VERSION, "charger_id": "X"})
     assert restored.capabilities == Capabilities()

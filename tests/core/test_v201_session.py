@@ -294,6 +294,36 @@ async def test_stop_token_gets_its_verdict(sim: Any) -> None:
     assert result.id_token_info == {"status": "Accepted"}
 
 
+async def test_stop_token_does_not_take_the_session_over(
+    h: Harness, sim: Any, directory: MemoryDirectory
+) -> None:
+    """E06/E07: with TxStopPoint EVConnected a card that stops the session comes in an Updated
+    (triggerReason StopAuthorized): it gets its verdict, the session stays the starting card's and
+    keeps its authorization (1.6: StopTransaction's idTag never changes the session's tag)."""
+    directory.id_tags.add("MASTER")
+    await start(sim, "S1")
+    for stopper, verdict in (("STRANGER", "Invalid"), ("MASTER", "Accepted")):
+        result = await sim.tx_event(
+            "Updated",
+            "S1",
+            trigger_reason="StopAuthorized",
+            id_token=token(stopper),
+            charging_state="EVConnected",
+            meter_value=meter(3000, -10),
+        )
+        assert result.id_token_info == {"status": verdict}
+        tx = h.charger.connectors[1].transaction
+        assert tx is not None
+        assert (tx.id_tag, tx.authorized) == ("TAG1", True)
+    await sim.tx_event(
+        "Ended",
+        "S1",
+        stopped_reason="EVDisconnected",
+        meter_value=meter(3000, 0, "Transaction.End"),
+    )
+    assert h.events[-1].data["id_tag"] == "TAG1"
+
+
 async def test_no_authorization_transaction(h: Harness, sim: Any) -> None:
     result = await start(sim, id_token=token("", "NoAuthorization"))
     assert result.id_token_info == {"status": "Accepted"}
@@ -358,6 +388,38 @@ async def test_signed_meter_values_are_kept_as_sent(h: Harness, sim: Any) -> Non
     # ... and they survive a restart.
     restored = type(tx).from_dict(tx.to_dict())
     assert (restored.signed_start, restored.signed_end) == (begin, end)
+
+
+async def test_a_late_signed_reading_is_not_the_sessions_latest(h: Harness, sim: Any) -> None:
+    """A gap filled late (seqNo 1 after seqNo 2, offline): its signed value is older than the one
+    kept; the session's latest signed value (the billing check's) stays seqNo 2's, as the
+    connector's does, also when the Ended carries no reading."""
+
+    def signed(data: str, wh: float, offset_s: float, context: str | None = None) -> Any:
+        value = {
+            "signedMeterData": data,
+            "signingMethod": "ECDSA-secp256r1-SHA256",
+            "encodingMethod": "OCMF",
+            "publicKey": "PK",
+        }
+        sample = sampled(wh, ENERGY, context=context, signed=value)
+        return [{"timestamp": now_iso(offset_s), "sampledValue": [sample]}], value
+
+    begin, _ = signed("B0", 1000, -600, "Transaction.Begin")
+    await start(sim, "SG", seq_no=0, meter_value=begin)
+    newer, newest_signed = signed("S2", 1800, -100)
+    await sim.tx_event("Updated", "SG", seq_no=2, timestamp=now_iso(-100), meter_value=newer)
+    older, _ = signed("S1", 1400, -300)
+    await sim.tx_event(
+        "Updated", "SG", seq_no=1, timestamp=now_iso(-300), offline=True, meter_value=older
+    )
+    await sim.tx_event("Ended", "SG", seq_no=3, stopped_reason="Local")
+    connector = h.charger.connectors[1]
+    tx = connector.last_transaction
+    assert tx is not None
+    assert tx.energy_wh == 800
+    assert connector.meter.signed_meter_value == newest_signed
+    assert tx.signed_end == newest_signed
 
 
 async def test_units_and_multipliers(h: Harness, sim: Any) -> None:

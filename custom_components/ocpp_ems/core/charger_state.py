@@ -37,6 +37,7 @@ from .model import (
     Charger,
     ChargerEvent,
     ChargerInfo,
+    ClockStamped,
     Connector,
     ConnectorStatus,
     EvChargingNeeds,
@@ -134,6 +135,9 @@ class ChargerState:
             meter = connector.meter
             if meter.timestamp is not None and meter.timestamp > now:
                 meter.timestamp = now
+        for kept in self.charger.protocol_state.values():
+            if isinstance(kept, ClockStamped):
+                kept.clock_set(now)
 
     def record_configuration(self, values: Mapping[str, str | None]) -> None:
         """Configuration values read from or written to the charger (secrets already removed)."""

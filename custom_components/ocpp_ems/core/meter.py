@@ -283,13 +283,14 @@ def apply_reading(
             max_power=max_power,
             received=received,
         )
+    older = meter.timestamp is not None and when < meter.timestamp
     if (
         reading.signed is not None
         and transaction is not None
         and transaction.connector_id == connector_id
     ):
-        _keep_signed(transaction, reading)
-    if meter.timestamp is not None and when < meter.timestamp:
+        _keep_signed(transaction, reading, late=older)
+    if older:
         return changed  # older than what the connector shows: its power etc. are history
     if reading.power_w is not None:
         meter.power_w = reading.power_w
@@ -309,11 +310,15 @@ def apply_reading(
     return True
 
 
-def _keep_signed(transaction: Transaction, reading: Reading) -> None:
-    """Signed data of the session: its first, and its latest (by the charger's context)."""
+def _keep_signed(transaction: Transaction, reading: Reading, *, late: bool) -> None:
+    """Signed data of the session: its first, and its latest (by the charger's context; a
+    ``late`` reading, older than the connector's newest, is not the latest unless it ends the
+    session)."""
     if transaction.signed_start is None or reading.context == "Transaction.Begin":
         transaction.signed_start = reading.signed
-    if reading.context != "Transaction.Begin":
+    if reading.context == "Transaction.End" or (
+        reading.context != "Transaction.Begin" and not (late and transaction.signed_end is not None)
+    ):
         transaction.signed_end = reading.signed
 
 
@@ -447,7 +452,7 @@ def _base(
     charger: Charger, connector: Connector, transaction: Transaction | None
 ) -> RegisterPoint | None:
     """The connector's last plausible register value; after a restart (meter readings are not
-    restored) the open transaction's or the lifetime counter's."""
+    restored) the open transaction's or the stored one."""
     meter = connector.meter
     if meter.energy_register_wh is not None:
         return RegisterPoint(
@@ -467,6 +472,11 @@ def _base(
             timestamp=open_tx.meter_last_at or open_tx.started_at,
             received_at=None,
         )
+    if connector.stored_register is not None:
+        return connector.stored_register
+    if any(c.stored_register is not None for c in charger.connectors.values()):
+        return None  # the lifetime's last register may be another connector's (connector 0's)
+    # Stored before connectors kept their register: the lifetime counter's, if it can be this one's.
     counter = charger.lifetime_energy
     restored = all(c.meter.energy_register_wh is None for c in charger.connectors.values())
     if (

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from .settings import SecurityProfile
 
@@ -300,6 +300,9 @@ class Connector:
     last_session_energy_wh: float = 0.0
     # What the connected EV asked for (ISO 15118 via OCPP 2.x); None without such an EV.
     ev_charging_needs: EvChargingNeeds | None = None
+    # Its register as last saved, restored after a restart (meter readings are not): the base its
+    # next value counts from (persistence.py).
+    stored_register: RegisterPoint | None = None
 
     @property
     def energy_settled(self) -> bool:
@@ -437,6 +440,16 @@ class LimitState:
 
 
 Listener = Callable[[ChargerEvent | None], None]
+
+
+@runtime_checkable
+class ClockStamped(Protocol):
+    """Adapter bookkeeping (``Charger.protocol_state``) ordered by the charger's timestamps."""
+
+    def clock_set(self, now: datetime) -> None:
+        """The charger was told the time ``now`` (and may set its clock back): stamps ahead of it
+        are pulled back, or the charger's next reports would look older and be ignored."""
+
 
 # How many ended transactions a charger model remembers besides its connectors' last ones.
 RECENTLY_ENDED = 16

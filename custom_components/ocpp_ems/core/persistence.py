@@ -2,7 +2,8 @@
 
 Only state that cannot be re-learned from the charger is kept: open transactions (a
 StopTransaction or MeterValues may arrive for them after the restart), each connector's last ended
-transaction (to recognise a replayed start or end), session and lifetime energy,
+transaction (to recognise a replayed start or end), session and lifetime energy, each
+connector's last register (the base of its next value, never shown as a reading),
 whether Basic auth was provisioned (offered / committed), the last limit the user asked for and
 who controls it (the energy manager, manual, nobody).
 Connector status, meter readings and connectivity are re-reported by the charger and deliberately
@@ -14,6 +15,7 @@ The format is versioned; bump :data:`FORMAT_VERSION` and migrate in :func:`charg
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -23,9 +25,11 @@ from .model import (
     Charger,
     ChargerInfo,
     ChargingRateUnit,
+    Connector,
     ControlledBy,
     EnergyCounter,
     LimitState,
+    RegisterPoint,
     Transaction,
     plausible_connector_count,
     plausible_connector_id,
@@ -69,6 +73,7 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
                     else None
                 ),
                 "last_session_energy_wh": connector.last_session_energy_wh,
+                "register": _register_to_dict(connector),
             }
             for connector_id, connector in sorted(charger.connectors.items())
         },
@@ -129,6 +134,7 @@ def charger_from_dict(data: dict[str, Any]) -> Charger:
         connector.last_transaction = _transaction(
             charger.charger_id, stored.get("last_transaction")
         )
+        connector.stored_register = _register_from_dict(stored.get("register"))
     return charger
 
 
@@ -142,6 +148,31 @@ def _transaction(charger_id: str, stored: Any) -> Transaction | None:
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         _LOGGER.warning("%s: ignoring a damaged stored transaction: %s", charger_id, err)
         return None
+
+
+def _register_to_dict(connector: Connector) -> dict[str, Any] | None:
+    """The connector's register (what it reported, else what was restored; None: none)."""
+    meter = connector.meter
+    if meter.energy_register_wh is not None:
+        return {"wh": meter.energy_register_wh, "at": _optional_iso(meter.energy_timestamp)}
+    stored = connector.stored_register
+    if stored is None:
+        return None
+    return {"wh": stored.register_wh, "at": _optional_iso(stored.timestamp)}
+
+
+def _register_from_dict(data: Any) -> RegisterPoint | None:
+    """A stored register; a damaged one is none (the next value starts afresh)."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        register_wh = float(data["wh"])
+        at = None if data.get("at") is None else datetime.fromisoformat(data["at"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not math.isfinite(register_wh) or (at is not None and at.tzinfo is None):
+        return None
+    return RegisterPoint(register_wh=register_wh, timestamp=at, received_at=None)
 
 
 def _info_from_dict(data: dict[str, Any]) -> ChargerInfo:

@@ -72,6 +72,19 @@ class Evse:
         if self.as_of is None or at > self.as_of:
             self.as_of = at
 
+    def clock_set(self, now: datetime) -> None:
+        """Stamps ahead of ``now`` pulled back (:class:`~...model.ClockStamped`)."""
+        self.connectors = {
+            connector_id: _not_after(report, now)
+            for connector_id, report in self.connectors.items()
+        }
+        if self.charging_state is not None:
+            self.charging_state = _not_after(self.charging_state, now)
+        if self.implied is not None:
+            self.implied = _not_after(self.implied, now)
+        if self.as_of is not None:
+            self.as_of = min(self.as_of, now)
+
     def status(self) -> tuple[str, datetime] | None:
         """The EVSE's connector status: its most telling connector's (see the module docstring),
         as of the newest report of any of its connectors."""
@@ -97,6 +110,16 @@ class StationState:
 
     def evse(self, evse_id: int) -> Evse:
         return self.evses.setdefault(evse_id, Evse())
+
+    def clock_set(self, now: datetime) -> None:
+        """The station was told the time (:class:`~...model.ClockStamped`)."""
+        for evse in self.evses.values():
+            evse.clock_set(now)
+
+
+def _not_after(report: tuple[str, datetime], now: datetime) -> tuple[str, datetime]:
+    name, at = report
+    return (name, min(at, now))
 
 
 def remember_reservation(charger: Charger, reservation_id: int, evse_id: int) -> None:

@@ -15,8 +15,8 @@ or counted twice. The rules:
   are reported (the newest :data:`MAX_SEQ_RANGES` ranges are kept; a warning the first time on a
   connection, at debug level after that: a station's habit, said once).
 - **A late Started** (after later messages of its transaction, e.g. an offline queue that retried
-  it) moves the session's start back to its time, and its ``Transaction.Begin`` value becomes the
-  start value: the energy since then is the session's
+  it) moves the session's start back to its time, and its ``Transaction.Begin`` value (else its
+  first register) becomes the start value: the energy since then is the session's
   (:meth:`~...charger_state.ChargerState.record_earlier_start`).
 - **Offline events** (``offline``) are history with their own timestamps: readings go through the
   same energy rules as live ones (older than the connector's last value: not counted again), and
@@ -148,6 +148,9 @@ class Event:
     # The id token as the model's id tag (None: none, or NoAuthorization); whether one was sent.
     id_tag: str | None
     has_token: bool
+    # The token is the one that stops the transaction (triggerReason StopAuthorized): answered,
+    # never the session's owner (1.6: StopTransaction's idTag).
+    stopping_token: bool = False
 
     @classmethod
     def parse(cls, payload: Payload) -> Event:
@@ -167,6 +170,7 @@ class Event:
             stopped_reason=info.get("stoppedReason"),
             id_tag=id_tag_of(token),
             has_token=token is not None,
+            stopping_token=payload.get("triggerReason") == "StopAuthorized",
         )
 
 
@@ -247,10 +251,10 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
             evse_id,
         )
     if event.kind == "Started" and seen is Seen.LATE:
-        # Its Started came after later messages: the session began then, from its Begin value.
-        begin = next((r for r in event.readings if r.context == BEGIN), None)
+        # Its Started came after later messages: the session began then, from its start value.
+        start = _start_reading(event)
         state.record_earlier_start(
-            transaction, _start_time(event), None if begin is None else begin.energy_register_wh
+            transaction, _start_time(event), None if start is None else start.energy_register_wh
         )
     if event.kind == "Ended":
         state.end_transaction(
@@ -284,6 +288,8 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
         return True
     if event.id_tag == transaction.id_tag:
         return transaction.authorized  # decided when it was first presented
+    if event.stopping_token:
+        return _verdict(state, event)
     return state.authorize_transaction(transaction, event.id_tag)
 
 
@@ -384,11 +390,17 @@ def _start_time(event: Event) -> datetime:
     return min(begin.timestamp, event.at)
 
 
+def _start_reading(event: Event) -> Reading | None:
+    """The reading a transaction starts from: its Transaction.Begin value, else the message's
+    first register (2.0.1 lets a Started's value come without a context)."""
+    registers = [r for r in event.readings if r.energy_register_wh is not None]
+    return next((r for r in registers if r.context == BEGIN), registers[0] if registers else None)
+
+
 def _start(state: ChargerState, evse_id: int, event: Event, *, announced: bool) -> Transaction:
     """Open the transaction of ``event`` (a Started, or the first message of one whose Started
     never arrived: then it starts at its Transaction.Begin reading, if it has one)."""
-    begin = next((r for r in event.readings if r.context == BEGIN), None)
-    first = begin or next((r for r in event.readings if r.energy_register_wh is not None), None)
+    first = _start_reading(event)
     if event.kind != "Started":
         _LOGGER.info(
             "%s: %s of unknown transaction %s: starting it",
