@@ -86,6 +86,7 @@ from custom_components.ocpp_ems.const import (
     CONF_PV_AVAILABLE_POWER,
     CONF_PV_POWER,
     CONF_RATE_UNIT,
+    CONF_REMOTE_START_ID_TAG,
     CONF_RESPONSE_TIMEOUT,
     CONF_SAFE_CURRENT,
     CONF_SECURITY_PROFILE,
@@ -278,8 +279,14 @@ async def test_reconfigure_moves_server(
 async def test_reconfigure_same_port_new_host(
     hass: HomeAssistant, server_entry: MockConfigEntry
 ) -> None:
-    """The running server holds its port: a host change on the same port is not bind-tested."""
+    """The running server holds its port: a host change on the same port is tried on a free
+    port; an address that is not this machine's is refused on the form (it was saved, and the
+    server went down for good)."""
     result = await server_entry.start_reconfigure_flow(hass)
+    result = await _submit_server(hass, result, 0, host="192.0.2.1")
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_host"}
+    assert server_entry.state is ConfigEntryState.LOADED
     result = await _submit_server(hass, result, 0, host="localhost")
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()
@@ -751,6 +758,12 @@ async def test_energy_manager_validation_errors_then_recovers(
     )
     assert result["errors"] == {Section.BATTERY.value: "discharge_limit_not_power"}
 
+    # On without a grid meter (or after clearing a deleted one): every charger starts in Solar
+    # mode, which follows it. Off, the inputs may be left out.
+    no_grid = {k: v for k, v in EMS_INPUT.items() if k != CONF_GRID_POWER}
+    result = await hass.config_entries.options.async_configure(flow_id, _sectioned(no_grid))
+    assert result["errors"] == {Section.INPUTS.value: "grid_power_required"}
+
     # Every phase's current (or a single phase site with L1): accepted.
     complete = EMS_INPUT | {
         CONF_SITE_PHASES: "3",
@@ -1027,6 +1040,22 @@ async def test_charger_added_by_id_when_the_server_stopped(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "no_server"
+
+
+async def test_discovery_under_a_server_entrys_unique_id_changes_nothing(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    """A device booting as ``port_<port>`` (the server entry's unique id) must never have its
+    discovery rewrite the server entry (it was then taken for an accepted charger)."""
+    data = dict(server_entry.data)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_INTEGRATION_DISCOVERY},
+        data=_discovery_data(server_entry, **{CONF_CHARGER_ID: server_entry.unique_id}),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reserved_charger_id"
+    assert dict(server_entry.data) == data
 
 
 async def test_discovery_form_placeholders(
@@ -1390,6 +1419,7 @@ async def test_charger_options(
             CONF_SINGLE_PHASE_LINE: "2",
             CONF_SECURITY_PROFILE: "1",  # a select too
             CONF_ALLOW_SECURITY_DOWNGRADE: False,
+            CONF_REMOTE_START_ID_TAG: " Garage-1 ",
         }
         phases = next(k for k in result["data_schema"].schema if k == CONF_PHASES)
         assert result["data_schema"].schema[phases].config["options"] == ["1", "3"]
@@ -1397,6 +1427,7 @@ async def test_charger_options(
             CONF_LIVE_STACK_LEVEL: 0,
             CONF_SAFE_CURRENT: 20.0,
             CONF_MIN_CURRENT: 20.0,
+            CONF_REMOTE_START_ID_TAG: "Zürich",  # 1.6 takes printable ASCII only
         }
         result = await hass.config_entries.options.async_configure(result["flow_id"], bad)
         assert result["type"] is FlowResultType.FORM
@@ -1404,18 +1435,26 @@ async def test_charger_options(
             CONF_LIVE_STACK_LEVEL: "live_stack_level",
             CONF_SAFE_CURRENT: "above_installation_max",
             CONF_MIN_CURRENT: "above_installation_max",
+            CONF_REMOTE_START_ID_TAG: "invalid_id_tag",
         }
+        for tag in ("", "   ", "x" * 21, "tab\there"):
+            result = await hass.config_entries.options.async_configure(
+                result["flow_id"], good | {CONF_REMOTE_START_ID_TAG: tag}
+            )
+            assert result["errors"] == {CONF_REMOTE_START_ID_TAG: "invalid_id_tag"}, tag
         result = await hass.config_entries.options.async_configure(result["flow_id"], good)
         assert result["type"] is FlowResultType.CREATE_ENTRY
         assert charger_entry.options == good | {
             CONF_PHASES: 1,
             CONF_SINGLE_PHASE_LINE: 2,
             CONF_SECURITY_PROFILE: 1,
+            CONF_REMOTE_START_ID_TAG: "Garage-1",
         }
         # The core reads them live through the directory.
         directory = charger_entry.runtime_data.server_entry.runtime_data.directory
         settings = directory.settings("CP1")
         assert settings.installation_max_a == 16.0
+        assert settings.remote_start_id_tag == "Garage-1"
         assert settings.pause_strategy == "remote_stop_start"
         assert (settings.phases, settings.single_phase_line) == (1, 2)
         # A count an older version stored from a free number (2) is offered as the default, 3.

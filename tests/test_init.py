@@ -126,6 +126,30 @@ async def test_port_in_use_retries_with_repair_issue(
     assert issue_registry.async_get_issue(DOMAIN, f"port_in_use_{entry.entry_id}") is None
 
 
+async def test_reconfigure_from_the_port_in_use_repair_starts_the_server(
+    hass: HomeAssistant, unload_after: None, issue_registry: ir.IssueRegistry
+) -> None:
+    """The repair tells the user to reconfigure the server to another port: doing so starts it
+    at once (a server that never started has no update listener to restart it)."""
+    blocker = await asyncio.get_running_loop().create_server(asyncio.Protocol, "127.0.0.1", 0)
+    entry = _server(blocker.sockets[0].getsockname()[1])
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    try:
+        result = await entry.start_reconfigure_flow(hass)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_PORT: 0, CONF_HOST: "127.0.0.1"}
+        )
+        assert result["reason"] == "reconfigure_successful"
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.LOADED
+        assert issue_registry.async_get_issue(DOMAIN, f"port_in_use_{entry.entry_id}") is None
+    finally:
+        blocker.close()
+        await blocker.wait_closed()
+
+
 async def test_home_assistant_stop_stops_server(
     hass: HomeAssistant,
     server_entry: MockConfigEntry,
@@ -303,6 +327,37 @@ async def test_new_chargers_not_allowed(
 ) -> None:
     assert server_entry.runtime_data.directory.admission("NEW") is Admission.REJECTED
     await assert_turned_away(connect, "NEW")
+
+
+async def test_an_id_like_a_server_entrys_is_turned_away(
+    hass: HomeAssistant, server_entry: MockConfigEntry, connect: ConnectCharger
+) -> None:
+    """``port_<port>`` is the server entry's unique id: a device connecting under it was taken
+    for an accepted charger after its first boot (the discovery rewrote the server entry). No
+    charger can ever have it (no charger entry can): turned away, the server entry untouched."""
+    charger_id = str(server_entry.unique_id)
+    data = dict(server_entry.data)
+    directory = server_entry.runtime_data.directory
+    assert directory.admission(charger_id) is Admission.REJECTED
+    assert directory.charger_entry(charger_id) is None
+    assert directory.password(charger_id) is None
+    await assert_turned_away(connect, charger_id)
+    await hass.async_block_till_done()
+    assert dict(server_entry.data) == data
+    assert directory.admission(charger_id) is Admission.REJECTED
+
+
+async def test_unknown_ids_share_one_settings(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    """Every handshake reads its id's settings: a device cycling ids must not grow a per-id cache
+    (memory without bound); unknown ids share the defaults, a charger keeps its own."""
+    _charger(server_entry.entry_id, options={CONF_INSTALLATION_MAX: 20}).add_to_hass(hass)
+    directory = server_entry.runtime_data.directory
+    shared = directory.settings("id-0")
+    assert all(directory.settings(f"id-{i}") is shared for i in range(500))
+    assert directory.settings("CP1").installation_max_a == 20.0
+    assert len(directory._settings) == 2
 
 
 @pytest.mark.parametrize("server_options", [{CONF_AUTO_ACCEPT: True, CONF_RESPONSE_TIMEOUT: 3}])

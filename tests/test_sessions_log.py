@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
 )
@@ -85,6 +85,12 @@ async def test_export_sessions(recorder_mock: Any, hass: HomeAssistant, onboard:
             with pytest.raises(ServiceValidationError) as err:
                 await export(hass, entry, path="/etc/sessions.csv")
             assert err.value.translation_key == "path_not_allowed"
+
+            # A folder given for the file: a clear error, not a traceback in the log.
+            with pytest.raises(HomeAssistantError) as failed:
+                await export(hass, entry, path="www/logs")
+            assert failed.value.translation_key == "export_failed"
+            assert failed.value.translation_placeholders["path"] == hass.config.path("www/logs")
 
 
 async def test_export_needs_the_recorder(hass: HomeAssistant, onboard: Onboard) -> None:

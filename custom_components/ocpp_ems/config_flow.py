@@ -79,6 +79,7 @@ from .const import (
     CONF_PORT,
     CONF_PROFILE_PURPOSE,
     CONF_RATE_UNIT,
+    CONF_REMOTE_START_ID_TAG,
     CONF_RESPONSE_TIMEOUT,
     CONF_SAFE_CURRENT,
     CONF_SECURITY_PROFILE,
@@ -115,10 +116,16 @@ from .core.ems import options as ems_options
 from .core.ems.options import Kind, Section
 from .core.handshake import MAX_CHARGER_ID_LENGTH, parse_charger_id
 from .core.security import CertificateError, CertificateErrorReason, ServerCredentials
-from .core.settings import PauseStrategy, ProfilePurpose, RateUnitPreference, SecurityProfile
+from .core.settings import (
+    PauseStrategy,
+    ProfilePurpose,
+    RateUnitPreference,
+    SecurityProfile,
+    is_id_tag,
+)
 from .credentials import charger_password, password_placeholders
 from .ems_inputs import watts_per_unit
-from .hub import is_charger_entry
+from .hub import is_charger_entry, is_server_entry
 from .security import (
     ServerSecurity,
     async_tls_url_host,
@@ -251,11 +258,20 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
             if port != entry.data[CONF_PORT]:
                 await self.async_set_unique_id(f"port_{port}")
                 self._abort_if_unique_id_configured()
-                # Only a new port can be tried: the running server holds the current one.
                 errors = await _bind_errors(host, port)
+            elif host != entry.data[CONF_HOST]:
+                # The running server holds the port: the new address is tried on a free one.
+                errors = await _bind_errors(host, 0)
             if not errors:
-                # The update listener restarts the server on the new address.
-                return self.async_update_and_abort(
+                # Running, its update listener restarts the server on the new address; not
+                # running (its port was taken: the repair sends the user here), it has no
+                # listener and is set up again here.
+                finish = (
+                    self.async_update_and_abort
+                    if entry.state is ConfigEntryState.LOADED
+                    else self.async_update_reload_and_abort
+                )
+                return finish(
                     entry,
                     unique_id=f"port_{port}",
                     title=f"OCPP server port {port}",
@@ -275,6 +291,9 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """An unknown charger booted on one of our servers (started by the charger directory)."""
         charger_id: str = discovery_info[CONF_CHARGER_ID]
+        taken = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, charger_id)
+        if taken is not None and is_server_entry(taken):
+            return self.async_abort(reason="reserved_charger_id")  # never rewrite a server entry
         await self.async_set_unique_id(charger_id)
         # A charger accepted on another port that now connects here follows the move.
         # (The entry's update listener reloads it; one not loaded, its old server disabled, has
@@ -652,6 +671,10 @@ class ServerOptionsFlow(OptionsFlow):
         if any(currents) and not all(currents[: ems_options.SITE_PHASES.read(options)]):
             # The fuse is watched per phase only with a current for every phase of the site.
             errors[Section.INPUTS.value] = "grid_currents_incomplete"
+        elif ems_options.EMS_ENABLED.read(options) and ems_options.GRID_POWER.read(options) is None:
+            # Every charger starts in Solar mode, which follows the grid meter (a picked sensor
+            # that was deleted was then reported as "unavailable" for good).
+            errors[Section.INPUTS.value] = "grid_power_required"
         battery_power = ems_options.BATTERY_POWER.read(options) is not None
         if ems_options.BATTERY_ASSIST.read(options) and not (
             battery_power and ems_options.BATTERY_SOC.read(options) is not None
@@ -929,6 +952,12 @@ class ChargerOptionsFlow(OptionsFlow):
             )
             if error := self._security_profile_error(data):
                 errors[CONF_SECURITY_PROFILE] = error
+            tag = str(
+                data.get(CONF_REMOTE_START_ID_TAG, DEFAULT_CHARGER_SETTINGS.remote_start_id_tag)
+            ).strip()
+            data[CONF_REMOTE_START_ID_TAG] = tag
+            if not is_id_tag(tag):
+                errors[CONF_REMOTE_START_ID_TAG] = "invalid_id_tag"
             if not errors:
                 return self.async_create_entry(data=data)
         defaults = DEFAULT_CHARGER_SETTINGS
@@ -947,6 +976,7 @@ class ChargerOptionsFlow(OptionsFlow):
             CONF_SINGLE_PHASE_LINE: defaults.single_phase_line,
             CONF_SECURITY_PROFILE: int(defaults.security_profile),
             CONF_ALLOW_SECURITY_DOWNGRADE: defaults.allow_security_downgrade,
+            CONF_REMOTE_START_ID_TAG: defaults.remote_start_id_tag,
         } | dict(self.config_entry.options)
         # A select shows text; a count stored by an older version's free number (2) shows the default.
         phases = options[CONF_PHASES]
@@ -982,6 +1012,10 @@ class ChargerOptionsFlow(OptionsFlow):
                     [str(int(profile)) for profile in SecurityProfile], CONF_SECURITY_PROFILE
                 ),
                 probatio.Optional(CONF_ALLOW_SECURITY_DOWNGRADE): BooleanSelector(),
+                # The id tag of our own remote starts (accepted whatever the tag list says).
+                probatio.Optional(CONF_REMOTE_START_ID_TAG): TextSelector(
+                    TextSelectorConfig(autocomplete="off")
+                ),
             }
         )
         return self.async_show_form(

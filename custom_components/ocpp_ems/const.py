@@ -75,6 +75,7 @@ CONF_VEHICLE_SOC: Final = "vehicle_soc_entity"
 # How the charger must connect (OCPP security profile 1, 2 or 3) and whether a lower way is let in.
 CONF_SECURITY_PROFILE: Final = "security_profile"
 CONF_ALLOW_SECURITY_DOWNGRADE: Final = "allow_security_downgrade"
+CONF_REMOTE_START_ID_TAG: Final = "remote_start_id_tag"
 
 DEFAULT_HOST: Final = ServerSettings().host
 DEFAULT_OCPP_VERSIONS: Final = ServerSettings().ocpp_versions

@@ -55,6 +55,7 @@ from .const import (
     CONF_PORT,
     CONF_PROFILE_PURPOSE,
     CONF_RATE_UNIT,
+    CONF_REMOTE_START_ID_TAG,
     CONF_RESPONSE_TIMEOUT,
     CONF_SAFE_CURRENT,
     CONF_SECURITY_PROFILE,
@@ -75,6 +76,7 @@ from .const import (
     DEFAULT_TLS_PORT,
     DOMAIN,
     ENTRY_TYPE_CHARGER,
+    ENTRY_TYPE_SERVER,
     ISSUE_AUTH_FAILED,
     ISSUE_PASSWORD_IGNORED,
     LOGGER,
@@ -103,6 +105,12 @@ _WAITING_LOG_KEYS = 256
 def is_charger_entry(entry: ConfigEntry) -> bool:
     """Charger entries and server entries share the domain; the data tells them apart."""
     return entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_CHARGER
+
+
+def is_server_entry(entry: ConfigEntry) -> bool:
+    """A server entry (its unique id, ``port_<port>``, is no charger's, whatever connects under
+    it); an ignored charger is neither kind."""
+    return entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_SERVER
 
 
 def server_settings(entry: ConfigEntry) -> ServerSettings:
@@ -167,6 +175,7 @@ def charger_settings(
         allow_security_downgrade=bool(
             options.get(CONF_ALLOW_SECURITY_DOWNGRADE, default.allow_security_downgrade)
         ),
+        remote_start_id_tag=str(options.get(CONF_REMOTE_START_ID_TAG, default.remote_start_id_tag)),
     )
 
 
@@ -223,17 +232,21 @@ class HassChargerDirectory:
         self._waiting_logged = ReportWindows(
             time.monotonic, window_s=_WAITING_LOG_WINDOW_S, max_keys=_WAITING_LOG_KEYS
         )
-        # charger id -> (its entry, the entry's options, the server's options, the settings): read
-        # again only when one of them changed (options are replaced, never changed in place).
-        self._settings: dict[str, tuple[object, object, object, ChargerSettings]] = {}
+        # charger id (None: every unknown one) -> (its entry, the entry's options, the server's
+        # options, the settings): read again only when one of them changed (options are
+        # replaced, never changed in place).
+        self._settings: dict[str | None, tuple[object, object, object, ChargerSettings]] = {}
 
     def charger_entry(self, charger_id: str) -> ConfigEntry | None:
         """The (possibly ignored) config entry of a charger, whichever server it belongs to."""
-        return self._hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, charger_id)
+        entry = self._hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, charger_id)
+        return None if entry is None or is_server_entry(entry) else entry
 
     # --- admission and credentials ----------
     def admission(self, charger_id: str) -> Admission:
-        entry = self.charger_entry(charger_id)
+        entry = self._hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, charger_id)
+        if entry is not None and is_server_entry(entry):
+            return Admission.REJECTED  # a server entry's unique id: no charger can ever have it
         if entry is None:
             if self._server_entry.options.get(CONF_ALLOW_NEW_CHARGERS, True):
                 return Admission.PENDING
@@ -263,7 +276,9 @@ class HassChargerDirectory:
             entry = None
         entry_options = None if entry is None else entry.options
         server_options = self._server_entry.options
-        cached = self._settings.get(charger_id)
+        # Unknown ids share one entry: any number of them (a handshake flood) costs nothing.
+        key = charger_id if entry is not None else None
+        cached = self._settings.get(key)
         if (
             cached is not None
             and cached[0] is entry
@@ -272,7 +287,7 @@ class HassChargerDirectory:
         ):
             return cached[3]
         settings = charger_settings(entry, server_options)
-        self._settings[charger_id] = (entry, entry_options, server_options, settings)
+        self._settings[key] = (entry, entry_options, server_options, settings)
         return settings
 
     # --- id tags ----------

@@ -17,7 +17,7 @@ from typing import Any
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, State
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.recorder import get_instance
 
@@ -70,7 +70,14 @@ async def async_export_sessions(
             translation_placeholders={"path": str(target)},
         )
     sessions = await _async_ended_sessions(hass, entry, count)
-    await hass.async_add_executor_job(_write_csv, target, sessions)
+    try:
+        await hass.async_add_executor_job(_write_csv, target, sessions)
+    except OSError as err:  # a folder, no permission, a full disk ...
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="export_failed",
+            translation_placeholders={"path": str(target), "error": err.strerror or str(err)},
+        ) from err
     return {"path": str(target), "sessions": len(sessions)}
 
 

@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from ocpp.exceptions import SecurityError
 from ocpp.v16 import call
 
 from custom_components.ocpp_ems.core.charger_state import MAX_PAST_SESSION_AGE
@@ -106,6 +107,30 @@ async def test_boot_pending_for_unknown_charger(h: Harness, directory: MemoryDir
     assert directory.pending[0][1].serial_number == "SN9"
     assert h.booted == 0
     assert not sim.actions("GetConfiguration")  # no control while pending
+
+
+async def test_a_pending_charger_writes_nothing_into_the_model(
+    h: Harness, directory: MemoryDirectory
+) -> None:
+    """1.6 4.2: a Pending charger SHALL NOT send requests unless asked; one that does gets
+    SecurityError, and nothing of an unapproved device reaches the model the user accepts."""
+    directory.admissions[CHARGER_ID] = Admission.PENDING
+    sim = await h.charger_client(boot=False)
+    assert (await sim.boot()).status == "Pending"
+    with pytest.raises(SecurityError):
+        await sim.call(
+            call.StatusNotification(connector_id=1, error_code="NoError", status="Charging"),
+            suppress=False,
+        )
+    with pytest.raises(SecurityError):
+        await sim.call(
+            call.StartTransaction(
+                connector_id=1, id_tag="TAG1", meter_start=0, timestamp=now_iso()
+            ),
+            suppress=False,
+        )
+    assert await sim.call(call.Heartbeat()) is not None
+    assert 1 not in h.charger.connectors
 
 
 async def test_boot_rejected(h: Harness, directory: MemoryDirectory) -> None:

@@ -95,6 +95,27 @@ async def test_boot_pending_and_rejected(h: Harness, directory: MemoryDirectory)
     assert not sim.actions("GetBaseReport")  # no control unless accepted
 
 
+async def test_a_pending_station_may_send_nothing_but_boot(
+    h: Harness, directory: MemoryDirectory
+) -> None:
+    """B02.FR.09: a station answered Pending gets SecurityError to any CALL but a boot (and a
+    heartbeat, a report we asked for); an unapproved device writes nothing into the model the
+    user then accepts."""
+    directory.admissions[CHARGER_ID] = Admission.PENDING
+    sim = await h.charger_client(boot=False)
+    assert (await sim.boot()).status == "Pending"
+    status = {"timestamp": now_iso(), "connectorStatus": "Occupied", "evseId": 1, "connectorId": 1}
+    answer = await sim.request("StatusNotification", status)
+    assert answer.error_code == "SecurityError"
+    answer = await sim.request("TransactionEvent", {"eventType": "Started"})  # not even checked
+    assert answer.error_code == "SecurityError"
+    assert (await sim.request("Heartbeat", {})).error_code is None
+    assert 1 not in h.charger.connectors
+    directory.admissions[CHARGER_ID] = Admission.ACCEPTED
+    assert (await sim.request("StatusNotification", status)).error_code is None
+    assert h.charger.connectors[1].status is ConnectorStatus.PREPARING
+
+
 async def test_heartbeat(h: Harness, sim: Any) -> None:
     result = await sim.heartbeat()
     assert result.current_time.endswith("Z")

@@ -114,6 +114,7 @@ class ChargerSettings:
     # The line (1-3) the charger draws from on one phase: the line a single-phase installation is
     # wired to, or the one a 1p/3p charger keeps on one phase (the fuse is watched on it).
     single_phase_line: int = 1
+    # The id tag of our own remote starts (accepted whatever the tag list says: see is_id_tag).
     remote_start_id_tag: str = "HomeAssistant"
     # How the charger must connect (see SecurityProfile); checked at every handshake.
     security_profile: SecurityProfile = SecurityProfile.BASIC_AUTH
@@ -131,3 +132,12 @@ class ChargerSettings:
             "Temperature",
         )
     )
+
+
+# The longest id tag every version takes (1.6: CiString20, printable ASCII; 2.x: 36).
+MAX_ID_TAG_LENGTH = 20
+
+
+def is_id_tag(value: str) -> bool:
+    """Whether ``value`` can be sent as an id tag in every OCPP version."""
+    return 0 < len(value) <= MAX_ID_TAG_LENGTH and value.isascii() and value.isprintable()

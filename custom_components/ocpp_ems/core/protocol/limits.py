@@ -60,6 +60,12 @@ LIMITS: dict[Trust, ConnectionLimits] = {
         frame_bytes=1024 * 1024, hard_frame_bytes=1024 * 1024, messages_per_s=None
     ),
 }
+# What a charger the user has not accepted may send (2.0.1 B02.FR.09; 1.6 4.2: a Pending charger
+# SHALL NOT send requests unless asked): anything else is answered SecurityError and never
+# reaches the charger model (an unapproved device must not write statuses, sessions or energy
+# into what the user then accepts). NotifyReport answers our GetBaseReport.
+WHILE_PENDING = frozenset({"BootNotification", "Heartbeat", "NotifyReport"})
+
 # The server's handshake-wide limit (websockets ``max_size``): the largest of the hard limits.
 MAX_FRAME_BYTES = max(limits.hard_frame_bytes for limits in LIMITS.values())
 

@@ -50,7 +50,7 @@ from .frames import (
     encode,
     encode_error,
 )
-from .limits import LIMITS, ConnectionLimits, TokenBucket, Trust
+from .limits import LIMITS, WHILE_PENDING, ConnectionLimits, TokenBucket, Trust
 from .schemas import Schemas, SchemaViolation
 from .wire_log import log_frame
 
@@ -207,6 +207,13 @@ class RpcEndpoint[T]:
             return self._internal_error(unique_id)
 
     def _handle_checked(self, unique_id: str, action: str, route: Route[T], payload: Any) -> str:
+        if action not in WHILE_PENDING and self._trust() is Trust.PENDING:
+            self.inspector.report(
+                f"pending:{action}", "answered SecurityError to %s: not accepted yet", action
+            )
+            return encode_error(
+                unique_id, "SecurityError", "Not accepted: only BootNotification until accepted"
+            )
         violation = self._check_incoming(action, payload)
         if violation is Repair.NOTHING_USABLE:
             return encode([CALL_RESULT, unique_id, {}])
