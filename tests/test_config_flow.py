@@ -758,12 +758,6 @@ async def test_energy_manager_validation_errors_then_recovers(
     )
     assert result["errors"] == {Section.BATTERY.value: "discharge_limit_not_power"}
 
-    # On without a grid meter (or after clearing a deleted one): every charger starts in Solar
-    # mode, which follows it. Off, the inputs may be left out.
-    no_grid = {k: v for k, v in EMS_INPUT.items() if k != CONF_GRID_POWER}
-    result = await hass.config_entries.options.async_configure(flow_id, _sectioned(no_grid))
-    assert result["errors"] == {Section.INPUTS.value: "grid_power_required"}
-
     # Every phase's current (or a single phase site with L1): accepted.
     complete = EMS_INPUT | {
         CONF_SITE_PHASES: "3",
@@ -891,6 +885,12 @@ async def test_charger_added_by_id_needs_an_id_a_url_carries(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_CHARGER_ID: "invalid_charger_id"}
     assert result["description_placeholders"] == {"max_length": "48"}
+    # A server entry's form of unique id, of a server that exists or may one day.
+    for reserved in ("port_0", "port_9000"):
+        result = await hass.config_entries.flow.async_configure(
+            form["flow_id"], {CONF_CHARGER_ID: reserved, CONF_INSTALLATION_MAX: 16}
+        )
+        assert result["errors"] == {CONF_CHARGER_ID: "reserved_charger_id"}
     # The same form takes a valid one.
     result = await hass.config_entries.flow.async_configure(
         form["flow_id"],
@@ -1042,20 +1042,23 @@ async def test_charger_added_by_id_when_the_server_stopped(
     assert result["reason"] == "no_server"
 
 
+@pytest.mark.parametrize("charger_id", ["port_0", "port_9001"])
 async def test_discovery_under_a_server_entrys_unique_id_changes_nothing(
-    hass: HomeAssistant, server_entry: MockConfigEntry
+    hass: HomeAssistant, server_entry: MockConfigEntry, charger_id: str
 ) -> None:
-    """A device booting as ``port_<port>`` (the server entry's unique id) must never have its
-    discovery rewrite the server entry (it was then taken for an accepted charger)."""
+    """A device booting as ``port_<port>`` (a server entry's unique id: this one's, or of a
+    server added later) must never have its discovery rewrite the server entry (it was then
+    taken for an accepted charger) or become a charger that blocks the port's server."""
     data = dict(server_entry.data)
     result = await hass.config_entries.flow.async_init(
         DOMAIN,
         context={"source": SOURCE_INTEGRATION_DISCOVERY},
-        data=_discovery_data(server_entry, **{CONF_CHARGER_ID: server_entry.unique_id}),
+        data=_discovery_data(server_entry, **{CONF_CHARGER_ID: charger_id}),
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reserved_charger_id"
     assert dict(server_entry.data) == data
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
 
 
 async def test_discovery_form_placeholders(

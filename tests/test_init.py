@@ -150,6 +150,33 @@ async def test_reconfigure_from_the_port_in_use_repair_starts_the_server(
         await blocker.wait_closed()
 
 
+async def test_reconfigure_to_a_host_where_the_port_is_taken_is_refused(
+    hass: HomeAssistant, unload_after: None
+) -> None:
+    """Moving a running server (127.0.0.1:P) to 127.0.0.2 where another program listens on P:
+    the form says so (it was saved, and the working server went down for good); to an address
+    its own listener holds ("localhost"), the move is taken."""
+    blocker = await asyncio.get_running_loop().create_server(asyncio.Protocol, "127.0.0.2", 0)
+    port = blocker.sockets[0].getsockname()[1]
+    entry = _server(port)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.LOADED
+    try:
+        for host, outcome in (("127.0.0.2", "port_in_use"), ("localhost", None)):
+            result = await entry.start_reconfigure_flow(hass)
+            result = await hass.config_entries.flow.async_configure(
+                result["flow_id"], {CONF_PORT: port, CONF_HOST: host}
+            )
+            await hass.async_block_till_done()
+            assert result.get("errors") == ({CONF_PORT: outcome} if outcome else None), host
+            assert entry.state is ConfigEntryState.LOADED
+        assert entry.data[CONF_HOST] == "localhost"
+    finally:
+        blocker.close()
+        await blocker.wait_closed()
+
+
 async def test_home_assistant_stop_stops_server(
     hass: HomeAssistant,
     server_entry: MockConfigEntry,
@@ -334,10 +361,12 @@ async def test_an_id_like_a_server_entrys_is_turned_away(
 ) -> None:
     """``port_<port>`` is the server entry's unique id: a device connecting under it was taken
     for an accepted charger after its first boot (the discovery rewrote the server entry). No
-    charger can ever have it (no charger entry can): turned away, the server entry untouched."""
+    charger can ever have an id of that form: turned away, the server entry untouched."""
     charger_id = str(server_entry.unique_id)
     data = dict(server_entry.data)
     directory = server_entry.runtime_data.directory
+    assert directory.admission("port_9001") is Admission.REJECTED  # a server added later
+    assert directory.admission("port_x") is Admission.PENDING
     assert directory.admission(charger_id) is Admission.REJECTED
     assert directory.charger_entry(charger_id) is None
     assert directory.password(charger_id) is None

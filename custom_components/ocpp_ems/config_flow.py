@@ -125,7 +125,7 @@ from .core.settings import (
 )
 from .credentials import charger_password, password_placeholders
 from .ems_inputs import watts_per_unit
-from .hub import is_charger_entry, is_server_entry
+from .hub import is_charger_entry, is_server_unique_id, server_unique_id
 from .security import (
     ServerSecurity,
     async_tls_url_host,
@@ -165,6 +165,24 @@ async def _bind_errors(host: str, port: int, field: str = CONF_PORT) -> dict[str
     if (error := await async_try_bind(host, port)) is None:
         return {}
     return {field if error == "port_in_use" else "base": error}
+
+
+async def _same_listener(host: str, other: str) -> bool:
+    """Whether listening on ``host`` and on ``other`` (same port) would clash: either is every
+    address, or they share one."""
+    loop = asyncio.get_running_loop()
+    found = await asyncio.gather(
+        *(
+            loop.getaddrinfo(name or None, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+            for name in (host, other)
+        ),
+        return_exceptions=True,  # a name that no longer resolves has no address
+    )
+    mine, theirs = (
+        set() if isinstance(infos, BaseException) else {str(info[4][0]) for info in infos}
+        for infos in found
+    )
+    return bool(mine & theirs) or bool((mine | theirs) & {"0.0.0.0", "::"})
 
 
 def _number(
@@ -231,7 +249,7 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             port = int(user_input[CONF_PORT])
             host = user_input[CONF_HOST].strip() or DEFAULT_HOST
-            await self.async_set_unique_id(f"port_{port}")
+            await self.async_set_unique_id(server_unique_id(port))
             self._abort_if_unique_id_configured()
             errors = await _bind_errors(host, port)
             if not errors:
@@ -256,12 +274,18 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
             port = int(user_input[CONF_PORT])
             host = user_input[CONF_HOST].strip() or DEFAULT_HOST
             if port != entry.data[CONF_PORT]:
-                await self.async_set_unique_id(f"port_{port}")
+                await self.async_set_unique_id(server_unique_id(port))
                 self._abort_if_unique_id_configured()
                 errors = await _bind_errors(host, port)
-            elif host != entry.data[CONF_HOST]:
-                # The running server holds the port: the new address is tried on a free one.
-                errors = await _bind_errors(host, 0)
+            elif host != entry.data[CONF_HOST] or entry.state is not ConfigEntryState.LOADED:
+                errors = await _bind_errors(host, port)
+                if (
+                    errors.get(CONF_PORT) == "port_in_use"
+                    and entry.state is ConfigEntryState.LOADED
+                    and await _same_listener(host, entry.data[CONF_HOST])
+                ):
+                    # Our running server holds the port there: the address alone is tried.
+                    errors = await _bind_errors(host, 0)
             if not errors:
                 # Running, its update listener restarts the server on the new address; not
                 # running (its port was taken: the repair sends the user here), it has no
@@ -273,7 +297,7 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
                 )
                 return finish(
                     entry,
-                    unique_id=f"port_{port}",
+                    unique_id=server_unique_id(port),
                     title=f"OCPP server port {port}",
                     data_updates={CONF_HOST: host, CONF_PORT: port},
                 )
@@ -291,9 +315,8 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """An unknown charger booted on one of our servers (started by the charger directory)."""
         charger_id: str = discovery_info[CONF_CHARGER_ID]
-        taken = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, charger_id)
-        if taken is not None and is_server_entry(taken):
-            return self.async_abort(reason="reserved_charger_id")  # never rewrite a server entry
+        if is_server_unique_id(charger_id):
+            return self.async_abort(reason="reserved_charger_id")  # never a server entry's
         await self.async_set_unique_id(charger_id)
         # A charger accepted on another port that now connects here follows the move.
         # (The entry's update listener reloads it; one not loaded, its old server disabled, has
@@ -379,6 +402,8 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
             # not encode them).
             if "%" in charger_id or parse_charger_id(f"/{charger_id}") != charger_id:
                 errors[CONF_CHARGER_ID] = "invalid_charger_id"
+            elif is_server_unique_id(charger_id):
+                errors[CONF_CHARGER_ID] = "reserved_charger_id"
             else:
                 # An open approval question for the id is answered by this entry.
                 await self.async_set_unique_id(charger_id, raise_on_progress=False)
@@ -671,10 +696,6 @@ class ServerOptionsFlow(OptionsFlow):
         if any(currents) and not all(currents[: ems_options.SITE_PHASES.read(options)]):
             # The fuse is watched per phase only with a current for every phase of the site.
             errors[Section.INPUTS.value] = "grid_currents_incomplete"
-        elif ems_options.EMS_ENABLED.read(options) and ems_options.GRID_POWER.read(options) is None:
-            # Every charger starts in Solar mode, which follows the grid meter (a picked sensor
-            # that was deleted was then reported as "unavailable" for good).
-            errors[Section.INPUTS.value] = "grid_power_required"
         battery_power = ems_options.BATTERY_POWER.read(options) is not None
         if ems_options.BATTERY_ASSIST.read(options) and not (
             battery_power and ems_options.BATTERY_SOC.read(options) is not None

@@ -8,6 +8,7 @@ restarting the server.
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
 from collections.abc import Callable, Mapping
@@ -108,9 +109,19 @@ def is_charger_entry(entry: ConfigEntry) -> bool:
 
 
 def is_server_entry(entry: ConfigEntry) -> bool:
-    """A server entry (its unique id, ``port_<port>``, is no charger's, whatever connects under
-    it); an ignored charger is neither kind."""
+    """A server entry (an ignored charger is neither kind)."""
     return entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_SERVER
+
+
+def server_unique_id(port: int) -> str:
+    """A server entry's unique id. Charger entries share the domain's unique ids: no charger may
+    ever take one of this form (:func:`is_server_unique_id`), or it would pass for that server's
+    entry, or keep a server from being added on that port."""
+    return f"port_{port}"
+
+
+def is_server_unique_id(value: str) -> bool:
+    return re.fullmatch(r"port_[0-9]+", value) is not None
 
 
 def server_settings(entry: ConfigEntry) -> ServerSettings:
@@ -244,9 +255,9 @@ class HassChargerDirectory:
 
     # --- admission and credentials ----------
     def admission(self, charger_id: str) -> Admission:
-        entry = self._hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, charger_id)
-        if entry is not None and is_server_entry(entry):
-            return Admission.REJECTED  # a server entry's unique id: no charger can ever have it
+        if is_server_unique_id(charger_id):
+            return Admission.REJECTED  # no charger can ever have it (server_unique_id)
+        entry = self.charger_entry(charger_id)
         if entry is None:
             if self._server_entry.options.get(CONF_ALLOW_NEW_CHARGERS, True):
                 return Admission.PENDING

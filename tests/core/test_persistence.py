@@ -185,10 +185,41 @@ def test_whole_state_round_trip_skips_damaged_entries(caplog: pytest.LogCaptureF
 
     chargers = state_from_dict(data)
 
-    assert list(chargers) == ["CP 1"]
+    # No id: dropped. A damaged part (a connector key): that part alone.
+    assert list(chargers) == ["CP 1", "bad-number"]
+    assert chargers["bad-number"].connectors == {}
     assert chargers["CP 1"].find_transaction("tx-7") is not None
     assert "broken" in caplog.text
-    assert "bad-number" in caplog.text
+    assert "bad-number: stored connector one damaged" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("part", "damage"),
+    [
+        ("limit", {"requested_a": "16,0"}),
+        ("capabilities", {"rate_units": ["V"]}),
+        ("info", ["not", "a", "table"]),
+        ("configuration", "x"),
+        ("auth_unused_logins", "many"),
+        ("rejected_measurands", 5),
+        ("lifetime_energy", {"total_wh": "lots"}),
+    ],
+)
+def test_one_damaged_part_keeps_the_rest_of_the_charger(
+    part: str, damage: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One unreadable value (a hand edit, a flipped byte) costs its own part, never the
+    charger's energy, open session and password state."""
+    original = full_charger()
+    data = json.loads(json.dumps(charger_to_dict(original)))
+    data[part] = damage
+    restored = charger_from_dict(data)
+    assert "stored" in caplog.text
+    assert "damaged" in caplog.text
+    assert restored.find_transaction("tx-7") is not None
+    assert restored.auth_provisioned
+    if part != "lifetime_energy":
+        assert restored.lifetime_energy == original.lifetime_energy
 
 
 @pytest.mark.parametrize("data", [None, {}, {"version": 2, "chargers": {"a": {}}}])

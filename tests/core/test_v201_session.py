@@ -411,6 +411,34 @@ async def test_signed_meter_values_are_kept_as_sent(h: Harness, sim: Any) -> Non
     assert (restored.signed_start, restored.signed_end) == (begin, end)
 
 
+@pytest.mark.parametrize(("stopper", "verdict"), [("MASTER", "Accepted"), ("STRANGER", "Invalid")])
+async def test_stop_token_of_an_unknown_transaction_does_not_own_it(
+    h: Harness, sim: Any, directory: MemoryDirectory, stopper: str, verdict: str
+) -> None:
+    """A session whose Started we never saw (lost, or refused while the station was Pending):
+    the first message of it is the card that stops it. The card gets its verdict, but neither
+    owns the session nor flags it refused (the current control would stop someone's charging)."""
+    directory.id_tags.add("MASTER")
+    result = await sim.tx_event(
+        "Updated",
+        "U1",
+        trigger_reason="StopAuthorized",
+        evse={"id": 1, "connectorId": 1},
+        id_token=token(stopper),
+        charging_state="Charging",  # the station charges on when the card is refused
+        meter_value=meter(3000, -600),
+        timestamp=now_iso(-600),
+    )
+    assert result.id_token_info == {"status": verdict}
+    tx = h.charger.connectors[1].transaction
+    assert tx is not None
+    assert (tx.id_tag, tx.authorized) == (None, True)
+    await sim.tx_event("Ended", "U1", id_token=token(stopper), meter_value=meter(3500))
+    last = h.charger.connectors[1].last_transaction
+    assert last is not None
+    assert (last.id_tag, last.energy_wh) == (None, 500)
+
+
 async def test_a_late_signed_reading_is_not_the_sessions_latest(h: Harness, sim: Any) -> None:
     """A gap filled late (seqNo 1 after seqNo 2, offline): its signed value is older than the one
     kept; the session's latest signed value (the billing check's) stays seqNo 2's, as the

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,8 @@ from .model import (
 )
 
 FORMAT_VERSION = 1
+# What reading a damaged stored value raises.
+_DAMAGE = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -100,42 +103,75 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
 
 
 def charger_from_dict(data: dict[str, Any]) -> Charger:
-    """Rebuild a charger; raises UnsupportedFormatError / KeyError / ValueError on bad data."""
+    """Rebuild a charger; raises UnsupportedFormatError / KeyError / ValueError when it cannot be
+    told which charger this is. Each other part is read on its own: a damaged one (a hand edit, a
+    flipped byte) takes its defaults and is logged; its energy, sessions and password state are
+    worth more than any one setting."""
     version = data.get("version")
     if version != FORMAT_VERSION:
         raise UnsupportedFormatError(f"unsupported charger state format {version!r}")
+    charger_id = str(data["charger_id"])
+
+    def part[T](name: str, read: Callable[[], T], default: T) -> T:
+        try:
+            return read()
+        except _DAMAGE as err:
+            _LOGGER.warning("%s: stored %s damaged, using defaults: %s", charger_id, name, err)
+            return default
 
     charger = Charger(
-        charger_id=str(data["charger_id"]),
-        ocpp_version=data.get("ocpp_version"),
-        info=_info_from_dict(data.get("info") or {}),
-        capabilities=_capabilities_from_dict(data.get("capabilities") or {}),
-        configuration={
-            str(key): None if value is None else str(value)
-            for key, value in (data.get("configuration") or {}).items()
-        },
-        lifetime_energy=_energy_from_dict(data.get("lifetime_energy") or {}),
-        limit=_limit_from_dict(data.get("limit") or {}),
+        charger_id=charger_id,
+        ocpp_version=part("OCPP version", lambda: _optional_str(data.get("ocpp_version")), None),
+        info=part("info", lambda: _info_from_dict(data.get("info") or {}), ChargerInfo()),
+        capabilities=part(
+            "capabilities",
+            lambda: _capabilities_from_dict(data.get("capabilities") or {}),
+            Capabilities(),
+        ),
+        configuration=part(
+            "configuration",
+            lambda: {
+                str(key): None if value is None else str(value)
+                for key, value in (data.get("configuration") or {}).items()
+            },
+            {},
+        ),
+        lifetime_energy=part(
+            "lifetime energy",
+            lambda: _energy_from_dict(data.get("lifetime_energy") or {}),
+            EnergyCounter(),
+        ),
+        limit=part("limit", lambda: _limit_from_dict(data.get("limit") or {}), LimitState()),
         # Stores written before the two-phase password have no "auth_committed": such a charger
         # counts as offered (not committed) and commits at its next login with the password.
         auth_provisioned=bool(data.get("auth_provisioned", False)),
         auth_committed=bool(data.get("auth_committed", False)),
-        auth_unused_logins=int(data.get("auth_unused_logins", 0)),
-        rejected_measurands=frozenset(map(str, data.get("rejected_measurands", ()))),
+        auth_unused_logins=part("unused logins", lambda: int(data.get("auth_unused_logins", 0)), 0),
+        rejected_measurands=part(
+            "rejected measurands",
+            lambda: frozenset(map(str, data.get("rejected_measurands", ()))),
+            frozenset(),
+        ),
     )
-    for key, stored in (data.get("connectors") or {}).items():
-        if not plausible_connector_id(int(key)):
-            # Named by the charger before such ids were refused (each would become entities).
-            _LOGGER.warning("%s: stored connector %s dropped", charger.charger_id, key)
-            continue
-        connector = charger.connector(int(key))
-        connector.last_session_energy_wh = float(stored.get("last_session_energy_wh") or 0.0)
-        connector.transaction = _transaction(charger.charger_id, stored.get("transaction"))
-        connector.last_transaction = _transaction(
-            charger.charger_id, stored.get("last_transaction")
-        )
-        connector.stored_register = _register_from_dict(stored.get("register"))
+    connectors: dict[Any, Any] = part("connectors", lambda: dict(data.get("connectors") or {}), {})
+    for key, stored in connectors.items():
+        try:
+            _restore_connector(charger, key, stored)
+        except _DAMAGE as err:
+            _LOGGER.warning("%s: stored connector %s damaged, dropped: %s", charger_id, key, err)
     return charger
+
+
+def _restore_connector(charger: Charger, key: Any, stored: dict[str, Any]) -> None:
+    if not plausible_connector_id(int(key)):
+        # Named by the charger before such ids were refused (each would become entities).
+        _LOGGER.warning("%s: stored connector %s dropped", charger.charger_id, key)
+        return
+    connector = charger.connector(int(key))
+    connector.transaction = _transaction(charger.charger_id, stored.get("transaction"))
+    connector.last_transaction = _transaction(charger.charger_id, stored.get("last_transaction"))
+    connector.stored_register = _register_from_dict(stored.get("register"))
+    connector.last_session_energy_wh = float(stored.get("last_session_energy_wh") or 0.0)
 
 
 def _transaction(charger_id: str, stored: Any) -> Transaction | None:
@@ -145,7 +181,7 @@ def _transaction(charger_id: str, stored: Any) -> Transaction | None:
         return None
     try:
         return Transaction.from_dict(stored)
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
+    except _DAMAGE as err:
         _LOGGER.warning("%s: ignoring a damaged stored transaction: %s", charger_id, err)
         return None
 
@@ -240,6 +276,10 @@ def _optional_iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
 
@@ -272,7 +312,7 @@ def state_from_dict(data: dict[str, Any] | None) -> dict[str, Charger]:
     for charger_id, stored in stored_chargers.items():
         try:
             charger = charger_from_dict(stored)
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
+        except _DAMAGE as err:
             _LOGGER.warning("Ignoring damaged stored state of charger %s: %s", charger_id, err)
             continue
         chargers[charger.charger_id] = charger

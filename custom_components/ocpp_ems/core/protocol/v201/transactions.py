@@ -148,9 +148,14 @@ class Event:
     # The id token as the model's id tag (None: none, or NoAuthorization); whether one was sent.
     id_tag: str | None
     has_token: bool
-    # The token is the one that stops the transaction (triggerReason StopAuthorized): answered,
-    # never the session's owner (1.6: StopTransaction's idTag).
+    # The token is the one that stops the transaction (triggerReason StopAuthorized, or an
+    # Ended's): answered, never the session's owner (1.6: StopTransaction's idTag).
     stopping_token: bool = False
+
+    @property
+    def owner_tag(self) -> str | None:
+        """The token the session belongs to, if this message names it."""
+        return None if self.stopping_token else self.id_tag
 
     @classmethod
     def parse(cls, payload: Payload) -> Event:
@@ -170,7 +175,9 @@ class Event:
             stopped_reason=info.get("stoppedReason"),
             id_tag=id_tag_of(token),
             has_token=token is not None,
-            stopping_token=payload.get("triggerReason") == "StopAuthorized",
+            stopping_token=(
+                payload.get("triggerReason") == "StopAuthorized" or payload["eventType"] == "Ended"
+            ),
         )
 
 
@@ -408,16 +415,17 @@ def _start(state: ChargerState, evse_id: int, event: Event, *, announced: bool) 
             event.kind,
             event.transaction_id,
         )
-    if event.id_tag is None:
+    owner = event.owner_tag  # a card that stops it is answered (_apply), never its owner
+    if owner is None:
         authorized = True
     elif announced:
-        authorized = state.authorize(event.id_tag, evse_id, events=False)
+        authorized = state.authorize(owner, evse_id, events=False)
     else:
-        authorized = state.authorize_start(event.id_tag, evse_id)
+        authorized = state.authorize_start(owner, evse_id)
     transaction = state.start_transaction(
         evse_id,
         event.transaction_id,
-        id_tag=event.id_tag,
+        id_tag=owner,
         started=_start_time(event),
         meter_start_wh=None if first is None else first.energy_register_wh,
         authorized=authorized,
@@ -438,7 +446,7 @@ def _record_held(state: ChargerState, events: list[Event], evse_id: int) -> bool
             charger.charger_id,
             last.transaction_id,
         )
-    id_tag = next((e.id_tag for e in events if e.id_tag is not None), None)
+    id_tag = next((e.owner_tag for e in events if e.owner_tag is not None), None)
     registers = sorted(
         (r.timestamp, r.energy_register_wh)
         for e in events
