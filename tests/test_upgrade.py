@@ -4,6 +4,7 @@ come back (rollback and repair), and the refused cases."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ocpp_ems import upgrade as upgrade_module
@@ -30,7 +32,7 @@ from custom_components.ocpp_ems.security import ServerSecurity
 from custom_components.ocpp_ems.upgrade import SecurityUpgrades, async_switch_v2
 
 from .helpers.charger import wait_for
-from .helpers.fixtures import Onboard, central_of
+from .helpers.fixtures import Onboard, async_unload_all, central_of
 from .helpers.secure_charger import Wallet, connect_as_configured
 from .test_security import TLS_OPTIONS
 
@@ -233,6 +235,37 @@ async def test_upgrade_resumes_after_restart(
         assert await sim.boot() == "Accepted"
         await wait_for(lambda: profile_options(entry) == (2, False), what="upgrade done")
     assert security.pending_upgrades == {}
+
+
+async def test_upgrade_resumed_after_its_deadline_waits_for_the_charger(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    server_entry: MockConfigEntry,
+    onboard: Onboard,
+    tmp_path: Path,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Home Assistant was down past the upgrade's deadline (the charger could not come back
+    meanwhile): resumed, the watch gives it a whole timeout again; it was rolled back at once
+    (a repair, the old profile) although the charger came back on the new one right after."""
+    entry, wallet = await accepted_charger(onboard)
+    central = central_of(server_entry)
+    async with connect_as_configured(central, "CP1", wallet, tmp_path) as sim:
+        assert await sim.boot() == "Accepted"
+        await logged_in(central, "CP1")
+        await upgrade(hass, "CP1", 2)
+    await async_unload_all(hass)
+    stored = hass_storage[f"{DOMAIN}.{server_entry.entry_id}.security"]["data"]
+    past = (dt_util.utcnow() - timedelta(minutes=30)).isoformat()
+    for record in stored["upgrades"].values():
+        record["deadline"] = past
+    assert await hass.config_entries.async_setup(server_entry.entry_id)
+    await hass.async_block_till_done()
+    assert "CP1" in server_entry.runtime_data.security.pending_upgrades  # not rolled back
+    async with connect_as_configured(central_of(server_entry), "CP1", wallet, tmp_path) as sim:
+        assert await sim.boot() == "Accepted"
+        await wait_for(lambda: profile_options(entry) == (2, False), what="upgrade done")
+    assert issue_registry.async_get_issue(DOMAIN, "security_upgrade_failed_CP1") is None
 
 
 async def test_refused_before_anything_changes(

@@ -374,6 +374,7 @@ class EnergyManagerRuntime:
     @callback
     def async_boost(self, charger_id: str, until: datetime | None) -> None:
         self._driver.boost(charger_id, None if until is None else until.timestamp())
+        self._saver.async_schedule(self._dump, 0)  # a boost is the user's: never lost
         self.async_schedule_update(immediately=True)
 
     @property

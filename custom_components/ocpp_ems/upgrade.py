@@ -218,19 +218,22 @@ class SecurityUpgrades:
     # --- watching ----------
     @callback
     def async_resume(self) -> None:
-        """Watch again the upgrades a restart interrupted (their deadline stays)."""
+        """Watch again the upgrades a restart interrupted: until their deadline, and at least a
+        whole timeout from now (the charger could not come back while Home Assistant was down)."""
         for charger_id, record in self._security.pending_upgrades.items():
             self._running.add(charger_id)
-            self._watch(charger_id, record)
+            self._watch(charger_id, record, resumed=True)
 
-    def _watch(self, charger_id: str, record: dict[str, Any]) -> None:
+    def _watch(self, charger_id: str, record: dict[str, Any], *, resumed: bool = False) -> None:
         self._server_entry.async_create_background_task(
             self._hass,
-            self._async_watch(charger_id, record),
+            self._async_watch(charger_id, record, resumed=resumed),
             f"{DOMAIN} security upgrade {charger_id}",
         )
 
-    async def _async_watch(self, charger_id: str, record: dict[str, Any]) -> None:
+    async def _async_watch(
+        self, charger_id: str, record: dict[str, Any], *, resumed: bool = False
+    ) -> None:
         charger = self._central.charger(charger_id)
         target = int(record["target"])
         back = asyncio.Event()
@@ -242,6 +245,8 @@ class SecurityUpgrades:
         stop = charger.add_listener(check)
         check()
         left = (datetime.fromisoformat(record["deadline"]) - dt_util.utcnow()).total_seconds()
+        if resumed:
+            left = max(left, UPGRADE_TIMEOUT_S)
         try:
             async with asyncio.timeout(max(left, 0.0)):
                 await back.wait()

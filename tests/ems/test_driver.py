@@ -598,6 +598,26 @@ async def test_decision_and_boost() -> None:
     assert r.driver.decision is None
 
 
+async def test_a_boost_goes_on_after_a_restart_until_it_ends() -> None:
+    """A boost is the user's (the car must be full by then): stored with the charger's view, it
+    goes on after a restart, and one that ended meanwhile is forgotten."""
+    r = rig(mode=Mode.SOLAR)
+    r.driver.boost("a", r.clock.t + 3600)
+    stored = r.driver.dump()
+    assert stored["chargers"]["a"]["boost_until"] is not None
+    again = rig(mode=Mode.SOLAR)
+    again.clock.t = r.clock.t
+    again.driver.load(stored)
+    step, _ = await again.step(grid=500.0)
+    assert step.decision.chargers["a"].reason is Reason.BOOST
+    assert step.writes == {"a": ChargerCommand(32.0, 3)}
+    step, _ = await again.step(after_s=3600.0, grid=500.0)  # over
+    assert step.decision.chargers["a"].reason is not Reason.BOOST
+    assert again.driver.charger_view("a").boost_until is None
+    r.driver.boost("a", None)  # cancelled: gone from the view too
+    assert r.driver.dump()["chargers"]["a"]["boost_until"] is None
+
+
 # --- energy by source -------------------------------------------------------------------------------
 async def test_session_energy_split_by_source_over_updates_and_a_new_session() -> None:
     r = rig()

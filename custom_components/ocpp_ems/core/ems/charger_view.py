@@ -46,6 +46,8 @@ class ChargerView:
     plan_soc: float | None = None
     vehicle_capacity_kwh: float | None = None
     priority: int = 0  # who gets the surplus and the fuse first (``ChargerSettings.priority``)
+    # Full power until then (action boost_now), whatever the mode but Off and Manual.
+    boost_until: datetime | None = None
     # The session's energy by source (Wh) and what it was last attributed up to.
     transaction_id: str | None = None
     solar_wh: float = 0.0
@@ -101,6 +103,7 @@ class ChargerView:
             "plan_soc": self.plan_soc,
             "vehicle_capacity_kwh": self.vehicle_capacity_kwh,
             "priority": self.priority,
+            "boost_until": None if self.boost_until is None else self.boost_until.isoformat(),
             "transaction_id": self.transaction_id,
             "solar_wh": self.solar_wh,
             "battery_wh": self.battery_wh,
@@ -122,6 +125,7 @@ class ChargerView:
         view.priority = 0 if priority is None else round(priority)
         view.departure_time = _time(data.get("departure_time"))
         view.plan_departure = _datetime(data.get("plan_departure"))
+        view.boost_until = _datetime(data.get("boost_until"))
         transaction = data.get("transaction_id")
         view.transaction_id = str(transaction) if transaction is not None else None
         return view

@@ -36,7 +36,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
 from custom_components.ocpp_ems.core.errors import OcppEmsError
@@ -200,9 +200,13 @@ class EmsDriver:
         self._claim(charger_id)
 
     def boost(self, charger_id: str, until: float | None) -> None:
-        """Full power until ``until`` (None ends a boost); not for a Manual charger."""
+        """Full power until ``until`` (None ends a boost; kept across restarts in the view); not
+        for a Manual charger."""
         if self._in_controller(charger_id):
             self._manager.boost(charger_id, until)
+            self.charger_view(charger_id).boost_until = (
+                None if until is None else datetime.fromtimestamp(until, UTC)
+            )
 
     def _configure(self, charger_id: str, now: float) -> None:
         link = self._links[charger_id]
@@ -223,6 +227,11 @@ class EmsDriver:
         else:
             self._manager.set_charger(charger_id, settings)
             self._learned.charger_in(charger_id)
+            # A boost that was running before a restart goes on (one that ended is forgotten).
+            if view.boost_until is not None and view.boost_until.timestamp() <= now:
+                view.boost_until = None
+            if view.boost_until is not None:
+                self._manager.boost(charger_id, view.boost_until.timestamp())
 
     # --- who controls a charger ------------------------------------------------------------------
     def set_active(self, active: bool) -> None:
