@@ -3,9 +3,11 @@ left without its fallback profiles, the lifetime shown as soon as its source rep
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from homeassistant.core import HomeAssistant
 from ocpp.v16 import call as call16
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
@@ -17,6 +19,7 @@ from tests.core.v201_harness import sampled
 
 from .helpers.charger import wait_for
 from .helpers.fixtures import ConnectCharger, Onboard, async_unload_all, central_of
+from .helpers.platform import device_id
 from .helpers.station201 import OCPP201, station_connection
 from .helpers.versions import OnboardAny
 from .test_restart_no_dip import LIFETIME, SESSION, History
@@ -334,3 +337,43 @@ async def test_lifetime_from_connector_0_is_shown_once_it_reported_after_a_resta
         assert _state(hass, LIFETIME) == "2.0"
         sim.transaction_id = saved_tx
         assert transaction_id == saved_tx
+
+
+@pytest.mark.parametrize(("duration", "down_s", "lifted"), [(1, 1.2, True), (3600, 0.0, False)])
+async def test_a_limit_given_for_a_while_is_lifted_across_a_restart(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    connect: ConnectCharger,
+    server_entry: MockConfigEntry,
+    duration: int,
+    down_s: float,
+    lifted: bool,
+) -> None:
+    """``set_current_limit`` with a ``duration`` (an automation pauses charging for a while): Home
+    Assistant restarts meanwhile. A limit whose time ran out while it was down is lifted as the
+    charger is back (it held the car at 0 A for good); one whose time is not up is kept until
+    then."""
+    async with onboard("CP1") as (sim, entry):
+        await sim.status("Charging")
+        transaction_id = await sim.start_transaction()
+        await hass.services.async_call(
+            DOMAIN,
+            "set_current_limit",
+            {"device_id": device_id(hass, entry), "current": 0, "duration": duration},
+            blocking=True,
+        )
+        await wait_for(lambda: sim.live_limit() == 0.0, what="0 A")
+        password = entry.data[CONF_PASSWORD].encode()
+    await async_unload_all(hass)
+    await asyncio.sleep(down_s)
+    assert await hass.config_entries.async_setup(server_entry.entry_id)
+    await hass.async_block_till_done()
+    async with connect("CP1", password=password) as sim:
+        sim.transaction_id = transaction_id
+        assert await sim.boot() == "Accepted"
+        await sim.status("Charging")
+        model = central_of(server_entry).charger("CP1")
+        expected = 32.0 if lifted else 0.0
+        await wait_for(lambda: sim.live_limit() == expected, what="limit")
+        assert (model.limit.requested_a is None) is lifted
+        assert (model.limit.expires_at is None) is lifted

@@ -54,6 +54,7 @@ def full_charger() -> Charger:
             charger_max_a=25.0,
             base_a=6.0,
             controlled_by=ControlledBy.ENERGY_MANAGER,
+            expires_at=datetime(2026, 3, 1, 10, 0, tzinfo=UTC),
         ),
         auth_provisioned=True,
     )
@@ -99,6 +100,7 @@ def test_round_trip_keeps_what_cannot_be_relearned() -> None:
     assert restored.limit.paused
     assert restored.limit.charger_max_a == 25.0
     assert restored.limit.base_a == 6.0
+    assert restored.limit.expires_at == datetime(2026, 3, 1, 10, 0, tzinfo=UTC)  # lifted then
     # Who controls it: a charger back before the energy manager is held at its safe current.
     assert restored.limit.controlled_by is ControlledBy.ENERGY_MANAGER
     tx = restored.find_transaction("tx-7")

@@ -40,6 +40,7 @@ import logging
 import math
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal, NamedTuple
 
 from .errors import ChargerNotConnectedError, OcppEmsError
@@ -157,6 +158,7 @@ class CurrentController:
         at the safe current while the energy manager controls it and has not decided yet)."""
         self._drop_session()  # not detach(): a decision made since the connection began counts
         self._session = session
+        self._resume_expiry()
         # After a reconnect we do not know what the charger holds: write the live limit once. (Not
         # skipped when we wrote the same before: a charger that rebooted may have lost it, and one
         # without a live profile charges at its base or its own maximum. The fixed profiles are
@@ -239,8 +241,13 @@ class CurrentController:
             if self._expiry_task is not None:
                 self._expiry_task.cancel()
                 self._expiry_task = None
+            expires_at = None
             if duration_s is not None and amps is not None:
+                expires_at = utcnow() + timedelta(seconds=duration_s)
                 self._expiry_task = self._spawn(self._expire_after(duration_s), "limit expiry")
+            if limit.expires_at != expires_at:
+                limit.expires_at = expires_at
+                self._request_save()
 
     async def pause(self) -> None:
         async with self._commands:
@@ -563,14 +570,29 @@ class CurrentController:
         # After a change still being written: one that is kept cancels this expiry meanwhile.
         async with self._commands:
             self._expiry_task = None
-            self.charger.limit.requested_a = None
-            self.charger.limit.requested_phases = None
-            self._request_save()
-            self.charger.notify()
+            self._lift_expired()
             try:
                 await self._apply()
             except OcppEmsError as err:
                 _LOGGER.warning("%s: lifting the expired limit failed: %s", self._id, err)
+
+    def _lift_expired(self) -> None:
+        limit = self.charger.limit
+        limit.requested_a = limit.requested_phases = limit.expires_at = None
+        self._request_save()
+        self.charger.notify()
+
+    def _resume_expiry(self) -> None:
+        """A limit given with a duration before a restart: lifted now if its time is up, else
+        when it is."""
+        expires_at = self.charger.limit.expires_at
+        if expires_at is None or self._expiry_task is not None:
+            return
+        left = (expires_at - utcnow()).total_seconds()
+        if left <= 0.0:
+            self._lift_expired()
+        else:
+            self._expiry_task = self._spawn(self._expire_after(left), "limit expiry")
 
     # --- internals: verification -----------------------------------------------------------------
     async def _verify(self, session: ChargerSession, written: _Live) -> None:

@@ -437,6 +437,8 @@ class LimitState:
     # Kept across restarts: a charger that reconnects before the energy manager is back is held
     # at its safe current like any other reconnect under the energy manager.
     controlled_by: ControlledBy = ControlledBy.NONE
+    # When a limit given with a duration is lifted (kept across restarts, or it never would be).
+    expires_at: datetime | None = None
 
 
 Listener = Callable[[ChargerEvent | None], None]

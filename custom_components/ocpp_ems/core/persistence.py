@@ -98,6 +98,7 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
             "charger_max_a": charger.limit.charger_max_a,
             "base_a": charger.limit.base_a,
             "controlled_by": str(charger.limit.controlled_by),
+            "expires_at": _optional_iso(charger.limit.expires_at),
         },
     }
 
@@ -261,6 +262,9 @@ def _limit_from_dict(data: dict[str, Any]) -> LimitState:
         charger_max_a=_optional_float(data.get("charger_max_a")),
         base_a=_optional_float(data.get("base_a")),
         controlled_by=_controlled_by(data.get("controlled_by")),
+        expires_at=(
+            None if data.get("expires_at") is None else datetime.fromisoformat(data["expires_at"])
+        ),
     )
 
 
