@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncGenerator
 from datetime import datetime, timedelta
 from typing import Any
@@ -175,6 +176,40 @@ async def test_reconfigure_to_a_host_where_the_port_is_taken_is_refused(
     finally:
         blocker.close()
         await blocker.wait_closed()
+
+
+async def test_reconfigure_to_a_name_whose_other_address_is_taken_is_refused(
+    hass: HomeAssistant, unload_after: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our server on 127.0.0.1:P, another program on [::1]:P; "localhost" resolving to both (as
+    /etc/hosts mostly has it): the move is refused on the form (127.0.0.1 being ours said nothing
+    about ::1, and the server then failed to start there)."""
+    real = socket.getaddrinfo
+
+    def both(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "localhost":
+            return real("127.0.0.1", *args, **kwargs) + real("::1", *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", both)
+    other = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    other.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    other.bind(("::1", 0))
+    other.listen()
+    port = other.getsockname()[1]
+    entry = _server(port)
+    entry.add_to_hass(hass)
+    try:
+        await hass.config_entries.async_setup(entry.entry_id)
+        assert entry.state is ConfigEntryState.LOADED
+        result = await entry.start_reconfigure_flow(hass)
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_PORT: port, CONF_HOST: "localhost"}
+        )
+        assert result["errors"] == {CONF_PORT: "port_in_use"}
+        assert entry.state is ConfigEntryState.LOADED
+    finally:
+        other.close()
 
 
 async def test_home_assistant_stop_stops_server(

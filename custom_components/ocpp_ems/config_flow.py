@@ -167,22 +167,32 @@ async def _bind_errors(host: str, port: int, field: str = CONF_PORT) -> dict[str
     return {field if error == "port_in_use" else "base": error}
 
 
-async def _same_listener(host: str, other: str) -> bool:
-    """Whether listening on ``host`` and on ``other`` (same port) would clash: either is every
-    address, or they share one."""
+async def _bind_errors_beside(listener: str, host: str, port: int) -> dict[str, str]:
+    """The form errors of moving our running listener from ``listener`` to ``host`` on the same
+    ``port`` (binding ``host`` failed with the port in use): the addresses of ``host`` our
+    listener does not hold are tried on the port; the address alone where it holds them all. A
+    wildcard holds its own family only; ``host`` being a wildcard cannot be tried beside it."""
     loop = asyncio.get_running_loop()
     found = await asyncio.gather(
         *(
             loop.getaddrinfo(name or None, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-            for name in (host, other)
+            for name in (listener, host)
         ),
         return_exceptions=True,  # a name that no longer resolves has no address
     )
-    mine, theirs = (
+    held, wanted = (
         set() if isinstance(infos, BaseException) else {str(info[4][0]) for info in infos}
         for infos in found
     )
-    return bool(mine & theirs) or bool((mine | theirs) & {"0.0.0.0", "::"})
+
+    def covered(address: str) -> bool:
+        wildcard = "::" if ":" in address else "0.0.0.0"
+        return address == wildcard or address in held or wildcard in held
+
+    for address in sorted(wanted):
+        if not covered(address) and (errors := await _bind_errors(address, port)):
+            return errors
+    return await _bind_errors(host, 0)
 
 
 def _number(
@@ -279,13 +289,11 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors = await _bind_errors(host, port)
             elif host != entry.data[CONF_HOST] or entry.state is not ConfigEntryState.LOADED:
                 errors = await _bind_errors(host, port)
-                if (
-                    errors.get(CONF_PORT) == "port_in_use"
-                    and entry.state is ConfigEntryState.LOADED
-                    and await _same_listener(host, entry.data[CONF_HOST])
+                if errors.get(CONF_PORT) == "port_in_use" and entry.state is (
+                    ConfigEntryState.LOADED
                 ):
-                    # Our running server holds the port there: the address alone is tried.
-                    errors = await _bind_errors(host, 0)
+                    # Maybe our own running server that holds it.
+                    errors = await _bind_errors_beside(entry.data[CONF_HOST], host, port)
             if not errors:
                 # Running, its update listener restarts the server on the new address; not
                 # running (its port was taken: the repair sends the user here), it has no

@@ -34,7 +34,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .coordinator import ChargerConfigEntry
-from .core.current_control import CurrentController
+from .core.current_control import MAX_LIMIT_DURATION_S, CurrentController
 from .core.ems import Mode
 from .core.ems.charger_view import VEHICLE_CAPACITY_MAX_KWH
 from .core.ems.plan import MAX_PLAN_AHEAD_S
@@ -495,7 +495,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
                 probatio.Coerce(float), probatio.Range(min=0)
             ),
             probatio.Optional(ATTR_DURATION): probatio.All(
-                probatio.Coerce(int), probatio.Range(min=1)
+                probatio.Coerce(int), probatio.Range(min=1, max=MAX_LIMIT_DURATION_S)
             ),
         },
     ),

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from ocpp.v16 import call
 
-from custom_components.ocpp_ems.core.current_control import CurrentController
+from custom_components.ocpp_ems.core.current_control import MAX_LIMIT_DURATION_S, CurrentController
 from custom_components.ocpp_ems.core.errors import ChargerNotConnectedError, CommandRejectedError
 from custom_components.ocpp_ems.core.model import Charger, ControlledBy, EventKind
 from custom_components.ocpp_ems.core.settings import (
@@ -297,6 +297,18 @@ async def test_limit_with_duration_is_lifted(h: Harness) -> None:
     await h.get_controller().set_limit(10, duration_s=1)
     assert live_writes(sim)[-1] == 10
     await wait_for(lambda: live_writes(sim)[-1] == 32, seconds=3)
+    assert h.charger.limit.requested_a is None
+
+
+async def test_a_limit_duration_beyond_a_week_is_refused_before_anything_is_written(
+    h: Harness,
+) -> None:
+    sim = await attached(h)
+    written = len(live_writes(sim))
+    for duration_s in (0, MAX_LIMIT_DURATION_S + 1, 10**12):
+        with pytest.raises(ValueError, match="duration"):
+            await h.get_controller().set_limit(10, duration_s=duration_s)
+    assert len(live_writes(sim)) == written
     assert h.charger.limit.requested_a is None
 
 

@@ -149,6 +149,17 @@ def test_each_connectors_register_is_kept_as_the_base_of_its_next_value() -> Non
         assert charger_from_dict(stored).connectors[1].stored_register is None
 
 
+def test_a_stored_time_without_a_zone_is_utc() -> None:
+    """A limit's end edited by hand without an offset: UTC (it broke the current control:
+    naive and aware times cannot be compared)."""
+    data = {
+        "version": FORMAT_VERSION,
+        "charger_id": "X",
+        "limit": {"expires_at": "2026-12-03T10:00"},
+    }
+    assert charger_from_dict(data).limit.expires_at == datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+
+
 def test_minimal_dict_gives_defaults() -> None:
     restored = charger_from_dict({"version": FORMAT_VERSION, "charger_id": "X"})
     assert restored.capabilities == Capabilities()

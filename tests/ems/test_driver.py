@@ -618,6 +618,22 @@ async def test_a_boost_goes_on_after_a_restart_until_it_ends() -> None:
     assert r.driver.dump()["chargers"]["a"]["boost_until"] is None
 
 
+async def test_a_manual_takeover_ends_a_boost() -> None:
+    """While Manual a boost cannot be cancelled (the action is refused): the takeover ends it,
+    and handing the charger back is a fresh start, not a grid boost the user no longer sees."""
+    r = rig(mode=Mode.SOLAR)
+    r.driver.boost("a", r.clock.t + 3600)
+    step, _ = await r.step(grid=500.0)
+    assert step.decision.chargers["a"].reason is Reason.BOOST
+    r.driver.update_charger("a", {"mode": Mode.MANUAL})
+    step, _ = await r.step(grid=500.0)
+    assert step.decision.chargers["a"].reason is Reason.MANUAL
+    assert r.driver.charger_view("a").boost_until is None
+    r.driver.update_charger("a", {"mode": Mode.SOLAR})
+    step, _ = await r.step(after_s=600.0, grid=500.0)
+    assert step.decision.chargers["a"].reason is not Reason.BOOST
+
+
 # --- energy by source -------------------------------------------------------------------------------
 async def test_session_energy_split_by_source_over_updates_and_a_new_session() -> None:
     r = rig()

@@ -59,6 +59,9 @@ BASE_PROFILE_ID = 2
 LIVE_PROFILE_ID = 3
 LIVE_TX_PROFILE_ID = 4  # connector 1's; connector n's is LIVE_TX_PROFILE_ID + 100 * (n - 1)
 
+# The longest a limit may be given for (set_limit's duration_s; the actions ask it).
+MAX_LIMIT_DURATION_S = 7 * 24 * 3600
+
 # Refresh the live profile once this fraction of its duration has passed, at the latest: the other
 # half is the margin that keeps a charger on its live limit through a missed refresh or a restart.
 REFRESH_FRACTION = 0.5
@@ -225,6 +228,8 @@ class CurrentController:
         limit = self.charger.limit
         if phases is not None and phases != "keep" and phases not in (1, 2, 3):
             raise ValueError(f"invalid number of phases {phases}")
+        if duration_s is not None and not 0 < duration_s <= MAX_LIMIT_DURATION_S:
+            raise ValueError(f"invalid limit duration {duration_s} s")
         async with self._commands:
             self._decided = True
             before = self._request()

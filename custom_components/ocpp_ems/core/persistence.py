@@ -18,7 +18,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .model import (
@@ -262,9 +262,7 @@ def _limit_from_dict(data: dict[str, Any]) -> LimitState:
         charger_max_a=_optional_float(data.get("charger_max_a")),
         base_a=_optional_float(data.get("base_a")),
         controlled_by=_controlled_by(data.get("controlled_by")),
-        expires_at=(
-            None if data.get("expires_at") is None else datetime.fromisoformat(data["expires_at"])
-        ),
+        expires_at=_aware(data.get("expires_at")),
     )
 
 
@@ -278,6 +276,14 @@ def _controlled_by(value: Any) -> ControlledBy:
 
 def _optional_iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def _aware(value: Any) -> datetime | None:
+    """A stored time; one without a zone (a hand edit) is UTC, as every time we store."""
+    if value is None:
+        return None
+    at = datetime.fromisoformat(value)
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _optional_str(value: Any) -> str | None:

@@ -221,7 +221,9 @@ class EmsDriver:
         )
         self._settings[charger_id] = settings
         if view.mode is Mode.MANUAL:
-            # The user's: out of the controller (a fresh start when it is handed back).
+            # The user's: out of the controller (a fresh start when it is handed back: a boost
+            # ends with the takeover, as it cannot be cancelled meanwhile).
+            view.boost_until = None
             self._learned.charger_out(charger_id)
             self._manager.remove_charger(charger_id)
         else:
