@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
@@ -368,3 +368,82 @@ async def test_ended_event_carries_the_energy_by_source(
             assert ended["energy_battery_wh"] == 0.0
             assert ended["energy_grid_wh"] == 0.0
             assert ended["cost"] is None  # no price entity in these options
+
+
+async def test_price_in_a_foreign_currency_is_not_shown_as_the_home_currency(
+    hass: HomeAssistant, onboard: Onboard
+) -> None:
+    """Home Assistant's currency is EUR; the price entity is in SEK/kWh. The session cost sensor
+    must not claim that 2 SEK are 2 EUR (either the price's currency, or no cost)."""
+    assert hass.config.currency == "EUR"
+    set_price(hass, 2.0, "SEK/kWh")
+    with only_platforms(Platform.SENSOR):
+        async with onboard() as (sim, _entry):
+            sim.meter_wh = 1000
+            await sim.start_transaction(started_ago_s=3600)
+            await charge(hass, sim, (2000, 0))
+            # No cost rather than 2 SEK shown as 2 EUR.
+            assert state(hass, "session_cost").state == "unknown"
+
+
+async def test_fault_event_fires_once_not_again_after_a_restart(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    connect: ConnectCharger,
+    server_entry: MockConfigEntry,
+) -> None:
+    """A charger faulted (RCD tripped) gives one fault event. Home Assistant restarts; the
+    charger, still faulted, reconnects and reports its status again (as every charger does after
+    BootNotification): nothing new happened, no second fault event."""
+    fired: list[str] = []
+
+    @callback
+    def on_change(event: Event[Any]) -> None:
+        new = event.data.get("new_state")
+        if (
+            new is not None
+            and new.entity_id.endswith("_fault")
+            and new.entity_id.startswith("event.")
+            and new.state not in ("unknown", "unavailable")
+            and new.state not in fired
+        ):
+            fired.append(new.state)
+
+    hass.bus.async_listen("state_changed", on_change)
+    with only_platforms(Platform.EVENT):
+        async with onboard() as (sim, charger_entry):
+            await sim.status("Faulted", error_code="GroundFailure", info="RCD tripped")
+            await hass.async_block_till_done()
+            assert len(fired) == 1
+            password = charger_entry.data[CONF_PASSWORD].encode()
+
+        await async_unload_all(hass)
+        assert await hass.config_entries.async_setup(server_entry.entry_id)
+        await hass.async_block_till_done()
+
+        async with connect("CP1", password=password) as sim:
+            assert await sim.boot() == "Accepted"
+            await sim.status("Faulted", error_code="GroundFailure", info="RCD tripped")
+            await sim.status("Available")  # repaired: the next fault is news again
+            await sim.status("Faulted", error_code="GroundFailure")
+            await hass.async_block_till_done()
+            assert len(fired) == 2, fired
+
+
+async def test_session_start_of_a_charger_clock_ahead_is_not_in_the_future(
+    hass: HomeAssistant, onboard: Onboard
+) -> None:
+    """The charger's clock is 10 minutes ahead (no NTP): its readings are taken as of their
+    arrival (clock_skew_s), but the session start it reports is shown 10 minutes in the future
+    and the running duration stays 0 for those 10 minutes."""
+    set_price(hass, 0.30, "EUR/kWh")
+    with only_platforms(Platform.SENSOR):
+        async with onboard() as (sim, entry):
+            sim.meter_wh = 1000
+            await sim.start_transaction(started_ago_s=-600)  # charger time = now + 10 min
+            await sim.meter_values(energy_wh=1100, ago_s=-600)
+            await hass.async_block_till_done()
+            assert entry.runtime_data.coordinator.charger.clock_skew_s is not None
+            start = dt_util.parse_datetime(state(hass, "session_start").state)
+            assert start is not None
+            assert start <= dt_util.utcnow(), (start, dt_util.utcnow())

@@ -225,7 +225,7 @@ class SessionPriceFollower:
         price = None
         if state is not None:
             unit = state.attributes.get("unit_of_measurement")
-            price = price_per_kwh(state.state, unit)
+            price = price_per_kwh(state.state, unit, self._hass.config.currency)
             if price is None and state.state not in ("unknown", "unavailable"):
                 self._warn_unit(state.entity_id, unit)
         if entity_id is not None and price is None:
@@ -272,8 +272,9 @@ class SessionPriceFollower:
         if self._warned_unit != unit:
             self._warned_unit = unit
             LOGGER.warning(
-                "%s: the price %s (unit %s) is no price per energy; sessions are not costed",
+                "%s: the price %s (unit %s) is no price per energy in %s; sessions are not costed",
                 self._entry.runtime_data.charger_id,
                 entity_id,
                 unit,
+                self._hass.config.currency,
             )

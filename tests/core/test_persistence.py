@@ -160,6 +160,23 @@ def test_a_stored_time_without_a_zone_is_utc() -> None:
     assert charger_from_dict(data).limit.expires_at == datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 
 
+def test_a_fault_is_kept_until_the_first_status_after_the_restore() -> None:
+    """The fault a connector was in is stored (not shown): its repeat after a restart is no
+    new fault; a connector not reported since the restore keeps it for the next save."""
+    charger = full_charger()
+    charger.connector(1).status = ConnectorStatus.FAULTED
+    charger.connector(1).error_code = "GroundFailure"
+    charger.connector(2).status = ConnectorStatus.FAULTED  # no error code given
+    restored = charger_from_dict(json.loads(json.dumps(charger_to_dict(charger))))
+    assert restored.connectors[1].status is ConnectorStatus.UNKNOWN
+    assert restored.connectors[1].restored_fault == "GroundFailure"
+    assert restored.connectors[2].restored_fault == ""
+    again = charger_from_dict(charger_to_dict(restored))
+    assert again.connectors[1].restored_fault == "GroundFailure"
+    again.connectors[1].status = ConnectorStatus.AVAILABLE
+    assert charger_from_dict(charger_to_dict(again)).connectors[1].restored_fault is None
+
+
 def test_minimal_dict_gives_defaults() -> None:
     restored = charger_from_dict({"version": FORMAT_VERSION, "charger_id": "X"})
     assert restored.capabilities == Capabilities()

@@ -57,3 +57,20 @@ def test_per_kwh_factor(unit: object, factor: float | None) -> None:
 )
 def test_price_per_kwh(value: object, unit: object, price: float | None) -> None:
     assert price_per_kwh(value, unit) == (None if price is None else pytest.approx(price))
+
+
+@pytest.mark.parametrize(
+    ("unit", "currency", "price"),
+    [
+        ("SEK/kWh", "EUR", None),  # 2 SEK are no 2 EUR: no price rather than a wrong one
+        ("sek/kWh", "SEK", 2.0),
+        ("EUR/kWh", "eur", 2.0),
+        ("ct/kWh", "EUR", 0.02),  # a minor unit names no currency
+        ("€/kWh", "EUR", 2.0),  # nor does a symbol
+        ("SEK/kWh", None, 2.0),  # no home currency given: as before
+    ],
+)
+def test_a_price_in_another_currency_is_none(
+    unit: str, currency: str | None, price: float | None
+) -> None:
+    assert price_per_kwh("2", unit, currency) == (None if price is None else pytest.approx(price))

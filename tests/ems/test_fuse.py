@@ -6,9 +6,11 @@ import pytest
 
 from custom_components.ocpp_ems.core.ems import (
     ChargerCommand,
+    ChargerInputs,
     ChargerSettings,
     EnergyManager,
     Mode,
+    PhaseReading,
     Reason,
     SiteSettings,
 )
@@ -223,3 +225,54 @@ def test_an_offline_chargers_draw_is_no_headroom_for_the_others(meter: str) -> N
     d = m.update(site(0, chargers=chargers, **grid), 0)  # type: ignore[arg-type]
     assert d.chargers["c1"].target.paused
     assert d.chargers["c1"].reason is Reason.FUSE_LIMIT
+
+
+def test_stale_3p_sample_after_a_switch_down_is_no_headroom_on_the_freed_lines() -> None:
+    """25 A fuse, house 10 A on L2. Car a (1p/3p, Min + solar, no surplus) runs at 6 A on 3p
+    and switches down to 1p on L1 after the phase-down delay; car b (single-phase, Fast, 32 A) is
+    on L2. a's charger follows at once, but its meter (OCPP meter values every 30 s; README: every
+    10-60 s) still shows the old 6 A on L1-L3 for 30 s. The grid meter shows L2 without a; the
+    stale 6 A on L2 are subtracted from it once more, the house on L2 reads 4 A instead of 10 A and
+    b is raised to 20.5 A: L2 carries 30.5 A on the 25 A fuse for 20 s."""
+    cfgs = {
+        "a": ChargerSettings(mode=Mode.MIN_SOLAR, can_switch_phases=True, line_1p=1),
+        "b": ChargerSettings(mode=Mode.FAST, phases=1, line_1p=2, max_current_a=32),
+    }
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=0.5), cfgs)
+    house = (0.0, 10.0, 0.0)
+    lim: dict[str, ChargerCommand | None] = {"a": None, "b": None}
+
+    def cur(c: str) -> tuple[float, float, float]:
+        w = lim[c]
+        if w is None or w.paused:
+            return (0.0, 0.0, 0.0)
+        if c == "b":
+            return (0.0, w.current_a, 0.0)
+        return (w.current_a,) * 3 if w.phases == 3 else (w.current_a, 0.0, 0.0)
+
+    sample: tuple[tuple[float, float, float], float] | None = None  # a's meter, held after a switch
+    over: list[tuple[int, float]] = []
+    switched_at = None
+    for t in range(400):
+        ca, cb = cur("a"), cur("b")
+        grid = tuple(house[k] + ca[k] + cb[k] for k in range(3))
+        ma, ma_at = sample if sample is not None else (ca, float(t))
+        chargers = {
+            "a": ChargerInputs(plugged=True, charging=True, currents_a=PhaseReading(ma, ma_at)),
+            "b": ChargerInputs(plugged=True, charging=max(cb) > 0, currents_a=PhaseReading(cb, t)),
+        }
+        d = m.update(site(t, sum(grid) * 230.0, chargers, grid_currents=grid), t)  # type: ignore[arg-type]
+        for c, dec in d.chargers.items():
+            if dec.write is None:
+                continue
+            old = lim[c]
+            if c == "a" and old is not None and dec.write.phases != old.phases:
+                sample, switched_at = (cur("a"), float(t)), t
+            lim[c] = dec.write  # applied from the next second on
+        if sample is not None and t - sample[1] >= 30:
+            sample = None
+        l2 = house[1] + cur("a")[1] + cur("b")[1]
+        if l2 > 25.0 + 1e-6:
+            over.append((t, l2))
+    assert switched_at is not None  # the switch down happened
+    assert over == [], f"switch at {switched_at}; L2 above the fuse: {over[:3]} ... {len(over)} s"

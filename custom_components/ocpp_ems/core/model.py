@@ -303,6 +303,9 @@ class Connector:
     # Its register as last saved, restored after a restart (meter readings are not): the base its
     # next value counts from (persistence.py).
     stored_register: RegisterPoint | None = None
+    # The fault it was in when saved (its error code, "" for none given), until its first status
+    # after the restore: the same fault reported again is no new one (no second FAULT event).
+    restored_fault: str | None = None
 
     @property
     def energy_settled(self) -> bool:

@@ -27,6 +27,7 @@ from .model import (
     ChargerInfo,
     ChargingRateUnit,
     Connector,
+    ConnectorStatus,
     ControlledBy,
     EnergyCounter,
     LimitState,
@@ -77,6 +78,7 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
                 ),
                 "last_session_energy_wh": connector.last_session_energy_wh,
                 "register": _register_to_dict(connector),
+                "fault": _fault(connector),
             }
             for connector_id, connector in sorted(charger.connectors.items())
         },
@@ -172,6 +174,8 @@ def _restore_connector(charger: Charger, key: Any, stored: dict[str, Any]) -> No
     connector.transaction = _transaction(charger.charger_id, stored.get("transaction"))
     connector.last_transaction = _transaction(charger.charger_id, stored.get("last_transaction"))
     connector.stored_register = _register_from_dict(stored.get("register"))
+    fault = stored.get("fault")
+    connector.restored_fault = None if fault is None else str(fault)
     connector.last_session_energy_wh = float(stored.get("last_session_energy_wh") or 0.0)
 
 
@@ -185,6 +189,15 @@ def _transaction(charger_id: str, stored: Any) -> Transaction | None:
     except _DAMAGE as err:
         _LOGGER.warning("%s: ignoring a damaged stored transaction: %s", charger_id, err)
         return None
+
+
+def _fault(connector: Connector) -> str | None:
+    """The fault the connector is in (its error code; "" for none given), else None."""
+    if connector.status is ConnectorStatus.FAULTED:
+        return connector.error_code or ""
+    if connector.status is ConnectorStatus.UNKNOWN:
+        return connector.restored_fault  # not reported since the restore: as it was
+    return None
 
 
 def _register_to_dict(connector: Connector) -> dict[str, Any] | None:

@@ -20,14 +20,17 @@ _MINOR_UNITS = frozenset(
     {"ct", "cts", "cent", "cents", "c", "c€", "€c", "¢", "öre", "ore", "øre", "p", "pence", "rp"}
 )
 _SPACES = re.compile(r"\s+")
+# An ISO 4217 code (EUR, SEK ...), as the unit's money part is written in (case-folded).
+_CURRENCY_CODE = re.compile(r"[a-z]{3}")
 
 
-def per_kwh_factor(unit: object) -> float | None:
+def per_kwh_factor(unit: object, currency: str | None = None) -> float | None:
     """What a price in ``unit`` is multiplied by to be in main currency units per kWh.
 
     No unit: the price is taken as per kWh in the main unit (what most sensors without a unit
-    mean). None when the unit is no price per energy (``EUR``, ``EUR/h``, ``%``) or no text at all
-    (a state attribute can hold anything)."""
+    mean). None when the unit is no price per energy (``EUR``, ``EUR/h``, ``%``), no text at all
+    (a state attribute can hold anything), or names a currency code other than ``currency`` (the
+    cost would be shown in the wrong currency)."""
     if unit is None:
         return 1.0
     if not isinstance(unit, str):
@@ -40,14 +43,17 @@ def per_kwh_factor(unit: object) -> float | None:
     per = _ENERGY_KWH.get(energy)
     if per is None:
         return None
+    if currency is not None and _CURRENCY_CODE.fullmatch(money) and money != currency.casefold():
+        return None
     return (0.01 if money in _MINOR_UNITS else 1.0) / per
 
 
-def price_per_kwh(value: object, unit: object) -> float | None:
+def price_per_kwh(value: object, unit: object, currency: str | None = None) -> float | None:
     """A price sensor's state in main currency units per kWh (None when it is not a price: no
-    number, not finite, or a unit that is no price per energy)."""
+    number, not finite, a unit that is no price per energy, or in another currency than
+    ``currency``, when given)."""
     number = parse_number(value)
-    factor = per_kwh_factor(unit)
+    factor = per_kwh_factor(unit, currency)
     if number is None or factor is None:
         return None
     return number * factor

@@ -16,7 +16,7 @@ from typing import Any
 
 from custom_components.ocpp_ems.core.numbers import finite_number
 
-from .charger_work import IDLE_LIMIT_A, ChargerMemory, ChargerWork
+from .charger_work import IDLE_LIMIT_A, LINES, ChargerMemory, ChargerWork
 from .config import ChargerSettings, SiteSettings
 from .surplus import Balance, site_balance
 from .types import ChargerInputs, PhaseReading, Reading, SiteInputs, plausible_soc
@@ -291,6 +291,11 @@ def _measure_draw(work: ChargerWork, now: float, grid_at: float) -> None:
         # A just-lowered limit shows in the grid meter before the charger's own meter:
         # the lower of measured and commanded keeps the house load from being underestimated.
         capped = [min(x, commanded) if last is not None else x for x in measured]
+        if last is not None:
+            # Nor on a line the last write left out (a switch to one phase): a sample from
+            # before it counted there would be headroom the grid no longer has.
+            kept = work.lines(last.phases)
+            capped = [x if line in kept else 0.0 for x, line in zip(capped, LINES, strict=True)]
         work.line_currents = (capped[0], capped[1], capped[2])
         work.draw_w = max(0.0, power) if power is not None else sum(measured) * v
         work.measured_w = work.draw_w
