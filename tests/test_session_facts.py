@@ -428,22 +428,3 @@ async def test_fault_event_fires_once_not_again_after_a_restart(
             await sim.status("Faulted", error_code="GroundFailure")
             await hass.async_block_till_done()
             assert len(fired) == 2, fired
-
-
-async def test_session_start_of_a_charger_clock_ahead_is_not_in_the_future(
-    hass: HomeAssistant, onboard: Onboard
-) -> None:
-    """The charger's clock is 10 minutes ahead (no NTP): its readings are taken as of their
-    arrival (clock_skew_s), but the session start it reports is shown 10 minutes in the future
-    and the running duration stays 0 for those 10 minutes."""
-    set_price(hass, 0.30, "EUR/kWh")
-    with only_platforms(Platform.SENSOR):
-        async with onboard() as (sim, entry):
-            sim.meter_wh = 1000
-            await sim.start_transaction(started_ago_s=-600)  # charger time = now + 10 min
-            await sim.meter_values(energy_wh=1100, ago_s=-600)
-            await hass.async_block_till_done()
-            assert entry.runtime_data.coordinator.charger.clock_skew_s is not None
-            start = dt_util.parse_datetime(state(hass, "session_start").state)
-            assert start is not None
-            assert start <= dt_util.utcnow(), (start, dt_util.utcnow())

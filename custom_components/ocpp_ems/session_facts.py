@@ -139,6 +139,9 @@ class SessionPriceFollower:
 
     def __init__(self, hass: HomeAssistant, entry: ChargerConfigEntry) -> None:
         self._hass = hass
+        # The currency the cost sensor shows (fixed when it was set up): a price in another is
+        # never costed as this one.
+        self._currency = hass.config.currency
         self._entry = entry
         self._charger: Charger = entry.runtime_data.coordinator.charger
         self._unsub_state: Any = None
@@ -225,7 +228,7 @@ class SessionPriceFollower:
         price = None
         if state is not None:
             unit = state.attributes.get("unit_of_measurement")
-            price = price_per_kwh(state.state, unit, self._hass.config.currency)
+            price = price_per_kwh(state.state, unit, self._currency)
             if price is None and state.state not in ("unknown", "unavailable"):
                 self._warn_unit(state.entity_id, unit)
         if entity_id is not None and price is None:
@@ -276,5 +279,5 @@ class SessionPriceFollower:
                 self._entry.runtime_data.charger_id,
                 entity_id,
                 unit,
-                self._hass.config.currency,
+                self._currency,
             )

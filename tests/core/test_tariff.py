@@ -66,6 +66,8 @@ def test_price_per_kwh(value: object, unit: object, price: float | None) -> None
         ("sek/kWh", "SEK", 2.0),
         ("EUR/kWh", "eur", 2.0),
         ("ct/kWh", "EUR", 0.02),  # a minor unit names no currency
+        ("cts/kWh", "EUR", 0.02),  # not even in three letters
+        ("ore/kWh", "SEK", 0.02),
         ("€/kWh", "EUR", 2.0),  # nor does a symbol
         ("SEK/kWh", None, 2.0),  # no home currency given: as before
     ],

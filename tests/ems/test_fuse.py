@@ -276,3 +276,53 @@ def test_stale_3p_sample_after_a_switch_down_is_no_headroom_on_the_freed_lines()
             over.append((t, l2))
     assert switched_at is not None  # the switch down happened
     assert over == [], f"switch at {switched_at}; L2 above the fuse: {over[:3]} ... {len(over)} s"
+
+
+def _single_phase_on_l2(grid_currents: bool, meter_line: int) -> list[float]:
+    """25 A fuse, house 10 A on L2 (2300 W). Car b: single-phase charger wired to L2
+    (line_1p=2), Fast, 32 A. Its meter reports Current.Import without a phase (the core maps
+    that to "L1") -- the charger does not know which site line it is on. Closed loop: the car
+    draws what was last written. Returns b's written currents."""
+    cfgs = {"b": ChargerSettings(mode=Mode.FAST, phases=1, line_1p=2, max_current_a=32)}
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=0.5), cfgs)
+    house = (0.0, 10.0, 0.0)
+    lim: ChargerCommand | None = None
+    written: list[float] = []
+    for t in range(300):
+        amps = 0.0 if lim is None or lim.paused else lim.current_a
+        site_cur = (house[0], house[1] + amps, house[2])
+        meter = [0.0, 0.0, 0.0]
+        meter[meter_line - 1] = amps
+        ci = ChargerInputs(
+            plugged=True,
+            charging=amps > 0,
+            currents_a=PhaseReading((meter[0], meter[1], meter[2]), float(t)),
+        )
+        d = m.update(
+            site(
+                t,
+                sum(site_cur) * 230.0,
+                {"b": ci},
+                grid_currents=site_cur if grid_currents else None,
+            ),  # type: ignore[arg-type]
+            t,
+        )
+        dec = d.chargers["b"]
+        if dec.write is not None:
+            lim = dec.write
+            written.append(0.0 if lim.paused else lim.current_a)
+    return written
+
+
+@pytest.mark.parametrize("grid_currents", [False, True], ids=["grid_power_only", "grid_currents"])
+@pytest.mark.parametrize("meter_line", [1, 2])
+def test_single_phase_charger_on_l2_metering_l1_gets_the_fuse_headroom(
+    grid_currents: bool, meter_line: int
+) -> None:
+    """README: the line a single-phase charger is wired to is where the main fuse is watched.
+    House 10 A on L2, fuse 25 A - 0.5 margin: the car may have 14.5 A, whichever phase its meter
+    names (most report their own L1). Its own current in the grid meter is no house load (it was
+    counted on L1, or dropped: the car flapped between 14.5 A and paused)."""
+    written = _single_phase_on_l2(grid_currents, meter_line)
+    assert written, "nothing written"
+    assert written[-1] == pytest.approx(14.5, abs=0.6), written

@@ -28,7 +28,6 @@ from .meter import (
     effective_time,
     energy_up_to_base,
     max_power_w,
-    not_ahead,
     register_base,
     settle_lifetime_balance,
 )
@@ -316,7 +315,6 @@ class ChargerState:
         ``meter_start_wh`` None: the charger did not say (2.x); the session counts from the
         connector's last known register (after a restart: the lifetime counter's, where that is
         the connector's), else from its next reading (``Transaction.start_pending``)."""
-        started = not_ahead(started, utcnow())  # a clock far ahead: never a start to come
         connector = self.charger.connector(connector_id)
         power = self._max_power()
         if (replaced := connector.transaction) is not None:
@@ -452,7 +450,6 @@ class ChargerState:
     ) -> Transaction | None:
         """A session ended (None when the transaction is unknown). ``readings`` (the session's
         meter history) and ``meter_stop_wh`` are applied first. Fires SESSION_ENDED."""
-        ended = not_ahead(ended, utcnow())
         transaction = self.charger.find_transaction(transaction_id)
         if transaction is None and self._already_ended(transaction_id):
             # A replayed end (the charger never saw our answer): counted once already.

@@ -237,13 +237,6 @@ def max_power_w(settings: ChargerSettings) -> float:
 _DEFAULT_MAX_POWER_W = max_power_w(ChargerSettings())
 
 
-def not_ahead(timestamp: datetime, received: datetime) -> datetime:
-    """A session's start or end as shown: ``received`` when the charger's clock is more than
-    :data:`MAX_CLOCK_AHEAD_S` ahead (as :func:`effective_time`, without its bookkeeping)."""
-    ahead = (timestamp - received).total_seconds()
-    return received if ahead > MAX_CLOCK_AHEAD_S else timestamp
-
-
 def effective_time(charger: Charger, timestamp: datetime, received: datetime) -> datetime:
     """The time a charger's ``timestamp`` stands for: itself, or ``received`` when the charger's
     clock is more than :data:`MAX_CLOCK_AHEAD_S` ahead (recorded in ``charger.clock_skew_s``, and

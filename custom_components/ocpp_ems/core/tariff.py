@@ -43,9 +43,11 @@ def per_kwh_factor(unit: object, currency: str | None = None) -> float | None:
     per = _ENERGY_KWH.get(energy)
     if per is None:
         return None
+    if money in _MINOR_UNITS:
+        return 0.01 / per
     if currency is not None and _CURRENCY_CODE.fullmatch(money) and money != currency.casefold():
         return None
-    return (0.01 if money in _MINOR_UNITS else 1.0) / per
+    return 1.0 / per
 
 
 def price_per_kwh(value: object, unit: object, currency: str | None = None) -> float | None:

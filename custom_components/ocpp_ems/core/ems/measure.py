@@ -291,11 +291,11 @@ def _measure_draw(work: ChargerWork, now: float, grid_at: float) -> None:
         # A just-lowered limit shows in the grid meter before the charger's own meter:
         # the lower of measured and commanded keeps the house load from being underestimated.
         capped = [min(x, commanded) if last is not None else x for x in measured]
-        if last is not None:
-            # Nor on a line the last write left out (a switch to one phase): a sample from
-            # before it counted there would be headroom the grid no longer has.
-            kept = work.lines(last.phases)
-            capped = [x if line in kept else 0.0 for x, line in zip(capped, LINES, strict=True)]
+        if last is not None and len(kept := work.lines(last.phases)) == 1:
+            # On one phase the car draws on the line it is wired to (a meter may report it as
+            # its own L1), and never on a line the write left: a sample from before a switch to
+            # one phase counted there would be headroom the grid no longer has.
+            capped = [max(capped) if line in kept else 0.0 for line in LINES]
         work.line_currents = (capped[0], capped[1], capped[2])
         work.draw_w = max(0.0, power) if power is not None else sum(measured) * v
         work.measured_w = work.draw_w
