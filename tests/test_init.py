@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,6 +74,35 @@ from .helpers.fixtures import (
 )
 
 
+async def _set_up_server(hass: HomeAssistant, port: int) -> MockConfigEntry:
+    entry = _server(port)
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    return entry
+
+
+@asynccontextmanager
+async def _listening(host: str) -> AsyncIterator[int]:
+    """Another program listening on ``host`` (its port)."""
+    blocker = await asyncio.get_running_loop().create_server(asyncio.Protocol, host, 0)
+    try:
+        yield blocker.sockets[0].getsockname()[1]
+    finally:
+        blocker.close()
+        await blocker.wait_closed()
+
+
+async def _reconfigure(
+    hass: HomeAssistant, entry: MockConfigEntry, port: int, host: str
+) -> dict[str, Any]:
+    result = await entry.start_reconfigure_flow(hass)
+    return dict(
+        await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_PORT: port, CONF_HOST: host}
+        )
+    )
+
+
 def _server(port: int, **options: Any) -> MockConfigEntry:
     return MockConfigEntry(
         domain=DOMAIN,
@@ -132,23 +162,14 @@ async def test_reconfigure_from_the_port_in_use_repair_starts_the_server(
 ) -> None:
     """The repair tells the user to reconfigure the server to another port: doing so starts it
     at once (a server that never started has no update listener to restart it)."""
-    blocker = await asyncio.get_running_loop().create_server(asyncio.Protocol, "127.0.0.1", 0)
-    entry = _server(blocker.sockets[0].getsockname()[1])
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
-    assert entry.state is ConfigEntryState.SETUP_RETRY
-    try:
-        result = await entry.start_reconfigure_flow(hass)
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_PORT: 0, CONF_HOST: "127.0.0.1"}
-        )
+    async with _listening("127.0.0.1") as port:
+        entry = await _set_up_server(hass, port)
+        assert entry.state is ConfigEntryState.SETUP_RETRY
+        result = await _reconfigure(hass, entry, 0, "127.0.0.1")
         assert result["reason"] == "reconfigure_successful"
         await hass.async_block_till_done()
         assert entry.state is ConfigEntryState.LOADED
         assert issue_registry.async_get_issue(DOMAIN, f"port_in_use_{entry.entry_id}") is None
-    finally:
-        blocker.close()
-        await blocker.wait_closed()
 
 
 async def test_reconfigure_to_a_host_where_the_port_is_taken_is_refused(
@@ -157,25 +178,15 @@ async def test_reconfigure_to_a_host_where_the_port_is_taken_is_refused(
     """Moving a running server (127.0.0.1:P) to 127.0.0.2 where another program listens on P:
     the form says so (it was saved, and the working server went down for good); to an address
     its own listener holds ("localhost"), the move is taken."""
-    blocker = await asyncio.get_running_loop().create_server(asyncio.Protocol, "127.0.0.2", 0)
-    port = blocker.sockets[0].getsockname()[1]
-    entry = _server(port)
-    entry.add_to_hass(hass)
-    await hass.config_entries.async_setup(entry.entry_id)
-    assert entry.state is ConfigEntryState.LOADED
-    try:
+    async with _listening("127.0.0.2") as port:
+        entry = await _set_up_server(hass, port)
+        assert entry.state is ConfigEntryState.LOADED
         for host, outcome in (("127.0.0.2", "port_in_use"), ("localhost", None)):
-            result = await entry.start_reconfigure_flow(hass)
-            result = await hass.config_entries.flow.async_configure(
-                result["flow_id"], {CONF_PORT: port, CONF_HOST: host}
-            )
+            result = await _reconfigure(hass, entry, port, host)
             await hass.async_block_till_done()
             assert result.get("errors") == ({CONF_PORT: outcome} if outcome else None), host
             assert entry.state is ConfigEntryState.LOADED
         assert entry.data[CONF_HOST] == "localhost"
-    finally:
-        blocker.close()
-        await blocker.wait_closed()
 
 
 async def test_reconfigure_to_a_name_whose_other_address_is_taken_is_refused(
@@ -197,15 +208,10 @@ async def test_reconfigure_to_a_name_whose_other_address_is_taken_is_refused(
     other.bind(("::1", 0))
     other.listen()
     port = other.getsockname()[1]
-    entry = _server(port)
-    entry.add_to_hass(hass)
     try:
-        await hass.config_entries.async_setup(entry.entry_id)
+        entry = await _set_up_server(hass, port)
         assert entry.state is ConfigEntryState.LOADED
-        result = await entry.start_reconfigure_flow(hass)
-        result = await hass.config_entries.flow.async_configure(
-            result["flow_id"], {CONF_PORT: port, CONF_HOST: "localhost"}
-        )
+        result = await _reconfigure(hass, entry, port, "localhost")
         assert result["errors"] == {CONF_PORT: "port_in_use"}
         assert entry.state is ConfigEntryState.LOADED
     finally:

@@ -4,6 +4,8 @@ come back (rollback and repair), and the refused cases."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,18 @@ async def logged_in(central: CentralSystem, charger_id: str) -> None:
     await wait_for(authenticated, what="an authenticated connection")
 
 
+@asynccontextmanager
+async def upgrading(
+    hass: HomeAssistant, central: CentralSystem, wallet: Wallet, tmp_path: Path
+) -> AsyncIterator[Any]:
+    """CP1 connected as configured and logged in, asked to move to profile 2 (its connection)."""
+    async with connect_as_configured(central, "CP1", wallet, tmp_path) as sim:
+        assert await sim.boot() == "Accepted"
+        await logged_in(central, "CP1")
+        await upgrade(hass, "CP1", 2)
+        yield sim
+
+
 def profile_options(entry: MockConfigEntry) -> tuple[Any, Any]:
     return entry.options.get(CONF_SECURITY_PROFILE), entry.options.get(
         CONF_ALLOW_SECURITY_DOWNGRADE
@@ -148,10 +162,7 @@ async def test_upgrade_rolls_back_when_the_charger_does_not_return(
     monkeypatch.setattr(upgrade_module, "UPGRADE_TIMEOUT_S", 1.0)
     entry, wallet = await accepted_charger(onboard)
     central = central_of(server_entry)
-    async with connect_as_configured(central, "CP1", wallet, tmp_path) as sim:
-        assert await sim.boot() == "Accepted"
-        await logged_in(central, "CP1")
-        await upgrade(hass, "CP1", 2)
+    async with upgrading(hass, central, wallet, tmp_path):
         # One at a time.
         with pytest.raises(ServiceValidationError) as running:
             await upgrade(hass, "CP1", 3)
@@ -178,10 +189,7 @@ async def test_upgrade_rolls_back_when_the_charger_does_not_return(
     assert security.pending_upgrades == {}
 
     # The next attempt clears the notice.
-    async with connect_as_configured(central, "CP1", wallet, tmp_path) as sim:
-        assert await sim.boot() == "Accepted"
-        await logged_in(central, "CP1")
-        await upgrade(hass, "CP1", 2)
+    async with upgrading(hass, central, wallet, tmp_path):
         assert issue_registry.async_get_issue(DOMAIN, "security_upgrade_failed_CP1") is None
 
 
@@ -198,10 +206,8 @@ async def test_no_upgrade_repair_for_a_charger_deleted_meanwhile(
     monkeypatch.setattr(upgrade_module, "UPGRADE_TIMEOUT_S", 1.0)
     entry, wallet = await accepted_charger(onboard)
     central = central_of(server_entry)
-    async with connect_as_configured(central, "CP1", wallet, tmp_path) as sim:
-        assert await sim.boot() == "Accepted"
-        await logged_in(central, "CP1")
-        await upgrade(hass, "CP1", 2)
+    async with upgrading(hass, central, wallet, tmp_path):
+        pass
     await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     security: ServerSecurity = server_entry.runtime_data.security
@@ -250,10 +256,8 @@ async def test_upgrade_resumed_after_its_deadline_waits_for_the_charger(
     (a repair, the old profile) although the charger came back on the new one right after."""
     entry, wallet = await accepted_charger(onboard)
     central = central_of(server_entry)
-    async with connect_as_configured(central, "CP1", wallet, tmp_path) as sim:
-        assert await sim.boot() == "Accepted"
-        await logged_in(central, "CP1")
-        await upgrade(hass, "CP1", 2)
+    async with upgrading(hass, central, wallet, tmp_path):
+        pass
     await async_unload_all(hass)
     stored = hass_storage[f"{DOMAIN}.{server_entry.entry_id}.security"]["data"]
     past = (dt_util.utcnow() - timedelta(minutes=30)).isoformat()

@@ -77,7 +77,6 @@ from .const import (
     DEFAULT_TLS_PORT,
     DOMAIN,
     ENTRY_TYPE_CHARGER,
-    ENTRY_TYPE_SERVER,
     ISSUE_AUTH_FAILED,
     ISSUE_PASSWORD_IGNORED,
     LOGGER,
@@ -106,11 +105,6 @@ _WAITING_LOG_KEYS = 256
 def is_charger_entry(entry: ConfigEntry) -> bool:
     """Charger entries and server entries share the domain; the data tells them apart."""
     return entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_CHARGER
-
-
-def is_server_entry(entry: ConfigEntry) -> bool:
-    """A server entry (an ignored charger is neither kind)."""
-    return entry.data.get(CONF_ENTRY_TYPE) == ENTRY_TYPE_SERVER
 
 
 def server_unique_id(port: int) -> str:
@@ -250,8 +244,9 @@ class HassChargerDirectory:
 
     def charger_entry(self, charger_id: str) -> ConfigEntry | None:
         """The (possibly ignored) config entry of a charger, whichever server it belongs to."""
-        entry = self._hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, charger_id)
-        return None if entry is None or is_server_entry(entry) else entry
+        if is_server_unique_id(charger_id):
+            return None  # a server entry's unique id: never a charger's
+        return self._hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, charger_id)
 
     # --- admission and credentials ----------
     def admission(self, charger_id: str) -> Admission:

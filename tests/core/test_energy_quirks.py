@@ -470,13 +470,11 @@ async def test_v2_ended_without_readings_tail_not_counted_twice(h2: Harness) -> 
     h = h2
     sim = await h.charger_client(boot=False)
     await sim.meter_values(0, [sampled(10_000, ENERGY)], now_iso(-1800))
-    await sim.tx_event(
-        "Started",
+    await started(
+        sim,
         "T1",
-        evse={"id": 1, "connectorId": 1},
-        timestamp=now_iso(-1800),
+        -1800,
         charging_state="Charging",
-        id_token={"idToken": "TAG1", "type": "ISO14443"},
         meter_value=meter2(5000, -1800, "Transaction.Begin"),
     )
     before = h.charger.lifetime_energy.total_wh
@@ -496,14 +494,8 @@ async def test_v2_ended_without_readings_tail_not_counted_twice(h2: Harness) -> 
         timestamp=now_iso(-60),
         stopped_reason="EVDisconnected",
     )
-    await sim.tx_event(
-        "Started",
-        "T2",
-        evse={"id": 1, "connectorId": 1},
-        timestamp=now_iso(-5),
-        charging_state="Charging",
-        id_token={"idToken": "TAG1", "type": "ISO14443"},
-        meter_value=meter2(7000, -5, "Transaction.Begin"),
+    await started(
+        sim, "T2", -5, charging_state="Charging", meter_value=meter2(7000, -5, "Transaction.Begin")
     )
     assert h.charger.connectors[1].meter.energy_register_wh == 7000
     assert h.charger.lifetime_energy.total_wh - before == pytest.approx(2000)
