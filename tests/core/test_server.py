@@ -37,6 +37,7 @@ from custom_components.ocpp_ems.core.guard import (
 from custom_components.ocpp_ems.core.handshake import (
     REFUSAL_WARNING_WINDOW_S,
     REFUSAL_WARNINGS_PER_WINDOW,
+    TAKEOVER_PING_TIMEOUT_S,
 )
 from custom_components.ocpp_ems.core.model import (
     Charger,
@@ -1566,3 +1567,71 @@ async def test_unprovisioned_charger_is_not_locked_out_after_a_restart(
                 pass
     async with connect(url(central, "/CP1"), local_addr=("127.0.0.2", 0)) as ws:
         await roundtrip(ws)
+
+
+# --- found by an adversarial review (2026-12-03, second) --------------------------------------
+async def test_wrong_guesses_during_an_id_block_count_for_their_address(
+    guarded: CentralSystem, directory: MemoryDirectory
+) -> None:
+    """While the id was blocked, a wrong guess was answered 429 before it was checked and never
+    counted for its address, and the right password (exempt from the id's block) got in: one
+    address could guess without limit, 429 meaning wrong and 101 right."""
+    central = guarded
+    _committed(central, directory, "CP1")
+    for source in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
+        assert await login(central, "CP1", b"guess", source) == 401
+    statuses = [await login(central, "CP1", f"guess{n}".encode(), "127.0.0.10") for n in range(8)]
+    assert statuses == [429] * 8
+    # The address that guessed is blocked now, whatever it presents.
+    assert await login(central, "CP1", PASSWORD.encode(), "127.0.0.10") == 429
+    # The charger itself (the right password from elsewhere) is not locked out by the id's block.
+    assert await login(central, "CP1", PASSWORD.encode(), "127.0.0.20") == 101
+
+
+async def test_a_flood_does_not_close_a_reconnect_waiting_for_the_takeover_ping(
+    socket_enabled: None, directory: MemoryDirectory, factories: dict[str, SessionFactory]
+) -> None:
+    """A charger without a password reconnects over its own half-open socket; the handshake
+    pings the old one (up to TAKEOVER_PING_TIMEOUT_S). The guard took a handshake older than
+    OPENING_IDLE_S for a flood's idle connection: a flood from many addresses at the
+    cap (lowered to 3 here) closed the charger's reconnect."""
+    clock = FakeClock()
+    central = CentralSystem(
+        ServerSettings(host="127.0.0.1", port=0, max_opening_connections=3),
+        directory,
+        factories=factories,
+        clock=clock,
+    )
+    await central.start()
+    writers: list[asyncio.StreamWriter] = []
+    old = None
+    try:
+        directory.accept("CP1")
+        old = await connect(url(central, "/CP1"))
+        await roundtrip(old)
+        old.transport.pause_reading()  # half-open: the server's ping gets no pong
+
+        async def reconnecting() -> ClientConnection:
+            return await connect(url(central, "/CP1"), open_timeout=15)
+
+        reconnect = asyncio.create_task(reconnecting())
+        await asyncio.sleep(0.2)
+        # In the handshake, waiting for the takeover ping: it gave its slot back.
+        await until(lambda: len(central.opening_connections) == 0)
+        assert not reconnect.done()
+        clock.advance(TAKEOVER_PING_TIMEOUT_S - 0.5)  # the guard's clock: near the ping's end
+        for source in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
+            _reader, writer = await asyncio.open_connection(
+                "127.0.0.1", central.port, local_addr=(source, 0)
+            )
+            writers.append(writer)
+            await asyncio.sleep(0.1)
+        new = await reconnect
+        assert central.opening_connections.evicted == 0
+        await new.close()
+    finally:
+        for writer in writers:
+            writer.close()
+        if old is not None:
+            old.transport.abort()
+        await central.stop()

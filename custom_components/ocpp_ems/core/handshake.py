@@ -58,7 +58,7 @@ from . import auth
 from .directory import Admission, ChargerDirectory
 from .guard import THROTTLE_FAILURES, Clock, LoginThrottle, Refusal, RefusalReason
 from .model import Charger, ConnectionSecurity
-from .opening import peer_address
+from .opening import OpeningConnection, peer_address
 from .security.ca import CertificateInfo
 from .security.tls import TlsPeer, tls_peer
 from .settings import ChargerSettings, SecurityProfile, ServerSettings
@@ -372,16 +372,10 @@ class Handshake:
             )
         )
         if (retry_after := self._retry_after(charger_id, remote, proven=proven)) is not None:
-            response = self.refuse(
-                connection,
-                charger_id,
-                path,
-                remote,
-                RefusalReason.THROTTLED,
-                http.HTTPStatus.TOO_MANY_REQUESTS,
-            )
-            response.headers["Retry-After"] = str(retry_after)
-            return response
+            # A wrong guess while the id is blocked still counts for its address: else the block
+            # answered every guess (429) but the right one (101), without limit.
+            guessed = header is not None and password is not None and not password_ok
+            return self._throttled(connection, charger_id, path, remote, retry_after, guessed)
 
         if isinstance(verdict, TransportRefusal):
             if verdict.failed_login:
@@ -408,7 +402,7 @@ class Handshake:
 
         previous = self._open_connection(charger_id)
         if previous is not None and not authenticated:
-            if await self.answers_ping(previous):
+            if await self._answers_ping_for(connection, previous):
                 self.login_failed(charger_id, remote)
                 return self.refuse(
                     connection,
@@ -498,6 +492,29 @@ class Handshake:
         response.headers["WWW-Authenticate"] = BASIC_REALM
         return response
 
+    def _throttled(
+        self,
+        connection: ServerConnection,
+        charger_id: str,
+        path: str,
+        remote: str,
+        retry_after: int,
+        guessed: bool,
+    ) -> Response:
+        """Refuse a blocked id or address (HTTP 429); ``guessed``: it sent a wrong password."""
+        if guessed:
+            self._failed(self._address_throttle, remote, f"address {remote}")
+        response = self.refuse(
+            connection,
+            charger_id,
+            path,
+            remote,
+            RefusalReason.THROTTLED,
+            http.HTTPStatus.TOO_MANY_REQUESTS,
+        )
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+
     def refuse(
         self,
         connection: ServerConnection,
@@ -566,20 +583,32 @@ class Handshake:
         return max(blocked) if blocked else None
 
     def login_failed(self, charger_id: str, remote: str) -> None:
-        for throttle, key, what in (
-            (self._id_throttle, charger_id, f"charger {charger_id}"),
-            (self._address_throttle, remote, f"address {remote}"),
-        ):
-            delay = throttle.failure(key)
-            if delay is not None:
-                # Once per burst at WARNING: the first block; longer ones follow at DEBUG.
-                first = throttle.failures(key) == THROTTLE_FAILURES
-                _LOGGER.log(
-                    logging.WARNING if first else logging.DEBUG,
-                    "Too many failed logins for %s: its logins are refused for %.0f s (HTTP 429)",
-                    what,
-                    delay,
-                )
+        self._failed(self._id_throttle, charger_id, f"charger {charger_id}")
+        self._failed(self._address_throttle, remote, f"address {remote}")
+
+    @staticmethod
+    def _failed(throttle: LoginThrottle, key: str, what: str) -> None:
+        delay = throttle.failure(key)
+        if delay is not None:
+            # Once per burst at WARNING: the first block; longer ones follow at DEBUG.
+            first = throttle.failures(key) == THROTTLE_FAILURES
+            _LOGGER.log(
+                logging.WARNING if first else logging.DEBUG,
+                "Too many failed logins for %s: its logins are refused for %.0f s (HTTP 429)",
+                what,
+                delay,
+            )
+
+    async def _answers_ping_for(
+        self, connection: ServerConnection, previous: ServerConnection
+    ) -> bool:
+        """Whether the open connection ``previous`` answers a ping that the handshake of
+        ``connection`` waits for."""
+        if isinstance(connection, OpeningConnection):
+            # Its request is in; the wait for the ping is ours: no flood may close it as an idle
+            # connection meanwhile (the guard's idle time is below the ping's timeout).
+            connection.release_slot()
+        return await self.answers_ping(previous)
 
     async def answers_ping(self, connection: ServerConnection) -> bool:
         """True when the socket answers a ping in time (it is alive)."""
