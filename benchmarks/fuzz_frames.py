@@ -88,6 +88,9 @@ class FuzzDirectory(AcceptAllDirectory):
         accepted = charger_id == GOOD_ID or charger_id.startswith(ACCEPTED_PREFIX)
         return Admission.ACCEPTED if accepted else Admission.PENDING
 
+    async def answers_elsewhere(self, charger_id: str) -> bool:
+        return False  # one server
+
     def password(self, charger_id: str) -> str | None:
         return PASSWORD if self.admission(charger_id) is Admission.ACCEPTED else None
 

@@ -125,6 +125,9 @@ class AcceptAllDirectory:
 
         return Admission.ACCEPTED
 
+    async def answers_elsewhere(self, charger_id: str) -> bool:
+        return False  # one server
+
     def password(self, charger_id: str) -> str | None:
         return None
 

@@ -875,6 +875,32 @@ async def test_charger_of_another_server_must_log_in_to_move(
         await wait_for(lambda: charger_entry.data[CONF_SERVER_ENTRY_ID] == second.entry_id)
 
 
+async def test_live_charger_without_a_password_is_not_moved_by_another_server(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """A charger the user let in without a password ("no password", a trusted network) is
+    connected and alive on its server. A device with no credentials that connected to our other
+    server under its id moved the charger's entry there (its boot Accepted) and left the charger
+    pending at home; on the charger's own server it would have got 409. Now it gets 409 there
+    too; once the charger is gone, a charger without a password still moves."""
+    second = await _second_server(hass)
+    async with onboard("CP1") as (_sim, charger_entry):
+        data = {k: v for k, v in charger_entry.data.items() if k != CONF_PASSWORD}
+        hass.config_entries.async_update_entry(charger_entry, data=data)
+        central_of(server_entry).forget_password("CP1")
+        await hass.async_block_till_done()
+        with pytest.raises(InvalidStatus, match="HTTP 409"):
+            async with charger_connection(central_of(second).port, "CP1"):
+                pass
+        await hass.async_block_till_done()
+        assert charger_entry.data[CONF_SERVER_ENTRY_ID] == server_entry.entry_id
+        assert central_of(server_entry).session("CP1") is not None
+    await wait_for(lambda: central_of(server_entry).session("CP1") is None)
+    async with charger_connection(central_of(second).port, "CP1") as sim:
+        assert await sim.boot() == "Pending"
+        await wait_for(lambda: charger_entry.data[CONF_SERVER_ENTRY_ID] == second.entry_id)
+
+
 async def test_disabled_charger_loses_its_connection(
     hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
 ) -> None:

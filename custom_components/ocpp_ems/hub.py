@@ -19,6 +19,7 @@ from homeassistant.config_entries import (
     SOURCE_IGNORE,
     SOURCE_INTEGRATION_DISCOVERY,
     ConfigEntry,
+    ConfigEntryState,
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import discovery_flow
@@ -87,6 +88,7 @@ from .core.directory import Admission
 from .core.ems.options import VOLTAGE
 from .core.guard import ReportWindows
 from .core.model import ChargerInfo
+from .core.server import CentralSystem
 from .core.settings import (
     ChargerSettings,
     PauseStrategy,
@@ -266,6 +268,17 @@ class HassChargerDirectory:
             # entry over (and reloads it), until then it is treated like a new charger.
             return Admission.PENDING
         return Admission.ACCEPTED
+
+    async def answers_elsewhere(self, charger_id: str) -> bool:
+        entry = self.charger_entry(charger_id)
+        server_entry_id = None if entry is None else entry.data.get(CONF_SERVER_ENTRY_ID)
+        if server_entry_id is None or server_entry_id == self._server_entry.entry_id:
+            return False
+        server = self._hass.config_entries.async_get_entry(str(server_entry_id))
+        if server is None or server.state is not ConfigEntryState.LOADED:
+            return False
+        central: CentralSystem = server.runtime_data.central
+        return await central.answers_ping(charger_id)
 
     def password(self, charger_id: str) -> str | None:
         entry = self.charger_entry(charger_id)

@@ -30,9 +30,14 @@ class MemoryDirectory:
     auth_successes: list[str] = field(default_factory=list)
     passwords_ignored: list[str] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
+    # Ids connected and alive on another of the host's servers.
+    alive_elsewhere: set[str] = field(default_factory=set)
 
     def admission(self, charger_id: str) -> Admission:
         return self.admissions.get(charger_id, Admission.PENDING)
+
+    async def answers_elsewhere(self, charger_id: str) -> bool:
+        return charger_id in self.alive_elsewhere
 
     def password(self, charger_id: str) -> str | None:
         return self.passwords.get(charger_id)

@@ -20,6 +20,10 @@ class Admission(StrEnum):
 class ChargerDirectory(Protocol):
     def admission(self, charger_id: str) -> Admission: ...
 
+    async def answers_elsewhere(self, charger_id: str) -> bool:
+        """The charger, accepted on another of the host's servers, is connected there and
+        answers a ping (False when it is not, or belongs to none)."""
+
     def password(self, charger_id: str) -> str | None:
         """The charger's Basic-auth password once it was moved to security profile 1, else None."""
 

@@ -401,17 +401,17 @@ class Handshake:
         authenticated = certified or basic_auth
 
         previous = self._open_connection(charger_id)
+        if not authenticated and await self._alive(connection, charger_id, previous, admission):
+            self.login_failed(charger_id, remote)
+            return self.refuse(
+                connection,
+                charger_id,
+                path,
+                remote,
+                RefusalReason.ALREADY_CONNECTED,
+                http.HTTPStatus.CONFLICT,
+            )
         if previous is not None and not authenticated:
-            if await self._answers_ping_for(connection, previous):
-                self.login_failed(charger_id, remote)
-                return self.refuse(
-                    connection,
-                    charger_id,
-                    path,
-                    remote,
-                    RefusalReason.ALREADY_CONNECTED,
-                    http.HTTPStatus.CONFLICT,
-                )
             _LOGGER.info(
                 "Charger %s: its open connection does not answer a ping; the new one from %s "
                 "replaces it",
@@ -599,16 +599,26 @@ class Handshake:
                 delay,
             )
 
-    async def _answers_ping_for(
-        self, connection: ServerConnection, previous: ServerConnection
+    async def _alive(
+        self,
+        connection: ServerConnection,
+        charger_id: str,
+        previous: ServerConnection | None,
+        admission: Admission,
     ) -> bool:
-        """Whether the open connection ``previous`` answers a ping that the handshake of
-        ``connection`` waits for."""
+        """Whether the charger is connected and answers a ping: here (``previous``, its open
+        connection), or, for one accepted on another of our servers (pending here), there. An
+        unauthenticated handshake must not take its place (nor move it from a server where it is
+        alive)."""
+        if previous is None and admission is not Admission.PENDING:
+            return False
         if isinstance(connection, OpeningConnection):
             # Its request is in; the wait for the ping is ours: no flood may close it as an idle
             # connection meanwhile (the guard's idle time is below the ping's timeout).
             connection.release_slot()
-        return await self.answers_ping(previous)
+        if previous is not None:
+            return await self.answers_ping(previous)
+        return await self._directory.answers_elsewhere(charger_id)
 
     async def answers_ping(self, connection: ServerConnection) -> bool:
         """True when the socket answers a ping in time (it is alive)."""

@@ -387,6 +387,11 @@ class CentralSystem:
         link = self._links.get(charger_id)
         return None if link is None else link.session
 
+    async def answers_ping(self, charger_id: str) -> bool:
+        """Whether the charger is connected and its connection answers a ping (it is alive)."""
+        connection = self._open_connection(charger_id)
+        return connection is not None and await self._handshake.answers_ping(connection)
+
     def add_charger_listener(self, callback: Callable[[str], None]) -> Callable[[], None]:
         """Call ``callback(charger_id)`` whenever a charger model is created (HA adds devices)."""
         self._charger_listeners.append(callback)
