@@ -362,6 +362,18 @@ async def test_set_cheap_grid_price_action(
     assert ems.site.cheap_price is None
 
 
+async def test_set_cheap_grid_price_on_a_charger_entry_acts_on_its_server(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """The action's entry selector offers every entry of the integration: a charger's entry
+    was answered "No OCPP server is loaded"; it means its server."""
+    async with onboard() as (_sim, entry):
+        await call(
+            hass, DOMAIN, "set_cheap_grid_price", {"config_entry_id": entry.entry_id, "price": 0.05}
+        )
+    assert server_entry.runtime_data.ems.site.cheap_price == 0.05
+
+
 def test_cheap_grid_price_selector_is_the_options_row() -> None:
     """services.yaml cannot import the options table: the action's selector is checked against
     the row that the action's schema, the number and the options form take their bounds from."""

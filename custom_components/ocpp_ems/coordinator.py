@@ -22,7 +22,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.typing import UNDEFINED
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 
-from .const import DOMAIN, LOGGER
+from .const import CONF_SERVER_ENTRY_ID, DOMAIN, LOGGER
 from .core.guard import Refusal, RefusalReason
 from .core.model import Charger, ChargerEvent, EventKind
 from .core.server import CentralSystem
@@ -77,7 +77,12 @@ def loaded_server_entries(hass: HomeAssistant) -> list[ServerConfigEntry]:
 
 
 def loaded_server_entry(hass: HomeAssistant, entry_id: str | None) -> ServerConfigEntry:
-    """The loaded server entry ``entry_id`` (None: the first one), for the server-wide actions."""
+    """The loaded server entry ``entry_id`` (None: the first one; a charger's entry: its
+    server's), for the server-wide actions."""
+    picked = None if entry_id is None else hass.config_entries.async_get_entry(entry_id)
+    if picked is not None and is_charger_entry(picked):
+        # The actions' entry selector offers every entry of the integration, chargers too.
+        entry_id = picked.data.get(CONF_SERVER_ENTRY_ID)
     servers = [
         entry
         for entry in loaded_server_entries(hass)
