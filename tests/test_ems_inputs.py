@@ -27,7 +27,9 @@ from custom_components.ocpp_ems.ems_inputs import (
     read_phases,
     read_power,
     read_value,
+    read_vehicle_soc,
     site_settings,
+    watts_per_unit,
 )
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -78,6 +80,44 @@ def test_readings() -> None:
     phases = read_phases([state("10"), None, state("12")], NOW + 5)
     assert phases.values == (10.0, None, 12.0)
     assert phases.at == NOW
+
+
+def test_grid_currents_in_milliamperes_are_converted_to_amperes() -> None:
+    """HA's current device class has A and mA (a Shelly / ESPHome CT clamp may report mA): 5000 mA
+    was read as 5000 A (the fuse then paused every car). No unit is A; a unit that is no current
+    (W, a misspelt "ma") reads as unavailable, so the stale repair names that phase."""
+    phases = read_phases(
+        [
+            state("5000", unit_of_measurement="mA"),
+            state("5", unit_of_measurement="A"),
+            state("5"),
+        ],
+        NOW,
+    )
+    assert phases.values == (5.0, 5.0, 5.0)
+    for unit in ("W", "ma", "%"):
+        assert read_phases([state("5", unit_of_measurement=unit)], NOW).values[0] is None
+
+
+def test_a_unit_that_is_no_text_reads_as_an_unknown_unit() -> None:
+    """A state's attributes can hold anything (Node-RED, a script): a unit_of_measurement that is
+    a list raised (unhashable) in every decision; it is an unknown unit, the input unavailable."""
+    for unit in (["W"], {"unit": "W"}, 1000):
+        assert read_power(state("500", unit_of_measurement=unit), NOW) == Reading(None, NOW)
+        assert watts_per_unit(state("500", unit_of_measurement=unit)) is None
+        assert read_phases([state("5", unit_of_measurement=unit)], NOW).values[0] is None
+
+
+def test_a_vehicle_soc_reading_is_as_old_as_its_value() -> None:
+    """A car's cloud integration writes its cached SoC again every poll (HA moves last_reported,
+    not last_changed): taken as a new report, it threw away the estimate of what was charged since
+    the value was read. The time of a vehicle SoC reading is when it changed."""
+    later = T0 + timedelta(minutes=5)
+    cached = State("sensor.car_soc", "40", {}, last_changed=T0, last_reported=later)
+    assert read_vehicle_soc(cached, later.timestamp()) == Reading(40.0, NOW)
+    assert read_vehicle_soc(None, NOW) == Reading(None, NOW)
+    # A meter's reading is as fresh as its last report, changed or not.
+    assert read_value(cached, later.timestamp()) == Reading(40.0, later.timestamp())
 
 
 def test_price_slots_from_a_forecast() -> None:

@@ -28,6 +28,10 @@ from custom_components.ocpp_ems.const import (
     CONF_BATTERY_DISCHARGE_LIMIT,
     CONF_BATTERY_POWER,
     CONF_EMS_ENABLED,
+    CONF_FUSE,
+    CONF_GRID_CURRENT_L1,
+    CONF_GRID_CURRENT_L2,
+    CONF_GRID_CURRENT_L3,
     CONF_GRID_POWER,
     CONF_MIN_WRITE_INTERVAL,
     CONF_PRICE,
@@ -36,6 +40,7 @@ from custom_components.ocpp_ems.const import (
     CONF_STALE_AFTER,
     CONF_STALE_FALLBACK,
     CONF_STALE_GRACE,
+    CONF_VEHICLE_SOC,
     DOMAIN,
 )
 from custom_components.ocpp_ems.core.ems import Mode
@@ -43,7 +48,7 @@ from custom_components.ocpp_ems.core.ems import options as ems_options
 from custom_components.ocpp_ems.energy_manager import stale_issue_id
 
 from .helpers.charger import SimCharger, wait_for
-from .helpers.ems import MODE, REASON, TARGET
+from .helpers.ems import MODE, REASON, TARGET, async_set_charger_options
 from .helpers.fixtures import Onboard
 from .helpers.platform import device_id
 
@@ -624,3 +629,128 @@ def test_charger_view_round_trip() -> None:
     assert energy_manager.ChargerView.from_dict({"mode": "warp", "solar_wh": "x"}) == (
         energy_manager.ChargerView()
     )
+
+
+# --- sensors as HA gives them: per-phase grid currents, units, the vehicle SoC --------------------
+GRID_PHASES = ("sensor.grid_l1", "sensor.grid_l2", "sensor.grid_l3")
+PHASE_METERED = {
+    CONF_RESPONSE_TIMEOUT: 3,
+    CONF_EMS_ENABLED: True,
+    CONF_MIN_WRITE_INTERVAL: 2,
+    CONF_FUSE: 25,
+    CONF_GRID_POWER: "sensor.grid",
+    CONF_GRID_CURRENT_L1: GRID_PHASES[0],
+    CONF_GRID_CURRENT_L2: GRID_PHASES[1],
+    CONF_GRID_CURRENT_L3: GRID_PHASES[2],
+}
+phase_metered = pytest.mark.parametrize("server_options", [PHASE_METERED], ids=["phase_metered"])
+# The reasons of a SoC plan that is done: Solar from then on (no sun here).
+PLAN_DONE = ("solar", "stopping", "waiting_for_surplus", "min_current_held", "target_reached")
+
+
+def set_phase_meter(hass: HomeAssistant, amps: str, unit: str, grid_w: float = 0.0) -> None:
+    hass.states.async_set("sensor.grid", str(grid_w), {"unit_of_measurement": "W"})
+    for entity_id in GRID_PHASES:
+        hass.states.async_set(
+            entity_id, amps, {"unit_of_measurement": unit, "device_class": "current"}
+        )
+
+
+@phase_metered
+async def test_grid_currents_in_milliamperes_leave_the_fuse_its_headroom(
+    hass: HomeAssistant, onboard: Onboard
+) -> None:
+    """5 A of house load per phase reported as 5000 mA was read as 5000 A: the fuse paused a Fast
+    car on a 25 A fuse instead of giving it its 16 A."""
+    set_phase_meter(hass, "5000", "mA")
+    async with onboard() as (sim, _entry):
+        await hass.services.async_call(
+            "select", "select_option", {"entity_id": MODE, "option": "fast"}, blocking=True
+        )
+        await plug_in_and_charge(sim)
+        await wait_for(
+            lambda: (sim.live_limit() or 0.0) >= 16.0,
+            seconds=10,
+            what=f"Fast within the fuse (limit {sim.live_limit()}, {hass.states.get(REASON)})",
+        )
+
+
+@phase_metered
+async def test_a_unit_that_is_no_text_makes_the_input_stale_not_the_manager_fail(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """A unit_of_measurement that is a list (Node-RED, a script's state) raised in every decision;
+    it is an unknown unit: the input unavailable, the stale repair naming it."""
+    set_phase_meter(hass, "1", "A")
+    hass.states.async_set("sensor.grid", "500", {"unit_of_measurement": ["W"]})
+    async with onboard() as (sim, _entry):
+        await plug_in_and_charge(sim)
+        issues = ir.async_get(hass)
+        await wait_for(
+            lambda: (issue := issues.async_get_issue(DOMAIN, stale_issue_id(server_entry.entry_id)))
+            is not None
+            and "grid_power" in (issue.translation_placeholders or {}).get("inputs", ""),
+            seconds=5,
+            what="the stale-input repair naming grid_power",
+        )
+
+
+@phase_metered
+async def test_an_implausible_charger_soc_leaves_the_vehicle_soc_sensor_in_use(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """A charger that sends SoC 255 (or -1) when the car gives none hid the vehicle SoC sensor the
+    user picked; that is no reading: the sensor is used, and actions see no 255 %."""
+    set_phase_meter(hass, "1", "A")
+    hass.states.async_set("sensor.car_soc", "40", {"unit_of_measurement": "%"})
+    ems = server_entry.runtime_data.ems
+    async with onboard() as (sim, entry):
+        await plug_in_and_charge(sim)
+        await sim.meter_values(soc=255)
+        await hass.async_block_till_done()
+        assert ems.vehicle_soc("CP1") is None  # no sensor picked: no SoC at all
+        await async_set_charger_options(hass, entry, **{CONF_VEHICLE_SOC: "sensor.car_soc"})
+        await sim.meter_values(soc=-1)
+        await hass.async_block_till_done()
+        assert ems.vehicle_soc("CP1") == 40.0
+
+
+@phase_metered
+async def test_a_vehicle_soc_written_again_unchanged_keeps_the_estimate(
+    hass: HomeAssistant, onboard: Onboard
+) -> None:
+    """A car's integration writes the same cached SoC every poll (HA moves last_reported, not
+    last_changed). That was taken as a new report: the energy charged since the value was read
+    was thrown away, and a plan that was done started again from 40 %."""
+    set_phase_meter(hass, "1", "A")
+    hass.states.async_set("sensor.car_soc", "40", {"unit_of_measurement": "%"})
+    async with onboard() as (sim, entry):
+        await async_set_charger_options(hass, entry, **{CONF_VEHICLE_SOC: "sensor.car_soc"})
+        await plug_in_and_charge(sim)
+        await hass.services.async_call(
+            DOMAIN,
+            "plan_charge",
+            {
+                "device_id": device_id(hass, entry),
+                "target_soc": 80,
+                "vehicle_capacity_kwh": 60,
+                "departure": dt_util.utcnow() + timedelta(hours=1),
+            },
+            blocking=True,
+        )
+        await wait_for(lambda: (sim.live_limit() or 0.0) > 6.0, what="plan charging")
+        # 28 kWh at the charger (its meter started at 1 kWh): 40 % + 25.2 kWh / 60 kWh = 82 %,
+        # the car's 11 kW from the grid (no sun).
+        await sim.meter_values(energy_wh=29000, power_w=11000, current_a=(16, 16, 16))
+        hass.states.async_set("sensor.grid", "11000", {"unit_of_measurement": "W"})
+        await wait_for(
+            lambda: state_of(hass, REASON).state in PLAN_DONE, what="target reached by estimate"
+        )
+        # The car's integration polls again: the same cached SoC, written again; the charger's
+        # next meter value makes the manager decide again.
+        hass.states.async_set("sensor.car_soc", "40", {"unit_of_measurement": "%"})
+        await sim.meter_values(energy_wh=29010, power_w=5000, current_a=(7.5, 7.5, 7.5))
+        await hass.async_block_till_done()
+        await asyncio.sleep(3)
+        await hass.async_block_till_done()
+        assert state_of(hass, REASON).state in PLAN_DONE, sim.live_limit()

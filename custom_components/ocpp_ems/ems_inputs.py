@@ -16,12 +16,21 @@ from typing import Any, Final
 
 from homeassistant.components.energy.data import async_get_manager
 from homeassistant.components.energy.websocket_api import async_get_energy_platforms
-from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, UnitOfPower
+from homeassistant.const import (
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+    UnitOfElectricCurrent,
+    UnitOfPower,
+)
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers.dispatcher import async_dispatcher_send
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
-from homeassistant.util.unit_conversion import PowerConverter
+from homeassistant.util.unit_conversion import (
+    BaseUnitConverter,
+    ElectricCurrentConverter,
+    PowerConverter,
+)
 
 from .const import DOMAIN, LOGGER
 from .core.ems import (
@@ -90,30 +99,59 @@ def read_value(state: State | None, now: float) -> Reading:
     return Reading(_number(state), _measured_at(state))
 
 
+def read_vehicle_soc(state: State | None, now: float) -> Reading:
+    """A vehicle SoC sensor's reading, as of when its value last changed: a car's integration
+    that writes its cached SoC again has no new report (the SoC estimate goes on from the last
+    one, ``demand.vehicle_soc``)."""
+    if state is None:
+        return Reading(None, now)
+    return Reading(_number(state), state.last_changed.timestamp())
+
+
+def _per_unit(state: State, converter: type[BaseUnitConverter], base: str) -> float | None:
+    """``base`` units per unit of the entity's state (no unit: ``base``); None for a unit the
+    converter does not know, or one that is no text (attributes can hold anything)."""
+    unit = state.attributes.get("unit_of_measurement")
+    if unit in (None, ""):
+        return 1.0
+    if not isinstance(unit, str) or unit not in converter.VALID_UNITS:
+        return None
+    return converter.convert(1.0, unit, base)
+
+
 def watts_per_unit(state: State) -> float | None:
     """W per unit of a power entity's state (no unit: W); None for a unit that is no power
     (kWh, A, %, a misspelt ``kw``): never taken for W (a 20 kW import would read as 20 W)."""
-    unit = state.attributes.get("unit_of_measurement")
-    if unit in (None, "", UnitOfPower.WATT):
-        return 1.0
-    if unit in PowerConverter.VALID_UNITS:
-        return PowerConverter.convert(1.0, unit, UnitOfPower.WATT)
-    return None
+    return _per_unit(state, PowerConverter, UnitOfPower.WATT)
+
+
+def _read_converted(state: State | None, now: float, per_unit: float | None) -> Reading:
+    """The reading in the base unit (``per_unit`` None: a unit that is none of its kind, so the
+    input counts as unavailable and the stale-input repair names it)."""
+    reading = read_value(state, now)
+    if reading.value is None:
+        return reading
+    return Reading(None if per_unit is None else reading.value * per_unit, reading.at)
 
 
 def read_power(state: State | None, now: float) -> Reading:
-    """A power reading in W, whatever power unit the sensor uses (another unit: none, so the
-    input counts as unavailable and the stale-input repair names it)."""
-    reading = read_value(state, now)
-    if state is None or reading.value is None:
-        return reading
-    factor = watts_per_unit(state)
-    return Reading(None if factor is None else reading.value * factor, reading.at)
+    """A power reading in W, whatever power unit the sensor uses."""
+    return _read_converted(state, now, None if state is None else watts_per_unit(state))
+
+
+def read_current(state: State | None, now: float) -> Reading:
+    """A current reading in A, whatever current unit the sensor uses (A, mA; none: A)."""
+    per_unit = (
+        None
+        if state is None
+        else _per_unit(state, ElectricCurrentConverter, UnitOfElectricCurrent.AMPERE)
+    )
+    return _read_converted(state, now, per_unit)
 
 
 def read_phases(states: Sequence[State | None], now: float) -> PhaseReading:
-    """Per-phase currents L1..L3; as old as the oldest of them."""
-    readings = [read_value(state, now) for state in states]
+    """Per-phase currents L1..L3 in A; as old as the oldest of them."""
+    readings = [read_current(state, now) for state in states]
     values = tuple(r.value for r in readings) + (None,) * (3 - len(readings))
     return PhaseReading(
         (values[0], values[1], values[2]), min((r.at for r in readings), default=now)

@@ -94,6 +94,7 @@ from .core.ems.options import (
     EntityRef,
     driver_options,
 )
+from .core.ems.types import plausible_soc
 from .core.model import ControlledBy
 from .core.numbers import parse_number
 from .ems_inputs import (
@@ -105,6 +106,7 @@ from .ems_inputs import (
     read_phases,
     read_power,
     read_value,
+    read_vehicle_soc,
     site_settings,
     watts_per_unit,
 )
@@ -365,11 +367,12 @@ class EnergyManagerRuntime:
         self.async_schedule_update(immediately=True)
 
     def vehicle_soc(self, charger_id: str) -> float | None:
-        """The car's SoC now: the charger's reading, else its vehicle SoC sensor's (None: unknown)."""
+        """The car's SoC now: the charger's reading, else its vehicle SoC sensor's (None: unknown,
+        or no SoC a car can have)."""
         if (entry := self._chargers.get(charger_id)) is None:
             return None
         soc = self._charger_inputs(entry, _now()).vehicle_soc
-        return None if soc is None else soc.value
+        return soc.value if soc is not None and plausible_soc(soc.value) else None
 
     @callback
     def async_boost(self, charger_id: str, until: datetime | None) -> None:
@@ -507,12 +510,14 @@ class EnergyManagerRuntime:
         )
 
     def _charger_inputs(self, entry: ChargerConfigEntry, now: float) -> ChargerInputs:
-        """The charger's inputs; the vehicle SoC from its sensor where the charger reports none."""
+        """The charger's inputs; the vehicle SoC from its sensor where the charger reports none
+        (or an error code such as 255 %)."""
         inputs = charger_inputs(entry.runtime_data.coordinator.charger)
         soc_entity = entry.options.get(CONF_VEHICLE_SOC)
-        if inputs.vehicle_soc is not None or not soc_entity:
+        reported = inputs.vehicle_soc
+        if not soc_entity or (reported is not None and plausible_soc(reported.value)):
             return inputs
-        soc = read_value(self.hass.states.get(soc_entity), now)
+        soc = read_vehicle_soc(self.hass.states.get(soc_entity), now)
         return replace(inputs, vehicle_soc=soc)
 
     async def _async_write(self, charger_id: str, command: ChargerCommand) -> None:

@@ -107,6 +107,26 @@ def test_available_pv_sensor_reveals_curtailed_headroom() -> None:
     assert d.chargers["a"].write == ChargerCommand(7.2, 3)
 
 
+def test_available_pv_above_a_clipping_inverter_is_no_surplus_while_importing() -> None:
+    """An oversized array behind a clipping inverter: the available-PV sensor (its DC side) reads
+    8 kW, the inverter gives at most 5 kW. Its gap to the output was counted as curtailed PV
+    whatever the grid did, so the car kept ~3 kW of grid import as surplus. It counts only while
+    the grid does not import (closed loop, last 15 min)."""
+    m = EnergyManager(SiteSettings(), {"a": ChargerSettings(mode=Mode.SOLAR, max_current_a=32.0)})
+    house, pv_ac, pv_dc = 500.0, 5000.0, 8000.0
+    written = 0.0
+    import_wh = 0.0
+    for t in range(1800):
+        ev = written * 3 * 230.0
+        grid = house + ev - pv_ac
+        if t >= 900:
+            import_wh += max(0.0, grid) / 3600.0
+        d = m.update(site(t, grid, {"a": car(t, power=ev)}, pv=pv_ac, pv_available=pv_dc), t)
+        if (write := d.chargers["a"].write) is not None:
+            written = 0.0 if write.paused else write.current_a
+    assert import_wh < 100.0, (import_wh, written)
+
+
 def test_zero_export_probe_climbs_while_the_grid_stays_at_zero() -> None:
     solar = SolarSettings(regulation_margin_w=0.0, zero_export=True, curtailment_probe_w=300)
     m = EnergyManager(SiteSettings(solar=solar), {"a": ChargerSettings(mode=Mode.MIN_SOLAR)})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from custom_components.ocpp_ems.core.ems import (
@@ -99,8 +101,49 @@ def test_without_phase_currents_the_house_load_is_assumed_on_every_phase() -> No
 def test_grid_currents_without_l1_fall_back_to_the_grid_power() -> None:
     m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=0.0), fast(1))
     d = m.update(site(0, 2300.0, plugged(0, 1), grid_currents=(None, 5.0, 5.0)), 0)  # type: ignore[arg-type]
-    assert d.stale_inputs == {"grid_currents"}
+    assert d.stale_inputs == {"grid_current_l1"}
     assert d.chargers["c0"].target.current_a == 15.0  # 10 A of house load on every phase
+
+
+def test_one_unavailable_phase_current_keeps_the_others_capping_their_lines() -> None:
+    """L2's grid current sensor is unavailable, L1 and L3 read. The fuse used to drop all three
+    phase currents for the net grid power: PV exporting on L2 hid 13 A of house load on L1, and
+    the car was kept at 16 A beside it (29 A on a 25 A fuse), with no repair naming L2. A read
+    line caps its own share; the missing one is estimated from the grid power and named."""
+    m = EnergyManager(SiteSettings(fuse_a=25.0), {"a": ChargerSettings(mode=Mode.FAST)})
+    # Car 16 A on each line, house 13 A on L1, 1-phase PV exporting 26 A on L2.
+    l1, l2, l3 = 16.0 + 13.0, 16.0 - 26.0, 16.0
+    grid_w = (l1 + l2 + l3) * 230.0
+    d = None
+    for t in range(0, 60, 5):
+        charging = {"a": car(t, power=16.0 * 3 * 230.0, currents=(16.0, 16.0, 16.0))}
+        inputs = replace(site(t, grid_w, charging), grid_currents_a=PhaseReading((l1, None, l3), t))
+        d = m.update(inputs, t)
+    assert d is not None
+    target = d.chargers["a"].target
+    # House on L1 = 29 - 16 = 13 A: at most 25 - 0.5 - 13 = 11.5 A for the car.
+    assert target.paused or target.current_a <= 11.5, target
+    assert d.stale_inputs == {"grid_current_l2"}
+
+
+def test_an_unavailable_phase_current_takes_what_the_read_lines_leave_of_the_grid() -> None:
+    """The missing line carries at least what the read lines leave of the net grid current."""
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=0.0), fast(1))
+    # Net 10 A of house load, L1 exports 5 A, L3 reads 0: L2 carries 15 A.
+    inputs = site(0, 10 * 230.0, plugged(0, 1), grid_currents=(-5.0, None, 0.0))  # type: ignore[arg-type]
+    d = m.update(inputs, 0)
+    assert d.chargers["c0"].target.current_a == 10.0
+
+
+def test_unavailable_phase_currents_without_grid_power_fall_back() -> None:
+    """Neither the phase current nor the grid power: that line's house load is unknown (the
+    chargers fall back, as for a stale input); a read line still caps its share."""
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=0.0), fast(1))
+    d = m.update(site(0, None, plugged(0, 1), grid_currents=(20.0, None, 0.0)), 0)  # type: ignore[arg-type]
+    assert d.stale_inputs == {"grid_current_l2"}
+    decision = d.chargers["c0"]
+    assert decision.stale
+    assert decision.target.paused or decision.target.current_a <= 5.0
 
 
 def test_single_phase_site_puts_every_charger_on_l1() -> None:

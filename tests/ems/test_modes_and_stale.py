@@ -165,6 +165,30 @@ def test_unavailable_sensor_is_stale() -> None:
     assert "grid_power" in d.stale_inputs
 
 
+def test_an_unavailable_pv_sensor_leaves_the_surplus_to_the_grid_meter() -> None:
+    """README said every sensor that goes unavailable makes the chargers fall back; many inverters
+    go unavailable every night, and a fallback to the minimum would charge Solar cars from the
+    grid all night. The PV sensor only caps the surplus: without it the surplus is the grid
+    meter's (the repair still names it), and a Solar car follows that, not the fallback."""
+    m = one(Mode.SOLAR, stale_fallback=StaleFallback.MIN_CURRENT)
+    d = None
+    for t in range(0, 400, 5):
+        inputs = replace(site(t, -3000.0, {"a": car(t, power=4140.0)}), pv_w=Reading(None, t))
+        d = m.update(inputs, t)
+    assert d is not None
+    assert d.stale_inputs == {"pv_power"}
+    assert d.surplus_w == 7140.0  # the car's 4140 W and the 3000 W exported
+    decision = d.chargers["a"]
+    assert not decision.stale
+    assert decision.target.current_a > 6.0
+    # At night (importing, no sun) it stops as on any dip: no minimum from the grid.
+    for t in range(400, 800, 5):
+        inputs = replace(site(t, 4640.0, {"a": car(t, power=4140.0)}), pv_w=Reading(None, t))
+        d = m.update(inputs, t)
+    assert d.chargers["a"].target.paused
+    assert not d.chargers["a"].stale
+
+
 def test_missing_grid_sensor_is_reported_for_solar_modes() -> None:
     m = one(Mode.SOLAR, stale_fallback=StaleFallback.PAUSE)
     d = m.update(SiteInputs(chargers={"a": car(0)}), 0)

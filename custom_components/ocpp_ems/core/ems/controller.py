@@ -150,8 +150,8 @@ class EnergyManager:
             wake += share_solar(works, site.solar, budget_w, surplus.battery_first_w, now)
 
         headroom, fuse_unknown = line_headroom(site, readings, works)
-        if fuse_unknown:
-            stale.add("grid_currents" if inputs.grid_currents_a is not None else "grid_power")
+        if fuse_unknown and inputs.grid_currents_a is None:
+            stale.add("grid_power")  # (unknown phase currents are named by ``read_site``)
 
         for work in works:
             needs_surplus = work.kind in (Kind.SOLAR, Kind.MIN_SOLAR)

@@ -25,8 +25,8 @@ def line_headroom(
     site: SiteSettings, readings: SiteReadings, works: list[ChargerWork]
 ) -> tuple[tuple[float, float, float] | None, bool]:
     """Current (A) the chargers may draw per line (None: no fuse), and whether the house load is
-    unknown (no grid reading: the chargers alone must then fit, and they fall back as for a stale
-    input).
+    unknown on a line (no grid reading for it: the chargers alone must then fit there, and they
+    fall back as for a stale input).
 
     Only chargers we can set share it: what an offline charger still draws (it keeps its last
     limit) counts like the house's load, never as headroom for the others."""
@@ -37,15 +37,12 @@ def line_headroom(
         grid_w=readings.grid_w,
         ev_currents=_line_sums([w for w in works if w.inputs.connected]),
     )
-    if site.fuse_a is None or headroom is not None:
-        return headroom, False
+    if site.fuse_a is None or headroom is None:
+        return None, False
     limit = site.fuse_a - site.fuse_margin_a
     unreachable = _line_sums(offline)
-    return (
-        limit - unreachable[0],
-        limit - unreachable[1],
-        limit - unreachable[2],
-    ), True
+    known = [limit - unreachable[k] if line is None else line for k, line in enumerate(headroom)]
+    return (known[0], known[1], known[2]), None in headroom
 
 
 def _line_sums(works: list[ChargerWork]) -> tuple[float, float, float]:

@@ -18,7 +18,7 @@ from custom_components.ocpp_ems.core.numbers import finite_number
 
 from .charger_work import IDLE_LIMIT_A, LINES, ChargerMemory, ChargerWork
 from .config import ChargerSettings, SiteSettings
-from .surplus import Balance, site_balance
+from .surplus import Balance, curtailed_pv_w, site_balance, site_lines
 from .types import ChargerInputs, PhaseReading, Reading, SiteInputs, plausible_soc
 
 Phases = tuple[float | None, float | None, float | None]
@@ -94,9 +94,7 @@ def read_site(inputs: SiteInputs, site: SiteSettings, now: float) -> SiteReading
             return None
         return value
 
-    grid_currents = _fresh_phases(inputs.grid_currents_a, site.grid_max_age_s, now)
-    if inputs.grid_currents_a is not None and grid_currents is None:
-        stale.add("grid_currents")
+    grid_currents = _fresh_phases(inputs.grid_currents_a, site, now, stale)
     battery_w = fresh(inputs.battery_w, site.battery_max_age_s, "battery_power")
     return SiteReadings(
         grid_w=fresh(inputs.grid_w, site.grid_max_age_s, "grid_power"),
@@ -159,7 +157,7 @@ def _battery_owed(site: SiteSettings, readings: SiteReadings, memory: SiteMemory
     curtailed = (
         readings.pv_available_w is not None
         and readings.pv_w is not None
-        and readings.pv_available_w - readings.pv_w > LEFT_OVER_W
+        and curtailed_pv_w(grid_w, readings.pv_w, readings.pv_available_w) > LEFT_OVER_W
     )
     at = readings.grid_at if readings.grid_at is not None else 0.0
     tapered: float | None = None  # what it takes while PV is left over a while
@@ -215,12 +213,22 @@ def is_fresh(at: float, max_age: float, now: float) -> bool:
     return now - at <= max_age
 
 
-def _fresh_phases(reading: PhaseReading | None, max_age: float, now: float) -> Phases | None:
-    if reading is None or not is_fresh(reading.at, max_age, now):
+def _fresh_phases(
+    reading: PhaseReading | None, site: SiteSettings, now: float, stale: set[str]
+) -> Phases | None:
+    """The grid's phase currents as far as known (None: not configured, or too old, then
+    ``grid_currents`` is stale); a line of the site without a reading is None and named stale
+    (``grid_current_l2``): the fuse estimates that line (``surplus.fuse_headroom``)."""
+    if reading is None:
         return None
-    if reading.values[0] is None:
+    if not is_fresh(reading.at, site.grid_max_age_s, now):
+        stale.add("grid_currents")
         return None
-    return reading.values
+    values = [v if v is not None and math.isfinite(v) else None for v in reading.values]
+    for line in range(site_lines(site)):
+        if values[line] is None:
+            stale.add(f"grid_current_l{line + 1}")
+    return values[0], values[1], values[2]
 
 
 def prepare(

@@ -24,7 +24,8 @@ as they are power the PV reading does not show.
 
 Zero-export / hybrid inverters curtail PV instead of exporting, so "no export" does not mean "no
 surplus". Two ways to see the hidden headroom: an inverter sensor of available (potential) PV
-power gives it directly (``available - pv``); without it, ``zero_export`` makes the controller
+power gives it directly (``available - pv``, while the grid shows no import: an inverter that clips
+reads its DC side above what it can give); without it, ``zero_export`` makes the controller
 probe: while the grid shows no import, a running car is offered ``curtailment_probe_w`` more, the
 inverter un-curtails to feed it, and the next reading shows the new, larger balance. Import is the
 signal that the real limit was reached, and the normal regulation backs off.
@@ -97,10 +98,19 @@ def site_balance(
     available += assist_w
     solar = settings.solar
     if pv_w is not None and pv_available_w is not None:
-        available += max(0.0, pv_available_w - pv_w)
+        available += curtailed_pv_w(grid_w, pv_w, pv_available_w)
     elif solar.zero_export and any_car_drawing and grid_w <= ZERO_EXPORT_BAND_W:
         available += solar.curtailment_probe_w
     return Balance(available, battery_first_w, discharge_limit)
+
+
+def curtailed_pv_w(grid_w: float, pv_w: float, pv_available_w: float) -> float:
+    """PV the inverter holds back and would give for more load (W): available - output, while
+    the grid does not import. Import says it gives no more: a clipping inverter (its DC side
+    reads above what it can convert) or a real limit reached, as when probing."""
+    if grid_w > ZERO_EXPORT_BAND_W:
+        return 0.0
+    return max(0.0, pv_available_w - pv_w)
 
 
 def fuse_headroom(
@@ -109,8 +119,9 @@ def fuse_headroom(
     grid_currents: tuple[float | None, float | None, float | None] | None,
     grid_w: float | None,
     ev_currents: tuple[float, float, float],
-) -> tuple[float, float, float] | None:
-    """Current (A) the chargers together may draw per line; None without any grid reading.
+) -> tuple[float | None, float | None, float | None] | None:
+    """Current (A) the chargers together may draw per line (None: no fuse; a line None: its
+    house load unknown, with neither its phase current nor the grid power).
 
     House current per line = grid current - cars' current on that line. PV export is not counted as
     headroom: a cloud can take it away faster than a charger follows, and then the fuse would trip.
@@ -118,24 +129,49 @@ def fuse_headroom(
     if settings.fuse_a is None:
         return None
     limit = settings.fuse_a - settings.fuse_margin_a
-    lines = settings.site_phases if settings.site_phases in (1, 3) else 3
-    house: list[float]
-    if grid_currents is not None and all(v is not None for v in grid_currents[:lines]):
-        house = [_or_zero(grid_currents[k]) - ev_currents[k] for k in range(3)]
-    elif grid_w is not None:
-        ev_total = sum(ev_currents) * settings.voltage_v
-        house_a = max(0.0, grid_w - ev_total) / settings.voltage_v
-        if settings.assume_balanced_house_load:
-            house_a /= lines
-        house = [house_a] * 3
-    else:
-        return None
-    return (
-        limit - max(0.0, house[0]),
-        limit - max(0.0, house[1]) if lines == 3 else 0.0,
-        limit - max(0.0, house[2]) if lines == 3 else 0.0,
-    )
+    house = _house_currents(settings, grid_currents, grid_w, ev_currents)
+    headroom = [None if h is None else limit - max(0.0, h) for h in house]
+    headroom += [0.0] * (3 - len(headroom))  # no such line on a 1-phase site
+    return headroom[0], headroom[1], headroom[2]
 
 
-def _or_zero(value: float | None) -> float:
-    return 0.0 if value is None else value
+def site_lines(settings: SiteSettings) -> int:
+    """The lines of the site's connection (1 or 3)."""
+    return settings.site_phases if settings.site_phases in (1, 3) else 3
+
+
+def _house_currents(
+    settings: SiteSettings,
+    grid_currents: tuple[float | None, float | None, float | None] | None,
+    grid_w: float | None,
+    ev_currents: tuple[float, float, float],
+) -> list[float | None]:
+    """The house's current per line of the site (A; None: unknown): the grid's phase current
+    less the cars' where it is read, else an estimate from the grid power."""
+    lines = site_lines(settings)
+    measured = [None if grid_currents is None else grid_currents[k] for k in range(lines)]
+    house = [None if m is None else m - ev_currents[k] for k, m in enumerate(measured)]
+    if None in house and grid_w is not None:
+        estimate = _unmeasured_house_a(settings, grid_w, ev_currents, house)
+        house = [estimate if h is None else h for h in house]
+    return house
+
+
+def _unmeasured_house_a(
+    settings: SiteSettings,
+    grid_w: float,
+    ev_currents: tuple[float, float, float],
+    house: list[float | None],
+) -> float:
+    """The house's current on a line without a phase reading, from the grid power, assuming the
+    worst: all of the house's net load on that line (or a share of it, with a balanced house
+    load), and at least what the read lines leave of it (PV exporting on one line hides load on
+    another from the net power)."""
+    net_a = grid_w / settings.voltage_v - sum(ev_currents)
+    spread_a = max(0.0, net_a)
+    if settings.assume_balanced_house_load:
+        spread_a /= site_lines(settings)
+    known = [h for h in house if h is not None]
+    if not known:
+        return spread_a
+    return max(spread_a, net_a - sum(known))
