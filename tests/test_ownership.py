@@ -222,6 +222,12 @@ async def test_mode_actions_and_boost_while_manual(
         await call(hass, "number", "set_value", {"entity_id": CURRENT_LIMIT, "value": 9})
         assert state_of(hass, MODE).state == "manual"
         assert sim.live_limit() == 9.0
+        # Off refuses a boost like Manual (it was kept, and boosted at a later mode change).
+        await call(hass, DOMAIN, "set_charge_mode", {"device_id": device, "mode": "off"})
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, DOMAIN, "boost_now", {"device_id": device})
+        assert err.value.translation_key == "charger_off"
+        assert server_entry.runtime_data.ems.charger_view("CP1").boost_until is None
         await call(hass, DOMAIN, "set_charge_mode", {"device_id": device, "mode": "fast"})
         assert state_of(hass, CONTROLLED_BY).state == "energy_manager"
         await wait_for(lambda: sim.live_limit() == 32.0, what="fast")
@@ -238,6 +244,33 @@ async def test_mode_actions_and_boost_while_manual(
         assert state_of(hass, CONTROLLED_BY).state == "none"
         view = server_entry.runtime_data.ems.charger_view("CP1")
         assert view.mode == "fast"
+
+
+@pytest.mark.usefixtures("fast_ems_debounce", "sources")
+async def test_a_limit_for_a_while_hands_back_to_the_manager_when_it_ends(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """set_current_limit with a duration on a Solar charger: when the limit ended the charger
+    stayed Manual, without any limit (the installation maximum, from the grid), although the
+    action promises the charger returns to its previous limit."""
+    async with onboard() as (sim, entry):
+        await plug_in_and_charge(sim)
+        await set_mode(hass, "solar")
+        await wait_for(lambda: abs((sim.live_limit() or 0.0) - SOLAR_A) < 0.15, what="solar")
+        device = device_id(hass, entry)
+        await call(
+            hass, DOMAIN, "set_current_limit", {"device_id": device, "current": 10, "duration": 1}
+        )
+        assert sim.live_limit() == 10.0
+        assert state_of(hass, MODE).state == "manual"
+        model = server_entry.runtime_data.central.charger("CP1")
+        await wait_for(lambda: model.limit.expires_at is None, seconds=15, what="expiry")
+        await hass.async_block_till_done()
+        assert state_of(hass, MODE).state == "solar"
+        assert model.limit.controlled_by is ControlledBy.ENERGY_MANAGER
+        await wait_for(
+            lambda: abs((sim.live_limit() or 0.0) - SOLAR_A) < 0.15, what="solar after the limit"
+        )
 
 
 def entity_of[E](hass: HomeAssistant, domain: str, entity_id: str, kind: type[E]) -> E:

@@ -9,11 +9,11 @@ from typing import Any
 
 import probatio
 import pytest
-from homeassistant.core import HomeAssistant, SupportsResponse
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.core import Context, HomeAssistant, SupportsResponse
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
 from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 
 from custom_components.ocpp_ems.const import CONF_RESPONSE_TIMEOUT, DOMAIN
 from custom_components.ocpp_ems.core.current_control import LIVE_PROFILE_ID
@@ -24,6 +24,7 @@ from custom_components.ocpp_ems.services import SERVICES
 from custom_components.ocpp_ems.site_actions import SERVICE_SET_CHEAP_GRID_PRICE
 
 from .helpers.charger import SimCharger, wait_for
+from .helpers.ems import async_set_charger_options
 from .helpers.fixtures import Onboard
 from .helpers.versions import VERSIONS_2X, OnboardAny, Side2x
 
@@ -97,6 +98,23 @@ async def test_set_current_limit(hass: HomeAssistant, target: Target) -> None:
     assert float(schedule["charging_schedule_period"][0]["limit"]) == 12.0
 
 
+async def test_set_current_limit_for_a_while_returns_to_the_previous_limit(
+    hass: HomeAssistant, target: Target
+) -> None:
+    """A limit with a duration used to be removed when it ended: 16 A, then 10 A for 1 s, ended
+    at the installation maximum (32 A) instead of the promised previous limit."""
+    await call(hass, "set_current_limit", target, current=16)
+    await call(hass, "set_current_limit", target, current=10, duration=1)
+    await call(hass, "set_current_limit", target, current=8, duration=1)  # in a row: still 16 A
+    assert live_limit(target.sim) == 8.0
+    model = target.entry.runtime_data.coordinator.charger
+    await wait_for(lambda: model.limit.expires_at is None, seconds=15, what="expiry")
+    await hass.async_block_till_done()
+    assert model.limit.requested_a == 16.0
+    await wait_for(lambda: live_limit(target.sim) == 16.0, seconds=10, what="previous limit")
+    assert hass.states.get("number.acme_wallbox_1_current_limit").state == "16.0"
+
+
 @pytest.mark.parametrize("current", [3, 40])
 async def test_set_current_limit_out_of_range(
     hass: HomeAssistant, target: Target, current: float
@@ -109,6 +127,62 @@ async def test_set_current_limit_out_of_range(
         "min": "6.0",
         "max": "32.0",
     }
+
+
+async def test_zero_current_pauses_with_the_chargers_pause_strategy(
+    hass: HomeAssistant, target: Target
+) -> None:
+    """set_current_limit 0 wrote a 0 A profile even to a charger paused by stop + start (which
+    ends the session on a 0 A limit) instead of using its pause strategy like pause_charging."""
+    await async_set_charger_options(hass, target.entry, pause_strategy="remote_stop_start")
+    await wait_for(lambda: target.entry.runtime_data.central.session("CP1") is not None)
+    await target.sim.status("Preparing")
+    await target.sim.start_transaction()
+    await target.sim.status("Charging")
+    await hass.async_block_till_done()
+    await call(hass, "set_current_limit", target, current=0)
+    assert target.sim.commands("RemoteStopTransaction")
+    assert target.sim.live_limit() != 0.0
+    assert target.entry.runtime_data.coordinator.charger.limit.paused
+    # A pause for a while would be a 0 A limit, which ends this charger's session: refused.
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "set_current_limit", target, current=0, duration=60)
+    assert err.value.translation_key == "pause_with_duration"
+    assert len(target.sim.commands("RemoteStopTransaction")) == 1
+
+
+@pytest.mark.parametrize(
+    ("service", "data"),
+    [
+        ("get_configuration", {}),
+        ("set_configuration", {"key": "AuthorizationKey", "value": "00"}),
+        ("reset", {"type": "hard"}),
+        ("clear_cache", {}),
+        ("update_firmware", {"url": "https://evil.example/fw.bin"}),
+        ("request_diagnostics", {"url": "ftp://evil.example/"}),
+        ("data_transfer", {"vendor_id": "ACME"}),
+        ("upgrade_security", {"security_profile": 2}),
+    ],
+)
+async def test_maintenance_actions_need_an_admin(
+    hass: HomeAssistant,
+    target: Target,
+    hass_read_only_user: MockUser,
+    service: str,
+    data: dict[str, Any],
+) -> None:
+    """Flashing firmware, rewriting the charger's configuration (its password), uploading its
+    logs anywhere: any non-admin user (a wall tablet's account) could do it."""
+    with pytest.raises(Unauthorized):
+        await hass.services.async_call(
+            DOMAIN,
+            service,
+            {"device_id": target.device_id, **data},
+            blocking=True,
+            context=Context(user_id=hass_read_only_user.id),
+            return_response=SERVICES[service].response is SupportsResponse.ONLY,
+        )
+    assert not target.sim.commands("Reset")
 
 
 async def test_pause_and_resume(hass: HomeAssistant, target: Target) -> None:
@@ -212,6 +286,19 @@ async def test_unlock(hass: HomeAssistant, target: Target) -> None:
         await call(hass, "unlock", target, connector_id=1)
     assert err.value.translation_placeholders is not None
     assert err.value.translation_placeholders["status"] == "UnlockFailed"
+
+
+async def test_whole_numbers_given_as_floats_are_accepted(
+    hass: HomeAssistant, target: Target
+) -> None:
+    """A connector id templated from an input_number renders as 1.0: connector_id and
+    stack_level refused it ("expected int") where profile_id and reservation_id coerce."""
+    await call(hass, "unlock", target, connector_id=1.0)
+    assert target.sim.commands("UnlockConnector") == [{"connector_id": 1}]
+    await call(hass, "clear_charging_profiles", target, connector_id="1", stack_level=2.0)
+    assert target.sim.commands("ClearChargingProfile")[-1] == {"connector_id": 1, "stack_level": 2}
+    with pytest.raises(probatio.Invalid):
+        await call(hass, "unlock", target, connector_id=1.5)
 
 
 async def test_change_availability(hass: HomeAssistant, target: Target) -> None:
@@ -363,7 +450,25 @@ async def test_clear_charging_profiles(hass: HomeAssistant, target: Target) -> N
         }
     ]
     await call(hass, "clear_charging_profiles", target)
-    assert target.sim.profiles == {}
+    assert len(target.sim.commands("ClearChargingProfile")) == 2
+    assert sorted(target.sim.profiles) == [1, 2, LIVE_PROFILE_ID]  # ours, written again
+
+
+async def test_clearing_profiles_restores_our_limit_at_once(
+    hass: HomeAssistant, target: Target
+) -> None:
+    """Clearing every profile removed Home Assistant's own live limit and safe fallback as well:
+    the number and the sensor said 10 A while the charger held no limit at all, until the next
+    refresh (minutes later); the fallback was never written again."""
+    await call(hass, "set_current_limit", target, current=10)
+    await call(hass, "clear_charging_profiles", target)
+    assert live_limit(target.sim) == 10.0
+    assert sorted(target.sim.profiles) == [1, 2, LIVE_PROFILE_ID]
+    assert hass.states.get("sensor.acme_wallbox_1_active_limit").state == "10.0"
+    # A raw profile with our live profile's id replaces it: ours is written again at once.
+    raw = RAW_PROFILE | {"chargingProfileId": LIVE_PROFILE_ID, "stackLevel": 1}
+    await call(hass, "set_charging_profile", target, profile=raw)
+    assert live_limit(target.sim) == 10.0
 
 
 RAW_PROFILE: dict[str, Any] = {
@@ -381,7 +486,12 @@ RAW_PROFILE: dict[str, Any] = {
 async def test_set_charging_profile(hass: HomeAssistant, target: Target) -> None:
     await call(hass, "set_charging_profile", target, connector_id=1, profile=RAW_PROFILE)
     assert target.sim.profiles[99]["stack_level"] == 5
-    assert target.sim.commands("SetChargingProfile")[-1]["connector_id"] == 1
+    raw = [
+        c
+        for c in target.sim.commands("SetChargingProfile")
+        if c["cs_charging_profiles"]["charging_profile_id"] == 99
+    ]
+    assert raw[-1]["connector_id"] == 1
 
     # Passes our checks but not the OCPP schema: bad input, never sent to the charger.
     sent = len(target.sim.commands("SetChargingProfile"))
@@ -643,6 +753,37 @@ async def test_connector_device_targets_its_connector(
             )
         assert [r["connector_id"] for r in sim.commands("ReserveNow")] == [0, 2]
         assert [r["connector_id"] for r in sim.commands("ChangeAvailability")] == [0, 2]
+
+
+async def test_profile_actions_on_a_connector_device_target_that_connector(
+    hass: HomeAssistant, onboard: Onboard, device_registry: dr.DeviceRegistry
+) -> None:
+    """set_charging_profile and clear_charging_profiles ignored the connector device (the
+    profile went to the whole charger, the clear hit every connector) and sent a connector the
+    charger does not have."""
+    async with onboard("DUO", configuration={"NumberOfConnectors": "2"}) as (sim, entry):
+        await sim.status("Available", connector_id=2)
+        await hass.async_block_till_done()
+        connector = device_registry.async_get_child_device_by_identifier(
+            (DOMAIN, "DUO_2"), entry.entry_id
+        )
+        assert connector is not None
+        await call(hass, "set_charging_profile", connector.id, profile=RAW_PROFILE)
+        raw = [
+            c
+            for c in sim.commands("SetChargingProfile")
+            if c["cs_charging_profiles"]["charging_profile_id"] == 99
+        ]
+        assert [c["connector_id"] for c in raw] == [2]
+        await call(hass, "clear_charging_profiles", connector.id, purpose="tx_default")
+        await call(hass, "clear_charging_profiles", connector.id, connector_id=0)
+        assert [c.get("connector_id") for c in sim.commands("ClearChargingProfile")] == [2, 0]
+        with pytest.raises(ServiceValidationError) as err:
+            await call(
+                hass, "set_charging_profile", connector.id, connector_id=7, profile=RAW_PROFILE
+            )
+        assert err.value.translation_key == "unknown_connector"
+        assert len([c for c in sim.commands("SetChargingProfile") if c["connector_id"] == 7]) == 0
 
 
 def test_unexpected_core_error_is_translated() -> None:

@@ -53,6 +53,7 @@ from .hub import (
     password_ignored_issue_id,
     server_settings,
 )
+from .ownership import async_follow_limit_expiry
 from .security import (
     CaCertificateView,
     ServerSecurity,
@@ -336,6 +337,7 @@ async def _async_setup_charger(hass: HomeAssistant, entry: ChargerConfigEntry) -
     entry.async_on_unload(entry.add_update_listener(_async_charger_entry_updated))
     # Before the entities, which read the charger's EMS settings; its first decision is debounced.
     entry.async_on_unload(server_entry.runtime_data.ems.async_add_charger(entry))
+    entry.async_on_unload(async_follow_limit_expiry(entry))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 

@@ -12,7 +12,9 @@ The rule: a manual change (the current-limit number, the charging switch, the ac
 ``set_current_limit``, ``pause_charging`` and ``resume_charging``) of a charger the energy manager
 controls takes it over. Its mode becomes Manual before the change is written, the manual value
 stays, and the energy manager writes nothing to it until another mode is picked (charge-mode select
-or ``set_charge_mode`` / ``plan_charge``), which hands it back. A change the charger refuses (or that times out) raises an error and leaves
+or ``set_charge_mode`` / ``plan_charge``), which hands it back; a limit given with a duration
+(``set_current_limit``) hands it back by itself when it ends, in the mode it had
+(:func:`async_follow_limit_expiry`). A change the charger refuses (or that times out) raises an error and leaves
 the energy manager in control, in its mode. A change needs the charger online:
 an offline charger raises the translated ``charger_not_connected`` error (nothing is remembered for
 later).
@@ -31,11 +33,13 @@ from homeassistant.components.sensor import (
     SensorEntity,
     SensorEntityDescription,
 )
+from homeassistant.core import CALLBACK_TYPE, callback
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 
 from .coordinator import ChargerConfigEntry, ChargerCoordinator
 from .core.current_control import CurrentController
-from .core.model import ControlledBy
+from .core.ems import Mode
+from .core.model import ChargerEvent, ControlledBy, EventKind
 from .ems_entity import ems_of
 from .energy_manager import EnergyManagerRuntime
 from .entity import OcppEntity, charger_errors, require_session
@@ -61,6 +65,33 @@ async def async_manual_change(
             if ems is not None and previous is not None:
                 ems.async_update_charger(charger_id, mode=previous)
             raise
+
+
+def energy_manager_mode(entry: ChargerConfigEntry) -> Mode | None:
+    """The energy manager's mode while it controls the charger (None: it does not)."""
+    ems = ems_of(entry)
+    charger_id = entry.runtime_data.charger_id
+    if ems is None or ems.controlled_by(charger_id) is not ControlledBy.ENERGY_MANAGER:
+        return None
+    return ems.charger_view(charger_id).mode
+
+
+@callback
+def async_follow_limit_expiry(entry: ChargerConfigEntry) -> CALLBACK_TYPE:
+    """Hand the charger back to the energy manager, in the mode it was taken over from, when a
+    limit given with a duration ends (unless the user picked a mode meanwhile)."""
+    charger_id = entry.runtime_data.charger_id
+
+    @callback
+    def _on_event(event: ChargerEvent) -> None:
+        hand_back_to = event.data.get("hand_back_to")
+        if event.kind is not EventKind.LIMIT_EXPIRED or hand_back_to is None:
+            return
+        ems = ems_of(entry)
+        if ems is not None and ems.controlled_by(charger_id) is ControlledBy.MANUAL:
+            ems.async_update_charger(charger_id, mode=Mode(hand_back_to))
+
+    return entry.runtime_data.coordinator.async_add_event_callback(_on_event)
 
 
 CONTROLLED_BY = SensorEntityDescription(

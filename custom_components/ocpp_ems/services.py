@@ -30,6 +30,7 @@ from homeassistant.core import (
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.service import async_register_admin_service
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
@@ -47,10 +48,11 @@ from .core.session import (
     next_request_id,
     remote_stop_each,
 )
+from .core.settings import PauseStrategy
 from .energy_manager import EnergyManagerRuntime
 from .entity import charger_errors, require_session
 from .hub import is_charger_entry
-from .ownership import async_manual_change
+from .ownership import async_manual_change, energy_manager_mode
 from .sessions_log import async_export_sessions
 
 ATTR_DEVICE_ID: Final = "device_id"
@@ -104,8 +106,22 @@ PROFILE_PURPOSES: Final = ["charger_max", "tx_default", "tx"]
 # The longest boost (a boost for "until further notice" is Fast mode).
 MAX_BOOST: Final = timedelta(days=7)
 
+
+def _whole(value: Any) -> int:
+    """A whole number, also as a float or text (a template from an input_number renders 1.0)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise probatio.Invalid("expected a whole number") from err
+    if isinstance(value, bool) or not number.is_integer():
+        raise probatio.Invalid("expected a whole number")
+    return int(number)
+
+
 _DEVICE: Final = {probatio.Required(ATTR_DEVICE_ID): cv.string}
-_CONNECTOR: Final = {probatio.Optional(ATTR_CONNECTOR_ID): probatio.All(int, probatio.Range(min=1))}
+_CONNECTOR: Final = {
+    probatio.Optional(ATTR_CONNECTOR_ID): probatio.All(_whole, probatio.Range(min=1))
+}
 
 
 @dataclass(kw_only=True)
@@ -141,6 +157,13 @@ class ChargerTarget:
                 },
             )
         return connector_id
+
+    def profile_connector(self, call: ServiceCall) -> int | None:
+        """For the raw profile actions: the call's connector (0: the charger as a whole), else
+        the device's (None: the call's and the device's are unset)."""
+        if call.data.get(ATTR_CONNECTOR_ID) == 0:
+            return 0
+        return self.wanted_connector(call)
 
     def connector_id(self, call: ServiceCall) -> int:
         """The connector from the call, else from the device, else 1."""
@@ -194,8 +217,26 @@ async def _set_current_limit(target: ChargerTarget, call: ServiceCall) -> Servic
                 "max": str(rules.max_a),
             },
         )
+    if current == 0 and duration is None:
+        # "0 pauses": with the charger's pause strategy, like pause_charging.
+        await async_manual_change(target.entry, lambda control: control.pause())
+        return None
+    if current == 0 and rules.pause_strategy is not PauseStrategy.ZERO_LIMIT:
+        # A pause for a while is a 0 A limit for a while: it would end this charger's session.
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="pause_with_duration",
+            translation_placeholders={"charger": target.entry.title},
+        )
+    # A limit for a while hands the charger back to the energy manager when it ends.
+    hand_back = energy_manager_mode(target.entry) if duration is not None else None
     await async_manual_change(
-        target.entry, lambda control: control.set_limit(current, duration_s=duration)
+        target.entry,
+        lambda control: control.set_limit(
+            current,
+            duration_s=duration,
+            hand_back_to=None if hand_back is None else str(hand_back),
+        ),
     )
     return None
 
@@ -352,16 +393,21 @@ async def _upgrade_security(target: ChargerTarget, call: ServiceCall) -> Service
 async def _clear_charging_profiles(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
     await target.session().clear_profiles(
         profile_id=call.data.get(ATTR_PROFILE_ID),
-        connector_id=call.data.get(ATTR_CONNECTOR_ID),
+        connector_id=target.profile_connector(call),
         purpose=call.data.get(ATTR_PURPOSE),
         stack_level=call.data.get(ATTR_STACK_LEVEL),
     )
+    # It may have removed our own live and safe-fallback profiles as well.
+    await target.controller().restore_profiles()
     return None
 
 
 async def _set_charging_profile(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
     profile: dict[str, Any] = call.data[ATTR_PROFILE]
-    await target.session().set_raw_profile(call.data.get(ATTR_CONNECTOR_ID, 0), dict(profile))
+    connector_id = target.profile_connector(call)
+    await target.session().set_raw_profile(connector_id or 0, dict(profile))
+    # It may have replaced one of ours (same id, or same purpose and stack level).
+    await target.controller().restore_profiles()
     return None
 
 
@@ -450,6 +496,13 @@ async def _boost_now(target: ChargerTarget, call: ServiceCall) -> ServiceRespons
             translation_key="charger_manual",
             translation_placeholders={"charger": target.entry.title},
         )
+    if ems.charger_view(target.charger_id).mode is Mode.OFF:
+        # Off does not charge: a boost kept for later would start charging at a mode change.
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="charger_off",
+            translation_placeholders={"charger": target.entry.title},
+        )
     duration: timedelta = call.data[ATTR_DURATION]
     until = dt_util.utcnow() + duration if duration.total_seconds() > 0 else None
     ems.async_boost(target.charger_id, until)
@@ -485,6 +538,8 @@ class ServiceSpec:
     response: SupportsResponse = SupportsResponse.NONE
     # Commands the charger: refused while it is offline. False: a setting (the energy manager's).
     online: bool = True
+    # Maintenance, configuration and security of the charger: for admin users only.
+    admin: bool = False
 
 
 SERVICES: Final[dict[str, ServiceSpec]] = {
@@ -519,11 +574,13 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
     ),
     "get_configuration": ServiceSpec(
         handler=_get_configuration,
+        admin=True,
         schema={probatio.Optional(ATTR_KEYS): probatio.All(cv.ensure_list, [cv.string])},
         response=SupportsResponse.ONLY,
     ),
     "set_configuration": ServiceSpec(
         handler=_set_configuration,
+        admin=True,
         schema={probatio.Required(ATTR_KEY): cv.string, probatio.Required(ATTR_VALUE): cv.string},
         response=SupportsResponse.OPTIONAL,
     ),
@@ -533,6 +590,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
     ),
     "reset": ServiceSpec(
         handler=_reset,
+        admin=True,
         schema={probatio.Optional(ATTR_TYPE, default="soft"): probatio.In(RESET_TYPES)},
     ),
     "unlock": ServiceSpec(handler=_unlock, schema=_CONNECTOR),
@@ -541,9 +599,10 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
         schema={**_CONNECTOR, probatio.Required(ATTR_OPERATIVE): cv.boolean},
         response=SupportsResponse.OPTIONAL,
     ),
-    "clear_cache": ServiceSpec(handler=_clear_cache, schema={}),
+    "clear_cache": ServiceSpec(handler=_clear_cache, schema={}, admin=True),
     "update_firmware": ServiceSpec(
         handler=_update_firmware,
+        admin=True,
         schema={
             probatio.Required(ATTR_URL): _location,
             probatio.Optional(ATTR_RETRIEVE_DATE): cv.datetime,
@@ -557,6 +616,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
     ),
     "request_diagnostics": ServiceSpec(
         handler=_request_diagnostics,
+        admin=True,
         schema={
             probatio.Required(ATTR_URL): _location,
             probatio.Optional(ATTR_LOG_TYPE, default="diagnostics"): probatio.In(_LOG_TYPES),
@@ -582,6 +642,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
     ),
     "upgrade_security": ServiceSpec(
         handler=_upgrade_security,
+        admin=True,
         schema={
             probatio.Required(ATTR_SECURITY_PROFILE): probatio.All(
                 probatio.Coerce(int), probatio.In([1, 2, 3])
@@ -593,22 +654,21 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
         handler=_clear_charging_profiles,
         schema={
             probatio.Optional(ATTR_PROFILE_ID): probatio.Coerce(int),
-            probatio.Optional(ATTR_CONNECTOR_ID): probatio.All(int, probatio.Range(min=0)),
+            probatio.Optional(ATTR_CONNECTOR_ID): probatio.All(_whole, probatio.Range(min=0)),
             probatio.Optional(ATTR_PURPOSE): probatio.In(PROFILE_PURPOSES),
-            probatio.Optional(ATTR_STACK_LEVEL): probatio.All(int, probatio.Range(min=0)),
+            probatio.Optional(ATTR_STACK_LEVEL): probatio.All(_whole, probatio.Range(min=0)),
         },
     ),
     "set_charging_profile": ServiceSpec(
         handler=_set_charging_profile,
         schema={
-            probatio.Optional(ATTR_CONNECTOR_ID, default=0): probatio.All(
-                int, probatio.Range(min=0)
-            ),
+            probatio.Optional(ATTR_CONNECTOR_ID): probatio.All(_whole, probatio.Range(min=0)),
             probatio.Required(ATTR_PROFILE): _profile,
         },
     ),
     "data_transfer": ServiceSpec(
         handler=_data_transfer,
+        admin=True,
         schema={
             probatio.Required(ATTR_VENDOR_ID): cv.string,
             probatio.Optional(ATTR_MESSAGE_ID): cv.string,
@@ -653,13 +713,16 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register every action (once per Home Assistant run, not per entry)."""
     for name, spec in SERVICES.items():
-        hass.services.async_register(
-            DOMAIN,
-            name,
-            _make_service_handler(hass, spec),
-            schema=probatio.Schema({**_DEVICE, **spec.schema}),
-            supports_response=spec.response,
-        )
+        handler = _make_service_handler(hass, spec)
+        schema = probatio.Schema({**_DEVICE, **spec.schema})
+        if spec.admin:
+            async_register_admin_service(
+                hass, DOMAIN, name, handler, schema=schema, supports_response=spec.response
+            )
+        else:
+            hass.services.async_register(
+                DOMAIN, name, handler, schema=schema, supports_response=spec.response
+            )
 
 
 def _make_service_handler(

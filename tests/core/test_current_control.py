@@ -4,6 +4,7 @@ which keeps the profiles and computes its composite schedule like a charger does
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,21 +12,43 @@ from ocpp.v16 import call
 
 from custom_components.ocpp_ems.core.current_control import MAX_LIMIT_DURATION_S, CurrentController
 from custom_components.ocpp_ems.core.errors import ChargerNotConnectedError, CommandRejectedError
-from custom_components.ocpp_ems.core.model import Charger, ControlledBy, EventKind
+from custom_components.ocpp_ems.core.model import (
+    Charger,
+    ChargingRateUnit,
+    ControlledBy,
+    EventKind,
+    FixedProfile,
+)
 from custom_components.ocpp_ems.core.settings import (
     ChargerSettings,
     PauseStrategy,
     ProfilePurpose,
     RateUnitPreference,
+    ServerSettings,
 )
 
-from .v16_harness import Harness, SimCharger, now_iso, wait_for
+from . import v201_harness
+from .fakes import MemoryDirectory
+from .strict_charger import StrictHarness, StrictSim, expiry
+from .v16_harness import Harness, SimCharger, now_iso, running_harness, wait_for
 
 
 @pytest.fixture(autouse=True)
 def fast_verification(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(CurrentController, "verify_delay_s", 0.05)
     monkeypatch.setattr(CurrentController, "offered_grace_s", 0.0)
+
+
+@pytest.fixture
+async def strict(
+    socket_enabled: None,
+    directory: MemoryDirectory,
+    server_settings: ServerSettings,
+    settings: ChargerSettings,
+) -> AsyncIterator[Harness]:
+    """Current control running for CP1, with a charger that keeps to the rules (StrictSim)."""
+    async with running_harness(directory, server_settings, StrictHarness) as harness:
+        yield harness
 
 
 @pytest.fixture
@@ -68,8 +91,9 @@ async def test_attach_installs_max_base_and_live(h: Harness) -> None:
     assert float(base["charging_schedule"]["charging_schedule_period"][0]["limit"]) == 6
     assert live["stack_level"] == 1
     assert live["charging_schedule"]["duration"] == 900 + 60  # counted from the backdated start
-    assert h.charger.limit.charger_max_a == 32
-    assert h.charger.limit.base_a == 6
+    amps = ChargingRateUnit.AMPERE
+    assert h.charger.limit.charger_max == FixedProfile(limit=32, unit=amps, stack_level=0)
+    assert h.charger.limit.base == FixedProfile(limit=6, unit=amps, stack_level=0)
     await wait_for(lambda: h.charger.limit.applied_a == 32)  # verified via GetCompositeSchedule
     assert not h.charger.limit.mismatch
 
@@ -346,7 +370,7 @@ async def test_rejected_profiles(h: Harness) -> None:
         sim.status_override["SetChargingProfile"] = "Rejected"
 
     await attached(h, setup=reject)
-    assert h.charger.limit.charger_max_a is None  # retried on the next attach
+    assert h.charger.limit.charger_max is None  # retried on the next attach
     with pytest.raises(CommandRejectedError):
         await h.get_controller().set_limit(10)
     # Refused, so not kept: the user was told, and it must not reach the charger later.
@@ -658,3 +682,127 @@ async def test_cancelled_limit_write_is_written_again_when_the_limit_goes_back(h
     await asyncio.sleep(0.1)
     profile = sim.profiles[3]
     assert float(profile["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]) == 32
+
+
+# --- fixed profiles, stack levels, refreshes -------------------------------------------------------
+async def test_profiles_cleared_behind_our_back_are_restored_at_once(h: Harness) -> None:
+    """A ClearChargingProfile without filter (the clear_charging_profiles action) removed our live
+    and safe-fallback profiles unnoticed: the charger held no limit until the next refresh, and
+    the fixed profiles were never written again. restore_profiles writes all of them at once; one
+    that cannot be written then is unknown, so the next attach writes it."""
+    sim = await attached(h)
+    controller = h.get_controller()
+    await controller.set_limit(20)
+    await h.session.clear_profiles()
+    assert sim.profiles == {}
+    await controller.restore_profiles()
+    assert sorted(sim.profiles) == [1, 2, 3]
+    assert sim.composite(1, "A") == 20
+
+    await h.session.clear_profiles()
+    sim.status_override["SetChargingProfile"] = "Rejected"
+    await controller.restore_profiles()  # refused: logged, not raised
+    assert (h.charger.limit.charger_max, h.charger.limit.base) == (None, None)
+    await sim._connection.close()
+    await wait_for(lambda: controller._session is None)
+    again = await attached(h)
+    assert sorted(again.profiles) == [1, 2, 3]
+
+
+async def test_changed_stack_levels_move_the_base_profile(
+    strict: Harness, settings: ChargerSettings
+) -> None:
+    """The base profile was rewritten only when the safe current changed, not its stack level:
+    back from levels 2/3 to 0/1, a charger that keeps its profiles in flash kept the base at 2,
+    above the live limit at 1, and stayed at the safe current for good."""
+    settings.base_stack_level, settings.live_stack_level = 2, 3
+    first = await attached(strict)
+    await strict.get_controller().set_limit(20)
+    await first._connection.close()
+    await wait_for(lambda: strict.get_controller()._session is None)
+    settings.base_stack_level, settings.live_stack_level = 0, 1
+
+    def keep_flash(sim: SimCharger) -> None:
+        sim.profiles = dict(first.profiles)
+
+    second = await attached(strict, setup=keep_flash)
+    assert second.profiles[2]["stackLevel"] == 0
+    assert second.composite(1, "A") == 20
+
+
+async def test_charger_with_max_stack_level_0_gets_limits(strict: Harness) -> None:
+    """ChargeProfileMaxStackLevel=0 (ABB Terra AC & co.) read as "not reported": profiles went
+    out at level 1 and the charger refused every limit."""
+
+    def level_0_only(sim: SimCharger) -> None:
+        sim.config["ChargeProfileMaxStackLevel"] = "0"
+
+    sim = await attached(strict, setup=level_0_only)
+    assert strict.charger.capabilities.max_stack_level == 0
+    assert {p["stackLevel"] for _, p in sim.arrivals} == {0}
+    await strict.get_controller().set_limit(16)
+    assert sim.composite(1, "A") == 16
+
+
+@pytest.mark.parametrize("version", v201_harness.VERSIONS)
+async def test_v2x_station_with_profile_stack_level_0_gets_limits(
+    socket_enabled: None,
+    directory: MemoryDirectory,
+    server_settings: ServerSettings,
+    settings: ChargerSettings,
+    version: str,
+) -> None:
+    """The same with SmartChargingCtrlr.ProfileStackLevel = 0 on 2.0.1 / 2.1."""
+    async with v201_harness.running_harness(directory, server_settings, version) as h:
+
+        def level_0_only(station: Any) -> None:
+            key = ("SmartChargingCtrlr", None, None, "ProfileStackLevel", "Actual")
+            station.device_model[key] = "0"
+
+            def answer(payload: dict[str, Any]) -> dict[str, Any]:
+                if payload["chargingProfile"]["stackLevel"] > 0:
+                    return {"status": "Rejected"}
+                return station._answer_SetChargingProfile(payload)
+
+            station.answers["SetChargingProfile"] = answer
+
+        station = await attached(h, setup=level_0_only)
+        sent = {p["chargingProfile"]["stackLevel"] for p in station.actions("SetChargingProfile")}
+        assert sent == {0}
+        await h.get_controller().set_limit(16)
+        assert station.composite(1) == (16, "A")
+
+
+async def test_refused_max_profile_does_not_block_base_and_live(strict: Harness) -> None:
+    """Max, base and live were written in one go at attach: a charger refusing the
+    ChargePointMaxProfile got neither the safe base nor the live limit, at every reconnect."""
+    strict.charger.limit.requested_a = 10
+
+    def refuse_max(sim: SimCharger) -> None:
+        assert isinstance(sim, StrictSim)
+        sim.reject_purposes.add("ChargePointMaxProfile")
+
+    sim = await attached(strict, setup=refuse_max)
+    assert sorted(sim.profiles) == [2, 3]
+    assert sim.composite(1, "A") == 10
+    assert strict.charger.limit.charger_max is None  # tried again at the next attach
+
+
+async def test_one_timed_out_refresh_does_not_let_the_live_limit_lapse(
+    strict: Harness, settings: ChargerSettings, server_settings: ServerSettings
+) -> None:
+    """A failed refresh was retried a whole refresh period after the failure, past the live
+    profile's expiry: the charger fell back to its safe base although the link was fine again.
+    Scaled down: live duration 8 s, response timeout 2 s, the refresh lost (not applied)."""
+    server_settings.response_timeout_s = 2.0
+    settings.live_limit_duration_s = 8
+    sim = await attached(strict)
+    await strict.get_controller().set_limit(20)
+    written = len(sim.arrivals)
+    last_live = sim.arrivals[-1][1]
+    assert last_live["chargingProfileId"] == 3
+    sim.swallow, sim.swallow_s = 1, 2.5
+    await wait_for(lambda: len(sim.arrivals) >= written + 2, seconds=20)
+    expires = expiry(last_live)
+    assert expires is not None
+    assert sim.arrivals[written + 1][0] < expires

@@ -47,6 +47,13 @@ def test_clamp_what_a_requested_limit_becomes() -> None:
     assert rules(min_current_a=8.0, installation_max_a=6.0).clamp(7.0) == 6.0
 
 
+@pytest.mark.parametrize(("safe", "written"), [(0.0, 0.0), (0.5, 6.0), (3.0, 6.0), (8.0, 8.0)])
+def test_safe_current_is_never_between_0_and_the_minimum(safe: float, written: float) -> None:
+    """The safe base was written as configured: a 3 A fail-safe profile is a value IEC 61851
+    cannot signal (chargers reject it or treat it as they see fit). Raised like any limit."""
+    assert rules(min_current_a=6.0, safe_current_a=safe).safe_a == written
+
+
 @pytest.mark.parametrize(
     ("rate_units", "preference", "unit", "step"),
     [

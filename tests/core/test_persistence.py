@@ -16,6 +16,7 @@ from custom_components.ocpp_ems.core.model import (
     ConnectorStatus,
     ControlledBy,
     EnergyCounter,
+    FixedProfile,
     LimitState,
     Transaction,
 )
@@ -51,10 +52,13 @@ def full_charger() -> Charger:
             requested_phases=1,
             paused=True,
             applied_a=13.5,
-            charger_max_a=25.0,
-            base_a=6.0,
+            charger_max=FixedProfile(limit=25.0, unit=ChargingRateUnit.AMPERE, stack_level=0),
+            base=FixedProfile(limit=4140.0, unit=ChargingRateUnit.WATT, stack_level=2),
             controlled_by=ControlledBy.ENERGY_MANAGER,
             expires_at=datetime(2026, 3, 1, 10, 0, tzinfo=UTC),
+            previous_a=16.0,
+            previous_phases=3,
+            hand_back_to="solar",
         ),
         auth_provisioned=True,
     )
@@ -98,8 +102,12 @@ def test_round_trip_keeps_what_cannot_be_relearned() -> None:
     assert restored.limit.requested_a == 13.5
     assert restored.limit.requested_phases == 1
     assert restored.limit.paused
-    assert restored.limit.charger_max_a == 25.0
-    assert restored.limit.base_a == 6.0
+    # What the fixed profiles were written with (else they are written again), and what a limit
+    # given with a duration returns to.
+    assert restored.limit.charger_max == original.limit.charger_max
+    assert restored.limit.base == original.limit.base
+    assert (restored.limit.previous_a, restored.limit.previous_phases) == (16.0, 3)
+    assert restored.limit.hand_back_to == "solar"
     assert restored.limit.expires_at == datetime(2026, 3, 1, 10, 0, tzinfo=UTC)  # lifted then
     # Who controls it: a charger back before the energy manager is held at its safe current.
     assert restored.limit.controlled_by is ControlledBy.ENERGY_MANAGER

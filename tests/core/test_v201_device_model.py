@@ -289,7 +289,7 @@ def test_capabilities_defaults_where_the_model_is_silent() -> None:
     assert capabilities.supported_profiles == frozenset(
         {"Core", "FirmwareManagement", "RemoteTrigger", "LocalAuthListManagement"}
     )
-    assert capabilities.max_stack_level == 0
+    assert capabilities.max_stack_level == 0  # reported: level 0 only
     assert capabilities.rate_units == defaults.rate_units
     assert capabilities.max_schedule_periods == defaults.max_schedule_periods
     assert capabilities.max_profiles_installed == 5  # Entries without the instance

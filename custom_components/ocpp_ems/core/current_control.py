@@ -3,13 +3,21 @@
 Three profiles, by how often they change:
 
 1. ``charger_max`` (ChargePointMaxProfile): the installation limit. Chargers keep it in flash,
-   so it is written only when the setting differs from what we last wrote.
-2. base (TxDefault at ``base_stack_level``, no duration): the safe current. Also written rarely.
+   so it is written only when the wanted profile (value, unit, stack level) differs from what we
+   recorded writing (``charger.limit.charger_max``), or that is unknown.
+2. base (TxDefault at ``base_stack_level``, no duration): the safe current. Also written rarely,
+   by the same rule (``charger.limit.base``). Each fixed profile is written on its own: one the
+   charger refuses keeps neither the other nor the live limit off it.
 3. live (TxDefault, and with the Tx purpose a Tx profile per open transaction, at
    ``live_stack_level``) with a limited duration: the dynamic limit. Written when its value
    changes and refreshed before it expires (each charger at its own moment, see
    :data:`REFRESH_SPREAD`), so a charger whose central system stops (Home Assistant down) falls
-   back to the safe base by itself.
+   back to the safe base by itself. A failed refresh is retried soon, well before the profile
+   written last runs out (:meth:`CurrentController._refresh_retry_delay`).
+
+After someone else's raw clear or write (the profile actions),
+:meth:`CurrentController.restore_profiles` forgets what the fixed profiles hold and writes all
+three again at once.
 
 Callers (actions, the energy manager) may call :meth:`CurrentController.set_limit` as often as they
 like: only real changes reach the charger. Pausing is a per-charger strategy (0 A live limit, or
@@ -40,12 +48,19 @@ import logging
 import math
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from .errors import ChargerNotConnectedError, OcppEmsError
 from .limits import LimitRules
-from .model import Charger, ChargerEvent, ChargingRateUnit, ControlledBy, EventKind
+from .model import (
+    Charger,
+    ChargerEvent,
+    ChargingRateUnit,
+    ControlledBy,
+    EventKind,
+    FixedProfile,
+)
 from .pacing import phase
 from .session import ChargerSession, LimitRequest, remote_stop_each
 from .settings import ChargerSettings, PauseStrategy, ProfilePurpose
@@ -76,6 +91,11 @@ VERIFY_SPREAD = 1.0
 MISMATCH_TOLERANCE_A = 0.5
 # After a failed write, changes seen in meter values / events do not retry before this (s).
 RETRY_BACKOFF_S = 60.0
+# A failed refresh is tried again after this at most (s), and within half the time the live
+# profile written last has left: one lost refresh must not let it lapse.
+REFRESH_RETRY_S = 30.0
+# ... but not sooner than this (s): a charger that refuses at once is not asked in a busy loop.
+REFRESH_RETRY_MIN_S = 0.1
 
 
 def tx_profile_id(connector_id: int) -> int:
@@ -138,6 +158,8 @@ class CurrentController:
         self._commands = asyncio.Lock()
         self._live: _Live | None = None
         self._written_at: float | None = None
+        # When the live profile written last runs out (loop time; None: it does not).
+        self._live_expires_at: float | None = None
         self._retry_after = 0.0
         self._reapply_queued = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -165,7 +187,7 @@ class CurrentController:
         # After a reconnect we do not know what the charger holds: write the live limit once. (Not
         # skipped when we wrote the same before: a charger that rebooted may have lost it, and one
         # without a live profile charges at its base or its own maximum. The fixed profiles are
-        # skipped when unchanged: chargers keep those in flash.)
+        # skipped when written as wanted before: chargers keep those in flash.)
         self._live = None
         try:
             await self._ensure_fixed_profiles(session)
@@ -180,6 +202,23 @@ class CurrentController:
             for connector in self.charger.outlets:
                 if connector.transaction is not None and not connector.transaction.authorized:
                     self._enforce(connector.transaction.transaction_id)
+
+    async def restore_profiles(self) -> None:
+        """The charger's profiles were changed behind our back (a raw clear or write): ours may
+        be gone. Write the fixed profiles and the live limit again at once (failures are logged;
+        what is unknown is written again at the next attach)."""
+        session = self._require_session()
+        limit = self.charger.limit
+        limit.charger_max = limit.base = None
+        self._request_save()
+        try:
+            await self._ensure_fixed_profiles(session)
+            await self._apply(force=True)
+        except ChargerNotConnectedError:
+            return
+        except OcppEmsError as err:
+            _LOGGER.warning("%s: could not restore the current limit: %s", self._id, err)
+            self._retry_after = self._now() + RETRY_BACKOFF_S
 
     def detach(self) -> None:
         """The connection is gone: stop talking to it (the requested limit is kept)."""
@@ -212,6 +251,7 @@ class CurrentController:
         *,
         phases: int | None | Literal["keep"] = "keep",
         duration_s: int | None = None,
+        hand_back_to: str | None = None,
     ) -> None:
         """Limit charging to ``amps`` per phase (None: no limit beyond the installation maximum)
         on ``phases`` (None: every phase of the supply; "keep": as requested before, so a manual
@@ -219,7 +259,9 @@ class CurrentController:
 
         0 < amps < min_current_a is raised to min_current_a (IEC 61851 cannot signal less); 0 stops
         the flow; the limit is kept at 0.1 A resolution (:meth:`LimitRules.clamp`). With
-        ``duration_s`` the limit is lifted again after that many seconds.
+        ``duration_s`` the limit ends after that many seconds: the request from before it comes
+        back (from before the first of several such limits in a row), and ``hand_back_to`` (the
+        energy manager's mode it was taken over from) goes out in a LIMIT_EXPIRED event.
         """
         if amps is not None:
             if math.isnan(amps) or amps < 0:
@@ -250,9 +292,24 @@ class CurrentController:
             if duration_s is not None and amps is not None:
                 expires_at = utcnow() + timedelta(seconds=duration_s)
                 self._expiry_task = self._spawn(self._expire_after(duration_s), "limit expiry")
-            if limit.expires_at != expires_at:
-                limit.expires_at = expires_at
-                self._request_save()
+            self._record_expiry(expires_at, before, hand_back_to)
+
+    def _record_expiry(
+        self, expires_at: datetime | None, before: _Request, hand_back_to: str | None
+    ) -> None:
+        """When the limit just set ends, and what comes back then (see :meth:`set_limit`)."""
+        limit = self.charger.limit
+        if expires_at is None:
+            previous: tuple[float | None, int | None, str | None] = (None, None, None)
+        elif limit.expires_at is None:  # the first temporary limit: return to what was before
+            previous = (before.amps, before.phases, hand_back_to)
+        else:  # one after another: still return to what was before the first
+            previous = (limit.previous_a, limit.previous_phases, hand_back_to or limit.hand_back_to)
+        current = (limit.expires_at, limit.previous_a, limit.previous_phases, limit.hand_back_to)
+        if current != (expires_at, *previous):
+            limit.expires_at = expires_at
+            limit.previous_a, limit.previous_phases, limit.hand_back_to = previous
+            self._request_save()
 
     async def pause(self) -> None:
         async with self._commands:
@@ -413,7 +470,7 @@ class CurrentController:
 
     def _stack_level(self, level: int) -> int:
         highest = self.charger.capabilities.max_stack_level
-        return min(level, highest) if highest > 0 else level
+        return level if highest is None else min(level, highest)
 
     def _first_outlet(self) -> int:
         outlets = self.charger.outlets
@@ -464,39 +521,65 @@ class CurrentController:
 
     # --- internals: writing ----------------------------------------------------------------------
     async def _ensure_fixed_profiles(self, session: ChargerSession) -> None:
+        """Write each fixed profile whose wanted form differs from what we recorded writing (or
+        is unknown). Each on its own: one the charger refuses is logged and tried again at the
+        next attach, and does not keep the others (nor the live limit) off the charger."""
         rules = self.rules
         if not rules.smart_charging:
             return
         settings = rules.settings
         limit = self.charger.limit
-        unit = rules.unit
         base_level = self._stack_level(settings.base_stack_level)
-
-        def fixed_profile(profile_id: int, purpose: str, amps: float) -> LimitRequest:
-            # Both fixed profiles are charger-wide, at the base level, without a duration.
-            return LimitRequest(
-                profile_id=profile_id,
-                stack_level=base_level,
-                purpose=purpose,
-                connector_id=0,
-                limit=rules.to_unit(amps, unit, settings.phases),
-                unit=unit,
-            )
-
-        if limit.charger_max_a != rules.max_a:
-            await session.set_limit_profile(
-                fixed_profile(MAX_PROFILE_ID, "charger_max", rules.max_a)
-            )
-            limit.charger_max_a = rules.max_a
-            self._request_save()
+        # Both fixed profiles are charger-wide, at the base level, without a duration.
+        limit.charger_max = await self._ensure_fixed(
+            session, MAX_PROFILE_ID, "charger_max", rules.max_a, base_level, limit.charger_max
+        )
         if base_level == self._stack_level(settings.live_stack_level):
             self._warn_once("levels", "has one usable stack level: no fallback profile")
-        elif limit.base_a != rules.safe_a:
-            await session.set_limit_profile(
-                fixed_profile(BASE_PROFILE_ID, "tx_default", rules.safe_a)
-            )
-            limit.base_a = rules.safe_a
-            self._request_save()
+            return
+        limit.base = await self._ensure_fixed(
+            session, BASE_PROFILE_ID, "tx_default", rules.safe_a, base_level, limit.base
+        )
+
+    async def _ensure_fixed(
+        self,
+        session: ChargerSession,
+        profile_id: int,
+        purpose: str,
+        amps: float,
+        stack_level: int,
+        written: FixedProfile | None,
+    ) -> FixedProfile | None:
+        """One fixed profile: written unless ``written`` is what is wanted; returns what the
+        charger holds now as far as we know (None: unknown)."""
+        rules = self.rules
+        unit = rules.unit
+        wanted = FixedProfile(
+            limit=rules.to_unit(amps, unit, rules.settings.phases),
+            unit=unit,
+            stack_level=stack_level,
+        )
+        if written == wanted:
+            return written
+        request = LimitRequest(
+            profile_id=profile_id,
+            stack_level=stack_level,
+            purpose=purpose,
+            connector_id=0,
+            limit=wanted.limit,
+            unit=unit,
+        )
+        try:
+            await session.set_limit_profile(request)
+        except ChargerNotConnectedError:
+            raise
+        except OcppEmsError as err:
+            _LOGGER.warning("%s: could not write its %s profile: %s", self._id, purpose, err)
+            written = None
+        else:
+            written = wanted
+        self._request_save()
+        return written
 
     async def _apply(self, *, force: bool = False) -> None:
         """Write the live profile if it differs from what the charger holds (or ``force``)."""
@@ -526,6 +609,9 @@ class CurrentController:
                 raise
             self._live = desired
             self._written_at = self._now()
+            self._live_expires_at = (
+                None if desired.duration_s is None else self._written_at + desired.duration_s
+            )
             self.charger.limit.last_write = utcnow()
             self._request_save()
             self.charger.notify()
@@ -554,21 +640,44 @@ class CurrentController:
         latest = self._settings().live_limit_duration_s * REFRESH_FRACTION
         return max(latest * (1 - REFRESH_SPREAD * self._phase), 1.0)
 
+    def _refresh_retry_delay(self) -> float:
+        """After a failed refresh: soon, and well before the live profile written last runs out
+        (after that, every REFRESH_RETRY_S)."""
+        if self._live_expires_at is None:
+            return REFRESH_RETRY_S
+        left = self._live_expires_at - self._now()
+        if left <= 0.0:
+            return REFRESH_RETRY_S
+        return max(min(REFRESH_RETRY_S, left / 2), REFRESH_RETRY_MIN_S)
+
     async def _refresh_loop(self) -> None:
-        """Rewrite the live profile before its duration runs out."""
+        """Rewrite the live profile before its duration runs out (a failed rewrite is retried
+        soon: :meth:`_refresh_retry_delay`)."""
+        retry_in: float | None = None
         while True:
             period = self._refresh_period()
             written = self._written_at if self._written_at is not None else self._now()
-            await asyncio.sleep(max(written + period - self._now(), 0.0))
+            if retry_in is None:
+                await asyncio.sleep(max(written + period - self._now(), 0.0))
+            else:
+                await asyncio.sleep(retry_in)
             if self._written_at is not None and self._now() - self._written_at < period:
+                retry_in = None
                 continue  # written meanwhile (a change): wait for that write to age
             try:
                 await self._apply(force=True)
             except ChargerNotConnectedError:
                 return
             except OcppEmsError as err:
-                _LOGGER.warning("%s: refreshing the current limit failed: %s", self._id, err)
-                self._written_at = self._now()  # try again one period later
+                retry_in = self._refresh_retry_delay()
+                _LOGGER.warning(
+                    "%s: refreshing the current limit failed (again in %.1f s): %s",
+                    self._id,
+                    retry_in,
+                    err,
+                )
+            else:
+                retry_in = None
 
     async def _expire_after(self, duration_s: float) -> None:
         await asyncio.sleep(duration_s)
@@ -582,10 +691,16 @@ class CurrentController:
                 _LOGGER.warning("%s: lifting the expired limit failed: %s", self._id, err)
 
     def _lift_expired(self) -> None:
+        """The limit given with a duration ends: the one from before it comes back."""
         limit = self.charger.limit
-        limit.requested_a = limit.requested_phases = limit.expires_at = None
+        hand_back_to = limit.hand_back_to
+        limit.requested_a, limit.requested_phases = limit.previous_a, limit.previous_phases
+        limit.expires_at = limit.previous_a = limit.previous_phases = limit.hand_back_to = None
         self._request_save()
         self.charger.notify()
+        self.charger.notify(
+            ChargerEvent(kind=EventKind.LIMIT_EXPIRED, data={"hand_back_to": hand_back_to})
+        )
 
     def _resume_expiry(self) -> None:
         """A limit given with a duration before a restart: lifted now if its time is up, else

@@ -55,17 +55,22 @@ class LimitRules:
 
     @property
     def safe_a(self) -> float:
-        """The safe current of the base profile (what the charger falls back to)."""
-        return self.settings.safe_current_a
+        """The safe current of the base profile (what the charger falls back to), raised like any
+        limit (:meth:`raised_to_minimum`): a base of 3 A cannot be signalled."""
+        return self.raised_to_minimum(self.settings.safe_current_a)
 
     def accepts(self, amps: float) -> bool:
         """Whether a user may ask for ``amps``: 0 (pause) or a value within the bounds."""
         return amps == 0 or self.min_a <= amps <= self.max_a
 
     def clamp(self, amps: float) -> float:
-        """What a requested limit becomes: at the limit resolution, at most the maximum, and a
-        current between 0 and the minimum raised to the minimum (0 stays 0: no flow)."""
-        amps = round(min(amps, self.max_a), 1)
+        """What a requested limit becomes: at the limit resolution, at most the maximum, and
+        :meth:`raised_to_minimum`."""
+        return self.raised_to_minimum(round(min(amps, self.max_a), 1))
+
+    def raised_to_minimum(self, amps: float) -> float:
+        """A current between 0 and the minimum becomes the minimum (IEC 61851 cannot signal
+        less); 0 stays 0 (no flow)."""
         return self.min_a if 0 < amps < self.min_a else amps
 
     # --- unit, step, conversion --------------------------------------------------------------------

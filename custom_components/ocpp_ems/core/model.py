@@ -68,6 +68,8 @@ class EventKind(StrEnum):
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
     LIMIT_MISMATCH = "limit_mismatch"
+    # A limit given with a duration ended (the previous one is back): ``hand_back_to`` (or None).
+    LIMIT_EXPIRED = "limit_expired"
     # A security event the charger reported (2.x SecurityEventNotification; 1.6 security
     # extension) or the server recorded about it (a refused CSR ...): ``type``, ``timestamp``,
     # ``tech_info``, ``source`` ("charger" / "server").
@@ -399,7 +401,8 @@ class Capabilities:
     """What the charger can do, learned from its configuration / device model after boot."""
 
     supported_profiles: frozenset[str] = frozenset()
-    max_stack_level: int = 0
+    # The highest stack level it takes; None: not reported (0 is a real answer: level 0 only).
+    max_stack_level: int | None = None
     rate_units: frozenset[ChargingRateUnit] = frozenset({ChargingRateUnit.AMPERE})
     max_schedule_periods: int = 1
     max_profiles_installed: int | None = None
@@ -424,6 +427,16 @@ class ControlledBy(StrEnum):
     NONE = "none"  # no energy manager: the user and automations set it
 
 
+@dataclass(frozen=True, kw_only=True)
+class FixedProfile:
+    """What one of the rarely written profiles (installation maximum, safe base) was written
+    with: it is written again when the wanted one differs, or when this is unknown (None)."""
+
+    limit: float  # in ``unit``
+    unit: ChargingRateUnit
+    stack_level: int
+
+
 @dataclass(kw_only=True)
 class LimitState:
     """The current limit we asked for, what the charger confirmed, and whether they agree."""
@@ -434,14 +447,21 @@ class LimitState:
     paused: bool = False
     mismatch: bool = False
     last_write: datetime | None = None
-    # What the rarely written profiles hold (rewritten only when the settings differ from these).
-    charger_max_a: float | None = None
-    base_a: float | None = None
+    # What the rarely written profiles hold (rewritten only when the wanted ones differ from
+    # these; None: unknown, e.g. after the charger's profiles were cleared).
+    charger_max: FixedProfile | None = None
+    base: FixedProfile | None = None
     # Kept across restarts: a charger that reconnects before the energy manager is back is held
     # at its safe current like any other reconnect under the energy manager.
     controlled_by: ControlledBy = ControlledBy.NONE
     # When a limit given with a duration is lifted (kept across restarts, or it never would be).
     expires_at: datetime | None = None
+    # What that limit returns to then: the request from before it (None: no limit).
+    previous_a: float | None = None
+    previous_phases: int | None = None
+    # Who gets the charger back then: the energy manager's mode it was taken over from (None:
+    # nobody, it stays the user's). Opaque to the core: passed on in the LIMIT_EXPIRED event.
+    hand_back_to: str | None = None
 
 
 Listener = Callable[[ChargerEvent | None], None]

@@ -30,6 +30,7 @@ from .model import (
     ConnectorStatus,
     ControlledBy,
     EnergyCounter,
+    FixedProfile,
     LimitState,
     RegisterPoint,
     Transaction,
@@ -57,7 +58,8 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
         "info": asdict(charger.info),
         "capabilities": {
             "supported_profiles": sorted(caps.supported_profiles),
-            "max_stack_level": caps.max_stack_level,
+            # Under a new key: the old one held 0 for "not reported" (re-learned at the next boot).
+            "max_stack_level_reported": caps.max_stack_level,
             "rate_units": sorted(unit.value for unit in caps.rate_units),
             "max_schedule_periods": caps.max_schedule_periods,
             "max_profiles_installed": caps.max_profiles_installed,
@@ -97,10 +99,13 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
             "requested_phases": charger.limit.requested_phases,
             "paused": charger.limit.paused,
             # What the rarely written profiles hold: not rewritten (flash wear) after a restart.
-            "charger_max_a": charger.limit.charger_max_a,
-            "base_a": charger.limit.base_a,
+            "charger_max": _fixed_profile_to_dict(charger.limit.charger_max),
+            "base": _fixed_profile_to_dict(charger.limit.base),
             "controlled_by": str(charger.limit.controlled_by),
             "expires_at": _optional_iso(charger.limit.expires_at),
+            "previous_a": charger.limit.previous_a,
+            "previous_phases": charger.limit.previous_phases,
+            "hand_back_to": charger.limit.hand_back_to,
         },
     }
 
@@ -238,7 +243,9 @@ def _capabilities_from_dict(data: dict[str, Any]) -> Capabilities:
     rate_units = data.get("rate_units")
     return Capabilities(
         supported_profiles=frozenset(str(p) for p in data.get("supported_profiles", ())),
-        max_stack_level=int(data.get("max_stack_level", defaults.max_stack_level)),
+        max_stack_level=_optional_int(
+            data.get("max_stack_level_reported", defaults.max_stack_level)
+        ),
         rate_units=(
             frozenset(ChargingRateUnit(unit) for unit in rate_units)
             if rate_units
@@ -272,11 +279,34 @@ def _limit_from_dict(data: dict[str, Any]) -> LimitState:
         requested_a=_optional_float(data.get("requested_a")),
         requested_phases=_optional_int(data.get("requested_phases")),
         paused=bool(data.get("paused", False)),
-        charger_max_a=_optional_float(data.get("charger_max_a")),
-        base_a=_optional_float(data.get("base_a")),
+        # An older file's charger_max_a / base_a lack the stack level: unknown, written again.
+        charger_max=_fixed_profile_from_dict(data.get("charger_max")),
+        base=_fixed_profile_from_dict(data.get("base")),
         controlled_by=_controlled_by(data.get("controlled_by")),
         expires_at=_aware(data.get("expires_at")),
+        previous_a=_optional_float(data.get("previous_a")),
+        previous_phases=_optional_int(data.get("previous_phases")),
+        hand_back_to=_optional_str(data.get("hand_back_to")),
     )
+
+
+def _fixed_profile_to_dict(profile: FixedProfile | None) -> dict[str, Any] | None:
+    if profile is None:
+        return None
+    return {"limit": profile.limit, "unit": profile.unit.value, "stack_level": profile.stack_level}
+
+
+def _fixed_profile_from_dict(data: Any) -> FixedProfile | None:
+    """What a fixed profile was written with; unknown (None: written again) when unreadable,
+    not a reason to drop the rest of the limit's state."""
+    try:
+        return FixedProfile(
+            limit=float(data["limit"]),
+            unit=ChargingRateUnit(data["unit"]),
+            stack_level=int(data["stack_level"]),
+        )
+    except _DAMAGE:
+        return None
 
 
 def _controlled_by(value: Any) -> ControlledBy:

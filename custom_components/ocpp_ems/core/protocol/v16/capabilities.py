@@ -55,8 +55,8 @@ def capabilities_from_configuration(config: Mapping[str, str | None]) -> Capabil
         supported_profiles=frozenset(
             _profile_name(p) for p in csv(config.get("SupportedFeatureProfiles"))
         ),
-        max_stack_level=int_or_none(config.get("ChargeProfileMaxStackLevel"))
-        or defaults.max_stack_level,
+        # 0 is an answer (ABB Terra AC & co.: level 0 only), not a missing value.
+        max_stack_level=int_or_none(config.get("ChargeProfileMaxStackLevel")),
         rate_units=frozenset(units) or defaults.rate_units,
         max_schedule_periods=int_or_none(config.get("ChargingScheduleMaxPeriods"))
         or defaults.max_schedule_periods,

@@ -1,0 +1,100 @@
+"""A 1.6 charger simulator that keeps to the smart-charging rules more strictly than SimCharger
+(stack-level bound, refused purposes, lost frames, the charger's own clock)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ocpp.v16 import call_result
+from ocpp.v16.enums import Action
+
+from .v16_harness import CHARGER_ID, Harness, SimCharger, _camel_profile, on
+
+
+def expiry(profile: dict[str, Any]) -> datetime | None:
+    """When a (camelCase) profile's schedule ends (None: never)."""
+    schedule = profile["chargingSchedule"]
+    if schedule.get("duration") is None:
+        return None
+    start = datetime.fromisoformat(schedule["startSchedule"].replace("Z", "+00:00"))
+    return start + timedelta(seconds=schedule["duration"])
+
+
+class StrictSim(SimCharger):
+    """A 1.6 charger that follows the spec a little more strictly than SimCharger:
+
+    - rejects a profile whose stackLevel exceeds ``ChargeProfileMaxStackLevel``;
+    - ``swallow``: that many SetChargingProfile calls are answered only after ``swallow_s`` (past
+      the central system's response timeout) and not applied (a lost frame on a weak link);
+    - records when each SetChargingProfile arrived (wall clock).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.swallow = 0
+        self.swallow_s = 0.0
+        self.arrivals: list[tuple[datetime, dict[str, Any]]] = []
+        self.clock_offset = timedelta(0)  # the charger's clock minus the true time
+        self.reject_purposes: set[str] = set()
+
+    def composite(self, connector_id: int, unit: str | None) -> float | None:
+        """Like SimCharger.composite, on the charger's own clock, and a schedule that has not
+        started yet is not in force (1.6 3.13: startSchedule is when the schedule starts)."""
+        now = datetime.now(UTC) + self.clock_offset
+        by_purpose: dict[str, list[tuple[int, float]]] = {}
+        for profile in self.profiles.values():
+            schedule = profile["chargingSchedule"]
+            start = datetime.fromisoformat(schedule["startSchedule"].replace("Z", "+00:00"))
+            duration = schedule.get("duration")
+            if now < start:
+                continue
+            if duration is not None and now > start + timedelta(seconds=duration):
+                continue
+            limit = float(schedule["chargingSchedulePeriod"][0]["limit"])
+            by_purpose.setdefault(profile["chargingProfilePurpose"], []).append(
+                (profile["stackLevel"], limit)
+            )
+        limits = []
+        if "ChargePointMaxProfile" in by_purpose:
+            limits.append(max(by_purpose["ChargePointMaxProfile"])[1])
+        tx = by_purpose.get("TxProfile") or by_purpose.get("TxDefaultProfile")
+        if tx:
+            limits.append(max(tx)[1])
+        return min(limits) if limits else None
+
+    @on(Action.set_charging_profile)
+    async def on_set_charging_profile(
+        self, connector_id: int, cs_charging_profiles: dict[str, Any], **kwargs: Any
+    ) -> Any:
+        profile = _camel_profile(cs_charging_profiles)
+        self.arrivals.append((datetime.now(UTC), profile))
+        self.received.append(
+            (
+                "SetChargingProfile",
+                {"connector_id": connector_id, "cs_charging_profiles": cs_charging_profiles},
+            )
+        )
+        if self.swallow > 0:
+            self.swallow -= 1
+            await asyncio.sleep(self.swallow_s)
+            return call_result.SetChargingProfile(status="Rejected")
+        highest = int(self.config.get("ChargeProfileMaxStackLevel", "8"))
+        if profile["stackLevel"] > highest or (
+            profile["chargingProfilePurpose"] in self.reject_purposes
+        ):
+            return call_result.SetChargingProfile(status="Rejected")
+        for pid, existing in list(self.profiles.items()):
+            if (
+                existing["stackLevel"] == profile["stackLevel"]
+                and existing["chargingProfilePurpose"] == profile["chargingProfilePurpose"]
+            ):
+                del self.profiles[pid]
+        self.profiles[profile["chargingProfileId"]] = profile
+        return call_result.SetChargingProfile(status="Accepted")
+
+
+class StrictHarness(Harness):
+    def new_client(self, connection: Any) -> Any:
+        return StrictSim(CHARGER_ID, connection)
