@@ -45,6 +45,7 @@ from custom_components.ocpp_ems.const import (
 )
 from custom_components.ocpp_ems.core.ems import Mode
 from custom_components.ocpp_ems.core.ems import options as ems_options
+from custom_components.ocpp_ems.core.protocol.profiles import PROFILE_START_BACKDATE
 from custom_components.ocpp_ems.energy_manager import stale_issue_id
 
 from .helpers.charger import SimCharger, wait_for
@@ -52,6 +53,7 @@ from .helpers.ems import MODE, REASON, TARGET, async_set_charger_options
 from .helpers.fixtures import Onboard
 from .helpers.platform import device_id
 
+BACKDATE_S = int(PROFILE_START_BACKDATE.total_seconds())  # profiles.py
 # A site value: on the server's device.
 SURPLUS = "sensor.ocpp_server_port_0_available_surplus"
 CHEAP_UNTIL = "sensor.ocpp_server_port_0_cheap_grid_charging_until"
@@ -196,7 +198,7 @@ async def test_pv_change_reaches_the_charger(
         live = max(tx_profiles, key=lambda p: int(p["stack_level"]))
         base = min(tx_profiles, key=lambda p: int(p["stack_level"]))
         assert int(live["stack_level"]) > int(base["stack_level"])
-        assert 0 < live["charging_schedule"]["duration"] <= 3600
+        assert 0 < live["charging_schedule"]["duration"] - BACKDATE_S <= 3600
         assert "duration" not in base["charging_schedule"]
         assert base["charging_schedule"]["charging_schedule_period"][0]["limit"] == 6.0
 

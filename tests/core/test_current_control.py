@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from custom_components.ocpp_ems.core.model import (
     EventKind,
     FixedProfile,
 )
+from custom_components.ocpp_ems.core.protocol.profiles import PROFILE_START_BACKDATE
 from custom_components.ocpp_ems.core.settings import (
     ChargerSettings,
     PauseStrategy,
@@ -31,6 +33,8 @@ from . import v201_harness
 from .fakes import MemoryDirectory
 from .strict_charger import StrictHarness, StrictSim, expiry
 from .v16_harness import Harness, SimCharger, now_iso, running_harness, wait_for
+
+BACKDATE_S = int(PROFILE_START_BACKDATE.total_seconds())  # profiles.py
 
 
 @pytest.fixture(autouse=True)
@@ -90,7 +94,7 @@ async def test_attach_installs_max_base_and_live(h: Harness) -> None:
     assert "duration" not in base["charging_schedule"]
     assert float(base["charging_schedule"]["charging_schedule_period"][0]["limit"]) == 6
     assert live["stack_level"] == 1
-    assert live["charging_schedule"]["duration"] == 900 + 60  # counted from the backdated start
+    assert live["charging_schedule"]["duration"] == 900 + BACKDATE_S  # from the backdated start
     amps = ChargingRateUnit.AMPERE
     assert h.charger.limit.charger_max == FixedProfile(limit=32, unit=amps, stack_level=0)
     assert h.charger.limit.base == FixedProfile(limit=6, unit=amps, stack_level=0)
@@ -742,6 +746,19 @@ async def test_charger_with_max_stack_level_0_gets_limits(strict: Harness) -> No
     assert {p["stackLevel"] for _, p in sim.arrivals} == {0}
     await strict.get_controller().set_limit(16)
     assert sim.composite(1, "A") == 16
+
+
+async def test_live_limit_applies_on_a_charger_whose_clock_is_behind(strict: Harness) -> None:
+    """The schedule started a minute before our now: a charger whose clock is 5 minutes behind
+    saw every new live profile start 4 minutes in its future and held its safe base meanwhile,
+    after every change and every refresh (a pause to 0 A was no pause then)."""
+    sim = await attached(strict)
+    assert isinstance(sim, StrictSim)
+    sim.clock_offset = -timedelta(minutes=5)
+    await strict.get_controller().set_limit(20)
+    assert sim.composite(1, "A") == 20
+    await strict.get_controller().set_limit(0)
+    assert sim.composite(1, "A") == 0
 
 
 @pytest.mark.parametrize("version", v201_harness.VERSIONS)

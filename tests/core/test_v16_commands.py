@@ -22,6 +22,7 @@ from custom_components.ocpp_ems.core.errors import (
 )
 from custom_components.ocpp_ems.core.model import Charger, ChargingRateUnit
 from custom_components.ocpp_ems.core.protocol import v16
+from custom_components.ocpp_ems.core.protocol.profiles import PROFILE_START_BACKDATE
 from custom_components.ocpp_ems.core.protocol.v16 import (
     V16Session,
     build_limit_profile,
@@ -33,6 +34,8 @@ from custom_components.ocpp_ems.core.settings import ChargerSettings, ServerSett
 
 from .fakes import MemoryDirectory
 from .v16_harness import Harness, SimCharger, protocol_harness, wait_for
+
+BACKDATE_S = int(PROFILE_START_BACKDATE.total_seconds())  # profiles.py
 
 
 @pytest.fixture
@@ -166,7 +169,7 @@ async def test_smart_charging_commands(h: Harness, sim: SimCharger) -> None:
     period = profile["charging_schedule"]["charging_schedule_period"][0]
     assert float(period["limit"]) == 6.2  # the charger's library parses the schedule as Decimal
     assert period["number_phases"] == 1
-    assert profile["charging_schedule"]["duration"] == 300 + 60
+    assert profile["charging_schedule"]["duration"] == 300 + BACKDATE_S
     assert profile["charging_profile_purpose"] == "TxDefaultProfile"
     assert await session.get_composite_limit(1, 60, ChargingRateUnit.AMPERE) == 6.2
     await session.set_limit_profile(
@@ -233,7 +236,7 @@ def test_build_limit_profile_tx_and_start() -> None:
     )
     assert profile["transactionId"] == 123
     assert profile["chargingProfilePurpose"] == "TxProfile"
-    assert profile["chargingSchedule"]["startSchedule"] == "2025-05-01T11:59:00.000Z"
+    assert profile["chargingSchedule"]["startSchedule"] == "2025-05-01T11:00:00.000Z"
     assert profile["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 16.0
     assert isinstance(profile["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"], float)
     assert "duration" not in profile["chargingSchedule"]

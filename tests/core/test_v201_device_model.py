@@ -397,8 +397,8 @@ def test_tx_default_live_profile() -> None:
                 "id": 3,
                 "chargingRateUnit": "A",
                 "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}],
-                "startSchedule": "2030-05-06T07:07:09.000Z",  # a minute ago: no gap
-                "duration": 960,  # still 900 s from now
+                "startSchedule": "2030-05-06T06:08:09.000Z",  # an hour ago: no gap
+                "duration": 4500,  # still 900 s from now
             }
         ],
     }

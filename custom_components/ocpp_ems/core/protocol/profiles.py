@@ -1,7 +1,8 @@
 """What every version's charging profiles share: the limit's resolution and the schedule's window.
 
-A profile's schedule starts slightly in the past, so a replaced profile never leaves a gap (a
-charger that sees a start in the future falls back to the lower stack level until then).
+A profile's schedule starts in the past, so a replaced profile never leaves a gap: a charger that
+sees a start in the future falls back to the lower stack level until then, also one whose clock is
+behind ours (no time source; 1.6 chargers need not take the time we send).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from custom_components.ocpp_ems.core.model import ChargingRateUnit
 from custom_components.ocpp_ems.core.session import LimitRequest
 from custom_components.ocpp_ems.core.timeutil import format_timestamp, utcnow
 
-# How far before now a profile's schedule starts when the request names no start.
-PROFILE_START_BACKDATE = timedelta(minutes=1)
+# How far before now a profile's schedule starts when the request names no start: more than a
+# charger's clock is plausibly behind (a minute left one 5 minutes behind at its base current for
+# 4 minutes after every change). The duration is lengthened by as much: it still ends as asked.
+PROFILE_START_BACKDATE = timedelta(hours=1)
 
 
 def wire_limit(value: float, unit: ChargingRateUnit) -> float | int:
