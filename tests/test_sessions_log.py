@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from ocpp.v16 import call
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
 )
@@ -99,3 +101,47 @@ async def test_export_needs_the_recorder(hass: HomeAssistant, onboard: Onboard) 
             with pytest.raises(ServiceValidationError) as err:
                 await export(hass, entry)
             assert err.value.translation_key == "no_recorder"
+
+
+def _ago(seconds: float) -> str:
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()
+
+
+async def test_sessions_sent_newest_first_keep_their_own_energy(
+    recorder_mock: Any, hass: HomeAssistant, onboard: Onboard, tmp_path: Path
+) -> None:
+    """Back from offline, a charger sent session B (5,000 -> 8,000 Wh) and then the older
+    session A (1,000 -> 3,000 Wh): A took over as the connector's session and the log showed
+    B's energy for it. The log shows A with 2,000 Wh and B with 3,000 Wh."""
+    media = str(tmp_path)
+    hass.config.media_dirs = {"local": media}
+    hass.config.allowlist_external_dirs = {media}
+    with only_platforms(Platform.SENSOR, Platform.EVENT):
+        async with onboard() as (sim, entry):
+            ids = {}
+            for name, start_wh, stop_wh, started_ago in (
+                ("b", 5000, 8000, 3600),
+                ("a", 1000, 3000, 7200),
+            ):
+                start = await sim.call(
+                    call.StartTransaction(
+                        connector_id=1,
+                        id_tag="TAG1",
+                        meter_start=start_wh,
+                        timestamp=_ago(started_ago),
+                    )
+                )
+                ids[name] = str(start.transaction_id)
+                await sim.call(
+                    call.StopTransaction(
+                        meter_stop=stop_wh,
+                        timestamp=_ago(started_ago - 1800),
+                        transaction_id=start.transaction_id,
+                    )
+                )
+                await hass.async_block_till_done()
+            await async_wait_recording_done(hass)
+            result = await export(hass, entry, count=10)
+    rows = list(csv.DictReader(Path(result["path"]).read_text("utf-8").splitlines()))
+    energy = {row["transaction_id"]: float(row["energy_wh"]) for row in rows}
+    assert energy == {ids["a"]: 2000.0, ids["b"]: 3000.0}

@@ -499,3 +499,56 @@ async def test_v2_ended_without_readings_tail_not_counted_twice(h2: Harness) -> 
     )
     assert h.charger.connectors[1].meter.energy_register_wh == 7000
     assert h.charger.lifetime_energy.total_wh - before == pytest.approx(2000)
+
+
+# --- 1.6: late and past sessions -----------------------------------------------------------------
+def energy16(wh: float, **extra: str) -> dict[str, str]:
+    return {"value": str(wh), "measurand": ENERGY, "unit": "Wh", **extra}
+
+
+async def test_v16_meter_values_after_the_stop_do_not_bring_power_back(h16: Harness) -> None:
+    """A charger re-sent the last MeterValues of a session after its StopTransaction (it never
+    saw our answer): the ended session's 7 kW came back as the connector's live power."""
+    sim = await h16.charger_client(boot=False)
+    tx = (await sim.start_tx(meter=1000, timestamp=now_iso(-1800))).transaction_id
+    last = [energy16(4000), {"value": "7000", "measurand": POWER, "unit": "W"}]
+    await sim.meter(1, last, transaction_id=tx, timestamp=now_iso(-60))
+    await sim.call(call.StopTransaction(meter_stop=4100, timestamp=now_iso(-30), transaction_id=tx))
+    connector = h16.charger.connector(1)
+    await sim.meter(1, last, transaction_id=tx, timestamp=now_iso(-60))
+    assert connector.meter.power_w == 0.0
+    assert connector.last_session_energy_wh == 3100
+
+
+async def _past_session(h16: Harness, **stop: Any) -> float:
+    """A session (meterStart 1,000, 2 h ago, 1 h long) sent behind the running one: its energy."""
+    sim = await h16.charger_client(boot=False)
+    await sim.start_tx(meter=5000, timestamp=now_iso(-60))
+    old = (await sim.start_tx(meter=1000, timestamp=now_iso(-7200))).transaction_id
+    await sim.call(call.StopTransaction(timestamp=now_iso(-3600), transaction_id=old, **stop))
+    past = h16.charger.find_ended_transaction(str(old))
+    assert past is not None
+    return past.energy_wh
+
+
+async def test_v16_past_session_energy_is_bounded_like_any_other(h16: Harness) -> None:
+    """A past session ended with a garbage meterStop (0xFFFFFFFF, a firmware's "no meter") and
+    booked 4.3 GWh for one hour: bounded by the charger's power over its duration."""
+    energy = await _past_session(h16, meter_stop=4294967295)
+    assert 0 < energy < 100_000
+
+
+async def test_v16_past_session_with_meter_stop_0_takes_its_transaction_data(
+    h16: Harness,
+) -> None:
+    """A past session ended with meterStop 0 (a firmware quirk) and its readings in
+    transactionData (3,000 Wh at its end): it booked nothing; a live session with the same Stop
+    counts 2,000 Wh, and so must it."""
+    data = [
+        {
+            "timestamp": now_iso(-7200),
+            "sampledValue": [energy16(1000, context="Transaction.Begin")],
+        },
+        {"timestamp": now_iso(-3600), "sampledValue": [energy16(3000, context="Transaction.End")]},
+    ]
+    assert await _past_session(h16, meter_stop=0, transaction_data=data) == 2000

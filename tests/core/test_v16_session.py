@@ -29,7 +29,7 @@ from custom_components.ocpp_ems.core.protocol.v16.past_starts import (
 from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .fakes import MemoryDirectory
-from .v16_harness import CHARGER_ID, Harness, now_iso, protocol_harness, wait_for
+from .v16_harness import CHARGER_ID, Harness, SimCharger, now_iso, protocol_harness, wait_for
 
 
 def watchdog_harness(
@@ -598,3 +598,102 @@ async def test_session_sent_behind_the_running_one_is_history(h: Harness) -> Non
     stale = await sim.start_tx(meter=6000, timestamp=now_iso(-age.total_seconds()))
     assert connector.transaction.transaction_id == str(stale.transaction_id)
     assert h.charger.find_ended_transaction(str(live)).stop_reason == "Replaced"
+
+
+def _energy(wh: float) -> list[dict[str, str]]:
+    return [{"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
+
+
+async def test_old_session_sent_after_a_newer_one_ended_is_a_past_session(h: Harness) -> None:
+    """Back from offline, a charger sent its queued sessions newest first: B (5,000 -> 8,000 Wh)
+    complete, then the older A (1,000 -> 3,000 Wh). A became the connector's session and took
+    B's energy; it must be booked as a past session, and the connector's last session stays B."""
+    sim = await h.charger_client(boot=False)
+    b = (await sim.start_tx(meter=5000, timestamp=now_iso(-3600))).transaction_id
+    await sim.meter(1, _energy(7000), transaction_id=b, timestamp=now_iso(-2700))
+    await sim.call(
+        call.StopTransaction(meter_stop=8000, timestamp=now_iso(-1800), transaction_id=b)
+    )
+    lifetime = h.charger.lifetime_energy.total_wh
+    a = (await sim.start_tx(meter=1000, timestamp=now_iso(-7200))).transaction_id
+    await sim.meter(1, _energy(2000), transaction_id=a, timestamp=now_iso(-6300))
+    await sim.call(
+        call.StopTransaction(meter_stop=3000, timestamp=now_iso(-5400), transaction_id=a)
+    )
+    past = h.charger.find_ended_transaction(str(a))
+    assert past is not None
+    assert past.energy_wh == 2000
+    connector = h.charger.connector(1)
+    assert connector.last_transaction is not None
+    assert connector.last_transaction.transaction_id == str(b)
+    assert connector.last_session_energy_wh == 3000
+    assert h.charger.lifetime_energy.total_wh == lifetime
+
+
+async def test_replayed_start_of_an_older_ended_session_is_not_a_new_session(
+    h: Harness,
+) -> None:
+    """Sessions A then B, each answered and ended; after a reconnect the charger re-sends A's
+    StartTransaction (its queue was not cleared). Only the last session was recognised: A's
+    replay became a phantom third session. It is A again: its id, nothing started."""
+    sim = await h.charger_client(boot=False)
+    t_a = now_iso(-7200)
+    a = (await sim.start_tx(meter=1000, timestamp=t_a)).transaction_id
+    await sim.call(
+        call.StopTransaction(meter_stop=3000, timestamp=now_iso(-5400), transaction_id=a)
+    )
+    b = (await sim.start_tx(meter=5000, timestamp=now_iso(-3600))).transaction_id
+    await sim.call(
+        call.StopTransaction(meter_stop=8000, timestamp=now_iso(-1800), transaction_id=b)
+    )
+    replay = await h.charger_client(boot=False)
+    again = await replay.start_tx(meter=1000, timestamp=t_a)
+    assert again.transaction_id == a
+    assert h.kinds().count("session_started") == 2
+    assert h.charger.connector(1).transaction is None
+
+
+async def _charging_at_7_kw(h: Harness) -> SimCharger:
+    sim = await h.charger_client(boot=False)
+    tx = (await sim.start_tx(meter=1000, timestamp=now_iso(-600))).transaction_id
+    power = {"value": "7000", "measurand": "Power.Active.Import", "unit": "W"}
+    current = {"value": "10", "measurand": "Current.Import", "unit": "A", "phase": "L1"}
+    await sim.meter(1, [*_energy(2000), power, current], transaction_id=tx, timestamp=now_iso())
+    assert h.charger.connector(1).meter.power_w == 7000
+    return sim
+
+
+async def test_a_reboot_without_stop_clears_the_live_power(h: Harness) -> None:
+    """A charger charging at 7 kW lost power and rebooted without a StopTransaction: its power
+    and current stayed at 7 kW / 10 A as live values (the energy manager reads them)."""
+    sim = await _charging_at_7_kw(h)
+    await sim.boot()
+    meter = h.charger.connector(1).meter
+    assert (meter.power_w, meter.current_a.l1) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "status", ["Available", "Preparing", "Finishing", "Unavailable", "Faulted"]
+)
+async def test_a_status_without_charging_clears_the_live_power(h: Harness, status: str) -> None:
+    """A connector reported a status in which nothing charges while its last readings showed
+    7 kW (no StopTransaction, no new reading): the 7 kW stayed as a live value."""
+    sim = await _charging_at_7_kw(h)
+    await sim.status(1, status, timestamp=now_iso(1))
+    meter = h.charger.connector(1).meter
+    assert (meter.power_w, meter.current_a.l1) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("ahead_s", [None, 2 * 3600], ids=["clock-unset-1970", "2-hours-ahead"])
+async def test_retried_start_with_an_unusable_timestamp_is_one_session(
+    h: Harness, ahead_s: int | None
+) -> None:
+    """The charger's StartTransaction answer got lost and it sent the very same StartTransaction
+    again, stamped 1970 (clock unset) or 2 h ahead (local time sent as UTC): each was taken as
+    "now", so the retry did not match and became a second session, replacing the first."""
+    stamp = "1970-01-01T00:10:00Z" if ahead_s is None else now_iso(ahead_s)
+    sim = await h.charger_client(boot=False)
+    first = await sim.start_tx(meter=1000, timestamp=stamp)
+    again = await sim.start_tx(meter=1000, timestamp=stamp)
+    assert again.transaction_id == first.transaction_id
+    assert (h.kinds().count("session_started"), h.kinds().count("session_ended")) == (1, 0)

@@ -27,6 +27,8 @@ from .meter import (
     clear_flow,
     effective_time,
     energy_up_to_base,
+    last_register_wh,
+    max_energy_wh,
     max_power_w,
     register_base,
     settle_lifetime_balance,
@@ -53,6 +55,17 @@ _LOGGER = logging.getLogger(__name__)
 REPLACED = "Replaced"
 # A start older than the running transaction is history (a late offline session) up to this age.
 MAX_PAST_SESSION_AGE = timedelta(days=7)
+# Statuses in which no power flows: a connector's last power/current readings are over (a charger
+# that rebooted mid-session, or stopped reporting, would leave them on as if still charging).
+NO_FLOW_STATUSES = frozenset(
+    {
+        ConnectorStatus.AVAILABLE,
+        ConnectorStatus.PREPARING,
+        ConnectorStatus.FINISHING,
+        ConnectorStatus.UNAVAILABLE,
+        ConnectorStatus.FAULTED,
+    }
+)
 # A transaction start this soon after an authorization of the same id tag is the same card swipe:
 # the authorization event fired already.
 AUTHORIZE_WINDOW_S = 60.0
@@ -110,6 +123,10 @@ class ChargerState:
         """
         self.charger.info = info
         self._clock_sent(utcnow())
+        # A reboot ends any flow (a session cut by a power loss sends no end): none until the
+        # next reading.
+        for connector in self.charger.connectors.values():
+            clear_flow(connector)
         admission = self._context.admission()
         if admission is Admission.PENDING:
             self._context.directory.on_pending_charger(self.charger.charger_id, info)
@@ -206,6 +223,8 @@ class ChargerState:
         connector.status_timestamp = when
         connector.error_code = error_code
         connector.vendor_error = vendor_error_code
+        if status in NO_FLOW_STATUSES:
+            changed |= clear_flow(connector)
         if changed:
             # A 2.x station repeats its charging state in every TransactionEvent: only a change
             # is news for the listeners (the meter values of the same event notify anyway).
@@ -266,18 +285,30 @@ class ChargerState:
 
     # --- transactions ----------------------------------------------------------------------------
     def repeated_start(
-        self, connector_id: int, id_tag: str | None, meter_start_wh: float, started: datetime
+        self,
+        connector_id: int,
+        id_tag: str | None,
+        meter_start_wh: float,
+        started: datetime | None,
     ) -> Transaction | None:
         """The transaction a start repeats exactly (the charger lost our answer and re-sends it,
         possibly after a reconnect and after the transaction already ended): answer with its id
-        and change nothing."""
+        and change nothing. ``started`` None: the charger's time was unusable (clock unset, or
+        far ahead), so each retry was taken as "now": only the running transaction with the
+        same tag and register can be the one it repeats."""
         connector = self.charger.connector(connector_id)
-        for existing in (connector.transaction, connector.last_transaction):
+        candidates: list[Transaction | None] = [connector.transaction]
+        if started is not None:
+            candidates.append(connector.last_transaction)
+            candidates += (
+                t for t in reversed(self.charger.recently_ended) if t.connector_id == connector_id
+            )
+        for existing in candidates:
             if (
                 existing is not None
                 and existing.id_tag == id_tag
                 and existing.meter_start_wh == meter_start_wh
-                and existing.started_at == started
+                and (started is None or existing.started_at == started)
             ):
                 return existing
         return None
@@ -289,13 +320,26 @@ class ChargerState:
         :meth:`record_past_session` once it ends."""
         connector = self.charger.connectors.get(connector_id)
         running = None if connector is None else connector.transaction
-        if running is None or started >= running.started_at:
-            return None
-        if utcnow() - started > MAX_PAST_SESSION_AGE:
-            # Rather a clock set wrong after a reboot than an offline queue this old: a new
-            # session (the running one's end was lost), replacing it as before.
-            return None
-        return running
+        return running if _began_before(started, running) else None
+
+    def session_after(
+        self, connector_id: int, started: datetime, meter_start_wh: float
+    ) -> Transaction | None:
+        """Like :meth:`running_after`, and else the connector's last ended session when a start
+        (``started``, ``meter_start_wh``) began before it: an offline queue sent newest first.
+        A new session after a clock set back starts at or above that session's last register."""
+        running = self.running_after(connector_id, started)
+        connector = self.charger.connectors.get(connector_id)
+        if running is not None or connector is None or connector.transaction is not None:
+            return running
+        last = connector.last_transaction
+        if (
+            last is not None
+            and _began_before(started, last)
+            and meter_start_wh < last.meter_last_wh
+        ):
+            return last
+        return None
 
     def start_transaction(
         self,
@@ -408,15 +452,19 @@ class ChargerState:
         ended: datetime,
         reason: str,
         registers_wh: tuple[float, float] | None,
+        registers_at: tuple[datetime, datetime] | None = None,
     ) -> Transaction:
         """A session that was over before we could book it where it ran: one older than the
         transaction running on its connector (sent late, behind the newer one), or one that never
         named its connector (recorded on connector 0). Its energy is what its own first and last
-        register values (``registers_wh``) show; the connector's running transaction and meter
-        are not touched (the meter counted that energy from its own readings). Fires
-        SESSION_STARTED and SESSION_ENDED, as a session booked live does."""
+        register values (``registers_wh``, read at ``registers_at`` when known) show, bounded
+        like any increment; the connector's running transaction and meter are not touched (the
+        meter counted that energy from its own readings). Fires SESSION_STARTED and
+        SESSION_ENDED, as a session booked live does."""
         connector = self.charger.connector(connector_id)
         first_wh, last_wh = registers_wh or (0.0, 0.0)
+        first_at, last_at = registers_at or (started, ended)
+        lasted = max(ended, last_at) - min(started, first_at)
         transaction = Transaction(
             transaction_id=transaction_id,
             connector_id=connector_id,
@@ -424,7 +472,7 @@ class ChargerState:
             started_at=started,
             meter_start_wh=first_wh,
             meter_last_wh=last_wh,
-            credited_wh=max(0.0, last_wh - first_wh),
+            credited_wh=self._past_energy(transaction_id, last_wh - first_wh, lasted),
             authorized=authorized,
         )
         self._fire_started(transaction)
@@ -438,6 +486,22 @@ class ChargerState:
             connector.last_session_energy_wh = transaction.energy_wh
         self._book_end(transaction, ended)
         return transaction
+
+    def _past_energy(self, transaction_id: str, rise_wh: float, lasted: timedelta) -> float:
+        """A past session's register rise, bounded like any increment (a garbage meterStop such
+        as 0xFFFFFFFF must not book gigawatt-hours)."""
+        bound = max_energy_wh(self._max_power(), lasted.total_seconds())
+        if rise_wh > bound:
+            _LOGGER.warning(
+                "%s: past transaction %s rose by %.0f Wh in %s: counted %.0f Wh",
+                self.charger.charger_id,
+                transaction_id,
+                rise_wh,
+                lasted,
+                bound,
+            )
+            return bound
+        return max(0.0, rise_wh)
 
     def end_transaction(
         self,
@@ -472,16 +536,7 @@ class ChargerState:
             apply_energy(
                 self.charger, connector, meter_stop_wh, transaction, ended, max_power=power
             )
-        last_register = meter_stop_wh
-        if last_register is None:
-            last_register = next(
-                (
-                    r.energy_register_wh
-                    for r in reversed(readings)
-                    if r.energy_register_wh is not None
-                ),
-                None,
-            )
+        last_register = meter_stop_wh if meter_stop_wh is not None else last_register_wh(readings)
         self._close(connector, transaction, ended, reason, reported=_took(connector, last_register))
         return transaction
 
@@ -548,11 +603,18 @@ class ChargerState:
         self, connector_id: int, readings: Sequence[Reading], transaction_id: str | None = None
     ) -> None:
         """Meter readings of a connector, for a transaction (by id) or, without an id, for the
-        connector's running one. Lifetime and session energy never decrease (see meter.py)."""
+        connector's running one. Lifetime and session energy never decrease (see meter.py).
+        Readings of a transaction that ended already are :meth:`record_late_readings`."""
         connector = self.charger.connector(connector_id)
         if transaction_id is not None:
             # May be a transaction started before a restart: it was restored from the store.
             transaction = self.charger.find_transaction(transaction_id)
+            ended = (
+                self.charger.find_ended_transaction(transaction_id) if transaction is None else None
+            )
+            if ended is not None and ended.connector_id == connector_id:
+                self.record_late_readings(ended, readings)
+                return
         else:
             # Some chargers omit the id during a transaction: the connector's running one.
             transaction = connector.transaction
@@ -678,6 +740,15 @@ class ChargerState:
     def record_data_transfer(self, vendor_id: str, message_id: str | None, data: object) -> None:
         """Vendor-specific data: handed to Home Assistant as an event (automations interpret it)."""
         self._fire(EventKind.DATA_TRANSFER, vendor_id=vendor_id, message_id=message_id, data=data)
+
+
+def _began_before(started: datetime, transaction: Transaction | None) -> bool:
+    """Whether a start at ``started`` is history behind ``transaction`` (it began later)."""
+    if transaction is None or started >= transaction.started_at:
+        return False
+    # Older than MAX_PAST_SESSION_AGE: rather a clock set wrong after a reboot than an offline
+    # queue this old, so a new session (the running one's end was lost), replacing it as before.
+    return utcnow() - started <= MAX_PAST_SESSION_AGE
 
 
 def _took(connector: Connector, register_wh: float | None) -> bool:

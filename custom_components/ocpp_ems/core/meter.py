@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -503,7 +504,20 @@ def _allowance(
     if base.received_at is not None:
         elapsed = max(elapsed, (received - base.received_at).total_seconds())
     slack = ENERGY_TOLERANCE_WH if slack_wh is None else min(slack_wh, ENERGY_TOLERANCE_WH)
-    return slack + power_w * max(elapsed, 0.0) / 3600.0
+    return max_energy_wh(power_w, elapsed, slack)
+
+
+def max_energy_wh(power_w: float, elapsed_s: float, slack_wh: float = ENERGY_TOLERANCE_WH) -> float:
+    """The most energy ``elapsed_s`` seconds at ``power_w`` can add: the bound of every increment."""
+    return slack_wh + power_w * max(elapsed_s, 0.0) / 3600.0
+
+
+def last_register_wh(readings: Sequence[Reading]) -> float | None:
+    """The energy register of the newest reading that has one (None: none has)."""
+    return next(
+        (r.energy_register_wh for r in reversed(readings) if r.energy_register_wh is not None),
+        None,
+    )
 
 
 def _take(
@@ -616,12 +630,15 @@ def _sole_lifetime_source(charger: Charger, connector: Connector) -> bool:
     return connector.connector_id == 0 or len(charger.outlets) <= 1
 
 
-def clear_flow(connector: Connector) -> None:
-    """After a session ends no power flows (many chargers stop reporting it outside a session)."""
+def clear_flow(connector: Connector) -> bool:
+    """No power flows now (a session ended, the charger rebooted, the connector is idle): many
+    chargers stop reporting it then, so the last values would stay. True when that changed them."""
     meter = connector.meter
+    before = (meter.power_w, meter.current_a)
     if meter.power_w is not None:
         meter.power_w = 0.0
     meter.current_a = _phase_values(dict.fromkeys(_present_phases(meter.current_a), 0.0))
+    return (meter.power_w, meter.current_a) != before
 
 
 def _present_phases(values: PhaseValues) -> list[str]:

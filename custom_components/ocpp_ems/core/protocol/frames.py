@@ -9,7 +9,10 @@ once and:
   us; it never answers an answer (two broken peers would loop);
 - repairs the field quirks of meter values (invalid ``context`` values, empty sample lists,
   numbers instead of strings) that would otherwise make schema validation reject a whole
-  MeterValues/StopTransaction and lose the reading.
+  MeterValues/StopTransaction and lose the reading;
+- coerces loosely written fields of a transaction's start and end (a meter value as 1234.5 or
+  "1234", an idTag longer than allowed): a refused StopTransaction is retried by the charger
+  forever and the session never ends (OCPP 1.6 section 4.10: always answer it).
 
 Each kind of problem is logged once per connection at warning level, later repeats at debug
 level; :attr:`FrameInspector.stats` counts them.
@@ -21,7 +24,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -89,6 +92,14 @@ class SampledValueRules:
     required: frozenset[str] = frozenset({"MeterValues"})
     # 2.x: values are numbers (1.6: strings).
     numeric: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class FieldRules:
+    """Top-level fields a charger may write loosely, per action, with the schema they must meet
+    (``type`` integer, or a string with ``maxLength``): coerced to it rather than refused."""
+
+    fields: Mapping[str, Mapping[str, Mapping[str, Any]]]
 
 
 @dataclass(kw_only=True)
@@ -178,6 +189,7 @@ class FrameInspector:
         handled_actions: Collection[str],
         codes: ErrorCodes | None = None,
         sampled_value_rules: SampledValueRules | None = None,
+        field_rules: FieldRules | None = None,
         unanswered_types: Collection[int] = (),
     ) -> None:
         self._charger_id = charger_id
@@ -186,6 +198,7 @@ class FrameInspector:
         self._handled_actions = handled_actions
         self.codes = codes or ErrorCodes()
         self._rules = sampled_value_rules
+        self._field_rules = field_rules
         self._reported: set[str] = set()
         self.stats = FrameStats()
 
@@ -301,10 +314,36 @@ class FrameInspector:
         self.stats.strays_dropped += 1
         self._report("stray_response", "dropped an answer to no pending call: %s", description)
 
-    # --- meter value repair ----------------------------------------------------------------------
+    # --- payload repair ---------------------------------------------------------------------------
     def repair(self, action: str, payload: Any) -> Repair:
-        """Fix the meter-value quirks of a payload that failed its schema, in place."""
-        if self._rules is None or type(payload) is not dict:
+        """Fix the field and meter-value quirks of a payload that failed its schema, in place."""
+        if type(payload) is not dict:
+            return Repair.NONE
+        coerced = self._coerce_fields(action, payload)
+        repair = self._repair_meter_values(action, payload)
+        return Repair.REPAIRED if coerced and repair is Repair.NONE else repair
+
+    def _coerce_fields(self, action: str, payload: dict[str, Any]) -> bool:
+        """Coerce the loosely written fields of ``payload`` (see :class:`FieldRules`)."""
+        specs = {} if self._field_rules is None else self._field_rules.fields.get(action, {})
+        changed = False
+        for name, spec in specs.items():
+            if name not in payload:
+                continue
+            given = payload[name]
+            value = _coerced(given, spec)
+            if value is given:
+                continue
+            payload[name] = value
+            changed = True
+            # Logged: a shortened idTag may no longer match the tag the user listed.
+            self._report(
+                f"coerced_{name}", "%s: %s %s taken as %s", action, name, encode(given), value
+            )
+        return changed
+
+    def _repair_meter_values(self, action: str, payload: dict[str, Any]) -> Repair:
+        if self._rules is None:
             return Repair.NONE
         key = self._rules.lists.get(action)
         if key is None or type(payload.get(key)) is not list:
@@ -418,6 +457,28 @@ def _repair_value(value: Any, *, numeric: bool) -> str | float | None:
     return number if math.isfinite(number) else None
 
 
+def _coerced(value: Any, spec: Mapping[str, Any]) -> Any:
+    """``value`` as its field's schema wants it; ``value`` itself when it cannot be (or need not
+    be) coerced: schema validation then decides."""
+    if spec.get("type") == "integer":
+        return _whole_number(value)
+    limit = spec.get("maxLength")
+    if isinstance(value, str) and isinstance(limit, int) and len(value) > limit:
+        return value[:limit]
+    return value
+
+
+def _whole_number(value: Any) -> Any:
+    """1234.0, 1234.4 and "1234" as 1234 (a meter value in Wh: a fraction of one does not matter)."""
+    if isinstance(value, bool | int) or not isinstance(value, float | str):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return round(number) if math.isfinite(number) else value
+
+
 def _shorten(text: str, limit: int = 500) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... [{len(text)} characters]"
 
@@ -428,6 +489,18 @@ def _match(given: Any, allowed: frozenset[str]) -> str | None:
         return None
     wanted = given.strip().lower()
     return next((value for value in allowed if value.lower() == wanted), None)
+
+
+def field_rules(
+    request_schema: Callable[[str], Mapping[str, Any]], fields: Mapping[str, Collection[str]]
+) -> FieldRules:
+    """The :class:`FieldRules` of ``fields`` (action -> names), read from the request schemas."""
+    return FieldRules(
+        fields={
+            action: {name: request_schema(action)["properties"][name] for name in names}
+            for action, names in fields.items()
+        }
+    )
 
 
 def sampled_value_rules(schema: Mapping[str, Any], **where: Any) -> SampledValueRules:

@@ -42,6 +42,7 @@ from .frames import (
     CALL_ERROR,
     CALL_RESULT,
     ErrorCodes,
+    FieldRules,
     FrameInspector,
     FrameStats,
     Repair,
@@ -88,6 +89,7 @@ class Dialect:
     # Known to the version (answered NotSupported when not routed) vs unknown (NotImplemented).
     known_actions: Collection[str]
     sampled_value_rules: SampledValueRules | None = None
+    field_rules: FieldRules | None = None
     # Message types the version has beyond CALL / CALLRESULT / CALLERROR that get no answer
     # (2.1: CALLRESULTERROR and SEND): dropped, not answered MessageTypeNotSupported.
     unanswered_message_types: frozenset[int] = frozenset()
@@ -133,6 +135,7 @@ class RpcEndpoint[T]:
             handled_actions=routes.keys(),
             codes=dialect.codes,
             sampled_value_rules=dialect.sampled_value_rules,
+            field_rules=dialect.field_rules,
             unanswered_types=dialect.unanswered_message_types,
         )
         self._limits: ConnectionLimits | None = None

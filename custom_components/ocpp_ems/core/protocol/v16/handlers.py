@@ -12,13 +12,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from custom_components.ocpp_ems.core.directory import Admission
-from custom_components.ocpp_ems.core.meter import parse_meter_values
+from custom_components.ocpp_ems.core.meter import last_register_wh, parse_meter_values
 from custom_components.ocpp_ems.core.model import ChargerInfo, ConnectorStatus
 from custom_components.ocpp_ems.core.protocol import incoming
 from custom_components.ocpp_ems.core.protocol.certificates import sign_certificate_route
 from custom_components.ocpp_ems.core.protocol.incoming import HEARTBEAT_SPREAD, PENDING_RETRY_S
 from custom_components.ocpp_ems.core.protocol.rpc import Payload, Route
-from custom_components.ocpp_ems.core.timeutil import parse_timestamp
+from custom_components.ocpp_ems.core.timeutil import (
+    parse_optional_timestamp,
+    parse_timestamp,
+    utcnow,
+)
 
 from .past_starts import PastStart, hold_past_start, take_past_start
 
@@ -90,8 +94,9 @@ def start_transaction(session: V16Session, payload: Payload) -> Payload:
     connector_id = incoming.outlet_id(payload["connectorId"], "connectorId")
     id_tag: str = payload["idTag"]
     meter_start = float(payload["meterStart"])
-    started = parse_timestamp(payload["timestamp"])
-    repeated = state.repeated_start(connector_id, id_tag, meter_start, started)
+    stamp = parse_optional_timestamp(payload["timestamp"])  # None: the charger's clock is off
+    started = utcnow() if stamp is None else stamp
+    repeated = state.repeated_start(connector_id, id_tag, meter_start, stamp)
     if repeated is not None:
         # Our answer got lost and the charger asks again: the same transaction, the same id.
         accepted = state.authorize(id_tag, connector_id, events=False)
@@ -101,7 +106,7 @@ def start_transaction(session: V16Session, payload: Payload) -> Payload:
         }
     accepted = state.authorize_start(id_tag, connector_id)
     transaction_id = str(session.new_transaction_id())
-    if (newer := state.running_after(connector_id, started)) is not None:
+    if (newer := state.session_after(connector_id, started, meter_start)) is not None:
         start = PastStart(connector_id, id_tag, accepted, started, meter_start)
         hold_past_start(session.charger, transaction_id, start, newer.transaction_id)
     else:
@@ -121,8 +126,11 @@ def stop_transaction(session: V16Session, payload: Payload) -> Payload:
     ended = parse_timestamp(payload["timestamp"])
     reason = payload.get("reason") or _DEFAULT_STOP_REASON
     meter_stop = float(payload["meterStop"])
+    readings = parse_meter_values(payload.get("transactionData"))
     past = take_past_start(session.charger, transaction_id)
     if past is not None:
+        # A meterStop of 0 (a firmware quirk) below its own readings: the newest register.
+        last_wh = max(meter_stop, last_register_wh(readings) or 0.0)
         session.state.record_past_session(
             past.connector_id,
             transaction_id,
@@ -131,7 +139,7 @@ def stop_transaction(session: V16Session, payload: Payload) -> Payload:
             started=past.started,
             ended=ended,
             reason=reason,
-            registers_wh=(past.meter_start_wh, max(past.meter_start_wh, meter_stop)),
+            registers_wh=(past.meter_start_wh, max(past.meter_start_wh, last_wh)),
         )
     else:
         session.state.end_transaction(
@@ -139,7 +147,7 @@ def stop_transaction(session: V16Session, payload: Payload) -> Payload:
             ended=ended,
             reason=reason,
             meter_stop_wh=meter_stop,
-            readings=parse_meter_values(payload.get("transactionData")),
+            readings=readings,
         )
     id_tag = payload.get("idTag")
     if id_tag is None:

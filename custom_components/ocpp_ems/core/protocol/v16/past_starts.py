@@ -1,9 +1,10 @@
-"""1.6 transactions that began before the one running on their connector, until they end.
+"""1.6 transactions that began before the newer one on their connector, until they end.
 
 A charger that was offline sends its queued messages when it is back; some send a session that
-ended while offline only after the newer one has started (out of order). Its StartTransaction
-must get a transaction id at once, but it must not end the running transaction
-(:meth:`~...charger_state.ChargerState.running_after`): its start is held here until its
+ended while offline only after the newer one has started, or even ended (out of order). Its
+StartTransaction must get a transaction id at once, but it must neither end the running
+transaction nor become the connector's last session
+(:meth:`~...charger_state.ChargerState.session_after`): its start is held here until its
 StopTransaction books it as a past session with the energy from its meterStart to its meterStop
 (:meth:`~...charger_state.ChargerState.record_past_session`). Its MeterValues are older than the
 connector's latest value: the energy rules leave them out of the connector's count.
@@ -50,7 +51,7 @@ def hold_past_start(charger: Charger, transaction_id: str, start: PastStart, new
     held = _held(charger)
     held[transaction_id] = start
     _LOGGER.warning(
-        "%s: transaction %s on connector %s began before transaction %s running there; "
+        "%s: transaction %s on connector %s began before transaction %s there; "
         "booked as a past session when it ends",
         charger.charger_id,
         transaction_id,

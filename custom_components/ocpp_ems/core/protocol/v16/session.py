@@ -13,7 +13,11 @@ from typing import ClassVar
 
 from custom_components.ocpp_ems.core.errors import CommandNotSupportedError
 from custom_components.ocpp_ems.core.model import Charger
-from custom_components.ocpp_ems.core.protocol.frames import ErrorCodes, sampled_value_rules
+from custom_components.ocpp_ems.core.protocol.frames import (
+    ErrorCodes,
+    field_rules,
+    sampled_value_rules,
+)
 from custom_components.ocpp_ems.core.protocol.rpc import Connection, Dialect, Payload
 from custom_components.ocpp_ems.core.protocol.rpc_session import RpcSession
 from custom_components.ocpp_ems.core.protocol.schemas import Schemas, shipped_schemas
@@ -38,6 +42,11 @@ DIALECT = Dialect(
     codes=ErrorCodes(),
     known_actions=_SCHEMAS.actions,
     sampled_value_rules=sampled_value_rules(_SCHEMAS.request_schema("MeterValues")),
+    # A transaction's start and end must get through: they are coerced, not refused.
+    field_rules=field_rules(
+        _SCHEMAS.request_schema,
+        {"StartTransaction": ("meterStart", "idTag"), "StopTransaction": ("meterStop", "idTag")},
+    ),
 )
 
 

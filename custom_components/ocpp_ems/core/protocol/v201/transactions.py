@@ -463,6 +463,7 @@ def _record_held(state: ChargerState, events: list[Event], evse_id: int) -> bool
         ended=last.at,
         reason=last.stopped_reason or DEFAULT_STOPPED_REASON,
         registers_wh=(registers[0][1], registers[-1][1]) if registers else None,
+        registers_at=(registers[0][0], registers[-1][0]) if registers else None,
     )
     transaction.sequence = EventSequence()
     for event in events:
