@@ -273,6 +273,31 @@ async def test_a_limit_for_a_while_hands_back_to_the_manager_when_it_ends(
         )
 
 
+@pytest.mark.usefixtures("fast_ems_debounce", "sources")
+async def test_a_pause_after_a_limit_for_a_while_is_not_handed_back(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """10 A for 1 s on a Solar charger, then a pause: a new limit without a duration ended the
+    hand-back, a pause did not, so when the second was over the charger went back to Solar and
+    the energy manager resumed the charging the user had paused."""
+    async with onboard() as (sim, entry):
+        await plug_in_and_charge(sim)
+        await set_mode(hass, "solar")
+        await wait_for(lambda: abs((sim.live_limit() or 0.0) - SOLAR_A) < 0.15, what="solar")
+        device = device_id(hass, entry)
+        await call(
+            hass, DOMAIN, "set_current_limit", {"device_id": device, "current": 10, "duration": 1}
+        )
+        await call(hass, DOMAIN, "pause_charging", {"device_id": device})
+        model = server_entry.runtime_data.central.charger("CP1")
+        assert model.limit.paused
+        assert model.limit.expires_at is None
+        await asyncio.sleep(1.5)  # past the end the limit had
+        await hass.async_block_till_done()
+        assert state_of(hass, MODE).state == "manual"
+        assert model.limit.paused
+
+
 def entity_of[E](hass: HomeAssistant, domain: str, entity_id: str, kind: type[E]) -> E:
     entity = hass.data[DATA_INSTANCES][domain].get_entity(entity_id)
     assert isinstance(entity, kind), entity_id

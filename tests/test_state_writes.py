@@ -152,11 +152,13 @@ async def test_availability_flips_are_written(
     async with connect("CP1", password=entry.data[CONF_PASSWORD].encode()) as sim:
         assert await sim.boot() == "Accepted"
         await hass.async_block_till_done()
-        # The model kept the last values: they are shown again, each written once.
-        assert state_of(hass, POWER_SENSOR).state == "7200.0"
+        # The model kept the last values: they are shown again, each written once (but the
+        # power: a boot ends any flow until the next reading, as a reboot cuts a session).
+        assert state_of(hass, POWER_SENSOR).state == "0.0"
         assert state_of(hass, STATUS).state == "charging"
         assert state_of(hass, CONNECTED).state == "on"
-        assert writes.changed[POWER_SENSOR] == 1
+        # The power twice: its last value when the charger is back, 0 once it has booted.
+        assert writes.changed[POWER_SENSOR] == 2
         assert writes.changed[CONNECTED] == 1
         assert writes.reported == {}
 

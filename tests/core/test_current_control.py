@@ -823,3 +823,53 @@ async def test_one_timed_out_refresh_does_not_let_the_live_limit_lapse(
     expires = expiry(last_live)
     assert expires is not None
     assert sim.arrivals[written + 1][0] < expires
+
+
+async def test_refresh_loop_does_not_spin_when_nothing_is_written(
+    h: Harness,
+    settings: ChargerSettings,
+    directory: MemoryDirectory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A charger that reconnects without smart charging (firmware / SupportedFeatureProfiles
+    changed) after a live write more than a refresh period ago: nothing is written, the last
+    write stayed old, and the refresh loop slept 0 s over and over: a busy loop on Home
+    Assistant's event loop."""
+    settings.live_limit_duration_s = 2  # refresh period <= 1 s
+    first = await attached(h)
+    await h.get_controller().set_limit(20)
+    await first._connection.close()
+    await wait_for(lambda: h.get_controller()._session is None)
+    await asyncio.sleep(1.2)  # the last write is now older than a refresh period
+
+    def core_only(sim: SimCharger) -> None:
+        sim.config["SupportedFeatureProfiles"] = "Core,RemoteTrigger"
+
+    await h.charger_client(setup=core_only)
+    await wait_for(lambda: h.controller is not None and h.controller._refresh_task is not None)
+    calls = 0
+    real = directory.settings
+
+    def counting(charger_id: str) -> ChargerSettings:
+        nonlocal calls
+        calls += 1
+        return real(charger_id)
+
+    monkeypatch.setattr(directory, "settings", counting)
+    await asyncio.sleep(0.3)
+    # A sleeping refresh loop reads the settings a few times at most; a spinning one thousands.
+    assert calls < 200, f"refresh loop spinning: {calls} settings reads in 0.3 s"
+
+
+async def test_a_phase_change_keeps_a_limit_for_a_while(h: Harness) -> None:
+    """The 1p/3p select sets the same limit on other phases: during a limit given for a while
+    that made it permanent (its end, what it returns to and the hand-back were dropped)."""
+    await attached(h)
+    control = h.get_controller()
+    await control.set_limit(16)
+    await control.set_limit(10, duration_s=600, hand_back_to="solar")
+    expires_at = h.charger.limit.expires_at
+    await control.set_limit(control.charger.limit.requested_a, phases=1)
+    assert h.charger.limit.requested_phases == 1
+    assert h.charger.limit.expires_at == expires_at
+    assert (h.charger.limit.previous_a, h.charger.limit.hand_back_to) == (16, "solar")

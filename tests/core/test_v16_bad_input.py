@@ -206,29 +206,42 @@ LONG_TAG = "X16WG99J2QIEGCC0MCJ5-"  # 21 characters (CiString20Type)
         ({"meterStart": 1000.0}, {"meterStop": 4000.0}),
         ({"meterStart": 1000.4}, {"meterStop": 3999.6}),
         ({"meterStart": "1000"}, {"meterStop": " 4000 "}),
-        ({"meterStart": 1000, "idTag": LONG_TAG}, {"meterStop": 4000, "idTag": LONG_TAG}),
+        ({"meterStart": 1000}, {"meterStop": 4000, "idTag": LONG_TAG}),
     ],
-    ids=["whole-floats", "fractions", "strings", "id-tag-21-chars"],
+    ids=["whole-floats", "fractions", "strings", "stop-id-tag-21-chars"],
 )
 async def test_loosely_written_start_and_stop_fields_are_coerced(
     h: Harness, ws: ClientConnection, start: dict[str, Any], stop: dict[str, Any]
 ) -> None:
-    """Chargers write meterStart/meterStop as 1234.0, with a fraction or as a string, and idTags
-    longer than 20 characters. Such a StartTransaction/StopTransaction got a CALLERROR, so the
-    session never started or never ended: the charger retries the Stop forever (OCPP 1.6
-    section 4.10: a StopTransaction.conf must always be sent)."""
+    """Chargers write meterStart/meterStop as 1234.0, with a fraction or as a string, and a
+    Stop's idTag longer than 20 characters. Such a StartTransaction/StopTransaction got a
+    CALLERROR, so the session never started or never ended: the charger retries the Stop forever
+    (OCPP 1.6 section 4.10: a StopTransaction.conf must always be sent)."""
     begin = {"connectorId": 1, "idTag": "TAG1", "timestamp": now_iso(-3600), **start}
     started = await exchange(ws, [2, "t1", "StartTransaction", begin])
     assert started[0] == 3, started
     tx = started[2]["transactionId"]
     running = h.charger.connector(1).transaction
     assert running is not None
-    assert running.id_tag == begin["idTag"][:20]
+    assert running.id_tag == "TAG1"
     end = {"transactionId": tx, "timestamp": now_iso(), **stop}
     assert (await exchange(ws, [2, "t2", "StopTransaction", end]))[0] == 3
     connector = h.charger.connector(1)
     assert connector.transaction is None
     assert connector.last_session_energy_wh == 3000
+
+
+async def test_an_over_long_id_tag_never_starts_as_a_listed_one(
+    h: Harness, ws: ClientConnection
+) -> None:
+    """A Start's idTag longer than 20 characters was cut to 20 and then authorized: another card
+    whose first 20 characters are a listed tag charged as that user. It stays refused."""
+    h.directory.id_tags.add(LONG_TAG[:20])
+    begin = {"connectorId": 1, "idTag": LONG_TAG, "meterStart": 0, "timestamp": now_iso()}
+    reply = await exchange(ws, [2, "t1", "StartTransaction", begin])
+    assert reply[0] == 4
+    assert h.charger.connector(1).transaction is None
+    await assert_usable(ws)
 
 
 async def test_a_meter_stop_that_is_no_number_is_still_refused(

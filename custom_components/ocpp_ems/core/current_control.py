@@ -284,10 +284,10 @@ class CurrentController:
                 self._request_save()
                 self.charger.notify()
             await self._applied_or_undone(before)
+            if duration_s is None and amps == before.amps and phases != before.phases:
+                return  # only the phases changed (1p/3p): a limit given for a while still ends
             # The old limit's expiry ends with it (kept while the new one could be refused).
-            if self._expiry_task is not None:
-                self._expiry_task.cancel()
-                self._expiry_task = None
+            self._cancel_expiry()
             expires_at = None
             if duration_s is not None and amps is not None:
                 expires_at = utcnow() + timedelta(seconds=duration_s)
@@ -311,9 +311,18 @@ class CurrentController:
             limit.previous_a, limit.previous_phases, limit.hand_back_to = previous
             self._request_save()
 
+    def _cancel_expiry(self) -> None:
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
+            self._expiry_task = None
+
     async def pause(self) -> None:
         async with self._commands:
             await self._pause()
+            # The last word: a limit given for a while before it no longer ends, nor hands the
+            # charger back to the energy manager (which would resume it).
+            self._cancel_expiry()
+            self._record_expiry(None, self._request(), None)
 
     async def _pause(self) -> None:
         self._decided = True
@@ -664,6 +673,7 @@ class CurrentController:
             if self._written_at is not None and self._now() - self._written_at < period:
                 retry_in = None
                 continue  # written meanwhile (a change): wait for that write to age
+            before = self._written_at
             try:
                 await self._apply(force=True)
             except ChargerNotConnectedError:
@@ -677,7 +687,9 @@ class CurrentController:
                     err,
                 )
             else:
-                retry_in = None
+                # Nothing written (no smart charging since a reconnect, no session): look again
+                # a period later, not at once (the old write's age kept this loop spinning).
+                retry_in = period if self._written_at == before else None
 
     async def _expire_after(self, duration_s: float) -> None:
         await asyncio.sleep(duration_s)

@@ -11,8 +11,9 @@ once and:
   numbers instead of strings) that would otherwise make schema validation reject a whole
   MeterValues/StopTransaction and lose the reading;
 - coerces loosely written fields of a transaction's start and end (a meter value as 1234.5 or
-  "1234", an idTag longer than allowed): a refused StopTransaction is retried by the charger
-  forever and the session never ends (OCPP 1.6 section 4.10: always answer it).
+  "1234"; an optional idTag longer than allowed is dropped, never cut: a cut tag could match
+  another, listed one): a refused StopTransaction is retried by the charger forever and the
+  session never ends (OCPP 1.6 section 4.10: always answer it).
 
 Each kind of problem is logged once per connection at warning level, later repeats at debug
 level; :attr:`FrameInspector.stats` counts them.
@@ -96,8 +97,9 @@ class SampledValueRules:
 
 @dataclass(frozen=True, kw_only=True)
 class FieldRules:
-    """Top-level fields a charger may write loosely, per action, with the schema they must meet
-    (``type`` integer, or a string with ``maxLength``): coerced to it rather than refused."""
+    """Top-level fields a charger may write loosely, per action, with the schema they must meet:
+    ``type`` integer (coerced to it), or a string with ``maxLength`` (left out when longer: name
+    only optional fields of that kind)."""
 
     fields: Mapping[str, Mapping[str, Mapping[str, Any]]]
 
@@ -334,11 +336,18 @@ class FrameInspector:
             value = _coerced(given, spec)
             if value is given:
                 continue
-            payload[name] = value
+            if value is _DROPPED:
+                del payload[name]
+            else:
+                payload[name] = value
             changed = True
-            # Logged: a shortened idTag may no longer match the tag the user listed.
             self._report(
-                f"coerced_{name}", "%s: %s %s taken as %s", action, name, encode(given), value
+                f"coerced_{name}",
+                "%s: %s %s taken as %s",
+                action,
+                name,
+                encode(given),
+                "absent" if value is _DROPPED else value,
             )
         return changed
 
@@ -457,14 +466,18 @@ def _repair_value(value: Any, *, numeric: bool) -> str | float | None:
     return number if math.isfinite(number) else None
 
 
+# ``_coerced``: the field is left out (an optional one only: see FieldRules).
+_DROPPED = object()
+
+
 def _coerced(value: Any, spec: Mapping[str, Any]) -> Any:
-    """``value`` as its field's schema wants it; ``value`` itself when it cannot be (or need not
-    be) coerced: schema validation then decides."""
+    """``value`` as its field's schema wants it (:data:`_DROPPED`: left out); ``value`` itself
+    when it cannot be (or need not be) coerced: schema validation then decides."""
     if spec.get("type") == "integer":
         return _whole_number(value)
     limit = spec.get("maxLength")
     if isinstance(value, str) and isinstance(limit, int) and len(value) > limit:
-        return value[:limit]
+        return _DROPPED  # never cut: a cut tag could be another, listed one
     return value
 
 
