@@ -162,6 +162,8 @@ async def test_zero_current_pauses_with_the_chargers_pause_strategy(
         ("request_diagnostics", {"url": "ftp://evil.example/"}),
         ("data_transfer", {"vendor_id": "ACME"}),
         ("upgrade_security", {"security_profile": 2}),
+        ("clear_charging_profiles", {}),
+        ("set_charging_profile", {"profile": {"chargingProfileId": 1, "chargingSchedule": {}}}),
     ],
 )
 async def test_maintenance_actions_need_an_admin(

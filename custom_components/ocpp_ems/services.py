@@ -650,8 +650,10 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
         },
         response=SupportsResponse.OPTIONAL,
     ),
+    # Raw profiles can lift the installation maximum: admins only, like the configuration.
     "clear_charging_profiles": ServiceSpec(
         handler=_clear_charging_profiles,
+        admin=True,
         schema={
             probatio.Optional(ATTR_PROFILE_ID): probatio.Coerce(int),
             probatio.Optional(ATTR_CONNECTOR_ID): probatio.All(_whole, probatio.Range(min=0)),
@@ -661,6 +663,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
     ),
     "set_charging_profile": ServiceSpec(
         handler=_set_charging_profile,
+        admin=True,
         schema={
             probatio.Optional(ATTR_CONNECTOR_ID): probatio.All(_whole, probatio.Range(min=0)),
             probatio.Required(ATTR_PROFILE): _profile,

@@ -684,6 +684,18 @@ async def test_a_status_without_charging_clears_the_live_power(h: Harness, statu
     assert (meter.power_w, meter.current_a.l1) == (0.0, 0.0)
 
 
+async def test_a_queued_status_older_than_the_newest_reading_keeps_the_live_power(
+    h: Harness,
+) -> None:
+    """A Preparing status stamped 5 minutes before a 7 kW reading, sent after it (an offline
+    queue), cleared the newer reading's power and current: the energy manager read 0 W while
+    the car drew 7 kW."""
+    sim = await _charging_at_7_kw(h)
+    await sim.status(1, "Preparing", timestamp=now_iso(-300))
+    meter = h.charger.connector(1).meter
+    assert (meter.power_w, meter.current_a.l1) == (7000, 10)
+
+
 @pytest.mark.parametrize("ahead_s", [None, 2 * 3600], ids=["clock-unset-1970", "2-hours-ahead"])
 async def test_retried_start_with_an_unusable_timestamp_is_one_session(
     h: Harness, ahead_s: int | None

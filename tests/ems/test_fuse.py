@@ -135,6 +135,19 @@ def test_an_unavailable_phase_current_takes_what_the_read_lines_leave_of_the_gri
     assert d.chargers["c0"].target.current_a == 10.0
 
 
+def test_an_unavailable_phase_current_beside_unsigned_ones_assumes_they_export() -> None:
+    """A P1 meter gives phase currents without a sign. PV exports 20 A on each line, L3 carries
+    25 A of house load (net +5 A) and its sensor is out: L1/L2 read 20 (really -20). The missing
+    line was taken as empty (the read lines leave less than nothing of the net current) and a
+    1-phase car on L3 was given the whole fuse: 30 A on L3."""
+    cfg = {"a": ChargerSettings(mode=Mode.FAST, phases=1, line_1p=3, max_current_a=32.0)}
+    m = EnergyManager(SiteSettings(fuse_a=25.0, fuse_margin_a=0.0), cfg)
+    grid_w = (-20.0 - 20.0 + 5.0) * 230.0
+    inputs = site(0, grid_w, {"a": car(0, power=None)}, grid_currents=(20.0, 20.0, None))  # type: ignore[arg-type]
+    target = m.update(inputs, 0).chargers["a"].target
+    assert target.paused or target.current_a <= 20.0, target  # L3 imports 5 A already
+
+
 def test_unavailable_phase_currents_without_grid_power_fall_back() -> None:
     """Neither the phase current nor the grid power: that line's house load is unknown (the
     chargers fall back, as for a stale input); a read line still caps its share."""

@@ -223,7 +223,9 @@ class ChargerState:
         connector.status_timestamp = when
         connector.error_code = error_code
         connector.vendor_error = vendor_error_code
-        if status in NO_FLOW_STATUSES:
+        reading_at = connector.meter.timestamp
+        if status in NO_FLOW_STATUSES and (reading_at is None or when >= reading_at):
+            # (Not a queued status older than the newest reading: that one is the flow now.)
             changed |= clear_flow(connector)
         if changed:
             # A 2.x station repeats its charging state in every TransactionEvent: only a change

@@ -166,7 +166,9 @@ def _unmeasured_house_a(
     """The house's current on a line without a phase reading, from the grid power, assuming the
     worst: all of the house's net load on that line (or a share of it, with a balanced house
     load), and at least what the read lines leave of it (PV exporting on one line hides load on
-    another from the net power)."""
+    another from the net power). Where the read lines leave less than nothing, a line exports,
+    or the meter gives currents without a sign (a P1 meter's): then each read line may be
+    exporting what it reads."""
     net_a = grid_w / settings.voltage_v - sum(ev_currents)
     spread_a = max(0.0, net_a)
     if settings.assume_balanced_house_load:
@@ -174,4 +176,7 @@ def _unmeasured_house_a(
     known = [h for h in house if h is not None]
     if not known:
         return spread_a
-    return max(spread_a, net_a - sum(known))
+    left_a = net_a - sum(known)
+    if left_a < 0.0:
+        left_a = net_a + sum(abs(h) for h in known)
+    return max(spread_a, left_a)
