@@ -246,6 +246,20 @@ async def test_mode_actions_and_boost_while_manual(
         assert view.mode == "fast"
 
 
+async def solar_then_10_a_for_a_second(
+    hass: HomeAssistant, sim: SimCharger, entry: MockConfigEntry
+) -> str:
+    """A charging car in Solar, then set_current_limit 10 A for 1 s; returns the device id."""
+    await plug_in_and_charge(sim)
+    await set_mode(hass, "solar")
+    await wait_for(lambda: abs((sim.live_limit() or 0.0) - SOLAR_A) < 0.15, what="solar")
+    device = device_id(hass, entry)
+    await call(
+        hass, DOMAIN, "set_current_limit", {"device_id": device, "current": 10, "duration": 1}
+    )
+    return device
+
+
 @pytest.mark.usefixtures("fast_ems_debounce", "sources")
 async def test_a_limit_for_a_while_hands_back_to_the_manager_when_it_ends(
     hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
@@ -254,13 +268,7 @@ async def test_a_limit_for_a_while_hands_back_to_the_manager_when_it_ends(
     stayed Manual, without any limit (the installation maximum, from the grid), although the
     action promises the charger returns to its previous limit."""
     async with onboard() as (sim, entry):
-        await plug_in_and_charge(sim)
-        await set_mode(hass, "solar")
-        await wait_for(lambda: abs((sim.live_limit() or 0.0) - SOLAR_A) < 0.15, what="solar")
-        device = device_id(hass, entry)
-        await call(
-            hass, DOMAIN, "set_current_limit", {"device_id": device, "current": 10, "duration": 1}
-        )
+        await solar_then_10_a_for_a_second(hass, sim, entry)
         assert sim.live_limit() == 10.0
         assert state_of(hass, MODE).state == "manual"
         model = server_entry.runtime_data.central.charger("CP1")
@@ -281,13 +289,7 @@ async def test_a_pause_after_a_limit_for_a_while_is_not_handed_back(
     hand-back, a pause did not, so when the second was over the charger went back to Solar and
     the energy manager resumed the charging the user had paused."""
     async with onboard() as (sim, entry):
-        await plug_in_and_charge(sim)
-        await set_mode(hass, "solar")
-        await wait_for(lambda: abs((sim.live_limit() or 0.0) - SOLAR_A) < 0.15, what="solar")
-        device = device_id(hass, entry)
-        await call(
-            hass, DOMAIN, "set_current_limit", {"device_id": device, "current": 10, "duration": 1}
-        )
+        device = await solar_then_10_a_for_a_second(hass, sim, entry)
         await call(hass, DOMAIN, "pause_charging", {"device_id": device})
         model = server_entry.runtime_data.central.charger("CP1")
         assert model.limit.paused

@@ -722,17 +722,23 @@ async def test_invalid_device(
     assert err.value.translation_key == "charger_not_loaded"
 
 
+async def second_connector_device(
+    hass: HomeAssistant, sim: SimCharger, entry: MockConfigEntry, registry: dr.DeviceRegistry
+) -> dr.DeviceEntry:
+    """The device of a dual charger's second connector (it appears with its first status)."""
+    await sim.status("Available", connector_id=2)
+    await hass.async_block_till_done()
+    connector = registry.async_get_child_device_by_identifier((DOMAIN, "DUO_2"), entry.entry_id)
+    assert connector is not None
+    return connector
+
+
 async def test_connector_device_targets_its_connector(
     hass: HomeAssistant, onboard: Onboard, device_registry: dr.DeviceRegistry
 ) -> None:
     """Actions aimed at a connector device of a dual charger act on that connector."""
     async with onboard("DUO", configuration={"NumberOfConnectors": "2"}) as (sim, entry):
-        await sim.status("Available", connector_id=2)
-        await hass.async_block_till_done()
-        connector = device_registry.async_get_child_device_by_identifier(
-            (DOMAIN, "DUO_2"), entry.entry_id
-        )
-        assert connector is not None
+        connector = await second_connector_device(hass, sim, entry, device_registry)
         for service in ("unlock", "start_charging"):
             await hass.services.async_call(
                 DOMAIN, service, {"device_id": connector.id}, blocking=True
@@ -764,12 +770,7 @@ async def test_profile_actions_on_a_connector_device_target_that_connector(
     profile went to the whole charger, the clear hit every connector) and sent a connector the
     charger does not have."""
     async with onboard("DUO", configuration={"NumberOfConnectors": "2"}) as (sim, entry):
-        await sim.status("Available", connector_id=2)
-        await hass.async_block_till_done()
-        connector = device_registry.async_get_child_device_by_identifier(
-            (DOMAIN, "DUO_2"), entry.entry_id
-        )
-        assert connector is not None
+        connector = await second_connector_device(hass, sim, entry, device_registry)
         await call(hass, "set_charging_profile", connector.id, profile=RAW_PROFILE)
         raw = [
             c

@@ -28,41 +28,18 @@ class StrictSim(SimCharger):
     - rejects a profile whose stackLevel exceeds ``ChargeProfileMaxStackLevel``;
     - ``swallow``: that many SetChargingProfile calls are answered only after ``swallow_s`` (past
       the central system's response timeout) and not applied (a lost frame on a weak link);
-    - records when each SetChargingProfile arrived (wall clock).
+    - records when each SetChargingProfile arrived (wall clock);
+    - a schedule that has not started yet on its own clock (``clock_offset``) is not in force.
     """
+
+    honours_start = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.swallow = 0
         self.swallow_s = 0.0
         self.arrivals: list[tuple[datetime, dict[str, Any]]] = []
-        self.clock_offset = timedelta(0)  # the charger's clock minus the true time
         self.reject_purposes: set[str] = set()
-
-    def composite(self, connector_id: int, unit: str | None) -> float | None:
-        """Like SimCharger.composite, on the charger's own clock, and a schedule that has not
-        started yet is not in force (1.6 3.13: startSchedule is when the schedule starts)."""
-        now = datetime.now(UTC) + self.clock_offset
-        by_purpose: dict[str, list[tuple[int, float]]] = {}
-        for profile in self.profiles.values():
-            schedule = profile["chargingSchedule"]
-            start = datetime.fromisoformat(schedule["startSchedule"].replace("Z", "+00:00"))
-            duration = schedule.get("duration")
-            if now < start:
-                continue
-            if duration is not None and now > start + timedelta(seconds=duration):
-                continue
-            limit = float(schedule["chargingSchedulePeriod"][0]["limit"])
-            by_purpose.setdefault(profile["chargingProfilePurpose"], []).append(
-                (profile["stackLevel"], limit)
-            )
-        limits = []
-        if "ChargePointMaxProfile" in by_purpose:
-            limits.append(max(by_purpose["ChargePointMaxProfile"])[1])
-        tx = by_purpose.get("TxProfile") or by_purpose.get("TxDefaultProfile")
-        if tx:
-            limits.append(max(tx)[1])
-        return min(limits) if limits else None
 
     @on(Action.set_charging_profile)
     async def on_set_charging_profile(

@@ -168,16 +168,23 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
             )
         )
 
+    # The charger's clock minus the true time; whether a schedule that has not started yet is
+    # out of force (1.6 3.13; this simulator is lenient unless told: StrictSim).
+    clock_offset = timedelta(0)
+    honours_start = False
+
     def composite(self, connector_id: int, unit: str | None) -> float | None:
         """The limit in force now: min(ChargePointMax, the highest valid Tx/TxDefault level)."""
         if self.composite_override is not None:
             return self.composite_override
-        now = datetime.now(UTC)
+        now = datetime.now(UTC) + self.clock_offset
         by_purpose: dict[str, list[tuple[int, float]]] = {}
         for profile in self.profiles.values():
             schedule = profile["chargingSchedule"]
             start = datetime.fromisoformat(schedule["startSchedule"].replace("Z", "+00:00"))
             duration = schedule.get("duration")
+            if self.honours_start and now < start:
+                continue
             if duration is not None and now > start + timedelta(seconds=duration):
                 continue
             limit = float(schedule["chargingSchedulePeriod"][0]["limit"])

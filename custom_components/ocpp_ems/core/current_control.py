@@ -189,14 +189,8 @@ class CurrentController:
         # without a live profile charges at its base or its own maximum. The fixed profiles are
         # skipped when written as wanted before: chargers keep those in flash.)
         self._live = None
-        try:
-            await self._ensure_fixed_profiles(session)
-            await self._apply(force=True)
-        except ChargerNotConnectedError:
+        if not await self._write_all(session):
             return
-        except OcppEmsError as err:
-            _LOGGER.warning("%s: could not apply the current limit: %s", self._id, err)
-            self._retry_after = self._now() + RETRY_BACKOFF_S
         if self._session is session:
             self._refresh_task = self._spawn(self._refresh_loop(), "refresh")
             for connector in self.charger.outlets:
@@ -211,14 +205,20 @@ class CurrentController:
         limit = self.charger.limit
         limit.charger_max = limit.base = None
         self._request_save()
+        await self._write_all(session)
+
+    async def _write_all(self, session: ChargerSession) -> bool:
+        """Write the fixed profiles (where needed) and the live limit; a failure is logged and
+        retried after :data:`RETRY_BACKOFF_S`. False: the charger is gone."""
         try:
             await self._ensure_fixed_profiles(session)
             await self._apply(force=True)
         except ChargerNotConnectedError:
-            return
+            return False
         except OcppEmsError as err:
-            _LOGGER.warning("%s: could not restore the current limit: %s", self._id, err)
+            _LOGGER.warning("%s: could not apply the current limit: %s", self._id, err)
             self._retry_after = self._now() + RETRY_BACKOFF_S
+        return True
 
     def detach(self) -> None:
         """The connection is gone: stop talking to it (the requested limit is kept)."""
