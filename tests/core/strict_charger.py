@@ -62,13 +62,7 @@ class StrictSim(SimCharger):
             profile["chargingProfilePurpose"] in self.reject_purposes
         ):
             return call_result.SetChargingProfile(status="Rejected")
-        for pid, existing in list(self.profiles.items()):
-            if (
-                existing["stackLevel"] == profile["stackLevel"]
-                and existing["chargingProfilePurpose"] == profile["chargingProfilePurpose"]
-            ):
-                del self.profiles[pid]
-        self.profiles[profile["chargingProfileId"]] = profile
+        self.install(profile)
         return call_result.SetChargingProfile(status="Accepted")
 
 

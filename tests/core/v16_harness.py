@@ -321,15 +321,18 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
             {"connector_id": connector_id, "cs_charging_profiles": cs_charging_profiles},
         )
         if status == "Accepted":
-            profile = _camel_profile(cs_charging_profiles)
-            for pid, existing in list(self.profiles.items()):
-                if (
-                    existing["stackLevel"] == profile["stackLevel"]
-                    and existing["chargingProfilePurpose"] == profile["chargingProfilePurpose"]
-                ):
-                    del self.profiles[pid]
-            self.profiles[profile["chargingProfileId"]] = profile
+            self.install(_camel_profile(cs_charging_profiles))
         return call_result.SetChargingProfile(status=status)
+
+    def install(self, profile: dict[str, Any]) -> None:
+        """Keep a (camelCase) profile: it replaces the one of the same stack level and purpose."""
+        for pid, existing in list(self.profiles.items()):
+            if (
+                existing["stackLevel"] == profile["stackLevel"]
+                and existing["chargingProfilePurpose"] == profile["chargingProfilePurpose"]
+            ):
+                del self.profiles[pid]
+        self.profiles[profile["chargingProfileId"]] = profile
 
     @on(Action.clear_charging_profile)
     def on_clear_charging_profile(self, **kwargs: Any) -> Any:
