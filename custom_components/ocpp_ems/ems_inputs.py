@@ -99,13 +99,17 @@ def read_value(state: State | None, now: float) -> Reading:
     return Reading(_number(state), _measured_at(state))
 
 
-def read_vehicle_soc(state: State | None, now: float) -> Reading:
-    """A vehicle SoC sensor's reading, as of when its value last changed: a car's integration
-    that writes its cached SoC again has no new report (the SoC estimate goes on from the last
-    one, ``demand.vehicle_soc``)."""
+def read_vehicle_soc(state: State | None, now: float, last: Reading | None = None) -> Reading:
+    """A vehicle SoC sensor's reading, as of when its value last changed; ``last`` (the report
+    before) when the value is the same: a car's integration that writes its cached SoC again, or
+    brings it back after a spell of unavailable, has no new report (the SoC estimate goes on
+    from the last one, ``demand.vehicle_soc``)."""
     if state is None:
         return Reading(None, now)
-    return Reading(_number(state), state.last_changed.timestamp())
+    value = _number(state)
+    if last is not None and value is not None and value == last.value:
+        return last
+    return Reading(value, state.last_changed.timestamp())
 
 
 def _per_unit(state: State, converter: type[BaseUnitConverter], base: str) -> float | None:

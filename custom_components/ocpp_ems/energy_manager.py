@@ -160,7 +160,7 @@ class EnergyManagerRuntime:
         # Decisions every few seconds must not keep pushing the save back (see save_scheduler).
         self._saver = SaveScheduler(hass, self._store, SAVE_DELAY_S)
         self._chargers: dict[str, ChargerConfigEntry] = {}
-        # Each charger's last vehicle SoC sensor report (a changed value).
+        # Each charger's last vehicle SoC sensor report (``read_vehicle_soc``).
         self._soc_reports: dict[str, Reading] = {}
         self._driver = EmsDriver(
             site_settings(entry.options),
@@ -519,16 +519,11 @@ class EnergyManagerRuntime:
         reported = inputs.vehicle_soc
         if not soc_entity or (reported is not None and plausible_soc(reported.value)):
             return inputs
-        soc = read_vehicle_soc(self.hass.states.get(soc_entity), now)
         charger_id = entry.runtime_data.charger_id
-        last = self._soc_reports.get(charger_id)
+        state = self.hass.states.get(soc_entity)
+        soc = read_vehicle_soc(state, now, self._soc_reports.get(charger_id))
         if soc.value is not None:
-            if last is not None and last.value == soc.value:
-                # The same value back (written again, or after a spell of unavailable): no new
-                # report, the estimate goes on from the last one (``demand.vehicle_soc``).
-                soc = last
-            else:
-                self._soc_reports[charger_id] = soc
+            self._soc_reports[charger_id] = soc
         return replace(inputs, vehicle_soc=soc)
 
     async def _async_write(self, charger_id: str, command: ChargerCommand) -> None:
