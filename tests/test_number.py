@@ -65,9 +65,13 @@ async def test_set_limit_rejected(hass: HomeAssistant, onboard: Onboard) -> None
             assert err.value.translation_placeholders["action"] == "SetChargingProfile"
 
 
+# A charger that takes limits in A and in W (a preferred W is used only where it takes W).
+BOTH_UNITS = {"configuration": {"ChargingScheduleAllowedChargingRateUnit": "Current,Power"}}
+
+
 async def test_bounds_and_step_follow_options(hass: HomeAssistant, onboard: Onboard) -> None:
     with only_platforms(Platform.NUMBER):
-        async with onboard() as (sim, entry):
+        async with onboard(**BOTH_UNITS) as (sim, entry):
             state = hass.states.get(ENTITY)
             assert state.attributes["min"] == 6.0
             assert state.attributes["max"] == 32.0
@@ -92,7 +96,7 @@ async def test_watts_use_the_servers_site_voltage(hass: HomeAssistant, onboard: 
     """One voltage: the server's (the energy manager's nominal voltage option), even with the
     energy manager off; chargers have none of their own."""
     with only_platforms(Platform.NUMBER):
-        async with onboard() as (sim, entry):
+        async with onboard(**BOTH_UNITS) as (sim, entry):
             hass.config_entries.async_update_entry(entry, options={CONF_RATE_UNIT: "W"})
             await hass.async_block_till_done()
             live = sim.profiles[LIVE_PROFILE_ID]["charging_schedule"]

@@ -107,7 +107,9 @@ _UNREPORTED_REFUSALS = frozenset({RefusalReason.THROTTLED})
 
 
 # Saved at once rather than within the save delay: a crash right after must not lose a session.
-_SAVE_AT_ONCE = frozenset({EventKind.SESSION_STARTED, EventKind.SESSION_ENDED})
+_SAVE_AT_ONCE = frozenset(
+    {EventKind.SESSION_STARTED, EventKind.SESSION_ENDED, EventKind.SESSION_UPDATED}
+)
 
 
 def charger_device_info(entry: ChargerConfigEntry, charger: Charger) -> DeviceInfo:

@@ -1,6 +1,7 @@
-"""Event entities: sessions starting and ending, id tags authorised or rejected, faults, vendor
-data, security events (those the charger reports, and our own: connections in its name that were
-refused, downgrades, profile changes), reservations that ended without a session.
+"""Event entities: sessions starting and ending (and an ended session's facts updated: readings
+sent after its end), id tags authorised or rejected, faults, vendor data, security events (those
+the charger reports, and our own: connections in its name that were refused, downgrades, profile
+changes), reservations that ended without a session.
 
 The server's device has a security event of its own while TLS is on: a ``refused`` event for a
 failed TLS handshake (a client certificate not from our CA or expired, TLS older than 1.2, no TLS
@@ -82,8 +83,14 @@ CONNECTOR_EVENTS: tuple[OcppEventDescription, ...] = (
     OcppEventDescription(
         key="session",
         translation_key="session",
-        event_types=["started", "ended"],
-        kinds={EventKind.SESSION_STARTED: "started", EventKind.SESSION_ENDED: "ended"},
+        # "updated": an ended session's facts changed (readings sent after its end); the
+        # sessions log keeps one record per session, the newest. Not a session ending again.
+        event_types=["started", "ended", "updated"],
+        kinds={
+            EventKind.SESSION_STARTED: "started",
+            EventKind.SESSION_ENDED: "ended",
+            EventKind.SESSION_UPDATED: "updated",
+        },
     ),
     OcppEventDescription(
         key="reservation",
@@ -92,6 +99,11 @@ CONNECTOR_EVENTS: tuple[OcppEventDescription, ...] = (
         kinds={EventKind.RESERVATION_STATUS: "ended"},
     ),
 )
+
+
+# The events that carry a session's record (its facts; the sessions log): at its end, and again
+# when they changed after it.
+_SESSION_RECORDS = frozenset({EventKind.SESSION_ENDED, EventKind.SESSION_UPDATED})
 
 
 SERVER_SECURITY_EVENT = EventEntityDescription(
@@ -202,7 +214,7 @@ class OcppEventEntity(OcppEntity, EventEntity):
             return
         # Event data from the core is plain JSON-ready values (strings, numbers, ISO timestamps).
         attributes = {**event.data, "connector_id": event.connector_id}
-        if event.kind is EventKind.SESSION_ENDED:
+        if event.kind in _SESSION_RECORDS:
             attributes |= self._session_facts(str(event.data["transaction_id"]))
         self._trigger_event(event_type, attributes)
         self.async_write_ha_state()

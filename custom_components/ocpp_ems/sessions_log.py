@@ -2,10 +2,12 @@
 
 The log is Home Assistant's own history: every ended session is a state of the connector's session
 event entity, with all its facts as attributes (``session_facts.py``), kept by the recorder for its
-retention period. The export reads the newest sessions from there and writes them, one row each,
-to a file in a directory Home Assistant allows: by default its local media folder (seen in *Media*
-by those logged in; never ``www``, which is served to anyone at ``/local/``: the file holds the
-users' id tags), or any of ``allowlist_external_dirs``.
+retention period. When a session's facts change after its end (readings the charger sent after
+it), an ``updated`` state of the same entity carries them: the newest state of a session is its
+record. The export reads the newest sessions from there and writes them, one row each, to a file
+in a directory Home Assistant allows: by default its local media folder (seen in *Media* by those
+logged in; never ``www``, which is served to anyone at ``/local/``: the file holds the users' id
+tags), or any of ``allowlist_external_dirs``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ COLUMNS = (
     "energy_battery_wh",
     "energy_grid_wh",
 )
+
+# The session event types that carry a session's record: at its end, then corrected after it.
+_RECORDS = frozenset({"ended", "updated"})
 
 
 def default_path(hass: HomeAssistant, charger_id: str) -> str:
@@ -93,8 +98,9 @@ async def _async_ended_sessions(
         for entity in er.async_entries_for_config_entry(registry, entry.entry_id)
         if entity.domain == Platform.EVENT and entity.translation_key == "session"
     ]
-    # By session: an event entity shows its last event again when it comes back (available
-    # again, restored after a restart), which is no new session.
+    # By session, its newest state (an update after its end replaces its ended one): an event
+    # entity also shows its last event again when it comes back (available again, restored
+    # after a restart), which is no new session.
     sessions: dict[tuple[Any, Any], dict[str, Any]] = {}
     start = datetime.fromtimestamp(0, UTC)
     for entity_id in entity_ids:
@@ -111,7 +117,7 @@ def _ended(states: list[State]) -> list[dict[str, Any]]:
     return [
         {column: state.attributes.get(column) for column in COLUMNS}
         for state in states
-        if state.attributes.get("event_type") == "ended"
+        if state.attributes.get("event_type") in _RECORDS
     ]
 
 

@@ -399,9 +399,10 @@ async def test_detached_controller() -> None:
     await controller.close()
 
 
-async def test_prefer_ampere_setting_and_new_duration_replaces_old(
+async def test_a_preferred_unit_the_charger_does_not_take_and_new_duration_replaces_old(
     h: Harness, settings: ChargerSettings
 ) -> None:
+    """A preferred A on a charger that takes only W: written in W (never a unit it refuses)."""
     settings.rate_unit = RateUnitPreference.AMPERE
 
     def power_only(sim: SimCharger) -> None:
@@ -409,7 +410,7 @@ async def test_prefer_ampere_setting_and_new_duration_replaces_old(
 
     sim = await attached(h, setup=power_only)
     controller = h.get_controller()
-    assert profile_writes(sim)[-1]["charging_schedule"]["charging_rate_unit"] == "A"
+    assert profile_writes(sim)[-1]["charging_schedule"]["charging_rate_unit"] == "W"
     await controller.set_limit(10, duration_s=1)
     await controller.set_limit(12, duration_s=60)  # replaces the first expiry
     await asyncio.sleep(1.2)

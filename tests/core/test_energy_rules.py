@@ -28,8 +28,10 @@ from custom_components.ocpp_ems.core.meter import (
 )
 from custom_components.ocpp_ems.core.model import (
     Charger,
+    ChargerEvent,
     ConnectorStatus,
     EnergyCounter,
+    EventKind,
     Transaction,
 )
 from custom_components.ocpp_ems.core.persistence import charger_from_dict, charger_to_dict
@@ -421,3 +423,44 @@ def test_ended_transactions_keep_their_end_across_a_restart() -> None:
     assert last.ended_at == T0 + timedelta(hours=1)
     assert last.stop_reason == "EVDisconnected"
     assert last.meter_last_at == T0 + 50 * MINUTE
+
+
+def test_late_readings_update_the_ended_sessions_record() -> None:
+    """An end before the last readings (2.x: Ended before the Updated; 1.6: a StopTransaction
+    with a meterStop of 0, then the MeterValues): SESSION_ENDED gave 100 Wh, the readings sent
+    after it make 900 Wh. SESSION_UPDATED gives the session's facts as they are now (the
+    sessions log's record of it); no second SESSION_ENDED. Readings that add nothing to the
+    session (after its end, or replayed) fire nothing."""
+    state = make_state()
+    state.charger.energy_price = 0.30
+    events: list[ChargerEvent] = []
+    state.charger.add_listener(lambda event: events.append(event) if event else None)
+    tx = start(state, 1000)
+    state.record_meter(1, [energy(T0 + MINUTE, 1100)], transaction_id="1")
+    ended = T0 + 10 * MINUTE
+    state.end_transaction("1", ended=ended, reason="Local", meter_stop_wh=0)
+    assert [e.data["energy_wh"] for e in events if e.kind is EventKind.SESSION_ENDED] == [100]
+
+    state.record_meter(1, [energy(T0 + 9 * MINUTE, 1900)], transaction_id="1")
+    assert tx.energy_wh == 900
+    assert state.charger.connector(1).session_energy_wh == 900
+    updated = [e for e in events if e.kind is EventKind.SESSION_UPDATED]
+    assert len(updated) == 1
+    assert updated[0].connector_id == 1
+    assert updated[0].data == {
+        "transaction_id": "1",
+        "id_tag": "TAG",
+        "energy_wh": 900,
+        "reason": "Local",
+        "started_at": T0.isoformat(),
+        "ended_at": ended.isoformat(),
+        "duration_s": 600,
+        "cost": pytest.approx(0.27),
+    }
+    # Energy after the end is the charger's only; a replayed reading counts once.
+    state.record_meter(1, [energy(T0 + 11 * MINUTE, 2000)], transaction_id="1")
+    state.record_meter(1, [energy(T0 + 9 * MINUTE, 1900)], transaction_id="1")
+    assert state.charger.lifetime_energy.total_wh == 2000
+    assert tx.energy_wh == 900
+    kinds = [e.kind for e in events]
+    assert (kinds.count(EventKind.SESSION_ENDED), kinds.count(EventKind.SESSION_UPDATED)) == (1, 1)

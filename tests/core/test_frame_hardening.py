@@ -22,7 +22,12 @@ from custom_components.ocpp_ems.core.errors import (
     CommandTimeoutError,
     InvalidCommandError,
 )
-from custom_components.ocpp_ems.core.protocol.frames import FrameInspector, parse_frame
+from custom_components.ocpp_ems.core.protocol.frames import (
+    FrameInspector,
+    Repair,
+    field_rules,
+    parse_frame,
+)
 from custom_components.ocpp_ems.core.protocol.limits import (
     LIMITS,
     ConnectionLimits,
@@ -291,6 +296,37 @@ def test_inspect_never_raises_and_answers_calls(frame: str | bytes) -> None:
             inspector.repair(passed[2], passed[3])  # never raises either
     if reply is not None:
         assert json.loads(reply)[0] in (3, 4)
+
+
+def test_field_rules_repair_only_what_is_unambiguous() -> None:
+    """Field rules by path: an enum value in the wrong case is taken as the one it matches (not
+    when it matches two); a nested over-long string is never left out (its object may require
+    it), an optional object holding one is."""
+    schema = {
+        "properties": {
+            "kind": {"enum": ["Ended", "Started"]},
+            "mode": {"enum": ["Fast", "FAST"]},
+            "token": {"$ref": "#/definitions/Token"},
+        },
+        "definitions": {
+            "Token": {"type": "object", "properties": {"id": {"type": "string", "maxLength": 3}}}
+        },
+    }
+    rules = field_rules(
+        lambda action: schema,
+        {"Event": ("kind", "mode", "token.id", "token")},
+        when={"Event": {"token": {"kind": "Ended"}}},
+    )
+    inspector = FrameInspector(
+        charger_id="r", known_actions={"Event"}, handled_actions={"Event"}, field_rules=rules
+    )
+    started = {"kind": "started", "mode": "fast", "token": {"id": "LONG"}}
+    assert inspector.repair("Event", started) is Repair.REPAIRED
+    assert started == {"kind": "Started", "mode": "fast", "token": {"id": "LONG"}}
+    ended = {"kind": "ENDED", "token": {"id": "LONG"}}
+    assert inspector.repair("Event", ended) is Repair.REPAIRED
+    assert ended == {"kind": "Ended"}
+    assert inspector.repair("Event", {"kind": "Ended", "mode": "slow"}) is Repair.NONE
 
 
 class _QueueConnection:

@@ -62,8 +62,13 @@ def test_safe_current_is_never_between_0_and_the_minimum(safe: float, written: f
         (WATTS, RateUnitPreference.AUTO, ChargingRateUnit.WATT, 1.0),
         (BOTH, RateUnitPreference.WATT, ChargingRateUnit.WATT, 1.0),
         (AMPS, RateUnitPreference.AMPERE, ChargingRateUnit.AMPERE, 0.1),
-        # A forced A on a charger that says it takes only W: sent in A, but whole amps.
-        (WATTS, RateUnitPreference.AMPERE, ChargingRateUnit.AMPERE, 1.0),
+        # A preference the charger says it does not take: its own unit (a 2.x station would
+        # otherwise convert it over its supply phases, not the car's: 3x the current on 1 phase).
+        (WATTS, RateUnitPreference.AMPERE, ChargingRateUnit.WATT, 1.0),
+        (AMPS, RateUnitPreference.WATT, ChargingRateUnit.AMPERE, 0.1),
+        # Nothing reported: A assumed, a preference kept.
+        (frozenset(), RateUnitPreference.AUTO, ChargingRateUnit.AMPERE, 0.1),
+        (frozenset(), RateUnitPreference.WATT, ChargingRateUnit.WATT, 1.0),
     ],
 )
 def test_unit_and_step(

@@ -260,7 +260,7 @@ def test_capabilities_from_configuration_defaults_and_aliases() -> None:
     assert caps.rate_units == {ChargingRateUnit.WATT}
     assert caps.max_stack_level is None  # not a number: not reported
     assert caps.number_of_connectors == 1
-    assert capabilities_from_configuration({}).rate_units == {ChargingRateUnit.AMPERE}
+    assert capabilities_from_configuration({}).rate_units == frozenset()  # not reported
 
 
 @pytest.mark.parametrize(

@@ -630,6 +630,38 @@ async def test_old_session_sent_after_a_newer_one_ended_is_a_past_session(h: Har
     assert h.charger.lifetime_energy.total_wh == lifetime
 
 
+async def test_energy_credited_to_a_start_older_than_the_meter_is_costed(h: Harness) -> None:
+    """The connector's idle MeterValues (1500 Wh, -60 s) before a StartTransaction of -600 s with
+    meterStart 1000 Wh (a late start): the session is credited the 500 Wh since its start, and
+    costed them (they were 500 Wh for 0.00)."""
+    h.charger.energy_price = 0.30
+    sim = await h.charger_client(boot=False)
+    await sim.meter(1, _energy(1000), timestamp=now_iso(-4000))
+    await sim.meter(1, _energy(1500), timestamp=now_iso(-60))
+    await sim.start_tx(meter=1000, timestamp=now_iso(-600))
+    tx = h.charger.connector(1).transaction
+    assert tx is not None
+    assert tx.energy_wh == pytest.approx(500)
+    assert tx.cost == pytest.approx(0.15)
+
+
+async def test_a_past_session_is_costed_like_a_buffered_one(h: Harness) -> None:
+    """README: a session's energy is costed at the price in force when its reading arrives. A
+    session sent behind the running one (a past session) is costed at the price now (it had no
+    cost at all, although a price was known)."""
+    h.charger.energy_price = 0.30
+    sim = await h.charger_client(boot=False)
+    await sim.start_tx(meter=5000, timestamp=now_iso(-60))
+    old = (await sim.start_tx(meter=1000, timestamp=now_iso(-7200))).transaction_id
+    await sim.call(
+        call.StopTransaction(meter_stop=2000, timestamp=now_iso(-3600), transaction_id=old)
+    )
+    past = h.charger.find_ended_transaction(str(old))
+    assert past is not None
+    assert past.energy_wh == 1000
+    assert past.cost == pytest.approx(0.30)
+
+
 async def test_replayed_start_of_an_older_ended_session_is_not_a_new_session(
     h: Harness,
 ) -> None:

@@ -245,6 +245,65 @@ async def test_meter_value_quirks_are_repaired_not_lost(h: Harness) -> None:
     assert h.charger.connectors[1].meter.energy_register_wh == 1000  # the session's start
 
 
+@pytest.mark.parametrize(
+    "quirk",
+    [
+        # A serializer that always writes its lists (TxEndedMeasurands empty): schema minItems 1,
+        # the same "no readings" as [{"sampledValue": []}] (repaired, see above).
+        {"meterValue": []},
+        # The (optional) stop token longer than allowed (36; 2.1: 255): left out, as a 1.6
+        # StopTransaction's over-long idTag.
+        {"idToken": {"idToken": "X" * 300, "type": "ISO14443"}},
+        # Enum values in the wrong case.
+        {"triggerReason": "evcommunicationlost", "info": {"stoppedReason": "evdisconnected"}},
+        {"info": {"chargingState": "IDLE"}, "idToken": {"idToken": "TAG1", "type": "iso14443"}},
+        {"eventType": "ended", "idToken": {"idToken": "X" * 300, "type": "ISO14443"}},
+    ],
+    ids=[
+        "empty_meter_value_list",
+        "over_long_stop_token",
+        "lowercase_reasons",
+        "state_and_type",
+        "lowercase_ended_with_long_token",
+    ],
+)
+async def test_a_transactions_end_always_gets_through(h: Harness, quirk: dict[str, Any]) -> None:
+    """A CALLERROR to an Ended makes the station retry it MessageAttemptsTransactionEvent times
+    and then discard it (E13): the session would never end here. Quirks of a transaction's end
+    are repaired (an empty meterValue list dropped, an over-long optional idToken left out, enum
+    values taken regardless of case), as 1.6 takes a quirky StopTransaction."""
+    sim = await h.charger_client(boot=False)
+    await start(sim, "E1", seq_no=0)
+    more = {"trigger": "EVCommunicationLost", **quirk}
+    more["info"] = {"stoppedReason": "EVDisconnected", **quirk.get("info", {})}
+    ended = tx_payload(more.pop("eventType", "Ended"), "E1", 1, **more)
+    answer = await sim.request("TransactionEvent", ended)
+    assert answer.ok, answer.error_code
+    connector = h.charger.connectors[1]
+    assert connector.transaction is None
+    assert connector.last_transaction is not None
+    assert connector.last_transaction.stop_reason == "EVDisconnected"
+
+
+@pytest.mark.parametrize("kind", ["Started", "Updated"])
+async def test_an_over_long_token_that_authorizes_stays_refused(h: Harness, kind: str) -> None:
+    """A Started's or Updated's idToken authorizes the session: an over-long one is never left
+    out (nor cut: it could match another, listed card). 2.1 allows 255 characters."""
+    sim = await h.charger_client(boot=False)
+    if kind == "Updated":
+        await start(sim, "U1", seq_no=0)
+    long = "X" * (300 if h.subprotocol == OCPP21 else 40)
+    payload = tx_payload(
+        kind, "U1", 1, evse={"id": 1}, idToken={"idToken": long, "type": "ISO14443"}
+    )
+    answer = await sim.request("TransactionEvent", payload)
+    assert answer.error_code == "TypeConstraintViolation"
+    # A value that matches none (nor one but for its case) is still refused; so is a wrong type.
+    for wrong in ({"triggerReason": "Whatever"}, {"transactionInfo": "E1"}, {"idToken": "TAG1"}):
+        payload = {**tx_payload("Ended", "U1", 2, evse={"id": 1}), **wrong}
+        assert (await sim.request("TransactionEvent", payload)).error_code is not None
+
+
 # --- unknown EVSEs --------------------------------------------------------------------------------
 async def test_unknown_evse_is_booked_as_the_station_says(h: Harness) -> None:
     sim = await h.charger_client(boot=False)

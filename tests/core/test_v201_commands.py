@@ -381,7 +381,7 @@ async def test_a_w_only_station_gets_watts(h: Harness) -> None:
 
     sim: SimStation = await h.charger_client(setup=watts_only)
     assert h.charger.capabilities.rate_units == frozenset({W})
-    # Even a request in A (a user who prefers A) reaches a W-only station in W.
+    # A request in A (a raw profile action; the controller writes W itself) reaches it in W.
     await h.session.set_limit_profile(limit("tx_default", limit=16.0))
     schedule = sim.profiles[3]["chargingSchedule"][0]
     assert schedule["chargingRateUnit"] == "W"
@@ -389,6 +389,103 @@ async def test_a_w_only_station_gets_watts(h: Harness) -> None:
     # Verification asks in W (not A, which the station does not take) and converts back.
     assert await h.session.get_composite_limit(1, 60, A) == 16.0
     assert sim.actions("GetCompositeSchedule")[-1]["chargingRateUnit"] == "W"
+
+
+def live(sim: SimStation, profile_id: int = 3) -> tuple[float, str]:
+    schedule = sim.profiles[profile_id]["chargingSchedule"][0]
+    return float(schedule["chargingSchedulePeriod"][0]["limit"]), schedule["chargingRateUnit"]
+
+
+async def one_phase_car_charging(sim: SimStation) -> None:
+    await sim.tx_event(
+        "Started",
+        "tx-1",
+        evse={"id": 1, "connectorId": 1},
+        id_token={"idToken": "TAG1", "type": "ISO14443"},
+        charging_state="Charging",
+        meter_value=[
+            {
+                "timestamp": now_iso(),
+                "sampledValue": [
+                    sampled(1000, "Energy.Active.Import.Register"),
+                    sampled(15.8, "Current.Import", unit="A", phase="L1"),
+                ],
+            }
+        ],
+    )
+    await sim.meter_values(
+        1,
+        [
+            sampled(1000, "Energy.Active.Import.Register"),
+            sampled(15.8, "Current.Import", unit="A", phase="L1"),
+        ],
+    )
+
+
+async def test_a_preference_on_a_w_only_station_is_converted_over_the_cars_phases(
+    h: Harness, settings: ChargerSettings
+) -> None:
+    def watts_only(station: SimStation) -> None:
+        station.device_model[actual("SmartChargingCtrlr", "RateUnit")] = "W"
+
+    settings.rate_unit = RateUnitPreference.AMPERE
+    h.attach_controller = True
+    sim: SimStation = await h.charger_client(setup=watts_only)
+    await wait_for(lambda: 3 in sim.profiles)
+    controller = h.get_controller()
+    await controller.set_limit(16.0)
+    await one_phase_car_charging(sim)
+    await wait_for(lambda: h.charger.outlets[0].status.charging)
+    await asyncio.sleep(0.5)
+    # The car draws on L1 only: 16 A on that phase is 3680 W (as 1.6 test_watt_only_charger).
+    # The station converting an A request over its 3 supply phases sent 11040 W: 48 A on L1.
+    assert live(sim) == (16 * 230 * 1, "W")
+
+
+async def test_w_preference_on_an_a_only_station_is_not_cut_by_the_supply_phases(
+    h: Harness, settings: ChargerSettings
+) -> None:
+    def amps_only(station: SimStation) -> None:
+        station.device_model[actual("SmartChargingCtrlr", "RateUnit")] = "A"
+
+    settings.rate_unit = RateUnitPreference.WATT
+    h.attach_controller = True
+    sim: SimStation = await h.charger_client(setup=amps_only)
+    await wait_for(lambda: 3 in sim.profiles)
+    controller = h.get_controller()
+    await one_phase_car_charging(sim)
+    await wait_for(lambda: h.charger.outlets[0].status.charging)
+    await controller.set_limit(16.0)
+    await asyncio.sleep(0.5)
+    value, unit = live(sim)
+    # 16 A asked for a 1-phase car: the station must get 16 A (it got 3680 W / 690 V = 5.3 A).
+    assert (value, unit) == (16.0, "A")
+
+
+async def test_w_preference_on_an_a_only_station_verifies_what_it_holds(
+    h: Harness, settings: ChargerSettings
+) -> None:
+    """The check of what the station holds uses the same one conversion as the write: it once
+    reported 16 A applied, no mismatch, while the station held 5.3 A."""
+
+    def amps_only(station: SimStation) -> None:
+        station.device_model[actual("SmartChargingCtrlr", "RateUnit")] = "A"
+
+    settings.rate_unit = RateUnitPreference.WATT
+    h.attach_controller = True
+    sim: SimStation = await h.charger_client(setup=amps_only)
+    await wait_for(lambda: 3 in sim.profiles)
+    controller = h.get_controller()
+    controller.verify_delay_s = 0.05
+    await one_phase_car_charging(sim)
+    await wait_for(lambda: h.charger.outlets[0].status.charging)
+    await controller.set_limit(16.0)
+    await asyncio.sleep(0.5)
+    held, _ = live(sim)
+    await wait_for(lambda: h.charger.limit.applied_a is not None)
+    await asyncio.sleep(0.3)
+    # What the station applies (5.3 A) must show, or at least a mismatch.
+    assert h.charger.limit.applied_a == held or h.charger.limit.mismatch
 
 
 async def test_without_smart_charging_profiles_are_refused_locally(h: Harness) -> None:

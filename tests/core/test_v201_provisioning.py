@@ -4,6 +4,7 @@ Basic auth with its two-phase commit, and the boot watchdog (2.0.1 and 2.1 stati
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
@@ -187,6 +188,58 @@ async def test_a_report_that_never_ends_is_cut(
     assert "device model report cut after 10 entries on 2 pages" in caplog.text
     assert 0 < len(h.charger.configuration) <= 10
     assert len(sent) < 100
+
+
+async def _read_with_pages(
+    h: Harness, sim: SimStation, seq_nos: Any, caplog: pytest.LogCaptureFixture
+) -> dict[str, Any]:
+    """get_configuration() (the device model read afresh) while ``sim`` sends pages of 5 entries
+    numbered by ``seq_nos`` (each tbc, one every 0.1 s, until the read ends)."""
+    done = asyncio.Event()
+
+    async def send_report(request_id: int) -> None:
+        data = sim.report_data()
+        for seq_no in seq_nos:
+            if done.is_set():
+                return
+            page = {"requestId": request_id, "generatedAt": now_iso(), "seqNo": seq_no}
+            await sim.request("NotifyReport", {**page, "reportData": data[:5], "tbc": True})
+            await asyncio.sleep(0.1)
+
+    sim.send_report = send_report  # type: ignore[method-assign]
+    try:
+        with caplog.at_level(logging.WARNING):
+            async with asyncio.timeout(5):
+                return await h.session.get_configuration()
+    finally:
+        done.set()
+
+
+async def test_a_repeated_report_page_never_ends_the_read(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A station that resends page 0 (tbc) and never the rest kept the read (and with it the
+    set-up: no station maximum, no safe fallback, no live limit) open for as long as it repeated
+    it: each repeat restarted the page timeout. Only a new page does; the rest is used as far as
+    it goes."""
+    sim: SimStation = await h.charger_client()
+    result = await _read_with_pages(h, sim, iter(lambda: 0, 1), caplog)
+    assert len(result["configuration"]) == 5
+    # Ended by the page timeout (0.3 s), not by the deadline.
+    assert "device model report incomplete" in caplog.text
+    assert "not finished after" not in caplog.text
+
+
+async def test_a_report_that_keeps_adding_pages_ends_at_its_deadline(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """New pages, each within the page timeout, and never the last one: the whole report is
+    given up after REPORT_DEADLINE_PAGE_TIMEOUTS page timeouts (here 4 x 0.3 s) and used as far
+    as it goes."""
+    sim: SimStation = await h.charger_client()
+    result = await _read_with_pages(h, sim, itertools.count(), caplog)
+    assert len(result["configuration"]) == 5  # the same 5 entries on every page
+    assert "device model report not finished after 1 s" in caplog.text
 
 
 async def test_without_a_report_the_variables_used_are_read(h: Harness) -> None:

@@ -21,6 +21,7 @@ from custom_components.ocpp_ems.core.protocol.v201 import V21Session, V201Sessio
 from custom_components.ocpp_ems.core.protocol.v201.session import PROFILE_REPORTS_KEPT
 from custom_components.ocpp_ems.core.server import CentralSystem
 from custom_components.ocpp_ems.core.settings import ServerSettings
+from custom_components.ocpp_ems.core.timeutil import parse_timestamp
 
 from .conftest import MakeCentral
 from .fakes import MemoryDirectory
@@ -512,6 +513,368 @@ async def test_meter_values_outside_transactions_and_evse_0(h: Harness, sim: Any
     assert h.charger.lifetime_energy.total_wh == 3700  # 3000 + the main meter's 700
     assert h.charger.connectors[0].meter.energy_register_wh == 9700
     assert h.charger.connectors[1].transaction is None
+
+
+# --- Transactions out of order: offline queues, reused ids, costs ------------------------------
+@pytest.mark.parametrize("known_register", [True, False], ids=["register_known", "first_reading"])
+async def test_ended_before_its_started_keeps_the_session_energy(
+    h: Harness, sim: Any, known_register: bool
+) -> None:
+    """An offline queue delivered out of order (E04/E11): the Ended (Transaction.End 2000 Wh)
+    before its Started (Transaction.Begin 1000 Wh, -600 s) and Updated. The late Started moves the
+    ended session's start back and gives it the energy since its Begin value: 1000 Wh, whether the
+    EVSE's register was known before (the Ended then counts from it) or the End value is the
+    first one ever (then only the Started can tell)."""
+    if known_register:
+        await sim.meter_values(1, [sampled(1000, ENERGY)], now_iso(-4000))
+    await sim.tx_event(
+        "Ended",
+        "OOO",
+        seq_no=2,
+        offline=True,
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(-60),
+        stopped_reason="EVDisconnected",
+        meter_value=meter(2000, -60, "Transaction.End"),
+    )
+    await start(sim, "OOO", seq_no=0, offline=True, wh=1000)  # Begin 1000 Wh at -600 s
+    await sim.tx_event(
+        "Updated",
+        "OOO",
+        seq_no=1,
+        offline=True,
+        timestamp=now_iso(-300),
+        meter_value=meter(1500, -300),
+    )
+    connector = h.charger.connectors[1]
+    tx = connector.last_transaction
+    assert tx is not None
+    assert tx.transaction_id == "OOO"
+    assert connector.transaction is None
+    assert tx.started_at < parse_timestamp(now_iso(-500))
+    assert h.charger.lifetime_energy.total_wh == 2000
+    assert (tx.energy_wh, connector.session_energy_wh) == (1000, 1000)
+    assert h.kinds().count("session_started") == 1
+    # The session's record (SESSION_ENDED's facts) follows.
+    updated = [e for e in h.events if e.kind is EventKind.SESSION_UPDATED]
+    assert updated[-1].data["energy_wh"] == 1000
+    assert updated[-1].data["started_at"] == tx.started_at.isoformat()
+    # Its Started sent again under a new seqNo (a station numbering its retries) is no news.
+    events = len(h.events)
+    await start(sim, "OOO", seq_no=3, offline=True, wh=1000)
+    assert tx.energy_wh == 1000
+    assert len(h.events) == events
+
+
+async def test_reused_transaction_id_after_a_station_reboot_is_a_new_session(
+    h: Harness, sim: Any
+) -> None:
+    """A station that numbers its transactions "1", "2", ... starts over after a reboot: a
+    Started of "1" an hour after the old "1" ended (seqNo 0 again). A replay carries its
+    original time; this one began after the old one ended: a new session, with its own energy."""
+    await sim.tx_event(
+        "Started",
+        "1",
+        seq_no=0,
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(-7200),
+        id_token=token(),
+        meter_value=meter(1000, -7200, "Transaction.Begin"),
+        charging_state="Charging",
+    )
+    await sim.tx_event(
+        "Ended",
+        "1",
+        seq_no=1,
+        timestamp=now_iso(-6000),
+        stopped_reason="EVDisconnected",
+        meter_value=meter(2000, -6000, "Transaction.End"),
+    )
+    old = h.charger.connectors[1].last_transaction
+    await sim.boot()
+    await sim.tx_event(
+        "Started",
+        "1",
+        seq_no=0,
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(-600),
+        id_token=token(),
+        meter_value=meter(2000, -600, "Transaction.Begin"),
+        charging_state="Charging",
+    )
+    await sim.tx_event(
+        "Updated", "1", seq_no=1, timestamp=now_iso(-60), meter_value=meter(2500, -60)
+    )
+    tx = h.charger.connectors[1].transaction
+    assert tx is not None
+    assert tx is not old
+    assert tx.energy_wh == 500
+    assert old is not None
+    assert old.energy_wh == 1000
+    assert h.kinds().count("session_started") == 2
+
+
+async def _live_and_held_old(sim: Any, old_begin: list[Any] | None) -> dict[str, Any]:
+    """LIVE (5000 Wh, -600 s) runs; OLD, an offline session of -7200 s (its Started with
+    ``old_begin``), then an Updated of OLD (3000 Wh): held behind LIVE. OLD's message extras."""
+    await sim.meter_values(1, [sampled(1000, ENERGY)], now_iso(-8000))
+    await start(sim, "LIVE", wh=5000)  # began 600 s ago
+    old = {"offline": True, "evse": {"id": 1, "connectorId": 1}}
+    if old_begin is not None:
+        old["meter_value"] = old_begin
+    await sim.tx_event("Started", "OLD", timestamp=now_iso(-7200), id_token=token(), **old)
+    old.pop("meter_value", None)
+    await sim.tx_event("Updated", "OLD", timestamp=now_iso(-5400), meter_value=meter(3000, -5400))
+    return old
+
+
+@pytest.mark.parametrize("old_begin", [True, False], ids=["begin_value", "no_meter_values"])
+async def test_held_session_whose_end_comes_after_the_running_one_ended(
+    h: Harness, sim: Any, old_begin: bool
+) -> None:
+    """test_v201_bad_input.py::test_offline_session_sent_behind_the_running_one_is_history, but
+    the running LIVE ends before the held OLD's Ended arrives (a slow offline queue, a short
+    session). OLD is history still: a past session with its own energy, LIVE keeps its 1000 Wh
+    and stays the EVSE's last session; OLD never opens as a live session (it took everything up
+    to LIVE's end: LIVE's energy counted twice). Also when OLD's Started had no meter values
+    (nothing then shows it older than LIVE but its having been held)."""
+    begin = meter(1000, -7200, "Transaction.Begin") if old_begin else None
+    old = await _live_and_held_old(sim, begin)
+    await sim.tx_event(
+        "Ended",
+        "LIVE",
+        timestamp=now_iso(-60),
+        stopped_reason="EVDisconnected",
+        meter_value=meter(6000, -60, "Transaction.End"),
+    )
+    await sim.tx_event(
+        "Ended",
+        "OLD",
+        timestamp=now_iso(-3600),
+        stopped_reason="EVDisconnected",
+        meter_value=meter(4000, -3600, "Transaction.End"),
+        **old,
+    )
+    connector = h.charger.connectors[1]
+    live = h.charger.find_ended_transaction("LIVE")
+    past = h.charger.find_ended_transaction("OLD")
+    assert live is not None
+    assert past is not None
+    assert h.charger.lifetime_energy.total_wh == 6000
+    assert live.energy_wh == 1000
+    assert past.energy_wh == (3000 if old_begin else 1000)  # its own readings
+    assert connector.last_transaction is live
+    assert connector.last_session_energy_wh == 1000
+
+
+async def test_old_session_sent_after_a_newer_one_ended_is_a_past_session(
+    h: Harness, sim: Any
+) -> None:
+    """test_v16_session.py::test_old_session_sent_after_a_newer_one_ended_is_a_past_session for
+    2.x (the same meaning lands in the same place): back from offline, the station sends its
+    queued sessions newest first: B (5000 -> 8000 Wh) complete, then the older A (1000 -> 3000 Wh).
+    A is a past session of 2000 Wh (not a live one credited up to B's end), B stays the EVSE's
+    last session."""
+    off = {"offline": True, "evse": {"id": 1, "connectorId": 1}}
+    for tx, begin_wh, at in (("B", 5000, -3600), ("A", 1000, -7200)):
+        await sim.tx_event(
+            "Started",
+            tx,
+            seq_no=0,
+            timestamp=now_iso(at),
+            id_token=token(),
+            meter_value=meter(begin_wh, at, "Transaction.Begin"),
+            **off,
+        )
+        await sim.tx_event(
+            "Updated",
+            tx,
+            seq_no=1,
+            timestamp=now_iso(at + 900),
+            meter_value=meter(begin_wh + 1000, at + 900),
+            **off,
+        )
+        await sim.tx_event(
+            "Ended",
+            tx,
+            seq_no=2,
+            timestamp=now_iso(at + 1800),
+            stopped_reason="EVDisconnected",
+            meter_value=meter(
+                begin_wh + (3000 if tx == "B" else 2000), at + 1800, "Transaction.End"
+            ),
+            **off,
+        )
+        if tx == "B":
+            lifetime = h.charger.lifetime_energy.total_wh
+    past = h.charger.find_ended_transaction("A")
+    assert past is not None
+    assert past.energy_wh == 2000
+    connector = h.charger.connectors[1]
+    assert h.charger.lifetime_energy.total_wh == lifetime
+    assert connector.last_transaction is not None
+    assert connector.last_transaction.transaction_id == "B"
+    assert connector.last_session_energy_wh == 3000
+
+
+async def test_started_without_meter_arriving_after_its_updated(h: Harness, sim: Any) -> None:
+    """E01: a Started without a Transaction.Begin reading counts from the EVSE's last register
+    (1000 Wh here). Its Started (-600 s, no meter values) and an Updated (1500 Wh, -60 s) count
+    the same in either order (an offline queue that retried the Started): 500 Wh, from -600 s;
+    the Updated's periodic reading is no start value."""
+    for evse in (1, 2):
+        await sim.meter_values(evse, [sampled(1000, ENERGY)], now_iso(-4000))
+
+    async def started(tx: str, evse: int) -> None:
+        await sim.tx_event(
+            "Started",
+            tx,
+            seq_no=0,
+            evse={"id": evse, "connectorId": 1},
+            timestamp=now_iso(-600),
+            id_token=token(),
+            charging_state="Charging",
+        )
+
+    async def updated(tx: str, evse: int) -> None:
+        await sim.tx_event(
+            "Updated",
+            tx,
+            seq_no=1,
+            evse={"id": evse, "connectorId": 1},
+            timestamp=now_iso(-60),
+            meter_value=meter(1500, -60, "Sample.Periodic"),
+            charging_state="Charging",
+        )
+
+    await started("IN_ORDER", 2)
+    await updated("IN_ORDER", 2)
+    await updated("LATE_START", 1)
+    await started("LATE_START", 1)
+    in_order = h.charger.connectors[2].transaction
+    late = h.charger.connectors[1].transaction
+    assert in_order is not None
+    assert late is not None
+    assert in_order.energy_wh == late.energy_wh == 500
+    assert abs((late.started_at - in_order.started_at).total_seconds()) < 5  # both -600 s
+
+
+async def test_same_transaction_id_on_two_evses_never_mixes_their_meters(
+    h: Harness, sim: Any
+) -> None:
+    """A station that numbers its transactions per EVSE (against the spec: ids are unique per
+    station) starts "1" on EVSE 1 (1000 Wh) and then "1" on EVSE 2 (its register at 50,000 Wh).
+    That Started names another EVSE and began later: another transaction. Each EVSE's messages
+    go to its own session, its Ended ends its own; no meter gets the other's register."""
+    await start(sim, "1", evse=1, wh=1000, seq_no=0)
+    evse2 = {"evse": {"id": 2, "connectorId": 1}}
+    await sim.tx_event(
+        "Started",
+        "1",
+        seq_no=0,
+        timestamp=now_iso(-300),
+        id_token=token(),
+        charging_state="Charging",
+        meter_value=meter(50_000, -300, "Transaction.Begin"),
+        **evse2,
+    )
+    await sim.tx_event(
+        "Updated", "1", seq_no=1, timestamp=now_iso(-200), meter_value=meter(50_100, -200), **evse2
+    )
+    await sim.tx_event(
+        "Updated",
+        "1",
+        seq_no=1,
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(-100),
+        meter_value=meter(1300, -100),
+    )
+    one, two = h.charger.connectors[1], h.charger.connectors[2]
+    assert one.meter.energy_register_wh == 1300
+    assert one.meter.energy_candidate is None  # EVSE 2's register never reached it
+    assert one.transaction is not None
+    assert one.transaction.energy_wh == 300
+    assert two.transaction is not None
+    assert two.transaction.energy_wh == 100
+    await sim.tx_event(
+        "Ended",
+        "1",
+        seq_no=2,
+        stopped_reason="EVDisconnected",
+        meter_value=meter(50_200, -10, "Transaction.End"),
+        **evse2,
+    )
+    assert two.transaction is None
+    assert two.last_transaction is not None
+    assert two.last_transaction.energy_wh == 200
+    assert one.transaction is not None
+    assert one.transaction.energy_wh == 300
+
+
+async def test_energy_credited_by_a_late_started_is_costed(h: Harness, sim: Any) -> None:
+    """test_energy_quirks.py::test_v2_started_arriving_after_its_updated_keeps_the_energy_since_
+    begin with a price known (0.30 per kWh): the 500 Wh the late Started gives the session are
+    costed like any credit (they were 500 Wh for 0.00)."""
+    h.charger.energy_price = 0.30
+    await sim.tx_event(
+        "Updated",
+        "OOO1",
+        seq_no=1,
+        evse={"id": 1, "connectorId": 1},
+        timestamp=now_iso(-60),
+        meter_value=meter(1500, -60, "Sample.Periodic"),
+        charging_state="Charging",
+        trigger_reason="MeterValuePeriodic",
+    )
+    await start(sim, "OOO1", seq_no=0, wh=1000)  # Started -600 s, Begin 1000 Wh
+    tx = h.charger.connectors[1].transaction
+    assert tx is not None
+    assert tx.energy_wh == pytest.approx(500)
+    assert tx.cost == pytest.approx(0.15)
+
+
+async def test_energy_credited_to_a_start_older_than_the_meter_is_costed(
+    h: Harness, sim: Any
+) -> None:
+    """In order, the EVSE's idle MeterValues (1500 Wh, -60 s) before a Started of -600 s with
+    Begin 1000 Wh: the session is credited the 500 Wh since its Begin value, and costed them."""
+    h.charger.energy_price = 0.30
+    await sim.meter_values(1, [sampled(1000, ENERGY)], now_iso(-4000))
+    await sim.meter_values(1, [sampled(1500, ENERGY)], now_iso(-60))
+    await start(sim, "S", wh=1000)  # Started -600 s, Begin 1000 Wh
+    tx = h.charger.connectors[1].transaction
+    assert tx is not None
+    assert tx.energy_wh == pytest.approx(500)
+    assert tx.cost == pytest.approx(0.15)
+
+
+async def test_a_past_session_is_costed_like_a_buffered_one(h: Harness, sim: Any) -> None:
+    """README: a session's energy is costed at the price in force when its reading arrives. An
+    offline session sent behind the running one (a past session) is costed at the price now."""
+    h.charger.energy_price = 0.30
+    await sim.meter_values(1, [sampled(1000, ENERGY)], now_iso(-8000))
+    await start(sim, "LIVE", wh=5000)
+    old = {"offline": True, "evse": {"id": 1, "connectorId": 1}}
+    await sim.tx_event(
+        "Started",
+        "OLD",
+        timestamp=now_iso(-7200),
+        id_token=token(),
+        meter_value=meter(1000, -7200, "Transaction.Begin"),
+        **old,
+    )
+    await sim.tx_event(
+        "Ended",
+        "OLD",
+        timestamp=now_iso(-3600),
+        stopped_reason="EVDisconnected",
+        meter_value=meter(2000, -3600, "Transaction.End"),
+        **old,
+    )
+    past = h.charger.find_ended_transaction("OLD")
+    assert past is not None
+    assert past.energy_wh == 1000
+    assert past.cost == pytest.approx(0.30)
 
 
 # --- ISO 15118 ------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from .meter import (
     apply_energy,
     apply_reading,
     clear_flow,
+    credit_session,
     effective_time,
     energy_up_to_base,
     last_register_wh,
@@ -325,11 +326,12 @@ class ChargerState:
         return running if _began_before(started, running) else None
 
     def session_after(
-        self, connector_id: int, started: datetime, meter_start_wh: float
+        self, connector_id: int, started: datetime, meter_start_wh: float | None
     ) -> Transaction | None:
         """Like :meth:`running_after`, and else the connector's last ended session when a start
         (``started``, ``meter_start_wh``) began before it: an offline queue sent newest first.
-        A new session after a clock set back starts at or above that session's last register."""
+        A new session after a clock set back starts at or above that session's last register
+        (without a register, ``None``, the two cannot be told apart: it is a new session)."""
         running = self.running_after(connector_id, started)
         connector = self.charger.connectors.get(connector_id)
         if running is not None or connector is None or connector.transaction is not None:
@@ -337,6 +339,7 @@ class ChargerState:
         last = connector.last_transaction
         if (
             last is not None
+            and meter_start_wh is not None
             and _began_before(started, last)
             and meter_start_wh < last.meter_last_wh
         ):
@@ -354,7 +357,7 @@ class ChargerState:
         authorized: bool,
     ) -> Transaction:
         """A session started. A transaction still open on the connector (its end was lost) is
-        ended first, with reason :data:`REPLACED` (adapters ask :meth:`running_after` first: an
+        ended first, with reason :data:`REPLACED` (adapters ask :meth:`session_after` first: an
         older session never replaces a newer one), with the energy up to this start's register
         (it charged until then as far as we know). Fires SESSION_STARTED.
 
@@ -400,10 +403,8 @@ class ChargerState:
             self.charger, connector, meter_start_wh, None, started, max_power=power
         ):
             # A late start: readings after it were counted already, for the connector only.
-            transaction.credited_wh = energy_up_to_base(
-                self.charger, connector, meter_start_wh, started, max_power=power
-            )
             transaction.meter_last_wh = connector.meter.energy_register_wh or meter_start_wh
+            self._credit_since(transaction, meter_start_wh, started)
         connector.transaction = transaction
         self.charger.notify()
         self._fire_started(transaction)
@@ -413,25 +414,38 @@ class ChargerState:
     def record_earlier_start(
         self, transaction: Transaction, started: datetime, register_wh: float | None
     ) -> None:
-        """The start of a running transaction arrived after later messages of it (out of order):
-        it began at ``started``, its register then ``register_wh`` (None: not given). The energy
-        from there up to the connector's last value is the session's (the connector counted it
-        from those later readings already), bounded like any increment."""
+        """The start of a transaction arrived after later messages of it (out of order, maybe
+        after its end: then SESSION_UPDATED fires): it began at ``started``, its register then
+        ``register_wh`` (None: not given). The energy from there up to the session's last value
+        is the session's (the connector counted it from those later readings already)."""
         if started >= transaction.started_at:
             return
         transaction.started_at = started
         if register_wh is not None and (
             transaction.start_pending or register_wh < transaction.meter_start_wh
         ):
-            connector = self.charger.connector(transaction.connector_id)
-            energy = energy_up_to_base(
-                self.charger, connector, register_wh, started, max_power=self._max_power()
-            )
-            transaction.credited_wh = max(transaction.energy_wh, energy)
+            self._credit_since(transaction, register_wh, started)
             transaction.meter_start_wh = register_wh
             transaction.start_pending = False
+        connector = self.charger.connector(transaction.connector_id)
+        if connector.last_transaction is transaction:
+            connector.last_session_energy_wh = transaction.energy_wh
         self.charger.notify()
+        if transaction.ended_at is not None:
+            self._fire_session_updated(transaction, transaction.ended_at)
         self._context.request_save()
+
+    def _credit_since(self, transaction: Transaction, register_wh: float, at: datetime) -> None:
+        """Credit ``transaction`` (costed) the energy from an older register value of it
+        (``register_wh`` at ``at``: history to the meter, which counted that energy already) up
+        to the connector's base, bounded like any increment, and never beyond the session's own
+        last register (the connector may have counted other sessions since it ended)."""
+        connector = self.charger.connector(transaction.connector_id)
+        energy = energy_up_to_base(
+            self.charger, connector, register_wh, at, max_power=self._max_power()
+        )
+        energy = min(energy, transaction.meter_last_wh - register_wh)
+        credit_session(self.charger, transaction, max(0.0, energy - transaction.energy_wh))
 
     def _fire_started(self, transaction: Transaction) -> None:
         self._fire(
@@ -474,8 +488,12 @@ class ChargerState:
             started_at=started,
             meter_start_wh=first_wh,
             meter_last_wh=last_wh,
-            credited_wh=self._past_energy(transaction_id, last_wh - first_wh, lasted),
+            credited_wh=0.0,
             authorized=authorized,
+        )
+        # Costed at the price now, like readings a charger buffered (README).
+        credit_session(
+            self.charger, transaction, self._past_energy(transaction_id, last_wh - first_wh, lasted)
         )
         self._fire_started(transaction)
         transaction.ended_at = ended
@@ -514,8 +532,8 @@ class ChargerState:
         meter_stop_wh: float | None = None,
         readings: Sequence[Reading] = (),
     ) -> Transaction | None:
-        """A session ended (None when the transaction is unknown). ``readings`` (the session's
-        meter history) and ``meter_stop_wh`` are applied first. Fires SESSION_ENDED."""
+        """The session of ``transaction_id`` ended (None when the transaction is unknown): see
+        :meth:`end_session`."""
         transaction = self.charger.find_transaction(transaction_id)
         if transaction is None and self._already_ended(transaction_id):
             # A replayed end (the charger never saw our answer): counted once already.
@@ -528,6 +546,22 @@ class ChargerState:
                 "%s: end of unknown transaction %s", self.charger.charger_id, transaction_id
             )
             return None
+        self.end_session(
+            transaction, ended=ended, reason=reason, meter_stop_wh=meter_stop_wh, readings=readings
+        )
+        return transaction
+
+    def end_session(
+        self,
+        transaction: Transaction,
+        *,
+        ended: datetime,
+        reason: str,
+        meter_stop_wh: float | None = None,
+        readings: Sequence[Reading] = (),
+    ) -> None:
+        """The open ``transaction`` ended. ``readings`` (the session's meter history) and
+        ``meter_stop_wh`` are applied first. Fires SESSION_ENDED."""
         connector = self.charger.connector(transaction.connector_id)
         power = self._max_power()
         for reading in readings:
@@ -540,7 +574,14 @@ class ChargerState:
             )
         last_register = meter_stop_wh if meter_stop_wh is not None else last_register_wh(readings)
         self._close(connector, transaction, ended, reason, reported=_took(connector, last_register))
-        return transaction
+
+    def _find_open(self, connector: Connector, transaction_id: str) -> Transaction | None:
+        """The open transaction ``transaction_id``: the connector's own first (a station that
+        numbers its transactions per EVSE, against the spec, has one of that id on each)."""
+        own = connector.transaction
+        if own is not None and own.transaction_id == transaction_id:
+            return own
+        return self.charger.find_transaction(transaction_id)
 
     def _already_ended(self, transaction_id: str) -> bool:
         return self.charger.find_ended_transaction(transaction_id) is not None
@@ -610,7 +651,7 @@ class ChargerState:
         connector = self.charger.connector(connector_id)
         if transaction_id is not None:
             # May be a transaction started before a restart: it was restored from the store.
-            transaction = self.charger.find_transaction(transaction_id)
+            transaction = self._find_open(connector, transaction_id)
             ended = (
                 self.charger.find_ended_transaction(transaction_id) if transaction is None else None
             )
@@ -653,11 +694,14 @@ class ChargerState:
     def record_late_readings(self, transaction: Transaction, readings: Sequence[Reading]) -> None:
         """Readings of a transaction that ended already (sent after its end, or replayed): their
         energy counts by the usual rules; up to the end time it is also the session's. They never
-        reopen the session and never move the connector's live values (power, current ...)."""
+        reopen the session and never move the connector's live values (power, current ...).
+        When they change the session's energy or cost, SESSION_UPDATED fires (its record, the
+        SESSION_ENDED facts, is brought up to date; the session does not end again)."""
         connector = self.charger.connector(transaction.connector_id)
         ended = transaction.ended_at
         power = self._max_power()
         changed = False
+        before = (transaction.energy_wh, transaction.cost)
         for reading in readings:
             if reading.energy_register_wh is None:
                 continue
@@ -674,7 +718,24 @@ class ChargerState:
             if connector.last_transaction is transaction:
                 connector.last_session_energy_wh = transaction.energy_wh
             self.charger.notify()
+            if ended is not None and (transaction.energy_wh, transaction.cost) != before:
+                self._fire_session_updated(transaction, ended)
             self._context.request_save()
+
+    def _fire_session_updated(self, transaction: Transaction, ended: datetime) -> None:
+        """SESSION_UPDATED: the facts SESSION_ENDED gave of ``transaction``, as they are now."""
+        self._fire(
+            EventKind.SESSION_UPDATED,
+            transaction.connector_id,
+            transaction_id=transaction.transaction_id,
+            id_tag=transaction.id_tag,
+            energy_wh=transaction.energy_wh,
+            reason=transaction.stop_reason,
+            started_at=transaction.started_at.isoformat(),
+            ended_at=ended.isoformat(),
+            duration_s=round(transaction.duration_s(ended)),
+            cost=transaction.cost,
+        )
 
     # --- EV (ISO 15118) --------------------------------------------------------------------------
     def record_ev_charging_needs(self, connector_id: int, needs: EvChargingNeeds | None) -> None:

@@ -27,6 +27,11 @@ from .settings import ChargerSettings, PauseStrategy, RateUnitPreference
 LIMIT_RESOLUTION_A = 0.1
 # The step a user (or the energy manager) moves a limit in when the charger takes limits in W.
 WHOLE_AMP_STEP_A = 1.0
+# The unit each preference asks for (automatic: none).
+_PREFERRED_UNIT = {
+    RateUnitPreference.AMPERE: ChargingRateUnit.AMPERE,
+    RateUnitPreference.WATT: ChargingRateUnit.WATT,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,22 +81,27 @@ class LimitRules:
     # --- unit, step, conversion --------------------------------------------------------------------
     @property
     def unit(self) -> ChargingRateUnit:
-        """The unit limits are written in: the user's preference, else A where the charger takes
-        it, else W."""
-        preference = self.settings.rate_unit
-        if preference is RateUnitPreference.AMPERE:
-            return ChargingRateUnit.AMPERE
-        if preference is RateUnitPreference.WATT:
-            return ChargingRateUnit.WATT
-        if ChargingRateUnit.AMPERE in self.capabilities.rate_units:
-            return ChargingRateUnit.AMPERE
-        return ChargingRateUnit.WATT
+        """The unit limits are written in: the user's preference where the charger takes it (or
+        does not say), else A where it takes A, else W. Never one the charger says it does not
+        take: the one A <-> W conversion is this charger's, over the phases the car draws on (a
+        station converting a refused unit itself could only assume its supply phases)."""
+        preferred = _PREFERRED_UNIT.get(self.settings.rate_unit)
+        if preferred is not None and self._takes(preferred):
+            return preferred
+        return (
+            ChargingRateUnit.AMPERE
+            if self._takes(ChargingRateUnit.AMPERE)
+            else ChargingRateUnit.WATT
+        )
+
+    def _takes(self, unit: ChargingRateUnit) -> bool:
+        rate_units = self.capabilities.rate_units
+        return not rate_units or unit in rate_units
 
     @property
     def step_a(self) -> float:
-        """0.1 A where the charger takes A and W is not preferred, else whole amps."""
-        takes_amps = ChargingRateUnit.AMPERE in self.capabilities.rate_units
-        if takes_amps and self.settings.rate_unit is not RateUnitPreference.WATT:
+        """0.1 A where limits are written in A, else whole amps."""
+        if self.unit is ChargingRateUnit.AMPERE:
             return LIMIT_RESOLUTION_A
         return WHOLE_AMP_STEP_A
 

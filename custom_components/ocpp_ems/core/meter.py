@@ -548,10 +548,16 @@ def _take(
             # Its start was unknown: it began where this credit began.
             transaction.start_pending = False
             transaction.meter_start_wh = register_wh - credit
-        transaction.credited_wh = transaction.energy_wh + credit
+        credit_session(charger, transaction, credit)
         transaction.meter_last_wh = register_wh
         transaction.meter_last_at = meter.energy_timestamp
-        _add_cost(transaction, credit, charger.energy_price)
+
+
+def credit_session(charger: Charger, transaction: Transaction, credit_wh: float) -> None:
+    """Add ``credit_wh`` to the session's energy, costed at the price of now: every credit,
+    whichever rule found it (a reading, a late start, a past session), is costed here."""
+    transaction.credited_wh = transaction.energy_wh + credit_wh
+    _add_cost(transaction, credit_wh, charger.energy_price)
 
 
 def _add_cost(transaction: Transaction, credit_wh: float, price_per_kwh: float | None) -> None:

@@ -59,6 +59,9 @@ class EventKind(StrEnum):
 
     SESSION_STARTED = "session_started"
     SESSION_ENDED = "session_ended"
+    # An ended session's energy or cost changed (readings that arrived after its end): the
+    # SESSION_ENDED facts brought up to date. A correction of that record, never a second end.
+    SESSION_UPDATED = "session_updated"
     AUTHORIZED = "authorized"
     AUTHORIZATION_REJECTED = "authorization_rejected"
     FAULT = "fault"
@@ -403,7 +406,8 @@ class Capabilities:
     supported_profiles: frozenset[str] = frozenset()
     # The highest stack level it takes; None: not reported (0 is a real answer: level 0 only).
     max_stack_level: int | None = None
-    rate_units: frozenset[ChargingRateUnit] = frozenset({ChargingRateUnit.AMPERE})
+    # The units it takes in a profile; empty: not reported (A assumed, a preference is kept).
+    rate_units: frozenset[ChargingRateUnit] = frozenset()
     max_schedule_periods: int = 1
     max_profiles_installed: int | None = None
     phase_switching: bool = False

@@ -7,13 +7,14 @@ once and:
   NaN/Infinity, nested deeper than any OCPP message, not an OCPP-J array, unknown action);
 - checks the shape of answers (CALLRESULT/CALLERROR) and repairs what a CALLERROR may still tell
   us; it never answers an answer (two broken peers would loop);
-- repairs the field quirks of meter values (invalid ``context`` values, empty sample lists,
-  numbers instead of strings) that would otherwise make schema validation reject a whole
-  MeterValues/StopTransaction and lose the reading;
+- repairs the field quirks of meter values (invalid ``context`` values, empty sample lists or
+  an empty list of them, numbers instead of strings) that would otherwise make schema validation
+  reject a whole MeterValues/StopTransaction/TransactionEvent and lose the reading;
 - coerces loosely written fields of a transaction's start and end (a meter value as 1234.5 or
-  "1234"; an optional idTag longer than allowed is dropped, never cut: a cut tag could match
-  another, listed one): a refused StopTransaction is retried by the charger forever and the
-  session never ends (OCPP 1.6 section 4.10: always answer it).
+  "1234"; an enum value in the wrong case; an optional idTag / a 2.x Ended's idToken longer than
+  allowed is dropped, never cut: a cut tag could match another, listed one): a refused
+  StopTransaction is retried by the charger forever and the session never ends (OCPP 1.6 section
+  4.10: always answer it); a refused TransactionEvent is retried, then dropped (2.0.1 E13).
 
 Each kind of problem is logged once per connection at warning level, later repeats at debug
 level; :attr:`FrameInspector.stats` counts them.
@@ -97,11 +98,23 @@ class SampledValueRules:
 
 @dataclass(frozen=True, kw_only=True)
 class FieldRules:
-    """Top-level fields a charger may write loosely, per action, with the schema they must meet:
-    ``type`` integer (coerced to it), or a string with ``maxLength`` (left out when longer: name
-    only optional fields of that kind)."""
+    """Fields a charger may write loosely, per action, by path (``"transactionInfo.stoppedReason"``:
+    a field of a nested object), with the schema they must meet, tried in order:
+
+    - ``type`` integer: coerced to it;
+    - an ``enum``: a value that matches one of them but for its case is taken as that one;
+    - a string with ``maxLength``, or an object with such a string among its fields: left out
+      when longer (a top-level field only, and name only optional fields of that kind: a nested
+      one is never left out, its object may require it).
+
+    ``when``: action -> path -> the top-level values a message must have for that rule (e.g. the
+    idToken of a transaction's end only)."""
 
     fields: Mapping[str, Mapping[str, Mapping[str, Any]]]
+    when: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+
+
+_NO_FIELD_RULES = FieldRules(fields={})
 
 
 @dataclass(kw_only=True)
@@ -200,7 +213,7 @@ class FrameInspector:
         self._handled_actions = handled_actions
         self.codes = codes or ErrorCodes()
         self._rules = sampled_value_rules
-        self._field_rules = field_rules
+        self._field_rules = field_rules or _NO_FIELD_RULES
         self._reported: set[str] = set()
         self.stats = FrameStats()
 
@@ -327,25 +340,31 @@ class FrameInspector:
 
     def _coerce_fields(self, action: str, payload: dict[str, Any]) -> bool:
         """Coerce the loosely written fields of ``payload`` (see :class:`FieldRules`)."""
-        specs = {} if self._field_rules is None else self._field_rules.fields.get(action, {})
+        rules = self._field_rules
+        conditions = rules.when.get(action, {})
         changed = False
-        for name, spec in specs.items():
-            if name not in payload:
+        for path, spec in rules.fields.get(action, {}).items():
+            condition = conditions.get(path, {})
+            if any(payload.get(key) != value for key, value in condition.items()):
                 continue
-            given = payload[name]
+            *parents, name = path.split(".")
+            holder = _holder(payload, parents)
+            if holder is None or name not in holder:
+                continue
+            given = holder[name]
             value = _coerced(given, spec)
-            if value is given:
+            if value is given or (value is _DROPPED and parents):
                 continue
             if value is _DROPPED:
-                del payload[name]
+                del holder[name]
             else:
-                payload[name] = value
+                holder[name] = value
             changed = True
             self._report(
-                f"coerced_{name}",
+                f"coerced_{path}",
                 "%s: %s %s taken as %s",
                 action,
-                name,
+                path,
                 encode(given),
                 "absent" if value is _DROPPED else value,
             )
@@ -358,6 +377,8 @@ class FrameInspector:
         if key is None or type(payload.get(key)) is not list:
             return Repair.NONE
         entries, changed = self._repair_entries(payload[key])
+        # An empty list (a serializer that always writes its lists): no readings, as if left out.
+        changed |= not payload[key]
         if not entries and action in self._rules.required:
             # Nothing usable (e.g. only empty sample lists): acknowledge, rather than a schema
             # error that would make the charger retry the same useless message forever.
@@ -470,15 +491,36 @@ def _repair_value(value: Any, *, numeric: bool) -> str | float | None:
 _DROPPED = object()
 
 
+def _holder(payload: dict[str, Any], parents: list[str]) -> dict[str, Any] | None:
+    """The object at ``parents`` in ``payload`` (None: not there, or no object)."""
+    holder: Any = payload
+    for parent in parents:
+        holder = holder.get(parent)
+        if type(holder) is not dict:
+            return None
+    return holder  # type: ignore[no-any-return]
+
+
 def _coerced(value: Any, spec: Mapping[str, Any]) -> Any:
     """``value`` as its field's schema wants it (:data:`_DROPPED`: left out); ``value`` itself
     when it cannot be (or need not be) coerced: schema validation then decides."""
     if spec.get("type") == "integer":
         return _whole_number(value)
+    if "enum" in spec:
+        if value in spec["enum"]:
+            return value
+        canonical = _match(value, frozenset(spec["enum"]))
+        return value if canonical is None else canonical
+    if isinstance(value, dict) and isinstance(spec.get("properties"), Mapping):
+        # An object with an over-long string (an idToken): the object is left out, not cut.
+        long = any(_too_long(value.get(name), item) for name, item in spec["properties"].items())
+        return _DROPPED if long else value
+    return _DROPPED if _too_long(value, spec) else value  # never cut: a cut tag could be another
+
+
+def _too_long(value: Any, spec: Mapping[str, Any]) -> bool:
     limit = spec.get("maxLength")
-    if isinstance(value, str) and isinstance(limit, int) and len(value) > limit:
-        return _DROPPED  # never cut: a cut tag could be another, listed one
-    return value
+    return isinstance(value, str) and isinstance(limit, int) and len(value) > limit
 
 
 def _whole_number(value: Any) -> Any:
@@ -497,22 +539,45 @@ def _shorten(text: str, limit: int = 500) -> str:
 
 
 def _match(given: Any, allowed: frozenset[str]) -> str | None:
-    """Case-tolerant match ("kwh" -> "kWh", "Sample.periodic" -> "Sample.Periodic")."""
+    """Case-tolerant match ("kwh" -> "kWh", "Sample.periodic" -> "Sample.Periodic"); None
+    unless exactly one value matches."""
     if not isinstance(given, str):
         return None
     wanted = given.strip().lower()
-    return next((value for value in allowed if value.lower() == wanted), None)
+    matches = [value for value in allowed if value.lower() == wanted]
+    return matches[0] if len(matches) == 1 else None
 
 
 def field_rules(
-    request_schema: Callable[[str], Mapping[str, Any]], fields: Mapping[str, Collection[str]]
+    request_schema: Callable[[str], Mapping[str, Any]],
+    fields: Mapping[str, Collection[str]],
+    when: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> FieldRules:
-    """The :class:`FieldRules` of ``fields`` (action -> names), read from the request schemas."""
+    """The :class:`FieldRules` of ``fields`` (action -> paths, in the order they are tried),
+    read from the request schemas (1.6 inline, 2.x with ``$ref`` definitions); ``when``: see
+    :class:`FieldRules`."""
+
+    def spec(action: str, path: str) -> Mapping[str, Any]:
+        schema = request_schema(action)
+        definitions = schema.get("definitions", {})
+
+        def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+            while "$ref" in node:
+                node = definitions[node["$ref"].rsplit("/", 1)[-1]]
+            return node
+
+        node: Mapping[str, Any] = schema
+        for name in path.split("."):
+            node = resolve(node["properties"][name])
+        if "properties" in node:  # an object: its own fields resolved (their maxLength)
+            node = {**node, "properties": {k: resolve(v) for k, v in node["properties"].items()}}
+        return node
+
     return FieldRules(
         fields={
-            action: {name: request_schema(action)["properties"][name] for name in names}
-            for action, names in fields.items()
-        }
+            action: {path: spec(action, path) for path in paths} for action, paths in fields.items()
+        },
+        when=when or {},
     )
 
 

@@ -11,9 +11,11 @@ Profile strategy (the same three roles as 1.6, see ``current_control.py``):
   a running transaction does not exist in 2.x (and EVSE 0 never takes one): such a request becomes
   a ``TxDefaultProfile`` on its EVSE at the same (live) stack level, which is above the base.
 
-Units: the station's ``SmartChargingCtrlr.RateUnit`` decides. A request in a unit the station does
-not take is converted with the core's one conversion (:class:`~...limits.LimitRules`, the
-charger's nominal voltage) over the phases the limit applies to: a W-only station never gets A.
+Units: the station's ``SmartChargingCtrlr.RateUnit`` decides. The current control writes in a unit
+the station takes (``LimitRules.unit``: converted over the phases the car draws on); a request in
+another unit (a raw profile action) is converted with the core's one conversion
+(:class:`~...limits.LimitRules`, the charger's nominal voltage) over the phases it names, else the
+station's supply phases: a W-only station never gets A.
 ``numberPhases`` is sent only where the station switches phases (``Phases3to1``) and never above its
 supply phases; ``phaseToUse`` is left out (the station chooses the phase itself where it can, and
 must reject it where it cannot).

@@ -4,10 +4,11 @@ The 2.x setup steps, after an accepted BootNotification:
 
 1. read the device model: GetBaseReport(FullInventory), its NotifyReport pages put back together
    over ``seqNo`` / ``tbc`` (:meth:`Provisioning.record_report`, called by the NotifyReport
-   handler); a station that does not report (NotSupported, no pages in time) is asked with
-   GetVariables for the variables this integration uses. Smart charging is switched on where the
-   station has it switched off (``SmartChargingCtrlr.Enabled``, if writable); then the
-   capabilities (see ``device_model.KEYS``);
+   handler; a report whose pages stop coming, or keep coming without an end, is used as far as it
+   goes: see ``Provisioning.report_timeout_s``); a station that does not report (NotSupported,
+   no pages in time) is asked with GetVariables for the variables this integration uses. Smart
+   charging is switched on where the station has it switched off (``SmartChargingCtrlr.Enabled``,
+   if writable); then the capabilities (see ``device_model.KEYS``);
 2. meter values, as 1.6 configures ``MeterValueSampleInterval`` / ``MeterValuesSampledData``:
    ``SampledDataCtrlr.TxUpdatedInterval`` and ``TxUpdatedMeasurands`` (and
    ``AlignedDataCtrlr.Measurands`` where clock-aligned data is on), within what the station
@@ -82,6 +83,10 @@ FALLBACK_VARIABLES: tuple[VariableId, ...] = tuple(
         ]
     )
 )
+# A whole report may take this many page timeouts (Provisioning.report_timeout_s) at most: a
+# station that keeps sending new pages slowly, each within the page timeout, and never the last
+# one, must not hold the setup (the station maximum, the safe fallback, the live limit) for ever.
+REPORT_DEADLINE_PAGE_TIMEOUTS = 4
 _LIST_TYPES = ("MemberList", "SequenceList", "OptionList", "string")
 
 
@@ -91,7 +96,9 @@ class Provisioning(BaseProvisioning):
     _session: V201Session
 
     boots_on_reconnect = False
-    # A report is given up when no page arrived for this long (s); class attribute for tests.
+    # A report is given up when no new page (a seqNo not seen yet) arrived for this long (s), and
+    # used as far as it goes after REPORT_DEADLINE_PAGE_TIMEOUTS of these in all (a station that
+    # keeps sending pages: 2 minutes); class attribute for tests.
     report_timeout_s: float = 30.0
 
     def __init__(self, session: V201Session) -> None:
@@ -114,8 +121,11 @@ class Provisioning(BaseProvisioning):
                 payload["requestId"],
             )
             return
-        report.add(payload)
-        self._report_progress.set()
+        pages = len(report.pages)
+        # Only a page that adds something (a new seqNo) or ends the report counts as progress: a
+        # station that repeats a page must not keep the read open.
+        if report.add(payload) or len(report.pages) > pages:
+            self._report_progress.set()
 
     async def read_device_model(self) -> DeviceModel:
         """The whole device model, read afresh: GetBaseReport(FullInventory) and its pages.
@@ -155,15 +165,26 @@ class Provisioning(BaseProvisioning):
         return model
 
     async def _wait_for(self, report: ReportAssembler) -> None:
-        """Until the report is finished (complete or cut), or no page came for
-        ``report_timeout_s``."""
-        while not report.finished:
-            self._report_progress.clear()
-            try:
-                async with asyncio.timeout(self.report_timeout_s):
-                    await self._report_progress.wait()
-            except TimeoutError:
-                return
+        """Until the report is finished (complete or cut), no new page came for
+        ``report_timeout_s``, or the report took REPORT_DEADLINE_PAGE_TIMEOUTS times that in
+        all (then it is used as far as it goes, as for a missing page)."""
+        deadline = self.report_timeout_s * REPORT_DEADLINE_PAGE_TIMEOUTS
+        try:
+            async with asyncio.timeout(deadline):
+                while not report.finished:
+                    self._report_progress.clear()
+                    try:
+                        async with asyncio.timeout(self.report_timeout_s):
+                            await self._report_progress.wait()
+                    except TimeoutError:
+                        return
+        except TimeoutError:
+            _LOGGER.warning(
+                "%s: device model report not finished after %.0f s (%s pages)",
+                self._charger_id,
+                deadline,
+                len(report.pages),
+            )
 
     async def _read_device_model(self) -> None:
         """Setup step: the device model (or the variables we use), then the capabilities."""

@@ -9,6 +9,7 @@ from custom_components.ocpp_ems.core.protocol.frames import (
     CALL_RESULT_ERROR,
     SEND,
     ErrorCodes,
+    field_rules,
     sampled_value_rules,
 )
 from custom_components.ocpp_ems.core.protocol.rpc import Connection, Dialect, Payload
@@ -39,6 +40,18 @@ _VIOLATION_CODES = ViolationCodes(
 )
 
 
+# Tried in this order: the event type first (the idToken rule depends on it), the idToken before
+# its type (an over-long token goes with its type).
+_TRANSACTION_EVENT_FIELDS = (
+    "eventType",
+    "triggerReason",
+    "transactionInfo.chargingState",
+    "transactionInfo.stoppedReason",
+    "idToken",
+    "idToken.type",
+)
+
+
 def _dialect(version: str, module: str, unanswered: frozenset[int] = frozenset()) -> Dialect:
     # The official schemas shipped in the ``ocpp`` package (read here, at import time).
     schemas = Schemas(shipped_schemas(module), request_suffix="Request", codes=_VIOLATION_CODES)
@@ -53,6 +66,16 @@ def _dialect(version: str, module: str, unanswered: frozenset[int] = frozenset()
             schemas.request_schema("MeterValues"),
             lists={"MeterValues": "meterValue", "TransactionEvent": "meterValue"},
             numeric=True,
+        ),
+        # A transaction's end must get through (E13: a refused one is retried, then dropped,
+        # and the session never ends here): the enum values of a TransactionEvent are taken
+        # regardless of case, and an Ended's over-long (optional) idToken is left out. A Started's
+        # or Updated's stays refused: its token is what authorizes the session (as 1.6's
+        # StartTransaction vs StopTransaction).
+        field_rules=field_rules(
+            schemas.request_schema,
+            {"TransactionEvent": _TRANSACTION_EVENT_FIELDS},
+            when={"TransactionEvent": {"idToken": {"eventType": "Ended"}}},
         ),
         unanswered_message_types=unanswered,
     )

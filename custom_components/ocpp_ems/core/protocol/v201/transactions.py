@@ -15,9 +15,9 @@ or counted twice. The rules:
   are reported (the newest :data:`MAX_SEQ_RANGES` ranges are kept; a warning the first time on a
   connection, at debug level after that: a station's habit, said once).
 - **A late Started** (after later messages of its transaction, e.g. an offline queue that retried
-  it) moves the session's start back to its time, and its ``Transaction.Begin`` value (else its
-  first register) becomes the start value: the energy since then is the session's
-  (:meth:`~...charger_state.ChargerState.record_earlier_start`).
+  it; also after its Ended) moves the session's start back to its time, and its
+  ``Transaction.Begin`` value (else its first register) becomes the start value: the energy since
+  then is the session's (:meth:`~...charger_state.ChargerState.record_earlier_start`).
 - **Offline events** (``offline``) are history with their own timestamps: readings go through the
   same energy rules as live ones (older than the connector's last value: not counted again), and
   a charging state older than what the station reported since changes nothing.
@@ -25,17 +25,25 @@ or counted twice. The rules:
   Ended replayed, readings sent after the end, a Started sent again) is recognised
   (:meth:`~...model.Charger.find_ended_transaction`): its energy counts (up to the end time also
   for the session, :meth:`~...charger_state.ChargerState.record_late_readings`), the session
-  stays closed.
-- **Unknown transactions** (their Started was lost) start on their first message, from their
-  ``Transaction.Begin`` reading when they have one.
+  stays closed. A Started stamped after the end is no replay (a replay carries its original
+  time): a station that numbers its transactions from 1 again after a reboot started a new one.
+- **The same id on two EVSEs** (ids are unique per station, but firmware that numbers them per
+  EVSE exists): a Started naming another EVSE than the transaction of its id, stamped after that
+  one began, is another transaction; each EVSE's messages go to its own.
+- **Unknown transactions** (their Started was lost, or is late) start on their first message,
+  from their ``Transaction.Begin`` reading when they have one, else from the EVSE's last register
+  (as a Started without meter values: the readings of an Updated or Ended are taken after the
+  start; either order of the two then counts the same).
 - **Missing EVSE.** A transaction whose messages name no EVSE is booked where it can only be
   (:func:`~.station.resolve_evse`), never guessed: until a message names its EVSE, its messages
   are held (in order); if it ends unresolved, the session is recorded on connector 0 (the station
   as a whole) with the energy of its own readings, and no connector's meter is touched.
-- **Older than the running one.** An unknown transaction that began before the transaction
-  running on its EVSE (an offline session sent behind the newer one) is history: its messages are
-  held until it ends, then it is recorded as a past session of that EVSE with the energy of its
-  own readings; the running transaction goes on (it used to be ended as ``Replaced``). At most
+- **Older than a newer session.** An unknown transaction that began before the transaction
+  running on its EVSE, or before its last one (an offline queue sent newest first:
+  :meth:`~...charger_state.ChargerState.session_after`, as for 1.6), is history: its messages are
+  held until it ends (also when the newer one ends meanwhile), then it is recorded as a past
+  session of that EVSE with the energy of its own readings; the newer one goes on, and stays the
+  EVSE's last session (the running one used to be ended as ``Replaced``). At most
   :data:`MAX_HELD_TRANSACTIONS` are held (not persisted): beyond that the oldest is booked as it
   stands.
 
@@ -52,7 +60,7 @@ from typing import Any
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState
 from custom_components.ocpp_ems.core.meter import Reading, parse_meter_values
-from custom_components.ocpp_ems.core.model import EventSequence, Transaction
+from custom_components.ocpp_ems.core.model import Charger, EventSequence, Transaction
 from custom_components.ocpp_ems.core.protocol.common import spans
 from custom_components.ocpp_ems.core.protocol.incoming import authorization_status
 from custom_components.ocpp_ems.core.protocol.rpc import Payload
@@ -89,9 +97,9 @@ class Seen(Enum):
 
 def observe(sequence: EventSequence, seq_no: int, at: datetime) -> Seen:
     """Record ``seq_no`` (sent at ``at``) in ``sequence``; where it stands (module docstring)."""
-    newest = sequence.latest_at is None or at > sequence.latest_at
-    if _contains(sequence.seen, seq_no) and not newest:
+    if is_duplicate(sequence, seq_no, at):
         return Seen.DUPLICATE
+    newest = sequence.latest_at is None or at > sequence.latest_at
     if newest and sequence.latest is not None and seq_no <= sequence.latest:
         # A number not above the highest, sent after everything else: the station counts from
         # the start again (a reboot).
@@ -105,6 +113,14 @@ def observe(sequence: EventSequence, seq_no: int, at: datetime) -> Seen:
         sequence.latest = seq_no
         return Seen.NEW
     return Seen.LATE
+
+
+def is_duplicate(sequence: EventSequence | None, seq_no: int, at: datetime) -> bool:
+    """Whether ``seq_no`` (sent at ``at``) arrived before: a number seen, not newer than the
+    newest message (without recording it)."""
+    if sequence is None or not _contains(sequence.seen, seq_no):
+        return False
+    return sequence.latest_at is not None and at <= sequence.latest_at
 
 
 def missing(sequence: EventSequence) -> list[tuple[int, int]]:
@@ -208,18 +224,44 @@ def transaction_event(state: ChargerState, payload: Payload) -> Payload:
             event.seq_no,
             event.at.isoformat(),
         )
-    transaction = charger.find_transaction(event.transaction_id)
-    if transaction is not None:
+    transaction = _find_open(charger, event)
+    ended = (
+        None if transaction is not None else charger.find_ended_transaction(event.transaction_id)
+    )
+    if transaction is not None and not _starts_another(transaction, event):
         accepted = _on_open(state, transaction, event)
+    elif ended is not None and not _starts_another(ended, event):
+        accepted = _on_ended(state, ended, event)
     else:
-        ended = charger.find_ended_transaction(event.transaction_id)
-        if ended is not None:
-            accepted = _on_ended(state, ended, event)
-        else:
-            accepted = _on_unknown(state, event)
+        accepted = _on_unknown(state, event)
     if not event.has_token:
         return {}
     return {"idTokenInfo": id_token_info(accepted)}
+
+
+def _find_open(charger: Charger, event: Event) -> Transaction | None:
+    """The open transaction of ``event``'s id: the one on the EVSE it names, else any (a message
+    naming the wrong EVSE stays with its transaction, :func:`_apply`)."""
+    named = charger.connectors.get(event.evse_id) if event.evse_id is not None else None
+    own = None if named is None else named.transaction
+    if own is not None and own.transaction_id == event.transaction_id:
+        return own
+    return charger.find_transaction(event.transaction_id)
+
+
+def _starts_another(transaction: Transaction, event: Event) -> bool:
+    """Whether ``event`` is the Started of another transaction with the same id: stamped after
+    ``transaction`` ended (not a replay, which carries its original time: a station that numbers
+    its transactions from 1 again after a reboot), or naming another EVSE and stamped after
+    ``transaction`` began (a station that numbers them per EVSE, against the spec: its EVSEs'
+    meters must never mix)."""
+    if event.kind != "Started":
+        return False
+    ended = transaction.ended_at
+    if ended is not None and event.at > ended:
+        return not is_duplicate(transaction.sequence, event.seq_no, event.at)
+    other_evse = event.evse_id is not None and event.evse_id != transaction.connector_id
+    return other_evse and event.at > transaction.started_at
 
 
 def _verdict(state: ChargerState, event: Event) -> bool:
@@ -257,15 +299,11 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
             event.evse_id,
             evse_id,
         )
-    if event.kind == "Started" and seen is Seen.LATE:
-        # Its Started came after later messages: the session began then, from its start value.
-        start = _start_reading(event)
-        state.record_earlier_start(
-            transaction, _start_time(event), None if start is None else start.energy_register_wh
-        )
+    if seen is Seen.LATE:
+        _record_earlier_start(state, transaction, event)
     if event.kind == "Ended":
-        state.end_transaction(
-            event.transaction_id,
+        state.end_session(
+            transaction,
             ended=event.at,
             reason=event.stopped_reason or DEFAULT_STOPPED_REASON,
             readings=event.readings,
@@ -314,9 +352,17 @@ def _on_ended(state: ChargerState, transaction: Transaction, event: Event) -> bo
             event.seq_no,
             event.transaction_id,
         )
+        _record_earlier_start(state, transaction, event)
         if event.readings:
             state.record_late_readings(transaction, event.readings)
     return _verdict(state, event)
+
+
+def _record_earlier_start(state: ChargerState, transaction: Transaction, event: Event) -> None:
+    """A Started (or a Transaction.Begin reading) that came after later messages of its
+    transaction, open or ended: the session began then, from its start value."""
+    if event.kind == "Started" or _begin(event) is not None:
+        state.record_earlier_start(transaction, _start_time(event), _start_register(event))
 
 
 def _on_unknown(state: ChargerState, event: Event) -> bool:
@@ -334,17 +380,21 @@ def _on_unknown(state: ChargerState, event: Event) -> bool:
         return _hold(
             state, events, earlier, "names no EVSE and the station has several; held until one"
         )
-    running = state.running_after(evse_id, _start_time(first))
-    if running is not None:
-        # History (an offline replay sent behind the newer session): booked once it ends,
-        # never in place of the running one.
+    if isinstance(earlier, PastEvents):
+        # History stays history until its Ended, whatever the newer session did meanwhile.
+        return _hold(state, events, earlier, "", evse_id, past=True)
+    newer = state.session_after(evse_id, _start_time(first), _first_register(first))
+    if newer is not None:
+        # History (an offline replay sent behind a newer session, running or ended): booked
+        # once it ends, never in place of the newer one.
         return _hold(
             state,
             events,
             earlier,
-            f"began before transaction {running.transaction_id} running on EVSE {evse_id}; "
+            f"began before transaction {newer.transaction_id} on EVSE {evse_id}; "
             "held until it ends (then booked as a past session)",
             evse_id,
+            past=True,
         )
     # A transaction that waited for its EVSE announced its token while it waited.
     transaction = _start(state, evse_id, first, announced=bool(earlier))
@@ -357,12 +407,23 @@ def _on_unknown(state: ChargerState, event: Event) -> bool:
     return accepted
 
 
+class PastEvents(list[Event]):
+    """The held messages of a transaction older than a session on its EVSE: history, held until
+    its Ended however that session goes on (:func:`_on_unknown`)."""
+
+
 def _hold(
-    state: ChargerState, events: list[Event], earlier: list[Event], why: str, evse_id: int = 0
+    state: ChargerState,
+    events: list[Event],
+    earlier: list[Event],
+    why: str,
+    evse_id: int = 0,
+    *,
+    past: bool = False,
 ) -> bool:
-    """Keep a transaction's messages until it can be booked (``why`` it cannot yet); it is booked
-    as a past session on ``evse_id`` (0: the station as a whole) when it ends, or when more than
-    :data:`MAX_HELD_TRANSACTIONS` are held (the oldest then)."""
+    """Keep a transaction's messages until it can be booked (``why`` it cannot yet; ``past``: it
+    is history); it is booked as a past session on ``evse_id`` (0: the station as a whole) when it
+    ends, or when more than :data:`MAX_HELD_TRANSACTIONS` are held (the oldest then)."""
     event = events[-1]
     if event.kind == "Ended":
         return _record_held(state, events, evse_id)
@@ -370,7 +431,7 @@ def _hold(
     held = station_state(charger).held
     if len(events) > MAX_HELD_EVENTS:
         del events[MAX_HELD_EVENTS // 2 : -MAX_HELD_EVENTS // 2]
-    held[event.transaction_id] = events
+    held[event.transaction_id] = PastEvents(events) if past else events
     if not earlier:
         _LOGGER.warning(
             "%s: transaction %s %s",
@@ -388,26 +449,43 @@ def _hold(
     return state.authorize(event.id_tag, events=swiped)
 
 
+def _begin(event: Event) -> Reading | None:
+    return next((r for r in event.readings if r.context == BEGIN), None)
+
+
+def _registers(event: Event) -> list[Reading]:
+    return [r for r in event.readings if r.energy_register_wh is not None]
+
+
 def _start_time(event: Event) -> datetime:
     """When the transaction of its first message began: the Started's time, or for a
     transaction whose Started was lost its Transaction.Begin reading's (if earlier)."""
-    begin = next((r for r in event.readings if r.context == BEGIN), None)
+    begin = _begin(event)
     if event.kind == "Started" or begin is None:
         return event.at
     return min(begin.timestamp, event.at)
 
 
-def _start_reading(event: Event) -> Reading | None:
-    """The reading a transaction starts from: its Transaction.Begin value, else the message's
-    first register (2.0.1 lets a Started's value come without a context)."""
-    registers = [r for r in event.readings if r.energy_register_wh is not None]
-    return next((r for r in registers if r.context == BEGIN), registers[0] if registers else None)
+def _first_register(event: Event) -> float | None:
+    registers = _registers(event)
+    return registers[0].energy_register_wh if registers else None
+
+
+def _start_register(event: Event) -> float | None:
+    """The register a transaction starts from: its Transaction.Begin value, else a Started's
+    first register (2.0.1 lets a Started's value come without a context). Another message's
+    readings are periodic, taken after the start: None, the session counts from the EVSE's last
+    register, as after a Started without meter values, whichever of the two arrives first."""
+    registers = _registers(event)
+    begin = next((r.energy_register_wh for r in registers if r.context == BEGIN), None)
+    if begin is None and event.kind == "Started":
+        return _first_register(event)
+    return begin
 
 
 def _start(state: ChargerState, evse_id: int, event: Event, *, announced: bool) -> Transaction:
     """Open the transaction of ``event`` (a Started, or the first message of one whose Started
     never arrived: then it starts at its Transaction.Begin reading, if it has one)."""
-    first = _start_reading(event)
     if event.kind != "Started":
         _LOGGER.info(
             "%s: %s of unknown transaction %s: starting it",
@@ -427,7 +505,7 @@ def _start(state: ChargerState, evse_id: int, event: Event, *, announced: bool) 
         event.transaction_id,
         id_tag=owner,
         started=_start_time(event),
-        meter_start_wh=None if first is None else first.energy_register_wh,
+        meter_start_wh=_start_register(event),
         authorized=authorized,
     )
     transaction.sequence = EventSequence()
