@@ -14,6 +14,7 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
 )
 
 from custom_components.ocpp_ems.const import CONF_BATTERY_POWER, CONF_GRID_POWER
+from custom_components.ocpp_ems.core.ems.types import SiteInputs
 from custom_components.ocpp_ems.core.model import ControlledBy
 
 from .helpers.charger import SimCharger, wait_for
@@ -109,3 +110,22 @@ async def surplus_at(hass: HomeAssistant, entry: MockConfigEntry, *, battery: fl
     surplus = ems.site_decision.surplus_w
     assert surplus is not None
     return float(surplus)
+
+
+async def test_learned_battery_capacity_survives_a_reload(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    """The home battery's capacity as learned (here put in place: learning it takes an hour of
+    its power and SoC) is stored on unload, read back by the new energy manager and planned with
+    (the diagnostics show it)."""
+    await async_setup_sources(hass, {"grid": POWER, "battery": POWER})
+    assert "battery_capacity_wh" not in learned(server_entry)
+    memory = server_entry.runtime_data.ems._driver._manager.site_memory
+    memory.capacity.load(12000.0)
+    assert learned(server_entry)["battery_capacity_wh"] == 12000.0
+
+    assert await hass.config_entries.async_reload(server_entry.entry_id)
+    await hass.async_block_till_done()
+    assert learned(server_entry)["battery_capacity_wh"] == 12000.0
+    driver = server_entry.runtime_data.ems._driver
+    assert driver._plan_site(SiteInputs(), 0.0).plan.battery_capacity_wh == 12000.0

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
+import pytest
+
 from custom_components.ocpp_ems.core.ems import (
     BatterySettings,
     ChargerCommand,
@@ -12,6 +17,8 @@ from custom_components.ocpp_ems.core.ems import (
     SiteSettings,
     SolarSettings,
 )
+from custom_components.ocpp_ems.core.ems.measure import CapacityLearner, SiteMemory
+from custom_components.ocpp_ems.core.ems.types import Reading
 
 from .util import car, site
 
@@ -229,3 +236,132 @@ def test_a_zero_export_site_learns_no_battery_claim_it_could_never_unlearn() -> 
     # Nearly full it takes 1 kW: the inverter curtails the rest, the grid never shows it.
     d = m.update(site(10, 0.0, {"a": car(10)}, battery=-1000, battery_soc=40), 10)
     assert d.surplus_w == 0.0  # not -4 kW: no stale claim of the battery
+
+
+def charge(
+    learner: CapacityLearner,
+    start_s: float,
+    end_s: float,
+    power_w: float,
+    soc_from: float,
+    capacity_wh: float = 10000.0,
+    step_s: float = 10.0,
+) -> float:
+    """The battery's power (negative: charging) and its SoC in whole points every ``step_s``;
+    the SoC at the end."""
+    t, stored = start_s, soc_from / 100.0 * capacity_wh
+    while t <= end_s:
+        learner.observe(t, -power_w, math.floor(stored / capacity_wh * 100.0 + 1e-9))
+        stored += power_w * step_s / 3600.0
+        t += step_s
+    return math.floor(stored / capacity_wh * 100.0)
+
+
+def test_the_battery_capacity_is_learned_from_its_power_and_soc() -> None:
+    """A 10 kWh battery charged at 5 kW for an hour (20 % to 70 %): about 10 kWh, from an
+    estimate every 10 points counted from one change of its whole-point SoC to another."""
+    learner = CapacityLearner()
+    assert learner.capacity_wh is None
+    charge(learner, 0.0, 3600.0, 5000.0, 20.0)
+    assert len(learner.estimates) == 4  # 21-31-41-51-61 (the first change is the anchor)
+    assert learner.capacity_wh == pytest.approx(10000.0, rel=0.02)
+    # Discharging counts the same way (2 kW from 70 % down to 45 %).
+    discharging = CapacityLearner()
+    charge(discharging, 0.0, 4500.0, -2000.0, 70.0)
+    assert discharging.capacity_wh == pytest.approx(10000.0, rel=0.02)
+
+
+def test_the_battery_capacity_is_the_median_of_the_last_estimates() -> None:
+    learner = CapacityLearner()
+    for value in (9000.0, 30000.0, 10000.0, 11000.0):
+        learner.estimates.append(value)
+    assert learner.capacity_wh == 10500.0
+    learner.estimates.append(12000.0)
+    assert learner.capacity_wh == 11000.0
+
+
+def test_no_capacity_across_a_gap_a_turn_or_a_jump() -> None:
+    """Nothing is learned where the readings stop for long, the SoC turns before 10 points or
+    jumps; a short gap (a missing reading) is bridged."""
+    # Readings missing for 10 minutes between 20 % and 35 %: the anchor is dropped twice.
+    gap = CapacityLearner()
+    charge(gap, 0.0, 700.0, 5000.0, 20.0)  # 20 -> 29 %
+    gap.observe(800.0, None, 29.0)  # unavailable: held, not integrated
+    charge(gap, 1400.0, 2000.0, 5000.0, 30.0)  # 30 -> 38 %: 8 points since the new anchor
+    assert gap.capacity_wh is None
+    # A short one (a minute) is bridged with the last reading.
+    short = CapacityLearner()
+    charge(short, 0.0, 360.0, 5000.0, 20.0)
+    short.observe(380.0, -5000.0, None)
+    charge(short, 440.0, 1200.0, 5000.0, 20.0 + 440.0 * 5000.0 / 3600.0 / 100.0)
+    assert short.capacity_wh == pytest.approx(10000.0, rel=0.05)
+    # The SoC turns every 9 points (charging, then discharging): no estimate.
+    turning = CapacityLearner()
+    soc = charge(turning, 0.0, 620.0, 5000.0, 20.0)
+    soc = charge(turning, 630.0, 1300.0, -5000.0, soc)
+    charge(turning, 1310.0, 1900.0, 5000.0, soc)
+    assert turning.capacity_wh is None
+    # A recalibration (+8 points at once) is no charge: the anchor is dropped.
+    jump = CapacityLearner()
+    charge(jump, 0.0, 400.0, 5000.0, 20.0)  # 20 -> 25 %
+    jump.observe(410.0, -5000.0, 33.0)
+    charge(jump, 420.0, 900.0, 5000.0, 33.6)  # 33 -> 40 %
+    assert jump.capacity_wh is None
+    # Readings out of order (the clock went back) drop the anchor too.
+    back = CapacityLearner()
+    charge(back, 0.0, 400.0, 5000.0, 20.0)
+    charge(back, 100.0, 500.0, 5000.0, 26.0)
+    assert back.capacity_wh is None
+
+
+def test_an_implausible_battery_capacity_is_dropped() -> None:
+    """Beyond 1-200 kWh (a sensor in kW read as W, the SoC drifting while the battery idles) or
+    of the wrong sign: no estimate."""
+    for power_w, capacity_wh in ((5.0, 10000.0), (50000.0, 400000.0)):
+        learner = CapacityLearner()
+        # The SoC moves as a battery of ``capacity_wh`` would at 5 kW, the power reads ``power_w``.
+        t, stored = 0.0, 0.2 * capacity_wh
+        while stored < 0.6 * capacity_wh:
+            learner.observe(t, -power_w, math.floor(stored / capacity_wh * 100.0))
+            stored += 5000.0 * 10.0 / 3600.0
+            t += 10.0
+        assert learner.capacity_wh is None, power_w
+    # The SoC rises while the power says discharging (an inverted sensor).
+    wrong = CapacityLearner()
+    for i in range(400):
+        wrong.observe(i * 10.0, 5000.0, 20.0 + i * 0.14)
+    assert wrong.capacity_wh is None
+
+
+def test_a_stored_battery_capacity_is_a_prior_and_checked() -> None:
+    memory = SiteMemory()
+    assert not memory.learned()
+    assert memory.to_dict() == {"battery_accept_w": None}
+    memory.load({"battery_capacity_wh": 12000.0})
+    assert memory.learned()
+    assert memory.to_dict() == {"battery_accept_w": None, "battery_capacity_wh": 12000.0}
+    for bad in (500.0, 300000.0, "12000", True, math.inf):
+        again = SiteMemory()
+        again.load({"battery_capacity_wh": bad})
+        assert again.battery_capacity_wh is None, bad
+    # Learning goes on from it: new estimates join the stored one.
+    charge(memory.capacity, 0.0, 3600.0, 5000.0, 20.0)
+    assert memory.battery_capacity_wh == pytest.approx(10000.0, rel=0.02)
+
+
+def test_the_controller_learns_the_battery_capacity() -> None:
+    """The energy manager learns it from the battery's sensors as it runs (even without a grid
+    reading), and a stale SoC sensor teaches nothing."""
+    m = manager(BatterySettings(priority_soc=80))
+    stale = manager(BatterySettings(priority_soc=80))
+    t, stored = 0.0, 2000.0
+    while t <= 3600.0:
+        soc = math.floor(stored / 100.0)
+        m.update(site(t, None, battery=-5000, battery_soc=soc), t)
+        # The SoC sensor last reported at 0 s: stale from 120 s on.
+        inputs = site(t, 0.0, battery=-5000, battery_soc=soc)
+        stale.update(replace(inputs, battery_soc=Reading(soc, 0.0)), t)
+        stored += 5000.0 * 10.0 / 3600.0
+        t += 10.0
+    assert m.site_memory.battery_capacity_wh == pytest.approx(10000.0, rel=0.02)
+    assert stale.site_memory.battery_capacity_wh is None

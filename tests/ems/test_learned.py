@@ -119,6 +119,25 @@ def test_the_battery_maximum_comes_back_after_a_restart() -> None:
     assert again.driver.learned()["battery_accept_w"] == 5000.0
 
 
+def test_the_learned_battery_capacity_comes_back_after_a_restart() -> None:
+    """A 10 kWh battery seen charging at 5 kW from 20 % to 70 %: its capacity is stored, shown
+    and planned with again after a restart."""
+    first = rig(mode=Mode.SOLAR, site_settings=BATTERY_SITE)
+    assert "battery_capacity_wh" not in first.driver.learned()
+    t = 0.0
+    while t <= 3600.0:
+        soc = math.floor(20.0 + 50.0 * t / 3600.0)
+        first.driver.step(site(t, 0.0, {"a": car(t)}, battery=-5000, battery_soc=soc), t)
+        t += 10.0
+    stored = json.loads(json.dumps(first.driver.dump()))
+    assert stored[SITE_KEY]["battery_capacity_wh"] == pytest.approx(10000.0, rel=0.02)
+    again = restarted(stored, site_settings=BATTERY_SITE)
+    assert again.driver.learned()["battery_capacity_wh"] == pytest.approx(10000.0, rel=0.02)
+    again.driver.step(site(4000, 0.0, {"a": car(4000)}, battery=0, battery_soc=70), 4000)
+    plan = again.driver._manager.site.plan
+    assert plan.battery_capacity_wh == pytest.approx(10000.0, rel=0.02)
+
+
 @pytest.mark.parametrize(
     "stored",
     [

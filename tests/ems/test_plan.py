@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,6 +24,9 @@ from custom_components.ocpp_ems.core.ems import (
     SiteSettings,
     SolarSettings,
 )
+from custom_components.ocpp_ems.core.ems.charger_config import EmsOptions
+from custom_components.ocpp_ems.core.ems.config import BatterySettings
+from custom_components.ocpp_ems.core.ems.driver import EmsDriver
 from custom_components.ocpp_ems.core.ems.plan import (
     MAX_PLAN_AHEAD_S,
     PlanStatus,
@@ -912,3 +917,199 @@ def test_a_plan_with_sun_to_spare_stops_at_once_in_a_dip(
         assert stopped_at - t0 == 100 + settle
     else:
         assert 200 <= stopped_at - t0 <= 230
+
+
+class FuseLoop:
+    """Cars that draw what was last written (capped by their own maximum), each on 3 phases, and
+    meter their session energy; the grid reads the house's 300 W plus the cars, per line too."""
+
+    def __init__(self, m: EnergyManager, cars: dict[str, float]) -> None:
+        self.m, self.cars = m, cars  # id -> the car's own maximum (A)
+        self.cmd: dict[str, ChargerCommand | None] = dict.fromkeys(cars)
+        self.energy = dict.fromkeys(cars, 0.0)
+        self.max_line_a = 0.0
+
+    def amps(self, cid: str) -> float:
+        c = self.cmd[cid]
+        return 0.0 if c is None or c.paused else min(c.current_a, self.cars[cid])
+
+    def run(self, t1: float, dt: float = 30.0) -> None:
+        t = 0.0
+        while t < t1:
+            line_a = 300.0 / 230.0 / 3 + sum(self.amps(cid) for cid in self.cars)
+            self.max_line_a = max(self.max_line_a, line_a)
+            chargers = {
+                cid: car(t, power=self.amps(cid) * 690.0, energy=self.energy[cid])
+                for cid in self.cars
+            }
+            inputs = site(t, line_a * 690.0, chargers, grid_currents=(line_a,) * 3)
+            for cid, dec in self.m.update(inputs, t).chargers.items():
+                if dec.write is not None:
+                    self.cmd[cid] = dec.write
+            for cid in self.cars:
+                self.energy[cid] += self.amps(cid) * 690.0 * dt / H
+            t += dt
+
+
+def test_two_plans_sharing_a_fuse_both_meet_their_departure() -> None:
+    """Two cars (16 A, 3p), 10 kWh each by 10:00, a 25 A main fuse: together 20 kWh in 10 h,
+    easily feasible. Sized as though each had the fuse alone, both plans took the same last hour
+    and shared 24.5 A there: each got about 8.35 kWh. Sized with its share of the fuse, each
+    plan starts early enough even in the same slots."""
+    m = EnergyManager(SiteSettings(fuse_a=25.0), {"a": ChargerSettings(), "b": ChargerSettings()})
+    for cid in ("a", "b"):
+        m.set_plan(cid, PlanTarget(departure=10 * H, energy_wh=10000))
+    loop = FuseLoop(m, {"a": 16.0, "b": 16.0})
+    loop.run(10 * H)
+    assert loop.max_line_a <= 25.0 + 1e-6
+    assert loop.energy["a"] >= 10000 - 1, loop.energy
+    assert loop.energy["b"] >= 10000 - 1, loop.energy
+
+
+def test_a_plan_shares_the_fuse_only_with_the_cars_plugged_in_and_online() -> None:
+    """The plan's start (its reason's ``until``) with the fuse to itself, shared with a second
+    car plugged in, and beside one unplugged and one offline (both ignored)."""
+    chargers = {cid: ChargerSettings() for cid in "abcd"}
+    m = EnergyManager(SiteSettings(fuse_a=25.0, fuse_margin_a=1.0), chargers)
+    m.set_plan("a", PlanTarget(departure=10 * H, energy_wh=10000))
+
+    def starts_at(**others: dict[str, Any]) -> float | None:
+        inputs = {"a": car(0, energy=0)} | {cid: car(0, **kw) for cid, kw in others.items()}
+        return m.update(site(0, 0, inputs, grid_currents=(0.0,) * 3), 0).chargers["a"].until
+
+    alone = starts_at()
+    # 10 kWh (+10 %) at 16 A: 1 h (in quarter hours); at 12 A (half of 24 A): 1.33 h.
+    assert alone == 9 * H
+    assert starts_at(c={"plugged": False}, d={"connected": False}) == alone
+    assert starts_at(b={}) == 8.5 * H
+
+
+def battery_plan(
+    soc: float | None,
+    *,
+    capacity_wh: float | None = None,
+    learned: float | None = None,
+    learned_capacity_wh: float | None = None,
+    **battery: Any,
+) -> float:
+    """The sun a plan of 50 kWh by 15:00 counts on at 00:00 (Wh) with a 10 kW forecast
+    08:00-16:00 (and an hour before now) and a home battery at ``soc`` (priority SoC 100 %)."""
+    m = EnergyManager(
+        SiteSettings(
+            battery=BatterySettings(capacity_wh=capacity_wh, **battery),
+            plan=PlanSettings(battery_charge_w=learned, battery_capacity_wh=learned_capacity_wh),
+        ),
+        {"a": ChargerSettings()},
+    )
+    m.set_plan("a", PlanTarget(departure=15 * H, energy_wh=50000))
+    forecast = tuple(EnergySlot(h * H, (h + 1) * H, 10000.0) for h in (-1, *range(8, 16)))
+    inputs = site(0, 500, {"a": car(0, energy=0)}, battery=0.0, battery_soc=soc)
+    outlook = m.update(replace(inputs, solar_forecast=forecast), 0).chargers["a"].plan
+    assert outlook is not None
+    return outlook.solar_wh
+
+
+def test_plan_counts_on_sun_the_home_battery_takes_first() -> None:
+    """Battery first (priority SoC 100 %, a 30 kWh battery at 0 % taking up to 6 kW): the
+    surplus fills the battery before the car gets any (9.5 kW from 08:00: 6 kW to the battery,
+    the 3.5 kW left is below the car's 4.1 kW minimum). The plan (25 kWh by 15:00, night 0.10,
+    day 0.30, a 10 kW PV forecast 08-16) counted all of the forecast sun as the car's and bought
+    no night grid; the battery took the sun until 13:00, and 3.5 kWh were bought at the day's
+    0.30 at the end, where the night (6 h at 11 kW) had room for them at 0.10."""
+    prices = tuple(PriceSlot(h * H, (h + 1) * H, 0.10 if h < 6 else 0.30) for h in range(24))
+    forecast = tuple(EnergySlot(h * H, (h + 1) * H, 10000.0) for h in range(8, 16))
+    m = EnergyManager(
+        SiteSettings(battery=BatterySettings(priority_soc=100.0, max_charge_w=6000.0)),
+        {"a": ChargerSettings()},
+    )
+    m.set_plan("a", PlanTarget(departure=15 * H, energy_wh=25000))
+    house, cap_wh = 500.0, 30000.0
+    batt_wh = car_wh = dear_grid_wh = 0.0
+    cmd: ChargerCommand | None = None
+    t, dt = 0.0, 30.0
+    while t < 15 * H:
+        pv = 10000.0 if 8 * H <= t < 16 * H else 0.0
+        car_w = 0.0 if cmd is None or cmd.paused else cmd.current_a * 230.0 * cmd.phases
+        batt_w = min(6000.0, max(0.0, pv - house - car_w)) if batt_wh < cap_wh else 0.0
+        grid = house + car_w + batt_w - pv
+        inputs = site(
+            t,
+            grid,
+            {"a": car(t, power=car_w, energy=car_wh)},
+            battery=-batt_w,
+            pv=pv,
+            battery_soc=batt_wh / cap_wh * 100.0,
+        )
+        d = m.update(replace(inputs, prices=prices, solar_forecast=forecast), t)
+        car_wh += car_w * dt / H
+        batt_wh = min(cap_wh, batt_wh + batt_w * dt / H)
+        if t >= 6 * H:
+            dear_grid_wh += min(car_w, max(0.0, grid)) * dt / H
+        if (w := d.chargers["a"].write) is not None:
+            cmd = w
+        t += dt
+    assert car_wh >= 25000 - 1
+    assert dear_grid_wh < 1000, (car_wh, dear_grid_wh, batt_wh)
+
+
+def test_the_battery_first_takes_its_share_of_the_sun_a_plan_counts_on() -> None:
+    """What a plan counts on from a 10 kW forecast (7 kW counted, 6.5 kW above the house, 7 h
+    before departure): all of it with the car first; battery first, less what the battery takes
+    up to its power until it is at its priority SoC."""
+    assert battery_plan(100.0, max_charge_w=6000.0) == pytest.approx(7 * 6500.0)
+    # 30 kWh to take at 6 kW: 08:00-13:00 (the 500 W left are below the car's minimum).
+    assert battery_plan(0.0, max_charge_w=6000.0, capacity_wh=30000.0) == pytest.approx(13000.0)
+    # 3 kWh to its priority SoC: 08:00-08:30.
+    assert battery_plan(90.0, max_charge_w=6000.0, capacity_wh=30000.0) == pytest.approx(42250.0)
+    # Its capacity or SoC unknown: it keeps its 6 kW until departure.
+    assert battery_plan(0.0, max_charge_w=6000.0) == 0.0
+    assert battery_plan(None, max_charge_w=6000.0, capacity_wh=30000.0) == 0.0
+    # Its power as measured (the driver's) where none is set: 2 kW all day (14 of 30 kWh).
+    assert battery_plan(0.0, capacity_wh=30000.0, learned=2000.0) == pytest.approx(7 * 4500.0)
+    # Neither: all of the surplus, here until 6.5 kWh are in it (08:00-09:00).
+    assert battery_plan(50.0, capacity_wh=13000.0) == pytest.approx(6 * 6500.0)
+
+
+def test_a_plan_counts_the_sun_beyond_the_learned_capacity_of_the_battery() -> None:
+    """The battery's capacity as learned (the driver's) where none is set: the sun beyond what
+    fills it up to its priority SoC is the car's again; a capacity set wins."""
+    # 30 kWh learned, at 0 %: 08:00-13:00 are the battery's (as with the setting).
+    assert battery_plan(0.0, max_charge_w=6000.0, learned_capacity_wh=30000.0) == pytest.approx(
+        13000.0
+    )
+    # 3 kWh to its priority SoC: 08:00-08:30.
+    assert battery_plan(90.0, max_charge_w=6000.0, learned_capacity_wh=30000.0) == pytest.approx(
+        42250.0
+    )
+    # A capacity set (30 kWh) wins over the learned one (300 kWh: it would take all day).
+    assert battery_plan(
+        90.0, max_charge_w=6000.0, capacity_wh=30000.0, learned_capacity_wh=300000.0
+    ) == pytest.approx(42250.0)
+    # Its SoC unknown: it keeps its power until departure all the same.
+    assert battery_plan(None, max_charge_w=6000.0, learned_capacity_wh=30000.0) == 0.0
+
+
+def test_the_driver_plans_with_the_battery_capacity_as_learned() -> None:
+    """A 10 kWh battery charged at 5 kW from 20 % to 70 % in an hour: the plans count on its
+    capacity as learned from its power and SoC sensors (about 10 kWh)."""
+    driver = EmsDriver(SiteSettings(), EmsOptions(), clock=lambda: 0.0)
+    t = 0.0
+    while t <= H:
+        soc = math.floor(20.0 + 50.0 * t / H)
+        driver.step(site(t, 0.0, {}, battery=-5000.0, battery_soc=soc), t)
+        assert driver._manager.site.plan.battery_capacity_wh is None or t > 0.2 * H
+        t += 10.0
+    capacity = driver._manager.site.plan.battery_capacity_wh
+    assert capacity == pytest.approx(10000.0, rel=0.02)
+
+
+def test_the_driver_plans_in_the_site_zone_with_the_battery_as_measured() -> None:
+    """The driver gives plans the site's time zone (prices of a day earlier follow the clock)
+    and the home battery's charging power as measured (its share of the sun ahead)."""
+    zone = ZoneInfo("Europe/Berlin")
+    driver = EmsDriver(SiteSettings(), EmsOptions(), clock=lambda: 0.0, zone=lambda: zone)
+    for t in (0.0, 1.0):
+        driver.step(site(t, -3000.0, {}, battery=-2500.0, battery_soc=50.0), t)
+    plan = driver._manager.site.plan  # what the controller plans with
+    assert plan.zone is zone
+    assert plan.battery_charge_w == 2500.0

@@ -107,3 +107,44 @@ def test_departure_repeated_later_in_the_fold_is_not_skipped(
     result = next_departure(departure, now, zone)
     assert result > now
     assert datetime.fromtimestamp(result, UTC) == expected_utc.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("day", "cheap", "due", "zone", "starts"),
+    [
+        # 26 Oct 2025 has 25 hours: 86400 s before Sunday 03:00 CET is Saturday 02:00 CEST.
+        ((2025, 10, 25), (3, 4), (26, 7), "Europe/Berlin", (26, 3)),
+        # 29 Mar 2026 has 23 hours (02:00-03:00 skipped).
+        ((2026, 3, 28), (4, 5), (29, 7), "Europe/Berlin", (29, 4)),
+    ],
+)
+def test_unpublished_prices_across_a_dst_change_use_the_same_wall_clock_hour(
+    day: tuple[int, int, int],
+    cheap: tuple[int, int],
+    due: tuple[int, int],
+    zone: str,
+    starts: tuple[int, int],
+) -> None:
+    """README: "Hours whose price is not out yet count at the price of the same hour a day
+    earlier". Saturday's cheap hours (local time) stand for Sunday's, whose prices are not out:
+    plugged in at 10:00, due Sunday 07:00, the plan takes Sunday's same two hours, not an hour
+    off where the DST change makes Sunday 25 or 23 hours long."""
+    z = ZoneInfo("Europe/Berlin")
+    year, month, d0 = day
+
+    def ts(d: int, h: int) -> float:
+        return datetime(year, month, d, h, tzinfo=z).timestamp()
+
+    prices = tuple(
+        PriceSlot(ts(d0, h), ts(d0, h) + H, 0.10 if h in cheap else 0.30) for h in range(24)
+    )
+    status = plan_status(
+        now=ts(d0, 10),
+        departure=ts(*due),
+        remaining_wh=20000 / 1.1 * 0.99,  # just under two hours at 11 kW
+        max_power_w=11040.0,
+        efficiency=1.0,
+        prices=prices,
+        zone=ZoneInfo(zone),
+    )
+    assert status.starts_at == ts(*starts), datetime.fromtimestamp(status.starts_at or 0, z)

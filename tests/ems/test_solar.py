@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from custom_components.ocpp_ems.core.ems import (
@@ -11,10 +13,14 @@ from custom_components.ocpp_ems.core.ems import (
     Decision,
     EnergyManager,
     Mode,
+    PlanTarget,
+    PriceSlot,
     Reason,
     SiteSettings,
     SolarSettings,
 )
+from custom_components.ocpp_ems.core.ems.charger_work import ChargerMemory, ChargerWork
+from custom_components.ocpp_ems.core.ems.measure import prepare
 
 from .util import Loop, car, site
 
@@ -388,6 +394,114 @@ def test_single_phase_car_on_three_phase_charger() -> None:
     # start (before, the meter may still show the phases from before a start or a switch).
     d = m.update(site(20, -460, {"a": car(20, power=1840, currents=(8.0, 0.0, 0.0))}), 20)
     assert d.chargers["a"].write == ChargerCommand(10.0, 3)
+
+
+def _phases(memory: ChargerMemory, ci: ChargerInputs, now: float, **charger: object) -> ChargerWork:
+    """One update's measurement of ``ci`` (the work: its ``vehicle_phases``)."""
+    cfg = ChargerSettings(**charger)  # type: ignore[arg-type]
+    return prepare("a", cfg, memory, ci, SiteSettings(), now)
+
+
+def test_a_one_phase_car_counts_on_its_phases_while_paused() -> None:
+    """The phases a car was seen drawing on in its session (fewer than offered) count while it
+    draws nothing, until it is seen on more or another car is plugged in."""
+    memory = ChargerMemory(phases=3, was_plugged=True)
+    assert _phases(memory, car(0, power=0.0), 0).vehicle_phases == 3  # nothing seen yet
+    assert _phases(memory, car(10, power=2000, currents=(8.7, 0.0, 0.0)), 10).vehicle_phases == 1
+    assert memory.car_phases == 1
+    assert _phases(memory, car(20, power=0.0, currents=(0.0, 0.0, 0.0)), 20).vehicle_phases == 1
+    assert _phases(memory, car(30, power=0.0), 30).vehicle_phases == 1  # no meter
+    # Right after a start the meter may show the phases from before: they teach nothing.
+    memory.started_at = 35
+    assert _phases(memory, car(40, power=6000, currents=(8.7, 8.7, 8.7)), 40).vehicle_phases == 1
+    assert memory.car_phases == 1
+    # Seen on 2 of 3 phases: a 2p car.
+    assert _phases(memory, car(90, power=3680, currents=(8.0, 8.0, 0.0)), 90).vehicle_phases == 2
+    assert _phases(memory, car(100, power=0.0), 100).vehicle_phases == 2
+    # Seen on every phase: it takes what the charger offers.
+    assert _phases(memory, car(110, power=6000, currents=(8.7, 8.7, 8.7)), 110).vehicle_phases == 3
+    assert memory.car_phases is None
+    assert _phases(memory, car(120, power=0.0), 120).vehicle_phases == 3
+    # Another car: what the last one drew on no longer holds.
+    _phases(memory, car(130, power=2000, phases_in_use=1), 130)
+    assert memory.car_phases == 1
+    _phases(memory, car(140, plugged=False, power=0.0), 140)
+    assert _phases(memory, car(150, power=0.0), 150).vehicle_phases == 3
+    assert memory.car_phases is None
+
+
+def test_a_car_on_a_charger_switched_to_one_phase_is_not_a_one_phase_car() -> None:
+    """A 3p car draws on one phase because the charger was switched to 1p, not because of
+    itself: once switched back and paused it counts on 3 phases; a 1p car stays one."""
+    switchable = {"can_switch_phases": True}
+    memory = ChargerMemory(phases=1, was_plugged=True)
+    work = _phases(memory, car(0, power=2000, currents=(8.7, 0.0, 0.0)), 0, **switchable)
+    assert (work.vehicle_phases, memory.car_phases) == (1, None)
+    # On 1p a switch up could give it the 3p maximum.
+    assert work.max_power(after_switch_up=True) == 16 * V * 3
+    memory.phases, memory.last_switch_at = 3, 10
+    assert _phases(memory, car(100, power=0.0), 100, **switchable).vehicle_phases == 3
+    # Past the settle time, a sample taken as it switched (on 1p) tells nothing of the car ...
+    work = _phases(memory, car(10, power=2000, currents=(8.7, 0.0, 0.0)), 110, **switchable)
+    assert (work.vehicle_phases, memory.car_phases) == (1, None)
+    # ... nor does a phase count read as it switches (the switch itself, with the old one).
+    memory.response.followed_at = 10  # the write before the switch was followed
+    memory.last_switch_at = 115
+    assert (
+        _phases(memory, car(115, power=2000, phases_in_use=1), 115, **switchable).vehicle_phases
+        == 1
+    )
+    assert memory.car_phases is None
+    # A 1p car seen on 3p, paused and switched to 1p: a switch up gains it nothing.
+    _phases(memory, car(120, power=2000, currents=(8.7, 0.0, 0.0)), 120, **switchable)
+    assert memory.car_phases == 1
+    memory.phases, memory.last_switch_at = 1, 130
+    work = _phases(memory, car(200, power=0.0), 200, **switchable)
+    assert work.vehicle_phases == 1
+    assert work.max_power(after_switch_up=True) == 16 * V
+    # On 1p a 2p car draws on one phase: it is still a 2p car ...
+    memory.car_phases = 2
+    _phases(memory, car(210, power=2000, currents=(8.7, 0.0, 0.0)), 210, **switchable)
+    assert memory.car_phases == 2
+    # ... unless it shows drawing on more phases than that.
+    work = _phases(memory, car(220, power=6000, currents=(8.7, 8.7, 8.7)), 220, **switchable)
+    assert (work.vehicle_phases, memory.car_phases) == (1, None)
+
+
+class _OnePhaseLoop:
+    """A 1p car (16 A) on a 3p charger: it draws on one phase what was last written and meters
+    its session energy."""
+
+    def __init__(self, m: EnergyManager, prices: tuple[PriceSlot, ...]) -> None:
+        self.m, self.prices = m, prices
+        self.cmd: ChargerCommand | None = None
+        self.energy_wh = 0.0
+
+    def run(self, t0: float, t1: float, dt: float = 30.0) -> None:
+        for t in range(int(t0), int(t1), int(dt)):
+            amps = 0.0 if self.cmd is None or self.cmd.paused else min(self.cmd.current_a, 16.0)
+            ci = car(t, power=amps * V, currents=(amps, 0.0, 0.0), energy=self.energy_wh)
+            sample = site(t, 300.0 + amps * V, {"a": ci})
+            d = self.m.update(replace(sample, prices=self.prices), t)
+            if (write := d.chargers["a"].write) is not None:
+                self.cmd = write
+            self.energy_wh += amps * V * dt / 3600
+
+
+@pytest.mark.parametrize("switchable", [False, True])
+def test_one_phase_car_seen_charging_is_planned_on_one_phase(switchable: bool) -> None:
+    """A 1p car (3.68 kW) on a 3p charger: 10 kWh by 10:00, a cheap hour 02:00-03:00. In the
+    cheap hour it draws on one phase; paused after it, it still counts as a 1p car (not the
+    charger's 3 phases, 11 kW): the plan starts in time for the 2.7 h it still needs, not in the
+    last 45 minutes (found in review: it reached 6.4 kWh). A 1p/3p charger too: a switch up
+    gives a 1p car nothing."""
+    h = 3600
+    prices = tuple(PriceSlot(i * h, (i + 1) * h, 0.10 if i == 2 else 0.30) for i in range(12))
+    m = EnergyManager(SiteSettings(), {"a": ChargerSettings(can_switch_phases=switchable)})
+    m.set_plan("a", PlanTarget(departure=10 * h, energy_wh=10000))
+    loop = _OnePhaseLoop(m, prices)
+    loop.run(0, 10 * h)
+    assert loop.energy_wh >= 10000 - 1
 
 
 def test_second_car_waits_while_the_first_can_take_the_surplus() -> None:

@@ -54,6 +54,9 @@ class ChargerMemory:
     boost_until: float | None = None
     was_plugged: bool = False
     car_limit_a: float | None = None  # the car was seen taking no more than this
+    # The car was seen drawing on fewer phases than the charger offered (a 1p or 2p car) in this
+    # session: it counts so while paused too (``measure.vehicle_phases``), not as the charger's.
+    car_phases: int | None = None
     # The car's last SoC reading and the session energy when it was first seen, and when it was
     # measured: until a new reading comes (a car API reports every few minutes, is unavailable
     # for a while or stops reporting) the SoC is estimated from the energy charged since
@@ -155,7 +158,7 @@ class ChargerWork:
         """
         phases = self.vehicle_phases
         if after_switch_up and self.switchable and self.vehicle_phases == self.memory.phases:
-            phases = 3
+            phases = min(3, self.memory.car_phases or 3)  # a 1p car gains nothing from 3p
         return self.car_max_a() * self.site.voltage_v * phases
 
     def limited_a(self) -> float | None:

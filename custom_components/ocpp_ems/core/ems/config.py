@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import tzinfo
 
 from .types import EnergySlot, Mode, StaleFallback
 
@@ -112,6 +113,11 @@ class BatterySettings:
     # Battery first: the battery is owed the surplus up to what it takes at most. None: learned
     # (``measure.SiteMemory.battery_accept_w``); set, it caps the learned value.
     max_charge_w: float | None = None
+    # Usable capacity (Wh): a plan counts on no sun before the battery has its share up to the
+    # priority SoC. None: learned (``measure.SiteMemory.battery_capacity_wh``; no option sets it
+    # yet); nothing learned yet, the plan leaves the battery its charging power until departure
+    # (``plan_charge._battery_fill``).
+    capacity_wh: float | None = None
 
     def car_first(self, soc: float | None) -> bool:
         """The cars take the sun before the battery: at or above ``priority_soc`` (an unknown
@@ -144,6 +150,15 @@ class PlanSettings:
     # What a kWh of PV sent to the grid earns (currency per kWh, like the prices): the sun a car
     # takes in a slot planned at its minimum is not free. 0: the sun counts as free.
     feed_in_price: float = 0.0
+    # What the home battery takes at most as measured (W; ``measure.SiteMemory.battery_accept_w``,
+    # the driver fills it in), where ``BatterySettings.max_charge_w`` is not set. None: unknown.
+    battery_charge_w: float | None = None
+    # The home battery's usable capacity as learned (Wh; ``measure.SiteMemory.battery_capacity_wh``,
+    # the driver fills it in), where ``BatterySettings.capacity_wh`` is not set. None: unknown.
+    battery_capacity_wh: float | None = None
+    # The site's time zone (the driver fills it in): a price not out yet is that of the same
+    # wall-clock time a day earlier. None: 24 hours earlier.
+    zone: tzinfo | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -314,7 +314,7 @@ class EmsDriver:
         for charger_id in self._links:
             self._configure(charger_id, now)
         self._learned.resume_sessions(self._controlled())
-        self._manager.set_site(self._plan_learning.update(self._site, inputs, now, self._zone()))
+        self._manager.set_site(self._plan_site(inputs, now))
         decision = self._manager.update(inputs, now)
         if manual := {cid: self._manual_decision(cid) for cid in self._links if self._manual(cid)}:
             decision = replace(decision, chargers={**decision.chargers, **manual})
@@ -405,6 +405,20 @@ class EmsDriver:
             limit_w, entity, now=now, written_at=now, interval_s=0.0, force=True
         )
         return forced is not None
+
+    def _plan_site(self, inputs: SiteInputs, now: float) -> SiteSettings:
+        """The site settings plans run with: what they learned in place of its priors, the
+        battery's charging power and capacity as measured and the site's time zone."""
+        zone = self._zone()
+        site = self._plan_learning.update(self._site, inputs, now, zone)
+        memory = self._manager.site_memory
+        plan = replace(
+            site.plan,
+            battery_charge_w=memory.battery_accept_w,
+            battery_capacity_wh=memory.battery_capacity_wh,
+            zone=zone,
+        )
+        return replace(site, plan=plan)
 
     def discharge_write(
         self,

@@ -114,10 +114,10 @@ class Learned:
             elif (parked := self._parked.get(charger_id)) is not None:
                 response.load(parked, solar)
             chargers[charger_id] = response.summary(solar)
-        return {
-            "battery_accept_w": self._manager.site_memory.battery_accept_w,
-            "chargers": chargers,
-        }
+        site = self._manager.site_memory
+        # The capacity only once learned (a battery's power and SoC seen over 10 points).
+        capacity = {} if (wh := site.battery_capacity_wh) is None else {"battery_capacity_wh": wh}
+        return {"battery_accept_w": site.battery_accept_w, **capacity, "chargers": chargers}
 
     def _memories(
         self, chargers: Mapping[str, Charger]
@@ -145,7 +145,7 @@ class Learned:
             if form["changes"] or form["starts"]
         }:
             stored[RESPONSE_KEY] = learned
-        if self._manager.site_memory.battery_accept_w is not None:
+        if self._manager.site_memory.learned():
             stored[SITE_KEY] = self._manager.site_memory.to_dict()
         if socs:
             stored[SOC_KEY] = socs

@@ -39,10 +39,87 @@ class SiteReadings:
     stale: frozenset[str]  # names of the configured inputs that are unavailable or too old
     grid_at: float | None = None  # when the grid and the battery meter read
     battery_at: float | None = None
+    read_at: float | None = None  # when these readings were taken (the update's time)
 
 
 # A stored battery maximum above this (W, beyond any home battery) is not believed.
 MAX_BATTERY_W = 100_000.0
+
+# The home battery's usable capacity (Wh) as learned: an estimate outside this range is no home
+# battery's (a sensor's scale or sign is off, or the SoC drifted while it idled) and is dropped.
+MIN_CAPACITY_WH = 1_000.0
+MAX_CAPACITY_WH = 200_000.0
+CAPACITY_SOC_SPAN = 10.0  # SoC points moved in one direction for one estimate
+CAPACITY_GAP_S = 300.0  # longer without both readings: nothing is integrated across it
+CAPACITY_SOC_STEP = 5.0  # more SoC points between two readings: a recalibration, no charge
+CAPACITY_ESTIMATES = 5  # the capacity is the median of the last this many estimates
+
+
+@dataclass(slots=True)
+class CapacityLearner:
+    """The home battery's usable capacity from its power and SoC sensors.
+
+    The battery's power (``battery_w``, negative while charging) is integrated over time, signed,
+    each reading held until the next one, between two moments the SoC changed: a SoC reported
+    in whole points changes as the true SoC crosses a point, so counting from one change to
+    another adds no rounding. Once the SoC has moved ``CAPACITY_SOC_SPAN`` points in one direction
+    from its anchor, the capacity is energy / (SoC moved / 100), and the next estimate counts from
+    there. The anchor is dropped when the SoC turns the other way (the next change is the new
+    anchor), when both readings were missing for longer than ``CAPACITY_GAP_S`` (nothing is
+    integrated across such a gap), and when the SoC jumps more than ``CAPACITY_SOC_STEP`` points
+    between two readings (a recalibration). An estimate outside the plausible range or of the
+    wrong sign is dropped; the capacity is the median of the last ``CAPACITY_ESTIMATES``. The
+    energy counted is what went in or out at the battery's terminals: charging losses make it a
+    little more than what was stored, so the capacity errs on the large side, and a plan then
+    leaves the battery a little more sun than it takes (the plan is rebuilt every minute and
+    counts the sun again once the battery reaches its priority SoC).
+    """
+
+    estimates: deque[float] = field(default_factory=lambda: deque(maxlen=CAPACITY_ESTIMATES))
+    last: tuple[float, float, float] | None = None  # (when, W, SoC) of the last reading
+    anchor_soc: float | None = None  # the SoC at the change counted from
+    direction: float = 0.0  # +1 charging, -1 discharging since the anchor
+    stored_wh: float = 0.0  # energy into the battery since the anchor (signed)
+
+    @property
+    def capacity_wh(self) -> float | None:
+        """The learned capacity (Wh; None: nothing learned yet)."""
+        if not self.estimates:
+            return None
+        ordered = sorted(self.estimates)
+        middle = len(ordered) // 2
+        if len(ordered) % 2:
+            return ordered[middle]
+        return (ordered[middle - 1] + ordered[middle]) / 2.0
+
+    def observe(self, at: float | None, battery_w: float | None, soc: float | None) -> None:
+        """One update's fresh readings (None: missing, unavailable or too old)."""
+        if at is None or battery_w is None or soc is None:
+            return  # held: a short gap is bridged with the last reading, a long one resets
+        last, self.last = self.last, (at, battery_w, soc)
+        if last is None or not 0.0 <= at - last[0] <= CAPACITY_GAP_S:
+            self.anchor_soc = None
+            return
+        last_at, last_w, last_soc = last
+        self.stored_wh -= last_w * (at - last_at) / 3600.0
+        if soc == last_soc:
+            return
+        step = soc - last_soc
+        direction = 1.0 if step > 0 else -1.0
+        if abs(step) > CAPACITY_SOC_STEP:
+            self.anchor_soc = None
+        elif self.anchor_soc is None or direction != self.direction:
+            self.anchor_soc, self.direction, self.stored_wh = soc, direction, 0.0
+        elif abs(moved := soc - self.anchor_soc) >= CAPACITY_SOC_SPAN:
+            estimate = self.stored_wh / (moved / 100.0)
+            if MIN_CAPACITY_WH <= estimate <= MAX_CAPACITY_WH:
+                self.estimates.append(estimate)
+            self.anchor_soc, self.stored_wh = soc, 0.0
+
+    def load(self, value: float) -> None:
+        """A stored capacity: the first of the estimates, as if seen once."""
+        self.estimates.clear()
+        self.estimates.append(value)
 
 
 @dataclass(slots=True)
@@ -56,17 +133,35 @@ class SiteMemory:
     battery_accept_w: float | None = None
     left_over_since: float | None = None  # PV left over (export, curtailment) since then
     left_over_charge_w: float = 0.0  # the most the battery charged since then
+    capacity: CapacityLearner = field(default_factory=CapacityLearner)
+
+    @property
+    def battery_capacity_wh(self) -> float | None:
+        """The home battery's usable capacity as learned (Wh; None: not yet)."""
+        return self.capacity.capacity_wh
+
+    def learned(self) -> bool:
+        """Whether anything was learned (to store)."""
+        return self.battery_accept_w is not None or self.battery_capacity_wh is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """What was learned about the site (stored: ``EmsDriver.dump``)."""
-        return {"battery_accept_w": self.battery_accept_w}
+        """What was learned about the site (stored: ``EmsDriver.dump``); the capacity only once
+        learned."""
+        stored: dict[str, Any] = {"battery_accept_w": self.battery_accept_w}
+        if (capacity := self.battery_capacity_wh) is not None:
+            stored["battery_capacity_wh"] = capacity
+        return stored
 
     def load(self, data: Mapping[str, Any]) -> None:
         """Back from :meth:`to_dict`'s form; a value no battery could have is skipped. Only a
-        prior: export lowers it, a higher charge raises it, as before."""
+        prior: export lowers it, a higher charge raises it, as before; new capacity estimates
+        join the stored one."""
         value = finite_number(data.get("battery_accept_w"))
         if value is not None and 0.0 <= value <= MAX_BATTERY_W:
             self.battery_accept_w = value
+        capacity = finite_number(data.get("battery_capacity_wh"))
+        if capacity is not None and MIN_CAPACITY_WH <= capacity <= MAX_CAPACITY_WH:
+            self.capacity.load(capacity)
 
 
 # Export (or curtailed PV) beyond meter noise (W) for longer than a car's or the battery's
@@ -107,6 +202,7 @@ def read_site(inputs: SiteInputs, site: SiteSettings, now: float) -> SiteReading
         stale=frozenset(stale),
         grid_at=None if inputs.grid_w is None else inputs.grid_w.at,
         battery_at=None if inputs.battery_w is None else inputs.battery_w.at,
+        read_at=now,
     )
 
 
@@ -116,7 +212,10 @@ def measure_balance(
     works: list[ChargerWork],
     memory: SiteMemory | None = None,
 ) -> Balance | None:
-    """The site balance with the cars' draw added back (None: no grid reading)."""
+    """The site balance with the cars' draw added back (None: no grid reading); ``memory`` learns
+    the battery's capacity from the readings on the way."""
+    if memory is not None:
+        memory.capacity.observe(readings.read_at, readings.battery_w, readings.battery_soc)
     if readings.grid_w is None:
         return None
     owed_w = _battery_owed(site, readings, memory)
@@ -251,6 +350,7 @@ def prepare(
         memory.enable.reset()
         memory.disable.reset()
         memory.car_limit_a = None
+        memory.car_phases = None
         memory.soc_seen = memory.soc_at = None
     memory.was_plugged = inputs.plugged
     _observe_response(work, now)
@@ -267,22 +367,45 @@ def prepare(
 
 
 def vehicle_phases(work: ChargerWork, now: float) -> int:
-    """Phases the car really uses: a 1p car on a 3p charger takes a third of the power."""
+    """Phases the car really uses: a 1p car on a 3p charger takes a third of the power.
+
+    While it draws nothing (paused, starting) it counts on the phases it was last seen drawing on
+    in this session where those were fewer than offered (``ChargerMemory.car_phases``): a 1p car
+    paused on a 3p charger is still a 1p car, and a plan sized for 3p would start too late.
+    """
     memory = work.memory
     phases = memory.phases
+    known = min(phases, memory.car_phases or phases)
     # Right after a start or a 1p/3p switch the meters still show the phases from before.
     response = memory.response
     settle = response.late_s(work.site.solar, start=True)
     if now < max(memory.last_switch_at, memory.started_at) + settle and not response.followed(
         response.sample_at
     ):
-        return phases
+        return known
     used = work.inputs.phases_in_use
     if used is None and work.inputs.charging and work.inputs.currents_a is not None:
         used = sum(1 for v in work.inputs.currents_a.values if v is not None and v >= 1.0)
-    if used is not None and 1 <= used < phases:
-        return used
-    return phases
+    if used is None or used < 1:
+        return known
+    _remember_phases(work, used, now)
+    return min(used, phases)
+
+
+def _remember_phases(work: ChargerWork, used: int, now: float) -> None:
+    """Note the phases the car draws on: fewer than the charger offers says what the car is.
+
+    On a 1p/3p charger switched to 1p a 3p car draws on one phase because of the switch: only
+    drawing on fewer phases than offered (or on more than remembered) tells about the car, and
+    only a sample taken after the last switch (one taken as it switches shows the phases before).
+    """
+    memory, sample = work.memory, work.inputs.currents_a
+    if (now if sample is None else sample.at) <= memory.last_switch_at:
+        return
+    if used < memory.phases:
+        memory.car_phases = used
+    elif memory.car_phases is not None and used > memory.car_phases:
+        memory.car_phases = None  # it draws on every phase offered
 
 
 def _measure_draw(work: ChargerWork, now: float, grid_at: float) -> None:

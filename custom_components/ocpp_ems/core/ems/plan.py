@@ -19,7 +19,8 @@ held so when that blend is cheaper than grid the plan buys anyway, but the plan 
 it (it still buys the night it needs without it), as that sun is the least certain.
 That share is the sun as the forecast usually turns out (learned): the confidence is a margin on
 how much sun to count on, not on which slot is likely to be sunnier.
-Time with no known price yet is priced like the same time a day earlier where that is known:
+Time with no known price yet is priced like the same wall-clock time a day earlier (in the site's
+zone: a day is 23 or 25 hours across a DST change) where that is known:
 day-ahead prices come out once a day (around noon), and a car plugged in before must not buy
 today's dear evening for fear of tomorrow's unpublished night; the plan follows the real prices as
 soon as they come. Time with neither counts as dearer than any known slot but is still used when
@@ -38,7 +39,8 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, tzinfo
 
 from .config import PlanSettings
 from .types import EnergySlot, PlanOutlook, PriceSlot
@@ -108,10 +110,11 @@ MAX_PLAN_AHEAD_S = 7 * DAY_S
 
 
 def _segments(
-    now: float, departure: float, prices: Sequence[PriceSlot]
+    now: float, departure: float, prices: Sequence[PriceSlot], zone: tzinfo | None = None
 ) -> list[tuple[float, float, float]]:
     """(start, end, price) covering [now, departure); time with no price gets the price of the
-    same time a day earlier where the slots cover that, else a price above every known one."""
+    same time a day earlier (wall-clock time in ``zone``) where the slots cover that, else a price
+    above every known one."""
     departure = min(departure, now + MAX_PLAN_AHEAD_S)
     known = sorted(
         (max(s.start, now), min(s.end, departure), s.price)
@@ -141,23 +144,34 @@ def _segments(
             end -= CHUNK_S
         chunks.append((start, end, price, is_known))
     return [
-        (start, end, price if is_known else _day_before(prices, start, end, price))
+        (start, end, price if is_known else _day_before(prices, start, end, price, zone))
         for start, end, price, is_known in chunks
     ]
 
 
-def _day_before(prices: Sequence[PriceSlot], start: float, end: float, unknown: float) -> float:
+def _day_before(
+    prices: Sequence[PriceSlot], start: float, end: float, unknown: float, zone: tzinfo | None
+) -> float:
     """The time-weighted price of [start, end) a day earlier, ``unknown`` unless the slots cover
     all of it."""
+    back = start - _day_earlier(start, zone)
     covered = paid = 0.0
-    for slot in _near(prices, start - DAY_S, end - DAY_S):
-        a, b = max(slot.start, start - DAY_S), min(slot.end, end - DAY_S)
+    for slot in _near(prices, start - back, end - back):
+        a, b = max(slot.start, start - back), min(slot.end, end - back)
         if b > a:
             covered += b - a
             paid += slot.price * (b - a)
     if covered < (end - start) * (1.0 - 1e-6):
         return unknown
     return paid / covered
+
+
+def _day_earlier(t: float, zone: tzinfo | None) -> float:
+    """The same wall-clock time in ``zone`` a day before ``t``: a day is 23 or 25 hours across a
+    DST change, and day-ahead prices follow the clock. No zone: ``DAY_S`` earlier."""
+    if zone is None:
+        return t - DAY_S
+    return (datetime.fromtimestamp(t, zone) - timedelta(days=1)).timestamp()
 
 
 def expected_surplus(
@@ -170,15 +184,21 @@ def expected_surplus(
 
 
 def surplus_outlook(
-    forecast: Sequence[EnergySlot], settings: PlanSettings, min_power_w: float = 0.0
+    forecast: Sequence[EnergySlot],
+    settings: PlanSettings,
+    min_power_w: float = 0.0,
+    battery: BatteryFill | None = None,
 ) -> tuple[tuple[EnergySlot, ...], tuple[EnergySlot, ...]]:
     """The surplus a plan counts on (:func:`expected_surplus`) and the one a slot is likely to
-    give: the forecast as it usually turns out (``forecast_typical``), no confidence margin."""
+    give: the forecast as it usually turns out (``forecast_typical``), no confidence margin.
+    ``battery``: a home battery that takes the surplus first (none of that reaches the car)."""
     confidence = min(max(settings.forecast_confidence, 0.0), 1.0)
     typical = max(settings.forecast_typical, 0.0)
     share = capture_share(settings, min_power_w)
     counted: list[EnergySlot] = []
     likely: list[EnergySlot] = []
+    # Each series fills the battery from its own sun (a dimmer forecast fills it later).
+    fills = (None, None) if battery is None else (replace(battery), replace(battery))
     # The learned house slots by start: each part looks only at those that can overlap it.
     house = sorted(settings.house_slots, key=lambda s: s.start)
     starts = [s.start for s in house]
@@ -187,10 +207,37 @@ def surplus_outlook(
         near = house[bisect_left(starts, slot.start - longest) : bisect_left(starts, slot.end)]
         # The confidence is learned on the PV itself (``plan_learning``); the house is apart.
         house_wh = _house_wh(near, settings.house_load_w, slot.start, slot.end)
-        for series, pv_wh in ((counted, slot.wh * confidence), (likely, slot.wh * typical)):
-            if (surplus := pv_wh - house_wh) > 0.0:
+        for series, pv_wh, fill in (
+            (counted, slot.wh * confidence, fills[0]),
+            (likely, slot.wh * typical, fills[1]),
+        ):
+            surplus = pv_wh - house_wh
+            if surplus > 0.0 and fill is not None:
+                surplus -= fill.take(slot.start, slot.end, surplus)
+            if surplus > 0.0:
                 series.append(EnergySlot(slot.start, slot.end, surplus * share))
     return tuple(counted), tuple(likely)
+
+
+@dataclass(slots=True)
+class BatteryFill:
+    """A home battery that comes first (``BatterySettings.car_first`` says no): from ``since`` on
+    it takes the surplus up to ``power_w`` until ``energy_wh`` more is in it (inf: unknown)."""
+
+    since: float
+    power_w: float
+    energy_wh: float = math.inf
+
+    def take(self, start: float, end: float, surplus_wh: float) -> float:
+        """What it takes of the surplus of [start, end) (Wh), from what it still needs."""
+        ahead_s = end - max(start, self.since)
+        if ahead_s <= 0.0 or self.energy_wh <= 0.0:
+            return 0.0
+        power_w = min(
+            surplus_wh * 3600.0 / (end - start), self.power_w, self.energy_wh * 3600.0 / ahead_s
+        )
+        self.energy_wh -= power_w * ahead_s / 3600.0
+        return power_w * (end - start) / 3600.0
 
 
 def _nearest[T: tuple[float, ...]](learned: tuple[T, ...], min_power_w: float) -> T:
@@ -307,6 +354,7 @@ def plan_status(
     feed_in_prices: Sequence[PriceSlot] = (),
     taking_sun: bool = False,
     bridge: tuple[float, float] = (0.0, 0.0),
+    zone: tzinfo | None = None,
 ) -> PlanStatus:
     """Whether to charge from the grid now to meet the departure target.
 
@@ -322,6 +370,7 @@ def plan_status(
     ``bridge``: per Wh of counted sun, the sun more and the grid a car held at its minimum gets
     (:func:`sun_bridge`): where the sun covers the minimum, now is held at the minimum when that
     blend is cheaper than grid the plan needs (``min_now``), without counting on it.
+    ``zone``: the site's time zone, for the prices of a day earlier (None: 24 hours earlier).
     """
     if remaining_wh <= 0.0:
         return PlanStatus(False, True, 0.0, 0.0, outlook=PlanOutlook(0.0, 0.0))
@@ -336,7 +385,7 @@ def plan_status(
     prices = Timeline(prices)
     feed_in_prices = Timeline(feed_in_prices)
     chunks, options, held = _slot_offers(
-        _segments(now, departure, prices),
+        _segments(now, departure, prices, zone),
         solar=solar,
         likely=solar if likely_solar is None else Timeline(likely_solar),
         full_w=effective_w,

@@ -2,14 +2,19 @@
 
 :func:`~.plan.plan_status` picks the slots; this module gives it what the car still needs (energy,
 or a SoC target turned into energy), the power the car can really take, the solar surplus the
-site's forecast promises before departure and the site's prices (grid and feed-in).
+site's forecast promises before departure (less what a home battery that comes first takes) and
+the site's prices (grid and feed-in).
 """
 
 from __future__ import annotations
 
+import math
+
 from .charger_work import ChargerWork, Kind
-from .config import ChargerSettings, PlanTarget
-from .plan import plan_status, sun_bridge, surplus_outlook
+from .config import ChargerSettings, PlanTarget, SiteSettings
+from .measure import read_site
+from .plan import BatteryFill, plan_status, sun_bridge, surplus_outlook
+from .sun_ahead import battery_first
 from .types import Reason, SiteInputs
 
 
@@ -32,16 +37,21 @@ def resolve_plan(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None
     if remaining <= 0.0:
         work.say(Reason.TARGET_REACHED)
         return
-    phases = cfg.phases if work.switchable else work.vehicle_phases
-    # What the car can really get: its maximum, the fuse (even with no house load) and what
-    # it was seen taking (taper) - planning with more would start too late.
-    amps = work.car_max_a()
-    if site.fuse_a is not None:
-        amps = min(amps, max(0.0, site.fuse_a - site.fuse_margin_a))
+    # A switchable charger plans on its phases (it switches up for the plan), but a car seen on
+    # fewer in this session (a 1p car) gains nothing from a switch.
+    phases = (
+        min(cfg.phases, work.memory.car_phases or cfg.phases)
+        if work.switchable
+        else work.vehicle_phases
+    )
+    # What the car can really get: its maximum, its share of the fuse (even with no house load)
+    # and what it was seen taking (taper) - planning with more would start too late.
+    amps = min(work.car_max_a(), _fuse_share_a(site, site_inputs))
     # Sun below the car's minimum is of no use to it alone (a switchable charger starts on 1p).
     # A slot planned at the minimum runs as Min + solar: the minimum, and the sun above it.
     min_w = work.smallest_min_power()
-    counted, likely = surplus_outlook(site_inputs.solar_forecast, site.plan, min_w)
+    battery = _battery_fill(site, site_inputs, now)
+    counted, likely = surplus_outlook(site_inputs.solar_forecast, site.plan, min_w, battery)
     status = plan_status(
         now=now,
         departure=plan.departure,
@@ -58,6 +68,7 @@ def resolve_plan(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None
         feed_in_prices=site_inputs.feed_in_prices,
         taking_sun=work.memory.active,
         bridge=sun_bridge(site.plan, min_w),
+        zone=site.plan.zone,
     )
     work.plan_feasible = status.feasible
     work.plan = status.outlook
@@ -75,6 +86,43 @@ def resolve_plan(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None
     else:
         work.spare_sun = status.spare_sun
         work.say(waiting, status.starts_at)
+
+
+def _fuse_share_a(site: SiteSettings, site_inputs: SiteInputs) -> float:
+    """The current (A) a plan counts on: its fair share of the fuse among the cars plugged in.
+
+    Planned slots fill the fuse before the other cars, which keep at most their minimums
+    (``fuse._PLAN_PRIORITY``). With n cars plugged in, k of them in planned slots of equal
+    priority, each of those gets (F - (n - k) x minimum) / k >= F / n wherever the minimums fit
+    (minimum <= F / n): sized with F / n, every plan is met even when all pick the same slots.
+    One car: the whole fuse.
+    """
+    if site.fuse_a is None:
+        return math.inf
+    plugged = sum(1 for ci in site_inputs.chargers.values() if ci.connected and ci.plugged)
+    return max(0.0, site.fuse_a - site.fuse_margin_a) / max(1, plugged)
+
+
+def _battery_fill(site: SiteSettings, site_inputs: SiteInputs, now: float) -> BatteryFill | None:
+    """The home battery's claim on the sun ahead while it comes first (``sun_ahead.battery_first``:
+    below the priority SoC, or not read): up to what it takes at most (the setting, else as
+    measured; unknown: all of the surplus), until it reaches the priority SoC: capacity (the
+    setting, else as learned: ``measure.CapacityLearner``) x (priority SoC - SoC) / 100. Without
+    its capacity or SoC the energy it still takes is unknown: it keeps its power until departure,
+    as a plan that counts on sun the battery takes buys the day's grid at the end; the plan is
+    rebuilt every minute and counts the sun again once the battery is at its priority SoC."""
+    rules = site.battery
+    readings = read_site(site_inputs, site, now)
+    if not battery_first(readings, rules):
+        return None
+    power_w = rules.max_charge_w if rules.max_charge_w is not None else site.plan.battery_charge_w
+    capacity_wh = rules.capacity_wh
+    if capacity_wh is None:
+        capacity_wh = site.plan.battery_capacity_wh
+    energy_wh = math.inf
+    if capacity_wh is not None and readings.battery_soc is not None:
+        energy_wh = capacity_wh * (rules.priority_soc - readings.battery_soc) / 100.0
+    return BatteryFill(now, math.inf if power_w is None else power_w, energy_wh)
 
 
 def _remaining_wh(

@@ -72,7 +72,7 @@ def mark_sun_ahead(
     all of them (``_mark_spare_sun``), ``fills_today`` car by car (``_mark_fills_today``).
     Nothing without a forecast or while a home battery charges first."""
     solar = [w for w in works if w.cfg.mode is Mode.SOLAR and w.kind is Kind.SOLAR]
-    if not solar or not forecast or _battery_first(readings, battery):
+    if not solar or not forecast or battery_first(readings, battery):
         return
     # The slots around the horizon only (their neighbours shape them: ``plan._refine``).
     near = [s for s in forecast if s.end > now - 3600.0 and s.start < now + HORIZON_S + 3600.0]
@@ -122,7 +122,7 @@ def _mark_fills_today(solar: list[ChargerWork], sun_ahead: SunAhead) -> None:
             work.fills_today = likely_wh >= need_wh * FILLS_SHARE
 
 
-def _battery_first(readings: SiteReadings, battery: BatterySettings) -> bool:
+def battery_first(readings: SiteReadings, battery: BatterySettings) -> bool:
     """A home battery takes the sun before the cars (``BatterySettings.car_first`` says no; a
     configured battery that is not read)."""
     if readings.battery_w is None:
