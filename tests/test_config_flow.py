@@ -378,6 +378,42 @@ async def test_server_options(hass: HomeAssistant, server_entry: MockConfigEntry
     assert server_entry.options[CONF_ID_TAGS] == []
 
 
+@pytest.mark.parametrize(
+    "bad_tag",
+    [
+        "DEABC1234567890123456789012345678901X",  # 37 characters: more than a 2.0.1 idToken
+        "K\u00e4the",  # not ASCII
+        "TAB\tTAG",  # not printable
+        " = Nobody",  # a name without a tag
+    ],
+)
+async def test_server_options_refuse_a_tag_no_station_can_take(
+    hass: HomeAssistant, server_entry: MockConfigEntry, bad_tag: str
+) -> None:
+    """An id tag a station cannot take would break the local list: the form says so. Tags of 21
+    to 36 characters (2.x contract ids) are fine: 1.6 chargers just do not get them."""
+    result = await _open_server_options(hass, server_entry)
+    user_input: dict[str, Any] = {
+        CONF_HEARTBEAT_INTERVAL: 300,
+        CONF_PING_INTERVAL: 60,
+        CONF_PING_TIMEOUT: 60,
+        CONF_RESPONSE_TIMEOUT: 3,
+        CONF_ALLOW_NEW_CHARGERS: True,
+        CONF_AUTO_ACCEPT: False,
+        CONF_ID_TAGS: ["TAG1 = Alice", bad_tag],
+        CONF_ACCEPT_ANY_ID_TAG: False,
+    }
+    result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_ID_TAGS: "invalid_id_tags"}
+    contract_id = "DEABC123456789012345678901234567890"  # 35 characters
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], user_input | {CONF_ID_TAGS: ["TAG1 = Alice", f"{contract_id} = Bob"]}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert server_entry.options[CONF_ID_TAGS] == ["TAG1 = Alice", f"{contract_id} = Bob"]
+
+
 async def test_server_options_ocpp_versions(
     hass: HomeAssistant, server_entry: MockConfigEntry
 ) -> None:

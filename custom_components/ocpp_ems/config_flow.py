@@ -115,6 +115,7 @@ from .core.auth import generate_password
 from .core.ems import options as ems_options
 from .core.ems.options import Kind, Section
 from .core.handshake import MAX_CHARGER_ID_LENGTH, parse_charger_id
+from .core.protocol.common import fits_id_tag
 from .core.security import CertificateError, CertificateErrorReason, ServerCredentials
 from .core.settings import (
     PauseStrategy,
@@ -732,9 +733,14 @@ class ServerOptionsFlow(OptionsFlow):
             ):
                 data[key] = int(data[key])
             data[CONF_ID_TAGS] = [tag.strip() for tag in data.get(CONF_ID_TAGS, []) if tag.strip()]
-            if data[CONF_OCPP_VERSIONS]:
+            # ``TAG`` or ``TAG = Name``: the tag must fit every 2.x station (1.6 chargers get those
+            # of up to 20 characters: see local_list_updates).
+            if not all(fits_id_tag(line.partition("=")[0].strip()) for line in data[CONF_ID_TAGS]):
+                errors[CONF_ID_TAGS] = "invalid_id_tags"
+            if not data[CONF_OCPP_VERSIONS]:
+                errors[CONF_OCPP_VERSIONS] = "no_ocpp_version"
+            if not errors:
                 return self.async_create_entry(data=data)
-            errors[CONF_OCPP_VERSIONS] = "no_ocpp_version"
         # The current options are suggestions, not defaults (so an emptied id tag list stays
         # empty instead of falling back to a default).
         schema = self.add_suggested_values_to_schema(

@@ -84,6 +84,7 @@ from .const import (
     STORAGE_SAVE_DELAY_S,
     STORAGE_VERSION,
 )
+from .core.charger_state import id_tag_key
 from .core.directory import Admission
 from .core.ems.options import VOLTAGE
 from .core.guard import ReportWindows
@@ -186,15 +187,19 @@ def charger_settings(
     )
 
 
+# Versions below this are the parts of a list sent in several messages (see local_list).
+LIST_VERSION_ROOM = 0x10000
+
+
 def _id_tag_entries(entry: ConfigEntry) -> dict[str, tuple[str, str | None]]:
-    """The id tag list as entered: ``TAG`` or ``TAG = Friendly name``, by case-folded tag (OCPP
-    id tokens are case-insensitive), without blanks or duplicates, in the order entered."""
+    """The id tag list as entered: ``TAG`` or ``TAG = Friendly name``, by :func:`id_tag_key`
+    (OCPP id tokens are case-insensitive), without blanks or duplicates, in the order entered."""
     seen: dict[str, tuple[str, str | None]] = {}
     for raw in entry.options.get(CONF_ID_TAGS, []):
         tag, _, name = str(raw).partition("=")
         tag = tag.strip()
-        if tag and tag.casefold() not in seen:
-            seen[tag.casefold()] = (tag, name.strip() or None)
+        if tag and id_tag_key(tag) not in seen:
+            seen[id_tag_key(tag)] = (tag, name.strip() or None)
     return seen
 
 
@@ -207,7 +212,7 @@ def id_tag_name(entry: ConfigEntry, id_tag: str | None) -> str | None:
     """The friendly name the user gave ``id_tag`` in the server's id tag list (None: none)."""
     if id_tag is None:
         return None
-    found = _id_tag_entries(entry).get(id_tag.strip().casefold())
+    found = _id_tag_entries(entry).get(id_tag_key(id_tag))
     return None if found is None else found[1]
 
 
@@ -314,14 +319,18 @@ class HassChargerDirectory:
         if self._server_entry.options.get(CONF_ACCEPT_ANY_ID_TAG, False):
             return True
         # OCPP id tokens are case-insensitive.
-        wanted = id_tag.strip().casefold()
-        return any(tag.casefold() == wanted for tag in id_tags(self._server_entry))
+        return id_tag_key(id_tag) in _id_tag_entries(self._server_entry)
 
     def local_list(self) -> tuple[int, list[str]]:
         tags = id_tags(self._server_entry)
         # A version derived from the content changes exactly when the list does, and survives
-        # restarts without storing a counter. OCPP wants it > 0.
-        version = zlib.crc32("\n".join(sorted(tags)).encode()) % 0x7FFFFFFF + 1
+        # restarts without storing a counter. OCPP wants it > 0; it stays above LIST_VERSION_ROOM
+        # so a list sent in several messages can count up to it (see local_list_updates).
+        version = (
+            zlib.crc32("\n".join(sorted(tags)).encode()) % (0x7FFFFFFF - LIST_VERSION_ROOM)
+            + LIST_VERSION_ROOM
+            + 1
+        )
         return version, tags
 
     # --- callbacks ----------

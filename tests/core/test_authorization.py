@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from ocpp.v16 import call
 
-from custom_components.ocpp_ems.core.charger_state import SWIPES_REMEMBERED
+from custom_components.ocpp_ems.core.charger_state import SWIPES_REMEMBERED, id_tag_key
 from custom_components.ocpp_ems.core.current_control import CurrentController
 from custom_components.ocpp_ems.core.model import Charger, EventKind, Transaction
 from custom_components.ocpp_ems.core.settings import ChargerSettings, PauseStrategy
@@ -211,3 +211,23 @@ async def test_resume_by_remote_start_skips_a_refused_car(
     await controller.pause()
     await controller.resume()
     assert sim.actions("RemoteStartTransaction") == []
+
+
+async def test_remote_start_tag_echoed_in_another_case_is_ours(
+    h: Harness, settings: ChargerSettings
+) -> None:
+    """OCPP 1.6 idTag is CiString20Type (case-insensitive): a charger may echo our remote start
+    tag "HomeAssistant" as "HOMEASSISTANT". Home Assistant's own start is accepted, not stopped."""
+    sim = await attached(h)
+    started = await sim.start_tx(id_tag=settings.remote_start_id_tag.upper())
+    assert started.id_tag_info["status"] == "Accepted"
+    await asyncio.sleep(0.4)
+    assert sim.actions("RemoteStopTransaction") == []
+
+
+def test_id_tags_compare_without_ascii_case_only() -> None:
+    """One rule for comparing id tags: ASCII letters without case, surrounding blanks ignored;
+    a non-ASCII character never matches an ASCII one (KELVIN SIGN lowers to "k")."""
+    assert id_tag_key(" HomeAssistant ") == id_tag_key("HOMEASSISTANT")
+    assert id_tag_key("\u212aEY") != id_tag_key("KEY")
+    assert id_tag_key("\u00c4") != id_tag_key("\u00e4")

@@ -136,8 +136,13 @@ async def test_local_list_and_reservation(h: Harness, sim: SimCharger) -> None:
     session = h.session
     tags = [f"T{i}" for i in range(60)]
     await session.send_local_list(tags, 5)
-    sent = sim.actions("SendLocalList")[-1]
-    assert len(sent["local_authorization_list"]) == 50  # SendLocalListMaxLength
+    # SendLocalListMaxLength (50) is per message, LocalAuthListMaxLength (100) what it stores: a
+    # Full update with the first 50, a Differential one with the rest; only that one is version 5.
+    full, rest = sim.actions("SendLocalList")[-2:]
+    assert (full["update_type"], full["list_version"]) == ("Full", 4)
+    assert [e["id_tag"] for e in full["local_authorization_list"]] == tags[:50]
+    assert (rest["update_type"], rest["list_version"]) == ("Differential", 5)
+    assert [e["id_tag"] for e in rest["local_authorization_list"]] == tags[50:]
     assert await session.get_local_list_version() == 5
     sim.status_override["SendLocalList"] = "VersionMismatch"
     with pytest.raises(CommandRejectedError) as err:
@@ -149,6 +154,67 @@ async def test_local_list_and_reservation(h: Harness, sim: SimCharger) -> None:
     sim.status_override["ReserveNow"] = "Occupied"
     with pytest.raises(CommandRejectedError):
         await session.reserve_now(1, "TAG1", datetime.now(UTC), 8)
+
+
+async def test_local_list_leaves_out_only_the_tags_1_6_cannot_carry(
+    h: Harness, sim: SimCharger, caplog: pytest.LogCaptureFixture
+) -> None:
+    """1.6 idTag is CiString20 (printable ASCII): a longer tag (a 2.x contract id) is left out,
+    logged once, and the other tags still get there (our schema check would refuse the whole
+    list)."""
+    long_tag = "DEABC1234567890123456X"  # 22 characters
+    await h.session.send_local_list(["TAG1", long_tag, "TAG\u00c42", "TAG3"], 5)
+    sent = sim.actions("SendLocalList")[-1]
+    assert [e["id_tag"] for e in sent["local_authorization_list"]] == ["TAG1", "TAG3"]
+    assert (sent["update_type"], sent["list_version"]) == ("Full", 5)
+    left_out = [r for r in caplog.records if "left out of the local list" in r.getMessage()]
+    assert len(left_out) == 1
+    assert long_tag in left_out[0].getMessage()
+
+
+async def test_local_list_is_capped_at_what_the_charger_stores(
+    h: Harness, sim: SimCharger, caplog: pytest.LogCaptureFixture
+) -> None:
+    tags = [f"T{i}" for i in range(120)]  # LocalAuthListMaxLength 100, 50 per message
+    await h.session.send_local_list(tags, 9)
+    full, rest = sim.actions("SendLocalList")[-2:]
+    assert [(m["update_type"], m["list_version"]) for m in (full, rest)] == [
+        ("Full", 8),
+        ("Differential", 9),
+    ]
+    held = [e["id_tag"] for m in (full, rest) for e in m["local_authorization_list"]]
+    assert held == tags[:100]
+    assert "sending the first 100" in caplog.text
+
+
+async def test_provisioned_local_list_survives_one_overlong_tag(
+    h: Harness, directory: MemoryDirectory, settings: ChargerSettings
+) -> None:
+    """A 2.x contract id of 21..36 characters in the server's tag list: 1.6 chargers still get
+    all the other tags at connect."""
+    directory.id_tags.add("DEABC1234567890123456X")  # 22 characters
+    sim = await h.charger_client()
+    await wait_for(lambda: sim.actions("SendLocalList"))
+    tags = [e["id_tag"] for e in sim.actions("SendLocalList")[-1]["local_authorization_list"]]
+    assert "TAG1" in tags
+
+
+async def test_provisioned_local_list_longer_than_one_message_reaches_the_charger(
+    h: Harness, directory: MemoryDirectory, settings: ChargerSettings
+) -> None:
+    """60 tags, 50 per message, 100 stored: all 60 get there (a Full update plus a Differential
+    one), not just the first 50."""
+    directory.id_tags.update(f"T{i:02d}" for i in range(59))  # + TAG1 = 60
+    directory.local_list_version = 7
+    sim = await h.charger_client()
+    await wait_for(lambda: len(sim.actions("SendLocalList")) >= 2)
+    versions = [(m["update_type"], m["list_version"]) for m in sim.actions("SendLocalList")]
+    assert versions == [("Full", 6), ("Differential", 7)]
+    held: set[str] = set()
+    for sent in sim.actions("SendLocalList"):
+        entries = {e["id_tag"] for e in sent.get("local_authorization_list") or []}
+        held = entries if sent["update_type"] == "Full" else held | entries
+    assert len(held) == 60
 
 
 async def test_smart_charging_commands(h: Harness, sim: SimCharger) -> None:

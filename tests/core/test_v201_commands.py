@@ -233,15 +233,18 @@ async def test_local_list(h: Harness, sim: SimStation) -> None:
     session = h.session
     tags = [f"{i:08X}" for i in range(60)]
     await session.send_local_list(tags, 5)
-    sent = sim.actions("SendLocalList")[-1]
-    assert sent["versionNumber"] == 5
-    assert sent["updateType"] == "Full"
-    entries = sent["localAuthorizationList"]
-    assert len(entries) == 50  # LocalAuthListCtrlr.ItemsPerMessage
+    # ItemsPerMessage (50) per message, Entries (100) stored: a Full update with the first 50, a
+    # Differential one with the rest; only the last one carries the list's version.
+    full, rest = sim.actions("SendLocalList")[-2:]
+    assert (full["updateType"], full["versionNumber"]) == ("Full", 4)
+    entries = full["localAuthorizationList"]
+    assert len(entries) == 50
     assert entries[0] == {
         "idToken": {"idToken": "00000000", "type": "ISO14443"},
         "idTokenInfo": {"status": "Accepted"},
     }
+    assert (rest["updateType"], rest["versionNumber"]) == ("Differential", 5)
+    assert [e["idToken"]["idToken"] for e in rest["localAuthorizationList"]] == tags[50:]
     assert await session.get_local_list_version() == 5
     await session.send_local_list([], 6)  # an empty list has no (minItems 1) array
     assert sim.actions("SendLocalList")[-1] == {"versionNumber": 6, "updateType": "Full"}
@@ -249,6 +252,17 @@ async def test_local_list(h: Harness, sim: SimStation) -> None:
     with pytest.raises(CommandRejectedError) as err:
         await session.send_local_list(["A"], 7)
     assert err.value.status == "VersionMismatch"
+
+
+async def test_local_list_leaves_out_tags_the_version_cannot_carry(
+    h: Harness, sim: SimStation
+) -> None:
+    """2.0.1 idToken takes 36 characters, 2.1 255: a longer one is left out, not the whole list."""
+    long_tag = "X" * 40
+    await h.session.send_local_list(["TAG1", long_tag, "TAG\u00c42"], 3)
+    sent = sim.actions("SendLocalList")[-1]
+    tags = [e["idToken"]["idToken"] for e in sent["localAuthorizationList"]]
+    assert tags == (["TAG1"] if h.session.ocpp_version == "2.0.1" else ["TAG1", long_tag])
 
 
 async def test_reservations_need_the_controller(h: Harness, sim: SimStation) -> None:
@@ -422,44 +436,47 @@ async def one_phase_car_charging(sim: SimStation) -> None:
     )
 
 
-async def test_a_preference_on_a_w_only_station_is_converted_over_the_cars_phases(
-    h: Harness, settings: ChargerSettings
-) -> None:
-    def watts_only(station: SimStation) -> None:
-        station.device_model[actual("SmartChargingCtrlr", "RateUnit")] = "W"
+async def limited_one_phase_car(
+    h: Harness, settings: ChargerSettings, preference: RateUnitPreference, station_unit: str
+) -> SimStation:
+    """A station that takes limits only in ``station_unit``, a user who prefers ``preference``,
+    a car charging on L1 only, and a 16 A limit set (checked against the composite schedule
+    soon after)."""
 
-    settings.rate_unit = RateUnitPreference.AMPERE
+    def only(station: SimStation) -> None:
+        station.device_model[actual("SmartChargingCtrlr", "RateUnit")] = station_unit
+
+    settings.rate_unit = preference
     h.attach_controller = True
-    sim: SimStation = await h.charger_client(setup=watts_only)
+    sim: SimStation = await h.charger_client(setup=only)
     await wait_for(lambda: 3 in sim.profiles)
-    controller = h.get_controller()
-    await controller.set_limit(16.0)
     await one_phase_car_charging(sim)
     await wait_for(lambda: h.charger.outlets[0].status.charging)
-    await asyncio.sleep(0.5)
-    # The car draws on L1 only: 16 A on that phase is 3680 W (as 1.6 test_watt_only_charger).
-    # The station converting an A request over its 3 supply phases sent 11040 W: 48 A on L1.
-    assert live(sim) == (16 * 230 * 1, "W")
-
-
-async def test_w_preference_on_an_a_only_station_is_not_cut_by_the_supply_phases(
-    h: Harness, settings: ChargerSettings
-) -> None:
-    def amps_only(station: SimStation) -> None:
-        station.device_model[actual("SmartChargingCtrlr", "RateUnit")] = "A"
-
-    settings.rate_unit = RateUnitPreference.WATT
-    h.attach_controller = True
-    sim: SimStation = await h.charger_client(setup=amps_only)
-    await wait_for(lambda: 3 in sim.profiles)
     controller = h.get_controller()
-    await one_phase_car_charging(sim)
-    await wait_for(lambda: h.charger.outlets[0].status.charging)
+    controller.verify_delay_s = 0.05  # the composite check soon after the write
     await controller.set_limit(16.0)
-    await asyncio.sleep(0.5)
-    value, unit = live(sim)
-    # 16 A asked for a 1-phase car: the station must get 16 A (it got 3680 W / 690 V = 5.3 A).
-    assert (value, unit) == (16.0, "A")
+    return sim
+
+
+@pytest.mark.parametrize(
+    ("preference", "station_unit", "written"),
+    [
+        # 16 A on L1 is 3680 W (as 1.6 test_watt_only_charger); the station converting an A
+        # request over its 3 supply phases sent 11040 W: 48 A on L1.
+        (RateUnitPreference.AMPERE, "W", (16 * 230 * 1, "W")),
+        # The station got 3680 W / 690 V = 5.3 A for the same 16 A.
+        (RateUnitPreference.WATT, "A", (16.0, "A")),
+    ],
+)
+async def test_a_preferred_unit_the_station_does_not_take_is_converted_over_the_cars_phases(
+    h: Harness,
+    settings: ChargerSettings,
+    preference: RateUnitPreference,
+    station_unit: str,
+    written: tuple[float, str],
+) -> None:
+    sim = await limited_one_phase_car(h, settings, preference, station_unit)
+    await wait_for(lambda: live(sim) == written)
 
 
 async def test_w_preference_on_an_a_only_station_verifies_what_it_holds(
@@ -467,25 +484,11 @@ async def test_w_preference_on_an_a_only_station_verifies_what_it_holds(
 ) -> None:
     """The check of what the station holds uses the same one conversion as the write: it once
     reported 16 A applied, no mismatch, while the station held 5.3 A."""
-
-    def amps_only(station: SimStation) -> None:
-        station.device_model[actual("SmartChargingCtrlr", "RateUnit")] = "A"
-
-    settings.rate_unit = RateUnitPreference.WATT
-    h.attach_controller = True
-    sim: SimStation = await h.charger_client(setup=amps_only)
-    await wait_for(lambda: 3 in sim.profiles)
-    controller = h.get_controller()
-    controller.verify_delay_s = 0.05
-    await one_phase_car_charging(sim)
-    await wait_for(lambda: h.charger.outlets[0].status.charging)
-    await controller.set_limit(16.0)
-    await asyncio.sleep(0.5)
-    held, _ = live(sim)
+    sim = await limited_one_phase_car(h, settings, RateUnitPreference.WATT, "A")
+    await wait_for(lambda: live(sim) == (16.0, "A"))
     await wait_for(lambda: h.charger.limit.applied_a is not None)
-    await asyncio.sleep(0.3)
-    # What the station applies (5.3 A) must show, or at least a mismatch.
-    assert h.charger.limit.applied_a == held or h.charger.limit.mismatch
+    assert h.charger.limit.applied_a == 16.0
+    assert not h.charger.limit.mismatch
 
 
 async def test_without_smart_charging_profiles_are_refused_locally(h: Harness) -> None:

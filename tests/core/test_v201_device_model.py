@@ -14,7 +14,11 @@ import pytest
 from custom_components.ocpp_ems.core.errors import CommandRejectedError
 from custom_components.ocpp_ems.core.limits import LimitRules
 from custom_components.ocpp_ems.core.model import Capabilities, ChargingRateUnit
-from custom_components.ocpp_ems.core.protocol.common import capped_local_list, expect_status
+from custom_components.ocpp_ems.core.protocol.common import (
+    LocalListUpdate,
+    expect_status,
+    local_list_updates,
+)
 from custom_components.ocpp_ems.core.protocol.measurands import (
     MeasurandRules,
     negotiate_measurands,
@@ -534,10 +538,23 @@ def test_expect_status_carries_the_reason() -> None:
     assert err.value.status == "Rejected: TxInProgress"
 
 
-def test_capped_local_list() -> None:
-    tags = ["a", "b", "c"]
-    assert capped_local_list("CP", tags, (None, 0)) == tags
-    assert capped_local_list("CP", tags, (5, 2)) == ["a", "b"]
+def test_local_list_updates() -> None:
+    """Capped at what the charger stores, split into messages (a Full update, then Differential
+    ones whose versions count up to the list's), tags the version cannot carry left out."""
+    tags = ["a", "b", "c", "d", "e"]
+
+    def updates(tags: list[str], **limits: int | None) -> list[LocalListUpdate]:
+        limits = {"storage": None, "per_message": None, **limits}
+        return local_list_updates("CP", tags, 100, max_length=20, **limits)
+
+    assert updates(tags) == [LocalListUpdate("Full", 100, tags)]
+    assert updates(tags, storage=0, per_message=0) == [LocalListUpdate("Full", 100, tags)]
+    assert updates(tags, storage=4, per_message=3) == [
+        LocalListUpdate("Full", 99, ["a", "b", "c"]),
+        LocalListUpdate("Differential", 100, ["d"]),
+    ]
+    assert updates([]) == [LocalListUpdate("Full", 100, [])]
+    assert updates(["x" * 21, "ok", "caf\u00e9"]) == [LocalListUpdate("Full", 100, ["ok"])]
 
 
 def test_redact_basic_auth_password() -> None:

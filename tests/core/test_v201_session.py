@@ -12,6 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from custom_components.ocpp_ems.core.current_control import CurrentController
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.model import ConnectorStatus, EventKind
 from custom_components.ocpp_ems.core.pacing import phase
@@ -20,7 +21,7 @@ from custom_components.ocpp_ems.core.protocol.incoming import HEARTBEAT_SPREAD, 
 from custom_components.ocpp_ems.core.protocol.v201 import V21Session, V201Session
 from custom_components.ocpp_ems.core.protocol.v201.session import PROFILE_REPORTS_KEPT
 from custom_components.ocpp_ems.core.server import CentralSystem
-from custom_components.ocpp_ems.core.settings import ServerSettings
+from custom_components.ocpp_ems.core.settings import ChargerSettings, ServerSettings
 from custom_components.ocpp_ems.core.timeutil import parse_timestamp
 
 from .conftest import MakeCentral
@@ -29,6 +30,7 @@ from .v201_harness import (
     CHARGER_ID,
     Harness,
     now_iso,
+    running_harness,
     sampled,
     wait_for,
 )
@@ -59,12 +61,15 @@ def token(value: str = "TAG1", kind: str = "ISO14443") -> dict[str, str]:
     return {"idToken": value, "type": kind}
 
 
-async def start(sim: Any, tx: str = "TX1", *, evse: int = 1, wh: float = 1000.0, **kw: Any) -> Any:
+async def start(
+    sim: Any, tx: str = "TX1", *, evse: int = 1, wh: float = 1000.0, at: float = -600.0, **kw: Any
+) -> Any:
+    """A Started of ``tx`` on ``evse`` stamped ``at`` seconds from now, its Begin value ``wh``."""
     kw.setdefault("charging_state", "Charging")
     kw.setdefault("id_token", token())
-    kw.setdefault("meter_value", meter(wh, -600, "Transaction.Begin"))
+    kw.setdefault("meter_value", meter(wh, at, "Transaction.Begin"))
     return await sim.tx_event(
-        "Started", tx, evse={"id": evse, "connectorId": 1}, timestamp=now_iso(-600), **kw
+        "Started", tx, evse={"id": evse, "connectorId": 1}, timestamp=now_iso(at), **kw
     )
 
 
@@ -306,6 +311,38 @@ async def test_token_presented_after_the_start(h: Harness, sim: Any) -> None:
     result = await sim.tx_event("Updated", "TX1", id_token=token("STRANGER"))
     assert result.id_token_info == {"status": "Invalid"}
     assert not tx.authorized
+
+
+async def test_refused_token_after_a_cable_first_start_is_stopped(
+    socket_enabled: None,
+    directory: MemoryDirectory,
+    server_settings: ServerSettings,
+    settings: ChargerSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """E02 (cable plug-in first): the Started has no token (authorized for now); the card comes in
+    an Updated and is refused. A station that ignores the Invalid answer is stopped like one whose
+    Started named the refused token."""
+    monkeypatch.setattr(CurrentController, "verify_delay_s", 0.05)
+    monkeypatch.setattr(CurrentController, "unauthorized_stop_grace_s", 0.2)
+    async with running_harness(directory, server_settings) as h:
+        sim = await h.charger_client()
+        await wait_for(lambda: h.controller is not None and h.controller._refresh_task is not None)
+        await start(
+            sim, id_token=None, charging_state="EVConnected", trigger_reason="CablePluggedIn"
+        )
+        tx = h.charger.connectors[1].transaction
+        assert tx is not None
+        assert tx.authorized
+        result = await sim.tx_event("Updated", "TX1", id_token=token("STRANGER"))
+        assert result.id_token_info == {"status": "Invalid"}
+        assert not tx.authorized
+        # The station keeps charging regardless: it is told to stop.
+        await sim.tx_event(
+            "Updated", "TX1", trigger_reason="ChargingStateChanged", charging_state="Charging"
+        )
+        await wait_for(lambda: sim.actions("RequestStopTransaction"))
+        assert sim.actions("RequestStopTransaction") == [{"transactionId": "TX1"}]
 
 
 async def test_stop_token_gets_its_verdict(sim: Any) -> None:
@@ -572,16 +609,7 @@ async def test_reused_transaction_id_after_a_station_reboot_is_a_new_session(
     """A station that numbers its transactions "1", "2", ... starts over after a reboot: a
     Started of "1" an hour after the old "1" ended (seqNo 0 again). A replay carries its
     original time; this one began after the old one ended: a new session, with its own energy."""
-    await sim.tx_event(
-        "Started",
-        "1",
-        seq_no=0,
-        evse={"id": 1, "connectorId": 1},
-        timestamp=now_iso(-7200),
-        id_token=token(),
-        meter_value=meter(1000, -7200, "Transaction.Begin"),
-        charging_state="Charging",
-    )
+    await start(sim, "1", seq_no=0, at=-7200, wh=1000)
     await sim.tx_event(
         "Ended",
         "1",
@@ -592,16 +620,7 @@ async def test_reused_transaction_id_after_a_station_reboot_is_a_new_session(
     )
     old = h.charger.connectors[1].last_transaction
     await sim.boot()
-    await sim.tx_event(
-        "Started",
-        "1",
-        seq_no=0,
-        evse={"id": 1, "connectorId": 1},
-        timestamp=now_iso(-600),
-        id_token=token(),
-        meter_value=meter(2000, -600, "Transaction.Begin"),
-        charging_state="Charging",
-    )
+    await start(sim, "1", seq_no=0, wh=2000)
     await sim.tx_event(
         "Updated", "1", seq_no=1, timestamp=now_iso(-60), meter_value=meter(2500, -60)
     )

@@ -73,6 +73,17 @@ AUTHORIZE_WINDOW_S = 60.0
 # Swipes remembered for that (the newest): each Authorize of a new tag adds one, and a charger
 # may ask for any number of tags without starting (rejected cards, or a hostile charger).
 SWIPES_REMEMBERED = 64
+# OCPP id tags are case-insensitive (1.6 CiString20Type; 2.x idToken): ASCII letters only, so a
+# non-ASCII tag never matches an ASCII one (as ``casefold`` or ``lower`` of e.g. "\u212a" would).
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def id_tag_key(id_tag: str) -> str:
+    """The one rule for comparing id tags: equal keys, the same tag (surrounding blanks and
+    the case of ASCII letters do not count)."""
+    return id_tag.strip().translate(_ASCII_LOWER)
+
+
 # SECURITY_EVENT's ``source``: the charger reported it (SecurityEventNotification), or the server
 # recorded it about the charger.
 SECURITY_EVENT_FROM_CHARGER = "charger"
@@ -252,7 +263,8 @@ class ChargerState:
         """Whether ``id_tag`` may charge (the charger asks); with ``events`` an AUTHORIZED /
         _REJECTED event fires."""
         # Our own remote starts use this tag: always ours to accept.
-        accepted = id_tag == self._context.charger_settings().remote_start_id_tag or (
+        own = self._context.charger_settings().remote_start_id_tag
+        accepted = id_tag_key(id_tag) == id_tag_key(own) or (
             self._context.directory.authorize_id_tag(self.charger.charger_id, id_tag)
         )
         if events:
@@ -615,18 +627,7 @@ class ChargerState:
         recent.append(transaction)
         del recent[:-RECENTLY_ENDED]
         self.charger.notify()
-        self._fire(
-            EventKind.SESSION_ENDED,
-            transaction.connector_id,
-            transaction_id=transaction.transaction_id,
-            id_tag=transaction.id_tag,
-            energy_wh=transaction.energy_wh,
-            reason=transaction.stop_reason,
-            started_at=transaction.started_at.isoformat(),
-            ended_at=ended.isoformat(),
-            duration_s=round(transaction.duration_s(ended)),
-            cost=transaction.cost,
-        )
+        self._fire_session_record(EventKind.SESSION_ENDED, transaction, ended)
         self._context.request_save()
 
     def authorize_transaction(self, transaction: Transaction, id_tag: str) -> bool:
@@ -724,8 +725,14 @@ class ChargerState:
 
     def _fire_session_updated(self, transaction: Transaction, ended: datetime) -> None:
         """SESSION_UPDATED: the facts SESSION_ENDED gave of ``transaction``, as they are now."""
+        self._fire_session_record(EventKind.SESSION_UPDATED, transaction, ended)
+
+    def _fire_session_record(
+        self, kind: EventKind, transaction: Transaction, ended: datetime
+    ) -> None:
+        """An ended session's facts (SESSION_ENDED, and SESSION_UPDATED when they changed)."""
         self._fire(
-            EventKind.SESSION_UPDATED,
+            kind,
             transaction.connector_id,
             transaction_id=transaction.transaction_id,
             id_tag=transaction.id_tag,

@@ -36,8 +36,9 @@ connection (any :meth:`~CurrentController.set_limit`, :meth:`~CurrentController.
 :meth:`~CurrentController.resume`): a limit it wrote before the charger went away (or none: the
 installation maximum) may no longer fit the site.
 
-Authorization is enforced here too: a transaction the charger started with an id tag we did not
-accept (``Transaction.authorized`` false) is stopped (remote stop); when the charger refuses that,
+Authorization is enforced here too: a running transaction whose id tag we did not accept
+(``Transaction.authorized`` false: refused at its start, or when a 2.x station showed the card
+only later) is stopped (remote stop); when the charger refuses that,
 or keeps the transaction open anyway, the live limit is 0 A until that transaction ends.
 """
 
@@ -193,9 +194,7 @@ class CurrentController:
             return
         if self._session is session:
             self._refresh_task = self._spawn(self._refresh_loop(), "refresh")
-            for connector in self.charger.outlets:
-                if connector.transaction is not None and not connector.transaction.authorized:
-                    self._enforce(connector.transaction.transaction_id)
+            self._enforce_unauthorized()
 
     async def restore_profiles(self) -> None:
         """The charger's profiles were changed behind our back (a raw clear or write): ours may
@@ -751,19 +750,31 @@ class CurrentController:
         if self._session is None:
             return
         if event is None:
+            # Any change may be a running transaction losing its authorization (a 2.x card shown
+            # after a cable-first start and refused): enforced like one that began refused.
+            self._enforce_unauthorized()
             self._check_offered()
             if self._live is not None and self._live.unit is ChargingRateUnit.WATT:
                 self._reapply_if_changed()
         elif event.kind in (EventKind.SESSION_STARTED, EventKind.SESSION_ENDED):
-            transaction_id = str(event.data.get("transaction_id"))
-            if event.kind is EventKind.SESSION_STARTED and event.data.get("authorized") is False:
-                self._enforce(transaction_id)
-            elif event.kind is EventKind.SESSION_ENDED:
+            if event.kind is EventKind.SESSION_STARTED:
+                self._enforce_unauthorized()
+            else:
+                transaction_id = str(event.data.get("transaction_id"))
                 self._stopping.discard(transaction_id)
                 self._blocked.discard(transaction_id)
             self._reapply_if_changed()
 
     # --- internals: authorization ----------------------------------------------------------------
+    def _enforce_unauthorized(self) -> None:
+        """The one rule: every running transaction that is not authorized (started with a refused
+        tag, or refused later) is stopped; :meth:`_enforce` does so once per transaction and
+        connection."""
+        for connector in self.charger.outlets:
+            transaction = connector.transaction
+            if transaction is not None and not transaction.authorized:
+                self._enforce(transaction.transaction_id)
+
     def _enforce(self, transaction_id: str) -> None:
         """Stop an unauthorized transaction (once per transaction and connection)."""
         if transaction_id in self._stopping:
@@ -780,7 +791,7 @@ class CurrentController:
             self._stopping.discard(transaction_id)
             return
         _LOGGER.warning(
-            "%s: transaction %s was started with an id tag that is not allowed; stopping it",
+            "%s: transaction %s runs with an id tag that is not allowed; stopping it",
             self._id,
             transaction_id,
         )

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from custom_components.ocpp_ems.core.errors import CommandRejectedError
@@ -69,15 +70,69 @@ def without_none(payload: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in payload.items() if value is not None}
 
 
-def capped_local_list(
-    charger_id: str, id_tags: Sequence[str], limits: Iterable[int | None]
-) -> list[str]:
-    """The id tags a charger can take: the first ones within the smallest of ``limits``
-    (None or 0: no limit), with a warning when some are left out."""
-    limit = min((n for n in limits if n), default=None)
-    if limit is None or len(id_tags) <= limit:
-        return list(id_tags)
-    _LOGGER.warning(
-        "%s: local list holds %s id tags; sending the first %s", charger_id, len(id_tags), limit
-    )
-    return list(id_tags[:limit])
+# The longest id tag each version's messages carry: 1.6 idTag (CiString20Type), 2.0.1 idToken (36),
+# 2.1 idToken (255). Users may enter up to ID_TAG_MAX_ENTERED: every 2.x station takes those.
+ID_TAG_MAX_LENGTH = {"1.6": 20, "2.0.1": 36, "2.1": 255}
+ID_TAG_MAX_ENTERED = 36
+
+
+def fits_id_tag(tag: str, max_length: int = ID_TAG_MAX_ENTERED) -> bool:
+    """Whether ``tag`` can be sent as an id tag of at most ``max_length`` characters (printable
+    ASCII, not empty)."""
+    return 0 < len(tag) <= max_length and tag.isascii() and tag.isprintable()
+
+
+@dataclass(frozen=True)
+class LocalListUpdate:
+    """One SendLocalList message: its update type, list version and id tags."""
+
+    update_type: str  # "Full" or "Differential"
+    version: int
+    id_tags: list[str]
+
+
+def local_list_updates(
+    charger_id: str,
+    id_tags: Sequence[str],
+    version: int,
+    *,
+    max_length: int,
+    storage: int | None,
+    per_message: int | None,
+) -> list[LocalListUpdate]:
+    """The messages that give a charger the local list ``id_tags`` of ``version``.
+
+    Tags this version cannot carry (longer than ``max_length``, not printable ASCII) are left out,
+    so the others still get there; the list is capped at what the charger can store (``storage``;
+    None or 0: no limit), with a warning for each. A list longer than one message (``per_message``,
+    None or 0: no limit) is a Full update with the first part, then Differential updates adding the
+    rest: their versions count up to ``version``, which only the last one carries (a list cut off
+    midway is sent again, its version being unequal)."""
+    sendable = [tag for tag in id_tags if fits_id_tag(tag, max_length)]
+    if left_out := [tag for tag in id_tags if not fits_id_tag(tag, max_length)]:
+        _LOGGER.warning(
+            "%s: id tags left out of the local list (this OCPP version takes printable ASCII of at "
+            "most %s characters): %s",
+            charger_id,
+            max_length,
+            ", ".join(repr(tag) for tag in left_out),
+        )
+    if storage and len(sendable) > storage:
+        _LOGGER.warning(
+            "%s: local list holds %s id tags; sending the first %s (the charger stores no more)",
+            charger_id,
+            len(sendable),
+            storage,
+        )
+        sendable = sendable[:storage]
+    size = per_message or len(sendable) or 1
+    chunks = [sendable[i : i + size] for i in range(0, len(sendable), size)] or [[]]
+    first = max(1, version - len(chunks) + 1)
+    return [
+        LocalListUpdate(
+            "Full" if i == 0 else "Differential",
+            version if i == len(chunks) - 1 else first + i,
+            chunk,
+        )
+        for i, chunk in enumerate(chunks)
+    ]

@@ -28,9 +28,10 @@ from custom_components.ocpp_ems.core.errors import (
 from custom_components.ocpp_ems.core.model import Charger, ChargingRateUnit
 from custom_components.ocpp_ems.core.protocol.common import (
     AVAILABILITY_OK,
+    ID_TAG_MAX_LENGTH,
     availability,
-    capped_local_list,
     int_or_none,
+    local_list_updates,
 )
 from custom_components.ocpp_ems.core.protocol.common import without_none as _without_none
 from custom_components.ocpp_ems.core.protocol.rpc import Payload, expect
@@ -218,21 +219,27 @@ class V16Commands(SharedCommands):
 
     # --- local auth list / reservation -----------------------------------------------------------
     async def send_local_list(self, id_tags: list[str], version: int) -> None:
-        id_tags = capped_local_list(
+        for update in local_list_updates(
             self.charger.charger_id,
             id_tags,
-            (
-                self.charger.capabilities.local_auth_list_max,
-                int_or_none(self.charger.configuration.get("SendLocalListMaxLength")),
-            ),
-        )
-        entries = [{"idTag": tag, "idTagInfo": {"status": "Accepted"}} for tag in id_tags]
-        result = await self.call(
-            "SendLocalList",
-            {"listVersion": version, "updateType": "Full", "localAuthorizationList": entries},
-            LOCAL_AUTH,
-        )
-        expect("SendLocalList", result["status"])
+            version,
+            max_length=ID_TAG_MAX_LENGTH["1.6"],
+            storage=self.charger.capabilities.local_auth_list_max,
+            per_message=int_or_none(self.charger.configuration.get("SendLocalListMaxLength")),
+        ):
+            entries = [
+                {"idTag": tag, "idTagInfo": {"status": "Accepted"}} for tag in update.id_tags
+            ]
+            result = await self.call(
+                "SendLocalList",
+                {
+                    "listVersion": update.version,
+                    "updateType": update.update_type,
+                    "localAuthorizationList": entries,
+                },
+                LOCAL_AUTH,
+            )
+            expect("SendLocalList", result["status"])
 
     async def get_local_list_version(self) -> int:
         result = await self.call("GetLocalListVersion", {}, LOCAL_AUTH)

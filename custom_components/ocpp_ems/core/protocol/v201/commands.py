@@ -58,12 +58,13 @@ from custom_components.ocpp_ems.core.limits import LimitRules
 from custom_components.ocpp_ems.core.model import Charger, ChargingRateUnit
 from custom_components.ocpp_ems.core.protocol.common import (
     AVAILABILITY_OK,
+    ID_TAG_MAX_LENGTH,
     LOCAL_AUTH,
     RESERVATION,
     SMART_CHARGING,
     availability,
-    capped_local_list,
     expect_status,
+    local_list_updates,
     without_none,
 )
 from custom_components.ocpp_ems.core.protocol.rpc import Payload
@@ -400,20 +401,21 @@ class V201Commands(SharedCommands):
     # --- local auth list / reservation -----------------------------------------------------------
     async def send_local_list(self, id_tags: list[str], version: int) -> None:
         self._require(LOCAL_AUTH, "SendLocalList")
-        id_tags = capped_local_list(
+        for update in local_list_updates(
             self.charger.charger_id,
             id_tags,
-            (
-                self.charger.capabilities.local_auth_list_max,
-                self.device_model.integer(var("LocalAuthListCtrlr", "ItemsPerMessage")),
-            ),
-        )
-        payload: Payload = {"versionNumber": version, "updateType": "Full"}
-        if id_tags:  # an empty list is sent without the (minItems 1) array
-            payload["localAuthorizationList"] = [
-                {"idToken": id_token(tag), "idTokenInfo": {"status": "Accepted"}} for tag in id_tags
-            ]
-        expect_status("SendLocalList", await self.call("SendLocalList", payload))
+            version,
+            max_length=ID_TAG_MAX_LENGTH[self.ocpp_version],
+            storage=self.charger.capabilities.local_auth_list_max,
+            per_message=self.device_model.integer(var("LocalAuthListCtrlr", "ItemsPerMessage")),
+        ):
+            payload: Payload = {"versionNumber": update.version, "updateType": update.update_type}
+            if update.id_tags:  # an empty list is sent without the (minItems 1) array
+                payload["localAuthorizationList"] = [
+                    {"idToken": id_token(tag), "idTokenInfo": {"status": "Accepted"}}
+                    for tag in update.id_tags
+                ]
+            expect_status("SendLocalList", await self.call("SendLocalList", payload))
 
     async def get_local_list_version(self) -> int:
         self._require(LOCAL_AUTH, "GetLocalListVersion")
