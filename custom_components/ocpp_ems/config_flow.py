@@ -115,7 +115,7 @@ from .core.auth import generate_password
 from .core.ems import options as ems_options
 from .core.ems.options import Kind, Section
 from .core.handshake import MAX_CHARGER_ID_LENGTH, parse_charger_id
-from .core.protocol.common import fits_id_tag
+from .core.protocol.common import ID_TAG_MAX_ENTERED
 from .core.security import CertificateError, CertificateErrorReason, ServerCredentials
 from .core.settings import (
     PauseStrategy,
@@ -735,7 +735,10 @@ class ServerOptionsFlow(OptionsFlow):
             data[CONF_ID_TAGS] = [tag.strip() for tag in data.get(CONF_ID_TAGS, []) if tag.strip()]
             # ``TAG`` or ``TAG = Name``: the tag must fit every 2.x station (1.6 chargers get those
             # of up to 20 characters: see local_list_updates).
-            if not all(fits_id_tag(line.partition("=")[0].strip()) for line in data[CONF_ID_TAGS]):
+            if not all(
+                is_id_tag(line.partition("=")[0].strip(), ID_TAG_MAX_ENTERED)
+                for line in data[CONF_ID_TAGS]
+            ):
                 errors[CONF_ID_TAGS] = "invalid_id_tags"
             if not data[CONF_OCPP_VERSIONS]:
                 errors[CONF_OCPP_VERSIONS] = "no_ocpp_version"

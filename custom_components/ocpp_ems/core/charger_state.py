@@ -587,10 +587,11 @@ class ChargerState:
         last_register = meter_stop_wh if meter_stop_wh is not None else last_register_wh(readings)
         self._close(connector, transaction, ended, reason, reported=_took(connector, last_register))
 
-    def _find_open(self, connector: Connector, transaction_id: str) -> Transaction | None:
+    def find_open(self, connector: Connector | None, transaction_id: str) -> Transaction | None:
         """The open transaction ``transaction_id``: the connector's own first (a station that
-        numbers its transactions per EVSE, against the spec, has one of that id on each)."""
-        own = connector.transaction
+        numbers its transactions per EVSE, against the spec, has one of that id on each), else
+        any (None: no connector named)."""
+        own = None if connector is None else connector.transaction
         if own is not None and own.transaction_id == transaction_id:
             return own
         return self.charger.find_transaction(transaction_id)
@@ -652,7 +653,7 @@ class ChargerState:
         connector = self.charger.connector(connector_id)
         if transaction_id is not None:
             # May be a transaction started before a restart: it was restored from the store.
-            transaction = self._find_open(connector, transaction_id)
+            transaction = self.find_open(connector, transaction_id)
             ended = (
                 self.charger.find_ended_transaction(transaction_id) if transaction is None else None
             )

@@ -138,6 +138,7 @@ class ChargerSettings:
 MAX_ID_TAG_LENGTH = 20
 
 
-def is_id_tag(value: str) -> bool:
-    """Whether ``value`` can be sent as an id tag in every OCPP version."""
-    return 0 < len(value) <= MAX_ID_TAG_LENGTH and value.isascii() and value.isprintable()
+def is_id_tag(value: str, max_length: int = MAX_ID_TAG_LENGTH) -> bool:
+    """Whether ``value`` can be sent as an id tag of at most ``max_length`` characters (printable
+    ASCII, not empty; by default: in every OCPP version)."""
+    return 0 < len(value) <= max_length and value.isascii() and value.isprintable()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from custom_components.ocpp_ems.core.errors import CommandRejectedError
+from custom_components.ocpp_ems.core.settings import is_id_tag
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -76,12 +77,6 @@ ID_TAG_MAX_LENGTH = {"1.6": 20, "2.0.1": 36, "2.1": 255}
 ID_TAG_MAX_ENTERED = 36
 
 
-def fits_id_tag(tag: str, max_length: int = ID_TAG_MAX_ENTERED) -> bool:
-    """Whether ``tag`` can be sent as an id tag of at most ``max_length`` characters (printable
-    ASCII, not empty)."""
-    return 0 < len(tag) <= max_length and tag.isascii() and tag.isprintable()
-
-
 @dataclass(frozen=True)
 class LocalListUpdate:
     """One SendLocalList message: its update type, list version and id tags."""
@@ -108,8 +103,8 @@ def local_list_updates(
     None or 0: no limit) is a Full update with the first part, then Differential updates adding the
     rest: their versions count up to ``version``, which only the last one carries (a list cut off
     midway is sent again, its version being unequal)."""
-    sendable = [tag for tag in id_tags if fits_id_tag(tag, max_length)]
-    if left_out := [tag for tag in id_tags if not fits_id_tag(tag, max_length)]:
+    sendable = [tag for tag in id_tags if is_id_tag(tag, max_length)]
+    if left_out := [tag for tag in id_tags if not is_id_tag(tag, max_length)]:
         _LOGGER.warning(
             "%s: id tags left out of the local list (this OCPP version takes printable ASCII of at "
             "most %s characters): %s",

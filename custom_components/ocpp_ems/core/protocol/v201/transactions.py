@@ -60,7 +60,7 @@ from typing import Any
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState
 from custom_components.ocpp_ems.core.meter import Reading, parse_meter_values
-from custom_components.ocpp_ems.core.model import Charger, EventSequence, Transaction
+from custom_components.ocpp_ems.core.model import EventSequence, Transaction
 from custom_components.ocpp_ems.core.protocol.common import spans
 from custom_components.ocpp_ems.core.protocol.incoming import authorization_status
 from custom_components.ocpp_ems.core.protocol.rpc import Payload
@@ -224,7 +224,10 @@ def transaction_event(state: ChargerState, payload: Payload) -> Payload:
             event.seq_no,
             event.at.isoformat(),
         )
-    transaction = _find_open(charger, event)
+    # The one on the EVSE it names, else any (a message naming the wrong EVSE stays with its
+    # transaction, :func:`_apply`).
+    named = charger.connectors.get(event.evse_id) if event.evse_id is not None else None
+    transaction = state.find_open(named, event.transaction_id)
     ended = (
         None if transaction is not None else charger.find_ended_transaction(event.transaction_id)
     )
@@ -237,16 +240,6 @@ def transaction_event(state: ChargerState, payload: Payload) -> Payload:
     if not event.has_token:
         return {}
     return {"idTokenInfo": id_token_info(accepted)}
-
-
-def _find_open(charger: Charger, event: Event) -> Transaction | None:
-    """The open transaction of ``event``'s id: the one on the EVSE it names, else any (a message
-    naming the wrong EVSE stays with its transaction, :func:`_apply`)."""
-    named = charger.connectors.get(event.evse_id) if event.evse_id is not None else None
-    own = None if named is None else named.transaction
-    if own is not None and own.transaction_id == event.transaction_id:
-        return own
-    return charger.find_transaction(event.transaction_id)
 
 
 def _starts_another(transaction: Transaction, event: Event) -> bool:
