@@ -38,6 +38,7 @@ from custom_components.ocpp_ems.core.protocol.limits import (
 from custom_components.ocpp_ems.core.protocol.rpc import Route, RpcEndpoint
 from custom_components.ocpp_ems.core.protocol.v16.handlers import ROUTES
 from custom_components.ocpp_ems.core.protocol.v16.session import DIALECT
+from custom_components.ocpp_ems.core.protocol.v201.session import DIALECT_201
 from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .fakes import MemoryDirectory
@@ -327,6 +328,27 @@ def test_field_rules_repair_only_what_is_unambiguous() -> None:
     assert inspector.repair("Event", ended) is Repair.REPAIRED
     assert ended == {"kind": "Ended"}
     assert inspector.repair("Event", {"kind": "Ended", "mode": "slow"}) is Repair.NONE
+
+
+def test_an_ended_keeps_a_stop_token_it_can_mend() -> None:
+    """2.0.1: an Ended's idToken whose type is in the wrong case is mended and kept (the type's
+    rule goes before the idToken's); one that breaks its schema otherwise is left out."""
+    rules = DIALECT_201.field_rules
+    inspector = FrameInspector(
+        charger_id="r",
+        known_actions={"TransactionEvent"},
+        handled_actions={"TransactionEvent"},
+        field_rules=rules,
+    )
+    ended: dict[str, Any] = {
+        "eventType": "Ended",
+        "idToken": {"idToken": "TAG1", "type": "iso14443"},
+    }
+    assert inspector.repair("TransactionEvent", ended) is Repair.REPAIRED
+    assert ended["idToken"] == {"idToken": "TAG1", "type": "ISO14443"}
+    ended["idToken"]["additionalInfo"] = [{"additionalIdToken": "X" * 37, "type": "Plate"}]
+    assert inspector.repair("TransactionEvent", ended) is Repair.REPAIRED
+    assert "idToken" not in ended
 
 
 class _QueueConnection:

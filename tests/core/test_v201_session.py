@@ -353,6 +353,58 @@ async def test_stop_token_gets_its_verdict(sim: Any) -> None:
     assert result.id_token_info == {"status": "Accepted"}
 
 
+@pytest.mark.parametrize(
+    "additional_info",
+    [
+        {"additionalIdToken": "X" * 300, "type": "Plate"},  # longer than 36 (2.1: 255)
+        {"additionalIdToken": "X1", "type": "T" * 51},  # longer than 50
+        {"additionalIdToken": 7, "type": "Plate"},  # no string
+    ],
+    ids=["long_additional_token", "long_additional_type", "number"],
+)
+async def test_an_ended_whose_stop_token_breaks_its_schema_still_ends_the_session(
+    h: Harness, sim: Any, additional_info: dict[str, Any]
+) -> None:
+    """E13: a CALLERROR to an Ended is retried, then the Ended is dropped: the session would never
+    end here. Its (optional) idToken only stops the session: one that breaks its schema anywhere
+    (in its additionalInfo too) is left out, as an over-long one. A Started's stays refused: its
+    token authorizes the session."""
+    await start(sim, wh=1000)
+    broken = {**token("TAG1"), "additionalInfo": [additional_info]}
+    ended = {
+        "eventType": "Ended",
+        "timestamp": now_iso(),
+        "triggerReason": "StopAuthorized",
+        "seqNo": 1,
+        "transactionInfo": {"transactionId": "TX1", "stoppedReason": "Local"},
+        "idToken": broken,
+        "meterValue": meter(1800, 0, "Transaction.End"),
+    }
+    answer = await sim.request("TransactionEvent", ended)
+    assert answer.ok, answer.error_code
+    assert answer.payload == {}  # no verdict on a token left out
+    connector = h.charger.connectors[1]
+    tx = connector.last_transaction
+    assert connector.transaction is None
+    assert tx is not None
+    assert (tx.transaction_id, tx.id_tag, tx.stop_reason, tx.energy_wh) == (
+        "TX1",
+        "TAG1",
+        "Local",
+        800,
+    )
+    assert h.events[-1].data["energy_wh"] == 800
+    started = {
+        **ended,
+        "eventType": "Started",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": "TX2"},
+        "evse": {"id": 1},
+    }
+    assert (await sim.request("TransactionEvent", started)).error_code is not None
+    assert h.charger.find_transaction("TX2") is None
+
+
 async def test_stop_token_does_not_take_the_session_over(
     h: Harness, sim: Any, directory: MemoryDirectory
 ) -> None:

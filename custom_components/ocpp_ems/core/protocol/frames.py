@@ -11,8 +11,9 @@ once and:
   an empty list of them, numbers instead of strings) that would otherwise make schema validation
   reject a whole MeterValues/StopTransaction/TransactionEvent and lose the reading;
 - coerces loosely written fields of a transaction's start and end (a meter value as 1234.5 or
-  "1234"; an enum value in the wrong case; an optional idTag / a 2.x Ended's idToken longer than
-  allowed is dropped, never cut: a cut tag could match another, listed one): a refused
+  "1234"; an enum value in the wrong case; an optional idTag longer than allowed, or a 2.x Ended's
+  idToken that breaks its schema anywhere (an over-long ``additionalInfo`` too), is dropped, never
+  cut: a cut tag could match another, listed one): a refused
   StopTransaction is retried by the charger forever and the session never ends (OCPP 1.6 section
   4.10: always answer it); a refused TransactionEvent is retried, then dropped (2.0.1 E13).
 
@@ -31,12 +32,15 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+import fastjsonschema
+
 from custom_components.ocpp_ems.core.protocol.limits import (
     LIMITS,
     ConnectionLimits,
     Trust,
     json_depth_exceeds,
 )
+from custom_components.ocpp_ems.core.protocol.schemas import Check, compile_check
 from custom_components.ocpp_ems.core.protocol.wire_log import redact
 from custom_components.ocpp_ems.core.timeutil import format_timestamp, utcnow
 
@@ -96,6 +100,14 @@ class SampledValueRules:
     numeric: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class FieldRule:
+    """One field of :class:`FieldRules`: its schema, and for an object that schema's check."""
+
+    spec: Mapping[str, Any]
+    check: Check | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class FieldRules:
     """Fields a charger may write loosely, per action, by path (``"transactionInfo.stoppedReason"``:
@@ -103,14 +115,16 @@ class FieldRules:
 
     - ``type`` integer: coerced to it;
     - an ``enum``: a value that matches one of them but for its case is taken as that one;
-    - a string with ``maxLength``, or an object with such a string among its fields: left out
-      when longer (a top-level field only, and name only optional fields of that kind: a nested
-      one is never left out, its object may require it).
+    - a string with ``maxLength``: left out when longer; an object: left out when it breaks its
+      schema anywhere (an over-long string, a value of the wrong type, within a list too). A
+      top-level field only, and name only optional fields of that kind: a nested one is never
+      left out, its object may require it. Name an object's nested fields before it: an enum
+      value in it in the wrong case is then taken, not left out with the object.
 
     ``when``: action -> path -> the top-level values a message must have for that rule (e.g. the
     idToken of a transaction's end only)."""
 
-    fields: Mapping[str, Mapping[str, Mapping[str, Any]]]
+    fields: Mapping[str, Mapping[str, FieldRule]]
     when: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
 
 
@@ -343,7 +357,7 @@ class FrameInspector:
         rules = self._field_rules
         conditions = rules.when.get(action, {})
         changed = False
-        for path, spec in rules.fields.get(action, {}).items():
+        for path, rule in rules.fields.get(action, {}).items():
             condition = conditions.get(path, {})
             if any(payload.get(key) != value for key, value in condition.items()):
                 continue
@@ -352,7 +366,7 @@ class FrameInspector:
             if holder is None or name not in holder:
                 continue
             given = holder[name]
-            value = _coerced(given, spec)
+            value = _coerced(given, rule)
             if value is given or (value is _DROPPED and parents):
                 continue
             if value is _DROPPED:
@@ -501,9 +515,14 @@ def _holder(payload: dict[str, Any], parents: list[str]) -> dict[str, Any] | Non
     return holder  # type: ignore[no-any-return]
 
 
-def _coerced(value: Any, spec: Mapping[str, Any]) -> Any:
+def _coerced(value: Any, rule: FieldRule) -> Any:
     """``value`` as its field's schema wants it (:data:`_DROPPED`: left out); ``value`` itself
     when it cannot be (or need not be) coerced: schema validation then decides."""
+    spec = rule.spec
+    if rule.check is not None:
+        # An object (an idToken) that breaks its schema: left out, not cut or mended. One that is
+        # no object at all stays refused.
+        return _DROPPED if type(value) is dict and not _meets(rule.check, value) else value
     if spec.get("type") == "integer":
         return _whole_number(value)
     if "enum" in spec:
@@ -511,16 +530,17 @@ def _coerced(value: Any, spec: Mapping[str, Any]) -> Any:
             return value
         canonical = _match(value, frozenset(spec["enum"]))
         return value if canonical is None else canonical
-    if isinstance(value, dict) and isinstance(spec.get("properties"), Mapping):
-        # An object with an over-long string (an idToken): the object is left out, not cut.
-        long = any(_too_long(value.get(name), item) for name, item in spec["properties"].items())
-        return _DROPPED if long else value
-    return _DROPPED if _too_long(value, spec) else value  # never cut: a cut tag could be another
-
-
-def _too_long(value: Any, spec: Mapping[str, Any]) -> bool:
     limit = spec.get("maxLength")
-    return isinstance(value, str) and isinstance(limit, int) and len(value) > limit
+    long = isinstance(value, str) and isinstance(limit, int) and len(value) > limit
+    return _DROPPED if long else value  # never cut: a cut tag could be another
+
+
+def _meets(check: Check, value: Any) -> bool:
+    try:
+        check(value)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
 
 
 def _whole_number(value: Any) -> Any:
@@ -555,9 +575,10 @@ def field_rules(
 ) -> FieldRules:
     """The :class:`FieldRules` of ``fields`` (action -> paths, in the order they are tried),
     read from the request schemas (1.6 inline, 2.x with ``$ref`` definitions); ``when``: see
-    :class:`FieldRules`."""
+    :class:`FieldRules`. An object's check is compiled here (a small schema: an idToken's takes a
+    few ms, at import)."""
 
-    def spec(action: str, path: str) -> Mapping[str, Any]:
+    def rule(action: str, path: str) -> FieldRule:
         schema = request_schema(action)
         definitions = schema.get("definitions", {})
 
@@ -569,13 +590,14 @@ def field_rules(
         node: Mapping[str, Any] = schema
         for name in path.split("."):
             node = resolve(node["properties"][name])
-        if "properties" in node:  # an object: its own fields resolved (their maxLength)
-            node = {**node, "properties": {k: resolve(v) for k, v in node["properties"].items()}}
-        return node
+        if node.get("type") != "object":
+            return FieldRule(spec=node)
+        # The object's schema with the definitions its own references name.
+        return FieldRule(spec=node, check=compile_check({**node, "definitions": definitions}))
 
     return FieldRules(
         fields={
-            action: {path: spec(action, path) for path in paths} for action, paths in fields.items()
+            action: {path: rule(action, path) for path in paths} for action, paths in fields.items()
         },
         when=when or {},
     )

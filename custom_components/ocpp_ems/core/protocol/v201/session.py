@@ -40,15 +40,15 @@ _VIOLATION_CODES = ViolationCodes(
 )
 
 
-# Tried in this order: the event type first (the idToken rule depends on it), the idToken before
-# its type (an over-long token goes with its type).
+# Tried in this order: the event type first (the idToken rule depends on it), the idToken's type
+# before the idToken (a type in the wrong case is taken, the token kept).
 _TRANSACTION_EVENT_FIELDS = (
     "eventType",
     "triggerReason",
     "transactionInfo.chargingState",
     "transactionInfo.stoppedReason",
-    "idToken",
     "idToken.type",
+    "idToken",
 )
 
 
@@ -69,9 +69,9 @@ def _dialect(version: str, module: str, unanswered: frozenset[int] = frozenset()
         ),
         # A transaction's end must get through (E13: a refused one is retried, then dropped,
         # and the session never ends here): the enum values of a TransactionEvent are taken
-        # regardless of case, and an Ended's over-long (optional) idToken is left out. A Started's
-        # or Updated's stays refused: its token is what authorizes the session (as 1.6's
-        # StartTransaction vs StopTransaction).
+        # regardless of case, and an Ended's (optional) idToken that breaks its schema (over-long,
+        # its additionalInfo too) is left out. A Started's or Updated's stays refused: its token
+        # is what authorizes the session (as 1.6's StartTransaction vs StopTransaction).
         field_rules=field_rules(
             schemas.request_schema,
             {"TransactionEvent": _TRANSACTION_EVENT_FIELDS},

@@ -104,6 +104,8 @@ class StationState:
     # Transactions not booked yet: their EVSE is not known, or they began before the one running
     # there; their events, oldest first (transactions.py).
     held: dict[str, list[Any]] = field(default_factory=dict)
+    # Of those, the ones that began before the one running there: history, held until they end.
+    held_past: set[str] = field(default_factory=set)
     # The EVSE of each reservation we made (its ReservationStatusUpdate names none), newest last;
     # at most MAX_RESERVATIONS (a forgotten one's end is the station's as a whole).
     reservations: dict[int, int] = field(default_factory=dict)

@@ -362,8 +362,10 @@ def _on_unknown(state: ChargerState, event: Event) -> bool:
     """The first message we see of a transaction: start it where it runs, or hold its messages
     until its EVSE is known, or (one older than the transaction running there) until it ends."""
     charger = state.charger
-    held = station_state(charger).held
-    earlier: list[Event] = held.pop(event.transaction_id, [])
+    station = station_state(charger)
+    earlier: list[Event] = station.held.pop(event.transaction_id, [])
+    held_as_past = event.transaction_id in station.held_past
+    station.held_past.discard(event.transaction_id)
     events = [*earlier, event]
     first = events[0]
     evse_id = next((e.evse_id for e in reversed(events) if e.evse_id is not None), None)
@@ -373,7 +375,7 @@ def _on_unknown(state: ChargerState, event: Event) -> bool:
         return _hold(
             state, events, earlier, "names no EVSE and the station has several; held until one"
         )
-    if isinstance(earlier, PastEvents):
+    if held_as_past:
         # History stays history until its Ended, whatever the newer session did meanwhile.
         return _hold(state, events, earlier, "", evse_id, past=True)
     newer = state.session_after(evse_id, _start_time(first), _first_register(first))
@@ -400,11 +402,6 @@ def _on_unknown(state: ChargerState, event: Event) -> bool:
     return accepted
 
 
-class PastEvents(list[Event]):
-    """The held messages of a transaction older than a session on its EVSE: history, held until
-    its Ended however that session goes on (:func:`_on_unknown`)."""
-
-
 def _hold(
     state: ChargerState,
     events: list[Event],
@@ -421,10 +418,13 @@ def _hold(
     if event.kind == "Ended":
         return _record_held(state, events, evse_id)
     charger = state.charger
-    held = station_state(charger).held
+    station = station_state(charger)
+    held = station.held
     if len(events) > MAX_HELD_EVENTS:
         del events[MAX_HELD_EVENTS // 2 : -MAX_HELD_EVENTS // 2]
-    held[event.transaction_id] = PastEvents(events) if past else events
+    held[event.transaction_id] = events
+    if past:
+        station.held_past.add(event.transaction_id)
     if not earlier:
         _LOGGER.warning(
             "%s: transaction %s %s",
@@ -433,7 +433,9 @@ def _hold(
             why,
         )
     while len(held) > MAX_HELD_TRANSACTIONS:
-        oldest = held.pop(next(iter(held)))
+        oldest_id = next(iter(held))
+        oldest = held.pop(oldest_id)
+        station.held_past.discard(oldest_id)
         _record_held(state, oldest, next((e.evse_id for e in oldest if e.evse_id), 0))
     if event.id_tag is None:
         return True
