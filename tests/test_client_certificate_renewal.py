@@ -27,7 +27,7 @@ from custom_components.ocpp_ems.const import CONF_SECURITY_PROFILE, DOMAIN
 from custom_components.ocpp_ems.core.security.renewal import (
     CLIENT_CERT_RENEWAL_OVERDUE_DAYS,
 )
-from custom_components.ocpp_ems.security import client_renewal_issue_id
+from custom_components.ocpp_ems.security import FIRST_CLIENT_CHECK_DELAY, client_renewal_issue_id
 
 from .core.pki import key_pem, make_csr
 from .helpers.charger import wait_for
@@ -105,8 +105,10 @@ async def test_a_charger_that_sends_no_request_gets_a_repair_until_it_renews(
     async with profile_3_charger(hass, server_entry, onboard, tmp_path, days_left=days_left) as sim:
         for day in (1, 2):
             await next_day(hass, day)
+            # Asked minutes after the start, then daily.
+            asked = day + 1
             await wait_for(
-                lambda day=day: len(sim.commands("ExtendedTriggerMessage")) == day,
+                lambda asked=asked: len(sim.commands("ExtendedTriggerMessage")) == asked,
                 what="the daily request",
             )
             assert sim.commands("ExtendedTriggerMessage")[-1] == {
@@ -118,7 +120,7 @@ async def test_a_charger_that_sends_no_request_gets_a_repair_until_it_renews(
             assert issue.severity is ir.IssueSeverity.WARNING
             placeholders = issue.translation_placeholders or {}
             assert placeholders["charger_id"] == "CP1"
-            assert placeholders["asked"] == str(day)
+            assert placeholders["asked"] == str(asked)
             assert placeholders["refused"] == "-"
 
         # The charger takes the new certificate (on its own, or from the charger's web page):
@@ -129,7 +131,7 @@ async def test_a_charger_that_sends_no_request_gets_a_repair_until_it_renews(
         assert sim.wallet.certificate_pem is not None
         # ... and it is not asked again while it still uses the old one (until it reconnects).
         await next_day(hass, 3)
-        assert len(sim.commands("ExtendedTriggerMessage")) == 2
+        assert len(sim.commands("ExtendedTriggerMessage")) == 3
         assert renewal_issue(issue_registry) is None
 
 
@@ -176,3 +178,52 @@ async def test_a_rejected_certificate_or_a_refused_request_keeps_the_repair(
         assert (issue.translation_placeholders or {})["refused"] == "-"
         refused = (renewal_issue(issue_registry, "CP2").translation_placeholders or {})["refused"]
         assert "SOMEONE-ELSE" in refused
+
+
+async def test_the_chargers_are_checked_minutes_after_the_start_not_a_day(
+    hass: HomeAssistant,
+    server_entry: MockConfigEntry,
+    onboard: Onboard,
+    tmp_path: Path,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """A Home Assistant restarted (or a server reloaded) more often than daily still asks an
+    expiring charger and raises its repair: the first check runs minutes after the start."""
+    async with profile_3_charger(hass, server_entry, onboard, tmp_path, days_left=5) as sim:
+        assert renewal_issue(issue_registry) is None
+        async_fire_time_changed(hass, dt_util.utcnow() + FIRST_CLIENT_CHECK_DELAY * 2)
+        await hass.async_block_till_done(wait_background_tasks=True)
+        await wait_for(lambda: sim.commands("ExtendedTriggerMessage"), what="the request")
+        assert renewal_issue(issue_registry) is not None
+
+
+async def test_the_renewal_repair_goes_once_renewed_also_after_a_reload(
+    hass: HomeAssistant,
+    server_entry: MockConfigEntry,
+    onboard: Onboard,
+    tmp_path: Path,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """The repair was raised before the server entry was reloaded (an options change): the new
+    setup removes it once the charger comes back renewed."""
+    async with profile_3_charger(hass, server_entry, onboard, tmp_path, days_left=5):
+        await next_day(hass)
+        assert renewal_issue(issue_registry) is not None
+    assert await hass.config_entries.async_reload(server_entry.entry_id)
+    await hass.async_block_till_done()
+    ca = ca_of(server_entry)
+    csr, key = make_csr("CP1")
+    now = datetime.now(UTC)
+    renewed = Wallet(
+        profile=3,
+        root_pem=ca.certificate_pem,
+        certificate_pem=ca.sign_csr(
+            csr, "CP1", not_valid_before=now, not_valid_after=now + timedelta(days=700)
+        ).pem,
+        key_pem=key_pem(key),
+        send_csr=False,
+    )
+    async with connect_as_configured(central_of(server_entry), "CP1", renewed, tmp_path) as sim:
+        assert await sim.boot() == "Accepted"
+        await next_day(hass)
+        assert renewal_issue(issue_registry) is None, "a stale renewal repair after a reload"

@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from unittest.mock import ANY, patch
+from unittest.mock import AsyncMock, Mock, patch
 
 import pytest
 from homeassistant.config_entries import (
@@ -26,6 +26,7 @@ from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType, InvalidData, section
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.selector import (
     BooleanSelector,
     ConfigEntrySelector,
@@ -35,7 +36,12 @@ from homeassistant.helpers.selector import (
     TextSelector,
 )
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    MockModule,
+    mock_integration,
+    mock_platform,
+)
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
@@ -493,6 +499,7 @@ EMS_INPUT: dict[str, Any] = {
     CONF_BATTERY_POWER: "sensor.battery",
     CONF_BATTERY_SOC: "sensor.battery_soc",
     CONF_BATTERY_PRIORITY_SOC: 80.0,
+    ems_options.BATTERY_CAPACITY.key: 13.5,
     CONF_BATTERY_ASSIST: True,
     CONF_BATTERY_FLOOR_SOC: 40.0,
     CONF_BATTERY_ASSIST_POWER: 1500.0,
@@ -500,6 +507,39 @@ EMS_INPUT: dict[str, Any] = {
     CONF_STALE_GRACE: 120.0,
     CONF_MIN_WRITE_INTERVAL: 15.0,
 }
+
+
+# The sensors EMS_INPUT picks, as the form finds them: (state, unit, device class).
+SITE_SENSORS: dict[str, tuple[str, str, str]] = {
+    "sensor.grid": ("-1200", "W", "power"),
+    "sensor.grid_l1": ("3.1", "A", "current"),
+    "sensor.grid_l2": ("2.4", "A", "current"),
+    "sensor.grid_l3": ("0.8", "A", "current"),
+    "sensor.pv": ("3.2", "kW", "power"),
+    "sensor.price": ("0.31", "EUR/kWh", "monetary"),
+    "sensor.battery": ("-500", "W", "power"),
+    "sensor.battery_soc": ("55", "%", "battery"),
+    # What a stranger may pick by mistake: the meter's and the inverter's energy counters.
+    "sensor.grid_energy": ("12345.6", "kWh", "energy"),
+    "sensor.pv_energy": ("8.2", "kWh", "energy"),
+}
+
+
+@pytest.fixture
+def site_sensors(hass: HomeAssistant) -> None:
+    """The site's sensors exist (the form refuses one that does not)."""
+    for entity_id, (state, unit, device_class) in SITE_SENSORS.items():
+        hass.states.async_set(
+            entity_id, state, {"unit_of_measurement": unit, "device_class": device_class}
+        )
+
+
+async def _submit_energy_manager(
+    hass: HomeAssistant, entry: MockConfigEntry, flat: Mapping[str, Any]
+) -> ConfigFlowResult:
+    """Open the energy manager form and submit ``flat`` (sectioned as the form takes it)."""
+    result = await _open_server_options(hass, entry, "energy_manager")
+    return await hass.config_entries.options.async_configure(result["flow_id"], _sectioned(flat))
 
 
 async def test_energy_manager_form_is_built_from_the_table(
@@ -527,6 +567,9 @@ async def test_energy_manager_form_is_built_from_the_table(
         assert field["suggested"] is None, option.key
     assert shown[CONF_BATTERY_FLOOR_SOC]["default"] == 50.0
     assert shown[CONF_SITE_PHASES]["default"] == "3"
+    # The main fuse's field takes 0 (no fuse); the step refuses 1 to 5 A.
+    fuse = shown[CONF_FUSE]["selector"]
+    assert (fuse.config["min"], fuse.config["max"]) == (0, ems_options.FUSE.maximum)
 
     phases = shown[CONF_SITE_PHASES]["selector"]
     assert isinstance(phases, SelectSelector)
@@ -554,6 +597,17 @@ async def test_energy_manager_form_is_built_from_the_table(
     assert isinstance(floor, NumberSelector)
     assert (floor.config["min"], floor.config["max"], floor.config["mode"]) == (0, 100, "slider")
     assert floor.config["unit_of_measurement"] == "%"
+    # The home battery's capacity: in kWh as on its datasheet, empty (no default) = learned.
+    capacity = shown[ems_options.BATTERY_CAPACITY.key]
+    assert isinstance(capacity["selector"], NumberSelector)
+    assert {key: capacity["selector"].config[key] for key in ("min", "max", "step", "mode")} == {
+        "min": 0.5,
+        "max": 200,
+        "step": 0.01,
+        "mode": "box",
+    }
+    assert capacity["selector"].config["unit_of_measurement"] == "kWh"
+    assert (capacity["section"], capacity["default"]) == (Section.BATTERY, None)
     assert isinstance(shown[CONF_EMS_ENABLED]["selector"], BooleanSelector)
     assert isinstance(shown[CONF_PRICE_FORECAST_ATTRIBUTE]["selector"], TextSelector)
     # The solar forecast: any config entry (Forecast.Solar, Solcast... have one each).
@@ -562,7 +616,7 @@ async def test_energy_manager_form_is_built_from_the_table(
 
 
 async def test_energy_manager_options_round_trip(
-    hass: HomeAssistant, server_entry: MockConfigEntry
+    hass: HomeAssistant, server_entry: MockConfigEntry, site_sensors: None
 ) -> None:
     """Sectioned in, flat out: the energy manager step keeps the server options, the server step
     keeps the energy manager's, and the stored values come back as the form's suggestions."""
@@ -591,6 +645,7 @@ async def test_energy_manager_options_round_trip(
         CONF_BATTERY_POWER: "sensor.battery",
         CONF_BATTERY_SOC: "sensor.battery_soc",
         CONF_BATTERY_PRIORITY_SOC: 80,
+        ems_options.BATTERY_CAPACITY.key: 13.5,
         CONF_BATTERY_ASSIST: True,
         CONF_BATTERY_FLOOR_SOC: 40,
         CONF_BATTERY_ASSIST_POWER: 1500,
@@ -607,6 +662,7 @@ async def test_energy_manager_options_round_trip(
     site = server_entry.runtime_data.ems.site
     assert (site.site_phases, site.fuse_a, site.solar.zero_export) == (1, 25.0, True)
     assert site.battery.floor_soc == 40.0
+    assert site.battery.capacity_wh == 13500.0  # entered in kWh, planned with in Wh
 
     # Shown again in their sections; a sensor left out and a blank attribute are dropped.
     result = await _open_server_options(hass, server_entry, "energy_manager")
@@ -616,15 +672,20 @@ async def test_energy_manager_options_round_trip(
     assert shown[CONF_GRID_POWER]["suggested"] == "sensor.grid"
     assert shown[CONF_BATTERY_FLOOR_SOC]["suggested"] == 40
     assert shown[CONF_STALE_FALLBACK]["suggested"] == "pause"
+    assert shown[ems_options.BATTERY_CAPACITY.key]["suggested"] == 13.5
     assert shown[CONF_PV_AVAILABLE_POWER]["suggested"] is None
-    without_pv = {k: v for k, v in EMS_INPUT.items() if k != CONF_PV_POWER}
+    # The PV sensor and the battery's capacity emptied: unset (the capacity learned again).
+    emptied = (CONF_PV_POWER, ems_options.BATTERY_CAPACITY.key)
+    left_empty = {k: v for k, v in EMS_INPUT.items() if k not in emptied}
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], _sectioned(without_pv | {CONF_PRICE_FORECAST_ATTRIBUTE: " "})
+        result["flow_id"], _sectioned(left_empty | {CONF_PRICE_FORECAST_ATTRIBUTE: " "})
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert CONF_PV_POWER not in server_entry.options
     assert CONF_PRICE_FORECAST_ATTRIBUTE not in server_entry.options
+    assert ems_options.BATTERY_CAPACITY.key not in server_entry.options
+    assert server_entry.runtime_data.ems.site.battery.capacity_wh is None
 
     # The server step leaves the energy manager's options alone.
     result = await _open_server_options(hass, server_entry)
@@ -666,7 +727,7 @@ LEGACY_OPTIONS: dict[str, Any] = {
 
 @pytest.mark.parametrize("server_options", [LEGACY_OPTIONS])
 async def test_energy_manager_reads_old_flat_options(
-    hass: HomeAssistant, server_entry: MockConfigEntry
+    hass: HomeAssistant, server_entry: MockConfigEntry, site_sensors: None
 ) -> None:
     """Options stored flat before the form had sections load into it, and are saved flat again
     (same keys: no migration)."""
@@ -706,6 +767,7 @@ async def test_energy_manager_reads_old_flat_options(
         CONF_BATTERY_DISCHARGE_LIMIT: None,
         CONF_BATTERY_PRIORITY_SOC: 100.0,
         ems_options.BATTERY_MAX_CHARGE.key: None,
+        ems_options.BATTERY_CAPACITY.key: None,
         CONF_BATTERY_ASSIST: False,
         CONF_BATTERY_FLOOR_SOC: 100.0,
         CONF_BATTERY_ASSIST_POWER: 2000.0,
@@ -750,19 +812,12 @@ async def test_energy_manager_reads_old_flat_options(
 
 
 async def test_energy_manager_validation_errors_then_recovers(
-    hass: HomeAssistant, server_entry: MockConfigEntry
+    hass: HomeAssistant, server_entry: MockConfigEntry, site_sensors: None
 ) -> None:
     result = await _open_server_options(hass, server_entry, "energy_manager")
     flow_id = result["flow_id"]
 
-    # Out of the table's bounds: refused by the form itself.
-    with pytest.raises(InvalidData) as err:
-        await hass.config_entries.options.async_configure(
-            flow_id, _sectioned(EMS_INPUT | {CONF_BATTERY_FLOOR_SOC: 150})
-        )
-    # (HA reports errors inside a section on the form as a whole, with the field's path.)
-    assert err.value.schema_errors == {"base": [ANY]}
-    assert "'battery.battery_floor_soc'" in err.value.schema_errors["base"][0]
+    # A choice the dropdown does not offer: refused by the schema.
     with pytest.raises(InvalidData):
         await hass.config_entries.options.async_configure(
             flow_id, _sectioned(EMS_INPUT | {CONF_SITE_PHASES: "2"})
@@ -805,6 +860,153 @@ async def test_energy_manager_validation_errors_then_recovers(
     result = await hass.config_entries.options.async_configure(flow_id, _sectioned(complete))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert server_entry.options[CONF_GRID_CURRENT_L3] == "sensor.grid_l3"
+
+
+THREE_CURRENTS = {
+    CONF_GRID_CURRENT_L1: "sensor.grid_l1",
+    CONF_GRID_CURRENT_L2: "sensor.grid_l2",
+    CONF_GRID_CURRENT_L3: "sensor.grid_l3",
+}
+
+
+async def test_energy_manager_needs_a_grid_meter(
+    hass: HomeAssistant, server_entry: MockConfigEntry, site_sensors: None
+) -> None:
+    """Every charger starts in Solar mode, which finds the surplus with the grid meter, and the
+    main fuse is watched with it: switched on without one, a plugged car would charge at the
+    stale fallback from the grid. Off, the form may be filled in without it."""
+    for flat in (
+        {CONF_EMS_ENABLED: True},
+        # The phase currents alone give the fuse the house's load, not the solar modes a surplus.
+        {CONF_EMS_ENABLED: True, CONF_FUSE: 25} | THREE_CURRENTS,
+    ):
+        result = await _submit_energy_manager(hass, server_entry, flat)
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {Section.INPUTS.value: "grid_power_needed"}, flat
+    result = await _submit_energy_manager(hass, server_entry, {CONF_EMS_ENABLED: False})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await _submit_energy_manager(
+        hass, server_entry, {CONF_EMS_ENABLED: True, CONF_GRID_POWER: "sensor.grid", CONF_FUSE: 25}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_energy_manager_refuses_sensors_it_cannot_read(
+    hass: HomeAssistant, server_entry: MockConfigEntry, site_sensors: None
+) -> None:
+    """A sensor that does not exist, a power field given no power, one sensor for two inputs:
+    each refused on the section of its field (not saved, to show up later as a stale-input
+    repair); one that exists but is unavailable, or has no unit yet, is taken."""
+    base = {CONF_EMS_ENABLED: True, CONF_GRID_POWER: "sensor.grid"}
+    refused = [
+        ({CONF_GRID_POWER: "sensor.removed_meter"}, Section.INPUTS, "entity_not_found"),
+        ({CONF_GRID_POWER: "sensor.grid_energy"}, Section.INPUTS, "sensor_not_power"),
+        ({CONF_PV_POWER: "sensor.pv_energy"}, Section.SOLAR, "sensor_not_power"),
+        ({CONF_BATTERY_POWER: "sensor.battery_soc"}, Section.BATTERY, "sensor_not_power"),
+        ({CONF_PV_POWER: "sensor.grid"}, Section.SOLAR, "duplicate_sensor"),
+        (
+            THREE_CURRENTS | {CONF_GRID_CURRENT_L1: "sensor.grid_l2"},
+            Section.INPUTS,
+            "duplicate_sensor",
+        ),
+    ]
+    for changes, part, error in refused:
+        result = await _submit_energy_manager(hass, server_entry, base | changes)
+        assert result["type"] is FlowResultType.FORM, changes
+        assert result["errors"] == {part.value: error}, changes
+
+    # Registered but not reporting (its integration still starting), unavailable, no unit yet.
+    er.async_get(hass).async_get_or_create("sensor", "meter", "pv_1", suggested_object_id="pv_1")
+    hass.states.async_set("sensor.battery", "unavailable", {"device_class": "power"})
+    hass.states.async_set("sensor.pv_available", "1800")
+    taken = base | {
+        CONF_PV_POWER: "sensor.pv_1",
+        CONF_PV_AVAILABLE_POWER: "sensor.pv_available",
+        CONF_BATTERY_POWER: "sensor.battery",
+    }
+    result = await _submit_energy_manager(hass, server_entry, taken)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert server_entry.options[CONF_PV_POWER] == "sensor.pv_1"
+
+
+async def test_energy_manager_cheap_grid_price_needs_the_price(
+    hass: HomeAssistant, server_entry: MockConfigEntry, site_sensors: None
+) -> None:
+    """Without the price sensor the cheap hours never come: refused, not silently ignored."""
+    cheap = {
+        CONF_EMS_ENABLED: True,
+        CONF_GRID_POWER: "sensor.grid",
+        ems_options.CHEAP_GRID_PRICE.key: 0.05,
+    }
+    result = await _submit_energy_manager(hass, server_entry, cheap)
+    assert result["errors"] == {Section.INPUTS.value: "cheap_price_needs_price"}
+    result = await _submit_energy_manager(hass, server_entry, cheap | {CONF_PRICE: "sensor.price"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert server_entry.runtime_data.ems.site.cheap_price == 0.05
+
+
+async def test_energy_manager_solar_forecast_must_be_one(
+    hass: HomeAssistant, server_entry: MockConfigEntry, site_sensors: None
+) -> None:
+    """The picker lists every config entry: one without an energy platform forecast (this server
+    itself), or one removed meanwhile, is refused on the solar section; a forecast's is taken."""
+    mock_integration(hass, MockModule("roof_forecast"))
+    mock_platform(hass, "roof_forecast.energy", Mock(async_get_solar_forecast=AsyncMock()))
+    hass.config.components.add("roof_forecast")
+    forecast = MockConfigEntry(domain="roof_forecast")
+    forecast.add_to_hass(hass)
+    base = {CONF_EMS_ENABLED: True, CONF_GRID_POWER: "sensor.grid"}
+    for entry_id in (server_entry.entry_id, "01JREMOVED"):
+        result = await _submit_energy_manager(
+            hass, server_entry, base | {ems_options.SOLAR_FORECAST.key: entry_id}
+        )
+        assert result["errors"] == {Section.SOLAR.value: "not_a_solar_forecast"}, entry_id
+    result = await _submit_energy_manager(
+        hass, server_entry, base | {ems_options.SOLAR_FORECAST.key: forecast.entry_id}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert server_entry.options[ems_options.SOLAR_FORECAST.key] == forecast.entry_id
+
+
+@pytest.mark.parametrize(
+    ("changes", "part"),
+    [
+        ({CONF_FUSE: 1000}, Section.SITE_LIMITS),  # max 400 A
+        # Below 6 A (a typo, kW typed into an A field) no car gets its minimum current.
+        ({CONF_FUSE: 1}, Section.SITE_LIMITS),
+        ({CONF_FUSE: 5}, Section.SITE_LIMITS),
+        ({CONF_FUSE: -25}, Section.SITE_LIMITS),
+        ({CONF_BATTERY_FLOOR_SOC: 150}, Section.BATTERY),
+        # No battery holds 0 kWh: empty is "learned".
+        ({ems_options.BATTERY_CAPACITY.key: 0}, Section.BATTERY),
+        ({CONF_STALE_GRACE: -1}, Section.ADVANCED),
+    ],
+)
+async def test_energy_manager_numbers_beyond_the_bounds_are_explained(
+    hass: HomeAssistant,
+    server_entry: MockConfigEntry,
+    site_sensors: None,
+    changes: dict[str, Any],
+    part: Section,
+) -> None:
+    """The table's bounds are checked by the step: a translated error on the field's section,
+    not the schema's raw English text above the form (HA cannot map an error inside a section
+    to its field)."""
+    result = await _submit_energy_manager(hass, server_entry, EMS_INPUT | changes)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {part.value: "out_of_range"}
+
+
+async def test_energy_manager_fuse_of_0_is_none(
+    hass: HomeAssistant, server_entry: MockConfigEntry, site_sensors: None
+) -> None:
+    """0 is "no fuse" (not a fuse below a car's minimum); the least fuse is 6 A."""
+    result = await _submit_energy_manager(hass, server_entry, EMS_INPUT | {CONF_FUSE: 0})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert CONF_FUSE not in server_entry.options
+    result = await _submit_energy_manager(hass, server_entry, EMS_INPUT | {CONF_FUSE: 6})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert server_entry.runtime_data.ems.site.fuse_a == 6.0
 
 
 # --- charger discovery -------------------------------------------------------------------------
@@ -1508,6 +1710,22 @@ async def test_charger_options(
         assert key.description == {"suggested_value": "3"}
 
 
+@pytest.mark.parametrize("server_options", [{CONF_RESPONSE_TIMEOUT: 3, CONF_FUSE: 16}])
+async def test_charger_hard_cap_above_the_main_fuse_is_refused(
+    hass: HomeAssistant,
+    onboard: Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]],
+) -> None:
+    """With a 16 A main fuse in the server's energy manager options, an installation maximum of
+    32 A would let this charger alone (Manual mode, or the manager off) trip it."""
+    async with onboard() as (_sim, charger_entry):
+        result = await _submit_charger_options(hass, charger_entry, **{CONF_INSTALLATION_MAX: 32.0})
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {CONF_INSTALLATION_MAX: "above_main_fuse"}
+        result = await _submit_charger_options(hass, charger_entry, **{CONF_INSTALLATION_MAX: 16.0})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert charger_entry.options[CONF_INSTALLATION_MAX] == 16.0
+
+
 async def test_charger_options_show_password(
     hass: HomeAssistant,
     onboard: Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]],
@@ -1673,3 +1891,40 @@ async def test_charger_upgrade_security_without_tls(
         )
         assert result["description_placeholders"]["url"] == "-"
         assert result["description_placeholders"]["fingerprint"] == "-"
+
+
+@pytest.mark.parametrize("server_options", [{CONF_RESPONSE_TIMEOUT: 3, CONF_FUSE: 16}])
+async def test_a_new_charger_is_suggested_and_held_within_the_main_fuse(
+    hass: HomeAssistant, server_entry: MockConfigEntry
+) -> None:
+    """Accepted, or added by id, on a site with a 16 A main fuse: the suggestion is the fuse
+    (not the factory 32 A, which the charger's options would refuse later), and more is refused."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_INTEGRATION_DISCOVERY},
+        data=_discovery_data(server_entry),
+    )
+    fields = {str(key): key for key in result["data_schema"].schema}
+    assert fields[CONF_INSTALLATION_MAX].default() == 16.0
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_NAME: "Garage", CONF_INSTALLATION_MAX: 20}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_INSTALLATION_MAX: "above_main_fuse"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_NAME: "Garage", CONF_INSTALLATION_MAX: 16}
+    )
+    assert_charger_entry(result, "Garage", "CP1", server_entry, 16.0)
+
+    form = await _add_charger_form(hass)
+    fields = {str(key): key for key in form["data_schema"].schema}
+    assert fields[CONF_INSTALLATION_MAX].default() == 16.0
+    result = await hass.config_entries.flow.async_configure(
+        form["flow_id"], {CONF_CHARGER_ID: "CP8", CONF_INSTALLATION_MAX: 20}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_INSTALLATION_MAX: "above_main_fuse"}
+    result = await hass.config_entries.flow.async_configure(
+        form["flow_id"], {CONF_CHARGER_ID: "CP8", CONF_INSTALLATION_MAX: 16}
+    )
+    assert_charger_entry(result, "CP8", "CP8", server_entry, 16.0)

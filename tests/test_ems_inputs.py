@@ -18,11 +18,13 @@ from custom_components.ocpp_ems.const import (
     CONF_STALE_AFTER,
 )
 from custom_components.ocpp_ems.core.ems import EnergySlot, PriceSlot, Reading
+from custom_components.ocpp_ems.core.ems import options as ems_options
 from custom_components.ocpp_ems.core.ems.energy_split import GRID_ONLY, EnergyMix, energy_mix
 from custom_components.ocpp_ems.core.model import Charger, ConnectorStatus, Transaction
 from custom_components.ocpp_ems.ems_inputs import (
     charger_inputs,
     forecast_slots,
+    picked_inputs,
     price_slots,
     read_phases,
     read_power,
@@ -294,3 +296,24 @@ def test_forecast_slots_from_the_energy_platform_shape() -> None:
     assert forecast_slots(None) == []
     assert forecast_slots({"wh_hours": None}) == []
     assert forecast_slots({"watts": {}}) == []
+
+
+def test_picked_inputs_name_the_entities_and_a_unit_of_the_wrong_kind() -> None:
+    """The stale-input repair names what the user picked: each entity once, its unit where it is
+    none of the input's kind (a kWh counter for a power, W for a current); an input no entity is
+    picked for keeps the controller's name."""
+    options = {
+        ems_options.GRID_POWER.key: "sensor.grid_energy",
+        ems_options.PV_POWER.key: "sensor.pv",
+        ems_options.GRID_CURRENT_L1.key: "sensor.l1",
+        ems_options.GRID_CURRENT_L2.key: "sensor.l2",
+    }
+    states = {
+        "sensor.grid_energy": State("sensor.grid_energy", "1.5", {"unit_of_measurement": "kWh"}),
+        "sensor.pv": State("sensor.pv", "unavailable", {"unit_of_measurement": "kW"}),
+        "sensor.l1": State("sensor.l1", "5", {"unit_of_measurement": "W"}),
+    }
+    names = {"grid_power", "pv_power", "grid_currents", "grid_current_l1", "battery_soc"}
+    assert picked_inputs(names, options, states.get) == (
+        "battery_soc, sensor.grid_energy (kWh), sensor.l1 (W), sensor.l2, sensor.pv"
+    )

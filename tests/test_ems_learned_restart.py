@@ -1,20 +1,22 @@
 """What the energy manager learned survives a reload: a charger's settle time, learned from its
 meter values after real writes, and the home battery's maximum charging power are in effect again
 in the new energy manager (read the way diagnostics show them), and the battery's claim still
-holds the car back."""
+holds the car back; a 1-phase car paused over a restart is planned on its one phase."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
 )
 
-from custom_components.ocpp_ems.const import CONF_BATTERY_POWER, CONF_GRID_POWER
-from custom_components.ocpp_ems.core.ems.types import SiteInputs
+from custom_components.ocpp_ems.const import CONF_BATTERY_POWER, CONF_GRID_POWER, DOMAIN
+from custom_components.ocpp_ems.core.ems.types import Reason, SiteInputs
 from custom_components.ocpp_ems.core.model import ControlledBy
 
 from .helpers.charger import SimCharger, wait_for
@@ -26,7 +28,8 @@ from .helpers.ems import (
     plug_in_and_charge,
     set_sources,
 )
-from .helpers.fixtures import Onboard
+from .helpers.fixtures import ConnectCharger, Onboard
+from .helpers.platform import device_id
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 
@@ -129,3 +132,65 @@ async def test_learned_battery_capacity_survives_a_reload(
     assert learned(server_entry)["battery_capacity_wh"] == 12000.0
     driver = server_entry.runtime_data.ems._driver
     assert driver._plan_site(SiteInputs(), 0.0).plan.battery_capacity_wh == 12000.0
+
+
+def car_phases(entry: MockConfigEntry) -> int | None:
+    memory = entry.runtime_data.ems._driver._manager.memory("CP1")
+    return None if memory is None else memory.car_phases
+
+
+async def plan_start(hass: HomeAssistant, entry: MockConfigEntry) -> float | None:
+    """When the plan means to start charging the car, paused now (POSIX s)."""
+    ems = entry.runtime_data.ems
+    ems.async_schedule_update(immediately=True)
+    await hass.async_block_till_done()
+    decision = ems.decision("CP1")
+    assert decision is not None
+    assert decision.reason is Reason.PLAN_WAITING
+    return decision.until
+
+
+async def test_a_paused_one_phase_car_stays_one_phase_over_a_restart(
+    hass: HomeAssistant, onboard: Onboard, connect: ConnectCharger, server_entry: MockConfigEntry
+) -> None:
+    """5 kWh in two hours on a 3-phase charger: a plan starts later for a 3-phase car than for a
+    1-phase one. The car was seen drawing on one phase, then paused; the energy manager restarts
+    (reloaded) while the charger is offline, which comes back in the same session: still planned
+    as a 1-phase car."""
+    await async_setup_sources(hass, {"grid": POWER, "battery": POWER})
+    departure = dt_util.utcnow() + timedelta(hours=2)
+    async with onboard() as (sim, charger_entry):
+        await plug_in_and_charge(sim)
+        await hass.services.async_call(
+            DOMAIN,
+            "plan_charge",
+            {"device_id": device_id(hass, charger_entry), "energy_kwh": 5, "departure": departure},
+            blocking=True,
+        )
+        await sim.status("SuspendedEV")
+        three_phase = await plan_start(hass, server_entry)
+        assert car_phases(server_entry) is None
+        # It draws from the grid for a moment (no sun: nothing for the plan to take).
+        await set_sources(hass, grid=3680)
+        await sim.status("Charging")
+        await sim.meter_values(power_w=3680, current_a=(16.0, 0.0, 0.0))
+        await wait_for(lambda: car_phases(server_entry) == 1, what="seen on one phase")
+        await sim.meter_values(power_w=0, current_a=(0.0, 0.0, 0.0))
+        await set_sources(hass, grid=0)
+        await sim.status("SuspendedEV")
+        one_phase = await plan_start(hass, server_entry)
+        assert one_phase is not None
+        assert three_phase is not None
+        assert one_phase < three_phase  # 1 phase takes longer: the plan starts earlier
+        transaction_id = sim.transaction_id
+
+    assert await hass.config_entries.async_reload(server_entry.entry_id)
+    await hass.async_block_till_done()
+    async with connect() as sim:
+        sim.transaction_id = transaction_id
+        assert await sim.boot() == "Accepted"
+        await sim.status("SuspendedEV")
+        model = server_entry.runtime_data.central.charger("CP1")
+        await wait_for(lambda: model.booted, what="CP1 back")
+        assert await plan_start(hass, server_entry) == one_phase
+        assert car_phases(server_entry) == 1

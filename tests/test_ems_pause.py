@@ -7,6 +7,7 @@ pause() / resume()); resume() puts the limit in place before the remote start.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from custom_components.ocpp_ems.const import (
 
 from .helpers.charger import wait_for
 from .helpers.ems import MODE, POWER, async_set_charger_options, async_setup_sources, set_sources
-from .helpers.fixtures import Onboard
+from .helpers.fixtures import ConnectCharger, Onboard
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 
@@ -94,3 +95,121 @@ async def test_pause_and_resume_by_remote_stop_and_start(
         await hass.async_block_till_done()
         assert len(sim.commands("RemoteStartTransaction")) == 1
         assert len(sim.commands("RemoteStopTransaction")) == 1
+
+
+# --- the energy manager lets go of a charger: it is handed back, not left at its last limit ------
+CHARGING = "switch.acme_wallbox_1_charging_enabled"
+CURRENT_LIMIT = "number.acme_wallbox_1_current_limit"
+
+
+async def switch_manager(hass: HomeAssistant, entry: MockConfigEntry, *, on: bool) -> None:
+    """The energy manager switched on or off in the options (the chargers' entries reload)."""
+    hass.config_entries.async_update_entry(entry, options={**entry.options, CONF_EMS_ENABLED: on})
+    await hass.async_block_till_done()
+
+
+async def test_switching_the_manager_off_hands_a_car_held_at_0_a_back(
+    hass: HomeAssistant, onboard: Onboard, connect: ConnectCharger, server_entry: MockConfigEntry
+) -> None:
+    """Solar mode without sun holds the car at 0 A. Switched off ("leave every charger to you"),
+    the manager must not leave it there (it would never charge, and nothing would say why): the
+    limit request goes (the installation maximum, as the current-limit number shows) and
+    Charging enabled is on. So it stays over a restart with the manager off."""
+    await async_setup_sources(hass, {"grid": POWER})
+    await set_sources(hass, grid=500)
+    async with onboard() as (sim, _entry):
+        await sim.status("Preparing")
+        await sim.start_transaction()
+        await sim.status("Charging")
+        await wait_for(lambda: sim.live_limit() == 0.0, what="solar without sun: 0 A")
+        assert _state(hass, CHARGING) == "off"
+
+        model = server_entry.runtime_data.central.charger("CP1")
+        await switch_manager(hass, server_entry, on=False)
+        await wait_for(lambda: sim.live_limit() == 32.0, what="handed back at the maximum")
+        await asyncio.sleep(0.3)  # its answer on the way back (then the charger disconnects)
+        assert model.limit.requested_a is None
+        assert _state(hass, CHARGING) == "on"
+        assert _state(hass, CURRENT_LIMIT) == "32.0"
+
+    assert await hass.config_entries.async_reload(server_entry.entry_id)
+    await hass.async_block_till_done()
+    async with connect() as sim:
+        assert await sim.boot() == "Accepted"
+        await wait_for(lambda: sim.live_limit() == 32.0, what="still the maximum after a restart")
+        assert _state(hass, CHARGING) == "on"
+
+
+async def test_picking_manual_hands_back_but_a_manual_change_is_kept(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """Mode Manual picked in the select: handed back like switching the manager off. A manual
+    change (the user's limit, the user's pause) takes the charger over and stays as the user
+    set it: nothing is handed back over it, and switching the manager off then leaves it too."""
+    await async_setup_sources(hass, {"grid": POWER})
+    await set_sources(hass, grid=500)
+    async with onboard() as (sim, _entry):
+        await sim.status("Preparing")
+        await sim.start_transaction()
+        await sim.status("Charging")
+        await wait_for(lambda: sim.live_limit() == 0.0, what="solar without sun: 0 A")
+        await set_mode(hass, "manual")
+        await wait_for(lambda: sim.live_limit() == 32.0, what="handed back at the maximum")
+
+        await set_mode(hass, "solar")
+        await wait_for(lambda: sim.live_limit() == 0.0, what="the manager's again: 0 A")
+        await hass.services.async_call(
+            "number", "set_value", {"entity_id": CURRENT_LIMIT, "value": 10}, blocking=True
+        )
+        await hass.async_block_till_done()
+        await asyncio.sleep(0.2)  # a hand-back would be a background task
+        assert sim.live_limit() == 10.0
+        await hass.services.async_call("switch", "turn_off", {"entity_id": CHARGING}, blocking=True)
+        await switch_manager(hass, server_entry, on=False)
+        await asyncio.sleep(0.2)
+        assert sim.live_limit() == 0.0  # the user's pause (0 A)
+        assert _state(hass, CHARGING) == "off"
+        assert _state(hass, CURRENT_LIMIT) == "10.0"
+
+
+async def test_switching_off_resumes_a_charger_the_manager_stopped_but_not_one_the_user_did(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """Remote stop / start: the manager stopped the session (mode Off); switched off, it starts it
+    again (a remote start). Stopped by the user (Charging enabled off), nothing is started."""
+    await async_setup_sources(hass, {"grid": POWER})
+    await set_sources(hass, grid=0)
+    async with onboard() as (sim, entry):
+        await async_set_charger_options(hass, entry, **{CONF_PAUSE_STRATEGY: "remote_stop_start"})
+        model = server_entry.runtime_data.central.charger("CP1")
+        await set_mode(hass, "fast")
+        await sim.status("Preparing")
+        await sim.start_transaction()
+        await sim.status("Charging")
+        await wait_for(lambda: not model.limit.paused, what="charging")
+        await set_mode(hass, "off")
+        await wait_for(lambda: sim.commands("RemoteStopTransaction"), what="remote stop")
+        await sim.stop_transaction(reason="Remote")
+        await sim.status("SuspendedEVSE")
+
+        await switch_manager(hass, server_entry, on=False)
+        await wait_for(lambda: sim.commands("RemoteStartTransaction"), what="remote start")
+        assert not model.limit.paused
+        await sim.start_transaction()
+        await sim.status("Charging")
+
+        await hass.services.async_call("switch", "turn_off", {"entity_id": CHARGING}, blocking=True)
+        await wait_for(lambda: len(sim.commands("RemoteStopTransaction")) == 2, what="user stop")
+        await sim.stop_transaction(reason="Remote")
+        await sim.status("SuspendedEVSE")
+        await switch_manager(hass, server_entry, on=True)
+        await switch_manager(hass, server_entry, on=False)
+        await asyncio.sleep(0.2)
+        assert len(sim.commands("RemoteStartTransaction")) == 1
+        assert model.limit.paused
+
+
+def _state(hass: HomeAssistant, entity_id: str) -> str:
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.state

@@ -43,10 +43,10 @@ from custom_components.ocpp_ems.const import (
     CONF_VEHICLE_SOC,
     DOMAIN,
 )
-from custom_components.ocpp_ems.core.ems import Mode
+from custom_components.ocpp_ems.core.ems import Mode, meter_sign
 from custom_components.ocpp_ems.core.ems import options as ems_options
 from custom_components.ocpp_ems.core.protocol.profiles import PROFILE_START_BACKDATE
-from custom_components.ocpp_ems.energy_manager import stale_issue_id
+from custom_components.ocpp_ems.energy_manager import inverted_issue_id, stale_issue_id
 
 from .helpers.charger import SimCharger, wait_for
 from .helpers.ems import MODE, REASON, TARGET, async_set_charger_options
@@ -245,7 +245,7 @@ async def test_unavailable_grid_falls_back_and_raises_a_repair(
         issue = issues.async_get_issue(DOMAIN, issue_id)
         assert issue is not None
         assert issue.translation_placeholders is not None
-        assert issue.translation_placeholders["inputs"] == "grid_power"
+        assert issue.translation_placeholders["inputs"] == "sensor.grid_power"  # as picked
         assert state_of(hass, REASON).state == "stale_input"
         # The server device's energy manager sensor says so too.
         state = state_of(hass, EMS_STATE)
@@ -256,6 +256,70 @@ async def test_unavailable_grid_falls_back_and_raises_a_repair(
         await hass.services.async_call(
             "input_boolean", "turn_on", {"entity_id": "input_boolean.grid_ok"}, blocking=True
         )
+        await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is None, what="cleared")
+
+
+@pytest.mark.parametrize(
+    "server_options",
+    [{CONF_RESPONSE_TIMEOUT: 3, CONF_EMS_ENABLED: True, CONF_GRID_POWER: "sensor.grid_energy"}],
+)
+async def test_a_grid_sensor_in_kwh_is_named_with_its_unit(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """The energy counter picked for the grid power reports every few seconds: the repair names
+    the entity picked and its unit (the text says a unit in brackets is no power), not an
+    internal key or "stopped updating" alone."""
+    hass.states.async_set(
+        "sensor.grid_energy", "12345.6", {"unit_of_measurement": "kWh", "device_class": "energy"}
+    )
+    issues = ir.async_get(hass)
+    issue_id = stale_issue_id(server_entry.entry_id)
+    async with onboard() as (sim, _entry):
+        await plug_in_and_charge(sim)
+        await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is not None, what="repair")
+        issue = issues.async_get_issue(DOMAIN, issue_id)
+        assert issue is not None
+        assert issue.translation_key == "ems_stale_inputs"
+        assert issue.translation_placeholders == {
+            "server": server_entry.title,
+            "inputs": "sensor.grid_energy (kWh)",
+        }
+
+
+async def test_an_inverted_grid_meter_raises_its_own_repair_until_it_follows_the_car(
+    hass: HomeAssistant,
+    sources: None,
+    onboard: Onboard,
+    server_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At night (PV 0 W) a car draws 11 kW and the grid meter shows 9 kW of export: its sign
+    looks inverted (``meter_sign.py``, its balance check shortened to the next reading). A
+    repair of its own names the sensor and the template that turns it round; the stale-input
+    repair does not list it again. The car stops, the grid reading falls with it (the right way
+    for a meter that shows import +): the repair goes."""
+    monkeypatch.setattr(meter_sign, "BALANCE_S", 0.0)
+    issues = ir.async_get(hass)
+    issue_id = inverted_issue_id(server_entry.entry_id)
+    await set_site(hass, grid=-9000, pv=0)
+    async with onboard() as (sim, _entry):
+        await call(hass, "select", "select_option", {"entity_id": MODE, "option": "fast"})
+        await plug_in_and_charge(sim)
+        await sim.meter_values(power_w=11040.0, current_a=(16.0, 16.0, 16.0))
+        await set_site(hass, grid=-9100, pv=0)
+        await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is not None, what="repair")
+        issue = issues.async_get_issue(DOMAIN, issue_id)
+        assert issue is not None
+        assert issue.translation_key == "ems_inverted_meter"
+        placeholders = issue.translation_placeholders or {}
+        assert placeholders["inputs"] == "sensor.grid_power"
+        assert "states('sensor.grid_power')" in placeholders["template"]
+        assert issues.async_get_issue(DOMAIN, stale_issue_id(server_entry.entry_id)) is None
+        assert state_of(hass, EMS_STATE).attributes["stale_inputs"] == ["grid_power"]
+
+        await asyncio.sleep(0.5)  # the step's two moments apart
+        await set_site(hass, grid=-20000, pv=0)
+        await sim.meter_values(power_w=0.0, current_a=(0.0, 0.0, 0.0))
         await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is None, what="cleared")
 
 
@@ -691,9 +755,9 @@ async def test_a_unit_that_is_no_text_makes_the_input_stale_not_the_manager_fail
         await wait_for(
             lambda: (issue := issues.async_get_issue(DOMAIN, stale_issue_id(server_entry.entry_id)))
             is not None
-            and "grid_power" in (issue.translation_placeholders or {}).get("inputs", ""),
+            and "sensor.grid (['W'])" in (issue.translation_placeholders or {}).get("inputs", ""),
             seconds=5,
-            what="the stale-input repair naming grid_power",
+            what="the stale-input repair naming sensor.grid",
         )
 
 
@@ -737,15 +801,16 @@ async def test_a_vehicle_soc_written_again_unchanged_keeps_the_estimate(
             {
                 "device_id": device_id(hass, entry),
                 "target_soc": 80,
-                "vehicle_capacity_kwh": 60,
+                "vehicle_capacity_kwh": 30,
                 "departure": dt_util.utcnow() + timedelta(hours=1),
             },
             blocking=True,
         )
         await wait_for(lambda: (sim.live_limit() or 0.0) > 6.0, what="plan charging")
-        # 28 kWh at the charger (its meter started at 1 kWh): 40 % + 25.2 kWh / 60 kWh = 82 %,
-        # the car's 11 kW from the grid (no sun).
-        await sim.meter_values(energy_wh=29000, power_w=11000, current_a=(16, 16, 16))
+        # 15 kWh at the charger (its meter started at 1 kWh): 40 % + 13.5 kWh / 30 kWh = 85 %,
+        # the car's 11 kW from the grid (no sun); within what the charger's installation
+        # maximum (the site's 25 A fuse) lets a meter value add.
+        await sim.meter_values(energy_wh=16000, power_w=11000, current_a=(16, 16, 16))
         hass.states.async_set("sensor.grid", "11000", {"unit_of_measurement": "W"})
         await wait_for(
             lambda: state_of(hass, REASON).state in PLAN_DONE, what="target reached by estimate"
@@ -756,7 +821,7 @@ async def test_a_vehicle_soc_written_again_unchanged_keeps_the_estimate(
             hass.states.async_set("sensor.car_soc", STATE_UNAVAILABLE, {"unit_of_measurement": "%"})
             await hass.async_block_till_done()
         hass.states.async_set("sensor.car_soc", "40", {"unit_of_measurement": "%"})
-        await sim.meter_values(energy_wh=29010, power_w=5000, current_a=(7.5, 7.5, 7.5))
+        await sim.meter_values(energy_wh=16010, power_w=5000, current_a=(7.5, 7.5, 7.5))
         await hass.async_block_till_done()
         await asyncio.sleep(3)
         await hass.async_block_till_done()

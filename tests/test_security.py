@@ -176,27 +176,6 @@ async def test_no_ca_without_tls(
     assert security_of(server_entry).ca is None  # not loaded while TLS is off
 
 
-async def test_broken_store_retries_setup(
-    hass: HomeAssistant, socket_enabled: None, hass_storage: dict[str, Any]
-) -> None:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id="port_0",
-        data={"entry_type": "server", "host": "127.0.0.1", "port": 0},
-        options=TLS_OPTIONS,
-    )
-    hass_storage[f"{DOMAIN}.{entry.entry_id}.security"] = {
-        "version": 1,
-        "key": f"{DOMAIN}.{entry.entry_id}.security",
-        "data": {"ca": {"certificate": "garbage", "private_key": "garbage"}},
-    }
-    entry.add_to_hass(hass)
-    assert not await hass.config_entries.async_setup(entry.entry_id)
-    assert entry.state is ConfigEntryState.SETUP_RETRY
-    assert entry.reason is not None
-    assert "not an x.509 certificate" in entry.reason.lower()
-
-
 # --- TLS connections -----------------------------------------------------------------------------
 async def test_profile_2_charger_over_tls(
     hass: HomeAssistant, server_entry: MockConfigEntry, onboard: Onboard, connect: Any

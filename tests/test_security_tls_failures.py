@@ -10,11 +10,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.ocpp_ems.const import CONF_RESPONSE_TIMEOUT, CONF_SECURITY_PROFILE, DOMAIN
+from custom_components.ocpp_ems.const import (
+    CONF_RESPONSE_TIMEOUT,
+    CONF_SECURITY_PROFILE,
+    CONF_TLS_CERTIFICATE,
+    DOMAIN,
+    TLS_CERTIFICATE_OWN,
+)
+from custom_components.ocpp_ems.core.security import CertificateAuthority
+from custom_components.ocpp_ems.security import (
+    DATA_CA_FINGERPRINT,
+    ca_damaged_issue_id,
+    ca_replaced_issue_id,
+    own_certificate_lost_issue_id,
+)
 
 from .core.pki import key_pem, make_csr
 from .helpers.charger import wait_for
@@ -26,6 +42,7 @@ from .test_security import (
     client_certificate,
     client_context,
     onboard_and_leave,
+    security_of,
     set_charger_options,
     tls_charger,
 )
@@ -102,3 +119,148 @@ async def test_the_event_goes_with_tls(
     hass.config_entries.async_update_entry(server_entry, options={CONF_RESPONSE_TIMEOUT: 3})
     await hass.async_block_till_done()
     assert entity_registry.async_get_entity_id("event", DOMAIN, unique_id) is None
+
+
+# --- a damaged or lost security store ---------------------------------------------------------
+def server_entry_with_store(
+    hass: HomeAssistant, hass_storage: dict[str, Any], data: dict[str, Any], **options: Any
+) -> MockConfigEntry:
+    """A server entry with TLS whose security store holds ``data`` (not set up yet)."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="port_0",
+        data={"entry_type": "server", "host": "127.0.0.1", "port": 0},
+        options=TLS_OPTIONS | options,
+    )
+    hass_storage[security_store_key(entry)] = {
+        "version": 1,
+        "key": security_store_key(entry),
+        "data": data,
+    }
+    entry.add_to_hass(hass)
+    return entry
+
+
+def security_store_key(entry: MockConfigEntry) -> str:
+    return f"{DOMAIN}.{entry.entry_id}.security"
+
+
+DAMAGED = {"certificates": [{"certificate": "garbage", "private_key": "garbage"}]}
+
+
+async def test_a_damaged_server_certificate_is_issued_again(
+    hass: HomeAssistant, socket_enabled: None, hass_storage: dict[str, Any]
+) -> None:
+    """Only our server certificate is damaged: the CA issues a new one and the server starts
+    (before, the whole server, plain ws:// chargers too, stayed in setup retry)."""
+    ca = CertificateAuthority.create(key_bits=2048)
+    entry = server_entry_with_store(
+        hass, hass_storage, {"ca": ca.to_dict(), "issued": DAMAGED, "own": None, "upgrades": {}}
+    )
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED, entry.reason
+    assert central_of(entry).tls_port
+    assert ca_of(entry).fingerprint == ca.fingerprint
+    active = security_of(entry).active
+    assert active is not None
+    assert not active.user_provided
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_damaged_own_certificate_is_a_repair_and_ours_is_presented(
+    hass: HomeAssistant,
+    socket_enabled: None,
+    hass_storage: dict[str, Any],
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    ca = CertificateAuthority.create(key_bits=2048)
+    entry = server_entry_with_store(
+        hass,
+        hass_storage,
+        {"ca": ca.to_dict(), "issued": None, "own": DAMAGED | {"user_provided": True}},
+        **{CONF_TLS_CERTIFICATE: TLS_CERTIFICATE_OWN},
+    )
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED, entry.reason
+    active = security_of(entry).active
+    assert active is not None
+    assert not active.user_provided
+    issue = issue_registry.async_get_issue(DOMAIN, own_certificate_lost_issue_id(entry.entry_id))
+    assert issue is not None
+    assert issue.translation_key == "tls_own_certificate_lost"
+    # The user switches to our certificate: the repair goes.
+    hass.config_entries.async_update_entry(entry, options=TLS_OPTIONS)
+    await hass.async_block_till_done()
+    assert (
+        issue_registry.async_get_issue(DOMAIN, own_certificate_lost_issue_id(entry.entry_id))
+        is None
+    )
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_damaged_ca_keeps_the_plain_listener_and_raises_a_repair(
+    hass: HomeAssistant,
+    socket_enabled: None,
+    hass_storage: dict[str, Any],
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """The server runs without TLS (plain ws:// chargers are served), a repair says what to do,
+    and the damaged store is kept as it is (a backup of it may be restored)."""
+    damaged = {"ca": {"certificate": "garbage", "private_key": "garbage"}, "upgrades": {}}
+    entry = server_entry_with_store(hass, hass_storage, dict(damaged))
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED, entry.reason
+    central = central_of(entry)
+    assert central.port
+    assert central.tls_port is None
+    issue = issue_registry.async_get_issue(DOMAIN, ca_damaged_issue_id(entry.entry_id))
+    assert issue is not None
+    assert issue.translation_key == "tls_ca_damaged"
+    assert issue.severity is ir.IssueSeverity.ERROR
+    await security_of(entry).async_set_pending_upgrade("CP1", {"profile": 2})
+    assert hass_storage[security_store_key(entry)]["data"] == damaged
+    # The secure connection options cannot mend it: they say so and point to the repair.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"next_step_id": "security"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "ca_damaged"
+    assert hass_storage[security_store_key(entry)]["data"] == damaged
+    await hass.config_entries.async_remove(entry.entry_id)
+    assert issue_registry.async_get_issue(DOMAIN, ca_damaged_issue_id(entry.entry_id)) is None
+
+
+async def test_a_lost_ca_is_replaced_with_a_repair(
+    hass: HomeAssistant,
+    server_entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+    issue_registry: ir.IssueRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The security store is gone (a partial restore, a deleted file): the entry's data still
+    names the old CA, so the new one comes with a repair and a warning (the TLS chargers trust
+    the old one)."""
+    old = ca_of(server_entry).fingerprint
+    assert server_entry.data[DATA_CA_FINGERPRINT] == old
+    assert (
+        issue_registry.async_get_issue(DOMAIN, ca_replaced_issue_id(server_entry.entry_id)) is None
+    )
+    hass_storage.pop(security_store_key(server_entry))
+    assert await hass.config_entries.async_reload(server_entry.entry_id)
+    await hass.async_block_till_done()
+    new = ca_of(server_entry).fingerprint
+    assert new != old
+    assert server_entry.data[DATA_CA_FINGERPRINT] == new
+    issue = issue_registry.async_get_issue(DOMAIN, ca_replaced_issue_id(server_entry.entry_id))
+    assert issue is not None
+    assert issue.is_persistent
+    assert issue.translation_placeholders == {
+        "server": server_entry.title,
+        "fingerprint": new,
+        "old_fingerprint": old,
+    }
+    assert any("was lost" in record.getMessage() for record in caplog.records)

@@ -9,6 +9,8 @@ Two kinds of config entries:
 
 from __future__ import annotations
 
+import dataclasses
+
 from homeassistant.config_entries import (
     SOURCE_IGNORE,
     ConfigEntry,
@@ -56,6 +58,7 @@ from .hub import (
 from .ownership import async_follow_limit_expiry
 from .security import (
     CaCertificateView,
+    CaStoreDamagedError,
     ServerSecurity,
     expiring_issue_id,
     renewal_issue_id,
@@ -169,6 +172,9 @@ async def _async_setup_server(hass: HomeAssistant, entry: ServerConfigEntry) -> 
     if settings.tls_port is not None:
         try:
             tls = await security.async_start()
+        except CaStoreDamagedError:
+            # Its repair says what to do; chargers without TLS need no CA.
+            settings = dataclasses.replace(settings, tls_port=None)
         except (CertificateError, ValueError, OSError) as err:
             # A repair says what failed when it was the server certificate.
             raise ConfigEntryNotReady(

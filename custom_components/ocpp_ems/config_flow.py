@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import probatio
+from homeassistant.components.energy.websocket_api import async_get_energy_platforms
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.config_entries import (
     SOURCE_IGNORE,
@@ -30,9 +31,10 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.const import CONF_NAME
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import SectionConfig, section
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.selector import (
     BooleanSelector,
     ConfigEntrySelector,
@@ -202,11 +204,12 @@ def _number(
     step: float = 1,
     unit: str | None = None,
     mode: NumberSelectorMode = NumberSelectorMode.BOX,
+    kind: type[NumberSelector] = NumberSelector,
 ) -> NumberSelector:
     config = NumberSelectorConfig(min=minimum, max=maximum, step=step, mode=mode)
     if unit is not None:
         config["unit_of_measurement"] = unit
-    return NumberSelector(config)
+    return kind(config)
 
 
 def _select(options: list[str], translation_key: str) -> SelectSelector:
@@ -229,6 +232,28 @@ def _server_schema(defaults: Mapping[str, Any]) -> probatio.Schema:
             ): TextSelector(TextSelectorConfig(autocomplete="off")),
         }
     )
+
+
+def main_fuse_a(hass: HomeAssistant, server_entry_id: str) -> float | None:
+    """The site's main fuse (A) in a server's energy manager options; None: none set (or the
+    server removed). A charger's installation maximum may not exceed it: alone (Manual mode, or
+    the energy manager off) the charger would trip it."""
+    server = hass.config_entries.async_get_entry(server_entry_id)
+    return None if server is None else ems_options.FUSE.read(server.options)
+
+
+def _installation_max_field(fuse_a: float | None) -> tuple[Any, Any]:
+    """The installation maximum of a new charger: the factory setting, within the main fuse."""
+    default = DEFAULT_CHARGER_SETTINGS.installation_max_a
+    if fuse_a is not None:
+        default = min(default, fuse_a)
+    return probatio.Required(CONF_INSTALLATION_MAX, default=default), _number(6, 80, 0.1, "A")
+
+
+def _installation_max_errors(value: float, fuse_a: float | None) -> dict[str, str]:
+    if fuse_a is not None and value > fuse_a:
+        return {CONF_INSTALLATION_MAX: "above_main_fuse"}
+    return {}
 
 
 class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -367,26 +392,31 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
+        fuse_a = main_fuse_a(self.hass, self._discovery[CONF_SERVER_ENTRY_ID])
+        errors: dict[str, str] = {}
         if user_input is not None:
             if not self._server_loaded():
                 return self.async_abort(reason="server_not_loaded")
-            name = str(user_input[CONF_NAME]).strip() or self._default_name()
-            options = {CONF_INSTALLATION_MAX: float(user_input[CONF_INSTALLATION_MAX])}
-            return self._async_create_charger_entry(name, options)
+            installation_max = float(user_input[CONF_INSTALLATION_MAX])
+            errors = _installation_max_errors(installation_max, fuse_a)
+            if not errors:
+                name = str(user_input[CONF_NAME]).strip() or self._default_name()
+                options = {CONF_INSTALLATION_MAX: installation_max}
+                return self._async_create_charger_entry(name, options)
         info = self._discovery
         # The charger reports no maximum current of its own before it is accepted (its
         # configuration is read afterwards): the factory setting is the suggestion.
+        max_key, max_field = _installation_max_field(fuse_a)
         schema = probatio.Schema(
             {
                 probatio.Required(CONF_NAME, default=self._default_name()): TextSelector(),
-                probatio.Required(
-                    CONF_INSTALLATION_MAX, default=DEFAULT_CHARGER_SETTINGS.installation_max_a
-                ): _number(6, 80, 0.1, "A"),
+                max_key: max_field,
             }
         )
         return self.async_show_form(
             step_id="confirm",
-            data_schema=schema,
+            data_schema=self.add_suggested_values_to_schema(schema, user_input),
+            errors=errors,
             description_placeholders={
                 "charger_id": info[CONF_CHARGER_ID],
                 "vendor": info.get(CONF_VENDOR) or "?",
@@ -422,11 +452,16 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
                     CONF_SERVER_ENTRY_ID: user_input.get(CONF_SERVER_ENTRY_ID, servers[0].entry_id),
                 }
                 name = str(user_input.get(CONF_NAME) or "").strip() or charger_id
-                options = {CONF_INSTALLATION_MAX: float(user_input[CONF_INSTALLATION_MAX])}
-                if user_input.get(CONF_PASSWORD_IN_CHARGER):
+                installation_max = float(user_input[CONF_INSTALLATION_MAX])
+                options = {CONF_INSTALLATION_MAX: installation_max}
+                errors = _installation_max_errors(
+                    installation_max, main_fuse_a(self.hass, self._discovery[CONF_SERVER_ENTRY_ID])
+                )
+                if not errors and user_input.get(CONF_PASSWORD_IN_CHARGER):
                     self._added = (name, options, generate_password())
                     return await self.async_step_add_charger_password()
-                return self._async_create_charger_entry(name, options)
+                if not errors:
+                    return self._async_create_charger_entry(name, options)
         fields: dict[Any, Any] = {}
         if len(servers) > 1:
             fields[probatio.Required(CONF_SERVER_ENTRY_ID, default=servers[0].entry_id)] = (
@@ -444,11 +479,8 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
             TextSelectorConfig(autocomplete="off")
         )
         fields[probatio.Optional(CONF_NAME)] = TextSelector()
-        fields[
-            probatio.Required(
-                CONF_INSTALLATION_MAX, default=DEFAULT_CHARGER_SETTINGS.installation_max_a
-            )
-        ] = _number(6, 80, 0.1, "A")
+        max_key, max_field = _installation_max_field(main_fuse_a(self.hass, servers[0].entry_id))
+        fields[max_key] = max_field
         fields[probatio.Required(CONF_PASSWORD_IN_CHARGER, default=False)] = BooleanSelector()
         return self.async_show_form(
             step_id="add_charger",
@@ -526,6 +558,15 @@ def _sensor(device_class: SensorDeviceClass) -> EntitySelector:
 
 
 # --- energy manager: the form is built from the options table (core/ems/options.py) ----------
+class _SectionNumberSelector(NumberSelector):
+    """A number field of a form section: the frontend gets its bounds, the step checks them (the
+    table's ``in_bounds``). Inside a section Home Assistant cannot show a schema error on its
+    field: it would answer with the validator's raw English text above the form."""
+
+    def __call__(self, data: Any) -> float:
+        return float(probatio.Coerce(float)(data))
+
+
 def _ems_selector(option: ems_options.Option[Any]) -> Selector[Any]:
     """The field of one table row."""
     match option:
@@ -539,7 +580,14 @@ def _ems_selector(option: ems_options.Option[Any]) -> Selector[Any]:
             mode = (
                 NumberSelectorMode.SLIDER if option.kind is Kind.SLIDER else NumberSelectorMode.BOX
             )
-            return _number(option.minimum, option.maximum, option.step, option.unit, mode)
+            return _number(
+                option.form_minimum,
+                option.maximum,
+                option.step,
+                option.unit,
+                mode,
+                kind=_SectionNumberSelector,
+            )
         case ems_options.Select():
             return _select(option.form_choices, option.key)
         case ems_options.ConfigEntryRef():
@@ -580,16 +628,26 @@ def _ems_suggestions(options: Mapping[str, Any]) -> dict[str, Any]:
     return form
 
 
-def _ems_answer(user_input: Mapping[str, Any]) -> dict[str, Any]:
-    """The sectioned answer as flat options, each as the table stores it (unset ones left out)."""
+def _ems_flat(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The sectioned answer as entered, flat."""
     flat = dict(user_input)
     for part in Section:
         flat |= flat.pop(part.value, None) or {}
+    return flat
+
+
+def _ems_answer(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """The flat answer as options, each as the table stores it (unset ones left out)."""
     return {
         option.key: value
         for option in ems_options.OPTIONS
         if option.key in flat and (value := option.from_form(flat[option.key])) is not None
     }
+
+
+def _section_of(option: ems_options.Option[Any]) -> str:
+    """Where an option's error is shown: its section (the switch on top: the form as a whole)."""
+    return "base" if option.section is None else option.section.value
 
 
 def _server_options_schema() -> probatio.Schema:
@@ -685,8 +743,10 @@ class ServerOptionsFlow(OptionsFlow):
     ) -> ConfigFlowResult:
         errors: dict[str, str] = {}
         if user_input is not None:
-            answer = _ems_answer(user_input)
-            errors = self._ems_errors(answer)
+            flat = _ems_flat(user_input)
+            answer = _ems_answer(flat)
+            errors = self._ems_errors(answer) | self._ems_input_errors(answer)
+            errors |= await self._ems_forecast_errors(answer) | self._ems_bound_errors(flat)
             if not errors:
                 return self.async_create_entry(data=self._keep_others(_EMS_KEYS) | answer)
         # The current options are suggestions (an input left out stays unset), the table's
@@ -701,6 +761,16 @@ class ServerOptionsFlow(OptionsFlow):
     def _ems_errors(self, options: Mapping[str, Any]) -> dict[str, str]:
         """Combinations the energy manager could never use (shown on their section)."""
         errors: dict[str, str] = {}
+        if ems_options.EMS_ENABLED.read(options) and ems_options.GRID_POWER.read(options) is None:
+            # Solar, every charger's default mode, finds the surplus with it, and the main fuse
+            # is watched with it: without it a car would charge at the stale fallback.
+            errors[Section.INPUTS.value] = "grid_power_needed"
+        if (
+            ems_options.CHEAP_GRID_PRICE.read(options) is not None
+            and ems_options.PRICE.read(options) is None
+        ):
+            # Without prices the cheap hours never come.
+            errors[Section.INPUTS.value] = "cheap_price_needs_price"
         currents = [phase.read(options) is not None for phase in ems_options.GRID_CURRENTS]
         if any(currents) and not all(currents[: ems_options.SITE_PHASES.read(options)]):
             # The fuse is watched per phase only with a current for every phase of the site.
@@ -719,6 +789,51 @@ class ServerOptionsFlow(OptionsFlow):
         if state is not None and watts_per_unit(state) is None:
             # A "max discharge current" in A (or %) is no cap in W.
             errors[Section.BATTERY.value] = "discharge_limit_not_power"
+        return errors
+
+    def _ems_input_errors(self, options: Mapping[str, Any]) -> dict[str, str]:
+        """Sensors the energy manager could not read as what they are picked for: one that does
+        not exist (an unavailable one may come back), a power that is none (kWh, %), one sensor
+        for two measurements. Shown on the section of the field."""
+        errors: dict[str, str] = {}
+        registry = er.async_get(self.hass)
+        seen: set[str] = set()
+        for option in ems_options.MEASURED_INPUTS:
+            entity_id = option.read(options)
+            if entity_id is None:
+                continue
+            state = self.hass.states.get(entity_id)
+            if entity_id in seen:
+                errors[_section_of(option)] = "duplicate_sensor"
+            elif state is None and registry.async_get(entity_id) is None:
+                errors[_section_of(option)] = "entity_not_found"
+            elif (
+                option in ems_options.POWER_INPUTS
+                and state is not None
+                and watts_per_unit(state) is None
+            ):
+                errors[_section_of(option)] = "sensor_not_power"
+            seen.add(entity_id)
+        return errors
+
+    def _ems_bound_errors(self, flat: Mapping[str, Any]) -> dict[str, str]:
+        """Numbers beyond the table's bounds, on their section (the schema lets them through)."""
+        errors: dict[str, str] = {}
+        for option in ems_options.OPTIONS:
+            if not option.in_bounds(flat.get(option.key)):
+                errors[_section_of(option)] = "out_of_range"
+        return errors
+
+    async def _ems_forecast_errors(self, options: Mapping[str, Any]) -> dict[str, str]:
+        """The solar forecast must be an entry with an energy platform forecast (what
+        ``ems_inputs.async_solar_forecast`` reads); the picker lists every config entry."""
+        errors: dict[str, str] = {}
+        entry_id = ems_options.SOLAR_FORECAST.read(options)
+        if entry_id is None:
+            return errors
+        entry = self.hass.config_entries.async_get_entry(entry_id)
+        if entry is None or entry.domain not in await async_get_energy_platforms(self.hass):
+            errors[_section_of(ems_options.SOLAR_FORECAST)] = "not_a_solar_forecast"
         return errors
 
     async def async_step_server(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -768,6 +883,9 @@ class ServerOptionsFlow(OptionsFlow):
         our CA (once) and the server certificates before the options are saved."""
         security = self._server_security()
         await security.async_load()
+        if security.ca_damaged:
+            # Nothing here can mend it (a new CA would strand the chargers that trust the old one).
+            return self.async_abort(reason="ca_damaged")
         errors: dict[str, str] = {}
         if user_input is not None:
             answer = {
@@ -980,6 +1098,10 @@ class ChargerOptionsFlow(OptionsFlow):
                 errors[CONF_SAFE_CURRENT] = "above_installation_max"
             if data[CONF_MIN_CURRENT] > data[CONF_INSTALLATION_MAX]:
                 errors[CONF_MIN_CURRENT] = "above_installation_max"
+            server_entry_id = self.config_entry.data[CONF_SERVER_ENTRY_ID]
+            errors |= _installation_max_errors(
+                data[CONF_INSTALLATION_MAX], main_fuse_a(self.hass, server_entry_id)
+            )
             # Left out (an older caller): as they are.
             data[CONF_SECURITY_PROFILE] = int(
                 data.get(CONF_SECURITY_PROFILE, configured_profile(self.config_entry))
@@ -1062,13 +1184,17 @@ class ChargerOptionsFlow(OptionsFlow):
             errors=errors,
         )
 
+    def _server_entry(self) -> ConfigEntry | None:
+        """The entry of the server the charger belongs to (None: removed meanwhile)."""
+        return self.hass.config_entries.async_get_entry(
+            self.config_entry.data[CONF_SERVER_ENTRY_ID]
+        )
+
     def _security_profile_error(self, data: Mapping[str, Any]) -> str | None:
         """Profiles 2 and 3 need the server's TLS listener; a lower profile than before is a
         downgrade, which OCPP wants the user to allow explicitly."""
         profile = data[CONF_SECURITY_PROFILE]
-        server = self.hass.config_entries.async_get_entry(
-            self.config_entry.data[CONF_SERVER_ENTRY_ID]
-        )
+        server = self._server_entry()
         if profile > SecurityProfile.BASIC_AUTH and (
             server is None or not tls_options(server.options).enabled
         ):

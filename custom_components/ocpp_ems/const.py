@@ -104,6 +104,11 @@ ISSUE_CLOCK_SKEW: Final = "clock_skew"
 # Our server certificate could not be renewed / the user's own one expires soon.
 ISSUE_TLS_RENEWAL_FAILED: Final = "tls_renewal_failed"
 ISSUE_TLS_CERTIFICATE_EXPIRING: Final = "tls_certificate_expiring"
+# The security store: its CA unreadable (TLS off), lost (a new CA), the user's own certificate
+# unreadable (ours presented).
+ISSUE_TLS_CA_DAMAGED: Final = "tls_ca_damaged"
+ISSUE_TLS_CA_REPLACED: Final = "tls_ca_replaced"
+ISSUE_TLS_OWN_CERTIFICATE_LOST: Final = "tls_own_certificate_lost"
 # A charger did not come back on the security profile it was moved to: rolled back.
 ISSUE_SECURITY_UPGRADE_FAILED: Final = "security_upgrade_failed"
 # A charger's client certificate ends within a week and it has not taken a new one.
@@ -153,6 +158,8 @@ DEFAULT_STALE_GRACE: Final = ems_options.STALE_GRACE.default
 EMS_DEBOUNCE_S: Final = 1.0
 EMS_RETRY_S: Final = 30.0
 ISSUE_EMS_STALE_INPUTS: Final = "ems_stale_inputs"
+# A grid or battery meter whose sign looks inverted (core/ems/meter_sign.py).
+ISSUE_EMS_INVERTED_METER: Final = "ems_inverted_meter"
 
 # The server entry a server-wide action is for (the first one when left out).
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"

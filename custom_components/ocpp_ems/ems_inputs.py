@@ -10,7 +10,7 @@ runtime (``energy_manager.py``) wires them to events.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -143,14 +143,63 @@ def read_power(state: State | None, now: float) -> Reading:
     return _read_converted(state, now, None if state is None else watts_per_unit(state))
 
 
+def amperes_per_unit(state: State) -> float | None:
+    """A per unit of a current entity's state (no unit: A); None for a unit that is no current."""
+    return _per_unit(state, ElectricCurrentConverter, UnitOfElectricCurrent.AMPERE)
+
+
 def read_current(state: State | None, now: float) -> Reading:
     """A current reading in A, whatever current unit the sensor uses (A, mA; none: A)."""
-    per_unit = (
-        None
-        if state is None
-        else _per_unit(state, ElectricCurrentConverter, UnitOfElectricCurrent.AMPERE)
-    )
-    return _read_converted(state, now, per_unit)
+    return _read_converted(state, now, None if state is None else amperes_per_unit(state))
+
+
+# The controller's names of its inputs (``Decision.stale_inputs``) and the options that pick them.
+_PICKED_BY: Final[Mapping[str, tuple[ems_options.EntityRef, ...]]] = {
+    "grid_power": (ems_options.GRID_POWER,),
+    "grid_currents": ems_options.GRID_CURRENTS,
+    **{
+        f"grid_current_l{line}": (option,)
+        for line, option in enumerate(ems_options.GRID_CURRENTS, start=1)
+    },
+    "pv_power": (ems_options.PV_POWER,),
+    "pv_available_power": (ems_options.PV_AVAILABLE_POWER,),
+    "battery_power": (ems_options.BATTERY_POWER,),
+    "battery_soc": (ems_options.BATTERY_SOC,),
+}
+# How each kind of input reads its unit (None: not a unit of that kind).
+_UNIT_READERS: Final[Mapping[str, Callable[[State], float | None]]] = {
+    "power": watts_per_unit,
+    "current": amperes_per_unit,
+}
+
+
+def picked_inputs(
+    names: Iterable[str], options: Mapping[str, Any], state: Callable[[str], State | None]
+) -> str:
+    """The controller's inputs ``names`` as the user picked them, for a repair's text: each
+    entity id, with its unit in brackets where that is no unit of the input's kind (an energy
+    counter in kWh picked for a power reads as unavailable); a name no entity is picked for
+    stays as it is."""
+    shown: list[str] = []
+    for name in names:
+        picked = [
+            (option, entity_id)
+            for option in _PICKED_BY.get(name, ())
+            if (entity_id := option.read(options))
+        ]
+        if not picked:
+            shown.append(name)
+        for option, entity_id in picked:
+            shown.append(entity_id + _wrong_unit(option, state(entity_id)))
+    return ", ".join(sorted(set(shown)))  # each once (grid_currents and its lines)
+
+
+def _wrong_unit(option: ems_options.EntityRef, state: State | None) -> str:
+    """The entity's unit in brackets where it is none of the option's kind, else nothing."""
+    reader = _UNIT_READERS.get(option.device_class or "")
+    if state is None or reader is None or reader(state) is not None:
+        return ""
+    return f" ({state.attributes.get('unit_of_measurement')})"
 
 
 def read_phases(states: Sequence[State | None], now: float) -> PhaseReading:

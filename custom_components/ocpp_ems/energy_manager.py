@@ -17,7 +17,9 @@ module
 * listens to the sensors and the chargers' coordinators, debounces to about a second, and wakes up
   when the driver asks;
 * runs the driver's writes as background tasks and sets the inverter's discharge limit entity;
-* raises a repair issue while inputs are stale (it clears itself) and signals the entities;
+* raises a repair issue while inputs are stale (naming the entities picked, and a unit that is no
+  power), another while a meter's sign looks inverted (``core/ems/meter_sign.py``); both clear
+  themselves; and signals the entities;
 * is told when the user takes a charger over (:meth:`EnergyManagerRuntime.async_take_over`: its
   mode becomes Manual, the driver leaves it alone until another mode is picked).
 
@@ -56,6 +58,7 @@ from .const import (
     DOMAIN,
     EMS_DEBOUNCE_S,
     EMS_RETRY_S,
+    ISSUE_EMS_INVERTED_METER,
     ISSUE_EMS_STALE_INPUTS,
     LOGGER,
     STORAGE_VERSION,
@@ -77,6 +80,7 @@ from .core.ems.charger_view import ChargerView
 from .core.ems.discharge import DischargeEntity
 from .core.ems.driver import WATCHDOG_S, ChargerLink, EmsDriver, Timing
 from .core.ems.forecast_hold import ForecastHolds
+from .core.ems.meter_sign import BATTERY, GRID
 from .core.ems.options import (
     BATTERY_DISCHARGE_LIMIT,
     BATTERY_POWER,
@@ -102,6 +106,7 @@ from .ems_inputs import (
     async_follow_energy_dashboard,
     async_solar_forecast,
     charger_inputs,
+    picked_inputs,
     price_slots,
     read_phases,
     read_power,
@@ -119,6 +124,7 @@ __all__ = [
     "SAVE_DELAY_S",
     "ChargerView",
     "EnergyManagerRuntime",
+    "inverted_issue_id",
     "signal",
     "stale_issue_id",
 ]
@@ -137,6 +143,10 @@ def signal(server_entry_id: str) -> str:
 
 def stale_issue_id(server_entry_id: str) -> str:
     return f"{ISSUE_EMS_STALE_INPUTS}_{server_entry_id}"
+
+
+def inverted_issue_id(server_entry_id: str) -> str:
+    return f"{ISSUE_EMS_INVERTED_METER}_{server_entry_id}"
 
 
 def _now() -> float:
@@ -184,12 +194,14 @@ class EnergyManagerRuntime:
             PRICE: self._holds.price,
             FEED_IN_PRICE_ENTITY: self._holds.feed_in_price,
         }
-        self._stale: frozenset[str] = frozenset()
+        # The repair issues as last set (None: deleted; each set again only on a change).
+        self._issues: dict[str, dict[str, str] | None] = {}
         self._warned_units: set[str] = set()
         self._inputs_seen: SiteInputs | None = None  # what the latest decision was made from
         self._stopped = False
         self.enabled = EMS_ENABLED.read(entry.options)
         self._driver.set_active(self.enabled)
+        self._meters = self._picked_meters()
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def async_start(self) -> None:
@@ -225,7 +237,8 @@ class EnergyManagerRuntime:
                 unsub()
         self._unsub_states = self._unsub_wakeup = self._unsub_stop = None
         self._unsub_forecast = self._unsub_dashboard = None
-        ir.async_delete_issue(self.hass, DOMAIN, stale_issue_id(self.entry.entry_id))
+        self._issues.clear()  # (deleted whatever this run knows of them)
+        self._set_input_issues(frozenset(), frozenset())
         # Without the energy manager nothing keeps the battery from the car: give it back.
         if (limit := self._discharge_entity()) is not None and (
             value := self._driver.discharge_write(None, limit[1], _now(), force=True)
@@ -249,20 +262,30 @@ class EnergyManagerRuntime:
         flipped = enabled != self.enabled
         self.enabled = enabled
         self._driver.set_active(enabled)
+        self._hand_back()
         self._driver.configure(
             site_settings(self.entry.options), driver_options(self.entry.options)
         )
+        if (meters := self._picked_meters()) != self._meters:
+            self._meters = meters
+            self._driver.forget_meter_signs()  # an inverted meter's replacement starts afresh
         self._follow_sensors()
         self._on_forecast_timer()  # another forecast may be picked
         if not enabled:
             self._driver.clear_decision()
             self._inputs_seen = None
-            self._set_stale(frozenset())
+            self._set_input_issues(frozenset(), frozenset())
             self._apply_discharge_limit(None, _now(), force=True)
         self.async_schedule_update()
         # Site entities (battery SoC numbers) show the options: refresh them even without chargers.
         async_dispatcher_send(self.hass, self.signal)
         return flipped
+
+    def _picked_meters(self) -> tuple[str | None, ...]:
+        """The meters whose signs the controller checks, and the PV sensor it checks them by."""
+        return tuple(
+            option.read(self.entry.options) for option in (GRID_POWER, BATTERY_POWER, PV_POWER)
+        )
 
     @callback
     def async_add_charger(self, entry: ChargerConfigEntry) -> CALLBACK_TYPE:
@@ -277,6 +300,7 @@ class EnergyManagerRuntime:
                 control=lambda: entry.runtime_data.central.current_control(charger_id),
             ),
         )
+        self._hand_back()  # still recorded as the manager's, found while it is off
         unsub = coordinator.async_add_listener(lambda: self._on_charger_update(charger_id))
         self._follow_sensors()  # its vehicle SoC sensor, if any
         self.async_schedule_update()
@@ -338,9 +362,28 @@ class EnergyManagerRuntime:
     def async_update_charger(self, charger_id: str, **changes: Any) -> None:
         """A user change (entity or action) to a charger's EMS settings: applied at once."""
         self._driver.update_charger(charger_id, changes)
+        self._hand_back()  # mode Manual picked
+        self._charger_settings_changed()
+
+    @callback
+    def _charger_settings_changed(self) -> None:
         # The user's choice is on disk at once, not only within the save delay.
         self._saver.async_schedule(self._dump, 0)
         self.async_schedule_update(immediately=True)
+
+    @callback
+    def _hand_back(self) -> None:
+        """Hand the chargers the manager let go of back to their user (``EmsDriver.hand_back``:
+        not at the manager's last limit)."""
+        for charger_id in self._driver.let_go():
+            self.entry.async_create_background_task(
+                self.hass, self._async_hand_back(charger_id), f"{DOMAIN} ems hand back {charger_id}"
+            )
+
+    async def _async_hand_back(self, charger_id: str) -> None:
+        await self._driver.hand_back(charger_id)
+        if not self._stopped:
+            self._saver.async_schedule(self._dump, 0)  # which chargers it still holds paused
 
     def controlled_by(self, charger_id: str) -> ControlledBy:
         """Who sets the charger's limit: this energy manager, the user (Manual), or nobody."""
@@ -354,7 +397,8 @@ class EnergyManagerRuntime:
         if self.controlled_by(charger_id) is not ControlledBy.ENERGY_MANAGER:
             return None
         previous = self.charger_view(charger_id).mode
-        self.async_update_charger(charger_id, mode=Mode.MANUAL)
+        self._driver.take_over(charger_id)
+        self._charger_settings_changed()
         return previous
 
     @callback
@@ -462,7 +506,7 @@ class EnergyManagerRuntime:
                 self._async_write(charger_id, command),
                 f"{DOMAIN} ems write {charger_id}",
             )
-        self._set_stale(step.decision.stale_inputs)
+        self._set_input_issues(step.decision.stale_inputs, step.decision.inverted_inputs)
         self._wake_at(step.wake_at)
         self._saver.async_schedule(self._dump)
         async_dispatcher_send(self.hass, self.signal)
@@ -598,12 +642,47 @@ class EnergyManagerRuntime:
         self.async_schedule_update(immediately=True)
 
     @callback
-    def _set_stale(self, stale: frozenset[str]) -> None:
-        if stale == self._stale:
+    def _set_input_issues(self, stale: frozenset[str], inverted: frozenset[str]) -> None:
+        """The repair issues of the inputs: stale ones (unavailable, silent, or in a unit that is
+        no power), and meters whose sign looks inverted (stale too, with a repair of their own
+        that says how to turn them round). Each names the entities the user picked."""
+        options, states = self.entry.options, self.hass.states.get
+        server = self.entry.title
+        entry_id = self.entry.entry_id
+        if stale := stale - inverted:
+            self._set_issue(
+                stale_issue_id(entry_id),
+                ISSUE_EMS_STALE_INPUTS,
+                {"server": server, "inputs": picked_inputs(stale, options, states)},
+            )
+        else:
+            self._set_issue(stale_issue_id(entry_id), ISSUE_EMS_STALE_INPUTS, None)
+        entities = [
+            entity_id
+            for name, option in ((GRID, GRID_POWER), (BATTERY, BATTERY_POWER))
+            if name in inverted and (entity_id := option.read(options))
+        ]
+        self._set_issue(
+            inverted_issue_id(entry_id),
+            ISSUE_EMS_INVERTED_METER,
+            {
+                "server": server,
+                "inputs": ", ".join(entities),
+                "template": ", ".join(
+                    f"`{{{{ -(states('{entity_id}') | float(0)) }}}}`" for entity_id in entities
+                ),
+            }
+            if entities
+            else None,
+        )
+
+    @callback
+    def _set_issue(self, issue_id: str, key: str, placeholders: dict[str, str] | None) -> None:
+        """Raise the repair issue with these placeholders (None: delete it)."""
+        if issue_id in self._issues and self._issues[issue_id] == placeholders:
             return
-        self._stale = stale
-        issue_id = stale_issue_id(self.entry.entry_id)
-        if not stale:
+        self._issues[issue_id] = placeholders
+        if placeholders is None:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
         ir.async_create_issue(
@@ -612,9 +691,6 @@ class EnergyManagerRuntime:
             issue_id,
             is_fixable=False,
             severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_EMS_STALE_INPUTS,
-            translation_placeholders={
-                "server": self.entry.title,
-                "inputs": ", ".join(sorted(stale)),
-            },
+            translation_key=key,
+            translation_placeholders=placeholders,
         )

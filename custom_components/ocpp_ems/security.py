@@ -7,15 +7,20 @@
   again before they expire or when a name is missing (checked at start and daily). The listener
   asks for its TLS context at every handshake, so a renewal needs no restart. A renewal that fails
   raises a repair issue with the steps to take.
+* A damaged store: each part is read on its own. Our certificate is issued again; the user's own
+  is dropped (a repair; ours is presented meanwhile); a damaged CA keeps TLS off (the server runs
+  without it, a repair says what to do) and the store is never written, so a backup of it can be
+  restored. The CA's fingerprint is recorded in the entry's data: a CA created while one is
+  recorded replaced a lost store, which a repair reports (the TLS chargers must be set up again).
 * The user may bring their own server certificate and key instead (checked in the options flow,
   kept in the same store). We cannot renew it: a repair issue reminds the user before it expires.
   Client certificates (profile 3) are always checked against our CA.
 * :class:`CaCertificateView`: the CA certificate for download (authenticated), which chargers
   need as their CSMS root certificate.
-* Charger certificates (profile 3): the daily check asks chargers whose certificate ends within
-  30 days for a new one (:class:`~.core.security.renewal.ClientRenewals`); one that has not
+* Charger certificates (profile 3): a check minutes after the start, then daily, asks chargers
+  whose certificate ends within 30 days for a new one (:class:`~.core.security.renewal.ClientRenewals`); one that has not
   taken a new certificate a week before the end gets a repair issue with the steps to take,
-  removed once it accepts one.
+  removed once it accepts one (also one raised before the entry was set up again).
 
 Private keys exist only in that store and in memory: never in the options, diagnostics or logs
 (the core's certificate classes do not show them in ``repr``).
@@ -42,12 +47,13 @@ from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.helpers.storage import Store
 
 from .const import (
     CONF_HOST,
+    CONF_SERVER_ENTRY_ID,
     CONF_TLS_CERTIFICATE,
     CONF_TLS_ENABLED,
     CONF_TLS_HOSTS,
@@ -56,7 +62,10 @@ from .const import (
     DEFAULT_TLS_PORT,
     DOMAIN,
     ISSUE_CLIENT_CERTIFICATE_RENEWAL,
+    ISSUE_TLS_CA_DAMAGED,
+    ISSUE_TLS_CA_REPLACED,
     ISSUE_TLS_CERTIFICATE_EXPIRING,
+    ISSUE_TLS_OWN_CERTIFICATE_LOST,
     ISSUE_TLS_RENEWAL_FAILED,
     LOGGER,
     STORAGE_VERSION,
@@ -76,6 +85,9 @@ from .hub import charger_placeholders
 # How often the server certificate is checked, and how long before it expires it is renewed (or,
 # the user's own, they are reminded).
 RENEWAL_CHECK_INTERVAL = timedelta(days=1)
+# The chargers' certificates are first checked this long after the start (their sessions are up
+# by then): a Home Assistant restarted more often than daily still asks them to renew.
+FIRST_CLIENT_CHECK_DELAY = timedelta(minutes=5)
 RENEW_BEFORE_DAYS: float = SERVER_CERT_RENEW_BEFORE_DAYS
 # A signed download link of the CA certificate works this long (the UI shows a fresh one).
 CA_LINK_VALIDITY = timedelta(minutes=30)
@@ -88,6 +100,9 @@ _CERTIFICATE_FAILURES = (CertificateError, ValueError, OSError)
 # CA, which refuses the whole certificate for one bad name).
 _HOST_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOST_NAME = re.compile(rf"{_HOST_LABEL}(\.{_HOST_LABEL})*")
+# Where the server entry's data records its CA (the SHA-256 fingerprint): outside the security
+# store, so a lost store is told apart from a first start.
+DATA_CA_FINGERPRINT = "ca_fingerprint"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +136,22 @@ def expiring_issue_id(entry_id: str) -> str:
 
 def client_renewal_issue_id(charger_id: str) -> str:
     return f"{ISSUE_CLIENT_CERTIFICATE_RENEWAL}_{charger_id}"
+
+
+def ca_damaged_issue_id(entry_id: str) -> str:
+    return f"{ISSUE_TLS_CA_DAMAGED}_{entry_id}"
+
+
+def ca_replaced_issue_id(entry_id: str) -> str:
+    return f"{ISSUE_TLS_CA_REPLACED}_{entry_id}"
+
+
+def own_certificate_lost_issue_id(entry_id: str) -> str:
+    return f"{ISSUE_TLS_OWN_CERTIFICATE_LOST}_{entry_id}"
+
+
+class CaStoreDamagedError(HomeAssistantError):
+    """The stored CA cannot be read: TLS stays off (the store is kept for a restore)."""
 
 
 def ca_path(entry_id: str) -> str:
@@ -182,6 +213,9 @@ class ServerSecurity:
         self._upgrades: dict[str, dict[str, Any]] = {}
         self._context: ssl.SSLContext | None = None
         self._lock = asyncio.Lock()
+        # Why the stored CA could not be read: the store is then never written (a backup of it
+        # may be restored) and no new CA is created.
+        self._ca_damage: Exception | None = None
         self._last_error: Exception | None = None
         self._listeners: list[Callable[[], None]] = []
         # The chargers' certificate renewals (from the first daily check on) and their repairs.
@@ -192,6 +226,12 @@ class ServerSecurity:
     @property
     def ca(self) -> CertificateAuthority | None:
         return self._ca
+
+    @property
+    def ca_damaged(self) -> bool:
+        """The stored CA cannot be read (after :meth:`async_load`): TLS stays off, its repair
+        says what to do."""
+        return self._ca_damage is not None
 
     @property
     def own(self) -> ServerCredentials | None:
@@ -228,13 +268,21 @@ class ServerSecurity:
             return
         data = await self._store.async_load()
         if data:
-            self._ca, self._issued, self._own = await self._hass.async_add_executor_job(
-                _parse_store, data
-            )
+            parsed = await self._hass.async_add_executor_job(_parse_store, data)
+            self._ca, self._issued, self._own = parsed.ca, parsed.issued, parsed.own
+            self._ca_damage = parsed.damage.pop("ca", None)  # reported when the CA is needed
+            for part, err in parsed.damage.items():
+                # A damaged certificate of ours is issued again; the user's own is reported
+                # (the repair of async_check) and ours presented meanwhile.
+                LOGGER.error(
+                    "The stored %s of %s is damaged: %s", _STORE_PARTS[part], self._entry.title, err
+                )
             self._upgrades = dict(data.get("upgrades") or {})
         self._loaded = True
 
     async def _async_save(self) -> None:
+        if self._ca_damage is not None:
+            return  # kept as it is for a restore (see async_start)
         await self._store.async_save(
             {
                 "ca": None if self._ca is None else self._ca.to_dict(),
@@ -260,10 +308,20 @@ class ServerSecurity:
         await self._async_save()
 
     async def async_remove(self) -> None:
-        """The server entry is deleted: its CA and keys go with it."""
+        """The server entry is deleted: its CA and keys (and the repairs about them) go with it."""
+        entry_id = self._entry.entry_id
+        for issue_id in (
+            ca_damaged_issue_id(entry_id),
+            ca_replaced_issue_id(entry_id),
+            own_certificate_lost_issue_id(entry_id),
+        ):
+            ir.async_delete_issue(self._hass, DOMAIN, issue_id)
         await self._store.async_remove()
 
     async def _async_ensure_ca(self) -> CertificateAuthority:
+        """The CA; created when there is none. Raises CaStoreDamagedError (with its repair)."""
+        if self._ca_damage is not None:
+            self._ca_damaged(self._ca_damage)
         if self._ca is None:
             self._ca = await self._hass.async_add_executor_job(CertificateAuthority.create)
             await self._async_save()
@@ -272,7 +330,62 @@ class ServerSecurity:
                 self._entry.title,
                 self._ca.fingerprint,
             )
+        self._record_ca(self._ca)
         return self._ca
+
+    def _ca_damaged(self, err: Exception) -> None:
+        LOGGER.error(
+            "The certificate authority of %s cannot be read (%s): its TLS listener stays off. "
+            "Restore a backup of Home Assistant, or remove and add the server for a new one",
+            self._entry.title,
+            err,
+        )
+        ir.async_create_issue(
+            self._hass,
+            DOMAIN,
+            ca_damaged_issue_id(self._entry.entry_id),
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_TLS_CA_DAMAGED,
+            translation_placeholders={"server": self._entry.title, "error": str(err)},
+        )
+        raise CaStoreDamagedError(str(err)) from err
+
+    def _record_ca(self, ca: CertificateAuthority) -> None:
+        """Record the CA in the entry's data. Another CA than the recorded one replaced it (the
+        store was lost): the chargers that trust the old one must be set up again. A new CA is
+        still made: the old key is gone, so TLS can only work again with a new one (a restored
+        backup brings its own record)."""
+        recorded = self._entry.data.get(DATA_CA_FINGERPRINT)
+        if recorded == ca.fingerprint:
+            return
+        if recorded is not None:
+            LOGGER.warning(
+                "The certificate authority of %s was lost (its store is missing) and replaced: "
+                "chargers using TLS (security profile 2 or 3) must be set up again with the new "
+                "CA certificate (SHA-256 fingerprint %s, was %s)",
+                self._entry.title,
+                ca.fingerprint,
+                recorded,
+            )
+            ir.async_create_issue(
+                self._hass,
+                DOMAIN,
+                ca_replaced_issue_id(self._entry.entry_id),
+                is_fixable=False,
+                # Nothing at the next start can tell it again.
+                is_persistent=True,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key=ISSUE_TLS_CA_REPLACED,
+                translation_placeholders={
+                    "server": self._entry.title,
+                    "fingerprint": ca.fingerprint,
+                    "old_fingerprint": str(recorded),
+                },
+            )
+        self._hass.config_entries.async_update_entry(
+            self._entry, data={**self._entry.data, DATA_CA_FINGERPRINT: ca.fingerprint}
+        )
 
     async def _async_issue_if_due(self, ca: CertificateAuthority, options: TlsOptions) -> bool:
         """Issue our server certificates when :func:`server_renewal_due` says so; True if it did.
@@ -312,9 +425,11 @@ class ServerSecurity:
         """Load (or create) the CA and credentials, renew what is due, build the TLS context and
         check again daily; returns the TLS context source for the listener.
 
-        Raises CertificateError (and OSError, ValueError) when there is nothing to present."""
+        Raises CaStoreDamagedError (the server runs without TLS), CertificateError (and OSError,
+        ValueError) when there is nothing to present."""
         await self.async_load()
         await self._async_ensure_ca()
+        ir.async_delete_issue(self._hass, DOMAIN, ca_damaged_issue_id(self._entry.entry_id))
         await self.async_check()
         if self._active is None:
             # The first issue failed (the repair says why): retried when the entry is set up again.
@@ -328,7 +443,13 @@ class ServerSecurity:
                 name=f"{DOMAIN} certificate check {self._entry.entry_id}",
             )
         )
+        self._entry.async_on_unload(
+            async_call_later(self._hass, FIRST_CLIENT_CHECK_DELAY, self._async_first_client_check)
+        )
         return self.context
+
+    async def _async_first_client_check(self, _now: datetime) -> None:
+        await self.async_check_clients()
 
     async def _async_periodic_check(self, _now: datetime) -> None:
         await self.async_check()
@@ -342,8 +463,22 @@ class ServerSecurity:
                 self._entry.runtime_data.central, on_change=self._update_renewal_issues
             )
             self._entry.async_on_unload(self._renewals.close)
+            self._renewal_issues = self._raised_renewal_issues()
         await self._renewals.check()
         self._update_renewal_issues()
+
+    def _raised_renewal_issues(self) -> set[str]:
+        """The chargers of this server with a renewal repair raised before (by the instance of
+        an earlier setup of the entry): removed too once they renew."""
+        prefix = client_renewal_issue_id("")
+        directory = self._entry.runtime_data.directory
+        return {
+            issue_id.removeprefix(prefix)
+            for domain, issue_id in ir.async_get(self._hass).issues
+            if domain == DOMAIN
+            and issue_id.startswith(prefix)
+            and _belongs_to(directory.charger_entry(issue_id.removeprefix(prefix)), self._entry)
+        }
 
     @callback
     def _update_renewal_issues(self) -> None:
@@ -404,6 +539,7 @@ class ServerSecurity:
             if not failed:
                 ir.async_delete_issue(self._hass, DOMAIN, renewal_issue_id(self._entry.entry_id))
             self._check_own_expiry(use_own)
+            self._check_own_lost(options)
             wanted = self._own if use_own else self._issued
             if changed or wanted is not self._active:
                 assert wanted is not None
@@ -436,6 +572,23 @@ class ServerSecurity:
             },
         )
 
+    def _check_own_lost(self, options: TlsOptions) -> None:
+        """The options pick the user's own certificate but there is none (it was damaged in the
+        store): ours is presented, which chargers set up for theirs may not trust."""
+        issue_id = own_certificate_lost_issue_id(self._entry.entry_id)
+        if not options.own_certificate or self._own is not None:
+            ir.async_delete_issue(self._hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self._hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_TLS_OWN_CERTIFICATE_LOST,
+            translation_placeholders={"server": self._entry.title},
+        )
+
     def _check_own_expiry(self, use_own: bool) -> None:
         issue_id = expiring_issue_id(self._entry.entry_id)
         own = self._own
@@ -457,16 +610,48 @@ class ServerSecurity:
         )
 
 
-def _parse_store(
-    data: Mapping[str, Any],
-) -> tuple[CertificateAuthority | None, ServerCredentials | None, ServerCredentials | None]:
-    ca = data.get("ca")
-    issued = data.get("issued")
-    own = data.get("own")
+def _belongs_to(charger_entry: ConfigEntry | None, server_entry: ConfigEntry) -> bool:
     return (
-        None if not ca else CertificateAuthority.from_dict(ca),
-        None if not issued else ServerCredentials.from_dict(issued),
-        None if not own else ServerCredentials.from_dict(own),
+        charger_entry is not None
+        and charger_entry.data.get(CONF_SERVER_ENTRY_ID) == server_entry.entry_id
+    )
+
+
+# The parts of the security store, as the log names them.
+_STORE_PARTS = {
+    "issued": "server certificate",
+    "own": "own server certificate",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class _StoredSecurity:
+    ca: CertificateAuthority | None
+    issued: ServerCredentials | None
+    own: ServerCredentials | None
+    # The parts that could not be read (each None above), and why.
+    damage: dict[str, Exception]
+
+
+def _parse_store(data: Mapping[str, Any]) -> _StoredSecurity:
+    """Each part on its own: a damaged one does not take the others with it."""
+    damage: dict[str, Exception] = {}
+
+    def parse[T](part: str, load: Callable[[Mapping[str, Any]], T]) -> T | None:
+        stored = data.get(part)
+        if not stored:
+            return None
+        try:
+            return load(stored)
+        except (*_CERTIFICATE_FAILURES, TypeError, AttributeError) as err:
+            damage[part] = err
+            return None
+
+    return _StoredSecurity(
+        ca=parse("ca", CertificateAuthority.from_dict),
+        issued=parse("issued", ServerCredentials.from_dict),
+        own=parse("own", ServerCredentials.from_dict),
+        damage=damage,
     )
 
 

@@ -3,6 +3,7 @@ without sockets: keys, CSRs and certificates made the way a charger or a user wo
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import os
@@ -205,6 +206,15 @@ def test_a_csr_in_der_and_an_rsa_key_are_accepted(ca: CertificateAuthority) -> N
     assert issued.info.key == "RSA 2048"
     cert = x509.load_pem_x509_certificate(issued.pem.encode())
     assert cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_encipherment
+
+
+def test_a_csr_in_bare_base64_without_pem_armour_is_signed(ca: CertificateAuthority) -> None:
+    """Some firmware sends the DER as base64 without the BEGIN/END lines (line breaks kept)."""
+    csr, _key = make_csr("CP1")
+    der = x509.load_pem_x509_csr(csr.encode()).public_bytes(serialization.Encoding.DER)
+    bare = base64.encodebytes(der).decode()  # 76-character lines
+    issued = ca.sign_csr(bare, "CP1")
+    assert issued.info.subject_cn == "CP1"
 
 
 @pytest.mark.parametrize(

@@ -11,18 +11,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from custom_components.ocpp_ems.core.guard import MAX_OPENING_PER_ADDRESS
 from custom_components.ocpp_ems.core.handshake import REFUSAL_WARNINGS_PER_WINDOW
 from custom_components.ocpp_ems.core.security import CertificateAuthority
-from custom_components.ocpp_ems.core.security.tls import TlsFailureReason, tls_failure
+from custom_components.ocpp_ems.core.security.tls import (
+    TlsFailureReason,
+    loggable_name,
+    tls_failure,
+)
 from custom_components.ocpp_ems.core.server import CentralSystem
 from custom_components.ocpp_ems.core.tls_listener import (
+    SERVER_NAME_ERRORS,
     TLS_FAILURE_WINDOW_S,
     TlsFailure,
     TlsFailureLog,
@@ -234,6 +241,96 @@ async def test_the_sni_host_name_is_reported(
     await wait_for(lambda: reported)
     assert reported[0].server_name == "ems.example"
     assert reported[0].reason is TlsFailureReason.CERTIFICATE_EXPIRED
+
+
+async def test_an_sni_host_name_with_a_line_break_cannot_forge_a_log_line(
+    central: CentralSystem,
+    reported: list[TlsFailure],
+    foreign_ca: CertificateAuthority,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """OpenSSL refuses only NUL bytes in an SNI host name: the rest is escaped before it reaches
+    the WARNING and the report."""
+    context = Charger(tmp_path, foreign_ca).context()  # distrusts our server certificate
+    context.check_hostname = False
+    forged = "ems.local\n2026-01-01 00:00:00.000 WARNING (MainThread) [homeassistant] forged"
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        await asyncio.to_thread(blocking_handshake, central.tls_port, context, forged)
+        await wait_for(lambda: reported)
+    [line] = warnings(caplog)
+    assert "\n" not in line
+    assert "ems.local\\n2026" in line
+    assert reported[0].server_name == forged.replace("\n", "\\n")
+
+
+def test_a_long_host_name_is_cut() -> None:
+    name = loggable_name("a" * 300 + "\r")
+    assert len(name) == 253
+    assert name.endswith("...")
+    assert loggable_name("ems.local") == "ems.local"
+
+
+def client_hello(server_name: bytes) -> bytes:
+    """A real ClientHello (Python's TLS client) whose SNI host name is replaced by
+    ``server_name`` of the same length (the lengths around it stay right)."""
+    placeholder = b"a" * len(server_name)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = context.wrap_bio(incoming, outgoing, server_hostname=placeholder.decode())
+    with pytest.raises(ssl.SSLWantReadError):
+        client.do_handshake()
+    hello = outgoing.read()
+    assert hello.count(placeholder) == 1
+    return hello.replace(placeholder, server_name)
+
+
+async def test_a_non_ascii_sni_host_name_is_a_failure_not_a_traceback(
+    central: CentralSystem, reported: list[TlsFailure], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python's servername callback cannot decode it and hands the error to
+    sys.unraisablehook (a traceback per handshake); that one error is dropped while handshakes
+    run, other unraisable errors still reach the hook."""
+    unraisable: list[Any] = []  # sys.UnraisableHookArgs (no runtime type)
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    dropped = SERVER_NAME_ERRORS.dropped
+    for _ in range(3):
+        assert await send_raw(central, client_hello(b"\xff\xfe\xfdhost")) == b""
+    await wait_for(lambda: central.tls_failures.total == 3)
+    assert unraisable == []
+    assert SERVER_NAME_ERRORS.dropped == dropped + 3
+    assert dict(central.tls_failures.counts) == {TlsFailureReason.BAD_SERVER_NAME: 3}
+    assert reported[0].reason is TlsFailureReason.BAD_SERVER_NAME
+    assert sys.unraisablehook == unraisable.append  # given back after the handshakes
+    with SERVER_NAME_ERRORS.active():
+        _FailsWhenDeleted()
+    [other] = unraisable
+    assert isinstance(other.exc_value, ValueError)
+
+
+class _FailsWhenDeleted:
+    def __del__(self) -> None:
+        raise ValueError("another unraisable error")
+
+
+async def test_tls_on_the_plain_port_is_reported(
+    central: CentralSystem,
+    reported: list[TlsFailure],
+    charger: Charger,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A charger set up for wss:// with the plain port: its ClientHello is reported like plain
+    HTTP on the TLS port (websockets alone drops it at DEBUG)."""
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        for _ in range(2):
+            await asyncio.to_thread(blocking_handshake, central.port, charger.context())
+        await wait_for(lambda: central.tls_failures.total == 2)
+    assert dict(central.tls_failures.counts) == {TlsFailureReason.TLS_ON_PLAIN_PORT: 2}
+    assert [failure.reason for failure in reported] == [TlsFailureReason.TLS_ON_PLAIN_PORT]
+    [line] = warnings(caplog)  # once per address and window
+    assert "TLS on the plain ws:// port" in line
 
 
 async def test_a_flood_is_counted_exactly_but_warned_about_once(

@@ -1,6 +1,7 @@
 """What the energy manager learned survives a restart (``learned.py``): each charger's response
 times and the home battery's maximum go through the driver's stored form, as plain JSON, and
-come back as a prior; anything unreadable is skipped and nothing restored is unsafe."""
+come back as a prior, and what was seen of the car (its SoC, its phases) comes back in the same
+session only; anything unreadable is skipped and nothing restored is unsafe."""
 
 from __future__ import annotations
 
@@ -18,8 +19,14 @@ from custom_components.ocpp_ems.core.ems import (
     SiteSettings,
     SolarSettings,
 )
+from custom_components.ocpp_ems.core.ems.charger_work import ChargerMemory
 from custom_components.ocpp_ems.core.ems.driver import EmsDriver
-from custom_components.ocpp_ems.core.ems.learned import RESPONSE_KEY, SITE_KEY, SOC_KEY
+from custom_components.ocpp_ems.core.ems.learned import (
+    RESPONSE_KEY,
+    SESSION_KEY,
+    SITE_KEY,
+    SOC_KEY,
+)
 from custom_components.ocpp_ems.core.ems.response import ChargerResponse
 from custom_components.ocpp_ems.core.model import ChargerInfo
 
@@ -38,6 +45,12 @@ def response(driver: EmsDriver, charger_id: str = "a") -> ChargerResponse:
     memory = driver._manager.memory(charger_id)
     assert memory is not None
     return memory.response
+
+
+def memory_of(r: Rig) -> ChargerMemory:
+    memory = r.driver._manager.memory("a")
+    assert memory is not None
+    return memory
 
 
 def slow_charger(
@@ -268,13 +281,12 @@ async def test_a_soc_plan_goes_on_after_a_restart_in_the_same_session() -> None:
     first = soc_plan("tx-1")
     assert await plan_reason(first, soc=50.0, energy=1000.0) is Reason.PLANNED_SLOT
     stored = first.driver.dump()
-    assert stored[SOC_KEY] == {"a": {"soc": 50.0, "energy_wh": 1000.0, "session": ["tx-1"]}}
+    assert stored[SESSION_KEY] == {"a": {"soc": 50.0, "energy_wh": 1000.0, "session": ["tx-1"]}}
     # Restarted while the car's SoC sensor is not back yet: the estimate goes on.
     again = soc_plan("tx-1")
     again.driver.load(json.loads(json.dumps(stored)))
     assert await plan_reason(again, soc=None, energy=1200.0) is Reason.PLANNED_SLOT
-    memory = again.driver._manager.memory("a")
-    assert memory is not None
+    memory = memory_of(again)
     assert memory.soc_seen == (50.0, 1000.0)
     # Messages the charger queued while Home Assistant was down end that session: another car.
     open_session(again.model, "tx-2")
@@ -306,9 +318,120 @@ async def test_a_soc_of_another_session_or_unreadable_is_not_restored(
 async def test_a_restored_soc_waits_for_the_charger_to_show_its_session() -> None:
     again = soc_plan("tx-1")
     again.model.connected = False
+    # As stored before the car's phases were (the SoC alone): still read.
     stored = {SOC_KEY: {"a": {"soc": 50.0, "energy_wh": 1000.0, "session": ["tx-1"]}}}
     again.driver.load(stored)
     await plan_reason(again, soc=None, energy=1000.0, connected=False)
-    assert again.driver.dump()[SOC_KEY] == stored[SOC_KEY]  # kept, not yet resolved
+    assert again.driver.dump()[SESSION_KEY] == stored[SOC_KEY]  # kept, not yet resolved
     again.model.connected = True
     assert await plan_reason(again, soc=None, energy=1000.0) is Reason.PLANNED_SLOT
+
+
+# --- the phases a car draws on --------------------------------------------------------------------
+def energy_plan(transaction_id: str) -> Rig:
+    """An energy plan (5 kWh, departure in an hour) on a charger in session ``transaction_id``:
+    planned from the grid (no prices), in the last quarter hour on 3 phases at 32 A, in the last
+    three on 1 phase."""
+    r = rig(mode=Mode.PLAN)
+    view = r.driver.charger_view("a")
+    view.plan_departure = datetime.fromtimestamp(T0 + 3600, UTC)
+    view.plan_energy_kwh = 5.0
+    open_session(r.model, transaction_id)
+    return r
+
+
+async def plan_start(r: Rig) -> float | None:
+    """When the plan starts charging the car, paused now (s from T0)."""
+    step, _ = await r.step(10.0, charger=car(r.clock.t + 10.0, power=0.0))
+    decision = step.decision.chargers["a"]
+    assert decision.reason is Reason.PLAN_WAITING
+    return None if decision.until is None else decision.until - T0
+
+
+async def test_a_one_phase_car_stays_one_phase_after_a_restart_in_the_same_session() -> None:
+    first = energy_plan("tx-1")
+    assert await plan_start(first) == 2700.0  # not seen drawing yet: the charger's 3 phases
+    drawing = car(first.clock.t + 10.0, power=7360, currents=(32, 0, 0))
+    await first.step(10.0, charger=drawing, grid=7360.0)
+    assert memory_of(first).car_phases == 1
+    stored = json.loads(json.dumps(first.driver.dump()))
+    assert stored[SESSION_KEY] == {"a": {"car_phases": 1, "session": ["tx-1"]}}
+    # Restarted while the car is paused: still a 1-phase car, its plan starts as early.
+    again = energy_plan("tx-1")
+    again.driver.load(stored)
+    assert await plan_start(again) == 900.0
+    assert memory_of(again).car_phases == 1
+    assert again.driver.dump()[SESSION_KEY] == stored[SESSION_KEY]
+    # Seen drawing on every phase: it takes what the charger offers.
+    drawing = car(again.clock.t + 10.0, power=22080, currents=(32, 32, 32))
+    await again.step(10.0, charger=drawing, grid=22080.0)
+    assert memory_of(again).car_phases is None
+    assert SESSION_KEY not in again.driver.dump()
+    assert await plan_start(again) == 2700.0
+
+
+async def test_restored_phases_are_dropped_once_the_session_turns_out_ended() -> None:
+    stored = {SESSION_KEY: {"a": {"car_phases": 1, "session": ["tx-1"]}}}
+    again = energy_plan("tx-1")
+    again.driver.load(stored)
+    assert await plan_start(again) == 900.0
+    # Messages the charger queued while Home Assistant was down end that session: another car.
+    open_session(again.model, "tx-2")
+    assert await plan_start(again) == 2700.0
+    assert memory_of(again).car_phases is None
+    assert SESSION_KEY not in again.driver.dump()
+
+
+@pytest.mark.parametrize(
+    ("session", "stored"),
+    [
+        ("tx-2", {"car_phases": 1, "session": ["tx-1"]}),  # another session
+        ("tx-1", {"car_phases": 3, "session": ["tx-1"]}),  # every phase is not remembered
+        ("tx-1", {"car_phases": 0, "session": ["tx-1"]}),
+        ("tx-1", {"car_phases": "1", "session": ["tx-1"]}),
+        ("tx-1", {"car_phases": 1.0, "session": ["tx-1"]}),
+        ("tx-1", {"car_phases": True, "session": ["tx-1"]}),
+        ("tx-1", {"car_phases": 1, "session": []}),
+        ("tx-1", {"car_phases": 1}),
+        ("tx-1", {"session": ["tx-1"]}),  # nothing seen
+        # One unreadable part makes the whole record so.
+        ("tx-1", {"car_phases": 5, "soc": 50.0, "energy_wh": 1000.0, "session": ["tx-1"]}),
+        ("tx-1", {"car_phases": 1, "soc": 50.0, "session": ["tx-1"]}),
+    ],
+)
+async def test_phases_of_another_session_or_unreadable_are_not_restored(
+    session: str, stored: object
+) -> None:
+    again = energy_plan(session)
+    again.driver.load(json.loads(json.dumps({SESSION_KEY: {"a": stored}})))
+    assert await plan_start(again) == 2700.0
+    assert (memory_of(again).car_phases, memory_of(again).soc_seen) == (None, None)
+    assert SESSION_KEY not in again.driver.dump()
+
+
+async def test_a_car_seen_in_a_session_is_stored_whole_and_comes_back_whole() -> None:
+    # Both the SoC and the phases; the current form wins over the SoC alone stored before it.
+    record = {"soc": 50.0, "energy_wh": 1000.0, "car_phases": 2, "session": ["tx-1"]}
+    stale = {"soc": 20.0, "energy_wh": 0.0, "session": ["tx-1"]}
+    again = energy_plan("tx-1")
+    again.driver.load({SOC_KEY: {"a": stale}, SESSION_KEY: {"a": record}})
+    await plan_start(again)
+    memory = memory_of(again)
+    assert (memory.soc_seen, memory.car_phases) == ((50.0, 1000.0), 2)
+    assert again.driver.dump()[SESSION_KEY] == {"a": record}
+
+
+async def test_a_car_seen_is_kept_while_its_charger_is_out_of_the_controller() -> None:
+    stored = {"a": {"car_phases": 1, "session": ["tx-1"]}}
+    r = energy_plan("tx-1")
+    r.driver.load({SESSION_KEY: stored})
+    assert await plan_start(r) == 900.0
+    # The user's for a while, then handed back in the same session: still a 1-phase car.
+    r.driver.update_charger("a", {"mode": Mode.MANUAL})
+    await r.step(10.0, charger=car(r.clock.t + 10.0, power=0.0))
+    assert r.driver.dump()[SESSION_KEY] == stored
+    r.driver.update_charger("a", {"mode": Mode.PLAN})
+    assert await plan_start(r) == 900.0
+    # Its entry unloaded (as on a reload, before the stored form is written): stored still.
+    r.driver.remove_charger("a")
+    assert r.driver.dump()[SESSION_KEY] == stored

@@ -10,6 +10,7 @@ from custom_components.ocpp_ems.core.ems import (
     BatterySettings,
     ChargerCommand,
     ChargerSettings,
+    Decision,
     EnergyManager,
     Mode,
     Reading,
@@ -261,3 +262,91 @@ def test_fast_and_boost_use_every_phase_of_a_switching_charger() -> None:
     m.set_mode("a", Mode.FAST)
     d = m.update(site(700, 0, {"a": car(700, power=11040)}), 700)
     assert d.chargers["a"].target == ChargerCommand(16.0, 3)
+
+
+# --- a grid or battery meter with its sign the wrong way round (``meter_sign.py``) -----------------
+HOUSE_W = 20 * 3 * 230.0
+CAR_W = 16 * 3 * 230.0
+
+
+def test_an_inverted_grid_meter_at_night_is_stale_and_the_fuse_not_blind() -> None:
+    """Export shown positive: a house importing 20 A per phase with a car at 16 A reads as
+    24.8 kW of export while the PV sensor says 0 W. Within ``BALANCE_S`` the grid meter is
+    stale (named inverted) and the car falls back, not raised onto a fuse that carries 36 A."""
+    manager = EnergyManager(
+        SiteSettings(fuse_a=25), {"a": ChargerSettings(mode=Mode.FAST, max_current_a=32)}
+    )
+    decision = None
+    for t in range(0, 40, 5):
+        charging = {"a": car(t, power=CAR_W, currents=(16.0, 16.0, 16.0))}
+        decision = manager.update(site(t, -(HOUSE_W + CAR_W), charging, pv=0.0), t)
+    assert decision is not None
+    assert decision.inverted_inputs == {"grid_power"}
+    assert "grid_power" in decision.stale_inputs
+    target = decision.chargers["a"].target
+    assert target.paused or target.current_a <= 16.0, target
+
+
+def _stepping_car(
+    manager: EnergyManager, grid_sign: float, t0: int, steps: int, *, battery: bool = False
+) -> Decision:
+    """A car that starts (odd 20 s periods) and stops (even ones) beside a 2 kW house (no PV sensor), the grid
+    meter (or with ``battery``, a battery that covers the car) shown with ``grid_sign``."""
+    decision = None
+    for k in range(steps):
+        t = t0 + 20 * k
+        car_w = CAR_W if (t // 20) % 2 else 0.0
+        charging = {"a": car(t, power=car_w)}
+        if battery:
+            inputs = site(t, 0.0, charging, battery=grid_sign * (2000.0 + car_w), battery_soc=50)
+        else:
+            inputs = site(t, grid_sign * (2000.0 + car_w), charging)
+        decision = manager.update(inputs, t)
+    assert decision is not None
+    return decision
+
+
+@pytest.mark.parametrize("battery", [False, True], ids=["grid", "battery"])
+def test_a_meter_that_moves_against_the_cars_steps_is_flagged_until_it_follows(
+    battery: bool,
+) -> None:
+    """Without a PV sensor: the car's draw steps by 11 kW, the meter moves the other way by
+    as much, three times in a row: inverted. Turned round (a template sensor), the next step
+    goes the right way and the flag clears."""
+    name = "battery_power" if battery else "grid_power"
+    manager = one(Mode.FAST)
+    assert not _stepping_car(manager, -1.0, 0, 3, battery=battery).inverted_inputs  # two steps
+    third = _stepping_car(manager, -1.0, 60, 1, battery=battery)
+    assert third.inverted_inputs == {name}
+    assert name in third.stale_inputs
+    assert not _stepping_car(manager, 1.0, 80, 2, battery=battery).stale_inputs
+
+
+def test_a_right_meter_beside_uncovered_pv_is_never_flagged() -> None:
+    """PV the PV sensor does not cover (a second inverter) makes the computed house load
+    negative: by day (the covered PV makes power) and once a car's step showed the sign right
+    (a generator exporting at night) the grid meter is trusted."""
+    manager = one(Mode.FAST)
+    for t in range(0, 120, 5):  # by day: 3 kW of covered PV, 6 kW more export than it explains
+        charging = {"a": car(t, power=CAR_W)}
+        assert manager.update(site(t, -9000.0, charging, pv=3000.0), t).inverted_inputs == set()
+    assert not _stepping_car(manager, 1.0, 120, 4).inverted_inputs  # steps the right way
+    for t in range(200, 320, 5):  # at night, a generator exporting 3 kW beside the car
+        charging = {"a": car(t, power=CAR_W)}
+        assert manager.update(site(t, -3000.0, charging, pv=0.0), t).inverted_inputs == set()
+
+
+def test_a_cloud_passing_with_the_cars_step_is_no_verdict() -> None:
+    """The sun comes out as the car starts (and goes as it stops): the grid meter moves against
+    the car's step by as much, every time. The PV reading of each moment shows why: the meter is
+    judged with it, and a right meter is never flagged."""
+    manager = one(Mode.FAST)
+    decision = None
+    for t in range(0, 200, 20):
+        car_w = CAR_W if (t // 20) % 2 else 0.0
+        pv_w = 2 * car_w  # the sun's change is twice the car's
+        inputs = site(t, 2000.0 + car_w - pv_w, {"a": car(t, power=car_w)}, pv=pv_w)
+        decision = manager.update(inputs, t)
+    assert decision is not None
+    assert not decision.inverted_inputs
+    assert not decision.stale_inputs

@@ -17,6 +17,7 @@ from custom_components.ocpp_ems.core.ems import (
     StaleFallback,
 )
 from custom_components.ocpp_ems.core.ems import options as table
+from custom_components.ocpp_ems.core.ems.config import BATTERY_ASSIST_DEFAULT_W
 from custom_components.ocpp_ems.core.ems.options import (
     ConfigEntryRef,
     EntityRef,
@@ -60,6 +61,7 @@ DOCUMENTED_DEFAULTS: dict[str, Any] = {
     "battery_discharge_limit_entity": None,
     "battery_priority_soc": 100.0,
     "battery_max_charge_w": None,
+    "battery_capacity_kwh": None,
     "battery_assist": False,
     "battery_floor_soc": 50.0,
     "battery_assist_power_w": 2000.0,
@@ -68,6 +70,30 @@ DOCUMENTED_DEFAULTS: dict[str, Any] = {
     "stale_grace_s": 300.0,
     "min_write_interval_s": 10.0,
 }
+
+
+def test_battery_assist_power_default_has_one_home() -> None:
+    """The power the car may get once battery-assisted charging is allowed: the controller's
+    constant (the controller itself counts 0 W while it is not allowed)."""
+    assert table.BATTERY_ASSIST_POWER.default == BATTERY_ASSIST_DEFAULT_W == 2000.0
+    assert table.site_settings({}).battery.max_discharge_to_car_w == 0.0
+    assert table.site_settings({"battery_assist": True}).battery.max_discharge_to_car_w == (
+        BATTERY_ASSIST_DEFAULT_W
+    )
+
+
+def test_input_groups() -> None:
+    """The power inputs are checked for a power unit; the measured ones for being distinct
+    sensors (two prices may be one sensor: a net-metering feed-in earns the import price)."""
+    assert {option.key for option in table.POWER_INPUTS} == {
+        "grid_power_entity",
+        "pv_power_entity",
+        "pv_available_power_entity",
+        "battery_power_entity",
+    }
+    assert {option.key for option in table.MEASURED_INPUTS} == {
+        option.key for option in table.SENSOR_INPUTS
+    } - {"price_entity", "feed_in_price_entity"}
 
 
 def test_keys_are_the_stored_ones_each_with_exactly_one_default() -> None:
@@ -104,6 +130,7 @@ def test_site_settings_of_options() -> None:
             "share_surplus": True,
             "battery_priority_soc": 80,
             "battery_max_charge_w": 4500,
+            "battery_capacity_kwh": 13.5,
             "battery_assist": True,
             "battery_floor_soc": 30,
             "battery_assist_power_w": 1200,
@@ -131,6 +158,7 @@ def test_site_settings_of_options() -> None:
         floor_soc=30.0,
         max_discharge_to_car_w=1200.0,
         max_charge_w=4500.0,
+        capacity_wh=13500.0,  # entered in kWh, counted in Wh
     )
     assert (site.grid_max_age_s, site.pv_max_age_s, site.battery_max_age_s) == (30.0, 30.0, 30.0)
     assert site.plan == PlanSettings(
@@ -180,10 +208,44 @@ def test_every_number_has_sane_bounds_and_a_default_within_them() -> None:
             assert option.unit, option.key
             if option.default is not None:
                 assert option.minimum <= option.default <= option.maximum, option.key
-            # Just outside the bounds reads back on the bound (or unset, for a 0 that means it).
+            # Just outside the bounds reads back on the bound (or unset, where 0 or less means
+            # it); the form refuses it.
             assert option.parse(option.maximum + 1) == option.maximum
             low = option.parse(option.minimum - 1)
-            assert low == (None if getattr(option, "zero_is_unset", False) else option.minimum)
+            zero_is_unset = getattr(option, "zero_is_unset", False)
+            assert low == (None if zero_is_unset and option.minimum - 1 <= 0 else option.minimum)
+            assert not option.in_bounds(option.maximum + 1), option.key
+            assert not option.in_bounds(option.minimum - 1), option.key
+            assert option.in_bounds(option.minimum), option.key
+            assert option.in_bounds(option.maximum), option.key
+            assert option.in_bounds(None), option.key  # empty: the default, or unset
+            assert option.form_minimum == (0 if zero_is_unset else option.minimum), option.key
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored", "read", "in_bounds"),
+    [
+        (0, None, None, True),  # no main fuse
+        (None, None, None, True),
+        (-25, None, None, False),  # read as none where stored, refused in the form
+        # Below 6 A no car gets its minimum current: refused, read as 6 A where stored.
+        (1, 6, 6.0, False),
+        (5, 6, 6.0, False),
+        (6, 6, 6.0, True),
+        (35.0, 35, 35.0, True),
+        (400, 400, 400.0, True),
+        (1000, 400, 400.0, False),
+    ],
+)
+def test_the_main_fuse_is_6_a_or_none(
+    raw: Any, stored: int | None, read: float | None, in_bounds: bool
+) -> None:
+    fuse = table.FUSE
+    assert fuse.minimum == ChargerSettings().min_current_a == 6.0
+    assert fuse.form_minimum == 0  # the field takes 0: no fuse
+    assert fuse.from_form(raw) == stored
+    assert fuse.read({"fuse_a": raw}) == read
+    assert fuse.in_bounds(raw) is in_bounds
 
 
 def test_optional_numbers() -> None:
@@ -194,6 +256,28 @@ def test_optional_numbers() -> None:
     assert table.FUSE.from_form(35.0) == 35
     assert table.STALE_AFTER.read({"stale_after_s": 5}) == 10.0
     assert table.STALE_AFTER.stored(None) is None
+
+
+def test_battery_capacity_is_entered_in_kwh_and_counted_in_wh() -> None:
+    """Empty: learned (None in the core); a datasheet's kWh, two decimals kept, become Wh;
+    stored values beyond the bounds are clamped, garbage is the default (learned)."""
+    capacity = table.BATTERY_CAPACITY
+    assert (capacity.section, capacity.kind, capacity.unit) == (
+        Section.BATTERY,
+        Kind.NUMBER,
+        "kWh",
+    )
+    assert table.site_settings({}).battery.capacity_wh is None
+    assert capacity.from_form(None) is None  # an empty field is not stored
+    assert capacity.from_form(10.24) == 10.24
+    assert capacity.from_form(13.0) == 13.0
+    assert table.site_settings({"battery_capacity_kwh": 10.24}).battery.capacity_wh == (
+        pytest.approx(10240.0)
+    )
+    assert table.site_settings({"battery_capacity_kwh": "9.6"}).battery.capacity_wh == 9600.0
+    assert table.site_settings({"battery_capacity_kwh": 0}).battery.capacity_wh == 500.0
+    assert table.site_settings({"battery_capacity_kwh": 500}).battery.capacity_wh == 200000.0
+    assert table.site_settings({"battery_capacity_kwh": "big"}).battery.capacity_wh is None
 
 
 def test_selects() -> None:

@@ -24,6 +24,7 @@ from custom_components.ocpp_ems.core.ems import (
     SiteSettings,
     SolarSettings,
 )
+from custom_components.ocpp_ems.core.ems import options as ems_options
 from custom_components.ocpp_ems.core.ems.charger_config import EmsOptions
 from custom_components.ocpp_ems.core.ems.config import BatterySettings
 from custom_components.ocpp_ems.core.ems.driver import EmsDriver
@@ -994,19 +995,23 @@ def battery_plan(
 ) -> float:
     """The sun a plan of 50 kWh by 15:00 counts on at 00:00 (Wh) with a 10 kW forecast
     08:00-16:00 (and an hour before now) and a home battery at ``soc`` (priority SoC 100 %)."""
-    m = EnergyManager(
-        SiteSettings(
-            battery=BatterySettings(capacity_wh=capacity_wh, **battery),
-            plan=PlanSettings(battery_charge_w=learned, battery_capacity_wh=learned_capacity_wh),
-        ),
-        {"a": ChargerSettings()},
+    settings = SiteSettings(
+        battery=BatterySettings(capacity_wh=capacity_wh, **battery),
+        plan=PlanSettings(battery_charge_w=learned, battery_capacity_wh=learned_capacity_wh),
     )
+    return battery_outlook(settings, soc).solar_wh
+
+
+def battery_outlook(settings: SiteSettings, soc: float | None) -> PlanOutlook:
+    """How a plan of 50 kWh by 15:00 means to reach it at 00:00 with a 10 kW forecast
+    08:00-16:00 (and an hour before now) and a home battery at ``soc``."""
+    m = EnergyManager(settings, {"a": ChargerSettings()})
     m.set_plan("a", PlanTarget(departure=15 * H, energy_wh=50000))
     forecast = tuple(EnergySlot(h * H, (h + 1) * H, 10000.0) for h in (-1, *range(8, 16)))
     inputs = site(0, 500, {"a": car(0, energy=0)}, battery=0.0, battery_soc=soc)
     outlook = m.update(replace(inputs, solar_forecast=forecast), 0).chargers["a"].plan
     assert outlook is not None
-    return outlook.solar_wh
+    return outlook
 
 
 def test_plan_counts_on_sun_the_home_battery_takes_first() -> None:
@@ -1087,6 +1092,20 @@ def test_a_plan_counts_the_sun_beyond_the_learned_capacity_of_the_battery() -> N
     ) == pytest.approx(42250.0)
     # Its SoC unknown: it keeps its power until departure all the same.
     assert battery_plan(None, max_charge_w=6000.0, learned_capacity_wh=30000.0) == 0.0
+
+
+def test_a_battery_capacity_set_in_the_options_counts_the_sun_once_the_battery_is_full() -> None:
+    """Nothing learned yet (a fresh install): without the capacity option the battery below its
+    priority SoC keeps its 6 kW until departure and the plan buys all 50 kWh from the grid; with
+    its 30 kWh entered (in kWh, as on the datasheet) the 3 kWh it still takes fill it by 08:30
+    and the plan counts on the sun after that."""
+    options = {"battery_max_charge_w": 6000, "battery_priority_soc": 100}
+    unknown = battery_outlook(ems_options.site_settings(options), 90.0)
+    assert unknown == PlanOutlook(solar_wh=0.0, grid_wh=50000.0)
+    entered = options | {"battery_capacity_kwh": 30}
+    known = battery_outlook(ems_options.site_settings(entered), 90.0)
+    assert known.solar_wh == pytest.approx(42250.0)
+    assert known.grid_wh == pytest.approx(50000.0 - 42250.0)
 
 
 def test_the_driver_plans_with_the_battery_capacity_as_learned() -> None:

@@ -1,5 +1,5 @@
 """Departure plans with odd prices and clocks: a price too large to add 1 to, a departure at a
-wall time the clock skips or repeats."""
+wall time the clock skips or repeats; a home battery read in the middle of a forecast slot."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from custom_components.ocpp_ems.core.ems import PriceSlot
+from custom_components.ocpp_ems.core.ems import EnergySlot, PlanSettings, PriceSlot
 from custom_components.ocpp_ems.core.ems.charger_config import next_departure
-from custom_components.ocpp_ems.core.ems.plan import plan_status
+from custom_components.ocpp_ems.core.ems.plan import (
+    BatteryFill,
+    overlap_wh,
+    plan_status,
+    surplus_outlook,
+)
 
 H = 3600.0
 NOW0 = 1_000_000_000.0 - 1_000_000_000.0 % 86400.0  # a midnight (UTC)
@@ -148,3 +153,16 @@ def test_unpublished_prices_across_a_dst_change_use_the_same_wall_clock_hour(
         zone=ZoneInfo(zone),
     )
     assert status.starts_at == ts(*starts), datetime.fromtimestamp(status.starts_at or 0, z)
+
+
+def test_a_battery_first_read_in_the_middle_of_a_slot_takes_its_share_from_then_on() -> None:
+    """A plan counts a slot's sun from now on, spread evenly over the slot. A home battery read at
+    800 s into a 15-minute slot of 5 kW sun needs 100 Wh more: it takes 3.6 kW for the slot's last
+    100 s (what fills it by the slot's end), leaving the car 1.4 kW of it then; once full it
+    leaves the next slot's sun to the car."""
+    settings = PlanSettings(forecast_confidence=1.0, forecast_typical=1.0, house_load_w=0.0)
+    forecast = (EnergySlot(0.0, 900.0, 1250.0), EnergySlot(900.0, 1800.0, 1250.0))
+    battery = BatteryFill(since=800.0, power_w=5000.0, energy_wh=100.0)
+    for surplus in surplus_outlook(forecast, settings, battery=battery):
+        assert overlap_wh(surplus, 800.0, 900.0) == pytest.approx((5000.0 - 3600.0) * 100.0 / H)
+        assert overlap_wh(surplus, 900.0, 1800.0) == pytest.approx(1250.0)

@@ -28,9 +28,11 @@ from custom_components.ocpp_ems.const import (
     CONF_RATE_UNIT,
     CONF_RESPONSE_TIMEOUT,
     CONF_SAFE_CURRENT,
+    CONF_SERVER_ENTRY_ID,
     CONF_SINGLE_PHASE_LINE,
     DEFAULT_CHARGER_SETTINGS,
 )
+from custom_components.ocpp_ems.core.ems import options as ems_options
 
 from .charger import SimCharger, wait_for
 
@@ -121,14 +123,20 @@ def default_charger_options() -> dict[str, Any]:
 async def async_set_charger_options(
     hass: HomeAssistant, entry: ConfigEntry, **changes: Any
 ) -> None:
-    """Submit the charger's options step (defaults + ``changes``); wait for the entry's reload."""
+    """Submit the charger's options step (defaults + ``changes``); wait for the entry's reload.
+    The installation maximum stays within the site's main fuse (the form refuses it above)."""
+    server = hass.config_entries.async_get_entry(entry.data[CONF_SERVER_ENTRY_ID])
+    fuse = None if server is None else ems_options.FUSE.read(server.options)
+    defaults = default_charger_options()
+    if fuse is not None:
+        defaults[CONF_INSTALLATION_MAX] = min(defaults[CONF_INSTALLATION_MAX], fuse)
     result = await hass.config_entries.options.async_init(entry.entry_id)
     # The options open on a menu (control settings / show password).
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {"next_step_id": "charger"}
     )
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], default_charger_options() | changes
+        result["flow_id"], defaults | changes
     )
     assert result["type"] == "create_entry", result
     await hass.async_block_till_done()

@@ -11,6 +11,10 @@ before the TLS handshake, so it is closed.
 
 Connections that opened (chargers) hold no slot: the chargers a user accepted, and the bounded
 list of pending ids (:class:`~.guard.PendingChargers`), bound those.
+
+A plain connection whose first byte starts a TLS record (a charger set up for ``wss://`` with the
+plain port) is reported to the server's TLS failure log, which its TLS listener registers
+(:func:`report_tls_on_plain_port`); websockets then refuses it as before.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import resource
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
+from weakref import WeakKeyDictionary
 
 from websockets.asyncio.server import ServerConnection
 
@@ -38,6 +43,20 @@ SERVICE_UNAVAILABLE = (
     "Content-Length: 0\r\n"
     "Connection: close\r\n\r\n"
 ).encode()
+
+
+# The first byte of a TLS handshake record (a ClientHello).
+TLS_HANDSHAKE_RECORD = 0x16
+# Who hears of a TLS ClientHello on a plain listener, per server (its opening slots, which both of
+# its listeners share): called with the peer's address.
+_TLS_ON_PLAIN_PORT: WeakKeyDictionary[OpeningConnections, Callable[[str], None]] = (
+    WeakKeyDictionary()
+)
+
+
+def report_tls_on_plain_port(opening: OpeningConnections, report: Callable[[str], None]) -> None:
+    """Call ``report`` for every TLS ClientHello on the plain listener admitting by ``opening``."""
+    _TLS_ON_PLAIN_PORT[opening] = report
 
 
 def default_opening_limit() -> int:
@@ -67,8 +86,11 @@ class OpeningConnection(ServerConnection):
     module doc). ``opening`` is set on a subclass per server (``with_slots``)."""
 
     opening: ClassVar[OpeningConnections]
+    # Whether the first bytes are checked for a TLS ClientHello (not behind our own TLS).
+    plain: ClassVar[bool] = True
     _slot: str | None = None  # the address whose slot this connection holds
     _open = False  # the websocket connection took the transport
+    _first_data = True
     _opening_transport: asyncio.Transport  # TCP, then TLS once that is up
 
     @classmethod
@@ -102,6 +124,14 @@ class OpeningConnection(ServerConnection):
         assert isinstance(transport, asyncio.Transport)  # TCP, or TLS over it
         self._open, self._opening_transport = True, transport
         super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if self._first_data and data:
+            self._first_data = False
+            report = _TLS_ON_PLAIN_PORT.get(self.opening)
+            if self.plain and data[0] == TLS_HANDSHAKE_RECORD and report is not None:
+                report(peer_address(self._opening_transport))
+        super().data_received(data)
 
     async def handshake(self, *args: Any, **kwargs: Any) -> None:
         try:

@@ -14,6 +14,12 @@ reason per window (and within the handshake's budget of refusal warnings, so a s
 flood the log; the rest at DEBUG), and reports it to listeners at the same moments (Home
 Assistant: a security event on the server's device). A connection closed or left idle during the
 handshake (a port scan, a client gone) is counted and logged at DEBUG only.
+
+An SNI host name that is not ASCII fails in Python's servername callback before ours runs;
+Python hands that error to ``sys.unraisablehook`` (a traceback on stderr per handshake, past our
+rate limit). While handshakes run, :class:`ServerNameErrorFilter` drops (and counts) exactly that
+error and passes every other to the hook it replaced; the failed handshake itself is recorded as
+``bad_server_name``.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import sys
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import ClassVar
@@ -30,11 +38,12 @@ from typing import ClassVar
 from websockets.asyncio.server import ServerConnection
 
 from .guard import Clock, OpeningConnections, ReportWindows
-from .opening import OpeningConnection, peer_address
+from .opening import OpeningConnection, peer_address, report_tls_on_plain_port
 from .security.tls import (
     TLS_FAILURE_TEXT,
     TLS_HANDSHAKE_TIMEOUT_S,
     UNREPORTED_TLS_FAILURES,
+    TlsFailureCause,
     TlsFailureReason,
     tls_failure,
 )
@@ -109,7 +118,16 @@ class TlsFailureLog:
 
     def record(self, remote: str, err: BaseException) -> None:
         """One failed handshake from ``remote`` that raised ``err``."""
-        cause = tls_failure(err)
+        self._record(remote, tls_failure(err), err)
+
+    def record_tls_on_plain_port(self, remote: str) -> None:
+        """A TLS ClientHello from ``remote`` on the plain ws:// listener."""
+        cause = TlsFailureCause(
+            reason=TlsFailureReason.TLS_ON_PLAIN_PORT, detail="TLS ClientHello on the ws:// port"
+        )
+        self._record(remote, cause, cause.detail)
+
+    def _record(self, remote: str, cause: TlsFailureCause, err: object) -> None:
         reason = cause.reason
         self._counts[reason] += 1
         if reason in UNREPORTED_TLS_FAILURES:
@@ -158,6 +176,48 @@ class TlsFailureLog:
             callback(failure)
 
 
+class ServerNameErrorFilter:
+    """Drops the error of Python's servername callback for an SNI host name it cannot decode
+    (see the module doc) from ``sys.unraisablehook`` while any handshake runs."""
+
+    _PYTHON_CALLBACK = "ssl servername callback"
+
+    def __init__(self) -> None:
+        self._handshakes = 0
+        self._previous: Callable[[sys.UnraisableHookArgs], object] | None = None
+        self.dropped = 0
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        if self._handshakes == 0:
+            self._previous = sys.unraisablehook
+            sys.unraisablehook = self._hook
+        self._handshakes += 1
+        try:
+            yield
+        finally:
+            self._handshakes -= 1
+            if self._handshakes == 0:
+                # Someone who replaced the hook since keeps theirs (ours then passes through).
+                if sys.unraisablehook == self._hook and self._previous is not None:
+                    sys.unraisablehook = self._previous
+                self._previous = None
+
+    def _hook(self, unraisable: sys.UnraisableHookArgs) -> None:
+        if (
+            self._handshakes
+            and isinstance(unraisable.exc_value, UnicodeDecodeError)
+            and self._PYTHON_CALLBACK in (unraisable.err_msg or "")
+        ):
+            self.dropped += 1
+            return
+        (self._previous or sys.__unraisablehook__)(unraisable)
+
+
+# One for the process: sys.unraisablehook is.
+SERVER_NAME_ERRORS = ServerNameErrorFilter()
+
+
 class TlsHandshakes:
     """The TLS handshakes of one ``wss://`` listener (see the module doc)."""
 
@@ -180,6 +240,7 @@ class TlsHandshakes:
             (TlsServerConnection,),
             {"tls_handshakes": self, "opening": opening},
         )
+        report_tls_on_plain_port(opening, failures.record_tls_on_plain_port)
 
     def start(self, connection: TlsServerConnection, transport: asyncio.Transport) -> None:
         task = asyncio.get_running_loop().create_task(
@@ -193,14 +254,15 @@ class TlsHandshakes:
     ) -> None:
         remote = peer_address(transport)
         try:
-            tls_transport = await asyncio.get_running_loop().start_tls(
-                transport,
-                connection,
-                self._context,
-                server_side=True,
-                ssl_handshake_timeout=self._handshake_timeout_s,
-                ssl_shutdown_timeout=self._shutdown_timeout_s,
-            )
+            with SERVER_NAME_ERRORS.active():
+                tls_transport = await asyncio.get_running_loop().start_tls(
+                    transport,
+                    connection,
+                    self._context,
+                    server_side=True,
+                    ssl_handshake_timeout=self._handshake_timeout_s,
+                    ssl_shutdown_timeout=self._shutdown_timeout_s,
+                )
         except (OSError, TimeoutError) as err:  # ssl.SSLError is an OSError
             connection.release_slot()
             self._failures.record(remote, err)
@@ -224,6 +286,7 @@ class TlsServerConnection(OpeningConnection):
     its opening slot through both)."""
 
     tls_handshakes: ClassVar[TlsHandshakes]
+    plain: ClassVar[bool] = False
 
     def refuse(self, transport: asyncio.Transport) -> None:
         transport.abort()  # no HTTP answer before a TLS handshake

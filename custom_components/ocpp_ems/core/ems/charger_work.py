@@ -55,7 +55,8 @@ class ChargerMemory:
     was_plugged: bool = False
     car_limit_a: float | None = None  # the car was seen taking no more than this
     # The car was seen drawing on fewer phases than the charger offered (a 1p or 2p car) in this
-    # session: it counts so while paused too (``measure.vehicle_phases``), not as the charger's.
+    # session: it counts so while paused too (``measure.vehicle_phases``), not as the charger's,
+    # also after a restart in the same session (``learned.py``).
     car_phases: int | None = None
     # The car's last SoC reading and the session energy when it was first seen, and when it was
     # measured: until a new reading comes (a car API reports every few minutes, is unavailable

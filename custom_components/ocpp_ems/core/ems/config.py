@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from typing import Final
 
 from .types import EnergySlot, Mode, StaleFallback
 
@@ -99,6 +100,11 @@ class SolarSettings:
     zero_export: bool = False
 
 
+# What the home battery may give the car once the user allows battery-assisted charging (the
+# option's default; until then ``BatterySettings.max_discharge_to_car_w`` is 0 W).
+BATTERY_ASSIST_DEFAULT_W: Final = 2000.0
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BatterySettings:
     """Home battery rules. Without a battery reading they are ignored."""
@@ -113,10 +119,10 @@ class BatterySettings:
     # Battery first: the battery is owed the surplus up to what it takes at most. None: learned
     # (``measure.SiteMemory.battery_accept_w``); set, it caps the learned value.
     max_charge_w: float | None = None
-    # Usable capacity (Wh): a plan counts on no sun before the battery has its share up to the
-    # priority SoC. None: learned (``measure.SiteMemory.battery_capacity_wh``; no option sets it
-    # yet); nothing learned yet, the plan leaves the battery its charging power until departure
-    # (``plan_charge._battery_fill``).
+    # Usable capacity (Wh; the option ``battery_capacity_kwh``): a plan counts on no sun before
+    # the battery has its share up to the priority SoC. None: learned
+    # (``measure.SiteMemory.battery_capacity_wh``); nothing learned yet, the plan leaves the
+    # battery its charging power until departure (``plan_charge._battery_fill``).
     capacity_wh: float | None = None
 
     def car_first(self, soc: float | None) -> bool:

@@ -10,6 +10,7 @@ return what the next stage needs; between updates the manager keeps only the set
 charger's ``ChargerMemory`` (with its learned response, ``response.py``) and the recent grid
 readings (``measure.SiteMemory``):
 1. ``measure``: which inputs are fresh, which phases each car uses, what it draws; the site balance;
+   ``meter_sign``: whether the grid or battery meter's sign looks inverted (then it is stale);
 2. ``demand``: what each charger wants ("full": Fast, boost, minimum charge, a planned slot from
    ``plan_charge``; "min_solar"; "solar"; paused); ``sun_ahead``: whether the forecast's sun
    fills the Solar-mode cars anyway (then a restart costs nothing they need);
@@ -43,7 +44,7 @@ from .config import ChargerSettings, PlanTarget, SiteSettings
 from .demand import demand_wake_ups, resolve_kind, stale_fallback
 from .fuse import line_headroom, share_fuse
 from .limiter import limit_writes
-from .measure import SiteMemory, measure_balance, prepare, read_site
+from .measure import SiteMemory, measure_balance, observe_meter_signs, prepare, read_site
 from .solar import share_solar
 from .sun_ahead import mark_sun_ahead
 from .types import ChargerDecision, Decision, Mode, SiteInputs
@@ -120,13 +121,15 @@ class EnergyManager:
     def update(self, inputs: SiteInputs, now: float) -> Decision:
         site = self._site
         wake: list[float] = []  # when a wait some stage runs ends: the next update is due then
-        readings = read_site(inputs, site, now)
-        stale = set(readings.stale)
         grid_at = None if inputs.grid_w is None else inputs.grid_w.at
         works = [
             prepare(cid, cfg, self._memory[cid], inputs.chargers.get(cid), site, now, grid_at)
             for cid, cfg in self._chargers.items()
         ]
+        # A meter whose sign looks inverted reads as stale (it would hide the house's load).
+        inverted = observe_meter_signs(self._site_memory, inputs, site, works, now)
+        readings = read_site(inputs, site, now, inverted)
+        stale = set(readings.stale)
         cheap_end = cheap_until(inputs.prices, site.cheap_price, now)
         # While a cheap price is set, a cheap run may begin or end at the next price change (a
         # held forecast changes no sensor).
@@ -134,7 +137,7 @@ class EnergyManager:
         if change is not None:
             wake.append(change)
         for work in works:
-            resolve_kind(work, inputs, now, cheap_end)
+            resolve_kind(work, inputs, readings, now, cheap_end)
             wake += demand_wake_ups(work, now)
         mark_sun_ahead(works, inputs.solar_forecast, readings, site.battery, now)
 
@@ -175,6 +178,7 @@ class EnergyManager:
             surplus_w=surplus_w,
             battery_discharge_limit_w=None if balance is None else balance.discharge_limit_w,
             stale_inputs=frozenset(stale),
+            inverted_inputs=inverted,
             next_update_at=min(wake) if wake else None,
             cheap_grid_until=cheap_end,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .charger_work import ChargerMemory, ChargerWork, Kind
 from .config import ChargerSettings
+from .measure import SiteReadings
 from .phases import full_phases
 from .plan_charge import resolve_plan
 from .types import ChargerInputs, Mode, Reason, SiteInputs, StaleFallback, plausible_soc
@@ -20,10 +21,15 @@ _CHEAP_GRID_MODES = (Mode.SOLAR, Mode.MIN_SOLAR)
 
 
 def resolve_kind(
-    work: ChargerWork, site_inputs: SiteInputs, now: float, cheap_end: float | None
+    work: ChargerWork,
+    site_inputs: SiteInputs,
+    readings: SiteReadings,
+    now: float,
+    cheap_end: float | None,
 ) -> None:
     """Set the charger's kind and reason from its mode, boost, minimum charge, plan and the
-    cheap grid run now lies in (``cheap_end``: its end, None: not cheap now)."""
+    cheap grid run now lies in (``cheap_end``: its end, None: not cheap now); ``readings``: the
+    site's for this update (a plan's home battery)."""
     cfg, memory, ci = work.cfg, work.memory, work.inputs
     if memory.boost_until is not None and now >= memory.boost_until:
         memory.boost_until = None
@@ -62,7 +68,7 @@ def resolve_kind(
         work.kind = Kind.SOLAR
         work.say(Reason.WAITING_FOR_SURPLUS)
     else:
-        resolve_plan(work, site_inputs, now)
+        resolve_plan(work, site_inputs, readings, now)
     if work.kind is Kind.FULL:
         full_phases(work, now)
 

@@ -25,6 +25,13 @@ calls the driver):
   its mode to Manual); a Manual charger is left alone: the controller never sees it (its draw is
   house load to the others), nothing is written to it, its decision says ``Reason.MANUAL``. Picking
   another mode hands it back.
+* letting go: a charger the manager stops controlling other than by a manual change (switched
+  off, mode Manual picked, or found after a restart still recorded as the manager's while it is
+  off) must not stay at the manager's last limit (0 A in Solar mode without sun: it would never
+  charge, and nothing would say why). :meth:`let_go` names those chargers, :meth:`hand_back`
+  clears the limit the manager requested (the current-limit control then holds the installation
+  maximum, as without a request) and resumes a charger only where the manager paused it; a pause
+  of the user's stays. Which chargers the manager paused is stored, so that holds after a restart.
 
 Time is float POSIX seconds from the clock passed in; daily departures are wall-clock times in the
 zone passed in.
@@ -67,6 +74,8 @@ _LOGGER = logging.getLogger(__name__)
 
 # The stored form's key of what plans learned (``plan_learning.py``).
 PLAN_KEY = "learned_plan_v1"
+# ... and of the chargers the energy manager paused (by remote stop, or it would not be told).
+PAUSED_KEY = "paused_by_manager"
 # Run at least this often (s) even without events: a silent sensor must turn stale.
 WATCHDOG_S = 30.0
 
@@ -149,6 +158,9 @@ class EmsDriver:
         self._active = True  # False: switched off, it controls no charger
         self._connected: dict[str, bool] = {}
         self._paused: set[str] = set()  # chargers the energy manager stopped (remote stop/start)
+        # Chargers let go of, to be named by :meth:`let_go`, then being handed back.
+        self._let_go: dict[str, ChargerLink] = {}
+        self._handing_back: dict[str, ChargerLink] = {}
         # Writes of one charger run one at a time, and only the latest decision's: each is its own
         # task, and one that waits for the charger (a resume) must not land after a newer one.
         self._write_locks: dict[str, asyncio.Lock] = {}
@@ -175,6 +187,11 @@ class EmsDriver:
         now = self._clock()
         for charger_id in self._links:
             self._configure(charger_id, now)
+
+    def forget_meter_signs(self) -> None:
+        """Other meters were picked: what was seen of the old ones' signs goes
+        (``meter_sign.py``)."""
+        self._manager.site_memory.meter_signs.reset()
 
     def charger_view(self, charger_id: str) -> ChargerView:
         return self._views.setdefault(charger_id, ChargerView())
@@ -250,9 +267,58 @@ class EmsDriver:
         return ControlledBy.ENERGY_MANAGER
 
     def _claim(self, charger_id: str) -> None:
-        """Record who controls the charger in its current control."""
-        if (link := self._links.get(charger_id)) is not None:
-            link.control().set_controlled_by(self.controlled_by(charger_id))
+        """Record who controls the charger in its current control; one the manager controlled
+        until now is let go of (:meth:`let_go`)."""
+        if (link := self._links.get(charger_id)) is None:
+            return
+        # As recorded in the charger's model (kept across restarts), before this claim.
+        was, now = link.model.limit.controlled_by, self.controlled_by(charger_id)
+        link.control().set_controlled_by(now)
+        if was is ControlledBy.ENERGY_MANAGER and now is not ControlledBy.ENERGY_MANAGER:
+            self._let_go[charger_id] = link
+        elif now is ControlledBy.ENERGY_MANAGER:
+            self._let_go.pop(charger_id, None)
+            self._handing_back.pop(charger_id, None)
+
+    def take_over(self, charger_id: str) -> None:
+        """A manual change is about to be written: the charger becomes the user's (mode Manual),
+        not handed back (the user's change follows)."""
+        self.update_charger(charger_id, {"mode": Mode.MANUAL})
+        self._let_go.pop(charger_id, None)
+        self._handing_back.pop(charger_id, None)
+
+    def let_go(self) -> list[str]:
+        """The chargers the manager let go of since the last call: hand each back
+        (:meth:`hand_back`)."""
+        self._handing_back.update(self._let_go)
+        charger_ids = list(self._let_go)
+        self._let_go.clear()
+        return charger_ids
+
+    async def hand_back(self, charger_id: str) -> None:
+        """Hand a charger the manager let go of back to its user: no limit of the manager's stays
+        (the limit request is cleared: the current-limit control holds the installation maximum,
+        ``LimitRules.limit_a``), and a charger the manager paused is resumed. A pause of the
+        user's (the Charging enabled switch) stays. Runs in line with the writes, after the
+        last one; nothing if the manager took the charger again meanwhile."""
+        seq = self._write_seq[charger_id] = self._write_seq.get(charger_id, 0) + 1
+        async with self._write_locks.setdefault(charger_id, asyncio.Lock()):
+            if self._write_seq.get(charger_id) != seq:
+                return  # a newer write or hand-back follows
+            link = self._handing_back.pop(charger_id, None)
+            if link is None or self._controls(charger_id):
+                return
+            control = link.control()
+            resume = charger_id in self._paused
+            try:
+                await control.set_limit(None, phases=None)
+                if resume:
+                    await control.resume()
+                    self._paused.discard(charger_id)
+            except OcppEmsError as err:
+                _LOGGER.warning(
+                    "Energy manager could not hand charger %s back: %s", charger_id, err
+                )
 
     def _manual(self, charger_id: str) -> bool:
         return self.charger_view(charger_id).mode is Mode.MANUAL
@@ -502,11 +568,13 @@ class EmsDriver:
 
     # --- stored form -------------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
-        """The stored form of every charger's view."""
+        """The stored form of every charger's view, what was learned, and the chargers the
+        manager paused."""
         return {
             "chargers": {cid: view.to_dict() for cid, view in self._views.items()},
             **self._learned.dump(self._controlled()),
             **({PLAN_KEY: self._plan_learning.to_dict()} if self._plan_learning.learned else {}),
+            **({PAUSED_KEY: sorted(self._paused)} if self._paused else {}),
         }
 
     def load(self, data: object) -> None:
@@ -515,6 +583,8 @@ class EmsDriver:
             self._learned.load(data, self._controlled())
             if isinstance(plan := data.get(PLAN_KEY), Mapping):
                 self._plan_learning = PlanLearning.from_dict(plan)
+            if isinstance(paused := data.get(PAUSED_KEY), list):
+                self._paused.update(str(charger_id) for charger_id in paused)
         chargers = data.get("chargers") if isinstance(data, Mapping) else None
         if not isinstance(chargers, Mapping):
             return

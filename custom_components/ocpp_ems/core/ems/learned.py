@@ -1,19 +1,23 @@
 """What the energy manager learned about the installation, kept across restarts.
 
 The controller learns each charger's response times (``response.py``), the home battery's maximum
-charging power (``measure.SiteMemory``) and, for a SoC plan, the car's last SoC with the session
-energy then (``ChargerMemory.soc_seen``). Without a stored form a restart falls back to the
-configured times and an unknown battery for minutes, and a SoC plan waits for the car's SoC sensor
-(often unavailable for a while after a restart). They go into the driver's stored form
+charging power (``measure.SiteMemory``) and, about the car plugged in, its last SoC with the
+session energy then (``ChargerMemory.soc_seen``) and the phases it draws on where fewer than the
+charger offers (``ChargerMemory.car_phases``). Without a stored form a restart falls back to the
+configured times and an unknown battery for minutes, a SoC plan waits for the car's SoC sensor
+(often unavailable for a while after a restart) and a paused 1-phase car is planned on the
+charger's phases (its plan starts too late). They go into the driver's stored form
 (``EmsDriver.dump`` / ``load``), each under its own versioned key: data of another version, and
-anything unreadable or out of range, is skipped. Restored values are only a prior, replaced by
-new observations as before.
+anything unreadable or out of range, is skipped (the car's SoC as stored before its phases were,
+``SOC_KEY``, is still read). Restored values are only a prior, replaced by new observations as
+before.
 
 A charger's response belongs to its hardware: it is dropped when the charger's vendor, model or
 firmware (its boot notification) differs from the one it was learned on, and kept while the
 charger is out of the controller (Manual, its entry reloaded), so handing it back does not start
-from nothing. A car's SoC belongs to its session: it comes back only once the charger, connected
-again, shows the same transaction going on (not a car that came while Home Assistant was down).
+from nothing. What was seen of the car belongs to its session: it is kept while the charger is
+out of the controller too, and comes back only once the charger, connected again, shows the same
+transaction going on (not a car that came while Home Assistant was down or the charger was out).
 """
 
 from __future__ import annotations
@@ -31,18 +35,42 @@ from .response import ChargerResponse
 
 RESPONSE_KEY = "learned_response_v1"
 SITE_KEY = "learned_site_v1"
-SOC_KEY = "learned_soc_v1"
+SESSION_KEY = "learned_session_v1"
+SOC_KEY = "learned_soc_v1"  # the SoC alone (before the car's phases were kept): still read
 
 type Identity = tuple[str | None, str | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
-class _SocSeen:
-    """A car's last known SoC (%), the session energy then (Wh), and its session."""
+class _SessionMemory:
+    """What was seen of the car in one session (its transaction ids): its last SoC (%) with the
+    session energy then (Wh), and the phases it draws on where fewer than the charger offers."""
 
-    soc: float
-    energy_wh: float
-    session: tuple[str, ...]  # its transaction ids
+    session: tuple[str, ...]
+    soc_seen: tuple[float, float] | None = None
+    car_phases: int | None = None
+
+    @classmethod
+    def seen(cls, memory: ChargerMemory, session: tuple[str, ...]) -> _SessionMemory | None:
+        """What ``memory`` holds of the car in ``session`` (None: nothing, or no session)."""
+        if not session or (memory.soc_seen is None and memory.car_phases is None):
+            return None
+        return cls(session, memory.soc_seen, memory.car_phases)
+
+    def restore(self, memory: ChargerMemory) -> None:
+        """Back into the memory of the charger, which shows this session going on."""
+        if self.soc_seen is not None:
+            memory.soc_seen = self.soc_seen
+        if self.car_phases is not None:
+            memory.car_phases = self.car_phases
+        memory.was_plugged = True  # the same car: not a plug-in that forgets it
+
+    def drop(self, memory: ChargerMemory) -> None:
+        """The session ended: what is still the restored value is no longer that car's."""
+        if self.soc_seen is not None and memory.soc_seen == self.soc_seen:
+            memory.soc_seen = None
+        if self.car_phases is not None and memory.car_phases == self.car_phases:
+            memory.car_phases = None
 
 
 class Learned:
@@ -53,10 +81,15 @@ class Learned:
         # Responses of chargers not in the controller now (stored form): loaded, or taken out.
         self._parked: dict[str, dict[str, Any]] = {}
         self._identity: dict[str, Identity] = {}  # the hardware each response was learned on
-        self._soc: dict[str, _SocSeen] = {}  # loaded, until the charger shows its session
-        # Restored, and the session it belongs to: messages the charger queued while Home
-        # Assistant was down may still end it (another car came meanwhile).
-        self._resumed: dict[str, tuple[tuple[float, float], tuple[str, ...]]] = {}
+        # What was seen of each car, loaded or kept while its charger was out, until the charger
+        # shows its session.
+        self._sessions: dict[str, _SessionMemory] = {}
+        # Restored: messages the charger queued while Home Assistant was down may still end that
+        # session (another car came meanwhile).
+        self._resumed: dict[str, _SessionMemory] = {}
+        # The session each charger in the controller showed at the last decision: what was seen
+        # of its car is kept under it when the charger leaves.
+        self._session_now: dict[str, tuple[str, ...]] = {}
 
     # --- the chargers ------------------------------------------------------------------------------
     def charger_in(self, charger_id: str) -> None:
@@ -69,6 +102,10 @@ class Learned:
         """The charger leaves the controller (which forgets it): keep what was learned."""
         if (memory := self._manager.memory(charger_id)) is not None:
             self._parked[charger_id] = memory.response.to_dict()
+            self._resumed.pop(charger_id, None)
+            session = self._session_now.pop(charger_id, ())
+            if (seen := _SessionMemory.seen(memory, session)) is not None:
+                self._sessions[charger_id] = seen  # back as a stored one once it shows its session
 
     def identify(self, charger_id: str, info: ChargerInfo) -> None:
         """The charger's hardware as it reports it now: other hardware than the learned
@@ -84,24 +121,23 @@ class Learned:
             memory.response.forget()
 
     def resume_sessions(self, chargers: Mapping[str, Charger]) -> None:
-        """Before a decision (``chargers``: those in the controller): a restored SoC goes back to
-        the controller once its charger, connected, shows the session it was seen in."""
+        """Before a decision (``chargers``: those in the controller): what was seen of a car goes
+        back to the controller once its charger, connected, shows the session it was seen in."""
         for charger_id, model, memory in self._memories(chargers):
+            self._session_now[charger_id] = session = _session(model)
             if (resumed := self._resumed.get(charger_id)) is not None:
-                if _session(model) != resumed[1]:
+                if session != resumed.session:
                     del self._resumed[charger_id]
-                    if memory.soc_seen == resumed[0]:
-                        memory.soc_seen = None  # another session: no longer that car's
+                    resumed.drop(memory)
                 continue
-            seen = self._soc.get(charger_id)
-            if seen is None or not (model.connected and model.booted):
+            stored = self._sessions.get(charger_id)
+            if stored is None or not (model.connected and model.booted):
                 continue
-            del self._soc[charger_id]
-            if _session(model) != seen.session:
-                continue  # the session ended while Home Assistant was down
-            memory.soc_seen = (seen.soc, seen.energy_wh)
-            memory.was_plugged = True  # the same car: not a plug-in that forgets it
-            self._resumed[charger_id] = (memory.soc_seen, seen.session)
+            del self._sessions[charger_id]
+            if session != stored.session:
+                continue  # the session ended while Home Assistant was down or the charger out
+            stored.restore(memory)
+            self._resumed[charger_id] = stored
 
     def summary(self, charger_ids: Iterable[str]) -> dict[str, Any]:
         """The learned values in use now (diagnostics)."""
@@ -133,11 +169,11 @@ class Learned:
         """The stored form (``chargers``: those in the controller now); nothing learned yet, no
         key."""
         responses = dict(self._parked)
-        socs = {cid: _stored_soc(seen) for cid, seen in self._soc.items()}
+        sessions = {cid: _stored_session(seen) for cid, seen in self._sessions.items()}
         for charger_id, model, memory in self._memories(chargers):
             responses[charger_id] = memory.response.to_dict()
-            if memory.soc_seen is not None and (session := _session(model)):
-                socs[charger_id] = _stored_soc(_SocSeen(*memory.soc_seen, session))
+            if (seen := _SessionMemory.seen(memory, _session(model))) is not None:
+                sessions[charger_id] = _stored_session(seen)
         stored: dict[str, Any] = {}
         if learned := {
             charger_id: {**form, "identity": _stored_identity(self._identity.get(charger_id))}
@@ -147,18 +183,19 @@ class Learned:
             stored[RESPONSE_KEY] = learned
         if self._manager.site_memory.learned():
             stored[SITE_KEY] = self._manager.site_memory.to_dict()
-        if socs:
-            stored[SOC_KEY] = socs
+        if sessions:
+            stored[SESSION_KEY] = sessions
         return stored
 
     def load(self, data: Mapping[str, Any], charger_ids: Iterable[str]) -> None:
         """Back from :meth:`dump`'s form (``charger_ids``: the chargers in the controller now)."""
         if isinstance(site := data.get(SITE_KEY), Mapping):
             self._manager.site_memory.load(site)
-        if isinstance(socs := data.get(SOC_KEY), Mapping):
-            for charger_id, stored in socs.items():
-                if (seen := _soc(stored)) is not None:
-                    self._soc[str(charger_id)] = seen
+        for key in (SOC_KEY, SESSION_KEY):  # the current form last: it wins
+            if isinstance(sessions := data.get(key), Mapping):
+                for charger_id, stored in sessions.items():
+                    if (seen := _session_memory(stored)) is not None:
+                        self._sessions[str(charger_id)] = seen
         responses = data.get(RESPONSE_KEY)
         if not isinstance(responses, Mapping):
             return
@@ -198,18 +235,32 @@ def _identity(value: Any) -> Identity | None:
     return (value[0], value[1], value[2])
 
 
-def _stored_soc(seen: _SocSeen) -> dict[str, Any]:
-    return {"soc": seen.soc, "energy_wh": seen.energy_wh, "session": list(seen.session)}
+def _stored_session(seen: _SessionMemory) -> dict[str, Any]:
+    stored: dict[str, Any] = {"session": list(seen.session)}
+    if seen.soc_seen is not None:
+        stored["soc"], stored["energy_wh"] = seen.soc_seen
+    if seen.car_phases is not None:
+        stored["car_phases"] = seen.car_phases
+    return stored
 
 
-def _soc(value: Any) -> _SocSeen | None:
-    """A stored SoC: 0..100 %, a session energy of at least 0 Wh, a session (None: unreadable)."""
+def _session_memory(value: Any) -> _SessionMemory | None:
+    """A stored session: a SoC of 0..100 % with a session energy of at least 0 Wh, and phases of
+    1 or 2, either or both, and the session's transaction ids (None: unreadable)."""
     if not isinstance(value, Mapping):
         return None
-    soc, energy = finite_number(value.get("soc")), finite_number(value.get("energy_wh"))
     session = value.get("session")
-    if soc is None or energy is None or not 0.0 <= soc <= 100.0 or energy < 0.0:
-        return None
     if not isinstance(session, list) or not session or not all(isinstance(t, str) for t in session):
         return None
-    return _SocSeen(soc, energy, tuple(sorted(session)))
+    soc_seen: tuple[float, float] | None = None
+    if "soc" in value or "energy_wh" in value:
+        soc, energy = finite_number(value.get("soc")), finite_number(value.get("energy_wh"))
+        if soc is None or energy is None or not 0.0 <= soc <= 100.0 or energy < 0.0:
+            return None
+        soc_seen = (soc, energy)
+    phases = value.get("car_phases")
+    if phases is not None and (type(phases) is not int or phases not in (1, 2)):
+        return None  # fewer than 3: a car on every phase is not remembered
+    if soc_seen is None and phases is None:
+        return None
+    return _SessionMemory(tuple(sorted(session)), soc_seen, phases)

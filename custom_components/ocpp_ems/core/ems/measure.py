@@ -18,6 +18,7 @@ from custom_components.ocpp_ems.core.numbers import finite_number
 
 from .charger_work import IDLE_LIMIT_A, LINES, ChargerMemory, ChargerWork
 from .config import ChargerSettings, SiteSettings
+from .meter_sign import MeterSigns, cars_draw
 from .surplus import Balance, curtailed_pv_w, site_balance, site_lines
 from .types import ChargerInputs, PhaseReading, Reading, SiteInputs, plausible_soc
 
@@ -134,6 +135,7 @@ class SiteMemory:
     left_over_since: float | None = None  # PV left over (export, curtailment) since then
     left_over_charge_w: float = 0.0  # the most the battery charged since then
     capacity: CapacityLearner = field(default_factory=CapacityLearner)
+    meter_signs: MeterSigns = field(default_factory=MeterSigns)  # inverted grid/battery meters
 
     @property
     def battery_capacity_wh(self) -> float | None:
@@ -170,7 +172,11 @@ LEFT_OVER_W = 100.0
 LEFT_OVER_S = 30.0
 
 
-def read_site(inputs: SiteInputs, site: SiteSettings, now: float) -> SiteReadings:
+def read_site(
+    inputs: SiteInputs, site: SiteSettings, now: float, unusable: frozenset[str] = frozenset()
+) -> SiteReadings:
+    """The site's readings as far as they are fresh; an input named in ``unusable`` (its sign
+    looks inverted, ``meter_sign.py``) counts as stale whatever it reads."""
     stale: set[str] = set()
 
     def fresh(
@@ -184,7 +190,12 @@ def read_site(inputs: SiteInputs, site: SiteSettings, now: float) -> SiteReading
         if reading is None:
             return None
         value = reading.value
-        if value is None or not plausible(value) or not is_fresh(reading.at, max_age, now):
+        if (
+            value is None
+            or name in unusable
+            or not plausible(value)
+            or not is_fresh(reading.at, max_age, now)
+        ):
             stale.add(name)
             return None
         return value
@@ -204,6 +215,35 @@ def read_site(inputs: SiteInputs, site: SiteSettings, now: float) -> SiteReading
         battery_at=None if inputs.battery_w is None else inputs.battery_w.at,
         read_at=now,
     )
+
+
+def observe_meter_signs(
+    memory: SiteMemory,
+    inputs: SiteInputs,
+    site: SiteSettings,
+    works: list[ChargerWork],
+    now: float,
+) -> frozenset[str]:
+    """Show the meters and the cars' measured draw to the sign checks (``meter_sign.py``);
+    returns the inputs whose sign looks inverted."""
+    samples = [sample for work in works if (sample := _meter_sample(work, now)) is not None]
+    pv = inputs.pv_w
+    pv_w = pv.value if pv is not None and is_fresh(pv.at, site.pv_max_age_s, now) else None
+    signs = memory.meter_signs
+    signs.observe(grid=inputs.grid_w, battery=inputs.battery_w, pv_w=pv_w, cars=cars_draw(samples))
+    return signs.inverted
+
+
+def _meter_sample(work: ChargerWork, now: float) -> tuple[float, float] | None:
+    """When the charger's own meter read and what it showed the car drawing (W); None: no fresh
+    meter, or the charger is offline."""
+    ci, max_age = work.inputs, work.site.charger_max_age_s
+    if not ci.connected:
+        return None
+    for reading in (ci.currents_a, ci.power_w):
+        if reading is not None and is_fresh(reading.at, max_age, now):
+            return reading.at, work.measured_w
+    return None
 
 
 def measure_balance(

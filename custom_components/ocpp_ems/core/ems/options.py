@@ -21,7 +21,14 @@ from typing import Any, Final
 from custom_components.ocpp_ems.core.numbers import parse_number
 
 from .charger_config import EmsOptions
-from .config import BatterySettings, ChargerSettings, PlanSettings, SiteSettings, SolarSettings
+from .config import (
+    BATTERY_ASSIST_DEFAULT_W,
+    BatterySettings,
+    ChargerSettings,
+    PlanSettings,
+    SiteSettings,
+    SolarSettings,
+)
 from .types import StaleFallback
 
 _SITE: Final = SiteSettings()
@@ -93,6 +100,11 @@ class Option[T]:
         """What the form's answer is stored as; None: the key is left out (unset)."""
         value = self.parse(raw)
         return None if value is None else self.stored(value)
+
+    def in_bounds(self, raw: Any) -> bool:
+        """Whether the form may take ``raw`` as it is (a stored value beyond the bounds is clamped
+        on read, an entered one is refused)."""
+        return True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,11 +179,20 @@ class Number(Option[float]):
     def stored(self, value: float) -> Any:
         return _whole(value, self.step)
 
+    def in_bounds(self, raw: Any) -> bool:
+        return _within(raw, self.minimum, self.maximum)
+
+    @property
+    def form_minimum(self) -> float:
+        """The least the field takes."""
+        return self.minimum
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OptionalNumber(Option[float | None]):
     """A number that may be left unset (None: the controller's own behaviour applies).
-    ``zero_is_unset``: 0 means unset too (e.g. "no main fuse")."""
+    ``zero_is_unset``: 0 (or less) means unset too (e.g. "no main fuse"), also where ``minimum``
+    is above 0 (a fuse of 1 A is refused, 0 is none)."""
 
     default: float | None = None
     minimum: float
@@ -185,11 +206,25 @@ class OptionalNumber(Option[float | None]):
         return Kind.NUMBER
 
     def parse(self, raw: Any) -> float | None:
-        value = _bounded(raw, self.minimum, self.maximum)
-        return None if value == 0 and self.zero_is_unset else value
+        if self._unset(raw):
+            return None
+        return _bounded(raw, self.minimum, self.maximum)
 
     def stored(self, value: float | None) -> Any:
         return None if value is None else _whole(value, self.step)
+
+    def in_bounds(self, raw: Any) -> bool:
+        zero = self.zero_is_unset and parse_number(raw) == 0
+        return zero or _within(raw, self.minimum, self.maximum)
+
+    @property
+    def form_minimum(self) -> float:
+        """The least the field takes: 0 where that means unset."""
+        return min(self.minimum, 0.0) if self.zero_is_unset else self.minimum
+
+    def _unset(self, raw: Any) -> bool:
+        number = parse_number(raw)
+        return self.zero_is_unset and number is not None and number <= 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -228,6 +263,12 @@ def _bounded(raw: Any, minimum: float, maximum: float) -> float | None:
     """A finite number clamped to the bounds; None for anything else (text, nan, inf, bool)."""
     number = parse_number(raw)
     return None if number is None else min(max(number, minimum), maximum)
+
+
+def _within(raw: Any, minimum: float, maximum: float) -> bool:
+    """Empty or a number within the bounds."""
+    number = parse_number(raw)
+    return raw is None or (number is not None and minimum <= number <= maximum)
 
 
 def _whole(value: float, step: float) -> float | int:
@@ -293,9 +334,15 @@ CHEAP_GRID_PRICE: Final = OptionalNumber(
 )
 
 # Site limits.
-# Main fuse per phase (A); unset or 0: no load management.
+# Main fuse per phase (A); unset or 0: no load management. Below 6 A (a typo, kW typed into an A
+# field) no car gets its minimum: every charger would stay paused for the fuse.
 FUSE: Final = OptionalNumber(
-    key="fuse_a", section=Section.SITE_LIMITS, minimum=0, maximum=400, unit="A", zero_is_unset=True
+    key="fuse_a",
+    section=Section.SITE_LIMITS,
+    minimum=_CHARGER.min_current_a,
+    maximum=400,
+    unit="A",
+    zero_is_unset=True,
 )
 SITE_PHASES: Final = Select[int](
     key="site_phases", section=Section.SITE_LIMITS, default=_SITE.site_phases, choices=(1, 3)
@@ -396,6 +443,20 @@ BATTERY_MAX_CHARGE: Final = OptionalNumber(
     unit="W",
     zero_is_unset=True,
 )
+# Usable capacity (kWh, as on the battery's datasheet; the core counts Wh): while the battery
+# charges first, a departure plan counts on the sun only beyond what fills it up to the priority
+# SoC. Unset: learned from the power and SoC sensors (``measure.CapacityLearner``, once its SoC
+# moved 10 points one way). From the smallest balcony storage (0.5 kWh) to several stacked home
+# batteries (200 kWh); empty, not 0, is "learned".
+BATTERY_CAPACITY: Final = OptionalNumber(
+    key="battery_capacity_kwh",
+    section=Section.BATTERY,
+    minimum=0.5,
+    maximum=200,
+    # Datasheets give two decimals (10.24 kWh, 3.55 kWh).
+    step=0.01,
+    unit="kWh",
+)
 BATTERY_ASSIST: Final = Toggle(
     key="battery_assist", section=Section.BATTERY, default=_BATTERY.allow_discharge_to_car
 )
@@ -412,7 +473,7 @@ BATTERY_FLOOR_SOC: Final = Number(
 BATTERY_ASSIST_POWER: Final = Number(
     key="battery_assist_power_w",
     section=Section.BATTERY,
-    default=2000.0,
+    default=BATTERY_ASSIST_DEFAULT_W,
     minimum=0,
     maximum=50000,
     step=100,
@@ -479,6 +540,7 @@ OPTIONS: Final[tuple[Option[Any], ...]] = (
     BATTERY_DISCHARGE_LIMIT,
     BATTERY_PRIORITY_SOC,
     BATTERY_MAX_CHARGE,
+    BATTERY_CAPACITY,
     BATTERY_ASSIST,
     BATTERY_FLOOR_SOC,
     BATTERY_ASSIST_POWER,
@@ -493,6 +555,13 @@ SENSOR_INPUTS: Final = tuple(
     option for option in OPTIONS if isinstance(option, EntityRef) and option.kind is Kind.SENSOR
 )
 GRID_CURRENTS: Final = (GRID_CURRENT_L1, GRID_CURRENT_L2, GRID_CURRENT_L3)
+# The inputs read as a power (W, kW...).
+POWER_INPUTS: Final = tuple(option for option in SENSOR_INPUTS if option.device_class == "power")
+# The inputs that measure the site: each its own sensor (two prices may be one: a net-metering
+# feed-in earns the import price).
+MEASURED_INPUTS: Final = tuple(
+    option for option in SENSOR_INPUTS if option.device_class != "monetary"
+)
 
 
 def section_options(section: Section | None) -> tuple[Option[Any], ...]:
@@ -504,6 +573,7 @@ def section_options(section: Section | None) -> tuple[Option[Any], ...]:
 def site_settings(options: Mapping[str, Any]) -> SiteSettings:
     """The controller's site settings from a server entry's options (defaults where unset)."""
     assist = BATTERY_ASSIST.read(options)
+    capacity_kwh = BATTERY_CAPACITY.read(options)
     site = SiteSettings(
         voltage_v=VOLTAGE.read(options),
         fuse_a=FUSE.read(options),
@@ -525,6 +595,7 @@ def site_settings(options: Mapping[str, Any]) -> SiteSettings:
             floor_soc=BATTERY_FLOOR_SOC.read(options),
             max_discharge_to_car_w=BATTERY_ASSIST_POWER.read(options) if assist else 0.0,
             max_charge_w=BATTERY_MAX_CHARGE.read(options),
+            capacity_wh=None if capacity_kwh is None else capacity_kwh * 1000.0,
         ),
         plan=PlanSettings(
             forecast_confidence=FORECAST_CONFIDENCE.read(options) / 100.0,

@@ -229,7 +229,11 @@ class BatteryFill:
     energy_wh: float = math.inf
 
     def take(self, start: float, end: float, surplus_wh: float) -> float:
-        """What it takes of the surplus of [start, end) (Wh), from what it still needs."""
+        """What it takes of the surplus of [start, end) (Wh): the power it takes from ``since``
+        on, through the whole slot. A slot's surplus is spread evenly over it (``overlap_wh``)
+        and a plan counts only its part from now (``since``) on, so the car's share there comes
+        out right only with the whole slot's take; what it took before ``since`` is in the SoC it
+        was read at, so only the part from ``since`` on comes out of what it still needs."""
         ahead_s = end - max(start, self.since)
         if ahead_s <= 0.0 or self.energy_wh <= 0.0:
             return 0.0

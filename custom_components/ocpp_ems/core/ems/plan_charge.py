@@ -12,17 +12,20 @@ import math
 
 from .charger_work import ChargerWork, Kind
 from .config import ChargerSettings, PlanTarget, SiteSettings
-from .measure import read_site
+from .measure import SiteReadings
 from .plan import BatteryFill, plan_status, sun_bridge, surplus_outlook
 from .sun_ahead import battery_first
 from .types import Reason, SiteInputs
 
 
-def resolve_plan(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None:
+def resolve_plan(
+    work: ChargerWork, site_inputs: SiteInputs, readings: SiteReadings, now: float
+) -> None:
     """Full power in a planned slot (or when late), the minimum with the sun in a slot planned
     so, else surplus only until the next slot (stopping at once in a dip when the sun ahead
     is more than the plan needs: holding the minimum would buy the grid at the day's price), or
-    none while a dynamic feed-in makes later sun the better buy."""
+    none while a dynamic feed-in makes later sun the better buy. ``readings``: the site's, as the
+    controller read them for this update."""
     cfg, ci, site = work.cfg, work.inputs, work.site
     work.kind = Kind.SOLAR
     work.say(Reason.PLAN_WAITING)
@@ -50,7 +53,7 @@ def resolve_plan(work: ChargerWork, site_inputs: SiteInputs, now: float) -> None
     # Sun below the car's minimum is of no use to it alone (a switchable charger starts on 1p).
     # A slot planned at the minimum runs as Min + solar: the minimum, and the sun above it.
     min_w = work.smallest_min_power()
-    battery = _battery_fill(site, site_inputs, now)
+    battery = _battery_fill(site, readings, now)
     counted, likely = surplus_outlook(site_inputs.solar_forecast, site.plan, min_w, battery)
     status = plan_status(
         now=now,
@@ -103,7 +106,7 @@ def _fuse_share_a(site: SiteSettings, site_inputs: SiteInputs) -> float:
     return max(0.0, site.fuse_a - site.fuse_margin_a) / max(1, plugged)
 
 
-def _battery_fill(site: SiteSettings, site_inputs: SiteInputs, now: float) -> BatteryFill | None:
+def _battery_fill(site: SiteSettings, readings: SiteReadings, now: float) -> BatteryFill | None:
     """The home battery's claim on the sun ahead while it comes first (``sun_ahead.battery_first``:
     below the priority SoC, or not read): up to what it takes at most (the setting, else as
     measured; unknown: all of the surplus), until it reaches the priority SoC: capacity (the
@@ -112,7 +115,6 @@ def _battery_fill(site: SiteSettings, site_inputs: SiteInputs, now: float) -> Ba
     as a plan that counts on sun the battery takes buys the day's grid at the end; the plan is
     rebuilt every minute and counts the sun again once the battery is at its priority SoC."""
     rules = site.battery
-    readings = read_site(site_inputs, site, now)
     if not battery_first(readings, rules):
         return None
     power_w = rules.max_charge_w if rules.max_charge_w is not None else site.plan.battery_charge_w

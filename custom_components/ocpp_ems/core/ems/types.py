@@ -203,6 +203,9 @@ class Decision:
     # The end of the run of cheap price slots now lies in (``cheap_grid.py``; None: not cheap
     # now, or no cheap price set): Solar and Min + solar charge in full until then.
     cheap_grid_until: float | None = None
+    # Of the stale inputs, the meters whose sign looks inverted (``meter_sign.py``): a repair of
+    # their own says how to turn them round.
+    inverted_inputs: frozenset[str] = frozenset()
 
 
 def plausible_soc(value: float | None) -> bool:

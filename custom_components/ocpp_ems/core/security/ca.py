@@ -24,6 +24,8 @@ documents (for the host's storage) contain them.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -86,6 +88,14 @@ class CertificateError(OcppEmsError):
     def __init__(self, reason: CertificateErrorReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+def _unarmoured_der(raw: bytes) -> bytes:
+    """DER given as such, or as base64 without the PEM lines (line breaks allowed)."""
+    try:
+        return base64.b64decode(b"".join(raw.split()), validate=True)
+    except binascii.Error:
+        return raw  # DER itself (its bytes are no base64)
 
 
 def _utcnow() -> datetime:
@@ -583,7 +593,8 @@ class CertificateAuthority:
         not_valid_after: datetime | None = None,
         now: datetime | None = None,
     ) -> IssuedCertificate:
-        """Sign a charger's CSR (PEM or DER) as its TLS client certificate (profile 3).
+        """Sign a charger's CSR (PEM, DER, or DER in bare base64: some firmware leaves the PEM
+        armour out) as its TLS client certificate (profile 3).
 
         Refused (CertificateError) unless the CSR is well-formed, signed by its own key (the
         charger holds that key), its key is one OCPP allows, and its subject has exactly one
@@ -596,7 +607,7 @@ class CertificateAuthority:
             if b"-----BEGIN" in raw:
                 request = x509.load_pem_x509_csr(raw)
             else:
-                request = x509.load_der_x509_csr(raw)
+                request = x509.load_der_x509_csr(_unarmoured_der(raw))
         except ValueError as err:
             raise CertificateError(
                 CertificateErrorReason.INVALID_CSR, f"Not a certificate signing request: {err}"

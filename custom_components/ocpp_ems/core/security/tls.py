@@ -175,7 +175,21 @@ def _note_server_name(
     ssl_object: ssl.SSLObject, server_name: str | None, _context: ssl.SSLContext
 ) -> None:
     if isinstance(ssl_object, _ListenerSSLObject):
-        ssl_object.server_name_seen = server_name
+        ssl_object.server_name_seen = None if server_name is None else loggable_name(server_name)
+
+
+# The longest DNS name; a longer SNI host name is shown escaped and cut.
+_MAX_HOST_NAME = 253
+
+
+def loggable_name(name: str) -> str:
+    """A host name the peer chose, safe for one log line: as it came when printable and no
+    longer than a DNS name, else escaped (line breaks and other controls as ``\\n``, ...) and
+    cut to that length."""
+    if name.isprintable() and len(name) <= _MAX_HOST_NAME:
+        return name
+    escaped = name.encode("unicode_escape").decode("ascii")
+    return escaped if len(escaped) <= _MAX_HOST_NAME else escaped[: _MAX_HOST_NAME - 3] + "..."
 
 
 class TlsFailureReason(StrEnum):
@@ -188,6 +202,10 @@ class TlsFailureReason(StrEnum):
     VERSION_TOO_OLD = "tls_version_too_old"  # TLS 1.0 / 1.1 (or SSL)
     NO_SHARED_CIPHER = "no_shared_cipher"
     NOT_TLS = "not_tls"  # plain HTTP (ws:// to the TLS port) or other bytes
+    # A ClientHello on the plain ws:// listener (a charger set up for wss:// on the wrong port).
+    TLS_ON_PLAIN_PORT = "tls_on_plain_port"
+    # An SNI host name that is not ASCII (Python cannot decode it: the handshake fails).
+    BAD_SERVER_NAME = "bad_server_name"
     # The client refused our server certificate (it does not trust our CA, or wants other names).
     SERVER_CERTIFICATE_REFUSED = "server_certificate_refused"
     HANDSHAKE_FAILED = "handshake_failed"  # another TLS error
@@ -204,6 +222,10 @@ TLS_FAILURE_TEXT: dict[TlsFailureReason, str] = {
     TlsFailureReason.VERSION_TOO_OLD: "TLS version too old (1.2 or newer needed)",
     TlsFailureReason.NO_SHARED_CIPHER: "no cipher suite in common",
     TlsFailureReason.NOT_TLS: "not TLS (a ws:// or other client on the TLS port)",
+    TlsFailureReason.TLS_ON_PLAIN_PORT: (
+        "TLS on the plain ws:// port (a charger set up for wss:// needs the TLS port)"
+    ),
+    TlsFailureReason.BAD_SERVER_NAME: "the host name it asked for (SNI) is not ASCII",
     TlsFailureReason.SERVER_CERTIFICATE_REFUSED: (
         "it does not accept our server certificate (install our CA certificate in it)"
     ),
@@ -229,6 +251,8 @@ _SSL_REASONS = {
     "UNKNOWN_PROTOCOL": TlsFailureReason.NOT_TLS,
     "RECORD_LAYER_FAILURE": TlsFailureReason.NOT_TLS,
     "PACKET_LENGTH_TOO_LONG": TlsFailureReason.NOT_TLS,
+    # Python's servername callback failed before ours: a host name it cannot decode.
+    "CALLBACK_FAILED": TlsFailureReason.BAD_SERVER_NAME,
     "TLSV1_ALERT_UNKNOWN_CA": TlsFailureReason.SERVER_CERTIFICATE_REFUSED,
     "SSLV3_ALERT_BAD_CERTIFICATE": TlsFailureReason.SERVER_CERTIFICATE_REFUSED,
     "SSLV3_ALERT_CERTIFICATE_UNKNOWN": TlsFailureReason.SERVER_CERTIFICATE_REFUSED,
