@@ -305,12 +305,24 @@ async def test_refused_before_anything_changes(
         assert security.pending_upgrades == {}
         sim.statuses.clear()
 
-        # A CSR with another charger's name is refused by our CA: nothing changes.
+        # Straight from 1 to 3: its CSR would come over plain ws://, where our CA signs nothing.
+        with pytest.raises(ServiceValidationError, match="Move it to profile 2 first") as err:
+            await upgrade(hass, "CP1", 3)
+        assert err.value.translation_key == "certificate_needs_tls"
+        assert sim.commands("ExtendedTriggerMessage") == []
+        assert profile_options(entry) == (1, False)
+
+    # From profile 2 (over TLS) the CSR round runs; when it fails, nothing changes.
+    await on_profile_2(hass, entry, wallet, security)
+    async with connect_as_configured(central, "CP1", wallet, tmp_path) as sim:
+        assert await sim.boot() == "Accepted"
+        await logged_in(central, "CP1")
+        # A CSR with another charger's name is refused by our CA.
         wallet.csr_cn = "CP2"
         with pytest.raises(HomeAssistantError) as failed:
             await upgrade(hass, "CP1", 3)
         assert failed.value.translation_key == "certificate_refused"
-        assert profile_options(entry) == (1, False)
+        assert profile_options(entry) == (2, False)
 
         # No CSR at all.
         monkeypatch.setattr(upgrade_module, "CERTIFICATE_TIMEOUT_S", 0.2)
@@ -320,7 +332,20 @@ async def test_refused_before_anything_changes(
             await upgrade(hass, "CP1", 3)
         assert failed.value.translation_key == "certificate_timeout"
         assert wallet.certificate_pem is None
-        assert profile_options(entry) == (1, False)
+        assert profile_options(entry) == (2, False)
+
+
+async def on_profile_2(
+    hass: HomeAssistant, entry: MockConfigEntry, wallet: Wallet, security: ServerSecurity
+) -> None:
+    """CP1 moved to profile 2 (TLS and its password) before: the charger and its options."""
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_SECURITY_PROFILE: 2}
+    )
+    await hass.async_block_till_done()
+    assert security.ca is not None
+    wallet.root_pem = security.ca.certificate_pem
+    wallet.profile = 2
 
 
 async def test_downgrade_needs_permission(
@@ -328,12 +353,7 @@ async def test_downgrade_needs_permission(
 ) -> None:
     entry, wallet = await accepted_charger(onboard)
     central = central_of(server_entry)
-    hass.config_entries.async_update_entry(
-        entry, options={**entry.options, CONF_SECURITY_PROFILE: 2}
-    )
-    await hass.async_block_till_done()
-    wallet.root_pem = server_entry.runtime_data.security.ca.certificate_pem
-    wallet.profile = 2
+    await on_profile_2(hass, entry, wallet, server_entry.runtime_data.security)
     async with connect_as_configured(central, "CP1", wallet, tmp_path) as sim:
         assert await sim.boot() == "Accepted"
         await logged_in(central, "CP1")

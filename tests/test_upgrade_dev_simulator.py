@@ -1,5 +1,6 @@
-"""What ``scripts/develop`` shows: the development simulator moved from profile 1 to 3 by the Home
-Assistant action behind the charger options' "Upgrade security" (upgrade.py), and rolled back when
+"""What ``scripts/develop`` shows: the development simulator moved from profile 1 to 2, then to 3
+(our CA signs its certificate request only over TLS), by the Home Assistant action behind the
+charger options' "Upgrade security" (upgrade.py), and rolled back when
 it cannot connect on the new profile (it falls back to the old one, as the 1.6 whitepaper and 2.0.1
 B10 say). 1.6: SecurityProfile; 2.0.1 (``SIM_OCPP=2.0.1``): a network profile in a new slot, first in
 NetworkConfigurationPriority, and a reset.
@@ -64,7 +65,7 @@ async def accepted(hass: HomeAssistant, server_entry: MockConfigEntry) -> MockCo
 
 
 @VERSIONS
-async def test_dev_simulator_upgrades_from_1_to_3(
+async def test_dev_simulator_upgrades_from_1_to_2_to_3(
     hass: HomeAssistant, server_entry: MockConfigEntry, tmp_path: Path, version: str
 ) -> None:
     central = central_of(server_entry)
@@ -72,8 +73,17 @@ async def test_dev_simulator_upgrades_from_1_to_3(
     assert security.ca is not None
     async with running(dev_station(server_entry, tmp_path, None, version)) as station:
         entry = await accepted(hass, server_entry)
-        assert await upgrade(hass, CHARGER_ID, 3) == {"status": "waiting"}
+        assert await upgrade(hass, CHARGER_ID, 2) == {"status": "waiting"}
         assert station.state.all_roots() == [security.ca.certificate_pem]
+        await wait_for(lambda: profile_options(entry) == (2, False), what="upgrade to 2 done")
+        await hass.async_block_till_done()
+        seen = central.charger(CHARGER_ID).connection_security
+        assert seen is not None
+        assert seen.profile is SecurityProfile.TLS_BASIC_AUTH
+        assert station.state.certificate_pem is None
+
+        await logged_in(central, CHARGER_ID)
+        assert await upgrade(hass, CHARGER_ID, 3) == {"status": "waiting"}
         certificate = station.state.certificate_pem
         assert certificate is not None
         assert security.ca.issued(certificate)
@@ -88,11 +98,13 @@ async def test_dev_simulator_upgrades_from_1_to_3(
         assert station.state.security_profile == 3
         assert security.pending_upgrades == {}
         if version != "1.6":
-            # Slot 0 is where it started; the new one first (what the reset made it use).
+            # Slot 0 is where it started; each new one first (what the reset made it use).
+            url = f"wss://127.0.0.1:{central.tls_port}/"
             assert station.state.network_profiles == {
-                "1": {"url": f"wss://127.0.0.1:{central.tls_port}/", "security_profile": 3}
+                "1": {"url": url, "security_profile": 2},
+                "2": {"url": url, "security_profile": 3},
             }
-            assert station.state.network_priority == "1,0"
+            assert station.state.network_priority == "2,1,0"
 
 
 @VERSIONS

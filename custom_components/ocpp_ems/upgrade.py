@@ -4,7 +4,8 @@ whitepaper; OCPP 2.0.1 use case A05). One :class:`SecurityUpgrades` per server e
 1. **Provision** what the new profile needs, while nothing has changed yet: our CA as the charger's
    CSMS root certificate (profiles 2 and 3); for profile 3 its client certificate: the charger is
    asked for a certificate signing request, and we wait until it accepted the certificate our CA
-   signed (CertificateSigned; :data:`CERTIFICATE_TIMEOUT_S`). A failure here changes nothing.
+   signed (CertificateSigned; :data:`CERTIFICATE_TIMEOUT_S`). A failure here changes nothing. Our
+   CA signs only over TLS, so profile 3 is reached from profile 2, never straight from 1.
 2. **Server side first:** the charger's profile becomes the new one, and "allow a lower security
    profile" is on until it is back, so the old way still gets in (logged and reported as a
    downgrade) whatever the charger does.
@@ -43,7 +44,11 @@ from .const import (
 )
 from .coordinator import SECURITY_PROFILE_CHANGED
 from .core.model import Charger, ChargerEvent, EventKind
-from .core.protocol.certificates import CERTIFICATE_ISSUED_EVENT, CSR_REFUSED_EVENT
+from .core.protocol.certificates import (
+    CERTIFICATE_ISSUED_EVENT,
+    CSR_REFUSED_EVENT,
+    csr_allowed_over,
+)
 from .core.server import CentralSystem
 from .core.session import ChargerSession
 from .core.settings import SecurityProfile
@@ -175,6 +180,9 @@ class SecurityUpgrades:
             # Its password (profile 2) must be known to work, and a certificate is only signed
             # for an authenticated connection.
             raise _invalid("not_authenticated", charger_id=charger_id)
+        if target == SecurityProfile.TLS_CLIENT_CERTIFICATE and not csr_allowed_over(security):
+            # Its CSR round would run over plain ws://, where our CA signs nothing: profile 2 first.
+            raise _invalid("certificate_needs_tls", charger_id=charger_id)
 
     async def _async_url(self) -> str:
         host = await async_tls_url_host(self._hass, self._server_entry)

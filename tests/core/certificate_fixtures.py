@@ -1,5 +1,5 @@
 """What the certificate tests of every version share: a real CA, harnesses whose sessions get a
-certificate service (and an authenticated connection), fake services, and the checks of an
+certificate service (and an authenticated TLS connection), fake services, and the checks of an
 issued certificate.
 """
 
@@ -18,14 +18,14 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from websockets.asyncio.server import ServerConnection
 
-from custom_components.ocpp_ems.core.model import ChargerEvent, EventKind
+from custom_components.ocpp_ems.core.model import ChargerEvent, ConnectionSecurity, EventKind
 from custom_components.ocpp_ems.core.protocol.certificates import (
     AuthorityCertificates,
     CsrThrottle,
 )
 from custom_components.ocpp_ems.core.security.ca import CertificateAuthority
 from custom_components.ocpp_ems.core.session import CertificateService, SessionContext
-from custom_components.ocpp_ems.core.settings import ServerSettings
+from custom_components.ocpp_ems.core.settings import SecurityProfile, ServerSettings
 
 from .fakes import MemoryDirectory
 from .v16_harness import CHARGER_ID, Harness, protocol_harness, wait_for
@@ -33,6 +33,8 @@ from .v201_harness import V21Harness, V201Harness
 
 __all__ = [
     "CHARGER_ID",
+    "OVER_PLAIN_WS",
+    "OVER_TLS",
     "BlockingService",
     "CertificatesHarness",
     "FakeClock",
@@ -68,19 +70,39 @@ def shared_authority() -> CertificateAuthority:
     return CertificateAuthority.create(key_bits=2048)
 
 
+# What the server's handshake records for a profile-2 login (TLS and the password).
+OVER_TLS = ConnectionSecurity(
+    profile=SecurityProfile.TLS_BASIC_AUTH,
+    configured_profile=SecurityProfile.TLS_BASIC_AUTH,
+    basic_auth=True,
+    tls_version="TLSv1.3",
+)
+# ... and for a profile-1 login (the password over plain ws://).
+OVER_PLAIN_WS = ConnectionSecurity(
+    profile=SecurityProfile.BASIC_AUTH,
+    configured_profile=SecurityProfile.BASIC_AUTH,
+    basic_auth=True,
+)
+
+
 class CertificatesHarness(Harness):
-    """A harness whose sessions have ``certificates`` and (unless ``authenticated`` is False)
-    an authenticated connection, as after a Basic-auth login or with a client certificate.
+    """A harness whose sessions have ``certificates`` and a connection secured as ``security``
+    says (default: TLS), authenticated unless ``authenticated`` is False (as after a Basic-auth
+    login or with a client certificate): the harness's websocket itself is plain, so this is what
+    the server's handshake would have recorded (``tests/core/test_tls.py`` signs over real TLS).
     :func:`certificates_harness` gives it our CA (``authority``) behind a throttle on ``clock``."""
 
     certificates: CertificateService | None = None
     authenticated: bool = True
+    security: ConnectionSecurity = OVER_TLS
     authority: CertificateAuthority
     clock: FakeClock
 
     def new_session(self, connection: ServerConnection, context: SessionContext) -> Any:
         if self.authenticated:
             connection.username = CHARGER_ID
+        # The server records it just before it makes the session (server._handle).
+        self.charger.connection_security = self.security
         return super().new_session(connection, replace(context, certificates=self.certificates))
 
 

@@ -43,6 +43,7 @@ from custom_components.ocpp_ems.core.settings import SecurityProfile, ServerSett
 
 from .certificate_fixtures import (
     CHARGER_ID,
+    OVER_PLAIN_WS,
     BlockingService,
     CertificatesHarness,
     StaticService,
@@ -242,6 +243,20 @@ async def test_an_unauthenticated_connection_is_rejected(h: Harness16) -> None:
     h.authenticated = False
     sim: SecureCharger = await h.charger_client()
     assert await sim.sign_certificate() == "Rejected"
+
+
+async def test_a_connection_without_tls_is_rejected(
+    h: Harness16, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Profile 1: its password, but over plain ws:// (readable and changeable on the way)."""
+    h.security = OVER_PLAIN_WS
+    sim: SecureCharger = await h.charger_client()
+    with caplog.at_level(logging.INFO):
+        assert await sim.sign_certificate() == "Rejected"
+    assert "certificate signing request rejected: The connection is not TLS" in caplog.text
+    await asyncio.sleep(0.05)
+    assert sim.chains == []
+    assert security_events(h) == []
 
 
 # --- failures after Accepted (the same code for every version) -----------------------------------

@@ -33,6 +33,7 @@ from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .certificate_fixtures import (
     CHARGER_ID,
+    OVER_PLAIN_WS,
     CertificatesHarness,
     V21CertificatesHarness,
     V201CertificatesHarness,
@@ -167,6 +168,14 @@ async def test_rejections_say_why(h: CertificatesHarness, sim: _SigningStation) 
     unauthenticated: _SigningStation = await h.charger_client()
     answer = await unauthenticated.sign_certificate()
     assert (answer.status, reason(answer)) == ("Rejected", "NotAuthenticated")
+
+    # With its password, but over plain ws:// (profile 1): nothing is signed.
+    h.authenticated = True
+    h.security = OVER_PLAIN_WS
+    plain: _SigningStation = await h.charger_client()
+    answer = await plain.sign_certificate()
+    assert (answer.status, reason(answer)) == ("Rejected", "NotSecure")
+    assert "not TLS" in answer.status_info["additional_info"]
 
 
 # --- CSMS -> station -----------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""The development simulator (1.6) through the security upgrade the HA action runs (upgrade.py),
+"""The development simulator (1.6) through the security upgrades the HA action runs (upgrade.py),
 step by step against the real CentralSystem with its TLS listener and our CA: our root installed,
-the CSR round (ExtendedTriggerMessage -> SignCertificate -> CertificateSigned), SecurityProfile 3,
-and the simulator back over TLS with its client certificate. And a new profile that does not get
-through: the simulator falls back to the previous one (what the server's rollback counts on).
+SecurityProfile 2 and the simulator back over TLS with its password; then, over that TLS
+connection (our CA signs nothing over plain ws://), the CSR round (ExtendedTriggerMessage ->
+SignCertificate -> CertificateSigned), SecurityProfile 3, and the simulator back with its client
+certificate. And a new profile that does not get through: the simulator falls back to the
+previous one (what the server's rollback counts on).
 
 The server certificate names "localhost" only, as in ``scripts/develop`` (Home Assistant's host
 names and LAN addresses, never the loopback address the simulator connects to): the simulator
@@ -64,16 +66,23 @@ async def simulator(central: CentralSystem, tmp_path: Path, tls_url: str) -> Asy
         yield station
 
 
-async def provision_for_profile_3(
+async def provision_for_profile_2(
     central: CentralSystem, station: Station, ca: CertificateAuthority
 ) -> None:
-    """What the upgrade does before the switch: our root, then the CSR round."""
+    """What the upgrade to profile 2 does before the switch: our root."""
     session = central.session(CHARGER_ID)
     assert session is not None
     await session.install_root_certificate()
     assert station.state.all_roots() == [ca.certificate_pem]
     assert station.state.root_certificates.keys() == {"CentralSystemRootCertificate"}
 
+
+async def provision_for_profile_3(
+    central: CentralSystem, station: Station, ca: CertificateAuthority
+) -> None:
+    """What the upgrade to profile 3 does before the switch: the CSR round (over TLS)."""
+    session = central.session(CHARGER_ID)
+    assert session is not None
     await session.request_new_client_certificate()
     await wait_until(lambda: station.state.certificate_pem, "the client certificate")
     certificate = station.state.certificate_pem
@@ -84,7 +93,32 @@ async def provision_for_profile_3(
     assert station.state.pending_key_pem is None
 
 
-async def test_simulator_moves_from_profile_1_to_3(
+async def switch(
+    central: CentralSystem, directory: MemoryDirectory, station: Station, profile: int
+) -> None:
+    """The switch, as the upgrade makes it: the settings first (``profile``, downgrade allowed
+    until it is back), then SecurityProfile; the simulator back and booted on ``profile``."""
+    directory.set_security(CHARGER_ID, profile, allow_downgrade=True)
+    session = central.session(CHARGER_ID)
+    assert session is not None
+    assert await session.set_security_profile(profile) == "Accepted"
+    charger = central.charger(CHARGER_ID)
+
+    def back() -> bool:
+        seen = charger.connection_security
+        return (
+            seen is not None
+            and seen.profile == profile
+            and central.session(CHARGER_ID) is not session
+            and station.state.previous_profile is None
+            and station.booted.is_set()
+        )
+
+    await wait_until(back, f"the simulator back and booted on profile {profile}")
+    directory.set_security(CHARGER_ID, profile)  # back: no lower profile let in any more
+
+
+async def test_simulator_moves_from_profile_1_to_2_to_3(
     central: CentralSystem,
     directory: MemoryDirectory,
     ca: CertificateAuthority,
@@ -98,24 +132,15 @@ async def test_simulator_moves_from_profile_1_to_3(
         security = charger.connection_security
         assert security is not None
         assert security.profile is SecurityProfile.BASIC_AUTH
+        await provision_for_profile_2(central, station, ca)
+        await switch(central, directory, station, 2)
+        security = charger.connection_security
+        assert security is not None
+        assert security.basic_auth
+        assert security.tls_version is not None
+
         await provision_for_profile_3(central, station, ca)
-
-        # The switch, as the upgrade makes it: the settings first (3, downgrade allowed until
-        # it is back), then SecurityProfile.
-        directory.set_security(CHARGER_ID, 3, allow_downgrade=True)
-        session = central.session(CHARGER_ID)
-        assert session is not None
-        assert await session.set_security_profile(3) == "Accepted"
-
-        def on_profile_3() -> bool:
-            seen = charger.connection_security
-            return seen is not None and seen.profile is SecurityProfile.TLS_CLIENT_CERTIFICATE
-
-        await wait_until(on_profile_3, "the simulator back with its client certificate")
-        await wait_until(
-            lambda: station.state.previous_profile is None and station.booted.is_set(),
-            "its boot on profile 3",
-        )
+        await switch(central, directory, station, 3)
         assert station.last_boot_status == "Accepted"
         seen = charger.connection_security
         assert seen is not None
@@ -152,13 +177,13 @@ async def test_simulator_falls_back_when_the_new_profile_does_not_connect(
     async with simulator(central, tmp_path, tls_url) as station:
         await onboard(central, directory, station)
         charger = central.charger(CHARGER_ID)
-        await provision_for_profile_3(central, station, ca)
-        directory.set_security(CHARGER_ID, 3, allow_downgrade=True)
+        await provision_for_profile_2(central, station, ca)
+        directory.set_security(CHARGER_ID, 2, allow_downgrade=True)
         session = central.session(CHARGER_ID)
         assert session is not None
-        assert await session.set_security_profile(3) == "Accepted"
+        assert await session.set_security_profile(2) == "Accepted"
 
-        await wait_until(lambda: station.state.previous_profile == 1, "the switch to 3")
+        await wait_until(lambda: station.state.previous_profile == 1, "the switch to 2")
 
         def back_on_1() -> bool:
             seen = charger.connection_security

@@ -22,8 +22,10 @@ TLS 1.0 / 1.1                                  TLS alert (protocol version)
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import json
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -43,9 +45,11 @@ from custom_components.ocpp_ems.core.errors import ServerBindError
 from custom_components.ocpp_ems.core.guard import RefusalReason
 from custom_components.ocpp_ems.core.handshake import TransportRefusal, check_transport
 from custom_components.ocpp_ems.core.model import ConnectionSecurity
+from custom_components.ocpp_ems.core.protocol.certificates import AuthorityCertificates
 from custom_components.ocpp_ems.core.security import (
     OCPP_REQUIRED_SUITES,
     CertificateAuthority,
+    CertificateInfo,
     IssuedCertificate,
     ServerCredentials,
     TlsPeer,
@@ -559,6 +563,85 @@ async def test_a_downgrade_is_refused_unless_allowed(
     async with connected(central, ws(central, "CP3"), "CP3", additional_headers=basic("CP3")):
         assert security(central, "CP3").profile is SecurityProfile.BASIC_AUTH
         assert security(central, "CP3").downgraded
+
+
+# --- certificate signing requests: over TLS only ---------------------------------------------------
+@pytest.fixture
+async def signing_central(
+    socket_enabled: None,
+    directory: MemoryDirectory,
+    ca: CertificateAuthority,
+    server_context: ssl.SSLContext,
+) -> AsyncIterator[CentralSystem]:
+    """Both listeners; our CA signs the chargers' certificate requests."""
+    central = CentralSystem(
+        TLS_SETTINGS, directory, tls=server_context, certificates=AuthorityCertificates(ca)
+    )
+    await central.start()
+    yield central
+    await central.stop()
+
+
+async def sign_certificate(client: ClientConnection, version: str, csr: str) -> dict[str, Any]:
+    """Send SignCertificate; its answer's payload (the server's own CALLs meanwhile are left
+    unanswered: the session goes on regardless)."""
+    payload = {"csr": csr}
+    if version != "ocpp1.6":
+        payload["certificateType"] = "ChargingStationCertificate"
+    await client.send(json.dumps([2, "csr-1", "SignCertificate", payload]))
+    async with asyncio.timeout(5):
+        while True:
+            frame = json.loads(await client.recv())
+            if frame[:2] == [3, "csr-1"]:
+                answer: dict[str, Any] = frame[2]
+                return answer
+
+
+async def certificate_signed(client: ClientConnection) -> str:
+    """The chain of the server's CertificateSigned CALL."""
+    async with asyncio.timeout(10):
+        while True:
+            frame = json.loads(await client.recv())
+            if frame[0] == 2 and frame[2] == "CertificateSigned":
+                chain: str = frame[3]["certificateChain"]
+                return chain
+
+
+@pytest.mark.parametrize("version", ["ocpp1.6", "ocpp2.0.1"])
+async def test_a_certificate_is_signed_over_tls_only(
+    signing_central: CentralSystem,
+    directory: MemoryDirectory,
+    charger: Charger,
+    ca: CertificateAuthority,
+    version: str,
+) -> None:
+    """Profile 1 (the password over plain ws://): whoever read the password, or relays the
+    frames and puts in its own CSR, would get a two-year client certificate in the charger's
+    name, which profile 3 then accepts. Refused; the same charger over TLS gets its certificate."""
+    central = signing_central
+    directory.accept("CP1", PASSWORD)
+    csr, _key = make_csr("CP1")
+    async with connect(
+        ws(central, "CP1"), subprotocols=[version], additional_headers=basic("CP1")
+    ) as client:
+        answer = await sign_certificate(client, version, csr)
+    if version == "ocpp1.6":
+        assert answer == {"status": "Rejected"}
+    else:
+        assert answer["status"] == "Rejected"
+        assert answer["statusInfo"]["reasonCode"] == "NotSecure"
+    await wait_for(lambda: not central.charger("CP1").connected)
+
+    async with connect(
+        wss(central, "CP1"),
+        ssl=charger.context(),
+        subprotocols=[version],
+        additional_headers=basic("CP1"),
+    ) as client:
+        assert await sign_certificate(client, version, csr) == {"status": "Accepted"}
+        chain = await certificate_signed(client)
+    assert ca.issued(chain)
+    assert CertificateInfo.of(chain).subject_cn == "CP1"
 
 
 # --- listener lifecycle -----------------------------------------------------------------------------

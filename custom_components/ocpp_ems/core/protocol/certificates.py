@@ -10,6 +10,9 @@ it, else Rejected:
 * no certificate authority is set up;
 * the connection is not authenticated (neither its password nor a client certificate of ours):
   a certificate for a charger id must never go to whoever merely claims that id;
+* the connection is not TLS (profile 1, plain ``ws://``): whoever read the password sent in clear,
+  or relays the frames and swaps the CSR, would get a client certificate in the charger's name
+  (:func:`csr_allowed_over`);
 * the charger's last request is less than :data:`CSR_MIN_INTERVAL_S` ago, or its previous round
   still runs (a charger must not make us sign in a loop);
 * (2.x) it asks for an ISO 15118 certificate: Plug & Charge is not offered.
@@ -44,6 +47,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp
 
 from custom_components.ocpp_ems.core.errors import OcppEmsError
+from custom_components.ocpp_ems.core.model import ConnectionSecurity
 from custom_components.ocpp_ems.core.security.ca import (
     CHARGER_CERT_VALIDITY_DAYS,
     CertificateAuthority,
@@ -78,6 +82,13 @@ _HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
     "SHA384": hashes.SHA384,
     "SHA512": hashes.SHA512,
 }
+
+
+def csr_allowed_over(security: ConnectionSecurity | None) -> bool:
+    """Whether our CA takes a certificate signing request over a connection secured so: over TLS
+    only (profile 2 or 3). On plain ``ws://`` the password travels in clear and the frames can be
+    changed on the way, and the certificate would then let its holder in as the charger."""
+    return security is not None and security.tls_version is not None
 
 
 def certificate_hash_data(
@@ -173,6 +184,9 @@ class CertificateSigning:
 
     def __init__(self, session: RpcSession) -> None:
         self._session = session
+        # This connection's, recorded by the server's handshake just before it made the session
+        # (the charger's record is a newer connection's once one took over).
+        self._over_tls = csr_allowed_over(session.charger.connection_security)
         self._accepted: _Request | None = None
         self._running: asyncio.Task[None] | None = None
 
@@ -211,6 +225,8 @@ class CertificateSigning:
             return "NoCA", "No certificate authority is set up"
         if self._session.trust is not Trust.AUTHENTICATED:
             return "NotAuthenticated", "The connection is not authenticated"
+        if not self._over_tls:
+            return "NotSecure", "The connection is not TLS (security profile 2 or 3)"
         busy = self._running is not None and not self._running.done()
         if busy or not service.admit_csr(self._charger_id):
             return _TRY_LATER, "Another request of it is too recent or still running"
