@@ -23,11 +23,16 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.ocpp_ems.const import CONF_SECURITY_PROFILE, DOMAIN
+from custom_components.ocpp_ems.const import (
+    CONF_SECURITY_PROFILE,
+    DOMAIN,
+    ISSUE_CLIENT_CERTIFICATE_RENEWAL,
+    repair_issue_id,
+)
 from custom_components.ocpp_ems.core.security.renewal import (
     CLIENT_CERT_RENEWAL_OVERDUE_DAYS,
 )
-from custom_components.ocpp_ems.security import FIRST_CLIENT_CHECK_DELAY, client_renewal_issue_id
+from custom_components.ocpp_ems.security import FIRST_CLIENT_CHECK_DELAY
 
 from .core.pki import key_pem, make_csr
 from .helpers.charger import wait_for
@@ -91,7 +96,9 @@ async def next_day(hass: HomeAssistant, days: int = 1) -> None:
 def renewal_issue(
     issue_registry: ir.IssueRegistry, charger_id: str = "CP1"
 ) -> ir.IssueEntry | None:
-    return issue_registry.async_get_issue(DOMAIN, client_renewal_issue_id(charger_id))
+    return issue_registry.async_get_issue(
+        DOMAIN, repair_issue_id(ISSUE_CLIENT_CERTIFICATE_RENEWAL, charger_id)
+    )
 
 
 async def test_a_charger_that_sends_no_request_gets_a_repair_until_it_renews(

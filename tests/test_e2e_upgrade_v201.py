@@ -26,13 +26,15 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.ocpp_ems import upgrade as upgrade_module
 from custom_components.ocpp_ems.const import (
     DOMAIN,
+    ISSUE_SECURITY_UPGRADE_FAILED,
+    repair_issue_id,
 )
 from custom_components.ocpp_ems.core.errors import CommandRejectedError
 from custom_components.ocpp_ems.core.model import ConnectionSecurity
 from custom_components.ocpp_ems.core.security import CertificateInfo
 from custom_components.ocpp_ems.core.server import CentralSystem
 from custom_components.ocpp_ems.security import ServerSecurity
-from custom_components.ocpp_ems.upgrade import NETWORK_PRIORITY_KEY, upgrade_issue_id
+from custom_components.ocpp_ems.upgrade import NETWORK_PRIORITY_KEY
 
 from .core.test_e2e_ocpp_rpc_v201 import JsStation, js_station
 from .core.test_e2e_tls import Pki
@@ -263,7 +265,9 @@ async def test_station_201_falls_back_and_the_server_rolls_back(
         # Not back on profile 2 in time: the server goes back, a repair says what to check.
         await wait_for(lambda: profile_options(entry) == (1, False), WAIT_S, "rollback")
         await hass.async_block_till_done()
-        issue = issue_registry.async_get_issue(DOMAIN, upgrade_issue_id(CHARGER_ID))
+        issue = issue_registry.async_get_issue(
+            DOMAIN, repair_issue_id(ISSUE_SECURITY_UPGRADE_FAILED, CHARGER_ID)
+        )
         assert issue is not None
         assert issue.translation_placeholders is not None
         assert issue.translation_placeholders["profile"] == "2"

@@ -42,11 +42,13 @@ from custom_components.ocpp_ems.const import (
     CONF_STALE_GRACE,
     CONF_VEHICLE_SOC,
     DOMAIN,
+    ISSUE_EMS_INVERTED_METER,
+    ISSUE_EMS_STALE_INPUTS,
+    repair_issue_id,
 )
 from custom_components.ocpp_ems.core.ems import Mode, meter_sign
 from custom_components.ocpp_ems.core.ems import options as ems_options
 from custom_components.ocpp_ems.core.protocol.profiles import PROFILE_START_BACKDATE
-from custom_components.ocpp_ems.energy_manager import inverted_issue_id, stale_issue_id
 
 from .helpers.charger import SimCharger, wait_for
 from .helpers.ems import MODE, REASON, TARGET, async_set_charger_options
@@ -225,7 +227,7 @@ async def test_unavailable_grid_falls_back_and_raises_a_repair(
     hass: HomeAssistant, sources: None, onboard: Onboard, server_entry: MockConfigEntry
 ) -> None:
     issues = ir.async_get(hass)
-    issue_id = stale_issue_id(server_entry.entry_id)
+    issue_id = repair_issue_id(ISSUE_EMS_STALE_INPUTS, server_entry.entry_id)
     await set_site(hass, grid=-8000, pv=9000)
     async with onboard() as (sim, _entry):
         await plug_in_and_charge(sim)
@@ -273,7 +275,7 @@ async def test_a_grid_sensor_in_kwh_is_named_with_its_unit(
         "sensor.grid_energy", "12345.6", {"unit_of_measurement": "kWh", "device_class": "energy"}
     )
     issues = ir.async_get(hass)
-    issue_id = stale_issue_id(server_entry.entry_id)
+    issue_id = repair_issue_id(ISSUE_EMS_STALE_INPUTS, server_entry.entry_id)
     async with onboard() as (sim, _entry):
         await plug_in_and_charge(sim)
         await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is not None, what="repair")
@@ -300,7 +302,7 @@ async def test_an_inverted_grid_meter_raises_its_own_repair_until_it_follows_the
     for a meter that shows import +): the repair goes."""
     monkeypatch.setattr(meter_sign, "BALANCE_S", 0.0)
     issues = ir.async_get(hass)
-    issue_id = inverted_issue_id(server_entry.entry_id)
+    issue_id = repair_issue_id(ISSUE_EMS_INVERTED_METER, server_entry.entry_id)
     await set_site(hass, grid=-9000, pv=0)
     async with onboard() as (sim, _entry):
         await call(hass, "select", "select_option", {"entity_id": MODE, "option": "fast"})
@@ -314,7 +316,12 @@ async def test_an_inverted_grid_meter_raises_its_own_repair_until_it_follows_the
         placeholders = issue.translation_placeholders or {}
         assert placeholders["inputs"] == "sensor.grid_power"
         assert "states('sensor.grid_power')" in placeholders["template"]
-        assert issues.async_get_issue(DOMAIN, stale_issue_id(server_entry.entry_id)) is None
+        assert (
+            issues.async_get_issue(
+                DOMAIN, repair_issue_id(ISSUE_EMS_STALE_INPUTS, server_entry.entry_id)
+            )
+            is None
+        )
         assert state_of(hass, EMS_STATE).attributes["stale_inputs"] == ["grid_power"]
 
         await asyncio.sleep(0.5)  # the step's two moments apart
@@ -753,7 +760,11 @@ async def test_a_unit_that_is_no_text_makes_the_input_stale_not_the_manager_fail
         await plug_in_and_charge(sim)
         issues = ir.async_get(hass)
         await wait_for(
-            lambda: (issue := issues.async_get_issue(DOMAIN, stale_issue_id(server_entry.entry_id)))
+            lambda: (
+                issue := issues.async_get_issue(
+                    DOMAIN, repair_issue_id(ISSUE_EMS_STALE_INPUTS, server_entry.entry_id)
+                )
+            )
             is not None
             and "sensor.grid (['W'])" in (issue.translation_placeholders or {}).get("inputs", ""),
             seconds=5,

@@ -12,7 +12,6 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
     MockConfigEntry,
 )
 
-from custom_components.ocpp_ems.clock import clock_issue_id
 from custom_components.ocpp_ems.const import (
     CONF_EMS_ENABLED,
     CONF_GRID_POWER,
@@ -20,6 +19,7 @@ from custom_components.ocpp_ems.const import (
     CONF_RESPONSE_TIMEOUT,
     DOMAIN,
     ISSUE_CLOCK_SKEW,
+    repair_issue_id,
 )
 from custom_components.ocpp_ems.core.meter import MAX_CLOCK_AHEAD_S
 
@@ -78,12 +78,12 @@ async def test_charger_clock_ahead_raises_a_repair_that_clears(
 ) -> None:
     issues = ir.async_get(hass)
     async with onboard() as (sim, _entry):
-        assert issues.async_get_issue(DOMAIN, clock_issue_id("CP1")) is None
+        assert issues.async_get_issue(DOMAIN, repair_issue_id(ISSUE_CLOCK_SKEW, "CP1")) is None
         await sim.start_transaction()
         # A reading stamped an hour ahead: counted as of now, and the user is told.
         await sim.meter_values(energy_wh=1500, ago_s=-3600)
         await hass.async_block_till_done()
-        issue = issues.async_get_issue(DOMAIN, clock_issue_id("CP1"))
+        issue = issues.async_get_issue(DOMAIN, repair_issue_id(ISSUE_CLOCK_SKEW, "CP1"))
         assert issue is not None
         assert issue.translation_key == ISSUE_CLOCK_SKEW
         assert issue.translation_placeholders == {"charger_id": "CP1", "minutes": "60"}
@@ -91,11 +91,11 @@ async def test_charger_clock_ahead_raises_a_repair_that_clears(
         # Still ahead (but beyond the limit) by another amount: the issue follows.
         await sim.meter_values(energy_wh=1600, ago_s=-(MAX_CLOCK_AHEAD_S + 120))
         await hass.async_block_till_done()
-        issue = issues.async_get_issue(DOMAIN, clock_issue_id("CP1"))
+        issue = issues.async_get_issue(DOMAIN, repair_issue_id(ISSUE_CLOCK_SKEW, "CP1"))
         assert issue is not None
         assert issue.translation_placeholders["minutes"] == "7"
         # The clock is right again: the issue goes away, and the reading counts.
         await sim.meter_values(energy_wh=1700)
         await hass.async_block_till_done()
-        assert issues.async_get_issue(DOMAIN, clock_issue_id("CP1")) is None
+        assert issues.async_get_issue(DOMAIN, repair_issue_id(ISSUE_CLOCK_SKEW, "CP1")) is None
         assert state(hass, "sensor.acme_wallbox_1_session_energy") == "0.7"

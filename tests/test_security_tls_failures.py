@@ -22,14 +22,15 @@ from custom_components.ocpp_ems.const import (
     CONF_SECURITY_PROFILE,
     CONF_TLS_CERTIFICATE,
     DOMAIN,
+    ISSUE_TLS_CA_DAMAGED,
+    ISSUE_TLS_CA_REPLACED,
+    ISSUE_TLS_OWN_CERTIFICATE_LOST,
     TLS_CERTIFICATE_OWN,
+    repair_issue_id,
 )
 from custom_components.ocpp_ems.core.security import CertificateAuthority
 from custom_components.ocpp_ems.security import (
     DATA_CA_FINGERPRINT,
-    ca_damaged_issue_id,
-    ca_replaced_issue_id,
-    own_certificate_lost_issue_id,
 )
 
 from .core.pki import key_pem, make_csr
@@ -187,14 +188,18 @@ async def test_a_damaged_own_certificate_is_a_repair_and_ours_is_presented(
     active = security_of(entry).active
     assert active is not None
     assert not active.user_provided
-    issue = issue_registry.async_get_issue(DOMAIN, own_certificate_lost_issue_id(entry.entry_id))
+    issue = issue_registry.async_get_issue(
+        DOMAIN, repair_issue_id(ISSUE_TLS_OWN_CERTIFICATE_LOST, entry.entry_id)
+    )
     assert issue is not None
     assert issue.translation_key == "tls_own_certificate_lost"
     # The user switches to our certificate: the repair goes.
     hass.config_entries.async_update_entry(entry, options=TLS_OPTIONS)
     await hass.async_block_till_done()
     assert (
-        issue_registry.async_get_issue(DOMAIN, own_certificate_lost_issue_id(entry.entry_id))
+        issue_registry.async_get_issue(
+            DOMAIN, repair_issue_id(ISSUE_TLS_OWN_CERTIFICATE_LOST, entry.entry_id)
+        )
         is None
     )
     await hass.config_entries.async_unload(entry.entry_id)
@@ -216,7 +221,9 @@ async def test_a_damaged_ca_keeps_the_plain_listener_and_raises_a_repair(
     central = central_of(entry)
     assert central.port
     assert central.tls_port is None
-    issue = issue_registry.async_get_issue(DOMAIN, ca_damaged_issue_id(entry.entry_id))
+    issue = issue_registry.async_get_issue(
+        DOMAIN, repair_issue_id(ISSUE_TLS_CA_DAMAGED, entry.entry_id)
+    )
     assert issue is not None
     assert issue.translation_key == "tls_ca_damaged"
     assert issue.severity is ir.IssueSeverity.ERROR
@@ -231,7 +238,12 @@ async def test_a_damaged_ca_keeps_the_plain_listener_and_raises_a_repair(
     assert result["reason"] == "ca_damaged"
     assert hass_storage[security_store_key(entry)]["data"] == damaged
     await hass.config_entries.async_remove(entry.entry_id)
-    assert issue_registry.async_get_issue(DOMAIN, ca_damaged_issue_id(entry.entry_id)) is None
+    assert (
+        issue_registry.async_get_issue(
+            DOMAIN, repair_issue_id(ISSUE_TLS_CA_DAMAGED, entry.entry_id)
+        )
+        is None
+    )
 
 
 async def test_a_lost_ca_is_replaced_with_a_repair(
@@ -247,7 +259,10 @@ async def test_a_lost_ca_is_replaced_with_a_repair(
     old = ca_of(server_entry).fingerprint
     assert server_entry.data[DATA_CA_FINGERPRINT] == old
     assert (
-        issue_registry.async_get_issue(DOMAIN, ca_replaced_issue_id(server_entry.entry_id)) is None
+        issue_registry.async_get_issue(
+            DOMAIN, repair_issue_id(ISSUE_TLS_CA_REPLACED, server_entry.entry_id)
+        )
+        is None
     )
     hass_storage.pop(security_store_key(server_entry))
     assert await hass.config_entries.async_reload(server_entry.entry_id)
@@ -255,7 +270,9 @@ async def test_a_lost_ca_is_replaced_with_a_repair(
     new = ca_of(server_entry).fingerprint
     assert new != old
     assert server_entry.data[DATA_CA_FINGERPRINT] == new
-    issue = issue_registry.async_get_issue(DOMAIN, ca_replaced_issue_id(server_entry.entry_id))
+    issue = issue_registry.async_get_issue(
+        DOMAIN, repair_issue_id(ISSUE_TLS_CA_REPLACED, server_entry.entry_id)
+    )
     assert issue is not None
     assert issue.is_persistent
     assert issue.translation_placeholders == {

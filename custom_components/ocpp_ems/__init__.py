@@ -30,8 +30,14 @@ from .const import (
     CONF_CHARGER_ID,
     CONF_SERVER_ENTRY_ID,
     DOMAIN,
+    ISSUE_AUTH_FAILED,
+    ISSUE_PASSWORD_IGNORED,
     ISSUE_PORT_IN_USE,
+    ISSUE_SECURITY_UPGRADE_FAILED,
+    ISSUE_TLS_CERTIFICATE_EXPIRING,
+    ISSUE_TLS_RENEWAL_FAILED,
     LOGGER,
+    repair_issue_id,
 )
 from .coordinator import (
     ChargerConfigEntry,
@@ -50,9 +56,7 @@ from .energy_manager import EnergyManagerRuntime
 from .hub import (
     HassChargerDirectory,
     HassStateStore,
-    auth_issue_id,
     is_charger_entry,
-    password_ignored_issue_id,
     server_settings,
 )
 from .ownership import async_follow_limit_expiry
@@ -60,14 +64,12 @@ from .security import (
     CaCertificateView,
     CaStoreDamagedError,
     ServerSecurity,
-    expiring_issue_id,
-    renewal_issue_id,
 )
 from .services import async_setup_services
 from .session_facts import async_remove_price_store
 from .shipped_blueprints import async_install_blueprints
 from .site_actions import async_setup_site_actions
-from .upgrade import SecurityUpgrades, upgrade_issue_id
+from .upgrade import SecurityUpgrades
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
@@ -94,10 +96,6 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_site_actions(hass)
     await async_install_blueprints(hass)
     return True
-
-
-def port_issue_id(entry: ConfigEntry) -> str:
-    return f"{ISSUE_PORT_IN_USE}_{entry.entry_id}"
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
@@ -152,9 +150,9 @@ async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
         ):
             await hass.config_entries.async_remove(charger_entry.entry_id)
     for issue_id in (
-        port_issue_id(entry),
-        renewal_issue_id(entry.entry_id),
-        expiring_issue_id(entry.entry_id),
+        repair_issue_id(ISSUE_PORT_IN_USE, entry.entry_id),
+        repair_issue_id(ISSUE_TLS_RENEWAL_FAILED, entry.entry_id),
+        repair_issue_id(ISSUE_TLS_CERTIFICATE_EXPIRING, entry.entry_id),
     ):
         ir.async_delete_issue(hass, DOMAIN, issue_id)
     await HassStateStore(hass, entry.entry_id).async_remove()
@@ -193,7 +191,7 @@ async def _async_setup_server(hass: HomeAssistant, entry: ServerConfigEntry) -> 
         ir.async_create_issue(
             hass,
             DOMAIN,
-            port_issue_id(entry),
+            repair_issue_id(ISSUE_PORT_IN_USE, entry.entry_id),
             is_fixable=False,
             severity=ir.IssueSeverity.ERROR,
             translation_key=ISSUE_PORT_IN_USE,
@@ -204,7 +202,7 @@ async def _async_setup_server(hass: HomeAssistant, entry: ServerConfigEntry) -> 
             translation_key="port_in_use",
             translation_placeholders=placeholders,
         ) from err
-    ir.async_delete_issue(hass, DOMAIN, port_issue_id(entry))
+    ir.async_delete_issue(hass, DOMAIN, repair_issue_id(ISSUE_PORT_IN_USE, entry.entry_id))
     LOGGER.info("OCPP central system listening on %s:%s", settings.host, central.port)
 
     ems = EnergyManagerRuntime(hass, entry)
@@ -371,9 +369,9 @@ async def _async_accept(central: CentralSystem, charger_id: str) -> None:
 async def _async_remove_charger(hass: HomeAssistant, entry: ConfigEntry) -> None:
     charger_id: str = entry.data[CONF_CHARGER_ID]
     await async_remove_price_store(hass, entry.entry_id)
-    ir.async_delete_issue(hass, DOMAIN, auth_issue_id(charger_id))
-    ir.async_delete_issue(hass, DOMAIN, password_ignored_issue_id(charger_id))
-    ir.async_delete_issue(hass, DOMAIN, upgrade_issue_id(charger_id))
+    ir.async_delete_issue(hass, DOMAIN, repair_issue_id(ISSUE_AUTH_FAILED, charger_id))
+    ir.async_delete_issue(hass, DOMAIN, repair_issue_id(ISSUE_PASSWORD_IGNORED, charger_id))
+    ir.async_delete_issue(hass, DOMAIN, repair_issue_id(ISSUE_SECURITY_UPGRADE_FAILED, charger_id))
     server_entry: ServerConfigEntry | None = hass.config_entries.async_get_entry(
         entry.data[CONF_SERVER_ENTRY_ID]
     )

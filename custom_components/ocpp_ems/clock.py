@@ -11,18 +11,14 @@ from __future__ import annotations
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
-from .const import DOMAIN, ISSUE_CLOCK_SKEW
+from .const import DOMAIN, ISSUE_CLOCK_SKEW, repair_issue_id
 from .core.model import Charger, ChargerEvent
-
-
-def clock_issue_id(charger_id: str) -> str:
-    return f"{ISSUE_CLOCK_SKEW}_{charger_id}"
 
 
 @callback
 def async_follow_clock(hass: HomeAssistant, charger_id: str, charger: Charger) -> CALLBACK_TYPE:
     """Raise / clear the clock repair issue of one charger; returns the function that stops."""
-    issue_id = clock_issue_id(charger_id)
+    issue_id = repair_issue_id(ISSUE_CLOCK_SKEW, charger_id)
     shown: list[int | None] = [None]  # minutes ahead in the issue now (None: no issue)
 
     @callback

@@ -94,7 +94,7 @@ AUTH_FAILURE_REPAIR_THRESHOLD: Final = 3
 # create charger entries by the thousand); more wait for approval as without the option.
 AUTO_ACCEPT_PER_DAY: Final = 5
 
-# Repair issue ids.
+# Repair issues: their translation keys; an issue's id is its key and whom it is about (issue_id).
 ISSUE_PORT_IN_USE: Final = "port_in_use"
 ISSUE_AUTH_FAILED: Final = "auth_failed"
 # A charger accepted its password but keeps connecting without it.
@@ -163,3 +163,8 @@ ISSUE_EMS_INVERTED_METER: Final = "ems_inverted_meter"
 
 # The server entry a server-wide action is for (the first one when left out).
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+
+
+def repair_issue_id(translation_key: str, owner_id: str) -> str:
+    """A repair issue's id: its translation key and the config entry or charger it is about."""
+    return f"{translation_key}_{owner_id}"

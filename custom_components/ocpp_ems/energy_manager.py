@@ -62,6 +62,7 @@ from .const import (
     ISSUE_EMS_STALE_INPUTS,
     LOGGER,
     STORAGE_VERSION,
+    repair_issue_id,
 )
 from .core.ems import (
     ChargerCommand,
@@ -124,9 +125,7 @@ __all__ = [
     "SAVE_DELAY_S",
     "ChargerView",
     "EnergyManagerRuntime",
-    "inverted_issue_id",
     "signal",
-    "stale_issue_id",
 ]
 
 # Saving the EMS settings and the session split: on disk at most this long after a change (s).
@@ -139,14 +138,6 @@ FORECASTS_KEY = "forecasts"  # the store's key of the forecasts held (``Forecast
 def signal(server_entry_id: str) -> str:
     """Dispatcher signal sent after every decision of a server's energy manager."""
     return f"{DOMAIN}_ems_{server_entry_id}"
-
-
-def stale_issue_id(server_entry_id: str) -> str:
-    return f"{ISSUE_EMS_STALE_INPUTS}_{server_entry_id}"
-
-
-def inverted_issue_id(server_entry_id: str) -> str:
-    return f"{ISSUE_EMS_INVERTED_METER}_{server_entry_id}"
 
 
 def _now() -> float:
@@ -651,19 +642,21 @@ class EnergyManagerRuntime:
         entry_id = self.entry.entry_id
         if stale := stale - inverted:
             self._set_issue(
-                stale_issue_id(entry_id),
+                repair_issue_id(ISSUE_EMS_STALE_INPUTS, entry_id),
                 ISSUE_EMS_STALE_INPUTS,
                 {"server": server, "inputs": picked_inputs(stale, options, states)},
             )
         else:
-            self._set_issue(stale_issue_id(entry_id), ISSUE_EMS_STALE_INPUTS, None)
+            self._set_issue(
+                repair_issue_id(ISSUE_EMS_STALE_INPUTS, entry_id), ISSUE_EMS_STALE_INPUTS, None
+            )
         entities = [
             entity_id
             for name, option in ((GRID, GRID_POWER), (BATTERY, BATTERY_POWER))
             if name in inverted and (entity_id := option.read(options))
         ]
         self._set_issue(
-            inverted_issue_id(entry_id),
+            repair_issue_id(ISSUE_EMS_INVERTED_METER, entry_id),
             ISSUE_EMS_INVERTED_METER,
             {
                 "server": server,

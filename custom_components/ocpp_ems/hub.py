@@ -83,6 +83,7 @@ from .const import (
     LOGGER,
     STORAGE_SAVE_DELAY_S,
     STORAGE_VERSION,
+    repair_issue_id,
 )
 from .core.charger_state import id_tag_key
 from .core.directory import Admission
@@ -219,14 +220,6 @@ def id_tag_name(entry: ConfigEntry, id_tag: str | None) -> str | None:
 def charger_placeholders(charger_id: str, entry: ConfigEntry | None) -> dict[str, str]:
     """A charger's repair placeholders: its name (its id until it has a device) and its id."""
     return {"charger": charger_id if entry is None else entry.title, "charger_id": charger_id}
-
-
-def auth_issue_id(charger_id: str) -> str:
-    return f"{ISSUE_AUTH_FAILED}_{charger_id}"
-
-
-def password_ignored_issue_id(charger_id: str) -> str:
-    return f"{ISSUE_PASSWORD_IGNORED}_{charger_id}"
 
 
 class HassChargerDirectory:
@@ -411,7 +404,7 @@ class HassChargerDirectory:
             ir.async_create_issue(
                 self._hass,
                 DOMAIN,
-                auth_issue_id(charger_id),
+                repair_issue_id(ISSUE_AUTH_FAILED, charger_id),
                 is_fixable=True,
                 severity=ir.IssueSeverity.ERROR,
                 translation_key=ISSUE_AUTH_FAILED,
@@ -423,16 +416,18 @@ class HassChargerDirectory:
     def on_auth_success(self, charger_id: str) -> None:
         self._auth_failures.pop(charger_id, None)
         # Always: the count is a memory of this run, the issue outlives a reload of the server.
-        ir.async_delete_issue(self._hass, DOMAIN, auth_issue_id(charger_id))
+        ir.async_delete_issue(self._hass, DOMAIN, repair_issue_id(ISSUE_AUTH_FAILED, charger_id))
         # It uses its password now: whatever was said about ignoring it is resolved.
-        ir.async_delete_issue(self._hass, DOMAIN, password_ignored_issue_id(charger_id))
+        ir.async_delete_issue(
+            self._hass, DOMAIN, repair_issue_id(ISSUE_PASSWORD_IGNORED, charger_id)
+        )
 
     @callback
     def on_password_ignored(self, charger_id: str) -> None:
         ir.async_create_issue(
             self._hass,
             DOMAIN,
-            password_ignored_issue_id(charger_id),
+            repair_issue_id(ISSUE_PASSWORD_IGNORED, charger_id),
             is_fixable=True,
             severity=ir.IssueSeverity.WARNING,
             translation_key=ISSUE_PASSWORD_IGNORED,

@@ -20,10 +20,17 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
-from .const import CONF_CHARGER_ID, CONF_PASSWORD, DOMAIN
+from .const import (
+    CONF_CHARGER_ID,
+    CONF_PASSWORD,
+    DOMAIN,
+    ISSUE_AUTH_FAILED,
+    ISSUE_PASSWORD_IGNORED,
+    repair_issue_id,
+)
 from .core.server import ProvisionResult
 from .credentials import charger_central, charger_password, password_placeholders
-from .hub import auth_issue_id, is_charger_entry, password_ignored_issue_id
+from .hub import is_charger_entry
 
 
 async def async_create_fix_flow(
@@ -113,8 +120,8 @@ class ChargerPasswordRepairFlow(RepairsFlow):
     def _delete_other_issue(self) -> None:
         """Both password issues are settled by the same choice (the flow removes its own)."""
         for issue_id in (
-            auth_issue_id(self._charger_id),
-            password_ignored_issue_id(self._charger_id),
+            repair_issue_id(ISSUE_AUTH_FAILED, self._charger_id),
+            repair_issue_id(ISSUE_PASSWORD_IGNORED, self._charger_id),
         ):
             if issue_id != self.issue_id:
                 ir.async_delete_issue(self.hass, DOMAIN, issue_id)

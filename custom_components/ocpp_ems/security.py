@@ -70,6 +70,7 @@ from .const import (
     LOGGER,
     STORAGE_VERSION,
     TLS_CERTIFICATE_OWN,
+    repair_issue_id,
 )
 from .core.security import (
     SERVER_CERT_RENEW_BEFORE_DAYS,
@@ -124,30 +125,6 @@ def tls_options(options: Mapping[str, Any]) -> TlsOptions:
         hosts=tuple(name.strip() for name in options.get(CONF_TLS_HOSTS, []) if str(name).strip()),
         own_certificate=options.get(CONF_TLS_CERTIFICATE) == TLS_CERTIFICATE_OWN,
     )
-
-
-def renewal_issue_id(entry_id: str) -> str:
-    return f"{ISSUE_TLS_RENEWAL_FAILED}_{entry_id}"
-
-
-def expiring_issue_id(entry_id: str) -> str:
-    return f"{ISSUE_TLS_CERTIFICATE_EXPIRING}_{entry_id}"
-
-
-def client_renewal_issue_id(charger_id: str) -> str:
-    return f"{ISSUE_CLIENT_CERTIFICATE_RENEWAL}_{charger_id}"
-
-
-def ca_damaged_issue_id(entry_id: str) -> str:
-    return f"{ISSUE_TLS_CA_DAMAGED}_{entry_id}"
-
-
-def ca_replaced_issue_id(entry_id: str) -> str:
-    return f"{ISSUE_TLS_CA_REPLACED}_{entry_id}"
-
-
-def own_certificate_lost_issue_id(entry_id: str) -> str:
-    return f"{ISSUE_TLS_OWN_CERTIFICATE_LOST}_{entry_id}"
 
 
 class CaStoreDamagedError(HomeAssistantError):
@@ -311,9 +288,9 @@ class ServerSecurity:
         """The server entry is deleted: its CA and keys (and the repairs about them) go with it."""
         entry_id = self._entry.entry_id
         for issue_id in (
-            ca_damaged_issue_id(entry_id),
-            ca_replaced_issue_id(entry_id),
-            own_certificate_lost_issue_id(entry_id),
+            repair_issue_id(ISSUE_TLS_CA_DAMAGED, entry_id),
+            repair_issue_id(ISSUE_TLS_CA_REPLACED, entry_id),
+            repair_issue_id(ISSUE_TLS_OWN_CERTIFICATE_LOST, entry_id),
         ):
             ir.async_delete_issue(self._hass, DOMAIN, issue_id)
         await self._store.async_remove()
@@ -343,7 +320,7 @@ class ServerSecurity:
         ir.async_create_issue(
             self._hass,
             DOMAIN,
-            ca_damaged_issue_id(self._entry.entry_id),
+            repair_issue_id(ISSUE_TLS_CA_DAMAGED, self._entry.entry_id),
             is_fixable=False,
             severity=ir.IssueSeverity.ERROR,
             translation_key=ISSUE_TLS_CA_DAMAGED,
@@ -371,7 +348,7 @@ class ServerSecurity:
             ir.async_create_issue(
                 self._hass,
                 DOMAIN,
-                ca_replaced_issue_id(self._entry.entry_id),
+                repair_issue_id(ISSUE_TLS_CA_REPLACED, self._entry.entry_id),
                 is_fixable=False,
                 # Nothing at the next start can tell it again.
                 is_persistent=True,
@@ -429,7 +406,9 @@ class ServerSecurity:
         ValueError) when there is nothing to present."""
         await self.async_load()
         await self._async_ensure_ca()
-        ir.async_delete_issue(self._hass, DOMAIN, ca_damaged_issue_id(self._entry.entry_id))
+        ir.async_delete_issue(
+            self._hass, DOMAIN, repair_issue_id(ISSUE_TLS_CA_DAMAGED, self._entry.entry_id)
+        )
         await self.async_check()
         if self._active is None:
             # The first issue failed (the repair says why): retried when the entry is set up again.
@@ -470,7 +449,7 @@ class ServerSecurity:
     def _raised_renewal_issues(self) -> set[str]:
         """The chargers of this server with a renewal repair raised before (by the instance of
         an earlier setup of the entry): removed too once they renew."""
-        prefix = client_renewal_issue_id("")
+        prefix = repair_issue_id(ISSUE_CLIENT_CERTIFICATE_RENEWAL, "")
         directory = self._entry.runtime_data.directory
         return {
             issue_id.removeprefix(prefix)
@@ -493,7 +472,7 @@ class ServerSecurity:
             ir.async_create_issue(
                 self._hass,
                 DOMAIN,
-                client_renewal_issue_id(charger_id),
+                repair_issue_id(ISSUE_CLIENT_CERTIFICATE_RENEWAL, charger_id),
                 is_fixable=False,
                 severity=ir.IssueSeverity.WARNING,
                 translation_key=ISSUE_CLIENT_CERTIFICATE_RENEWAL,
@@ -514,7 +493,9 @@ class ServerSecurity:
                     overdue.refused or "-",
                 )
         for charger_id in self._renewal_issues - raised:
-            ir.async_delete_issue(self._hass, DOMAIN, client_renewal_issue_id(charger_id))
+            ir.async_delete_issue(
+                self._hass, DOMAIN, repair_issue_id(ISSUE_CLIENT_CERTIFICATE_RENEWAL, charger_id)
+            )
         self._renewal_issues = raised
 
     async def async_check(self) -> None:
@@ -537,7 +518,11 @@ class ServerSecurity:
                     if self._issued is None:
                         return
             if not failed:
-                ir.async_delete_issue(self._hass, DOMAIN, renewal_issue_id(self._entry.entry_id))
+                ir.async_delete_issue(
+                    self._hass,
+                    DOMAIN,
+                    repair_issue_id(ISSUE_TLS_RENEWAL_FAILED, self._entry.entry_id),
+                )
             self._check_own_expiry(use_own)
             self._check_own_lost(options)
             wanted = self._own if use_own else self._issued
@@ -561,7 +546,7 @@ class ServerSecurity:
         ir.async_create_issue(
             self._hass,
             DOMAIN,
-            renewal_issue_id(self._entry.entry_id),
+            repair_issue_id(ISSUE_TLS_RENEWAL_FAILED, self._entry.entry_id),
             is_fixable=False,
             severity=ir.IssueSeverity.ERROR,
             translation_key=ISSUE_TLS_RENEWAL_FAILED,
@@ -575,7 +560,7 @@ class ServerSecurity:
     def _check_own_lost(self, options: TlsOptions) -> None:
         """The options pick the user's own certificate but there is none (it was damaged in the
         store): ours is presented, which chargers set up for theirs may not trust."""
-        issue_id = own_certificate_lost_issue_id(self._entry.entry_id)
+        issue_id = repair_issue_id(ISSUE_TLS_OWN_CERTIFICATE_LOST, self._entry.entry_id)
         if not options.own_certificate or self._own is not None:
             ir.async_delete_issue(self._hass, DOMAIN, issue_id)
             return
@@ -590,7 +575,7 @@ class ServerSecurity:
         )
 
     def _check_own_expiry(self, use_own: bool) -> None:
-        issue_id = expiring_issue_id(self._entry.entry_id)
+        issue_id = repair_issue_id(ISSUE_TLS_CERTIFICATE_EXPIRING, self._entry.entry_id)
         own = self._own
         if not use_own or own is None:
             ir.async_delete_issue(self._hass, DOMAIN, issue_id)

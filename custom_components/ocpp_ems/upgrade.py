@@ -41,6 +41,7 @@ from .const import (
     DOMAIN,
     ISSUE_SECURITY_UPGRADE_FAILED,
     LOGGER,
+    repair_issue_id,
 )
 from .coordinator import SECURITY_PROFILE_CHANGED
 from .core.model import Charger, ChargerEvent, EventKind
@@ -62,10 +63,6 @@ UPGRADE_TIMEOUT_S = 300.0
 CERTIFICATE_TIMEOUT_S = 120.0
 # 2.x: the variable that orders the station's network profiles.
 NETWORK_PRIORITY_KEY = "OCPPCommCtrlr.NetworkConfigurationPriority"
-
-
-def upgrade_issue_id(charger_id: str) -> str:
-    return f"{ISSUE_SECURITY_UPGRADE_FAILED}_{charger_id}"
 
 
 def _error(key: str, **placeholders: str) -> HomeAssistantError:
@@ -154,7 +151,9 @@ class SecurityUpgrades:
         except BaseException:
             self._running.discard(charger_id)
             raise
-        ir.async_delete_issue(self._hass, DOMAIN, upgrade_issue_id(charger_id))
+        ir.async_delete_issue(
+            self._hass, DOMAIN, repair_issue_id(ISSUE_SECURITY_UPGRADE_FAILED, charger_id)
+        )
         LOGGER.info(
             "Charger %s accepted security profile %d; waiting up to %d s for it to come back",
             charger_id,
@@ -292,7 +291,7 @@ class SecurityUpgrades:
         ir.async_create_issue(
             self._hass,
             DOMAIN,
-            upgrade_issue_id(charger_id),
+            repair_issue_id(ISSUE_SECURITY_UPGRADE_FAILED, charger_id),
             is_fixable=False,
             severity=ir.IssueSeverity.ERROR,
             translation_key=ISSUE_SECURITY_UPGRADE_FAILED,

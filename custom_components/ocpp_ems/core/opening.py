@@ -13,8 +13,8 @@ Connections that opened (chargers) hold no slot: the chargers a user accepted, a
 list of pending ids (:class:`~.guard.PendingChargers`), bound those.
 
 A plain connection whose first byte starts a TLS record (a charger set up for ``wss://`` with the
-plain port) is reported to the server's TLS failure log, which its TLS listener registers
-(:func:`report_tls_on_plain_port`); websockets then refuses it as before.
+plain port) is reported to whom the server named for its plain listener (``with_slots``: its TLS
+failure log while TLS is on); websockets then refuses it as before.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import resource
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
-from weakref import WeakKeyDictionary
 
 from websockets.asyncio.server import ServerConnection
 
@@ -47,16 +46,6 @@ SERVICE_UNAVAILABLE = (
 
 # The first byte of a TLS handshake record (a ClientHello).
 TLS_HANDSHAKE_RECORD = 0x16
-# Who hears of a TLS ClientHello on a plain listener, per server (its opening slots, which both of
-# its listeners share): called with the peer's address.
-_TLS_ON_PLAIN_PORT: WeakKeyDictionary[OpeningConnections, Callable[[str], None]] = (
-    WeakKeyDictionary()
-)
-
-
-def report_tls_on_plain_port(opening: OpeningConnections, report: Callable[[str], None]) -> None:
-    """Call ``report`` for every TLS ClientHello on the plain listener admitting by ``opening``."""
-    _TLS_ON_PLAIN_PORT[opening] = report
 
 
 def default_opening_limit() -> int:
@@ -83,19 +72,28 @@ def peer_address(transport: asyncio.BaseTransport) -> str:
 
 class OpeningConnection(ServerConnection):
     """A websockets connection that holds an opening slot until its handshake is over (see the
-    module doc). ``opening`` is set on a subclass per server (``with_slots``)."""
+    module doc). ``opening`` is set on a subclass per listener (``with_slots``)."""
 
     opening: ClassVar[OpeningConnections]
-    # Whether the first bytes are checked for a TLS ClientHello (not behind our own TLS).
-    plain: ClassVar[bool] = True
+    # Called with the peer's address when the first bytes are a TLS ClientHello (a plain listener
+    # while TLS is on); a staticmethod, so instances do not bind it.
+    tls_hello_report: ClassVar[Callable[[str], None] | None] = None
     _slot: str | None = None  # the address whose slot this connection holds
     _open = False  # the websocket connection took the transport
     _first_data = True
     _opening_transport: asyncio.Transport  # TCP, then TLS once that is up
 
     @classmethod
-    def with_slots(cls, opening: OpeningConnections) -> type[OpeningConnection]:
-        return type(cls.__name__, (cls,), {"opening": opening})
+    def with_slots(
+        cls,
+        opening: OpeningConnections,
+        tls_hello_report: Callable[[str], None] | None = None,
+    ) -> type[OpeningConnection]:
+        """This class for one listener: its opening slots, and who hears of a TLS ClientHello."""
+        attributes: dict[str, Any] = {"opening": opening}
+        if tls_hello_report is not None:
+            attributes["tls_hello_report"] = staticmethod(tls_hello_report)
+        return type(cls.__name__, (cls,), attributes)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)  # a TCP connection
@@ -128,8 +126,8 @@ class OpeningConnection(ServerConnection):
     def data_received(self, data: bytes) -> None:
         if self._first_data and data:
             self._first_data = False
-            report = _TLS_ON_PLAIN_PORT.get(self.opening)
-            if self.plain and data[0] == TLS_HANDSHAKE_RECORD and report is not None:
+            report = type(self).tls_hello_report
+            if data[0] == TLS_HANDSHAKE_RECORD and report is not None:
                 report(peer_address(self._opening_transport))
         super().data_received(data)
 

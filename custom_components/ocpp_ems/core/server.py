@@ -265,7 +265,7 @@ class CentralSystem:
                 self._settings.host,
                 port,
                 create_connection=(
-                    OpeningConnection.with_slots(self._opening)
+                    OpeningConnection.with_slots(self._opening, self._tls_hello_report())
                     if tls is None
                     else tls.connection_class
                 ),
@@ -291,6 +291,13 @@ class CentralSystem:
         # Room for a reconnect storm's handshakes while the loop is busy (settings.py).
         deepen_backlog(server.sockets, self._settings.listen_backlog)
         return server
+
+    def _tls_hello_report(self) -> Callable[[str], None] | None:
+        """Who hears of a TLS ClientHello on the plain listener: the TLS failure log, while TLS is
+        on (a charger set up for wss:// with the plain port; the repair says which port)."""
+        if self._settings.tls_port is None or self._tls is None:
+            return None
+        return self._tls_failures.record_tls_on_plain_port
 
     async def stop(self) -> None:
         """Close every connection and the listening socket; cancel all tasks; save state.

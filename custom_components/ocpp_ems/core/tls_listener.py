@@ -38,7 +38,7 @@ from typing import ClassVar
 from websockets.asyncio.server import ServerConnection
 
 from .guard import Clock, OpeningConnections, ReportWindows
-from .opening import OpeningConnection, peer_address, report_tls_on_plain_port
+from .opening import OpeningConnection, peer_address
 from .security.tls import (
     TLS_FAILURE_TEXT,
     TLS_HANDSHAKE_TIMEOUT_S,
@@ -240,7 +240,6 @@ class TlsHandshakes:
             (TlsServerConnection,),
             {"tls_handshakes": self, "opening": opening},
         )
-        report_tls_on_plain_port(opening, failures.record_tls_on_plain_port)
 
     def start(self, connection: TlsServerConnection, transport: asyncio.Transport) -> None:
         task = asyncio.get_running_loop().create_task(
@@ -286,7 +285,6 @@ class TlsServerConnection(OpeningConnection):
     its opening slot through both)."""
 
     tls_handshakes: ClassVar[TlsHandshakes]
-    plain: ClassVar[bool] = False
 
     def refuse(self, transport: asyncio.Transport) -> None:
         transport.abort()  # no HTTP answer before a TLS handshake
