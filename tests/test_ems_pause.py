@@ -16,6 +16,7 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
     MockConfigEntry,
 )
 
+from custom_components.ocpp_ems import energy_manager
 from custom_components.ocpp_ems.const import (
     CONF_EMS_ENABLED,
     CONF_GRID_POWER,
@@ -140,6 +141,35 @@ async def test_switching_the_manager_off_hands_a_car_held_at_0_a_back(
         assert _state(hass, CHARGING) == "on"
 
 
+async def test_a_refused_hand_back_is_tried_again_with_the_manager_off(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    server_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The charger refuses the hand-back (or does not answer): it would stay at the manager's
+    0 A for good, with no decision running to write anything again. It is tried again."""
+    monkeypatch.setattr(energy_manager, "EMS_RETRY_S", 0.5)
+    await async_setup_sources(hass, {"grid": POWER})
+    await set_sources(hass, grid=500)
+    async with onboard() as (sim, _entry):
+        await sim.status("Preparing")
+        await sim.start_transaction()
+        await sim.status("Charging")
+        await wait_for(lambda: sim.live_limit() == 0.0, what="solar without sun: 0 A")
+
+        sim.statuses["SetChargingProfile"] = "Rejected"
+        await switch_manager(hass, server_entry, on=False)
+        await wait_for(
+            lambda: "could not hand charger CP1 back" in caplog.text, what="a refused hand-back"
+        )
+        assert sim.live_limit() == 0.0
+        del sim.statuses["SetChargingProfile"]
+        await wait_for(lambda: sim.live_limit() == 32.0, what="handed back on the next try")
+        assert _state(hass, CHARGING) == "on"
+
+
 async def test_picking_manual_hands_back_but_a_manual_change_is_kept(
     hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
 ) -> None:
@@ -207,6 +237,34 @@ async def test_switching_off_resumes_a_charger_the_manager_stopped_but_not_one_t
         await asyncio.sleep(0.2)
         assert len(sim.commands("RemoteStartTransaction")) == 1
         assert model.limit.paused
+
+
+async def test_a_charger_the_manager_stopped_is_started_again_after_its_entry_reloads(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """Remote stop / start: the manager stopped the session (mode Off), then the charger's entry
+    reloads (its options changed). The manager still knows it stopped it: Fast starts it again,
+    where it would otherwise wait for the user, the car never charging."""
+    await async_setup_sources(hass, {"grid": POWER})
+    await set_sources(hass, grid=0)
+    async with onboard() as (sim, entry):
+        await async_set_charger_options(hass, entry, **{CONF_PAUSE_STRATEGY: "remote_stop_start"})
+        model = server_entry.runtime_data.central.charger("CP1")
+        await set_mode(hass, "fast")
+        await sim.status("Preparing")
+        await sim.start_transaction()
+        await sim.status("Charging")
+        await wait_for(lambda: not model.limit.paused, what="charging")
+        await set_mode(hass, "off")
+        await wait_for(lambda: sim.commands("RemoteStopTransaction"), what="remote stop")
+        await sim.stop_transaction(reason="Remote")
+        await sim.status("SuspendedEVSE")
+
+        assert await hass.config_entries.async_reload(entry.entry_id)
+        await hass.async_block_till_done()
+        await set_mode(hass, "fast")
+        await wait_for(lambda: sim.commands("RemoteStartTransaction"), what="remote start")
+        assert not model.limit.paused
 
 
 def _state(hass: HomeAssistant, entity_id: str) -> str:

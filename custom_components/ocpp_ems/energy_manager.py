@@ -175,6 +175,7 @@ class EnergyManagerRuntime:
         )
         self._unsub_states: CALLBACK_TYPE | None = None
         self._unsub_wakeup: CALLBACK_TYPE | None = None
+        self._unsub_hand_back: CALLBACK_TYPE | None = None  # a refused hand-back tried again
         self._unsub_stop: CALLBACK_TYPE | None = None
         self._unsub_forecast: CALLBACK_TYPE | None = None
         self._unsub_dashboard: CALLBACK_TYPE | None = None
@@ -220,13 +221,14 @@ class EnergyManagerRuntime:
         for unsub in (
             self._unsub_states,
             self._unsub_wakeup,
+            self._unsub_hand_back,
             self._unsub_stop,
             self._unsub_forecast,
             self._unsub_dashboard,
         ):
             if unsub is not None:
                 unsub()
-        self._unsub_states = self._unsub_wakeup = self._unsub_stop = None
+        self._unsub_states = self._unsub_wakeup = self._unsub_hand_back = self._unsub_stop = None
         self._unsub_forecast = self._unsub_dashboard = None
         self._issues.clear()  # (deleted whatever this run knows of them)
         self._set_input_issues(frozenset(), frozenset())
@@ -372,9 +374,20 @@ class EnergyManagerRuntime:
             )
 
     async def _async_hand_back(self, charger_id: str) -> None:
-        await self._driver.hand_back(charger_id)
-        if not self._stopped:
-            self._saver.async_schedule(self._dump, 0)  # which chargers it still holds paused
+        retry_at = await self._driver.hand_back(charger_id)
+        if self._stopped:
+            return
+        self._saver.async_schedule(self._dump, 0)  # which chargers it still holds paused
+        if retry_at is not None and self._unsub_hand_back is None:
+            # Its own timer: with the manager off no decision runs that would try again.
+            self._unsub_hand_back = async_track_point_in_utc_time(
+                self.hass, self._on_hand_back_retry, dt_util.utc_from_timestamp(retry_at)
+            )
+
+    @callback
+    def _on_hand_back_retry(self, _now: datetime) -> None:
+        self._unsub_hand_back = None
+        self._hand_back()
 
     def controlled_by(self, charger_id: str) -> ControlledBy:
         """Who sets the charger's limit: this energy manager, the user (Manual), or nobody."""

@@ -443,14 +443,42 @@ async def test_reconnect_writes_the_decision_again() -> None:
     assert r.control.calls[-1] == ("set_limit", 32.0, None)
 
 
-async def test_removed_charger_forgets_its_pause() -> None:
+async def test_a_charger_removed_and_added_again_keeps_its_pause() -> None:
+    """Its entry reloaded: the session the manager stopped is started again when it charges."""
     r = rig(strategy=PauseStrategy.REMOTE_STOP_START, mode=Mode.OFF)
     await r.step()
     r.driver.remove_charger("a")
     r.driver.add_charger("a", ChargerLink(model=r.model, control=lambda: r.control))
     r.driver.update_charger("a", {"mode": Mode.FAST})
     await r.step()
-    assert r.control.calls == [("pause",), ("set_limit", 32.0, None)]
+    assert r.control.calls == [("pause",), ("set_limit", 32.0, None), ("resume",)]
+
+
+async def test_a_refused_hand_back_is_named_again_and_one_unlinked_once_it_is_linked() -> None:
+    r = rig(strategy=PauseStrategy.REMOTE_STOP_START, mode=Mode.OFF)
+    r.control.limit = r.model.limit  # one limit state, as with the real current control
+    r.driver.set_active(True)  # (claimed again into it)
+    await r.step()
+    r.driver.set_active(False)
+    assert r.driver.let_go() == ["a"]
+    r.control.fail = {"set_limit"}
+    assert await r.driver.hand_back("a") == r.clock.t + TIMING.retry_s
+    # Its entry reloads before the next try: named once it is linked again, and handed back.
+    r.driver.remove_charger("a")
+    assert r.driver.let_go() == []
+    r.driver.add_charger("a", ChargerLink(model=r.model, control=lambda: r.control))
+    assert r.driver.let_go() == ["a"]
+    r.control.fail = set()
+    assert await r.driver.hand_back("a") is None
+    assert r.control.calls[-2:] == [("set_limit", None, None), ("resume",)]
+    assert r.driver.let_go() == []
+    # Taken by the manager again while a hand-back fails: not tried again.
+    r.driver.set_active(True)
+    await r.step()
+    r.driver.set_active(False)
+    assert r.driver.let_go() == ["a"]
+    r.driver.set_active(True)
+    assert await r.driver.hand_back("a") is None
 
 
 # --- who controls a charger ------------------------------------------------------------------------

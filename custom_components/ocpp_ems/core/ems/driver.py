@@ -159,8 +159,10 @@ class EmsDriver:
         self._connected: dict[str, bool] = {}
         self._paused: set[str] = set()  # chargers the energy manager stopped (remote stop/start)
         # Chargers let go of, to be named by :meth:`let_go`, then being handed back.
-        self._let_go: dict[str, ChargerLink] = {}
-        self._handing_back: dict[str, ChargerLink] = {}
+        # (by id: a charger's entry reloads with the manager switched off, and a refused hand-back
+        # is tried again through its new link).
+        self._let_go: set[str] = set()
+        self._handing_back: set[str] = set()
         # Writes of one charger run one at a time, and only the latest decision's: each is its own
         # task, and one that waits for the charger (a resume) must not land after a newer one.
         self._write_locks: dict[str, asyncio.Lock] = {}
@@ -275,39 +277,46 @@ class EmsDriver:
         was, now = link.model.limit.controlled_by, self.controlled_by(charger_id)
         link.control().set_controlled_by(now)
         if was is ControlledBy.ENERGY_MANAGER and now is not ControlledBy.ENERGY_MANAGER:
-            self._let_go[charger_id] = link
+            self._let_go.add(charger_id)
         elif now is ControlledBy.ENERGY_MANAGER:
-            self._let_go.pop(charger_id, None)
-            self._handing_back.pop(charger_id, None)
+            self._let_go.discard(charger_id)
+            self._handing_back.discard(charger_id)
 
     def take_over(self, charger_id: str) -> None:
         """A manual change is about to be written: the charger becomes the user's (mode Manual),
         not handed back (the user's change follows)."""
         self.update_charger(charger_id, {"mode": Mode.MANUAL})
-        self._let_go.pop(charger_id, None)
-        self._handing_back.pop(charger_id, None)
+        self._let_go.discard(charger_id)
+        self._handing_back.discard(charger_id)
 
     def let_go(self) -> list[str]:
         """The chargers the manager let go of since the last call: hand each back
-        (:meth:`hand_back`)."""
-        self._handing_back.update(self._let_go)
-        charger_ids = list(self._let_go)
-        self._let_go.clear()
+        (:meth:`hand_back`). One not linked now (its entry reloads) is named once it is again."""
+        charger_ids = sorted(self._let_go & self._links.keys())
+        self._let_go.difference_update(charger_ids)
+        self._handing_back.update(charger_ids)
         return charger_ids
 
-    async def hand_back(self, charger_id: str) -> None:
+    async def hand_back(self, charger_id: str) -> float | None:
         """Hand a charger the manager let go of back to its user: no limit of the manager's stays
         (the limit request is cleared: the current-limit control holds the installation maximum,
         ``LimitRules.limit_a``), and a charger the manager paused is resumed. A pause of the
         user's (the Charging enabled switch) stays. Runs in line with the writes, after the
-        last one; nothing if the manager took the charger again meanwhile."""
+        last one; nothing if the manager took the charger again meanwhile.
+
+        Returns when to try again after the charger refused or did not answer (it is let go of
+        again: named by the next :meth:`let_go`), else None: left at the manager's last limit, a
+        car held at 0 A would never charge."""
         seq = self._write_seq[charger_id] = self._write_seq.get(charger_id, 0) + 1
         async with self._write_locks.setdefault(charger_id, asyncio.Lock()):
             if self._write_seq.get(charger_id) != seq:
-                return  # a newer write or hand-back follows
-            link = self._handing_back.pop(charger_id, None)
-            if link is None or self._controls(charger_id):
-                return
+                return None  # a newer write or hand-back follows
+            if charger_id not in self._handing_back or self._controls(charger_id):
+                return None
+            self._handing_back.discard(charger_id)
+            if (link := self._links.get(charger_id)) is None:
+                self._let_go.add(charger_id)  # its entry reloads: handed back once linked again
+                return None
             control = link.control()
             resume = charger_id in self._paused
             try:
@@ -317,8 +326,16 @@ class EmsDriver:
                     self._paused.discard(charger_id)
             except OcppEmsError as err:
                 _LOGGER.warning(
-                    "Energy manager could not hand charger %s back: %s", charger_id, err
+                    "Energy manager could not hand charger %s back (tried again in %.0f s): %s",
+                    charger_id,
+                    self._timing().retry_s,
+                    err,
                 )
+                if self._controls(charger_id):
+                    return None  # the manager's again meanwhile
+                self._let_go.add(charger_id)
+                return self._clock() + self._timing().retry_s
+            return None
 
     def _manual(self, charger_id: str) -> bool:
         return self.charger_view(charger_id).mode is Mode.MANUAL
@@ -342,7 +359,6 @@ class EmsDriver:
             link.control().set_controlled_by(ControlledBy.NONE)
         self._connected.pop(charger_id, None)
         self._settings.pop(charger_id, None)
-        self._paused.discard(charger_id)
         self._write_seq.pop(charger_id, None)
         self._learned.charger_out(charger_id)
         self._manager.remove_charger(charger_id)
