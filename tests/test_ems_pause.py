@@ -267,6 +267,41 @@ async def test_a_charger_the_manager_stopped_is_started_again_after_its_entry_re
         assert not model.limit.paused
 
 
+async def test_a_charger_offline_at_its_hand_back_is_started_again_when_it_is_back(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    connect: ConnectCharger,
+    server_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Remote stop / start: the manager stopped the session, the charger went offline, then the
+    manager was switched off. Its remote start cannot go out then: it goes out once the charger
+    is back (not after the retry time, nor never)."""
+    await async_setup_sources(hass, {"grid": POWER})
+    await set_sources(hass, grid=0)
+    async with onboard() as (sim, entry):
+        await async_set_charger_options(hass, entry, **{CONF_PAUSE_STRATEGY: "remote_stop_start"})
+        model = server_entry.runtime_data.central.charger("CP1")
+        await set_mode(hass, "fast")
+        await sim.status("Preparing")
+        await sim.start_transaction()
+        await sim.status("Charging")
+        await wait_for(lambda: not model.limit.paused, what="charging")
+        await set_mode(hass, "off")
+        await wait_for(lambda: sim.commands("RemoteStopTransaction"), what="remote stop")
+        await sim.stop_transaction(reason="Remote")
+        await sim.status("SuspendedEVSE")
+    await wait_for(lambda: not model.connected, what="offline")
+
+    await switch_manager(hass, server_entry, on=False)
+    await wait_for(lambda: "tried again when it is back" in caplog.text, what="a failed hand-back")
+    assert model.limit.paused
+    async with connect() as sim:
+        assert await sim.boot() == "Accepted"
+        await wait_for(lambda: sim.commands("RemoteStartTransaction"), what="remote start")
+        assert not model.limit.paused
+
+
 def _state(hass: HomeAssistant, entity_id: str) -> str:
     state = hass.states.get(entity_id)
     assert state is not None, entity_id

@@ -480,6 +480,7 @@ class EnergyManagerRuntime:
     @callback
     def _on_charger_update(self, charger_id: str) -> None:
         self._driver.charger_changed(charger_id)
+        self._hand_back()  # one that was offline at its hand-back, now back
         self.async_schedule_update()
 
     @callback

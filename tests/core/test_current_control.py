@@ -395,6 +395,11 @@ async def test_detached_controller() -> None:
     controller = CurrentController(charger, lambda: settings, lambda: None)
     with pytest.raises(ChargerNotConnectedError):
         await controller.pause()
+    # Offline, a resume that needs a remote start leaves it paused (not shown as charging).
+    charger.limit.paused = True
+    with pytest.raises(ChargerNotConnectedError):
+        await controller.resume()
+    assert charger.limit.paused
     await controller.close()
     await controller.close()
 

@@ -463,8 +463,10 @@ async def test_a_refused_hand_back_is_named_again_and_one_unlinked_once_it_is_li
     assert r.driver.let_go() == ["a"]
     r.control.fail = {"set_limit"}
     assert await r.driver.hand_back("a") == r.clock.t + TIMING.retry_s
-    # Its entry reloads before the next try: named once it is linked again, and handed back.
+    assert r.driver.let_go() == []  # not before its retry time
+    # Its entry reloads before the next try: named once it is linked again and its time came.
     r.driver.remove_charger("a")
+    r.clock.t += TIMING.retry_s
     assert r.driver.let_go() == []
     r.driver.add_charger("a", ChargerLink(model=r.model, control=lambda: r.control))
     assert r.driver.let_go() == ["a"]

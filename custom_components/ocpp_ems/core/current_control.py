@@ -359,16 +359,17 @@ class CurrentController:
     async def _resume(self) -> None:
         self._decided = True
         before = self._request()
+        zero_limit = self.pause_strategy() is PauseStrategy.ZERO_LIMIT
+        # Offline, a remote start cannot go out: still paused (not shown as charging enabled).
+        session = None if zero_limit else self._require_session()
         self._record_paused(False)
         if self.charger.limit.requested_a == 0:
             self.charger.limit.requested_a = None
             self._request_save()
             self.charger.notify()
-        if self.pause_strategy() is PauseStrategy.ZERO_LIMIT:
-            await self._applied_or_undone(before)
-            return
-        session = self._require_session()
         await self._applied_or_undone(before)
+        if session is None:
+            return
         connectors = self._stopped_connectors or [self._first_outlet()]
         self._stopped_connectors = []
         for connector_id in connectors:

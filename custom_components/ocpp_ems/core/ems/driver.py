@@ -41,12 +41,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
-from custom_components.ocpp_ems.core.errors import OcppEmsError
+from custom_components.ocpp_ems.core.errors import ChargerNotConnectedError, OcppEmsError
 from custom_components.ocpp_ems.core.limits import LimitRules
 from custom_components.ocpp_ems.core.model import Charger, ControlledBy, EvChargingNeeds
 from custom_components.ocpp_ems.core.settings import PauseStrategy
@@ -71,6 +72,8 @@ from .types import (
 )
 
 _LOGGER = logging.getLogger(__name__)
+# The retry time of a hand-back that found the charger offline: at its next update once connected.
+_WHEN_BACK = math.inf
 
 # The stored form's key of what plans learned (``plan_learning.py``).
 PLAN_KEY = "learned_plan_v1"
@@ -163,6 +166,8 @@ class EmsDriver:
         # is tried again through its new link).
         self._let_go: set[str] = set()
         self._handing_back: set[str] = set()
+        # A hand-back the charger refused is tried again from then (offline: _WHEN_BACK).
+        self._hand_back_due: dict[str, float] = {}
         # Writes of one charger run one at a time, and only the latest decision's: each is its own
         # task, and one that waits for the charger (a resume) must not land after a newer one.
         self._write_locks: dict[str, asyncio.Lock] = {}
@@ -281,6 +286,7 @@ class EmsDriver:
         elif now is ControlledBy.ENERGY_MANAGER:
             self._let_go.discard(charger_id)
             self._handing_back.discard(charger_id)
+            self._hand_back_due.pop(charger_id, None)
 
     def take_over(self, charger_id: str) -> None:
         """A manual change is about to be written: the charger becomes the user's (mode Manual),
@@ -291,8 +297,15 @@ class EmsDriver:
 
     def let_go(self) -> list[str]:
         """The chargers the manager let go of since the last call: hand each back
-        (:meth:`hand_back`). One not linked now (its entry reloads) is named once it is again."""
-        charger_ids = sorted(self._let_go & self._links.keys())
+        (:meth:`hand_back`). One not linked now (its entry reloads) is named once it is again; one
+        that refused the hand-back, once its retry time has come or it has reconnected."""
+        now = self._clock()
+        charger_ids = sorted(
+            charger_id
+            for charger_id in self._let_go & self._links.keys()
+            if (due := self._hand_back_due.get(charger_id, now)) <= now
+            or (due == _WHEN_BACK and self._links[charger_id].model.connected)
+        )
         self._let_go.difference_update(charger_ids)
         self._handing_back.update(charger_ids)
         return charger_ids
@@ -325,17 +338,37 @@ class EmsDriver:
                     await control.resume()
                     self._paused.discard(charger_id)
             except OcppEmsError as err:
-                _LOGGER.warning(
-                    "Energy manager could not hand charger %s back (tried again in %.0f s): %s",
-                    charger_id,
-                    self._timing().retry_s,
-                    err,
-                )
-                if self._controls(charger_id):
-                    return None  # the manager's again meanwhile
-                self._let_go.add(charger_id)
-                return self._clock() + self._timing().retry_s
+                return self._hand_back_failed(charger_id, link, err)
+            self._hand_back_due.pop(charger_id, None)
             return None
+
+    def _hand_back_failed(
+        self, charger_id: str, link: ChargerLink, err: OcppEmsError
+    ) -> float | None:
+        """Let go of again: tried after the retry time, or (offline) when it reconnects."""
+        if self._controls(charger_id):
+            return None  # the manager's again meanwhile
+        self._let_go.add(charger_id)
+        if isinstance(err, ChargerNotConnectedError):
+            # Offline, or back but not set up yet: named again at its next update.
+            first = self._hand_back_due.pop(charger_id, None) != _WHEN_BACK
+            self._hand_back_due[charger_id] = _WHEN_BACK
+            _LOGGER.log(
+                logging.WARNING if first else logging.DEBUG,
+                "Energy manager could not hand charger %s back (tried again when it is back): %s",
+                charger_id,
+                err,
+            )
+            return None
+        retry_at = self._clock() + self._timing().retry_s
+        self._hand_back_due[charger_id] = retry_at
+        _LOGGER.warning(
+            "Energy manager could not hand charger %s back (tried again in %.0f s): %s",
+            charger_id,
+            self._timing().retry_s,
+            err,
+        )
+        return retry_at
 
     def _manual(self, charger_id: str) -> bool:
         return self.charger_view(charger_id).mode is Mode.MANUAL
