@@ -301,6 +301,7 @@ async def test_an_inverted_grid_meter_raises_its_own_repair_until_it_follows_the
     repair does not list it again. The car stops, the grid reading falls with it (the right way
     for a meter that shows import +): the repair goes."""
     monkeypatch.setattr(meter_sign, "BALANCE_S", 0.0)
+    monkeypatch.setattr(meter_sign, "SETTLE_S", 0.2)
     issues = ir.async_get(hass)
     issue_id = repair_issue_id(ISSUE_EMS_INVERTED_METER, server_entry.entry_id)
     await set_site(hass, grid=-9000, pv=0)
@@ -327,6 +328,8 @@ async def test_an_inverted_grid_meter_raises_its_own_repair_until_it_follows_the
         await asyncio.sleep(0.5)  # the step's two moments apart
         await set_site(hass, grid=-20000, pv=0)
         await sim.meter_values(power_w=0.0, current_a=(0.0, 0.0, 0.0))
+        await asyncio.sleep(0.3)  # judged once the step has settled on the meter
+        await set_site(hass, grid=-20010, pv=0)
         await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is None, what="cleared")
 
 

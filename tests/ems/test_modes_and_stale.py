@@ -291,17 +291,20 @@ def _stepping_car(
     manager: EnergyManager, grid_sign: float, t0: int, steps: int, *, battery: bool = False
 ) -> Decision:
     """A car that starts (odd 20 s periods) and stops (even ones) beside a 2 kW house (no PV sensor), the grid
-    meter (or with ``battery``, a battery that covers the car) shown with ``grid_sign``."""
+    meter (or with ``battery``, a battery that covers the car) shown with ``grid_sign``. Each
+    period has a second reading 10 s in (a step is judged once it has settled on the meter)."""
     decision = None
     for k in range(steps):
-        t = t0 + 20 * k
-        car_w = CAR_W if (t // 20) % 2 else 0.0
-        charging = {"a": car(t, power=car_w)}
-        if battery:
-            inputs = site(t, 0.0, charging, battery=grid_sign * (2000.0 + car_w), battery_soc=50)
-        else:
-            inputs = site(t, grid_sign * (2000.0 + car_w), charging)
-        decision = manager.update(inputs, t)
+        period = t0 + 20 * k
+        car_w = CAR_W if (period // 20) % 2 else 0.0
+        for t in (period, period + 10):
+            charging = {"a": car(t, power=car_w)}
+            if battery:
+                meter = grid_sign * (2000.0 + car_w)
+                inputs = site(t, 0.0, charging, battery=meter, battery_soc=50)
+            else:
+                inputs = site(t, grid_sign * (2000.0 + car_w), charging)
+            decision = manager.update(inputs, t)
     assert decision is not None
     return decision
 
@@ -320,6 +323,37 @@ def test_a_meter_that_moves_against_the_cars_steps_is_flagged_until_it_follows(
     assert third.inverted_inputs == {name}
     assert name in third.stale_inputs
     assert not _stepping_car(manager, 1.0, 80, 2, battery=battery).stale_inputs
+
+
+@pytest.mark.parametrize("battery", [False, True], ids=["grid", "battery"])
+def test_a_car_raised_after_the_house_load_fell_is_no_verdict(battery: bool) -> None:
+    """The house's load falls by 2 kW: the meter shows 2 kW more export (or the battery 2 kW
+    more charging); the car, raised to follow, shows its step at its next sample while the meter
+    still shows the fall (it reads a moment later), then the meter comes back. Met at the
+    moment of the car's sample, the meter moved against the car by as much, every time (a real
+    PV day flagged a right battery meter so, and its car drained the battery all afternoon): a
+    step is judged once it has settled on the meter, where a right meter came back."""
+    manager = one(Mode.FAST)
+    decision = None
+    for k in range(6):
+        t0 = 60 * k
+        car_w = 4500.0 + 2000.0 * k  # raised by 2 kW each time
+        # (when, the meter, the car's draw, when the car's meter sampled it: every 10 s)
+        for t, meter, draw, sampled in (
+            (t0, 0.0, car_w - 2000.0, t0),  # the load falls just after both were read
+            (t0 + 5, -2000.0, car_w - 2000.0, t0),
+            (t0 + 10, -2000.0, car_w, t0 + 10),  # the car's step; the meter still shows the fall
+            (t0 + 15, 0.0, car_w, t0 + 10),  # the car's step on the meter
+        ):
+            charging = {"a": car(sampled, power=draw)}
+            inputs = (
+                site(t, 0.0, charging, battery=meter, battery_soc=50)
+                if battery
+                else site(t, meter, charging)
+            )
+            decision = manager.update(inputs, t)
+    assert decision is not None
+    assert not decision.inverted_inputs
 
 
 def test_a_right_meter_beside_uncovered_pv_is_never_flagged() -> None:
@@ -342,7 +376,7 @@ def test_a_cloud_passing_with_the_cars_step_is_no_verdict() -> None:
     judged with it, and a right meter is never flagged."""
     manager = one(Mode.FAST)
     decision = None
-    for t in range(0, 200, 20):
+    for t in range(0, 200, 10):  # (a second reading 10 s into each period: the step settled)
         car_w = CAR_W if (t // 20) % 2 else 0.0
         pv_w = 2 * car_w  # the sun's change is twice the car's
         inputs = site(t, 2000.0 + car_w - pv_w, {"a": car(t, power=car_w)}, pv=pv_w)

@@ -10,9 +10,12 @@ Two signals, neither fooled by PV the PV sensor does not cover (a second inverte
 the computed house load can then be negative and all is well):
 
 * Steps (grid and battery): the cars' measured draw moves by ``STEP_W`` or more between two of
-  their meters' samples; the meter, read at the moments of those samples (plus the PV reading of
-  its moment, where one is configured: a cloud passing in between is no verdict), must move the
-  same way. Moving the other way by about as much (within ``OPPOSITE_BAND`` of the step)
+  their meters' samples; the meter, read by the first of those moments and once more at least
+  ``SETTLE_S`` after the second (plus the PV reading of each moment, where one is configured: a
+  cloud passing in between is no verdict), must have moved the same way. Judged only once the
+  step has settled on the meter, while the cars' draw stays: a car the controller raised because
+  the house's load fell (a meter that moved first the other way, then back as the car followed)
+  is no verdict; an inverted meter stays on the wrong side. Moving the other way by about as much (within ``OPPOSITE_BAND`` of the step)
   ``OPPOSITE_STEPS`` times in a row flags it; one step that moves it the right way by at least
   ``FOLLOW_SHARE`` of the step clears the flag and confirms the sign. (A battery that zeroes the
   grid takes the car's step instead of the grid: the grid then hardly moves, no verdict; the house
@@ -44,6 +47,8 @@ FOLLOW_SHARE = 0.5  # moving the right way by this share of a step confirms the 
 OPPOSITE_BAND = 0.3  # moving the other way by the step within this share of it is a verdict
 OPPOSITE_STEPS = 3  # verdicts the wrong way in a row that flag a meter
 PAIR_S = 10.0  # a meter reading at most this far from a car's sample shows that moment (s)
+# A meter shows a car's step this long after the car's meter does (inverters, sensor updates).
+SETTLE_S = 3.0
 HISTORY_S = 180.0  # meter readings kept this long (longer than any charger's meter interval)
 
 DARK_PV_W = 50.0  # the covered PV makes less than this: night (or its inverter is off)
@@ -71,10 +76,11 @@ class StepSignCheck:
     opposite: int = 0
     inverted: bool = False
     confirmed: bool = False  # a step went the right way (the sign is right)
+    pending: tuple[CarsDraw, CarsDraw] | None = None  # a step waiting to settle on the meter
 
     def reading(self, reading: Reading | None, pv_w: float | None) -> None:
         """A meter reading and the PV of its moment (kept whatever it says: a flagged meter is
-        watched to clear it)."""
+        watched to clear it); a step it shows settled is judged."""
         if reading is None or reading.value is None:
             return
         if self.history and self.history[-1][0] >= reading.at:
@@ -82,11 +88,29 @@ class StepSignCheck:
         self.history.append((reading.at, reading.value, pv_w))
         while self.history and self.history[0][0] < reading.at - HISTORY_S:
             self.history.popleft()
+        if self.pending is not None and reading.at >= self.pending[1].at + SETTLE_S:
+            before, after = self.pending
+            self.pending = None
+            if reading.at <= after.at + SETTLE_S + PAIR_S:
+                self._judge(before, after, (reading.value, pv_w))
 
     def step(self, before: CarsDraw, after: CarsDraw) -> None:
-        """The cars' draw stepped from ``before`` to ``after``: how did the meter move?"""
-        then, now = self._near(before.at), self._near(after.at)
-        if then is None or now is None or (then[1] is None) != (now[1] is None):
+        """The cars' draw stepped from ``before`` to ``after``: judged by the meter's first
+        reading once the step has settled (:meth:`reading`)."""
+        self.pending = (before, after)
+
+    def cars_now(self, cars: CarsDraw) -> None:
+        """The cars' draw now: a step still to be judged is dropped once the draw moved on (the
+        meter would show that move too)."""
+        if self.pending is None:
+            return
+        before, after = self.pending
+        if abs(cars.w - after.w) > OPPOSITE_BAND * abs(after.w - before.w):
+            self.pending = None
+
+    def _judge(self, before: CarsDraw, after: CarsDraw, now: tuple[float, float | None]) -> None:
+        then = self._last_by(before.at)
+        if then is None or (then[1] is None) != (now[1] is None):
             return  # (PV read at one moment only: a change of the sun would count as the car's)
         cars_delta = after.w - before.w
         meter_delta = now[0] + (now[1] or 0.0) - then[0] - (then[1] or 0.0)
@@ -98,11 +122,13 @@ class StepSignCheck:
             self.inverted = self.inverted or self.opposite >= OPPOSITE_STEPS
         # Otherwise the house (or a battery that zeroes the grid) moved too: no verdict.
 
-    def _near(self, at: float) -> tuple[float, float | None] | None:
-        """The meter's reading nearest to ``at`` and the PV then (None: none within
-        ``PAIR_S``)."""
-        best = min(self.history, key=lambda entry: abs(entry[0] - at), default=None)
-        return None if best is None or abs(best[0] - at) > PAIR_S else (best[1], best[2])
+    def _last_by(self, at: float) -> tuple[float, float | None] | None:
+        """The meter's last reading at or before ``at`` (before the step began) and the PV then
+        (None: none within ``PAIR_S``)."""
+        for when, value, pv_w in reversed(self.history):
+            if when <= at:
+                return (value, pv_w) if at - when <= PAIR_S else None
+        return None
 
 
 @dataclass(slots=True)
@@ -135,14 +161,18 @@ class MeterSigns:
     ) -> None:
         """One update's raw meter readings (fresh or not: they are paired by time) and the cars'
         measured draw (None: no car meter read); ``pv_w``: the fresh PV reading, if any."""
+        new_cars = cars is not None and (self.cars is None or cars.at > self.cars.at)
+        if new_cars and cars is not None:  # first: this update's readings may show its move
+            self.grid.cars_now(cars)
+            self.battery.cars_now(cars)
         self.grid.reading(grid, pv_w)
         self.battery.reading(battery, pv_w)
-        if cars is not None and (self.cars is None or cars.at > self.cars.at):
+        if self.grid.confirmed:
+            self.grid_by_balance = False
+        if new_cars and cars is not None:
             if self.cars is not None and abs(cars.w - self.cars.w) >= STEP_W:
                 self.grid.step(self.cars, cars)
                 self.battery.step(self.cars, cars)
-                if self.grid.confirmed:
-                    self.grid_by_balance = False
             self.cars = cars
         self._balance(grid, battery, pv_w, cars)
 
