@@ -12,7 +12,7 @@ manager's actions change settings only and work while the charger is offline.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final
@@ -39,7 +39,9 @@ from .core.current_control import MAX_LIMIT_DURATION_S, CurrentController
 from .core.ems import Mode
 from .core.ems.charger_view import VEHICLE_CAPACITY_MAX_KWH
 from .core.ems.plan import MAX_PLAN_AHEAD_S
-from .core.model import Charger, ControlledBy
+from .core.limits import LimitRules
+from .core.model import Charger, ChargingRateUnit, ControlledBy
+from .core.protocol.v201.device_model import VariableId
 from .core.session import (
     DIAGNOSTICS_LOG,
     SECURITY_LOG,
@@ -105,23 +107,56 @@ LOCATION_SCHEMES: Final = ("http", "https", "ftp", "ftps", "sftp")
 PROFILE_PURPOSES: Final = ["charger_max", "tx_default", "tx"]
 # The longest boost (a boost for "until further notice" is Fast mode).
 MAX_BOOST: Final = timedelta(days=7)
+# OCPP's integer has 32 bits: a larger id, level or count would overflow in the charger.
+OCPP_INTEGER_MAX: Final = 2**31 - 1
+# What Home Assistant keeps in step with the charger (its password, its security profile, the
+# connection it uses): changed behind its back, the charger is locked out at its next connection.
+# ``upgrade_security`` and the charger's options change them safely. 1.6 keys, and 2.x variables
+# as component.variable (any instance or EVSE); casefolded (OCPP keys are case-insensitive).
+_SERVER_MANAGED_KEYS: Final = frozenset(
+    {
+        "authorizationkey",
+        "securityprofile",
+        "securityctrlr.basicauthpassword",
+        "securityctrlr.securityprofile",
+        "ocppcommctrlr.networkconfigurationpriority",
+    }
+)
 
 
 def _whole(value: Any) -> int:
-    """A whole number, also as a float or text (a template from an input_number renders 1.0)."""
+    """A whole number, also as a float or text (a template from an input_number renders 1.0);
+    a fraction is refused, not cut off (1.9 is not reservation 1)."""
     try:
         number = float(value)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:
         raise probatio.Invalid("expected a whole number") from err
     if isinstance(value, bool) or not number.is_integer():
         raise probatio.Invalid("expected a whole number")
     return int(number)
 
 
+def _ocpp_integer(minimum: int, maximum: int = OCPP_INTEGER_MAX) -> probatio.All[int]:
+    return probatio.All(_whole, probatio.Range(min=minimum, max=maximum))
+
+
+def _time_period(value: Any) -> timedelta:
+    """A duration; one too long for a timedelta is bad input, not an OverflowError."""
+    try:
+        period: timedelta = cv.time_period(value)
+    except OverflowError as err:
+        raise probatio.Invalid("duration too long") from err
+    return period
+
+
+def _server_managed(key: str) -> bool:
+    variable = VariableId.parse(key)
+    name = key if variable is None else f"{variable.component}.{variable.variable}"
+    return name.strip().casefold() in _SERVER_MANAGED_KEYS
+
+
 _DEVICE: Final = {probatio.Required(ATTR_DEVICE_ID): cv.string}
-_CONNECTOR: Final = {
-    probatio.Optional(ATTR_CONNECTOR_ID): probatio.All(_whole, probatio.Range(min=1))
-}
+_CONNECTOR: Final = {probatio.Optional(ATTR_CONNECTOR_ID): _ocpp_integer(1)}
 
 
 @dataclass(kw_only=True)
@@ -296,7 +331,14 @@ async def _get_configuration(target: ChargerTarget, call: ServiceCall) -> Servic
 
 
 async def _set_configuration(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    status = await target.session().set_configuration(call.data[ATTR_KEY], call.data[ATTR_VALUE])
+    key: str = call.data[ATTR_KEY]
+    if _server_managed(key):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="server_managed_key",
+            translation_placeholders={"key": key, "charger": target.entry.title},
+        )
+    status = await target.session().set_configuration(key, call.data[ATTR_VALUE])
     return {"status": status}
 
 
@@ -402,8 +444,44 @@ async def _clear_charging_profiles(target: ChargerTarget, call: ServiceCall) -> 
     return None
 
 
+# A period's limits (2.1: phases 2 and 3 apart, and setpoints); numberPhases is 3 when left out.
+_PERIOD_LIMITS: Final = tuple(
+    f"{name}{phase}" for name in ("limit", "setpoint") for phase in ("", "_L2", "_L3")
+)
+_DEFAULT_PHASES: Final = 3
+
+
+def _raw_limits_a(profile: Mapping[str, Any], rules: LimitRules) -> Iterator[float]:
+    """Every numeric limit of a raw profile's schedule (1.6: one, 2.x: a list) in A per phase;
+    anything else is left to the OCPP schema check."""
+    schedules = profile.get("chargingSchedule")
+    for schedule in schedules if isinstance(schedules, list) else [schedules]:
+        if not isinstance(schedule, Mapping):
+            continue
+        watts = schedule.get("chargingRateUnit") == "W"
+        unit = ChargingRateUnit.WATT if watts else ChargingRateUnit.AMPERE
+        for period in schedule.get("chargingSchedulePeriod") or []:
+            if not isinstance(period, Mapping):
+                continue
+            phases = period.get("numberPhases")
+            if not isinstance(phases, int) or phases < 1:
+                phases = _DEFAULT_PHASES
+            for key in _PERIOD_LIMITS:
+                value = period.get(key)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    yield rules.to_amps(float(value), unit, phases)
+
+
 async def _set_charging_profile(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
     profile: dict[str, Any] = call.data[ATTR_PROFILE]
+    rules = target.controller().rules
+    # The installation maximum is the circuit's: no profile may go above it (nor be NaN).
+    if not all(amps <= rules.max_a for amps in _raw_limits_a(profile, rules)):
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="profile_above_maximum",
+            translation_placeholders={"charger": target.entry.title, "max": str(rules.max_a)},
+        )
     connector_id = target.profile_connector(call)
     await target.session().set_raw_profile(connector_id or 0, dict(profile))
     # It may have replaced one of ours (same id, or same purpose and stack level).
@@ -549,9 +627,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
             probatio.Required(ATTR_CURRENT): probatio.All(
                 probatio.Coerce(float), probatio.Range(min=0)
             ),
-            probatio.Optional(ATTR_DURATION): probatio.All(
-                probatio.Coerce(int), probatio.Range(min=1, max=MAX_LIMIT_DURATION_S)
-            ),
+            probatio.Optional(ATTR_DURATION): _ocpp_integer(1, MAX_LIMIT_DURATION_S),
         },
     ),
     "pause_charging": ServiceSpec(handler=_pause, schema={}),
@@ -566,9 +642,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
         online=False,
         schema={
             probatio.Optional(ATTR_PATH): cv.string,
-            probatio.Optional(ATTR_COUNT, default=100): probatio.All(
-                probatio.Coerce(int), probatio.Range(min=1, max=10000)
-            ),
+            probatio.Optional(ATTR_COUNT, default=100): _ocpp_integer(1, 10000),
         },
         response=SupportsResponse.OPTIONAL,
     ),
@@ -606,9 +680,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
         schema={
             probatio.Required(ATTR_URL): _location,
             probatio.Optional(ATTR_RETRIEVE_DATE): cv.datetime,
-            probatio.Optional(ATTR_RETRIES): probatio.All(
-                probatio.Coerce(int), probatio.Range(min=0)
-            ),
+            probatio.Optional(ATTR_RETRIES): _ocpp_integer(0),
             # Both or neither: a signed update.
             probatio.Inclusive(ATTR_SIGNATURE, "signed"): cv.string,
             probatio.Inclusive(ATTR_SIGNING_CERTIFICATE, "signed"): cv.string,
@@ -634,38 +706,33 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
     ),
     "cancel_reservation": ServiceSpec(
         handler=_cancel_reservation,
-        schema={
-            probatio.Required(ATTR_RESERVATION_ID): probatio.All(
-                probatio.Coerce(int), probatio.Range(min=0)
-            )
-        },
+        schema={probatio.Required(ATTR_RESERVATION_ID): _ocpp_integer(0)},
     ),
     "upgrade_security": ServiceSpec(
         handler=_upgrade_security,
         admin=True,
         schema={
-            probatio.Required(ATTR_SECURITY_PROFILE): probatio.All(
-                probatio.Coerce(int), probatio.In([1, 2, 3])
-            )
+            probatio.Required(ATTR_SECURITY_PROFILE): probatio.All(_whole, probatio.In([1, 2, 3]))
         },
         response=SupportsResponse.OPTIONAL,
     ),
-    # Raw profiles can lift the installation maximum: admins only, like the configuration.
+    # Raw profiles override the live limit and the energy manager: admins only, like the
+    # configuration (never above the installation maximum, see _set_charging_profile).
     "clear_charging_profiles": ServiceSpec(
         handler=_clear_charging_profiles,
         admin=True,
         schema={
-            probatio.Optional(ATTR_PROFILE_ID): probatio.Coerce(int),
-            probatio.Optional(ATTR_CONNECTOR_ID): probatio.All(_whole, probatio.Range(min=0)),
+            probatio.Optional(ATTR_PROFILE_ID): _ocpp_integer(0),
+            probatio.Optional(ATTR_CONNECTOR_ID): _ocpp_integer(0),
             probatio.Optional(ATTR_PURPOSE): probatio.In(PROFILE_PURPOSES),
-            probatio.Optional(ATTR_STACK_LEVEL): probatio.All(_whole, probatio.Range(min=0)),
+            probatio.Optional(ATTR_STACK_LEVEL): _ocpp_integer(0),
         },
     ),
     "set_charging_profile": ServiceSpec(
         handler=_set_charging_profile,
         admin=True,
         schema={
-            probatio.Optional(ATTR_CONNECTOR_ID): probatio.All(_whole, probatio.Range(min=0)),
+            probatio.Optional(ATTR_CONNECTOR_ID): _ocpp_integer(0),
             probatio.Required(ATTR_PROFILE): _profile,
         },
     ),
@@ -705,7 +772,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
         online=False,
         schema={
             probatio.Optional(ATTR_DURATION, default=timedelta(hours=1)): probatio.All(
-                cv.time_period, cv.positive_timedelta, probatio.Range(max=MAX_BOOST)
+                _time_period, cv.positive_timedelta, probatio.Range(max=MAX_BOOST)
             ),
         },
     ),
