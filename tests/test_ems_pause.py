@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
 )
@@ -25,7 +26,7 @@ from custom_components.ocpp_ems.const import (
     CONF_RESPONSE_TIMEOUT,
 )
 
-from .helpers.charger import wait_for
+from .helpers.charger import SimCharger, wait_for
 from .helpers.ems import MODE, POWER, async_set_charger_options, async_setup_sources, set_sources
 from .helpers.fixtures import ConnectCharger, Onboard
 
@@ -170,6 +171,73 @@ async def test_a_refused_hand_back_is_tried_again_with_the_manager_off(
         assert _state(hass, CHARGING) == "on"
 
 
+async def _a_refused_hand_back(
+    hass: HomeAssistant,
+    sim: SimCharger,
+    server_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Solar without sun holds the car at 0 A; the manager is switched off and the charger
+    refuses the hand-back (tried again after EMS_RETRY_S; it still refuses profiles)."""
+    await sim.status("Preparing")
+    await sim.start_transaction()
+    await sim.status("Charging")
+    await wait_for(lambda: sim.live_limit() == 0.0, what="solar without sun: 0 A")
+    sim.statuses["SetChargingProfile"] = "Rejected"
+    await switch_manager(hass, server_entry, on=False)
+    await wait_for(
+        lambda: "could not hand charger CP1 back" in caplog.text, what="a refused hand-back"
+    )
+
+
+async def test_a_manual_limit_set_while_a_hand_back_waits_for_its_retry_is_kept(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    server_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before the refused hand-back's next try the user sets 10 A (the manager is off: no
+    take-over). The retry then wrote the installation maximum over the user's limit."""
+    monkeypatch.setattr(energy_manager, "EMS_RETRY_S", 1.0)
+    await async_setup_sources(hass, {"grid": POWER})
+    await set_sources(hass, grid=500)
+    async with onboard() as (sim, _entry):
+        await _a_refused_hand_back(hass, sim, server_entry, caplog)
+        del sim.statuses["SetChargingProfile"]
+        await hass.services.async_call(
+            "number", "set_value", {"entity_id": CURRENT_LIMIT, "value": 10}, blocking=True
+        )
+        assert sim.live_limit() == 10.0
+        await asyncio.sleep(1.5)  # past the retry time
+        await hass.async_block_till_done()
+        assert sim.live_limit() == 10.0
+        assert _state(hass, CURRENT_LIMIT) == "10.0"
+
+
+async def test_a_refused_manual_limit_leaves_the_hand_back_due(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    server_entry: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The user's limit is refused too: nothing of the user's to keep, so the hand-back is
+    still tried again (not left at the manager's 0 A)."""
+    monkeypatch.setattr(energy_manager, "EMS_RETRY_S", 1.0)
+    await async_setup_sources(hass, {"grid": POWER})
+    await set_sources(hass, grid=500)
+    async with onboard() as (sim, _entry):
+        await _a_refused_hand_back(hass, sim, server_entry, caplog)
+        with pytest.raises(HomeAssistantError):
+            await hass.services.async_call(
+                "number", "set_value", {"entity_id": CURRENT_LIMIT, "value": 10}, blocking=True
+            )
+        del sim.statuses["SetChargingProfile"]
+        await wait_for(lambda: sim.live_limit() == 32.0, what="handed back on the next try")
+        assert _state(hass, CHARGING) == "on"
+
+
 async def test_picking_manual_hands_back_but_a_manual_change_is_kept(
     hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
 ) -> None:
@@ -267,16 +335,19 @@ async def test_a_charger_the_manager_stopped_is_started_again_after_its_entry_re
         assert not model.limit.paused
 
 
+@pytest.mark.parametrize("restart", [False, True])
 async def test_a_charger_offline_at_its_hand_back_is_started_again_when_it_is_back(
     hass: HomeAssistant,
     onboard: Onboard,
     connect: ConnectCharger,
     server_entry: MockConfigEntry,
     caplog: pytest.LogCaptureFixture,
+    restart: bool,
 ) -> None:
     """Remote stop / start: the manager stopped the session, the charger went offline, then the
     manager was switched off. Its remote start cannot go out then: it goes out once the charger
-    is back (not after the retry time, nor never)."""
+    is back (not after the retry time, nor never), also after a restart meanwhile (where the
+    charger was already recorded as nobody's, so the hand-back still due was forgotten)."""
     await async_setup_sources(hass, {"grid": POWER})
     await set_sources(hass, grid=0)
     async with onboard() as (sim, entry):
@@ -296,6 +367,11 @@ async def test_a_charger_offline_at_its_hand_back_is_started_again_when_it_is_ba
     await switch_manager(hass, server_entry, on=False)
     await wait_for(lambda: "tried again when it is back" in caplog.text, what="a failed hand-back")
     assert model.limit.paused
+    if restart:
+        assert await hass.config_entries.async_reload(server_entry.entry_id)
+        await hass.async_block_till_done()
+        model = server_entry.runtime_data.central.charger("CP1")
+        assert model.limit.paused
     async with connect() as sim:
         assert await sim.boot() == "Accepted"
         await wait_for(lambda: sim.commands("RemoteStartTransaction"), what="remote start")

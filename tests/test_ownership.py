@@ -357,3 +357,34 @@ async def test_reconnect_is_held_at_the_safe_current_until_the_first_decision(
         await again.status("Charging")
         await wait_for(lambda: again.live_limit() == 32.0, seconds=10, what="the decision")
         assert all(limit <= 6.0 for limit in live_writes(again)[:-1])
+
+
+@pytest.mark.usefixtures("fast_ems_debounce")
+async def test_a_limit_for_a_while_ending_with_the_manager_off_leaves_no_0_a_of_the_manager(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """Solar without sun holds the car at 0 A; the user gives it 10 A for a while, then switches
+    the manager off. When the while ends, the limit from before it (the manager's 0 A) came
+    back with nobody to lift it: the car never charged again, though nothing controlled it."""
+    await async_setup_sources(hass, {"grid": POWER, "pv": POWER})
+    await set_sources(hass, grid=500, pv=0)
+    async with onboard() as (sim, entry):
+        await plug_in_and_charge(sim)
+        await wait_for(lambda: sim.live_limit() == 0.0, what="solar without sun: 0 A")
+        await call(
+            hass,
+            DOMAIN,
+            "set_current_limit",
+            {"device_id": device_id(hass, entry), "current": 10, "duration": 2},
+        )
+        assert sim.live_limit() == 10.0
+        hass.config_entries.async_update_entry(
+            server_entry, options=server_entry.options | {CONF_EMS_ENABLED: False}
+        )
+        await hass.async_block_till_done()
+        model = server_entry.runtime_data.central.charger("CP1")
+        await wait_for(lambda: model.limit.expires_at is None, seconds=15, what="expiry")
+        await wait_for(lambda: sim.live_limit() == 32.0, what="the installation maximum")
+        await hass.async_block_till_done()
+        assert state_of(hass, CONTROLLED_BY).state == "none"
+        assert state_of(hass, CHARGING).state == "on"

@@ -71,7 +71,6 @@ from .core.ems import (
     ChargerSettings,
     Decision,
     EnergySlot,
-    Mode,
     PriceSlot,
     Reading,
     SiteInputs,
@@ -378,8 +377,17 @@ class EnergyManagerRuntime:
         if self._stopped:
             return
         self._saver.async_schedule(self._dump, 0)  # which chargers it still holds paused
-        if retry_at is not None and self._unsub_hand_back is None:
-            # Its own timer: with the manager off no decision runs that would try again.
+        if retry_at is not None:
+            self._arm_hand_back_retry()
+
+    @callback
+    def _arm_hand_back_retry(self) -> None:
+        """The timer of the next hand-back retry (its own: with the manager off no decision
+        runs that would try again), at the earliest one due of every charger."""
+        if self._unsub_hand_back is not None:
+            self._unsub_hand_back()
+            self._unsub_hand_back = None
+        if (retry_at := self._driver.next_hand_back_at()) is not None:
             self._unsub_hand_back = async_track_point_in_utc_time(
                 self.hass, self._on_hand_back_retry, dt_util.utc_from_timestamp(retry_at)
             )
@@ -388,22 +396,39 @@ class EnergyManagerRuntime:
     def _on_hand_back_retry(self, _now: datetime) -> None:
         self._unsub_hand_back = None
         self._hand_back()
+        self._arm_hand_back_retry()  # another charger's, due later
 
     def controlled_by(self, charger_id: str) -> ControlledBy:
         """Who sets the charger's limit: this energy manager, the user (Manual), or nobody."""
         return self._driver.controlled_by(charger_id)
 
     @callback
-    def async_take_over(self, charger_id: str) -> Mode | None:
-        """A manual change of a charger this manager controls: it becomes the user's (mode
-        Manual) before the change is written, so no decision overwrites it. Returns the mode it
-        had (None: the manager did not control it), to hand it back if the change fails."""
-        if self.controlled_by(charger_id) is not ControlledBy.ENERGY_MANAGER:
-            return None
-        previous = self.charger_view(charger_id).mode
-        self._driver.take_over(charger_id)
-        self._charger_settings_changed()
-        return previous
+    def async_take_over(self, charger_id: str) -> CALLBACK_TYPE:
+        """A manual change of a charger, before it is written (also while the manager is off):
+        one this manager controls becomes the user's (mode Manual), so no decision overwrites
+        the change; a hand-back still due (one the charger refused, tried again later) is called
+        off, so it does not either. Returns how to undo this if the change fails: the mode
+        it had comes back, and so does the hand-back."""
+        previous = (
+            self.charger_view(charger_id).mode
+            if self.controlled_by(charger_id) is ControlledBy.ENERGY_MANAGER
+            else None
+        )
+        if previous is not None:
+            self._driver.take_over(charger_id)
+            self._charger_settings_changed()
+        if handing_back := self._driver.cancel_hand_back(charger_id):
+            self._saver.async_schedule(self._dump, 0)  # not handed back after a restart either
+
+        @callback
+        def _undo() -> None:
+            if previous is not None:
+                self.async_update_charger(charger_id, mode=previous)
+            if handing_back:
+                self._driver.hand_back_again(charger_id)
+                self._hand_back()
+
+        return _undo
 
     @callback
     def async_set_site_option(self, key: str, value: float | None) -> None:

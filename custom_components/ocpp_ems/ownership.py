@@ -51,19 +51,18 @@ async def async_manual_change(
     entry: ChargerConfigEntry, change: Callable[[CurrentController], Awaitable[None]]
 ) -> None:
     """Make a manual change of the charger's limit (``change`` gets its current control): online
-    only, taken over from the energy manager first; core errors become translated ones."""
+    only, taken over from the energy manager first (switched off, it still calls off a
+    hand-back that would override the change); core errors become translated ones."""
     runtime = entry.runtime_data
     charger_id = runtime.charger_id
     with charger_errors(charger_id):
         require_session(runtime.central, charger_id)
-        ems = ems_of(entry)
-        previous = None if ems is None else ems.async_take_over(charger_id)
+        undo_take_over = runtime.server_entry.runtime_data.ems.async_take_over(charger_id)
         try:
             await change(runtime.central.current_control(charger_id))
         except BaseException:
             # Refused by the charger (or timed out): nothing changed, so the manager keeps it.
-            if ems is not None and previous is not None:
-                ems.async_update_charger(charger_id, mode=previous)
+            undo_take_over()
             raise
 
 

@@ -177,6 +177,32 @@ async def test_pause_remote_stop_start(h: Harness, settings: ChargerSettings) ->
     )
 
 
+async def test_a_refused_remote_start_leaves_the_charger_paused(
+    h: Harness, settings: ChargerSettings
+) -> None:
+    """Remote stop / start: the charger refuses the remote start of a resume. The charger was
+    recorded as charging again (Charging enabled on) though its session stays stopped; the
+    resume fails, so the pause stays, and the next resume starts the same connector."""
+    settings.pause_strategy = PauseStrategy.REMOTE_STOP_START
+    sim = await attached(h)
+    tx = (await sim.start_tx()).transaction_id
+    controller = h.get_controller()
+    await controller.pause()
+    await sim.call(call.StopTransaction(meter_stop=2000, timestamp=now_iso(), transaction_id=tx))
+    sim.status_override["RemoteStartTransaction"] = "Rejected"
+    with pytest.raises(CommandRejectedError):
+        await controller.resume()
+    assert h.charger.limit.paused
+    assert not controller.charging_allowed
+    del sim.status_override["RemoteStartTransaction"]
+    await controller.resume()
+    assert not h.charger.limit.paused
+    assert sim.actions("RemoteStartTransaction")[-1] == {
+        "id_tag": "HomeAssistant",
+        "connector_id": 1,
+    }
+
+
 async def test_refused_pause_and_limit_are_not_kept(h: Harness, settings: ChargerSettings) -> None:
     """A pause or limit the charger refuses is undone: what is shown is what the charger holds,
     and the refused value is not written later behind the user's back."""

@@ -464,6 +464,7 @@ async def test_a_refused_hand_back_is_named_again_and_one_unlinked_once_it_is_li
     r.control.fail = {"set_limit"}
     assert await r.driver.hand_back("a") == r.clock.t + TIMING.retry_s
     assert r.driver.let_go() == []  # not before its retry time
+    assert r.driver.next_hand_back_at() == r.clock.t + TIMING.retry_s
     # Its entry reloads before the next try: named once it is linked again and its time came.
     r.driver.remove_charger("a")
     r.clock.t += TIMING.retry_s
@@ -474,6 +475,7 @@ async def test_a_refused_hand_back_is_named_again_and_one_unlinked_once_it_is_li
     assert await r.driver.hand_back("a") is None
     assert r.control.calls[-2:] == [("set_limit", None, None), ("resume",)]
     assert r.driver.let_go() == []
+    assert r.driver.next_hand_back_at() is None
     # Taken by the manager again while a hand-back fails: not tried again.
     r.driver.set_active(True)
     await r.step()
@@ -481,6 +483,64 @@ async def test_a_refused_hand_back_is_named_again_and_one_unlinked_once_it_is_li
     assert r.driver.let_go() == ["a"]
     r.driver.set_active(True)
     assert await r.driver.hand_back("a") is None
+
+
+async def test_a_hand_back_under_way_starts_nothing_once_the_manager_or_the_user_has_it() -> None:
+    """Remote stop / start: the hand-back's limit is on its way when the manager is switched on
+    again (or the user changes the charger by hand): its remote start went out all the same,
+    starting a session the manager (mode Off) stopped again at once, or overriding the user."""
+    r = rig(strategy=PauseStrategy.REMOTE_STOP_START, mode=Mode.OFF)
+    r.control.limit = r.model.limit  # one limit state, as with the real current control
+    r.driver.set_active(True)
+    await r.step()
+    for took_it in (lambda: r.driver.set_active(True), lambda: r.driver.cancel_hand_back("a")):
+        r.driver.set_active(False)
+        assert r.driver.let_go() == ["a"]
+
+        def take(took_it: Callable[[], object] = took_it) -> None:
+            if r.control.calls[-1][0] == "set_limit":
+                took_it()
+
+        r.control.on_call = take
+        assert await r.driver.hand_back("a") is None
+        r.control.on_call = None
+        assert r.control.calls[-1] == ("set_limit", None, None)
+        assert ("resume",) not in r.control.calls
+        assert r.driver.let_go() == []
+    # Still known as stopped by the manager: its next charging decision starts it again.
+    r.driver.set_active(True)
+    r.driver.update_charger("a", {"mode": Mode.FAST})
+    await r.step()
+    assert r.control.calls[-2:] == [("set_limit", 32.0, None), ("resume",)]
+
+
+async def test_a_hand_back_waiting_behind_a_write_survives_the_entry_reload() -> None:
+    """Switched off while a write waits for the charger: the hand-back queues behind it, and the
+    charger's entry reloads meanwhile (the manager's entities go). The hand-back was dropped as
+    if a newer write followed: the car stayed at the manager's 0 A with the manager off."""
+    r = rig(mode=Mode.OFF)
+    r.control.limit = r.model.limit  # one limit state, as with the real current control
+    r.driver.set_active(True)
+    gate = asyncio.Event()
+    set_limit = r.control.set_limit
+
+    async def slow_set_limit(amps: float | None, *, phases: int | None = None) -> None:
+        await gate.wait()
+        await set_limit(amps, phases=phases)
+
+    r.control.set_limit = slow_set_limit  # type: ignore[method-assign]
+    write = asyncio.create_task(r.driver.write("a", ChargerCommand.pause(3)))
+    await asyncio.sleep(0)
+    r.driver.set_active(False)
+    assert r.driver.let_go() == ["a"]
+    hand_back = asyncio.create_task(r.driver.hand_back("a"))
+    await asyncio.sleep(0)
+    r.driver.remove_charger("a")
+    r.driver.add_charger("a", ChargerLink(model=r.model, control=lambda: r.control))
+    gate.set()
+    assert await asyncio.gather(write, hand_back) == [None, None]
+    assert r.control.calls == [("set_limit", 0.0, None), ("set_limit", None, None)]
+    assert r.model.limit.requested_a is None
 
 
 # --- who controls a charger ------------------------------------------------------------------------

@@ -259,7 +259,8 @@ class CurrentController:
         0 < amps < min_current_a is raised to min_current_a (IEC 61851 cannot signal less); 0 stops
         the flow; the limit is kept at 0.1 A resolution (:meth:`LimitRules.clamp`). With
         ``duration_s`` the limit ends after that many seconds: the request from before it comes
-        back (from before the first of several such limits in a row), and ``hand_back_to`` (the
+        back (from before the first of several such limits in a row; none if that was the energy
+        manager's and the manager has let go of the charger since), and ``hand_back_to`` (the
         energy manager's mode it was taken over from) goes out in a LIMIT_EXPIRED event.
         """
         if amps is not None:
@@ -372,12 +373,20 @@ class CurrentController:
             return
         connectors = self._stopped_connectors or [self._first_outlet()]
         self._stopped_connectors = []
-        for connector_id in connectors:
+        for index, connector_id in enumerate(connectors):
             connector = self.charger.connector(connector_id)
             last = connector.last_transaction
             # Our own tag always starts: never hand it to a car whose own tag was refused.
             if connector.transaction is None and (last is None or last.authorized):
-                await session.remote_start(connector_id, self._settings().remote_start_id_tag)
+                try:
+                    await session.remote_start(connector_id, self._settings().remote_start_id_tag)
+                except BaseException:
+                    # Refused (or no answer): the connectors not started are started by the next
+                    # resume; none started, the charger is still paused (and shown so).
+                    self._stopped_connectors = connectors[index:]
+                    if index == 0:
+                        self._record_paused(True)
+                    raise
 
     def _request(self) -> _Request:
         limit = self.charger.limit
@@ -706,7 +715,13 @@ class CurrentController:
         """The limit given with a duration ends: the one from before it comes back."""
         limit = self.charger.limit
         hand_back_to = limit.hand_back_to
-        limit.requested_a, limit.requested_phases = limit.previous_a, limit.previous_phases
+        if hand_back_to is not None and limit.controlled_by is ControlledBy.NONE:
+            # The limit from before was the energy manager's (it was taken over from it), and the
+            # manager has let go of the charger since (switched off): its limit (0 A in Solar
+            # without sun) must not come back with nobody to lift it. No limit, as handed back.
+            limit.requested_a = limit.requested_phases = None
+        else:
+            limit.requested_a, limit.requested_phases = limit.previous_a, limit.previous_phases
         limit.expires_at = limit.previous_a = limit.previous_phases = limit.hand_back_to = None
         self._request_save()
         self.charger.notify()

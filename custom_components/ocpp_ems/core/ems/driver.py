@@ -31,7 +31,8 @@ calls the driver):
   charge, and nothing would say why). :meth:`let_go` names those chargers, :meth:`hand_back`
   clears the limit the manager requested (the current-limit control then holds the installation
   maximum, as without a request) and resumes a charger only where the manager paused it; a pause
-  of the user's stays. Which chargers the manager paused is stored, so that holds after a restart.
+  of the user's stays; a manual change calls off a hand-back still due. Which chargers the manager
+  paused, and which it has still to hand back, are stored, so that holds after a restart.
 
 Time is float POSIX seconds from the clock passed in; daily departures are wall-clock times in the
 zone passed in.
@@ -79,6 +80,9 @@ _WHEN_BACK = math.inf
 PLAN_KEY = "learned_plan_v1"
 # ... and of the chargers the energy manager paused (by remote stop, or it would not be told).
 PAUSED_KEY = "paused_by_manager"
+# ... and of the chargers let go of and not handed back yet (refused, offline): after a restart
+# they are recorded as nobody's, and would be left at the manager's last limit.
+HAND_BACK_KEY = "hand_back_due"
 # Run at least this often (s) even without events: a silent sensor must turn stale.
 WATCHDOG_S = 30.0
 
@@ -165,7 +169,9 @@ class EmsDriver:
         # (by id: a charger's entry reloads with the manager switched off, and a refused hand-back
         # is tried again through its new link).
         self._let_go: set[str] = set()
-        self._handing_back: set[str] = set()
+        # Each hand-back named by let_go, until it is done or called off (a token per hand-back:
+        # one called off while under way must not end the next one).
+        self._handing_back: dict[str, object] = {}
         # A hand-back the charger refused is tried again from then (offline: _WHEN_BACK).
         self._hand_back_due: dict[str, float] = {}
         # Writes of one charger run one at a time, and only the latest decision's: each is its own
@@ -284,16 +290,29 @@ class EmsDriver:
         if was is ControlledBy.ENERGY_MANAGER and now is not ControlledBy.ENERGY_MANAGER:
             self._let_go.add(charger_id)
         elif now is ControlledBy.ENERGY_MANAGER:
-            self._let_go.discard(charger_id)
-            self._handing_back.discard(charger_id)
-            self._hand_back_due.pop(charger_id, None)
+            self.cancel_hand_back(charger_id)
 
     def take_over(self, charger_id: str) -> None:
         """A manual change is about to be written: the charger becomes the user's (mode Manual),
         not handed back (the user's change follows)."""
         self.update_charger(charger_id, {"mode": Mode.MANUAL})
+        self.cancel_hand_back(charger_id)
+
+    def cancel_hand_back(self, charger_id: str) -> bool:
+        """No hand-back of the charger from now on, nor the rest of one under way (the manager
+        took it again, or the user's manual change follows: a hand-back must not override it).
+        True if one was due (:meth:`hand_back_again` if the user's change failed)."""
+        due = charger_id in self._let_go or charger_id in self._handing_back
         self._let_go.discard(charger_id)
-        self._handing_back.discard(charger_id)
+        self._handing_back.pop(charger_id, None)
+        self._hand_back_due.pop(charger_id, None)
+        return due
+
+    def hand_back_again(self, charger_id: str) -> None:
+        """A hand-back called off for a manual change that failed is due again (named by the
+        next :meth:`let_go`), unless the manager controls the charger again."""
+        if not self._controls(charger_id):
+            self._let_go.add(charger_id)
 
     def let_go(self) -> list[str]:
         """The chargers the manager let go of since the last call: hand each back
@@ -307,15 +326,28 @@ class EmsDriver:
             or (due == _WHEN_BACK and self._links[charger_id].model.connected)
         )
         self._let_go.difference_update(charger_ids)
-        self._handing_back.update(charger_ids)
+        self._handing_back.update((charger_id, object()) for charger_id in charger_ids)
         return charger_ids
+
+    def next_hand_back_at(self) -> float | None:
+        """When the next refused hand-back is due again (None: none waits for a time; one that
+        found its charger offline waits for it to be back)."""
+        return min(
+            (
+                due
+                for charger_id, due in self._hand_back_due.items()
+                if charger_id in self._let_go and due != _WHEN_BACK
+            ),
+            default=None,
+        )
 
     async def hand_back(self, charger_id: str) -> float | None:
         """Hand a charger the manager let go of back to its user: no limit of the manager's stays
         (the limit request is cleared: the current-limit control holds the installation maximum,
         ``LimitRules.limit_a``), and a charger the manager paused is resumed. A pause of the
         user's (the Charging enabled switch) stays. Runs in line with the writes, after the
-        last one; nothing if the manager took the charger again meanwhile.
+        last one; nothing (nor the rest of it) once the manager took the charger again or a
+        manual change called it off (:meth:`cancel_hand_back`).
 
         Returns when to try again after the charger refused or did not answer (it is let go of
         again: named by the next :meth:`let_go`), else None: left at the manager's last limit, a
@@ -324,30 +356,35 @@ class EmsDriver:
         async with self._write_locks.setdefault(charger_id, asyncio.Lock()):
             if self._write_seq.get(charger_id) != seq:
                 return None  # a newer write or hand-back follows
-            if charger_id not in self._handing_back or self._controls(charger_id):
+            token = self._handing_back.get(charger_id)
+            if token is None or self._controls(charger_id):
                 return None
-            self._handing_back.discard(charger_id)
             if (link := self._links.get(charger_id)) is None:
+                del self._handing_back[charger_id]
                 self._let_go.add(charger_id)  # its entry reloads: handed back once linked again
                 return None
             control = link.control()
-            resume = charger_id in self._paused
             try:
                 await control.set_limit(None, phases=None)
-                if resume:
+                # Not once the manager or the user has the charger again (it waited for the
+                # charger meanwhile): a remote start would override them.
+                if charger_id in self._paused and self._handing_back.get(charger_id) is token:
                     await control.resume()
                     self._paused.discard(charger_id)
             except OcppEmsError as err:
+                if self._handing_back.get(charger_id) is not token:
+                    return None  # called off meanwhile: not tried again
+                del self._handing_back[charger_id]
                 return self._hand_back_failed(charger_id, link, err)
-            self._hand_back_due.pop(charger_id, None)
+            if self._handing_back.get(charger_id) is token:
+                del self._handing_back[charger_id]
+                self._hand_back_due.pop(charger_id, None)
             return None
 
     def _hand_back_failed(
         self, charger_id: str, link: ChargerLink, err: OcppEmsError
     ) -> float | None:
         """Let go of again: tried after the retry time, or (offline) when it reconnects."""
-        if self._controls(charger_id):
-            return None  # the manager's again meanwhile
         self._let_go.add(charger_id)
         if isinstance(err, ChargerNotConnectedError):
             # Offline, or back but not set up yet: named again at its next update.
@@ -392,7 +429,8 @@ class EmsDriver:
             link.control().set_controlled_by(ControlledBy.NONE)
         self._connected.pop(charger_id, None)
         self._settings.pop(charger_id, None)
-        self._write_seq.pop(charger_id, None)
+        # (Its write order is kept, like its lock: a hand-back queued behind a write must not
+        # look superseded when the charger's entry reloads meanwhile.)
         self._learned.charger_out(charger_id)
         self._manager.remove_charger(charger_id)
 
@@ -617,13 +655,18 @@ class EmsDriver:
 
     # --- stored form -------------------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
-        """The stored form of every charger's view, what was learned, and the chargers the
-        manager paused."""
+        """The stored form of every charger's view, what was learned, the chargers the manager
+        paused, and those it still has to hand back."""
         return {
             "chargers": {cid: view.to_dict() for cid, view in self._views.items()},
             **self._learned.dump(self._controlled()),
             **({PLAN_KEY: self._plan_learning.to_dict()} if self._plan_learning.learned else {}),
             **({PAUSED_KEY: sorted(self._paused)} if self._paused else {}),
+            **(
+                {HAND_BACK_KEY: sorted(due)}
+                if (due := self._let_go | self._handing_back.keys())
+                else {}
+            ),
         }
 
     def load(self, data: object) -> None:
@@ -634,6 +677,9 @@ class EmsDriver:
                 self._plan_learning = PlanLearning.from_dict(plan)
             if isinstance(paused := data.get(PAUSED_KEY), list):
                 self._paused.update(str(charger_id) for charger_id in paused)
+            if isinstance(due := data.get(HAND_BACK_KEY), list):
+                # Named once linked (unless the manager controls the charger again by then).
+                self._let_go.update(str(charger_id) for charger_id in due)
         chargers = data.get("chargers") if isinstance(data, Mapping) else None
         if not isinstance(chargers, Mapping):
             return
