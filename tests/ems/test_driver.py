@@ -454,7 +454,9 @@ async def test_a_charger_removed_and_added_again_keeps_its_pause() -> None:
     assert r.control.calls == [("pause",), ("set_limit", 32.0, None), ("resume",)]
 
 
-async def test_a_refused_hand_back_is_named_again_and_one_unlinked_once_it_is_linked() -> None:
+async def test_a_refused_hand_back_is_named_again_and_one_unlinked_once_it_is_linked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     r = rig(strategy=PauseStrategy.REMOTE_STOP_START, mode=Mode.OFF)
     r.control.limit = r.model.limit  # one limit state, as with the real current control
     r.driver.set_active(True)  # (claimed again into it)
@@ -465,6 +467,12 @@ async def test_a_refused_hand_back_is_named_again_and_one_unlinked_once_it_is_li
     assert await r.driver.hand_back("a") == r.clock.t + TIMING.retry_s
     assert r.driver.let_go() == []  # not before its retry time
     assert r.driver.next_hand_back_at() == r.clock.t + TIMING.retry_s
+    # Refused again: a warning the first time only (the log would fill every 30 s).
+    r.clock.t += TIMING.retry_s
+    assert r.driver.let_go() == ["a"]
+    assert await r.driver.hand_back("a") == r.clock.t + TIMING.retry_s
+    warnings = [rec for rec in caplog.records if "could not hand charger a back" in rec.message]
+    assert [rec.levelname for rec in warnings] == ["WARNING", "DEBUG"]
     # Its entry reloads before the next try: named once it is linked again and its time came.
     r.driver.remove_charger("a")
     r.clock.t += TIMING.retry_s

@@ -384,28 +384,22 @@ class EmsDriver:
     def _hand_back_failed(
         self, charger_id: str, link: ChargerLink, err: OcppEmsError
     ) -> float | None:
-        """Let go of again: tried after the retry time, or (offline) when it reconnects."""
+        """Let go of again: tried after the retry time, or (offline) when it reconnects. Logged
+        as a warning the first time (a charger that keeps refusing would fill the log)."""
         self._let_go.add(charger_id)
-        if isinstance(err, ChargerNotConnectedError):
-            # Offline, or back but not set up yet: named again at its next update.
-            first = self._hand_back_due.pop(charger_id, None) != _WHEN_BACK
-            self._hand_back_due[charger_id] = _WHEN_BACK
-            _LOGGER.log(
-                logging.WARNING if first else logging.DEBUG,
-                "Energy manager could not hand charger %s back (tried again when it is back): %s",
-                charger_id,
-                err,
-            )
-            return None
-        retry_at = self._clock() + self._timing().retry_s
+        offline = isinstance(err, ChargerNotConnectedError)
+        # Offline, or back but not set up yet: named again at its next update.
+        retry_at = _WHEN_BACK if offline else self._clock() + self._timing().retry_s
+        first = charger_id not in self._hand_back_due
         self._hand_back_due[charger_id] = retry_at
-        _LOGGER.warning(
-            "Energy manager could not hand charger %s back (tried again in %.0f s): %s",
+        _LOGGER.log(
+            logging.WARNING if first else logging.DEBUG,
+            "Energy manager could not hand charger %s back (tried again %s): %s",
             charger_id,
-            self._timing().retry_s,
+            "when it is back" if offline else f"in {self._timing().retry_s:.0f} s",
             err,
         )
-        return retry_at
+        return None if offline else retry_at
 
     def _manual(self, charger_id: str) -> bool:
         return self.charger_view(charger_id).mode is Mode.MANUAL
