@@ -185,3 +185,18 @@ async def test_a_raw_profile_up_to_the_installation_maximum_is_sent(
     ):
         await call(hass, "set_charging_profile", target.device_id, profile=profile)
         assert 77 in target.sim.profiles
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("stackLevel", 10**30), ("chargingProfileId", 2**31), ("stackLevel", -(2**31) - 1)],
+)
+async def test_a_raw_profile_with_a_number_beyond_32_bits_is_bad_input(
+    hass: HomeAssistant, target: Target, key: str, value: int
+) -> None:
+    """OCPP's JSON schemas bound no integer: a stack level of 10**30 passed them and went out."""
+    profile = {**raw_profile(schedule("A", {"startPeriod": 0, "limit": 16})), key: value}
+    sent = len(target.sim.commands("SetChargingProfile"))
+    with pytest.raises(probatio.Invalid):
+        await call(hass, "set_charging_profile", target.device_id, profile=profile)
+    assert len(target.sim.commands("SetChargingProfile")) == sent

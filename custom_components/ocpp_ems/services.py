@@ -606,7 +606,21 @@ def _profile(value: Any) -> dict[str, Any]:
         missing.append("chargingSchedule")
     if missing:
         raise probatio.Invalid(f"profile lacks {', '.join(missing)}")
+    if (number := _beyond_ocpp_integer(value)) is not None:
+        raise probatio.Invalid(f"profile has {number}, beyond OCPP's 32-bit integers")
     return value
+
+
+def _beyond_ocpp_integer(value: Any) -> int | None:
+    """An integer anywhere in ``value`` that OCPP's 32-bit integer cannot hold (the JSON schemas
+    set no bound: a stack level of 10**30 would pass them and overflow in the charger)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return next((n for v in value if (n := _beyond_ocpp_integer(v)) is not None), None)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > OCPP_INTEGER_MAX:
+        return value
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
