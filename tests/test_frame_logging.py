@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +13,7 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ocpp_ems.const import CONF_LOG_FRAMES
-from custom_components.ocpp_ems.core.protocol.wire_log import WIRE_LOGGER
+from custom_components.ocpp_ems.core.protocol.wire_log import WIRE_LOGGER, redact
 
 from .helpers.charger import SimCharger, wait_for
 from .helpers.fixtures import Onboard, central_of
@@ -103,3 +104,27 @@ async def test_no_line_per_update(
         assert [
             r.getMessage() for r in caplog.records if "Manually updated" in r.getMessage()
         ] == []
+
+
+async def test_frames_hide_id_tags(
+    hass: HomeAssistant, onboard: Onboard, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A card's number is no part of the frames log (logs get shared; a card that only its number
+    proves can be copied): the sessions log, the events and the authorization list name it."""
+    async with onboard() as (sim, _entry):
+        caplog.set_level(logging.DEBUG, logger=WIRE_LOGGER.name)
+        caplog.clear()
+        await sim.authorize("CARD-04A2B3C4")
+        await hass.async_block_till_done()
+        messages = [r.getMessage() for r in _frames(caplog)]
+        assert any('"Authorize",{"idTag":"***"}' in m for m in messages)
+        assert not [m for m in messages if "CARD-04A2B3C4" in m]
+
+
+def test_redaction_time_grows_with_the_frame_not_its_square() -> None:
+    """A trusted charger's frame may be 256 kB: one full of secret names (nothing to redact in
+    it) is redacted at once. Each name used to be scanned to the frame's end: 40 s for this one."""
+    frame = "[" + '"BasicAuthPassword",' * 12000  # a broken frame, logged as such
+    started = time.perf_counter()
+    redact(frame)
+    assert time.perf_counter() - started < 5.0

@@ -9,14 +9,20 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_ID_TAGS, CONF_PASSWORD, CONF_TLS_PRIVATE_KEY_PEM
+from .const import (
+    CONF_ID_TAGS,
+    CONF_PASSWORD,
+    CONF_REMOTE_START_ID_TAG,
+    CONF_TLS_PRIVATE_KEY_PEM,
+)
 from .coordinator import ChargerConfigEntry, ServerConfigEntry
 from .core.guard import OpeningConnections
 from .core.model import Charger
+from .core.protocol.common import names_a_secret
 from .core.security import CertificateInfo
 from .core.server import CentralSystem
 from .hub import is_charger_entry
@@ -26,6 +32,7 @@ from .security import ServerSecurity
 TO_REDACT = {
     CONF_PASSWORD,
     CONF_ID_TAGS,
+    CONF_REMOTE_START_ID_TAG,  # often the user's own card
     "id_tag",
     "idTag",
     "AuthorizationKey",
@@ -113,13 +120,19 @@ def _bound_tls_port(central: CentralSystem) -> int | None:
         return None  # stopped: Home Assistant is shutting down
 
 
+def _secret_configuration_key(key: str) -> bool:
+    """A 1.6 key or a 2.x "Component.Variable[instance]" whose value is a secret."""
+    return names_a_secret(key.rpartition(".")[2].partition("[")[0])
+
+
 def charger_diagnostics(charger: Charger) -> dict[str, Any]:
     data: dict[str, Any] = _plain(charger)
-    # Configuration keys that hold secrets keep their name (useful) but lose their value.
+    # Configuration keys that hold secrets keep their name (useful) but lose their value; None
+    # stays (the value was never stored).
     configuration = data.get("configuration", {})
-    for key in list(configuration):
-        if key in TO_REDACT:
-            configuration[key] = "**REDACTED**"
+    for key, value in configuration.items():
+        if value is not None and _secret_configuration_key(key):
+            configuration[key] = REDACTED
     return data
 
 

@@ -25,6 +25,18 @@ RESERVATION = "Reservation"
 SMART_CHARGING = "SmartCharging"
 REMOTE_TRIGGER = "RemoteTrigger"
 
+# A configuration key or device-model variable whose value is a secret (never stored in the
+# model, shown in diagnostics, nor logged): 1.6 AuthorizationKey, 2.x BasicAuthPassword, and any
+# password a charger keeps under its own name (a vendor's Wi-Fi or APN password). The frames
+# log's pattern of such names (wire_log.py) follows this rule.
+SECRET_NAME_PATTERN = r"AuthorizationKey|[A-Za-z_]*[Pp]assword[A-Za-z_]*"
+
+
+def names_a_secret(name: str) -> bool:
+    """Whether a configuration key's or a variable's name (without component) holds a secret."""
+    return name == "AuthorizationKey" or "password" in name.casefold()
+
+
 # ChangeAvailability, the same in every version: Scheduled = once the running transaction ended.
 AVAILABILITY_OK = ("Accepted", "Scheduled")
 

@@ -32,6 +32,7 @@ from custom_components.ocpp_ems.core.protocol.common import (
     availability,
     int_or_none,
     local_list_updates,
+    names_a_secret,
 )
 from custom_components.ocpp_ems.core.protocol.common import without_none as _without_none
 from custom_components.ocpp_ems.core.protocol.rpc import Payload, expect
@@ -49,8 +50,6 @@ from .capabilities import CORE, FIRMWARE, LOCAL_AUTH, REMOTE_TRIGGER, RESERVATIO
 from .charging_profiles import PURPOSES, build_limit_profile
 
 _CONFIG_OK = ("Accepted", "RebootRequired")
-# Configuration keys whose value is a secret: never stored in the model nor logged.
-SECRET_KEYS = frozenset({"AuthorizationKey"})
 # Certificate types: the version-agnostic (2.x) names -> 1.6's.
 CERTIFICATE_TYPES = {
     CSMS_ROOT_CERTIFICATE: "CentralSystemRootCertificate",
@@ -122,7 +121,7 @@ class V16Commands(SharedCommands):
         for entry in result.get("configurationKey", []):
             key = entry["key"]
             value = entry.get("value")
-            value = None if value is None or key in SECRET_KEYS else value
+            value = None if value is None or names_a_secret(key) else value
             configuration[key] = {"value": value, "readonly": entry["readonly"]}
         self.state.record_configuration(
             {key: entry["value"] for key, entry in configuration.items()}
@@ -132,7 +131,7 @@ class V16Commands(SharedCommands):
     async def set_configuration(self, key: str, value: str) -> str:
         result = await self.call("ChangeConfiguration", {"key": key, "value": value})
         status = expect("ChangeConfiguration", result["status"], _CONFIG_OK)
-        self.state.record_configuration({key: None if key in SECRET_KEYS else value})
+        self.state.record_configuration({key: None if names_a_secret(key) else value})
         return status
 
     async def trigger_message(self, message: str, connector_id: int | None = None) -> None:

@@ -29,7 +29,7 @@ from custom_components.ocpp_ems.core.model import (
     plausible_connector_count,
 )
 from custom_components.ocpp_ems.core.protocol import common
-from custom_components.ocpp_ems.core.protocol.common import csv, int_or_none
+from custom_components.ocpp_ems.core.protocol.common import csv, int_or_none, names_a_secret
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class VariableId:
     @property
     def secret(self) -> bool:
         """Whether the value is a secret: never stored in the model nor logged."""
-        return (self.component, self.variable) in SECRET_VARIABLES
+        return names_a_secret(self.variable)
 
     @classmethod
     def parse(cls, key: str) -> VariableId | None:
@@ -137,7 +137,6 @@ def var(
 # --- the variables this integration reads or writes ------------------------------------------------
 SECURITY_PROFILE = var("SecurityCtrlr", "SecurityProfile")
 BASIC_AUTH_PASSWORD = var("SecurityCtrlr", "BasicAuthPassword")
-SECRET_VARIABLES = frozenset({("SecurityCtrlr", "BasicAuthPassword")})
 HEARTBEAT_INTERVAL = var("OCPPCommCtrlr", "HeartbeatInterval")
 NETWORK_CONFIGURATION_PRIORITY = var("OCPPCommCtrlr", "NetworkConfigurationPriority")
 TX_UPDATED_INTERVAL = var("SampledDataCtrlr", "TxUpdatedInterval")
