@@ -20,6 +20,7 @@ from tests.helpers.fixtures import (  # noqa: F401
     onboard,
     server_entry,
     server_options,
+    target,
 )
 
 # The same charger in any OCPP version (1.6, 2.0.1, 2.1), onboarded like ``onboard``.

@@ -25,6 +25,7 @@ from custom_components.ocpp_ems.const import (
     CONF_PAUSE_STRATEGY,
     CONF_RESPONSE_TIMEOUT,
 )
+from custom_components.ocpp_ems.core.model import Charger
 
 from .helpers.charger import SimCharger, wait_for
 from .helpers.ems import MODE, POWER, async_set_charger_options, async_setup_sources, set_sources
@@ -97,6 +98,25 @@ async def test_pause_and_resume_by_remote_stop_and_start(
         await hass.async_block_till_done()
         assert len(sim.commands("RemoteStartTransaction")) == 1
         assert len(sim.commands("RemoteStopTransaction")) == 1
+
+
+async def stopped_by_the_manager(
+    hass: HomeAssistant, sim: SimCharger, entry: MockConfigEntry, server_entry: MockConfigEntry
+) -> Charger:
+    """Pause strategy remote stop / start: a session runs in Fast, then the manager stops it
+    (mode Off: a remote stop; the charger ends the session). Returns the charger's model."""
+    await async_set_charger_options(hass, entry, **{CONF_PAUSE_STRATEGY: "remote_stop_start"})
+    model: Charger = server_entry.runtime_data.central.charger("CP1")
+    await set_mode(hass, "fast")
+    await sim.status("Preparing")
+    await sim.start_transaction()
+    await sim.status("Charging")
+    await wait_for(lambda: not model.limit.paused, what="charging")
+    await set_mode(hass, "off")
+    await wait_for(lambda: sim.commands("RemoteStopTransaction"), what="remote stop")
+    await sim.stop_transaction(reason="Remote")
+    await sim.status("SuspendedEVSE")
+    return model
 
 
 # --- the energy manager lets go of a charger: it is handed back, not left at its last limit ------
@@ -278,17 +298,7 @@ async def test_switching_off_resumes_a_charger_the_manager_stopped_but_not_one_t
     await async_setup_sources(hass, {"grid": POWER})
     await set_sources(hass, grid=0)
     async with onboard() as (sim, entry):
-        await async_set_charger_options(hass, entry, **{CONF_PAUSE_STRATEGY: "remote_stop_start"})
-        model = server_entry.runtime_data.central.charger("CP1")
-        await set_mode(hass, "fast")
-        await sim.status("Preparing")
-        await sim.start_transaction()
-        await sim.status("Charging")
-        await wait_for(lambda: not model.limit.paused, what="charging")
-        await set_mode(hass, "off")
-        await wait_for(lambda: sim.commands("RemoteStopTransaction"), what="remote stop")
-        await sim.stop_transaction(reason="Remote")
-        await sim.status("SuspendedEVSE")
+        model = await stopped_by_the_manager(hass, sim, entry, server_entry)
 
         await switch_manager(hass, server_entry, on=False)
         await wait_for(lambda: sim.commands("RemoteStartTransaction"), what="remote start")
@@ -316,17 +326,7 @@ async def test_a_charger_the_manager_stopped_is_started_again_after_its_entry_re
     await async_setup_sources(hass, {"grid": POWER})
     await set_sources(hass, grid=0)
     async with onboard() as (sim, entry):
-        await async_set_charger_options(hass, entry, **{CONF_PAUSE_STRATEGY: "remote_stop_start"})
-        model = server_entry.runtime_data.central.charger("CP1")
-        await set_mode(hass, "fast")
-        await sim.status("Preparing")
-        await sim.start_transaction()
-        await sim.status("Charging")
-        await wait_for(lambda: not model.limit.paused, what="charging")
-        await set_mode(hass, "off")
-        await wait_for(lambda: sim.commands("RemoteStopTransaction"), what="remote stop")
-        await sim.stop_transaction(reason="Remote")
-        await sim.status("SuspendedEVSE")
+        model = await stopped_by_the_manager(hass, sim, entry, server_entry)
 
         assert await hass.config_entries.async_reload(entry.entry_id)
         await hass.async_block_till_done()
@@ -351,17 +351,7 @@ async def test_a_charger_offline_at_its_hand_back_is_started_again_when_it_is_ba
     await async_setup_sources(hass, {"grid": POWER})
     await set_sources(hass, grid=0)
     async with onboard() as (sim, entry):
-        await async_set_charger_options(hass, entry, **{CONF_PAUSE_STRATEGY: "remote_stop_start"})
-        model = server_entry.runtime_data.central.charger("CP1")
-        await set_mode(hass, "fast")
-        await sim.status("Preparing")
-        await sim.start_transaction()
-        await sim.status("Charging")
-        await wait_for(lambda: not model.limit.paused, what="charging")
-        await set_mode(hass, "off")
-        await wait_for(lambda: sim.commands("RemoteStopTransaction"), what="remote stop")
-        await sim.stop_transaction(reason="Remote")
-        await sim.status("SuspendedEVSE")
+        model = await stopped_by_the_manager(hass, sim, entry, server_entry)
     await wait_for(lambda: not model.connected, what="offline")
 
     await switch_manager(hass, server_entry, on=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,25 +23,8 @@ from custom_components.ocpp_ems.site_actions import SERVICE_SET_CHEAP_GRID_PRICE
 
 from .helpers.charger import SimCharger, wait_for
 from .helpers.ems import async_set_charger_options
-from .helpers.fixtures import Onboard
+from .helpers.fixtures import Onboard, Target
 from .helpers.versions import VERSIONS_2X, OnboardAny, Side2x
-
-
-@dataclass
-class Target:
-    sim: SimCharger
-    entry: MockConfigEntry
-    device_id: str
-
-
-@pytest.fixture
-async def target(
-    hass: HomeAssistant, onboard: Onboard, device_registry: dr.DeviceRegistry
-) -> AsyncGenerator[Target]:
-    async with onboard("CP1") as (sim, entry):
-        device = device_registry.async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id)
-        assert device is not None
-        yield Target(sim=sim, entry=entry, device_id=device.id)
 
 
 async def call(

@@ -4,8 +4,6 @@ Bad input is refused before anything reaches the charger."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass
 from typing import Any
 
 import probatio
@@ -13,30 +11,11 @@ import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.ocpp_ems.const import DOMAIN
 
-from .helpers.charger import SimCharger
-from .helpers.fixtures import Onboard
+from .helpers.fixtures import Target
 from .helpers.versions import VERSIONS_2X, OnboardAny, Side2x
-
-
-@dataclass
-class Target:
-    sim: SimCharger
-    entry: MockConfigEntry
-    device_id: str
-
-
-@pytest.fixture
-async def target(
-    hass: HomeAssistant, onboard: Onboard, device_registry: dr.DeviceRegistry
-) -> AsyncGenerator[Target]:
-    async with onboard("CP1") as (sim, entry):
-        device = device_registry.async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id)
-        assert device is not None
-        yield Target(sim=sim, entry=entry, device_id=device.id)
 
 
 async def call(

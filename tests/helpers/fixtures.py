@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
 )
@@ -152,3 +154,22 @@ def onboard(hass: HomeAssistant, server_entry: MockConfigEntry, connect: Connect
             yield sim, entry
 
     return _onboard
+
+
+@dataclass
+class Target:
+    """An onboarded charger as the actions target it: its simulator, entry and device."""
+
+    sim: SimCharger
+    entry: MockConfigEntry
+    device_id: str
+
+
+@pytest.fixture
+async def target(
+    hass: HomeAssistant, onboard: Onboard, device_registry: dr.DeviceRegistry
+) -> AsyncGenerator[Target]:
+    async with onboard("CP1") as (sim, entry):
+        device = device_registry.async_get_device_by_identifier((DOMAIN, "CP1"), entry.entry_id)
+        assert device is not None
+        yield Target(sim=sim, entry=entry, device_id=device.id)
