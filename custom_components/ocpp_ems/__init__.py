@@ -19,7 +19,11 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import CoreState, Event, HomeAssistant, callback
-from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.exceptions import (
+    ConfigEntryError,
+    ConfigEntryNotReady,
+    UnsupportedStorageVersionError,
+)
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
@@ -52,7 +56,7 @@ from .core.security import CertificateError
 from .core.server import CentralSystem
 from .core.settings import ServerSettings
 from .dashboard import async_setup_dashboard_action
-from .energy_manager import EnergyManagerRuntime
+from .energy_manager import EnergyManagerRuntime, ems_store
 from .hub import (
     HassChargerDirectory,
     HassStateStore,
@@ -99,9 +103,18 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
-    if is_charger_entry(entry):
-        return await _async_setup_charger(hass, entry)
-    return await _async_setup_server(hass, entry)
+    try:
+        if is_charger_entry(entry):
+            return await _async_setup_charger(hass, entry)
+        return await _async_setup_server(hass, entry)
+    except UnsupportedStorageVersionError as err:
+        # Written by a newer release of this integration (installed, then downgraded): Home
+        # Assistant's own message would ask to upgrade Home Assistant.
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="storage_too_new",
+            translation_placeholders={"file": err.storage_key},
+        ) from err
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: ConfigEntry) -> bool:
@@ -156,6 +169,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry) -> None:
     ):
         ir.async_delete_issue(hass, DOMAIN, issue_id)
     await HassStateStore(hass, entry.entry_id).async_remove()
+    await ems_store(hass, entry.entry_id).async_remove()
     # The CA and the server's keys go with the server.
     await ServerSecurity(hass, entry).async_remove()
 
@@ -205,6 +219,21 @@ async def _async_setup_server(hass: HomeAssistant, entry: ServerConfigEntry) -> 
     ir.async_delete_issue(hass, DOMAIN, repair_issue_id(ISSUE_PORT_IN_USE, entry.entry_id))
     LOGGER.info("OCPP central system listening on %s:%s", settings.host, central.port)
 
+    stopped = False
+
+    async def _async_stop(_event: Event | None = None) -> None:
+        nonlocal stopped
+        if stopped:
+            return
+        stopped = True
+        await central.stop()
+
+    # Registered as soon as it listens: a set-up failing after this point must free the port
+    # (Home Assistant runs the unload callbacks of a failed set-up). Home Assistant does not
+    # unload entries on shutdown: stop the server on both paths.
+    entry.async_on_unload(_async_stop)
+    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_stop))
+
     ems = EnergyManagerRuntime(hass, entry)
     await ems.async_start()
     entry.async_on_unload(ems.async_stop)
@@ -221,18 +250,6 @@ async def _async_setup_server(hass: HomeAssistant, entry: ServerConfigEntry) -> 
     if tls is not None:
         entry.runtime_data.upgrades.async_resume()
 
-    stopped = False
-
-    async def _async_stop(_event: Event | None = None) -> None:
-        nonlocal stopped
-        if stopped:
-            return
-        stopped = True
-        await central.stop()
-
-    # Home Assistant does not unload entries on shutdown: stop the server on both paths.
-    entry.async_on_unload(_async_stop)
-    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_stop))
     entry.async_on_unload(entry.add_update_listener(_async_server_options_updated))
 
     @callback
@@ -379,6 +396,9 @@ async def _async_remove_charger(hass: HomeAssistant, entry: ConfigEntry) -> None
         return  # removed together with its server: nothing left to reject at
     if server_entry.state is ConfigEntryState.LOADED:
         await server_entry.runtime_data.central.forget_charger(charger_id)
+        server_entry.runtime_data.ems.async_forget_charger(charger_id)
+    else:
+        await HassStateStore(hass, server_entry.entry_id).async_forget_charger(charger_id)
     # The user deleted an accepted charger: remember the decision as an ignored entry, which
     # rejects the charger from now on and which the user can "stop ignoring" in the UI. The ignore
     # step of the flow also drops the charger's connection.

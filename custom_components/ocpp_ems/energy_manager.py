@@ -148,15 +148,18 @@ def _timing() -> Timing:
     return Timing(watchdog_s=WATCHDOG_S, min_delay_s=EMS_DEBOUNCE_S, retry_s=EMS_RETRY_S)
 
 
+def ems_store(hass: HomeAssistant, server_entry_id: str) -> Store[dict[str, Any]]:
+    """The energy manager's store of a server entry (settings of its chargers, what it learned)."""
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{server_entry_id}.ems")
+
+
 class EnergyManagerRuntime:
     """The energy manager of one server entry (runs only while enabled in its options)."""
 
     def __init__(self, hass: HomeAssistant, entry: ServerConfigEntry) -> None:
         self.hass = hass
         self.entry = entry
-        self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.ems"
-        )
+        self._store = ems_store(hass, entry.entry_id)
         # Decisions every few seconds must not keep pushing the save back (see save_scheduler).
         self._saver = SaveScheduler(hass, self._store, SAVE_DELAY_S)
         self._chargers: dict[str, ChargerConfigEntry] = {}
@@ -278,6 +281,14 @@ class EnergyManagerRuntime:
         return tuple(
             option.read(self.entry.options) for option in (GRID_POWER, BATTERY_POWER, PV_POWER)
         )
+
+    @callback
+    def async_forget_charger(self, charger_id: str) -> None:
+        """The charger was deleted: accepted again, it starts afresh (mode, plan, what was
+        learned). Saved at once."""
+        self._driver.forget_charger(charger_id)
+        self._soc_reports.pop(charger_id, None)
+        self._saver.async_schedule(self._dump, 0)
 
     @callback
     def async_add_charger(self, entry: ChargerConfigEntry) -> CALLBACK_TYPE:

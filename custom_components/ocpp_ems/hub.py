@@ -90,6 +90,7 @@ from .core.directory import Admission
 from .core.ems.options import VOLTAGE
 from .core.guard import ReportWindows
 from .core.model import ChargerInfo
+from .core.persistence import state_from_dict, state_to_dict
 from .core.server import CentralSystem
 from .core.settings import (
     ChargerSettings,
@@ -482,6 +483,13 @@ class HassStateStore:
     async def async_save(self, data: dict[str, Any]) -> None:
         # Cancels a pending delayed save, so no timer outlives an unloaded entry.
         await self._saver.async_save(data)
+
+    async def async_forget_charger(self, charger_id: str) -> None:
+        """Drop one charger from the stored state of a server that is not running (a running
+        one forgets it itself: ``CentralSystem.forget_charger``), or it comes back with it."""
+        chargers = state_from_dict(await self._store.async_load())
+        if chargers.pop(charger_id, None) is not None:
+            await self.async_save(state_to_dict(chargers))
 
     async def async_remove(self) -> None:
         self._saver.async_cancel()

@@ -428,6 +428,17 @@ class EmsDriver:
         self._learned.charger_out(charger_id)
         self._manager.remove_charger(charger_id)
 
+    def forget_charger(self, charger_id: str) -> None:
+        """The charger was deleted (after :meth:`remove_charger`): accepted again, it starts
+        afresh (the default mode, nothing learned, nothing paused or to hand back)."""
+        self.remove_charger(charger_id)
+        self._views.pop(charger_id, None)
+        self._paused.discard(charger_id)
+        self.cancel_hand_back(charger_id)
+        self._write_seq.pop(charger_id, None)
+        self._write_locks.pop(charger_id, None)
+        self._learned.forget(charger_id)
+
     def charger_changed(self, charger_id: str) -> None:
         """The charger's model changed: after a reconnect what the charger holds is unknown, so
         the next decision is written again."""

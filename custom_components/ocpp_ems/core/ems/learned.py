@@ -107,6 +107,17 @@ class Learned:
             if (seen := _SessionMemory.seen(memory, session)) is not None:
                 self._sessions[charger_id] = seen  # back as a stored one once it shows its session
 
+    def forget(self, charger_id: str) -> None:
+        """The charger was deleted (not just taken out): nothing learned about it stays."""
+        for kept in (
+            self._parked,
+            self._identity,
+            self._sessions,
+            self._resumed,
+            self._session_now,
+        ):
+            kept.pop(charger_id, None)
+
     def identify(self, charger_id: str, info: ChargerInfo) -> None:
         """The charger's hardware as it reports it now: other hardware than the learned
         response's (another charger under the same id, new firmware) makes it learn afresh."""
