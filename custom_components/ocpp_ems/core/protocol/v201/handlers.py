@@ -167,11 +167,11 @@ def report_charging_profiles(session: V201Session, payload: Payload) -> Payload:
 # --- Reservation (H), Firmware (L), Diagnostics (N), Security (A), Data transfer (P) ------------
 def reservation_status_update(session: V201Session, payload: Payload) -> Payload:
     reservation_id = payload["reservationId"]
-    session.state.record_reservation_status(
-        reservation_id,
-        payload["reservationUpdateStatus"],
-        reservation_ended(session.charger, reservation_id),
-    )
+    evse_id = reservation_ended(session.charger, reservation_id)
+    if evse_id is not None:
+        session.state.record_reservation_status(
+            reservation_id, payload["reservationUpdateStatus"], evse_id
+        )
     return {}
 
 

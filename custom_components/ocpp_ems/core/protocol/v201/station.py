@@ -109,6 +109,9 @@ class StationState:
     # The EVSE of each reservation we made (its ReservationStatusUpdate names none), newest last;
     # at most MAX_RESERVATIONS (a forgotten one's end is the station's as a whole).
     reservations: dict[int, int] = field(default_factory=dict)
+    # The reservations whose end was reported, newest last, at most MAX_RESERVATIONS: a station
+    # that never saw our answer reports it again, which is no new end.
+    ended_reservations: dict[int, None] = field(default_factory=dict)
 
     def evse(self, evse_id: int) -> Evse:
         return self.evses.setdefault(evse_id, Evse())
@@ -126,16 +129,27 @@ def _not_after(report: tuple[str, datetime], now: datetime) -> tuple[str, dateti
 
 def remember_reservation(charger: Charger, reservation_id: int, evse_id: int) -> None:
     """We reserved ``evse_id`` (0: any) under ``reservation_id``."""
-    reservations = station_state(charger).reservations
-    reservations.pop(reservation_id, None)
-    reservations[reservation_id] = evse_id
-    while len(reservations) > MAX_RESERVATIONS:
-        del reservations[next(iter(reservations))]
+    state = station_state(charger)
+    state.ended_reservations.pop(reservation_id, None)  # the id is in use again
+    _remember_newest(state.reservations, reservation_id, evse_id)
 
 
-def reservation_ended(charger: Charger, reservation_id: int) -> int:
-    """The EVSE of a reservation that ended (0: the station, or one we do not know)."""
-    return station_state(charger).reservations.pop(reservation_id, 0)
+def reservation_ended(charger: Charger, reservation_id: int) -> int | None:
+    """The EVSE of a reservation that ended (0: the station, or one we do not know); None: its
+    end was reported already (a replay)."""
+    state = station_state(charger)
+    if reservation_id in state.ended_reservations:
+        return None
+    _remember_newest(state.ended_reservations, reservation_id, None)
+    return state.reservations.pop(reservation_id, 0)
+
+
+def _remember_newest[V](kept: dict[int, V], key: int, value: V) -> None:
+    """``key`` as the newest of ``kept``, which keeps at most MAX_RESERVATIONS."""
+    kept.pop(key, None)
+    kept[key] = value
+    while len(kept) > MAX_RESERVATIONS:
+        del kept[next(iter(kept))]
 
 
 def station_state(charger: Charger) -> StationState:
