@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from homeassistant.components.diagnostics import REDACTED
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.diagnostics import (
@@ -14,6 +15,8 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.filters import props
 
 from custom_components.ocpp_ems.const import CONF_ID_TAGS, CONF_PASSWORD
+from custom_components.ocpp_ems.core.model import Charger
+from custom_components.ocpp_ems.diagnostics import charger_diagnostics
 
 from .helpers.fixtures import Onboard
 
@@ -74,3 +77,12 @@ async def test_diagnostics_of_unloaded_entry(
         await hass.config_entries.async_unload(charger_entry.entry_id)
         result = await get_diagnostics_for_config_entry(hass, hass_client, charger_entry)
     assert result == snapshot(exclude=VOLATILE)
+
+
+def test_a_password_stored_by_an_older_version_is_redacted() -> None:
+    """Versions before names_a_secret stored a vendor's password among the configuration keys:
+    such a store still loads, and diagnostics must not show the value (None stays None)."""
+    charger = Charger(charger_id="CP1")
+    charger.configuration.update({"WifiPassword": "home-wifi", "AuthorizationKey": None})
+    configuration = charger_diagnostics(charger)["configuration"]
+    assert configuration == {"WifiPassword": REDACTED, "AuthorizationKey": None}
