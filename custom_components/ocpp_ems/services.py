@@ -41,7 +41,13 @@ from .core.ems.charger_view import VEHICLE_CAPACITY_MAX_KWH
 from .core.ems.plan import MAX_PLAN_AHEAD_S
 from .core.limits import LimitRules
 from .core.model import Charger, ChargingRateUnit, ControlledBy
-from .core.protocol.v201.device_model import VariableId
+from .core.protocol.v16.provisioning import AUTHORIZATION_KEY, SECURITY_PROFILE_KEY
+from .core.protocol.v201.device_model import (
+    BASIC_AUTH_PASSWORD,
+    NETWORK_CONFIGURATION_PRIORITY,
+    SECURITY_PROFILE,
+    VariableId,
+)
 from .core.session import (
     DIAGNOSTICS_LOG,
     SECURITY_LOG,
@@ -114,13 +120,15 @@ OCPP_INTEGER_MAX: Final = 2**31 - 1
 # ``upgrade_security`` and the charger's options change them safely. 1.6 keys, and 2.x variables
 # as component.variable (any instance or EVSE); casefolded (OCPP keys are case-insensitive).
 _SERVER_MANAGED_KEYS: Final = frozenset(
-    {
-        "authorizationkey",
-        "securityprofile",
-        "securityctrlr.basicauthpassword",
-        "securityctrlr.securityprofile",
-        "ocppcommctrlr.networkconfigurationpriority",
-    }
+    name.casefold()
+    for name in (
+        AUTHORIZATION_KEY,
+        SECURITY_PROFILE_KEY,
+        *(
+            f"{variable.component}.{variable.variable}"
+            for variable in (BASIC_AUTH_PASSWORD, SECURITY_PROFILE, NETWORK_CONFIGURATION_PRIORITY)
+        ),
+    )
 )
 
 

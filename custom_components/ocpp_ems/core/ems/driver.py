@@ -375,15 +375,13 @@ class EmsDriver:
                 if self._handing_back.get(charger_id) is not token:
                     return None  # called off meanwhile: not tried again
                 del self._handing_back[charger_id]
-                return self._hand_back_failed(charger_id, link, err)
+                return self._hand_back_failed(charger_id, err)
             if self._handing_back.get(charger_id) is token:
                 del self._handing_back[charger_id]
                 self._hand_back_due.pop(charger_id, None)
             return None
 
-    def _hand_back_failed(
-        self, charger_id: str, link: ChargerLink, err: OcppEmsError
-    ) -> float | None:
+    def _hand_back_failed(self, charger_id: str, err: OcppEmsError) -> float | None:
         """Let go of again: tried after the retry time, or (offline) when it reconnects. Logged
         as a warning the first time (a charger that keeps refusing would fill the log)."""
         self._let_go.add(charger_id)

@@ -48,6 +48,7 @@ from custom_components.ocpp_ems.core.timeutil import format_timestamp
 
 from .capabilities import CORE, FIRMWARE, LOCAL_AUTH, REMOTE_TRIGGER, RESERVATION, SMART_CHARGING
 from .charging_profiles import PURPOSES, build_limit_profile
+from .provisioning import SECURITY_PROFILE_KEY
 
 _CONFIG_OK = ("Accepted", "RebootRequired")
 # Certificate types: the version-agnostic (2.x) names -> 1.6's.
@@ -199,7 +200,7 @@ class V16Commands(SharedCommands):
         disconnects and connects again with the new profile."""
         if profile not in SECURITY_PROFILES:
             raise InvalidCommandError("ChangeConfiguration", f"no security profile {profile}")
-        return await self.set_configuration("SecurityProfile", str(profile))
+        return await self.set_configuration(SECURITY_PROFILE_KEY, str(profile))
 
     async def set_network_profile(
         self,

@@ -28,11 +28,14 @@ from .capabilities import capabilities_from_configuration, csv, int_or_none
 if TYPE_CHECKING:
     from .session import V16Session
 
-__all__ = ["WATCHDOG_SPREAD", "Provisioning"]
+__all__ = ["AUTHORIZATION_KEY", "SECURITY_PROFILE_KEY", "WATCHDOG_SPREAD", "Provisioning"]
 
 _LOGGER = logging.getLogger(__name__)
 
 _MEASURANDS_KEY = "MeterValuesSampledData"
+# The keys Home Assistant keeps in step with the charger (its password, its security profile).
+AUTHORIZATION_KEY = "AuthorizationKey"
+SECURITY_PROFILE_KEY = "SecurityProfile"
 
 
 class Provisioning(BaseProvisioning):
@@ -47,11 +50,11 @@ class Provisioning(BaseProvisioning):
         """Security profile 1 (1.6 security whitepaper): AuthorizationKey (hex), then profile 1 -
         never lower than the charger is: not over TLS, not when its SecurityProfile is 1 or more."""
         session = self._session
-        await session.set_configuration("AuthorizationKey", password_to_authorization_key(password))
+        await session.set_configuration(AUTHORIZATION_KEY, password_to_authorization_key(password))
         security = session.charger.connection_security
-        current = int_or_none(session.charger.configuration.get("SecurityProfile")) or 0
+        current = int_or_none(session.charger.configuration.get(SECURITY_PROFILE_KEY)) or 0
         if (security is None or security.profile < 2) and current < 1:
-            await session.set_configuration("SecurityProfile", "1")
+            await session.set_configuration(SECURITY_PROFILE_KEY, "1")
         session.state.record_password_provisioned()
         _LOGGER.info("%s: moved to Basic authentication (security profile 1)", self._charger_id)
 
