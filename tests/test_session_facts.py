@@ -428,3 +428,44 @@ async def test_fault_event_fires_once_not_again_after_a_restart(
             await sim.status("Faulted", error_code="GroundFailure")
             await hass.async_block_till_done()
             assert len(fired) == 2, fired
+
+
+@pytest.mark.parametrize(
+    "server_options",
+    [ems_server_options(**{CONF_GRID_POWER: "sensor.grid", CONF_PV_POWER: "sensor.pv"})],
+)
+async def test_ended_event_of_one_outlet_splits_only_its_own_energy(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """Review finding: the energy manager splits a charger's sessions together (the sum of its
+    outlets' energy); the event of one outlet's session carried that whole split, 8 kWh by source
+    for a session of 2 kWh."""
+    await async_setup_sources(hass, {"grid": POWER, "pv": POWER})
+    await set_sources(hass, grid=-5000, pv=6000)
+    with only_platforms(Platform.SENSOR, Platform.EVENT):
+        async with onboard("DUO", configuration={"NumberOfConnectors": "2"}) as (sim, _entry):
+            await sim.status("Charging", connector_id=1)
+            await sim.status("Charging", connector_id=2)
+            sim.meter_wh = 1000
+            first = await sim.start_transaction(connector_id=1)
+            sim.meter_wh = 5000
+            second = await sim.start_transaction(connector_id=2)
+            ems = server_entry.runtime_data.ems
+            await wait_for(lambda: ems.charger_view("DUO").transaction_id is not None, what="split")
+            await sim.meter_values(connector_id=2, energy_wh=11_000, ago_s=1800)
+            sim.transaction_id = first
+            await sim.meter_values(connector_id=1, energy_wh=3000, ago_s=1800)
+            await wait_for(
+                lambda: ems.charger_view("DUO").attributed_wh >= 8000, what="both outlets"
+            )
+            await sim.stop_transaction()
+            await hass.async_block_till_done()
+            event_id = er.async_get(hass).async_get_entity_id(Platform.EVENT, DOMAIN, "DUO_session")
+            assert event_id is not None
+            ended = hass.states.get(event_id).attributes
+            assert ended["energy_wh"] == 2000.0
+            by_source = (
+                ended["energy_solar_wh"] + ended["energy_battery_wh"] + ended["energy_grid_wh"]
+            )
+            assert by_source == pytest.approx(2000.0)
+            assert second != first

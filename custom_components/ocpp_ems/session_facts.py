@@ -27,7 +27,7 @@ from homeassistant.util import dt as dt_util
 from .const import DOMAIN, LOGGER, STORAGE_VERSION
 from .coordinator import ChargerConfigEntry
 from .core.ems import options as ems_options
-from .core.ems.energy_split import split_session
+from .core.ems.energy_split import SessionSplit, split_session
 from .core.ems.forecast_hold import price_hold
 from .core.ems.types import slot_at
 from .core.model import Charger, Transaction
@@ -99,7 +99,7 @@ def session_facts(entry: ChargerConfigEntry, transaction: Transaction) -> Sessio
                 energy_wh=transaction.energy_wh,
                 mix=view.mix,
             )
-            solar, battery, grid = split.solar_wh, split.battery_wh, split.grid_wh
+            solar, battery, grid = _own_share(split, transaction.energy_wh)
     return SessionFacts(
         transaction_id=transaction.transaction_id,
         connector_id=transaction.connector_id,
@@ -116,6 +116,15 @@ def session_facts(entry: ChargerConfigEntry, transaction: Transaction) -> Sessio
         energy_battery_wh=battery,
         energy_grid_wh=grid,
     )
+
+
+def _own_share(split: SessionSplit, energy_wh: float) -> tuple[float, float, float]:
+    """The split's solar, battery and grid energy, for a session of ``energy_wh``. The manager
+    splits a charger's sessions together (the sum of its outlets' energy): one outlet's session
+    gets the charger's mix for its own energy only, never its neighbour's."""
+    total = split.solar_wh + split.battery_wh + split.grid_wh
+    scale = energy_wh / total if total > energy_wh else 1.0
+    return split.solar_wh * scale, split.battery_wh * scale, split.grid_wh * scale
 
 
 def _price_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:

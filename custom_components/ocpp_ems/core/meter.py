@@ -44,6 +44,8 @@ class Reading:
     timestamp: datetime
     context: str | None = None
     energy_register_wh: float | None = None
+    # The register was sent without a unit (1.6: Wh by default; some chargers mean kWh).
+    energy_unit_missing: bool = False
     power_w: float | None = None
     current_a: dict[str, float] = field(default_factory=dict)
     voltage_v: dict[str, float] = field(default_factory=dict)
@@ -74,6 +76,7 @@ class _Sample:
     value: float
     phase: str | None
     location: str | None
+    unit_given: bool = True
 
 
 def parse_meter_values(meter_value: Any) -> list[Reading]:
@@ -105,7 +108,9 @@ def _parse_entry(entry: dict[str, Any]) -> Reading:
         # gets. A measurand metered only at the inlet (a supply-side meter) is still read.
         if any(s.location != "Inlet" for s in of_measurand):
             by_measurand[measurand] = [s for s in of_measurand if s.location != "Inlet"]
-    reading.energy_register_wh = _total(by_measurand.get(ENERGY_REGISTER, []))
+    energy_samples = by_measurand.get(ENERGY_REGISTER, [])
+    reading.energy_register_wh = _total(energy_samples)
+    reading.energy_unit_missing = any(not s.unit_given for s in energy_samples)
     reading.power_w = _total(by_measurand.get(POWER, []))
     reading.current_a = _per_phase(by_measurand.get(CURRENT, []))
     reading.voltage_v = _voltages(by_measurand.get(VOLTAGE, []))
@@ -151,7 +156,13 @@ def _parse_sample(item: Any) -> _Sample | None:
         return None  # 1.7e308 kWh: finite as sent, not once scaled (never stored as inf)
     phase = item.get("phase") if isinstance(item.get("phase"), str) else None
     location = item.get("location") if isinstance(item.get("location"), str) else None
-    return _Sample(measurand=measurand, value=scaled, phase=phase, location=location)
+    return _Sample(
+        measurand=measurand,
+        value=scaled,
+        phase=phase,
+        location=location,
+        unit_given=isinstance(unit, str),
+    )
 
 
 def _to_model_unit(measurand: str, value: float, unit: str | None) -> float | None:
@@ -274,11 +285,14 @@ def apply_reading(
     received = received or utcnow()
     when = effective_time(charger, reading.timestamp, received)
     changed = False
-    if reading.energy_register_wh is not None:
+    register_wh = reading_register_wh(
+        charger, connector, reading, transaction, max_power=max_power, received=received
+    )
+    if register_wh is not None:
         changed = apply_energy(
             charger,
             connector,
-            reading.energy_register_wh,
+            register_wh,
             transaction,
             reading.timestamp,
             max_power=max_power,
@@ -309,6 +323,54 @@ def apply_reading(
         meter.signed_meter_value = reading.signed
     meter.timestamp = when
     return True
+
+
+# A register value without a unit that is this many times below the base, while x 1000 it would
+# be a plausible next value (from one kWh below the base: registers in whole kWh), is kWh: a
+# 1.6 charger that leaves out ``unit="kWh"`` (its meterStart, in Wh by the spec, sets the base).
+_UNITLESS_KWH_RATIO = 100.0
+_KWH_WH = 1000.0
+_warned_unitless_kwh: set[str] = set()
+
+
+def reading_register_wh(
+    charger: Charger,
+    connector: Connector,
+    reading: Reading,
+    transaction: Transaction | None,
+    *,
+    max_power: float | None = None,
+    received: datetime | None = None,
+) -> float | None:
+    """The energy register of ``reading`` in Wh: as parsed, or read as kWh when it was sent
+    without a unit and only kWh makes it a plausible next value (else a 10 kWh session counted as
+    10 Wh, the rest taken for a register reset; a Wh register that happens to fit gains no more
+    than any plausible value may). Logged once per charger."""
+    value = reading.energy_register_wh
+    if value is None or not reading.energy_unit_missing:
+        return value
+    base = _base(charger, connector, transaction)
+    if base is None or value * _UNITLESS_KWH_RATIO > base.register_wh:
+        return value
+    received = received or utcnow()
+    when = effective_time(charger, reading.timestamp, received)
+    power = _DEFAULT_MAX_POWER_W if max_power is None else max_power
+    allowance = _allowance(power, connector.meter.energy_slack_wh, base, when, received)
+    as_wh = value * _KWH_WH
+    if not base.register_wh - _KWH_WH <= as_wh <= base.register_wh + allowance:
+        return value  # a real reset, or no fit: the usual rules judge it
+    if charger.charger_id not in _warned_unitless_kwh:
+        _warned_unitless_kwh.add(charger.charger_id)
+        _LOGGER.warning(
+            "%s: energy register %s sent without a unit is %.0f Wh only as kWh (last %.0f Wh); "
+            "reading it as kWh. Configure the charger to send unit kWh or Wh",
+            charger.charger_id,
+            value,
+            as_wh,
+            base.register_wh,
+        )
+    # Whole-kWh registers lag the base by up to one kWh: no rise yet, never a reset.
+    return max(as_wh, base.register_wh)
 
 
 def _keep_signed(transaction: Transaction, reading: Reading, *, late: bool) -> None:
@@ -355,7 +417,9 @@ def apply_energy(
       forgotten once a plausible value follows.
     - An unchanged value keeps the base's time: the bound grows while a register in coarse steps
       waits for its next step.
-    - A value older than the base and not above it is history (a replay): ignored.
+    - A value older than the base is history (a replay) unless plausible from the base: ignored,
+      never a candidate (after a confirmed reset, the register's replayed previous life would
+      otherwise confirm itself as a jump and count again).
     - Timestamps too far ahead are clock skew (:func:`effective_time`); elapsed time is the larger
       of the charger's and our own clock, so a wrong clock never drops energy.
     - Only the transaction's own connector credits it; the lifetime counts the whole-charger meter
@@ -373,7 +437,8 @@ def apply_energy(
         # The first value ever: the base from now on (the lifetime starts at the register).
         _take(charger, connector, transaction, point, credit=0.0, slack=None, fresh=True)
         return True
-    if base.timestamp is not None and when < base.timestamp and register_wh <= base.register_wh:
+    older = base.timestamp is not None and when < base.timestamp
+    if older and register_wh <= base.register_wh:
         return False
     rise = register_wh - base.register_wh
     if rise == 0.0 and meter.energy_register_wh is not None:
@@ -393,6 +458,10 @@ def apply_energy(
     if 0.0 <= rise <= allowance:
         _take(charger, connector, transaction, point, credit=rise, slack=allowance)
         return True
+    if older:
+        # From before the base and not plausible from it: the register's previous life replayed
+        # after a reset (re-sent readings, transactionData), never a jump to confirm.
+        return False
     candidate = meter.energy_candidate
     if candidate is not None:
         since = _allowance(power, None, candidate, when, received)
