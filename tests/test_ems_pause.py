@@ -8,6 +8,8 @@ pause() / resume()); resume() puts the limit in place before the remote start.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
@@ -21,14 +23,19 @@ from custom_components.ocpp_ems import energy_manager
 from custom_components.ocpp_ems.const import (
     CONF_EMS_ENABLED,
     CONF_GRID_POWER,
-    CONF_MIN_WRITE_INTERVAL,
     CONF_PAUSE_STRATEGY,
-    CONF_RESPONSE_TIMEOUT,
 )
 from custom_components.ocpp_ems.core.model import Charger
 
 from .helpers.charger import SimCharger, wait_for
-from .helpers.ems import MODE, POWER, async_set_charger_options, async_setup_sources, set_sources
+from .helpers.ems import (
+    MODE,
+    POWER,
+    async_set_charger_options,
+    async_setup_sources,
+    ems_server_options,
+    set_sources,
+)
 from .helpers.fixtures import ConnectCharger, Onboard
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
@@ -36,12 +43,14 @@ pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 
 @pytest.fixture
 def server_options() -> dict[str, Any]:
-    return {
-        CONF_RESPONSE_TIMEOUT: 3,
-        CONF_EMS_ENABLED: True,
-        CONF_GRID_POWER: "sensor.grid",
-        CONF_MIN_WRITE_INTERVAL: 2,
-    }
+    return ems_server_options(**{CONF_GRID_POWER: "sensor.grid"})
+
+
+async def _grid_at(hass: HomeAssistant, watts: float) -> None:
+    """The grid sensor, the manager's only source, reads ``watts`` (0: no surplus; more: import,
+    no sun)."""
+    await async_setup_sources(hass, {"grid": POWER})
+    await set_sources(hass, grid=watts)
 
 
 async def set_mode(hass: HomeAssistant, mode: str) -> None:
@@ -54,8 +63,7 @@ async def set_mode(hass: HomeAssistant, mode: str) -> None:
 async def test_pause_and_resume_by_remote_stop_and_start(
     hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
 ) -> None:
-    await async_setup_sources(hass, {"grid": POWER})
-    await set_sources(hass, grid=0)
+    await _grid_at(hass, 0)
     async with onboard() as (sim, entry):
         await async_set_charger_options(hass, entry, **{CONF_PAUSE_STRATEGY: "remote_stop_start"})
         model = server_entry.runtime_data.central.charger("CP1")
@@ -130,6 +138,14 @@ async def switch_manager(hass: HomeAssistant, entry: MockConfigEntry, *, on: boo
     await hass.async_block_till_done()
 
 
+async def _charging_held_at_0_a(sim: SimCharger) -> None:
+    """A car plugs in and charges; Solar mode without sun holds it at 0 A."""
+    await sim.status("Preparing")
+    await sim.start_transaction()
+    await sim.status("Charging")
+    await wait_for(lambda: sim.live_limit() == 0.0, what="solar without sun: 0 A")
+
+
 async def test_switching_the_manager_off_hands_a_car_held_at_0_a_back(
     hass: HomeAssistant, onboard: Onboard, connect: ConnectCharger, server_entry: MockConfigEntry
 ) -> None:
@@ -137,13 +153,9 @@ async def test_switching_the_manager_off_hands_a_car_held_at_0_a_back(
     the manager must not leave it there (it would never charge, and nothing would say why): the
     limit request goes (the installation maximum, as the current-limit number shows) and
     Charging enabled is on. So it stays over a restart with the manager off."""
-    await async_setup_sources(hass, {"grid": POWER})
-    await set_sources(hass, grid=500)
+    await _grid_at(hass, 500)
     async with onboard() as (sim, _entry):
-        await sim.status("Preparing")
-        await sim.start_transaction()
-        await sim.status("Charging")
-        await wait_for(lambda: sim.live_limit() == 0.0, what="solar without sun: 0 A")
+        await _charging_held_at_0_a(sim)
         assert _state(hass, CHARGING) == "off"
 
         model = server_entry.runtime_data.central.charger("CP1")
@@ -162,68 +174,56 @@ async def test_switching_the_manager_off_hands_a_car_held_at_0_a_back(
         assert _state(hass, CHARGING) == "on"
 
 
-async def test_a_refused_hand_back_is_tried_again_with_the_manager_off(
+type RefusedHandBack = Callable[..., AbstractAsyncContextManager[SimCharger]]
+
+
+@pytest.fixture
+def refused_hand_back(
     hass: HomeAssistant,
     onboard: Onboard,
     server_entry: MockConfigEntry,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+) -> RefusedHandBack:
+    """``async with refused_hand_back(retry_s=...) as sim``: solar without sun holds the car at
+    0 A; the manager is switched off and the charger refuses the hand-back (tried again after
+    ``retry_s``; it still refuses profiles)."""
+
+    @asynccontextmanager
+    async def _refused(*, retry_s: float) -> AsyncIterator[SimCharger]:
+        monkeypatch.setattr(energy_manager, "EMS_RETRY_S", retry_s)
+        await _grid_at(hass, 500)
+        async with onboard() as (sim, _entry):
+            await _charging_held_at_0_a(sim)
+            sim.statuses["SetChargingProfile"] = "Rejected"
+            await switch_manager(hass, server_entry, on=False)
+            await wait_for(
+                lambda: "could not hand charger CP1 back" in caplog.text,
+                what="a refused hand-back",
+            )
+            yield sim
+
+    return _refused
+
+
+async def test_a_refused_hand_back_is_tried_again_with_the_manager_off(
+    hass: HomeAssistant, refused_hand_back: RefusedHandBack
 ) -> None:
     """The charger refuses the hand-back (or does not answer): it would stay at the manager's
     0 A for good, with no decision running to write anything again. It is tried again."""
-    monkeypatch.setattr(energy_manager, "EMS_RETRY_S", 0.5)
-    await async_setup_sources(hass, {"grid": POWER})
-    await set_sources(hass, grid=500)
-    async with onboard() as (sim, _entry):
-        await sim.status("Preparing")
-        await sim.start_transaction()
-        await sim.status("Charging")
-        await wait_for(lambda: sim.live_limit() == 0.0, what="solar without sun: 0 A")
-
-        sim.statuses["SetChargingProfile"] = "Rejected"
-        await switch_manager(hass, server_entry, on=False)
-        await wait_for(
-            lambda: "could not hand charger CP1 back" in caplog.text, what="a refused hand-back"
-        )
+    async with refused_hand_back(retry_s=0.5) as sim:
         assert sim.live_limit() == 0.0
         del sim.statuses["SetChargingProfile"]
         await wait_for(lambda: sim.live_limit() == 32.0, what="handed back on the next try")
         assert _state(hass, CHARGING) == "on"
 
 
-async def _a_refused_hand_back(
-    hass: HomeAssistant,
-    sim: SimCharger,
-    server_entry: MockConfigEntry,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """Solar without sun holds the car at 0 A; the manager is switched off and the charger
-    refuses the hand-back (tried again after EMS_RETRY_S; it still refuses profiles)."""
-    await sim.status("Preparing")
-    await sim.start_transaction()
-    await sim.status("Charging")
-    await wait_for(lambda: sim.live_limit() == 0.0, what="solar without sun: 0 A")
-    sim.statuses["SetChargingProfile"] = "Rejected"
-    await switch_manager(hass, server_entry, on=False)
-    await wait_for(
-        lambda: "could not hand charger CP1 back" in caplog.text, what="a refused hand-back"
-    )
-
-
 async def test_a_manual_limit_set_while_a_hand_back_waits_for_its_retry_is_kept(
-    hass: HomeAssistant,
-    onboard: Onboard,
-    server_entry: MockConfigEntry,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    hass: HomeAssistant, refused_hand_back: RefusedHandBack
 ) -> None:
     """Before the refused hand-back's next try the user sets 10 A (the manager is off: no
     take-over). The retry then wrote the installation maximum over the user's limit."""
-    monkeypatch.setattr(energy_manager, "EMS_RETRY_S", 1.0)
-    await async_setup_sources(hass, {"grid": POWER})
-    await set_sources(hass, grid=500)
-    async with onboard() as (sim, _entry):
-        await _a_refused_hand_back(hass, sim, server_entry, caplog)
+    async with refused_hand_back(retry_s=1.0) as sim:
         del sim.statuses["SetChargingProfile"]
         await hass.services.async_call(
             "number", "set_value", {"entity_id": CURRENT_LIMIT, "value": 10}, blocking=True
@@ -236,19 +236,11 @@ async def test_a_manual_limit_set_while_a_hand_back_waits_for_its_retry_is_kept(
 
 
 async def test_a_refused_manual_limit_leaves_the_hand_back_due(
-    hass: HomeAssistant,
-    onboard: Onboard,
-    server_entry: MockConfigEntry,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    hass: HomeAssistant, refused_hand_back: RefusedHandBack
 ) -> None:
     """The user's limit is refused too: nothing of the user's to keep, so the hand-back is
     still tried again (not left at the manager's 0 A)."""
-    monkeypatch.setattr(energy_manager, "EMS_RETRY_S", 1.0)
-    await async_setup_sources(hass, {"grid": POWER})
-    await set_sources(hass, grid=500)
-    async with onboard() as (sim, _entry):
-        await _a_refused_hand_back(hass, sim, server_entry, caplog)
+    async with refused_hand_back(retry_s=1.0) as sim:
         with pytest.raises(HomeAssistantError):
             await hass.services.async_call(
                 "number", "set_value", {"entity_id": CURRENT_LIMIT, "value": 10}, blocking=True
@@ -264,13 +256,9 @@ async def test_picking_manual_hands_back_but_a_manual_change_is_kept(
     """Mode Manual picked in the select: handed back like switching the manager off. A manual
     change (the user's limit, the user's pause) takes the charger over and stays as the user
     set it: nothing is handed back over it, and switching the manager off then leaves it too."""
-    await async_setup_sources(hass, {"grid": POWER})
-    await set_sources(hass, grid=500)
+    await _grid_at(hass, 500)
     async with onboard() as (sim, _entry):
-        await sim.status("Preparing")
-        await sim.start_transaction()
-        await sim.status("Charging")
-        await wait_for(lambda: sim.live_limit() == 0.0, what="solar without sun: 0 A")
+        await _charging_held_at_0_a(sim)
         await set_mode(hass, "manual")
         await wait_for(lambda: sim.live_limit() == 32.0, what="handed back at the maximum")
 
@@ -295,8 +283,7 @@ async def test_switching_off_resumes_a_charger_the_manager_stopped_but_not_one_t
 ) -> None:
     """Remote stop / start: the manager stopped the session (mode Off); switched off, it starts it
     again (a remote start). Stopped by the user (Charging enabled off), nothing is started."""
-    await async_setup_sources(hass, {"grid": POWER})
-    await set_sources(hass, grid=0)
+    await _grid_at(hass, 0)
     async with onboard() as (sim, entry):
         model = await stopped_by_the_manager(hass, sim, entry, server_entry)
 
@@ -323,8 +310,7 @@ async def test_a_charger_the_manager_stopped_is_started_again_after_its_entry_re
     """Remote stop / start: the manager stopped the session (mode Off), then the charger's entry
     reloads (its options changed). The manager still knows it stopped it: Fast starts it again,
     where it would otherwise wait for the user, the car never charging."""
-    await async_setup_sources(hass, {"grid": POWER})
-    await set_sources(hass, grid=0)
+    await _grid_at(hass, 0)
     async with onboard() as (sim, entry):
         model = await stopped_by_the_manager(hass, sim, entry, server_entry)
 
@@ -348,8 +334,7 @@ async def test_a_charger_offline_at_its_hand_back_is_started_again_when_it_is_ba
     manager was switched off. Its remote start cannot go out then: it goes out once the charger
     is back (not after the retry time, nor never), also after a restart meanwhile (where the
     charger was already recorded as nobody's, so the hand-back still due was forgotten)."""
-    await async_setup_sources(hass, {"grid": POWER})
-    await set_sources(hass, grid=0)
+    await _grid_at(hass, 0)
     async with onboard() as (sim, entry):
         model = await stopped_by_the_manager(hass, sim, entry, server_entry)
     await wait_for(lambda: not model.connected, what="offline")

@@ -29,7 +29,7 @@ from custom_components.ocpp_ems.const import (
     ENTRY_TYPE_SERVER,
 )
 
-from .helpers.charger import charger_connection, wait_for
+from .helpers.charger import SimCharger, charger_connection, wait_for
 from .helpers.ems import MODE, ems_server_options
 from .helpers.fixtures import (
     ConnectCharger,
@@ -158,26 +158,22 @@ async def test_a_charger_deleted_while_its_server_is_off_is_forgotten(
     assert "CP1" not in central_of(server_entry).chargers
 
 
-async def test_reloading_the_server_during_a_session_keeps_it(
-    hass: HomeAssistant,
-    onboard: Onboard,
-    server_entry: MockConfigEntry,
-    entity_registry: er.EntityRegistry,
-) -> None:
-    """Reloading the server (new options, the user's "Reload") while a car charges: the same
-    entities come back (no ``_2`` twins), and the session goes on with its energy."""
-    async with onboard("CP1") as (sim, charger_entry):
-        await sim.status("Charging")
-        transaction_id = await sim.start_transaction("HomeAssistant")
-        await sim.meter_values(energy_wh=3000, power_w=7000)
-        await hass.async_block_till_done()
-        entities = _entity_ids(entity_registry, charger_entry)
-        assert await hass.config_entries.async_reload(server_entry.entry_id)
-        await hass.async_block_till_done()
-    assert server_entry.state is ConfigEntryState.LOADED
-    assert charger_entry.state is ConfigEntryState.LOADED
-    assert _entity_ids(entity_registry, charger_entry) == entities
+async def _charging_at_3000_wh(sim: SimCharger) -> int:
+    """A session of CP1 (started at 1,000 Wh) charges, its register at 3,000 Wh: its id."""
+    await sim.status("Charging")
+    transaction_id = await sim.start_transaction("HomeAssistant")
+    await sim.meter_values(energy_wh=3000, power_w=7000)
+    return transaction_id
 
+
+async def _reconnect_and_end_the_session(
+    hass: HomeAssistant,
+    server_entry: MockConfigEntry,
+    charger_entry: MockConfigEntry,
+    transaction_id: int,
+) -> None:
+    """CP1 connects again and ends the session of :func:`_charging_at_3000_wh` at 3,100 Wh: it
+    is still open, and none of its energy was lost (2,100 Wh)."""
     password = charger_entry.data[CONF_PASSWORD].encode()
     async with charger_connection(central_of(server_entry).port, "CP1", password=password) as sim:
         sim.transaction_id = transaction_id
@@ -187,6 +183,26 @@ async def test_reloading_the_server_during_a_session_keeps_it(
         await hass.async_block_till_done()
     connector = central_of(server_entry).charger("CP1").connectors[1]
     assert connector.last_session_energy_wh == 2100
+
+
+async def test_reloading_the_server_during_a_session_keeps_it(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    server_entry: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Reloading the server (new options, the user's "Reload") while a car charges: the same
+    entities come back (no ``_2`` twins), and the session goes on with its energy."""
+    async with onboard("CP1") as (sim, charger_entry):
+        transaction_id = await _charging_at_3000_wh(sim)
+        await hass.async_block_till_done()
+        entities = _entity_ids(entity_registry, charger_entry)
+        assert await hass.config_entries.async_reload(server_entry.entry_id)
+        await hass.async_block_till_done()
+    assert server_entry.state is ConfigEntryState.LOADED
+    assert charger_entry.state is ConfigEntryState.LOADED
+    assert _entity_ids(entity_registry, charger_entry) == entities
+    await _reconnect_and_end_the_session(hass, server_entry, charger_entry, transaction_id)
     await async_unload_all(hass)
     assert _our_running_tasks() == []
     assert _our_timers() == []
@@ -214,9 +230,7 @@ async def test_a_disabled_charger_keeps_its_session_when_enabled_again(
     """Disabling a charger drops its connection and refuses it; enabling it again lets it
     back in with its open session (disabling is not deleting)."""
     async with onboard("CP1") as (sim, charger_entry):
-        await sim.status("Charging")
-        transaction_id = await sim.start_transaction("HomeAssistant")
-        await sim.meter_values(energy_wh=3000, power_w=7000)
+        transaction_id = await _charging_at_3000_wh(sim)
         await hass.config_entries.async_set_disabled_by(
             charger_entry.entry_id, ConfigEntryDisabler.USER
         )
@@ -225,16 +239,7 @@ async def test_a_disabled_charger_keeps_its_session_when_enabled_again(
     await hass.config_entries.async_set_disabled_by(charger_entry.entry_id, None)
     await hass.async_block_till_done()
     assert charger_entry.state is ConfigEntryState.LOADED
-
-    password = charger_entry.data[CONF_PASSWORD].encode()
-    async with charger_connection(central_of(server_entry).port, "CP1", password=password) as sim:
-        sim.transaction_id = transaction_id
-        assert await sim.boot() == "Accepted"
-        sim.meter_wh = 3100
-        await sim.stop_transaction()
-        await hass.async_block_till_done()
-    connector = central_of(server_entry).charger("CP1").connectors[1]
-    assert connector.last_session_energy_wh == 2100
+    await _reconnect_and_end_the_session(hass, server_entry, charger_entry, transaction_id)
 
 
 async def test_accepting_a_charger_while_home_assistant_stops(

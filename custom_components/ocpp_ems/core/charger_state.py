@@ -24,6 +24,7 @@ from .meter import (
     Reading,
     apply_energy,
     apply_reading,
+    apply_reading_energy,
     clear_flow,
     credit_session,
     effective_time,
@@ -705,16 +706,9 @@ class ChargerState:
         changed = False
         before = (transaction.energy_wh, transaction.cost)
         for reading in readings:
-            if reading.energy_register_wh is None:
-                continue
             own = ended is None or reading.timestamp <= ended
-            changed |= apply_energy(
-                self.charger,
-                connector,
-                reading.energy_register_wh,
-                transaction if own else None,
-                reading.timestamp,
-                max_power=power,
+            changed |= apply_reading_energy(
+                self.charger, connector, reading, transaction if own else None, max_power=power
             )
         if changed:
             if connector.last_transaction is transaction:

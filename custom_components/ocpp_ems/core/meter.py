@@ -14,7 +14,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .model import Charger, Connector, ConnectorStatus, PhaseValues, RegisterPoint, Transaction
@@ -239,6 +239,9 @@ ENERGY_TOLERANCE_WH = 250.0
 # A charger timestamp further ahead of our clock than this is a wrong clock, not a time: the
 # reading counts as of when we received it, and the charger model says so (``clock_skew_s``).
 MAX_CLOCK_AHEAD_S = 300.0
+# The oldest a charger's offline queue may be: a start or reading stamped further behind the time
+# we got it is a clock that restarted at some old date (its firmware's build date), not history.
+MAX_PAST_SESSION_AGE = timedelta(days=7)
 
 
 def max_power_w(settings: ChargerSettings) -> float:
@@ -252,7 +255,8 @@ _DEFAULT_MAX_POWER_W = max_power_w(ChargerSettings())
 def effective_time(charger: Charger, timestamp: datetime, received: datetime) -> datetime:
     """The time a charger's ``timestamp`` stands for: itself, or ``received`` when the charger's
     clock is more than :data:`MAX_CLOCK_AHEAD_S` ahead (recorded in ``charger.clock_skew_s``, and
-    cleared by the next timestamp that is not)."""
+    cleared by the next timestamp that is not) or more than :data:`MAX_PAST_SESSION_AGE` behind
+    (else the years back to that date would be an allowance for any register jump)."""
     ahead = (timestamp - received).total_seconds()
     if ahead > MAX_CLOCK_AHEAD_S:
         if charger.clock_skew_s is None:
@@ -264,6 +268,15 @@ def effective_time(charger: Charger, timestamp: datetime, received: datetime) ->
         charger.clock_skew_s = round(ahead)
         return received
     charger.clock_skew_s = None
+    if received - timestamp > MAX_PAST_SESSION_AGE:
+        if charger.first_warning("clock behind"):
+            _LOGGER.warning(
+                "%s: charger clock shows %s, %s behind; using the time messages arrive",
+                charger.charger_id,
+                timestamp.isoformat(),
+                received - timestamp,
+            )
+        return received
     return timestamp
 
 
@@ -284,20 +297,9 @@ def apply_reading(
     meter = connector.meter
     received = received or utcnow()
     when = effective_time(charger, reading.timestamp, received)
-    changed = False
-    register_wh = reading_register_wh(
+    changed = apply_reading_energy(
         charger, connector, reading, transaction, max_power=max_power, received=received
     )
-    if register_wh is not None:
-        changed = apply_energy(
-            charger,
-            connector,
-            register_wh,
-            transaction,
-            reading.timestamp,
-            max_power=max_power,
-            received=received,
-        )
     older = meter.timestamp is not None and when < meter.timestamp
     if (
         reading.signed is not None
@@ -330,10 +332,9 @@ def apply_reading(
 # 1.6 charger that leaves out ``unit="kWh"`` (its meterStart, in Wh by the spec, sets the base).
 _UNITLESS_KWH_RATIO = 100.0
 _KWH_WH = 1000.0
-_warned_unitless_kwh: set[str] = set()
 
 
-def reading_register_wh(
+def apply_reading_energy(
     charger: Charger,
     connector: Connector,
     reading: Reading,
@@ -341,11 +342,39 @@ def reading_register_wh(
     *,
     max_power: float | None = None,
     received: datetime | None = None,
+) -> bool:
+    """Feed the energy register of ``reading`` (if it has one) into :func:`apply_energy`, in the
+    unit :func:`_register_wh` settles: every reading's register passes here, live or late (re-sent
+    after its session ended). False when it had none or it was history."""
+    register_wh = _register_wh(
+        charger, connector, reading, transaction, max_power=max_power, received=received
+    )
+    if register_wh is None:
+        return False
+    return apply_energy(
+        charger,
+        connector,
+        register_wh,
+        transaction,
+        reading.timestamp,
+        max_power=max_power,
+        received=received,
+    )
+
+
+def _register_wh(
+    charger: Charger,
+    connector: Connector,
+    reading: Reading,
+    transaction: Transaction | None,
+    *,
+    max_power: float | None,
+    received: datetime | None,
 ) -> float | None:
     """The energy register of ``reading`` in Wh: as parsed, or read as kWh when it was sent
     without a unit and only kWh makes it a plausible next value (else a 10 kWh session counted as
     10 Wh, the rest taken for a register reset; a Wh register that happens to fit gains no more
-    than any plausible value may). Logged once per charger."""
+    than any plausible value may). Logged once per charger (``Charger.first_warning``)."""
     value = reading.energy_register_wh
     if value is None or not reading.energy_unit_missing:
         return value
@@ -359,8 +388,7 @@ def reading_register_wh(
     as_wh = value * _KWH_WH
     if not base.register_wh - _KWH_WH <= as_wh <= base.register_wh + allowance:
         return value  # a real reset, or no fit: the usual rules judge it
-    if charger.charger_id not in _warned_unitless_kwh:
-        _warned_unitless_kwh.add(charger.charger_id)
+    if charger.first_warning("unitless kWh register"):
         _LOGGER.warning(
             "%s: energy register %s sent without a unit is %.0f Wh only as kWh (last %.0f Wh); "
             "reading it as kWh. Configure the charger to send unit kWh or Wh",

@@ -547,6 +547,9 @@ class Charger:
     # Protocol adapters' own bookkeeping that outlives a connection (not persisted), by adapter.
     protocol_state: dict[str, Any] = field(default_factory=dict, repr=False)
     _listeners: list[Listener] = field(default_factory=list, repr=False)
+    # What was warned of once for this charger (see :meth:`first_warning`; not persisted, not in
+    # diagnostics).
+    _warned: set[str] = field(default_factory=set, repr=False)
 
     # --- observers -------------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> Callable[[], None]:
@@ -557,6 +560,14 @@ class Charger:
     def notify(self, event: ChargerEvent | None = None) -> None:
         for listener in list(self._listeners):
             listener(event)
+
+    def first_warning(self, topic: str) -> bool:
+        """True the first time ``topic`` is warned of for this charger while Home Assistant runs:
+        a warning logged once per charger (forgotten with the charger, never shared by another)."""
+        if topic in self._warned:
+            return False
+        self._warned.add(topic)
+        return True
 
     # --- access ----------------------------------------------------------------------------------
     def connector(self, connector_id: int) -> Connector:
