@@ -25,7 +25,9 @@ RemoteStop + RemoteStart). A change the charger refuses (or that fails) is not k
 limit and pause go back to what they were (:meth:`CurrentController._undo`), so what is shown is
 what the charger holds and a refused value is never written later behind the user's back. Applied
 limits are verified with the charger's composite schedule and its Current.Offered readings; a
-disagreement sets ``charger.limit.mismatch`` and emits LIMIT_MISMATCH.
+disagreement sets ``charger.limit.mismatch`` and emits LIMIT_MISMATCH. A new write cancels the
+check of the one before (its question must not hold the write back: one CALL at a time), and a
+charger that leaves the question unanswered is not asked again on that connection.
 The limit rules (bounds, step, unit and A <-> W, the limit in force, the pause strategy) are
 :class:`~.limits.LimitRules`, asked through :attr:`CurrentController.rules`.
 
@@ -52,7 +54,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
-from .errors import ChargerNotConnectedError, OcppEmsError
+from .errors import ChargerNotConnectedError, CommandTimeoutError, OcppEmsError
 from .limits import LimitRules
 from .model import (
     Charger,
@@ -166,6 +168,9 @@ class CurrentController:
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresh_task: asyncio.Task[None] | None = None
         self._verify_task: asyncio.Task[None] | None = None
+        # The charger left a GetCompositeSchedule unanswered on this connection: not asked again
+        # (each question holds every other CALL back until it times out; Current.Offered stays).
+        self._composite_unanswered = False
         self._expiry_task: asyncio.Task[None] | None = None
         self._stopped_connectors: list[int] = []
         # Unauthorized transactions being stopped, and those that get 0 A (the stop failed).
@@ -227,6 +232,7 @@ class CurrentController:
     def _drop_session(self) -> None:
         self._session = None
         self._live = None
+        self._composite_unanswered = False
         for task in (self._refresh_task, self._verify_task):
             if task is not None:
                 task.cancel()
@@ -613,6 +619,9 @@ class CurrentController:
             desired = self._desired()
             if not force and desired == self._live:
                 return
+            # The check of the write before is moot now, and its question (one CALL at a time)
+            # must not hold this write back until the charger answers it.
+            self._cancel_verify()
             try:
                 for connector_id, transaction_id in desired.transactions:
                     await session.set_limit_profile(
@@ -633,9 +642,12 @@ class CurrentController:
             self.charger.limit.last_write = utcnow()
             self._request_save()
             self.charger.notify()
-            if self._verify_task is not None:
-                self._verify_task.cancel()
             self._verify_task = self._spawn(self._verify(session, desired), "verify")
+
+    def _cancel_verify(self) -> None:
+        if self._verify_task is not None:
+            self._verify_task.cancel()
+            self._verify_task = None
 
     @staticmethod
     def _live_request(live: _Live, connector_id: int, transaction_id: str | None) -> LimitRequest:
@@ -745,9 +757,20 @@ class CurrentController:
     async def _verify(self, session: ChargerSession, written: _Live) -> None:
         """Ask the charger what limit is in force now and compare."""
         await asyncio.sleep(self.verify_delay_s * (1 + VERIFY_SPREAD * self._phase))
+        if self._composite_unanswered:
+            return
         connector_id = written.transactions[0][0] if written.transactions else self._first_outlet()
         try:
             composite = await session.get_composite_limit(connector_id, 60, written.unit)
+        except CommandTimeoutError:
+            if self._session is session:
+                self._composite_unanswered = True
+                _LOGGER.info(
+                    "%s: does not answer GetCompositeSchedule; limits are checked with "
+                    "Current.Offered only until it reconnects",
+                    self._id,
+                )
+            return
         except OcppEmsError as err:
             _LOGGER.debug("%s: cannot verify the limit: %s", self._id, err)
             return

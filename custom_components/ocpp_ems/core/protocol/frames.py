@@ -10,12 +10,15 @@ once and:
 - repairs the field quirks of meter values (invalid ``context`` values, empty sample lists or
   an empty list of them, numbers instead of strings) that would otherwise make schema validation
   reject a whole MeterValues/StopTransaction/TransactionEvent and lose the reading;
-- coerces loosely written fields of a transaction's start and end (a meter value as 1234.5 or
-  "1234"; an enum value in the wrong case; an optional idTag longer than allowed, or a 2.x Ended's
-  idToken that breaks its schema anywhere (an over-long ``additionalInfo`` too), is dropped, never
-  cut: a cut tag could match another, listed one): a refused
-  StopTransaction is retried by the charger forever and the session never ends (OCPP 1.6 section
-  4.10: always answer it); a refused TransactionEvent is retried, then dropped (2.0.1 E13).
+- coerces loosely written fields of a transaction's start and end, and a status in the wrong
+  case (a meter value as 1234.5 or "1234"; an enum value in the wrong case; an optional idTag
+  longer than allowed, or a 2.x Ended's idToken that breaks its schema anywhere (an over-long
+  ``additionalInfo`` too), is dropped, never cut: a cut tag could match another, listed one): a
+  refused StopTransaction is retried by the charger forever and the session never ends (OCPP 1.6
+  section 4.10: always answer it); a refused TransactionEvent is retried, then dropped (2.0.1
+  E13); a refused status loses the charger's state;
+- takes an answer to our CALL that fails its schema only by how it is written (a top-level field
+  its version lacks, an enum value in the wrong case) for what it says (:func:`loosened_answer`).
 
 Each kind of problem is logged once per connection at warning level, later repeats at debug
 level; :attr:`FrameInspector.stats` counts them.
@@ -566,6 +569,27 @@ def _match(given: Any, allowed: frozenset[str]) -> str | None:
     wanted = given.strip().lower()
     matches = [value for value in allowed if value.lower() == wanted]
     return matches[0] if len(matches) == 1 else None
+
+
+def loosened_answer(schema: Mapping[str, Any], answer: Any) -> dict[str, Any] | None:
+    """``answer`` (a CALLRESULT's payload) without the top-level fields its ``schema`` does not
+    name, and a top-level enum value in the wrong case as the one it matches (:func:`_match`);
+    None when neither changes anything."""
+    if type(answer) is not dict:
+        return None
+    definitions = schema.get("definitions", {})
+    properties: Mapping[str, Any] = schema.get("properties", {})
+    loosened: dict[str, Any] = {}
+    for name, value in answer.items():
+        spec = properties.get(name)
+        if spec is None:
+            continue
+        while "$ref" in spec:
+            spec = definitions[spec["$ref"].rsplit("/", 1)[-1]]
+        enum = spec.get("enum")
+        canonical = _match(value, frozenset(enum)) if enum and value not in enum else None
+        loosened[name] = value if canonical is None else canonical
+    return None if loosened == answer else loosened
 
 
 def field_rules(

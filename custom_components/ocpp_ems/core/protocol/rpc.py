@@ -12,7 +12,9 @@
   of ours start there, never inside a handler);
 - **our CALLs**: checked against the schema before sending (:class:`InvalidCommandError`: never
   sent), one at a time (OCPP-J), correlated by unique id with a deadline; late and unknown answers
-  are dropped and counted; the outcome is one of our errors (:mod:`..errors`), never a library's;
+  are dropped and counted; an answer written loosely (a status in the wrong case, a field its
+  version lacks) is taken for what it says; the outcome is one of our errors (:mod:`..errors`),
+  never a library's;
 - **limits**: frame size and message rate by the connection's trust (:mod:`.limits`);
 - frames are logged only when somebody listens or the server's option asks (:mod:`.wire_log`).
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections import deque
 from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -50,6 +53,7 @@ from .frames import (
     call_id_of,
     encode,
     encode_error,
+    loosened_answer,
 )
 from .limits import LIMITS, WHILE_PENDING, ConnectionLimits, TokenBucket, Trust
 from .schemas import Schemas, SchemaViolation
@@ -143,6 +147,9 @@ class RpcEndpoint[T]:
         self._call_lock = asyncio.Lock()
         # Our CALL awaiting its answer (one at a time; an entry lives until answer or deadline).
         self._pending: dict[str, asyncio.Future[list[Any]]] = {}
+        # Our CALLs given up by their caller (cancelled, not timed out): a late answer to one is
+        # no fault of the charger's, dropped quietly.
+        self._abandoned: deque[str] = deque(maxlen=16)
         self._closed = False
 
     @property
@@ -262,6 +269,10 @@ class RpcEndpoint[T]:
 
     def _resolve(self, message: list[Any]) -> None:
         future = self._pending.pop(message[1], None)
+        if future is None and message[1] in self._abandoned:
+            self._abandoned.remove(message[1])
+            _LOGGER.debug("%s: answer to a call we gave up: %s", self._charger_id, message[1])
+            return
         if future is None or future.done():
             self.inspector.drop_stray(encode(message))
             return
@@ -276,7 +287,8 @@ class RpcEndpoint[T]:
         """Send one CALL and return the charger's result payload.
 
         Raises InvalidCommandError (our payload fails the schema: not sent),
-        CommandRejectedError (CALLERROR, or an answer that fails its schema),
+        CommandRejectedError (CALLERROR, or an answer that fails its schema for more than how
+        it is written: :meth:`_taken_loosely`),
         CommandTimeoutError, ChargerNotConnectedError."""
         schemas = self._dialect.schemas
         await schemas.ready_request(action, ours=True)
@@ -296,6 +308,9 @@ class RpcEndpoint[T]:
                     answer = await future
             except TimeoutError:
                 raise CommandTimeoutError(action) from None
+            except asyncio.CancelledError:
+                self._abandoned.append(unique_id)
+                raise
             except ConnectionClosed:
                 raise ChargerNotConnectedError(self._charger_id) from None
             finally:
@@ -303,13 +318,38 @@ class RpcEndpoint[T]:
         if answer[0] == CALL_ERROR:
             raise CommandRejectedError(action, answer[2])
         await schemas.ready_response(action, ours=False)
-        try:
-            schemas.check_response(action, answer[2], ours=False)
-        except SchemaViolation as err:
-            _LOGGER.debug("%s: invalid %s answer: %s", self._charger_id, action, err)
-            raise CommandRejectedError(action, err.code) from None
         result: Payload = answer[2]
+        try:
+            schemas.check_response(action, result, ours=False)
+        except SchemaViolation as err:
+            loosened = self._taken_loosely(action, result)
+            if loosened is None:
+                _LOGGER.debug("%s: invalid %s answer: %s", self._charger_id, action, err)
+                raise CommandRejectedError(action, err.code) from None
+            result = loosened
         return result
+
+    def _taken_loosely(self, action: str, answer: Any) -> Payload | None:
+        """An answer that fails its schema only by how it is written (a status in the wrong case,
+        a field its version lacks): what it says. Refused, a charger that did what it said (a
+        limit applied) would be shown and counted at what it no longer holds. None: it fails
+        for more than that."""
+        schemas = self._dialect.schemas
+        loosened = loosened_answer(schemas.response_schema(action), answer)
+        if loosened is None:
+            return None
+        try:
+            schemas.check_response(action, loosened, ours=False)
+        except SchemaViolation:
+            return None
+        self.inspector.report(
+            f"loose_answer:{action}",
+            "took a loosely written %s answer %s as %s",
+            action,
+            encode(answer),
+            encode(loosened),
+        )
+        return loosened
 
     async def _send(self, frame: str) -> None:
         log_frame(self._charger_id, "send", frame, always=self._log_frames())

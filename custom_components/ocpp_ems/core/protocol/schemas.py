@@ -107,6 +107,9 @@ class Schemas:
     def request_schema(self, action: str) -> Mapping[str, Any]:
         return self._raw[action + self._request_suffix]
 
+    def response_schema(self, action: str) -> Mapping[str, Any]:
+        return self._raw[action + "Response"]
+
     # --- compiling off the event loop ------------------------------------------------------------
     async def ready_request(self, action: str, *, ours: bool) -> None:
         """Have the check of an ``action`` request compiled (in a worker thread) if it is not."""

@@ -44,10 +44,15 @@ DIALECT = Dialect(
     sampled_value_rules=sampled_value_rules(_SCHEMAS.request_schema("MeterValues")),
     # A transaction's start and end must get through: their registers are coerced, not refused,
     # and a Stop's over-long (optional) idTag is left out. A Start's stays refused: its tag is
-    # what authorizes the session.
+    # what authorizes the session. A status in the wrong case ("charging") is taken: refused, the
+    # charger's state was lost (a charging car shown idle).
     field_rules=field_rules(
         _SCHEMAS.request_schema,
-        {"StartTransaction": ("meterStart",), "StopTransaction": ("meterStop", "idTag")},
+        {
+            "StartTransaction": ("meterStart",),
+            "StopTransaction": ("meterStop", "idTag"),
+            "StatusNotification": ("status", "errorCode"),
+        },
     ),
 )
 

@@ -74,7 +74,11 @@ def _dialect(version: str, module: str, unanswered: frozenset[int] = frozenset()
         # is what authorizes the session (as 1.6's StartTransaction vs StopTransaction).
         field_rules=field_rules(
             schemas.request_schema,
-            {"TransactionEvent": _TRANSACTION_EVENT_FIELDS},
+            # A status in the wrong case is taken too (refused, the station's state was lost).
+            {
+                "TransactionEvent": _TRANSACTION_EVENT_FIELDS,
+                "StatusNotification": ("connectorStatus",),
+            },
             when={"TransactionEvent": {"idToken": {"eventType": "Ended"}}},
         ),
         unanswered_message_types=unanswered,
