@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from homeassistant.const import STATE_UNAVAILABLE, Platform
+from homeassistant.const import EVENT_CALL_SERVICE, STATE_UNAVAILABLE, Platform
 from homeassistant.core import (
     Event,
     EventStateChangedData,
@@ -19,11 +19,12 @@ from homeassistant.core import (
     ServiceCall,
     callback,
 )
+from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from ocpp.v16 import call
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 
-from custom_components.ocpp_ems.const import CONF_VEHICLE_SOC, DOMAIN
+from custom_components.ocpp_ems.const import CONF_ID_TAGS, CONF_VEHICLE_SOC, DOMAIN
 from custom_components.ocpp_ems.core.server import CentralSystem
 from custom_components.ocpp_ems.event import CHARGER_EVENTS, CONNECTOR_EVENTS, SERVER_SECURITY_EVENT
 
@@ -37,7 +38,15 @@ from .helpers.ems import (
 )
 from .helpers.fixtures import ConnectCharger, Onboard, central_of
 from .helpers.platform import only_platforms
-from .helpers.versions import VERSIONS_2X, OnboardAny, Side2x
+from .helpers.versions import (
+    VERSIONS,
+    VERSIONS_2X,
+    ChargerSide,
+    OnboardAny,
+    Side2x,
+    Side16,
+    connect_any,
+)
 from .test_blueprints import _device_id, _entity
 from .test_station_controls import device_id, two_evses
 
@@ -48,8 +57,8 @@ pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 
 @pytest.fixture
 def server_options() -> dict[str, Any]:
-    """With the energy manager: the blueprints set its charge mode."""
-    return ems_server_options()
+    """With the energy manager (the blueprints set its charge mode) and the card they know."""
+    return ems_server_options(**{CONF_ID_TAGS: ["FASTCARD"]})
 
 
 def _session_events(hass: HomeAssistant, entity_id: str = SESSION) -> list[dict[str, Any]]:
@@ -79,11 +88,16 @@ async def _reconnect(connect: ConnectCharger, central: CentralSystem, hass: Home
     await hass.async_block_till_done()
 
 
-async def _blueprint_automations(hass: HomeAssistant, **inputs: dict[str, Any]) -> None:
-    """One automation per shipped blueprint named, with its inputs."""
+async def _blueprint_automations(
+    hass: HomeAssistant, *others: dict[str, Any], **inputs: dict[str, Any]
+) -> None:
+    """One automation per shipped blueprint named, with its inputs (and the ``others``)."""
     automations = [
-        {"alias": name, "use_blueprint": {"path": f"{DOMAIN}/{name}.yaml", "input": given}}
-        for name, given in inputs.items()
+        *others,
+        *(
+            {"alias": name, "use_blueprint": {"path": f"{DOMAIN}/{name}.yaml", "input": given}}
+            for name, given in inputs.items()
+        ),
     ]
     assert await async_setup_component(hass, "automation", {"automation": automations})
     await hass.async_block_till_done()
@@ -356,3 +370,142 @@ async def test_readme_example_does_not_fire_on_reconnect(
     await wait_for(lambda: central.session("CP1") is None, what="disconnected")
     await _reconnect(connect, central, hass)
     assert len(notes) == 1
+
+
+def _mode_writes(hass: HomeAssistant) -> list[str]:
+    """The charge modes automations write from now on (each ``select.select_option`` call)."""
+    written: list[str] = []
+
+    @callback
+    def _record(event: Event[dict[str, Any]]) -> None:
+        if (event.data["domain"], event.data["service"]) == ("select", "select_option"):
+            written.append(event.data["service_data"]["option"])
+
+    hass.bus.async_listen(EVENT_CALL_SERVICE, _record)
+    return written
+
+
+@pytest.mark.parametrize("version", VERSIONS_2X)
+@pytest.mark.parametrize("asked", [True, False], ids=["authorize_request", "local_list"])
+async def test_card_presented_after_a_cable_first_start_reaches_the_rfid_rule(
+    hass: HomeAssistant, onboard_any: OnboardAny, version: str, asked: bool
+) -> None:
+    """E02: a 2.x station that starts the transaction on plug-in (Started without a token) sends
+    the card in a later Updated, after an Authorize request or from its local list. The RFID
+    rule gets that card once for the session, as it gets a 1.6 StartTransaction's: the tagless
+    start has the default mode, the card its own; the same token again changes nothing."""
+    async with onboard_any(version) as (side, entry):
+        assert isinstance(side, Side2x)
+        session = _session_entity(hass, entry)
+        mode = _entity(hass, entry, "select", "charge_mode")
+        await _blueprint_automations(
+            hass,
+            rfid_charging_rules={
+                "session_event": session,
+                "charge_mode": mode,
+                "fast_tags": ["FASTCARD"],
+            },
+        )
+        written = _mode_writes(hass)
+        fired = _session_events(hass, session)
+        card = {"idToken": "FASTCARD", "type": "ISO14443"}
+        evse = {"id": 1, "connectorId": 1}
+        await side.station.tx_event(
+            "Started",
+            "cable-first",
+            trigger_reason="CablePluggedIn",
+            charging_state="EVConnected",
+            evse=evse,
+        )
+        await hass.async_block_till_done()
+        if asked:
+            assert await side.authorize("FASTCARD") == "Accepted"
+        await side.station.tx_event("Updated", "cable-first", id_token=card, evse=evse)
+        await side.station.tx_event(
+            "Updated",
+            "cable-first",
+            trigger_reason="ChargingStateChanged",
+            charging_state="Charging",
+            id_token=card,
+            evse=evse,
+        )
+        await wait_for(lambda: hass.states.get(mode).state == "fast", what="the card's mode")
+        await hass.async_block_till_done()
+        assert written == ["min_solar", "fast"]
+        assert [(e["event_type"], e["transaction_id"], e["id_tag"]) for e in fired] == [
+            ("started", "cable-first", None),
+            ("identified", "cable-first", "FASTCARD"),
+        ]
+
+
+async def _end_queued(side: ChargerSide, transaction_id: str) -> None:
+    """The session end a charger queued while it was offline (the answer never came)."""
+    if isinstance(side, Side2x):
+        await side.station.tx_event(
+            "Ended",
+            transaction_id,
+            trigger_reason="StopAuthorized",
+            stopped_reason="Local",
+            evse={"id": 1, "connectorId": 1},
+            seq_no=99,
+        )
+        return
+    assert isinstance(side, Side16)
+    side.sim.transaction_id = int(transaction_id)
+    await side.sim.stop_transaction()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_queued_end_sent_at_once_after_a_reconnect_is_notified(
+    hass: HomeAssistant, onboard_any: OnboardAny, server_entry: MockConfigEntry, version: str
+) -> None:
+    """A charger back from a network drop sends its queued session end at once (before its
+    boot): a real end, so the blueprint and the README example notify (once), and the RFID rule
+    is not applied again. The shipped conditions skip an event that follows "unavailable": that
+    is right because the entity shows its last event again the moment the charger is back, and
+    again on any change of the charger before a session event (also after Home Assistant's own
+    restored "unavailable"), so a session event never follows "unavailable" directly."""
+    notes: list[ServiceCall] = async_mock_service(hass, "notify", "phone")
+    central = central_of(server_entry)
+    async with onboard_any(version) as (side, entry):
+        session = _session_entity(hass, entry)
+        mode = _entity(hass, entry, "select", "charge_mode")
+        readme = _readme_example()
+        readme["triggers"][0]["entity_id"] = session
+        await _blueprint_automations(
+            hass,
+            readme,
+            notify_session_ended={"session_event": session, "notify_action": "notify.phone"},
+            rfid_charging_rules={
+                "session_event": session,
+                "charge_mode": mode,
+                "fast_tags": ["FASTCARD"],
+            },
+        )
+        registry_entry = er.async_get(hass).async_get(session)
+        assert registry_entry is not None
+        registry_entry.write_unavailable_state(hass)
+        transaction_id = await side.start_session("FASTCARD")
+        await wait_for(lambda: hass.states.get(mode).state == "fast", what="fast mode")
+        await _select(hass, mode, "solar")
+        password = side.provisioned_password()
+    await wait_for(lambda: central.session("CP1") is None, what="disconnected")
+    await hass.async_block_till_done()
+    assert hass.states.get(session).state == STATE_UNAVAILABLE
+    shown: list[tuple[bool, str | None]] = []
+
+    @callback
+    def _record(event: Event[EventStateChangedData]) -> None:
+        old, new = event.data["old_state"], event.data["new_state"]
+        if event.data["entity_id"] == session and old is not None and new is not None:
+            shown.append((old.state == STATE_UNAVAILABLE, new.attributes.get("event_type")))
+
+    hass.bus.async_listen("state_changed", _record)
+    async with connect_any(version, central.port, "CP1", password=password) as side:
+        await _end_queued(side, transaction_id)
+        # The blueprint's and the README's.
+        await wait_for(lambda: len(notes) == 2, what="notifications")
+        await hass.async_block_till_done()
+    # Back: its last event shown again (after "unavailable"), then the real end after that.
+    assert shown[:2] == [(True, "started"), (False, "ended")]
+    assert hass.states.get(mode).state == "solar"

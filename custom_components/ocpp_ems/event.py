@@ -85,11 +85,14 @@ CONNECTOR_EVENTS: tuple[OcppEventDescription, ...] = (
         translation_key="session",
         # "updated": an ended session's facts changed (readings sent after its end); the
         # sessions log keeps one record per session, the newest. Not a session ending again.
-        event_types=["started", "ended", "updated"],
+        # "identified": a running session's card, presented after it started (a 2.x station
+        # that starts sessions on plug-in); a start that names its card says so itself.
+        event_types=["started", "ended", "updated", "identified"],
         kinds={
             EventKind.SESSION_STARTED: "started",
             EventKind.SESSION_ENDED: "ended",
             EventKind.SESSION_UPDATED: "updated",
+            EventKind.SESSION_IDENTIFIED: "identified",
         },
     ),
     OcppEventDescription(

@@ -307,7 +307,7 @@ async def test_token_presented_after_the_start(h: Harness, sim: Any) -> None:
     # The same token again (a repeated Updated): the verdict stands, no second event.
     result = await sim.tx_event("Updated", "TX1", id_token=token("TAG1", "ISO15693"))
     assert result.id_token_info == {"status": "Accepted"}
-    assert h.kinds() == ["session_started", "authorized"]
+    assert h.kinds() == ["session_started", "authorized", "session_identified"]
     result = await sim.tx_event("Updated", "TX1", id_token=token("STRANGER"))
     assert result.id_token_info == {"status": "Invalid"}
     assert not tx.authorized

@@ -461,8 +461,12 @@ class ChargerState:
         credit_session(self.charger, transaction, max(0.0, energy - transaction.energy_wh))
 
     def _fire_started(self, transaction: Transaction) -> None:
+        self._fire_start_facts(EventKind.SESSION_STARTED, transaction)
+
+    def _fire_start_facts(self, kind: EventKind, transaction: Transaction) -> None:
+        """A running session's facts: at its start, and once its card is known."""
         self._fire(
-            EventKind.SESSION_STARTED,
+            kind,
             transaction.connector_id,
             transaction_id=transaction.transaction_id,
             id_tag=transaction.id_tag,
@@ -634,13 +638,15 @@ class ChargerState:
 
     def authorize_transaction(self, transaction: Transaction, id_tag: str) -> bool:
         """An id tag presented for a running transaction (a charger that starts sessions on plug-in
-        and authorizes later): whether it may charge; the transaction takes its tag and verdict.
-        The authorization event fires once per card swipe (see :meth:`authorize_start`)."""
+        and authorizes later): whether it may charge; the transaction takes its tag and verdict
+        (SESSION_IDENTIFIED fires). The authorization event fires once per card swipe (see
+        :meth:`authorize_start`)."""
         accepted = self.authorize_start(id_tag, transaction.connector_id)
         if transaction.id_tag != id_tag or transaction.authorized != accepted:
             transaction.id_tag = id_tag
             transaction.authorized = accepted
             self.charger.notify()
+            self._fire_start_facts(EventKind.SESSION_IDENTIFIED, transaction)
             self._context.request_save()
         return accepted
 

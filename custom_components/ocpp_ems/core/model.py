@@ -62,6 +62,9 @@ class EventKind(StrEnum):
     # An ended session's energy or cost changed (readings that arrived after its end): the
     # SESSION_ENDED facts brought up to date. A correction of that record, never a second end.
     SESSION_UPDATED = "session_updated"
+    # A running session's card, presented after its start (a 2.x station that starts sessions on
+    # plug-in): ``transaction_id``, ``id_tag``, ``authorized``. A 1.6 start names its card.
+    SESSION_IDENTIFIED = "session_identified"
     AUTHORIZED = "authorized"
     AUTHORIZATION_REJECTED = "authorization_rejected"
     FAULT = "fault"
