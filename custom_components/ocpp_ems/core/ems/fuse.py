@@ -13,7 +13,7 @@ from .allocation import Claim, share
 from .charger_work import EPS, LINES, ChargerWork, Kind
 from .config import SiteSettings
 from .measure import SiteReadings
-from .surplus import fuse_headroom
+from .surplus import fuse_headroom, site_lines
 from .types import Reason
 
 # A car in a planned slot fills the fuse before the others (they keep their minimums): the plan
@@ -31,18 +31,57 @@ def line_headroom(
     Only chargers we can set share it: what an offline charger still draws (it keeps its last
     limit) counts like the house's load, never as headroom for the others."""
     offline = [w for w in works if not w.inputs.connected]
+    connected = [w for w in works if w.inputs.connected]
     headroom = fuse_headroom(
         settings=site,
         grid_currents=readings.grid_currents,
         grid_w=readings.grid_w,
-        ev_currents=_line_sums([w for w in works if w.inputs.connected]),
+        ev_currents=_line_sums(connected),
     )
     if site.fuse_a is None or headroom is None:
         return None, False
     limit = site.fuse_a - site.fuse_margin_a
     unreachable = _line_sums(offline)
     known = [limit - unreachable[k] if line is None else line for k, line in enumerate(headroom)]
+    lines = site_lines(site)
+    known[:lines] = _cap_miswired(known[:lines], readings.grid_currents, connected, limit)
     return (known[0], known[1], known[2]), None in headroom
+
+
+# What a line's grid current may read below the chargers' draw on it before that draw is taken
+# as not there (meters read at different moments; A).
+_UNSEEN_DRAW_A = 1.0
+
+
+def _cap_miswired(
+    headroom: list[float],
+    grid_currents: tuple[float | None, float | None, float | None] | None,
+    connected: list[ChargerWork],
+    limit: float,
+) -> list[float]:
+    """``headroom`` (on the site's lines) where a single-phase charger may be wired to another
+    line than its options say (a charger on L2 set as L1): its line's grid current does not show
+    its draw. There its draw counts as the house's, and nothing would lower that line: its line
+    is capped at what each other line would leave were it on that one. (Binds only where that
+    line is over the fuse: the draw it would take off there is what it takes.)"""
+    capped = list(headroom)
+    if grid_currents is None:
+        return capped
+    drawn = _line_sums(connected)
+    for k, grid in enumerate(grid_currents[: len(headroom)]):
+        if grid is None or grid + _UNSEEN_DRAW_A >= drawn[k]:
+            continue
+        others = [other for j, other in enumerate(headroom) if j != k]
+        for work in connected:
+            if len(_held_lines(work)) == 1 and work.line_currents[k] > 0.0:
+                capped[k] = min([capped[k], limit] + [o + _draw_a(work) for o in others])
+    return capped
+
+
+def _draw_a(work: ChargerWork) -> float:
+    """What a single-phase charger draws when the grid meter read (A): its meter, or the
+    write the grid shows by then (``measure``), which its capped line current may not be."""
+    return work.draw_w / work.site.voltage_v
 
 
 def _line_sums(works: list[ChargerWork]) -> tuple[float, float, float]:
