@@ -15,7 +15,14 @@ from ocpp.v16 import call
 
 from custom_components.ocpp_ems.const import DOMAIN
 from custom_components.ocpp_ems.core.meter import Reading
-from tests.core.test_energy_rules import MINUTE, T0, energy, make_state, start
+from tests.core.test_energy_rules import (
+    MINUTE,
+    T0,
+    energy,
+    make_state,
+    our_clock_a_day_later,
+    start,
+)
 
 from .helpers.charger import SimCharger
 from .helpers.fixtures import Onboard
@@ -57,6 +64,7 @@ def _unitless_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogReco
     return [r for r in caplog.records if "without a unit" in r.getMessage()]
 
 
+@our_clock_a_day_later
 def test_readings_replayed_after_a_confirmed_reset_are_not_counted_again() -> None:
     """Review finding: once a reset was confirmed, the session's older readings re-sent after a
     reconnect were above the new base, became a "jump" that the next replayed reading confirmed,
@@ -121,6 +129,7 @@ async def test_register_in_kwh_without_unit_counts_as_kwh_when_sent_late(
             assert len(_unitless_warnings(caplog)) == 1
 
 
+@our_clock_a_day_later
 def test_unitless_kwh_warning_is_once_per_charger_not_per_id_forever(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

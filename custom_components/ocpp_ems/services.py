@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlparse
 
@@ -37,6 +37,7 @@ from .const import DOMAIN
 from .coordinator import ChargerConfigEntry
 from .core.current_control import MAX_LIMIT_DURATION_S, CurrentController
 from .core.ems import Mode
+from .core.ems.charger_config import first_instant_at
 from .core.ems.charger_view import VEHICLE_CAPACITY_MAX_KWH
 from .core.ems.plan import MAX_PLAN_AHEAD_S
 from .core.limits import LimitRules
@@ -155,6 +156,17 @@ def _time_period(value: Any) -> timedelta:
     except OverflowError as err:
         raise probatio.Invalid("duration too long") from err
     return period
+
+
+def _instant(value: Any) -> datetime:
+    """A date-time as a moment (UTC). One without an offset (the action's date-time picker) is a
+    wall-clock time in Home Assistant's time zone; one the clock skips there (02:30 the night it
+    goes forward) is the moment it jumps (03:00), as for a daily departure."""
+    parsed: datetime = cv.datetime(value)
+    if parsed.tzinfo is not None:
+        return dt_util.as_utc(parsed)
+    zone = dt_util.get_default_time_zone()
+    return datetime.fromtimestamp(first_instant_at(parsed.replace(tzinfo=zone), zone), UTC)
 
 
 def _server_managed(key: str) -> bool:
@@ -380,7 +392,7 @@ async def _clear_cache(target: ChargerTarget, call: ServiceCall) -> ServiceRespo
 async def _update_firmware(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
     """Plain, or signed when a signature and its certificate come along (1.6 security extension
     SignedUpdateFirmware, 2.x UpdateFirmware with them): the charger checks the image first."""
-    retrieve = dt_util.as_utc(call.data.get(ATTR_RETRIEVE_DATE) or dt_util.utcnow())
+    retrieve = call.data.get(ATTR_RETRIEVE_DATE) or dt_util.utcnow()
     retries = call.data.get(ATTR_RETRIES)
     if ATTR_SIGNATURE not in call.data:
         await target.session().update_firmware(call.data[ATTR_URL], retrieve, retries)
@@ -410,7 +422,7 @@ async def _request_diagnostics(target: ChargerTarget, call: ServiceCall) -> Serv
 async def _reserve_now(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
     """Reserve a connector (the call's or device's; else the only one, else any: 0) for a tag;
     the response carries the reservation id we picked, for ``cancel_reservation``."""
-    expiry = dt_util.as_utc(call.data[ATTR_EXPIRY])
+    expiry: datetime = call.data[ATTR_EXPIRY]
     if expiry <= dt_util.utcnow():
         raise ServiceValidationError(
             translation_domain=DOMAIN,
@@ -526,7 +538,7 @@ async def _plan_charge(target: ChargerTarget, call: ServiceCall) -> ServiceRespo
     ems = _ems(target)
     energy: float | None = call.data.get(ATTR_ENERGY)
     soc: float | None = call.data.get(ATTR_TARGET_SOC)
-    departure = dt_util.as_utc(call.data[ATTR_DEPARTURE])
+    departure: datetime = call.data[ATTR_DEPARTURE]
     if (energy is None) == (soc is None):
         raise ServiceValidationError(
             translation_domain=DOMAIN, translation_key="plan_target_missing"
@@ -701,7 +713,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
         admin=True,
         schema={
             probatio.Required(ATTR_URL): _location,
-            probatio.Optional(ATTR_RETRIEVE_DATE): cv.datetime,
+            probatio.Optional(ATTR_RETRIEVE_DATE): _instant,
             probatio.Optional(ATTR_RETRIES): _ocpp_integer(0),
             # Both or neither: a signed update.
             probatio.Inclusive(ATTR_SIGNATURE, "signed"): cv.string,
@@ -722,7 +734,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
         schema={
             **_CONNECTOR,
             probatio.Required(ATTR_ID_TAG): cv.string,
-            probatio.Required(ATTR_EXPIRY): cv.datetime,
+            probatio.Required(ATTR_EXPIRY): _instant,
         },
         response=SupportsResponse.OPTIONAL,
     ),
@@ -786,7 +798,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
             probatio.Optional(ATTR_VEHICLE_CAPACITY): probatio.All(
                 probatio.Coerce(float), probatio.Range(min=1, max=VEHICLE_CAPACITY_MAX_KWH)
             ),
-            probatio.Required(ATTR_DEPARTURE): cv.datetime,
+            probatio.Required(ATTR_DEPARTURE): _instant,
         },
     ),
     "boost_now": ServiceSpec(

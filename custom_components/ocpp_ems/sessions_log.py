@@ -100,15 +100,18 @@ async def _async_ended_sessions(
     ]
     # By session, its newest state (an update after its end replaces its ended one): an event
     # entity also shows its last event again when it comes back (available again, restored
-    # after a restart), which is no new session.
-    sessions: dict[tuple[Any, Any], dict[str, Any]] = {}
+    # after a restart), which is no new session. A session is its id and its start: ids repeat
+    # (a 2.x station's counter starts again; 1.6 ids are our clock's seconds, and that clock can
+    # go back), and a repeated id must not take an older session's place.
+    sessions: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
     start = datetime.fromtimestamp(0, UTC)
     for entity_id in entity_ids:
         found = await get_instance(hass).async_add_executor_job(
             history.state_changes_during_period, hass, start, None, entity_id
         )
         for session in _ended(found.get(entity_id, [])):
-            sessions[session["connector_id"], session["transaction_id"]] = session
+            key = session["connector_id"], session["transaction_id"], session["started_at"]
+            sessions[key] = session
     ordered = sorted(sessions.values(), key=lambda session: str(session["ended_at"]))
     return ordered[-count:]
 

@@ -17,6 +17,7 @@ from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.meter import (
     ENERGY_TOLERANCE_WH,
     MAX_CLOCK_AHEAD_S,
+    MAX_PAST_SESSION_AGE,
     MAX_PHASE_VOLTAGE_V,
     POWER_SLACK,
     Reading,
@@ -44,6 +45,10 @@ T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 # The default charger: 32 A on 3 phases.
 POWER_W = max_power_w(ChargerSettings())
+# Our clock for tests driven through ChargerState (it reads the time itself): a day after T0, so
+# values stamped around T0 came late from the charger's queue, not from a wrong clock (their
+# stamps then bound no energy: older than meter.MAX_PAST_SESSION_AGE when they came).
+our_clock_a_day_later = pytest.mark.freeze_time(T0 + timedelta(days=1))
 
 
 def make_state(charger: Charger | None = None) -> ChargerState:
@@ -76,6 +81,7 @@ def test_max_power_from_settings() -> None:
     assert max_power_w(one_phase) == 16 * 253 * 1.25
 
 
+@our_clock_a_day_later
 def test_huge_meter_stop_without_earlier_readings_is_not_counted() -> None:
     state = make_state()
     tx = start(state, 1000)
@@ -161,6 +167,7 @@ def test_a_confirmed_reset_counts_the_rise_after_it_once() -> None:
     assert state.charger.lifetime_energy.total_wh == 10_200
 
 
+@our_clock_a_day_later
 def test_meter_start_below_the_register_is_a_reset_confirmed_by_the_session() -> None:
     """Chargers with per-session registers start every session at 0."""
     state = make_state()
@@ -174,6 +181,7 @@ def test_meter_start_below_the_register_is_a_reset_confirmed_by_the_session() ->
     assert state.charger.lifetime_energy.total_wh == 7350
 
 
+@our_clock_a_day_later
 def test_a_plausible_jump_after_a_long_offline_time_counts() -> None:
     state = make_state()
     tx = start(state, 10_000)
@@ -247,19 +255,38 @@ def test_reading_with_a_slow_clock_after_a_skewed_one_counts() -> None:
 def test_history_is_ignored() -> None:
     charger = Charger(charger_id="c")
     connector = charger.connector(1)
-    assert apply_energy(charger, connector, 5000, None, T0)
-    assert not apply_energy(charger, connector, 4000, None, T0 - MINUTE)
+    assert apply_energy(charger, connector, 5000, None, T0, received=T0)
+    assert not apply_energy(charger, connector, 4000, None, T0 - MINUTE, received=T0)
     assert charger.lifetime_energy.total_wh == 5000
 
 
 def test_late_start_counts_up_to_the_base_bounded() -> None:
     charger = Charger(charger_id="c")
     connector = charger.connector(1)
-    assert energy_up_to_base(charger, connector, 4000, T0) == 0  # no base yet
-    apply_energy(charger, connector, 5000, None, T0)
-    assert energy_up_to_base(charger, connector, 4000, T0 - timedelta(hours=1)) == 1000
-    bounded = energy_up_to_base(charger, connector, 0, T0 - MINUTE)
+    assert energy_up_to_base(charger, connector, 4000, T0, received=T0) == 0  # no base yet
+    apply_energy(charger, connector, 5000, None, T0, received=T0)
+    hour_ago = T0 - timedelta(hours=1)
+    assert energy_up_to_base(charger, connector, 4000, hour_ago, received=T0) == 1000
+    bounded = energy_up_to_base(charger, connector, 0, T0 - MINUTE, received=T0)
     assert bounded == pytest.approx(ENERGY_TOLERANCE_WH + POWER_W / 60)
+    # Stamped at a wrong old date (long before it came): no time to bound the energy by.
+    wrong_clock = T0 - MAX_PAST_SESSION_AGE - MINUTE
+    assert energy_up_to_base(charger, connector, 0, wrong_clock, received=T0) == ENERGY_TOLERANCE_WH
+
+
+@pytest.mark.parametrize(
+    ("age", "counted_wh"), [(MAX_PAST_SESSION_AGE, 5000), (MAX_PAST_SESSION_AGE + MINUTE, 0)]
+)
+def test_a_base_stamped_long_before_it_came_gives_no_allowance(
+    age: timedelta, counted_wh: float
+) -> None:
+    """A value stamped a week before we got it (an offline queue) bounds the next one by the
+    charger's clock; stamped longer before (a clock restarted at an old date), by ours only."""
+    charger = Charger(charger_id="c")
+    connector = charger.connector(1)
+    apply_energy(charger, connector, 1000, None, T0 - age, received=T0)
+    apply_energy(charger, connector, 6000, None, T0, received=T0 + MINUTE)
+    assert charger.lifetime_energy.total_wh == 1000 + counted_wh
 
 
 def test_after_a_restart_the_stored_register_bounds_the_next_value() -> None:
@@ -348,6 +375,7 @@ def test_energy_is_plausible_and_never_decreases(
         assert lifetime - seeded <= 3 * bound
 
 
+@our_clock_a_day_later
 def test_connector_zero_readings_take_over_the_lifetime(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     state = make_state()
@@ -367,6 +395,7 @@ def _session_with_readings(state: ChargerState) -> list[Reading]:
     return history
 
 
+@our_clock_a_day_later
 def test_readings_replayed_after_a_restart_are_not_counted_again() -> None:
     """Review finding: after a restart the base was the start time, so the session's own readings
     (StopTransaction's transactionData, re-sent MeterValues) looked like a reset and counted again."""
@@ -401,6 +430,7 @@ def test_idle_hours_give_no_allowance_to_one_bogus_jump() -> None:
     assert tx.energy_wh == 10
 
 
+@our_clock_a_day_later
 def test_coarse_register_while_charging_still_counts_its_steps() -> None:
     """While charging, an unchanged register keeps its first time: a 1 kWh step after 10 minutes of
     unchanged readings is energy, not an outlier."""
@@ -413,6 +443,7 @@ def test_coarse_register_while_charging_still_counts_its_steps() -> None:
     assert tx.energy_wh == 1000
 
 
+@our_clock_a_day_later
 def test_ended_transactions_keep_their_end_across_a_restart() -> None:
     state = make_state()
     _session_with_readings(state)
@@ -425,6 +456,7 @@ def test_ended_transactions_keep_their_end_across_a_restart() -> None:
     assert last.meter_last_at == T0 + 50 * MINUTE
 
 
+@our_clock_a_day_later
 def test_late_readings_update_the_ended_sessions_record() -> None:
     """An end before the last readings (2.x: Ended before the Updated; 1.6: a StopTransaction
     with a meterStop of 0, then the MeterValues): SESSION_ENDED gave 100 Wh, the readings sent

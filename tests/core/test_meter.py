@@ -13,7 +13,7 @@ from custom_components.ocpp_ems.core.meter import (
     clear_flow,
     parse_meter_values,
 )
-from custom_components.ocpp_ems.core.model import Charger, Transaction
+from custom_components.ocpp_ems.core.model import Charger, Connector, Transaction
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -26,6 +26,17 @@ def one(samples: list[dict[str, Any]]) -> Any:
     readings = parse_meter_values([entry(samples)])
     assert len(readings) == 1
     return readings[0]
+
+
+def apply_on_time(
+    charger: Charger,
+    connector: Connector,
+    register_wh: float,
+    transaction: Transaction | None,
+    at: datetime,
+) -> bool:
+    """:func:`apply_energy` of a value received when stamped (the charger's clock is right)."""
+    return apply_energy(charger, connector, register_wh, transaction, at, received=at)
 
 
 def test_default_measurand_is_energy_register() -> None:
@@ -139,13 +150,13 @@ def test_apply_reading_and_old_readings_ignored() -> None:
             {"value": "230", "measurand": "Voltage"},
         ]
     )
-    assert apply_reading(charger, 1, reading, None)
+    assert apply_reading(charger, 1, reading, None, received=T0)
     meter = charger.connector(1).meter
     assert meter.energy_register_wh == 5000
     assert meter.current_a.l1 == 16
     assert meter.timestamp == T0
     old = parse_meter_values([entry([{"value": "100"}], T0 - timedelta(minutes=5))])[0]
-    assert not apply_reading(charger, 1, old, None)
+    assert not apply_reading(charger, 1, old, None, received=T0)
     assert meter.energy_register_wh == 5000
     assert charger.lifetime_energy.total_wh == 5000
 
@@ -154,18 +165,18 @@ def test_lifetime_register_reset_and_jump() -> None:
     charger = Charger(charger_id="c")
     connector = charger.connector(1)
     minute = timedelta(minutes=1)
-    apply_energy(charger, connector, 1000, None, T0)
-    apply_energy(charger, connector, 1500, None, T0 + minute)
+    apply_on_time(charger, connector, 1000, None, T0)
+    apply_on_time(charger, connector, 1500, None, T0 + minute)
     assert charger.lifetime_energy.total_wh == 1500
-    apply_energy(charger, connector, 10, None, T0 + 2 * minute)  # reset (a candidate)
+    apply_on_time(charger, connector, 10, None, T0 + 2 * minute)  # reset (a candidate)
     assert charger.lifetime_energy.total_wh == 1500
-    apply_energy(charger, connector, 110, None, T0 + 3 * minute)  # confirms it: +100
+    apply_on_time(charger, connector, 110, None, T0 + 3 * minute)  # confirms it: +100
     assert charger.lifetime_energy.total_wh == 1600
     # 1 GWh in one minute is not energy, it is a broken register: not counted...
-    apply_energy(charger, connector, 1e9, None, T0 + 4 * minute)
+    apply_on_time(charger, connector, 1e9, None, T0 + 4 * minute)
     assert charger.lifetime_energy.total_wh == 1600
     # ...and once confirmed, only the rise after the jump counts.
-    apply_energy(charger, connector, 1e9 + 100, None, T0 + 5 * minute)
+    apply_on_time(charger, connector, 1e9 + 100, None, T0 + 5 * minute)
     assert charger.lifetime_energy.total_wh == 1700
 
 
@@ -180,13 +191,13 @@ def test_session_energy_survives_reset_and_jump() -> None:
         meter_start_wh=1000,
         meter_last_wh=1000,
     )
-    apply_energy(charger, connector, 1000, None, T0)
-    apply_energy(charger, connector, 1800, tx, T0 + timedelta(minutes=5))
-    apply_energy(charger, connector, 200, tx, T0 + timedelta(minutes=6))  # reset to a low value
+    apply_on_time(charger, connector, 1000, None, T0)
+    apply_on_time(charger, connector, 1800, tx, T0 + timedelta(minutes=5))
+    apply_on_time(charger, connector, 200, tx, T0 + timedelta(minutes=6))  # reset to a low value
     assert tx.energy_wh == 800
-    apply_energy(charger, connector, 500, tx, T0 + timedelta(minutes=7))
+    apply_on_time(charger, connector, 500, tx, T0 + timedelta(minutes=7))
     assert tx.energy_wh == 1100
-    apply_energy(charger, connector, 5e8, tx, T0 + timedelta(minutes=8))  # bogus jump
+    apply_on_time(charger, connector, 5e8, tx, T0 + timedelta(minutes=8))  # bogus jump
     assert tx.energy_wh == 1100
 
 
@@ -195,9 +206,9 @@ def test_lifetime_with_whole_charger_meter() -> None:
     charger.connector(1)
     charger.connector(2)
     main = charger.connector(0)
-    apply_energy(charger, main, 10_000, None, T0)
-    apply_energy(charger, charger.connector(1), 500, None, T0)  # outlet meters do not add
-    apply_energy(charger, main, 10_400, None, T0 + timedelta(minutes=1))
+    apply_on_time(charger, main, 10_000, None, T0)
+    apply_on_time(charger, charger.connector(1), 500, None, T0)  # outlet meters do not add
+    apply_on_time(charger, main, 10_400, None, T0 + timedelta(minutes=1))
     assert charger.lifetime_energy.total_wh == 10_400
 
 

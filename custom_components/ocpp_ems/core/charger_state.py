@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from .directory import Admission
 from .meter import (
+    MAX_PAST_SESSION_AGE,
     Reading,
     apply_energy,
     apply_reading,
@@ -55,8 +56,6 @@ _LOGGER = logging.getLogger(__name__)
 
 # Why a transaction ended when the charger started a new one on its connector without ending it.
 REPLACED = "Replaced"
-# A start older than the running transaction is history (a late offline session) up to this age.
-MAX_PAST_SESSION_AGE = timedelta(days=7)
 # Statuses in which no power flows: a connector's last power/current readings are over (a charger
 # that rebooted mid-session, or stopped reporting, would leave them on as if still charging).
 NO_FLOW_STATUSES = frozenset(

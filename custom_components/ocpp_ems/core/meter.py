@@ -239,8 +239,9 @@ ENERGY_TOLERANCE_WH = 250.0
 # A charger timestamp further ahead of our clock than this is a wrong clock, not a time: the
 # reading counts as of when we received it, and the charger model says so (``clock_skew_s``).
 MAX_CLOCK_AHEAD_S = 300.0
-# The oldest a charger's offline queue may be: a start or reading stamped further behind the time
-# we got it is a clock that restarted at some old date (its firmware's build date), not history.
+# The oldest a charger's offline queue may be (a start older than the running transaction is a
+# late offline session up to this age): a start or reading stamped further behind the time
+# we got it comes from a clock that restarted at some old date (its firmware's build date).
 MAX_PAST_SESSION_AGE = timedelta(days=7)
 
 
@@ -255,8 +256,7 @@ _DEFAULT_MAX_POWER_W = max_power_w(ChargerSettings())
 def effective_time(charger: Charger, timestamp: datetime, received: datetime) -> datetime:
     """The time a charger's ``timestamp`` stands for: itself, or ``received`` when the charger's
     clock is more than :data:`MAX_CLOCK_AHEAD_S` ahead (recorded in ``charger.clock_skew_s``, and
-    cleared by the next timestamp that is not) or more than :data:`MAX_PAST_SESSION_AGE` behind
-    (else the years back to that date would be an allowance for any register jump)."""
+    cleared by the next timestamp that is not)."""
     ahead = (timestamp - received).total_seconds()
     if ahead > MAX_CLOCK_AHEAD_S:
         if charger.clock_skew_s is None:
@@ -268,15 +268,6 @@ def effective_time(charger: Charger, timestamp: datetime, received: datetime) ->
         charger.clock_skew_s = round(ahead)
         return received
     charger.clock_skew_s = None
-    if received - timestamp > MAX_PAST_SESSION_AGE:
-        if charger.first_warning("clock behind"):
-            _LOGGER.warning(
-                "%s: charger clock shows %s, %s behind; using the time messages arrive",
-                charger.charger_id,
-                timestamp.isoformat(),
-                received - timestamp,
-            )
-        return received
     return timestamp
 
 
@@ -449,7 +440,8 @@ def apply_energy(
       never a candidate (after a confirmed reset, the register's replayed previous life would
       otherwise confirm itself as a jump and count again).
     - Timestamps too far ahead are clock skew (:func:`effective_time`); elapsed time is the larger
-      of the charger's and our own clock, so a wrong clock never drops energy.
+      of the charger's and our own clock, so a wrong clock never drops energy; the charger's counts
+      from a :func:`_believable` time only, so a wrong clock never makes an allowance either.
     - Only the transaction's own connector credits it; the lifetime counts the whole-charger meter
       (connector 0) when there is one, else the outlets.
     """
@@ -534,11 +526,13 @@ def energy_up_to_base(
     meter = connector.meter
     if meter.energy_register_wh is None or meter.energy_timestamp is None:
         return 0.0
-    when = effective_time(charger, timestamp, received or utcnow())
+    received = received or utcnow()
+    when = effective_time(charger, timestamp, received)
     power = _DEFAULT_MAX_POWER_W if max_power is None else max_power
-    elapsed = max((meter.energy_timestamp - when).total_seconds(), 0.0)
-    bound = ENERGY_TOLERANCE_WH + power * elapsed / 3600.0
-    return max(0.0, min(meter.energy_register_wh - register_wh, bound))
+    elapsed = 0.0
+    if _believable(when, received):
+        elapsed = (meter.energy_timestamp - when).total_seconds()
+    return max(0.0, min(meter.energy_register_wh - register_wh, max_energy_wh(power, elapsed)))
 
 
 def register_base(charger: Charger, connector: Connector) -> RegisterPoint | None:
@@ -594,14 +588,22 @@ def _allowance(
     power_w: float, slack_wh: float | None, base: RegisterPoint, when: datetime, received: datetime
 ) -> float:
     """How much energy may have been added since ``base``: max power x elapsed time (the larger of
-    the charger's and our clock) plus the remaining tolerance."""
+    the charger's, from a :func:`_believable` base, and our clock) plus the remaining tolerance."""
     elapsed = 0.0
-    if base.timestamp is not None:
+    if base.timestamp is not None and _believable(base.timestamp, base.received_at):
         elapsed = (when - base.timestamp).total_seconds()
     if base.received_at is not None:
         elapsed = max(elapsed, (received - base.received_at).total_seconds())
     slack = ENERGY_TOLERANCE_WH if slack_wh is None else min(slack_wh, ENERGY_TOLERANCE_WH)
     return max_energy_wh(power_w, elapsed, slack)
+
+
+def _believable(timestamp: datetime, received: datetime | None) -> bool:
+    """Whether a charger's ``timestamp`` of what we got at ``received`` (None: not known) can be
+    its time: at most :data:`MAX_PAST_SESSION_AGE` before. Older is a clock restarted at an old
+    date (its firmware's build date, then set by our answer): the years from there to its next
+    timestamp are no time it charged in, never an allowance for a register outlier."""
+    return received is None or received - timestamp <= MAX_PAST_SESSION_AGE
 
 
 def max_energy_wh(power_w: float, elapsed_s: float, slack_wh: float = ENERGY_TOLERANCE_WH) -> float:

@@ -50,7 +50,7 @@ def next_departure(departure: time, now: float, zone: tzinfo) -> float:
         for days in (0, 1, 2)
         for fold in (0, 1)
         if (
-            instant := _first_instant_at(
+            instant := first_instant_at(
                 datetime.combine(today + timedelta(days=days), wall, zone).replace(fold=fold),
                 zone,
             )
@@ -59,7 +59,7 @@ def next_departure(departure: time, now: float, zone: tzinfo) -> float:
     )
 
 
-def _first_instant_at(wall: datetime, zone: tzinfo) -> float:
+def first_instant_at(wall: datetime, zone: tzinfo) -> float:
     """The first moment the clock in ``zone`` shows ``wall`` or later: ``wall`` itself, or, for a
     time the clock skips (02:30 the night it goes forward), the moment it jumps (03:00)."""
     naive = wall.replace(tzinfo=None)
