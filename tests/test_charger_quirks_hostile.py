@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 
@@ -16,18 +17,21 @@ from homeassistant.components.number import DOMAIN as NUMBER_DOMAIN
 from homeassistant.components.number.const import ATTR_VALUE, SERVICE_SET_VALUE
 from homeassistant.const import ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
+from custom_components.ocpp_ems.core import current_control
 from custom_components.ocpp_ems.core.current_control import BASE_PROFILE_ID, LIVE_PROFILE_ID
 from custom_components.ocpp_ems.core.model import ConnectorStatus
 from custom_components.ocpp_ems.core.server import CentralSystem
 
 from .helpers.charger import Received, SimCharger, now_iso, on, wait_for
-from .helpers.fixtures import Onboard
+from .helpers.fixtures import ConnectCharger, Onboard
 from .helpers.versions import VERSIONS_2X, OnboardAny, Side2x
 
 LIMIT = "number.acme_wallbox_1_current_limit"
+MISMATCH = "binary_sensor.acme_wallbox_1_limit_mismatch"
 
 
 async def set_limit(hass: HomeAssistant, value: float) -> None:
@@ -36,10 +40,14 @@ async def set_limit(hass: HomeAssistant, value: float) -> None:
     )
 
 
-def shown_limit(hass: HomeAssistant) -> str:
-    state = hass.states.get(LIMIT)
+def shown(hass: HomeAssistant, entity_id: str) -> str:
+    state = hass.states.get(entity_id)
     assert state is not None
     return state.state
+
+
+def shown_limit(hass: HomeAssistant) -> str:
+    return shown(hass, LIMIT)
 
 
 def period_limit(profile: dict[str, Any]) -> float:
@@ -88,6 +96,49 @@ async def test_a_charger_refusing_defaults_on_connector_0_gets_them_on_its_outle
         assert shown_limit(hass) == "10.0"
         # Learned once: later writes go to the outlet straight away (no refusal per write).
         assert len(sim.tx_defaults_on(0)) == 1
+
+
+class RefusesEveryLimit(SimCharger):
+    """Answers Rejected to every SetChargingProfile (a Schneider with "EM controlled by external
+    system" off) until its ``statuses`` are cleared (the user turned it on)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.statuses["SetChargingProfile"] = "Rejected"
+
+
+async def test_a_charger_refusing_every_limit_shows_it_and_is_told_once(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    connect: ConnectCharger,
+    central: CentralSystem,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The user turned the charger's "EM controlled by external system" off, and it rebooted:
+    its refusals were a WARNING each (every 30 s, forever), and nothing on its device showed that
+    it is no longer under the limit Home Assistant keeps for it."""
+    caplog.set_level(logging.DEBUG, logger=current_control.__name__)
+    async with onboard() as (first, _entry):
+        await set_limit(hass, 16)
+        await first._connection.close()
+        charger = central.charger("CP1")
+        await wait_for(lambda: not charger.connected, what="gone")
+    async with connect("CP1", factory=RefusesEveryLimit) as sim:
+        assert await sim.boot() == "Accepted"
+        await wait_for(lambda: shown(hass, MISMATCH) == "on", what="mismatch shown")
+        with pytest.raises(HomeAssistantError):  # a change is still tried at once
+            await set_limit(hass, 10)
+        warnings = [
+            record.getMessage()
+            for record in caplog.records
+            if record.name == current_control.__name__ and record.levelno >= logging.WARNING
+        ]
+        assert len(warnings) == 1, warnings
+        assert "EM controlled by external system" in warnings[0]
+        sim.statuses.clear()  # turned on again
+        await set_limit(hass, 10)
+        assert period_limit(sim.profiles[LIVE_PROFILE_ID]) == 10.0
+        await wait_for(lambda: shown(hass, MISMATCH) == "off", what="mismatch cleared")
 
 
 class AnswersLoosely(SimCharger):

@@ -100,6 +100,7 @@ from custom_components.ocpp_ems.const import (
     CONF_SERVER_ENTRY_ID,
     CONF_SINGLE_PHASE_LINE,
     CONF_SITE_PHASES,
+    CONF_SMART_CHARGING,
     CONF_STALE_AFTER,
     CONF_STALE_FALLBACK,
     CONF_STALE_GRACE,
@@ -123,6 +124,7 @@ from custom_components.ocpp_ems.security import ServerSecurity
 
 from .core.pki import self_signed
 from .helpers.charger import SimCharger, wait_for
+from .helpers.ems import async_set_charger_options
 from .helpers.fixtures import ConnectCharger, assert_turned_away, async_unload_all, central_of
 from .helpers.secure_charger import Wallet, connect_as_configured
 
@@ -1654,6 +1656,7 @@ async def test_charger_options(
             CONF_PROFILE_PURPOSE: "tx",
             CONF_RATE_UNIT: "W",
             CONF_PAUSE_STRATEGY: "remote_stop_start",
+            CONF_SMART_CHARGING: "on",  # for a charger that takes limits it does not list
             CONF_METER_INTERVAL: 30,
             CONF_LIVE_LIMIT_DURATION: 600,
             CONF_PHASES: "1",  # a select: 1 or 3, as text
@@ -1664,6 +1667,9 @@ async def test_charger_options(
         }
         phases = next(k for k in result["data_schema"].schema if k == CONF_PHASES)
         assert result["data_schema"].schema[phases].config["options"] == ["1", "3"]
+        smart = next(k for k in result["data_schema"].schema if k == CONF_SMART_CHARGING)
+        assert result["data_schema"].schema[smart].config["options"] == ["auto", "on", "off"]
+        assert smart.description == {"suggested_value": "auto"}
         bad = good | {
             CONF_LIVE_STACK_LEVEL: 0,
             CONF_SAFE_CURRENT: 20.0,
@@ -1697,6 +1703,7 @@ async def test_charger_options(
         assert settings.installation_max_a == 16.0
         assert settings.remote_start_id_tag == "Garage-1"
         assert settings.pause_strategy == "remote_stop_start"
+        assert settings.smart_charging == "on"
         assert (settings.phases, settings.single_phase_line) == (1, 2)
         # A count an older version stored from a free number (2) is offered as the default, 3.
         hass.config_entries.async_update_entry(
@@ -1708,6 +1715,21 @@ async def test_charger_options(
         )
         key = next(k for k in result["data_schema"].schema if k == CONF_PHASES)
         assert key.description == {"suggested_value": "3"}
+
+
+async def test_charger_smart_charging_left_out_is_kept(
+    hass: HomeAssistant,
+    onboard: Callable[..., AbstractAsyncContextManager[tuple[SimCharger, MockConfigEntry]]],
+) -> None:
+    """A caller that leaves the smart charging option out (an older one) keeps the user's choice
+    rather than falling back to automatic."""
+    async with onboard() as (_sim, charger_entry):
+        await async_set_charger_options(hass, charger_entry, **{CONF_SMART_CHARGING: "off"})
+        assert charger_entry.options[CONF_SMART_CHARGING] == "off"
+        await async_set_charger_options(hass, charger_entry)  # without it
+        assert charger_entry.options[CONF_SMART_CHARGING] == "off"
+        directory = charger_entry.runtime_data.server_entry.runtime_data.directory
+        assert directory.settings("CP1").smart_charging == "off"
 
 
 @pytest.mark.parametrize("server_options", [{CONF_RESPONSE_TIMEOUT: 3, CONF_FUSE: 16}])

@@ -88,6 +88,7 @@ from .const import (
     CONF_SERIAL,
     CONF_SERVER_ENTRY_ID,
     CONF_SINGLE_PHASE_LINE,
+    CONF_SMART_CHARGING,
     CONF_TLS_CERTIFICATE,
     CONF_TLS_CERTIFICATE_PEM,
     CONF_TLS_ENABLED,
@@ -124,6 +125,7 @@ from .core.settings import (
     ProfilePurpose,
     RateUnitPreference,
     SecurityProfile,
+    SmartChargingMode,
     is_id_tag,
 )
 from .credentials import charger_password, password_placeholders
@@ -1110,6 +1112,12 @@ class ChargerOptionsFlow(OptionsFlow):
                 CONF_ALLOW_SECURITY_DOWNGRADE,
                 bool(self.config_entry.options.get(CONF_ALLOW_SECURITY_DOWNGRADE, False)),
             )
+            data.setdefault(
+                CONF_SMART_CHARGING,
+                self.config_entry.options.get(
+                    CONF_SMART_CHARGING, str(DEFAULT_CHARGER_SETTINGS.smart_charging)
+                ),
+            )
             if error := self._security_profile_error(data):
                 errors[CONF_SECURITY_PROFILE] = error
             tag = str(
@@ -1130,6 +1138,7 @@ class ChargerOptionsFlow(OptionsFlow):
             CONF_PROFILE_PURPOSE: str(defaults.live_profile_purpose),
             CONF_RATE_UNIT: str(defaults.rate_unit),
             CONF_PAUSE_STRATEGY: str(defaults.pause_strategy),
+            CONF_SMART_CHARGING: str(defaults.smart_charging),
             CONF_METER_INTERVAL: defaults.meter_interval_s,
             CONF_LIVE_LIMIT_DURATION: defaults.live_limit_duration_s,
             CONF_PHASES: defaults.phases,
@@ -1162,6 +1171,10 @@ class ChargerOptionsFlow(OptionsFlow):
                 ),
                 probatio.Required(CONF_PAUSE_STRATEGY): _select(
                     [str(s) for s in PauseStrategy], "pause_strategy"
+                ),
+                # For chargers that list smart charging wrongly (left out: as it is).
+                probatio.Optional(CONF_SMART_CHARGING): _select(
+                    [str(mode) for mode in SmartChargingMode], CONF_SMART_CHARGING
                 ),
                 probatio.Required(CONF_METER_INTERVAL): _number(1, 3600, unit="s"),
                 probatio.Required(CONF_LIVE_LIMIT_DURATION): _number(60, 86400, unit="s"),

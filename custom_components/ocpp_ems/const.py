@@ -66,6 +66,8 @@ CONF_LIVE_STACK_LEVEL: Final = "live_stack_level"
 CONF_PROFILE_PURPOSE: Final = "live_profile_purpose"
 CONF_RATE_UNIT: Final = "rate_unit"
 CONF_PAUSE_STRATEGY: Final = "pause_strategy"
+# Smart charging: auto (as the charger lists), on or off (chargers that list it wrongly).
+CONF_SMART_CHARGING: Final = "smart_charging"
 CONF_METER_INTERVAL: Final = "meter_interval_s"
 CONF_LIVE_LIMIT_DURATION: Final = "live_limit_duration_s"
 CONF_PHASES: Final = "phases"

@@ -64,6 +64,7 @@ from .const import (
     CONF_SERIAL,
     CONF_SERVER_ENTRY_ID,
     CONF_SINGLE_PHASE_LINE,
+    CONF_SMART_CHARGING,
     CONF_TLS_ENABLED,
     CONF_TLS_PORT,
     CONF_VENDOR,
@@ -99,6 +100,7 @@ from .core.settings import (
     RateUnitPreference,
     SecurityProfile,
     ServerSettings,
+    SmartChargingMode,
 )
 from .save_scheduler import SaveScheduler
 
@@ -173,6 +175,7 @@ def charger_settings(
         ),
         rate_unit=RateUnitPreference(options.get(CONF_RATE_UNIT, default.rate_unit)),
         pause_strategy=PauseStrategy(options.get(CONF_PAUSE_STRATEGY, default.pause_strategy)),
+        smart_charging=SmartChargingMode(options.get(CONF_SMART_CHARGING, default.smart_charging)),
         meter_interval_s=int(options.get(CONF_METER_INTERVAL, default.meter_interval_s)),
         phases=int(options.get(CONF_PHASES, default.phases)),
         single_phase_line=int(options.get(CONF_SINGLE_PHASE_LINE, default.single_phase_line)),

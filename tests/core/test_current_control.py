@@ -4,6 +4,7 @@ which keeps the profiles and computes its composite schedule like a charger does
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from ocpp.v16 import call
 
+from custom_components.ocpp_ems.core import current_control
 from custom_components.ocpp_ems.core.current_control import MAX_LIMIT_DURATION_S, CurrentController
 from custom_components.ocpp_ems.core.errors import ChargerNotConnectedError, CommandRejectedError
 from custom_components.ocpp_ems.core.model import (
@@ -822,6 +824,43 @@ async def test_v2x_station_with_profile_stack_level_0_gets_limits(
         assert station.composite(1) == (16, "A")
 
 
+@pytest.mark.parametrize("version", v201_harness.VERSIONS)
+async def test_v2x_station_refusing_defaults_on_evse_0_gets_them_on_its_evse(
+    socket_enabled: None,
+    directory: MemoryDirectory,
+    server_settings: ServerSettings,
+    settings: ChargerSettings,
+    version: str,
+) -> None:
+    """A one-EVSE station that takes a TxDefaultProfile only on its EVSE (evseId 0 refused,
+    firmware that knows no "whole station"; its ChargingStationMaxProfile on 0 is taken): the
+    safe base and the live limit never reached it, it charged at its own maximum."""
+    async with v201_harness.running_harness(directory, server_settings, version) as h:
+
+        def refuse_evse_0_defaults(station: Any) -> None:
+            def answer(payload: dict[str, Any]) -> dict[str, Any]:
+                purpose = payload["chargingProfile"]["chargingProfilePurpose"]
+                if payload["evseId"] == 0 and purpose == "TxDefaultProfile":
+                    return {"status": "Rejected"}
+                return station._answer_SetChargingProfile(payload)
+
+            station.answers["SetChargingProfile"] = answer
+
+        station = await attached(h, setup=refuse_evse_0_defaults)
+        assert {p["id"]: p["evseId"] for p in station.profiles.values()} == {1: 0, 2: 1, 3: 1}
+        await h.get_controller().set_limit(16)
+        await h.get_controller().set_limit(10)
+        assert station.composite(1) == (10, "A")
+        # Learned once: later writes go to the EVSE straight away (no refusal per write).
+        refused = [
+            p
+            for p in station.actions("SetChargingProfile")
+            if p["evseId"] == 0
+            and p["chargingProfile"]["chargingProfilePurpose"] != ("ChargingStationMaxProfile")
+        ]
+        assert len(refused) == 1
+
+
 async def test_refused_max_profile_does_not_block_base_and_live(strict: Harness) -> None:
     """Max, base and live were written in one go at attach: a charger refusing the
     ChargePointMaxProfile got neither the safe base nor the live limit, at every reconnect."""
@@ -905,3 +944,90 @@ async def test_a_phase_change_keeps_a_limit_for_a_while(h: Harness) -> None:
     assert h.charger.limit.requested_phases == 1
     assert h.charger.limit.expires_at == expires_at
     assert (h.charger.limit.previous_a, h.charger.limit.hand_back_to) == (16, "solar")
+
+
+def refresh_retries(caplog: pytest.LogCaptureFixture) -> list[float]:
+    """The waits before each retry of a failed refresh, as logged (s)."""
+    return [
+        float(r.args[1])  # type: ignore[index, arg-type]
+        for r in caplog.records
+        if r.name == current_control.__name__ and "refreshing" in r.msg
+    ]
+
+
+def control_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == current_control.__name__ and r.levelno >= logging.WARNING
+    ]
+
+
+async def test_a_charger_refusing_every_limit_is_told_once_and_asked_less_and_less(
+    h: Harness,
+    settings: ChargerSettings,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A charger that refuses every limit write (a Schneider with "EM controlled by external
+    system" off) got a WARNING and a rewrite every 30 s, forever. Scaled down: a refresh retry
+    after 0.1 s, backed off to at most 1.6 s (10 min in real life)."""
+    monkeypatch.setattr(current_control, "REFRESH_RETRY_S", 0.1)
+    monkeypatch.setattr(current_control, "REFUSED_RETRY_MAX_S", 1.6)
+    settings.live_limit_duration_s = 2
+    sim = await attached(h)
+    controller = h.get_controller()
+    caplog.set_level(logging.DEBUG, logger=current_control.__name__)
+    sim.status_override["SetChargingProfile"] = "Rejected"
+    calls = len(sim.actions("SetChargingProfile"))
+    await wait_for(lambda: len(refresh_retries(caplog)) >= 7, seconds=15)
+    assert refresh_retries(caplog)[:7] == [0.1, 0.2, 0.4, 0.8, 1.6, 1.6, 1.6]
+    # One refresh per retry (a refused TxDefault goes to connector 0, then to the outlet).
+    assert 2 * 7 <= len(sim.actions("SetChargingProfile")) - calls <= 2 * 8
+    (warning,) = control_warnings(caplog)
+    assert "EM controlled by external system" in warning  # what the user can do
+    # Shown: the charger does not hold the limit we keep for it.
+    assert h.charger.limit.mismatch
+
+    # A change (the user, the energy manager) is tried at once, and the back-off starts anew.
+    calls = len(sim.actions("SetChargingProfile"))
+    with pytest.raises(CommandRejectedError):
+        await controller.set_limit(12)
+    assert len(sim.actions("SetChargingProfile")) > calls
+    retried = len(refresh_retries(caplog))
+    await wait_for(lambda: len(refresh_retries(caplog)) >= retried + 2, seconds=5)
+    assert refresh_retries(caplog)[retried : retried + 2] == [0.1, 0.2]
+    assert len(control_warnings(caplog)) == 1
+
+    # Taken again: no back-off, nothing shown; the next refusal is told again.
+    sim.status_override.clear()
+    await wait_for(lambda: controller._live is not None and not h.charger.limit.mismatch)
+    retried = len(refresh_retries(caplog))
+    sim.status_override["SetChargingProfile"] = "Rejected"
+    await wait_for(lambda: len(refresh_retries(caplog)) >= retried + 2, seconds=5)
+    assert refresh_retries(caplog)[retried : retried + 2] == [0.1, 0.2]
+    assert len(control_warnings(caplog)) == 2
+
+
+async def test_a_limit_taken_while_refusals_back_off_is_refreshed_in_time(
+    strict: Harness, settings: ChargerSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the charger refuses, the refresh sleeps longer and longer (up to 10 min). A limit
+    it takes meanwhile (its setting turned on again, a new limit set) must be refreshed before
+    its live profile runs out, not once that sleep ends: the charger fell back to its safe base.
+    Scaled down: live duration 2 s, refused refreshes retried after 3 s."""
+    monkeypatch.setattr(current_control, "REFRESH_RETRY_S", 3.0)
+    settings.live_limit_duration_s = 2
+    sim = await attached(strict)
+    assert isinstance(sim, StrictSim)
+    controller = strict.get_controller()
+    sim.reject_purposes.add("TxDefaultProfile")
+    await wait_for(lambda: (controller._refused_retry_s or 0.0) >= 3.0, seconds=10)
+    sim.reject_purposes.clear()
+    await controller.set_limit(12)
+    taken = sim.arrivals[-1][1]
+    written = len(sim.arrivals)
+    await wait_for(lambda: len(sim.arrivals) > written, seconds=10)
+    expires = expiry(taken)
+    assert expires is not None
+    assert sim.arrivals[written][0] < expires

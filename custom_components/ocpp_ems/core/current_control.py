@@ -13,7 +13,7 @@ Three profiles, by how often they change:
    changes and refreshed before it expires (each charger at its own moment, see
    :data:`REFRESH_SPREAD`), so a charger whose central system stops (Home Assistant down) falls
    back to the safe base by itself. A failed refresh is retried soon, well before the profile
-   written last runs out (:meth:`CurrentController._refresh_retry_delay`).
+   written last runs out (:meth:`CurrentController._next_refresh_retry`).
 
 After someone else's raw clear or write (the profile actions),
 :meth:`CurrentController.restore_profiles` forgets what the fixed profiles hold and writes all
@@ -30,6 +30,12 @@ check of the one before (its question must not hold the write back: one CALL at 
 charger that leaves the question unanswered is not asked again on that connection.
 The limit rules (bounds, step, unit and A <-> W, the limit in force, the pause strategy) are
 :class:`~.limits.LimitRules`, asked through :attr:`CurrentController.rules`.
+
+A charger that refuses the live limit we keep for it (a setting on it keeps central systems out)
+shows a mismatch too (source ``refused``) until it takes one. A run of refusals is logged once at
+WARNING, with what the user can do, the rest of the run at debug; its refresh backs off (each retry
+waits twice the one before, up to :data:`REFUSED_RETRY_MAX_S`) until a write is taken or the wanted
+limit changes. A change (the user's, the energy manager's) is always written at once.
 
 Who sets the limit is recorded in ``charger.limit.controlled_by`` (:class:`~.model.ControlledBy`,
 set by the energy manager's driver). While the energy manager controls a charger, a (re)connected
@@ -54,7 +60,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
-from .errors import ChargerNotConnectedError, CommandTimeoutError, OcppEmsError
+from .errors import (
+    ChargerNotConnectedError,
+    CommandRejectedError,
+    CommandTimeoutError,
+    OcppEmsError,
+)
 from .limits import LimitRules
 from .model import (
     Charger,
@@ -66,7 +77,7 @@ from .model import (
 )
 from .pacing import phase
 from .session import ChargerSession, LimitRequest, remote_stop_each
-from .settings import ChargerSettings, PauseStrategy, ProfilePurpose
+from .settings import ChargerSettings, PauseStrategy, ProfilePurpose, SmartChargingMode
 from .timeutil import utcnow
 
 _LOGGER = logging.getLogger(__name__)
@@ -99,6 +110,19 @@ RETRY_BACKOFF_S = 60.0
 REFRESH_RETRY_S = 30.0
 # ... but not sooner than this (s): a charger that refuses at once is not asked in a busy loop.
 REFRESH_RETRY_MIN_S = 0.1
+# While the charger refuses the live limit, each retry of the refresh waits twice the one before,
+# up to this (s): a rewrite every REFRESH_RETRY_S of a limit it refuses anyway only fills the log.
+REFUSED_RETRY_MAX_S = 600.0
+# The mismatch source of a live limit the charger refused.
+REFUSED = "refused"
+# What the user can do about it (logged with the first refusal of a run).
+REFUSED_ADVICE = (
+    "the charger refuses the limits it is sent: let a central system (OCPP) / external energy "
+    "manager set its current in the charger's own settings (Schneider: 'EM controlled by external "
+    "system'), or try another live profile purpose or stack level in its options. Until it takes "
+    "one, its refusals are logged at debug level and the limit is written again less often (at "
+    f"most every {REFUSED_RETRY_MAX_S / 60:.0f} min)"
+)
 
 
 def tx_profile_id(connector_id: int) -> int:
@@ -171,6 +195,15 @@ class CurrentController:
         # The charger left a GetCompositeSchedule unanswered on this connection: not asked again
         # (each question holds every other CALL back until it times out; Current.Offered stays).
         self._composite_unanswered = False
+        # The live limit the charger refused last (None: it took the last one written). While it
+        # refuses, the refresh backs off (its last wait; None: not backing off), the refusals are
+        # told once, and the mismatch they set is cleared by the next limit it takes.
+        self._refused_live: _Live | None = None
+        self._refused_retry_s: float | None = None
+        self._refusal_told = False
+        self._mismatch_refused = False
+        # Set when a backing-off refresh is due anew (a limit taken, another one refused).
+        self._refresh_rescheduled = asyncio.Event()
         self._expiry_task: asyncio.Task[None] | None = None
         self._stopped_connectors: list[int] = []
         # Unauthorized transactions being stopped, and those that get 0 A (the stop failed).
@@ -220,7 +253,7 @@ class CurrentController:
         except ChargerNotConnectedError:
             return False
         except OcppEmsError as err:
-            _LOGGER.warning("%s: could not apply the current limit: %s", self._id, err)
+            self._live_write_failed("could not apply the current limit", err)
             self._retry_after = self._now() + RETRY_BACKOFF_S
         return True
 
@@ -598,10 +631,11 @@ class CurrentController:
         except ChargerNotConnectedError:
             raise
         except OcppEmsError as err:
-            _LOGGER.warning("%s: could not write its %s profile: %s", self._id, purpose, err)
+            self._write_failed("could not write its %s profile", err, purpose)
             written = None
         else:
             written = wanted
+            self._refusal_told = False
         self._request_save()
         return written
 
@@ -613,8 +647,14 @@ class CurrentController:
             session = self._session
             if session is None:
                 return
-            if not self.rules.smart_charging:
-                self._warn_once("smart", "does not support smart charging: limits not sent")
+            rules = self.rules
+            if not rules.smart_charging:
+                if rules.settings.smart_charging is SmartChargingMode.AUTO:  # not the user's choice
+                    self._warn_once(
+                        "smart",
+                        "does not list smart charging (SmartCharging): limits not sent; if it "
+                        "takes them anyway, set its option 'Smart charging' to 'On'",
+                    )
                 return
             desired = self._desired()
             if not force and desired == self._live:
@@ -629,10 +669,12 @@ class CurrentController:
                     )
                 if desired.tx_default:
                     await session.set_limit_profile(self._live_request(desired, 0, None))
-            except BaseException:
+            except BaseException as err:
                 # Refused, failed or cancelled, maybe after a part went out (or the charger
                 # took it unanswered): everything again next time.
                 self._live = None
+                if isinstance(err, CommandRejectedError):
+                    self._refused(desired)
                 raise
             self._live = desired
             self._written_at = self._now()
@@ -642,7 +684,28 @@ class CurrentController:
             self.charger.limit.last_write = utcnow()
             self._request_save()
             self.charger.notify()
+            self._taken()
             self._verify_task = self._spawn(self._verify(session, desired), "verify")
+
+    def _refused(self, desired: _Live) -> None:
+        """The charger refused ``desired``: another limit than the one it refused before starts
+        the back-off anew."""
+        if desired != self._refused_live:
+            self._refused_live = desired
+            self._restart_backoff()
+
+    def _taken(self) -> None:
+        """The charger took a live limit: a run of refusals ends."""
+        self._refused_live = None
+        self._refusal_told = False
+        self._restart_backoff()
+        if self._mismatch_refused:
+            self._report(False, {"source": REFUSED})  # verified anew, like any write
+
+    def _restart_backoff(self) -> None:
+        if self._refused_retry_s is not None:
+            self._refused_retry_s = None
+            self._refresh_rescheduled.set()
 
     def _cancel_verify(self) -> None:
         if self._verify_task is not None:
@@ -670,27 +733,35 @@ class CurrentController:
         latest = self._settings().live_limit_duration_s * REFRESH_FRACTION
         return max(latest * (1 - REFRESH_SPREAD * self._phase), 1.0)
 
-    def _refresh_retry_delay(self) -> float:
-        """After a failed refresh: soon, and well before the live profile written last runs out
-        (after that, every REFRESH_RETRY_S)."""
-        if self._live_expires_at is None:
-            return REFRESH_RETRY_S
-        left = self._live_expires_at - self._now()
-        if left <= 0.0:
-            return REFRESH_RETRY_S
-        return max(min(REFRESH_RETRY_S, left / 2), REFRESH_RETRY_MIN_S)
+    def _next_refresh_retry(self, *, refused: bool) -> float:
+        """When to retry a failed refresh: soon, and well before the live profile written last
+        runs out (after that, every REFRESH_RETRY_S). While the charger refuses the limit, each
+        retry waits twice the one before (up to REFUSED_RETRY_MAX_S)."""
+        delay = REFRESH_RETRY_S
+        left = None if self._live_expires_at is None else self._live_expires_at - self._now()
+        if left is not None and left > 0.0:
+            delay = max(min(REFRESH_RETRY_S, left / 2), REFRESH_RETRY_MIN_S)
+        if refused:
+            if self._refused_retry_s is not None:
+                delay = min(max(delay, 2 * self._refused_retry_s), REFUSED_RETRY_MAX_S)
+            self._refused_retry_s = delay
+        return delay
+
+    def _refused_retry(self) -> float | None:
+        """The next retry of a live limit the charger refused (None: it took the last one)."""
+        return None if self._refused_live is None else self._next_refresh_retry(refused=True)
 
     async def _refresh_loop(self) -> None:
         """Rewrite the live profile before its duration runs out (a failed rewrite is retried
-        soon: :meth:`_refresh_retry_delay`)."""
-        retry_in: float | None = None
+        soon, a refused one less and less often: :meth:`_next_refresh_retry`)."""
+        retry_in = self._refused_retry()  # one refused at attach is not asked again at once
         while True:
             period = self._refresh_period()
             written = self._written_at if self._written_at is not None else self._now()
-            if retry_in is None:
-                await asyncio.sleep(max(written + period - self._now(), 0.0))
-            else:
-                await asyncio.sleep(retry_in)
+            delay = max(written + period - self._now(), 0.0) if retry_in is None else retry_in
+            if await self._rescheduled_within(delay):
+                retry_in = self._refused_retry()  # a limit taken or another refused meanwhile
+                continue
             if self._written_at is not None and self._now() - self._written_at < period:
                 retry_in = None
                 continue  # written meanwhile (a change): wait for that write to age
@@ -700,17 +771,24 @@ class CurrentController:
             except ChargerNotConnectedError:
                 return
             except OcppEmsError as err:
-                retry_in = self._refresh_retry_delay()
-                _LOGGER.warning(
-                    "%s: refreshing the current limit failed (again in %.1f s): %s",
-                    self._id,
-                    retry_in,
-                    err,
+                retry_in = self._next_refresh_retry(refused=isinstance(err, CommandRejectedError))
+                self._live_write_failed(
+                    "refreshing the current limit failed (again in %.1f s)", err, retry_in
                 )
             else:
                 # Nothing written (no smart charging since a reconnect, no session): look again
                 # a period later, not at once (the old write's age kept this loop spinning).
                 retry_in = period if self._written_at == before else None
+
+    async def _rescheduled_within(self, delay: float) -> bool:
+        """Sleep ``delay`` s; True: a backing-off refresh became due anew meanwhile."""
+        self._refresh_rescheduled.clear()
+        try:
+            async with asyncio.timeout(delay):
+                await self._refresh_rescheduled.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def _expire_after(self, duration_s: float) -> None:
         await asyncio.sleep(duration_s)
@@ -721,7 +799,7 @@ class CurrentController:
             try:
                 await self._apply()
             except OcppEmsError as err:
-                _LOGGER.warning("%s: lifting the expired limit failed: %s", self._id, err)
+                self._live_write_failed("lifting the expired limit failed", err)
 
     def _lift_expired(self) -> None:
         """The limit given with a duration ends: the one from before it comes back."""
@@ -861,8 +939,9 @@ class CurrentController:
         if self._reapply_queued or self._now() < self._retry_after:
             return
         # While a write is in flight the charger may not hold ``_live`` yet: queue behind it
-        # (``_apply`` re-reads the desired state under the lock) rather than drop the change.
-        if not self._lock.locked() and self._live is not None and self._desired() == self._live:
+        # (``_apply`` re-reads the desired state under the lock) rather than drop the change. One
+        # the charger refused as it is now is left to the refresh (it backs off).
+        if not self._lock.locked() and self._desired() in (self._live, self._refused_live):
             return
         self._reapply_queued = True
         self._spawn(self._apply_logged(), "apply")
@@ -871,8 +950,32 @@ class CurrentController:
         try:
             await self._apply()
         except OcppEmsError as err:
-            _LOGGER.warning("%s: could not apply the current limit: %s", self._id, err)
+            self._live_write_failed("could not apply the current limit", err)
             self._retry_after = self._now() + RETRY_BACKOFF_S
+
+    def _live_write_failed(self, what: str, err: OcppEmsError, *args: object) -> None:
+        """A write of the live limit we keep failed (not a change, which is undone and raised):
+        logged, and one the charger refused is shown as a mismatch."""
+        self._write_failed(what, err, *args)
+        refused = self._refused_live
+        if isinstance(err, CommandRejectedError) and refused is not None:
+            self._report(
+                True, {"expected_a": refused.amps, "status": err.status, "source": REFUSED}
+            )
+
+    def _write_failed(self, what: str, err: OcppEmsError, *args: object) -> None:
+        """Log a failed write (``what``: a %-format of ``args``). A refusal is told once per run of
+        refusals, with what the user can do (:data:`REFUSED_ADVICE`); the rest of the run goes to
+        debug."""
+        level, advice = logging.WARNING, ""
+        if isinstance(err, CommandRejectedError):
+            if self._refusal_told:
+                level = logging.DEBUG
+            else:
+                self._refusal_told = True
+                advice = f"; {REFUSED_ADVICE}"
+        template = "%s: " + what + ": %s%s"
+        _LOGGER.log(level, template, self._id, *args, err, advice)
 
     def _check_offered(self) -> None:
         """A charger offering more than our limit ignores it (Current.Offered, while charging)."""
@@ -900,8 +1003,10 @@ class CurrentController:
         if mismatch == limit.mismatch:
             return
         limit.mismatch = mismatch
+        self._mismatch_refused = mismatch and data["source"] == REFUSED
         if mismatch:
-            _LOGGER.warning("%s: charger does not apply its limit: %s", self._id, data)
+            if not self._mismatch_refused:  # a refusal is told by _write_failed
+                _LOGGER.warning("%s: charger does not apply its limit: %s", self._id, data)
             self.charger.notify(ChargerEvent(kind=EventKind.LIMIT_MISMATCH, data=data))
         self.charger.notify()
 

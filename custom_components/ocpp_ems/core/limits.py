@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .model import Capabilities, ChargingRateUnit, LimitState
-from .settings import ChargerSettings, PauseStrategy, RateUnitPreference
+from .settings import ChargerSettings, PauseStrategy, RateUnitPreference, SmartChargingMode
 
 # The resolution of a current limit: an OCPP profile in A takes multiples of 0.1 A.
 LIMIT_RESOLUTION_A = 0.1
@@ -125,7 +125,11 @@ class LimitRules:
     # --- pausing and the limit in force ------------------------------------------------------------
     @property
     def smart_charging(self) -> bool:
-        """Whether limits can be written (a charger that reported no profiles is assumed to)."""
+        """Whether limits are written as profiles: as the user set it, else as the charger
+        reports (one that reported no profiles is assumed to take them)."""
+        mode = self.settings.smart_charging
+        if mode is not SmartChargingMode.AUTO:
+            return mode is SmartChargingMode.ON
         return not self.capabilities.supported_profiles or self.capabilities.smart_charging
 
     @property

@@ -15,6 +15,16 @@ class PauseStrategy(StrEnum):
     REMOTE_STOP_START = "remote_stop_start"
 
 
+class SmartChargingMode(StrEnum):
+    """Whether limits are written as charging profiles. Chargers lie both ways: some take
+    profiles but leave SmartCharging out of their feature list (Grizzl-e, wallbe-based ones),
+    others list it and refuse every profile."""
+
+    AUTO = "auto"  # as the charger reports (one that reports no features is assumed to)
+    ON = "on"  # written whatever it lists
+    OFF = "off"  # never written: paused by stopping and starting the transaction
+
+
 class ProfilePurpose(StrEnum):
     """Which profile carries the dynamic (live) limit."""
 
@@ -105,6 +115,7 @@ class ChargerSettings:
     live_profile_purpose: ProfilePurpose = ProfilePurpose.TX_DEFAULT
     rate_unit: RateUnitPreference = RateUnitPreference.AUTO
     pause_strategy: PauseStrategy = PauseStrategy.ZERO_LIMIT
+    smart_charging: SmartChargingMode = SmartChargingMode.AUTO
     # A live limit lasts this long unless refreshed; if HA stops, the charger falls back to the safe base.
     live_limit_duration_s: int = 900
     meter_interval_s: int = 10

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from custom_components.ocpp_ems.core.errors import CommandRejectedError
-from custom_components.ocpp_ems.core.settings import is_id_tag
+from custom_components.ocpp_ems.core.limits import LimitRules
+from custom_components.ocpp_ems.core.model import Capabilities
+from custom_components.ocpp_ems.core.settings import ChargerSettings, is_id_tag
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -24,6 +26,16 @@ LOCAL_AUTH = "LocalAuthListManagement"
 RESERVATION = "Reservation"
 SMART_CHARGING = "SmartCharging"
 REMOTE_TRIGGER = "RemoteTrigger"
+
+
+def offers(feature: str, settings: ChargerSettings, capabilities: Capabilities) -> bool:
+    """Whether a CALL of ``feature`` may go out: smart charging as the charger's limit rules say
+    (the user may force it on or off), any other as the charger reported (not yet known: try)."""
+    if feature == SMART_CHARGING:
+        return LimitRules(settings, capabilities).smart_charging
+    supported = capabilities.supported_profiles
+    return feature == CORE or not supported or feature in supported
+
 
 # A configuration key or device-model variable whose value is a secret (never stored in the
 # model, shown in diagnostics, nor logged): 1.6 AuthorizationKey, 2.x BasicAuthPassword, and any

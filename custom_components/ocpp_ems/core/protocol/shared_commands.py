@@ -1,8 +1,10 @@
 """Outgoing commands with the same payload in 1.6 (with its security extension) and 2.x:
 DataTransfer, and the security commands InstallCertificate, DeleteCertificate, GetLog, the signed
-firmware update, the trigger of a new certificate signing request. Both versions' commands mixins
-build on :class:`SharedCommands`; what differs is a class constant (the CSMS root's certificate
-type, the action that triggers a CSR, the action of a signed firmware update).
+firmware update, the trigger of a new certificate signing request; and where a limit profile goes
+(:meth:`SharedCommands.write_limit`: the connector-0 fallback of one-outlet chargers). Both
+versions' commands mixins build on :class:`SharedCommands`; what differs is a class constant (the
+CSMS root's certificate type, the action that triggers a CSR, the action of a signed firmware
+update).
 
 A charger without the messages (a 1.6 charger without the security extension answers a CALLERROR
 NotImplemented / NotSupported, a trigger it lacks is answered NotImplemented) raises
@@ -12,8 +14,9 @@ NotImplemented / NotSupported, a trigger it lacks is answered NotImplemented) ra
 
 from __future__ import annotations
 
+import logging
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -26,6 +29,7 @@ from custom_components.ocpp_ems.core.model import Charger
 from custom_components.ocpp_ems.core.session import (
     CertificateHashData,
     ChargerSession,
+    LimitRequest,
     SessionContext,
     SignedFirmware,
     next_request_id,
@@ -40,6 +44,8 @@ _NOT_IMPLEMENTED = frozenset({"NotImplemented", "NotSupported"})
 # GetLog / firmware updates: AcceptedCanceled = accepted, an earlier one was cancelled for it.
 _ACCEPTED_CANCELED = ("Accepted", "AcceptedCanceled")
 
+_LOGGER = logging.getLogger(__name__)
+
 
 class SharedCommands(ChargerSession):
     """The commands every version sends alike (see the module docstring)."""
@@ -53,6 +59,9 @@ class SharedCommands(ChargerSession):
     CLIENT_CERTIFICATE_TRIGGER: ClassVar[tuple[str, str]]
     # The action of a signed firmware update (1.6 SignedUpdateFirmware, 2.x UpdateFirmware).
     SIGNED_FIRMWARE_ACTION: ClassVar[str]
+    # Learned on this connection: the charger takes charger-wide TxDefault profiles only on its
+    # one outlet (see write_limit).
+    _defaults_on_outlet: bool = False
 
     @abstractmethod
     async def call(self, action: str, payload: Payload) -> Payload:
@@ -84,6 +93,38 @@ class SharedCommands(ChargerSession):
             without_none({"vendorId": vendor_id, "messageId": message_id, "data": data}),
         )
         return {"status": result["status"], "data": result.get("data")}
+
+    # --- smart charging --------------------------------------------------------------------------
+    async def write_limit(
+        self, request: LimitRequest, target: int, write: Callable[[int], Awaitable[None]]
+    ) -> None:
+        """Set ``request``'s profile with ``write`` on connector (1.6) / EVSE (2.x) ``target``.
+
+        A charger-wide (``target`` 0) TxDefault profile that a one-outlet charger refuses
+        (firmware that knows no "whole charger") goes to its outlet, the same thing there; learned
+        for the connection, so later ones go to the outlet straight away."""
+        outlet = self._only_outlet() if target == 0 and request.purpose != "charger_max" else None
+        if outlet is not None and self._defaults_on_outlet:
+            await write(outlet)
+            return
+        try:
+            await write(target)
+        except CommandRejectedError as refused:
+            if outlet is None:
+                raise
+            await write(outlet)
+            self._defaults_on_outlet = True
+            _LOGGER.info(
+                "%s: refuses TxDefault profiles for the whole charger (%s); writing them to %s",
+                self.charger.charger_id,
+                refused.status,
+                outlet,
+            )
+
+    def _only_outlet(self) -> int | None:
+        """The outlet of a one-outlet charger (None: several, where 0 means all of them)."""
+        outlets = self.charger.outlet_ids
+        return outlets[0] if len(outlets) == 1 else None
 
     # --- certificates ----------------------------------------------------------------------------
     async def install_root_certificate(self, pem: str | None = None) -> None:

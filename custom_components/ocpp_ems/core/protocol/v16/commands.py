@@ -14,7 +14,6 @@ central system in its own settings (no standard key) and ``SecurityProfile``.
 
 from __future__ import annotations
 
-import logging
 from abc import abstractmethod
 from collections.abc import Sequence
 from datetime import datetime
@@ -66,8 +65,6 @@ EXTENDED_TRIGGERS = {
 }
 SECURITY_PROFILES = range(4)
 
-_LOGGER = logging.getLogger(__name__)
-
 
 class V16Commands(SharedCommands):
     """The outgoing half of the 1.6 adapter (mixed into :class:`~.session.V16Session`)."""
@@ -78,9 +75,6 @@ class V16Commands(SharedCommands):
 
     charger: Charger
     state: ChargerState
-    # Learned on this connection: the charger takes charger-wide TxDefault profiles only on its
-    # one outlet (see set_limit_profile).
-    _defaults_on_outlet: bool = False
 
     @abstractmethod
     async def call(self, action: str, payload: Payload, profile: str = CORE) -> Payload:
@@ -275,35 +269,12 @@ class V16Commands(SharedCommands):
 
     # --- smart charging --------------------------------------------------------------------------
     async def set_limit_profile(self, request: LimitRequest) -> None:
-        """A charger-wide TxDefault profile a one-outlet charger refuses on connector 0 (firmware
-        that knows no "whole charger") goes to its outlet, the same thing there; learned for the
-        connection, so later writes go to the outlet straight away."""
         profile = build_limit_profile(request)
-        if request.purpose == "charger_max":
-            await self._set_profile(0, profile)
-            return
-        outlet = self._only_outlet() if request.connector_id == 0 else None
-        if outlet is not None and self._defaults_on_outlet:
-            await self._set_profile(outlet, profile)
-            return
-        try:
-            await self._set_profile(request.connector_id, profile)
-        except CommandRejectedError as refused:
-            if outlet is None:
-                raise
-            await self._set_profile(outlet, profile)
-            self._defaults_on_outlet = True
-            _LOGGER.info(
-                "%s: refuses TxDefault profiles on connector 0 (%s); writing them to connector %s",
-                self.charger.charger_id,
-                refused.status,
-                outlet,
-            )
-
-    def _only_outlet(self) -> int | None:
-        """The outlet of a one-outlet charger (None: several, where connector 0 means all)."""
-        outlets = self.charger.outlet_ids
-        return outlets[0] if len(outlets) == 1 else None
+        await self.write_limit(
+            request,
+            0 if request.purpose == "charger_max" else request.connector_id,
+            lambda connector_id: self._set_profile(connector_id, profile),
+        )
 
     async def set_raw_profile(self, connector_id: int, profile: dict[str, Any]) -> None:
         await self._set_profile(connector_id, profile)

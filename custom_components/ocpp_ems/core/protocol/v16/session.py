@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from custom_components.ocpp_ems.core.errors import CommandNotSupportedError
 from custom_components.ocpp_ems.core.model import Charger
+from custom_components.ocpp_ems.core.protocol.common import offers
 from custom_components.ocpp_ems.core.protocol.frames import (
     ErrorCodes,
     field_rules,
@@ -73,9 +74,7 @@ class V16Session(V16Commands, RpcSession):
     # --- outgoing --------------------------------------------------------------------------------
     async def call(self, action: str, payload: Payload, profile: str = CORE) -> Payload:
         """Send one CALL; refused locally when the charger lacks the feature ``profile``."""
-        supported = self.charger.capabilities.supported_profiles
-        # Unknown before the configuration was read: then try and let the charger answer.
-        if profile != CORE and supported and profile not in supported:
+        if not offers(profile, self.context.charger_settings(), self.charger.capabilities):
             raise CommandNotSupportedError(action)
         return await self.send(action, payload)
 

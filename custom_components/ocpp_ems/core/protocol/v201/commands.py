@@ -65,6 +65,7 @@ from custom_components.ocpp_ems.core.protocol.common import (
     availability,
     expect_status,
     local_list_updates,
+    offers,
     without_none,
 )
 from custom_components.ocpp_ems.core.protocol.rpc import Payload
@@ -183,8 +184,7 @@ class V201Commands(SharedCommands):
 
     def _require(self, feature: str, action: str) -> None:
         """Refuse locally what the station's device model says it lacks (unknown: try)."""
-        supported = self.charger.capabilities.supported_profiles
-        if supported and feature not in supported:
+        if not offers(feature, self.context.charger_settings(), self.charger.capabilities):
             raise CommandNotSupportedError(action)
 
     def _record_values(self, values: dict[VariableId, str | None]) -> None:
@@ -458,7 +458,13 @@ class V201Commands(SharedCommands):
         )
 
     async def set_limit_profile(self, request: LimitRequest) -> None:
-        evse_id = target_evse(request)
+        await self.write_limit(
+            request, target_evse(request), lambda evse_id: self._set_limit_on(evse_id, request)
+        )
+
+    async def _set_limit_on(self, evse_id: int, request: LimitRequest) -> None:
+        """``request``'s profile on EVSE ``evse_id`` (a 2.1 dynamic one updated in place while
+        it may be)."""
         dynamic = self._dynamic_allowed(request)
         profile = build_limit_profile(
             request, self.station_limits(evse_id), kind="Dynamic" if dynamic else "Absolute"
