@@ -78,6 +78,31 @@ class ChargerMemory:
     # How fast the charger follows a write, from its meter values (kept across plug-ins).
     response: ChargerResponse = field(default_factory=ChargerResponse)
 
+    def clock_went_back(self, by_s: float) -> None:
+        """The wall clock went back ``by_s`` (an NTP correction, a host without a real-time
+        clock): every time remembered moves back with it, as do the readings taken before the
+        jump (``controller.py``), so each wait under way (the write interval, a start, stop or
+        1p/3p delay, a settle time, a stale input's grace) ends when it would have, not the
+        jump later (``by_s`` is the jump less the time between the updates around it: a wait
+        ends that much later, never sooner). Deadlines the user set (a boost's end) stay."""
+        self.activated_at -= by_s
+        self.last_switch_at -= by_s
+        self.last_write_at -= by_s
+        self.started_at -= by_s
+        for timer in (self.enable, self.disable, self.phase_up, self.phase_down):
+            timer.clock_went_back(by_s)
+        self.stale_since = _earlier(self.stale_since, by_s)
+        self.soc_at = _earlier(self.soc_at, by_s)
+        self.error_at = _earlier(self.error_at, by_s)
+        self.dip_at = _earlier(self.dip_at, by_s)
+        self.dip_since = _earlier(self.dip_since, by_s)
+        self.dip_stop_at = _earlier(self.dip_stop_at, by_s)
+        self.response.clock_went_back(by_s)
+
+
+def _earlier(at: float | None, by_s: float) -> float | None:
+    return None if at is None else at - by_s
+
 
 @dataclass(slots=True)
 class ChargerWork:

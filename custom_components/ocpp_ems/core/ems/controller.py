@@ -17,7 +17,8 @@ readings (``measure.SiteMemory``):
 3. ``solar``: share the surplus: full chargers first, then every minimum, then equal shares; run the
    start/stop and 1p/3p (``phases``) timers;
 4. ``demand.stale_fallback`` where an input a charger needs is stale, then ``fuse``: share the fuse
-   headroom per line (minimums first, then equal shares, by priority);
+   headroom per line (minimums first, then equal shares, by priority), with the cars' line currents
+   as far as the grid shows them (``measure.count_unseen_draw``);
 5. ``limiter``: decreases at once, raises rate limited and deadbanded, so a charger is only written
    on a real change.
 
@@ -25,6 +26,13 @@ readings (``measure.SiteMemory``):
 delay, the write interval, a stale input's grace, a boost, the plan's next look), so always later
 than ``now``: a timer no stage ran (its car stopped or changed mode) only fires once a stage runs it
 again, and that takes an input change, which calls ``update`` anyway.
+
+When the wall clock goes back (an NTP correction, a host without a real-time clock), ``update``
+gets a ``now`` earlier than the last one's: every time the memories hold moves back by the jump,
+and so does every reading stamped after ``now`` (taken before the jump), so waits under way end
+as if the clock had not moved, not the jump later (``clock_went_back``). A clock going forward
+is a long gap between updates: waits under way have passed (their conditions hold at the
+update that ends them, and writes stay rate limited from there).
 
 Each charger's reason says what the manager does now, set in the stage that decides it, together
 with ``until`` when that is a wait with an end, read off the timer that runs it. Reasons never feed
@@ -36,7 +44,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
+from typing import Any
 
 from .charger_work import ChargerMemory, Kind
 from .cheap_grid import cheap_until, next_price_change
@@ -44,10 +53,29 @@ from .config import ChargerSettings, PlanTarget, SiteSettings
 from .demand import demand_wake_ups, resolve_kind, stale_fallback
 from .fuse import line_headroom, share_fuse
 from .limiter import limit_writes
-from .measure import SiteMemory, measure_balance, observe_meter_signs, prepare, read_site
+from .measure import (
+    SiteMemory,
+    count_unseen_draw,
+    measure_balance,
+    observe_meter_signs,
+    prepare,
+    read_site,
+)
 from .solar import share_solar
 from .sun_ahead import mark_sun_ahead
-from .types import ChargerDecision, Decision, Mode, SiteInputs
+from .types import (
+    ChargerDecision,
+    ChargerInputs,
+    Decision,
+    Mode,
+    PhaseReading,
+    Reading,
+    SiteInputs,
+)
+
+# Updates come with the time of their inputs, which may jitter: only a ``now`` earlier than the
+# latest update's by more than this (s) is the wall clock gone back.
+CLOCK_JITTER_S = 1.0
 
 
 class EnergyManager:
@@ -62,6 +90,8 @@ class EnergyManager:
         self._chargers: dict[str, ChargerSettings] = {}
         self._memory: dict[str, ChargerMemory] = {}
         self._site_memory = SiteMemory()
+        self._latest = -math.inf  # the latest update's time
+        self._back_s = 0.0  # how far the wall clock last went back
         for cid, cfg in (chargers or {}).items():
             self.set_charger(cid, cfg)
 
@@ -117,8 +147,33 @@ class EnergyManager:
     def site_memory(self) -> SiteMemory:
         return self._site_memory
 
+    # --- the wall clock going back ----------------------------------------------------------------
+    def clock_went_back_s(self, now: float) -> float:
+        """How far the wall clock went back since the latest update (0: it did not)."""
+        back_s = self._latest - now
+        return back_s if back_s > CLOCK_JITTER_S else 0.0
+
+    def _clock_went_back(self, back_s: float) -> None:
+        self._back_s = back_s
+        for memory in self._memory.values():
+            memory.clock_went_back(back_s)
+        self._site_memory.clock_went_back()
+
+    def _taken_before_jump(self, inputs: SiteInputs, now: float) -> SiteInputs:
+        """The inputs with each reading stamped after ``now`` (taken before the wall clock last
+        went back: its meter has not reported since) moved back by the jump, as the memories
+        were: it ages from then, and keeps its order with the times remembered."""
+        if not self._back_s:
+            return inputs
+        chargers = {cid: _moved_back(ci, now, self._back_s) for cid, ci in inputs.chargers.items()}
+        return replace(_moved_back(inputs, now, self._back_s), chargers=chargers)
+
     # --- the control step ----------------------------------------------------------------------
     def update(self, inputs: SiteInputs, now: float) -> Decision:
+        if back_s := self.clock_went_back_s(now):
+            self._clock_went_back(back_s)
+        self._latest = now if back_s else max(self._latest, now)
+        inputs = self._taken_before_jump(inputs, now)
         site = self._site
         wake: list[float] = []  # when a wait some stage runs ends: the next update is due then
         grid_at = None if inputs.grid_w is None else inputs.grid_w.at
@@ -152,6 +207,8 @@ class EnergyManager:
             budget_w = surplus.available_w - site.solar.regulation_margin_w
             wake += share_solar(works, site.solar, budget_w, surplus.battery_first_w, now)
 
+        if site.fuse_a is not None:
+            count_unseen_draw(self._site_memory, readings, works)
         headroom, fuse_unknown = line_headroom(site, readings, works)
         if fuse_unknown and inputs.grid_currents_a is None:
             stale.add("grid_power")  # (unknown phase currents are named by ``read_site``)
@@ -182,3 +239,14 @@ class EnergyManager:
             next_update_at=min(wake) if wake else None,
             cheap_grid_until=cheap_end,
         )
+
+
+def _moved_back[I: (SiteInputs, ChargerInputs)](inputs: I, now: float, back_s: float) -> I:
+    """``inputs`` with each reading stamped after ``now`` moved back by ``back_s``."""
+    moved: dict[str, Any] = {  # (the fields differ in type: ``replace`` checks each)
+        f.name: replace(reading, at=reading.at - back_s)
+        for f in fields(inputs)
+        if isinstance(reading := getattr(inputs, f.name), Reading | PhaseReading)
+        and reading.at > now + CLOCK_JITTER_S
+    }
+    return replace(inputs, **moved) if moved else inputs

@@ -322,7 +322,7 @@ class EmsDriver:
         charger_ids = sorted(
             charger_id
             for charger_id in self._let_go & self._links.keys()
-            if (due := self._hand_back_due.get(charger_id, now)) <= now
+            if (due := self._retry_due(charger_id, now)) <= now
             or (due == _WHEN_BACK and self._links[charger_id].model.connected)
         )
         self._let_go.difference_update(charger_ids)
@@ -332,14 +332,24 @@ class EmsDriver:
     def next_hand_back_at(self) -> float | None:
         """When the next refused hand-back is due again (None: none waits for a time; one that
         found its charger offline waits for it to be back)."""
+        now = self._clock()
         return min(
             (
                 due
-                for charger_id, due in self._hand_back_due.items()
-                if charger_id in self._let_go and due != _WHEN_BACK
+                for charger_id in self._hand_back_due.keys() & self._let_go
+                if (due := self._retry_due(charger_id, now)) != _WHEN_BACK
             ),
             default=None,
         )
+
+    def _retry_due(self, charger_id: str, now: float) -> float:
+        """When the charger's refused hand-back is tried again (``now``: none was refused). A
+        time later than the retry time from now was set before the wall clock went back: it
+        becomes the retry time from now, or it would wait the jump longer."""
+        due = self._hand_back_due.get(charger_id, now)
+        if due != _WHEN_BACK and due > (latest := now + self._timing().retry_s):
+            due = self._hand_back_due[charger_id] = latest
+        return due
 
     async def hand_back(self, charger_id: str) -> float | None:
         """Hand a charger the manager let go of back to its user: no limit of the manager's stays
@@ -471,6 +481,8 @@ class EmsDriver:
             self._configure(charger_id, now)
         self._learned.resume_sessions(self._controlled())
         self._manager.set_site(self._plan_site(inputs, now))
+        if back_s := self._manager.clock_went_back_s(now):
+            self._clock_went_back(back_s)
         decision = self._manager.update(inputs, now)
         if manual := {cid: self._manual_decision(cid) for cid in self._links if self._manual(cid)}:
             decision = replace(decision, chargers={**decision.chargers, **manual})
@@ -501,6 +513,14 @@ class EmsDriver:
             discharge_value=value,
             wake_at=wake,
         )
+
+    def _clock_went_back(self, back_s: float) -> None:
+        """The wall clock went back (the controller tells, ``EnergyManager.clock_went_back_s``):
+        the discharge limit's last write moves back with it, as the controller's times do, or
+        its write interval would hold a raise the jump longer. (A refused hand-back's retry is
+        due no later than the retry time from now: ``_retry_due``; with the manager switched
+        off no step runs to tell.)"""
+        self._discharge_written_at -= back_s
 
     def _manual_decision(self, charger_id: str) -> ChargerDecision:
         """A Manual charger's decision: nothing to write; its target is the limit in force."""

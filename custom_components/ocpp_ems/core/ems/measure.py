@@ -3,7 +3,9 @@
 A reading older than its ``*_max_age_s`` (or unavailable) counts as unknown and is named in
 ``Decision.stale_inputs``. A car's draw is its charger's meter, or the commanded current while that
 meter still shows the time before the last write (charger meters lag the grid meter); which write
-each meter shows comes from the charger's learned response (``response.py``).
+each meter shows comes from the charger's learned response (``response.py``). For the fuse a car
+counts on its lines at no more than its meter and the lowest limit since, plus what the grid shows
+of a start or raise its meter does not show yet (``count_unseen_draw``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class SiteReadings:
     battery_unread: bool
     stale: frozenset[str]  # names of the configured inputs that are unavailable or too old
     grid_at: float | None = None  # when the grid and the battery meter read
+    grid_currents_at: float | None = None  # when the grid's phase currents read
     battery_at: float | None = None
     read_at: float | None = None  # when these readings were taken (the update's time)
 
@@ -136,6 +139,23 @@ class SiteMemory:
     left_over_charge_w: float = 0.0  # the most the battery charged since then
     capacity: CapacityLearner = field(default_factory=CapacityLearner)
     meter_signs: MeterSigns = field(default_factory=MeterSigns)  # inverted grid/battery meters
+    # The house's current per line (A) at the last two grid readings (``count_unseen_draw``).
+    house: deque[tuple[float, Phases]] = field(default_factory=lambda: deque(maxlen=2))
+
+    def clock_went_back(self) -> None:
+        """Our wall clock went back: the readings kept by their times are forgotten (a reading
+        after the jump would pair with one from before it, or count as older than it and be
+        skipped for the jump's length), as is the time PV was left over since. What was learned
+        stays: the battery's maximum, a meter's sign verdict, the capacity (whose learner counts
+        a reading older than its last as a gap). The house's currents are kept by their grid
+        reading's time for its repeats only, never compared by order."""
+        self.grid.clear()
+        self.left_over_since = None
+        signs = self.meter_signs
+        for check in (signs.grid, signs.battery):
+            check.history.clear()
+            check.pending = None
+        signs.cars = signs.exporting_since = None
 
     @property
     def battery_capacity_wh(self) -> float | None:
@@ -212,6 +232,7 @@ def read_site(
         battery_unread=inputs.battery_w is not None and battery_w is None,
         stale=frozenset(stale),
         grid_at=None if inputs.grid_w is None else inputs.grid_w.at,
+        grid_currents_at=None if inputs.grid_currents_a is None else inputs.grid_currents_a.at,
         battery_at=None if inputs.battery_w is None else inputs.battery_w.at,
         read_at=now,
     )
@@ -348,6 +369,60 @@ def _paired_deficit(
     return grid_w + readings.battery_w - ev_w
 
 
+def count_unseen_draw(memory: SiteMemory, readings: SiteReadings, works: list[ChargerWork]) -> None:
+    """Count in the fuse's line currents a car's start or raise the grid shows and its charger's
+    meter does not yet, as far as the grid shows it.
+
+    The line currents are the charger's meter, capped at the lowest limit since its sample
+    (``_measure_draw``): the house's load, the grid's current less theirs, is never
+    underestimated. But just after a
+    start the grid already shows the car while its meter still shows it paused: the house's load
+    seems to jump by the car's draw, the fuse leaves the car less than its minimum and pauses
+    it, the pause shows and it starts again (every write interval, for as long as the charger's
+    meter misses the car drawing: for good with 60 s meter values). The learned response says
+    from when the grid may show a write (``ChargerWork.draw_w`` above the line currents), yet a
+    car may start later than that (its handshake): counted then, the house's load would be
+    underestimated by the car's draw. So only what the house's load seems to have risen on the
+    car's lines since the grid's last reading is the car's, up to what the response predicts
+    and never above the last write. (A house load that rises while a car is slow to start is
+    taken for the car until it draws: then the grid shows the overload and the fuse lowers.)
+    """
+    grid, grid_at = readings.grid_currents, readings.grid_currents_at
+    if grid is None or grid_at is None:
+        memory.house.clear()  # no evidence to compare the next reading with
+        return
+    if memory.house and memory.house[-1][0] == grid_at:
+        memory.house.pop()  # the same reading again: compared with the one before it
+    before = memory.house[-1][1] if memory.house else None
+    connected = [w for w in works if w.inputs.connected]
+    rest = [
+        None if g is None else g - sum(w.line_currents[k] for w in connected)
+        for k, g in enumerate(grid)
+    ]
+    for work in connected:
+        last = work.memory.last_write
+        if before is None or last is None or last.paused:
+            continue
+        expected = min(last.current_a, work.draw_w / work.site.voltage_v / work.vehicle_phases)
+        lines = [LINES.index(line) for line in work.lines(work.vehicle_phases)]
+        currents = list(work.line_currents)
+        counted = math.inf
+        for k in lines:
+            now_a, then_a = rest[k], before[k]
+            # No reading of a line: the meter's value holds.
+            rise = 0.0 if now_a is None or then_a is None else now_a - then_a
+            counted = min(counted, expected - currents[k], rise)
+        if counted <= 0.0:
+            continue
+        for k in lines:
+            added = min(last.current_a, currents[k] + counted) - currents[k]
+            currents[k] += added
+            if (rest_a := rest[k]) is not None:
+                rest[k] = rest_a - added  # what is left to explain for the next car
+        work.line_currents = (currents[0], currents[1], currents[2])
+    memory.house.append((grid_at, (rest[0], rest[1], rest[2])))
+
+
 def is_fresh(at: float, max_age: float, now: float) -> bool:
     return now - at <= max_age
 
@@ -459,9 +534,15 @@ def _measure_draw(work: ChargerWork, now: float, grid_at: float) -> None:
         power = None
     if ci.currents_a is not None and is_fresh(ci.currents_a.at, max_age, now):
         measured = [x or 0.0 for x in ci.currents_a.values]
-        # A just-lowered limit shows in the grid meter before the charger's own meter:
-        # the lower of measured and commanded keeps the house load from being underestimated.
-        capped = [min(x, commanded) if last is not None else x for x in measured]
+        # A just-lowered limit shows in the grid meter before the charger's own meter: capped at
+        # the lowest limit since the sample (a pause in between too: a sample from before it is
+        # no draw after the restart), the house load is never underestimated. What the grid
+        # shows of a later start or raise is counted back by ``count_unseen_draw``.
+        response = work.memory.response
+        least = response.least_offered_a(ci.currents_a.at, work.site.solar)
+        if least is None:  # it surely shows none of the writes remembered: any was in force since
+            least = min((write.amps for write in response.writes), default=commanded)
+        capped = [min(x, commanded, least) if last is not None else x for x in measured]
         if last is not None and len(kept := work.lines(last.phases)) == 1:
             # On one phase the car draws on the line it is wired to (a meter may report it as
             # its own L1), and never on a line the write left: a sample from before a switch to

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -155,6 +155,21 @@ class ChargerResponse:
         if watch.write is self.last_write:
             self.followed_at = at
         self.watch = None
+
+    def clock_went_back(self, by_s: float) -> None:
+        """Our wall clock went back ``by_s``: the writes and the sample that ended the last
+        watch move back with it (as the readings taken before the jump do, ``controller.py``),
+        and the next sample counts as new (one taken after the jump may be stamped before the
+        newest seen, moved back). The watch is dropped: a response time measured across the
+        jump would be short by the time between the updates around it. What was learned
+        stays."""
+        self.writes = deque(
+            (replace(write, at=write.at - by_s) for write in self.writes), maxlen=HISTORY
+        )
+        self.watch = None
+        if self.followed_at is not None:
+            self.followed_at -= by_s
+        self.sample_at = -math.inf
 
     # --- what was learned ------------------------------------------------------------------------
     def late_s(self, solar: SolarSettings, *, start: bool = False) -> float:

@@ -14,9 +14,18 @@ class HoldTimer:
         if not condition:
             self.since = None
             return False
-        if self.since is None:
+        # A start in the future is the wall clock gone back (an NTP correction) without the
+        # timer being told (``clock_went_back``): count from now, or the delay would grow by
+        # the jump (a stop delay of minutes held for an hour).
+        if self.since is None or self.since > now:
             self.since = now
         return now - self.since >= delay_s
+
+    def clock_went_back(self, by_s: float) -> None:
+        """The wall clock went back ``by_s``: the timer's start moves back with it (it runs on
+        as if the clock had not moved)."""
+        if self.since is not None:
+            self.since -= by_s
 
     def due_at(self, delay_s: float) -> float | None:
         """When the running timer fires (None when it is not running)."""
