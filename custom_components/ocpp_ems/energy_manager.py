@@ -15,7 +15,7 @@ module
   ``SAVE_DELAY_S`` after a decision), so a restart neither forgets them nor briefly charges in a
   default mode;
 * listens to the sensors and the chargers' coordinators, debounces to about a second, and wakes up
-  when the driver asks;
+  when the driver asks (its timers wait on the event loop's clock: ``_call_at``);
 * runs the driver's writes as background tasks and sets the inverter's discharge limit entity;
 * raises a repair issue while inputs are stale (naming the entities picked, and a unit that is no
   power), another while a meter's sign looks inverted (``core/ems/meter_sign.py``); both clear
@@ -46,7 +46,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
 from homeassistant.helpers.event import (
-    async_track_point_in_utc_time,
+    async_call_later,
     async_track_state_change_event,
     async_track_time_interval,
 )
@@ -118,6 +118,8 @@ from .ems_inputs import (
 from .save_scheduler import SaveScheduler
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .coordinator import ChargerConfigEntry, ServerConfigEntry
 
 __all__ = [
@@ -132,6 +134,9 @@ SAVE_DELAY_S = 10.0
 # Solar forecasts change hourly at most (Forecast.Solar, Solcast): read again this often.
 FORECAST_REFRESH = timedelta(minutes=15)
 FORECASTS_KEY = "forecasts"  # the store's key of the forecasts held (``ForecastHolds``)
+# A timer fires this late (s): the loop's clock and the wall clock (read to the microsecond) may
+# differ by a hair, and one a hair early would find nothing due (the next run a debounce later).
+_TIMER_SLACK_S = 0.001
 
 
 def signal(server_entry_id: str) -> str:
@@ -399,9 +404,7 @@ class EnergyManagerRuntime:
             self._unsub_hand_back()
             self._unsub_hand_back = None
         if (retry_at := self._driver.next_hand_back_at()) is not None:
-            self._unsub_hand_back = async_track_point_in_utc_time(
-                self.hass, self._on_hand_back_retry, dt_util.utc_from_timestamp(retry_at)
-            )
+            self._unsub_hand_back = self._call_at(retry_at, self._on_hand_back_retry)
 
     @callback
     def _on_hand_back_retry(self, _now: datetime) -> None:
@@ -670,12 +673,18 @@ class EnergyManagerRuntime:
 
     # --- timers and repairs ----------------------------------------------------------------------
     @callback
+    def _call_at(self, when: float, action: Callable[[datetime], None]) -> CALLBACK_TYPE:
+        """A timer for ``when`` (the driver's clock, ``_now``), run on the event loop's clock:
+        it waits the time from now to then even if the wall clock goes back meanwhile (an NTP
+        correction). Home Assistant's point-in-time timer waited for the wall clock to show
+        ``when`` again: the jump longer. The driver moves its own times back when it sees one."""
+        return async_call_later(self.hass, max(0.0, when - _now()) + _TIMER_SLACK_S, action)
+
+    @callback
     def _wake_at(self, when: float) -> None:
         if self._unsub_wakeup is not None:
             self._unsub_wakeup()
-        self._unsub_wakeup = async_track_point_in_utc_time(
-            self.hass, self._on_wakeup, dt_util.utc_from_timestamp(when)
-        )
+        self._unsub_wakeup = self._call_at(when, self._on_wakeup)
 
     @callback
     def _on_wakeup(self, _now: datetime) -> None:

@@ -49,7 +49,7 @@ from custom_components.ocpp_ems.core.ems.energy_split import (
     energy_mix,
     split_session,
 )
-from custom_components.ocpp_ems.core.errors import CommandRejectedError
+from custom_components.ocpp_ems.core.errors import CommandRejectedError, CommandTimeoutError
 from custom_components.ocpp_ems.core.limits import LimitRules
 from custom_components.ocpp_ems.core.model import (
     Capabilities,
@@ -393,6 +393,36 @@ async def test_failed_write_is_forgotten_and_sent_again(caplog: pytest.LogCaptur
     # Written: the same decision is not sent again.
     step, _ = await r.step()
     assert step.writes == {}
+
+
+async def test_a_run_of_refused_writes_is_told_once(caplog: pytest.LogCaptureFixture) -> None:
+    """A charger that refuses every limit under the manager: a warning at every retry, forever,
+    filled the log. As the current control tells refusals: a warning once per run of refusals,
+    the rest at debug; a write taken ends the run. A write that fails otherwise (no answer) is
+    always a warning."""
+    r = rig()
+
+    async def failed_writes_logged(fail: set[str]) -> list[str]:
+        caplog.clear()
+        r.control.fail = fail
+        step, _ = await r.step()
+        assert step.writes  # (a failed write is sent again at the next step)
+        return [rec.levelname for rec in caplog.records if "could not set charger" in rec.message]
+
+    with caplog.at_level(logging.DEBUG):
+        assert await failed_writes_logged({"set_limit"}) == ["WARNING"]
+        assert await failed_writes_logged({"set_limit"}) == ["DEBUG"]
+        assert await failed_writes_logged({"set_limit"}) == ["DEBUG"]
+        assert await failed_writes_logged(set()) == []  # taken: the run ends
+        r.driver.update_charger("a", {"max_current_a": 16.0})  # (something new to write)
+        assert await failed_writes_logged({"set_limit"}) == ["WARNING"]
+
+        def no_answer() -> None:
+            raise CommandTimeoutError("SetChargingProfile")
+
+        r.control.on_call = no_answer
+        assert await failed_writes_logged(set()) == ["WARNING"]
+        assert await failed_writes_logged(set()) == ["WARNING"]
 
 
 async def test_failed_resume_is_tried_again() -> None:

@@ -65,6 +65,7 @@ from .errors import (
     CommandRejectedError,
     CommandTimeoutError,
     OcppEmsError,
+    RefusalRuns,
 )
 from .limits import LimitRules
 from .model import (
@@ -200,7 +201,7 @@ class CurrentController:
         # told once, and the mismatch they set is cleared by the next limit it takes.
         self._refused_live: _Live | None = None
         self._refused_retry_s: float | None = None
-        self._refusal_told = False
+        self._refusals = RefusalRuns()
         self._mismatch_refused = False
         # Set when a backing-off refresh is due anew (a limit taken, another one refused).
         self._refresh_rescheduled = asyncio.Event()
@@ -635,7 +636,7 @@ class CurrentController:
             written = None
         else:
             written = wanted
-            self._refusal_told = False
+            self._refusals.taken()
         self._request_save()
         return written
 
@@ -697,7 +698,7 @@ class CurrentController:
     def _taken(self) -> None:
         """The charger took a live limit: a run of refusals ends."""
         self._refused_live = None
-        self._refusal_told = False
+        self._refusals.taken()
         self._restart_backoff()
         if self._mismatch_refused:
             self._report(False, {"source": REFUSED})  # verified anew, like any write
@@ -965,15 +966,13 @@ class CurrentController:
 
     def _write_failed(self, what: str, err: OcppEmsError, *args: object) -> None:
         """Log a failed write (``what``: a %-format of ``args``). A refusal is told once per run of
-        refusals, with what the user can do (:data:`REFUSED_ADVICE`); the rest of the run goes to
-        debug."""
+        refusals (:class:`~.errors.RefusalRuns`), with what the user can do
+        (:data:`REFUSED_ADVICE`); the rest of the run goes to debug."""
         level, advice = logging.WARNING, ""
-        if isinstance(err, CommandRejectedError):
-            if self._refusal_told:
-                level = logging.DEBUG
-            else:
-                self._refusal_told = True
-                advice = f"; {REFUSED_ADVICE}"
+        if not self._refusals.first(err):
+            level = logging.DEBUG
+        elif isinstance(err, CommandRejectedError):
+            advice = f"; {REFUSED_ADVICE}"
         template = "%s: " + what + ": %s%s"
         _LOGGER.log(level, template, self._id, *args, err, advice)
 

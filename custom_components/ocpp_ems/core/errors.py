@@ -55,3 +55,26 @@ class ServerBindError(OcppEmsError):
         self.host = host
         self.port = port
         self.reason = reason
+
+
+class RefusalRuns:
+    """Which of a charger's writes are in a run of refusals, told once: a charger that refuses
+    every limit (a setting on it keeps central systems out) must not warn at every retry
+    forever. A run ends when a write is taken (:meth:`taken`)."""
+
+    def __init__(self) -> None:
+        self._told: set[str] = set()
+
+    def first(self, err: Exception, key: str = "") -> bool:
+        """Whether ``err`` is worth a warning: any failure but a refusal, and the first refusal
+        of a run (the rest of the run: False, logged at debug)."""
+        if not isinstance(err, CommandRejectedError):
+            return True
+        if key in self._told:
+            return False
+        self._told.add(key)
+        return True
+
+    def taken(self, key: str = "") -> None:
+        """A write was taken: the run of refusals (if any) ends."""
+        self._told.discard(key)

@@ -48,7 +48,11 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
-from custom_components.ocpp_ems.core.errors import ChargerNotConnectedError, OcppEmsError
+from custom_components.ocpp_ems.core.errors import (
+    ChargerNotConnectedError,
+    OcppEmsError,
+    RefusalRuns,
+)
 from custom_components.ocpp_ems.core.limits import LimitRules
 from custom_components.ocpp_ems.core.model import Charger, ControlledBy, EvChargingNeeds
 from custom_components.ocpp_ems.core.settings import PauseStrategy
@@ -178,6 +182,8 @@ class EmsDriver:
         # task, and one that waits for the charger (a resume) must not land after a newer one.
         self._write_locks: dict[str, asyncio.Lock] = {}
         self._write_seq: dict[str, int] = {}
+        # Chargers whose run of refused writes was told (until a write is taken: _write_failed).
+        self._refusals = RefusalRuns()
         self._decision: Decision | None = None
         self._discharge_written_at = float("-inf")
         self._learned = Learned(self._manager)  # response times, battery maximum, car SoC
@@ -445,6 +451,7 @@ class EmsDriver:
         self.cancel_hand_back(charger_id)
         self._write_seq.pop(charger_id, None)
         self._write_locks.pop(charger_id, None)
+        self._refusals.taken(charger_id)
         self._learned.forget(charger_id)
 
     def charger_changed(self, charger_id: str) -> None:
@@ -656,12 +663,23 @@ class EmsDriver:
                     await control.resume()
                     self._paused.discard(charger_id)
         except OcppEmsError as err:
-            _LOGGER.warning("Energy manager could not set charger %s: %s", charger_id, err)
+            self._write_failed(charger_id, err)
             if not self._in_controller(charger_id):
                 return None  # gone or taken over meanwhile: nothing to write again
             self._manager.invalidate(charger_id)
             return self._clock() + self._timing().retry_s
+        self._refusals.taken(charger_id)
         return None
+
+    def _write_failed(self, charger_id: str, err: OcppEmsError) -> None:
+        """Log a failed write; a refusal once per run of refusals (:class:`RefusalRuns`), the rest
+        of the run at debug (a charger refusing every limit warned at every retry, forever)."""
+        _LOGGER.log(
+            logging.WARNING if self._refusals.first(err, charger_id) else logging.DEBUG,
+            "Energy manager could not set charger %s: %s",
+            charger_id,
+            err,
+        )
 
     # --- what was learned ---------------------------------------------------------------------------
     def learned(self) -> dict[str, Any]:

@@ -151,11 +151,7 @@ class SiteMemory:
         reading's time for its repeats only, never compared by order."""
         self.grid.clear()
         self.left_over_since = None
-        signs = self.meter_signs
-        for check in (signs.grid, signs.battery):
-            check.history.clear()
-            check.pending = None
-        signs.cars = signs.exporting_since = None
+        self.meter_signs.clock_went_back()
 
     @property
     def battery_capacity_wh(self) -> float | None:

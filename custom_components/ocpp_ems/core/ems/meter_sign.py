@@ -94,6 +94,12 @@ class StepSignCheck:
             if reading.at <= after.at + SETTLE_S + PAIR_S:
                 self._judge(before, after, (reading.value, pv_w))
 
+    def clock_went_back(self) -> None:
+        """The readings kept by their times, and a step waiting on them, are forgotten (a reading
+        after the jump would count as older than them); the verdict stays."""
+        self.history.clear()
+        self.pending = None
+
     def step(self, before: CarsDraw, after: CarsDraw) -> None:
         """The cars' draw stepped from ``before`` to ``after``: judged by the meter's first
         reading once the step has settled (:meth:`reading`)."""
@@ -140,6 +146,13 @@ class MeterSigns:
     cars: CarsDraw | None = None  # the cars' draw at the last sample judged from
     exporting_since: float | None = None  # the impossible balance holds since then
     grid_by_balance: bool = False
+
+    def clock_went_back(self) -> None:
+        """Our wall clock went back: what is kept by its time (readings, the cars' last draw, the
+        impossible balance's start) is forgotten; the verdicts stay."""
+        self.grid.clock_went_back()
+        self.battery.clock_went_back()
+        self.cars = self.exporting_since = None
 
     @property
     def inverted(self) -> frozenset[str]:
