@@ -27,6 +27,8 @@ or counted twice. The rules:
   for the session, :meth:`~...charger_state.ChargerState.record_late_readings`), the session
   stays closed. A Started stamped after the end is no replay (a replay carries its original
   time): a station that numbers its transactions from 1 again after a reboot started a new one.
+  A message of a reused id stamped before the newer transaction began, by the end of an earlier
+  one, is that earlier one's (:func:`_earlier_owner`): it never ends or extends the newer one.
 - **The same id on two EVSEs** (ids are unique per station, but firmware that numbers them per
   EVSE exists): a Started naming another EVSE than the transaction of its id, stamped after that
   one began, is another transaction; each EVSE's messages go to its own.
@@ -60,7 +62,7 @@ from typing import Any
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState
 from custom_components.ocpp_ems.core.meter import Reading, parse_meter_values
-from custom_components.ocpp_ems.core.model import EventSequence, Transaction
+from custom_components.ocpp_ems.core.model import Charger, EventSequence, Transaction
 from custom_components.ocpp_ems.core.protocol.common import spans
 from custom_components.ocpp_ems.core.protocol.incoming import authorization_status
 from custom_components.ocpp_ems.core.protocol.rpc import Payload
@@ -231,7 +233,10 @@ def transaction_event(state: ChargerState, payload: Payload) -> Payload:
     ended = (
         None if transaction is not None else charger.find_ended_transaction(event.transaction_id)
     )
-    if transaction is not None and not _starts_another(transaction, event):
+    earlier = _earlier_owner(charger, transaction or ended, event)
+    if earlier is not None:
+        accepted = _on_ended(state, earlier, event)
+    elif transaction is not None and not _starts_another(transaction, event):
         accepted = _on_open(state, transaction, event)
     elif ended is not None and not _starts_another(ended, event):
         accepted = _on_ended(state, ended, event)
@@ -255,6 +260,29 @@ def _starts_another(transaction: Transaction, event: Event) -> bool:
         return not is_duplicate(transaction.sequence, event.seq_no, event.at)
     other_evse = event.evse_id is not None and event.evse_id != transaction.connector_id
     return other_evse and event.at > transaction.started_at
+
+
+def _earlier_owner(charger: Charger, found: Transaction | None, event: Event) -> Transaction | None:
+    """The earlier transaction of ``found``'s id (on its EVSE) that ``event`` belongs to: the
+    first one not yet ended when ``event`` was stamped, if ``found`` began after that. A station
+    that uses an id again (:func:`_starts_another`) and sends the old one's messages again (it
+    never saw our answers) must not end or extend the new one with them."""
+    if found is None or event.at >= found.started_at:
+        return None
+    # The EVSE's last transaction is persisted, the recently ended ones are not.
+    last = charger.connector(found.connector_id).last_transaction
+    earlier = (
+        t
+        for t in (last, *charger.recently_ended)
+        if t is not None
+        and t is not found
+        and t.transaction_id == found.transaction_id
+        and t.connector_id == found.connector_id
+        and t.started_at < found.started_at
+        and t.ended_at is not None
+        and event.at <= t.ended_at
+    )
+    return min(earlier, key=lambda t: t.started_at, default=None)
 
 
 def _verdict(state: ChargerState, event: Event) -> bool:

@@ -1,0 +1,247 @@
+"""A 2.x station that uses a transaction id again ("1" after the session "1" ended: a counter
+that restarts after a reboot, or firmware that names its transactions after the EVSE).
+
+The new session is a session of its own (its ``ended`` event, its row in the sessions log, its
+energy in the lifetime total), and the frames of the old one sent again (the station never saw
+our answers) count nothing twice and never touch the new one.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from homeassistant.const import Platform
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.event import async_track_state_change_event
+from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
+    MockConfigEntry,
+)
+from pytest_homeassistant_custom_component.components.recorder.common import (  # type: ignore[import-untyped]
+    async_wait_recording_done,
+)
+
+from custom_components.ocpp_ems.const import CONF_ID_TAGS, CONF_RESPONSE_TIMEOUT, DOMAIN
+from tests.core.v201_harness import sampled
+
+from .helpers.fixtures import central_of
+from .helpers.platform import device_id, only_platforms
+from .helpers.station201 import AnyStation
+from .helpers.versions import VERSIONS_2X, OnboardAny, Side2x
+
+REUSED_ID = "1"
+EVSE = {"id": 1, "connectorId": 1}
+SESSION_WH = 1000.0
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(recorder_db_url: str, enable_custom_integrations: None) -> None:
+    """The recorder's database is prepared before ``hass`` (as in test_sessions_log)."""
+
+
+@pytest.fixture
+def server_options() -> dict[str, Any]:
+    return {CONF_RESPONSE_TIMEOUT: 3, CONF_ID_TAGS: ["TAG1 = Alice"]}
+
+
+def _ago(minutes: float) -> str:
+    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
+
+
+def _register(wh: float, at: str, context: str) -> list[dict[str, Any]]:
+    sample = sampled(wh, "Energy.Active.Import.Register", unit="Wh", context=context)
+    return [{"timestamp": at, "sampledValue": [sample]}]
+
+
+def _session_frames(
+    first_seq_no: int, begin_wh: float, started_min_ago: float
+) -> list[dict[str, Any]]:
+    """One session of :data:`REUSED_ID` (Started, Updated, Ended: 1,000 Wh, 30 minutes), as
+    keyword arguments of ``tx_event``: fixed seqNos and timestamps, so they can be sent again."""
+    started, middle, ended = (_ago(started_min_ago - m) for m in (0, 15, 30))
+    token = {"idToken": "TAG1", "type": "ISO14443"}
+    return [
+        {
+            "event_type": "Started",
+            "seq_no": first_seq_no,
+            "timestamp": started,
+            "trigger_reason": "Authorized",
+            "evse": EVSE,
+            "id_token": token,
+            "charging_state": "Charging",
+            "meter_value": _register(begin_wh, started, "Transaction.Begin"),
+        },
+        {
+            "event_type": "Updated",
+            "seq_no": first_seq_no + 1,
+            "timestamp": middle,
+            "trigger_reason": "MeterValuePeriodic",
+            "evse": EVSE,
+            "meter_value": _register(begin_wh + SESSION_WH / 2, middle, "Sample.Periodic"),
+        },
+        {
+            "event_type": "Ended",
+            "seq_no": first_seq_no + 2,
+            "timestamp": ended,
+            "trigger_reason": "StopAuthorized",
+            "evse": EVSE,
+            "stopped_reason": "Local",
+            "meter_value": _register(begin_wh + SESSION_WH, ended, "Transaction.End"),
+        },
+    ]
+
+
+async def _send(station: AnyStation, frames: list[dict[str, Any]]) -> None:
+    for frame in frames:
+        kwargs = dict(frame)
+        answer = await station.tx_event(kwargs.pop("event_type"), REUSED_ID, **kwargs)
+        if frame.get("id_token") is not None:
+            assert answer.id_token_info["status"] == "Accepted"
+
+
+# The second session's seqNos: the station counts on (3, 4, 5), or from 0 again (a reboot).
+SEQ_NO_CONTINUES = 3
+SEQ_NO_RESTARTS = 0
+
+
+@pytest.mark.parametrize("version", VERSIONS_2X)
+@pytest.mark.parametrize("second_seq_no", [SEQ_NO_CONTINUES, SEQ_NO_RESTARTS])
+@pytest.mark.parametrize("replay_while_second_runs", [False, True])
+async def test_reused_transaction_id_is_a_second_session(
+    recorder_mock: Any,
+    hass: HomeAssistant,
+    onboard_any: OnboardAny,
+    server_entry: MockConfigEntry,
+    tmp_path: Path,
+    version: str,
+    second_seq_no: int,
+    replay_while_second_runs: bool,
+) -> None:
+    """Session "1" (1,000 -> 2,000 Wh), then session "1" again (2,000 -> 3,000 Wh), and the
+    first one's frames sent again (same seqNos and timestamps) after the second ended or
+    while it runs: two ``ended`` events of 1,000 Wh each, nothing updated, two rows in the
+    sessions log, the lifetime total counts both sessions once, the second ends at its own
+    Ended (a replayed Ended of the first never ends it)."""
+    await _two_sessions_of_one_id(
+        hass,
+        onboard_any,
+        server_entry,
+        tmp_path,
+        version,
+        second=_session_frames(second_seq_no, 2000.0, started_min_ago=60),
+        replay_while_second_runs=replay_while_second_runs,
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not fixed: a reused id stamped before the old session's end (the station's clock "
+    "went back) is taken for a replay of the old session",
+)
+@pytest.mark.parametrize("version", VERSIONS_2X)
+async def test_reused_transaction_id_after_the_station_clock_went_back(
+    recorder_mock: Any,
+    hass: HomeAssistant,
+    onboard_any: OnboardAny,
+    server_entry: MockConfigEntry,
+    tmp_path: Path,
+    version: str,
+) -> None:
+    """A station rebooted without a time source: its counters start again (id "1", seqNo 0) and
+    its clock at an older time, so the new session is stamped before the old one began. Its
+    register (at the old session's last value) says it is a new session, as
+    ``ChargerState.session_after`` reads a 1.6 start after a clock set back."""
+    await _two_sessions_of_one_id(
+        hass,
+        onboard_any,
+        server_entry,
+        tmp_path,
+        version,
+        second=_session_frames(SEQ_NO_RESTARTS, 2000.0, started_min_ago=240),
+        replay_while_second_runs=False,
+    )
+
+
+async def _two_sessions_of_one_id(
+    hass: HomeAssistant,
+    onboard_any: OnboardAny,
+    server_entry: MockConfigEntry,
+    tmp_path: Path,
+    version: str,
+    *,
+    second: list[dict[str, Any]],
+    replay_while_second_runs: bool,
+) -> None:
+    """The first session, ``second``, and the first one's frames again (after ``second``, or
+    while it runs): each session counted once, with its own energy."""
+    media = str(tmp_path)
+    hass.config.media_dirs = {"local": media}
+    hass.config.allowlist_external_dirs = {media}
+    registry = er.async_get(hass)
+    with only_platforms(Platform.SENSOR, Platform.EVENT):
+        async with onboard_any(version) as (side, entry):
+            assert isinstance(side, Side2x)
+            station = side.station
+            charger = central_of(server_entry).charger(side.charger_id)
+            session_entity = registry.async_get_entity_id(
+                Platform.EVENT, DOMAIN, f"{side.charger_id}_session"
+            )
+            assert session_entity is not None
+            seen: list[tuple[str, float | None]] = []
+
+            @callback
+            def on_session(event: Event[EventStateChangedData]) -> None:
+                if (new := event.data["new_state"]) is not None:
+                    seen.append((new.attributes["event_type"], new.attributes.get("energy_wh")))
+
+            unsub = async_track_state_change_event(hass, [session_entity], on_session)
+            first = _session_frames(0, 1000.0, started_min_ago=120)
+            await _send(station, first)
+            await hass.async_block_till_done()
+            lifetime_after_first = charger.lifetime_energy.total_wh
+            if replay_while_second_runs:
+                await _send(station, second[:2])
+                await _send(station, first)
+                await hass.async_block_till_done()
+                running = charger.connector(1).transaction
+                assert running is not None, "a replayed Ended of the first ended the second"
+                await _send(station, second[2:])
+            else:
+                await _send(station, second)
+                await _send(station, first)
+            await hass.async_block_till_done()
+            unsub()
+            assert seen == [
+                ("started", None),
+                ("ended", SESSION_WH),
+                ("started", None),
+                ("ended", SESSION_WH),
+            ]
+            session_energy = registry.async_get_entity_id(
+                Platform.SENSOR, DOMAIN, f"{side.charger_id}_session_energy"
+            )
+            assert session_energy is not None
+            session_energy_state = hass.states.get(session_energy)
+            assert session_energy_state is not None
+            assert float(session_energy_state.state) == SESSION_WH / 1000
+            assert charger.lifetime_energy.total_wh == pytest.approx(
+                lifetime_after_first + SESSION_WH
+            )
+            await async_wait_recording_done(hass)
+            result = await hass.services.async_call(
+                DOMAIN,
+                "export_sessions",
+                {"device_id": device_id(hass, entry), "count": 10},
+                blocking=True,
+                return_response=True,
+            )
+    assert result is not None
+    rows = list(csv.DictReader(Path(str(result["path"])).read_text("utf-8").splitlines()))
+    assert [(row["transaction_id"], float(row["energy_wh"])) for row in rows] == [
+        (REUSED_ID, SESSION_WH),
+        (REUSED_ID, SESSION_WH),
+    ]
