@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from homeassistant.components.energy.data import async_get_manager
@@ -300,10 +300,16 @@ def _slot(item: Mapping[str, Any]) -> tuple[float, float | None, float] | None:
 
 
 def _when(charger: Charger, at: datetime | None) -> float:
-    # A charger's clock may be wrong: a meter time in the future is when we heard it.
+    """When a meter time of the charger was on our clock. A charger's clock may be wrong: one
+    known to be behind (``clock_skew_s`` < 0, its live readings show how far) is moved on by that
+    much, so a live reading is as of when we received it and a queued one as old as it is; a time
+    in the future is when we heard it (the core replaced a clock ahead's times by that already)."""
     seen = charger.last_seen or at
     if at is None or seen is None:
         return dt_util.utcnow().timestamp()
+    skew = charger.clock_skew_s
+    if skew is not None and skew < 0:
+        at -= timedelta(seconds=skew)
     return min(at, seen).timestamp()
 
 

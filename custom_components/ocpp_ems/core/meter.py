@@ -20,7 +20,7 @@ from typing import Any
 from .model import Charger, Connector, ConnectorStatus, PhaseValues, RegisterPoint, Transaction
 from .numbers import parse_number
 from .settings import ChargerSettings
-from .timeutil import parse_timestamp, utcnow
+from .timeutil import parse_future_timestamp, utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -95,7 +95,8 @@ def parse_meter_values(meter_value: Any) -> list[Reading]:
 
 
 def _parse_entry(entry: dict[str, Any]) -> Reading:
-    reading = Reading(timestamp=parse_timestamp(entry.get("timestamp")))
+    # A time far ahead is kept: effective_time tells a clock ahead (and the user) by it.
+    reading = Reading(timestamp=parse_future_timestamp(entry.get("timestamp")) or utcnow())
     raw = entry.get("sampled_value", entry.get("sampledValue"))
     samples = [s for s in (_parse_sample(item) for item in raw or []) if s is not None]
     contexts = [item.get("context") for item in raw or [] if isinstance(item, dict)]
@@ -239,6 +240,11 @@ ENERGY_TOLERANCE_WH = 250.0
 # A charger timestamp further ahead of our clock than this is a wrong clock, not a time: the
 # reading counts as of when we received it, and the charger model says so (``clock_skew_s``).
 MAX_CLOCK_AHEAD_S = 300.0
+# A charger clock further behind ours than this, as its live readings show, is wrong too: the
+# energy manager (charger_max_age_s 180 s, readings up to a minute apart) would take them for
+# stale. Its times still count for energy (older times never make an allowance); the charger
+# model says so (``clock_skew_s`` < 0).
+MAX_CLOCK_BEHIND_S = 60.0
 # The oldest a charger's offline queue may be (a start older than the running transaction is a
 # late offline session up to this age): a start or reading stamped further behind the time
 # we got it comes from a clock that restarted at some old date (its firmware's build date).
@@ -259,7 +265,7 @@ def effective_time(charger: Charger, timestamp: datetime, received: datetime) ->
     cleared by the next timestamp that is not)."""
     ahead = (timestamp - received).total_seconds()
     if ahead > MAX_CLOCK_AHEAD_S:
-        if charger.clock_skew_s is None:
+        if charger.clock_skew_s is None or charger.clock_skew_s < 0:
             _LOGGER.warning(
                 "%s: charger clock is %.0f s ahead; using the time readings arrive",
                 charger.charger_id,
@@ -267,8 +273,31 @@ def effective_time(charger: Charger, timestamp: datetime, received: datetime) ->
             )
         charger.clock_skew_s = round(ahead)
         return received
-    charger.clock_skew_s = None
+    if charger.clock_skew_s is not None and charger.clock_skew_s > 0:
+        charger.clock_skew_s = None
     return timestamp
+
+
+def _follow_live_clock(charger: Charger, timestamp: datetime, received: datetime) -> None:
+    """Record a clock more than :data:`MAX_CLOCK_BEHIND_S` behind (``charger.clock_skew_s`` < 0),
+    or clear it, once the charger's live readings agree on its offset (``LiveClockOffset``: a
+    reading re-sent after a reconnect is legitimately old). A clock ahead is
+    :func:`effective_time`'s."""
+    offset = charger._live_clock.observe(timestamp, received)
+    skew = charger.clock_skew_s
+    if offset is None or (skew is not None and skew > 0):
+        return
+    if offset >= -MAX_CLOCK_BEHIND_S:
+        charger.clock_skew_s = None
+        return
+    if skew is None:
+        _LOGGER.warning(
+            "%s: charger clock is %.0f s behind; the energy manager takes its readings as of "
+            "when they arrive",
+            charger.charger_id,
+            -offset,
+        )
+    charger.clock_skew_s = round(offset)
 
 
 def apply_reading(
@@ -288,6 +317,7 @@ def apply_reading(
     meter = connector.meter
     received = received or utcnow()
     when = effective_time(charger, reading.timestamp, received)
+    _follow_live_clock(charger, reading.timestamp, received)
     changed = apply_reading_energy(
         charger, connector, reading, transaction, max_power=max_power, received=received
     )

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from .settings import SecurityProfile
+from .timeutil import LiveClockOffset
 
 
 class ConnectorStatus(StrEnum):
@@ -537,9 +538,13 @@ class Charger:
     last_heartbeat: datetime | None = None
     firmware_status: str | None = None
     diagnostics_status: str | None = None
-    # Seconds the charger's clock is ahead of ours while that is beyond meter.MAX_CLOCK_AHEAD_S
-    # (its timestamps are replaced by our time then); None when its clock is right.
+    # Seconds the charger's clock is off ours (meter.effective_time): ahead (> 0) beyond
+    # meter.MAX_CLOCK_AHEAD_S (its timestamps are replaced by our time then), or behind (< 0)
+    # beyond meter.MAX_CLOCK_BEHIND_S as its live readings show (its timestamps are kept; the
+    # energy manager moves them by that much); None when its clock is right.
     clock_skew_s: float | None = None
+    # What the charger's live readings show of its clock (not in diagnostics: ``clock_skew_s`` is).
+    _live_clock: LiveClockOffset = field(default_factory=LiveClockOffset, repr=False)
     # Recently ended transactions (newest last, at most :data:`RECENTLY_ENDED`, not persisted: the
     # connectors' ``last_transaction`` are): a charger replaying messages of one of them (it never
     # saw our answer) must not open it again.

@@ -8,6 +8,7 @@ timestamp becomes "now", because a reading's time matters far less than not drop
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,7 +43,8 @@ def parse_optional_timestamp(value: Any) -> datetime | None:
 
 
 def parse_future_timestamp(value: Any) -> datetime | None:
-    """A time that may lie ahead (an EV's departure): None when missing or unparsable."""
+    """A time that may lie ahead (an EV's departure; a reading of a clock ahead, for the clock
+    check, ``meter.effective_time``): None when missing, unparsable or implausibly old."""
     parsed = _parse(value)
     return None if parsed is None or parsed < _EARLIEST else parsed
 
@@ -64,6 +66,42 @@ def _parse(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+# Readings received this close after one another are one burst (the samples of one message, a
+# queue sent after a reconnect, each message as soon as we answered the one before): only the
+# newest reading of a burst can be a live one. A charger sampling faster is never measured.
+CLOCK_BURST_S = 2.0
+# The newest readings of two bursts whose stamps lie the same amount off our clock (within this:
+# the network's and the charger's delays vary) show the clock's offset; queued readings lie off
+# by their age as well, which differs by their spacing (the meter interval, 10 s by default).
+CLOCK_OFFSET_TOLERANCE_S = 5.0
+
+
+@dataclass
+class LiveClockOffset:
+    """How far a charger's clock is off ours, as its live readings show it. A reading arriving
+    right after it was taken is stamped the clock's offset off the time we receive it; a queued
+    one is legitimately older. The offset counts once the newest readings of two bursts agree."""
+
+    _last_received: datetime | None = None
+    _newest_s: float = 0.0  # the offset of the last burst's newest reading
+    _before_s: float | None = None  # the offset of the newest reading of the burst before
+
+    def observe(self, stamp: datetime, received: datetime) -> float | None:
+        """Note a reading stamped ``stamp`` that arrived at ``received``: the clock's offset (s,
+        ahead > 0) when this reading confirms it, else None."""
+        offset = (stamp - received).total_seconds()
+        last = self._last_received
+        if last is not None and (received - last).total_seconds() < CLOCK_BURST_S:
+            offset = max(offset, self._newest_s)
+        else:
+            self._before_s = None if last is None else self._newest_s
+        self._last_received, self._newest_s = received, offset
+        before = self._before_s
+        if before is None or abs(offset - before) > CLOCK_OFFSET_TOLERANCE_S:
+            return None
+        return offset
 
 
 def format_timestamp(value: datetime) -> str:
