@@ -28,7 +28,8 @@ from tests.core.v201_harness import sampled
 
 from .helpers.charger import SimCharger
 from .helpers.fixtures import Onboard, async_unload_all, central_of
-from .helpers.platform import device_id, only_platforms
+from .helpers.platform import only_platforms
+from .helpers.sessions import export, exported_rows
 from .helpers.versions import OCPP16, OCPP201, ChargerSide, OnboardAny, Side2x, Side16
 
 
@@ -41,16 +42,6 @@ def auto_enable_custom_integrations(recorder_db_url: str, enable_custom_integrat
 @pytest.fixture
 def server_options() -> dict[str, Any]:
     return {CONF_RESPONSE_TIMEOUT: 3, CONF_ID_TAGS: ["TAG1 = Alice"], SESSION_PRICE.key: 0.5}
-
-
-async def export(hass: HomeAssistant, entry: MockConfigEntry, **data: Any) -> Any:
-    return await hass.services.async_call(
-        DOMAIN,
-        "export_sessions",
-        {"device_id": device_id(hass, entry), **data},
-        blocking=True,
-        return_response=True,
-    )
 
 
 async def sessions(hass: HomeAssistant, sim: SimCharger, count: int) -> None:
@@ -145,8 +136,7 @@ async def test_sessions_sent_newest_first_keep_their_own_energy(
                 )
                 await hass.async_block_till_done()
             await async_wait_recording_done(hass)
-            result = await export(hass, entry, count=10)
-    rows = list(csv.DictReader(Path(result["path"]).read_text("utf-8").splitlines()))
+            rows = await exported_rows(hass, entry)
     energy = {row["transaction_id"]: float(row["energy_wh"]) for row in rows}
     assert energy == {ids["a"]: 2000.0, ids["b"]: 3000.0}
 
@@ -209,10 +199,6 @@ async def test_readings_after_a_sessions_end_update_its_record(
         assert found is not None, key
         return found
 
-    async def exported() -> list[dict[str, str]]:
-        result = await export(hass, entry, count=10)
-        return list(csv.DictReader(Path(result["path"]).read_text("utf-8").splitlines()))
-
     with only_platforms(Platform.SENSOR, Platform.EVENT):
         async with onboard_any(version) as (charger, entry):
             seen: list[tuple[str, float | None]] = []
@@ -237,7 +223,7 @@ async def test_readings_after_a_sessions_end_update_its_record(
             assert state(Platform.SENSOR, "session_energy").state == "0.9"
             assert float(state(Platform.SENSOR, "session_cost").state) == 0.45
             await async_wait_recording_done(hass)
-            rows = await exported()
+            rows = await exported_rows(hass, entry)
             assert [(float(r["energy_wh"]), float(r["cost"])) for r in rows] == [(900.0, 0.45)]
             assert rows[0]["user"] == "Alice"
 
@@ -245,7 +231,7 @@ async def test_readings_after_a_sessions_end_update_its_record(
         assert await hass.config_entries.async_setup(server_entry.entry_id)
         await hass.async_block_till_done()
         await async_wait_recording_done(hass)
-        rows = await exported()
+        rows = await exported_rows(hass, entry)
         assert [(float(r["energy_wh"]), float(r["cost"])) for r in rows] == [(900.0, 0.45)]
         # The charger's model (the session sensors' source once it is back) kept it too.
         last = central_of(server_entry).charger("CP1").connector(1).last_transaction

@@ -3,7 +3,6 @@ the clock changes (Europe/Berlin)."""
 
 from __future__ import annotations
 
-import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,8 @@ from custom_components.ocpp_ems.const import (
 from custom_components.ocpp_ems.core.protocol.v16.session import _TX_EPOCH, V16Session
 
 from .helpers.fixtures import Onboard, Target
-from .helpers.platform import device_id, only_platforms
+from .helpers.platform import only_platforms
+from .helpers.sessions import exported_rows
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 
@@ -99,13 +99,5 @@ async def test_sessions_that_share_a_transaction_id_are_both_in_the_log(
                 await sim.stop_transaction()
                 await hass.async_block_till_done()
             await async_wait_recording_done(hass)
-            result = await hass.services.async_call(
-                DOMAIN,
-                "export_sessions",
-                {"device_id": device_id(hass, entry), "count": 10},
-                blocking=True,
-                return_response=True,
-            )
-    assert result is not None
-    rows = list(csv.DictReader(Path(str(result["path"])).read_text("utf-8").splitlines()))
+            rows = await exported_rows(hass, entry)
     assert sorted(float(row["energy_wh"]) for row in rows) == [200.0, 500.0]

@@ -8,7 +8,6 @@ our answers) count nothing twice and never touch the new one.
 
 from __future__ import annotations
 
-import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,8 @@ from custom_components.ocpp_ems.const import CONF_ID_TAGS, CONF_RESPONSE_TIMEOUT
 from tests.core.v201_harness import sampled
 
 from .helpers.fixtures import central_of
-from .helpers.platform import device_id, only_platforms
+from .helpers.platform import only_platforms
+from .helpers.sessions import exported_rows
 from .helpers.station201 import AnyStation
 from .helpers.versions import VERSIONS_2X, OnboardAny, Side2x
 
@@ -232,15 +232,7 @@ async def _two_sessions_of_one_id(
                 lifetime_after_first + SESSION_WH
             )
             await async_wait_recording_done(hass)
-            result = await hass.services.async_call(
-                DOMAIN,
-                "export_sessions",
-                {"device_id": device_id(hass, entry), "count": 10},
-                blocking=True,
-                return_response=True,
-            )
-    assert result is not None
-    rows = list(csv.DictReader(Path(str(result["path"])).read_text("utf-8").splitlines()))
+            rows = await exported_rows(hass, entry)
     assert [(row["transaction_id"], float(row["energy_wh"])) for row in rows] == [
         (REUSED_ID, SESSION_WH),
         (REUSED_ID, SESSION_WH),
