@@ -224,3 +224,12 @@ class ChargerWork:
         """The current (within the charger's bounds) that takes ``power_w``."""
         amps = power_w / (self.site.voltage_v * self.vehicle_phases)
         return min(self.cfg.max_current_a, max(self.cfg.min_current_a, amps))
+
+
+def line_sums(works: list[ChargerWork]) -> tuple[float, float, float]:
+    """What these chargers draw per line (A), as last measured."""
+    return (
+        sum(w.line_currents[0] for w in works),
+        sum(w.line_currents[1] for w in works),
+        sum(w.line_currents[2] for w in works),
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .allocation import Claim, share
-from .charger_work import EPS, LINES, ChargerWork, Kind
+from .charger_work import EPS, LINES, ChargerWork, Kind, line_sums
 from .config import SiteSettings
 from .measure import SiteReadings
 from .surplus import fuse_headroom, site_lines
@@ -36,12 +36,12 @@ def line_headroom(
         settings=site,
         grid_currents=readings.grid_currents,
         grid_w=readings.grid_w,
-        ev_currents=_line_sums(connected),
+        ev_currents=line_sums(connected),
     )
     if site.fuse_a is None or headroom is None:
         return None, False
     limit = site.fuse_a - site.fuse_margin_a
-    unreachable = _line_sums(offline)
+    unreachable = line_sums(offline)
     known = [limit - unreachable[k] if line is None else line for k, line in enumerate(headroom)]
     lines = site_lines(site)
     known[:lines] = _cap_miswired(known[:lines], readings.grid_currents, connected, limit)
@@ -67,7 +67,7 @@ def _cap_miswired(
     capped = list(headroom)
     if grid_currents is None:
         return capped
-    drawn = _line_sums(connected)
+    drawn = line_sums(connected)
     for k, grid in enumerate(grid_currents[: len(headroom)]):
         if grid is None or grid + _UNSEEN_DRAW_A >= drawn[k]:
             continue
@@ -82,15 +82,6 @@ def _draw_a(work: ChargerWork) -> float:
     """What a single-phase charger draws when the grid meter read (A): its meter, or the
     write the grid shows by then (``measure``), which its capped line current may not be."""
     return work.draw_w / work.site.voltage_v
-
-
-def _line_sums(works: list[ChargerWork]) -> tuple[float, float, float]:
-    """What these chargers draw per line (A), as last measured."""
-    return (
-        sum(w.line_currents[0] for w in works),
-        sum(w.line_currents[1] for w in works),
-        sum(w.line_currents[2] for w in works),
-    )
 
 
 def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from custom_components.ocpp_ems.core.numbers import finite_number
 
-from .charger_work import IDLE_LIMIT_A, LINES, ChargerMemory, ChargerWork
+from .charger_work import IDLE_LIMIT_A, LINES, ChargerMemory, ChargerWork, line_sums
 from .config import ChargerSettings, SiteSettings
 from .meter_sign import MeterSigns, cars_draw
 from .surplus import Balance, curtailed_pv_w, site_balance, site_lines
@@ -391,10 +391,8 @@ def count_unseen_draw(memory: SiteMemory, readings: SiteReadings, works: list[Ch
         memory.house.pop()  # the same reading again: compared with the one before it
     before = memory.house[-1][1] if memory.house else None
     connected = [w for w in works if w.inputs.connected]
-    rest = [
-        None if g is None else g - sum(w.line_currents[k] for w in connected)
-        for k, g in enumerate(grid)
-    ]
+    drawn = line_sums(connected)
+    rest = [None if g is None else g - drawn[k] for k, g in enumerate(grid)]
     for work in connected:
         last = work.memory.last_write
         if before is None or last is None or last.paused:
