@@ -86,6 +86,8 @@ class Job:
     # ours: SHARE, PRIORITY, NO_HANDOVER (sites with several solar cars), SUN_ONLY, HOLD_DIPS,
     # FORECAST_OPTIONS
     option: str | None = None
+    # ours: these settings instead of the defaults (``option`` labels the run; ems_grid_sources.py)
+    tuning: SolarSettings | None = None
 
 
 # Ours with a user's option, on the sites with several solar cars (labels of its runs):
@@ -256,6 +258,8 @@ def run(job: Job) -> dict[str, Any]:
             tuning = SolarSettings(min_sun_share=1.0)
         elif job.option == NO_HANDOVER:
             tuning = SolarSettings(handover_after_s=None)
+        if job.tuning is not None:
+            tuning = job.tuning
         if job.option == HOLD_DIPS:
             options = {**options, STOP_EARLY_IN_DIPS.key: False}  # as the user sets it
         first = _solar_cars(sc)[0]
@@ -299,6 +303,7 @@ def run(job: Job) -> dict[str, Any]:
         "ev_kwh": ev_kwh,
         "ev_register_kwh": sum(c.energy_wh for c in cars) / 1000,  # the chargers' own count
         "grid_share_pct": 100 * f.grid_to_ev / 1000 / ev_kwh if ev_kwh > 0 else 0.0,
+        "grid_sources_wh": dict(f.grid_sources),  # grid->EV by cause (plant.GRID_SOURCES)
         "export_takeable_kwh": f.export_takeable / 1000,
         "starts": sum(c.starts for c in cars),
         "car_soc_end": [c.car.soc for c in cars],

@@ -26,6 +26,19 @@ import numpy as np
 V = 230.0
 HOUSE_SPLIT = (0.40, 0.35, 0.25)
 
+# Where the solar cars' grid import comes from, second by second (``Plant._grid_source``), in the
+# order the rules are tried: a car above its minimum (the limit ran ahead of the sun: a write's
+# lag, noise), a switchable car held at its 3-phase minimum where its 1-phase one would fit (the
+# 1p/3p delay), and cars held at their minimums by how much of them the surplus covers.
+REGULATION = "above the minimum (regulation)"
+ONE_PHASE_WOULD_DO = "3p minimum where 1p would fit"
+SUN_90 = "at the minimum, sun >= 90 %"
+SHALLOW_DIP = "at the minimum, sun 50-90 %"
+DEEP_DIP = "at the minimum, sun < 50 %"
+GRID_SOURCES = (REGULATION, ONE_PHASE_WOULD_DO, SUN_90, SHALLOW_DIP, DEEP_DIP)
+# A car within this of its minimum counts as held at it (the car's ramp, limit rounding).
+AT_MINIMUM_A = 0.25
+
 
 @dataclass
 class BatteryModel:
@@ -195,6 +208,7 @@ class Flows:
     export: float = 0.0
     seconds_over_fuse: int = 0
     battery_held_from_house: float = 0.0  # the house imported it: the discharge cap held it back
+    grid_sources: dict[str, float] = field(default_factory=lambda: dict.fromkeys(GRID_SOURCES, 0.0))
 
 
 class Plant:
@@ -315,7 +329,11 @@ class Plant:
         battery_to_ev = min(discharge - battery_to_house, ev_deficit)
         f.pv_to_ev += pv_to_ev / 3600.0
         f.battery_to_ev += battery_to_ev / 3600.0
-        f.grid_to_ev += max(0.0, ev_deficit - battery_to_ev) / 3600.0
+        grid_to_ev = max(0.0, ev_deficit - battery_to_ev)
+        f.grid_to_ev += grid_to_ev / 3600.0
+        if grid_to_ev > 0.0:
+            source = self._grid_source(solar, max(0.0, pv - house - others))
+            f.grid_sources[source] += grid_to_ev / 3600.0
         f.export += export / 3600.0
         takeable = 0.0
         for charger in solar:
@@ -329,6 +347,21 @@ class Plant:
                 abs(self.phase_currents[k]) > self.fuse_a and ev_lines[k] > 0.0 for k in range(3)
             )
             f.seconds_over_fuse += int(over)
+
+    def _grid_source(self, solar: list[ChargerModel], surplus_w: float) -> str:
+        """Why the solar cars import in this second (``GRID_SOURCES``); ``surplus_w``: the PV
+        left after the house and the other cars."""
+        charging = [c for c in solar if c.current_a > 0.5]
+        if any(c.current_a > c.min_a + AT_MINIMUM_A for c in charging):
+            return REGULATION
+        minimums_w = sum(c.min_a * V * c.phases for c in charging)
+        for charger in charging:
+            on_one_phase_w = minimums_w - charger.min_a * V * 2  # this car's minimum on 1p
+            if charger.phases == 3 and self._switchable(charger) and surplus_w >= on_one_phase_w:
+                return ONE_PHASE_WOULD_DO
+        if surplus_w >= 0.9 * minimums_w:
+            return SUN_90
+        return SHALLOW_DIP if surplus_w >= 0.5 * minimums_w else DEEP_DIP
 
     switchable_ids: set[str] = set()
 
