@@ -104,6 +104,24 @@ def plan_target(
     return None
 
 
+def currents(
+    view: ChargerView, rules: LimitRules, ev: EvChargingNeeds | None = None
+) -> tuple[float, float]:
+    """(minimum, maximum) of the car's current: the user's currents clamped to the charger's
+    bounds, the maximum also to what the car said it takes (``ev``: its ISO 15118 charging
+    needs, if any)."""
+    minimum, maximum = rules.bounds
+    if ev is not None and ev.ev_max_current_a is not None and ev.ev_max_current_a >= minimum:
+        maximum = min(maximum, ev.ev_max_current_a)
+    if not rules.smart_charging:
+        # No limit reaches this charger (only a stop and a start do): charging, it draws its
+        # maximum whatever the user's currents, so it is on/off at that. Solar starts it only on
+        # a surplus for all of it, the fuse counts all of it.
+        return maximum, maximum
+    low = clamp(view.min_current_a, minimum, maximum, minimum)
+    return low, clamp(view.max_current_a, low, maximum, maximum)
+
+
 def charger_settings(
     view: ChargerView,
     rules: LimitRules,
@@ -114,22 +132,21 @@ def charger_settings(
     ev: EvChargingNeeds | None = None,
 ) -> ChargerSettings:
     """The controller's settings of one charger now (a daily departure moves on to the next day,
-    a passed one-off plan ends); the user's currents clamped to the charger's bounds, the maximum
-    also to what the car said it takes (``ev``: its ISO 15118 charging needs, if any)."""
-    minimum, maximum = rules.bounds
-    if ev is not None and ev.ev_max_current_a is not None and ev.ev_max_current_a >= minimum:
-        maximum = min(maximum, ev.ev_max_current_a)
-    low = clamp(view.min_current_a, minimum, maximum, minimum)
+    a passed one-off plan ends), with its :func:`currents`."""
+    low, high = currents(view, rules, ev)
     phases = rules.settings.phases
     capacity = view.known_vehicle_capacity_kwh
     return ChargerSettings(
         mode=view.mode,
         min_current_a=low,
-        max_current_a=clamp(view.max_current_a, low, maximum, maximum),
+        max_current_a=high,
         phases=phases,
         line_1p=rules.settings.single_phase_line,
-        # Phases are switched only by a three-phase installation's charger that can.
-        can_switch_phases=phases == 3 and rules.capabilities.phase_switching,
+        # Phases are switched only by a three-phase installation's charger that can, and takes
+        # limits (a switch is part of a limit).
+        can_switch_phases=phases == 3
+        and rules.capabilities.phase_switching
+        and rules.smart_charging,
         current_step_a=rules.step_a,
         stale_fallback=options.stale_fallback,
         stale_grace_s=options.stale_grace_s,
