@@ -2,9 +2,10 @@
 
 Only state that cannot be re-learned from the charger is kept: open transactions (a
 StopTransaction or MeterValues may arrive for them after the restart), each connector's last ended
-transaction (to recognise a replayed start or end), session and lifetime energy, each
-connector's last register (the base of its next value, never shown as a reading),
-whether Basic auth was provisioned (offered / committed), the last limit the user asked for and
+transaction and the charger's recently ended ones (to recognise a replayed start or end: a charger
+resends its queue after a reconnect, and a 2.x station may use an id again after a reboot),
+session and lifetime energy, each connector's last register (the base of its next value, never
+shown as a reading), whether Basic auth was provisioned (offered / committed), the last limit the user asked for and
 who controls it (the energy manager, manual, nobody).
 Connector status, meter readings and connectivity are re-reported by the charger and deliberately
 not restored (stale values would be shown as current). Only chargers the user accepted are stored
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .model import (
+    RECENTLY_ENDED,
     Capabilities,
     Charger,
     ChargerInfo,
@@ -84,6 +86,7 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
             }
             for connector_id, connector in sorted(charger.connectors.items())
         },
+        "recently_ended": [transaction.to_dict() for transaction in charger.recently_ended],
         "lifetime_energy": {
             "total_wh": charger.lifetime_energy.total_wh,
             "last_register_wh": charger.lifetime_energy.last_register_wh,
@@ -167,6 +170,11 @@ def charger_from_dict(data: dict[str, Any]) -> Charger:
             _restore_connector(charger, key, stored)
         except _DAMAGE as err:
             _LOGGER.warning("%s: stored connector %s damaged, dropped: %s", charger_id, key, err)
+    charger.recently_ended = part(
+        "recently ended transactions",
+        lambda: _recently_ended(charger, list(data.get("recently_ended") or [])),
+        [],
+    )
     return charger
 
 
@@ -182,6 +190,23 @@ def _restore_connector(charger: Charger, key: Any, stored: dict[str, Any]) -> No
     fault = stored.get("fault")
     connector.restored_fault = None if fault is None else str(fault)
     connector.last_session_energy_wh = float(stored.get("last_session_energy_wh") or 0.0)
+
+
+def _recently_ended(charger: Charger, stored: list[Any]) -> list[Transaction]:
+    """The recently ended transactions (newest last). One that is a connector's last is that
+    connector's object again, as before the restart: a replay's late readings update it once."""
+    lasts = {
+        _identity(last): last
+        for connector in charger.connectors.values()
+        if (last := connector.last_transaction) is not None
+    }
+    restored = (_transaction(charger.charger_id, item) for item in stored[-RECENTLY_ENDED:])
+    return [lasts.get(_identity(t), t) for t in restored if t is not None]
+
+
+def _identity(transaction: Transaction) -> tuple[str, int, datetime]:
+    """What tells a transaction apart from another of the same id (an id used again)."""
+    return transaction.transaction_id, transaction.connector_id, transaction.started_at
 
 
 def _transaction(charger_id: str, stored: Any) -> Transaction | None:

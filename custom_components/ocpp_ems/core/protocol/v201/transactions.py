@@ -28,7 +28,8 @@ or counted twice. The rules:
   stays closed. A Started stamped after the end is no replay (a replay carries its original
   time): a station that numbers its transactions from 1 again after a reboot started a new one.
   A message of a reused id stamped before the newer transaction began, by the end of an earlier
-  one, is that earlier one's (:func:`_earlier_owner`): it never ends or extends the newer one.
+  one, is that earlier one's (:func:`_earlier_owner`): it never ends or extends the newer one
+  (the recently ended transactions are persisted: also when it comes after a restart).
 - **The same id on two EVSEs** (ids are unique per station, but firmware that numbers them per
   EVSE exists): a Started naming another EVSE than the transaction of its id, stamped after that
   one began, is another transaction; each EVSE's messages go to its own.
@@ -269,7 +270,8 @@ def _earlier_owner(charger: Charger, found: Transaction | None, event: Event) ->
     never saw our answers) must not end or extend the new one with them."""
     if found is None or event.at >= found.started_at:
         return None
-    # The EVSE's last transaction is persisted, the recently ended ones are not.
+    # The EVSE's last transaction too: the recently ended ones are bounded (other EVSEs' count
+    # too), and none were stored before they were persisted.
     last = charger.connector(found.connector_id).last_transaction
     earlier = (
         t
