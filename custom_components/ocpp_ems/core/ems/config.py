@@ -130,6 +130,11 @@ class BatterySettings:
         SoC counts as below it: the battery keeps its charge)."""
         return soc is not None and soc >= self.priority_soc
 
+    def feeds_car(self, soc: float | None) -> bool:
+        """Battery-assisted charging: the battery may give the cars its share (allowed, and the
+        SoC above the floor; an unknown SoC is not)."""
+        return self.allow_discharge_to_car and soc is not None and soc > self.floor_soc
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlanSettings:

@@ -16,9 +16,10 @@ readings (``measure.SiteMemory``):
    fills the Solar-mode cars anyway (then a restart costs nothing they need);
 3. ``solar``: share the surplus: full chargers first, then every minimum, then equal shares; run the
    start/stop and 1p/3p (``phases``) timers;
-4. ``demand.stale_fallback`` where an input a charger needs is stale, then ``fuse``: share the fuse
-   headroom per line (minimums first, then equal shares, by priority), with the cars' line currents
-   as far as the grid shows them (``measure.count_unseen_draw``);
+4. ``demand.stale_fallback`` where an input a charger needs is stale (a battery that cannot be
+   read keeps the discharge limit of its last reading: ``_discharge_limit``), then ``fuse``: share
+   the fuse headroom per line (minimums first, then equal shares, by priority), with the cars'
+   line currents as far as the grid shows them (``measure.count_unseen_draw``);
 5. ``limiter``: decreases at once, raises rate limited and deadbanded, so a charger is only written
    on a real change.
 
@@ -47,7 +48,7 @@ from collections.abc import Mapping
 from dataclasses import fields, replace
 from typing import Any
 
-from .charger_work import ChargerMemory, Kind
+from .charger_work import ChargerMemory, ChargerWork, Kind
 from .cheap_grid import cheap_until, next_price_change
 from .config import ChargerSettings, PlanTarget, SiteSettings
 from .demand import demand_wake_ups, resolve_kind, stale_fallback
@@ -55,6 +56,8 @@ from .fuse import line_headroom, share_fuse
 from .limiter import limit_writes
 from .measure import (
     SiteMemory,
+    SiteReadings,
+    cars_may_draw_w,
     count_unseen_draw,
     measure_balance,
     observe_meter_signs,
@@ -63,6 +66,7 @@ from .measure import (
 )
 from .solar import share_solar
 from .sun_ahead import mark_sun_ahead
+from .surplus import Balance
 from .types import (
     ChargerDecision,
     ChargerInputs,
@@ -92,6 +96,8 @@ class EnergyManager:
         self._site_memory = SiteMemory()
         self._latest = -math.inf  # the latest update's time
         self._back_s = 0.0  # how far the wall clock last went back
+        # The battery's discharge limit at its last reading (None: none, or it fed the cars).
+        self._read_discharge_limit_w: float | None = None
         for cid, cfg in (chargers or {}).items():
             self.set_charger(cid, cfg)
 
@@ -233,12 +239,32 @@ class EnergyManager:
         return Decision(
             chargers=decisions,
             surplus_w=surplus_w,
-            battery_discharge_limit_w=None if balance is None else balance.discharge_limit_w,
+            battery_discharge_limit_w=self._discharge_limit(balance, readings, works),
             stale_inputs=frozenset(stale),
             inverted_inputs=inverted,
             next_update_at=min(wake) if wake else None,
             cheap_grid_until=cheap_end,
         )
+
+    def _discharge_limit(
+        self, balance: Balance | None, readings: SiteReadings, works: list[ChargerWork]
+    ) -> float | None:
+        """The battery's discharge limit (None: no cap).
+
+        While its power cannot be read the house's deficit is unknown, and a car on its stale
+        fallback would take whatever the battery gives: unless the battery may feed the cars, it
+        keeps the limit of its last reading while a car may draw (0 W where that had none: no car
+        was charging, so the house's deficit beside one was never measured).
+        """
+        rules = self._site.battery
+        feeds_car = rules.feeds_car(readings.battery_soc)
+        if not readings.battery_unread:
+            limit = None if balance is None else balance.discharge_limit_w
+            self._read_discharge_limit_w = None if feeds_car else limit
+            return limit
+        if feeds_car or not rules.emit_discharge_limit or cars_may_draw_w(works) is None:
+            return None
+        return self._read_discharge_limit_w or 0.0
 
 
 def _moved_back[I: (SiteInputs, ChargerInputs)](inputs: I, now: float, back_s: float) -> I:

@@ -276,10 +276,7 @@ def measure_balance(
     if readings.grid_w is None:
         return None
     owed_w = _battery_owed(site, readings, memory)
-    # The battery is capped while any car may draw (``ChargerWork.may_draw_w``).
-    cars_cap_w = (
-        sum(w.may_draw_w for w in works) if any(w.may_draw_w > 100.0 for w in works) else None
-    )
+    cars_cap_w = cars_may_draw_w(works)
     return site_balance(
         settings=site,
         # An offline charger's draw is no surplus to hand on (it keeps its last limit): the
@@ -295,6 +292,14 @@ def measure_balance(
         paired_deficit_w=_paired_deficit(readings, cars_cap_w, memory),
         battery_owed_w=owed_w,
     )
+
+
+def cars_may_draw_w(works: list[ChargerWork]) -> float | None:
+    """What the cars may draw together as the battery's cap counts it (``ChargerWork.may_draw_w``);
+    None: no car may draw, the battery is not capped."""
+    if not any(w.may_draw_w > 100.0 for w in works):
+        return None
+    return sum(w.may_draw_w for w in works)
 
 
 def _battery_owed(site: SiteSettings, readings: SiteReadings, memory: SiteMemory | None) -> float:

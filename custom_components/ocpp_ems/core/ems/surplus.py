@@ -79,12 +79,7 @@ def site_balance(
         else:
             available -= max(battery_w, 0.0) + battery_owed_w
             battery_first_w = max(-battery_w, 0.0) + battery_owed_w
-        assisted = (
-            rules.allow_discharge_to_car
-            and battery_soc is not None
-            and battery_soc > rules.floor_soc
-        )
-        if assisted:
+        if rules.feeds_car(battery_soc):
             assist_w = rules.max_discharge_to_car_w
         if rules.emit_discharge_limit and cars_cap_w is not None:
             house_deficit = grid_w + battery_w - cars_cap_w
