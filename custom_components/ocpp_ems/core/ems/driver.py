@@ -19,7 +19,9 @@ calls the driver):
   core's ``CurrentController``): a pause is a 0 A limit, or a stop for a charger that pauses by
   remote stop / start, resumed (after its limit is set) only where the energy manager paused it;
   a charger's writes run one at a time, only the latest decision's; a failed write, and a charger
-  that reconnects, are forgotten by the controller so the next decision is written again;
+  that reconnects, are forgotten by the controller so the next decision is written again (a
+  refused stop after the retry time: each decision's would be refused again); a transaction a car
+  starts by itself on a charger the manager stopped is stopped too (once per new transaction);
 * who controls each charger (``ControlledBy``, recorded in its current control): the energy
   manager, or the user in mode Manual. A manual change takes a charger over (the HA layer sets
   its mode to Manual); a Manual charger is left alone: the controller never sees it (its draw is
@@ -50,6 +52,7 @@ from typing import Any, Protocol
 
 from custom_components.ocpp_ems.core.errors import (
     ChargerNotConnectedError,
+    CommandRejectedError,
     OcppEmsError,
     RefusalRuns,
 )
@@ -169,6 +172,11 @@ class EmsDriver:
         self._active = True  # False: switched off, it controls no charger
         self._connected: dict[str, bool] = {}
         self._paused: set[str] = set()  # chargers the energy manager stopped (remote stop/start)
+        # Each charger's running transactions as last seen: which one is new (_stop_new_sessions).
+        self._transactions: dict[str, frozenset[str]] = {}
+        # Chargers that refused the manager's remote stop: asked again from then, not at every
+        # decision (each a remote stop the charger refuses again).
+        self._stop_refused_until: dict[str, float] = {}
         # Chargers let go of, to be named by :meth:`let_go`, then being handed back.
         # (by id: a charger's entry reloads with the manager switched off, and a refused hand-back
         # is tried again through its new link).
@@ -448,6 +456,8 @@ class EmsDriver:
         self.remove_charger(charger_id)
         self._views.pop(charger_id, None)
         self._paused.discard(charger_id)
+        self._transactions.pop(charger_id, None)
+        self._stop_refused_until.pop(charger_id, None)
         self.cancel_hand_back(charger_id)
         self._write_seq.pop(charger_id, None)
         self._write_locks.pop(charger_id, None)
@@ -465,6 +475,26 @@ class EmsDriver:
         if connected and not was_connected and self._in_controller(charger_id):
             self._manager.invalidate(charger_id)
         self._connected[charger_id] = connected
+        self._stop_new_sessions(charger_id, link)
+
+    def _stop_new_sessions(self, charger_id: str, link: ChargerLink) -> None:
+        """A car that starts a transaction by itself (free vend, an RFID card) on a charger the
+        manager stopped would charge at full current: its pause, written already, is written
+        again (the stop of every transaction). Once per new transaction: a charger that refuses
+        the stop is not asked again at every change of its model. A 0 A limit holds a new
+        transaction by itself; a charger the manager does not control is left alone."""
+        running = frozenset(
+            c.transaction.transaction_id for c in link.model.outlets if c.transaction is not None
+        )
+        started = running - self._transactions.get(charger_id, frozenset())
+        self._transactions[charger_id] = running
+        if (
+            started
+            and charger_id in self._paused
+            and self._controls(charger_id)
+            and link.control().pause_strategy() is PauseStrategy.REMOTE_STOP_START
+        ):
+            self._manager.invalidate(charger_id)
 
     # --- decisions ---------------------------------------------------------------------------------
     @property
@@ -490,6 +520,7 @@ class EmsDriver:
         self._manager.set_site(self._plan_site(inputs, now))
         if back_s := self._manager.clock_went_back_s(now):
             self._clock_went_back(back_s)
+        self._ask_refused_stops_again(now)
         decision = self._manager.update(inputs, now)
         if manual := {cid: self._manual_decision(cid) for cid in self._links if self._manual(cid)}:
             decision = replace(decision, chargers={**decision.chargers, **manual})
@@ -505,6 +536,8 @@ class EmsDriver:
         wake = now + timing.watchdog_s
         if decision.next_update_at is not None:
             wake = min(wake, max(decision.next_update_at, now + timing.min_delay_s))
+        # (A later decision's wake-up replaces the retry time a refused stop's write asked for.)
+        wake = min([wake, *self._stop_refused_until.values()])
         # A raise the write interval holds back is due when it ends, not at the next watchdog
         # (meanwhile the house takes from the grid what the battery could give).
         if self._discharge_held(value, decision.battery_discharge_limit_w, discharge, now):
@@ -528,6 +561,17 @@ class EmsDriver:
         due no later than the retry time from now: ``_retry_due``; with the manager switched
         off no step runs to tell.)"""
         self._discharge_written_at -= back_s
+        for charger_id in self._stop_refused_until:
+            self._stop_refused_until[charger_id] -= back_s
+
+    def _ask_refused_stops_again(self, now: float) -> None:
+        """A refused remote stop whose retry time has come is written again (the controller
+        forgets it)."""
+        for charger_id, until in list(self._stop_refused_until.items()):
+            if now >= until:
+                del self._stop_refused_until[charger_id]
+                if self._in_controller(charger_id):
+                    self._manager.invalidate(charger_id)
 
     def _manual_decision(self, charger_id: str) -> ChargerDecision:
         """A Manual charger's decision: nothing to write; its target is the limit in force."""
@@ -650,12 +694,13 @@ class EmsDriver:
         phases = command.phases if self._settings[charger_id].can_switch_phases else None
         # Only a charger we stopped is started again (never one the user stopped).
         resume = not command.paused and charger_id in self._paused
+        stop = command.paused and control.pause_strategy() is PauseStrategy.REMOTE_STOP_START
         try:
-            if command.paused and control.pause_strategy() is PauseStrategy.ZERO_LIMIT:
-                await control.set_limit(0.0, phases=phases)
-            elif command.paused:
+            if stop:
                 self._paused.add(charger_id)
                 await control.pause()
+            elif command.paused:
+                await control.set_limit(0.0, phases=phases)
             else:
                 # The limit is in place before a remote start.
                 await control.set_limit(command.current_a, phases=phases)
@@ -666,8 +711,13 @@ class EmsDriver:
             self._write_failed(charger_id, err)
             if not self._in_controller(charger_id):
                 return None  # gone or taken over meanwhile: nothing to write again
-            self._manager.invalidate(charger_id)
-            return self._clock() + self._timing().retry_s
+            retry_at = self._clock() + self._timing().retry_s
+            if stop and isinstance(err, CommandRejectedError):
+                self._stop_refused_until[charger_id] = retry_at  # (_ask_refused_stops_again)
+            else:
+                self._manager.invalidate(charger_id)
+            return retry_at
+        self._stop_refused_until.pop(charger_id, None)
         self._refusals.taken(charger_id)
         return None
 
