@@ -1,7 +1,7 @@
-"""A home battery whose power sensor goes stale must not feed the cars.
+"""A home battery must not feed the cars while its power sensor or the grid meter goes stale.
 
-While the battery's power cannot be read the surplus is unknown and the cars fall back
-(``ChargerSettings.stale_fallback``, min current by default); a self-consumption battery that
+While the battery's or the grid's power cannot be read the surplus is unknown and the cars fall
+back (``ChargerSettings.stale_fallback``, min current by default); a self-consumption battery that
 drives the grid to zero would cover that minimum unless its discharge limit holds it to the house.
 """
 
@@ -37,9 +37,10 @@ SOC = 90.0  # the battery's (its SoC sensor keeps reporting)
 class BatteryLoop(Loop):
     """The toy loop with a self-consumption battery: it drives the grid to zero, charging with
     what PV is left over and covering any deficit up to its discharge limit (written as the
-    driver writes it: ``discharge.discharge_value``). Its power sensor reports until
-    ``stale_at``, then stops (``unavailable``: reads unavailable instead).
-    ``battery_to_car_wh``: what it gave beyond the house's own deficit."""
+    driver writes it: ``discharge.discharge_value``). The ``stale`` meter's power (``battery_w``
+    or ``grid_w``) reports until ``stale_at``, then stops (``unavailable``: reads unavailable
+    instead); an ``unconfigured`` one is not read at all. ``battery_to_car_wh``: what the battery
+    gave beyond the house's own deficit."""
 
     def __init__(
         self,
@@ -47,29 +48,48 @@ class BatteryLoop(Loop):
         pv: object,
         *,
         stale_at: float | None,
+        stale: str = "battery_w",
         unavailable: bool = False,
+        unconfigured: str | None = None,
         max_w: float = 5000.0,
     ) -> None:
         super().__init__(manager, pv, house=HOUSE_W, chargers=("solar", "min"))
-        self.stale_at, self.unavailable, self.max_w = stale_at, unavailable, max_w
+        self.stale_at, self.stale, self.unavailable = stale_at, stale, unavailable
+        self.unconfigured, self.max_w = unconfigured, max_w
         self.cap_w: float | None = None
         self.cap_written_at = float("-inf")
-        self.battery_reading = Reading(0.0, 0.0)
+        self.meters = {"battery_w": Reading(0.0, 0.0), "grid_w": Reading(0.0, 0.0)}
         self.battery_w = 0.0  # what it gives now (discharge +)
         self.battery_to_car_wh = 0.0
         self.limits: list[float | None] = []
+
+    @property
+    def stale_name(self) -> str:
+        """The stale meter's name in ``Decision.stale_inputs``."""
+        return {"battery_w": "battery_power", "grid_w": "grid_power"}[self.stale]
 
     def inputs(self, t: float, grid: float, ev: dict[str, float]) -> SiteInputs:
         cap = self.max_w if self.cap_w is None else min(self.cap_w, self.max_w)
         battery = self.battery_w = max(-self.max_w, min(grid, cap))  # what it covers of grid
         house_deficit = max(0.0, self.house - self.pv(t))  # type: ignore[operator]
         self.battery_to_car_wh += max(0.0, battery - house_deficit) / 3600.0
-        if self.stale_at is None or t < self.stale_at:
-            self.battery_reading = Reading(battery, t)
-        elif self.unavailable:
-            self.battery_reading = Reading(None, t)
+        fresh = {"battery_w": Reading(battery, t), "grid_w": Reading(grid - battery, t)}
+        for name, reading in fresh.items():
+            if name != self.stale or self.stale_at is None or t < self.stale_at:
+                self.meters[name] = reading
+            elif self.unavailable:
+                self.meters[name] = Reading(None, t)
         inputs = super().inputs(t, grid - battery, ev)
-        return replace(inputs, battery_w=self.battery_reading, battery_soc=Reading(SOC, t))
+        return replace(
+            inputs,
+            battery_w=self.given("battery_w"),
+            grid_w=self.given("grid_w"),
+            battery_soc=Reading(SOC, t),
+        )
+
+    def given(self, meter: str) -> Reading | None:
+        """What the manager gets of ``meter`` (None: not configured)."""
+        return None if meter == self.unconfigured else self.meters[meter]
 
     def step(self, t: float) -> Decision:
         decision = super().step(t)
@@ -94,24 +114,33 @@ def two_cars() -> EnergyManager:
     )
 
 
-def assert_on_fallback(loop: Loop, decision: Decision) -> None:
+# The meter that goes stale: the battery's power, or the grid's (the battery still reads).
+STALE_METER = pytest.mark.parametrize("stale", ["battery_w", "grid_w"], ids=["battery", "grid"])
+
+
+def assert_on_fallback(loop: BatteryLoop, decision: Decision) -> None:
     """Both cars hold their minimum (the default fallback, min current), and say why."""
-    assert "battery_power" in decision.stale_inputs
+    assert loop.stale_name in decision.stale_inputs
     assert decision.surplus_w is None
     for cid in ("solar", "min"):
         assert decision.chargers[cid].reason is Reason.STALE_INPUT
         assert loop.amps(cid) == 6.0
 
 
+@STALE_METER
 @pytest.mark.parametrize("unavailable", [False, True], ids=["stops_reporting", "unavailable"])
-def test_a_stale_battery_gives_the_cars_nothing(unavailable: bool) -> None:
+def test_a_stale_meter_lets_the_battery_give_the_cars_nothing(
+    stale: str, unavailable: bool
+) -> None:
     """The sensor stops in the sun (the house needs nothing of the battery), a cloud comes: for
     half an hour the cars hold their minimum from the grid, not from the battery (before: 2.3 kWh
-    and 2.5 kWh from the battery, its 5 kW)."""
+    and 2.5 kWh from the battery, its 5 kW, where its own sensor went stale; 2.4 kWh and 2.5 kWh
+    where the grid meter did)."""
     loop = BatteryLoop(
         two_cars(),
         lambda t: SUNNY_W if t < STALE_AT else CLOUDY_W,
         stale_at=STALE_AT,
+        stale=stale,
         unavailable=unavailable,
     )
     loop.run(0.0, STALE_AT - 1.0)
@@ -123,11 +152,13 @@ def test_a_stale_battery_gives_the_cars_nothing(unavailable: bool) -> None:
     assert loop.limits[-1] == 0.0
 
 
-def test_a_stale_battery_keeps_covering_the_house_at_night() -> None:
+@STALE_METER
+def test_the_battery_keeps_covering_the_house_at_night_with_a_stale_meter(stale: str) -> None:
     """At night the Min + solar car charges its minimum from the grid and the battery covers the
-    house; its sensor goes unavailable: the battery keeps the house's deficit of its last reading,
-    the Solar car (waiting until then) takes its fallback from the grid too."""
-    loop = BatteryLoop(two_cars(), lambda t: 0.0, stale_at=STALE_AT, unavailable=True)
+    house; its sensor (or the grid meter) goes unavailable: the battery keeps the house's deficit
+    of its last reading, the Solar car (waiting until then) takes its fallback from the grid too
+    (before, the grid meter going unavailable: 2.25 kWh from the battery)."""
+    loop = BatteryLoop(two_cars(), lambda t: 0.0, stale_at=STALE_AT, stale=stale, unavailable=True)
     read = loop.run(0.0, STALE_AT - 1.0)
     assert loop.amps("solar") == 0.0
     assert loop.amps("min") == 6.0
@@ -139,11 +170,14 @@ def test_a_stale_battery_keeps_covering_the_house_at_night() -> None:
     assert loop.battery_w == HOUSE_W
 
 
-def test_a_stale_battery_is_capped_only_while_a_car_may_draw_and_may_not_take_from_it() -> None:
+@STALE_METER
+def test_a_stale_meter_caps_the_battery_only_while_a_car_may_draw_and_may_not_take_from_it(
+    stale: str,
+) -> None:
     """No car charging, the battery stays free for the house; a car starting on its fallback
     caps it (to nothing: no deficit of the house beside a car was read); not where the battery
     may feed the cars (battery-assisted charging above its floor), or no limit is emitted."""
-    loop = BatteryLoop(two_cars(), lambda t: 0.0, stale_at=0.0, unavailable=True)
+    loop = BatteryLoop(two_cars(), lambda t: 0.0, stale_at=0.0, stale=stale, unavailable=True)
     for cid in ("solar", "min"):
         loop.manager.set_mode(cid, Mode.OFF)
     loop.run(0.0, 60.0)
@@ -162,3 +196,27 @@ def test_a_stale_battery_is_capped_only_while_a_car_may_draw_and_may_not_take_fr
         assert_on_fallback(loop, loop.run(121.0, 180.0))
         assert loop.limits[-1] is None
         assert loop.battery_w == loop.max_w  # the cars take its most
+
+
+def test_a_cap_needs_both_meters() -> None:
+    """Without a grid meter the house's deficit is never read and the battery never capped: its
+    power going stale caps it at nothing either (before: 0 W, the house's load from the grid
+    too); without a battery the grid meter going stale caps nothing."""
+    no_grid = BatteryLoop(
+        two_cars(), lambda t: 0.0, stale_at=STALE_AT, unavailable=True, unconfigured="grid_w"
+    )
+    decision = no_grid.run(0.0, STALE_AT + 60.0)
+    assert {"battery_power", "grid_power"} <= decision.stale_inputs
+    assert no_grid.amps("solar") == no_grid.amps("min") == 6.0  # (on the fallback all along)
+    no_battery = BatteryLoop(
+        two_cars(),
+        lambda t: 0.0,
+        stale_at=STALE_AT,
+        stale="grid_w",
+        unavailable=True,
+        unconfigured="battery_w",
+        max_w=0.0,
+    )
+    assert_on_fallback(no_battery, no_battery.run(0.0, STALE_AT + 60.0))
+    for loop in (no_grid, no_battery):
+        assert set(loop.limits) == {None}

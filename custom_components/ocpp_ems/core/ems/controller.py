@@ -16,10 +16,11 @@ readings (``measure.SiteMemory``):
    fills the Solar-mode cars anyway (then a restart costs nothing they need);
 3. ``solar``: share the surplus: full chargers first, then every minimum, then equal shares; run the
    start/stop and 1p/3p (``phases``) timers;
-4. ``demand.stale_fallback`` where an input a charger needs is stale (a battery that cannot be
-   read keeps the discharge limit of its last reading: ``_discharge_limit``), then ``fuse``: share
-   the fuse headroom per line (minimums first, then equal shares, by priority), with the cars'
-   line currents as far as the grid shows them (``measure.count_unseen_draw``);
+4. ``demand.stale_fallback`` where an input a charger needs is stale (while the grid or the
+   battery power cannot be read the battery keeps the discharge limit of its last reading:
+   ``_discharge_limit``), then ``fuse``: share the fuse headroom per line (minimums first, then
+   equal shares, by priority), with the cars' line currents as far as the grid shows them
+   (``measure.count_unseen_draw``);
 5. ``limiter``: decreases at once, raises rate limited and deadbanded, so a charger is only written
    on a real change.
 
@@ -251,14 +252,14 @@ class EnergyManager:
     ) -> float | None:
         """The battery's discharge limit (None: no cap).
 
-        While its power cannot be read the house's deficit is unknown, and a car on its stale
-        fallback would take whatever the battery gives: unless the battery may feed the cars, it
-        keeps the limit of its last reading while a car may draw (0 W where that had none: no car
-        was charging, so the house's deficit beside one was never measured).
+        While the grid or the battery power cannot be read the house's deficit is unknown, and a
+        car on its stale fallback would take whatever the battery gives: unless the battery may
+        feed the cars, it keeps the limit of its last reading while a car may draw (0 W where
+        that had none: no car was charging, so the house's deficit beside one was never measured).
         """
         rules = self._site.battery
         feeds_car = rules.feeds_car(readings.battery_soc)
-        if not readings.battery_unread:
+        if not readings.house_deficit_unread:
             limit = None if balance is None else balance.discharge_limit_w
             self._read_discharge_limit_w = None if feeds_car else limit
             return limit

@@ -114,7 +114,10 @@ def _below_minimum(cfg: ChargerSettings, ci: ChargerInputs, soc: float | None) -
 def stale_fallback(work: ChargerWork, now: float) -> float | None:
     """What the charger does while an input its kind needs is stale (``cfg.stale_fallback``).
 
-    Returns when the grace period ends while the last limit holds (None: nothing waits).
+    Min current pauses a charger that has nothing gentler than its full current (its minimum
+    is its maximum: on/off, ``charger_config.currents``): a fallback at 11 kW on an unknown
+    surplus or fuse is no fallback. Returns when the grace period ends while the last limit
+    holds (None: nothing waits).
     """
     memory, cfg = work.memory, work.cfg
     if memory.stale_since is None:
@@ -130,7 +133,7 @@ def stale_fallback(work: ChargerWork, now: float) -> float | None:
             work.say(Reason.STALE_INPUT, memory.stale_since + cfg.stale_grace_s)
             return work.until
         policy = StaleFallback.PAUSE
-    if policy is StaleFallback.MIN_CURRENT:
+    if policy is StaleFallback.MIN_CURRENT and cfg.min_current_a < cfg.max_current_a:
         work.kind, work.target_a = Kind.MIN_SOLAR, cfg.min_current_a
     else:
         work.kind, work.target_a = Kind.PAUSED, 0.0

@@ -39,11 +39,21 @@ class SiteReadings:
     pv_available_w: float | None
     # A configured battery whose power is unknown: it could be discharging into the car.
     battery_unread: bool
+    grid_unread: bool  # a configured grid meter whose power is unknown
     stale: frozenset[str]  # names of the configured inputs that are unavailable or too old
     grid_at: float | None = None  # when the grid and the battery meter read
     grid_currents_at: float | None = None  # when the grid's phase currents read
     battery_at: float | None = None
     read_at: float | None = None  # when these readings were taken (the update's time)
+
+    @property
+    def house_deficit_unread(self) -> bool:
+        """The house's deficit (the battery's discharge limit) is unknown now, though the site
+        has the meters for it: the grid and the battery power are both configured and one of
+        them is unknown (without either meter it is never known, and the battery never capped)."""
+        grid = self.grid_unread or self.grid_w is not None
+        battery = self.battery_unread or self.battery_w is not None
+        return grid and battery and (self.grid_unread or self.battery_unread)
 
 
 # A stored battery maximum above this (W, beyond any home battery) is not believed.
@@ -218,14 +228,16 @@ def read_site(
 
     grid_currents = _fresh_phases(inputs.grid_currents_a, site, now, stale)
     battery_w = fresh(inputs.battery_w, site.battery_max_age_s, "battery_power")
+    grid_w = fresh(inputs.grid_w, site.grid_max_age_s, "grid_power")
     return SiteReadings(
-        grid_w=fresh(inputs.grid_w, site.grid_max_age_s, "grid_power"),
+        grid_w=grid_w,
         grid_currents=grid_currents,
         battery_w=battery_w,
         battery_soc=fresh(inputs.battery_soc, site.battery_max_age_s, "battery_soc", plausible_soc),
         pv_w=fresh(inputs.pv_w, site.pv_max_age_s, "pv_power"),
         pv_available_w=fresh(inputs.pv_available_w, site.pv_max_age_s, "pv_available_power"),
         battery_unread=inputs.battery_w is not None and battery_w is None,
+        grid_unread=inputs.grid_w is not None and grid_w is None,
         stale=frozenset(stale),
         grid_at=None if inputs.grid_w is None else inputs.grid_w.at,
         grid_currents_at=None if inputs.grid_currents_a is None else inputs.grid_currents_a.at,
