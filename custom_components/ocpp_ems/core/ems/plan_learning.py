@@ -16,6 +16,11 @@ good forecast earns the plan the sun it promises and a poor one keeps its margin
   plan counts, and what a car held at its minimum there would get more and draw from the grid
   (``sun_capture.py``, from the measured PV and house power).
 
+Each local hour and day is learned once: when the local time goes back into hours already
+measured (the wall clock corrected back, the clocks going back for winter, the site's zone moved
+west), nothing is measured until it is past the hour being measured again (``MAX_BACK_S``);
+within that hour, its mean takes in both runs.
+
 The driver feeds every update's inputs (:meth:`PlanLearning.observe`) and plans with
 :meth:`PlanLearning.plan_settings`; the stored form (:meth:`to_dict`) survives restarts.
 """
@@ -47,6 +52,9 @@ COVERED = 0.9  # share of an hour the meters must cover for it to count
 MAX_GAP_S = 300.0  # a longer time between two updates is not measured
 PRIOR_DAYS = 2.0
 AHEAD_H = 48  # how far ahead the plan gets the learned house load
+# Local time going back further than this was wrong before (a clock off by days): learning goes
+# on at once from the new time rather than wait that long for it to catch up.
+MAX_BACK_S = 24 * H
 
 
 @dataclass(slots=True)
@@ -87,7 +95,7 @@ class PlanLearning:
         self._ahead: dict[float, float] = {}  # local hour start -> forecast Wh seen LEAD_S before
         self._forecast: tuple[EnergySlot, ...] | None = None
         self._last: tuple[float, float | None, float | None] | None = None  # at, pv, house
-        self._slots: tuple[tuple[float, float], tuple[EnergySlot, ...]] | None = None
+        self._slots: tuple[tuple[float, float, tzinfo], tuple[EnergySlot, ...]] | None = None
         self._capture = SunCapture()  # the share of the surplus a car on surplus only gets
 
     @property
@@ -139,19 +147,22 @@ class PlanLearning:
         if not any(self._house):
             return ()  # nothing learned: the setting holds everywhere
         start, _, _ = _hour_of(now, zone)
-        if self._slots is not None and self._slots[0] == (start, prior):
+        # The zone too: a site whose zone changed gets its hours of the day at once.
+        if self._slots is not None and self._slots[0] == (start, prior, zone):
             return self._slots[1]
         slots = []
         for n in range(AHEAD_H):
             slot_start, _, hour = _hour_of(start + n * H, zone)
             slots.append(EnergySlot(slot_start, slot_start + H, self.house_w(hour, prior)))
-        self._slots = ((start, prior), tuple(slots))
+        self._slots = ((start, prior, zone), tuple(slots))
         return self._slots[1]
 
     # --- measuring -------------------------------------------------------------------------------
     def observe(self, inputs: SiteInputs, now: float, zone: tzinfo) -> None:
         """One update's measurements (PV, grid, battery, chargers) and forecast."""
-        pv_now, house_now = self._measure(inputs)
+        replayed = self._replays(now, zone)
+        # Unknown while replayed: the time until the next update is not measured either.
+        pv_now, house_now = (None, None) if replayed else self._measure(inputs)
         surplus = None if pv_now is None or house_now is None else pv_now - house_now
         self._capture.observe(surplus, now)
         if inputs.solar_forecast is not self._forecast:
@@ -168,9 +179,19 @@ class PlanLearning:
                 if house is not None:
                     hour_.house_wh += house * dt / H
                     hour_.house_s += dt
-        if self._hour is None or not self._hour.start <= now < self._hour.end:
+        if not replayed and (self._hour is None or not self._hour.start <= now < self._hour.end):
             self._next_hour(now, zone)
         self._last = (now, pv_now, house_now)
+
+    def _replays(self, now: float, zone: tzinfo) -> bool:
+        """Whether ``now`` is in a local hour before the one being measured, or that hour again
+        after its end (the clocks went back for winter), by at most ``MAX_BACK_S``: measured
+        already (see the module)."""
+        hour = self._hour
+        if hour is None or hour.start <= now < hour.end:
+            return False
+        start, day, of_day = _hour_of(now, zone)
+        return (day, of_day) <= (hour.day, hour.hour) and hour.start - start <= MAX_BACK_S
 
     def _measure(self, inputs: SiteInputs) -> tuple[float | None, float | None]:
         """PV (what it could give, where curtailed) and the house's power now (None: unknown)."""
