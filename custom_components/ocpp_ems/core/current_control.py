@@ -48,6 +48,11 @@ Authorization is enforced here too: a running transaction whose id tag we did no
 (``Transaction.authorized`` false: refused at its start, or when a 2.x station showed the card
 only later) is stopped (remote stop); when the charger refuses that,
 or keeps the transaction open anyway, the live limit is 0 A until that transaction ends.
+
+So is a user's pause by remote stop: a transaction a car starts by itself on a charger the user
+paused so (free vend, an RFID card, a station that starts on plug-in) is stopped, once per new
+transaction (:meth:`CurrentController._stop_self_started`); a 0 A pause holds one by itself, and
+the energy manager's pause has its own rule (its driver).
 """
 
 from __future__ import annotations
@@ -82,6 +87,9 @@ from .settings import ChargerSettings, PauseStrategy, ProfilePurpose, SmartCharg
 from .timeutil import utcnow
 
 _LOGGER = logging.getLogger(__name__)
+
+# The RefusalRuns key of the stops of transactions started while the user paused by remote stop.
+SELF_STARTED_STOP = "self-started stop"
 
 # Our profile ids (a profile with the same id is replaced, so each role keeps its own).
 MAX_PROFILE_ID = 1
@@ -211,6 +219,9 @@ class CurrentController:
         self._stopping: set[str] = set()
         self._blocked: set[str] = set()
         self._warned: set[str] = set()
+        # The running transactions (and their connectors) as last seen while connected: a new one
+        # is stopped while the user paused by remote stop (_stop_self_started).
+        self._seen_transactions = self._running_transactions()
         # A set_limit / pause / resume since this connection began (see the hold in the docstring).
         self._decided = False
         self._unsubscribe: Callable[[], None] | None = charger.add_listener(self._on_charger)
@@ -234,6 +245,7 @@ class CurrentController:
         if self._session is session:
             self._refresh_task = self._spawn(self._refresh_loop(), "refresh")
             self._enforce_unauthorized()
+            self._stop_self_started()  # one started while it was away
 
     async def restore_profiles(self) -> None:
         """The charger's profiles were changed behind our back (a raw clear or write): ours may
@@ -372,24 +384,31 @@ class CurrentController:
             await self._applied_or_undone(before)
             return
         session = self._require_session()
-        stopped: list[int] = []
-        by_transaction = {
-            c.transaction.transaction_id: c.connector_id
-            for c in self.charger.outlets
-            if c.transaction is not None
-        }
+        stopped: list[str] = []
         try:
-            await remote_stop_each(
-                session, list(by_transaction), lambda t: stopped.append(by_transaction[t])
-            )
+            await self._stop_transactions(session, self._running_transactions(), stopped.append)
         except OcppEmsError:
             if not stopped:
                 self._undo(before)  # nothing stopped: still charging
             raise
-        finally:
-            for connector_id in stopped:
-                if connector_id not in self._stopped_connectors:
-                    self._stopped_connectors.append(connector_id)
+
+    async def _stop_transactions(
+        self,
+        session: ChargerSession,
+        by_transaction: dict[str, int],
+        on_stopped: Callable[[str], None] = lambda _: None,
+    ) -> None:
+        """Remote stop each of ``by_transaction`` (transaction: its connector), as
+        :func:`~.session.remote_stop_each` does; the connectors stopped are started by the next
+        :meth:`resume`."""
+
+        def stopped(transaction_id: str) -> None:
+            connector_id = by_transaction[transaction_id]
+            if connector_id not in self._stopped_connectors:
+                self._stopped_connectors.append(connector_id)
+            on_stopped(transaction_id)
+
+        await remote_stop_each(session, list(by_transaction), stopped)
 
     async def resume(self) -> None:
         """Charging allowed again, at the requested limit; a 0 A limit is a pause too, so it is
@@ -866,7 +885,8 @@ class CurrentController:
     def _on_charger(self, event: ChargerEvent | None) -> None:
         """Model listener: follow transactions (Tx profiles, W phases) and check Current.Offered."""
         if self._session is None:
-            return
+            return  # a transaction started meanwhile is new at the next attach
+        self._stop_self_started()
         if event is None:
             # Any change may be a running transaction losing its authorization (a 2.x card shown
             # after a cable-first start and refused): enforced like one that began refused.
@@ -935,6 +955,64 @@ class CurrentController:
             return
         self._blocked.add(transaction_id)
         await self._apply_logged()
+
+    # --- internals: a user's pause by remote stop ----------------------------------------------------
+    def _running_transactions(self) -> dict[str, int]:
+        """The running transactions, with their connectors."""
+        return {
+            c.transaction.transaction_id: c.connector_id
+            for c in self.charger.outlets
+            if c.transaction is not None
+        }
+
+    def _paused_by_user_stop(self) -> bool:
+        """Paused by remote stop, by the user (or an automation): not the energy manager, whose
+        driver stops a transaction started on a charger it paused."""
+        return (
+            self.paused
+            and self.controlled_by is not ControlledBy.ENERGY_MANAGER
+            and self.pause_strategy() is PauseStrategy.REMOTE_STOP_START
+        )
+
+    def _stop_self_started(self) -> None:
+        """A car that starts a transaction by itself on a charger the user paused by remote stop
+        would charge at full current: each new transaction is stopped. Once: a charger that
+        refuses is not asked again at every change of its model."""
+        running = self._running_transactions()
+        started = {t: c for t, c in running.items() if t not in self._seen_transactions}
+        self._seen_transactions = running
+        if started and self._paused_by_user_stop():
+            self._spawn(self._stop_started(started), "stop self-started")
+
+    async def _stop_started(self, started: dict[str, int]) -> None:
+        # After a pause or resume under way (one at a time): only if still paused so.
+        async with self._commands:
+            started = {t: c for t, c in started.items() if self._open(t)}
+            if not started or not self._paused_by_user_stop():
+                return
+            _LOGGER.info(
+                "%s: charging is paused; stopping the transaction(s) %s started by the charger",
+                self._id,
+                ", ".join(started),
+            )
+            try:
+                await self._stop_transactions(self._require_session(), started)
+            except ChargerNotConnectedError:
+                for transaction_id in started:  # gone meanwhile: new again when it attaches
+                    self._seen_transactions.pop(transaction_id, None)
+            except OcppEmsError as err:
+                level = logging.WARNING
+                if not self._refusals.first(err, SELF_STARTED_STOP):
+                    level = logging.DEBUG
+                _LOGGER.log(
+                    level,
+                    "%s: charging is paused, but the charger did not stop a transaction it "
+                    "started (%s); it may charge until that ends (not asked again)",
+                    self._id,
+                    err,
+                )
+            else:
+                self._refusals.taken(SELF_STARTED_STOP)
 
     def _reapply_if_changed(self) -> None:
         if self._reapply_queued or self._now() < self._retry_after:

@@ -1,0 +1,76 @@
+"""Current control: a transaction that starts while the user paused the charger by remote stop.
+
+End to end like ``test_current_control.py``: CurrentController -> real V16Session -> websockets
+-> SimCharger. The Home Assistant side (switch, action, 1.6 / 2.0.1 / 2.1, refusals) is in
+``tests/test_user_pause_self_started.py``; here what needs the controller's timing in hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from custom_components.ocpp_ems.core.current_control import CurrentController
+from custom_components.ocpp_ems.core.settings import ChargerSettings, PauseStrategy
+
+from .v16_harness import Harness, SimCharger, wait_for
+
+
+@pytest.fixture(autouse=True)
+def fast_verification(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(CurrentController, "verify_delay_s", 0.05)
+
+
+async def _paused_by_the_user(h: Harness, settings: ChargerSettings) -> SimCharger:
+    """Pause strategy remote stop / start; the user pauses with no car (nothing to stop)."""
+    settings.pause_strategy = PauseStrategy.REMOTE_STOP_START
+    sim = await h.charger_client()
+    controller = h.get_controller()
+    await wait_for(lambda: controller._refresh_task is not None)
+    await controller.pause()
+    assert sim.actions("RemoteStopTransaction") == []
+    return sim
+
+
+async def test_a_stop_cut_off_by_a_disconnect_is_asked_at_the_reconnect(
+    controlled: Harness, settings: ChargerSettings
+) -> None:
+    """The charger goes away before it answers the stop of the car's transaction: the stop is
+    asked again on the next connection (the transaction still runs), not forgotten."""
+    h = controlled
+    first = await _paused_by_the_user(h, settings)
+    first.delay["RemoteStopTransaction"] = 30.0  # gone before it answers
+    transaction_id = (await first.start_tx()).transaction_id
+    await wait_for(lambda: first.actions("RemoteStopTransaction"))
+    await first._connection.close()
+    await wait_for(lambda: h.get_controller()._session is None)
+
+    second = await h.charger_client()
+    await wait_for(lambda: second.actions("RemoteStopTransaction"))
+    assert second.actions("RemoteStopTransaction") == [{"transaction_id": transaction_id}]
+
+
+async def test_a_stop_behind_the_users_resume_is_dropped(
+    controlled: Harness, settings: ChargerSettings
+) -> None:
+    """A car starts while a change holds the commands and the user's resume waits behind it:
+    the stop that was due when the car started comes after the resume, and must not end the
+    transaction the user now allows."""
+    h = controlled
+    sim = await _paused_by_the_user(h, settings)
+    controller = h.get_controller()
+    sim.delay["SetChargingProfile"] = 0.5  # the limit change holds the commands meanwhile
+    change = asyncio.ensure_future(controller.set_limit(10))
+    await wait_for(controller._commands.locked)
+    resume = asyncio.ensure_future(controller.resume())
+    await asyncio.sleep(0)  # the resume waits for the commands first
+    start = asyncio.ensure_future(sim.start_tx())
+    await wait_for(lambda: h.charger.connector(1).transaction is not None)
+    assert h.charger.limit.paused  # the car started while still paused
+    await asyncio.gather(change, resume, start)
+    del sim.delay["SetChargingProfile"]
+
+    await controller.set_limit(12)  # after the stop that was due (one command at a time)
+    assert sim.actions("RemoteStopTransaction") == []
+    assert not h.charger.limit.paused
