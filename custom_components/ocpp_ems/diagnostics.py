@@ -21,6 +21,7 @@ from .const import (
 )
 from .coordinator import ChargerConfigEntry, ServerConfigEntry
 from .core.guard import OpeningConnections
+from .core.limits import LimitRules
 from .core.model import Charger
 from .core.protocol.common import names_a_secret
 from .core.security import CertificateInfo
@@ -136,6 +137,15 @@ def charger_diagnostics(charger: Charger) -> dict[str, Any]:
     return data
 
 
+def _rules_in_force(rules: LimitRules) -> dict[str, Any]:
+    """What the charger's options resolved to with what it reported: the entry's options show
+    "Smart charging: auto", support needs to know whether limits are written and how it pauses."""
+    return {
+        "smart_charging": rules.smart_charging,
+        "pause_strategy": rules.pause_strategy.value,
+    }
+
+
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: ConfigEntry
 ) -> dict[str, Any]:
@@ -153,6 +163,9 @@ async def async_get_config_entry_diagnostics(
         runtime = charger_entry.runtime_data
         result["charger"] = charger_diagnostics(runtime.coordinator.charger)
         result["online"] = runtime.central.session(runtime.charger_id) is not None
+        result["in_force"] = _rules_in_force(
+            runtime.central.current_control(runtime.charger_id).rules
+        )
     else:
         server_entry: ServerConfigEntry = entry
         server = server_entry.runtime_data

@@ -57,7 +57,8 @@ class EmsNumberDescription(NumberEntityDescription):
 
     value_fn: Callable[[ChargerView, EmsChargerSettings], float | None]
     field: str  # the ChargerView attribute the value is stored in
-    # A current: bounds and step are the charger's limit rules (else the description's own).
+    # A current: bounds and step are the charger's limit rules (else the description's own), and
+    # it is unavailable while those rules write no limits.
     current: bool = False
     # The value as stored: a tenth (currents, energies) or a whole number (a priority).
     stored: Callable[[float], float] = lambda value: round(value, 1)
@@ -264,6 +265,13 @@ class OcppEmsNumber(EmsEntity, _LimitRulesNumber):
 
     def _rules(self) -> LimitRules | None:
         return super()._rules() if self.entity_description.current else None
+
+    @property
+    def available(self) -> bool:
+        # A charger that takes no limit charges on/off at its full current: the energy manager
+        # ignores its current bounds then, so they are not offered for a change that does nothing.
+        rules = self._rules()
+        return super().available and (rules is None or rules.smart_charging)
 
     @property
     def native_value(self) -> float | None:
