@@ -51,8 +51,10 @@ or keeps the transaction open anyway, the live limit is 0 A until that transacti
 
 So is a user's pause by remote stop: a transaction a car starts by itself on a charger the user
 paused so (free vend, an RFID card, a station that starts on plug-in) is stopped, once per new
-transaction (:meth:`CurrentController._stop_self_started`); a 0 A pause holds one by itself, and
-the energy manager's pause has its own rule (its driver).
+transaction (:meth:`CurrentController._stop_self_started`); a 0 A pause holds one by itself. The
+energy manager's pause has its own rule (its driver asks for a new decision): a user's pause is a
+standing instruction, the manager's may be about to end (the user picked Fast, the sun came), and
+a stop at once here would leave such a car stopped while the manager resumes it.
 """
 
 from __future__ import annotations
