@@ -4,11 +4,16 @@ Heartbeat answer) and Home Assistant's clock jumping while timers run."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 import pytest
 from freezegun import freeze_time
+from freezegun.api import TickingDateTimeFactory
 
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.ems import (
@@ -42,6 +47,47 @@ async def h(
 
 def _energy(wh: float) -> list[dict[str, str]]:
     return [{"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
+
+
+class _OurClock:
+    """Home Assistant's clock, run by the test: ``tick`` lets time pass, ``step`` corrects the
+    clock (NTP): the time of day jumps, the monotonic clock runs on (freezegun alone moves both)."""
+
+    def __init__(self, frozen: TickingDateTimeFactory, monotonic_now: float) -> None:
+        self._frozen = frozen
+        self._frozen_monotonic = time.monotonic  # freezegun's: follows the frozen time of day
+        self._offset_s = monotonic_now - self._frozen_monotonic()
+
+    def monotonic(self) -> float:
+        return self._frozen_monotonic() + self._offset_s
+
+    def tick(self, seconds: float) -> None:
+        self._frozen.tick(seconds)
+
+    def step(self, delta: timedelta) -> None:
+        self._frozen.tick(delta)
+        self._offset_s -= delta.total_seconds()
+
+
+@contextmanager
+def _our_clock() -> Iterator[_OurClock]:
+    """Home Assistant's clock from now on, as :class:`_OurClock` runs it. The event loop keeps
+    real time (the test plugin makes it follow ``time.monotonic``): a websocket's keepalive ping
+    must not time out because a tick jumped over its answer."""
+    monotonic_now = time.monotonic()
+    with (
+        patch.object(asyncio.get_running_loop(), "time", time.monotonic),
+        freeze_time(datetime.now(UTC), tick=True) as frozen,
+    ):
+        assert isinstance(frozen, TickingDateTimeFactory)
+        clock = _OurClock(frozen, monotonic_now)
+        with patch.object(time, "monotonic", clock.monotonic):
+            yield clock
+
+
+# A 22 kW car (W), and what it charges a minute (Wh).
+CAR_W = 22_000
+PER_MINUTE_WH = CAR_W / 60
 
 
 async def test_a_start_stamped_at_a_wrong_old_date_gives_no_allowance_to_an_outlier(
@@ -95,16 +141,7 @@ def test_a_solar_stop_delay_running_when_the_clock_goes_back_ends_in_minutes() -
     assert stopped - jumped <= 180, f"stopped {stopped - jumped} s after the clock went back"
 
 
-@pytest.mark.parametrize(
-    "back_h",
-    [
-        0,
-        pytest.param(
-            1, marks=pytest.mark.xfail(strict=True, reason="fix proposed in core/meter.py")
-        ),
-    ],
-    ids=["steady-clock", "clock-back-an-hour"],
-)
+@pytest.mark.parametrize("back_h", [0, 1], ids=["steady-clock", "clock-back-an-hour"])
 async def test_energy_charged_after_our_clock_went_back_an_hour_is_counted(
     h: Harness, back_h: int
 ) -> None:
@@ -116,16 +153,85 @@ async def test_energy_charged_after_our_clock_went_back_an_hour_is_counted(
     sim = await h.charger_client(boot=False)
     started = await sim.start_tx(meter=10_000, timestamp=now_iso(-600))
     tx = started.transaction_id
-    per_minute = 22_000 / 60  # Wh
-    register = 10_000 + 10 * per_minute
+    register = 10_000 + 10 * PER_MINUTE_WH
     await sim.meter(1, _energy(round(register)), transaction_id=tx)
-    with freeze_time(datetime.now(UTC) - timedelta(hours=back_h), tick=True) as clock:
+    with _our_clock() as clock:
+        clock.step(timedelta(hours=-back_h))
         for _ in range(70):
             clock.tick(60)
-            register += per_minute
+            register += PER_MINUTE_WH
             await sim.meter(1, _energy(round(register)), transaction_id=tx)
     connector = h.charger.connector(1)
     assert connector.session_energy_wh == pytest.approx(round(register) - 10_000, abs=1)
+    assert h.charger.lifetime_energy.total_wh == pytest.approx(round(register), abs=1)
+
+
+async def test_energy_charged_after_our_clock_went_forward_an_hour_counts_once(
+    h: Harness,
+) -> None:
+    """The other direction: Home Assistant's clock jumps an hour ahead while the car charges and
+    the charger follows it: its next readings are an hour "newer" than the last one counted.
+    Every kWh the register rose counts exactly once."""
+    sim = await h.charger_client(boot=False)
+    started = await sim.start_tx(meter=10_000, timestamp=now_iso(-600))
+    tx = started.transaction_id
+    register = 10_000 + 10 * PER_MINUTE_WH
+    await sim.meter(1, _energy(round(register)), transaction_id=tx)
+    with _our_clock() as clock:
+        clock.step(timedelta(hours=1))
+        for _ in range(70):
+            clock.tick(60)
+            register += PER_MINUTE_WH
+            await sim.meter(1, _energy(round(register)), transaction_id=tx)
+    connector = h.charger.connector(1)
+    assert connector.session_energy_wh == pytest.approx(round(register) - 10_000, abs=1)
+    assert h.charger.lifetime_energy.total_wh == pytest.approx(round(register), abs=1)
+
+
+@pytest.mark.parametrize(
+    "live_after_jump", [0, 5], ids=["taken-before-the-jump", "taken-after-the-jump"]
+)
+async def test_readings_replayed_after_our_clock_went_back_count_once(
+    h: Harness, live_after_jump: int
+) -> None:
+    """A 22 kW car, the charger reporting every 20 s: two readings in a row differ by less than
+    the tolerance, so re-sent ones would confirm one another as a register reset. Home
+    Assistant's clock goes back an hour, a minute passes without a reading and the charger
+    follows our clock; after ``live_after_jump`` more readings it reconnects and re-sends its last
+    five with their original stamps (those taken before the jump lie an hour "ahead" of the clock
+    now), then reports on. The re-sent ones were counted already: the session ends with the
+    register's rise, counted once."""
+    sim = await h.charger_client(boot=False)
+    started = await sim.start_tx(meter=10_000, timestamp=now_iso(-600))
+    tx = started.transaction_id
+    register = 10_000.0
+    sent: list[tuple[str, int]] = []
+
+    async def report(after_s: float) -> None:
+        nonlocal register
+        register += CAR_W * after_s / 3600
+        sent.append((now_iso(), round(register)))
+        await sim.meter(1, _energy(sent[-1][1]), transaction_id=tx, timestamp=sent[-1][0])
+
+    with _our_clock() as clock:
+        for _ in range(30):
+            clock.tick(20)
+            await report(20)
+        clock.step(timedelta(hours=-1))
+        clock.tick(60)
+        register += PER_MINUTE_WH  # charged in the minute without a reading
+        for _ in range(live_after_jump):
+            clock.tick(20)
+            await report(20)
+        sim = await h.charger_client(boot=False)
+        for stamp, value in sent[-5:]:
+            await sim.meter(1, _energy(value), transaction_id=tx, timestamp=stamp)
+        for _ in range(30):
+            clock.tick(20)
+            await report(20)
+    connector = h.charger.connector(1)
+    assert connector.session_energy_wh == pytest.approx(round(register) - 10_000, abs=1)
+    assert h.charger.lifetime_energy.total_wh == pytest.approx(round(register), abs=1)
 
 
 def test_a_start_after_the_clock_went_back_is_not_held_for_the_jump() -> None:

@@ -12,12 +12,21 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .model import Charger, Connector, ConnectorStatus, PhaseValues, RegisterPoint, Transaction
+from .model import (
+    Charger,
+    Connector,
+    ConnectorStatus,
+    MeterState,
+    PhaseValues,
+    RegisterPoint,
+    Transaction,
+)
 from .numbers import parse_number
 from .settings import ChargerSettings
 from .timeutil import parse_future_timestamp, utcnow
@@ -315,9 +324,9 @@ def apply_reading(
     """
     connector = charger.connector(connector_id)
     meter = connector.meter
-    received = received or utcnow()
-    when = effective_time(charger, reading.timestamp, received)
-    _follow_live_clock(charger, reading.timestamp, received)
+    at = received or utcnow()
+    when = effective_time(charger, reading.timestamp, at)
+    _follow_live_clock(charger, reading.timestamp, at)
     changed = apply_reading_energy(
         charger, connector, reading, transaction, max_power=max_power, received=received
     )
@@ -402,10 +411,9 @@ def _register_wh(
     base = _base(charger, connector, transaction)
     if base is None or value * _UNITLESS_KWH_RATIO > base.register_wh:
         return value
-    received = received or utcnow()
-    when = effective_time(charger, reading.timestamp, received)
+    point = _received_point(charger, value, reading.timestamp, received)
     power = _DEFAULT_MAX_POWER_W if max_power is None else max_power
-    allowance = _allowance(power, connector.meter.energy_slack_wh, base, when, received)
+    allowance = _allowance(power, connector.meter.energy_slack_wh, base, point)
     as_wh = value * _KWH_WH
     if not base.register_wh - _KWH_WH <= as_wh <= base.register_wh + allowance:
         return value  # a real reset, or no fit: the usual rules judge it
@@ -466,28 +474,32 @@ def apply_energy(
       forgotten once a plausible value follows.
     - An unchanged value keeps the base's time: the bound grows while a register in coarse steps
       waits for its next step.
-    - A value older than the base is history (a replay) unless plausible from the base: ignored,
-      never a candidate (after a confirmed reset, the register's replayed previous life would
-      otherwise confirm itself as a jump and count again).
-    - Timestamps too far ahead are clock skew (:func:`effective_time`); elapsed time is the larger
-      of the charger's and our own clock, so a wrong clock never drops energy; the charger's counts
-      from a :func:`_believable` time only, so a wrong clock never makes an allowance either.
+    - A value older than the base (:func:`_time_since`: our own clock set back is no age) is
+      history (a replay) unless plausible from the base: ignored, never a candidate (after a
+      confirmed reset, the register's replayed previous life would otherwise confirm itself as a
+      jump and count again).
+    - Timestamps too far ahead are clock skew (:func:`effective_time`); elapsed time is the
+      largest of the charger's and our own clocks, so a wrong clock never drops energy; the
+      charger's counts from a :func:`_believable` time only, so a wrong clock never makes an
+      allowance either.
     - Only the transaction's own connector credits it; the lifetime counts the whole-charger meter
       (connector 0) when there is one, else the outlets.
     """
-    received = received or utcnow()
-    when = effective_time(charger, timestamp or received, received)
+    point = _received_point(charger, register_wh, timestamp, received)
     power = _DEFAULT_MAX_POWER_W if max_power is None else max_power
     if transaction is not None and transaction.connector_id != connector.connector_id:
         transaction = None  # another connector's register: never this transaction's energy
     meter = connector.meter
-    point = RegisterPoint(register_wh=register_wh, timestamp=when, received_at=received)
     base = _base(charger, connector, transaction)
     if base is None:
         # The first value ever: the base from now on (the lifetime starts at the register).
-        _take(charger, connector, transaction, point, credit=0.0, slack=None, fresh=True)
+        _take(
+            charger, connector, transaction, point, credit=0.0, slack=None, newer=True, fresh=True
+        )
         return True
-    older = base.timestamp is not None and when < base.timestamp
+    since = _time_since(base, point)
+    older = since is not None and since < 0.0
+    newer = since is None or since > 0.0
     if older and register_wh <= base.register_wh:
         return False
     rise = register_wh - base.register_wh
@@ -497,16 +509,13 @@ def apply_energy(
         # on, so that idle hours never become an allowance for one bogus jump. A pending outlier
         # is forgotten.
         meter.energy_candidate = None
-        if not _energy_may_flow(connector) and (
-            meter.energy_timestamp is None or when > meter.energy_timestamp
-        ):
-            meter.energy_timestamp = when
-            meter.energy_received_at = received
+        if not _energy_may_flow(connector) and newer:
+            _move_base_time(meter, point)
             meter.energy_slack_wh = None
         return True
-    allowance = _allowance(power, meter.energy_slack_wh, base, when, received)
+    allowance = _allowance(power, meter.energy_slack_wh, base, point)
     if 0.0 <= rise <= allowance:
-        _take(charger, connector, transaction, point, credit=rise, slack=allowance)
+        _take(charger, connector, transaction, point, credit=rise, slack=allowance, newer=newer)
         return True
     if older:
         # From before the base and not plausible from it: the register's previous life replayed
@@ -514,8 +523,8 @@ def apply_energy(
         return False
     candidate = meter.energy_candidate
     if candidate is not None:
-        since = _allowance(power, None, candidate, when, received)
-        if 0.0 <= register_wh - candidate.register_wh <= since:
+        from_candidate = _allowance(power, None, candidate, point)
+        if 0.0 <= register_wh - candidate.register_wh <= from_candidate:
             # Confirmed: the register really was reset / jumped. The step is not energy; the
             # rise after it is, bounded like any other.
             credit = min(register_wh - candidate.register_wh, allowance)
@@ -528,7 +537,9 @@ def apply_energy(
                 register_wh,
                 credit,
             )
-            _take(charger, connector, transaction, point, credit=credit, slack=allowance)
+            _take(
+                charger, connector, transaction, point, credit=credit, slack=allowance, newer=newer
+            )
             return True
     _LOGGER.debug(
         "%s: implausible energy register %.0f Wh on connector %s (last %.0f Wh); not counted "
@@ -581,6 +592,7 @@ def _base(
             register_wh=meter.energy_register_wh,
             timestamp=meter.energy_timestamp,
             received_at=meter.energy_received_at,
+            _received_monotonic=meter._energy_received_monotonic,
         )
     open_tx = transaction or connector.transaction
     if (
@@ -614,16 +626,73 @@ def _base(
     return None
 
 
+def _received_point(
+    charger: Charger, register_wh: float, timestamp: datetime | None, received: datetime | None
+) -> RegisterPoint:
+    """``register_wh`` stamped ``timestamp`` (None: not stamped), as of its
+    :func:`effective_time`, received ``received`` (None: now, and then also by the monotonic
+    clock)."""
+    monotonic = time.monotonic() if received is None else None
+    received = received or utcnow()
+    return RegisterPoint(
+        register_wh=register_wh,
+        timestamp=effective_time(charger, timestamp or received, received),
+        received_at=received,
+        _received_monotonic=monotonic,
+    )
+
+
+def _time_since(base: RegisterPoint, point: RegisterPoint) -> float | None:
+    """How much later than ``base`` (s; < 0: before it, history) ``point`` was taken, by the
+    charger's stamps: the one rule of what is new (None: a time is unknown).
+
+    A register that did not go down is compared with the base's stamp moved by the step our own
+    clock took between the two receptions (an NTP correction: our clock against the monotonic
+    one): a charger that sets its clock by ours (Heartbeat) stamps a live reading an hour
+    "before" the one it took a minute earlier once our clock went back an hour. A register that
+    went down is compared by the stamps alone: below the base it is either history re-sent (its
+    stamp is old) or a reset, and a replay taken for a reset would count again."""
+    if base.timestamp is None or point.timestamp is None:
+        return None
+    since = (point.timestamp - base.timestamp).total_seconds()
+    if point.register_wh < base.register_wh:
+        return since
+    return since - min(_clock_step_s(base, point), 0.0)
+
+
+def _clock_step_s(base: RegisterPoint, point: RegisterPoint) -> float:
+    """How far our clock jumped (s; < 0: back) between receiving ``base`` and ``point``: what it
+    moved beyond the monotonic clock (> 0 also when our host slept: the monotonic clock stops
+    then; 0: a reception time is unknown, e.g. a restored base)."""
+    if (
+        base.received_at is None
+        or base._received_monotonic is None
+        or point.received_at is None
+        or point._received_monotonic is None
+    ):
+        return 0.0
+    wall_s = (point.received_at - base.received_at).total_seconds()
+    return wall_s - (point._received_monotonic - base._received_monotonic)
+
+
 def _allowance(
-    power_w: float, slack_wh: float | None, base: RegisterPoint, when: datetime, received: datetime
+    power_w: float, slack_wh: float | None, base: RegisterPoint, point: RegisterPoint
 ) -> float:
-    """How much energy may have been added since ``base``: max power x elapsed time (the larger of
-    the charger's, from a :func:`_believable` base, and our clock) plus the remaining tolerance."""
+    """How much energy may have been added from ``base`` to ``point``: max power x elapsed time
+    (the largest of the charger's, from a :func:`_believable` base, our clock's and our monotonic
+    clock's: a clock set back never drops energy, nor does our host's sleep, which the monotonic
+    clock does not count) plus the remaining tolerance."""
     elapsed = 0.0
-    if base.timestamp is not None and _believable(base.timestamp, base.received_at):
-        elapsed = (when - base.timestamp).total_seconds()
-    if base.received_at is not None:
-        elapsed = max(elapsed, (received - base.received_at).total_seconds())
+    if (
+        base.timestamp is not None
+        and point.timestamp is not None
+        and _believable(base.timestamp, base.received_at)
+    ):
+        elapsed = (point.timestamp - base.timestamp).total_seconds()
+    if base.received_at is not None and point.received_at is not None:
+        elapsed = max(elapsed, (point.received_at - base.received_at).total_seconds())
+    if base._received_monotonic is not None and point._received_monotonic is not None:
+        elapsed = max(elapsed, point._received_monotonic - base._received_monotonic)
     slack = ENERGY_TOLERANCE_WH if slack_wh is None else min(slack_wh, ENERGY_TOLERANCE_WH)
     return max_energy_wh(power_w, elapsed, slack)
 
@@ -657,18 +726,20 @@ def _take(
     *,
     credit: float,
     slack: float | None,
+    newer: bool,
     fresh: bool = False,
 ) -> None:
     """``point`` is the connector's new base; ``credit`` Wh count for the lifetime / session
-    (``fresh``: the first value, with no base at all to count from)."""
+    (``fresh``: the first value, with no base at all to count from). ``newer``: it was taken
+    after the base (:func:`_time_since`): the base's time is its own from now on."""
     meter = connector.meter
     register_wh = point.register_wh
     meter.energy_register_wh = register_wh
-    if meter.energy_timestamp is None or (
-        point.timestamp is not None and point.timestamp > meter.energy_timestamp
-    ):
-        meter.energy_timestamp = point.timestamp
-    meter.energy_received_at = point.received_at
+    if newer or meter.energy_timestamp is None:
+        _move_base_time(meter, point)
+    else:
+        meter.energy_received_at = point.received_at
+        meter._energy_received_monotonic = point._received_monotonic
     meter.energy_slack_wh = None if slack is None else min(slack - credit, ENERGY_TOLERANCE_WH)
     meter.energy_candidate = None
     _count_lifetime(charger, connector, register_wh, credit, fresh=fresh)
@@ -680,6 +751,13 @@ def _take(
         credit_session(charger, transaction, credit)
         transaction.meter_last_wh = register_wh
         transaction.meter_last_at = meter.energy_timestamp
+
+
+def _move_base_time(meter: MeterState, point: RegisterPoint) -> None:
+    """The base counts from ``point``'s time, and from when we received it."""
+    meter.energy_timestamp = point.timestamp
+    meter.energy_received_at = point.received_at
+    meter._energy_received_monotonic = point._received_monotonic
 
 
 def credit_session(charger: Charger, transaction: Transaction, credit_wh: float) -> None:

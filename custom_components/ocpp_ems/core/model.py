@@ -116,11 +116,14 @@ class PhaseValues:
 
 @dataclass(frozen=True, kw_only=True)
 class RegisterPoint:
-    """An energy register value, the time it stands for and when we received it (None: unknown)."""
+    """An energy register value, the time it stands for and when we received it (None: unknown):
+    by our clock and by our monotonic clock (``time.monotonic``, which no clock correction moves;
+    meaningless outside this process, so not in diagnostics)."""
 
     register_wh: float
     timestamp: datetime | None
     received_at: datetime | None
+    _received_monotonic: float | None = None
 
 
 @dataclass(kw_only=True)
@@ -133,10 +136,11 @@ class MeterState:
     offered_current_a: float | None = None
     # The last plausible register value (see meter.apply_energy), as of ``energy_timestamp`` (a
     # reading, or a transaction's start/stop; older values are history and must not move it back),
-    # received at ``energy_received_at``.
+    # received at ``energy_received_at`` (``_energy_received_monotonic`` by our monotonic clock).
     energy_register_wh: float | None = None
     energy_timestamp: datetime | None = None
     energy_received_at: datetime | None = None
+    _energy_received_monotonic: float | None = None
     # What is left of the tolerance above max power x time (None: all of it).
     energy_slack_wh: float | None = None
     # An implausible value (reset, jump or outlier) waiting for the next one to confirm it.
@@ -545,9 +549,9 @@ class Charger:
     clock_skew_s: float | None = None
     # What the charger's live readings show of its clock (not in diagnostics: ``clock_skew_s`` is).
     _live_clock: LiveClockOffset = field(default_factory=LiveClockOffset, repr=False)
-    # Recently ended transactions (newest last, at most :data:`RECENTLY_ENDED`, not persisted: the
-    # connectors' ``last_transaction`` are): a charger replaying messages of one of them (it never
-    # saw our answer) must not open it again.
+    # Recently ended transactions (newest last, at most :data:`RECENTLY_ENDED`, persisted): a
+    # charger replaying messages of one of them (it never saw our answer, also after a restart)
+    # must not open it again.
     recently_ended: list[Transaction] = field(default_factory=list, repr=False)
     # The energy price now, per kWh in the currency's main unit (the HA layer follows the user's
     # price entity or fixed price; not persisted); None: unknown, the energy is not costed.
