@@ -14,10 +14,9 @@ class HoldTimer:
         if not condition:
             self.since = None
             return False
-        # A start in the future is the wall clock gone back (an NTP correction) without the
-        # timer being told (``clock_went_back``): count from now, or the delay would grow by
-        # the jump (a stop delay of minutes held for an hour).
-        if self.since is None or self.since > now:
+        # (The wall clock going back moves ``since`` back with it: ``clock_went_back``, told by
+        # the manager for every timer it keeps.)
+        if self.since is None:
             self.since = now
         return now - self.since >= delay_s
 
