@@ -56,18 +56,18 @@ def jobs_for(scenarios: Sequence[scn.Scenario]) -> list[suite.Job]:
     return jobs
 
 
-def _by(runs: Sequence[dict[str, Any]], controller: str) -> dict[str, dict[str, Any]]:
-    return {r["scenario"]: r for r in runs if r["controller"] == controller}
+# controller label -> scenario -> run (``ems_suite.by_controller``)
+Table = dict[str, dict[str, dict[str, Any]]]
 
 
-def _sources_table(runs: Sequence[dict[str, Any]]) -> list[str]:
+def _sources_table(table: Table) -> list[str]:
     lines = [
         "| cause | ours (Wh) | ours (% of its EV energy) | reference (Wh) | reference (%) |",
         "|---|---|---|---|---|",
     ]
     totals = {}
     for controller in (OURS, REFERENCE):
-        mine = _by(runs, controller).values()
+        mine = table[controller].values()
         ev_wh = sum(r["ev_kwh"] for r in mine) * 1000
         totals[controller] = (
             {s: sum(r["grid_sources_wh"][s] for r in mine) for s in GRID_SOURCES},
@@ -83,8 +83,8 @@ def _sources_table(runs: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _above_target_table(runs: Sequence[dict[str, Any]]) -> list[str]:
-    ours, ref = _by(runs, OURS), _by(runs, REFERENCE)
+def _above_target_table(table: Table) -> list[str]:
+    ours, ref = table[OURS], table[REFERENCE]
     head = " | ".join(GRID_SOURCES)
     lines = [
         f"| scenario | grid->EV % ours / ref | {head} |",
@@ -101,8 +101,8 @@ def _above_target_table(runs: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _variants_table(runs: Sequence[dict[str, Any]]) -> list[str]:
-    ours, ref = _by(runs, OURS), _by(runs, REFERENCE)
+def _variants_table(table: Table) -> list[str]:
+    ours, ref = table[OURS], table[REFERENCE]
     names = sorted(ours)
     lines = [
         "| setting | PV->EV (kWh, sum) | grid->EV (kWh, sum) | scenarios with grid->EV >= 3 % | "
@@ -111,7 +111,7 @@ def _variants_table(runs: Sequence[dict[str, Any]]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for label in (REFERENCE, OURS, *VARIANTS):
-        mine = _by(runs, label)
+        mine = table[label]
         rows = [mine[n] for n in names]
         pv = [mine[n]["pv_to_ev_kwh"] - ours[n]["pv_to_ev_kwh"] for n in names]
         grid = [mine[n]["grid_to_ev_kwh"] - ours[n]["grid_to_ev_kwh"] for n in names]
@@ -135,7 +135,8 @@ def _ci(values: Sequence[float]) -> str:
 
 
 def report(runs: Sequence[dict[str, Any]], wall_s: float, workers: int) -> str:
-    scenarios = len(_by(runs, OURS))
+    table = suite.by_controller(runs)
+    scenarios = len(table[OURS])
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     variants = "; ".join(
         f"{name}: "
@@ -162,11 +163,11 @@ def report(runs: Sequence[dict[str, Any]], wall_s: float, workers: int) -> str:
             "",
             "## All scenarios",
             "",
-            *_sources_table(runs),
+            *_sources_table(table),
             "",
             "## Scenarios where ours imports 3 % of the EV energy or more (Wh by cause)",
             "",
-            *_above_target_table(runs),
+            *_above_target_table(table),
             "",
             "## What holding the minimum less long costs",
             "",
@@ -174,7 +175,7 @@ def report(runs: Sequence[dict[str, Any]], wall_s: float, workers: int) -> str:
             f"and the reference. A 1p/3p switch pauses the car: the plant counts the charge "
             f"after it as a start, like the reference's.",
             "",
-            *_variants_table(runs),
+            *_variants_table(table),
             "",
         ]
     )
