@@ -223,7 +223,7 @@ class CurrentController:
         self._warned: set[str] = set()
         # The running transactions (and their connectors) as last seen while connected: a new one
         # is stopped while the user paused by remote stop (_stop_self_started).
-        self._seen_transactions = self._running_transactions()
+        self._seen_transactions = self.charger.running_transactions
         # A set_limit / pause / resume since this connection began (see the hold in the docstring).
         self._decided = False
         self._unsubscribe: Callable[[], None] | None = charger.add_listener(self._on_charger)
@@ -388,7 +388,9 @@ class CurrentController:
         session = self._require_session()
         stopped: list[str] = []
         try:
-            await self._stop_transactions(session, self._running_transactions(), stopped.append)
+            await self._stop_transactions(
+                session, self.charger.running_transactions, stopped.append
+            )
         except OcppEmsError:
             if not stopped:
                 self._undo(before)  # nothing stopped: still charging
@@ -959,14 +961,6 @@ class CurrentController:
         await self._apply_logged()
 
     # --- internals: a user's pause by remote stop ----------------------------------------------------
-    def _running_transactions(self) -> dict[str, int]:
-        """The running transactions, with their connectors."""
-        return {
-            c.transaction.transaction_id: c.connector_id
-            for c in self.charger.outlets
-            if c.transaction is not None
-        }
-
     def _paused_by_user_stop(self) -> bool:
         """Paused by remote stop, by the user (or an automation): not the energy manager, whose
         driver stops a transaction started on a charger it paused."""
@@ -980,7 +974,7 @@ class CurrentController:
         """A car that starts a transaction by itself on a charger the user paused by remote stop
         would charge at full current: each new transaction is stopped. Once: a charger that
         refuses is not asked again at every change of its model."""
-        running = self._running_transactions()
+        running = self.charger.running_transactions
         started = {t: c for t, c in running.items() if t not in self._seen_transactions}
         self._seen_transactions = running
         if started and self._paused_by_user_stop():

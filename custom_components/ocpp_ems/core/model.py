@@ -637,6 +637,15 @@ class Charger:
         return [c for cid, c in sorted(self.connectors.items()) if cid > 0]
 
     @property
+    def running_transactions(self) -> dict[str, int]:
+        """The running transactions, each with its outlet (in outlet order)."""
+        return {
+            c.transaction.transaction_id: c.connector_id
+            for c in self.outlets
+            if c.transaction is not None
+        }
+
+    @property
     def outlet_ids(self) -> tuple[int, ...]:
         """The charger's outlets: those it reported, and as many as its configuration says
         (at least one), reported or not yet."""

@@ -483,9 +483,7 @@ class EmsDriver:
         again (the stop of every transaction). Once per new transaction: a charger that refuses
         the stop is not asked again at every change of its model. A 0 A limit holds a new
         transaction by itself; a charger the manager does not control is left alone."""
-        running = frozenset(
-            c.transaction.transaction_id for c in link.model.outlets if c.transaction is not None
-        )
+        running = frozenset(link.model.running_transactions)
         started = running - self._transactions.get(charger_id, frozenset())
         self._transactions[charger_id] = running
         if (
@@ -596,10 +594,7 @@ class EmsDriver:
         if (link := self._links.get(charger_id)) is None:
             return
         view = self.charger_view(charger_id)
-        transaction = next(
-            (c.transaction.transaction_id for c in link.model.outlets if c.transaction is not None),
-            None,
-        )
+        transaction = next(iter(link.model.running_transactions), None)
         if transaction is None and any(
             c.last_transaction is not None
             and c.last_transaction.transaction_id == view.split.transaction_id
