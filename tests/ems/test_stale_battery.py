@@ -21,6 +21,7 @@ from custom_components.ocpp_ems.core.ems import (
     Reason,
     SiteInputs,
     SiteSettings,
+    StaleFallback,
 )
 from custom_components.ocpp_ems.core.ems.discharge import DischargeEntity, discharge_value
 
@@ -52,8 +53,9 @@ class BatteryLoop(Loop):
         unavailable: bool = False,
         unconfigured: str | None = None,
         max_w: float = 5000.0,
+        chargers: tuple[str, ...] = ("solar", "min"),
     ) -> None:
-        super().__init__(manager, pv, house=HOUSE_W, chargers=("solar", "min"))
+        super().__init__(manager, pv, house=HOUSE_W, chargers=chargers)
         self.stale_at, self.stale, self.unavailable = stale_at, stale, unavailable
         self.unconfigured, self.max_w = unconfigured, max_w
         self.cap_w: float | None = None
@@ -113,6 +115,9 @@ def two_cars() -> EnergyManager:
         {"solar": ChargerSettings(mode=Mode.SOLAR), "min": ChargerSettings(mode=Mode.MIN_SOLAR)},
     )
 
+
+# Battery-assisted charging: allowed, and the battery above its floor.
+ASSISTED = BatterySettings(priority_soc=80.0, allow_discharge_to_car=True, floor_soc=SOC - 1)
 
 # The meter that goes stale: the battery's power, or the grid's (the battery still reads).
 STALE_METER = pytest.mark.parametrize("stale", ["battery_w", "grid_w"], ids=["battery", "grid"])
@@ -188,14 +193,10 @@ def test_a_stale_meter_caps_the_battery_only_while_a_car_may_draw_and_may_not_ta
     assert_on_fallback(loop, loop.run(61.0, 120.0))
     assert loop.limits[-1] == 0.0
     assert loop.battery_w == 0.0
-    site = loop.manager.site
-    assisted = BatterySettings(priority_soc=80.0, allow_discharge_to_car=True, floor_soc=SOC - 1)
-    unlimited = replace(site.battery, emit_discharge_limit=False)
-    for battery in (assisted, unlimited):
-        loop.manager.set_site(replace(site, battery=battery))
-        assert_on_fallback(loop, loop.run(121.0, 180.0))
-        assert loop.limits[-1] is None
-        assert loop.battery_w == loop.max_w  # the cars take its most
+    loop.manager.set_site(replace(loop.manager.site, battery=ASSISTED))
+    assert_on_fallback(loop, loop.run(121.0, 180.0))
+    assert loop.limits[-1:] == [None]
+    assert loop.battery_w == loop.max_w  # the cars take its most
 
 
 def test_a_cap_needs_both_meters() -> None:
@@ -220,3 +221,102 @@ def test_a_cap_needs_both_meters() -> None:
     assert_on_fallback(no_battery, no_battery.run(0.0, STALE_AT + 60.0))
     for loop in (no_grid, no_battery):
         assert set(loop.limits) == {None}
+
+
+# Without a discharge limit entity (the option unset) nothing caps the battery.
+UNCAPPED = BatterySettings(priority_soc=80.0, emit_discharge_limit=False)
+# The cloud comes once a meter that stops reporting reads stale (after its max age: 120 s the
+# battery's, 60 s the grid's).
+CLOUD_AT = STALE_AT + 180.0
+UNAVAILABLE = pytest.mark.parametrize(
+    "unavailable", [False, True], ids=["stops_reporting", "unavailable"]
+)
+
+
+def uncapped_loop(
+    stale: str,
+    fallback: StaleFallback,
+    *,
+    unavailable: bool = True,
+    battery: BatterySettings = UNCAPPED,
+    chargers: tuple[str, ...] = ("solar",),
+) -> BatteryLoop:
+    """A site without a discharge limit entity, its ``stale`` meter going stale at STALE_AT and
+    a cloud at CLOUD_AT; the cars of ``chargers`` ("solar": Solar, "min": Min + solar) fall
+    back to ``fallback``."""
+    modes = {"solar": Mode.SOLAR, "min": Mode.MIN_SOLAR}
+    manager = EnergyManager(
+        SiteSettings(battery=battery),
+        {cid: ChargerSettings(mode=modes[cid], stale_fallback=fallback) for cid in chargers},
+    )
+    return BatteryLoop(
+        manager,
+        lambda t: SUNNY_W if t < CLOUD_AT else CLOUDY_W,
+        stale_at=STALE_AT,
+        stale=stale,
+        unavailable=unavailable,
+        chargers=chargers,
+    )
+
+
+@STALE_METER
+@UNAVAILABLE
+@pytest.mark.parametrize(
+    "fallback",
+    [StaleFallback.MIN_CURRENT, StaleFallback.LAST_LIMIT],
+    ids=["min_current", "last_limit"],
+)
+def test_without_a_discharge_limit_a_stale_meter_pauses_a_solar_car(
+    stale: str, unavailable: bool, fallback: StaleFallback
+) -> None:
+    """No discharge limit entity: nothing keeps a self-consumption battery from a car, and with
+    its power (or the grid's) unread nothing tells what it gives one. A Solar car on its
+    fallback would take it from the battery once a cloud comes (min current: 4.1 kW for the
+    whole outage; the last limit for the grace period): it pauses instead (before: 1.7 kWh from
+    the battery in the half hour on min current, 0.17-0.33 kWh on the last limit)."""
+    loop = uncapped_loop(stale, fallback, unavailable=unavailable)
+    loop.run(0.0, STALE_AT - 1.0)
+    assert loop.amps("solar") > 6.0
+    before = loop.battery_to_car_wh
+    decision = loop.run(STALE_AT, END)
+    assert loop.stale_name in decision.stale_inputs
+    assert loop.battery_to_car_wh - before < 1.0
+    assert decision.chargers["solar"].reason is Reason.STALE_INPUT
+    assert loop.amps("solar") == 0.0
+    assert set(loop.limits) == {None}
+
+
+@STALE_METER
+def test_without_a_discharge_limit_a_min_solar_car_falls_back_to_no_more_than_its_minimum(
+    stale: str,
+) -> None:
+    """On the last limit, a Min + solar car holds its minimum through the grace period, as with
+    no surplus at all (without a cap the battery covers that whether it reads or not), not the
+    last limit the sun paid for; the Solar car pauses (before: both held 14.1 A)."""
+    loop = uncapped_loop(stale, StaleFallback.LAST_LIMIT, chargers=("solar", "min"))
+    loop.run(0.0, STALE_AT - 1.0)
+    assert loop.amps("min") > 6.0
+    decision = loop.run(STALE_AT, STALE_AT + 60.0)
+    grace_end = STALE_AT + ChargerSettings().stale_grace_s
+    assert decision.chargers["min"].reason is Reason.STALE_INPUT
+    assert decision.chargers["min"].until == grace_end
+    assert (loop.amps("solar"), loop.amps("min")) == (0.0, 6.0)
+    loop.run(STALE_AT + 61.0, grace_end)
+    assert loop.amps("min") == 0.0  # the last limit's grace is over: it pauses
+
+
+@STALE_METER
+def test_without_a_discharge_limit_battery_assisted_charging_keeps_its_fallback(
+    stale: str,
+) -> None:
+    """Battery-assisted charging allowed and the battery above its floor: it may feed the cars,
+    so a Solar car keeps its fallback (min current) and takes from the battery under the cloud."""
+    loop = uncapped_loop(
+        stale, StaleFallback.MIN_CURRENT, battery=replace(ASSISTED, emit_discharge_limit=False)
+    )
+    loop.run(0.0, STALE_AT - 1.0)
+    before = loop.battery_to_car_wh
+    decision = loop.run(STALE_AT, END)
+    assert decision.chargers["solar"].reason is Reason.STALE_INPUT
+    assert loop.amps("solar") == 6.0
+    assert loop.battery_to_car_wh - before > 1000.0

@@ -18,7 +18,8 @@ readings (``measure.SiteMemory``):
    start/stop and 1p/3p (``phases``) timers;
 4. ``demand.stale_fallback`` where an input a charger needs is stale (while the grid or the
    battery power cannot be read the battery keeps the discharge limit of its last reading:
-   ``_discharge_limit``), then ``fuse``: share the fuse headroom per line (minimums first, then
+   ``_discharge_limit``; with no limit to set, no car takes more than with no surplus at all:
+   ``_fall_back``), then ``fuse``: share the fuse headroom per line (minimums first, then
    equal shares, by priority), with the cars' line currents as far as the grid shows them
    (``measure.count_unseen_draw``);
 5. ``limiter``: decreases at once, raises rate limited and deadbanded, so a charger is only written
@@ -75,6 +76,7 @@ from .types import (
     Mode,
     PhaseReading,
     Reading,
+    Reason,
     SiteInputs,
 )
 
@@ -220,12 +222,13 @@ class EnergyManager:
         if fuse_unknown and inputs.grid_currents_a is None:
             stale.add("grid_power")  # (unknown phase currents are named by ``read_site``)
 
+        unguarded = self._battery_unguarded(readings)
         for work in works:
             needs_surplus = work.kind in (Kind.SOLAR, Kind.MIN_SOLAR)
             if work.kind is not Kind.PAUSED and (
                 (needs_surplus and surplus_w is None) or fuse_unknown
             ):
-                if (grace_end := stale_fallback(work, now)) is not None:
+                if (grace_end := _fall_back(work, now, needs_surplus and unguarded)) is not None:
                     wake.append(grace_end)
             else:
                 work.memory.stale_since = None
@@ -247,6 +250,16 @@ class EnergyManager:
             cheap_grid_until=cheap_end,
         )
 
+    def _battery_unguarded(self, readings: SiteReadings) -> bool:
+        """What the battery gives the cars can be neither read (the grid or its power is unread)
+        nor capped (no discharge limit to set), and it may not feed them."""
+        rules = self._site.battery
+        return (
+            readings.house_deficit_unread
+            and not rules.emit_discharge_limit
+            and not rules.feeds_car(readings.battery_soc)
+        )
+
     def _discharge_limit(
         self, balance: Balance | None, readings: SiteReadings, works: list[ChargerWork]
     ) -> float | None:
@@ -255,7 +268,9 @@ class EnergyManager:
         While the grid or the battery power cannot be read the house's deficit is unknown, and a
         car on its stale fallback would take whatever the battery gives: unless the battery may
         feed the cars, it keeps the limit of its last reading while a car may draw (0 W where
-        that had none: no car was charging, so the house's deficit beside one was never measured).
+        that had none: no car was charging, so the house's deficit beside one was never measured;
+        or no reading since the start: the held limit is not stored across a restart, and 0 W
+        costs the house's grid import only until the meter reads again).
         """
         rules = self._site.battery
         feeds_car = rules.feeds_car(readings.battery_soc)
@@ -266,6 +281,27 @@ class EnergyManager:
         if feeds_car or not rules.emit_discharge_limit or cars_may_draw_w(works) is None:
             return None
         return self._read_discharge_limit_w or 0.0
+
+
+def _fall_back(work: ChargerWork, now: float, spare_battery: bool) -> float | None:
+    """The charger's stale fallback (``demand.stale_fallback``); returns when its grace ends.
+
+    ``spare_battery``: the battery's share is unknown and uncapped (``_battery_unguarded``), so
+    whatever a fallback draws beyond what the car's mode takes with no surplus at all, the
+    battery gives (a self-consumption battery covers any import): a Solar car (or a plan
+    waiting for its slot) pauses, a Min + solar car holds no more than its minimum (which,
+    without a cap, the battery covers whether it reads or not).
+    """
+    solar_only = work.kind is Kind.SOLAR
+    grace_end = stale_fallback(work, now)
+    if not spare_battery or work.kind is Kind.PAUSED:
+        return grace_end
+    if solar_only:
+        work.kind, work.target_a = Kind.PAUSED, 0.0
+        work.say(Reason.STALE_INPUT)
+        return None
+    work.target_a = min(work.target_a, work.cfg.min_current_a)
+    return grace_end
 
 
 def _moved_back[I: (SiteInputs, ChargerInputs)](inputs: I, now: float, back_s: float) -> I:
