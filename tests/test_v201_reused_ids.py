@@ -9,7 +9,6 @@ our answers) count nothing twice and never touch the new one.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +25,18 @@ from pytest_homeassistant_custom_component.components.recorder.common import (  
 )
 
 from custom_components.ocpp_ems.const import CONF_ID_TAGS, CONF_RESPONSE_TIMEOUT, DOMAIN
-from tests.core.v201_harness import sampled
+from tests.core.test_v201_reused_id_clock_back import (
+    REUSED_ID,
+    SESSION_WH,
+    send_frames,
+    session_frames,
+)
 
 from .helpers.fixtures import central_of
 from .helpers.platform import only_platforms
 from .helpers.sessions import exported_rows
-from .helpers.station201 import AnyStation, station_connection
+from .helpers.station201 import station_connection
 from .helpers.versions import VERSIONS_2X, OnboardAny, Side2x
-
-REUSED_ID = "1"
-EVSE = {"id": 1, "connectorId": 1}
-SESSION_WH = 1000.0
 
 
 @pytest.fixture(autouse=True)
@@ -47,61 +47,6 @@ def auto_enable_custom_integrations(recorder_db_url: str, enable_custom_integrat
 @pytest.fixture
 def server_options() -> dict[str, Any]:
     return {CONF_RESPONSE_TIMEOUT: 3, CONF_ID_TAGS: ["TAG1 = Alice"]}
-
-
-def _ago(minutes: float) -> str:
-    return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
-
-
-def _register(wh: float, at: str, context: str) -> list[dict[str, Any]]:
-    sample = sampled(wh, "Energy.Active.Import.Register", unit="Wh", context=context)
-    return [{"timestamp": at, "sampledValue": [sample]}]
-
-
-def _session_frames(
-    first_seq_no: int, begin_wh: float, started_min_ago: float
-) -> list[dict[str, Any]]:
-    """One session of :data:`REUSED_ID` (Started, Updated, Ended: 1,000 Wh, 30 minutes), as
-    keyword arguments of ``tx_event``: fixed seqNos and timestamps, so they can be sent again."""
-    started, middle, ended = (_ago(started_min_ago - m) for m in (0, 15, 30))
-    token = {"idToken": "TAG1", "type": "ISO14443"}
-    return [
-        {
-            "event_type": "Started",
-            "seq_no": first_seq_no,
-            "timestamp": started,
-            "trigger_reason": "Authorized",
-            "evse": EVSE,
-            "id_token": token,
-            "charging_state": "Charging",
-            "meter_value": _register(begin_wh, started, "Transaction.Begin"),
-        },
-        {
-            "event_type": "Updated",
-            "seq_no": first_seq_no + 1,
-            "timestamp": middle,
-            "trigger_reason": "MeterValuePeriodic",
-            "evse": EVSE,
-            "meter_value": _register(begin_wh + SESSION_WH / 2, middle, "Sample.Periodic"),
-        },
-        {
-            "event_type": "Ended",
-            "seq_no": first_seq_no + 2,
-            "timestamp": ended,
-            "trigger_reason": "StopAuthorized",
-            "evse": EVSE,
-            "stopped_reason": "Local",
-            "meter_value": _register(begin_wh + SESSION_WH, ended, "Transaction.End"),
-        },
-    ]
-
-
-async def _send(station: AnyStation, frames: list[dict[str, Any]]) -> None:
-    for frame in frames:
-        kwargs = dict(frame)
-        answer = await station.tx_event(kwargs.pop("event_type"), REUSED_ID, **kwargs)
-        if frame.get("id_token") is not None:
-            assert answer.id_token_info["status"] == "Accepted"
 
 
 # The second session's seqNos: the station counts on (3, 4, 5), or from 0 again (a reboot).
@@ -133,17 +78,13 @@ async def test_reused_transaction_id_is_a_second_session(
         server_entry,
         tmp_path,
         version,
-        second=_session_frames(second_seq_no, 2000.0, started_min_ago=60),
+        second=session_frames(second_seq_no, 2000.0, started_min_ago=60),
         replay_while_second_runs=replay_while_second_runs,
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not fixed: a reused id stamped before the old session's end (the station's clock "
-    "went back) is taken for a replay of the old session",
-)
 @pytest.mark.parametrize("version", VERSIONS_2X)
+@pytest.mark.parametrize("replay_while_second_runs", [False, True])
 async def test_reused_transaction_id_after_the_station_clock_went_back(
     recorder_mock: Any,
     hass: HomeAssistant,
@@ -151,19 +92,22 @@ async def test_reused_transaction_id_after_the_station_clock_went_back(
     server_entry: MockConfigEntry,
     tmp_path: Path,
     version: str,
+    replay_while_second_runs: bool,
 ) -> None:
     """A station rebooted without a time source: its counters start again (id "1", seqNo 0) and
     its clock at an older time, so the new session is stamped before the old one began. Its
     register (at the old session's last value) says it is a new session, as
-    ``ChargerState.session_after`` reads a 1.6 start after a clock set back."""
+    ``ChargerState.session_after`` reads a 1.6 start after a clock set back; the old one's
+    frames sent again are stamped after the new one began, and are still the old one's
+    (tests/core/test_v201_reused_id_clock_back.py has the rules' corners)."""
     await _two_sessions_of_one_id(
         hass,
         onboard_any,
         server_entry,
         tmp_path,
         version,
-        second=_session_frames(SEQ_NO_RESTARTS, 2000.0, started_min_ago=240),
-        replay_while_second_runs=False,
+        second=session_frames(SEQ_NO_RESTARTS, 2000.0, started_min_ago=240),
+        replay_while_second_runs=replay_while_second_runs,
     )
 
 
@@ -186,20 +130,20 @@ async def _two_sessions_of_one_id(
             station = side.station
             charger = central_of(server_entry).charger(side.charger_id)
             seen, unsub = _track_session_events(hass, side.charger_id)
-            first = _session_frames(0, 1000.0, started_min_ago=120)
-            await _send(station, first)
+            first = session_frames(0, 1000.0, started_min_ago=120)
+            await send_frames(station, first)
             await hass.async_block_till_done()
             lifetime_after_first = charger.lifetime_energy.total_wh
             if replay_while_second_runs:
-                await _send(station, second[:2])
-                await _send(station, first)
+                await send_frames(station, second[:2])
+                await send_frames(station, first)
                 await hass.async_block_till_done()
                 running = charger.connector(1).transaction
                 assert running is not None, "a replayed Ended of the first ended the second"
-                await _send(station, second[2:])
+                await send_frames(station, second[2:])
             else:
-                await _send(station, second)
-                await _send(station, first)
+                await send_frames(station, second)
+                await send_frames(station, first)
             await hass.async_block_till_done()
             unsub()
             assert seen == [*ONE_SESSION, *ONE_SESSION]
@@ -281,18 +225,18 @@ async def test_reused_transaction_id_replayed_after_a_restart(
     after the reconnect): the second session keeps its own energy (the replayed Started never
     moves its start back to the first one's), nothing is counted twice."""
     _export_to(hass, tmp_path)
-    first = _session_frames(0, 1000.0, started_min_ago=120)
-    second = _session_frames(SEQ_NO_CONTINUES, 2000.0, started_min_ago=60)
+    first = session_frames(0, 1000.0, started_min_ago=120)
+    second = session_frames(SEQ_NO_CONTINUES, 2000.0, started_min_ago=60)
     with only_platforms(Platform.SENSOR, Platform.EVENT):
         async with onboard_any(version) as (side, entry):
             assert isinstance(side, Side2x)
-            await _send(side.station, first)
+            await send_frames(side.station, first)
             await hass.async_block_till_done()
             charger_id = side.charger_id
             lifetime = central_of(server_entry).charger(charger_id).lifetime_energy
             lifetime_after_first = lifetime.total_wh
             if not restart_before_second:
-                await _send(side.station, second)
+                await send_frames(side.station, second)
             password = side.provisioned_password()
         assert await hass.config_entries.async_reload(server_entry.entry_id)
         await hass.async_block_till_done()
@@ -302,8 +246,8 @@ async def test_reused_transaction_id_replayed_after_a_restart(
             port, charger_id, version=version, password=password
         ) as station:
             if restart_before_second:
-                await _send(station, second)
-            await _send(station, first)
+                await send_frames(station, second)
+            await send_frames(station, first)
             await hass.async_block_till_done()
             unsub()
         assert seen == (ONE_SESSION if restart_before_second else [])

@@ -353,7 +353,7 @@ class ChargerState:
             last is not None
             and meter_start_wh is not None
             and _began_before(started, last)
-            and meter_start_wh < last.meter_last_wh
+            and not follows_by_register(meter_start_wh, last.meter_last_wh)
         ):
             return last
         return None
@@ -411,12 +411,14 @@ class ChargerState:
         )
         # The start value passes the connector's rules (energy since its last value is not this
         # session's); the session counts from here.
-        if known and not apply_energy(
-            self.charger, connector, meter_start_wh, None, started, max_power=power
-        ):
-            # A late start: readings after it were counted already, for the connector only.
-            transaction.meter_last_wh = connector.meter.energy_register_wh or meter_start_wh
-            self._credit_since(transaction, meter_start_wh, started)
+        if known:
+            _count_from_start_after_clock_back(connector, meter_start_wh, started)
+            if not apply_energy(
+                self.charger, connector, meter_start_wh, None, started, max_power=power
+            ):
+                # A late start: readings after it were counted already, for the connector only.
+                transaction.meter_last_wh = connector.meter.energy_register_wh or meter_start_wh
+                self._credit_since(transaction, meter_start_wh, started)
         connector.transaction = transaction
         self.charger.notify()
         self._fire_started(transaction)
@@ -819,6 +821,31 @@ def _began_before(started: datetime, transaction: Transaction | None) -> bool:
     # Older than MAX_PAST_SESSION_AGE: rather a clock set wrong after a reboot than an offline
     # queue this old, so a new session (the running one's end was lost), replacing it as before.
     return utcnow() - started <= MAX_PAST_SESSION_AGE
+
+
+def follows_by_register(start_wh: float, last_wh: float) -> bool:
+    """Whether a session that starts at the register ``start_wh`` came after the register read
+    ``last_wh`` (a session's last value, the connector's), whatever the charger's clock says (set
+    back after a reboot): it starts at or above it; one that starts below began before (the meter
+    only counts up)."""
+    return start_wh >= last_wh
+
+
+def _count_from_start_after_clock_back(
+    connector: Connector, start_wh: float, started: datetime
+) -> None:
+    """A session that starts at or above the connector's register but is stamped before it came
+    after it all the same (:func:`follows_by_register`: the charger's clock went back, and
+    :meth:`ChargerState.session_after` let it start): the register counts from the start's time,
+    or the session's readings, stamped after its start, would be taken for history."""
+    meter = connector.meter
+    if (
+        meter.energy_register_wh is not None
+        and meter.energy_timestamp is not None
+        and started < meter.energy_timestamp
+        and follows_by_register(start_wh, meter.energy_register_wh)
+    ):
+        meter.energy_timestamp = started
 
 
 def _took(connector: Connector, register_wh: float | None) -> bool:

@@ -27,9 +27,13 @@ or counted twice. The rules:
   for the session, :meth:`~...charger_state.ChargerState.record_late_readings`), the session
   stays closed. A Started stamped after the end is no replay (a replay carries its original
   time): a station that numbers its transactions from 1 again after a reboot started a new one.
+  So is a Started stamped before the ended one began that starts at or above its last register
+  (:func:`_after_clock_went_back`: the station rebooted without a time source, its clock behind).
   A message of a reused id stamped before the newer transaction began, by the end of an earlier
-  one, is that earlier one's (:func:`_earlier_owner`): it never ends or extends the newer one
-  (the recently ended transactions are persisted: also when it comes after a restart).
+  one, is that earlier one's (:func:`_earlier_owner`), and so is one that repeats a message of an
+  earlier one (after the clock went back it is stamped after the newer one began): it never ends
+  or extends the newer one (the recently ended transactions are persisted: also when it comes
+  after a restart).
 - **The same id on two EVSEs** (ids are unique per station, but firmware that numbers them per
   EVSE exists): a Started naming another EVSE than the transaction of its id, stamped after that
   one began, is another transaction; each EVSE's messages go to its own.
@@ -61,7 +65,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from custom_components.ocpp_ems.core.charger_state import ChargerState
+from custom_components.ocpp_ems.core.charger_state import ChargerState, follows_by_register
 from custom_components.ocpp_ems.core.meter import Reading, parse_meter_values
 from custom_components.ocpp_ems.core.model import Charger, EventSequence, Transaction
 from custom_components.ocpp_ems.core.protocol.common import spans
@@ -251,7 +255,8 @@ def transaction_event(state: ChargerState, payload: Payload) -> Payload:
 def _starts_another(transaction: Transaction, event: Event) -> bool:
     """Whether ``event`` is the Started of another transaction with the same id: stamped after
     ``transaction`` ended (not a replay, which carries its original time: a station that numbers
-    its transactions from 1 again after a reboot), or naming another EVSE and stamped after
+    its transactions from 1 again after a reboot), or stamped before it began but after it by
+    the register (:func:`_after_clock_went_back`), or naming another EVSE and stamped after
     ``transaction`` began (a station that numbers them per EVSE, against the spec: its EVSEs'
     meters must never mix)."""
     if event.kind != "Started":
@@ -259,32 +264,86 @@ def _starts_another(transaction: Transaction, event: Event) -> bool:
     ended = transaction.ended_at
     if ended is not None and event.at > ended:
         return not is_duplicate(transaction.sequence, event.seq_no, event.at)
+    if ended is not None and _after_clock_went_back(transaction, event):
+        return True
     other_evse = event.evse_id is not None and event.evse_id != transaction.connector_id
     return other_evse and event.at > transaction.started_at
 
 
+def _after_clock_went_back(ended: Transaction, started: Event) -> bool:
+    """Whether a Started stamped before ``ended`` began is a session after it all the same: a
+    station rebooted without a time source counts its transactions and seqNos from the start
+    again and stamps from a clock behind, but its register starts at or above ``ended``'s last
+    one (:func:`~...charger_state.follows_by_register`). ``ended``'s own late Started (one of its
+    missing seqNos) is none, also after a session of no energy. Without a register (a station
+    that sends none) the two cannot be told apart: it is taken for ``ended``'s own, as before (a
+    seqNo it had: a replay, nothing applied; the new session is not booked)."""
+    register = _start_register(started)
+    if register is None or not follows_by_register(register, ended.meter_last_wh):
+        return False
+    return started.at < ended.started_at and not _fills_gap(ended.sequence, started.seq_no)
+
+
+def _fills_gap(sequence: EventSequence | None, seq_no: int) -> bool:
+    """Whether ``seq_no`` is one of ``sequence``'s missing numbers: below the highest, never
+    arrived."""
+    return (
+        sequence is not None
+        and sequence.latest is not None
+        and seq_no < sequence.latest
+        and not _contains(sequence.seen, seq_no)
+    )
+
+
 def _earlier_owner(charger: Charger, found: Transaction | None, event: Event) -> Transaction | None:
     """The earlier transaction of ``found``'s id (on its EVSE) that ``event`` belongs to: the
-    first one not yet ended when ``event`` was stamped, if ``found`` began after that. A station
-    that uses an id again (:func:`_starts_another`) and sends the old one's messages again (it
-    never saw our answers) must not end or extend the new one with them."""
-    if found is None or event.at >= found.started_at:
+    first one not yet ended when ``event`` was stamped, if ``found`` began after that; else one
+    that ``event`` repeats (:func:`_repeats`: after the clock went back, the old one's messages
+    are stamped after the new one began). A station that uses an id again
+    (:func:`_starts_another`) and sends the old one's messages again (it never saw our answers)
+    must not end or extend the new one with them."""
+    if found is None:
         return None
-    # The EVSE's last transaction too: the recently ended ones are bounded (other EVSEs' count
-    # too), and none were stored before they were persisted.
+    others = _others_of_its_id(charger, found)
+    if event.at < found.started_at:
+        earlier = (
+            t
+            for t in others
+            if t.started_at < found.started_at and t.ended_at is not None and event.at <= t.ended_at
+        )
+        first = min(earlier, key=lambda t: t.started_at, default=None)
+        if first is not None:
+            return first
+    return next((t for t in others if _repeats(t, event)), None)
+
+
+def _others_of_its_id(charger: Charger, found: Transaction) -> list[Transaction]:
+    """The ended transactions of ``found``'s id on its EVSE but ``found``. The EVSE's last one
+    too: the recently ended ones are bounded (other EVSEs' count too), and none were stored
+    before they were persisted."""
     last = charger.connector(found.connector_id).last_transaction
-    earlier = (
+    return [
         t
         for t in (last, *charger.recently_ended)
         if t is not None
         and t is not found
         and t.transaction_id == found.transaction_id
         and t.connector_id == found.connector_id
-        and t.started_at < found.started_at
-        and t.ended_at is not None
-        and event.at <= t.ended_at
+    ]
+
+
+def _repeats(ended: Transaction, event: Event) -> bool:
+    """Whether ``event`` is a message of ``ended`` sent again: a seqNo it had, stamped from its
+    start up to its newest message, with no register above its last one (a later session's)."""
+    highest = max(
+        (r.energy_register_wh for r in event.readings if r.energy_register_wh is not None),
+        default=None,
     )
-    return min(earlier, key=lambda t: t.started_at, default=None)
+    return (
+        is_duplicate(ended.sequence, event.seq_no, event.at)
+        and event.at >= ended.started_at
+        and (highest is None or highest <= ended.meter_last_wh)
+    )
 
 
 def _verdict(state: ChargerState, event: Event) -> bool:
