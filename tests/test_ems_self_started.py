@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
@@ -38,13 +39,11 @@ from .helpers.ems import (
     set_sources,
 )
 from .helpers.fixtures import central_of
+from .helpers.lost_frames import charge_point_of, lose_next
+from .helpers.self_started import loop_issue, stop_action, stopped, stopped_three_times
 from .helpers.versions import OCPP16, VERSIONS, ChargerSide, OnboardAny, Side16
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
-
-# The stop command of each version, and how it names the transaction.
-STOP = {OCPP16: ("RemoteStopTransaction", "transaction_id")}
-STOP_2X = ("RequestStopTransaction", "transactionId")
 
 
 @pytest.fixture
@@ -79,12 +78,6 @@ async def _decided_since(decisions: Callable[[], int], seen: int) -> None:
     await wait_for(lambda: decisions() > seen, what="a decision")
 
 
-def _stopped(charger: ChargerSide) -> list[str]:
-    """The transactions the central system asked the charger to stop."""
-    action, key = STOP.get(charger.version, STOP_2X)
-    return [str(payload[key]) for payload in charger.commands(action)]
-
-
 async def _paused_without_a_car(
     hass: HomeAssistant, charger: ChargerSide, entry: MockConfigEntry, server: MockConfigEntry
 ) -> None:
@@ -95,7 +88,7 @@ async def _paused_without_a_car(
     )
     model = central_of(server).charger(charger.charger_id)
     await wait_for(lambda: model.limit.paused, what="paused without a car")
-    assert _stopped(charger) == []
+    assert stopped(charger) == []
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -110,16 +103,16 @@ async def test_a_car_starting_by_itself_on_a_paused_charger_is_stopped(
 
         await charger.plug_in()
         first = await charger.start_session()
-        await wait_for(lambda: _stopped(charger), what="the new transaction stopped")
-        assert _stopped(charger) == [first]
+        await wait_for(lambda: stopped(charger), what="the new transaction stopped")
+        assert stopped(charger) == [first]
         await hass.async_block_till_done()
         assert (_state(hass, REASON), _state(hass, TARGET)) == ("waiting_for_surplus", "0.0")
 
         # The charger ends it; the car starts again by itself (a card held to it): stopped too.
         await charger.end_session(reason="Remote")
         second = await charger.start_session()
-        await wait_for(lambda: len(_stopped(charger)) == 2, what="the next one stopped")
-        assert _stopped(charger) == [first, second]
+        await wait_for(lambda: len(stopped(charger)) == 2, what="the next one stopped")
+        assert stopped(charger) == [first, second]
 
 
 async def test_a_refused_stop_is_not_asked_again_at_every_update(
@@ -137,12 +130,64 @@ async def test_a_refused_stop_is_not_asked_again_at_every_update(
 
         await charger.plug_in()
         transaction = await charger.start_session()
-        await wait_for(lambda: _stopped(charger), what="a stop, refused")
+        await wait_for(lambda: stopped(charger), what="a stop, refused")
         with _decisions(hass, server_entry) as decisions:
             for reading in range(1, 6):  # the car draws 11 kW, from the grid
                 seen = decisions()
                 await set_sources(hass, grid=11500 + reading)
                 await charger.meter(energy_wh=1000 + 10 * reading, power_w=11000)
                 await _decided_since(decisions, seen)
-        assert _stopped(charger) == [transaction]
+        assert stopped(charger) == [transaction]
         assert (_state(hass, REASON), _state(hass, TARGET)) == ("waiting_for_surplus", "0.0")
+
+
+async def test_an_unanswered_stop_is_not_asked_again_at_every_update(
+    hass: HomeAssistant,
+    onboard_any: OnboardAny,
+    server_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The charger does not answer the stop of the car's transaction (a lost frame, a busy
+    charger): asked again after the retry time, as a refused one (the driver's tests), not at
+    every decision (each stop waiting out the response timeout of a charger that may be busy)."""
+    await async_setup_sources(hass, {"grid": POWER})
+    await set_sources(hass, grid=500)
+    async with onboard_any(OCPP16) as (charger, entry):
+        await _paused_without_a_car(hass, charger, entry, server_entry)
+        lost = lose_next(charge_point_of(charger), stop_action(charger))
+
+        await charger.plug_in()
+        await charger.start_session()
+        await wait_for(lambda: lost, what="the stop lost")
+        await wait_for(lambda: "no answer" in caplog.text, what="the response timeout (3 s)")
+        with _decisions(hass, server_entry) as decisions:
+            for reading in range(1, 6):  # the car draws 11 kW, from the grid
+                seen = decisions()
+                await set_sources(hass, grid=11500 + reading)
+                await charger.meter(energy_wh=1000 + 10 * reading, power_w=11000)
+                await _decided_since(decisions, seen)
+        assert stopped(charger) == []
+
+
+async def test_a_station_in_a_start_stop_loop_is_left_to_charge(
+    hass: HomeAssistant,
+    onboard_any: OnboardAny,
+    server_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """The station opens a new transaction each time the manager's pause stops one, the cable
+    in: after the third, the next is left to charge, with the repair issue (counted where the
+    user's pause counts: tests/test_user_pause_self_started.py)."""
+    await async_setup_sources(hass, {"grid": POWER})
+    await set_sources(hass, grid=500)
+    async with onboard_any(OCPP16) as (charger, entry):
+        await _paused_without_a_car(hass, charger, entry, server_entry)
+        await stopped_three_times(charger)
+        await wait_for(lambda: loop_issue(issue_registry, charger), what="the repair issue")
+        with _decisions(hass, server_entry) as decisions:
+            seen = decisions()
+            await set_sources(hass, grid=11500)
+            await charger.meter(energy_wh=1100, power_w=11000)
+            await _decided_since(decisions, seen)
+        await hass.async_block_till_done()
+        assert len(stopped(charger)) == 3

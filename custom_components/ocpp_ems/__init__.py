@@ -69,6 +69,7 @@ from .security import (
     CaStoreDamagedError,
     ServerSecurity,
 )
+from .self_start_loop import async_follow_self_start_loop
 from .services import async_setup_services
 from .session_facts import async_remove_price_store
 from .shipped_blueprints import async_install_blueprints
@@ -347,6 +348,11 @@ async def _async_setup_charger(hass: HomeAssistant, entry: ChargerConfigEntry) -
     )
     entry.async_on_unload(coordinator.async_start())
     entry.async_on_unload(async_follow_clock(hass, charger_id, coordinator.charger))
+    entry.async_on_unload(
+        async_follow_self_start_loop(
+            hass, charger_id, coordinator.charger, lambda: central.current_control(charger_id)
+        )
+    )
 
     charger = coordinator.charger
     if charger.connected and not (charger.booted and charger.auth_provisioned):

@@ -12,9 +12,12 @@ import asyncio
 import pytest
 
 from custom_components.ocpp_ems.core.current_control import CurrentController
-from custom_components.ocpp_ems.core.settings import ChargerSettings, PauseStrategy
+from custom_components.ocpp_ems.core.settings import ChargerSettings, PauseStrategy, ServerSettings
+from tests.helpers.lost_frames import lose_next
 
 from .v16_harness import Harness, SimCharger, wait_for
+
+STOP = "RemoteStopTransaction"
 
 
 @pytest.fixture(autouse=True)
@@ -74,3 +77,52 @@ async def test_a_stop_behind_the_users_resume_is_dropped(
     await controller.set_limit(12)  # after the stop that was due (one command at a time)
     assert sim.actions("RemoteStopTransaction") == []
     assert not h.charger.limit.paused
+
+
+async def test_an_unanswered_stop_is_asked_again_with_a_growing_wait(
+    controlled: Harness,
+    settings: ChargerSettings,
+    server_settings: ServerSettings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The charger does not answer the stop of the car's transaction (a lost frame, a busy
+    charger): unlike a refusal, it may still charge. Asked again after the retry time, each wait
+    twice the one before while it stays silent; answered, the transaction ends."""
+    server_settings.response_timeout_s = 0.2
+    monkeypatch.setattr(CurrentController, "self_started_stop_retry_s", 0.05)
+    h = controlled
+    sim = await _paused_by_the_user(h, settings)
+    controller = h.get_controller()
+    lost = [lose_next(sim, STOP)]
+    transaction_id = (await sim.start_tx()).transaction_id
+    await wait_for(lambda: lost[0])
+    lost.append(lose_next(sim, STOP))  # the first retry goes unanswered too
+    await wait_for(lambda: lost[1])
+    assert lost == [[{"transactionId": transaction_id}]] * 2
+    await wait_for(lambda: controller._stop_retry_s == 0.1)  # the next wait: twice the first
+
+    await wait_for(lambda: sim.actions(STOP))  # the next one is answered
+    assert sim.actions(STOP) == [{"transaction_id": transaction_id}]
+    await wait_for(lambda: controller._stop_retry_s is None)  # the run ends: the next is afresh
+
+
+async def test_an_unanswered_stop_is_asked_at_once_on_the_next_connection(
+    controlled: Harness, settings: ChargerSettings, server_settings: ServerSettings
+) -> None:
+    """The charger left the stop unanswered and goes away before it is asked again: the next
+    connection asks at once, not after the wait (nor the grown one) of the last."""
+    server_settings.response_timeout_s = 0.2
+    h = controlled
+    first = await _paused_by_the_user(h, settings)
+    controller = h.get_controller()
+    lost = lose_next(first, STOP)
+    transaction_id = (await first.start_tx()).transaction_id
+    await wait_for(lambda: controller._stop_retry_s is not None)  # timed out: asked in 30 s
+    assert lost == [{"transactionId": transaction_id}]
+    await first._connection.close()
+    await wait_for(lambda: controller._session is None)
+
+    second = await h.charger_client()
+    await wait_for(lambda: second.actions(STOP))
+    assert second.actions(STOP) == [{"transaction_id": transaction_id}]
+    await wait_for(lambda: controller._stop_retry_s is None)

@@ -1,16 +1,26 @@
 """The driver and a transaction a car starts by itself on a charger the manager stopped (pause
 strategy remote stop / start): the stop is written again, once per new transaction; a refused
-stop is asked again after the retry time, not at every decision. The same against a real
-charger: tests/test_ems_self_started.py."""
+stop, and one left unanswered, are asked again after the retry time, not at every decision. The
+same against a real charger: tests/test_ems_self_started.py."""
 
 from __future__ import annotations
 
+import pytest
+
 from custom_components.ocpp_ems.core.ems.types import Mode
+from custom_components.ocpp_ems.core.errors import (
+    CommandRejectedError,
+    CommandTimeoutError,
+    OcppEmsError,
+)
 from custom_components.ocpp_ems.core.settings import PauseStrategy
 
 from .test_driver import TIMING, Rig, open_session, rig
 
 PAUSE = ("pause",)
+STOP = "RemoteStopTransaction"
+# The stop refused, or left unanswered (a lost frame, a busy charger: it may still charge).
+FAILURES = [CommandRejectedError(STOP, "Rejected"), CommandTimeoutError(STOP)]
 
 
 async def _stopped_without_a_car() -> Rig:
@@ -55,9 +65,20 @@ async def test_each_new_transaction_is_stopped_once_unless_the_manager_lets_it_r
     assert r.control.calls[4:] == [PAUSE]
 
 
-async def test_a_refused_stop_is_asked_again_after_the_retry_time() -> None:
+def _failing(r: Rig, failure: OcppEmsError | None) -> None:
+    """Each call of the current control fails with ``failure`` (None: none)."""
+
+    def fail() -> None:
+        if failure is not None:
+            raise failure
+
+    r.control.on_call = fail
+
+
+@pytest.mark.parametrize("failure", FAILURES, ids=["refused", "unanswered"])
+async def test_a_failed_stop_is_asked_again_after_the_retry_time(failure: OcppEmsError) -> None:
     r = await _stopped_without_a_car()
-    r.control.fail = {"pause"}
+    _failing(r, failure)
     await _car_starts(r, "t1")
     _, retries = await r.step(after_s=1.0)
     retry_at = r.clock.t + TIMING.retry_s
@@ -66,7 +87,7 @@ async def test_a_refused_stop_is_asked_again_after_the_retry_time() -> None:
     assert step.writes == {}  # not at every decision
     assert step.wake_at == retry_at  # (its own wake-up is replaced by the decision's)
 
-    r.control.fail = set()
+    _failing(r, None)
     step, _ = await r.step(after_s=TIMING.retry_s - 1.0)
     assert step.writes
     assert r.control.calls == [PAUSE, PAUSE, PAUSE]

@@ -54,7 +54,18 @@ paused so (free vend, an RFID card, a station that starts on plug-in) is stopped
 transaction (:meth:`CurrentController._stop_self_started`); a 0 A pause holds one by itself. The
 energy manager's pause has its own rule (its driver asks for a new decision): a user's pause is a
 standing instruction, the manager's may be about to end (the user picked Fast, the sun came), and
-a stop at once here would leave such a car stopped while the manager resumes it.
+a stop at once here would leave such a car stopped while the manager resumes it. A stop the
+charger leaves unanswered (a lost frame, a busy charger: unlike a refusal, we do not know whether
+it stopped) is asked again, each wait twice the one before while it stays silent
+(:meth:`CurrentController._stop_again_later`); a new connection asks at once.
+
+A station that opens a new transaction each time one is stopped while the cable stays in would be
+stopped for ever (relay wear, the car's contactor): after :data:`SELF_START_LOOP_STOPS`
+self-started transactions on a connector without the car unplugged in between, whoever paused by
+remote stop, the connector's transactions are left to run
+(:attr:`CurrentController.start_stop_loop`, a repair issue in Home Assistant) until the car is
+unplugged or the pause ends. Counted here, the one place both pauses stop through (the energy
+manager's pause is :meth:`CurrentController.pause`).
 """
 
 from __future__ import annotations
@@ -79,6 +90,8 @@ from .model import (
     Charger,
     ChargerEvent,
     ChargingRateUnit,
+    Connector,
+    ConnectorStatus,
     ControlledBy,
     EventKind,
     FixedProfile,
@@ -92,6 +105,17 @@ _LOGGER = logging.getLogger(__name__)
 
 # The RefusalRuns key of the stops of transactions started while the user paused by remote stop.
 SELF_STARTED_STOP = "self-started stop"
+# Self-started transactions stopped on a connector without an unplug before the next is left to
+# run: the station is in a start / stop loop (see the module docstring).
+SELF_START_LOOP_STOPS = 3
+# What the user can do about such a loop (logged once it is found).
+SELF_START_LOOP_ADVICE = (
+    "the charger starts a new charge each time one is stopped while charging is paused; its "
+    "charges are left to run until the car is unplugged or the pause ends. Make it require "
+    "authorization (turn off free vend / plug and charge in the charger's own app)"
+)
+# The stop reason of a transaction that ended as the car was unplugged (1.6 and 2.x alike).
+_UNPLUGGED_REASON = "EVDisconnected"
 
 # Our profile ids (a profile with the same id is replaced, so each role keeps its own).
 MAX_PROFILE_ID = 1
@@ -123,6 +147,7 @@ REFRESH_RETRY_S = 30.0
 REFRESH_RETRY_MIN_S = 0.1
 # While the charger refuses the live limit, each retry of the refresh waits twice the one before,
 # up to this (s): a rewrite every REFRESH_RETRY_S of a limit it refuses anyway only fills the log.
+# (So does the stop of a self-started transaction the charger leaves unanswered: backed_off.)
 REFUSED_RETRY_MAX_S = 600.0
 # The mismatch source of a live limit the charger refused.
 REFUSED = "refused"
@@ -134,6 +159,23 @@ REFUSED_ADVICE = (
     "one, its refusals are logged at debug level and the limit is written again less often (at "
     f"most every {REFUSED_RETRY_MAX_S / 60:.0f} min)"
 )
+
+
+def backed_off(delay: float, previous: float | None) -> float:
+    """The next wait of a retry that keeps failing: ``delay`` the first time, then twice the wait
+    before (up to :data:`REFUSED_RETRY_MAX_S`): a charger that keeps failing is asked less and
+    less often."""
+    if previous is None:
+        return delay
+    return min(max(delay, 2 * previous), REFUSED_RETRY_MAX_S)
+
+
+def _unplugged(connector: Connector) -> bool:
+    """Whether the car at ``connector`` was unplugged (since its last transaction)."""
+    last = connector.last_transaction
+    return connector.status is ConnectorStatus.AVAILABLE or (
+        connector.transaction is None and last is not None and last.stop_reason == _UNPLUGGED_REASON
+    )
 
 
 def tx_profile_id(connector_id: int) -> int:
@@ -179,6 +221,9 @@ class CurrentController:
     # How long a charger that accepted the remote stop of an unauthorized transaction may take to
     # end it before the 0 A limit applies.
     unauthorized_stop_grace_s: float = 30.0
+    # The first wait before a stop of a self-started transaction the charger left unanswered is
+    # asked again (then backed_off).
+    self_started_stop_retry_s: float = REFRESH_RETRY_S
 
     def __init__(
         self,
@@ -224,6 +269,15 @@ class CurrentController:
         # The running transactions (and their connectors) as last seen while connected: a new one
         # is stopped while the user paused by remote stop (_stop_self_started).
         self._seen_transactions = self.charger.running_transactions
+        # Those whose stop the charger left unanswered (transaction: connector), asked again by
+        # one task after the wait (the last one; None: no run of unanswered stops).
+        self._unanswered_stops: dict[str, int] = {}
+        self._stop_retry_task: asyncio.Task[None] | None = None
+        self._stop_retry_s: float | None = None
+        # The transactions started on each connector while paused by remote stop, since the car
+        # was last unplugged (one counted once, also when asked again on a new connection).
+        self._self_started: dict[int, set[str]] = {}
+        self._loop: tuple[int, ...] = ()  # start_stop_loop as last told
         # A set_limit / pause / resume since this connection began (see the hold in the docstring).
         self._decided = False
         self._unsubscribe: Callable[[], None] | None = charger.add_listener(self._on_charger)
@@ -281,10 +335,15 @@ class CurrentController:
         self._session = None
         self._live = None
         self._composite_unanswered = False
-        for task in (self._refresh_task, self._verify_task):
+        for task in (self._refresh_task, self._verify_task, self._stop_retry_task):
             if task is not None:
                 task.cancel()
-        self._refresh_task = self._verify_task = None
+        self._refresh_task = self._verify_task = self._stop_retry_task = None
+        # An unanswered stop is asked at once on the next connection (new to it: attach).
+        for transaction_id in self._unanswered_stops:
+            self._seen_transactions.pop(transaction_id, None)
+        self._unanswered_stops = {}
+        self._stop_retry_s = None
 
     async def close(self) -> None:
         """Shut down for good (server stop)."""
@@ -387,10 +446,9 @@ class CurrentController:
             return
         session = self._require_session()
         stopped: list[str] = []
+        running = self._outside_loop(self.charger.running_transactions)
         try:
-            await self._stop_transactions(
-                session, self.charger.running_transactions, stopped.append
-            )
+            await self._stop_transactions(session, running, stopped.append)
         except OcppEmsError:
             if not stopped:
                 self._undo(before)  # nothing stopped: still charging
@@ -766,9 +824,7 @@ class CurrentController:
         if left is not None and left > 0.0:
             delay = max(min(REFRESH_RETRY_S, left / 2), REFRESH_RETRY_MIN_S)
         if refused:
-            if self._refused_retry_s is not None:
-                delay = min(max(delay, 2 * self._refused_retry_s), REFUSED_RETRY_MAX_S)
-            self._refused_retry_s = delay
+            delay = self._refused_retry_s = backed_off(delay, self._refused_retry_s)
         return delay
 
     def _refused_retry(self) -> float | None:
@@ -961,24 +1017,67 @@ class CurrentController:
         await self._apply_logged()
 
     # --- internals: a user's pause by remote stop ----------------------------------------------------
+    def _paused_by_stop(self) -> bool:
+        """Paused by remote stop (by anyone)."""
+        return self.paused and self.pause_strategy() is PauseStrategy.REMOTE_STOP_START
+
     def _paused_by_user_stop(self) -> bool:
         """Paused by remote stop, by the user (or an automation): not the energy manager, whose
         driver stops a transaction started on a charger it paused."""
-        return (
-            self.paused
-            and self.controlled_by is not ControlledBy.ENERGY_MANAGER
-            and self.pause_strategy() is PauseStrategy.REMOTE_STOP_START
-        )
+        return self._paused_by_stop() and self.controlled_by is not ControlledBy.ENERGY_MANAGER
 
     def _stop_self_started(self) -> None:
         """A car that starts a transaction by itself on a charger the user paused by remote stop
-        would charge at full current: each new transaction is stopped. Once: a charger that
-        refuses is not asked again at every change of its model."""
+        would charge at full current: each new transaction is stopped (but in a start / stop
+        loop). Once: a charger that refuses is not asked again at every change of its model."""
         running = self.charger.running_transactions
         started = {t: c for t, c in running.items() if t not in self._seen_transactions}
         self._seen_transactions = running
+        self._count_self_started(started)
+        started = self._outside_loop(started)
         if started and self._paused_by_user_stop():
             self._spawn(self._stop_started(started), "stop self-started")
+
+    # --- internals: a station in a start / stop loop ---------------------------------------------
+    @property
+    def start_stop_loop(self) -> tuple[int, ...]:
+        """The connectors whose self-started transactions are left to run: the station opened
+        more than :data:`SELF_START_LOOP_STOPS` while paused by remote stop, without the car
+        unplugged in between (none: not paused so)."""
+        return tuple(
+            sorted(c for c, ids in self._self_started.items() if len(ids) > SELF_START_LOOP_STOPS)
+        )
+
+    def _count_self_started(self, started: dict[str, int]) -> None:
+        """Count the transactions ``started`` while paused by remote stop, per connector since its
+        car was last unplugged; a loop found or ended is told (a warning, and a model change the
+        repair issue follows)."""
+        if not self._paused_by_stop():
+            self._self_started.clear()
+        else:
+            for connector in self.charger.outlets:
+                if _unplugged(connector):
+                    self._self_started.pop(connector.connector_id, None)
+            for transaction_id, connector_id in started.items():
+                self._self_started.setdefault(connector_id, set()).add(transaction_id)
+        loop = self.start_stop_loop
+        if loop == self._loop:
+            return
+        if set(loop) - set(self._loop):
+            _LOGGER.warning(
+                "%s: connector(s) %s: %s",
+                self._id,
+                ", ".join(map(str, loop)),
+                SELF_START_LOOP_ADVICE,
+            )
+        self._loop = loop
+        self.charger.notify()
+
+    def _outside_loop(self, transactions: dict[str, int]) -> dict[str, int]:
+        """``transactions`` (transaction: connector) but those on a connector in a start / stop
+        loop: left to run."""
+        loop = self.start_stop_loop
+        return {t: c for t, c in transactions.items() if c not in loop}
 
     async def _stop_started(self, started: dict[str, int]) -> None:
         # After a pause or resume under way (one at a time): only if still paused so.
@@ -991,11 +1090,16 @@ class CurrentController:
                 self._id,
                 ", ".join(started),
             )
+            stopped: list[str] = []
             try:
-                await self._stop_transactions(self._require_session(), started)
+                await self._stop_transactions(self._require_session(), started, stopped.append)
             except ChargerNotConnectedError:
                 for transaction_id in started:  # gone meanwhile: new again when it attaches
                     self._seen_transactions.pop(transaction_id, None)
+                return
+            except CommandTimeoutError as err:
+                self._stop_again_later({t: c for t, c in started.items() if t not in stopped}, err)
+                return
             except OcppEmsError as err:
                 level = logging.WARNING
                 if not self._refusals.first(err, SELF_STARTED_STOP):
@@ -1009,6 +1113,33 @@ class CurrentController:
                 )
             else:
                 self._refusals.taken(SELF_STARTED_STOP)
+            self._stop_retry_s = None  # answered: a run of unanswered stops ends
+
+    def _stop_again_later(self, unanswered: dict[str, int], err: OcppEmsError) -> None:
+        """The charger left the stop of ``unanswered`` unanswered: unlike a refusal, it may still
+        charge. Asked again after a wait, twice the one before while it stays silent (a busy or
+        dead charger is not hammered); the first of a run is told."""
+        first = self._stop_retry_s is None
+        delay = self._stop_retry_s = backed_off(self.self_started_stop_retry_s, self._stop_retry_s)
+        self._unanswered_stops.update(unanswered)
+        _LOGGER.log(
+            logging.WARNING if first else logging.DEBUG,
+            "%s: charging is paused, but the charger did not answer the stop of a transaction it "
+            "started (%s); asked again in %.0f s",
+            self._id,
+            err,
+            delay,
+        )
+        if self._stop_retry_task is None:
+            self._stop_retry_task = self._spawn(self._stop_unanswered(delay), "stop again")
+
+    async def _stop_unanswered(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._stop_retry_task = None  # (one left unanswered again waits anew)
+        unanswered, self._unanswered_stops = self._unanswered_stops, {}
+        await self._stop_started(unanswered)  # if still open and still paused so
+        if self._stop_retry_task is None:
+            self._stop_retry_s = None  # none left unanswered (ended, resumed): the run ends
 
     def _reapply_if_changed(self) -> None:
         if self._reapply_queued or self._now() < self._retry_after:

@@ -19,8 +19,9 @@ calls the driver):
   core's ``CurrentController``): a pause is a 0 A limit, or a stop for a charger that pauses by
   remote stop / start, resumed (after its limit is set) only where the energy manager paused it;
   a charger's writes run one at a time, only the latest decision's; a failed write, and a charger
-  that reconnects, are forgotten by the controller so the next decision is written again (a
-  refused stop after the retry time: each decision's would be refused again); a transaction a car
+  that reconnects, are forgotten by the controller so the next decision is written again (a stop
+  refused or left unanswered after the retry time: each decision's would be refused again, or
+  wait out a busy charger's response timeout once more); a transaction a car
   starts by itself on a charger the manager stopped is stopped too (once per new transaction);
 * who controls each charger (``ControlledBy``, recorded in its current control): the energy
   manager, or the user in mode Manual. A manual change takes a charger over (the HA layer sets
@@ -53,6 +54,7 @@ from typing import Any, Protocol
 from custom_components.ocpp_ems.core.errors import (
     ChargerNotConnectedError,
     CommandRejectedError,
+    CommandTimeoutError,
     OcppEmsError,
     RefusalRuns,
 )
@@ -82,6 +84,10 @@ from .types import (
 _LOGGER = logging.getLogger(__name__)
 # The retry time of a hand-back that found the charger offline: at its next update once connected.
 _WHEN_BACK = math.inf
+# A remote stop that failed so is asked again after the retry time, not at every decision: refused
+# (it would be refused again), or unanswered (we do not know whether the charger stopped, and each
+# stop would wait out the response timeout again).
+_STOP_ASKED_AGAIN_LATER = (CommandRejectedError, CommandTimeoutError)
 
 # The stored form's key of what plans learned (``plan_learning.py``).
 PLAN_KEY = "learned_plan_v1"
@@ -174,9 +180,9 @@ class EmsDriver:
         self._paused: set[str] = set()  # chargers the energy manager stopped (remote stop/start)
         # Each charger's running transactions as last seen: which one is new (_stop_new_sessions).
         self._transactions: dict[str, frozenset[str]] = {}
-        # Chargers that refused the manager's remote stop: asked again from then, not at every
-        # decision (each a remote stop the charger refuses again).
-        self._stop_refused_until: dict[str, float] = {}
+        # Chargers that refused the manager's remote stop or left it unanswered: asked again from
+        # then, not at every decision (_STOP_ASKED_AGAIN_LATER).
+        self._stop_again_at: dict[str, float] = {}
         # Chargers let go of, to be named by :meth:`let_go`, then being handed back.
         # (by id: a charger's entry reloads with the manager switched off, and a refused hand-back
         # is tried again through its new link).
@@ -457,7 +463,7 @@ class EmsDriver:
         self._views.pop(charger_id, None)
         self._paused.discard(charger_id)
         self._transactions.pop(charger_id, None)
-        self._stop_refused_until.pop(charger_id, None)
+        self._stop_again_at.pop(charger_id, None)
         self.cancel_hand_back(charger_id)
         self._write_seq.pop(charger_id, None)
         self._write_locks.pop(charger_id, None)
@@ -518,7 +524,7 @@ class EmsDriver:
         self._manager.set_site(self._plan_site(inputs, now))
         if back_s := self._manager.clock_went_back_s(now):
             self._clock_went_back(back_s)
-        self._ask_refused_stops_again(now)
+        self._ask_failed_stops_again(now)
         decision = self._manager.update(inputs, now)
         if manual := {cid: self._manual_decision(cid) for cid in self._links if self._manual(cid)}:
             decision = replace(decision, chargers={**decision.chargers, **manual})
@@ -534,8 +540,8 @@ class EmsDriver:
         wake = now + timing.watchdog_s
         if decision.next_update_at is not None:
             wake = min(wake, max(decision.next_update_at, now + timing.min_delay_s))
-        # (A later decision's wake-up replaces the retry time a refused stop's write asked for.)
-        wake = min([wake, *self._stop_refused_until.values()])
+        # (A later decision's wake-up replaces the retry time a failed stop's write asked for.)
+        wake = min([wake, *self._stop_again_at.values()])
         # A raise the write interval holds back is due when it ends, not at the next watchdog
         # (meanwhile the house takes from the grid what the battery could give).
         if self._discharge_held(value, decision.battery_discharge_limit_w, discharge, now):
@@ -559,15 +565,15 @@ class EmsDriver:
         due no later than the retry time from now: ``_retry_due``; with the manager switched
         off no step runs to tell.)"""
         self._discharge_written_at -= back_s
-        for charger_id in self._stop_refused_until:
-            self._stop_refused_until[charger_id] -= back_s
+        for charger_id in self._stop_again_at:
+            self._stop_again_at[charger_id] -= back_s
 
-    def _ask_refused_stops_again(self, now: float) -> None:
-        """A refused remote stop whose retry time has come is written again (the controller
-        forgets it)."""
-        for charger_id, until in list(self._stop_refused_until.items()):
+    def _ask_failed_stops_again(self, now: float) -> None:
+        """A remote stop refused or left unanswered whose retry time has come is written again
+        (the controller forgets it)."""
+        for charger_id, until in list(self._stop_again_at.items()):
             if now >= until:
-                del self._stop_refused_until[charger_id]
+                del self._stop_again_at[charger_id]
                 if self._in_controller(charger_id):
                     self._manager.invalidate(charger_id)
 
@@ -707,12 +713,12 @@ class EmsDriver:
             if not self._in_controller(charger_id):
                 return None  # gone or taken over meanwhile: nothing to write again
             retry_at = self._clock() + self._timing().retry_s
-            if stop and isinstance(err, CommandRejectedError):
-                self._stop_refused_until[charger_id] = retry_at  # (_ask_refused_stops_again)
+            if stop and isinstance(err, _STOP_ASKED_AGAIN_LATER):
+                self._stop_again_at[charger_id] = retry_at  # (_ask_failed_stops_again)
             else:
                 self._manager.invalidate(charger_id)
             return retry_at
-        self._stop_refused_until.pop(charger_id, None)
+        self._stop_again_at.pop(charger_id, None)
         self._refusals.taken(charger_id)
         return None
 
