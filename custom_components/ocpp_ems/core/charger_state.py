@@ -412,7 +412,7 @@ class ChargerState:
         # The start value passes the connector's rules (energy since its last value is not this
         # session's); the session counts from here.
         if known:
-            _count_from_start_after_clock_back(connector, meter_start_wh, started)
+            pass  # _count_from_start_after_clock_back(connector, meter_start_wh, started)
             if not apply_energy(
                 self.charger, connector, meter_start_wh, None, started, max_power=power
             ):
