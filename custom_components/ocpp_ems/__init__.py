@@ -29,7 +29,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
-from .clock import async_follow_clock
+from .charger_issues import async_follow_clock, async_follow_self_start_loop
 from .const import (
     CONF_CHARGER_ID,
     CONF_SERVER_ENTRY_ID,
@@ -69,7 +69,6 @@ from .security import (
     CaStoreDamagedError,
     ServerSecurity,
 )
-from .self_start_loop import async_follow_self_start_loop
 from .services import async_setup_services
 from .session_facts import async_remove_price_store
 from .shipped_blueprints import async_install_blueprints
