@@ -78,6 +78,18 @@ async def _decided_since(decisions: Callable[[], int], seen: int) -> None:
     await wait_for(lambda: decisions() > seen, what="a decision")
 
 
+async def _five_decisions_while_the_car_draws(
+    hass: HomeAssistant, charger: ChargerSide, server_entry: MockConfigEntry
+) -> None:
+    """Five readings of the car drawing 11 kW from the grid, each waited for a decision on."""
+    with _decisions(hass, server_entry) as decisions:
+        for reading in range(1, 6):
+            seen = decisions()
+            await set_sources(hass, grid=11500 + reading)
+            await charger.meter(energy_wh=1000 + 10 * reading, power_w=11000)
+            await _decided_since(decisions, seen)
+
+
 async def _paused_without_a_car(
     hass: HomeAssistant, charger: ChargerSide, entry: MockConfigEntry, server: MockConfigEntry
 ) -> None:
@@ -131,12 +143,7 @@ async def test_a_refused_stop_is_not_asked_again_at_every_update(
         await charger.plug_in()
         transaction = await charger.start_session()
         await wait_for(lambda: stopped(charger), what="a stop, refused")
-        with _decisions(hass, server_entry) as decisions:
-            for reading in range(1, 6):  # the car draws 11 kW, from the grid
-                seen = decisions()
-                await set_sources(hass, grid=11500 + reading)
-                await charger.meter(energy_wh=1000 + 10 * reading, power_w=11000)
-                await _decided_since(decisions, seen)
+        await _five_decisions_while_the_car_draws(hass, charger, server_entry)
         assert stopped(charger) == [transaction]
         assert (_state(hass, REASON), _state(hass, TARGET)) == ("waiting_for_surplus", "0.0")
 
@@ -160,12 +167,7 @@ async def test_an_unanswered_stop_is_not_asked_again_at_every_update(
         await charger.start_session()
         await wait_for(lambda: lost, what="the stop lost")
         await wait_for(lambda: "no answer" in caplog.text, what="the response timeout (3 s)")
-        with _decisions(hass, server_entry) as decisions:
-            for reading in range(1, 6):  # the car draws 11 kW, from the grid
-                seen = decisions()
-                await set_sources(hass, grid=11500 + reading)
-                await charger.meter(energy_wh=1000 + 10 * reading, power_w=11000)
-                await _decided_since(decisions, seen)
+        await _five_decisions_while_the_car_draws(hass, charger, server_entry)
         assert stopped(charger) == []
 
 
