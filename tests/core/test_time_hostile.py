@@ -45,11 +45,11 @@ async def h(
         yield harness
 
 
-def _energy(wh: float) -> list[dict[str, str]]:
+def energy(wh: float) -> list[dict[str, str]]:
     return [{"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
 
 
-class _OurClock:
+class OurClock:
     """Home Assistant's clock, run by the test: ``tick`` lets time pass, ``step`` corrects the
     clock (NTP): the time of day jumps, the monotonic clock runs on (freezegun alone moves both)."""
 
@@ -70,8 +70,8 @@ class _OurClock:
 
 
 @contextmanager
-def _our_clock() -> Iterator[_OurClock]:
-    """Home Assistant's clock from now on, as :class:`_OurClock` runs it. The event loop keeps
+def our_clock() -> Iterator[OurClock]:
+    """Home Assistant's clock from now on, as :class:`OurClock` runs it. The event loop keeps
     real time (the test plugin makes it follow ``time.monotonic``): a websocket's keepalive ping
     must not time out because a tick jumped over its answer."""
     monotonic_now = time.monotonic()
@@ -80,7 +80,7 @@ def _our_clock() -> Iterator[_OurClock]:
         freeze_time(datetime.now(UTC), tick=True) as frozen,
     ):
         assert isinstance(frozen, TickingDateTimeFactory)
-        clock = _OurClock(frozen, monotonic_now)
+        clock = OurClock(frozen, monotonic_now)
         with patch.object(time, "monotonic", clock.monotonic):
             yield clock
 
@@ -100,7 +100,7 @@ async def test_a_start_stamped_at_a_wrong_old_date_gives_no_allowance_to_an_outl
     sim = await h.charger_client(boot=False)
     started = await sim.start_tx(meter=1000, timestamp=BUILD_DATE)
     tx = started.transaction_id
-    await sim.meter(1, _energy(5_001_000), transaction_id=tx, timestamp=now_iso())
+    await sim.meter(1, energy(5_001_000), transaction_id=tx, timestamp=now_iso())
     connector = h.charger.connector(1)
     assert connector.session_energy_wh is not None
     assert connector.session_energy_wh < 1000, connector.session_energy_wh
@@ -155,13 +155,13 @@ async def test_energy_charged_after_our_clock_went_back_an_hour_is_counted(
     started = await sim.start_tx(meter=10_000, timestamp=now_iso(-600))
     tx = started.transaction_id
     register = 10_000 + 10 * PER_MINUTE_WH
-    await sim.meter(1, _energy(round(register)), transaction_id=tx)
-    with _our_clock() as clock:
+    await sim.meter(1, energy(round(register)), transaction_id=tx)
+    with our_clock() as clock:
         clock.step(timedelta(hours=-back_h))
         for _ in range(70):
             clock.tick(60)
             register += PER_MINUTE_WH
-            await sim.meter(1, _energy(round(register)), transaction_id=tx)
+            await sim.meter(1, energy(round(register)), transaction_id=tx)
     connector = h.charger.connector(1)
     assert connector.session_energy_wh == pytest.approx(round(register) - 10_000, abs=1)
     assert h.charger.lifetime_energy.total_wh == pytest.approx(round(register), abs=1)
@@ -177,13 +177,13 @@ async def test_energy_charged_after_our_clock_went_forward_an_hour_counts_once(
     started = await sim.start_tx(meter=10_000, timestamp=now_iso(-600))
     tx = started.transaction_id
     register = 10_000 + 10 * PER_MINUTE_WH
-    await sim.meter(1, _energy(round(register)), transaction_id=tx)
-    with _our_clock() as clock:
+    await sim.meter(1, energy(round(register)), transaction_id=tx)
+    with our_clock() as clock:
         clock.step(timedelta(hours=1))
         for _ in range(70):
             clock.tick(60)
             register += PER_MINUTE_WH
-            await sim.meter(1, _energy(round(register)), transaction_id=tx)
+            await sim.meter(1, energy(round(register)), transaction_id=tx)
     connector = h.charger.connector(1)
     assert connector.session_energy_wh == pytest.approx(round(register) - 10_000, abs=1)
     assert h.charger.lifetime_energy.total_wh == pytest.approx(round(register), abs=1)
@@ -212,9 +212,9 @@ async def test_readings_replayed_after_our_clock_went_back_count_once(
         nonlocal register
         register += CAR_W * after_s / 3600
         sent.append((now_iso(), round(register)))
-        await sim.meter(1, _energy(sent[-1][1]), transaction_id=tx, timestamp=sent[-1][0])
+        await sim.meter(1, energy(sent[-1][1]), transaction_id=tx, timestamp=sent[-1][0])
 
-    with _our_clock() as clock:
+    with our_clock() as clock:
         for _ in range(30):
             clock.tick(20)
             await report(20)
@@ -226,7 +226,7 @@ async def test_readings_replayed_after_our_clock_went_back_count_once(
             await report(20)
         sim = await h.charger_client(boot=False)
         for stamp, value in sent[-5:]:
-            await sim.meter(1, _energy(value), transaction_id=tx, timestamp=stamp)
+            await sim.meter(1, energy(value), transaction_id=tx, timestamp=stamp)
         for _ in range(30):
             clock.tick(20)
             await report(20)

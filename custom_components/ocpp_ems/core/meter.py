@@ -324,13 +324,15 @@ def apply_reading(
     """
     connector = charger.connector(connector_id)
     meter = connector.meter
-    at = received or utcnow()
+    reception = _reception(received)
+    at = reception[0]
     when = effective_time(charger, reading.timestamp, at)
     _follow_live_clock(charger, reading.timestamp, at)
     changed = apply_reading_energy(
         charger, connector, reading, transaction, max_power=max_power, received=received
     )
-    older = meter.timestamp is not None and when < meter.timestamp
+    shown = (meter._received_at, meter._received_monotonic)
+    older = meter.timestamp is not None and _later_s(meter.timestamp, shown, when, reception) < 0.0
     if (
         reading.signed is not None
         and transaction is not None
@@ -354,6 +356,7 @@ def apply_reading(
     if reading.signed is not None:
         meter.signed_meter_value = reading.signed
     meter.timestamp = when
+    meter._received_at, meter._received_monotonic = reception
     return True
 
 
@@ -600,11 +603,14 @@ def _base(
         and open_tx.connector_id == connector.connector_id
         and not open_tx.start_pending
     ):
-        # Its last value was read when stored (older versions: at its start at the latest).
+        # Its last value was read when stored (older versions: at its start at the latest), so
+        # before the register stored with it was restored.
+        stored = connector.stored_register
         return RegisterPoint(
             register_wh=open_tx.meter_last_wh,
             timestamp=open_tx.meter_last_at or open_tx.started_at,
             received_at=None,
+            _received_monotonic=None if stored is None else stored._received_monotonic,
         )
     if connector.stored_register is not None:
         return connector.stored_register
@@ -630,49 +636,77 @@ def _received_point(
     charger: Charger, register_wh: float, timestamp: datetime | None, received: datetime | None
 ) -> RegisterPoint:
     """``register_wh`` stamped ``timestamp`` (None: not stamped), as of its
-    :func:`effective_time`, received ``received`` (None: now, and then also by the monotonic
-    clock)."""
-    monotonic = time.monotonic() if received is None else None
-    received = received or utcnow()
+    :func:`effective_time`, received as :func:`_reception` says."""
+    received_at, monotonic = _reception(received)
     return RegisterPoint(
         register_wh=register_wh,
-        timestamp=effective_time(charger, timestamp or received, received),
-        received_at=received,
+        timestamp=effective_time(charger, timestamp or received_at, received_at),
+        received_at=received_at,
         _received_monotonic=monotonic,
     )
+
+
+# When we got something: by our clock, and by our monotonic clock (None: not known).
+_Reception = tuple[datetime | None, float | None]
+
+
+def _reception(received: datetime | None) -> tuple[datetime, float | None]:
+    """When we got a reading: ``received`` (not known by the monotonic clock), else now."""
+    if received is not None:
+        return received, None
+    return utcnow(), time.monotonic()
 
 
 def _time_since(base: RegisterPoint, point: RegisterPoint) -> float | None:
     """How much later than ``base`` (s; < 0: before it, history) ``point`` was taken, by the
     charger's stamps: the one rule of what is new (None: a time is unknown).
 
-    A register that did not go down is compared with the base's stamp moved by the step our own
-    clock took between the two receptions (an NTP correction: our clock against the monotonic
-    one): a charger that sets its clock by ours (Heartbeat) stamps a live reading an hour
-    "before" the one it took a minute earlier once our clock went back an hour. A register that
-    went down is compared by the stamps alone: below the base it is either history re-sent (its
-    stamp is old) or a reset, and a replay taken for a reset would count again."""
+    A register that did not go down is compared as :func:`_later_s` says. A register that went
+    down is compared by the stamps alone: below the base it is either history re-sent (its stamp
+    is old) or a reset, and a replay taken for a reset would count again. Its stamp is no time
+    when it lay ahead of our clock while the base's live one did not: a clock set back since it
+    was taken (ours went back, and the charger with it) stamped it, so it is history (an offline
+    queue flushed after live readings), never a reset that confirms itself and counts again."""
     if base.timestamp is None or point.timestamp is None:
         return None
-    since = (point.timestamp - base.timestamp).total_seconds()
     if point.register_wh < base.register_wh:
-        return since
-    return since - min(_clock_step_s(base, point), 0.0)
+        if _stamped_ahead(point) and not _stamped_ahead(base) and base.received_at is not None:
+            return -math.inf
+        return (point.timestamp - base.timestamp).total_seconds()
+    return _later_s(base.timestamp, _received(base), point.timestamp, _received(point))
 
 
-def _clock_step_s(base: RegisterPoint, point: RegisterPoint) -> float:
-    """How far our clock jumped (s; < 0: back) between receiving ``base`` and ``point``: what it
-    moved beyond the monotonic clock (> 0 also when our host slept: the monotonic clock stops
-    then; 0: a reception time is unknown, e.g. a restored base)."""
-    if (
-        base.received_at is None
-        or base._received_monotonic is None
-        or point.received_at is None
-        or point._received_monotonic is None
-    ):
+def _stamped_ahead(point: RegisterPoint) -> bool:
+    """Whether ``point`` counts as of when we received it: :func:`effective_time` found its stamp
+    too far ahead of our clock (or it had none)."""
+    return point.timestamp == point.received_at
+
+
+def _later_s(
+    then: datetime, then_received: _Reception, now: datetime, received: _Reception
+) -> float:
+    """How much later (s; < 0: before) ``now`` was taken than ``then``, each received as said:
+    the stamps compared with ``then`` moved by the step our own clock took back between the
+    receptions (an NTP correction: our clock against the monotonic one). A charger that sets its
+    clock by ours (Heartbeat) stamps a live reading an hour "before" the one it took a minute
+    earlier once our clock went back an hour; one whose stamps lie ahead of ours by then gets the
+    time we received it (:func:`effective_time`), an hour "before" too."""
+    return (now - then).total_seconds() - min(_clock_step_s(then_received, received), 0.0)
+
+
+def _received(point: RegisterPoint) -> _Reception:
+    return point.received_at, point._received_monotonic
+
+
+def _clock_step_s(then: _Reception, now: _Reception) -> float:
+    """How far our clock jumped (s; < 0: back) between two receptions: what it moved beyond the
+    monotonic clock (> 0 also when our host slept: the monotonic clock stops then; 0: a
+    reception time is unknown, e.g. a restored base)."""
+    then_at, then_monotonic = then
+    now_at, now_monotonic = now
+    if then_at is None or then_monotonic is None or now_at is None or now_monotonic is None:
         return 0.0
-    wall_s = (point.received_at - base.received_at).total_seconds()
-    return wall_s - (point._received_monotonic - base._received_monotonic)
+    return (now_at - then_at).total_seconds() - (now_monotonic - then_monotonic)
 
 
 def _allowance(

@@ -150,6 +150,9 @@ class MeterState:
     # The latest signed meter data of the energy register, as the charger sent it.
     signed_meter_value: Any = None
     timestamp: datetime | None = None
+    # When the values as of ``timestamp`` arrived, by our clock and our monotonic clock.
+    _received_at: datetime | None = None
+    _received_monotonic: float | None = None
 
 
 @dataclass(kw_only=True)

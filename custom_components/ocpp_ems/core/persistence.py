@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -252,7 +253,14 @@ def _register_from_dict(data: Any) -> RegisterPoint | None:
         return None
     if not math.isfinite(register_wh) or (at is not None and at.tzinfo is None):
         return None
-    return RegisterPoint(register_wh=register_wh, timestamp=at, received_at=None)
+    # Received before this restore: the monotonic time since is time it surely had to rise in,
+    # whatever our clock did while Home Assistant was down (its stamp may lie in our future).
+    return RegisterPoint(
+        register_wh=register_wh,
+        timestamp=at,
+        received_at=None,
+        _received_monotonic=time.monotonic(),
+    )
 
 
 def _info_from_dict(data: dict[str, Any]) -> ChargerInfo:
