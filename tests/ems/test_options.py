@@ -106,21 +106,14 @@ def test_keys_are_the_stored_ones_each_with_exactly_one_default() -> None:
 
 def test_site_settings_of_nothing_are_the_documented_defaults() -> None:
     site = table.site_settings({})
-    # The controller's own defaults and the table's are the same values, but for the discharge
-    # limit: the controller's default emits one, the table's has no entity to set.
-    assert site == replace(
-        SiteSettings(), battery=replace(BatterySettings(), emit_discharge_limit=False)
-    )
+    # The controller's own defaults and the table's are the same values.
+    assert site == SiteSettings()
     assert site.voltage_v == 230.0
     assert site.fuse_a is None
     assert site.site_phases == 3
     assert site.solar == SolarSettings()
     assert site.battery == BatterySettings(
-        priority_soc=100.0,
-        allow_discharge_to_car=False,
-        floor_soc=50.0,
-        max_discharge_to_car_w=0.0,
-        emit_discharge_limit=False,
+        priority_soc=100.0, allow_discharge_to_car=False, floor_soc=50.0, max_discharge_to_car_w=0.0
     )
     assert (site.grid_max_age_s, site.pv_max_age_s, site.battery_max_age_s) == (60.0, 120.0, 120.0)
 
@@ -141,7 +134,6 @@ def test_site_settings_of_options() -> None:
             "battery_assist": True,
             "battery_floor_soc": 30,
             "battery_assist_power_w": 1200,
-            "battery_discharge_limit_entity": "number.inverter_max_discharge",
             "stale_after_s": 30,
             "forecast_confidence": 85,
             "house_load_w": 750,

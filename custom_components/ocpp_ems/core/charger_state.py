@@ -31,8 +31,10 @@ from .meter import (
     effective_time,
     energy_up_to_base,
     last_register_wh,
+    later_s,
     max_energy_wh,
     max_power_w,
+    reception,
     register_base,
     settle_lifetime_balance,
 )
@@ -102,6 +104,10 @@ class ChargerState:
         self._foreign_readings: set[str] = set()
         # Warnings about a charger's habit, given once per connection (``first_warning``).
         self._warned: set[str] = set()
+        # Connectors whose register counts from a start after the charger's clock went back
+        # (_count_from_start_after_clock_back): the start's register, and the time the register
+        # had been read at before (:meth:`_before_clock_went_back`).
+        self._clock_went_back: dict[int, tuple[float, datetime]] = {}
 
     def first_warning(self, topic: str) -> bool:
         """True the first time ``topic`` comes up on this connection: a warning about what a
@@ -212,12 +218,19 @@ class ChargerState:
         """
         connector = self.charger.connector(connector_id)
         skew = self.charger.clock_skew_s
-        now = utcnow()
+        got = reception(None)
+        now = got[0]
         when = now if timestamp is None else effective_time(self.charger, timestamp, now)
         if self._skew_changed(skew):
             self.charger.notify()
         latest = connector.status_timestamp
-        if timestamp is not None and latest is not None and when < latest:
+        # (Our clock set back since the last status is no age: ``later_s``.)
+        latest_got = (connector._status_received_at, connector._status_received_monotonic)
+        if (
+            timestamp is not None
+            and latest is not None
+            and later_s(latest, latest_got, when, got) < 0
+        ):
             _LOGGER.debug(
                 "%s: ignoring out-of-order status %s of connector %s",
                 self.charger.charger_id,
@@ -233,10 +246,14 @@ class ChargerState:
         )
         connector.status = status
         connector.status_timestamp = when
+        connector._status_received_at, connector._status_received_monotonic = got
         connector.error_code = error_code
         connector.vendor_error = vendor_error_code
-        reading_at = connector.meter.timestamp
-        if status in NO_FLOW_STATUSES and (reading_at is None or when >= reading_at):
+        meter = connector.meter
+        reading_at, reading_got = meter.timestamp, (meter._received_at, meter._received_monotonic)
+        if status in NO_FLOW_STATUSES and (
+            reading_at is None or later_s(reading_at, reading_got, when, got) >= 0.0
+        ):
             # (Not a queued status older than the newest reading: that one is the flow now.)
             changed |= clear_flow(connector)
         if changed:
@@ -412,7 +429,9 @@ class ChargerState:
         # The start value passes the connector's rules (energy since its last value is not this
         # session's); the session counts from here.
         if known:
-            pass  # _count_from_start_after_clock_back(connector, meter_start_wh, started)
+            read_at = _count_from_start_after_clock_back(connector, meter_start_wh, started)
+            if read_at is not None:
+                self._clock_went_back[connector_id] = (meter_start_wh, read_at)
             if not apply_energy(
                 self.charger, connector, meter_start_wh, None, started, max_power=power
             ):
@@ -695,6 +714,7 @@ class ChargerState:
         applied = [
             apply_reading(self.charger, connector_id, r, transaction, max_power=power)
             for r in readings
+            if not self._before_clock_went_back(connector_id, r)
         ]
         if any(applied) or self._skew_changed(skew):
             self.charger.notify()
@@ -713,6 +733,8 @@ class ChargerState:
         changed = False
         before = (transaction.energy_wh, transaction.cost)
         for reading in readings:
+            if self._before_clock_went_back(connector.connector_id, reading):
+                continue
             own = ended is None or reading.timestamp <= ended
             changed |= apply_reading_energy(
                 self.charger, connector, reading, transaction if own else None, max_power=power
@@ -724,6 +746,18 @@ class ChargerState:
             if ended is not None and (transaction.energy_wh, transaction.cost) != before:
                 self._fire_session_updated(transaction, ended)
             self._context.request_save()
+
+    def _before_clock_went_back(self, connector_id: int, reading: Reading) -> bool:
+        """Whether ``reading`` is one the connector's register gave before the charger's clock
+        went back, sent again (an offline queue kept through the reboot): below the register of
+        the start that came after it, and stamped up to the time the register was read before
+        that start. Counted then; now stamped after the register's new base, a rise of those would
+        be taken for a register reset and counted again."""
+        went_back = self._clock_went_back.get(connector_id)
+        if went_back is None or reading.energy_register_wh is None:
+            return False
+        start_wh, read_at = went_back
+        return reading.energy_register_wh < start_wh and reading.timestamp <= read_at
 
     def _fire_session_updated(self, transaction: Transaction, ended: datetime) -> None:
         """SESSION_UPDATED: the facts SESSION_ENDED gave of ``transaction``, as they are now."""
@@ -833,19 +867,23 @@ def follows_by_register(start_wh: float, last_wh: float) -> bool:
 
 def _count_from_start_after_clock_back(
     connector: Connector, start_wh: float, started: datetime
-) -> None:
+) -> datetime | None:
     """A session that starts at or above the connector's register but is stamped before it came
     after it all the same (:func:`follows_by_register`: the charger's clock went back, and
     :meth:`ChargerState.session_after` let it start): the register counts from the start's time,
-    or the session's readings, stamped after its start, would be taken for history."""
+    or the session's readings, stamped after its start, would be taken for history. Returns the
+    time the register was read at before (None: the clock did not go back)."""
     meter = connector.meter
+    read_at = meter.energy_timestamp
     if (
         meter.energy_register_wh is not None
-        and meter.energy_timestamp is not None
-        and started < meter.energy_timestamp
+        and read_at is not None
+        and started < read_at
         and follows_by_register(start_wh, meter.energy_register_wh)
     ):
         meter.energy_timestamp = started
+        return read_at
+    return None
 
 
 def _took(connector: Connector, register_wh: float | None) -> bool:

@@ -324,15 +324,15 @@ def apply_reading(
     """
     connector = charger.connector(connector_id)
     meter = connector.meter
-    reception = _reception(received)
-    at = reception[0]
+    got = reception(received)
+    at = got[0]
     when = effective_time(charger, reading.timestamp, at)
     _follow_live_clock(charger, reading.timestamp, at)
     changed = apply_reading_energy(
         charger, connector, reading, transaction, max_power=max_power, received=received
     )
     shown = (meter._received_at, meter._received_monotonic)
-    older = meter.timestamp is not None and _later_s(meter.timestamp, shown, when, reception) < 0.0
+    older = meter.timestamp is not None and later_s(meter.timestamp, shown, when, got) < 0.0
     if (
         reading.signed is not None
         and transaction is not None
@@ -356,7 +356,7 @@ def apply_reading(
     if reading.signed is not None:
         meter.signed_meter_value = reading.signed
     meter.timestamp = when
-    meter._received_at, meter._received_monotonic = reception
+    meter._received_at, meter._received_monotonic = got
     return True
 
 
@@ -636,8 +636,8 @@ def _received_point(
     charger: Charger, register_wh: float, timestamp: datetime | None, received: datetime | None
 ) -> RegisterPoint:
     """``register_wh`` stamped ``timestamp`` (None: not stamped), as of its
-    :func:`effective_time`, received as :func:`_reception` says."""
-    received_at, monotonic = _reception(received)
+    :func:`effective_time`, received as :func:`reception` says."""
+    received_at, monotonic = reception(received)
     return RegisterPoint(
         register_wh=register_wh,
         timestamp=effective_time(charger, timestamp or received_at, received_at),
@@ -647,10 +647,10 @@ def _received_point(
 
 
 # When we got something: by our clock, and by our monotonic clock (None: not known).
-_Reception = tuple[datetime | None, float | None]
+Reception = tuple[datetime | None, float | None]
 
 
-def _reception(received: datetime | None) -> tuple[datetime, float | None]:
+def reception(received: datetime | None) -> tuple[datetime, float | None]:
     """When we got a reading: ``received`` (not known by the monotonic clock), else now."""
     if received is not None:
         return received, None
@@ -661,7 +661,7 @@ def _time_since(base: RegisterPoint, point: RegisterPoint) -> float | None:
     """How much later than ``base`` (s; < 0: before it, history) ``point`` was taken, by the
     charger's stamps: the one rule of what is new (None: a time is unknown).
 
-    A register that did not go down is compared as :func:`_later_s` says. A register that went
+    A register that did not go down is compared as :func:`later_s` says. A register that went
     down is compared by the stamps alone: below the base it is either history re-sent (its stamp
     is old) or a reset, and a replay taken for a reset would count again. Its stamp is no time
     when it lay ahead of our clock while the base's live one did not: a clock set back since it
@@ -673,7 +673,7 @@ def _time_since(base: RegisterPoint, point: RegisterPoint) -> float | None:
         if _stamped_ahead(point) and not _stamped_ahead(base) and base.received_at is not None:
             return -math.inf
         return (point.timestamp - base.timestamp).total_seconds()
-    return _later_s(base.timestamp, _received(base), point.timestamp, _received(point))
+    return later_s(base.timestamp, _received(base), point.timestamp, _received(point))
 
 
 def _stamped_ahead(point: RegisterPoint) -> bool:
@@ -682,9 +682,7 @@ def _stamped_ahead(point: RegisterPoint) -> bool:
     return point.timestamp == point.received_at
 
 
-def _later_s(
-    then: datetime, then_received: _Reception, now: datetime, received: _Reception
-) -> float:
+def later_s(then: datetime, then_received: Reception, now: datetime, received: Reception) -> float:
     """How much later (s; < 0: before) ``now`` was taken than ``then``, each received as said:
     the stamps compared with ``then`` moved by the step our own clock took back between the
     receptions (an NTP correction: our clock against the monotonic one). A charger that sets its
@@ -694,11 +692,11 @@ def _later_s(
     return (now - then).total_seconds() - min(_clock_step_s(then_received, received), 0.0)
 
 
-def _received(point: RegisterPoint) -> _Reception:
+def _received(point: RegisterPoint) -> Reception:
     return point.received_at, point._received_monotonic
 
 
-def _clock_step_s(then: _Reception, now: _Reception) -> float:
+def _clock_step_s(then: Reception, now: Reception) -> float:
     """How far our clock jumped (s; < 0: back) between two receptions: what it moved beyond the
     monotonic clock (> 0 also when our host slept: the monotonic clock stops then; 0: a
     reception time is unknown, e.g. a restored base)."""

@@ -306,6 +306,9 @@ class Connector:
     connector_id: int
     status: ConnectorStatus = ConnectorStatus.UNKNOWN
     status_timestamp: datetime | None = None
+    # When the status as of ``status_timestamp`` arrived, by our clock and our monotonic clock.
+    _status_received_at: datetime | None = None
+    _status_received_monotonic: float | None = None
     error_code: str | None = None
     vendor_error: str | None = None
     meter: MeterState = field(default_factory=MeterState)

@@ -334,13 +334,16 @@ def _others_of_its_id(charger: Charger, found: Transaction) -> list[Transaction]
 
 def _repeats(ended: Transaction, event: Event) -> bool:
     """Whether ``event`` is a message of ``ended`` sent again: a seqNo it had, stamped from its
-    start up to its newest message, with no register above its last one (a later session's)."""
+    start up to its newest message, with no register above its last one (a later session's); an
+    Ended stamped at its end (sent again, it carries its original time: another is a later
+    session's own, e.g. one that drew nothing, which would else stay open)."""
     highest = max(
         (r.energy_register_wh for r in event.readings if r.energy_register_wh is not None),
         default=None,
     )
     return (
-        is_duplicate(ended.sequence, event.seq_no, event.at)
+        (event.kind != "Ended" or event.at == ended.ended_at)
+        and is_duplicate(ended.sequence, event.seq_no, event.at)
         and event.at >= ended.started_at
         and (highest is None or highest <= ended.meter_last_wh)
     )
