@@ -21,6 +21,7 @@ from custom_components.ocpp_ems.core.ems import (
     ChargerInputs,
     Mode,
     PlanTarget,
+    Reading,
     Reason,
     SiteInputs,
     SiteSettings,
@@ -985,3 +986,34 @@ async def test_ems_split_not_settled_by_connector_0_while_the_session_is_restore
     assert not r.model.connector(1).energy_settled  # the session's own register: not yet
     await r.step(grid=1000.0, pv=3000.0, charger=car(r.clock.t + 60, power=4000.0, energy=2000.0))
     assert not view.settled
+
+
+@pytest.mark.parametrize("entity_usable", [True, False])
+async def test_a_stale_battery_meter_pauses_a_solar_car_only_where_no_limit_can_be_set(
+    entity_usable: bool,
+) -> None:
+    """A Solar car charging on the sun; then the battery's power stops reporting. With a
+    discharge limit entity to set (the HA layer passes it), the car keeps its stale fallback (the
+    battery is capped at the house's deficit); without one (none configured, unavailable, or not
+    in W: the HA layer passes none) nothing keeps the battery from the car: it pauses."""
+    r = rig(mode=Mode.SOLAR, site_settings=SiteSettings(battery=BatterySettings(priority_soc=0.0)))
+    limit = DischargeEntity(value=5000.0, low=0.0, high=5000.0) if entity_usable else None
+    charging = car(r.clock.t + 60, power=4140.0)
+    step, _ = await r.step(
+        grid=-2000.0, battery=0.0, battery_soc=90.0, charger=charging, discharge=limit
+    )
+    assert step.decision.chargers["a"].target.current_a > 0.0
+    read_at = r.clock.t
+    r.clock.t += 300.0  # the battery's last reading is now 5 minutes old (stale after 2)
+    t = r.clock.t
+    inputs = replace(
+        site(t, -2000.0, {"a": car(t, power=4140.0)}, battery_soc=90.0),
+        battery_w=Reading(0.0, read_at),
+    )
+    step = r.driver.step(inputs, t, limit)
+    decided = step.decision.chargers["a"]
+    assert "battery_power" in step.decision.stale_inputs
+    if entity_usable:
+        assert decided.target.current_a > 0.0
+    else:
+        assert (decided.target.paused, decided.reason) == (True, Reason.STALE_INPUT)

@@ -116,9 +116,9 @@ class BatterySettings:
     floor_soc: float = 50.0
     max_discharge_to_car_w: float = 0.0  # how much the battery may add for the car (when allowed)
     # Output a discharge cap so the battery only feeds the house: the site has a discharge limit
-    # to set (the option ``battery_discharge_limit_entity``). Without one nothing keeps the
-    # battery from a car while its share cannot be read: no fallback runs on it then
-    # (``controller._fall_back``).
+    # to set (the driver clears it while none can be: no entity configured, or one unavailable
+    # or not in W). Without one nothing keeps the battery from a car while its share cannot be
+    # read: no fallback runs on it then (``controller._fall_back``).
     emit_discharge_limit: bool = True
     # Battery first: the battery is owed the surplus up to what it takes at most. None: learned
     # (``measure.SiteMemory.battery_accept_w``); set, it caps the learned value.

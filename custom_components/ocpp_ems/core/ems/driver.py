@@ -521,7 +521,7 @@ class EmsDriver:
         for charger_id in self._links:
             self._configure(charger_id, now)
         self._learned.resume_sessions(self._controlled())
-        self._manager.set_site(self._plan_site(inputs, now))
+        self._manager.set_site(self._plan_site(inputs, now, capped=discharge is not None))
         if back_s := self._manager.clock_went_back_s(now):
             self._clock_went_back(back_s)
         self._ask_failed_stops_again(now)
@@ -634,9 +634,11 @@ class EmsDriver:
         )
         return forced is not None
 
-    def _plan_site(self, inputs: SiteInputs, now: float) -> SiteSettings:
-        """The site settings plans run with: what they learned in place of its priors, the
-        battery's charging power and capacity as measured and the site's time zone."""
+    def _plan_site(self, inputs: SiteInputs, now: float, *, capped: bool) -> SiteSettings:
+        """The site settings the manager runs with: what plans learned in place of their priors,
+        the battery's charging power and capacity as measured, the site's time zone, and whether
+        a discharge limit can be set now (``capped``: the entity is there and takes a power; a
+        limit none can set keeps nothing from the car: ``controller._fall_back``)."""
         zone = self._zone()
         site = self._plan_learning.update(self._site, inputs, now, zone)
         memory = self._manager.site_memory
@@ -646,7 +648,10 @@ class EmsDriver:
             battery_capacity_wh=memory.battery_capacity_wh,
             zone=zone,
         )
-        return replace(site, plan=plan)
+        battery = site.battery
+        if not capped and battery.emit_discharge_limit:
+            battery = replace(battery, emit_discharge_limit=False)
+        return replace(site, plan=plan, battery=battery)
 
     def discharge_write(
         self,

@@ -594,7 +594,6 @@ def site_settings(options: Mapping[str, Any]) -> SiteSettings:
             allow_discharge_to_car=assist,
             floor_soc=BATTERY_FLOOR_SOC.read(options),
             max_discharge_to_car_w=BATTERY_ASSIST_POWER.read(options) if assist else 0.0,
-            emit_discharge_limit=BATTERY_DISCHARGE_LIMIT.read(options) is not None,
             max_charge_w=BATTERY_MAX_CHARGE.read(options),
             capacity_wh=None if capacity_kwh is None else capacity_kwh * 1000.0,
         ),
