@@ -240,14 +240,20 @@ def uncapped_loop(
     unavailable: bool = True,
     battery: BatterySettings = UNCAPPED,
     chargers: tuple[str, ...] = ("solar",),
+    switchable: bool = False,
 ) -> BatteryLoop:
     """A site without a discharge limit entity, its ``stale`` meter going stale at STALE_AT and
     a cloud at CLOUD_AT; the cars of ``chargers`` ("solar": Solar, "min": Min + solar) fall
-    back to ``fallback``."""
+    back to ``fallback`` (``switchable``: on 1p/3p chargers)."""
     modes = {"solar": Mode.SOLAR, "min": Mode.MIN_SOLAR}
     manager = EnergyManager(
         SiteSettings(battery=battery),
-        {cid: ChargerSettings(mode=modes[cid], stale_fallback=fallback) for cid in chargers},
+        {
+            cid: ChargerSettings(
+                mode=modes[cid], stale_fallback=fallback, can_switch_phases=switchable
+            )
+            for cid in chargers
+        },
     )
     return BatteryLoop(
         manager,
@@ -303,6 +309,23 @@ def test_without_a_discharge_limit_a_min_solar_car_falls_back_to_no_more_than_it
     assert (loop.amps("solar"), loop.amps("min")) == (0.0, 6.0)
     loop.run(STALE_AT + 61.0, grace_end)
     assert loop.amps("min") == 0.0  # the last limit's grace is over: it pauses
+
+
+@STALE_METER
+def test_without_a_discharge_limit_a_1p_3p_min_solar_car_falls_back_on_one_phase(
+    stale: str,
+) -> None:
+    """A Min + solar car on a 1p/3p charger, charging on 3 phases in the sun: on its fallback it
+    holds its smallest minimum, on 1 phase (1.4 kW), as it would with no surplus at all, not its
+    3-phase one (4.1 kW, which the battery pays: 1.7 kWh in half an hour before)."""
+    loop = uncapped_loop(stale, StaleFallback.MIN_CURRENT, chargers=("min",), switchable=True)
+    loop.run(0.0, STALE_AT - 1.0)
+    assert loop.phases("min") == 3
+    before = loop.battery_to_car_wh
+    decision = loop.run(STALE_AT, END)
+    assert decision.chargers["min"].reason is Reason.STALE_INPUT
+    assert (loop.amps("min"), loop.phases("min")) == (6.0, 1)
+    assert loop.battery_to_car_wh - before < 6.0 * 230.0 * (END - STALE_AT) / 3600.0
 
 
 @STALE_METER

@@ -66,6 +66,7 @@ from .measure import (
     prepare,
     read_site,
 )
+from .phases import down_to_floor_phases
 from .solar import share_solar
 from .sun_ahead import mark_sun_ahead
 from .surplus import Balance
@@ -289,8 +290,9 @@ def _fall_back(work: ChargerWork, now: float, spare_battery: bool) -> float | No
     ``spare_battery``: the battery's share is unknown and uncapped (``_battery_unguarded``), so
     whatever a fallback draws beyond what the car's mode takes with no surplus at all, the
     battery gives (a self-consumption battery covers any import): a Solar car (or a plan
-    waiting for its slot) pauses, a Min + solar car holds no more than its minimum (which,
-    without a cap, the battery covers whether it reads or not).
+    waiting for its slot) pauses, a Min + solar car holds no more than its smallest minimum (1p
+    on a 1p/3p charger, as with no surplus at all; without a cap the battery covers that whether
+    it reads or not).
     """
     solar_only = work.kind is Kind.SOLAR
     grace_end = stale_fallback(work, now)
@@ -301,6 +303,7 @@ def _fall_back(work: ChargerWork, now: float, spare_battery: bool) -> float | No
         work.say(Reason.STALE_INPUT)
         return None
     work.target_a = min(work.target_a, work.cfg.min_current_a)
+    down_to_floor_phases(work, now)
     return grace_end
 
 

@@ -45,6 +45,17 @@ def full_phases(work: ChargerWork, now: float) -> None:
     reset_phase_timers(work)
 
 
+def down_to_floor_phases(work: ChargerWork, now: float) -> None:
+    """The car on the phases of its smallest minimum (1p on a 1p/3p charger) at once, once the
+    settle time after the last switch is over: where that minimum is paid for by what cannot
+    be read (a stale meter's battery), not after the 1p/3p delay."""
+    floor = floor_phases(work)
+    if floor < work.memory.phases and settled(work, now):
+        switch_phases(work, floor, now)
+        reset_phase_timers(work)
+        work.switched = True
+
+
 def floor_phases(work: ChargerWork) -> int:
     """Phases of the car's smallest minimum (1 on a switchable 3p charger)."""
     if work.switchable and work.vehicle_phases == work.memory.phases:
