@@ -72,15 +72,18 @@ async def test_energy_charged_after_a_restart_with_our_clock_an_hour_back_is_cou
             _assert_counted_once(h2, register)
 
 
+@pytest.mark.parametrize("charger_clock", [0, 1], ids=["set-to-our-time", "not-synced-yet"])
 @pytest.mark.parametrize("live_first", [1, 3], ids=["one-live-reading", "three-live-readings"])
 async def test_an_offline_queue_from_before_the_jump_flushed_after_live_readings_counts_once(
-    h: Harness, live_first: int
+    h: Harness, live_first: int, charger_clock: int
 ) -> None:
     """The charger loses its connection and queues a reading every 20 s for two minutes; Home
-    Assistant's clock goes back an hour meanwhile. Reconnected, the charger (set to our time)
-    sends ``live_first`` live readings, then flushes its queue with the stamps it took them at
-    (an hour "ahead" of our clock now, and below the live register), then reports on. Every kWh
-    the register rose counts once: the queue is history, neither a reset nor new energy."""
+    Assistant's clock goes back an hour meanwhile. Reconnected, the charger sends ``live_first``
+    live readings, stamped by our time (it set its clock by ours) or by its own, right, an hour
+    ahead of ours (no BootNotification / Heartbeat answer since the jump), then flushes its queue
+    with the stamps it took them at (an hour "ahead" of our clock now, and below the live
+    register), then reports on. Every kWh the register rose counts once: the queue is history,
+    neither a reset nor new energy."""
     sim, tx, register = await _charging(h)
     queued: list[tuple[str, int]] = []
     with our_clock() as clock:
@@ -90,16 +93,17 @@ async def test_an_offline_queue_from_before_the_jump_flushed_after_live_readings
             queued.append((now_iso(), round(register)))
         clock.step(-HOUR)
         sim = await h.charger_client(boot=False)
+        ahead_s = charger_clock * HOUR.total_seconds()
         for _ in range(live_first):
             clock.tick(20)
             register += CAR_W * 20 / 3600
-            await sim.meter(1, energy(round(register)), transaction_id=tx)
+            await sim.meter(1, energy(round(register)), tx, now_iso(ahead_s))
         for stamp, value in queued:
             await sim.meter(1, energy(value), transaction_id=tx, timestamp=stamp)
         for _ in range(30):
             clock.tick(20)
             register += CAR_W * 20 / 3600
-            await sim.meter(1, energy(round(register)), transaction_id=tx)
+            await sim.meter(1, energy(round(register)), tx, now_iso(ahead_s))
     _assert_counted_once(h, register)
 
 
@@ -130,3 +134,33 @@ async def test_power_and_current_follow_the_charger_right_after_our_clock_went_b
         await sim.meter(1, _flow(CAR_W / 2, 16.0), transaction_id=tx, timestamp=stamp)
     meter = h.charger.connector(1).meter
     assert (meter.power_w, meter.current_a.l1) == (CAR_W / 2, 16.0)
+
+
+async def test_a_reading_sent_again_after_a_restart_below_the_restored_register_counts_once(
+    h: Harness, directory: MemoryDirectory, server_settings: ServerSettings
+) -> None:
+    """Home Assistant's clock goes back an hour; the charger, not set to our time yet, reports
+    three readings 20 s apart stamped by its own clock (an hour ahead of ours). Home
+    Assistant restarts; the charger sends the first two again (their answers were lost), then
+    reports on. The register restored is the third: the two, stamped before it by the charger's
+    clock, are history, never a reset that confirms itself and counts again (+244 Wh)."""
+    _sim, tx, register = await _charging(h)
+    with our_clock() as clock:
+        clock.step(-HOUR)
+        sim = await h.charger_client(boot=False)
+        sent: list[tuple[str, int]] = []
+        for _ in range(3):
+            clock.tick(20)
+            register += CAR_W * 20 / 3600
+            sent.append((now_iso(HOUR.total_seconds()), round(register)))
+            await sim.meter(1, energy(sent[-1][1]), tx, sent[-1][0])
+        clock.tick(30)
+        async with harness_with(restarted(h.charger), directory, server_settings, Harness) as h2:
+            sim = await h2.charger_client(boot=False)
+            for stamp, value in sent[:2]:
+                await sim.meter(1, energy(value), transaction_id=tx, timestamp=stamp)
+            for _ in range(5):
+                clock.tick(60)
+                register += PER_MINUTE_WH
+                await sim.meter(1, energy(round(register)), tx, now_iso(HOUR.total_seconds()))
+            _assert_counted_once(h2, register)

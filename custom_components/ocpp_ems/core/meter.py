@@ -596,6 +596,7 @@ def _base(
             timestamp=meter.energy_timestamp,
             received_at=meter.energy_received_at,
             _received_monotonic=meter._energy_received_monotonic,
+            charger_stamp=meter._energy_charger_stamp,
         )
     open_tx = transaction or connector.transaction
     if (
@@ -604,13 +605,16 @@ def _base(
         and not open_tx.start_pending
     ):
         # Its last value was read when stored (older versions: at its start at the latest), so
-        # before the register stored with it was restored.
+        # before the register stored with it was restored; the charger's own stamp is that
+        # register's when it is the same reading.
         stored = connector.stored_register
+        at = open_tx.meter_last_at or open_tx.started_at
         return RegisterPoint(
             register_wh=open_tx.meter_last_wh,
-            timestamp=open_tx.meter_last_at or open_tx.started_at,
+            timestamp=at,
             received_at=None,
             _received_monotonic=None if stored is None else stored._received_monotonic,
+            charger_stamp=stored.charger_stamp if stored and stored.timestamp == at else None,
         )
     if connector.stored_register is not None:
         return connector.stored_register
@@ -638,11 +642,14 @@ def _received_point(
     """``register_wh`` stamped ``timestamp`` (None: not stamped), as of its
     :func:`effective_time`, received as :func:`reception` says."""
     received_at, monotonic = reception(received)
+    stamp = timestamp or received_at
+    when = effective_time(charger, stamp, received_at)
     return RegisterPoint(
         register_wh=register_wh,
-        timestamp=effective_time(charger, timestamp or received_at, received_at),
+        timestamp=when,
         received_at=received_at,
         _received_monotonic=monotonic,
+        charger_stamp=None if when == stamp else stamp,
     )
 
 
@@ -662,24 +669,44 @@ def _time_since(base: RegisterPoint, point: RegisterPoint) -> float | None:
     charger's stamps: the one rule of what is new (None: a time is unknown).
 
     A register that did not go down is compared as :func:`later_s` says. A register that went
-    down is compared by the stamps alone: below the base it is either history re-sent (its stamp
-    is old) or a reset, and a replay taken for a reset would count again. Its stamp is no time
-    when it lay ahead of our clock while the base's live one did not: a clock set back since it
-    was taken (ours went back, and the charger with it) stamped it, so it is history (an offline
-    queue flushed after live readings), never a reset that confirms itself and counts again."""
+    down is compared by the charger's own stamps alone (also where they lay too far ahead of our
+    clock to stand for a time: one clock stamped both): below the base it is either history
+    re-sent (its stamp is old) or a reset, and a replay taken for a reset would count again.
+    :func:`_stamped_before_set_back` tells history whose stamp is "later" only because the
+    charger's clock went back since it was taken."""
     if base.timestamp is None or point.timestamp is None:
         return None
     if point.register_wh < base.register_wh:
-        if _stamped_ahead(point) and not _stamped_ahead(base) and base.received_at is not None:
-            return -math.inf
-        return (point.timestamp - base.timestamp).total_seconds()
+        since = (_charger_time(point) - _charger_time(base)).total_seconds()
+        return -math.inf if _stamped_before_set_back(base, point, since) else since
     return later_s(base.timestamp, _received(base), point.timestamp, _received(point))
 
 
-def _stamped_ahead(point: RegisterPoint) -> bool:
-    """Whether ``point`` counts as of when we received it: :func:`effective_time` found its stamp
-    too far ahead of our clock (or it had none)."""
-    return point.timestamp == point.received_at
+def _charger_time(point: RegisterPoint) -> datetime:
+    """``point``'s time by the charger's clock (its effective time when it sent none)."""
+    assert point.timestamp is not None
+    return point.charger_stamp or point.timestamp
+
+
+# How much further apart a charger's stamps of a live base and a later point may lie than we
+# received them (the base's age when sent, delays) while its clock ran on: far below the step
+# that puts the queue of a clock set back since beyond :data:`MAX_CLOCK_AHEAD_S`.
+_STAMPS_APART_S = 60.0
+
+
+def _stamped_before_set_back(base: RegisterPoint, point: RegisterPoint, since_s: float) -> bool:
+    """Whether ``point``, stamped ``since_s`` after the live ``base`` by the charger, was taken by
+    a clock set back since: its stamp lay ahead of our clock while the base's did not, and by
+    more than the time between receiving them (by our monotonic clock where known) could make
+    (ours went back, and the charger with it: an offline queue flushed after live readings). A
+    clock that ran on (one slowly drifting ahead, or right while ours went back) stamps a reset
+    after the base about as much later as we received it: a reset, not history."""
+    if point.charger_stamp is None or base.charger_stamp is not None or base.received_at is None:
+        return False
+    apart_s = (point.received_at - base.received_at).total_seconds() if point.received_at else 0.0
+    if point._received_monotonic is not None and base._received_monotonic is not None:
+        apart_s = point._received_monotonic - base._received_monotonic
+    return since_s > apart_s + _STAMPS_APART_S
 
 
 def later_s(then: datetime, then_received: Reception, now: datetime, received: Reception) -> float:
@@ -788,6 +815,7 @@ def _take(
 def _move_base_time(meter: MeterState, point: RegisterPoint) -> None:
     """The base counts from ``point``'s time, and from when we received it."""
     meter.energy_timestamp = point.timestamp
+    meter._energy_charger_stamp = point.charger_stamp
     meter.energy_received_at = point.received_at
     meter._energy_received_monotonic = point._received_monotonic
 

@@ -124,6 +124,9 @@ class RegisterPoint:
     timestamp: datetime | None
     received_at: datetime | None
     _received_monotonic: float | None = None
+    # The charger's own stamp when ``timestamp`` is not it (``meter.effective_time`` found it too
+    # far ahead of our clock); None: ``timestamp`` is the charger's stamp, or there was none.
+    charger_stamp: datetime | None = None
 
 
 @dataclass(kw_only=True)
@@ -141,6 +144,8 @@ class MeterState:
     energy_timestamp: datetime | None = None
     energy_received_at: datetime | None = None
     _energy_received_monotonic: float | None = None
+    # The charger's own stamp of it when ``energy_timestamp`` is not it (RegisterPoint's).
+    _energy_charger_stamp: datetime | None = None
     # What is left of the tolerance above max power x time (None: all of it).
     energy_slack_wh: float | None = None
     # An implausible value (reset, jump or outlier) waiting for the next one to confirm it.

@@ -235,11 +235,19 @@ def _register_to_dict(connector: Connector) -> dict[str, Any] | None:
     """The connector's register (what it reported, else what was restored; None: none)."""
     meter = connector.meter
     if meter.energy_register_wh is not None:
-        return {"wh": meter.energy_register_wh, "at": _optional_iso(meter.energy_timestamp)}
+        at, stamp = meter.energy_timestamp, meter._energy_charger_stamp
+        return _register_dict(meter.energy_register_wh, at, stamp)
     stored = connector.stored_register
     if stored is None:
         return None
-    return {"wh": stored.register_wh, "at": _optional_iso(stored.timestamp)}
+    return _register_dict(stored.register_wh, stored.timestamp, stored.charger_stamp)
+
+
+def _register_dict(wh: float, at: datetime | None, stamp: datetime | None) -> dict[str, Any]:
+    """A register's stored form; the charger's own stamp only when it is not ``at`` (older
+    versions stored none: ``at`` is it)."""
+    stored = {"wh": wh, "at": _optional_iso(at)}
+    return stored if stamp is None else stored | {"stamp": stamp.isoformat()}
 
 
 def _register_from_dict(data: Any) -> RegisterPoint | None:
@@ -249,9 +257,12 @@ def _register_from_dict(data: Any) -> RegisterPoint | None:
     try:
         register_wh = float(data["wh"])
         at = None if data.get("at") is None else datetime.fromisoformat(data["at"])
+        stamp = None if data.get("stamp") is None else datetime.fromisoformat(data["stamp"])
     except (KeyError, TypeError, ValueError):
         return None
-    if not math.isfinite(register_wh) or (at is not None and at.tzinfo is None):
+    if not math.isfinite(register_wh) or any(
+        t is not None and t.tzinfo is None for t in (at, stamp)
+    ):
         return None
     # Received before this restore: the monotonic time since is time it surely had to rise in,
     # whatever our clock did while Home Assistant was down (its stamp may lie in our future).
@@ -260,6 +271,7 @@ def _register_from_dict(data: Any) -> RegisterPoint | None:
         timestamp=at,
         received_at=None,
         _received_monotonic=time.monotonic(),
+        charger_stamp=stamp,
     )
 
 
