@@ -32,7 +32,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, STATE_UNAVAILABLE
 from homeassistant.core import (
     CALLBACK_TYPE,
     Event,
@@ -620,9 +620,14 @@ class EnergyManagerRuntime:
 
     # --- the home battery ------------------------------------------------------------------------
     def _discharge_entity(self) -> tuple[str, DischargeEntity] | None:
-        """The inverter's discharge limit entity and its state (None: none configured or known)."""
+        """The inverter's discharge limit entity and its state (None: none configured or known,
+        or unavailable: nothing written reaches the inverter, so it caps nothing)."""
         entity_id = BATTERY_DISCHARGE_LIMIT.read(self.entry.options)
-        if not entity_id or (state := self.hass.states.get(entity_id)) is None:
+        if (
+            not entity_id
+            or (state := self.hass.states.get(entity_id)) is None
+            or state.state == STATE_UNAVAILABLE
+        ):
             return None
         if (watts := watts_per_unit(state)) is None:
             # A limit in A or % (a "max discharge current") is no cap in W: left alone, as

@@ -48,12 +48,14 @@ def full_phases(work: ChargerWork, now: float) -> None:
 def down_to_floor_phases(work: ChargerWork, now: float) -> None:
     """The car on the phases of its smallest minimum (1p on a 1p/3p charger) at once, once the
     settle time after the last switch is over: where that minimum is paid for by what cannot
-    be read (a stale meter's battery), not after the 1p/3p delay."""
+    be read (a stale meter's battery), not after the 1p/3p delay. The 1p/3p timers start again
+    meanwhile: the surplus is unknown, so a switch up waits for its delay of readings (a meter
+    flickering stale switched the phases at every settle time: 10 times in 10 minutes)."""
     floor = floor_phases(work)
     if floor < work.memory.phases and settled(work, now):
         switch_phases(work, floor, now)
-        reset_phase_timers(work)
         work.switched = True
+    reset_phase_timers(work)
 
 
 def floor_phases(work: ChargerWork) -> int:

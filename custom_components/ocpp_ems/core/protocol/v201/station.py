@@ -24,11 +24,13 @@ new StatusNotification keeps what the station said.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState
+from custom_components.ocpp_ems.core.meter import Reception, later_s, reception
 from custom_components.ocpp_ems.core.model import Charger, ConnectorStatus
 
 _KEY = "ocpp2"
@@ -67,23 +69,39 @@ class Evse:
     implied: tuple[str, datetime] | None = None
     # The time of the newest report about this EVSE: its combined status holds as of then.
     as_of: datetime | None = None
+    # When the newest report arrived, by our clock and our monotonic clock.
+    received: Reception = (None, None)
 
     def seen(self, at: datetime) -> None:
         if self.as_of is None or at > self.as_of:
             self.as_of = at
 
+    def report_arrives(self) -> None:
+        """A report arrives: the stamps kept move back as far as our clock went back since the
+        last one (an NTP correction; ``meter.later_s``, the rule a 1.6 status is ordered by). A
+        station that stamps by our clock reports an hour "before" its report of a minute ago
+        then: news, which the stamps kept would drop as out of order."""
+        got = reception(None)
+        back_s = later_s(got[0], self.received, got[0], got)
+        if back_s > 0.0:
+            self._restamp(lambda at: at - timedelta(seconds=back_s))
+        self.received = got
+
     def clock_set(self, now: datetime) -> None:
         """Stamps ahead of ``now`` pulled back (:class:`~...model.ClockStamped`)."""
+        self._restamp(lambda at: min(at, now))
+
+    def _restamp(self, move: Callable[[datetime], datetime]) -> None:
+        """Every stamp kept, moved as ``move`` says."""
         self.connectors = {
-            connector_id: _not_after(report, now)
-            for connector_id, report in self.connectors.items()
+            connector_id: (name, move(at)) for connector_id, (name, at) in self.connectors.items()
         }
         if self.charging_state is not None:
-            self.charging_state = _not_after(self.charging_state, now)
+            self.charging_state = (self.charging_state[0], move(self.charging_state[1]))
         if self.implied is not None:
-            self.implied = _not_after(self.implied, now)
+            self.implied = (self.implied[0], move(self.implied[1]))
         if self.as_of is not None:
-            self.as_of = min(self.as_of, now)
+            self.as_of = move(self.as_of)
 
     def status(self) -> tuple[str, datetime] | None:
         """The EVSE's connector status: its most telling connector's (see the module docstring),
@@ -120,11 +138,6 @@ class StationState:
         """The station was told the time (:class:`~...model.ClockStamped`)."""
         for evse in self.evses.values():
             evse.clock_set(now)
-
-
-def _not_after(report: tuple[str, datetime], now: datetime) -> tuple[str, datetime]:
-    name, at = report
-    return (name, min(at, now))
 
 
 def remember_reservation(charger: Charger, reservation_id: int, evse_id: int) -> None:
@@ -188,6 +201,7 @@ def report_connector(
 ) -> bool:
     """A StatusNotification; False when older than what the connector reported already."""
     evse = station_state(charger).evse(evse_id)
+    evse.report_arrives()
     known = evse.connectors.get(connector_id)
     if known is not None and at < known[1]:
         return False
@@ -204,6 +218,7 @@ def report_charging_state(
     """A TransactionEvent's chargingState; None: the transaction ended (``unplugged``: because the
     car left)."""
     evse = station_state(charger).evse(evse_id)
+    evse.report_arrives()
     evse.seen(at)
     if state is None:
         if not evse.connectors:
