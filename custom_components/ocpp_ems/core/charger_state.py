@@ -27,6 +27,7 @@ from .meter import (
     apply_reading,
     apply_reading_energy,
     clear_flow,
+    count_from,
     credit_session,
     effective_time,
     energy_up_to_base,
@@ -881,7 +882,7 @@ def _count_from_start_after_clock_back(
         and started < read_at
         and follows_by_register(start_wh, meter.energy_register_wh)
     ):
-        meter.energy_timestamp = started
+        count_from(meter, started)
         return read_at
     return None
 

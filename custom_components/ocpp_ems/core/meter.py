@@ -812,6 +812,13 @@ def _take(
         transaction.meter_last_at = meter.energy_timestamp
 
 
+def count_from(meter: MeterState, at: datetime) -> None:
+    """The register counts from ``at`` (a start after the charger's clock went back:
+    ``charger_state``); an own stamp of the charger's kept for the earlier time goes with it."""
+    meter.energy_timestamp = at
+    meter._energy_charger_stamp = None
+
+
 def _move_base_time(meter: MeterState, point: RegisterPoint) -> None:
     """The base counts from ``point``'s time, and from when we received it."""
     meter.energy_timestamp = point.timestamp
