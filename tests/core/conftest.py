@@ -97,6 +97,17 @@ async def h(
         yield harness
 
 
+@pytest.fixture
+async def h_cp1(
+    socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
+) -> AsyncIterator[Harness]:
+    """A protocol harness with the charger CP1 accepted and the id tag TAG1 known."""
+    directory.id_tags.add("TAG1")
+    directory.admissions["CP1"] = Admission.ACCEPTED
+    async with protocol_harness(directory, server_settings) as harness:
+        yield harness
+
+
 @pytest.fixture(params=v201_harness.VERSIONS)
 async def h2(
     request: pytest.FixtureRequest,

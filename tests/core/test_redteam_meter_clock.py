@@ -4,30 +4,20 @@ counted, whichever way its stamps came to lie too far ahead of our clock since t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from ocpp.v16 import call
 
-from custom_components.ocpp_ems.core.directory import Admission
-from custom_components.ocpp_ems.core.settings import ServerSettings
-
-from .fakes import MemoryDirectory
 from .test_time_hostile import PER_MINUTE_WH, OurClock, energy, our_clock
-from .v16_harness import Harness, SimCharger, now_iso, protocol_harness
+from .v16_harness import Harness, SimCharger, now_iso
 
 HOUR = timedelta(hours=1)
 
 
 @pytest.fixture
-async def h(
-    socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
-) -> AsyncIterator[Harness]:
-    directory.id_tags.add("TAG1")
-    directory.admissions["CP1"] = Admission.ACCEPTED
-    async with protocol_harness(directory, server_settings) as harness:
-        yield harness
+def h(h_cp1: Harness) -> Harness:
+    return h_cp1
 
 
 async def _session(sim: SimCharger, clock: OurClock, minutes: int, ahead_s: float) -> float:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from unittest.mock import patch
@@ -15,7 +15,6 @@ import pytest
 from freezegun import freeze_time
 from freezegun.api import TickingDateTimeFactory
 
-from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.ems import (
     ChargerSettings,
     EnergyManager,
@@ -24,11 +23,9 @@ from custom_components.ocpp_ems.core.ems import (
     SolarSettings,
 )
 from custom_components.ocpp_ems.core.ems.timers import HoldTimer
-from custom_components.ocpp_ems.core.settings import ServerSettings
 from tests.ems.util import Loop
 
-from .fakes import MemoryDirectory
-from .v16_harness import Harness, now_iso, protocol_harness
+from .v16_harness import Harness, now_iso
 
 # A real-time clock that lost its time restarts at the firmware's build date: after 2010, so it
 # passes for a real time.
@@ -36,13 +33,8 @@ BUILD_DATE = "2021-03-01T00:00:00Z"
 
 
 @pytest.fixture
-async def h(
-    socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
-) -> AsyncIterator[Harness]:
-    directory.id_tags.add("TAG1")
-    directory.admissions["CP1"] = Admission.ACCEPTED
-    async with protocol_harness(directory, server_settings) as harness:
-        yield harness
+def h(h_cp1: Harness) -> Harness:
+    return h_cp1
 
 
 def energy(wh: float) -> list[dict[str, str]]:

@@ -4,32 +4,25 @@ after a restart, a charger's offline queue flushed after its live readings, the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .fakes import MemoryDirectory
 from .test_energy_quirks import harness_with, restarted
 from .test_time_hostile import CAR_W, PER_MINUTE_WH, energy, our_clock
-from .v16_harness import Harness, SimCharger, now_iso, protocol_harness
+from .v16_harness import Harness, SimCharger, now_iso
 
 HOUR = timedelta(hours=1)
 START_WH = 10_000
 
 
 @pytest.fixture
-async def h(
-    socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
-) -> AsyncIterator[Harness]:
-    directory.id_tags.add("TAG1")
-    directory.admissions["CP1"] = Admission.ACCEPTED
-    async with protocol_harness(directory, server_settings) as harness:
-        yield harness
+def h(h_cp1: Harness) -> Harness:
+    return h_cp1
 
 
 async def _charging(h: Harness) -> tuple[SimCharger, int, float]:

@@ -5,28 +5,19 @@ queued from the past."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
-from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.model import ConnectorStatus
-from custom_components.ocpp_ems.core.settings import ServerSettings
 
-from .fakes import MemoryDirectory
 from .test_time_hostile import CAR_W, energy, our_clock
-from .v16_harness import Harness, now_iso, protocol_harness
+from .v16_harness import Harness, now_iso
 
 
 @pytest.fixture
-async def h(
-    socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
-) -> AsyncIterator[Harness]:
-    directory.id_tags.add("TAG1")
-    directory.admissions["CP1"] = Admission.ACCEPTED
-    async with protocol_harness(directory, server_settings) as harness:
-        yield harness
+def h(h_cp1: Harness) -> Harness:
+    return h_cp1
 
 
 async def test_a_status_after_our_clock_went_back_is_taken(h: Harness) -> None:
