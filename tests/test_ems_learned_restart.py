@@ -131,7 +131,7 @@ async def test_learned_battery_capacity_survives_a_reload(
     await hass.async_block_till_done()
     assert learned(server_entry)["battery_capacity_wh"] == 12000.0
     driver = server_entry.runtime_data.ems._driver
-    assert driver._plan_site(SiteInputs(), 0.0).plan.battery_capacity_wh == 12000.0
+    assert driver._plan_site(SiteInputs(), 0.0, capped=True).plan.battery_capacity_wh == 12000.0
 
 
 def car_phases(entry: MockConfigEntry) -> int | None:
