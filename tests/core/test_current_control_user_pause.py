@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from ocpp.v16 import call
 
 from custom_components.ocpp_ems.core.current_control import CurrentController
 from custom_components.ocpp_ems.core.settings import ChargerSettings, PauseStrategy, ServerSettings
 from tests.helpers.lost_frames import lose_next
 
-from .v16_harness import Harness, SimCharger, wait_for
+from .v16_harness import Harness, SimCharger, now_iso, wait_for
 
 STOP = "RemoteStopTransaction"
 
@@ -126,3 +127,34 @@ async def test_an_unanswered_stop_is_asked_at_once_on_the_next_connection(
     await wait_for(lambda: second.actions(STOP))
     assert second.actions(STOP) == [{"transaction_id": transaction_id}]
     await wait_for(lambda: controller._stop_retry_s is None)
+
+
+async def test_a_loop_count_starts_afresh_after_a_long_gap_between_charges(
+    controlled: Harness, settings: ChargerSettings
+) -> None:
+    """A station in a start / stop loop that never says the car left (no Available, no
+    EVDisconnected): after three stops its charges are left to run; a charge that starts long
+    after the last one (a new car, hours later) is no loop: it is stopped again."""
+    h = controlled
+    sim = await _paused_by_the_user(h, settings)
+    begin = -3600.0  # the loop, an hour ago by the charger's stamps
+    for count in range(1, 5):
+        at = begin + 20.0 * count
+        started = await sim.start_tx(timestamp=now_iso(at))
+        if count <= 3:
+            await wait_for(lambda n=count: len(sim.actions(STOP)) == n)  # type: ignore[misc]
+        await sim.call(
+            call.StopTransaction(
+                transaction_id=started.transaction_id,
+                meter_stop=1000,
+                timestamp=now_iso(at + 10.0),
+                reason="Remote" if count <= 3 else "Local",
+            )
+        )
+    assert len(sim.actions(STOP)) == 3
+    assert h.get_controller().start_stop_loop == (1,)
+
+    later = await sim.start_tx(timestamp=now_iso())
+    await wait_for(lambda: len(sim.actions(STOP)) == 4)
+    assert sim.actions(STOP)[-1] == {"transaction_id": later.transaction_id}
+    assert h.get_controller().start_stop_loop == ()

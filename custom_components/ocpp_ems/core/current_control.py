@@ -64,7 +64,8 @@ stopped for ever (relay wear, the car's contactor): after :data:`SELF_START_LOOP
 self-started transactions on a connector without the car unplugged in between, whoever paused by
 remote stop, the connector's transactions are left to run
 (:attr:`CurrentController.start_stop_loop`, a repair issue in Home Assistant) until the car is
-unplugged or the pause ends. Counted here, the one place both pauses stop through (the energy
+unplugged, the pause ends or a charge starts long after the last (:data:`SELF_START_LOOP_GAP`: a
+station that never says the car left). Counted here, the one place both pauses stop through (the energy
 manager's pause is :meth:`CurrentController.pause`).
 """
 
@@ -108,6 +109,10 @@ SELF_STARTED_STOP = "self-started stop"
 # Self-started transactions stopped on a connector without an unplug before the next is left to
 # run: the station is in a start / stop loop (see the module docstring).
 SELF_START_LOOP_STOPS = 3
+# A charge that starts this long after the connector's last self-started one (by the charger's
+# stamps) is no loop (a loop starts again within seconds): the count starts afresh, also for a
+# station that never says the car left (no Available, no EVDisconnected).
+SELF_START_LOOP_GAP = timedelta(minutes=10)
 # What the user can do about such a loop (logged once it is found).
 SELF_START_LOOP_ADVICE = (
     "the charger starts a new charge each time one is stopped while charging is paused; its "
@@ -277,6 +282,7 @@ class CurrentController:
         # The transactions started on each connector while paused by remote stop, since the car
         # was last unplugged (one counted once, also when asked again on a new connection).
         self._self_started: dict[int, set[str]] = {}
+        self._last_self_start: dict[int, datetime] = {}  # the newest of them, by its stamp
         self._loop: tuple[int, ...] = ()  # start_stop_loop as last told
         # A set_limit / pause / resume since this connection began (see the hold in the docstring).
         self._decided = False
@@ -1059,7 +1065,7 @@ class CurrentController:
                 if _unplugged(connector):
                     self._self_started.pop(connector.connector_id, None)
             for transaction_id, connector_id in started.items():
-                self._self_started.setdefault(connector_id, set()).add(transaction_id)
+                self._count_start(transaction_id, connector_id)
         loop = self.start_stop_loop
         if loop == self._loop:
             return
@@ -1072,6 +1078,18 @@ class CurrentController:
             )
         self._loop = loop
         self.charger.notify()
+
+    def _count_start(self, transaction_id: str, connector_id: int) -> None:
+        """Count a self-started transaction on ``connector_id``; one long after the last counted
+        (:data:`SELF_START_LOOP_GAP`) starts the count afresh."""
+        transaction = self.charger.find_transaction(transaction_id)
+        at = None if transaction is None else transaction.started_at
+        last = self._last_self_start.get(connector_id)
+        if at is not None:
+            if last is not None and at - last > SELF_START_LOOP_GAP:
+                self._self_started.pop(connector_id, None)
+            self._last_self_start[connector_id] = max(at, last) if last is not None else at
+        self._self_started.setdefault(connector_id, set()).add(transaction_id)
 
     def _outside_loop(self, transactions: dict[str, int]) -> dict[str, int]:
         """``transactions`` (transaction: connector) but those on a connector in a start / stop
