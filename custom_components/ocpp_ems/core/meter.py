@@ -723,15 +723,21 @@ def _received(point: RegisterPoint) -> Reception:
     return point.received_at, point._received_monotonic
 
 
+# Our clock and the monotonic clock drift apart by microseconds between two readings of both: no
+# step (it would move stamps kept for ordering, and two reports stamped alike would swap order).
+MIN_CLOCK_STEP_S = 1.0
+
+
 def _clock_step_s(then: Reception, now: Reception) -> float:
     """How far our clock jumped (s; < 0: back) between two receptions: what it moved beyond the
     monotonic clock (> 0 also when our host slept: the monotonic clock stops then; 0: a
-    reception time is unknown, e.g. a restored base)."""
+    reception time is unknown, e.g. a restored base, or less than :data:`MIN_CLOCK_STEP_S`)."""
     then_at, then_monotonic = then
     now_at, now_monotonic = now
     if then_at is None or then_monotonic is None or now_at is None or now_monotonic is None:
         return 0.0
-    return (now_at - then_at).total_seconds() - (now_monotonic - then_monotonic)
+    step_s = (now_at - then_at).total_seconds() - (now_monotonic - then_monotonic)
+    return step_s if abs(step_s) >= MIN_CLOCK_STEP_S else 0.0
 
 
 def _allowance(

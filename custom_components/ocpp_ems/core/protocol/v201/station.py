@@ -70,7 +70,7 @@ class Evse:
     # The time of the newest report about this EVSE: its combined status holds as of then.
     as_of: datetime | None = None
     # When the newest report arrived, by our clock and our monotonic clock.
-    received: Reception = (None, None)
+    _received: Reception = (None, None)
 
     def seen(self, at: datetime) -> None:
         if self.as_of is None or at > self.as_of:
@@ -82,10 +82,10 @@ class Evse:
         station that stamps by our clock reports an hour "before" its report of a minute ago
         then: news, which the stamps kept would drop as out of order."""
         got = reception(None)
-        back_s = later_s(got[0], self.received, got[0], got)
+        back_s = later_s(got[0], self._received, got[0], got)
         if back_s > 0.0:
             self._restamp(lambda at: at - timedelta(seconds=back_s))
-        self.received = got
+        self._received = got
 
     def clock_set(self, now: datetime) -> None:
         """Stamps ahead of ``now`` pulled back (:class:`~...model.ClockStamped`)."""
