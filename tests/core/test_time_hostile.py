@@ -25,7 +25,7 @@ from custom_components.ocpp_ems.core.ems import (
 from custom_components.ocpp_ems.core.ems.timers import HoldTimer
 from tests.ems.util import Loop
 
-from .v16_harness import Harness, now_iso
+from .v16_harness import Harness, SimCharger, now_iso
 
 # A real-time clock that lost its time restarts at the firmware's build date: after 2010, so it
 # passes for a real time.
@@ -80,6 +80,24 @@ def our_clock() -> Iterator[OurClock]:
 # A 22 kW car (W), and what it charges a minute (Wh).
 CAR_W = 22_000
 PER_MINUTE_WH = CAR_W / 60
+START_WH = 10_000  # the register at the session's start
+
+
+async def charging(h: Harness) -> tuple[SimCharger, int, float]:
+    """A 22 kW session that began 10 minutes ago at :data:`START_WH`, its register just reported:
+    the charger, the transaction id and the register (Wh)."""
+    sim = await h.charger_client(boot=False)
+    started = await sim.start_tx(meter=START_WH, timestamp=now_iso(-600))
+    register = START_WH + 10 * PER_MINUTE_WH
+    await sim.meter(1, energy(round(register)), transaction_id=started.transaction_id)
+    return sim, started.transaction_id, register
+
+
+def assert_counted_once(h: Harness, register: float) -> None:
+    """The session and the lifetime hold the register's whole rise, once."""
+    connector = h.charger.connector(1)
+    assert connector.session_energy_wh == pytest.approx(round(register) - START_WH, abs=1)
+    assert h.charger.lifetime_energy.total_wh == pytest.approx(round(register), abs=1)
 
 
 async def test_a_start_stamped_at_a_wrong_old_date_gives_no_allowance_to_an_outlier(
@@ -134,51 +152,27 @@ def test_a_solar_stop_delay_running_when_the_clock_goes_back_ends_in_minutes() -
     assert stopped - jumped <= 180, f"stopped {stopped - jumped} s after the clock went back"
 
 
-@pytest.mark.parametrize("back_h", [0, 1], ids=["steady-clock", "clock-back-an-hour"])
-async def test_energy_charged_after_our_clock_went_back_an_hour_is_counted(
-    h: Harness, back_h: int
+@pytest.mark.parametrize(
+    "step_h",
+    [0, -1, 1],
+    ids=["steady-clock", "clock-back-an-hour", "clock-forward-an-hour"],
+)
+async def test_energy_charged_across_a_step_of_our_clock_counts_once(
+    h: Harness, step_h: int
 ) -> None:
     """A 22 kW car, the charger reporting its register every minute with the time it got from
-    our Heartbeat. Home Assistant's clock goes back an hour (an NTP correction) and the charger
-    follows it: its next readings are an hour "older" than the last one counted. Every kWh the
-    register rose is the session's and the lifetime's: none may be taken for a replay of history
-    or a register jump."""
-    sim = await h.charger_client(boot=False)
-    started = await sim.start_tx(meter=10_000, timestamp=now_iso(-600))
-    tx = started.transaction_id
-    register = 10_000 + 10 * PER_MINUTE_WH
-    await sim.meter(1, energy(round(register)), transaction_id=tx)
+    our Heartbeat. Home Assistant's clock steps an hour back or ahead (an NTP correction) and the
+    charger follows it: its next readings are an hour "older" or "newer" than the last one
+    counted. Every kWh the register rose is the session's and the lifetime's, exactly once: none
+    may be taken for a replay of history or a register jump."""
+    sim, tx, register = await charging(h)
     with our_clock() as clock:
-        clock.step(timedelta(hours=-back_h))
+        clock.step(timedelta(hours=step_h))
         for _ in range(70):
             clock.tick(60)
             register += PER_MINUTE_WH
             await sim.meter(1, energy(round(register)), transaction_id=tx)
-    connector = h.charger.connector(1)
-    assert connector.session_energy_wh == pytest.approx(round(register) - 10_000, abs=1)
-    assert h.charger.lifetime_energy.total_wh == pytest.approx(round(register), abs=1)
-
-
-async def test_energy_charged_after_our_clock_went_forward_an_hour_counts_once(
-    h: Harness,
-) -> None:
-    """The other direction: Home Assistant's clock jumps an hour ahead while the car charges and
-    the charger follows it: its next readings are an hour "newer" than the last one counted.
-    Every kWh the register rose counts exactly once."""
-    sim = await h.charger_client(boot=False)
-    started = await sim.start_tx(meter=10_000, timestamp=now_iso(-600))
-    tx = started.transaction_id
-    register = 10_000 + 10 * PER_MINUTE_WH
-    await sim.meter(1, energy(round(register)), transaction_id=tx)
-    with our_clock() as clock:
-        clock.step(timedelta(hours=1))
-        for _ in range(70):
-            clock.tick(60)
-            register += PER_MINUTE_WH
-            await sim.meter(1, energy(round(register)), transaction_id=tx)
-    connector = h.charger.connector(1)
-    assert connector.session_energy_wh == pytest.approx(round(register) - 10_000, abs=1)
-    assert h.charger.lifetime_energy.total_wh == pytest.approx(round(register), abs=1)
+    assert_counted_once(h, register)
 
 
 @pytest.mark.parametrize(

@@ -13,33 +13,23 @@ from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .fakes import MemoryDirectory
 from .test_energy_quirks import harness_with, restarted
-from .test_time_hostile import CAR_W, PER_MINUTE_WH, energy, our_clock
-from .v16_harness import Harness, SimCharger, now_iso
+from .test_time_hostile import (
+    CAR_W,
+    PER_MINUTE_WH,
+    START_WH,
+    assert_counted_once,
+    charging,
+    energy,
+    our_clock,
+)
+from .v16_harness import Harness, now_iso
 
 HOUR = timedelta(hours=1)
-START_WH = 10_000
 
 
 @pytest.fixture
 def h(h_cp1: Harness) -> Harness:
     return h_cp1
-
-
-async def _charging(h: Harness) -> tuple[SimCharger, int, float]:
-    """A 22 kW session that began 10 minutes ago at :data:`START_WH`, its register just reported:
-    the charger, the transaction id and the register (Wh)."""
-    sim = await h.charger_client(boot=False)
-    started = await sim.start_tx(meter=START_WH, timestamp=now_iso(-600))
-    register = START_WH + 10 * PER_MINUTE_WH
-    await sim.meter(1, energy(round(register)), transaction_id=started.transaction_id)
-    return sim, started.transaction_id, register
-
-
-def _assert_counted_once(h: Harness, register: float) -> None:
-    """The session and the lifetime hold the register's whole rise, once."""
-    connector = h.charger.connector(1)
-    assert connector.session_energy_wh == pytest.approx(round(register) - START_WH, abs=1)
-    assert h.charger.lifetime_energy.total_wh == pytest.approx(round(register), abs=1)
 
 
 @pytest.mark.parametrize("charger_clock", [0, 1], ids=["stamped-by-our-clock", "by-its-own"])
@@ -50,7 +40,7 @@ async def test_energy_charged_after_a_restart_with_our_clock_an_hour_back_is_cou
     the time it saved the register at; the car charges 22 kW for an hour more, reported every
     minute, stamped by our clock or by the charger's own (right, so an hour ahead of ours). The
     restored register is from before the restart: every kWh after it counts, once."""
-    _sim, tx, register = await _charging(h)
+    _sim, tx, register = await charging(h)
     with our_clock() as clock:
         clock.tick(60)
         register += PER_MINUTE_WH  # charged while Home Assistant was down
@@ -62,7 +52,7 @@ async def test_energy_charged_after_a_restart_with_our_clock_an_hour_back_is_cou
                 register += PER_MINUTE_WH
                 stamp = now_iso(charger_clock * HOUR.total_seconds())
                 await sim.meter(1, energy(round(register)), transaction_id=tx, timestamp=stamp)
-            _assert_counted_once(h2, register)
+            assert_counted_once(h2, register)
 
 
 @pytest.mark.parametrize("charger_clock", [0, 1], ids=["set-to-our-time", "not-synced-yet"])
@@ -77,7 +67,7 @@ async def test_an_offline_queue_from_before_the_jump_flushed_after_live_readings
     with the stamps it took them at (an hour "ahead" of our clock now, and below the live
     register), then reports on. Every kWh the register rose counts once: the queue is history,
     neither a reset nor new energy."""
-    sim, tx, register = await _charging(h)
+    sim, tx, register = await charging(h)
     queued: list[tuple[str, int]] = []
     with our_clock() as clock:
         for _ in range(6):
@@ -97,7 +87,7 @@ async def test_an_offline_queue_from_before_the_jump_flushed_after_live_readings
             clock.tick(20)
             register += CAR_W * 20 / 3600
             await sim.meter(1, energy(round(register)), tx, now_iso(ahead_s))
-    _assert_counted_once(h, register)
+    assert_counted_once(h, register)
 
 
 def _flow(watts: float, amps: float) -> list[dict[str, Any]]:
@@ -137,7 +127,7 @@ async def test_a_reading_sent_again_after_a_restart_below_the_restored_register_
     Assistant restarts; the charger sends the first two again (their answers were lost), then
     reports on. The register restored is the third: the two, stamped before it by the charger's
     clock, are history, never a reset that confirms itself and counts again (+244 Wh)."""
-    _sim, tx, register = await _charging(h)
+    _sim, tx, register = await charging(h)
     with our_clock() as clock:
         clock.step(-HOUR)
         sim = await h.charger_client(boot=False)
@@ -156,4 +146,4 @@ async def test_a_reading_sent_again_after_a_restart_below_the_restored_register_
                 clock.tick(60)
                 register += PER_MINUTE_WH
                 await sim.meter(1, energy(round(register)), tx, now_iso(HOUR.total_seconds()))
-            _assert_counted_once(h2, register)
+            assert_counted_once(h2, register)
