@@ -7,11 +7,12 @@ or counted twice. The rules:
   (:class:`~...model.EventSequence`, persisted with the transaction). A number seen before with a
   timestamp not newer than the transaction's newest message is a *duplicate* (the station never
   saw our answer and sends it again): answered again, nothing applied (but an Ended while the
-  transaction is open: it was never applied, whatever its number). A number below the highest
-  one and not newer than the newest message is *late* (a gap being filled, an offline replay):
-  its readings count by the energy rules, its charging state is history and changes nothing. A
-  number not above the highest but sent after everything else means the station counts again
-  from the start (a reboot): the log starts over. The gaps still open when the transaction ends
+  transaction is open: it was never applied, whatever its number; and the card of a transaction
+  that has no owner yet is taken). A number below the highest one and not newer than the newest
+  message is *late* (a gap being filled, an offline replay): its readings count by the energy
+  rules, its charging state is history and changes nothing. A number not above the highest but
+  sent after everything else means the station counts again from the start (a reboot): the log
+  starts over. The gaps still open when the transaction ends
   are reported (the newest :data:`MAX_SEQ_RANGES` ranges are kept; a warning the first time on a
   connection, at debug level after that: a station's habit, said once).
 - **A late Started** (after later messages of its transaction, e.g. an offline queue that retried
@@ -27,8 +28,9 @@ or counted twice. The rules:
   for the session, :meth:`~...charger_state.ChargerState.record_late_readings`), the session
   stays closed. A Started stamped after the end is no replay (a replay carries its original
   time): a station that numbers its transactions from 1 again after a reboot started a new one.
-  So is a Started stamped before the ended one began that starts at or above its last register
-  (:func:`_after_clock_went_back`: the station rebooted without a time source, its clock behind).
+  So is a Started stamped before the ended one began, or inside its span, that starts at or
+  above its last register (:func:`_after_clock_went_back`: the station rebooted without a time
+  source, its clock behind by more, or less, than the ended one ran).
   A message of a reused id stamped before the newer transaction began, by the end of an earlier
   one, is that earlier one's (:func:`_earlier_owner`), and so is one that repeats a message of an
   earlier one (after the clock went back it is stamped after the newer one began): it never ends
@@ -255,7 +257,7 @@ def transaction_event(state: ChargerState, payload: Payload) -> Payload:
 def _starts_another(transaction: Transaction, event: Event) -> bool:
     """Whether ``event`` is the Started of another transaction with the same id: stamped after
     ``transaction`` ended (not a replay, which carries its original time: a station that numbers
-    its transactions from 1 again after a reboot), or stamped before it began but after it by
+    its transactions from 1 again after a reboot), or stamped before it ended but after it by
     the register (:func:`_after_clock_went_back`), or naming another EVSE and stamped after
     ``transaction`` began (a station that numbers them per EVSE, against the spec: its EVSEs'
     meters must never mix)."""
@@ -271,17 +273,22 @@ def _starts_another(transaction: Transaction, event: Event) -> bool:
 
 
 def _after_clock_went_back(ended: Transaction, started: Event) -> bool:
-    """Whether a Started stamped before ``ended`` began is a session after it all the same: a
+    """Whether a Started stamped before ``ended`` ended is a session after it all the same: a
     station rebooted without a time source counts its transactions and seqNos from the start
-    again and stamps from a clock behind, but its register starts at or above ``ended``'s last
-    one (:func:`~...charger_state.follows_by_register`). ``ended``'s own late Started (one of its
-    missing seqNos) is none, also after a session of no energy. Without a register (a station
-    that sends none) the two cannot be told apart: it is taken for ``ended``'s own, as before (a
-    seqNo it had: a replay, nothing applied; the new session is not booked)."""
+    again and stamps from a clock behind (before ``ended`` began, or inside its span when it went
+    back by less than ``ended`` ran), but its register starts at or above ``ended``'s last one
+    (:func:`~...charger_state.follows_by_register`). ``ended``'s own Started is none: late, it is
+    one of its missing seqNos; sent again, it carries ``ended``'s start register (and time), so
+    from ``ended``'s start on only a register above that one tells (after a session of no energy
+    the two cannot be told apart: it is taken for ``ended``'s own). Without a register (a station
+    that sends none) neither can they: it is taken for ``ended``'s own, as before (a seqNo it had:
+    a replay, nothing applied; the new session is not booked)."""
     register = _start_register(started)
     if register is None or not follows_by_register(register, ended.meter_last_wh):
         return False
-    return started.at < ended.started_at and not _fills_gap(ended.sequence, started.seq_no)
+    if _fills_gap(ended.sequence, started.seq_no):
+        return False
+    return started.at < ended.started_at or register > ended.meter_start_wh
 
 
 def _fills_gap(sequence: EventSequence | None, seq_no: int) -> bool:
@@ -334,7 +341,8 @@ def _others_of_its_id(charger: Charger, found: Transaction) -> list[Transaction]
 
 def _repeats(ended: Transaction, event: Event) -> bool:
     """Whether ``event`` is a message of ``ended`` sent again: a seqNo it had, stamped from its
-    start up to its newest message, with no register above its last one (a later session's); an
+    start up to its newest message, with no register above its last one (a later session's) and
+    no owner but ``ended``'s (a card shown for a later session, e.g. one started by its cable); an
     Ended stamped at its end (sent again, it carries its original time: another is a later
     session's own, e.g. one that drew nothing, which would else stay open)."""
     highest = max(
@@ -346,6 +354,7 @@ def _repeats(ended: Transaction, event: Event) -> bool:
         and is_duplicate(ended.sequence, event.seq_no, event.at)
         and event.at >= ended.started_at
         and (highest is None or highest <= ended.meter_last_wh)
+        and event.owner_tag in (None, ended.id_tag)
     )
 
 
@@ -367,6 +376,12 @@ def _on_open(state: ChargerState, transaction: Transaction, event: Event) -> boo
             event.seq_no,
             event.transaction_id,
         )
+        if transaction.id_tag is None:
+            # Counted nothing again, but a card the session lacks is a fact (a station that
+            # numbers and stamps the message of a card shown after a cable-first start like one
+            # it sent). A session with an owner keeps it: a later card may have replaced the
+            # one a repeat names.
+            return _take_token(state, transaction, event)
         return _verdict(state, event)
     return _apply(state, transaction, event, seen)
 
@@ -414,6 +429,12 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
     if event.charging_state is not None and seen is Seen.NEW:
         report_charging_state(charger, evse_id, event.charging_state, event.at)
         apply_status(state, evse_id)
+    return _take_token(state, transaction, event)
+
+
+def _take_token(state: ChargerState, transaction: Transaction, event: Event) -> bool:
+    """The verdict on ``event``'s id token; one that does not stop ``transaction`` is its owner
+    (a card shown after a cable-first start: SESSION_IDENTIFIED)."""
     if event.id_tag is None:
         return True
     if event.id_tag == transaction.id_tag:
