@@ -105,10 +105,6 @@ class ChargerState:
         self._foreign_readings: set[str] = set()
         # Warnings about a charger's habit, given once per connection (``first_warning``).
         self._warned: set[str] = set()
-        # Connectors whose register counts from a start after the charger's clock went back
-        # (_count_from_start_after_clock_back): the start's register, and the time the register
-        # had been read at before (:meth:`_before_clock_went_back`).
-        self._clock_went_back: dict[int, tuple[float, datetime]] = {}
 
     def first_warning(self, topic: str) -> bool:
         """True the first time ``topic`` comes up on this connection: a warning about what a
@@ -430,9 +426,7 @@ class ChargerState:
         # The start value passes the connector's rules (energy since its last value is not this
         # session's); the session counts from here.
         if known:
-            read_at = _count_from_start_after_clock_back(connector, meter_start_wh, started)
-            if read_at is not None:
-                self._clock_went_back[connector_id] = (meter_start_wh, read_at)
+            _count_from_start_after_clock_back(connector, meter_start_wh, started)
             if not apply_energy(
                 self.charger, connector, meter_start_wh, None, started, max_power=power
             ):
@@ -715,7 +709,6 @@ class ChargerState:
         applied = [
             apply_reading(self.charger, connector_id, r, transaction, max_power=power)
             for r in readings
-            if not self._before_clock_went_back(connector_id, r)
         ]
         if any(applied) or self._skew_changed(skew):
             self.charger.notify()
@@ -734,8 +727,6 @@ class ChargerState:
         changed = False
         before = (transaction.energy_wh, transaction.cost)
         for reading in readings:
-            if self._before_clock_went_back(connector.connector_id, reading):
-                continue
             own = ended is None or reading.timestamp <= ended
             changed |= apply_reading_energy(
                 self.charger, connector, reading, transaction if own else None, max_power=power
@@ -747,18 +738,6 @@ class ChargerState:
             if ended is not None and (transaction.energy_wh, transaction.cost) != before:
                 self._fire_session_updated(transaction, ended)
             self._context.request_save()
-
-    def _before_clock_went_back(self, connector_id: int, reading: Reading) -> bool:
-        """Whether ``reading`` is one the connector's register gave before the charger's clock
-        went back, sent again (an offline queue kept through the reboot): below the register of
-        the start that came after it, and stamped up to the time the register was read before
-        that start. Counted then; now stamped after the register's new base, a rise of those would
-        be taken for a register reset and counted again."""
-        went_back = self._clock_went_back.get(connector_id)
-        if went_back is None or reading.energy_register_wh is None:
-            return False
-        start_wh, read_at = went_back
-        return reading.energy_register_wh < start_wh and reading.timestamp <= read_at
 
     def _fire_session_updated(self, transaction: Transaction, ended: datetime) -> None:
         """SESSION_UPDATED: the facts SESSION_ENDED gave of ``transaction``, as they are now."""
@@ -868,12 +847,12 @@ def follows_by_register(start_wh: float, last_wh: float) -> bool:
 
 def _count_from_start_after_clock_back(
     connector: Connector, start_wh: float, started: datetime
-) -> datetime | None:
+) -> None:
     """A session that starts at or above the connector's register but is stamped before it came
     after it all the same (:func:`follows_by_register`: the charger's clock went back, and
     :meth:`ChargerState.session_after` let it start): the register counts from the start's time,
-    or the session's readings, stamped after its start, would be taken for history. Returns the
-    time the register was read at before (None: the clock did not go back)."""
+    or the session's readings, stamped after its start, would be taken for history
+    (:func:`~.meter.count_from`: what it gave before stays history)."""
     meter = connector.meter
     read_at = meter.energy_timestamp
     if (
@@ -883,8 +862,6 @@ def _count_from_start_after_clock_back(
         and follows_by_register(start_wh, meter.energy_register_wh)
     ):
         count_from(meter, started)
-        return read_at
-    return None
 
 
 def _took(connector: Connector, register_wh: float | None) -> bool:

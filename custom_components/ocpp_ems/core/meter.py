@@ -324,6 +324,8 @@ def apply_reading(
     """
     connector = charger.connector(connector_id)
     meter = connector.meter
+    if _sent_before_clock_went_back(meter, reading):
+        return False
     got = reception(received)
     at = got[0]
     when = effective_time(charger, reading.timestamp, at)
@@ -331,8 +333,10 @@ def apply_reading(
     changed = apply_reading_energy(
         charger, connector, reading, transaction, max_power=max_power, received=received
     )
-    shown = (meter._received_at, meter._received_monotonic)
-    older = meter.timestamp is not None and later_s(meter.timestamp, shown, when, got) < 0.0
+    # A register the meter took for history (False although it has one), or a time before the
+    # values shown: its power etc. are history too.
+    register_history = reading.energy_register_wh is not None and not changed
+    older = register_history or _before_shown(meter, reading, when, got)
     if (
         reading.signed is not None
         and transaction is not None
@@ -355,9 +359,50 @@ def apply_reading(
         meter.temperature_c = reading.temperature_c
     if reading.signed is not None:
         meter.signed_meter_value = reading.signed
+    meter._previous_stamp = _shown_stamp(meter)
     meter.timestamp = when
+    meter._charger_stamp = None if when == reading.timestamp else reading.timestamp
     meter._received_at, meter._received_monotonic = got
     return True
+
+
+def _before_shown(meter: MeterState, reading: Reading, when: datetime, got: Reception) -> bool:
+    """Whether ``reading`` (as of ``when``, received ``got``) was taken before the values the
+    connector shows, as :func:`later_s` says; one whose stamp was replaced (:func:`effective_time`:
+    each as of when we got it) also when the charger's own stamps put it between the values shown
+    before and those shown now (its offline queue, flushed after a live reading, all stamped by a
+    clock far ahead). Stamped before both, it is live: the charger's clock went back (a clock in
+    local time at the end of summer time, an NTP correction), and its values must not freeze."""
+    if meter.timestamp is None:
+        return False
+    if later_s(meter.timestamp, (meter._received_at, meter._received_monotonic), when, got) < 0.0:
+        return True
+    if when == reading.timestamp:
+        return False
+    previous = meter._previous_stamp
+    return reading.timestamp < _shown_stamp(meter) and (
+        previous is None or reading.timestamp > previous
+    )
+
+
+def _shown_stamp(meter: MeterState) -> datetime | None:
+    """The charger's own stamp of the values shown (None: none shown yet)."""
+    return meter._charger_stamp or meter.timestamp
+
+
+def _sent_before_clock_went_back(meter: MeterState, reading: Reading) -> bool:
+    """Whether ``reading`` is one the connector's register gave before the charger's clock went
+    back (:func:`count_from`), sent again (an offline queue kept through the reboot): below the
+    register read then, and stamped up to then by the charger. Counted then; stamped after the
+    base's time now, a rise of those would be taken for a register reset and counted again."""
+    history = meter._history_before_clock_back
+    register_wh = reading.energy_register_wh
+    return (
+        history is not None
+        and register_wh is not None
+        and register_wh < history.register_wh
+        and reading.timestamp <= _charger_time(history)
+    )
 
 
 # A register value without a unit that is this many times below the base, while x 1000 it would
@@ -379,6 +424,8 @@ def apply_reading_energy(
     """Feed the energy register of ``reading`` (if it has one) into :func:`apply_energy`, in the
     unit :func:`_register_wh` settles: every reading's register passes here, live or late (re-sent
     after its session ended). False when it had none or it was history."""
+    if _sent_before_clock_went_back(connector.meter, reading):
+        return False
     register_wh = _register_wh(
         charger, connector, reading, transaction, max_power=max_power, received=received
     )
@@ -590,14 +637,8 @@ def _base(
     """The connector's last plausible register value; after a restart (meter readings are not
     restored) the open transaction's or the stored one."""
     meter = connector.meter
-    if meter.energy_register_wh is not None:
-        return RegisterPoint(
-            register_wh=meter.energy_register_wh,
-            timestamp=meter.energy_timestamp,
-            received_at=meter.energy_received_at,
-            _received_monotonic=meter._energy_received_monotonic,
-            charger_stamp=meter._energy_charger_stamp,
-        )
+    if (read := _read_register(meter)) is not None:
+        return read
     open_tx = transaction or connector.transaction
     if (
         open_tx is not None
@@ -634,6 +675,19 @@ def _base(
             received_at=None,
         )
     return None
+
+
+def _read_register(meter: MeterState) -> RegisterPoint | None:
+    """The connector's register as read since the model was built (None: not read yet)."""
+    if meter.energy_register_wh is None:
+        return None
+    return RegisterPoint(
+        register_wh=meter.energy_register_wh,
+        timestamp=meter.energy_timestamp,
+        received_at=meter.energy_received_at,
+        _received_monotonic=meter._energy_received_monotonic,
+        charger_stamp=meter._energy_charger_stamp,
+    )
 
 
 def _received_point(
@@ -820,7 +874,10 @@ def _take(
 
 def count_from(meter: MeterState, at: datetime) -> None:
     """The register counts from ``at`` (a start after the charger's clock went back:
-    ``charger_state``); an own stamp of the charger's kept for the earlier time goes with it."""
+    ``charger_state``); an own stamp of the charger's kept for the earlier time goes with it.
+    What it gave up to its value read before is history for good
+    (:func:`_sent_before_clock_went_back`: the connector's, across connections and restarts)."""
+    meter._history_before_clock_back = _read_register(meter)
     meter.energy_timestamp = at
     meter._energy_charger_stamp = None
 

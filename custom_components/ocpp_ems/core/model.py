@@ -150,11 +150,19 @@ class MeterState:
     energy_slack_wh: float | None = None
     # An implausible value (reset, jump or outlier) waiting for the next one to confirm it.
     energy_candidate: RegisterPoint | None = None
+    # The register and its time (by the charger's clock) before a start stamped earlier (the
+    # charger's clock went back, meter.count_from): readings below it stamped up to then are
+    # history sent again (an offline queue kept through a reboot), never a reset to count.
+    _history_before_clock_back: RegisterPoint | None = None
     soc_percent: float | None = None
     temperature_c: float | None = None
     # The latest signed meter data of the energy register, as the charger sent it.
     signed_meter_value: Any = None
     timestamp: datetime | None = None
+    # The charger's own stamp of them when ``timestamp`` is not it (RegisterPoint's).
+    _charger_stamp: datetime | None = None
+    # The charger's own stamp of the values shown before them (meter._before_shown).
+    _previous_stamp: datetime | None = None
     # When the values as of ``timestamp`` arrived, by our clock and our monotonic clock.
     _received_at: datetime | None = None
     _received_monotonic: float | None = None

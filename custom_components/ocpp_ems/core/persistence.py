@@ -5,7 +5,8 @@ StopTransaction or MeterValues may arrive for them after the restart), each conn
 transaction and the charger's recently ended ones (to recognise a replayed start or end: a charger
 resends its queue after a reconnect, and a 2.x station may use an id again after a reboot),
 session and lifetime energy, each connector's last register (the base of its next value, never
-shown as a reading), whether Basic auth was provisioned (offered / committed), the last limit the user asked for and
+shown as a reading) and the one it gave before the charger's clock went back (what it sends
+again from before then is history), whether Basic auth was provisioned (offered / committed), the last limit the user asked for and
 who controls it (the energy manager, manual, nobody).
 Connector status, meter readings and connectivity are re-reported by the charger and deliberately
 not restored (stale values would be shown as current). Only chargers the user accepted are stored
@@ -83,6 +84,10 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
                 ),
                 "last_session_energy_wh": connector.last_session_energy_wh,
                 "register": _register_to_dict(connector),
+                # What its register gave before the charger's clock went back (meter.count_from).
+                "history_before_clock_back": _point_to_dict(
+                    connector.meter._history_before_clock_back
+                ),
                 "fault": _fault(connector),
             }
             for connector_id, connector in sorted(charger.connectors.items())
@@ -188,6 +193,9 @@ def _restore_connector(charger: Charger, key: Any, stored: dict[str, Any]) -> No
     connector.transaction = _transaction(charger.charger_id, stored.get("transaction"))
     connector.last_transaction = _transaction(charger.charger_id, stored.get("last_transaction"))
     connector.stored_register = _register_from_dict(stored.get("register"))
+    connector.meter._history_before_clock_back = _history_from_dict(
+        stored.get("history_before_clock_back")
+    )
     fault = stored.get("fault")
     connector.restored_fault = None if fault is None else str(fault)
     connector.last_session_energy_wh = float(stored.get("last_session_energy_wh") or 0.0)
@@ -237,10 +245,13 @@ def _register_to_dict(connector: Connector) -> dict[str, Any] | None:
     if meter.energy_register_wh is not None:
         at, stamp = meter.energy_timestamp, meter._energy_charger_stamp
         return _register_dict(meter.energy_register_wh, at, stamp)
-    stored = connector.stored_register
-    if stored is None:
+    return _point_to_dict(connector.stored_register)
+
+
+def _point_to_dict(point: RegisterPoint | None) -> dict[str, Any] | None:
+    if point is None:
         return None
-    return _register_dict(stored.register_wh, stored.timestamp, stored.charger_stamp)
+    return _register_dict(point.register_wh, point.timestamp, point.charger_stamp)
 
 
 def _register_dict(wh: float, at: datetime | None, stamp: datetime | None) -> dict[str, Any]:
@@ -273,6 +284,13 @@ def _register_from_dict(data: Any) -> RegisterPoint | None:
         _received_monotonic=time.monotonic(),
         charger_stamp=stamp,
     )
+
+
+def _history_from_dict(data: Any) -> RegisterPoint | None:
+    """A stored register the charger gave before its clock went back; one without its time
+    (damaged) is none: nothing is history by it."""
+    point = _register_from_dict(data)
+    return point if point is not None and point.timestamp is not None else None
 
 
 def _info_from_dict(data: dict[str, Any]) -> ChargerInfo:
