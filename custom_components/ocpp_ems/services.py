@@ -330,7 +330,9 @@ async def _stop_charging(target: ChargerTarget, call: ServiceCall) -> ServiceRes
             translation_key="no_transaction",
             translation_placeholders={"charger_id": target.charger_id},
         )
-    await remote_stop_each(target.session(), [t.transaction_id for t in transactions])
+    failed = await remote_stop_each(target.session(), [t.transaction_id for t in transactions])
+    if failed:
+        raise next(iter(failed.values()))  # told as the action's error (the first failure)
     return None
 
 

@@ -451,32 +451,27 @@ class CurrentController:
             await self._applied_or_undone(before)
             return
         session = self._require_session()
-        stopped: list[str] = []
         running = self._outside_loop(self.charger.running_transactions)
-        try:
-            await self._stop_transactions(session, running, stopped.append)
-        except OcppEmsError:
-            if not stopped:
+        if failed := await self._stop_transactions(session, running):
+            if len(failed) == len(running):
                 self._undo(before)  # nothing stopped: still charging
-            raise
+            # (Each connector stopped is started by the next resume; the next pause asks those
+            # still running.)
+            raise next(iter(failed.values()))
 
     async def _stop_transactions(
-        self,
-        session: ChargerSession,
-        by_transaction: dict[str, int],
-        on_stopped: Callable[[str], None] = lambda _: None,
-    ) -> None:
-        """Remote stop each of ``by_transaction`` (transaction: its connector), as
-        :func:`~.session.remote_stop_each` does; the connectors stopped are started by the next
-        :meth:`resume`."""
-
-        def stopped(transaction_id: str) -> None:
-            connector_id = by_transaction[transaction_id]
-            if connector_id not in self._stopped_connectors:
+        self, session: ChargerSession, by_transaction: dict[str, int]
+    ) -> dict[str, OcppEmsError]:
+        """Remote stop each of ``by_transaction`` (transaction: its connector), every one even
+        when the charger fails one (a station that refuses one EVSE's stop must not keep the
+        others charging); the connectors stopped are started by the next :meth:`resume`.
+        Returns each failed stop's error: each has its own outcome (one refused is not the same
+        as one left unanswered)."""
+        failed = await remote_stop_each(session, list(by_transaction))
+        for transaction_id, connector_id in by_transaction.items():
+            if transaction_id not in failed and connector_id not in self._stopped_connectors:
                 self._stopped_connectors.append(connector_id)
-            on_stopped(transaction_id)
-
-        await remote_stop_each(session, list(by_transaction), stopped)
+        return failed
 
     async def resume(self) -> None:
         """Charging allowed again, at the requested limit; a 0 A limit is a pause too, so it is
@@ -1108,30 +1103,49 @@ class CurrentController:
                 self._id,
                 ", ".join(started),
             )
-            stopped: list[str] = []
-            try:
-                await self._stop_transactions(self._require_session(), started, stopped.append)
-            except ChargerNotConnectedError:
-                for transaction_id in started:  # gone meanwhile: new again when it attaches
-                    self._seen_transactions.pop(transaction_id, None)
-                return
-            except CommandTimeoutError as err:
-                self._stop_again_later({t: c for t, c in started.items() if t not in stopped}, err)
-                return
-            except OcppEmsError as err:
-                level = logging.WARNING
-                if not self._refusals.first(err, SELF_STARTED_STOP):
-                    level = logging.DEBUG
-                _LOGGER.log(
-                    level,
-                    "%s: charging is paused, but the charger did not stop a transaction it "
-                    "started (%s); it may charge until that ends (not asked again)",
-                    self._id,
-                    err,
+            if self._session is None:
+                failed: dict[str, OcppEmsError] = dict.fromkeys(
+                    started, ChargerNotConnectedError(self._id)
                 )
             else:
-                self._refusals.taken(SELF_STARTED_STOP)
-            self._stop_retry_s = None  # answered: a run of unanswered stops ends
+                failed = await self._stop_transactions(self._session, started)
+            self._self_started_stops_done(started, failed)
+
+    def _self_started_stops_done(
+        self, started: dict[str, int], failed: dict[str, OcppEmsError]
+    ) -> None:
+        """Each stop of ``started`` by its own outcome (``failed``: the error of each that
+        failed): one the charger could not get (gone) is asked at once on its next connection,
+        one left unanswered again after a wait, one refused is told and not asked again."""
+        unanswered: dict[str, int] = {}
+        refused: dict[str, OcppEmsError] = {}
+        for transaction_id, err in failed.items():
+            if isinstance(err, ChargerNotConnectedError):  # new again when it attaches
+                self._seen_transactions.pop(transaction_id, None)
+            elif isinstance(err, CommandTimeoutError):
+                unanswered[transaction_id] = started[transaction_id]
+            else:
+                refused[transaction_id] = err
+        if unanswered:
+            self._stop_again_later(unanswered, failed[next(iter(unanswered))])
+        else:
+            self._stop_retry_s = None  # none left unanswered: a run of unanswered stops ends
+        if refused:
+            self._stop_refused(refused)
+        elif len(failed) < len(started):
+            self._refusals.taken(SELF_STARTED_STOP)
+
+    def _stop_refused(self, refused: dict[str, OcppEmsError]) -> None:
+        """The charger refused (or failed otherwise) to stop ``refused`` (transaction: error):
+        told once per run of refusals, each transaction named."""
+        first = next(iter(refused.values()))
+        _LOGGER.log(
+            logging.WARNING if self._refusals.first(first, SELF_STARTED_STOP) else logging.DEBUG,
+            "%s: charging is paused, but the charger did not stop a transaction it started "
+            "(%s); it may charge until that ends (not asked again)",
+            self._id,
+            "; ".join(f"{t}: {e}" for t, e in refused.items()),
+        )
 
     def _stop_again_later(self, unanswered: dict[str, int], err: OcppEmsError) -> None:
         """The charger left the stop of ``unanswered`` unanswered: unlike a refusal, it may still

@@ -373,16 +373,15 @@ def _before_shown(meter: MeterState, reading: Reading, when: datetime, got: Rece
     before and those shown now (its offline queue, flushed after a live reading, all stamped by a
     clock far ahead). Stamped before both, it is live: the charger's clock went back (a clock in
     local time at the end of summer time, an NTP correction), and its values must not freeze."""
-    if meter.timestamp is None:
+    shown = _shown_stamp(meter)
+    if meter.timestamp is None or shown is None:
         return False
     if later_s(meter.timestamp, (meter._received_at, meter._received_monotonic), when, got) < 0.0:
         return True
     if when == reading.timestamp:
         return False
     previous = meter._previous_stamp
-    return reading.timestamp < _shown_stamp(meter) and (
-        previous is None or reading.timestamp > previous
-    )
+    return reading.timestamp < shown and (previous is None or reading.timestamp > previous)
 
 
 def _shown_stamp(meter: MeterState) -> datetime | None:

@@ -33,23 +33,18 @@ def next_request_id() -> int:
 
 
 async def remote_stop_each(
-    session: ChargerSession,
-    transaction_ids: Sequence[str],
-    on_stopped: Callable[[str], None] = lambda _: None,
-) -> None:
-    """Ask the charger to stop each transaction, every one even when it refuses one (a station
-    that refuses one EVSE's stop must not keep the others charging); ``on_stopped`` hears of each
-    it accepted. Raises the first failure once all were asked."""
-    failure: OcppEmsError | None = None
+    session: ChargerSession, transaction_ids: Sequence[str]
+) -> dict[str, OcppEmsError]:
+    """Ask the charger to stop each transaction, every one even when it fails one (a station
+    that refuses one EVSE's stop must not keep the others charging). Returns each failed stop's
+    error: each has its own outcome (one refused is not one left unanswered)."""
+    failed: dict[str, OcppEmsError] = {}
     for transaction_id in transaction_ids:
         try:
             await session.remote_stop(transaction_id)
         except OcppEmsError as err:
-            failure = failure or err
-        else:
-            on_stopped(transaction_id)
-    if failure is not None:
-        raise failure
+            failed[transaction_id] = err
+    return failed
 
 
 # Certificate types (OCPP 2.x names; the 1.6 adapter translates CSMSRootCertificate to its

@@ -19,9 +19,12 @@ calls the driver):
   core's ``CurrentController``): a pause is a 0 A limit, or a stop for a charger that pauses by
   remote stop / start, resumed (after its limit is set) only where the energy manager paused it;
   a charger's writes run one at a time, only the latest decision's; a failed write, and a charger
-  that reconnects, are forgotten by the controller so the next decision is written again (a stop
-  refused or left unanswered after the retry time: each decision's would be refused again, or
-  wait out a busy charger's response timeout once more); a transaction a car
+  that reconnects, are forgotten by the controller so the next decision is written again. A write
+  that would fail again at once (left unanswered: each would wait out a silent charger's response
+  timeout once more; a stop refused) is written again after a wait that doubles while the charger
+  keeps failing, as the user's pause waits (``current_control.backed_off``); meanwhile a charger
+  that left one unanswered gets none of the manager's writes. A write taken, or a new connection,
+  ends the run (the next decision is written at once); a transaction a car
   starts by itself on a charger the manager stopped is stopped too (once per new transaction);
 * who controls each charger (``ControlledBy``, recorded in its current control): the energy
   manager, or the user in mode Manual. A manual change takes a charger over (the HA layer sets
@@ -51,6 +54,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
+from custom_components.ocpp_ems.core.current_control import backed_off
 from custom_components.ocpp_ems.core.errors import (
     ChargerNotConnectedError,
     CommandRejectedError,
@@ -84,10 +88,6 @@ from .types import (
 _LOGGER = logging.getLogger(__name__)
 # The retry time of a hand-back that found the charger offline: at its next update once connected.
 _WHEN_BACK = math.inf
-# A remote stop that failed so is asked again after the retry time, not at every decision: refused
-# (it would be refused again), or unanswered (we do not know whether the charger stopped, and each
-# stop would wait out the response timeout again).
-_STOP_ASKED_AGAIN_LATER = (CommandRejectedError, CommandTimeoutError)
 
 # The stored form's key of what plans learned (``plan_learning.py``).
 PLAN_KEY = "learned_plan_v1"
@@ -140,7 +140,7 @@ class Timing:
 
     watchdog_s: float = WATCHDOG_S  # at least this often
     min_delay_s: float = 1.0  # a controller timer no sooner than this (the debounce)
-    retry_s: float = 30.0  # after a failed write
+    retry_s: float = 30.0  # after a failed write (the first wait of a run: backed_off)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,9 +180,12 @@ class EmsDriver:
         self._paused: set[str] = set()  # chargers the energy manager stopped (remote stop/start)
         # Each charger's running transactions as last seen: which one is new (_stop_new_sessions).
         self._transactions: dict[str, frozenset[str]] = {}
-        # Chargers that refused the manager's remote stop or left it unanswered: asked again from
-        # then, not at every decision (_STOP_ASKED_AGAIN_LATER).
-        self._stop_again_at: dict[str, float] = {}
+        # Chargers whose write would fail again at once (_write_again_later): written again from
+        # then, not at every decision; the last wait of their run of such failures; and those
+        # that left it unanswered, whose writes are held until then.
+        self._write_again_at: dict[str, float] = {}
+        self._write_wait_s: dict[str, float] = {}
+        self._silent: dict[str, ChargerCommand] = {}  # (the write left unanswered)
         # Chargers let go of, to be named by :meth:`let_go`, then being handed back.
         # (by id: a charger's entry reloads with the manager switched off, and a refused hand-back
         # is tried again through its new link).
@@ -406,6 +409,7 @@ class EmsDriver:
                     return None  # called off meanwhile: not tried again
                 del self._handing_back[charger_id]
                 return self._hand_back_failed(charger_id, err)
+            self._end_failed_run(charger_id)  # (it answers: the manager's next write goes out)
             if self._handing_back.get(charger_id) is token:
                 del self._handing_back[charger_id]
                 self._hand_back_due.pop(charger_id, None)
@@ -463,7 +467,7 @@ class EmsDriver:
         self._views.pop(charger_id, None)
         self._paused.discard(charger_id)
         self._transactions.pop(charger_id, None)
-        self._stop_again_at.pop(charger_id, None)
+        self._end_failed_run(charger_id)
         self.cancel_hand_back(charger_id)
         self._write_seq.pop(charger_id, None)
         self._write_locks.pop(charger_id, None)
@@ -478,8 +482,10 @@ class EmsDriver:
         self._learned.identify(charger_id, link.model.info)
         connected = link.model.connected
         was_connected = self._connected.get(charger_id, False)
-        if connected and not was_connected and self._in_controller(charger_id):
-            self._manager.invalidate(charger_id)
+        if connected and not was_connected:
+            self._end_failed_run(charger_id)  # a new connection is asked at once
+            if self._in_controller(charger_id):
+                self._manager.invalidate(charger_id)
         self._connected[charger_id] = connected
         self._stop_new_sessions(charger_id, link)
 
@@ -524,7 +530,7 @@ class EmsDriver:
         self._manager.set_site(self._plan_site(inputs, now, capped=discharge is not None))
         if back_s := self._manager.clock_went_back_s(now):
             self._clock_went_back(back_s)
-        self._ask_failed_stops_again(now)
+        self._write_failed_again(now)
         decision = self._manager.update(inputs, now)
         if manual := {cid: self._manual_decision(cid) for cid in self._links if self._manual(cid)}:
             decision = replace(decision, chargers={**decision.chargers, **manual})
@@ -540,8 +546,8 @@ class EmsDriver:
         wake = now + timing.watchdog_s
         if decision.next_update_at is not None:
             wake = min(wake, max(decision.next_update_at, now + timing.min_delay_s))
-        # (A later decision's wake-up replaces the retry time a failed stop's write asked for.)
-        wake = min([wake, *self._stop_again_at.values()])
+        # (A later decision's wake-up replaces the retry time a failed write asked for.)
+        wake = min([wake, *self._write_again_at.values()])
         # A raise the write interval holds back is due when it ends, not at the next watchdog
         # (meanwhile the house takes from the grid what the battery could give).
         if self._discharge_held(value, decision.battery_discharge_limit_w, discharge, now):
@@ -552,7 +558,7 @@ class EmsDriver:
             writes={
                 charger_id: charger.write
                 for charger_id, charger in decision.chargers.items()
-                if charger.write is not None
+                if charger.write is not None and not self._held(charger_id, charger.write)
             },
             discharge_value=value,
             wake_at=wake,
@@ -565,15 +571,16 @@ class EmsDriver:
         due no later than the retry time from now: ``_retry_due``; with the manager switched
         off no step runs to tell.)"""
         self._discharge_written_at -= back_s
-        for charger_id in self._stop_again_at:
-            self._stop_again_at[charger_id] -= back_s
+        for charger_id in self._write_again_at:
+            self._write_again_at[charger_id] -= back_s
 
-    def _ask_failed_stops_again(self, now: float) -> None:
-        """A remote stop refused or left unanswered whose retry time has come is written again
-        (the controller forgets it)."""
-        for charger_id, until in list(self._stop_again_at.items()):
+    def _write_failed_again(self, now: float) -> None:
+        """A failed write whose wait is over (:meth:`_write_again_later`) is written again (the
+        controller forgets it); the charger's writes are no longer held."""
+        for charger_id, until in list(self._write_again_at.items()):
             if now >= until:
-                del self._stop_again_at[charger_id]
+                del self._write_again_at[charger_id]
+                self._silent.pop(charger_id, None)
                 if self._in_controller(charger_id):
                     self._manager.invalidate(charger_id)
 
@@ -692,7 +699,7 @@ class EmsDriver:
     async def _write(self, charger_id: str, command: ChargerCommand) -> float | None:
         # Checked before every call: once the user took the charger over, or the manager was
         # switched off, nothing more of a decision goes out.
-        if not self._controls(charger_id):
+        if not self._controls(charger_id) or self._held(charger_id, command):
             return None
         control = self._links[charger_id].control()
         # Phases go to the charger only where it switches them; otherwise the controller uses the
@@ -717,15 +724,52 @@ class EmsDriver:
             self._write_failed(charger_id, err)
             if not self._in_controller(charger_id):
                 return None  # gone or taken over meanwhile: nothing to write again
-            retry_at = self._clock() + self._timing().retry_s
-            if stop and isinstance(err, _STOP_ASKED_AGAIN_LATER):
-                self._stop_again_at[charger_id] = retry_at  # (_ask_failed_stops_again)
-            else:
-                self._manager.invalidate(charger_id)
-            return retry_at
-        self._stop_again_at.pop(charger_id, None)
+            return self._write_again_later(charger_id, command, err, stop=stop)
+        self._end_failed_run(charger_id)
         self._refusals.taken(charger_id)
         return None
+
+    def _write_again_later(
+        self, charger_id: str, command: ChargerCommand, err: OcppEmsError, *, stop: bool
+    ) -> float:
+        """When to write again after a failed write (the HA layer wakes then). One that would
+        fail again at once waits, twice the wait before while the charger keeps failing
+        (``backed_off``): left unanswered (the charger may be busy or silent: each write waits
+        out the response timeout; the charger's writes are held meanwhile), or a stop refused. A
+        stop stays written meanwhile (not asked at every decision: ``_write_failed_again``); any
+        other write is forgotten by the controller, one refused is written again by the next
+        decision."""
+        now, retry_s = self._clock(), self._timing().retry_s
+        unanswered = isinstance(err, CommandTimeoutError)
+        waits = unanswered or (stop and isinstance(err, CommandRejectedError))
+        if not (stop and waits):
+            self._manager.invalidate(charger_id)
+        if not waits:
+            return now + retry_s
+        if unanswered:
+            self._silent[charger_id] = command
+        wait = backed_off(retry_s, self._write_wait_s.get(charger_id))
+        self._write_wait_s[charger_id] = wait
+        self._write_again_at[charger_id] = now + wait
+        return now + wait
+
+    def _held(self, charger_id: str, command: ChargerCommand) -> bool:
+        """Whether ``command`` waits (the charger left the last write unanswered): a write held is
+        forgotten by the controller, and the decision at the end of the wait is written. One that
+        takes less power than the unanswered one goes out all the same (the fuse, the grid)."""
+        unanswered = self._silent.get(charger_id)
+        if unanswered is None or _takes_less(command, unanswered):
+            return False
+        if self._in_controller(charger_id):
+            self._manager.invalidate(charger_id)
+        return True
+
+    def _end_failed_run(self, charger_id: str) -> None:
+        """The charger took a write, or connected anew: the next one goes out at once, and a
+        later failure waits the first wait again."""
+        self._write_again_at.pop(charger_id, None)
+        self._write_wait_s.pop(charger_id, None)
+        self._silent.pop(charger_id, None)
 
     def _write_failed(self, charger_id: str, err: OcppEmsError) -> None:
         """Log a failed write; a refusal once per run of refusals (:class:`RefusalRuns`), the rest
@@ -794,3 +838,10 @@ def _ev_needs(charger: Charger) -> EvChargingNeeds | None:
     return next(
         (c.ev_charging_needs for c in charger.outlets if c.ev_charging_needs is not None), None
     )
+
+
+def _takes_less(command: ChargerCommand, than: ChargerCommand) -> bool:
+    """Whether ``command`` lets the car draw less than ``than``."""
+    if than.paused:
+        return False
+    return command.paused or command.current_a * command.phases < than.current_a * than.phases
