@@ -29,8 +29,16 @@ or counted twice. The rules:
   stays closed. A Started stamped after the end is no replay (a replay carries its original
   time): a station that numbers its transactions from 1 again after a reboot started a new one.
   So is a Started stamped before the ended one began, or inside its span, that starts at or
-  above its last register (:func:`_after_clock_went_back`: the station rebooted without a time
-  source, its clock behind by more, or less, than the ended one ran).
+  above its last register (:func:`_after_reboot`: the station rebooted without a time source,
+  its clock behind by more, or less, than the ended one ran).
+- **A transaction lost in a reboot.** A station that reboots during a transaction and loses it
+  never sends its Ended (one that kept it ends it itself: PowerLoss, Reboot); counting from the
+  start again, it may use the id again for its next session. A Started of the open
+  transaction's id on its EVSE that starts at or above its last register and above its start
+  (:func:`_after_reboot`, whatever its stamp and seqNo) is that next session, never the open
+  one's Started sent again (which carries its start register): the open one ends as
+  :data:`STOPPED_BY_REBOOT` when it was last known to run, with the energy it counted, and the
+  new one starts (:func:`_lost_in_reboot`).
   A message of a reused id stamped before the newer transaction began, by the end of an earlier
   one, is that earlier one's (:func:`_earlier_owner`), and so is one that repeats a message of an
   earlier one (after the clock went back it is stamped after the newer one began): it never ends
@@ -81,6 +89,9 @@ _LOGGER = logging.getLogger(__name__)
 
 # The spec's default when an Ended event gives no stoppedReason.
 DEFAULT_STOPPED_REASON = "Local"
+# The stoppedReason of a transaction the station lost in a reboot (its Ended never comes): the
+# spec's value for a reboot the CSMS did not ask for.
+STOPPED_BY_REBOOT = "Reboot"
 # Messages of a held transaction (module docstring): the first ones and the latest are kept; at
 # most this many transactions are held (a station has a few EVSEs; the oldest is booked first).
 MAX_HELD_EVENTS = 200
@@ -243,6 +254,9 @@ def transaction_event(state: ChargerState, payload: Payload) -> Payload:
     earlier = _earlier_owner(charger, transaction or ended, event)
     if earlier is not None:
         accepted = _on_ended(state, earlier, event)
+    elif transaction is not None and _lost_in_reboot(transaction, event):
+        _end_lost_in_reboot(state, transaction, event)
+        accepted = _on_unknown(state, event)
     elif transaction is not None and not _starts_another(transaction, event):
         accepted = _on_open(state, transaction, event)
     elif ended is not None and not _starts_another(ended, event):
@@ -258,7 +272,7 @@ def _starts_another(transaction: Transaction, event: Event) -> bool:
     """Whether ``event`` is the Started of another transaction with the same id: stamped after
     ``transaction`` ended (not a replay, which carries its original time: a station that numbers
     its transactions from 1 again after a reboot), or stamped before it ended but after it by
-    the register (:func:`_after_clock_went_back`), or naming another EVSE and stamped after
+    the register (:func:`_after_reboot`), or naming another EVSE and stamped after
     ``transaction`` began (a station that numbers them per EVSE, against the spec: its EVSEs'
     meters must never mix)."""
     if event.kind != "Started":
@@ -266,29 +280,65 @@ def _starts_another(transaction: Transaction, event: Event) -> bool:
     ended = transaction.ended_at
     if ended is not None and event.at > ended:
         return not is_duplicate(transaction.sequence, event.seq_no, event.at)
-    if ended is not None and _after_clock_went_back(transaction, event):
+    if ended is not None and _after_reboot(transaction, event):
         return True
     other_evse = event.evse_id is not None and event.evse_id != transaction.connector_id
     return other_evse and event.at > transaction.started_at
 
 
-def _after_clock_went_back(ended: Transaction, started: Event) -> bool:
-    """Whether a Started stamped before ``ended`` ended is a session after it all the same: a
-    station rebooted without a time source counts its transactions and seqNos from the start
-    again and stamps from a clock behind (before ``ended`` began, or inside its span when it went
-    back by less than ``ended`` ran), but its register starts at or above ``ended``'s last one
-    (:func:`~...charger_state.follows_by_register`). ``ended``'s own Started is none: late, it is
-    one of its missing seqNos; sent again, it carries ``ended``'s start register (and time), so
-    from ``ended``'s start on only a register above that one tells (after a session of no energy
-    the two cannot be told apart: it is taken for ``ended``'s own). Without a register (a station
-    that sends none) neither can they: it is taken for ``ended``'s own, as before (a seqNo it had:
-    a replay, nothing applied; the new session is not booked)."""
+def _after_reboot(earlier: Transaction, started: Event) -> bool:
+    """Whether a Started of ``earlier``'s id (ended, or still open: its Ended lost in the reboot)
+    is a session after it all the same, whatever its stamp: a station rebooted without a time
+    source counts its transactions and seqNos from the start again and stamps from a clock behind
+    (before ``earlier`` began, or inside its span when it went back by less than ``earlier``
+    ran), but its register starts at or above ``earlier``'s last one
+    (:func:`~...charger_state.follows_by_register`). ``earlier``'s own Started is none: late, it
+    is one of its missing seqNos; sent again, it carries ``earlier``'s start register (and time),
+    so from ``earlier``'s start on only a register above that one tells (after a session of no
+    energy the two cannot be told apart: it is taken for ``earlier``'s own). Without a register
+    (a station that sends none) neither can they: it is taken for ``earlier``'s own, as before
+    (a seqNo it had: a replay, nothing applied; the new session is not booked)."""
     register = _start_register(started)
-    if register is None or not follows_by_register(register, ended.meter_last_wh):
+    if (
+        register is None
+        or not follows_by_register(register, earlier.meter_last_wh)
+        or _fills_gap(earlier.sequence, started.seq_no)
+    ):
         return False
-    if _fills_gap(ended.sequence, started.seq_no):
-        return False
-    return started.at < ended.started_at or register > ended.meter_start_wh
+    return started.at < earlier.started_at or register > earlier.meter_start_wh
+
+
+def _lost_in_reboot(running: Transaction, event: Event) -> bool:
+    """Whether ``event`` is the Started of a new session of ``running``'s id on its EVSE
+    (:func:`_after_reboot`): the station rebooted during ``running`` and lost it, so it never
+    sends its Ended (a station that kept it ends it itself, stoppedReason PowerLoss or Reboot)."""
+    same_evse = event.evse_id in (None, running.connector_id)
+    return event.kind == "Started" and same_evse and _after_reboot(running, event)
+
+
+def _end_lost_in_reboot(state: ChargerState, running: Transaction, started: Event) -> None:
+    """End ``running``, lost in a reboot (:func:`_lost_in_reboot`), when it was last known to run
+    (its newest reading or message) with the energy it counted: the new session's energy is its
+    own, never the lost one's."""
+    last_known = _last_known_at(running)
+    _LOGGER.warning(
+        "%s: transaction %s on EVSE %s never ended: the station rebooted and started a new "
+        "transaction %s at its register; ended as %s at %s",
+        state.charger.charger_id,
+        running.transaction_id,
+        running.connector_id,
+        started.transaction_id,
+        STOPPED_BY_REBOOT,
+        last_known.isoformat(),
+    )
+    state.end_session(running, ended=last_known, reason=STOPPED_BY_REBOOT)
+
+
+def _last_known_at(transaction: Transaction) -> datetime:
+    """When ``transaction`` was last known to run: its newest reading or message."""
+    sequence = transaction.sequence
+    stamps = (transaction.meter_last_at, None if sequence is None else sequence.latest_at)
+    return max((at for at in stamps if at is not None), default=transaction.started_at)
 
 
 def _fills_gap(sequence: EventSequence | None, seq_no: int) -> bool:
