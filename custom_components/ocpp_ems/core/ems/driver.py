@@ -186,6 +186,8 @@ class EmsDriver:
         self._write_again_at: dict[str, float] = {}
         self._write_wait_s: dict[str, float] = {}
         self._silent: dict[str, ChargerCommand] = {}  # (the write left unanswered)
+        # Each charger's last write it took (what the car may draw while one is unanswered).
+        self._taken: dict[str, ChargerCommand] = {}
         # Chargers let go of, to be named by :meth:`let_go`, then being handed back.
         # (by id: a charger's entry reloads with the manager switched off, and a refused hand-back
         # is tried again through its new link).
@@ -468,6 +470,7 @@ class EmsDriver:
         self._paused.discard(charger_id)
         self._transactions.pop(charger_id, None)
         self._end_failed_run(charger_id)
+        self._taken.pop(charger_id, None)
         self.cancel_hand_back(charger_id)
         self._write_seq.pop(charger_id, None)
         self._write_locks.pop(charger_id, None)
@@ -725,6 +728,7 @@ class EmsDriver:
             if not self._in_controller(charger_id):
                 return None  # gone or taken over meanwhile: nothing to write again
             return self._write_again_later(charger_id, command, err, stop=stop)
+        self._taken[charger_id] = command
         self._end_failed_run(charger_id)
         self._refusals.taken(charger_id)
         return None
@@ -756,9 +760,13 @@ class EmsDriver:
     def _held(self, charger_id: str, command: ChargerCommand) -> bool:
         """Whether ``command`` waits (the charger left the last write unanswered): a write held is
         forgotten by the controller, and the decision at the end of the wait is written. One that
-        takes less power than the unanswered one goes out all the same (the fuse, the grid)."""
+        takes less than the unanswered one or the last one taken goes out all the same (the car
+        may draw either: the fuse, the grid, Off must not wait)."""
         unanswered = self._silent.get(charger_id)
-        if unanswered is None or _takes_less(command, unanswered):
+        if unanswered is None:
+            return False
+        drawn = (unanswered, self._taken.get(charger_id))
+        if any(_takes_less(command, than) for than in drawn if than is not None):
             return False
         if self._in_controller(charger_id):
             self._manager.invalidate(charger_id)
@@ -841,7 +849,12 @@ def _ev_needs(charger: Charger) -> EvChargingNeeds | None:
 
 
 def _takes_less(command: ChargerCommand, than: ChargerCommand) -> bool:
-    """Whether ``command`` lets the car draw less than ``than``."""
+    """Whether ``command`` lets the car draw less than ``than``: on a line (1 phase at 16 A, then
+    3 at 6 A), or in all."""
     if than.paused:
         return False
-    return command.paused or command.current_a * command.phases < than.current_a * than.phases
+    return (
+        command.paused
+        or command.current_a < than.current_a
+        or command.current_a * command.phases < than.current_a * than.phases
+    )
