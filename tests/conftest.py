@@ -40,6 +40,14 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 
 @pytest.fixture
+def hass_config_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Each test's own config dir, not the test plugin's (inside the installed package): what the
+    integration writes there (blueprints at every setup, exported sessions) would outlive the run
+    and let a later test pass on an earlier one's files."""
+    return str(tmp_path_factory.mktemp("config"))
+
+
+@pytest.fixture
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     # Session start / end / duration states are times of the test run (helpers/snapshots.py).
     return snapshot.use_extension(HomeAssistantSnapshotExtension).with_defaults(

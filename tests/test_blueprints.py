@@ -21,6 +21,7 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
     async_mock_service,
+    get_test_config_dir,
 )
 
 from custom_components.ocpp_ems.const import CONF_VEHICLE_SOC, DOMAIN
@@ -123,6 +124,9 @@ async def test_install_logs(
 
 
 async def test_installed_at_setup(hass: HomeAssistant, server_entry: MockConfigEntry) -> None:
+    # Into this test's own config dir (conftest.py): copies an earlier run left in the test
+    # plugin's would pass for copies made now.
+    assert not Path(hass.config.config_dir).is_relative_to(get_test_config_dir())
     folder = Path(hass.config.path("blueprints", "automation", DOMAIN))
     assert {p.name for p in folder.glob("*.yaml")} == {p.name for p in SHIPPED.glob("*.yaml")}
 

@@ -145,7 +145,6 @@ async def test_export_sessions_default_is_not_public(
             www = Path(hass.config.path("www"))
             public = www in path.parents
             content = path.read_text(encoding="utf-8")
-            path.unlink()  # leave the shared testing config as it was
             assert SECRET_TAG in content
             assert not public
             assert Path(media) in path.parents

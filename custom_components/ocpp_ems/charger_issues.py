@@ -17,17 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
-from homeassistant.helpers import issue_registry as ir
 
-from .const import DOMAIN, ISSUE_CLOCK_SKEW, ISSUE_SELF_START_LOOP, repair_issue_id
+from .const import ISSUE_CLOCK_SKEW, ISSUE_SELF_START_LOOP, repair_issue_id
 from .core.current_control import CurrentController
 from .core.model import Charger, ChargerEvent
+from .state_issue import IssueText, async_show_state_issue
 
 # The clock issue's text for a clock behind ours.
 CLOCK_BEHIND_TRANSLATION_KEY = f"{ISSUE_CLOCK_SKEW}_behind"
-
-# An issue as shown: its translation key and placeholders (None: no issue).
-type IssueText = tuple[str, dict[str, str]] | None
 
 
 @callback
@@ -80,19 +77,7 @@ def _async_follow(
         if now == shown[0]:
             return
         shown[0] = now
-        if now is None:
-            ir.async_delete_issue(hass, DOMAIN, issue_id)
-            return
-        translation_key, placeholders = now
-        ir.async_create_issue(
-            hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=translation_key,
-            translation_placeholders=placeholders,
-        )
+        async_show_state_issue(hass, issue_id, now)
 
     check()
     unsubscribe = charger.add_listener(check)
@@ -100,6 +85,6 @@ def _async_follow(
     @callback
     def stop() -> None:
         unsubscribe()
-        ir.async_delete_issue(hass, DOMAIN, issue_id)
+        async_show_state_issue(hass, issue_id, None)
 
     return stop

@@ -42,7 +42,6 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.debounce import Debouncer
 from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
 from homeassistant.helpers.event import (
@@ -116,6 +115,7 @@ from .ems_inputs import (
     watts_per_unit,
 )
 from .save_scheduler import SaveScheduler
+from .state_issue import async_show_state_issue
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -739,15 +739,6 @@ class EnergyManagerRuntime:
         if issue_id in self._issues and self._issues[issue_id] == placeholders:
             return
         self._issues[issue_id] = placeholders
-        if placeholders is None:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-            return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=key,
-            translation_placeholders=placeholders,
+        async_show_state_issue(
+            self.hass, issue_id, None if placeholders is None else (key, placeholders)
         )
