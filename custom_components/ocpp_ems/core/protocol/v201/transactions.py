@@ -36,17 +36,21 @@ or counted twice. The rules:
   start again, it may use the id again for its next session. A Started of the open
   transaction's id on its EVSE that starts at or above its last register and above its start
   (:func:`_after_reboot`, whatever its stamp and seqNo) is that next session, never the open
-  one's Started sent again (which carries its start register): the open one ends as
-  :data:`STOPPED_BY_REBOOT` when it was last known to run, with the energy it counted, and the
-  new one starts (:func:`_lost_in_reboot`).
+  one's Started sent again (which carries its start register); so is one, with or without a
+  register, stamped after the open one was last known to run with a seqNo below its highest
+  (:func:`_counts_again`: a clock that kept the time; a Started sent again carries its original
+  time), and one on another EVSE sent live and stamped before the open one began (the clock went
+  back). The open one ends as :data:`STOPPED_BY_REBOOT` when it was last known to run, with the
+  energy it counted, and the new one starts (:func:`_lost_in_reboot`).
   A message of a reused id stamped before the newer transaction began, by the end of an earlier
   one, is that earlier one's (:func:`_earlier_owner`), and so is one that repeats a message of an
   earlier one (after the clock went back it is stamped after the newer one began): it never ends
   or extends the newer one (the recently ended transactions are persisted: also when it comes
-  after a restart).
+  after a restart). A card for the newer one, open without an owner, is its own, never a repeat
+  (:func:`_identifies`: the same household shows the same card).
 - **The same id on two EVSEs** (ids are unique per station, but firmware that numbers them per
-  EVSE exists): a Started naming another EVSE than the transaction of its id, stamped after that
-  one began, is another transaction; each EVSE's messages go to its own.
+  EVSE exists): a Started naming another EVSE than the transaction of its id, whatever its
+  stamp, is another transaction (a transaction never moves); each EVSE's messages go to its own.
 - **Unknown transactions** (their Started was lost, or is late) start on their first message,
   from their ``Transaction.Begin`` reading when they have one, else from the EVSE's last register
   (as a Started without meter values: the readings of an Updated or Ended are taken after the
@@ -272,9 +276,10 @@ def _starts_another(transaction: Transaction, event: Event) -> bool:
     """Whether ``event`` is the Started of another transaction with the same id: stamped after
     ``transaction`` ended (not a replay, which carries its original time: a station that numbers
     its transactions from 1 again after a reboot), or stamped before it ended but after it by
-    the register (:func:`_after_reboot`), or naming another EVSE and stamped after
-    ``transaction`` began (a station that numbers them per EVSE, against the spec: its EVSEs'
-    meters must never mix)."""
+    the register (:func:`_after_reboot`), or naming another EVSE, whatever its stamp (a
+    transaction never moves: a station that numbers them per EVSE, against the spec, or one that
+    lost ``transaction`` in a reboot, :func:`_lost_in_reboot`; its EVSEs' meters must never
+    mix)."""
     if event.kind != "Started":
         return False
     ended = transaction.ended_at
@@ -282,8 +287,11 @@ def _starts_another(transaction: Transaction, event: Event) -> bool:
         return not is_duplicate(transaction.sequence, event.seq_no, event.at)
     if ended is not None and _after_reboot(transaction, event):
         return True
-    other_evse = event.evse_id is not None and event.evse_id != transaction.connector_id
-    return other_evse and event.at > transaction.started_at
+    return _names_another_evse(transaction, event)
+
+
+def _names_another_evse(transaction: Transaction, event: Event) -> bool:
+    return event.evse_id is not None and event.evse_id != transaction.connector_id
 
 
 def _after_reboot(earlier: Transaction, started: Event) -> bool:
@@ -309,11 +317,36 @@ def _after_reboot(earlier: Transaction, started: Event) -> bool:
 
 
 def _lost_in_reboot(running: Transaction, event: Event) -> bool:
-    """Whether ``event`` is the Started of a new session of ``running``'s id on its EVSE
-    (:func:`_after_reboot`): the station rebooted during ``running`` and lost it, so it never
-    sends its Ended (a station that kept it ends it itself, stoppedReason PowerLoss or Reboot)."""
-    same_evse = event.evse_id in (None, running.connector_id)
-    return event.kind == "Started" and same_evse and _after_reboot(running, event)
+    """Whether ``event`` is the Started of a new session of ``running``'s id that tells the
+    station rebooted during ``running`` and lost it, so it never sends its Ended (a station that
+    kept it ends it itself, stoppedReason PowerLoss or Reboot). On ``running``'s EVSE: one after
+    it by the register (:func:`_after_reboot`) or by its seqNo and stamp
+    (:func:`_counts_again`). On another EVSE: one sent live and stamped before ``running``
+    began, the clock went back in the reboot (without a time source). One stamped later, or sent
+    from an offline queue, may be the other EVSE's own of a station that numbers its
+    transactions per EVSE: ``running`` goes on (:func:`_starts_another`)."""
+    if event.kind != "Started":
+        return False
+    if _names_another_evse(running, event):
+        return not event.offline and event.at < running.started_at
+    return _after_reboot(running, event) or _counts_again(running, event)
+
+
+def _counts_again(running: Transaction, started: Event) -> bool:
+    """Whether a Started of ``running``'s id numbers its messages from the start again after
+    all ``running`` sent: a seqNo below its highest, stamped after it was last known to run (a
+    Started sent again carries its original time). A station with a clock that rebooted: its
+    Started may carry no register (meterValue is optional), which :func:`_after_reboot` needs.
+    A station that stamps what it sends again anew (against the spec) sends again only its
+    newest message, the one left unanswered: a Started numbered as ``running``'s newest stays
+    ``running``'s own (a session lost before it sent more cannot be told from it)."""
+    sequence = running.sequence
+    return (
+        sequence is not None
+        and sequence.latest is not None
+        and started.seq_no < sequence.latest
+        and started.at > _last_known_at(running)
+    )
 
 
 def _end_lost_in_reboot(state: ChargerState, running: Transaction, started: Event) -> None:
@@ -323,15 +356,18 @@ def _end_lost_in_reboot(state: ChargerState, running: Transaction, started: Even
     last_known = _last_known_at(running)
     _LOGGER.warning(
         "%s: transaction %s on EVSE %s never ended: the station rebooted and started a new "
-        "transaction %s at its register; ended as %s at %s",
+        "transaction %s on EVSE %s; ended as %s at %s",
         state.charger.charger_id,
         running.transaction_id,
         running.connector_id,
         started.transaction_id,
+        started.evse_id or running.connector_id,
         STOPPED_BY_REBOOT,
         last_known.isoformat(),
     )
     state.end_session(running, ended=last_known, reason=STOPPED_BY_REBOOT)
+    # Its charging state is over (else a status stamped by the clock gone back stays behind it).
+    _report_ended(state, running.connector_id, last_known, unplugged=False)
 
 
 def _last_known_at(transaction: Transaction) -> datetime:
@@ -371,7 +407,24 @@ def _earlier_owner(charger: Charger, found: Transaction | None, event: Event) ->
         first = min(earlier, key=lambda t: t.started_at, default=None)
         if first is not None:
             return first
+    if _identifies(found, event):
+        return None
     return next((t for t in others if _repeats(t, event)), None)
+
+
+def _identifies(running: Transaction, event: Event) -> bool:
+    """Whether ``event`` names the owner of ``running``, open without one (a card shown after a
+    cable-first start), and reads no register below its last
+    (:func:`~...charger_state.follows_by_register`): ``running``'s own, never a message of an
+    ended one sent again, whatever its seqNo, time and card (one household, one card: the card
+    of the ended one too). Taken for ``running``, what it reads counts nothing twice."""
+    lowest = min(_register_values(event), default=None)
+    return (
+        running.ended_at is None
+        and running.id_tag is None
+        and event.owner_tag is not None
+        and (lowest is None or follows_by_register(lowest, running.meter_last_wh))
+    )
 
 
 def _others_of_its_id(charger: Charger, found: Transaction) -> list[Transaction]:
@@ -395,10 +448,7 @@ def _repeats(ended: Transaction, event: Event) -> bool:
     no owner but ``ended``'s (a card shown for a later session, e.g. one started by its cable); an
     Ended stamped at its end (sent again, it carries its original time: another is a later
     session's own, e.g. one that drew nothing, which would else stay open)."""
-    highest = max(
-        (r.energy_register_wh for r in event.readings if r.energy_register_wh is not None),
-        default=None,
-    )
+    highest = max(_register_values(event), default=None)
     return (
         (event.kind != "Ended" or event.at == ended.ended_at)
         and is_duplicate(ended.sequence, event.seq_no, event.at)
@@ -459,8 +509,7 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
             readings=event.readings,
         )
         unplugged = event.stopped_reason == "EVDisconnected"
-        report_charging_state(charger, evse_id, None, event.at, unplugged=unplugged)
-        apply_status(state, evse_id)
+        _report_ended(state, evse_id, event.at, unplugged=unplugged)
         assert transaction.sequence is not None  # observed before
         gaps = missing(transaction.sequence)
         if gaps:
@@ -480,6 +529,12 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
         report_charging_state(charger, evse_id, event.charging_state, event.at)
         apply_status(state, evse_id)
     return _take_token(state, transaction, event)
+
+
+def _report_ended(state: ChargerState, evse_id: int, at: datetime, *, unplugged: bool) -> None:
+    """The EVSE's transaction ended at ``at`` (``unplugged``: the car left)."""
+    report_charging_state(state.charger, evse_id, None, at, unplugged=unplugged)
+    apply_status(state, evse_id)
 
 
 def _take_token(state: ChargerState, transaction: Transaction, event: Event) -> bool:
@@ -613,6 +668,10 @@ def _begin(event: Event) -> Reading | None:
 
 def _registers(event: Event) -> list[Reading]:
     return [r for r in event.readings if r.energy_register_wh is not None]
+
+
+def _register_values(event: Event) -> list[float]:
+    return [r.energy_register_wh for r in event.readings if r.energy_register_wh is not None]
 
 
 def _start_time(event: Event) -> datetime:
