@@ -109,3 +109,27 @@ async def test_a_clock_far_ahead_that_goes_back_an_hour_keeps_its_live_values_sh
     await sim.meter(1, [energy16(START_WH + 150), *flow(NEXT)], tx, now_iso(HOUR_S + 40))
     assert_shown(h, NEXT)
     assert h.charger.connector(1).session_energy_wh == 150
+
+
+async def test_a_queue_after_our_clock_went_back_leaves_the_live_values_shown(h: Harness) -> None:
+    """The charger sets its clock by ours. Home Assistant's clock goes back an hour; the charger
+    queues two readings (power etc. only: a register would tell them from the live values by
+    itself), then sends a live reading, then the queue. By its stamps the queue lies before the
+    live values, and an hour "before" the ones shown before them: after them once our clock's
+    step is taken out (later_s), a queue whose values are never shown."""
+    sim = await h.charger_client(boot=False)
+    tx = (await sim.start_tx(meter=START_WH, timestamp=now_iso(-600))).transaction_id
+    with our_clock() as clock:
+        for _ in range(2):
+            await sim.meter(1, flow(LIVE), transaction_id=tx, timestamp=now_iso())
+            clock.tick(20)
+        clock.step(timedelta(hours=-1))
+        queued = []
+        for _ in range(2):
+            clock.tick(20)
+            queued.append(now_iso())
+        clock.tick(20)
+        await sim.meter(1, flow(NEXT), transaction_id=tx, timestamp=now_iso())
+        for stamp in queued:
+            await sim.meter(1, flow(QUEUED), transaction_id=tx, timestamp=stamp)
+    assert_shown(h, NEXT)

@@ -324,8 +324,6 @@ def apply_reading(
     """
     connector = charger.connector(connector_id)
     meter = connector.meter
-    if _sent_before_clock_went_back(meter, reading):
-        return False
     got = reception(received)
     at = got[0]
     when = effective_time(charger, reading.timestamp, at)
@@ -336,7 +334,7 @@ def apply_reading(
     # A register the meter took for history (False although it has one), or a time before the
     # values shown: its power etc. are history too.
     register_history = reading.energy_register_wh is not None and not changed
-    older = register_history or _before_shown(meter, reading, when, got)
+    older = register_history or _before_shown(meter, reading, got)
     if (
         reading.signed is not None
         and transaction is not None
@@ -359,49 +357,63 @@ def apply_reading(
         meter.temperature_c = reading.temperature_c
     if reading.signed is not None:
         meter.signed_meter_value = reading.signed
-    meter._previous_stamp = _shown_stamp(meter)
+    meter._previous_shown = _shown(meter)
     meter.timestamp = when
     meter._charger_stamp = None if when == reading.timestamp else reading.timestamp
     meter._received_at, meter._received_monotonic = got
     return True
 
 
-def _before_shown(meter: MeterState, reading: Reading, when: datetime, got: Reception) -> bool:
-    """Whether ``reading`` (as of ``when``, received ``got``) was taken before the values the
-    connector shows, as :func:`later_s` says; one whose stamp was replaced (:func:`effective_time`:
-    each as of when we got it) also when the charger's own stamps put it between the values shown
-    before and those shown now (its offline queue, flushed after a live reading, all stamped by a
-    clock far ahead). Stamped before both, it is live: the charger's clock went back (a clock in
-    local time at the end of summer time, an NTP correction), and its values must not freeze."""
-    shown = _shown_stamp(meter)
-    if meter.timestamp is None or shown is None:
+def _before_shown(meter: MeterState, reading: Reading, got: Reception) -> bool:
+    """Whether ``reading`` (received ``got``) was taken before the values the connector shows: the
+    charger stamped it before them and after the values shown before them (or none were), as
+    :func:`later_s` compares its own stamps (also those :func:`effective_time` replaced: one clock
+    stamped them all). An offline queue flushed after a live reading lies there. Stamped before
+    both, it is live: the charger's clock went back (local time at the end of summer time, ahead
+    of ours or behind it; an NTP correction), and the values shown must not freeze."""
+    shown = _shown(meter)
+    if shown is None or later_s(*shown, reading.timestamp, got) >= 0.0:
         return False
-    if later_s(meter.timestamp, (meter._received_at, meter._received_monotonic), when, got) < 0.0:
-        return True
-    if when == reading.timestamp:
-        return False
-    previous = meter._previous_stamp
-    return reading.timestamp < shown and (previous is None or reading.timestamp > previous)
+    previous = meter._previous_shown
+    return previous is None or later_s(*previous, reading.timestamp, got) > 0.0
 
 
-def _shown_stamp(meter: MeterState) -> datetime | None:
-    """The charger's own stamp of the values shown (None: none shown yet)."""
-    return meter._charger_stamp or meter.timestamp
+def _shown(meter: MeterState) -> tuple[datetime, Reception] | None:
+    """The charger's own stamp of the values shown, and when we got them (None: none shown)."""
+    stamp = meter._charger_stamp or meter.timestamp
+    return None if stamp is None else (stamp, (meter._received_at, meter._received_monotonic))
 
 
-def _sent_before_clock_went_back(meter: MeterState, reading: Reading) -> bool:
-    """Whether ``reading`` is one the connector's register gave before the charger's clock went
-    back (:func:`count_from`), sent again (an offline queue kept through the reboot): below the
-    register read then, and stamped up to then by the charger. Counted then; stamped after the
-    base's time now, a rise of those would be taken for a register reset and counted again."""
+def _sent_before_clock_went_back(
+    meter: MeterState, timestamp: datetime, register_wh: float
+) -> bool:
+    """Whether ``register_wh`` (in Wh), stamped ``timestamp``, is one the connector's register
+    gave before the charger's clock went back (:func:`count_from`), sent again (an offline queue
+    kept through the reboot): below the register read then (not a coarser register's lag of it:
+    the next session's first readings), and stamped up to then by the charger. Counted then;
+    stamped after the base's time now, a rise of those would be taken for a register reset and
+    counted again."""
     history = meter._history_before_clock_back
-    register_wh = reading.energy_register_wh
     return (
         history is not None
-        and register_wh is not None
         and register_wh < history.register_wh
-        and reading.timestamp <= _charger_time(history)
+        and not _lags(register_wh, history.register_wh)
+        and timestamp <= _charger_time(history)
     )
+
+
+# The steps a register counts in (Wh): whole kWh, 0.1 kWh, 0.01 kWh (else whole Wh or finer).
+_REGISTER_STEPS_WH = (1000, 100, 10)
+
+
+def _lags(register_wh: float, mark_wh: float) -> bool:
+    """Whether ``register_wh`` lies below ``mark_wh`` by less than a step of the register that gave
+    it, as its value shows (5,400 Wh: 0.1 kWh): the same energy, cut or rounded by a coarser
+    register than the one that read ``mark_wh`` (a meterStart in Wh), never a reset. A finer
+    register that happens to read a round value passes for a coarse one: by one step at most."""
+    rounded = round(register_wh)
+    step = next((coarse for coarse in _REGISTER_STEPS_WH if rounded % coarse == 0), 1)
+    return mark_wh - step < register_wh < mark_wh
 
 
 # A register value without a unit that is this many times below the base, while x 1000 it would
@@ -423,12 +435,12 @@ def apply_reading_energy(
     """Feed the energy register of ``reading`` (if it has one) into :func:`apply_energy`, in the
     unit :func:`_register_wh` settles: every reading's register passes here, live or late (re-sent
     after its session ended). False when it had none or it was history."""
-    if _sent_before_clock_went_back(connector.meter, reading):
-        return False
     register_wh = _register_wh(
         charger, connector, reading, transaction, max_power=max_power, received=received
     )
-    if register_wh is None:
+    if register_wh is None or _sent_before_clock_went_back(
+        connector.meter, reading.timestamp, register_wh
+    ):
         return False
     return apply_energy(
         charger,
@@ -475,8 +487,9 @@ def _register_wh(
             as_wh,
             base.register_wh,
         )
-    # Whole-kWh registers lag the base by up to one kWh: no rise yet, never a reset.
-    return max(as_wh, base.register_wh)
+    # A coarse register lags the base (a meterStart in Wh) by up to a step, a whole kWh at most:
+    # no rise yet, never a reset.
+    return base.register_wh if _lags(as_wh, base.register_wh) else as_wh
 
 
 def _keep_signed(transaction: Transaction, reading: Reading, *, late: bool) -> None:

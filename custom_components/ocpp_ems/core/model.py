@@ -161,8 +161,9 @@ class MeterState:
     timestamp: datetime | None = None
     # The charger's own stamp of them when ``timestamp`` is not it (RegisterPoint's).
     _charger_stamp: datetime | None = None
-    # The charger's own stamp of the values shown before them (meter._before_shown).
-    _previous_stamp: datetime | None = None
+    # The charger's own stamp of the values shown before them, and when they arrived, by our clock
+    # and our monotonic clock (meter._before_shown).
+    _previous_shown: tuple[datetime, tuple[datetime | None, float | None]] | None = None
     # When the values as of ``timestamp`` arrived, by our clock and our monotonic clock.
     _received_at: datetime | None = None
     _received_monotonic: float | None = None
