@@ -188,6 +188,8 @@ class EmsDriver:
         self._silent: dict[str, ChargerCommand] = {}  # (the write left unanswered)
         # Each charger's last write it took (what the car may draw while one is unanswered).
         self._taken: dict[str, ChargerCommand] = {}
+        # Chargers whose run of unanswered writes sent one below the last one taken (_held).
+        self._lowered: set[str] = set()
         # Chargers let go of, to be named by :meth:`let_go`, then being handed back.
         # (by id: a charger's entry reloads with the manager switched off, and a refused hand-back
         # is tried again through its new link).
@@ -704,6 +706,8 @@ class EmsDriver:
         # switched off, nothing more of a decision goes out.
         if not self._controls(charger_id) or self._held(charger_id, command):
             return None
+        if charger_id in self._silent:
+            self._lowered.add(charger_id)  # (sent into the silence: _held)
         control = self._links[charger_id].control()
         # Phases go to the charger only where it switches them; otherwise the controller uses the
         # phases the car really draws on (a 1p car on a 3p charger must not get a 3p W limit).
@@ -760,13 +764,15 @@ class EmsDriver:
     def _held(self, charger_id: str, command: ChargerCommand) -> bool:
         """Whether ``command`` waits (the charger left the last write unanswered): a write held is
         forgotten by the controller, and the decision at the end of the wait is written. One that
-        takes less than the unanswered one or the last one taken goes out all the same (the car
-        may draw either: the fuse, the grid, Off must not wait)."""
+        takes less than the unanswered one goes out all the same (the fuse, the grid, Off must
+        not wait), and so does the run's first that takes less than the last one taken (the car
+        may still draw that after an unanswered pause); later ones below it wait (each would wait
+        out the response timeout again)."""
         unanswered = self._silent.get(charger_id)
-        if unanswered is None:
+        if unanswered is None or _takes_less(command, unanswered):
             return False
-        drawn = (unanswered, self._taken.get(charger_id))
-        if any(_takes_less(command, than) for than in drawn if than is not None):
+        taken = self._taken.get(charger_id)
+        if taken is not None and charger_id not in self._lowered and _takes_less(command, taken):
             return False
         if self._in_controller(charger_id):
             self._manager.invalidate(charger_id)
@@ -778,6 +784,7 @@ class EmsDriver:
         self._write_again_at.pop(charger_id, None)
         self._write_wait_s.pop(charger_id, None)
         self._silent.pop(charger_id, None)
+        self._lowered.discard(charger_id)
 
     def _write_failed(self, charger_id: str, err: OcppEmsError) -> None:
         """Log a failed write; a refusal once per run of refusals (:class:`RefusalRuns`), the rest
