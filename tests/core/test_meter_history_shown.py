@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from .test_energy_quirks import energy16
-from .test_time_hostile import CAR_W, START_WH, energy, our_clock
-from .v16_harness import Harness, now_iso
+from .test_time_hostile import CAR_W, START_WH, OurClock, energy, our_clock
+from .v16_harness import Harness, SimCharger, now_iso
 
 HOUR_S = 3600.0
 # Power (W), current (A), voltage (V): now, while the charger was offline, after its queue.
@@ -38,6 +38,27 @@ def flow(values: tuple[float, float, float]) -> list[dict[str, Any]]:
 def assert_shown(h: Harness, values: tuple[float, float, float]) -> None:
     meter = h.charger.connector(1).meter
     assert (meter.power_w, meter.current_a.l1, meter.voltage_v.l1) == values
+
+
+# A charger sampling every 20 s (by our clock): each reading a burst of its own (timeutil).
+READING_EVERY_S = 20
+READING_RISE_WH = 50
+
+
+async def next_reading(
+    sim: SimCharger,
+    clock: OurClock,
+    tx: int,
+    register_wh: int,
+    ahead_s: float,
+    values: tuple[float, float, float],
+) -> int:
+    """20 s on, the charger's next reading: its register up 50 Wh (returned), ``values``, stamped
+    ``ahead_s`` off our clock."""
+    clock.tick(READING_EVERY_S)
+    register_wh += READING_RISE_WH
+    await sim.meter(1, [energy16(register_wh), *flow(values)], tx, now_iso(ahead_s))
+    return register_wh
 
 
 async def test_a_queue_stamped_by_a_clock_far_ahead_leaves_the_live_values_shown(
@@ -96,19 +117,25 @@ async def test_a_clock_far_ahead_that_goes_back_an_hour_keeps_its_live_values_sh
     h: Harness,
 ) -> None:
     """A charger keeping local time as UTC, two hours ahead in summer time, one hour at its end
-    (every stamp of it replaced: too far ahead): the first reading after the change is stamped
-    an hour before the ones shown, and before the values shown before them too. It is live, not a
-    queue: its values and the next ones are shown, its energy counts."""
+    (every stamp of it replaced: too far ahead), sends a reading every 20 s. The first reading
+    after the change is stamped an hour before the ones shown, and before the values shown before
+    them too: live or a queue cannot be told yet (its energy counts), so its values wait; from
+    the second one on, the clock's new offset is confirmed and each reading's values are shown."""
     sim = await h.charger_client(boot=False)
-    started = await sim.start_tx(meter=START_WH, timestamp=now_iso(2 * HOUR_S - 600))
-    tx = started.transaction_id
-    await sim.meter(1, [energy16(START_WH), *flow(LIVE)], tx, now_iso(2 * HOUR_S - 20))
-    await sim.meter(1, [energy16(START_WH + 50), *flow(LIVE)], tx, now_iso(2 * HOUR_S))
-    await sim.meter(1, [energy16(START_WH + 100), *flow(QUEUED)], tx, now_iso(HOUR_S + 20))
-    assert_shown(h, QUEUED)
-    await sim.meter(1, [energy16(START_WH + 150), *flow(NEXT)], tx, now_iso(HOUR_S + 40))
-    assert_shown(h, NEXT)
-    assert h.charger.connector(1).session_energy_wh == 150
+    register = START_WH
+    with our_clock() as clock:
+        started = await sim.start_tx(meter=START_WH, timestamp=now_iso(2 * HOUR_S - 600))
+        tx = started.transaction_id
+        for _ in range(2):
+            register = await next_reading(sim, clock, tx, register, 2 * HOUR_S, LIVE)
+        # The end of summer time.
+        register = await next_reading(sim, clock, tx, register, HOUR_S, QUEUED)
+        assert_shown(h, LIVE)
+        register = await next_reading(sim, clock, tx, register, HOUR_S, NEXT)
+        assert_shown(h, NEXT)
+        register = await next_reading(sim, clock, tx, register, HOUR_S, QUEUED)
+        assert_shown(h, QUEUED)
+    assert h.charger.connector(1).session_energy_wh == register - START_WH
 
 
 async def test_a_queue_after_our_clock_went_back_leaves_the_live_values_shown(h: Harness) -> None:

@@ -29,7 +29,7 @@ from .model import (
 )
 from .numbers import parse_number
 from .settings import ChargerSettings
-from .timeutil import parse_future_timestamp, utcnow
+from .timeutil import clock_offset_s, offsets_agree, parse_future_timestamp, utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -287,14 +287,21 @@ def effective_time(charger: Charger, timestamp: datetime, received: datetime) ->
     return timestamp
 
 
-def _follow_live_clock(charger: Charger, timestamp: datetime, received: datetime) -> None:
+def _follow_live_clock(charger: Charger, timestamp: datetime, received: datetime) -> float | None:
     """Record a clock more than :data:`MAX_CLOCK_BEHIND_S` behind (``charger.clock_skew_s`` < 0),
     or clear it, once the charger's live readings agree on its offset (``LiveClockOffset``: a
     reading re-sent after a reconnect is legitimately old). A clock ahead is
-    :func:`effective_time`'s."""
+    :func:`effective_time`'s. Returns the offset (s) this reading confirmed (None: none)."""
     offset = charger._live_clock.observe(timestamp, received)
+    if offset is not None:
+        _record_clock_behind(charger, offset)
+    return offset
+
+
+def _record_clock_behind(charger: Charger, offset: float) -> None:
+    """Set or clear ``charger.clock_skew_s`` by the confirmed ``offset`` of its live clock."""
     skew = charger.clock_skew_s
-    if offset is None or (skew is not None and skew > 0):
+    if skew is not None and skew > 0:
         return
     if offset >= -MAX_CLOCK_BEHIND_S:
         charger.clock_skew_s = None
@@ -327,14 +334,14 @@ def apply_reading(
     got = reception(received)
     at = got[0]
     when = effective_time(charger, reading.timestamp, at)
-    _follow_live_clock(charger, reading.timestamp, at)
+    live_offset = _follow_live_clock(charger, reading.timestamp, at)
     changed = apply_reading_energy(
         charger, connector, reading, transaction, max_power=max_power, received=received
     )
     # A register the meter took for history (False although it has one), or a time before the
     # values shown: its power etc. are history too.
     register_history = reading.energy_register_wh is not None and not changed
-    older = register_history or _before_shown(meter, reading, got)
+    older = register_history or _before_shown(meter, reading, got, live_offset)
     if (
         reading.signed is not None
         and transaction is not None
@@ -364,18 +371,33 @@ def apply_reading(
     return True
 
 
-def _before_shown(meter: MeterState, reading: Reading, got: Reception) -> bool:
+def _before_shown(
+    meter: MeterState,
+    reading: Reading,
+    got: tuple[datetime, float | None],
+    live_offset: float | None,
+) -> bool:
     """Whether ``reading`` (received ``got``) was taken before the values the connector shows: the
-    charger stamped it before them and after the values shown before them (or none were), as
-    :func:`later_s` compares its own stamps (also those :func:`effective_time` replaced: one clock
-    stamped them all). An offline queue flushed after a live reading lies there. Stamped before
-    both, it is live: the charger's clock went back (local time at the end of summer time, ahead
-    of ours or behind it; an NTP correction), and the values shown must not freeze."""
+    charger stamped it before them, as :func:`later_s` compares its own stamps (also those
+    :func:`effective_time` replaced: one clock stamped them all), and after the values shown
+    before them (or none were): an offline queue flushed after a live reading. Stamped before
+    both, it is live only as the charger's clock that went back (local time at the end of summer
+    time, an NTP correction) and stays back: its own offset off our clock is the one its live
+    readings confirmed with it (``live_offset``, :func:`_follow_live_clock`). Else it is a queue
+    flushed after two or more live readings, whose values must not replace theirs."""
     shown = _shown(meter)
     if shown is None or later_s(*shown, reading.timestamp, got) >= 0.0:
         return False
     previous = meter._previous_shown
-    return previous is None or later_s(*previous, reading.timestamp, got) > 0.0
+    if previous is None or later_s(*previous, reading.timestamp, got) > 0.0:
+        return True
+    return not _on_live_clock(reading.timestamp, got[0], live_offset)
+
+
+def _on_live_clock(stamp: datetime, received: datetime, live_offset: float | None) -> bool:
+    """Whether ``stamp``, received ``received``, lies on the charger's live clock: its own offset
+    agrees with ``live_offset`` (None: none confirmed)."""
+    return live_offset is not None and offsets_agree(clock_offset_s(stamp, received), live_offset)
 
 
 def _shown(meter: MeterState) -> tuple[datetime, Reception] | None:
@@ -888,10 +910,14 @@ def count_from(meter: MeterState, at: datetime) -> None:
     """The register counts from ``at`` (a start after the charger's clock went back:
     ``charger_state``); an own stamp of the charger's kept for the earlier time goes with it.
     What it gave up to its value read before is history for good
-    (:func:`_sent_before_clock_went_back`: the connector's, across connections and restarts)."""
+    (:func:`_sent_before_clock_went_back`: the connector's, across connections and restarts).
+    The values shown count from ``at`` by the charger's clock too (:func:`_before_shown`): the
+    register proved the step back, so the session's first readings need no live clock to show."""
     meter._history_before_clock_back = _read_register(meter)
     meter.energy_timestamp = at
     meter._energy_charger_stamp = None
+    if meter.timestamp is not None:
+        meter._charger_stamp = at
 
 
 def _move_base_time(meter: MeterState, point: RegisterPoint) -> None:

@@ -91,7 +91,7 @@ class LiveClockOffset:
     def observe(self, stamp: datetime, received: datetime) -> float | None:
         """Note a reading stamped ``stamp`` that arrived at ``received``: the clock's offset (s,
         ahead > 0) when this reading confirms it, else None."""
-        offset = (stamp - received).total_seconds()
+        offset = clock_offset_s(stamp, received)
         last = self._last_received
         if last is not None and (received - last).total_seconds() < CLOCK_BURST_S:
             offset = max(offset, self._newest_s)
@@ -99,9 +99,19 @@ class LiveClockOffset:
             self._before_s = None if last is None else self._newest_s
         self._last_received, self._newest_s = received, offset
         before = self._before_s
-        if before is None or abs(offset - before) > CLOCK_OFFSET_TOLERANCE_S:
+        if before is None or not offsets_agree(offset, before):
             return None
         return offset
+
+
+def clock_offset_s(stamp: datetime, received: datetime) -> float:
+    """How far (s, ahead > 0) a charger's ``stamp`` lies off the time we ``received`` it."""
+    return (stamp - received).total_seconds()
+
+
+def offsets_agree(offset_s: float, other_s: float) -> bool:
+    """Whether two offsets off our clock (:func:`clock_offset_s`) show the same clock."""
+    return abs(offset_s - other_s) <= CLOCK_OFFSET_TOLERANCE_S
 
 
 def format_timestamp(value: datetime) -> str:
