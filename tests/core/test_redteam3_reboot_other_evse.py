@@ -9,10 +9,11 @@ _lost_in_reboot only looked at the lost session's own EVSE, and _starts_another 
 naming another EVSE for another session only when stamped after the open one began: EVSE 2's
 session was applied to the open session of EVSE 1 (its register into EVSE 1's meter), EVSE 2
 got no session at all, and EVSE 1's lost session never ended. A transaction never moves EVSE:
-EVSE 2's Started is its own session whatever its stamp; sent live and stamped before EVSE 1's
-began (the clock went back in the reboot), it also ends EVSE 1's as lost in the reboot. Sent from
-an offline queue it may be an old session of EVSE 2 of a station that numbers its transactions
-per EVSE: EVSE 1's goes on.
+EVSE 2's Started is its own session whatever its stamp; sent live after the station's
+BootNotification (which came after EVSE 1's last message), it also ends EVSE 1's as lost in the
+reboot. Sent from an offline queue it may be an old session of EVSE 2 of a station that numbers
+its transactions per EVSE: EVSE 1's goes on (as without a boot:
+test_redteam4_per_evse_ids_same_moment).
 """
 
 from __future__ import annotations

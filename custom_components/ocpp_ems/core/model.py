@@ -202,6 +202,9 @@ class Transaction:
     # meter values on a new station): ``meter_start_wh`` is a placeholder until the connector's
     # next value, which becomes the start (meter._take); never a base to count from.
     start_pending: bool = False
+    # The station booted (2.x BootNotification) after this open transaction's newest message: it
+    # may have lost it (v201.transactions._lost_in_reboot). Not persisted: a restart forgets it.
+    _boot_since_last_message: bool = field(default=False, compare=False)
 
     @property
     def energy_wh(self) -> float:

@@ -39,9 +39,10 @@ or counted twice. The rules:
   one's Started sent again (which carries its start register); so is one, with or without a
   register, stamped after the open one was last known to run with a seqNo below its highest
   (:func:`_counts_again`: a clock that kept the time; a Started sent again carries its original
-  time), and one on another EVSE sent live and stamped before the open one began (the clock went
-  back). The open one ends as :data:`STOPPED_BY_REBOOT` when it was last known to run, with the
-  energy it counted, and the new one starts (:func:`_lost_in_reboot`).
+  time), and one on another EVSE sent live after a BootNotification that came after the open
+  one's newest message, whatever its stamp (without that boot it is the other EVSE's own, below).
+  The open one ends as :data:`STOPPED_BY_REBOOT` when it was last known to run, with the energy it
+  counted, and the new one starts (:func:`_lost_in_reboot`).
   A message of a reused id stamped before the newer transaction began, by the end of an earlier
   one, is that earlier one's (:func:`_earlier_owner`), and so is one that repeats a message of an
   earlier one (after the clock went back it is stamped after the newer one began): it never ends
@@ -51,6 +52,8 @@ or counted twice. The rules:
 - **The same id on two EVSEs** (ids are unique per station, but firmware that numbers them per
   EVSE exists): a Started naming another EVSE than the transaction of its id, whatever its
   stamp, is another transaction (a transaction never moves); each EVSE's messages go to its own.
+  Without a boot since the open one's newest message it never ends the open one (two cars started
+  at about the same moment: their Starteds arrive in either order of their stamps).
 - **Unknown transactions** (their Started was lost, or is late) start on their first message,
   from their ``Transaction.Begin`` reading when they have one, else from the EVSE's last register
   (as a Started without meter values: the readings of an Updated or Ended are taken after the
@@ -235,6 +238,14 @@ def id_token_info(accepted: bool) -> dict[str, Any]:
     return {"status": authorization_status(accepted)}
 
 
+def station_booted(charger: Charger) -> None:
+    """A BootNotification: the station's open transactions may be lost in the reboot (marked
+    until their next message, :func:`_lost_in_reboot`)."""
+    for connector in charger.connectors.values():
+        if connector.transaction is not None:
+            connector.transaction._boot_since_last_message = True
+
+
 def transaction_event(state: ChargerState, payload: Payload) -> Payload:
     """Apply one TransactionEvent (module docstring) and return its answer."""
     event = Event.parse(payload)
@@ -321,14 +332,17 @@ def _lost_in_reboot(running: Transaction, event: Event) -> bool:
     station rebooted during ``running`` and lost it, so it never sends its Ended (a station that
     kept it ends it itself, stoppedReason PowerLoss or Reboot). On ``running``'s EVSE: one after
     it by the register (:func:`_after_reboot`) or by its seqNo and stamp
-    (:func:`_counts_again`). On another EVSE: one sent live and stamped before ``running``
-    began, the clock went back in the reboot (without a time source). One stamped later, or sent
-    from an offline queue, may be the other EVSE's own of a station that numbers its
-    transactions per EVSE: ``running`` goes on (:func:`_starts_another`)."""
+    (:func:`_counts_again`). On another EVSE: one sent live after the station booted
+    (BootNotification) since ``running``'s newest message, whatever its stamp (a clock that went
+    back in the reboot, or one that kept the time). Without that boot, or sent from an offline
+    queue, it may be the other EVSE's own of a station that numbers its transactions per EVSE
+    (two cars started at about the same moment arrive in either order of their stamps):
+    ``running`` goes on (:func:`_starts_another`). The boot is kept in memory only: after a
+    restart of Home Assistant between the boot and the Started, ``running`` goes on."""
     if event.kind != "Started":
         return False
     if _names_another_evse(running, event):
-        return not event.offline and event.at < running.started_at
+        return running._boot_since_last_message and not event.offline
     return _after_reboot(running, event) or _counts_again(running, event)
 
 
@@ -464,6 +478,8 @@ def _verdict(state: ChargerState, event: Event) -> bool:
 
 
 def _on_open(state: ChargerState, transaction: Transaction, event: Event) -> bool:
+    # The station still knows it (a message sent again too): it was not lost in a boot.
+    transaction._boot_since_last_message = False
     if transaction.sequence is None:
         transaction.sequence = EventSequence()
     seen = observe(transaction.sequence, event.seq_no, event.at)

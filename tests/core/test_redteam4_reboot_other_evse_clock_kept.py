@@ -1,0 +1,107 @@
+"""Red team (4) of a 2.x transaction lost in a reboot (transactions._lost_in_reboot, 09ca23a) on a
+station with two EVSEs and a clock that keeps the time (a real-time clock, NTP).
+
+The station numbers its transactions from 1 again after a reboot. Session "1" runs on EVSE 1
+(1,000 -> 1,500 Wh); the power fails, the station boots again (BootNotification, reason PowerUp)
+without it (its Ended never comes) and the next car starts "1" on EVSE 2, stamped now, seqNo 0.
+On EVSE 1 that Started ends the lost session (_counts_again: a seqNo below its highest, stamped
+after it was last known to run); on EVSE 2 only one stamped before the lost one began does (a
+clock that went back), so here EVSE 1's session stays open for good: a car "charging" on
+EVSE 1 for the energy manager, its session never booked. The boot between its last message and
+the new Started tells the reboot apart from a station that numbers its transactions per EVSE.
+A station that kept the session through the boot says so with its next message of it, which
+takes that back: a Started on EVSE 2 after it leaves EVSE 1's session running.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from custom_components.ocpp_ems.core.model import Transaction
+
+from .test_v201_reused_id_clock_back import EVSE, REUSED_ID, _ago, _register
+from .v201_harness import SimStation, SimStation21
+from .v201_harness import V201Harness as Harness
+
+EVSE_2 = {"id": 2, "connectorId": 1}
+EVSE_1_BEGIN_WH = 1000.0
+EVSE_2_BEGIN_WH = 7000.0
+SESSION_WH = 500.0
+
+
+@pytest.fixture
+def h(h2: Harness) -> Harness:
+    return h2
+
+
+async def _session_on_evse_1_then_boot(
+    h: Harness,
+) -> tuple[SimStation | SimStation21, Transaction]:
+    """EVSE 1's "1" (Started, Updated: 500 Wh), then a BootNotification; the station, the
+    session."""
+    sim = await h.charger_client(boot=True)
+    begin, middle = _ago(40), _ago(20)
+    await sim.tx_event(
+        "Started",
+        REUSED_ID,
+        seq_no=0,
+        timestamp=begin,
+        evse=EVSE,
+        trigger_reason="CablePluggedIn",
+        charging_state="Charging",
+        meter_value=_register(EVSE_1_BEGIN_WH, begin, "Transaction.Begin"),
+    )
+    await _evse_1_updated(sim, 1, EVSE_1_BEGIN_WH + SESSION_WH, middle)
+    session = h.charger.connectors[1].transaction
+    assert session is not None
+    await sim.boot(reason="PowerUp")
+    return sim, session
+
+
+async def _evse_1_updated(sim: SimStation | SimStation21, seq_no: int, wh: float, at: str) -> None:
+    await sim.tx_event(
+        "Updated",
+        REUSED_ID,
+        seq_no=seq_no,
+        timestamp=at,
+        evse=EVSE,
+        trigger_reason="MeterValuePeriodic",
+        meter_value=_register(wh, at, "Sample.Periodic"),
+    )
+
+
+async def _evse_2_started(h: Harness, sim: SimStation | SimStation21) -> None:
+    """ "1" on EVSE 2, stamped now, seqNo 0: EVSE 2's own session."""
+    now = _ago(1)
+    await sim.tx_event(
+        "Started",
+        REUSED_ID,
+        seq_no=0,
+        timestamp=now,
+        evse=EVSE_2,
+        trigger_reason="CablePluggedIn",
+        charging_state="Charging",
+        meter_value=_register(EVSE_2_BEGIN_WH, now, "Transaction.Begin"),
+    )
+    assert h.charger.connectors[2].transaction is not None
+
+
+async def test_a_session_lost_in_a_reboot_ends_when_the_next_starts_on_the_other_evse(
+    h: Harness,
+) -> None:
+    sim, lost = await _session_on_evse_1_then_boot(h)
+    await _evse_2_started(h, sim)
+    assert (lost.stop_reason, lost.energy_wh) == ("Reboot", SESSION_WH)
+    assert h.charger.connectors[1].transaction is None
+
+
+async def test_a_session_kept_through_the_boot_runs_on_beside_the_other_evses(
+    h: Harness,
+) -> None:
+    """The station sends EVSE 1's "1" on after the boot (it kept it), then numbers EVSE 2's
+    session "1" too (per EVSE): EVSE 1's session runs on and counts its own energy."""
+    sim, kept = await _session_on_evse_1_then_boot(h)
+    await _evse_1_updated(sim, 2, EVSE_1_BEGIN_WH + 2 * SESSION_WH, _ago(10))
+    await _evse_2_started(h, sim)
+    assert h.charger.connectors[1].transaction is kept
+    assert (kept.ended_at, kept.energy_wh) == (None, 2 * SESSION_WH)
