@@ -20,17 +20,16 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
 
 from custom_components.ocpp_ems.const import CONF_ID_TAGS, CONF_RESPONSE_TIMEOUT, DOMAIN
 from tests.core.test_v201_reused_id_clock_back import (
-    EVSE,
     NEW_BEGIN_WH,
     OLD_BEGIN_WH,
     OLD_STARTED_MIN_AGO,
     REUSED_ID,
     SESSION_WH,
     _ago,
-    _register,
     send_frames,
     session_frames,
 )
+from tests.core.v201_reuse import cable_started, card_shown, tx_frame
 
 from .helpers.fixtures import central_of
 from .helpers.platform import only_platforms
@@ -44,31 +43,6 @@ CARD_USER = "Bob"
 @pytest.fixture
 def server_options() -> dict[str, Any]:
     return {CONF_RESPONSE_TIMEOUT: 3, CONF_ID_TAGS: ["TAG1 = Alice", f"TAG2 = {CARD_USER}"]}
-
-
-def _cable_first_started(seq_no: int, begin_wh: float, at: str) -> dict[str, Any]:
-    """The Started of a session the cable started: no token."""
-    return {
-        "event_type": "Started",
-        "seq_no": seq_no,
-        "timestamp": at,
-        "trigger_reason": "CablePluggedIn",
-        "evse": EVSE,
-        "charging_state": "EVConnected",
-        "meter_value": _register(begin_wh, at, "Transaction.Begin"),
-    }
-
-
-def _card_shown(seq_no: int, at: str, **more: Any) -> dict[str, Any]:
-    return {
-        "event_type": "Updated",
-        "seq_no": seq_no,
-        "timestamp": at,
-        "trigger_reason": "Authorized",
-        "evse": EVSE,
-        "id_token": CARD,
-        **more,
-    }
 
 
 def _session_sensor(hass: HomeAssistant, charger_id: str, key: str) -> str:
@@ -99,21 +73,20 @@ async def test_card_in_an_updated_that_repeats_its_sessions_seq_no_and_time(
             assert isinstance(side, Side2x)
             fired = _session_events(hass, _session_entity(hass, entry))
             started_at, charging_at = _ago(20), _ago(10)
-            charging = _register(OLD_BEGIN_WH + 500, charging_at, "Sample.Periodic")
+            charging = tx_frame(
+                "Updated",
+                1,
+                charging_at,
+                wh=OLD_BEGIN_WH + 500,
+                trigger_reason="ChargingStateChanged",
+                charging_state="Charging",
+            )
             await send_frames(
                 side.station,
                 [
-                    _cable_first_started(0, OLD_BEGIN_WH, started_at),
-                    {
-                        "event_type": "Updated",
-                        "seq_no": 1,
-                        "timestamp": charging_at,
-                        "trigger_reason": "ChargingStateChanged",
-                        "evse": EVSE,
-                        "charging_state": "Charging",
-                        "meter_value": charging,
-                    },
-                    _card_shown(1, charging_at, meter_value=charging),
+                    cable_started(OLD_BEGIN_WH, started_at),
+                    charging,
+                    card_shown(1, charging_at, CARD, meter_value=charging["meter_value"]),
                 ],
             )
             await hass.async_block_till_done()
@@ -156,8 +129,8 @@ async def test_card_after_a_cable_first_start_of_a_reused_id_after_the_clock_wen
             await send_frames(
                 side.station,
                 [
-                    _cable_first_started(0, NEW_BEGIN_WH, new_started_at),
-                    _card_shown(1, old[1]["timestamp"]),
+                    cable_started(NEW_BEGIN_WH, new_started_at),
+                    card_shown(1, old[1]["timestamp"], CARD),
                 ],
             )
             await send_frames(side.station, old)

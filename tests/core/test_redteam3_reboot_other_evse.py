@@ -22,22 +22,19 @@ import pytest
 
 from custom_components.ocpp_ems.core.model import ConnectorStatus, Transaction
 
-from .test_v201_reused_id_clock_back import (
-    EVSE,
-    OLD_BEGIN_WH,
-    OLD_STARTED_MIN_AGO,
-    REUSED_ID,
-    SESSION_WH,
-    _ago,
-    _register,
-    send_frames,
-    session_frames,
-)
-from .v201_harness import SimStation, SimStation21
+from .test_v201_reused_id_clock_back import EVSE, OLD_STARTED_MIN_AGO, SESSION_WH, _ago
 from .v201_harness import V201Harness as Harness
+from .v201_reuse import (
+    EVSE_2,
+    EVSE_2_BEGIN_WH,
+    TAG1,
+    Station,
+    open_session_then_reboot,
+    periodic_updated,
+    send,
+    tx_frame,
+)
 
-EVSE_2 = {"id": 2, "connectorId": 1}
-EVSE_2_BEGIN_WH = 7000.0
 # EVSE 2's session starts this long before the lost one began (the clock went back in the reboot).
 CLOCK_BACK_MIN = 120
 
@@ -53,39 +50,29 @@ def _before_the_lost_one(minutes_later: float = 0) -> str:
 
 async def _lost_then_evse_2_session(
     h: Harness, *, offline: bool = False
-) -> tuple[SimStation | SimStation21, Transaction]:
+) -> tuple[Station, Transaction]:
     """EVSE 1's session "1" (Started, Updated: 500 Wh), a reboot, then "1" on EVSE 2 (Started
     and two Updated, 1,000 Wh), stamped before EVSE 1's began; the station, EVSE 1's session."""
-    sim = await h.charger_client(boot=True)
-    await send_frames(sim, session_frames(0, OLD_BEGIN_WH, OLD_STARTED_MIN_AGO)[:2])
-    lost = h.charger.connectors[1].transaction
-    assert lost is not None
-    await sim.boot(reason="PowerUp")
+    opened = await open_session_then_reboot(h)
+    sim, lost = opened.station, opened.transaction
     started = _before_the_lost_one()
-    await sim.tx_event(
-        "Started",
-        REUSED_ID,
-        seq_no=0,
-        timestamp=started,
-        evse=EVSE_2,
-        id_token={"idToken": "TAG1", "type": "ISO14443"},
-        charging_state="Charging",
-        meter_value=_register(EVSE_2_BEGIN_WH, started, "Transaction.Begin"),
-        offline=offline,
+    await send(
+        sim,
+        tx_frame(
+            "Started",
+            0,
+            started,
+            wh=EVSE_2_BEGIN_WH,
+            evse=EVSE_2,
+            id_token=TAG1,
+            charging_state="Charging",
+            offline=offline,
+        ),
     )
     for seq_no, minutes in ((1, 15), (2, 30)):
-        at = _before_the_lost_one(minutes)
         wh = EVSE_2_BEGIN_WH + SESSION_WH * minutes / 30
-        await sim.tx_event(
-            "Updated",
-            REUSED_ID,
-            seq_no=seq_no,
-            timestamp=at,
-            evse=EVSE_2,
-            trigger_reason="MeterValuePeriodic",
-            meter_value=_register(wh, at, "Sample.Periodic"),
-            offline=offline,
-        )
+        at = _before_the_lost_one(minutes)
+        await send(sim, periodic_updated(seq_no, wh, at, evse=EVSE_2, offline=offline))
     new = h.charger.connector(2).transaction
     assert new is not None, "EVSE 2's session was not booked (nor its 1,000 Wh counted)"
     assert new.energy_wh == SESSION_WH

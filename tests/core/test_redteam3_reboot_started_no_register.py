@@ -17,13 +17,10 @@ from typing import Any
 
 import pytest
 
-from custom_components.ocpp_ems.core.model import EventKind
-
-from .test_v201_reused_id_clock_back import EVSE, REUSED_ID, _ago, _register
-from .v201_harness import SimStation, SimStation21
+from .test_v201_reused_id_clock_back import REUSED_ID, _ago
 from .v201_harness import V201Harness as Harness
+from .v201_reuse import TAG1, Station, ended_sessions, periodic_updated, send, tx_frame
 
-TOKEN = {"idToken": "TAG1", "type": "ISO14443"}
 OPEN_BEGIN_WH = 1000.0
 OPEN_LAST_WH = 1500.0
 NEW_END_WH = 2500.0
@@ -34,55 +31,28 @@ def h(h2: Harness) -> Harness:
     return h2
 
 
-async def _started_without_register(sim: SimStation | SimStation21, minutes_ago: float) -> None:
-    await sim.tx_event(
-        "Started",
-        REUSED_ID,
-        seq_no=0,
-        timestamp=_ago(minutes_ago),
-        evse=EVSE,
-        id_token=TOKEN,
-        charging_state="Charging",
-    )
+def _started_without_register(minutes_ago: float, seq_no: int = 0) -> dict[str, Any]:
+    return tx_frame("Started", seq_no, _ago(minutes_ago), id_token=TAG1, charging_state="Charging")
 
 
-async def _updated(
-    sim: SimStation | SimStation21, seq_no: int, wh: float, minutes_ago: float, **more: Any
-) -> None:
-    at = _ago(minutes_ago)
-    kind = "Ended" if "stopped_reason" in more else "Updated"
-    context = "Transaction.End" if kind == "Ended" else "Sample.Periodic"
-    await sim.tx_event(
-        kind,
-        REUSED_ID,
-        seq_no=seq_no,
-        timestamp=at,
-        evse=EVSE,
-        trigger_reason="MeterValuePeriodic",
-        meter_value=_register(wh, at, context),
-        **more,
-    )
-
-
-def _ended(h: Harness) -> list[tuple[str, float]]:
-    ended = [e.data for e in h.events if e.kind is EventKind.SESSION_ENDED]
-    return [(e["transaction_id"], e["energy_wh"]) for e in ended]
+async def _updated(sim: Station, seq_no: int, wh: float, minutes_ago: float, **more: Any) -> None:
+    await send(sim, periodic_updated(seq_no, wh, _ago(minutes_ago), **more))
 
 
 async def test_a_new_started_without_register_stamped_after_the_open_session_is_new(
     h: Harness,
 ) -> None:
     sim = await h.charger_client(boot=True)
-    await _started_without_register(sim, 60)
+    await send(sim, _started_without_register(60))
     await _updated(sim, 1, OPEN_BEGIN_WH, 59)
     await _updated(sim, 2, OPEN_LAST_WH, 45)
     open_session = h.charger.connectors[1].transaction
     assert open_session is not None
     await sim.boot(reason="PowerUp")
-    await _started_without_register(sim, 30)  # the clock kept the time: after the open one
+    await send(sim, _started_without_register(30))  # the clock kept the time: after the open one
     await _updated(sim, 1, OPEN_LAST_WH + 500, 15)
     await _updated(sim, 2, NEW_END_WH, 1, stopped_reason="EVDisconnected")
-    assert _ended(h) == [(REUSED_ID, OPEN_LAST_WH - OPEN_BEGIN_WH), (REUSED_ID, 1000.0)]
+    assert ended_sessions(h) == [(REUSED_ID, OPEN_LAST_WH - OPEN_BEGIN_WH), (REUSED_ID, 1000.0)]
     assert h.kinds().count("session_started") == 2
 
 
@@ -99,19 +69,11 @@ async def test_a_started_stamped_later_that_does_not_count_again_is_the_open_ses
     again: its unanswered one) or above it (no count from the start again): the open session's
     own, no session ends or starts."""
     sim = await h.charger_client(boot=True)
-    await _started_without_register(sim, 60)
+    await send(sim, _started_without_register(60))
     for update in range(1, updates + 1):
         await _updated(sim, update, OPEN_BEGIN_WH + 100 * update, 60 - update)
     open_session = h.charger.connectors[1].transaction
-    await sim.tx_event(
-        "Started",
-        REUSED_ID,
-        seq_no=seq_no,
-        timestamp=_ago(30),
-        evse=EVSE,
-        id_token=TOKEN,
-        charging_state="Charging",
-    )
+    await send(sim, _started_without_register(30, seq_no))
     assert h.charger.connectors[1].transaction is open_session
     assert h.kinds().count("session_started") == 1
-    assert _ended(h) == []
+    assert ended_sessions(h) == []

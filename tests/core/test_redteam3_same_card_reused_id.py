@@ -16,18 +16,18 @@ from __future__ import annotations
 
 import pytest
 
+from custom_components.ocpp_ems.core.model import Transaction
+
 from .test_v201_reused_id_clock_back import (
-    EVSE,
     NEW_BEGIN_WH,
     OLD_BEGIN_WH,
     OLD_STARTED_MIN_AGO,
-    REUSED_ID,
     _ago,
-    _register,
     send_frames,
     session_frames,
 )
 from .v201_harness import V201Harness as Harness
+from .v201_reuse import TAG1, Station, cable_started, card_shown, send
 
 NEW_STARTED_MIN_AGO = OLD_STARTED_MIN_AGO - 10
 CARD_SHOWN_MIN_AGO = OLD_STARTED_MIN_AGO - 16
@@ -38,32 +38,20 @@ def h(h2: Harness) -> Harness:
     return h2
 
 
+async def _cable_started_new_session(h: Harness, sim: Station) -> Transaction:
+    """The new session "1", started by the cable inside the old span: the running session."""
+    await send(sim, cable_started(NEW_BEGIN_WH, _ago(NEW_STARTED_MIN_AGO)))
+    running = h.charger.connectors[1].transaction
+    assert running is not None
+    return running
+
+
 async def test_the_same_card_shown_for_the_new_session_is_its_owner(h: Harness) -> None:
     sim = await h.charger_client(boot=True)
     await send_frames(sim, session_frames(0, OLD_BEGIN_WH, OLD_STARTED_MIN_AGO))
-    started = _ago(NEW_STARTED_MIN_AGO)
-    await sim.tx_event(
-        "Started",
-        REUSED_ID,
-        seq_no=0,
-        timestamp=started,
-        trigger_reason="CablePluggedIn",
-        evse=EVSE,
-        charging_state="EVConnected",
-        meter_value=_register(NEW_BEGIN_WH, started, "Transaction.Begin"),
-    )
-    running = h.charger.connectors[1].transaction
-    assert running is not None
+    running = await _cable_started_new_session(h, sim)
     assert running.id_tag is None
-    answer = await sim.tx_event(
-        "Updated",
-        REUSED_ID,
-        seq_no=1,
-        timestamp=_ago(CARD_SHOWN_MIN_AGO),
-        trigger_reason="Authorized",
-        evse=EVSE,
-        id_token={"idToken": "TAG1", "type": "ISO14443"},
-    )
+    answer = await send(sim, card_shown(1, _ago(CARD_SHOWN_MIN_AGO), TAG1))
     assert answer.id_token_info["status"] == "Accepted"
     assert running.id_tag == "TAG1"
     assert "session_identified" in h.kinds()
@@ -76,22 +64,9 @@ async def test_the_old_sessions_card_message_sent_again_stays_the_old_ones(h: Ha
     nor its register."""
     sim = await h.charger_client(boot=True)
     old = session_frames(0, OLD_BEGIN_WH, OLD_STARTED_MIN_AGO)
-    card = {"idToken": "TAG1", "type": "ISO14443"}
-    old[1] = {**old[1], "id_token": card}
+    old[1] = {**old[1], "id_token": TAG1}
     await send_frames(sim, old)
-    started = _ago(NEW_STARTED_MIN_AGO)
-    await sim.tx_event(
-        "Started",
-        REUSED_ID,
-        seq_no=0,
-        timestamp=started,
-        trigger_reason="CablePluggedIn",
-        evse=EVSE,
-        charging_state="EVConnected",
-        meter_value=_register(NEW_BEGIN_WH, started, "Transaction.Begin"),
-    )
-    running = h.charger.connectors[1].transaction
-    assert running is not None
+    running = await _cable_started_new_session(h, sim)
     await send_frames(sim, [old[1]])
     assert running.id_tag is None
     assert running.energy_wh == 0

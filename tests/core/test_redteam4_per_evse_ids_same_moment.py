@@ -13,16 +13,22 @@ own energy.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from .test_v201_reused_id_clock_back import EVSE, REUSED_ID, _register
-from .v201_harness import SimStation, SimStation21, now_iso
+from .test_v201_reused_id_clock_back import EVSE
 from .v201_harness import V201Harness as Harness
-
-EVSE_2 = {"id": 2, "connectorId": 1}
-EVSE_1_BEGIN_WH = 1000.0
-EVSE_2_BEGIN_WH = 7000.0
-SESSION_WH = 500.0
+from .v201_harness import now_iso
+from .v201_reuse import (
+    EVSE_1_BEGIN_WH,
+    EVSE_2,
+    EVSE_2_BEGIN_WH,
+    EVSE_SESSION_WH,
+    cable_started,
+    periodic_updated,
+    send,
+)
 
 
 @pytest.fixture
@@ -30,45 +36,20 @@ def h(h2: Harness) -> Harness:
     return h2
 
 
-async def _started(
-    sim: SimStation | SimStation21, evse: dict[str, int], wh: float, at: str
-) -> None:
-    await sim.tx_event(
-        "Started",
-        REUSED_ID,
-        seq_no=0,
-        timestamp=at,
-        evse=evse,
-        trigger_reason="CablePluggedIn",
-        charging_state="EVConnected",
-        meter_value=_register(wh, at, "Transaction.Begin"),
-    )
-
-
-async def _updated(
-    sim: SimStation | SimStation21, evse: dict[str, int], wh: float, at: str
-) -> None:
-    await sim.tx_event(
-        "Updated",
-        REUSED_ID,
-        seq_no=1,
-        timestamp=at,
-        evse=evse,
-        trigger_reason="MeterValuePeriodic",
-        charging_state="Charging",
-        meter_value=_register(wh, at, "Sample.Periodic"),
-    )
+def _charging(evse: dict[str, int], wh: float, at: str) -> dict[str, Any]:
+    """The session's first Updated (seqNo 1): charging, at register ``wh``."""
+    return periodic_updated(1, wh, at, evse=evse, charging_state="Charging")
 
 
 async def test_two_sessions_started_together_on_a_per_evse_numbering_station(h: Harness) -> None:
     sim = await h.charger_client(boot=True)
-    await _started(sim, EVSE, EVSE_1_BEGIN_WH, now_iso(-60))
-    await _started(sim, EVSE_2, EVSE_2_BEGIN_WH, now_iso(-62))
-    await _updated(sim, EVSE, EVSE_1_BEGIN_WH + SESSION_WH, now_iso(-1))
-    await _updated(sim, EVSE_2, EVSE_2_BEGIN_WH + SESSION_WH, now_iso())
+    await send(sim, cable_started(EVSE_1_BEGIN_WH, now_iso(-60), evse=EVSE))
+    await send(sim, cable_started(EVSE_2_BEGIN_WH, now_iso(-62), evse=EVSE_2))
+    await send(sim, _charging(EVSE, EVSE_1_BEGIN_WH + EVSE_SESSION_WH, now_iso(-1)))
+    await send(sim, _charging(EVSE_2, EVSE_2_BEGIN_WH + EVSE_SESSION_WH, now_iso()))
     first, second = (h.charger.connectors[n].transaction for n in (1, 2))
     ended = h.charger.connectors[1].last_transaction
     energies = [None if t is None else t.energy_wh for t in (first, second)]
-    assert (energies, ended) == ([SESSION_WH, SESSION_WH], None), (
+    assert (energies, ended) == ([EVSE_SESSION_WH, EVSE_SESSION_WH], None), (
         f"EVSE 1's ended: {ended and (ended.stop_reason, ended.energy_wh)}"
     )

@@ -17,16 +17,20 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.ocpp_ems.core.model import Transaction
-
-from .test_v201_reused_id_clock_back import EVSE, REUSED_ID, _ago, _register
-from .v201_harness import SimStation, SimStation21
+from .test_v201_reused_id_clock_back import EVSE, _ago
 from .v201_harness import V201Harness as Harness
-
-EVSE_2 = {"id": 2, "connectorId": 1}
-EVSE_1_BEGIN_WH = 1000.0
-EVSE_2_BEGIN_WH = 7000.0
-SESSION_WH = 500.0
+from .v201_reuse import (
+    EVSE_1_BEGIN_WH,
+    EVSE_2,
+    EVSE_2_BEGIN_WH,
+    EVSE_SESSION_WH,
+    OpenSession,
+    Station,
+    cable_started,
+    open_session_then_reboot,
+    periodic_updated,
+    send,
+)
 
 
 @pytest.fixture
@@ -34,64 +38,27 @@ def h(h2: Harness) -> Harness:
     return h2
 
 
-async def _session_on_evse_1_then_boot(
-    h: Harness,
-) -> tuple[SimStation | SimStation21, Transaction]:
-    """EVSE 1's "1" (Started, Updated: 500 Wh), then a BootNotification; the station, the
-    session."""
-    sim = await h.charger_client(boot=True)
+async def _session_on_evse_1_then_boot(h: Harness) -> OpenSession:
+    """EVSE 1's "1" (Started, Updated: 500 Wh), then a BootNotification."""
     begin, middle = _ago(40), _ago(20)
-    await sim.tx_event(
-        "Started",
-        REUSED_ID,
-        seq_no=0,
-        timestamp=begin,
-        evse=EVSE,
-        trigger_reason="CablePluggedIn",
-        charging_state="Charging",
-        meter_value=_register(EVSE_1_BEGIN_WH, begin, "Transaction.Begin"),
-    )
-    await _evse_1_updated(sim, 1, EVSE_1_BEGIN_WH + SESSION_WH, middle)
-    session = h.charger.connectors[1].transaction
-    assert session is not None
-    await sim.boot(reason="PowerUp")
-    return sim, session
+    started = cable_started(EVSE_1_BEGIN_WH, begin, evse=EVSE, charging_state="Charging")
+    updated = periodic_updated(1, EVSE_1_BEGIN_WH + EVSE_SESSION_WH, middle, evse=EVSE)
+    return await open_session_then_reboot(h, [started, updated])
 
 
-async def _evse_1_updated(sim: SimStation | SimStation21, seq_no: int, wh: float, at: str) -> None:
-    await sim.tx_event(
-        "Updated",
-        REUSED_ID,
-        seq_no=seq_no,
-        timestamp=at,
-        evse=EVSE,
-        trigger_reason="MeterValuePeriodic",
-        meter_value=_register(wh, at, "Sample.Periodic"),
-    )
-
-
-async def _evse_2_started(h: Harness, sim: SimStation | SimStation21) -> None:
+async def _evse_2_started(h: Harness, sim: Station) -> None:
     """ "1" on EVSE 2, stamped now, seqNo 0: EVSE 2's own session."""
-    now = _ago(1)
-    await sim.tx_event(
-        "Started",
-        REUSED_ID,
-        seq_no=0,
-        timestamp=now,
-        evse=EVSE_2,
-        trigger_reason="CablePluggedIn",
-        charging_state="Charging",
-        meter_value=_register(EVSE_2_BEGIN_WH, now, "Transaction.Begin"),
-    )
+    await send(sim, cable_started(EVSE_2_BEGIN_WH, _ago(1), evse=EVSE_2, charging_state="Charging"))
     assert h.charger.connectors[2].transaction is not None
 
 
 async def test_a_session_lost_in_a_reboot_ends_when_the_next_starts_on_the_other_evse(
     h: Harness,
 ) -> None:
-    sim, lost = await _session_on_evse_1_then_boot(h)
-    await _evse_2_started(h, sim)
-    assert (lost.stop_reason, lost.energy_wh) == ("Reboot", SESSION_WH)
+    opened = await _session_on_evse_1_then_boot(h)
+    lost = opened.transaction
+    await _evse_2_started(h, opened.station)
+    assert (lost.stop_reason, lost.energy_wh) == ("Reboot", EVSE_SESSION_WH)
     assert h.charger.connectors[1].transaction is None
 
 
@@ -100,8 +67,9 @@ async def test_a_session_kept_through_the_boot_runs_on_beside_the_other_evses(
 ) -> None:
     """The station sends EVSE 1's "1" on after the boot (it kept it), then numbers EVSE 2's
     session "1" too (per EVSE): EVSE 1's session runs on and counts its own energy."""
-    sim, kept = await _session_on_evse_1_then_boot(h)
-    await _evse_1_updated(sim, 2, EVSE_1_BEGIN_WH + 2 * SESSION_WH, _ago(10))
+    opened = await _session_on_evse_1_then_boot(h)
+    sim, kept = opened.station, opened.transaction
+    await send(sim, periodic_updated(2, EVSE_1_BEGIN_WH + 2 * EVSE_SESSION_WH, _ago(10), evse=EVSE))
     await _evse_2_started(h, sim)
     assert h.charger.connectors[1].transaction is kept
-    assert (kept.ended_at, kept.energy_wh) == (None, 2 * SESSION_WH)
+    assert (kept.ended_at, kept.energy_wh) == (None, 2 * EVSE_SESSION_WH)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.ocpp_ems.core.model import EventKind
-
 from .test_v201_reused_id_clock_back import (
     NEW_BEGIN_WH,
     OLD_BEGIN_WH,
@@ -24,6 +22,7 @@ from .test_v201_reused_id_clock_back import (
     session_frames,
 )
 from .v16_harness import Harness
+from .v201_reuse import ended_sessions
 
 # The old session runs 120 -> 90 minutes ago; the new one starts 20 minutes after it began (the
 # clock went back 10 minutes less than the old one ran) and ends 30 minutes later.
@@ -37,11 +36,6 @@ SEQ_NO_CONTINUES = 3
 def h(h2: Harness) -> Harness:
     """Every test of this module runs for 2.0.1 and 2.1."""
     return h2
-
-
-def _ended_energies(h: Harness) -> list[tuple[str, float]]:
-    ended = [e.data for e in h.events if e.kind is EventKind.SESSION_ENDED]
-    return [(e["transaction_id"], e["energy_wh"]) for e in ended]
 
 
 @pytest.mark.parametrize("first_seq_no", [SEQ_NO_RESTARTS, SEQ_NO_CONTINUES])
@@ -61,7 +55,7 @@ async def test_new_session_stamped_inside_the_old_span_counts_its_energy(
     connector = h.charger.connectors[1]
     assert connector.transaction is None
     assert connector.last_transaction is running
-    assert _ended_energies(h) == [(REUSED_ID, SESSION_WH), (REUSED_ID, SESSION_WH)]
+    assert ended_sessions(h) == [(REUSED_ID, SESSION_WH), (REUSED_ID, SESSION_WH)]
     assert h.charger.lifetime_energy.total_wh == pytest.approx(lifetime_after_old + SESSION_WH)
 
 
@@ -85,7 +79,7 @@ async def test_old_frames_sent_again_around_a_new_session_inside_its_span(
     assert connector.transaction is None
     assert connector.last_transaction is not None
     assert connector.last_transaction.meter_start_wh == NEW_BEGIN_WH
-    assert _ended_energies(h) == [(REUSED_ID, SESSION_WH), (REUSED_ID, SESSION_WH)]
+    assert ended_sessions(h) == [(REUSED_ID, SESSION_WH), (REUSED_ID, SESSION_WH)]
     assert h.kinds().count("session_started") == 2
     assert h.kinds().count("session_updated") == 0
     assert h.charger.lifetime_energy.total_wh == pytest.approx(lifetime_after_old + SESSION_WH)

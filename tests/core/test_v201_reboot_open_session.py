@@ -12,13 +12,11 @@ Ended. The open session's own Started sent again stays a duplicate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pytest
 
-from custom_components.ocpp_ems.core.model import EventKind, Transaction
 from custom_components.ocpp_ems.core.timeutil import parse_timestamp
 
 from .test_v201_reused_id_clock_back import (
@@ -31,7 +29,8 @@ from .test_v201_reused_id_clock_back import (
     send_frames,
     session_frames,
 )
-from .v201_harness import Harness, SimStation, SimStation21, sampled
+from .v201_harness import Harness, sampled
+from .v201_reuse import ended_sessions, open_session_then_reboot
 
 # The open session (120 -> 105 minutes ago) charged half a session before the reboot: its
 # Started and Updated arrived, its Ended never comes.
@@ -51,27 +50,8 @@ def _at(frame: dict[str, Any]) -> datetime:
     return parse_timestamp(frame["timestamp"])
 
 
-def _ended(h: Harness) -> list[tuple[str, float, str]]:
-    ended = [e.data for e in h.events if e.kind is EventKind.SESSION_ENDED]
-    return [(e["transaction_id"], e["energy_wh"], e["reason"]) for e in ended]
-
-
-@dataclass(frozen=True)
-class OpenSession:
-    station: SimStation | SimStation21
-    frames: list[dict[str, Any]]  # its Started and Updated, as sent
-    transaction: Transaction
-
-
-async def _open_session_then_reboot(h: Harness) -> OpenSession:
-    """The open session's Started and Updated, then a BootNotification (its Ended lost)."""
-    sim = await h.charger_client(boot=True)
-    frames = session_frames(0, OLD_BEGIN_WH, OLD_STARTED_MIN_AGO)[:2]
-    await send_frames(sim, frames)
-    transaction = h.charger.connectors[1].transaction
-    assert transaction is not None
-    await sim.boot(reason="PowerUp")
-    return OpenSession(sim, frames, transaction)
+def _ended(h: Harness) -> list[tuple[Any, ...]]:
+    return ended_sessions(h, "transaction_id", "energy_wh", "reason")
 
 
 @pytest.mark.parametrize("new_started", NEW_STARTED_MIN_AGO)
@@ -80,7 +60,7 @@ async def test_new_session_after_a_reboot_ends_the_open_one(h: Harness, new_star
     1,500 -> 2,500 Wh): the open one ends as "Reboot" at its last message with its 500 Wh, the
     new one is a session of its own with its 1,000 Wh, ended by its own Ended; the lifetime total
     counts the meter once."""
-    opened = await _open_session_then_reboot(h)
+    opened = await open_session_then_reboot(h)
     sim, open_session = opened.station, opened.transaction
     lifetime_before_new = h.charger.lifetime_energy.total_wh
     new = session_frames(0, OPEN_LAST_WH, NEW_STARTED_MIN_AGO[new_started])
@@ -103,7 +83,7 @@ async def test_open_sessions_frames_sent_again_while_the_new_one_runs(h: Harness
     """After the new session (stamped inside the open one's span) started, the old session's
     Started and Updated are sent again (the station never saw our answers): they count nothing
     again and never end or extend the new session."""
-    opened = await _open_session_then_reboot(h)
+    opened = await open_session_then_reboot(h)
     sim, open_session = opened.station, opened.transaction
     new = session_frames(0, OPEN_LAST_WH, NEW_STARTED_MIN_AGO["inside_its_span"])
     await send_frames(sim, new[:2])

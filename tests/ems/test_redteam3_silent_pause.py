@@ -11,19 +11,13 @@ after a run of silences) while the car may draw 32 A, five times what is asked; 
 from __future__ import annotations
 
 from custom_components.ocpp_ems.core.ems.types import ChargerCommand, Mode
-from custom_components.ocpp_ems.core.errors import CommandTimeoutError
 
+from .silence import no_answer, rig_that_took_32_a
 from .test_driver import TIMING, rig
 
 
 async def test_a_limit_below_the_last_confirmed_one_goes_out_after_an_unanswered_pause() -> None:
-    r = rig()
-    await r.step()
-    assert r.control.calls == [("set_limit", 32.0, None)]  # taken
-
-    def no_answer() -> None:
-        raise CommandTimeoutError("SetChargingProfile")
-
+    r = await rig_that_took_32_a()
     r.control.on_call = no_answer
     r.driver.update_charger("a", {"mode": Mode.OFF})
     _, retries = await r.step(after_s=1.0)
@@ -41,10 +35,6 @@ async def test_a_switch_to_three_phases_at_less_current_a_line_goes_out_into_the
     car may still draw 16 A on L1, so the lower line current is not held."""
     r = rig()
     r.driver.update_charger("a", {"max_current_a": 16.0})
-
-    def no_answer() -> None:
-        raise CommandTimeoutError("SetChargingProfile")
-
     r.control.on_call = no_answer
     assert await r.driver.write("a", ChargerCommand(16.0, 1)) is not None  # unanswered
     r.control.on_call = None

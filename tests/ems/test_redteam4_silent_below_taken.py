@@ -13,9 +13,7 @@ first write below the one taken goes out at once.
 
 from __future__ import annotations
 
-from custom_components.ocpp_ems.core.errors import CommandTimeoutError
-
-from .test_driver import rig
+from .silence import no_answer, rig_that_took_32_a
 
 HOUR_S = 3600.0
 STEP_S = 5.0
@@ -26,13 +24,7 @@ MAX_WRITES_AN_HOUR = 24
 
 
 async def test_a_silent_charger_is_not_written_at_every_decision_below_what_it_took() -> None:
-    r = rig()
-    await r.step()
-    assert r.control.calls == [("set_limit", 32.0, None)]  # taken
-
-    def no_answer() -> None:
-        raise CommandTimeoutError("SetChargingProfile")
-
+    r = await rig_that_took_32_a()
     r.control.on_call = no_answer
     for n in range(int(HOUR_S / STEP_S)):
         r.driver.update_charger("a", {"max_current_a": SWINGING_A[n % len(SWINGING_A)]})
