@@ -366,7 +366,7 @@ def apply_reading(
         meter.signed_meter_value = reading.signed
     meter._previous_shown = _shown(meter)
     meter.timestamp = when
-    meter._charger_stamp = None if when == reading.timestamp else reading.timestamp
+    meter._charger_stamp = _replaced_stamp(reading.timestamp, when)
     meter._received_at, meter._received_monotonic = got
     return True
 
@@ -737,7 +737,7 @@ def _received_point(
         timestamp=when,
         received_at=received_at,
         _received_monotonic=monotonic,
-        charger_stamp=None if when == stamp else stamp,
+        charger_stamp=_replaced_stamp(stamp, when),
     )
 
 
@@ -768,6 +768,12 @@ def _time_since(base: RegisterPoint, point: RegisterPoint) -> float | None:
         since = (_charger_time(point) - _charger_time(base)).total_seconds()
         return -math.inf if _stamped_before_set_back(base, point, since) else since
     return later_s(base.timestamp, _received(base), point.timestamp, _received(point))
+
+
+def _replaced_stamp(stamp: datetime, when: datetime) -> datetime | None:
+    """The charger's own ``stamp``, kept where :func:`effective_time` replaced it by ``when``
+    (None: ``when`` is the stamp)."""
+    return None if when == stamp else stamp
 
 
 def _charger_time(point: RegisterPoint) -> datetime:
@@ -804,7 +810,7 @@ def later_s(then: datetime, then_received: Reception, now: datetime, received: R
     clock by ours (Heartbeat) stamps a live reading an hour "before" the one it took a minute
     earlier once our clock went back an hour; one whose stamps lie ahead of ours by then gets the
     time we received it (:func:`effective_time`), an hour "before" too."""
-    return (now - then).total_seconds() - min(_clock_step_s(then_received, received), 0.0)
+    return (now - then).total_seconds() - min(clock_step_s(then_received, received), 0.0)
 
 
 def _received(point: RegisterPoint) -> Reception:
@@ -816,7 +822,7 @@ def _received(point: RegisterPoint) -> Reception:
 MIN_CLOCK_STEP_S = 1.0
 
 
-def _clock_step_s(then: Reception, now: Reception) -> float:
+def clock_step_s(then: Reception, now: Reception) -> float:
     """How far our clock jumped (s; < 0: back) between two receptions: what it moved beyond the
     monotonic clock (> 0 also when our host slept: the monotonic clock stops then; 0: a
     reception time is unknown, e.g. a restored base, or less than :data:`MIN_CLOCK_STEP_S`)."""
