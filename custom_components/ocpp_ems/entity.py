@@ -27,6 +27,7 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN
 from .coordinator import ChargerConfigEntry, ChargerCoordinator, charger_device_info
+from .core.current_control import StopsFailedError
 from .core.errors import (
     ChargerNotConnectedError,
     CommandNotSupportedError,
@@ -127,6 +128,12 @@ def charger_errors(charger_id: str) -> Iterator[None]:
     """Turn the core's errors into translated errors that say what the charger did."""
     try:
         yield
+    except StopsFailedError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="stops_failed",
+            translation_placeholders={"charger_id": charger_id, **_stops_by_outcome(err)},
+        ) from err
     except ChargerNotConnectedError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
@@ -168,6 +175,21 @@ def charger_errors(charger_id: str) -> Iterator[None]:
             translation_key="command_failed",
             translation_placeholders={"charger_id": charger_id, "error": str(err)},
         ) from err
+
+
+def _stops_by_outcome(err: StopsFailedError) -> dict[str, str]:
+    """The connectors of failed stops by outcome (placeholders of ``stops_failed``; "-": none):
+    refused, left unanswered (it may still charge), failed otherwise (gone meanwhile)."""
+    by_outcome: dict[str, list[str]] = {"refused": [], "unanswered": [], "failed": []}
+    for connector_id, failure in sorted(err.failures.items()):
+        if isinstance(failure, CommandRejectedError):
+            outcome = "refused"
+        elif isinstance(failure, CommandTimeoutError):
+            outcome = "unanswered"
+        else:
+            outcome = "failed"
+        by_outcome[outcome].append(str(connector_id))
+    return {outcome: ", ".join(ids) or "-" for outcome, ids in by_outcome.items()}
 
 
 # (unique key, whether it exists now, how to build it): what a platform offers for the charger with

@@ -35,7 +35,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .coordinator import ChargerConfigEntry
-from .core.current_control import MAX_LIMIT_DURATION_S, CurrentController
+from .core.current_control import MAX_LIMIT_DURATION_S, CurrentController, stops_failed
 from .core.ems import Mode
 from .core.ems.charger_config import first_instant_at
 from .core.ems.charger_view import VEHICLE_CAPACITY_MAX_KWH
@@ -331,8 +331,8 @@ async def _stop_charging(target: ChargerTarget, call: ServiceCall) -> ServiceRes
             translation_placeholders={"charger_id": target.charger_id},
         )
     failed = await remote_stop_each(target.session(), [t.transaction_id for t in transactions])
-    if failed:
-        raise next(iter(failed.values()))  # told as the action's error (the first failure)
+    if failed:  # told as the action's error, each connector's outcome
+        raise stops_failed(failed, {t.transaction_id: t.connector_id for t in transactions})
     return None
 
 

@@ -501,12 +501,12 @@ async def test_a_refused_hand_back_is_named_again_and_one_unlinked_once_it_is_li
     # Refused again: a warning the first time only (the log would fill every 30 s).
     r.clock.t += TIMING.retry_s
     assert r.driver.let_go() == ["a"]
-    assert await r.driver.hand_back("a") == r.clock.t + TIMING.retry_s
+    assert await r.driver.hand_back("a") == r.clock.t + 2 * TIMING.retry_s  # (backed_off)
     warnings = [rec for rec in caplog.records if "could not hand charger a back" in rec.message]
     assert [rec.levelname for rec in warnings] == ["WARNING", "DEBUG"]
     # Its entry reloads before the next try: named once it is linked again and its time came.
     r.driver.remove_charger("a")
-    r.clock.t += TIMING.retry_s
+    r.clock.t += 2 * TIMING.retry_s
     assert r.driver.let_go() == []
     r.driver.add_charger("a", ChargerLink(model=r.model, control=lambda: r.control))
     assert r.driver.let_go() == ["a"]

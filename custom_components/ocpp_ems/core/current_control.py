@@ -74,7 +74,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
@@ -173,6 +173,33 @@ def backed_off(delay: float, previous: float | None) -> float:
     if previous is None:
         return delay
     return min(max(delay, 2 * previous), REFUSED_RETRY_MAX_S)
+
+
+class StopsFailedError(OcppEmsError):
+    """Several of a charger's remote stops failed (a pause, the stop action): each connector's
+    own error, as each has its own outcome (one refused, another left unanswered)."""
+
+    def __init__(self, failures: Mapping[int, OcppEmsError]) -> None:
+        self.failures = dict(failures)
+        super().__init__("; ".join(f"connector {c}: {err}" for c, err in self.failures.items()))
+
+
+def stops_failed(failed: Mapping[str, OcppEmsError], connectors: Mapping[str, int]) -> OcppEmsError:
+    """The error of failed remote stops (``failed``: each transaction's, from
+    ``remote_stop_each``; ``connectors``: each transaction's connector): the one error when one
+    failed, else :class:`StopsFailedError` naming each connector."""
+    if len(failed) == 1:
+        return next(iter(failed.values()))
+    return StopsFailedError({connectors[t]: err for t, err in failed.items()})
+
+
+def stop_outcome(err: OcppEmsError) -> OcppEmsError:
+    """What a failed pause's stops came to, as one error: one left unanswered if any (whether
+    that car stopped is unknown), else the first; ``err`` itself when it is one error."""
+    if not isinstance(err, StopsFailedError):
+        return err
+    errors = list(err.failures.values())
+    return next((e for e in errors if isinstance(e, CommandTimeoutError)), errors[0])
 
 
 def _unplugged(connector: Connector) -> bool:
@@ -457,7 +484,7 @@ class CurrentController:
                 self._undo(before)  # nothing stopped: still charging
             # (Each connector stopped is started by the next resume; the next pause asks those
             # still running.)
-            raise next(iter(failed.values()))
+            raise stops_failed(failed, running)
 
     async def _stop_transactions(
         self, session: ChargerSession, by_transaction: dict[str, int]

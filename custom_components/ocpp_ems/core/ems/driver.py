@@ -54,7 +54,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
-from custom_components.ocpp_ems.core.current_control import backed_off
+from custom_components.ocpp_ems.core.current_control import backed_off, stop_outcome
 from custom_components.ocpp_ems.core.errors import (
     ChargerNotConnectedError,
     CommandRejectedError,
@@ -197,8 +197,11 @@ class EmsDriver:
         # Each hand-back named by let_go, until it is done or called off (a token per hand-back:
         # one called off while under way must not end the next one).
         self._handing_back: dict[str, object] = {}
-        # A hand-back the charger refused is tried again from then (offline: _WHEN_BACK).
+        # A hand-back the charger refused is tried again from then (offline: _WHEN_BACK), after
+        # the last wait of its run of refusals (backed_off: a charger that keeps refusing is
+        # asked less and less often).
         self._hand_back_due: dict[str, float] = {}
+        self._hand_back_wait_s: dict[str, float] = {}
         # Writes of one charger run one at a time, and only the latest decision's: each is its own
         # task, and one that waits for the charger (a resume) must not land after a newer one.
         self._write_locks: dict[str, asyncio.Lock] = {}
@@ -332,8 +335,13 @@ class EmsDriver:
         due = charger_id in self._let_go or charger_id in self._handing_back
         self._let_go.discard(charger_id)
         self._handing_back.pop(charger_id, None)
-        self._hand_back_due.pop(charger_id, None)
+        self._end_hand_back_run(charger_id)
         return due
+
+    def _end_hand_back_run(self, charger_id: str) -> None:
+        """No hand-back of the charger waits any more: a later refusal waits the first wait."""
+        self._hand_back_due.pop(charger_id, None)
+        self._hand_back_wait_s.pop(charger_id, None)
 
     def hand_back_again(self, charger_id: str) -> None:
         """A hand-back called off for a manual change that failed is due again (named by the
@@ -371,10 +379,11 @@ class EmsDriver:
 
     def _retry_due(self, charger_id: str, now: float) -> float:
         """When the charger's refused hand-back is tried again (``now``: none was refused). A
-        time later than the retry time from now was set before the wall clock went back: it
-        becomes the retry time from now, or it would wait the jump longer."""
+        time later than its wait from now was set before the wall clock went back: it becomes
+        its wait from now, or it would wait the jump longer."""
         due = self._hand_back_due.get(charger_id, now)
-        if due != _WHEN_BACK and due > (latest := now + self._timing().retry_s):
+        wait_s = self._hand_back_wait_s.get(charger_id, self._timing().retry_s)
+        if due != _WHEN_BACK and due > (latest := now + wait_s):
             due = self._hand_back_due[charger_id] = latest
         return due
 
@@ -416,26 +425,38 @@ class EmsDriver:
             self._end_failed_run(charger_id)  # (it answers: the manager's next write goes out)
             if self._handing_back.get(charger_id) is token:
                 del self._handing_back[charger_id]
-                self._hand_back_due.pop(charger_id, None)
+                self._end_hand_back_run(charger_id)
             return None
 
     def _hand_back_failed(self, charger_id: str, err: OcppEmsError) -> float | None:
-        """Let go of again: tried after the retry time, or (offline) when it reconnects. Logged
-        as a warning the first time (a charger that keeps refusing would fill the log)."""
+        """Let go of again: tried after a wait that doubles while the charger keeps failing
+        (``backed_off``, from the retry time: one refusing for good was asked every 30 s
+        forever), or (offline) when it reconnects. Logged as a warning the first time (a
+        charger that keeps refusing would fill the log)."""
         self._let_go.add(charger_id)
-        offline = isinstance(err, ChargerNotConnectedError)
-        # Offline, or back but not set up yet: named again at its next update.
-        retry_at = _WHEN_BACK if offline else self._clock() + self._timing().retry_s
         first = charger_id not in self._hand_back_due
-        self._hand_back_due[charger_id] = retry_at
+        if isinstance(err, ChargerNotConnectedError):
+            # Offline, or back but not set up yet: named again at its next update.
+            self._hand_back_due[charger_id] = _WHEN_BACK
+            self._log_hand_back_failed(charger_id, err, "when it is back", first=first)
+            return None
+        wait_s = backed_off(self._timing().retry_s, self._hand_back_wait_s.get(charger_id))
+        self._hand_back_wait_s[charger_id] = wait_s
+        retry_at = self._hand_back_due[charger_id] = self._clock() + wait_s
+        self._log_hand_back_failed(charger_id, err, f"in {wait_s:.0f} s", first=first)
+        return retry_at
+
+    @staticmethod
+    def _log_hand_back_failed(
+        charger_id: str, err: OcppEmsError, again: str, *, first: bool
+    ) -> None:
         _LOGGER.log(
             logging.WARNING if first else logging.DEBUG,
             "Energy manager could not hand charger %s back (tried again %s): %s",
             charger_id,
-            "when it is back" if offline else f"in {self._timing().retry_s:.0f} s",
+            again,
             err,
         )
-        return None if offline else retry_at
 
     def _manual(self, charger_id: str) -> bool:
         return self.charger_view(charger_id).mode is Mode.MANUAL
@@ -539,6 +560,7 @@ class EmsDriver:
         decision = self._manager.update(inputs, now)
         if manual := {cid: self._manual_decision(cid) for cid in self._links if self._manual(cid)}:
             decision = replace(decision, chargers={**decision.chargers, **manual})
+        decision = self._without_held_writes(decision)
         self._decision = decision
         for charger_id, charger in inputs.chargers.items():
             self._split_energy(charger_id, charger, inputs)
@@ -563,11 +585,22 @@ class EmsDriver:
             writes={
                 charger_id: charger.write
                 for charger_id, charger in decision.chargers.items()
-                if charger.write is not None and not self._held(charger_id, charger.write)
+                if charger.write is not None
             },
             discharge_value=value,
             wake_at=wake,
         )
+
+    def _without_held_writes(self, decision: Decision) -> Decision:
+        """The decision with no write where the charger's writes are held (:meth:`_held`): what
+        reads it (the reason sensor, diagnostics) must not show a write that was not sent; its
+        target stays what the controller wants."""
+        held = {
+            charger_id: replace(charger, write=None)
+            for charger_id, charger in decision.chargers.items()
+            if charger.write is not None and self._held(charger_id, charger.write)
+        }
+        return replace(decision, chargers={**decision.chargers, **held}) if held else decision
 
     def _clock_went_back(self, back_s: float) -> None:
         """The wall clock went back (the controller tells, ``EnergyManager.clock_went_back_s``):
@@ -731,7 +764,7 @@ class EmsDriver:
             self._write_failed(charger_id, err)
             if not self._in_controller(charger_id):
                 return None  # gone or taken over meanwhile: nothing to write again
-            return self._write_again_later(charger_id, command, err, stop=stop)
+            return self._write_again_later(charger_id, command, stop_outcome(err), stop=stop)
         self._taken[charger_id] = command
         self._end_failed_run(charger_id)
         self._refusals.taken(charger_id)
@@ -790,7 +823,9 @@ class EmsDriver:
         """Log a failed write; a refusal once per run of refusals (:class:`RefusalRuns`), the rest
         of the run at debug (a charger refusing every limit warned at every retry, forever)."""
         _LOGGER.log(
-            logging.WARNING if self._refusals.first(err, charger_id) else logging.DEBUG,
+            logging.WARNING
+            if self._refusals.first(stop_outcome(err), charger_id)
+            else logging.DEBUG,
             "Energy manager could not set charger %s: %s",
             charger_id,
             err,

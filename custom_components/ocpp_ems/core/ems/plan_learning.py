@@ -19,7 +19,9 @@ good forecast earns the plan the sun it promises and a poor one keeps its margin
 Each local hour and day is learned once: when the local time goes back into hours already
 measured (the wall clock corrected back, the clocks going back for winter, the site's zone moved
 west), nothing is measured until it is past the hour being measured again (``MAX_BACK_S``);
-within that hour, its mean takes in both runs.
+within that hour, its mean takes in both runs. The hour and day being measured are stored too: a
+restart in the hour the clocks repeat for winter measured it again (a second sample of that
+hour of the day, pushing out another day's), and one in the middle of a day lost its morning.
 
 The driver feeds every update's inputs (:meth:`PlanLearning.observe`) and plans with
 :meth:`PlanLearning.plan_settings`; the stored form (:meth:`to_dict`) survives restarts.
@@ -28,7 +30,7 @@ The driver feeds every update's inputs (:meth:`PlanLearning.observe`) and plans 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
@@ -57,6 +59,10 @@ AHEAD_H = 48  # how far ahead the plan gets the learned house load
 MAX_BACK_S = 24 * H
 
 
+# The stored form's key of the hour and day being measured (``PlanLearning.to_dict``).
+_MEASURING_KEY = "measuring"
+
+
 @dataclass(slots=True)
 class _Hour:
     """The local hour being measured."""
@@ -70,6 +76,9 @@ class _Hour:
     pv_s: float = 0.0
     house_wh: float = 0.0
     house_s: float = 0.0
+
+
+_HOUR_FIELDS = tuple(f.name for f in fields(_Hour))  # (its stored form, in this order)
 
 
 def _hour_of(now: float, zone: tzinfo) -> tuple[float, int, int]:
@@ -260,12 +269,42 @@ class PlanLearning:
 
     # --- stored form -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """The learned days (an hour or day being measured starts again after a restart)."""
-        return {
+        """The learned days, and how far the hour and day being measured got (the measuring
+        goes on after a restart, and an hour measured is not measured again)."""
+        stored: dict[str, Any] = {
             "ratios": [[day, round(ratio, 4)] for day, ratio in self._ratios],
             "house_w": [[round(w, 1) for w in samples] for samples in self._house],
             "sun_capture": self._capture.to_dict(),
         }
+        if self._day is not None and self._hour is not None:
+            stored[_MEASURING_KEY] = {
+                "day": [self._day, self._day_pv_wh, self._day_forecast_wh],
+                "hour": [getattr(self._hour, name) for name in _HOUR_FIELDS],
+            }
+        return stored
+
+    def _load_measuring(self, data: object) -> None:
+        """The hour and day being measured back from :meth:`to_dict` (left out if unreadable)."""
+        stored_day = data.get("day") if isinstance(data, Mapping) else None
+        stored_hour = data.get("hour") if isinstance(data, Mapping) else None
+        if not (
+            isinstance(stored_day, list)
+            and len(stored_day) == 3
+            and isinstance(stored_hour, list)
+            and len(stored_hour) == len(_HOUR_FIELDS)
+        ):
+            return
+        day, *day_sums = stored_day
+        start, end, hour_day, of_day, forecast, *hour_sums = stored_hour
+        if not all(isinstance(n, int) for n in (day, hour_day, of_day)):
+            return
+        numbers = [finite_number(v) for v in (*day_sums, start, end, *hour_sums)]
+        floats = [n for n in numbers if n is not None]
+        forecast_wh = finite_number(forecast)
+        if len(floats) != len(numbers) or (forecast is not None and forecast_wh is None):
+            return
+        self._day, self._day_pv_wh, self._day_forecast_wh = day, floats[0], floats[1]
+        self._hour = _Hour(floats[2], floats[3], hour_day, of_day, forecast_wh, *floats[4:])
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PlanLearning:
@@ -280,4 +319,5 @@ class PlanLearning:
                     learning._house[hour] = [w for w in watts if w is not None and w >= 0.0]
         if isinstance(capture := data.get("sun_capture"), Mapping):
             learning._capture.load(capture)
+        learning._load_measuring(data.get(_MEASURING_KEY))
         return learning
