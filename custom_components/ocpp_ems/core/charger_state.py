@@ -23,6 +23,7 @@ from .directory import Admission
 from .meter import (
     MAX_PAST_SESSION_AGE,
     Reading,
+    Reception,
     apply_energy,
     apply_reading,
     apply_reading_energy,
@@ -53,7 +54,7 @@ from .model import (
     Transaction,
 )
 from .session import SessionContext
-from .timeutil import utcnow
+from .timeutil import clock_offset_s, offsets_agree, utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -209,9 +210,9 @@ class ChargerState:
     ) -> bool:
         """A connector's status. ``timestamp`` None = "now" (then it counts in arrival order).
 
-        Statuses are ordered by the charger's own timestamps: an older one than the connector's
-        current status is ignored (False). ``error_code`` None means no error. Entering FAULTED
-        fires a FAULT event.
+        Statuses are ordered by the charger's own timestamps (:func:`_taken_after`): an older one
+        than the connector's current status is ignored (False). ``error_code`` None means no
+        error. Entering FAULTED fires a FAULT event.
         """
         connector = self.charger.connector(connector_id)
         skew = self.charger.clock_skew_s
@@ -221,12 +222,12 @@ class ChargerState:
         if self._skew_changed(skew):
             self.charger.notify()
         latest = connector.status_timestamp
-        # (Our clock set back since the last status is no age: ``later_s``.)
         latest_got = (connector._status_received_at, connector._status_received_monotonic)
+        stamp = when if timestamp is None else timestamp
         if (
             timestamp is not None
             and latest is not None
-            and later_s(latest, latest_got, when, got) < 0
+            and not _taken_after(latest, latest_got, stamp, when, got)
         ):
             _LOGGER.debug(
                 "%s: ignoring out-of-order status %s of connector %s",
@@ -249,7 +250,7 @@ class ChargerState:
         meter = connector.meter
         reading_at, reading_got = meter.timestamp, (meter._received_at, meter._received_monotonic)
         if status in NO_FLOW_STATUSES and (
-            reading_at is None or later_s(reading_at, reading_got, when, got) >= 0.0
+            reading_at is None or _taken_after(reading_at, reading_got, stamp, when, got)
         ):
             # (Not a queued status older than the newest reading: that one is the flow now.)
             changed |= clear_flow(connector)
@@ -826,6 +827,30 @@ class ChargerState:
     def record_data_transfer(self, vendor_id: str, message_id: str | None, data: object) -> None:
         """Vendor-specific data: handed to Home Assistant as an event (automations interpret it)."""
         self._fire(EventKind.DATA_TRANSFER, vendor_id=vendor_id, message_id=message_id, data=data)
+
+
+def _taken_after(
+    then: datetime,
+    then_got: Reception,
+    stamp: datetime,
+    when: datetime,
+    got: tuple[datetime, float | None],
+) -> bool:
+    """Whether a status the charger stamped ``stamp`` (standing for ``when``:
+    :func:`~.meter.effective_time`), received ``got``, was taken at or after what the connector
+    shows as of ``then``, received ``then_got``: as :func:`~.meter.later_s` says (our clock set
+    back since is no age). Stamped before ``then`` and later only by our clock's step, it is news
+    only from a clock that went back with ours: its stamp lies no further ahead of our clock than
+    ``then`` did, or than our clock itself (``then`` was queued). Further ahead, the charger's
+    clock has not gone back (its own time source; our Heartbeat answer has not set it yet): a
+    status it queued before ``then`` and sends late."""
+    if later_s(then, then_got, when, got) < 0.0:
+        return False
+    if stamp >= then or then_got[0] is None:
+        return True
+    ahead_s = max(clock_offset_s(then, then_got[0]), 0.0)
+    stamp_ahead_s = clock_offset_s(stamp, got[0])
+    return stamp_ahead_s <= ahead_s or offsets_agree(stamp_ahead_s, ahead_s)
 
 
 def _began_before(started: datetime, transaction: Transaction | None) -> bool:
