@@ -87,10 +87,11 @@ def card_shown(seq_no: int, at: str, card: dict[str, str], **more: Any) -> dict[
     return tx_frame("Updated", seq_no, at, trigger_reason="Authorized", id_token=card, **more)
 
 
-async def send(station: Station, frame: dict[str, Any]) -> Any:
-    """Send one frame (of :func:`tx_frame`); the station's answer, unchecked."""
+async def send(station: Station, frame: dict[str, Any], transaction_id: str = REUSED_ID) -> Any:
+    """Send one frame (of :func:`tx_frame`) as a message of ``transaction_id``; the station's
+    answer, unchecked."""
     fields = dict(frame)
-    return await station.tx_event(fields.pop("event_type"), REUSED_ID, **fields)
+    return await station.tx_event(fields.pop("event_type"), transaction_id, **fields)
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,10 @@ class ChargerState:
         self._context.request_save()
         self.charger.notify()
 
+    def request_save(self) -> None:
+        """Persist the charger model soon: for a change a protocol adapter made to it."""
+        self._context.request_save()
+
     def record_setup_done(self) -> None:
         """Post-boot setup finished: the charger is under control (current control may start)."""
         self.charger.booted = True

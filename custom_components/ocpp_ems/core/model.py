@@ -203,7 +203,8 @@ class Transaction:
     # next value, which becomes the start (meter._take); never a base to count from.
     start_pending: bool = False
     # The station booted (2.x BootNotification) after this open transaction's newest message: it
-    # may have lost it (v201.transactions._lost_in_reboot). Not persisted: a restart forgets it.
+    # may have lost it (v201.transactions._lost_in_reboot). Persisted: a restart of Home
+    # Assistant between the boot and the next Started must not keep a lost one open for good.
     _boot_since_last_message: bool = field(default=False, compare=False)
 
     @property
@@ -235,6 +236,7 @@ class Transaction:
             **({} if self.signed_start is None else {"signed_start": self.signed_start}),
             **({} if self.signed_end is None else {"signed_end": self.signed_end}),
             **({"start_pending": True} if self.start_pending else {}),
+            **({"boot_since_last_message": True} if self._boot_since_last_message else {}),
         }
 
     @classmethod
@@ -258,6 +260,7 @@ class Transaction:
             signed_start=data.get("signed_start"),
             signed_end=data.get("signed_end"),
             start_pending=bool(data.get("start_pending", False)),
+            _boot_since_last_message=bool(data.get("boot_since_last_message", False)),
         )
 
 

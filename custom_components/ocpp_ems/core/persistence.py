@@ -1,7 +1,8 @@
 """What of the charger model survives a restart, as plain JSON-able dicts.
 
 Only state that cannot be re-learned from the charger is kept: open transactions (a
-StopTransaction or MeterValues may arrive for them after the restart), each connector's last ended
+StopTransaction or MeterValues may arrive for them after the restart; a 2.x one with the mark of a
+BootNotification since its newest message, which tells it may be lost in a reboot), each connector's last ended
 transaction and the charger's recently ended ones (to recognise a replayed start or end: a charger
 resends its queue after a reconnect, and a 2.x station may use an id again after a reboot),
 session and lifetime energy, each connector's last register (the base of its next value, never

@@ -48,7 +48,7 @@ def boot_notification(session: V201Session, payload: Payload) -> Payload:
     admission, answer = incoming.boot(session, info)
     _LOGGER.debug("%s: boot (%s): %s", session.charger.charger_id, payload["reason"], admission)
     session.provisioning.on_boot(accepted=admission is Admission.ACCEPTED)
-    transactions.station_booted(session.charger)
+    transactions.station_booted(session.state)
     return answer
 
 

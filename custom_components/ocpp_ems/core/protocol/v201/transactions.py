@@ -39,8 +39,11 @@ or counted twice. The rules:
   one's Started sent again (which carries its start register); so is one, with or without a
   register, stamped after the open one was last known to run with a seqNo below its highest
   (:func:`_counts_again`: a clock that kept the time; a Started sent again carries its original
-  time), and one on another EVSE sent live after a BootNotification that came after the open
-  one's newest message, whatever its stamp (without that boot it is the other EVSE's own, below).
+  time), and one on another EVSE after a BootNotification that came after the open one's newest
+  message (a mark persisted with it), whatever its stamp (one from an offline queue: stamped
+  after the open one was last known to run), unless the station showed it numbers its
+  transactions per EVSE (:func:`_lost_for_another_evse`; without that boot it is the other
+  EVSE's own, below).
   The open one ends as :data:`STOPPED_BY_REBOOT` when it was last known to run, with the energy it
   counted, and the new one starts (:func:`_lost_in_reboot`).
   A message of a reused id stamped before the newer transaction began, by the end of an earlier
@@ -51,7 +54,9 @@ or counted twice. The rules:
   (:func:`_identifies`: the same household shows the same card).
 - **The same id on two EVSEs** (ids are unique per station, but firmware that numbers them per
   EVSE exists): a Started naming another EVSE than the transaction of its id, whatever its
-  stamp, is another transaction (a transaction never moves); each EVSE's messages go to its own.
+  stamp, is another transaction (a transaction never moves); each EVSE's messages go to its own,
+  open or ended, before another EVSE's open one of the id (:func:`_find_ended`: an Ended sent
+  again for one EVSE must never end or count on the other).
   Without a boot since the open one's newest message it never ends the open one (two cars started
   at about the same moment: their Starteds arrive in either order of their stamps).
 - **Unknown transactions** (their Started was lost, or is late) start on their first message,
@@ -80,6 +85,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
+from itertools import combinations
 from typing import Any
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState, follows_by_register
@@ -238,12 +244,15 @@ def id_token_info(accepted: bool) -> dict[str, Any]:
     return {"status": authorization_status(accepted)}
 
 
-def station_booted(charger: Charger) -> None:
+def station_booted(state: ChargerState) -> None:
     """A BootNotification: the station's open transactions may be lost in the reboot (marked
-    until their next message, :func:`_lost_in_reboot`)."""
-    for connector in charger.connectors.values():
-        if connector.transaction is not None:
-            connector.transaction._boot_since_last_message = True
+    until their next message, :func:`_lost_in_reboot`; saved now: Home Assistant killed before
+    the next save would forget it and keep a lost one open for good)."""
+    open_ones = [c.transaction for c in state.charger.connectors.values() if c.transaction]
+    for transaction in open_ones:
+        transaction._boot_since_last_message = True
+    if open_ones:
+        state.request_save()
 
 
 def transaction_event(state: ChargerState, payload: Payload) -> Payload:
@@ -259,17 +268,11 @@ def transaction_event(state: ChargerState, payload: Payload) -> Payload:
             event.seq_no,
             event.at.isoformat(),
         )
-    # The one on the EVSE it names, else any (a message naming the wrong EVSE stays with its
-    # transaction, :func:`_apply`).
-    named = charger.connectors.get(event.evse_id) if event.evse_id is not None else None
-    transaction = state.find_open(named, event.transaction_id)
-    ended = (
-        None if transaction is not None else charger.find_ended_transaction(event.transaction_id)
-    )
+    transaction, ended = _find(state, event)
     earlier = _earlier_owner(charger, transaction or ended, event)
     if earlier is not None:
         accepted = _on_ended(state, earlier, event)
-    elif transaction is not None and _lost_in_reboot(transaction, event):
+    elif transaction is not None and _lost_in_reboot(charger, transaction, event):
         _end_lost_in_reboot(state, transaction, event)
         accepted = _on_unknown(state, event)
     elif transaction is not None and not _starts_another(transaction, event):
@@ -281,6 +284,24 @@ def transaction_event(state: ChargerState, payload: Payload) -> Payload:
     if not event.has_token:
         return {}
     return {"idTokenInfo": id_token_info(accepted)}
+
+
+def _find(state: ChargerState, event: Event) -> tuple[Transaction | None, Transaction | None]:
+    """The open transaction ``event`` belongs to, else the ended one: the one on the EVSE it
+    names first, else any (a message naming the wrong EVSE stays with its transaction,
+    :func:`_apply`). A message of the named EVSE's ended transaction never goes to another EVSE's
+    open one of its id (a station numbering per EVSE: their meters never mix; a Started there is
+    another transaction anyway, :func:`_starts_another`)."""
+    charger = state.charger
+    named = charger.connectors.get(event.evse_id) if event.evse_id is not None else None
+    transaction = state.find_open(named, event.transaction_id)
+    if transaction is None:
+        return None, _find_ended(charger, event)
+    if event.kind != "Started" and _names_another_evse(transaction, event):
+        own = _ended_on_named_evse(charger, event)
+        if own is not None:
+            return None, own
+    return transaction, None
 
 
 def _starts_another(transaction: Transaction, event: Event) -> bool:
@@ -327,23 +348,64 @@ def _after_reboot(earlier: Transaction, started: Event) -> bool:
     return started.at < earlier.started_at or register > earlier.meter_start_wh
 
 
-def _lost_in_reboot(running: Transaction, event: Event) -> bool:
+def _lost_in_reboot(charger: Charger, running: Transaction, event: Event) -> bool:
     """Whether ``event`` is the Started of a new session of ``running``'s id that tells the
     station rebooted during ``running`` and lost it, so it never sends its Ended (a station that
     kept it ends it itself, stoppedReason PowerLoss or Reboot). On ``running``'s EVSE: one after
     it by the register (:func:`_after_reboot`) or by its seqNo and stamp
-    (:func:`_counts_again`). On another EVSE: one sent live after the station booted
-    (BootNotification) since ``running``'s newest message, whatever its stamp (a clock that went
-    back in the reboot, or one that kept the time). Without that boot, or sent from an offline
-    queue, it may be the other EVSE's own of a station that numbers its transactions per EVSE
-    (two cars started at about the same moment arrive in either order of their stamps):
-    ``running`` goes on (:func:`_starts_another`). The boot is kept in memory only: after a
-    restart of Home Assistant between the boot and the Started, ``running`` goes on."""
+    (:func:`_counts_again`). On another EVSE: :func:`_lost_for_another_evse`."""
     if event.kind != "Started":
         return False
     if _names_another_evse(running, event):
-        return running._boot_since_last_message and not event.offline
+        return _lost_for_another_evse(charger, running, event)
     return _after_reboot(running, event) or _counts_again(running, event)
+
+
+def _lost_for_another_evse(charger: Charger, running: Transaction, started: Event) -> bool:
+    """Whether a Started of ``running``'s id on another EVSE tells the station lost ``running``.
+    Transaction ids are unique per station (the spec): a station that kept ``running`` never
+    starts its id again, one that lost it in a reboot counts from the start again. So it does
+    when the station booted (BootNotification, the mark is persisted) since ``running``'s newest
+    message, whatever the Started's stamp (a clock that went back in the reboot, or one that
+    kept the time); one from an offline queue only when stamped after ``running`` was last
+    known to run (stamped before, it may be an old session of the other EVSE queued before the
+    boot). Without that boot it is the other EVSE's own (:func:`_starts_another`): two cars
+    started at about the same moment arrive in either order of their stamps. Never on a station
+    that showed it numbers per EVSE (:func:`_numbers_per_evse`, against the spec): one that
+    reboots, keeps ``running`` (it resumes it with its next message, 2.1: triggerReason
+    TxResumed) and starts the same id on the other EVSE cannot be told from one that lost it, so
+    ``running`` goes on. That is the safer error: a lost one kept open ends when its EVSE starts
+    its next session (Replaced, with its energy up to then), a kept one ended would lose what it
+    charges after."""
+    if not running._boot_since_last_message or _numbers_per_evse(charger):
+        return False
+    return not started.offline or started.at > _last_known_at(running)
+
+
+def _numbers_per_evse(charger: Charger) -> bool:
+    """Whether the station showed it numbers its transactions per EVSE: two of one id on
+    different EVSEs ran at once by our record (open ones, the connectors' last and the recently
+    ended ones; one we ended as lost in a reboot is no proof, its end is ours)."""
+    known = {
+        id(t): t
+        for t in (
+            *(c.transaction for c in charger.connectors.values()),
+            *(c.last_transaction for c in charger.connectors.values()),
+            *charger.recently_ended,
+        )
+        if t is not None and t.stop_reason != STOPPED_BY_REBOOT
+    }
+    return any(
+        a.transaction_id == b.transaction_id and a.connector_id != b.connector_id and _overlap(a, b)
+        for a, b in combinations(known.values(), 2)
+    )
+
+
+def _overlap(a: Transaction, b: Transaction) -> bool:
+    """Whether ``a`` and ``b`` ran at once (an open one runs on)."""
+    return (b.ended_at is None or a.started_at < b.ended_at) and (
+        a.ended_at is None or b.started_at < a.ended_at
+    )
 
 
 def _counts_again(running: Transaction, started: Event) -> bool:
@@ -399,6 +461,34 @@ def _fills_gap(sequence: EventSequence | None, seq_no: int) -> bool:
         and sequence.latest is not None
         and seq_no < sequence.latest
         and not _contains(sequence.seen, seq_no)
+    )
+
+
+def _find_ended(charger: Charger, event: Event) -> Transaction | None:
+    """The ended transaction of ``event``'s id: the one on the EVSE it names first (a station
+    that numbers per EVSE has one of that id on each: a message sent again must never reach the
+    other EVSE's meter), else any (a message naming no EVSE, or the wrong one, stays with its
+    transaction)."""
+    own = _ended_on_named_evse(charger, event)
+    return own if own is not None else charger.find_ended_transaction(event.transaction_id)
+
+
+def _ended_on_named_evse(charger: Charger, event: Event) -> Transaction | None:
+    """The newest ended transaction of ``event``'s id on the EVSE it names (its last one, else a
+    recently ended one), if any."""
+    connector = charger.connectors.get(event.evse_id) if event.evse_id is not None else None
+    if connector is None:
+        return None
+    candidates = (connector.last_transaction, *reversed(charger.recently_ended))
+    return next(
+        (
+            t
+            for t in candidates
+            if t is not None
+            and t.transaction_id == event.transaction_id
+            and t.connector_id == connector.connector_id
+        ),
+        None,
     )
 
 
@@ -682,12 +772,14 @@ def _begin(event: Event) -> Reading | None:
     return next((r for r in event.readings if r.context == BEGIN), None)
 
 
-def _registers(event: Event) -> list[Reading]:
-    return [r for r in event.readings if r.energy_register_wh is not None]
-
-
-def _register_values(event: Event) -> list[float]:
-    return [r.energy_register_wh for r in event.readings if r.energy_register_wh is not None]
+def _register_values(event: Event, context: str | None = None) -> list[float]:
+    """The energy registers ``event`` reads, in order (only its readings in ``context``, if
+    given)."""
+    return [
+        r.energy_register_wh
+        for r in event.readings
+        if r.energy_register_wh is not None and context in (None, r.context)
+    ]
 
 
 def _start_time(event: Event) -> datetime:
@@ -700,8 +792,7 @@ def _start_time(event: Event) -> datetime:
 
 
 def _first_register(event: Event) -> float | None:
-    registers = _registers(event)
-    return registers[0].energy_register_wh if registers else None
+    return next(iter(_register_values(event)), None)
 
 
 def _start_register(event: Event) -> float | None:
@@ -709,8 +800,7 @@ def _start_register(event: Event) -> float | None:
     first register (2.0.1 lets a Started's value come without a context). Another message's
     readings are periodic, taken after the start: None, the session counts from the EVSE's last
     register, as after a Started without meter values, whichever of the two arrives first."""
-    registers = _registers(event)
-    begin = next((r.energy_register_wh for r in registers if r.context == BEGIN), None)
+    begin = next(iter(_register_values(event, BEGIN)), None)
     if begin is None and event.kind == "Started":
         return _first_register(event)
     return begin
