@@ -269,10 +269,10 @@ _DEFAULT_MAX_POWER_W = max_power_w(ChargerSettings())
 
 
 def effective_time(charger: Charger, timestamp: datetime, received: datetime) -> datetime:
-    """The time a charger's ``timestamp`` stands for: itself, or ``received`` when the charger's
-    clock is more than :data:`MAX_CLOCK_AHEAD_S` ahead (recorded in ``charger.clock_skew_s``, and
-    cleared by the next timestamp that is not)."""
-    ahead = (timestamp - received).total_seconds()
+    """The time a charger's ``timestamp`` stands for (:func:`_time_of`); a clock more than
+    :data:`MAX_CLOCK_AHEAD_S` ahead is recorded in ``charger.clock_skew_s``, and cleared by the
+    next timestamp that is not."""
+    ahead = clock_offset_s(timestamp, received)
     if ahead > MAX_CLOCK_AHEAD_S:
         if charger.clock_skew_s is None or charger.clock_skew_s < 0:
             _LOGGER.warning(
@@ -281,10 +281,23 @@ def effective_time(charger: Charger, timestamp: datetime, received: datetime) ->
                 ahead,
             )
         charger.clock_skew_s = round(ahead)
-        return received
-    if charger.clock_skew_s is not None and charger.clock_skew_s > 0:
+    elif charger.clock_skew_s is not None and charger.clock_skew_s > 0:
         charger.clock_skew_s = None
-    return timestamp
+    return _time_of(timestamp, received)
+
+
+def _time_of(timestamp: datetime, received: datetime) -> datetime:
+    """The time a charger's ``timestamp`` received at ``received`` stands for: itself, or
+    ``received`` when it lies more than :data:`MAX_CLOCK_AHEAD_S` ahead (a wrong clock)."""
+    return received if clock_offset_s(timestamp, received) > MAX_CLOCK_AHEAD_S else timestamp
+
+
+def _follow_clock(charger: Charger, timestamp: datetime, received: datetime) -> float | None:
+    """Note what a reading stamped ``timestamp`` (not taken before the register:
+    :func:`_apply_register`) shows of the charger's clock: ahead (:func:`effective_time`), behind
+    (:func:`_follow_live_clock`, whose offset it returns)."""
+    effective_time(charger, timestamp, received)
+    return _follow_live_clock(charger, timestamp, received)
 
 
 def _follow_live_clock(charger: Charger, timestamp: datetime, received: datetime) -> float | None:
@@ -333,11 +346,10 @@ def apply_reading(
     meter = connector.meter
     got = reception(received)
     at = got[0]
-    when = effective_time(charger, reading.timestamp, at)
-    live_offset = _follow_live_clock(charger, reading.timestamp, at)
-    changed = apply_reading_energy(
+    changed, taken_before = _apply_register(
         charger, connector, reading, transaction, max_power=max_power, received=received
     )
+    live_offset = None if taken_before else _follow_clock(charger, reading.timestamp, at)
     # A register the meter took for history (False although it has one), or a time before the
     # values shown: its power etc. are history too.
     register_history = reading.energy_register_wh is not None and not changed
@@ -365,6 +377,7 @@ def apply_reading(
     if reading.signed is not None:
         meter.signed_meter_value = reading.signed
     meter._previous_shown = _shown(meter)
+    when = _time_of(reading.timestamp, at)
     meter.timestamp = when
     meter._charger_stamp = _replaced_stamp(reading.timestamp, when)
     meter._received_at, meter._received_monotonic = got
@@ -402,7 +415,7 @@ def _on_live_clock(stamp: datetime, received: datetime, live_offset: float | Non
 
 def _shown(meter: MeterState) -> tuple[datetime, Reception] | None:
     """The charger's own stamp of the values shown, and when we got them (None: none shown)."""
-    stamp = meter._charger_stamp or meter.timestamp
+    stamp = _own_stamp(meter._charger_stamp, meter.timestamp)
     return None if stamp is None else (stamp, (meter._received_at, meter._received_monotonic))
 
 
@@ -457,22 +470,42 @@ def apply_reading_energy(
     """Feed the energy register of ``reading`` (if it has one) into :func:`apply_energy`, in the
     unit :func:`_register_wh` settles: every reading's register passes here, live or late (re-sent
     after its session ended). False when it had none or it was history."""
+    changed, _taken_before = _apply_register(
+        charger, connector, reading, transaction, max_power=max_power, received=received
+    )
+    return changed
+
+
+def _apply_register(
+    charger: Charger,
+    connector: Connector,
+    reading: Reading,
+    transaction: Transaction | None,
+    *,
+    max_power: float | None,
+    received: datetime | None,
+) -> tuple[bool, bool]:
+    """:func:`apply_reading_energy`'s work: whether the register of ``reading`` changed anything,
+    and whether it shows the reading was taken before the connector's register (history below
+    it, or given before the charger's clock went back: :func:`_sent_before_clock_went_back`).
+    Such a reading shows the charger's clock as it was, not as it is: only the others note a
+    clock ahead (:func:`effective_time`). History at the register (unchanged, stamped before it:
+    a charger's clock that went back while no energy flowed) may be either."""
     register_wh = _register_wh(
         charger, connector, reading, transaction, max_power=max_power, received=received
     )
-    if register_wh is None or _sent_before_clock_went_back(
-        connector.meter, reading.timestamp, register_wh
-    ):
-        return False
-    return apply_energy(
-        charger,
-        connector,
-        register_wh,
-        transaction,
-        reading.timestamp,
-        max_power=max_power,
-        received=received,
-    )
+    if register_wh is None:
+        return False, False
+    if _sent_before_clock_went_back(connector.meter, reading.timestamp, register_wh):
+        return False, True
+    base = _base(charger, connector, transaction)
+    point = _point(register_wh, reading.timestamp, received)
+    changed = _apply_point(charger, connector, point, transaction, max_power=max_power)
+    taken_before = not changed and base is not None and register_wh < base.register_wh
+    if not taken_before:
+        assert point.received_at is not None
+        effective_time(charger, reading.timestamp, point.received_at)
+    return changed, taken_before
 
 
 def _register_wh(
@@ -494,7 +527,7 @@ def _register_wh(
     base = _base(charger, connector, transaction)
     if base is None or value * _UNITLESS_KWH_RATIO > base.register_wh:
         return value
-    point = _received_point(charger, value, reading.timestamp, received)
+    point = _point(value, reading.timestamp, received)  # history or not: no clock state moves
     power = _DEFAULT_MAX_POWER_W if max_power is None else max_power
     allowance = _allowance(power, connector.meter.energy_slack_wh, base, point)
     as_wh = value * _KWH_WH
@@ -570,6 +603,19 @@ def apply_energy(
       (connector 0) when there is one, else the outlets.
     """
     point = _received_point(charger, register_wh, timestamp, received)
+    return _apply_point(charger, connector, point, transaction, max_power=max_power)
+
+
+def _apply_point(
+    charger: Charger,
+    connector: Connector,
+    point: RegisterPoint,
+    transaction: Transaction | None,
+    *,
+    max_power: float | None,
+) -> bool:
+    """:func:`apply_energy`'s rules for ``point`` (noting nothing of the charger's clock)."""
+    register_wh = point.register_wh
     power = _DEFAULT_MAX_POWER_W if max_power is None else max_power
     if transaction is not None and transaction.connector_id != connector.connector_id:
         transaction = None  # another connector's register: never this transaction's energy
@@ -727,11 +773,21 @@ def _read_register(meter: MeterState) -> RegisterPoint | None:
 def _received_point(
     charger: Charger, register_wh: float, timestamp: datetime | None, received: datetime | None
 ) -> RegisterPoint:
-    """``register_wh`` stamped ``timestamp`` (None: not stamped), as of its
-    :func:`effective_time`, received as :func:`reception` says."""
+    """:func:`_point`, the charger's clock ahead noted by its :func:`effective_time`."""
+    point = _point(register_wh, timestamp, received)
+    assert point.received_at is not None
+    effective_time(charger, _charger_time(point), point.received_at)
+    return point
+
+
+def _point(
+    register_wh: float, timestamp: datetime | None, received: datetime | None
+) -> RegisterPoint:
+    """``register_wh`` stamped ``timestamp`` (None: not stamped), as of the time it stands for
+    (:func:`_time_of`), received as :func:`reception` says."""
     received_at, monotonic = reception(received)
     stamp = timestamp or received_at
-    when = effective_time(charger, stamp, received_at)
+    when = _time_of(stamp, received_at)
     return RegisterPoint(
         register_wh=register_wh,
         timestamp=when,
@@ -778,8 +834,15 @@ def _replaced_stamp(stamp: datetime, when: datetime) -> datetime | None:
 
 def _charger_time(point: RegisterPoint) -> datetime:
     """``point``'s time by the charger's clock (its effective time when it sent none)."""
-    assert point.timestamp is not None
-    return point.charger_stamp or point.timestamp
+    stamp = _own_stamp(point.charger_stamp, point.timestamp)
+    assert stamp is not None
+    return stamp
+
+
+def _own_stamp(charger_stamp: datetime | None, time: datetime | None) -> datetime | None:
+    """A time by the charger's clock: its own stamp where one was kept (its ``time`` was replaced:
+    :func:`_replaced_stamp`), else ``time`` (None: none)."""
+    return charger_stamp or time
 
 
 # How much further apart a charger's stamps of a live base and a later point may lie than we
@@ -932,6 +995,23 @@ def _move_base_time(meter: MeterState, point: RegisterPoint) -> None:
     meter._energy_charger_stamp = point.charger_stamp
     meter.energy_received_at = point.received_at
     meter._energy_received_monotonic = point._received_monotonic
+    _forget_history_passed(meter)
+
+
+def _forget_history_passed(meter: MeterState) -> None:
+    """Forget what the register gave before the charger's clock went back (:func:`count_from`;
+    stored no more) once the base, at or above its register, is stamped after its time by the
+    charger: a reading it would take for history lies below the base and before it by the
+    charger's own stamps, history to :func:`apply_energy` itself."""
+    history = meter._history_before_clock_back
+    base = _read_register(meter)
+    if (
+        history is not None
+        and base is not None
+        and base.register_wh >= history.register_wh
+        and _charger_time(base) > _charger_time(history)
+    ):
+        meter._history_before_clock_back = None
 
 
 def credit_session(charger: Charger, transaction: Transaction, credit_wh: float) -> None:

@@ -8,7 +8,8 @@ timestamp becomes "now", because a reading's time matters far less than not drop
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -70,38 +71,80 @@ def _parse(value: Any) -> datetime | None:
 
 # Readings received this close after one another are one burst (the samples of one message, a
 # queue sent after a reconnect, each message as soon as we answered the one before): only the
-# newest reading of a burst can be a live one. A charger sampling faster is never measured.
+# newest reading of a burst can be a live one (of a charger that never pauses this long: of a
+# stretch, CLOCK_STREAM_SPAN_S).
 CLOCK_BURST_S = 2.0
 # The newest readings of two bursts whose stamps lie the same amount off our clock (within this:
 # the network's and the charger's delays vary) show the clock's offset; queued readings lie off
 # by their age as well, which differs by their spacing (the meter interval, 10 s by default).
 CLOCK_OFFSET_TOLERANCE_S = 5.0
+# A charger that never pauses CLOCK_BURST_S (a reading every second) has the newest offsets of
+# stretches this far apart compared instead: a queue flushed 1.5 times as fast as it was taken,
+# or faster, drifts beyond the tolerance over it; a live clock that stepped is confirmed in it.
+CLOCK_STREAM_SPAN_S = 10.0
+
+
+@dataclass(frozen=True)
+class _Observed:
+    received: datetime
+    # The newest offset of the readings received less than CLOCK_BURST_S before this one and of
+    # itself: that of the live reading among them, if there is one.
+    newest_s: float
 
 
 @dataclass
 class LiveClockOffset:
     """How far a charger's clock is off ours, as its live readings show it. A reading arriving
     right after it was taken is stamped the clock's offset off the time we receive it; a queued
-    one is legitimately older. The offset counts once the newest readings of two bursts agree."""
+    one is legitimately older. The offset counts once the newest readings of two bursts agree;
+    of a charger that never pauses between bursts, of two stretches
+    :data:`CLOCK_STREAM_SPAN_S` apart (its clock stepped: confirmed that much later)."""
 
-    _last_received: datetime | None = None
-    _newest_s: float = 0.0  # the offset of the last burst's newest reading
-    _before_s: float | None = None  # the offset of the newest reading of the burst before
+    # The readings of the last CLOCK_BURST_S that may be its newest yet (offsets falling).
+    _burst: deque[tuple[datetime, float]] = field(default_factory=deque)
+    # The readings of the last CLOCK_STREAM_SPAN_S, and the one before them.
+    _span: deque[_Observed] = field(default_factory=deque)
+    # The last reading before the latest pause of CLOCK_BURST_S or more.
+    _burst_before: _Observed | None = None
 
     def observe(self, stamp: datetime, received: datetime) -> float | None:
         """Note a reading stamped ``stamp`` that arrived at ``received``: the clock's offset (s,
         ahead > 0) when this reading confirms it, else None."""
-        offset = clock_offset_s(stamp, received)
-        last = self._last_received
-        if last is not None and (received - last).total_seconds() < CLOCK_BURST_S:
-            offset = max(offset, self._newest_s)
-        else:
-            self._before_s = None if last is None else self._newest_s
-        self._last_received, self._newest_s = received, offset
-        before = self._before_s
-        if before is None or not offsets_agree(offset, before):
+        span = self._span
+        if span and (span[-1].received - received).total_seconds() > CLOCK_BURST_S:
+            self._forget()  # our clock went back: the receptions before measure nothing now
+        if span and (received - span[-1].received).total_seconds() >= CLOCK_BURST_S:
+            self._burst_before = span[-1]
+        newest = self._newest(clock_offset_s(stamp, received), received)
+        span.append(_Observed(received, newest))
+        span_began = received - timedelta(seconds=CLOCK_STREAM_SPAN_S)
+        while len(span) > 1 and span[1].received <= span_began:
+            span.popleft()
+        before = self._burst_before
+        if span[0].received <= span_began and (
+            before is None or span[0].received > before.received
+        ):
+            before = span[0]  # no pause since: the stretch a span before
+        if before is None or not offsets_agree(newest, before.newest_s):
             return None
-        return offset
+        return newest
+
+    def _newest(self, offset: float, received: datetime) -> float:
+        """The newest offset of the readings received less than :data:`CLOCK_BURST_S` before
+        ``received``, this one's ``offset`` included."""
+        burst = self._burst
+        burst_began = received - timedelta(seconds=CLOCK_BURST_S)
+        while burst and burst[0][0] <= burst_began:
+            burst.popleft()
+        while burst and burst[-1][1] <= offset:
+            burst.pop()
+        burst.append((received, offset))
+        return burst[0][1]
+
+    def _forget(self) -> None:
+        self._burst.clear()
+        self._span.clear()
+        self._burst_before = None
 
 
 def clock_offset_s(stamp: datetime, received: datetime) -> float:
