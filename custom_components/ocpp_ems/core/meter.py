@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from .model import (
     Charger,
@@ -346,14 +346,14 @@ def apply_reading(
     meter = connector.meter
     got = reception(received)
     at = got[0]
-    changed, taken_before = _apply_register(
+    changed, taken_before, base_wh = _apply_register(
         charger, connector, reading, transaction, max_power=max_power, received=received
     )
     live_offset = None if taken_before else _follow_clock(charger, reading.timestamp, at)
     # A register the meter took for history (False although it has one), or a time before the
     # values shown: its power etc. are history too.
     register_history = reading.energy_register_wh is not None and not changed
-    older = register_history or _before_shown(meter, reading, got, live_offset)
+    older = register_history or _before_shown(meter, reading, got, live_offset, base_wh)
     if (
         reading.signed is not None
         and transaction is not None
@@ -377,6 +377,7 @@ def apply_reading(
     if reading.signed is not None:
         meter.signed_meter_value = reading.signed
     meter._previous_shown = _shown(meter)
+    meter._shown_register_wh = base_wh
     when = _time_of(reading.timestamp, at)
     meter.timestamp = when
     meter._charger_stamp = _replaced_stamp(reading.timestamp, when)
@@ -389,22 +390,44 @@ def _before_shown(
     reading: Reading,
     got: tuple[datetime, float | None],
     live_offset: float | None,
+    base_wh: float | None,
 ) -> bool:
     """Whether ``reading`` (received ``got``) was taken before the values the connector shows: the
     charger stamped it before them, as :func:`later_s` compares its own stamps (also those
-    :func:`effective_time` replaced: one clock stamped them all), and after the values shown
-    before them (or none were): an offline queue flushed after a live reading. Stamped before
-    both, it is live only as the charger's clock that went back (local time at the end of summer
-    time, an NTP correction) and stays back: its own offset off our clock is the one its live
-    readings confirmed with it (``live_offset``, :func:`_follow_live_clock`). Else it is a queue
-    flushed after two or more live readings, whose values must not replace theirs."""
+    :func:`effective_time` replaced: one clock stamped them all), unless its register, the
+    connector's base now (``base_wh``), proves it taken after them (:func:`_register_proves_after`:
+    the first live reading after the charger's clock went back is shown at once). Stamped after
+    the values shown before them (or none were), it is an offline queue flushed after a live
+    reading. Stamped before both, it is live only as the charger's clock that went back (local
+    time at the end of summer time, an NTP correction) and stays back: its own offset off our
+    clock is the one its live readings confirmed with it (``live_offset``,
+    :func:`_follow_live_clock`). Else it is a queue flushed after two or more live readings, whose
+    values must not replace theirs."""
     shown = _shown(meter)
     if shown is None or later_s(*shown, reading.timestamp, got) >= 0.0:
+        return False
+    if _register_proves_after(meter, reading.timestamp, base_wh):
         return False
     previous = meter._previous_shown
     if previous is None or later_s(*previous, reading.timestamp, got) > 0.0:
         return True
     return not _on_live_clock(reading.timestamp, got[0], live_offset)
+
+
+def _register_proves_after(meter: MeterState, stamp: datetime, base_wh: float | None) -> bool:
+    """Whether a reading stamped ``stamp`` whose register became the connector's base at
+    ``base_wh`` (None: it had none, or an implausible one) was taken after the values shown,
+    whatever its stamp: a register only counts up, so one that rose past the register read with
+    them (:func:`_rose_past`) was read after it. Not across a reset of the register: a reading
+    stamped up to its new life's first value may be one of its life before."""
+    shown_wh = meter._shown_register_wh
+    reset = meter._register_reset_stamp
+    return (
+        base_wh is not None
+        and shown_wh is not None
+        and _rose_past(base_wh, shown_wh)
+        and (reset is None or stamp > reset)
+    )
 
 
 def _on_live_clock(stamp: datetime, received: datetime, live_offset: float | None) -> bool:
@@ -441,14 +464,25 @@ def _sent_before_clock_went_back(
 _REGISTER_STEPS_WH = (1000, 100, 10)
 
 
+def _register_step_wh(register_wh: float) -> int:
+    """The step of the register that gave ``register_wh``, as its value shows (5,400 Wh: 0.1 kWh).
+    A finer register that happens to read a round value passes for a coarse one."""
+    rounded = round(register_wh)
+    return next((coarse for coarse in _REGISTER_STEPS_WH if rounded % coarse == 0), 1)
+
+
 def _lags(register_wh: float, mark_wh: float) -> bool:
     """Whether ``register_wh`` lies below ``mark_wh`` by less than a step of the register that gave
-    it, as its value shows (5,400 Wh: 0.1 kWh): the same energy, cut or rounded by a coarser
-    register than the one that read ``mark_wh`` (a meterStart in Wh), never a reset. A finer
-    register that happens to read a round value passes for a coarse one: by one step at most."""
-    rounded = round(register_wh)
-    step = next((coarse for coarse in _REGISTER_STEPS_WH if rounded % coarse == 0), 1)
-    return mark_wh - step < register_wh < mark_wh
+    it (:func:`_register_step_wh`): the same energy, cut or rounded by a coarser register than the
+    one that read ``mark_wh`` (a meterStart in Wh), never a reset."""
+    return mark_wh - _register_step_wh(register_wh) < register_wh < mark_wh
+
+
+def _rose_past(register_wh: float, mark_wh: float) -> bool:
+    """Whether ``register_wh`` lies above ``mark_wh`` by a step of the register that gave it at
+    least (:func:`_register_step_wh`): more energy, not the same rounded up by a coarser register
+    (nor an unchanged one)."""
+    return register_wh - mark_wh >= _register_step_wh(register_wh)
 
 
 # A register value without a unit that is this many times below the base, while x 1000 it would
@@ -470,10 +504,17 @@ def apply_reading_energy(
     """Feed the energy register of ``reading`` (if it has one) into :func:`apply_energy`, in the
     unit :func:`_register_wh` settles: every reading's register passes here, live or late (re-sent
     after its session ended). False when it had none or it was history."""
-    changed, _taken_before = _apply_register(
+    return _apply_register(
         charger, connector, reading, transaction, max_power=max_power, received=received
-    )
-    return changed
+    ).changed
+
+
+class _RegisterApplied(NamedTuple):
+    """What a reading's register did (:func:`_apply_register`)."""
+
+    changed: bool  # it changed something (False: none, or history)
+    taken_before: bool  # it shows the reading was taken before the connector's register
+    base_wh: float | None  # the register (Wh) when it is the connector's base now
 
 
 def _apply_register(
@@ -484,20 +525,21 @@ def _apply_register(
     *,
     max_power: float | None,
     received: datetime | None,
-) -> tuple[bool, bool]:
+) -> _RegisterApplied:
     """:func:`apply_reading_energy`'s work: whether the register of ``reading`` changed anything,
-    and whether it shows the reading was taken before the connector's register (history below
-    it, or given before the charger's clock went back: :func:`_sent_before_clock_went_back`).
-    Such a reading shows the charger's clock as it was, not as it is: only the others note a
-    clock ahead (:func:`effective_time`). History at the register (unchanged, stamped before it:
-    a charger's clock that went back while no energy flowed) may be either."""
+    whether it shows the reading was taken before the connector's register (history below it, or
+    given before the charger's clock went back: :func:`_sent_before_clock_went_back`), and the
+    register in Wh when it became the connector's base (taken, not a candidate). A reading taken
+    before shows the charger's clock as it was, not as it is: only the others note a clock ahead
+    (:func:`effective_time`). History at the register (unchanged, stamped before it: a charger's
+    clock that went back while no energy flowed) may be either."""
     register_wh = _register_wh(
         charger, connector, reading, transaction, max_power=max_power, received=received
     )
     if register_wh is None:
-        return False, False
+        return _RegisterApplied(changed=False, taken_before=False, base_wh=None)
     if _sent_before_clock_went_back(connector.meter, reading.timestamp, register_wh):
-        return False, True
+        return _RegisterApplied(changed=False, taken_before=True, base_wh=None)
     base = _base(charger, connector, transaction)
     point = _point(register_wh, reading.timestamp, received)
     changed = _apply_point(charger, connector, point, transaction, max_power=max_power)
@@ -505,7 +547,8 @@ def _apply_register(
     if not taken_before:
         assert point.received_at is not None
         effective_time(charger, reading.timestamp, point.received_at)
-    return changed, taken_before
+    taken = changed and connector.meter.energy_candidate is None
+    return _RegisterApplied(changed, taken_before, register_wh if taken else None)
 
 
 def _register_wh(
@@ -658,6 +701,8 @@ def _apply_point(
             # Confirmed: the register really was reset / jumped. The step is not energy; the
             # rise after it is, bounded like any other.
             credit = min(register_wh - candidate.register_wh, allowance)
+            if candidate.register_wh < base.register_wh:  # a reset: a new life from there
+                meter._register_reset_stamp = _charger_time(candidate)
             _LOGGER.info(
                 "%s: energy register of connector %s went from %.0f to %.0f Wh (confirmed); "
                 "counted %.0f Wh",

@@ -164,6 +164,14 @@ class MeterState:
     # The charger's own stamp of the values shown before them, and when they arrived, by our clock
     # and our monotonic clock (meter._before_shown).
     _previous_shown: tuple[datetime, tuple[datetime | None, float | None]] | None = None
+    # The register (Wh, its unit settled) read with the values shown and taken as the base (None:
+    # none came with them, or an implausible one): a reading whose register rose past it was
+    # taken after them, whatever its stamp (meter._register_proves_after).
+    _shown_register_wh: float | None = None
+    # The charger's own stamp of the first value after its register went down (a meter swap, a
+    # register counting each session from 0): a reading stamped up to then may come from the
+    # register's life before, whose values prove nothing against ``_shown_register_wh``.
+    _register_reset_stamp: datetime | None = None
     # When the values as of ``timestamp`` arrived, by our clock and our monotonic clock.
     _received_at: datetime | None = None
     _received_monotonic: float | None = None
