@@ -6,7 +6,8 @@ INTERFACE CONTRACT (used by benchmarks/ems_day.py and benchmarks/ems_suite.py):
   house, the fast cars and the battery's priority; cars' maximum power; minimum current relaxed).
 - ``equal_import_bound(inputs, import_budget_wh)``: the most PV->EV any controller with the same
   plant constraints could reach with at most ``import_budget_wh`` of grid (and battery) energy
-  into the solar cars, start delays included (a Lagrangian dual of a day-long dynamic programme).
+  into the solar cars, start delays included (a Lagrangian dual of a day-long dynamic programme;
+  with a battery also of one over its SoC; ``battery_state=False``: without that one).
 
 Both work per second, as the plant does (PV interpolated within the minute, house held), on the
 quantity ``Plant._account`` credits: ``pv_to_ev = min(pv - house - fast cars, solar cars' power)``.
@@ -27,7 +28,9 @@ Every estimate errs towards more PV for the solar cars:
   discharge cap held back from the house (``DayInputs.battery_held_w``; without it the bound
   holds for runs that hold back nothing); its share below that SoC, ``min(max power,
   surplus)``, is non-decreasing in the surplus, so what is left for the cars is never less than
-  in a run;
+  in a run. That path charges with the sun the cars get too: ``equal_import_bound`` also keeps
+  the SoC as a state (``_BatteryProgramme``), where the battery gets only what the cars leave,
+  each relaxation towards a higher SoC, and takes the lower of the two per import price;
 - fuse headroom: PV and the battery at full discharge relieve every phase (the most they can);
 - solar cars: one car's taper follows the PV it got (its SoC is at least that); several cars
   are capped by their room to 100 % SoC only; the 6 A minimum is dropped where a car could be
@@ -39,7 +42,9 @@ Every estimate errs towards more PV for the solar cars:
   response delay and which car draws are dropped.
 Solve times (this machine, numpy, no solver), 16-17 h days: physical 0.05-0.3 s; equal-import
 0.1-0.4 s with one solar car, 0.6-0.9 s with two (at most 2.2 s in the suite with two busy
-workers; ``Bound.solve_s`` has each run's).
+workers; ``Bound.solve_s`` has each run's); with a battery 0.3-5.2 s of CPU, up to 14 s of
+wall time on a loaded machine (its SoC programme: a 1 Wh grid over the capacity times the
+import prices, per 5-minute block).
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ from .plant import HOUSE_SPLIT, BatteryModel, Car, ChargerModel, Command, V
 MIN_A_NEAR_FULL = 0.5  # the plant's car draws down to 0.5 A once its own limit is below 6 A
 LAMBDA_STAGES = 3  # grids of import prices, each narrowed around the best of the last
 LAMBDA_POINTS = 16
+BATTERY_BLOCK_S = 300  # the battery programme's time step (``_BatteryProgramme``)
+BATTERY_GRID_WH = 1.0  # its grid of cell energy
 
 
 @dataclass(frozen=True)
@@ -120,7 +127,9 @@ def physical_bound(inputs: DayInputs) -> Bound:
     return Bound(value, 0.0, method, time.perf_counter() - started, no_priority_wh=free)
 
 
-def equal_import_bound(inputs: DayInputs, import_budget_wh: float) -> Bound:
+def equal_import_bound(
+    inputs: DayInputs, import_budget_wh: float, *, battery_state: bool = True
+) -> Bound:
     """The most PV->EV with at most ``import_budget_wh`` into the solar cars, start delays kept.
 
     Per second, while some solar car draws ("ON"), the cars take a configuration (each car off,
@@ -150,9 +159,21 @@ def equal_import_bound(inputs: DayInputs, import_budget_wh: float) -> Bound:
     response delay, which car draws (any configuration any second, no switch cost).
     ``Bound.grid_to_ev_wh`` is the import of the DP's schedule at the best lambda (one or three
     and more cars; the budget if it is more, or with two cars).
+
+    With a battery the DP alone counts some sun twice: its battery is on its highest SoC path
+    (charged with every surplus) while the cars also get the surplus above the priority SoC.
+    A run's cars that take that sun leave the battery lower; when the house drains it below the
+    priority SoC, the battery takes the sun first again. So, for each lambda, the bound is also
+    at most a second programme that keeps the battery's SoC as its state and drops the gaps
+    (``_BatteryProgramme``: any schedule is one of its own, minimum currents and import kept per
+    second): both bound the best schedule's PV - lambda * import, and so does the lower of the
+    two (the dual's weak duality holds per lambda). ``battery_state`` False: the DP alone (the
+    previous bound, for comparison).
     """
     started = time.perf_counter()
     day = _Day(inputs)
+    if not battery_state:
+        day.battery_programme = None
     value, used_wh = day.import_bound(import_budget_wh)
     method = (
         "Lagrangian dual (min over an import price) of a per-second ON/OFF DP: ON seconds take"
@@ -160,6 +181,11 @@ def equal_import_bound(inputs: DayInputs, import_budget_wh: float) -> Bound:
         " each >= the delay; two: each ending >= the delay after the previous gap's start);"
         " ramps, switch pauses and response delays dropped"
     )
+    if day.battery_programme is not None:
+        method += (
+            "; per import price at most a programme over the battery's SoC (5-minute blocks,"
+            " gaps dropped)"
+        )
     return Bound(value, used_wh, method, time.perf_counter() - started)
 
 
@@ -296,6 +322,110 @@ def _dp_two_cars(g: np.ndarray, gap: int) -> np.ndarray:
     return out
 
 
+class _BatteryProgramme:
+    """The battery's SoC as the state of a programme over blocks of ``BATTERY_BLOCK_S`` seconds
+    (see ``equal_import_bound``); each relaxation errs towards a higher SoC or more for the cars.
+
+    Each second is worth its value at the import price, max(0, best ON configuration's PV -
+    lambda * import) (the ON/OFF gaps dropped), of ``available`` above the priority SoC (the
+    highest path's rule holds in every run) and of ``restricted_w`` (less the battery's share)
+    below it. State Y: the cells' energy before a block's first second plus the charge that
+    second gets, an upper bound of the SoC the priority rule reads there (the plant's battery
+    answers the second before's grid: second t's leftover charges it at step t + 1). In a block:
+    - the battery charges at most eta x min(max power, surplus) per second (``gain_wh``) and
+      gives at least ``_Day.battery_owed_w`` / eta (``drain_wh``); it ends at most at
+      min(capacity, max(Y - drain, 0) + charge) (by induction over the seconds: each second's
+      map is monotone, and draining all first ends highest);
+    - a second is below the priority SoC for sure while Y plus the most charge of the block's
+      seconds before it is below it (a prefix of the block); the others count as above it;
+    - above it the cars' PV is at least the second's value v (import only adds to their draw),
+      so the battery charges at most min(max power, surplus - v): v up to ``free_w`` (the
+      surplus less the share) costs it nothing, each W more eta W of cells. The block pools
+      these trades of its seconds above the priority SoC (any split is one total): a trade of
+      y Wh ends at z = end - eta y.
+    A higher SoC never leaves the cars less (from it every choice stays allowed and ends no
+    lower), so a state between grid points takes the value of the point above it: for z in
+    (i - 1, i] grid steps, y + later(z) <= (end + step) / eta + later(i) - i step / eta.
+    """
+
+    def __init__(self, day: _Day) -> None:
+        inputs = day.inputs
+        battery = inputs.battery
+        assert battery is not None
+        self.eta = battery.efficiency
+        self.capacity_wh = battery.capacity_wh
+        self.start_wh = battery.soc / 100.0 * battery.capacity_wh
+        self.priority_wh = inputs.priority_soc / 100.0 * battery.capacity_wh
+        positive = np.maximum(0.0, day.surplus)
+        # Below the priority SoC its room is at least that at the priority SoC (W for a second).
+        room_w = (100.0 - inputs.priority_soc) / 100.0 * battery.capacity_wh / self.eta * 3600.0
+        share = np.minimum(np.minimum(positive, battery.max_w), room_w)
+        self.free_w = positive - share  # the cars' PV that costs the battery no charge
+        self.restricted_w = np.minimum(day.available, self.free_w)
+        self.gain_wh = self.eta * np.minimum(positive, battery.max_w) / 3600.0
+        self.drain_wh = day.battery_owed_w() / self.eta / 3600.0
+        n = day.surplus.size
+        self.edges = [*range(0, n, BATTERY_BLOCK_S), n]
+        self.grid = np.arange(math.ceil(self.capacity_wh / BATTERY_GRID_WH) + 1) * BATTERY_GRID_WH
+
+    def value(self, above: np.ndarray, below: np.ndarray) -> np.ndarray:
+        """Most of sum(values) (W s, per column) over the day: ``above`` and ``below`` (T x P) the
+        seconds' values (>= 0) above and below the priority SoC, as the battery allows."""
+        step, eta = BATTERY_GRID_WH, self.eta
+        free = np.minimum(above, self.free_w[:, None])
+        trade = above - free
+        top = self.grid.size - 1
+        later = np.zeros((self.grid.size, above.shape[1]))  # Wh, after the last block
+        for a, e in reversed(list(itertools.pairwise(self.edges))):
+            charged = np.concatenate([[0.0], np.cumsum(self.gain_wh[a : e - 1])])
+            # Seconds surely below the priority SoC: a prefix, as long from each state.
+            below_n = np.searchsorted(charged, self.priority_wh - self.grid, side="left")
+            above_n = e - a - below_n
+            below_wh = _prefix(below[a:e])[below_n]
+            free_wh = _prefix(free[a:e][::-1])[above_n]
+            end_wh = np.maximum(self.grid - self.drain_wh[a:e].sum(), 0.0) + self.gain_wh[a:e].sum()
+            hi = np.ceil(end_wh / step).astype(int)
+            kept = later[np.minimum(hi, top)]
+            # A trade of y Wh ends at z = end - eta y; for z in (i - 1, i] grid steps
+            # y + later(z) <= (end + step) / eta + later(i) - i step / eta.
+            reach = eta * _prefix(trade[a:e][::-1])[above_n]
+            if not reach.any():
+                later = below_wh + free_wh + kept
+                continue
+            lo = np.maximum(np.floor((end_wh[:, None] - reach) / step).astype(int), 0)
+            rows = np.arange(hi.max() + 1)
+            worth = later[np.minimum(rows, top)] - rows[:, None] * (step / eta)
+            traded = (end_wh[:, None] + step) / eta + _window_max(worth, lo, hi)
+            later = below_wh + free_wh + np.where(reach > 0.0, traded, kept)
+        out: np.ndarray = later[math.ceil(self.start_wh / step)] * 3600.0
+        return out
+
+
+def _prefix(values: np.ndarray) -> np.ndarray:
+    """Sums (Wh) of the first 0..n rows of ``values`` (W per second)."""
+    out: np.ndarray = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
+    return out / 3600.0
+
+
+def _window_max(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """max(values[lo..hi, column]) for ``lo`` (rows x columns) and ``hi`` (per row): a sparse
+    table of maxima over power-of-two spans, two overlapping spans cover each window."""
+    n, cols = values.shape
+    length = hi[:, None] - lo + 1
+    level = np.floor(np.log2(length)).astype(int)
+    table = np.full((int(level.max()) + 1, n, cols), -np.inf)
+    table[0] = values
+    for k in range(1, table.shape[0]):
+        span = 1 << (k - 1)
+        np.maximum(table[k - 1, :-span], table[k - 1, span:], out=table[k, :-span])
+    flat = table.reshape(-1)
+    column = np.arange(cols)
+    first = flat[(level * n + lo) * cols + column]
+    last = flat[(level * n + hi[:, None] - (1 << level) + 1) * cols + column]
+    out: np.ndarray = np.maximum(first, last)
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class _Mode:
     pmin: np.ndarray  # W per second
@@ -312,13 +442,16 @@ class _Day:
         self.pv = _interpolated(inputs.pv_w, t)
         self.house = _held(inputs.house_w, t)
         fast_w, fast_lines = self._fast_cars(t)
-        surplus = self.pv - self.house - fast_w
-        share = self._battery_share(surplus)
-        self.no_priority = np.maximum(0.0, surplus)
-        self.available = np.maximum(0.0, surplus - share)
+        self.surplus = self.pv - self.house - fast_w
+        share = self._battery_share(self.surplus)
+        self.no_priority = np.maximum(0.0, self.surplus)
+        self.available = np.maximum(0.0, self.surplus - share)
         self.headroom = self._headroom(fast_lines)
         self.solar = [c for c in inputs.cars if c.solar]
         self.pmax_relaxed = self._max_power()
+        self.battery_programme: _BatteryProgramme | None = None
+        if inputs.battery is not None and self.solar:
+            self.battery_programme = _BatteryProgramme(self)
 
     def filled(self, surplus: np.ndarray) -> float:
         """PV Wh the solar cars can take from ``surplus`` (minimum current relaxed).
@@ -384,18 +517,31 @@ class _Day:
         # The plant's battery acts on last second's grid: it can charge with last second's surplus,
         # and gives at least last second's house deficit (a car only adds to it).
         lagged = np.maximum(positive, np.concatenate([[battery.max_w], positive[:-1]]))
-        deficit = np.concatenate([[0.0], np.maximum(0.0, self.house - self.pv)[:-1]])
-        owed = np.minimum(deficit, battery.max_w)
-        if inputs.battery_held_w is not None:
-            owed = np.maximum(0.0, owed - inputs.battery_held_w[: owed.size])
+        owed = self.battery_owed_w()
         # After a second of house deficit no run charges: the battery gives ``owed`` at least.
-        power = np.where(deficit > 0.0, owed, -lagged).tolist()
+        power = np.where(self._deficit() > 0.0, owed, -lagged).tolist()
         for i, power_w in enumerate(power):
             if battery.soc < inputs.priority_soc:
                 room_wh = (100.0 - battery.soc) / 100.0 * battery.capacity_wh / battery.efficiency
                 share[i] = min(battery.max_w, positive[i], room_wh * 3600.0)
             battery.step(power_w, None)
         return share
+
+    def _deficit(self) -> np.ndarray:
+        """Per second, the house's deficit of the second before (W): what the plant's battery,
+        answering last second's grid, gives at least (a car only adds to it)."""
+        return np.concatenate([[0.0], np.maximum(0.0, self.house - self.pv)[:-1]])
+
+    def battery_owed_w(self) -> np.ndarray:
+        """Per second, the least the battery gives (W): the house's deficit of the second before
+        up to its maximum power, less what the run's discharge cap held back from the house."""
+        battery = self.inputs.battery
+        assert battery is not None
+        owed: np.ndarray = np.minimum(self._deficit(), battery.max_w)
+        held = self.inputs.battery_held_w
+        if held is not None:
+            owed = np.maximum(0.0, owed - held[: owed.size])
+        return owed
 
     def _headroom(self, fast_lines: np.ndarray) -> np.ndarray:
         """Per phase and second, the current the solar cars may add below the fuse (A)."""
@@ -533,10 +679,13 @@ class _Day:
             return 1
         return max(1, math.ceil(min(c.min_gap_s() for c in self.solar) - 1e-9))
 
-    def _on_values(self, min_a: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    def _on_values(
+        self, min_a: list[np.ndarray], surplus: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per second: the most PV of an ON second without import (``NEVER``: no configuration
-        fits the surplus) and the least import of one that takes all of it (inf: none)."""
-        surplus = self.available
+        fits the surplus) and the least import of one that takes all of it (inf: none); of the
+        cars' ``surplus`` (``available`` unless given)."""
+        surplus = self.available if surplus is None else surplus
         free = np.full(surplus.size, NEVER)
         bridge = np.full(surplus.size, np.inf)
         for pmin, config_max in self._configs(min_a):
@@ -552,21 +701,39 @@ class _Day:
     ) -> list[tuple[float, float]]:
         """min over lambda of DP(lambda) / 3600 + lambda * budget, per problem (minimum currents):
         (PV Wh, import Wh of the DP's schedule at the best lambda, at most the budget)."""
-        surplus = self.available
-        parts = [self._on_values(min_a) for min_a in problems]
         n, gap = len(self.solar), self.min_gap()
+        battery = self.battery_programme
+        surplus = {False: self.available}
+        if battery is not None:
+            surplus[True] = battery.restricted_w
+        parts = {
+            (k, below): (self._on_values(min_a, cars_w), cars_w)
+            for k, min_a in enumerate(problems)
+            for below, cars_w in surplus.items()
+        }
+        battery_won: dict[tuple[int, float], bool] = {}
 
-        def on_value(k: int, lam: float) -> np.ndarray:
-            free, bridge = parts[k]
+        def on_value(k: int, lam: float, below: bool = False) -> np.ndarray:
+            """ON seconds' values at price ``lam``; ``below``: with the battery below its
+            priority SoC (``_BatteryProgramme``)."""
+            (free, bridge), cars_w = parts[k, below]
             if np.isinf(lam):
                 return free
             finite = np.isfinite(bridge)
-            buy = np.where(finite, surplus - lam * np.where(finite, bridge, 0.0), NEVER)
+            buy = np.where(finite, cars_w - lam * np.where(finite, bridge, 0.0), NEVER)
             return np.maximum(free, buy)
 
         def solve(grids: list[np.ndarray]) -> list[np.ndarray]:
-            g = np.column_stack([on_value(k, lam) for k, grid in enumerate(grids) for lam in grid])
+            lams = [(k, lam) for k, grid in enumerate(grids) for lam in grid]
+            g = np.column_stack([on_value(k, lam) for k, lam in lams])
             dp = _dp_two_cars(g, gap) if n == 2 else _dp_gaps(g, gap, 1 if n > 1 else gap)
+            # The narrower grids only if it was lower somewhere on the first: any price's
+            # value is a bound, and the battery's programme costs most of the time.
+            if battery is not None and (not battery_won or any(battery_won.values())):
+                below = np.column_stack([on_value(k, lam, below=True) for k, lam in lams])
+                with_battery = battery.value(np.maximum(g, 0.0), np.maximum(below, 0.0))
+                battery_won.update(zip(lams, (with_battery < dp).tolist(), strict=True))
+                dp = np.minimum(dp, with_battery)
             out, i = [], 0
             for grid in grids:
                 dual = dp[i : i + grid.size] / 3600.0
@@ -604,9 +771,9 @@ class _Day:
         out = []
         for k, (value, lam) in enumerate(best):
             used = budget_wh
-            if n != 2:
+            if n != 2 and not battery_won.get((k, lam), False):
                 g = on_value(k, lam)
-                free, bridge = parts[k]
+                (free, bridge), _ = parts[k, False]
                 imp = np.where(g > free, bridge, 0.0)
                 follow = _dp_gaps_import(g, imp, gap, 1 if n > 1 else gap)
                 used = min(budget_wh, follow / 3600.0)

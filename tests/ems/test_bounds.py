@@ -8,7 +8,7 @@ delays, and against the knapsack it replaced.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -85,6 +85,9 @@ def test_no_controller_beats_the_bounds(sc: Scenario, seed: int, dip_w: float) -
         assert equal.pv_to_ev_wh <= physical.pv_to_ev_wh + 1e-6
         # The start delays only take away: never above the knapsack that dropped them.
         assert equal.pv_to_ev_wh <= knapsack_bound(inputs, budget_wh).pv_to_ev_wh + 1e-6
+        # The battery's SoC as a state only takes away: never above the DP alone.
+        alone = equal_import_bound(inputs, budget_wh, battery_state=False).pv_to_ev_wh
+        assert equal.pv_to_ev_wh <= alone + 1e-6
     if sc.name == "3p only":
         # The old optimum's flaw: bridging the dip with import beats every zero-import schedule.
         assert pv_of["reference"] > equal_import_bound(day, 0.0).pv_to_ev_wh + 100.0
@@ -175,16 +178,54 @@ def test_battery_priority_and_fast_car_reduce_the_bound() -> None:
     assert physical_bound(inputs(2.5, None, fast=True)).pv_to_ev_wh < alone - 10000.0
 
 
+@dataclass(frozen=True)
+class MilpBattery:
+    """The plant's battery in ``exact_schedule``, per second of the day (``_Day``'s arrays)."""
+
+    start_wh: float  # the cells' energy at t0
+    priority_wh: float
+    capacity_wh: float
+    max_w: float
+    efficiency: float
+    owed_w: np.ndarray  # what it gives the house at each step (it never runs empty here)
+
+    @classmethod
+    def of(cls, inputs: DayInputs) -> MilpBattery:
+        battery = inputs.battery
+        assert battery is not None
+        cap = battery.capacity_wh
+        return cls(
+            battery.soc / 100.0 * cap,
+            inputs.priority_soc / 100.0 * cap,
+            cap,
+            battery.max_w,
+            battery.efficiency,
+            _Day(inputs).battery_owed_w(),
+        )
+
+
 def exact_schedule(
-    surplus: np.ndarray, switchable: list[bool], start_delay_s: int, budget_wh: float
+    surplus: np.ndarray,
+    switchable: list[bool],
+    start_delay_s: int,
+    budget_wh: float,
+    battery: MilpBattery | None = None,
 ) -> float:
     """Most PV into 6-16 A cars (no fuse) with at most ``budget_wh`` of import, as a MILP (scipy
     HiGHS): each second each car is off, 1p (if ``switchable``) or 3p; PV credited is
     min(surplus, power). A car that starts drawing at t drew nothing for ``start_delay_s`` s
     before, and none before ``start_delay_s`` (paused at the start); 0 drops the delays. Like the
-    DP, a 1p/3p switch costs nothing (the plant's switch pause is a relaxed gap)."""
+    DP, a 1p/3p switch costs nothing (the plant's switch pause is a relaxed gap).
+
+    With a ``battery`` (``surplus``: before its priority): its cells' energy E is a variable.
+    Step t charges it with what the cars left of second t - 1's surplus (eta x at most its
+    maximum power; a battery that charges less only holds the cars back more) and drains
+    ``owed_w[t]`` / eta; a second that starts below the priority SoC (binary ``z``) leaves the
+    battery its share, min(maximum power, surplus), before the cars."""
     n, d = surplus.size, start_delay_s
     names: list[tuple[str, int, int]] = [("x", 0, t) for t in range(n)]  # PV credit
+    if battery is not None:
+        names += [(kind, 0, t) for kind in ("E", "b", "z") for t in range(n)]
     for i, switch in enumerate(switchable):
         for kind in ("y1", "p1") if switch else ():
             names += [(kind, i, t) for t in range(n)]
@@ -221,13 +262,33 @@ def exact_schedule(
                 add({**stops, **on(i, t)}, -np.inf, 1.0)
     grid = {k: 1.0 / 3600.0 for k in index if k[0] in ("p1", "p3")}
     add({**grid, **{("x", 0, t): -1.0 / 3600.0 for t in range(n)}}, -np.inf, budget_wh)
+    upper_of = {"x": surplus, "E": np.full(n, 0.0), "b": np.full(n, 0.0), "z": np.ones(n)}
+    if battery is not None:
+        eta = battery.efficiency
+        share = np.minimum(surplus, battery.max_w)
+        upper_of["E"][:] = battery.capacity_wh
+        upper_of["b"][:] = battery.max_w
+        add({("E", 0, 0): 1.0}, battery.start_wh, battery.start_wh)
+        for t in range(n):
+            if t + 1 < n:
+                charge = {("b", 0, t - 1): -eta / 3600.0} if t else {}
+                drain = -battery.owed_w[t] / eta / 3600.0
+                add({("E", 0, t + 1): 1.0, ("E", 0, t): -1.0, **charge}, drain, drain)
+            add({("b", 0, t): 1.0, ("x", 0, t): 1.0}, -np.inf, surplus[t])
+            # z = 0 (above the priority SoC) only where E >= the priority SoC.
+            add({("E", 0, t): 1.0, ("z", 0, t): battery.priority_wh}, battery.priority_wh, np.inf)
+            add({("x", 0, t): 1.0, ("z", 0, t): share[t]}, -np.inf, surplus[t])
     matrix = sparse.lil_matrix((len(rows), len(names)))
     for r, row in enumerate(rows):
         for k, v in row.items():
             matrix[r, k] = v
     upper = np.array(
         [
-            surplus[t] if kind == "x" else (0.0 if t < d else 1.0) if kind[0] in "yw" else 48 * V
+            upper_of[kind][t]
+            if kind in upper_of
+            else (0.0 if t < d else 1.0)
+            if kind[0] in "yw"
+            else 48 * V
             for kind, _, t in names
         ]
     )
@@ -235,7 +296,7 @@ def exact_schedule(
     res = milp(
         c,
         constraints=LinearConstraint(matrix.tocsr(), np.array(lo), np.array(hi)),
-        integrality=np.array([1 if kind[0] == "y" else 0 for kind, _, _ in names]),
+        integrality=np.array([1 if kind[0] in "yz" else 0 for kind, _, _ in names]),
         bounds=Bounds(np.zeros(len(names)), upper),
     )
     assert res.success
