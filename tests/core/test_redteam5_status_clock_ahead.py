@@ -13,6 +13,10 @@
    true time and our clock ahead of it until the step (the usual way our clock steps back: it
    was wrong, the charger's was not): the charger looked behind ours, the shown status's offset
    is clamped at 0, so the queued status passes (as before efe1f2d): the fix does not reach it.
+
+Both fixed: ``_taken_after`` compares the charger's own stamps (``Connector._status_stamp``; a
+status sent without one is ordered by its time alone) and their leads as they were, also below 0.
+The 2.x routes of case 1: test_status_clock_ahead_v201.py.
 """
 
 from __future__ import annotations
@@ -38,12 +42,6 @@ def h(h_cp1: Harness) -> Harness:
     return h_cp1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_taken_after compares the charger's own stamp with the shown status's effective "
-    "time (a reception time here, offset 0): a clock ahead loses every live status for the "
-    "step minus its lead after our clock steps back",
-)
 @pytest.mark.parametrize(("lead_s", "stamped"), CASES.values(), ids=CASES.keys())
 async def test_live_statuses_of_a_clock_ahead_are_taken_after_our_clock_went_back(
     h: Harness, lead_s: int, stamped: bool
@@ -79,11 +77,6 @@ LAG_S = OUR_STEP_BACK_S
 QUEUED_BEFORE_S = 60
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_taken_after clamps the shown status's offset at 0 (max(..., 0.0)): for a clock "
-    "behind ours by our step or more, a status queued before the shown one still passes",
-)
 async def test_a_queued_status_of_a_clock_behind_stays_out_after_our_clock_went_back(
     h: Harness,
 ) -> None:

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from .directory import Admission
 from .meter import (
@@ -28,6 +29,7 @@ from .meter import (
     apply_reading,
     apply_reading_energy,
     clear_flow,
+    clock_step_s,
     count_from,
     credit_session,
     effective_time,
@@ -36,6 +38,7 @@ from .meter import (
     later_s,
     max_energy_wh,
     max_power_w,
+    own_stamp,
     reception,
     register_base,
     settle_lifetime_balance,
@@ -51,6 +54,7 @@ from .model import (
     ConnectorStatus,
     EvChargingNeeds,
     EventKind,
+    MeterState,
     Transaction,
 )
 from .session import SessionContext
@@ -225,13 +229,13 @@ class ChargerState:
         when = now if timestamp is None else effective_time(self.charger, timestamp, now)
         if self._skew_changed(skew):
             self.charger.notify()
-        latest = connector.status_timestamp
-        latest_got = (connector._status_received_at, connector._status_received_monotonic)
-        stamp = when if timestamp is None else timestamp
+        shown = (_shown_status(connector), _shown_reading(connector.meter))
+        shown_status, shown_reading = shown
+        report = _Report(when, timestamp, got)
         if (
             timestamp is not None
-            and latest is not None
-            and not _taken_after(latest, latest_got, stamp, when, got)
+            and shown_status is not None
+            and not _taken_after(shown_status, report, shown)
         ):
             _LOGGER.debug(
                 "%s: ignoring out-of-order status %s of connector %s",
@@ -248,13 +252,12 @@ class ChargerState:
         )
         connector.status = status
         connector.status_timestamp = when
+        connector._status_stamp = timestamp
         connector._status_received_at, connector._status_received_monotonic = got
         connector.error_code = error_code
         connector.vendor_error = vendor_error_code
-        meter = connector.meter
-        reading_at, reading_got = meter.timestamp, (meter._received_at, meter._received_monotonic)
         if status in NO_FLOW_STATUSES and (
-            reading_at is None or _taken_after(reading_at, reading_got, stamp, when, got)
+            shown_reading is None or _taken_after(shown_reading, report, shown)
         ):
             # (Not a queued status older than the newest reading: that one is the flow now.)
             changed |= clear_flow(connector)
@@ -833,28 +836,81 @@ class ChargerState:
         self._fire(EventKind.DATA_TRANSFER, vendor_id=vendor_id, message_id=message_id, data=data)
 
 
-def _taken_after(
-    then: datetime,
-    then_got: Reception,
-    stamp: datetime,
-    when: datetime,
-    got: tuple[datetime, float | None],
-) -> bool:
-    """Whether a status the charger stamped ``stamp`` (standing for ``when``:
-    :func:`~.meter.effective_time`), received ``got``, was taken at or after what the connector
-    shows as of ``then``, received ``then_got``: as :func:`~.meter.later_s` says (our clock set
-    back since is no age). Stamped before ``then`` and later only by our clock's step, it is news
-    only from a clock that went back with ours: its stamp lies no further ahead of our clock than
-    ``then`` did, or than our clock itself (``then`` was queued). Further ahead, the charger's
-    clock has not gone back (its own time source; our Heartbeat answer has not set it yet): a
-    status it queued before ``then`` and sends late."""
-    if later_s(then, then_got, when, got) < 0.0:
+class _Report(NamedTuple):
+    """A status or reading as :func:`_taken_after` orders it."""
+
+    # The time it stands for (:func:`~.meter.effective_time`).
+    time: datetime
+    # The charger's own stamp (None: it sent none): also one ``time`` replaced.
+    stamp: datetime | None
+    # When we got it.
+    got: Reception
+
+
+def _shown_status(connector: Connector) -> _Report | None:
+    """The status ``connector`` shows (None: none yet)."""
+    if connector.status_timestamp is None:
+        return None
+    got = (connector._status_received_at, connector._status_received_monotonic)
+    return _Report(connector.status_timestamp, connector._status_stamp, got)
+
+
+def _shown_reading(meter: MeterState) -> _Report | None:
+    """The values ``meter`` shows (None: none yet); a reading always carries a stamp."""
+    if meter.timestamp is None:
+        return None
+    stamp = own_stamp(meter._charger_stamp, meter.timestamp)
+    return _Report(meter.timestamp, stamp, (meter._received_at, meter._received_monotonic))
+
+
+def _taken_after(shown: _Report, report: _Report, received_with: Sequence[_Report | None]) -> bool:
+    """Whether ``report`` (a status) was taken at or after what the connector shows (``shown``):
+    as :func:`~.meter.later_s` says of their times (our clock set back since is no age). Stamped
+    by the charger before ``shown`` and later only by our clock's step, it is news only from a
+    clock that went back with ours: its stamp lies no further ahead of our clock than the
+    charger's clock led ours when ``shown`` came (:func:`_lead_s`, of ``received_with``).
+    Further ahead, the charger's clock has not gone back (its own time source; our Heartbeat
+    answer has not set it yet): a status it queued before ``shown`` and sends late.
+
+    The charger's own stamps are compared (also those a clock too far ahead had replaced: one
+    clock stamped both). Without a stamp or a reception time of either, there is no second clock
+    to go by: their times are."""
+    if later_s(shown.time, shown.got, report.time, report.got) < 0.0:
         return False
-    if stamp >= then or then_got[0] is None:
+    if (
+        shown.stamp is None
+        or report.stamp is None
+        or shown.got[0] is None
+        or report.got[0] is None
+        or report.stamp >= shown.stamp
+    ):
         return True
-    ahead_s = max(clock_offset_s(then, then_got[0]), 0.0)
-    stamp_ahead_s = clock_offset_s(stamp, got[0])
+    ahead_s = _lead_s(shown, received_with)
+    stamp_ahead_s = clock_offset_s(report.stamp, report.got[0])
     return stamp_ahead_s <= ahead_s or offsets_agree(stamp_ahead_s, ahead_s)
+
+
+def _lead_s(shown: _Report, received_with: Sequence[_Report | None]) -> float:
+    """How far (s; < 0: behind) the charger's clock led ours when ``shown`` came: the most any of
+    its stamps received without a step of our clock from ``shown`` (``shown``'s included, which
+    has a stamp and a reception time) lay ahead of the time we got it. A queued report lies
+    behind that by its age, a live one not: a lead below 0 is a clock behind ours (ours ran
+    ahead until our step corrected it). Shown alone (nothing received with it), it can be
+    either: the lead is at least 0 (a late queued status is replaced by the charger's next one;
+    live statuses dropped would keep the old one for up to our clock's step)."""
+    assert shown.stamp is not None
+    assert shown.got[0] is not None
+    own = clock_offset_s(shown.stamp, shown.got[0])
+    others = [
+        clock_offset_s(other.stamp, other.got[0])
+        for other in received_with
+        if other is not None
+        and other is not shown
+        and other.stamp is not None
+        and other.got[0] is not None
+        and clock_step_s(other.got, shown.got) == 0.0
+    ]
+    return max(own, *others) if others else max(own, 0.0)
 
 
 def _began_before(started: datetime, transaction: Transaction | None) -> bool:

@@ -438,7 +438,7 @@ def _on_live_clock(stamp: datetime, received: datetime, live_offset: float | Non
 
 def _shown(meter: MeterState) -> tuple[datetime, Reception] | None:
     """The charger's own stamp of the values shown, and when we got them (None: none shown)."""
-    stamp = _own_stamp(meter._charger_stamp, meter.timestamp)
+    stamp = own_stamp(meter._charger_stamp, meter.timestamp)
     return None if stamp is None else (stamp, (meter._received_at, meter._received_monotonic))
 
 
@@ -879,12 +879,12 @@ def _replaced_stamp(stamp: datetime, when: datetime) -> datetime | None:
 
 def _charger_time(point: RegisterPoint) -> datetime:
     """``point``'s time by the charger's clock (its effective time when it sent none)."""
-    stamp = _own_stamp(point.charger_stamp, point.timestamp)
+    stamp = own_stamp(point.charger_stamp, point.timestamp)
     assert stamp is not None
     return stamp
 
 
-def _own_stamp(charger_stamp: datetime | None, time: datetime | None) -> datetime | None:
+def own_stamp(charger_stamp: datetime | None, time: datetime | None) -> datetime | None:
     """A time by the charger's clock: its own stamp where one was kept (its ``time`` was replaced:
     :func:`_replaced_stamp`), else ``time`` (None: none)."""
     return charger_stamp or time

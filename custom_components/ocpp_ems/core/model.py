@@ -337,6 +337,10 @@ class Connector:
     # When the status as of ``status_timestamp`` arrived, by our clock and our monotonic clock.
     _status_received_at: datetime | None = None
     _status_received_monotonic: float | None = None
+    # The charger's own stamp of that status (None: it sent none), also where ``status_timestamp``
+    # replaced it (a clock too far ahead): statuses are ordered by one clock's stamps
+    # (charger_state._taken_after).
+    _status_stamp: datetime | None = None
     error_code: str | None = None
     vendor_error: str | None = None
     meter: MeterState = field(default_factory=MeterState)
