@@ -37,11 +37,6 @@ def _without_evse(frame: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in frame.items() if key != "evse"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_find routes by the EVSE a message names; an Ended sent again without the EVSE "
-    "goes to the other EVSE's open transaction of its id and ends it (_on_open applies any Ended)",
-)
 async def test_an_ended_sent_again_without_its_evse_never_ends_the_other_evses_session(
     h: Harness,
 ) -> None:

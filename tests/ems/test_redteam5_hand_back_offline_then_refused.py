@@ -55,11 +55,6 @@ async def test_an_offline_try_starts_no_back_off() -> None:
     assert await _offline_then_refused(r) == r.clock.t + TIMING.retry_s
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_hand_back_failed warns for the run's first failure only: after an offline try the "
-    "charger's refusal is logged at debug level only",
-)
 async def test_a_refusal_after_an_offline_try_is_warned(caplog: pytest.LogCaptureFixture) -> None:
     r = await _let_go_refusing()
     with caplog.at_level(logging.DEBUG, logger=DRIVER_LOGGER):

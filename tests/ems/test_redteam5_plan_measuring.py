@@ -42,11 +42,6 @@ HOSTILE = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_load_measuring keeps an hour of the day outside 0..23 or an hour that ends where "
-    "it starts; _close_hour then raises (IndexError, ZeroDivisionError) at every update",
-)
 @pytest.mark.parametrize("store", HOSTILE.values(), ids=HOSTILE.keys())
 def test_a_hostile_measuring_entry_never_stops_the_updates(store: dict[str, Any]) -> None:
     """Restarted from the store, the next 26 hours are measured as without it (as after a
@@ -56,11 +51,6 @@ def test_a_hostile_measuring_entry_never_stops_the_updates(store: dict[str, Any]
     assert [len(samples) for samples in house_w] == [1, 1, 2] + [1] * 21
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="from_dict drops a negative stored house mean, _load_measuring keeps a negative "
-    "house energy: the hour closes with a negative mean the plans count on",
-)
 def test_a_negative_house_energy_in_the_store_is_no_house_load() -> None:
     """A stored hour 01:00 covered by a house energy of -50 kWh (a hostile store): from_dict
     never keeps a negative house mean in the learned days; the mark must not bring one in."""

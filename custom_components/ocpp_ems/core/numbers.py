@@ -20,6 +20,13 @@ def finite_number(value: Any) -> float | None:
     return parse_number(value)
 
 
+def non_negative_number(value: Any) -> float | None:
+    """A stored measured value (an energy, a time, a mean power, a ratio): a finite number >= 0,
+    else None."""
+    number = finite_number(value)
+    return number if number is not None and number >= 0.0 else None
+
+
 def parse_number(value: Any) -> float | None:
     """A number or numeric text (a sensor's state, a payload's value), else None: never a bool
     (``True`` is no reading of 1), NaN or infinite."""
@@ -51,6 +58,6 @@ def day_numbers(items: Any, keep: int) -> list[tuple[int, float]]:
     for item in items if isinstance(items, list) else ():
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], int)):
             continue
-        if (number := finite_number(item[1])) is not None and number >= 0.0:
+        if (number := non_negative_number(item[1])) is not None:
             pairs.append((item[0], number))
     return pairs[-keep:] if keep > 0 else []

@@ -202,6 +202,9 @@ class EmsDriver:
         # asked less and less often).
         self._hand_back_due: dict[str, float] = {}
         self._hand_back_wait_s: dict[str, float] = {}
+        # The kinds of failure (offline, refused, unanswered ...) told in each charger's run of
+        # failed hand-backs: each kind once (the rest of the run at debug).
+        self._hand_back_told: dict[str, set[type[OcppEmsError]]] = {}
         # Writes of one charger run one at a time, and only the latest decision's: each is its own
         # task, and one that waits for the charger (a resume) must not land after a newer one.
         self._write_locks: dict[str, asyncio.Lock] = {}
@@ -342,6 +345,7 @@ class EmsDriver:
         """No hand-back of the charger waits any more: a later refusal waits the first wait."""
         self._hand_back_due.pop(charger_id, None)
         self._hand_back_wait_s.pop(charger_id, None)
+        self._hand_back_told.pop(charger_id, None)
 
     def hand_back_again(self, charger_id: str) -> None:
         """A hand-back called off for a manual change that failed is due again (named by the
@@ -431,10 +435,13 @@ class EmsDriver:
     def _hand_back_failed(self, charger_id: str, err: OcppEmsError) -> float | None:
         """Let go of again: tried after a wait that doubles while the charger keeps failing
         (``backed_off``, from the retry time: one refusing for good was asked every 30 s
-        forever), or (offline) when it reconnects. Logged as a warning the first time (a
-        charger that keeps refusing would fill the log)."""
+        forever), or (offline) when it reconnects. Each kind of failure is logged as a warning
+        the first time in the run (a charger that keeps refusing would fill the log; one that
+        refuses once it is back must say so all the same: its car may be held at 0 A)."""
         self._let_go.add(charger_id)
-        first = charger_id not in self._hand_back_due
+        told = self._hand_back_told.setdefault(charger_id, set())
+        first = type(err) not in told
+        told.add(type(err))
         if isinstance(err, ChargerNotConnectedError):
             # Offline, or back but not set up yet: named again at its next update.
             self._hand_back_due[charger_id] = _WHEN_BACK

@@ -34,7 +34,12 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, tzinfo
 from typing import Any
 
-from custom_components.ocpp_ems.core.numbers import day_numbers, finite_number, quantile
+from custom_components.ocpp_ems.core.numbers import (
+    day_numbers,
+    finite_number,
+    non_negative_number,
+    quantile,
+)
 
 from .config import PlanSettings, SiteSettings
 from .sun_capture import SunCapture
@@ -57,6 +62,8 @@ AHEAD_H = 48  # how far ahead the plan gets the learned house load
 # Local time going back further than this was wrong before (a clock off by days): learning goes
 # on at once from the new time rather than wait that long for it to catch up.
 MAX_BACK_S = 24 * H
+MAX_HOUR_S = 2 * H  # the longest a local hour lasts (one the clocks go back by an hour in)
+_HOURS_OF_DAY = range(24)
 
 
 # The stored form's key of the hour and day being measured (``PlanLearning.to_dict``).
@@ -86,6 +93,49 @@ def _hour_of(now: float, zone: tzinfo) -> tuple[float, int, int]:
     local = datetime.fromtimestamp(now, zone)
     start = local.replace(minute=0, second=0, microsecond=0)
     return start.timestamp(), start.toordinal(), start.hour
+
+
+def _ordinal(value: object) -> int | None:
+    """A stored whole number (a local date, an hour of the day; not a bool), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _stored_measuring(data: object) -> tuple[int, float, float, _Hour] | None:
+    """The day being measured (its local date, PV and forecast Wh so far) and its hour from
+    ``PlanLearning.to_dict``; None if unreadable or impossible: an hour of the day outside
+    0..23 (``_close_hour`` indexes with it), an hour not ending after its start or longer than
+    any local hour (it divides by its time), or covered longer than it lasts."""
+    stored_day = data.get("day") if isinstance(data, Mapping) else None
+    stored_hour = data.get("hour") if isinstance(data, Mapping) else None
+    if not (
+        isinstance(stored_day, list)
+        and len(stored_day) == 3
+        and isinstance(stored_hour, list)
+        and len(stored_hour) == len(_HOUR_FIELDS)
+    ):
+        return None
+    day, *day_sums = stored_day
+    start, end, hour_day, of_day, forecast, *hour_sums = stored_hour
+    numbers = [
+        finite_number(start),
+        finite_number(end),
+        *map(non_negative_number, (*day_sums, *hour_sums)),
+    ]
+    floats = [n for n in numbers if n is not None]
+    forecast_wh = None if forecast is None else non_negative_number(forecast)
+    if (
+        len(floats) != len(numbers)
+        or (forecast is not None and forecast_wh is None)
+        or _ordinal(day) is None
+        or hour_day != day
+        or _ordinal(of_day) not in _HOURS_OF_DAY
+    ):
+        return None
+    begin, finish, day_pv_wh, day_forecast_wh, pv_wh, pv_s, house_wh, house_s = floats
+    if not 0.0 < finish - begin <= MAX_HOUR_S or max(pv_s, house_s) > finish - begin:
+        return None
+    hour = _Hour(begin, finish, day, of_day, forecast_wh, pv_wh, pv_s, house_wh, house_s)
+    return day, day_pv_wh, day_forecast_wh, hour
 
 
 def _value(reading: Reading | None) -> float | None:
@@ -237,9 +287,14 @@ class PlanLearning:
 
     def _close_hour(self, hour: _Hour) -> None:
         length = hour.end - hour.start
-        if hour.house_s >= COVERED * length:
+        covered = hour.house_s >= COVERED * length
+        # (A mean past a float's range is no sample: the sums may come from a hostile store.)
+        if (
+            covered
+            and (mean_w := non_negative_number(hour.house_wh / hour.house_s * H)) is not None
+        ):
             samples = self._house[hour.hour]
-            samples.append(hour.house_wh / hour.house_s * H)
+            samples.append(mean_w)
             del samples[:-DAYS]
         if hour.forecast_wh is not None and hour.pv_s >= COVERED * length:
             self._day_pv_wh += hour.pv_wh * length / hour.pv_s
@@ -248,10 +303,17 @@ class PlanLearning:
     def _close_day(self) -> None:
         if self._day is not None:
             self._capture.close_day(self._day)
-        if self._day is not None and self._day_forecast_wh >= MIN_DAY_FORECAST_WH:
-            self._ratios.append((self._day, self._day_pv_wh / self._day_forecast_wh))
-            del self._ratios[:-DAYS]
+            if (ratio := self._day_ratio()) is not None:
+                self._ratios.append((self._day, ratio))
+                del self._ratios[:-DAYS]
         self._day_pv_wh = self._day_forecast_wh = 0.0
+
+    def _day_ratio(self) -> float | None:
+        """The day's measured PV over its forecast; None if the forecast says too little, or
+        past a float's range (the sums may come from a hostile store)."""
+        if self._day_forecast_wh < MIN_DAY_FORECAST_WH:
+            return None
+        return non_negative_number(self._day_pv_wh / self._day_forecast_wh)
 
     def summary(self, base: PlanSettings) -> dict[str, Any]:
         """What plans use now in place of the settings ``base`` (diagnostics)."""
@@ -285,26 +347,8 @@ class PlanLearning:
 
     def _load_measuring(self, data: object) -> None:
         """The hour and day being measured back from :meth:`to_dict` (left out if unreadable)."""
-        stored_day = data.get("day") if isinstance(data, Mapping) else None
-        stored_hour = data.get("hour") if isinstance(data, Mapping) else None
-        if not (
-            isinstance(stored_day, list)
-            and len(stored_day) == 3
-            and isinstance(stored_hour, list)
-            and len(stored_hour) == len(_HOUR_FIELDS)
-        ):
-            return
-        day, *day_sums = stored_day
-        start, end, hour_day, of_day, forecast, *hour_sums = stored_hour
-        if not all(isinstance(n, int) for n in (day, hour_day, of_day)):
-            return
-        numbers = [finite_number(v) for v in (*day_sums, start, end, *hour_sums)]
-        floats = [n for n in numbers if n is not None]
-        forecast_wh = finite_number(forecast)
-        if len(floats) != len(numbers) or (forecast is not None and forecast_wh is None):
-            return
-        self._day, self._day_pv_wh, self._day_forecast_wh = day, floats[0], floats[1]
-        self._hour = _Hour(floats[2], floats[3], hour_day, of_day, forecast_wh, *floats[4:])
+        if (measuring := _stored_measuring(data)) is not None:
+            self._day, self._day_pv_wh, self._day_forecast_wh, self._hour = measuring
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PlanLearning:
@@ -315,8 +359,8 @@ class PlanLearning:
         if isinstance(house, list) and len(house) == 24:
             for hour, samples in enumerate(house):
                 if isinstance(samples, list):
-                    watts = map(finite_number, samples[-DAYS:])
-                    learning._house[hour] = [w for w in watts if w is not None and w >= 0.0]
+                    watts = map(non_negative_number, samples[-DAYS:])
+                    learning._house[hour] = [w for w in watts if w is not None]
         if isinstance(capture := data.get("sun_capture"), Mapping):
             learning._capture.load(capture)
         learning._load_measuring(data.get(_MEASURING_KEY))

@@ -56,7 +56,8 @@ or counted twice. The rules:
   EVSE exists): a Started naming another EVSE than the transaction of its id, whatever its
   stamp, is another transaction (a transaction never moves); each EVSE's messages go to its own,
   open or ended, before another EVSE's open one of the id (:func:`_find_ended`: an Ended sent
-  again for one EVSE must never end or count on the other).
+  again for one EVSE must never end or count on the other); so does an Ended naming no EVSE
+  that repeats one EVSE's ended one exactly (:func:`_ended_repeated_elsewhere`).
   Without a boot since the open one's newest message it never ends the open one (two cars started
   at about the same moment: their Starteds arrive in either order of their stamps).
 - **Unknown transactions** (their Started was lost, or is late) start on their first message,
@@ -291,17 +292,43 @@ def _find(state: ChargerState, event: Event) -> tuple[Transaction | None, Transa
     names first, else any (a message naming the wrong EVSE stays with its transaction,
     :func:`_apply`). A message of the named EVSE's ended transaction never goes to another EVSE's
     open one of its id (a station numbering per EVSE: their meters never mix; a Started there is
-    another transaction anyway, :func:`_starts_another`)."""
+    another transaction anyway, :func:`_starts_another`); nor does an Ended naming no EVSE that
+    repeats another EVSE's ended one (:func:`_ended_repeated_elsewhere`)."""
     charger = state.charger
     named = charger.connectors.get(event.evse_id) if event.evse_id is not None else None
     transaction = state.find_open(named, event.transaction_id)
     if transaction is None:
         return None, _find_ended(charger, event)
+    if named is None and (repeated := _ended_repeated_elsewhere(charger, transaction, event)):
+        return None, repeated
     if event.kind != "Started" and _names_another_evse(transaction, event):
         own = _ended_on_named_evse(charger, event)
         if own is not None:
             return None, own
     return transaction, None
+
+
+def _ended_repeated_elsewhere(
+    charger: Charger, running: Transaction, event: Event
+) -> Transaction | None:
+    """The ended transaction of ``running``'s id on another EVSE whose Ended ``event`` (naming no
+    EVSE: 2.0.1 asks for it in a transaction's first message only) is, sent again
+    (:func:`_repeats`: its seqNo, its end stamp, no register above its last). A station
+    numbering per EVSE runs the id on both; the repeat must not end ``running``."""
+    if event.kind != "Ended":
+        return None
+    ended = (*(c.last_transaction for c in charger.connectors.values()), *charger.recently_ended)
+    return next(
+        (
+            t
+            for t in ended
+            if t is not None
+            and t.transaction_id == running.transaction_id
+            and t.connector_id != running.connector_id
+            and _repeats(t, event)
+        ),
+        None,
+    )
 
 
 def _starts_another(transaction: Transaction, event: Event) -> bool:
