@@ -169,6 +169,10 @@ class ChargerState:
         for connector in self.charger.connectors.values():
             if connector.status_timestamp is not None and connector.status_timestamp > now:
                 connector.status_timestamp = now
+            # (Its own stamp too, also one too far ahead that the time had replaced: statuses
+            # are ordered by those, _taken_after.)
+            if connector._status_stamp is not None and connector._status_stamp > now:
+                connector._status_stamp = now
             meter = connector.meter
             if meter.timestamp is not None and meter.timestamp > now:
                 meter.timestamp = now
@@ -873,7 +877,8 @@ def _taken_after(shown: _Report, report: _Report, received_with: Sequence[_Repor
     answer has not set it yet): a status it queued before ``shown`` and sends late.
 
     The charger's own stamps are compared (also those a clock too far ahead had replaced: one
-    clock stamped both). Without a stamp or a reception time of either, there is no second clock
+    clock stamped both; a late status of a clock 10 min ahead came after the one shown by the
+    times we got them). Without a stamp or a reception time of either, there is no second clock
     to go by: their times are."""
     if later_s(shown.time, shown.got, report.time, report.got) < 0.0:
         return False
@@ -885,6 +890,10 @@ def _taken_after(shown: _Report, report: _Report, received_with: Sequence[_Repor
         or report.stamp >= shown.stamp
     ):
         return True
+    if clock_step_s(shown.got, report.got) >= 0.0:
+        # Our clock did not go back: earlier by the charger's clock, unless that clock came right
+        # (it stamped ``shown`` too far ahead, this one not: their times order them).
+        return shown.stamp != shown.time and report.stamp == report.time
     ahead_s = _lead_s(shown, received_with)
     stamp_ahead_s = clock_offset_s(report.stamp, report.got[0])
     return stamp_ahead_s <= ahead_s or offsets_agree(stamp_ahead_s, ahead_s)

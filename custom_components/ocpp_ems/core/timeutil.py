@@ -79,9 +79,12 @@ CLOCK_BURST_S = 2.0
 # by their age as well, which differs by their spacing (the meter interval, 10 s by default).
 CLOCK_OFFSET_TOLERANCE_S = 5.0
 # A charger that never pauses CLOCK_BURST_S (a reading every second) has the newest offsets of
-# stretches this far apart compared instead: a queue flushed 1.5 times as fast as it was taken,
-# or faster, drifts beyond the tolerance over it; a live clock that stepped is confirmed in it.
-CLOCK_STREAM_SPAN_S = 10.0
+# stretches this far apart compared instead, within CLOCK_STREAM_TOLERANCE_S: its live stamps
+# move with our clock, a queue flushed at one message per round trip does not (taken 1 s apart,
+# sent 0.9 s apart over a slow link: 3.3 s over the span); a live clock that stepped is
+# confirmed in it.
+CLOCK_STREAM_SPAN_S = 30.0
+CLOCK_STREAM_TOLERANCE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -120,12 +123,13 @@ class LiveClockOffset:
         span_began = received - timedelta(seconds=CLOCK_STREAM_SPAN_S)
         while len(span) > 1 and span[1].received <= span_began:
             span.popleft()
-        before = self._burst_before
+        before, tolerance_s = self._burst_before, CLOCK_OFFSET_TOLERANCE_S
         if span[0].received <= span_began and (
             before is None or span[0].received > before.received
         ):
-            before = span[0]  # no pause since: the stretch a span before
-        if before is None or not offsets_agree(newest, before.newest_s):
+            # No pause since: the stretch a span before.
+            before, tolerance_s = span[0], CLOCK_STREAM_TOLERANCE_S
+        if before is None or abs(newest - before.newest_s) > tolerance_s:
             return None
         return newest
 
