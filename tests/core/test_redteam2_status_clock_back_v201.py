@@ -12,12 +12,9 @@ import pytest
 
 from custom_components.ocpp_ems.core.model import ConnectorStatus
 
-from .test_time_hostile import CAR_W, our_clock
-from .v16_harness import Harness, now_iso
-from .v201_harness import sampled
-
-EVSE = {"id": 1, "connectorId": 1}
-TOKEN = {"idToken": "TAG1", "type": "ISO14443"}
+from .test_time_hostile import our_clock
+from .v16_harness import Harness
+from .v201_charging import charging_station
 
 
 @pytest.fixture
@@ -30,19 +27,8 @@ async def test_2x_statuses_after_our_clock_went_back_are_taken(h: Harness) -> No
     """Charging at 22 kW; our clock goes back an hour; the car is full (SuspendedEV), then
     unplugged (the transaction ends, the connector Available), each stamped by our clock: every
     status is taken, and the power shown drops at the unplug."""
-    station = await h.charger_client(boot=False)
-    power = sampled(CAR_W, "Power.Active.Import", unit="W")
-    await station.tx_event(
-        "Started",
-        "T1",
-        evse=EVSE,
-        id_token=TOKEN,
-        charging_state="Charging",
-        meter_value=[{"timestamp": now_iso(), "sampledValue": [power]}],
-    )
+    station = await charging_station(h)
     connector = h.charger.connector(1)
-    assert connector.status is ConnectorStatus.CHARGING
-    assert connector.meter.power_w == CAR_W
     with our_clock() as clock:
         clock.tick(10)
         clock.step(-timedelta(hours=1))

@@ -15,12 +15,10 @@ import pytest
 from custom_components.ocpp_ems.core.meter import MAX_CLOCK_AHEAD_S
 from custom_components.ocpp_ems.core.model import ConnectorStatus
 
-from .test_time_hostile import CAR_W, our_clock
+from .test_time_hostile import our_clock
 from .v16_harness import Harness, now_iso
-from .v201_harness import sampled
+from .v201_charging import charging_station
 
-EVSE = {"id": 1, "connectorId": 1}
-TOKEN = {"idToken": "TAG1", "type": "ISO14443"}
 LEAD_S = 2 * MAX_CLOCK_AHEAD_S  # the station's clock ahead of ours, all along
 OUR_STEP_BACK_S = 3600
 
@@ -32,22 +30,8 @@ def h(h2: Harness) -> Harness:
 
 
 async def charging(h: Harness) -> Any:
-    """22 kW charging, reported by a station whose clock runs :data:`LEAD_S` ahead of ours: the
-    station (a ``v201_harness`` station)."""
-    station = await h.charger_client(boot=False)
-    await station.status(1, 1, "Occupied", now_iso(LEAD_S - 60))
-    power = sampled(CAR_W, "Power.Active.Import", unit="W")
-    await station.tx_event(
-        "Started",
-        "T1",
-        evse=EVSE,
-        id_token=TOKEN,
-        charging_state="Charging",
-        meter_value=[{"timestamp": now_iso(LEAD_S), "sampledValue": [power]}],
-        timestamp=now_iso(LEAD_S),
-    )
-    connector = h.charger.connector(1)
-    assert (connector.status, connector.meter.power_w) == (ConnectorStatus.CHARGING, CAR_W)
+    """22 kW charging, reported by a station whose clock runs :data:`LEAD_S` ahead of ours."""
+    station = await charging_station(h, LEAD_S)
     assert h.charger.clock_skew_s == pytest.approx(LEAD_S, abs=2)
     return station
 

@@ -11,10 +11,7 @@ from custom_components.ocpp_ems.core.model import ConnectorStatus
 
 from .test_time_hostile import CAR_W, our_clock
 from .v16_harness import Harness, now_iso
-from .v201_harness import sampled
-
-EVSE = {"id": 1, "connectorId": 1}
-TOKEN = {"idToken": "TAG1", "type": "ISO14443"}
+from .v201_charging import charging_station
 
 
 @pytest.fixture
@@ -24,19 +21,8 @@ def h(h2: Harness) -> Harness:
 
 @pytest.mark.parametrize("back_s", [240, 3600])
 async def test_a_queued_status_after_our_clock_went_back_stays_out(h: Harness, back_s: int) -> None:
-    station = await h.charger_client(boot=False)
-    await station.status(1, 1, "Occupied", now_iso())
-    power = sampled(CAR_W, "Power.Active.Import", unit="W")
-    await station.tx_event(
-        "Started",
-        "T1",
-        evse=EVSE,
-        id_token=TOKEN,
-        charging_state="Charging",
-        meter_value=[{"timestamp": now_iso(), "sampledValue": [power]}],
-    )
+    station = await charging_station(h)
     connector = h.charger.connector(1)
-    assert connector.status is ConnectorStatus.CHARGING
     with our_clock() as clock:
         clock.tick(10)
         clock.step(-timedelta(seconds=back_s))
