@@ -377,10 +377,13 @@ def _until(decision: ChargerDecision | None) -> datetime | None:
 
 
 def _reason_attributes(decision: ChargerDecision | None) -> dict[str, Any]:
-    """When the wait ends; with a departure plan, how it means to get there (kWh from the sun
-    as forecast, and from the grid)."""
+    """When the wait ends; while the manager waits for the charger, the controller's own
+    reason; with a departure plan, how it means to get there (kWh from the sun as forecast, and
+    from the grid)."""
     until = _until(decision)
     attributes: dict[str, Any] = {"until": None if until is None else until.isoformat()}
+    if decision is not None and decision.controller_reason is not None:
+        attributes["controller_reason"] = str(decision.controller_reason)
     if decision is not None and (plan := decision.plan) is not None:
         attributes["plan_solar_energy"] = round(plan.solar_wh / 1000.0, 2)
         attributes["plan_grid_energy"] = round(plan.grid_wh / 1000.0, 2)

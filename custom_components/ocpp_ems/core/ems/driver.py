@@ -23,9 +23,11 @@ calls the driver):
   that would fail again at once (left unanswered: each would wait out a silent charger's response
   timeout once more; a stop refused) is written again after a wait that doubles while the charger
   keeps failing, as the user's pause waits (``current_control.backed_off``); meanwhile a charger
-  that left one unanswered gets none of the manager's writes. A write taken, or a new connection,
-  ends the run (the next decision is written at once); a transaction a car
-  starts by itself on a charger the manager stopped is stopped too (once per new transaction);
+  that left one unanswered gets none of the manager's writes, and its decision's reason says
+  the manager waits for the charger (not answering, or refused the stop) until the next try. A
+  write taken, or a new connection, ends the run (the next decision is written at once); a
+  transaction a car starts by itself on a charger the manager stopped is stopped too (once per
+  new transaction);
 * who controls each charger (``ControlledBy``, recorded in its current control): the energy
   manager, or the user in mode Manual. A manual change takes a charger over (the HA layer sets
   its mode to Manual); a Manual charger is left alone: the controller never sees it (its draw is
@@ -599,15 +601,48 @@ class EmsDriver:
         )
 
     def _without_held_writes(self, decision: Decision) -> Decision:
-        """The decision with no write where the charger's writes are held (:meth:`_held`): what
-        reads it (the reason sensor, diagnostics) must not show a write that was not sent; its
-        target stays what the controller wants."""
-        held = {
-            charger_id: replace(charger, write=None)
+        """The decision with no write where the charger's writes are held (:meth:`_held`), and
+        saying so where they wait for the charger (:meth:`_waiting_decision`): what reads it
+        (the reason sensor) must not show a write that was not sent, nor the controller's reason
+        alone (the user could not tell the manager waits for the charger); its target stays
+        what the controller wants."""
+        waiting = {
+            charger_id: shown
             for charger_id, charger in decision.chargers.items()
-            if charger.write is not None and self._held(charger_id, charger.write)
+            if (shown := self._waiting_decision(charger_id, charger)) is not None
         }
-        return replace(decision, chargers={**decision.chargers, **held}) if held else decision
+        return replace(decision, chargers={**decision.chargers, **waiting}) if waiting else decision
+
+    def _waiting_decision(
+        self, charger_id: str, charger: ChargerDecision
+    ) -> ChargerDecision | None:
+        """The charger's decision while its writes wait for it (None: they do not): its write
+        held, the charger left the last one unanswered; or its write is the stop it refused
+        (the controller wants the pause still), asked again at the end of the wait
+        (:meth:`_write_again_later`)."""
+        if charger.write is not None and self._held(charger_id, charger.write):
+            return self._told_waiting(replace(charger, write=None), Reason.CHARGER_NOT_ANSWERING)
+        stop_refused = (
+            charger_id in self._write_again_at
+            and charger_id not in self._silent
+            and self._in_controller(charger_id)
+        )
+        if charger.write is None and charger.target.paused and stop_refused:
+            return self._told_waiting(charger, Reason.CHARGER_REFUSED)
+        return None
+
+    def _told_waiting(self, charger: ChargerDecision, reason: Reason) -> ChargerDecision:
+        """``charger``'s decision saying it waits for the charger (``reason``) until the next
+        write is tried, the controller's reason kept beside it; a charger offline says that
+        (its connection's return ends the wait)."""
+        if charger.reason is Reason.CHARGER_UNAVAILABLE:
+            return charger
+        return replace(
+            charger,
+            reason=reason,
+            until=self._write_again_at.get(charger.charger_id),
+            controller_reason=charger.reason,
+        )
 
     def _clock_went_back(self, back_s: float) -> None:
         """The wall clock went back (the controller tells, ``EnergyManager.clock_went_back_s``):

@@ -29,7 +29,8 @@ class Reason(StrEnum):
     """Why a charger got the limit it got (shown to the user, translated on the HA side).
 
     It says what the manager is doing now. A wait that ends by itself (a delay, a grace period, a
-    boost, a planned slot) sets :attr:`ChargerDecision.until` to the moment it ends.
+    boost, a planned slot, the next try of a write the charger left unanswered or refused) sets
+    :attr:`ChargerDecision.until` to the moment it ends.
     """
 
     OFF = "off"
@@ -59,6 +60,11 @@ class Reason(StrEnum):
     STARTING = "starting"  # surplus enough to start: the start delay (or write interval) runs
     STOPPING = "stopping"  # solar car held at its minimum in a deficit: the stop delay runs
     PHASE_SWITCH_PENDING = "phase_switch_pending"  # a 1p/3p switch delay (or settle time) runs
+    # The driver's, in place of the controller's (``ChargerDecision.controller_reason``): the
+    # charger left a write unanswered, its writes wait for the next try; it refused the stop the
+    # controller still wants, asked again at the next try (``driver._waiting_decision``).
+    CHARGER_NOT_ANSWERING = "charger_not_answering"
+    CHARGER_REFUSED = "charger_refused"
 
 
 class StaleFallback(StrEnum):
@@ -185,9 +191,12 @@ class ChargerDecision:
     plan_feasible: bool = True
     plan: PlanOutlook | None = None  # a departure plan's solar and grid energy (Plan mode)
     # When the wait the reason names ends (POSIX s): the start or stop delay, the 1p/3p delay, the
-    # write interval, a stale input's grace period, a boost, the next planned slot. None: no wait
-    # with an end (the reason holds until the inputs change).
+    # write interval, a stale input's grace period, a boost, the next planned slot, the charger's
+    # next try. None: no wait with an end (the reason holds until the inputs change).
     until: float | None = None
+    # The controller's reason where ``reason`` says the manager waits for the charger (None:
+    # ``reason`` is the controller's).
+    controller_reason: Reason | None = None
 
 
 @dataclass(frozen=True, slots=True)
