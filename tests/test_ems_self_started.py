@@ -145,7 +145,11 @@ async def test_a_refused_stop_is_not_asked_again_at_every_update(
         await wait_for(lambda: stopped(charger), what="a stop, refused")
         await _five_decisions_while_the_car_draws(hass, charger, server_entry)
         assert stopped(charger) == [transaction]
-        assert (_state(hass, REASON), _state(hass, TARGET)) == ("waiting_for_surplus", "0.0")
+        # The reason says the charger refused the stop, the manager's own one beside it.
+        assert (_state(hass, REASON), _state(hass, TARGET)) == ("charger_refused", "0.0")
+        reason = hass.states.get(REASON)
+        assert reason is not None
+        assert reason.attributes["controller_reason"] == "waiting_for_surplus"
 
 
 async def test_an_unanswered_stop_is_not_asked_again_at_every_update(
