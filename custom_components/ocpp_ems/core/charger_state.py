@@ -18,13 +18,12 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import NamedTuple
 
 from .directory import Admission
 from .meter import (
     MAX_PAST_SESSION_AGE,
     Reading,
-    Reception,
+    Report,
     apply_energy,
     apply_reading,
     apply_reading_energy,
@@ -38,10 +37,10 @@ from .meter import (
     later_s,
     max_energy_wh,
     max_power_w,
-    own_stamp,
     reception,
     register_base,
     settle_lifetime_balance,
+    shown_reading,
 )
 from .model import (
     RECENTLY_ENDED,
@@ -54,7 +53,6 @@ from .model import (
     ConnectorStatus,
     EvChargingNeeds,
     EventKind,
-    MeterState,
     Transaction,
 )
 from .session import SessionContext
@@ -233,9 +231,9 @@ class ChargerState:
         when = now if timestamp is None else effective_time(self.charger, timestamp, now)
         if self._skew_changed(skew):
             self.charger.notify()
-        shown = (_shown_status(connector), _shown_reading(connector.meter))
-        shown_status, shown_reading = shown
-        report = _Report(when, timestamp, got)
+        shown = (_shown_status(connector), shown_reading(connector.meter))
+        shown_status, reading_shown = shown
+        report = Report(when, timestamp, got)
         if (
             timestamp is not None
             and shown_status is not None
@@ -261,7 +259,7 @@ class ChargerState:
         connector.error_code = error_code
         connector.vendor_error = vendor_error_code
         if status in NO_FLOW_STATUSES and (
-            shown_reading is None or _taken_after(shown_reading, report, shown)
+            reading_shown is None or _taken_after(reading_shown, report, shown)
         ):
             # (Not a queued status older than the newest reading: that one is the flow now.)
             changed |= clear_flow(connector)
@@ -340,10 +338,7 @@ class ChargerState:
         connector = self.charger.connector(connector_id)
         candidates: list[Transaction | None] = [connector.transaction]
         if started is not None:
-            candidates.append(connector.last_transaction)
-            candidates += (
-                t for t in reversed(self.charger.recently_ended) if t.connector_id == connector_id
-            )
+            candidates += self.charger.ended_transactions(connector_id)
         for existing in candidates:
             if (
                 existing is not None
@@ -840,34 +835,15 @@ class ChargerState:
         self._fire(EventKind.DATA_TRANSFER, vendor_id=vendor_id, message_id=message_id, data=data)
 
 
-class _Report(NamedTuple):
-    """A status or reading as :func:`_taken_after` orders it."""
-
-    # The time it stands for (:func:`~.meter.effective_time`).
-    time: datetime
-    # The charger's own stamp (None: it sent none): also one ``time`` replaced.
-    stamp: datetime | None
-    # When we got it.
-    got: Reception
-
-
-def _shown_status(connector: Connector) -> _Report | None:
+def _shown_status(connector: Connector) -> Report | None:
     """The status ``connector`` shows (None: none yet)."""
     if connector.status_timestamp is None:
         return None
     got = (connector._status_received_at, connector._status_received_monotonic)
-    return _Report(connector.status_timestamp, connector._status_stamp, got)
+    return Report(connector.status_timestamp, connector._status_stamp, got)
 
 
-def _shown_reading(meter: MeterState) -> _Report | None:
-    """The values ``meter`` shows (None: none yet); a reading always carries a stamp."""
-    if meter.timestamp is None:
-        return None
-    stamp = own_stamp(meter._charger_stamp, meter.timestamp)
-    return _Report(meter.timestamp, stamp, (meter._received_at, meter._received_monotonic))
-
-
-def _taken_after(shown: _Report, report: _Report, received_with: Sequence[_Report | None]) -> bool:
+def _taken_after(shown: Report, report: Report, received_with: Sequence[Report | None]) -> bool:
     """Whether ``report`` (a status) was taken at or after what the connector shows (``shown``):
     as :func:`~.meter.later_s` says of their times (our clock set back since is no age). Stamped
     by the charger before ``shown`` and later only by our clock's step, it is news only from a
@@ -899,7 +875,7 @@ def _taken_after(shown: _Report, report: _Report, received_with: Sequence[_Repor
     return stamp_ahead_s <= ahead_s or offsets_agree(stamp_ahead_s, ahead_s)
 
 
-def _lead_s(shown: _Report, received_with: Sequence[_Report | None]) -> float:
+def _lead_s(shown: Report, received_with: Sequence[Report | None]) -> float:
     """How far (s; < 0: behind) the charger's clock led ours when ``shown`` came: the most any of
     its stamps received without a step of our clock from ``shown`` (``shown``'s included, which
     has a stamp and a reception time) lay ahead of the time we got it. A queued report lies

@@ -83,8 +83,8 @@ from .errors import (
     ChargerNotConnectedError,
     CommandRejectedError,
     CommandTimeoutError,
+    FailureRuns,
     OcppEmsError,
-    RefusalRuns,
 )
 from .limits import LimitRules
 from .model import (
@@ -104,7 +104,7 @@ from .timeutil import utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
-# The RefusalRuns key of the stops of transactions started while the user paused by remote stop.
+# The FailureRuns key of the stops of transactions started while the user paused by remote stop.
 SELF_STARTED_STOP = "self-started stop"
 # Self-started transactions stopped on a connector without an unplug before the next is left to
 # run: the station is in a start / stop loop (see the module docstring).
@@ -288,7 +288,7 @@ class CurrentController:
         # told once, and the mismatch they set is cleared by the next limit it takes.
         self._refused_live: _Live | None = None
         self._refused_retry_s: float | None = None
-        self._refusals = RefusalRuns()
+        self._refusals = FailureRuns()
         self._mismatch_refused = False
         # Set when a backing-off refresh is due anew (a limit taken, another one refused).
         self._refresh_rescheduled = asyncio.Event()
@@ -1230,7 +1230,7 @@ class CurrentController:
 
     def _write_failed(self, what: str, err: OcppEmsError, *args: object) -> None:
         """Log a failed write (``what``: a %-format of ``args``). A refusal is told once per run of
-        refusals (:class:`~.errors.RefusalRuns`), with what the user can do
+        refusals (:class:`~.errors.FailureRuns`), with what the user can do
         (:data:`REFUSED_ADVICE`); the rest of the run goes to debug."""
         level, advice = logging.WARNING, ""
         if not self._refusals.first(err):

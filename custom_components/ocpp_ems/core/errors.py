@@ -57,24 +57,27 @@ class ServerBindError(OcppEmsError):
         self.reason = reason
 
 
-class RefusalRuns:
-    """Which of a charger's writes are in a run of refusals, told once: a charger that refuses
-    every limit (a setting on it keeps central systems out) must not warn at every retry
-    forever. A run ends when a write is taken (:meth:`taken`)."""
+class FailureRuns:
+    """Which failures in each run of a charger's failed tries were told: each kind of
+    ``told_once`` once per run, the others at every failure. A charger that refuses every limit
+    (a setting on it keeps central systems out) must not warn at every retry forever. A run ends
+    when a try succeeds (:meth:`taken`)."""
 
-    def __init__(self) -> None:
-        self._told: set[str] = set()
+    def __init__(self, told_once: tuple[type[OcppEmsError], ...] = (CommandRejectedError,)) -> None:
+        self._told_once = told_once
+        self._told: dict[str, set[type[Exception]]] = {}
 
     def first(self, err: Exception, key: str = "") -> bool:
-        """Whether ``err`` is worth a warning: any failure but a refusal, and the first refusal
-        of a run (the rest of the run: False, logged at debug)."""
-        if not isinstance(err, CommandRejectedError):
+        """Whether ``err`` is worth a warning: a kind not told once per run, or the first of its
+        kind in the run of ``key`` (the rest of the run: False, logged at debug)."""
+        if not isinstance(err, self._told_once):
             return True
-        if key in self._told:
+        told = self._told.setdefault(key, set())
+        if type(err) in told:
             return False
-        self._told.add(key)
+        told.add(type(err))
         return True
 
     def taken(self, key: str = "") -> None:
-        """A write was taken: the run of refusals (if any) ends."""
-        self._told.discard(key)
+        """A try of ``key`` succeeded: its run of failures (if any) ends."""
+        self._told.pop(key, None)

@@ -438,8 +438,8 @@ def _on_live_clock(stamp: datetime, received: datetime, live_offset: float | Non
 
 def _shown(meter: MeterState) -> tuple[datetime, Reception] | None:
     """The charger's own stamp of the values shown, and when we got them (None: none shown)."""
-    stamp = own_stamp(meter._charger_stamp, meter.timestamp)
-    return None if stamp is None else (stamp, (meter._received_at, meter._received_monotonic))
+    shown = shown_reading(meter)
+    return None if shown is None else (shown.stamp or shown.time, shown.got)
 
 
 def _sent_before_clock_went_back(
@@ -844,6 +844,26 @@ def _point(
 
 # When we got something: by our clock, and by our monotonic clock (None: not known).
 Reception = tuple[datetime | None, float | None]
+
+
+class Report(NamedTuple):
+    """A status or reading as it is ordered against others (``charger_state._taken_after``,
+    :func:`_before_shown`)."""
+
+    # The time it stands for (:func:`effective_time`).
+    time: datetime
+    # The charger's own stamp (None: it sent none): also one ``time`` replaced.
+    stamp: datetime | None
+    # When we got it.
+    got: Reception
+
+
+def shown_reading(meter: MeterState) -> Report | None:
+    """The values ``meter`` shows (None: none yet); a reading always carries a stamp."""
+    if meter.timestamp is None:
+        return None
+    stamp = own_stamp(meter._charger_stamp, meter.timestamp)
+    return Report(meter.timestamp, stamp, (meter._received_at, meter._received_monotonic))
 
 
 def reception(received: datetime | None) -> tuple[datetime, float | None]:

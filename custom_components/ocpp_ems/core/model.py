@@ -8,10 +8,11 @@ StatusNotification/TransactionEvent that mean the same thing end in the same met
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from itertools import chain
 from typing import Any, Protocol, runtime_checkable
 
 from .settings import SecurityProfile
@@ -633,16 +634,26 @@ class Charger:
                 return tx
         return None
 
+    def ended_transactions(self, connector_id: int | None = None) -> Iterator[Transaction]:
+        """The ended transactions we know (of ``connector_id``; None: of all), each once: the
+        connectors' last ones first (kept beyond the bounded recently ended list, and stored
+        before it was persisted), then the recently ended ones, newest first."""
+        seen: set[int] = set()
+        lasts = (c.last_transaction for c in self.connectors.values())
+        for transaction in chain(lasts, reversed(self.recently_ended)):
+            if (
+                transaction is not None
+                and id(transaction) not in seen
+                and connector_id in (None, transaction.connector_id)
+            ):
+                seen.add(id(transaction))
+                yield transaction
+
     def find_ended_transaction(self, transaction_id: str) -> Transaction | None:
         """A transaction that ended already (a connector's last one, or a recently ended one)."""
-        for connector in self.connectors.values():
-            last = connector.last_transaction
-            if last is not None and last.transaction_id == transaction_id:
-                return last
-        for transaction in reversed(self.recently_ended):
-            if transaction.transaction_id == transaction_id:
-                return transaction
-        return None
+        return next(
+            (t for t in self.ended_transactions() if t.transaction_id == transaction_id), None
+        )
 
     @property
     def energy_settled(self) -> bool:

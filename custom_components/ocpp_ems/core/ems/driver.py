@@ -61,8 +61,8 @@ from custom_components.ocpp_ems.core.errors import (
     ChargerNotConnectedError,
     CommandRejectedError,
     CommandTimeoutError,
+    FailureRuns,
     OcppEmsError,
-    RefusalRuns,
 )
 from custom_components.ocpp_ems.core.limits import LimitRules
 from custom_components.ocpp_ems.core.model import Charger, ControlledBy, EvChargingNeeds
@@ -206,13 +206,13 @@ class EmsDriver:
         self._hand_back_wait_s: dict[str, float] = {}
         # The kinds of failure (offline, refused, unanswered ...) told in each charger's run of
         # failed hand-backs: each kind once (the rest of the run at debug).
-        self._hand_back_told: dict[str, set[type[OcppEmsError]]] = {}
+        self._hand_back_failures = FailureRuns(told_once=(OcppEmsError,))
         # Writes of one charger run one at a time, and only the latest decision's: each is its own
         # task, and one that waits for the charger (a resume) must not land after a newer one.
         self._write_locks: dict[str, asyncio.Lock] = {}
         self._write_seq: dict[str, int] = {}
         # Chargers whose run of refused writes was told (until a write is taken: _write_failed).
-        self._refusals = RefusalRuns()
+        self._refusals = FailureRuns()
         self._decision: Decision | None = None
         self._discharge_written_at = float("-inf")
         self._learned = Learned(self._manager)  # response times, battery maximum, car SoC
@@ -347,7 +347,7 @@ class EmsDriver:
         """No hand-back of the charger waits any more: a later refusal waits the first wait."""
         self._hand_back_due.pop(charger_id, None)
         self._hand_back_wait_s.pop(charger_id, None)
-        self._hand_back_told.pop(charger_id, None)
+        self._hand_back_failures.taken(charger_id)
 
     def hand_back_again(self, charger_id: str) -> None:
         """A hand-back called off for a manual change that failed is due again (named by the
@@ -441,9 +441,7 @@ class EmsDriver:
         the first time in the run (a charger that keeps refusing would fill the log; one that
         refuses once it is back must say so all the same: its car may be held at 0 A)."""
         self._let_go.add(charger_id)
-        told = self._hand_back_told.setdefault(charger_id, set())
-        first = type(err) not in told
-        told.add(type(err))
+        first = self._hand_back_failures.first(err, charger_id)
         if isinstance(err, ChargerNotConnectedError):
             # Offline, or back but not set up yet: named again at its next update.
             self._hand_back_due[charger_id] = _WHEN_BACK
@@ -862,7 +860,7 @@ class EmsDriver:
         self._lowered.discard(charger_id)
 
     def _write_failed(self, charger_id: str, err: OcppEmsError) -> None:
-        """Log a failed write; a refusal once per run of refusals (:class:`RefusalRuns`), the rest
+        """Log a failed write; a refusal once per run of refusals (:class:`FailureRuns`), the rest
         of the run at debug (a charger refusing every limit warned at every retry, forever)."""
         _LOGGER.log(
             logging.WARNING

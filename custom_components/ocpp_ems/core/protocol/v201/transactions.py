@@ -86,7 +86,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from itertools import combinations
+from itertools import chain, combinations
 from typing import Any
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState, follows_by_register
@@ -317,13 +317,11 @@ def _ended_repeated_elsewhere(
     numbering per EVSE runs the id on both; the repeat must not end ``running``."""
     if event.kind != "Ended":
         return None
-    ended = (*(c.last_transaction for c in charger.connectors.values()), *charger.recently_ended)
     return next(
         (
             t
-            for t in ended
-            if t is not None
-            and t.transaction_id == running.transaction_id
+            for t in charger.ended_transactions()
+            if t.transaction_id == running.transaction_id
             and t.connector_id != running.connector_id
             and _repeats(t, event)
         ),
@@ -413,18 +411,15 @@ def _numbers_per_evse(charger: Charger) -> bool:
     """Whether the station showed it numbers its transactions per EVSE: two of one id on
     different EVSEs ran at once by our record (open ones, the connectors' last and the recently
     ended ones; one we ended as lost in a reboot is no proof, its end is ours)."""
-    known = {
-        id(t): t
-        for t in (
-            *(c.transaction for c in charger.connectors.values()),
-            *(c.last_transaction for c in charger.connectors.values()),
-            *charger.recently_ended,
-        )
+    running = (c.transaction for c in charger.connectors.values())
+    known = [
+        t
+        for t in chain(running, charger.ended_transactions())
         if t is not None and t.stop_reason != STOPPED_BY_REBOOT
-    }
+    ]
     return any(
         a.transaction_id == b.transaction_id and a.connector_id != b.connector_id and _overlap(a, b)
-        for a, b in combinations(known.values(), 2)
+        for a, b in combinations(known, 2)
     )
 
 
@@ -503,17 +498,13 @@ def _find_ended(charger: Charger, event: Event) -> Transaction | None:
 def _ended_on_named_evse(charger: Charger, event: Event) -> Transaction | None:
     """The newest ended transaction of ``event``'s id on the EVSE it names (its last one, else a
     recently ended one), if any."""
-    connector = charger.connectors.get(event.evse_id) if event.evse_id is not None else None
-    if connector is None:
+    if event.evse_id is None or event.evse_id not in charger.connectors:
         return None
-    candidates = (connector.last_transaction, *reversed(charger.recently_ended))
     return next(
         (
             t
-            for t in candidates
-            if t is not None
-            and t.transaction_id == event.transaction_id
-            and t.connector_id == connector.connector_id
+            for t in charger.ended_transactions(event.evse_id)
+            if t.transaction_id == event.transaction_id
         ),
         None,
     )
@@ -562,14 +553,10 @@ def _others_of_its_id(charger: Charger, found: Transaction) -> list[Transaction]
     """The ended transactions of ``found``'s id on its EVSE but ``found``. The EVSE's last one
     too: the recently ended ones are bounded (other EVSEs' count too), and none were stored
     before they were persisted."""
-    last = charger.connector(found.connector_id).last_transaction
     return [
         t
-        for t in (last, *charger.recently_ended)
-        if t is not None
-        and t is not found
-        and t.transaction_id == found.transaction_id
-        and t.connector_id == found.connector_id
+        for t in charger.ended_transactions(found.connector_id)
+        if t is not found and t.transaction_id == found.transaction_id
     ]
 
 
