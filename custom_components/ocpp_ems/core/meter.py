@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, NamedTuple
 
 from .model import (
@@ -346,10 +347,21 @@ def apply_reading(
     meter = connector.meter
     got = reception(received)
     at = got[0]
-    changed, taken_before, base_wh = _apply_register(
-        charger, connector, reading, transaction, max_power=max_power, received=received
+    apply_register = partial(
+        _apply_register,
+        charger,
+        connector,
+        reading,
+        transaction,
+        max_power=max_power,
+        received=received,
     )
-    live_offset = None if taken_before else _follow_clock(charger, reading.timestamp, at)
+    applied = apply_register()
+    live_offset = None if applied.taken_before else _follow_clock(charger, reading.timestamp, at)
+    if applied.before_reset and _on_live_clock(reading.timestamp, at, live_offset):
+        # Taken now, so in the register's new life: the charger's clock went back since.
+        applied = apply_register(live=True)
+    changed, base_wh = applied.changed, applied.base_wh
     # A register the meter took for history (False although it has one), or a time before the
     # values shown: its power etc. are history too.
     register_history = reading.energy_register_wh is not None and not changed
@@ -421,13 +433,21 @@ def _register_proves_after(meter: MeterState, stamp: datetime, base_wh: float | 
     them (:func:`_rose_past`) was read after it. Not across a reset of the register: a reading
     stamped up to its new life's first value may be one of its life before."""
     shown_wh = meter._shown_register_wh
-    reset = meter._register_reset_stamp
     return (
         base_wh is not None
         and shown_wh is not None
         and _rose_past(base_wh, shown_wh)
-        and (reset is None or stamp > reset)
+        and not _stamped_before_reset(meter, stamp)
     )
+
+
+def _stamped_before_reset(meter: MeterState, stamp: datetime) -> bool:
+    """Whether a reading the charger stamped ``stamp`` may come from its register's life before
+    the last reset (``MeterState._register_reset_stamp``): stamped at or before the new life's
+    first value. A register counts up within one life only: such a reading's register proves
+    nothing against the new life's (neither energy nor that it was taken after their values)."""
+    reset = meter._register_reset_stamp
+    return reset is not None and stamp <= reset
 
 
 def _on_live_clock(stamp: datetime, received: datetime, live_offset: float | None) -> bool:
@@ -515,6 +535,8 @@ class _RegisterApplied(NamedTuple):
     changed: bool  # it changed something (False: none, or history)
     taken_before: bool  # it shows the reading was taken before the connector's register
     base_wh: float | None  # the register (Wh) when it is the connector's base now
+    # Not applied: it may be of the register's life before its reset (:func:`_of_life_before`).
+    before_reset: bool = False
 
 
 def _apply_register(
@@ -525,6 +547,7 @@ def _apply_register(
     *,
     max_power: float | None,
     received: datetime | None,
+    live: bool = False,
 ) -> _RegisterApplied:
     """:func:`apply_reading_energy`'s work: whether the register of ``reading`` changed anything,
     whether it shows the reading was taken before the connector's register (history below it, or
@@ -532,7 +555,8 @@ def _apply_register(
     register in Wh when it became the connector's base (taken, not a candidate). A reading taken
     before shows the charger's clock as it was, not as it is: only the others note a clock ahead
     (:func:`effective_time`). History at the register (unchanged, stamped before it: a charger's
-    clock that went back while no energy flowed) may be either."""
+    clock that went back while no energy flowed) may be either. ``live``: the reading lies on the
+    charger's live clock, so it was taken in the register's present life."""
     register_wh = _register_wh(
         charger, connector, reading, transaction, max_power=max_power, received=received
     )
@@ -542,6 +566,8 @@ def _apply_register(
         return _RegisterApplied(changed=False, taken_before=True, base_wh=None)
     base = _base(charger, connector, transaction)
     point = _point(register_wh, reading.timestamp, received)
+    if not live and _of_life_before(connector.meter, base, point):
+        return _RegisterApplied(changed=False, taken_before=False, base_wh=None, before_reset=True)
     changed = _apply_point(charger, connector, point, transaction, max_power=max_power)
     taken_before = not changed and base is not None and register_wh < base.register_wh
     if not taken_before:
@@ -549,6 +575,18 @@ def _apply_register(
         effective_time(charger, reading.timestamp, point.received_at)
     taken = changed and connector.meter.energy_candidate is None
     return _RegisterApplied(changed, taken_before, register_wh if taken else None)
+
+
+def _of_life_before(meter: MeterState, base: RegisterPoint | None, point: RegisterPoint) -> bool:
+    """Whether ``point``, a register above the connector's ``base`` but stamped before it, may
+    have been read in the register's life before its reset (:func:`_stamped_before_reset`): an
+    offline queue sent again after the reboot that reset it, whose rise past the new life's base
+    is no energy (it would count again once the new life rose past it, and the new life's next
+    readings, below it, would wait as a reset)."""
+    if base is None or point.register_wh <= base.register_wh:
+        return False  # no base to rise past, or history to apply_energy's rules anyway
+    since = _time_since(base, point)
+    return since is not None and since < 0.0 and _stamped_before_reset(meter, _charger_time(point))
 
 
 def _register_wh(

@@ -171,7 +171,8 @@ class MeterState:
     _shown_register_wh: float | None = None
     # The charger's own stamp of the first value after its register went down (a meter swap, a
     # register counting each session from 0): a reading stamped up to then may come from the
-    # register's life before, whose values prove nothing against ``_shown_register_wh``.
+    # register's life before, whose values prove nothing against ``_shown_register_wh`` and
+    # whose rise past the new life's base is no energy (meter._of_life_before). Stored.
     _register_reset_stamp: datetime | None = None
     # When the values as of ``timestamp`` arrived, by our clock and our monotonic clock.
     _received_at: datetime | None = None
@@ -592,6 +593,10 @@ class Charger:
     # charger replaying messages of one of them (it never saw our answer, also after a restart)
     # must not open it again.
     recently_ended: list[Transaction] = field(default_factory=list, repr=False)
+    # The 2.x station showed it numbers its transactions per EVSE, against the spec: two of one
+    # id ran at once as we received them (v201.transactions._numbers_per_evse). Persisted: a
+    # station keeps its numbering, and the ended ones that showed it are soon forgotten.
+    _numbers_per_evse: bool = field(default=False, repr=False)
     # The energy price now, per kWh in the currency's main unit (the HA layer follows the user's
     # price entity or fixed price; not persisted); None: unknown, the energy is not costed.
     energy_price: float | None = None

@@ -6,9 +6,11 @@ BootNotification since its newest message, which tells it may be lost in a reboo
 transaction and the charger's recently ended ones (to recognise a replayed start or end: a charger
 resends its queue after a reconnect, and a 2.x station may use an id again after a reboot),
 session and lifetime energy, each connector's last register (the base of its next value, never
-shown as a reading) and the one it gave before the charger's clock went back (what it sends
-again from before then is history), whether Basic auth was provisioned (offered / committed), the last limit the user asked for and
-who controls it (the energy manager, manual, nobody).
+shown as a reading), the one it gave before the charger's clock went back (what it sends
+again from before then is history) and the stamp of its register's last reset (what it sends
+again from the life before counts nothing for the new one), whether a 2.x station showed it
+numbers its transactions per EVSE, whether Basic auth was provisioned (offered / committed), the
+last limit the user asked for and who controls it (the energy manager, manual, nobody).
 Connector status, meter readings and connectivity are re-reported by the charger and deliberately
 not restored (stale values would be shown as current). Only chargers the user accepted are stored
 (see :meth:`~.server.CentralSystem.stored_state`).
@@ -89,11 +91,14 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
                 "history_before_clock_back": _point_to_dict(
                     connector.meter._history_before_clock_back
                 ),
+                # The first value of its register's present life (meter._stamped_before_reset).
+                "register_reset_stamp": _optional_iso(connector.meter._register_reset_stamp),
                 "fault": _fault(connector),
             }
             for connector_id, connector in sorted(charger.connectors.items())
         },
         "recently_ended": [transaction.to_dict() for transaction in charger.recently_ended],
+        "numbers_per_evse": charger._numbers_per_evse,
         "lifetime_energy": {
             "total_wh": charger.lifetime_energy.total_wh,
             "last_register_wh": charger.lifetime_energy.last_register_wh,
@@ -182,6 +187,7 @@ def charger_from_dict(data: dict[str, Any]) -> Charger:
         lambda: _recently_ended(charger, list(data.get("recently_ended") or [])),
         [],
     )
+    charger._numbers_per_evse = data.get("numbers_per_evse") is True
     return charger
 
 
@@ -196,6 +202,9 @@ def _restore_connector(charger: Charger, key: Any, stored: dict[str, Any]) -> No
     connector.stored_register = _register_from_dict(stored.get("register"))
     connector.meter._history_before_clock_back = _history_from_dict(
         stored.get("history_before_clock_back")
+    )
+    connector.meter._register_reset_stamp = _reset_stamp_from_dict(
+        stored.get("register_reset_stamp")
     )
     fault = stored.get("fault")
     connector.restored_fault = None if fault is None else str(fault)
@@ -268,13 +277,11 @@ def _register_from_dict(data: Any) -> RegisterPoint | None:
         return None
     try:
         register_wh = float(data["wh"])
-        at = None if data.get("at") is None else datetime.fromisoformat(data["at"])
-        stamp = None if data.get("stamp") is None else datetime.fromisoformat(data["stamp"])
+        at = _register_time(data.get("at"))
+        stamp = _register_time(data.get("stamp"))
     except (KeyError, TypeError, ValueError):
         return None
-    if not math.isfinite(register_wh) or any(
-        t is not None and t.tzinfo is None for t in (at, stamp)
-    ):
+    if not math.isfinite(register_wh):
         return None
     # Received before this restore: the monotonic time since is time it surely had to rise in,
     # whatever our clock did while Home Assistant was down (its stamp may lie in our future).
@@ -285,6 +292,27 @@ def _register_from_dict(data: Any) -> RegisterPoint | None:
         _received_monotonic=time.monotonic(),
         charger_stamp=stamp,
     )
+
+
+def _register_time(value: Any) -> datetime | None:
+    """A stored time of a register (None: none stored). Raises TypeError / ValueError when it is
+    damaged: no ISO time, or one without its zone (every register time we store has one, and a
+    guessed zone would move it against the charger's stamps)."""
+    if value is None:
+        return None
+    at = datetime.fromisoformat(value)
+    if at.tzinfo is None:
+        raise ValueError(f"register time without a zone: {value!r}")
+    return at
+
+
+def _reset_stamp_from_dict(value: Any) -> datetime | None:
+    """The stored stamp of the first value of a register's present life; a damaged one is none
+    (nothing is taken for the life before the reset)."""
+    try:
+        return _register_time(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _history_from_dict(data: Any) -> RegisterPoint | None:

@@ -43,7 +43,10 @@ or counted twice. The rules:
   message (a mark persisted with it), whatever its stamp (one from an offline queue: stamped
   after the open one was last known to run), unless the station showed it numbers its
   transactions per EVSE (:func:`_lost_for_another_evse`; without that boot it is the other
-  EVSE's own, below).
+  EVSE's own, below). It shows that by a live message starting a transaction while its id is
+  open on another EVSE (two ran at once as we received them, remembered for good:
+  :func:`_note_numbering_per_evse`), never by stamps (a clock restarted at an old date after a
+  reboot stamps a new session before one of the other EVSE ended).
   The open one ends as :data:`STOPPED_BY_REBOOT` when it was last known to run, with the energy it
   counted, and the new one starts (:func:`_lost_in_reboot`).
   A message of a reused id stamped before the newer transaction began, by the end of an earlier
@@ -56,8 +59,9 @@ or counted twice. The rules:
   EVSE exists): a Started naming another EVSE than the transaction of its id, whatever its
   stamp, is another transaction (a transaction never moves); each EVSE's messages go to its own,
   open or ended, before another EVSE's open one of the id (:func:`_find_ended`: an Ended sent
-  again for one EVSE must never end or count on the other); so does an Ended naming no EVSE
-  that repeats one EVSE's ended one exactly (:func:`_ended_repeated_elsewhere`).
+  again for one EVSE must never end or count on the other); so does a message naming no EVSE
+  that repeats one EVSE's ended one exactly (:func:`_repeated_elsewhere`: an Updated sent again
+  never gives the other EVSE's open one its card, charging state or seqNos).
   Without a boot since the open one's newest message it never ends the open one (two cars started
   at about the same moment: their Starteds arrive in either order of their stamps).
 - **Unknown transactions** (their Started was lost, or is late) start on their first message,
@@ -86,7 +90,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from itertools import chain, combinations
 from typing import Any
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState, follows_by_register
@@ -292,14 +295,14 @@ def _find(state: ChargerState, event: Event) -> tuple[Transaction | None, Transa
     names first, else any (a message naming the wrong EVSE stays with its transaction,
     :func:`_apply`). A message of the named EVSE's ended transaction never goes to another EVSE's
     open one of its id (a station numbering per EVSE: their meters never mix; a Started there is
-    another transaction anyway, :func:`_starts_another`); nor does an Ended naming no EVSE that
-    repeats another EVSE's ended one (:func:`_ended_repeated_elsewhere`)."""
+    another transaction anyway, :func:`_starts_another`); nor does a message naming no EVSE that
+    repeats another EVSE's ended one (:func:`_repeated_elsewhere`)."""
     charger = state.charger
     named = charger.connectors.get(event.evse_id) if event.evse_id is not None else None
     transaction = state.find_open(named, event.transaction_id)
     if transaction is None:
         return None, _find_ended(charger, event)
-    if named is None and (repeated := _ended_repeated_elsewhere(charger, transaction, event)):
+    if named is None and (repeated := _repeated_elsewhere(charger, transaction, event)):
         return None, repeated
     if event.kind != "Started" and _names_another_evse(transaction, event):
         own = _ended_on_named_evse(charger, event)
@@ -308,15 +311,14 @@ def _find(state: ChargerState, event: Event) -> tuple[Transaction | None, Transa
     return transaction, None
 
 
-def _ended_repeated_elsewhere(
-    charger: Charger, running: Transaction, event: Event
-) -> Transaction | None:
-    """The ended transaction of ``running``'s id on another EVSE whose Ended ``event`` (naming no
-    EVSE: 2.0.1 asks for it in a transaction's first message only) is, sent again
-    (:func:`_repeats`: its seqNo, its end stamp, no register above its last). A station
-    numbering per EVSE runs the id on both; the repeat must not end ``running``."""
-    if event.kind != "Ended":
-        return None
+def _repeated_elsewhere(charger: Charger, running: Transaction, event: Event) -> Transaction | None:
+    """The ended transaction of ``running``'s id on another EVSE whose message ``event`` (naming
+    no EVSE: 2.0.1 asks for it in a transaction's first message only) is, sent again
+    (:func:`_repeats`: a seqNo it had, stamped in its span, an Ended at its end, no register
+    above its last, no other card). A station numbering per EVSE runs the id on both: the repeat
+    must not end ``running``, nor give it the other's card, charging state, seqNos or readings,
+    nor clear its boot mark (:func:`_on_open`). A card too: :func:`_identifies` is for one
+    EVSE's newer session (the one the station runs there), never for another EVSE's."""
     return next(
         (
             t
@@ -408,26 +410,26 @@ def _lost_for_another_evse(charger: Charger, running: Transaction, started: Even
 
 
 def _numbers_per_evse(charger: Charger) -> bool:
-    """Whether the station showed it numbers its transactions per EVSE: two of one id on
-    different EVSEs ran at once by our record (open ones, the connectors' last and the recently
-    ended ones; one we ended as lost in a reboot is no proof, its end is ours)."""
-    running = (c.transaction for c in charger.connectors.values())
-    known = [
-        t
-        for t in chain(running, charger.ended_transactions())
-        if t is not None and t.stop_reason != STOPPED_BY_REBOOT
-    ]
-    return any(
-        a.transaction_id == b.transaction_id and a.connector_id != b.connector_id and _overlap(a, b)
-        for a, b in combinations(known, 2)
-    )
+    """Whether the station showed it numbers its transactions per EVSE (persisted once seen,
+    :func:`_note_numbering_per_evse`)."""
+    return charger._numbers_per_evse
 
 
-def _overlap(a: Transaction, b: Transaction) -> bool:
-    """Whether ``a`` and ``b`` ran at once (an open one runs on)."""
-    return (b.ended_at is None or a.started_at < b.ended_at) and (
-        a.ended_at is None or b.started_at < a.ended_at
-    )
+def _note_numbering_per_evse(charger: Charger, evse_id: int, starting: Event) -> None:
+    """Remember that the station numbers per EVSE when ``starting``, a live message (sent now)
+    that starts a transaction on ``evse_id``, comes while its id is open on another EVSE: two
+    ran at once as we received them. Never by stamps: a clock restarted at an old date (its
+    build date, the time it last saved) stamps a new session before an ended one of the other
+    EVSE ended, and an offline message is history (its transaction may have ended long ago)."""
+    if starting.offline:
+        return
+    if any(
+        connector_id != evse_id
+        and connector.transaction is not None
+        and connector.transaction.transaction_id == starting.transaction_id
+        for connector_id, connector in charger.connectors.items()
+    ):
+        charger._numbers_per_evse = True
 
 
 def _counts_again(running: Transaction, started: Event) -> bool:
@@ -729,6 +731,7 @@ def _on_unknown(state: ChargerState, event: Event) -> bool:
             evse_id,
             past=True,
         )
+    _note_numbering_per_evse(charger, evse_id, event)
     # A transaction that waited for its EVSE announced its token while it waited.
     transaction = _start(state, evse_id, first, announced=bool(earlier))
     assert transaction.sequence is not None
