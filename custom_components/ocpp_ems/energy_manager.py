@@ -176,6 +176,8 @@ class EnergyManagerRuntime:
             clock=_now,
             zone=dt_util.get_default_time_zone,
             timing=_timing,
+            # A write failed or was taken: the reason shown changed without a decision.
+            on_shown=lambda: async_dispatcher_send(hass, signal(entry.entry_id)),
         )
         self._debouncer: Debouncer[None] = Debouncer(
             hass, LOGGER, cooldown=EMS_DEBOUNCE_S, immediate=False, function=self._async_run

@@ -369,21 +369,28 @@ def _target_current(decision: ChargerDecision | None) -> float | None:
 
 
 def _until(decision: ChargerDecision | None) -> datetime | None:
-    """When the wait the reason names ends (None: no wait with an end), in whole seconds as a
-    timestamp sensor shows it (rounded up: never before the change)."""
-    if decision is None or decision.until is None:
-        return None
-    return dt_util.utc_from_timestamp(math.ceil(decision.until))
+    """When the wait the reason names ends (None: no wait with an end)."""
+    return None if decision is None else _wait_end(decision.until)
+
+
+def _wait_end(until: float | None) -> datetime | None:
+    """A wait's end in whole seconds as a timestamp sensor shows it (rounded up: never before
+    the change)."""
+    return None if until is None else dt_util.utc_from_timestamp(math.ceil(until))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def _reason_attributes(decision: ChargerDecision | None) -> dict[str, Any]:
     """When the wait ends; while the manager waits for the charger, the controller's own
-    reason; with a departure plan, how it means to get there (kWh from the sun as forecast, and
-    from the grid)."""
-    until = _until(decision)
-    attributes: dict[str, Any] = {"until": None if until is None else until.isoformat()}
+    reason and when its wait ends; with a departure plan, how it means to get there (kWh from
+    the sun as forecast, and from the grid)."""
+    attributes: dict[str, Any] = {"until": _iso(_until(decision))}
     if decision is not None and decision.controller_reason is not None:
         attributes["controller_reason"] = str(decision.controller_reason)
+        attributes["controller_until"] = _iso(_wait_end(decision.controller_until))
     if decision is not None and (plan := decision.plan) is not None:
         attributes["plan_solar_energy"] = round(plan.solar_wh / 1000.0, 2)
         attributes["plan_grid_energy"] = round(plan.grid_wh / 1000.0, 2)

@@ -25,7 +25,7 @@ async def test_a_charger_not_answering_is_shown_until_it_answers() -> None:
     _silent(r)
     await r.step()  # 16 A left unanswered: the next try in 5 s
     next_try = r.clock.t + TIMING.retry_s
-    assert _shown(r).reason is Reason.FAST  # (decided before the write went unanswered)
+    assert _shown(r).reason is Reason.CHARGER_NOT_ANSWERING  # (at once: test_driver_reason_at_once)
     r.driver.update_charger("a", {"max_current_a": 32.0})
     step, _ = await r.step(after_s=1.0)
     assert step.writes == {}

@@ -24,10 +24,11 @@ calls the driver):
   timeout once more; a stop refused) is written again after a wait that doubles while the charger
   keeps failing, as the user's pause waits (``current_control.backed_off``); meanwhile a charger
   that left one unanswered gets none of the manager's writes, and its decision's reason says
-  the manager waits for the charger (not answering, or refused the stop) until the next try. A
-  write taken, or a new connection, ends the run (the next decision is written at once); a
-  transaction a car starts by itself on a charger the manager stopped is stopped too (once per
-  new transaction);
+  the manager waits for the charger (not answering, or refused the stop) until the next try,
+  from the failed write on (the latest decision is shown again, ``on_shown``, with no new one). A
+  write taken, or a new connection, ends the run (the next decision is written at once, and the
+  reason is the controller's again at once); a transaction a car starts by itself on a charger
+  the manager stopped is stopped too (once per new transaction);
 * who controls each charger (``ControlledBy``, recorded in its current control): the energy
   manager, or the user in mode Manual. A manual change takes a charger over (the HA layer sets
   its mode to Manual); a Manual charger is left alone: the controller never sees it (its draw is
@@ -166,8 +167,12 @@ class EmsDriver:
         clock: Callable[[], float],
         zone: Callable[[], tzinfo] = lambda: UTC,
         timing: Callable[[], Timing] = Timing,
+        on_shown: Callable[[], None] = lambda: None,
     ) -> None:
+        """``on_shown`` is called when :attr:`decision` changed between decisions (a write failed
+        or was taken: whether the manager waits for the charger): what shows it reads it again."""
         self._manager = EnergyManager(site)
+        self._on_shown = on_shown
         self._site = site  # the user's: plans run with what was learned for their priors
         self._plan_learning = PlanLearning()  # the forecast's track record, the house load
         self._options = options
@@ -615,19 +620,36 @@ class EmsDriver:
         self, charger_id: str, charger: ChargerDecision
     ) -> ChargerDecision | None:
         """The charger's decision while its writes wait for it (None: they do not): its write
-        held, the charger left the last one unanswered; or its write is the stop it refused
-        (the controller wants the pause still), asked again at the end of the wait
-        (:meth:`_write_again_later`)."""
+        held, the charger left the last one unanswered; or its write is the stop it refused or
+        left unanswered (the controller wants the pause still), asked again at the end of the
+        wait (:meth:`_write_again_later`)."""
         if charger.write is not None and self._held(charger_id, charger.write):
             return self._told_waiting(replace(charger, write=None), Reason.CHARGER_NOT_ANSWERING)
-        stop_refused = (
-            charger_id in self._write_again_at
-            and charger_id not in self._silent
-            and self._in_controller(charger_id)
-        )
-        if charger.write is None and charger.target.paused and stop_refused:
-            return self._told_waiting(charger, Reason.CHARGER_REFUSED)
+        stop_waits = charger_id in self._write_again_at and self._in_controller(charger_id)
+        if charger.write is None and charger.target.paused and stop_waits:
+            unanswered = charger_id in self._silent
+            return self._told_waiting(
+                charger,
+                Reason.CHARGER_NOT_ANSWERING if unanswered else Reason.CHARGER_REFUSED,
+            )
         return None
+
+    def _show_again(self, charger_id: str, *, rewritten: bool) -> None:
+        """A write of the charger failed or was taken: the latest decision is shown again, its
+        entry by the rule of every decision (:meth:`_waiting_decision`), so the reason says at
+        once whether the manager waits for the charger (not at the next decision, up to the
+        watchdog later). No new decision: the controller would step, and a write refused would
+        go out again at once. ``rewritten``: the controller forgot the failed write (the next
+        decision writes its target again); else it counts as written (a stop that waits)."""
+        if self._decision is None or (shown := self._decision.chargers.get(charger_id)) is None:
+            return
+        own = _controllers(shown)
+        pending = replace(own, write=own.target if rewritten else None)
+        entry = self._waiting_decision(charger_id, pending) or own
+        if entry != shown:
+            chargers = {**self._decision.chargers, charger_id: entry}
+            self._decision = replace(self._decision, chargers=chargers)
+            self._on_shown()
 
     def _told_waiting(self, charger: ChargerDecision, reason: Reason) -> ChargerDecision:
         """``charger``'s decision saying it waits for the charger (``reason``) until the next
@@ -640,6 +662,7 @@ class EmsDriver:
             reason=reason,
             until=self._write_again_at.get(charger.charger_id),
             controller_reason=charger.reason,
+            controller_until=charger.until,
         )
 
     def _clock_went_back(self, back_s: float) -> None:
@@ -832,6 +855,7 @@ class EmsDriver:
         wait = backed_off(retry_s, self._write_wait_s.get(charger_id))
         self._write_wait_s[charger_id] = wait
         self._write_again_at[charger_id] = now + wait
+        self._show_again(charger_id, rewritten=not stop)
         return now + wait
 
     def _held(self, charger_id: str, command: ChargerCommand) -> bool:
@@ -852,12 +876,14 @@ class EmsDriver:
         return True
 
     def _end_failed_run(self, charger_id: str) -> None:
-        """The charger took a write, or connected anew: the next one goes out at once, and a
-        later failure waits the first wait again."""
+        """The charger took a write, or connected anew: the next one goes out at once, a later
+        failure waits the first wait again, and its decision no longer says the manager waits
+        for it."""
         self._write_again_at.pop(charger_id, None)
         self._write_wait_s.pop(charger_id, None)
         self._silent.pop(charger_id, None)
         self._lowered.discard(charger_id)
+        self._show_again(charger_id, rewritten=False)
 
     def _write_failed(self, charger_id: str, err: OcppEmsError) -> None:
         """Log a failed write; a refusal once per run of refusals (:class:`FailureRuns`), the rest
@@ -927,6 +953,20 @@ def _ev_needs(charger: Charger) -> EvChargingNeeds | None:
     """What the car at this charger asked for (ISO 15118, OCPP 2.x), if any outlet has one."""
     return next(
         (c.ev_charging_needs for c in charger.outlets if c.ev_charging_needs is not None), None
+    )
+
+
+def _controllers(charger: ChargerDecision) -> ChargerDecision:
+    """``charger``'s decision as the controller made it (no longer saying the manager waits for
+    the charger: :meth:`EmsDriver._told_waiting`)."""
+    if charger.controller_reason is None:
+        return charger
+    return replace(
+        charger,
+        reason=charger.controller_reason,
+        until=charger.controller_until,
+        controller_reason=None,
+        controller_until=None,
     )
 
 

@@ -195,8 +195,9 @@ class ChargerDecision:
     # next try. None: no wait with an end (the reason holds until the inputs change).
     until: float | None = None
     # The controller's reason where ``reason`` says the manager waits for the charger (None:
-    # ``reason`` is the controller's).
+    # ``reason`` is the controller's), and when the controller's wait ends (its ``until``).
     controller_reason: Reason | None = None
+    controller_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
