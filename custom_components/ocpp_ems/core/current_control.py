@@ -104,8 +104,6 @@ from .timeutil import utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
-# The FailureRuns key of the stops of transactions started while the user paused by remote stop.
-SELF_STARTED_STOP = "self-started stop"
 # Self-started transactions stopped on a connector without an unplug before the next is left to
 # run: the station is in a start / stop loop (see the module docstring).
 SELF_START_LOOP_STOPS = 3
@@ -306,6 +304,10 @@ class CurrentController:
         self._unanswered_stops: dict[str, int] = {}
         self._stop_retry_task: asyncio.Task[None] | None = None
         self._stop_retry_s: float | None = None
+        # The kinds of failure (refused, unanswered ...) told in the run of failed stops of
+        # self-started transactions: each once, until a stop is taken, nothing is left to stop,
+        # or the connection drops.
+        self._stop_failures = FailureRuns(told_once=(OcppEmsError,))
         # The transactions started on each connector while paused by remote stop, since the car
         # was last unplugged (one counted once, also when asked again on a new connection).
         self._self_started: dict[int, set[str]] = {}
@@ -377,6 +379,7 @@ class CurrentController:
             self._seen_transactions.pop(transaction_id, None)
         self._unanswered_stops = {}
         self._stop_retry_s = None
+        self._stop_failures.taken()
 
     async def close(self) -> None:
         """Shut down for good (server stop)."""
@@ -1124,6 +1127,7 @@ class CurrentController:
         async with self._commands:
             started = {t: c for t, c in started.items() if self._open(t)}
             if not started or not self._paused_by_user_stop():
+                self._stop_failures.taken()  # nothing left to stop: the run is over
                 return
             _LOGGER.info(
                 "%s: charging is paused; stopping the transaction(s) %s started by the charger",
@@ -1153,21 +1157,21 @@ class CurrentController:
                 unanswered[transaction_id] = started[transaction_id]
             else:
                 refused[transaction_id] = err
+        if len(failed) < len(started):
+            self._stop_failures.taken()  # a stop taken: the failures of these start a new run
         if unanswered:
             self._stop_again_later(unanswered, failed[next(iter(unanswered))])
         else:
             self._stop_retry_s = None  # none left unanswered: a run of unanswered stops ends
         if refused:
             self._stop_refused(refused)
-        elif len(failed) < len(started):
-            self._refusals.taken(SELF_STARTED_STOP)
 
     def _stop_refused(self, refused: dict[str, OcppEmsError]) -> None:
         """The charger refused (or failed otherwise) to stop ``refused`` (transaction: error):
-        told once per run of refusals, each transaction named."""
+        told once per run of failed stops, each transaction named."""
         first = next(iter(refused.values()))
         _LOGGER.log(
-            logging.WARNING if self._refusals.first(first, SELF_STARTED_STOP) else logging.DEBUG,
+            logging.WARNING if self._stop_failures.first(first) else logging.DEBUG,
             "%s: charging is paused, but the charger did not stop a transaction it started "
             "(%s); it may charge until that ends (not asked again)",
             self._id,
@@ -1177,8 +1181,8 @@ class CurrentController:
     def _stop_again_later(self, unanswered: dict[str, int], err: OcppEmsError) -> None:
         """The charger left the stop of ``unanswered`` unanswered: unlike a refusal, it may still
         charge. Asked again after a wait, twice the one before while it stays silent (a busy or
-        dead charger is not hammered); the first of a run is told."""
-        first = self._stop_retry_s is None
+        dead charger is not hammered); told once per run of failed stops."""
+        first = self._stop_failures.first(err)
         delay = self._stop_retry_s = backed_off(self.self_started_stop_retry_s, self._stop_retry_s)
         self._unanswered_stops.update(unanswered)
         _LOGGER.log(

@@ -193,6 +193,8 @@ class EmsDriver:
         self._write_again_at: dict[str, float] = {}
         self._write_wait_s: dict[str, float] = {}
         self._silent: dict[str, ChargerCommand] = {}  # (the write left unanswered)
+        # Chargers whose waiting write is a stop: over once no transaction runs on the charger.
+        self._waiting_stops: set[str] = set()
         # Each charger's last write it took (what the car may draw while one is unanswered).
         self._taken: dict[str, ChargerCommand] = {}
         # Chargers whose run of unanswered writes sent one below the last one taken (_held).
@@ -216,8 +218,9 @@ class EmsDriver:
         # task, and one that waits for the charger (a resume) must not land after a newer one.
         self._write_locks: dict[str, asyncio.Lock] = {}
         self._write_seq: dict[str, int] = {}
-        # Chargers whose run of refused writes was told (until a write is taken: _write_failed).
-        self._refusals = FailureRuns()
+        # The kinds of failure told in each charger's run of failed writes: each kind once (a
+        # silent charger warned at every try, for good), until the run ends (_end_failed_run).
+        self._write_failures = FailureRuns(told_once=(OcppEmsError,))
         self._decision: Decision | None = None
         self._discharge_written_at = float("-inf")
         self._learned = Learned(self._manager)  # response times, battery maximum, car SoC
@@ -509,7 +512,6 @@ class EmsDriver:
         self.cancel_hand_back(charger_id)
         self._write_seq.pop(charger_id, None)
         self._write_locks.pop(charger_id, None)
-        self._refusals.taken(charger_id)
         self._learned.forget(charger_id)
 
     def charger_changed(self, charger_id: str) -> None:
@@ -526,6 +528,7 @@ class EmsDriver:
                 self._manager.invalidate(charger_id)
         self._connected[charger_id] = connected
         self._stop_new_sessions(charger_id, link)
+        self._end_stop_wait_if_idle(charger_id, link)
 
     def _stop_new_sessions(self, charger_id: str, link: ChargerLink) -> None:
         """A car that starts a transaction by itself (free vend, an RFID card) on a charger the
@@ -634,17 +637,21 @@ class EmsDriver:
             )
         return None
 
-    def _show_again(self, charger_id: str, *, rewritten: bool) -> None:
-        """A write of the charger failed or was taken: the latest decision is shown again, its
-        entry by the rule of every decision (:meth:`_waiting_decision`), so the reason says at
-        once whether the manager waits for the charger (not at the next decision, up to the
-        watchdog later). No new decision: the controller would step, and a write refused would
-        go out again at once. ``rewritten``: the controller forgot the failed write (the next
-        decision writes its target again); else it counts as written (a stop that waits)."""
+    def _show_again(
+        self, charger_id: str, written: ChargerCommand | None, *, rewritten: bool
+    ) -> None:
+        """A write of the charger (``written``; None: none, a new connection) failed or was
+        taken: the latest decision is shown again, its entry by the rule of every decision
+        (:meth:`_waiting_decision`), so the reason says at once whether the manager waits for
+        the charger (not at the next decision, up to the watchdog later). No new decision: the
+        controller would step, and a write refused would go out again at once. ``rewritten``:
+        the controller forgot the failed write (the next decision writes its target again); else
+        it counts as written (a stop that waits), and a newer decision's own write (queued
+        behind it) is still to go out, judged as :meth:`_write` judges it."""
         if self._decision is None or (shown := self._decision.chargers.get(charger_id)) is None:
             return
         own = _controllers(shown)
-        pending = replace(own, write=own.target if rewritten else None)
+        pending = replace(own, write=_still_to_write(own, written, rewritten=rewritten))
         entry = self._waiting_decision(charger_id, pending) or own
         if entry != shown:
             chargers = {**self._decision.chargers, charger_id: entry}
@@ -682,6 +689,7 @@ class EmsDriver:
             if now >= until:
                 del self._write_again_at[charger_id]
                 self._silent.pop(charger_id, None)
+                self._waiting_stops.discard(charger_id)
                 if self._in_controller(charger_id):
                     self._manager.invalidate(charger_id)
 
@@ -829,8 +837,7 @@ class EmsDriver:
                 return None  # gone or taken over meanwhile: nothing to write again
             return self._write_again_later(charger_id, command, stop_outcome(err), stop=stop)
         self._taken[charger_id] = command
-        self._end_failed_run(charger_id)
-        self._refusals.taken(charger_id)
+        self._end_failed_run(charger_id, command)
         return None
 
     def _write_again_later(
@@ -852,11 +859,21 @@ class EmsDriver:
             return now + retry_s
         if unanswered:
             self._silent[charger_id] = command
+        if stop:
+            self._waiting_stops.add(charger_id)
         wait = backed_off(retry_s, self._write_wait_s.get(charger_id))
         self._write_wait_s[charger_id] = wait
         self._write_again_at[charger_id] = now + wait
-        self._show_again(charger_id, rewritten=not stop)
+        self._show_again(charger_id, command, rewritten=not stop)
         return now + wait
+
+    def _end_stop_wait_if_idle(self, charger_id: str, link: ChargerLink) -> None:
+        """A stop that waits for the charger (refused or unanswered) is over once no transaction
+        runs on it (the car ended the session): nothing is left to stop, the manager waits for
+        nothing, and the stop counts as written (no stop goes to a charger with nothing to stop;
+        a transaction started later is stopped: :meth:`_stop_new_sessions`)."""
+        if charger_id in self._waiting_stops and not link.model.running_transactions:
+            self._end_failed_run(charger_id)
 
     def _held(self, charger_id: str, command: ChargerCommand) -> bool:
         """Whether ``command`` waits (the charger left the last write unanswered): a write held is
@@ -875,22 +892,26 @@ class EmsDriver:
             self._manager.invalidate(charger_id)
         return True
 
-    def _end_failed_run(self, charger_id: str) -> None:
-        """The charger took a write, or connected anew: the next one goes out at once, a later
-        failure waits the first wait again, and its decision no longer says the manager waits
-        for it."""
+    def _end_failed_run(self, charger_id: str, taken: ChargerCommand | None = None) -> None:
+        """The charger took a write (``taken``, or a hand-back), connected anew, or a stop that
+        waited has nothing left to stop: the next write goes out at once, a later failure waits
+        the first wait again and is told again, and its decision no longer says the manager
+        waits for it."""
         self._write_again_at.pop(charger_id, None)
         self._write_wait_s.pop(charger_id, None)
         self._silent.pop(charger_id, None)
+        self._waiting_stops.discard(charger_id)
         self._lowered.discard(charger_id)
-        self._show_again(charger_id, rewritten=False)
+        self._write_failures.taken(charger_id)
+        self._show_again(charger_id, taken, rewritten=False)
 
     def _write_failed(self, charger_id: str, err: OcppEmsError) -> None:
-        """Log a failed write; a refusal once per run of refusals (:class:`FailureRuns`), the rest
-        of the run at debug (a charger refusing every limit warned at every retry, forever)."""
+        """Log a failed write; each kind of failure once per run of failed writes
+        (:class:`FailureRuns`), the rest of the run at debug (a charger refusing every limit, or
+        leaving every write unanswered, warned at every retry, forever)."""
         _LOGGER.log(
             logging.WARNING
-            if self._refusals.first(stop_outcome(err), charger_id)
+            if self._write_failures.first(stop_outcome(err), charger_id)
             else logging.DEBUG,
             "Energy manager could not set charger %s: %s",
             charger_id,
@@ -968,6 +989,17 @@ def _controllers(charger: ChargerDecision) -> ChargerDecision:
         controller_reason=None,
         controller_until=None,
     )
+
+
+def _still_to_write(
+    own: ChargerDecision, written: ChargerCommand | None, *, rewritten: bool
+) -> ChargerCommand | None:
+    """What the controller's decision ``own`` has still to write once ``written`` failed or was
+    taken: its target when the controller forgot the failed write (``rewritten``), else its own
+    write unless that is ``written`` (a newer decision's, queued behind it)."""
+    if rewritten:
+        return own.target
+    return None if own.write == written else own.write
 
 
 def _takes_less(command: ChargerCommand, than: ChargerCommand) -> bool:
