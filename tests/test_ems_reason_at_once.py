@@ -18,11 +18,14 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
 
 from .helpers.charger import wait_for
 from .helpers.ems import POWER, REASON, async_setup_sources, set_sources
-from .helpers.lost_frames import charge_point_of, lose_next
-from .helpers.self_started import stop_action, stopped
+from .helpers.self_started import stopped
 from .helpers.versions import OCPP16, OnboardAny, Side16
 from .test_ems_entities import state_of
-from .test_ems_self_started import _paused_without_a_car, server_options
+from .test_ems_self_started import (
+    _paused_without_a_car,
+    car_start_with_its_stop_lost,
+    server_options,
+)
 
 __all__ = ["server_options"]  # (the fixture: a grid sensor)
 
@@ -67,12 +70,7 @@ async def test_an_unanswered_stop_is_shown_at_once(
     await async_setup_sources(hass, {"grid": POWER})
     await set_sources(hass, grid=500)
     async with onboard_any(OCPP16) as (charger, entry):
-        await _paused_without_a_car(hass, charger, entry, server_entry)
-        lost = lose_next(charge_point_of(charger), stop_action(charger))
-        await charger.plug_in()
-        await charger.start_session()
-        await wait_for(lambda: lost, what="the stop lost")
-        await wait_for(lambda: "no answer" in caplog.text, what="the response timeout (3 s)")
+        await car_start_with_its_stop_lost(hass, charger, entry, server_entry, caplog)
         attributes = await _reason_within(hass, "charger_not_answering", time.monotonic())
         assert attributes["controller_reason"] == "waiting_for_surplus"
         assert attributes["controller_until"] is None  # (waiting for surplus has no end)

@@ -103,6 +103,23 @@ async def _paused_without_a_car(
     assert stopped(charger) == []
 
 
+async def car_start_with_its_stop_lost(
+    hass: HomeAssistant,
+    charger: ChargerSide,
+    entry: MockConfigEntry,
+    server: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Paused without a car (:func:`_paused_without_a_car`), a car starts a transaction by
+    itself, and the charger leaves its stop unanswered (the response timeout passed)."""
+    await _paused_without_a_car(hass, charger, entry, server)
+    lost = lose_next(charge_point_of(charger), stop_action(charger))
+    await charger.plug_in()
+    await charger.start_session()
+    await wait_for(lambda: lost, what="the stop lost")
+    await wait_for(lambda: "no answer" in caplog.text, what="the response timeout (3 s)")
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 async def test_a_car_starting_by_itself_on_a_paused_charger_is_stopped(
     hass: HomeAssistant, onboard_any: OnboardAny, server_entry: MockConfigEntry, version: str
@@ -164,13 +181,7 @@ async def test_an_unanswered_stop_is_not_asked_again_at_every_update(
     await async_setup_sources(hass, {"grid": POWER})
     await set_sources(hass, grid=500)
     async with onboard_any(OCPP16) as (charger, entry):
-        await _paused_without_a_car(hass, charger, entry, server_entry)
-        lost = lose_next(charge_point_of(charger), stop_action(charger))
-
-        await charger.plug_in()
-        await charger.start_session()
-        await wait_for(lambda: lost, what="the stop lost")
-        await wait_for(lambda: "no answer" in caplog.text, what="the response timeout (3 s)")
+        await car_start_with_its_stop_lost(hass, charger, entry, server_entry, caplog)
         await _five_decisions_while_the_car_draws(hass, charger, server_entry)
         assert stopped(charger) == []
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -39,17 +40,26 @@ def _script_stops(
     """``sim`` refuses (REFUSE) or never answers (LOSE) the first stop of each transaction in
     ``script``, the rest as ``otherwise`` (None: as usual); ``asked`` gets each stop's
     transaction."""
+
+    def outcome(transaction_id: int) -> str | None:
+        asked.append(transaction_id)
+        return script.pop(transaction_id, otherwise)
+
+    answer_stops(sim, outcome)
+
+
+def answer_stops(sim: SimCharger, outcome: Callable[[int], str | None]) -> None:
+    """``sim`` answers the stop of each transaction by ``outcome(its id)``: REFUSE, LOSE (never
+    answered), None (as usual)."""
     route = sim.route_message
 
     async def scripted(raw: str) -> None:
         message: list[Any] = json.loads(raw)
         if message[0] == 2 and message[2] == STOP:
-            transaction_id = message[3]["transactionId"]
-            asked.append(transaction_id)
-            outcome = script.pop(transaction_id, otherwise)
-            if outcome == REFUSE:
+            chosen = outcome(message[3]["transactionId"])
+            if chosen == REFUSE:
                 await sim._send(json.dumps([3, message[1], {"status": "Rejected"}]))
-            if outcome is not None:
+            if chosen is not None:
                 return
         await route(raw)
 

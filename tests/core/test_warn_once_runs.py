@@ -8,10 +8,8 @@ websockets -> SimCharger, whose answer to each stop is scripted.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import deque
-from typing import Any
 
 import pytest
 from ocpp.v16 import call
@@ -19,10 +17,9 @@ from ocpp.v16 import call
 from custom_components.ocpp_ems.core.current_control import CurrentController
 from custom_components.ocpp_ems.core.settings import ChargerSettings, PauseStrategy, ServerSettings
 
+from .test_current_control_stops_each import LOSE, REFUSE, STOP, answer_stops
 from .v16_harness import Harness, SimCharger, now_iso, wait_for
 
-STOP = "RemoteStopTransaction"
-REFUSE, LOSE = "refuse", "lose"
 UNANSWERED = "did not answer the stop"
 REFUSED = "did not stop a transaction it started"
 
@@ -37,19 +34,7 @@ def fast_timers(monkeypatch: pytest.MonkeyPatch, server_settings: ServerSettings
 def _answer_stops(sim: SimCharger, outcomes: deque[str | None]) -> None:
     """``sim`` answers each stop by the next of ``outcomes`` (REFUSE, LOSE: never answered;
     None, or none left: as usual)."""
-    route = sim.route_message
-
-    async def scripted(raw: str) -> None:
-        message: list[Any] = json.loads(raw)
-        if message[0] == 2 and message[2] == STOP and outcomes:
-            outcome = outcomes.popleft()
-            if outcome == REFUSE:
-                await sim._send(json.dumps([3, message[1], {"status": "Rejected"}]))
-            if outcome is not None:
-                return
-        await route(raw)
-
-    sim.route_message = scripted  # type: ignore[method-assign]
+    answer_stops(sim, lambda _transaction_id: outcomes.popleft() if outcomes else None)
 
 
 async def _paused_by_the_user(

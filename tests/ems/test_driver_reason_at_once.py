@@ -21,8 +21,8 @@ from .util import car, site
 HOUR_S = 3600.0
 
 
-def _shown(r: Rig) -> ChargerDecision:
-    decision = r.driver.charger_decision("a")
+def _shown(r: Rig, charger_id: str = "a") -> ChargerDecision:
+    decision = r.driver.charger_decision(charger_id)
     assert decision is not None
     return decision
 

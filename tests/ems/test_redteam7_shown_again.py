@@ -11,37 +11,18 @@ import logging
 import pytest
 
 from custom_components.ocpp_ems.core.ems.charger_config import EmsOptions
-from custom_components.ocpp_ems.core.ems.driver import ChargerLink, Step
-from custom_components.ocpp_ems.core.ems.types import ChargerCommand, ChargerDecision, Mode, Reason
+from custom_components.ocpp_ems.core.ems.driver import ChargerLink
+from custom_components.ocpp_ems.core.ems.types import ChargerCommand, Mode, Reason
 from custom_components.ocpp_ems.core.errors import CommandTimeoutError
 from custom_components.ocpp_ems.core.model import Capabilities, Charger
 from custom_components.ocpp_ems.core.settings import PauseStrategy
 
 from .test_driver import TIMING, Control, Rig, open_session, rig
-from .test_driver_reason_at_once import _answers_limits_when
+from .test_driver_reason_at_once import _answers_limits_when, _decide, _shown, _told
 from .test_driver_silent_charger import _silent
 from .util import car, site
 
 HOUR_S = 3600.0
-
-
-def _shown(r: Rig, charger_id: str = "a") -> ChargerDecision:
-    decision = r.driver.charger_decision(charger_id)
-    assert decision is not None
-    return decision
-
-
-def _count_told(r: Rig) -> list[Reason]:
-    """The reason of charger a each time the driver told its listeners (``on_shown``)."""
-    told: list[Reason] = []
-    r.driver._on_shown = lambda: told.append(_shown(r).reason)
-    return told
-
-
-def _decide(r: Rig, after_s: float) -> Step:
-    """A decision ``after_s`` from now, its writes not sent (the caller sends them)."""
-    r.clock.t += after_s
-    return r.driver.step(site(r.clock.t, 0.0, {"a": car(r.clock.t)}), r.clock.t)
 
 
 def _stop_unanswered_when(r: Rig) -> asyncio.Event:
@@ -93,7 +74,7 @@ async def test_a_charger_silent_for_an_hour_tells_listeners_once_per_failed_writ
     every 5 s: listeners are told at most once per failed write (the reason flips to "not
     answering"), never by a decision, and nothing more goes out than the backed-off tries."""
     r = rig()
-    told = _count_told(r)
+    told = _told(r)
     r.driver.update_charger("a", {"max_current_a": 16.0})
     _silent(r)
     failed = 0
@@ -191,7 +172,7 @@ async def test_a_write_in_flight_when_the_charger_went_offline_is_not_shown_wait
     r = rig()
     r.driver.update_charger("a", {"max_current_a": 16.0})
     await r.step()
-    told = _count_told(r)
+    told = _told(r)
     r.driver.update_charger("a", {"max_current_a": 10.0})
     lower = _decide(r, 60.0).writes["a"]
     answer = _answers_limits_when(r)
