@@ -237,7 +237,7 @@ class ChargerState:
         if (
             timestamp is not None
             and shown_status is not None
-            and not _taken_after(shown_status, report, shown)
+            and not _taken_after(self._on_charger_clock(shown_status), report, shown)
         ):
             _LOGGER.debug(
                 "%s: ignoring out-of-order status %s of connector %s",
@@ -281,6 +281,19 @@ class ChargerState:
                 vendor_error_code=vendor_error_code,
             )
         return True
+
+    def _on_charger_clock(self, status: Report) -> Report:
+        """``status`` with a stamp by the charger's clock: one sent untimed counts as of its
+        arrival by the charger's clock, so the stamped ones (an offline queue flushed after a
+        reconnect) are ordered against it by one clock (:func:`_taken_after`). That clock lags
+        ours as its live readings confirmed (``clock_skew_s`` < 0: a live status it stamps
+        after an untimed one is news), else it counts as on ours (a single reading's lag may be
+        its age in a queue; a lead it showed before our Heartbeat answer may be gone)."""
+        if status.stamp is not None or status.got[0] is None:
+            return status
+        skew = self.charger.clock_skew_s
+        arrived = status.got[0] + timedelta(seconds=min(skew or 0.0, 0.0))
+        return Report(arrived, arrived, status.got)
 
     # --- authorization ---------------------------------------------------------------------------
     def authorize(self, id_tag: str, connector_id: int = 0, *, events: bool = True) -> bool:
@@ -847,10 +860,13 @@ def _taken_after(shown: Report, report: Report, received_with: Sequence[Report |
     """Whether ``report`` (a status) was taken at or after what the connector shows (``shown``):
     as :func:`~.meter.later_s` says of their times (our clock set back since is no age). Stamped
     by the charger before ``shown`` and later only by our clock's step, it is news only from a
-    clock that went back with ours: its stamp lies no further ahead of our clock than the
-    charger's clock led ours when ``shown`` came (:func:`_lead_s`, of ``received_with``).
-    Further ahead, the charger's clock has not gone back (its own time source; our Heartbeat
-    answer has not set it yet): a status it queued before ``shown`` and sends late.
+    clock that went back with ours: its stamp lies as far ahead of our clock as the charger's
+    clock led ours when ``shown`` came (:func:`_lead_s`, of ``received_with``), less at most the
+    time since ``shown`` came (taken since then). Further ahead, the charger's clock has not gone
+    back (its own time source; our Heartbeat answer has not set it yet): a status it queued
+    before ``shown`` and sends late. Further behind, it was taken before ``shown`` came, before
+    the step: queued too (older than the step; ``shown`` stamped when its state began, long
+    before it came, had it pass).
 
     The charger's own stamps are compared (also those a clock too far ahead had replaced: one
     clock stamped both; a late status of a clock 10 min ahead came after the one shown by the
@@ -872,7 +888,11 @@ def _taken_after(shown: Report, report: Report, received_with: Sequence[Report |
         return shown.stamp != shown.time and report.stamp == report.time
     ahead_s = _lead_s(shown, received_with)
     stamp_ahead_s = clock_offset_s(report.stamp, report.got[0])
-    return stamp_ahead_s <= ahead_s or offsets_agree(stamp_ahead_s, ahead_s)
+    since_s = later_s(shown.got[0], shown.got, report.got[0], report.got)
+    lag_s = ahead_s - stamp_ahead_s  # how long before it came it was taken, by that lead
+    return (lag_s >= 0.0 or offsets_agree(stamp_ahead_s, ahead_s)) and (
+        lag_s <= since_s or offsets_agree(lag_s, since_s)
+    )
 
 
 def _lead_s(shown: Report, received_with: Sequence[Report | None]) -> float:
