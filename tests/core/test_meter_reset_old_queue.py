@@ -94,9 +94,14 @@ async def test_an_old_queue_sent_again_after_the_reset_counts_nothing(h_cp1: Har
         await old_queue_then_new_life(h_cp1, sender16(sim, tx), clock)
 
 
-async def test_an_old_queue_sent_again_after_the_reset_counts_nothing_v2(h2: Harness) -> None:
+@pytest.mark.parametrize("flagged", [True, False], ids=["offline", "resent-unanswered"])
+async def test_an_old_queue_sent_again_after_the_reset_counts_nothing_v2(
+    h2: Harness, flagged: bool
+) -> None:
     """2.x: the readings in TransactionEvents (Updated), the queue's flagged offline with the
-    seqNos it had when queued (3 and 4: sent after the new life's)."""
+    seqNos it had when queued (3 and 4: sent after the new life's). Not flagged (messages sent
+    before the reboot whose answer never came) it is sent behind newer ones all the same: not
+    read as it was sent (transactions._taken_now)."""
     station = await h2.charger_client(boot=False)
     queued_seq_nos = {register: 3 + n for n, register in enumerate(QUEUED_WH)}
     live_seq_nos = iter([1, 2, *range(3 + len(QUEUED_WH), 20)])
@@ -112,7 +117,7 @@ async def test_an_old_queue_sent_again_after_the_reset_counts_nothing_v2(h2: Har
             "T1",
             trigger_reason="MeterValuePeriodic",
             seq_no=queued_seq_nos[register] if queued else next(live_seq_nos),
-            offline=queued or None,
+            offline=(queued and flagged) or None,
             meter_value=meter_value(register, values[0], stamp),
             timestamp=stamp,
         )

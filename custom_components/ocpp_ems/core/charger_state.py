@@ -611,14 +611,21 @@ class ChargerState:
         reason: str,
         meter_stop_wh: float | None = None,
         readings: Sequence[Reading] = (),
+        live: bool = False,
     ) -> None:
         """The open ``transaction`` ended. ``readings`` (the session's meter history) and
-        ``meter_stop_wh`` are applied first. Fires SESSION_ENDED."""
+        ``meter_stop_wh`` are applied first (``live``: as :func:`~.meter.apply_reading`).
+        Fires SESSION_ENDED."""
         connector = self.charger.connector(transaction.connector_id)
         power = self._max_power()
         for reading in readings:
             apply_reading(
-                self.charger, connector.connector_id, reading, transaction, max_power=power
+                self.charger,
+                connector.connector_id,
+                reading,
+                transaction,
+                max_power=power,
+                live=live,
             )
         if meter_stop_wh is not None:
             apply_energy(
@@ -687,11 +694,17 @@ class ChargerState:
 
     # --- meter values ----------------------------------------------------------------------------
     def record_meter(
-        self, connector_id: int, readings: Sequence[Reading], transaction_id: str | None = None
+        self,
+        connector_id: int,
+        readings: Sequence[Reading],
+        transaction_id: str | None = None,
+        *,
+        live: bool = False,
     ) -> None:
         """Meter readings of a connector, for a transaction (by id) or, without an id, for the
         connector's running one. Lifetime and session energy never decrease (see meter.py).
-        Readings of a transaction that ended already are :meth:`record_late_readings`."""
+        Readings of a transaction that ended already are :meth:`record_late_readings`.
+        ``live``: as :func:`~.meter.apply_reading`."""
         connector = self.charger.connector(connector_id)
         if transaction_id is not None:
             # May be a transaction started before a restart: it was restored from the store.
@@ -727,7 +740,7 @@ class ChargerState:
         skew = self.charger.clock_skew_s
         power = self._max_power()
         applied = [
-            apply_reading(self.charger, connector_id, r, transaction, max_power=power)
+            apply_reading(self.charger, connector_id, r, transaction, max_power=power, live=live)
             for r in readings
         ]
         if any(applied) or self._skew_changed(skew):

@@ -274,7 +274,7 @@ def effective_time(charger: Charger, timestamp: datetime, received: datetime) ->
     :data:`MAX_CLOCK_AHEAD_S` ahead is recorded in ``charger.clock_skew_s``, and cleared by the
     next timestamp that is not."""
     ahead = clock_offset_s(timestamp, received)
-    if ahead > MAX_CLOCK_AHEAD_S:
+    if too_far_ahead(timestamp, received):
         if charger.clock_skew_s is None or charger.clock_skew_s < 0:
             _LOGGER.warning(
                 "%s: charger clock is %.0f s ahead; using the time readings arrive",
@@ -289,8 +289,14 @@ def effective_time(charger: Charger, timestamp: datetime, received: datetime) ->
 
 def _time_of(timestamp: datetime, received: datetime) -> datetime:
     """The time a charger's ``timestamp`` received at ``received`` stands for: itself, or
-    ``received`` when it lies more than :data:`MAX_CLOCK_AHEAD_S` ahead (a wrong clock)."""
-    return received if clock_offset_s(timestamp, received) > MAX_CLOCK_AHEAD_S else timestamp
+    ``received`` when it lies too far ahead (:func:`too_far_ahead`)."""
+    return received if too_far_ahead(timestamp, received) else timestamp
+
+
+def too_far_ahead(stamp: datetime, received: datetime) -> bool:
+    """Whether a charger's ``stamp``, received at ``received``, lies more than
+    :data:`MAX_CLOCK_AHEAD_S` ahead of our clock: a wrong clock, not a time."""
+    return clock_offset_s(stamp, received) > MAX_CLOCK_AHEAD_S
 
 
 def _follow_clock(charger: Charger, timestamp: datetime, received: datetime) -> float | None:
@@ -338,10 +344,13 @@ def apply_reading(
     *,
     max_power: float | None = None,
     received: datetime | None = None,
+    live: bool = False,
 ) -> bool:
     """Write ``reading`` into the connector (and its energy into the transaction). False when it
     changed nothing: replayed history (StopTransaction's transactionData) must not move state or
-    energy back. ``received``: when we got it (default now); ``max_power``: see :func:`max_power_w`.
+    energy back. ``received``: when we got it (default now); ``max_power``: see :func:`max_power_w`;
+    ``live``: the charger sent it as taken now (a 2.x TransactionEvent not flagged offline), so
+    in its register's present life whatever its stamp (:func:`_of_life_before`).
     """
     connector = charger.connector(connector_id)
     meter = connector.meter
@@ -356,7 +365,7 @@ def apply_reading(
         max_power=max_power,
         received=received,
     )
-    applied = apply_register()
+    applied = apply_register(live=live)
     live_offset = None if applied.taken_before else _follow_clock(charger, reading.timestamp, at)
     if applied.before_reset and _on_live_clock(reading.timestamp, at, live_offset):
         # Taken now, so in the register's new life: the charger's clock went back since.
@@ -555,8 +564,8 @@ def _apply_register(
     register in Wh when it became the connector's base (taken, not a candidate). A reading taken
     before shows the charger's clock as it was, not as it is: only the others note a clock ahead
     (:func:`effective_time`). History at the register (unchanged, stamped before it: a charger's
-    clock that went back while no energy flowed) may be either. ``live``: the reading lies on the
-    charger's live clock, so it was taken in the register's present life."""
+    clock that went back while no energy flowed) may be either. ``live``: the reading was taken
+    in the register's present life (sent as taken now, or on the charger's live clock)."""
     register_wh = _register_wh(
         charger, connector, reading, transaction, max_power=max_power, received=received
     )
@@ -740,7 +749,7 @@ def _apply_point(
             # rise after it is, bounded like any other.
             credit = min(register_wh - candidate.register_wh, allowance)
             if candidate.register_wh < base.register_wh:  # a reset: a new life from there
-                meter._register_reset_stamp = _charger_time(candidate)
+                meter._register_reset_stamp = _reset_stamp(candidate)
             _LOGGER.info(
                 "%s: energy register of connector %s went from %.0f to %.0f Wh (confirmed); "
                 "counted %.0f Wh",
@@ -764,6 +773,15 @@ def _apply_point(
     )
     meter.energy_candidate = point
     return True
+
+
+def _reset_stamp(first: RegisterPoint) -> datetime:
+    """The stamp of ``first``, the first value of its register's new life, as kept for
+    :func:`_stamped_before_reset`: the charger's own, but no further ahead of our clock than a
+    time may be (:func:`_time_of`). One of a clock a year ahead, set right since, would take
+    every later reading for the life before, for a year."""
+    assert first.timestamp is not None  # a candidate is a received point: always stamped
+    return first.timestamp
 
 
 def energy_up_to_base(

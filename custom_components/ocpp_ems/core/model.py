@@ -169,8 +169,9 @@ class MeterState:
     # none came with them, or an implausible one): a reading whose register rose past it was
     # taken after them, whatever its stamp (meter._register_proves_after).
     _shown_register_wh: float | None = None
-    # The charger's own stamp of the first value after its register went down (a meter swap, a
-    # register counting each session from 0): a reading stamped up to then may come from the
+    # The charger's stamp of the first value after its register went down (a meter swap, a
+    # register counting each session from 0; meter._reset_stamp: when we got it if that stamp
+    # lay too far ahead): a reading stamped up to then may come from the
     # register's life before, whose values prove nothing against ``_shown_register_wh`` and
     # whose rise past the new life's base is no energy (meter._of_life_before). Stored.
     _register_reset_stamp: datetime | None = None
@@ -212,9 +213,9 @@ class Transaction:
     # meter values on a new station): ``meter_start_wh`` is a placeholder until the connector's
     # next value, which becomes the start (meter._take); never a base to count from.
     start_pending: bool = False
-    # The station booted (2.x BootNotification) after this open transaction's newest message: it
-    # may have lost it (v201.transactions._lost_in_reboot). Persisted: a restart of Home
-    # Assistant between the boot and the next Started must not keep a lost one open for good.
+    # The station booted (2.x BootNotification) after this open transaction's newest live
+    # message: it may have lost it (v201.transactions._lost_in_reboot). Persisted: a restart of
+    # Home Assistant between the boot and the next Started must not keep a lost one open for good.
     _boot_since_last_message: bool = field(default=False, compare=False)
 
     @property

@@ -27,6 +27,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from .meter import too_far_ahead
 from .model import (
     RECENTLY_ENDED,
     Capabilities,
@@ -44,6 +45,7 @@ from .model import (
     plausible_connector_count,
     plausible_connector_id,
 )
+from .timeutil import utcnow
 
 FORMAT_VERSION = 1
 # What reading a damaged stored value raises.
@@ -308,11 +310,13 @@ def _register_time(value: Any) -> datetime | None:
 
 def _reset_stamp_from_dict(value: Any) -> datetime | None:
     """The stored stamp of the first value of a register's present life; a damaged one is none
-    (nothing is taken for the life before the reset)."""
+    (nothing is taken for the life before the reset), and so is one too far ahead of our clock to
+    have been kept (``meter._reset_stamp``: it would take every reading for the life before)."""
     try:
-        return _register_time(value)
+        stamp = _register_time(value)
     except (TypeError, ValueError):
         return None
+    return None if stamp is not None and too_far_ahead(stamp, utcnow()) else stamp
 
 
 def _history_from_dict(data: Any) -> RegisterPoint | None:

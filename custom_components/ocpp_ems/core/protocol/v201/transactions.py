@@ -21,7 +21,9 @@ or counted twice. The rules:
   then is the session's (:meth:`~...charger_state.ChargerState.record_earlier_start`).
 - **Offline events** (``offline``) are history with their own timestamps: readings go through the
   same energy rules as live ones (older than the connector's last value: not counted again), and
-  a charging state older than what the station reported since changes nothing.
+  a charging state older than what the station reported since changes nothing. The others (not
+  sent behind a newer message) were read as sent: in the register's present life, whatever their
+  stamps (:func:`_taken_now`).
 - **Ended transactions never come back.** A message for a transaction that ended already (its
   Ended replayed, readings sent after the end, a Started sent again) is recognised
   (:meth:`~...model.Charger.find_ended_transaction`): its energy counts (up to the end time also
@@ -40,11 +42,12 @@ or counted twice. The rules:
   register, stamped after the open one was last known to run with a seqNo below its highest
   (:func:`_counts_again`: a clock that kept the time; a Started sent again carries its original
   time), and one on another EVSE after a BootNotification that came after the open one's newest
-  message (a mark persisted with it), whatever its stamp (one from an offline queue: stamped
-  after the open one was last known to run), unless the station showed it numbers its
-  transactions per EVSE (:func:`_lost_for_another_evse`; without that boot it is the other
-  EVSE's own, below). It shows that by a live message starting a transaction while its id is
-  open on another EVSE (two ran at once as we received them, remembered for good:
+  live message (a mark persisted with it; its queue sent after the boot, flagged offline or sent
+  again, is no sign the station kept it: :func:`_on_open`), whatever its stamp (one from an
+  offline queue: stamped after the open one was last known to run), unless the station showed
+  it numbers its transactions per EVSE (:func:`_lost_for_another_evse`; without that boot it is
+  the other EVSE's own, below). It shows that by a live message starting a transaction while
+  its id is open on another EVSE (two ran at once as we received them, remembered for good:
   :func:`_note_numbering_per_evse`), never by stamps (a clock restarted at an old date after a
   reboot stamps a new session before one of the other EVSE ended).
   The open one ends as :data:`STOPPED_BY_REBOOT` when it was last known to run, with the energy it
@@ -59,11 +62,13 @@ or counted twice. The rules:
   EVSE exists): a Started naming another EVSE than the transaction of its id, whatever its
   stamp, is another transaction (a transaction never moves); each EVSE's messages go to its own,
   open or ended, before another EVSE's open one of the id (:func:`_find_ended`: an Ended sent
-  again for one EVSE must never end or count on the other); so does a message naming no EVSE
-  that repeats one EVSE's ended one exactly (:func:`_repeated_elsewhere`: an Updated sent again
-  never gives the other EVSE's open one its card, charging state or seqNos).
-  Without a boot since the open one's newest message it never ends the open one (two cars started
-  at about the same moment: their Starteds arrive in either order of their stamps).
+  again for one EVSE must never end or count on the other); so does an Ended naming no EVSE
+  that repeats one EVSE's ended one exactly, and on a station that showed it numbers per EVSE
+  any message naming no EVSE that does (:func:`_repeated_elsewhere`: an Updated sent again
+  never gives the other EVSE's open one its card, charging state or seqNos; on a station that
+  keeps ids unique the open one's own messages after a boot look like such a repeat).
+  Without a boot since the open one's newest live message it never ends the open one (two cars
+  started at about the same moment: their Starteds arrive in either order of their stamps).
 - **Unknown transactions** (their Started was lost, or is late) start on their first message,
   from their ``Transaction.Begin`` reading when they have one, else from the EVSE's last register
   (as a Started without meter values: the readings of an Updated or Ended are taken after the
@@ -318,7 +323,18 @@ def _repeated_elsewhere(charger: Charger, running: Transaction, event: Event) ->
     above its last, no other card). A station numbering per EVSE runs the id on both: the repeat
     must not end ``running``, nor give it the other's card, charging state, seqNos or readings,
     nor clear its boot mark (:func:`_on_open`). A card too: :func:`_identifies` is for one
-    EVSE's newer session (the one the station runs there), never for another EVSE's."""
+    EVSE's newer session (the one the station runs there), never for another EVSE's.
+
+    Other than an Ended (stamped at the other's very end; taken for ``running`` it would end
+    it), only on a station that showed it numbers per EVSE (:func:`_numbers_per_evse`). On one
+    that keeps ids unique, ``running`` is the id's only transaction: the station sends its
+    transaction messages in order, so what it sends again of the other EVSE's comes before the
+    Started that used the id again. After a boot it repeats the ended one's seqNos, its clock
+    may restart inside its span, one household shows one card, and the other EVSE's meter may
+    read below: ``running``'s own messages look like a repeat. The ``offline`` flag tells
+    neither (``running``'s own queue has it, a message sent again for a lost answer has not)."""
+    if event.kind != "Ended" and not _numbers_per_evse(charger):
+        return None
     return next(
         (
             t
@@ -393,11 +409,12 @@ def _lost_for_another_evse(charger: Charger, running: Transaction, started: Even
     Transaction ids are unique per station (the spec): a station that kept ``running`` never
     starts its id again, one that lost it in a reboot counts from the start again. So it does
     when the station booted (BootNotification, the mark is persisted) since ``running``'s newest
-    message, whatever the Started's stamp (a clock that went back in the reboot, or one that
-    kept the time); one from an offline queue only when stamped after ``running`` was last
-    known to run (stamped before, it may be an old session of the other EVSE queued before the
-    boot). Without that boot it is the other EVSE's own (:func:`_starts_another`): two cars
-    started at about the same moment arrive in either order of their stamps. Never on a station
+    live message (:func:`_on_open`), whatever the Started's stamp (a clock that went back in the
+    reboot, or one that kept the time); one from an offline queue only when stamped after
+    ``running`` was last known to run (stamped before, it may be an old session of the other
+    EVSE queued before the boot). Without that boot it is the other EVSE's own
+    (:func:`_starts_another`): two cars started at about the same moment arrive in either order
+    of their stamps. Never on a station
     that showed it numbers per EVSE (:func:`_numbers_per_evse`, against the spec): one that
     reboots, keeps ``running`` (it resumes it with its next message, 2.1: triggerReason
     TxResumed) and starts the same id on the other EVSE cannot be told from one that lost it, so
@@ -420,7 +437,10 @@ def _note_numbering_per_evse(charger: Charger, evse_id: int, starting: Event) ->
     that starts a transaction on ``evse_id``, comes while its id is open on another EVSE: two
     ran at once as we received them. Never by stamps: a clock restarted at an old date (its
     build date, the time it last saved) stamps a new session before an ended one of the other
-    EVSE ended, and an offline message is history (its transaction may have ended long ago)."""
+    EVSE ended, and an offline message is history (its transaction may have ended long ago).
+    An open one lost in a boot since its last live message ended before (:func:`_on_open`,
+    :func:`_lost_for_another_evse`): on a station that keeps ids unique, what stays open here
+    was shown to run after the boot."""
     if starting.offline:
         return
     if any(
@@ -584,11 +604,14 @@ def _verdict(state: ChargerState, event: Event) -> bool:
 
 
 def _on_open(state: ChargerState, transaction: Transaction, event: Event) -> bool:
-    # The station still knows it (a message sent again too): it was not lost in a boot.
-    transaction._boot_since_last_message = False
     if transaction.sequence is None:
         transaction.sequence = EventSequence()
     seen = observe(transaction.sequence, event.seq_no, event.at)
+    if seen is Seen.NEW and _taken_now(event, seen):
+        # The station still runs it: it was not lost in a boot. Its queue is no sign (flagged
+        # offline, sent again, a gap filled): a queue kept through a reboot outlives what it
+        # lost, and would clear the mark ahead of the Started that uses the id again.
+        transaction._boot_since_last_message = False
     if seen is Seen.DUPLICATE and event.kind != "Ended":
         # (An Ended of an open transaction was never applied, whatever its number: a station
         # that does not count its messages up must not keep the session open for ever.)
@@ -629,6 +652,7 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
             ended=event.at,
             reason=event.stopped_reason or DEFAULT_STOPPED_REASON,
             readings=event.readings,
+            live=_taken_now(event, seen),
         )
         unplugged = event.stopped_reason == "EVDisconnected"
         _report_ended(state, evse_id, event.at, unplugged=unplugged)
@@ -646,11 +670,21 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
             )
         return _verdict(state, event)
     if event.readings:
-        state.record_meter(evse_id, event.readings, event.transaction_id)
+        live = _taken_now(event, seen)
+        state.record_meter(evse_id, event.readings, event.transaction_id, live=live)
     if event.charging_state is not None and seen is Seen.NEW:
         report_charging_state(charger, evse_id, event.charging_state, event.at)
         apply_status(state, evse_id)
     return _take_token(state, transaction, event)
+
+
+def _taken_now(event: Event, seen: Seen) -> bool:
+    """Whether ``event``'s readings were taken as it was sent, so in the register's present life
+    whatever their stamps (:func:`~...meter.apply_reading`'s ``live``: a clock restarted at its
+    build date after a power cut stamps the Ended of the session it kept years back): not
+    flagged offline (the spec has a station flag what it queued) and not sent behind a newer
+    message of its transaction (:attr:`Seen.LATE`: one sent again, never answered)."""
+    return not event.offline and seen is not Seen.LATE
 
 
 def _report_ended(state: ChargerState, evse_id: int, at: datetime, *, unplugged: bool) -> None:
