@@ -41,6 +41,7 @@ from .meter import (
     register_base,
     settle_lifetime_balance,
     shown_reading,
+    too_far_ahead,
 )
 from .model import (
     RECENTLY_ENDED,
@@ -237,7 +238,7 @@ class ChargerState:
         if (
             timestamp is not None
             and shown_status is not None
-            and not _taken_after(self._on_charger_clock(shown_status), report, shown)
+            and not _taken_after(_on_charger_clock(shown_status, report, skew), report, shown)
         ):
             _LOGGER.debug(
                 "%s: ignoring out-of-order status %s of connector %s",
@@ -259,9 +260,10 @@ class ChargerState:
         connector.error_code = error_code
         connector.vendor_error = vendor_error_code
         if status in NO_FLOW_STATUSES and (
-            reading_shown is None or _taken_after(reading_shown, report, shown)
+            reading_shown is None or timestamp is None or _taken_after(reading_shown, report, shown)
         ):
-            # (Not a queued status older than the newest reading: that one is the flow now.)
+            # (Not a queued status older than the newest reading: that one is the flow now. One
+            # sent untimed is live: taken after any reading we got.)
             changed |= clear_flow(connector)
         if changed:
             # A 2.x station repeats its charging state in every TransactionEvent: only a change
@@ -281,19 +283,6 @@ class ChargerState:
                 vendor_error_code=vendor_error_code,
             )
         return True
-
-    def _on_charger_clock(self, status: Report) -> Report:
-        """``status`` with a stamp by the charger's clock: one sent untimed counts as of its
-        arrival by the charger's clock, so the stamped ones (an offline queue flushed after a
-        reconnect) are ordered against it by one clock (:func:`_taken_after`). That clock lags
-        ours as its live readings confirmed (``clock_skew_s`` < 0: a live status it stamps
-        after an untimed one is news), else it counts as on ours (a single reading's lag may be
-        its age in a queue; a lead it showed before our Heartbeat answer may be gone)."""
-        if status.stamp is not None or status.got[0] is None:
-            return status
-        skew = self.charger.clock_skew_s
-        arrived = status.got[0] + timedelta(seconds=min(skew or 0.0, 0.0))
-        return Report(arrived, arrived, status.got)
 
     # --- authorization ---------------------------------------------------------------------------
     def authorize(self, id_tag: str, connector_id: int = 0, *, events: bool = True) -> bool:
@@ -869,6 +858,33 @@ def _shown_status(connector: Connector) -> Report | None:
     return Report(connector.status_timestamp, connector._status_stamp, got)
 
 
+def _on_charger_clock(status: Report, report: Report, skew_s: float | None) -> Report:
+    """``status`` with a stamp by the charger's clock: one sent untimed counts as of its arrival
+    by the charger's clock, so ``report`` (stamped: an offline queue flushed after a reconnect)
+    is ordered against it by one clock (:func:`_taken_after`). That clock is off ours by
+    ``skew_s`` (``clock_skew_s`` before ``report`` came: ahead as a stamp showed, a time then
+    only if not too far ahead; behind as its live readings confirmed, while ``report``'s stamp
+    may still come from it: :func:`_may_lag`), else it counts as on ours (a single reading's lag
+    may be its age in a queue; a lead under MAX_CLOCK_AHEAD_S is recorded nowhere)."""
+    if status.stamp is not None or status.got[0] is None:
+        return status
+    if skew_s is None or (skew_s < 0.0 and not _may_lag(report, skew_s)):
+        skew_s = 0.0
+    arrived = status.got[0]
+    stamp = arrived + timedelta(seconds=skew_s)
+    return Report(arrived if too_far_ahead(stamp, arrived) else stamp, stamp, status.got)
+
+
+def _may_lag(report: Report, lag_s: float) -> bool:
+    """Whether ``report`` may be stamped by a clock ``lag_s`` (< 0) behind ours: its stamp lies no
+    further ahead of the time we got it (a stamp further ahead is of a clock set right since, by
+    our Heartbeat answer: its skew stays until live readings confirm the new offset)."""
+    assert report.stamp is not None
+    assert report.got[0] is not None
+    stamp_ahead_s = clock_offset_s(report.stamp, report.got[0])
+    return stamp_ahead_s <= lag_s or offsets_agree(stamp_ahead_s, lag_s)
+
+
 def _taken_after(shown: Report, report: Report, received_with: Sequence[Report | None]) -> bool:
     """Whether ``report`` (a status) was taken at or after what the connector shows (``shown``):
     as :func:`~.meter.later_s` says of their times (our clock set back since is no age). Stamped
@@ -879,7 +895,8 @@ def _taken_after(shown: Report, report: Report, received_with: Sequence[Report |
     back (its own time source; our Heartbeat answer has not set it yet): a status it queued
     before ``shown`` and sends late. Further behind, it was taken before ``shown`` came, before
     the step: queued too (older than the step; ``shown`` stamped when its state began, long
-    before it came, had it pass).
+    before it came, had it pass). Shown alone, the lead may be as low as ``shown``'s own offset
+    (it came live): a live status of a clock behind ours is not dropped for it.
 
     The charger's own stamps are compared (also those a clock too far ahead had replaced: one
     clock stamped both; a late status of a clock 10 min ahead came after the one shown by the
@@ -899,23 +916,25 @@ def _taken_after(shown: Report, report: Report, received_with: Sequence[Report |
         # Our clock did not go back: earlier by the charger's clock, unless that clock came right
         # (it stamped ``shown`` too far ahead, this one not: their times order them).
         return shown.stamp != shown.time and report.stamp == report.time
-    ahead_s = _lead_s(shown, received_with)
+    least_ahead_s, ahead_s = _lead_s(shown, received_with)
     stamp_ahead_s = clock_offset_s(report.stamp, report.got[0])
     since_s = later_s(shown.got[0], shown.got, report.got[0], report.got)
-    lag_s = ahead_s - stamp_ahead_s  # how long before it came it was taken, by that lead
-    return (lag_s >= 0.0 or offsets_agree(stamp_ahead_s, ahead_s)) and (
+    # How long before it came it was taken, by the least lead: at most since ``shown`` came.
+    lag_s = least_ahead_s - stamp_ahead_s
+    return (stamp_ahead_s <= ahead_s or offsets_agree(stamp_ahead_s, ahead_s)) and (
         lag_s <= since_s or offsets_agree(lag_s, since_s)
     )
 
 
-def _lead_s(shown: Report, received_with: Sequence[Report | None]) -> float:
-    """How far (s; < 0: behind) the charger's clock led ours when ``shown`` came: the most any of
-    its stamps received without a step of our clock from ``shown`` (``shown``'s included, which
-    has a stamp and a reception time) lay ahead of the time we got it. A queued report lies
-    behind that by its age, a live one not: a lead below 0 is a clock behind ours (ours ran
-    ahead until our step corrected it). Shown alone (nothing received with it), it can be
-    either: the lead is at least 0 (a late queued status is replaced by the charger's next one;
-    live statuses dropped would keep the old one for up to our clock's step)."""
+def _lead_s(shown: Report, received_with: Sequence[Report | None]) -> tuple[float, float]:
+    """How far (s; < 0: behind) the charger's clock led ours when ``shown`` came, as the least
+    and the most it may have: the most any of its stamps received without a step of our clock
+    from ``shown`` (``shown``'s included, which has a stamp and a reception time) lay ahead of
+    the time we got it. A queued report lies behind that by its age, a live one not: a lead
+    below 0 is a clock behind ours (ours ran ahead until our step corrected it). Shown alone
+    (nothing received with it), it can be either: from ``shown``'s own offset (it came live) to
+    at least 0 (it was queued: a late queued status is replaced by the charger's next one; live
+    statuses dropped would keep the old one for up to our clock's step)."""
     assert shown.stamp is not None
     assert shown.got[0] is not None
     own = clock_offset_s(shown.stamp, shown.got[0])
@@ -928,7 +947,10 @@ def _lead_s(shown: Report, received_with: Sequence[Report | None]) -> float:
         and other.got[0] is not None
         and clock_step_s(other.got, shown.got) == 0.0
     ]
-    return max(own, *others) if others else max(own, 0.0)
+    if others:
+        lead_s = max(own, *others)
+        return lead_s, lead_s
+    return own, max(own, 0.0)
 
 
 def _began_before(started: datetime, transaction: Transaction | None) -> bool:
