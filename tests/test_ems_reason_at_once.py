@@ -19,11 +19,11 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
 from .helpers.charger import wait_for
 from .helpers.ems import POWER, REASON, async_setup_sources, set_sources
 from .helpers.self_started import stopped
-from .helpers.versions import OCPP16, OnboardAny, Side16
+from .helpers.versions import OCPP16, OnboardAny
 from .test_ems_entities import state_of
 from .test_ems_self_started import (
-    _paused_without_a_car,
     car_start_with_its_stop_lost,
+    car_start_with_its_stop_refused,
     server_options,
 )
 
@@ -48,12 +48,7 @@ async def test_a_refused_stop_is_shown_at_once(
     await async_setup_sources(hass, {"grid": POWER})
     await set_sources(hass, grid=500)  # importing: the manager keeps the charger paused
     async with onboard_any(OCPP16) as (charger, entry):
-        assert isinstance(charger, Side16)
-        await _paused_without_a_car(hass, charger, entry, server_entry)
-        charger.sim.statuses["RemoteStopTransaction"] = "Rejected"
-        await charger.plug_in()
-        transaction = await charger.start_session()
-        await wait_for(lambda: stopped(charger), what="the stop, refused")
+        transaction = await car_start_with_its_stop_refused(hass, charger, entry, server_entry)
         attributes = await _reason_within(hass, "charger_refused", time.monotonic())
         assert attributes["controller_reason"] == "waiting_for_surplus"
         assert attributes["until"] is not None  # (the next ask)

@@ -103,6 +103,20 @@ async def _paused_without_a_car(
     assert stopped(charger) == []
 
 
+async def car_start_with_its_stop_refused(
+    hass: HomeAssistant, charger: ChargerSide, entry: MockConfigEntry, server: MockConfigEntry
+) -> str:
+    """Paused without a car (:func:`_paused_without_a_car`), a car starts a transaction by
+    itself, and the 1.6 charger refuses its stop: the transaction."""
+    assert isinstance(charger, Side16)
+    await _paused_without_a_car(hass, charger, entry, server)
+    charger.sim.statuses["RemoteStopTransaction"] = "Rejected"
+    await charger.plug_in()
+    transaction = await charger.start_session()
+    await wait_for(lambda: stopped(charger), what="the stop, refused")
+    return transaction
+
+
 async def car_start_with_its_stop_lost(
     hass: HomeAssistant,
     charger: ChargerSide,
@@ -153,13 +167,7 @@ async def test_a_refused_stop_is_not_asked_again_at_every_update(
     await async_setup_sources(hass, {"grid": POWER})
     await set_sources(hass, grid=500)
     async with onboard_any(OCPP16) as (charger, entry):
-        assert isinstance(charger, Side16)
-        await _paused_without_a_car(hass, charger, entry, server_entry)
-        charger.sim.statuses["RemoteStopTransaction"] = "Rejected"
-
-        await charger.plug_in()
-        transaction = await charger.start_session()
-        await wait_for(lambda: stopped(charger), what="a stop, refused")
+        transaction = await car_start_with_its_stop_refused(hass, charger, entry, server_entry)
         await _five_decisions_while_the_car_draws(hass, charger, server_entry)
         assert stopped(charger) == [transaction]
         # The reason says the charger refused the stop, the manager's own one beside it.
