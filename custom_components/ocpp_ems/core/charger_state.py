@@ -74,6 +74,9 @@ NO_FLOW_STATUSES = frozenset(
         ConnectorStatus.FAULTED,
     }
 )
+# Many chargers stamp whole seconds (truncated): a status sent untimed counts as of its arrival
+# less this, so one stamped by the same clock right after it is not taken for older.
+STAMP_RESOLUTION_S = 1.0
 # A transaction start this soon after an authorization of the same id tag is the same card swipe:
 # the authorization event fired already.
 AUTHORIZE_WINDOW_S = 60.0
@@ -732,10 +735,31 @@ class ChargerState:
             apply_reading(self.charger, connector_id, r, transaction, max_power=power, live=live)
             for r in readings
         ]
+        if any(applied) and self._flow_predates_status(connector, skew):
+            clear_flow(connector)
         if any(applied) or self._skew_changed(skew):
             self.charger.notify()
             if any(r.energy_register_wh is not None for r in readings):
                 self._context.request_save()
+
+    def _flow_predates_status(self, connector: Connector, skew_s: float | None) -> bool:
+        """Whether the reading ``connector`` shows was taken before the no-flow status it shows
+        (an offline queue flushed after the charger's live Finishing): its power is over. A
+        reading taken after it (the car draws again), or as of it, is the flow now."""
+        status_shown = _shown_status(connector)
+        reading_shown = shown_reading(connector.meter)
+        if (
+            connector.status not in NO_FLOW_STATUSES
+            or status_shown is None
+            or reading_shown is None
+            or reading_shown.got[0] is None  # restored: no reception to order by
+        ):
+            return False
+        shown = (status_shown, reading_shown)
+        status = _on_charger_clock(status_shown, reading_shown, skew_s)
+        return _taken_after(reading_shown, status, shown) and not _taken_after(
+            status, reading_shown, shown
+        )
 
     def record_late_readings(self, transaction: Transaction, readings: Sequence[Reading]) -> None:
         """Readings of a transaction that ended already (sent after its end, or replayed): their
@@ -865,13 +889,14 @@ def _on_charger_clock(status: Report, report: Report, skew_s: float | None) -> R
     ``skew_s`` (``clock_skew_s`` before ``report`` came: ahead as a stamp showed, a time then
     only if not too far ahead; behind as its live readings confirmed, while ``report``'s stamp
     may still come from it: :func:`_may_lag`), else it counts as on ours (a single reading's lag
-    may be its age in a queue; a lead under MAX_CLOCK_AHEAD_S is recorded nowhere)."""
+    may be its age in a queue; a lead under MAX_CLOCK_AHEAD_S is recorded nowhere). Its stamp
+    is truncated as the clock's own may be (:data:`STAMP_RESOLUTION_S`)."""
     if status.stamp is not None or status.got[0] is None:
         return status
     if skew_s is None or (skew_s < 0.0 and not _may_lag(report, skew_s)):
         skew_s = 0.0
     arrived = status.got[0]
-    stamp = arrived + timedelta(seconds=skew_s)
+    stamp = arrived + timedelta(seconds=skew_s - STAMP_RESOLUTION_S)
     return Report(arrived if too_far_ahead(stamp, arrived) else stamp, stamp, status.got)
 
 
