@@ -14,26 +14,21 @@ a reading taken before the no-flow status shown clears the flow again
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from custom_components.ocpp_ems.core.model import ConnectorStatus
 
+from .test_redteam7d_status_untimed_small_lead import POWER, charging_then_offline, stamp
 from .test_time_hostile import CAR_W, energy, our_clock
 from .v16_harness import Harness
 from .v201_harness import sampled
 
-POWER = {"value": str(CAR_W), "measurand": "Power.Active.Import", "unit": "W"}
 POWER_2X = "Power.Active.Import"
 EVSE = {"id": 1, "connectorId": 1}
 CLOCKS = {"on_ours": 0, "4_min_behind": -240}
-
-
-def stamp(lead_s: float, at: datetime | None = None) -> str:
-    """What a charger clock ``lead_s`` ahead of ours read at ``at`` (our clock; default now)."""
-    return ((at or datetime.now(UTC)) + timedelta(seconds=lead_s)).isoformat()
 
 
 @pytest.mark.parametrize("lead_s", CLOCKS.values(), ids=CLOCKS.keys())
@@ -42,16 +37,8 @@ async def test_a_queued_reading_older_than_a_live_no_flow_status_shows_no_flow(
     h_cp1: Harness, status: str, lead_s: float
 ) -> None:
     with our_clock() as clock:
-        sim = await h_cp1.charger_client(boot=False)
-        started = await sim.start_tx(meter=10_000, timestamp=stamp(lead_s - 60))
-        await sim.status(1, "Charging")
-        tx = started.transaction_id
-        await sim.meter(1, [*energy(10_200), POWER], tx, timestamp=stamp(lead_s))
-        clock.tick(60)
-        await sim.meter(1, [*energy(10_570), POWER], tx, timestamp=stamp(lead_s))
+        sim, tx, queued_at = await charging_then_offline(h_cp1, clock, lead_s, 10_570)
         assert h_cp1.charger.clock_skew_s == (lead_s or None)
-        clock.tick(30)  # offline from here: the next reading is queued
-        queued_at = datetime.now(UTC)
         clock.tick(60)
         error = "GroundFailure" if status == "Faulted" else "NoError"
         await sim.status(1, status, error_code=error)  # reconnected: its status now, untimed

@@ -15,13 +15,14 @@ every live reading's stamp lay ``lead`` ahead of the time we got it.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from custom_components.ocpp_ems.core.model import ConnectorStatus
 
 from .test_time_hostile import CAR_W, energy, our_clock
-from .v16_harness import Harness
+from .v16_harness import Harness, SimCharger
 
 POWER = {"value": str(CAR_W), "measurand": "Power.Active.Import", "unit": "W"}
 CASES = {"1_min_ahead_queued_30_s_before": (60, 30), "4_min_ahead_queued_2_min_before": (240, 120)}
@@ -30,6 +31,23 @@ CASES = {"1_min_ahead_queued_30_s_before": (60, 30), "4_min_ahead_queued_2_min_b
 def stamp(lead_s: float, at: datetime | None = None) -> str:
     """What a charger clock ``lead_s`` ahead of ours read at ``at`` (our clock; default now)."""
     return ((at or datetime.now(UTC)) + timedelta(seconds=lead_s)).isoformat()
+
+
+async def charging_then_offline(
+    h: Harness, clock: Any, lead_s: float, register_wh: float
+) -> tuple[SimCharger, Any, datetime]:
+    """A session at 22 kW on a clock ``lead_s`` ahead, two live readings a minute apart (the
+    second at ``register_wh``), then offline 30 s later: the charger, its transaction and the
+    time its queue begins."""
+    sim = await h.charger_client(boot=False)
+    started = await sim.start_tx(meter=10_000, timestamp=stamp(lead_s - 60))
+    await sim.status(1, "Charging")
+    tx = started.transaction_id
+    await sim.meter(1, [*energy(10_200), POWER], tx, timestamp=stamp(lead_s))
+    clock.tick(60)
+    await sim.meter(1, [*energy(register_wh), POWER], tx, timestamp=stamp(lead_s))
+    clock.tick(30)  # offline from here
+    return sim, tx, datetime.now(UTC)
 
 
 @pytest.mark.xfail(
@@ -43,15 +61,7 @@ async def test_a_queued_status_of_a_clock_a_little_ahead_stays_out(
     h_cp1: Harness, lead_s: float, queued_before_s: float
 ) -> None:
     with our_clock() as clock:
-        sim = await h_cp1.charger_client(boot=False)
-        started = await sim.start_tx(meter=10_000, timestamp=stamp(lead_s - 60))
-        await sim.status(1, "Charging")
-        tx = started.transaction_id
-        await sim.meter(1, [*energy(10_200), POWER], tx, timestamp=stamp(lead_s))
-        clock.tick(60)
-        await sim.meter(1, [*energy(10_500), POWER], tx, timestamp=stamp(lead_s))
-        clock.tick(30)  # offline from here
-        queued_at = datetime.now(UTC)
+        sim, _, queued_at = await charging_then_offline(h_cp1, clock, lead_s, 10_500)
         clock.tick(queued_before_s)
         await sim.status(1, "Charging")  # reconnected: its status now, untimed
         clock.tick(1)
