@@ -16,7 +16,9 @@ Cost: grid energy into the car at the slot's price, PV energy into the car at th
 surplus only) is not counted. Yardsticks, per minute with the true PV surplus (perfect
 foresight), scipy HiGHS: minimise sum(price * grid + feed_in * pv) s.t. pv <= surplus,
 grid + pv <= car max, sum >= target; the optimum plan adds the car's 6 A minimum (a MILP: off or
-6-16 A), the bound drops it (an LP: no controller can be cheaper).
+6-16 A), the bound drops it (an LP: no controller can be cheaper). Where a perfect forecast's
+cost above the optimum comes from: the grid energy by tariff slot, ours and the optimum's, and
+why ours drew it (a planned slot at full power, one planned at the minimum, following the sun).
 
 Dynamic feed-in: the same runs (perfect and noisy forecasts, 16:00 departures) with PV exported
 at a day-ahead feed-in price that drops below zero at midday (``feed_in_at``), costed at that
@@ -44,7 +46,7 @@ import multiprocessing
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,7 @@ from custom_components.ocpp_ems.core.ems import (  # noqa: E402
     PlanTarget,
     PriceSlot,
     Reading,
+    Reason,
     SiteInputs,
     SiteSettings,
 )
@@ -109,16 +112,20 @@ def feed_in_at(hour: float, curve: str) -> float:
     return FEED_IN_HIGH if curve == "high" else FEED_IN
 
 
-def price_at(hour: float) -> float:
-    """A dynamic tariff's shape: cheap night, dear day, peak in the evening (EUR/kWh)."""
+# A dynamic tariff's shape: cheap night, dear day, peak in the evening. (label, until the hour of
+# the day, EUR/kWh), in order.
+TARIFF = (("00-06", 6, 0.18), ("06-17", 17, 0.32), ("17-21", 21, 0.40), ("21-24", 24, 0.28))
+
+
+def tariff_slot(hour: float) -> tuple[str, float]:
+    """The tariff's slot at ``hour``: its label and price (EUR/kWh)."""
     h = hour % 24
-    if h < 6:
-        return 0.18
-    if h < 17:
-        return 0.32
-    if h < 21:
-        return 0.40
-    return 0.28
+    return next((label, price) for label, until, price in TARIFF if h < until)
+
+
+def price_at(hour: float) -> float:
+    """The grid price at ``hour`` (EUR/kWh, ``TARIFF``)."""
+    return tariff_slot(hour)[1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,8 +180,12 @@ class Result:
     pv_wh: float
     grid_wh: float
     confidence: float = 0.0  # the forecast confidence the plan started with (learned or set)
+    # The grid energy into the car (Wh) by tariff slot, and by why the car drew it (``GRID_CAUSES``).
+    grid_by_slot: dict[str, float] = field(default_factory=dict)
+    grid_by_cause: dict[str, float] = field(default_factory=dict)
     optimum: float | None = None  # best plan with the 6 A minimum (MILP); None: infeasible
     bound: float | None = None  # LP without the minimum (a lower bound)
+    optimum_grid: dict[str, float] = field(default_factory=dict)  # the optimum's, by tariff slot
 
     @property
     def met(self) -> bool:
@@ -277,6 +288,18 @@ def optimum(
     PV surplus; None when infeasible. ``min_w`` 0: an LP (no minimum: a lower bound on any
     controller's cost); else a MILP where the car is off or between ``min_w`` and its maximum
     (the best plan a real car allows, the yardstick of the 5 % target)."""
+    best = optimum_plan(surplus, price, feed_in, target_wh, min_w)
+    return None if best is None else best[0]
+
+
+def optimum_plan(
+    surplus: np.ndarray,
+    price: np.ndarray,
+    feed_in: np.ndarray,
+    target_wh: float,
+    min_w: float = 0.0,
+) -> tuple[float, np.ndarray] | None:
+    """:func:`optimum`'s cost and the grid power into the car it buys per minute (W)."""
     n = len(surplus)
     e = DT / H / 1000.0  # W over a minute -> kWh
     eye = sparse.eye(n, format="csr")
@@ -302,21 +325,38 @@ def optimum(
         integrality=np.concatenate([np.zeros(2 * n), np.full(n, 1 if on else 0)]),
         options={"time_limit": 30.0, "mip_rel_gap": 1e-3},
     )
-    return float(res.fun) if res.status == 0 else None
+    return (float(res.fun), res.x[:n]) if res.status == 0 else None
 
 
-def optima(key: tuple[Day, float, float, str]) -> tuple[float | None, float | None]:
-    """(LP lower bound, MILP with the 6 A minimum) of one day, departure, target and feed-in."""
+@dataclass(frozen=True)
+class Yardsticks:
+    bound: float | None  # LP without the minimum (a lower bound); None: infeasible
+    optimum: float | None  # MILP with the 6 A minimum; None: infeasible
+    optimum_grid: dict[str, float]  # the optimum's grid energy into the car by tariff slot (Wh)
+
+
+def optima(key: tuple[Day, float, float, str]) -> Yardsticks:
+    """The LP bound and the MILP optimum (with the 6 A minimum) of one day, departure, target
+    and feed-in."""
     day, departure_h, target_wh, curve = key
     i0, i1 = int(PLUG_IN_H * H // DT), int(departure_h * H // DT)
     pv, house = traces(day, i1 + 1)
     surplus = np.clip(pv[i0:i1] - house[i0:i1], 0.0, None)
     price = np.array([price_at(i * DT / H) for i in range(i0, i1)])
     feed_in = np.array([feed_in_at(i * DT / H, curve) for i in range(i0, i1)])
-    return (
-        optimum(surplus, price, feed_in, target_wh),
-        optimum(surplus, price, feed_in, target_wh, MIN_A * VOLTAGE * PHASES),
+    best = optimum_plan(surplus, price, feed_in, target_wh, MIN_A * VOLTAGE * PHASES)
+    grid: dict[str, float] = {}
+    for i, grid_w in enumerate(best[1] if best is not None else ()):
+        add_grid(grid, (i0 + i) * DT / H, grid_w * DT / H)
+    return Yardsticks(
+        optimum(surplus, price, feed_in, target_wh), None if best is None else best[0], grid
     )
+
+
+def add_grid(by_slot: dict[str, float], hour: float, wh: float) -> None:
+    """Adds ``wh`` of grid energy at ``hour`` to its tariff slot's sum."""
+    label = tariff_slot(hour)[0]
+    by_slot[label] = by_slot.get(label, 0.0) + wh
 
 
 def minute_inputs(
@@ -359,6 +399,8 @@ def simulate(sc: Scenario) -> Result:
     feed_in_sensor = feed_in_prices(t0, t1) if sc.feed_in == "sensor" else ()
     amps = 0.0
     delivered = cost = pv_in = grid_in = extra = 0.0
+    by_slot: dict[str, float] = {}
+    by_cause: dict[str, float] = {}
     i0, i1 = int(t0 // DT), int(t1 // DT)
     for i in range(i0, i1):
         t = i * DT
@@ -386,10 +428,28 @@ def simulate(sc: Scenario) -> Result:
             continue
         delivered += wh
         pv_in += sun_w * DT / H
-        grid_in += (car_w - sun_w) * DT / H
+        grid_wh = (car_w - sun_w) * DT / H
+        grid_in += grid_wh
+        add_grid(by_slot, t / H, grid_wh)
+        cause = grid_cause(decision.reason, amps)
+        by_cause[cause] = by_cause.get(cause, 0.0) + grid_wh
         earned = feed_in_at(t / H, sc.curve)
         cost += ((car_w - sun_w) * price_at(t / H) + sun_w * earned) * DT / H / 1000.0
-    return Result(sc, delivered, cost, pv_in, grid_in, started_with)
+    return Result(sc, delivered, cost, pv_in, grid_in, started_with, by_slot, by_cause)
+
+
+# Why the car drew grid energy in a minute: a slot planned at full power (or full power because
+# the time left is short), a slot planned at the minimum with the sun below it, or the car
+# following the sun (a dip below the minimum before it stops, the surplus falling before it
+# follows).
+GRID_CAUSES = ("full", "minimum", "sun")
+
+
+def grid_cause(reason: Reason, amps: float) -> str:
+    """The ``GRID_CAUSES`` entry of a minute the car charged at ``amps`` for ``reason``."""
+    if reason is not Reason.PLANNED_SLOT:
+        return "sun"
+    return "full" if amps >= MAX_A else "minimum"
 
 
 def scenarios(quick: bool, history_days: int = HISTORY_DAYS) -> list[Scenario]:
@@ -493,6 +553,42 @@ def mixed_history_section(mixed: list[Result], same_day: list[Result]) -> list[s
             f"{sum(x <= 0.05 for x in excess)}/{len(rs)} | "
             f"{_pct(float(np.mean([r.pv_share for r in rs])))} | "
             f"{float(np.mean(paired)) * 100:+.1f} points |"
+        )
+    return lines
+
+
+def grid_section(results: list[Result]) -> list[str]:
+    """Where a perfect forecast's runs buy their grid energy, against the optimum: by tariff
+    slot, and why the car drew it (``GRID_CAUSES``)."""
+    labels = [label for label, _until, _price in TARIFF]
+    lines = [
+        "",
+        "## Where the cost above the optimum comes from (perfect forecasts)",
+        "",
+        "The grid energy into the car (kWh) by tariff slot, ours / the optimum's, and why ours "
+        "drew it: *full*, a slot planned at full power (or full power as the time left is "
+        "short); *minimum*, a slot planned at the minimum, the sun below it or in a dip; *sun*, "
+        "the car following the sun (a dip below its minimum before it stops, the surplus falling "
+        "before it follows: a minute each here). Both deliver the target, so each kWh of grid "
+        f"more costs its price less the {FEED_IN} EUR/kWh the sun it replaces earns exported.",
+        "",
+        "| scenario, forecast | above optimum EUR | "
+        + " | ".join(f"{label} ours / opt" for label in labels)
+        + " | ours by cause: full / minimum / sun |",
+        "|---|---|" + "---|" * len(labels) + "---|",
+    ]
+    for r in results:
+        if r.scenario.forecast != "perfect" or r.optimum is None:
+            continue
+        slots = " | ".join(
+            f"{r.grid_by_slot.get(label, 0.0) / 1000:.1f} / "
+            f"{r.optimum_grid.get(label, 0.0) / 1000:.1f}"
+            for label in labels
+        )
+        causes = " / ".join(f"{r.grid_by_cause.get(c, 0.0) / 1000:.2f}" for c in GRID_CAUSES)
+        lines.append(
+            f"| {r.scenario.name}, {r.scenario.kind} | {r.cost - r.optimum:+.2f} | {slots} | "
+            f"{causes} |"
         )
     return lines
 
@@ -603,7 +699,8 @@ def main() -> None:
         done = pool.map(simulate, runs + sweep + dynamic + high + mixed, chunksize=4)
     yardsticks = {key(sc): b for sc, b in zip(keys, best, strict=True)}
     for r in done:
-        r.bound, r.optimum = yardsticks[key(r.scenario)]
+        best = yardsticks[key(r.scenario)]
+        r.bound, r.optimum, r.optimum_grid = best.bound, best.optimum, best.optimum_grid
     groups: list[list[Result]] = []
     for group in (runs, sweep, dynamic, high, mixed):
         groups.append(done[: len(group)])
@@ -621,7 +718,8 @@ def main() -> None:
         f"dynamic feed-in + {len(above_night)} with a feed-in above the night's price, "
         f"{time.monotonic() - started:.0f} s. Car 11 kW (16 A 3p), "
         "plugged in at 17:00, "
-        f"tariff 0.18 (00-06) / 0.32 (06-17) / 0.40 (17-21) / 0.28 (21-24) EUR/kWh, PV into the "
+        f"tariff {' / '.join(f'{price:.2f} ({label})' for label, _, price in TARIFF)} EUR/kWh, "
+        "PV into the "
         f"car valued at the feed-in {FEED_IN} EUR/kWh (the plan's feed-in price setting). Optimum: the cheapest plan with perfect "
         "foresight of the true PV surplus and the car's 6 A minimum (MILP per minute); LP bound: "
         "the same without the minimum.",
@@ -676,6 +774,7 @@ def main() -> None:
             f"{_pct(float(np.mean([r.pv_share for r in rs])))} | "
             f"{_pct(float(np.mean([r.confidence for r in rs])))} |"
         )
+    lines += grid_section(results)
     lines += mixed_history_section(mixed_results, results)
     lines += feed_in_section(with_feed_in)
     lines += high_feed_in_section(above_night)
