@@ -73,12 +73,13 @@ async def test_a_write_left_unanswered_is_shown_at_once() -> None:
     # The next decision shows what was shown (the one rule), and writes nothing either.
     step, _ = await r.step(after_s=1.0)
     assert (step.writes, _shown(r)) == ({}, shown)
-    # The next try is taken: the controller's reason, and nothing more to tell.
+    # The next try is taken: the controller's reason again, told once (the retry's decision
+    # still said the manager waits for the charger).
     _silent(r, False)
     step, _ = await r.step(after_s=TIMING.retry_s)
     assert step.writes == {"a": ChargerCommand(16.0, 3)}
     assert (_shown(r).reason, _shown(r).controller_reason) == (Reason.FAST, None)
-    assert told == [Reason.CHARGER_NOT_ANSWERING]
+    assert told == [Reason.CHARGER_NOT_ANSWERING, Reason.FAST]
 
 
 async def test_a_write_taken_ends_the_wait_at_once() -> None:

@@ -24,11 +24,12 @@ calls the driver):
   timeout once more; a stop refused) is written again after a wait that doubles while the charger
   keeps failing, as the user's pause waits (``current_control.backed_off``); meanwhile a charger
   that left one unanswered gets none of the manager's writes, and its decision's reason says
-  the manager waits for the charger (not answering, or refused the stop) until the next try,
-  from the failed write on (the latest decision is shown again, ``on_shown``, with no new one). A
-  write taken, or a new connection, ends the run (the next decision is written at once, and the
-  reason is the controller's again at once); a transaction a car starts by itself on a charger
-  the manager stopped is stopped too (once per new transaction);
+  the manager waits for the charger (not answering, or refused the stop: the latest outcome)
+  from the failed write on (the latest decision is shown again, ``on_shown``, with no new one),
+  through the retries. A write taken, a new connection, or a waiting stop's session ended ends
+  the run (the next decision is written at once, and the reason is the controller's again at
+  once); a transaction a car starts by itself on a charger the manager stopped is stopped too
+  (once per new transaction);
 * who controls each charger (``ControlledBy``, recorded in its current control): the energy
   manager, or the user in mode Manual. A manual change takes a charger over (the HA layer sets
   its mode to Manual); a Manual charger is left alone: the controller never sees it (its draw is
@@ -193,7 +194,12 @@ class EmsDriver:
         self._write_again_at: dict[str, float] = {}
         self._write_wait_s: dict[str, float] = {}
         self._silent: dict[str, ChargerCommand] = {}  # (the write left unanswered)
-        # Chargers whose waiting write is a stop: over once no transaction runs on the charger.
+        # What the manager waits for at each charger in such a run: the latest outcome (not
+        # answering, or the stop refused), shown until the run ends (_end_failed_run), the
+        # retries' round trips included (a silent charger's reason flapped at every retry).
+        self._waiting_for: dict[str, Reason] = {}
+        # Chargers whose latest write is a stop not taken (on its way, or waiting to be asked
+        # again): over once no transaction runs on the charger (_end_stop_wait_if_idle).
         self._waiting_stops: set[str] = set()
         # Each charger's last write it took (what the car may draw while one is unanswered).
         self._taken: dict[str, ChargerCommand] = {}
@@ -622,20 +628,19 @@ class EmsDriver:
     def _waiting_decision(
         self, charger_id: str, charger: ChargerDecision
     ) -> ChargerDecision | None:
-        """The charger's decision while its writes wait for it (None: they do not): its write
-        held, the charger left the last one unanswered; or its write is the stop it refused or
-        left unanswered (the controller wants the pause still), asked again at the end of the
-        wait (:meth:`_write_again_later`)."""
+        """The charger's decision while the manager waits for it (None: it does not): its write
+        held, the charger left the last one unanswered; else, until a write is taken, what it
+        waits for (:meth:`_record_outcome`), also while a write is on its way: a charger that
+        does not answer, or one that refused the stop the controller still wants."""
         if charger.write is not None and self._held(charger_id, charger.write):
-            return self._told_waiting(replace(charger, write=None), Reason.CHARGER_NOT_ANSWERING)
-        stop_waits = charger_id in self._write_again_at and self._in_controller(charger_id)
-        if charger.write is None and charger.target.paused and stop_waits:
-            unanswered = charger_id in self._silent
-            return self._told_waiting(
-                charger,
-                Reason.CHARGER_NOT_ANSWERING if unanswered else Reason.CHARGER_REFUSED,
-            )
-        return None
+            held = replace(charger, write=None)
+            return self._told_waiting(held, Reason.CHARGER_NOT_ANSWERING) or held
+        reason = self._waiting_for.get(charger_id)
+        if reason is None or not self._in_controller(charger_id):
+            return None
+        if reason is Reason.CHARGER_REFUSED and not charger.target.paused:
+            return None  # (the stop it refused is wanted no more)
+        return self._told_waiting(charger, reason)
 
     def _show_again(
         self, charger_id: str, written: ChargerCommand | None, *, rewritten: bool
@@ -658,12 +663,12 @@ class EmsDriver:
             self._decision = replace(self._decision, chargers=chargers)
             self._on_shown()
 
-    def _told_waiting(self, charger: ChargerDecision, reason: Reason) -> ChargerDecision:
-        """``charger``'s decision saying it waits for the charger (``reason``) until the next
-        write is tried, the controller's reason kept beside it; a charger offline says that
-        (its connection's return ends the wait)."""
+    def _told_waiting(self, charger: ChargerDecision, reason: Reason) -> ChargerDecision | None:
+        """``charger``'s decision saying it waits for the charger (``reason``), until the next
+        write is tried where that time is known, the controller's reason kept beside it; None
+        for a charger offline: it says that (its connection's return ends the wait)."""
         if charger.reason is Reason.CHARGER_UNAVAILABLE:
-            return charger
+            return None
         return replace(
             charger,
             reason=reason,
@@ -684,12 +689,12 @@ class EmsDriver:
 
     def _write_failed_again(self, now: float) -> None:
         """A failed write whose wait is over (:meth:`_write_again_later`) is written again (the
-        controller forgets it); the charger's writes are no longer held."""
+        controller forgets it); the charger's writes are no longer held. (The reason says the
+        manager waits for the charger until a write is taken: :meth:`_waiting_decision`.)"""
         for charger_id, until in list(self._write_again_at.items()):
             if now >= until:
                 del self._write_again_at[charger_id]
                 self._silent.pop(charger_id, None)
-                self._waiting_stops.discard(charger_id)
                 if self._in_controller(charger_id):
                     self._manager.invalidate(charger_id)
 
@@ -819,6 +824,10 @@ class EmsDriver:
         # Only a charger we stopped is started again (never one the user stopped).
         resume = not command.paused and charger_id in self._paused
         stop = command.paused and control.pause_strategy() is PauseStrategy.REMOTE_STOP_START
+        if stop:
+            self._waiting_stops.add(charger_id)  # (on its way: a session that ends ends it)
+        else:
+            self._waiting_stops.discard(charger_id)
         try:
             if stop:
                 self._paused.add(charger_id)
@@ -842,36 +851,54 @@ class EmsDriver:
 
     def _write_again_later(
         self, charger_id: str, command: ChargerCommand, err: OcppEmsError, *, stop: bool
-    ) -> float:
+    ) -> float | None:
         """When to write again after a failed write (the HA layer wakes then). One that would
         fail again at once waits, twice the wait before while the charger keeps failing
         (``backed_off``): left unanswered (the charger may be busy or silent: each write waits
         out the response timeout; the charger's writes are held meanwhile), or a stop refused. A
         stop stays written meanwhile (not asked at every decision: ``_write_failed_again``); any
         other write is forgotten by the controller, one refused is written again by the next
-        decision."""
+        decision. None: a stop whose session ended while it was on its way (nothing to stop)."""
         now, retry_s = self._clock(), self._timing().retry_s
-        unanswered = isinstance(err, CommandTimeoutError)
-        waits = unanswered or (stop and isinstance(err, CommandRejectedError))
-        if not (stop and waits):
+        waits = isinstance(err, CommandTimeoutError) or (
+            stop and isinstance(err, CommandRejectedError)
+        )
+        stop_waits = stop and waits
+        if stop_waits and charger_id not in self._waiting_stops:
+            return None  # its session ended on the way (_end_stop_wait_if_idle): nothing to stop
+        if not stop_waits:
             self._manager.invalidate(charger_id)
-        if not waits:
-            return now + retry_s
-        if unanswered:
+        self._record_outcome(charger_id, command, err, stop=stop)
+        retry_at = now + retry_s
+        if waits:
+            wait = backed_off(retry_s, self._write_wait_s.get(charger_id))
+            self._write_wait_s[charger_id] = wait
+            retry_at = self._write_again_at[charger_id] = now + wait
+        self._show_again(charger_id, command, rewritten=not stop_waits)
+        return retry_at
+
+    def _record_outcome(
+        self, charger_id: str, command: ChargerCommand, err: OcppEmsError, *, stop: bool
+    ) -> None:
+        """What the manager waits for after a failed write: the latest outcome wins. Left
+        unanswered: the charger's writes are held; refused: it answers (nothing is held), and the
+        manager waits only for a stop it refused. (Offline, or never sent: as it was.)"""
+        if isinstance(err, CommandTimeoutError):
             self._silent[charger_id] = command
-        if stop:
-            self._waiting_stops.add(charger_id)
-        wait = backed_off(retry_s, self._write_wait_s.get(charger_id))
-        self._write_wait_s[charger_id] = wait
-        self._write_again_at[charger_id] = now + wait
-        self._show_again(charger_id, command, rewritten=not stop)
-        return now + wait
+            self._waiting_for[charger_id] = Reason.CHARGER_NOT_ANSWERING
+        elif isinstance(err, CommandRejectedError):
+            self._silent.pop(charger_id, None)
+            if stop:
+                self._waiting_for[charger_id] = Reason.CHARGER_REFUSED
+            else:
+                self._waiting_for.pop(charger_id, None)
 
     def _end_stop_wait_if_idle(self, charger_id: str, link: ChargerLink) -> None:
-        """A stop that waits for the charger (refused or unanswered) is over once no transaction
-        runs on it (the car ended the session): nothing is left to stop, the manager waits for
-        nothing, and the stop counts as written (no stop goes to a charger with nothing to stop;
-        a transaction started later is stopped: :meth:`_stop_new_sessions`)."""
+        """A stop on its way or waiting for the charger (refused or unanswered) is over once no
+        transaction runs on it (the car ended the session): nothing is left to stop, the manager
+        waits for nothing, not even for the stop's answer, and the stop counts as written (no
+        stop goes to a charger with nothing to stop; a transaction started later is stopped:
+        :meth:`_stop_new_sessions`)."""
         if charger_id in self._waiting_stops and not link.model.running_transactions:
             self._end_failed_run(charger_id)
 
@@ -900,6 +927,7 @@ class EmsDriver:
         self._write_again_at.pop(charger_id, None)
         self._write_wait_s.pop(charger_id, None)
         self._silent.pop(charger_id, None)
+        self._waiting_for.pop(charger_id, None)
         self._waiting_stops.discard(charger_id)
         self._lowered.discard(charger_id)
         self._write_failures.taken(charger_id)
