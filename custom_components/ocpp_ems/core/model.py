@@ -175,6 +175,15 @@ class MeterState:
     # register's life before, whose values prove nothing against ``_shown_register_wh`` and
     # whose rise past the new life's base is no energy (meter._of_life_before). Stored.
     _register_reset_stamp: datetime | None = None
+    # The register's life before its last reset (meter._remember_life_before): its last counted
+    # point, and the session it was counted for (transaction id, start; None: none). A reading
+    # of that life above it, sent after the reset, is held until the present life proves it is
+    # not one of its own (meter._prove_life_before); ``_held_for_session``: it came with that
+    # session. Stored.
+    _life_before_end: RegisterPoint | None = None
+    _life_before_session: tuple[str, datetime] | None = None
+    _life_before_held: RegisterPoint | None = None
+    _held_for_session: bool = False
     # When the values as of ``timestamp`` arrived, by our clock and our monotonic clock.
     _received_at: datetime | None = None
     _received_monotonic: float | None = None
@@ -598,6 +607,11 @@ class Charger:
     # id ran at once as we received them (v201.transactions._numbers_per_evse). Persisted: a
     # station keeps its numbering, and the ended ones that showed it are soon forgotten.
     _numbers_per_evse: bool = field(default=False, repr=False)
+    # When the 2.x station's last BootNotification came, by our clock (None: none since Home
+    # Assistant started, or its clock was known ahead then): a message stamped well after it was
+    # written after the reboot (v201.transactions._written_since_boot). Not persisted: without
+    # it, only a live message shows the station kept a transaction.
+    _booted_at: datetime | None = field(default=None, repr=False)
     # The energy price now, per kWh in the currency's main unit (the HA layer follows the user's
     # price entity or fixed price; not persisted); None: unknown, the energy is not costed.
     energy_price: float | None = None

@@ -43,7 +43,8 @@ or counted twice. The rules:
   (:func:`_counts_again`: a clock that kept the time; a Started sent again carries its original
   time), and one on another EVSE after a BootNotification that came after the open one's newest
   live message (a mark persisted with it; its queue sent after the boot, flagged offline or sent
-  again, is no sign the station kept it: :func:`_on_open`), whatever its stamp (one from an
+  again, is no sign the station kept it unless stamped after the boot by a clock we may go by:
+  :func:`_on_open`, :func:`_written_since_boot`), whatever its stamp (one from an
   offline queue: stamped after the open one was last known to run), unless the station showed
   it numbers its transactions per EVSE (:func:`_lost_for_another_evse`; without that boot it is
   the other EVSE's own, below). It shows that by a live message starting a transaction while
@@ -98,12 +99,16 @@ from enum import Enum
 from typing import Any
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState, follows_by_register
-from custom_components.ocpp_ems.core.meter import Reading, parse_meter_values
+from custom_components.ocpp_ems.core.meter import Reading, parse_meter_values, too_far_ahead
 from custom_components.ocpp_ems.core.model import Charger, EventSequence, Transaction
 from custom_components.ocpp_ems.core.protocol.common import spans
 from custom_components.ocpp_ems.core.protocol.incoming import authorization_status
 from custom_components.ocpp_ems.core.protocol.rpc import Payload
-from custom_components.ocpp_ems.core.timeutil import parse_timestamp
+from custom_components.ocpp_ems.core.timeutil import (
+    parse_optional_timestamp,
+    parse_timestamp,
+    utcnow,
+)
 
 from .station import apply_status, report_charging_state, resolve_evse, station_state
 
@@ -198,6 +203,9 @@ class Event:
     transaction_id: str
     seq_no: int
     at: datetime
+    # The station's own stamp, None when unusable (missing, before 2010, far ahead: ``at`` is
+    # then the time it came, which tells nothing of when it was written).
+    stamped: datetime | None
     offline: bool
     evse_id: int | None
     readings: list[Reading]
@@ -225,6 +233,7 @@ class Event:
             transaction_id=info["transactionId"],
             seq_no=payload["seqNo"],
             at=parse_timestamp(payload["timestamp"]),
+            stamped=parse_optional_timestamp(payload["timestamp"]),
             offline=bool(payload.get("offline", False)),
             # EVSE 0 is the station as a whole: no transaction runs there.
             evse_id=evse.get("id") or None,
@@ -255,9 +264,14 @@ def id_token_info(accepted: bool) -> dict[str, Any]:
 
 def station_booted(state: ChargerState) -> None:
     """A BootNotification: the station's open transactions may be lost in the reboot (marked
-    until their next message, :func:`_lost_in_reboot`; saved now: Home Assistant killed before
-    the next save would forget it and keep a lost one open for good)."""
-    open_ones = [c.transaction for c in state.charger.connectors.values() if c.transaction]
+    until a message shows it kept them, :func:`_on_open`, :func:`_lost_in_reboot`; saved now:
+    Home Assistant killed before the next save would forget it and keep a lost one open for
+    good). Its time is kept for :func:`_written_since_boot`, unless the clock was known ahead
+    (the queue kept through the reboot was stamped by that clock)."""
+    charger = state.charger
+    clock_ahead = charger.clock_skew_s is not None and charger.clock_skew_s > 0
+    charger._booted_at = None if clock_ahead else utcnow()
+    open_ones = [c.transaction for c in charger.connectors.values() if c.transaction]
     for transaction in open_ones:
         transaction._boot_since_last_message = True
     if open_ones:
@@ -409,8 +423,8 @@ def _lost_for_another_evse(charger: Charger, running: Transaction, started: Even
     Transaction ids are unique per station (the spec): a station that kept ``running`` never
     starts its id again, one that lost it in a reboot counts from the start again. So it does
     when the station booted (BootNotification, the mark is persisted) since ``running``'s newest
-    live message (:func:`_on_open`), whatever the Started's stamp (a clock that went back in the
-    reboot, or one that kept the time); one from an offline queue only when stamped after
+    live message or one written after the boot (:func:`_on_open`), whatever the Started's stamp
+    (a clock that went back in the reboot, or one that kept the time); one from an offline queue only when stamped after
     ``running`` was last known to run (stamped before, it may be an old session of the other
     EVSE queued before the boot). Without that boot it is the other EVSE's own
     (:func:`_starts_another`): two cars started at about the same moment arrive in either order
@@ -438,8 +452,8 @@ def _note_numbering_per_evse(charger: Charger, evse_id: int, starting: Event) ->
     ran at once as we received them. Never by stamps: a clock restarted at an old date (its
     build date, the time it last saved) stamps a new session before an ended one of the other
     EVSE ended, and an offline message is history (its transaction may have ended long ago).
-    An open one lost in a boot since its last live message ended before (:func:`_on_open`,
-    :func:`_lost_for_another_evse`): on a station that keeps ids unique, what stays open here
+    An open one lost in a boot (no live message since, nor one written after it) ended before
+    (:func:`_on_open`, :func:`_lost_for_another_evse`): on a station that keeps ids unique, what stays open here
     was shown to run after the boot."""
     if starting.offline:
         return
@@ -607,10 +621,11 @@ def _on_open(state: ChargerState, transaction: Transaction, event: Event) -> boo
     if transaction.sequence is None:
         transaction.sequence = EventSequence()
     seen = observe(transaction.sequence, event.seq_no, event.at)
-    if seen is Seen.NEW and _taken_now(event, seen):
+    if (seen is Seen.NEW and _taken_now(event, seen)) or _written_since_boot(state.charger, event):
         # The station still runs it: it was not lost in a boot. Its queue is no sign (flagged
-        # offline, sent again, a gap filled): a queue kept through a reboot outlives what it
-        # lost, and would clear the mark ahead of the Started that uses the id again.
+        # offline, sent again, a gap filled, its seqNo continuing: it queued them before the
+        # reboot too) unless stamped after the boot: a queue kept through a reboot outlives what
+        # it lost, and would clear the mark ahead of the Started that uses the id again.
         transaction._boot_since_last_message = False
     if seen is Seen.DUPLICATE and event.kind != "Ended":
         # (An Ended of an open transaction was never applied, whatever its number: a station
@@ -676,6 +691,23 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
         report_charging_state(charger, evse_id, event.charging_state, event.at)
         apply_status(state, evse_id)
     return _take_token(state, transaction, event)
+
+
+def _written_since_boot(charger: Charger, event: Event) -> bool:
+    """Whether ``event`` (flagged offline, sent again) was written after the station's last
+    BootNotification (:func:`station_booted`), as its own stamp shows: later than the boot by
+    more than a clock may lead ours unrecorded, and no further ahead of the time it came (both
+    :func:`~...meter.too_far_ahead`: a message queued before the boot is then stamped before
+    it, or far ahead of us). A station that lost a transaction in the reboot writes none of its
+    messages after it. A clock behind stamps after the boot too late, if at all: the mark stays
+    (the safe side of :func:`_lost_for_another_evse`)."""
+    booted, stamped = charger._booted_at, event.stamped
+    return (
+        booted is not None
+        and stamped is not None
+        and too_far_ahead(stamped, booted)
+        and not too_far_ahead(stamped, utcnow())
+    )
 
 
 def _taken_now(event: Event, seen: Seen) -> bool:
