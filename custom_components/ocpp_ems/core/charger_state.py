@@ -229,7 +229,7 @@ class ChargerState:
         error. Entering FAULTED fires a FAULT event.
         """
         connector = self.charger.connector(connector_id)
-        skew = self.charger.clock_skew_s
+        skew, clock_off_s = self.charger.clock_skew_s, _clock_off_s(self.charger)
         got = reception(None)
         now = got[0]
         when = now if timestamp is None else effective_time(self.charger, timestamp, now)
@@ -241,7 +241,9 @@ class ChargerState:
         if (
             timestamp is not None
             and shown_status is not None
-            and not _taken_after(_on_charger_clock(shown_status, report, skew), report, shown)
+            and not _taken_after(
+                _on_charger_clock(shown_status, report, clock_off_s), report, shown
+            )
         ):
             _LOGGER.debug(
                 "%s: ignoring out-of-order status %s of connector %s",
@@ -729,13 +731,13 @@ class ChargerState:
                     transaction.connector_id,
                 )
             transaction = None
-        skew = self.charger.clock_skew_s
+        skew, clock_off_s = self.charger.clock_skew_s, _clock_off_s(self.charger)
         power = self._max_power()
         applied = [
             apply_reading(self.charger, connector_id, r, transaction, max_power=power, live=live)
             for r in readings
         ]
-        if any(applied) and self._flow_predates_status(connector, skew):
+        if any(applied) and self._flow_predates_status(connector, clock_off_s):
             clear_flow(connector)
         if any(applied) or self._skew_changed(skew):
             self.charger.notify()
@@ -882,15 +884,30 @@ def _shown_status(connector: Connector) -> Report | None:
     return Report(connector.status_timestamp, connector._status_stamp, got)
 
 
+def _clock_off_s(charger: Charger) -> float | None:
+    """How far (s; < 0: behind) ``charger``'s clock is off ours, to order its stamps against an
+    untimed status by (:func:`_on_charger_clock`): ``clock_skew_s``, else a lag its live readings
+    confirmed (``LiveClockOffset.confirmed_s``) that is too small for ``clock_skew_s``: the live
+    stamps of a clock up to MAX_CLOCK_BEHIND_S behind lie that far before the untimed status's
+    arrival. A lead too small for ``clock_skew_s`` is not used: once our Heartbeat answer set the
+    clock right, its live stamps would lie before the untimed status, and nothing tells them
+    from queued ones (a lag has :func:`_may_lag`). None: on ours."""
+    if charger.clock_skew_s is not None:
+        return charger.clock_skew_s
+    confirmed_s = charger._live_clock.confirmed_s
+    lag_s = None if confirmed_s is None else round(confirmed_s)
+    return lag_s if lag_s is not None and lag_s < 0 else None
+
+
 def _on_charger_clock(status: Report, report: Report, skew_s: float | None) -> Report:
     """``status`` with a stamp by the charger's clock: one sent untimed counts as of its arrival
     by the charger's clock, so ``report`` (stamped: an offline queue flushed after a reconnect)
     is ordered against it by one clock (:func:`_taken_after`). That clock is off ours by
-    ``skew_s`` (``clock_skew_s`` before ``report`` came: ahead as a stamp showed, a time then
+    ``skew_s`` (:func:`_clock_off_s` before ``report`` came: ahead as a stamp showed, a time then
     only if not too far ahead; behind as its live readings confirmed, while ``report``'s stamp
     may still come from it: :func:`_may_lag`), else it counts as on ours (a single reading's lag
-    may be its age in a queue; a lead under MAX_CLOCK_AHEAD_S is recorded nowhere). Its stamp
-    is truncated as the clock's own may be (:data:`STAMP_RESOLUTION_S`)."""
+    may be its age in a queue). Its stamp is truncated as the clock's own may be
+    (:data:`STAMP_RESOLUTION_S`)."""
     if status.stamp is not None or status.got[0] is None:
         return status
     if skew_s is None or (skew_s < 0.0 and not _may_lag(report, skew_s)):

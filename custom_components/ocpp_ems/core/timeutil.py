@@ -109,6 +109,9 @@ class LiveClockOffset:
     _span: deque[_Observed] = field(default_factory=deque)
     # The last reading before the latest pause of CLOCK_BURST_S or more.
     _burst_before: _Observed | None = None
+    # The offset (s) the latest confirmation showed (None: none yet), also one too small for
+    # ``clock_skew_s`` to record: live stamps of a clock a little behind are ordered by it.
+    confirmed_s: float | None = None
 
     def observe(self, stamp: datetime, received: datetime) -> float | None:
         """Note a reading stamped ``stamp`` that arrived at ``received``: the clock's offset (s,
@@ -131,6 +134,7 @@ class LiveClockOffset:
             before, tolerance_s = span[0], CLOCK_STREAM_TOLERANCE_S
         if before is None or abs(newest - before.newest_s) > tolerance_s:
             return None
+        self.confirmed_s = newest
         return newest
 
     def _newest(self, offset: float, received: datetime) -> float:
