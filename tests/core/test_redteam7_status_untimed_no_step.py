@@ -17,8 +17,9 @@ is negative (``ChargerState._on_charger_clock``). The probes:
 
 Fixed since: the lag counts only while the queued status's stamp may come from the lagging clock
 (a stamp further ahead is of a clock set right); the recorded lead (before the status came)
-counts too; an untimed no-flow status is live, after any reading. Still open: a clock a little
-behind (not recorded).
+counts too; an untimed no-flow status is live, after any reading. Since 19cd222 a lag too small
+for clock_skew_s counts once live readings measured it (test_status_lag_small.py); still open: a
+clock a little behind with no readings yet (nothing measured the lag).
 """
 
 from __future__ import annotations
