@@ -69,11 +69,6 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="regression of ea10a71: the session's end ends the failure run while the retried "
-    "stop is on its way; its timeout then warns a second time (432c52b: one warning)",
-)
 async def test_a_retried_stop_whose_session_ends_on_its_way_warns_once(
     hass: HomeAssistant,
     onboard: Onboard,

@@ -66,11 +66,6 @@ def _on_shown_count(r: Rig) -> list[int]:
     return count
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="regression of ea10a71: the session's end ends the failure run while the retry is on "
-    "its way, so the retry's own failure (a stop with nothing left to stop) warns a second time",
-)
 async def test_a_retried_stop_whose_session_ends_on_its_way_warns_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -160,11 +155,6 @@ def _manual_and_back(r: Rig) -> None:
     r.driver.update_charger("a", {"mode": Mode.FAST})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="regression of ea10a71: the outcome waited for survives a takeover / an entry reload, "
-    "and the first write after it says 'not answering' until it is taken (432c52b: Fast)",
-)
 @pytest.mark.parametrize("between", [_manual_and_back, _reload], ids=["manual", "reload"])
 async def test_a_charger_handed_back_starts_without_the_old_wait(
     between: Callable[[Rig], None],

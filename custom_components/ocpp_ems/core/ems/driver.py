@@ -26,9 +26,10 @@ calls the driver):
   that left one unanswered gets none of the manager's writes, and its decision's reason says
   the manager waits for the charger (not answering, or refused the stop: the latest outcome)
   from the failed write on (the latest decision is shown again, ``on_shown``, with no new one),
-  through the retries. A write taken, a new connection, or a waiting stop's session ended ends
-  the run (the next decision is written at once, and the reason is the controller's again at
-  once); a transaction a car starts by itself on a charger the manager stopped is stopped too
+  through the retries. A write taken, a new connection, a waiting stop's session ended (the
+  stop's own failure then is moot: at debug), or the charger leaving the controller ends the run
+  (the next decision is written at once, and the reason is the controller's again at once); a
+  transaction a car starts by itself on a charger the manager stopped is stopped too
   (once per new transaction);
 * who controls each charger (``ControlledBy``, recorded in its current control): the energy
   manager, or the user in mode Manual. A manual change takes a charger over (the HA layer sets
@@ -303,8 +304,7 @@ class EmsDriver:
             # The user's: out of the controller (a fresh start when it is handed back: a boost
             # ends with the takeover, as it cannot be cancelled meanwhile).
             view.boost_until = None
-            self._learned.charger_out(charger_id)
-            self._manager.remove_charger(charger_id)
+            self._out_of_controller(charger_id)
         else:
             self._manager.set_charger(charger_id, settings)
             self._learned.charger_in(charger_id)
@@ -503,8 +503,15 @@ class EmsDriver:
         self._settings.pop(charger_id, None)
         # (Its write order is kept, like its lock: a hand-back queued behind a write must not
         # look superseded when the charger's entry reloads meanwhile.)
+        self._out_of_controller(charger_id)
+
+    def _out_of_controller(self, charger_id: str) -> None:
+        """The charger leaves the controller (taken over, or its entry unloads): the manager
+        waits for nothing of it any more (back under the manager, its first write goes out at
+        once and its reason is the controller's, not the old run's "not answering")."""
         self._learned.charger_out(charger_id)
         self._manager.remove_charger(charger_id)
+        self._forget_failed_run(charger_id)
 
     def forget_charger(self, charger_id: str) -> None:
         """The charger was deleted (after :meth:`remove_charger`): accepted again, it starts
@@ -513,7 +520,6 @@ class EmsDriver:
         self._views.pop(charger_id, None)
         self._paused.discard(charger_id)
         self._transactions.pop(charger_id, None)
-        self._end_failed_run(charger_id)
         self._taken.pop(charger_id, None)
         self.cancel_hand_back(charger_id)
         self._write_seq.pop(charger_id, None)
@@ -841,9 +847,10 @@ class EmsDriver:
                     await control.resume()
                     self._paused.discard(charger_id)
         except OcppEmsError as err:
-            self._write_failed(charger_id, err)
-            if not self._in_controller(charger_id):
-                return None  # gone or taken over meanwhile: nothing to write again
+            moot = self._stop_wait_ended(charger_id, stop=stop)
+            self._write_failed(charger_id, err, moot=moot)
+            if moot or not self._in_controller(charger_id):
+                return None  # nothing left to stop, or gone / taken over: nothing to write again
             return self._write_again_later(charger_id, command, stop_outcome(err), stop=stop)
         self._taken[charger_id] = command
         self._end_failed_run(charger_id, command)
@@ -851,21 +858,19 @@ class EmsDriver:
 
     def _write_again_later(
         self, charger_id: str, command: ChargerCommand, err: OcppEmsError, *, stop: bool
-    ) -> float | None:
+    ) -> float:
         """When to write again after a failed write (the HA layer wakes then). One that would
         fail again at once waits, twice the wait before while the charger keeps failing
         (``backed_off``): left unanswered (the charger may be busy or silent: each write waits
         out the response timeout; the charger's writes are held meanwhile), or a stop refused. A
         stop stays written meanwhile (not asked at every decision: ``_write_failed_again``); any
         other write is forgotten by the controller, one refused is written again by the next
-        decision. None: a stop whose session ended while it was on its way (nothing to stop)."""
+        decision."""
         now, retry_s = self._clock(), self._timing().retry_s
         waits = isinstance(err, CommandTimeoutError) or (
             stop and isinstance(err, CommandRejectedError)
         )
         stop_waits = stop and waits
-        if stop_waits and charger_id not in self._waiting_stops:
-            return None  # its session ended on the way (_end_stop_wait_if_idle): nothing to stop
         if not stop_waits:
             self._manager.invalidate(charger_id)
         self._record_outcome(charger_id, command, err, stop=stop)
@@ -902,6 +907,12 @@ class EmsDriver:
         if charger_id in self._waiting_stops and not link.model.running_transactions:
             self._end_failed_run(charger_id)
 
+    def _stop_wait_ended(self, charger_id: str, *, stop: bool) -> bool:
+        """Whether a failed write is a stop whose wait ended while it was on its way (its
+        session ended, a new connection, the charger left the controller): its failure is moot,
+        nothing of it is asked again, and it is no failure of a new run (it would warn twice)."""
+        return stop and charger_id not in self._waiting_stops
+
     def _held(self, charger_id: str, command: ChargerCommand) -> bool:
         """Whether ``command`` waits (the charger left the last write unanswered): a write held is
         forgotten by the controller, and the decision at the end of the wait is written. One that
@@ -924,6 +935,12 @@ class EmsDriver:
         waited has nothing left to stop: the next write goes out at once, a later failure waits
         the first wait again and is told again, and its decision no longer says the manager
         waits for it."""
+        self._forget_failed_run(charger_id)
+        self._show_again(charger_id, taken, rewritten=False)
+
+    def _forget_failed_run(self, charger_id: str) -> None:
+        """The charger's run of failed writes is over: nothing held, waited for or to write
+        again, and a later failure waits the first wait again and is told again."""
         self._write_again_at.pop(charger_id, None)
         self._write_wait_s.pop(charger_id, None)
         self._silent.pop(charger_id, None)
@@ -931,16 +948,15 @@ class EmsDriver:
         self._waiting_stops.discard(charger_id)
         self._lowered.discard(charger_id)
         self._write_failures.taken(charger_id)
-        self._show_again(charger_id, taken, rewritten=False)
 
-    def _write_failed(self, charger_id: str, err: OcppEmsError) -> None:
+    def _write_failed(self, charger_id: str, err: OcppEmsError, *, moot: bool) -> None:
         """Log a failed write; each kind of failure once per run of failed writes
         (:class:`FailureRuns`), the rest of the run at debug (a charger refusing every limit, or
-        leaving every write unanswered, warned at every retry, forever)."""
+        leaving every write unanswered, warned at every retry, forever), and a ``moot`` one
+        (:meth:`_stop_wait_ended`) at debug."""
+        warn = not moot and self._write_failures.first(stop_outcome(err), charger_id)
         _LOGGER.log(
-            logging.WARNING
-            if self._write_failures.first(stop_outcome(err), charger_id)
-            else logging.DEBUG,
+            logging.WARNING if warn else logging.DEBUG,
             "Energy manager could not set charger %s: %s",
             charger_id,
             err,
