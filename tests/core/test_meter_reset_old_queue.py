@@ -1,10 +1,13 @@
 """A charger queues readings while offline, reboots (its register counts from 0 again: a reset,
 confirmed by its next reading) and then sends its old queue: the last queued register (213 Wh,
 read in the life before the reset, stamped before the reset by the charger's clock) lies above
-the new life's base (172 Wh). It belongs to the life before (meter._of_life_before): it counts
-for neither the session nor the lifetime total, and the new life's next readings (below it) count
-their whole rise. Also after a restart of Home Assistant between the reset and the queue (the
-reset's stamp is stored), and for a 2.x station. A charger whose clock went back after the reset
+the new life's base (172 Wh). It belongs to the life before (meter._of_life_before): never a rise
+of the new life, and the new life's next readings (below it) count their whole rise. The life
+before's own rise it carries (101 -> 213 Wh, charged offline before the reboot) is held
+(meter._hold_life_before) and counts once the new life's next reading, below it, proves it no
+reading of the new life (meter._prove_life_before). Also after a restart of Home Assistant
+between the reset and the queue (the reset and the life before's end are stored), and for a 2.x
+station. A charger whose clock went back after the reset
 stamps its live readings before the reset too: they count once its live clock confirms them."""
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from .test_meter_clock_first_reading import HOUR_S, READING_EVERY_S, session, wh
 from .test_meter_history_shown import LIVE, NEXT, QUEUED, assert_shown, flow
 from .test_time_hostile import OurClock, our_clock
 from .v16_harness import Harness, SimCharger, now_iso
-from .v201_harness import sampled
+from .v201_harness import SimStation, sampled
 
 # The session from 0 Wh: two live readings, the reboot, the new life from 3 Wh (the reset,
 # confirmed by 61 Wh); the queue kept through the reboot; the new life's next readings (20 s
@@ -35,8 +38,14 @@ OLD_LIFE_WH = (53, 101)
 QUEUED_WH = (151, 213)
 NEW_LIFE_WH = (3, 61, 117, 172)
 NEXT_WH = (195, 210)
-# What counted: the old life's live rise, and the new life's from its first value.
+# What counted before the queue came: the old life's live rise, and the new life's from its first
+# value (270 Wh).
 COUNTED_WH = OLD_LIFE_WH[-1] + NEW_LIFE_WH[-1] - NEW_LIFE_WH[0]
+# The life before's rise the queue carries (112 Wh): held while the new life's register (172 Wh)
+# might still be below a reading of its own, counted once its next reading (195 Wh) lies below.
+QUEUED_RISE_WH = QUEUED_WH[-1] - OLD_LIFE_WH[-1]
+# All the session charged (420 Wh): counted once the new life's next readings came.
+TRUTH_WH = COUNTED_WH + QUEUED_RISE_WH + NEXT_WH[-1] - NEW_LIFE_WH[-1]
 RESET_KEY = "register_reset_stamp"  # its key in a connector's stored form
 
 # A reading: its register (Wh), the values with it, its stamp.
@@ -83,32 +92,60 @@ async def old_queue_then_new_life(h: Harness, send: Send, clock: OurClock) -> No
     queue = await reset_keeping_a_queue(send, clock)
     assert_counted(h, COUNTED_WH)
     await send_queue(send, queue)
-    assert_counted(h, COUNTED_WH)
+    assert_counted(h, COUNTED_WH)  # held: not proven yet
     await live(send, clock, NEXT_WH)
-    assert_counted(h, COUNTED_WH + NEXT_WH[-1] - NEW_LIFE_WH[-1])
+    # Was 308 Wh (the queue's 112 Wh lost): the new life's 195 Wh, below 213, proved the queue.
+    assert_counted(h, TRUTH_WH)
 
 
-async def test_an_old_queue_sent_again_after_the_reset_counts_nothing(h_cp1: Harness) -> None:
+async def test_an_old_queue_sent_again_after_the_reset_counts_only_the_life_befores_rise(
+    h_cp1: Harness,
+) -> None:
     sim, tx = await session(h_cp1, meter_wh=0)
     with our_clock() as clock:
         await old_queue_then_new_life(h_cp1, sender16(sim, tx), clock)
 
 
 @pytest.mark.parametrize("flagged", [True, False], ids=["offline", "resent-unanswered"])
-async def test_an_old_queue_sent_again_after_the_reset_counts_nothing_v2(
+async def test_an_old_queue_sent_again_after_the_reset_counts_only_the_life_befores_rise_v2(
     h2: Harness, flagged: bool
 ) -> None:
     """2.x: the readings in TransactionEvents (Updated), the queue's flagged offline with the
     seqNos it had when queued (3 and 4: sent after the new life's). Not flagged (messages sent
     before the reboot whose answer never came) it is sent behind newer ones all the same: not
     read as it was sent (transactions._taken_now)."""
-    station = await h2.charger_client(boot=False)
-    queued_seq_nos = {register: 3 + n for n, register in enumerate(QUEUED_WH)}
-    live_seq_nos = iter([1, 2, *range(3 + len(QUEUED_WH), 20)])
+    with our_clock() as clock:
+        send = await session2(h2, flagged)
+        await old_queue_then_new_life(h2, send, clock)
 
-    def meter_value(register: int, watts: float, stamp: str) -> list[dict[str, Any]]:
-        samples = [sampled(register, ENERGY_REGISTER, unit="Wh"), sampled(watts, POWER, unit="W")]
-        return [{"timestamp": stamp, "sampledValue": samples}]
+
+# The seqNos of the live readings of :func:`session2`'s session: the queue's (3 and 4) between.
+LIVE_SEQ_NOS = [1, 2, *range(3 + len(QUEUED_WH), 40)]
+
+
+async def session2(h2: Harness, flagged: bool) -> Send:
+    """A 2.x session T1 from 0 Wh (run inside :func:`our_clock`), its readings sent as
+    :func:`sender2` says."""
+    station = await h2.charger_client(boot=False)
+    send = sender2(station, flagged)
+    await station.tx_event(
+        "Started",
+        "T1",
+        seq_no=0,
+        evse={"id": 1, "connectorId": 1},
+        id_token={"idToken": "TAG1", "type": "ISO14443"},
+        charging_state="Charging",
+        meter_value=meter_value(0, LIVE[0], now_iso()),
+    )
+    return send
+
+
+def sender2(station: SimStation, flagged: bool, sent_live: int = 0) -> Send:
+    """How a 2.x station sends T1's readings: in TransactionEvents (Updated), the queue's
+    (``QUEUED``) with the seqNos they had when queued, ``flagged`` offline or not; the live ones
+    from :data:`LIVE_SEQ_NOS` (``sent_live`` of them sent before)."""
+    queued_seq_nos = {register: 3 + n for n, register in enumerate(QUEUED_WH)}
+    live_seq_nos = iter(LIVE_SEQ_NOS[sent_live:])
 
     async def send(register: int, values: tuple[float, float, float], stamp: str) -> None:
         queued = values is QUEUED
@@ -122,24 +159,20 @@ async def test_an_old_queue_sent_again_after_the_reset_counts_nothing_v2(
             timestamp=stamp,
         )
 
-    with our_clock() as clock:
-        await station.tx_event(
-            "Started",
-            "T1",
-            seq_no=0,
-            evse={"id": 1, "connectorId": 1},
-            id_token={"idToken": "TAG1", "type": "ISO14443"},
-            charging_state="Charging",
-            meter_value=meter_value(0, LIVE[0], now_iso()),
-        )
-        await old_queue_then_new_life(h2, send, clock)
+    return send
+
+
+def meter_value(register: int, watts: float, stamp: str) -> list[dict[str, Any]]:
+    samples = [sampled(register, ENERGY_REGISTER, unit="Wh"), sampled(watts, POWER, unit="W")]
+    return [{"timestamp": stamp, "sampledValue": samples}]
 
 
 async def test_the_reset_is_stored_for_an_old_queue_after_a_restart(
     h_cp1: Harness, directory: MemoryDirectory, server_settings: ServerSettings
 ) -> None:
-    """Home Assistant restarts between the reset and the old queue: the reset's stamp came back
-    with the connector, the queue counts nothing, the new life's next readings all of theirs."""
+    """Home Assistant restarts between the reset and the old queue: the reset's stamp and the life
+    before's end came back with the connector: the queue counts the life before's rise once the
+    new life's next reading proves it, the new life's next readings all of theirs."""
     sim, tx = await session(h_cp1, meter_wh=0)
     with our_clock() as clock:
         queue = await reset_keeping_a_queue(sender16(sim, tx), clock)
@@ -149,7 +182,7 @@ async def test_the_reset_is_stored_for_an_old_queue_after_a_restart(
             await send_queue(send, queue)
             assert_counted(h, COUNTED_WH)
             await live(send, clock, NEXT_WH)
-            assert_counted(h, COUNTED_WH + NEXT_WH[-1] - NEW_LIFE_WH[-1])
+            assert_counted(h, TRUTH_WH)  # was 308 Wh: the queue's 112 Wh lost
 
 
 async def test_live_readings_stamped_before_the_reset_count_once_the_clock_is_confirmed(

@@ -576,6 +576,7 @@ def _apply_register(
     base = _base(charger, connector, transaction)
     point = _point(register_wh, reading.timestamp, received)
     if not live and _of_life_before(connector.meter, base, point):
+        _hold_life_before(connector.meter, point, _own(connector, transaction))
         return _RegisterApplied(changed=False, taken_before=False, base_wh=None, before_reset=True)
     changed = _apply_point(charger, connector, point, transaction, max_power=max_power)
     taken_before = not changed and base is not None and register_wh < base.register_wh
@@ -596,6 +597,99 @@ def _of_life_before(meter: MeterState, base: RegisterPoint | None, point: Regist
         return False  # no base to rise past, or history to apply_energy's rules anyway
     since = _time_since(base, point)
     return since is not None and since < 0.0 and _stamped_before_reset(meter, _charger_time(point))
+
+
+def _remember_life_before(
+    meter: MeterState, end: RegisterPoint, transaction: Transaction | None
+) -> None:
+    """A reset is confirmed: ``end``, the register's last counted point, ends its life before
+    (that life's session: ``transaction`` when ``end`` is its last counted point). A reading of
+    that life above it may still come (:func:`_hold_life_before`)."""
+    counted_for = (
+        transaction is not None
+        and not transaction.start_pending
+        and transaction.meter_last_wh == end.register_wh
+    )
+    meter._life_before_end = end if end.timestamp is not None else None
+    meter._life_before_session = _session_key(transaction) if counted_for else None
+    meter._life_before_held = None
+    meter._held_for_session = False
+
+
+def _session_key(transaction: Transaction | None) -> tuple[str, datetime] | None:
+    """What tells ``transaction`` apart from another of its id (an id used again)."""
+    return None if transaction is None else (transaction.transaction_id, transaction.started_at)
+
+
+def _hold_life_before(
+    meter: MeterState, point: RegisterPoint, transaction: Transaction | None
+) -> None:
+    """``point``, maybe of the life before (:func:`_of_life_before`), above that life's end
+    and stamped after it, is held: that life's own rise, unless a live reading of the present
+    life on a clock that went back (:func:`_prove_life_before` tells). The highest is held: the
+    rise counts up to it. It is the session's only if it came with that life's session."""
+    end, held = meter._life_before_end, meter._life_before_held
+    if end is None or _charger_time(point) <= _charger_time(end):
+        return
+    if point.register_wh <= (held or end).register_wh:
+        return
+    meter._life_before_held = point
+    session = _session_key(transaction)
+    meter._held_for_session = session is not None and session == meter._life_before_session
+
+
+def _prove_life_before(
+    charger: Charger,
+    connector: Connector,
+    point: RegisterPoint,
+    transaction: Transaction | None,
+    power: float,
+) -> None:
+    """``point``, taken as the present life's register after a reading was held
+    (:func:`_hold_life_before`), settles it. Below it, the held reading is no reading of this
+    life (a register counts up within one life): its rise from the life before's end counts,
+    bounded like any rise (:func:`_allowance`), and that end moves up to it (a copy sent again
+    counts nothing more). At or above it, it may be this life's: forgotten, never counted."""
+    meter = connector.meter
+    held, end = meter._life_before_held, meter._life_before_end
+    if held is None or end is None:
+        return
+    meter._life_before_held = None
+    if point.register_wh >= held.register_wh:
+        return
+    credit = min(held.register_wh - end.register_wh, _allowance(power, None, end, held))
+    meter._life_before_end = held
+    _LOGGER.info(
+        "%s: energy register of connector %s read %.0f Wh before its reset (sent after it); "
+        "counted %.0f Wh",
+        charger.charger_id,
+        connector.connector_id,
+        held.register_wh,
+        credit,
+    )
+    _count_lifetime(charger, connector, point.register_wh, credit, fresh=False)
+    session = _life_before_session(connector, transaction) if meter._held_for_session else None
+    if session is not None:
+        credit_session(charger, session, credit)
+
+
+def _life_before_session(
+    connector: Connector, transaction: Transaction | None
+) -> Transaction | None:
+    """The open session the life before's end was counted for: ``transaction`` or the
+    connector's (None: it ended, or another runs)."""
+    session = connector.meter._life_before_session
+    return next(
+        (tx for tx in (transaction, connector.transaction) if session == _session_key(tx)), None
+    )
+
+
+def _own(connector: Connector, transaction: Transaction | None) -> Transaction | None:
+    """``transaction`` when it is ``connector``'s: another connector's register (connector 0:
+    the whole charger) is never that transaction's energy."""
+    if transaction is not None and transaction.connector_id != connector.connector_id:
+        return None
+    return transaction
 
 
 def _register_wh(
@@ -707,8 +801,7 @@ def _apply_point(
     """:func:`apply_energy`'s rules for ``point`` (noting nothing of the charger's clock)."""
     register_wh = point.register_wh
     power = _DEFAULT_MAX_POWER_W if max_power is None else max_power
-    if transaction is not None and transaction.connector_id != connector.connector_id:
-        transaction = None  # another connector's register: never this transaction's energy
+    transaction = _own(connector, transaction)
     meter = connector.meter
     base = _base(charger, connector, transaction)
     if base is None:
@@ -732,10 +825,14 @@ def _apply_point(
         if not _energy_may_flow(connector) and newer:
             _move_base_time(meter, point)
             meter.energy_slack_wh = None
+        if newer:
+            _prove_life_before(charger, connector, point, transaction, power)
         return True
     allowance = _allowance(power, meter.energy_slack_wh, base, point)
     if 0.0 <= rise <= allowance:
         _take(charger, connector, transaction, point, credit=rise, slack=allowance, newer=newer)
+        if newer:
+            _prove_life_before(charger, connector, point, transaction, power)
         return True
     if older:
         # From before the base and not plausible from it: the register's previous life replayed
@@ -750,6 +847,7 @@ def _apply_point(
             credit = min(register_wh - candidate.register_wh, allowance)
             if candidate.register_wh < base.register_wh:  # a reset: a new life from there
                 meter._register_reset_stamp = _reset_stamp(candidate)
+                _remember_life_before(meter, base, transaction)
             _LOGGER.info(
                 "%s: energy register of connector %s went from %.0f to %.0f Wh (confirmed); "
                 "counted %.0f Wh",

@@ -40,6 +40,7 @@ from .model import (
     EnergyCounter,
     FixedProfile,
     LimitState,
+    MeterState,
     RegisterPoint,
     Transaction,
     plausible_connector_count,
@@ -95,6 +96,8 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
                 ),
                 # The first value of its register's present life (meter._stamped_before_reset).
                 "register_reset_stamp": _optional_iso(connector.meter._register_reset_stamp),
+                # Its life before that reset, and a reading of it held (meter._hold_life_before).
+                "life_before": _life_before_to_dict(connector.meter),
                 "fault": _fault(connector),
             }
             for connector_id, connector in sorted(charger.connectors.items())
@@ -208,6 +211,7 @@ def _restore_connector(charger: Charger, key: Any, stored: dict[str, Any]) -> No
     connector.meter._register_reset_stamp = _reset_stamp_from_dict(
         stored.get("register_reset_stamp")
     )
+    _restore_life_before(connector.meter, stored.get("life_before"))
     fault = stored.get("fault")
     connector.restored_fault = None if fault is None else str(fault)
     connector.last_session_energy_wh = float(stored.get("last_session_energy_wh") or 0.0)
@@ -324,6 +328,51 @@ def _history_from_dict(data: Any) -> RegisterPoint | None:
     (damaged) is none: nothing is history by it."""
     point = _register_from_dict(data)
     return point if point is not None and point.timestamp is not None else None
+
+
+def _life_before_to_dict(meter: MeterState) -> dict[str, Any] | None:
+    """The life before the register's last reset (None: none known)."""
+    if meter._life_before_end is None:
+        return None
+    session = meter._life_before_session
+    return {
+        "end": _point_to_dict(meter._life_before_end),
+        "session": None if session is None else [session[0], session[1].isoformat()],
+        "held": _point_to_dict(meter._life_before_held),
+        "held_for_session": meter._held_for_session,
+    }
+
+
+def _restore_life_before(meter: MeterState, data: Any) -> None:
+    """Restore :func:`_life_before_to_dict`'s form; a damaged one is none at all (nothing is
+    held or counted for the life before, as before it was kept). Never raises."""
+    if not isinstance(data, dict):
+        return
+    end = _history_from_dict(data.get("end"))
+    held = data.get("held")
+    held_point = None if held is None else _history_from_dict(held)
+    held_for_session = data.get("held_for_session")
+    try:
+        session = _session_from_dict(data.get("session"))
+    except (TypeError, ValueError):
+        return
+    if end is None or (held_point is None) != (held is None) or type(held_for_session) is not bool:
+        return
+    meter._life_before_end, meter._life_before_session = end, session
+    meter._life_before_held, meter._held_for_session = held_point, held_for_session
+
+
+def _session_from_dict(value: Any) -> tuple[str, datetime] | None:
+    """A stored session key: [transaction id, start] (None: none). Raises TypeError /
+    ValueError when it is damaged."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2 or not isinstance(value[0], str):
+        raise TypeError(f"damaged session: {value!r}")
+    started_at = _register_time(value[1])
+    if started_at is None:
+        raise TypeError(f"session without its start: {value!r}")
+    return value[0], started_at
 
 
 def _info_from_dict(data: dict[str, Any]) -> ChargerInfo:
