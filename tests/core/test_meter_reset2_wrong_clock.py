@@ -6,13 +6,15 @@ charger's confirmed live clock. Three cases where that costs energy:
 
 1. 2.x: the Ended(PowerLoss) a station builds right after its boot, flagged offline (the spec
    has it flag what it built while offline), stamped by a clock restarted at its build date:
-   the session's last rise is lost. The meter alone cannot tell it from an old queue of the life
-   before (its stamp, years back, and its register fit both); its seqNo (above every one of its
-   transaction) and its stoppedReason can (transactions._taken_now, not the meter's to change).
+   the session's last rise was lost. The meter alone cannot tell it from an old queue of the life
+   before (its stamp, years back, and its register fit both); its transaction can: nothing of it
+   comes after its Ended, and the register did not go down since its last reading
+   (transactions._ended_in_present_life). Counted now.
 2. 1.6: a MeterValues after such a boot waits until a second one confirms the clock: the shown
    session energy lags by one reading, then counts all of it; nothing is lost (pinned).
 3. An old queue sent again after the reset carries the life before's own rises (registers
-   101 -> 213 Wh of it that never arrived before): counted nowhere.
+   101 -> 213 Wh of it that never arrived before): held, and counted once the new life's next
+   reading lies below it (meter._prove_life_before; 308 Wh for 420 before that).
 """
 
 from __future__ import annotations
@@ -52,15 +54,12 @@ AFTER_BOOT_WH = (B_FINAL_WH, B_FINAL_WH + 100)
 STOP_WH = AFTER_BOOT_WH[-1] + 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an Ended flagged offline is not live (transactions._taken_now, not the meter's): "
-    "its stamp and register fit the life before as well; its seqNo above the transaction's and "
-    "its stoppedReason PowerLoss/Reboot tell it apart (a change there fixes it)",
-)
 async def test_an_offline_ended_after_a_power_cut_counts_its_final_register(
     h2: V201Harness,
 ) -> None:
+    """Was 300 Wh for 350 (lifetime 50 Wh short): the Ended is the session's last message, read
+    after all its readings and after the register's reset (transactions._ended_in_present_life),
+    whatever its flag and stamp."""
     with our_clock() as clock:
         station, seq_no = await reset_then_reboot(h2, clock)
         transaction = h2.charger.connector(1).transaction
@@ -121,11 +120,6 @@ async def test_v16_readings_after_a_build_date_boot_lag_one_reading(h_cp1: Harne
     assert h_cp1.charger.lifetime_energy.total_wh == pytest.approx(A_END_WH + STOP_WH)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="counting the life before's queued rise conflicts with test_meter_reset_old_queue, "
-    "which pins that such a queue counts nothing (308 Wh there, 420 with it counted)",
-)
 async def test_an_old_queue_counts_the_life_befores_own_rise(h_cp1: Harness) -> None:
     """The queue (151, 213 Wh) was taken offline before the reboot and never sent before: the
     rise from the life before's last live register (101) to 213 Wh was charged and is counted

@@ -23,7 +23,9 @@ or counted twice. The rules:
   same energy rules as live ones (older than the connector's last value: not counted again), and
   a charging state older than what the station reported since changes nothing. The others (not
   sent behind a newer message) were read as sent: in the register's present life, whatever their
-  stamps (:func:`_taken_now`).
+  stamps (:func:`_taken_now`); so was an offline Ended of the open transaction, read after all
+  it sent (the one a station builds at its boot for the session it kept, stamped by a clock
+  restarted at its build date: :func:`_ended_in_present_life`).
 - **Ended transactions never come back.** A message for a transaction that ended already (its
   Ended replayed, readings sent after the end, a Started sent again) is recognised
   (:meth:`~...model.Charger.find_ended_transaction`): its energy counts (up to the end time also
@@ -621,7 +623,8 @@ def _on_open(state: ChargerState, transaction: Transaction, event: Event) -> boo
     if transaction.sequence is None:
         transaction.sequence = EventSequence()
     seen = observe(transaction.sequence, event.seq_no, event.at)
-    if (seen is Seen.NEW and _taken_now(event, seen)) or _written_since_boot(state.charger, event):
+    kept = seen is Seen.NEW and _taken_now(transaction, event, seen)
+    if kept or _written_since_boot(state.charger, event):
         # The station still runs it: it was not lost in a boot. Its queue is no sign (flagged
         # offline, sent again, a gap filled, its seqNo continuing: it queued them before the
         # reboot too) unless stamped after the boot: a queue kept through a reboot outlives what
@@ -667,7 +670,7 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
             ended=event.at,
             reason=event.stopped_reason or DEFAULT_STOPPED_REASON,
             readings=event.readings,
-            live=_taken_now(event, seen),
+            live=_taken_now(transaction, event, seen),
         )
         unplugged = event.stopped_reason == "EVDisconnected"
         _report_ended(state, evse_id, event.at, unplugged=unplugged)
@@ -685,7 +688,7 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
             )
         return _verdict(state, event)
     if event.readings:
-        live = _taken_now(event, seen)
+        live = _taken_now(transaction, event, seen)
         state.record_meter(evse_id, event.readings, event.transaction_id, live=live)
     if event.charging_state is not None and seen is Seen.NEW:
         report_charging_state(charger, evse_id, event.charging_state, event.at)
@@ -710,13 +713,37 @@ def _written_since_boot(charger: Charger, event: Event) -> bool:
     )
 
 
-def _taken_now(event: Event, seen: Seen) -> bool:
-    """Whether ``event``'s readings were taken as it was sent, so in the register's present life
-    whatever their stamps (:func:`~...meter.apply_reading`'s ``live``: a clock restarted at its
-    build date after a power cut stamps the Ended of the session it kept years back): not
-    flagged offline (the spec has a station flag what it queued) and not sent behind a newer
-    message of its transaction (:attr:`Seen.LATE`: one sent again, never answered)."""
-    return not event.offline and seen is not Seen.LATE
+def _taken_now(transaction: Transaction, event: Event, seen: Seen) -> bool:
+    """Whether ``event``'s readings (a message of the open ``transaction``) were taken in the
+    register's present life whatever their stamps (:func:`~...meter.apply_reading`'s ``live``: a
+    clock restarted at its build date after a power cut stamps the Ended of the session it kept
+    years back): not sent behind a newer message of its transaction (:attr:`Seen.LATE`: one sent
+    again, never answered), and not flagged offline (the spec has a station flag what it
+    queued), unless it is the transaction's Ended read after all it sent
+    (:func:`_ended_in_present_life`)."""
+    if seen is Seen.LATE:
+        return False
+    return not event.offline or _ended_in_present_life(transaction, event)
+
+
+def _ended_in_present_life(transaction: Transaction, event: Event) -> bool:
+    """Whether ``event``, flagged offline, is ``transaction``'s Ended read in the register's
+    present life: nothing of a transaction comes after its Ended, so it was read after every
+    message of it (an offline queue of the life before, sent after the present life's readings,
+    holds Updated, never the Ended of a transaction that went on). Unless a reading came for it
+    other than in its messages, after the newest (a MeterValues of the EVSE after the boot, sent
+    ahead of the queued Ended, from a register that restarted when the power failed: the Ended
+    carries the one stored then). Whatever its seqNo (a station that counts from 0 again after
+    its boot repeats one) and stoppedReason (PowerLoss, Reboot, EVDisconnected after the boot:
+    when it was built is not what tells)."""
+    sequence = transaction.sequence
+    last_read = transaction.meter_last_at
+    return (
+        event.kind == "Ended"
+        and sequence is not None
+        and sequence.latest_at is not None
+        and (last_read is None or last_read <= sequence.latest_at)
+    )
 
 
 def _report_ended(state: ChargerState, evse_id: int, at: datetime, *, unplugged: bool) -> None:
