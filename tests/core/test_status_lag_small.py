@@ -1,4 +1,4 @@
-"""A 1.6 charger whose clock is a little behind ours (5 s to under a minute: too little for
+"""A 1.6 charger whose clock is a little behind ours (10 s to under a minute: too little for
 ``clock_skew_s``, MAX_CLOCK_BEHIND_S), whose StatusNotifications come untimed (some stamped) and
 whose MeterValues are stamped live by its clock. No step of any clock.
 
@@ -12,7 +12,13 @@ no skew recorded that was our clock, so the charger's live stamps, lagging, lay 
    connector showed Preparing, a no-flow status, until the next status change).
 
 The lag its live readings confirmed (``LiveClockOffset.confirmed_s``) now counts as a recorded
-one would. 2.0.1 and 2.1 stamp every status (no untimed path).
+one would, but only beyond delivery delay (``DELIVERY_LAG_S``, 6 s: red team 8b found an
+ordinary charger's 1-2 s of network delay and truncated stamps confirmed as a lag) and never to
+move back an untimed status that ended a flow (Finishing, Faulted, Unavailable: readings
+delivered 10 s late look like a clock 10 s behind). The first version of this file also had a
+clock 5 s behind: that lag is now taken for delivery delay, so item 2 is fixed only beyond it
+(the pin ``test_a_clock_5_s_behind_counts_as_delivery_delay`` gives what stays: a stamped status
+within 4 s of the untimed one is dropped). 2.0.1 and 2.1 stamp every status (no untimed path).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from .v16_harness import Harness, SimCharger
 
 POWER = {"value": str(CAR_W), "measurand": "Power.Active.Import", "unit": "W"}
 IDLE = {"value": "0", "measurand": "Power.Active.Import", "unit": "W"}
-LAGS = {"5_s_behind": 5, "30_s_behind": 30, "55_s_behind": 55}
+LAGS = {"10_s_behind": 10, "30_s_behind": 30, "55_s_behind": 55}
 READING_INTERVAL_S = 10
 START_WH = 10_000
 
@@ -118,6 +124,23 @@ async def test_a_status_queued_before_an_untimed_one_stays_out(
         clock.tick(1)
         await sim.status(1, "Preparing", timestamp=stamp(behind_s + 21))
     assert h_cp1.charger.connector(1).status is ConnectorStatus.CHARGING
+
+
+@pytest.mark.parametrize(("sent_after_s", "shown"), [(1, "PREPARING"), (5, "CHARGING")])
+async def test_a_clock_5_s_behind_counts_as_delivery_delay(
+    h_cp1: Harness, sent_after_s: float, shown: str
+) -> None:
+    """Pin of what item 2's fix leaves out: a lag of 5 s is within delivery delay
+    (``DELIVERY_LAG_S``), so the untimed Preparing counts as on our clock (its arrival less
+    STAMP_RESOLUTION_S): the Charging it stamps 1 s later lies 3 s before that and is dropped
+    (Preparing shown until the next status change); 5 s later, it is taken."""
+    with our_clock() as clock:
+        sim = await idle_with_lag_measured(h_cp1, clock, 5)
+        assert h_cp1.charger._live_clock.confirmed_s == pytest.approx(-5, abs=0.5)
+        await sim.status(1, "Preparing")
+        clock.tick(sent_after_s)
+        await sim.status(1, "Charging", timestamp=stamp(5))
+    assert h_cp1.charger.connector(1).status is ConnectorStatus[shown]
 
 
 async def test_a_lag_our_heartbeat_set_right_counts_no_more(h_cp1: Harness) -> None:

@@ -57,7 +57,7 @@ from .model import (
     Transaction,
 )
 from .session import SessionContext
-from .timeutil import clock_offset_s, offsets_agree, utcnow
+from .timeutil import CLOCK_OFFSET_TOLERANCE_S, clock_offset_s, offsets_agree, utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,9 +74,16 @@ NO_FLOW_STATUSES = frozenset(
         ConnectorStatus.FAULTED,
     }
 )
+# No-flow statuses that end a flow (the rest, Available and Preparing, may come before one): a
+# lag of the charger's clock that is not recorded never moves them back (_clock_off_s).
+FLOW_ENDED_STATUSES = NO_FLOW_STATUSES - {ConnectorStatus.AVAILABLE, ConnectorStatus.PREPARING}
 # Many chargers stamp whole seconds (truncated): a status sent untimed counts as of its arrival
 # less this, so one stamped by the same clock right after it is not taken for older.
 STAMP_RESOLUTION_S = 1.0
+# A live reading's stamp lies behind the time it comes by its delivery delay (the network's and
+# the charger's, which vary by up to CLOCK_OFFSET_TOLERANCE_S) and by a truncation to whole
+# seconds: a lag confirmed up to this much may be no lag of the charger's clock at all.
+DELIVERY_LAG_S = CLOCK_OFFSET_TOLERANCE_S + STAMP_RESOLUTION_S
 # A transaction start this soon after an authorization of the same id tag is the same card swipe:
 # the authorization event fired already.
 AUTHORIZE_WINDOW_S = 60.0
@@ -167,7 +174,9 @@ class ChargerState:
         """We tell the charger the time (Boot / Heartbeat answer; chargers set their clock by it):
         a clock that ran ahead (up to MAX_CLOCK_AHEAD_S) may be set back now, so what it stamped
         ahead of now no longer makes its next statuses and readings look older (they would be
-        ignored as out of order, and StatusNotification is only sent on a change)."""
+        ignored as out of order, and StatusNotification is only sent on a change); a lag its
+        live readings confirmed may be gone too."""
+        self.charger._live_clock.clock_set()
         for connector in self.charger.connectors.values():
             if connector.status_timestamp is not None and connector.status_timestamp > now:
                 connector.status_timestamp = now
@@ -229,7 +238,7 @@ class ChargerState:
         error. Entering FAULTED fires a FAULT event.
         """
         connector = self.charger.connector(connector_id)
-        skew, clock_off_s = self.charger.clock_skew_s, _clock_off_s(self.charger)
+        skew, clock_off_s = self.charger.clock_skew_s, _clock_off_s(self.charger, connector.status)
         got = reception(None)
         now = got[0]
         when = now if timestamp is None else effective_time(self.charger, timestamp, now)
@@ -731,7 +740,8 @@ class ChargerState:
                     transaction.connector_id,
                 )
             transaction = None
-        skew, clock_off_s = self.charger.clock_skew_s, _clock_off_s(self.charger)
+        skew = self.charger.clock_skew_s
+        clock_off_s = _clock_off_s(self.charger, connector.status)
         power = self._max_power()
         applied = [
             apply_reading(self.charger, connector_id, r, transaction, max_power=power, live=live)
@@ -884,19 +894,28 @@ def _shown_status(connector: Connector) -> Report | None:
     return Report(connector.status_timestamp, connector._status_stamp, got)
 
 
-def _clock_off_s(charger: Charger) -> float | None:
-    """How far (s; < 0: behind) ``charger``'s clock is off ours, to order its stamps against an
-    untimed status by (:func:`_on_charger_clock`): ``clock_skew_s``, else a lag its live readings
-    confirmed (``LiveClockOffset.confirmed_s``) that is too small for ``clock_skew_s``: the live
-    stamps of a clock up to MAX_CLOCK_BEHIND_S behind lie that far before the untimed status's
-    arrival. A lead too small for ``clock_skew_s`` is not used: once our Heartbeat answer set the
-    clock right, its live stamps would lie before the untimed status, and nothing tells them
-    from queued ones (a lag has :func:`_may_lag`). None: on ours."""
+def _clock_off_s(charger: Charger, shown: ConnectorStatus) -> float | None:
+    """How far (s; < 0: behind) ``charger``'s clock is off ours, to order its stamps against the
+    status a connector shows, ``shown``, if it came untimed (:func:`_on_charger_clock`):
+    ``clock_skew_s``, else a lag its live readings confirmed (``LiveClockOffset.confirmed_s``)
+    that is too small for ``clock_skew_s``: the live stamps of a clock up to MAX_CLOCK_BEHIND_S
+    behind lie that far before the untimed status's arrival. None: on ours.
+
+    Such a lag is read off the wire, and a clock on ours whose readings come that late looks the
+    same; so it is not used when it may be delivery delay (up to :data:`DELIVERY_LAG_S`), nor to
+    move back a status that ended a flow (:data:`FLOW_ENDED_STATUSES`): a reading taken before
+    that status would show its power after it (22 kW while Faulted), a status queued before it
+    would replace it. The cost, on a clock that does lag: after such a status, a live reading
+    shows 0 W until its stamps pass the status's arrival (the lag), and a live stamped status
+    sent within the lag is dropped. A lead too small for ``clock_skew_s`` is not used: once our
+    Heartbeat answer set the clock right, its live stamps would lie before the untimed status,
+    and nothing tells them from queued ones (a lag has :func:`_may_lag`)."""
     if charger.clock_skew_s is not None:
         return charger.clock_skew_s
     confirmed_s = charger._live_clock.confirmed_s
-    lag_s = None if confirmed_s is None else round(confirmed_s)
-    return lag_s if lag_s is not None and lag_s < 0 else None
+    if confirmed_s is None or confirmed_s >= -DELIVERY_LAG_S or shown in FLOW_ENDED_STATUSES:
+        return None
+    return round(confirmed_s)
 
 
 def _on_charger_clock(status: Report, report: Report, skew_s: float | None) -> Report:

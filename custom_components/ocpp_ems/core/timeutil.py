@@ -109,8 +109,9 @@ class LiveClockOffset:
     _span: deque[_Observed] = field(default_factory=deque)
     # The last reading before the latest pause of CLOCK_BURST_S or more.
     _burst_before: _Observed | None = None
-    # The offset (s) the latest confirmation showed (None: none yet), also one too small for
-    # ``clock_skew_s`` to record: live stamps of a clock a little behind are ordered by it.
+    # The offset (s) the latest confirmation showed (None: none since the charger was last told
+    # the time, :meth:`clock_set`), also one too small for ``clock_skew_s`` to record: live
+    # stamps of a clock a little behind are ordered by it.
     confirmed_s: float | None = None
 
     def observe(self, stamp: datetime, received: datetime) -> float | None:
@@ -136,6 +137,12 @@ class LiveClockOffset:
             return None
         self.confirmed_s = newest
         return newest
+
+    def clock_set(self) -> None:
+        """We told the charger the time (it may have set its clock by it): the offset confirmed
+        before may be gone, so none counts until live readings confirm one again (the next
+        live reading, if the clock kept its offset)."""
+        self.confirmed_s = None
 
     def _newest(self, offset: float, received: datetime) -> float:
         """The newest offset of the readings received less than :data:`CLOCK_BURST_S` before
