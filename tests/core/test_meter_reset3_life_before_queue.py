@@ -177,21 +177,24 @@ async def test_a_queue_of_another_transaction_counts_for_the_lifetime_only(
 
 async def test_a_hostile_queue_counts_no_more_than_the_allowance(h_cp1: Harness) -> None:
     """A queue's last register 50 kWh: its rise from the life before's end counts no more than
-    the charger's maximum power could add from when we got that end to when we got the queue
-    (120 s: the queue's 40 and the new life's 80), plus the tolerance."""
+    the charger's maximum power could add in the life before's own time, from that end to the
+    held reading by the charger's stamps (40 s: the queue's), plus the tolerance. (Was: from
+    when we got the end to when we got the queue, 120 s with the new life's 80, which counted
+    itself: meter._life_before_allowance.)"""
     sim, tx = await session(h_cp1, meter_wh=0)
     send = sender16(sim, tx)
     power_w = max_power_w(h_cp1.directory.settings(CHARGER_ID))
-    elapsed_s = (len(QUEUED_WH) + len(NEW_LIFE_WH)) * READING_EVERY_S
+    stamped_s = len(QUEUED_WH) * READING_EVERY_S
     with our_clock() as clock:
         queue = await reset_keeping_a_queue(send, clock)
         await send_queue(send, [queue[0], (queue[-1][0], 50_000)])
         await live(send, clock, NEXT_WH)
-    bound_wh = max_energy_wh(power_w, elapsed_s)
+    bound_wh = max_energy_wh(power_w, stamped_s)
     assert bound_wh < 50_000 - OLD_LIFE_WH[-1]
-    # Up to a second more of it: our clock ticks on while the test runs.
+    # Up to a second more of it: the stamps are taken from our clock, which ticks on while the
+    # test runs; never the new life's 80 s more.
     counted_wh = h_cp1.charger.lifetime_energy.total_wh - COUNTED_WH - NEXT_RISE_WH
-    assert bound_wh <= counted_wh <= max_energy_wh(power_w, elapsed_s + 1)
+    assert bound_wh <= counted_wh <= max_energy_wh(power_w, stamped_s + 1)
     assert h_cp1.charger.connector(1).session_energy_wh == pytest.approx(
         h_cp1.charger.lifetime_energy.total_wh
     )

@@ -41,16 +41,9 @@ TRUTH_B_WH = B_FINAL_WH + AFTER_BOOT_RISE_WH
 @pytest.mark.parametrize(
     "offline",
     [
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="24bd73c: observe() records the Ended's own stamp as the sequence's "
-                "newest before _ended_in_present_life compares B's last reading with it: an "
-                "Ended stamped after the MeterValues passes as read after all B sent, and its "
-                "register of the life before (350 Wh) rises from 10 Wh: 650 Wh for 360",
-            ),
-        ),
+        # Fixed (was 650 Wh for 360, 24bd73c: observe() recorded the Ended's own stamp as the
+        # sequence's newest before _ended_in_present_life compared B's last reading with it).
+        True,
         pytest.param(
             False,
             marks=pytest.mark.xfail(
@@ -131,20 +124,18 @@ async def b_through_a_reset(station: Any, clock: OurClock) -> str:
     return before_cut
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="24bd73c: an offline Ended carrying B's whole history (TxEndedMeasurands) is read "
-    "in the present life whole (_taken_now -> live=True skips meter._of_life_before): its "
-    "reading of the life before (20,450 Wh) rises from 100 Wh within the hour's allowance: "
-    "20,550 Wh for 1,250 (at 432c52b: 1,200)",
-)
-async def test_an_offline_ended_with_the_life_befores_samples_counts_them_once(
-    h2: Harness,
+@pytest.mark.parametrize("offline", [True, False], ids=["flagged_offline", "not_flagged"])
+async def test_an_ended_with_the_life_befores_samples_counts_them_once(
+    h2: Harness, offline: bool
 ) -> None:
     """B's register restarts inside it (0, 100 Wh live after the reset); the station goes
     offline an hour, B ends: its Ended (flagged offline, stamped at the end) carries the samples
     it took over B (TxEndedMeasurands): 20,450 Wh read just before the power cut, 1,100 Wh at the
-    end. Truth: 100 + 50 + 100 + 1,000 = 1,250 Wh."""
+    end. Truth: 100 + 50 + 100 + 1,000 = 1,250 Wh. Was (24bd73c, read in the present life whole:
+    transactions._taken_now): 20,550 Wh, the life before's 20,450 Wh a rise from 100 Wh; also
+    not flagged offline (then at 432c52b too). Fixed: only its end reading is read in the
+    present life (transactions._end_readings); the sample before the cut is the life before's,
+    held, and counted once the end reading lies below it (meter._prove_life_before)."""
     with our_clock() as clock:
         station = await h2.charger_client(boot=False)
         before_cut = await b_through_a_reset(station, clock)
@@ -160,7 +151,7 @@ async def test_an_offline_ended_with_the_life_befores_samples_counts_them_once(
             "Ended",
             "B",
             seq_no=len(B_BEFORE_RESET_WH) + len(B_AFTER_RESET_WH),
-            offline=True,
+            offline=offline or None,
             trigger_reason="EVCommunicationLost",
             stopped_reason="EVDisconnected",
             meter_value=samples,
@@ -168,6 +159,6 @@ async def test_an_offline_ended_with_the_life_befores_samples_counts_them_once(
         )
     truth_wh = B_BEFORE_CUT_WH - B_BEFORE_RESET_WH[0] + end_wh - B_AFTER_RESET_WH[0]  # 150 + 1,100
     assert transaction.ended_at is not None
-    # Observed: 20,550 Wh (100 + 100 + 20,350: the life before's register taken as a rise).
-    assert transaction.energy_wh <= truth_wh
-    assert h2.charger.lifetime_energy.total_wh <= A_END_WH + truth_wh
+    # Was: 20,550 Wh (100 + 100 + 20,350: the life before's register taken as a rise).
+    assert transaction.energy_wh == pytest.approx(truth_wh)
+    assert h2.charger.lifetime_energy.total_wh == pytest.approx(A_END_WH + truth_wh)

@@ -57,21 +57,14 @@ def assert_life_before_bounded(h: Harness) -> None:
     assert h.charger.connector(1).session_energy_wh <= COUNTED_WH + NEXT_RISE_WH + bound_wh
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="b146871: the held reading's rise is bounded from when we got the life before's end "
-    "to when we got the held reading (meter._prove_life_before: _allowance with the points' "
-    "received times), a span that holds the hour the new life ran (and counted itself), not "
-    "the 60 s the life before had until the reset: a queued 50,000 Wh counts 31,622 Wh "
-    "(at most 756)",
-)
 async def test_a_held_reading_far_above_counts_no_more_than_the_life_before_could_charge(
     h_cp1: Harness,
 ) -> None:
     """The new life runs an hour, then the old queue comes with a register far above: the life
     before had 60 s (by the charger's stamps, before the reset) to charge after its end, so no
-    more than max power x 60 s may count for it. Observed: 31,622 Wh (max power x the hour and
-    a minute since we got 101 Wh); at 432c52b 0 Wh."""
+    more than max power x 60 s may count for it. Was (b146871): 31,622 Wh (max power x the hour
+    and a minute since we got 101 Wh); at 432c52b 0 Wh. Fixed: the charger's 40 s from the end
+    to the held reading (meter._life_before_allowance)."""
     sim, tx = await session(h_cp1, meter_wh=0)
     send = sender16(sim, tx)
     with our_clock() as clock:

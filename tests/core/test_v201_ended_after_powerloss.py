@@ -191,4 +191,4 @@ def test_an_offline_ended_is_not_taken_now_after_a_reading_newer_than_its_messag
         sequence=EventSequence(seen=[(0, 4)], latest=4, latest_at=newest),
     )
     ended = offline_ended(newest + timedelta(days=BUILD_DATE_BEHIND_S / 86400))
-    assert _taken_now(transaction, ended, Seen.NEW) is taken_now
+    assert _taken_now(transaction, ended, Seen.NEW, newest) is taken_now

@@ -648,8 +648,9 @@ def _prove_life_before(
     """``point``, taken as the present life's register after a reading was held
     (:func:`_hold_life_before`), settles it. Below it, the held reading is no reading of this
     life (a register counts up within one life): its rise from the life before's end counts,
-    bounded like any rise (:func:`_allowance`), and that end moves up to it (a copy sent again
-    counts nothing more). At or above it, it may be this life's: forgotten, never counted."""
+    bounded by the life before's own time (:func:`_life_before_allowance`), and that end moves
+    up to it (a copy sent again counts nothing more). At or above it, it may be this life's:
+    forgotten, never counted."""
     meter = connector.meter
     held, end = meter._life_before_held, meter._life_before_end
     if held is None or end is None:
@@ -657,7 +658,7 @@ def _prove_life_before(
     meter._life_before_held = None
     if point.register_wh >= held.register_wh:
         return
-    credit = min(held.register_wh - end.register_wh, _allowance(power, None, end, held))
+    credit = min(held.register_wh - end.register_wh, _life_before_allowance(power, end, held))
     meter._life_before_end = held
     _LOGGER.info(
         "%s: energy register of connector %s read %.0f Wh before its reset (sent after it); "
@@ -671,6 +672,16 @@ def _prove_life_before(
     session = _life_before_session(connector, transaction) if meter._held_for_session else None
     if session is not None:
         credit_session(charger, session, credit)
+
+
+def _life_before_allowance(power_w: float, end: RegisterPoint, held: RegisterPoint) -> float:
+    """How much the life before may have added from its ``end`` to ``held``, a reading of it sent
+    after its reset: max power x the time between them by the charger's own stamps, both of that
+    life's clock (the time we got them also holds the present life's, which counted itself: an
+    hour of it is no allowance for the life before's minute), never more than :func:`_allowance`
+    (our clocks: a charger's clock set forward between the two is no time either)."""
+    stamped_s = (_charger_time(held) - _charger_time(end)).total_seconds()
+    return min(max_energy_wh(power_w, stamped_s), _allowance(power_w, None, end, held))
 
 
 def _life_before_session(

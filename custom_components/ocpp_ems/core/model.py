@@ -607,11 +607,12 @@ class Charger:
     # id ran at once as we received them (v201.transactions._numbers_per_evse). Persisted: a
     # station keeps its numbering, and the ended ones that showed it are soon forgotten.
     _numbers_per_evse: bool = field(default=False, repr=False)
-    # When the 2.x station's last BootNotification came, by our clock (None: none since Home
-    # Assistant started, or its clock was known ahead then): a message stamped well after it was
-    # written after the reboot (v201.transactions._written_since_boot). Not persisted: without
-    # it, only a live message shows the station kept a transaction.
-    _booted_at: datetime | None = field(default=None, repr=False)
+    # When the 2.x station's last BootNotification came, by our clock and our monotonic clock
+    # (``meter.reception``; None: none since Home Assistant started, or its clock was known ahead
+    # then): a message stamped well after it was written after the reboot
+    # (v201.transactions._written_since_boot, which moves it by the step our clock took since).
+    # Not persisted: without it, only a live message shows the station kept a transaction.
+    _booted_at: tuple[datetime, float | None] | None = field(default=None, repr=False)
     # The energy price now, per kWh in the currency's main unit (the HA layer follows the user's
     # price entity or fixed price; not persisted); None: unknown, the energy is not costed.
     energy_price: float | None = None

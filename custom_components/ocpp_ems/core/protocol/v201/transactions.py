@@ -25,7 +25,8 @@ or counted twice. The rules:
   sent behind a newer message) were read as sent: in the register's present life, whatever their
   stamps (:func:`_taken_now`); so was an offline Ended of the open transaction, read after all
   it sent (the one a station builds at its boot for the session it kept, stamped by a clock
-  restarted at its build date: :func:`_ended_in_present_life`).
+  restarted at its build date: :func:`_ended_in_present_life`). Of an Ended, its end reading
+  only: the samples it carries of the transaction (TxEndedMeasurands) were read over it.
 - **Ended transactions never come back.** A message for a transaction that ended already (its
   Ended replayed, readings sent after the end, a Started sent again) is recognised
   (:meth:`~...model.Charger.find_ended_transaction`): its energy counts (up to the end time also
@@ -96,21 +97,24 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState, follows_by_register
-from custom_components.ocpp_ems.core.meter import Reading, parse_meter_values, too_far_ahead
+from custom_components.ocpp_ems.core.meter import (
+    Reading,
+    Reception,
+    clock_step_s,
+    parse_meter_values,
+    reception,
+    too_far_ahead,
+)
 from custom_components.ocpp_ems.core.model import Charger, EventSequence, Transaction
 from custom_components.ocpp_ems.core.protocol.common import spans
 from custom_components.ocpp_ems.core.protocol.incoming import authorization_status
 from custom_components.ocpp_ems.core.protocol.rpc import Payload
-from custom_components.ocpp_ems.core.timeutil import (
-    parse_optional_timestamp,
-    parse_timestamp,
-    utcnow,
-)
+from custom_components.ocpp_ems.core.timeutil import parse_optional_timestamp, parse_timestamp
 
 from .station import apply_status, report_charging_state, resolve_evse, station_state
 
@@ -126,6 +130,7 @@ STOPPED_BY_REBOOT = "Reboot"
 MAX_HELD_EVENTS = 200
 MAX_HELD_TRANSACTIONS = 16
 BEGIN = "Transaction.Begin"
+END = "Transaction.End"
 NO_AUTHORIZATION = "NoAuthorization"
 
 
@@ -272,7 +277,7 @@ def station_booted(state: ChargerState) -> None:
     (the queue kept through the reboot was stamped by that clock)."""
     charger = state.charger
     clock_ahead = charger.clock_skew_s is not None and charger.clock_skew_s > 0
-    charger._booted_at = None if clock_ahead else utcnow()
+    charger._booted_at = None if clock_ahead else reception(None)
     open_ones = [c.transaction for c in charger.connectors.values() if c.transaction]
     for transaction in open_ones:
         transaction._boot_since_last_message = True
@@ -620,11 +625,8 @@ def _verdict(state: ChargerState, event: Event) -> bool:
 
 
 def _on_open(state: ChargerState, transaction: Transaction, event: Event) -> bool:
-    if transaction.sequence is None:
-        transaction.sequence = EventSequence()
-    seen = observe(transaction.sequence, event.seq_no, event.at)
-    kept = seen is Seen.NEW and _taken_now(transaction, event, seen)
-    if kept or _written_since_boot(state.charger, event):
+    seen, live = _observe(transaction, event)
+    if (seen is Seen.NEW and live) or _written_since_boot(state.charger, event):
         # The station still runs it: it was not lost in a boot. Its queue is no sign (flagged
         # offline, sent again, a gap filled, its seqNo continuing: it queued them before the
         # reboot too) unless stamped after the boot: a queue kept through a reboot outlives what
@@ -646,11 +648,25 @@ def _on_open(state: ChargerState, transaction: Transaction, event: Event) -> boo
             # one a repeat names.
             return _take_token(state, transaction, event)
         return _verdict(state, event)
-    return _apply(state, transaction, event, seen)
+    return _apply(state, transaction, event, seen, live=live)
 
 
-def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Seen) -> bool:
-    """A new (or late) message of an open transaction; returns the id token's verdict."""
+def _observe(transaction: Transaction, event: Event) -> tuple[Seen, bool]:
+    """Record ``event`` in ``transaction``'s sequence: where it stands, and whether its readings
+    were taken now (:func:`_taken_now`, against the newest of the messages before it: once
+    observed, a message newer than all is the newest itself)."""
+    if transaction.sequence is None:
+        transaction.sequence = EventSequence()
+    newest_before = transaction.sequence.latest_at
+    seen = observe(transaction.sequence, event.seq_no, event.at)
+    return seen, _taken_now(transaction, event, seen, newest_before)
+
+
+def _apply(
+    state: ChargerState, transaction: Transaction, event: Event, seen: Seen, *, live: bool
+) -> bool:
+    """A new (or late) message of an open transaction (``live``: :func:`_taken_now`); returns
+    the id token's verdict."""
     charger = state.charger
     evse_id = transaction.connector_id
     if event.evse_id is not None and event.evse_id != evse_id:
@@ -669,8 +685,8 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
             transaction,
             ended=event.at,
             reason=event.stopped_reason or DEFAULT_STOPPED_REASON,
-            readings=event.readings,
-            live=_taken_now(transaction, event, seen),
+            readings=_end_readings(state, transaction, event) if live else event.readings,
+            live=live,
         )
         unplugged = event.stopped_reason == "EVDisconnected"
         _report_ended(state, evse_id, event.at, unplugged=unplugged)
@@ -688,7 +704,6 @@ def _apply(state: ChargerState, transaction: Transaction, event: Event, seen: Se
             )
         return _verdict(state, event)
     if event.readings:
-        live = _taken_now(transaction, event, seen)
         state.record_meter(evse_id, event.readings, event.transaction_id, live=live)
     if event.charging_state is not None and seen is Seen.NEW:
         report_charging_state(charger, evse_id, event.charging_state, event.at)
@@ -703,30 +718,68 @@ def _written_since_boot(charger: Charger, event: Event) -> bool:
     :func:`~...meter.too_far_ahead`: a message queued before the boot is then stamped before
     it, or far ahead of us). A station that lost a transaction in the reboot writes none of its
     messages after it. A clock behind stamps after the boot too late, if at all: the mark stays
-    (the safe side of :func:`_lost_for_another_evse`)."""
-    booted, stamped = charger._booted_at, event.stamped
+    (the safe side of :func:`_lost_for_another_evse`). The boot's time is taken by our clock now
+    (:func:`_boot_time_now`): ours may have stepped since (a host without a real-time clock
+    started at its last saved time after a power cut, then set by NTP)."""
+    got = reception(None)
+    booted, stamped = _boot_time_now(charger, got), event.stamped
     return (
         booted is not None
         and stamped is not None
         and too_far_ahead(stamped, booted)
-        and not too_far_ahead(stamped, utcnow())
+        and not too_far_ahead(stamped, got[0])
     )
 
 
-def _taken_now(transaction: Transaction, event: Event, seen: Seen) -> bool:
+def _boot_time_now(charger: Charger, now: Reception) -> datetime | None:
+    """When the station's last BootNotification came (None: not known), by our clock as of
+    ``now``: moved by the step our clock took since (``meter.clock_step_s``; also our host's
+    sleep, which moves it later: the safe side, fewer messages count as written after it)."""
+    if charger._booted_at is None:
+        return None
+    booted_at, _ = charger._booted_at
+    return booted_at + timedelta(seconds=clock_step_s(charger._booted_at, now))
+
+
+def _taken_now(
+    transaction: Transaction, event: Event, seen: Seen, newest_before: datetime | None
+) -> bool:
     """Whether ``event``'s readings (a message of the open ``transaction``) were taken in the
     register's present life whatever their stamps (:func:`~...meter.apply_reading`'s ``live``: a
     clock restarted at its build date after a power cut stamps the Ended of the session it kept
     years back): not sent behind a newer message of its transaction (:attr:`Seen.LATE`: one sent
     again, never answered), and not flagged offline (the spec has a station flag what it
-    queued), unless it is the transaction's Ended read after all it sent
-    (:func:`_ended_in_present_life`)."""
+    queued), unless it is the transaction's Ended read after all it sent before it (stamped
+    ``newest_before`` at the latest: :func:`_ended_in_present_life`). An Ended's end reading
+    only (:func:`_end_readings`)."""
     if seen is Seen.LATE:
         return False
-    return not event.offline or _ended_in_present_life(transaction, event)
+    return not event.offline or _ended_in_present_life(transaction, event, newest_before)
 
 
-def _ended_in_present_life(transaction: Transaction, event: Event) -> bool:
+def _end_readings(state: ChargerState, transaction: Transaction, event: Event) -> list[Reading]:
+    """The readings of ``event``, ``transaction``'s Ended taken now (:func:`_taken_now`), read
+    in the register's present life: its end reading (:func:`_end_reading`). The samples it
+    carries of the transaction before (TxEndedMeasurands) were read over it, one maybe before a
+    reset inside it: recorded first as the readings of a queue (not live: one of the register's
+    life before is no rise of the present one)."""
+    end = _end_reading(event.readings)
+    before = [reading for reading in event.readings if reading is not end]
+    if before:
+        state.record_meter(transaction.connector_id, before, event.transaction_id)
+    return [] if end is None else [end]
+
+
+def _end_reading(readings: list[Reading]) -> Reading | None:
+    """The reading an Ended's ``readings`` end their transaction with: the last of context
+    Transaction.End, else the newest (None: it carries none)."""
+    ends = [reading for reading in readings if reading.context == END] or readings
+    return ends[-1] if ends else None
+
+
+def _ended_in_present_life(
+    transaction: Transaction, event: Event, newest_before: datetime | None
+) -> bool:
     """Whether ``event``, flagged offline, is ``transaction``'s Ended read in the register's
     present life: nothing of a transaction comes after its Ended, so it was read after every
     message of it (an offline queue of the life before, sent after the present life's readings,
@@ -735,14 +788,13 @@ def _ended_in_present_life(transaction: Transaction, event: Event) -> bool:
     ahead of the queued Ended, from a register that restarted when the power failed: the Ended
     carries the one stored then). Whatever its seqNo (a station that counts from 0 again after
     its boot repeats one) and stoppedReason (PowerLoss, Reboot, EVDisconnected after the boot:
-    when it was built is not what tells)."""
-    sequence = transaction.sequence
+    when it was built is not what tells). ``newest_before``: the newest stamp of its messages
+    before it (None: none came), never its own (an Ended stamped after that reading would pass)."""
     last_read = transaction.meter_last_at
     return (
         event.kind == "Ended"
-        and sequence is not None
-        and sequence.latest_at is not None
-        and (last_read is None or last_read <= sequence.latest_at)
+        and newest_before is not None
+        and (last_read is None or last_read <= newest_before)
     )
 
 
@@ -828,11 +880,12 @@ def _on_unknown(state: ChargerState, event: Event) -> bool:
     # A transaction that waited for its EVSE announced its token while it waited.
     transaction = _start(state, evse_id, first, announced=bool(earlier))
     assert transaction.sequence is not None
-    accepted = _apply(state, transaction, first, Seen.NEW)
+    live = _taken_now(transaction, first, Seen.NEW, newest_before=None)  # observed by _start
+    accepted = _apply(state, transaction, first, Seen.NEW, live=live)
     for later in events[1:]:
-        seen = observe(transaction.sequence, later.seq_no, later.at)
+        seen, live = _observe(transaction, later)
         if seen is not Seen.DUPLICATE:
-            accepted = _apply(state, transaction, later, seen)
+            accepted = _apply(state, transaction, later, seen, live=live)
     return accepted
 
 
