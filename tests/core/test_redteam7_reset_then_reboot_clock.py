@@ -67,31 +67,40 @@ async def session_a(station: Any, clock: OurClock) -> None:
     )
 
 
+async def session_b(station: Any, clock: OurClock, readings: tuple[int, ...]) -> int:
+    """Session B's live messages, 20 s apart: its Started at ``readings[0]``, an Updated at each
+    other; the seqNo next."""
+    for seq_no, wh in enumerate(readings):
+        clock.tick(READING_EVERY_S)
+        stamp = now_iso()
+        if seq_no == 0:
+            await station.tx_event(
+                "Started",
+                "B",
+                seq_no=0,
+                evse=EVSE,
+                trigger_reason="CablePluggedIn",
+                charging_state="Charging",
+                meter_value=register(wh, stamp, "Transaction.Begin"),
+            )
+        else:
+            await station.tx_event(
+                "Updated",
+                "B",
+                seq_no=seq_no,
+                trigger_reason="MeterValuePeriodic",
+                meter_value=register(wh, stamp, "Sample.Periodic"),
+            )
+    return len(readings)
+
+
 async def session_b_until_the_power_cut(station: Any, clock: OurClock) -> int:
     """Session B from 0 (the reset, confirmed by its first periodic reading); the seqNo next."""
-    clock.tick(READING_EVERY_S)
-    await station.tx_event(
-        "Started",
-        "B",
-        seq_no=0,
-        evse=EVSE,
-        trigger_reason="CablePluggedIn",
-        charging_state="Charging",
-        meter_value=register(B_READINGS_WH[0], now_iso(), "Transaction.Begin"),
-    )
-    for seq_no, wh in enumerate(B_READINGS_WH[1:], start=1):
-        clock.tick(READING_EVERY_S)
-        await station.tx_event(
-            "Updated",
-            "B",
-            seq_no=seq_no,
-            trigger_reason="MeterValuePeriodic",
-            meter_value=register(wh, now_iso(), "Sample.Periodic"),
-        )
+    seq_no = await session_b(station, clock, B_READINGS_WH)
     # The power cut 10 s in, the boot 10 s later (its BootNotification is left out: it moves no
     # meter, and the tasks it starts outlive the test's clock).
     clock.tick(READING_EVERY_S)
-    return len(B_READINGS_WH)
+    return seq_no
 
 
 async def reset_then_reboot(h: Harness, clock: OurClock) -> tuple[Any, int]:

@@ -17,10 +17,10 @@ from .test_redteam7_reset_then_reboot_clock import (
     A_END_WH,
     B_FINAL_WH,
     B_READINGS_WH,
-    EVSE,
     READING_EVERY_S,
     register,
     session_a,
+    session_b,
 )
 from .test_time_hostile import OurClock, our_clock
 from .test_v201_ended_after_powerloss import AFTER_BOOT_WH, until_the_boot
@@ -99,29 +99,9 @@ B_OFFLINE_RISE_WH = 1_000  # charged in the hour offline, after the reset
 async def b_through_a_reset(station: Any, clock: OurClock) -> str:
     """A, then B's live messages through the reset; the stamp of the reading before the cut."""
     await session_a(station, clock)
-    clock.tick(READING_EVERY_S)
-    await station.tx_event(
-        "Started",
-        "B",
-        seq_no=0,
-        evse=EVSE,
-        trigger_reason="CablePluggedIn",
-        charging_state="Charging",
-        meter_value=register(B_BEFORE_RESET_WH[0], now_iso(), "Transaction.Begin"),
-    )
-    before_cut = ""
-    for seq_no, wh in enumerate((*B_BEFORE_RESET_WH[1:], *B_AFTER_RESET_WH), start=1):
-        clock.tick(READING_EVERY_S)
-        if wh == B_AFTER_RESET_WH[0]:
-            before_cut = now_iso(-READING_EVERY_S / 2)
-        await station.tx_event(
-            "Updated",
-            "B",
-            seq_no=seq_no,
-            trigger_reason="MeterValuePeriodic",
-            meter_value=register(wh, now_iso(), "Sample.Periodic"),
-        )
-    return before_cut
+    await session_b(station, clock, (*B_BEFORE_RESET_WH, *B_AFTER_RESET_WH))
+    # The power cut came half a reading before B's first reading after the reset.
+    return now_iso(-(len(B_AFTER_RESET_WH) - 0.5) * READING_EVERY_S)
 
 
 @pytest.mark.parametrize("offline", [True, False], ids=["flagged_offline", "not_flagged"])

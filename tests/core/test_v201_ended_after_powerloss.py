@@ -23,11 +23,11 @@ from .test_redteam7_reset_then_reboot_clock import (
     B_FINAL_WH,
     B_READINGS_WH,
     BUILD_DATE_BEHIND_S,
-    EVSE,
     READING_EVERY_S,
     register,
     reset_then_reboot,
     session_a,
+    session_b,
 )
 from .test_time_hostile import OurClock, our_clock
 from .v16_harness import now_iso
@@ -108,30 +108,12 @@ async def test_a_reset_inside_the_transaction_counts_both_lives(h2: Harness) -> 
     with our_clock() as clock:
         station = await h2.charger_client(boot=False)
         await session_a(station, clock)
-        clock.tick(READING_EVERY_S)
-        await station.tx_event(
-            "Started",
-            "B",
-            seq_no=0,
-            evse=EVSE,
-            trigger_reason="CablePluggedIn",
-            charging_state="Charging",
-            meter_value=register(B_BEFORE_RESET_WH[0], now_iso(), "Transaction.Begin"),
-        )
-        readings = (*B_BEFORE_RESET_WH[1:], *B_AFTER_RESET_WH)
-        for seq_no, wh in enumerate(readings, start=1):
-            clock.tick(READING_EVERY_S)
-            await station.tx_event(
-                "Updated",
-                "B",
-                seq_no=seq_no,
-                trigger_reason="MeterValuePeriodic",
-                meter_value=register(wh, now_iso(), "Sample.Periodic"),
-            )
+        readings = (*B_BEFORE_RESET_WH, *B_AFTER_RESET_WH)
+        await session_b(station, clock, readings)
         transaction = h2.charger.connector(1).transaction
         assert transaction is not None
         clock.tick(READING_EVERY_S)
-        await end_offline(station, len(readings) + 1, register_wh=B_STORED_WH)
+        await end_offline(station, len(readings), register_wh=B_STORED_WH)
     truth_wh = B_BEFORE_RESET_WH[1] - B_BEFORE_RESET_WH[0] + B_STORED_WH
     assert transaction.energy_wh == pytest.approx(truth_wh)
     # The lifetime counter starts at the first register it saw (A's start).
