@@ -6,28 +6,24 @@ retry, a sensor flapping in the history and the logbook."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import pytest
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_state_change_event
 
-from custom_components.ocpp_ems import energy_manager
 from custom_components.ocpp_ems.const import CONF_GRID_POWER, CONF_RESPONSE_TIMEOUT
 
 from .helpers.charger import wait_for
-from .helpers.ems import POWER, REASON, async_setup_sources, ems_server_options, set_sources
+from .helpers.ems import REASON, ems_server_options
 from .helpers.fixtures import Onboard
 from .test_ems_entities import state_of
-from .test_ems_pause import set_mode
 from .test_energy_manager import MAX_CURRENT, call
 from .test_reason_charger_not_answering import _answers_profiles_while
+from .test_redteam7_signals import FAILED, charging_fast_at_16_a, retries_watched
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 
-RETRY_S = 0.5  # the first wait after a write left unanswered (30 s in use), doubling
-FAILED = "Energy manager could not set charger CP1"
 TRIES = 3  # the first write and two retries (a 1 s response timeout each)
 
 
@@ -46,17 +42,9 @@ async def test_the_reason_stays_not_answering_through_two_retries(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(energy_manager, "EMS_RETRY_S", RETRY_S)
-    caplog.set_level(logging.DEBUG, logger="custom_components.ocpp_ems.core.ems.driver")
-    await async_setup_sources(hass, {"grid": POWER})
-    await set_sources(hass, grid=0)
+    await retries_watched(hass, monkeypatch, caplog)
     async with onboard() as (sim, _entry):
-        await set_mode(hass, "fast")
-        await sim.status("Preparing")
-        await sim.start_transaction()
-        await sim.status("Charging")
-        await _set_max_current(hass, 16)
-        await wait_for(lambda: sim.live_limit() == 16.0, what="fast at 16 A")
+        await charging_fast_at_16_a(hass, sim)
         assert state_of(hass, REASON).state == "fast"
 
         shown: list[str] = []

@@ -39,6 +39,26 @@ def server_options() -> dict[str, Any]:
     return ems_server_options(**{CONF_GRID_POWER: "sensor.grid", CONF_RESPONSE_TIMEOUT: 1})
 
 
+async def retries_watched(
+    hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retries after RETRY_S, the driver's failures logged, a grid meter at 0 W."""
+    monkeypatch.setattr(energy_manager, "EMS_RETRY_S", RETRY_S)
+    caplog.set_level(logging.DEBUG, logger="custom_components.ocpp_ems.core.ems.driver")
+    await async_setup_sources(hass, {"grid": POWER})
+    await set_sources(hass, grid=0)
+
+
+async def charging_fast_at_16_a(hass: HomeAssistant, sim: Any) -> None:
+    """Mode Fast, the car charging, its 16 A limit taken by the charger."""
+    await set_mode(hass, "fast")
+    await sim.status("Preparing")
+    await sim.start_transaction()
+    await sim.status("Charging")
+    await call(hass, "number", "set_value", {"entity_id": MAX_CURRENT, "value": 16})
+    await wait_for(lambda: sim.live_limit() == 16.0, what="fast at 16 A")
+
+
 async def test_signals_per_failed_write_of_a_silent_charger(
     hass: HomeAssistant,
     onboard: Onboard,
@@ -46,17 +66,9 @@ async def test_signals_per_failed_write_of_a_silent_charger(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(energy_manager, "EMS_RETRY_S", RETRY_S)
-    caplog.set_level(logging.DEBUG, logger="custom_components.ocpp_ems.core.ems.driver")
-    await async_setup_sources(hass, {"grid": POWER})
-    await set_sources(hass, grid=0)
+    await retries_watched(hass, monkeypatch, caplog)
     async with onboard() as (sim, _entry):
-        await set_mode(hass, "fast")
-        await sim.status("Preparing")
-        await sim.start_transaction()
-        await sim.status("Charging")
-        await call(hass, "number", "set_value", {"entity_id": MAX_CURRENT, "value": 16})
-        await wait_for(lambda: sim.live_limit() == 16.0, what="fast at 16 A")
+        await charging_fast_at_16_a(hass, sim)
 
         ems = server_entry.runtime_data.ems
         driver = ems._driver  # (a spy on its decisions: each calls the real step)

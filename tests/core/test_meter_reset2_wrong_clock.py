@@ -9,7 +9,8 @@ charger's confirmed live clock. Three cases where that costs energy:
    the session's last rise was lost. The meter alone cannot tell it from an old queue of the life
    before (its stamp, years back, and its register fit both); its transaction can: nothing of it
    comes after its Ended, and the register did not go down since its last reading
-   (transactions._ended_in_present_life). Counted now.
+   (transactions._ended_in_present_life). Counted now (test_redteam7_reset_then_reboot_clock.py,
+   flagged_offline).
 2. 1.6: a MeterValues after such a boot waits until a second one confirms the clock: the shown
    session energy lags by one reading, then counts all of it; nothing is lost (pinned).
 3. An old queue sent again after the reset carries the life before's own rises (registers
@@ -41,42 +42,14 @@ from .test_redteam7_reset_then_reboot_clock import (
     B_FINAL_WH,
     B_READINGS_WH,
     BUILD_DATE_BEHIND_S,
-    register,
-    reset_then_reboot,
 )
 from .test_time_hostile import OurClock, our_clock
 from .v16_harness import Harness, SimCharger, now_iso
-from .v201_harness import V201Harness
 
 # Item 2 (1.6): after the boot, two readings 20 s apart (the second confirms the build-date
 # clock), then the stop.
 AFTER_BOOT_WH = (B_FINAL_WH, B_FINAL_WH + 100)
 STOP_WH = AFTER_BOOT_WH[-1] + 10
-
-
-async def test_an_offline_ended_after_a_power_cut_counts_its_final_register(
-    h2: V201Harness,
-) -> None:
-    """Was 300 Wh for 350 (lifetime 50 Wh short): the Ended is the session's last message, read
-    after all its readings and after the register's reset (transactions._ended_in_present_life),
-    whatever its flag and stamp."""
-    with our_clock() as clock:
-        station, seq_no = await reset_then_reboot(h2, clock)
-        transaction = h2.charger.connector(1).transaction
-        assert transaction is not None
-        await station.tx_event(
-            "Ended",
-            "B",
-            seq_no=seq_no,
-            offline=True,
-            trigger_reason="AbnormalCondition",
-            stopped_reason="PowerLoss",
-            meter_value=register(B_FINAL_WH, now_iso(BUILD_DATE_BEHIND_S - 10), "Transaction.End"),
-            timestamp=now_iso(BUILD_DATE_BEHIND_S),
-        )
-    assert transaction.ended_at is not None
-    assert transaction.energy_wh == pytest.approx(B_FINAL_WH)
-    assert h2.charger.lifetime_energy.total_wh == pytest.approx(A_END_WH + B_FINAL_WH)
 
 
 async def reset_then_build_date_boot_v16(h: Harness, clock: OurClock) -> tuple[SimCharger, int]:
