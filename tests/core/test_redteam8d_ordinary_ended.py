@@ -1,11 +1,11 @@
 """Red team (8d): pins (pass here and at 7ddd7a6) of an ordinary 2.x station's live Ended
 that carries the transaction's samples (TxEndedMeasurands). Since a28603c only its end reading
-(context Transaction.End, else the newest) is applied live; the others are recorded first as a
-queue (transactions._end_readings). On EVSE 2 while EVSE 1 runs a session of its own: the
+(context Transaction.End, else the newest) is applied live; the others as a queue's, with it
+in one call, oldest first (charger_state.end_session). On EVSE 2 while EVSE 1 runs a session of its own: the
 session's energy, the lifetime, the register it ended at, no power shown after the end, the
 EVSE 1 session untouched, SESSION_ENDED once (no SESSION_UPDATED). Two regressions of a28603c
-as strict xfails (both pass at 7ddd7a6): an end sample stamped before the last periodic one
-loses its SoC; an end sample without the register leaves a whole-charger meter's own use owed."""
+(both passed at 7ddd7a6), fixed since: an end sample stamped before the last periodic one lost
+its SoC; an end sample without the register left a whole-charger meter's own use owed."""
 
 from __future__ import annotations
 
@@ -142,23 +142,12 @@ async def test_an_ended_with_the_transactions_samples(
     ]
 
 
-@pytest.mark.parametrize(
-    "samples",
-    [
-        *sorted(set(TX_ENDED_SAMPLES) - {"end_sample_not_the_newest"}),
-        pytest.param(
-            "end_sample_not_the_newest",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="regression of a28603c (passes at 7ddd7a6): the end sample, stamped 1 s "
-                "before the last periodic one, is applied after it (transactions._end_readings) "
-                "and its SoC is dropped as older: 79 % shown after the end for 80",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("samples", sorted(TX_ENDED_SAMPLES))
 async def test_the_end_samples_soc_is_shown_after_the_end(h2: Harness, samples: str) -> None:
-    """The car's SoC at the end (in the Transaction.End sample) is what stays shown."""
+    """The car's SoC at the end (in the Transaction.End sample) is what stays shown. Was 79 %
+    for ``end_sample_not_the_newest`` (a28603c: the end sample, stamped 1 s before the last
+    periodic one, applied after it and dropped as older); fixed: the Ended's readings are
+    applied together, oldest first (charger_state.end_session)."""
     await end_a_session(h2, samples, begin_sent=True)
     assert h2.charger.connector(2).meter.soc_percent == 80
 
@@ -166,24 +155,48 @@ async def test_the_end_samples_soc_is_shown_after_the_end(h2: Harness, samples: 
 WHOLE_CHARGER_WH = 100_000.0
 OWN_USE_WH = 300.0 - (END_WH - BEGIN_WH)  # EVSE 0 rose 300 Wh while the outlet took 240
 NEXT_RISE_WH = 100.0
+# What EVSE 0 reads after the session, and once the outlet's next session rose NEXT_RISE_WH.
+WHOLE_CHARGER_USED_WH = WHOLE_CHARGER_WH + END_WH - BEGIN_WH + OWN_USE_WH
+LIFETIME_AFTER_NEXT_RISE_WH = WHOLE_CHARGER_USED_WH + NEXT_RISE_WH
+WHOLE_CHARGER_EVSE = {"id": 1, "connectorId": 1}
+
+
+async def started_beside_a_whole_charger_meter(h2: Harness) -> Any:
+    """A station with a whole-charger meter (EVSE 0): T on EVSE 1 from BEGIN_WH; EVSE 0 then
+    reads WHOLE_CHARGER_USED_WH (60 Wh of its own use during T). The station."""
+    station = await h2.charger_client(boot=True)
+    whole = sampled(WHOLE_CHARGER_WH, ENERGY_REGISTER, unit="Wh")
+    await station.meter_values(0, [whole], now_iso(-130))
+    await station.tx_event(
+        "Started",
+        "T",
+        evse=WHOLE_CHARGER_EVSE,
+        id_token=TOKEN,
+        charging_state="Charging",
+        meter_value=[entry(120, BEGIN, BEGIN_WH)],
+        timestamp=now_iso(-120),
+    )
+    used = sampled(WHOLE_CHARGER_USED_WH, ENERGY_REGISTER, unit="Wh")
+    await station.meter_values(0, [used], now_iso(-30))
+    return station
+
+
+async def next_session_rises(station: Any) -> None:
+    """After T: U starts at END_WH and its outlet reads NEXT_RISE_WH more (before EVSE 0)."""
+    await station.tx_event(
+        "Started",
+        "U",
+        evse=WHOLE_CHARGER_EVSE,
+        id_token=TOKEN,
+        charging_state="Charging",
+        meter_value=[entry(0, BEGIN, END_WH)],
+    )
+    next_wh = END_WH + NEXT_RISE_WH
+    await station.meter_values(1, [sampled(next_wh, ENERGY_REGISTER, unit="Wh")], now_iso())
 
 
 @pytest.mark.parametrize(
-    "end_has_register",
-    [
-        True,
-        pytest.param(
-            False,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="regression of a28603c (passes at 7ddd7a6): the end reading alone (SoC "
-                "only) has no register, so the end is not 'reported' (charger_state._close) and "
-                "EVSE 0's own use stays owed: the next 100 Wh of the outlet count 40 "
-                "(lifetime 100,340 Wh for 100,400 until EVSE 0 reports again)",
-            ),
-        ),
-    ],
-    ids=["register_in_end_sample", "register_in_periodic_entry"],
+    "end_has_register", [True, False], ids=["register_in_end_sample", "register_in_periodic_entry"]
 )
 async def test_the_whole_chargers_own_use_is_settled_at_the_end(
     h2: Harness, end_has_register: bool
@@ -191,39 +204,17 @@ async def test_the_whole_chargers_own_use_is_settled_at_the_end(
     """A station with a whole-charger meter (EVSE 0): it counted 60 Wh of its own use during
     the session. The Ended's register comes in the end sample, or in a Sample.Periodic entry a
     second before an end sample with the SoC only. After the end, the outlet's next 100 Wh
-    count before EVSE 0 reports them."""
-    station = await h2.charger_client(boot=True)
-    evse = {"id": 1, "connectorId": 1}
-    whole = sampled(WHOLE_CHARGER_WH, ENERGY_REGISTER, unit="Wh")
-    await station.meter_values(0, [whole], now_iso(-130))
-    await station.tx_event(
-        "Started",
-        "T",
-        evse=evse,
-        id_token=TOKEN,
-        charging_state="Charging",
-        meter_value=[entry(120, BEGIN, BEGIN_WH)],
-        timestamp=now_iso(-120),
-    )
-    used_wh = WHOLE_CHARGER_WH + END_WH - BEGIN_WH + OWN_USE_WH
-    await station.meter_values(0, [sampled(used_wh, ENERGY_REGISTER, unit="Wh")], now_iso(-30))
+    count before EVSE 0 reports them. Was 100,340 Wh for 100,400 in the periodic entry's case
+    (a28603c: the end reported by the end sample's register alone, charger_state._close)."""
+    station = await started_beside_a_whole_charger_meter(h2)
     register_at_end = END_WH if end_has_register else None
     await station.tx_event(
         "Ended",
         "T",
-        evse=evse,
+        evse=WHOLE_CHARGER_EVSE,
         trigger_reason="EVCommunicationLost",
         stopped_reason="EVDisconnected",
         meter_value=[entry(1, PERIODIC, END_WH), entry(0, END, register_at_end, soc=80)],
     )
-    await station.tx_event(
-        "Started",
-        "U",
-        evse=evse,
-        id_token=TOKEN,
-        charging_state="Charging",
-        meter_value=[entry(0, BEGIN, END_WH)],
-    )
-    next_wh = END_WH + NEXT_RISE_WH
-    await station.meter_values(1, [sampled(next_wh, ENERGY_REGISTER, unit="Wh")], now_iso())
-    assert h2.charger.lifetime_energy.total_wh == pytest.approx(used_wh + NEXT_RISE_WH)
+    await next_session_rises(station)
+    assert h2.charger.lifetime_energy.total_wh == pytest.approx(LIFETIME_AFTER_NEXT_RISE_WH)

@@ -614,11 +614,17 @@ class ChargerState:
         reason: str,
         meter_stop_wh: float | None = None,
         readings: Sequence[Reading] = (),
+        end_reading: Reading | None = None,
         live: bool = False,
     ) -> None:
-        """The open ``transaction`` ended. ``readings`` (the session's meter history) and
-        ``meter_stop_wh`` are applied first (``live``: as :func:`~.meter.apply_reading`).
-        Fires SESSION_ENDED."""
+        """The open ``transaction`` ended. ``readings`` (the session's meter history, oldest
+        first: the newest values stay shown) and ``meter_stop_wh`` are applied first.
+        ``end_reading``: the one of ``readings`` it ended with; ``live``: that one was taken now
+        (:func:`~.meter.apply_reading`'s ``live``), the others were read over the session, a
+        queue's (one may be of the register's life before a reset inside it: no rise of the
+        present one). The end is reported once a register it ended at was taken (:meth:`_close`):
+        ``meter_stop_wh``, else ``end_reading``'s or the newest reading's (stamped after it; or
+        before it, when it carries none). Fires SESSION_ENDED."""
         connector = self.charger.connector(transaction.connector_id)
         power = self._max_power()
         for reading in readings:
@@ -628,14 +634,18 @@ class ChargerState:
                 reading,
                 transaction,
                 max_power=power,
-                live=live,
+                live=live and reading is end_reading,
             )
         if meter_stop_wh is not None:
             apply_energy(
                 self.charger, connector, meter_stop_wh, transaction, ended, max_power=power
             )
-        last_register = meter_stop_wh if meter_stop_wh is not None else last_register_wh(readings)
-        self._close(connector, transaction, ended, reason, reported=_took(connector, last_register))
+        end_wh = None if end_reading is None else end_reading.energy_register_wh
+        ends: list[float | None] = (
+            [meter_stop_wh] if meter_stop_wh is not None else [end_wh, last_register_wh(readings)]
+        )
+        reported = any(_took(connector, register_wh) for register_wh in ends)
+        self._close(connector, transaction, ended, reason, reported=reported)
 
     def find_open(self, connector: Connector | None, transaction_id: str) -> Transaction | None:
         """The open transaction ``transaction_id``: the connector's own first (a station that

@@ -26,7 +26,8 @@ or counted twice. The rules:
   stamps (:func:`_taken_now`); so was an offline Ended of the open transaction, read after all
   it sent (the one a station builds at its boot for the session it kept, stamped by a clock
   restarted at its build date: :func:`_ended_in_present_life`). Of an Ended, its end reading
-  only: the samples it carries of the transaction (TxEndedMeasurands) were read over it.
+  only (:func:`_end_reading`): the samples it carries of the transaction (TxEndedMeasurands)
+  were read over it; all are applied together, oldest first (the newest values stay shown).
 - **Ended transactions never come back.** A message for a transaction that ended already (its
   Ended replayed, readings sent after the end, a Started sent again) is recognised
   (:meth:`~...model.Charger.find_ended_transaction`): its energy counts (up to the end time also
@@ -685,7 +686,8 @@ def _apply(
             transaction,
             ended=event.at,
             reason=event.stopped_reason or DEFAULT_STOPPED_REASON,
-            readings=_end_readings(state, transaction, event) if live else event.readings,
+            readings=event.readings,
+            end_reading=_end_reading(event.readings),
             live=live,
         )
         unplugged = event.stopped_reason == "EVDisconnected"
@@ -751,28 +753,19 @@ def _taken_now(
     again, never answered), and not flagged offline (the spec has a station flag what it
     queued), unless it is the transaction's Ended read after all it sent before it (stamped
     ``newest_before`` at the latest: :func:`_ended_in_present_life`). An Ended's end reading
-    only (:func:`_end_readings`)."""
+    only (:func:`_end_reading`)."""
     if seen is Seen.LATE:
         return False
     return not event.offline or _ended_in_present_life(transaction, event, newest_before)
 
 
-def _end_readings(state: ChargerState, transaction: Transaction, event: Event) -> list[Reading]:
-    """The readings of ``event``, ``transaction``'s Ended taken now (:func:`_taken_now`), read
-    in the register's present life: its end reading (:func:`_end_reading`). The samples it
-    carries of the transaction before (TxEndedMeasurands) were read over it, one maybe before a
-    reset inside it: recorded first as the readings of a queue (not live: one of the register's
-    life before is no rise of the present one)."""
-    end = _end_reading(event.readings)
-    before = [reading for reading in event.readings if reading is not end]
-    if before:
-        state.record_meter(transaction.connector_id, before, event.transaction_id)
-    return [] if end is None else [end]
-
-
 def _end_reading(readings: list[Reading]) -> Reading | None:
     """The reading an Ended's ``readings`` end their transaction with: the last of context
-    Transaction.End, else the newest (None: it carries none)."""
+    Transaction.End, else the newest (None: it carries none). Taken now, it alone is of the
+    register's present life (:func:`_taken_now`): the samples it carries of the transaction
+    before (TxEndedMeasurands), read over it, may be of its life before a reset inside it (no
+    rise of the present one), and are applied as a queue's with it
+    (:meth:`~...charger_state.ChargerState.end_session`)."""
     ends = [reading for reading in readings if reading.context == END] or readings
     return ends[-1] if ends else None
 
