@@ -90,7 +90,7 @@ async def test_a_retry_on_its_way_still_says_not_answering_until_it_is_taken() -
         Reason.FAST,
         retry,
     )
-    assert shown.until is None  # (tried now: the next try is not known yet)
+    assert shown.until == r.clock.t  # (the retry under way, at its time: one change per retry)
     _silent(r, False)
     assert await r.driver.write("a", retry) is None  # taken
     assert (_shown(r).reason, _shown(r).controller_reason) == (Reason.FAST, None)

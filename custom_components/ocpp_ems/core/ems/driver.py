@@ -26,11 +26,13 @@ calls the driver):
   that left one unanswered gets none of the manager's writes, and its decision's reason says
   the manager waits for the charger (not answering, or refused the stop: the latest outcome)
   from the failed write on (the latest decision is shown again, ``on_shown``, with no new one),
-  through the retries. A write taken, a new connection, a waiting stop's session ended (the
-  stop's own failure then is moot: at debug), or the charger leaving the controller ends the run
-  (the next decision is written at once, and the reason is the controller's again at once); a
-  transaction a car starts by itself on a charger the manager stopped is stopped too
-  (once per new transaction);
+  through the retries, until the run's latest retry (kept through its round trip). A write
+  taken, a new connection, a waiting stop's session ended (the stop's own failure then is moot:
+  at debug), the charger leaving the controller, or the manager switched on again (it takes its
+  chargers afresh) ends the run (the next decision is written at once, and the reason is the
+  controller's again at once); a live limit the charger takes meanwhile (its current control's
+  refresh) brings the retry of an unanswered run forward. A transaction a car starts by itself
+  on a charger the manager stopped is stopped too (once per new transaction);
 * who controls each charger (``ControlledBy``, recorded in its current control): the energy
   manager, or the user in mode Manual. A manual change takes a charger over (the HA layer sets
   its mode to Manual); a Manual charger is left alone: the controller never sees it (its draw is
@@ -194,6 +196,10 @@ class EmsDriver:
         # that left it unanswered, whose writes are held until then.
         self._write_again_at: dict[str, float] = {}
         self._write_wait_s: dict[str, float] = {}
+        # The run's latest retry time, kept through that retry's round trip: the "until" of the
+        # reason saying the manager waits for the charger, so it changes once per retry (blank
+        # for each round trip, then the next time, was two changes: recorder rows, triggers).
+        self._retry_shown_at: dict[str, float] = {}
         self._silent: dict[str, ChargerCommand] = {}  # (the write left unanswered)
         # What the manager waits for at each charger in such a run: the latest outcome (not
         # answering, or the stop refused), shown until the run ends (_end_failed_run), the
@@ -204,6 +210,9 @@ class EmsDriver:
         self._waiting_stops: set[str] = set()
         # Each charger's last write it took (what the car may draw while one is unanswered).
         self._taken: dict[str, ChargerCommand] = {}
+        # When each charger last took a live limit, as last seen in its model (any, its current
+        # control's own refreshes too: _retry_if_it_answers).
+        self._limit_taken_at: dict[str, datetime | None] = {}
         # Chargers whose run of unanswered writes sent one below the last one taken (_held).
         self._lowered: set[str] = set()
         # Chargers let go of, to be named by :meth:`let_go`, then being handed back.
@@ -316,10 +325,23 @@ class EmsDriver:
 
     # --- who controls a charger ------------------------------------------------------------------
     def set_active(self, active: bool) -> None:
-        """Switched on or off: off, it controls none of its chargers any more."""
+        """Switched on or off: off, it controls none of its chargers any more; switched on
+        again, it takes each one afresh (:meth:`_take_afresh`)."""
+        switched_on = active and not self._active
         self._active = active
         for charger_id in self._links:
+            if switched_on and self._in_controller(charger_id):
+                self._take_afresh(charger_id)
             self._claim(charger_id)
+
+    def _take_afresh(self, charger_id: str) -> None:
+        """The manager takes a charger it let go of again: nothing of before stands, as for
+        one whose entry reloads. Its run of failed writes is over: a hand-back answered since,
+        even refused, left "not answering" shown and its writes held for the rest of the old
+        wait (only a hand-back taken ended it). And what it wrote may have been handed back:
+        its next decision is written at once."""
+        self._forget_failed_run(charger_id)
+        self._manager.invalidate(charger_id)
 
     def controlled_by(self, charger_id: str) -> ControlledBy:
         if not self._active or charger_id not in self._links:
@@ -492,6 +514,7 @@ class EmsDriver:
     def add_charger(self, charger_id: str, link: ChargerLink) -> None:
         self._links[charger_id] = link
         self._connected[charger_id] = link.model.connected
+        self._limit_taken_at[charger_id] = link.model.limit.last_write
         self._learned.identify(charger_id, link.model.info)
         self._configure(charger_id, self._clock())
         self._claim(charger_id)
@@ -521,6 +544,7 @@ class EmsDriver:
         self._paused.discard(charger_id)
         self._transactions.pop(charger_id, None)
         self._taken.pop(charger_id, None)
+        self._limit_taken_at.pop(charger_id, None)
         self.cancel_hand_back(charger_id)
         self._write_seq.pop(charger_id, None)
         self._write_locks.pop(charger_id, None)
@@ -539,8 +563,24 @@ class EmsDriver:
             if self._in_controller(charger_id):
                 self._manager.invalidate(charger_id)
         self._connected[charger_id] = connected
+        self._retry_if_it_answers(charger_id, link)
         self._stop_new_sessions(charger_id, link)
         self._end_stop_wait_if_idle(charger_id, link)
+
+    def _retry_if_it_answers(self, charger_id: str, link: ChargerLink) -> None:
+        """The charger took a live limit the manager did not send (its current control
+        refreshes the live profile every few minutes): it answers again, so a run waiting for
+        it to answer is tried again now, not after the rest of its wait (up to 10 min of "not
+        answering" shown after the charger answered, the manager's writes held meanwhile)."""
+        taken_at = link.model.limit.last_write
+        if self._limit_taken_at.get(charger_id) == taken_at:
+            return
+        self._limit_taken_at[charger_id] = taken_at
+        if (
+            self._waiting_for.get(charger_id) is Reason.CHARGER_NOT_ANSWERING
+            and charger_id in self._write_again_at
+        ):
+            self._retry_at(charger_id, self._clock())
 
     def _stop_new_sessions(self, charger_id: str, link: ChargerLink) -> None:
         """A car that starts a transaction by itself (free vend, an RFID card) on a charger the
@@ -670,15 +710,16 @@ class EmsDriver:
             self._on_shown()
 
     def _told_waiting(self, charger: ChargerDecision, reason: Reason) -> ChargerDecision | None:
-        """``charger``'s decision saying it waits for the charger (``reason``), until the next
-        write is tried where that time is known, the controller's reason kept beside it; None
-        for a charger offline: it says that (its connection's return ends the wait)."""
+        """``charger``'s decision saying it waits for the charger (``reason``), until the run's
+        latest retry where that time is known (the next one; through its round trip, the one
+        under way), the controller's reason kept beside it; None for a charger offline: it says
+        that (its connection's return ends the wait)."""
         if charger.reason is Reason.CHARGER_UNAVAILABLE:
             return None
         return replace(
             charger,
             reason=reason,
-            until=self._write_again_at.get(charger.charger_id),
+            until=self._retry_shown_at.get(charger.charger_id),
             controller_reason=charger.reason,
             controller_until=charger.until,
         )
@@ -690,8 +731,9 @@ class EmsDriver:
         due no later than the retry time from now: ``_retry_due``; with the manager switched
         off no step runs to tell.)"""
         self._discharge_written_at -= back_s
-        for charger_id in self._write_again_at:
-            self._write_again_at[charger_id] -= back_s
+        for retry_times in (self._write_again_at, self._retry_shown_at):
+            for charger_id in retry_times:
+                retry_times[charger_id] -= back_s
 
     def _write_failed_again(self, now: float) -> None:
         """A failed write whose wait is over (:meth:`_write_again_later`) is written again (the
@@ -878,9 +920,15 @@ class EmsDriver:
         if waits:
             wait = backed_off(retry_s, self._write_wait_s.get(charger_id))
             self._write_wait_s[charger_id] = wait
-            retry_at = self._write_again_at[charger_id] = now + wait
+            retry_at = now + wait
+            self._retry_at(charger_id, retry_at)
         self._show_again(charger_id, command, rewritten=not stop_waits)
         return retry_at
+
+    def _retry_at(self, charger_id: str, when: float) -> None:
+        """The run's next retry is due ``when`` (:meth:`_write_failed_again`), and the reason
+        says so until that retry's outcome."""
+        self._write_again_at[charger_id] = self._retry_shown_at[charger_id] = when
 
     def _record_outcome(
         self, charger_id: str, command: ChargerCommand, err: OcppEmsError, *, stop: bool
@@ -943,6 +991,7 @@ class EmsDriver:
         again, and a later failure waits the first wait again and is told again."""
         self._write_again_at.pop(charger_id, None)
         self._write_wait_s.pop(charger_id, None)
+        self._retry_shown_at.pop(charger_id, None)
         self._silent.pop(charger_id, None)
         self._waiting_for.pop(charger_id, None)
         self._waiting_stops.discard(charger_id)
