@@ -10,6 +10,9 @@ Preparing's stamp, taken before the Charging came but stamped ``lead`` ahead, li
 arrival: it replaces the live Charging and (a NO_FLOW status taken after the 22 kW reading by the
 charger's own stamps) clears the power the energy manager reads. The lead was visible all along:
 every live reading's stamp lay ``lead`` ahead of the time we got it.
+
+Fixed: the lead its live readings confirmed (``LiveClockOffset.confirmed_s``) puts the untimed
+status on the charger's clock, as a confirmed lag does (``charger_state._clock_off_s``).
 """
 
 from __future__ import annotations
@@ -50,12 +53,6 @@ async def charging_then_offline(
     return sim, tx, datetime.now(UTC)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an untimed status shown counts as of its arrival by our clock when the charger's "
-    "lead is under MAX_CLOCK_AHEAD_S (clock_skew_s None), although its live readings show it: "
-    "a queued status stamped before it by the charger's clock, after it by ours, replaces it",
-)
 @pytest.mark.parametrize(("lead_s", "queued_before_s"), CASES.values(), ids=CASES.keys())
 async def test_a_queued_status_of_a_clock_a_little_ahead_stays_out(
     h_cp1: Harness, lead_s: float, queued_before_s: float

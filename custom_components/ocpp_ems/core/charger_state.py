@@ -84,6 +84,11 @@ STAMP_RESOLUTION_S = 1.0
 # the charger's, which vary by up to CLOCK_OFFSET_TOLERANCE_S) and by a truncation to whole
 # seconds: a lag confirmed up to this much may be no lag of the charger's clock at all.
 DELIVERY_LAG_S = CLOCK_OFFSET_TOLERANCE_S + STAMP_RESOLUTION_S
+# A reading cannot come before it was taken: delivery never puts a live stamp ahead of the time
+# it comes, only a stamp rounded (not truncated) to whole seconds does, by up to half of
+# STAMP_RESOLUTION_S (and two clocks set by NTP differ by milliseconds): a lead confirmed beyond
+# this is the charger's clock's.
+DELIVERY_LEAD_S = STAMP_RESOLUTION_S
 # A transaction start this soon after an authorization of the same id tag is the same card swipe:
 # the authorization event fired already.
 AUTHORIZE_WINDOW_S = 60.0
@@ -907,36 +912,52 @@ def _shown_status(connector: Connector) -> Report | None:
 def _clock_off_s(charger: Charger, shown: ConnectorStatus) -> float | None:
     """How far (s; < 0: behind) ``charger``'s clock is off ours, to order its stamps against the
     status a connector shows, ``shown``, if it came untimed (:func:`_on_charger_clock`):
-    ``clock_skew_s``, else a lag its live readings confirmed (``LiveClockOffset.confirmed_s``)
+    ``clock_skew_s``, else an offset its live readings confirmed (``LiveClockOffset.confirmed_s``)
     that is too small for ``clock_skew_s``: the live stamps of a clock up to MAX_CLOCK_BEHIND_S
-    behind lie that far before the untimed status's arrival. None: on ours.
+    behind lie that far before the untimed status's arrival, those of one up to MAX_CLOCK_AHEAD_S
+    ahead that far after it (a status it queued before that arrival, stamped after it by our
+    clock, would replace it). None: on ours.
 
-    Such a lag is read off the wire, and a clock on ours whose readings come that late looks the
-    same; so it is not used when it may be delivery delay (up to :data:`DELIVERY_LAG_S`), nor to
-    move back a status that ended a flow (:data:`FLOW_ENDED_STATUSES`): a reading taken before
+    Such an offset is read off the wire, and a clock on ours whose readings come late looks like
+    one behind: so it is not used while delivery may explain it (:func:`_beyond_delivery`), nor
+    to move back a status that ended a flow (:data:`FLOW_ENDED_STATUSES`): a reading taken before
     that status would show its power after it (22 kW while Faulted), a status queued before it
     would replace it. The cost, on a clock that does lag: after such a status, a live reading
     shows 0 W until its stamps pass the status's arrival (the lag), and a live stamped status
-    sent within the lag is dropped. A lead too small for ``clock_skew_s`` is not used: once our
-    Heartbeat answer set the clock right, its live stamps would lie before the untimed status,
-    and nothing tells them from queued ones (a lag has :func:`_may_lag`)."""
+    sent within the lag is dropped. A lead moves the status forward (what was taken before it
+    stays out); its cost: the charger's clock set right without our time (its own NTP) before
+    live readings confirm the new offset, its live stamped statuses sent within the lead after
+    the untimed one are dropped. Our time sent clears either (:meth:`LiveClockOffset.clock_set`):
+    a clock set right by it would stamp its live statuses before the untimed one, as queued ones
+    of a clock still ahead are (a lag has :func:`_may_lag`)."""
     if charger.clock_skew_s is not None:
         return charger.clock_skew_s
     confirmed_s = charger._live_clock.confirmed_s
-    if confirmed_s is None or confirmed_s >= -DELIVERY_LAG_S or shown in FLOW_ENDED_STATUSES:
+    if (
+        confirmed_s is None
+        or not _beyond_delivery(confirmed_s)
+        or (confirmed_s < 0.0 and shown in FLOW_ENDED_STATUSES)
+    ):
         return None
     return round(confirmed_s)
+
+
+def _beyond_delivery(offset_s: float) -> bool:
+    """Whether a live offset off our clock (:func:`~.timeutil.clock_offset_s`) is the charger's
+    clock's: beyond what delivery makes of a clock on ours, :data:`DELIVERY_LAG_S` behind to
+    :data:`DELIVERY_LEAD_S` ahead."""
+    return not -DELIVERY_LAG_S <= offset_s <= DELIVERY_LEAD_S
 
 
 def _on_charger_clock(status: Report, report: Report, skew_s: float | None) -> Report:
     """``status`` with a stamp by the charger's clock: one sent untimed counts as of its arrival
     by the charger's clock, so ``report`` (stamped: an offline queue flushed after a reconnect)
     is ordered against it by one clock (:func:`_taken_after`). That clock is off ours by
-    ``skew_s`` (:func:`_clock_off_s` before ``report`` came: ahead as a stamp showed, a time then
-    only if not too far ahead; behind as its live readings confirmed, while ``report``'s stamp
-    may still come from it: :func:`_may_lag`), else it counts as on ours (a single reading's lag
-    may be its age in a queue). Its stamp is truncated as the clock's own may be
-    (:data:`STAMP_RESOLUTION_S`)."""
+    ``skew_s`` (:func:`_clock_off_s` before ``report`` came: ahead as a stamp or its live
+    readings showed, a time then only if not too far ahead; behind as its live readings
+    confirmed, while ``report``'s stamp may still come from it: :func:`_may_lag`), else it counts
+    as on ours (a single reading's lag may be its age in a queue). Its stamp is truncated as the
+    clock's own may be (:data:`STAMP_RESOLUTION_S`)."""
     if status.stamp is not None or status.got[0] is None:
         return status
     if skew_s is None or (skew_s < 0.0 and not _may_lag(report, skew_s)):

@@ -111,7 +111,7 @@ class LiveClockOffset:
     _burst_before: _Observed | None = None
     # The offset (s) the latest confirmation showed (None: none since the charger was last told
     # the time, :meth:`clock_set`), also one too small for ``clock_skew_s`` to record: live
-    # stamps of a clock a little behind are ordered by it.
+    # stamps of a clock a little behind or ahead are ordered by it.
     confirmed_s: float | None = None
 
     def observe(self, stamp: datetime, received: datetime) -> float | None:
