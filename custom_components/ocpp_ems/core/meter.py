@@ -792,7 +792,7 @@ def apply_energy(
       jump and count again).
     - Timestamps too far ahead are clock skew (:func:`effective_time`); elapsed time is the
       largest of the charger's and our own clocks, so a wrong clock never drops energy; the
-      charger's counts from a :func:`_believable` time only, so a wrong clock never makes an
+      charger's counts from a :func:`believable_stamp` time only, so a wrong clock never makes an
       allowance either.
     - Only the transaction's own connector credits it; the lifetime counts the whole-charger meter
       (connector 0) when there is one, else the outlets.
@@ -911,7 +911,7 @@ def energy_up_to_base(
     when = effective_time(charger, timestamp, received)
     power = _DEFAULT_MAX_POWER_W if max_power is None else max_power
     elapsed = 0.0
-    if _believable(when, received):
+    if believable_stamp(when, received):
         elapsed = (meter.energy_timestamp - when).total_seconds()
     return max(0.0, min(meter.energy_register_wh - register_wh, max_energy_wh(power, elapsed)))
 
@@ -1131,14 +1131,14 @@ def _allowance(
     power_w: float, slack_wh: float | None, base: RegisterPoint, point: RegisterPoint
 ) -> float:
     """How much energy may have been added from ``base`` to ``point``: max power x elapsed time
-    (the largest of the charger's, from a :func:`_believable` base, our clock's and our monotonic
+    (the largest of the charger's, from a :func:`believable_stamp` base, our clock's and our monotonic
     clock's: a clock set back never drops energy, nor does our host's sleep, which the monotonic
     clock does not count) plus the remaining tolerance."""
     elapsed = 0.0
     if (
         base.timestamp is not None
         and point.timestamp is not None
-        and _believable(base.timestamp, base.received_at)
+        and believable_stamp(base.timestamp, base.received_at)
     ):
         elapsed = (point.timestamp - base.timestamp).total_seconds()
     if base.received_at is not None and point.received_at is not None:
@@ -1149,7 +1149,7 @@ def _allowance(
     return max_energy_wh(power_w, elapsed, slack)
 
 
-def _believable(timestamp: datetime, received: datetime | None) -> bool:
+def believable_stamp(timestamp: datetime, received: datetime | None) -> bool:
     """Whether a charger's ``timestamp`` of what we got at ``received`` (None: not known) can be
     its time: at most :data:`MAX_PAST_SESSION_AGE` before. Older is a clock restarted at an old
     date (its firmware's build date, then set by our answer): the years from there to its next

@@ -613,6 +613,11 @@ class Charger:
     # (v201.transactions._written_since_boot, which moves it by the step our clock took since).
     # Not persisted: without it, only a live message shows the station kept a transaction.
     _booted_at: tuple[datetime, float | None] | None = field(default=None, repr=False)
+    # By EVSE, the id of the 2.x transaction last started there whose first message came live
+    # since the station's last BootNotification: none of its messages was written before that
+    # boot (v201.transactions._began_since_boot). Not persisted: without it, a message naming no
+    # EVSE goes to the open transaction of its id.
+    _started_since_boot: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
     # The energy price now, per kWh in the currency's main unit (the HA layer follows the user's
     # price entity or fixed price; not persisted); None: unknown, the energy is not costed.
     energy_price: float | None = None

@@ -47,8 +47,11 @@ or counted twice. The rules:
   (:func:`_counts_again`: a clock that kept the time; a Started sent again carries its original
   time), and one on another EVSE after a BootNotification that came after the open one's newest
   live message (a mark persisted with it; its queue sent after the boot, flagged offline or sent
-  again, is no sign the station kept it unless stamped after the boot by a clock we may go by:
-  :func:`_on_open`, :func:`_written_since_boot`), whatever its stamp (one from an
+  again, is no sign the station kept it unless its stamp shows it was written after the boot:
+  after it by a clock we may go by, or before the open one began by a clock restarted at an old
+  date: :func:`_on_open`, :func:`_written_since_boot`, :func:`_stamped_by_restarted_clock`; a
+  queue written before the boot is ambiguous, a spec station that lost the transaction keeps it
+  too), whatever its stamp (one from an
   offline queue: stamped after the open one was last known to run), unless the station showed
   it numbers its transactions per EVSE (:func:`_lost_for_another_evse`; without that boot it is
   the other EVSE's own, below). It shows that by a live message starting a transaction while
@@ -71,7 +74,9 @@ or counted twice. The rules:
   that repeats one EVSE's ended one exactly, and on a station that showed it numbers per EVSE
   any message naming no EVSE that does (:func:`_repeated_elsewhere`: an Updated sent again
   never gives the other EVSE's open one its card, charging state or seqNos; on a station that
-  keeps ids unique the open one's own messages after a boot look like such a repeat).
+  keeps ids unique the open one's own messages after a boot look like such a repeat). A message
+  naming no EVSE written before the station's last boot, when the open one began live after it,
+  is an ended one's of another EVSE (:func:`_ended_elsewhere_before_boot`).
   Without a boot since the open one's newest live message it never ends the open one (two cars
   started at about the same moment: their Starteds arrive in either order of their stamps).
 - **Unknown transactions** (their Started was lost, or is late) start on their first message,
@@ -106,6 +111,7 @@ from custom_components.ocpp_ems.core.charger_state import ChargerState, follows_
 from custom_components.ocpp_ems.core.meter import (
     Reading,
     Reception,
+    believable_stamp,
     clock_step_s,
     parse_meter_values,
     reception,
@@ -115,7 +121,11 @@ from custom_components.ocpp_ems.core.model import Charger, EventSequence, Transa
 from custom_components.ocpp_ems.core.protocol.common import spans
 from custom_components.ocpp_ems.core.protocol.incoming import authorization_status
 from custom_components.ocpp_ems.core.protocol.rpc import Payload
-from custom_components.ocpp_ems.core.timeutil import parse_optional_timestamp, parse_timestamp
+from custom_components.ocpp_ems.core.timeutil import (
+    parse_optional_timestamp,
+    parse_timestamp,
+    utcnow,
+)
 
 from .station import apply_status, report_charging_state, resolve_evse, station_state
 
@@ -279,6 +289,7 @@ def station_booted(state: ChargerState) -> None:
     charger = state.charger
     clock_ahead = charger.clock_skew_s is not None and charger.clock_skew_s > 0
     charger._booted_at = None if clock_ahead else reception(None)
+    charger._started_since_boot.clear()
     open_ones = [c.transaction for c in charger.connectors.values() if c.transaction]
     for transaction in open_ones:
         transaction._boot_since_last_message = True
@@ -351,7 +362,9 @@ def _repeated_elsewhere(charger: Charger, running: Transaction, event: Event) ->
     it), only on a station that showed it numbers per EVSE (:func:`_numbers_per_evse`). On one
     that keeps ids unique, ``running`` is the id's only transaction: the station sends its
     transaction messages in order, so what it sends again of the other EVSE's comes before the
-    Started that used the id again. After a boot it repeats the ended one's seqNos, its clock
+    Started that used the id again (one sent late all the same, written before the boot
+    ``running`` began after, is the ended one's: :func:`_ended_elsewhere_before_boot`). After a
+    boot it repeats the ended one's seqNos, its clock
     may restart inside its span, one household shows one card, and the other EVSE's meter may
     read below: ``running``'s own messages look like a repeat. The ``offline`` flag tells
     neither (``running``'s own queue has it, a message sent again for a lost answer has not)."""
@@ -555,8 +568,10 @@ def _ended_on_named_evse(charger: Charger, event: Event) -> Transaction | None:
 
 
 def _earlier_owner(charger: Charger, found: Transaction | None, event: Event) -> Transaction | None:
-    """The earlier transaction of ``found``'s id (on its EVSE) that ``event`` belongs to: the
-    first one not yet ended when ``event`` was stamped, if ``found`` began after that; else one
+    """The earlier transaction of ``found``'s id (on its EVSE; on another for a late message
+    written before the boot ``found`` began after: :func:`_ended_elsewhere_before_boot`) that
+    ``event`` belongs to: the first one not yet ended when ``event`` was stamped, if ``found``
+    began after that (:func:`_first_not_ended_by`); else one
     that ``event`` repeats (:func:`_repeats`: after the clock went back, the old one's messages
     are stamped after the new one began). A station that uses an id again
     (:func:`_starts_another`) and sends the old one's messages again (it never saw our answers)
@@ -565,17 +580,65 @@ def _earlier_owner(charger: Charger, found: Transaction | None, event: Event) ->
         return None
     others = _others_of_its_id(charger, found)
     if event.at < found.started_at:
-        earlier = (
-            t
-            for t in others
-            if t.started_at < found.started_at and t.ended_at is not None and event.at <= t.ended_at
-        )
-        first = min(earlier, key=lambda t: t.started_at, default=None)
-        if first is not None:
-            return first
+        for candidates in (others, _ended_elsewhere_before_boot(charger, found, event)):
+            first = _first_not_ended_by(candidates, found, event.at)
+            if first is not None:
+                return first
     if _identifies(found, event):
         return None
     return next((t for t in others if _repeats(t, event)), None)
+
+
+def _first_not_ended_by(
+    candidates: list[Transaction], found: Transaction, at: datetime
+) -> Transaction | None:
+    """The first of ``candidates`` (ended transactions of ``found``'s id) that began before
+    ``found`` and had not ended by ``at``."""
+    earlier = (
+        t
+        for t in candidates
+        if t.started_at < found.started_at and t.ended_at is not None and at <= t.ended_at
+    )
+    return min(earlier, key=lambda t: t.started_at, default=None)
+
+
+def _ended_elsewhere_before_boot(
+    charger: Charger, found: Transaction, event: Event
+) -> list[Transaction]:
+    """The ended transactions of ``found``'s id on other EVSEs that ``event`` (naming no EVSE,
+    stamped before ``found`` began) may be a late message of: only when it was written before
+    the station's last boot, stamped before it by more than a clock may lead ours unrecorded
+    (:func:`_boot_time_now`, :func:`~...meter.too_far_ahead`), and ``found`` began live after
+    that boot (:func:`_began_since_boot`). None of ``found``'s messages was written before the
+    boot: its own are stamped by the clock running since, after its Started, unless set back
+    without a reboot. Without that boot (a station keeps ids unique: ``found``'s own messages
+    after a reboot repeat an ended one's seqNos, stamps and card, :func:`_repeated_elsewhere`)
+    it is ``found``'s."""
+    if event.evse_id is not None or event.stamped is None or not _began_since_boot(charger, found):
+        return []
+    booted = _boot_time_now(charger, reception(None))
+    if booted is None or not too_far_ahead(booted, event.stamped):
+        return []
+    return [
+        t
+        for t in charger.ended_transactions()
+        if t.transaction_id == found.transaction_id and t.connector_id != found.connector_id
+    ]
+
+
+def _note_start(charger: Charger, transaction: Transaction, *, live: bool) -> None:
+    """Remember whether ``transaction``, the newest on its EVSE, began live (its first message
+    sent now, so written after the station's last boot) for :func:`_began_since_boot`."""
+    if live:
+        charger._started_since_boot[transaction.connector_id] = transaction.transaction_id
+    else:
+        charger._started_since_boot.pop(transaction.connector_id, None)
+
+
+def _began_since_boot(charger: Charger, transaction: Transaction) -> bool:
+    """Whether ``transaction``'s first message came live after the station's last boot (none
+    since), as :func:`_note_start` saw it (for its EVSE's newest only)."""
+    return charger._started_since_boot.get(transaction.connector_id) == transaction.transaction_id
 
 
 def _identifies(running: Transaction, event: Event) -> bool:
@@ -627,11 +690,16 @@ def _verdict(state: ChargerState, event: Event) -> bool:
 
 def _on_open(state: ChargerState, transaction: Transaction, event: Event) -> bool:
     seen, live = _observe(transaction, event)
-    if (seen is Seen.NEW and live) or _written_since_boot(state.charger, event):
+    if (
+        (seen is Seen.NEW and live)
+        or _written_since_boot(state.charger, event)
+        or _stamped_by_restarted_clock(transaction, event)
+    ):
         # The station still runs it: it was not lost in a boot. Its queue is no sign (flagged
         # offline, sent again, a gap filled, its seqNo continuing: it queued them before the
-        # reboot too) unless stamped after the boot: a queue kept through a reboot outlives what
-        # it lost, and would clear the mark ahead of the Started that uses the id again.
+        # reboot too) unless written after the boot, as its stamp shows: a queue kept through a
+        # reboot outlives what it lost, and would clear the mark ahead of the Started that uses
+        # the id again.
         transaction._boot_since_last_message = False
     if seen is Seen.DUPLICATE and event.kind != "Ended":
         # (An Ended of an open transaction was never applied, whatever its number: a station
@@ -730,6 +798,27 @@ def _written_since_boot(charger: Charger, event: Event) -> bool:
         and stamped is not None
         and too_far_ahead(stamped, booted)
         and not too_far_ahead(stamped, got[0])
+    )
+
+
+def _stamped_by_restarted_clock(transaction: Transaction, event: Event) -> bool:
+    """Whether ``event``, a message of the open ``transaction``, was stamped by a clock that
+    restarted at an old date (its build date) since the transaction began: before its Started,
+    and further behind the time it came than an offline queue may be old
+    (:func:`~...meter.believable_stamp`). What the station wrote of it before, its queue kept through a
+    reboot too, was stamped after the Started by the clock that stamped the Started, and a
+    message sent again carries its original stamp: so it was written after a restart, a reboot,
+    with the transaction still running (one that loses its transactions in a reboot writes
+    nothing of them after it). Whatever its seqNo (a station may count from 0 again after its
+    boot). Unlike :func:`_written_since_boot` it needs neither the boot's time nor a clock we go
+    by. A stamp that is no time (1970: a clock never set, or a message built without one) tells
+    nothing; nor does a clock restarted at a recent time (the one it last saved), which a clock
+    stepped back before the boot may match."""
+    stamped = event.stamped
+    return (
+        stamped is not None
+        and stamped < transaction.started_at
+        and not believable_stamp(stamped, utcnow())
     )
 
 
@@ -872,6 +961,7 @@ def _on_unknown(state: ChargerState, event: Event) -> bool:
     _note_numbering_per_evse(charger, evse_id, event)
     # A transaction that waited for its EVSE announced its token while it waited.
     transaction = _start(state, evse_id, first, announced=bool(earlier))
+    _note_start(charger, transaction, live=not earlier and not event.offline)
     assert transaction.sequence is not None
     live = _taken_now(transaction, first, Seen.NEW, newest_before=None)  # observed by _start
     accepted = _apply(state, transaction, first, Seen.NEW, live=live)
