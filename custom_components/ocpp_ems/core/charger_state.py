@@ -37,6 +37,7 @@ from .meter import (
     later_s,
     max_energy_wh,
     max_power_w,
+    prove_life_before_at_end,
     reception,
     register_base,
     settle_lifetime_balance,
@@ -675,7 +676,11 @@ class ChargerState:
     ) -> None:
         """End the session; ``reported``: its register at the end was taken (the outlet has
         reported all it took: connector 0's lead on the lifetime ends, ``settle_lifetime_balance``;
-        an Ended without meter values, or an implausible stop value, leaves it for later)."""
+        an Ended without meter values, or an implausible stop value, leaves it for later; that
+        register settles a reading held as maybe the register's life before, before the session's
+        record is written: ``prove_life_before_at_end``)."""
+        if reported:
+            prove_life_before_at_end(self.charger, connector, transaction, self._max_power())
         transaction.ended_at = ended
         transaction.stop_reason = reason
         connector.transaction = None

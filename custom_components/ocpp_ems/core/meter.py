@@ -674,6 +674,21 @@ def _prove_life_before(
         credit_session(charger, session, credit)
 
 
+def prove_life_before_at_end(
+    charger: Charger, connector: Connector, transaction: Transaction, power: float
+) -> None:
+    """``transaction`` ended at the connector's register (its base now: taken, so of the
+    present life, as the session's end reported it): that end settles a reading held as maybe
+    the life before's (:func:`_prove_life_before`) as a later live reading would. A reading of
+    the session's own lies at or below its end, so one above it is the life before's, counted
+    for ``transaction`` if it came with it; one at or below it may be the session's: forgotten.
+    Its end stamped no later than the base (the same reading sent again with it, or a clock set
+    back) would leave it held, and the session would end without it."""
+    base = _read_register(connector.meter)
+    if base is not None:
+        _prove_life_before(charger, connector, base, transaction, power)
+
+
 def _life_before_allowance(power_w: float, end: RegisterPoint, held: RegisterPoint) -> float:
     """How much the life before may have added from its ``end`` to ``held``, a reading of it sent
     after its reset: max power x the time between them by the charger's own stamps, both of that
