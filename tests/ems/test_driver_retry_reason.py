@@ -205,14 +205,16 @@ async def test_a_retried_stop_says_each_outcome_in_turn() -> None:
         assert _shown(r).reason is reason
 
 
-async def test_a_limit_refused_after_one_left_unanswered_ends_the_wait() -> None:
-    """A limit left unanswered, then refused at the retry: the charger answers; the manager
-    waits for it no more (a refused limit is written again by the next decision)."""
+async def test_a_limit_refused_after_one_left_unanswered_says_refused() -> None:
+    """A limit left unanswered, then refused at the retry: the charger answers (its writes are
+    no longer held), and the reason says the latest outcome; the refused limit waits the run's
+    second wait (it was written again at the very next decision:
+    ``test_driver_refused_limit_backoff``)."""
     r = rig()
     _silent(r)
     await r.step()
     _silent(r, False)
     r.control.fail = {"set_limit"}
     _, retries = await r.step(after_s=TIMING.retry_s)
-    assert retries == [r.clock.t + TIMING.retry_s]
-    assert (_shown(r).reason, _shown(r).controller_reason) == (Reason.FAST, None)
+    assert retries == [r.clock.t + 2 * TIMING.retry_s]
+    assert (_shown(r).reason, _shown(r).controller_reason) == (Reason.CHARGER_REFUSED, Reason.FAST)

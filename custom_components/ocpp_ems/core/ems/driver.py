@@ -21,10 +21,14 @@ calls the driver):
   a charger's writes run one at a time, only the latest decision's; a failed write, and a charger
   that reconnects, are forgotten by the controller so the next decision is written again. A write
   that would fail again at once (left unanswered: each would wait out a silent charger's response
-  timeout once more; a stop refused) is written again after a wait that doubles while the charger
-  keeps failing, as the user's pause waits (``current_control.backed_off``); meanwhile a charger
-  that left one unanswered gets none of the manager's writes, and its decision's reason says
-  the manager waits for the charger (not answering, or refused the stop: the latest outcome)
+  timeout once more; refused, a limit or a stop: a charger refusing every limit was written at
+  every decision, about once a second for good) is written again after a wait that doubles while
+  the charger keeps failing, as the user's pause waits (``current_control.backed_off``);
+  meanwhile a charger that left one unanswered gets none of the manager's writes; one that
+  refused keeps what it holds, and the write it refused counts as written (the draw above it is
+  the house's to the fuse shares: the other chargers make room for it), so only a change of its
+  target goes out, once (the same value refused again is no news); its decision's reason says
+  the manager waits for the charger (not answering, or refused: the latest outcome)
   from the failed write on (the latest decision is shown again, ``on_shown``, with no new one),
   through the retries, until the run's latest retry (kept through its round trip). A write
   taken, a new connection, a waiting stop's session ended (the stop's own failure then is moot:
@@ -64,6 +68,7 @@ from typing import Any, Protocol
 from custom_components.ocpp_ems.core.current_control import backed_off, stop_outcome
 from custom_components.ocpp_ems.core.errors import (
     ChargerNotConnectedError,
+    CommandNotSupportedError,
     CommandRejectedError,
     CommandTimeoutError,
     FailureRuns,
@@ -93,6 +98,8 @@ from .types import (
 )
 
 _LOGGER = logging.getLogger(__name__)
+# A write the charger answered and did not take: it would refuse the same again at once.
+_REFUSALS = (CommandRejectedError, CommandNotSupportedError)
 # The retry time of a hand-back that found the charger offline: at its next update once connected.
 _WHEN_BACK = math.inf
 
@@ -202,7 +209,7 @@ class EmsDriver:
         self._retry_shown_at: dict[str, float] = {}
         self._silent: dict[str, ChargerCommand] = {}  # (the write left unanswered)
         # What the manager waits for at each charger in such a run: the latest outcome (not
-        # answering, or the stop refused), shown until the run ends (_end_failed_run), the
+        # answering, or refused), shown until the run ends (_end_failed_run), the
         # retries' round trips included (a silent charger's reason flapped at every retry).
         self._waiting_for: dict[str, Reason] = {}
         # Chargers whose latest write is a stop not taken (on its way, or waiting to be asked
@@ -677,15 +684,16 @@ class EmsDriver:
         """The charger's decision while the manager waits for it (None: it does not): its write
         held, the charger left the last one unanswered; else, until a write is taken, what it
         waits for (:meth:`_record_outcome`), also while a write is on its way: a charger that
-        does not answer, or one that refused the stop the controller still wants."""
+        does not answer, or one that refused a limit, or the stop the controller still wants."""
         if charger.write is not None and self._held(charger_id, charger.write):
             held = replace(charger, write=None)
             return self._told_waiting(held, Reason.CHARGER_NOT_ANSWERING) or held
         reason = self._waiting_for.get(charger_id)
         if reason is None or not self._in_controller(charger_id):
             return None
-        if reason is Reason.CHARGER_REFUSED and not charger.target.paused:
-            return None  # (the stop it refused is wanted no more)
+        stop_wanted_no_more = charger_id in self._waiting_stops and not charger.target.paused
+        if reason is Reason.CHARGER_REFUSED and stop_wanted_no_more:
+            return None  # (the stop it refused: a limit goes out at once, nothing waits)
         return self._told_waiting(charger, reason)
 
     def _show_again(
@@ -904,25 +912,26 @@ class EmsDriver:
         """When to write again after a failed write (the HA layer wakes then). One that would
         fail again at once waits, twice the wait before while the charger keeps failing
         (``backed_off``): left unanswered (the charger may be busy or silent: each write waits
-        out the response timeout; the charger's writes are held meanwhile), or a stop refused. A
-        stop stays written meanwhile (not asked at every decision: ``_write_failed_again``); any
-        other write is forgotten by the controller, one refused is written again by the next
-        decision."""
+        out the response timeout; the charger's writes are held meanwhile), or refused. A write
+        refused, and a stop that waits, stay written meanwhile (not asked at every decision:
+        ``_write_failed_again``; the controller writes only a new target, and counts the draw
+        above what it wrote as the house's: the fuse shares of the others make room for it); an
+        unanswered limit is forgotten by the controller (its writes are held). Any other failure
+        (offline) is forgotten and written again by the next decision."""
         now, retry_s = self._clock(), self._timing().retry_s
-        waits = isinstance(err, CommandTimeoutError) or (
-            stop and isinstance(err, CommandRejectedError)
-        )
-        stop_waits = stop and waits
-        if not stop_waits:
+        refused = isinstance(err, _REFUSALS)
+        waits = refused or isinstance(err, CommandTimeoutError)
+        stays_written = refused or (stop and waits)
+        if not stays_written:
             self._manager.invalidate(charger_id)
-        self._record_outcome(charger_id, command, err, stop=stop)
+        self._record_outcome(charger_id, command, err)
         retry_at = now + retry_s
         if waits:
             wait = backed_off(retry_s, self._write_wait_s.get(charger_id))
             self._write_wait_s[charger_id] = wait
             retry_at = now + wait
             self._retry_at(charger_id, retry_at)
-        self._show_again(charger_id, command, rewritten=not stop_waits)
+        self._show_again(charger_id, command, rewritten=not stays_written)
         return retry_at
 
     def _retry_at(self, charger_id: str, when: float) -> None:
@@ -930,21 +939,16 @@ class EmsDriver:
         says so until that retry's outcome."""
         self._write_again_at[charger_id] = self._retry_shown_at[charger_id] = when
 
-    def _record_outcome(
-        self, charger_id: str, command: ChargerCommand, err: OcppEmsError, *, stop: bool
-    ) -> None:
+    def _record_outcome(self, charger_id: str, command: ChargerCommand, err: OcppEmsError) -> None:
         """What the manager waits for after a failed write: the latest outcome wins. Left
-        unanswered: the charger's writes are held; refused: it answers (nothing is held), and the
-        manager waits only for a stop it refused. (Offline, or never sent: as it was.)"""
+        unanswered: the charger's writes are held; refused (a limit or a stop): it answers,
+        nothing is held. (Offline, or never sent: as it was.)"""
         if isinstance(err, CommandTimeoutError):
             self._silent[charger_id] = command
             self._waiting_for[charger_id] = Reason.CHARGER_NOT_ANSWERING
-        elif isinstance(err, CommandRejectedError):
+        elif isinstance(err, _REFUSALS):
             self._silent.pop(charger_id, None)
-            if stop:
-                self._waiting_for[charger_id] = Reason.CHARGER_REFUSED
-            else:
-                self._waiting_for.pop(charger_id, None)
+            self._waiting_for[charger_id] = Reason.CHARGER_REFUSED
 
     def _end_stop_wait_if_idle(self, charger_id: str, link: ChargerLink) -> None:
         """A stop on its way or waiting for the charger (refused or unanswered) is over once no

@@ -61,8 +61,8 @@ class Reason(StrEnum):
     STOPPING = "stopping"  # solar car held at its minimum in a deficit: the stop delay runs
     PHASE_SWITCH_PENDING = "phase_switch_pending"  # a 1p/3p switch delay (or settle time) runs
     # The driver's, in place of the controller's (``ChargerDecision.controller_reason``): the
-    # charger left a write unanswered, its writes wait for the next try; it refused the stop the
-    # controller still wants, asked again at the next try (``driver._waiting_decision``).
+    # charger left a write unanswered, its writes wait for the next try; it refused a limit or the
+    # stop the controller still wants, asked again at the next try (``driver._waiting_decision``).
     CHARGER_NOT_ANSWERING = "charger_not_answering"
     CHARGER_REFUSED = "charger_refused"
 
