@@ -646,10 +646,7 @@ class ChargerState:
             apply_energy(
                 self.charger, connector, meter_stop_wh, transaction, ended, max_power=power
             )
-        end_wh = None if end_reading is None else end_reading.energy_register_wh
-        ends: list[float | None] = (
-            [meter_stop_wh] if meter_stop_wh is not None else [end_wh, last_register_wh(readings)]
-        )
+        ends = _end_registers(meter_stop_wh, end_reading, readings)
         reported = any(_took(connector, register_wh) for register_wh in ends)
         self._close(connector, transaction, ended, reason, reported=reported)
 
@@ -912,6 +909,29 @@ def _shown_status(connector: Connector) -> Report | None:
         return None
     got = (connector._status_received_at, connector._status_received_monotonic)
     return Report(connector.status_timestamp, connector._status_stamp, got)
+
+
+def _end_registers(
+    meter_stop_wh: float | None, end_reading: Reading | None, readings: Sequence[Reading]
+) -> list[float | None]:
+    """The registers a session ended at (:meth:`ChargerState.end_session`): its stop value, else
+    its end reading's and the newest read with it (stamped within a second of it, whole seconds
+    truncated or rounded: the register an end sample with the SoC only lacks comes in an entry
+    of the same or the next second). One read earlier (the session's last periodic sample, a
+    minute before) is not its end: taken for it, a whole-charger meter's own use would be settled
+    as all the rise after it, counted again with the outlet's next reading (left unreported, the
+    lifetime only waits for that meter's next reading)."""
+    if meter_stop_wh is not None:
+        return [meter_stop_wh]
+    if end_reading is None:
+        return []
+    within_s = 1.5 * STAMP_RESOLUTION_S
+    at_the_end = [
+        reading
+        for reading in readings
+        if abs((reading.timestamp - end_reading.timestamp).total_seconds()) <= within_s
+    ]
+    return [end_reading.energy_register_wh, last_register_wh(at_the_end)]
 
 
 def _clock_off_s(charger: Charger, shown: ConnectorStatus) -> float | None:
