@@ -3,9 +3,10 @@ central systems out), with the energy manager on and its decisions flowing (a se
 every quarter second, the tests' 50 ms debounce).
 
 The refused limit was written again at the very next decision: 38 SetChargingProfile calls in
-3 s (about one a second with the production debounce, for good). Now it is written again only
-after the retry wait (30 s in use, doubling), the reason sensor says the charger refused it, and
-a new target (the user lowers the maximum) goes out at once, once.
+3 s (about one a second with the production debounce, for good). Now, from the run's second
+refusal (the first is asked again at the next decision: a busy charger takes it), it is written
+again only after the retry wait (30 s in use, doubling), the reason sensor says the charger
+refused it, and a new target (the user lowers the maximum) goes out at once, once.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ second with the production debounce, for good. A refused limit now waits as a st
 write left unanswered does (``backed_off``), the reason says the charger refused, a new target
 goes out at once, and the refused limit counts as written: the draw above it is the house's, so
 the fuse shares of the other chargers make room for what the refusing charger really draws.
+All of that from the run's second refusal: the first is written again by the next decision (a
+busy charger takes it: ``test_driver_refused_once``), one write more than a wait at once.
 Fake clock and current controls (``test_driver.rig``); the controller and the driver are real."""
 
 from __future__ import annotations
@@ -53,9 +55,10 @@ async def test_a_charger_refusing_every_limit_is_asked_less_and_less_often() -> 
     r = rig()
     r.control.fail = {"set_limit"}
     times = _write_times(r)
-    assert await _decide_every_second(r, TEN_MINUTES_S) == 7
-    # At 1 s, then 5, 10, 20, 40, 80 and 160 s after each (the next is due at 636 s).
-    assert _waits(times) == [5.0, 10.0, 20.0, 40.0, 80.0, 160.0]
+    assert await _decide_every_second(r, TEN_MINUTES_S) == 8
+    # At 1 s and again at the next decision (the first refusal of the run is forgiven), then 5,
+    # 10, 20, 40, 80 and 160 s after each (the next is due at 637 s).
+    assert _waits(times) == [1.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0]
 
 
 async def test_the_wait_doubles_up_to_the_refused_limit_maximum() -> None:
@@ -74,7 +77,11 @@ async def test_the_reason_says_refused_until_a_limit_is_taken() -> None:
     r = rig()
     r.driver.update_charger("a", {"max_current_a": 16.0})
     r.control.fail = {"set_limit"}
-    _, retries = await r.step(after_s=1.0)
+    step, _ = await r.step(after_s=1.0)
+    assert step.writes == {"a": ChargerCommand(16.0, 3)}
+    assert _shown(r).reason is Reason.FAST  # (refused once: asked again, nothing waits)
+    step, retries = await r.step(after_s=1.0)
+    assert step.writes == {"a": ChargerCommand(16.0, 3)}
     assert retries == [r.clock.t + TIMING.retry_s]
     shown = _shown(r)
     assert (shown.reason, shown.controller_reason, shown.until) == (
@@ -102,10 +109,11 @@ async def test_a_new_target_goes_out_at_once_and_once() -> None:
     r.driver.update_charger("a", {"max_current_a": 16.0})
     r.control.fail = {"set_limit"}
     await r.step(after_s=1.0)
+    await r.step(after_s=1.0)  # (refused again: the run waits)
     r.driver.update_charger("a", {"max_current_a": 10.0})
     step, retries = await r.step(after_s=1.0)
     assert step.writes == {"a": ChargerCommand(10.0, 3)}
-    assert retries == [r.clock.t + 2 * TIMING.retry_s]  # (the run's second refusal)
+    assert retries == [r.clock.t + 2 * TIMING.retry_s]  # (the run's second wait)
     assert await _decide_every_second(r, 2 * TIMING.retry_s - 1.0) == 0
 
 
@@ -117,7 +125,7 @@ async def test_a_limit_not_supported_waits_as_a_refused_one() -> None:
         raise CommandNotSupportedError("SetChargingProfile")
 
     r.control.on_call = not_supported
-    assert await _decide_every_second(r, 30.0) == 3  # (at 1, 6 and 16 s)
+    assert await _decide_every_second(r, 30.0) == 4  # (at 1, 2, 7 and 17 s)
     assert _shown(r).reason is Reason.CHARGER_REFUSED
 
 

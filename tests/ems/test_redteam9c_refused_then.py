@@ -12,7 +12,8 @@ from .util import car
 
 
 async def _refused_for_good(r: Rig) -> None:
-    """Fast mode at 32 A refused, then the refusal's retry refused too (the wait is 10 s)."""
+    """Fast mode at 32 A refused, then the refusal's retry refused too (the first refusal is
+    forgiven, the second waits the first wait: 5 s here)."""
     r.control.fail = {"set_limit"}
     await r.step(after_s=1.0)
     await r.step(after_s=5.0)

@@ -23,7 +23,9 @@ calls the driver):
   that would fail again at once (left unanswered: each would wait out a silent charger's response
   timeout once more; refused, a limit or a stop: a charger refusing every limit was written at
   every decision, about once a second for good) is written again after a wait that doubles while
-  the charger keeps failing, as the user's pause waits (``current_control.backed_off``);
+  the charger keeps failing, as the user's pause waits (``current_control.backed_off``); a limit
+  refused as a run's first failure waits for nothing (a busy charger takes the next: the next
+  decision writes it again), the run's next refusal waits;
   meanwhile a charger that left one unanswered gets none of the manager's writes; one that
   refused keeps what it holds, and the write it refused counts as written (the draw above it is
   the house's to the fuse shares: the other chargers make room for it), so only a change of its
@@ -199,7 +201,8 @@ class EmsDriver:
         # Each charger's running transactions as last seen: which one is new (_stop_new_sessions).
         self._transactions: dict[str, frozenset[str]] = {}
         # Chargers whose write would fail again at once (_write_again_later): written again from
-        # then, not at every decision; the last wait of their run of such failures; and those
+        # then, not at every decision; the last wait of their run of such failures (0: a refused
+        # limit forgiven, _forgives: the run's next failure waits the first wait); and those
         # that left it unanswered, whose writes are held until then.
         self._write_again_at: dict[str, float] = {}
         self._write_wait_s: dict[str, float] = {}
@@ -917,15 +920,20 @@ class EmsDriver:
         ``_write_failed_again``; the controller writes only a new target, and counts the draw
         above what it wrote as the house's: the fuse shares of the others make room for it); an
         unanswered limit is forgotten by the controller (its writes are held). Any other failure
-        (offline) is forgotten and written again by the next decision."""
+        (offline, a limit refused once: :meth:`_forgives`) is forgotten and written again by the
+        next decision."""
         now, retry_s = self._clock(), self._timing().retry_s
+        forgiven = self._forgives(charger_id, err, stop=stop)
         refused = isinstance(err, _REFUSALS)
-        waits = refused or isinstance(err, CommandTimeoutError)
-        stays_written = refused or (stop and waits)
+        waits = (refused and not forgiven) or isinstance(err, CommandTimeoutError)
+        stays_written = waits and (refused or stop)
         if not stays_written:
             self._manager.invalidate(charger_id)
-        self._record_outcome(charger_id, command, err)
         retry_at = now + retry_s
+        if forgiven:
+            self._write_wait_s[charger_id] = 0.0  # (the run's next failure waits the first wait)
+        else:
+            self._record_outcome(charger_id, command, err)
         if waits:
             wait = backed_off(retry_s, self._write_wait_s.get(charger_id))
             self._write_wait_s[charger_id] = wait
@@ -933,6 +941,17 @@ class EmsDriver:
             self._retry_at(charger_id, retry_at)
         self._show_again(charger_id, command, rewritten=not stays_written)
         return retry_at
+
+    def _forgives(self, charger_id: str, err: OcppEmsError, *, stop: bool) -> bool:
+        """Whether a failed write is a limit refused as its run's first failure (no wait of the
+        run recorded: a write was taken since any earlier refusal or unanswered write, or the run
+        ended otherwise: :meth:`_forget_failed_run`). The charger may be busy and take the next:
+        nothing waits, the controller forgets the write (its next decision writes it again), the
+        reason stays the controller's. Waiting 30 s at once, the refused write counted as
+        written, left the car at the wrong current: below its fuse share (its own draw above a
+        refused lower counted as house load to it), or short of the sun. From the run's next
+        failure on a refused limit waits (a charger refusing every limit)."""
+        return isinstance(err, _REFUSALS) and not stop and charger_id not in self._write_wait_s
 
     def _retry_at(self, charger_id: str, when: float) -> None:
         """The run's next retry is due ``when`` (:meth:`_write_failed_again`), and the reason
