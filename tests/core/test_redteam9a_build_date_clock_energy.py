@@ -13,6 +13,7 @@ import pytest
 from custom_components.ocpp_ems.core.meter import ENERGY_REGISTER, POWER
 
 from .test_time_hostile import our_clock
+from .v16_harness import wait_for
 from .v201_harness import V201Harness as Harness
 from .v201_harness import sampled
 
@@ -59,6 +60,8 @@ async def test_a_build_date_clock_at_a_realistic_pace_counts_every_wh(
         for step in range(2 * STEPS):
             if reboot and step == STEPS:
                 await station.boot(reason="PowerUp")
+                # The boot's provisioning done before our clock moves on (its requests' timeouts).
+                await wait_for(lambda: len(station.actions("GetLocalListVersion")) == 2)
                 since_boot_s = 0.0
             clock.tick(MINUTE_S)
             since_boot_s += MINUTE_S

@@ -6,12 +6,15 @@ StartTransaction, Charging stamped by the clock now on ours, live 22 kW readings
 
 The commit pinned this cost for 30 s (``test_status_small_lead.test_a_clock_set_right_on_its_own``:
 one status dropped "until the charger's next status"); with a lead of minutes the whole start of
-the next session lies inside the old lead, and a charging charger sends no next status.
+the next session lies inside the old lead, and a charging charger sends no next status: it
+showed (Available, 22000 W) three minutes into the session (a04ba98: Charging).
+
+Fixed: the latest status dropped only by the lead is ordered again by the next offset live
+readings confirm (``ChargerState._retake_held_status``): Charging at the session's second reading
+(test_status_lead_stale.py).
 """
 
 from __future__ import annotations
-
-import pytest
 
 from custom_components.ocpp_ems.core.model import ConnectorStatus
 
@@ -24,17 +27,6 @@ from .v16_harness import Harness
 FOUR_MIN_AHEAD_S = 240
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "red team 9b: observed (Available, 22000 W) three minutes into the session: its stamped "
-        "Preparing and Charging were dropped as older than the untimed Available, moved 239 s "
-        "forward by the stale lead, and no later status comes while it charges; expected "
-        "(Charging, 22000 W). a04ba98 passes (a lead under MAX_CLOCK_AHEAD_S was not used). "
-        "Likely fix: charger_state._clock_off_s (a confirmed lead is stale once a live stamp "
-        "lies behind it, e.g. the stamped status itself arriving live)."
-    ),
-)
 async def test_a_session_after_the_clock_went_right_shows_charging(h_cp1: Harness) -> None:
     with our_clock() as clock:
         sim = await lead_confirmed(h_cp1, clock, FOUR_MIN_AHEAD_S)

@@ -140,7 +140,8 @@ async def test_a_clock_set_right_on_its_own(
     """The clock 30 s ahead goes back to ours without our time (its own NTP): once two live
     readings confirm the new offset, the Charging it stamps a second after its untimed Preparing
     shows. Pin of the lead's cost: before they do, it lies before the Preparing by the old lead
-    and is dropped (Preparing shown until the charger's next status)."""
+    and is dropped (Preparing shown until live readings confirm the new offset:
+    test_status_lead_stale)."""
     with our_clock() as clock:
         sim = await lead_confirmed(h_cp1, clock, 30)
         if readings_confirm_it:

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from .directory import Admission
 from .meter import (
@@ -113,6 +114,26 @@ SECURITY_EVENT_FROM_CHARGER = "charger"
 SECURITY_EVENT_FROM_SERVER = "server"
 
 
+class _StatusNews(NamedTuple):
+    """What a status report says of a connector (:meth:`ChargerState.record_status`)."""
+
+    status: ConnectorStatus
+    error_code: str | None
+    vendor_error_code: str | None
+    info: str | None
+
+
+class _HeldStatus(NamedTuple):
+    """A stamped status dropped only because the charger's clock offset (:func:`_clock_off_s`)
+    put the untimed status shown after it: ordered again by the next offset live readings
+    confirm (:meth:`ChargerState._retake_held_status`)."""
+
+    news: _StatusNews
+    report: Report
+    # ``LiveClockOffset.confirmations`` when it came.
+    confirmations: int
+
+
 class ChargerState:
     """Applies what a charger reported to its :class:`~.model.Charger` (one per session)."""
 
@@ -125,6 +146,8 @@ class ChargerState:
         self._foreign_readings: set[str] = set()
         # Warnings about a charger's habit, given once per connection (``first_warning``).
         self._warned: set[str] = set()
+        # Connector id -> its latest status dropped only by a clock offset (_HeldStatus).
+        self._held_statuses: dict[int, _HeldStatus] = {}
 
     def first_warning(self, topic: str) -> bool:
         """True the first time ``topic`` comes up on this connection: a warning about what a
@@ -250,16 +273,10 @@ class ChargerState:
         when = now if timestamp is None else effective_time(self.charger, timestamp, now)
         if self._skew_changed(skew):
             self.charger.notify()
-        shown = (_shown_status(connector), shown_reading(connector.meter))
-        shown_status, reading_shown = shown
         report = Report(when, timestamp, got)
-        if (
-            timestamp is not None
-            and shown_status is not None
-            and not _taken_after(
-                _on_charger_clock(shown_status, report, clock_off_s), report, shown
-            )
-        ):
+        news = _StatusNews(status, error_code, vendor_error_code, info)
+        if timestamp is not None and _out_of_order(connector, report, clock_off_s):
+            self._hold_status(connector, news, report, clock_off_s)
             _LOGGER.debug(
                 "%s: ignoring out-of-order status %s of connector %s",
                 self.charger.charger_id,
@@ -267,20 +284,31 @@ class ChargerState:
                 connector_id,
             )
             return False
+        self._apply_status(connector, news, report)
+        return True
+
+    def _apply_status(self, connector: Connector, news: _StatusNews, report: Report) -> None:
+        """Show ``news`` (taken at or after the status shown, as ``report`` says) on
+        ``connector``."""
+        self._held_statuses.pop(connector.connector_id, None)  # (older than this one)
+        shown = (_shown_status(connector), shown_reading(connector.meter))
+        reading_shown = shown[1]
         previous = connector.status
         changed = (previous, connector.error_code, connector.vendor_error) != (
-            status,
-            error_code,
-            vendor_error_code,
+            news.status,
+            news.error_code,
+            news.vendor_error_code,
         )
-        connector.status = status
-        connector.status_timestamp = when
-        connector._status_stamp = timestamp
-        connector._status_received_at, connector._status_received_monotonic = got
-        connector.error_code = error_code
-        connector.vendor_error = vendor_error_code
-        if status in NO_FLOW_STATUSES and (
-            reading_shown is None or timestamp is None or _taken_after(reading_shown, report, shown)
+        connector.status = news.status
+        connector.status_timestamp = report.time
+        connector._status_stamp = report.stamp
+        connector._status_received_at, connector._status_received_monotonic = report.got
+        connector.error_code = news.error_code
+        connector.vendor_error = news.vendor_error_code
+        if news.status in NO_FLOW_STATUSES and (
+            reading_shown is None
+            or report.stamp is None
+            or _taken_after(reading_shown, report, shown)
         ):
             # (Not a queued status older than the newest reading: that one is the flow now. One
             # sent untimed is live: taken after any reading we got.)
@@ -291,18 +319,46 @@ class ChargerState:
             self.charger.notify()
         restored, connector.restored_fault = connector.restored_fault, None
         if (
-            status is ConnectorStatus.FAULTED
+            news.status is ConnectorStatus.FAULTED
             and previous is not ConnectorStatus.FAULTED
-            and restored != (error_code or "")  # the fault it was in before a restart: no news
+            and restored != (news.error_code or "")  # the fault it was in before a restart: no news
         ):
             self._fire(
                 EventKind.FAULT,
-                connector_id,
-                error_code=error_code,
-                info=info,
-                vendor_error_code=vendor_error_code,
+                connector.connector_id,
+                error_code=news.error_code,
+                info=news.info,
+                vendor_error_code=news.vendor_error_code,
             )
-        return True
+
+    def _hold_status(
+        self, connector: Connector, news: _StatusNews, report: Report, offset_s: float | None
+    ) -> None:
+        """Keep a status dropped as older than the untimed one ``connector`` shows only by the
+        charger's clock offset ``offset_s`` (on ours, it comes after it), replacing the one kept
+        before: the lead may be stale (a clock its own NTP set right since), which the next
+        offset its live readings confirm shows."""
+        if offset_s is None or _out_of_order(connector, report, None):
+            return
+        confirmations = self.charger._live_clock.confirmations
+        self._held_statuses[connector.connector_id] = _HeldStatus(news, report, confirmations)
+
+    def _retake_held_status(self, connector: Connector) -> None:
+        """Order the status held for ``connector`` (:meth:`_hold_status`) again by the first
+        offset of the charger's clock live readings confirm after it came, and forget it (a
+        later change of the clock is no evidence of the one before): shown if its stamp may come
+        from a clock that far off ours (a status queued before the untimed one by the clock
+        still ahead lies further ahead) and it then comes after the status shown. The offset
+        confirmed may be the old one: it stays dropped then."""
+        held = self._held_statuses.get(connector.connector_id)
+        if held is None or self.charger._live_clock.confirmations == held.confirmations:
+            return
+        del self._held_statuses[connector.connector_id]
+        offset_s = _clock_off_s(self.charger, connector.status)
+        if _may_be_stamped_by(held.report, offset_s or 0.0) and not _out_of_order(
+            connector, held.report, offset_s
+        ):
+            self._apply_status(connector, held.news, held.report)
 
     # --- authorization ---------------------------------------------------------------------------
     def authorize(self, id_tag: str, connector_id: int = 0, *, events: bool = True) -> bool:
@@ -764,6 +820,7 @@ class ChargerState:
             apply_reading(self.charger, connector_id, r, transaction, max_power=power, live=live)
             for r in readings
         ]
+        self._retake_held_status(connector)
         if any(applied) and self._flow_predates_status(connector, clock_off_s):
             clear_flow(connector)
         if any(applied) or self._skew_changed(skew):
@@ -911,6 +968,17 @@ def _shown_status(connector: Connector) -> Report | None:
     return Report(connector.status_timestamp, connector._status_stamp, got)
 
 
+def _out_of_order(connector: Connector, report: Report, clock_off_s: float | None) -> bool:
+    """Whether a stamped status, ``report``, was taken before the one ``connector`` shows, its
+    clock off ours by ``clock_off_s`` (:func:`_clock_off_s`) if that one came untimed."""
+    shown_status = _shown_status(connector)
+    if shown_status is None:
+        return False
+    shown = (shown_status, shown_reading(connector.meter))
+    on_its_clock = _on_charger_clock(shown_status, report, clock_off_s)
+    return not _taken_after(on_its_clock, report, shown)
+
+
 def _end_registers(
     meter_stop_wh: float | None, end_reading: Reading | None, readings: Sequence[Reading]
 ) -> list[float | None]:
@@ -950,11 +1018,13 @@ def _clock_off_s(charger: Charger, shown: ConnectorStatus) -> float | None:
     would replace it. The cost, on a clock that does lag: after such a status, a live reading
     shows 0 W until its stamps pass the status's arrival (the lag), and a live stamped status
     sent within the lag is dropped. A lead moves the status forward (what was taken before it
-    stays out); its cost: the charger's clock set right without our time (its own NTP) before
-    live readings confirm the new offset, its live stamped statuses sent within the lead after
-    the untimed one are dropped. Our time sent clears either (:meth:`LiveClockOffset.clock_set`):
-    a clock set right by it would stamp its live statuses before the untimed one, as queued ones
-    of a clock still ahead are (a lag has :func:`_may_lag`)."""
+    stays out); its cost: the charger's clock set right without our time (its own NTP), its live
+    stamped statuses sent within the lead after the untimed one are dropped until live readings
+    confirm the new offset (the latest is then ordered again by it,
+    :meth:`ChargerState._retake_held_status`). Our time sent clears either
+    (:meth:`LiveClockOffset.clock_set`): a clock set right by it would stamp its live statuses
+    before the untimed one, as queued ones of a clock still ahead are (a lag has
+    :func:`_may_be_stamped_by`)."""
     if charger.clock_skew_s is not None:
         return charger.clock_skew_s
     confirmed_s = charger._live_clock.confirmed_s
@@ -980,26 +1050,28 @@ def _on_charger_clock(status: Report, report: Report, skew_s: float | None) -> R
     is ordered against it by one clock (:func:`_taken_after`). That clock is off ours by
     ``skew_s`` (:func:`_clock_off_s` before ``report`` came: ahead as a stamp or its live
     readings showed, a time then only if not too far ahead; behind as its live readings
-    confirmed, while ``report``'s stamp may still come from it: :func:`_may_lag`), else it counts
-    as on ours (a single reading's lag may be its age in a queue). Its stamp is truncated as the
-    clock's own may be (:data:`STAMP_RESOLUTION_S`)."""
+    confirmed, while ``report``'s stamp may still come from it: :func:`_may_be_stamped_by`),
+    else it counts as on ours (a single reading's lag may be its age in a queue). Its stamp is
+    truncated as the clock's own may be (:data:`STAMP_RESOLUTION_S`)."""
     if status.stamp is not None or status.got[0] is None:
         return status
-    if skew_s is None or (skew_s < 0.0 and not _may_lag(report, skew_s)):
+    if skew_s is None or (skew_s < 0.0 and not _may_be_stamped_by(report, skew_s)):
         skew_s = 0.0
     arrived = status.got[0]
     stamp = arrived + timedelta(seconds=skew_s - STAMP_RESOLUTION_S)
     return Report(arrived if too_far_ahead(stamp, arrived) else stamp, stamp, status.got)
 
 
-def _may_lag(report: Report, lag_s: float) -> bool:
-    """Whether ``report`` may be stamped by a clock ``lag_s`` (< 0) behind ours: its stamp lies no
-    further ahead of the time we got it (a stamp further ahead is of a clock set right since, by
-    our Heartbeat answer: its skew stays until live readings confirm the new offset)."""
+def _may_be_stamped_by(report: Report, offset_s: float) -> bool:
+    """Whether ``report`` may be stamped by a clock ``offset_s`` off ours (< 0: behind): its
+    stamp lies no further ahead of the time we got it, as a reading cannot come before it was
+    taken (a stamp further ahead is of a clock that was further ahead: one behind that our
+    Heartbeat answer set right since keeps its skew until live readings confirm the new offset;
+    a status queued before the charger's own NTP set its clock right)."""
     assert report.stamp is not None
     assert report.got[0] is not None
     stamp_ahead_s = clock_offset_s(report.stamp, report.got[0])
-    return stamp_ahead_s <= lag_s or offsets_agree(stamp_ahead_s, lag_s)
+    return stamp_ahead_s <= offset_s or offsets_agree(stamp_ahead_s, offset_s)
 
 
 def _taken_after(shown: Report, report: Report, received_with: Sequence[Report | None]) -> bool:

@@ -113,6 +113,9 @@ class LiveClockOffset:
     # the time, :meth:`clock_set`), also one too small for ``clock_skew_s`` to record: live
     # stamps of a clock a little behind or ahead are ordered by it.
     confirmed_s: float | None = None
+    # How many confirmations there were: what was ordered by one offset is ordered again by the
+    # next one confirmed (``ChargerState._retake_held_status``), even an equal one.
+    confirmations: int = 0
 
     def observe(self, stamp: datetime, received: datetime) -> float | None:
         """Note a reading stamped ``stamp`` that arrived at ``received``: the clock's offset (s,
@@ -136,6 +139,7 @@ class LiveClockOffset:
         if before is None or abs(newest - before.newest_s) > tolerance_s:
             return None
         self.confirmed_s = newest
+        self.confirmations += 1
         return newest
 
     def clock_set(self) -> None:
