@@ -343,6 +343,16 @@ class ChargerState:
         confirmations = self.charger._live_clock.confirmations
         self._held_statuses[connector.connector_id] = _HeldStatus(news, report, confirmations)
 
+    def _retake_held_statuses(self) -> None:
+        """Order each connector's held status again (:meth:`_retake_held_status`) once live
+        readings of any connector confirmed an offset since it came: the clock is the charger's
+        (a connector waiting for its car's authorization, or one metered only on connector 0,
+        sends none of its own)."""
+        confirmations = self.charger._live_clock.confirmations
+        for connector_id, held in list(self._held_statuses.items()):
+            if held.confirmations != confirmations:
+                self._retake_held_status(self.charger.connector(connector_id))
+
     def _retake_held_status(self, connector: Connector) -> None:
         """Order the status held for ``connector`` (:meth:`_hold_status`) again by the first
         offset of the charger's clock live readings confirm after it came, and forget it (a
@@ -351,7 +361,7 @@ class ChargerState:
         still ahead lies further ahead) and it then comes after the status shown. The offset
         confirmed may be the old one: it stays dropped then."""
         held = self._held_statuses.get(connector.connector_id)
-        if held is None or self.charger._live_clock.confirmations == held.confirmations:
+        if held is None:
             return
         del self._held_statuses[connector.connector_id]
         offset_s = _clock_off_s(self.charger, connector.status)
@@ -820,7 +830,7 @@ class ChargerState:
             apply_reading(self.charger, connector_id, r, transaction, max_power=power, live=live)
             for r in readings
         ]
-        self._retake_held_status(connector)
+        self._retake_held_statuses()
         if any(applied) and self._flow_predates_status(connector, clock_off_s):
             clear_flow(connector)
         if any(applied) or self._skew_changed(skew):
