@@ -85,17 +85,15 @@ async def test_a_stop_that_is_no_present_register_proves_nothing(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a stop repeating the held reading of the life before (meterStop 213 Wh stamped as "
-    "the queued 213 Wh, sent late after the reset) is taken as the present life's register: "
-    "195 -> 213 counts 18 Wh for the session (311 Wh), the hold equal to it is forgotten (230ef88: "
-    "'at or below the end: the session's own'), and the next session from 195 Wh looks like a "
-    "reset: lifetime 326 Wh for 420; a04ba98 also fails (311/326: not a 230ef88 regression)",
-)
 async def test_a_stop_repeating_the_held_reading_of_the_life_before_proves_nothing(
     h_cp1: Harness,
 ) -> None:
+    """A stop repeating the held reading of the life before (meterStop 213 Wh stamped as the
+    queued 213 Wh, sent late after the reset) is that reading sent again (meter._is_held):
+    the session ends with what it counted (293 Wh), the next session's 195 Wh proves the hold for
+    the lifetime (420 Wh). Was (a strict xfail; also at a04ba98): 195 -> 213 counted 18 Wh for the
+    session (311 Wh), the hold forgotten as the session's own, the next session's 195 Wh a reset:
+    lifetime 326 Wh."""
     assert await stopped_then_next(h_cp1, 213, old_stamp=1) == (
         pytest.approx(BEFORE_END_WH),
         pytest.approx(BEFORE_END_WH),

@@ -638,6 +638,22 @@ def _hold_life_before(
     meter._held_for_session = session is not None and session == meter._life_before_session
 
 
+def _is_held(meter: MeterState, point: RegisterPoint) -> bool:
+    """Whether ``point`` is the reading held as maybe the life before's
+    (:func:`_hold_life_before`) sent again: its register and the charger's stamp are the held
+    one's (a charger that sends its session's end late after the reset with the old life's
+    values). Whatever it came as (a 1.6 stop value, an end reading sent as taken now), it is no
+    reading of the present life: neither a rise past the base nor an end that settles the hold.
+    A stop stamped before the reset at another register may be the present life's on a clock
+    gone back since (test_redteam7_v16_reset_then_clock_back_stop): a register value's rules."""
+    held = meter._life_before_held
+    return (
+        held is not None
+        and point.register_wh == held.register_wh
+        and _charger_time(point) == _charger_time(held)
+    )
+
+
 def _prove_life_before(
     charger: Charger,
     connector: Connector,
@@ -801,6 +817,9 @@ def apply_energy(
       forgotten once a plausible value follows.
     - An unchanged value keeps the base's time: the bound grows while a register in coarse steps
       waits for its next step.
+    - A value equal to a reading held as maybe the register's life before, register and stamp
+      (a stop the charger sends late after the reset with that life's values), is that reading
+      sent again (:func:`_is_held`): ignored, neither a rise nor an end that settles the hold.
     - A value older than the base (:func:`_time_since`: our own clock set back is no age) is
       history (a replay) unless plausible from the base: ignored, never a candidate (after a
       confirmed reset, the register's replayed previous life would otherwise confirm itself as a
@@ -829,6 +848,8 @@ def _apply_point(
     power = _DEFAULT_MAX_POWER_W if max_power is None else max_power
     transaction = _own(connector, transaction)
     meter = connector.meter
+    if _is_held(meter, point):
+        return False
     base = _base(charger, connector, transaction)
     if base is None:
         # The first value ever: the base from now on (the lifetime starts at the register).
