@@ -18,9 +18,12 @@ from .helpers.charger import wait_for
 from .helpers.ems import REASON, ems_server_options
 from .helpers.fixtures import Onboard
 from .test_ems_entities import state_of
-from .test_energy_manager import MAX_CURRENT, call
-from .test_reason_charger_not_answering import _answers_profiles_while
-from .test_redteam7_signals import FAILED, charging_fast_at_16_a, retries_watched
+from .test_redteam7_signals import (
+    FAILED,
+    charging_fast_at_16_a,
+    raised_to_20_a_unanswered,
+    retries_watched,
+)
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 
@@ -30,10 +33,6 @@ TRIES = 3  # the first write and two retries (a 1 s response timeout each)
 @pytest.fixture
 def server_options() -> dict[str, Any]:
     return ems_server_options(**{CONF_GRID_POWER: "sensor.grid", CONF_RESPONSE_TIMEOUT: 1})
-
-
-async def _set_max_current(hass: HomeAssistant, amps: float) -> None:
-    await call(hass, "number", "set_value", {"entity_id": MAX_CURRENT, "value": amps})
 
 
 async def test_the_reason_stays_not_answering_through_two_retries(
@@ -56,10 +55,7 @@ async def test_the_reason_stays_not_answering_through_two_retries(
                 shown.append(new.state)
 
         unsub = async_track_state_change_event(hass, REASON, _changed)
-        answering = _answers_profiles_while(sim)
-        answering.clear()
-        caplog.clear()
-        await _set_max_current(hass, 20)
+        answering = await raised_to_20_a_unanswered(hass, sim, caplog)
         await wait_for(lambda: caplog.text.count(FAILED) >= TRIES, 15.0, what="two retries")
         assert shown == ["charger_not_answering"]  # (5 changes before: 2 per retry)
 

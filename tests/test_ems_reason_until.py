@@ -10,6 +10,7 @@ a limit its current control writes by itself (the retry is brought forward).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,9 +30,13 @@ from .helpers.ems import REASON, ems_server_options
 from .helpers.fixtures import Onboard
 from .test_ems_entities import NEXT_CHANGE, state_of
 from .test_ems_pause import switch_manager
-from .test_energy_manager import MAX_CURRENT, call
-from .test_reason_charger_not_answering import PROFILE, _answers_profiles_while
-from .test_redteam7_signals import FAILED, charging_fast_at_16_a, retries_watched
+from .test_reason_charger_not_answering import PROFILE
+from .test_redteam7_signals import (
+    FAILED,
+    charging_fast_at_16_a,
+    raised_to_20_a_unanswered,
+    retries_watched,
+)
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 
@@ -63,6 +68,15 @@ def _changes(hass: HomeAssistant, entity_id: str) -> list[tuple[str, str | None]
     return changes
 
 
+async def first_try_of_20_a_failed(
+    hass: HomeAssistant, sim: Any, caplog: pytest.LogCaptureFixture
+) -> asyncio.Event:
+    """20 A left unanswered, its first try failed; set the event to have the charger answer."""
+    answering = await raised_to_20_a_unanswered(hass, sim, caplog)
+    await wait_for(lambda: FAILED in caplog.text, 15.0, what="20 A unanswered")
+    return answering
+
+
 def _moment(text: str | None) -> datetime:
     moment = dt_util.parse_datetime(text or "")
     assert moment is not None, text
@@ -79,10 +93,7 @@ async def test_the_reason_changes_once_per_retry_and_says_when_the_next_one_goes
     async with onboard() as (sim, _entry):
         await charging_fast_at_16_a(hass, sim)
         reason, next_change = _changes(hass, REASON), _changes(hass, NEXT_CHANGE)
-        answering = _answers_profiles_while(sim)
-        answering.clear()
-        caplog.clear()
-        await call(hass, "number", "set_value", {"entity_id": MAX_CURRENT, "value": 20})
+        answering = await raised_to_20_a_unanswered(hass, sim, caplog)
         await wait_for(lambda: caplog.text.count(FAILED) >= TRIES, 15.0, what="two retries")
 
         # Once per try: not answering at the failure, then each retry's failure moves `until`
@@ -123,11 +134,7 @@ async def test_switched_off_while_silent_then_on_after_a_refused_hand_back(
     await retries_watched(hass, monkeypatch, caplog)
     async with onboard() as (sim, _entry):
         await charging_fast_at_16_a(hass, sim)
-        answering = _answers_profiles_while(sim)
-        answering.clear()
-        caplog.clear()
-        await call(hass, "number", "set_value", {"entity_id": MAX_CURRENT, "value": 20})
-        await wait_for(lambda: FAILED in caplog.text, 15.0, what="20 A unanswered")
+        answering = await first_try_of_20_a_failed(hass, sim, caplog)
         await switch_manager(hass, server_entry, on=False)
         sim.statuses[PROFILE] = "Rejected"
         answering.set()
@@ -151,11 +158,7 @@ async def test_a_limit_the_charger_takes_meanwhile_brings_the_retry_forward(
     monkeypatch.setattr(energy_manager, "EMS_RETRY_S", LONG_RETRY_S)
     async with onboard() as (sim, _entry):
         await charging_fast_at_16_a(hass, sim)
-        answering = _answers_profiles_while(sim)
-        answering.clear()
-        caplog.clear()
-        await call(hass, "number", "set_value", {"entity_id": MAX_CURRENT, "value": 20})
-        await wait_for(lambda: FAILED in caplog.text, 15.0, what="20 A unanswered")
+        answering = await first_try_of_20_a_failed(hass, sim, caplog)
         assert state_of(hass, REASON).state == NOT_ANSWERING
         answering.set()
         await sim.stop_transaction()

@@ -59,6 +59,18 @@ async def charging_fast_at_16_a(hass: HomeAssistant, sim: Any) -> None:
     await wait_for(lambda: sim.live_limit() == 16.0, what="fast at 16 A")
 
 
+async def raised_to_20_a_unanswered(
+    hass: HomeAssistant, sim: Any, caplog: pytest.LogCaptureFixture
+) -> asyncio.Event:
+    """The charger stops answering SetChargingProfile and the limit is raised to 20 A (the log
+    cleared first). Set the returned event to have the charger answer again."""
+    answering = _answers_profiles_while(sim)
+    answering.clear()
+    caplog.clear()
+    await call(hass, "number", "set_value", {"entity_id": MAX_CURRENT, "value": 20})
+    return answering
+
+
 async def test_signals_per_failed_write_of_a_silent_charger(
     hass: HomeAssistant,
     onboard: Onboard,
@@ -89,10 +101,7 @@ async def test_signals_per_failed_write_of_a_silent_charger(
             signals += 1
 
         unsub = async_dispatcher_connect(hass, ems.signal, _signalled)
-        answering = _answers_profiles_while(sim)
-        answering.clear()
-        caplog.clear()
-        await call(hass, "number", "set_value", {"entity_id": MAX_CURRENT, "value": 20})
+        answering = await raised_to_20_a_unanswered(hass, sim, caplog)
         grid = 0
         start = hass.loop.time()
         while hass.loop.time() - start < SILENT_S:

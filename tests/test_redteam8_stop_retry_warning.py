@@ -14,7 +14,6 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
     MockConfigEntry,
 )
 
-from custom_components.ocpp_ems import energy_manager
 from custom_components.ocpp_ems.const import (
     CONF_GRID_POWER,
     CONF_PAUSE_STRATEGY,
@@ -24,21 +23,14 @@ from custom_components.ocpp_ems.core.model import Charger
 from custom_components.ocpp_ems.core.protocol.v16.commands import V16Commands
 
 from .helpers.charger import wait_for
-from .helpers.ems import (
-    POWER,
-    REASON,
-    async_set_charger_options,
-    async_setup_sources,
-    ems_server_options,
-    set_sources,
-)
+from .helpers.ems import REASON, async_set_charger_options, ems_server_options
 from .helpers.fixtures import Onboard
 from .test_ems_entities import state_of
 from .test_ems_pause import set_mode
+from .test_redteam7_signals import FAILED, retries_watched
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 
-FAILED = "Energy manager could not set charger CP1"
 STOP = "RemoteStopTransaction"
 
 
@@ -76,11 +68,8 @@ async def test_a_retried_stop_whose_session_ends_on_its_way_warns_once(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(energy_manager, "EMS_RETRY_S", 0.5)
-    caplog.set_level(logging.DEBUG, logger="custom_components.ocpp_ems.core.ems.driver")
+    await retries_watched(hass, monkeypatch, caplog)
     sent = _stops_sent(monkeypatch)
-    await async_setup_sources(hass, {"grid": POWER})
-    await set_sources(hass, grid=0)
     async with onboard() as (sim, entry):
         await async_set_charger_options(hass, entry, **{CONF_PAUSE_STRATEGY: "remote_stop_start"})
         model: Charger = server_entry.runtime_data.central.charger("CP1")

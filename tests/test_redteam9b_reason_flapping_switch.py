@@ -17,10 +17,13 @@ from .helpers.ems import REASON
 from .helpers.fixtures import Onboard
 from .test_ems_entities import state_of
 from .test_ems_pause import switch_manager
-from .test_ems_reason_until import NOT_ANSWERING, _changes, server_options  # noqa: F401
-from .test_energy_manager import MAX_CURRENT, call
-from .test_reason_charger_not_answering import _answers_profiles_while
-from .test_redteam7_signals import FAILED, charging_fast_at_16_a, retries_watched
+from .test_ems_reason_until import (  # noqa: F401
+    NOT_ANSWERING,
+    _changes,
+    first_try_of_20_a_failed,
+    server_options,
+)
+from .test_redteam7_signals import charging_fast_at_16_a, retries_watched
 
 pytestmark = pytest.mark.usefixtures("fast_ems_debounce")
 
@@ -37,11 +40,7 @@ async def test_switched_off_and_on_quickly_while_silent(
     await retries_watched(hass, monkeypatch, caplog)
     async with onboard() as (sim, _entry):
         await charging_fast_at_16_a(hass, sim)
-        answering = _answers_profiles_while(sim)
-        answering.clear()
-        caplog.clear()
-        await call(hass, "number", "set_value", {"entity_id": MAX_CURRENT, "value": 20})
-        await wait_for(lambda: FAILED in caplog.text, 15.0, what="20 A unanswered")
+        answering = await first_try_of_20_a_failed(hass, sim, caplog)
         reason = _changes(hass, REASON)
         for _ in range(SWITCHES):
             await switch_manager(hass, server_entry, on=False)

@@ -13,26 +13,24 @@ import pytest
 
 from custom_components.ocpp_ems.core.meter import ENERGY_REGISTER
 
-from .test_meter_clock_first_reading import HOUR_S
 from .test_redteam7_reset_then_reboot_clock import (
     A_END_WH,
     B_FINAL_WH,
     B_READINGS_WH,
     BUILD_DATE_BEHIND_S,
-    EVSE,
     READING_EVERY_S,
+    plugged_in,
     register,
     reset_then_reboot,
 )
 from .test_redteam8c_ended_present_life import (
-    B_AFTER_RESET_WH,
     B_BEFORE_CUT_WH,
-    B_BEFORE_RESET_WH,
-    B_OFFLINE_RISE_WH,
-    b_through_a_reset,
+    B_END_WH,
+    B_TRUTH_WH,
+    b_an_hour_offline,
+    b_ended,
 )
 from .test_redteam8d_ordinary_ended import (
-    BEGIN,
     BEGIN_WH,
     CAR_W,
     END,
@@ -40,13 +38,15 @@ from .test_redteam8d_ordinary_ended import (
     LIFETIME_AFTER_NEXT_RISE_WH,
     NEXT_RISE_WH,
     PERIODIC,
-    STEP_WH,
     WHOLE_CHARGER_EVSE,
+    ended_as_the_car_left,
     entry,
     next_session_rises,
+    periodic_a_minute_in,
     started_beside_a_whole_charger_meter,
 )
 from .test_time_hostile import our_clock
+from .test_v201_ended_after_powerloss import ended_offline
 from .v16_harness import now_iso
 from .v201_harness import V201Harness as Harness
 from .v201_harness import sampled
@@ -65,25 +65,9 @@ async def test_an_end_sample_read_before_a_higher_periodic_one(h2: Harness) -> N
     older), the lifetime 100,340 Wh for 100,400 (the end sample's register, not taken, left the
     end unreported)."""
     station = await started_beside_a_whole_charger_meter(h2)
-    await station.tx_event(
-        "Updated",
-        "T",
-        evse=WHOLE_CHARGER_EVSE,
-        trigger_reason="MeterValuePeriodic",
-        meter_value=[entry(60, PERIODIC, BEGIN_WH + STEP_WH, power=CAR_W, soc=END_SOC - 1)],
-        timestamp=now_iso(-60),
-    )
-    await station.tx_event(
-        "Ended",
-        "T",
-        evse=WHOLE_CHARGER_EVSE,
-        trigger_reason="EVCommunicationLost",
-        stopped_reason="EVDisconnected",
-        meter_value=[
-            entry(0, PERIODIC, END_WH, power=CAR_W),
-            entry(1, END, END_SAMPLE_WH, soc=END_SOC),
-        ],
-    )
+    await periodic_a_minute_in(station, WHOLE_CHARGER_EVSE, power=CAR_W, soc=END_SOC - 1)
+    samples = [entry(0, PERIODIC, END_WH, power=CAR_W), entry(1, END, END_SAMPLE_WH, soc=END_SOC)]
+    await ended_as_the_car_left(station, samples, evse=WHOLE_CHARGER_EVSE)
     connector = h2.charger.connector(WHOLE_CHARGER_EVSE["id"])
     ended = connector.last_transaction
     assert ended is not None
@@ -102,27 +86,14 @@ async def test_a_reset_inside_and_an_end_sample_without_the_register(
     the SoC only: the register read at the end (1,100 Wh) comes in a periodic entry of the same
     second. Truth: 100 + 50 + 1,100 = 1,250 Wh; the SoC at the end shown."""
     with our_clock() as clock:
-        station = await h2.charger_client(boot=False)
-        before_cut = await b_through_a_reset(station, clock)
-        transaction = h2.charger.connector(1).transaction
-        assert transaction is not None
-        clock.tick(HOUR_S)
-        end_wh = B_AFTER_RESET_WH[-1] + B_OFFLINE_RISE_WH
-        await station.tx_event(
-            "Ended",
-            "B",
-            seq_no=len(B_BEFORE_RESET_WH) + len(B_AFTER_RESET_WH),
-            offline=offline or None,
-            trigger_reason="EVCommunicationLost",
-            stopped_reason="EVDisconnected",
-            meter_value=[
-                *register(B_BEFORE_CUT_WH, before_cut, "Sample.Clock"),
-                entry(0, PERIODIC, end_wh),
-                entry(0, END, soc=END_SOC),
-            ],
-            timestamp=now_iso(),
-        )
-    truth_wh = B_BEFORE_CUT_WH - B_BEFORE_RESET_WH[0] + end_wh - B_AFTER_RESET_WH[0]
+        station, before_cut, transaction = await b_an_hour_offline(h2, clock)
+        samples = [
+            *register(B_BEFORE_CUT_WH, before_cut, "Sample.Clock"),
+            entry(0, PERIODIC, B_END_WH),
+            entry(0, END, soc=END_SOC),
+        ]
+        await b_ended(station, samples, offline)
+    truth_wh = B_TRUTH_WH
     assert transaction.ended_at is not None
     assert transaction.energy_wh == pytest.approx(truth_wh)
     assert h2.charger.lifetime_energy.total_wh == pytest.approx(A_END_WH + truth_wh)
@@ -144,29 +115,13 @@ async def test_an_ended_built_at_the_boot_with_a_sample_from_before_the_cut(
         transaction = h2.charger.connector(1).transaction
         assert transaction is not None
         last_periodic_at = now_iso(-READING_EVERY_S)
-        await station.tx_event(
-            "Ended",
-            "B",
-            seq_no=seq_no,
-            offline=True,
-            trigger_reason="AbnormalCondition",
-            stopped_reason="PowerLoss",
-            meter_value=[
-                *register(B_READINGS_WH[-1], last_periodic_at, PERIODIC),
-                *register(B_FINAL_WH, now_iso(BUILD_DATE_BEHIND_S - 10), END),
-            ],
-            timestamp=now_iso(BUILD_DATE_BEHIND_S),
-        )
+        samples = [
+            *register(B_READINGS_WH[-1], last_periodic_at, PERIODIC),
+            *register(B_FINAL_WH, now_iso(BUILD_DATE_BEHIND_S - 10), END),
+        ]
+        await ended_offline(station, seq_no, samples)
         clock.tick(READING_EVERY_S)
-        await station.tx_event(
-            "Started",
-            "C",
-            seq_no=0,
-            evse=EVSE,
-            trigger_reason="CablePluggedIn",
-            charging_state="Charging",
-            meter_value=register(B_FINAL_WH, now_iso(), BEGIN),
-        )
+        await plugged_in(station, "C", B_FINAL_WH)
         clock.tick(READING_EVERY_S)
         await station.meter_values(
             1, [sampled(B_FINAL_WH + NEXT_RISE_WH, ENERGY_REGISTER, unit="Wh")], now_iso()

@@ -13,6 +13,7 @@ life's next reading (195), the queue (held), then the end."""
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
 import pytest
 from ocpp.v16 import call
@@ -41,16 +42,11 @@ from .test_meter_reset_old_queue import (
     sender16,
     session2,
 )
-from .test_redteam7_reset_then_reboot_clock import A_END_WH, B_FINAL_WH, EVSE, register
-from .test_redteam8c_ended_present_life import (
-    AFTER_BOOT_WH,
-    GIVEN_UP_AFTER_S,
-    POWER_CUT_BEFORE_BOOT_S,
-)
+from .test_redteam7_reset_then_reboot_clock import A_END_WH, B_FINAL_WH, EVSE, plugged_in
+from .test_redteam8c_ended_present_life import AFTER_BOOT_WH, b_given_up_after_the_boot
 from .test_time_hostile import OurClock, our_clock
 from .test_v201_ended_after_powerloss import until_the_boot
 from .v16_harness import Harness, now_iso
-from .v201_harness import sampled
 
 # The session ends at the new life's next reading (195 Wh), below the held 213 Wh: 405 Wh.
 END_WH = NEXT_WH[0]
@@ -193,6 +189,21 @@ async def ended2(
         return h
 
 
+async def t2_from_the_end(station: Any, clock: OurClock) -> None:
+    """T2's Started at the end register (195 Wh), then an Updated at 210 Wh, a reading apart."""
+    for seq_no, event_type in enumerate(("Started", "Updated")):
+        clock.tick(READING_EVERY_S)
+        await station.tx_event(
+            event_type,
+            "T2",
+            seq_no=seq_no,
+            evse=EVSE,
+            trigger_reason="CablePluggedIn",
+            charging_state="Charging",
+            meter_value=meter_value(NEXT_WH[seq_no], 0.0, now_iso()),
+        )
+
+
 @RESTART
 async def test_an_ended_at_the_last_reading_proves_the_held_rise(
     h2: Harness, directory: MemoryDirectory, server_settings: ServerSettings, restart: bool
@@ -211,7 +222,9 @@ async def test_an_ended_above_the_held_reading_leaves_it_uncounted(
 ) -> None:
     """Pinned (a known loss, as before): 2.x, the end reading (230 Wh) above the held one."""
     with our_clock() as clock:
-        h = await ended2(h2, directory, server_settings, clock, restart=False, end_wh=ABOVE_HELD_WH)
+        h = await ended2(
+            h2, directory, server_settings, clock, restart=restart, end_wh=ABOVE_HELD_WH
+        )
     above_wh = COUNTED_WH + ABOVE_HELD_WH - NEW_LIFE_WH[-1]
     assert_counted(h, above_wh)
     assert_ended_with(h, "T1", above_wh)
@@ -232,17 +245,7 @@ async def test_a_hold_past_an_ended_without_register_counts_for_the_lifetime_onc
         async with contextlib.AsyncExitStack() as stack:
             h = await restarted_if(restart, h2, directory, server_settings, stack)
             station = await h.charger_client(boot=False)
-            for seq_no, event_type in enumerate(("Started", "Updated")):
-                clock.tick(READING_EVERY_S)
-                await station.tx_event(
-                    event_type,
-                    "T2",
-                    seq_no=seq_no,
-                    evse=EVSE,
-                    trigger_reason="CablePluggedIn",
-                    charging_state="Charging",
-                    meter_value=meter_value(NEXT_WH[seq_no], 0.0, now_iso()),
-                )
+            await t2_from_the_end(station, clock)
             assert h.charger.lifetime_energy.total_wh == pytest.approx(TRUTH_WH)
             assert h.charger.connector(1).session_energy_wh == pytest.approx(NEXT_WH[1] - END_WH)
 
@@ -292,34 +295,11 @@ async def test_an_ended_whose_end_reading_is_the_held_one_counts_it_for_the_life
     session's first reading (20 Wh, below it) proves it: the lifetime counts its 50 Wh once."""
     with our_clock() as clock:
         station, seq_no, transaction = await until_the_boot(h2, clock)
-        cut_at = now_iso(-POWER_CUT_BEFORE_BOOT_S)
-        for n, register_wh in enumerate(AFTER_BOOT_WH):
-            clock.tick(READING_EVERY_S if n else 0)
-            sample = sampled(register_wh, "Energy.Active.Import.Register", unit="Wh")
-            await station.meter_values(1, [sample], now_iso())
-        clock.tick(GIVEN_UP_AFTER_S)
-        await station.tx_event(
-            "Ended",
-            "B",
-            seq_no=seq_no,
-            offline=True,
-            trigger_reason="AbnormalCondition",
-            stopped_reason="PowerLoss",
-            meter_value=register(B_FINAL_WH, cut_at, "Transaction.End"),
-            timestamp=now_iso(),
-        )
+        await b_given_up_after_the_boot(station, clock, seq_no)
         after_boot_wh = AFTER_BOOT_WH[-1] - AFTER_BOOT_WH[0]
         assert transaction.energy_wh == pytest.approx(300 + after_boot_wh)  # 50 Wh lost
         clock.tick(READING_EVERY_S)
-        await station.tx_event(
-            "Started",
-            "C",
-            seq_no=0,
-            evse=EVSE,
-            trigger_reason="CablePluggedIn",
-            charging_state="Charging",
-            meter_value=register(AFTER_BOOT_WH[-1] + 10, now_iso(), "Transaction.Begin"),
-        )
+        await plugged_in(station, "C", AFTER_BOOT_WH[-1] + 10)
     truth_wh = A_END_WH + B_FINAL_WH + after_boot_wh + 10
     assert h2.charger.lifetime_energy.total_wh == pytest.approx(truth_wh)
     assert h2.charger.connector(1).session_energy_wh == 0.0

@@ -15,7 +15,7 @@ import pytest
 
 from .test_meter_clock_first_reading import READING_EVERY_S
 from .test_meter_history_shown import NEXT
-from .test_meter_life_before_at_end import ABOVE_HELD_WH, SENT_LIVE
+from .test_meter_life_before_at_end import ABOVE_HELD_WH, SENT_LIVE, t2_from_the_end
 from .test_meter_reset_old_queue import (
     COUNTED_WH,
     LIVE_SEQ_NOS,
@@ -29,7 +29,6 @@ from .test_meter_reset_old_queue import (
     send_queue,
     session2,
 )
-from .test_redteam7_reset_then_reboot_clock import EVSE
 from .test_redteam9c_end_settles_hold import BEFORE_END_WH, END_WH, stopped_then_next
 from .test_time_hostile import our_clock
 from .v16_harness import Harness, now_iso
@@ -65,17 +64,7 @@ async def test_an_ended_whose_end_reading_repeats_the_held_one_proves_nothing(
             timestamp=now_iso(),
         )
         assert h2.charger.lifetime_energy.total_wh == pytest.approx(BEFORE_END_WH)
-        for seq_no, event_type in enumerate(("Started", "Updated")):
-            clock.tick(READING_EVERY_S)
-            await station.tx_event(
-                event_type,
-                "T2",
-                seq_no=seq_no,
-                evse=EVSE,
-                trigger_reason="CablePluggedIn",
-                charging_state="Charging",
-                meter_value=meter_value(NEXT_WH[seq_no], 0.0, now_iso()),
-            )
+        await t2_from_the_end(station, clock)
     ended = h2.charger.find_ended_transaction("T1")
     assert ended is not None
     assert ended.energy_wh == pytest.approx(BEFORE_END_WH)

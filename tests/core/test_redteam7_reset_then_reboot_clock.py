@@ -45,17 +45,22 @@ def register(wh: float, stamp: str, context: str) -> list[dict[str, Any]]:
     return [{"timestamp": stamp, "sampledValue": [sample]}]
 
 
-async def session_a(station: Any, clock: OurClock) -> None:
-    """A session of the register's life before (ends at 20,300 Wh)."""
+async def plugged_in(station: Any, transaction_id: str, register_wh: float) -> None:
+    """The transaction's Started now, at ``register_wh`` (its first message: seqNo 0)."""
     await station.tx_event(
         "Started",
-        "A",
+        transaction_id,
         seq_no=0,
         evse=EVSE,
         trigger_reason="CablePluggedIn",
         charging_state="Charging",
-        meter_value=register(A_BEGIN_WH, now_iso(), "Transaction.Begin"),
+        meter_value=register(register_wh, now_iso(), "Transaction.Begin"),
     )
+
+
+async def session_a(station: Any, clock: OurClock) -> None:
+    """A session of the register's life before (ends at 20,300 Wh)."""
+    await plugged_in(station, "A", A_BEGIN_WH)
     clock.tick(READING_EVERY_S)
     await station.tx_event(
         "Ended",
@@ -72,24 +77,15 @@ async def session_b(station: Any, clock: OurClock, readings: tuple[int, ...]) ->
     other; the seqNo next."""
     for seq_no, wh in enumerate(readings):
         clock.tick(READING_EVERY_S)
-        stamp = now_iso()
         if seq_no == 0:
-            await station.tx_event(
-                "Started",
-                "B",
-                seq_no=0,
-                evse=EVSE,
-                trigger_reason="CablePluggedIn",
-                charging_state="Charging",
-                meter_value=register(wh, stamp, "Transaction.Begin"),
-            )
+            await plugged_in(station, "B", wh)
         else:
             await station.tx_event(
                 "Updated",
                 "B",
                 seq_no=seq_no,
                 trigger_reason="MeterValuePeriodic",
-                meter_value=register(wh, stamp, "Sample.Periodic"),
+                meter_value=register(wh, now_iso(), "Sample.Periodic"),
             )
     return len(readings)
 

@@ -28,15 +28,15 @@ from .test_v201_reused_id_clock_back import EVSE, _ago
 from .v201_harness import V201Harness as Harness
 from .v201_reuse import (
     EVSE_1_BEGIN_WH,
+    EVSE_1_QUEUED_WH,
+    EVSE_1_SENT_WH,
     EVSE_2,
     EVSE_2_BEGIN_WH,
-    EVSE_SESSION_WH,
     cable_started,
     periodic_updated,
     send,
 )
 
-SENT_WH = EVSE_1_BEGIN_WH + EVSE_SESSION_WH
 # How far our clock was off (ahead > 0) when the BootNotification came, until NTP set it right.
 OUR_CLOCK_OFF = {"behind": -timedelta(hours=1), "ahead": timedelta(hours=1)}
 # When the queued Updated of "1" was written, by the station's (right) clock: just before the
@@ -62,7 +62,7 @@ async def test_only_a_queue_written_after_the_boot_keeps_the_session_across_our_
     "1" was ended as Reboot."""
     sim = await h.charger_client(boot=True)
     await send(sim, cable_started(EVSE_1_BEGIN_WH, _ago(60), evse=EVSE))
-    await send(sim, periodic_updated(1, SENT_WH, _ago(50)))
+    await send(sim, periodic_updated(1, EVSE_1_SENT_WH, _ago(50)))
     running = h.charger.connectors[1].transaction
     assert running is not None
     with our_clock() as clock:
@@ -72,7 +72,7 @@ async def test_only_a_queue_written_after_the_boot_keeps_the_session_across_our_
         await reboot(h, sim)
         clock.step(-OUR_CLOCK_OFF[our_clock_was])  # NTP sets it right
         clock.tick(SENT_AFTER_BOOT_S)
-        await send(sim, periodic_updated(2, SENT_WH + EVSE_SESSION_WH, queued, offline=True))
+        await send(sim, periodic_updated(2, EVSE_1_QUEUED_WH, queued, offline=True))
         await send(sim, cable_started(EVSE_2_BEGIN_WH, _ago(0), evse=EVSE_2))
     evse_1 = h.charger.connectors[1].transaction
     if kept:

@@ -41,6 +41,53 @@ def entry(
     return {"timestamp": now_iso(-ago_s), "sampledValue": samples}
 
 
+async def authorized_started(
+    station: Any,
+    transaction_id: str,
+    evse: dict[str, Any],
+    begin: list[dict[str, Any]] | None,
+    **more: Any,
+) -> None:
+    """The transaction's Started by TOKEN, charging, carrying ``begin`` (its meter values)."""
+    await station.tx_event(
+        "Started",
+        transaction_id,
+        evse=evse,
+        id_token=TOKEN,
+        charging_state="Charging",
+        meter_value=begin,
+        **more,
+    )
+
+
+async def periodic_a_minute_in(
+    station: Any, evse: dict[str, Any] | None = None, **sample: float
+) -> None:
+    """T's Updated a minute in: the register at BEGIN_WH + STEP_WH, ``power``/``soc`` as given."""
+    await station.tx_event(
+        "Updated",
+        "T",
+        evse=evse,
+        trigger_reason="MeterValuePeriodic",
+        meter_value=[entry(60, PERIODIC, BEGIN_WH + STEP_WH, **sample)],
+        timestamp=now_iso(-60),
+    )
+
+
+async def ended_as_the_car_left(
+    station: Any, samples: list[dict[str, Any]], transaction_id: str = "T", **more: Any
+) -> None:
+    """The transaction's Ended as the car unplugged, carrying ``samples``."""
+    await station.tx_event(
+        "Ended",
+        transaction_id,
+        trigger_reason="EVCommunicationLost",
+        stopped_reason="EVDisconnected",
+        meter_value=samples,
+        **more,
+    )
+
+
 TX_ENDED_SAMPLES = {
     "begin_periodic_end": [
         entry(120, BEGIN, BEGIN_WH),
@@ -73,14 +120,8 @@ TX_ENDED_SAMPLES = {
 
 
 async def run_other_session(station: Any) -> None:
-    await station.tx_event(
-        "Started",
-        "OTHER",
-        evse={"id": 1, "connectorId": 1},
-        id_token=TOKEN,
-        charging_state="Charging",
-        meter_value=[entry(0, BEGIN, OTHER_BEGIN_WH, power=3000)],
-    )
+    begin = [entry(0, BEGIN, OTHER_BEGIN_WH, power=3000)]
+    await authorized_started(station, "OTHER", {"id": 1, "connectorId": 1}, begin)
 
 
 async def end_a_session(h2: Harness, samples: str, begin_sent: bool) -> None:
@@ -90,32 +131,10 @@ async def end_a_session(h2: Harness, samples: str, begin_sent: bool) -> None:
     await run_other_session(station)
     evse = {"id": 2, "connectorId": 1}
     started_with = [entry(120, BEGIN, BEGIN_WH, power=CAR_W)] if begin_sent else None
-    await station.tx_event(
-        "Started",
-        "T",
-        evse=evse,
-        id_token=TOKEN,
-        charging_state="Charging",
-        meter_value=started_with,
-        timestamp=now_iso(-120),
-    )
+    await authorized_started(station, "T", evse, started_with, timestamp=now_iso(-120))
     if begin_sent:
-        await station.tx_event(
-            "Updated",
-            "T",
-            evse=evse,
-            trigger_reason="MeterValuePeriodic",
-            meter_value=[entry(60, PERIODIC, BEGIN_WH + STEP_WH, power=CAR_W, soc=79)],
-            timestamp=now_iso(-60),
-        )
-    await station.tx_event(
-        "Ended",
-        "T",
-        evse=evse,
-        trigger_reason="EVCommunicationLost",
-        stopped_reason="EVDisconnected",
-        meter_value=TX_ENDED_SAMPLES[samples],
-    )
+        await periodic_a_minute_in(station, evse, power=CAR_W, soc=79)
+    await ended_as_the_car_left(station, TX_ENDED_SAMPLES[samples], evse=evse)
 
 
 @pytest.mark.parametrize("samples", sorted(TX_ENDED_SAMPLES))
@@ -167,15 +186,8 @@ async def started_beside_a_whole_charger_meter(h2: Harness) -> Any:
     station = await h2.charger_client(boot=True)
     whole = sampled(WHOLE_CHARGER_WH, ENERGY_REGISTER, unit="Wh")
     await station.meter_values(0, [whole], now_iso(-130))
-    await station.tx_event(
-        "Started",
-        "T",
-        evse=WHOLE_CHARGER_EVSE,
-        id_token=TOKEN,
-        charging_state="Charging",
-        meter_value=[entry(120, BEGIN, BEGIN_WH)],
-        timestamp=now_iso(-120),
-    )
+    begin = [entry(120, BEGIN, BEGIN_WH)]
+    await authorized_started(station, "T", WHOLE_CHARGER_EVSE, begin, timestamp=now_iso(-120))
     used = sampled(WHOLE_CHARGER_USED_WH, ENERGY_REGISTER, unit="Wh")
     await station.meter_values(0, [used], now_iso(-30))
     return station
@@ -183,14 +195,7 @@ async def started_beside_a_whole_charger_meter(h2: Harness) -> Any:
 
 async def next_session_rises(station: Any) -> None:
     """After T: U starts at END_WH and its outlet reads NEXT_RISE_WH more (before EVSE 0)."""
-    await station.tx_event(
-        "Started",
-        "U",
-        evse=WHOLE_CHARGER_EVSE,
-        id_token=TOKEN,
-        charging_state="Charging",
-        meter_value=[entry(0, BEGIN, END_WH)],
-    )
+    await authorized_started(station, "U", WHOLE_CHARGER_EVSE, [entry(0, BEGIN, END_WH)])
     next_wh = END_WH + NEXT_RISE_WH
     await station.meter_values(1, [sampled(next_wh, ENERGY_REGISTER, unit="Wh")], now_iso())
 
@@ -208,13 +213,7 @@ async def test_the_whole_chargers_own_use_is_settled_at_the_end(
     (a28603c: the end reported by the end sample's register alone, charger_state._close)."""
     station = await started_beside_a_whole_charger_meter(h2)
     register_at_end = END_WH if end_has_register else None
-    await station.tx_event(
-        "Ended",
-        "T",
-        evse=WHOLE_CHARGER_EVSE,
-        trigger_reason="EVCommunicationLost",
-        stopped_reason="EVDisconnected",
-        meter_value=[entry(1, PERIODIC, END_WH), entry(0, END, register_at_end, soc=80)],
-    )
+    samples = [entry(1, PERIODIC, END_WH), entry(0, END, register_at_end, soc=80)]
+    await ended_as_the_car_left(station, samples, evse=WHOLE_CHARGER_EVSE)
     await next_session_rises(station)
     assert h2.charger.lifetime_energy.total_wh == pytest.approx(LIFETIME_AFTER_NEXT_RISE_WH)

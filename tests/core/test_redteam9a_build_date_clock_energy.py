@@ -6,22 +6,20 @@ sign keeps the session; its readings are stamped before its Started)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from custom_components.ocpp_ems.core.meter import ENERGY_REGISTER, POWER
 
+from .test_redteam8d_ordinary_ended import BEGIN_WH, CAR_W, authorized_started
+from .test_redteam9a_build_date_clock import BUILD_DATE
 from .test_time_hostile import our_clock
 from .v16_harness import wait_for
 from .v201_harness import V201Harness as Harness
 from .v201_harness import sampled
 
-BUILD_DATE = datetime.fromisoformat("2019-03-01T00:00:00+00:00")
 EVSE = {"id": 1, "connectorId": 1}
-TOKEN = {"idToken": "TAG1", "type": "ISO14443"}
-BEGIN_WH = 10_000.0
-CAR_W = 7200.0
 MINUTE_S = 60.0
 PER_MINUTE_WH = CAR_W / 60
 STEPS = 5
@@ -47,15 +45,8 @@ async def test_a_build_date_clock_at_a_realistic_pace_counts_every_wh(
     with our_clock() as clock:
         station = await h2.charger_client(boot=True)
         since_boot_s = 3 * 3600.0
-        await station.tx_event(
-            "Started",
-            "T",
-            evse=EVSE,
-            id_token=TOKEN,
-            charging_state="Charging",
-            meter_value=reading(BEGIN_WH, stamp(since_boot_s), "Transaction.Begin"),
-            timestamp=stamp(since_boot_s),
-        )
+        begin = reading(BEGIN_WH, stamp(since_boot_s), "Transaction.Begin")
+        await authorized_started(station, "T", EVSE, begin, timestamp=stamp(since_boot_s))
         register = BEGIN_WH
         for step in range(2 * STEPS):
             if reboot and step == STEPS:

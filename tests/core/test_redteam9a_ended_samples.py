@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import ENERGY_REGISTER
 from custom_components.ocpp_ems.core.model import EventKind
 
 from .test_redteam8d_ordinary_ended import (
@@ -23,13 +22,14 @@ from .test_redteam8d_ordinary_ended import (
     END_WH,
     NEXT_RISE_WH,
     PERIODIC,
-    STEP_WH,
-    TOKEN,
+    authorized_started,
+    ended_as_the_car_left,
     entry,
+    next_session_rises,
+    periodic_a_minute_in,
 )
 from .v16_harness import now_iso
 from .v201_harness import V201Harness as Harness
-from .v201_harness import sampled
 
 EVSE = {"id": 1, "connectorId": 1}
 GARBAGE_WH = float(0xFFFFFFFF)
@@ -53,31 +53,10 @@ HOSTILE_SAMPLES = {
 
 async def ended_with(h2: Harness, samples: list[dict[str, Any]], offline: bool) -> Any:
     station = await h2.charger_client(boot=True)
-    await station.tx_event(
-        "Started",
-        "T",
-        evse=EVSE,
-        id_token=TOKEN,
-        charging_state="Charging",
-        meter_value=[entry(120, BEGIN, BEGIN_WH, power=CAR_W)],
-        timestamp=now_iso(-120),
-    )
-    await station.tx_event(
-        "Updated",
-        "T",
-        trigger_reason="MeterValuePeriodic",
-        meter_value=[entry(60, PERIODIC, BEGIN_WH + STEP_WH, power=CAR_W, soc=79)],
-        timestamp=now_iso(-60),
-    )
-    await station.tx_event(
-        "Ended",
-        "T",
-        evse=EVSE,
-        trigger_reason="EVCommunicationLost",
-        stopped_reason="EVDisconnected",
-        offline=offline or None,
-        meter_value=samples,
-    )
+    begin = [entry(120, BEGIN, BEGIN_WH, power=CAR_W)]
+    await authorized_started(station, "T", EVSE, begin, timestamp=now_iso(-120))
+    await periodic_a_minute_in(station, power=CAR_W, soc=79)
+    await ended_as_the_car_left(station, samples, evse=EVSE, offline=offline or None)
     return station
 
 
@@ -96,17 +75,8 @@ async def test_a_hostile_sample_in_the_ended(h2: Harness, samples: str, offline:
     assert [(e.kind, e.data["energy_wh"]) for e in h2.events if e.kind in ends] == [
         (EventKind.SESSION_ENDED, END_WH - BEGIN_WH)
     ]
-    await station.tx_event(
-        "Started",
-        "U",
-        evse=EVSE,
-        id_token=TOKEN,
-        charging_state="Charging",
-        meter_value=[entry(0, BEGIN, END_WH)],
-    )
-    next_wh = END_WH + NEXT_RISE_WH
-    await station.meter_values(1, [sampled(next_wh, ENERGY_REGISTER, unit="Wh")], now_iso())
+    await next_session_rises(station)
     following = connector.transaction
     assert following is not None
     assert following.energy_wh == pytest.approx(NEXT_RISE_WH)
-    assert h2.charger.lifetime_energy.total_wh == pytest.approx(next_wh)
+    assert h2.charger.lifetime_energy.total_wh == pytest.approx(END_WH + NEXT_RISE_WH)

@@ -20,8 +20,10 @@ from .test_redteam8d_ordinary_ended import (
     PERIODIC,
     STEP_WH,
     WHOLE_CHARGER_EVSE,
+    ended_as_the_car_left,
     entry,
     next_session_rises,
+    periodic_a_minute_in,
     started_beside_a_whole_charger_meter,
 )
 from .v16_harness import now_iso
@@ -38,23 +40,10 @@ async def test_an_end_without_the_register_after_an_older_register(
     h2: Harness, ago_s: float
 ) -> None:
     station = await started_beside_a_whole_charger_meter(h2)
-    await station.tx_event(
-        "Updated",
-        "T",
-        evse=WHOLE_CHARGER_EVSE,
-        trigger_reason="MeterValuePeriodic",
-        meter_value=[entry(60, PERIODIC, BEGIN_WH + STEP_WH)],
-        timestamp=now_iso(-60),
-    )
+    await periodic_a_minute_in(station, WHOLE_CHARGER_EVSE)
     register_then = BEGIN_WH + STEP_WH if ago_s == 60 else END_WH
-    await station.tx_event(
-        "Ended",
-        "T",
-        evse=WHOLE_CHARGER_EVSE,
-        trigger_reason="EVCommunicationLost",
-        stopped_reason="EVDisconnected",
-        meter_value=[entry(ago_s, PERIODIC, register_then), entry(0, END, soc=80)],
-    )
+    samples = [entry(ago_s, PERIODIC, register_then), entry(0, END, soc=80)]
+    await ended_as_the_car_left(station, samples, evse=WHOLE_CHARGER_EVSE)
     await next_session_rises(station)
     shown_wh = h2.charger.lifetime_energy.total_wh
     # EVSE 0 then reports the truth: the lifetime is that, never more (it never decreases).

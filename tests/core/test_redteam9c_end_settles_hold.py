@@ -21,11 +21,30 @@ from .test_meter_reset_old_queue import (
     send_queue,
     sender16,
 )
-from .test_time_hostile import our_clock
-from .v16_harness import Harness, now_iso
+from .test_time_hostile import OurClock, our_clock
+from .v16_harness import Harness, SimCharger, now_iso
 
 END_WH = NEXT_WH[0]
 BEFORE_END_WH = COUNTED_WH + END_WH - NEW_LIFE_WH[-1]
+
+
+async def held_after_the_reset(sim: SimCharger, tx: int, clock: OurClock) -> list[tuple[str, int]]:
+    """1.6: the session ``tx`` through the reset, the new life's 195 Wh live, then the old
+    life's queue (its 213 Wh held), a reading ago: the queue."""
+    send = sender16(sim, tx)
+    queue = await reset_keeping_a_queue(send, clock)
+    clock.tick(READING_EVERY_S)
+    await send(END_WH, NEXT, now_iso())
+    await send_queue(send, queue)
+    clock.tick(READING_EVERY_S)
+    return queue
+
+
+async def next_session_from_the_end(sim: SimCharger, clock: OurClock) -> None:
+    """The next session starts at the end register (195 Wh), a reading later reads 210 Wh."""
+    tx2 = (await sim.start_tx(meter=END_WH, timestamp=now_iso())).transaction_id
+    clock.tick(READING_EVERY_S)
+    await sim.meter(1, [wh(NEXT_WH[1])], tx2, now_iso())
 
 
 async def stopped_then_next(
@@ -35,13 +54,8 @@ async def stopped_then_next(
     ``old_stamp``), then the next session 195 -> 210: the stopped session's energy, the
     lifetime after the stop, the lifetime at the end."""
     sim, tx = await session(h, meter_wh=0)
-    send = sender16(sim, tx)
     with our_clock() as clock:
-        queue = await reset_keeping_a_queue(send, clock)
-        clock.tick(READING_EVERY_S)
-        await send(END_WH, NEXT, now_iso())
-        await send_queue(send, queue)
-        clock.tick(READING_EVERY_S)
+        queue = await held_after_the_reset(sim, tx, clock)
         stamp = now_iso() if old_stamp is None else queue[old_stamp][0]
         stop = call.StopTransaction(
             meter_stop=stop_wh, timestamp=stamp, transaction_id=tx, reason="EVDisconnected"
@@ -49,9 +63,7 @@ async def stopped_then_next(
         await sim.call(stop)
         after_stop = h.charger.lifetime_energy.total_wh
         clock.tick(READING_EVERY_S)
-        tx2 = (await sim.start_tx(meter=END_WH, timestamp=now_iso())).transaction_id
-        clock.tick(READING_EVERY_S)
-        await sim.meter(1, [wh(NEXT_WH[1])], tx2, now_iso())
+        await next_session_from_the_end(sim, clock)
     ended = h.charger.find_ended_transaction(str(tx))
     assert ended is not None
     return ended.energy_wh, after_stop, h.charger.lifetime_energy.total_wh
@@ -108,16 +120,9 @@ async def test_a_start_replacing_the_session_at_its_end_register_proves_the_hold
     the last reading) ends the held session: the life before's 112 Wh count for it (405 Wh),
     the next session only its own 15 Wh, the lifetime 420 Wh."""
     sim, tx = await session(h_cp1, meter_wh=0)
-    send = sender16(sim, tx)
     with our_clock() as clock:
-        queue = await reset_keeping_a_queue(send, clock)
-        clock.tick(READING_EVERY_S)
-        await send(END_WH, NEXT, now_iso())
-        await send_queue(send, queue)
-        clock.tick(READING_EVERY_S)
-        tx2 = (await sim.start_tx(meter=END_WH, timestamp=now_iso())).transaction_id
-        clock.tick(READING_EVERY_S)
-        await sim.meter(1, [wh(NEXT_WH[1])], tx2, now_iso())
+        await held_after_the_reset(sim, tx, clock)
+        await next_session_from_the_end(sim, clock)
     ended = h_cp1.charger.find_ended_transaction(str(tx))
     assert ended is not None
     assert ended.energy_wh == pytest.approx(TRUTH_WH - (NEXT_WH[1] - END_WH))

@@ -141,6 +141,18 @@ async def test_a_status_queued_before_an_untimed_one_stays_out(
     assert (connector.status, connector.meter.power_w) == (ConnectorStatus.CHARGING, CAR_W)
 
 
+async def preparing_queued_the_lead_before(
+    h: Harness, clock: OurClock, lead_s: float
+) -> tuple[SimCharger, int]:
+    """Offline, the clock ``lead_s`` ahead queues a Preparing ``lead_s`` before the untimed
+    Charging the charger sends once back; the Preparing flushed after it. The sim, its session."""
+    sim, tx, queued_at = await charging_then_offline(h, clock, lead_s, QUEUE_END_WH)
+    clock.tick(lead_s)
+    await sim.status(1, "Charging")
+    await sim.status(1, "Preparing", timestamp=stamp(lead_s, queued_at))
+    return sim, tx
+
+
 @pytest.mark.xfail(
     strict=True,
     reason=(
@@ -154,10 +166,7 @@ async def test_a_status_queued_the_lead_before_then_set_right_stays_out(h_cp1: H
     (its stamp lies on our clock at its arrival: a live one's) and its NTP sets it right."""
     lead_s = 30
     with our_clock() as clock:
-        sim, tx, queued_at = await charging_then_offline(h_cp1, clock, lead_s, QUEUE_END_WH)
-        clock.tick(lead_s)
-        await sim.status(1, "Charging")
-        await sim.status(1, "Preparing", timestamp=stamp(lead_s, queued_at))
+        sim, tx = await preparing_queued_the_lead_before(h_cp1, clock, lead_s)
         await live_readings(clock, sim, POWER, from_wh=QUEUE_END_WH, tx=tx)
     assert shown(h_cp1) is ConnectorStatus.CHARGING
 
@@ -169,10 +178,7 @@ async def test_a_held_status_is_ordered_by_the_next_confirmed_offset_only(h_cp1:
     evidence of the clock when it came)."""
     lead_s = 30
     with our_clock() as clock:
-        sim, tx, queued_at = await charging_then_offline(h_cp1, clock, lead_s, QUEUE_END_WH)
-        clock.tick(lead_s)
-        await sim.status(1, "Charging")
-        await sim.status(1, "Preparing", timestamp=stamp(lead_s, queued_at))
+        sim, tx = await preparing_queued_the_lead_before(h_cp1, clock, lead_s)
         await live_readings(clock, sim, POWER, from_wh=QUEUE_END_WH, tx=tx, offset_s=lead_s)
         assert shown(h_cp1) is ConnectorStatus.CHARGING
         clock.tick(300)

@@ -34,15 +34,15 @@ from .test_v201_reused_id_clock_back import EVSE, _ago
 from .v201_harness import V201Harness as Harness
 from .v201_reuse import (
     EVSE_1_BEGIN_WH,
+    EVSE_1_QUEUED_WH,
+    EVSE_1_SENT_WH,
     EVSE_2,
     EVSE_2_BEGIN_WH,
-    EVSE_SESSION_WH,
     cable_started,
     periodic_updated,
     send,
 )
 
-SENT_WH = EVSE_1_BEGIN_WH + EVSE_SESSION_WH
 # A clock restarted at an old date (its build date) after the reboot.
 BUILD_DATE = "2025-06-01T00:00:00+00:00"
 
@@ -73,10 +73,10 @@ QUEUED_BEFORE_THE_BOOT = pytest.param(
 async def test_a_per_evse_stations_kept_session_survives_its_queue(h: Harness, stamp: str) -> None:
     sim = await h.charger_client(boot=True)
     await send(sim, cable_started(EVSE_1_BEGIN_WH, _ago(60), evse=EVSE))
-    await send(sim, periodic_updated(1, SENT_WH, _ago(50)))
+    await send(sim, periodic_updated(1, EVSE_1_SENT_WH, _ago(50)))
     kept = h.charger.connectors[1].transaction
     await sim.boot(reason="PowerUp")
-    await send(sim, periodic_updated(2, SENT_WH + EVSE_SESSION_WH, stamp, offline=True))
+    await send(sim, periodic_updated(2, EVSE_1_QUEUED_WH, stamp, offline=True))
     await send(sim, cable_started(EVSE_2_BEGIN_WH, _ago(0), evse=EVSE_2))
     assert h.charger.connectors[1].transaction is kept
 
@@ -87,7 +87,7 @@ async def test_evse_1s_late_updated_leaves_evse_2s_session_alone(h: Harness) -> 
     # seqNo 1 was queued and not sent before the Ended.
     late = periodic_updated(1, EVSE_1_BEGIN_WH + 250, _ago(90), charging_state="SuspendedEV")
     del late["evse"]
-    ended = periodic_updated(2, SENT_WH, _ago(80), evse=EVSE, stopped_reason="Local")
+    ended = periodic_updated(2, EVSE_1_SENT_WH, _ago(80), evse=EVSE, stopped_reason="Local")
     await send(sim, ended)
     await sim.boot(reason="PowerUp")
     await send(sim, cable_started(EVSE_2_BEGIN_WH, _ago(5), evse=EVSE_2, charging_state="Charging"))

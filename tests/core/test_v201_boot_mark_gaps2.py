@@ -23,23 +23,21 @@ import pytest
 
 from custom_components.ocpp_ems.core.protocol.v201.transactions import STOPPED_BY_REBOOT
 
+from .test_v201_boot_mark_gaps import BUILD_DATE  # (a clock restarted there at the reboot)
 from .test_v201_reused_id_clock_back import EVSE, _ago
 from .v201_harness import V201Harness as Harness
 from .v201_reuse import (
     EVSE_1_BEGIN_WH,
+    EVSE_1_QUEUED_WH,
+    EVSE_1_SENT_WH,
     EVSE_2,
     EVSE_2_BEGIN_WH,
-    EVSE_SESSION_WH,
     Station,
     cable_started,
     periodic_updated,
     send,
 )
 
-SENT_WH = EVSE_1_BEGIN_WH + EVSE_SESSION_WH
-QUEUED_WH = SENT_WH + EVSE_SESSION_WH
-# A clock restarted at its build date after the reboot.
-BUILD_DATE = "2025-06-01T00:00:00+00:00"
 # Minutes ago: a clock eight days behind all along (further than a queue may be old).
 EIGHT_DAYS_MIN = 8 * 24 * 60.0
 
@@ -54,7 +52,7 @@ async def evse_1_runs_then_reboot(h: Harness, started_min_ago: float = 60) -> St
     clock), then a BootNotification."""
     sim = await h.charger_client(boot=True)
     await send(sim, cable_started(EVSE_1_BEGIN_WH, _ago(started_min_ago), evse=EVSE))
-    await send(sim, periodic_updated(1, SENT_WH, _ago(started_min_ago - 10)))
+    await send(sim, periodic_updated(1, EVSE_1_SENT_WH, _ago(started_min_ago - 10)))
     assert h.charger.connectors[1].transaction is not None
     await sim.boot(reason="PowerUp")
     return sim
@@ -73,7 +71,7 @@ async def test_a_lost_sessions_queue_without_a_restarted_clock_still_ends_it(
 ) -> None:
     sim = await evse_1_runs_then_reboot(h, clock_min_ago)
     lost = h.charger.connectors[1].transaction
-    await send(sim, periodic_updated(2, QUEUED_WH, _ago(queue_min_ago), offline=True))
+    await send(sim, periodic_updated(2, EVSE_1_QUEUED_WH, _ago(queue_min_ago), offline=True))
     await send(sim, cable_started(EVSE_2_BEGIN_WH, _ago(clock_min_ago - 55), evse=EVSE_2))
     assert h.charger.connectors[1].transaction is None, "EVSE 1's lost session stayed open"
     assert lost is not None
@@ -88,7 +86,7 @@ async def test_a_restarted_clocks_message_keeps_the_session_whatever_its_seqno(
 ) -> None:
     sim = await evse_1_runs_then_reboot(h)
     kept = h.charger.connectors[1].transaction
-    await send(sim, periodic_updated(seq_no, QUEUED_WH, BUILD_DATE, offline=offline))
+    await send(sim, periodic_updated(seq_no, EVSE_1_QUEUED_WH, BUILD_DATE, offline=offline))
     await send(sim, cable_started(EVSE_2_BEGIN_WH, _ago(0), evse=EVSE_2))
     assert h.charger.connectors[1].transaction is kept, "the session the station kept was ended"
     assert kept is not None
@@ -104,13 +102,13 @@ async def test_a_restarted_clock_shows_the_session_kept_whatever_the_clock_befor
 ) -> None:
     sim = await h.charger_client(boot=True)
     await send(sim, cable_started(EVSE_1_BEGIN_WH, _ago(30 - lead_min), evse=EVSE))
-    await send(sim, periodic_updated(1, SENT_WH, _ago(-lead_min)))
+    await send(sim, periodic_updated(1, EVSE_1_SENT_WH, _ago(-lead_min)))
     kept = h.charger.connectors[1].transaction
     assert kept is not None
     await sim.boot(reason="PowerUp")
     # The clock known ahead leaves no boot time (_written_since_boot cannot tell).
     assert (h.charger._booted_at is None) is (lead_min > 0)
-    await send(sim, periodic_updated(2, QUEUED_WH, BUILD_DATE, offline=True))
+    await send(sim, periodic_updated(2, EVSE_1_QUEUED_WH, BUILD_DATE, offline=True))
     await send(sim, cable_started(EVSE_2_BEGIN_WH, _ago(0), evse=EVSE_2))
     assert h.charger.connectors[1].transaction is kept
     assert kept.stop_reason is None
@@ -125,7 +123,7 @@ async def evse_1_ended_then_evse_2_started(h: Harness, started: str) -> Station:
     (stamped ``started``)."""
     sim = await h.charger_client(boot=True)
     await send(sim, cable_started(EVSE_1_BEGIN_WH, _ago(100), evse=EVSE))
-    ended = periodic_updated(2, SENT_WH, _ago(80), evse=EVSE, stopped_reason="Local")
+    ended = periodic_updated(2, EVSE_1_SENT_WH, _ago(80), evse=EVSE, stopped_reason="Local")
     await send(sim, ended)
     await sim.boot(reason="PowerUp")
     begun = cable_started(EVSE_2_BEGIN_WH, started, evse=EVSE_2, charging_state="Charging")
@@ -144,7 +142,7 @@ async def test_evse_1s_late_updated_counts_for_evse_1_only(h: Harness) -> None:
     await send(sim, late)
     assert ended.sequence is not None
     assert ended.sequence.seen == [(0, 2)], "the gap it filled stayed open"
-    assert (ended.energy_wh, running.energy_wh) == (SENT_WH - EVSE_1_BEGIN_WH, 0.0)
+    assert (ended.energy_wh, running.energy_wh) == (EVSE_1_SENT_WH - EVSE_1_BEGIN_WH, 0.0)
     assert h.charger.connectors[2].meter.energy_register_wh == EVSE_2_BEGIN_WH
     assert h.charger.connectors[2].transaction is running
 
@@ -166,7 +164,7 @@ async def test_evse_2s_own_updated_stamped_before_it_began_stays_its_own(
     if ahead:
         sim = await h.charger_client(boot=True)
         await send(sim, cable_started(EVSE_1_BEGIN_WH, _ago(20), evse=EVSE))
-        await send(sim, periodic_updated(1, SENT_WH, _ago(0), stopped_reason="Local"))
+        await send(sim, periodic_updated(1, EVSE_1_SENT_WH, _ago(0), stopped_reason="Local"))
         await sim.boot(reason="PowerUp")
         started = cable_started(EVSE_2_BEGIN_WH, _after_boot(4), evse=EVSE_2)
         await send(sim, started | {"charging_state": "Charging"})

@@ -25,17 +25,16 @@ from .v16_harness import wait_for
 from .v201_harness import V201Harness as Harness
 from .v201_reuse import (
     EVSE_1_BEGIN_WH,
+    EVSE_1_QUEUED_WH,
+    EVSE_1_SENT_WH,
     EVSE_2,
     EVSE_2_BEGIN_WH,
-    EVSE_SESSION_WH,
     Station,
     cable_started,
     periodic_updated,
     send,
 )
 
-SENT_WH = EVSE_1_BEGIN_WH + EVSE_SESSION_WH
-QUEUED_WH = SENT_WH + EVSE_SESSION_WH
 # How long after the boot the queued Updated is sent, and how far the clock led before the boot.
 SENT_AFTER_BOOT = timedelta(minutes=15)
 LEAD_MIN = 10.0
@@ -75,7 +74,7 @@ async def test_only_a_message_stamped_after_the_boot_shows_the_session_kept(
     sim = await h.charger_client(boot=True)
     ahead = case == "clock_known_ahead"
     await send(sim, cable_started(EVSE_1_BEGIN_WH, _ago(60), evse=EVSE))
-    await send(sim, periodic_updated(1, SENT_WH, _ago(-LEAD_MIN if ahead else 50)))
+    await send(sim, periodic_updated(1, EVSE_1_SENT_WH, _ago(-LEAD_MIN if ahead else 50)))
     assert (h.charger.clock_skew_s is not None) is ahead  # the clock's lead was seen
     running = h.charger.connectors[1].transaction
     assert running is not None
@@ -95,7 +94,7 @@ async def test_only_a_message_stamped_after_the_boot_shows_the_session_kept(
         # Time passes (our clock and the monotonic one alike: a step of ours alone moves the
         # boot by as much, _written_since_boot); the event loop keeps real time, timers run on.
         clock.tick(SENT_AFTER_BOOT.total_seconds())
-        await send(sim, periodic_updated(2, QUEUED_WH, stamps[case], offline=True))
+        await send(sim, periodic_updated(2, EVSE_1_QUEUED_WH, stamps[case], offline=True))
         await send(sim, cable_started(EVSE_2_BEGIN_WH, _ago(0), evse=EVSE_2))
     evse_1 = h.charger.connectors[1].transaction
     if kept:

@@ -52,14 +52,27 @@ async def end_offline(
 ) -> None:
     """B's Ended, built at the boot (``built_s`` off our clock: by default the build-date clock)
     and flagged offline; its register read when the power failed, 10 s before."""
+    end_reading = register(register_wh, now_iso(built_s - 10), "Transaction.End")
+    await ended_offline(station, seq_no, end_reading, reason, built_s)
+
+
+async def ended_offline(
+    station: Any,
+    seq_no: int,
+    samples: list[dict[str, Any]],
+    reason: str = "PowerLoss",
+    built_s: float = BUILD_DATE_BEHIND_S,
+    offline: bool = True,
+) -> None:
+    """B's Ended built ``built_s`` off our clock (``offline``: flagged so), carrying ``samples``."""
     await station.tx_event(
         "Ended",
         "B",
         seq_no=seq_no,
-        offline=True,
+        offline=offline or None,
         trigger_reason="AbnormalCondition",
         stopped_reason=reason,
-        meter_value=register(register_wh, now_iso(built_s - 10), "Transaction.End"),
+        meter_value=samples,
         timestamp=now_iso(built_s),
     )
 

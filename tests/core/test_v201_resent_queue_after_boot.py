@@ -22,16 +22,14 @@ from .test_v201_reused_id_clock_back import EVSE, _ago
 from .v201_harness import V201Harness as Harness
 from .v201_reuse import (
     EVSE_1_BEGIN_WH,
+    EVSE_1_QUEUED_WH,
+    EVSE_1_SENT_WH,
     EVSE_2,
     EVSE_2_BEGIN_WH,
-    EVSE_SESSION_WH,
     cable_started,
     periodic_updated,
     send,
 )
-
-EVSE_1_SENT_WH = EVSE_1_BEGIN_WH + EVSE_SESSION_WH
-EVSE_1_QUEUED_WH = EVSE_1_SENT_WH + EVSE_SESSION_WH
 
 
 @pytest.fixture

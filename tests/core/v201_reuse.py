@@ -35,6 +35,9 @@ EVSE_2 = {"id": 2, "connectorId": 1}
 EVSE_1_BEGIN_WH = 1000.0
 EVSE_2_BEGIN_WH = 7000.0
 EVSE_SESSION_WH = 500.0
+# EVSE 1's register at its last Updated sent live, then at the next one (queued at a reboot).
+EVSE_1_SENT_WH = EVSE_1_BEGIN_WH + EVSE_SESSION_WH
+EVSE_1_QUEUED_WH = EVSE_1_SENT_WH + EVSE_SESSION_WH
 # The reading context of the register each event type carries.
 REGISTER_CONTEXT = {
     "Started": "Transaction.Begin",
