@@ -1,10 +1,10 @@
-"""Red team 5: statuses (efe1f2d, ``charger_state._taken_after``) after OUR clock stepped back
+"""Red team 5: statuses (efe1f2d, ``taken_after``) after OUR clock stepped back
 (an NTP correction of Home Assistant's host) while the charger's clock did not.
 
 1. A charger whose clock is ahead of ours, where the shown status's time is the time we received
    it (a clock more than ``MAX_CLOCK_AHEAD_S`` ahead, or a 1.6 status sent without a timestamp),
    and our step is longer than its lead. Its clock never moves: its live statuses are stamped
-   later than every status before them by its own clock. ``_taken_after`` compares such a
+   later than every status before them by its own clock. ``taken_after`` compares such a
    status's own stamp with the shown status's *effective* time (our clock before the step), and
    that time's offset (0: a reception time) with the new stamp's (the whole lead): every live
    status is taken for one queued before the shown one until our clock has made up the step
@@ -14,7 +14,7 @@
    was wrong, the charger's was not): the charger looked behind ours, the shown status's offset
    is clamped at 0, so the queued status passes (as before efe1f2d): the fix does not reach it.
 
-Both fixed: ``_taken_after`` compares the charger's own stamps (``Connector._status_stamp``; a
+Both fixed: ``taken_after`` compares the charger's own stamps (``Connector._status_stamp``; a
 status sent without one is ordered by its time alone) and their leads as they were, also below 0.
 The 2.x routes of case 1: test_status_clock_ahead_v201.py.
 """

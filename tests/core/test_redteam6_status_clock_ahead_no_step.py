@@ -4,7 +4,7 @@ clock. A Preparing it queued 20 s before its Charging (a StatusNotification retr
 call failed) arrives 5 s after the Charging and the 22 kW reading.
 
 Stamped before the shown Charging by the charger's own clock, it is old: the car charges.
-``charger_state._taken_after`` (ce1b4ad) reaches the lead check although our clock never
+``status_order.taken_after`` (ce1b4ad) reaches the lead check although our clock never
 stepped: ``later_s`` of the replaced times (reception order) is >= 0, the stamps say before, and
 the Preparing's stamp (580 s ahead) lies within the lead (600 s). It replaces the Charging and
 clears the 22 kW: the energy manager sees no car drawing. Also at 71164f6 (its ``stamp >= then``

@@ -4,7 +4,7 @@ received with it). Both clocks go back an hour at once (each keeps local time as
 summer time). The car leaves 20 s later: its live Available must show (Available: unplugged, for
 the current control and the energy manager).
 
-``charger_state._lead_s`` of a status shown alone is at least 0 (the charger's lead unknown); the
+``status_order.lead_s`` of a status shown alone is at least 0 (the charger's lead unknown); the
 Available's stamp lies 120 s behind our clock, "taken 120 s before it came" by that lead, more
 than the 30 s since the Preparing came: 669f114's second condition of the step branch
 (``lag_s <= since_s``) drops it. Before (259cd6f) a stamp no further ahead than the lead was

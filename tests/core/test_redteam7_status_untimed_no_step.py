@@ -3,7 +3,7 @@ whose MeterValues (and an offline queue of statuses, flushed after a reconnect) 
 step of our clock.
 
 669f114 counts an untimed status shown as of its arrival moved back by ``clock_skew_s`` when that
-is negative (``ChargerState._on_charger_clock``). The probes:
+is negative (``status_order.on_charger_clock``). The probes:
 
 - a clock 10 min behind (``clock_skew_s`` -600, confirmed), set right by our Heartbeat answer: the
   skew stays -600 until two live bursts of readings confirm the new offset; a Preparing the

@@ -4,9 +4,10 @@ no Heartbeat answer in between. It goes offline, queues a Preparing, and reconne
 (its status now, Charging, sent untimed or stamped live), then flushes the queued Preparing.
 
 The queued Preparing's stamp (taken 6 min ago by a clock 10 min ahead) lies 4 min ahead of our
-clock: under ``MAX_CLOCK_AHEAD_S``, so it stands for a time. ``_taken_after``'s no-step branch
-reads that as "the charger's clock came right" (the shown status's stamp was replaced, this one
-not) and takes it: the live Charging is replaced by the older Preparing, and the 22 kW cleared.
+clock: under ``MAX_CLOCK_AHEAD_S``, so it stands for a time. ``status_order.taken_after``'s
+no-step branch reads that as "the charger's clock came right" (the shown status's stamp was
+replaced, this one not) and takes it: the live Charging is replaced by the older Preparing, and
+the 22 kW cleared.
 Queued 4 min before (red team 7's case) its stamp lies 6 min ahead, is replaced, and stays out.
 """
 
@@ -33,8 +34,9 @@ def stamp(at: datetime | None = None) -> str:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="_taken_after without a step: a stamp of a clock far ahead that no longer lies too "
-    "far ahead is taken for the clock come right, also when it is only old (queued)",
+    reason="status_order.taken_after without a step: a stamp of a clock far ahead that no "
+    "longer lies too far ahead is taken for the clock come right, also when it is only old "
+    "(queued)",
 )
 @pytest.mark.parametrize("live_stamped", [False, True], ids=["untimed_live", "stamped_live"])
 async def test_a_queued_status_of_a_clock_far_ahead_queued_long_stays_out(

@@ -2,8 +2,9 @@
 ahead of ours, charging at 22 kW. Our Heartbeat answer sets its clock right midway; 30 s later it
 sends a live Finishing stamped by the corrected clock, before every stamp it sent so far. It
 shows and clears the power: ``ChargerState._clock_sent`` pulled the shown status's and reading's
-stamps back to the answer's time (under MAX_CLOCK_AHEAD_S), ``_taken_after``'s "clock came right"
-rule orders it after the reading of a clock too far ahead (10 min: replaced stamps).
+stamps back to the answer's time (under MAX_CLOCK_AHEAD_S), ``status_order.taken_after``'s
+"clock came right" rule orders it after the reading of a clock too far ahead (10 min: replaced
+stamps).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ stamped by a clock a little ahead of ours (1 or 4 min: under ``MAX_CLOCK_AHEAD_S
 ``clock_skew_s`` stays None). No step of any clock, no Heartbeat answer in between.
 
 The charger goes offline, queues a Preparing, reconnects and sends its status now (Charging)
-untimed, then flushes the queued Preparing. ``_on_charger_clock`` counts the untimed Charging as
+untimed, then flushes the queued Preparing. ``on_charger_clock`` counts the untimed Charging as
 of its arrival by our clock (a lead under MAX_CLOCK_AHEAD_S "is recorded nowhere"); the queued
 Preparing's stamp, taken before the Charging came but stamped ``lead`` ahead, lies after that
 arrival: it replaces the live Charging and (a NO_FLOW status taken after the 22 kW reading by the
@@ -12,7 +12,7 @@ charger's own stamps) clears the power the energy manager reads. The lead was vi
 every live reading's stamp lay ``lead`` ahead of the time we got it.
 
 Fixed: the lead its live readings confirmed (``LiveClockOffset.confirmed_s``) puts the untimed
-status on the charger's clock, as a confirmed lag does (``charger_state._clock_off_s``).
+status on the charger's clock, as a confirmed lag does (``clock_off_s``).
 """
 
 from __future__ import annotations

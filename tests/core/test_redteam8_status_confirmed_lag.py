@@ -1,13 +1,13 @@
 """Red team 8b (19cd222): the lag a 1.6 charger's live readings confirmed
 (``LiveClockOffset.confirmed_s``, too small for ``clock_skew_s``) orders its stamped readings
-against an untimed no-flow status (``charger_state._clock_off_s``, ``_flow_predates_status``).
+against an untimed no-flow status (``status_order.clock_off_s``, ``_flow_predates_status``).
 
 The lag is read off the wire: live stamps lying ``L`` s before their arrival. A clock ``L`` s
 behind sending live readings and a clock on ours whose readings are ``L`` s old when they come
 look the same, and ``confirmed_s`` keeps the last offset confirmed until two live bursts confirm
 another (our Heartbeat answer or NTP set the clock right in between; a reconnect keeps it).
 
-Fixed (``charger_state._clock_off_s``): a lag within delivery delay (``DELIVERY_LAG_S``, 6 s)
+Fixed (``status_order.clock_off_s``): a lag within delivery delay (``DELIVERY_LAG_S``, 6 s)
 counts for none; an unrecorded lag never moves back an untimed status that ended a flow
 (``FLOW_ENDED_STATUSES``); our time sent to the charger clears it (``LiveClockOffset.clock_set``,
 from ``ChargerState._clock_sent``). A reconnect still keeps it: the charger's clock does not move

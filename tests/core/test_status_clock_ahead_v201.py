@@ -2,7 +2,7 @@
 stamps stand for the time we receive them) keeps its lead when our clock steps back an hour. Its
 live reports after the step, a TransactionEvent's chargingState and a StatusNotification, are
 stamped later than every report before them by its clock: they are taken at once, and an unplug
-clears the car's power (``charger_state._taken_after`` compares the station's own stamps; they
+clears the car's power (``status_order.taken_after`` compares the station's own stamps; they
 were dropped for the hour minus its lead). The 1.6 route: test_redteam5_status_clock_ahead.py."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 offline, or stamped when its state began), the charger's clock otherwise on ours, as its live
 reading shows. Our clock steps back an hour and the charger's with it (one time source): its live
 Finishing, stamped an hour before that old stamp, lies as far ahead of our clock as the live
-reading's did: news (``charger_state._taken_after`` takes the clock's lead from every stamp
+reading's did: news (``status_order.taken_after`` takes the clock's lead from every stamp
 received with the shown status, not from the shown one alone: that lies behind by its age)."""
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 ``clock_skew_s``, MAX_CLOCK_BEHIND_S), whose StatusNotifications come untimed (some stamped) and
 whose MeterValues are stamped live by its clock. No step of any clock.
 
-An untimed status counts as of its arrival by the charger's clock (``_on_charger_clock``); with
-no skew recorded that was our clock, so the charger's live stamps, lagging, lay before it:
+An untimed status counts as of its arrival by the charger's clock
+(``status_order.on_charger_clock``); with no skew recorded that was our clock, so the charger's
+live stamps, lagging, lay before it:
 
 1. after an untimed Preparing, each live 22 kW reading stamped before the Preparing's arrival
    was taken for one older than it and its power cleared (0 W shown while the car drew, for

@@ -2,7 +2,7 @@
 live readings confirmed the lead (``LiveClockOffset.confirmed_s``) and that its own NTP sets right
 (no Heartbeat answer of ours clears the lead): an untimed status then counts as of its arrival
 plus the stale lead, and the live statuses the charger stamps within the lead after it are
-dropped as older (``charger_state._clock_off_s``'s cost).
+dropped as older (``status_order.clock_off_s``'s cost).
 
 The latest of them is held and ordered again by the next offset live readings confirm
 (``ChargerState._retake_held_status``): shown once two readings on our clock confirm it is on

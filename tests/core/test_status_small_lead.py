@@ -1,7 +1,7 @@
 """A charger whose clock is a little ahead of ours (under ``MAX_CLOCK_AHEAD_S``: ``clock_skew_s``
 stays None), its live readings stamped by it: the lead they confirm
 (``LiveClockOffset.confirmed_s``) orders the charger's stamps against an untimed 1.6 status as a
-confirmed lag does (``charger_state._clock_off_s``, one rule for both signs). A reading cannot
+confirmed lag does (``status_order.clock_off_s``, one rule for both signs). A reading cannot
 come before it was taken, so delivery never makes a lead: a lead beyond ``DELIVERY_LEAD_S``
 (1 s: a stamp rounded up to a whole second) counts, and it moves statuses that ended a flow too
 (forward: what was taken before them stays out).

@@ -11,7 +11,7 @@ is taken.
 Our clock going back an hour while the charger's did not, or with it, had the queued Preparing
 taken: its stamp lay more than MAX_CLOCK_AHEAD_S ahead of our clock, so the time we got it stood
 for it, later than the Charging's arrival; nothing compared it with the charger's lead, as for a
-stamped status shown (``charger_state._taken_after``). A clock behind ours had its live status
+stamped status shown (``taken_after``). A clock behind ours had its live status
 dropped while its stamp lay before the untimed one's arrival by our clock.
 """
 
@@ -146,7 +146,7 @@ async def test_a_live_stamped_status_after_untimed_ones_is_taken(
 async def test_a_queued_status_younger_than_a_clock_lead_stays_out(h: Harness) -> None:
     """No step; the charger's clock 3 min ahead of ours: a Preparing queued 2 min before the
     untimed Charging came is stamped after its arrival by our clock (was: taken); the lead its
-    live readings confirmed puts the Charging on the charger's clock (``_clock_off_s``)."""
+    live readings confirmed puts the Charging on the charger's clock (``clock_off_s``)."""
     with our_clock() as clock:
         sim, charging_at = await untimed_charging(h, clock, 180)
         clock.tick(5)

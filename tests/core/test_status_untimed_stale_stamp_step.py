@@ -5,7 +5,7 @@ A Preparing it queued before that Charging arrives after the step: it is old and
 (the energy manager reads a Preparing car as not charging). Its live status after the step is
 taken.
 
-The status shown alone tells nothing of the charger's lead (``charger_state._lead_s``: at least
+The status shown alone tells nothing of the charger's lead (``status_order.lead_s``: at least
 0). The queued Preparing's stamp, taken before the step, lay behind our clock now by its age
 less the step: within that lead, so it was taken for a status of a clock behind ours. A status
 taken after the step by a clock that went back with ours is stamped, on our clock by that lead,

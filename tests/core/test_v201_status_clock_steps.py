@@ -1,6 +1,6 @@
 """OCPP 2.x: a status the station queued before the one shown, sent late after OUR clock stepped
 back (the station's clock did not), does not replace the live status nor clear the live power
-(``charger_state._taken_after`` is shared by both versions; the 1.6 cases are in
+(``status_order.taken_after`` is shared by both versions; the 1.6 cases are in
 test_v16_status_clock_steps.py)."""
 
 from datetime import timedelta

@@ -1048,7 +1048,7 @@ Reception = tuple[datetime | None, float | None]
 
 
 class Report(NamedTuple):
-    """A status or reading as it is ordered against others (``charger_state._taken_after``,
+    """A status or reading as it is ordered against others (``status_order.taken_after``,
     :func:`_before_shown`)."""
 
     # The time it stands for (:func:`effective_time`).

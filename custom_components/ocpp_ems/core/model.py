@@ -351,7 +351,7 @@ class Connector:
     _status_received_monotonic: float | None = None
     # The charger's own stamp of that status (None: it sent none), also where ``status_timestamp``
     # replaced it (a clock too far ahead): statuses are ordered by one clock's stamps
-    # (charger_state._taken_after).
+    # (status_order.taken_after).
     _status_stamp: datetime | None = None
     error_code: str | None = None
     vendor_error: str | None = None
