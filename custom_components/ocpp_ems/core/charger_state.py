@@ -327,19 +327,16 @@ class ChargerState:
         confirmations = self.charger._live_clock.confirmations
         for connector_id, held in list(self._held_statuses.items()):
             if held.confirmations != confirmations:
-                self._retake_held_status(self.charger.connector(connector_id))
+                del self._held_statuses[connector_id]
+                self._retake_held_status(self.charger.connector(connector_id), held)
 
-    def _retake_held_status(self, connector: Connector) -> None:
-        """Order the status held for ``connector`` (:meth:`_hold_status`) again by the first
-        offset of the charger's clock live readings confirm after it came, and forget it (a
-        later change of the clock is no evidence of the one before): shown if its stamp may come
-        from a clock that far off ours (a status queued before the untimed one by the clock
+    def _retake_held_status(self, connector: Connector, held: _HeldStatus) -> None:
+        """Order ``held``, the status held for ``connector`` (:meth:`_hold_status`), again by the
+        first offset of the charger's clock live readings confirm after it came (forgotten then:
+        a later change of the clock is no evidence of the one before): shown if its stamp may
+        come from a clock that far off ours (a status queued before the untimed one by the clock
         still ahead lies further ahead) and it then comes after the status shown. The offset
         confirmed may be the old one: it stays dropped then."""
-        held = self._held_statuses.get(connector.connector_id)
-        if held is None:
-            return
-        del self._held_statuses[connector.connector_id]
         offset_s = status_order.clock_off_s(self.charger, connector.status)
         if status_order.may_be_stamped_by(held.report, offset_s or 0.0) and not (
             status_order.out_of_order(connector, held.report, offset_s)
@@ -670,9 +667,8 @@ class ChargerState:
         ``end_reading``: the one of ``readings`` it ended with; ``live``: that one was taken now
         (:func:`~.meter.apply_reading`'s ``live``), the others were read over the session, a
         queue's (one may be of the register's life before a reset inside it: no rise of the
-        present one). The end is reported once a register it ended at was taken (:meth:`_close`):
-        ``meter_stop_wh``, else ``end_reading``'s or the newest reading's (stamped after it; or
-        before it, when it carries none). Fires SESSION_ENDED."""
+        present one). The end is reported once a register it ended at was taken (:meth:`_close`,
+        :func:`_end_registers`). Fires SESSION_ENDED."""
         connector = self.charger.connector(transaction.connector_id)
         power = self._max_power()
         for reading in readings:

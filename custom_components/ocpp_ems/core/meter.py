@@ -1167,9 +1167,9 @@ def _allowance(
     power_w: float, slack_wh: float | None, base: RegisterPoint, point: RegisterPoint
 ) -> float:
     """How much energy may have been added from ``base`` to ``point``: max power x elapsed time
-    (the largest of the charger's, from a :func:`believable_stamp` base, our clock's and our monotonic
-    clock's: a clock set back never drops energy, nor does our host's sleep, which the monotonic
-    clock does not count) plus the remaining tolerance."""
+    (the largest of the charger's, from a :func:`believable_stamp` base, our clock's and our
+    monotonic clock's: a clock set back never drops energy, nor does our host's sleep, which the
+    monotonic clock does not count) plus the remaining tolerance."""
     elapsed = 0.0
     if (
         base.timestamp is not None

@@ -580,10 +580,11 @@ def _earlier_owner(charger: Charger, found: Transaction | None, event: Event) ->
         return None
     others = _others_of_its_id(charger, found)
     if event.at < found.started_at:
-        for candidates in (others, _ended_elsewhere_before_boot(charger, found, event)):
-            first = _first_not_ended_by(candidates, found, event.at)
-            if first is not None:
-                return first
+        first = _first_not_ended_by(others, found, event.at) or _first_not_ended_by(
+            _ended_elsewhere_before_boot(charger, found, event), found, event.at
+        )
+        if first is not None:
+            return first
     if _identifies(found, event):
         return None
     return next((t for t in others if _repeats(t, event)), None)
@@ -805,8 +806,8 @@ def _stamped_by_restarted_clock(transaction: Transaction, event: Event) -> bool:
     """Whether ``event``, a message of the open ``transaction``, was stamped by a clock that
     restarted at an old date (its build date) since the transaction began: before its Started,
     and further behind the time it came than an offline queue may be old
-    (:func:`~...meter.believable_stamp`). What the station wrote of it before, its queue kept through a
-    reboot too, was stamped after the Started by the clock that stamped the Started, and a
+    (:func:`~...meter.believable_stamp`). What the station wrote of it before, its queue kept
+    through a reboot too, was stamped after the Started by the clock that stamped the Started, and a
     message sent again carries its original stamp: so it was written after a restart, a reboot,
     with the transaction still running (one that loses its transactions in a reboot writes
     nothing of them after it). Whatever its seqNo (a station may count from 0 again after its
