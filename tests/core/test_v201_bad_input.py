@@ -18,6 +18,8 @@ from custom_components.ocpp_ems.core.protocol.v201.station import station_state
 from custom_components.ocpp_ems.core.protocol.v201.transactions import (
     MAX_HELD_EVENTS,
     MAX_HELD_TRANSACTIONS,
+)
+from custom_components.ocpp_ems.core.protocol.v201.tx_sequence import (
     MAX_SEQ_RANGES,
     Seen,
     missing,

@@ -16,7 +16,9 @@ import pytest
 
 from custom_components.ocpp_ems.core.meter import ENERGY_REGISTER
 from custom_components.ocpp_ems.core.model import EventSequence, Transaction
-from custom_components.ocpp_ems.core.protocol.v201.transactions import Event, Seen, _taken_now
+from custom_components.ocpp_ems.core.protocol.v201.transactions import _taken_now
+from custom_components.ocpp_ems.core.protocol.v201.tx_message import Event
+from custom_components.ocpp_ems.core.protocol.v201.tx_sequence import Seen
 
 from .test_redteam7_reset_then_reboot_clock import (
     A_END_WH,

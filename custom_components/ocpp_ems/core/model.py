@@ -223,7 +223,7 @@ class Transaction:
     # next value, which becomes the start (meter._take); never a base to count from.
     start_pending: bool = False
     # The station booted (2.x BootNotification) after this open transaction's newest live
-    # message: it may have lost it (v201.transactions._lost_in_reboot). Persisted: a restart of
+    # message: it may have lost it (v201.tx_boot_mark.lost_in_reboot). Persisted: a restart of
     # Home Assistant between the boot and the next Started must not keep a lost one open for good.
     _boot_since_last_message: bool = field(default=False, compare=False)
 
@@ -604,19 +604,19 @@ class Charger:
     # must not open it again.
     recently_ended: list[Transaction] = field(default_factory=list, repr=False)
     # The 2.x station showed it numbers its transactions per EVSE, against the spec: two of one
-    # id ran at once as we received them (v201.transactions._numbers_per_evse). Persisted: a
+    # id ran at once as we received them (v201.tx_boot_mark.numbers_per_evse). Persisted: a
     # station keeps its numbering, and the ended ones that showed it are soon forgotten.
     _numbers_per_evse: bool = field(default=False, repr=False)
     # When the 2.x station's last BootNotification came, by our clock and our monotonic clock
-    # (``meter.reception``; None: none since Home Assistant started, or its clock was known ahead
-    # then): a message stamped well after it was written after the reboot
-    # (v201.transactions._written_since_boot, which moves it by the step our clock took since).
-    # Not persisted: without it, only a live message shows the station kept a transaction.
+    # (``meter.reception``; None: none known, or its clock was known ahead then): a message
+    # stamped well after it was written after the reboot (v201.tx_boot_mark.written_since_boot,
+    # which moves it by the step our clock took since).
+    # Persisted without the monotonic clock: a restart of Home Assistant is no boot of the
+    # station, which sends no BootNotification for it (our clock's step across it is not known).
     _booted_at: tuple[datetime, float | None] | None = field(default=None, repr=False)
     # By EVSE, the id of the 2.x transaction last started there whose first message came live
     # since the station's last BootNotification: none of its messages was written before that
-    # boot (v201.transactions._began_since_boot). Not persisted: without it, a message naming no
-    # EVSE goes to the open transaction of its id.
+    # boot (v201.tx_boot_mark.began_since_boot). Persisted, as ``_booted_at``.
     _started_since_boot: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
     # The energy price now, per kWh in the currency's main unit (the HA layer follows the user's
     # price entity or fixed price; not persisted); None: unknown, the energy is not costed.

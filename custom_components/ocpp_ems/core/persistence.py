@@ -9,8 +9,10 @@ session and lifetime energy, each connector's last register (the base of its nex
 shown as a reading), the one it gave before the charger's clock went back (what it sends
 again from before then is history) and the stamp of its register's last reset (what it sends
 again from the life before counts nothing for the new one), whether a 2.x station showed it
-numbers its transactions per EVSE, whether Basic auth was provisioned (offered / committed), the
-last limit the user asked for and who controls it (the energy manager, manual, nobody).
+numbers its transactions per EVSE, when it last booted and which transactions began live since
+(a restart of Home Assistant is no boot of the station), whether Basic auth was provisioned
+(offered / committed), the last limit the user asked for and who controls it (the energy
+manager, manual, nobody).
 Connector status, meter readings and connectivity are re-reported by the charger and deliberately
 not restored (stale values would be shown as current). Only chargers the user accepted are stored
 (see :meth:`~.server.CentralSystem.stored_state`).
@@ -104,6 +106,12 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
         },
         "recently_ended": [transaction.to_dict() for transaction in charger.recently_ended],
         "numbers_per_evse": charger._numbers_per_evse,
+        # The 2.x station's last boot (a restart of Home Assistant is none): by our clock only.
+        "booted_at": None if charger._booted_at is None else charger._booted_at[0].isoformat(),
+        "started_since_boot": {
+            str(evse_id): transaction_id
+            for evse_id, transaction_id in sorted(charger._started_since_boot.items())
+        },
         "lifetime_energy": {
             "total_wh": charger.lifetime_energy.total_wh,
             "last_register_wh": charger.lifetime_energy.last_register_wh,
@@ -193,7 +201,24 @@ def charger_from_dict(data: dict[str, Any]) -> Charger:
         [],
     )
     charger._numbers_per_evse = data.get("numbers_per_evse") is True
+    # A store written before these were kept has none: no boot known (as before they were).
+    charger._booted_at = part("boot time", lambda: _booted_at(data.get("booted_at")), None)
+    charger._started_since_boot = part(
+        "transactions started since the boot",
+        lambda: {
+            int(evse_id): str(transaction_id)
+            for evse_id, transaction_id in dict(data.get("started_since_boot") or {}).items()
+        },
+        {},
+    )
     return charger
+
+
+def _booted_at(value: Any) -> tuple[datetime, float | None] | None:
+    """A stored boot time: by our clock, the monotonic one unknown (a restart of Home Assistant
+    may be a restart of its host, which starts that clock again)."""
+    at = _aware(value)
+    return None if at is None else (at, None)
 
 
 def _restore_connector(charger: Charger, key: Any, stored: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from custom_components.ocpp_ems.core.timeutil import (
     utcnow,
 )
 
-from . import transactions
+from . import transactions, tx_boot_mark, tx_message
 from .station import apply_status, report_connector, reservation_ended
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def boot_notification(session: V201Session, payload: Payload) -> Payload:
     admission, answer = incoming.boot(session, info)
     _LOGGER.debug("%s: boot (%s): %s", session.charger.charger_id, payload["reason"], admission)
     session.provisioning.on_boot(accepted=admission is Admission.ACCEPTED)
-    transactions.station_booted(session.state)
+    tx_boot_mark.station_booted(session.state)
     return answer
 
 
@@ -74,9 +74,9 @@ def status_notification(session: V201Session, payload: Payload) -> Payload:
 
 # --- Authorization (C) ---------------------------------------------------------------------------
 def authorize(session: V201Session, payload: Payload) -> Payload:
-    id_tag = transactions.id_tag_of(payload["idToken"])
+    id_tag = tx_message.id_tag_of(payload["idToken"])
     accepted = id_tag is None or session.state.authorize(id_tag)
-    return {"idTokenInfo": transactions.id_token_info(accepted)}
+    return {"idTokenInfo": tx_message.id_token_info(accepted)}
 
 
 # --- Transactions (E) and meter values (J) -------------------------------------------------------
