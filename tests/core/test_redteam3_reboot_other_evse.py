@@ -1,4 +1,4 @@
-"""Red team (3) of a 2.x transaction lost in a reboot (transactions._lost_in_reboot, b461946) on a
+"""Red team (3) of a 2.x transaction lost in a reboot (tx_boot_mark.lost_in_reboot, b461946) on a
 station with two EVSEs.
 
 The station numbers its transactions per station and has no time source. Session "1" runs on

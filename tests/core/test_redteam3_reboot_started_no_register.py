@@ -1,4 +1,4 @@
-"""Red team (3) of a 2.x transaction lost in a reboot (transactions._lost_in_reboot): a station
+"""Red team (3) of a 2.x transaction lost in a reboot (tx_boot_mark.lost_in_reboot): a station
 whose Started carries no meter value (TxStartedMeasurands empty: meterValue is optional in a
 TransactionEvent, and many stations send the register only in Updated / Ended).
 

@@ -1,5 +1,5 @@
 """Red team (3) of the owner rule of a repeated message after a reused 2.x transaction id
-(transactions._repeats: "no owner but the ended one's").
+(tx_routing._repeats: "no owner but the ended one's").
 
 The old session "1" (card TAG1, 120 -> 90 minutes ago, 1,000 -> 2,000 Wh) ended. The station
 reboots, its clock goes back by less than the old session ran, and its next session "1" starts by

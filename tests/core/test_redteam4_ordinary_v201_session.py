@@ -1,5 +1,5 @@
 """Red team (4), pinned (passes): the common path of a spec-compliant 2.x station is untouched by
-the reboot rules (transactions._lost_in_reboot, _counts_again, _identifies, 09ca23a).
+the reboot rules (tx_boot_mark.lost_in_reboot, _counts_again, _identifies, 09ca23a).
 
 A cable-first session (Started seqNo 0 without a card), the card in Updated 1, then the
 connection drops before our answers arrive: the station sends its queue again from its Started

@@ -1,4 +1,4 @@
-"""Red team (4) of a Started naming another EVSE (transactions._lost_in_reboot, 09ca23a) on a
+"""Red team (4) of a Started naming another EVSE (tx_boot_mark.lost_in_reboot, 09ca23a) on a
 station that numbers its transactions per EVSE (against the spec; the module docstring keeps
 such stations' EVSEs apart).
 

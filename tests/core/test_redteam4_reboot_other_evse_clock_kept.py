@@ -1,4 +1,4 @@
-"""Red team (4) of a 2.x transaction lost in a reboot (transactions._lost_in_reboot, 09ca23a) on a
+"""Red team (4) of a 2.x transaction lost in a reboot (tx_boot_mark.lost_in_reboot, 09ca23a) on a
 station with two EVSEs and a clock that keeps the time (a real-time clock, NTP).
 
 The station numbers its transactions from 1 again after a reboot. Session "1" runs on EVSE 1

@@ -1,6 +1,6 @@
 """Red team 5: 3a37d31 keeps a message sent again for one EVSE's ended transaction off the other
 EVSE's open one of the same id (a station that numbers its transactions per EVSE) only when the
-message names its EVSE (``transactions._find`` / ``_find_ended``). OCPP 2.0.1 asks for the EVSE in
+message names its EVSE (``tx_routing.find_transaction`` / ``_find_ended``). OCPP 2.0.1 asks for the EVSE in
 a transaction's first TransactionEvent only; stations commonly leave it out of the Updated and
 Ended messages. An Ended sent again without it goes to the open transaction of its id
 (``ChargerState.find_open`` with no connector: any), and an Ended of an open transaction is

@@ -1,4 +1,4 @@
-"""Red team (7) of transactions._repeated_elsewhere (b784341: every kind of message, no longer
+"""Red team (7) of tx_routing._repeated_elsewhere (b784341: every kind of message, no longer
 only an Ended) on a station that follows the spec: ids unique per station, but numbered from 1
 again after each boot (with the seqNos), and a clock that restarts at the time it last saved.
 

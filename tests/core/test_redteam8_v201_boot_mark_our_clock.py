@@ -1,4 +1,4 @@
-"""Red team 8b (e85e5bb): ``transactions._written_since_boot`` compared a queued message's stamp
+"""Red team 8b (e85e5bb): ``tx_boot_mark.written_since_boot`` compared a queued message's stamp
 with ``Charger._booted_at``, the time of day by OUR clock when the BootNotification came. Our
 clock may be wrong then and set right before the queue comes: a Home Assistant host without a
 real-time clock (a Raspberry Pi) starts after a house power cut at the time it last saved and
@@ -11,7 +11,7 @@ wrong clock: "written after the boot", the mark cleared, the lost "1" stayed ope
 as Reboot, EVSE 2's session its own). Our clock ahead at the boot and set back did the reverse:
 a queue of the session the station kept, written after the boot, lay "before" it, and the kept
 session was ended as Reboot. Fixed: the boot's time is moved by the step our clock took since
-(``transactions._boot_time_now``, ``meter.clock_step_s``)."""
+(``tx_boot_mark.boot_time_now``, ``meter.clock_step_s``)."""
 
 from __future__ import annotations
 

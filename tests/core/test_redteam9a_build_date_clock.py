@@ -1,4 +1,4 @@
-"""Red team (9a) of c00d2d8's restarted-clock sign (transactions._stamped_by_restarted_clock):
+"""Red team (9a) of c00d2d8's restarted-clock sign (tx_boot_mark.stamped_by_restarted_clock):
 a station whose clock restarts at its build date at every boot and is never set, and that
 counts its transaction ids from 1 again after each boot (REUSED_ID). EVSE 1's "1" began two
 hours after the first boot (by that clock); the station reboots and loses it; after the boot

@@ -10,13 +10,13 @@
   go by (test_v201_boot_mark_written_after_boot) or by a clock restarted at an old date (below),
   or one after EVSE 2's Started (too late: "1" ended as Reboot, and ended ones never come back).
 - **Written after the boot by a clock restarted at its build date** (passes,
-  ``transactions._stamped_by_restarted_clock``): stamped before "1" began, and further behind
+  ``tx_boot_mark.stamped_by_restarted_clock``): stamped before "1" began, and further behind
   its arrival than an offline queue may be old. Everything the station wrote of "1" before the
   boot (its queue too) was stamped after the Started by the clock that stamped it, a message
   sent again carries its original stamp: the station wrote it after a restart and still ran
   "1". A seqNo continuing the transaction's is no such sign (the queue continues them too).
 - **A spec station's old Updated of EVSE 1's ended "1", sent after EVSE 2's Started of "1"**
-  (naming no EVSE; passes, ``transactions._ended_elsewhere_before_boot``). EVSE 2's "1" began
+  (naming no EVSE; passes, ``tx_routing._ended_elsewhere_before_boot``). EVSE 2's "1" began
   live after the boot, with no boot since: none of its messages was written before that boot.
   One stamped before it (by more than a clock may lead ours unrecorded) and before EVSE 2's "1"
   began is the ended one's. Without that boot the open one's own messages after a reboot repeat

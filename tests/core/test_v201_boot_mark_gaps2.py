@@ -2,7 +2,7 @@
 
 1. A message of the open transaction stamped by a clock restarted at an old date (before the
    transaction began, further behind its arrival than a queue may be old:
-   ``transactions._stamped_by_restarted_clock``) shows the station kept it through the reboot.
+   ``tx_boot_mark.stamped_by_restarted_clock``) shows the station kept it through the reboot.
    A lost one still ends as Reboot when its queue carries no such stamp: stamped before its
    Started by less (a clock stepped back, or restarted at the time it last saved), or by a
    clock that was that far behind all along (its Started too). The sign holds whatever the
@@ -10,7 +10,7 @@
    the boot (known ahead, behind).
 2. A late message naming no EVSE, stamped well before the station's last boot and before the
    open transaction of its id began, goes to the other EVSE's ended one when the open one began
-   live after that boot (``transactions._ended_elsewhere_before_boot``). The open one's own
+   live after that boot (``tx_routing._ended_elsewhere_before_boot``). The open one's own
    messages stay its own: after a second boot (a clock restarted inside the ended one's span),
    naming its EVSE, or stamped before the boot by less than a clock may lead ours unrecorded.
 """

@@ -1,5 +1,5 @@
 """A 2.x message written after the station's reboot shows it kept its transaction, flagged
-offline or not (``transactions._written_since_boot``, the boot mark of ``_on_open``).
+offline or not (``tx_boot_mark.written_since_boot``, the boot mark of ``_on_open``).
 
 "1" runs on EVSE 1, the station reboots (BootNotification) and keeps it, goes offline again and
 queues an Updated of "1" ten minutes later, sends it, then EVSE 2 starts its own "1" (a station

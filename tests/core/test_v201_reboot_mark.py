@@ -1,4 +1,4 @@
-"""A 2.x transaction lost in a reboot (transactions._lost_for_another_evse) when the Started of its
+"""A 2.x transaction lost in a reboot (tx_boot_mark._lost_for_another_evse) when the Started of its
 id on the other EVSE comes after a restart of Home Assistant, or from the station's offline queue.
 
 The station numbers its transactions per station and keeps the time. Session "1" runs on EVSE 1

@@ -5,12 +5,12 @@ station), around a reboot: which of its transactions a message of a shared id be
   same id on EVSE 2 before that message: EVSE 1's session was ended as lost in the reboot
   ("Reboot") and what it charged after was no longer the session's. A station that showed it
   numbers per EVSE (two of one id ran at once on its EVSEs) keeps it running
-  (transactions._numbers_per_evse); one that did not cannot be told from one that lost it
+  (tx_boot_mark.numbers_per_evse); one that did not cannot be told from one that lost it
   (test_redteam4_reboot_other_evse_clock_kept).
 - A message of an EVSE's ended transaction sent again (the station never saw our answer) went to
   the other EVSE's transaction of that id: an Ended re-sent for EVSE 1 ended EVSE 2's running
   session with EVSE 1's register, an Ended re-sent for EVSE 2 counted EVSE 2's register on
-  EVSE 1 (transactions._find_ended: the EVSE the message names first).
+  EVSE 1 (tx_routing._find_ended: the EVSE the message names first).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Whether a 2.x station numbers its transactions per EVSE (``transactions._numbers_per_evse``)
+"""Whether a 2.x station numbers its transactions per EVSE (``tx_boot_mark.numbers_per_evse``)
 is judged by what ran at once: never by the stamps of a clock that is not set.
 
 The station numbers its transactions per station, from 1 again after each boot, and has no time

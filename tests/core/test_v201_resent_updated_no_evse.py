@@ -7,7 +7,7 @@ was dropped there (below EVSE 2's), but EVSE 2's cable-started session took EVSE
 (AUTHORIZED, SESSION_IDENTIFIED on the wrong session), EVSE 1's charging state, EVSE 1's seqNos
 (EVSE 2's own next one then read as the station counting from the start again) and lost its boot
 mark (a session lost in the reboot stayed open). It is EVSE 1's, acknowledged and ignored
-(``transactions._repeated_elsewhere``). EVSE 2's own Updated naming no EVSE still counts on it,
+(``tx_routing._repeated_elsewhere``). EVSE 2's own Updated naming no EVSE still counts on it,
 also when stamped inside EVSE 1's span (its register, above EVSE 1's last, tells).
 """
 
