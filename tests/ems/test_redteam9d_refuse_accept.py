@@ -2,8 +2,10 @@
 decision, ``EmsDriver._forgives``): a charger that alternates refusing and taking limits. Each
 write taken ends the run, so every refusal is a run's first and is forgiven (the controller
 forgets what it wrote). A steady limit costs two writes (pin). A moving target: the rewrite at
-the next decision skips the write limiter, so raises come sooner than ``min_write_interval_s``
-(strict xfail). Rig: ``test_driver_refused_once`` (fake clock, real controller and driver)."""
+the next decision skipped the write limiter, 40 raises in 10 min sooner than
+``min_write_interval_s`` after the last taken write (strict xfail until the controller counted
+from that write again: ``EmsDriver._forget_refused``). Rig: ``test_driver_refused_once``
+(fake clock, real controller and driver)."""
 
 from __future__ import annotations
 
@@ -51,21 +53,9 @@ async def test_a_steady_limit_refused_every_other_time_is_written_twice() -> Non
     assert r.control.limit.requested_a == 16.0
 
 
-EARLY_RAISES = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "defect: the cap cycling 16/10/8 A a second each, a charger refusing every other write "
-        "(each refusal a run's first: forgiven, the controller forgets what it wrote, so the "
-        "next decision writes at once) takes 40 raises in 10 min sooner than "
-        "min_write_interval_s (10 s) after its last taken write, e.g. 10 A at 2 s then 16 A at "
-        "4 s; expected 0 (a charger taking every write: 0). Same at a04ba98; 0 at 575a3c1 (961e47b^: the refusal waited)"
-    ),
-)
-
-
 @pytest.mark.parametrize(
     "refusing",
-    [False, pytest.param(True, marks=EARLY_RAISES)],
+    [False, True],
     ids=["taking_all", "refusing_every_other"],
 )
 async def test_a_raise_waits_the_write_interval(refusing: bool) -> None:

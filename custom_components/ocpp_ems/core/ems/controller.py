@@ -71,6 +71,7 @@ from .solar import share_solar
 from .sun_ahead import mark_sun_ahead
 from .surplus import Balance
 from .types import (
+    ChargerCommand,
     ChargerDecision,
     ChargerInputs,
     Decision,
@@ -147,6 +148,13 @@ class EnergyManager:
         memory = self._memory[charger_id]
         memory.last_write = None
         memory.last_write_at = -math.inf
+
+    def written(self, charger_id: str, write: ChargerCommand, at: float) -> None:
+        """The charger's last write is ``write``, taken at ``at`` (a refusal since forgotten):
+        the write limiter counts from it."""
+        memory = self._memory[charger_id]
+        memory.last_write = write
+        memory.last_write_at = at
 
     # --- what was learned (the driver stores it) -----------------------------------------------
     def memory(self, charger_id: str) -> ChargerMemory | None:

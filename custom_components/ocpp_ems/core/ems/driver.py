@@ -25,7 +25,8 @@ calls the driver):
   every decision, about once a second for good) is written again after a wait that doubles while
   the charger keeps failing, as the user's pause waits (``current_control.backed_off``); a limit
   refused as a run's first failure waits for nothing (a busy charger takes the next: the next
-  decision writes it again), the run's next refusal waits;
+  decision writes it again, the write limiter counting from the last write taken), the run's
+  next refusal waits;
   meanwhile a charger that left one unanswered gets none of the manager's writes; one that
   refused keeps what it holds, and the write it refused counts as written (the draw above it is
   the house's to the fuse shares: the other chargers make room for it), so only a change of its
@@ -220,6 +221,9 @@ class EmsDriver:
         self._waiting_stops: set[str] = set()
         # Each charger's last write it took (what the car may draw while one is unanswered).
         self._taken: dict[str, ChargerCommand] = {}
+        # When it took it, until a run of failed writes ends otherwise (a new connection, a stop
+        # with nothing left to stop ...): the write limiter counts from it (_forget_refused).
+        self._taken_at: dict[str, float] = {}
         # When each charger last took a live limit, as last seen in its model (any, its current
         # control's own refreshes too: _retry_if_it_answers).
         self._limit_taken_at: dict[str, datetime | None] = {}
@@ -742,7 +746,7 @@ class EmsDriver:
         due no later than the retry time from now: ``_retry_due``; with the manager switched
         off no step runs to tell.)"""
         self._discharge_written_at -= back_s
-        for retry_times in (self._write_again_at, self._retry_shown_at):
+        for retry_times in (self._write_again_at, self._retry_shown_at, self._taken_at):
             for charger_id in retry_times:
                 retry_times[charger_id] -= back_s
 
@@ -907,6 +911,7 @@ class EmsDriver:
             return self._write_again_later(charger_id, command, stop_outcome(err), stop=stop)
         self._taken[charger_id] = command
         self._end_failed_run(charger_id, command)
+        self._taken_at[charger_id] = self._clock()
         return None
 
     def _write_again_later(
@@ -927,7 +932,9 @@ class EmsDriver:
         refused = isinstance(err, _REFUSALS)
         waits = (refused and not forgiven) or isinstance(err, CommandTimeoutError)
         stays_written = waits and (refused or stop)
-        if not stays_written:
+        if forgiven:
+            self._forget_refused(charger_id, command, now)
+        elif not stays_written:
             self._manager.invalidate(charger_id)
         retry_at = now + retry_s
         if forgiven:
@@ -946,12 +953,32 @@ class EmsDriver:
         """Whether a failed write is a limit refused as its run's first failure (no wait of the
         run recorded: a write was taken since any earlier refusal or unanswered write, or the run
         ended otherwise: :meth:`_forget_failed_run`). The charger may be busy and take the next:
-        nothing waits, the controller forgets the write (its next decision writes it again), the
-        reason stays the controller's. Waiting 30 s at once, the refused write counted as
-        written, left the car at the wrong current: below its fuse share (its own draw above a
-        refused lower counted as house load to it), or short of the sun. From the run's next
+        nothing waits, the controller forgets the write (its next decision writes it again, as
+        the write limiter allows: :meth:`_forget_refused`), the reason stays the controller's.
+        Waiting 30 s at once, the refused write counted as written, left the car at the wrong
+        current: below its fuse share (its own draw above a refused lower counted as house load
+        to it), or short of the sun. From the run's next
         failure on a refused limit waits (a charger refusing every limit)."""
         return isinstance(err, _REFUSALS) and not stop and charger_id not in self._write_wait_s
+
+    def _forget_refused(self, charger_id: str, refused: ChargerCommand, now: float) -> None:
+        """The controller forgets a forgiven refusal (:meth:`_forgives`): within the write
+        interval of the charger's last taken write it counts from that write again (a raise
+        asked again at once came sooner than the interval allows: a charger refusing every
+        other write took 40 raises in 10 min too early), else, or where a newer decision's
+        write follows the refused one, the next decision writes the target afresh."""
+        taken_at = self._taken_at.get(charger_id)
+        memory = self._manager.memory(charger_id)
+        interval_s = self._settings[charger_id].min_write_interval_s
+        if (
+            taken_at is None
+            or memory is None
+            or memory.last_write != refused
+            or now >= taken_at + interval_s
+        ):
+            self._manager.invalidate(charger_id)
+        else:
+            self._manager.written(charger_id, self._taken[charger_id], taken_at)
 
     def _retry_at(self, charger_id: str, when: float) -> None:
         """The run's next retry is due ``when`` (:meth:`_write_failed_again`), and the reason
@@ -1019,6 +1046,7 @@ class EmsDriver:
         self._waiting_for.pop(charger_id, None)
         self._waiting_stops.discard(charger_id)
         self._lowered.discard(charger_id)
+        self._taken_at.pop(charger_id, None)
         self._write_failures.taken(charger_id)
 
     def _write_failed(self, charger_id: str, err: OcppEmsError, *, moot: bool) -> None:
