@@ -37,12 +37,12 @@ from .meter import (
     last_register_wh,
     max_energy_wh,
     max_power_w,
-    prove_life_before_at_end,
     reception,
     register_base,
     settle_lifetime_balance,
     shown_reading,
 )
+from .meter_life_before import prove_life_before_at_end
 from .model import (
     RECENTLY_ENDED,
     Capabilities,

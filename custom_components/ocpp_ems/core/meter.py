@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, NamedTuple
 
+from . import meter_life_before as life_before  # by module: it imports this one in turn
 from .model import (
     Charger,
     Connector,
@@ -350,7 +351,8 @@ def apply_reading(
     changed nothing: replayed history (StopTransaction's transactionData) must not move state or
     energy back. ``received``: when we got it (default now); ``max_power``: see :func:`max_power_w`;
     ``live``: the charger sent it as taken now (a 2.x TransactionEvent not flagged offline), so
-    in its register's present life whatever its stamp (:func:`_of_life_before`).
+    in its register's present life whatever its stamp
+    (:func:`~.meter_life_before.of_life_before`).
     """
     connector = charger.connector(connector_id)
     meter = connector.meter
@@ -446,17 +448,8 @@ def _register_proves_after(meter: MeterState, stamp: datetime, base_wh: float | 
         base_wh is not None
         and shown_wh is not None
         and _rose_past(base_wh, shown_wh)
-        and not _stamped_before_reset(meter, stamp)
+        and not life_before.stamped_before_reset(meter, stamp)
     )
-
-
-def _stamped_before_reset(meter: MeterState, stamp: datetime) -> bool:
-    """Whether a reading the charger stamped ``stamp`` may come from its register's life before
-    the last reset (``MeterState._register_reset_stamp``): stamped at or before the new life's
-    first value. A register counts up within one life only: such a reading's register proves
-    nothing against the new life's (neither energy nor that it was taken after their values)."""
-    reset = meter._register_reset_stamp
-    return reset is not None and stamp <= reset
 
 
 def _on_live_clock(stamp: datetime, received: datetime, live_offset: float | None) -> bool:
@@ -544,7 +537,8 @@ class _RegisterApplied(NamedTuple):
     changed: bool  # it changed something (False: none, or history)
     taken_before: bool  # it shows the reading was taken before the connector's register
     base_wh: float | None  # the register (Wh) when it is the connector's base now
-    # Not applied: it may be of the register's life before its reset (:func:`_of_life_before`).
+    # Not applied: it may be of the register's life before its reset
+    # (:func:`~.meter_life_before.of_life_before`).
     before_reset: bool = False
 
 
@@ -575,8 +569,8 @@ def _apply_register(
         return _RegisterApplied(changed=False, taken_before=True, base_wh=None)
     base = _base(charger, connector, transaction)
     point = _point(register_wh, reading.timestamp, received)
-    if not live and _of_life_before(connector.meter, base, point):
-        _hold_life_before(connector.meter, point, _own(connector, transaction))
+    if not live and life_before.of_life_before(connector.meter, base, point):
+        life_before.hold_life_before(connector.meter, point, _own(connector, transaction))
         return _RegisterApplied(changed=False, taken_before=False, base_wh=None, before_reset=True)
     changed = _apply_point(charger, connector, point, transaction, max_power=max_power)
     taken_before = not changed and base is not None and register_wh < base.register_wh
@@ -585,145 +579,6 @@ def _apply_register(
         effective_time(charger, reading.timestamp, point.received_at)
     taken = changed and connector.meter.energy_candidate is None
     return _RegisterApplied(changed, taken_before, register_wh if taken else None)
-
-
-def _of_life_before(meter: MeterState, base: RegisterPoint | None, point: RegisterPoint) -> bool:
-    """Whether ``point``, a register above the connector's ``base`` but stamped before it, may
-    have been read in the register's life before its reset (:func:`_stamped_before_reset`): an
-    offline queue sent again after the reboot that reset it, whose rise past the new life's base
-    is no energy (it would count again once the new life rose past it, and the new life's next
-    readings, below it, would wait as a reset)."""
-    if base is None or point.register_wh <= base.register_wh:
-        return False  # no base to rise past, or history to apply_energy's rules anyway
-    since = _time_since(base, point)
-    return since is not None and since < 0.0 and _stamped_before_reset(meter, _charger_time(point))
-
-
-def _remember_life_before(
-    meter: MeterState, end: RegisterPoint, transaction: Transaction | None
-) -> None:
-    """A reset is confirmed: ``end``, the register's last counted point, ends its life before
-    (that life's session: ``transaction`` when ``end`` is its last counted point). A reading of
-    that life above it may still come (:func:`_hold_life_before`)."""
-    counted_for = (
-        transaction is not None
-        and not transaction.start_pending
-        and transaction.meter_last_wh == end.register_wh
-    )
-    meter._life_before_end = end if end.timestamp is not None else None
-    meter._life_before_session = _session_key(transaction) if counted_for else None
-    meter._life_before_held = None
-    meter._held_for_session = False
-
-
-def _session_key(transaction: Transaction | None) -> tuple[str, datetime] | None:
-    """What tells ``transaction`` apart from another of its id (an id used again)."""
-    return None if transaction is None else (transaction.transaction_id, transaction.started_at)
-
-
-def _hold_life_before(
-    meter: MeterState, point: RegisterPoint, transaction: Transaction | None
-) -> None:
-    """``point``, maybe of the life before (:func:`_of_life_before`), above that life's end
-    and stamped after it, is held: that life's own rise, unless a live reading of the present
-    life on a clock that went back (:func:`_prove_life_before` tells). The highest is held: the
-    rise counts up to it. It is the session's only if it came with that life's session."""
-    end, held = meter._life_before_end, meter._life_before_held
-    if end is None or _charger_time(point) <= _charger_time(end):
-        return
-    if point.register_wh <= (held or end).register_wh:
-        return
-    meter._life_before_held = point
-    session = _session_key(transaction)
-    meter._held_for_session = session is not None and session == meter._life_before_session
-
-
-def _is_held(meter: MeterState, point: RegisterPoint) -> bool:
-    """Whether ``point`` is the reading held as maybe the life before's
-    (:func:`_hold_life_before`) sent again: its register and the charger's stamp are the held
-    one's (a charger that sends its session's end late after the reset with the old life's
-    values). Whatever it came as (a 1.6 stop value, an end reading sent as taken now), it is no
-    reading of the present life: neither a rise past the base nor an end that settles the hold.
-    A stop stamped before the reset at another register may be the present life's on a clock
-    gone back since (test_redteam7_v16_reset_then_clock_back_stop): a register value's rules."""
-    held = meter._life_before_held
-    return (
-        held is not None
-        and point.register_wh == held.register_wh
-        and _charger_time(point) == _charger_time(held)
-    )
-
-
-def _prove_life_before(
-    charger: Charger,
-    connector: Connector,
-    point: RegisterPoint,
-    transaction: Transaction | None,
-    power: float,
-) -> None:
-    """``point``, taken as the present life's register after a reading was held
-    (:func:`_hold_life_before`), settles it. Below it, the held reading is no reading of this
-    life (a register counts up within one life): its rise from the life before's end counts,
-    bounded by the life before's own time (:func:`_life_before_allowance`), and that end moves
-    up to it (a copy sent again counts nothing more). At or above it, it may be this life's:
-    forgotten, never counted."""
-    meter = connector.meter
-    held, end = meter._life_before_held, meter._life_before_end
-    if held is None or end is None:
-        return
-    meter._life_before_held = None
-    if point.register_wh >= held.register_wh:
-        return
-    credit = min(held.register_wh - end.register_wh, _life_before_allowance(power, end, held))
-    meter._life_before_end = held
-    _LOGGER.info(
-        "%s: energy register of connector %s read %.0f Wh before its reset (sent after it); "
-        "counted %.0f Wh",
-        charger.charger_id,
-        connector.connector_id,
-        held.register_wh,
-        credit,
-    )
-    _count_lifetime(charger, connector, point.register_wh, credit, fresh=False)
-    session = _life_before_session(connector, transaction) if meter._held_for_session else None
-    if session is not None:
-        credit_session(charger, session, credit)
-
-
-def prove_life_before_at_end(
-    charger: Charger, connector: Connector, transaction: Transaction, power: float
-) -> None:
-    """``transaction`` ended at the connector's register (its base now: taken, so of the
-    present life, as the session's end reported it): that end settles a reading held as maybe
-    the life before's (:func:`_prove_life_before`) as a later live reading would. A reading of
-    the session's own lies at or below its end, so one above it is the life before's, counted
-    for ``transaction`` if it came with it; one at or below it may be the session's: forgotten.
-    Its end stamped no later than the base (the same reading sent again with it, or a clock set
-    back) would leave it held, and the session would end without it."""
-    base = _read_register(connector.meter)
-    if base is not None:
-        _prove_life_before(charger, connector, base, transaction, power)
-
-
-def _life_before_allowance(power_w: float, end: RegisterPoint, held: RegisterPoint) -> float:
-    """How much the life before may have added from its ``end`` to ``held``, a reading of it sent
-    after its reset: max power x the time between them by the charger's own stamps, both of that
-    life's clock (the time we got them also holds the present life's, which counted itself: an
-    hour of it is no allowance for the life before's minute), never more than :func:`_allowance`
-    (our clocks: a charger's clock set forward between the two is no time either)."""
-    stamped_s = (_charger_time(held) - _charger_time(end)).total_seconds()
-    return min(max_energy_wh(power_w, stamped_s), _allowance(power_w, None, end, held))
-
-
-def _life_before_session(
-    connector: Connector, transaction: Transaction | None
-) -> Transaction | None:
-    """The open session the life before's end was counted for: ``transaction`` or the
-    connector's (None: it ended, or another runs)."""
-    session = connector.meter._life_before_session
-    return next(
-        (tx for tx in (transaction, connector.transaction) if session == _session_key(tx)), None
-    )
 
 
 def _own(connector: Connector, transaction: Transaction | None) -> Transaction | None:
@@ -819,7 +674,8 @@ def apply_energy(
       waits for its next step.
     - A value equal to a reading held as maybe the register's life before, register and stamp
       (a stop the charger sends late after the reset with that life's values), is that reading
-      sent again (:func:`_is_held`): ignored, neither a rise nor an end that settles the hold.
+      sent again (:func:`~.meter_life_before.is_held`): ignored, neither a rise nor an end that
+      settles the hold.
     - A value older than the base (:func:`_time_since`: our own clock set back is no age) is
       history (a replay) unless plausible from the base: ignored, never a candidate (after a
       confirmed reset, the register's replayed previous life would otherwise confirm itself as a
@@ -848,7 +704,7 @@ def _apply_point(
     power = _DEFAULT_MAX_POWER_W if max_power is None else max_power
     transaction = _own(connector, transaction)
     meter = connector.meter
-    if _is_held(meter, point):
+    if life_before.is_held(meter, point):
         return False
     base = _base(charger, connector, transaction)
     if base is None:
@@ -873,13 +729,13 @@ def _apply_point(
             _move_base_time(meter, point)
             meter.energy_slack_wh = None
         if newer:
-            _prove_life_before(charger, connector, point, transaction, power)
+            life_before.prove_life_before(charger, connector, point, transaction, power)
         return True
     allowance = _allowance(power, meter.energy_slack_wh, base, point)
     if 0.0 <= rise <= allowance:
         _take(charger, connector, transaction, point, credit=rise, slack=allowance, newer=newer)
         if newer:
-            _prove_life_before(charger, connector, point, transaction, power)
+            life_before.prove_life_before(charger, connector, point, transaction, power)
         return True
     if older:
         # From before the base and not plausible from it: the register's previous life replayed
@@ -893,8 +749,8 @@ def _apply_point(
             # rise after it is, bounded like any other.
             credit = min(register_wh - candidate.register_wh, allowance)
             if candidate.register_wh < base.register_wh:  # a reset: a new life from there
-                meter._register_reset_stamp = _reset_stamp(candidate)
-                _remember_life_before(meter, base, transaction)
+                meter._register_reset_stamp = life_before.reset_stamp(candidate)
+                life_before.remember_life_before(meter, base, transaction)
             _LOGGER.info(
                 "%s: energy register of connector %s went from %.0f to %.0f Wh (confirmed); "
                 "counted %.0f Wh",
@@ -918,15 +774,6 @@ def _apply_point(
     )
     meter.energy_candidate = point
     return True
-
-
-def _reset_stamp(first: RegisterPoint) -> datetime:
-    """The stamp of ``first``, the first value of its register's new life, as kept for
-    :func:`_stamped_before_reset`: the charger's own, but no further ahead of our clock than a
-    time may be (:func:`_time_of`). One of a clock a year ahead, set right since, would take
-    every later reading for the life before, for a year."""
-    assert first.timestamp is not None  # a candidate is a received point: always stamped
-    return first.timestamp
 
 
 def energy_up_to_base(

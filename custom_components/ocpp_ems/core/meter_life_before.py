@@ -1,0 +1,181 @@
+"""A register lower than the one stored: its life before a reset, and readings of that life.
+
+After a confirmed reset a reading above the new life's base but stamped before its first value
+may be the life before's, re-sent after the reboot: it is held, never a rise of the present life,
+until a reading of the present life below it proves it the life before's (its rise then counts,
+bounded by that life's own time) or one at or above it leaves it unproven (forgotten).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from . import meter as meter_rules  # by module: meter imports this one in turn
+from .model import Charger, Connector, MeterState, RegisterPoint, Transaction
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def stamped_before_reset(meter: MeterState, stamp: datetime) -> bool:
+    """Whether a reading the charger stamped ``stamp`` may come from its register's life before
+    the last reset (``MeterState._register_reset_stamp``): stamped at or before the new life's
+    first value. A register counts up within one life only: such a reading's register proves
+    nothing against the new life's (neither energy nor that it was taken after their values)."""
+    reset = meter._register_reset_stamp
+    return reset is not None and stamp <= reset
+
+
+def of_life_before(meter: MeterState, base: RegisterPoint | None, point: RegisterPoint) -> bool:
+    """Whether ``point``, a register above the connector's ``base`` but stamped before it, may
+    have been read in the register's life before its reset (:func:`stamped_before_reset`): an
+    offline queue sent again after the reboot that reset it, whose rise past the new life's base
+    is no energy (it would count again once the new life rose past it, and the new life's next
+    readings, below it, would wait as a reset)."""
+    if base is None or point.register_wh <= base.register_wh:
+        return False  # no base to rise past, or history to apply_energy's rules anyway
+    since = meter_rules._time_since(base, point)
+    return (
+        since is not None
+        and since < 0.0
+        and stamped_before_reset(meter, meter_rules._charger_time(point))
+    )
+
+
+def remember_life_before(
+    meter: MeterState, end: RegisterPoint, transaction: Transaction | None
+) -> None:
+    """A reset is confirmed: ``end``, the register's last counted point, ends its life before
+    (that life's session: ``transaction`` when ``end`` is its last counted point). A reading of
+    that life above it may still come (:func:`hold_life_before`)."""
+    counted_for = (
+        transaction is not None
+        and not transaction.start_pending
+        and transaction.meter_last_wh == end.register_wh
+    )
+    meter._life_before_end = end if end.timestamp is not None else None
+    meter._life_before_session = _session_key(transaction) if counted_for else None
+    meter._life_before_held = None
+    meter._held_for_session = False
+
+
+def _session_key(transaction: Transaction | None) -> tuple[str, datetime] | None:
+    """What tells ``transaction`` apart from another of its id (an id used again)."""
+    return None if transaction is None else (transaction.transaction_id, transaction.started_at)
+
+
+def hold_life_before(
+    meter: MeterState, point: RegisterPoint, transaction: Transaction | None
+) -> None:
+    """``point``, maybe of the life before (:func:`of_life_before`), above that life's end
+    and stamped after it, is held: that life's own rise, unless a live reading of the present
+    life on a clock that went back (:func:`prove_life_before` tells). The highest is held: the
+    rise counts up to it. It is the session's only if it came with that life's session."""
+    end, held = meter._life_before_end, meter._life_before_held
+    if end is None or meter_rules._charger_time(point) <= meter_rules._charger_time(end):
+        return
+    if point.register_wh <= (held or end).register_wh:
+        return
+    meter._life_before_held = point
+    session = _session_key(transaction)
+    meter._held_for_session = session is not None and session == meter._life_before_session
+
+
+def is_held(meter: MeterState, point: RegisterPoint) -> bool:
+    """Whether ``point`` is the reading held as maybe the life before's
+    (:func:`hold_life_before`) sent again: its register is the held one's, whatever its stamp
+    (a charger that sends its session's end late after the reset with the old life's values, or
+    stamps them anew). Whatever it came as (a 1.6 stop value, an end reading sent as taken now),
+    it is no reading of the present life: neither a rise past the base nor an end that settles
+    the hold. Taken for the present life's, a re-stamped one lost the held rise for good (338 Wh
+    for 450); a present life that really reached that register counts its rise one reading
+    later instead. A stop stamped before the reset at another register may be the present
+    life's on a clock gone back since (test_redteam7_v16_reset_then_clock_back_stop): a
+    register value's rules."""
+    held = meter._life_before_held
+    return held is not None and point.register_wh == held.register_wh
+
+
+def prove_life_before(
+    charger: Charger,
+    connector: Connector,
+    point: RegisterPoint,
+    transaction: Transaction | None,
+    power: float,
+) -> None:
+    """``point``, taken as the present life's register after a reading was held
+    (:func:`hold_life_before`), settles it. Below it, the held reading is no reading of this
+    life (a register counts up within one life): its rise from the life before's end counts,
+    bounded by the life before's own time (:func:`_life_before_allowance`), and that end moves
+    up to it (a copy sent again counts nothing more). At or above it, it may be this life's:
+    forgotten, never counted."""
+    meter = connector.meter
+    held, end = meter._life_before_held, meter._life_before_end
+    if held is None or end is None:
+        return
+    meter._life_before_held = None
+    if point.register_wh >= held.register_wh:
+        return
+    credit = min(held.register_wh - end.register_wh, _life_before_allowance(power, end, held))
+    meter._life_before_end = held
+    _LOGGER.info(
+        "%s: energy register of connector %s read %.0f Wh before its reset (sent after it); "
+        "counted %.0f Wh",
+        charger.charger_id,
+        connector.connector_id,
+        held.register_wh,
+        credit,
+    )
+    meter_rules._count_lifetime(charger, connector, point.register_wh, credit, fresh=False)
+    session = _life_before_session(connector, transaction) if meter._held_for_session else None
+    if session is not None:
+        meter_rules.credit_session(charger, session, credit)
+
+
+def prove_life_before_at_end(
+    charger: Charger, connector: Connector, transaction: Transaction, power: float
+) -> None:
+    """``transaction`` ended at the connector's register (its base now: taken, so of the
+    present life, as the session's end reported it): that end settles a reading held as maybe
+    the life before's (:func:`prove_life_before`) as a later live reading would. A reading of
+    the session's own lies at or below its end, so one above it is the life before's, counted
+    for ``transaction`` if it came with it; one at or below it may be the session's: forgotten.
+    Its end stamped no later than the base (the same reading sent again with it, or a clock set
+    back) would leave it held, and the session would end without it."""
+    base = meter_rules._read_register(connector.meter)
+    if base is not None:
+        prove_life_before(charger, connector, base, transaction, power)
+
+
+def _life_before_allowance(power_w: float, end: RegisterPoint, held: RegisterPoint) -> float:
+    """How much the life before may have added from its ``end`` to ``held``, a reading of it sent
+    after its reset: max power x the time between them by the charger's own stamps, both of that
+    life's clock (the time we got them also holds the present life's, which counted itself: an
+    hour of it is no allowance for the life before's minute), never more than
+    :func:`~.meter._allowance` (our clocks: a charger's clock set forward between the two is no
+    time either)."""
+    stamped_s = (meter_rules._charger_time(held) - meter_rules._charger_time(end)).total_seconds()
+    return min(
+        meter_rules.max_energy_wh(power_w, stamped_s),
+        meter_rules._allowance(power_w, None, end, held),
+    )
+
+
+def _life_before_session(
+    connector: Connector, transaction: Transaction | None
+) -> Transaction | None:
+    """The open session the life before's end was counted for: ``transaction`` or the
+    connector's (None: it ended, or another runs)."""
+    session = connector.meter._life_before_session
+    return next(
+        (tx for tx in (transaction, connector.transaction) if session == _session_key(tx)), None
+    )
+
+
+def reset_stamp(first: RegisterPoint) -> datetime:
+    """The stamp of ``first``, the first value of its register's new life, as kept for
+    :func:`stamped_before_reset`: the charger's own, but no further ahead of our clock than a
+    time may be (:func:`~.meter._time_of`). One of a clock a year ahead, set right since, would take
+    every later reading for the life before, for a year."""
+    assert first.timestamp is not None  # a candidate is a received point: always stamped
+    return first.timestamp
