@@ -523,7 +523,9 @@ async def test_reconnect_without_boot_is_set_up_at_once(
         await wait_for(lambda: h.booted == 1)
         assert sim.actions("GetBaseReport")
         assert not sim.actions("TriggerMessage")
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    # Ours only: asyncio warns of a slow callback on a loaded machine.
+    ours = [r for r in caplog.records if r.name.startswith("custom_components.ocpp_ems")]
+    assert not [r for r in ours if r.levelno >= logging.WARNING]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
