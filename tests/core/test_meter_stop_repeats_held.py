@@ -72,18 +72,18 @@ async def test_an_ended_whose_end_reading_repeats_the_held_one_proves_nothing(
     assert h2.charger.connector(1).session_energy_wh == pytest.approx(NEXT_WH[1] - END_WH)
 
 
-async def test_a_stop_at_the_held_register_stamped_now_is_the_held_reading_sent_again(
+async def test_a_stop_at_the_held_register_stamped_now_is_the_present_lifes_end(
     h_cp1: Harness,
 ) -> None:
-    """meterStop 213 Wh stamped now (after the last reading, 195 Wh) at the held register is the
-    held reading sent again (meter_life_before.is_held: the register alone): T1 ends with what it
-    counted (293 Wh), the hold kept; T2's 195 Wh, below it, proves it for the lifetime (420 Wh,
-    the truth). Was (decided then: the present life's end, a register it can reach in its 20 s):
-    T1 311 Wh, the hold forgotten, T2's 195 Wh a reset: the lifetime 326 Wh for good."""
+    """Decided: meterStop 213 Wh stamped now (after the last reading, 195 Wh) is the present
+    life's end: a register the present life can reach in its 20 s, on its clock. The hold, at its
+    end, may be its own reading: forgotten, never counted twice (the held rise stays uncounted, as
+    for an end above it); T2's 195 Wh, below the end, is a reset of the present life."""
+    session_wh = COUNTED_WH + HELD_WH - NEW_LIFE_WH[-1]
     assert await stopped_then_next(h_cp1, HELD_WH, old_stamp=None) == (
-        pytest.approx(BEFORE_END_WH),
-        pytest.approx(BEFORE_END_WH),
-        pytest.approx(TRUTH_WH),
+        pytest.approx(session_wh),
+        pytest.approx(session_wh),
+        pytest.approx(session_wh + NEXT_WH[1] - END_WH),
     )
 
 

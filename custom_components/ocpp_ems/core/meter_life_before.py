@@ -83,17 +83,22 @@ def hold_life_before(
 
 def is_held(meter: MeterState, point: RegisterPoint) -> bool:
     """Whether ``point`` is the reading held as maybe the life before's
-    (:func:`hold_life_before`) sent again: its register is the held one's, whatever its stamp
-    (a charger that sends its session's end late after the reset with the old life's values, or
-    stamps them anew). Whatever it came as (a 1.6 stop value, an end reading sent as taken now),
-    it is no reading of the present life: neither a rise past the base nor an end that settles
-    the hold. Taken for the present life's, a re-stamped one lost the held rise for good (338 Wh
-    for 450); a present life that really reached that register counts its rise one reading
-    later instead. A stop stamped before the reset at another register may be the present
-    life's on a clock gone back since (test_redteam7_v16_reset_then_clock_back_stop): a
-    register value's rules."""
+    (:func:`hold_life_before`) sent again: its register and the charger's stamp are the held
+    one's (a charger that sends its session's end late after the reset with the old life's
+    values). Whatever it came as (a 1.6 stop value, an end reading sent as taken now), it is no
+    reading of the present life: neither a rise past the base nor an end that settles the hold.
+    The register alone is no proof: a present life that reaches it (a kWh register in 0.1 kWh
+    steps shows each for minutes; a full car sits at one) would show stale power and give its
+    rise to the next session (test_redteam10c_present_at_held); a charger that stamps the old
+    life's values anew costs the held rise instead (test_meter_held_register_new_stamp). A stop
+    stamped before the reset at another register may be the present life's on a clock gone back
+    since (test_redteam7_v16_reset_then_clock_back_stop): a register value's rules."""
     held = meter._life_before_held
-    return held is not None and point.register_wh == held.register_wh
+    return (
+        held is not None
+        and point.register_wh == held.register_wh
+        and meter_rules._charger_time(point) == meter_rules._charger_time(held)
+    )
 
 
 def prove_life_before(
