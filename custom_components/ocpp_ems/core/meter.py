@@ -1010,6 +1010,13 @@ def clock_step_s(then: Reception, now: Reception) -> float:
     return step_s if abs(step_s) >= MIN_CLOCK_STEP_S else 0.0
 
 
+def by_our_clock_now(then: tuple[datetime, float | None], now: Reception) -> datetime:
+    """The time ``then`` was received, by our clock as it is at ``now``: moved by the step our
+    clock took since (:func:`clock_step_s`; what is kept over a restart is moved before it is
+    saved: the monotonic clock it is told by starts again with our host)."""
+    return then[0] + timedelta(seconds=clock_step_s(then, now))
+
+
 def _allowance(
     power_w: float, slack_wh: float | None, base: RegisterPoint, point: RegisterPoint
 ) -> float:

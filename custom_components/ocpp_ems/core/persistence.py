@@ -29,7 +29,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from .meter import too_far_ahead
+from .meter import by_our_clock_now, reception, too_far_ahead
 from .model import (
     RECENTLY_ENDED,
     Capabilities,
@@ -107,7 +107,7 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
         "recently_ended": [transaction.to_dict() for transaction in charger.recently_ended],
         "numbers_per_evse": charger._numbers_per_evse,
         # The 2.x station's last boot (a restart of Home Assistant is none): by our clock only.
-        "booted_at": None if charger._booted_at is None else charger._booted_at[0].isoformat(),
+        "booted_at": _boot_time_to_iso(charger),
         "started_since_boot": {
             str(evse_id): transaction_id
             for evse_id, transaction_id in sorted(charger._started_since_boot.items())
@@ -212,6 +212,14 @@ def charger_from_dict(data: dict[str, Any]) -> Charger:
         {},
     )
     return charger
+
+
+def _boot_time_to_iso(charger: Charger) -> str | None:
+    """The 2.x station's last boot by our clock as it is now, moved by the steps our clock took
+    since (the monotonic clock that tells them starts again with our host): restored, it is
+    moved no more."""
+    booted = charger._booted_at
+    return None if booted is None else by_our_clock_now(booted, reception(None)).isoformat()
 
 
 def _booted_at(value: Any) -> tuple[datetime, float | None] | None:

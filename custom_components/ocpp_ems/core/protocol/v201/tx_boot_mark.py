@@ -8,13 +8,13 @@ The rules: :mod:`.transactions` (A transaction lost in a reboot).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState, follows_by_register
 from custom_components.ocpp_ems.core.meter import (
     Reception,
     believable_stamp,
-    clock_step_s,
+    by_our_clock_now,
     reception,
     too_far_ahead,
 )
@@ -207,9 +207,6 @@ def stamped_by_restarted_clock(transaction: Transaction, event: Event) -> bool:
 
 def boot_time_now(charger: Charger, now: Reception) -> datetime | None:
     """When the station's last BootNotification came (None: not known), by our clock as of
-    ``now``: moved by the step our clock took since (``meter.clock_step_s``; also our host's
+    ``now``: moved by the step our clock took since (``meter.by_our_clock_now``; also our host's
     sleep, which moves it later: the safe side, fewer messages count as written after it)."""
-    if charger._booted_at is None:
-        return None
-    booted_at, _ = charger._booted_at
-    return booted_at + timedelta(seconds=clock_step_s(charger._booted_at, now))
+    return None if charger._booted_at is None else by_our_clock_now(charger._booted_at, now)

@@ -159,11 +159,13 @@ def _ended_elsewhere_before_boot(
     stamped before ``found`` began) may be a late message of: only when it was written before
     the station's last boot, stamped before it by more than a clock may lead ours unrecorded
     (:func:`boot_time_now`, :func:`~...meter.too_far_ahead`), and ``found`` began live after
-    that boot (:func:`began_since_boot`). None of ``found``'s messages was written before the
-    boot: its own are stamped by the clock running since, after its Started, unless set back
-    without a reboot. Without that boot (a station keeps ids unique: ``found``'s own messages
-    after a reboot repeat an ended one's seqNos, stamps and card, :func:`_repeated_elsewhere`)
-    it is ``found``'s."""
+    that boot (:func:`began_since_boot`), and it reads no register above the ended one's last
+    (:func:`_reads_none_above`: a boot unannounced since, while Home Assistant was down, leaves
+    the stored mark stale, and ``found`` resumed at the clock's build date reads its own, higher
+    register). None of ``found``'s messages was written before the boot: its own are stamped by
+    the clock running since, after its Started, unless set back without a reboot. Without that
+    boot (a station keeps ids unique: ``found``'s own messages after a reboot repeat an ended
+    one's seqNos, stamps and card, :func:`_repeated_elsewhere`) it is ``found``'s."""
     if event.evse_id is not None or event.stamped is None or not began_since_boot(charger, found):
         return []
     booted = boot_time_now(charger, reception(None))
@@ -172,7 +174,9 @@ def _ended_elsewhere_before_boot(
     return [
         t
         for t in charger.ended_transactions()
-        if t.transaction_id == found.transaction_id and t.connector_id != found.connector_id
+        if t.transaction_id == found.transaction_id
+        and t.connector_id != found.connector_id
+        and _reads_none_above(t, event)
     ]
 
 
@@ -208,11 +212,17 @@ def _repeats(ended: Transaction, event: Event) -> bool:
     no owner but ``ended``'s (a card shown for a later session, e.g. one started by its cable); an
     Ended stamped at its end (sent again, it carries its original time: another is a later
     session's own, e.g. one that drew nothing, which would else stay open)."""
-    highest = max(register_values(event), default=None)
     return (
         (event.kind != "Ended" or event.at == ended.ended_at)
         and is_duplicate(ended.sequence, event.seq_no, event.at)
         and event.at >= ended.started_at
-        and (highest is None or highest <= ended.meter_last_wh)
+        and _reads_none_above(ended, event)
         and event.owner_tag in (None, ended.id_tag)
     )
+
+
+def _reads_none_above(ended: Transaction, event: Event) -> bool:
+    """Whether ``event`` reads no register above ``ended``'s last one (above: a later
+    session's, e.g. one its station resumes after a reboot)."""
+    highest = max(register_values(event), default=None)
+    return highest is None or highest <= ended.meter_last_wh
