@@ -84,7 +84,7 @@ ENERGY_LOST_WITH_OUR_CLOCK_BEHIND = pytest.mark.xfail(
         "of ours and our clock shows no time elapsed, so the register's rise over the 10 queued "
         "minutes is dropped: SESSION_ENDED 13,571 Wh (observed) instead of 14,940 Wh "
         "(expected); routing, seqNos and the single SESSION_ENDED are right. Not from 0325083: "
-        "0325083^ loses the same (likely meter._allowance / effective_time for a restored base)"
+        "0325083^ loses the same (likely meter.rise_allowance / effective_time for a restored base)"
     ),
 )
 

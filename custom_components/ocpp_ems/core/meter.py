@@ -478,7 +478,7 @@ def _sent_before_clock_went_back(
         history is not None
         and register_wh < history.register_wh
         and not _lags(register_wh, history.register_wh)
-        and timestamp <= _charger_time(history)
+        and timestamp <= charger_time(history)
     )
 
 
@@ -610,7 +610,7 @@ def _register_wh(
         return value
     point = _point(value, reading.timestamp, received)  # history or not: no clock state moves
     power = _DEFAULT_MAX_POWER_W if max_power is None else max_power
-    allowance = _allowance(power, connector.meter.energy_slack_wh, base, point)
+    allowance = rise_allowance(power, connector.meter.energy_slack_wh, base, point)
     as_wh = value * _KWH_WH
     if not base.register_wh - _KWH_WH <= as_wh <= base.register_wh + allowance:
         return value  # a real reset, or no fit: the usual rules judge it
@@ -676,7 +676,7 @@ def apply_energy(
       (a stop the charger sends late after the reset with that life's values), is that reading
       sent again (:func:`~.meter_life_before.is_held`): ignored, neither a rise nor an end that
       settles the hold.
-    - A value older than the base (:func:`_time_since`: our own clock set back is no age) is
+    - A value older than the base (:func:`time_since`: our own clock set back is no age) is
       history (a replay) unless plausible from the base: ignored, never a candidate (after a
       confirmed reset, the register's replayed previous life would otherwise confirm itself as a
       jump and count again).
@@ -713,7 +713,7 @@ def _apply_point(
             charger, connector, transaction, point, credit=0.0, slack=None, newer=True, fresh=True
         )
         return True
-    since = _time_since(base, point)
+    since = time_since(base, point)
     older = since is not None and since < 0.0
     newer = since is None or since > 0.0
     if older and register_wh <= base.register_wh:
@@ -731,7 +731,7 @@ def _apply_point(
         if newer:
             life_before.prove_life_before(charger, connector, point, transaction, power)
         return True
-    allowance = _allowance(power, meter.energy_slack_wh, base, point)
+    allowance = rise_allowance(power, meter.energy_slack_wh, base, point)
     if 0.0 <= rise <= allowance:
         _take(charger, connector, transaction, point, credit=rise, slack=allowance, newer=newer)
         if newer:
@@ -743,7 +743,7 @@ def _apply_point(
         return False
     candidate = meter.energy_candidate
     if candidate is not None:
-        from_candidate = _allowance(power, None, candidate, point)
+        from_candidate = rise_allowance(power, None, candidate, point)
         if 0.0 <= register_wh - candidate.register_wh <= from_candidate:
             # Confirmed: the register really was reset / jumped. The step is not energy; the
             # rise after it is, bounded like any other.
@@ -810,7 +810,7 @@ def _base(
     """The connector's last plausible register value; after a restart (meter readings are not
     restored) the open transaction's or the stored one."""
     meter = connector.meter
-    if (read := _read_register(meter)) is not None:
+    if (read := read_register(meter)) is not None:
         return read
     open_tx = transaction or connector.transaction
     if (
@@ -850,7 +850,7 @@ def _base(
     return None
 
 
-def _read_register(meter: MeterState) -> RegisterPoint | None:
+def read_register(meter: MeterState) -> RegisterPoint | None:
     """The connector's register as read since the model was built (None: not read yet)."""
     if meter.energy_register_wh is None:
         return None
@@ -869,7 +869,7 @@ def _received_point(
     """:func:`_point`, the charger's clock ahead noted by its :func:`effective_time`."""
     point = _point(register_wh, timestamp, received)
     assert point.received_at is not None
-    effective_time(charger, _charger_time(point), point.received_at)
+    effective_time(charger, charger_time(point), point.received_at)
     return point
 
 
@@ -921,7 +921,7 @@ def reception(received: datetime | None) -> tuple[datetime, float | None]:
     return utcnow(), time.monotonic()
 
 
-def _time_since(base: RegisterPoint, point: RegisterPoint) -> float | None:
+def time_since(base: RegisterPoint, point: RegisterPoint) -> float | None:
     """How much later than ``base`` (s; < 0: before it, history) ``point`` was taken, by the
     charger's stamps: the one rule of what is new (None: a time is unknown).
 
@@ -934,7 +934,7 @@ def _time_since(base: RegisterPoint, point: RegisterPoint) -> float | None:
     if base.timestamp is None or point.timestamp is None:
         return None
     if point.register_wh < base.register_wh:
-        since = (_charger_time(point) - _charger_time(base)).total_seconds()
+        since = (charger_time(point) - charger_time(base)).total_seconds()
         return -math.inf if _stamped_before_set_back(base, point, since) else since
     return later_s(base.timestamp, _received(base), point.timestamp, _received(point))
 
@@ -945,7 +945,7 @@ def _replaced_stamp(stamp: datetime, when: datetime) -> datetime | None:
     return None if when == stamp else stamp
 
 
-def _charger_time(point: RegisterPoint) -> datetime:
+def charger_time(point: RegisterPoint) -> datetime:
     """``point``'s time by the charger's clock (its effective time when it sent none)."""
     stamp = own_stamp(point.charger_stamp, point.timestamp)
     assert stamp is not None
@@ -1017,7 +1017,7 @@ def by_our_clock_now(then: tuple[datetime, float | None], now: Reception) -> dat
     return then[0] + timedelta(seconds=clock_step_s(then, now))
 
 
-def _allowance(
+def rise_allowance(
     power_w: float, slack_wh: float | None, base: RegisterPoint, point: RegisterPoint
 ) -> float:
     """How much energy may have been added from ``base`` to ``point``: max power x elapsed time
@@ -1073,7 +1073,7 @@ def _take(
 ) -> None:
     """``point`` is the connector's new base; ``credit`` Wh count for the lifetime / session
     (``fresh``: the first value, with no base at all to count from). ``newer``: it was taken
-    after the base (:func:`_time_since`): the base's time is its own from now on."""
+    after the base (:func:`time_since`): the base's time is its own from now on."""
     meter = connector.meter
     register_wh = point.register_wh
     meter.energy_register_wh = register_wh
@@ -1084,7 +1084,7 @@ def _take(
         meter._energy_received_monotonic = point._received_monotonic
     meter.energy_slack_wh = None if slack is None else min(slack - credit, ENERGY_TOLERANCE_WH)
     meter.energy_candidate = None
-    _count_lifetime(charger, connector, register_wh, credit, fresh=fresh)
+    count_lifetime(charger, connector, register_wh, credit, fresh=fresh)
     if transaction is not None:
         if transaction.start_pending:
             # Its start was unknown: it began where this credit began.
@@ -1102,7 +1102,7 @@ def count_from(meter: MeterState, at: datetime) -> None:
     (:func:`_sent_before_clock_went_back`: the connector's, across connections and restarts).
     The values shown count from ``at`` by the charger's clock too (:func:`_before_shown`): the
     register proved the step back, so the session's first readings need no live clock to show."""
-    meter._history_before_clock_back = _read_register(meter)
+    meter._history_before_clock_back = read_register(meter)
     meter.energy_timestamp = at
     meter._energy_charger_stamp = None
     if meter.timestamp is not None:
@@ -1124,12 +1124,12 @@ def _forget_history_passed(meter: MeterState) -> None:
     charger: a reading it would take for history lies below the base and before it by the
     charger's own stamps, history to :func:`apply_energy` itself."""
     history = meter._history_before_clock_back
-    base = _read_register(meter)
+    base = read_register(meter)
     if (
         history is not None
         and base is not None
         and base.register_wh >= history.register_wh
-        and _charger_time(base) > _charger_time(history)
+        and charger_time(base) > charger_time(history)
     ):
         meter._history_before_clock_back = None
 
@@ -1157,7 +1157,7 @@ def _energy_may_flow(connector: Connector) -> bool:
     return connector.transaction is not None and status is ConnectorStatus.UNKNOWN
 
 
-def _count_lifetime(
+def count_lifetime(
     charger: Charger, connector: Connector, register_wh: float, credit: float, *, fresh: bool
 ) -> None:
     """Add ``credit`` Wh of ``connector`` (``fresh``: its first value, with no base to count
@@ -1197,7 +1197,7 @@ def _count_lifetime(
 def settle_lifetime_balance(charger: Charger) -> None:
     """No outlet has a session open (one just ended, its stop value applied): the outlets have
     reported what they took, so what connector 0 counted beyond them is its own use, never
-    theirs to make up (``_count_lifetime``)."""
+    theirs to make up (``count_lifetime``)."""
     counter = charger.lifetime_energy
     if counter.outlets_ahead_wh < 0.0 and all(c.transaction is None for c in charger.outlets):
         counter.outlets_ahead_wh = 0.0

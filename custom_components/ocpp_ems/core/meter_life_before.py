@@ -34,11 +34,11 @@ def of_life_before(meter: MeterState, base: RegisterPoint | None, point: Registe
     readings, below it, would wait as a reset)."""
     if base is None or point.register_wh <= base.register_wh:
         return False  # no base to rise past, or history to apply_energy's rules anyway
-    since = meter_rules._time_since(base, point)
+    since = meter_rules.time_since(base, point)
     return (
         since is not None
         and since < 0.0
-        and stamped_before_reset(meter, meter_rules._charger_time(point))
+        and stamped_before_reset(meter, meter_rules.charger_time(point))
     )
 
 
@@ -72,7 +72,7 @@ def hold_life_before(
     life on a clock that went back (:func:`prove_life_before` tells). The highest is held: the
     rise counts up to it. It is the session's only if it came with that life's session."""
     end, held = meter._life_before_end, meter._life_before_held
-    if end is None or meter_rules._charger_time(point) <= meter_rules._charger_time(end):
+    if end is None or meter_rules.charger_time(point) <= meter_rules.charger_time(end):
         return
     if point.register_wh <= (held or end).register_wh:
         return
@@ -97,7 +97,7 @@ def is_held(meter: MeterState, point: RegisterPoint) -> bool:
     return (
         held is not None
         and point.register_wh == held.register_wh
-        and meter_rules._charger_time(point) == meter_rules._charger_time(held)
+        and meter_rules.charger_time(point) == meter_rules.charger_time(held)
     )
 
 
@@ -131,7 +131,7 @@ def prove_life_before(
         held.register_wh,
         credit,
     )
-    meter_rules._count_lifetime(charger, connector, point.register_wh, credit, fresh=False)
+    meter_rules.count_lifetime(charger, connector, point.register_wh, credit, fresh=False)
     session = _life_before_session(connector, transaction) if meter._held_for_session else None
     if session is not None:
         meter_rules.credit_session(charger, session, credit)
@@ -147,7 +147,7 @@ def prove_life_before_at_end(
     for ``transaction`` if it came with it; one at or below it may be the session's: forgotten.
     Its end stamped no later than the base (the same reading sent again with it, or a clock set
     back) would leave it held, and the session would end without it."""
-    base = meter_rules._read_register(connector.meter)
+    base = meter_rules.read_register(connector.meter)
     if base is not None:
         prove_life_before(charger, connector, base, transaction, power)
 
@@ -157,12 +157,12 @@ def _life_before_allowance(power_w: float, end: RegisterPoint, held: RegisterPoi
     after its reset: max power x the time between them by the charger's own stamps, both of that
     life's clock (the time we got them also holds the present life's, which counted itself: an
     hour of it is no allowance for the life before's minute), never more than
-    :func:`~.meter._allowance` (our clocks: a charger's clock set forward between the two is no
+    :func:`~.meter.rise_allowance` (our clocks: a charger's clock set forward between the two is no
     time either)."""
-    stamped_s = (meter_rules._charger_time(held) - meter_rules._charger_time(end)).total_seconds()
+    stamped_s = (meter_rules.charger_time(held) - meter_rules.charger_time(end)).total_seconds()
     return min(
         meter_rules.max_energy_wh(power_w, stamped_s),
-        meter_rules._allowance(power_w, None, end, held),
+        meter_rules.rise_allowance(power_w, None, end, held),
     )
 
 

@@ -329,7 +329,7 @@ class EnergyCounter:
     last_register_at: datetime | None = None
     # On a charger with a whole-charger meter (connector 0): how far its outlets' counted energy
     # is ahead of connector 0's (negative: behind), which the other's next rise holds too
-    # (meter._count_lifetime).
+    # (meter.count_lifetime).
     outlets_ahead_wh: float = 0.0
 
     def update(self, register_wh: float) -> float:
