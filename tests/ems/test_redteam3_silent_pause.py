@@ -3,7 +3,7 @@
 The charger took 32 A. The manager's pause (0 A, the user picked Off) goes unanswered: the charger
 may not have paused (busy, or it lost our message) and the car may still draw the 32 A it last
 took. The user then picks Fast again with a maximum of 6 A: a write that takes less than the
-charger's last confirmed limit (32 A). driver._takes_less compares it with the unanswered pause
+charger's last confirmed limit (32 A). write_retry._takes_less compares it with the unanswered pause
 only ("than.paused: nothing takes less"), so it was held for the whole wait (up to 10 minutes
 after a run of silences) while the car may draw 32 A, five times what is asked; now it goes out.
 """

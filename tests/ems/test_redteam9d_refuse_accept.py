@@ -1,5 +1,5 @@
 """Red team 9d on 961e47b (a limit refused as a run's first failure is asked again at the next
-decision, ``EmsDriver._forgives``): a charger that alternates refusing and taking limits. Each
+decision, ``WriteRetries.forgives``): a charger that alternates refusing and taking limits. Each
 write taken ends the run, so every refusal is a run's first and is forgiven (the controller
 forgets what it wrote). A steady limit costs two writes (pin). A moving target: the rewrite at
 the next decision skipped the write limiter, 40 raises in 10 min sooner than

@@ -38,8 +38,9 @@ calls the driver):
   at debug), the charger leaving the controller, or the manager switched on again (it takes its
   chargers afresh) ends the run (the next decision is written at once, and the reason is the
   controller's again at once); a live limit the charger takes meanwhile (its current control's
-  refresh) brings the retry of an unanswered run forward. A transaction a car starts by itself
-  on a charger the manager stopped is stopped too (once per new transaction);
+  refresh) brings the retry of an unanswered run forward (the bookkeeping of these runs, and of
+  refused hand-backs, is ``write_retry.py``'s: the driver asks it). A transaction a car starts
+  by itself on a charger the manager stopped is stopped too (once per new transaction);
 * who controls each charger (``ControlledBy``, recorded in its current control): the energy
   manager, or the user in mode Manual. A manual change takes a charger over (the HA layer sets
   its mode to Manual); a Manual charger is left alone: the controller never sees it (its draw is
@@ -62,21 +63,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
 
-from custom_components.ocpp_ems.core.current_control import backed_off, stop_outcome
-from custom_components.ocpp_ems.core.errors import (
-    ChargerNotConnectedError,
-    CommandNotSupportedError,
-    CommandRejectedError,
-    CommandTimeoutError,
-    FailureRuns,
-    OcppEmsError,
-)
+from custom_components.ocpp_ems.core.current_control import stop_outcome
+from custom_components.ocpp_ems.core.errors import OcppEmsError
 from custom_components.ocpp_ems.core.limits import LimitRules
 from custom_components.ocpp_ems.core.model import Charger, ControlledBy, EvChargingNeeds
 from custom_components.ocpp_ems.core.settings import PauseStrategy
@@ -99,12 +92,9 @@ from .types import (
     Reason,
     SiteInputs,
 )
+from .write_retry import WHEN_BACK, HandBackRetries, WriteRetries
 
 _LOGGER = logging.getLogger(__name__)
-# A write the charger answered and did not take: it would refuse the same again at once.
-_REFUSALS = (CommandRejectedError, CommandNotSupportedError)
-# The retry time of a hand-back that found the charger offline: at its next update once connected.
-_WHEN_BACK = math.inf
 
 # The stored form's key of what plans learned (``plan_learning.py``).
 PLAN_KEY = "learned_plan_v1"
@@ -201,34 +191,11 @@ class EmsDriver:
         self._paused: set[str] = set()  # chargers the energy manager stopped (remote stop/start)
         # Each charger's running transactions as last seen: which one is new (_stop_new_sessions).
         self._transactions: dict[str, frozenset[str]] = {}
-        # Chargers whose write would fail again at once (_write_again_later): written again from
-        # then, not at every decision; the last wait of their run of such failures (0: a refused
-        # limit forgiven, _forgives: the run's next failure waits the first wait); and those
-        # that left it unanswered, whose writes are held until then.
-        self._write_again_at: dict[str, float] = {}
-        self._write_wait_s: dict[str, float] = {}
-        # The run's latest retry time, kept through that retry's round trip: the "until" of the
-        # reason saying the manager waits for the charger, so it changes once per retry (blank
-        # for each round trip, then the next time, was two changes: recorder rows, triggers).
-        self._retry_shown_at: dict[str, float] = {}
-        self._silent: dict[str, ChargerCommand] = {}  # (the write left unanswered)
-        # What the manager waits for at each charger in such a run: the latest outcome (not
-        # answering, or refused), shown until the run ends (_end_failed_run), the
-        # retries' round trips included (a silent charger's reason flapped at every retry).
-        self._waiting_for: dict[str, Reason] = {}
-        # Chargers whose latest write is a stop not taken (on its way, or waiting to be asked
-        # again): over once no transaction runs on the charger (_end_stop_wait_if_idle).
-        self._waiting_stops: set[str] = set()
-        # Each charger's last write it took (what the car may draw while one is unanswered).
-        self._taken: dict[str, ChargerCommand] = {}
-        # When it took it, until a run of failed writes ends otherwise (a new connection, a stop
-        # with nothing left to stop ...): the write limiter counts from it (_forget_refused).
-        self._taken_at: dict[str, float] = {}
+        # Each charger's run of failed writes and its last taken write (``write_retry.py``).
+        self._retries = WriteRetries(lambda: self._timing().retry_s)
         # When each charger last took a live limit, as last seen in its model (any, its current
         # control's own refreshes too: _retry_if_it_answers).
         self._limit_taken_at: dict[str, datetime | None] = {}
-        # Chargers whose run of unanswered writes sent one below the last one taken (_held).
-        self._lowered: set[str] = set()
         # Chargers let go of, to be named by :meth:`let_go`, then being handed back.
         # (by id: a charger's entry reloads with the manager switched off, and a refused hand-back
         # is tried again through its new link).
@@ -236,21 +203,12 @@ class EmsDriver:
         # Each hand-back named by let_go, until it is done or called off (a token per hand-back:
         # one called off while under way must not end the next one).
         self._handing_back: dict[str, object] = {}
-        # A hand-back the charger refused is tried again from then (offline: _WHEN_BACK), after
-        # the last wait of its run of refusals (backed_off: a charger that keeps refusing is
-        # asked less and less often).
-        self._hand_back_due: dict[str, float] = {}
-        self._hand_back_wait_s: dict[str, float] = {}
-        # The kinds of failure (offline, refused, unanswered ...) told in each charger's run of
-        # failed hand-backs: each kind once (the rest of the run at debug).
-        self._hand_back_failures = FailureRuns(told_once=(OcppEmsError,))
+        # Each charger's run of failed hand-backs (``write_retry.py``).
+        self._hand_back_retries = HandBackRetries(lambda: self._timing().retry_s)
         # Writes of one charger run one at a time, and only the latest decision's: each is its own
         # task, and one that waits for the charger (a resume) must not land after a newer one.
         self._write_locks: dict[str, asyncio.Lock] = {}
         self._write_seq: dict[str, int] = {}
-        # The kinds of failure told in each charger's run of failed writes: each kind once (a
-        # silent charger warned at every try, for good), until the run ends (_end_failed_run).
-        self._write_failures = FailureRuns(told_once=(OcppEmsError,))
         self._decision: Decision | None = None
         self._discharge_written_at = float("-inf")
         self._learned = Learned(self._manager)  # response times, battery maximum, car SoC
@@ -354,7 +312,7 @@ class EmsDriver:
         even refused, left "not answering" shown and its writes held for the rest of the old
         wait (only a hand-back taken ended it). And what it wrote may have been handed back:
         its next decision is written at once."""
-        self._forget_failed_run(charger_id)
+        self._retries.forget_run(charger_id)
         self._manager.invalidate(charger_id)
 
     def controlled_by(self, charger_id: str) -> ControlledBy:
@@ -390,14 +348,8 @@ class EmsDriver:
         due = charger_id in self._let_go or charger_id in self._handing_back
         self._let_go.discard(charger_id)
         self._handing_back.pop(charger_id, None)
-        self._end_hand_back_run(charger_id)
+        self._hand_back_retries.end_run(charger_id)
         return due
-
-    def _end_hand_back_run(self, charger_id: str) -> None:
-        """No hand-back of the charger waits any more: a later refusal waits the first wait."""
-        self._hand_back_due.pop(charger_id, None)
-        self._hand_back_wait_s.pop(charger_id, None)
-        self._hand_back_failures.taken(charger_id)
 
     def hand_back_again(self, charger_id: str) -> None:
         """A hand-back called off for a manual change that failed is due again (named by the
@@ -413,8 +365,8 @@ class EmsDriver:
         charger_ids = sorted(
             charger_id
             for charger_id in self._let_go & self._links.keys()
-            if (due := self._retry_due(charger_id, now)) <= now
-            or (due == _WHEN_BACK and self._links[charger_id].model.connected)
+            if (due := self._hand_back_retries.due_at(charger_id, now)) <= now
+            or (due == WHEN_BACK and self._links[charger_id].model.connected)
         )
         self._let_go.difference_update(charger_ids)
         self._handing_back.update((charger_id, object()) for charger_id in charger_ids)
@@ -423,25 +375,7 @@ class EmsDriver:
     def next_hand_back_at(self) -> float | None:
         """When the next refused hand-back is due again (None: none waits for a time; one that
         found its charger offline waits for it to be back)."""
-        now = self._clock()
-        return min(
-            (
-                due
-                for charger_id in self._hand_back_due.keys() & self._let_go
-                if (due := self._retry_due(charger_id, now)) != _WHEN_BACK
-            ),
-            default=None,
-        )
-
-    def _retry_due(self, charger_id: str, now: float) -> float:
-        """When the charger's refused hand-back is tried again (``now``: none was refused). A
-        time later than its wait from now was set before the wall clock went back: it becomes
-        its wait from now, or it would wait the jump longer."""
-        due = self._hand_back_due.get(charger_id, now)
-        wait_s = self._hand_back_wait_s.get(charger_id, self._timing().retry_s)
-        if due != _WHEN_BACK and due > (latest := now + wait_s):
-            due = self._hand_back_due[charger_id] = latest
-        return due
+        return self._hand_back_retries.next_due(self._let_go, self._clock())
 
     async def hand_back(self, charger_id: str) -> float | None:
         """Hand a charger the manager let go of back to its user: no limit of the manager's stays
@@ -481,27 +415,21 @@ class EmsDriver:
             self._end_failed_run(charger_id)  # (it answers: the manager's next write goes out)
             if self._handing_back.get(charger_id) is token:
                 del self._handing_back[charger_id]
-                self._end_hand_back_run(charger_id)
+                self._hand_back_retries.end_run(charger_id)
             return None
 
     def _hand_back_failed(self, charger_id: str, err: OcppEmsError) -> float | None:
-        """Let go of again: tried after a wait that doubles while the charger keeps failing
-        (``backed_off``, from the retry time: one refusing for good was asked every 30 s
-        forever), or (offline) when it reconnects. Each kind of failure is logged as a warning
+        """Let go of again: tried after a wait (``HandBackRetries.failed``), or (offline) when it
+        reconnects: named again at its next update. Each kind of failure is logged as a warning
         the first time in the run (a charger that keeps refusing would fill the log; one that
         refuses once it is back must say so all the same: its car may be held at 0 A)."""
         self._let_go.add(charger_id)
-        first = self._hand_back_failures.first(err, charger_id)
-        if isinstance(err, ChargerNotConnectedError):
-            # Offline, or back but not set up yet: named again at its next update.
-            self._hand_back_due[charger_id] = _WHEN_BACK
-            self._log_hand_back_failed(charger_id, err, "when it is back", first=first)
+        failed = self._hand_back_retries.failed(charger_id, err, self._clock())
+        if failed.retry_at == WHEN_BACK:
+            self._log_hand_back_failed(charger_id, err, "when it is back", first=failed.first)
             return None
-        wait_s = backed_off(self._timing().retry_s, self._hand_back_wait_s.get(charger_id))
-        self._hand_back_wait_s[charger_id] = wait_s
-        retry_at = self._hand_back_due[charger_id] = self._clock() + wait_s
-        self._log_hand_back_failed(charger_id, err, f"in {wait_s:.0f} s", first=first)
-        return retry_at
+        self._log_hand_back_failed(charger_id, err, f"in {failed.wait_s:.0f} s", first=failed.first)
+        return failed.retry_at
 
     @staticmethod
     def _log_hand_back_failed(
@@ -548,7 +476,7 @@ class EmsDriver:
         once and its reason is the controller's, not the old run's "not answering")."""
         self._learned.charger_out(charger_id)
         self._manager.remove_charger(charger_id)
-        self._forget_failed_run(charger_id)
+        self._retries.forget_run(charger_id)
 
     def forget_charger(self, charger_id: str) -> None:
         """The charger was deleted (after :meth:`remove_charger`): accepted again, it starts
@@ -557,7 +485,7 @@ class EmsDriver:
         self._views.pop(charger_id, None)
         self._paused.discard(charger_id)
         self._transactions.pop(charger_id, None)
-        self._taken.pop(charger_id, None)
+        self._retries.forget_charger(charger_id)
         self._limit_taken_at.pop(charger_id, None)
         self.cancel_hand_back(charger_id)
         self._write_seq.pop(charger_id, None)
@@ -590,11 +518,8 @@ class EmsDriver:
         if self._limit_taken_at.get(charger_id) == taken_at:
             return
         self._limit_taken_at[charger_id] = taken_at
-        if (
-            self._waiting_for.get(charger_id) is Reason.CHARGER_NOT_ANSWERING
-            and charger_id in self._write_again_at
-        ):
-            self._retry_at(charger_id, self._clock())
+        if self._retries.waits_for_an_answer(charger_id):
+            self._retries.retry_at(charger_id, self._clock())
 
     def _stop_new_sessions(self, charger_id: str, link: ChargerLink) -> None:
         """A car that starts a transaction by itself (free vend, an RFID card) on a charger the
@@ -655,7 +580,7 @@ class EmsDriver:
         if decision.next_update_at is not None:
             wake = min(wake, max(decision.next_update_at, now + timing.min_delay_s))
         # (A later decision's wake-up replaces the retry time a failed write asked for.)
-        wake = min([wake, *self._write_again_at.values()])
+        wake = min([wake, *self._retries.retry_times()])
         # A raise the write interval holds back is due when it ends, not at the next watchdog
         # (meanwhile the house takes from the grid what the battery could give).
         if self._discharge_held(value, decision.battery_discharge_limit_w, discharge, now):
@@ -690,15 +615,16 @@ class EmsDriver:
     ) -> ChargerDecision | None:
         """The charger's decision while the manager waits for it (None: it does not): its write
         held, the charger left the last one unanswered; else, until a write is taken, what it
-        waits for (:meth:`_record_outcome`), also while a write is on its way: a charger that
-        does not answer, or one that refused a limit, or the stop the controller still wants."""
+        waits for (``WriteRetries.record_outcome``), also while a write is on its way: a charger
+        that does not answer, or one that refused a limit, or the stop the controller still
+        wants."""
         if charger.write is not None and self._held(charger_id, charger.write):
             held = replace(charger, write=None)
             return self._told_waiting(held, Reason.CHARGER_NOT_ANSWERING) or held
-        reason = self._waiting_for.get(charger_id)
+        reason = self._retries.waits_for(charger_id)
         if reason is None or not self._in_controller(charger_id):
             return None
-        stop_wanted_no_more = charger_id in self._waiting_stops and not charger.target.paused
+        stop_wanted_no_more = self._retries.stop_waits(charger_id) and not charger.target.paused
         if reason is Reason.CHARGER_REFUSED and stop_wanted_no_more:
             return None  # (the stop it refused: a limit goes out at once, nothing waits)
         return self._told_waiting(charger, reason)
@@ -734,7 +660,7 @@ class EmsDriver:
         return replace(
             charger,
             reason=reason,
-            until=self._retry_shown_at.get(charger.charger_id),
+            until=self._retries.shown_until(charger.charger_id),
             controller_reason=charger.reason,
             controller_until=charger.until,
         )
@@ -742,24 +668,20 @@ class EmsDriver:
     def _clock_went_back(self, back_s: float) -> None:
         """The wall clock went back (the controller tells, ``EnergyManager.clock_went_back_s``):
         the discharge limit's last write moves back with it, as the controller's times do, or
-        its write interval would hold a raise the jump longer. (A refused hand-back's retry is
-        due no later than the retry time from now: ``_retry_due``; with the manager switched
-        off no step runs to tell.)"""
+        its write interval would hold a raise the jump longer; the retry and taken times of runs
+        of failed writes move back too. (A refused hand-back's retry is due no later than the
+        retry time from now: ``HandBackRetries.due_at``; with the manager switched off no step
+        runs to tell.)"""
         self._discharge_written_at -= back_s
-        for retry_times in (self._write_again_at, self._retry_shown_at, self._taken_at):
-            for charger_id in retry_times:
-                retry_times[charger_id] -= back_s
+        self._retries.clock_went_back(back_s)
 
     def _write_failed_again(self, now: float) -> None:
         """A failed write whose wait is over (:meth:`_write_again_later`) is written again (the
         controller forgets it); the charger's writes are no longer held. (The reason says the
         manager waits for the charger until a write is taken: :meth:`_waiting_decision`.)"""
-        for charger_id, until in list(self._write_again_at.items()):
-            if now >= until:
-                del self._write_again_at[charger_id]
-                self._silent.pop(charger_id, None)
-                if self._in_controller(charger_id):
-                    self._manager.invalidate(charger_id)
+        for charger_id in self._retries.due(now):
+            if self._in_controller(charger_id):
+                self._manager.invalidate(charger_id)
 
     def _manual_decision(self, charger_id: str) -> ChargerDecision:
         """A Manual charger's decision: nothing to write; its target is the limit in force."""
@@ -878,8 +800,6 @@ class EmsDriver:
         # switched off, nothing more of a decision goes out.
         if not self._controls(charger_id) or self._held(charger_id, command):
             return None
-        if charger_id in self._silent:
-            self._lowered.add(charger_id)  # (sent into the silence: _held)
         control = self._links[charger_id].control()
         # Phases go to the charger only where it switches them; otherwise the controller uses the
         # phases the car really draws on (a 1p car on a 3p charger must not get a 3p W limit).
@@ -887,10 +807,7 @@ class EmsDriver:
         # Only a charger we stopped is started again (never one the user stopped).
         resume = not command.paused and charger_id in self._paused
         stop = command.paused and control.pause_strategy() is PauseStrategy.REMOTE_STOP_START
-        if stop:
-            self._waiting_stops.add(charger_id)  # (on its way: a session that ends ends it)
-        else:
-            self._waiting_stops.discard(charger_id)
+        self._retries.sending(charger_id, stop=stop)  # (a stop on its way: a session end ends it)
         try:
             if stop:
                 self._paused.add(charger_id)
@@ -904,97 +821,52 @@ class EmsDriver:
                     await control.resume()
                     self._paused.discard(charger_id)
         except OcppEmsError as err:
-            moot = self._stop_wait_ended(charger_id, stop=stop)
+            moot = self._retries.stop_wait_ended(charger_id, stop=stop)
             self._write_failed(charger_id, err, moot=moot)
             if moot or not self._in_controller(charger_id):
                 return None  # nothing left to stop, or gone / taken over: nothing to write again
             return self._write_again_later(charger_id, command, stop_outcome(err), stop=stop)
-        self._taken[charger_id] = command
-        self._end_failed_run(charger_id, command)
-        self._taken_at[charger_id] = self._clock()
+        self._retries.took(charger_id, command, self._clock())
+        self._show_again(charger_id, command, rewritten=False)
         return None
 
     def _write_again_later(
         self, charger_id: str, command: ChargerCommand, err: OcppEmsError, *, stop: bool
     ) -> float:
-        """When to write again after a failed write (the HA layer wakes then). One that would
-        fail again at once waits, twice the wait before while the charger keeps failing
-        (``backed_off``): left unanswered (the charger may be busy or silent: each write waits
-        out the response timeout; the charger's writes are held meanwhile), or refused. A write
-        refused, and a stop that waits, stay written meanwhile (not asked at every decision:
-        ``_write_failed_again``; the controller writes only a new target, and counts the draw
-        above what it wrote as the house's: the fuse shares of the others make room for it); an
-        unanswered limit is forgotten by the controller (its writes are held). Any other failure
-        (offline, a limit refused once: :meth:`_forgives`) is forgotten and written again by the
-        next decision."""
-        now, retry_s = self._clock(), self._timing().retry_s
-        forgiven = self._forgives(charger_id, err, stop=stop)
-        refused = isinstance(err, _REFUSALS)
-        waits = (refused and not forgiven) or isinstance(err, CommandTimeoutError)
-        stays_written = waits and (refused or stop)
-        if forgiven:
+        """When to write again after a failed write (the HA layer wakes then; how long it waits:
+        ``WriteRetries.failed``). A write refused, and a stop that waits, stay written meanwhile
+        (not asked at every decision: ``_write_failed_again``; the controller writes only a new
+        target, and counts the draw above what it wrote as the house's: the fuse shares of the
+        others make room for it); an unanswered limit is forgotten by the controller (its writes
+        are held). Any other failure (offline, a limit refused once: ``WriteRetries.forgives``)
+        is forgotten and written again by the next decision."""
+        now = self._clock()
+        failed = self._retries.failed(charger_id, command, err, stop=stop, now=now)
+        if failed.forgiven:
             self._forget_refused(charger_id, command, now)
-        elif not stays_written:
+        elif not failed.stays_written:
             self._manager.invalidate(charger_id)
-        retry_at = now + retry_s
-        if forgiven:
-            self._write_wait_s[charger_id] = 0.0  # (the run's next failure waits the first wait)
-        else:
-            self._record_outcome(charger_id, command, err)
-        if waits:
-            wait = backed_off(retry_s, self._write_wait_s.get(charger_id))
-            self._write_wait_s[charger_id] = wait
-            retry_at = now + wait
-            self._retry_at(charger_id, retry_at)
-        self._show_again(charger_id, command, rewritten=not stays_written)
-        return retry_at
-
-    def _forgives(self, charger_id: str, err: OcppEmsError, *, stop: bool) -> bool:
-        """Whether a failed write is a limit refused as its run's first failure (no wait of the
-        run recorded: a write was taken since any earlier refusal or unanswered write, or the run
-        ended otherwise: :meth:`_forget_failed_run`). The charger may be busy and take the next:
-        nothing waits, the controller forgets the write (its next decision writes it again, as
-        the write limiter allows: :meth:`_forget_refused`), the reason stays the controller's.
-        Waiting 30 s at once, the refused write counted as written, left the car at the wrong
-        current: below its fuse share (its own draw above a refused lower counted as house load
-        to it), or short of the sun. From the run's next
-        failure on a refused limit waits (a charger refusing every limit)."""
-        return isinstance(err, _REFUSALS) and not stop and charger_id not in self._write_wait_s
+        self._show_again(charger_id, command, rewritten=not failed.stays_written)
+        return failed.retry_at
 
     def _forget_refused(self, charger_id: str, refused: ChargerCommand, now: float) -> None:
-        """The controller forgets a forgiven refusal (:meth:`_forgives`): within the write
+        """The controller forgets a forgiven refusal (``WriteRetries.forgives``): within the write
         interval of the charger's last taken write it counts from that write again (a raise
         asked again at once came sooner than the interval allows: a charger refusing every
         other write took 40 raises in 10 min too early), else, or where a newer decision's
         write follows the refused one, the next decision writes the target afresh."""
-        taken_at = self._taken_at.get(charger_id)
+        last_taken = self._retries.last_taken(charger_id)
         memory = self._manager.memory(charger_id)
         interval_s = self._settings[charger_id].min_write_interval_s
         if (
-            taken_at is None
+            last_taken is None
             or memory is None
             or memory.last_write != refused
-            or now >= taken_at + interval_s
+            or now >= last_taken[1] + interval_s
         ):
             self._manager.invalidate(charger_id)
         else:
-            self._manager.written(charger_id, self._taken[charger_id], taken_at)
-
-    def _retry_at(self, charger_id: str, when: float) -> None:
-        """The run's next retry is due ``when`` (:meth:`_write_failed_again`), and the reason
-        says so until that retry's outcome."""
-        self._write_again_at[charger_id] = self._retry_shown_at[charger_id] = when
-
-    def _record_outcome(self, charger_id: str, command: ChargerCommand, err: OcppEmsError) -> None:
-        """What the manager waits for after a failed write: the latest outcome wins. Left
-        unanswered: the charger's writes are held; refused (a limit or a stop): it answers,
-        nothing is held. (Offline, or never sent: as it was.)"""
-        if isinstance(err, CommandTimeoutError):
-            self._silent[charger_id] = command
-            self._waiting_for[charger_id] = Reason.CHARGER_NOT_ANSWERING
-        elif isinstance(err, _REFUSALS):
-            self._silent.pop(charger_id, None)
-            self._waiting_for[charger_id] = Reason.CHARGER_REFUSED
+            self._manager.written(charger_id, *last_taken)
 
     def _end_stop_wait_if_idle(self, charger_id: str, link: ChargerLink) -> None:
         """A stop on its way or waiting for the charger (refused or unanswered) is over once no
@@ -1002,59 +874,33 @@ class EmsDriver:
         waits for nothing, not even for the stop's answer, and the stop counts as written (no
         stop goes to a charger with nothing to stop; a transaction started later is stopped:
         :meth:`_stop_new_sessions`)."""
-        if charger_id in self._waiting_stops and not link.model.running_transactions:
+        if self._retries.stop_waits(charger_id) and not link.model.running_transactions:
             self._end_failed_run(charger_id)
 
-    def _stop_wait_ended(self, charger_id: str, *, stop: bool) -> bool:
-        """Whether a failed write is a stop whose wait ended while it was on its way (its
-        session ended, a new connection, the charger left the controller): its failure is moot,
-        nothing of it is asked again, and it is no failure of a new run (it would warn twice)."""
-        return stop and charger_id not in self._waiting_stops
-
     def _held(self, charger_id: str, command: ChargerCommand) -> bool:
-        """Whether ``command`` waits (the charger left the last write unanswered): a write held is
-        forgotten by the controller, and the decision at the end of the wait is written. One that
-        takes less than the unanswered one goes out all the same (the fuse, the grid, Off must
-        not wait), and so does the run's first that takes less than the last one taken (the car
-        may still draw that after an unanswered pause); later ones below it wait (each would wait
-        out the response timeout again)."""
-        unanswered = self._silent.get(charger_id)
-        if unanswered is None or _takes_less(command, unanswered):
-            return False
-        taken = self._taken.get(charger_id)
-        if taken is not None and charger_id not in self._lowered and _takes_less(command, taken):
+        """Whether ``command`` waits (the charger left the last write unanswered: by the rule of
+        ``WriteRetries.held``): a write held is forgotten by the controller, and the decision at
+        the end of the wait is written."""
+        if not self._retries.held(charger_id, command):
             return False
         if self._in_controller(charger_id):
             self._manager.invalidate(charger_id)
         return True
 
-    def _end_failed_run(self, charger_id: str, taken: ChargerCommand | None = None) -> None:
-        """The charger took a write (``taken``, or a hand-back), connected anew, or a stop that
-        waited has nothing left to stop: the next write goes out at once, a later failure waits
-        the first wait again and is told again, and its decision no longer says the manager
+    def _end_failed_run(self, charger_id: str) -> None:
+        """The charger took a hand-back, connected anew, or a stop that waited has nothing left
+        to stop: the next write goes out at once, a later failure waits the first wait again and
+        is told again (``WriteRetries.forget_run``), and its decision no longer says the manager
         waits for it."""
-        self._forget_failed_run(charger_id)
-        self._show_again(charger_id, taken, rewritten=False)
-
-    def _forget_failed_run(self, charger_id: str) -> None:
-        """The charger's run of failed writes is over: nothing held, waited for or to write
-        again, and a later failure waits the first wait again and is told again."""
-        self._write_again_at.pop(charger_id, None)
-        self._write_wait_s.pop(charger_id, None)
-        self._retry_shown_at.pop(charger_id, None)
-        self._silent.pop(charger_id, None)
-        self._waiting_for.pop(charger_id, None)
-        self._waiting_stops.discard(charger_id)
-        self._lowered.discard(charger_id)
-        self._taken_at.pop(charger_id, None)
-        self._write_failures.taken(charger_id)
+        self._retries.forget_run(charger_id)
+        self._show_again(charger_id, None, rewritten=False)
 
     def _write_failed(self, charger_id: str, err: OcppEmsError, *, moot: bool) -> None:
         """Log a failed write; each kind of failure once per run of failed writes
         (:class:`FailureRuns`), the rest of the run at debug (a charger refusing every limit, or
         leaving every write unanswered, warned at every retry, forever), and a ``moot`` one
-        (:meth:`_stop_wait_ended`) at debug."""
-        warn = not moot and self._write_failures.first(stop_outcome(err), charger_id)
+        (``WriteRetries.stop_wait_ended``) at debug."""
+        warn = not moot and self._retries.first_of_run(stop_outcome(err), charger_id)
         _LOGGER.log(
             logging.WARNING if warn else logging.DEBUG,
             "Energy manager could not set charger %s: %s",
@@ -1144,15 +990,3 @@ def _still_to_write(
     if rewritten:
         return own.target
     return None if own.write == written else own.write
-
-
-def _takes_less(command: ChargerCommand, than: ChargerCommand) -> bool:
-    """Whether ``command`` lets the car draw less than ``than``: on a line (1 phase at 16 A, then
-    3 at 6 A), or in all."""
-    if than.paused:
-        return False
-    return (
-        command.paused
-        or command.current_a < than.current_a
-        or command.current_a * command.phases < than.current_a * than.phases
-    )
