@@ -5,7 +5,7 @@ Pinned (correct): the offline try waits for the charger, not for a time; once ba
 at once, and its first refusal waits the first wait (the offline try started no back-off).
 
 Defect: the refusal is never logged as a warning. ``_hand_back_failed`` warns only for the first
-failure of the run (``first = charger_id not in HandBackRetries._hand_back_due``); the offline try was it,
+failure of the run (``first = charger_id not in HandBackRetries._due``); the offline try was it,
 and its warning says only "tried again when it is back: not connected". A charger that then
 refuses to be handed back for good (its limit stays at the manager's last one: a car held at
 0 A never charges) shows it at debug level only.
