@@ -149,12 +149,20 @@ class EnergyManager:
         memory.last_write = None
         memory.last_write_at = -math.inf
 
-    def written(self, charger_id: str, write: ChargerCommand, at: float) -> None:
-        """The charger's last write is ``write``, taken at ``at`` (a refusal since forgotten):
-        the write limiter counts from it."""
+    def rewind_refused(self, charger_id: str, taken: ChargerCommand, taken_at: float) -> None:
+        """The charger refused the last write and holds ``taken``, taken at ``taken_at``: the
+        write limiter counts from that again, and the refused write is no write (a sample's
+        draw above its limit is the car's, not the house's: ``ChargerResponse.refused``;
+        kept, it lowered the car below its share and paused others: red team 10b). A refused
+        start or phase switch is forgotten instead (:meth:`invalidate`): the start it marked
+        (``started_at``) cannot be taken back."""
         memory = self._memory[charger_id]
-        memory.last_write = write
-        memory.last_write_at = at
+        if memory.started_at == memory.last_write_at:
+            self.invalidate(charger_id)
+            return
+        memory.response.refused(memory.last_write_at)
+        memory.last_write = taken
+        memory.last_write_at = taken_at
 
     # --- what was learned (the driver stores it) -----------------------------------------------
     def memory(self, charger_id: str) -> ChargerMemory | None:

@@ -866,7 +866,7 @@ class EmsDriver:
         ):
             self._manager.invalidate(charger_id)
         else:
-            self._manager.written(charger_id, *last_taken)
+            self._manager.rewind_refused(charger_id, *last_taken)
 
     def _end_stop_wait_if_idle(self, charger_id: str, link: ChargerLink) -> None:
         """A stop on its way or waiting for the charger (refused or unanswered) is over once no

@@ -132,6 +132,16 @@ class ChargerResponse:
             return
         self.watch = _Watch(write, before, phases)
 
+    def refused(self, at: float) -> None:
+        """The write decided at ``at`` was refused: no sample will show it (its limit bounds no
+        draw: ``least_offered_a``) and no response is learned from it."""
+        for write in reversed(self.writes):
+            if write.at == at:
+                self.writes.remove(write)
+                if self.watch is not None and self.watch.write is write:
+                    self.watch = None
+                return
+
     def observe(self, at: float, amps: float, lines: int, solar: SolarSettings) -> None:
         """A charger meter sample taken at ``at``: ``amps`` the highest phase current, ``lines``
         the phases drawing."""
