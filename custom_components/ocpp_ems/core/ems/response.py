@@ -86,6 +86,8 @@ class ChargerResponse:
     writes: deque[Write] = field(default_factory=lambda: deque(maxlen=HISTORY))
     watch: _Watch | None = None
     followed_at: float | None = None  # the sample that ended the watch of the last write
+    # The one before the last write came (``refused`` puts it back with the write before).
+    followed_before: float | None = None
     sample_at: float = -math.inf  # the newest meter sample seen
     sample_a: float | None = None  # what it showed (highest phase current)
 
@@ -124,7 +126,7 @@ class ChargerResponse:
             )
         write = Write(now, amps, kind)
         self.writes.append(write)
-        self.followed_at = None
+        self.followed_before, self.followed_at = self.followed_at, None
         if self.watch is not None:
             return
         before = self.sample_a
@@ -137,6 +139,8 @@ class ChargerResponse:
         draw: ``least_offered_a``) and no response is learned from it."""
         for write in reversed(self.writes):
             if write.at == at:
+                if write is self.writes[-1]:  # the write before is the last again, as it was
+                    self.followed_at = self.followed_before
                 self.writes.remove(write)
                 if self.watch is not None and self.watch.write is write:
                     self.watch = None
@@ -179,6 +183,8 @@ class ChargerResponse:
         self.watch = None
         if self.followed_at is not None:
             self.followed_at -= by_s
+        if self.followed_before is not None:
+            self.followed_before -= by_s
         self.sample_at = -math.inf
 
     # --- what was learned ------------------------------------------------------------------------
