@@ -3,6 +3,7 @@ day; the real controller (Plan mode) charges it from cheap night slots, dear day
 with no forecast, a perfect forecast and noisy forecasts.
 
 Usage: .venv/bin/python benchmarks/ems_plan.py [--out FILE] [--quick] [--history DAYS]
+    [--forecast none|perfect|noisy ...] [--scenario NAME-PART]
 Needs: benchmarks/requirements.txt (pvanalytics data, richardsonpy, scipy).
 
 Model (1-minute steps): the car draws what was last written (16 A 3p, 11 kW; min 6 A), the grid
@@ -667,9 +668,24 @@ def main() -> None:
         default=HISTORY_DAYS,
         help="days the controller learned from before the plug-in (0: the settings only)",
     )
+    parser.add_argument(
+        "--forecast",
+        action="append",
+        choices=("none", "perfect", "noisy"),
+        help="run only this forecast kind (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--scenario",
+        help="run only the scenarios whose name contains this (e.g. 'cloudy dep 16:00 30 kWh')",
+    )
     args = parser.parse_args()
     started = time.monotonic()
-    runs = scenarios(args.quick, args.history)
+    runs = [
+        sc
+        for sc in scenarios(args.quick, args.history)
+        if (args.forecast is None or sc.forecast in args.forecast)
+        and (args.scenario is None or args.scenario in sc.name)
+    ]
     # The sweep: noisy forecasts of the departures the sun can help (not the morning one), with
     # less history (0: the settings, 70 % and 500 W).
     noisy = [sc for sc in runs if sc.forecast == "noisy" and sc.departure_h % 24 > 12]
