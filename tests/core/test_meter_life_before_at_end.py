@@ -191,7 +191,17 @@ async def ended2(
 
 async def t2_from_the_end(station: Any, clock: OurClock) -> None:
     """T2's Started at the end register (195 Wh), then an Updated at 210 Wh, a reading apart."""
-    for seq_no, event_type in enumerate(("Started", "Updated")):
+    await t2_started_then_updated(station, clock, NEXT_WH)
+
+
+async def t2_started_then_updated(
+    station: Any, clock: OurClock, registers: tuple[int, int], **more: Any
+) -> None:
+    """T2's Started at ``registers[0]``, then an Updated at ``registers[1]``, a reading apart
+    (``more``: further fields of both)."""
+    for seq_no, (event_type, register) in enumerate(
+        zip(("Started", "Updated"), registers, strict=True)
+    ):
         clock.tick(READING_EVERY_S)
         await station.tx_event(
             event_type,
@@ -200,7 +210,8 @@ async def t2_from_the_end(station: Any, clock: OurClock) -> None:
             evse=EVSE,
             trigger_reason="CablePluggedIn",
             charging_state="Charging",
-            meter_value=meter_value(NEXT_WH[seq_no], 0.0, now_iso()),
+            meter_value=meter_value(register, 0.0, now_iso()),
+            **more,
         )
 
 

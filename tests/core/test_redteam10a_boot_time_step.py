@@ -21,6 +21,8 @@ Fixed: ``persistence.charger_to_dict`` stores the boot by our clock as it is at 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -33,14 +35,13 @@ from custom_components.ocpp_ems.core.settings import ServerSettings
 from .fakes import MemoryDirectory
 from .test_energy_quirks import harness_with
 from .test_time_hostile import our_clock
+from .test_v201_boot_mark_gaps2 import evse_1_runs
 from .test_v201_boot_mark_written_after_boot import SENT_AFTER_BOOT, reboot
 from .test_v201_reboot_mark import _stored
-from .test_v201_reused_id_clock_back import EVSE, _ago
+from .test_v201_reused_id_clock_back import _ago
 from .v201_harness import V201Harness as Harness
 from .v201_reuse import (
-    EVSE_1_BEGIN_WH,
     EVSE_1_QUEUED_WH,
-    EVSE_1_SENT_WH,
     EVSE_2,
     EVSE_2_BEGIN_WH,
     Station,
@@ -59,6 +60,7 @@ def h(h2: Harness) -> Harness:
 
 
 RESTART = [pytest.param(False, id="same_run"), pytest.param(True, id="after_a_restart")]
+BootWhileOff = Callable[..., Awaitable[tuple[Transaction, Transaction | None, bool]]]
 
 
 async def _boot_while_our_clock_is_off(
@@ -74,9 +76,7 @@ async def _boot_while_our_clock_is_off(
     Assistant restarts (``restart``); the station sends EVSE 1's reading queued
     ``queued_after_boot`` after its boot (true time), then starts "1" live on EVSE 2. Returns
     EVSE 1's "1", what is open on EVSE 1 then, whether the station is taken to number per EVSE."""
-    sim = await h.charger_client(boot=True)
-    await send(sim, cable_started(EVSE_1_BEGIN_WH, _ago(60), evse=EVSE))
-    await send(sim, periodic_updated(1, EVSE_1_SENT_WH, _ago(50)))
+    sim = await evse_1_runs(h)
     with our_clock() as clock:
         boot = datetime.now(UTC)  # the true time of the station's boot
         clock.step(off)
@@ -92,6 +92,17 @@ async def _boot_while_our_clock_is_off(
             return await _queue_then_evse_2_starts(after, sim, boot + queued_after_boot)
 
 
+@pytest.fixture
+def boot_while_our_clock_is_off(
+    h: Harness, directory: MemoryDirectory, server_settings: ServerSettings, restart: bool
+) -> BootWhileOff:
+    """:func:`_boot_while_our_clock_is_off` on ``h``, in the same run or after a restart (the
+    test's ``restart``)."""
+    return functools.partial(
+        _boot_while_our_clock_is_off, h, directory, server_settings, restart=restart
+    )
+
+
 async def _queue_then_evse_2_starts(
     h: Harness, sim: Station, queued_at: datetime
 ) -> tuple[Transaction, Transaction | None, bool]:
@@ -105,15 +116,10 @@ async def _queue_then_evse_2_starts(
 
 @pytest.mark.parametrize("restart", RESTART)
 async def test_a_queue_from_before_the_boot_still_ends_the_lost_session_after_our_clock_was_behind(
-    h: Harness, directory: MemoryDirectory, server_settings: ServerSettings, restart: bool
+    boot_while_our_clock_is_off: BootWhileOff,
 ) -> None:
-    lost, open_on_evse_1, numbers_per_evse = await _boot_while_our_clock_is_off(
-        h,
-        directory,
-        server_settings,
-        restart=restart,
-        off=-HOST_OFF,
-        queued_after_boot=-timedelta(minutes=20),
+    lost, open_on_evse_1, numbers_per_evse = await boot_while_our_clock_is_off(
+        off=-HOST_OFF, queued_after_boot=-timedelta(minutes=20)
     )
     assert (open_on_evse_1, numbers_per_evse) == (None, False), "EVSE 1's lost session stayed open"
     assert lost.stop_reason == STOPPED_BY_REBOOT
@@ -121,15 +127,10 @@ async def test_a_queue_from_before_the_boot_still_ends_the_lost_session_after_ou
 
 @pytest.mark.parametrize("restart", RESTART)
 async def test_a_queue_from_after_the_boot_still_keeps_the_session_after_our_clock_was_ahead(
-    h: Harness, directory: MemoryDirectory, server_settings: ServerSettings, restart: bool
+    boot_while_our_clock_is_off: BootWhileOff,
 ) -> None:
-    kept, open_on_evse_1, numbers_per_evse = await _boot_while_our_clock_is_off(
-        h,
-        directory,
-        server_settings,
-        restart=restart,
-        off=HOST_OFF,
-        queued_after_boot=timedelta(minutes=10),
+    kept, open_on_evse_1, numbers_per_evse = await boot_while_our_clock_is_off(
+        off=HOST_OFF, queued_after_boot=timedelta(minutes=10)
     )
     assert open_on_evse_1 is kept, "the session the station kept was ended"
     assert kept.stop_reason is None

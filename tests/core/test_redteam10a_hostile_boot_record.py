@@ -22,7 +22,7 @@ from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .fakes import MemoryDirectory
 from .test_energy_quirks import harness_with
-from .test_v201_boot_mark_gaps2 import LATE_WH, evse_1_ended_then_evse_2_started
+from .test_v201_boot_mark_gaps2 import evse_1_ended_then_evse_2_started, late_naming_no_evse
 from .test_v201_reboot_mark import _stored
 from .test_v201_reused_id_clock_back import _ago
 from .v201_harness import V201Harness as Harness
@@ -88,9 +88,8 @@ async def test_a_boot_time_at_the_edge_of_time_neither_raises_nor_loses_a_readin
         sim = await after.charger_client(boot=False)
         running = after.charger.connectors[2].transaction
         assert running is not None
-        late = periodic_updated(1, LATE_WH, _ago(90), charging_state="SuspendedEV", offline=True)
-        del late["evse"]
-        await send(sim, late)  # the late message naming no EVSE: the boot time decides
+        # The late message naming no EVSE: the boot time decides.
+        await send(sim, late_naming_no_evse())
         queued = periodic_updated(2, EVSE_2_BEGIN_WH, _ago(3), evse=EVSE_2, offline=True)
         await send(sim, queued)  # written since the boot? the boot time decides
         await sim.boot(reason="PowerUp")

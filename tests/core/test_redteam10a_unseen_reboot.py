@@ -19,7 +19,7 @@ from custom_components.ocpp_ems.core.settings import ServerSettings
 from .fakes import MemoryDirectory
 from .test_energy_quirks import harness_with
 from .test_v201_boot_mark_gaps import BUILD_DATE
-from .test_v201_boot_mark_gaps2 import evse_1_ended_then_evse_2_started
+from .test_v201_boot_mark_gaps2 import ended_on_1_open_on_2, evse_1_ended_then_evse_2_started
 from .test_v201_reboot_mark import _stored
 from .test_v201_reused_id_clock_back import _ago
 from .v201_harness import V201Harness as Harness
@@ -48,10 +48,7 @@ async def test_a_resumed_session_after_an_unannounced_reboot_keeps_its_reading_a
         charger_from_dict(_stored(h)), directory, server_settings, type(h)
     ) as after:
         sim = await after.charger_client(boot=False)  # no BootNotification: "still registered"
-        ended = after.charger.connectors[1].last_transaction
-        running = after.charger.connectors[2].transaction
-        assert ended is not None
-        assert running is not None
+        ended, running = ended_on_1_open_on_2(after)
         resumed = periodic_updated(1, RESUMED_WH, BUILD_DATE, charging_state="Charging")
         del resumed["evse"]
         await send(sim, resumed)

@@ -17,7 +17,11 @@ from ocpp.v16 import call
 
 from .test_meter_clock_first_reading import READING_EVERY_S, kwh, session, wh
 from .test_meter_history_shown import NEXT, assert_shown, flow
-from .test_meter_life_before_at_end import SENT_LIVE, held_at_the_last_reading
+from .test_meter_life_before_at_end import (
+    SENT_LIVE,
+    held_at_the_last_reading,
+    t2_started_then_updated,
+)
 from .test_meter_reset_old_queue import (
     COUNTED_WH,
     LIVE_SEQ_NOS,
@@ -25,10 +29,10 @@ from .test_meter_reset_old_queue import (
     QUEUED_RISE_WH,
     QUEUED_WH,
     meter_value,
+    sender2,
     sender16,
     session2,
 )
-from .test_redteam7_reset_then_reboot_clock import EVSE
 from .test_time_hostile import OurClock, our_clock
 from .v16_harness import Harness, SimCharger, now_iso
 
@@ -106,41 +110,22 @@ async def test_v201_live_readings_and_ended_at_the_held_register_are_the_session
         send = await session2(h2, flagged=True)
         await held_at_the_last_reading(send, clock)
         station = await h2.charger_client(boot=False)
-        seq_nos = iter(LIVE_SEQ_NOS[SENT_LIVE:])
+        send_live = sender2(station, flagged=False, sent_live=SENT_LIVE)
         for _ in range(PAUSED_READINGS):
             clock.tick(READING_EVERY_S)
-            await station.tx_event(
-                "Updated",
-                "T1",
-                seq_no=next(seq_nos),
-                trigger_reason="MeterValuePeriodic",
-                meter_value=meter_value(HELD_WH, 0.0, now_iso()),
-                timestamp=now_iso(),
-            )
+            await send_live(HELD_WH, PAUSED, now_iso())
         clock.tick(READING_EVERY_S)
         await station.tx_event(
             "Ended",
             "T1",
-            seq_no=next(seq_nos),
+            seq_no=LIVE_SEQ_NOS[SENT_LIVE + PAUSED_READINGS],
             trigger_reason="EVCommunicationLost",
             stopped_reason="EVDisconnected",
             meter_value=meter_value(HELD_WH, 0.0, now_iso()),
             timestamp=now_iso(),
         )
-        for seq_no, (event_type, register) in enumerate(
-            zip(("Started", "Updated"), NEXT_SESSION_WH, strict=True)
-        ):
-            clock.tick(READING_EVERY_S)
-            await station.tx_event(
-                event_type,
-                "T2",
-                seq_no=seq_no,
-                evse=EVSE,
-                id_token={"idToken": "TAG2", "type": "ISO14443"},
-                trigger_reason="CablePluggedIn",
-                charging_state="Charging",
-                meter_value=meter_value(register, 0.0, now_iso()),
-            )
+        tag2 = {"idToken": "TAG2", "type": "ISO14443"}
+        await t2_started_then_updated(station, clock, NEXT_SESSION_WH, id_token=tag2)
     ended = h2.charger.find_ended_transaction("T1")
     assert ended is not None
     assert (ended.energy_wh, h2.charger.connector(1).session_energy_wh) == (

@@ -18,9 +18,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from custom_components.ocpp_ems.core.model import Transaction
 from custom_components.ocpp_ems.core.protocol.v201.transactions import STOPPED_BY_REBOOT
 
 from .test_v201_boot_mark_gaps import BUILD_DATE  # (a clock restarted there at the reboot)
@@ -47,12 +49,18 @@ def h(h2: Harness) -> Harness:
     return h2
 
 
-async def evse_1_runs_then_reboot(h: Harness, started_min_ago: float = 60) -> Station:
-    """EVSE 1's "1" (Started, one Updated sent live, ``started_min_ago`` by the station's
-    clock), then a BootNotification."""
+async def evse_1_runs(h: Harness, started_min_ago: float = 60) -> Station:
+    """EVSE 1's "1": Started and one Updated sent live, ``started_min_ago`` by the station's
+    clock."""
     sim = await h.charger_client(boot=True)
     await send(sim, cable_started(EVSE_1_BEGIN_WH, _ago(started_min_ago), evse=EVSE))
     await send(sim, periodic_updated(1, EVSE_1_SENT_WH, _ago(started_min_ago - 10)))
+    return sim
+
+
+async def evse_1_runs_then_reboot(h: Harness, started_min_ago: float = 60) -> Station:
+    """:func:`evse_1_runs`, then a BootNotification."""
+    sim = await evse_1_runs(h, started_min_ago)
     assert h.charger.connectors[1].transaction is not None
     await sim.boot(reason="PowerUp")
     return sim
@@ -129,6 +137,22 @@ async def evse_1_ended_then_evse_2_started(h: Harness, started: str) -> Station:
     begun = cable_started(EVSE_2_BEGIN_WH, started, evse=EVSE_2, charging_state="Charging")
     await send(sim, begun)
     return sim
+
+
+def ended_on_1_open_on_2(h: Harness) -> tuple[Transaction, Transaction]:
+    """EVSE 1's ended "1" and EVSE 2's open one (after :func:`evse_1_ended_then_evse_2_started`)."""
+    ended = h.charger.connectors[1].last_transaction
+    running = h.charger.connectors[2].transaction
+    assert ended is not None
+    assert running is not None
+    return ended, running
+
+
+def late_naming_no_evse() -> dict[str, Any]:
+    """EVSE 1's missing seqNo 1, sent late (flagged offline) naming no EVSE."""
+    late = periodic_updated(1, LATE_WH, _ago(90), charging_state="SuspendedEV", offline=True)
+    del late["evse"]
+    return late
 
 
 async def test_evse_1s_late_updated_counts_for_evse_1_only(h: Harness) -> None:

@@ -27,10 +27,15 @@ from custom_components.ocpp_ems.core.settings import ServerSettings
 from .fakes import MemoryDirectory
 from .test_energy_quirks import harness_with
 from .test_time_hostile import our_clock
-from .test_v201_boot_mark_gaps2 import LATE_WH, evse_1_ended_then_evse_2_started
+from .test_v201_boot_mark_gaps2 import (
+    ended_on_1_open_on_2,
+    evse_1_ended_then_evse_2_started,
+    evse_1_runs,
+    late_naming_no_evse,
+)
 from .test_v201_boot_mark_written_after_boot import SENT_AFTER_BOOT, _after, reboot
 from .test_v201_reboot_mark import _stored
-from .test_v201_reused_id_clock_back import EVSE, _ago
+from .test_v201_reused_id_clock_back import _ago
 from .v201_harness import V201Harness as Harness
 from .v201_reuse import (
     EVSE_1_BEGIN_WH,
@@ -69,13 +74,8 @@ async def test_a_late_message_written_before_the_boot_goes_to_evse_1_after_a_res
     stored = _restored(h, old_store=old_store)
     async with harness_with(charger_from_dict(stored), directory, server_settings, type(h)) as h2:
         sim = await h2.charger_client(boot=False)
-        ended = h2.charger.connectors[1].last_transaction
-        running = h2.charger.connectors[2].transaction
-        assert ended is not None
-        assert running is not None
-        late = periodic_updated(1, LATE_WH, _ago(90), charging_state="SuspendedEV", offline=True)
-        del late["evse"]
-        await send(sim, late)
+        ended, running = ended_on_1_open_on_2(h2)
+        await send(sim, late_naming_no_evse())
     assert ended.sequence is not None
     assert running.sequence is not None
     if old_store:
@@ -91,9 +91,7 @@ async def test_a_late_message_written_before_the_boot_goes_to_evse_1_after_a_res
 async def test_a_queue_written_after_the_boot_keeps_the_session_after_a_restart(
     h: Harness, directory: MemoryDirectory, server_settings: ServerSettings, old_store: bool
 ) -> None:
-    sim = await h.charger_client(boot=True)
-    await send(sim, cable_started(EVSE_1_BEGIN_WH, _ago(60), evse=EVSE))
-    await send(sim, periodic_updated(1, EVSE_1_SENT_WH, _ago(50)))
+    sim = await evse_1_runs(h)
     with our_clock() as clock:
         boot = datetime.now(UTC)
         await reboot(h, sim)

@@ -16,6 +16,7 @@ from custom_components.ocpp_ems.core.ems.types import ChargerCommand
 from custom_components.ocpp_ems.core.errors import CommandRejectedError
 
 from .test_driver import Control, Rig, rig
+from .test_driver_failure_runs import _reconnects
 from .test_driver_refused_once import _refuses_next
 from .util import car, site
 
@@ -61,10 +62,7 @@ async def test_after_a_new_connection_a_refused_limit_is_written_afresh() -> Non
     16 A, the controller would see nothing to write)."""
     r = rig()
     assert await _capped(r, 16.0) == [ChargerCommand(16.0, 3)]
-    r.model.connected = False
-    r.driver.charger_changed("a")
-    r.model.connected = True
-    r.driver.charger_changed("a")
+    _reconnects(r)
     _refuses_next(r, 1)
     assert await _capped(r, 16.0) == [ChargerCommand(16.0, 3)]  # refused (forgiven)
     assert await _capped(r, 16.0) == [ChargerCommand(16.0, 3)]

@@ -10,36 +10,20 @@ refused fuse lower must not keep the fuse over for the refusal's wait. Closed lo
 from __future__ import annotations
 
 from custom_components.ocpp_ems.core.ems import Mode
-from custom_components.ocpp_ems.core.errors import CommandRejectedError
 
-from .test_driver import T0, Clock, Control
+from .test_driver import T0, Clock
 from .test_redteam9c_refused_once import FUSE_A, _driver, _run
+from .test_redteam10b_refused_rewind import Busy
 
 HOUSE_A = 20.0
 
 
-class BusyTwice(Control):
-    """Refuses the next two limits after ``arm()``, takes every other."""
-
-    refusals_left: int = 0
-
-    def arm(self) -> None:
-        self.refusals_left = 2
-
-    async def set_limit(self, amps: float | None, *, phases: int | None = None) -> None:
-        self.calls.append(("set_limit", amps, phases))
-        if self.refusals_left > 0:
-            self.refusals_left -= 1
-            raise CommandRejectedError("set_limit", "Rejected")
-        self.limit.requested_a = amps
-
-
 async def test_a_fuse_lower_refused_twice_does_not_keep_the_fuse_over() -> None:
     clock = Clock(T0)
-    control = BusyTwice()
+    control = Busy(clock=clock)
     driver = _driver(Mode.FAST, clock, control)
     await _run(driver, clock, control, 10, house_a=0.0, pv_w=0.0)
-    control.arm()
+    control.refusals = 2
     draws = await _run(driver, clock, control, 60, house_a=HOUSE_A, pv_w=0.0)
     assert sum(1 for draw in draws if draw + HOUSE_A > FUSE_A) == 3
     # The cost: the car's own share shrinks by its draw above the refused limit, for a while.

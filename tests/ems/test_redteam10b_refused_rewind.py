@@ -32,10 +32,9 @@ from custom_components.ocpp_ems.core.model import Capabilities, Charger
 from custom_components.ocpp_ems.core.settings import PauseStrategy
 
 from .test_driver import T0, Clock, Control, open_session
+from .test_redteam9c_refused_once import FUSE_A, V
 from .util import car, site
 
-FUSE_A = 40.0
-V = 230.0
 INTERVAL_S = EmsOptions().min_write_interval_s
 
 
