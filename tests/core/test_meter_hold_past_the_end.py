@@ -1,10 +1,9 @@
 """A reading held as maybe the register's life before (meter_life_before.hold_life_before) that
 its session's end did not settle (2.x: an Ended without a meter value), proven only by the next
 session's first reading. The held rise came with the session that ended: it is that session's
-energy, so its record should grow by it (SESSION_UPDATED, as for late readings:
-charger_state.record_late_readings). Now the proof counts it for the lifetime only
-(meter_life_before._life_before_session looks at open sessions alone): the ended session keeps
-293 Wh for 405. Pinned as a known loss by test_meter_life_before_at_end."""
+energy, so its record grows by it (SESSION_UPDATED, as for late readings:
+charger_state._watching_records). Was (a strict xfail): the proof counted it for the lifetime
+only (meter_life_before._life_before_session looked at open sessions alone): 293 Wh for 405."""
 
 from __future__ import annotations
 
@@ -20,11 +19,6 @@ from .test_time_hostile import our_clock
 from .v16_harness import Harness
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a hold pending at a session's end, proven after it, counts for the lifetime only: "
-    "the ended session's record stays short by the held rise",
-)
 async def test_a_hold_proven_after_its_session_ended_is_credited_to_that_session(
     h2: Harness, directory: MemoryDirectory, server_settings: ServerSettings
 ) -> None:

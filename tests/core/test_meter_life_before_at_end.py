@@ -245,10 +245,10 @@ async def test_an_ended_above_the_held_reading_leaves_it_uncounted(
 async def test_a_hold_past_an_ended_without_register_counts_for_the_lifetime_once(
     h2: Harness, directory: MemoryDirectory, server_settings: ServerSettings, restart: bool
 ) -> None:
-    """Pinned: T1's Ended carries no meter value: nothing proves the held 213 Wh, which stays
-    held (T1 ends with 293 Wh, the life before's 112 Wh not its: a known loss). Home Assistant
-    restarts (or not), T2 starts at 195 Wh: its first reading, below, proves it for the lifetime
-    (the charger's energy whatever the session), never for T2; then T2's 15 Wh."""
+    """T1's Ended carries no meter value: nothing proves the held 213 Wh, which stays held (T1
+    ends with 293 Wh). Home Assistant restarts (or not), T2 starts at 195 Wh: its first reading,
+    below, proves it for the lifetime once and for T1 (405 Wh, as stored), never for T2; then
+    T2's 15 Wh. Was: T1 kept 293 Wh (the proof counted for the lifetime only)."""
     with our_clock() as clock:
         h = await ended2(h2, directory, server_settings, clock, restart=False, end_wh=None)
         assert_ended_with(h, "T1", COUNTED_WH + END_WH - NEW_LIFE_WH[-1])
@@ -259,16 +259,19 @@ async def test_a_hold_past_an_ended_without_register_counts_for_the_lifetime_onc
             await t2_from_the_end(station, clock)
             assert h.charger.lifetime_energy.total_wh == pytest.approx(TRUTH_WH)
             assert h.charger.connector(1).session_energy_wh == pytest.approx(NEXT_WH[1] - END_WH)
+            stored = restarted(h.charger).find_ended_transaction("T1")
+            assert stored is not None
+            assert stored.energy_wh == pytest.approx(AT_END_WH)
 
 
 @RESTART
 async def test_a_queue_after_the_stop_counts_for_the_lifetime_once(
     h_cp1: Harness, directory: MemoryDirectory, server_settings: ServerSettings, restart: bool
 ) -> None:
-    """Pinned: 1.6, the stop (195 Wh) comes before the old queue, which is then held for the
-    session that ended (not proven at its end: a known loss for the session, 293 Wh). Home
-    Assistant restarts (or not); the next session starts at 195 Wh: that proves it for the
-    lifetime once, never for the new session; then the new session's 15 Wh."""
+    """1.6, the stop (195 Wh) comes before the old queue, which is then held for the session
+    that ended (293 Wh). Home Assistant restarts (or not); the next session starts at 195 Wh:
+    that proves it for the lifetime once and for the ended session (405 Wh), never for the new
+    session; then the new session's 15 Wh. Was: the ended session kept 293 Wh."""
     sim, tx = await session(h_cp1, meter_wh=0)
     send = sender16(sim, tx)
     with our_clock() as clock:
@@ -293,7 +296,7 @@ async def test_a_queue_after_the_stop_counts_for_the_lifetime_once(
             assert h.charger.connector(1).session_energy_wh == pytest.approx(NEXT_WH[1] - END_WH)
             ended = h.charger.find_ended_transaction(str(tx))
             assert ended is not None
-            assert ended.energy_wh == pytest.approx(COUNTED_WH + END_WH - NEW_LIFE_WH[-1])
+            assert ended.energy_wh == pytest.approx(AT_END_WH)
 
 
 async def test_an_ended_whose_end_reading_is_the_held_one_counts_it_for_the_lifetime(

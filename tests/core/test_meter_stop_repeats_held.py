@@ -29,7 +29,12 @@ from .test_meter_reset_old_queue import (
     send_queue,
     session2,
 )
-from .test_redteam9c_end_settles_hold import BEFORE_END_WH, END_WH, stopped_then_next
+from .test_redteam9c_end_settles_hold import (
+    BEFORE_END_WH,
+    END_WH,
+    PROVEN_AFTER_WH,
+    stopped_then_next,
+)
 from .test_time_hostile import our_clock
 from .v16_harness import Harness, now_iso
 
@@ -43,8 +48,9 @@ async def test_an_ended_whose_end_reading_repeats_the_held_one_proves_nothing(
 ) -> None:
     """2.0.1: T1's Ended (stamped now; sent live, or flagged offline) carries the held reading
     (213 Wh, stamped as queued) as its end reading: T1 ends with what it counted (293 Wh), the
-    hold kept; T2's first reading (195 Wh, below it) proves it for the lifetime (420 Wh), never
-    for T2 (15 Wh). Was (live): T1 311 Wh, the hold forgotten, T2's 195 Wh a reset: 326 Wh."""
+    hold kept; T2's first reading (195 Wh, below it) proves it for the lifetime (420 Wh) and T1
+    (405 Wh), never for T2 (15 Wh). Was (live): T1 311 Wh, the hold forgotten, T2's 195 Wh a
+    reset: 326 Wh. Was (meter8): T1 kept 293 Wh after the proof."""
     with our_clock() as clock:
         send = await session2(h2, flagged=True)
         queue = await reset_keeping_a_queue(send, clock)
@@ -67,7 +73,7 @@ async def test_an_ended_whose_end_reading_repeats_the_held_one_proves_nothing(
         await t2_from_the_end(station, clock)
     ended = h2.charger.find_ended_transaction("T1")
     assert ended is not None
-    assert ended.energy_wh == pytest.approx(BEFORE_END_WH)
+    assert ended.energy_wh == pytest.approx(PROVEN_AFTER_WH)
     assert h2.charger.lifetime_energy.total_wh == pytest.approx(TRUTH_WH)
     assert h2.charger.connector(1).session_energy_wh == pytest.approx(NEXT_WH[1] - END_WH)
 

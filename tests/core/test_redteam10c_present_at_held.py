@@ -2,7 +2,8 @@
 its stamp): a PRESENT life that really reaches the register held as maybe the life before's.
 Seven regressions (stale power shown, the step to it given to the next session, a second reset
 losing its rise) were strict xfails; is_held matches register and stamp again, and they pass
-(pins). A second reset right after the hold still drops it (older gap: strict xfail).
+(pins). A second reset right after the hold counts what it proves either way
+(meter_life_before.credit_dropped_hold; was a strict xfail: dropped, 390 Wh).
 
 The charger of test_meter_reset_old_queue / test_meter_life_before_at_end: a session from 0 Wh
 (53, 101 live), the reset (3 .. 172), the new life's 195 Wh, then the old queue (151, 213): 213 Wh
@@ -188,16 +189,12 @@ async def test_a_coarse_kwh_register_full_at_the_held_register(
     assert (ended.energy_wh, paused_shown) == (pytest.approx(6 * step_wh), 0.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pre-existing (ab0826b^ fails alike): a hold pending when the register resets "
-    "again (3, 61, 100 Wh right after the queue) is dropped by remember_life_before: the "
-    "lifetime 390 Wh; the held 213 Wh is real energy either way (112 Wh of the first life or "
-    "18 Wh of the second past its 195): at least 408 Wh.",
-)
 async def test_a_second_reset_right_after_the_hold_keeps_what_the_hold_proves_either_way(
     h_cp1: Harness,
 ) -> None:
+    """The register resets again (3, 61, 100 Wh) right after the queue: the held 213 Wh is real
+    energy either way (112 Wh of the first life or 18 Wh of the second past its 195 Wh): at least
+    408 Wh. Was (a strict xfail): the hold dropped, 390 Wh."""
     third_life_wh = (3, 61, 100)
     with our_clock() as clock:
         sim, tx = await session(h_cp1, meter_wh=0)

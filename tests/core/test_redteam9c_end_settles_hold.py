@@ -26,6 +26,8 @@ from .v16_harness import Harness, SimCharger, now_iso
 
 END_WH = NEXT_WH[0]
 BEFORE_END_WH = COUNTED_WH + END_WH - NEW_LIFE_WH[-1]
+# The stopped session once the next session's first reading proved the hold (405 Wh).
+PROVEN_AFTER_WH = TRUTH_WH - (NEXT_WH[1] - END_WH)
 
 
 async def held_after_the_reset(sim: SimCharger, tx: int, clock: OurClock) -> list[tuple[str, int]]:
@@ -89,9 +91,10 @@ async def test_a_stop_that_is_no_present_register_proves_nothing(
 ) -> None:
     """Pinned (as a04ba98): the session ends with what it counted (293 Wh), nothing invented
     from the held 213 Wh; the next session's first reading (195 Wh, below it) proves it for the
-    lifetime once (420 Wh, the truth)."""
+    lifetime once (420 Wh, the truth) and for the stopped session (405 Wh). Was: the stopped
+    session kept 293 Wh."""
     assert await stopped_then_next(h_cp1, stop_wh, old_stamp=old_stamp) == (
-        pytest.approx(BEFORE_END_WH),
+        pytest.approx(PROVEN_AFTER_WH),
         pytest.approx(BEFORE_END_WH),
         pytest.approx(TRUTH_WH),
     )
@@ -103,11 +106,12 @@ async def test_a_stop_repeating_the_held_reading_of_the_life_before_proves_nothi
     """A stop repeating the held reading of the life before (meterStop 213 Wh stamped as the
     queued 213 Wh, sent late after the reset) is that reading sent again (meter._is_held):
     the session ends with what it counted (293 Wh), the next session's 195 Wh proves the hold for
-    the lifetime (420 Wh). Was (a strict xfail; also at a04ba98): 195 -> 213 counted 18 Wh for the
-    session (311 Wh), the hold forgotten as the session's own, the next session's 195 Wh a reset:
-    lifetime 326 Wh."""
+    the lifetime (420 Wh) and the stopped session (405 Wh). Was (a strict xfail; also at
+    a04ba98): 195 -> 213 counted 18 Wh for the session (311 Wh), the hold forgotten as the
+    session's own, the next session's 195 Wh a reset: lifetime 326 Wh. Was (meter8): the stopped
+    session kept 293 Wh after the proof."""
     assert await stopped_then_next(h_cp1, 213, old_stamp=1) == (
-        pytest.approx(BEFORE_END_WH),
+        pytest.approx(PROVEN_AFTER_WH),
         pytest.approx(BEFORE_END_WH),
         pytest.approx(TRUTH_WH),
     )

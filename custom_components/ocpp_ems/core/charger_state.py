@@ -14,11 +14,13 @@ for things that happened) and asks for a save where the change must survive a re
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Concatenate, NamedTuple
 
 from . import status_order
 from .directory import Admission
@@ -42,7 +44,12 @@ from .meter import (
     settle_lifetime_balance,
     shown_reading,
 )
-from .meter_life_before import prove_life_before_at_end
+from .meter_life_before import (
+    PendingHold,
+    credit_dropped_hold,
+    pending_holds,
+    prove_life_before_at_end,
+)
 from .model import (
     RECENTLY_ENDED,
     Capabilities,
@@ -107,6 +114,32 @@ class _HeldStatus(NamedTuple):
     confirmations: int
 
 
+class _RecordWatch(NamedTuple):
+    """What :meth:`ChargerState._watching_records` watches: the readings held as maybe a
+    register's life before, and ended sessions' records (energy, cost) by id, as they were."""
+
+    holds: list[PendingHold]
+    records: dict[int, tuple[Transaction, tuple[float, float | None]]]
+
+
+def _record(transaction: Transaction) -> tuple[float, float | None]:
+    """What an ended session's record tells that registers may change."""
+    return transaction.energy_wh, transaction.cost
+
+
+def _records_watched[**P, R](
+    method: Callable[Concatenate[ChargerState, P], R],
+) -> Callable[Concatenate[ChargerState, P], R]:
+    """``method`` applies registers: inside :meth:`ChargerState._watching_records`."""
+
+    @functools.wraps(method)
+    def watched(state: ChargerState, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with state._watching_records():
+            return method(state, *args, **kwargs)
+
+    return watched
+
+
 class ChargerState:
     """Applies what a charger reported to its :class:`~.model.Charger` (one per session)."""
 
@@ -121,6 +154,8 @@ class ChargerState:
         self._warned: set[str] = set()
         # Connector id -> its latest status dropped only by a clock offset (_HeldStatus).
         self._held_statuses: dict[int, _HeldStatus] = {}
+        # While registers are applied (the outermost :meth:`_watching_records`): what it watches.
+        self._watch: _RecordWatch | None = None
 
     def first_warning(self, topic: str) -> bool:
         """True the first time ``topic`` comes up on this connection: a warning about what a
@@ -440,6 +475,7 @@ class ChargerState:
             return last
         return None
 
+    @_records_watched
     def start_transaction(
         self,
         connector_id: int,
@@ -651,6 +687,7 @@ class ChargerState:
         )
         return transaction
 
+    @_records_watched
     def end_session(
         self,
         transaction: Transaction,
@@ -751,6 +788,48 @@ class ChargerState:
         return accepted
 
     # --- meter values ----------------------------------------------------------------------------
+    @contextmanager
+    def _watching_records(self, *ended: Transaction) -> Iterator[None]:
+        """Work that applies registers (nested: the outermost watches). An ended session whose
+        record it changes, one of ``ended`` or the one a reading held as maybe the register's
+        life before came with (:func:`~.meter_life_before.prove_life_before` counts it there),
+        fires one SESSION_UPDATED, as late readings do; a hold that a second reset drops counts
+        what it proves either way (:func:`~.meter_life_before.credit_dropped_hold`)."""
+        outer = self._watch is None
+        if self._watch is None:
+            holds = list(pending_holds(self.charger))
+            self._watch = _RecordWatch(holds, {})
+            ended += tuple(hold.session for hold in holds if hold.session is not None)
+        watch = self._watch
+        for transaction in ended:
+            if transaction.ended_at is not None:
+                watch.records.setdefault(id(transaction), (transaction, _record(transaction)))
+        if not outer:
+            yield
+            return
+        try:
+            yield
+        finally:
+            self._watch = None
+        power = self._max_power()
+        for hold in watch.holds:
+            credit_dropped_hold(self.charger, hold, power)
+        for transaction, before in watch.records.values():
+            if _record(transaction) != before:
+                self._record_updated(transaction)
+
+    def _record_updated(self, transaction: Transaction) -> None:
+        """The ended ``transaction``'s energy or cost changed: SESSION_UPDATED, and the energy
+        its connector shows for its last session."""
+        assert transaction.ended_at is not None  # watched once ended only
+        connector = self.charger.connector(transaction.connector_id)
+        if connector.last_transaction is transaction:
+            connector.last_session_energy_wh = transaction.energy_wh
+        self.charger.notify()
+        self._fire_session_updated(transaction, transaction.ended_at)
+        self._context.request_save()
+
+    @_records_watched
     def record_meter(
         self,
         connector_id: int,
@@ -834,23 +913,22 @@ class ChargerState:
         energy counts by the usual rules; up to the end time it is also the session's. They never
         reopen the session and never move the connector's live values (power, current ...).
         When they change the session's energy or cost, SESSION_UPDATED fires (its record, the
-        SESSION_ENDED facts, is brought up to date; the session does not end again)."""
+        SESSION_ENDED facts, is brought up to date; the session does not end again:
+        :meth:`_watching_records`)."""
         connector = self.charger.connector(transaction.connector_id)
         ended = transaction.ended_at
         power = self._max_power()
         changed = False
-        before = (transaction.energy_wh, transaction.cost)
-        for reading in readings:
-            own = ended is None or reading.timestamp <= ended
-            changed |= apply_reading_energy(
-                self.charger, connector, reading, transaction if own else None, max_power=power
-            )
+        with self._watching_records(transaction):
+            for reading in readings:
+                own = ended is None or reading.timestamp <= ended
+                changed |= apply_reading_energy(
+                    self.charger, connector, reading, transaction if own else None, max_power=power
+                )
         if changed:
             if connector.last_transaction is transaction:
                 connector.last_session_energy_wh = transaction.energy_wh
             self.charger.notify()
-            if ended is not None and (transaction.energy_wh, transaction.cost) != before:
-                self._fire_session_updated(transaction, ended)
             self._context.request_save()
 
     def _fire_session_updated(self, transaction: Transaction, ended: datetime) -> None:

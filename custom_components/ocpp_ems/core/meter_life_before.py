@@ -9,7 +9,10 @@ bounded by that life's own time) or one at or above it leaves it unproven (forgo
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime
+from itertools import chain
+from typing import NamedTuple
 
 from . import meter as meter_rules  # by module: meter imports this one in turn
 from .model import Charger, Connector, MeterState, RegisterPoint, Transaction
@@ -111,9 +114,10 @@ def prove_life_before(
     """``point``, taken as the present life's register after a reading was held
     (:func:`hold_life_before`), settles it. Below it, the held reading is no reading of this
     life (a register counts up within one life): its rise from the life before's end counts,
-    bounded by the life before's own time (:func:`_life_before_allowance`), and that end moves
-    up to it (a copy sent again counts nothing more). At or above it, it may be this life's:
-    forgotten, never counted."""
+    bounded by the life before's own time (:func:`_life_before_allowance`), for the session that
+    life's end was counted for if it came with it (open or ended since: charger_state fires
+    SESSION_UPDATED then), and that end moves up to it (a copy sent again counts nothing more).
+    At or above it, it may be this life's: forgotten, never counted."""
     meter = connector.meter
     held, end = meter._life_before_held, meter._life_before_end
     if held is None or end is None:
@@ -121,7 +125,7 @@ def prove_life_before(
     meter._life_before_held = None
     if point.register_wh >= held.register_wh:
         return
-    credit = min(held.register_wh - end.register_wh, _life_before_allowance(power, end, held))
+    credit = _held_rise(power, end, held)
     meter._life_before_end = held
     _LOGGER.info(
         "%s: energy register of connector %s read %.0f Wh before its reset (sent after it); "
@@ -131,10 +135,8 @@ def prove_life_before(
         held.register_wh,
         credit,
     )
-    meter_rules.count_lifetime(charger, connector, point.register_wh, credit, fresh=False)
-    session = _life_before_session(connector, transaction) if meter._held_for_session else None
-    if session is not None:
-        meter_rules.credit_session(charger, session, credit)
+    session = _life_before_session(charger, connector, transaction)
+    _count(charger, connector, point, credit, session if meter._held_for_session else None)
 
 
 def prove_life_before_at_end(
@@ -166,15 +168,91 @@ def _life_before_allowance(power_w: float, end: RegisterPoint, held: RegisterPoi
     )
 
 
+def _held_rise(power_w: float, end: RegisterPoint, held: RegisterPoint) -> float:
+    """What ``held``, proven the life before's, adds to that life's ``end``."""
+    return min(held.register_wh - end.register_wh, _life_before_allowance(power_w, end, held))
+
+
+def _count(
+    charger: Charger,
+    connector: Connector,
+    now: RegisterPoint,
+    credit: float,
+    session: Transaction | None,
+) -> None:
+    """``credit`` Wh of a held reading count for the lifetime (the register ``now``), and for
+    ``session`` if any."""
+    meter_rules.count_lifetime(charger, connector, now.register_wh, credit, fresh=False)
+    if session is not None:
+        meter_rules.credit_session(charger, session, credit)
+
+
 def _life_before_session(
-    connector: Connector, transaction: Transaction | None
+    charger: Charger, connector: Connector, transaction: Transaction | None
 ) -> Transaction | None:
-    """The open session the life before's end was counted for: ``transaction`` or the
-    connector's (None: it ended, or another runs)."""
+    """The session the life before's end was counted for: ``transaction``, the connector's, or
+    one of its that ended since (None: none known, or another's)."""
     session = connector.meter._life_before_session
-    return next(
-        (tx for tx in (transaction, connector.transaction) if session == _session_key(tx)), None
+    known = chain(
+        (transaction, connector.transaction), charger.ended_transactions(connector.connector_id)
     )
+    return next((tx for tx in known if session == _session_key(tx)), None)
+
+
+class PendingHold(NamedTuple):
+    """A reading held as maybe the life before's (:func:`hold_life_before`), as it was before
+    the register was read further (:func:`credit_dropped_hold`)."""
+
+    connector: Connector
+    end: RegisterPoint
+    held: RegisterPoint
+    # The session its rise would count for (open or ended; None: none, the lifetime only).
+    session: Transaction | None
+
+
+def pending_holds(charger: Charger) -> Iterator[PendingHold]:
+    """The readings held now, on each connector of ``charger``."""
+    for connector in charger.connectors.values():
+        meter = connector.meter
+        end, held = meter._life_before_end, meter._life_before_held
+        if end is not None and held is not None:
+            for_session = meter._held_for_session
+            session = _life_before_session(charger, connector, None) if for_session else None
+            yield PendingHold(connector, end, held, session)
+
+
+def credit_dropped_hold(charger: Charger, pending: PendingHold, power: float) -> None:
+    """``pending``'s register reset again before a present-life reading settled the hold
+    (:func:`remember_life_before` drops it): the held reading is real energy either way, the
+    first life's rise past its end (:func:`_held_rise`) or the second's past its own end (taken
+    before the third life's first value: bounded by the time up to the register now). The
+    smaller counts, for the hold's session if the second life's end was counted for it too."""
+    connector = pending.connector
+    meter = connector.meter
+    second_end, now = meter._life_before_end, meter_rules.read_register(meter)
+    if second_end is None or second_end in (pending.end, pending.held) or now is None:
+        return  # still held, settled (forgotten or proven), or no second life's end to count from
+    held = pending.held
+    # Never below 0: a second life whose base passed the held one unsettled owes it nothing.
+    credit = max(
+        0.0,
+        min(
+            _held_rise(power, pending.end, held),
+            held.register_wh - second_end.register_wh,
+            meter_rules.rise_allowance(power, None, second_end, now),
+        ),
+    )
+    _LOGGER.info(
+        "%s: energy register of connector %s read %.0f Wh, held, and reset again; counted "
+        "%.0f Wh, real in either life",
+        charger.charger_id,
+        connector.connector_id,
+        held.register_wh,
+        credit,
+    )
+    session = pending.session
+    same_session = session is not None and _session_key(session) == meter._life_before_session
+    _count(charger, connector, now, credit, session if same_session else None)
 
 
 def reset_stamp(first: RegisterPoint) -> datetime:
