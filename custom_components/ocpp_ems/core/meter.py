@@ -670,6 +670,9 @@ def apply_energy(
       candidate, the reset / jump is confirmed: the step itself is not energy, the rise after it
       counts (bounded like any increment) and the value becomes the new base. A single outlier is
       forgotten once a plausible value follows.
+    - While our clock reads behind the connector's restored register (it went back over a
+      restart), a rise the charger's own clock explains is held, never confirmed as a jump: the
+      base keeps its time until our clocks cover the rise (:func:`_held_for_our_clock`).
     - An unchanged value keeps the base's time: the bound grows while a register in coarse steps
       waits for its next step.
     - A value equal to a reading held as maybe the register's life before, register and stamp
@@ -742,7 +745,7 @@ def _apply_point(
         # after a reset (re-sent readings, transactionData), never a jump to confirm.
         return False
     candidate = meter.energy_candidate
-    if candidate is not None:
+    if candidate is not None and not _held_for_our_clock(connector, base, point, power):
         from_candidate = rise_allowance(power, None, candidate, point)
         if 0.0 <= register_wh - candidate.register_wh <= from_candidate:
             # Confirmed: the register really was reset / jumped. The step is not energy; the
@@ -774,6 +777,47 @@ def _apply_point(
     )
     meter.energy_candidate = point
     return True
+
+
+def _held_for_our_clock(
+    connector: Connector, base: RegisterPoint, point: RegisterPoint, power_w: float
+) -> bool:
+    """Whether ``point``'s rise beyond the allowance from ``base`` is held, not confirmed as a
+    jump (which would count the allowance alone): our clock went back since the connector's
+    register was stored (:func:`_restored_ahead_of_our_clock`: a host without a real-time clock,
+    up before NTP set it) and the charger's own clock explains the rise since then
+    (:func:`_charger_clock_explains`). The base keeps its time, so the usual rule takes the rise
+    once our clocks cover it: our monotonic clock since the restore, or ours once set right."""
+    restored = _restored_ahead_of_our_clock(connector, point)
+    return (
+        restored is not None
+        and restored.register_wh <= base.register_wh < point.register_wh  # a rise, no reset
+        and _charger_clock_explains(power_w, restored, point)
+    )
+
+
+def _restored_ahead_of_our_clock(
+    connector: Connector, point: RegisterPoint
+) -> RegisterPoint | None:
+    """The connector's restored register when its time lies more than :data:`MAX_CLOCK_AHEAD_S`
+    ahead of our clock as ``point`` arrived (None: not so). That time was at most as far ahead of
+    our clock when stored (:func:`effective_time`): ours went back since, and no time it shows
+    since the restore (elapsed by our monotonic clock only) measures what the charger did."""
+    restored = connector.stored_register
+    if restored is None or restored.timestamp is None or point.received_at is None:
+        return None
+    return restored if too_far_ahead(restored.timestamp, point.received_at) else None
+
+
+def _charger_clock_explains(power_w: float, restored: RegisterPoint, point: RegisterPoint) -> bool:
+    """Whether the register's rise from ``restored`` to ``point`` fits the time between them by
+    the charger's own stamps, from a :func:`believable_stamp` restored time (no clock that jumped
+    years ahead): a rise the usual rules would take, were our clock right."""
+    restored_at, point_at = charger_time(restored), charger_time(point)
+    if not believable_stamp(restored_at, point_at):
+        return False
+    elapsed_s = (point_at - restored_at).total_seconds()
+    return point.register_wh - restored.register_wh <= max_energy_wh(power_w, elapsed_s)
 
 
 def energy_up_to_base(
