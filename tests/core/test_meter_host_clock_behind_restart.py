@@ -9,6 +9,8 @@ jumps years ahead with it, still counts nothing beyond the allowance.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -63,6 +65,17 @@ class Station:
             await self.send(sim, *reading)
         self.queue.clear()
 
+    def reset_in_the_queue(self, after: int) -> None:
+        """The register resets (a replaced meter) after the queue's first ``after`` readings."""
+        at_reset = self.queue[after - 1][0]
+        self.queue[after:] = [(wh - at_reset, stamp) for wh, stamp in self.queue[after:]]
+        self.wh = self.queue[-1][0]
+
+    def ntp_sets_our_clock(self) -> None:
+        """NTP steps our host's clock right: the station's lead on it is gone."""
+        self.clock.step(HOST_BEHIND)
+        self.lead = timedelta(0)
+
     async def stop(self, sim: SimCharger) -> None:
         await sim.call(
             call.StopTransaction(
@@ -86,6 +99,22 @@ async def _charged_then_stored(h: Harness, station: Station) -> dict[str, object
     return stored
 
 
+@asynccontextmanager
+async def reconnected_with_queue(
+    h: Harness,
+    station: Station,
+    stored: dict[str, object],
+    directory: MemoryDirectory,
+    settings: ServerSettings,
+) -> AsyncIterator[tuple[Harness, SimCharger]]:
+    """Home Assistant restarted from ``stored``; the station reconnects (no boot) and sends its
+    queue."""
+    async with harness_with(charger_from_dict(stored), directory, settings, type(h)) as restored:
+        sim = await restored.charger_client(boot=False)
+        await station.send_queue(sim)
+        yield restored, sim
+
+
 @pytest.mark.parametrize("ntp", [True, False], ids=["ntp_steps_our_clock", "no_ntp"])
 async def test_queued_readings_after_our_clock_came_up_behind_count_once_our_clocks_cover_them(
     h16: Harness, directory: MemoryDirectory, server_settings: ServerSettings, ntp: bool
@@ -95,15 +124,13 @@ async def test_queued_readings_after_our_clock_came_up_behind_count_once_our_clo
     with our_clock() as clock:
         station = Station(clock)
         stored = await _charged_then_stored(h16, station)
-        async with harness_with(
-            charger_from_dict(stored), directory, server_settings, type(h16)
-        ) as restored:
-            sim = await restored.charger_client(boot=False)
-            await station.send_queue(sim)
+        async with reconnected_with_queue(h16, station, stored, directory, server_settings) as (
+            restored,
+            sim,
+        ):
             await station.charge(sim, 3)
             if ntp:
-                clock.step(HOST_BEHIND)
-                station.lead = timedelta(0)
+                station.ntp_sets_our_clock()
             await station.charge(sim, 7)
             clock.tick(30)
             await station.stop(sim)
@@ -132,11 +159,10 @@ async def test_a_register_jump_while_our_clock_is_behind_counts_nothing(
             station.lead = YEAR_2037 - datetime.now(UTC)
         station.queue[5:] = jumped
         station.wh += JUMP_WH
-        async with harness_with(
-            charger_from_dict(stored), directory, server_settings, type(h16)
-        ) as restored:
-            sim = await restored.charger_client(boot=False)
-            await station.send_queue(sim)
+        async with reconnected_with_queue(h16, station, stored, directory, server_settings) as (
+            restored,
+            sim,
+        ):
             await station.charge(sim, 10)
             clock.step(HOST_BEHIND)
             await station.charge(sim, 10)
@@ -158,14 +184,11 @@ async def test_a_register_reset_while_our_clock_is_behind_is_taken_not_held(
     with our_clock() as clock:
         station = Station(clock)
         stored = await _charged_then_stored(h16, station)
-        at_reset = station.queue[4][0]
-        station.queue[5:] = [(wh - at_reset, stamp) for wh, stamp in station.queue[5:]]
-        station.wh = station.queue[-1][0]
-        async with harness_with(
-            charger_from_dict(stored), directory, server_settings, type(h16)
-        ) as restored:
-            sim = await restored.charger_client(boot=False)
-            await station.send_queue(sim)
+        station.reset_in_the_queue(after=5)
+        async with reconnected_with_queue(h16, station, stored, directory, server_settings) as (
+            restored,
+            sim,
+        ):
             connector = restored.charger.connector(1)
             assert connector.transaction is not None
             before_live = connector.transaction.energy_wh

@@ -32,6 +32,7 @@ from .test_meter_host_clock_behind_restart import (
     PER_MINUTE_WH,
     Station,
     _charged_then_stored,
+    reconnected_with_queue,
 )
 from .test_redteam10a_session_across_restarts import BEGIN_WH, Session, h
 from .test_time_hostile import our_clock
@@ -60,16 +61,14 @@ async def _v16_stop_then_idle(
     with our_clock() as clock:
         station = Station(clock)
         stored = await _charged_then_stored(h16, station)
-        async with harness_with(
-            charger_from_dict(stored), directory, settings, type(h16)
-        ) as second:
-            sim = await second.charger_client(boot=False)
-            await station.send_queue(sim)
+        async with reconnected_with_queue(h16, station, stored, directory, settings) as (
+            second,
+            sim,
+        ):
             await station.charge(sim, 1)
             await station.stop(sim)
             if ntp:
-                clock.step(HOST_BEHIND)
-                station.lead = timedelta(0)
+                station.ntp_sets_our_clock()
             for _ in range(IDLE_MINUTES):
                 clock.tick(60)
                 await sim.meter(1, [energy16(station.wh)], None, station.stamp())
@@ -163,17 +162,13 @@ async def _reset_in_the_queue(
     with our_clock() as clock:
         station = Station(clock)
         stored = await _charged_then_stored(h16, station)
-        at_reset = station.queue[4][0]
-        station.queue[5:] = [(wh - at_reset, stamp) for wh, stamp in station.queue[5:]]
-        station.wh = station.queue[-1][0]
+        station.reset_in_the_queue(after=5)
         if ntp_first:
-            clock.step(HOST_BEHIND)
-            station.lead = timedelta(0)
-        async with harness_with(
-            charger_from_dict(stored), directory, settings, type(h16)
-        ) as second:
-            sim = await second.charger_client(boot=False)
-            await station.send_queue(sim)
+            station.ntp_sets_our_clock()
+        async with reconnected_with_queue(h16, station, stored, directory, settings) as (
+            second,
+            sim,
+        ):
             await station.charge(sim, 10)
             await station.stop(sim)
             return second.charger.connector(1).last_session_energy_wh, station
