@@ -85,8 +85,8 @@ async def test_unauthorized_transaction_that_ends_while_the_stop_fails(h: Harnes
 async def test_detached_controller_leaves_enforcement_to_the_next_attach() -> None:
     charger = Charger(charger_id=CHARGER_ID)
     controller = CurrentController(charger, ChargerSettings, lambda: None)
-    await controller._stop_unauthorized("1")  # no session: nothing sent, retried at attach
-    assert not controller._blocked
+    await controller._stops._stop_unauthorized("1")  # no session: nothing sent, retried at attach
+    assert not controller._stops._blocked
     await controller.close()
 
 

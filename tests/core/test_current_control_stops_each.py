@@ -106,7 +106,7 @@ async def test_each_stop_of_one_go_has_its_own_outcome(
     await wait_for(lambda: len(asked) == 3)  # the unanswered one, after its wait
     assert asked[2] == unanswered
     controller = controlled.get_controller()
-    await wait_for(lambda: controller._stop_retry_s is None)  # answered: no more retries
+    await wait_for(lambda: controller._stops._stop_retry_s is None)  # answered: no more retries
     assert asked.count(refused) == 1  # refused: not asked again
     told = [r for r in caplog.records if "did not stop a transaction it started" in r.message]
     assert [r.levelno for r in told] == [logging.WARNING]

@@ -100,11 +100,12 @@ async def test_an_unanswered_stop_is_asked_again_with_a_growing_wait(
     lost.append(lose_next(sim, STOP))  # the first retry goes unanswered too
     await wait_for(lambda: lost[1])
     assert lost == [[{"transactionId": transaction_id}]] * 2
-    await wait_for(lambda: controller._stop_retry_s == 0.1)  # the next wait: twice the first
+    await wait_for(lambda: controller._stops._stop_retry_s == 0.1)  # the next wait: twice the first
 
     await wait_for(lambda: sim.actions(STOP))  # the next one is answered
     assert sim.actions(STOP) == [{"transaction_id": transaction_id}]
-    await wait_for(lambda: controller._stop_retry_s is None)  # the run ends: the next is afresh
+    # the run ends: the next is afresh
+    await wait_for(lambda: controller._stops._stop_retry_s is None)
 
 
 async def test_an_unanswered_stop_is_asked_at_once_on_the_next_connection(
@@ -118,7 +119,7 @@ async def test_an_unanswered_stop_is_asked_at_once_on_the_next_connection(
     controller = h.get_controller()
     lost = lose_next(first, STOP)
     transaction_id = (await first.start_tx()).transaction_id
-    await wait_for(lambda: controller._stop_retry_s is not None)  # timed out: asked in 30 s
+    await wait_for(lambda: controller._stops._stop_retry_s is not None)  # timed out: asked in 30 s
     assert lost == [{"transactionId": transaction_id}]
     await first._connection.close()
     await wait_for(lambda: controller._session is None)
@@ -126,7 +127,7 @@ async def test_an_unanswered_stop_is_asked_at_once_on_the_next_connection(
     second = await h.charger_client()
     await wait_for(lambda: second.actions(STOP))
     assert second.actions(STOP) == [{"transaction_id": transaction_id}]
-    await wait_for(lambda: controller._stop_retry_s is None)
+    await wait_for(lambda: controller._stops._stop_retry_s is None)
 
 
 async def test_a_loop_count_starts_afresh_after_a_long_gap_between_charges(

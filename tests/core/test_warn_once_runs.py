@@ -68,7 +68,7 @@ async def test_each_kind_of_failed_stop_is_told_once_per_run(
     second = await sim.start_tx(2)
     await wait_for(lambda: sim.actions(STOP))  # (its retry, answered)
     assert sim.actions(STOP) == [{"transaction_id": second.transaction_id}]
-    await wait_for(lambda: controller._stop_retry_s is None)
+    await wait_for(lambda: controller._stops._stop_retry_s is None)
     assert (_told(caplog, UNANSWERED), _told(caplog, REFUSED)) == (
         ["WARNING", "DEBUG"],
         ["WARNING"],
@@ -85,13 +85,13 @@ async def test_a_run_of_failed_stops_ends_once_nothing_is_left_to_stop(
     sim = await _paused_by_the_user(controlled, settings, deque([LOSE, LOSE]))
     controller = controlled.get_controller()
     started = await sim.start_tx(1)
-    await wait_for(lambda: controller._stop_retry_task is not None)
+    await wait_for(lambda: controller._stops._stop_retry_task is not None)
     await sim.call(
         call.StopTransaction(
             transaction_id=started.transaction_id, meter_stop=1000, timestamp=now_iso()
         )
     )
-    await wait_for(lambda: controller._stop_retry_s is None)  # (the retry found it ended)
+    await wait_for(lambda: controller._stops._stop_retry_s is None)  # (the retry found it ended)
     await sim.start_tx(2)
     await wait_for(lambda: len(_told(caplog, UNANSWERED)) == 2)
     assert _told(caplog, UNANSWERED) == ["WARNING", "WARNING"]
