@@ -18,7 +18,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Concatenate, NamedTuple
 
@@ -44,6 +44,7 @@ from .meter import (
     settle_lifetime_balance,
     shown_reading,
 )
+from .meter_held_end import HeldEnd, credit_held_end, held_end
 from .meter_life_before import (
     PendingHold,
     credit_dropped_hold,
@@ -114,17 +115,38 @@ class _HeldStatus(NamedTuple):
     confirmations: int
 
 
-class _RecordWatch(NamedTuple):
+# What SESSION_UPDATED tells of an ended session that its late news may change.
+type _Record = tuple[float, float | None, datetime]
+
+
+def _record(transaction: Transaction) -> _Record:
+    """``transaction``'s energy, cost and start, as its record tells them."""
+    return transaction.energy_wh, transaction.cost, transaction.started_at
+
+
+class _Watched(NamedTuple):
+    """An ended session :meth:`ChargerState._watching_records` watches: its record as it was."""
+
+    transaction: Transaction
+    ended: datetime
+    before: _Record
+
+
+@dataclass
+class _RecordWatch:
     """What :meth:`ChargerState._watching_records` watches: the readings held as maybe a
-    register's life before, and ended sessions' records (energy, cost) by id, as they were."""
+    register's life before, ended sessions' records by id, and whether listeners (and the store)
+    must hear of the work: told once, as the outermost watch ends."""
 
     holds: list[PendingHold]
-    records: dict[int, tuple[Transaction, tuple[float, float | None]]]
+    records: dict[int, _Watched] = field(default_factory=dict)
+    notify: bool = False
+    save: bool = False
 
-
-def _record(transaction: Transaction) -> tuple[float, float | None]:
-    """What an ended session's record tells that registers may change."""
-    return transaction.energy_wh, transaction.cost
+    def changed(self, *, save: bool) -> None:
+        """The work changed the model: listeners hear of it (and the store keeps it: ``save``)."""
+        self.notify = True
+        self.save |= save
 
 
 def _records_watched[**P, R](
@@ -156,6 +178,9 @@ class ChargerState:
         self._held_statuses: dict[int, _HeldStatus] = {}
         # While registers are applied (the outermost :meth:`_watching_records`): what it watches.
         self._watch: _RecordWatch | None = None
+        # Connector id -> its last session, ended while its rise was held for our clock (on this
+        # connection: a reconnect forgets it, the lifetime still takes the rise).
+        self._held_ends: dict[int, HeldEnd] = {}
 
     def first_warning(self, topic: str) -> bool:
         """True the first time ``topic`` comes up on this connection: a warning about what a
@@ -552,20 +577,15 @@ class ChargerState:
         is the session's (the connector counted it from those later readings already)."""
         if started >= transaction.started_at:
             return
-        transaction.started_at = started
-        if register_wh is not None and (
-            transaction.start_pending or register_wh < transaction.meter_start_wh
-        ):
-            self._credit_since(transaction, register_wh, started)
-            transaction.meter_start_wh = register_wh
-            transaction.start_pending = False
-        connector = self.charger.connector(transaction.connector_id)
-        if connector.last_transaction is transaction:
-            connector.last_session_energy_wh = transaction.energy_wh
-        self.charger.notify()
-        if transaction.ended_at is not None:
-            self._fire_session_updated(transaction, transaction.ended_at)
-        self._context.request_save()
+        with self._watching_records(transaction) as watch:
+            transaction.started_at = started
+            if register_wh is not None and (
+                transaction.start_pending or register_wh < transaction.meter_start_wh
+            ):
+                self._credit_since(transaction, register_wh, started)
+                transaction.meter_start_wh = register_wh
+                transaction.start_pending = False
+            watch.changed(save=True)
 
     def _credit_since(self, transaction: Transaction, register_wh: float, at: datetime) -> None:
         """Credit ``transaction`` (costed) the energy from an older register value of it
@@ -750,9 +770,12 @@ class ChargerState:
         reported all it took: connector 0's lead on the lifetime ends, ``settle_lifetime_balance``;
         an Ended without meter values, or an implausible stop value, leaves it for later; that
         register settles a reading held as maybe the register's life before, before the session's
-        record is written: ``prove_life_before_at_end``)."""
+        record is written: ``prove_life_before_at_end``; without it, a rise held for our clock
+        is kept owed: :meth:`_keep_held_end`)."""
         if reported:
             prove_life_before_at_end(self.charger, connector, transaction, self._max_power())
+        else:
+            self._keep_held_end(connector, transaction)
         transaction.ended_at = ended
         transaction.stop_reason = reason
         connector.transaction = None
@@ -763,6 +786,13 @@ class ChargerState:
         if reported:
             settle_lifetime_balance(self.charger)
         self._book_end(transaction, ended)
+
+    def _keep_held_end(self, connector: Connector, transaction: Transaction) -> None:
+        """``transaction`` ends unreported: what it is owed if its register's rise is held for
+        our clock (:func:`~.meter_held_end.held_end`), kept for :meth:`_watching_records`."""
+        held = held_end(self.charger, connector, transaction, self._max_power())
+        if held is not None:
+            self._held_ends[connector.connector_id] = held
 
     def _book_end(self, transaction: Transaction, ended: datetime) -> None:
         """An ended ``transaction`` joins the recently ended ones; SESSION_ENDED fires."""
@@ -789,47 +819,64 @@ class ChargerState:
 
     # --- meter values ----------------------------------------------------------------------------
     @contextmanager
-    def _watching_records(self, *ended: Transaction) -> Iterator[None]:
+    def _watching_records(self, *ended: Transaction) -> Iterator[_RecordWatch]:
         """Work that applies registers (nested: the outermost watches). An ended session whose
-        record it changes, one of ``ended`` or the one a reading held as maybe the register's
-        life before came with (:func:`~.meter_life_before.prove_life_before` counts it there),
-        fires one SESSION_UPDATED, as late readings do; a hold that a second reset drops counts
-        what it proves either way (:func:`~.meter_life_before.credit_dropped_hold`)."""
+        record it changes, one of ``ended``, the one a reading held as maybe the register's
+        life before came with (:func:`~.meter_life_before.prove_life_before` counts it there) or
+        one that ended while its rise was held for our clock (:meth:`_credit_held_ends`), fires
+        one SESSION_UPDATED, as late readings do; a hold that a second reset drops counts what
+        it proves either way (:func:`~.meter_life_before.credit_dropped_hold`). Listeners and
+        the store hear of it all once (:meth:`_tell`)."""
         outer = self._watch is None
         if self._watch is None:
             holds = list(pending_holds(self.charger))
-            self._watch = _RecordWatch(holds, {})
+            self._watch = _RecordWatch(holds)
             ended += tuple(hold.session for hold in holds if hold.session is not None)
+            ended += tuple(held.session for held in self._held_ends.values())
         watch = self._watch
         for transaction in ended:
             if transaction.ended_at is not None:
-                watch.records.setdefault(id(transaction), (transaction, _record(transaction)))
+                watched = _Watched(transaction, transaction.ended_at, _record(transaction))
+                watch.records.setdefault(id(transaction), watched)
         if not outer:
-            yield
+            yield watch
             return
         try:
-            yield
+            yield watch
         finally:
             self._watch = None
         power = self._max_power()
         for hold in watch.holds:
             credit_dropped_hold(self.charger, hold, power)
-        for transaction, before in watch.records.values():
-            if _record(transaction) != before:
-                self._record_updated(transaction)
+        self._credit_held_ends(power)
+        self._tell(watch)
 
-    def _record_updated(self, transaction: Transaction) -> None:
-        """The ended ``transaction``'s energy or cost changed: SESSION_UPDATED, and the energy
-        its connector shows for its last session."""
-        assert transaction.ended_at is not None  # watched once ended only
-        connector = self.charger.connector(transaction.connector_id)
-        if connector.last_transaction is transaction:
-            connector.last_session_energy_wh = transaction.energy_wh
-        self.charger.notify()
-        self._fire_session_updated(transaction, transaction.ended_at)
-        self._context.request_save()
+    def _credit_held_ends(self, power: float) -> None:
+        """Credit each session that ended while its rise was held for our clock what our clocks
+        took of it since (:func:`~.meter_held_end.credit_held_end`); forget those settled."""
+        for connector_id, held in list(self._held_ends.items()):
+            owed = credit_held_end(self.charger, held, power)
+            if owed is None:
+                del self._held_ends[connector_id]
+            else:
+                self._held_ends[connector_id] = owed
 
-    @_records_watched
+    def _tell(self, watch: _RecordWatch) -> None:
+        """What the watched work changed, told once: an ended session whose record changed
+        fires SESSION_UPDATED (the energy its connector shows for its last session follows),
+        listeners hear of the model once and the store keeps it once."""
+        updated = [w for w in watch.records.values() if _record(w.transaction) != w.before]
+        for watched in updated:
+            connector = self.charger.connector(watched.transaction.connector_id)
+            if connector.last_transaction is watched.transaction:
+                connector.last_session_energy_wh = watched.transaction.energy_wh
+        if updated or watch.notify:
+            self.charger.notify()
+        for watched in updated:
+            self._fire_session_updated(watched.transaction, watched.ended)
+        if updated or watch.save:
+            self._context.request_save()
+
     def record_meter(
         self,
         connector_id: int,
@@ -842,52 +889,62 @@ class ChargerState:
         connector's running one. Lifetime and session energy never decrease (see meter.py).
         Readings of a transaction that ended already are :meth:`record_late_readings`.
         ``live``: as :func:`~.meter.apply_reading`."""
-        connector = self.charger.connector(connector_id)
-        if transaction_id is not None:
-            # May be a transaction started before a restart: it was restored from the store.
-            transaction = self.find_open(connector, transaction_id)
-            ended = (
-                self.charger.find_ended_transaction(transaction_id) if transaction is None else None
-            )
-            if ended is not None and ended.connector_id == connector_id:
-                self.record_late_readings(ended, readings)
-                return
-        else:
-            # Some chargers omit the id during a transaction: the connector's running one.
-            transaction = connector.transaction
-        if transaction is not None and transaction.connector_id != connector_id:
-            # Another connector's meter (connector 0: the whole charger): its own, not the session's.
-            if transaction.transaction_id not in self._foreign_readings:
-                # Only open transactions are found: the others are forgotten (a bounded set).
-                self._foreign_readings = {
-                    tx_id
-                    for tx_id in self._foreign_readings
-                    if self.charger.find_transaction(tx_id) is not None
-                }
-                self._foreign_readings.add(transaction.transaction_id)
-                _LOGGER.warning(
-                    "%s: readings of connector %s for transaction %s of connector %s: "
-                    "not counted for the transaction",
-                    self.charger.charger_id,
-                    connector_id,
-                    transaction.transaction_id,
-                    transaction.connector_id,
+        with self._watching_records() as watch:
+            connector = self.charger.connector(connector_id)
+            if transaction_id is not None:
+                # May be a transaction started before a restart: it was restored from the store.
+                transaction = self.find_open(connector, transaction_id)
+                ended = (
+                    self.charger.find_ended_transaction(transaction_id)
+                    if transaction is None
+                    else None
                 )
-            transaction = None
-        skew = self.charger.clock_skew_s
-        clock_off_s = status_order.clock_off_s(self.charger, connector.status)
-        power = self._max_power()
-        applied = [
-            apply_reading(self.charger, connector_id, r, transaction, max_power=power, live=live)
-            for r in readings
-        ]
-        self._retake_held_statuses()
-        if any(applied) and self._flow_predates_status(connector, clock_off_s):
-            clear_flow(connector)
-        if any(applied) or self._skew_changed(skew):
-            self.charger.notify()
-            if any(r.energy_register_wh is not None for r in readings):
-                self._context.request_save()
+                if ended is not None and ended.connector_id == connector_id:
+                    self.record_late_readings(ended, readings)
+                    return
+            else:
+                # Some chargers omit the id during a transaction: the connector's running one.
+                transaction = connector.transaction
+            transaction = self._own_transaction(connector_id, transaction)
+            skew = self.charger.clock_skew_s
+            clock_off_s = status_order.clock_off_s(self.charger, connector.status)
+            power = self._max_power()
+            applied = [
+                apply_reading(
+                    self.charger, connector_id, r, transaction, max_power=power, live=live
+                )
+                for r in readings
+            ]
+            self._retake_held_statuses()
+            if any(applied) and self._flow_predates_status(connector, clock_off_s):
+                clear_flow(connector)
+            if any(applied) or self._skew_changed(skew):
+                watch.changed(save=any(r.energy_register_wh is not None for r in readings))
+
+    def _own_transaction(
+        self, connector_id: int, transaction: Transaction | None
+    ) -> Transaction | None:
+        """``transaction`` if it is ``connector_id``'s: another connector's meter (connector 0:
+        the whole charger) is its own, not the session's (warned of once per transaction)."""
+        if transaction is None or transaction.connector_id == connector_id:
+            return transaction
+        if transaction.transaction_id not in self._foreign_readings:
+            # Only open transactions are found: the others are forgotten (a bounded set).
+            self._foreign_readings = {
+                tx_id
+                for tx_id in self._foreign_readings
+                if self.charger.find_transaction(tx_id) is not None
+            }
+            self._foreign_readings.add(transaction.transaction_id)
+            _LOGGER.warning(
+                "%s: readings of connector %s for transaction %s of connector %s: "
+                "not counted for the transaction",
+                self.charger.charger_id,
+                connector_id,
+                transaction.transaction_id,
+                transaction.connector_id,
+            )
+        return None
 
     def _flow_predates_status(self, connector: Connector, skew_s: float | None) -> bool:
         """Whether the reading ``connector`` shows was taken before the no-flow status it shows
@@ -918,18 +975,13 @@ class ChargerState:
         connector = self.charger.connector(transaction.connector_id)
         ended = transaction.ended_at
         power = self._max_power()
-        changed = False
-        with self._watching_records(transaction):
+        with self._watching_records(transaction) as watch:
             for reading in readings:
                 own = ended is None or reading.timestamp <= ended
-                changed |= apply_reading_energy(
+                if apply_reading_energy(
                     self.charger, connector, reading, transaction if own else None, max_power=power
-                )
-        if changed:
-            if connector.last_transaction is transaction:
-                connector.last_session_energy_wh = transaction.energy_wh
-            self.charger.notify()
-            self._context.request_save()
+                ):
+                    watch.changed(save=True)
 
     def _fire_session_updated(self, transaction: Transaction, ended: datetime) -> None:
         """SESSION_UPDATED: the facts SESSION_ENDED gave of ``transaction``, as they are now."""

@@ -671,8 +671,10 @@ def apply_energy(
       counts (bounded like any increment) and the value becomes the new base. A single outlier is
       forgotten once a plausible value follows.
     - While our clock reads behind the connector's restored register (it went back over a
-      restart), a rise the charger's own clock explains is held, never confirmed as a jump: the
-      base keeps its time until our clocks cover the rise (:func:`_held_for_our_clock`).
+      restart), a rise is dated by the charger's own stamps (:func:`_since_base`), and one the
+      charger's own clock explains is held, never confirmed as a jump: the base keeps its time
+      until our clocks cover the rise (:func:`held_for_our_clock`); a session that ends
+      meanwhile is owed it (:mod:`.meter_held_end`).
     - An unchanged value keeps the base's time: the bound grows while a register in coarse steps
       waits for its next step.
     - A value equal to a reading held as maybe the register's life before, register and stamp
@@ -716,7 +718,7 @@ def _apply_point(
             charger, connector, transaction, point, credit=0.0, slack=None, newer=True, fresh=True
         )
         return True
-    since = time_since(base, point)
+    since = _since_base(connector, base, point)
     older = since is not None and since < 0.0
     newer = since is None or since > 0.0
     if older and register_wh <= base.register_wh:
@@ -745,7 +747,7 @@ def _apply_point(
         # after a reset (re-sent readings, transactionData), never a jump to confirm.
         return False
     candidate = meter.energy_candidate
-    if candidate is not None and not _held_for_our_clock(connector, base, point, power):
+    if candidate is not None and not held_for_our_clock(connector, base, point, power):
         from_candidate = rise_allowance(power, None, candidate, point)
         if 0.0 <= register_wh - candidate.register_wh <= from_candidate:
             # Confirmed: the register really was reset / jumped. The step is not energy; the
@@ -779,7 +781,23 @@ def _apply_point(
     return True
 
 
-def _held_for_our_clock(
+def _since_base(connector: Connector, base: RegisterPoint, point: RegisterPoint) -> float | None:
+    """:func:`time_since` ``base`` of ``point``; for a rise while our clock reads behind the
+    connector's restored register (:func:`_restored_ahead_of_our_clock`: it went back over a
+    restart, so the times we got readings show none since), by the charger's own stamps: its
+    clock ran on. A jump is then a candidate, confirmed or held (:func:`held_for_our_clock`),
+    never history that our monotonic clock makes plausible later (10 kWh counted for 0)."""
+    since = time_since(base, point)
+    if (
+        since is None
+        or point.register_wh <= base.register_wh
+        or _restored_ahead_of_our_clock(connector, point) is None
+    ):
+        return since
+    return (charger_time(point) - charger_time(base)).total_seconds()
+
+
+def held_for_our_clock(
     connector: Connector, base: RegisterPoint, point: RegisterPoint, power_w: float
 ) -> bool:
     """Whether ``point``'s rise beyond the allowance from ``base`` is held, not confirmed as a
