@@ -3,7 +3,7 @@ day; the real controller (Plan mode) charges it from cheap night slots, dear day
 with no forecast, a perfect forecast and noisy forecasts.
 
 Usage: .venv/bin/python benchmarks/ems_plan.py [--out FILE] [--quick] [--history DAYS]
-    [--forecast none|perfect|noisy ...] [--scenario NAME-PART]
+    [--forecast none|perfect|noisy ...] [--scenario NAME-PART] [--forecast-step-min 60|30|15]
 Needs: benchmarks/requirements.txt (pvanalytics data, richardsonpy, scipy).
 
 Model (1-minute steps): the car draws what was last written (16 A 3p, 11 kW; min 6 A), the grid
@@ -26,8 +26,11 @@ at a day-ahead feed-in price that drops below zero at midday (``feed_in_at``), c
 price; the plan either reads it from a feed-in price sensor (its hourly prices) or knows only its
 daylight mean as the fixed feed-in option.
 
-Forecasts are hourly Wh (like HA's energy platform). Noisy: the whole day is off by 20-40 %
-(sign and size seeded) and every hour by a further 15 % (normal), as day-ahead forecasts are.
+Forecasts are Wh per slot, as HA's energy platform gives them at the provider's resolution:
+hourly by default (Forecast.Solar), ``--forecast-step-min`` 30 or 15 for finer providers (Solcast:
+30 min), in the runs and their history alike (``benchmarks/ems/forecast.py``). Noisy: the whole day
+is off by 20-40 % (sign and size seeded) and every hour by a further 15 % (normal), as day-ahead
+forecasts are; a finer forecast's slots share their hour's error.
 
 History: the controller learns the forecast's confidence, the house load and the share of the
 surplus a car on surplus only gets from what it measures (``core/ems/plan_learning.py``, fed every
@@ -60,11 +63,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.ems import data  # noqa: E402
-from benchmarks.ems.forecast import hourly_forecast as forecast  # noqa: E402
+from benchmarks.ems.forecast import STEPS_MIN, solar_forecast  # noqa: E402
 from custom_components.ocpp_ems.core.ems import (  # noqa: E402
     ChargerInputs,
     ChargerSettings,
     EnergyManager,
+    EnergySlot,
     Mode,
     PhaseReading,
     PlanSettings,
@@ -152,6 +156,11 @@ class Scenario:
     feed_in: str = "flat"
     # The history's PV days: the scenario's own day each day (False) or the other days in turn.
     mixed_history: bool = False
+    forecast_step_min: int = 60  # the forecast's slot length, in the run and its history
+
+    def forecast_of(self, pv: np.ndarray, seed: int) -> tuple[EnergySlot, ...]:
+        """The scenario's kind of forecast of ``pv``, at its resolution."""
+        return solar_forecast(pv, self.forecast, seed, self.forecast_step_min)
 
     @property
     def curve(self) -> str:
@@ -226,22 +235,23 @@ def traces(day: Day, minutes: int) -> tuple[np.ndarray, np.ndarray]:
     return pv, house
 
 
-_HISTORIES: dict[tuple[str, str, int, int, bool], dict[str, object]] = {}
+_HISTORIES: dict[tuple[str, str, int, int, bool, int], dict[str, object]] = {}
 
 
-def history(day: Day, kind: str, seed: int, length: int, mixed: bool = False) -> dict[str, object]:
-    """What the controller learned (``PlanLearning``) in the ``length`` days before day 0 up to
-    the plug-in: the same PV day each day (``mixed``: the other PV days in turn, then the day's
-    own morning), that many earlier house-load days, and a forecast of the same quality (its
-    noise seeded apart from the scenario's own)."""
-    key = (day.name, kind, seed, length, mixed)
+def history(sc: Scenario) -> dict[str, object]:
+    """What the controller learned (``PlanLearning``) in the scenario's ``history_days`` before
+    day 0 up to the plug-in: its PV day each day (``mixed_history``: the other PV days in turn,
+    then the day's own morning), that many earlier house-load days, and a forecast of the same
+    quality and resolution (its noise seeded apart from the scenario's own)."""
+    day, seed, length = sc.day, sc.seed, sc.history_days
+    key = (day.name, sc.forecast, seed, length, sc.mixed_history, sc.forecast_step_min)
     if key in _HISTORIES:
         return _HISTORIES[key]
     learning = PlanLearning()
     if length <= 0:
         return learning.to_dict()
     minutes = length * data.MINUTES + int(PLUG_IN_H * H // DT)
-    others = [d.pv for d in days() if d.name != day.name] if mixed else [day.pv]
+    others = [d.pv for d in days() if d.name != day.name] if sc.mixed_history else [day.pv]
     pv = np.concatenate([others[d % len(others)] for d in range(length)] + [day.pv])[:minutes]
     house = np.concatenate(
         [data.house_load(day.house_doy - length + d, seed=7) for d in range(length + 1)]
@@ -249,7 +259,7 @@ def history(day: Day, kind: str, seed: int, length: int, mixed: bool = False) ->
     start = -length * 24 * H
     fc = tuple(
         replace(s, start=s.start + start, end=s.end + start)
-        for s in forecast(pv, kind, seed + 1000)
+        for s in sc.forecast_of(pv, seed + 1000)
     )
     for i in range(minutes):
         t = start + i * DT
@@ -390,12 +400,10 @@ def simulate(sc: Scenario) -> Result:
     site = SiteSettings(plan=PlanSettings(forecast_confidence=sc.confidence, feed_in_price=fixed))
     manager = EnergyManager(site, {"car": ChargerSettings(mode=Mode.PLAN, max_current_a=MAX_A)})
     # The driver's part (``EmsDriver.step``): learn from every update, plan with what is learned.
-    learning = PlanLearning.from_dict(
-        history(sc.day, sc.forecast, sc.seed, sc.history_days, sc.mixed_history)
-    )
+    learning = PlanLearning.from_dict(history(sc))
     started_with = learning.confidence(sc.confidence)
     manager.set_plan("car", PlanTarget(departure=t1, energy_wh=sc.target_wh))
-    fc = forecast(pv, sc.forecast, sc.seed)
+    fc = sc.forecast_of(pv, sc.seed)
     tariff = prices(t0, t1)
     feed_in_sensor = feed_in_prices(t0, t1) if sc.feed_in == "sensor" else ()
     amps = 0.0
@@ -678,10 +686,17 @@ def main() -> None:
         "--scenario",
         help="run only the scenarios whose name contains this (e.g. 'cloudy dep 16:00 30 kWh')",
     )
+    parser.add_argument(
+        "--forecast-step-min",
+        type=int,
+        choices=STEPS_MIN,
+        default=60,
+        help="the solar forecast's slot length in minutes (default 60: hourly, as Forecast.Solar)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     runs = [
-        sc
+        replace(sc, forecast_step_min=args.forecast_step_min)
         for sc in scenarios(args.quick, args.history)
         if (args.forecast is None or sc.forecast in args.forecast)
         and (args.scenario is None or args.scenario in sc.name)
@@ -715,8 +730,8 @@ def main() -> None:
         done = pool.map(simulate, runs + sweep + dynamic + high + mixed, chunksize=4)
     yardsticks = {key(sc): b for sc, b in zip(keys, best, strict=True)}
     for r in done:
-        best = yardsticks[key(r.scenario)]
-        r.bound, r.optimum, r.optimum_grid = best.bound, best.optimum, best.optimum_grid
+        sticks = yardsticks[key(r.scenario)]
+        r.bound, r.optimum, r.optimum_grid = sticks.bound, sticks.optimum, sticks.optimum_grid
     groups: list[list[Result]] = []
     for group in (runs, sweep, dynamic, high, mixed):
         groups.append(done[: len(group)])
@@ -732,8 +747,8 @@ def main() -> None:
         f"{len(results)} runs ({len(feasible)} feasible) + {len(sensitivity)} for the history "
         f"sweep + {len(mixed_results)} with a history of mixed days + {len(with_feed_in)} with a "
         f"dynamic feed-in + {len(above_night)} with a feed-in above the night's price, "
-        f"{time.monotonic() - started:.0f} s. Car 11 kW (16 A 3p), "
-        "plugged in at 17:00, "
+        f"{time.monotonic() - started:.0f} s. Solar forecasts in {args.forecast_step_min}-min "
+        "slots. Car 11 kW (16 A 3p), plugged in at 17:00, "
         f"tariff {' / '.join(f'{price:.2f} ({label})' for label, _, price in TARIFF)} EUR/kWh, "
         "PV into the "
         f"car valued at the feed-in {FEED_IN} EUR/kWh (the plan's feed-in price setting). Optimum: the cheapest plan with perfect "
