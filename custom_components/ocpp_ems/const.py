@@ -103,7 +103,7 @@ ISSUE_AUTH_FAILED: Final = "auth_failed"
 ISSUE_PASSWORD_IGNORED: Final = "password_ignored"
 # A charger's clock is far ahead of ours (its timestamps are replaced by the time we receive them).
 ISSUE_CLOCK_SKEW: Final = "clock_skew"
-# A charger paused by remote stop keeps starting charges by itself (core/current_control.py).
+# A charger paused by remote stop keeps starting charges by itself (core/transaction_stops.py).
 ISSUE_SELF_START_LOOP: Final = "self_start_loop"
 # Our server certificate could not be renewed / the user's own one expires soon.
 ISSUE_TLS_RENEWAL_FAILED: Final = "tls_renewal_failed"

@@ -2,7 +2,7 @@
 without a real-time clock starts at its last saved time until NTP steps it), on 1.6: the
 charger's queued readings, stamped by its right clock, lie "too far ahead" of ours and count as
 of when they arrive, so our clocks show no time for the register's rise over the queue. That rise
-is held (meter._held_for_our_clock), not cut as a jump, until our clocks cover it: our monotonic
+is held (meter.held_for_our_clock), not cut as a jump, until our clocks cover it: our monotonic
 clock since the restore, or ours once NTP set it. A register that jumps, or a charger clock that
 jumps years ahead with it, still counts nothing beyond the allowance.
 """

@@ -9,7 +9,7 @@ nothing is routed to an ended transaction, and the station is never taken to num
 
 Was: with our host 45 min behind, the queue's rise beyond the tolerance was taken for a register
 jump (our clocks showed no time for it): SESSION_ENDED 13,571 Wh instead of 14,940 Wh. Now held
-until our clocks cover it (``meter._held_for_our_clock``).
+until our clocks cover it (``meter.held_for_our_clock``).
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ async def test_refusal_timeout_refusal_in_one_run_warns_each_kind_once(
 async def test_a_charger_silent_for_an_hour_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     """A charger that leaves every write unanswered for an hour (a decision every 5 s): the run
     of unanswered writes is told once, the rest at debug, as the unanswered stops of a
-    self-started transaction are (``CurrentController._stop_again_later``) and a run of
+    self-started transaction are (``TransactionStops._stop_again_later``) and a run of
     refusals is (``FailureRuns``)."""
     caplog.set_level(logging.DEBUG)
     r = rig()
