@@ -77,6 +77,9 @@ class ChargerMemory:
     dip_stop_at: float | None = None  # when it reaches a restart's PV at the import of now
     # How fast the charger follows a write, from its meter values (kept across plug-ins).
     response: ChargerResponse = field(default_factory=ChargerResponse)
+    # The fuse asked again for the written limit the car draws above (``fuse.py``): once, till
+    # it draws within its written limit again.
+    asked_again: bool = False
 
     def clock_went_back(self, by_s: float) -> None:
         """The wall clock went back ``by_s`` (an NTP correction, a host without a real-time
@@ -120,6 +123,9 @@ class ChargerWork:
     measured_w: float = 0.0  # what its own meter showed last (0: no fresh reading)
     may_draw_w: float = 0.0  # the most it may draw now (for the battery's cap)
     line_currents: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # What it draws above its written limit per line (A; ``line_currents`` stop there): the
+    # charger refused that limit and holds a higher one (``measure``).
+    above_written: tuple[float, float, float] = (0.0, 0.0, 0.0)
     vehicle_phases: int = 3
     share_w: float = 0.0
     target_a: float = 0.0
@@ -138,6 +144,7 @@ class ChargerWork:
     restart_after_s: float | None = None
     switched: bool = False
     drop_now: bool = False  # a small drop the fuse cannot wait for (no headroom to hold it)
+    ask_again: bool = False  # its target goes out now, no drop: it draws above its written limit
 
     def say(self, reason: Reason, until: float | None = None) -> None:
         """Set the reason and the end of its wait together (a new reason drops the old end)."""

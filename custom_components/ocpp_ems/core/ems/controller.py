@@ -149,6 +149,16 @@ class EnergyManager:
         memory.last_write = None
         memory.last_write_at = -math.inf
 
+    def refused(self, charger_id: str, refused: ChargerCommand) -> None:
+        """The charger refused ``refused``: where that is its last write, no meter sample will
+        show it (``ChargerResponse.refused``), whether the write is forgotten, rewound or counts
+        as written while the charger's run of refusals waits: the car's draw above it is the
+        car's (``ChargerWork.above_written``). (Kept, its limit bounded the draw: a charger
+        refusing a fuse lower twice was written 7 A for its 19.5 A share.)"""
+        memory = self._memory[charger_id]
+        if memory.last_write == refused:
+            memory.response.refused(memory.last_write_at)
+
     def rewind_refused(self, charger_id: str, taken: ChargerCommand, taken_at: float) -> None:
         """The charger refused the last write and holds ``taken``, taken at ``taken_at``: the
         write limiter counts from that again, and the refused write is no write (a sample's

@@ -837,11 +837,14 @@ class EmsDriver:
         ``WriteRetries.failed``). A write refused, and a stop that waits, stay written meanwhile
         (not asked at every decision: ``_write_failed_again``; the controller writes only a new
         target, and counts the draw above what it wrote as the house's: the fuse shares of the
-        others make room for it); an unanswered limit is forgotten by the controller (its writes
-        are held). Any other failure (offline, a limit refused once: ``WriteRetries.forgives``)
-        is forgotten and written again by the next decision."""
+        others make room for it, not its own: ``fuse.share_fuse``); an unanswered limit is
+        forgotten by the controller (its writes are held). Any other failure (offline, a limit
+        refused once: ``WriteRetries.forgives``) is forgotten and written again by the next
+        decision. A refused limit is no write the car's draw shows (``EnergyManager.refused``)."""
         now = self._clock()
         failed = self._retries.failed(charger_id, command, err, stop=stop, now=now)
+        if failed.refused and not stop:
+            self._manager.refused(charger_id, command)
         if failed.forgiven:
             self._forget_refused(charger_id, command, now)
         elif not failed.stays_written:

@@ -2,7 +2,8 @@
 
 Every drawing charger gets its minimum first (by priority; the lowest is paused when even the
 minimums do not fit), then the rest equally (``allocation.share``). A charger held back by the fuse
-says ``FUSE_LIMIT``: its command is rounded down and a drop is written at once.
+says ``FUSE_LIMIT``: its command is rounded down and a drop is written at once. What a charger
+draws above a limit it refused is load for the others' shares, not for its own (``share_fuse``).
 """
 
 from __future__ import annotations
@@ -85,7 +86,19 @@ def _draw_a(work: ChargerWork) -> float:
 
 
 def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -> None:
-    """Cap each drawing charger's target at its share of ``headroom`` (A per line)."""
+    """Cap each drawing charger's target at its share of ``headroom`` (A per line).
+
+    What a charger draws above its written limit (it refused it: ``ChargerWork.above_written``)
+    is the house's load in ``headroom``: the other chargers' shares make room for it, but its
+    own does not shrink by it (taking a limit, it draws no more than that). Counted against its
+    own share too, a charger refusing a fuse lower twice was written 7 A for its 19.5 A share,
+    then raised back over 32 s. Once its written limit was asked again and refused once more
+    (``_fit_leftover``), that draw counts against its own share as well: each lower limit it
+    leaves is new, goes out at once and may be taken, down to a pause (a charger refusing every
+    limit is not asked at every decision)."""
+    for work in works:
+        if not _above_written(work):
+            work.memory.asked_again = False  # (within its limit: a next refusal is asked again)
     drawing = [w for w in works if w.kind is not Kind.PAUSED and w.target_a > 0.0]
     # Running chargers first: a newly plugged car does not push out one that is charging.
     drawing.sort(key=lambda w: (w.draw_w <= 100.0, w.memory.activated_at, w.cid))
@@ -102,7 +115,12 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
         )
         for w in drawing
     ]
-    granted = share(claims, dict(zip(LINES, headroom, strict=True)))
+    capacity = dict(zip(LINES, headroom, strict=True))
+    granted = share(claims, capacity)
+    for work in drawing:
+        if (above := _above_written(work)) and not work.memory.asked_again:
+            own = {line: amps + above.get(line, 0.0) for line, amps in capacity.items()}
+            granted[work.cid] = share(claims, own)[work.cid]
     for work in drawing:
         amps = granted[work.cid]
         if amps + EPS < demand[work.cid]:
@@ -123,10 +141,16 @@ def _fit_leftover(
     The shares assume every charger at exactly its new target (commands round down, never
     above it), but the write limiter keeps a small drop unwritten for a while (the charger
     holds its last limit): fine only while the leftover covers it, else the drop goes out at
-    once.
+    once. A charger drawing above its written limit holds more than that limit (``headroom``
+    counted the rest as the house's): where the leftover does not cover it and no drop would go
+    out (its target is no lower than the limit it refused), its target goes out again at once,
+    once (``ChargerWork.ask_again``: a busy charger takes it; not asked, the fuse carried 52 A
+    of 40 A for 32 s, till its run of refusals had waited 30 s).
     """
     left = dict(zip(LINES, headroom, strict=True))
     for work in drawing:
+        for line, amps in _above_written(work).items():
+            left[line] += amps  # (in force: counted below as the charger's)
         for line in _held_lines(work):
             left[line] -= granted[work.cid]
     for work in drawing:
@@ -134,14 +158,27 @@ def _fit_leftover(
         last = work.memory.last_write
         if last is None or last.paused or last.phases != work.memory.phases:
             continue
-        extra = last.current_a - work.target_a
-        if extra <= EPS:
+        above = _above_written(work)
+        extra = {line: last.current_a + above.get(line, 0.0) - work.target_a for line in lines}
+        if all(amps <= EPS for amps in extra.values()):
             continue
-        if all(left[line] >= extra - EPS for line in lines):
-            for line in lines:
-                left[line] -= extra
+        if all(left[line] >= amps - EPS for line, amps in extra.items()):
+            for line, amps in extra.items():
+                left[line] -= max(0.0, amps)
+        elif above and not work.memory.asked_again and work.target_a >= last.current_a - EPS:
+            work.ask_again = work.memory.asked_again = True
         else:
             work.drop_now = True
+
+
+def _above_written(work: ChargerWork) -> dict[str, float]:
+    """What the charger draws above its written limit on each line it holds (A; none: no
+    such line)."""
+    return {
+        line: amps
+        for line in _held_lines(work)
+        if (amps := work.above_written[LINES.index(line)]) > EPS
+    }
 
 
 def _held_lines(work: ChargerWork) -> tuple[str, ...]:

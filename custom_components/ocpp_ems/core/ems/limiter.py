@@ -25,7 +25,9 @@ def limit_writes(work: ChargerWork, now: float) -> tuple[ChargerDecision, float 
     _track_error(memory, now)
     if work.inputs.connected:
         target = _ramp(work, target, last)
-        if last is None or target != last:
+        if work.ask_again:
+            write = target  # (the fuse cannot wait: it draws above its written limit)
+        elif last is None or target != last:
             write, wake_at = _write_now(work, target, last, now)
         if write is not None:
             start = not write.paused and (

@@ -548,18 +548,23 @@ def _measure_draw(work: ChargerWork, now: float, grid_at: float) -> None:
         # A just-lowered limit shows in the grid meter before the charger's own meter: capped at
         # the lowest limit since the sample (a pause in between too: a sample from before it is
         # no draw after the restart), the house load is never underestimated. What the grid
-        # shows of a later start or raise is counted back by ``count_unseen_draw``.
+        # shows of a later start or raise is counted back by ``count_unseen_draw``. Capped at
+        # the written limit too: a draw above it that no limit since explains (the charger
+        # refused it: ``EnergyManager.refused``) is the house's load for the fuse, as far as
+        # the other chargers go (``above_written``).
         response = work.memory.response
         least = response.least_offered_a(ci.currents_a.at, work.site.solar)
         if least is None:  # it surely shows none of the writes remembered: any was in force since
             least = min((write.amps for write in response.writes), default=commanded)
-        capped = [min(x, commanded, least) if last is not None else x for x in measured]
+        held = [min(x, least) if last is not None else x for x in measured]
+        capped = [min(x, commanded) if last is not None else x for x in held]
         if last is not None and len(kept := work.lines(last.phases)) == 1:
             # On one phase the car draws on the line it is wired to (a meter may report it as
             # its own L1), and never on a line the write left: a sample from before a switch to
             # one phase counted there would be headroom the grid no longer has.
-            capped = [max(capped) if line in kept else 0.0 for line in LINES]
+            held, capped = _on_lines(held, kept), _on_lines(capped, kept)
         work.line_currents = (capped[0], capped[1], capped[2])
+        work.above_written = (held[0] - capped[0], held[1] - capped[1], held[2] - capped[2])
         work.draw_w = max(0.0, power) if power is not None else sum(measured) * v
         work.measured_w = work.draw_w
         _predict_draw(work, ci.currents_a.at, max(measured), grid_at)
@@ -570,6 +575,11 @@ def _measure_draw(work: ChargerWork, now: float, grid_at: float) -> None:
     elif ci.charging:
         work.draw_w = commanded * v * work.vehicle_phases
         work.line_currents = _spread(work, commanded)
+
+
+def _on_lines(currents: list[float], lines: tuple[str, ...]) -> list[float]:
+    """A one-phase car's ``currents`` on the line it loads (its highest), none elsewhere."""
+    return [max(currents) if line in lines else 0.0 for line in LINES]
 
 
 def _observe_response(work: ChargerWork, now: float) -> None:

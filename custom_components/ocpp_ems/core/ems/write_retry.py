@@ -37,6 +37,7 @@ class FailedWrite:
     retry_at: float  # when to write again (the HA layer wakes then)
     forgiven: bool  # a limit refused as its run's first failure: nothing waits
     stays_written: bool  # refused or a stop that waits: the controller counts it as written
+    refused: bool  # the charger answered and did not take it: it holds the limit it had
 
 
 class WriteRetries:
@@ -116,7 +117,10 @@ class WriteRetries:
             retry_at = now + wait
             self.retry_at(charger_id, retry_at)
         return FailedWrite(
-            retry_at=retry_at, forgiven=forgiven, stays_written=waits and (refused or stop)
+            retry_at=retry_at,
+            forgiven=forgiven,
+            stays_written=waits and (refused or stop),
+            refused=refused,
         )
 
     def forgives(self, charger_id: str, err: OcppEmsError, *, stop: bool) -> bool:
