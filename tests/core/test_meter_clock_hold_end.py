@@ -22,6 +22,7 @@ from .test_meter_host_clock_behind_restart import (
     Station,
     _charged_then_stored,
     reconnected_with_queue,
+    stopped_within_the_hold,
 )
 from .test_time_hostile import our_clock
 from .v16_harness import Harness, SimCharger
@@ -80,16 +81,12 @@ async def test_a_jump_confirmed_after_the_stop_owes_the_session_nothing(
     """The idle register jumps by 50 kWh after the stop, before our clocks covered the held
     rise: the jump is confirmed (the station's clock never explains it) and the base moves past
     the held rise without our clocks taking it: the session keeps what it had at its stop."""
-    with our_clock() as clock:
-        station = Station(clock)
-        stored = await _charged_then_stored(h16, station)
-        async with reconnected_with_queue(h16, station, stored, directory, server_settings) as (
-            second,
-            sim,
-        ):
-            await station.charge(sim, 1)
-            await station.stop(sim)
-            await _idle(sim, station, station.wh + JUMP_WH)
+    async with stopped_within_the_hold(h16, directory, server_settings) as (
+        station,
+        second,
+        sim,
+    ):
+        await _idle(sim, station, station.wh + JUMP_WH)
     assert second.charger.connector(1).last_session_energy_wh == pytest.approx(AT_THE_STOP_WH)
     assert _updated(second) == []
 
@@ -103,26 +100,22 @@ async def test_a_session_started_since_never_counts_a_wh_twice(
     (7f1b157): 1,980 Wh, the 1,800 Wh for the lifetime only). It started while the rise was
     still held: its own first reading takes the rise from the ended session's last counted
     point, counted for it (as before), so none for the ended one: each Wh once."""
-    with our_clock() as clock:
-        station = Station(clock)
-        stored = await _charged_then_stored(h16, station)
-        async with reconnected_with_queue(h16, station, stored, directory, server_settings) as (
-            second,
-            sim,
-        ):
-            await station.charge(sim, 1)
-            await station.stop(sim)
-            ended = second.charger.connector(1).last_transaction
-            clock.tick(60)
-            if ntp_first:
-                station.ntp_sets_our_clock()
-            started = await sim.start_tx(meter=station.wh, timestamp=station.stamp())
-            station.transaction_id = started.transaction_id
-            if not ntp_first:
-                station.ntp_sets_our_clock()
-            await station.charge(sim, 10)
-            await station.stop(sim)
-            new = second.charger.connector(1).last_transaction
+    async with stopped_within_the_hold(h16, directory, server_settings) as (
+        station,
+        second,
+        sim,
+    ):
+        ended = second.charger.connector(1).last_transaction
+        station.clock.tick(60)
+        if ntp_first:
+            station.ntp_sets_our_clock()
+        started = await sim.start_tx(meter=station.wh, timestamp=station.stamp())
+        station.transaction_id = started.transaction_id
+        if not ntp_first:
+            station.ntp_sets_our_clock()
+        await station.charge(sim, 10)
+        await station.stop(sim)
+        new = second.charger.connector(1).last_transaction
     assert ended is not None
     assert new is not None
     held_wh = (SESSION_MINUTES - 11) * PER_MINUTE_WH
@@ -138,19 +131,15 @@ async def test_the_reading_that_brings_the_owed_rise_is_told_once(
 ) -> None:
     """NTP set our clock after the stop: the first idle reading takes the held rise; it is saved
     once, its SESSION_UPDATED fires once (test_meter_clock_hold_told_once)."""
-    with our_clock() as clock:
-        station = Station(clock)
-        stored = await _charged_then_stored(h16, station)
-        async with reconnected_with_queue(h16, station, stored, directory, server_settings) as (
-            second,
-            sim,
-        ):
-            await station.charge(sim, 1)
-            await station.stop(sim)
-            station.ntp_sets_our_clock()
-            saves = second.saves
-            await _idle(sim, station, station.wh, minutes=1)
-            saved = second.saves - saves
+    async with stopped_within_the_hold(h16, directory, server_settings) as (
+        station,
+        second,
+        sim,
+    ):
+        station.ntp_sets_our_clock()
+        saves = second.saves
+        await _idle(sim, station, station.wh, minutes=1)
+        saved = second.saves - saves
     assert (saved, _updated(second)) == (1, [pytest.approx(SESSION_MINUTES * PER_MINUTE_WH)])
 
 
@@ -161,19 +150,14 @@ async def test_a_queue_read_every_two_minutes_is_owed_from_the_restored_register
     """The station reads its register every 2 minutes: its first queued reading lies beyond
     the tolerance, so nothing is read at the stop and the session is owed the rise from its
     restored register. Was (7f1b157): 1,800 Wh, no SESSION_UPDATED."""
-    with our_clock() as clock:
-        station = Station(clock)
-        stored = await _charged_then_stored(h16, station)
-        station.queue = station.queue[1::2]
-        async with reconnected_with_queue(h16, station, stored, directory, server_settings) as (
-            second,
-            sim,
-        ):
-            await station.charge(sim, 1)
-            await station.stop(sim)
-            if ntp:
-                station.ntp_sets_our_clock()
-            await _idle(sim, station, station.wh)
+    async with stopped_within_the_hold(h16, directory, server_settings, every_other=True) as (
+        station,
+        second,
+        sim,
+    ):
+        if ntp:
+            station.ntp_sets_our_clock()
+        await _idle(sim, station, station.wh)
     truth_wh = SESSION_MINUTES * PER_MINUTE_WH
     assert _updated(second) == [pytest.approx(truth_wh)]
     assert second.charger.connector(1).last_session_energy_wh == pytest.approx(truth_wh)

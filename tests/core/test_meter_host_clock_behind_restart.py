@@ -115,6 +115,27 @@ async def reconnected_with_queue(
         yield restored, sim
 
 
+@asynccontextmanager
+async def stopped_within_the_hold(
+    h: Harness, directory: MemoryDirectory, settings: ServerSettings, *, every_other: bool = False
+) -> AsyncIterator[tuple[Station, Harness, SimCharger]]:
+    """A session stored, its queue sent after a restart with our host's clock behind, a live
+    minute and the stop, all while the queue's rise is held for our clock (``every_other``: the
+    station queued a reading every 2 minutes)."""
+    with our_clock() as clock:
+        station = Station(clock)
+        stored = await _charged_then_stored(h, station)
+        if every_other:
+            station.queue = station.queue[1::2]
+        async with reconnected_with_queue(h, station, stored, directory, settings) as (
+            restored,
+            sim,
+        ):
+            await station.charge(sim, 1)
+            await station.stop(sim)
+            yield station, restored, sim
+
+
 @pytest.mark.parametrize("ntp", [True, False], ids=["ntp_steps_our_clock", "no_ntp"])
 async def test_queued_readings_after_our_clock_came_up_behind_count_once_our_clocks_cover_them(
     h16: Harness, directory: MemoryDirectory, server_settings: ServerSettings, ntp: bool

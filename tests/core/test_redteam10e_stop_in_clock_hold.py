@@ -41,6 +41,7 @@ from .test_meter_host_clock_behind_restart import (
     Station,
     _charged_then_stored,
     reconnected_with_queue,
+    stopped_within_the_hold,
 )
 from .test_redteam10a_session_across_restarts import BEGIN_WH, Session, h
 from .test_time_hostile import our_clock
@@ -61,20 +62,12 @@ async def _v16_stop_then_idle(
 ) -> tuple[Harness, Station]:
     """1.6: the queue, a live minute, the stop within the hold; then (NTP or not) the station
     idles, its register unchanged, a reading a minute."""
-    with our_clock() as clock:
-        station = Station(clock)
-        stored = await _charged_then_stored(h16, station)
-        async with reconnected_with_queue(h16, station, stored, directory, settings) as (
-            second,
-            sim,
-        ):
-            await station.charge(sim, 1)
-            await station.stop(sim)
-            if ntp:
-                station.ntp_sets_our_clock()
-            for _ in range(IDLE_MINUTES):
-                clock.tick(60)
-                await sim.meter(1, [energy16(station.wh)], None, station.stamp())
+    async with stopped_within_the_hold(h16, directory, settings) as (station, second, sim):
+        if ntp:
+            station.ntp_sets_our_clock()
+        for _ in range(IDLE_MINUTES):
+            station.clock.tick(60)
+            await sim.meter(1, [energy16(station.wh)], None, station.stamp())
     return second, station
 
 
