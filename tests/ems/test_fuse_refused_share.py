@@ -16,6 +16,7 @@ from custom_components.ocpp_ems.core.ems import (
     Mode,
     SiteSettings,
 )
+from custom_components.ocpp_ems.core.ems.response import WriteKind
 
 from .test_driver import T0, Clock
 from .test_redteam9c_refused_once import FUSE_A, V, _driver, _run
@@ -131,6 +132,34 @@ def test_a_refused_lower_is_asked_again_once_while_the_car_draws_above_it() -> N
     manager.refused("a", lower)
     offered = _update(manager, 42.0, car_a=32.0, house_a=HOUSE_A)
     assert offered == ChargerCommand(FUSE_A - MARGIN_A - HOUSE_A - (32.0 - lower.current_a), 3)
+
+
+def test_a_write_forgotten_while_the_car_draws_is_written_again_as_a_change() -> None:
+    """The lower was forgotten (a refusal forgiven past the write interval: ``invalidate``):
+    written again while the car draws 32 A, it is a drop the response learner watches, not a
+    start (``limiter._starts``; as a start, a 15-25 s charger learned no change and hunted)."""
+    manager, lower = _fast_at_32_a_then_house_up()
+    memory = manager.memory("a")
+    assert memory is not None
+    started_at = memory.started_at
+    manager.invalidate("a")
+    assert _update(manager, 41.0, car_a=32.0, house_a=HOUSE_A) == lower
+    assert memory.started_at == started_at
+    last = memory.response.last_write
+    assert last is not None
+    assert last.kind is WriteKind.DROP
+
+
+def test_a_write_forgotten_while_the_car_draws_nothing_starts_it() -> None:
+    manager, _ = _fast_at_32_a_then_house_up()
+    memory = manager.memory("a")
+    assert memory is not None
+    manager.invalidate("a")
+    assert _update(manager, 41.0, car_a=0.0, house_a=HOUSE_A) is not None
+    assert memory.started_at == 41.0
+    last = memory.response.last_write
+    assert last is not None
+    assert last.kind is WriteKind.START
 
 
 def test_a_refused_write_no_longer_the_last_stays_in_the_response_history() -> None:

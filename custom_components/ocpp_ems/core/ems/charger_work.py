@@ -22,6 +22,8 @@ EPS = 1e-6
 # ``car_limit_a`` (taken + 0.5 A) up to this: the car takes nothing (under 0.5 A).
 IDLE_LIMIT_A = 1.0
 LINES = ("L1", "L2", "L3")
+# A car drawing more than this (W) is charging, not waiting to start.
+DRAWING_W = 100.0
 
 
 class Kind(StrEnum):

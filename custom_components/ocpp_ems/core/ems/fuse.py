@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .allocation import Claim, share
-from .charger_work import EPS, LINES, ChargerWork, Kind, line_sums
+from .charger_work import DRAWING_W, EPS, LINES, ChargerWork, Kind, line_sums
 from .config import SiteSettings
 from .measure import SiteReadings
 from .surplus import fuse_headroom, site_lines
@@ -95,13 +95,14 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
     then raised back over 32 s. Once its written limit was asked again and refused once more
     (``_fit_leftover``), that draw counts against its own share as well: each lower limit it
     leaves is new, goes out at once and may be taken, down to a pause (a charger refusing every
-    limit is not asked at every decision)."""
+    limit is not asked at every decision); the others' shares no longer count on it taking
+    one (``_share_beside_refusing``)."""
     for work in works:
         if not _above_written(work):
             work.memory.asked_again = False  # (within its limit: a next refusal is asked again)
     drawing = [w for w in works if w.kind is not Kind.PAUSED and w.target_a > 0.0]
     # Running chargers first: a newly plugged car does not push out one that is charging.
-    drawing.sort(key=lambda w: (w.draw_w <= 100.0, w.memory.activated_at, w.cid))
+    drawing.sort(key=lambda w: (w.draw_w <= DRAWING_W, w.memory.activated_at, w.cid))
     # A car that takes less than offered (full, tapering) claims only what it takes (at
     # least its minimum): a full Fast car must not hold fuse headroom a solar car could use.
     demand = {w.cid: min(w.target_a, w.car_max_a()) for w in drawing}
@@ -121,6 +122,7 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
         if (above := _above_written(work)) and not work.memory.asked_again:
             own = {line: amps + above.get(line, 0.0) for line, amps in capacity.items()}
             granted[work.cid] = share(claims, own)[work.cid]
+    granted |= _share_beside_refusing(drawing, claims, capacity)
     for work in drawing:
         amps = granted[work.cid]
         if amps + EPS < demand[work.cid]:
@@ -129,6 +131,24 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
         if amps <= 0.0:
             work.kind = Kind.PAUSED
     _fit_leftover(drawing, headroom, granted)
+
+
+def _share_beside_refusing(
+    drawing: list[ChargerWork], claims: list[Claim], capacity: Mapping[str, float]
+) -> dict[str, float]:
+    """The other chargers' shares beside those that refused the limit asked again and draw
+    above it: those take no lower limit, so what they hold is no room for the others. (Counted
+    on, a one-phase car refusing every limit let the three-phase car beside it restart every
+    14 s, each time over the fuse.) None refusing: nothing changes."""
+    refusing = [w for w in drawing if w.memory.asked_again and _above_written(w)]
+    if not refusing:
+        return {}
+    left = dict(capacity)
+    for work in refusing:
+        for line in _held_lines(work):
+            left[line] -= work.line_currents[LINES.index(line)]
+    keys = {w.cid for w in refusing}
+    return share([claim for claim in claims if claim.key not in keys], left)
 
 
 def _fit_leftover(

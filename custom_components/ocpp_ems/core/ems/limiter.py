@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from .charger_work import EPS, ChargerMemory, ChargerWork, Kind
+from .charger_work import DRAWING_W, EPS, ChargerMemory, ChargerWork, Kind
 from .types import ChargerCommand, ChargerDecision, Reason
 
 
@@ -30,9 +30,7 @@ def limit_writes(work: ChargerWork, now: float) -> tuple[ChargerDecision, float 
         elif last is None or target != last:
             write, wake_at = _write_now(work, target, last, now)
         if write is not None:
-            start = not write.paused and (
-                last is None or last.paused or last.phases != write.phases
-            )
+            start = _starts(work, write, last)
             if start:
                 memory.started_at = now
             switch = last is not None and not last.paused and last.phases != write.phases
@@ -61,6 +59,20 @@ def limit_writes(work: ChargerWork, now: float) -> tuple[ChargerDecision, float 
         until=work.until,
     )
     return decision, wake_at
+
+
+def _starts(work: ChargerWork, write: ChargerCommand, last: ChargerCommand | None) -> bool:
+    """Whether ``write`` starts the car or switches its phases (a start to the response learner
+    and ``started_at``). With no last write (forgotten: refused, unanswered, a reboot) a car its
+    own meter shows drawing is charging: the write is a change unless it may switch its phases.
+    (Taken for a start, a 15-25 s charger written again after one refused lower learned no
+    change and hunted.)"""
+    if write.paused:
+        return False
+    if last is None:
+        drawing = work.measured_w > DRAWING_W
+        return not drawing or (work.switchable and write.phases != work.vehicle_phases)
+    return last.paused or last.phases != write.phases
 
 
 def _command(work: ChargerWork) -> ChargerCommand:
