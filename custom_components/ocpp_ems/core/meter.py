@@ -738,6 +738,11 @@ def _apply_point(
         return True
     allowance = rise_allowance(power, meter.energy_slack_wh, base, point)
     if 0.0 <= rise <= allowance:
+        # A rise our clocks got after the base is the newest reading, whatever the charger's
+        # stamps say (its clock set back while ours was behind: kept as history, the base stayed
+        # stamped hours ahead, a new life's readings were dropped and an outlier counted).
+        by_our_clock = time_since(base, point)
+        newer = newer or by_our_clock is None or by_our_clock > 0.0
         _take(charger, connector, transaction, point, credit=rise, slack=allowance, newer=newer)
         if newer:
             life_before.prove_life_before(charger, connector, point, transaction, power)
