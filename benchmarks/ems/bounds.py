@@ -344,8 +344,13 @@ class _BatteryProgramme:
       these trades of its seconds above the priority SoC (any split is one total): a trade of
       y Wh ends at z = end - eta y.
     A higher SoC never leaves the cars less (from it every choice stays allowed and ends no
-    lower), so a state between grid points takes the value of the point above it: for z in
-    (i - 1, i] grid steps, y + later(z) <= (end + step) / eta + later(i) - i step / eta.
+    lower), so a state between grid points takes the value of the point above it. Each block's
+    grid is shifted (``offsets``: o + i step) by the block's charge less its drain, so a state
+    that does not trade lands on the next block's grid exactly (only the empty and full
+    batteries round up; a fixed grid rounded up every block, up to a step each time, and the
+    day's SoC drifted up by as much as a step per block). A trade ends between two points: for
+    z in (i - 1, i] steps above the next grid's o, y + later(z) <= (end - o + step) / eta +
+    later(i) - i step / eta (up to step / eta Wh of PV per trading block, the bound's rounding).
     """
 
     def __init__(self, day: _Day) -> None:
@@ -367,6 +372,23 @@ class _BatteryProgramme:
         n = day.surplus.size
         self.edges = [*range(0, n, BATTERY_BLOCK_S), n]
         self.grid = np.arange(math.ceil(self.capacity_wh / BATTERY_GRID_WH) + 1) * BATTERY_GRID_WH
+        self.offsets = self._offsets()
+
+    def _offsets(self) -> list[float]:
+        """Each block's grid shift (Wh, below a step): the start's on the first block's grid,
+        and what a block adds (its charge less its drain) carries a state to the next one's."""
+        step = BATTERY_GRID_WH
+        offsets = [self.start_wh % step]
+        for a, e in itertools.pairwise(self.edges):
+            added = float(self.gain_wh[a:e].sum() - self.drain_wh[a:e].sum())
+            offsets.append((offsets[-1] + added) % step)
+        return offsets
+
+    def _index_above(self, wh: np.ndarray, offset: float) -> np.ndarray:
+        """The grid point at or above ``wh`` on a grid shifted by ``offset`` (the shifts' float
+        rounding, far below 1e-9 Wh, is not rounded up a whole step)."""
+        index: np.ndarray = np.maximum(np.ceil((wh - offset) / BATTERY_GRID_WH - 1e-9), 0.0)
+        return index.astype(int)
 
     def value(self, above: np.ndarray, below: np.ndarray) -> np.ndarray:
         """Most of sum(values) (W s, per column) over the day: ``above`` and ``below`` (T x P) the
@@ -376,28 +398,33 @@ class _BatteryProgramme:
         trade = above - free
         top = self.grid.size - 1
         later = np.zeros((self.grid.size, above.shape[1]))  # Wh, after the last block
-        for a, e in reversed(list(itertools.pairwise(self.edges))):
+        blocks = list(itertools.pairwise(self.edges))
+        for k in range(len(blocks) - 1, -1, -1):
+            a, e = blocks[k]
+            states, shift = self.grid + self.offsets[k], self.offsets[k + 1]
             charged = np.concatenate([[0.0], np.cumsum(self.gain_wh[a : e - 1])])
             # Seconds surely below the priority SoC: a prefix, as long from each state.
-            below_n = np.searchsorted(charged, self.priority_wh - self.grid, side="left")
+            below_n = np.searchsorted(charged, self.priority_wh - states, side="left")
             above_n = e - a - below_n
             below_wh = _prefix(below[a:e])[below_n]
             free_wh = _prefix(free[a:e][::-1])[above_n]
-            end_wh = np.maximum(self.grid - self.drain_wh[a:e].sum(), 0.0) + self.gain_wh[a:e].sum()
-            hi = np.ceil(end_wh / step).astype(int)
+            end_wh = np.maximum(states - self.drain_wh[a:e].sum(), 0.0) + self.gain_wh[a:e].sum()
+            hi = self._index_above(end_wh, shift)
             kept = later[np.minimum(hi, top)]
-            # A trade of y Wh ends at z = end - eta y; for z in (i - 1, i] grid steps
-            # y + later(z) <= (end + step) / eta + later(i) - i step / eta.
+            # A trade of y Wh ends at z = end - eta y; for z in (i - 1, i] steps above the shift
+            # y + later(z) <= (end - shift + step) / eta + later(i) - i step / eta.
             reach = eta * _prefix(trade[a:e][::-1])[above_n]
             if not reach.any():
                 later = below_wh + free_wh + kept
                 continue
-            lo = np.maximum(np.floor((end_wh[:, None] - reach) / step).astype(int), 0)
+            lowest = np.floor((end_wh[:, None] - reach - shift) / step)
+            lo = np.minimum(np.maximum(lowest, 0.0).astype(int), hi[:, None])
             rows = np.arange(hi.max() + 1)
             worth = later[np.minimum(rows, top)] - rows[:, None] * (step / eta)
-            traded = (end_wh[:, None] + step) / eta + _window_max(worth, lo, hi)
+            traded = (end_wh[:, None] - shift + step) / eta + _window_max(worth, lo, hi)
             later = below_wh + free_wh + np.where(reach > 0.0, traded, kept)
-        out: np.ndarray = later[math.ceil(self.start_wh / step)] * 3600.0
+        start = self._index_above(np.array([self.start_wh]), self.offsets[0])[0]
+        out: np.ndarray = later[start] * 3600.0
         return out
 
 
