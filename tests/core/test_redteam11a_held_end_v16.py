@@ -10,8 +10,8 @@ Regressions: a station clock set back, then a meter reset and one high outlier a
 -> 31,800 Wh for 6,300; fixed since: 6,120); strict xfails that pass at 436ac19^: a station claiming 6 days ahead
 after the restart with a +10 kWh queue (1,980 -> 13,780 Wh, beyond the 7,616 our clocks allow);
 a second session started in the hold with our host more than an hour behind (540 -> 2,340 Wh
-for 540). Old gaps (strict xfails, the same at 436ac19^) with their numbers, among them one
-the fuzz found with our clock right: a station clock set 2 h forward lets one outlier count
+for 540). Old gaps (strict xfails, the same at 436ac19^) with their numbers. One the fuzz found
+with our clock right is fixed since: a station clock set 2 h forward let one outlier count
 (52,700 Wh for 2,700).
 """
 
@@ -616,17 +616,12 @@ async def test_a_second_restart_before_the_credit_keeps_the_held_rise(
     assert _session_wh(third) == pytest.approx(TRUTH_WH)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="old gap, found by test_redteam11a_fuzz_told's generator with our clock right: "
-    "observed 52,700 Wh for 2,700; 436ac19^ the same. The station's clock, 2 h behind, is set "
-    "right: the 2 h its stamps then span are allowance (meter.rise_allowance takes the "
-    "charger's elapsed time), so one reading 50 kWh high counts",
-)
 async def test_a_station_clock_set_forward_makes_no_allowance_for_an_outlier(
     h16: Harness,
 ) -> None:
-    """Our clock right throughout, no restart."""
+    """Our clock right throughout, no restart. Was: 52,700 Wh for 2,700 (the 2 h the stamps span
+    once the station's clock is set right were allowance; meter._charger_elapsed_s bounds the
+    time from a base received live by the time we waited)."""
     with our_clock() as clock:
         station = Station(clock, lead=timedelta(hours=-2))
         sim = await h16.charger_client(boot=False)

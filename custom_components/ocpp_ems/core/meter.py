@@ -31,7 +31,13 @@ from .model import (
 )
 from .numbers import parse_number
 from .settings import ChargerSettings
-from .timeutil import clock_offset_s, offsets_agree, parse_future_timestamp, utcnow
+from .timeutil import (
+    CLOCK_OFFSET_TOLERANCE_S,
+    clock_offset_s,
+    offsets_agree,
+    parse_future_timestamp,
+    utcnow,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -610,7 +616,13 @@ def _register_wh(
         return value
     point = _point(value, reading.timestamp, received)  # history or not: no clock state moves
     power = _DEFAULT_MAX_POWER_W if max_power is None else max_power
-    allowance = rise_allowance(power, connector.meter.energy_slack_wh, base, point)
+    allowance = rise_allowance(
+        power,
+        connector.meter.energy_slack_wh,
+        base,
+        point,
+        live_offset_s=charger._live_clock.confirmed_s,
+    )
     as_wh = value * _KWH_WH
     if not base.register_wh - _KWH_WH <= as_wh <= base.register_wh + allowance:
         return value  # a real reset, or no fit: the usual rules judge it
@@ -736,7 +748,9 @@ def _apply_point(
         if newer:
             life_before.prove_life_before(charger, connector, point, transaction, power)
         return True
-    allowance = rise_allowance(power, meter.energy_slack_wh, base, point)
+    allowance = rise_allowance(
+        power, meter.energy_slack_wh, base, point, live_offset_s=charger._live_clock.confirmed_s
+    )
     if 0.0 <= rise <= allowance:
         # A rise our clocks got after the base is the newest reading, whatever the charger's
         # stamps say (its clock set back while ours was behind: kept as history, the base stayed
@@ -1085,25 +1099,55 @@ def by_our_clock_now(then: tuple[datetime, float | None], now: Reception) -> dat
 
 
 def rise_allowance(
-    power_w: float, slack_wh: float | None, base: RegisterPoint, point: RegisterPoint
+    power_w: float,
+    slack_wh: float | None,
+    base: RegisterPoint,
+    point: RegisterPoint,
+    *,
+    live_offset_s: float | None = None,
 ) -> float:
     """How much energy may have been added from ``base`` to ``point``: max power x elapsed time
-    (the largest of the charger's, from a :func:`believable_stamp` base, our clock's and our
-    monotonic clock's: a clock set back never drops energy, nor does our host's sleep, which the
-    monotonic clock does not count) plus the remaining tolerance."""
-    elapsed = 0.0
-    if (
-        base.timestamp is not None
-        and point.timestamp is not None
-        and believable_stamp(base.timestamp, base.received_at)
-    ):
-        elapsed = (point.timestamp - base.timestamp).total_seconds()
-    if base.received_at is not None and point.received_at is not None:
-        elapsed = max(elapsed, (point.received_at - base.received_at).total_seconds())
-    if base._received_monotonic is not None and point._received_monotonic is not None:
-        elapsed = max(elapsed, point._received_monotonic - base._received_monotonic)
+    (the largest of the charger's, :func:`_charger_elapsed_s`, our clock's and our monotonic
+    clock's: a clock set back never drops energy, nor does our host's sleep, which the monotonic
+    clock does not count) plus the remaining tolerance. ``live_offset_s``: the charger's
+    confirmed live clock offset (``LiveClockOffset.confirmed_s``; None: not known)."""
+    ours_s = _our_elapsed_s(base, point)
+    elapsed = max(_charger_elapsed_s(base, point, ours_s, live_offset_s), ours_s)
     slack = ENERGY_TOLERANCE_WH if slack_wh is None else min(slack_wh, ENERGY_TOLERANCE_WH)
     return max_energy_wh(power_w, elapsed, slack)
+
+
+def _our_elapsed_s(base: RegisterPoint, point: RegisterPoint) -> float:
+    """The time between receiving ``base`` and ``point`` (s): the larger by our clock and by our
+    monotonic clock (0: not known)."""
+    elapsed = 0.0
+    if base.received_at is not None and point.received_at is not None:
+        elapsed = (point.received_at - base.received_at).total_seconds()
+    if base._received_monotonic is not None and point._received_monotonic is not None:
+        elapsed = max(elapsed, point._received_monotonic - base._received_monotonic)
+    return elapsed
+
+
+def _charger_elapsed_s(
+    base: RegisterPoint, point: RegisterPoint, ours_s: float, live_offset_s: float | None
+) -> float:
+    """The time from ``base`` to ``point`` by their times (0: unknown, or a base time that is not
+    a :func:`believable_stamp`). An offline queue needs it: stamped over hours, it arrives at
+    once. A base received live (:func:`_on_live_clock`) was taken as we got it, and ``point``
+    before we got it: no more than ``ours_s`` (the time between receiving them) lies between
+    them, whatever a clock set forward since stamps."""
+    if (
+        base.timestamp is None
+        or point.timestamp is None
+        or not believable_stamp(base.timestamp, base.received_at)
+    ):
+        return 0.0
+    elapsed = (point.timestamp - base.timestamp).total_seconds()
+    if base.received_at is not None and _on_live_clock(
+        charger_time(base), base.received_at, live_offset_s
+    ):
+        return min(elapsed, ours_s + CLOCK_OFFSET_TOLERANCE_S)
+    return elapsed
 
 
 def believable_stamp(timestamp: datetime, received: datetime | None) -> bool:
