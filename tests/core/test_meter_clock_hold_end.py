@@ -19,12 +19,12 @@ from .test_meter_host_clock_behind_restart import (
     BEGIN_WH,
     JUMP_WH,
     PER_MINUTE_WH,
+    PLAIN,
+    Restart,
     Station,
-    _charged_then_stored,
-    reconnected_with_queue,
+    ntp_sets_our_clock,
     stopped_within_the_hold,
 )
-from .test_time_hostile import our_clock
 from .v16_harness import Harness, SimCharger
 
 __all__ = ["h16"]
@@ -34,6 +34,7 @@ SESSION_MINUTES = 21
 # Counted at the stop: the 10 minutes before the restart and the queue's first (the tolerance).
 AT_THE_STOP_WH = 11 * PER_MINUTE_WH
 IDLE_MINUTES = 10
+HALF_AN_HOUR = 30
 
 
 def _updated(h: Harness) -> list[float]:
@@ -47,26 +48,42 @@ async def _idle(sim: SimCharger, station: Station, wh: int, minutes: int = IDLE_
         await sim.meter(1, [energy16(wh)], None, station.stamp())
 
 
+async def stopped_then_idle(
+    h: Harness,
+    directory: MemoryDirectory,
+    settings: ServerSettings,
+    restart: Restart = PLAIN,
+    *,
+    ntp: bool = True,
+    idle_minutes: int = HALF_AN_HOUR,
+) -> tuple[Harness, Station]:
+    """:func:`stopped_within_the_hold`; NTP (or not); the station idles ``idle_minutes`` at its
+    stop register."""
+    async with stopped_within_the_hold(h, directory, settings, restart) as (station, second, sim):
+        if ntp:
+            ntp_sets_our_clock(station)
+        await _idle(sim, station, station.wh, minutes=idle_minutes)
+    return second, station
+
+
 async def test_a_resent_reading_brings_part_of_the_owed_rise_and_the_idle_register_the_rest(
     h16: Harness, directory: MemoryDirectory, server_settings: ServerSettings
 ) -> None:
     """After the stop and NTP the station re-sends its fifth queued reading without its
     transaction: the session is owed the rise up to it first, the rest once the idle register
     comes. Was (7f1b157): 1,980 Wh, no SESSION_UPDATED."""
-    with our_clock() as clock:
-        station = Station(clock)
-        stored = await _charged_then_stored(h16, station)
-        resent = station.queue[4]
-        async with reconnected_with_queue(h16, station, stored, directory, server_settings) as (
-            second,
-            sim,
-        ):
-            await station.charge(sim, 1)
-            await station.stop(sim)
-            station.ntp_sets_our_clock()
-            clock.tick(60)
-            await sim.meter(1, [energy16(resent[0])], None, resent[1])
-            await _idle(sim, station, station.wh)
+    queued_fifth: list[tuple[int, str]] = []
+    restart = Restart(queued=lambda station: queued_fifth.append(station.queue[4]))
+    async with stopped_within_the_hold(h16, directory, server_settings, restart) as (
+        station,
+        second,
+        sim,
+    ):
+        ntp_sets_our_clock(station)
+        station.clock.tick(60)
+        resent = queued_fifth[0]
+        await sim.meter(1, [energy16(resent[0])], None, resent[1])
+        await _idle(sim, station, station.wh)
     part_wh = resent[0] - BEGIN_WH
     assert _updated(second) == [pytest.approx(part_wh), pytest.approx(station.wh - BEGIN_WH)]
     assert second.charger.connector(1).last_session_energy_wh == pytest.approx(
@@ -108,11 +125,11 @@ async def test_a_session_started_since_never_counts_a_wh_twice(
         ended = second.charger.connector(1).last_transaction
         station.clock.tick(60)
         if ntp_first:
-            station.ntp_sets_our_clock()
+            ntp_sets_our_clock(station)
         started = await sim.start_tx(meter=station.wh, timestamp=station.stamp())
         station.transaction_id = started.transaction_id
         if not ntp_first:
-            station.ntp_sets_our_clock()
+            ntp_sets_our_clock(station)
         await station.charge(sim, 10)
         await station.stop(sim)
         new = second.charger.connector(1).last_transaction
@@ -136,11 +153,15 @@ async def test_the_reading_that_brings_the_owed_rise_is_told_once(
         second,
         sim,
     ):
-        station.ntp_sets_our_clock()
+        ntp_sets_our_clock(station)
         saves = second.saves
         await _idle(sim, station, station.wh, minutes=1)
         saved = second.saves - saves
     assert (saved, _updated(second)) == (1, [pytest.approx(SESSION_MINUTES * PER_MINUTE_WH)])
+
+
+def _read_every_other_minute(station: Station) -> None:
+    station.queue = station.queue[1::2]
 
 
 @pytest.mark.parametrize("ntp", [True, False], ids=["ntp_steps_our_clock", "no_ntp"])
@@ -150,14 +171,10 @@ async def test_a_queue_read_every_two_minutes_is_owed_from_the_restored_register
     """The station reads its register every 2 minutes: its first queued reading lies beyond
     the tolerance, so nothing is read at the stop and the session is owed the rise from its
     restored register. Was (7f1b157): 1,800 Wh, no SESSION_UPDATED."""
-    async with stopped_within_the_hold(h16, directory, server_settings, every_other=True) as (
-        station,
-        second,
-        sim,
-    ):
-        if ntp:
-            station.ntp_sets_our_clock()
-        await _idle(sim, station, station.wh)
+    every_other = Restart(queued=_read_every_other_minute)
+    second, station = await stopped_then_idle(
+        h16, directory, server_settings, every_other, ntp=ntp, idle_minutes=IDLE_MINUTES
+    )
     truth_wh = SESSION_MINUTES * PER_MINUTE_WH
     assert _updated(second) == [pytest.approx(truth_wh)]
     assert second.charger.connector(1).last_session_energy_wh == pytest.approx(truth_wh)

@@ -9,14 +9,16 @@ jumps years ahead with it, still counts nothing beyond the allowance.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import pytest
 from ocpp.v16 import call
 
+from custom_components.ocpp_ems.core.model import Charger
 from custom_components.ocpp_ems.core.persistence import charger_from_dict
 from custom_components.ocpp_ems.core.settings import ServerSettings
 
@@ -71,11 +73,6 @@ class Station:
         self.queue[after:] = [(wh - at_reset, stamp) for wh, stamp in self.queue[after:]]
         self.wh = self.queue[-1][0]
 
-    def ntp_sets_our_clock(self) -> None:
-        """NTP steps our host's clock right: the station's lead on it is gone."""
-        self.clock.step(HOST_BEHIND)
-        self.lead = timedelta(0)
-
     async def stop(self, sim: SimCharger) -> None:
         await sim.call(
             call.StopTransaction(
@@ -84,10 +81,23 @@ class Station:
         )
 
 
+class StationClock(Protocol):
+    """A station (1.6 or 2.x) whose clock leads ours by ``lead``."""
+
+    clock: OurClock
+    lead: timedelta
+
+
+def ntp_sets_our_clock(station: StationClock) -> None:
+    """NTP steps our host's clock right; the station's clock keeps its own error."""
+    station.clock.step(HOST_BEHIND)
+    station.lead -= HOST_BEHIND
+
+
 async def _charged_then_stored(h: Harness, station: Station) -> dict[str, object]:
     """A session charged 10 minutes; Home Assistant stores it and goes down; the station charges
     10 more minutes, queued, while our host comes up 45 minutes behind (the station's clock
-    stays right). The store."""
+    keeps its ``lead``: none, right). The store."""
     sim = await h.charger_client(boot=False)
     started = await sim.start_tx(meter=BEGIN_WH, timestamp=station.stamp())
     station.transaction_id = started.transaction_id
@@ -95,45 +105,52 @@ async def _charged_then_stored(h: Harness, station: Station) -> dict[str, object
     stored = _stored(h)
     station.queue = [station.next_minute() for _ in range(10)]
     station.clock.step(-HOST_BEHIND)
-    station.lead = HOST_BEHIND
+    station.lead += HOST_BEHIND
     return stored
 
 
+QueueChange = Callable[[Station], object]
+
+
+@dataclass(frozen=True)
+class Restart:
+    """How the restart of :func:`restarted_behind` differs from the plain one."""
+
+    station_error: timedelta = timedelta(0)  # the station's clock off the truth throughout
+    queued: QueueChange | None = None  # changes the station's queue
+    restore: Callable[[dict[str, object]], Charger] = charger_from_dict  # Home Assistant's start
+
+
+PLAIN = Restart()  # the station's clock right, its queue as it charged
+
+
 @asynccontextmanager
-async def reconnected_with_queue(
-    h: Harness,
-    station: Station,
-    stored: dict[str, object],
-    directory: MemoryDirectory,
-    settings: ServerSettings,
-) -> AsyncIterator[tuple[Harness, SimCharger]]:
-    """Home Assistant restarted from ``stored``; the station reconnects (no boot) and sends its
-    queue."""
-    async with harness_with(charger_from_dict(stored), directory, settings, type(h)) as restored:
-        sim = await restored.charger_client(boot=False)
-        await station.send_queue(sim)
-        yield restored, sim
+async def restarted_behind(
+    h: Harness, directory: MemoryDirectory, settings: ServerSettings, restart: Restart = PLAIN
+) -> AsyncIterator[tuple[Station, Harness, SimCharger]]:
+    """A session stored (:func:`_charged_then_stored`); Home Assistant restarted from the store
+    with our host's clock behind; the station reconnects (no boot) and sends its queue."""
+    with our_clock() as clock:
+        station = Station(clock, lead=restart.station_error)
+        stored = await _charged_then_stored(h, station)
+        if restart.queued is not None:
+            restart.queued(station)
+        async with harness_with(restart.restore(stored), directory, settings, type(h)) as restored:
+            sim = await restored.charger_client(boot=False)
+            await station.send_queue(sim)
+            yield station, restored, sim
 
 
 @asynccontextmanager
 async def stopped_within_the_hold(
-    h: Harness, directory: MemoryDirectory, settings: ServerSettings, *, every_other: bool = False
+    h: Harness, directory: MemoryDirectory, settings: ServerSettings, restart: Restart = PLAIN
 ) -> AsyncIterator[tuple[Station, Harness, SimCharger]]:
-    """A session stored, its queue sent after a restart with our host's clock behind, a live
-    minute and the stop, all while the queue's rise is held for our clock (``every_other``: the
-    station queued a reading every 2 minutes)."""
-    with our_clock() as clock:
-        station = Station(clock)
-        stored = await _charged_then_stored(h, station)
-        if every_other:
-            station.queue = station.queue[1::2]
-        async with reconnected_with_queue(h, station, stored, directory, settings) as (
-            restored,
-            sim,
-        ):
-            await station.charge(sim, 1)
-            await station.stop(sim)
-            yield station, restored, sim
+    """:func:`restarted_behind`, then a live minute and the stop, all while the queue's rise is
+    held for our clock."""
+    async with restarted_behind(h, directory, settings, restart) as (station, restored, sim):
+        await station.charge(sim, 1)
+        await station.stop(sim)
+        yield station, restored, sim
 
 
 @pytest.mark.parametrize("ntp", [True, False], ids=["ntp_steps_our_clock", "no_ntp"])
@@ -142,21 +159,15 @@ async def test_queued_readings_after_our_clock_came_up_behind_count_once_our_clo
 ) -> None:
     """Was: the queue's rise beyond the tolerance taken for a jump (180, 70, 0, ... Wh of its
     1,800 Wh counted). Without NTP our monotonic clock covers it after ~5 live minutes."""
-    with our_clock() as clock:
-        station = Station(clock)
-        stored = await _charged_then_stored(h16, station)
-        async with reconnected_with_queue(h16, station, stored, directory, server_settings) as (
-            restored,
-            sim,
-        ):
-            await station.charge(sim, 3)
-            if ntp:
-                station.ntp_sets_our_clock()
-            await station.charge(sim, 7)
-            clock.tick(30)
-            await station.stop(sim)
-            connector = restored.charger.connector(1)
-            lifetime = restored.charger.lifetime_energy.total_wh
+    async with restarted_behind(h16, directory, server_settings) as (station, restored, sim):
+        await station.charge(sim, 3)
+        if ntp:
+            ntp_sets_our_clock(station)
+        await station.charge(sim, 7)
+        station.clock.tick(30)
+        await station.stop(sim)
+        connector = restored.charger.connector(1)
+        lifetime = restored.charger.lifetime_energy.total_wh
     minutes = 10 + 10 + 10
     assert connector.transaction is None
     assert connector.last_session_energy_wh == pytest.approx(minutes * PER_MINUTE_WH)
@@ -171,25 +182,27 @@ async def test_a_register_jump_while_our_clock_is_behind_counts_nothing(
     station, its clock to 2037): never explained by the station's clock since the stored register
     (nor by ours, even once NTP set it), so the jump is confirmed and counts nothing, as it did
     before our clock's step back was held. Passes before and after."""
-    with our_clock() as clock:
-        station = Station(clock)
-        stored = await _charged_then_stored(h16, station)
-        jumped = [(wh + JUMP_WH, stamp) for wh, stamp in station.queue[5:]]
+
+    def jumped(station: Station) -> None:
+        after_the_jump = [(wh + JUMP_WH, stamp) for wh, stamp in station.queue[5:]]
         if station_clock == "jumped_to_2037":
-            jumped = [(wh, YEAR_2037.isoformat()) for wh, _ in jumped]
+            after_the_jump = [(wh, YEAR_2037.isoformat()) for wh, _ in after_the_jump]
             station.lead = YEAR_2037 - datetime.now(UTC)
-        station.queue[5:] = jumped
+        station.queue[5:] = after_the_jump
         station.wh += JUMP_WH
-        async with reconnected_with_queue(h16, station, stored, directory, server_settings) as (
-            restored,
-            sim,
-        ):
-            await station.charge(sim, 10)
-            clock.step(HOST_BEHIND)
-            await station.charge(sim, 10)
-            await station.stop(sim)
-            connector = restored.charger.connector(1)
-            lifetime = restored.charger.lifetime_energy.total_wh
+
+    restart = Restart(queued=jumped)
+    async with restarted_behind(h16, directory, server_settings, restart) as (
+        station,
+        restored,
+        sim,
+    ):
+        await station.charge(sim, 10)
+        station.clock.step(HOST_BEHIND)
+        await station.charge(sim, 10)
+        await station.stop(sim)
+        connector = restored.charger.connector(1)
+        lifetime = restored.charger.lifetime_energy.total_wh
     counted = connector.last_session_energy_wh
     assert connector.transaction is None
     assert counted <= (10 + 10 + 20) * PER_MINUTE_WH  # the jump never counts
@@ -202,18 +215,16 @@ async def test_a_register_reset_while_our_clock_is_behind_is_taken_not_held(
     """The register resets (a replaced meter) in the queue: no rise to hold, a new life whose
     live rise counts (held, it would never be confirmed: nothing counted for the session's
     rest)."""
-    with our_clock() as clock:
-        station = Station(clock)
-        stored = await _charged_then_stored(h16, station)
-        station.reset_in_the_queue(after=5)
-        async with reconnected_with_queue(h16, station, stored, directory, server_settings) as (
-            restored,
-            sim,
-        ):
-            connector = restored.charger.connector(1)
-            assert connector.transaction is not None
-            before_live = connector.transaction.energy_wh
-            await station.charge(sim, 10)
-            live = connector.transaction.energy_wh - before_live
+    restart = Restart(queued=lambda station: station.reset_in_the_queue(after=5))
+    async with restarted_behind(h16, directory, server_settings, restart) as (
+        station,
+        restored,
+        sim,
+    ):
+        connector = restored.charger.connector(1)
+        assert connector.transaction is not None
+        before_live = connector.transaction.energy_wh
+        await station.charge(sim, 10)
+        live = connector.transaction.energy_wh - before_live
     # The live minutes count (with what the queue's new life had left to confirm).
     assert 10 * PER_MINUTE_WH <= live <= 15 * PER_MINUTE_WH

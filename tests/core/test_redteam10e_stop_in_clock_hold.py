@@ -24,55 +24,30 @@ register only (it needs that hold from the reset's first value on).
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
-
 import pytest
 
 from custom_components.ocpp_ems.core.model import EventKind
-from custom_components.ocpp_ems.core.persistence import charger_from_dict
 from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .fakes import MemoryDirectory
-from .test_energy_quirks import energy16, h16, harness_with
+from .test_energy_quirks import h16
+from .test_meter_clock_hold_end import _updated, stopped_then_idle
 from .test_meter_host_clock_behind_restart import (
-    HOST_BEHIND,
     PER_MINUTE_WH,
+    Restart,
     Station,
-    _charged_then_stored,
-    reconnected_with_queue,
-    stopped_within_the_hold,
+    ntp_sets_our_clock,
+    restarted_behind,
 )
-from .test_redteam10a_session_across_restarts import BEGIN_WH, Session, h
-from .test_time_hostile import our_clock
-from .test_v201_reboot_mark import _stored
+from .test_redteam10a_session_across_restarts import Session, h
+from .test_redteam11a_held_end_v201 import _ended, _idle, _restarted_with_queue
 from .v16_harness import Harness
 from .v201_harness import V201Harness
-from .v201_reuse import cable_started, periodic_updated, send
 
 __all__ = ["h", "h16"]
 
 # 10 minutes before the restart, 10 queued, 1 live before the stop.
 TRUTH_SESSION_WH = 21 * PER_MINUTE_WH
-IDLE_MINUTES = 30
-
-
-async def _v16_stop_then_idle(
-    h16: Harness, directory: MemoryDirectory, settings: ServerSettings, ntp: bool
-) -> tuple[Harness, Station]:
-    """1.6: the queue, a live minute, the stop within the hold; then (NTP or not) the station
-    idles, its register unchanged, a reading a minute."""
-    async with stopped_within_the_hold(h16, directory, settings) as (station, second, sim):
-        if ntp:
-            station.ntp_sets_our_clock()
-        for _ in range(IDLE_MINUTES):
-            station.clock.tick(60)
-            await sim.meter(1, [energy16(station.wh)], None, station.stamp())
-    return second, station
-
-
-def _updated(h: Harness) -> list[float]:
-    return [e.data["energy_wh"] for e in h.events if e.kind is EventKind.SESSION_UPDATED]
 
 
 @pytest.mark.parametrize("ntp", [True, False], ids=["ntp_steps_our_clock", "no_ntp"])
@@ -81,7 +56,7 @@ async def test_v16_the_lifetime_takes_the_held_rise_once_after_the_stop(
 ) -> None:
     """Pins 7f1b157's gain (a426f13^: 22,410 Wh): the held rise reaches the lifetime once our
     clocks cover it, after the stop, counted once (not again by the idle readings)."""
-    second, station = await _v16_stop_then_idle(h16, directory, server_settings, ntp)
+    second, station = await stopped_then_idle(h16, directory, server_settings, ntp=ntp)
     assert second.charger.lifetime_energy.total_wh == pytest.approx(station.wh)
 
 
@@ -90,7 +65,7 @@ async def test_v16_a_stop_within_the_clock_hold_credits_the_held_rise_to_its_ses
     h16: Harness, directory: MemoryDirectory, server_settings: ServerSettings, ntp: bool
 ) -> None:
     """Was (7f1b157): 1,980 Wh, no SESSION_UPDATED."""
-    second, _ = await _v16_stop_then_idle(h16, directory, server_settings, ntp)
+    second, _ = await stopped_then_idle(h16, directory, server_settings, ntp=ntp)
     connector = second.charger.connector(1)
     assert connector.last_session_energy_wh == pytest.approx(TRUTH_SESSION_WH)
     assert _updated(second) == [pytest.approx(TRUTH_SESSION_WH)]
@@ -98,32 +73,13 @@ async def test_v16_a_stop_within_the_clock_hold_credits_the_held_rise_to_its_ses
 
 async def _v2_ended_then_idle(
     h: V201Harness, directory: MemoryDirectory, settings: ServerSettings
-) -> tuple[Harness, Session, list[Any]]:
+) -> tuple[Harness, Session, list[float]]:
     """2.x: the queue, a live minute, Ended within the hold; NTP; the station idles."""
-    with our_clock() as clock:
-        session = Session(clock)
-        sim = await h.charger_client(boot=True)
-        await send(sim, cable_started(BEGIN_WH, session.stamp(), charging_state="Charging"))
-        await session.charge(sim, 10)
-        stored = _stored(h)
-        session.queue_while_offline(10)
-        clock.step(-HOST_BEHIND)
-        session.lead = HOST_BEHIND
-        async with harness_with(charger_from_dict(stored), directory, settings, type(h)) as second:
-            sim = await second.charger_client(boot=False)
-            await session.send_queue(sim)
-            await session.charge(sim, 1)
-            ended = periodic_updated(
-                session.seq_no, session.wh, session.stamp(), stopped_reason="EVDisconnected"
-            )
-            del ended["evse"]
-            await send(sim, ended)
-            clock.step(HOST_BEHIND)
-            session.lead = timedelta(0)
-            register = [{"value": session.wh, "measurand": "Energy.Active.Import.Register"}]
-            for _ in range(IDLE_MINUTES):
-                clock.tick(60)
-                await sim.meter_values(1, register, timestamp=session.stamp())
+    async with _restarted_with_queue(h, directory, settings) as (session, second, sim):
+        await session.charge(sim, 1)
+        await _ended(sim, session)
+        ntp_sets_our_clock(session)
+        await _idle(sim, session)
     ended_records = [
         e.data["energy_wh"] for e in second.events if e.kind is EventKind.SESSION_ENDED
     ]
@@ -155,19 +111,17 @@ async def _reset_in_the_queue(
     resets (a replaced meter) and the queue's last 5 minutes are its new life; 10 live minutes,
     the stop. ``ntp_first``: NTP sets our clock before the station reconnects. The session's
     energy."""
-    with our_clock() as clock:
-        station = Station(clock)
-        stored = await _charged_then_stored(h16, station)
+
+    def reset_in_the_queue(station: Station) -> None:
         station.reset_in_the_queue(after=5)
         if ntp_first:
-            station.ntp_sets_our_clock()
-        async with reconnected_with_queue(h16, station, stored, directory, settings) as (
-            second,
-            sim,
-        ):
-            await station.charge(sim, 10)
-            await station.stop(sim)
-            return second.charger.connector(1).last_session_energy_wh, station
+            ntp_sets_our_clock(station)
+
+    restart = Restart(queued=reset_in_the_queue)
+    async with restarted_behind(h16, directory, settings, restart) as (station, second, sim):
+        await station.charge(sim, 10)
+        await station.stop(sim)
+        return second.charger.connector(1).last_session_energy_wh, station
 
 
 # All 30 minutes but the new life's first (its reset step confirmed by its second value).

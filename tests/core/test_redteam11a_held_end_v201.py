@@ -20,12 +20,13 @@ from typing import Any
 
 import pytest
 
-from custom_components.ocpp_ems.core.model import EventKind
 from custom_components.ocpp_ems.core.persistence import charger_from_dict
 from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .fakes import MemoryDirectory
 from .test_energy_quirks import harness_with
+from .test_meter_clock_hold_end import _updated
+from .test_meter_host_clock_behind_restart import ntp_sets_our_clock
 from .test_redteam10a_session_across_restarts import (
     BEGIN_WH,
     HOST_BEHIND,
@@ -39,6 +40,7 @@ from .test_redteam11a_held_end_v16 import (
     OUTLIER_WH,
     SIX_DAYS,
     THREE_HOURS,
+    _session_wh,
 )
 from .test_time_hostile import our_clock
 from .test_v201_reboot_mark import _stored
@@ -66,12 +68,6 @@ async def _ended(sim: Any, session: Session, *, with_register: bool = True) -> N
     if not with_register:
         del frame["meter_value"]
     await send(sim, frame)
-
-
-def _set_our_clock(session: Session) -> None:
-    """NTP steps our host's clock right; the station's clock keeps its own error."""
-    session.clock.step(HOST_BEHIND)
-    session.lead -= HOST_BEHIND
 
 
 async def _idle(sim: Any, session: Session, minutes: int = IDLE_MINUTES) -> None:
@@ -111,14 +107,6 @@ async def _restarted_with_queue(
             yield session, second, sim
 
 
-def _updated(h: Harness) -> list[float]:
-    return [e.data["energy_wh"] for e in h.events if e.kind is EventKind.SESSION_UPDATED]
-
-
-def _session_wh(h: Harness) -> float:
-    return h.charger.connectors[1].last_session_energy_wh
-
-
 # --- gains ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("with_register", [True, False], ids=["ended_register", "ended_bare"])
 @pytest.mark.parametrize("error", [THREE_HOURS, ELEVEN_YEARS], ids=["ahead_3h", "year_2037"])
@@ -137,7 +125,7 @@ async def test_v2_a_station_clock_far_ahead_is_owed_its_held_rise(
     ):
         await session.charge(sim, 1)
         await _ended(sim, session, with_register=with_register)
-        _set_our_clock(session)
+        ntp_sets_our_clock(session)
         await _idle(sim, session)
     assert _session_wh(second) == pytest.approx(TRUTH_WH)
     assert _updated(second) == [pytest.approx(TRUTH_WH)]
@@ -160,7 +148,7 @@ async def test_v2_a_station_clock_set_back_then_a_reset_and_an_outlier_count_no_
         truth_wh = session.wh - BEGIN_WH
         session.wh = 0.0
         await session.charge(sim, 3)
-        _set_our_clock(session)
+        ntp_sets_our_clock(session)
         await session.charge(sim, 3)
         session.clock.tick(60)
         session.wh += PER_MINUTE_WH
@@ -198,7 +186,7 @@ async def _v2_six_days_ahead(
     ) as (session, second, sim):
         await session.charge(sim, 1)
         await _ended(sim, session)
-        _set_our_clock(session)
+        ntp_sets_our_clock(session)
         await _idle(sim, session, minutes=60)
     return second
 
@@ -248,7 +236,7 @@ async def _v2_second_session_in_the_hold(
             await send(sim, updated, SECOND_SESSION_ID)
         ended = _frame(session, session.wh, stopped_reason="EVDisconnected")
         await send(sim, ended, SECOND_SESSION_ID)
-        _set_our_clock(session)
+        ntp_sets_our_clock(session)
         await _idle(sim, session)
     first, last = second.charger.recently_ended[-2:]
     return first.energy_wh, last.energy_wh
@@ -295,6 +283,6 @@ async def test_v2_a_reconnect_before_the_credit_keeps_the_owed_rise(
         await session.charge(sim, 1)
         await _ended(sim, session)
         reconnected = await second.charger_client(boot=False)
-        _set_our_clock(session)
+        ntp_sets_our_clock(session)
         await _idle(reconnected, session)
     assert _session_wh(second) == pytest.approx(TRUTH_WH)

@@ -72,8 +72,9 @@ def now_iso(offset_s: float = 0.0) -> str:
     return (datetime.now(UTC) + timedelta(seconds=offset_s)).isoformat()
 
 
-async def wait_for(predicate: Callable[[], Any], seconds: float = 5.0) -> None:
-    """Poll ``predicate`` until it is truthy (TimeoutError after ``seconds``)."""
+async def wait_for(predicate: Callable[[], Any], seconds: float = 15.0) -> None:
+    """Poll ``predicate`` until it is truthy (TimeoutError after ``seconds``: generous, as
+    signing a certificate in the executor of a loaded CI machine has taken over 5 s)."""
     async with asyncio.timeout(seconds):
         while not predicate():  # noqa: ASYNC110 - the state lives in another component
             await asyncio.sleep(0.01)

@@ -16,6 +16,7 @@ from custom_components.ocpp_ems.core.ems import (
     Mode,
     SiteSettings,
 )
+from custom_components.ocpp_ems.core.ems.charger_work import ChargerMemory
 from custom_components.ocpp_ems.core.ems.response import WriteKind
 
 from .test_driver import T0, Clock
@@ -134,39 +135,52 @@ def test_a_refused_lower_is_asked_again_once_while_the_car_draws_above_it() -> N
     assert offered == ChargerCommand(FUSE_A - MARGIN_A - HOUSE_A - (32.0 - lower.current_a), 3)
 
 
+def _memory_of_a(manager: EnergyManager) -> ChargerMemory:
+    memory = manager.memory("a")
+    assert memory is not None
+    return memory
+
+
+def _forgotten_then_decided(
+    car_a: float,
+) -> tuple[ChargerCommand, ChargerCommand | None, float, ChargerMemory]:
+    """The fuse's lower is forgotten (``invalidate``) and the next decision sees the car at
+    ``car_a``: the lower, that decision's write, when the charger had started, its memory."""
+    manager, lower = _fast_at_32_a_then_house_up()
+    memory = _memory_of_a(manager)
+    started_at = memory.started_at
+    manager.invalidate("a")
+    write = _update(manager, 41.0, car_a=car_a, house_a=HOUSE_A)
+    return lower, write, started_at, memory
+
+
+def _last_write_kind(memory: ChargerMemory) -> WriteKind:
+    last = memory.response.last_write
+    assert last is not None
+    return last.kind
+
+
 def test_a_write_forgotten_while_the_car_draws_is_written_again_as_a_change() -> None:
     """The lower was forgotten (a refusal forgiven past the write interval: ``invalidate``):
     written again while the car draws 32 A, it is a drop the response learner watches, not a
     start (``limiter._starts``; as a start, a 15-25 s charger learned no change and hunted)."""
-    manager, lower = _fast_at_32_a_then_house_up()
-    memory = manager.memory("a")
-    assert memory is not None
-    started_at = memory.started_at
-    manager.invalidate("a")
-    assert _update(manager, 41.0, car_a=32.0, house_a=HOUSE_A) == lower
+    lower, write, started_at, memory = _forgotten_then_decided(car_a=32.0)
+    assert write == lower
     assert memory.started_at == started_at
-    last = memory.response.last_write
-    assert last is not None
-    assert last.kind is WriteKind.DROP
+    assert _last_write_kind(memory) is WriteKind.DROP
 
 
 def test_a_write_forgotten_while_the_car_draws_nothing_starts_it() -> None:
-    manager, _ = _fast_at_32_a_then_house_up()
-    memory = manager.memory("a")
-    assert memory is not None
-    manager.invalidate("a")
-    assert _update(manager, 41.0, car_a=0.0, house_a=HOUSE_A) is not None
+    _, write, _, memory = _forgotten_then_decided(car_a=0.0)
+    assert write is not None
     assert memory.started_at == 41.0
-    last = memory.response.last_write
-    assert last is not None
-    assert last.kind is WriteKind.START
+    assert _last_write_kind(memory) is WriteKind.START
 
 
 def test_a_refused_write_no_longer_the_last_stays_in_the_response_history() -> None:
     """A newer decision's write followed the refused one: that one's limit may show."""
     manager, lower = _fast_at_32_a_then_house_up()
-    memory = manager.memory("a")
-    assert memory is not None
+    memory = _memory_of_a(manager)
     written = list(memory.response.writes)
     manager.refused("a", ChargerCommand(25.0, 3))
     assert list(memory.response.writes) == written
