@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from ocpp.v16 import call
 
-from custom_components.ocpp_ems.core import current_control
+from custom_components.ocpp_ems.core import backoff, current_control
 from custom_components.ocpp_ems.core.current_control import MAX_LIMIT_DURATION_S, CurrentController
 from custom_components.ocpp_ems.core.errors import ChargerNotConnectedError, CommandRejectedError
 from custom_components.ocpp_ems.core.model import (
@@ -973,7 +973,7 @@ async def test_a_charger_refusing_every_limit_is_told_once_and_asked_less_and_le
     system" off) got a WARNING and a rewrite every 30 s, forever. Scaled down: a refresh retry
     after 0.1 s, backed off to at most 1.6 s (10 min in real life)."""
     monkeypatch.setattr(current_control, "REFRESH_RETRY_S", 0.1)
-    monkeypatch.setattr(current_control, "REFUSED_RETRY_MAX_S", 1.6)
+    monkeypatch.setattr(backoff, "REFUSED_RETRY_MAX_S", 1.6)
     settings.live_limit_duration_s = 2
     sim = await attached(h)
     controller = h.get_controller()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from custom_components.ocpp_ems.core.current_control import REFUSED_RETRY_MAX_S
+from custom_components.ocpp_ems.core.backoff import REFUSED_RETRY_MAX_S
 from custom_components.ocpp_ems.core.ems.types import Mode
 from custom_components.ocpp_ems.core.settings import PauseStrategy
 

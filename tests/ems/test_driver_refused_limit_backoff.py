@@ -16,7 +16,7 @@ from itertools import pairwise
 
 import pytest
 
-from custom_components.ocpp_ems.core.current_control import REFUSED_RETRY_MAX_S
+from custom_components.ocpp_ems.core.backoff import REFUSED_RETRY_MAX_S
 from custom_components.ocpp_ems.core.ems.config import SiteSettings
 from custom_components.ocpp_ems.core.ems.driver import ChargerLink
 from custom_components.ocpp_ems.core.ems.types import ChargerCommand, Reason

@@ -9,7 +9,7 @@ import asyncio
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from custom_components.ocpp_ems.core.current_control import REFUSED_RETRY_MAX_S
+from custom_components.ocpp_ems.core.backoff import REFUSED_RETRY_MAX_S
 from custom_components.ocpp_ems.core.ems.driver import ChargerLink
 from custom_components.ocpp_ems.core.ems.types import ChargerCommand, Mode
 from custom_components.ocpp_ems.core.errors import CommandTimeoutError

@@ -60,6 +60,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
+from .backoff import REFUSED_RETRY_MAX_S, backed_off
 from .errors import (
     ChargerNotConnectedError,
     CommandRejectedError,
@@ -139,9 +140,7 @@ REFRESH_RETRY_S = 30.0
 # ... but not sooner than this (s): a charger that refuses at once is not asked in a busy loop.
 REFRESH_RETRY_MIN_S = 0.1
 # While the charger refuses the live limit, each retry of the refresh waits twice the one before,
-# up to this (s): a rewrite every REFRESH_RETRY_S of a limit it refuses anyway only fills the log.
-# (So does the stop of a self-started transaction the charger leaves unanswered: backed_off.)
-REFUSED_RETRY_MAX_S = 600.0
+# up to backoff.REFUSED_RETRY_MAX_S (backed_off).
 # The mismatch source of a live limit the charger refused.
 REFUSED = "refused"
 # What the user can do about it (logged with the first refusal of a run).
@@ -152,15 +151,6 @@ REFUSED_ADVICE = (
     "one, its refusals are logged at debug level and the limit is written again less often (at "
     f"most every {REFUSED_RETRY_MAX_S / 60:.0f} min)"
 )
-
-
-def backed_off(delay: float, previous: float | None) -> float:
-    """The next wait of a retry that keeps failing: ``delay`` the first time, then twice the wait
-    before (up to :data:`REFUSED_RETRY_MAX_S`): a charger that keeps failing is asked less and
-    less often."""
-    if previous is None:
-        return delay
-    return min(max(delay, 2 * previous), REFUSED_RETRY_MAX_S)
 
 
 def tx_profile_id(connector_id: int) -> int:

@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from .backoff import backed_off
 from .errors import (
     ChargerNotConnectedError,
     CommandTimeoutError,
@@ -405,9 +406,6 @@ class TransactionStops:
         """The charger left the stop of ``unanswered`` unanswered: unlike a refusal, it may still
         charge. Asked again after a wait, twice the one before while it stays silent (a busy or
         dead charger is not hammered); told once per run of failed stops."""
-        # Imported here: current_control (the home of the back-off and its cap) imports this module.
-        from .current_control import backed_off
-
         first = self._stop_failures.first(err)
         delay = self._stop_retry_s = backed_off(
             self._control.self_started_stop_retry_s, self._stop_retry_s
