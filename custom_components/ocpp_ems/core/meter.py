@@ -375,6 +375,8 @@ def apply_reading(
     )
     applied = apply_register(live=live)
     live_offset = None if applied.taken_before else _follow_clock(charger, reading.timestamp, at)
+    if live_offset is not None and applied.base_wh is not None:
+        meter._energy_live_offset_s = live_offset  # the base itself confirmed it: received live
     if applied.before_reset and _on_live_clock(reading.timestamp, at, live_offset):
         # Taken now, so in the register's new life: the charger's clock went back since.
         applied = apply_register(live=True)
@@ -574,7 +576,7 @@ def _apply_register(
     if _sent_before_clock_went_back(connector.meter, reading.timestamp, register_wh):
         return _RegisterApplied(changed=False, taken_before=True, base_wh=None)
     base = _base(charger, connector, transaction)
-    point = _point(register_wh, reading.timestamp, received)
+    point = _point(charger, register_wh, reading.timestamp, received)
     if not live and life_before.of_life_before(connector.meter, base, point):
         life_before.hold_life_before(connector.meter, point, _own(connector, transaction))
         return _RegisterApplied(changed=False, taken_before=False, base_wh=None, before_reset=True)
@@ -614,7 +616,7 @@ def _register_wh(
     base = _base(charger, connector, transaction)
     if base is None or value * _UNITLESS_KWH_RATIO > base.register_wh:
         return value
-    point = _point(value, reading.timestamp, received)  # history or not: no clock state moves
+    point = _point(charger, value, reading.timestamp, received)  # no clock state moves
     power = _DEFAULT_MAX_POWER_W if max_power is None else max_power
     allowance = rise_allowance(
         power,
@@ -941,6 +943,7 @@ def read_register(meter: MeterState) -> RegisterPoint | None:
         received_at=meter.energy_received_at,
         _received_monotonic=meter._energy_received_monotonic,
         charger_stamp=meter._energy_charger_stamp,
+        live_offset_s=meter._energy_live_offset_s,
     )
 
 
@@ -948,17 +951,18 @@ def _received_point(
     charger: Charger, register_wh: float, timestamp: datetime | None, received: datetime | None
 ) -> RegisterPoint:
     """:func:`_point`, the charger's clock ahead noted by its :func:`effective_time`."""
-    point = _point(register_wh, timestamp, received)
+    point = _point(charger, register_wh, timestamp, received)
     assert point.received_at is not None
     effective_time(charger, charger_time(point), point.received_at)
     return point
 
 
 def _point(
-    register_wh: float, timestamp: datetime | None, received: datetime | None
+    charger: Charger, register_wh: float, timestamp: datetime | None, received: datetime | None
 ) -> RegisterPoint:
     """``register_wh`` stamped ``timestamp`` (None: not stamped), as of the time it stands for
-    (:func:`_time_of`), received as :func:`reception` says."""
+    (:func:`_time_of`), received as :func:`reception` says, with the charger's live clock offset
+    confirmed by then."""
     received_at, monotonic = reception(received)
     stamp = timestamp or received_at
     when = _time_of(stamp, received_at)
@@ -968,6 +972,7 @@ def _point(
         received_at=received_at,
         _received_monotonic=monotonic,
         charger_stamp=_replaced_stamp(stamp, when),
+        live_offset_s=charger._live_clock.confirmed_s,
     )
 
 
@@ -1109,9 +1114,14 @@ def rise_allowance(
     """How much energy may have been added from ``base`` to ``point``: max power x elapsed time
     (the largest of the charger's, :func:`_charger_elapsed_s`, our clock's and our monotonic
     clock's: a clock set back never drops energy, nor does our host's sleep, which the monotonic
-    clock does not count) plus the remaining tolerance. ``live_offset_s``: the charger's
-    confirmed live clock offset (``LiveClockOffset.confirmed_s``; None: not known)."""
+    clock does not count) plus the remaining tolerance. Whether ``base`` was received live is
+    judged by the live clock offset confirmed when we received it (``base.live_offset_s``: one
+    confirmed since, after we told the charger the time, is another clock's), else by
+    ``live_offset_s``, the charger's confirmed now (``LiveClockOffset.confirmed_s``; None: not
+    known)."""
     ours_s = _our_elapsed_s(base, point)
+    if base.live_offset_s is not None:
+        live_offset_s = base.live_offset_s
     elapsed = max(_charger_elapsed_s(base, point, ours_s, live_offset_s), ours_s)
     slack = ENERGY_TOLERANCE_WH if slack_wh is None else min(slack_wh, ENERGY_TOLERANCE_WH)
     return max_energy_wh(power_w, elapsed, slack)
@@ -1191,8 +1201,7 @@ def _take(
     if newer or meter.energy_timestamp is None:
         _move_base_time(meter, point)
     else:
-        meter.energy_received_at = point.received_at
-        meter._energy_received_monotonic = point._received_monotonic
+        _move_base_reception(meter, point)
     meter.energy_slack_wh = None if slack is None else min(slack - credit, ENERGY_TOLERANCE_WH)
     meter.energy_candidate = None
     count_lifetime(charger, connector, register_wh, credit, fresh=fresh)
@@ -1224,9 +1233,15 @@ def _move_base_time(meter: MeterState, point: RegisterPoint) -> None:
     """The base counts from ``point``'s time, and from when we received it."""
     meter.energy_timestamp = point.timestamp
     meter._energy_charger_stamp = point.charger_stamp
+    _move_base_reception(meter, point)
+    _forget_history_passed(meter)
+
+
+def _move_base_reception(meter: MeterState, point: RegisterPoint) -> None:
+    """The base was received when ``point`` was, with the live clock offset confirmed then."""
     meter.energy_received_at = point.received_at
     meter._energy_received_monotonic = point._received_monotonic
-    _forget_history_passed(meter)
+    meter._energy_live_offset_s = point.live_offset_s
 
 
 def _forget_history_passed(meter: MeterState) -> None:

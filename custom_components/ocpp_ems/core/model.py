@@ -128,6 +128,10 @@ class RegisterPoint:
     # The charger's own stamp when ``timestamp`` is not it (``meter.effective_time`` found it too
     # far ahead of our clock); None: ``timestamp`` is the charger's stamp, or there was none.
     charger_stamp: datetime | None = None
+    # The charger's live clock offset confirmed when we received it (``LiveClockOffset``; s):
+    # whether it was received live is judged by it, not by one confirmed since (None: none was,
+    # or not known: restored).
+    live_offset_s: float | None = None
 
 
 @dataclass(kw_only=True)
@@ -147,6 +151,8 @@ class MeterState:
     _energy_received_monotonic: float | None = None
     # The charger's own stamp of it when ``energy_timestamp`` is not it (RegisterPoint's).
     _energy_charger_stamp: datetime | None = None
+    # The live clock offset confirmed when it was received (RegisterPoint's).
+    _energy_live_offset_s: float | None = None
     # What is left of the tolerance above max power x time (None: all of it).
     energy_slack_wh: float | None = None
     # An implausible value (reset, jump or outlier) waiting for the next one to confirm it.
