@@ -42,9 +42,9 @@ Every estimate errs towards more PV for the solar cars:
   response delay and which car draws are dropped.
 Solve times (this machine, numpy, no solver), 16-17 h days: physical 0.05-0.3 s; equal-import
 0.1-0.4 s with one solar car, 0.6-0.9 s with two (at most 2.2 s in the suite with two busy
-workers; ``Bound.solve_s`` has each run's); with a battery 0.3-5.2 s of CPU, up to 14 s of
-wall time on a loaded machine (its SoC programme: a 1 Wh grid over the capacity times the
-import prices, per 5-minute block).
+workers; ``Bound.solve_s`` has each run's); with a battery 0.5-4.7 s of CPU on the suite's battery
+runs, more wall time on a loaded machine (its SoC programme: a 0.25 Wh grid over the SoC range
+each 5-minute block can reach, times the import prices).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ MIN_A_NEAR_FULL = 0.5  # the plant's car draws down to 0.5 A once its own limit 
 LAMBDA_STAGES = 3  # grids of import prices, each narrowed around the best of the last
 LAMBDA_POINTS = 16
 BATTERY_BLOCK_S = 300  # the battery programme's time step (``_BatteryProgramme``)
-BATTERY_GRID_WH = 1.0  # its grid of cell energy
+BATTERY_GRID_WH = 0.25  # its grid of cell energy (over the states a block can reach)
 
 
 @dataclass(frozen=True)
@@ -351,6 +351,11 @@ class _BatteryProgramme:
     day's SoC drifted up by as much as a step per block). A trade ends between two points: for
     z in (i - 1, i] steps above the next grid's o, y + later(z) <= (end - o + step) / eta +
     later(i) - i step / eta (up to step / eta Wh of PV per trading block, the bound's rounding).
+    Each block's grid spans only the states the programme can reach there from the start
+    (``_ranges``): its value there is the same as over the whole capacity, so the step can be
+    finer at the cost of the reachable range (a sunny day's full range costs about what the
+    1 Wh grid over the capacity did). A finer grid holding the coarser one's points is no higher:
+    it rounds each state up by less.
     """
 
     def __init__(self, day: _Day) -> None:
@@ -371,7 +376,7 @@ class _BatteryProgramme:
         self.drain_wh = day.battery_owed_w() / self.eta / 3600.0
         n = day.surplus.size
         self.edges = [*range(0, n, BATTERY_BLOCK_S), n]
-        self.grid = np.arange(math.ceil(self.capacity_wh / BATTERY_GRID_WH) + 1) * BATTERY_GRID_WH
+        self.top = math.ceil(self.capacity_wh / BATTERY_GRID_WH)  # the full battery's grid point
         self.offsets = self._offsets()
 
     def _offsets(self) -> list[float]:
@@ -390,41 +395,71 @@ class _BatteryProgramme:
         index: np.ndarray = np.maximum(np.ceil((wh - offset) / BATTERY_GRID_WH - 1e-9), 0.0)
         return index.astype(int)
 
+    def _end_wh(self, a: int, e: int, states: np.ndarray) -> np.ndarray:
+        """The most a block's states end at without a trade: drained first, then charged."""
+        drained = np.maximum(states - self.drain_wh[a:e].sum(), 0.0)
+        out: np.ndarray = drained + self.gain_wh[a:e].sum()
+        return out
+
+    def _ranges(self, reach_wh: list[float]) -> list[tuple[int, int]]:
+        """Each block's grid points (first, last) a state from the start can take, and then the
+        end's; ``reach_wh``: the most a block's trades take from the cells (any state).
+
+        The highest state does not trade: it ends at the top state's end. A trade ends at
+        end - reach or above, with end no lower than the lowest state's and reach at most the
+        block's whole trade: every later state is within, and so is every grid point the
+        programme reads (a point's margin either side for the floats)."""
+        step = BATTERY_GRID_WH
+        start = int(self._index_above(np.array([self.start_wh]), self.offsets[0])[0])
+        ranges = [(start, start)]
+        for k, (a, e) in enumerate(itertools.pairwise(self.edges)):
+            first, last = ranges[-1]
+            ends = self._end_wh(a, e, self.offsets[k] + np.array([first, last]) * step)
+            shift = self.offsets[k + 1]
+            top = min(self.top, int(self._index_above(ends[1:], shift)[0]) + 1)
+            lowest = math.floor((float(ends[0]) - reach_wh[k] - shift) / step) - 1
+            ranges.append((min(max(lowest, 0), top), top))
+        return ranges
+
     def value(self, above: np.ndarray, below: np.ndarray) -> np.ndarray:
         """Most of sum(values) (W s, per column) over the day: ``above`` and ``below`` (T x P) the
         seconds' values (>= 0) above and below the priority SoC, as the battery allows."""
         step, eta = BATTERY_GRID_WH, self.eta
         free = np.minimum(above, self.free_w[:, None])
         trade = above - free
-        top = self.grid.size - 1
-        later = np.zeros((self.grid.size, above.shape[1]))  # Wh, after the last block
         blocks = list(itertools.pairwise(self.edges))
+        ranges = self._ranges(
+            [eta * float(trade[a:e].sum(axis=0).max()) / 3600.0 for a, e in blocks]
+        )
+        first, last = ranges[-1]
+        later = np.zeros((last - first + 1, above.shape[1]))  # Wh, after the last block
         for k in range(len(blocks) - 1, -1, -1):
             a, e = blocks[k]
-            states, shift = self.grid + self.offsets[k], self.offsets[k + 1]
+            (first, last), (after, _) = ranges[k], ranges[k + 1]
+            states, shift = self.offsets[k] + np.arange(first, last + 1) * step, self.offsets[k + 1]
             charged = np.concatenate([[0.0], np.cumsum(self.gain_wh[a : e - 1])])
             # Seconds surely below the priority SoC: a prefix, as long from each state.
             below_n = np.searchsorted(charged, self.priority_wh - states, side="left")
             above_n = e - a - below_n
             below_wh = _prefix(below[a:e])[below_n]
             free_wh = _prefix(free[a:e][::-1])[above_n]
-            end_wh = np.maximum(states - self.drain_wh[a:e].sum(), 0.0) + self.gain_wh[a:e].sum()
-            hi = self._index_above(end_wh, shift)
-            kept = later[np.minimum(hi, top)]
+            end_wh = self._end_wh(a, e, states)
+            hi = np.minimum(self._index_above(end_wh, shift), self.top)
+            kept = later[hi - after]
             # A trade of y Wh ends at z = end - eta y; for z in (i - 1, i] steps above the shift
             # y + later(z) <= (end - shift + step) / eta + later(i) - i step / eta.
             reach = eta * _prefix(trade[a:e][::-1])[above_n]
             if not reach.any():
                 later = below_wh + free_wh + kept
                 continue
-            lowest = np.floor((end_wh[:, None] - reach - shift) / step)
-            lo = np.minimum(np.maximum(lowest, 0.0).astype(int), hi[:, None])
-            rows = np.arange(hi.max() + 1)
-            worth = later[np.minimum(rows, top)] - rows[:, None] * (step / eta)
-            traded = (end_wh[:, None] - shift + step) / eta + _window_max(worth, lo, hi)
+            lowest = np.floor((end_wh[:, None] - reach - shift) / step).astype(int)
+            lo = np.minimum(np.maximum(lowest, after), hi[:, None])  # ``after``: 0 or below all
+            rows = np.arange(after, hi.max() + 1)
+            worth = later[rows - after] - rows[:, None] * (step / eta)
+            window = _window_max(worth, lo - after, hi - after)
+            traded = (end_wh[:, None] - shift + step) / eta + window
             later = below_wh + free_wh + np.where(reach > 0.0, traded, kept)
-        start = self._index_above(np.array([self.start_wh]), self.offsets[0])[0]
-        out: np.ndarray = later[start] * 3600.0
+        out: np.ndarray = later[0] * 3600.0
         return out
 
 
