@@ -100,12 +100,14 @@ def test_learned_response_times_come_back_after_a_restart() -> None:
 
 def test_a_restored_response_spares_the_writes_of_learning_again() -> None:
     # The first quarter hour after a restart: with the learned response each PV step takes one
-    # write; learning from scratch, the default 8 s settle time makes a slow charger oscillate.
+    # write; learning from scratch, the default 8 s settle time makes a slow charger write more
+    # (10 writes restored, 14 fresh; before the write limiter waited for a watched write to
+    # show: 13 and 16).
     first = rig(mode=Mode.SOLAR)
     slow_charger(first, 0, 1800)
     restored = slow_charger(restarted(first.driver.dump()), 0, 899)
     fresh = slow_charger(rig(mode=Mode.SOLAR), 0, 899)
-    assert len(restored.writes) <= 15 < len(fresh.writes)
+    assert len(restored.writes) <= 10 < len(fresh.writes)
 
 
 def test_new_observations_replace_a_restored_response() -> None:

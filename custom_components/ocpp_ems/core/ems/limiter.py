@@ -3,7 +3,9 @@
 Decreases go out at once (import costs, and the fuse's are a safety matter), raises are rate limited
 (``ramp_up_a`` per write, ``min_write_interval_s`` between writes) and deadbanded. A change smaller
 than the deadband waits until the energy it misallocates since the last write (a signed sum, so
-meter noise cancels) is worth a write, or until ``small_raise_after_s``.
+meter noise cancels) is worth a write, or until ``small_raise_after_s``. A change of the surplus
+also waits while the last write's response is watched (``_last_write_shows_at``): the meters do
+not show it yet, and a slow charger's lag would read as the house's load.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 from dataclasses import replace
 
 from .charger_work import DRAWING_W, EPS, ChargerMemory, ChargerWork, Kind
+from .response import WriteKind
 from .types import ChargerCommand, ChargerDecision, Reason
 
 
@@ -112,18 +115,18 @@ def _write_now(
         return target, None
     cfg, memory, solar = work.cfg, work.memory, work.site.solar
     due_at = memory.last_write_at + cfg.min_write_interval_s
-    due = now >= due_at
     if target.paused:
         return target, None
     if last.paused or target.phases != last.phases:
-        return (target, None) if due else (None, due_at)
+        return (target, None) if now >= due_at else (None, due_at)
     delta = target.current_a - last.current_a
+    if delta < 0.0 and (work.reason is Reason.FUSE_LIMIT or work.drop_now):
+        return target, None
+    if now < (shows_at := _last_write_shows_at(work, lower=delta < 0.0)):
+        return None, shows_at
+    due = now >= due_at
     if delta < 0.0:
-        if (
-            work.reason is Reason.FUSE_LIMIT
-            or work.drop_now
-            or -delta >= solar.drop_deadband_a - EPS
-        ):
+        if -delta >= solar.drop_deadband_a - EPS:
             return target, None
         worth = memory.error_wh >= solar.drop_error_wh  # drawn too much: grid import
     else:
@@ -141,6 +144,21 @@ def _write_now(
     if abs(rate_w) > EPS and (threshold - memory.error_wh) / rate_w > 0.0:
         at = min(at, now + (threshold - memory.error_wh) / rate_w * 3600.0)
     return None, max(at, due_at)
+
+
+def _last_write_shows_at(work: ChargerWork, *, lower: bool) -> float:
+    """Until when a change of the surplus waits for the meters to show the last write (-inf:
+    it need not). Decided before, a slow charger's lag reads as the house's load: a raise the
+    grid does not show yet as a smaller one (then a staircase 13, 12 ... 6 A: 91 writes in 10
+    min of steady sun), a lower as a larger one (a lower again: 7.6, 6.0, 7.6 A). A lower
+    after a raise is none of that (the raise's lag reads as more surplus): it goes out."""
+    response = work.memory.response
+    last = response.last_write
+    if work.kind not in (Kind.SOLAR, Kind.MIN_SOLAR) or last is None:
+        return -math.inf
+    if lower and last.kind is not WriteKind.DROP:
+        return -math.inf
+    return response.last_write_shows_at(work.site.solar)
 
 
 def _say_write_wait(work: ChargerWork, target: ChargerCommand, last: ChargerCommand) -> None:

@@ -22,7 +22,10 @@ write once the car followed or ``late_s`` passed. Until :data:`TRUSTED` observat
 configured values hold: ``SolarSettings.settle_s`` / ``start_settle_s`` as the settle time (a
 floor) and no delay before a raise or drop counts (the behaviour before anything was learned). A
 watch that a newer write replaces, or that the car never completes (it takes less than offered:
-full, tapering), adds nothing.
+full, tapering), adds nothing. The same limit written again while watched (a retry of a write
+left unanswered) is the same write: its watch goes on. While the last write is watched, the
+meters do not surely show it (``last_write_shows_at``: the write limiter holds changes of the
+surplus until then).
 
 The observations are stored (:meth:`ChargerResponse.to_dict`, ``EmsDriver.dump``): after a restart
 they are the prior that new observations replace one by one, as before.
@@ -103,7 +106,12 @@ class ChargerResponse:
     ) -> None:
         """A write of ``amps`` (0: a pause) was decided at ``now``; ``start``: a start or a
         switch to ``phases``."""
-        last_amps = self.writes[-1].amps if self.writes else self.sample_a
+        previous = self.last_write
+        watch = self.watch
+        if watch is not None and watch.write is previous and amps == previous.amps:
+            self._written_again(watch, now)
+            return
+        last_amps = self.sample_a if previous is None else previous.amps
         if start:
             kind = WriteKind.START
         elif last_amps is not None and amps > last_amps:
@@ -113,7 +121,6 @@ class ChargerResponse:
         # A watch runs on while newer writes follow (a charger applies them in order: the first
         # move after the watched write is its own). A new one starts only from a clean "before":
         # the car was seen at the last limit, or the longest response counted has passed.
-        previous = self.last_write
         clean = (
             previous is None
             or self.followed(self.sample_at)
@@ -133,6 +140,14 @@ class ChargerResponse:
         if before is None or not clean or (abs(amps - before) < MIN_CHANGE_A and not start):
             return
         self.watch = _Watch(write, before, phases)
+
+    def _written_again(self, watch: _Watch, now: float) -> None:
+        """The watched last write's limit written again (a retry of one left unanswered): the
+        same write, taken from ``now``, its watch going on. (A new write read the slow charger's
+        lag behind the first as the house's load: 7.6, 6.0, 7.6 A.)"""
+        again = replace(self.writes.pop(), at=now)
+        self.writes.append(again)
+        watch.write = again
 
     def refused(self, at: float) -> None:
         """The write decided at ``at`` was refused: no sample will show it (its limit bounds no
@@ -264,6 +279,16 @@ class ChargerResponse:
     @property
     def last_write(self) -> Write | None:
         return self.writes[-1] if self.writes else None
+
+    def last_write_shows_at(self, solar: SolarSettings) -> float:
+        """When the meters surely show the last write while it is watched: once the car is seen
+        following it, else once the longest settle passed (-inf: not watched). A charger slower
+        than the settle time assumed would have its lag read as the house's load meanwhile."""
+        last, watch = self.last_write, self.watch
+        if last is None or watch is None or watch.write is not last:
+            return -math.inf
+        start = last.kind is WriteKind.START
+        return last.at + (solar.start_settle_max_s if start else solar.settle_max_s)
 
     def followed(self, sample_at: float) -> bool:
         """The car followed the last write by ``sample_at`` (a sample from then on is settled)."""
