@@ -1,6 +1,6 @@
 """The driver and a charger that refuses to be handed back (its limit cleared when the energy
 manager lets go of it): asked again after a wait that doubles while it keeps refusing, as a
-silent charger's writes wait (``current_control.backed_off``); it was asked every retry time
+silent charger's writes wait (``backoff.backed_off``); it was asked every retry time
 forever. A hand-back taken, or one called off, ends the run."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The driver and a charger that leaves the energy manager's writes unanswered (a silent or busy
 charger: each write waits out the response timeout): written again after a wait that doubles
-while it stays silent, as the user's pause waits (``current_control.backed_off``), its writes held
+while it stays silent, as the user's pause waits (``backoff.backed_off``), its writes held
 meanwhile; a write taken, or a new connection, ends the run. A refused stop waits so too."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ calls the driver):
   that would fail again at once (left unanswered: each would wait out a silent charger's response
   timeout once more; refused, a limit or a stop: a charger refusing every limit was written at
   every decision, about once a second for good) is written again after a wait that doubles while
-  the charger keeps failing, as the user's pause waits (``current_control.backed_off``); a limit
+  the charger keeps failing, as the user's pause waits (``backoff.backed_off``); a limit
   refused as a run's first failure waits for nothing (a busy charger takes the next: the next
   decision writes it again, the write limiter counting from the last write taken), the run's
   next refusal waits;

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Set
 from dataclasses import dataclass
 
-from custom_components.ocpp_ems.core.current_control import backed_off
+from custom_components.ocpp_ems.core.backoff import backed_off
 from custom_components.ocpp_ems.core.errors import (
     ChargerNotConnectedError,
     CommandNotSupportedError,
