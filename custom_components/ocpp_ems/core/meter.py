@@ -376,7 +376,8 @@ def apply_reading(
     applied = apply_register(live=live)
     live_offset = None if applied.taken_before else _follow_clock(charger, reading.timestamp, at)
     if live_offset is not None and applied.base_wh is not None:
-        meter._energy_live_offset_s = live_offset  # the base itself confirmed it: received live
+        # The base itself confirmed it: received live (unless across our answer: settled_s).
+        meter._energy_live_offset_s = charger._live_clock.settled_s
     if applied.before_reset and _on_live_clock(reading.timestamp, at, live_offset):
         # Taken now, so in the register's new life: the charger's clock went back since.
         applied = apply_register(live=True)
@@ -962,7 +963,7 @@ def _point(
 ) -> RegisterPoint:
     """``register_wh`` stamped ``timestamp`` (None: not stamped), as of the time it stands for
     (:func:`_time_of`), received as :func:`reception` says, with the charger's live clock offset
-    confirmed by then."""
+    settled by then (``LiveClockOffset.settled_s``)."""
     received_at, monotonic = reception(received)
     stamp = timestamp or received_at
     when = _time_of(stamp, received_at)
@@ -972,7 +973,7 @@ def _point(
         received_at=received_at,
         _received_monotonic=monotonic,
         charger_stamp=_replaced_stamp(stamp, when),
-        live_offset_s=charger._live_clock.confirmed_s,
+        live_offset_s=charger._live_clock.settled_s,
     )
 
 
@@ -1115,7 +1116,7 @@ def rise_allowance(
     (the largest of the charger's, :func:`_charger_elapsed_s`, our clock's and our monotonic
     clock's: a clock set back never drops energy, nor does our host's sleep, which the monotonic
     clock does not count) plus the remaining tolerance. Whether ``base`` was received live is
-    judged by the live clock offset confirmed when we received it (``base.live_offset_s``: one
+    judged by the live clock offset settled when we received it (``base.live_offset_s``: one
     confirmed since, after we told the charger the time, is another clock's), else by
     ``live_offset_s``, the charger's confirmed now (``LiveClockOffset.confirmed_s``; None: not
     known)."""
@@ -1145,7 +1146,9 @@ def _charger_elapsed_s(
     a :func:`believable_stamp`). An offline queue needs it: stamped over hours, it arrives at
     once. A base received live (:func:`_on_live_clock`) was taken as we got it, and ``point``
     before we got it: no more than ``ours_s`` (the time between receiving them) lies between
-    them, whatever a clock set forward since stamps."""
+    them, whatever a clock set forward since stamps; more only by what our clock stepped between
+    them (:func:`clock_step_s`: our host slept, then our clock was set back; no charger can
+    make it step)."""
     if (
         base.timestamp is None
         or point.timestamp is None
@@ -1156,7 +1159,8 @@ def _charger_elapsed_s(
     if base.received_at is not None and _on_live_clock(
         charger_time(base), base.received_at, live_offset_s
     ):
-        return min(elapsed, ours_s + CLOCK_OFFSET_TOLERANCE_S)
+        our_step_s = abs(clock_step_s(_received(base), _received(point)))
+        return min(elapsed, ours_s + our_step_s + CLOCK_OFFSET_TOLERANCE_S)
     return elapsed
 
 

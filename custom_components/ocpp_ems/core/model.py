@@ -128,9 +128,9 @@ class RegisterPoint:
     # The charger's own stamp when ``timestamp`` is not it (``meter.effective_time`` found it too
     # far ahead of our clock); None: ``timestamp`` is the charger's stamp, or there was none.
     charger_stamp: datetime | None = None
-    # The charger's live clock offset confirmed when we received it (``LiveClockOffset``; s):
-    # whether it was received live is judged by it, not by one confirmed since (None: none was,
-    # or not known: restored).
+    # The charger's live clock offset settled when we received it (``LiveClockOffset.settled_s``;
+    # s): whether it was received live is judged by it, not by one confirmed since (None: none
+    # was settled, or not known: restored).
     live_offset_s: float | None = None
 
 

@@ -93,6 +93,8 @@ class _Observed:
     # The newest offset of the readings received less than CLOCK_BURST_S before this one and of
     # itself: that of the live reading among them, if there is one.
     newest_s: float
+    # How often we had told the charger the time by then (LiveClockOffset.clock_set).
+    clock_sets: int
 
 
 @dataclass
@@ -116,6 +118,19 @@ class LiveClockOffset:
     # How many confirmations there were: what was ordered by one offset is ordered again by the
     # next one confirmed (``ChargerState._retake_held_status``), even an equal one.
     confirmations: int = 0
+    # How often we told the charger the time (:meth:`clock_set`).
+    _clock_sets: int = 0
+    # Whether the latest confirmation compared a reading from before we last told the charger the
+    # time with one after (:attr:`settled_s`).
+    _across_set: bool = False
+
+    @property
+    def settled_s(self) -> float | None:
+        """:attr:`confirmed_s` where readings since we last told the charger the time confirmed
+        it (None: not). One confirmed across our answer shows the clock kept its offset, or
+        matches a queued reading whose age equals the clock's correction: no sign that a reading
+        on it was received live."""
+        return None if self._across_set else self.confirmed_s
 
     def observe(self, stamp: datetime, received: datetime) -> float | None:
         """Note a reading stamped ``stamp`` that arrived at ``received``: the clock's offset (s,
@@ -126,7 +141,7 @@ class LiveClockOffset:
         if span and (received - span[-1].received).total_seconds() >= CLOCK_BURST_S:
             self._burst_before = span[-1]
         newest = self._newest(clock_offset_s(stamp, received), received)
-        span.append(_Observed(received, newest))
+        span.append(_Observed(received, newest, self._clock_sets))
         span_began = received - timedelta(seconds=CLOCK_STREAM_SPAN_S)
         while len(span) > 1 and span[1].received <= span_began:
             span.popleft()
@@ -140,6 +155,7 @@ class LiveClockOffset:
             return None
         self.confirmed_s = newest
         self.confirmations += 1
+        self._across_set = before.clock_sets != self._clock_sets
         return newest
 
     def clock_set(self) -> None:
@@ -147,6 +163,7 @@ class LiveClockOffset:
         before may be gone, so none counts until live readings confirm one again (the next
         live reading, if the clock kept its offset)."""
         self.confirmed_s = None
+        self._clock_sets += 1
 
     def _newest(self, offset: float, received: datetime) -> float:
         """The newest offset of the readings received less than :data:`CLOCK_BURST_S` before
