@@ -13,6 +13,10 @@ car's raise after its start is held 90 s, and the car beside it starts 30 s late
 105 -> 138 Wh). Pins of gains: a slow charger in a sunrise after its start (export 122 -> 50 Wh,
 37 -> 4 writes), under a house step (13 -> 1 writes, 17.7 -> 12.4 Wh), refusing every lower in
 passing clouds (878 -> 780 Wh imported).
+
+Fixed in part since: a lower after a lower is held only while the car's lag explains it
+(``limiter._lag_explains``): the house step on a 25 s charger 57.2 -> 40.1 Wh; the other cases
+narrowed and still marked. The tapering car's case is not fixed (see its mark).
 """
 
 from __future__ import annotations
@@ -99,27 +103,32 @@ async def _measured(
 
 
 # --- regressions ------------------------------------------------------------------------------
-@pytest.mark.xfail(
+_STILL_OVER = pytest.mark.xfail(
     strict=True,
-    reason="regression c5ea1d0: a lower while a lower is watched waits until the car's meter "
-    "shows the first (at most settle_max_s 30 s): grid import (Wh) old -> new: clouds in 4 "
-    "steps, 3 s charger metered every 10 s 0.93 -> 4.95 (Min+Solar the same), 25 s charger "
-    "21.5 -> 40.5; the house up 3 kW 5 s after a cloud, 3 s charger 12.3 -> 17.4, 25 s one "
-    "44.7 -> 57.2",
+    reason="regression c5ea1d0, narrowed (a lower after a lower is held only while the lag "
+    "explains it, limiter._lag_explains): grid import (Wh) c5ea1d0^ -> c5ea1d0 -> now: clouds "
+    "in 4 steps, 3 s charger metered every 10 s 0.93 -> 4.95 -> 3.51 (Min+Solar the same), "
+    "25 s charger 21.5 -> 40.5 -> 25.6; the house up 3 kW 5 s after a cloud, 3 s charger "
+    "12.3 -> 17.4 -> 14.5. c5ea1d0^ lowered again for the lag read as load (a cascade that "
+    "these steps happen to follow); a lower the lag explains still waits for the meter",
 )
+
+
 @pytest.mark.parametrize(
     ("mode", "lag_s", "trace", "old_wh"),
     [
-        (Mode.SOLAR, 3.0, _clouds_deepening(), 0.93),
-        (Mode.MIN_SOLAR, 3.0, _clouds_deepening(), 0.93),
-        (Mode.SOLAR, 25.0, _clouds_deepening(), 21.5),
-        (Mode.SOLAR, 3.0, _house_up_after_a_cloud(), 12.3),
+        pytest.param(Mode.SOLAR, 3.0, _clouds_deepening(), 0.93, marks=_STILL_OVER),
+        pytest.param(Mode.MIN_SOLAR, 3.0, _clouds_deepening(), 0.93, marks=_STILL_OVER),
+        pytest.param(Mode.SOLAR, 25.0, _clouds_deepening(), 21.5, marks=_STILL_OVER),
+        pytest.param(Mode.SOLAR, 3.0, _house_up_after_a_cloud(), 12.3, marks=_STILL_OVER),
         (Mode.SOLAR, 25.0, _house_up_after_a_cloud(), 44.7),
     ],
 )
 async def test_a_lower_while_a_lower_is_in_flight_imports_no_more(
     mode: Mode, lag_s: float, trace: Trace, old_wh: float
 ) -> None:
+    """The house up 3 kW 5 s after a cloud, a 25 s charger: 40.1 Wh imported (9.8, then 6.0 A
+    at the step). Was (c5ea1d0): 57.2 Wh, the lower held 30 s for the meter; (c5ea1d0^): 44.7."""
     plant = await _measured(mode, {"a": CappedCar(lag_s=lag_s)}, trace)
     assert plant.import_wh <= old_wh * 1.1 + 0.5
 

@@ -1,7 +1,8 @@
 """A slow charger's write in flight (``limiter._last_write_shows_at``): in Solar mode a change
 waits for the meters to show the last write while its response is watched (until the car is
 seen following it, at most the longest settle), except where waiting would cost: a lower after
-a raise (the raise's lag reads as more surplus, not less), a lower the fuse needs.
+a raise (the raise's lag reads as more surplus, not less), a lower after a lower larger than the
+lag can explain (``limiter._lag_explains``), a lower the fuse needs.
 
 Closed loops of red team 11b (``Plant``: a decision a second, the production driver and
 controller; the car follows a taken limit ``lag_s`` later, its meter every 10 s).
@@ -13,6 +14,12 @@ from custom_components.ocpp_ems.core.ems import Mode
 
 from .test_redteam11b_refused_fuse import Plant, Refusing
 from .test_redteam11c_forgotten_write import _writes_since
+from .test_redteam12b_in_flight_wait import (
+    CappedCar,
+    _clouds_deepening,
+    _house_up_after_a_cloud,
+    _measured,
+)
 
 
 async def _raised_on_the_sun(fuse_a: float) -> Plant:
@@ -46,3 +53,37 @@ async def test_the_fuse_lowers_a_slow_charger_at_once_whatever_is_in_flight() ->
     await plant.run(30, house_a=12.0, pv_w=5000.0)
     assert _writes_since(plant, "a", 321.0)[0] == (0.0, 321.0)
     assert plant.over_s <= 10
+
+
+async def test_the_house_stepping_up_while_a_lower_is_in_flight_lowers_at_once() -> None:
+    """A 3 s charger metered every 10 s lowered to 9.8 A for a cloud; 5 s later the house takes
+    3 kW more: its meter still shows 12 A (1.3 A of lag at most), the 3.8 A lower goes out the
+    same second (306 s), 14.5 Wh imported in 2 min.
+    Was (c5ea1d0): held until the meter showed the first lower (310 s), 17.4 Wh."""
+    plant = await _measured(Mode.SOLAR, {"a": CappedCar(lag_s=3.0)}, _house_up_after_a_cloud())
+    assert _writes_since(plant, "a", 300.0) == [(9.8, 301.0), (6.0, 306.0)]
+    assert plant.import_wh <= 15.0
+
+
+async def test_deepening_clouds_lower_a_slow_charger_without_hunting() -> None:
+    """A 25 s charger metered every 10 s, 9 kW down to 5.5 kW in four steps 3 s apart: 3 lowers
+    (10.7, 8.2, 6.9 A), never a raise between them, 25.6 Wh imported in 72 s. A lower behind
+    another in flight is held as long as the meter's lag explains it, watched or not.
+    Was (c5ea1d0): 2 writes, the second held 30 s for the meter, 40.5 Wh; (c5ea1d0^): 8 writes
+    hunting (11.7, 10.5, 9.2, 6.9, 6.4, 7.4, 6.9, 6.0), 21.5 Wh."""
+    plant = await _measured(Mode.SOLAR, {"a": CappedCar(lag_s=25.0)}, _clouds_deepening())
+    amps = plant.writes("a")
+    assert amps == sorted(amps, reverse=True)
+    assert len(amps) <= 4
+    assert plant.import_wh <= 28.0
+
+
+async def test_deepening_clouds_lower_a_quick_charger_step_by_step() -> None:
+    """The same clouds on a 3 s charger: the lower the 1.3 A of lag cannot explain goes out
+    (307 s) and the next one once the meter shows it (310 s): 10.7, 8.2, 6.9 A, 3.5 Wh.
+    Was (c5ea1d0): 10.7, then 6.9 A once the meter showed the first (310 s), 5.0 Wh."""
+    plant = await _measured(Mode.SOLAR, {"a": CappedCar(lag_s=3.0)}, _clouds_deepening())
+    assert plant.import_wh <= 4.0
+    amps = plant.writes("a")
+    assert amps == sorted(amps, reverse=True)
+    assert len(amps) <= 3

@@ -122,7 +122,7 @@ def _write_now(
     delta = target.current_a - last.current_a
     if delta < 0.0 and (work.reason is Reason.FUSE_LIMIT or work.drop_now):
         return target, None
-    if now < (shows_at := _last_write_shows_at(work, lower=delta < 0.0)):
+    if now < (shows_at := _last_write_shows_at(work, delta)):
         return None, shows_at
     due = now >= due_at
     if delta < 0.0:
@@ -146,19 +146,36 @@ def _write_now(
     return None, max(at, due_at)
 
 
-def _last_write_shows_at(work: ChargerWork, *, lower: bool) -> float:
-    """Until when a change of the surplus waits for the meters to show the last write (-inf:
-    it need not). Decided before, a slow charger's lag reads as the house's load: a raise the
-    grid does not show yet as a smaller one (then a staircase 13, 12 ... 6 A: 91 writes in 10
-    min of steady sun), a lower as a larger one (a lower again: 7.6, 6.0, 7.6 A). A lower
-    after a raise is none of that (the raise's lag reads as more surplus): it goes out."""
+def _last_write_shows_at(work: ChargerWork, delta: float) -> float:
+    """Until when a change of ``delta`` (A) of the surplus waits for the meters to show the last
+    write (-inf: it need not). Decided before, a slow charger's lag reads as the house's load: a
+    raise the grid does not show yet as a smaller one (then a staircase 13, 12 ... 6 A: 91
+    writes in 10 min of steady sun), a lower as a larger one (a lower again: 7.6, 6.0, 7.6 A).
+    A lower after a raise is none of that (the raise's lag reads as more surplus): it goes out;
+    so does a lower after a lower that the lag cannot explain (``_lag_explains``)."""
     response = work.memory.response
     last = response.last_write
     if work.kind not in (Kind.SOLAR, Kind.MIN_SOLAR) or last is None:
         return -math.inf
-    if lower and last.kind is not WriteKind.DROP:
+    if delta >= 0.0:
+        return response.last_write_shows_at(work.site.solar)
+    if last.kind is not WriteKind.DROP or not _lag_explains(work, -delta):
         return -math.inf
-    return response.last_write_shows_at(work.site.solar)
+    # (Watched or not: a lower in flight behind another one the car follows first is no
+    # different, and the lag ends the hold as soon as the meter shows the lower.)
+    return response.surely_shown_at(last, work.site.solar)
+
+
+def _lag_explains(work: ChargerWork, lower_a: float) -> bool:
+    """Whether a lower of ``lower_a`` beyond the limit in flight may be the car's lag read as
+    the house's load: the surplus counts the car at what it draws when the grid read
+    (``ChargerWork.draw_w``: the limit in flight), and what its meter last showed above that is
+    all the lag can add. (Held for the meter, deepening clouds imported 0.9 -> 5.0 Wh.)"""
+    lag_w = work.measured_w - work.draw_w
+    if lag_w <= EPS:
+        return False  # the meter shows the limit in flight: nothing to explain
+    lag_a = lag_w / (work.site.voltage_v * work.vehicle_phases)
+    return lower_a <= lag_a + work.site.solar.drop_deadband_a + EPS
 
 
 def _say_write_wait(work: ChargerWork, target: ChargerCommand, last: ChargerCommand) -> None:

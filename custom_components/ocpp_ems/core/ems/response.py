@@ -127,10 +127,7 @@ class ChargerResponse:
             or (self.sample_a is not None and abs(self.sample_a - previous.amps) <= SAME_A)
         )
         if previous is not None and not clean:
-            start_before = previous.kind is WriteKind.START
-            clean = now - previous.at >= (
-                solar.start_settle_max_s if start_before else solar.settle_max_s
-            )
+            clean = now >= self.surely_shown_at(previous, solar)
         write = Write(now, amps, kind)
         self.writes.append(write)
         self.followed_before, self.followed_at = self.followed_at, None
@@ -172,7 +169,7 @@ class ChargerResponse:
             return
         start = watch.write.kind is WriteKind.START
         elapsed = at - watch.write.at
-        if elapsed > (solar.start_settle_max_s if start else solar.settle_max_s):
+        if at > self.surely_shown_at(watch.write, solar):
             self.watch = None  # the car did not follow (full, tapering, its own limit)
             return
         span = watch.write.amps - watch.before_a
@@ -287,8 +284,14 @@ class ChargerResponse:
         last, watch = self.last_write, self.watch
         if last is None or watch is None or watch.write is not last:
             return -math.inf
-        start = last.kind is WriteKind.START
-        return last.at + (solar.start_settle_max_s if start else solar.settle_max_s)
+        return self.surely_shown_at(last, solar)
+
+    @staticmethod
+    def surely_shown_at(write: Write, solar: SolarSettings) -> float:
+        """When the meters show ``write`` whatever the charger: after the longest settle (a car
+        not seen following it by then does not: full, tapering, its own limit)."""
+        start = write.kind is WriteKind.START
+        return write.at + (solar.start_settle_max_s if start else solar.settle_max_s)
 
     def followed(self, sample_at: float) -> bool:
         """The car followed the last write by ``sample_at`` (a sample from then on is settled)."""
