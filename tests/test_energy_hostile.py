@@ -14,7 +14,7 @@ from homeassistant.helpers import entity_registry as er
 from ocpp.v16 import call
 
 from custom_components.ocpp_ems.const import DOMAIN
-from custom_components.ocpp_ems.core.meter import Reading
+from custom_components.ocpp_ems.core.meter_values import Reading
 from tests.core.test_energy_rules import (
     MINUTE,
     T0,

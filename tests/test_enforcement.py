@@ -21,7 +21,7 @@ from custom_components.ocpp_ems.const import (
     ISSUE_CLOCK_SKEW,
     repair_issue_id,
 )
-from custom_components.ocpp_ems.core.meter import MAX_CLOCK_AHEAD_S
+from custom_components.ocpp_ems.core.meter_time import MAX_CLOCK_AHEAD_S
 
 from .helpers.charger import wait_for
 from .helpers.ems import MODE, POWER, REASON, TARGET, async_setup_sources, set_sources

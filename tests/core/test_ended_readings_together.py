@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import ENERGY_REGISTER
+from custom_components.ocpp_ems.core.meter_values import ENERGY_REGISTER
 
 from .test_redteam7_reset_then_reboot_clock import (
     A_END_WH,

@@ -14,19 +14,17 @@ from hypothesis import strategies as st
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState
 from custom_components.ocpp_ems.core.directory import Admission
-from custom_components.ocpp_ems.core.meter import (
+from custom_components.ocpp_ems.core.meter import apply_energy, apply_reading, energy_up_to_base
+from custom_components.ocpp_ems.core.meter_time import (
     ENERGY_TOLERANCE_WH,
     MAX_CLOCK_AHEAD_S,
     MAX_PAST_SESSION_AGE,
     MAX_PHASE_VOLTAGE_V,
     POWER_SLACK,
-    Reading,
-    apply_energy,
-    apply_reading,
     effective_time,
-    energy_up_to_base,
     max_power_w,
 )
+from custom_components.ocpp_ems.core.meter_values import Reading
 from custom_components.ocpp_ems.core.model import (
     Charger,
     ChargerEvent,
@@ -47,7 +45,7 @@ MINUTE = timedelta(minutes=1)
 POWER_W = max_power_w(ChargerSettings())
 # Our clock for tests driven through ChargerState (it reads the time itself): a day after T0, so
 # values stamped around T0 came late from the charger's queue, not from a wrong clock (their
-# stamps then bound no energy: older than meter.MAX_PAST_SESSION_AGE when they came).
+# stamps then bound no energy: older than meter_time.MAX_PAST_SESSION_AGE when they came).
 our_clock_a_day_later = pytest.mark.freeze_time(T0 + timedelta(days=1))
 
 

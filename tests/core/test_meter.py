@@ -7,12 +7,8 @@ from typing import Any
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import (
-    apply_energy,
-    apply_reading,
-    clear_flow,
-    parse_meter_values,
-)
+from custom_components.ocpp_ems.core.meter import apply_energy, apply_reading, clear_flow
+from custom_components.ocpp_ems.core.meter_values import parse_meter_values
 from custom_components.ocpp_ems.core.model import Charger, Connector, Transaction
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)

@@ -1,7 +1,7 @@
 """A charger's offline queue flushed after its live readings: the queued readings' energy counts
 by the register rules, but the power, current and voltage shown (which the energy manager
 regulates by) stay the live ones, also where the queued stamps were replaced by the time we got
-them (meter.effective_time: they lay too far ahead of our clock)."""
+them (meter_time.effective_time: they lay too far ahead of our clock)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""meter.rise_allowance from a base received live: the charger's clock set forward since makes
+"""meter_time.rise_allowance from a base received live: the charger's clock set forward since makes
 no allowance (a reading 50 kWh high counted), while an offline queue keeps its stamps' time (also
 one whose first reading lies off our clock by the offset confirmed before our answer set the
 clock: LiveClockOffset.settled_s), and so does our host's sleep that our clock's step back hid."""
@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import Reading, max_energy_wh, rise_allowance
+from custom_components.ocpp_ems.core.meter_time import max_energy_wh, rise_allowance
+from custom_components.ocpp_ems.core.meter_values import Reading
 from custom_components.ocpp_ems.core.model import RegisterPoint
 from custom_components.ocpp_ems.core.timeutil import CLOCK_OFFSET_TOLERANCE_S, LiveClockOffset
 
@@ -84,7 +85,7 @@ def test_a_base_that_does_not_say_is_judged_by_the_offset_confirmed_now() -> Non
 def test_our_host_slept_and_its_clock_went_back_after_a_live_base() -> None:
     """Our host slept 10 min (the monotonic clock stood), then NTP set our clock back 290 s; 5 s
     later a reading arrives stamped 605 s after the live base: our clocks count 315 s and 5 s,
-    our clock stepped 310 s (meter.clock_step_s). Was (d59dcb4): 320 s."""
+    our clock stepped 310 s (meter_time.clock_step_s). Was (d59dcb4): 320 s."""
     base = _point(NOW, NOW, 100.0, live_offset_s=0.0)
     later = _point(NOW + timedelta(seconds=605), NOW + timedelta(seconds=315), 105.0)
     allowance = rise_allowance(POWER_W, None, base, later, live_offset_s=0.0)

@@ -1,6 +1,6 @@
 """A station clock 2 h behind, its offset confirmed by live readings, set right by our Heartbeat
 or BootNotification answer while it charges (the likely way a real station's clock moves
-forward): a base received live stays live (meter.rise_allowance judges it by the offset
+forward): a base received live stays live (meter_time.rise_allowance judges it by the offset
 confirmed when we received it, RegisterPoint.live_offset_s), so the 2 h its stamps then span
 make no allowance for one reading 50 kWh high. Was: 52,700 Wh for 2,700 (the clock set cleared
 the confirmed offset, and the one confirmed after is the new clock's). An honest offline queue

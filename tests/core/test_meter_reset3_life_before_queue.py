@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import max_energy_wh, max_power_w
+from custom_components.ocpp_ems.core.meter_time import max_energy_wh, max_power_w
 from custom_components.ocpp_ems.core.model import MeterState
 from custom_components.ocpp_ems.core.persistence import charger_from_dict, charger_to_dict
 from custom_components.ocpp_ems.core.settings import ServerSettings

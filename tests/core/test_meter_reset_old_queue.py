@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import ENERGY_REGISTER, POWER
+from custom_components.ocpp_ems.core.meter_values import ENERGY_REGISTER, POWER
 from custom_components.ocpp_ems.core.persistence import charger_from_dict, charger_to_dict
 from custom_components.ocpp_ems.core.settings import ServerSettings
 

@@ -1,5 +1,5 @@
 """The stamp of a register's reset (meter._reset_stamp) is never kept further ahead of our clock
-than a charger's stamp may be a time (meter.MAX_CLOCK_AHEAD_S): a charger whose clock ran a
+than a charger's stamp may be a time (meter_time.MAX_CLOCK_AHEAD_S): a charger whose clock ran a
 year ahead when its register reset, then set right, would have every later reading taken for
 the register's life before the reset, for a year (its first reading after the clock was set is
 shown at once: its register rose past the one shown). A stored one that far ahead is damage."""
@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import MAX_CLOCK_AHEAD_S
+from custom_components.ocpp_ems.core.meter_time import MAX_CLOCK_AHEAD_S
 from custom_components.ocpp_ems.core.persistence import charger_from_dict, charger_to_dict
 from custom_components.ocpp_ems.core.timeutil import utcnow
 

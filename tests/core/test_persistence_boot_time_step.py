@@ -1,5 +1,5 @@
 """The 2.x station's boot time is stored by our clock as it is at the save: moved by the step our
-clock took since the boot (``meter.by_our_clock_now``, as ``tx_boot_mark.boot_time_now`` moves it
+clock took since the boot (``meter_time.by_our_clock_now``, as ``tx_boot_mark.boot_time_now`` moves it
 within one run). Restored, it has no monotonic time (that clock starts again with our host) and
 is moved no more, so a step taken before the save must already be in it."""
 
@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import reception
+from custom_components.ocpp_ems.core.meter_time import reception
 from custom_components.ocpp_ems.core.model import Charger
 from custom_components.ocpp_ems.core.persistence import charger_from_dict, charger_to_dict
 

@@ -15,7 +15,7 @@ station's boot, before Home Assistant restarted:
   shows the station kept its session: EVSE 2's Started of its id ends it as Reboot.
 
 Fixed: ``persistence.charger_to_dict`` stores the boot by our clock as it is at the save
-(``meter.by_our_clock_now``, the rule ``tx_boot_mark.boot_time_now`` goes by), not
+(``meter_time.by_our_clock_now``, the rule ``tx_boot_mark.boot_time_now`` goes by), not
 ``_booted_at[0]``.
 """
 

@@ -2,7 +2,7 @@
 The station charged nothing while Home Assistant was down; its first reading after the restart
 jumps, then stays flat, a reading a minute for 90 minutes. Truth: 0 Wh more.
 
-- A station whose clock claims six days passed (< meter.MAX_PAST_SESSION_AGE, so
+- A station whose clock claims six days passed (< meter_time.MAX_PAST_SESSION_AGE, so
   meter._charger_clock_explains believes it): 20 and 100 kWh count nothing, with NTP or without;
   10 kWh counts nothing once NTP sets our clock (pinned, passes at a426f13^ and 7f1b157).
 - The same 10 kWh step with our clock never set counted whole (Was, a426f13^ and 7f1b157):

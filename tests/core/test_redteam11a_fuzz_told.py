@@ -35,7 +35,7 @@ from freezegun import freeze_time
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState
 from custom_components.ocpp_ems.core.directory import Admission
-from custom_components.ocpp_ems.core.meter import Reading
+from custom_components.ocpp_ems.core.meter_values import Reading
 from custom_components.ocpp_ems.core.model import (
     Charger,
     ChargerEvent,

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from ocpp.v16 import call
 
-from custom_components.ocpp_ems.core.meter import max_energy_wh, max_power_w
+from custom_components.ocpp_ems.core.meter_time import max_energy_wh, max_power_w
 from custom_components.ocpp_ems.core.model import Charger
 from custom_components.ocpp_ems.core.persistence import charger_from_dict
 from custom_components.ocpp_ems.core.settings import ChargerSettings, ServerSettings
@@ -56,7 +56,7 @@ TRUTH_WH = 21 * PER_MINUTE_WH
 BOUND_BY_OUR_CLOCKS_WH = 10 * PER_MINUTE_WH + max_energy_wh(max_power_w(ChargerSettings()), 11 * 60)
 THREE_HOURS = timedelta(hours=3)
 ELEVEN_YEARS = timedelta(days=11 * 365)  # a station clock in 2037
-SIX_DAYS = timedelta(days=6)  # within meter.MAX_PAST_SESSION_AGE: its stamps explain 4 MWh
+SIX_DAYS = timedelta(days=6)  # within meter_time.MAX_PAST_SESSION_AGE: its stamps explain 4 MWh
 OUTLIER_WH = 50_000
 
 
@@ -472,7 +472,7 @@ def _at_the_build_date() -> timedelta:
                 strict=True,
                 reason="old gap: observed 2,410 Wh (lifetime 22,410) for 3,780; 436ac19^ the "
                 "same. A station 30 min behind stamps the stored register only 5 min ahead of "
-                "our clock 45 min behind: no hold (meter.MAX_CLOCK_AHEAD_S), the queue's rise "
+                "our clock 45 min behind: no hold (meter_time.MAX_CLOCK_AHEAD_S), the queue's rise "
                 "is cut as a jump",
             ),
         ),
@@ -580,7 +580,7 @@ async def test_a_station_clock_set_forward_makes_no_allowance_for_an_outlier(
     h16: Harness,
 ) -> None:
     """Our clock right throughout, no restart. Was: 52,700 Wh for 2,700 (the 2 h the stamps span
-    once the station's clock is set right were allowance; meter._charger_elapsed_s bounds the
+    once the station's clock is set right were allowance; meter_time._charger_elapsed_s bounds the
     time from a base received live by the time we waited)."""
     with our_clock() as clock:
         station = Station(clock, lead=timedelta(hours=-2))

@@ -1,4 +1,4 @@
-"""Red team 12a of d59dcb4 (meter.rise_allowance judges whether a register base was received
+"""Red team 12a of d59dcb4 (meter_time.rise_allowance judges whether a register base was received
 live by ``RegisterPoint.live_offset_s``, the live clock offset confirmed when we received it).
 Honest and hostile sequences driven through ``ChargerState`` (what the 1.6 adapter calls with
 readings not flagged live, the 2.x adapters with live ones flagged ``live``), a 22 kW car, our
@@ -19,7 +19,7 @@ import pytest
 from freezegun import freeze_time
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState
-from custom_components.ocpp_ems.core.meter import Reading
+from custom_components.ocpp_ems.core.meter_values import Reading
 from custom_components.ocpp_ems.core.model import Charger, ChargerInfo, Transaction
 from custom_components.ocpp_ems.core.persistence import charger_from_dict, charger_to_dict
 
@@ -227,7 +227,7 @@ def _our_host_sleeps_then_its_clock_steps_back(answer_before: bool) -> Scenario:
 def test_regression_our_host_sleeps_and_its_clock_steps_back_after_our_answer(
     live: bool, answer_before: bool
 ) -> None:
-    """A live base allows our elapsed time plus what our clock stepped (meter.clock_step_s:
+    """A live base allows our elapsed time plus what our clock stepped (meter_time.clock_step_s:
     310 s here) beyond it. Was (d59dcb4): the base kept the offset recorded before our answer,
     judged live, bounded by our clocks alone, which missed the sleep: 2,200 Wh of 5,867
     (d59dcb4^: 5,867, the answer cleared the offset and the station's stamps counted)."""

@@ -1,7 +1,7 @@
 """Red team of statuses after Home Assistant's clock went back (an NTP correction), on 2.x: a
 station that stamps by our clock reports its EVSE an hour "before" the report of a minute ago. Its
 chargingState (TransactionEvent) and its StatusNotification are news, not reports queued from the
-past, as a 1.6 status is (``charger_state.record_status``, ``meter.later_s``): they were dropped,
+past, as a 1.6 status is (``charger_state.record_status``, ``meter_time.later_s``): they were dropped,
 so the connector showed Charging and the car's 22 kW after the car was full and unplugged."""
 
 from __future__ import annotations

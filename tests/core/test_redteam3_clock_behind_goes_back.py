@@ -1,7 +1,7 @@
 """Red team (3) of the live values shown (meter._before_shown) for a charger whose clock is BEHIND
 ours and goes back: a 1.6 charger keeping local time as UTC west of Greenwich (New York: five
 hours behind in winter, four in summer time) at the end of summer time. Its stamps are never
-replaced (meter.effective_time replaces only a clock too far ahead), so the first live reading
+replaced (meter_time.effective_time replaces only a clock too far ahead), so the first live reading
 after the change is stamped an hour before the values shown (and before those shown before them).
 Taken for history, the car's power shown would stay the old one for an hour (the energy manager
 regulates by it). Its register, risen past the one read with the values shown, proves it taken

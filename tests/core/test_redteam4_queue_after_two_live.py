@@ -11,7 +11,7 @@ that went back): the first queued reading is shown, each next one is after it, a
 last reading (22 kW, minutes old) stays shown until the next live one. The energy manager
 regulates by it. With ONE live reading first the queue is history (between the two shown). Fixed:
 stamped before both, a reading is live only on the clock offset its live readings confirmed
-(meter._on_live_clock); each queued one lies off it by its age.
+(meter_time.on_live_clock); each queued one lies off it by its age.
 """
 
 from __future__ import annotations

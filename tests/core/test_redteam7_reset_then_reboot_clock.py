@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import ENERGY_REGISTER
+from custom_components.ocpp_ems.core.meter_values import ENERGY_REGISTER
 
 from .test_time_hostile import OurClock, our_clock
 from .v16_harness import now_iso

@@ -11,7 +11,7 @@ wrong clock: "written after the boot", the mark cleared, the lost "1" stayed ope
 as Reboot, EVSE 2's session its own). Our clock ahead at the boot and set back did the reverse:
 a queue of the session the station kept, written after the boot, lay "before" it, and the kept
 session was ended as Reboot. Fixed: the boot's time is moved by the step our clock took since
-(``tx_boot_mark.boot_time_now``, ``meter.clock_step_s``)."""
+(``tx_boot_mark.boot_time_now``, ``meter_time.clock_step_s``)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import MAX_CLOCK_AHEAD_S
+from custom_components.ocpp_ems.core.meter_time import MAX_CLOCK_AHEAD_S
 from custom_components.ocpp_ems.core.protocol.v201.transactions import STOPPED_BY_REBOOT
 
 from .test_time_hostile import our_clock

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import ENERGY_REGISTER
+from custom_components.ocpp_ems.core.meter_values import ENERGY_REGISTER
 from custom_components.ocpp_ems.core.model import Transaction
 
 from .test_meter_clock_first_reading import HOUR_S

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from ocpp.v16 import call
 
-from custom_components.ocpp_ems.core.meter import max_energy_wh, max_power_w
+from custom_components.ocpp_ems.core.meter_time import max_energy_wh, max_power_w
 from custom_components.ocpp_ems.core.settings import ServerSettings
 
 from .fakes import MemoryDirectory

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import ENERGY_REGISTER, POWER, SOC
+from custom_components.ocpp_ems.core.meter_values import ENERGY_REGISTER, POWER, SOC
 from custom_components.ocpp_ems.core.model import EventKind
 
 from .v16_harness import now_iso

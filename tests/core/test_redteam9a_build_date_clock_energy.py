@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import ENERGY_REGISTER, POWER
+from custom_components.ocpp_ems.core.meter_values import ENERGY_REGISTER, POWER
 
 from .test_redteam8d_ordinary_ended import BEGIN_WH, CAR_W, authorized_started
 from .test_redteam9a_build_date_clock import BUILD_DATE

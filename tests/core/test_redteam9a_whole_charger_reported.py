@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import ENERGY_REGISTER
+from custom_components.ocpp_ems.core.meter_values import ENERGY_REGISTER
 
 from .test_redteam8d_ordinary_ended import (
     BEGIN_WH,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import MAX_CLOCK_AHEAD_S
+from custom_components.ocpp_ems.core.meter_time import MAX_CLOCK_AHEAD_S
 from custom_components.ocpp_ems.core.model import ConnectorStatus
 
 from .test_time_hostile import our_clock

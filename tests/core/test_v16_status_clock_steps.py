@@ -3,7 +3,7 @@
 Our clock (Home Assistant's) goes back while the charger's does not (its own time source, or our
 Heartbeat answer has not set it yet): a status the charger queued before the one shown and sends
 late is still older by its own stamps, which our clock's step says nothing about. Taken for news
-"before" the shown one only because our clock went back (``meter.later_s``), it showed Preparing
+"before" the shown one only because our clock went back (``meter_time.later_s``), it showed Preparing
 while the car charged, and cleared the car's power the energy manager reads.
 
 The mirror case, the charger's clock going back while ours does not: a queued status stays out by

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import MAX_CLOCK_AHEAD_S
+from custom_components.ocpp_ems.core.meter_time import MAX_CLOCK_AHEAD_S
 from custom_components.ocpp_ems.core.persistence import charger_from_dict
 from custom_components.ocpp_ems.core.protocol.v201.transactions import STOPPED_BY_REBOOT
 from custom_components.ocpp_ems.core.settings import ServerSettings

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import MAX_CLOCK_AHEAD_S
+from custom_components.ocpp_ems.core.meter_time import MAX_CLOCK_AHEAD_S
 from custom_components.ocpp_ems.core.protocol.v201.transactions import STOPPED_BY_REBOOT
 
 from .test_time_hostile import our_clock

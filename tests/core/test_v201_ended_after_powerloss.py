@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import ENERGY_REGISTER
+from custom_components.ocpp_ems.core.meter_values import ENERGY_REGISTER
 from custom_components.ocpp_ems.core.model import EventSequence, Transaction
 from custom_components.ocpp_ems.core.protocol.v201.transactions import _taken_now
 from custom_components.ocpp_ems.core.protocol.v201.tx_message import Event

@@ -25,8 +25,6 @@ from typing import Concatenate, NamedTuple
 from . import status_order
 from .directory import Admission
 from .meter import (
-    MAX_PAST_SESSION_AGE,
-    Reading,
     Report,
     apply_energy,
     apply_reading,
@@ -34,12 +32,7 @@ from .meter import (
     clear_flow,
     count_from,
     credit_session,
-    effective_time,
     energy_up_to_base,
-    last_register_wh,
-    max_energy_wh,
-    max_power_w,
-    reception,
     register_base,
     settle_lifetime_balance,
     shown_reading,
@@ -51,6 +44,8 @@ from .meter_life_before import (
     pending_holds,
     prove_life_before_at_end,
 )
+from .meter_time import MAX_PAST_SESSION_AGE, effective_time, max_energy_wh, max_power_w, reception
+from .meter_values import Reading, last_register_wh
 from .model import (
     RECENTLY_ENDED,
     Capabilities,

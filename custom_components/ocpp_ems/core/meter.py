@@ -1,25 +1,38 @@
-"""Meter values -> :class:`~.model.MeterState`, energy counters and session energy.
+"""Readings -> :class:`~.model.MeterState`, energy counters and session energy.
 
-Parses ``meterValue`` lists of every OCPP version into version-agnostic :class:`Reading` objects,
-then applies them to the model: 1.6 (values as strings, ``unit``, signed data as a ``SignedData``
-value) and 2.x (values as numbers, ``unitOfMeasure {unit, multiplier}``, ``signedMeterValue``), with
-camelCase or snake_case keys. Real chargers send ``Wh`` or ``kWh``, numbers as strings, phase names with ``-N`` suffixes,
-empty sample lists, readings out of order, and energy registers that reset or jump; none of that may
-corrupt the lifetime total or shrink a running session's energy.
+Applies the readings :mod:`.meter_values` parsed (and a start's or stop's register) to the model:
+real chargers send readings out of order, and energy registers that reset or jump; none of that
+may corrupt the lifetime total or shrink a running session's energy. How much time and energy lie
+between two register points is :mod:`.meter_time`'s.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from . import meter_life_before as life_before  # by module: it imports this one in turn
+from .meter_time import (
+    ENERGY_TOLERANCE_WH,
+    Reception,
+    believable_stamp,
+    charger_time,
+    effective_time,
+    later_s,
+    max_energy_wh,
+    max_power_w,
+    on_live_clock,
+    own_stamp,
+    reception,
+    replaced_stamp,
+    rise_allowance,
+    time_of,
+    time_since,
+    too_far_ahead,
+)
+from .meter_values import Reading
 from .model import (
     Charger,
     Connector,
@@ -29,281 +42,23 @@ from .model import (
     RegisterPoint,
     Transaction,
 )
-from .numbers import parse_number
 from .settings import ChargerSettings
-from .timeutil import (
-    CLOCK_OFFSET_TOLERANCE_S,
-    clock_offset_s,
-    offsets_agree,
-    parse_future_timestamp,
-    utcnow,
-)
+from .timeutil import utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
-ENERGY_REGISTER = "Energy.Active.Import.Register"
-POWER = "Power.Active.Import"
-CURRENT = "Current.Import"
-CURRENT_OFFERED = "Current.Offered"
-VOLTAGE = "Voltage"
-SOC = "SoC"
-TEMPERATURE = "Temperature"
-
-# Scale factors to the model's units (Wh, W, A, V, %).
-_SCALE = {"wh": 1.0, "kwh": 1000.0, "w": 1.0, "kw": 1000.0, "a": 1.0, "v": 1.0, "percent": 1.0}
-_LINE_TO_LINE = frozenset({"L1-L2", "L2-L3", "L3-L1"})
-
-
-@dataclass(kw_only=True)
-class Reading:
-    """Everything one ``meterValue`` entry (one timestamp) said, in model units."""
-
-    timestamp: datetime
-    context: str | None = None
-    energy_register_wh: float | None = None
-    # The register was sent without a unit (1.6: Wh by default; some chargers mean kWh).
-    energy_unit_missing: bool = False
-    power_w: float | None = None
-    current_a: dict[str, float] = field(default_factory=dict)
-    voltage_v: dict[str, float] = field(default_factory=dict)
-    offered_current_a: float | None = None
-    soc_percent: float | None = None
-    temperature_c: float | None = None
-    # Signed meter data of the energy register, exactly as the charger sent it (2.x: the
-    # ``signedMeterValue`` object; 1.6: the value of a ``SignedData`` sample).
-    signed: Any = None
-
-    @property
-    def empty(self) -> bool:
-        return not (
-            self.energy_register_wh is not None
-            or self.power_w is not None
-            or self.current_a
-            or self.voltage_v
-            or self.offered_current_a is not None
-            or self.soc_percent is not None
-            or self.temperature_c is not None
-            or self.signed is not None
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Sample:
-    measurand: str
-    value: float
-    phase: str | None
-    location: str | None
-    unit_given: bool = True
-
-
-def parse_meter_values(meter_value: Any) -> list[Reading]:
-    """One :class:`Reading` per usable entry, oldest first. Never raises on bad input."""
-    if not isinstance(meter_value, list):
-        return []
-    readings = []
-    for entry in meter_value:
-        if not isinstance(entry, dict):
-            continue
-        reading = _parse_entry(entry)
-        if not reading.empty:
-            readings.append(reading)
-    readings.sort(key=lambda r: r.timestamp)
-    return readings
-
-
-def _parse_entry(entry: dict[str, Any]) -> Reading:
-    # A time far ahead is kept: effective_time tells a clock ahead (and the user) by it.
-    reading = Reading(timestamp=parse_future_timestamp(entry.get("timestamp")) or utcnow())
-    raw = entry.get("sampled_value", entry.get("sampledValue"))
-    samples = [s for s in (_parse_sample(item) for item in raw or []) if s is not None]
-    contexts = [item.get("context") for item in raw or [] if isinstance(item, dict)]
-    reading.context = next((c for c in contexts if isinstance(c, str)), None)
-    by_measurand: dict[str, list[_Sample]] = {}
-    for sample in samples:
-        by_measurand.setdefault(sample.measurand, []).append(sample)
-    for measurand, of_measurand in by_measurand.items():
-        # Some chargers report both the grid inlet and the outlet: the outlet is what the car
-        # gets. A measurand metered only at the inlet (a supply-side meter) is still read.
-        if any(s.location != "Inlet" for s in of_measurand):
-            by_measurand[measurand] = [s for s in of_measurand if s.location != "Inlet"]
-    energy_samples = by_measurand.get(ENERGY_REGISTER, [])
-    reading.energy_register_wh = _total(energy_samples)
-    reading.energy_unit_missing = any(not s.unit_given for s in energy_samples)
-    reading.power_w = _total(by_measurand.get(POWER, []))
-    reading.current_a = _per_phase(by_measurand.get(CURRENT, []))
-    reading.voltage_v = _voltages(by_measurand.get(VOLTAGE, []))
-    offered = [s.value for s in by_measurand.get(CURRENT_OFFERED, [])]
-    reading.offered_current_a = max(offered) if offered else None
-    reading.soc_percent = _first(by_measurand.get(SOC, []))
-    reading.temperature_c = _first(by_measurand.get(TEMPERATURE, []))
-    reading.signed = next(
-        (s for s in (_signed(item) for item in raw or [] if isinstance(item, dict)) if s), None
-    )
-    return reading
-
-
-def _signed(item: dict[str, Any]) -> Any:
-    """The signed data of an energy register sample, as sent (None: it has none)."""
-    if (item.get("measurand") or ENERGY_REGISTER) != ENERGY_REGISTER:
-        return None
-    signed = item.get("signedMeterValue", item.get("signed_meter_value"))
-    if signed is not None:
-        return signed
-    return item.get("value") if item.get("format") == "SignedData" else None
-
-
-def _parse_sample(item: Any) -> _Sample | None:
-    if not isinstance(item, dict):
-        return None
-    measurand = item.get("measurand") or ENERGY_REGISTER
-    if not isinstance(measurand, str):
-        return None
-    value = parse_number(item.get("value"))
-    if value is None:
-        return None  # SignedData, empty strings, "NaN"-like garbage
-    unit = item.get("unit")
-    of_measure = item.get("unitOfMeasure", item.get("unit_of_measure"))
-    if isinstance(of_measure, dict):  # 2.x: {unit, multiplier}, value x 10^multiplier
-        unit = of_measure.get("unit")
-        multiplier = of_measure.get("multiplier", 0)
-        if type(multiplier) is not int or not -9 <= multiplier <= 9:
-            return None
-        value *= 10.0**multiplier
-    scaled = _to_model_unit(measurand, value, unit if isinstance(unit, str) else None)
-    if scaled is None or not math.isfinite(scaled):
-        return None  # 1.7e308 kWh: finite as sent, not once scaled (never stored as inf)
-    phase = item.get("phase") if isinstance(item.get("phase"), str) else None
-    location = item.get("location") if isinstance(item.get("location"), str) else None
-    return _Sample(
-        measurand=measurand,
-        value=scaled,
-        phase=phase,
-        location=location,
-        unit_given=isinstance(unit, str),
-    )
-
-
-def _to_model_unit(measurand: str, value: float, unit: str | None) -> float | None:
-    if measurand == TEMPERATURE:
-        key = (unit or "Celsius").lower()
-        if key in ("celsius", "celcius"):
-            return value
-        if key == "fahrenheit":
-            return (value - 32.0) * 5.0 / 9.0
-        if key == "k":
-            return value - 273.15
-        return None
-    if unit is None:
-        return value  # every 1.6 default unit (Wh, W, A, V, Percent) is already the model's
-    scale = _SCALE.get(unit.lower())
-    if scale is None:
-        return None  # varh, kVA, ... for a measurand we read: not comparable, drop it
-    return value * scale
-
-
-def _total(samples: list[_Sample]) -> float | None:
-    """The whole-connector value: the phase-less sample, else the sum of the phase samples."""
-    for sample in samples:
-        if sample.phase is None:
-            return sample.value
-    phases = _per_phase(samples)
-    total = sum(phases.values())
-    return total if phases and math.isfinite(total) else None
-
-
-def _per_phase(samples: list[_Sample]) -> dict[str, float]:
-    values: dict[str, float] = {}
-    for sample in samples:
-        key = _phase_key(sample.phase)
-        if key is not None:
-            values[key] = sample.value
-    return values
-
-
-def _voltages(samples: list[_Sample]) -> dict[str, float]:
-    """Phase-to-neutral voltages; line-to-line ones (L1-L2) only fill phases not reported as L-N."""
-    values = _per_phase([s for s in samples if s.phase not in _LINE_TO_LINE])
-    for sample in samples:
-        if sample.phase in _LINE_TO_LINE:
-            key = _phase_key(sample.phase)
-            if key is not None and key not in values:
-                values[key] = sample.value / math.sqrt(3.0)
-    return values
-
-
-def _phase_key(phase: str | None) -> str | None:
-    key = (phase or "L1").split("-")[0].upper()
-    return key if key in ("L1", "L2", "L3") else None
-
-
-def _first(samples: list[_Sample]) -> float | None:
-    return samples[0].value if samples else None
-
-
 # --- applying readings to the model -------------------------------------------------------------
 #
-# Energy is physically plausible or it is not counted. Every constant of the rules is here.
+# Energy is physically plausible or it is not counted (its bounds: :mod:`.meter_time`).
 #
-# The fastest a charger can add energy: its installation maximum on every phase of its supply at
-# the highest voltage the grid standard allows (EN 50160 / IEC 60038: 230 V + 10 %), with a slack
-# for meter class errors (<= 2 %), chargers overshooting a limit for a few seconds before they
-# settle, and breakers that carry 1.13x their rating for an hour.
-MAX_PHASE_VOLTAGE_V = 253.0
-POWER_SLACK = 1.25
-# What a register may exceed that bound by, once (a token bucket that refills at the maximum power
-# but never holds more than this): registers in 0.1 kWh steps, rounding. Smaller than the single
-# outliers real chargers send (hundreds of Wh), which therefore wait for confirmation.
-ENERGY_TOLERANCE_WH = 250.0
-# A charger timestamp further ahead of our clock than this is a wrong clock, not a time: the
-# reading counts as of when we received it, and the charger model says so (``clock_skew_s``).
-MAX_CLOCK_AHEAD_S = 300.0
-# A charger clock further behind ours than this, as its live readings show, is wrong too: the
-# energy manager (charger_max_age_s 180 s, readings up to a minute apart) would take them for
-# stale. Its times still count for energy (older times never make an allowance); the charger
+# A charger clock further behind ours than this, as its live readings show, is wrong too (one
+# ahead: :data:`~.meter_time.MAX_CLOCK_AHEAD_S`): the energy manager (charger_max_age_s 180 s,
+# readings up to a minute apart) would take them for stale. Its times still count for energy (older times never make an allowance); the charger
 # model says so (``clock_skew_s`` < 0).
 MAX_CLOCK_BEHIND_S = 60.0
-# The oldest a charger's offline queue may be (a start older than the running transaction is a
-# late offline session up to this age): a start or reading stamped further behind the time
-# we got it comes from a clock that restarted at some old date (its firmware's build date).
-MAX_PAST_SESSION_AGE = timedelta(days=7)
-
-
-def max_power_w(settings: ChargerSettings) -> float:
-    """The most power (W) a charger with these settings can deliver, with :data:`POWER_SLACK`."""
-    return settings.installation_max_a * max(settings.phases, 1) * MAX_PHASE_VOLTAGE_V * POWER_SLACK
 
 
 _DEFAULT_MAX_POWER_W = max_power_w(ChargerSettings())
-
-
-def effective_time(charger: Charger, timestamp: datetime, received: datetime) -> datetime:
-    """The time a charger's ``timestamp`` stands for (:func:`_time_of`); a clock more than
-    :data:`MAX_CLOCK_AHEAD_S` ahead is recorded in ``charger.clock_skew_s``, and cleared by the
-    next timestamp that is not."""
-    ahead = clock_offset_s(timestamp, received)
-    if too_far_ahead(timestamp, received):
-        if charger.clock_skew_s is None or charger.clock_skew_s < 0:
-            _LOGGER.warning(
-                "%s: charger clock is %.0f s ahead; using the time readings arrive",
-                charger.charger_id,
-                ahead,
-            )
-        charger.clock_skew_s = round(ahead)
-    elif charger.clock_skew_s is not None and charger.clock_skew_s > 0:
-        charger.clock_skew_s = None
-    return _time_of(timestamp, received)
-
-
-def _time_of(timestamp: datetime, received: datetime) -> datetime:
-    """The time a charger's ``timestamp`` received at ``received`` stands for: itself, or
-    ``received`` when it lies too far ahead (:func:`too_far_ahead`)."""
-    return received if too_far_ahead(timestamp, received) else timestamp
-
-
-def too_far_ahead(stamp: datetime, received: datetime) -> bool:
-    """Whether a charger's ``stamp``, received at ``received``, lies more than
-    :data:`MAX_CLOCK_AHEAD_S` ahead of our clock: a wrong clock, not a time."""
-    return clock_offset_s(stamp, received) > MAX_CLOCK_AHEAD_S
 
 
 def _follow_clock(charger: Charger, timestamp: datetime, received: datetime) -> float | None:
@@ -378,7 +133,7 @@ def apply_reading(
     if live_offset is not None and applied.base_wh is not None:
         # The base itself confirmed it: received live (unless across our answer: settled_s).
         meter._energy_live_offset_s = charger._live_clock.settled_s
-    if applied.before_reset and _on_live_clock(reading.timestamp, at, live_offset):
+    if applied.before_reset and on_live_clock(reading.timestamp, at, live_offset):
         # Taken now, so in the register's new life: the charger's clock went back since.
         applied = apply_register(live=True)
     changed, base_wh = applied.changed, applied.base_wh
@@ -410,9 +165,9 @@ def apply_reading(
         meter.signed_meter_value = reading.signed
     meter._previous_shown = _shown(meter)
     meter._shown_register_wh = base_wh
-    when = _time_of(reading.timestamp, at)
+    when = time_of(reading.timestamp, at)
     meter.timestamp = when
-    meter._charger_stamp = _replaced_stamp(reading.timestamp, when)
+    meter._charger_stamp = replaced_stamp(reading.timestamp, when)
     meter._received_at, meter._received_monotonic = got
     return True
 
@@ -443,7 +198,7 @@ def _before_shown(
     previous = meter._previous_shown
     if previous is None or later_s(*previous, reading.timestamp, got) > 0.0:
         return True
-    return not _on_live_clock(reading.timestamp, got[0], live_offset)
+    return not on_live_clock(reading.timestamp, got[0], live_offset)
 
 
 def _register_proves_after(meter: MeterState, stamp: datetime, base_wh: float | None) -> bool:
@@ -459,12 +214,6 @@ def _register_proves_after(meter: MeterState, stamp: datetime, base_wh: float | 
         and _rose_past(base_wh, shown_wh)
         and not life_before.stamped_before_reset(meter, stamp)
     )
-
-
-def _on_live_clock(stamp: datetime, received: datetime, live_offset: float | None) -> bool:
-    """Whether ``stamp``, received ``received``, lies on the charger's live clock: its own offset
-    agrees with ``live_offset`` (None: none confirmed)."""
-    return live_offset is not None and offsets_agree(clock_offset_s(stamp, received), live_offset)
 
 
 def _shown(meter: MeterState) -> tuple[datetime, Reception] | None:
@@ -962,23 +711,19 @@ def _point(
     charger: Charger, register_wh: float, timestamp: datetime | None, received: datetime | None
 ) -> RegisterPoint:
     """``register_wh`` stamped ``timestamp`` (None: not stamped), as of the time it stands for
-    (:func:`_time_of`), received as :func:`reception` says, with the charger's live clock offset
+    (:func:`time_of`), received as :func:`reception` says, with the charger's live clock offset
     settled by then (``LiveClockOffset.settled_s``)."""
     received_at, monotonic = reception(received)
     stamp = timestamp or received_at
-    when = _time_of(stamp, received_at)
+    when = time_of(stamp, received_at)
     return RegisterPoint(
         register_wh=register_wh,
         timestamp=when,
         received_at=received_at,
         _received_monotonic=monotonic,
-        charger_stamp=_replaced_stamp(stamp, when),
+        charger_stamp=replaced_stamp(stamp, when),
         live_offset_s=charger._live_clock.settled_s,
     )
-
-
-# When we got something: by our clock, and by our monotonic clock (None: not known).
-Reception = tuple[datetime | None, float | None]
 
 
 class Report(NamedTuple):
@@ -999,190 +744,6 @@ def shown_reading(meter: MeterState) -> Report | None:
         return None
     stamp = own_stamp(meter._charger_stamp, meter.timestamp)
     return Report(meter.timestamp, stamp, (meter._received_at, meter._received_monotonic))
-
-
-def reception(received: datetime | None) -> tuple[datetime, float | None]:
-    """When we got a reading: ``received`` (not known by the monotonic clock), else now."""
-    if received is not None:
-        return received, None
-    return utcnow(), time.monotonic()
-
-
-def time_since(base: RegisterPoint, point: RegisterPoint) -> float | None:
-    """How much later than ``base`` (s; < 0: before it, history) ``point`` was taken, by the
-    charger's stamps: the one rule of what is new (None: a time is unknown).
-
-    A register that did not go down is compared as :func:`later_s` says. A register that went
-    down is compared by the charger's own stamps alone (also where they lay too far ahead of our
-    clock to stand for a time: one clock stamped both): below the base it is either history
-    re-sent (its stamp is old) or a reset, and a replay taken for a reset would count again.
-    :func:`_stamped_before_set_back` tells history whose stamp is "later" only because the
-    charger's clock went back since it was taken."""
-    if base.timestamp is None or point.timestamp is None:
-        return None
-    if point.register_wh < base.register_wh:
-        since = (charger_time(point) - charger_time(base)).total_seconds()
-        return -math.inf if _stamped_before_set_back(base, point, since) else since
-    return later_s(base.timestamp, _received(base), point.timestamp, _received(point))
-
-
-def _replaced_stamp(stamp: datetime, when: datetime) -> datetime | None:
-    """The charger's own ``stamp``, kept where :func:`effective_time` replaced it by ``when``
-    (None: ``when`` is the stamp)."""
-    return None if when == stamp else stamp
-
-
-def charger_time(point: RegisterPoint) -> datetime:
-    """``point``'s time by the charger's clock (its effective time when it sent none)."""
-    stamp = own_stamp(point.charger_stamp, point.timestamp)
-    assert stamp is not None
-    return stamp
-
-
-def own_stamp(charger_stamp: datetime | None, time: datetime | None) -> datetime | None:
-    """A time by the charger's clock: its own stamp where one was kept (its ``time`` was replaced:
-    :func:`_replaced_stamp`), else ``time`` (None: none)."""
-    return charger_stamp or time
-
-
-# How much further apart a charger's stamps of a live base and a later point may lie than we
-# received them (the base's age when sent, delays) while its clock ran on: far below the step
-# that puts the queue of a clock set back since beyond :data:`MAX_CLOCK_AHEAD_S`.
-_STAMPS_APART_S = 60.0
-
-
-def _stamped_before_set_back(base: RegisterPoint, point: RegisterPoint, since_s: float) -> bool:
-    """Whether ``point``, stamped ``since_s`` after the live ``base`` by the charger, was taken by
-    a clock set back since: its stamp lay ahead of our clock while the base's did not, and by
-    more than the time between receiving them (by our monotonic clock where known) could make
-    (ours went back, and the charger with it: an offline queue flushed after live readings). A
-    clock that ran on (one slowly drifting ahead, or right while ours went back) stamps a reset
-    after the base about as much later as we received it: a reset, not history."""
-    if point.charger_stamp is None or base.charger_stamp is not None or base.received_at is None:
-        return False
-    apart_s = (point.received_at - base.received_at).total_seconds() if point.received_at else 0.0
-    if point._received_monotonic is not None and base._received_monotonic is not None:
-        apart_s = point._received_monotonic - base._received_monotonic
-    return since_s > apart_s + _STAMPS_APART_S
-
-
-def later_s(then: datetime, then_received: Reception, now: datetime, received: Reception) -> float:
-    """How much later (s; < 0: before) ``now`` was taken than ``then``, each received as said:
-    the stamps compared with ``then`` moved by the step our own clock took back between the
-    receptions (an NTP correction: our clock against the monotonic one). A charger that sets its
-    clock by ours (Heartbeat) stamps a live reading an hour "before" the one it took a minute
-    earlier once our clock went back an hour; one whose stamps lie ahead of ours by then gets the
-    time we received it (:func:`effective_time`), an hour "before" too."""
-    return (now - then).total_seconds() - min(clock_step_s(then_received, received), 0.0)
-
-
-def _received(point: RegisterPoint) -> Reception:
-    return point.received_at, point._received_monotonic
-
-
-# Our clock and the monotonic clock drift apart by microseconds between two readings of both: no
-# step (it would move stamps kept for ordering, and two reports stamped alike would swap order).
-MIN_CLOCK_STEP_S = 1.0
-
-
-def clock_step_s(then: Reception, now: Reception) -> float:
-    """How far our clock jumped (s; < 0: back) between two receptions: what it moved beyond the
-    monotonic clock (> 0 also when our host slept: the monotonic clock stops then; 0: a
-    reception time is unknown, e.g. a restored base, or less than :data:`MIN_CLOCK_STEP_S`)."""
-    then_at, then_monotonic = then
-    now_at, now_monotonic = now
-    if then_at is None or then_monotonic is None or now_at is None or now_monotonic is None:
-        return 0.0
-    step_s = (now_at - then_at).total_seconds() - (now_monotonic - then_monotonic)
-    return step_s if abs(step_s) >= MIN_CLOCK_STEP_S else 0.0
-
-
-def by_our_clock_now(then: tuple[datetime, float | None], now: Reception) -> datetime:
-    """The time ``then`` was received, by our clock as it is at ``now``: moved by the step our
-    clock took since (:func:`clock_step_s`; what is kept over a restart is moved before it is
-    saved: the monotonic clock it is told by starts again with our host)."""
-    return then[0] + timedelta(seconds=clock_step_s(then, now))
-
-
-def rise_allowance(
-    power_w: float,
-    slack_wh: float | None,
-    base: RegisterPoint,
-    point: RegisterPoint,
-    *,
-    live_offset_s: float | None = None,
-) -> float:
-    """How much energy may have been added from ``base`` to ``point``: max power x elapsed time
-    (the largest of the charger's, :func:`_charger_elapsed_s`, our clock's and our monotonic
-    clock's: a clock set back never drops energy, nor does our host's sleep, which the monotonic
-    clock does not count) plus the remaining tolerance. Whether ``base`` was received live is
-    judged by the live clock offset settled when we received it (``base.live_offset_s``: one
-    confirmed since, after we told the charger the time, is another clock's), else by
-    ``live_offset_s``, the charger's confirmed now (``LiveClockOffset.confirmed_s``; None: not
-    known)."""
-    ours_s = _our_elapsed_s(base, point)
-    if base.live_offset_s is not None:
-        live_offset_s = base.live_offset_s
-    elapsed = max(_charger_elapsed_s(base, point, ours_s, live_offset_s), ours_s)
-    slack = ENERGY_TOLERANCE_WH if slack_wh is None else min(slack_wh, ENERGY_TOLERANCE_WH)
-    return max_energy_wh(power_w, elapsed, slack)
-
-
-def _our_elapsed_s(base: RegisterPoint, point: RegisterPoint) -> float:
-    """The time between receiving ``base`` and ``point`` (s): the larger by our clock and by our
-    monotonic clock (0: not known)."""
-    elapsed = 0.0
-    if base.received_at is not None and point.received_at is not None:
-        elapsed = (point.received_at - base.received_at).total_seconds()
-    if base._received_monotonic is not None and point._received_monotonic is not None:
-        elapsed = max(elapsed, point._received_monotonic - base._received_monotonic)
-    return elapsed
-
-
-def _charger_elapsed_s(
-    base: RegisterPoint, point: RegisterPoint, ours_s: float, live_offset_s: float | None
-) -> float:
-    """The time from ``base`` to ``point`` by their times (0: unknown, or a base time that is not
-    a :func:`believable_stamp`). An offline queue needs it: stamped over hours, it arrives at
-    once. A base received live (:func:`_on_live_clock`) was taken as we got it, and ``point``
-    before we got it: no more than ``ours_s`` (the time between receiving them) lies between
-    them, whatever a clock set forward since stamps; more only by what our clock stepped between
-    them (:func:`clock_step_s`: our host slept, then our clock was set back; no charger can
-    make it step)."""
-    if (
-        base.timestamp is None
-        or point.timestamp is None
-        or not believable_stamp(base.timestamp, base.received_at)
-    ):
-        return 0.0
-    elapsed = (point.timestamp - base.timestamp).total_seconds()
-    if base.received_at is not None and _on_live_clock(
-        charger_time(base), base.received_at, live_offset_s
-    ):
-        our_step_s = abs(clock_step_s(_received(base), _received(point)))
-        return min(elapsed, ours_s + our_step_s + CLOCK_OFFSET_TOLERANCE_S)
-    return elapsed
-
-
-def believable_stamp(timestamp: datetime, received: datetime | None) -> bool:
-    """Whether a charger's ``timestamp`` of what we got at ``received`` (None: not known) can be
-    its time: at most :data:`MAX_PAST_SESSION_AGE` before. Older is a clock restarted at an old
-    date (its firmware's build date, then set by our answer): the years from there to its next
-    timestamp are no time it charged in, never an allowance for a register outlier."""
-    return received is None or received - timestamp <= MAX_PAST_SESSION_AGE
-
-
-def max_energy_wh(power_w: float, elapsed_s: float, slack_wh: float = ENERGY_TOLERANCE_WH) -> float:
-    """The most energy ``elapsed_s`` seconds at ``power_w`` can add: the bound of every increment."""
-    return slack_wh + power_w * max(elapsed_s, 0.0) / 3600.0
-
-
-def last_register_wh(readings: Sequence[Reading]) -> float | None:
-    """The energy register of the newest reading that has one (None: none has)."""
-    return next(
-        (r.energy_register_wh for r in reversed(readings) if r.energy_register_wh is not None),
-        None,
-    )
 
 
 def _take(

@@ -13,6 +13,7 @@ import logging
 from typing import NamedTuple
 
 from . import meter as meter_rules
+from .meter_time import rise_allowance
 from .model import Charger, Connector, RegisterPoint, Transaction
 
 _LOGGER = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def held_end(
 
 def credit_held_end(charger: Charger, held: HeldEnd, power_w: float) -> HeldEnd | None:
     """The registers were updated: once the connector's base rose from ``held``'s as a rise our
-    clocks allow (:func:`~.meter.rise_allowance`), it counts for the session up to its end. What
+    clocks allow (:func:`~.meter_time.rise_allowance`), it counts for the session up to its end. What
     is still owed (None: settled, also by a reset or a jump confirmed since, or a session open
     since that counted the rise itself: no rise of the ended session's was taken)."""
     connector, session = held.connector, held.session
@@ -56,7 +57,7 @@ def credit_held_end(charger: Charger, held: HeldEnd, power_w: float) -> HeldEnd 
         return held
     rise = now.register_wh - held.base.register_wh
     if _counted_since(connector) or not (
-        0.0 < rise <= meter_rules.rise_allowance(power_w, None, held.base, now)
+        0.0 < rise <= rise_allowance(power_w, None, held.base, now)
     ):
         return None
     last = now if now.register_wh < held.end.register_wh else held.end

@@ -15,6 +15,7 @@ from itertools import chain
 from typing import NamedTuple
 
 from . import meter as meter_rules  # by module: meter imports this one in turn
+from .meter_time import charger_time, max_energy_wh, rise_allowance, time_since
 from .model import Charger, Connector, MeterState, RegisterPoint, Transaction
 
 _LOGGER = logging.getLogger(__name__)
@@ -37,12 +38,8 @@ def of_life_before(meter: MeterState, base: RegisterPoint | None, point: Registe
     readings, below it, would wait as a reset)."""
     if base is None or point.register_wh <= base.register_wh:
         return False  # no base to rise past, or history to apply_energy's rules anyway
-    since = meter_rules.time_since(base, point)
-    return (
-        since is not None
-        and since < 0.0
-        and stamped_before_reset(meter, meter_rules.charger_time(point))
-    )
+    since = time_since(base, point)
+    return since is not None and since < 0.0 and stamped_before_reset(meter, charger_time(point))
 
 
 def remember_life_before(
@@ -75,7 +72,7 @@ def hold_life_before(
     life on a clock that went back (:func:`prove_life_before` tells). The highest is held: the
     rise counts up to it. It is the session's only if it came with that life's session."""
     end, held = meter._life_before_end, meter._life_before_held
-    if end is None or meter_rules.charger_time(point) <= meter_rules.charger_time(end):
+    if end is None or charger_time(point) <= charger_time(end):
         return
     if point.register_wh <= (held or end).register_wh:
         return
@@ -100,7 +97,7 @@ def is_held(meter: MeterState, point: RegisterPoint) -> bool:
     return (
         held is not None
         and point.register_wh == held.register_wh
-        and meter_rules.charger_time(point) == meter_rules.charger_time(held)
+        and charger_time(point) == charger_time(held)
     )
 
 
@@ -159,12 +156,12 @@ def _life_before_allowance(power_w: float, end: RegisterPoint, held: RegisterPoi
     after its reset: max power x the time between them by the charger's own stamps, both of that
     life's clock (the time we got them also holds the present life's, which counted itself: an
     hour of it is no allowance for the life before's minute), never more than
-    :func:`~.meter.rise_allowance` (our clocks: a charger's clock set forward between the two is no
+    :func:`~.meter_time.rise_allowance` (our clocks: a charger's clock set forward between the two is no
     time either)."""
-    stamped_s = (meter_rules.charger_time(held) - meter_rules.charger_time(end)).total_seconds()
+    stamped_s = (charger_time(held) - charger_time(end)).total_seconds()
     return min(
-        meter_rules.max_energy_wh(power_w, stamped_s),
-        meter_rules.rise_allowance(power_w, None, end, held),
+        max_energy_wh(power_w, stamped_s),
+        rise_allowance(power_w, None, end, held),
     )
 
 
@@ -239,7 +236,7 @@ def credit_dropped_hold(charger: Charger, pending: PendingHold, power: float) ->
         min(
             _held_rise(power, pending.end, held),
             held.register_wh - second_end.register_wh,
-            meter_rules.rise_allowance(power, None, second_end, now),
+            rise_allowance(power, None, second_end, now),
         ),
     )
     _LOGGER.info(
@@ -258,7 +255,7 @@ def credit_dropped_hold(charger: Charger, pending: PendingHold, power: float) ->
 def reset_stamp(first: RegisterPoint) -> datetime:
     """The stamp of ``first``, the first value of its register's new life, as kept for
     :func:`stamped_before_reset`: the charger's own, but no further ahead of our clock than a
-    time may be (:func:`~.meter._time_of`). One of a clock a year ahead, set right since, would take
+    time may be (:func:`~.meter_time.time_of`). One of a clock a year ahead, set right since, would take
     every later reading for the life before, for a year."""
     assert first.timestamp is not None  # a candidate is a received point: always stamped
     return first.timestamp

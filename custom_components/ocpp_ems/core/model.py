@@ -125,7 +125,7 @@ class RegisterPoint:
     timestamp: datetime | None
     received_at: datetime | None
     _received_monotonic: float | None = None
-    # The charger's own stamp when ``timestamp`` is not it (``meter.effective_time`` found it too
+    # The charger's own stamp when ``timestamp`` is not it (``meter_time.effective_time`` found it too
     # far ahead of our clock); None: ``timestamp`` is the charger's stamp, or there was none.
     charger_stamp: datetime | None = None
     # The charger's live clock offset settled when we received it (``LiveClockOffset.settled_s``;
@@ -598,8 +598,8 @@ class Charger:
     last_heartbeat: datetime | None = None
     firmware_status: str | None = None
     diagnostics_status: str | None = None
-    # Seconds the charger's clock is off ours (meter.effective_time): ahead (> 0) beyond
-    # meter.MAX_CLOCK_AHEAD_S (its timestamps are replaced by our time then), or behind (< 0)
+    # Seconds the charger's clock is off ours (meter_time.effective_time): ahead (> 0) beyond
+    # meter_time.MAX_CLOCK_AHEAD_S (its timestamps are replaced by our time then), or behind (< 0)
     # beyond meter.MAX_CLOCK_BEHIND_S as its live readings show (its timestamps are kept; the
     # energy manager moves them by that much); None when its clock is right.
     clock_skew_s: float | None = None
@@ -614,7 +614,7 @@ class Charger:
     # station keeps its numbering, and the ended ones that showed it are soon forgotten.
     _numbers_per_evse: bool = field(default=False, repr=False)
     # When the 2.x station's last BootNotification came, by our clock and our monotonic clock
-    # (``meter.reception``; None: none known, or its clock was known ahead then): a message
+    # (``meter_time.reception``; None: none known, or its clock was known ahead then): a message
     # stamped well after it was written after the reboot (v201.tx_boot_mark.written_since_boot,
     # which moves it by the step our clock took since).
     # Persisted without the monotonic clock: a restart of Home Assistant is no boot of the

@@ -29,7 +29,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from .meter import by_our_clock_now, reception, too_far_ahead
+from .meter_time import by_our_clock_now, reception, too_far_ahead
 from .model import (
     RECENTLY_ENDED,
     Capabilities,

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from .meter import Report, clock_step_s, later_s, shown_reading, too_far_ahead
+from .meter import Report, shown_reading
+from .meter_time import clock_step_s, later_s, too_far_ahead
 from .model import Charger, Connector, ConnectorStatus
 from .timeutil import CLOCK_OFFSET_TOLERANCE_S, clock_offset_s, offsets_agree
 
@@ -135,7 +136,7 @@ def may_be_stamped_by(report: Report, offset_s: float) -> bool:
 
 def taken_after(shown: Report, report: Report, received_with: Sequence[Report | None]) -> bool:
     """Whether ``report`` (a status) was taken at or after what the connector shows (``shown``):
-    as :func:`~.meter.later_s` says of their times (our clock set back since is no age). Stamped
+    as :func:`~.meter_time.later_s` says of their times (our clock set back since is no age). Stamped
     by the charger before ``shown`` and later only by our clock's step, it is news only from a
     clock that went back with ours: its stamp lies as far ahead of our clock as the charger's
     clock led ours when ``shown`` came (:func:`lead_s`, of ``received_with``), less at most the

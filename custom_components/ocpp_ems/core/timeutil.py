@@ -45,7 +45,7 @@ def parse_optional_timestamp(value: Any) -> datetime | None:
 
 def parse_future_timestamp(value: Any) -> datetime | None:
     """A time that may lie ahead (an EV's departure; a reading of a clock ahead, for the clock
-    check, ``meter.effective_time``): None when missing, unparsable or implausibly old."""
+    check, ``meter_time.effective_time``): None when missing, unparsable or implausibly old."""
     parsed = _parse(value)
     return None if parsed is None or parsed < _EARLIEST else parsed
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from custom_components.ocpp_ems.core.directory import Admission
-from custom_components.ocpp_ems.core.meter import last_register_wh, parse_meter_values
+from custom_components.ocpp_ems.core.meter_values import last_register_wh, parse_meter_values
 from custom_components.ocpp_ems.core.model import ChargerInfo, ConnectorStatus
 from custom_components.ocpp_ems.core.protocol import incoming
 from custom_components.ocpp_ems.core.protocol.certificates import sign_certificate_route

@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from custom_components.ocpp_ems.core.directory import Admission
-from custom_components.ocpp_ems.core.meter import parse_meter_values
+from custom_components.ocpp_ems.core.meter_values import parse_meter_values
 from custom_components.ocpp_ems.core.model import ChargerInfo, EvChargingNeeds
 from custom_components.ocpp_ems.core.protocol import incoming
 from custom_components.ocpp_ems.core.protocol.certificates import sign_certificate_route

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState
-from custom_components.ocpp_ems.core.meter import Reception, clock_step_s, reception
+from custom_components.ocpp_ems.core.meter_time import Reception, clock_step_s, reception
 from custom_components.ocpp_ems.core.model import Charger, ConnectorStatus
 
 _KEY = "ocpp2"
@@ -78,7 +78,7 @@ class Evse:
 
     def report_arrives(self) -> None:
         """A report arrives: the stamps kept move back as far as our clock went back since the
-        last one (an NTP correction; ``meter.clock_step_s``, as ``later_s`` orders a 1.6 status). A
+        last one (an NTP correction; ``meter_time.clock_step_s``, as ``later_s`` orders a 1.6 status). A
         station that stamps by our clock reports an hour "before" its report of a minute ago
         then: news, which the stamps kept would drop as out of order."""
         got = reception(None)

@@ -109,7 +109,7 @@ import logging
 from datetime import datetime
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState
-from custom_components.ocpp_ems.core.meter import Reading
+from custom_components.ocpp_ems.core.meter_values import Reading
 from custom_components.ocpp_ems.core.model import EventSequence, Transaction
 from custom_components.ocpp_ems.core.protocol.common import spans
 from custom_components.ocpp_ems.core.protocol.rpc import Payload

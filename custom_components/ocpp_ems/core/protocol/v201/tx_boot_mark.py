@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState, follows_by_register
-from custom_components.ocpp_ems.core.meter import (
+from custom_components.ocpp_ems.core.meter_time import (
     Reception,
     believable_stamp,
     by_our_clock_now,
@@ -168,7 +168,7 @@ def written_since_boot(charger: Charger, event: Event) -> bool:
     """Whether ``event`` (flagged offline, sent again) was written after the station's last
     BootNotification (:func:`station_booted`), as its own stamp shows: later than the boot by
     more than a clock may lead ours unrecorded, and no further ahead of the time it came (both
-    :func:`~...meter.too_far_ahead`: a message queued before the boot is then stamped before
+    :func:`~...meter_time.too_far_ahead`: a message queued before the boot is then stamped before
     it, or far ahead of us). A station that lost a transaction in the reboot writes none of its
     messages after it. A clock behind stamps after the boot too late, if at all: the mark stays
     (the safe side of :func:`_lost_for_another_evse`). The boot's time is taken by our clock now
@@ -188,7 +188,7 @@ def stamped_by_restarted_clock(transaction: Transaction, event: Event) -> bool:
     """Whether ``event``, a message of the open ``transaction``, was stamped by a clock that
     restarted at an old date (its build date) since the transaction began: before its Started,
     and further behind the time it came than an offline queue may be old
-    (:func:`~...meter.believable_stamp`). What the station wrote of it before, its queue kept
+    (:func:`~...meter_time.believable_stamp`). What the station wrote of it before, its queue kept
     through a reboot too, was stamped after the Started by the clock that stamped the Started, and a
     message sent again carries its original stamp: so it was written after a restart, a reboot,
     with the transaction still running (one that loses its transactions in a reboot writes
@@ -207,6 +207,6 @@ def stamped_by_restarted_clock(transaction: Transaction, event: Event) -> bool:
 
 def boot_time_now(charger: Charger, now: Reception) -> datetime | None:
     """When the station's last BootNotification came (None: not known), by our clock as of
-    ``now``: moved by the step our clock took since (``meter.by_our_clock_now``; also our host's
+    ``now``: moved by the step our clock took since (``meter_time.by_our_clock_now``; also our host's
     sleep, which moves it later: the safe side, fewer messages count as written after it)."""
     return None if charger._booted_at is None else by_our_clock_now(charger._booted_at, now)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from custom_components.ocpp_ems.core.meter import Reading, parse_meter_values
+from custom_components.ocpp_ems.core.meter_values import Reading, parse_meter_values
 from custom_components.ocpp_ems.core.model import Transaction
 from custom_components.ocpp_ems.core.protocol.incoming import authorization_status
 from custom_components.ocpp_ems.core.protocol.rpc import Payload

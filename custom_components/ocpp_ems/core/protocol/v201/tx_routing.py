@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from custom_components.ocpp_ems.core.charger_state import ChargerState, follows_by_register
-from custom_components.ocpp_ems.core.meter import reception, too_far_ahead
+from custom_components.ocpp_ems.core.meter_time import reception, too_far_ahead
 from custom_components.ocpp_ems.core.model import Charger, Transaction
 
 from .tx_boot_mark import after_reboot, began_since_boot, boot_time_now, numbers_per_evse
@@ -158,7 +158,7 @@ def _ended_elsewhere_before_boot(
     """The ended transactions of ``found``'s id on other EVSEs that ``event`` (naming no EVSE,
     stamped before ``found`` began) may be a late message of: only when it was written before
     the station's last boot, stamped before it by more than a clock may lead ours unrecorded
-    (:func:`boot_time_now`, :func:`~...meter.too_far_ahead`), and ``found`` began live after
+    (:func:`boot_time_now`, :func:`~...meter_time.too_far_ahead`), and ``found`` began live after
     that boot (:func:`began_since_boot`), and it reads no register above the ended one's last
     (:func:`_reads_none_above`: a boot unannounced since, while Home Assistant was down, leaves
     the stored mark stale, and ``found`` resumed at the clock's build date reads its own, higher
