@@ -209,6 +209,8 @@ async def test_rate_limit(h: Harness16, sim: SecureCharger) -> None:
     assert await sim.sign_certificate() == "Rejected"
     h.clock.now += 2
     assert await sim.sign_certificate("CP2") == "Accepted"
+    # (Its round refuses the CN in a worker thread: a request while it runs is refused as busy.)
+    await wait_for(lambda: len(security_events(h)) == 2)  # issued, then the CN refused
     h.clock.now += 61
     assert await sim.sign_certificate() == "Accepted"
     await wait_for(lambda: len(sim.chains) == 2)
