@@ -214,6 +214,9 @@ async def test_pv_change_reaches_the_charger(
         assert state_of(hass, REASON).state == "stopping"
         assert state_of(hass, REASON).attributes["until"] is not None
 
+        # The charger's meter shows the car took the drop (until it does, a raise waits up to 30 s:
+        # a slow charger's lag is not the house's load).
+        await sim.meter_values(power_w=4140, current_a=(6.0, 6.0, 6.0), energy_wh=1502)
         # Sun again: a raise waits for the write interval, then arrives by the wake-up timer.
         writes = len(sim.commands("SetChargingProfile"))
         await set_site(hass, grid=-3000, pv=9000)
