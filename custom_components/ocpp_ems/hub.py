@@ -86,10 +86,10 @@ from .const import (
     STORAGE_VERSION,
     repair_issue_id,
 )
-from .core.charger_state import id_tag_key
 from .core.directory import Admission
 from .core.ems.options import VOLTAGE
 from .core.guard import ReportWindows
+from .core.id_tags import id_tag_key
 from .core.model import ChargerInfo
 from .core.persistence import state_from_dict, state_to_dict
 from .core.server import CentralSystem

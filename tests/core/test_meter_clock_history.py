@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.ocpp_ems.core.meter import MAX_CLOCK_BEHIND_S
+from custom_components.ocpp_ems.core.meter_time import MAX_CLOCK_BEHIND_S
 from custom_components.ocpp_ems.core.persistence import charger_to_dict
 
 from .test_energy_quirks import energy16, h16

@@ -20,6 +20,7 @@ from .meter_time import (
     believable_stamp,
     charger_time,
     effective_time,
+    follow_clock,
     later_s,
     max_energy_wh,
     max_power_w,
@@ -50,52 +51,8 @@ _LOGGER = logging.getLogger(__name__)
 # --- applying readings to the model -------------------------------------------------------------
 #
 # Energy is physically plausible or it is not counted (its bounds: :mod:`.meter_time`).
-#
-# A charger clock further behind ours than this, as its live readings show, is wrong too (one
-# ahead: :data:`~.meter_time.MAX_CLOCK_AHEAD_S`): the energy manager (charger_max_age_s 180 s,
-# readings up to a minute apart) would take them for stale. Its times still count for energy (older times never make an allowance); the charger
-# model says so (``clock_skew_s`` < 0).
-MAX_CLOCK_BEHIND_S = 60.0
-
 
 _DEFAULT_MAX_POWER_W = max_power_w(ChargerSettings())
-
-
-def _follow_clock(charger: Charger, timestamp: datetime, received: datetime) -> float | None:
-    """Note what a reading stamped ``timestamp`` (not taken before the register:
-    :func:`_apply_register`) shows of the charger's clock: ahead (:func:`effective_time`), behind
-    (:func:`_follow_live_clock`, whose offset it returns)."""
-    effective_time(charger, timestamp, received)
-    return _follow_live_clock(charger, timestamp, received)
-
-
-def _follow_live_clock(charger: Charger, timestamp: datetime, received: datetime) -> float | None:
-    """Record a clock more than :data:`MAX_CLOCK_BEHIND_S` behind (``charger.clock_skew_s`` < 0),
-    or clear it, once the charger's live readings agree on its offset (``LiveClockOffset``: a
-    reading re-sent after a reconnect is legitimately old). A clock ahead is
-    :func:`effective_time`'s. Returns the offset (s) this reading confirmed (None: none)."""
-    offset = charger._live_clock.observe(timestamp, received)
-    if offset is not None:
-        _record_clock_behind(charger, offset)
-    return offset
-
-
-def _record_clock_behind(charger: Charger, offset: float) -> None:
-    """Set or clear ``charger.clock_skew_s`` by the confirmed ``offset`` of its live clock."""
-    skew = charger.clock_skew_s
-    if skew is not None and skew > 0:
-        return
-    if offset >= -MAX_CLOCK_BEHIND_S:
-        charger.clock_skew_s = None
-        return
-    if skew is None:
-        _LOGGER.warning(
-            "%s: charger clock is %.0f s behind; the energy manager takes its readings as of "
-            "when they arrive",
-            charger.charger_id,
-            -offset,
-        )
-    charger.clock_skew_s = round(offset)
 
 
 def apply_reading(
@@ -129,7 +86,7 @@ def apply_reading(
         received=received,
     )
     applied = apply_register(live=live)
-    live_offset = None if applied.taken_before else _follow_clock(charger, reading.timestamp, at)
+    live_offset = None if applied.taken_before else follow_clock(charger, reading.timestamp, at)
     if live_offset is not None and applied.base_wh is not None:
         # The base itself confirmed it: received live (unless across our answer: settled_s).
         meter._energy_live_offset_s = charger._live_clock.settled_s
@@ -188,8 +145,8 @@ def _before_shown(
     reading. Stamped before both, it is live only as the charger's clock that went back (local
     time at the end of summer time, an NTP correction) and stays back: its own offset off our
     clock is the one its live readings confirmed with it (``live_offset``,
-    :func:`_follow_live_clock`). Else it is a queue flushed after two or more live readings, whose
-    values must not replace theirs."""
+    :func:`~.meter_time.follow_live_clock`). Else it is a queue flushed after two or more live
+    readings, whose values must not replace theirs."""
     shown = _shown(meter)
     if shown is None or later_s(*shown, reading.timestamp, got) >= 0.0:
         return False
@@ -482,7 +439,8 @@ def _apply_point(
             charger, connector, transaction, point, credit=0.0, slack=None, newer=True, fresh=True
         )
         return True
-    since = _since_base(connector, base, point)
+    by_our_clock = time_since(base, point)
+    since = _since_base(connector, base, point, by_our_clock)
     older = since is not None and since < 0.0
     newer = since is None or since > 0.0
     if older and register_wh <= base.register_wh:
@@ -507,7 +465,6 @@ def _apply_point(
         # A rise our clocks got after the base is the newest reading, whatever the charger's
         # stamps say (its clock set back while ours was behind: kept as history, the base stayed
         # stamped hours ahead, a new life's readings were dropped and an outlier counted).
-        by_our_clock = time_since(base, point)
         newer = newer or by_our_clock is None or by_our_clock > 0.0
         _take(charger, connector, transaction, point, credit=rise, slack=allowance, newer=newer)
         if newer:
@@ -552,13 +509,14 @@ def _apply_point(
     return True
 
 
-def _since_base(connector: Connector, base: RegisterPoint, point: RegisterPoint) -> float | None:
-    """:func:`time_since` ``base`` of ``point``; for a rise while our clock reads behind the
-    connector's restored register (:func:`_restored_ahead_of_our_clock`: it went back over a
-    restart, so the times we got readings show none since), by the charger's own stamps: its
-    clock ran on. A jump is then a candidate, confirmed or held (:func:`held_for_our_clock`),
+def _since_base(
+    connector: Connector, base: RegisterPoint, point: RegisterPoint, since: float | None
+) -> float | None:
+    """``since``, :func:`time_since` ``base`` of ``point``; for a rise while our clock reads
+    behind the connector's restored register (:func:`_restored_ahead_of_our_clock`: it went back
+    over a restart, so the times we got readings show none since), by the charger's own stamps:
+    its clock ran on. A jump is then a candidate, confirmed or held (:func:`held_for_our_clock`),
     never history that our monotonic clock makes plausible later (10 kWh counted for 0)."""
-    since = time_since(base, point)
     if (
         since is None
         or point.register_wh <= base.register_wh
@@ -782,7 +740,7 @@ def _take(
 
 def count_from(meter: MeterState, at: datetime) -> None:
     """The register counts from ``at`` (a start after the charger's clock went back:
-    ``charger_state``); an own stamp of the charger's kept for the earlier time goes with it.
+    ``transaction_book``); an own stamp of the charger's kept for the earlier time goes with it.
     What it gave up to its value read before is history for good
     (:func:`_sent_before_clock_went_back`: the connector's, across connections and restarts).
     The values shown count from ``at`` by the charger's clock too (:func:`_before_shown`): the

@@ -112,7 +112,7 @@ def prove_life_before(
     (:func:`hold_life_before`), settles it. Below it, the held reading is no reading of this
     life (a register counts up within one life): its rise from the life before's end counts,
     bounded by the life before's own time (:func:`_life_before_allowance`), for the session that
-    life's end was counted for if it came with it (open or ended since: charger_state fires
+    life's end was counted for if it came with it (open or ended since: record_watch fires
     SESSION_UPDATED then), and that end moves up to it (a copy sent again counts nothing more).
     At or above it, it may be this life's: forgotten, never counted."""
     meter = connector.meter

@@ -34,6 +34,11 @@ ENERGY_TOLERANCE_WH = 250.0
 # A charger timestamp further ahead of our clock than this is a wrong clock, not a time: the
 # reading counts as of when we received it, and the charger model says so (``clock_skew_s``).
 MAX_CLOCK_AHEAD_S = 300.0
+# A charger clock further behind ours than this, as its live readings show, is wrong too: the
+# energy manager (charger_max_age_s 180 s, readings up to a minute apart) would take them for
+# stale. Its times still count for energy (older times never make an allowance); the charger
+# model says so (``clock_skew_s`` < 0).
+MAX_CLOCK_BEHIND_S = 60.0
 # The oldest a charger's offline queue may be (a start older than the running transaction is a
 # late offline session up to this age): a start or reading stamped further behind the time
 # we got it comes from a clock that restarted at some old date (its firmware's build date).
@@ -61,6 +66,43 @@ def effective_time(charger: Charger, timestamp: datetime, received: datetime) ->
     elif charger.clock_skew_s is not None and charger.clock_skew_s > 0:
         charger.clock_skew_s = None
     return time_of(timestamp, received)
+
+
+def follow_clock(charger: Charger, timestamp: datetime, received: datetime) -> float | None:
+    """Note what a reading stamped ``timestamp`` (not taken before the register:
+    :func:`~.meter._apply_register`) shows of the charger's clock: ahead (:func:`effective_time`),
+    behind (:func:`follow_live_clock`, whose offset it returns)."""
+    effective_time(charger, timestamp, received)
+    return follow_live_clock(charger, timestamp, received)
+
+
+def follow_live_clock(charger: Charger, timestamp: datetime, received: datetime) -> float | None:
+    """Record a clock more than :data:`MAX_CLOCK_BEHIND_S` behind (``charger.clock_skew_s`` < 0),
+    or clear it, once the charger's live readings agree on its offset (``LiveClockOffset``: a
+    reading re-sent after a reconnect is legitimately old). A clock ahead is
+    :func:`effective_time`'s. Returns the offset (s) this reading confirmed (None: none)."""
+    offset = charger._live_clock.observe(timestamp, received)
+    if offset is not None:
+        _record_clock_behind(charger, offset)
+    return offset
+
+
+def _record_clock_behind(charger: Charger, offset: float) -> None:
+    """Set or clear ``charger.clock_skew_s`` by the confirmed ``offset`` of its live clock."""
+    skew = charger.clock_skew_s
+    if skew is not None and skew > 0:
+        return
+    if offset >= -MAX_CLOCK_BEHIND_S:
+        charger.clock_skew_s = None
+        return
+    if skew is None:
+        _LOGGER.warning(
+            "%s: charger clock is %.0f s behind; the energy manager takes its readings as of "
+            "when they arrive",
+            charger.charger_id,
+            -offset,
+        )
+    charger.clock_skew_s = round(offset)
 
 
 def time_of(timestamp: datetime, received: datetime) -> datetime:

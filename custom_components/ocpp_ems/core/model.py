@@ -598,10 +598,10 @@ class Charger:
     last_heartbeat: datetime | None = None
     firmware_status: str | None = None
     diagnostics_status: str | None = None
-    # Seconds the charger's clock is off ours (meter_time.effective_time): ahead (> 0) beyond
-    # meter_time.MAX_CLOCK_AHEAD_S (its timestamps are replaced by our time then), or behind (< 0)
-    # beyond meter.MAX_CLOCK_BEHIND_S as its live readings show (its timestamps are kept; the
-    # energy manager moves them by that much); None when its clock is right.
+    # Seconds the charger's clock is off ours (meter_time.effective_time, follow_live_clock):
+    # ahead (> 0) beyond meter_time.MAX_CLOCK_AHEAD_S (its timestamps are replaced by our time
+    # then), or behind (< 0) beyond meter_time.MAX_CLOCK_BEHIND_S as its live readings show (its
+    # timestamps are kept; the energy manager moves them by that much); None when it is right.
     clock_skew_s: float | None = None
     # What the charger's live readings show of its clock (not in diagnostics: ``clock_skew_s`` is).
     _live_clock: LiveClockOffset = field(default_factory=LiveClockOffset, repr=False)

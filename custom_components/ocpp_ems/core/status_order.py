@@ -1,8 +1,8 @@
 """How a connector status report is ordered against the status and readings shown, by the
 charger's clock: a stamped status is taken after the one shown by the charger's own stamps, an
 untimed one counts as of its arrival on the charger's clock (its skew, or an offset its live
-readings confirmed beyond delivery delay). :class:`~.charger_state.ChargerState` applies these
-rules; nothing here changes the model.
+readings confirmed beyond delivery delay). :class:`~.connector_status.ConnectorStatuses` applies
+these rules; nothing here changes the model.
 """
 
 from __future__ import annotations
@@ -66,10 +66,10 @@ def clock_off_s(charger: Charger, shown: ConnectorStatus) -> float | None:
     """How far (s; < 0: behind) ``charger``'s clock is off ours, to order its stamps against the
     status a connector shows, ``shown``, if it came untimed (:func:`on_charger_clock`):
     ``clock_skew_s``, else an offset its live readings confirmed (``LiveClockOffset.confirmed_s``)
-    that is too small for ``clock_skew_s``: the live stamps of a clock up to MAX_CLOCK_BEHIND_S
-    behind lie that far before the untimed status's arrival, those of one up to MAX_CLOCK_AHEAD_S
-    ahead that far after it (a status it queued before that arrival, stamped after it by our
-    clock, would replace it). None: on ours.
+    that is too small for ``clock_skew_s``: the live stamps of a clock up to
+    ``meter_time.MAX_CLOCK_BEHIND_S`` behind lie that far before the untimed status's arrival,
+    those of one up to ``meter_time.MAX_CLOCK_AHEAD_S`` ahead that far after it (a status it
+    queued before that arrival, stamped after it by our clock, would replace it). None: on ours.
 
     Such an offset is read off the wire, and a clock on ours whose readings come late looks like
     one behind: so it is not used while delivery may explain it (:func:`beyond_delivery`), nor
@@ -81,7 +81,7 @@ def clock_off_s(charger: Charger, shown: ConnectorStatus) -> float | None:
     stays out); its cost: the charger's clock set right without our time (its own NTP), its live
     stamped statuses sent within the lead after the untimed one are dropped until live readings
     confirm the new offset (the latest is then ordered again by it,
-    :meth:`~.charger_state.ChargerState._retake_held_status`). Our time sent clears either
+    :meth:`~.connector_status.ConnectorStatuses._retake_held_status`). Our time sent clears either
     (:meth:`LiveClockOffset.clock_set`): a clock set right by it would stamp its live statuses
     before the untimed one, as queued ones of a clock still ahead are (a lag has
     :func:`may_be_stamped_by`)."""

@@ -116,7 +116,7 @@ class LiveClockOffset:
     # stamps of a clock a little behind or ahead are ordered by it.
     confirmed_s: float | None = None
     # How many confirmations there were: what was ordered by one offset is ordered again by the
-    # next one confirmed (``ChargerState._retake_held_status``), even an equal one.
+    # next one confirmed (``ConnectorStatuses._retake_held_status``), even an equal one.
     confirmations: int = 0
     # How often we told the charger the time (:meth:`clock_set`).
     _clock_sets: int = 0

@@ -85,6 +85,10 @@ def _draw_a(work: ChargerWork) -> float:
     return work.draw_w / work.site.voltage_v
 
 
+# Charger id -> what it draws above its written limit per line (:func:`_above_written`).
+type _AboveWritten = Mapping[str, Mapping[str, float]]
+
+
 def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -> None:
     """Cap each drawing charger's target at its share of ``headroom`` (A per line).
 
@@ -97,8 +101,10 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
     leaves is new, goes out at once and may be taken, down to a pause (a charger refusing every
     limit is not asked at every decision); the others' shares no longer count on it taking
     one (``_share_beside_refusing``)."""
+    # (Once per decision: nothing here changes what a charger draws above its limit.)
+    above = {work.cid: _above_written(work) for work in works}
     for work in works:
-        if not _above_written(work):
+        if not above[work.cid]:
             work.memory.asked_again = False  # (within its limit: a next refusal is asked again)
     drawing = [w for w in works if w.kind is not Kind.PAUSED and w.target_a > 0.0]
     # Running chargers first: a newly plugged car does not push out one that is charging.
@@ -119,10 +125,10 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
     capacity = dict(zip(LINES, headroom, strict=True))
     granted = share(claims, capacity)
     for work in drawing:
-        if (above := _above_written(work)) and not work.memory.asked_again:
-            own = {line: amps + above.get(line, 0.0) for line, amps in capacity.items()}
+        if (own_above := above[work.cid]) and not work.memory.asked_again:
+            own = {line: amps + own_above.get(line, 0.0) for line, amps in capacity.items()}
             granted[work.cid] = share(claims, own)[work.cid]
-    granted |= _share_beside_refusing(drawing, claims, capacity)
+    granted |= _share_beside_refusing(drawing, claims, capacity, above)
     for work in drawing:
         amps = granted[work.cid]
         if amps + EPS < demand[work.cid]:
@@ -130,17 +136,20 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
         work.target_a = min(work.target_a, amps)
         if amps <= 0.0:
             work.kind = Kind.PAUSED
-    _fit_leftover(drawing, headroom, granted)
+    _fit_leftover(drawing, headroom, granted, above)
 
 
 def _share_beside_refusing(
-    drawing: list[ChargerWork], claims: list[Claim], capacity: Mapping[str, float]
+    drawing: list[ChargerWork],
+    claims: list[Claim],
+    capacity: Mapping[str, float],
+    above: _AboveWritten,
 ) -> dict[str, float]:
     """The other chargers' shares beside those that refused the limit asked again and draw
     above it: those take no lower limit, so what they hold is no room for the others. (Counted
     on, a one-phase car refusing every limit let the three-phase car beside it restart every
     14 s, each time over the fuse.) None refusing: nothing changes."""
-    refusing = [w for w in drawing if w.memory.asked_again and _above_written(w)]
+    refusing = [w for w in drawing if w.memory.asked_again and above[w.cid]]
     if not refusing:
         return {}
     left = dict(capacity)
@@ -155,6 +164,7 @@ def _fit_leftover(
     drawing: list[ChargerWork],
     headroom: tuple[float, float, float],
     granted: Mapping[str, float],
+    above: _AboveWritten,
 ) -> None:
     """What the shares leave of the fuse must cover what differs from the shares in force.
 
@@ -169,7 +179,7 @@ def _fit_leftover(
     """
     left = dict(zip(LINES, headroom, strict=True))
     for work in drawing:
-        for line, amps in _above_written(work).items():
+        for line, amps in above[work.cid].items():
             left[line] += amps  # (in force: counted below as the charger's)
         for line in _held_lines(work):
             left[line] -= granted[work.cid]
@@ -178,14 +188,14 @@ def _fit_leftover(
         last = work.memory.last_write
         if last is None or last.paused or last.phases != work.memory.phases:
             continue
-        above = _above_written(work)
-        extra = {line: last.current_a + above.get(line, 0.0) - work.target_a for line in lines}
+        own_above = above[work.cid]
+        extra = {line: last.current_a + own_above.get(line, 0.0) - work.target_a for line in lines}
         if all(amps <= EPS for amps in extra.values()):
             continue
         if all(left[line] >= amps - EPS for line, amps in extra.items()):
             for line, amps in extra.items():
                 left[line] -= max(0.0, amps)
-        elif above and not work.memory.asked_again and work.target_a >= last.current_a - EPS:
+        elif own_above and not work.memory.asked_again and work.target_a >= last.current_a - EPS:
             work.ask_again = work.memory.asked_again = True
         else:
             work.drop_now = True

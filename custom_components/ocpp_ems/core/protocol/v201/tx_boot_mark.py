@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from custom_components.ocpp_ems.core.charger_state import ChargerState, follows_by_register
+from custom_components.ocpp_ems.core.charger_state import ChargerState
 from custom_components.ocpp_ems.core.meter_time import (
     Reception,
     believable_stamp,
@@ -20,6 +20,7 @@ from custom_components.ocpp_ems.core.meter_time import (
 )
 from custom_components.ocpp_ems.core.model import Charger, Transaction
 from custom_components.ocpp_ems.core.timeutil import utcnow
+from custom_components.ocpp_ems.core.transaction_lookup import follows_by_register
 
 from .tx_message import Event, names_another_evse, start_register
 from .tx_sequence import fills_gap
@@ -48,12 +49,12 @@ def after_reboot(earlier: Transaction, started: Event) -> bool:
     source counts its transactions and seqNos from the start again and stamps from a clock behind
     (before ``earlier`` began, or inside its span when it went back by less than ``earlier``
     ran), but its register starts at or above ``earlier``'s last one
-    (:func:`~...charger_state.follows_by_register`). ``earlier``'s own Started is none: late, it
-    is one of its missing seqNos; sent again, it carries ``earlier``'s start register (and time),
-    so from ``earlier``'s start on only a register above that one tells (after a session of no
-    energy the two cannot be told apart: it is taken for ``earlier``'s own). Without a register
-    (a station that sends none) neither can they: it is taken for ``earlier``'s own, as before
-    (a seqNo it had: a replay, nothing applied; the new session is not booked)."""
+    (:func:`~...transaction_lookup.follows_by_register`). ``earlier``'s own Started is none: late,
+    it is one of its missing seqNos; sent again, it carries ``earlier``'s start register (and
+    time), so from ``earlier``'s start on only a register above that one tells (after a session
+    of no energy the two cannot be told apart: it is taken for ``earlier``'s own). Without a
+    register (a station that sends none) neither can they: it is taken for ``earlier``'s own, as
+    before (a seqNo it had: a replay, nothing applied; the new session is not booked)."""
     register = start_register(started)
     if (
         register is None

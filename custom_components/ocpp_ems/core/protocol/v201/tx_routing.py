@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from custom_components.ocpp_ems.core.charger_state import ChargerState, follows_by_register
+from custom_components.ocpp_ems.core.charger_state import ChargerState
 from custom_components.ocpp_ems.core.meter_time import reception, too_far_ahead
 from custom_components.ocpp_ems.core.model import Charger, Transaction
+from custom_components.ocpp_ems.core.transaction_lookup import follows_by_register
 
 from .tx_boot_mark import after_reboot, began_since_boot, boot_time_now, numbers_per_evse
 from .tx_message import Event, names_another_evse, register_values
@@ -183,7 +184,7 @@ def _ended_elsewhere_before_boot(
 def _identifies(running: Transaction, event: Event) -> bool:
     """Whether ``event`` names the owner of ``running``, open without one (a card shown after a
     cable-first start), and reads no register below its last
-    (:func:`~...charger_state.follows_by_register`): ``running``'s own, never a message of an
+    (:func:`~...transaction_lookup.follows_by_register`): ``running``'s own, never a message of an
     ended one sent again, whatever its seqNo, time and card (one household, one card: the card
     of the ended one too). Taken for ``running``, what it reads counts nothing twice."""
     lowest = min(register_values(event), default=None)
