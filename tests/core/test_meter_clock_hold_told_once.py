@@ -1,6 +1,6 @@
 """An update of an ended session's record (late readings, a start that came after its end, or
 a rise held for our clock taken after it: test_meter_clock_hold_end) is told once: one
-notification of the model, one save, one SESSION_UPDATED (ChargerState._watching_records).
+notification of the model, one save, one SESSION_UPDATED (RecordWatcher.watching_records).
 Was (a426f13): late readings notified and saved twice, their own and the record's."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ is settled after its session ended, or dropped by a second reset (meter8).
 
 - Proven after its session ended (the next session's first reading below it): the held rise is
   the ended session's (its record grows, SESSION_UPDATED fires once, as for late readings:
-  charger_state._watching_records) and the lifetime's, once each.
+  record_watch.RecordWatcher.watching_records) and the lifetime's, once each.
 - The register resets again before a present-life reading settles it: what the held reading
   proves either way (the first life's rise past its end, or the second's past its own) counts,
   the smaller of the two (meter_life_before.credit_dropped_hold), once.

@@ -2,7 +2,7 @@
 its session's end did not settle (2.x: an Ended without a meter value), proven only by the next
 session's first reading. The held rise came with the session that ended: it is that session's
 energy, so its record grows by it (SESSION_UPDATED, as for late readings:
-charger_state._watching_records). Was (a strict xfail): the proof counted it for the lifetime
+record_watch.RecordWatcher.watching_records). Was (a strict xfail): the proof counted it for the lifetime
 only (meter_life_before._life_before_session looked at open sessions alone): 293 Wh for 405."""
 
 from __future__ import annotations

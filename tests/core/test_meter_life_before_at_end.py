@@ -1,7 +1,7 @@
 """A reading held as maybe the register's life before (meter._hold_life_before) when its session
 ends: the session's end register (1.6 meterStop, 2.x the Ended's end reading), taken in the
 present life, settles it as a later live reading would (meter.prove_life_before_at_end, called
-by charger_state._close before the session's record is written). Below the held one it proves
+by transaction_book.TransactionBook._close before the session's record is written). Below the held one it proves
 it: the held rise counts for the session that ended; at or above it the held one may be the
 session's own: uncounted. Still held at the end (no end register), the next session's first
 reading proves it for the lifetime only.

@@ -1,4 +1,4 @@
-"""Red team 10e on a426f13's ChargerState._watching_records (pinned, passes): a watched method
+"""Red team 10e on a426f13's RecordWatcher.watching_records (pinned, passes): a watched method
 that raises leaves no watch behind (the next late readings still fire their one
 SESSION_UPDATED), and late readings that change nothing fire none."""
 

@@ -1,5 +1,5 @@
 """Red team 11a: a seeded fuzz of the charger model (ChargerState) against 436ac19's change of
-how registers are applied and told (ChargerState._watching_records, _tell; meter._since_base;
+how registers are applied and told (RecordWatcher.watching_records, _tell; meter._since_base;
 meter_held_end). A station of one or two connectors charges at random powers, read every 10 s
 to 15 min, with one-off outliers (+-5 / 50 kWh), re-sent readings, meter replacements, clocks
 3 h ahead, 2 h behind, in 2037, at a build date or 6 days ahead, sessions with and without a

@@ -543,7 +543,7 @@ async def test_a_meter_replaced_before_the_credit_keeps_the_owed_rise(
 @pytest.mark.xfail(
     strict=True,
     reason="old gap (named by 436ac19): observed 1,980 Wh for 3,780 (the lifetime right); "
-    "436ac19^ the same. The owed rise is kept per connection (ChargerState._held_ends): a "
+    "436ac19^ the same. The owed rise is kept per connection (RecordWatcher._held_ends): a "
     "reconnect before our clocks take it forgets it",
 )
 async def test_a_reconnect_before_the_credit_keeps_the_owed_rise(

@@ -9,7 +9,7 @@ meter takes the reading (newer than the one it shows) and put 22 kW back: the fl
 under a no-flow status the reading predates, until the charger's next reading (Finishing often
 sends none: the energy manager counted the 22 kW as the car's draw until the session ended). Now
 a reading taken before the no-flow status shown clears the flow again
-(``ChargerState._flow_predates_status``).
+(``connector_status.flow_predates_status``).
 """
 
 from __future__ import annotations

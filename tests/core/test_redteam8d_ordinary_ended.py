@@ -210,7 +210,7 @@ async def test_the_whole_chargers_own_use_is_settled_at_the_end(
     the session. The Ended's register comes in the end sample, or in a Sample.Periodic entry a
     second before an end sample with the SoC only. After the end, the outlet's next 100 Wh
     count before EVSE 0 reports them. Was 100,340 Wh for 100,400 in the periodic entry's case
-    (a28603c: the end reported by the end sample's register alone, charger_state._close)."""
+    (a28603c: the end reported by the end sample's register alone, transaction_book.TransactionBook._close)."""
     station = await started_beside_a_whole_charger_meter(h2)
     register_at_end = END_WH if end_has_register else None
     samples = [entry(1, PERIODIC, END_WH), entry(0, END, register_at_end, soc=80)]

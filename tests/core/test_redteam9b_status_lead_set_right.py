@@ -10,7 +10,7 @@ the next session lies inside the old lead, and a charging charger sends no next 
 showed (Available, 22000 W) three minutes into the session (a04ba98: Charging).
 
 Fixed: the latest status dropped only by the lead is ordered again by the next offset live
-readings confirm (``ChargerState._retake_held_status``): Charging at the session's second reading
+readings confirm (``ConnectorStatuses._retake_held_status``): Charging at the session's second reading
 (test_status_lead_stale.py).
 """
 

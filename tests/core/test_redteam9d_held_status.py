@@ -1,5 +1,5 @@
 """Red team 9d on 28703ed (a 1.6 stamped status dropped only by a stale clock lead is held and
-ordered again by the next offset live readings confirm, ``ChargerState._retake_held_status``).
+ordered again by the next offset live readings confirm, ``ConnectorStatuses._retake_held_status``).
 
 The offset is the charger's (one clock): readings of another connector (or connector 0) that
 confirm the clock on ours order the held status again too (they did not: fixed in

@@ -1,5 +1,5 @@
 """Red team of the meter base moved to a start's time after the charger's clock went back
-(meter.count_from, from charger_state._count_from_start_after_clock_back), on 1.6.
+(meter.count_from, from transaction_book._count_from_start_after_clock_back), on 1.6.
 
 A session charged 4,000 -> 5,000 Wh from 60 to 10 minutes ago (its readings stamped 40 and 20
 minutes ago). The charger reboots without a time source, its clock two hours behind, and starts a

@@ -5,7 +5,7 @@ plus the stale lead, and the live statuses the charger stamps within the lead af
 dropped as older (``status_order.clock_off_s``'s cost).
 
 The latest of them is held and ordered again by the next offset live readings confirm
-(``ChargerState._retake_held_status``): shown once two readings on our clock confirm it is on
+(``ConnectorStatuses._retake_held_status``): shown once two readings on our clock confirm it is on
 ours. A status the charger queued before the untimed one, by its clock still ahead, stays out
 (its stamp lies further ahead than a clock on ours stamps), and so does every held status when
 the readings confirm the old lead again. 2.0.1 and 2.1 stamp every status: nothing is held there.
