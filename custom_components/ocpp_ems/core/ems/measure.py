@@ -478,6 +478,7 @@ def prepare(
         memory.car_limit_a = None
         memory.car_phases = None
         memory.soc_seen = memory.soc_at = None
+        memory.dip_open_since = None  # the last car's: its sun shows nothing of this one's
     memory.was_plugged = inputs.plugged
     _observe_response(work, now)
     work.vehicle_phases = vehicle_phases(work, now)

@@ -4,7 +4,9 @@ The budget is the surplus less what the full cars draw and every Min + solar car
 solar car starts when what is left covers ``min_sun_share`` of its minimum for ``enable_delay_s``
 and stops when the import at its minimum beyond the rest (``_grid_share_w``) lasts
 ``disable_delay_s`` (hysteresis: a cloud neither starts nor stops a charge), or sooner once the
-dip's grid energy exceeds what a restart would lose (``_dip_wh``).
+dip's grid energy exceeds what a restart would lose (``_dip_wh``); where the car's last dips all
+outlasted a restart (an overcast sky), a dip that imports more than the sun gives stops after the
+meters' lag (``_dips_outlast_restarts``).
 Running cars keep their minimums and share the rest equally, by priority; each share also
 drives that car's 1p/3p timers (``phases.py``). Several solar cars start one after another
 (``SolarSettings.stagger_starts``: a waiting car gets only what the running ones cannot take,
@@ -40,6 +42,9 @@ from .types import Reason
 
 # An update gap longer than this (HA stopped, no inputs) does not count into a dip's grid energy.
 DIP_MAX_GAP_S = 60.0
+# A car's last dips this many outlasted a restart: the weather's dips are long (an overcast
+# sky, not passing clouds), and a deep one is not held for a restart it will not save.
+LONG_DIPS_JUDGED = 3
 
 
 def share_solar(
@@ -143,7 +148,7 @@ def _switch_on_off(
         # house-load spike) stops them sooner. Counting only their own draw held them through
         # spikes that outlast the hold (scenario suite: +0.41 kWh grid for +0.06 kWh PV).
         import_w = max(0.0, drawn_w - budget_w) if deficit else None
-        cheaper = _restart_is_cheaper(work, solar, import_w, floor_w, now)
+        cheaper = _restart_is_cheaper(work, solar, import_w, floor_w, drawn_w, now)
         if memory.disable.update(deficit, now, solar.disable_delay_s) or cheaper:
             need, floors = _stop(work, need, floors, now)
     # Enable: the first waiting car in line may start when what is left covers its minimum.
@@ -160,6 +165,7 @@ def _switch_on_off(
         start = _start_terms(work, solar, running, budget_w, left, spare, floors)
         min_w = start.min_w
         needed_w = _needed_w(work, min_w, solar)
+        _note_dip_while_stopped(work, solar, start.room_w >= needed_w, now)
         ok = not starting and start.room_w >= needed_w
         starting = starting or ok
         delay = memory.enable_delay_s = _start_delay(work, solar, start)
@@ -397,6 +403,8 @@ def _stop(work: ChargerWork, need: float, floors: float, now: float) -> tuple[fl
     memory = work.memory
     memory.active = False
     memory.disable.reset()
+    # A dip goes on after the stop: whether it outlasts a restart shows once the sun is back.
+    memory.dip_open_since = memory.dip_since
     _dip_wh(memory, None, now)
     return need - work.claim_min_w(), floors - work.claim_min_w(floor_phases(work))
 
@@ -437,18 +445,31 @@ def _make_room(running: list[ChargerWork], left: float, min_w: float, now: float
 
 
 def _restart_is_cheaper(
-    work: ChargerWork, solar: SolarSettings, import_w: float | None, floor_w: float, now: float
+    work: ChargerWork,
+    solar: SolarSettings,
+    import_w: float | None,
+    floor_w: float,
+    drawn_w: float,
+    now: float,
 ) -> bool:
     """Count the dip's grid energy (``import_w``: the cars' import now, None: no dip); True
     once it exceeds what a stop and restart lose: the PV of the start delay and the car's start
-    response at its minimum ``floor_w``. Sets when that is reached at the import of now."""
+    response at its minimum ``floor_w``. Sets when that is reached at the import of now.
+
+    That loss is only real where the sun comes back within a restart: where the car's last
+    dips all outlasted one (``LONG_DIPS_JUDGED``), a dip in which the cars import more than the
+    sun gives them of their draw ``drawn_w`` is held only for the meters' lag, as with sun to
+    spare (overcast days in the scenario suite: held through each collapse of the sun, the
+    minimum imported up to 13 times the sun it took)."""
     memory = work.memory
+    if import_w is None:
+        _note_dip_over(work, solar, now)
     dip_wh = _dip_wh(memory, import_w, now)
-    restart_s = _enable_delay(work, solar) + memory.response.late_s(solar, start=True)
-    restart_wh = solar.restart_cost_factor * floor_w * restart_s / 3600.0
+    restart_wh = solar.restart_cost_factor * floor_w * _restart_s(work, solar) / 3600.0
     if import_w is None or restart_wh <= 0.0:
         return False
-    if work.spare_sun:
+    deep = 2.0 * import_w > drawn_w
+    if work.spare_sun or (deep and _dips_outlast_restarts(memory)):
         # With sun to spare a restart loses nothing the car needs: stop once the dip outlasts
         # the meters' lag after a write (the charger's settle time, a start's while one may be
         # showing: the grid meter shows a start before the charger's meter does, no dip).
@@ -461,6 +482,49 @@ def _restart_is_cheaper(
         now + max(0.0, restart_wh - dip_wh) / import_w * 3600.0 if import_w > 0.0 else None
     )
     return dip_wh >= restart_wh
+
+
+def _restart_s(work: ChargerWork, solar: SolarSettings) -> float:
+    """How long a stopped car takes to draw again once the sun is back: the start delay and
+    its start response."""
+    return _enable_delay(work, solar) + work.memory.response.late_s(solar, start=True)
+
+
+def _dips_outlast_restarts(memory: ChargerMemory) -> bool:
+    """The car's last ``LONG_DIPS_JUDGED`` dips each outlasted a restart."""
+    recent = memory.dips_outlasting_restart
+    return len(recent) >= LONG_DIPS_JUDGED and all(recent)
+
+
+def _note_dip(work: ChargerWork, solar: SolarSettings, since: float, now: float) -> None:
+    """Remember how long a dip of the car that began at ``since`` lasted (up to ``now``): one
+    within the meters' lag is noise or a transient, not weather, and is not counted."""
+    memory = work.memory
+    lasted_s = now - since
+    if lasted_s > memory.response.late_s(solar):
+        long = lasted_s > _restart_s(work, solar)
+        memory.dips_outlasting_restart = (*memory.dips_outlasting_restart, long)[-LONG_DIPS_JUDGED:]
+
+
+def _note_dip_over(work: ChargerWork, solar: SolarSettings, now: float) -> None:
+    """A running car's dip is over (the surplus covers its minimum again)."""
+    since = work.memory.dip_since
+    if since is not None:
+        _note_dip(work, solar, since, now)
+
+
+def _note_dip_while_stopped(
+    work: ChargerWork, solar: SolarSettings, sun_back: bool, now: float
+) -> None:
+    """A dip the waiting car stopped in: it ends once the surplus would start the car again
+    (``sun_back``), and is long once it has outlasted a restart."""
+    memory = work.memory
+    since = memory.dip_open_since
+    if since is None:
+        return
+    if sun_back or now - since > _restart_s(work, solar):
+        _note_dip(work, solar, since, now)
+        memory.dip_open_since = None
 
 
 def _stop_at(memory: ChargerMemory, solar: SolarSettings) -> float | None:
