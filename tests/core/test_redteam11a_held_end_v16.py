@@ -7,10 +7,11 @@ was run at 436ac19 and at 436ac19^: its docstring or reason gives both (Was: 436
 Gains pinned: a station clock hours or years ahead (1,980 -> 3,780 Wh, the lifetime 21,980 ->
 23,780), any queue shape, the cost, two connectors, a station that sets its clock by ours.
 Regressions: a station clock set back, then a meter reset and one high outlier after NTP (4,140
--> 31,800 Wh for 6,300; fixed since: 6,120); strict xfails that pass at 436ac19^: a station claiming 6 days ahead
-after the restart with a +10 kWh queue (1,980 -> 13,780 Wh, beyond the 7,616 our clocks allow);
+-> 31,800 Wh for 6,300; fixed since: 6,120); a station claiming 6 days ahead after the restart
+with a +10 kWh queue (1,980 -> 13,780 Wh, beyond the 7,616 our clocks allow; fixed since: 1,980);
 a second session started in the hold with our host more than an hour behind (540 -> 2,340 Wh
-for 540). Old gaps (strict xfails, the same at 436ac19^) with their numbers. One the fuzz found
+for 540; fixed since: 540, and the old gap of one started in the hold with its stamp kept with
+it). Old gaps (strict xfails, the same at 436ac19^) with their numbers. One the fuzz found
 with our clock right is fixed since: a station clock set 2 h forward let one outlier count
 (52,700 Wh for 2,700).
 """
@@ -358,19 +359,15 @@ async def test_a_station_six_days_ahead_is_owed_its_true_rise(
     assert second.charger.lifetime_energy.total_wh == pytest.approx(station.wh)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="regression 436ac19: observed 13,780 Wh (lifetime 33,780) for a session our clocks "
-    "allow 7,616 Wh after NTP (truth 3,780); 436ac19^: 1,980 (21,980). The queue is held as the "
-    "station's 6-day stamps explain it; meter_held_end.credit_held_end bounds the owed rise by "
-    "the allowance from the base to the latest reading, so idle time after the end (and the NTP "
-    "step) pays for a claim the session's own 11 minutes never could",
-)
 async def test_a_claim_in_the_hold_is_never_owed_beyond_what_our_clocks_allow(
     h16: Harness, directory: MemoryDirectory, server_settings: ServerSettings
 ) -> None:
     """The queue claims 10 kWh more than charged. Was (436ac19^): 1,980 / 21,980 Wh (the queue
-    history); at 436ac19: 13,780 / 33,780 Wh."""
+    history); at 436ac19: 13,780 / 33,780 Wh (meter_held_end.credit_held_end bounded the owed
+    rise by the allowance up to the latest reading: idle time after the end and the NTP step
+    paid for the claim). Fixed by meter.held_rise_too_fast: once NTP set our clock, the held
+    rise must fit the time from the restored register to when we read it (1,980 / 21,980 Wh:
+    the claim confirmed as a jump)."""
     second, _ = await _six_days_ahead_with_a_claim(h16, directory, server_settings, 10_000)
     assert _session_wh(second) <= BOUND_BY_OUR_CLOCKS_WH
     assert second.charger.lifetime_energy.total_wh <= BEGIN_WH + BOUND_BY_OUR_CLOCKS_WH
@@ -422,35 +419,31 @@ async def _two_sessions_in_the_hold(
     return ended[0], ended[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="regression 436ac19: observed 2,340 Wh for the second session (540 charged; the "
-    "first keeps 1,980 of 3,780); 436ac19^: 540. Its StartTransaction, stamped > 1 h ahead of "
-    "our clock, is dated by our clock (timeutil.MAX_FUTURE), which meter._since_base compares "
-    "with the base's charger stamp: history, so ChargerState.start_transaction takes it for a "
-    "late start and counts it from the register below its own meterStart (the held rise)",
-)
 async def test_a_session_started_in_the_hold_is_never_owed_the_one_before(
     h16: Harness, directory: MemoryDirectory, server_settings: ServerSettings
 ) -> None:
     """Our host 90 minutes behind. Was (436ac19^): 1,980 / 540 Wh (the lifetime 1,800 Wh
-    short); at 436ac19: 1,980 / 2,340 Wh (SESSION_ENDED 0, then SESSION_UPDATED 2,340)."""
+    short); at 436ac19: 1,980 / 2,340 Wh (SESSION_ENDED 0, then SESSION_UPDATED 2,340): its
+    StartTransaction, stamped > 1 h ahead of our clock, was dated by our clock
+    (timeutil.MAX_FUTURE), which meter._since_base compared with the base's charger stamp: a
+    late start counted from the register below its own meterStart. Fixed by the start register
+    dated by the charger's own stamp (TransactionBook.start_transaction's meter_start_stamp) and
+    a session started in the held rise owed its own part of it (meter_held_end.held_end): 3,780 /
+    540 Wh."""
     _, second_wh = await _two_sessions_in_the_hold(
         h16, directory, server_settings, timedelta(minutes=90)
     )
     assert second_wh == pytest.approx(3 * PER_MINUTE_WH)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="old gap: observed 0 Wh for the second session's 540 (the first's 3,780 right at "
-    "436ac19, 1,980 at 436ac19^; the lifetime right): its own rise, held, is never owed to it "
-    "(meter_held_end.held_end: its last counted point is not the base); 436ac19^: 0 too",
-)
 async def test_a_session_started_and_ended_in_the_hold_is_owed_its_own_rise(
     h16: Harness, directory: MemoryDirectory, server_settings: ServerSettings
 ) -> None:
-    """Our host 45 minutes behind (its StartTransaction's stamp kept)."""
+    """Our host 45 minutes behind (its StartTransaction's stamp kept). Was (436ac19 and
+    436ac19^): 3,780 / 0 Wh (its own rise, held, never owed to it: meter_held_end.held_end
+    wanted its last counted point at the base). Fixed by a session started in the held rise
+    owed its own part of it (meter_held_end.held_end, each ended session kept:
+    RecordWatcher._held_ends): 3,780 / 540 Wh."""
     first_wh, second_wh = await _two_sessions_in_the_hold(
         h16, directory, server_settings, HOST_BEHIND
     )

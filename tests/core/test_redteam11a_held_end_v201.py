@@ -6,9 +6,10 @@ inside the hold. W: Wh at 436ac19^ -> at 436ac19; truth 3,780 Wh unless said.
 Gains pinned: a station clock 3 h or 11 years ahead, Ended with or without its register, or 6
 days ahead: 1,980 -> 3,780 Wh. Regressions (strict xfails that pass at 436ac19^): a station clock
 set back, then a meter reset and one outlier after NTP (4,140 -> 31,800 Wh for 6,300); 6 days
-ahead with a +10 kWh queue (1,980 -> 13,780 Wh, our clocks allow 7,616); a session started in the
-hold at a station 3 h ahead takes the ended one's rise (540 -> 2,340 Wh for 540). Old gaps: the
-same at a station whose clock is right (2,340 Wh for 540); a reconnect forgets what is owed.
+ahead with a +10 kWh queue (1,980 -> 13,780 Wh, our clocks allow 7,616; fixed since: 1,980); a
+session started in the hold at a station 3 h ahead takes the ended one's rise (540 -> 2,340 Wh
+for 540; fixed since: 540). Old gaps: the same at a station whose clock is right (2,340 Wh for
+540; fixed since: 3,780 / 540); a reconnect forgets what is owed.
 """
 
 from __future__ import annotations
@@ -199,16 +200,14 @@ async def test_v2_a_station_six_days_ahead_is_owed_its_true_rise(
     assert _session_wh(second) == pytest.approx(TRUTH_WH)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="regression 436ac19: observed 13,780 Wh for a session our clocks allow 7,616 Wh "
-    "after NTP (truth 3,780); 436ac19^: 1,980 (the lifetime 33,780 at both: an old gap on 2.x). "
-    "meter_held_end.credit_held_end bounds the owed rise by the allowance up to the latest "
-    "reading: idle time after the end pays for the claim",
-)
 async def test_v2_a_claim_in_the_hold_is_never_owed_beyond_what_our_clocks_allow(
     h: V201Harness, directory: MemoryDirectory, server_settings: ServerSettings
 ) -> None:
+    """Was (436ac19^): 1,980 Wh (the lifetime 33,780 at both: an old gap on 2.x); at 436ac19:
+    13,780 Wh for a session our clocks allow 7,616 after NTP (meter_held_end.credit_held_end
+    bounded the owed rise by the allowance up to the latest reading: idle time after the end
+    paid for the claim). Fixed by meter.held_rise_too_fast (the held rise must fit the time from
+    the restored register to when we read it, by our clock set right): 1,980 Wh."""
     second = await _v2_six_days_ahead(h, directory, server_settings, 10_000.0)
     assert _session_wh(second) <= BOUND_BY_OUR_CLOCKS_WH
 
@@ -242,29 +241,27 @@ async def _v2_second_session_in_the_hold(
     return first.energy_wh, last.energy_wh
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="regression 436ac19: observed 2,340 Wh for the second session's 540 at a station 3 h "
-    "ahead (the first keeps 1,980 of 3,780); 436ac19^: 540 (the lifetime then 1,800 short). The "
-    "hold now covers a station ahead, and a session started in it counts the held rise as its "
-    "own (the old gap of the next test)",
-)
 async def test_v2_a_session_started_in_the_hold_of_a_station_ahead_is_owed_its_own_only(
     h: V201Harness, directory: MemoryDirectory, server_settings: ServerSettings
 ) -> None:
+    """Was (436ac19^): 540 Wh (the lifetime then 1,800 short); at 436ac19: 2,340 Wh for the
+    second session's 540 (the first keeps 1,980 of 3,780): the hold covers a station ahead, and
+    a session started in it counted the held rise as its own (its Started, stamped > 1 h ahead
+    of our clock, dated by ours: a late start from the base). Fixed by the start register dated
+    by the charger's own stamp (tx_message.start_register_stamp) and a session counting from
+    its own start register (meter._below_start): 540 Wh."""
     _, second_wh = await _v2_second_session_in_the_hold(h, directory, server_settings, THREE_HOURS)
     assert second_wh == pytest.approx(3 * PER_MINUTE_WH)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="old gap: observed 1,980 / 2,340 Wh for 3,780 / 540 (each Wh counted once, for the "
-    "wrong session); 436ac19^ the same. A 2.x Started without a meterStart counts from the "
-    "connector's base: the held rise, the ended session's",
-)
 async def test_v2_a_session_started_in_the_hold_is_owed_its_own_only(
     h: V201Harness, directory: MemoryDirectory, server_settings: ServerSettings
 ) -> None:
+    """Was (436ac19 and 436ac19^): 1,980 / 2,340 Wh for 3,780 / 540 (each Wh counted once, for
+    the wrong session: the second's Updated, taken once our monotonic clock covered the rise,
+    counted it from the connector's base). Fixed by a session counting from its own start
+    register (meter._below_start), the rise below it owed to the ended one
+    (meter_held_end._counted_since): 3,780 / 540 Wh."""
     first_wh, second_wh = await _v2_second_session_in_the_hold(
         h, directory, server_settings, timedelta(0)
     )

@@ -18,6 +18,7 @@ from .meter_time import (
     ENERGY_TOLERANCE_WH,
     Reception,
     believable_stamp,
+    by_our_clock_now,
     charger_time,
     effective_time,
     follow_clock,
@@ -26,6 +27,7 @@ from .meter_time import (
     max_power_w,
     on_live_clock,
     own_stamp,
+    received_of,
     reception,
     replaced_stamp,
     rise_allowance,
@@ -395,7 +397,10 @@ def apply_energy(
       restart), a rise is dated by the charger's own stamps (:func:`_since_base`), and one the
       charger's own clock explains is held, never confirmed as a jump: the base keeps its time
       until our clocks cover the rise (:func:`held_for_our_clock`); a session that ends
-      meanwhile is owed it (:mod:`.meter_held_end`).
+      meanwhile is owed it (:mod:`.meter_held_end`), one started inside it only the rise above
+      its own start register (:func:`_below_start`). Once our clock, set right, dates when the
+      held register was read, its rise must fit the time since the restored register
+      (:func:`held_rise_too_fast`), else it is a jump to confirm.
     - An unchanged value keeps the base's time: the bound grows while a register in coarse steps
       waits for its next step.
     - A value equal to a reading held as maybe the register's life before, register and stamp
@@ -461,7 +466,7 @@ def _apply_point(
     allowance = rise_allowance(
         power, meter.energy_slack_wh, base, point, live_offset_s=charger._live_clock.confirmed_s
     )
-    if 0.0 <= rise <= allowance:
+    if 0.0 <= rise <= allowance and not _held_candidate_too_fast(connector, base, point, power):
         # A rise our clocks got after the base is the newest reading, whatever the charger's
         # stamps say (its clock set back while ours was behind: kept as history, the base stayed
         # stamped hours ahead, a new life's readings were dropped and an outlier counted).
@@ -509,6 +514,20 @@ def _apply_point(
     return True
 
 
+def _held_candidate_too_fast(
+    connector: Connector, base: RegisterPoint, point: RegisterPoint, power_w: float
+) -> bool:
+    """Whether ``point`` reads at least the connector's candidate, a rise held for our clock that
+    our clock, set right since, dates too soon after the restored register
+    (:func:`held_rise_too_fast`): a jump to confirm, whatever time passed since."""
+    candidate = connector.meter.energy_candidate
+    return (
+        candidate is not None
+        and candidate.register_wh <= point.register_wh
+        and held_rise_too_fast(connector, base, candidate, point, power_w)
+    )
+
+
 def _since_base(
     connector: Connector, base: RegisterPoint, point: RegisterPoint, since: float | None
 ) -> float | None:
@@ -541,6 +560,35 @@ def held_for_our_clock(
         and restored.register_wh <= base.register_wh < point.register_wh  # a rise, no reset
         and _charger_clock_explains(power_w, restored, point)
     )
+
+
+def held_rise_too_fast(
+    connector: Connector,
+    base: RegisterPoint,
+    held: RegisterPoint,
+    now: RegisterPoint,
+    power_w: float,
+) -> bool:
+    """Whether the rise to ``held`` (read while it was held for our clock:
+    :func:`held_for_our_clock`) is more than the time from the connector's restored register to
+    when we read it allows, by our clock as it is when ``now`` arrives: set right since (NTP), it
+    dates that reading. The register gave that energy before we read it, so no time after (idle
+    minutes, the step that set our clock right) explains it. False while our clock cannot date
+    it (still behind the restored register: our clocks cover the rise as time passes)."""
+    restored = connector.stored_register
+    if (
+        restored is None
+        or restored.timestamp is None
+        or held.received_at is None
+        or now.received_at is None
+        or not held_for_our_clock(connector, base, held, power_w)
+    ):
+        return False
+    read_at = by_our_clock_now((held.received_at, held._received_monotonic), received_of(now))
+    if too_far_ahead(restored.timestamp, read_at):
+        return False
+    elapsed_s = (read_at - restored.timestamp).total_seconds()
+    return held.register_wh - restored.register_wh > max_energy_wh(power_w, elapsed_s)
 
 
 def _restored_ahead_of_our_clock(
@@ -720,7 +768,7 @@ def _take(
     after the base (:func:`time_since`): the base's time is its own from now on."""
     meter = connector.meter
     register_wh = point.register_wh
-    meter.energy_register_wh = register_wh
+    base_wh, meter.energy_register_wh = meter.energy_register_wh, register_wh
     if newer or meter.energy_timestamp is None:
         _move_base_time(meter, point)
     else:
@@ -733,9 +781,25 @@ def _take(
             # Its start was unknown: it began where this credit began.
             transaction.start_pending = False
             transaction.meter_start_wh = register_wh - credit
-        credit_session(charger, transaction, credit)
+        own_credit = credit - _below_start(transaction, base_wh, register_wh, credit)
+        credit_session(charger, transaction, own_credit)
         transaction.meter_last_wh = register_wh
         transaction.meter_last_at = meter.energy_timestamp
+
+
+def _below_start(
+    transaction: Transaction, base_wh: float | None, register_wh: float, credit: float
+) -> float:
+    """The part of ``credit`` (the rise up to ``register_wh``) below ``transaction``'s last
+    counted point where that lies above the connector's base (``base_wh``; None: none read): a
+    session started inside a rise held for our clock counts from its own start register; the
+    rise below it is the session's before (:mod:`.meter_held_end`). Nothing otherwise: a last
+    point at the base (also before a reset) or above the register (a start register the
+    readings never reach: not one to count from)."""
+    last_wh = transaction.meter_last_wh
+    if base_wh is None or not base_wh < last_wh <= register_wh:
+        return 0.0
+    return min(max(last_wh - (register_wh - credit), 0.0), credit)
 
 
 def count_from(meter: MeterState, at: datetime) -> None:

@@ -4,7 +4,10 @@ once our clocks cover it, though the lifetime takes it after the end, with no se
 
 The end is kept (:func:`held_end`) and settled after each update of the registers
 (:func:`credit_held_end`): the rise our clocks took from the session's last counted point counts
-for it up to the register it ended at; a reset or a jump confirmed meanwhile counts nothing.
+for it up to the register it ended at; a reset or a jump confirmed meanwhile counts nothing, nor
+does a rise our clock, once set right, dates too soon after the restored register for the end
+(:func:`~.meter.held_rise_too_fast`: idle time after the end never pays for it). A session
+started in the held rise is owed its own part only, from its start register.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class HeldEnd(NamedTuple):
-    """An ended ``session`` whose register's rise from ``base`` (its last counted point, the
-    connector's base) up to ``end`` (read with it, held for our clock) is owed to it."""
+    """An ended ``session`` whose register's rise from ``base`` (the connector's base, at or
+    below its last counted point) up to ``end`` (read with it, held for our clock) is owed to it
+    from its last counted point."""
 
     connector: Connector
     session: Transaction
@@ -34,12 +38,14 @@ def held_end(
 ) -> HeldEnd | None:
     """``session`` just ended on ``connector`` without its end register taken: what it is owed
     when the register it was last read at (the connector's candidate) rose from its last counted
-    point only as far as our clock's step back holds (None: not so, nothing is owed)."""
+    point only as far as our clock's step back holds (None: not so, nothing is owed). Its last
+    counted point is the connector's base, or above it for a session started in the held rise
+    (its start register, also held): owed its own part of the rise only, never the one before."""
     base, end = meter_rules.register_base(charger, connector), connector.meter.energy_candidate
     if (
         base is None
         or end is None
-        or base.register_wh != session.meter_last_wh
+        or not base.register_wh <= session.meter_last_wh < end.register_wh
         or not meter_rules.held_for_our_clock(connector, base, end, power_w)
     ):
         return None
@@ -56,8 +62,10 @@ def credit_held_end(charger: Charger, held: HeldEnd, power_w: float) -> HeldEnd 
     if now is None or now.register_wh == held.base.register_wh:
         return held
     rise = now.register_wh - held.base.register_wh
-    if _counted_since(connector) or not (
-        0.0 < rise <= rise_allowance(power_w, None, held.base, now)
+    if (
+        _counted_since(held)
+        or not 0.0 < rise <= rise_allowance(power_w, None, held.base, now)
+        or meter_rules.held_rise_too_fast(connector, held.base, held.end, now, power_w)
     ):
         return None
     last = now if now.register_wh < held.end.register_wh else held.end
@@ -78,8 +86,14 @@ def credit_held_end(charger: Charger, held: HeldEnd, power_w: float) -> HeldEnd 
     return held._replace(base=now) if last is now else None
 
 
-def _counted_since(connector: Connector) -> bool:
-    """Whether a session open on ``connector`` (started since the held end) took a register: the
-    rise from the ended one's last counted point was its take (never counted twice)."""
-    open_session = connector.transaction
-    return open_session is not None and open_session.meter_last_at is not None
+def _counted_since(held: HeldEnd) -> bool:
+    """Whether a session open on ``held``'s connector (started since the held end, below its end
+    register: a start without a register counts from the base) took a register: the rise from
+    the ended one's last counted point was its take (never counted twice). One started at or
+    above the end counts from its own start (:func:`~.meter._below_start`)."""
+    open_session = held.connector.transaction
+    return (
+        open_session is not None
+        and open_session.meter_last_at is not None
+        and open_session.meter_start_wh < held.end.register_wh
+    )

@@ -149,7 +149,7 @@ def time_since(base: RegisterPoint, point: RegisterPoint) -> float | None:
     if point.register_wh < base.register_wh:
         since = (charger_time(point) - charger_time(base)).total_seconds()
         return -math.inf if _stamped_before_set_back(base, point, since) else since
-    return later_s(base.timestamp, _received(base), point.timestamp, _received(point))
+    return later_s(base.timestamp, received_of(base), point.timestamp, received_of(point))
 
 
 def replaced_stamp(stamp: datetime, when: datetime) -> datetime | None:
@@ -202,7 +202,8 @@ def later_s(then: datetime, then_received: Reception, now: datetime, received: R
     return (now - then).total_seconds() - min(clock_step_s(then_received, received), 0.0)
 
 
-def _received(point: RegisterPoint) -> Reception:
+def received_of(point: RegisterPoint) -> Reception:
+    """When we got ``point``: by our clock, and by our monotonic clock."""
     return point.received_at, point._received_monotonic
 
 
@@ -285,7 +286,7 @@ def _charger_elapsed_s(
     if base.received_at is not None and on_live_clock(
         charger_time(base), base.received_at, live_offset_s
     ):
-        our_step_s = abs(clock_step_s(_received(base), _received(point)))
+        our_step_s = abs(clock_step_s(received_of(base), received_of(point)))
         return min(elapsed, ours_s + our_step_s + CLOCK_OFFSET_TOLERANCE_S)
     return elapsed
 

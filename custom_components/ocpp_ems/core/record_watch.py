@@ -59,9 +59,10 @@ class RecordWatcher:
         self._charger = writer.charger
         # While registers are applied (the outermost :meth:`watching_records`): what it watches.
         self._watch: RecordWatch | None = None
-        # Connector id -> its last session, ended while its rise was held for our clock (on this
-        # connection: a reconnect forgets it, the lifetime still takes the rise).
-        self._held_ends: dict[int, HeldEnd] = {}
+        # The sessions that ended while their rise was held for our clock, each connector's in
+        # order (a session started in the hold ends there too: each is owed its own part; on this
+        # connection: a reconnect forgets them, the lifetime still takes the rise).
+        self._held_ends: list[HeldEnd] = []
 
     @contextmanager
     def watching_records(self, *ended: Transaction) -> Iterator[RecordWatch]:
@@ -77,7 +78,7 @@ class RecordWatcher:
             holds = list(pending_holds(self._charger))
             self._watch = RecordWatch(holds)
             ended += tuple(hold.session for hold in holds if hold.session is not None)
-            ended += tuple(held.session for held in self._held_ends.values())
+            ended += tuple(held.session for held in self._held_ends)
         watch = self._watch
         for transaction in ended:
             if transaction.ended_at is not None:
@@ -99,12 +100,8 @@ class RecordWatcher:
     def _credit_held_ends(self, power: float) -> None:
         """Credit each session that ended while its rise was held for our clock what our clocks
         took of it since (:func:`~.meter_held_end.credit_held_end`); forget those settled."""
-        for connector_id, held in list(self._held_ends.items()):
-            owed = credit_held_end(self._charger, held, power)
-            if owed is None:
-                del self._held_ends[connector_id]
-            else:
-                self._held_ends[connector_id] = owed
+        owed = (credit_held_end(self._charger, held, power) for held in self._held_ends)
+        self._held_ends = [held for held in owed if held is not None]
 
     def _tell(self, watch: RecordWatch) -> None:
         """What the watched work changed, told once: an ended session whose record changed
@@ -129,4 +126,4 @@ class RecordWatcher:
         our clock (:func:`~.meter_held_end.held_end`), kept for :meth:`watching_records`."""
         held = held_end(self._charger, connector, transaction, self._writer.max_power())
         if held is not None:
-            self._held_ends[connector.connector_id] = held
+            self._held_ends.append(held)

@@ -71,6 +71,7 @@ class TransactionBook:
         started: datetime,
         meter_start_wh: float | None,
         authorized: bool,
+        meter_start_stamp: datetime | None = None,
     ) -> Transaction:
         """A session started. A transaction still open on the connector (its end was lost) is
         ended first, with reason :data:`REPLACED` (adapters ask
@@ -80,13 +81,21 @@ class TransactionBook:
 
         ``meter_start_wh`` None: the charger did not say (2.x); the session counts from the
         connector's last known register (after a restart: the lifetime counter's, where that is
-        the connector's), else from its next reading (``Transaction.start_pending``)."""
+        the connector's), else from its next reading (``Transaction.start_pending``).
+
+        ``meter_start_stamp``: the charger's own stamp of ``meter_start_wh`` (None: ``started``),
+        kept also where ``started`` could not keep it (too far ahead of our clock to be a start
+        time): the register is dated like any reading (:func:`~.meter_time.effective_time`), its
+        stamp compared with the charger's others. Dated by our clock instead, a start inside a
+        rise held for our clock was taken for a late one (:func:`~.meter._since_base`) and owed
+        the rise before it."""
         connector = self._charger.connector(connector_id)
         power = self._writer.max_power()
+        register_at = meter_start_stamp or started
         if (replaced := connector.transaction) is not None:
             if meter_start_wh is not None:
                 apply_energy(
-                    self._charger, connector, meter_start_wh, replaced, started, max_power=power
+                    self._charger, connector, meter_start_wh, replaced, register_at, max_power=power
                 )
             self._close(
                 connector,
@@ -119,11 +128,11 @@ class TransactionBook:
         if known:
             _count_from_start_after_clock_back(connector, meter_start_wh, started)
             if not apply_energy(
-                self._charger, connector, meter_start_wh, None, started, max_power=power
+                self._charger, connector, meter_start_wh, None, register_at, max_power=power
             ):
                 # A late start: readings after it were counted already, for the connector only.
                 transaction.meter_last_wh = connector.meter.energy_register_wh or meter_start_wh
-                self._credit_since(transaction, meter_start_wh, started)
+                self._credit_since(transaction, meter_start_wh, register_at)
         connector.transaction = transaction
         self._charger.notify()
         self._writer.fire_start_facts(EventKind.SESSION_STARTED, transaction)

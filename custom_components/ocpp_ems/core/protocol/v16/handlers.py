@@ -19,6 +19,7 @@ from custom_components.ocpp_ems.core.protocol.certificates import sign_certifica
 from custom_components.ocpp_ems.core.protocol.incoming import HEARTBEAT_SPREAD, PENDING_RETRY_S
 from custom_components.ocpp_ems.core.protocol.rpc import Payload, Route
 from custom_components.ocpp_ems.core.timeutil import (
+    parse_future_timestamp,
     parse_optional_timestamp,
     parse_timestamp,
     utcnow,
@@ -117,6 +118,7 @@ def start_transaction(session: V16Session, payload: Payload) -> Payload:
             started=started,
             meter_start_wh=meter_start,
             authorized=accepted,
+            meter_start_stamp=parse_future_timestamp(payload["timestamp"]),
         )
     return {"transactionId": int(transaction_id), "idTagInfo": _id_tag_info(accepted)}
 

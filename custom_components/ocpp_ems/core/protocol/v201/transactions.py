@@ -130,6 +130,7 @@ from .tx_message import (
     first_register,
     id_token_info,
     start_register,
+    start_register_stamp,
     start_time,
 )
 from .tx_routing import earlier_owner, find_transaction, starts_another
@@ -504,6 +505,7 @@ def _start(state: ChargerState, evse_id: int, event: Event, *, announced: bool) 
         started=start_time(event),
         meter_start_wh=start_register(event),
         authorized=authorized,
+        meter_start_stamp=start_register_stamp(event),
     )
     transaction.sequence = EventSequence()
     observe(transaction.sequence, event.seq_no, event.at)

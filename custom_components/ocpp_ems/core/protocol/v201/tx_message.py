@@ -124,7 +124,21 @@ def start_register(event: Event) -> float | None:
     first register (2.0.1 lets a Started's value come without a context). Another message's
     readings are periodic, taken after the start: None, the session counts from the EVSE's last
     register, as after a Started without meter values, whichever of the two arrives first."""
-    begin = next(iter(register_values(event, BEGIN)), None)
+    reading = _start_reading(event)
+    return None if reading is None else reading.energy_register_wh
+
+
+def start_register_stamp(event: Event) -> datetime | None:
+    """The charger's own stamp of :func:`start_register` (kept where it lies too far ahead of
+    our clock for the event's time; None: no start register)."""
+    reading = _start_reading(event)
+    return None if reading is None else reading.timestamp
+
+
+def _start_reading(event: Event) -> Reading | None:
+    """The reading of :func:`start_register`."""
+    registers = [r for r in event.readings if r.energy_register_wh is not None]
+    begin = next((r for r in registers if r.context == BEGIN), None)
     if begin is None and event.kind == "Started":
-        return first_register(event)
+        return next(iter(registers), None)
     return begin
