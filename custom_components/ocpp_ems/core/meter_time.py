@@ -299,6 +299,17 @@ def believable_stamp(timestamp: datetime, received: datetime | None) -> bool:
     return received is None or received - timestamp <= MAX_PAST_SESSION_AGE
 
 
+def start_register_time(stamp: datetime | None, started: datetime) -> datetime:
+    """When a start's register was read: the charger's own ``stamp`` of it, where ``started``
+    (the start's time, ours where the stamp lay too far ahead) could not keep it, unless it lies
+    more than :data:`MAX_PAST_SESSION_AGE` ahead of ``started``: a clock set years ahead, which
+    no rise held for our clock is ever dated by (its register would be confirmed as a jump and
+    the held rise lost)."""
+    if stamp is None or stamp - started > MAX_PAST_SESSION_AGE:
+        return started
+    return stamp
+
+
 def max_energy_wh(power_w: float, elapsed_s: float, slack_wh: float = ENERGY_TOLERANCE_WH) -> float:
     """The most energy ``elapsed_s`` seconds at ``power_w`` can add: the bound of every increment."""
     return slack_wh + power_w * max(elapsed_s, 0.0) / 3600.0

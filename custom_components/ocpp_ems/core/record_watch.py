@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from .meter_held_end import HeldEnd, credit_held_end, held_end
 from .meter_life_before import PendingHold, credit_dropped_hold, pending_holds
-from .model import Connector, EventKind, Transaction
+from .model import RECENTLY_ENDED, Connector, EventKind, Transaction
 from .model_writer import ModelWriter
 
 # What SESSION_UPDATED tells of an ended session that its late news may change.
@@ -61,7 +61,8 @@ class RecordWatcher:
         self._watch: RecordWatch | None = None
         # The sessions that ended while their rise was held for our clock, each connector's in
         # order (a session started in the hold ends there too: each is owed its own part; on this
-        # connection: a reconnect forgets them, the lifetime still takes the rise).
+        # connection: a reconnect forgets them, the lifetime still takes the rise; the newest
+        # RECENTLY_ENDED only: :meth:`keep_held_end`).
         self._held_ends: list[HeldEnd] = []
 
     @contextmanager
@@ -126,4 +127,7 @@ class RecordWatcher:
         our clock (:func:`~.meter_held_end.held_end`), kept for :meth:`watching_records`."""
         held = held_end(self._charger, connector, transaction, self._writer.max_power())
         if held is not None:
-            self._held_ends.append(held)
+            # The newest only, as many as the model remembers ended sessions: a station that
+            # starts and stops sessions all through the hold never grows them (nor the work of
+            # each update); an older one's rise still counts for the lifetime.
+            self._held_ends = [*self._held_ends[-RECENTLY_ENDED + 1 :], held]

@@ -25,7 +25,7 @@ from .meter import (
     settle_lifetime_balance,
 )
 from .meter_life_before import prove_life_before_at_end
-from .meter_time import max_energy_wh
+from .meter_time import max_energy_wh, start_register_time
 from .meter_values import Reading, last_register_wh
 from .model import RECENTLY_ENDED, Connector, EventKind, Transaction
 from .model_writer import ModelWriter
@@ -83,15 +83,15 @@ class TransactionBook:
         connector's last known register (after a restart: the lifetime counter's, where that is
         the connector's), else from its next reading (``Transaction.start_pending``).
 
-        ``meter_start_stamp``: the charger's own stamp of ``meter_start_wh`` (None: ``started``),
-        kept also where ``started`` could not keep it (too far ahead of our clock to be a start
-        time): the register is dated like any reading (:func:`~.meter_time.effective_time`), its
-        stamp compared with the charger's others. Dated by our clock instead, a start inside a
-        rise held for our clock was taken for a late one (:func:`~.meter._since_base`) and owed
-        the rise before it."""
+        ``meter_start_stamp``: the charger's own stamp of ``meter_start_wh`` (None, or years
+        ahead: ``started``; :func:`~.meter_time.start_register_time`), kept also where ``started``
+        could not keep it (too far ahead of our clock to be a start time): the register is dated
+        like any reading (:func:`~.meter_time.effective_time`), its stamp compared with the
+        charger's others. Dated by our clock instead, a start inside a rise held for our clock
+        was taken for a late one (:func:`~.meter._since_base`) and owed the rise before it."""
         connector = self._charger.connector(connector_id)
         power = self._writer.max_power()
-        register_at = meter_start_stamp or started
+        register_at = start_register_time(meter_start_stamp, started)
         if (replaced := connector.transaction) is not None:
             if meter_start_wh is not None:
                 apply_energy(
@@ -131,7 +131,11 @@ class TransactionBook:
                 self._charger, connector, meter_start_wh, None, register_at, max_power=power
             ):
                 # A late start: readings after it were counted already, for the connector only.
-                transaction.meter_last_wh = connector.meter.energy_register_wh or meter_start_wh
+                # A base below the start register (a rise held for our clock) is no reading
+                # after it: the session counts from its own start (the rise below, the one
+                # before's: meter_held_end).
+                base_wh = connector.meter.energy_register_wh
+                transaction.meter_last_wh = max(base_wh or meter_start_wh, meter_start_wh)
                 self._credit_since(transaction, meter_start_wh, register_at)
         connector.transaction = transaction
         self._charger.notify()
