@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .allocation import Claim, share
-from .charger_work import EPS, ChargerMemory, ChargerWork, Kind
+from .charger_work import DRAWING_W, EPS, ChargerMemory, ChargerWork, Kind
 from .config import SolarSettings
 from .phases import (
     floor_phases,
@@ -517,12 +517,17 @@ def _note_dip_while_stopped(
     work: ChargerWork, solar: SolarSettings, sun_back: bool, now: float
 ) -> None:
     """A dip the waiting car stopped in: it ends once the surplus would start the car again
-    (``sun_back``), and is long once it has outlasted a restart."""
+    (``sun_back``) with the car seen stopped, and is long once it has outlasted a restart.
+
+    Till the charger's meter shows the stop the surplus counts the car's last draw beside a
+    grid that no longer shows it: the sun seemed back 2-8 s after a stop (scenario suite,
+    overcast1), and the dip was taken for a short one."""
     memory = work.memory
     since = memory.dip_open_since
     if since is None:
         return
-    if sun_back or now - since > _restart_s(work, solar):
+    seen_stopped = work.draw_w <= DRAWING_W
+    if (sun_back and seen_stopped) or now - since > _restart_s(work, solar):
         _note_dip(work, solar, since, now)
         memory.dip_open_since = None
 
