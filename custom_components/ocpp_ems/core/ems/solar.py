@@ -470,8 +470,8 @@ def _restart_is_cheaper(
         return False
     deep = 2.0 * import_w > drawn_w
     if work.spare_sun or (deep and _dips_outlast_restarts(memory)):
-        # With sun to spare a restart loses nothing the car needs: stop once the dip outlasts
-        # the meters' lag after a write (the charger's settle time, a start's while one may be
+        # With sun to spare, or where the sun will not be back within a restart, a restart
+        # loses nothing the car needs: stop once the dip outlasts the meters' lag after a write (the charger's settle time, a start's while one may be
         # showing: the grid meter shows a start before the charger's meter does, no dip).
         response = memory.response
         starting = now < memory.started_at + response.slowest_start_s(solar)
