@@ -78,9 +78,12 @@ class ChargerMemory:
     dip_since: float | None = None  # when it began
     dip_stop_at: float | None = None  # when it reaches a restart's PV at the import of now
     # The car's last dips that outlasted the meters' lag, oldest first: True where the surplus
-    # stayed below its minimum longer than a restart takes (``solar._note_dip``), and the
+    # stayed below its minimum longer than a hold is worth (``solar._hold_worth_s``), and the
     # start of a dip it stopped in that is not over yet (the sun not back, not that long).
+    # When the last was judged: they are the sky's for ``solar.SKY_MEMORY_S`` (kept across
+    # restarts, ``learned.py``).
     dips_outlasting_restart: tuple[bool, ...] = ()
+    dips_judged_at: float | None = None
     dip_open_since: float | None = None
     # How fast the charger follows a write, from its meter values (kept across plug-ins).
     response: ChargerResponse = field(default_factory=ChargerResponse)
@@ -108,6 +111,7 @@ class ChargerMemory:
         self.dip_since = _earlier(self.dip_since, by_s)
         self.dip_stop_at = _earlier(self.dip_stop_at, by_s)
         self.dip_open_since = _earlier(self.dip_open_since, by_s)
+        self.dips_judged_at = _earlier(self.dips_judged_at, by_s)
         self.response.clock_went_back(by_s)
 
 

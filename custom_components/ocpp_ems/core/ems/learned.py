@@ -18,6 +18,9 @@ charger is out of the controller (Manual, its entry reloaded), so handing it bac
 from nothing. What was seen of the car belongs to its session: it is kept while the charger is
 out of the controller too, and comes back only once the charger, connected again, shows the same
 transaction going on (not a car that came while Home Assistant was down or the charger was out).
+Whether a charger's last dips outlasted a restart (``solar.py``: an overcast sky) belongs to the
+weather: kept with when the last was judged, it holds after a restart only as long as it would
+have without one (``solar.SKY_MEMORY_S``).
 """
 
 from __future__ import annotations
@@ -32,13 +35,17 @@ from custom_components.ocpp_ems.core.numbers import finite_number
 from .charger_work import ChargerMemory
 from .controller import EnergyManager
 from .response import ChargerResponse
+from .solar import LONG_DIPS_JUDGED
 
 RESPONSE_KEY = "learned_response_v1"
 SITE_KEY = "learned_site_v1"
 SESSION_KEY = "learned_session_v1"
 SOC_KEY = "learned_soc_v1"  # the SoC alone (before the car's phases were kept): still read
+SKY_KEY = "learned_sky_v1"
 
 type Identity = tuple[str | None, str | None, str | None]
+# A charger's last dips judged (each True where it outlasted a restart), and when the last was.
+type Sky = tuple[tuple[bool, ...], float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,18 +97,27 @@ class Learned:
         # The session each charger in the controller showed at the last decision: what was seen
         # of its car is kept under it when the charger leaves.
         self._session_now: dict[str, tuple[str, ...]] = {}
+        # The dips of chargers not in the controller now: loaded, or taken out.
+        self._skies: dict[str, Sky] = {}
 
     # --- the chargers ------------------------------------------------------------------------------
     def charger_in(self, charger_id: str) -> None:
         """The charger is in the controller: it gets back what was learned about it."""
         parked = self._parked.pop(charger_id, None)
-        if parked is not None and (memory := self._manager.memory(charger_id)) is not None:
+        sky = self._skies.pop(charger_id, None)
+        if (memory := self._manager.memory(charger_id)) is None:
+            return
+        if parked is not None:
             memory.response.load(parked, self._manager.site.solar)
+        if sky is not None and (memory.dips_judged_at is None or memory.dips_judged_at < sky[1]):
+            memory.dips_outlasting_restart, memory.dips_judged_at = sky
 
     def charger_out(self, charger_id: str) -> None:
         """The charger leaves the controller (which forgets it): keep what was learned."""
         if (memory := self._manager.memory(charger_id)) is not None:
             self._parked[charger_id] = memory.response.to_dict()
+            if (sky := _sky_of(memory)) is not None:
+                self._skies[charger_id] = sky
             self._resumed.pop(charger_id, None)
             session = self._session_now.pop(charger_id, ())
             if (seen := _SessionMemory.seen(memory, session)) is not None:
@@ -115,6 +131,7 @@ class Learned:
             self._sessions,
             self._resumed,
             self._session_now,
+            self._skies,
         ):
             kept.pop(charger_id, None)
 
@@ -181,8 +198,11 @@ class Learned:
         key."""
         responses = dict(self._parked)
         sessions = {cid: _stored_session(seen) for cid, seen in self._sessions.items()}
+        skies = dict(self._skies)
         for charger_id, model, memory in self._memories(chargers):
             responses[charger_id] = memory.response.to_dict()
+            if (sky := _sky_of(memory)) is not None:
+                skies[charger_id] = sky
             if (seen := _SessionMemory.seen(memory, _session(model))) is not None:
                 sessions[charger_id] = _stored_session(seen)
         stored: dict[str, Any] = {}
@@ -196,6 +216,11 @@ class Learned:
             stored[SITE_KEY] = self._manager.site_memory.to_dict()
         if sessions:
             stored[SESSION_KEY] = sessions
+        if skies:
+            stored[SKY_KEY] = {
+                charger_id: {"dips": list(dips), "at": at}
+                for charger_id, (dips, at) in skies.items()
+            }
         return stored
 
     def load(self, data: Mapping[str, Any], charger_ids: Iterable[str]) -> None:
@@ -207,11 +232,13 @@ class Learned:
                 for charger_id, stored in sessions.items():
                     if (seen := _session_memory(stored)) is not None:
                         self._sessions[str(charger_id)] = seen
+        if isinstance(skies := data.get(SKY_KEY), Mapping):
+            for charger_id, stored in skies.items():
+                if (sky := _stored_sky(stored)) is not None:
+                    self._skies[str(charger_id)] = sky
         responses = data.get(RESPONSE_KEY)
-        if not isinstance(responses, Mapping):
-            return
         solar = self._manager.site.solar
-        for charger_id, stored in responses.items():
+        for charger_id, stored in (responses if isinstance(responses, Mapping) else {}).items():
             if not isinstance(stored, Mapping):
                 continue
             cid, identity = str(charger_id), _identity(stored.get("identity"))
@@ -275,3 +302,19 @@ def _session_memory(value: Any) -> _SessionMemory | None:
     if soc_seen is None and phases is None:
         return None
     return _SessionMemory(tuple(sorted(session)), soc_seen, phases)
+
+
+def _sky_of(memory: ChargerMemory) -> Sky | None:
+    at = memory.dips_judged_at
+    return None if at is None else (memory.dips_outlasting_restart, at)
+
+
+def _stored_sky(value: Any) -> Sky | None:
+    """A stored sky: up to ``LONG_DIPS_JUDGED`` dips (True or False) and when the last was
+    judged (None: unreadable)."""
+    if not isinstance(value, Mapping):
+        return None
+    dips, at = value.get("dips"), finite_number(value.get("at"))
+    if not isinstance(dips, list) or not dips or not all(type(dip) is bool for dip in dips):
+        return None
+    return None if at is None else (tuple(dips[-LONG_DIPS_JUDGED:]), at)

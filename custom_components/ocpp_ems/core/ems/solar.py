@@ -5,8 +5,8 @@ solar car starts when what is left covers ``min_sun_share`` of its minimum for `
 and stops when the import at its minimum beyond the rest (``_grid_share_w``) lasts
 ``disable_delay_s`` (hysteresis: a cloud neither starts nor stops a charge), or sooner once the
 dip's grid energy exceeds what a restart would lose (``_dip_wh``); where the car's last dips all
-outlasted a restart (an overcast sky), a dip that imports more than the sun gives stops after the
-meters' lag (``_dips_outlast_restarts``).
+outlasted a restart and the meters' lag (an overcast sky), a dip that imports more than the sun
+gives stops after the meters' lag (``_dips_outlast_restarts``).
 Running cars keep their minimums and share the rest equally, by priority; each share also
 drives that car's 1p/3p timers (``phases.py``). Several solar cars start one after another
 (``SolarSettings.stagger_starts``: a waiting car gets only what the running ones cannot take,
@@ -42,9 +42,13 @@ from .types import Reason
 
 # An update gap longer than this (HA stopped, no inputs) does not count into a dip's grid energy.
 DIP_MAX_GAP_S = 60.0
-# A car's last dips this many outlasted a restart: the weather's dips are long (an overcast
-# sky, not passing clouds), and a deep one is not held for a restart it will not save.
+# A car's last dips this many outlasted a restart (``_hold_worth_s``): the weather's dips are
+# long (an overcast sky, not passing clouds), and a deep one is not held for a restart it will
+# not save.
 LONG_DIPS_JUDGED = 3
+# They tell of the sky for this long after the last (an overcast morning says nothing of the
+# afternoon's clouds after a clear noon; nor does a day's store of the next day's).
+SKY_MEMORY_S = 3600.0
 
 
 def share_solar(
@@ -469,7 +473,7 @@ def _restart_is_cheaper(
     if import_w is None or restart_wh <= 0.0:
         return False
     deep = 2.0 * import_w > drawn_w
-    if work.spare_sun or (deep and _dips_outlast_restarts(memory)):
+    if work.spare_sun or (deep and _dips_outlast_restarts(memory, now)):
         # With sun to spare, or where the sun will not be back within a restart, a restart
         # loses nothing the car needs: stop once the dip outlasts the meters' lag after a write (the charger's settle time, a start's while one may be
         # showing: the grid meter shows a start before the charger's meter does, no dip).
@@ -490,9 +494,19 @@ def _restart_s(work: ChargerWork, solar: SolarSettings) -> float:
     return _enable_delay(work, solar) + work.memory.response.late_s(solar, start=True)
 
 
-def _dips_outlast_restarts(memory: ChargerMemory) -> bool:
-    """The car's last ``LONG_DIPS_JUDGED`` dips each outlasted a restart."""
-    recent = memory.dips_outlasting_restart
+def _hold_worth_s(work: ChargerWork, solar: SolarSettings) -> float:
+    """The shortest dip a hold bridges for less grid than a restart's PV: as long as the
+    restart in a dip as deep as the car's minimum, after the meters' lag a stop waits for
+    (a shallower dip is worth a longer hold: 75 s clouds were stopped for at 70 s)."""
+    return _restart_s(work, solar) + work.memory.response.late_s(solar)
+
+
+def _dips_outlast_restarts(memory: ChargerMemory, now: float) -> bool:
+    """The car's last ``LONG_DIPS_JUDGED`` dips each outlasted a restart, the last of them
+    within ``SKY_MEMORY_S``."""
+    recent, judged_at = memory.dips_outlasting_restart, memory.dips_judged_at
+    if judged_at is None or now - judged_at > SKY_MEMORY_S:
+        return False
     return len(recent) >= LONG_DIPS_JUDGED and all(recent)
 
 
@@ -502,8 +516,9 @@ def _note_dip(work: ChargerWork, solar: SolarSettings, since: float, now: float)
     memory = work.memory
     lasted_s = now - since
     if lasted_s > memory.response.late_s(solar):
-        long = lasted_s > _restart_s(work, solar)
+        long = lasted_s > _hold_worth_s(work, solar)
         memory.dips_outlasting_restart = (*memory.dips_outlasting_restart, long)[-LONG_DIPS_JUDGED:]
+        memory.dips_judged_at = now
 
 
 def _note_dip_over(work: ChargerWork, solar: SolarSettings, now: float) -> None:
@@ -517,7 +532,7 @@ def _note_dip_while_stopped(
     work: ChargerWork, solar: SolarSettings, sun_back: bool, now: float
 ) -> None:
     """A dip the waiting car stopped in: it ends once the surplus would start the car again
-    (``sun_back``) with the car seen stopped, and is long once it has outlasted a restart.
+    (``sun_back``) with the car seen stopped, and is long once it has outlasted a hold's worth.
 
     Till the charger's meter shows the stop the surplus counts the car's last draw beside a
     grid that no longer shows it: the sun seemed back 2-8 s after a stop (scenario suite,
@@ -527,7 +542,7 @@ def _note_dip_while_stopped(
     if since is None:
         return
     seen_stopped = work.draw_w <= DRAWING_W
-    if (sun_back and seen_stopped) or now - since > _restart_s(work, solar):
+    if (sun_back and seen_stopped) or now - since > _hold_worth_s(work, solar):
         _note_dip(work, solar, since, now)
         memory.dip_open_since = None
 
