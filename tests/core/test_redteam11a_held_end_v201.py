@@ -14,7 +14,7 @@ for 540; fixed since: 540). Old gaps: the same at a station whose clock is right
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -212,31 +212,42 @@ async def test_v2_a_claim_in_the_hold_is_never_owed_beyond_what_our_clocks_allow
     assert _session_wh(second) <= BOUND_BY_OUR_CLOCKS_WH
 
 
+async def _ended_then_a_second_session_in_the_hold(
+    sim: Any, session: Session, change_started: Callable[[dict[str, Any]], None] | None = None
+) -> None:
+    """After :func:`_restarted_with_queue`: a live minute, Ended in the hold; a second session
+    (its Started at the first's end register, ``change_started`` may change it first) charges 3
+    minutes (540 Wh) and ends, still in the hold; NTP; the station idles."""
+    await session.charge(sim, 1)
+    await _ended(sim, session)
+    session.clock.tick(30)
+    session.seq_no = 1
+    started = cable_started(session.wh, session.stamp(), charging_state="Charging")
+    if change_started is not None:
+        change_started(started)
+    await send(sim, started, SECOND_SESSION_ID)
+    for _ in range(3):
+        session.clock.tick(60)
+        session.wh += PER_MINUTE_WH
+        updated = _frame(session, session.wh, charging_state="Charging")
+        await send(sim, updated, SECOND_SESSION_ID)
+    ended = _frame(session, session.wh, stopped_reason="EVDisconnected")
+    await send(sim, ended, SECOND_SESSION_ID)
+    ntp_sets_our_clock(session)
+    await _idle(sim, session)
+
+
 async def _v2_second_session_in_the_hold(
     h: V201Harness, directory: MemoryDirectory, settings: ServerSettings, error: timedelta
 ) -> tuple[float, float]:
-    """Ended in the hold; a second session (its Started at the first's end register) charges 3
-    minutes (540 Wh) and ends, still in the hold; NTP; the station idles. Both sessions' energy."""
+    """Both sessions' energy of :func:`_ended_then_a_second_session_in_the_hold` at a station
+    clock ``error`` off."""
     async with _restarted_with_queue(h, directory, settings, station_error=error) as (
         session,
         second,
         sim,
     ):
-        await session.charge(sim, 1)
-        await _ended(sim, session)
-        session.clock.tick(30)
-        session.seq_no = 1
-        started = cable_started(session.wh, session.stamp(), charging_state="Charging")
-        await send(sim, started, SECOND_SESSION_ID)
-        for _ in range(3):
-            session.clock.tick(60)
-            session.wh += PER_MINUTE_WH
-            updated = _frame(session, session.wh, charging_state="Charging")
-            await send(sim, updated, SECOND_SESSION_ID)
-        ended = _frame(session, session.wh, stopped_reason="EVDisconnected")
-        await send(sim, ended, SECOND_SESSION_ID)
-        ntp_sets_our_clock(session)
-        await _idle(sim, session)
+        await _ended_then_a_second_session_in_the_hold(sim, session)
     first, last = second.charger.recently_ended[-2:]
     return first.energy_wh, last.energy_wh
 

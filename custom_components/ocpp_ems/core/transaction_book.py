@@ -110,17 +110,13 @@ class TransactionBook:
             base = register_base(self._charger, connector)
             pending = base is None
             meter_start_wh = 0.0 if base is None else base.register_wh
-        transaction = Transaction(
-            transaction_id=transaction_id,
-            connector_id=connector_id,
-            id_tag=id_tag,
-            started_at=started,
-            meter_start_wh=meter_start_wh,
-            meter_last_wh=meter_start_wh,
-            credited_wh=0.0,
-            authorized=authorized,
-            # Known to cost nothing yet once a price is known (None: not costed).
-            cost=None if self._charger.energy_price is None else 0.0,
+        transaction = self._new_transaction(
+            connector_id,
+            transaction_id,
+            id_tag,
+            authorized,
+            started,
+            (meter_start_wh, meter_start_wh),
             start_pending=pending,
         )
         # The start value passes the connector's rules (energy since its last value is not this
@@ -142,6 +138,34 @@ class TransactionBook:
         self._writer.fire_start_facts(EventKind.SESSION_STARTED, transaction)
         self._writer.context.request_save()
         return transaction
+
+    def _new_transaction(
+        self,
+        connector_id: int,
+        transaction_id: str,
+        id_tag: str | None,
+        authorized: bool,
+        started: datetime,
+        registers_wh: tuple[float, float],
+        *,
+        start_pending: bool = False,
+    ) -> Transaction:
+        """A transaction booked here, its first and last register ``registers_wh``: its energy
+        is what is credited to it (none yet, not the registers' rise), known to cost nothing yet
+        once a price is known (None: not costed)."""
+        first_wh, last_wh = registers_wh
+        return Transaction(
+            transaction_id=transaction_id,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            started_at=started,
+            meter_start_wh=first_wh,
+            meter_last_wh=last_wh,
+            credited_wh=0.0,
+            authorized=authorized,
+            cost=None if self._charger.energy_price is None else 0.0,
+            start_pending=start_pending,
+        )
 
     def record_earlier_start(
         self, transaction: Transaction, started: datetime, register_wh: float | None
@@ -198,15 +222,8 @@ class TransactionBook:
         first_wh, last_wh = registers_wh or (0.0, 0.0)
         first_at, last_at = registers_at or (started, ended)
         lasted = max(ended, last_at) - min(started, first_at)
-        transaction = Transaction(
-            transaction_id=transaction_id,
-            connector_id=connector_id,
-            id_tag=id_tag,
-            started_at=started,
-            meter_start_wh=first_wh,
-            meter_last_wh=last_wh,
-            credited_wh=0.0,
-            authorized=authorized,
+        transaction = self._new_transaction(
+            connector_id, transaction_id, id_tag, authorized, started, (first_wh, last_wh)
         )
         # Costed at the price now, like readings a charger buffered (README).
         credit_session(
@@ -307,15 +324,6 @@ class TransactionBook:
         ends = _end_registers(meter_stop_wh, end_reading, readings)
         reported = any(_took(connector, register_wh) for register_wh in ends)
         self._close(connector, transaction, ended, reason, reported=reported)
-
-    def find_open(self, connector: Connector | None, transaction_id: str) -> Transaction | None:
-        """The open transaction ``transaction_id``: the connector's own first (a station that
-        numbers its transactions per EVSE, against the spec, has one of that id on each), else
-        any (None: no connector named)."""
-        own = None if connector is None else connector.transaction
-        if own is not None and own.transaction_id == transaction_id:
-            return own
-        return self._charger.find_transaction(transaction_id)
 
     def _already_ended(self, transaction_id: str) -> bool:
         return self._charger.find_ended_transaction(transaction_id) is not None
