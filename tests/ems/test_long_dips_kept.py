@@ -70,6 +70,17 @@ def test_a_sky_kept_longer_than_its_hour_is_not_used_after_a_restart() -> None:
     assert next_dip_held_s(loop, 3 * PERIOD_S + HOUR_OF_PERIODS_S + 300.0) >= 60.0
 
 
+def test_a_sky_stored_by_a_clock_ahead_is_not_used() -> None:
+    # Stored while the host's clock was a day ahead (no real-time clock, NTP not there yet):
+    # not the sky of the hour after the restart.
+    first = solar_rig()
+    overcast_morning(first)
+    stored = first.driver.dump()
+    stored[SKY_KEY]["a"]["at"] += 86400.0
+    loop = Loop(restarted(stored).driver._manager, Weather(300.0, 600.0, 1e9, DEEP_W), house=0.0)
+    assert next_dip_held_s(loop, 3 * PERIOD_S + 300.0) >= 60.0
+
+
 def test_an_hour_without_dips_ends_the_overcast_sky() -> None:
     first = solar_rig()
     loop = overcast_morning(first)

@@ -503,9 +503,9 @@ def _hold_worth_s(work: ChargerWork, solar: SolarSettings) -> float:
 
 def _dips_outlast_restarts(memory: ChargerMemory, now: float) -> bool:
     """The car's last ``LONG_DIPS_JUDGED`` dips each outlasted a restart, the last of them
-    within ``SKY_MEMORY_S``."""
+    within ``SKY_MEMORY_S`` (not after now: stored by a clock that was ahead)."""
     recent, judged_at = memory.dips_outlasting_restart, memory.dips_judged_at
-    if judged_at is None or now - judged_at > SKY_MEMORY_S:
+    if judged_at is None or not 0.0 <= now - judged_at <= SKY_MEMORY_S:
         return False
     return len(recent) >= LONG_DIPS_JUDGED and all(recent)
 
