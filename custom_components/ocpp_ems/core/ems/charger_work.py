@@ -90,6 +90,9 @@ class ChargerMemory:
     # The fuse asked again for the written limit the car draws above (``fuse.py``): once, till
     # it draws within its written limit again.
     asked_again: bool = False
+    # A plan's surplus now and when it was measured: smoothed while the car is not running
+    # (``plan_charge._surplus_now_w``).
+    surplus_smoothed: tuple[float, float] | None = None
 
     def clock_went_back(self, by_s: float) -> None:
         """The wall clock went back ``by_s`` (an NTP correction, a host without a real-time
@@ -112,6 +115,8 @@ class ChargerMemory:
         self.dip_stop_at = _earlier(self.dip_stop_at, by_s)
         self.dip_open_since = _earlier(self.dip_open_since, by_s)
         self.dips_judged_at = _earlier(self.dips_judged_at, by_s)
+        if self.surplus_smoothed is not None:
+            self.surplus_smoothed = (self.surplus_smoothed[0], self.surplus_smoothed[1] - by_s)
         self.response.clock_went_back(by_s)
 
 

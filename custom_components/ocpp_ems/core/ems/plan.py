@@ -12,7 +12,10 @@ priced slots the latest are taken, which leaves the most room for solar to make 
 A slot whose sun stays below the car's minimum can be planned at the minimum (the car takes that
 sun and the grid the rest): ranked by what a Wh charged there costs (the grid's share at the
 slot's price, the sun's at the feed-in price it would earn exported: the feed-in sensor's price
-for that time where it has one, else the fixed option), it often beats the night. Under broken
+for that time where it has one, else the fixed option), it often beats the night. Now's slot is
+ranked by the surplus measured now instead: a slot's forecast is its mean, and under passing
+clouds the minimum held in a cloud is nearly all grid at the slot's price, while a sunny minute
+is nearly all sun (the car waits out the cloud for the slots the sun is likely in). Under broken
 clouds a car on surplus only misses the sun of its stops, which a car held at its minimum takes for
 the grid that fills the dips (both learned per Wh of surplus, ``sun_capture``): a sunny slot is
 held so when that blend is cheaper than grid the plan buys anyway, but the plan does not count on
@@ -359,6 +362,7 @@ def plan_status(
     taking_sun: bool = False,
     bridge: tuple[float, float] = (0.0, 0.0),
     zone: tzinfo | None = None,
+    surplus_now_w: float | None = None,
 ) -> PlanStatus:
     """Whether to charge from the grid now to meet the departure target.
 
@@ -375,6 +379,9 @@ def plan_status(
     (:func:`sun_bridge`): where the sun covers the minimum, now is held at the minimum when that
     blend is cheaper than grid the plan needs (``min_now``), without counting on it.
     ``zone``: the site's time zone, for the prices of a day earlier (None: 24 hours earlier).
+    ``surplus_now_w``: the surplus measured now (PV above the house; None: unknown). Now's slot
+    at the minimum is ranked by it, not by the forecast: a slot's mean sun does not say which of
+    its minutes have it, and a minute in a cloud held at the minimum is nearly all grid.
     """
     if remaining_wh <= 0.0:
         return PlanStatus(False, True, 0.0, 0.0, outlook=PlanOutlook(0.0, 0.0))
@@ -398,6 +405,7 @@ def plan_status(
         feed_in_prices=feed_in_prices,
         feed_in_price=feed_in_price,
         bridge=bridge,
+        measured=None if surplus_now_w is None else (now, surplus_now_w),
     )
     dear = _dear_sun(chunks, options, feed_in_prices, feed_in_price, remaining_wh)
     if dear:
@@ -471,12 +479,14 @@ def _slot_offers(
     feed_in_prices: Sequence[PriceSlot],
     feed_in_price: float,
     bridge: tuple[float, float] = (0.0, 0.0),
+    measured: tuple[float, float] | None = None,
 ) -> tuple[list[SunOffer], list[GridOffer], list[GridOffer]]:
     """What each (start, end, price) slot offers the car: the sun it counts, grid room (the room
     beyond the sun, or the minimum with the sun's share at a blended price where the sun stays
     below the minimum), and where the sun covers the minimum, the minimum held through its dips
     (``bridge``: the sun missed and the grid, at a blended price). ``full_w`` / ``min_w``: into
-    the car (after ``efficiency``)."""
+    the car (after ``efficiency``). ``measured``: (now, the surplus W measured then): the slot
+    with now in it blends at the minimum with that surplus instead of the likely one."""
     chunks: list[SunOffer] = []
     options: list[GridOffer] = []
     held: list[GridOffer] = []
@@ -486,7 +496,10 @@ def _slot_offers(
         # The car can take no more of the sun than its own power in the slot.
         sun_wh = min(full_wh, overlap_wh(solar, start, end) * efficiency)
         if sun_wh < min_wh:
-            sun_share = min(1.0, overlap_wh(likely, start, end) * efficiency / min_wh)
+            likely_wh = overlap_wh(likely, start, end)
+            if measured is not None and start <= measured[0] < end:
+                likely_wh = max(0.0, measured[1]) * (end - start) / 3600.0
+            sun_share = min(1.0, likely_wh * efficiency / min_wh)
             if sun_share > 0.0:
                 # Sun below the minimum: the minimum with the grid's share is a cheaper slot.
                 feed_in = feed_in_per_wh(feed_in_prices, start, end, feed_in_price)

@@ -2,18 +2,23 @@
 
 :func:`~.plan.plan_status` picks the slots; this module gives it what the car still needs (energy,
 or a SoC target turned into energy), the power the car can really take, the solar surplus the
-site's forecast promises before departure (less what a home battery that comes first takes) and
-the site's prices (grid and feed-in).
+site's forecast promises before departure (less what a home battery that comes first takes), the
+site's prices (grid and feed-in) and the surplus now, which ranks now's slot at the minimum. A car
+run at the minimum starts and stops as a solar car does (the start delay, the surplus smoothed
+over a start's time; a dip held until its grid costs a restart): under passing clouds that
+surplus changes every minute, the car must not.
 """
 
 from __future__ import annotations
 
 import math
 
-from .charger_work import ChargerWork, Kind
+from .charger_work import ChargerMemory, ChargerWork, Kind
 from .config import ChargerSettings, PlanTarget, SiteSettings
 from .measure import SiteReadings
 from .plan import BatteryFill, plan_status, sun_bridge, surplus_outlook
+from .plan_learning import pv_and_house
+from .solar import dip_grid_wh, enable_delay, restart_s, switch_on
 from .sun_ahead import battery_first
 from .types import Reason, SiteInputs
 
@@ -72,6 +77,7 @@ def resolve_plan(
         taking_sun=work.memory.active,
         bridge=sun_bridge(site.plan, min_w),
         zone=site.plan.zone,
+        surplus_now_w=None if battery is not None else _surplus_now_w(work, site_inputs, now),
     )
     work.plan_feasible = status.feasible
     work.plan = status.outlook
@@ -79,8 +85,7 @@ def resolve_plan(
         work.kind = Kind.FULL
         work.say(Reason.PLANNED_SLOT)
     elif status.min_now:
-        work.kind = Kind.MIN_SOLAR
-        work.say(Reason.PLANNED_SLOT)
+        _run_at_minimum(work, now)
     elif status.sun_waits_until is not None:
         # The sun now earns more exported than the sun later that covers the plan.
         work.kind = Kind.PAUSED
@@ -89,6 +94,57 @@ def resolve_plan(
     else:
         work.spare_sun = status.spare_sun
         work.say(waiting, status.starts_at)
+
+
+def _run_at_minimum(work: ChargerWork, now: float) -> None:
+    """Now is planned at the minimum (Min + solar). A car that is not running starts as a solar
+    car does, once that has held for the start delay; running, it is a solar car that is on:
+    where the sun no longer makes the minimum worth it (a cloud, the slot's end) the surplus
+    rules take it on, held through a dip until its grid costs a restart. Ranked by the surplus
+    measured now, a car stopped in every cloud and started in every sunny minute would wear its
+    charger's contactor (``ems_plan``: starts +18 %)."""
+    memory = work.memory
+    if not _running(memory):
+        delay = enable_delay(work, work.site.solar)
+        if not memory.enable.update(True, now, delay):
+            work.kind = Kind.PAUSED
+            work.say(Reason.STARTING, memory.enable.due_at(delay))
+            return
+        switch_on(work, memory.phases, now)
+    # The minimum is worth it now: a dip the surplus rules were holding it through is over.
+    memory.disable.reset()
+    dip_grid_wh(memory, None, now)
+    memory.active = True
+    work.kind = Kind.MIN_SOLAR
+    work.say(Reason.PLANNED_SLOT)
+
+
+def _running(memory: ChargerMemory) -> bool:
+    """The car is on: a solar car switched on, or its last write let it draw."""
+    last = memory.last_write
+    return memory.active or (last is not None and not last.paused)
+
+
+def _surplus_now_w(work: ChargerWork, site_inputs: SiteInputs, now: float) -> float | None:
+    """The surplus now (the PV above the house, as the plan's learning measures it; None:
+    unknown), which ranks now's slot at the minimum. A car that is not running sees it smoothed
+    over the time a start takes (the start delay and the car's response): sun that does not
+    last through a start is not worth one. A running car sees it as measured (the surplus rules
+    hold it through a short dip)."""
+    pv, house = pv_and_house(site_inputs)
+    memory = work.memory
+    if pv is None or house is None:
+        memory.surplus_smoothed = None
+        return None
+    measured = pv - house
+    last = memory.surplus_smoothed
+    if last is None or _running(memory):
+        memory.surplus_smoothed = (measured, now)
+        return measured
+    smoothed, at = last
+    weight = 1.0 - math.exp(-max(0.0, now - at) / max(restart_s(work, work.site.solar), 1.0))
+    memory.surplus_smoothed = (smoothed + (measured - smoothed) * weight, now)
+    return memory.surplus_smoothed[0]
 
 
 def _fuse_share_a(site: SiteSettings, site_inputs: SiteInputs) -> float:

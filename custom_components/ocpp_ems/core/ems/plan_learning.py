@@ -221,7 +221,7 @@ class PlanLearning:
         """One update's measurements (PV, grid, battery, chargers) and forecast."""
         replayed = self._replays(now, zone)
         # Unknown while replayed: the time until the next update is not measured either.
-        pv_now, house_now = (None, None) if replayed else self._measure(inputs)
+        pv_now, house_now = (None, None) if replayed else pv_and_house(inputs)
         surplus = None if pv_now is None or house_now is None else pv_now - house_now
         self._capture.observe(surplus, now)
         if inputs.solar_forecast is not self._forecast:
@@ -251,18 +251,6 @@ class PlanLearning:
             return False
         start, day, of_day = _hour_of(now, zone)
         return (day, of_day) <= (hour.day, hour.hour) and hour.start - start <= MAX_BACK_S
-
-    def _measure(self, inputs: SiteInputs) -> tuple[float | None, float | None]:
-        """PV (what it could give, where curtailed) and the house's power now (None: unknown)."""
-        pv = _value(inputs.pv_w)
-        available = _value(inputs.pv_available_w)
-        grid = _value(inputs.grid_w)
-        battery = 0.0 if inputs.battery_w is None else inputs.battery_w.value
-        cars = [_value(c.power_w) if c.charging else 0.0 for c in inputs.chargers.values()]
-        house = None
-        if pv is not None and grid is not None and battery is not None and None not in cars:
-            house = max(0.0, pv + grid + battery - sum(c or 0.0 for c in cars))
-        return (available if available is not None else pv), house
 
     def _forecast_by_hour(self, zone: tzinfo) -> dict[float, float]:
         by_hour: dict[float, float] = {}
@@ -365,3 +353,16 @@ class PlanLearning:
             learning._capture.load(capture)
         learning._load_measuring(data.get(_MEASURING_KEY))
         return learning
+
+
+def pv_and_house(inputs: SiteInputs) -> tuple[float | None, float | None]:
+    """PV (what it could give, where curtailed) and the house's power now (None: unknown)."""
+    pv = _value(inputs.pv_w)
+    available = _value(inputs.pv_available_w)
+    grid = _value(inputs.grid_w)
+    battery = 0.0 if inputs.battery_w is None else inputs.battery_w.value
+    cars = [_value(c.power_w) if c.charging else 0.0 for c in inputs.chargers.values()]
+    house = None
+    if pv is not None and grid is not None and battery is not None and None not in cars:
+        house = max(0.0, pv + grid + battery - sum(c or 0.0 for c in cars))
+    return (available if available is not None else pv), house

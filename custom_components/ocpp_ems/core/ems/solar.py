@@ -4,7 +4,7 @@ The budget is the surplus less what the full cars draw and every Min + solar car
 solar car starts when what is left covers ``min_sun_share`` of its minimum for ``enable_delay_s``
 and stops when the import at its minimum beyond the rest (``_grid_share_w``) lasts
 ``disable_delay_s`` (hysteresis: a cloud neither starts nor stops a charge), or sooner once the
-dip's grid energy exceeds what a restart would lose (``_dip_wh``); where the car's last dips all
+dip's grid energy exceeds what a restart would lose (``dip_grid_wh``); where the car's last dips all
 outlasted a restart and the meters' lag (an overcast sky), a dip that imports more than the sun
 gives stops after the meters' lag (``_dips_outlast_restarts``).
 Running cars keep their minimums and share the rest equally, by priority; each share also
@@ -105,13 +105,13 @@ def _start_delay(work: ChargerWork, solar: SolarSettings, start: _StartTerms) ->
         return solar.handover_after_s
     if start.hand_back:
         return solar.disable_delay_s
-    delay = _enable_delay(work, solar)
+    delay = enable_delay(work, solar)
     if work.restart_after_s is not None and work.memory.started_once:
         return max(delay, work.restart_after_s)
     return delay
 
 
-def _enable_delay(work: ChargerWork, solar: SolarSettings) -> float:
+def enable_delay(work: ChargerWork, solar: SolarSettings) -> float:
     """The start delay: none for the first start after plug-in when so configured."""
     if solar.first_start_skips_delay and not work.memory.started_once:
         return 0.0
@@ -177,7 +177,7 @@ def _switch_on_off(
             for giving in start.giving_way:
                 need, floors = _stop(giving, need, floors, now)
                 left = budget_w - need
-            _start(work, start.phases, now)
+            switch_on(work, start.phases, now)
             left = _make_room(running, left, min_w, now) - min_w
             floors += min_w
             spare -= work.claim_max_w(after_switch_up=True)
@@ -409,11 +409,11 @@ def _stop(work: ChargerWork, need: float, floors: float, now: float) -> tuple[fl
     memory.disable.reset()
     # A dip goes on after the stop: whether it outlasts a restart shows once the sun is back.
     memory.dip_open_since = memory.dip_since
-    _dip_wh(memory, None, now)
+    dip_grid_wh(memory, None, now)
     return need - work.claim_min_w(), floors - work.claim_min_w(floor_phases(work))
 
 
-def _start(work: ChargerWork, phases: int, now: float) -> None:
+def switch_on(work: ChargerWork, phases: int, now: float) -> None:
     """Switch a solar car on, on ``phases``."""
     memory = work.memory
     memory.enable.reset()
@@ -422,7 +422,7 @@ def _start(work: ChargerWork, phases: int, now: float) -> None:
     memory.activated_at = now
     # A new run: a stop by another way (Off, unplugged) left the last one's dip behind.
     memory.disable.reset()
-    _dip_wh(memory, None, now)
+    dip_grid_wh(memory, None, now)
     if phases != memory.phases:
         switch_phases(work, phases, now)
 
@@ -468,8 +468,8 @@ def _restart_is_cheaper(
     memory = work.memory
     if import_w is None:
         _note_dip_over(work, solar, now)
-    dip_wh = _dip_wh(memory, import_w, now)
-    restart_wh = solar.restart_cost_factor * floor_w * _restart_s(work, solar) / 3600.0
+    dip_wh = dip_grid_wh(memory, import_w, now)
+    restart_wh = solar.restart_cost_factor * floor_w * restart_s(work, solar) / 3600.0
     if import_w is None or restart_wh <= 0.0:
         return False
     deep = 2.0 * import_w > drawn_w
@@ -488,17 +488,17 @@ def _restart_is_cheaper(
     return dip_wh >= restart_wh
 
 
-def _restart_s(work: ChargerWork, solar: SolarSettings) -> float:
+def restart_s(work: ChargerWork, solar: SolarSettings) -> float:
     """How long a stopped car takes to draw again once the sun is back: the start delay and
     its start response."""
-    return _enable_delay(work, solar) + work.memory.response.late_s(solar, start=True)
+    return enable_delay(work, solar) + work.memory.response.late_s(solar, start=True)
 
 
 def _hold_worth_s(work: ChargerWork, solar: SolarSettings) -> float:
     """The shortest dip a hold bridges for less grid than a restart's PV: as long as the
     restart in a dip as deep as the car's minimum, after the meters' lag a stop waits for
     (a shallower dip is worth a longer hold: 75 s clouds were stopped for at 70 s)."""
-    return _restart_s(work, solar) + work.memory.response.late_s(solar)
+    return restart_s(work, solar) + work.memory.response.late_s(solar)
 
 
 def _dips_outlast_restarts(memory: ChargerMemory, now: float) -> bool:
@@ -556,7 +556,7 @@ def _stop_at(memory: ChargerMemory, solar: SolarSettings) -> float | None:
     return min(at, memory.dip_stop_at)
 
 
-def _dip_wh(memory: ChargerMemory, import_w: float | None, now: float) -> float:
+def dip_grid_wh(memory: ChargerMemory, import_w: float | None, now: float) -> float:
     """The grid energy of the current dip so far (``import_w``: the cars' import now; None:
     no dip, which ends it)."""
     if import_w is None:
