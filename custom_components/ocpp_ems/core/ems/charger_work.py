@@ -90,7 +90,7 @@ class ChargerMemory:
     # The fuse asked again for the written limit the car draws above (``fuse.py``): once, till
     # it draws within its written limit again.
     asked_again: bool = False
-    # A plan's surplus now and when it was measured: smoothed while the car is not running
+    # A plan's surplus now, smoothed over a start's time, and when it was measured
     # (``plan_charge._surplus_now_w``).
     surplus_smoothed: tuple[float, float] | None = None
 

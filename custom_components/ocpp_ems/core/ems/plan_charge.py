@@ -127,10 +127,11 @@ def _running(memory: ChargerMemory) -> bool:
 
 def _surplus_now_w(work: ChargerWork, site_inputs: SiteInputs, now: float) -> float | None:
     """The surplus now (the PV above the house, as the plan's learning measures it; None:
-    unknown), which ranks now's slot at the minimum. A car that is not running sees it smoothed
-    over the time a start takes (the start delay and the car's response): sun that does not
-    last through a start is not worth one. A running car sees it as measured (the surplus rules
-    hold it through a short dip)."""
+    unknown), which ranks now's slot at the minimum, smoothed over the time a start takes (the
+    start delay and the car's response): sun that does not last through a start is not worth
+    one, nor is a cloud shorter than that worth a stop. Taken as measured for a running car,
+    every cloud of more than a minute read every few seconds stopped it (two hours of 10-90 s
+    clouds: 10-43 starts, ``test_plan_no_flap``)."""
     pv, house = pv_and_house(site_inputs)
     memory = work.memory
     if pv is None or house is None:
@@ -138,7 +139,7 @@ def _surplus_now_w(work: ChargerWork, site_inputs: SiteInputs, now: float) -> fl
         return None
     measured = pv - house
     last = memory.surplus_smoothed
-    if last is None or _running(memory):
+    if last is None:
         memory.surplus_smoothed = (measured, now)
         return measured
     smoothed, at = last
