@@ -104,17 +104,19 @@ def _run_at_minimum(work: ChargerWork, now: float) -> None:
     measured now, a car stopped in every cloud and started in every sunny minute would wear its
     charger's contactor (``ems_plan``: starts +18 %)."""
     memory = work.memory
-    if not _running(memory):
+    if _running(memory):
+        # The minimum is worth it now: a dip the surplus rules were holding it through is over
+        # (as a start ends one: switch_on).
+        memory.disable.reset()
+        dip_grid_wh(memory, None, now)
+        memory.active = True
+    else:
         delay = enable_delay(work, work.site.solar)
         if not memory.enable.update(True, now, delay):
             work.kind = Kind.PAUSED
             work.say(Reason.STARTING, memory.enable.due_at(delay))
             return
         switch_on(work, memory.phases, now)
-    # The minimum is worth it now: a dip the surplus rules were holding it through is over.
-    memory.disable.reset()
-    dip_grid_wh(memory, None, now)
-    memory.active = True
     work.kind = Kind.MIN_SOLAR
     work.say(Reason.PLANNED_SLOT)
 
