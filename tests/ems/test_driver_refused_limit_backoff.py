@@ -104,17 +104,20 @@ async def test_the_reason_says_refused_until_a_limit_is_taken() -> None:
 
 async def test_a_new_target_goes_out_at_once_and_once() -> None:
     """The user lowers the maximum while the charger refuses: a value not asked yet is written
-    at once (it may take that one); refused too, it is not written again at each decision."""
+    at once (it may take that one); refused too, it is not written again at each decision, and
+    the retry stays when it was (each lower refused doubled the wait: a target chasing the draw
+    pushed the retry 8 minutes away after 5 lowers)."""
     r = rig()
     r.driver.update_charger("a", {"max_current_a": 16.0})
     r.control.fail = {"set_limit"}
     await r.step(after_s=1.0)
-    await r.step(after_s=1.0)  # (refused again: the run waits)
+    _, first = await r.step(after_s=1.0)  # (refused again: the run waits)
+    assert first == [r.clock.t + TIMING.retry_s]
     r.driver.update_charger("a", {"max_current_a": 10.0})
     step, retries = await r.step(after_s=1.0)
     assert step.writes == {"a": ChargerCommand(10.0, 3)}
-    assert retries == [r.clock.t + 2 * TIMING.retry_s]  # (the run's second wait)
-    assert await _decide_every_second(r, 2 * TIMING.retry_s - 1.0) == 0
+    assert retries == first
+    assert await _decide_every_second(r, TIMING.retry_s - 2.0) == 0
 
 
 async def test_a_limit_not_supported_waits_as_a_refused_one() -> None:

@@ -83,11 +83,13 @@ async def test_asked_again_and_refused_it_is_offered_a_lower_limit_at_once() -> 
 
 
 async def test_a_charger_refusing_every_limit_is_asked_again_once_per_wait() -> None:
-    """Ten minutes of a decision a second: its limit asked again once after the wait began
-    (and after the retry), then a lower limit and a pause, each once: 9 writes, not one a
-    second. Was: 7 (19.5, 19.5, 7, 0 A; at the retry 19.5, 7, 0 A)."""
+    """Ten minutes of a decision a second: its limit asked again once after the wait began,
+    then a lower limit and a pause, each once; at each retry its target (the pause) is asked
+    again: 9 writes, not one a second. Was: the same count, the retry forgetting the refused
+    write (19.5, 19.5, 7, 0 A again: its draw its own once more, the other chargers' fuse
+    shares counting on it taking a limit; red team 14a)."""
     limits, _ = await _one_charger_refusing(10**6, 600)
-    assert limits == [19.5, 19.5, 19.5, 7.0, 0.0, 19.5, 19.5, 7.0, 0.0]
+    assert limits == [19.5, 19.5, 19.5, 7.0] + [0.0] * 5
 
 
 # --- the controller alone ---------------------------------------------------------------------

@@ -90,6 +90,9 @@ class ChargerMemory:
     # The fuse asked again for the written limit the car draws above (``fuse.py``): once, till
     # it draws within its written limit again.
     asked_again: bool = False
+    # The retry of a run of refused limits is due: the target goes out once even if it is the
+    # refused one (``EnergyManager.write_refused_again``).
+    refused_due: bool = False
     # A plan's surplus now, smoothed over a start's time, and when it was measured
     # (``plan_charge._surplus_now_w``).
     surplus_smoothed: tuple[float, float] | None = None

@@ -149,6 +149,13 @@ class EnergyManager:
         memory.last_write = None
         memory.last_write_at = -math.inf
 
+    def write_refused_again(self, charger_id: str) -> None:
+        """The retry of the charger's run of refused limits is due: its target goes out at the
+        next update, also unchanged, while the write it refused still counts as written (the
+        car's draw above it stays the house's to the other chargers' fuse shares: forgotten,
+        the charger beside a car refusing every limit restarted at each retry, over the fuse)."""
+        self._memory[charger_id].refused_due = True
+
     def refused(self, charger_id: str, refused: ChargerCommand) -> None:
         """The charger refused ``refused``: where that is its last write, no meter sample will
         show it (``ChargerResponse.refused``), whether the write is forgotten, rewound or counts

@@ -29,8 +29,10 @@ calls the driver):
   next refusal waits;
   meanwhile a charger that left one unanswered gets none of the manager's writes; one that
   refused keeps what it holds, and the write it refused counts as written (the draw above it is
-  the house's to the fuse shares: the other chargers make room for it), so only a change of its
-  target goes out, once (the same value refused again is no news); its decision's reason says
+  the house's to the fuse shares: the other chargers make room for it), also through the retry,
+  which asks its target again; meanwhile the first new target goes out at once (it may take
+  that one), later ones only when lower (the fuse) or a pause, a raise at the retry (the same
+  value refused again is no news; a lower refused keeps the retry time); its decision's reason says
   the manager waits for the charger (not answering, or refused: the latest outcome)
   from the failed write on (the latest decision is shown again, ``on_shown``, with no new one),
   through the retries, until the run's latest retry (kept through its round trip). A write
@@ -621,6 +623,9 @@ class EmsDriver:
         if charger.write is not None and self._held(charger_id, charger.write):
             held = replace(charger, write=None)
             return self._told_waiting(held, Reason.CHARGER_NOT_ANSWERING) or held
+        if charger.write is not None and self._held_after_refusal(charger_id, charger.write):
+            held = replace(charger, write=None)
+            return self._told_waiting(held, Reason.CHARGER_REFUSED) or held
         reason = self._retries.waits_for(charger_id)
         if reason is None or not self._in_controller(charger_id):
             return None
@@ -680,7 +685,13 @@ class EmsDriver:
         controller forgets it); the charger's writes are no longer held. (The reason says the
         manager waits for the charger until a write is taken: :meth:`_waiting_decision`.)"""
         for charger_id in self._retries.due(now):
-            if self._in_controller(charger_id):
+            if not self._in_controller(charger_id):
+                continue
+            if self._retries.waits_for(charger_id) is Reason.CHARGER_REFUSED and not (
+                self._retries.stop_waits(charger_id)
+            ):
+                self._manager.write_refused_again(charger_id)
+            else:
                 self._manager.invalidate(charger_id)
 
     def _manual_decision(self, charger_id: str) -> ChargerDecision:
@@ -798,7 +809,11 @@ class EmsDriver:
     async def _write(self, charger_id: str, command: ChargerCommand) -> float | None:
         # Checked before every call: once the user took the charger over, or the manager was
         # switched off, nothing more of a decision goes out.
-        if not self._controls(charger_id) or self._held(charger_id, command):
+        if (
+            not self._controls(charger_id)
+            or self._held(charger_id, command)
+            or self._held_after_refusal(charger_id, command)
+        ):
             return None
         control = self._links[charger_id].control()
         # Phases go to the charger only where it switches them; otherwise the controller uses the
@@ -888,6 +903,18 @@ class EmsDriver:
             return False
         if self._in_controller(charger_id):
             self._manager.invalidate(charger_id)
+        return True
+
+    def _held_after_refusal(self, charger_id: str, command: ChargerCommand) -> bool:
+        """Whether ``command`` waits for the retry of the charger's refusals (by the rule of
+        ``WriteRetries.held_after_refusal``): the controller counts it as written and refused,
+        as if the charger had answered it so (the car's draw above it is the house's to the
+        other chargers' fuse shares, and no meter sample will show it); the decision at the
+        retry is written."""
+        if not self._retries.held_after_refusal(charger_id, command):
+            return False
+        if self._in_controller(charger_id):
+            self._manager.refused(charger_id, command)
         return True
 
     def _end_failed_run(self, charger_id: str) -> None:

@@ -32,6 +32,9 @@ def limit_writes(work: ChargerWork, now: float) -> tuple[ChargerDecision, float 
             write = target  # (the fuse cannot wait: it draws above its written limit)
         elif last is None or target != last:
             write, wake_at = _write_now(work, target, last, now)
+        elif memory.refused_due:
+            write = target  # (asked again after its run of refusals waited)
+        memory.refused_due = False
         if write is not None:
             start = _starts(work, write, last)
             if start:

@@ -74,6 +74,10 @@ class WriteRetries:
         # The kinds of failure told in each charger's run of failed writes: each kind once (a
         # silent charger warned at every try, for good), until the run ends (:meth:`forget_run`).
         self._failures = FailureRuns(told_once=(OcppEmsError,))
+        # Chargers written a new target while their run of refused limits waits: the next new
+        # one waits for the retry (:meth:`held_after_refusal`).
+        self._asked_in_wait: set[str] = set()
+        self._refused: dict[str, ChargerCommand] = {}  # (the run's latest write refused)
 
     def retry_times(self) -> list[float]:
         """When each waiting run is written again (a decision's wake-up is no later)."""
@@ -107,11 +111,23 @@ class WriteRetries:
         refused = isinstance(err, _REFUSALS)
         waits = (refused and not forgiven) or isinstance(err, CommandTimeoutError)
         retry_at = now + retry_s
+        # A limit sent while a run of refused limits waited (a new target, a lower).
+        sent_in_wait = (
+            refused
+            and not stop
+            and self._waiting_for.get(charger_id) is Reason.CHARGER_REFUSED
+            and charger_id in self._write_again_at
+        )
         if forgiven:
             self._write_wait_s[charger_id] = 0.0  # (the run's next failure waits the first wait)
         else:
             self.record_outcome(charger_id, command, err)
-        if waits:
+        if sent_in_wait:
+            # Refused too, the retry stays when it was (each lower of a target chasing the draw
+            # doubled the wait: the retry 8 minutes away after five, a charger taking limits
+            # again was not asked).
+            retry_at = self._write_again_at[charger_id]
+        elif waits:
             wait = backed_off(retry_s, self._write_wait_s.get(charger_id))
             self._write_wait_s[charger_id] = wait
             retry_at = now + wait
@@ -156,12 +172,15 @@ class WriteRetries:
         elif isinstance(err, _REFUSALS):
             self._silent.pop(charger_id, None)
             self._waiting_for[charger_id] = Reason.CHARGER_REFUSED
+            self._refused[charger_id] = command
 
     def sending(self, charger_id: str, *, stop: bool) -> None:
         """A write goes out: one sent into the silence (the last one unanswered) lowers the
         bar of :meth:`held`; a stop waits from now (on its way), any other write ends its wait."""
         if charger_id in self._silent:
             self._lowered.add(charger_id)
+        if charger_id in self._write_again_at:
+            self._asked_in_wait.add(charger_id)
         if stop:
             self._waiting_stops.add(charger_id)
         else:
@@ -193,6 +212,25 @@ class WriteRetries:
         taken = self._taken.get(charger_id)
         return taken is None or charger_id in self._lowered or not _takes_less(command, taken)
 
+    def held_after_refusal(self, charger_id: str, command: ChargerCommand) -> bool:
+        """Whether ``command`` waits for the retry of the charger's run of refused limits: a new
+        target went out already in this wait (the first goes out at once: the charger may take
+        a value it was not asked yet, say a lower maximum), and this one takes no less than the
+        last refused. A lower one goes out (the fuse; it may take that one), and so does a
+        pause (a stop is another request, and Off must not wait); a raise goes out at the
+        retry. Every new target went out at once: a charger refusing every limit beside another
+        on a shared fuse was written 75 times in 10 minutes, its target raised every 14 s to
+        chase the draw it would not lower (red team 14a)."""
+        refused = self._refused.get(charger_id)
+        return (
+            not command.paused
+            and (refused is None or not _takes_less(command, refused))
+            and charger_id in self._asked_in_wait
+            and charger_id in self._write_again_at
+            and self._waiting_for.get(charger_id) is Reason.CHARGER_REFUSED
+            and charger_id not in self._waiting_stops
+        )
+
     def due(self, now: float) -> list[str]:
         """The chargers whose wait is over: no longer waiting to be written again, their writes
         no longer held (the reason still says the manager waits for them until a write is
@@ -201,6 +239,7 @@ class WriteRetries:
         for charger_id in over:
             del self._write_again_at[charger_id]
             self._silent.pop(charger_id, None)
+            self._asked_in_wait.discard(charger_id)
         return over
 
     def took(self, charger_id: str, command: ChargerCommand, now: float) -> None:
@@ -219,6 +258,8 @@ class WriteRetries:
         self._waiting_for.pop(charger_id, None)
         self._waiting_stops.discard(charger_id)
         self._lowered.discard(charger_id)
+        self._asked_in_wait.discard(charger_id)
+        self._refused.pop(charger_id, None)
         self._taken_at.pop(charger_id, None)
         self._failures.taken(charger_id)
 
