@@ -46,8 +46,8 @@ from benchmarks.ems_plan import (  # noqa: E402
     Day,
     H,
     days,
-    minute_inputs,
     optimum,
+    step_inputs,
     traces,
 )
 from custom_components.ocpp_ems.core.ems import (  # noqa: E402
@@ -113,9 +113,7 @@ def simulate(run: Run) -> Outcome:
     amps = pv_wh = grid_wh = cost = 0.0
     for i in range(int(t0 // DT), int(t1 // DT)):
         t = i * DT
-        inputs = minute_inputs(
-            t, float(pv[i]), float(house[i]), amps, pv_wh + grid_wh, prices=tariff
-        )
+        inputs = step_inputs(t, float(pv[i]), float(house[i]), amps, pv_wh + grid_wh, prices=tariff)
         decision = manager.update(inputs, t).chargers["car"]
         if decision.write is not None:
             amps = 0.0 if decision.write.paused else decision.write.current_a

@@ -4,11 +4,16 @@ with no forecast, a perfect forecast and noisy forecasts.
 
 Usage: .venv/bin/python benchmarks/ems_plan.py [--out FILE] [--quick] [--history DAYS]
     [--forecast none|perfect|noisy ...] [--scenario NAME-PART] [--forecast-step-min 60|30|15]
+    [--step-s S] [--response-s S]
 Needs: benchmarks/requirements.txt (pvanalytics data, richardsonpy, scipy).
 
-Model (1-minute steps): the car draws what was last written (16 A 3p, 11 kW; min 6 A), the grid
-meter reads house + car - PV, the controller sees it and the car's power and session energy every
-minute, with the PV power. PV and house traces: ``benchmarks/ems/data.py`` (a real sunny and a real cloudy day; the
+Model (10-second steps): the controller sees the grid meter (house + car - PV), the PV power and
+the car's power and session energy every ``--step-s`` (10 s, as Home Assistant's sensors change),
+and the car (16 A 3p, 11 kW; min 6 A) draws a limit ``--response-s`` (5 s) after it is written.
+PV and house load are minute values, held within their minute (the yardsticks' resolution: for
+any schedule the LP bound stays a bound). ``--step-s 60 --response-s 0`` is the minute model of
+the figures before 2026-12-06 (a decision drawn at once for its minute: no lag, but every cloud
+cost a minute at least, and the car's behaviour between minutes was not seen). PV and house traces: ``benchmarks/ems/data.py`` (a real sunny and a real cloudy day; the
 synthetic days of ``benchmarks/ems/clouds.py`` when that module exists); the evening of plug-in
 and the departure day both use the scenario's day.
 
@@ -94,6 +99,10 @@ PHASES = 3
 CAR_MAX_W = MAX_A * VOLTAGE * PHASES
 PLUG_IN_H = 17.0  # day 0, local time; the simulation's t = 0 is midnight of day 0
 FEED_IN = 0.08  # EUR/kWh, what PV exported earns (the car's PV costs that)
+# The controller updates every STEP_S (Home Assistant's sensors change every few seconds); the car
+# draws a new limit RESPONSE_S after it is written (chargers: 2-15 s).
+STEP_S = 10.0
+RESPONSE_S = 5.0
 HISTORY_DAYS = 14  # days the controller has learned from before the car plugs in (default)
 # Dynamic feed-in (EUR/kWh by hour of day): a day-ahead export price, negative in the midday glut.
 FEED_IN_BY_HOUR = (
@@ -161,6 +170,8 @@ class Scenario:
     # The history's PV days: the scenario's own day each day (False) or the other days in turn.
     mixed_history: bool = False
     forecast_step_min: int = 60  # the forecast's slot length, in the run and its history
+    step_s: float = STEP_S  # the controller's update interval (the history learns per minute)
+    response_s: float = RESPONSE_S  # a written limit is drawn this long after (<= step_s)
 
     def forecast_of(self, pv: np.ndarray, seed: int) -> tuple[EnergySlot, ...]:
         """The scenario's kind of forecast of ``pv``, at its resolution."""
@@ -375,7 +386,7 @@ def add_grid(by_slot: dict[str, float], hour: float, wh: float) -> None:
     by_slot[label] = by_slot.get(label, 0.0) + wh
 
 
-def minute_inputs(
+def step_inputs(
     t: float, pv_w: float, house_w: float, amps: float, session_wh: float, **site: Any
 ) -> SiteInputs:
     """What the controller sees at ``t``: the grid meter (house + car - PV), the PV, the car
@@ -411,15 +422,18 @@ def simulate(sc: Scenario) -> Result:
     fc = sc.forecast_of(pv, sc.seed)
     tariff = prices(t0, t1)
     feed_in_sensor = feed_in_prices(t0, t1) if sc.feed_in == "sensor" else ()
-    amps = 0.0
+    amps = 0.0  # what the car draws
+    reason = Reason.PLAN_WAITING  # why it draws that (the decision that wrote it)
     starts = 0
     delivered = cost = pv_in = grid_in = extra = 0.0
     by_slot: dict[str, float] = {}
     by_cause: dict[str, float] = {}
-    i0, i1 = int(t0 // DT), int(t1 // DT)
-    for i in range(i0, i1):
-        t = i * DT
-        inputs = minute_inputs(
+    step = sc.step_s
+    lag = min(sc.response_s, step)
+    for k in range(int(t0 // step), int(t1 // step)):
+        t = k * step
+        i = int(t // DT)  # PV and house are held within their minute (the yardsticks' own)
+        inputs = step_inputs(
             t,
             float(pv[i]),
             float(house[i]),
@@ -431,27 +445,33 @@ def simulate(sc: Scenario) -> Result:
         )
         manager.set_site(learning.update(site, inputs, t, UTC))
         decision = manager.update(inputs, t).chargers["car"]
+        new_amps = amps
         if decision.write is not None:
-            was_off = amps == 0.0
-            amps = 0.0 if decision.write.paused else decision.write.current_a
-            starts += was_off and amps > 0.0
-        # The minute that follows: the car draws the new limit (energy after this decision).
-        car_w = amps * VOLTAGE * PHASES
-        wh = car_w * DT / H
-        sun_w = min(car_w, max(0.0, pv[i] - house[i]))
-        if delivered >= sc.target_wh:
-            # Target reached: the car goes on with surplus only (a bonus, not the plan's cost).
-            extra += wh
-            continue
-        delivered += wh
-        pv_in += sun_w * DT / H
-        grid_wh = (car_w - sun_w) * DT / H
-        grid_in += grid_wh
-        add_grid(by_slot, t / H, grid_wh)
-        cause = grid_cause(decision.reason, amps)
-        by_cause[cause] = by_cause.get(cause, 0.0) + grid_wh
-        earned = feed_in_at(t / H, sc.curve)
-        cost += ((car_w - sun_w) * price_at(t / H) + sun_w * earned) * DT / H / 1000.0
+            new_amps = 0.0 if decision.write.paused else decision.write.current_a
+        # The step that follows: the car draws the old limit for its response time, then the new.
+        surplus_w = max(0.0, float(pv[i] - house[i]))
+        for drawn, why, seconds in ((amps, reason, lag), (new_amps, decision.reason, step - lag)):
+            if seconds <= 0.0:
+                continue
+            car_w = drawn * VOLTAGE * PHASES
+            wh = car_w * seconds / H
+            if delivered >= sc.target_wh:
+                # Target reached: the car goes on with surplus only (a bonus, not the plan's cost).
+                extra += wh
+                continue
+            sun_w = min(car_w, surplus_w)
+            at = t + step - seconds
+            delivered += wh
+            pv_in += sun_w * seconds / H
+            grid_wh = (car_w - sun_w) * seconds / H
+            grid_in += grid_wh
+            add_grid(by_slot, at / H, grid_wh)
+            cause = grid_cause(why, drawn)
+            by_cause[cause] = by_cause.get(cause, 0.0) + grid_wh
+            earned = feed_in_at(at / H, sc.curve)
+            cost += ((car_w - sun_w) * price_at(at / H) + sun_w * earned) * seconds / H / 1000.0
+        starts += amps == 0.0 and new_amps > 0.0
+        amps, reason = new_amps, decision.reason
     return Result(
         sc, delivered, cost, pv_in, grid_in, started_with, by_slot, by_cause, starts=starts
     )
@@ -589,7 +609,7 @@ def grid_section(results: list[Result]) -> list[str]:
         "drew it: *full*, a slot planned at full power (or full power as the time left is "
         "short); *minimum*, a slot planned at the minimum, the sun below it or in a dip; *sun*, "
         "the car following the sun (a dip below its minimum before it stops, the surplus falling "
-        "before it follows: a minute each here). Both deliver the target, so each kWh of grid "
+        "before it follows). Both deliver the target, so each kWh of grid "
         f"more costs its price less the {FEED_IN} EUR/kWh the sun it replaces earns exported.",
         "",
         "| scenario, forecast | above optimum EUR | "
@@ -704,10 +724,29 @@ def main() -> None:
         default=60,
         help="the solar forecast's slot length in minutes (default 60: hourly, as Forecast.Solar)",
     )
+    parser.add_argument(
+        "--step-s",
+        type=float,
+        default=STEP_S,
+        help=f"the controller's update interval, a divisor of 60 s (default {STEP_S:g})",
+    )
+    parser.add_argument(
+        "--response-s",
+        type=float,
+        default=RESPONSE_S,
+        help=f"the car draws a written limit this long after, <= --step-s (default {RESPONSE_S:g})",
+    )
     args = parser.parse_args()
+    if DT % args.step_s or not 0.0 <= args.response_s <= args.step_s:
+        parser.error("--step-s must divide 60 and --response-s lie within 0 and --step-s")
     started = time.monotonic()
     runs = [
-        replace(sc, forecast_step_min=args.forecast_step_min)
+        replace(
+            sc,
+            forecast_step_min=args.forecast_step_min,
+            step_s=args.step_s,
+            response_s=args.response_s,
+        )
         for sc in scenarios(args.quick, args.history)
         if (args.forecast is None or sc.forecast in args.forecast)
         and (args.scenario is None or args.scenario in sc.name)
@@ -759,7 +798,9 @@ def main() -> None:
         f"sweep + {len(mixed_results)} with a history of mixed days + {len(with_feed_in)} with a "
         f"dynamic feed-in + {len(above_night)} with a feed-in above the night's price, "
         f"{time.monotonic() - started:.0f} s. Solar forecasts in {args.forecast_step_min}-min "
-        "slots. Car 11 kW (16 A 3p), plugged in at 17:00, "
+        f"slots. The controller updates every {args.step_s:g} s, the car draws a limit "
+        f"{args.response_s:g} s after it is written; PV and house load are minute values. "
+        "Car 11 kW (16 A 3p), plugged in at 17:00, "
         f"tariff {' / '.join(f'{price:.2f} ({label})' for label, _, price in TARIFF)} EUR/kWh, "
         "PV into the "
         f"car valued at the feed-in {FEED_IN} EUR/kWh (the plan's feed-in price setting). Optimum: the cheapest plan with perfect "

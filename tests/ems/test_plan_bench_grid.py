@@ -52,3 +52,42 @@ def test_a_minute_s_cause() -> None:
     assert bench.grid_cause(bench.Reason.PLANNED_SLOT, bench.MAX_A) == "full"
     assert bench.grid_cause(bench.Reason.PLANNED_SLOT, bench.MIN_A) == "minimum"
     assert bench.grid_cause(bench.Reason.STOPPING, bench.MIN_A) == "sun"
+
+
+@pytest.mark.parametrize(("step_s", "response_s"), [(10.0, 5.0), (10.0, 10.0), (60.0, 0.0)])
+def test_a_run_at_any_update_rate_accounts_for_every_second(
+    dark: bench.Day, step_s: float, response_s: float
+) -> None:
+    """Stepped every ``step_s`` with the car drawing a limit ``response_s`` after it is written,
+    the run still delivers the target in the night, its grid split adds up, and the lag shows:
+    the first limit written at the plug-in is drawn only after the response."""
+    sc = bench.Scenario(
+        dark,
+        DEPARTURE_H,
+        TARGET_WH,
+        "perfect",
+        history_days=0,
+        step_s=step_s,
+        response_s=response_s,
+    )
+    run = bench.simulate(sc)
+    assert run.met
+    assert sum(run.grid_by_cause.values()) == pytest.approx(run.grid_wh)
+    assert sum(run.grid_by_slot.values()) == pytest.approx(run.grid_wh)
+    assert run.delivered_wh == pytest.approx(run.grid_wh)  # no sun: every Wh from the grid
+    minute = bench.simulate(replace(sc, step_s=60.0, response_s=0.0))
+    # The same plan (full power in the night slots): the same cost, give or take the minute's
+    # energy the minute model draws past the target.
+    minute_kwh = bench.CAR_MAX_W * bench.DT / bench.H / 1000.0
+    assert run.cost == pytest.approx(minute.cost, abs=bench.price_at(0.0) * minute_kwh)
+
+
+def test_the_car_draws_a_written_limit_after_its_response(dark: bench.Day) -> None:
+    """A plan that cannot be met (40 kWh in 3 h at 11 kW: full power from the plug-in) draws
+    nothing in the response after the plug-in: 30 s of energy less than with no lag at the
+    same update rate."""
+    sc = bench.Scenario(dark, bench.PLUG_IN_H + 3.0, 40000.0, "perfect", history_days=0)
+    at_once = bench.simulate(replace(sc, step_s=30.0, response_s=0.0))
+    lagged = bench.simulate(replace(sc, step_s=30.0, response_s=30.0))
+    lost_wh = bench.CAR_MAX_W * 30.0 / bench.H
+    assert at_once.delivered_wh - lagged.delivered_wh == pytest.approx(lost_wh, rel=1e-6)
