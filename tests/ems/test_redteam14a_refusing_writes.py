@@ -4,9 +4,10 @@ central systems out) while its target keeps changing.
 Found: its run of refusals waited (``WriteRetries``) only for the SAME value; every new target
 went out at once. Beside another car on a shared fuse, a one-phase car refusing every limit had
 its target chase its own draw (raised to 11.9 A every 14 s, then four lowers): 75 writes in 10
-minutes. Now, while the run waits, a lower target still goes out at once (the fuse; it may take
-that one) but a raise waits for the retry; a lower refused keeps the retry where it was (each
-doubled the wait: 8 minutes after five lowers), and the retry asks the target again with the
+minutes. Now, while the run waits, its first new target still goes out at once (it may take a
+value not asked yet), and later a lower one (the fuse) or a pause, but a raise waits for the
+retry; a limit refused in the wait keeps the retry where it was (each lower doubled the wait:
+8 minutes after five lowers), and the retry asks the target again with the
 refused write still counted as written (forgotten at the retry, the other car restarted on the
 room the refusing one would free: paused 4 times instead of 2 with the raise held alone).
 
