@@ -620,12 +620,9 @@ class EmsDriver:
         waits for (``WriteRetries.record_outcome``), also while a write is on its way: a charger
         that does not answer, or one that refused a limit, or the stop the controller still
         wants."""
-        if charger.write is not None and self._held(charger_id, charger.write):
+        if charger.write is not None and (why := self._held(charger_id, charger.write)):
             held = replace(charger, write=None)
-            return self._told_waiting(held, Reason.CHARGER_NOT_ANSWERING) or held
-        if charger.write is not None and self._held_after_refusal(charger_id, charger.write):
-            held = replace(charger, write=None)
-            return self._told_waiting(held, Reason.CHARGER_REFUSED) or held
+            return self._told_waiting(held, why) or held
         reason = self._retries.waits_for(charger_id)
         if reason is None or not self._in_controller(charger_id):
             return None
@@ -687,9 +684,7 @@ class EmsDriver:
         for charger_id in self._retries.due(now):
             if not self._in_controller(charger_id):
                 continue
-            if self._retries.waits_for(charger_id) is Reason.CHARGER_REFUSED and not (
-                self._retries.stop_waits(charger_id)
-            ):
+            if self._retries.refusing_limits(charger_id):
                 self._manager.write_refused_again(charger_id)
             else:
                 self._manager.invalidate(charger_id)
@@ -809,11 +804,7 @@ class EmsDriver:
     async def _write(self, charger_id: str, command: ChargerCommand) -> float | None:
         # Checked before every call: once the user took the charger over, or the manager was
         # switched off, nothing more of a decision goes out.
-        if (
-            not self._controls(charger_id)
-            or self._held(charger_id, command)
-            or self._held_after_refusal(charger_id, command)
-        ):
+        if not self._controls(charger_id) or self._held(charger_id, command):
             return None
         control = self._links[charger_id].control()
         # Phases go to the charger only where it switches them; otherwise the controller uses the
@@ -895,27 +886,22 @@ class EmsDriver:
         if self._retries.stop_waits(charger_id) and not link.model.running_transactions:
             self._end_failed_run(charger_id)
 
-    def _held(self, charger_id: str, command: ChargerCommand) -> bool:
-        """Whether ``command`` waits (the charger left the last write unanswered: by the rule of
-        ``WriteRetries.held``): a write held is forgotten by the controller, and the decision at
-        the end of the wait is written."""
-        if not self._retries.held(charger_id, command):
-            return False
-        if self._in_controller(charger_id):
-            self._manager.invalidate(charger_id)
-        return True
-
-    def _held_after_refusal(self, charger_id: str, command: ChargerCommand) -> bool:
-        """Whether ``command`` waits for the retry of the charger's refusals (by the rule of
-        ``WriteRetries.held_after_refusal``): the controller counts it as written and refused,
-        as if the charger had answered it so (the car's draw above it is the house's to the
-        other chargers' fuse shares, and no meter sample will show it); the decision at the
-        retry is written."""
-        if not self._retries.held_after_refusal(charger_id, command):
-            return False
-        if self._in_controller(charger_id):
-            self._manager.refused(charger_id, command)
-        return True
+    def _held(self, charger_id: str, command: ChargerCommand) -> Reason | None:
+        """Why ``command`` waits, None: it goes out. The charger left the last write unanswered
+        (by the rule of ``WriteRetries.held``): the controller forgets it. Or it waits for the
+        retry of the charger's refusals (``WriteRetries.held_after_refusal``): the controller
+        counts it as written and refused, as if the charger had answered it so (the car's draw
+        above it is the house's to the other chargers' fuse shares, and no meter sample will
+        show it). Either way the decision at the end of the wait is written."""
+        if self._retries.held(charger_id, command):
+            if self._in_controller(charger_id):
+                self._manager.invalidate(charger_id)
+            return Reason.CHARGER_NOT_ANSWERING
+        if self._retries.held_after_refusal(charger_id, command):
+            if self._in_controller(charger_id):
+                self._manager.refused(charger_id, command)
+            return Reason.CHARGER_REFUSED
+        return None
 
     def _end_failed_run(self, charger_id: str) -> None:
         """The charger took a hand-back, connected anew, or a stop that waited has nothing left

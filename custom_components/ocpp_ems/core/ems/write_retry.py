@@ -112,12 +112,7 @@ class WriteRetries:
         waits = (refused and not forgiven) or isinstance(err, CommandTimeoutError)
         retry_at = now + retry_s
         # A limit sent while a run of refused limits waited (a new target, a lower).
-        sent_in_wait = (
-            refused
-            and not stop
-            and self._waiting_for.get(charger_id) is Reason.CHARGER_REFUSED
-            and charger_id in self._write_again_at
-        )
+        sent_in_wait = refused and not stop and self._refusal_waits(charger_id)
         if forgiven:
             self._write_wait_s[charger_id] = 0.0  # (the run's next failure waits the first wait)
         else:
@@ -226,10 +221,20 @@ class WriteRetries:
             not command.paused
             and (refused is None or not _takes_less(command, refused))
             and charger_id in self._asked_in_wait
-            and charger_id in self._write_again_at
-            and self._waiting_for.get(charger_id) is Reason.CHARGER_REFUSED
+            and self._refusal_waits(charger_id)
+        )
+
+    def refusing_limits(self, charger_id: str) -> bool:
+        """Whether the charger's run of failed writes is one of refused limits (the latest
+        outcome a refusal, and not of a stop)."""
+        return (
+            self._waiting_for.get(charger_id) is Reason.CHARGER_REFUSED
             and charger_id not in self._waiting_stops
         )
+
+    def _refusal_waits(self, charger_id: str) -> bool:
+        """Whether a run of refused limits waits for its retry."""
+        return charger_id in self._write_again_at and self.refusing_limits(charger_id)
 
     def due(self, now: float) -> list[str]:
         """The chargers whose wait is over: no longer waiting to be written again, their writes
