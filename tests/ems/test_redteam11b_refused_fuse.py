@@ -162,7 +162,7 @@ async def _one_phase_car_refusing_next_to_a_three_phase_one() -> Plant:
 
 async def test_a_one_phase_car_refusing_every_limit_keeps_the_fuse_as_before() -> None:
     """The fuse over 5 s, b paused twice (while the house takes 10 and 15 A): what a holds
-    once it refused the limit asked again is no room for b (``fuse._share_beside_refusing``).
+    once it refused the limit asked again is no room for b (``fuse._refusing``).
     Was (6563bb3): 40 s, b paused 13 times: a's refused limit counted as its draw at once,
     b restarted on the room a would free every 14 s (6563bb3^: 27 s, 9 times, every 22 s)."""
     plant = await _one_phase_car_refusing_next_to_a_three_phase_one()
@@ -170,14 +170,12 @@ async def test_a_one_phase_car_refusing_every_limit_keeps_the_fuse_as_before() -
     assert plant.writes("b").count(0.0) <= 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="old gap (6563bb3^ and since), narrowed by red team 14a: a refusing charger whose "
-    "target keeps falling is written each lower at once (it may take one): a 52 / 75 / 21 "
-    "writes in 10 min (6563bb3^ / 46ae6aa / now; b paused 9 / 2 / 2 times), its own share "
-    "chasing the draw above each limit it refuses, four lowers after each retry",
-)
 async def test_a_one_phase_car_refusing_every_limit_is_not_written_in_bursts() -> None:
+    """a written 9 times in 10 minutes, b paused twice. Was: 52 / 75 / 21 writes (6563bb3^ /
+    46ae6aa / f64bdbd; b paused 9 / 2 / 2 times): a's target chased its own draw above each
+    limit it refused (each decision its share shrank by that draw), four lowers after each
+    retry, though b already made room for it; now it is offered its minimum once, then at its
+    retries (red team 15a)."""
     plant = await _one_phase_car_refusing_next_to_a_three_phase_one()
     assert len(plant.writes("a")) <= 15
     assert plant.writes("b").count(0.0) <= 2

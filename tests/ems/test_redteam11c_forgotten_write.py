@@ -1,5 +1,5 @@
 """Red team 11c on d714826 (``limiter._starts``: with no last write, a write to a car its own
-meter shows drawing is a change, not a start; ``fuse._share_beside_refusing``: what a charger
+meter shows drawing is a change, not a start; ``fuse._refusing``: what a charger
 that refused the limit asked again holds is no room for the others).
 
 Closed loops of red team 11b (``Plant``: a decision a second, the production driver and
@@ -201,7 +201,7 @@ async def test_a_start_refused_after_a_fuse_pause_is_written_again_at_once(
     assert plant.over_s == 1
 
 
-# --- pins: fuse._share_beside_refusing --------------------------------------------------------
+# --- pins: fuse._refusing --------------------------------------------------------
 async def test_a_refusing_charger_that_accepts_again_leaves_the_other_alone() -> None:
     """Gain: a (one phase) refuses every limit for 150 s beside b (three phases) on a 32 A
     fuse, then takes them (house 10, 0, 15, 5 A): b 8 writes, paused once, the fuse over 5 s.

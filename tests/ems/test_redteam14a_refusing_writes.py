@@ -37,8 +37,9 @@ def _raises(writes: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 async def test_a_car_refusing_every_limit_beside_another_is_not_raised_at_each_decision() -> None:
     """The closed loop of 11b (32 A fuse, house 10, 0, 15, 5 A for 150 s each): a's raises go
-    out at its retries only (4 in 9 minutes; 46ae6aa: 25, one every 14 s), 21 writes in all
-    (75), and b is paused no more than before (2), the fuse over no longer (5 s)."""
+    out at its retries only (none in 9 minutes since red team 15a, 4 before; 46ae6aa: 25, one
+    every 14 s), 9 writes in all (21; 75), and b is paused no more than before (2), the fuse
+    over no longer (5 s)."""
     plant = await _one_phase_car_refusing_next_to_a_three_phase_one()
     writes = [(at, amps) for name, amps, at in plant.controls["a"].calls if name == "set_limit"]
     refusing = [w for w in writes if w[0] >= REFUSALS_FROM_S]

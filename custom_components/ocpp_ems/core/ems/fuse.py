@@ -97,10 +97,15 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
     own does not shrink by it (taking a limit, it draws no more than that). Counted against its
     own share too, a charger refusing a fuse lower twice was written 7 A for its 19.5 A share,
     then raised back over 32 s. Once its written limit was asked again and refused once more
-    (``_fit_leftover``), that draw counts against its own share as well: each lower limit it
-    leaves is new, goes out at once and may be taken, down to a pause (a charger refusing every
-    limit is not asked at every decision); the others' shares no longer count on it taking
-    one (``_share_beside_refusing``)."""
+    (``_fit_leftover``), the others' shares no longer count on it taking one (``_refusing``),
+    and while the fuse is over even beside its draw alone, that draw counts against its own
+    share as well: each lower limit it leaves is new, goes out at once and may be taken, down to
+    a pause (a charger refusing every limit is not asked at every decision). Where the room
+    beside it holds its draw, it is offered its share but no more than its minimum: the limit
+    it most likely takes (one refusing limits above a setting of its own), asked again at its
+    retries only. Its draw counted against its own share there too, its target chased that
+    draw above each limit it refused, four lowers after each retry (21 writes in 10 minutes
+    beside a car paused for it, red team 11b; now 9)."""
     # (Once per decision: nothing here changes what a charger draws above its limit.)
     above = {work.cid: _above_written(work) for work in works}
     for work in works:
@@ -124,11 +129,19 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
     ]
     capacity = dict(zip(LINES, headroom, strict=True))
     granted = share(claims, capacity)
+    refusing, beside = _refusing(drawing, capacity, above)
     for work in drawing:
-        if (own_above := above[work.cid]) and not work.memory.asked_again:
-            own = {line: amps + own_above.get(line, 0.0) for line, amps in capacity.items()}
+        if not (own_above := above[work.cid]):
+            continue
+        own = {line: amps + own_above.get(line, 0.0) for line, amps in capacity.items()}
+        if work.cid not in refusing:
             granted[work.cid] = share(claims, own)[work.cid]
-    granted |= _share_beside_refusing(drawing, claims, capacity, above)
+        elif all(beside[line] >= -EPS for line in _held_lines(work)):
+            granted[work.cid] = min(share(claims, own)[work.cid], work.cfg.min_current_a)
+        # (else the fuse is over even beside its draw: that counts against its share too)
+    if refusing:
+        # Those take no lower limit: what they hold is no room for the others.
+        granted |= share([claim for claim in claims if claim.key not in refusing], beside)
     for work in drawing:
         amps = granted[work.cid]
         if amps + EPS < demand[work.cid]:
@@ -139,25 +152,18 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
     _fit_leftover(drawing, headroom, granted, above)
 
 
-def _share_beside_refusing(
-    drawing: list[ChargerWork],
-    claims: list[Claim],
-    capacity: Mapping[str, float],
-    above: _AboveWritten,
-) -> dict[str, float]:
-    """The other chargers' shares beside those that refused the limit asked again and draw
-    above it: those take no lower limit, so what they hold is no room for the others. (Counted
-    on, a one-phase car refusing every limit let the three-phase car beside it restart every
-    14 s, each time over the fuse.) None refusing: nothing changes."""
+def _refusing(
+    drawing: list[ChargerWork], capacity: Mapping[str, float], above: _AboveWritten
+) -> tuple[set[str], dict[str, float]]:
+    """The chargers that refused the limit asked again and draw above it, and the headroom per
+    line beside what they draw. (Counted on taking a limit, a one-phase car refusing every limit
+    let the three-phase car beside it restart every 14 s, each time over the fuse.)"""
     refusing = [w for w in drawing if w.memory.asked_again and above[w.cid]]
-    if not refusing:
-        return {}
     left = dict(capacity)
     for work in refusing:
         for line in _held_lines(work):
             left[line] -= work.line_currents[LINES.index(line)]
-    keys = {w.cid for w in refusing}
-    return share([claim for claim in claims if claim.key not in keys], left)
+    return {w.cid for w in refusing}, left
 
 
 def _fit_leftover(
