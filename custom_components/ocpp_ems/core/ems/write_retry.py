@@ -40,63 +40,80 @@ class FailedWrite:
     refused: bool  # the charger answered and did not take it: it holds the limit it had
 
 
+@dataclass(slots=True)
+class _Run:
+    """A charger's writes since the last one it took: its run of failed writes, if any."""
+
+    # When to write again: its write would fail again at once (:meth:`WriteRetries.failed`), so
+    # it is written from then, not at every decision (None: nothing waits).
+    again_at: float | None = None
+    # The run's last wait (0: a refused limit forgiven, :meth:`WriteRetries.forgives`, so its
+    # next failure waits the first wait; None: none yet).
+    wait_s: float | None = None
+    # The run's latest retry time, kept through that retry's round trip: the "until" of the
+    # reason saying the manager waits for the charger, so it changes once per retry (blank for
+    # each round trip, then the next time, was two changes: recorder rows, triggers).
+    shown_until: float | None = None
+    # What the manager waits for: the latest outcome (not answering, or refused), shown until
+    # the run ends, the retries' round trips included (a silent charger's reason flapped at
+    # every retry).
+    waiting_for: Reason | None = None
+    silent: ChargerCommand | None = None  # the write left unanswered: later ones are held
+    lowered: bool = False  # one sent into that silence took less than the last one taken
+    refused: ChargerCommand | None = None  # the latest write refused
+    # A new target went out while a run of refused limits waited: the next new one waits for
+    # the retry (:meth:`WriteRetries.held_after_refusal`).
+    asked_in_wait: bool = False
+    # The latest write is a stop not taken (on its way, or waiting to be asked again): over
+    # once no transaction runs on the charger (``EmsDriver._end_stop_wait_if_idle``).
+    stop_waits: bool = False
+    # When the charger took its last write (the write limiter counts from it,
+    # :meth:`WriteRetries.last_taken`); None once the run ended otherwise (a new connection, a
+    # stop with nothing left to stop ...).
+    taken_at: float | None = None
+
+
+_NO_RUN = _Run()  # (read only: what a charger with no record shows)
+
+
 class WriteRetries:
-    """Each charger's run of failed writes, and the last write it took."""
+    """Each charger's run of failed writes (one record each), and the last write it took."""
 
     def __init__(self, retry_s: Callable[[], float]) -> None:
         """``retry_s``: the first wait of a run (``Timing.retry_s``), looked up at each failure."""
         self._retry_s = retry_s
-        # Chargers whose write would fail again at once (:meth:`failed`): written again from
-        # then, not at every decision; the last wait of their run of such failures (0: a refused
-        # limit forgiven, :meth:`forgives`: the run's next failure waits the first wait); and
-        # those that left it unanswered, whose writes are held until then.
-        self._write_again_at: dict[str, float] = {}
-        self._write_wait_s: dict[str, float] = {}
-        # The run's latest retry time, kept through that retry's round trip: the "until" of the
-        # reason saying the manager waits for the charger, so it changes once per retry (blank
-        # for each round trip, then the next time, was two changes: recorder rows, triggers).
-        self._retry_shown_at: dict[str, float] = {}
-        self._silent: dict[str, ChargerCommand] = {}  # (the write left unanswered)
-        # What the manager waits for at each charger in such a run: the latest outcome (not
-        # answering, or refused), shown until the run ends (:meth:`forget_run`), the
-        # retries' round trips included (a silent charger's reason flapped at every retry).
-        self._waiting_for: dict[str, Reason] = {}
-        # Chargers whose latest write is a stop not taken (on its way, or waiting to be asked
-        # again): over once no transaction runs on the charger (``_end_stop_wait_if_idle``).
-        self._waiting_stops: set[str] = set()
-        # Each charger's last write it took (what the car may draw while one is unanswered).
+        self._runs: dict[str, _Run] = {}
+        # Each charger's last write it took (what the car may draw while one is unanswered):
+        # kept across runs.
         self._taken: dict[str, ChargerCommand] = {}
-        # When it took it, until a run of failed writes ends otherwise (a new connection, a stop
-        # with nothing left to stop ...): the write limiter counts from it (:meth:`last_taken`).
-        self._taken_at: dict[str, float] = {}
-        # Chargers whose run of unanswered writes sent one below the last one taken (:meth:`held`).
-        self._lowered: set[str] = set()
         # The kinds of failure told in each charger's run of failed writes: each kind once (a
         # silent charger warned at every try, for good), until the run ends (:meth:`forget_run`).
         self._failures = FailureRuns(told_once=(OcppEmsError,))
-        # Chargers written a new target while their run of refused limits waits: the next new
-        # one waits for the retry (:meth:`held_after_refusal`).
-        self._asked_in_wait: set[str] = set()
-        self._refused: dict[str, ChargerCommand] = {}  # (the run's latest write refused)
+
+    def _run(self, charger_id: str) -> _Run:
+        """The charger's record, to change."""
+        return self._runs.setdefault(charger_id, _Run())
+
+    def _peek(self, charger_id: str) -> _Run:
+        """The charger's record, to read (not to change: it may be the shared empty one)."""
+        return self._runs.get(charger_id, _NO_RUN)
 
     def retry_times(self) -> list[float]:
         """When each waiting run is written again (a decision's wake-up is no later)."""
-        return list(self._write_again_at.values())
+        return [run.again_at for run in self._runs.values() if run.again_at is not None]
 
     def waits_for(self, charger_id: str) -> Reason | None:
         """What the manager waits for at the charger (:meth:`record_outcome`), None: nothing."""
-        return self._waiting_for.get(charger_id)
+        return self._peek(charger_id).waiting_for
 
     def shown_until(self, charger_id: str) -> float | None:
         """The run's latest retry time, as the reason shows it (:meth:`retry_at`)."""
-        return self._retry_shown_at.get(charger_id)
+        return self._peek(charger_id).shown_until
 
     def waits_for_an_answer(self, charger_id: str) -> bool:
         """Whether the charger's run waits for it to answer (the last write left unanswered)."""
-        return (
-            self._waiting_for.get(charger_id) is Reason.CHARGER_NOT_ANSWERING
-            and charger_id in self._write_again_at
-        )
+        run = self._peek(charger_id)
+        return run.waiting_for is Reason.CHARGER_NOT_ANSWERING and run.again_at is not None
 
     def failed(
         self, charger_id: str, command: ChargerCommand, err: OcppEmsError, *, stop: bool, now: float
@@ -113,19 +130,19 @@ class WriteRetries:
         retry_at = now + retry_s
         # A limit sent while a run of refused limits waited (a new target, a lower).
         sent_in_wait = refused and not stop and self._refusal_waits(charger_id)
+        run = self._run(charger_id)
         if forgiven:
-            self._write_wait_s[charger_id] = 0.0  # (the run's next failure waits the first wait)
+            run.wait_s = 0.0  # (the run's next failure waits the first wait)
         else:
             self.record_outcome(charger_id, command, err)
-        if sent_in_wait:
+        if sent_in_wait and run.again_at is not None:
             # Refused too, the retry stays when it was (each lower of a target chasing the draw
             # doubled the wait: the retry 8 minutes away after five, a charger taking limits
             # again was not asked).
-            retry_at = self._write_again_at[charger_id]
+            retry_at = run.again_at
         elif waits:
-            wait = backed_off(retry_s, self._write_wait_s.get(charger_id))
-            self._write_wait_s[charger_id] = wait
-            retry_at = now + wait
+            run.wait_s = backed_off(retry_s, run.wait_s)
+            retry_at = now + run.wait_s
             self.retry_at(charger_id, retry_at)
         return FailedWrite(
             retry_at=retry_at,
@@ -144,46 +161,44 @@ class WriteRetries:
         the wrong current: below its fuse share (its own draw above a refused lower counted as
         house load to it), or short of the sun. From the run's next failure on a refused limit
         waits (a charger refusing every limit)."""
-        return isinstance(err, _REFUSALS) and not stop and charger_id not in self._write_wait_s
+        return isinstance(err, _REFUSALS) and not stop and self._peek(charger_id).wait_s is None
 
     def last_taken(self, charger_id: str) -> tuple[ChargerCommand, float] | None:
         """The charger's last taken write and when it took it, while its run of failed writes
         goes on (None: none, or the run ended otherwise)."""
-        taken_at = self._taken_at.get(charger_id)
+        taken_at = self._peek(charger_id).taken_at
         return None if taken_at is None else (self._taken[charger_id], taken_at)
 
     def retry_at(self, charger_id: str, when: float) -> None:
         """The run's next retry is due ``when`` (:meth:`due`), and the reason says so until that
         retry's outcome."""
-        self._write_again_at[charger_id] = self._retry_shown_at[charger_id] = when
+        run = self._run(charger_id)
+        run.again_at = run.shown_until = when
 
     def record_outcome(self, charger_id: str, command: ChargerCommand, err: OcppEmsError) -> None:
         """What the manager waits for after a failed write: the latest outcome wins. Left
         unanswered: the charger's writes are held; refused (a limit or a stop): it answers,
         nothing is held. (Offline, or never sent: as it was.)"""
+        run = self._run(charger_id)
         if isinstance(err, CommandTimeoutError):
-            self._silent[charger_id] = command
-            self._waiting_for[charger_id] = Reason.CHARGER_NOT_ANSWERING
+            run.silent = command
+            run.waiting_for = Reason.CHARGER_NOT_ANSWERING
         elif isinstance(err, _REFUSALS):
-            self._silent.pop(charger_id, None)
-            self._waiting_for[charger_id] = Reason.CHARGER_REFUSED
-            self._refused[charger_id] = command
+            run.silent = None
+            run.waiting_for = Reason.CHARGER_REFUSED
+            run.refused = command
 
     def sending(self, charger_id: str, *, stop: bool) -> None:
         """A write goes out: one sent into the silence (the last one unanswered) lowers the
         bar of :meth:`held`; a stop waits from now (on its way), any other write ends its wait."""
-        if charger_id in self._silent:
-            self._lowered.add(charger_id)
-        if charger_id in self._write_again_at:
-            self._asked_in_wait.add(charger_id)
-        if stop:
-            self._waiting_stops.add(charger_id)
-        else:
-            self._waiting_stops.discard(charger_id)
+        run = self._run(charger_id)
+        run.lowered = run.lowered or run.silent is not None
+        run.asked_in_wait = run.asked_in_wait or run.again_at is not None
+        run.stop_waits = stop
 
     def stop_waits(self, charger_id: str) -> bool:
         """Whether the charger's latest write is a stop not taken (:meth:`sending`)."""
-        return charger_id in self._waiting_stops
+        return self._peek(charger_id).stop_waits
 
     def first_of_run(self, err: OcppEmsError, charger_id: str) -> bool:
         """Whether ``err``'s kind is told the first time in the charger's run (``FailureRuns``)."""
@@ -193,7 +208,7 @@ class WriteRetries:
         """Whether a failed write is a stop whose wait ended while it was on its way (its
         session ended, a new connection, the charger left the controller): its failure is moot,
         nothing of it is asked again, and it is no failure of a new run (it would warn twice)."""
-        return stop and charger_id not in self._waiting_stops
+        return stop and not self.stop_waits(charger_id)
 
     def held(self, charger_id: str, command: ChargerCommand) -> bool:
         """Whether ``command`` waits (the charger left the last write unanswered). One that
@@ -201,11 +216,11 @@ class WriteRetries:
         not wait), and so does the run's first that takes less than the last one taken (the car
         may still draw that after an unanswered pause); later ones below it wait (each would wait
         out the response timeout again)."""
-        unanswered = self._silent.get(charger_id)
-        if unanswered is None or _takes_less(command, unanswered):
+        run = self._peek(charger_id)
+        if run.silent is None or _takes_less(command, run.silent):
             return False
         taken = self._taken.get(charger_id)
-        return taken is None or charger_id in self._lowered or not _takes_less(command, taken)
+        return taken is None or run.lowered or not _takes_less(command, taken)
 
     def held_after_refusal(self, charger_id: str, command: ChargerCommand) -> bool:
         """Whether ``command`` waits for the retry of the charger's run of refused limits: a new
@@ -216,56 +231,49 @@ class WriteRetries:
         retry. Every new target went out at once: a charger refusing every limit beside another
         on a shared fuse was written 75 times in 10 minutes, its target raised every 14 s to
         chase the draw it would not lower (red team 14a)."""
-        refused = self._refused.get(charger_id)
+        run = self._peek(charger_id)
         return (
             not command.paused
-            and (refused is None or not _takes_less(command, refused))
-            and charger_id in self._asked_in_wait
+            and (run.refused is None or not _takes_less(command, run.refused))
+            and run.asked_in_wait
             and self._refusal_waits(charger_id)
         )
 
     def refusing_limits(self, charger_id: str) -> bool:
         """Whether the charger's run of failed writes is one of refused limits (the latest
         outcome a refusal, and not of a stop)."""
-        return (
-            self._waiting_for.get(charger_id) is Reason.CHARGER_REFUSED
-            and charger_id not in self._waiting_stops
-        )
+        run = self._peek(charger_id)
+        return run.waiting_for is Reason.CHARGER_REFUSED and not run.stop_waits
 
     def _refusal_waits(self, charger_id: str) -> bool:
         """Whether a run of refused limits waits for its retry."""
-        return charger_id in self._write_again_at and self.refusing_limits(charger_id)
+        return self._peek(charger_id).again_at is not None and self.refusing_limits(charger_id)
 
     def due(self, now: float) -> list[str]:
         """The chargers whose wait is over: no longer waiting to be written again, their writes
         no longer held (the reason still says the manager waits for them until a write is
         taken)."""
-        over = [charger_id for charger_id, until in self._write_again_at.items() if now >= until]
+        over = [
+            charger_id
+            for charger_id, run in self._runs.items()
+            if run.again_at is not None and now >= run.again_at
+        ]
         for charger_id in over:
-            del self._write_again_at[charger_id]
-            self._silent.pop(charger_id, None)
-            self._asked_in_wait.discard(charger_id)
+            run = self._runs[charger_id]
+            run.again_at = run.silent = None
+            run.asked_in_wait = False
         return over
 
     def took(self, charger_id: str, command: ChargerCommand, now: float) -> None:
         """The charger took ``command`` at ``now``: its run of failed writes is over."""
         self._taken[charger_id] = command
         self.forget_run(charger_id)
-        self._taken_at[charger_id] = now
+        self._runs[charger_id] = _Run(taken_at=now)
 
     def forget_run(self, charger_id: str) -> None:
         """The charger's run of failed writes is over: nothing held, waited for or to write
         again, and a later failure waits the first wait again and is told again."""
-        self._write_again_at.pop(charger_id, None)
-        self._write_wait_s.pop(charger_id, None)
-        self._retry_shown_at.pop(charger_id, None)
-        self._silent.pop(charger_id, None)
-        self._waiting_for.pop(charger_id, None)
-        self._waiting_stops.discard(charger_id)
-        self._lowered.discard(charger_id)
-        self._asked_in_wait.discard(charger_id)
-        self._refused.pop(charger_id, None)
-        self._taken_at.pop(charger_id, None)
+        self._runs.pop(charger_id, None)
         self._failures.taken(charger_id)
 
     def forget_charger(self, charger_id: str) -> None:
@@ -274,9 +282,14 @@ class WriteRetries:
 
     def clock_went_back(self, back_s: float) -> None:
         """The wall clock went back ``back_s``: the retry and taken times move back with it."""
-        for times in (self._write_again_at, self._retry_shown_at, self._taken_at):
-            for charger_id in times:
-                times[charger_id] -= back_s
+        for run in self._runs.values():
+            run.again_at = _earlier(run.again_at, back_s)
+            run.shown_until = _earlier(run.shown_until, back_s)
+            run.taken_at = _earlier(run.taken_at, back_s)
+
+
+def _earlier(at: float | None, back_s: float) -> float | None:
+    return None if at is None else at - back_s
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
