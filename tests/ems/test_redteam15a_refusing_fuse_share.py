@@ -4,9 +4,10 @@ asked again (``fuse.share_fuse``, ``fuse._refusing``).
 Found: its draw above each limit it refused counted against its own fuse share, so each decision
 its target fell by that draw, each lower went out at once (it may take it), four after each
 retry, though the charger beside it had already made room for what it draws (the 11b loop: 21
-writes in 10 minutes). Now, while the room beside it holds its draw, it is offered its share but
-no more than its minimum (the limit it most likely takes), then asked at its retries only; the
-lowers down to a pause are kept for a fuse over even beside its draw alone.
+writes in 10 minutes; on a 40 A fuse 0.2 A a decision, 20 writes in 20 s). Now, while the room
+beside it holds its draw, it is offered its share, but no more than its minimum while a charger
+beside it gets less than it asks (the limit it most likely takes), then asked at its retries
+only; the lowers down to a pause are kept for a fuse over even beside its draw alone.
 
 A first fix (its own share kept, no minimum) was measured here and not kept: a charger refusing
 limits above 8 A (a setting of its own) beside another was never offered one it takes, and the
@@ -95,3 +96,34 @@ async def test_a_fuse_over_beside_its_draw_still_offers_lower_limits() -> None:
     assert writes[:3] == [32.0, 19.5, 19.5]
     assert 0.0 in writes
     assert min(w for w in writes if w > 0.0) < 19.5
+
+
+async def test_a_charger_refusing_a_pause_over_the_fuse_is_not_chased_afterwards() -> None:
+    """One-phase a refuses every limit beside b on a 40 A fuse, the house 25, 0, 20, 0 A for
+    150 s each: a pause while the fuse is over beside its draw (its lowers), then its minimum
+    while b gets less than it asks, at the retries only: 11 writes (b7995bc: 31, twenty of them
+    in 20 s, 9.6 A down to a pause 0.2 A at a time). The fuse over 151 s either way: a draws
+    19.7 A on a line the house takes 25 A of, and refuses every limit."""
+    controls = {"a": Refusing(car_phases=1), "b": Refusing()}
+    plant = Plant(Mode.FAST, 40.0, controls)
+    await plant.run(60, house_a=0.0)
+    controls["a"].policy = "all"
+    for house_a in (25.0, 0.0, 20.0, 0.0):
+        await plant.run(STEP_S, house_a=house_a)
+    assert len(plant.writes("a")) <= 12
+    assert plant.over_s <= 151
+
+
+async def test_room_for_every_car_again_asks_the_refusing_one_its_share() -> None:
+    """An 80 A fuse, the house 40 A then none: while b gets less than it asks, a (refusing
+    every limit) is offered its minimum; once both get what they ask, its share again (32 A at
+    its retry), not its minimum for good (the first fix of this red team: 6 A at every retry)."""
+    controls = {"a": Refusing(car_phases=1), "b": Refusing()}
+    plant = Plant(Mode.FAST, 80.0, controls)
+    await plant.run(60, house_a=0.0)
+    controls["a"].policy = "all"
+    await plant.run(300, house_a=40.0)
+    assert plant.writes("a")[-1] == 6.0
+    await plant.run(300, house_a=0.0)
+    assert plant.writes("a")[-1] == 32.0
+    assert len(plant.writes("a")) <= 12

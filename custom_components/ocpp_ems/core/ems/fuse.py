@@ -101,11 +101,12 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
     and while the fuse is over even beside its draw alone, that draw counts against its own
     share as well: each lower limit it leaves is new, goes out at once and may be taken, down to
     a pause (a charger refusing every limit is not asked at every decision). Where the room
-    beside it holds its draw, it is offered its share but no more than its minimum: the limit
-    it most likely takes (one refusing limits above a setting of its own), asked again at its
-    retries only. Its draw counted against its own share there too, its target chased that
-    draw above each limit it refused, four lowers after each retry (21 writes in 10 minutes
-    beside a car paused for it, red team 11b; now 9)."""
+    beside it holds its draw, it is offered its share, but no more than its minimum while a
+    charger beside it gets less than it asks: the limit it most likely takes (one refusing
+    limits above a setting of its own), asked again at its retries only. Its draw counted
+    against its own share there too, its target chased that draw above each limit it refused,
+    four lowers after each retry (21 writes in 10 minutes beside a car paused for it, red team
+    11b; now 9), or 0.2 A a decision (20 writes in 20 s)."""
     # (Once per decision: nothing here changes what a charger draws above its limit.)
     above = {work.cid: _above_written(work) for work in works}
     for work in works:
@@ -130,6 +131,8 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
     capacity = dict(zip(LINES, headroom, strict=True))
     granted = share(claims, capacity)
     refusing, beside = _refusing(drawing, capacity, above)
+    # Those take no lower limit: what they hold is no room for the others.
+    others = share([c for c in claims if c.key not in refusing], beside) if refusing else {}
     for work in drawing:
         if not (own_above := above[work.cid]):
             continue
@@ -137,11 +140,11 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
         if work.cid not in refusing:
             granted[work.cid] = share(claims, own)[work.cid]
         elif all(beside[line] >= -EPS for line in _held_lines(work)):
-            granted[work.cid] = min(share(claims, own)[work.cid], work.cfg.min_current_a)
+            granted[work.cid] = share(claims, own)[work.cid]
+            if _holds_back(work, drawing, others, demand):
+                granted[work.cid] = min(granted[work.cid], work.cfg.min_current_a)
         # (else the fuse is over even beside its draw: that counts against its share too)
-    if refusing:
-        # Those take no lower limit: what they hold is no room for the others.
-        granted |= share([claim for claim in claims if claim.key not in refusing], beside)
+    granted |= others
     for work in drawing:
         amps = granted[work.cid]
         if amps + EPS < demand[work.cid]:
@@ -164,6 +167,22 @@ def _refusing(
         for line in _held_lines(work):
             left[line] -= work.line_currents[LINES.index(line)]
     return {w.cid for w in refusing}, left
+
+
+def _holds_back(
+    refusing: ChargerWork,
+    drawing: list[ChargerWork],
+    others: Mapping[str, float],
+    demand: Mapping[str, float],
+) -> bool:
+    """Whether a charger sharing a line with ``refusing`` gets less than it asks beside what
+    ``refusing`` draws (its share ``others``)."""
+    lines = set(_held_lines(refusing))
+    return any(
+        others[w.cid] + EPS < demand[w.cid]
+        for w in drawing
+        if w.cid in others and lines.intersection(_held_lines(w))
+    )
 
 
 def _fit_leftover(
