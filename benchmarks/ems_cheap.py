@@ -1,13 +1,15 @@
 """Cheap grid price benchmark: Solar mode with and without *charge from the grid at or below*, on a
 dynamic tariff, against the cheapest way to put the same energy into the car.
 
-Usage: .venv/bin/python benchmarks/ems_cheap.py [--out FILE] [--jobs N]
+Usage: .venv/bin/python benchmarks/ems_cheap.py [--out FILE] [--jobs N] [--step-s S] [--response-s S]
 Needs: benchmarks/requirements.txt (pvanalytics data, richardsonpy, scipy).
 
 A car with room for ``ROOM_WH`` is plugged in at 17:00 and leaves 24 h later; the real controller
-(``EnergyManager``, Solar mode) runs it minute by minute on the days of ``ems_plan.py`` (a real
-sunny and cloudy day, four synthetic ones) with the house load and car model of ``ems_plan.py``
-(11 kW, 6 A minimum; a full car draws nothing). The tariff is the development setup's simulated
+(``EnergyManager``, Solar mode) runs it on the days of ``ems_plan.py`` (a real sunny and cloudy
+day, four synthetic ones) with the house load and car model of ``ems_plan.py`` (11 kW, 6 A minimum;
+a full car draws nothing) and its step model: an update every ``STEP_S`` (10 s), a written limit
+drawn ``RESPONSE_S`` (5 s) later, PV and house load minute values (``--step-s 60 --response-s 0``:
+the minute model of before, each decision's limit drawn at once for the whole minute). The tariff is the development setup's simulated
 day-ahead price (``config/configuration.yaml``: cheap night, negative at 13:00, dear evening), the
 same every day, given to the controller as hourly slots as a price sensor's forecast is. PV into the
 car is valued at what exporting it would have earned: the feed-in ``ems_plan.FEED_IN``, but never
@@ -42,6 +44,8 @@ from benchmarks.ems_plan import (  # noqa: E402
     MAX_A,
     PHASES,
     PLUG_IN_H,
+    RESPONSE_S,
+    STEP_S,
     VOLTAGE,
     Day,
     H,
@@ -87,6 +91,8 @@ def price_slots(t0: float, t1: float) -> tuple[PriceSlot, ...]:
 class Run:
     day: Day
     limit: float | None
+    step_s: float = STEP_S  # the controller's update interval (a divisor of a minute)
+    response_s: float = RESPONSE_S  # a written limit is drawn this long after (<= step_s)
 
 
 @dataclass
@@ -111,21 +117,29 @@ def simulate(run: Run) -> Outcome:
     )
     tariff = price_slots(t0, t1)
     amps = pv_wh = grid_wh = cost = 0.0
-    for i in range(int(t0 // DT), int(t1 // DT)):
-        t = i * DT
+    step, lag = run.step_s, min(run.response_s, run.step_s)
+    for k in range(int(t0 // step), int(t1 // step)):
+        t = k * step
+        i = int(t // DT)  # PV and house are held within their minute (the optimum's own)
         inputs = step_inputs(t, float(pv[i]), float(house[i]), amps, pv_wh + grid_wh, prices=tariff)
         decision = manager.update(inputs, t).chargers["car"]
+        new_amps = amps
         if decision.write is not None:
-            amps = 0.0 if decision.write.paused else decision.write.current_a
-        # The minute that follows: the car draws the limit until it is full.
-        car_w = amps * VOLTAGE * PHASES
-        car_w = min(car_w, max(0.0, ROOM_WH - pv_wh - grid_wh) * H / DT)
-        if car_w <= 0.0:
-            amps = 0.0  # full: it draws nothing (the controller sees it)
-        sun_w = min(car_w, max(0.0, float(pv[i] - house[i])))
-        pv_wh += sun_w * DT / H
-        grid_wh += (car_w - sun_w) * DT / H
-        cost += ((car_w - sun_w) * price_at(t / H) + sun_w * feed_in_at(t / H)) * DT / H / 1000.0
+            new_amps = 0.0 if decision.write.paused else decision.write.current_a
+        # The step that follows: the car draws the old limit for its response time, then the
+        # new one, until it is full.
+        surplus_w = max(0.0, float(pv[i] - house[i]))
+        for drawn, seconds in ((amps, lag), (new_amps, step - lag)):
+            if seconds <= 0.0:
+                continue
+            room_w = max(0.0, ROOM_WH - pv_wh - grid_wh) * H / seconds
+            car_w = min(drawn * VOLTAGE * PHASES, room_w)
+            sun_w = min(car_w, surplus_w)
+            at = (t + step - seconds) / H
+            pv_wh += sun_w * seconds / H
+            grid_wh += (car_w - sun_w) * seconds / H
+            cost += ((car_w - sun_w) * price_at(at) + sun_w * feed_in_at(at)) * seconds / H / 1000
+        amps = new_amps if pv_wh + grid_wh < ROOM_WH - 1e-6 else 0.0  # full: it draws nothing
     return Outcome(run, pv_wh, grid_wh, cost)
 
 
@@ -148,6 +162,7 @@ def _limit(limit: float | None) -> str:
 
 def report(outcomes: list[Outcome], seconds: float) -> list[str]:
     curve = ", ".join(f"{p:+.2f}" for p in PRICE_BY_HOUR)
+    step, lag = outcomes[0].run.step_s, outcomes[0].run.response_s
     lines = [
         "# Cheap grid price in Solar mode (benchmarks/ems_cheap.py)",
         "",
@@ -157,7 +172,9 @@ def report(outcomes: list[Outcome], seconds: float) -> list[str]:
         f"(EUR/kWh, every day): {curve}. PV into the car valued at the feed-in {FEED_IN} EUR/kWh, "
         "or the hour's price where that is lower (exports earn no more than the grid costs). "
         "Optimum: the cheapest way to deliver the same energy in the same 24 h with perfect "
-        "foresight of the PV surplus and the car's minimum (MILP per minute).",
+        "foresight of the PV surplus and the car's minimum (MILP per minute). The controller "
+        f"updates every {step:g} s, the car draws a limit {lag:g} s after it is written; PV and "
+        "house load are minute values.",
         "",
         "## By limit (mean over the days)",
         "",
@@ -198,9 +215,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/ems_cheap.md"))
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes")
+    parser.add_argument(
+        "--step-s",
+        type=float,
+        default=STEP_S,
+        help=f"the controller's update interval, a divisor of 60 s (default {STEP_S:g})",
+    )
+    parser.add_argument(
+        "--response-s",
+        type=float,
+        default=RESPONSE_S,
+        help=f"the car draws a written limit this long after, <= --step-s (default {RESPONSE_S:g})",
+    )
     args = parser.parse_args()
+    if DT % args.step_s or not 0.0 <= args.response_s <= args.step_s:
+        parser.error("--step-s must divide 60 and --response-s be within [0, --step-s]")
     started = time.monotonic()
-    runs = [Run(day, limit) for day in days() for limit in LIMITS]
+    runs = [Run(day, limit, args.step_s, args.response_s) for day in days() for limit in LIMITS]
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
         outcomes = pool.map(simulate, runs)
         for outcome, best in zip(outcomes, pool.map(cheapest, outcomes), strict=True):

@@ -37,3 +37,20 @@ def test_report_has_a_row_per_limit(overcast: Day) -> None:
     lines = cheap.report(outcomes, 1.0)
     assert sum(line.startswith("| synthetic overcast |") for line in lines) == len(cheap.LIMITS)
     assert any(line.startswith("| unset (Solar alone) | 1 |") for line in lines)
+
+
+def test_the_step_model_fills_the_car_to_its_room_and_no_further(overcast: Day) -> None:
+    """At the night's price the car fills up: exactly its room, in 10-s steps with the car
+    drawing each limit 5 s late, as in the minute model (the room caps each part of a step)."""
+    for step_s, response_s in ((10.0, 5.0), (60.0, 0.0)):
+        outcome = cheap.simulate(cheap.Run(overcast, 0.12, step_s, response_s))
+        assert outcome.delivered_wh == pytest.approx(cheap.ROOM_WH, abs=1.0)
+
+
+def test_the_car_follows_a_limit_its_response_later(overcast: Day) -> None:
+    """A car 30 s slow follows the sun's short spells and leaves the negative hour 25 s later
+    than one 5 s slow: less sun (2.90 against 2.93 kWh), a dearer day."""
+    prompt = cheap.simulate(cheap.Run(overcast, 0.0, 30.0, 5.0))
+    late = cheap.simulate(cheap.Run(overcast, 0.0, 30.0, 30.0))
+    assert late.pv_wh < prompt.pv_wh - 10.0
+    assert late.cost > prompt.cost
