@@ -93,6 +93,10 @@ class ChargerMemory:
     # The retry of a run of refused limits is due: the target goes out once even if it is the
     # refused one (``EnergyManager.write_refused_again``).
     refused_due: bool = False
+    # The fuse's headroom per line (A) at the last decision with no lower of it in flight: a
+    # lag that would leave more than that means the house fell, or rather the car followed
+    # (``fuse._hold_lowers_in_flight``).
+    settled_headroom: tuple[float, float, float] | None = None
     # A plan's surplus now, smoothed over a start's time, and when it was measured
     # (``plan_charge._surplus_now_w``).
     surplus_smoothed: tuple[float, float] | None = None
@@ -146,6 +150,10 @@ class ChargerWork:
     # What it draws above its written limit per line (A; ``line_currents`` stop there): the
     # charger refused that limit and holds a higher one (``measure``).
     above_written: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # What its meter last showed above ``line_currents`` per line (A) where that sample is from
+    # before its latest lower: the car may still draw that (its lag), which the grid shows as the
+    # house's load till it follows (``measure``; the fuse holds no further lower for it).
+    lag_a: tuple[float, float, float] = (0.0, 0.0, 0.0)
     vehicle_phases: int = 3
     share_w: float = 0.0
     target_a: float = 0.0

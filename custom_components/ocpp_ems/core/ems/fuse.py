@@ -8,6 +8,7 @@ draws above a limit it refused is load for the others' shares, not for its own (
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from .allocation import Claim, share
@@ -17,6 +18,9 @@ from .measure import SiteReadings
 from .surplus import fuse_headroom, site_lines
 from .types import Reason
 
+# How much more headroom than before a lower the lag may seem to leave (meters read at different
+# moments, noise; A): beyond it the car has followed and the house went up.
+_LAG_NOISE_A = 1.0
 # A car in a planned slot fills the fuse before the others (they keep their minimums): the plan
 # was sized for its full power, and an equal share could make it miss the departure.
 _PLAN_PRIORITY = 1_000_000
@@ -145,6 +149,7 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
                 granted[work.cid] = min(granted[work.cid], work.cfg.min_current_a)
         # (else the fuse is over even beside its draw: that counts against its share too)
     granted |= others
+    _hold_lowers_in_flight(works, drawing, claims, capacity, granted)
     for work in drawing:
         amps = granted[work.cid]
         if amps + EPS < demand[work.cid]:
@@ -167,6 +172,45 @@ def _refusing(
         for line in _held_lines(work):
             left[line] -= work.line_currents[LINES.index(line)]
     return {w.cid for w in refusing}, left
+
+
+def _hold_lowers_in_flight(
+    works: list[ChargerWork],
+    drawing: list[ChargerWork],
+    claims: list[Claim],
+    capacity: Mapping[str, float],
+    granted: dict[str, float],
+) -> None:
+    """A charger whose share falls below its written limit keeps that limit where the cars'
+    lag explains the shortfall: until a car follows a lower, the grid shows what it still draws
+    above it as the house's load (``ChargerWork.lag_a``), and a further lower for that load
+    paused the car at each house step a lower covered (40 A fuse, the house 0 -> 20 A, a car 3 s
+    slow: 19.5, 7, 0 A, then 19.5 again 10 s later; two cars on a 32 A fuse both paused). A
+    shortfall the lag does not explain (the house up again meanwhile) is lowered at once, and
+    so is one where the lag would leave more headroom than there was before the lower: the car
+    has followed already (its meter is older), and the house went up by as much."""
+    lag = [0.0] * len(LINES)
+    before = [math.inf] * len(LINES)
+    for work in works:
+        if not any(work.lag_a):
+            work.memory.settled_headroom = (capacity["L1"], capacity["L2"], capacity["L3"])
+            continue
+        for k, amps in enumerate(work.lag_a):
+            lag[k] += amps
+            if amps > EPS and work.memory.settled_headroom is not None:
+                before[k] = min(before[k], work.memory.settled_headroom[k])
+    lagged = {line: capacity[line] + lag[k] for k, line in enumerate(LINES)}
+    if max(lag) <= EPS or any(
+        lagged[line] > before[k] + _LAG_NOISE_A for k, line in enumerate(LINES)
+    ):
+        return
+    shares = share(claims, lagged)
+    for work in drawing:
+        last = work.memory.last_write
+        if last is None or last.paused or last.phases != work.memory.phases:
+            continue
+        if granted[work.cid] + EPS < last.current_a <= shares[work.cid] + EPS:
+            granted[work.cid] = last.current_a
 
 
 def _holds_back(

@@ -19,8 +19,9 @@ from typing import Any
 from custom_components.ocpp_ems.core.numbers import finite_number
 
 from .charger_work import IDLE_LIMIT_A, LINES, ChargerMemory, ChargerWork, line_sums
-from .config import ChargerSettings, SiteSettings
+from .config import ChargerSettings, SiteSettings, SolarSettings
 from .meter_sign import MeterSigns, cars_draw
+from .response import ChargerResponse, WriteKind
 from .surplus import Balance, curtailed_pv_w, site_balance, site_lines
 from .types import ChargerInputs, PhaseReading, Reading, SiteInputs, plausible_soc
 
@@ -559,13 +560,18 @@ def _measure_draw(work: ChargerWork, now: float, grid_at: float) -> None:
             least = min((write.amps for write in response.writes), default=commanded)
         held = [min(x, least) if last is not None else x for x in measured]
         capped = [min(x, commanded) if last is not None else x for x in held]
+        sampled = measured
         if last is not None and len(kept := work.lines(last.phases)) == 1:
             # On one phase the car draws on the line it is wired to (a meter may report it as
             # its own L1), and never on a line the write left: a sample from before a switch to
             # one phase counted there would be headroom the grid no longer has.
             held, capped = _on_lines(held, kept), _on_lines(capped, kept)
+            sampled = _on_lines(measured, kept)
         work.line_currents = (capped[0], capped[1], capped[2])
         work.above_written = (held[0] - capped[0], held[1] - capped[1], held[2] - capped[2])
+        if _lower_in_flight(response, ci.currents_a.at, grid_at, work.site.solar):
+            lag = [max(0.0, x - c) for x, c in zip(sampled, capped, strict=True)]
+            work.lag_a = (lag[0], lag[1], lag[2])
         work.draw_w = max(0.0, power) if power is not None else sum(measured) * v
         work.measured_w = work.draw_w
         _predict_draw(work, ci.currents_a.at, max(measured), grid_at)
@@ -576,6 +582,21 @@ def _measure_draw(work: ChargerWork, now: float, grid_at: float) -> None:
     elif ci.charging:
         work.draw_w = commanded * v * work.vehicle_phases
         work.line_currents = _spread(work, commanded)
+
+
+def _lower_in_flight(
+    response: ChargerResponse, sample_at: float, grid_at: float, solar: SolarSettings
+) -> bool:
+    """Whether the charger's latest write is a lower its sample taken at ``sample_at`` may not
+    show yet and the car may not have followed when the grid meter read (``grid_at`` within
+    its settle time): it may still draw more (``ChargerWork.lag_a``)."""
+    last = response.last_write
+    return (
+        last is not None
+        and last.kind is WriteKind.DROP
+        and grid_at < last.at + response.late_s(solar)
+        and response.shown_by_sample(sample_at, solar) is not last
+    )
 
 
 def _on_lines(currents: list[float], lines: tuple[str, ...]) -> list[float]:
