@@ -49,8 +49,10 @@ from benchmarks.ems_plan import (  # noqa: E402
     VOLTAGE,
     Day,
     H,
+    add_step_arguments,
     days,
     optimum,
+    parse_step_arguments,
     step_inputs,
     traces,
 )
@@ -215,21 +217,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/ems_cheap.md"))
     parser.add_argument("--jobs", type=int, default=2, help="parallel processes")
-    parser.add_argument(
-        "--step-s",
-        type=float,
-        default=STEP_S,
-        help=f"the controller's update interval, a divisor of 60 s (default {STEP_S:g})",
-    )
-    parser.add_argument(
-        "--response-s",
-        type=float,
-        default=RESPONSE_S,
-        help=f"the car draws a written limit this long after, <= --step-s (default {RESPONSE_S:g})",
-    )
-    args = parser.parse_args()
-    if DT % args.step_s or not 0.0 <= args.response_s <= args.step_s:
-        parser.error("--step-s must divide 60 and --response-s be within [0, --step-s]")
+    add_step_arguments(parser)
+    args = parse_step_arguments(parser)
     started = time.monotonic()
     runs = [Run(day, limit, args.step_s, args.response_s) for day in days() for limit in LIMITS]
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:

@@ -696,6 +696,30 @@ def high_feed_in_section(results: list[Result]) -> list[str]:
     return lines
 
 
+def add_step_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--step-s`` and ``--response-s``: the step model (``STEP_S``, ``RESPONSE_S``)."""
+    parser.add_argument(
+        "--step-s",
+        type=float,
+        default=STEP_S,
+        help=f"the controller's update interval, a divisor of 60 s (default {STEP_S:g})",
+    )
+    parser.add_argument(
+        "--response-s",
+        type=float,
+        default=RESPONSE_S,
+        help=f"the car draws a written limit this long after, <= --step-s (default {RESPONSE_S:g})",
+    )
+
+
+def parse_step_arguments(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The arguments, the step model's checked (:func:`add_step_arguments`)."""
+    args = parser.parse_args()
+    if DT % args.step_s or not 0.0 <= args.response_s <= args.step_s:
+        parser.error("--step-s must divide 60 and --response-s lie within 0 and --step-s")
+    return args
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/ems_plan.md"))
@@ -724,21 +748,8 @@ def main() -> None:
         default=60,
         help="the solar forecast's slot length in minutes (default 60: hourly, as Forecast.Solar)",
     )
-    parser.add_argument(
-        "--step-s",
-        type=float,
-        default=STEP_S,
-        help=f"the controller's update interval, a divisor of 60 s (default {STEP_S:g})",
-    )
-    parser.add_argument(
-        "--response-s",
-        type=float,
-        default=RESPONSE_S,
-        help=f"the car draws a written limit this long after, <= --step-s (default {RESPONSE_S:g})",
-    )
-    args = parser.parse_args()
-    if DT % args.step_s or not 0.0 <= args.response_s <= args.step_s:
-        parser.error("--step-s must divide 60 and --response-s lie within 0 and --step-s")
+    add_step_arguments(parser)
+    args = parse_step_arguments(parser)
     started = time.monotonic()
     runs = [
         replace(
