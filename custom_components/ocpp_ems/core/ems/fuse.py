@@ -188,17 +188,20 @@ def _hold_lowers_in_flight(
     slow: 19.5, 7, 0 A, then 19.5 again 10 s later; two cars on a 32 A fuse both paused). A
     shortfall the lag does not explain (the house up again meanwhile) is lowered at once, and
     so is one where the lag would leave more headroom than there was before the lower: the car
-    has followed already (its meter is older), and the house went up by as much."""
+    has followed already (its meter is older), and the house went up by as much. (Each charger
+    with no lower in flight records the headroom of now as its "before"; one in flight with no
+    such record, just after a restart, is held for nothing.)"""
     lag = [0.0] * len(LINES)
     before = [math.inf] * len(LINES)
     for work in works:
+        settled = work.memory.settled_headroom
         if not any(work.lag_a):
             work.memory.settled_headroom = (capacity["L1"], capacity["L2"], capacity["L3"])
             continue
         for k, amps in enumerate(work.lag_a):
             lag[k] += amps
-            if amps > EPS and work.memory.settled_headroom is not None:
-                before[k] = min(before[k], work.memory.settled_headroom[k])
+            if amps > EPS:
+                before[k] = min(before[k], -math.inf if settled is None else settled[k])
     lagged = {line: capacity[line] + lag[k] for k, line in enumerate(LINES)}
     if max(lag) <= EPS or any(
         lagged[line] > before[k] + _LAG_NOISE_A for k, line in enumerate(LINES)
