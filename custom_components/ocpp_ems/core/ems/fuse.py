@@ -18,8 +18,9 @@ from .measure import SiteReadings
 from .surplus import fuse_headroom, site_lines
 from .types import Reason
 
-# How much more headroom than before a lower the lag may seem to leave (meters read at different
-# moments, noise; A): beyond it the car has followed and the house went up.
+# Meters read at different moments, and noisy (A): how much more headroom than before a lower the
+# lag may seem to leave (beyond it the car has followed and the house went up), and how far short
+# of the lower's own limit the lag may leave the share and the lower still be held.
 _LAG_NOISE_A = 1.0
 # A car in a planned slot fills the fuse before the others (they keep their minimums): the plan
 # was sized for its full power, and an equal share could make it miss the departure.
@@ -212,7 +213,7 @@ def _hold_lowers_in_flight(
         last = work.memory.last_write
         if last is None or last.paused or last.phases != work.memory.phases:
             continue
-        if granted[work.cid] + EPS < last.current_a <= shares[work.cid] + EPS:
+        if granted[work.cid] + EPS < last.current_a <= shares[work.cid] + _LAG_NOISE_A:
             granted[work.cid] = last.current_a
 
 

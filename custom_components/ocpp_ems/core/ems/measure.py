@@ -570,7 +570,9 @@ def _measure_draw(work: ChargerWork, now: float, grid_at: float) -> None:
         work.line_currents = (capped[0], capped[1], capped[2])
         work.above_written = (held[0] - capped[0], held[1] - capped[1], held[2] - capped[2])
         if _lower_in_flight(response, ci.currents_a.at, grid_at, work.site.solar):
-            lag = [max(0.0, x - c) for x, c in zip(sampled, capped, strict=True)]
+            # (Above the lower's own limit: a line current capped lower still, by an older
+            # pause the sample may not show, is counted back to it when the grid shows a draw.)
+            lag = [max(0.0, x - commanded) for x in sampled]
             work.lag_a = (lag[0], lag[1], lag[2])
         work.draw_w = max(0.0, power) if power is not None else sum(measured) * v
         work.measured_w = work.draw_w
