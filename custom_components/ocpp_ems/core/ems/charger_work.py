@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from .config import ChargerSettings, SiteSettings
 from .response import ChargerResponse
-from .timers import HoldTimer
+from .timers import HoldTimer, earlier
 from .types import ChargerCommand, ChargerInputs, PlanOutlook, Reason
 
 EPS = 1e-6
@@ -114,21 +114,17 @@ class ChargerMemory:
         self.started_at -= by_s
         for timer in (self.enable, self.disable, self.phase_up, self.phase_down):
             timer.clock_went_back(by_s)
-        self.stale_since = _earlier(self.stale_since, by_s)
-        self.soc_at = _earlier(self.soc_at, by_s)
-        self.error_at = _earlier(self.error_at, by_s)
-        self.dip_at = _earlier(self.dip_at, by_s)
-        self.dip_since = _earlier(self.dip_since, by_s)
-        self.dip_stop_at = _earlier(self.dip_stop_at, by_s)
-        self.dip_open_since = _earlier(self.dip_open_since, by_s)
-        self.dips_judged_at = _earlier(self.dips_judged_at, by_s)
+        self.stale_since = earlier(self.stale_since, by_s)
+        self.soc_at = earlier(self.soc_at, by_s)
+        self.error_at = earlier(self.error_at, by_s)
+        self.dip_at = earlier(self.dip_at, by_s)
+        self.dip_since = earlier(self.dip_since, by_s)
+        self.dip_stop_at = earlier(self.dip_stop_at, by_s)
+        self.dip_open_since = earlier(self.dip_open_since, by_s)
+        self.dips_judged_at = earlier(self.dips_judged_at, by_s)
         if self.surplus_smoothed is not None:
             self.surplus_smoothed = (self.surplus_smoothed[0], self.surplus_smoothed[1] - by_s)
         self.response.clock_went_back(by_s)
-
-
-def _earlier(at: float | None, by_s: float) -> float | None:
-    return None if at is None else at - by_s
 
 
 @dataclass(slots=True)

@@ -43,6 +43,7 @@ from typing import Any
 from custom_components.ocpp_ems.core.numbers import finite_number, quantile
 
 from .config import SolarSettings
+from .timers import earlier
 
 # Changes smaller than this (A) are not watched: meter noise could end the watch early.
 MIN_CHANGE_A = 1.0
@@ -193,10 +194,8 @@ class ChargerResponse:
             (replace(write, at=write.at - by_s) for write in self.writes), maxlen=HISTORY
         )
         self.watch = None
-        if self.followed_at is not None:
-            self.followed_at -= by_s
-        if self.followed_before is not None:
-            self.followed_before -= by_s
+        self.followed_at = earlier(self.followed_at, by_s)
+        self.followed_before = earlier(self.followed_before, by_s)
         self.sample_at = -math.inf
 
     # --- what was learned ------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Condition timers: "true for N seconds", reset by any break (as the reference does)."""
+"""Condition timers: "true for N seconds", reset by any break (as the reference does); and
+:func:`earlier`, how every remembered time follows the wall clock going back."""
 
 from __future__ import annotations
 
@@ -23,8 +24,7 @@ class HoldTimer:
     def clock_went_back(self, by_s: float) -> None:
         """The wall clock went back ``by_s``: the timer's start moves back with it (it runs on
         as if the clock had not moved)."""
-        if self.since is not None:
-            self.since -= by_s
+        self.since = earlier(self.since, by_s)
 
     def due_at(self, delay_s: float) -> float | None:
         """When the running timer fires (None when it is not running)."""
@@ -32,3 +32,8 @@ class HoldTimer:
 
     def reset(self) -> None:
         self.since = None
+
+
+def earlier(at: float | None, by_s: float) -> float | None:
+    """A remembered time ``at`` once the wall clock went back ``by_s`` (None: none remembered)."""
+    return None if at is None else at - by_s

@@ -22,6 +22,7 @@ from custom_components.ocpp_ems.core.errors import (
     OcppEmsError,
 )
 
+from .timers import earlier
 from .types import ChargerCommand, Reason
 
 # A write the charger answered and did not take: it would refuse the same again at once.
@@ -283,13 +284,9 @@ class WriteRetries:
     def clock_went_back(self, back_s: float) -> None:
         """The wall clock went back ``back_s``: the retry and taken times move back with it."""
         for run in self._runs.values():
-            run.again_at = _earlier(run.again_at, back_s)
-            run.shown_until = _earlier(run.shown_until, back_s)
-            run.taken_at = _earlier(run.taken_at, back_s)
-
-
-def _earlier(at: float | None, back_s: float) -> float | None:
-    return None if at is None else at - back_s
+            run.again_at = earlier(run.again_at, back_s)
+            run.shown_until = earlier(run.shown_until, back_s)
+            run.taken_at = earlier(run.taken_at, back_s)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
