@@ -9,13 +9,13 @@ A car with room for ``ROOM_WH`` is plugged in at 17:00 and leaves 24 h later; th
 day, four synthetic ones) with the house load and car model of ``ems_plan.py`` (11 kW, 6 A minimum;
 a full car draws nothing) and its step model: an update every ``STEP_S`` (10 s), a written limit
 drawn ``RESPONSE_S`` (5 s) later, PV and house load minute values (``--step-s 60 --response-s 0``:
-the minute model of before, each decision's limit drawn at once for the whole minute). The tariff is the development setup's simulated
-day-ahead price (``config/configuration.yaml``: cheap night, negative at 13:00, dear evening), the
-same every day, given to the controller as hourly slots as a price sensor's forecast is. PV into the
-car is valued at what exporting it would have earned: the feed-in ``ems_plan.FEED_IN``, but never
-more than the hour's grid price (``feed_in_at``; in the midday glut a dynamic feed-in earns no more
-than the grid costs, and one meter cannot import while it exports, so the optimum below is a
-schedule the site can run).
+the minute model of before, each decision's limit drawn at once for the whole minute). The tariff
+is the development setup's simulated day-ahead price (``config/configuration.yaml``: cheap night,
+negative at 13:00, dear evening), the same every day, given to the controller as hourly slots as a
+price sensor's forecast is. PV into the car is valued at what exporting it would have earned: the
+feed-in ``ems_plan.FEED_IN``, but never more than the hour's grid price (``feed_in_at``; in the
+midday glut a dynamic feed-in earns no more than the grid costs, and one meter cannot import while
+it exports, so the optimum below is a schedule the site can run).
 
 Per run: energy into the car by departure (from the sun and the grid), its cost, and the yardstick:
 the cheapest way to deliver the same energy in the same 24 h with perfect foresight of the PV

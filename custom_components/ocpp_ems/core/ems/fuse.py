@@ -141,14 +141,12 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
     for work in drawing:
         if not (own_above := above[work.cid]):
             continue
+        if work.cid in refusing and any(beside[line] < -EPS for line in _held_lines(work)):
+            continue  # the fuse is over even beside its draw: that counts against its share too
         own = {line: amps + own_above.get(line, 0.0) for line, amps in capacity.items()}
-        if work.cid not in refusing:
-            granted[work.cid] = share(claims, own)[work.cid]
-        elif all(beside[line] >= -EPS for line in _held_lines(work)):
-            granted[work.cid] = share(claims, own)[work.cid]
-            if _holds_back(work, drawing, others, demand):
-                granted[work.cid] = min(granted[work.cid], work.cfg.min_current_a)
-        # (else the fuse is over even beside its draw: that counts against its share too)
+        granted[work.cid] = share(claims, own)[work.cid]
+        if work.cid in refusing and _holds_back(work, drawing, others, demand):
+            granted[work.cid] = min(granted[work.cid], work.cfg.min_current_a)
     granted |= others
     _hold_lowers_in_flight(works, drawing, claims, capacity, granted)
     for work in drawing:
