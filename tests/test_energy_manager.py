@@ -796,6 +796,45 @@ async def test_a_house_step_the_fuse_lowers_for_does_not_pause_a_car_following_l
 
 
 @phase_metered
+async def test_a_house_step_beside_a_car_taking_less_than_offered_is_lowered_for_once(
+    hass: HomeAssistant, onboard: Onboard
+) -> None:
+    """A Fast car that takes 16 A under its 24.5 A limit (its own maximum) on a 25 A fuse, the
+    house +12 A a dozen seconds after it started: 12.5 A goes out, nothing more (red team 16a;
+    adf5a67 counted the rise as the car's start its meter did not show yet, up to its limit,
+    and each lower moved the rest back to the house: 21, 17.5, 14, 10.5 A...)."""
+    set_phase_meter(hass, "0", "A")
+    async with onboard() as (sim, _entry):
+        await hass.services.async_call(
+            "select", "select_option", {"entity_id": MODE, "option": "fast"}, blocking=True
+        )
+        await plug_in_and_charge(sim)
+        await wait_for(lambda: sim.live_limit() == 24.5, seconds=10, what="the fuse's 24.5 A")
+        drawing = {"current_a": (16.0,) * 3, "power_w": 16.0 * 230.0 * 3}
+
+        async def readings(grid_a: float, seconds: float) -> None:
+            for k in range(int(seconds * 4)):  # the grid every quarter second, the car's meter 2 s
+                set_phase_meter(hass, f"{grid_a + 0.01 * (k % 2)}", "A")
+                if k % 8 == 0:
+                    await sim.meter_values(**drawing)
+                await asyncio.sleep(0.25)
+
+        await readings(16.0, 12.0)
+        before = len(sim.commands("SetChargingProfile"))
+        await readings(28.0, 4.0)
+        limits = [
+            float(
+                p["cs_charging_profiles"]["charging_schedule"]["charging_schedule_period"][0][
+                    "limit"
+                ]
+            )
+            for p in sim.commands("SetChargingProfile")
+        ]
+        assert limits[before:] == [12.5], limits
+        assert not sim.commands("RemoteStopTransaction")
+
+
+@phase_metered
 async def test_a_unit_that_is_no_text_makes_the_input_stale_not_the_manager_fail(
     hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
 ) -> None:

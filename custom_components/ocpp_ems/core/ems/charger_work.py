@@ -17,6 +17,7 @@ from .config import ChargerSettings, SiteSettings
 from .response import ChargerResponse
 from .timers import HoldTimer, earlier
 from .types import ChargerCommand, ChargerInputs, PlanOutlook, Reason
+from .unseen_draw import UnseenDraw
 
 EPS = 1e-6
 # ``car_limit_a`` (taken + 0.5 A) up to this: the car takes nothing (under 0.5 A).
@@ -100,6 +101,9 @@ class ChargerMemory:
     # A plan's surplus now, smoothed over a start's time, and when it was measured
     # (``plan_charge._surplus_now_w``).
     surplus_smoothed: tuple[float, float] | None = None
+    # How much of its draw the grid shows and its meter does not may count as the car's
+    # (``measure.count_unseen_draw``).
+    unseen: UnseenDraw = field(default_factory=UnseenDraw)
 
     def clock_went_back(self, by_s: float) -> None:
         """The wall clock went back ``by_s`` (an NTP correction, a host without a real-time
@@ -125,6 +129,7 @@ class ChargerMemory:
         if self.surplus_smoothed is not None:
             self.surplus_smoothed = (self.surplus_smoothed[0], self.surplus_smoothed[1] - by_s)
         self.response.clock_went_back(by_s)
+        self.unseen.clock_went_back(by_s)
 
 
 @dataclass(slots=True)

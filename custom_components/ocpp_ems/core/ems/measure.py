@@ -400,6 +400,9 @@ def count_unseen_draw(memory: SiteMemory, readings: SiteReadings, works: list[Ch
     car's lines since the grid's last reading is the car's, up to what the response predicts
     and never above the last write. (A house load that rises while a car is slow to start is
     taken for the car until it draws: then the grid shows the overload and the fuse lowers.)
+    Once the car's draw held still after its start or raise, it counts at no more than that
+    (``unseen_draw``: a car taking less than offered left a house step counted as its own), and
+    what it held above a lower in flight is its lag (``ChargerWork.lag_a``).
     """
     grid, grid_at = readings.grid_currents, readings.grid_currents_at
     if grid is None or grid_at is None:
@@ -409,30 +412,66 @@ def count_unseen_draw(memory: SiteMemory, readings: SiteReadings, works: list[Ch
         memory.house.pop()  # the same reading again: compared with the one before it
     before = memory.house[-1][1] if memory.house else None
     connected = [w for w in works if w.inputs.connected]
+    # What a car draws above a limit it refused is its own, no rise of the house's to count
+    # for another car.
     drawn = line_sums(connected)
-    rest = [None if g is None else g - drawn[k] for k, g in enumerate(grid)]
+    beyond = [sum(w.above_written[k] for w in connected) for k in range(len(LINES))]
+    rest = [None if g is None else g - drawn[k] - beyond[k] for k, g in enumerate(grid)]
     for work in connected:
-        last = work.memory.last_write
-        if before is None or last is None or last.paused:
-            continue
-        expected = min(last.current_a, work.draw_w / work.site.voltage_v / work.vehicle_phases)
         lines = [LINES.index(line) for line in work.lines(work.vehicle_phases)]
-        currents = list(work.line_currents)
-        counted = math.inf
-        for k in lines:
-            now_a, then_a = rest[k], before[k]
-            # No reading of a line: the meter's value holds.
-            rise = 0.0 if now_a is None or then_a is None else now_a - then_a
-            counted = min(counted, expected - currents[k], rise)
-        if counted <= 0.0:
-            continue
-        for k in lines:
-            added = min(last.current_a, currents[k] + counted) - currents[k]
-            currents[k] += added
-            if (rest_a := rest[k]) is not None:
-                rest[k] = rest_a - added  # what is left to explain for the next car
-        work.line_currents = (currents[0], currents[1], currents[2])
+        counted = _unseen_draw_a(work, lines, rest, before, grid_at)
+        currents, lag = list(work.line_currents), list(work.lag_a)
+        last = work.memory.last_write
+        if counted > 0.0 and last is not None:
+            for k in lines:
+                added = min(last.current_a, currents[k] + counted) - currents[k]
+                # Above the limit: a lower the car has not followed yet (its lag).
+                lag[k] = max(lag[k], currents[k] + counted - last.current_a)
+                currents[k] += added
+                # What is left to explain for the next car, and the house's load to compare the
+                # next reading with: without the lag counted here (a lag its meter shows stays
+                # in, as in the fuse's headroom: it holds from one reading to the next).
+                if (rest_a := rest[k]) is not None:
+                    rest[k] = rest_a - counted
+            work.line_currents = (currents[0], currents[1], currents[2])
+            work.lag_a = (lag[0], lag[1], lag[2])
+        work.memory.unseen.observe(grid_at, max(currents[k] for k in lines), work.cfg.min_current_a)
     memory.house.append((grid_at, (rest[0], rest[1], rest[2])))
+
+
+def _unseen_draw_a(
+    work: ChargerWork,
+    lines: list[int],
+    rest: list[float | None],
+    before: Phases | None,
+    grid_at: float,
+) -> float:
+    """What a car draws per line that the grid shows and its meter does not (A; <= 0: none):
+    the house's rise on its lines since the last reading, up to what its latest write lets it
+    draw (while a lower is in flight, what was in force before it), and once its draw held
+    still after its latest start or raise, up to what it drew then (``unseen_draw``)."""
+    memory, response, solar = work.memory, work.memory.response, work.site.solar
+    rise_at = next((w.at for w in reversed(response.writes) if w.kind is not WriteKind.DROP), None)
+    most = memory.unseen.most_a(rise_at)
+    last = memory.last_write
+    if before is None or last is None or last.paused:
+        return 0.0
+    expected = min(last.current_a, work.draw_w / work.site.voltage_v / work.vehicle_phases)
+    if (
+        most < math.inf
+        and _lower_in_flight(response, response.sample_at, grid_at, solar)
+        and (in_force := response.in_force_max_a(grid_at, solar)) is not None
+    ):
+        # A lower in flight: the car may still draw what it held before (its lag). (Not while
+        # it may be ramping: a rise then may be the house's, and a hold would slow the lowers.)
+        expected = max(expected, min(in_force, memory.car_limit_a or math.inf))
+    counted = math.inf
+    for k in lines:
+        now_a, then_a = rest[k], before[k]
+        # No reading of a line: the meter's value holds.
+        rise = 0.0 if now_a is None or then_a is None else now_a - then_a
+        counted = min(counted, min(expected, most) - work.line_currents[k], rise)
+    return counted
 
 
 def is_fresh(at: float, max_age: float, now: float) -> bool:

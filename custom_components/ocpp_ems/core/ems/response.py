@@ -320,6 +320,17 @@ class ChargerResponse:
         pending = self._after(self.shown_by_sample(self.sample_at, solar))
         return max((write.amps for write in pending), default=0.0)
 
+    def in_force_max_a(self, at: float, solar: SolarSettings) -> float | None:
+        """The highest limit the car may draw at ``at``: that of the newest write it has surely
+        followed by then (its settle time passed) or of any later one (None: none remembered)."""
+        writes = list(self.writes)
+        followed = (
+            index
+            for index, write in enumerate(writes)
+            if at >= write.at + self.late_s(solar, start=write.kind is WriteKind.START)
+        )
+        return max((write.amps for write in writes[max(followed, default=0) :]), default=None)
+
     def _after(self, write: Write | None) -> list[Write]:
         """The writes after ``write`` (None: all of them)."""
         writes = list(self.writes)
