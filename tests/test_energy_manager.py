@@ -754,6 +754,25 @@ async def test_grid_currents_in_milliamperes_leave_the_fuse_its_headroom(
         )
 
 
+async def fast_car_at_the_fuse(hass: HomeAssistant, sim: SimCharger) -> None:
+    """Fast mode, the car plugged in and charging at the 25 A fuse's 24.5 A."""
+    await hass.services.async_call(
+        "select", "select_option", {"entity_id": MODE, "option": "fast"}, blocking=True
+    )
+    await plug_in_and_charge(sim)
+    await wait_for(lambda: sim.live_limit() == 24.5, seconds=10, what="the fuse's 24.5 A")
+
+
+def written_limits(sim: SimCharger) -> list[float]:
+    """The limits of every SetChargingProfile the charger was sent, in order."""
+    return [
+        float(
+            p["cs_charging_profiles"]["charging_schedule"]["charging_schedule_period"][0]["limit"]
+        )
+        for p in sim.commands("SetChargingProfile")
+    ]
+
+
 @phase_metered
 async def test_a_house_step_the_fuse_lowers_for_does_not_pause_a_car_following_late(
     hass: HomeAssistant, onboard: Onboard
@@ -764,11 +783,7 @@ async def test_a_house_step_the_fuse_lowers_for_does_not_pause_a_car_following_l
     down to a pause)."""
     set_phase_meter(hass, "0", "A")
     async with onboard() as (sim, _entry):
-        await hass.services.async_call(
-            "select", "select_option", {"entity_id": MODE, "option": "fast"}, blocking=True
-        )
-        await plug_in_and_charge(sim)
-        await wait_for(lambda: sim.live_limit() == 24.5, seconds=10, what="the fuse's 24.5 A")
+        await fast_car_at_the_fuse(hass, sim)
         drawing = {"current_a": (24.5,) * 3, "power_w": 24.5 * 230.0 * 3}
         await sim.meter_values(**drawing)
         set_phase_meter(hass, "24.5", "A")
@@ -783,14 +798,7 @@ async def test_a_house_step_the_fuse_lowers_for_does_not_pause_a_car_following_l
             if k % 4 == 0:
                 await sim.meter_values(**drawing)
             await asyncio.sleep(0.25)
-        limits = [
-            float(
-                p["cs_charging_profiles"]["charging_schedule"]["charging_schedule_period"][0][
-                    "limit"
-                ]
-            )
-            for p in sim.commands("SetChargingProfile")
-        ]
+        limits = written_limits(sim)
         assert limits[before:] == [12.5], limits
         assert not sim.commands("RemoteStopTransaction")
 
@@ -805,11 +813,7 @@ async def test_a_house_step_beside_a_car_taking_less_than_offered_is_lowered_for
     and each lower moved the rest back to the house: 21, 17.5, 14, 10.5 A...)."""
     set_phase_meter(hass, "0", "A")
     async with onboard() as (sim, _entry):
-        await hass.services.async_call(
-            "select", "select_option", {"entity_id": MODE, "option": "fast"}, blocking=True
-        )
-        await plug_in_and_charge(sim)
-        await wait_for(lambda: sim.live_limit() == 24.5, seconds=10, what="the fuse's 24.5 A")
+        await fast_car_at_the_fuse(hass, sim)
         drawing = {"current_a": (16.0,) * 3, "power_w": 16.0 * 230.0 * 3}
 
         async def readings(grid_a: float, seconds: float) -> None:
@@ -822,14 +826,7 @@ async def test_a_house_step_beside_a_car_taking_less_than_offered_is_lowered_for
         await readings(16.0, 12.0)
         before = len(sim.commands("SetChargingProfile"))
         await readings(28.0, 4.0)
-        limits = [
-            float(
-                p["cs_charging_profiles"]["charging_schedule"]["charging_schedule_period"][0][
-                    "limit"
-                ]
-            )
-            for p in sim.commands("SetChargingProfile")
-        ]
+        limits = written_limits(sim)
         assert limits[before:] == [12.5], limits
         assert not sim.commands("RemoteStopTransaction")
 
