@@ -189,7 +189,9 @@ def _hold_lowers_in_flight(
     so is one where the lag would leave more headroom than there was before the lower: the car
     has followed already (its meter is older), and the house went up by as much. (Each charger
     with no lower in flight records the headroom of now as its "before"; one in flight with no
-    such record, just after a restart, is held for nothing.)"""
+    such record, just after a restart, is held for nothing.) A charger whose own target is below
+    its written limit gets that target where the lag explains the shortfall (a Solar car was
+    paused a second after a house step's lower: red team 16b)."""
     lag = [0.0] * len(LINES)
     before = [math.inf] * len(LINES)
     for work in works:
@@ -207,12 +209,20 @@ def _hold_lowers_in_flight(
     ):
         return
     shares = share(claims, lagged)
+    asks = {claim.key: claim.demand for claim in claims}
     for work in drawing:
         last = work.memory.last_write
         if last is None or last.paused or last.phases != work.memory.phases:
             continue
-        if granted[work.cid] + EPS < last.current_a <= shares[work.cid] + _LAG_NOISE_A:
-            granted[work.cid] = last.current_a
+        if last.current_a <= shares[work.cid] + _LAG_NOISE_A:
+            held = last.current_a
+        elif shares[work.cid] + EPS >= asks[work.cid]:
+            # Its own target is lower (Solar: the surplus, which the lag distorts likewise): that
+            # much, not the pause the headroom without the lag would leave.
+            held = shares[work.cid]
+        else:
+            continue
+        granted[work.cid] = max(granted[work.cid], held)
 
 
 def _holds_back(
