@@ -26,17 +26,18 @@ from .test_redteam16a_unseen_draw_steady import OwnLimit
 SUN_W = 3 * 230.0 * 26.0  # sun for 26 A a phase
 
 
+@pytest.mark.parametrize("mode", [Mode.SOLAR, Mode.MIN_SOLAR])
 @pytest.mark.parametrize("meter_s", [10, 60])
 @pytest.mark.parametrize("lag_s", [2.0, 5.0])
 @pytest.mark.parametrize("car_max_a", [16.0, 32.0])
 async def test_a_house_step_on_a_tight_fuse_does_not_pause_a_solar_car(
-    meter_s: int, lag_s: float, car_max_a: float
+    mode: Mode, meter_s: int, lag_s: float, car_max_a: float
 ) -> None:
     """12.5 A at the step, then no lower than the car's minimum while it follows, back to
-    12.5 A within 30 s (adf5a67: 0 A a second after the step, 12.5 A ten seconds later); the
-    fuse over for the car's lag, as before."""
+    12.5 A within 30 s (adf5a67: 0 A a second after the step, 12.5 A ten seconds later, in
+    Min+Solar too); the fuse over for the car's lag, as before."""
     control = OwnLimit(lag_s=lag_s, car_max_a=car_max_a)
-    plant = Plant(Mode.SOLAR, 25.0, {"a": control}, meter_period_s=meter_s)
+    plant = Plant(mode, 25.0, {"a": control}, meter_period_s=meter_s)
     await plant.run(40, house_a=0.0, pv_w=SUN_W)
     await plant.run(120, house_a=12.0, pv_w=SUN_W)
     calls = [(round(at), amps) for _name, amps, at in control.calls]
