@@ -12,6 +12,8 @@ target (the Solar stage's lag handling decides how low), not the pause.
 
 The closed loop of red team 11b (``Plant``: a decision a second, the production driver and
 controller; the car follows a taken limit ``lag_s`` later, its meter every ``meter_period_s``).
+Its sun counts in the grid's power, not in the line currents the fuse reads: a fuse that binds
+in sunshine is one the sun does not relieve (an inverter on other lines, a battery's power).
 """
 
 from __future__ import annotations
