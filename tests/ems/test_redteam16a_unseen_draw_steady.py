@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import pytest
 
 from custom_components.ocpp_ems.core.ems import Mode
+from custom_components.ocpp_ems.core.ems.config import SolarSettings
+from custom_components.ocpp_ems.core.ems.response import ChargerResponse
 from custom_components.ocpp_ems.core.ems.unseen_draw import STEADY_S, UnseenDraw
 
 from .test_redteam11b_refused_fuse import MIN_CURRENT_A, Plant, Refusing
@@ -129,41 +131,59 @@ async def test_a_car_holding_a_low_current_longer_is_lowered_for_a_while(meter_s
     assert calls[-1][0] <= 75
 
 
+def _most(unseen: UnseenDraw, write_at: float) -> float:
+    """The record's cap once its latest start or raise is the one decided at ``write_at``."""
+    unseen.written(write_at)
+    return unseen.most_a
+
+
 def test_the_steady_draw_is_counted_from_the_latest_start_or_raise() -> None:
     """The record starts over at each start or raise and holds once the car held still after
     moving toward it; a car below its minimum is not charging yet (it may jump)."""
     unseen = UnseenDraw()
-    assert unseen.most_a(100.0) == math.inf
+    assert _most(unseen, 100.0) == math.inf
     unseen.observe(101.0, 1.5, minimum_a=6.0)  # waking up
     unseen.observe(101.0 + STEADY_S + 1, 1.5, minimum_a=6.0)
-    assert unseen.most_a(100.0) == math.inf
+    assert _most(unseen, 100.0) == math.inf
     unseen.observe(120.0, 16.0, minimum_a=6.0)
     unseen.observe(120.0 + STEADY_S - 1, 16.4, minimum_a=6.0)
-    assert unseen.most_a(100.0) == math.inf
+    assert _most(unseen, 100.0) == math.inf
     unseen.observe(120.0 + STEADY_S, 16.2, minimum_a=6.0)
-    assert unseen.most_a(100.0) == 16.2
+    assert _most(unseen, 100.0) == 16.2
     # A raise: open again, and the car's draw then is where it moves from.
-    assert unseen.most_a(200.0) == math.inf
+    assert _most(unseen, 200.0) == math.inf
     unseen.observe(201.0, 16.0, minimum_a=6.0)
     unseen.observe(201.0 + STEADY_S, 16.0, minimum_a=6.0)
-    assert unseen.most_a(200.0) == math.inf  # not moved toward the raise: it may follow later
+    assert _most(unseen, 200.0) == math.inf  # not moved toward the raise: it may follow later
     unseen.observe(220.0, 24.0, minimum_a=6.0)
     unseen.observe(220.0 + STEADY_S, 24.0, minimum_a=6.0)
-    assert unseen.most_a(200.0) == 24.0
+    assert _most(unseen, 200.0) == 24.0
+
+
+def test_the_limit_in_force_is_the_highest_the_car_may_still_draw() -> None:
+    """A start (30 s to settle until learned), then a lower 20 s later (8 s): the start's limit
+    until the lower settled, the lower's after."""
+    solar = SolarSettings()
+    response = ChargerResponse()
+    response.wrote(0.0, 24.5, solar, start=True)
+    response.wrote(20.0, 12.5, solar, start=False)
+    assert response.in_force_max_a(25.0, solar) == 24.5
+    assert response.in_force_max_a(20.0 + solar.settle_s, solar) == 12.5
+    assert ChargerResponse().in_force_max_a(0.0, solar) is None
 
 
 def test_the_steady_time_follows_the_clock_back() -> None:
     """The wall clock going back moves the write's time and the steady start with the
     response's writes: the record is the same one, its wait as long."""
     unseen = UnseenDraw()
-    unseen.most_a(100.0)
+    _most(unseen, 100.0)
     unseen.observe(102.0, 16.0, minimum_a=6.0)
     unseen.clock_went_back(50.0)
-    assert unseen.most_a(50.0) == math.inf  # the same write: not started over
+    assert _most(unseen, 50.0) == math.inf  # the same write: not started over
     unseen.observe(52.0 + STEADY_S - 1, 16.0, minimum_a=6.0)
-    assert unseen.most_a(50.0) == math.inf
+    assert _most(unseen, 50.0) == math.inf
     unseen.observe(52.0 + STEADY_S, 16.0, minimum_a=6.0)
-    assert unseen.most_a(50.0) == 16.0
+    assert _most(unseen, 50.0) == 16.0
 
 
 @pytest.mark.parametrize("meter_s", [1, 10, 60])

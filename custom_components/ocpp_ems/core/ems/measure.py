@@ -451,8 +451,10 @@ def _unseen_draw_a(
     draw (while a lower is in flight, what was in force before it), and once its draw held
     still after its latest start or raise, up to what it drew then (``unseen_draw``)."""
     memory, response, solar = work.memory, work.memory.response, work.site.solar
-    rise_at = next((w.at for w in reversed(response.writes) if w.kind is not WriteKind.DROP), None)
-    most = memory.unseen.most_a(rise_at)
+    memory.unseen.written(
+        next((w.at for w in reversed(response.writes) if w.kind is not WriteKind.DROP), None)
+    )
+    most = memory.unseen.most_a
     last = memory.last_write
     if before is None or last is None or last.paused:
         return 0.0

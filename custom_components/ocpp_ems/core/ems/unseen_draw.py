@@ -37,12 +37,16 @@ class UnseenDraw:
     steady_a: float = 0.0
     held_a: float | None = None  # once it held still after following the write: that draw
 
-    def most_a(self, write_at: float | None) -> float:
-        """The most the car may draw now (A, inf: it may still be ramping); ``write_at``: when
-        its latest start or raise was decided (None: none remembered)."""
+    def written(self, write_at: float | None) -> None:
+        """The car's latest start or raise was decided at ``write_at`` (None: none remembered):
+        a new one starts the record over from the car's draw before it."""
         if write_at is not None and write_at != self.write_at:
             self.write_at, self.before_a = write_at, self.drawn_a
             self.steady_since, self.held_a = None, None
+
+    @property
+    def most_a(self) -> float:
+        """The most the car may draw now (A; inf: it may still be ramping)."""
         return math.inf if self.held_a is None else self.held_a
 
     def observe(self, grid_at: float, drawn_a: float, minimum_a: float) -> None:
