@@ -832,6 +832,38 @@ async def test_a_house_step_beside_a_car_taking_less_than_offered_is_lowered_for
 
 
 @phase_metered
+async def test_a_house_step_on_a_fuse_the_sun_does_not_relieve_does_not_pause_a_solar_car(
+    hass: HomeAssistant, onboard: Onboard
+) -> None:
+    """Solar with sun for 26 A a phase that the fuse's lines do not see (25 A fuse), the car
+    at 24.5 A, the house +12 A: 12.5 A goes out, and while the car follows 3 s late (the grid
+    still shows its 24.5 A, the surplus too) no pause (red team 16b; 9439b2b paused it a
+    second after the lower, the fuse's lag hold keeping only the written limit)."""
+    sun_w = 26.0 * 690.0
+    set_phase_meter(hass, "0", "A", grid_w=-sun_w)
+    async with onboard() as (sim, _entry):
+        await plug_in_and_charge(sim)
+        await wait_for(lambda: sim.live_limit() == 24.5, seconds=10, what="the fuse's 24.5 A")
+        drawing = {"current_a": (24.5,) * 3, "power_w": 24.5 * 690.0}
+
+        async def readings(grid_a: float, seconds: float) -> None:
+            for k in range(int(seconds * 4)):  # the grid every quarter second, the car's meter 1 s
+                amps = grid_a + 0.01 * (k % 2)
+                set_phase_meter(hass, f"{amps}", "A", grid_w=amps * 690.0 - sun_w)
+                if k % 4 == 0:
+                    await sim.meter_values(**drawing)
+                await asyncio.sleep(0.25)
+
+        await readings(24.5, 2.0)
+        before = len(sim.commands("SetChargingProfile"))
+        await readings(36.5, 3.0)
+        limits = written_limits(sim)[before:]
+        assert 12.0 <= limits[0] <= 12.5, limits
+        assert min(limits) >= 6.0, limits
+        assert not sim.commands("RemoteStopTransaction")
+
+
+@phase_metered
 async def test_a_unit_that_is_no_text_makes_the_input_stale_not_the_manager_fail(
     hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
 ) -> None:
