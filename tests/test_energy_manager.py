@@ -763,6 +763,35 @@ async def fast_car_at_the_fuse(hass: HomeAssistant, sim: SimCharger) -> None:
     await wait_for(lambda: sim.live_limit() == 24.5, seconds=10, what="the fuse's 24.5 A")
 
 
+async def feed_readings(
+    hass: HomeAssistant,
+    sim: SimCharger,
+    grid_a: float,
+    seconds: float,
+    drawing: dict[str, Any],
+    *,
+    meter_every_s: float,
+    sun_w: float | None = None,
+) -> None:
+    """``grid_a`` a phase on the grid's meter every quarter second (0.01 A apart: each one a new
+    reading) for ``seconds``, the car's meter ``drawing`` every ``meter_every_s``; the grid's
+    power nets out ``sun_w`` (None: 0 W)."""
+    for k in range(int(seconds * 4)):
+        amps = grid_a + 0.01 * (k % 2)
+        grid_w = 0.0 if sun_w is None else amps * 690.0 - sun_w
+        set_phase_meter(hass, f"{amps}", "A", grid_w=grid_w)
+        if k % round(meter_every_s * 4) == 0:
+            await sim.meter_values(**drawing)
+        await asyncio.sleep(0.25)
+
+
+def assert_lowered_once_to_12_5(sim: SimCharger, before: int) -> None:
+    """Since the charger's ``before``-th SetChargingProfile: 12.5 A and nothing more, no stop."""
+    limits = written_limits(sim)
+    assert limits[before:] == [12.5], limits
+    assert not sim.commands("RemoteStopTransaction")
+
+
 def written_limits(sim: SimCharger) -> list[float]:
     """The limits of every SetChargingProfile the charger was sent, in order."""
     return [
@@ -793,14 +822,8 @@ async def test_a_house_step_the_fuse_lowers_for_does_not_pause_a_car_following_l
         await wait_for(
             lambda: (sim.live_limit() or 99.0) <= 12.5, seconds=5, what="the fuse's lower"
         )
-        for k in range(12):  # the car's lag: a grid reading every quarter second
-            set_phase_meter(hass, f"{36.5 + 0.01 * (k % 2)}", "A")
-            if k % 4 == 0:
-                await sim.meter_values(**drawing)
-            await asyncio.sleep(0.25)
-        limits = written_limits(sim)
-        assert limits[before:] == [12.5], limits
-        assert not sim.commands("RemoteStopTransaction")
+        await feed_readings(hass, sim, 36.5, 3.0, drawing, meter_every_s=1.0)  # the car's lag
+        assert_lowered_once_to_12_5(sim, before)
 
 
 @phase_metered
@@ -815,20 +838,10 @@ async def test_a_house_step_beside_a_car_taking_less_than_offered_is_lowered_for
     async with onboard() as (sim, _entry):
         await fast_car_at_the_fuse(hass, sim)
         drawing = {"current_a": (16.0,) * 3, "power_w": 16.0 * 230.0 * 3}
-
-        async def readings(grid_a: float, seconds: float) -> None:
-            for k in range(int(seconds * 4)):  # the grid every quarter second, the car's meter 2 s
-                set_phase_meter(hass, f"{grid_a + 0.01 * (k % 2)}", "A")
-                if k % 8 == 0:
-                    await sim.meter_values(**drawing)
-                await asyncio.sleep(0.25)
-
-        await readings(16.0, 12.0)
+        await feed_readings(hass, sim, 16.0, 12.0, drawing, meter_every_s=2.0)
         before = len(sim.commands("SetChargingProfile"))
-        await readings(28.0, 4.0)
-        limits = written_limits(sim)
-        assert limits[before:] == [12.5], limits
-        assert not sim.commands("RemoteStopTransaction")
+        await feed_readings(hass, sim, 28.0, 4.0, drawing, meter_every_s=2.0)
+        assert_lowered_once_to_12_5(sim, before)
 
 
 @phase_metered
@@ -845,18 +858,9 @@ async def test_a_house_step_on_a_fuse_the_sun_does_not_relieve_does_not_pause_a_
         await plug_in_and_charge(sim)
         await wait_for(lambda: sim.live_limit() == 24.5, seconds=10, what="the fuse's 24.5 A")
         drawing = {"current_a": (24.5,) * 3, "power_w": 24.5 * 690.0}
-
-        async def readings(grid_a: float, seconds: float) -> None:
-            for k in range(int(seconds * 4)):  # the grid every quarter second, the car's meter 1 s
-                amps = grid_a + 0.01 * (k % 2)
-                set_phase_meter(hass, f"{amps}", "A", grid_w=amps * 690.0 - sun_w)
-                if k % 4 == 0:
-                    await sim.meter_values(**drawing)
-                await asyncio.sleep(0.25)
-
-        await readings(24.5, 2.0)
+        await feed_readings(hass, sim, 24.5, 2.0, drawing, meter_every_s=1.0, sun_w=sun_w)
         before = len(sim.commands("SetChargingProfile"))
-        await readings(36.5, 3.0)
+        await feed_readings(hass, sim, 36.5, 3.0, drawing, meter_every_s=1.0, sun_w=sun_w)
         limits = written_limits(sim)[before:]
         assert 12.0 <= limits[0] <= 12.5, limits
         assert min(limits) >= 6.0, limits
