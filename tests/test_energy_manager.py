@@ -849,9 +849,10 @@ async def test_a_house_step_on_a_fuse_the_sun_does_not_relieve_does_not_pause_a_
     hass: HomeAssistant, onboard: Onboard
 ) -> None:
     """Solar with sun for 26 A a phase that the fuse's lines do not see (25 A fuse), the car
-    at 24.5 A, the house +12 A: 12.5 A goes out, and while the car follows 3 s late (the grid
-    still shows its 24.5 A, the surplus too) no pause (red team 16b; 9439b2b paused it a
-    second after the lower, the fuse's lag hold keeping only the written limit)."""
+    at 24.5 A, the house +12 A: 12.4 A goes out, and nothing lower while the car follows 3 s
+    late (the grid still shows its 24.5 A, the surplus too; red team 16b: 9439b2b paused it a
+    second after the lower, the fuse's lag hold keeping only the written limit; de4ba76 wrote
+    6 A, the fuse's leftover not counting the lag that held it)."""
     sun_w = 26.0 * 690.0
     set_phase_meter(hass, "0", "A", grid_w=-sun_w)
     async with onboard() as (sim, _entry):
@@ -862,8 +863,8 @@ async def test_a_house_step_on_a_fuse_the_sun_does_not_relieve_does_not_pause_a_
         before = len(sim.commands("SetChargingProfile"))
         await feed_readings(hass, sim, 36.5, 3.0, drawing, meter_every_s=1.0, sun_w=sun_w)
         limits = written_limits(sim)[before:]
-        assert 12.0 <= limits[0] <= 12.5, limits
-        assert min(limits) >= 6.0, limits
+        assert limits, limits
+        assert all(12.0 <= amps <= 12.5 for amps in limits), limits
         assert not sim.commands("RemoteStopTransaction")
 
 

@@ -148,7 +148,7 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
         if work.cid in refusing and _holds_back(work, drawing, others, demand):
             granted[work.cid] = min(granted[work.cid], work.cfg.min_current_a)
     granted |= others
-    _hold_lowers_in_flight(works, drawing, claims, capacity, granted)
+    lag = _hold_lowers_in_flight(works, drawing, claims, capacity, granted)
     for work in drawing:
         amps = granted[work.cid]
         if amps + EPS < demand[work.cid]:
@@ -156,7 +156,11 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
         work.target_a = min(work.target_a, amps)
         if amps <= 0.0:
             work.kind = Kind.PAUSED
-    _fit_leftover(drawing, headroom, granted, above)
+    # (The lag a hold counted as the cars' leaves room for a drop the limiter holds meanwhile:
+    # a Solar car's drop for the surplus the same lag distorts, ``limiter._lag_explains``.)
+    _fit_leftover(
+        drawing, (headroom[0] + lag[0], headroom[1] + lag[1], headroom[2] + lag[2]), granted, above
+    )
 
 
 def _refusing(
@@ -179,7 +183,7 @@ def _hold_lowers_in_flight(
     claims: list[Claim],
     capacity: Mapping[str, float],
     granted: dict[str, float],
-) -> None:
+) -> tuple[float, float, float]:
     """A charger whose share falls below its written limit keeps that limit where the cars'
     lag explains the shortfall: until a car follows a lower, the grid shows what it still draws
     above it as the house's load (``ChargerWork.lag_a``), and a further lower for that load
@@ -191,7 +195,8 @@ def _hold_lowers_in_flight(
     with no lower in flight records the headroom of now as its "before"; one in flight with no
     such record, just after a restart, is held for nothing.) A charger whose own target is below
     its written limit gets that target where the lag explains the shortfall (a Solar car was
-    paused a second after a house step's lower: red team 16b)."""
+    paused a second after a house step's lower: red team 16b). Returns the lag counted so per
+    line (none where the lag explains nothing)."""
     lag = [0.0] * len(LINES)
     before = [math.inf] * len(LINES)
     for work in works:
@@ -207,7 +212,7 @@ def _hold_lowers_in_flight(
     if max(lag) <= EPS or any(
         lagged[line] > before[k] + _LAG_NOISE_A for k, line in enumerate(LINES)
     ):
-        return
+        return (0.0, 0.0, 0.0)
     shares = share(claims, lagged)
     asks = {claim.key: claim.demand for claim in claims}
     for work in drawing:
@@ -223,6 +228,7 @@ def _hold_lowers_in_flight(
         else:
             continue
         granted[work.cid] = max(granted[work.cid], held)
+    return (lag[0], lag[1], lag[2])
 
 
 def _holds_back(

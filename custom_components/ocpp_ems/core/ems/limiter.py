@@ -175,9 +175,11 @@ def _lag_explains(work: ChargerWork, lower_a: float) -> bool:
     (``ChargerWork.draw_w``: the limit in flight), and what its meter last showed above that is
     all the lag can add. (Held for the meter, deepening clouds imported 0.9 -> 5.0 Wh.)"""
     lag_w = work.measured_w - work.draw_w
-    if lag_w <= EPS:
+    # (Or what the grid showed of it above the lower where the meter is older still: the lag the
+    # fuse counts, ``measure.count_unseen_draw``.)
+    lag_a = max(lag_w / (work.site.voltage_v * work.vehicle_phases), *work.lag_a)
+    if lag_a <= EPS:
         return False  # the meter shows the limit in flight: nothing to explain
-    lag_a = lag_w / (work.site.voltage_v * work.vehicle_phases)
     return lower_a <= lag_a + work.site.solar.drop_deadband_a + EPS
 
 
