@@ -213,6 +213,8 @@ def _hold_lowers_in_flight(
         lagged[line] > before[k] + _LAG_NOISE_A for k, line in enumerate(LINES)
     ):
         return (0.0, 0.0, 0.0)
+    for work in works:
+        work.lag_seen = any(amps > EPS for amps in work.lag_a)
     shares = share(claims, lagged)
     asks = {claim.key: claim.demand for claim in claims}
     for work in drawing:

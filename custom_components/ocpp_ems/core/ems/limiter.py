@@ -174,13 +174,16 @@ def _lag_explains(work: ChargerWork, lower_a: float) -> bool:
     the house's load: the surplus counts the car at what it draws when the grid read
     (``ChargerWork.draw_w``: the limit in flight), and what its meter last showed above that is
     all the lag can add. (Held for the meter, deepening clouds imported 0.9 -> 5.0 Wh.)"""
-    lag_w = work.measured_w - work.draw_w
-    # (Or what the grid showed of it above the lower where the meter is older still: the lag the
-    # fuse counts, ``measure.count_unseen_draw``.)
-    lag_a = max(lag_w / (work.site.voltage_v * work.vehicle_phases), *work.lag_a)
-    if lag_a <= EPS:
+    per_amp_w = work.site.voltage_v * work.vehicle_phases
+    drawn_w = work.measured_w
+    if work.lag_seen and (last := work.memory.last_write) is not None and not last.paused:
+        # Or what the fuse found the grid showing of it above the lower where its meter is older
+        # still (a 60 s meter: ``measure.count_unseen_draw``).
+        drawn_w = max(drawn_w, (last.current_a + max(work.lag_a)) * per_amp_w)
+    lag_w = drawn_w - work.draw_w
+    if lag_w <= EPS:
         return False  # the meter shows the limit in flight: nothing to explain
-    return lower_a <= lag_a + work.site.solar.drop_deadband_a + EPS
+    return lower_a <= lag_w / per_amp_w + work.site.solar.drop_deadband_a + EPS
 
 
 def _say_write_wait(work: ChargerWork, target: ChargerCommand, last: ChargerCommand) -> None:
