@@ -419,6 +419,12 @@ def count_unseen_draw(memory: SiteMemory, readings: SiteReadings, works: list[Ch
     rest = [None if g is None else g - drawn[k] - beyond[k] for k, g in enumerate(grid)]
     for work in connected:
         lines = [LINES.index(line) for line in work.lines(work.vehicle_phases)]
+        # The car's record starts over at its latest start or raise, is read by
+        # ``_unseen_draw_a`` and sees what it drew below: its updates in one place.
+        writes = work.memory.response.writes
+        work.memory.unseen.written(
+            next((w.at for w in reversed(writes) if w.kind is not WriteKind.DROP), None)
+        )
         counted = _unseen_draw_a(work, lines, rest, before, grid_at)
         currents, lag = list(work.line_currents), list(work.lag_a)
         last = work.memory.last_write
@@ -451,9 +457,6 @@ def _unseen_draw_a(
     draw (while a lower is in flight, what was in force before it), and once its draw held
     still after its latest start or raise, up to what it drew then (``unseen_draw``)."""
     memory, response, solar = work.memory, work.memory.response, work.site.solar
-    memory.unseen.written(
-        next((w.at for w in reversed(response.writes) if w.kind is not WriteKind.DROP), None)
-    )
     most = memory.unseen.most_a
     last = memory.last_write
     if before is None or last is None or last.paused:
