@@ -162,13 +162,18 @@ def test_the_steady_draw_is_counted_from_the_latest_start_or_raise() -> None:
 
 def test_the_limit_in_force_is_the_highest_the_car_may_still_draw() -> None:
     """A start (30 s to settle until learned), then a lower 20 s later (8 s): the start's limit
-    until the lower settled, the lower's after."""
+    until the lower settled (at its settle time too, as for a meter sample: strictly after),
+    the lower's after; the lower's at once once the car's meter showed it follow."""
     solar = SolarSettings()
     response = ChargerResponse()
     response.wrote(0.0, 24.5, solar, start=True)
+    response.observe(10.0, 24.4, 3, solar)
     response.wrote(20.0, 12.5, solar, start=False)
     assert response.in_force_max_a(25.0, solar) == 24.5
-    assert response.in_force_max_a(20.0 + solar.settle_s, solar) == 12.5
+    assert response.in_force_max_a(20.0 + solar.settle_s, solar) == 24.5
+    assert response.in_force_max_a(20.0 + solar.settle_s + 0.5, solar) == 12.5
+    response.observe(23.0, 12.4, 3, solar)  # followed 3 s after the lower
+    assert response.in_force_max_a(23.0, solar) == 12.5
     assert ChargerResponse().in_force_max_a(0.0, solar) is None
 
 

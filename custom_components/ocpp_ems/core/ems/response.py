@@ -312,7 +312,7 @@ class ChargerResponse:
         shown = self.shown_by_sample(sample_at, solar)
         if shown is None:
             return None
-        return min(write.amps for write in (shown, *self._after(shown)))
+        return min(write.amps for write in self._from(shown))
 
     def pending_max_a(self, solar: SolarSettings) -> float:
         """The highest limit among the writes the newest meter sample does not show yet: the
@@ -321,20 +321,20 @@ class ChargerResponse:
         return max((write.amps for write in pending), default=0.0)
 
     def in_force_max_a(self, at: float, solar: SolarSettings) -> float | None:
-        """The highest limit the car may draw at ``at``: that of the newest write it has surely
-        followed by then (its settle time passed) or of any later one (None: none remembered)."""
-        writes = list(self.writes)
-        followed = (
-            index
-            for index, write in enumerate(writes)
-            if at >= write.at + self.late_s(solar, start=write.kind is WriteKind.START)
+        """The highest limit the car may draw at ``at``: that of the newest write a sample taken
+        then surely shows (``shown_by_sample``) or of any later one (None: none remembered)."""
+        return max(
+            (write.amps for write in self._from(self.shown_by_sample(at, solar))), default=None
         )
-        return max((write.amps for write in writes[max(followed, default=0) :]), default=None)
 
     def _after(self, write: Write | None) -> list[Write]:
         """The writes after ``write`` (None: all of them)."""
         writes = list(self.writes)
         return writes if write is None else writes[writes.index(write) + 1 :]
+
+    def _from(self, write: Write | None) -> list[Write]:
+        """``write`` and the writes after it (None: all of them)."""
+        return self._after(None) if write is None else [write, *self._after(write)]
 
     def shown_by_grid(self, grid_at: float, solar: SolarSettings) -> Write | None:
         """The newest write to count in the grid meter's reading taken at ``grid_at``."""
