@@ -155,13 +155,24 @@ def _last_write_shows_at(work: ChargerWork, delta: float) -> float:
     raise the grid does not show yet as a smaller one (then a staircase 13, 12 ... 6 A: 91
     writes in 10 min of steady sun), a lower as a larger one (a lower again: 7.6, 6.0, 7.6 A).
     A lower after a raise is none of that (the raise's lag reads as more surplus): it goes out;
-    so does a lower after a lower that the lag cannot explain (``_lag_explains``)."""
+    so does a lower after a lower that the lag cannot explain (``_lag_explains``). A raise also
+    waits, watched or not, while the surplus counts the car above a lower in flight (its
+    sample from before, or a raise before it the grid shows early): once the car follows, the
+    draw it left reads as sun (a 30 s meter, the lower not watched behind an older write:
+    11.9, 11.1, 11.9 ... A every 12 s for good in sun for 11.1 A)."""
     response = work.memory.response
     last = response.last_write
     if work.kind not in (Kind.SOLAR, Kind.MIN_SOLAR) or last is None:
         return -math.inf
     if delta >= 0.0:
-        return response.last_write_shows_at(work.site.solar)
+        shows_at = response.last_write_shows_at(work.site.solar)
+        counted_a = work.draw_w / (work.site.voltage_v * work.vehicle_phases)
+        if last.kind is WriteKind.DROP and counted_a > last.amps + EPS:
+            # Until the grid surely shows the lower (``ChargerResponse.shown_by_grid``: strictly
+            # after its settle time) or a sample shows the car follow it.
+            settled_at = last.at + response.late_s(work.site.solar)
+            shows_at = max(shows_at, math.nextafter(settled_at, math.inf))
+        return shows_at
     if last.kind is not WriteKind.DROP or not _lag_explains(work, -delta):
         return -math.inf
     # (Watched or not: a lower in flight behind another one the car follows first is no
