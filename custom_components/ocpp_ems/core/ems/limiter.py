@@ -1,6 +1,7 @@
 """The write limiter: which target is worth a write now, so a charger is only written on a real change.
 
-Decreases go out at once (import costs, and the fuse's are a safety matter), raises are rate limited
+Decreases go out at once (import costs, and the fuse's are a safety matter; not a surplus drop that
+changes nothing the car draws: ``_probe_dropped``), raises are rate limited
 (``ramp_up_a`` per write, ``min_write_interval_s`` between writes) and deadbanded. A change smaller
 than the deadband waits until the energy it misallocates since the last write (a signed sum, so
 meter noise cancels) is worth a write, or until ``small_raise_after_s``. A change of the surplus
@@ -16,6 +17,9 @@ from dataclasses import replace
 from .charger_work import DRAWING_W, EPS, ChargerMemory, ChargerWork, Kind
 from .response import WriteKind
 from .types import ChargerCommand, ChargerDecision, Reason
+
+# The kinds whose target follows the surplus (the write waits and probes that concern it).
+_SURPLUS_KINDS = (Kind.SOLAR, Kind.MIN_SOLAR)
 
 
 def limit_writes(work: ChargerWork, now: float) -> tuple[ChargerDecision, float | None]:
@@ -129,6 +133,8 @@ def _write_now(
         return None, shows_at
     due = now >= due_at
     if delta < 0.0:
+        if _probe_dropped(work, target, last):
+            return None, None
         if -delta >= solar.drop_deadband_a - EPS:
             return target, None
         worth = memory.error_wh >= solar.drop_error_wh  # drawn too much: grid import
@@ -162,7 +168,7 @@ def _last_write_shows_at(work: ChargerWork, delta: float) -> float:
     11.9, 11.1, 11.9 ... A every 12 s for good in sun for 11.1 A)."""
     response = work.memory.response
     last = response.last_write
-    if work.kind not in (Kind.SOLAR, Kind.MIN_SOLAR) or last is None:
+    if work.kind not in _SURPLUS_KINDS or last is None:
         return -math.inf
     if delta >= 0.0:
         shows_at = response.last_write_shows_at(work.site.solar)
@@ -195,6 +201,19 @@ def _lag_explains(work: ChargerWork, lower_a: float) -> bool:
     if lag_w <= EPS:
         return False  # the meter shows the limit in flight: nothing to explain
     return lower_a <= lag_w / per_amp_w + work.site.solar.drop_deadband_a + EPS
+
+
+def _probe_dropped(work: ChargerWork, target: ChargerCommand, last: ChargerCommand) -> bool:
+    """A surplus drop from the 1 A probe above what the car takes (``ChargerWork.car_max_a``)
+    to no less than its cap: it changes nothing the car draws (a 30 s meter read the probe as
+    sun between samples: 17.0, 16.5, 17.0 ... A every 15 s for good for a car taking 16 A)."""
+    cap = work.memory.car_limit_a
+    return (
+        work.kind in _SURPLUS_KINDS
+        and cap is not None
+        and target.current_a >= cap - EPS
+        and last.current_a <= work.car_max_a() + EPS
+    )
 
 
 def _say_write_wait(work: ChargerWork, target: ChargerCommand, last: ChargerCommand) -> None:
