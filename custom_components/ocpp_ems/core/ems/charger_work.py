@@ -155,8 +155,9 @@ class ChargerWork:
     # before its latest lower: the car may still draw that (its lag), which the grid shows as the
     # house's load till it follows (``measure``; the fuse holds no further lower for it).
     lag_a: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    # The fuse found the grid showing that lag (``fuse._hold_lowers_in_flight``): the surplus
-    # misreads it likewise (``limiter._lag_explains``).
+    # The fuse's check found the grid showing that lag (``fuse._hold_lowers_in_flight``: the
+    # headroom with it counted no more than before the lower; on any site with a fuse, binding
+    # or not): the surplus misreads it likewise (``limiter._lag_explains``).
     lag_seen: bool = False
     vehicle_phases: int = 3
     share_w: float = 0.0
