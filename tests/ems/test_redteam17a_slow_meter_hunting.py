@@ -21,10 +21,10 @@ import pytest
 from custom_components.ocpp_ems.core.ems import Mode
 
 from .test_driver import T0
+from .test_redteam9c_refused_once import V
 from .test_redteam11b_refused_fuse import Plant
 from .test_redteam16a_unseen_draw_steady import OwnLimit
 
-V = 230.0
 # Clouds and house steps before the steady sun: (sun A a phase, house A, seconds).
 CLOUDS_A = [(15.8, 0.0, 90), (12.1, 2.0, 40), (9.9, 2.0, 20), (18.9, 0.0, 20), (16.8, 0.0, 20)]
 CLOUDS_B = [

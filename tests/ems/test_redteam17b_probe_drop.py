@@ -18,10 +18,10 @@ import pytest
 
 from custom_components.ocpp_ems.core.ems import Mode
 
+from .test_redteam9c_refused_once import V
 from .test_redteam11b_refused_fuse import Plant
 from .test_redteam16a_unseen_draw_steady import OwnLimit
 
-V = 230.0
 # (sun A a phase, house A, seconds): clouds that offer the car more than it takes, then steady
 # sun for 16.5 A a phase.
 DAY = [(15.8, 0.0, 20), (22.8, 0.0, 20), (27.3, 8.0, 20), (21.5, 5.0, 600)]

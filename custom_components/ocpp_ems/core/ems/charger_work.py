@@ -36,6 +36,10 @@ class Kind(StrEnum):
     SOLAR = "solar"  # surplus only
 
 
+# The kinds whose target follows the surplus.
+SURPLUS_KINDS = (Kind.SOLAR, Kind.MIN_SOLAR)
+
+
 @dataclass(slots=True)
 class ChargerMemory:
     """What the manager remembers about one charger between updates."""

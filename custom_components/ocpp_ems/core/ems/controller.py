@@ -50,7 +50,7 @@ from collections.abc import Mapping
 from dataclasses import fields, replace
 from typing import Any
 
-from .charger_work import ChargerMemory, ChargerWork, Kind
+from .charger_work import SURPLUS_KINDS, ChargerMemory, ChargerWork, Kind
 from .cheap_grid import cheap_until, next_price_change
 from .config import ChargerSettings, PlanTarget, SiteSettings
 from .demand import demand_wake_ups, resolve_kind, stale_fallback
@@ -244,7 +244,7 @@ class EnergyManager:
         surplus = None if readings.battery_unread else balance
         surplus_w = None if surplus is None else surplus.available_w
         if surplus is None:
-            if inputs.grid_w is None and any(w.kind in (Kind.SOLAR, Kind.MIN_SOLAR) for w in works):
+            if inputs.grid_w is None and any(w.kind in SURPLUS_KINDS for w in works):
                 stale.add("grid_power")
         else:
             budget_w = surplus.available_w - site.solar.regulation_margin_w
@@ -258,7 +258,7 @@ class EnergyManager:
 
         unguarded = self._battery_unguarded(readings)
         for work in works:
-            needs_surplus = work.kind in (Kind.SOLAR, Kind.MIN_SOLAR)
+            needs_surplus = work.kind in SURPLUS_KINDS
             if work.kind is not Kind.PAUSED and (
                 (needs_surplus and surplus_w is None) or fuse_unknown
             ):

@@ -14,12 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from .charger_work import DRAWING_W, EPS, ChargerMemory, ChargerWork, Kind
+from .charger_work import DRAWING_W, EPS, SURPLUS_KINDS, ChargerMemory, ChargerWork, Kind
 from .response import WriteKind
 from .types import ChargerCommand, ChargerDecision, Reason
-
-# The kinds whose target follows the surplus (the write waits and probes that concern it).
-_SURPLUS_KINDS = (Kind.SOLAR, Kind.MIN_SOLAR)
 
 
 def limit_writes(work: ChargerWork, now: float) -> tuple[ChargerDecision, float | None]:
@@ -168,7 +165,7 @@ def _last_write_shows_at(work: ChargerWork, delta: float) -> float:
     11.9, 11.1, 11.9 ... A every 12 s for good in sun for 11.1 A)."""
     response = work.memory.response
     last = response.last_write
-    if work.kind not in _SURPLUS_KINDS or last is None:
+    if work.kind not in SURPLUS_KINDS or last is None:
         return -math.inf
     if delta >= 0.0:
         shows_at = response.last_write_shows_at(work.site.solar)
@@ -209,7 +206,7 @@ def _probe_dropped(work: ChargerWork, target: ChargerCommand, last: ChargerComma
     sun between samples: 17.0, 16.5, 17.0 ... A every 15 s for good for a car taking 16 A)."""
     cap = work.memory.car_limit_a
     return (
-        work.kind in _SURPLUS_KINDS
+        work.kind in SURPLUS_KINDS
         and cap is not None
         and target.current_a >= cap - EPS
         and last.current_a <= work.car_max_a() + EPS
