@@ -248,6 +248,24 @@ def test_a_small_drop_is_held_back_only_while_the_fuse_has_room_for_it() -> None
     assert d.chargers["a"].write == ChargerCommand(6.0, 3)
 
 
+def test_a_fuse_drop_within_the_rounding_waits_while_the_written_limits_fit() -> None:
+    """Two Fast cars share 24.5 A (25 A fuse, 0.5 A margin), 12.2 A each. The house goes
+    0.1 -> 0.14 A: each share is 12.18 A, written 12.1 A; 24.36 A hold 12.2 + 12.1 A but not
+    12.2 A twice, so one drop waits and the other goes out (was: both, red team 18a). The house
+    at 0.5 A leaves 12.0 A each: 12.2 A no longer fits beside it, both go out at once."""
+    m = EnergyManager(SiteSettings(fuse_a=25, fuse_margin_a=0.5), fast(2))
+    d = m.update(site(0, 0.0, plugged(0, 2), grid_currents=(0.1, 0.1, 0.1)), 0)  # type: ignore[arg-type]
+    assert [d.chargers[c].write for c in ("c0", "c1")] == [ChargerCommand(12.2, 3)] * 2
+    running = {c: car(10, currents=(12.2, 12.2, 12.2)) for c in ("c0", "c1")}
+    d = m.update(site(10, 0.0, running, grid_currents=(24.54, 24.54, 24.54)), 10)
+    assert [d.chargers[c].target for c in ("c0", "c1")] == [ChargerCommand(12.1, 3)] * 2
+    assert [d.chargers[c].write for c in ("c0", "c1")] == [None, ChargerCommand(12.1, 3)]
+    assert d.chargers["c0"].reason is Reason.FUSE_LIMIT
+    running = {"c0": car(20, currents=(12.2,) * 3), "c1": car(20, currents=(12.1,) * 3)}
+    d = m.update(site(20, 0.0, running, grid_currents=(24.8, 24.8, 24.8)), 20)
+    assert [d.chargers[c].write for c in ("c0", "c1")] == [ChargerCommand(12.0, 3)] * 2
+
+
 def test_rounding_up_never_exceeds_the_fuse_share() -> None:
     chargers = {
         "fast": ChargerSettings(mode=Mode.FAST, phases=1, line_1p=3),

@@ -39,8 +39,7 @@ update that ends them, and writes stay rate limited from there).
 
 Each charger's reason says what the manager does now, set in the stage that decides it, together
 with ``until`` when that is a wait with an end, read off the timer that runs it. Reasons never feed
-back into the limits, except the fuse's own (``FUSE_LIMIT``: written at once, rounded down) and a
-planned slot's fuse priority.
+back into the limits, except a planned slot's fuse priority.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """The write limiter: which target is worth a write now, so a charger is only written on a real change.
 
-Decreases go out at once (import costs, and the fuse's are a safety matter; not a surplus drop that
-changes nothing the car draws: ``_probe_dropped``), raises are rate limited
-(``ramp_up_a`` per write, ``min_write_interval_s`` between writes) and deadbanded. A change smaller
-than the deadband waits until the energy it misallocates since the last write (a signed sum, so
-meter noise cancels) is worth a write, or until ``small_raise_after_s``. A change of the surplus
-also waits while the last write's response is watched (``_last_write_shows_at``): the meters do
-not show it yet, and a slow charger's lag would read as the house's load.
+Decreases go out at once (import costs; not a surplus drop that changes nothing the car draws:
+``_probe_dropped``), and so does any the fuse cannot hold (``ChargerWork.drop_now``); raises are
+rate limited (``ramp_up_a`` per write, ``min_write_interval_s`` between writes) and deadbanded.
+A change smaller than the deadband waits until the energy it misallocates since the last write (a
+signed sum, so meter noise cancels) is worth a write, or until ``small_raise_after_s``. A change
+of the surplus also waits while the last write's response is watched (``_last_write_shows_at``):
+the meters do not show it yet, and a slow charger's lag would read as the house's load.
 """
 
 from __future__ import annotations
@@ -87,12 +87,7 @@ def _command(work: ChargerWork) -> ChargerCommand:
     phases = work.memory.phases
     if work.kind is Kind.PAUSED or work.target_a <= 0.0:
         return ChargerCommand.pause(phases)
-    step = work.cfg.current_step_a if work.cfg.current_step_a > 0 else 0.1
-    # Down to the charger's step: rounding up would buy grid energy to use the surplus (half a
-    # step on average, ~35 W on 3 phases), rounding down leaves at most a step unused.
-    amps = math.floor(work.target_a / step + 1e-6) * step
-    amps = round(min(work.cfg.max_current_a, max(work.cfg.min_current_a, amps)), 3)
-    return ChargerCommand(current_a=amps, phases=phases)
+    return ChargerCommand(current_a=work.commanded_a(work.target_a), phases=phases)
 
 
 def _ramp(work: ChargerWork, target: ChargerCommand, last: ChargerCommand | None) -> ChargerCommand:
@@ -110,10 +105,11 @@ def _write_now(
 ) -> tuple[ChargerCommand | None, float | None]:
     """``target`` if it is worth a write now; else None and when to look again.
 
-    A fuse decrease is a safety matter: written at once, whatever the limiter says. Surplus is
-    not: a pause or a big drop (import) is written at once, a big raise or a start once the
-    write interval has passed, and a small change only when the energy it misallocates (a
-    signed sum, so noise cancels) is worth it.
+    A decrease the fuse cannot hold (``fuse._fit_leftover``: the written limits no longer fit)
+    is a safety matter: written at once, whatever the limiter says. Surplus is not: a pause or
+    a big drop (import) is written at once, a big raise or a start once the write interval has
+    passed, and a small change only when the energy it misallocates (a signed sum, so noise
+    cancels) is worth it.
     """
     if last is None:
         return target, None
@@ -124,7 +120,7 @@ def _write_now(
     if last.paused or target.phases != last.phases:
         return (target, None) if now >= due_at else (None, due_at)
     delta = target.current_a - last.current_a
-    if delta < 0.0 and (work.reason is Reason.FUSE_LIMIT or work.drop_now):
+    if delta < 0.0 and work.drop_now:
         return target, None
     if now < (shows_at := _last_write_shows_at(work, delta)):
         return None, shows_at
