@@ -217,8 +217,10 @@ def test_fuse_decrease_bypasses_the_write_limiter() -> None:
 
 
 def test_four_chargers_on_35_a_nobody_gets_less_than_the_minimum() -> None:
-    # The reference's first come first served gives the third car 3 A here; two run at 16 A
-    # when two more plug in: every car gets at least its minimum, then equal shares.
+    """The reference's first come first served gives the third car 3 A here; two run at 16 A
+    when two more plug in: every car gets at least its minimum, then equal shares. The two
+    new cars start once the grid shows the drops: started at once, they could draw beside the
+    32 A still drawn for the running cars' lag (49 A on 35 A)."""
     m = EnergyManager(SiteSettings(fuse_a=35, fuse_margin_a=0.0), fast(4))
     inputs = {f"c{i}": car(0, power=None) for i in range(2)}
     d = m.update(site(0, 0.0, inputs, grid_currents=(0.0, 0.0, 0.0)), 0)
@@ -226,10 +228,17 @@ def test_four_chargers_on_35_a_nobody_gets_less_than_the_minimum() -> None:
     running = {f"c{i}": car(60, currents=(16.0, 16.0, 16.0)) for i in range(2)}
     running |= {f"c{i}": car(60, power=None) for i in (2, 3)}
     d = m.update(site(60, 0.0, running, grid_currents=(32.0, 32.0, 32.0)), 60)
+    assert [d.chargers[f"c{i}"].write for i in (0, 1)] == [ChargerCommand(8.7, 3)] * 2
+    assert all(d.chargers[f"c{i}"].target.paused for i in (2, 3))
+    assert all(d.chargers[f"c{i}"].reason is Reason.FUSE_LIMIT for i in (2, 3))
+    followed = {f"c{i}": car(70, currents=(8.7, 8.7, 8.7)) for i in range(2)}
+    followed |= {f"c{i}": car(70, power=None) for i in (2, 3)}
+    d = m.update(site(70, 0.0, followed, grid_currents=(17.4, 17.4, 17.4)), 70)
     amps = [d.chargers[f"c{i}"].target.current_a for i in range(4)]
     assert all(a >= 6.0 for a in amps)
     assert sum(amps) <= 35.0
     assert max(amps) - min(amps) <= 0.1
+    assert [d.chargers[f"c{i}"].write for i in (2, 3)] == [ChargerCommand(8.7, 3)] * 2
 
 
 def test_a_small_drop_is_held_back_only_while_the_fuse_has_room_for_it() -> None:

@@ -3,7 +3,8 @@
 Every drawing charger gets its minimum first (by priority; the lowest is paused when even the
 minimums do not fit), then the rest equally (``allocation.share``). A charger held back by the fuse
 says ``FUSE_LIMIT``: its command is rounded down and a drop is written at once unless what the
-shares leave holds its limit in force (``_fit_leftover``). What a charger draws above a limit it
+shares leave holds its limit in force (``_fit_leftover``). A raise or a start waits for the drops
+beside it to show (``_hold_raises_for_drops_in_flight``). What a charger draws above a limit it
 refused is load for the others' shares, not for its own (``share_fuse``).
 """
 
@@ -157,6 +158,7 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
         work.target_a = min(work.target_a, amps)
         if amps <= 0.0:
             work.kind = Kind.PAUSED
+    _hold_raises_for_drops_in_flight(works, drawing, headroom)
     # (The lag a hold counted as the cars' leaves room for a drop the limiter holds meanwhile:
     # a Solar car's drop for the surplus the same lag distorts, ``limiter._lag_explains``.)
     _fit_leftover(
@@ -232,6 +234,46 @@ def _hold_lowers_in_flight(
             continue
         granted[work.cid] = max(granted[work.cid], held)
     return (lag[0], lag[1], lag[2])
+
+
+def _hold_raises_for_drops_in_flight(
+    works: list[ChargerWork], drawing: list[ChargerWork], headroom: tuple[float, float, float]
+) -> None:
+    """A raise or a start goes no higher than what the others draw now leaves (or their new
+    limits, where higher): the shares count every charger at its new limit, but the headroom a
+    drop frees is there only once its car follows (the grid shows what it still draws as the
+    house's load). Written at once, a raise beside a slower car's drop took first: the house
+    +3 A on a 32 A fuse, a car 5 s slow raised 8.6 -> 13.2 A beside one 10 s slow dropped
+    19.6 -> 13.2 A, the line at 37.8 A for 5 s. (Held back, it goes out once the grid shows
+    the drop; a car's own drop in flight holds its raise likewise.)"""
+    connected = [w for w in works if w.inputs.connected]
+    for work in drawing:
+        last = work.memory.last_write
+        running = last is not None and not last.paused and last.phases == work.memory.phases
+        held_a = last.current_a if last is not None and running else 0.0
+        if work.target_a <= held_a + EPS:
+            continue
+        room = min(
+            headroom[k] - sum(_may_draw_a(other, k) for other in connected if other is not work)
+            for k in (LINES.index(line) for line in _held_lines(work))
+        )
+        if room + EPS >= work.commanded_a(work.target_a):
+            continue
+        work.say(Reason.FUSE_LIMIT)
+        if held_a > 0.0 or room >= work.cfg.min_current_a:
+            work.target_a = max(held_a, room)
+        else:
+            work.target_a = 0.0  # (no room for its minimum yet: it starts once there is)
+            work.kind = Kind.PAUSED
+
+
+def _may_draw_a(work: ChargerWork, k: int) -> float:
+    """What a charger may draw on line ``k`` (index) until its new limit shows: what it draws
+    now as counted, or that new limit where higher."""
+    drawn = work.line_currents[k]
+    if work.kind is Kind.PAUSED or work.target_a <= 0.0 or LINES[k] not in _held_lines(work):
+        return drawn
+    return max(drawn, work.commanded_a(work.target_a))
 
 
 def _holds_back(
