@@ -244,8 +244,9 @@ def _hold_raises_for_drops_in_flight(
     drop frees is there only once its car follows (the grid shows what it still draws as the
     house's load). Written at once, a raise beside a slower car's drop took first: the house
     +3 A on a 32 A fuse, a car 5 s slow raised 8.6 -> 13.2 A beside one 10 s slow dropped
-    19.6 -> 13.2 A, the line at 37.8 A for 5 s. (Held back, it goes out once the grid shows
-    the drop; a car's own drop in flight holds its raise likewise.)"""
+    19.6 -> 13.2 A, the line at 37.8 A for 5 s. Held back, it goes out once the grid shows
+    the drop. (A car's own drop in flight holds its raise too: its lag estimate may be a sample
+    the grid no longer shows, and room counted on it could be the others'.)"""
     connected = [w for w in works if w.inputs.connected]
     for work in drawing:
         last = work.memory.last_write
