@@ -309,10 +309,11 @@ def _fit_leftover(
     raise to the step its share just reached moved the surplus for a second by a few W, its
     share 0.02 A below that step, and it went back down: 16.6, 16.5 A beside 9.9, 9.8 A every
     1-4 minutes for good at a fuse's edge, red team 18a.) A charger drawing above its written
-    limit holds more than that limit (``headroom`` counted the rest as the house's): where the leftover does not cover it and no drop would go
-    out (its target is no lower than the limit it refused), its target goes out again at once,
-    once (``ChargerWork.ask_again``: a busy charger takes it; not asked, the fuse carried 52 A
-    of 40 A for 32 s, till its run of refusals had waited 30 s).
+    limit holds more than that limit (``headroom`` counted the rest as the house's): where the
+    leftover does not cover it and no drop would go out (its target is no lower than the limit
+    it refused), its target goes out again at once, once (``ChargerWork.ask_again``: a busy
+    charger takes it; not asked, the fuse carried 52 A of 40 A for 32 s, till its run of
+    refusals had waited 30 s).
     """
     left = dict(zip(LINES, headroom, strict=True))
     for work in drawing:
