@@ -274,6 +274,15 @@ class ChargerWork:
         stepped = math.floor(amps / step + 1e-6) * step
         return round(min(self.cfg.max_current_a, max(self.cfg.min_current_a, stepped)), 3)
 
+    @property
+    def pauses(self) -> bool:
+        """Its target in this update is a pause."""
+        return self.kind is Kind.PAUSED or self.target_a <= 0.0
+
+    def written_a(self) -> float:
+        """The current its target in this update is written at (A; 0: a pause)."""
+        return 0.0 if self.pauses else self.commanded_a(self.target_a)
+
     def amps(self, power_w: float) -> float:
         """The current (within the charger's bounds) that takes ``power_w``."""
         amps = power_w / (self.site.voltage_v * self.vehicle_phases)

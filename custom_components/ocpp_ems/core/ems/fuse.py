@@ -18,7 +18,7 @@ from .charger_work import DRAWING_W, EPS, LINES, ChargerWork, Kind, line_sums
 from .config import SiteSettings
 from .measure import SiteReadings
 from .surplus import fuse_headroom, site_lines
-from .types import Reason
+from .types import ChargerCommand, Reason
 
 # Meters read at different moments, and noisy (A): how much more headroom than before a lower the
 # lag may seem to leave (beyond it the car has followed and the house went up), and how far short
@@ -221,8 +221,7 @@ def _hold_lowers_in_flight(
     shares = share(claims, lagged)
     asks = {claim.key: claim.demand for claim in claims}
     for work in drawing:
-        last = work.memory.last_write
-        if last is None or last.paused or last.phases != work.memory.phases:
+        if (last := _limit_in_force(work)) is None:
             continue
         if last.current_a <= shares[work.cid] + _LAG_NOISE_A:
             held = last.current_a
@@ -249,16 +248,14 @@ def _hold_raises_for_drops_in_flight(
     the grid no longer shows, and room counted on it could be the others'.)"""
     connected = [w for w in works if w.inputs.connected]
     for work in drawing:
-        last = work.memory.last_write
-        running = last is not None and not last.paused and last.phases == work.memory.phases
-        held_a = last.current_a if last is not None and running else 0.0
+        held_a = 0.0 if (last := _limit_in_force(work)) is None else last.current_a
         if work.target_a <= held_a + EPS:
             continue
         room = min(
             headroom[k] - sum(_may_draw_a(other, k) for other in connected if other is not work)
             for k in (LINES.index(line) for line in _held_lines(work))
         )
-        if room + EPS >= work.commanded_a(work.target_a):
+        if room + EPS >= work.written_a():
             continue
         work.say(Reason.FUSE_LIMIT)
         if held_a > 0.0 or room >= work.cfg.min_current_a:
@@ -272,9 +269,9 @@ def _may_draw_a(work: ChargerWork, k: int) -> float:
     """What a charger may draw on line ``k`` (index) until its new limit shows: what it draws
     now as counted, or that new limit where higher."""
     drawn = work.line_currents[k]
-    if work.kind is Kind.PAUSED or work.target_a <= 0.0 or LINES[k] not in _held_lines(work):
+    if LINES[k] not in _held_lines(work):
         return drawn
-    return max(drawn, work.commanded_a(work.target_a))
+    return max(drawn, work.written_a())
 
 
 def _holds_back(
@@ -319,17 +316,17 @@ def _fit_leftover(
     for work in drawing:
         for line, amps in above[work.cid].items():
             left[line] += amps  # (in force: counted below as the charger's)
-        written = granted[work.cid] + _rounding_a(work)
+        # (Its rounding: the command is below the target by it, or above where under the minimum.)
+        counted = granted[work.cid] + (0.0 if work.pauses else work.written_a() - work.target_a)
         for line in _held_lines(work):
-            left[line] -= written
+            left[line] -= counted
     for work in drawing:
         lines = _held_lines(work)
-        last = work.memory.last_write
-        if last is None or last.paused or last.phases != work.memory.phases:
+        if (last := _limit_in_force(work)) is None:
             continue
         own_above = above[work.cid]
-        command_a = work.commanded_a(work.target_a)
-        extra = {line: last.current_a + own_above.get(line, 0.0) - command_a for line in lines}
+        written_a = work.written_a()
+        extra = {line: last.current_a + own_above.get(line, 0.0) - written_a for line in lines}
         if all(amps <= EPS for amps in extra.values()):
             continue
         if all(left[line] >= amps - EPS for line, amps in extra.items()):
@@ -341,12 +338,13 @@ def _fit_leftover(
             work.drop_now = True
 
 
-def _rounding_a(work: ChargerWork) -> float:
-    """What the charger's command differs from its target (A): below it by the rounding to its
-    step, above it where the target is under its minimum."""
-    if work.kind is Kind.PAUSED or work.target_a <= 0.0:
-        return 0.0
-    return work.commanded_a(work.target_a) - work.target_a
+def _limit_in_force(work: ChargerWork) -> ChargerCommand | None:
+    """The charger's last write where it is a limit it charges under on its phases now (None:
+    none, a pause, or a 1p/3p switch that waits for the write interval)."""
+    last = work.memory.last_write
+    if last is None or last.paused or last.phases != work.memory.phases:
+        return None
+    return last
 
 
 def _above_written(work: ChargerWork) -> dict[str, float]:

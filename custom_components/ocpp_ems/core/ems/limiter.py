@@ -85,9 +85,9 @@ def _starts(work: ChargerWork, write: ChargerCommand, last: ChargerCommand | Non
 def _command(work: ChargerWork) -> ChargerCommand:
     """The target as a command the charger takes: rounded to its step, within its bounds."""
     phases = work.memory.phases
-    if work.kind is Kind.PAUSED or work.target_a <= 0.0:
+    if work.pauses:
         return ChargerCommand.pause(phases)
-    return ChargerCommand(current_a=work.commanded_a(work.target_a), phases=phases)
+    return ChargerCommand(current_a=work.written_a(), phases=phases)
 
 
 def _ramp(work: ChargerWork, target: ChargerCommand, last: ChargerCommand | None) -> ChargerCommand:
