@@ -21,11 +21,12 @@ next grid reading: the drops would cascade), and a charger meter sample counts a
 write once the car followed or ``late_s`` passed. Until :data:`TRUSTED` observations exist, the
 configured values hold: ``SolarSettings.settle_s`` / ``start_settle_s`` as the settle time (a
 floor) and no delay before a raise or drop counts (the behaviour before anything was learned). A
-watch that a newer write replaces, or that the car never completes (it takes less than offered:
-full, tapering), adds nothing. The same limit written again while watched (a retry of a write
-left unanswered) is the same write: its watch goes on. While the last write is watched, the
-meters do not surely show it (``last_write_shows_at``: the write limiter holds changes of the
-surplus until then).
+watch runs on through newer writes (a charger applies them in order); once one turned it back,
+its lower bound counts from the next write leading to it again (``_Watch.newer_write``). A watch
+that the car never completes (it takes less than offered: full, tapering) adds nothing. The same
+limit written again while watched (a retry of a write left unanswered) is the same write: its
+watch goes on. While the last write is watched, the meters do not surely show it
+(``last_write_shows_at``: the write limiter holds changes of the surplus until then).
 
 The observations are stored (:meth:`ChargerResponse.to_dict`, ``EmsDriver.dump``): after a restart
 they are the prior that new observations replace one by one, as before.
@@ -78,6 +79,27 @@ class _Watch:
     before_a: float  # what the car drew before it (highest phase current)
     phases: int | None  # a switch: the phases the car draws on once it followed
     missed_s: float = 0.0  # the last sample after the write that did not show it yet
+    turned_back: bool = False  # the newest write does not lead to the watched limit
+    # The lower bound counts from here: the write that led back to the watched limit after one
+    # that turned it back (the car's move may follow either of them).
+    since_s: float = 0.0
+
+    def is_reached_by(self, amps: float) -> bool:
+        """A car drawing ``amps`` (or following a limit of ``amps``) shows the watched write."""
+        span = self.write.amps - self.before_a
+        return abs(span) <= 1e-9 or (amps - self.before_a) / span >= FOLLOWED
+
+    def newer_write(self, write: Write) -> None:
+        """``write`` follows the watched one. One that turns it back makes the samples not
+        showing it say nothing of its response time from then on; one leading to the watched
+        limit again after that may be the one the car's move follows: the lower bound counts
+        from it (counted from the watched write, a car 10 s slow learned 19 s, after which the
+        raises it follows read as the house's load)."""
+        if not self.is_reached_by(write.amps):
+            self.turned_back = True
+        elif self.turned_back:
+            self.turned_back = False
+            self.since_s = write.at - self.write.at
 
 
 @dataclass(slots=True)
@@ -133,6 +155,7 @@ class ChargerResponse:
         self.writes.append(write)
         self.followed_before, self.followed_at = self.followed_at, None
         if self.watch is not None:
+            self.watch.newer_write(write)
             return
         before = self.sample_a
         if before is None or not clean or (abs(amps - before) < MIN_CHANGE_A and not start):
@@ -173,12 +196,11 @@ class ChargerResponse:
         if at > self.surely_shown_at(watch.write, solar):
             self.watch = None  # the car did not follow (full, tapering, its own limit)
             return
-        span = watch.write.amps - watch.before_a
-        moved = (amps - watch.before_a) / span if abs(span) > 1e-9 else 1.0
-        if moved < FOLLOWED or (watch.phases is not None and lines != watch.phases):
+        if not watch.is_reached_by(amps) or (watch.phases is not None and lines != watch.phases):
             watch.missed_s = elapsed  # not yet (or still on the phases from before a switch)
             return
-        (self.starts if start else self.changes).append((watch.missed_s, elapsed))
+        lower = max(0.0, watch.missed_s - watch.since_s)
+        (self.starts if start else self.changes).append((lower, elapsed))
         if watch.write is self.last_write:
             self.followed_at = at
         self.watch = None
