@@ -421,7 +421,7 @@ def count_unseen_draw(memory: SiteMemory, readings: SiteReadings, works: list[Ch
     # took a 3-phase car's start on its line, the other two lines' rise read as the house's, and
     # the fuse paused both cars: starting together on a 25 A fuse with meters a minute apart,
     # both paused and started every 17 s for 6 minutes.)
-    for work in sorted(connected, key=lambda work: -len(work.lines(work.vehicle_phases))):
+    for work in sorted(connected, key=lambda car: -len(car.lines(car.vehicle_phases))):
         lines = [LINES.index(line) for line in work.lines(work.vehicle_phases)]
         # The car's record starts over at its latest start or raise, is read by
         # ``_unseen_draw_a`` and sees what it drew below: its updates in one place.
