@@ -50,10 +50,10 @@ async def _started_together(order: str) -> tuple[dict[str, list[tuple[float, flo
 
 @pytest.mark.parametrize("order", ["one_phase,three_phase", "three_phase,one_phase"])
 async def test_a_1_phase_and_a_3_phase_car_starting_together_are_not_paused(order: str) -> None:
-    """Once the house is back at 5 A both cars start and neither is paused again (was 21 and 22
-    pauses each in 10 minutes with the 1-phase charger added first), a handful of writes each
-    (was 80 each), and the fuse over no longer than the house step's 10 s and one second at the
-    start (was 31 s: a second at every round)."""
+    """Once the house is back at 5 A both cars start and neither is paused again (was 21 pauses
+    each in 10 minutes with the 1-phase charger added first), a handful of writes each (was 77
+    and 79), and the fuse over no longer than the house step's 10 s and a second as they start
+    (was 31 s: a second at every round)."""
     writes, over_s = await _started_together(order)
     after = {
         cid: [amps for at, amps in calls if at > HOUSE_BACK_AT] for cid, calls in writes.items()
