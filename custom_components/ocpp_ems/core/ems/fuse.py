@@ -119,7 +119,7 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
     for work in works:
         if not above[work.cid]:
             work.memory.asked_again = False  # (within its limit: a next refusal is asked again)
-    drawing = [w for w in works if w.kind is not Kind.PAUSED and w.target_a > 0.0]
+    drawing = [w for w in works if not w.pauses]
     # Running chargers first: a newly plugged car does not push out one that is charging.
     drawing.sort(key=lambda w: (w.draw_w <= DRAWING_W, w.memory.activated_at, w.cid))
     # A car that takes less than offered (full, tapering) claims only what it takes (at
