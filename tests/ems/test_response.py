@@ -98,3 +98,49 @@ def test_battery_never_feeds_the_car_across_a_house_load_step() -> None:
     loop.run(0, 1800)
     assert loop.battery_to_car_wh < 0.05
     assert min(w.current_a for _, w in loop.writes) < 16.0  # the fuse did lower the car
+
+
+@pytest.mark.parametrize(
+    ("sample_at", "lower_a", "counted_a"),
+    [
+        (40.0, 16.3, 16.0),  # the sample surely shows 16.8: the car takes no more under 16.3
+        (40.0, 12.0, 12.0),  # a lower below what the car took: the lower
+        (20.0, 16.3, 16.3),  # the car may still be rising to 16.8: the lower, as before
+        (40.0, 17.5, 17.5),  # a raise: the car may follow it
+    ],
+)
+def test_a_lower_counts_no_more_than_the_car_surely_took(
+    sample_at: float, lower_a: float, counted_a: float
+) -> None:
+    """16.8 A written at 0, the car seen taking 16.0 (its own maximum), then a new limit at 41 s
+    that the grid shows at 50 s and the charger's meter does not yet (``draw_at_grid``)."""
+    response = ChargerResponse()
+    response.wrote(0.0, 16.8, SOLAR, start=False)
+    response.observe(sample_at, 16.0, 3, SOLAR)
+    response.wrote(41.0, lower_a, SOLAR, start=False)
+    assert response.draw_at_grid(50.0, sample_at, 16.0, SOLAR) == counted_a
+
+
+def test_a_car_taking_a_lower_decided_before_its_sample_takes_more_under_a_higher() -> None:
+    """16.8 A at 0, 12 A at 35 s, the sample at 40 s (it surely shows 16.8 and may show 12):
+    the car seen at 12 A may take all of it, so 16.3 A written at 41 s counts in full (counted
+    at 12 A, a car back from a cloud's lower read as taking nothing of its raise: both cars of
+    a random two-car history lowered again at once, 25 writes where 11 did)."""
+    response = ChargerResponse()
+    response.wrote(0.0, 16.8, SOLAR, start=False)
+    response.wrote(35.0, 12.0, SOLAR, start=False)
+    response.observe(40.0, 12.0, 3, SOLAR)
+    response.wrote(41.0, 16.3, SOLAR, start=False)
+    assert response.draw_at_grid(50.0, 40.0, 12.0, SOLAR) == 16.3
+
+
+def test_a_car_still_ramping_counts_at_a_lower_it_may_reach() -> None:
+    """As above, but the car's sample at 40 s is 1 A up on the one at 20 s: it may be ramping
+    (a car ramping slower than any settle time): 16.3 A counts in full. (Counted at 16.0 A, the
+    slow ramps of a random two-car scan wrote more: 5,655 -> 5,677 writes in 220 histories.)"""
+    response = ChargerResponse()
+    response.wrote(0.0, 16.8, SOLAR, start=False)
+    response.observe(20.0, 15.0, 3, SOLAR)
+    response.observe(40.0, 16.0, 3, SOLAR)
+    response.wrote(41.0, 16.3, SOLAR, start=False)
+    assert response.draw_at_grid(50.0, 40.0, 16.0, SOLAR) == 16.3

@@ -704,7 +704,7 @@ def _predict_draw(work: ChargerWork, sample_at: float, measured_a: float, grid_a
         offered = response.least_offered_a(sample_at, solar)
         if offered is not None and not starting and idle and measured_a < offered - 1.0:
             memory.car_limit_a = measured_a + 0.5
-        predicted = response.draw_at_grid(grid_at, sample_at, solar)
+        predicted = response.draw_at_grid(grid_at, sample_at, measured_a, solar)
         if predicted is None:
             return  # the grid shows what the sample shows
         if memory.car_limit_a is not None:

@@ -18,12 +18,13 @@ the response time. From the recent ones (quartiles, robust to a stray sample):
 ``early_s`` (a surplus overestimated for a moment is harmless, raises wait for the write interval),
 a drop from ``late_s`` (a deficit that is not there would be written at once, and again at the
 next grid reading: the drops would cascade), and a charger meter sample counts as showing the
-write once the car followed or ``late_s`` passed. Until :data:`TRUSTED` observations exist, the
-configured values hold: ``SolarSettings.settle_s`` / ``start_settle_s`` as the settle time (a
-floor) and no delay before a raise or drop counts (the behaviour before anything was learned). A
-watch runs on through newer writes (a charger applies them in order); once one turned it back,
-its lower bound counts from the next write leading to it again (``_Watch.newer_write``). A watch
-that the car never completes (it takes less than offered: full, tapering) adds nothing. The same
+write once the car followed or ``late_s`` passed (a lower, at no more than a sample that surely
+shows the car taking less than offered: ``draw_at_grid``). Until :data:`TRUSTED` observations
+exist, the configured values hold: ``SolarSettings.settle_s`` / ``start_settle_s`` as the settle
+time (a floor) and no delay before a raise or drop counts (the behaviour before anything was
+learned). A watch runs on through newer writes (a charger applies them in order); once one turned
+it back, its lower bound counts from the next write leading to it again (``_Watch.newer_write``).
+A watch that the car never completes (it takes less than offered: full, tapering) adds nothing. The same
 limit written again while watched (a retry of a write left unanswered) is the same write: its
 watch goes on. While the last write is watched, the meters do not surely show it
 (``last_write_shows_at``: the write limiter holds changes of the surplus until then).
@@ -58,6 +59,8 @@ KEEP = 15
 TRUSTED = 3
 # Writes remembered to tell which one the grid meter and the charger's meter show.
 HISTORY = 6
+# A sample up this much (A) on the one before shows a car that may still be ramping.
+RAMPING_A = 0.2
 
 
 class WriteKind(StrEnum):
@@ -116,6 +119,7 @@ class ChargerResponse:
     followed_before: float | None = None
     sample_at: float = -math.inf  # the newest meter sample seen
     sample_a: float | None = None  # what it showed (highest phase current)
+    sample_rise_a: float = 0.0  # how much more than the sample before it (a car ramping)
 
     # --- learning --------------------------------------------------------------------------------
     def wrote(
@@ -187,6 +191,7 @@ class ChargerResponse:
         the phases drawing."""
         if at <= self.sample_at:
             return  # seen already
+        self.sample_rise_a = 0.0 if self.sample_a is None else amps - self.sample_a
         self.sample_at, self.sample_a = at, amps
         watch = self.watch
         if watch is None or at < watch.write.at:
@@ -370,14 +375,41 @@ class ChargerResponse:
                 return write
         return None
 
-    def draw_at_grid(self, grid_at: float, sample_at: float, solar: SolarSettings) -> float | None:
+    def draw_at_grid(
+        self, grid_at: float, sample_at: float, sampled_a: float, solar: SolarSettings
+    ) -> float | None:
         """The current (A) the car drew when the grid meter read, where the charger's sample
-        (taken at ``sample_at``) is older than the write the grid shows; None: the sample holds."""
+        (taken at ``sample_at``, showing ``sampled_a``) is older than the write the grid shows;
+        None: the sample holds. A car the sample shows taking less than it was offered takes no
+        more under a limit no higher (``_takes_less_than_offered``)."""
         grid = self.shown_by_grid(grid_at, solar)
         sample = self.shown_by_sample(sample_at, solar)
         if grid is None or grid is sample or (sample is not None and sample.at > grid.at):
             return None
+        if (
+            sample is not None
+            and grid.amps <= sample.amps
+            and self._takes_less_than_offered(sample, sample_at, sampled_a, solar)
+        ):
+            return min(grid.amps, sampled_a)
         return grid.amps
+
+    def _takes_less_than_offered(
+        self, shown: Write, sample_at: float, sampled_a: float, solar: SolarSettings
+    ) -> bool:
+        """The sample (taken at ``sample_at``, showing ``sampled_a``) shows the car taking less
+        than every limit decided since ``shown`` (its own maximum, a taper), and surely shows
+        ``shown`` (``surely_shown_at``). A car taking 16.0 A under 16.8, counted at a lower to
+        16.3, read 0.3 A of its own as sun: 16.3, 16.6, 16.8 A every 90 s with a 30 s meter.
+        (Sooner, a car slower than its learned settle time may still be rising; under a lower
+        decided since, the car may be taking all of it: then it takes more under a higher. A
+        newest sample up on the one before: the car may be ramping, slower than any settle.)"""
+        if sample_at <= self.surely_shown_at(shown, solar) or (
+            sample_at == self.sample_at and self.sample_rise_a >= RAMPING_A
+        ):
+            return False
+        offered = min(write.amps for write in self._from(shown) if write.at < sample_at)
+        return sampled_a < offered - SAME_A
 
 
 def _bounds(item: Any, high: float) -> tuple[float, float] | None:
