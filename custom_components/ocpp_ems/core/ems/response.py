@@ -24,9 +24,9 @@ exist, the configured values hold: ``SolarSettings.settle_s`` / ``start_settle_s
 time (a floor) and no delay before a raise or drop counts (the behaviour before anything was
 learned). A watch runs on through newer writes (a charger applies them in order); once one turned
 it back, its lower bound counts from the next write leading to it again (``_Watch.newer_write``).
-A watch that the car never completes (it takes less than offered: full, tapering) adds nothing. The same
-limit written again while watched (a retry of a write left unanswered) is the same write: its
-watch goes on. While the last write is watched, the meters do not surely show it
+A watch that the car never completes (it takes less than offered: full, tapering) adds nothing.
+The same limit written again while watched (a retry of a write left unanswered) is the same
+write: its watch goes on. While the last write is watched, the meters do not surely show it
 (``last_write_shows_at``: the write limiter holds changes of the surplus until then).
 
 The observations are stored (:meth:`ChargerResponse.to_dict`, ``EmsDriver.dump``): after a restart
