@@ -32,7 +32,8 @@ from .test_redteam16a_unseen_draw_steady import OwnLimit
 @dataclass(frozen=True)
 class History:
     """A two-car history: each car (lag s, the most it takes A, phases), then the steps (sun A a
-    phase, house A, seconds) and the steady sun and house after them."""
+    phase, house A, seconds) and the steady sun and house after them; ``starts``: how each car
+    starts (``OwnLimit``'s ramp A/s, soft start A and s; none: at once)."""
 
     mode: Mode
     fuse_a: float
@@ -40,6 +41,7 @@ class History:
     cars: tuple[tuple[float, float, int], tuple[float, float, int]]
     steps: tuple[tuple[float, float, int], ...]
     steady: tuple[float, float]
+    starts: tuple[tuple[float, float, float], ...] = ()
 
 
 HISTORIES = {
@@ -86,6 +88,8 @@ async def _last_minutes(history: History) -> tuple[dict[str, list[float]], int]:
         cid: OwnLimit(lag_s=lag_s, car_max_a=car_max_a, car_phases=phases)
         for cid, (lag_s, car_max_a, phases) in zip("ab", history.cars, strict=True)
     }
+    for control, (ramp_a_s, soft_a, soft_s) in zip(controls.values(), history.starts, strict=False):
+        control.ramp_a_s, control.soft_a, control.soft_s = ramp_a_s, soft_a, soft_s
     plant = Plant(history.mode, history.fuse_a, controls, meter_period_s=history.meter_s)
     for sun_a, house_a, seconds in history.steps:
         await plant.run(seconds, house_a=house_a, pv_w=3 * V * sun_a)

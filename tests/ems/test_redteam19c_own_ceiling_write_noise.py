@@ -7,7 +7,7 @@ earlier) did not cap its limit. A lower to 16.3 was counted at 16.3 until the ne
 it (``ChargerResponse.draw_at_grid``): 0.3 A of its own read as sun, it was raised to 16.6 and
 16.8 again, and the settled sample lowered it back: 20 writes in 10 minutes for good (was a
 strict xfail at a9916b1). Now a sample that surely shows the car taking less than every limit
-since is what it takes under a limit no higher (``ChargerResponse._takes_less_than_offered``).
+since is what it takes under a limit no higher (``ChargerResponse._offered_not_taken``).
 """
 
 from __future__ import annotations

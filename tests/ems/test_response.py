@@ -106,19 +106,43 @@ def test_battery_never_feeds_the_car_across_a_house_load_step() -> None:
         (40.0, 16.3, 16.0),  # the sample surely shows 16.8: the car takes no more under 16.3
         (40.0, 12.0, 12.0),  # a lower below what the car took: the lower
         (20.0, 16.3, 16.3),  # the car may still be rising to 16.8: the lower, as before
-        (40.0, 17.5, 17.5),  # a raise: the car may follow it
+        (40.0, 17.5, 16.7),  # a raise: the 0.7 A it adds at most (its shortfall kept)
+        (20.0, 17.5, 17.5),  # the car may still be rising to 16.8: the raise, as before
     ],
 )
-def test_a_lower_counts_no_more_than_the_car_surely_took(
+def test_a_car_keeps_the_shortfall_it_surely_showed(
     sample_at: float, lower_a: float, counted_a: float
 ) -> None:
-    """16.8 A written at 0, the car seen taking 16.0 (its own maximum), then a new limit at 41 s
-    that the grid shows at 50 s and the charger's meter does not yet (``draw_at_grid``)."""
+    """16.8 A written at 0, the car seen taking 16.0 (its own maximum or an offset), then a new
+    limit at 41 s that the grid shows at 50 s and the charger's meter does not yet
+    (``draw_at_grid``)."""
     response = ChargerResponse()
     response.wrote(0.0, 16.8, SOLAR, start=False)
     response.observe(sample_at, 16.0, 3, SOLAR)
     response.wrote(41.0, lower_a, SOLAR, start=False)
-    assert response.draw_at_grid(50.0, sample_at, 16.0, SOLAR) == counted_a
+    assert response.draw_at_grid(50.0, sample_at, 16.0, SOLAR) == pytest.approx(counted_a)
+
+
+def test_a_switch_counts_at_its_limit_whatever_the_car_took_before() -> None:
+    """As above, but 17.5 A at 41 s is a 1p/3p switch (a start to the learner): the car
+    handshakes again, its shortfall before says nothing of what it takes now."""
+    response = ChargerResponse()
+    response.wrote(0.0, 16.8, SOLAR, start=False)
+    response.observe(40.0, 16.0, 3, SOLAR)
+    response.wrote(41.0, 17.5, SOLAR, start=True, phases=1)
+    assert response.draw_at_grid(50.0, 40.0, 16.0, SOLAR) == 17.5
+
+
+def test_a_raise_after_a_lower_the_car_did_not_fill_adds_only_itself() -> None:
+    """16.8 A at 0, 15.0 A at 35 s, the car seen at 14.0 A at 40 s (under both), then 16.3 A at
+    41 s: it may take the 1.3 A the raise adds to the 15.0 it did not fill, no more (counted at
+    14.0 A before this rule, as under a lower)."""
+    response = ChargerResponse()
+    response.wrote(0.0, 16.8, SOLAR, start=False)
+    response.wrote(35.0, 15.0, SOLAR, start=False)
+    response.observe(40.0, 14.0, 3, SOLAR)
+    response.wrote(41.0, 16.3, SOLAR, start=False)
+    assert response.draw_at_grid(50.0, 40.0, 14.0, SOLAR) == pytest.approx(15.3)
 
 
 def test_a_car_taking_a_lower_decided_before_its_sample_takes_more_under_a_higher() -> None:

@@ -16,18 +16,18 @@ the response time. From the recent ones (quartiles, robust to a stray sample):
 
 ``measure.py`` uses them for the car's draw at the grid meter's moment: a raise counts from
 ``early_s`` (a surplus overestimated for a moment is harmless, raises wait for the write interval),
-a drop from ``late_s`` (a deficit that is not there would be written at once, and again at the
-next grid reading: the drops would cascade), and a charger meter sample counts as showing the
-write once the car followed or ``late_s`` passed (a lower, at no more than a sample that surely
-shows the car taking less than offered: ``draw_at_grid``). Until :data:`TRUSTED` observations
-exist, the configured values hold: ``SolarSettings.settle_s`` / ``start_settle_s`` as the settle
-time (a floor) and no delay before a raise or drop counts (the behaviour before anything was
-learned). A watch runs on through newer writes (a charger applies them in order); once one turned
-it back, its lower bound counts from the next write leading to it again (``_Watch.newer_write``).
-A watch that the car never completes (it takes less than offered: full, tapering) adds nothing.
-The same limit written again while watched (a retry of a write left unanswered) is the same
-write: its watch goes on. While the last write is watched, the meters do not surely show it
-(``last_write_shows_at``: the write limiter holds changes of the surplus until then).
+a drop from ``late_s`` (a deficit that is not there would be written at once, and again at the next
+grid reading: the drops would cascade), and a charger meter sample counts as showing the write once
+the car followed or ``late_s`` passed (a car that a sample surely shows taking less than offered
+keeps that shortfall under the writes after it: ``draw_at_grid``). Until :data:`TRUSTED`
+observations exist, the configured values hold: ``SolarSettings.settle_s`` / ``start_settle_s`` as
+the settle time (a floor) and no delay before a raise or drop counts (the behaviour before anything
+was learned). A watch runs on through newer writes (a charger applies them in order); once one
+turned it back, its lower bound counts from the next write leading to it again
+(``_Watch.newer_write``). A watch that the car never completes (it takes less than offered: full,
+tapering) adds nothing. The same limit written again while watched (a retry of a write left
+unanswered) is the same write: its watch goes on. While the last write is watched, the meters do not
+surely show it (``last_write_shows_at``: the write limiter holds changes of the surplus until then).
 
 The observations are stored (:meth:`ChargerResponse.to_dict`, ``EmsDriver.dump``): after a restart
 they are the prior that new observations replace one by one, as before.
@@ -380,36 +380,46 @@ class ChargerResponse:
     ) -> float | None:
         """The current (A) the car drew when the grid meter read, where the charger's sample
         (taken at ``sample_at``, showing ``sampled_a``) is older than the write the grid shows;
-        None: the sample holds. A car the sample shows taking less than it was offered takes no
-        more under a limit no higher (``_takes_less_than_offered``)."""
+        None: the sample holds. A car the sample shows taking less than it was offered keeps
+        its shortfall (``_offered_not_taken``): under a limit no higher it takes no more than
+        the sample showed, under a higher one no more than the raise adds to that (its own
+        maximum: nothing; an offset below the limit: all of it). A start or a 1p/3p switch
+        counts at its limit (a new handshake: the shortfall before says nothing of it)."""
         grid = self.shown_by_grid(grid_at, solar)
         sample = self.shown_by_sample(sample_at, solar)
         if grid is None or grid is sample or (sample is not None and sample.at > grid.at):
             return None
-        if (
-            sample is not None
-            and grid.amps <= sample.amps
-            and self._takes_less_than_offered(sample, sample_at, sampled_a, solar)
-        ):
+        offered = (
+            None if sample is None else self._offered_not_taken(sample, sample_at, sampled_a, solar)
+        )
+        if offered is None:
+            return grid.amps
+        if grid.amps <= offered:
             return min(grid.amps, sampled_a)
-        return grid.amps
+        if grid.kind is WriteKind.START:
+            return grid.amps
+        # (Counted at its limit, a raise of 0.2 A beside a Solar car read the 0.9 A its car did
+        # not take as sun; the fuse took it back from the raise at once: 16.9, 16.7 A every
+        # 100 s for good.)
+        return sampled_a + grid.amps - offered
 
-    def _takes_less_than_offered(
+    def _offered_not_taken(
         self, shown: Write, sample_at: float, sampled_a: float, solar: SolarSettings
-    ) -> bool:
-        """The sample (taken at ``sample_at``, showing ``sampled_a``) shows the car taking less
-        than every limit decided since ``shown`` (its own maximum, a taper), and surely shows
-        ``shown`` (``surely_shown_at``). A car taking 16.0 A under 16.8, counted at a lower to
-        16.3, read 0.3 A of its own as sun: 16.3, 16.6, 16.8 A every 90 s with a 30 s meter.
-        (Sooner, a car slower than its learned settle time may still be rising; under a lower
-        decided since, the car may be taking all of it: then it takes more under a higher. A
-        newest sample up on the one before: the car may be ramping, slower than any settle.)"""
+    ) -> float | None:
+        """The lowest limit decided from ``shown`` up to the sample (taken at ``sample_at``,
+        showing ``sampled_a``) where the sample shows the car taking less than it (its own
+        maximum, a taper, an offset) and surely shows ``shown`` (``surely_shown_at``); else
+        None. A car taking 16.0 A under 16.8, counted at a lower to 16.3, read 0.3 A of its own
+        as sun: 16.3, 16.6, 16.8 A every 90 s with a 30 s meter. (Sooner, a car slower than its
+        learned settle time may still be rising; under a lower decided since, the car may be
+        taking all of it: then it takes more under a higher. A newest sample up on the one
+        before: the car may be ramping, slower than any settle.)"""
         if sample_at <= self.surely_shown_at(shown, solar) or (
             sample_at == self.sample_at and self.sample_rise_a >= RAMPING_A
         ):
-            return False
+            return None
         offered = min(write.amps for write in self._from(shown) if write.at < sample_at)
-        return sampled_a < offered - SAME_A
+        return offered if sampled_a < offered - SAME_A else None
 
 
 def _bounds(item: Any, high: float) -> tuple[float, float] | None:
