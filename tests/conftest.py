@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -32,6 +33,20 @@ from tests.helpers.versions import onboard_any  # noqa: F401
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+EMS_TESTS = Path(__file__).parent / "ems"
+
+
+@pytest.hookimpl(tryfirst=True)  # (before xdist reads the groups)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist's ``loadgroup`` (``scripts/test``: two workers) every test outside
+    ``tests/ems`` runs one after another on one worker, as in a serial run (real servers, Home
+    Assistant, subprocesses, waits on the clock), while the other worker takes the energy
+    manager's plain-Python tests: about half the wall time, and no such test beside another."""
+    for item in items:
+        if EMS_TESTS not in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("home-assistant"))
 
 
 @pytest.fixture(autouse=True)
