@@ -35,18 +35,22 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
-EMS_TESTS = Path(__file__).parent / "ems"
+TESTS = Path(__file__).parent
 
 
 @pytest.hookimpl(tryfirst=True)  # (before xdist reads the groups)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under xdist's ``loadgroup`` (``scripts/test``: two workers) every test outside
-    ``tests/ems`` runs one after another on one worker, as in a serial run (real servers, Home
-    Assistant, subprocesses, waits on the clock), while the other worker takes the energy
-    manager's plain-Python tests: about half the wall time, and no such test beside another."""
+    """Under xdist's ``loadgroup`` (``scripts/test``: two workers) the core's tests (real servers
+    on loopback, subprocesses, waits on the clock) run one after another on one worker and the
+    Home Assistant tests one after another on a worker, each group as in a serial run; the energy
+    manager's plain-Python tests (``tests/ems``) fill in around them. No two tests of a group
+    run side by side; the core's share no state with Home Assistant's (ports are the system's,
+    files each test's own)."""
     for item in items:
-        if EMS_TESTS not in item.path.parents:
-            item.add_marker(pytest.mark.xdist_group("home-assistant"))
+        if TESTS / "ems" in item.path.parents:
+            continue
+        core = TESTS / "core" in item.path.parents
+        item.add_marker(pytest.mark.xdist_group("core" if core else "home-assistant"))
 
 
 @pytest.fixture(autouse=True)
