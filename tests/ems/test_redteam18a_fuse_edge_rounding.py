@@ -33,7 +33,8 @@ from .test_redteam16a_unseen_draw_steady import OwnLimit
 class History:
     """A two-car history: each car (lag s, the most it takes A, phases), then the steps (sun A a
     phase, house A, seconds) and the steady sun and house after them; ``starts``: how each car
-    starts (``OwnLimit``'s ramp A/s, soft start A and s; none: at once)."""
+    starts (``OwnLimit``'s ramp A/s, soft start A and s; none: at once); ``jitter``: how much
+    each car's draw jitters (A; none: it does not)."""
 
     mode: Mode
     fuse_a: float
@@ -42,6 +43,7 @@ class History:
     steps: tuple[tuple[float, float, int], ...]
     steady: tuple[float, float]
     starts: tuple[tuple[float, float, float], ...] = ()
+    jitter: tuple[float, ...] = ()
 
 
 HISTORIES = {
@@ -90,6 +92,8 @@ async def _last_minutes(history: History) -> tuple[dict[str, list[float]], int]:
     }
     for control, (ramp_a_s, soft_a, soft_s) in zip(controls.values(), history.starts, strict=False):
         control.ramp_a_s, control.soft_a, control.soft_s = ramp_a_s, soft_a, soft_s
+    for control, jitter_a in zip(controls.values(), history.jitter, strict=False):
+        control.jitter_a = jitter_a
     plant = Plant(history.mode, history.fuse_a, controls, meter_period_s=history.meter_s)
     for sun_a, house_a, seconds in history.steps:
         await plant.run(seconds, house_a=house_a, pv_w=3 * V * sun_a)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from custom_components.ocpp_ems.core.ems import Mode
 
+from .test_driver import T0
 from .test_redteam9c_refused_once import V
 from .test_redteam11b_refused_fuse import Plant
 from .test_redteam16a_unseen_draw_steady import OwnLimit
@@ -46,8 +47,18 @@ async def test_a_raise_waits_for_the_drop_beside_it() -> None:
         plant.driver.charger_view(cid).mode = mode
     for sun_a, house_a, seconds in STEPS:
         await plant.run(seconds, house_a=house_a, pv_w=3 * V * sun_a)
-    before = plant.over_s
     raised_before = len(controls["a"].calls)
-    await plant.run(60, house_a=5.0, pv_w=3 * V * 35.3)
-    assert plant.over_s == before
-    assert max(amps for _name, amps, _at in controls["a"].calls[raised_before:]) >= 13.0
+    peak = 0.0
+    b_draws = []
+    for _ in range(60):
+        await plant.run(1, house_a=5.0, pv_w=3 * V * 35.3)
+        t = plant.clock.t
+        b_draws.append((t - T0, controls["b"].draw_a(t)))
+        peak = max(peak, 5.0 + controls["a"].draw_a(t) + controls["b"].draw_a(t))
+    raises = [(at, amps) for _name, amps, at in controls["a"].calls[raised_before:] if amps > 9.0]
+    assert max(amps for _at, amps in raises) >= 13.0
+    # a's raise goes out once b draws less than before the step, and the line carries no more
+    # than the house step (3 A) adds to what the cars drew at it (was 37.8 A).
+    first_raise_at = min(at for at, _amps in raises)
+    assert any(at <= first_raise_at and amps < 19.0 for at, amps in b_draws)
+    assert peak <= 32.0 + 3.0

@@ -181,6 +181,9 @@ class ChargerWork:
     restart_after_s: float | None = None
     switched: bool = False
     drop_now: bool = False  # a small drop the fuse cannot wait for (no headroom to hold it)
+    # A small drop the fuse can wait for only while these chargers' raises wait too (they go
+    # out in this update: ``drop_now``; ``fuse._fit_leftover``).
+    drop_for: frozenset[str] = frozenset()
     ask_again: bool = False  # its target goes out now, no drop: it draws above its written limit
 
     def say(self, reason: Reason, until: float | None = None) -> None:

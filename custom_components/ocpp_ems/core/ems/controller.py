@@ -269,10 +269,17 @@ class EnergyManager:
             share_fuse(works, headroom)
 
         decisions: dict[str, ChargerDecision] = {}
-        for work in works:
+        # A drop held only while raises beside it wait is decided after them (``drop_for``).
+        for work in sorted(works, key=lambda w: bool(w.drop_for)):
+            if work.drop_for:
+                work.drop_now = any(
+                    cid not in decisions or decisions[cid].write is not None
+                    for cid in work.drop_for
+                )
             decisions[work.cid], write_at = limit_writes(work, now)
             if write_at is not None:
                 wake.append(write_at)
+        decisions = {work.cid: decisions[work.cid] for work in works}
         return Decision(
             chargers=decisions,
             surplus_w=surplus_w,

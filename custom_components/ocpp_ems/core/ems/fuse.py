@@ -310,32 +310,81 @@ def _fit_leftover(
     leftover does not cover it and no drop would go out (its target is no lower than the limit
     it refused), its target goes out again at once, once (``ChargerWork.ask_again``: a busy
     charger takes it; not asked, the fuse carried 52 A of 40 A for 32 s, till its run of
-    refusals had waited 30 s).
+    refusals had waited 30 s). A drop the leftover covers only while the raises beside it
+    wait is held with them: it goes out in the update a raise does (``ChargerWork.drop_for``).
     """
+    uncovered = _uncovered(drawing, headroom, granted, above, raises_wait=False)
+    if not uncovered:
+        return
+    # Counted at the limits in force instead, a raise the write limiter holds leaves room for
+    # a drop it also holds: both wait (a jittering Solar car's share up 0.2 A for a second put
+    # the fuse-limited car beside it 0.1-0.3 A lower at once, its raise never written).
+    beside_held = {w.cid for w in _uncovered(drawing, headroom, granted, above, raises_wait=True)}
+    raising = [w for w in drawing if _raises(w)]
+    for work in uncovered:
+        if (last := _limit_in_force(work)) is None:
+            continue  # (none: not uncovered)
+        lines = set(_held_lines(work))
+        drop_for = frozenset(
+            w.cid for w in raising if w is not work and lines.intersection(_held_lines(w))
+        )
+        if (
+            above[work.cid]
+            and not work.memory.asked_again
+            and work.target_a >= last.current_a - EPS
+        ):
+            work.ask_again = work.memory.asked_again = True
+        elif work.cid in beside_held or not drop_for:
+            work.drop_now = True
+        else:
+            work.drop_for = drop_for
+
+
+def _uncovered(
+    drawing: list[ChargerWork],
+    headroom: tuple[float, float, float],
+    granted: Mapping[str, float],
+    above: _AboveWritten,
+    *,
+    raises_wait: bool,
+) -> list[ChargerWork]:
+    """The chargers whose limit in force (and what they draw above it) the leftover does not
+    cover, each covered one taking its part in turn. ``raises_wait``: each raise counts at the
+    limit in force, as if it were not written in this update."""
     left = dict(zip(LINES, headroom, strict=True))
     for work in drawing:
         for line, amps in above[work.cid].items():
             left[line] += amps  # (in force: counted below as the charger's)
         # (Its rounding: the command is below the target by it, or above where under the minimum.)
         counted = granted[work.cid] + (0.0 if work.pauses else work.written_a() - work.target_a)
+        if raises_wait and _raises(work) and (last := _limit_in_force(work)) is not None:
+            counted = last.current_a
         for line in _held_lines(work):
             left[line] -= counted
+    uncovered = []
     for work in drawing:
-        lines = _held_lines(work)
         if (last := _limit_in_force(work)) is None:
             continue
         own_above = above[work.cid]
         written_a = work.written_a()
-        extra = {line: last.current_a + own_above.get(line, 0.0) - written_a for line in lines}
+        extra = {
+            line: last.current_a + own_above.get(line, 0.0) - written_a
+            for line in _held_lines(work)
+        }
         if all(amps <= EPS for amps in extra.values()):
             continue
         if all(left[line] >= amps - EPS for line, amps in extra.items()):
             for line, amps in extra.items():
                 left[line] -= max(0.0, amps)
-        elif own_above and not work.memory.asked_again and work.target_a >= last.current_a - EPS:
-            work.ask_again = work.memory.asked_again = True
         else:
-            work.drop_now = True
+            uncovered.append(work)
+    return uncovered
+
+
+def _raises(work: ChargerWork) -> bool:
+    """Whether the charger's target in this update is above its limit in force."""
+    last = _limit_in_force(work)
+    return last is not None and not work.pauses and work.written_a() > last.current_a + EPS
 
 
 def _limit_in_force(work: ChargerWork) -> ChargerCommand | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from custom_components.ocpp_ems.core.numbers import finite_number
 
-from .charger_work import IDLE_LIMIT_A, LINES, ChargerMemory, ChargerWork, line_sums
+from .charger_work import EPS, IDLE_LIMIT_A, LINES, ChargerMemory, ChargerWork, line_sums
 from .config import ChargerSettings, SiteSettings, SolarSettings
 from .meter_sign import MeterSigns, cars_draw
 from .response import ChargerResponse, WriteKind
@@ -714,8 +714,8 @@ def _predict_draw(work: ChargerWork, sample_at: float, measured_a: float, grid_a
         cap = memory.car_limit_a
         if measured_a < commanded - 1.0 and not (idle and starting):
             memory.car_limit_a = measured_a + 0.5
-        elif measured_a >= commanded - 0.5 and (cap is None or commanded >= cap - 0.5):
-            # Taking what it was offered at (or above) the cap: it takes more than seen. Below
+        elif measured_a >= commanded - 0.5 and (cap is None or measured_a >= cap - EPS):
+            # Taking what it was offered and up to the cap: it takes more than seen. Short of
             # the cap, following a lower limit says nothing about what it could take.
             memory.car_limit_a = None
 
