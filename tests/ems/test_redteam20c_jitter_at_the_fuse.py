@@ -11,11 +11,14 @@ more than 2 writes in the last 10 minutes of steady sun, 8.8 on average):
 - A Solar car's raise of 0.2-0.3 A that the write limiter held still forced the fuse-limited car
   beside it 0.1-0.3 A lower at once (``drop_now``): now such a drop waits with the raise, and
   goes out in the update the raise does (``ChargerWork.drop_for``, ``fuse._fit_leftover``).
+- The grid shows each car's jitter between its samples as house load, so a line's headroom moved
+  by 0.2-0.3 A a second: a fuse-limited car raised by a step to a moment's headroom was lowered
+  at once at the next dip. Now a raise by the fuse of less than the raise deadband goes no higher
+  than the least headroom of the last 30 s (``fuse.raise_headroom``); a bigger one (the house's
+  load fell) goes to the present headroom, and a drop is forced by the present one as before.
 
-Not fixed here (known weak): the grid shows each car's jitter between its samples as house load,
-so a line's headroom moves by 0.2-0.3 A a second, and a fuse-limited car is still lowered by a
-step at once at a dip and raised once the limiter lets it (history 5: 14 writes in the last 10
-minutes, 22 before).
+Left (known weak): the Solar car's own share follows the surplus's noise (0.1-0.2 A, written once
+its error energy adds up), and the fuse-limited car beside it follows that.
 """
 
 from __future__ import annotations
@@ -52,11 +55,11 @@ HISTORIES = {
 }
 
 
-@pytest.mark.parametrize(("name", "most"), [("cap_at_the_fuse", 21), ("fuse_edge_noise", 14)])
+@pytest.mark.parametrize(("name", "most"), [("cap_at_the_fuse", 18), ("fuse_edge_noise", 10)])
 async def test_jittering_cars_at_the_fuse_hold_their_limits(name: str, most: int) -> None:
     """In the last 10 minutes of steady sun each car's writes stay within 0.5 A of each other
     (before: 12.3 / 14.9 A and 16.5 / 19.2 A every 50 s, 88 writes; 22 writes of 0.1-0.3 A), no
-    more writes than now (21, 14), the fuse never over."""
+    more writes than now (18, 10; 21, 14 without the raise window), the fuse never over."""
     writes, over_s = await _last_minutes(HISTORIES[name])
     assert all(max(amps) - min(amps) <= 0.5 + 1e-9 for amps in writes.values() if amps)
     assert sum(len(amps) for amps in writes.values()) <= most

@@ -266,7 +266,7 @@ class EnergyManager:
             else:
                 work.memory.stale_since = None
         if headroom is not None:
-            share_fuse(works, headroom)
+            share_fuse(works, headroom, self._site_memory, now)
 
         decisions: dict[str, ChargerDecision] = {}
         # A drop held only while raises beside it wait is decided after them (``drop_for``).

@@ -4,8 +4,9 @@ Every drawing charger gets its minimum first (by priority; the lowest is paused 
 minimums do not fit), then the rest equally (``allocation.share``). A charger held back by the fuse
 says ``FUSE_LIMIT``: its command is rounded down and a drop is written at once unless what the
 shares leave holds its limit in force (``_fit_leftover``). A raise or a start waits for the drops
-beside it to show (``_hold_raises_for_drops_in_flight``). What a charger draws above a limit it
-refused is load for the others' shares, not for its own (``share_fuse``).
+beside it to show (``_hold_raises_for_drops_in_flight``), and a small raise goes no higher than
+the least headroom of late (``raise_headroom``). What a charger draws above a limit it refused is
+load for the others' shares, not for its own (``share_fuse``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping
 from .allocation import Claim, share
 from .charger_work import DRAWING_W, EPS, LINES, ChargerWork, Kind, line_sums
 from .config import SiteSettings
-from .measure import SiteReadings
+from .measure import SiteMemory, SiteReadings
 from .surplus import fuse_headroom, site_lines
 from .types import ChargerCommand, Reason
 
@@ -24,6 +25,10 @@ from .types import ChargerCommand, Reason
 # lag may seem to leave (beyond it the car has followed and the house went up), and how far short
 # of the lower's own limit the lag may leave the share and the lower still be held.
 _LAG_NOISE_A = 1.0
+# A raise by the fuse goes no higher than the least headroom of this long (s): a line's headroom
+# moves with the cars' jitter between their samples (the grid shows it as the house's load), and
+# a limit raised to a moment's headroom was lowered at the next dip.
+RAISE_HEADROOM_S = 30.0
 # A car in a planned slot fills the fuse before the others (they keep their minimums): the plan
 # was sized for its full power, and an equal share could make it miss the departure.
 _PLAN_PRIORITY = 1_000_000
@@ -96,8 +101,28 @@ def _draw_a(work: ChargerWork) -> float:
 type _AboveWritten = Mapping[str, Mapping[str, float]]
 
 
-def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -> None:
-    """Cap each drawing charger's target at its share of ``headroom`` (A per line).
+def raise_headroom(
+    memory: SiteMemory, headroom: tuple[float, float, float], now: float
+) -> tuple[float, float, float]:
+    """The least headroom per line (A) of the last ``RAISE_HEADROOM_S``, ``headroom`` (now's)
+    included: what a raise by the fuse may count on (``share_fuse``)."""
+    seen = memory.fuse_headroom
+    seen.append((now, headroom))
+    while seen[0][0] < now - RAISE_HEADROOM_S:
+        seen.popleft()
+    return (
+        min(lines[0] for _at, lines in seen),
+        min(lines[1] for _at, lines in seen),
+        min(lines[2] for _at, lines in seen),
+    )
+
+
+def share_fuse(
+    works: list[ChargerWork], headroom: tuple[float, float, float], recent: SiteMemory, now: float
+) -> None:
+    """Cap each drawing charger's target at its share of ``headroom`` (A per line), and a
+    raise above its limit in force at its share of the least headroom of late (``recent``:
+    ``raise_headroom``).
 
     What a charger draws above its written limit (it refused it: ``ChargerWork.above_written``)
     is the house's load in ``headroom``: the other chargers' shares make room for it, but its
@@ -150,6 +175,9 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
         if work.cid in refusing and _holds_back(work, drawing, others, demand):
             granted[work.cid] = min(granted[work.cid], work.cfg.min_current_a)
     granted |= others
+    least = raise_headroom(recent, headroom, now)
+    if not refusing and not any(above.values()):
+        _hold_raises_to_the_least_headroom(drawing, claims, least, granted)
     lag = _hold_lowers_in_flight(works, drawing, claims, capacity, granted)
     for work in drawing:
         amps = granted[work.cid]
@@ -164,6 +192,23 @@ def share_fuse(works: list[ChargerWork], headroom: tuple[float, float, float]) -
     _fit_leftover(
         drawing, (headroom[0] + lag[0], headroom[1] + lag[1], headroom[2] + lag[2]), granted, above
     )
+
+
+def _hold_raises_to_the_least_headroom(
+    drawing: list[ChargerWork],
+    claims: list[Claim],
+    raise_room: tuple[float, float, float],
+    granted: dict[str, float],
+) -> None:
+    """A share less than the raise deadband above the charger's limit in force goes no higher
+    than its share of ``raise_room`` (nor lower than that limit: a drop is the present
+    headroom's to force). A bigger raise (the house's load fell) goes to the present one."""
+    least = share(claims, dict(zip(LINES, raise_room, strict=True)))
+    for work in drawing:
+        if (last := _limit_in_force(work)) is None:
+            continue
+        if last.current_a < granted[work.cid] < last.current_a + work.site.solar.raise_deadband_a:
+            granted[work.cid] = max(last.current_a, min(granted[work.cid], least[work.cid]))
 
 
 def _refusing(

@@ -152,6 +152,10 @@ class SiteMemory:
     meter_signs: MeterSigns = field(default_factory=MeterSigns)  # inverted grid/battery meters
     # The house's current per line (A) at the last two grid readings (``count_unseen_draw``).
     house: deque[tuple[float, Phases]] = field(default_factory=lambda: deque(maxlen=2))
+    # The fuse's headroom per line (A) at each update of the last 30 s (``fuse.raise_headroom``).
+    fuse_headroom: deque[tuple[float, tuple[float, float, float]]] = field(
+        default_factory=lambda: deque(maxlen=256)
+    )
 
     def clock_went_back(self) -> None:
         """Our wall clock went back: the readings kept by their times are forgotten (a reading
@@ -161,6 +165,7 @@ class SiteMemory:
         a reading older than its last as a gap). The house's currents are kept by their grid
         reading's time for its repeats only, never compared by order."""
         self.grid.clear()
+        self.fuse_headroom.clear()
         self.left_over_since = None
         self.meter_signs.clock_went_back()
 
