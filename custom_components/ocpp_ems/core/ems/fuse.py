@@ -25,9 +25,9 @@ from .types import ChargerCommand, Reason
 # lag may seem to leave (beyond it the car has followed and the house went up), and how far short
 # of the lower's own limit the lag may leave the share and the lower still be held.
 _LAG_NOISE_A = 1.0
-# A raise by the fuse goes no higher than the least headroom of this long (s): a line's headroom
-# moves with the cars' jitter between their samples (the grid shows it as the house's load), and
-# a limit raised to a moment's headroom was lowered at the next dip.
+# A raise by the fuse under the raise deadband goes no higher than the least headroom of this long
+# (s): a line's headroom moves with the cars' jitter between their samples (the grid shows it as
+# the house's load), and a limit raised to a moment's headroom was lowered at the next dip.
 RAISE_HEADROOM_S = 30.0
 # A car in a planned slot fills the fuse before the others (they keep their minimums): the plan
 # was sized for its full power, and an equal share could make it miss the departure.
@@ -121,8 +121,8 @@ def share_fuse(
     works: list[ChargerWork], headroom: tuple[float, float, float], recent: SiteMemory, now: float
 ) -> None:
     """Cap each drawing charger's target at its share of ``headroom`` (A per line), and a
-    raise above its limit in force at its share of the least headroom of late (``recent``:
-    ``raise_headroom``).
+    small raise above its limit in force at its share of the least headroom of late
+    (``recent``: ``raise_headroom``).
 
     What a charger draws above its written limit (it refused it: ``ChargerWork.above_written``)
     is the house's load in ``headroom``: the other chargers' shares make room for it, but its
