@@ -35,13 +35,15 @@ from .test_redteam11b_refused_fuse import MIN_CURRENT_A, Plant, Refusing
 class OwnLimit(Refusing):
     """A car that takes no more than ``car_max_a``; after its start it draws ``soft_a`` for
     ``soft_s`` (0: none), then ramps ``ramp_a_s`` A a second from 6 A (0: at once). Its draw
-    jitters by up to ``jitter_a`` each second (the same for the same second in every run)."""
+    jitters by up to ``jitter_a`` each second (the same for the same second in every run); it
+    takes ``offset_a`` less than the limit it follows."""
 
     car_max_a: float = 16.0
     soft_a: float = 0.0
     soft_s: float = 0.0
     ramp_a_s: float = 0.0
     jitter_a: float = 0.0
+    offset_a: float = 0.0
 
     def draw_a(self, t: float) -> float:
         offered = super().draw_a(t)
@@ -53,7 +55,7 @@ class OwnLimit(Refusing):
         ramped = 6.0 + (since - self.soft_s) * self.ramp_a_s if self.ramp_a_s else math.inf
         # (Knuth's multiplicative hash of the second: spread over [-1, 1).)
         jitter = self.jitter_a * ((int(t) * 2654435761) % 1000 / 500.0 - 1.0)
-        return max(0.0, min(offered, self.car_max_a, ramped) + jitter)
+        return max(0.0, min(offered - self.offset_a, self.car_max_a, ramped) + jitter)
 
 
 async def _house_step_after_start(meter_s: int, lag_s: float, step_s: int) -> Plant:

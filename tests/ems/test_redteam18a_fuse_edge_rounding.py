@@ -34,7 +34,8 @@ class History:
     """A two-car history: each car (lag s, the most it takes A, phases), then the steps (sun A a
     phase, house A, seconds) and the steady sun and house after them; ``starts``: how each car
     starts (``OwnLimit``'s ramp A/s, soft start A and s; none: at once); ``jitter``: how much
-    each car's draw jitters (A; none: it does not)."""
+    each car's draw jitters (A; none: it does not); ``offsets``: how much less than its limit
+    each car takes (A; none: all of it)."""
 
     mode: Mode
     fuse_a: float
@@ -44,6 +45,7 @@ class History:
     steady: tuple[float, float]
     starts: tuple[tuple[float, float, float], ...] = ()
     jitter: tuple[float, ...] = ()
+    offsets: tuple[float, ...] = ()
 
 
 HISTORIES = {
@@ -83,9 +85,8 @@ HISTORIES = {
 }
 
 
-async def _last_minutes(history: History) -> tuple[dict[str, list[float]], int]:
-    """The writes (A) of each car in the last 10 of 17 minutes of steady sun, and the seconds
-    the fuse was over in all."""
+def plant_for(history: History) -> Plant:
+    """The closed loop of ``history``'s cars, fuse and meter, before its steps."""
     controls = {
         cid: OwnLimit(lag_s=lag_s, car_max_a=car_max_a, car_phases=phases)
         for cid, (lag_s, car_max_a, phases) in zip("ab", history.cars, strict=True)
@@ -94,7 +95,16 @@ async def _last_minutes(history: History) -> tuple[dict[str, list[float]], int]:
         control.ramp_a_s, control.soft_a, control.soft_s = ramp_a_s, soft_a, soft_s
     for control, jitter_a in zip(controls.values(), history.jitter, strict=False):
         control.jitter_a = jitter_a
-    plant = Plant(history.mode, history.fuse_a, controls, meter_period_s=history.meter_s)
+    for control, offset_a in zip(controls.values(), history.offsets, strict=False):
+        control.offset_a = offset_a
+    return Plant(history.mode, history.fuse_a, controls, meter_period_s=history.meter_s)
+
+
+async def _last_minutes(history: History) -> tuple[dict[str, list[float]], int]:
+    """The writes (A) of each car in the last 10 of 17 minutes of steady sun, and the seconds
+    the fuse was over in all."""
+    plant = plant_for(history)
+    controls = plant.controls
     for sun_a, house_a, seconds in history.steps:
         await plant.run(seconds, house_a=house_a, pv_w=3 * V * sun_a)
     sun_a, house_a = history.steady

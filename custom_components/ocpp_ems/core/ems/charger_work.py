@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .config import ChargerSettings, SiteSettings
+from .follow_offset import FollowOffset
 from .response import ChargerResponse
 from .timers import HoldTimer, earlier
 from .types import ChargerCommand, ChargerInputs, PlanOutlook, Reason
@@ -61,6 +62,10 @@ class ChargerMemory:
     boost_until: float | None = None
     was_plugged: bool = False
     car_limit_a: float | None = None  # the car was seen taking no more than this
+    # How much less than offered it took then (A; inf: nothing, or the charger said suspended).
+    car_limit_shortfall_a: float = math.inf
+    # What the car takes less than a limit it follows (``follow_offset.py``).
+    follow: FollowOffset = field(default_factory=FollowOffset)
     # The car was seen drawing on fewer phases than the charger offered (a 1p or 2p car) in this
     # session: it counts so while paused too (``measure.vehicle_phases``), not as the charger's,
     # also after a restart in the same session (``learned.py``).
@@ -134,6 +139,7 @@ class ChargerMemory:
             self.surplus_smoothed = (self.surplus_smoothed[0], self.surplus_smoothed[1] - by_s)
         self.response.clock_went_back(by_s)
         self.unseen.clock_went_back(by_s)
+        self.follow.clock_went_back()
 
 
 @dataclass(slots=True)
@@ -211,13 +217,15 @@ class ChargerWork:
     def car_max_a(self) -> float:
         """The max current, capped (not below the minimum) when the car takes less (full, taper).
 
-        The cap keeps a 1 A probe above what the car took: were the car to take more, the
-        prediction clears the cap and the car gets its full share again.
+        The cap keeps a 1 A probe above what the car took (and its offset, what it takes less
+        than a limit it follows): were the car to take more, the prediction clears the cap and
+        the car gets its full share again.
         """
-        cfg, limit = self.cfg, self.memory.car_limit_a
-        if limit is None:
+        cfg, memory = self.cfg, self.memory
+        if memory.car_limit_a is None:
             return cfg.max_current_a
-        return min(cfg.max_current_a, max(cfg.min_current_a, limit + 0.5))
+        probe = memory.car_limit_a + 0.5 + memory.follow.offset_a
+        return min(cfg.max_current_a, max(cfg.min_current_a, probe))
 
     def min_power(self, phases: int | None = None) -> float:
         """The minimum current's power on ``phases`` (default: the phases the car uses)."""
@@ -287,8 +295,10 @@ class ChargerWork:
         return 0.0 if self.pauses else self.commanded_a(self.target_a)
 
     def amps(self, power_w: float) -> float:
-        """The current (within the charger's bounds) that takes ``power_w``."""
-        amps = power_w / (self.site.voltage_v * self.vehicle_phases)
+        """The limit (within the charger's bounds) under which the car takes ``power_w``: its
+        current plus the car's offset (``follow_offset.py``: a car 0.9 A under every limit left
+        that much of its share of the sun to the grid)."""
+        amps = power_w / (self.site.voltage_v * self.vehicle_phases) + self.memory.follow.offset_a
         return min(self.cfg.max_current_a, max(self.cfg.min_current_a, amps))
 
 

@@ -47,6 +47,7 @@ def limit_writes(work: ChargerWork, now: float) -> tuple[ChargerDecision, float 
                 work.site.solar,
                 start=start,
                 phases=work.vehicle_phases if switch else None,
+                offset_a=memory.follow.offset_a,
             )
             memory.last_write = write
             memory.last_write_at = now

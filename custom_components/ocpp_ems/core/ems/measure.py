@@ -20,6 +20,7 @@ from custom_components.ocpp_ems.core.numbers import finite_number
 
 from .charger_work import EPS, IDLE_LIMIT_A, LINES, ChargerMemory, ChargerWork, line_sums
 from .config import ChargerSettings, SiteSettings, SolarSettings
+from .follow_offset import MAX_OFFSET_A
 from .meter_sign import MeterSigns, cars_draw
 from .response import ChargerResponse, WriteKind
 from .surplus import Balance, curtailed_pv_w, site_balance, site_lines
@@ -530,6 +531,7 @@ def prepare(
         memory.enable.reset()
         memory.disable.reset()
         memory.car_limit_a = None
+        memory.follow.forget()
         memory.car_phases = None
         memory.soc_seen = memory.soc_at = None
         memory.dip_open_since = None  # the last car's: its sun shows nothing of this one's
@@ -708,21 +710,66 @@ def _predict_draw(work: ChargerWork, sample_at: float, measured_a: float, grid_a
         # sample may show is full all the same. (Not one that takes some: it may be ramping.)
         offered = response.least_offered_a(sample_at, solar)
         if offered is not None and not starting and idle and measured_a < offered - 1.0:
-            memory.car_limit_a = measured_a + 0.5
-        predicted = response.draw_at_grid(grid_at, sample_at, measured_a, solar)
+            _cap(memory, measured_a)
+        predicted = response.draw_at_grid(
+            grid_at, sample_at, measured_a, solar, memory.follow.offset_a
+        )
         if predicted is None:
             return  # the grid shows what the sample shows
         if memory.car_limit_a is not None:
             predicted = min(predicted, memory.car_limit_a)
         work.draw_w = predicted * work.site.voltage_v * work.vehicle_phases
     elif commanded > 0.0:
-        cap = memory.car_limit_a
-        if measured_a < commanded - 1.0 and not (idle and starting):
-            memory.car_limit_a = measured_a + 0.5
-        elif measured_a >= commanded - 0.5 and (cap is None or measured_a >= cap - EPS):
-            # Taking what it was offered and up to the cap: it takes more than seen. Short of
-            # the cap, following a lower limit says nothing about what it could take.
-            memory.car_limit_a = None
+        _learn_car_limit(work, sample_at, measured_a, commanded, idle=idle, starting=starting)
+
+
+def _learn_car_limit(
+    work: ChargerWork,
+    sample_at: float,
+    measured_a: float,
+    commanded: float,
+    *,
+    idle: bool,
+    starting: bool,
+) -> None:
+    """A settled sample under ``commanded``: does the car take less than offered (a cap on what
+    it takes) or all of it (no cap)? Both are judged at the limit the car follows (what it
+    takes plus its offset, ``follow_offset.py``).
+
+    A shortfall an offset not seen yet could explain (up to ``MAX_OFFSET_A`` more) is no cap
+    where the probe above it would be no higher than the minimum current: nothing could show
+    the car taking more again (a car 1.3 A under its limits was held at its minimum for good).
+    """
+    memory = work.memory
+    memory.follow.observe(sample_at, commanded, measured_a)
+    offset = memory.follow.offset_a
+    cap = memory.car_limit_a
+    short = measured_a + offset < commanded - 1.0
+    if idle and not starting and measured_a < commanded - 1.0:
+        _cap(memory, measured_a)  # full
+    elif short and not idle and not _offset_pinned(work, measured_a, commanded - measured_a):
+        _cap(memory, measured_a, commanded - measured_a)
+    elif cap is not None and (
+        # Taking what it was offered and up to the cap: it takes more than seen. Short of the
+        # cap, following a lower limit says nothing about what it could take.
+        (measured_a + offset >= commanded - 0.5 and measured_a >= cap - EPS)
+        or _offset_pinned(work, cap - 0.5, memory.car_limit_shortfall_a)
+    ):
+        memory.car_limit_a = None
+
+
+def _offset_pinned(work: ChargerWork, taken_a: float, shortfall_a: float) -> bool:
+    """A car seen taking ``taken_a``, ``shortfall_a`` less than offered, could have an offset not
+    seen yet, and a cap on it would leave no probe above the minimum current."""
+    probe = taken_a + 1.0 + work.memory.follow.offset_a  # ``ChargerWork.car_max_a``
+    return shortfall_a <= 1.0 + MAX_OFFSET_A and probe <= work.cfg.min_current_a + EPS
+
+
+def _cap(memory: ChargerMemory, taken_a: float, shortfall_a: float = math.inf) -> None:
+    """The car takes no more than ``taken_a``, ``shortfall_a`` less than it was offered (inf:
+    it is full or suspended, whatever its offset)."""
+    memory.car_limit_a = taken_a + 0.5
+    memory.car_limit_shortfall_a = shortfall_a
 
 
 def _note_ev_suspended(work: ChargerWork, now: float) -> None:
@@ -748,7 +795,7 @@ def _note_ev_suspended(work: ChargerWork, now: float) -> None:
         return
     taken_a = work.measured_w / work.site.voltage_v / work.vehicle_phases
     if taken_a < last.current_a - 1.0:
-        memory.car_limit_a = min(memory.car_limit_a or math.inf, taken_a + 0.5)
+        _cap(memory, min((memory.car_limit_a or math.inf) - 0.5, taken_a))
         work.draw_w = min(work.draw_w, work.measured_w)
 
 

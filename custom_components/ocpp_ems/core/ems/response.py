@@ -86,10 +86,11 @@ class _Watch:
     # The lower bound counts from here: the write that led back to the watched limit after one
     # that turned it back (the car's move may follow either of them).
     since_s: float = 0.0
+    offset_a: float = 0.0  # what the car takes less than a limit it follows (when it began)
 
     def is_reached_by(self, amps: float) -> bool:
-        """A car drawing ``amps`` (or following a limit of ``amps``) shows the watched write."""
-        span = self.write.amps - self.before_a
+        """A car drawing ``amps`` shows the watched write."""
+        span = draw_under(self.write.amps, self.offset_a) - self.before_a
         return abs(span) <= 1e-9 or (amps - self.before_a) / span >= FOLLOWED
 
     def newer_write(self, write: Write) -> None:
@@ -98,7 +99,7 @@ class _Watch:
         limit again after that may be the one the car's move follows: the lower bound counts
         from it (counted from the watched write, a car 10 s slow learned 19 s, after which the
         raises it follows read as the house's load)."""
-        if not self.is_reached_by(write.amps):
+        if not self.is_reached_by(draw_under(write.amps, self.offset_a)):
             self.turned_back = True
         elif self.turned_back:
             self.turned_back = False
@@ -130,9 +131,11 @@ class ChargerResponse:
         *,
         start: bool,
         phases: int | None = None,
+        offset_a: float = 0.0,
     ) -> None:
         """A write of ``amps`` (0: a pause) was decided at ``now``; ``start``: a start or a
-        switch to ``phases``."""
+        switch to ``phases``; ``offset_a``: what the car takes less than a limit it follows
+        (``follow_offset.py``; the watch takes the car as following it that much lower)."""
         previous = self.last_write
         watch = self.watch
         if watch is not None and watch.write is previous and amps == previous.amps:
@@ -146,8 +149,9 @@ class ChargerResponse:
         else:
             kind = WriteKind.DROP
         # A watch runs on while newer writes follow (a charger applies them in order: the first
-        # move after the watched write is its own). A new one starts only from a clean "before":
-        # the car was seen at the last limit, or the longest response counted has passed.
+        # move after the watched write is its own). A new one starts from a clean "before" (the
+        # car was seen at the last limit, or the longest response counted has passed), else from
+        # where the last limit leads, unless the car is past that already.
         clean = (
             previous is None
             or self.followed(self.sample_at)
@@ -161,10 +165,18 @@ class ChargerResponse:
         if self.watch is not None:
             self.watch.newer_write(write)
             return
-        before = self.sample_a
-        if before is None or not clean or (abs(amps - before) < MIN_CHANGE_A and not start):
+        sampled = self.sample_a
+        if sampled is None:
             return
-        self.watch = _Watch(write, before, phases)
+        # (Started only from a clean one, a charger as slow as the writes were apart never
+        # showed the last limit before the next write: 10 s slow, taken for the configured 8 s,
+        # its limits swung 9.2 / 15.2 A every 10 s for good.)
+        before = sampled if clean or previous is None else draw_under(previous.amps, offset_a)
+        if abs(draw_under(amps, offset_a) - before) < MIN_CHANGE_A and not start:
+            return
+        watch = _Watch(write, before, phases, offset_a=offset_a)
+        if clean or not watch.is_reached_by(sampled):
+            self.watch = watch
 
     def _written_again(self, watch: _Watch, now: float) -> None:
         """The watched last write's limit written again (a retry of one left unanswered): the
@@ -376,7 +388,12 @@ class ChargerResponse:
         return None
 
     def draw_at_grid(
-        self, grid_at: float, sample_at: float, sampled_a: float, solar: SolarSettings
+        self,
+        grid_at: float,
+        sample_at: float,
+        sampled_a: float,
+        solar: SolarSettings,
+        offset_a: float = 0.0,
     ) -> float | None:
         """The current (A) the car drew when the grid meter read, where the charger's sample
         (taken at ``sample_at``, showing ``sampled_a``) is older than the write the grid shows;
@@ -384,7 +401,8 @@ class ChargerResponse:
         its shortfall (``_offered_not_taken``): under a limit no higher it takes no more than
         the sample showed, under a higher one no more than the raise adds to that (its own
         maximum: nothing; an offset below the limit: all of it). A start or a 1p/3p switch
-        counts at its limit (a new handshake: the shortfall before says nothing of it)."""
+        counts at its limit (a new handshake: the shortfall before says nothing of it). A
+        limit counts at what the car takes under it (``offset_a`` less)."""
         grid = self.shown_by_grid(grid_at, solar)
         sample = self.shown_by_sample(sample_at, solar)
         if grid is None or grid is sample or (sample is not None and sample.at > grid.at):
@@ -393,11 +411,11 @@ class ChargerResponse:
             None if sample is None else self._offered_not_taken(sample, sample_at, sampled_a, solar)
         )
         if offered is None:
-            return grid.amps
+            return draw_under(grid.amps, offset_a)
         if grid.amps <= offered:
             return min(grid.amps, sampled_a)
         if grid.kind is WriteKind.START:
-            return grid.amps
+            return draw_under(grid.amps, offset_a)
         # (Counted at its limit, a raise of 0.2 A beside a Solar car read the 0.9 A its car did
         # not take as sun; the fuse took it back from the raise at once: 16.9, 16.7 A every
         # 100 s for good.)
@@ -420,6 +438,12 @@ class ChargerResponse:
             return None
         offered = min(write.amps for write in self._from(shown) if write.at < sample_at)
         return offered if sampled_a < offered - SAME_A else None
+
+
+def draw_under(limit_a: float, offset_a: float) -> float:
+    """What a car taking ``offset_a`` less than the limit it follows draws under ``limit_a``
+    (nothing when paused)."""
+    return max(0.0, limit_a - offset_a) if limit_a > 0.0 else 0.0
 
 
 def _bounds(item: Any, high: float) -> tuple[float, float] | None:
