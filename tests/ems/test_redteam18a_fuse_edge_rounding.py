@@ -100,20 +100,26 @@ def plant_for(history: History) -> Plant:
     return Plant(history.mode, history.fuse_a, controls, meter_period_s=history.meter_s)
 
 
-async def _last_minutes(history: History) -> tuple[dict[str, list[float]], int]:
-    """The writes (A) of each car in the last 10 of 17 minutes of steady sun, and the seconds
-    the fuse was over in all."""
+async def before_last_minutes(history: History) -> tuple[Plant, float]:
+    """``history`` run through its steps and the first 7 of 17 minutes of steady sun: the plant,
+    and when the last 10 minutes begin (s since ``T0``)."""
     plant = plant_for(history)
-    controls = plant.controls
     for sun_a, house_a, seconds in history.steps:
         await plant.run(seconds, house_a=house_a, pv_w=3 * V * sun_a)
     sun_a, house_a = history.steady
     await plant.run(420, house_a=house_a, pv_w=3 * V * sun_a)
-    since = plant.clock.t - T0
+    return plant, plant.clock.t - T0
+
+
+async def _last_minutes(history: History) -> tuple[dict[str, list[float]], int]:
+    """The writes (A) of each car in the last 10 of 17 minutes of steady sun, and the seconds
+    the fuse was over in all."""
+    plant, since = await before_last_minutes(history)
+    sun_a, house_a = history.steady
     await plant.run(600, house_a=house_a, pv_w=3 * V * sun_a)
     writes = {
         cid: [amps for _name, amps, at in control.calls if at > since]
-        for cid, control in controls.items()
+        for cid, control in plant.controls.items()
     }
     return writes, plant.over_s
 

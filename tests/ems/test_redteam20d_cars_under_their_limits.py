@@ -28,9 +28,8 @@ import pytest
 
 from custom_components.ocpp_ems.core.ems import Mode
 
-from .test_driver import T0
 from .test_redteam9c_refused_once import V
-from .test_redteam18a_fuse_edge_rounding import History, plant_for
+from .test_redteam18a_fuse_edge_rounding import History, before_last_minutes
 
 HISTORIES = {
     # History 58: a 3-phase car 10 s slow 0.9 A under, a 1-phase car 1.3 A under, a 10 s meter.
@@ -109,12 +108,8 @@ HISTORIES = {
 async def _steady_sun(history: History) -> tuple[float, int, int]:
     """The cars' draw in the last 10 of 17 minutes of steady sun as a share of the surplus, the
     writes then, and the seconds the fuse was over in all."""
-    plant = plant_for(history)
-    for sun_a, house_a, seconds in history.steps:
-        await plant.run(seconds, house_a=house_a, pv_w=3 * V * sun_a)
+    plant, since = await before_last_minutes(history)
     sun_a, house_a = history.steady
-    await plant.run(420, house_a=house_a, pv_w=3 * V * sun_a)
-    since = plant.clock.t - T0
     drawn_a = 0.0
     for _ in range(600):
         await plant.run(1, house_a=house_a, pv_w=3 * V * sun_a)

@@ -221,11 +221,15 @@ class ChargerWork:
         than a limit it follows): were the car to take more, the prediction clears the cap and
         the car gets its full share again.
         """
-        cfg, memory = self.cfg, self.memory
-        if memory.car_limit_a is None:
+        cfg, cap = self.cfg, self.memory.car_limit_a
+        if cap is None:
             return cfg.max_current_a
-        probe = memory.car_limit_a + 0.5 + memory.follow.offset_a
-        return min(cfg.max_current_a, max(cfg.min_current_a, probe))
+        return min(cfg.max_current_a, max(cfg.min_current_a, self.probe_a(cap)))
+
+    def probe_a(self, cap_a: float) -> float:
+        """The limit that probes a car capped at ``cap_a`` (what it took + 0.5 A): 0.5 A above
+        the cap and the car's offset (``car_max_a`` before its bounds)."""
+        return cap_a + 0.5 + self.memory.follow.offset_a
 
     def min_power(self, phases: int | None = None) -> float:
         """The minimum current's power on ``phases`` (default: the phases the car uses)."""

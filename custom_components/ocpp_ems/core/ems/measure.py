@@ -747,22 +747,22 @@ def _learn_car_limit(
     short = measured_a + offset < commanded - 1.0
     if idle and not starting and measured_a < commanded - 1.0:
         _cap(memory, measured_a)  # full
-    elif short and not idle and not _offset_pinned(work, measured_a, commanded - measured_a):
+    elif short and not idle and not _offset_pinned(work, measured_a + 0.5, commanded - measured_a):
         _cap(memory, measured_a, commanded - measured_a)
     elif cap is not None and (
         # Taking what it was offered and up to the cap: it takes more than seen. Short of the
         # cap, following a lower limit says nothing about what it could take.
         (measured_a + offset >= commanded - 0.5 and measured_a >= cap - EPS)
-        or _offset_pinned(work, cap - 0.5, memory.car_limit_shortfall_a)
+        or _offset_pinned(work, cap, memory.car_limit_shortfall_a)
     ):
         memory.car_limit_a = None
 
 
-def _offset_pinned(work: ChargerWork, taken_a: float, shortfall_a: float) -> bool:
-    """A car seen taking ``taken_a``, ``shortfall_a`` less than offered, could have an offset not
-    seen yet, and a cap on it would leave no probe above the minimum current."""
-    probe = taken_a + 1.0 + work.memory.follow.offset_a  # ``ChargerWork.car_max_a``
-    return shortfall_a <= 1.0 + MAX_OFFSET_A and probe <= work.cfg.min_current_a + EPS
+def _offset_pinned(work: ChargerWork, cap_a: float, shortfall_a: float) -> bool:
+    """A car capped at ``cap_a``, seen taking ``shortfall_a`` less than offered, could have an
+    offset not seen yet, and the cap would leave no probe above the minimum current."""
+    pinned = work.probe_a(cap_a) <= work.cfg.min_current_a + EPS
+    return shortfall_a <= 1.0 + MAX_OFFSET_A and pinned
 
 
 def _cap(memory: ChargerMemory, taken_a: float, shortfall_a: float = math.inf) -> None:
