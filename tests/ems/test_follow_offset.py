@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from custom_components.ocpp_ems.core.ems import SolarSettings
-from custom_components.ocpp_ems.core.ems.follow_offset import MAX_OFFSET_A, FollowOffset
+from custom_components.ocpp_ems.core.ems.follow_offset import MAX_OFFSET_A, FollowOffset, is_offset
 from custom_components.ocpp_ems.core.ems.response import ChargerResponse, draw_under
 
 SOLAR = SolarSettings()
@@ -57,6 +57,25 @@ def test_the_same_sample_again_and_a_clock_going_back() -> None:
     follow.forget()
     assert follow.offset_a == 0.0
     assert MAX_OFFSET_A >= 1.3
+
+
+def test_offsets_stored_before_a_restart_go_before_those_seen_since() -> None:
+    follow = _seen((6.0, 5.1), (12.0, 11.1))  # seen since the restart: 0.9
+    follow.prior((1.3, 1.3, 1.3, 1.3))  # stored: the newest 5 of them all stay
+    assert follow.offsets == pytest.approx((1.3, 1.3, 1.3, 1.3, 0.9))
+    follow.observe(30.0, 6.0, 5.1)
+    follow.observe(40.0, 12.0, 11.1)
+    assert follow.offsets == pytest.approx((1.3, 1.3, 0.9, 0.9, 0.9))
+    assert follow.offset_a == pytest.approx(0.9)
+    assert [is_offset(a) for a in (0.0, 0.3, 0.5, 1.3, 2.0, 2.1, -1.0)] == [
+        True,
+        False,
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_a_limit_counts_at_what_the_car_takes_under_it() -> None:

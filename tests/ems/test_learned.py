@@ -373,14 +373,15 @@ async def test_a_one_phase_car_stays_one_phase_after_a_restart_in_the_same_sessi
 
 
 async def test_restored_phases_are_dropped_once_the_session_turns_out_ended() -> None:
-    stored = {SESSION_KEY: {"a": {"car_phases": 1, "session": ["tx-1"]}}}
+    stored = {SESSION_KEY: {"a": {"car_phases": 1, "offsets": [1.3], "session": ["tx-1"]}}}
     again = energy_plan("tx-1")
     again.driver.load(stored)
     assert await plan_start(again) == 900.0
+    assert memory_of(again).follow.offsets == (1.3,)
     # Messages the charger queued while Home Assistant was down end that session: another car.
     open_session(again.model, "tx-2")
     assert await plan_start(again) == 2700.0
-    assert memory_of(again).car_phases is None
+    assert (memory_of(again).car_phases, memory_of(again).follow.offsets) == (None, ())
     assert SESSION_KEY not in again.driver.dump()
 
 
@@ -399,6 +400,16 @@ async def test_restored_phases_are_dropped_once_the_session_turns_out_ended() ->
         # One unreadable part makes the whole record so.
         ("tx-1", {"car_phases": 5, "soc": 50.0, "energy_wh": 1000.0, "session": ["tx-1"]}),
         ("tx-1", {"car_phases": 1, "soc": 50.0, "session": ["tx-1"]}),
+        # Offsets no learner keeps: over 2 A, between 0 and 0.5 A, not numbers, more than 5.
+        ("tx-2", {"offsets": [1.3], "session": ["tx-1"]}),
+        ("tx-1", {"car_phases": 1, "offsets": [2.5], "session": ["tx-1"]}),
+        ("tx-1", {"car_phases": 1, "offsets": [0.3], "session": ["tx-1"]}),
+        ("tx-1", {"car_phases": 1, "offsets": [-1.0], "session": ["tx-1"]}),
+        ("tx-1", {"car_phases": 1, "offsets": ["1.3"], "session": ["tx-1"]}),
+        ("tx-1", {"car_phases": 1, "offsets": [True], "session": ["tx-1"]}),
+        ("tx-1", {"car_phases": 1, "offsets": 1.3, "session": ["tx-1"]}),
+        ("tx-1", {"car_phases": 1, "offsets": [1.3] * 6, "session": ["tx-1"]}),
+        ("tx-1", {"offsets": [], "session": ["tx-1"]}),
     ],
 )
 async def test_phases_of_another_session_or_unreadable_are_not_restored(
@@ -407,19 +418,28 @@ async def test_phases_of_another_session_or_unreadable_are_not_restored(
     again = energy_plan(session)
     again.driver.load(json.loads(json.dumps({SESSION_KEY: {"a": stored}})))
     assert await plan_start(again) == 2700.0
-    assert (memory_of(again).car_phases, memory_of(again).soc_seen) == (None, None)
+    memory = memory_of(again)
+    assert (memory.car_phases, memory.soc_seen, memory.follow.offsets) == (None, None, ())
     assert SESSION_KEY not in again.driver.dump()
 
 
 async def test_a_car_seen_in_a_session_is_stored_whole_and_comes_back_whole() -> None:
-    # Both the SoC and the phases; the current form wins over the SoC alone stored before it.
-    record = {"soc": 50.0, "energy_wh": 1000.0, "car_phases": 2, "session": ["tx-1"]}
+    # The SoC, the phases and the offsets; the current form wins over the SoC alone stored
+    # before it.
+    record = {
+        "soc": 50.0,
+        "energy_wh": 1000.0,
+        "car_phases": 2,
+        "offsets": [0.0, 1.3, 1.2],
+        "session": ["tx-1"],
+    }
     stale = {"soc": 20.0, "energy_wh": 0.0, "session": ["tx-1"]}
     again = energy_plan("tx-1")
     again.driver.load({SOC_KEY: {"a": stale}, SESSION_KEY: {"a": record}})
     await plan_start(again)
     memory = memory_of(again)
     assert (memory.soc_seen, memory.car_phases) == ((50.0, 1000.0), 2)
+    assert (memory.follow.offsets, memory.follow.offset_a) == ((0.0, 1.3, 1.2), 1.2)
     assert again.driver.dump()[SESSION_KEY] == {"a": record}
 
 

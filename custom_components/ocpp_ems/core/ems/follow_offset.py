@@ -11,12 +11,14 @@ start); one 0.9 A under, capped by a sample taken before it followed a raise, ne
 A car follows when its draw moves by the limit's change between two samples that show the
 writes: the offset is then what it takes less than the limit (0 under ``MIN_OFFSET_A``). A
 car at its own limit or tapering does not move with the limit, so it gives no offset. The
-median of the last few holds (a stray sample moves nothing); none seen: 0.
+median of the last few holds (a stray sample moves nothing); none seen: 0. They belong to the car's
+session and are kept across a restart of Home Assistant with it (``learned.py``).
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from custom_components.ocpp_ems.core.numbers import quantile
@@ -66,6 +68,16 @@ class FollowOffset:
         """What the car takes less than the limit it follows (A; 0 until seen following)."""
         return quantile(list(self.seen), 0.5) if self.seen else 0.0
 
+    @property
+    def offsets(self) -> tuple[float, ...]:
+        """The offsets seen, oldest first (the stored form)."""
+        return tuple(self.seen)
+
+    def prior(self, offsets: Iterable[float]) -> None:
+        """``offsets`` seen of this car before (stored across a restart) go before those seen
+        since; the newest ``KEEP`` stay."""
+        self.seen = deque([*offsets, *self.seen], maxlen=KEEP)
+
     def forget(self) -> None:
         """Another car: nothing of this one holds."""
         self.shown = None
@@ -74,3 +86,8 @@ class FollowOffset:
     def clock_went_back(self) -> None:
         """Our clock went back: the next sample counts as new (the offsets stay)."""
         self.shown = None
+
+
+def is_offset(value: float) -> bool:
+    """Whether ``value`` (A) is an offset the learner could have kept (stored data is checked)."""
+    return value == 0.0 or MIN_OFFSET_A <= value <= MAX_OFFSET_A

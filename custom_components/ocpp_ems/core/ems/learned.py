@@ -2,11 +2,13 @@
 
 The controller learns each charger's response times (``response.py``), the home battery's maximum
 charging power (``measure.SiteMemory``) and, about the car plugged in, its last SoC with the
-session energy then (``ChargerMemory.soc_seen``) and the phases it draws on where fewer than the
-charger offers (``ChargerMemory.car_phases``). Without a stored form a restart falls back to the
-configured times and an unknown battery for minutes, a SoC plan waits for the car's SoC sensor
-(often unavailable for a while after a restart) and a paused 1-phase car is planned on the
-charger's phases (its plan starts too late). They go into the driver's stored form
+session energy then (``ChargerMemory.soc_seen``), the phases it draws on where fewer than the
+charger offers (``ChargerMemory.car_phases``) and how much less than its limit it takes
+(``ChargerMemory.follow``). Without a stored form a restart falls back to the configured times
+and an unknown battery for minutes, a SoC plan waits for the car's SoC sensor (often
+unavailable for a while after a restart), a paused 1-phase car is planned on the charger's
+phases (its plan starts too late) and a car 1 A under its limits leaves 1 A of its share to the
+grid till it follows a change again. They go into the driver's stored form
 (``EmsDriver.dump`` / ``load``), each under its own versioned key: data of another version, and
 anything unreadable or out of range, is skipped (the car's SoC as stored before its phases were,
 ``SOC_KEY``, is still read). Restored values are only a prior, replaced by new observations as
@@ -34,6 +36,7 @@ from custom_components.ocpp_ems.core.numbers import finite_number
 
 from .charger_work import ChargerMemory
 from .controller import EnergyManager
+from .follow_offset import KEEP, is_offset
 from .response import ChargerResponse
 from .solar import LONG_DIPS_JUDGED
 
@@ -51,18 +54,21 @@ type Sky = tuple[tuple[bool, ...], float]
 @dataclass(frozen=True, slots=True)
 class _SessionMemory:
     """What was seen of the car in one session (its transaction ids): its last SoC (%) with the
-    session energy then (Wh), and the phases it draws on where fewer than the charger offers."""
+    session energy then (Wh), the phases it draws on where fewer than the charger offers, and
+    the offsets below its limit it was seen following them with (A; kept where one is not 0)."""
 
     session: tuple[str, ...]
     soc_seen: tuple[float, float] | None = None
     car_phases: int | None = None
+    offsets: tuple[float, ...] = ()
 
     @classmethod
     def seen(cls, memory: ChargerMemory, session: tuple[str, ...]) -> _SessionMemory | None:
         """What ``memory`` holds of the car in ``session`` (None: nothing, or no session)."""
-        if not session or (memory.soc_seen is None and memory.car_phases is None):
+        offsets = memory.follow.offsets if any(memory.follow.offsets) else ()
+        if not session or (memory.soc_seen is None and memory.car_phases is None and not offsets):
             return None
-        return cls(session, memory.soc_seen, memory.car_phases)
+        return cls(session, memory.soc_seen, memory.car_phases, offsets)
 
     def restore(self, memory: ChargerMemory) -> None:
         """Back into the memory of the charger, which shows this session going on."""
@@ -70,14 +76,19 @@ class _SessionMemory:
             memory.soc_seen = self.soc_seen
         if self.car_phases is not None:
             memory.car_phases = self.car_phases
+        memory.follow.prior(self.offsets)  # before any seen since the restart
         memory.was_plugged = True  # the same car: not a plug-in that forgets it
 
     def drop(self, memory: ChargerMemory) -> None:
-        """The session ended: what is still the restored value is no longer that car's."""
+        """The session ended: what is still the restored value is no longer that car's. The
+        offsets go with any seen since the restore (the learner cannot tell them apart; the
+        new car's shows again at the next change it follows)."""
         if self.soc_seen is not None and memory.soc_seen == self.soc_seen:
             memory.soc_seen = None
         if self.car_phases is not None and memory.car_phases == self.car_phases:
             memory.car_phases = None
+        if self.offsets:
+            memory.follow.forget()
 
 
 class Learned:
@@ -279,12 +290,15 @@ def _stored_session(seen: _SessionMemory) -> dict[str, Any]:
         stored["soc"], stored["energy_wh"] = seen.soc_seen
     if seen.car_phases is not None:
         stored["car_phases"] = seen.car_phases
+    if seen.offsets:
+        stored["offsets"] = list(seen.offsets)
     return stored
 
 
 def _session_memory(value: Any) -> _SessionMemory | None:
-    """A stored session: a SoC of 0..100 % with a session energy of at least 0 Wh, and phases of
-    1 or 2, either or both, and the session's transaction ids (None: unreadable)."""
+    """A stored session: a SoC of 0..100 % with a session energy of at least 0 Wh, phases of 1
+    or 2, offsets (1 to ``KEEP``, each one the learner could keep), any of them, and the
+    session's transaction ids (None: unreadable)."""
     if not isinstance(value, Mapping):
         return None
     session = value.get("session")
@@ -299,9 +313,18 @@ def _session_memory(value: Any) -> _SessionMemory | None:
     phases = value.get("car_phases")
     if phases is not None and (type(phases) is not int or phases not in (1, 2)):
         return None  # fewer than 3: a car on every phase is not remembered
-    if soc_seen is None and phases is None:
+    offsets = _stored_offsets(value.get("offsets", []))
+    if offsets is None or (soc_seen is None and phases is None and not offsets):
         return None
-    return _SessionMemory(tuple(sorted(session)), soc_seen, phases)
+    return _SessionMemory(tuple(sorted(session)), soc_seen, phases, offsets)
+
+
+def _stored_offsets(value: Any) -> tuple[float, ...] | None:
+    """Stored offsets: up to ``KEEP``, each 0 or one the learner keeps (None: unreadable)."""
+    if not isinstance(value, list) or len(value) > KEEP:
+        return None
+    offsets = [offset for item in value if (offset := finite_number(item)) is not None]
+    return tuple(offsets) if len(offsets) == len(value) and all(map(is_offset, offsets)) else None
 
 
 def _sky_of(memory: ChargerMemory) -> Sky | None:
