@@ -203,12 +203,17 @@ def _hold_raises_to_the_least_headroom(
     """A share less than the raise deadband above the charger's limit in force goes no higher
     than its share of ``raise_room`` (nor lower than that limit: a drop is the present
     headroom's to force). A bigger raise (the house's load fell) goes to the present one."""
+    small_raises = [
+        (work, last.current_a)
+        for work in drawing
+        if (last := _limit_in_force(work)) is not None
+        and last.current_a < granted[work.cid] < last.current_a + work.site.solar.raise_deadband_a
+    ]
+    if not small_raises:
+        return
     least = share(claims, dict(zip(LINES, raise_room, strict=True)))
-    for work in drawing:
-        if (last := _limit_in_force(work)) is None:
-            continue
-        if last.current_a < granted[work.cid] < last.current_a + work.site.solar.raise_deadband_a:
-            granted[work.cid] = max(last.current_a, min(granted[work.cid], least[work.cid]))
+    for work, in_force_a in small_raises:
+        granted[work.cid] = max(in_force_a, min(granted[work.cid], least[work.cid]))
 
 
 def _refusing(
@@ -365,7 +370,7 @@ def _fit_leftover(
     # a drop it also holds: both wait (a jittering Solar car's share up 0.2 A for a second put
     # the fuse-limited car beside it 0.1-0.3 A lower at once, its raise never written).
     beside_held = {w.cid for w in _uncovered(drawing, headroom, granted, above, raises_wait=True)}
-    raising = [w for w in drawing if _raises(w)]
+    raising = [w for w in drawing if _raised_from(w) is not None]
     for work in uncovered:
         if (last := _limit_in_force(work)) is None:
             continue  # (none: not uncovered)
@@ -402,7 +407,7 @@ def _uncovered(
             left[line] += amps  # (in force: counted below as the charger's)
         # (Its rounding: the command is below the target by it, or above where under the minimum.)
         counted = granted[work.cid] + (0.0 if work.pauses else work.written_a() - work.target_a)
-        if raises_wait and _raises(work) and (last := _limit_in_force(work)) is not None:
+        if raises_wait and (last := _raised_from(work)) is not None:
             counted = last.current_a
         for line in _held_lines(work):
             left[line] -= counted
@@ -426,10 +431,12 @@ def _uncovered(
     return uncovered
 
 
-def _raises(work: ChargerWork) -> bool:
-    """Whether the charger's target in this update is above its limit in force."""
+def _raised_from(work: ChargerWork) -> ChargerCommand | None:
+    """The charger's limit in force where its target in this update is above it (None: no
+    raise)."""
     last = _limit_in_force(work)
-    return last is not None and not work.pauses and work.written_a() > last.current_a + EPS
+    raises = last is not None and not work.pauses and work.written_a() > last.current_a + EPS
+    return last if raises else None
 
 
 def _limit_in_force(work: ChargerWork) -> ChargerCommand | None:
