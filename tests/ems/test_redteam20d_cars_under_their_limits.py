@@ -18,8 +18,12 @@ more (full, a taper, its own limit), so the manager capped it:
   (``ChargerResponse.wrote``: writes as far apart as a slow charger's lag never were, and its
   response was never learned; tests/ems/test_follow_offset.py).
 
-Left (known weak): a charger 10 s slow sampled 9 s after a raise, before its response was
-learned, still has a cap learned from the draw before the raise (history 58, 76 % of the sun).
+- a charger 10 s slow sampled 9 s after a raise, before its response was learned (the settle
+  time the configured 8 s), had a cap learned from the draw before the raise (history 58: 76 %
+  of the sun; two cars started at their minimum, 10 s slow on a 10 s meter: 31 %). Now such a
+  sample, seen not showing the raise, does not show it till the car follows or the longest
+  settle passed (``ChargerResponse.raise_unshown``; the grid counts the car at the raise
+  meanwhile, so its rise is not read as the house's load).
 """
 
 from __future__ import annotations
@@ -58,6 +62,16 @@ HISTORIES = {
         40.0,
         10,
         ((2.0, 32.0, 1), (2.0, 32.0, 3)),
+        ((4.0, 0, 120), (6.0, 0, 120)),
+        (20.0, 0),
+        offsets=(1.3, 1.3),
+    ),
+    # The same with chargers 10 s slow.
+    "started_slow_at_the_minimum": History(
+        Mode.MIN_SOLAR,
+        40.0,
+        10,
+        ((10.0, 32.0, 1), (10.0, 32.0, 3)),
         ((4.0, 0, 120), (6.0, 0, 120)),
         (20.0, 0),
         offsets=(1.3, 1.3),
@@ -122,10 +136,11 @@ async def _steady_sun(history: History) -> tuple[float, int, int]:
 @pytest.mark.parametrize(
     ("name", "least_share", "most_over_s"),
     [
-        ("early_sample", 0.7, 0),
-        ("held_at_the_minimum", 0.7, 0),
+        ("early_sample", 0.9, 0),
+        ("held_at_the_minimum", 0.9, 0),
         ("started_at_the_minimum", 0.95, 0),
-        ("never_seen_at_a_limit", 0.9, 0),
+        ("started_slow_at_the_minimum", 0.95, 0),
+        ("never_seen_at_a_limit", 0.98, 0),
         ("predicted_at_the_limit", 0.95, 0),
         ("probe_under_the_offset", 0.9, 2),
         ("watched_from_the_last_limit", 0.4, 0),  # both on one line of a 40 A fuse
@@ -134,11 +149,13 @@ async def _steady_sun(history: History) -> tuple[float, int, int]:
 async def test_cars_under_their_limits_take_the_sun(
     name: str, least_share: float, most_over_s: int
 ) -> None:
-    """In the last 10 minutes of steady sun the cars take most of the surplus (on 8132c0a: 48,
-    50, 31, 65, 89, 97 and 33 %: held at 6.3 A or at their minimum) with at most 4 writes (40
-    and 9 in the last two; 50 without counting the grid's draw at the limit less the offset,
-    19 without the offset in the cap, 60 with writes watched only from a clean start), and the
-    fuse over no longer than on 8132c0a (a house step)."""
+    """In the last 10 minutes of steady sun the cars take most of the surplus (on 8132c0a the
+    seven but the slow start: 48, 50, 31, 65, 89, 97 and 33 %, held at 6.3 A or at their
+    minimum; on 1c82730, before a raise an early sample did not show was unshown, the first
+    five: 76, 74, 100, 31, 94 %)
+    with at most 4 writes (40 and 9 in the last two; 50 without counting the grid's draw at
+    the limit less the offset, 19 without the offset in the cap, 60 with writes watched only
+    from a clean start), and the fuse over no longer than on 8132c0a (a house step)."""
     share, writes, over_s = await _steady_sun(HISTORIES[name])
     assert share >= least_share, share
     assert writes <= 4, writes

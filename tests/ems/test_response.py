@@ -168,3 +168,58 @@ def test_a_car_still_ramping_counts_at_a_lower_it_may_reach() -> None:
     response.observe(40.0, 16.0, 3, SOLAR)
     response.wrote(41.0, 16.3, SOLAR, start=False)
     assert response.draw_at_grid(50.0, 40.0, 16.0, SOLAR) == 16.3
+
+
+@pytest.mark.parametrize("learned", [False, True])
+def test_a_raise_a_sample_did_not_show_is_not_shown_by_it_till_the_response_is_learned(
+    learned: bool,
+) -> None:
+    """6.2 A at 0 (the car seen at it), 9.3 A at 20 s, a sample at 29 s still at 6.2 A. Before
+    the charger's response is learned (the 8 s settle time is a guess) that sample does not
+    show the raise: the charger may be slower (10 s: the car was capped at 5.8 A, taking 76 %
+    of the sun for good). Learned (2 s), it does: the car takes no more."""
+    response = ChargerResponse()
+    if learned:
+        response.load({"changes": [[1.0, 2.0]] * 3}, SOLAR)
+    response.wrote(0.0, 6.2, SOLAR, start=False)
+    response.observe(10.0, 6.2, 3, SOLAR)
+    response.wrote(20.0, 9.3, SOLAR, start=False)
+    raised = response.last_write
+    response.observe(29.0, 6.2, 3, SOLAR)
+    assert response.raise_unshown(29.0) is not learned
+    assert (response.shown_by_sample(29.0, SOLAR) is raised) is learned
+    # The grid counts the car at the raise meanwhile (none: the sample holds).
+    assert response.draw_at_grid(29.5, 29.0, 6.2, SOLAR) == (None if learned else 9.3)
+    # A sample after the longest settle shows it whatever the charger.
+    response.observe(51.0, 6.2, 3, SOLAR)
+    assert not response.raise_unshown(51.0)
+    assert response.shown_by_sample(51.0, SOLAR) is raised
+
+
+def test_a_lower_a_sample_did_not_show_is_shown_by_it_after_the_settle_time() -> None:
+    """The rule above is a raise's: a car not seen following a lower after the settle time
+    draws what it drew (it may draw it still: ``_lower_in_flight`` counts it)."""
+    response = ChargerResponse()
+    response.wrote(0.0, 16.0, SOLAR, start=False)
+    response.observe(10.0, 16.0, 3, SOLAR)
+    response.wrote(20.0, 9.3, SOLAR, start=False)
+    response.observe(29.0, 16.0, 3, SOLAR)
+    assert not response.raise_unshown(29.0)
+    assert response.shown_by_sample(29.0, SOLAR) is response.last_write
+
+
+def test_a_raise_shows_once_its_longest_settle_passed_not_at_the_next_sample() -> None:
+    """6.2 A at 0 (the car at it), 9.3 A at 20 s, no sample showing it by 50 s (20 + the
+    longest settle): from then the sample at 29 s shows the raise (the car is judged by it: a
+    car at its own maximum counted at the raise till the next sample was raised again on that
+    phantom surplus as the limiter let it, red team 20f)."""
+    response = ChargerResponse()
+    response.wrote(0.0, 6.2, SOLAR, start=False)
+    response.observe(10.0, 6.2, 3, SOLAR)
+    response.wrote(20.0, 9.3, SOLAR, start=False)
+    response.observe(29.0, 6.2, 3, SOLAR)
+    response.tick(49.0, SOLAR)
+    assert response.raise_unshown(29.0)
+    response.tick(20.0 + SOLAR.settle_max_s, SOLAR)
+    assert not response.raise_unshown(29.0)
+    assert response.shown_by_sample(29.0, SOLAR) is response.last_write

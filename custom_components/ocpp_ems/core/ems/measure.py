@@ -664,6 +664,7 @@ def _on_lines(currents: list[float], lines: tuple[str, ...]) -> list[float]:
 def _observe_response(work: ChargerWork, now: float) -> None:
     """Show the charger's fresh meter sample to its response learner (``response.py``)."""
     ci, site = work.inputs, work.site
+    work.memory.response.tick(now, site.solar)
     if ci.currents_a is not None and is_fresh(ci.currents_a.at, site.charger_max_age_s, now):
         measured = [x or 0.0 for x in ci.currents_a.values]
         lines = sum(1 for x in measured if x >= 1.0)

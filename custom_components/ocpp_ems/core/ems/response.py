@@ -22,7 +22,9 @@ the car followed or ``late_s`` passed (a car that a sample surely shows taking l
 keeps that shortfall under the writes after it: ``draw_at_grid``). Until :data:`TRUSTED`
 observations exist, the configured values hold: ``SolarSettings.settle_s`` / ``start_settle_s`` as
 the settle time (a floor) and no delay before a raise or drop counts (the behaviour before anything
-was learned). A watch runs on through newer writes (a charger applies them in order); once one
+was learned); meanwhile a sample seen not showing a watched raise does not show it, whatever that
+guess says (``raise_unshown``: a charger slower than the guess had its car capped at the draw
+before the raise). A watch runs on through newer writes (a charger applies them in order); once one
 turned it back, its lower bound counts from the next write leading to it again
 (``_Watch.newer_write``). A watch that the car never completes (it takes less than offered: full,
 tapering) adds nothing. The same limit written again while watched (a retry of a write left
@@ -87,6 +89,7 @@ class _Watch:
     # that turned it back (the car's move may follow either of them).
     since_s: float = 0.0
     offset_a: float = 0.0  # what the car takes less than a limit it follows (when it began)
+    settle_passed: bool = False  # its longest settle passed (``ChargerResponse.tick``)
 
     def is_reached_by(self, amps: float) -> bool:
         """A car drawing ``amps`` shows the watched write."""
@@ -222,6 +225,13 @@ class ChargerResponse:
             self.followed_at = at
         self.watch = None
 
+    def tick(self, now: float, solar: SolarSettings) -> None:
+        """An update at ``now``: once the watched write's longest settle passed, a sample the
+        watch saw not showing it shows it (``raise_unshown``; the watch itself ends at the next
+        sample, as it learns nothing more)."""
+        if self.watch is not None and now >= self.surely_shown_at(self.watch.write, solar):
+            self.watch.settle_passed = True
+
     def clock_went_back(self, by_s: float) -> None:
         """Our wall clock went back ``by_s``: the writes and the sample that ended the last
         watch move back with it (as the readings taken before the jump do, ``controller.py``),
@@ -331,6 +341,22 @@ class ChargerResponse:
         start = write.kind is WriteKind.START
         return write.at + (solar.start_settle_max_s if start else solar.settle_max_s)
 
+    def raise_unshown(self, sample_at: float) -> bool:
+        """A sample taken at ``sample_at`` was seen not showing the car following the last
+        write, a raise still watched, before the charger's response is learned (the settle
+        time is the configured guess): the charger may be slower than that, so the sample says
+        nothing yet of what the car takes under the raise."""
+        watch, last = self.watch, self.last_write
+        return (
+            len(self.changes) < TRUSTED
+            and watch is not None
+            and not watch.settle_passed
+            and last is not None
+            and watch.write is last
+            and last.kind is WriteKind.RAISE
+            and last.at < sample_at <= last.at + watch.missed_s
+        )
+
     def followed(self, sample_at: float) -> bool:
         """The car followed the last write by ``sample_at`` (a sample from then on is settled)."""
         return self.followed_at is not None and sample_at >= self.followed_at
@@ -340,6 +366,8 @@ class ChargerResponse:
         for index, write in enumerate(reversed(self.writes)):
             if index == 0 and self.followed(sample_at):
                 return write
+            if index == 0 and self.raise_unshown(sample_at):
+                continue
             # (a reading taken at the write's own moment was taken before it: strictly later)
             if sample_at > write.at + self.late_s(solar, start=write.kind is WriteKind.START):
                 return write
