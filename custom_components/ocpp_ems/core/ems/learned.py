@@ -65,7 +65,8 @@ class _SessionMemory:
     @classmethod
     def seen(cls, memory: ChargerMemory, session: tuple[str, ...]) -> _SessionMemory | None:
         """What ``memory`` holds of the car in ``session`` (None: nothing, or no session)."""
-        offsets = memory.follow.offsets if any(memory.follow.offsets) else ()
+        offsets = memory.follow.offsets
+        offsets = offsets if any(offsets) else ()  # (all 0: the car takes its limits)
         if not session or (memory.soc_seen is None and memory.car_phases is None and not offsets):
             return None
         return cls(session, memory.soc_seen, memory.car_phases, offsets)
