@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from custom_components.ocpp_ems.core.ems import SolarSettings
@@ -67,15 +69,8 @@ def test_offsets_stored_before_a_restart_go_before_those_seen_since() -> None:
     follow.observe(40.0, 12.0, 11.1)
     assert follow.offsets == pytest.approx((1.3, 1.3, 0.9, 0.9, 0.9))
     assert follow.offset_a == pytest.approx(0.9)
-    assert [is_offset(a) for a in (0.0, 0.3, 0.5, 1.3, 2.0, 2.1, -1.0)] == [
-        True,
-        False,
-        True,
-        True,
-        True,
-        False,
-        False,
-    ]
+    values = (0.0, 0.3, 0.5, 1.3, 2.0, 2.1, -1.0, math.nan, math.inf)
+    assert [is_offset(a) for a in values] == [True, False, True, True, True] + [False] * 4
 
 
 def test_a_limit_counts_at_what_the_car_takes_under_it() -> None:

@@ -59,9 +59,9 @@ class FollowOffset:
         moved = drawn_a - before[2]
         if abs(step) < MIN_STEP_A or abs(moved - step) > min(FOLLOW_TOLERANCE_A, abs(step) / 2):
             return
-        offset = limit_a - drawn_a
-        if offset <= MAX_OFFSET_A:
-            self.seen.append(offset if offset >= MIN_OFFSET_A else 0.0)
+        kept = _kept(limit_a - drawn_a)
+        if kept is not None:
+            self.seen.append(kept)
 
     @property
     def offset_a(self) -> float:
@@ -88,6 +88,14 @@ class FollowOffset:
         self.shown = None
 
 
+def _kept(offset: float) -> float | None:
+    """What is kept of ``offset`` (A) seen under a limit the car follows: none over
+    ``MAX_OFFSET_A``, 0 under ``MIN_OFFSET_A``."""
+    if offset > MAX_OFFSET_A:
+        return None
+    return offset if offset >= MIN_OFFSET_A else 0.0
+
+
 def is_offset(value: float) -> bool:
     """Whether ``value`` (A) is an offset the learner could have kept (stored data is checked)."""
-    return value == 0.0 or MIN_OFFSET_A <= value <= MAX_OFFSET_A
+    return _kept(value) == value
