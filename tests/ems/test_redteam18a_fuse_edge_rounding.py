@@ -100,15 +100,27 @@ def plant_for(history: History) -> Plant:
     return Plant(history.mode, history.fuse_a, controls, meter_period_s=history.meter_s)
 
 
-async def before_last_minutes(history: History) -> tuple[Plant, float]:
-    """``history`` run through its steps and the first 7 of 17 minutes of steady sun: the plant,
-    and when the last 10 minutes begin (s since ``T0``)."""
+async def before_last_minutes(history: History, steady_s: int = 420) -> tuple[Plant, float]:
+    """``history`` run through its steps and ``steady_s`` of steady sun (the first 7 of 17
+    minutes): the plant, and when what follows begins (s since ``T0``)."""
     plant = plant_for(history)
     for sun_a, house_a, seconds in history.steps:
         await plant.run(seconds, house_a=house_a, pv_w=3 * V * sun_a)
     sun_a, house_a = history.steady
-    await plant.run(420, house_a=house_a, pv_w=3 * V * sun_a)
+    await plant.run(steady_s, house_a=house_a, pv_w=3 * V * sun_a)
     return plant, plant.clock.t - T0
+
+
+async def share_of_the_sun(plant: Plant, history: History, seconds: int) -> float:
+    """``seconds`` more of ``history``'s steady sun: the cars' mean draw (A on all lines) then
+    as a share of the surplus."""
+    sun_a, house_a = history.steady
+    drawn_a = 0.0
+    for _ in range(seconds):
+        await plant.run(1, house_a=house_a, pv_w=3 * V * sun_a)
+        t = plant.clock.t
+        drawn_a += sum(sum(c.line_currents(c.draw_a(t))) for c in plant.controls.values())
+    return drawn_a / seconds / (3 * (sun_a - house_a))
 
 
 async def _last_minutes(history: History) -> tuple[dict[str, list[float]], int]:

@@ -32,8 +32,7 @@ import pytest
 
 from custom_components.ocpp_ems.core.ems import Mode
 
-from .test_redteam9c_refused_once import V
-from .test_redteam18a_fuse_edge_rounding import History, before_last_minutes
+from .test_redteam18a_fuse_edge_rounding import History, before_last_minutes, share_of_the_sun
 
 HISTORIES = {
     # History 58: a 3-phase car 10 s slow 0.9 A under, a 1-phase car 1.3 A under, a 10 s meter.
@@ -123,14 +122,9 @@ async def _steady_sun(history: History) -> tuple[float, int, int]:
     """The cars' draw in the last 10 of 17 minutes of steady sun as a share of the surplus, the
     writes then, and the seconds the fuse was over in all."""
     plant, since = await before_last_minutes(history)
-    sun_a, house_a = history.steady
-    drawn_a = 0.0
-    for _ in range(600):
-        await plant.run(1, house_a=house_a, pv_w=3 * V * sun_a)
-        t = plant.clock.t
-        drawn_a += sum(sum(c.line_currents(c.draw_a(t))) for c in plant.controls.values())
+    share = await share_of_the_sun(plant, history, 600)
     writes = sum(1 for c in plant.controls.values() for _name, _amps, at in c.calls if at > since)
-    return drawn_a / 600 / (3 * (sun_a - house_a)), writes, plant.over_s
+    return share, writes, plant.over_s
 
 
 @pytest.mark.parametrize(

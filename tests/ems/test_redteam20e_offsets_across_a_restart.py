@@ -24,10 +24,9 @@ from custom_components.ocpp_ems.core.ems.driver import ChargerLink, EmsDriver, T
 from custom_components.ocpp_ems.core.ems.learned import SESSION_KEY
 from custom_components.ocpp_ems.core.model import Capabilities, Charger
 
-from .test_driver import T0, open_session
-from .test_redteam9c_refused_once import V
+from .test_driver import open_session
 from .test_redteam11b_refused_fuse import Plant
-from .test_redteam18a_fuse_edge_rounding import History, plant_for
+from .test_redteam18a_fuse_edge_rounding import History, before_last_minutes, share_of_the_sun
 
 HISTORIES = {
     # Two cars 1.3 A under, one taking the sun (the other waits), a 10 s meter.
@@ -81,25 +80,16 @@ async def _after_a_restart(history: History) -> tuple[float, list[float], object
     """``history`` through its steps and 5 minutes of steady sun, restarted, then 5 minutes:
     the cars' draw then as a share of the surplus, the writes that were changes (not the
     restart's first write to each charger), and the restarted driver's stored sessions."""
-    plant = plant_for(history)
-    for sun_a, house_a, seconds in history.steps:
-        await plant.run(seconds, house_a=house_a, pv_w=3 * V * sun_a)
-    sun_a, house_a = history.steady
-    await plant.run(300, house_a=house_a, pv_w=3 * V * sun_a)
+    plant, since = await before_last_minutes(history, steady_s=300)
     restart(plant, json.loads(json.dumps(plant.driver.dump())))
-    since = plant.clock.t - T0
-    drawn_a = 0.0
-    for _ in range(300):
-        await plant.run(1, house_a=house_a, pv_w=3 * V * sun_a)
-        t = plant.clock.t
-        drawn_a += sum(sum(c.line_currents(c.draw_a(t))) for c in plant.controls.values())
+    share = await share_of_the_sun(plant, history, 300)
     changes = [
         amps
         for control in plant.controls.values()
         for _name, amps, at in control.calls
         if at > since + 1.0
     ]
-    return drawn_a / 300 / (3 * (sun_a - house_a)), changes, plant.driver.dump()[SESSION_KEY]
+    return share, changes, plant.driver.dump()[SESSION_KEY]
 
 
 @pytest.mark.parametrize("name", list(HISTORIES))
