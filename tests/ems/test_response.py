@@ -12,7 +12,7 @@ from custom_components.ocpp_ems.core.ems import (
     SiteSettings,
     SolarSettings,
 )
-from custom_components.ocpp_ems.core.ems.response import ChargerResponse
+from custom_components.ocpp_ems.core.ems.response import ChargerResponse, Write
 
 from .util import SlowLoop
 
@@ -170,6 +170,17 @@ def test_a_car_still_ramping_counts_at_a_lower_it_may_reach() -> None:
     assert response.draw_at_grid(50.0, 40.0, 16.0, SOLAR) == 16.3
 
 
+def _raise_a_sample_missed(response: ChargerResponse) -> Write | None:
+    """6.2 A at 0 (the car seen at it), 9.3 A at 20 s, a sample at 29 s still at 6.2 A: the
+    raise (the last write)."""
+    response.wrote(0.0, 6.2, SOLAR, start=False)
+    response.observe(10.0, 6.2, 3, SOLAR)
+    response.wrote(20.0, 9.3, SOLAR, start=False)
+    raised = response.last_write
+    response.observe(29.0, 6.2, 3, SOLAR)
+    return raised
+
+
 @pytest.mark.parametrize("learned", [False, True])
 def test_a_raise_a_sample_did_not_show_is_not_shown_by_it_till_the_response_is_learned(
     learned: bool,
@@ -181,11 +192,7 @@ def test_a_raise_a_sample_did_not_show_is_not_shown_by_it_till_the_response_is_l
     response = ChargerResponse()
     if learned:
         response.load({"changes": [[1.0, 2.0]] * 3}, SOLAR)
-    response.wrote(0.0, 6.2, SOLAR, start=False)
-    response.observe(10.0, 6.2, 3, SOLAR)
-    response.wrote(20.0, 9.3, SOLAR, start=False)
-    raised = response.last_write
-    response.observe(29.0, 6.2, 3, SOLAR)
+    raised = _raise_a_sample_missed(response)
     assert response.raise_unshown(29.0) is not learned
     assert (response.shown_by_sample(29.0, SOLAR) is raised) is learned
     # The grid counts the car at the raise meanwhile (none: the sample holds).
@@ -214,12 +221,9 @@ def test_a_raise_shows_once_its_longest_settle_passed_not_at_the_next_sample() -
     car at its own maximum counted at the raise till the next sample was raised again on that
     phantom surplus as the limiter let it, red team 20f)."""
     response = ChargerResponse()
-    response.wrote(0.0, 6.2, SOLAR, start=False)
-    response.observe(10.0, 6.2, 3, SOLAR)
-    response.wrote(20.0, 9.3, SOLAR, start=False)
-    response.observe(29.0, 6.2, 3, SOLAR)
+    raised = _raise_a_sample_missed(response)
     response.tick(49.0, SOLAR)
     assert response.raise_unshown(29.0)
     response.tick(20.0 + SOLAR.settle_max_s, SOLAR)
     assert not response.raise_unshown(29.0)
-    assert response.shown_by_sample(29.0, SOLAR) is response.last_write
+    assert response.shown_by_sample(29.0, SOLAR) is raised
