@@ -954,24 +954,63 @@ async def test_availability_cache_and_reservations(hass: HomeAssistant, target: 
             reservation_id,
         )
         assert dt_util.parse_datetime(sent["expiryDateTime"]) == expiry
-    await call(hass, "cancel_reservation", target, reservation_id=reservation_id)
+    # The sensor shows it (1.6 and 2.x alike), until it ends.
+    reserved_until = state_of(hass, f"sensor.{PREFIX}_reserved_until")
+    assert dt_util.parse_datetime(reserved_until.state) == expiry
+    assert reserved_until.attributes["reservations"] == [
+        {
+            "reservation_id": reservation_id,
+            "connector_id": 1,
+            "id_tag": "CARD",
+            "expires_at": expiry.isoformat(),
+        }
+    ]
+    # Cancelled without naming it: the charger's reservations in force.
+    cancelled = await call(hass, "cancel_reservation", target, response=True)
+    assert cancelled == {"reservation_ids": [reservation_id]}
     sent = last(target, "CancelReservation", "CancelReservation")
     assert sent == (
         {"reservation_id": reservation_id} if is_16(target) else {"reservationId": reservation_id}
     )
-    if is_16(target):
-        return
-    # What 2.x offers more: the station says when a reservation ended without a session.
-    assert isinstance(target.charger, Side2x)
-    answer = await target.charger.station.request(
-        "ReservationStatusUpdate",
-        {"reservationId": reservation_id, "reservationUpdateStatus": "Expired"},
-    )
-    assert answer.ok
+    assert state_of(hass, f"sensor.{PREFIX}_reserved_until").state == STATE_UNKNOWN
     attributes = await fired(hass, "reservation")
     assert attributes["event_type"] == "ended"
-    assert attributes["reservation_id"] == reservation_id
+    assert (attributes["reservation_id"], attributes["status"]) == (reservation_id, "Cancelled")
+    cancels = len(target.charger.commands("CancelReservation"))
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "cancel_reservation", target)
+    assert err.value.translation_key == "no_reservation"
+    assert len(target.charger.commands("CancelReservation")) == cancels
+
+    # The card it was for starts a session there (its case does not count): it ends, and no
+    # event says it ended without one.
+    ended_event = state_of(hass, f"event.{PREFIX}_reservation").state
+    await call(hass, "reserve_now", target, id_tag="CARD", expiry=expiry.isoformat())
+    assert state_of(hass, f"sensor.{PREFIX}_reserved_until").state != STATE_UNKNOWN
+    await target.charger.start_session("card")
+    await hass.async_block_till_done()
+    assert state_of(hass, f"sensor.{PREFIX}_reserved_until").state == STATE_UNKNOWN
+    assert state_of(hass, f"event.{PREFIX}_reservation").state == ended_event
+    await target.charger.end_session()
+    if is_16(target):
+        return
+    # What 2.x offers more: the station says when a reservation ended without a session, once.
+    reserved = await call(
+        hass, "reserve_now", target, response=True, id_tag="CARD", expiry=expiry.isoformat()
+    )
+    assert isinstance(target.charger, Side2x)
+    update = {"reservationId": reserved["reservation_id"], "reservationUpdateStatus": "Expired"}
+    assert (await target.charger.station.request("ReservationStatusUpdate", update)).ok
+    attributes = await fired(hass, "reservation")
+    ended_event = state_of(hass, f"event.{PREFIX}_reservation").state
+    # A station that never saw our answer reports it again: no new end.
+    assert (await target.charger.station.request("ReservationStatusUpdate", update)).ok
+    await hass.async_block_till_done()
+    assert state_of(hass, f"event.{PREFIX}_reservation").state == ended_event
+    assert attributes["event_type"] == "ended"
+    assert attributes["reservation_id"] == reserved["reservation_id"]
     assert attributes["status"] == "Expired"
+    assert state_of(hass, f"sensor.{PREFIX}_reserved_until").state == STATE_UNKNOWN
 
 
 # --- events from the charger ---------------------------------------------------------------------

@@ -7,11 +7,16 @@ from typing import Any
 
 import probatio
 import pytest
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import Context, HomeAssistant, SupportsResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
 from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
+from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
+    MockConfigEntry,
+    MockUser,
+    async_fire_time_changed,
+)
 
 from custom_components.ocpp_ems.const import CONF_RESPONSE_TIMEOUT, DOMAIN
 from custom_components.ocpp_ems.core.current_control import LIVE_PROFILE_ID
@@ -390,6 +395,35 @@ async def test_reserve_and_cancel(hass: HomeAssistant, target: Target) -> None:
 
     await call(hass, "cancel_reservation", target, reservation_id=first["reservation_id"])
     assert target.sim.commands("CancelReservation") == [{"reservation_id": first["reservation_id"]}]
+
+
+RESERVED_UNTIL = "sensor.acme_wallbox_1_reserved_until"
+
+
+async def test_reserved_until_moves_on_at_each_expiry(
+    hass: HomeAssistant, target: Target, freezer: FrozenDateTimeFactory
+) -> None:
+    """A 1.6 charger reports no expiry: the sensor shows the next reservation when one ends by
+    our clock, then none; a refused reservation is never shown."""
+    now = dt_util.utcnow().replace(microsecond=0)
+    for minutes in (2, 1):
+        expiry = (now + timedelta(minutes=minutes)).isoformat()
+        await call(hass, "reserve_now", target, id_tag=f"CARD{minutes}", expiry=expiry)
+    target.sim.statuses["ReserveNow"] = "Occupied"
+    with pytest.raises(HomeAssistantError):
+        await call(hass, "reserve_now", target, id_tag="CARD3", expiry=now + timedelta(seconds=30))
+    shown = hass.states.get(RESERVED_UNTIL)
+    assert shown is not None
+    assert dt_util.parse_datetime(shown.state) == now + timedelta(minutes=1)
+    assert [r["id_tag"] for r in shown.attributes["reservations"]] == ["CARD1", "CARD2"]
+    for minutes, left in ((1, ["CARD2"]), (2, [])):
+        freezer.move_to(now + timedelta(minutes=minutes, seconds=1))
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+        shown = hass.states.get(RESERVED_UNTIL)
+        assert shown is not None
+        assert [r["id_tag"] for r in shown.attributes["reservations"]] == left
+    assert shown.state == "unknown"
 
 
 async def test_reservation_refused(hass: HomeAssistant, target: Target) -> None:

@@ -89,7 +89,6 @@ from .const import (
 from .core.directory import Admission
 from .core.ems.options import VOLTAGE
 from .core.guard import ReportWindows
-from .core.id_tags import id_tag_key
 from .core.model import ChargerInfo
 from .core.persistence import state_from_dict, state_to_dict
 from .core.server import CentralSystem
@@ -101,6 +100,7 @@ from .core.settings import (
     SecurityProfile,
     ServerSettings,
     SmartChargingMode,
+    id_tag_key,
 )
 from .save_scheduler import SaveScheduler
 

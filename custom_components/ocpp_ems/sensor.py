@@ -36,12 +36,14 @@ from .coordinator import ChargerConfigEntry, ChargerCoordinator
 from .core.current_control import CurrentController
 from .core.ems import ChargerDecision, Decision, Reason
 from .core.model import Charger, Connector, ConnectorStatus, PhaseValues
+from .core.protocol.common import RESERVATION, offers
 from .core.settings import SecurityProfile
 from .ems_entity import EmsEntity, ems_of
 from .energy_manager import ChargerView
 from .entity import OcppEntity, async_add_described_entities
 from .hub import is_charger_entry
 from .ownership import OcppControlledBySensor
+from .reservation_sensor import OcppReservedUntilSensor
 from .server_sensor import async_setup_server_sensors
 from .session_facts import SessionFacts, SessionPriceFollower, session_facts
 
@@ -496,6 +498,8 @@ async def async_setup_entry(
     _async_remove_moved_to_site(hass, coordinator.charger_id)
     ems = ems_of(entry)
     async_add_entities([OcppControlledBySensor(coordinator, ems)])
+    if offers(RESERVATION, coordinator.settings, coordinator.charger.capabilities):
+        async_add_entities([OcppReservedUntilSensor(coordinator)])
     if ems is not None:
         async_add_entities(
             OcppEmsSensor(coordinator, description, ems) for description in EMS_SENSORS

@@ -440,8 +440,29 @@ async def _reserve_now(target: ChargerTarget, call: ServiceCall) -> ServiceRespo
 
 
 async def _cancel_reservation(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    await target.session().cancel_reservation(call.data[ATTR_RESERVATION_ID])
-    return None
+    """Cancel the reservation ``reservation_id``; without one, each reservation in force of the
+    targeted connector (charger-wide ones too), or of the whole charger (the "Reserved until"
+    sensor lists them)."""
+    reservation_id: int | None = call.data.get(ATTR_RESERVATION_ID)
+    if reservation_id is not None:
+        cancelled = [reservation_id]
+    else:
+        connector_id = target.wanted_connector(call)
+        cancelled = [
+            reservation.reservation_id
+            for reservation in target.charger.reservations.in_force(dt_util.utcnow())
+            if connector_id is None or reservation.connector_id in (connector_id, 0)
+        ]
+        if not cancelled:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="no_reservation",
+                translation_placeholders={"charger_id": target.charger_id},
+            )
+    session = target.session()
+    for each in cancelled:
+        await session.cancel_reservation(each)
+    return {"reservation_ids": [*cancelled]}
 
 
 # --- security ----------
@@ -742,7 +763,8 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
     ),
     "cancel_reservation": ServiceSpec(
         handler=_cancel_reservation,
-        schema={probatio.Required(ATTR_RESERVATION_ID): _ocpp_integer(0)},
+        schema={**_CONNECTOR, probatio.Optional(ATTR_RESERVATION_ID): _ocpp_integer(0)},
+        response=SupportsResponse.OPTIONAL,
     ),
     "upgrade_security": ServiceSpec(
         handler=_upgrade_security,

@@ -284,11 +284,33 @@ async def test_reservations_need_the_controller(h: Harness, sim: SimStation) -> 
     assert first["evseId"] == 1
     assert first["idToken"] == {"idToken": "TAG1", "type": "Central"}
     assert "evseId" not in second
+    book = h.charger.reservations
+    now = datetime.now(UTC)
+    assert [(r.reservation_id, r.connector_id) for r in book.in_force(now)] == [(7, 1), (8, 0)]
     await h.session.cancel_reservation(7)
     assert other.actions("CancelReservation") == [{"reservationId": 7}]
+    assert [r.reservation_id for r in book.in_force(now)] == [8]
     other.status_override["ReserveNow"] = "Occupied"
     with pytest.raises(CommandRejectedError):
         await h.session.reserve_now(1, "TAG1", expiry, 9)
+    assert [r.reservation_id for r in book.in_force(now)] == [8]  # refused: none made
+
+    # A session that starts on plug-in, its card presented later: the card's charger-wide
+    # reservation ends then (TAG1's on EVSE 1 would have been taken first).
+    plugged = {"id": 1, "connectorId": 1}
+    begin = [{"timestamp": now_iso(-60), "sampledValue": [sampled(0, context="Transaction.Begin")]}]
+    await other.tx_event(
+        "Started",
+        "TX1",
+        evse=plugged,
+        timestamp=now_iso(-60),
+        trigger_reason="CablePluggedIn",
+        charging_state="EVConnected",
+        meter_value=begin,
+    )
+    assert [r.reservation_id for r in book.in_force(now)] == [8]
+    await other.tx_event("Updated", "TX1", id_token={"idToken": "tag2", "type": "ISO14443"})
+    assert book.in_force(now) == []
 
 
 # --- smart charging --------------------------------------------------------------------------------

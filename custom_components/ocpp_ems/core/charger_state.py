@@ -18,8 +18,9 @@ module a method hands its message to:
 - meter values: here (:meth:`ChargerState.record_meter` routes them to the running or the ended
   transaction; applying them is :mod:`.meter`'s); the ended sessions' records they change:
   :mod:`.record_watch`;
-- EV charging needs, firmware / diagnostics status, security events, reservations, vendor data:
-  here (they only change the model and fire an event).
+- reservations: here (when one ends: :mod:`.reservations`);
+- EV charging needs, firmware / diagnostics status, security events, vendor data: here (they
+  only change the model and fire an event).
 
 Nothing here names an OCPP version or message. Each method changes the model, notifies its
 listeners (``None`` for state, a :class:`~.model.ChargerEvent` for things that happened) and asks
@@ -38,7 +39,7 @@ from typing import Any, Concatenate, Self, overload
 from . import status_order, transaction_lookup
 from .connector_status import ConnectorStatuses, flow_predates_status
 from .directory import Admission
-from .id_tags import SWIPES_REMEMBERED, IdTagAuthorizations, id_tag_key
+from .id_tags import SWIPES_REMEMBERED, IdTagAuthorizations
 from .meter import apply_reading, clear_flow
 from .meter_time import MAX_PAST_SESSION_AGE
 from .meter_values import Reading
@@ -53,13 +54,16 @@ from .model import (
 )
 from .model_writer import ModelWriter
 from .record_watch import RecordWatcher
+from .reservations import Reservation
 from .session import SessionContext
+from .settings import id_tag_key
 from .timeutil import utcnow
 from .transaction_book import TransactionBook
 
 # The names other modules import from here (some have their home elsewhere).
 __all__ = [
     "MAX_PAST_SESSION_AGE",
+    "RESERVATION_CANCELLED",
     "SECURITY_EVENT_FROM_CHARGER",
     "SECURITY_EVENT_FROM_SERVER",
     "SWIPES_REMEMBERED",
@@ -73,6 +77,8 @@ _LOGGER = logging.getLogger(__name__)
 # recorded it about the charger.
 SECURITY_EVENT_FROM_CHARGER = "charger"
 SECURITY_EVENT_FROM_SERVER = "server"
+# RESERVATION_STATUS's ``status`` when the charger accepted our CancelReservation.
+RESERVATION_CANCELLED = "Cancelled"
 
 
 class _HandedTo[**P, R]:
@@ -343,17 +349,28 @@ class ChargerState:
             source=SECURITY_EVENT_FROM_SERVER,
         )
 
-    def record_reservation_status(
-        self, reservation_id: int, status: str, connector_id: int = 0
-    ) -> None:
-        """A reservation of ``connector_id`` (0: the charger as a whole) ended without a
-        transaction (expired, removed ...)."""
+    def record_reservation_made(self, reservation: Reservation) -> None:
+        """The charger accepted ``reservation`` (the rules of its end: :mod:`.reservations`)."""
+        self.charger.reservations.made(reservation)
+        self.charger.notify()
+        self._writer.context.request_save()
+
+    def record_reservation_status(self, reservation_id: int, status: str) -> None:
+        """A reservation ended without a session: the charger reported it (a 2.x status
+        update: Expired, Removed ...) or accepted our cancel (:data:`RESERVATION_CANCELLED`).
+        Fires RESERVATION_STATUS for its connector (0: charger-wide, or one we never made),
+        once: an end reported again is no new one."""
+        connector_id = self.charger.reservations.end(reservation_id)
+        if connector_id is None:
+            return
+        self.charger.notify()
         self._writer.fire(
             EventKind.RESERVATION_STATUS,
             connector_id,
             reservation_id=reservation_id,
             status=status,
         )
+        self._writer.context.request_save()
 
     def record_data_transfer(self, vendor_id: str, message_id: str | None, data: object) -> None:
         """Vendor-specific data: handed to Home Assistant as an event (automations interpret it)."""

@@ -1,6 +1,6 @@
-"""Id tags (Authorize, a transaction's card): the one rule for comparing them
-(:func:`id_tag_key`), whether a tag may charge, and the card swipes remembered so that a swipe
-fires one authorization event, not one more at its transaction's start."""
+"""Id tags (Authorize, a transaction's card): whether a tag may charge, and the card swipes
+remembered so that a swipe fires one authorization event, not one more at its transaction's
+start. The rule for comparing tags is :func:`~.settings.id_tag_key`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime
 
 from .model import EventKind, Transaction
 from .model_writer import ModelWriter
+from .settings import id_tag_key
 from .timeutil import utcnow
 
 # A transaction start this soon after an authorization of the same id tag is the same card swipe:
@@ -16,15 +17,6 @@ AUTHORIZE_WINDOW_S = 60.0
 # Swipes remembered for that (the newest): each Authorize of a new tag adds one, and a charger
 # may ask for any number of tags without starting (rejected cards, or a hostile charger).
 SWIPES_REMEMBERED = 64
-# OCPP id tags are case-insensitive (1.6 CiString20Type; 2.x idToken): ASCII letters only, so a
-# non-ASCII tag never matches an ASCII one (as ``casefold`` or ``lower`` of e.g. "\u212a" would).
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def id_tag_key(id_tag: str) -> str:
-    """The one rule for comparing id tags: equal keys, the same tag (surrounding blanks and
-    the case of ASCII letters do not count)."""
-    return id_tag.strip().translate(_ASCII_LOWER)
 
 
 class IdTagAuthorizations:
@@ -84,6 +76,7 @@ class IdTagAuthorizations:
         if transaction.id_tag != id_tag or transaction.authorized != accepted:
             transaction.id_tag = id_tag
             transaction.authorized = accepted
+            self._writer.take_reservation(transaction)
             self._charger.notify()
             self._writer.fire_start_facts(EventKind.SESSION_IDENTIFIED, transaction)
             self._writer.context.request_save()

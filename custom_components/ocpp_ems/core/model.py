@@ -15,6 +15,7 @@ from enum import StrEnum
 from itertools import chain
 from typing import Any, Protocol, runtime_checkable
 
+from .reservations import ReservationBook
 from .settings import SecurityProfile
 from .timeutil import LiveClockOffset
 
@@ -82,7 +83,8 @@ class EventKind(StrEnum):
     # extension) or the server recorded about it (a refused CSR ...): ``type``, ``timestamp``,
     # ``tech_info``, ``source`` ("charger" / "server").
     SECURITY_EVENT = "security_event"
-    # A reservation ended without a transaction (expired or removed): ``reservation_id``, ``status``.
+    # A reservation ended without a session (expired, removed, cancelled by us): ``reservation_id``,
+    # ``status``.
     RESERVATION_STATUS = "reservation_status"
 
 
@@ -627,6 +629,8 @@ class Charger:
     # The energy price now, per kWh in the currency's main unit (the HA layer follows the user's
     # price entity or fixed price; not persisted); None: unknown, the energy is not costed.
     energy_price: float | None = None
+    # The reservations the charger accepted from us (persisted: the charger keeps them).
+    reservations: ReservationBook = field(default_factory=ReservationBook)
     # Protocol adapters' own bookkeeping that outlives a connection (not persisted), by adapter.
     protocol_state: dict[str, Any] = field(default_factory=dict, repr=False)
     _listeners: list[Listener] = field(default_factory=list, repr=False)

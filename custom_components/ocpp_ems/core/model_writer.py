@@ -10,6 +10,7 @@ from datetime import datetime
 from .meter_time import max_power_w
 from .model import Charger, ChargerEvent, EventKind, Transaction
 from .session import SessionContext
+from .timeutil import utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,12 @@ class ModelWriter:
             meter_start_wh=transaction.meter_start_wh,
             authorized=transaction.authorized,
         )
+
+    def take_reservation(self, transaction: Transaction) -> None:
+        """A running session's card is known (at its start, or presented after it): the
+        reservation held for that card there ends (:meth:`.ReservationBook.take`)."""
+        if transaction.id_tag is not None:
+            self.charger.reservations.take(transaction.connector_id, transaction.id_tag, utcnow())
 
     def fire_session_record(
         self, kind: EventKind, transaction: Transaction, ended: datetime

@@ -12,7 +12,7 @@ again from the life before counts nothing for the new one), whether a 2.x statio
 numbers its transactions per EVSE, when it last booted and which transactions began live since
 (a restart of Home Assistant is no boot of the station), whether Basic auth was provisioned
 (offered / committed), the last limit the user asked for and who controls it (the energy
-manager, manual, nobody).
+manager, manual, nobody), the reservations the charger accepted (it keeps them).
 Connector status, meter readings and connectivity are re-reported by the charger and deliberately
 not restored (stale values would be shown as current). Only chargers the user accepted are stored
 (see :meth:`~.server.CentralSystem.stored_state`).
@@ -48,6 +48,7 @@ from .model import (
     plausible_connector_count,
     plausible_connector_id,
 )
+from .reservations import ReservationBook
 from .timeutil import utcnow
 
 FORMAT_VERSION = 1
@@ -122,6 +123,7 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
         "auth_committed": charger.auth_committed,
         "auth_unused_logins": charger.auth_unused_logins,
         "rejected_measurands": sorted(charger.rejected_measurands),
+        "reservations": charger.reservations.to_dict(),
         "limit": {
             "requested_a": charger.limit.requested_a,
             "requested_phases": charger.limit.requested_phases,
@@ -199,6 +201,12 @@ def charger_from_dict(data: dict[str, Any]) -> Charger:
         "recently ended transactions",
         lambda: _recently_ended(charger, list(data.get("recently_ended") or [])),
         [],
+    )
+    # A store written before reservations were kept has none (as before).
+    charger.reservations = part(
+        "reservations",
+        lambda: ReservationBook.from_dict(data.get("reservations") or {}),
+        ReservationBook(),
     )
     charger._numbers_per_evse = data.get("numbers_per_evse") is True
     # A store written before these were kept has none: no boot known (as before they were).

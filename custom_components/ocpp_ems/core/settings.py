@@ -153,3 +153,14 @@ def is_id_tag(value: str, max_length: int = MAX_ID_TAG_LENGTH) -> bool:
     """Whether ``value`` can be sent as an id tag of at most ``max_length`` characters (printable
     ASCII, not empty; by default: in every OCPP version)."""
     return 0 < len(value) <= max_length and value.isascii() and value.isprintable()
+
+
+# OCPP id tags are case-insensitive (1.6 CiString20Type; 2.x idToken): ASCII letters only, so a
+# non-ASCII tag never matches an ASCII one (as ``casefold`` or ``lower`` of e.g. "\u212a" would).
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def id_tag_key(id_tag: str) -> str:
+    """The one rule for comparing id tags: equal keys, the same tag (surrounding blanks and
+    the case of ASCII letters do not count)."""
+    return id_tag.strip().translate(_ASCII_LOWER)

@@ -134,6 +134,7 @@ class TransactionBook:
                 transaction.meter_last_wh = max(base_wh or meter_start_wh, meter_start_wh)
                 self._credit_since(transaction, meter_start_wh, register_at)
         connector.transaction = transaction
+        self._writer.take_reservation(transaction)
         self._charger.notify()
         self._writer.fire_start_facts(EventKind.SESSION_STARTED, transaction)
         self._writer.context.request_save()

@@ -17,15 +17,17 @@ from __future__ import annotations
 import logging
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from custom_components.ocpp_ems.core.charger_state import RESERVATION_CANCELLED, ChargerState
 from custom_components.ocpp_ems.core.errors import (
     CommandNotSupportedError,
     CommandRejectedError,
     InvalidCommandError,
 )
 from custom_components.ocpp_ems.core.model import Charger
+from custom_components.ocpp_ems.core.reservations import Reservation
 from custom_components.ocpp_ems.core.session import (
     CertificateHashData,
     ChargerSession,
@@ -52,6 +54,7 @@ class SharedCommands(ChargerSession):
 
     charger: Charger
     context: SessionContext
+    state: ChargerState
 
     # InstallCertificate's type of our CA (1.6 CentralSystemRootCertificate, 2.x CSMSRoot...).
     CSMS_ROOT_TYPE: ClassVar[str]
@@ -93,6 +96,29 @@ class SharedCommands(ChargerSession):
             without_none({"vendorId": vendor_id, "messageId": message_id, "data": data}),
         )
         return {"status": result["status"], "data": result.get("data")}
+
+    # --- reservations ----------------------------------------------------------------------------
+    async def reserve_now(
+        self, connector_id: int, id_tag: str, expiry: datetime, reservation_id: int
+    ) -> None:
+        await self._send_reserve_now(connector_id, id_tag, expiry, reservation_id)
+        self.state.record_reservation_made(
+            Reservation(reservation_id, connector_id, id_tag, expiry.astimezone(UTC))
+        )
+
+    async def cancel_reservation(self, reservation_id: int) -> None:
+        await self._send_cancel_reservation(reservation_id)
+        self.state.record_reservation_status(reservation_id, RESERVATION_CANCELLED)
+
+    @abstractmethod
+    async def _send_reserve_now(
+        self, connector_id: int, id_tag: str, expiry: datetime, reservation_id: int
+    ) -> None:
+        """ReserveNow in the version's words; raises unless the charger accepted it."""
+
+    @abstractmethod
+    async def _send_cancel_reservation(self, reservation_id: int) -> None:
+        """CancelReservation in the version's words; raises unless the charger accepted it."""
 
     # --- smart charging --------------------------------------------------------------------------
     async def write_limit(

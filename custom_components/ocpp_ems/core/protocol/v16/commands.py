@@ -246,7 +246,7 @@ class V16Commands(SharedCommands):
         version: int = result["listVersion"]
         return version
 
-    async def reserve_now(
+    async def _send_reserve_now(
         self, connector_id: int, id_tag: str, expiry: datetime, reservation_id: int
     ) -> None:
         result = await self.call(
@@ -261,7 +261,7 @@ class V16Commands(SharedCommands):
         )
         expect("ReserveNow", result["status"])
 
-    async def cancel_reservation(self, reservation_id: int) -> None:
+    async def _send_cancel_reservation(self, reservation_id: int) -> None:
         result = await self.call(
             "CancelReservation", {"reservationId": reservation_id}, RESERVATION
         )

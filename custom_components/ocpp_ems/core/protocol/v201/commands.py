@@ -96,7 +96,6 @@ from .device_model import (
     VariableId,
     var,
 )
-from .station import remember_reservation
 
 if TYPE_CHECKING:
     from .provisioning import Provisioning
@@ -423,7 +422,7 @@ class V201Commands(SharedCommands):
         version: int = result["versionNumber"]
         return version
 
-    async def reserve_now(
+    async def _send_reserve_now(
         self, connector_id: int, id_tag: str, expiry: datetime, reservation_id: int
     ) -> None:
         self._require(RESERVATION, "ReserveNow")
@@ -439,9 +438,8 @@ class V201Commands(SharedCommands):
             ),
         )
         expect_status("ReserveNow", result)
-        remember_reservation(self.charger, reservation_id, connector_id)
 
-    async def cancel_reservation(self, reservation_id: int) -> None:
+    async def _send_cancel_reservation(self, reservation_id: int) -> None:
         self._require(RESERVATION, "CancelReservation")
         result = await self.call("CancelReservation", {"reservationId": reservation_id})
         expect_status("CancelReservation", result)

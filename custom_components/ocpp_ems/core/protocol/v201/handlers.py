@@ -26,7 +26,7 @@ from custom_components.ocpp_ems.core.timeutil import (
 )
 
 from . import transactions, tx_boot_mark, tx_message
-from .station import apply_status, report_connector, reservation_ended
+from .station import apply_status, report_connector
 
 if TYPE_CHECKING:
     from .session import V201Session
@@ -167,12 +167,9 @@ def report_charging_profiles(session: V201Session, payload: Payload) -> Payload:
 
 # --- Reservation (H), Firmware (L), Diagnostics (N), Security (A), Data transfer (P) ------------
 def reservation_status_update(session: V201Session, payload: Payload) -> Payload:
-    reservation_id = payload["reservationId"]
-    evse_id = reservation_ended(session.charger, reservation_id)
-    if evse_id is not None:
-        session.state.record_reservation_status(
-            reservation_id, payload["reservationUpdateStatus"], evse_id
-        )
+    session.state.record_reservation_status(
+        payload["reservationId"], payload["reservationUpdateStatus"]
+    )
     return {}
 
 

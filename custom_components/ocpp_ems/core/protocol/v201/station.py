@@ -34,8 +34,6 @@ from custom_components.ocpp_ems.core.meter_time import Reception, clock_step_s, 
 from custom_components.ocpp_ems.core.model import Charger, ConnectorStatus
 
 _KEY = "ocpp2"
-# Reservations whose EVSE is remembered (StationState.reservations).
-MAX_RESERVATIONS = 32
 
 _CONNECTOR_STATUS = {
     "Occupied": ConnectorStatus.PREPARING,
@@ -124,12 +122,6 @@ class StationState:
     held: dict[str, list[Any]] = field(default_factory=dict)
     # Of those, the ones that began before the one running there: history, held until they end.
     held_past: set[str] = field(default_factory=set)
-    # The EVSE of each reservation we made (its ReservationStatusUpdate names none), newest last;
-    # at most MAX_RESERVATIONS (a forgotten one's end is the station's as a whole).
-    reservations: dict[int, int] = field(default_factory=dict)
-    # The reservations whose end was reported, newest last, at most MAX_RESERVATIONS: a station
-    # that never saw our answer reports it again, which is no new end.
-    ended_reservations: dict[int, None] = field(default_factory=dict)
 
     def evse(self, evse_id: int) -> Evse:
         return self.evses.setdefault(evse_id, Evse())
@@ -138,31 +130,6 @@ class StationState:
         """The station was told the time (:class:`~...model.ClockStamped`)."""
         for evse in self.evses.values():
             evse.clock_set(now)
-
-
-def remember_reservation(charger: Charger, reservation_id: int, evse_id: int) -> None:
-    """We reserved ``evse_id`` (0: any) under ``reservation_id``."""
-    state = station_state(charger)
-    state.ended_reservations.pop(reservation_id, None)  # the id is in use again
-    _remember_newest(state.reservations, reservation_id, evse_id)
-
-
-def reservation_ended(charger: Charger, reservation_id: int) -> int | None:
-    """The EVSE of a reservation that ended (0: the station, or one we do not know); None: its
-    end was reported already (a replay)."""
-    state = station_state(charger)
-    if reservation_id in state.ended_reservations:
-        return None
-    _remember_newest(state.ended_reservations, reservation_id, None)
-    return state.reservations.pop(reservation_id, 0)
-
-
-def _remember_newest[V](kept: dict[int, V], key: int, value: V) -> None:
-    """``key`` as the newest of ``kept``, which keeps at most MAX_RESERVATIONS."""
-    kept.pop(key, None)
-    kept[key] = value
-    while len(kept) > MAX_RESERVATIONS:
-        del kept[next(iter(kept))]
 
 
 def station_state(charger: Charger) -> StationState:
