@@ -90,6 +90,19 @@ def test_a_session_with_the_card_takes_its_reservation() -> None:
     assert book.end(2) is None  # taken: ended
 
 
+def test_a_connector_shown_free_releases_its_reservations() -> None:
+    """The charger ended them itself: they end now, and a later report of the end still counts
+    once (with its connector)."""
+    book = ReservationBook()
+    book.made(reservation(1, connector_id=1))
+    book.made(reservation(2, connector_id=0))  # charger-wide: not that connector's
+    assert book.release(1, NOW)
+    assert ids(book) == [2]
+    assert not book.release(1, NOW)  # nothing in force there any more
+    assert book.end(1) == 1
+    assert book.end(1) is None
+
+
 def test_the_book_keeps_the_newest() -> None:
     book = ReservationBook()
     for reservation_id in range(MAX_RESERVATIONS + 8):

@@ -15,6 +15,7 @@ from .meter_time import effective_time, reception
 from .model import Connector, ConnectorStatus, EventKind
 from .model_writer import ModelWriter
 from .status_order import NO_FLOW_STATUSES
+from .timeutil import utcnow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -114,6 +115,13 @@ class ConnectorStatuses:
             # (Not a queued status older than the newest reading: that one is the flow now. One
             # sent untimed is live: taken after any reading we got.)
             changed |= clear_flow(connector)
+        if (
+            previous is ConnectorStatus.RESERVED
+            and news.status is ConnectorStatus.AVAILABLE
+            and self._charger.reservations.release(connector.connector_id, utcnow())
+        ):
+            changed = True
+            self._writer.context.request_save()
         if changed:
             # A 2.x station repeats its charging state in every TransactionEvent: only a change
             # is news for the listeners (the meter values of the same event notify anyway).

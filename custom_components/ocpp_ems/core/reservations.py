@@ -2,8 +2,9 @@
 
 A reservation is in force from the charger's Accepted to the first of: its expiry; our
 CancelReservation accepted; the charger reporting its end (2.x ReservationStatusUpdate: Expired,
-Removed); a session on its connector (any connector, for one of connector 0) whose card is its id
-tag, at the start or once the card is presented (a 2.x station that starts on plug-in). The
+Removed); its connector shown Available straight after Reserved (the charger ended it: its own
+clock, its own app); a session on its connector (any connector, for one of connector 0) whose card
+is its id tag, at the start or once the card is presented (a 2.x station that starts on plug-in). The
 card, not the message's ``reservationId``, is what ties a session to it: chargers that leave that
 field out exist, and a card is what the reservation was for. 1.6 reports no expiry: one ends by
 our clock.
@@ -14,7 +15,7 @@ saw our answer) is no new end. Both lists keep the newest :data:`MAX_RESERVATION
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -96,6 +97,16 @@ class ReservationBook:
         if taken is not None:
             self.end(taken.reservation_id)
         return taken
+
+    def release(self, connector_id: int, now: datetime) -> bool:
+        """The charger shows ``connector_id`` free again after it was reserved (it ended the
+        reservation itself: by its own clock, or from its own app): that connector's
+        reservations end now. Kept as expired, so a report of their end (2.x) still counts,
+        once. Whether one was in force."""
+        released = self.of_connector(connector_id, now)
+        for reservation in released:
+            self.held[reservation.reservation_id] = replace(reservation, expires_at=now)
+        return bool(released)
 
     def to_dict(self) -> dict[str, Any]:
         return {
