@@ -3,11 +3,11 @@
 A reservation is in force from the charger's Accepted to the first of: its expiry; our
 CancelReservation accepted; the charger reporting its end (2.x ReservationStatusUpdate: Expired,
 Removed); its connector shown Available straight after Reserved (the charger ended it: its own
-clock, its own app); a session on its connector (any connector, for one of connector 0) whose card
-is its id tag, at the start or once the card is presented (a 2.x station that starts on plug-in). The
-card, not the message's ``reservationId``, is what ties a session to it: chargers that leave that
-field out exist, and a card is what the reservation was for. 1.6 reports no expiry: one ends by
-our clock.
+clock, its own app); a session on its connector (any connector, for one of connector 0) whose
+card is its id tag, at the start or once the card is presented (a 2.x station that starts on
+plug-in). The card, not the message's ``reservationId``, is what ties a session to it: chargers
+that leave that field out exist, and a card is what the reservation was for. 1.6 reports no
+expiry: one ends by our clock.
 
 The book remembers the ids whose end it recorded, so an end the charger reports again (it never
 saw our answer) is no new end. Both lists keep the newest :data:`MAX_RESERVATIONS`.

@@ -4,8 +4,9 @@ Every option the user sets for a server's energy manager is one row of :data:`OP
 the server entry's options (stored flat; the keys never change, so stored entries keep working), its
 one default, type and bounds, unit, the section of the options form it sits in and the kind of field
 that edits it. Each row reads its value back (:meth:`Option.read`: the default where unset, garbage
-or out of bounds clamped), so everything that uses these options goes through this table: the options
-form (``server_options_flow.py``), :func:`site_settings` and the runtime (``STALE_GRACE.read(options)``...).
+or out of bounds clamped), so everything that uses these options goes through this table: the
+options form (``server_options_flow.py``), :func:`site_settings` and the runtime
+(``STALE_GRACE.read(options)``...).
 
 Defaults that the controller also has (``SiteSettings``, ``BatterySettings``, ``ChargerSettings``)
 are taken from it, so the controller, the form and the readers cannot disagree.
