@@ -11,6 +11,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import Context, HomeAssistant, SupportsResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError, Unauthorized
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
@@ -776,6 +777,14 @@ async def test_connector_device_targets_its_connector(
             )
         assert [r["connector_id"] for r in sim.commands("ReserveNow")] == [0, 2]
         assert [r["connector_id"] for r in sim.commands("ChangeAvailability")] == [0, 2]
+        # Each outlet's sensor shows its own reservations and the charger-wide one.
+        registry = er.async_get(hass)
+        for unique_id, shown in (("DUO_reserved_until", [0]), ("DUO_2_reserved_until", [0, 2])):
+            entity_id = registry.async_get_entity_id("sensor", DOMAIN, unique_id)
+            assert entity_id is not None
+            state = hass.states.get(entity_id)
+            assert state is not None
+            assert [r["connector_id"] for r in state.attributes["reservations"]] == shown
 
 
 async def test_profile_actions_on_a_connector_device_target_that_connector(

@@ -1,5 +1,5 @@
-"""The "Reserved until" sensor: the charger's reservations in force (when each ends: the core's
-:mod:`.core.reservations`)."""
+"""The "Reserved until" sensor of each outlet: its reservations in force and the charger-wide ones
+(when each ends: the core's :mod:`.core.reservations`)."""
 
 from __future__ import annotations
 
@@ -27,16 +27,23 @@ RESERVED_UNTIL = SensorEntityDescription(
 
 
 class OcppReservedUntilSensor(OcppEntity, SensorEntity):
-    """When the soonest of the charger's reservations in force ends (unknown: none); all of them
-    as the ``reservations`` attribute, for automations and ``cancel_reservation``. Written again
-    at that expiry: a 1.6 charger reports none, and a 2.x one may report it late."""
+    """When the soonest reservation in force of the outlet ends, its own or a charger-wide one
+    (which may take any outlet; unknown: none); all of them as the ``reservations`` attribute,
+    for automations and ``cancel_reservation``. Written again at that expiry: a 1.6 charger
+    reports none, and a 2.x one may report it late."""
 
-    def __init__(self, coordinator: ChargerCoordinator) -> None:
-        super().__init__(coordinator, RESERVED_UNTIL)
+    def __init__(
+        self, coordinator: ChargerCoordinator, description: SensorEntityDescription, outlet: int
+    ) -> None:
+        super().__init__(coordinator, description, outlet)
         self._unsub_expiry: CALLBACK_TYPE | None = None
 
     def _in_force(self) -> list[Reservation]:
-        return self.charger.reservations.in_force(dt_util.utcnow())
+        return [
+            reservation
+            for reservation in self.charger.reservations.in_force(dt_util.utcnow())
+            if reservation.connector_id in (self.connector_id, 0)
+        ]
 
     @property
     def native_value(self) -> datetime | None:

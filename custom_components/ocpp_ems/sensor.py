@@ -43,7 +43,7 @@ from .energy_manager import ChargerView
 from .entity import OcppEntity, async_add_described_entities
 from .hub import is_charger_entry
 from .ownership import OcppControlledBySensor
-from .reservation_sensor import OcppReservedUntilSensor
+from .reservation_sensor import RESERVED_UNTIL, OcppReservedUntilSensor
 from .server_sensor import async_setup_server_sensors
 from .session_facts import SessionFacts, SessionPriceFollower, session_facts
 
@@ -499,7 +499,14 @@ async def async_setup_entry(
     ems = ems_of(entry)
     async_add_entities([OcppControlledBySensor(coordinator, ems)])
     if offers(RESERVATION, coordinator.settings, coordinator.charger.capabilities):
-        async_add_entities([OcppReservedUntilSensor(coordinator)])
+        async_add_described_entities(
+            entry,
+            async_add_entities,
+            charger_descriptions=(),
+            charger_entity=OcppChargerSensor,
+            connector_descriptions=(RESERVED_UNTIL,),
+            connector_entity=OcppReservedUntilSensor,
+        )
     if ems is not None:
         async_add_entities(
             OcppEmsSensor(coordinator, description, ems) for description in EMS_SENSORS
