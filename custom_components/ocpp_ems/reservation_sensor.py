@@ -39,11 +39,7 @@ class OcppReservedUntilSensor(OcppEntity, SensorEntity):
         self._unsub_expiry: CALLBACK_TYPE | None = None
 
     def _in_force(self) -> list[Reservation]:
-        return [
-            reservation
-            for reservation in self.charger.reservations.in_force(dt_util.utcnow())
-            if reservation.connector_id in (self.connector_id, 0)
-        ]
+        return self.charger.reservations.for_outlet(self.connector_id, dt_util.utcnow())
 
     @property
     def native_value(self) -> datetime | None:

@@ -447,11 +447,10 @@ async def _cancel_reservation(target: ChargerTarget, call: ServiceCall) -> Servi
     if reservation_id is not None:
         cancelled = [reservation_id]
     else:
-        connector_id = target.wanted_connector(call)
+        outlet = target.wanted_connector(call)
         cancelled = [
             reservation.reservation_id
-            for reservation in target.charger.reservations.in_force(dt_util.utcnow())
-            if connector_id is None or reservation.connector_id in (connector_id, 0)
+            for reservation in target.charger.reservations.for_outlet(outlet, dt_util.utcnow())
         ]
         if not cancelled:
             raise ServiceValidationError(

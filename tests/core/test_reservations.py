@@ -43,6 +43,10 @@ def test_in_force_until_the_expiry_soonest_first() -> None:
     assert ids(book, NOW + 2 * HOUR) == []
     assert [r.reservation_id for r in book.of_connector(2, NOW)] == [2]
     assert book.of_connector(0, NOW) == []
+    book.made(reservation(3, connector_id=0, hours=3))
+    assert [r.reservation_id for r in book.for_outlet(2, NOW)] == [2, 3]  # and charger-wide
+    assert [r.reservation_id for r in book.for_outlet(1, NOW)] == [1, 3]
+    assert [r.reservation_id for r in book.for_outlet(None, NOW)] == [2, 1, 3]
 
 
 def test_an_id_made_again_replaces_the_reservation() -> None:

@@ -70,6 +70,11 @@ class ReservationBook:
         """The reservations in force that ``connector_id`` names (0: the charger-wide ones)."""
         return [r for r in self.in_force(now) if r.connector_id == connector_id]
 
+    def for_outlet(self, outlet: int | None, now: datetime) -> list[Reservation]:
+        """The reservations in force that may hold ``outlet``: its own and the charger-wide ones
+        (which may take any outlet); None: all of them."""
+        return [r for r in self.in_force(now) if outlet is None or r.connector_id in (outlet, 0)]
+
     def made(self, reservation: Reservation) -> None:
         """The charger accepted ``reservation``; one with the same id is replaced (as the
         charger does), and the id is in use again (a later end of it is a new one). Expired
