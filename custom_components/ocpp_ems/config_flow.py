@@ -14,6 +14,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+from collections.abc import Mapping
 from typing import Any
 
 import probatio
@@ -52,7 +55,9 @@ from .const import (
     CONF_SERIAL,
     CONF_SERVER_ENTRY_ID,
     CONF_VENDOR,
+    DEFAULT_CHARGER_SETTINGS,
     DEFAULT_HOST,
+    DEFAULT_PORT,
     DOMAIN,
     ENTRY_TYPE_CHARGER,
     ENTRY_TYPE_SERVER,
@@ -63,14 +68,62 @@ from .core.handshake import MAX_CHARGER_ID_LENGTH, parse_charger_id
 from .credentials import password_placeholders
 from .flow_fields import (
     bind_errors,
-    bind_errors_beside,
     installation_max_errors,
-    installation_max_field,
     main_fuse_a,
-    server_schema,
+    number_field,
 )
 from .hub import is_charger_entry, is_server_unique_id, server_unique_id
 from .server_options_flow import ServerOptionsFlow
+
+
+async def _bind_errors_beside(listener: str, host: str, port: int) -> dict[str, str]:
+    """The form errors of moving our running listener from ``listener`` to ``host`` on the same
+    ``port`` (binding ``host`` failed with the port in use): the addresses of ``host`` our
+    listener does not hold are tried on the port; the address alone where it holds them all. A
+    wildcard holds its own family only; ``host`` being a wildcard cannot be tried beside it."""
+    loop = asyncio.get_running_loop()
+    found = await asyncio.gather(
+        *(
+            loop.getaddrinfo(name or None, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+            for name in (listener, host)
+        ),
+        return_exceptions=True,  # a name that no longer resolves has no address
+    )
+    held, wanted = (
+        set() if isinstance(infos, BaseException) else {str(info[4][0]) for info in infos}
+        for infos in found
+    )
+
+    def covered(address: str) -> bool:
+        wildcard = "::" if ":" in address else "0.0.0.0"
+        return address == wildcard or address in held or wildcard in held
+
+    for address in sorted(wanted):
+        if not covered(address) and (errors := await bind_errors(address, port)):
+            return errors
+    return await bind_errors(host, 0)
+
+
+def _server_schema(defaults: Mapping[str, Any]) -> probatio.Schema:
+    return probatio.Schema(
+        {
+            # 0 lets the system pick a free port (used by the tests; chargers need a fixed one).
+            probatio.Required(
+                CONF_PORT, default=defaults.get(CONF_PORT, DEFAULT_PORT)
+            ): number_field(0, 65535),
+            probatio.Required(
+                CONF_HOST, default=defaults.get(CONF_HOST, DEFAULT_HOST)
+            ): TextSelector(TextSelectorConfig(autocomplete="off")),
+        }
+    )
+
+
+def _installation_max_field(fuse_a: float | None) -> tuple[Any, Any]:
+    """The installation maximum of a new charger: the factory setting, within the main fuse."""
+    default = DEFAULT_CHARGER_SETTINGS.installation_max_a
+    if fuse_a is not None:
+        default = min(default, fuse_a)
+    return probatio.Required(CONF_INSTALLATION_MAX, default=default), number_field(6, 80, 0.1, "A")
 
 
 class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -112,7 +165,7 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
                 )
         return self.async_show_form(
             step_id="server",
-            data_schema=self.add_suggested_values_to_schema(server_schema({}), user_input),
+            data_schema=self.add_suggested_values_to_schema(_server_schema({}), user_input),
             errors=errors,
         )
 
@@ -136,7 +189,7 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
                     ConfigEntryState.LOADED
                 ):
                     # Maybe our own running server that holds it.
-                    errors = await bind_errors_beside(entry.data[CONF_HOST], host, port)
+                    errors = await _bind_errors_beside(entry.data[CONF_HOST], host, port)
             if not errors:
                 # Running, its update listener restarts the server on the new address; not
                 # running (its port was taken: the repair sends the user here), it has no
@@ -155,7 +208,7 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                server_schema(entry.data), user_input or entry.data
+                _server_schema(entry.data), user_input or entry.data
             ),
             errors=errors,
         )
@@ -223,7 +276,7 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
         info = self._discovery
         # The charger reports no maximum current of its own before it is accepted (its
         # configuration is read afterwards): the factory setting is the suggestion.
-        max_key, max_field = installation_max_field(fuse_a)
+        max_key, max_field = _installation_max_field(fuse_a)
         schema = probatio.Schema(
             {
                 probatio.Required(CONF_NAME, default=self._default_name()): TextSelector(),
@@ -296,7 +349,7 @@ class OcppEmsConfigFlow(ConfigFlow, domain=DOMAIN):
             TextSelectorConfig(autocomplete="off")
         )
         fields[probatio.Optional(CONF_NAME)] = TextSelector()
-        max_key, max_field = installation_max_field(main_fuse_a(self.hass, servers[0].entry_id))
+        max_key, max_field = _installation_max_field(main_fuse_a(self.hass, servers[0].entry_id))
         fields[max_key] = max_field
         fields[probatio.Required(CONF_PASSWORD_IN_CHARGER, default=False)] = BooleanSelector()
         return self.async_show_form(

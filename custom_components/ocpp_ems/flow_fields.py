@@ -1,15 +1,12 @@
-"""What the config and options flows share: the port checks (a port is tried before anything is
-saved), number and select fields, the server form, the installation maximum against the fuse."""
+"""What the config and options flows share: the port check (a port is tried before anything is
+saved), number, select and sensor fields, the main fuse and the installation maximum against it."""
 
 from __future__ import annotations
 
 import asyncio
 import errno
 import socket
-from collections.abc import Mapping
-from typing import Any
 
-import probatio
 from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.selector import (
@@ -21,17 +18,11 @@ from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
-    TextSelector,
-    TextSelectorConfig,
 )
 
 from .const import (
-    CONF_HOST,
     CONF_INSTALLATION_MAX,
     CONF_PORT,
-    DEFAULT_CHARGER_SETTINGS,
-    DEFAULT_HOST,
-    DEFAULT_PORT,
     LOGGER,
 )
 from .core.ems import options as ems_options
@@ -68,34 +59,6 @@ async def bind_errors(host: str, port: int, field: str = CONF_PORT) -> dict[str,
     return {field if error == "port_in_use" else "base": error}
 
 
-async def bind_errors_beside(listener: str, host: str, port: int) -> dict[str, str]:
-    """The form errors of moving our running listener from ``listener`` to ``host`` on the same
-    ``port`` (binding ``host`` failed with the port in use): the addresses of ``host`` our
-    listener does not hold are tried on the port; the address alone where it holds them all. A
-    wildcard holds its own family only; ``host`` being a wildcard cannot be tried beside it."""
-    loop = asyncio.get_running_loop()
-    found = await asyncio.gather(
-        *(
-            loop.getaddrinfo(name or None, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-            for name in (listener, host)
-        ),
-        return_exceptions=True,  # a name that no longer resolves has no address
-    )
-    held, wanted = (
-        set() if isinstance(infos, BaseException) else {str(info[4][0]) for info in infos}
-        for infos in found
-    )
-
-    def covered(address: str) -> bool:
-        wildcard = "::" if ":" in address else "0.0.0.0"
-        return address == wildcard or address in held or wildcard in held
-
-    for address in sorted(wanted):
-        if not covered(address) and (errors := await bind_errors(address, port)):
-            return errors
-    return await bind_errors(host, 0)
-
-
 def number_field(
     minimum: float,
     maximum: float,
@@ -118,34 +81,12 @@ def select_field(options: list[str], translation_key: str) -> SelectSelector:
     )
 
 
-def server_schema(defaults: Mapping[str, Any]) -> probatio.Schema:
-    return probatio.Schema(
-        {
-            # 0 lets the system pick a free port (used by the tests; chargers need a fixed one).
-            probatio.Required(
-                CONF_PORT, default=defaults.get(CONF_PORT, DEFAULT_PORT)
-            ): number_field(0, 65535),
-            probatio.Required(
-                CONF_HOST, default=defaults.get(CONF_HOST, DEFAULT_HOST)
-            ): TextSelector(TextSelectorConfig(autocomplete="off")),
-        }
-    )
-
-
 def main_fuse_a(hass: HomeAssistant, server_entry_id: str) -> float | None:
     """The site's main fuse (A) in a server's energy manager options; None: none set (or the
     server removed). A charger's installation maximum may not exceed it: alone (Manual mode, or
     the energy manager off) the charger would trip it."""
     server = hass.config_entries.async_get_entry(server_entry_id)
     return None if server is None else ems_options.FUSE.read(server.options)
-
-
-def installation_max_field(fuse_a: float | None) -> tuple[Any, Any]:
-    """The installation maximum of a new charger: the factory setting, within the main fuse."""
-    default = DEFAULT_CHARGER_SETTINGS.installation_max_a
-    if fuse_a is not None:
-        default = min(default, fuse_a)
-    return probatio.Required(CONF_INSTALLATION_MAX, default=default), number_field(6, 80, 0.1, "A")
 
 
 def installation_max_errors(value: float, fuse_a: float | None) -> dict[str, str]:
