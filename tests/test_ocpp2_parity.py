@@ -83,6 +83,7 @@ from .helpers.versions import (
     ChargerSide,
     OnboardAny,
     Side2x,
+    Side16,
     connect_any,
 )
 from .test_diagnostics import VOLATILE
@@ -1071,3 +1072,59 @@ async def test_events_from_the_charger(
         # NotifyEvent, which is logged only): the event comes without them.
         expected = ("GroundFailure", "RCD tripped") if version == OCPP16 else (None, None)
         assert (attributes["error_code"], attributes["info"]) == expected
+
+
+async def test_composite_schedule(hass: HomeAssistant, target: Target) -> None:
+    """get_composite_schedule answers with what the charger says it will apply, 1.6 and 2.x
+    alike: its periods in order, the limit in force now; a connector of 0 asks for the charger
+    as a whole; a refusal is the charger's, said so."""
+
+    def asked(duration: int) -> dict[str, Any]:
+        """The GetCompositeSchedule of the action (the limit check after a write asks too)."""
+        found = [
+            s for s in target.charger.commands("GetCompositeSchedule") if s["duration"] == duration
+        ]
+        assert found, duration
+        return found[-1]
+
+    await call(hass, "set_current_limit", target, current=10)
+    before = dt_util.utcnow() - timedelta(seconds=5)
+    result = await call(hass, "get_composite_schedule", target, response=True)
+    assert asked(3600) == (
+        {"connector_id": 1, "duration": 3600} if is_16(target) else {"evseId": 1, "duration": 3600}
+    )
+    start = dt_util.parse_datetime(result.pop("start"))
+    assert start is not None
+    assert before <= start <= dt_util.utcnow() + timedelta(seconds=5)
+    assert result == {
+        "connector_id": 1,
+        "unit": "A",
+        "duration": 3600,
+        "limit": 10.0,
+        "periods": [{"start": start.isoformat(), "offset": 0, "limit": 10.0, "phases": None}],
+    }
+
+    # The charger as a whole, a minute, in W: the 2.x station takes A only and is asked in A.
+    result = await call(
+        hass, "get_composite_schedule", target, response=True, connector_id=0, duration=60, unit="W"
+    )
+    if is_16(target):
+        assert asked(60) == {"connector_id": 0, "duration": 60}
+    else:
+        assert asked(60) == {"evseId": 0, "duration": 60, "chargingRateUnit": "A"}
+    assert (result["connector_id"], result["unit"], result["limit"]) == (0, "A", 10.0)
+
+    if is_16(target):
+        assert isinstance(target.charger, Side16)
+        target.charger.sim.statuses["GetCompositeSchedule"] = "Rejected"
+    else:
+        assert isinstance(target.charger, Side2x)
+        target.charger.station.status_override["GetCompositeSchedule"] = "Rejected"
+    with pytest.raises(HomeAssistantError) as rejected:
+        await call(hass, "get_composite_schedule", target, response=True)
+    assert rejected.value.translation_key == "command_rejected"
+    assert rejected.value.translation_placeholders == {
+        "charger_id": "CP1",
+        "action": "GetCompositeSchedule",
+        "status": "Rejected",
+    }

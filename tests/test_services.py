@@ -694,6 +694,7 @@ CHARGER_ACTIONS: dict[str, dict[str, Any]] = {
     "cancel_reservation": {"reservation_id": 1},
     "clear_charging_profiles": {},
     "set_charging_profile": {"profile": RAW_PROFILE},
+    "get_composite_schedule": {},
     "data_transfer": {"vendor_id": "com.example"},
     "upgrade_security": {"security_profile": 2},
 }

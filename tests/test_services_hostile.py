@@ -179,3 +179,35 @@ async def test_a_raw_profile_with_a_number_beyond_32_bits_is_bad_input(
     with pytest.raises(probatio.Invalid):
         await call(hass, "set_charging_profile", target.device_id, profile=profile)
     assert len(target.sim.commands("SetChargingProfile")) == sent
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"duration": 60.5},
+        {"duration": 0},
+        {"duration": 2**31},
+        {"connector_id": -1},
+        {"connector_id": 1.5},
+        {"unit": "kW"},
+    ],
+)
+async def test_composite_schedule_bad_input_is_not_sent(
+    hass: HomeAssistant, target: Target, data: dict[str, Any]
+) -> None:
+    """A window that is no whole number of seconds, or none at all, a connector no charger has,
+    a unit OCPP lacks: refused before the charger is asked."""
+    sent = len(target.sim.commands("GetCompositeSchedule"))
+    with pytest.raises(probatio.Invalid):
+        await call(hass, "get_composite_schedule", target.device_id, response=True, **data)
+    assert len(target.sim.commands("GetCompositeSchedule")) == sent
+
+
+async def test_composite_schedule_of_a_connector_the_charger_lacks(
+    hass: HomeAssistant, target: Target
+) -> None:
+    sent = len(target.sim.commands("GetCompositeSchedule"))
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "get_composite_schedule", target.device_id, response=True, connector_id=2)
+    assert err.value.translation_key == "unknown_connector"
+    assert len(target.sim.commands("GetCompositeSchedule")) == sent

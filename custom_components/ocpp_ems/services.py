@@ -53,6 +53,7 @@ from .core.session import (
     DIAGNOSTICS_LOG,
     SECURITY_LOG,
     ChargerSession,
+    CompositeSchedule,
     SignedFirmware,
     next_request_id,
     remote_stop_each,
@@ -98,6 +99,9 @@ ATTR_OPERATIVE: Final = "operative"
 ATTR_EXPIRY: Final = "expiry"
 ATTR_RESERVATION_ID: Final = "reservation_id"
 ATTR_SECURITY_PROFILE: Final = "security_profile"
+ATTR_UNIT: Final = "unit"
+# get_composite_schedule's window when none is asked for.
+COMPOSITE_DEFAULT_S: Final = 3600
 ATTR_PATH: Final = "path"
 ATTR_COUNT: Final = "count"
 
@@ -486,6 +490,55 @@ async def _clear_charging_profiles(target: ChargerTarget, call: ServiceCall) -> 
     return None
 
 
+async def _get_composite_schedule(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
+    """What the charger will apply from now on: the result of every profile it holds (the
+    installation maximum, the live limit and its safe fallback, anyone else's)."""
+    connector_id = target.profile_connector(call)
+    if connector_id is None:
+        connector_id = target.connector_id(call)
+    unit: str | None = call.data.get(ATTR_UNIT)
+    asked_at = dt_util.utcnow()
+    schedule = await target.session().get_composite_schedule(
+        connector_id, call.data[ATTR_DURATION], None if unit is None else ChargingRateUnit(unit)
+    )
+    return _schedule_response(connector_id, schedule, asked_at)
+
+
+def _schedule_response(
+    connector_id: int, schedule: CompositeSchedule | None, asked_at: datetime
+) -> dict[str, Any]:
+    """The action's answer: the schedule's periods in order, each with its start (the charger's
+    schedule start, else when we asked: the schedule is asked for from now), and the limit in
+    force now; a charger that holds no schedule answers with no periods."""
+    if schedule is None:
+        return {
+            "connector_id": connector_id,
+            "unit": None,
+            "start": None,
+            "duration": None,
+            "limit": None,
+            "periods": [],
+        }
+    start = schedule.start or asked_at
+    first = schedule.first
+    return {
+        "connector_id": schedule.connector_id,
+        "unit": schedule.unit.value,
+        "start": start.isoformat(),
+        "duration": schedule.duration_s,
+        "limit": None if first is None else first.limit,
+        "periods": [
+            {
+                "start": (start + timedelta(seconds=period.start_s)).isoformat(),
+                "offset": period.start_s,
+                "limit": period.limit,
+                "phases": period.phases,
+            }
+            for period in sorted(schedule.periods, key=lambda period: period.start_s)
+        ],
+    }
+
+
 # A period's limits (2.1: phases 2 and 3 apart, and setpoints); numberPhases is 3 when left out.
 _PERIOD_LIMITS: Final = tuple(
     f"{name}{phase}" for name in ("limit", "setpoint") for phase in ("", "_L2", "_L3")
@@ -792,6 +845,17 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
             probatio.Optional(ATTR_CONNECTOR_ID): _ocpp_integer(0),
             probatio.Required(ATTR_PROFILE): _profile,
         },
+    ),
+    "get_composite_schedule": ServiceSpec(
+        handler=_get_composite_schedule,
+        schema={
+            probatio.Optional(ATTR_CONNECTOR_ID): _ocpp_integer(0),
+            probatio.Optional(ATTR_DURATION, default=COMPOSITE_DEFAULT_S): _ocpp_integer(
+                1, MAX_LIMIT_DURATION_S
+            ),
+            probatio.Optional(ATTR_UNIT): probatio.In([str(unit) for unit in ChargingRateUnit]),
+        },
+        response=SupportsResponse.ONLY,
     ),
     "data_transfer": ServiceSpec(
         handler=_data_transfer,

@@ -137,6 +137,21 @@ async def drive_session(
         1, 60, ChargingRateUnit.AMPERE
     )
     assert composite == pytest.approx(LIMIT_A)
+    # The whole hour ahead: the live limit until its profile runs out, then the safe fallback
+    # the station keeps by itself (a station that takes only W answers in W).
+    schedule = await session_of(central, charger_id).get_composite_schedule(
+        1, 3600, ChargingRateUnit.AMPERE
+    )
+    assert schedule is not None
+    assert schedule.connector_id == 1
+    assert schedule.start is not None
+    volts = 230.0 * 3 if schedule.unit is ChargingRateUnit.WATT else 1.0
+    limits = [(p.start_s, (p.limit or 0.0) / volts) for p in schedule.periods]
+    live_s = control.rules.settings.live_limit_duration_s
+    safe_a = control.rules.safe_a
+    assert limits[0][1] == pytest.approx(LIMIT_A), limits
+    assert live_s - 5 <= limits[1][0] <= live_s, limits
+    assert limits[1][1] == pytest.approx(safe_a, abs=0.05), limits
 
     # The station charges at the new limit and says so in its next meter values.
     meter = charger.connector(1).meter

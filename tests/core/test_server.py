@@ -101,7 +101,7 @@ class EchoSession(ChargerSession):
         send_local_list
     ) = get_local_list_version = reserve_now = cancel_reservation = set_limit_profile = (
         set_raw_profile
-    ) = clear_profiles = get_composite_limit = _unsupported
+    ) = clear_profiles = get_composite_limit = get_composite_schedule = _unsupported
     # Security (profiles 2 and 3): certificates, security profile, signed firmware, logs.
     install_root_certificate = get_installed_certificate_ids = delete_certificate = (
         request_new_client_certificate

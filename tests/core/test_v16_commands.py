@@ -29,7 +29,12 @@ from custom_components.ocpp_ems.core.protocol.v16 import (
     capabilities_from_configuration,
     redact,
 )
-from custom_components.ocpp_ems.core.session import LimitRequest, SessionContext
+from custom_components.ocpp_ems.core.session import (
+    CompositeSchedule,
+    LimitRequest,
+    SchedulePeriod,
+    SessionContext,
+)
 from custom_components.ocpp_ems.core.settings import ChargerSettings, ServerSettings
 
 from .fakes import MemoryDirectory
@@ -284,6 +289,45 @@ async def test_composite_in_other_unit_is_not_compared(h: Harness, sim: SimCharg
     sim.composite_override = 4000
     assert await h.session.get_composite_limit(1, 60, ChargingRateUnit.WATT) == 4000
     sim.status_override.clear()
+
+
+async def test_composite_schedule_as_answered(h: Harness, sim: SimCharger) -> None:
+    """Every period with its phases, ordered by the charger or not; the schedule's own start
+    where the answer has no scheduleStart; asked in the charger's unit when none is named."""
+    sim.composite_answer = {
+        "connector_id": 0,
+        "charging_schedule": {
+            "duration": 600,
+            "start_schedule": "2026-01-01T10:00:00Z",
+            "charging_rate_unit": "W",
+            "charging_schedule_period": [
+                {"start_period": 300, "limit": 4140, "number_phases": 3},
+                {"start_period": 0, "limit": 11040},
+            ],
+        },
+    }
+    schedule = await h.session.get_composite_schedule(0, 600)
+    assert sim.actions("GetCompositeSchedule")[-1] == {
+        "connector_id": 0,
+        "duration": 600,
+        "unit": None,
+    }
+    assert schedule == CompositeSchedule(
+        connector_id=0,
+        unit=ChargingRateUnit.WATT,
+        start=datetime(2026, 1, 1, 10, tzinfo=UTC),
+        duration_s=600,
+        periods=(
+            SchedulePeriod(start_s=300, limit=4140.0, phases=3),
+            SchedulePeriod(start_s=0, limit=11040.0),
+        ),
+    )
+    assert schedule.first == SchedulePeriod(start_s=0, limit=11040.0)
+    # The limit now in A: answered in W, not compared.
+    assert await h.session.get_composite_limit(0, 600, ChargingRateUnit.AMPERE) is None
+    # Accepted without a schedule: none.
+    sim.composite_answer = {}
+    assert await h.session.get_composite_schedule(1, 60) is None
 
 
 def test_build_limit_profile_tx_and_start() -> None:

@@ -23,6 +23,7 @@ from custom_components.ocpp_ems.core.protocol.measurands import (
     MeasurandRules,
     negotiate_measurands,
 )
+from custom_components.ocpp_ems.core.protocol.profiles import composite_schedule
 from custom_components.ocpp_ems.core.protocol.v201 import device_model
 from custom_components.ocpp_ems.core.protocol.v201.charging_profiles import (
     StationLimits,
@@ -488,6 +489,10 @@ def test_explicit_start_and_zero_limit() -> None:
 
 def test_composite_limit() -> None:
     limits = station({W}, supply=3)
+
+    def limit(schedule: dict[str, Any] | None, unit: ChargingRateUnit | None) -> float | None:
+        return composite_limit(composite_schedule(1, schedule, None), unit, limits)
+
     schedule = {
         "chargingRateUnit": "W",
         "chargingSchedulePeriod": [
@@ -495,20 +500,18 @@ def test_composite_limit() -> None:
             {"startPeriod": 0, "limit": 11040},
         ],
     }
-    assert composite_limit(schedule, None, limits) == 11040
-    assert composite_limit(schedule, W, limits) == 11040
-    assert composite_limit(schedule, A, limits) == 16.0
+    assert limit(schedule, None) == 11040
+    assert limit(schedule, W) == 11040
+    assert limit(schedule, A) == 16.0
     one_phase = {
         "chargingRateUnit": "W",
         "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 2300, "numberPhases": 1}],
     }
-    assert composite_limit(one_phase, A, limits) == 10.0
-    assert composite_limit(None, A, limits) is None
-    assert (
-        composite_limit({"chargingRateUnit": "A", "chargingSchedulePeriod": []}, A, limits) is None
-    )
+    assert limit(one_phase, A) == 10.0
+    assert limit(None, A) is None
+    assert limit({"chargingRateUnit": "A", "chargingSchedulePeriod": []}, A) is None
     setpoint_only = {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0}]}
-    assert composite_limit(setpoint_only, A, limits) is None
+    assert limit(setpoint_only, A) is None
 
 
 # --- small helpers ---------------------------------------------------------------------------------

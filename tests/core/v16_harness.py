@@ -101,6 +101,8 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
         self.profiles: dict[int, dict[str, Any]] = {}
         self.composite_override: float | None = None
         self.composite_unit: str | None = None  # answer in this unit whatever was asked
+        # A whole GetCompositeSchedule answer (snake_case, status Accepted) instead of the profiles'.
+        self.composite_answer: dict[str, Any] | None = None
         self.local_list_version = 0
         self.boot_on_trigger = True
         self._background: set[asyncio.Future[Any]] = set()
@@ -357,6 +359,8 @@ class SimCharger(ChargePoint):  # type: ignore[misc]
             "GetCompositeSchedule",
             {"connector_id": connector_id, "duration": duration, "unit": charging_rate_unit},
         )
+        if status == "Accepted" and self.composite_answer is not None:
+            return call_result.GetCompositeSchedule(status=status, **self.composite_answer)
         limit = self.composite(connector_id, charging_rate_unit)
         if status != "Accepted" or limit is None:
             return call_result.GetCompositeSchedule(status=status)

@@ -116,6 +116,32 @@ class LimitRequest:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SchedulePeriod:
+    """One period of a composite schedule: from ``start_s`` after the schedule's start on."""
+
+    start_s: int
+    limit: float | None  # None: a 2.1 period that only sets a setpoint
+    phases: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompositeSchedule:
+    """What a charger says it will apply on a connector (GetCompositeSchedule, 1.6 and 2.x
+    alike): the result of every profile it holds, ours and anyone else's."""
+
+    connector_id: int
+    unit: ChargingRateUnit
+    start: datetime | None  # None: the charger did not say (it means "now")
+    duration_s: int | None
+    periods: tuple[SchedulePeriod, ...]
+
+    @property
+    def first(self) -> SchedulePeriod | None:
+        """The period in force at the schedule's start (asked for now: the one in force now)."""
+        return min(self.periods, key=lambda period: period.start_s, default=None)
+
+
+@dataclass(frozen=True, kw_only=True)
 class CertificateHashData:
     """OCPP's CertificateHashDataType (the same in 1.6's security extension and 2.x): how a
     charger names an installed certificate."""
@@ -351,6 +377,14 @@ class ChargerSession(ABC):
         purpose: str | None = None,
         stack_level: int | None = None,
     ) -> None: ...
+
+    @abstractmethod
+    async def get_composite_schedule(
+        self, connector_id: int, duration_s: int, unit: ChargingRateUnit | None = None
+    ) -> CompositeSchedule | None:
+        """The charger's composite schedule for ``connector_id`` (0: the whole charger) from now
+        on for ``duration_s``, in ``unit`` where it takes it (None: its choice); None when it
+        answers without a schedule."""
 
     @abstractmethod
     async def get_composite_limit(

@@ -7,12 +7,17 @@ behind ours (no time source; 1.6 chargers need not take the time we send).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from custom_components.ocpp_ems.core.model import ChargingRateUnit
-from custom_components.ocpp_ems.core.session import LimitRequest
-from custom_components.ocpp_ems.core.timeutil import format_timestamp, utcnow
+from custom_components.ocpp_ems.core.session import CompositeSchedule, LimitRequest, SchedulePeriod
+from custom_components.ocpp_ems.core.timeutil import (
+    format_timestamp,
+    parse_optional_timestamp,
+    utcnow,
+)
 
 # How far before now a profile's schedule starts when the request names no start: more than a
 # charger's clock is plausibly behind (a minute left one 5 minutes behind at its base current for
@@ -59,3 +64,28 @@ def schedule_timing(request: LimitRequest, now: datetime | None = None) -> dict[
     if duration is not None:
         timing["duration"] = duration
     return timing
+
+
+def composite_schedule(
+    connector_id: int, schedule: Mapping[str, Any] | None, start: Any
+) -> CompositeSchedule | None:
+    """A GetCompositeSchedule answer's schedule (1.6 ``chargingSchedule``, 2.x ``schedule``; the
+    periods are alike) with its start (1.6 ``scheduleStart``, else the schedule's own
+    ``startSchedule``; 2.x ``scheduleStart``); None without one."""
+    if not schedule:
+        return None
+    periods = tuple(
+        SchedulePeriod(
+            start_s=int(period["startPeriod"]),
+            limit=None if period.get("limit") is None else float(period["limit"]),
+            phases=period.get("numberPhases"),
+        )
+        for period in schedule.get("chargingSchedulePeriod") or ()
+    )
+    return CompositeSchedule(
+        connector_id=connector_id,
+        unit=ChargingRateUnit(schedule["chargingRateUnit"]),
+        start=parse_optional_timestamp(start),
+        duration_s=schedule.get("duration"),
+        periods=periods,
+    )

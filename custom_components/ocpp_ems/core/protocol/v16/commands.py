@@ -35,12 +35,14 @@ from custom_components.ocpp_ems.core.protocol.common import (
     names_a_secret,
 )
 from custom_components.ocpp_ems.core.protocol.common import without_none as _without_none
+from custom_components.ocpp_ems.core.protocol.profiles import composite_schedule
 from custom_components.ocpp_ems.core.protocol.rpc import Payload, expect
 from custom_components.ocpp_ems.core.protocol.shared_commands import SharedCommands
 from custom_components.ocpp_ems.core.session import (
     CSMS_ROOT_CERTIFICATE,
     MANUFACTURER_ROOT_CERTIFICATE,
     CertificateHashData,
+    CompositeSchedule,
     InstalledCertificate,
     LimitRequest,
 )
@@ -311,9 +313,9 @@ class V16Commands(SharedCommands):
         )
         expect("ClearChargingProfile", result["status"])
 
-    async def get_composite_limit(
-        self, connector_id: int, duration_s: int = 60, unit: ChargingRateUnit | None = None
-    ) -> float | None:
+    async def get_composite_schedule(
+        self, connector_id: int, duration_s: int, unit: ChargingRateUnit | None = None
+    ) -> CompositeSchedule | None:
         result = await self.call(
             "GetCompositeSchedule",
             _without_none(
@@ -327,12 +329,14 @@ class V16Commands(SharedCommands):
         )
         expect("GetCompositeSchedule", result["status"])
         schedule = result.get("chargingSchedule")
-        if schedule is None:
-            return None
-        if unit is not None and schedule["chargingRateUnit"] != unit.value:
-            return None  # answered in the other unit: not comparable without assumptions
-        periods = schedule["chargingSchedulePeriod"]
-        if not periods:
-            return None
-        first = min(periods, key=lambda p: p["startPeriod"])
-        return float(first["limit"])
+        start = result.get("scheduleStart") or (schedule or {}).get("startSchedule")
+        return composite_schedule(result.get("connectorId", connector_id), schedule, start)
+
+    async def get_composite_limit(
+        self, connector_id: int, duration_s: int = 60, unit: ChargingRateUnit | None = None
+    ) -> float | None:
+        schedule = await self.get_composite_schedule(connector_id, duration_s, unit)
+        if schedule is None or (unit is not None and schedule.unit is not unit):
+            return None  # none, or in the other unit: not comparable without assumptions
+        first = schedule.first
+        return None if first is None else first.limit

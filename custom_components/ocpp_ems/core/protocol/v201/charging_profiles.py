@@ -35,7 +35,7 @@ from typing import Any
 from custom_components.ocpp_ems.core.limits import LimitRules
 from custom_components.ocpp_ems.core.model import ChargingRateUnit
 from custom_components.ocpp_ems.core.protocol.profiles import limit_period, schedule_timing
-from custom_components.ocpp_ems.core.session import LimitRequest
+from custom_components.ocpp_ems.core.session import CompositeSchedule, LimitRequest
 
 # LimitRequest.purpose -> 2.x ChargingProfilePurposeEnumType.
 PURPOSES = {
@@ -139,19 +139,15 @@ def dynamic_shape(profile: dict[str, Any]) -> dict[str, Any]:
 
 
 def composite_limit(
-    schedule: dict[str, Any] | None,
+    schedule: CompositeSchedule | None,
     unit: ChargingRateUnit | None,
     station: StationLimits,
 ) -> float | None:
-    """The limit in force now from a GetCompositeSchedule ``schedule``, in ``unit`` (None: as the
-    station answered); None when it holds no limit."""
-    if not schedule or not schedule.get("chargingSchedulePeriod"):
+    """The limit in force now from a composite ``schedule``, in ``unit`` (None: as the station
+    answered); None when it holds no limit."""
+    first = None if schedule is None else schedule.first
+    if schedule is None or first is None or first.limit is None:  # 2.1: a setpoint-only period
         return None
-    first = min(schedule["chargingSchedulePeriod"], key=lambda p: p["startPeriod"])
-    if first.get("limit") is None:  # 2.1: a setpoint-only period
-        return None
-    limit = float(first["limit"])
-    answered = ChargingRateUnit(schedule["chargingRateUnit"])
-    if unit is None or unit is answered:
-        return limit
-    return station.convert(limit, answered, unit, station.phases_for(first.get("numberPhases")))
+    if unit is None or unit is schedule.unit:
+        return first.limit
+    return station.convert(first.limit, schedule.unit, unit, station.phases_for(first.phases))

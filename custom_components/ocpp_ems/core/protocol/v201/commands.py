@@ -68,12 +68,14 @@ from custom_components.ocpp_ems.core.protocol.common import (
     offers,
     without_none,
 )
+from custom_components.ocpp_ems.core.protocol.profiles import composite_schedule
 from custom_components.ocpp_ems.core.protocol.rpc import Payload
 from custom_components.ocpp_ems.core.protocol.shared_commands import SharedCommands
 from custom_components.ocpp_ems.core.session import (
     CSMS_ROOT_CERTIFICATE,
     DIAGNOSTICS_LOG,
     CertificateHashData,
+    CompositeSchedule,
     InstalledCertificate,
     LimitRequest,
     SessionContext,
@@ -553,16 +555,25 @@ class V201Commands(SharedCommands):
             payload = {"chargingProfileCriteria": criteria} if criteria else {}
         expect_status("ClearChargingProfile", await self.call("ClearChargingProfile", payload))
 
+    async def get_composite_schedule(
+        self, connector_id: int, duration_s: int, unit: ChargingRateUnit | None = None
+    ) -> CompositeSchedule | None:
+        """A unit the station does not take is not asked for: it answers in its own."""
+        self._require(SMART_CHARGING, "GetCompositeSchedule")
+        request: Payload = {"evseId": connector_id, "duration": duration_s}
+        if unit is not None:
+            request["chargingRateUnit"] = self.station_limits(connector_id).unit_for(unit).value
+        result = await self.call("GetCompositeSchedule", request)
+        expect_status("GetCompositeSchedule", result)
+        schedule = result.get("schedule")
+        evse_id = connector_id if schedule is None else schedule.get("evseId", connector_id)
+        start = None if schedule is None else schedule.get("scheduleStart")
+        return composite_schedule(evse_id, schedule, start)
+
     async def get_composite_limit(
         self, connector_id: int, duration_s: int = 60, unit: ChargingRateUnit | None = None
     ) -> float | None:
-        """The composite limit now. A unit the station does not take is not asked for: the
-        answer in its own unit is converted (the same conversion as the profile's)."""
-        self._require(SMART_CHARGING, "GetCompositeSchedule")
-        station = self.station_limits(connector_id)
-        request: Payload = {"evseId": connector_id, "duration": duration_s}
-        if unit is not None:
-            request["chargingRateUnit"] = station.unit_for(unit).value
-        result = await self.call("GetCompositeSchedule", request)
-        expect_status("GetCompositeSchedule", result)
-        return composite_limit(result.get("schedule"), unit, station)
+        """The composite limit now, converted to ``unit`` where the station answered in the
+        other (the same conversion as the profile's)."""
+        schedule = await self.get_composite_schedule(connector_id, duration_s, unit)
+        return composite_limit(schedule, unit, self.station_limits(connector_id))
