@@ -4,7 +4,8 @@ facts kept across a restart."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -88,7 +89,9 @@ async def charge(hass: HomeAssistant, sim: SimCharger, *readings: tuple[float, f
 async def test_cost_follows_the_price_entity_in_its_unit(
     hass: HomeAssistant, onboard: Onboard, unit: str | None, first: float, second: float
 ) -> None:
-    """Each kWh costs the price of its moment: 2 kWh at 0.30 and 3 kWh at 0.40 EUR/kWh."""
+    """Each kWh costs the price of when it was drawn, whenever its reading comes: 2 kWh at
+    0.30, 3 kWh drawn in the half hour before the price went to 0.40 (read after it) at 0.30,
+    1 kWh drawn after it (a charger clock a few minutes ahead) at 0.40 EUR/kWh."""
     set_price(hass, first, unit)
     with only_platforms(Platform.SENSOR, Platform.EVENT):
         async with onboard() as (sim, _entry):
@@ -101,16 +104,19 @@ async def test_cost_follows_the_price_entity_in_its_unit(
             set_price(hass, second, unit)
             await hass.async_block_till_done()
             await charge(hass, sim, (6000, 0))
-            assert cost(hass) == pytest.approx(1.8)
+            assert cost(hass) == pytest.approx(1.5, abs=1e-3)
+            await charge(hass, sim, (7000, -240))
+            assert cost(hass) == pytest.approx(1.9, abs=1e-3)
 
+            sim.meter_wh = 7000
             await sim.stop_transaction()
             await hass.async_block_till_done()
             ended = state(hass, "session", Platform.EVENT).attributes
             assert ended["event_type"] == "ended"
-            assert ended["cost"] == pytest.approx(1.8)
+            assert ended["cost"] == pytest.approx(1.9, abs=1e-3)
             assert ended["currency"] == "EUR"
             # The last session's cost stays shown until the next one starts.
-            assert cost(hass) == pytest.approx(1.8)
+            assert cost(hass) == pytest.approx(1.9, abs=1e-3)
 
 
 async def test_fixed_price_wins_over_the_entity(
@@ -175,7 +181,9 @@ async def test_a_price_outage_is_costed_at_the_last_forecast(
     hass: HomeAssistant, onboard: Onboard
 ) -> None:
     """While the price entity is unavailable each kWh costs what its last forecast gave for the
-    time (slot by slot, a gap in it not costed); back, its state is followed again."""
+    time it was drawn (slot by slot, a gap in it not costed); back, its state is followed again.
+    A rise is drawn evenly between its reading and the one before (a charging car's register
+    keeps the time it last changed)."""
     set_price(hass, 0.40, "EUR/kWh")
     with only_platforms(Platform.SENSOR):
         async with onboard() as (sim, entry):
@@ -185,28 +193,46 @@ async def test_a_price_outage_is_costed_at_the_last_forecast(
             await charge(hass, sim, (2000, 3 * 3600))  # 1 kWh at 0.40
             now = dt_util.utcnow()
 
-            def at(seconds: float) -> str:
-                return (now + timedelta(seconds=seconds)).isoformat()
+            def at(seconds: float) -> datetime:
+                return now + timedelta(seconds=seconds)
 
             forecast = [
-                {"start": at(-600), "end": at(5), "price": 40},
-                {"start": at(9), "end": at(3600), "price": 60},
+                {"start": at(-600).isoformat(), "end": at(5).isoformat(), "price": 40},
+                {"start": at(9).isoformat(), "end": at(3600).isoformat(), "price": 60},
             ]
             hass.states.async_set(
                 PRICE, "40", {"unit_of_measurement": "ct/kWh", "prices": forecast}
             )
             set_price(hass, "unavailable", None)
             await hass.async_block_till_done()
-            await charge(hass, sim, (3000, 2 * 3600))  # 1 kWh at the held 0.40
+            read_at = dt_util.utcnow()
+            await charge(hass, sim, (3000, 0))  # 1 kWh drawn before: at the held 0.40
             assert cost(hass) == pytest.approx(0.8)
             await wait_for(lambda: charger.energy_price is None, seconds=10, what="the gap")
             await wait_for(lambda: charger.energy_price == 0.6, seconds=10, what="the next slot")
-            await charge(hass, sim, (4000, 3600))  # 1 kWh at the held 0.60
-            assert cost(hass) == pytest.approx(1.4)
+            # 40 Wh drawn from the last reading on: the held 0.40 up to the gap, nothing in the
+            # gap's 4 s, the held 0.60 after it.
+            next_at = dt_util.utcnow()
+            await charge(hass, sim, (3040, 0))
+            drawn_s = (next_at - read_at).total_seconds()
+            held = (
+                0.40 * (at(5) - read_at).total_seconds() + 0.60 * (next_at - at(9)).total_seconds()
+            )
+            expected = 0.8 + 0.040 * held / drawn_s
+            assert cost(hass) == pytest.approx(expected, abs=2e-4)
+            changed_at = dt_util.utcnow()
             set_price(hass, 0.25, "EUR/kWh")
             await hass.async_block_till_done()
-            await charge(hass, sim, (5000, 0))
-            assert cost(hass) == pytest.approx(1.65)
+            await asyncio.sleep(2.0)
+            last_at = dt_util.utcnow()
+            await charge(hass, sim, (3080, 0))  # 40 Wh: the held 0.60, then 0.25
+            drawn_s = (last_at - next_at).total_seconds()
+            followed = (
+                0.60 * (changed_at - next_at).total_seconds()
+                + 0.25 * (last_at - changed_at).total_seconds()
+            )
+            expected += 0.040 * followed / drawn_s
+            assert cost(hass) == pytest.approx(expected, abs=2e-4)
 
 
 async def test_a_price_without_forecast_is_held_into_its_outage(

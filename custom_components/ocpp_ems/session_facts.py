@@ -2,8 +2,9 @@
 session-ended event and the sessions log: who charged (id tag and its friendly name), when and how
 long, how much energy and from which source, and what it cost.
 
-The core counts the cost as the energy arrives (``core.meter``), at the price the charger model
-holds; :class:`SessionPriceFollower` keeps that price in step with the user's fixed price or price
+The core costs the energy as it arrives (``core.meter``), at the prices the charger model held
+when it was drawn (``core.tariff.PriceHistory``); :class:`SessionPriceFollower` keeps that price in
+step with the user's fixed price or price
 entity (converted to currency per kWh by ``core.tariff``), and through the price entity's outages
 at the price its last forecast gave for the time (``core.ems.forecast_hold``), stored per charger
 so that an outage going on across a restart is costed too.
@@ -35,6 +36,9 @@ from .core.tariff import price_per_kwh
 from .ems_entity import ems_of
 from .ems_inputs import price_slots
 from .hub import id_tag_name
+
+# The price source that is the server's fixed session price (else a price entity's id).
+_FIXED_PRICE = "fixed"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,6 +160,8 @@ class SessionPriceFollower:
         self._unsub_state: Any = None
         self._unsub_slot_end: Any = None
         self._entity_id: str | None = None
+        # Where prices come from: the price entity's id, _FIXED_PRICE, None (no price).
+        self._source: str | None = None
         self._warned_unit: str | None = None
         # As plans hold prices, but only slots not over yet (now's price is the slot covering it).
         self._hold = price_hold(
@@ -204,6 +210,11 @@ class SessionPriceFollower:
         options = self._entry.runtime_data.server_entry.options
         fixed = ems_options.SESSION_PRICE.read(options)
         entity_id = None if fixed is not None else ems_options.PRICE.read(options)
+        source = _FIXED_PRICE if fixed is not None else entity_id
+        if source != self._source:
+            # The prices of another source are not this one's: it counts back from its first.
+            self._source = source
+            self._charger.energy_prices.forget()
         if entity_id != self._entity_id:
             self._stop()
             self._entity_id, self._last_priced = entity_id, None

@@ -646,9 +646,9 @@ async def test_energy_credited_to_a_start_older_than_the_meter_is_costed(h: Harn
 
 
 async def test_a_past_session_is_costed_like_a_buffered_one(h: Harness) -> None:
-    """README: a session's energy is costed at the price in force when its reading arrives. A
-    session sent behind the running one (a past session) is costed at the price now (it had no
-    cost at all, although a price was known)."""
+    """A session sent behind the running one (a past session) is costed like any credit (it had
+    no cost at all, although a price was known); at the prices of when it ran:
+    test_cost_when_drawn.py."""
     h.charger.energy_price = 0.30
     sim = await h.charger_client(boot=False)
     await sim.start_tx(meter=5000, timestamp=now_iso(-60))

@@ -920,8 +920,8 @@ async def test_energy_credited_to_a_start_older_than_the_meter_is_costed(
 
 
 async def test_a_past_session_is_costed_like_a_buffered_one(h: Harness, sim: Any) -> None:
-    """README: a session's energy is costed at the price in force when its reading arrives. An
-    offline session sent behind the running one (a past session) is costed at the price now."""
+    """An offline session sent behind the running one (a past session) is costed like any
+    credit; at the prices of when it ran: test_cost_when_drawn.py."""
     h.charger.energy_price = 0.30
     await sim.meter_values(1, [sampled(1000, ENERGY)], now_iso(-8000))
     await start(sim, "LIVE", wh=5000)

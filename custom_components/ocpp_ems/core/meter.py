@@ -9,7 +9,7 @@ between two register points is :mod:`.meter_time`'s.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import NamedTuple
 
@@ -769,6 +769,14 @@ def _take(
     meter = connector.meter
     register_wh = point.register_wh
     base_wh, meter.energy_register_wh = meter.energy_register_wh, register_wh
+    # When the credit was drawn: since the base's time (a rise taken without a newer time of
+    # its own, or the first value, is costed at the price of now).
+    drawn = None
+    if newer and not fresh and meter.energy_timestamp and point.timestamp:
+        drawn = (
+            _by_our_clock(charger, meter.energy_timestamp, meter._energy_charger_stamp),
+            _by_our_clock(charger, point.timestamp, point.charger_stamp),
+        )
     if newer or meter.energy_timestamp is None:
         _move_base_time(meter, point)
     else:
@@ -782,9 +790,19 @@ def _take(
             transaction.start_pending = False
             transaction.meter_start_wh = register_wh - credit
         own_credit = credit - _below_start(transaction, base_wh, register_wh, credit)
-        credit_session(charger, transaction, own_credit)
+        credit_session(charger, transaction, own_credit, drawn)
         transaction.meter_last_wh = register_wh
         transaction.meter_last_at = meter.energy_timestamp
+
+
+def _by_our_clock(charger: Charger, time: datetime, replaced: datetime | None) -> datetime:
+    """A reading's time by our clock, for its price: the charger's stamp less its clock's offset
+    its live readings confirmed (a clock hours behind keeps its stamps for energy and sessions);
+    a time already ours (``replaced``: the charger's stamp it replaced) as it is."""
+    offset_s = charger._live_clock.confirmed_s
+    if replaced is not None or offset_s is None:
+        return time
+    return time - timedelta(seconds=offset_s)
 
 
 def _below_start(
@@ -847,19 +865,19 @@ def _forget_history_passed(meter: MeterState) -> None:
         meter._history_before_clock_back = None
 
 
-def credit_session(charger: Charger, transaction: Transaction, credit_wh: float) -> None:
-    """Add ``credit_wh`` to the session's energy, costed at the price of now: every credit,
-    whichever rule found it (a reading, a late start, a past session), is costed here."""
+def credit_session(
+    charger: Charger,
+    transaction: Transaction,
+    credit_wh: float,
+    span: tuple[datetime, datetime] | None = None,
+) -> None:
+    """Add ``credit_wh`` to the session's energy, costed at the prices of ``span`` (when it was
+    drawn, by our clock; None: the price of now): every credit, whichever rule found it (a
+    reading, a late start, a past session), is costed here."""
     transaction.credited_wh = transaction.energy_wh + credit_wh
-    _add_cost(transaction, credit_wh, charger.energy_price)
-
-
-def _add_cost(transaction: Transaction, credit_wh: float, price_per_kwh: float | None) -> None:
-    """Cost the energy just credited at the price of now (the session's cost follows a changing
-    tariff increment by increment; energy credited while no price is known costs nothing)."""
-    if price_per_kwh is None:
-        return
-    transaction.cost = (transaction.cost or 0.0) + credit_wh / 1000.0 * price_per_kwh
+    cost = charger.energy_prices.cost(credit_wh, span)
+    if cost is not None:  # energy credited while no price is known costs nothing
+        transaction.cost = (transaction.cost or 0.0) + cost
 
 
 def _energy_may_flow(connector: Connector) -> bool:

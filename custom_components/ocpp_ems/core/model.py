@@ -17,7 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from .reservations import ReservationBook
 from .settings import SecurityProfile
-from .timeutil import LiveClockOffset
+from .tariff import PriceHistory
+from .timeutil import LiveClockOffset, utcnow
 
 
 class ConnectorStatus(StrEnum):
@@ -626,9 +627,9 @@ class Charger:
     # since the station's last BootNotification: none of its messages was written before that
     # boot (v201.tx_boot_mark.began_since_boot). Persisted, as ``_booted_at``.
     _started_since_boot: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
-    # The energy price now, per kWh in the currency's main unit (the HA layer follows the user's
-    # price entity or fixed price; not persisted); None: unknown, the energy is not costed.
-    energy_price: float | None = None
+    # The energy price, per kWh in the currency's main unit, now and since when (the HA layer
+    # follows the user's price entity or fixed price; not persisted): see :attr:`energy_price`.
+    energy_prices: PriceHistory = field(default_factory=PriceHistory)
     # The reservations the charger accepted from us (persisted: the charger keeps them).
     reservations: ReservationBook = field(default_factory=ReservationBook)
     # Protocol adapters' own bookkeeping that outlives a connection (not persisted), by adapter.
@@ -639,6 +640,15 @@ class Charger:
     _warned: set[str] = field(default_factory=set, repr=False)
 
     # --- observers -------------------------------------------------------------------------------
+    @property
+    def energy_price(self) -> float | None:
+        """The energy price now; None: unknown, the energy is not costed."""
+        return self.energy_prices.current
+
+    @energy_price.setter
+    def energy_price(self, price: float | None) -> None:
+        self.energy_prices.record(price, utcnow())
+
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(None)`` on any state change and ``listener(event)`` on events."""
         self._listeners.append(listener)

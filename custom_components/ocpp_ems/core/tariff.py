@@ -10,6 +10,9 @@ off by a factor of 100 or 1000.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from .numbers import parse_number
 
@@ -59,3 +62,57 @@ def price_per_kwh(value: object, unit: object, currency: str | None = None) -> f
     if number is None or factor is None:
         return None
     return number * factor
+
+
+# How long prices are kept: a charger's queue older than that (chargers queue hours, not days)
+# is costed at the oldest price kept.
+PRICE_MEMORY = timedelta(days=2)
+
+
+@dataclass
+class PriceHistory:
+    """The energy price by time (our clock): ``current`` now, and since when each price held.
+
+    Energy is costed at the price of when it was drawn, not of when its reading arrived: a
+    charger's queue flushed after a network drop, or a reading every 15 minutes across a price
+    change, would otherwise be costed at the price in force on arrival. Before the first price
+    known, that one counts (after a restart: the price of now; not stored)."""
+
+    current: float | None = None
+    # (since, price), oldest first; a None price: none was known then (that energy costs nothing).
+    _changes: list[tuple[datetime, float | None]] = field(default_factory=list, repr=False)
+
+    def record(self, price: float | None, at: datetime) -> None:
+        """The price from ``at`` on (a repeat of the price in force is no change)."""
+        self.current = price
+        if (self._changes[-1][1] if self._changes else None) == price:
+            return  # no change; none known yet is no change either (the first price counts back)
+        if self._changes and at < self._changes[-1][0]:
+            at = self._changes[-1][0]  # our clock stepped back: the order stays
+        self._changes.append((at, price))
+        # Keep the last change at or before the cut: it gives the price there.
+        times = [since for since, _ in self._changes]
+        del self._changes[: max(0, bisect_right(times, at - PRICE_MEMORY) - 1)]
+
+    def forget(self) -> None:
+        """Forget the prices kept (another source of prices now: the user picked another price
+        entity or a fixed price); the next price counts back in time."""
+        self._changes.clear()
+
+    def cost(self, energy_wh: float, span: tuple[datetime, datetime] | None) -> float | None:
+        """What ``energy_wh`` drawn evenly over ``span`` (start, end; None: a moment now)
+        costs; None when no price was known at any moment of it (the energy is not costed)."""
+        if span is None or span[1] <= span[0] or not self._changes:
+            return None if self.current is None else energy_wh / 1000.0 * self.current
+        start, end = span
+        total_s = (end - start).total_seconds()
+        cost: float | None = None
+        for index, (since, price) in enumerate(self._changes):
+            last = index + 1 == len(self._changes)
+            begin = start if index == 0 else max(start, since)
+            until = end if last else min(end, self._changes[index + 1][0])
+            if price is None or until <= begin:
+                continue
+            share = (until - begin).total_seconds() / total_s
+            cost = (cost or 0.0) + energy_wh * share / 1000.0 * price
+        return cost

@@ -197,7 +197,9 @@ class TransactionBook:
             self._charger, connector, register_wh, at, max_power=self._writer.max_power()
         )
         energy = min(energy, transaction.meter_last_wh - register_wh)
-        credit_session(self._charger, transaction, max(0.0, energy - transaction.energy_wh))
+        base_at = connector.meter.energy_timestamp
+        drawn = None if base_at is None else (at, base_at)
+        credit_session(self._charger, transaction, max(0.0, energy - transaction.energy_wh), drawn)
 
     def record_past_session(
         self,
@@ -226,11 +228,12 @@ class TransactionBook:
         transaction = self._new_transaction(
             connector_id, transaction_id, id_tag, authorized, started, (first_wh, last_wh)
         )
-        # Costed at the price now, like readings a charger buffered (README).
+        # Costed at the prices of when it ran, as far as they are known.
         credit_session(
             self._charger,
             transaction,
             self._past_energy(transaction_id, last_wh - first_wh, lasted),
+            (first_at, last_at),
         )
         self._writer.fire_start_facts(EventKind.SESSION_STARTED, transaction)
         transaction.ended_at = ended

@@ -1,0 +1,212 @@
+"""A session's energy is costed at the price of when it was drawn, not of when its reading came
+(``core.tariff.PriceHistory``, ``meter.credit_session``): a charger's queue flushed after a
+network drop, a reading that spans a price change, a past session sent late. 1.6, 2.0.1 and 2.1
+on real websockets; the price history alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from ocpp.v16 import call
+
+from custom_components.ocpp_ems.core.model import Charger
+from custom_components.ocpp_ems.core.settings import ServerSettings
+from custom_components.ocpp_ems.core.tariff import PRICE_MEMORY, PriceHistory
+from custom_components.ocpp_ems.core.timeutil import utcnow
+
+from . import v201_harness
+from .fakes import MemoryDirectory
+from .v16_harness import Harness, now_iso, protocol_harness
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+# --- the history alone -----------------------------------------------------------------------
+def test_energy_is_spread_over_its_span_and_each_part_costed_at_its_price() -> None:
+    prices = PriceHistory()
+    prices.record(0.30, at(0))
+    prices.record(0.50, at(60))
+    assert prices.current == 0.50
+    # 1 kWh over an hour, 15 min of it after the change.
+    assert prices.cost(1000, (at(15), at(75))) == pytest.approx(0.75 * 0.30 + 0.25 * 0.50)
+    assert prices.cost(1000, (at(70), at(80))) == pytest.approx(0.50)
+    # Before the first price known, that one counts (after a restart: the price of now).
+    assert prices.cost(1000, (at(-600), at(-540))) == pytest.approx(0.30)
+    # A moment, or no span: the price of now.
+    assert prices.cost(1000, None) == pytest.approx(0.50)
+    assert prices.cost(1000, (at(30), at(30))) == pytest.approx(0.50)
+
+
+def test_a_time_without_price_costs_nothing_and_none_at_all_is_no_cost() -> None:
+    prices = PriceHistory()
+    assert prices.cost(1000, (at(0), at(10))) is None
+    prices.record(None, at(0))  # none known yet: nothing kept, the first price counts back
+    prices.record(0.40, at(10))
+    assert prices.cost(1000, (at(0), at(20))) == pytest.approx(0.40)
+    prices.record(None, at(30))  # the price entity gave none (and no forecast held it)
+    assert prices.cost(1000, (at(20), at(40))) == pytest.approx(0.5 * 0.40)
+    assert prices.cost(1000, (at(35), at(40))) is None
+    assert prices.cost(1000, None) is None
+
+
+def test_repeats_clock_steps_memory_and_a_new_source() -> None:
+    prices = PriceHistory()
+    prices.record(0.30, at(0))
+    prices.record(0.30, at(10))  # no change
+    prices.record(0.50, at(20))
+    prices.record(0.60, at(5))  # our clock stepped back: after the last change, not before it
+    assert prices.cost(1000, (at(20), at(30))) == pytest.approx(0.60)
+    assert prices.cost(1000, (at(0), at(10))) == pytest.approx(0.30)
+    # Two days on: what is older goes, but the price in force at the cut stays.
+    late = at(20) + PRICE_MEMORY + timedelta(hours=1)
+    prices.record(0.70, late)
+    assert prices.cost(1000, (late - timedelta(hours=2), late - timedelta(hours=1))) == (
+        pytest.approx(0.60)
+    )
+    assert prices.cost(1000, (at(0), at(10))) == pytest.approx(0.60)  # forgotten: the oldest kept
+    prices.forget()
+    assert prices.current == 0.70
+    assert prices.cost(1000, (at(0), at(10))) == pytest.approx(0.70)
+
+
+def test_the_charger_model_records_its_price_by_time() -> None:
+    charger = Charger(charger_id="CP")
+    before = utcnow()
+    charger.energy_price = 0.25
+    assert charger.energy_price == 0.25
+    assert charger.energy_prices.current == 0.25
+    charger.energy_price = 0.35
+    now = utcnow()
+    # Drawn before the first price: the first one; drawn since the last change: the last.
+    assert charger.energy_prices.cost(1000, (before - timedelta(hours=1), before)) == (
+        pytest.approx(0.25)
+    )
+    assert charger.energy_prices.cost(1000, (now, now + timedelta(seconds=10))) == (
+        pytest.approx(0.35)
+    )
+
+
+# --- on the wire ------------------------------------------------------------------------------
+def _prices(charger: Charger) -> None:
+    """0.30 from three hours ago, 0.50 from half an hour ago (the price is 0.50 when the queue
+    arrives)."""
+    now = utcnow()
+    charger.energy_prices.record(0.30, now - timedelta(hours=3))
+    charger.energy_prices.record(0.50, now - timedelta(minutes=30))
+
+
+# 3 kWh drawn over the last two hours: 1.5 h at 0.30, 0.5 h at 0.50 (at the price of arrival 1.50).
+QUEUE_COST = 2.25 * 0.30 + 0.75 * 0.50
+
+
+@pytest.fixture
+async def h16(
+    socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
+) -> AsyncIterator[Harness]:
+    directory.id_tags.add("TAG1")
+    async with protocol_harness(directory, server_settings) as harness:
+        yield harness
+
+
+def _energy(wh: float) -> list[dict[str, str]]:
+    return [{"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
+
+
+async def test_v16_a_queue_flushed_after_a_drop_is_costed_when_drawn(h16: Harness) -> None:
+    _prices(h16.charger)
+    sim = await h16.charger_client(boot=False)
+    await sim.start_tx(meter=1000, timestamp=now_iso(-7200))
+    for minutes, wh in ((-90, 2125), (-30, 3250), (0, 4000)):  # 750 Wh per half hour
+        await sim.meter(1, _energy(wh), timestamp=now_iso(minutes * 60))
+    tx = h16.charger.connector(1).transaction
+    assert tx is not None
+    assert tx.energy_wh == pytest.approx(3000)
+    assert tx.cost == pytest.approx(QUEUE_COST, abs=1e-3)
+
+
+async def test_v16_one_reading_across_the_change_is_split(h16: Harness) -> None:
+    _prices(h16.charger)
+    sim = await h16.charger_client(boot=False)
+    await sim.start_tx(meter=1000, timestamp=now_iso(-7200))
+    await sim.meter(1, _energy(4000), timestamp=now_iso(0))
+    tx = h16.charger.connector(1).transaction
+    assert tx is not None
+    assert tx.cost == pytest.approx(QUEUE_COST, abs=1e-3)
+
+
+async def test_v16_a_past_session_is_costed_when_it_ran(h16: Harness) -> None:
+    _prices(h16.charger)
+    sim = await h16.charger_client(boot=False)
+    await sim.start_tx(meter=5000, timestamp=now_iso(-60))
+    old = (await sim.start_tx(meter=1000, timestamp=now_iso(-7200))).transaction_id
+    await sim.call(
+        call.StopTransaction(meter_stop=2000, timestamp=now_iso(-3600), transaction_id=old)
+    )
+    past = h16.charger.find_ended_transaction(str(old))
+    assert past is not None
+    assert past.energy_wh == 1000
+    assert past.cost == pytest.approx(0.30, abs=1e-3)  # it ran at 0.30 (not 0.50: now's)
+
+
+async def test_v2x_an_offline_queue_is_costed_when_drawn(h2: v201_harness.Harness) -> None:
+    _prices(h2.charger)
+    sim: Any = await h2.charger_client(boot=False)
+    evse = {"id": 1, "connectorId": 1}
+
+    def reading(wh: float, minutes: float, context: str) -> list[dict[str, Any]]:
+        sample = v201_harness.sampled(wh, "Energy.Active.Import.Register", context=context)
+        return [{"timestamp": v201_harness.now_iso(minutes * 60), "sampledValue": [sample]}]
+
+    await sim.tx_event(
+        "Started",
+        "Q1",
+        evse=evse,
+        timestamp=v201_harness.now_iso(-7200),
+        seq_no=0,
+        offline=True,
+        charging_state="Charging",
+        id_token={"idToken": "TAG1", "type": "ISO14443"},
+        meter_value=reading(1000, -120, "Transaction.Begin"),
+    )
+    for seq_no, (minutes, wh) in enumerate(((-90, 2125), (-30, 3250), (0, 4000)), start=1):
+        await sim.tx_event(
+            "Updated",
+            "Q1",
+            evse=evse,
+            timestamp=v201_harness.now_iso(minutes * 60),
+            seq_no=seq_no,
+            offline=minutes < 0,
+            trigger_reason="MeterValuePeriodic",
+            meter_value=reading(wh, minutes, "Sample.Periodic"),
+        )
+    tx = h2.charger.connector(1).transaction
+    assert tx is not None
+    assert tx.energy_wh == pytest.approx(3000)
+    assert tx.cost == pytest.approx(QUEUE_COST, abs=1e-3)
+
+
+async def test_v16_a_clock_an_hour_behind_is_costed_by_our_clock(h16: Harness) -> None:
+    """A charger that sends its local time as UTC, an hour behind: its stamps are kept for the
+    energy, but once its live readings confirm the offset, a rise is costed at the price of when
+    it was drawn by our clock (0.50 now), not of an hour before (0.30)."""
+    _prices(h16.charger)
+    sim = await h16.charger_client(boot=False)
+    await sim.start_tx(meter=1000, timestamp=now_iso(-3600 - 600))
+    await sim.meter(1, _energy(1100), timestamp=now_iso(-3600))
+    await asyncio.sleep(2.5)  # a second burst of live readings confirms the offset
+    await sim.meter(1, _energy(1100), timestamp=now_iso(-3600))
+    assert h16.charger._live_clock.confirmed_s == pytest.approx(-3600, abs=5)
+    tx = h16.charger.connector(1).transaction
+    assert tx is not None
+    before = tx.cost or 0.0
+    await asyncio.sleep(1.0)
+    await sim.meter(1, _energy(1105), timestamp=now_iso(-3600))
+    assert (tx.cost or 0.0) - before == pytest.approx(5 / 1000 * 0.50)
