@@ -160,8 +160,6 @@ class SessionPriceFollower:
         self._unsub_state: Any = None
         self._unsub_slot_end: Any = None
         self._entity_id: str | None = None
-        # Where prices come from: the price entity's id, _FIXED_PRICE, None (no price).
-        self._source: str | None = None
         self._warned_unit: str | None = None
         # As plans hold prices, but only slots not over yet (now's price is the slot covering it).
         self._hold = price_hold(
@@ -210,11 +208,8 @@ class SessionPriceFollower:
         options = self._entry.runtime_data.server_entry.options
         fixed = ems_options.SESSION_PRICE.read(options)
         entity_id = None if fixed is not None else ems_options.PRICE.read(options)
-        source = _FIXED_PRICE if fixed is not None else entity_id
-        if source != self._source:
-            # The prices of another source are not this one's: it counts back from its first.
-            self._source = source
-            self._charger.energy_prices.forget()
+        # The prices of another source are not this one's: it counts back from its first.
+        self._charger.energy_prices.follow(_FIXED_PRICE if fixed is not None else entity_id)
         if entity_id != self._entity_id:
             self._stop()
             self._entity_id, self._last_priced = entity_id, None

@@ -14,8 +14,9 @@ import pytest
 from ocpp.v16 import call
 
 from custom_components.ocpp_ems.core.model import Charger
+from custom_components.ocpp_ems.core.persistence import charger_from_dict, charger_to_dict
 from custom_components.ocpp_ems.core.settings import ServerSettings
-from custom_components.ocpp_ems.core.tariff import PRICE_MEMORY, PriceHistory
+from custom_components.ocpp_ems.core.tariff import MAX_PRICE_CHANGES, PRICE_MEMORY, PriceHistory
 from custom_components.ocpp_ems.core.timeutil import utcnow
 
 from . import v201_harness
@@ -72,9 +73,19 @@ def test_repeats_clock_steps_memory_and_a_new_source() -> None:
         pytest.approx(0.60)
     )
     assert prices.cost(1000, (at(0), at(10))) == pytest.approx(0.60)  # forgotten: the oldest kept
-    prices.forget()
-    assert prices.current == 0.70
-    assert prices.cost(1000, (at(0), at(10))) == pytest.approx(0.70)
+    # Another source: what the first kept forgotten, its next price counts back.
+    prices.follow("sensor.price")
+    prices.follow("sensor.price")  # the same: kept
+    prices.record(0.80, late)
+    prices.follow("fixed")
+    assert prices.current == 0.80
+    prices.record(0.20, late + timedelta(minutes=1))
+    assert prices.cost(1000, (at(0), at(10))) == pytest.approx(0.20)
+    # A price changing every second keeps its last changes only.
+    flapping = PriceHistory()
+    for second in range(3 * MAX_PRICE_CHANGES):
+        flapping.record(float(second % 2), T0 + timedelta(seconds=second))
+    assert len(flapping.to_dict()["changes"]) == MAX_PRICE_CHANGES
 
 
 def test_the_charger_model_records_its_price_by_time() -> None:
@@ -92,6 +103,38 @@ def test_the_charger_model_records_its_price_by_time() -> None:
     assert charger.energy_prices.cost(1000, (now, now + timedelta(seconds=10))) == (
         pytest.approx(0.35)
     )
+
+
+def test_the_prices_seen_survive_a_restart_and_a_damaged_store_costs_only_them() -> None:
+    charger = Charger(charger_id="CP")
+    charger.energy_prices.follow("sensor.price")
+    charger.energy_prices.record(0.30, at(0))
+    charger.energy_prices.record(None, at(30))
+    charger.energy_prices.record(0.50, at(60))
+    stored = charger_to_dict(charger)
+    assert stored["energy_prices"] == {
+        "source": "sensor.price",
+        "changes": [
+            [at(0).isoformat(), 0.30],
+            [at(30).isoformat(), None],
+            [at(60).isoformat(), 0.50],
+        ],
+    }
+    restored = charger_from_dict(stored).energy_prices
+    assert restored.source == "sensor.price"
+    assert restored.current is None  # the price now is set again by whoever follows it
+    assert restored.cost(1000, (at(0), at(90))) == pytest.approx((30 * 0.30 + 30 * 0.50) / 90)
+    for damaged in (
+        {"changes": [["2026-12-01T12:00:00", 0.3]]},  # no zone
+        {"changes": [[at(0).isoformat(), "dear"]]},
+        {"changes": "nope"},
+        {"changes": [[at(0).isoformat()]]},
+    ):
+        again = charger_from_dict({**stored, "energy_prices": damaged})
+        assert again.energy_prices.cost(1000, (at(0), at(90))) is None, damaged
+        assert again.charger_id == "CP"
+    older = {key: value for key, value in stored.items() if key != "energy_prices"}
+    assert charger_from_dict(older).energy_prices.source is None
 
 
 # --- on the wire ------------------------------------------------------------------------------

@@ -768,13 +768,15 @@ def _take(
     after the base (:func:`time_since`): the base's time is its own from now on."""
     meter = connector.meter
     register_wh = point.register_wh
-    base_wh, meter.energy_register_wh = meter.energy_register_wh, register_wh
-    # When the credit was drawn: since the base's time (a rise taken without a newer time of
-    # its own, or the first value, is costed at the price of now).
+    # When the credit was drawn: since the base's time, the register restored after a restart
+    # included (a rise taken without a newer time of its own, or the first value, is costed at
+    # the price of now).
     drawn = None
-    if newer and not fresh and meter.energy_timestamp and point.timestamp:
+    since = _base_time(connector)
+    base_wh, meter.energy_register_wh = meter.energy_register_wh, register_wh
+    if newer and not fresh and since is not None and point.timestamp is not None:
         drawn = (
-            _by_our_clock(charger, meter.energy_timestamp, meter._energy_charger_stamp),
+            _by_our_clock(charger, *since),
             _by_our_clock(charger, point.timestamp, point.charger_stamp),
         )
     if newer or meter.energy_timestamp is None:
@@ -793,6 +795,19 @@ def _take(
         credit_session(charger, transaction, own_credit, drawn)
         transaction.meter_last_wh = register_wh
         transaction.meter_last_at = meter.energy_timestamp
+
+
+def _base_time(connector: Connector) -> tuple[datetime, datetime | None] | None:
+    """The time of the connector's base and the charger's stamp it replaced (None: it is the
+    stamp): the register it reported, else the one restored (None: no time known)."""
+    meter = connector.meter
+    if meter.energy_register_wh is not None:
+        at, stamp = meter.energy_timestamp, meter._energy_charger_stamp
+    elif connector.stored_register is not None:
+        at, stamp = connector.stored_register.timestamp, connector.stored_register.charger_stamp
+    else:
+        return None
+    return None if at is None else (at, stamp)
 
 
 def _by_our_clock(charger: Charger, time: datetime, replaced: datetime | None) -> datetime:

@@ -628,7 +628,8 @@ class Charger:
     # boot (v201.tx_boot_mark.began_since_boot). Persisted, as ``_booted_at``.
     _started_since_boot: dict[int, str] = field(default_factory=dict, repr=False, compare=False)
     # The energy price, per kWh in the currency's main unit, now and since when (the HA layer
-    # follows the user's price entity or fixed price; not persisted): see :attr:`energy_price`.
+    # follows the user's price entity or fixed price; the history is persisted, the price now is
+    # set again): see :attr:`energy_price`.
     energy_prices: PriceHistory = field(default_factory=PriceHistory)
     # The reservations the charger accepted from us (persisted: the charger keeps them).
     reservations: ReservationBook = field(default_factory=ReservationBook)

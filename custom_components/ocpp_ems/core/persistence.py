@@ -12,7 +12,8 @@ again from the life before counts nothing for the new one), whether a 2.x statio
 numbers its transactions per EVSE, when it last booted and which transactions began live since
 (a restart of Home Assistant is no boot of the station), whether Basic auth was provisioned
 (offered / committed), the last limit the user asked for and who controls it (the energy
-manager, manual, nobody), the reservations the charger accepted (it keeps them).
+manager, manual, nobody), the reservations the charger accepted (it keeps them), the energy
+prices seen (a queue sent after the restart is costed at those of when it was drawn).
 Connector status, meter readings and connectivity are re-reported by the charger and deliberately
 not restored (stale values would be shown as current). Only chargers the user accepted are stored
 (see :meth:`~.server.CentralSystem.stored_state`).
@@ -49,6 +50,7 @@ from .model import (
     plausible_connector_id,
 )
 from .reservations import ReservationBook
+from .tariff import PriceHistory
 from .timeutil import utcnow
 
 FORMAT_VERSION = 1
@@ -124,6 +126,8 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
         "auth_unused_logins": charger.auth_unused_logins,
         "rejected_measurands": sorted(charger.rejected_measurands),
         "reservations": charger.reservations.to_dict(),
+        # The prices seen (a queue from while Home Assistant was down is costed by them).
+        "energy_prices": charger.energy_prices.to_dict(),
         "limit": {
             "requested_a": charger.limit.requested_a,
             "requested_phases": charger.limit.requested_phases,
@@ -207,6 +211,12 @@ def charger_from_dict(data: dict[str, Any]) -> Charger:
         "reservations",
         lambda: ReservationBook.from_dict(data.get("reservations") or {}),
         ReservationBook(),
+    )
+    # A store written before prices were kept has none: the first price seen counts back.
+    charger.energy_prices = part(
+        "energy prices",
+        lambda: PriceHistory.from_dict(data.get("energy_prices") or {}),
+        PriceHistory(),
     )
     charger._numbers_per_evse = data.get("numbers_per_evse") is True
     # A store written before these were kept has none: no boot known (as before they were).

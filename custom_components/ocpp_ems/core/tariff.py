@@ -13,6 +13,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from .numbers import parse_number
 
@@ -65,8 +66,10 @@ def price_per_kwh(value: object, unit: object, currency: str | None = None) -> f
 
 
 # How long prices are kept: a charger's queue older than that (chargers queue hours, not days)
-# is costed at the oldest price kept.
+# is costed at the oldest price kept. At most so many changes (a price sensor that changes every
+# second must not grow the charger's memory and its costing without bound).
 PRICE_MEMORY = timedelta(days=2)
+MAX_PRICE_CHANGES = 1000
 
 
 @dataclass
@@ -76,43 +79,78 @@ class PriceHistory:
     Energy is costed at the price of when it was drawn, not of when its reading arrived: a
     charger's queue flushed after a network drop, or a reading every 15 minutes across a price
     change, would otherwise be costed at the price in force on arrival. Before the first price
-    known, that one counts (after a restart: the price of now; not stored)."""
+    known, that one counts (after a restart: the last one stored)."""
 
     current: float | None = None
-    # (since, price), oldest first; a None price: none was known then (that energy costs nothing).
-    _changes: list[tuple[datetime, float | None]] = field(default_factory=list, repr=False)
+    # Where the prices come from (the price entity, the fixed price): another source starts afresh.
+    source: str | None = None
+    # Since when each price held, oldest first; a None price: none was known then (that energy
+    # costs nothing).
+    _since: list[datetime] = field(default_factory=list, repr=False)
+    _prices: list[float | None] = field(default_factory=list, repr=False)
 
     def record(self, price: float | None, at: datetime) -> None:
         """The price from ``at`` on (a repeat of the price in force is no change)."""
         self.current = price
-        if (self._changes[-1][1] if self._changes else None) == price:
+        if (self._prices[-1] if self._prices else None) == price:
             return  # no change; none known yet is no change either (the first price counts back)
-        if self._changes and at < self._changes[-1][0]:
-            at = self._changes[-1][0]  # our clock stepped back: the order stays
-        self._changes.append((at, price))
+        if self._since and at < self._since[-1]:
+            at = self._since[-1]  # our clock stepped back: the order stays
+        self._since.append(at)
+        self._prices.append(price)
         # Keep the last change at or before the cut: it gives the price there.
-        times = [since for since, _ in self._changes]
-        del self._changes[: max(0, bisect_right(times, at - PRICE_MEMORY) - 1)]
+        drop = max(
+            bisect_right(self._since, at - PRICE_MEMORY) - 1, len(self._since) - MAX_PRICE_CHANGES
+        )
+        if drop > 0:
+            del self._since[:drop], self._prices[:drop]
 
-    def forget(self) -> None:
-        """Forget the prices kept (another source of prices now: the user picked another price
-        entity or a fixed price); the next price counts back in time."""
-        self._changes.clear()
+    def follow(self, source: str | None) -> None:
+        """Prices come from ``source`` now: those of another source are forgotten (the user
+        picked another price entity, or the fixed price); the next price counts back in time."""
+        if source != self.source:
+            self.source = source
+            self._since.clear()
+            self._prices.clear()
 
     def cost(self, energy_wh: float, span: tuple[datetime, datetime] | None) -> float | None:
         """What ``energy_wh`` drawn evenly over ``span`` (start, end; None: a moment now)
         costs; None when no price was known at any moment of it (the energy is not costed)."""
-        if span is None or span[1] <= span[0] or not self._changes:
+        if span is None or span[1] <= span[0] or not self._since:
             return None if self.current is None else energy_wh / 1000.0 * self.current
         start, end = span
         total_s = (end - start).total_seconds()
         cost: float | None = None
-        for index, (since, price) in enumerate(self._changes):
-            last = index + 1 == len(self._changes)
-            begin = start if index == 0 else max(start, since)
-            until = end if last else min(end, self._changes[index + 1][0])
+        first = max(0, bisect_right(self._since, start) - 1)
+        for index in range(first, len(self._since)):
+            if index > first and self._since[index] >= end:
+                break
+            price = self._prices[index]
+            begin = start if index == first else self._since[index]
+            until = end if index + 1 == len(self._since) else min(end, self._since[index + 1])
             if price is None or until <= begin:
                 continue
             share = (until - begin).total_seconds() / total_s
             cost = (cost or 0.0) + energy_wh * share / 1000.0 * price
         return cost
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "changes": [
+                [at.isoformat(), price]
+                for at, price in zip(self._since, self._prices, strict=False)
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PriceHistory:
+        """A stored history (the price now is set again by whoever follows the price)."""
+        history = cls(source=None if data.get("source") is None else str(data["source"]))
+        for at, price in data.get("changes") or ():
+            since = datetime.fromisoformat(at)
+            if since.tzinfo is None:
+                raise ValueError(f"price change time {at!r} without a zone")
+            history.record(None if price is None else float(price), since)
+        history.current = None
+        return history
