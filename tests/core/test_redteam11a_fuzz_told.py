@@ -54,6 +54,7 @@ from .test_time_hostile import BUILD_DATE, OurClock
 
 START = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 PRICE = 0.25
+DEAR = 0.40
 READ_EVERY_S = (10, 60, 60, 300, 900)
 CAR_KW = (3.7, 7.4, 11.0, 22.0)
 FIRST_REGISTERS_WH = (0.0, 1_000.0, 20_000.0, 123_456.0)
@@ -119,6 +120,9 @@ class Fuzz:
     sent: list[Callable[[], object]] = field(default_factory=list)
     started: int = 0
     lifetime_wh: float = 0.0
+    # The price changes now and then between PRICE and DEAR (the tariff's next slot).
+    price_changes: bool = False
+    price: float = PRICE
 
     def __post_init__(self) -> None:
         self.state = self._connect()
@@ -129,7 +133,7 @@ class Fuzz:
 
     def _connect(self) -> ChargerState:
         directory = MemoryDirectory()
-        self.charger.energy_price = PRICE
+        self.charger.energy_price = self.price
         self.charger.add_listener(self._heard)
         context = SessionContext(
             directory=directory,
@@ -166,6 +170,10 @@ class Fuzz:
             tagged = outlet.transaction_id if self.rnd.random() < 0.9 else None
             self._read(connector_id, outlet.register_wh, tagged)
         self._site_news()
+        if self.price_changes and self.rnd.random() < 0.1:
+            self.price = DEAR if self.price == PRICE else PRICE
+            if self.stored is None:  # Home Assistant is up to see it
+                self.charger.energy_price = self.price
 
     def _session_news(self, connector_id: int, outlet: Outlet) -> None:
         if outlet.transaction_id is None and self.rnd.random() < 0.08:
@@ -289,11 +297,11 @@ def _our_frozen_clock(seed: int) -> Iterator[OurClock]:
             yield clock
 
 
-def _fuzzed(seed: int, *, behind: bool) -> Fuzz:
+def _fuzzed(seed: int, *, behind: bool, price_changes: bool = False) -> Fuzz:
     """Sequence ``seed`` run to its end: the sessions still open stop, the station idles 30
     minutes (NTP sets our clock after 10, mostly)."""
     with _our_frozen_clock(seed) as clock:
-        fuzz = Fuzz(random.Random(seed), clock, behind)
+        fuzz = Fuzz(random.Random(seed), clock, behind, price_changes=price_changes)
         for _ in range(fuzz.rnd.randint(30, 120)):
             fuzz.minute_passes()
             assert fuzz.lifetime_never_went_down(), f"seed {seed}"
@@ -329,6 +337,19 @@ def test_every_record_change_is_told_and_kept_and_costed(behind: bool, sequences
         ended = {t.transaction_id: t.energy_wh for t in fuzz.charger.recently_ended}
         told = {tx: fuzz.told.ended.get(tx) for tx in ended}
         assert told == pytest.approx(ended), f"seed {seed}"
+
+
+@pytest.mark.parametrize("behind", [False, True], ids=["right", "behind"])
+def test_a_changing_price_costs_each_session_between_its_prices(behind: bool) -> None:
+    """The same hostile sequences with the price changing now and then (also while Home
+    Assistant is down): every session's cost lies between its energy at the lower and at the
+    higher price, whatever the stamps and our clock did (costs by when the energy was drawn)."""
+    for seed in range(120):
+        fuzz = _fuzzed(seed, behind=behind, price_changes=True)
+        for transaction_id, energy_wh, cost in _records(fuzz.charger)[0]:
+            assert cost is not None, f"seed {seed} {transaction_id}"
+            low, high = energy_wh / 1000 * PRICE, energy_wh / 1000 * DEAR
+            assert low - 1e-9 <= cost <= high + 1e-9, f"seed {seed} {transaction_id}"
 
 
 SEEN = T0 + timedelta(days=1) - 20 * MINUTE  # the running session's last reading
