@@ -6,7 +6,6 @@ on real websockets; the price history alone."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,13 +14,11 @@ from ocpp.v16 import call
 
 from custom_components.ocpp_ems.core.model import Charger
 from custom_components.ocpp_ems.core.persistence import charger_from_dict, charger_to_dict
-from custom_components.ocpp_ems.core.settings import ServerSettings
 from custom_components.ocpp_ems.core.tariff import MAX_PRICE_CHANGES, PRICE_MEMORY, PriceHistory
 from custom_components.ocpp_ems.core.timeutil import utcnow
 
 from . import v201_harness
-from .fakes import MemoryDirectory
-from .v16_harness import Harness, now_iso, protocol_harness
+from .v16_harness import Harness, now_iso
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -150,50 +147,43 @@ def _prices(charger: Charger) -> None:
 QUEUE_COST = 2.25 * 0.30 + 0.75 * 0.50
 
 
-@pytest.fixture
-async def h16(
-    socket_enabled: None, directory: MemoryDirectory, server_settings: ServerSettings
-) -> AsyncIterator[Harness]:
-    directory.id_tags.add("TAG1")
-    async with protocol_harness(directory, server_settings) as harness:
-        yield harness
-
-
 def _energy(wh: float) -> list[dict[str, str]]:
     return [{"value": str(wh), "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
 
 
-async def test_v16_a_queue_flushed_after_a_drop_is_costed_when_drawn(h16: Harness) -> None:
-    _prices(h16.charger)
-    sim = await h16.charger_client(boot=False)
+async def test_v16_a_queue_flushed_after_a_drop_is_costed_when_drawn(h: Harness) -> None:
+    _prices(h.charger)
+    sim = await h.charger_client(boot=False)
     await sim.start_tx(meter=1000, timestamp=now_iso(-7200))
     for minutes, wh in ((-90, 2125), (-30, 3250), (0, 4000)):  # 750 Wh per half hour
         await sim.meter(1, _energy(wh), timestamp=now_iso(minutes * 60))
-    tx = h16.charger.connector(1).transaction
+    tx = h.charger.connector(1).transaction
     assert tx is not None
     assert tx.energy_wh == pytest.approx(3000)
     assert tx.cost == pytest.approx(QUEUE_COST, abs=1e-3)
 
 
-async def test_v16_one_reading_across_the_change_is_split(h16: Harness) -> None:
-    _prices(h16.charger)
-    sim = await h16.charger_client(boot=False)
+async def test_v16_one_reading_across_the_change_is_split(h: Harness) -> None:
+    _prices(h.charger)
+    sim = await h.charger_client(boot=False)
     await sim.start_tx(meter=1000, timestamp=now_iso(-7200))
     await sim.meter(1, _energy(4000), timestamp=now_iso(0))
-    tx = h16.charger.connector(1).transaction
+    tx = h.charger.connector(1).transaction
     assert tx is not None
     assert tx.cost == pytest.approx(QUEUE_COST, abs=1e-3)
 
 
-async def test_v16_a_past_session_is_costed_when_it_ran(h16: Harness) -> None:
-    _prices(h16.charger)
-    sim = await h16.charger_client(boot=False)
+async def test_v16_a_past_session_is_costed_when_it_ran(h: Harness) -> None:
+    """A session sent behind the running one (a past session) is costed like any credit (it once
+    had no cost at all, although a price was known), at the prices of when it ran."""
+    _prices(h.charger)
+    sim = await h.charger_client(boot=False)
     await sim.start_tx(meter=5000, timestamp=now_iso(-60))
     old = (await sim.start_tx(meter=1000, timestamp=now_iso(-7200))).transaction_id
     await sim.call(
         call.StopTransaction(meter_stop=2000, timestamp=now_iso(-3600), transaction_id=old)
     )
-    past = h16.charger.find_ended_transaction(str(old))
+    past = h.charger.find_ended_transaction(str(old))
     assert past is not None
     assert past.energy_wh == 1000
     assert past.cost == pytest.approx(0.30, abs=1e-3)  # it ran at 0.30 (not 0.50: now's)
@@ -236,18 +226,18 @@ async def test_v2x_an_offline_queue_is_costed_when_drawn(h2: v201_harness.Harnes
     assert tx.cost == pytest.approx(QUEUE_COST, abs=1e-3)
 
 
-async def test_v16_a_clock_an_hour_behind_is_costed_by_our_clock(h16: Harness) -> None:
+async def test_v16_a_clock_an_hour_behind_is_costed_by_our_clock(h: Harness) -> None:
     """A charger that sends its local time as UTC, an hour behind: its stamps are kept for the
     energy, but once its live readings confirm the offset, a rise is costed at the price of when
     it was drawn by our clock (0.50 now), not of an hour before (0.30)."""
-    _prices(h16.charger)
-    sim = await h16.charger_client(boot=False)
+    _prices(h.charger)
+    sim = await h.charger_client(boot=False)
     await sim.start_tx(meter=1000, timestamp=now_iso(-3600 - 600))
     await sim.meter(1, _energy(1100), timestamp=now_iso(-3600))
     await asyncio.sleep(2.5)  # a second burst of live readings confirms the offset
     await sim.meter(1, _energy(1100), timestamp=now_iso(-3600))
-    assert h16.charger._live_clock.confirmed_s == pytest.approx(-3600, abs=5)
-    tx = h16.charger.connector(1).transaction
+    assert h.charger._live_clock.confirmed_s == pytest.approx(-3600, abs=5)
+    tx = h.charger.connector(1).transaction
     assert tx is not None
     before = tx.cost or 0.0
     await asyncio.sleep(1.0)

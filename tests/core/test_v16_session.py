@@ -645,23 +645,6 @@ async def test_energy_credited_to_a_start_older_than_the_meter_is_costed(h: Harn
     assert tx.cost == pytest.approx(0.15)
 
 
-async def test_a_past_session_is_costed_like_a_buffered_one(h: Harness) -> None:
-    """A session sent behind the running one (a past session) is costed like any credit (it had
-    no cost at all, although a price was known); at the prices of when it ran:
-    test_cost_when_drawn.py."""
-    h.charger.energy_price = 0.30
-    sim = await h.charger_client(boot=False)
-    await sim.start_tx(meter=5000, timestamp=now_iso(-60))
-    old = (await sim.start_tx(meter=1000, timestamp=now_iso(-7200))).transaction_id
-    await sim.call(
-        call.StopTransaction(meter_stop=2000, timestamp=now_iso(-3600), transaction_id=old)
-    )
-    past = h.charger.find_ended_transaction(str(old))
-    assert past is not None
-    assert past.energy_wh == 1000
-    assert past.cost == pytest.approx(0.30)
-
-
 async def test_replayed_start_of_an_older_ended_session_is_not_a_new_session(
     h: Harness,
 ) -> None:
