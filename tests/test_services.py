@@ -812,6 +812,12 @@ async def test_profile_actions_on_a_connector_device_target_that_connector(
             )
         assert err.value.translation_key == "unknown_connector"
         assert len([c for c in sim.commands("SetChargingProfile") if c["connector_id"] == 7]) == 0
+        # The composite schedule: the connector's, or the whole charger's when asked for 0.
+        for data in ({}, {"connector_id": 0}):
+            result = await call(hass, "get_composite_schedule", connector.id, response=True, **data)
+            assert result["connector_id"] == data.get("connector_id", 2)
+        asked = sim.commands("GetCompositeSchedule")  # also the limit checks, for 60 s
+        assert [c["connector_id"] for c in asked if c["duration"] == 3600] == [2, 0]
 
 
 def test_unexpected_core_error_is_translated() -> None:
