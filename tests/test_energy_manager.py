@@ -957,3 +957,50 @@ async def test_a_vehicle_soc_written_again_unchanged_keeps_the_estimate(
         await asyncio.sleep(3)
         await hass.async_block_till_done()
         assert state_of(hass, REASON).state in PLAN_DONE, sim.live_limit()
+
+
+def _longitude_at_solar_hour(hour: float) -> float:
+    """The longitude (on the equator) where the sun's local time is ``hour`` now."""
+    now = dt_util.utcnow()
+    utc_hour = now.hour + now.minute / 60
+    return ((hour - utc_hour) * 15 + 180) % 360 - 180
+
+
+async def test_a_pv_sensor_asleep_at_night_raises_no_repair(
+    hass: HomeAssistant, sources: None, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """String inverters sleep from dusk to dawn and their sensors go unavailable: with the sun
+    below 5 degrees that is 0 W of PV (no repair, the car left to the grid meter: no surplus at
+    night); at noon the same missing sensor is a fault the repair names."""
+    issues = ir.async_get(hass)
+    issue_id = repair_issue_id(ISSUE_EMS_STALE_INPUTS, server_entry.entry_id)
+    hass.config.latitude, hass.config.longitude = 0.0, _longitude_at_solar_hour(0.0)
+    await set_site(hass, grid=500, pv=0)
+    async with onboard() as (sim, _entry):
+        await plug_in_and_charge(sim)
+        hass.states.async_set("sensor.pv_power", STATE_UNAVAILABLE)
+        for grid in (600, 700):  # the manager runs again on each change
+            await set_site(hass, grid=grid, pv=0)
+            hass.states.async_set("sensor.pv_power", STATE_UNAVAILABLE)
+            await hass.async_block_till_done()
+        ems = server_entry.runtime_data.ems
+
+        def pv_missing() -> bool:
+            seen = ems.site_inputs
+            return seen is not None and seen.pv_w is not None and seen.pv_w.value is None
+
+        await wait_for(pv_missing, what="a run with the PV sensor unavailable")
+        await hass.async_block_till_done()
+        assert state_of(hass, EMS_STATE).state == "running"
+        assert issues.async_get_issue(DOMAIN, issue_id) is None
+        assert state_of(hass, REASON).state != "stale_input"
+
+        hass.config.longitude = _longitude_at_solar_hour(12.0)
+        await set_site(hass, grid=800, pv=0)
+        hass.states.async_set("sensor.pv_power", STATE_UNAVAILABLE)
+        await hass.async_block_till_done()
+        await wait_for(lambda: issues.async_get_issue(DOMAIN, issue_id) is not None, what="issue")
+        issue = issues.async_get_issue(DOMAIN, issue_id)
+        assert issue is not None
+        assert issue.translation_placeholders is not None
+        assert issue.translation_placeholders["inputs"] == "sensor.pv_power"

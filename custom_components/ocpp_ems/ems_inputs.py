@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from astral.sun import elevation as astral_elevation  # type: ignore[import-untyped]
 from homeassistant.components.energy.data import async_get_manager
 from homeassistant.components.energy.websocket_api import async_get_energy_platforms
 from homeassistant.const import (
@@ -24,6 +25,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.sun import get_astral_observer
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.unit_conversion import (
@@ -90,6 +92,12 @@ def _number(state: State) -> float | None:
 def _measured_at(state: State) -> float:
     # last_reported moves on every report, also of an unchanged value (a steady meter is fresh).
     return state.last_reported.timestamp()
+
+
+def sun_elevation(hass: HomeAssistant, now: float) -> float:
+    """The sun's elevation (degrees) at Home Assistant's location at ``now``: a PV sensor missing
+    while the sun is low is an inverter asleep (``measure.with_pv_asleep``)."""
+    return float(astral_elevation(get_astral_observer(hass), datetime.fromtimestamp(now, UTC)))
 
 
 def read_value(state: State | None, now: float) -> Reading:

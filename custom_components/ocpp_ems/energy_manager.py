@@ -112,6 +112,7 @@ from .ems_inputs import (
     read_value,
     read_vehicle_soc,
     site_settings,
+    sun_elevation,
     watts_per_unit,
 )
 from .save_scheduler import SaveScheduler
@@ -599,6 +600,7 @@ class EnergyManagerRuntime:
                 charger_id: self._charger_inputs(entry, now)
                 for charger_id, entry in self._chargers.items()
             },
+            sun_elevation_deg=sun_elevation(self.hass, now),
         )
 
     def _charger_inputs(self, entry: ChargerConfigEntry, now: float) -> ChargerInputs:

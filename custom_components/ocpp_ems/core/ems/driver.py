@@ -83,6 +83,7 @@ from .controller import EnergyManager
 from .discharge import DischargeEntity, discharge_value
 from .energy_split import energy_mix, split_session
 from .learned import Learned
+from .measure import with_pv_asleep
 from .plan_learning import PlanLearning
 from .types import (
     ChargerCommand,
@@ -558,6 +559,7 @@ class EmsDriver:
     ) -> Step:
         """One decision for the inputs of ``now`` (``discharge``: the battery's discharge limit
         entity as it is, when one is configured)."""
+        inputs = with_pv_asleep(inputs, self._site, now)
         for charger_id in self._links:
             self._configure(charger_id, now)
         self._learned.resume_sessions(self._controlled())

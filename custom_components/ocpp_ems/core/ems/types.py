@@ -161,6 +161,9 @@ class SiteInputs:
     # PV production forecast (the whole site's, e.g. HA's energy platform): what plans count on.
     solar_forecast: tuple[EnergySlot, ...] = ()
     chargers: dict[str, ChargerInputs] = field(default_factory=dict)
+    # The sun's elevation at the site now (degrees; None: unknown): an inverter asleep at night
+    # is no stale PV sensor (``measure.read_site``).
+    sun_elevation_deg: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
