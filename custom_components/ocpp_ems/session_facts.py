@@ -4,10 +4,10 @@ long, how much energy and from which source, and what it cost.
 
 The core costs the energy as it arrives (``core.meter``), at the prices the charger model held
 when it was drawn (``core.tariff.PriceHistory``); :class:`SessionPriceFollower` keeps that price in
-step with the user's fixed price or price
-entity (converted to currency per kWh by ``core.tariff``), and through the price entity's outages
-at the price its last forecast gave for the time (``core.ems.forecast_hold``), stored per charger
-so that an outage going on across a restart is costed too.
+step with the user's fixed price or price entity (converted to currency per kWh by
+``core.tariff``), and through the price entity's outages at the price its last forecast gave for
+the time (``core.ems.forecast_hold``), stored per charger so that an outage going on across a
+restart is costed too.
 """
 
 from __future__ import annotations

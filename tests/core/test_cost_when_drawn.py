@@ -126,6 +126,8 @@ def test_the_prices_seen_survive_a_restart_and_a_damaged_store_costs_only_them()
         {"changes": [[at(0).isoformat(), "dear"]]},
         {"changes": "nope"},
         {"changes": [[at(0).isoformat()]]},
+        {"changes": [[at(0).isoformat(), float("nan")]]},
+        {"changes": [[at(0).isoformat(), "inf"]]},
     ):
         again = charger_from_dict({**stored, "energy_prices": damaged})
         assert again.energy_prices.cost(1000, (at(0), at(90))) is None, damaged

@@ -9,6 +9,7 @@ off by a factor of 100 or 1000.
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -138,8 +139,7 @@ class PriceHistory:
         return {
             "source": self.source,
             "changes": [
-                [at.isoformat(), price]
-                for at, price in zip(self._since, self._prices, strict=False)
+                [at.isoformat(), price] for at, price in zip(self._since, self._prices, strict=True)
             ],
         }
 
@@ -151,6 +151,8 @@ class PriceHistory:
             since = datetime.fromisoformat(at)
             if since.tzinfo is None:
                 raise ValueError(f"price change time {at!r} without a zone")
-            history.record(None if price is None else float(price), since)
+            if price is not None and not math.isfinite(price := float(price)):
+                raise ValueError(f"price {price!r} is no number")
+            history.record(price, since)
         history.current = None
         return history
