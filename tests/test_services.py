@@ -700,6 +700,23 @@ CHARGER_ACTIONS: dict[str, dict[str, Any]] = {
 }
 
 
+async def test_composite_schedule_of_a_charger_without_profiles(
+    hass: HomeAssistant, target: Target
+) -> None:
+    """A charger that holds no profile (a factory reset) answers Accepted without a schedule:
+    the action says so with no periods and no limit."""
+    target.sim.profiles.clear()
+    result = await call(hass, "get_composite_schedule", target, response=True)
+    assert result == {
+        "connector_id": 1,
+        "unit": None,
+        "start": None,
+        "duration": None,
+        "limit": None,
+        "periods": [],
+    }
+
+
 async def test_charger_offline(hass: HomeAssistant, target: Target) -> None:
     """Every action that commands the charger refuses an offline one, translated; nothing is
     remembered for later (the energy manager's actions are settings: they work offline)."""
