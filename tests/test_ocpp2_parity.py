@@ -1104,14 +1104,21 @@ async def test_composite_schedule(hass: HomeAssistant, target: Target) -> None:
         "periods": [{"start": start.isoformat(), "offset": 0, "limit": 10.0, "phases": None}],
     }
 
-    # The charger as a whole, a minute, in W: the 2.x station takes A only and is asked in A.
+    # The charger as a whole, two minutes (the limit check asks for one), in W: the 2.x station
+    # takes A only and is asked in A.
     result = await call(
-        hass, "get_composite_schedule", target, response=True, connector_id=0, duration=60, unit="W"
+        hass,
+        "get_composite_schedule",
+        target,
+        response=True,
+        connector_id=0,
+        duration=120,
+        unit="W",
     )
     if is_16(target):
-        assert asked(60) == {"connector_id": 0, "duration": 60}
+        assert asked(120) == {"connector_id": 0, "duration": 120}
     else:
-        assert asked(60) == {"evseId": 0, "duration": 60, "chargingRateUnit": "A"}
+        assert asked(120) == {"evseId": 0, "duration": 120, "chargingRateUnit": "A"}
     assert (result["connector_id"], result["unit"], result["limit"]) == (0, "A", 10.0)
 
     if is_16(target):
