@@ -440,9 +440,7 @@ def _apply_point(
     base = _base(charger, connector, transaction)
     if base is None:
         # The first value ever: the base from now on (the lifetime starts at the register).
-        _take(
-            charger, connector, transaction, point, credit=0.0, slack=None, newer=True, fresh=True
-        )
+        _take(charger, connector, transaction, point, credit=0.0, slack=None, newer=True, base=None)
         return True
     by_our_clock = time_since(base, point)
     since = _since_base(connector, base, point, by_our_clock)
@@ -471,7 +469,16 @@ def _apply_point(
         # stamps say (its clock set back while ours was behind: kept as history, the base stayed
         # stamped hours ahead, a new life's readings were dropped and an outlier counted).
         newer = newer or by_our_clock is None or by_our_clock > 0.0
-        _take(charger, connector, transaction, point, credit=rise, slack=allowance, newer=newer)
+        _take(
+            charger,
+            connector,
+            transaction,
+            point,
+            credit=rise,
+            slack=allowance,
+            newer=newer,
+            base=base,
+        )
         if newer:
             life_before.prove_life_before(charger, connector, point, transaction, power)
         return True
@@ -499,7 +506,14 @@ def _apply_point(
                 credit,
             )
             _take(
-                charger, connector, transaction, point, credit=credit, slack=allowance, newer=newer
+                charger,
+                connector,
+                transaction,
+                point,
+                credit=credit,
+                slack=allowance,
+                newer=newer,
+                base=base,
             )
             return True
     _LOGGER.debug(
@@ -761,24 +775,22 @@ def _take(
     credit: float,
     slack: float | None,
     newer: bool,
-    fresh: bool = False,
+    base: RegisterPoint | None,
 ) -> None:
-    """``point`` is the connector's new base; ``credit`` Wh count for the lifetime / session
-    (``fresh``: the first value, with no base at all to count from). ``newer``: it was taken
-    after the base (:func:`time_since`): the base's time is its own from now on."""
+    """``point`` is the connector's new base; ``credit`` Wh count for the lifetime / session,
+    from ``base`` (:func:`_base`; None: the first value, with no base at all to count from).
+    ``newer``: it was taken after the base (:func:`time_since`): the base's time is its own from
+    now on."""
     meter = connector.meter
     register_wh = point.register_wh
-    # When the credit was drawn: since the base's time, the register restored after a restart
-    # included (a rise taken without a newer time of its own, or the first value, is costed at
-    # the price of now).
+    fresh = base is None
+    # When the credit was drawn: from the base's time on (a rise taken without a newer time of
+    # its own, or the first value, is costed at the price of now).
     drawn = None
-    since = _base_time(connector)
+    if newer and base is not None:
+        start, end = _by_our_clock(charger, base), _by_our_clock(charger, point)
+        drawn = None if start is None or end is None else (start, end)
     base_wh, meter.energy_register_wh = meter.energy_register_wh, register_wh
-    if newer and not fresh and since is not None and point.timestamp is not None:
-        drawn = (
-            _by_our_clock(charger, *since),
-            _by_our_clock(charger, point.timestamp, point.charger_stamp),
-        )
     if newer or meter.energy_timestamp is None:
         _move_base_time(meter, point)
     else:
@@ -797,27 +809,14 @@ def _take(
         transaction.meter_last_at = meter.energy_timestamp
 
 
-def _base_time(connector: Connector) -> tuple[datetime, datetime | None] | None:
-    """The time of the connector's base and the charger's stamp it replaced (None: it is the
-    stamp): the register it reported, else the one restored (None: no time known)."""
-    meter = connector.meter
-    if meter.energy_register_wh is not None:
-        at, stamp = meter.energy_timestamp, meter._energy_charger_stamp
-    elif connector.stored_register is not None:
-        at, stamp = connector.stored_register.timestamp, connector.stored_register.charger_stamp
-    else:
-        return None
-    return None if at is None else (at, stamp)
-
-
-def _by_our_clock(charger: Charger, time: datetime, replaced: datetime | None) -> datetime:
-    """A reading's time by our clock, for its price: the charger's stamp less its clock's offset
-    its live readings confirmed (a clock hours behind keeps its stamps for energy and sessions);
-    a time already ours (``replaced``: the charger's stamp it replaced) as it is."""
+def _by_our_clock(charger: Charger, point: RegisterPoint) -> datetime | None:
+    """A register point's time by our clock, for its price: the charger's stamp less its clock's
+    offset its live readings confirmed (a clock hours behind keeps its stamps for energy and
+    sessions); a time already ours (it replaced the charger's stamp) as it is. None: no time."""
     offset_s = charger._live_clock.confirmed_s
-    if replaced is not None or offset_s is None:
-        return time
-    return time - timedelta(seconds=offset_s)
+    if point.timestamp is None or point.charger_stamp is not None or offset_s is None:
+        return point.timestamp
+    return point.timestamp - timedelta(seconds=offset_s)
 
 
 def _below_start(
