@@ -13,6 +13,7 @@ from ocpp.v16 import call
 
 from custom_components.ocpp_ems.core.charger_state import SWIPES_REMEMBERED, id_tag_key
 from custom_components.ocpp_ems.core.current_control import CurrentController
+from custom_components.ocpp_ems.core.limit_check import LimitCheck
 from custom_components.ocpp_ems.core.model import Charger, EventKind, Transaction
 from custom_components.ocpp_ems.core.settings import ChargerSettings, PauseStrategy
 
@@ -21,7 +22,7 @@ from .v16_harness import CHARGER_ID, Harness, SimCharger, now_iso, wait_for
 
 @pytest.fixture(autouse=True)
 def fast_timers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(CurrentController, "verify_delay_s", 0.05)
+    monkeypatch.setattr(LimitCheck, "verify_delay_s", 0.05)
     monkeypatch.setattr(CurrentController, "unauthorized_stop_grace_s", 0.2)
 
 

@@ -15,6 +15,7 @@ from ocpp.v16 import call
 from custom_components.ocpp_ems.core import backoff, current_control
 from custom_components.ocpp_ems.core.current_control import MAX_LIMIT_DURATION_S, CurrentController
 from custom_components.ocpp_ems.core.errors import ChargerNotConnectedError, CommandRejectedError
+from custom_components.ocpp_ems.core.limit_check import LimitCheck
 from custom_components.ocpp_ems.core.model import (
     Charger,
     ChargingRateUnit,
@@ -41,8 +42,8 @@ BACKDATE_S = int(PROFILE_START_BACKDATE.total_seconds())  # profiles.py
 
 @pytest.fixture(autouse=True)
 def fast_verification(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(CurrentController, "verify_delay_s", 0.05)
-    monkeypatch.setattr(CurrentController, "offered_grace_s", 0.0)
+    monkeypatch.setattr(LimitCheck, "verify_delay_s", 0.05)
+    monkeypatch.setattr(LimitCheck, "offered_grace_s", 0.0)
 
 
 @pytest.fixture
@@ -524,7 +525,7 @@ async def test_attach_to_closed_session(h: Harness) -> None:
 async def test_current_offered_has_a_grace_period(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(CurrentController, "offered_grace_s", 100.0)
+    monkeypatch.setattr(LimitCheck, "offered_grace_s", 100.0)
     sim = await attached(h)
     await h.get_controller().set_limit(16)
     await sim.status(1, "Charging")

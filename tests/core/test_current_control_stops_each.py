@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from custom_components.ocpp_ems.core.current_control import CurrentController
+from custom_components.ocpp_ems.core.limit_check import LimitCheck
 from custom_components.ocpp_ems.core.settings import ChargerSettings, PauseStrategy, ServerSettings
 
 from .v16_harness import Harness, SimCharger, wait_for
@@ -29,7 +30,7 @@ REFUSE, LOSE = "refuse", "lose"
 
 @pytest.fixture(autouse=True)
 def fast_timers(monkeypatch: pytest.MonkeyPatch, server_settings: ServerSettings) -> None:
-    monkeypatch.setattr(CurrentController, "verify_delay_s", 0.05)
+    monkeypatch.setattr(LimitCheck, "verify_delay_s", 0.05)
     monkeypatch.setattr(CurrentController, "self_started_stop_retry_s", 0.1)
     server_settings.response_timeout_s = 0.2
 

@@ -13,6 +13,7 @@ import pytest
 from ocpp.v16 import call
 
 from custom_components.ocpp_ems.core.current_control import CurrentController
+from custom_components.ocpp_ems.core.limit_check import LimitCheck
 from custom_components.ocpp_ems.core.settings import ChargerSettings, PauseStrategy, ServerSettings
 from tests.helpers.lost_frames import lose_next
 
@@ -23,7 +24,7 @@ STOP = "RemoteStopTransaction"
 
 @pytest.fixture(autouse=True)
 def fast_verification(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(CurrentController, "verify_delay_s", 0.05)
+    monkeypatch.setattr(LimitCheck, "verify_delay_s", 0.05)
 
 
 async def _paused_by_the_user(h: Harness, settings: ChargerSettings) -> SimCharger:

@@ -20,13 +20,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from custom_components.ocpp_ems.core.current_control import (
-    REFRESH_FRACTION,
-    REFRESH_SPREAD,
-    VERIFY_SPREAD,
-    CurrentController,
-)
+from custom_components.ocpp_ems.core.current_control import REFRESH_FRACTION, REFRESH_SPREAD
 from custom_components.ocpp_ems.core.directory import Admission
+from custom_components.ocpp_ems.core.limit_check import VERIFY_SPREAD, LimitCheck
 from custom_components.ocpp_ems.core.pacing import SetupGate, phase
 from custom_components.ocpp_ems.core.protocol.v16.provisioning import WATCHDOG_SPREAD
 from custom_components.ocpp_ems.core.server import CentralSystem
@@ -309,7 +305,7 @@ async def test_timers_of_chargers_set_up_together_are_spread_and_refresh_in_time
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     verify_delay = 0.2
-    monkeypatch.setattr(CurrentController, "verify_delay_s", verify_delay)
+    monkeypatch.setattr(LimitCheck, "verify_delay_s", verify_delay)
     duration = 4  # a live profile lasts 4 s: refreshed 1.5-2 s after it was written
     ids = [f"SPREAD{i}" for i in range(6)]
     for charger_id in ids:

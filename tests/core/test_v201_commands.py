@@ -20,6 +20,7 @@ from custom_components.ocpp_ems.core.errors import (
     CommandTimeoutError,
     InvalidCommandError,
 )
+from custom_components.ocpp_ems.core.limit_check import LimitCheck
 from custom_components.ocpp_ems.core.model import ChargingRateUnit
 from custom_components.ocpp_ems.core.session import LimitRequest
 from custom_components.ocpp_ems.core.settings import (
@@ -458,6 +459,12 @@ async def one_phase_car_charging(sim: SimStation) -> None:
     )
 
 
+@pytest.fixture
+def quick_limit_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The composite check soon after the write."""
+    monkeypatch.setattr(LimitCheck, "verify_delay_s", 0.05)
+
+
 async def limited_one_phase_car(
     h: Harness, settings: ChargerSettings, preference: RateUnitPreference, station_unit: str
 ) -> SimStation:
@@ -474,9 +481,7 @@ async def limited_one_phase_car(
     await wait_for(lambda: 3 in sim.profiles)
     await one_phase_car_charging(sim)
     await wait_for(lambda: h.charger.outlets[0].status.charging)
-    controller = h.get_controller()
-    controller.verify_delay_s = 0.05  # the composite check soon after the write
-    await controller.set_limit(16.0)
+    await h.get_controller().set_limit(16.0)
     return sim
 
 
@@ -490,6 +495,7 @@ async def limited_one_phase_car(
         (RateUnitPreference.WATT, "A", (16.0, "A")),
     ],
 )
+@pytest.mark.usefixtures("quick_limit_check")
 async def test_a_preferred_unit_the_station_does_not_take_is_converted_over_the_cars_phases(
     h: Harness,
     settings: ChargerSettings,
@@ -501,6 +507,7 @@ async def test_a_preferred_unit_the_station_does_not_take_is_converted_over_the_
     await wait_for(lambda: live(sim) == written)
 
 
+@pytest.mark.usefixtures("quick_limit_check")
 async def test_w_preference_on_an_a_only_station_verifies_what_it_holds(
     h: Harness, settings: ChargerSettings
 ) -> None:

@@ -14,6 +14,7 @@ from websockets.exceptions import InvalidStatus
 
 from custom_components.ocpp_ems.core.current_control import CurrentController
 from custom_components.ocpp_ems.core.directory import Admission
+from custom_components.ocpp_ems.core.limit_check import LimitCheck
 from custom_components.ocpp_ems.core.model import ConnectorStatus, EventKind
 from custom_components.ocpp_ems.core.pacing import phase
 from custom_components.ocpp_ems.core.protocol import OCPP16, OCPP21, OCPP201
@@ -323,7 +324,7 @@ async def test_refused_token_after_a_cable_first_start_is_stopped(
     """E02 (cable plug-in first): the Started has no token (authorized for now); the card comes in
     an Updated and is refused. A station that ignores the Invalid answer is stopped like one whose
     Started named the refused token."""
-    monkeypatch.setattr(CurrentController, "verify_delay_s", 0.05)
+    monkeypatch.setattr(LimitCheck, "verify_delay_s", 0.05)
     monkeypatch.setattr(CurrentController, "unauthorized_stop_grace_s", 0.2)
     async with running_harness(directory, server_settings) as h:
         sim = await h.charger_client()

@@ -15,6 +15,7 @@ import pytest
 from ocpp.v16 import call
 
 from custom_components.ocpp_ems.core.current_control import CurrentController
+from custom_components.ocpp_ems.core.limit_check import LimitCheck
 from custom_components.ocpp_ems.core.settings import ChargerSettings, PauseStrategy, ServerSettings
 
 from .test_current_control_stops_each import LOSE, REFUSE, STOP, answer_stops
@@ -26,7 +27,7 @@ REFUSED = "did not stop a transaction it started"
 
 @pytest.fixture(autouse=True)
 def fast_timers(monkeypatch: pytest.MonkeyPatch, server_settings: ServerSettings) -> None:
-    monkeypatch.setattr(CurrentController, "verify_delay_s", 0.05)
+    monkeypatch.setattr(LimitCheck, "verify_delay_s", 0.05)
     monkeypatch.setattr(CurrentController, "self_started_stop_retry_s", 0.3)
     server_settings.response_timeout_s = 0.2
 

@@ -28,7 +28,8 @@ from custom_components.ocpp_ems.const import (
     DOMAIN,
     ENTRY_TYPE_SERVER,
 )
-from custom_components.ocpp_ems.core.current_control import LIVE_PROFILE_ID, CurrentController
+from custom_components.ocpp_ems.core.current_control import LIVE_PROFILE_ID
+from custom_components.ocpp_ems.core.limit_check import LimitCheck
 from custom_components.ocpp_ems.core.server import CentralSystem
 from custom_components.ocpp_ems.hub import is_charger_entry
 
@@ -54,7 +55,7 @@ async def server_entry(
 ) -> AsyncGenerator[MockConfigEntry]:
     """A loaded server entry on 127.0.0.1, port chosen by the system; everything unloaded after."""
     # Verifying an applied limit waits 2 s first: no need to wait in tests.
-    monkeypatch.setattr(CurrentController, "verify_delay_s", 0.0)
+    monkeypatch.setattr(LimitCheck, "verify_delay_s", 0.0)
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="OCPP server port 0",

@@ -23,16 +23,15 @@ Callers (actions, the energy manager) may call :meth:`CurrentController.set_limi
 like: only real changes reach the charger. Pausing is a per-charger strategy (0 A live limit, or
 RemoteStop + RemoteStart). A change the charger refuses (or that fails) is not kept: the requested
 limit and pause go back to what they were (:meth:`CurrentController._undo`), so what is shown is
-what the charger holds and a refused value is never written later behind the user's back. Applied
-limits are verified with the charger's composite schedule and its Current.Offered readings; a
-disagreement sets ``charger.limit.mismatch`` and emits LIMIT_MISMATCH. A new write cancels the
-check of the one before (its question must not hold the write back: one CALL at a time), and a
-charger that leaves the question unanswered is not asked again on that connection.
+what the charger holds and a refused value is never written later behind the user's back. Whether
+the charger applies the limit written is :class:`~.limit_check.LimitCheck`'s (its composite
+schedule, its Current.Offered readings); a new write cancels the check of the one before (its
+question must not hold the write back: one CALL at a time).
 The limit rules (bounds, step, unit and A <-> W, the limit in force, the pause strategy) are
 :class:`~.limits.LimitRules`, asked through :attr:`CurrentController.rules`.
 
 A charger that refuses the live limit we keep for it (a setting on it keeps central systems out)
-shows a mismatch too (source ``refused``) until it takes one. A run of refusals is logged once at
+shows a mismatch too (``limit_check.REFUSED``) until it takes one. A run of refusals is logged once at
 WARNING, with what the user can do, the rest of the run at debug; its refresh backs off (each retry
 waits twice the one before, up to :data:`REFUSED_RETRY_MAX_S`) until a write is taken or the wanted
 limit changes. A change (the user's, the energy manager's) is always written at once.
@@ -64,10 +63,10 @@ from .backoff import REFUSED_RETRY_MAX_S, backed_off
 from .errors import (
     ChargerNotConnectedError,
     CommandRejectedError,
-    CommandTimeoutError,
     FailureRuns,
     OcppEmsError,
 )
+from .limit_check import LimitCheck
 from .limits import LimitRules
 from .model import (
     Charger,
@@ -91,15 +90,12 @@ __all__ = [
     "LIVE_TX_PROFILE_ID",
     "MAX_LIMIT_DURATION_S",
     "MAX_PROFILE_ID",
-    "MISMATCH_TOLERANCE_A",
     "REFRESH_FRACTION",
     "REFRESH_RETRY_MIN_S",
     "REFRESH_RETRY_S",
     "REFRESH_SPREAD",
-    "REFUSED",
     "REFUSED_ADVICE",
     "RETRY_BACKOFF_S",
-    "VERIFY_SPREAD",
     "CurrentController",
     "StopsFailedError",
     "stop_outcome",
@@ -125,11 +121,6 @@ REFRESH_FRACTION = 0.5
 # written in the same second (a mass reconnect) refresh spread over a quarter of the period (112 s
 # of 450 s by default) instead of all at once. Never later, so the margin above stays whole.
 REFRESH_SPREAD = 0.25
-# Verification waits verify_delay_s plus up to this fraction more, fixed per charger, for the same
-# reason (limits written to many chargers at once are not all read back at once).
-VERIFY_SPREAD = 1.0
-# Tolerance when comparing a limit with what the charger reports (A).
-MISMATCH_TOLERANCE_A = 0.5
 # After a failed write, changes seen in meter values / events do not retry before this (s).
 RETRY_BACKOFF_S = 60.0
 # A failed refresh is tried again after this at most (s), and within half the time the live
@@ -139,8 +130,6 @@ REFRESH_RETRY_S = 30.0
 REFRESH_RETRY_MIN_S = 0.1
 # While the charger refuses the live limit, each retry of the refresh waits twice the one before,
 # up to backoff.REFUSED_RETRY_MAX_S (backed_off).
-# The mismatch source of a live limit the charger refused.
-REFUSED = "refused"
 # What the user can do about it (logged with the first refusal of a run).
 REFUSED_ADVICE = (
     "the charger refuses the limits it is sent: let a central system (OCPP) / external energy "
@@ -188,9 +177,7 @@ class _Request(NamedTuple):
 class CurrentController:
     """Keeps one charger's charging profiles in line with the requested limit."""
 
-    # Delays (s); class attributes so tests can shorten them (the last two: its TransactionStops').
-    verify_delay_s: float = 2.0
-    offered_grace_s: float = 30.0
+    # Delays (s); class attributes so tests can shorten them (its TransactionStops').
     # How long a charger that accepted the remote stop of an unauthorized transaction may take to
     # end it before the 0 A limit applies.
     unauthorized_stop_grace_s: float = 30.0
@@ -220,17 +207,12 @@ class CurrentController:
         self._reapply_queued = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._refresh_task: asyncio.Task[None] | None = None
-        self._verify_task: asyncio.Task[None] | None = None
-        # The charger left a GetCompositeSchedule unanswered on this connection: not asked again
-        # (each question holds every other CALL back until it times out; Current.Offered stays).
-        self._composite_unanswered = False
         # The live limit the charger refused last (None: it took the last one written). While it
         # refuses, the refresh backs off (its last wait; None: not backing off), the refusals are
         # told once, and the mismatch they set is cleared by the next limit it takes.
         self._refused_live: _Live | None = None
         self._refused_retry_s: float | None = None
         self._refusals = FailureRuns()
-        self._mismatch_refused = False
         # Set when a backing-off refresh is due anew (a limit taken, another one refused).
         self._refresh_rescheduled = asyncio.Event()
         self._expiry_task: asyncio.Task[None] | None = None
@@ -250,6 +232,13 @@ class CurrentController:
         self._unsubscribe: Callable[[], None] | None = charger.add_listener(self._on_charger)
         # Where this charger's timers sit within their spread (see REFRESH_SPREAD).
         self._phase = phase(charger.charger_id)
+        self._check = LimitCheck(
+            charger,
+            rules=lambda: self.rules,
+            session=lambda: self._session,
+            spawn=self._spawn,
+            phase=self._phase,
+        )
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def attach(self, session: ChargerSession) -> None:
@@ -300,11 +289,10 @@ class CurrentController:
     def _drop_session(self) -> None:
         self._session = None
         self._live = None
-        self._composite_unanswered = False
-        for task in (self._refresh_task, self._verify_task):
-            if task is not None:
-                task.cancel()
-        self._refresh_task = self._verify_task = None
+        self._check.drop_session()
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+        self._refresh_task = None
         self._stops.drop_session()
 
     async def close(self) -> None:
@@ -703,7 +691,7 @@ class CurrentController:
                 return
             # The check of the write before is moot now, and its question (one CALL at a time)
             # must not hold this write back until the charger answers it.
-            self._cancel_verify()
+            self._check.cancel()
             try:
                 for connector_id, transaction_id in desired.transactions:
                     await session.set_limit_profile(
@@ -727,7 +715,10 @@ class CurrentController:
             self._request_save()
             self.charger.notify()
             self._taken()
-            self._verify_task = self._spawn(self._verify(session, desired), "verify")
+            outlet = desired.transactions[0][0] if desired.transactions else self._first_outlet()
+            self._check.written(
+                session, outlet, amps=desired.amps, unit=desired.unit, phases=desired.phases
+            )
 
     def _refused(self, desired: _Live) -> None:
         """The charger refused ``desired``: another limit than the one it refused before starts
@@ -741,18 +732,11 @@ class CurrentController:
         self._refused_live = None
         self._refusals.taken()
         self._restart_backoff()
-        if self._mismatch_refused:
-            self._report(False, {"source": REFUSED})  # verified anew, like any write
 
     def _restart_backoff(self) -> None:
         if self._refused_retry_s is not None:
             self._refused_retry_s = None
             self._refresh_rescheduled.set()
-
-    def _cancel_verify(self) -> None:
-        if self._verify_task is not None:
-            self._verify_task.cancel()
-            self._verify_task = None
 
     @staticmethod
     def _live_request(live: _Live, connector_id: int, transaction_id: str | None) -> LimitRequest:
@@ -871,37 +855,6 @@ class CurrentController:
         else:
             self._expiry_task = self._spawn(self._expire_after(left), "limit expiry")
 
-    # --- internals: verification -----------------------------------------------------------------
-    async def _verify(self, session: ChargerSession, written: _Live) -> None:
-        """Ask the charger what limit is in force now and compare."""
-        await asyncio.sleep(self.verify_delay_s * (1 + VERIFY_SPREAD * self._phase))
-        if self._composite_unanswered:
-            return
-        connector_id = written.transactions[0][0] if written.transactions else self._first_outlet()
-        try:
-            composite = await session.get_composite_limit(connector_id, 60, written.unit)
-        except CommandTimeoutError:
-            if self._session is session:
-                self._composite_unanswered = True
-                _LOGGER.info(
-                    "%s: does not answer GetCompositeSchedule; limits are checked with "
-                    "Current.Offered only until it reconnects",
-                    self._id,
-                )
-            return
-        except OcppEmsError as err:
-            _LOGGER.debug("%s: cannot verify the limit: %s", self._id, err)
-            return
-        if composite is None:
-            return
-        applied = self.rules.to_amps(composite, written.unit, written.phases)
-        self.charger.limit.applied_a = round(applied, 1)
-        mismatch = abs(applied - written.amps) > MISMATCH_TOLERANCE_A
-        self._report(
-            mismatch,
-            {"expected_a": written.amps, "applied_a": round(applied, 1), "source": "composite"},
-        )
-
     def _on_charger(self, event: ChargerEvent | None) -> None:
         """Model listener: the stops first (:meth:`TransactionStops.on_charger`), then follow
         transactions (Tx profiles, W phases) and check Current.Offered."""
@@ -909,7 +862,8 @@ class CurrentController:
             return  # a transaction started meanwhile is new at the next attach
         self._stops.on_charger(event)
         if event is None:
-            self._check_offered()
+            if self._live is not None and self._written_at is not None:
+                self._check.offered(self._live.amps, self._now() - self._written_at)
             if self._live is not None and self._live.unit is ChargingRateUnit.WATT:
                 self._reapply_if_changed()
         elif event.kind in (EventKind.SESSION_STARTED, EventKind.SESSION_ENDED):
@@ -939,9 +893,7 @@ class CurrentController:
         self._write_failed(what, err, *args)
         refused = self._refused_live
         if isinstance(err, CommandRejectedError) and refused is not None:
-            self._report(
-                True, {"expected_a": refused.amps, "status": err.status, "source": REFUSED}
-            )
+            self._check.refused(refused.amps, err.status)
 
     def _write_failed(self, what: str, err: OcppEmsError, *args: object) -> None:
         """Log a failed write (``what``: a %-format of ``args``). A refusal is told once per run of
@@ -954,39 +906,6 @@ class CurrentController:
             advice = f"; {REFUSED_ADVICE}"
         template = "%s: " + what + ": %s%s"
         _LOGGER.log(level, template, self._id, *args, err, advice)
-
-    def _check_offered(self) -> None:
-        """A charger offering more than our limit ignores it (Current.Offered, while charging)."""
-        live = self._live
-        if live is None or self._written_at is None:
-            return
-        if self._now() - self._written_at < self.offered_grace_s:
-            return  # give the charger time to apply the new limit
-        offered = [
-            c.meter.offered_current_a
-            for c in self.charger.outlets
-            if c.status.charging and c.meter.offered_current_a is not None
-        ]
-        if not offered:
-            return
-        highest = max(offered)
-        self.charger.limit.applied_a = highest
-        self._report(
-            highest > live.amps + MISMATCH_TOLERANCE_A,
-            {"expected_a": live.amps, "applied_a": highest, "source": "current_offered"},
-        )
-
-    def _report(self, mismatch: bool, data: dict[str, Any]) -> None:
-        limit = self.charger.limit
-        if mismatch == limit.mismatch:
-            return
-        limit.mismatch = mismatch
-        self._mismatch_refused = mismatch and data["source"] == REFUSED
-        if mismatch:
-            if not self._mismatch_refused:  # a refusal is told by _write_failed
-                _LOGGER.warning("%s: charger does not apply its limit: %s", self._id, data)
-            self.charger.notify(ChargerEvent(kind=EventKind.LIMIT_MISMATCH, data=data))
-        self.charger.notify()
 
     # --- helpers ---------------------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
