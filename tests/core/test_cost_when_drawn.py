@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from ocpp.v16 import call
 
+from custom_components.ocpp_ems.core.meter_time import session_time_by_our_clock
 from custom_components.ocpp_ems.core.model import Charger
 from custom_components.ocpp_ems.core.persistence import charger_from_dict, charger_to_dict
 from custom_components.ocpp_ems.core.tariff import MAX_PRICE_CHANGES, PRICE_MEMORY, PriceHistory
@@ -136,6 +137,17 @@ def test_the_prices_seen_survive_a_restart_and_a_damaged_store_costs_only_them()
     assert charger_from_dict(older).energy_prices.source is None
 
 
+def test_a_session_time_by_our_clock() -> None:
+    charger = Charger(charger_id="CP")
+    received = at(0)
+    assert session_time_by_our_clock(charger, at(-10), received) == at(-10)  # no offset known
+    for offset_min, expected in ((-60, at(50)), (2, at(-12)), (60, at(-10))):
+        # Behind, a little ahead: less the offset; ahead beyond the limit: live times were ours.
+        charger._live_clock.confirmed_s = offset_min * 60.0
+        assert session_time_by_our_clock(charger, at(-10), received) == expected, offset_min
+    assert session_time_by_our_clock(charger, at(120), received) == received  # no time ahead
+
+
 # --- on the wire ------------------------------------------------------------------------------
 def _prices(charger: Charger) -> None:
     """0.30 from three hours ago, 0.50 from half an hour ago (the price is 0.50 when the queue
@@ -245,3 +257,42 @@ async def test_v16_a_clock_an_hour_behind_is_costed_by_our_clock(h: Harness) -> 
     await asyncio.sleep(1.0)
     await sim.meter(1, _energy(1105), timestamp=now_iso(-3600))
     assert (tx.cost or 0.0) - before == pytest.approx(5 / 1000 * 0.50)
+
+
+async def _an_hour_behind(h: Harness, register_wh: float) -> Any:
+    """A 1.6 charger an hour behind whose live readings (``register_wh``, no session) confirmed
+    the offset, the prices of :func:`_prices` known."""
+    _prices(h.charger)
+    sim = await h.charger_client(boot=False)
+    for _ in range(2):
+        await sim.meter(1, _energy(register_wh), timestamp=now_iso(-3600))
+        await asyncio.sleep(2.5)  # the next burst of live readings confirms the offset
+    assert h.charger._live_clock.confirmed_s == pytest.approx(-3600, abs=10)
+    return sim
+
+
+async def test_v16_a_late_start_of_a_clock_behind_is_costed_by_our_clock(h: Harness) -> None:
+    """A start sent after the readings it began before (stamped an hour before them by a clock an
+    hour behind): the 500 Wh up to the readings were drawn in our last hour, half at 0.30 and
+    half at 0.50 (0.30 throughout by the charger's stamps)."""
+    sim = await _an_hour_behind(h, 1500)
+    await sim.start_tx(meter=1000, timestamp=now_iso(-7200))
+    tx = h.charger.connector(1).transaction
+    assert tx is not None
+    assert tx.energy_wh == pytest.approx(500)
+    assert tx.cost == pytest.approx(0.5 * (0.5 * 0.30 + 0.5 * 0.50), abs=2e-3)
+
+
+async def test_v16_a_past_session_of_a_clock_behind_is_costed_by_our_clock(h: Harness) -> None:
+    """A past session a charger an hour behind stamps from two hours to one hour ago ran in our
+    last hour: 1 kWh, half at 0.30 and half at 0.50 (0.30 by its stamps)."""
+    sim = await _an_hour_behind(h, 5000)
+    await sim.start_tx(meter=5000, timestamp=now_iso(-3600))
+    old = (await sim.start_tx(meter=1000, timestamp=now_iso(-7200))).transaction_id
+    await sim.call(
+        call.StopTransaction(meter_stop=2000, timestamp=now_iso(-3600), transaction_id=old)
+    )
+    past = h.charger.find_ended_transaction(str(old))
+    assert past is not None
+    assert past.energy_wh == 1000
+    assert past.cost == pytest.approx(0.5 * 0.30 + 0.5 * 0.50, abs=2e-3)

@@ -9,7 +9,7 @@ between two register points is :mod:`.meter_time`'s.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import NamedTuple
 
@@ -31,6 +31,7 @@ from .meter_time import (
     reception,
     replaced_stamp,
     rise_allowance,
+    stamp_by_our_clock,
     time_of,
     time_since,
     too_far_ahead,
@@ -788,7 +789,7 @@ def _take(
     # its own, or the first value, is costed at the price of now).
     drawn = None
     if newer and base is not None:
-        start, end = _by_our_clock(charger, base), _by_our_clock(charger, point)
+        start, end = by_our_clock(charger, base), by_our_clock(charger, point)
         drawn = None if start is None or end is None else (start, end)
     base_wh, meter.energy_register_wh = meter.energy_register_wh, register_wh
     if newer or meter.energy_timestamp is None:
@@ -809,14 +810,13 @@ def _take(
         transaction.meter_last_at = meter.energy_timestamp
 
 
-def _by_our_clock(charger: Charger, point: RegisterPoint) -> datetime | None:
-    """A register point's time by our clock, for its price: the charger's stamp less its clock's
-    offset its live readings confirmed (a clock hours behind keeps its stamps for energy and
-    sessions); a time already ours (it replaced the charger's stamp) as it is. None: no time."""
-    offset_s = charger._live_clock.confirmed_s
-    if point.timestamp is None or point.charger_stamp is not None or offset_s is None:
+def by_our_clock(charger: Charger, point: RegisterPoint) -> datetime | None:
+    """A register point's time by our clock, for its price: the charger's stamp by our clock
+    (:func:`~.meter_time.stamp_by_our_clock`); a time already ours (it replaced the charger's
+    stamp) as it is. None: no time."""
+    if point.timestamp is None or point.charger_stamp is not None:
         return point.timestamp
-    return point.timestamp - timedelta(seconds=offset_s)
+    return stamp_by_our_clock(charger, point.timestamp)
 
 
 def _below_start(

@@ -123,6 +123,25 @@ def on_live_clock(stamp: datetime, received: datetime, live_offset: float | None
     return live_offset is not None and offsets_agree(clock_offset_s(stamp, received), live_offset)
 
 
+def stamp_by_our_clock(charger: Charger, stamp: datetime) -> datetime:
+    """A charger's ``stamp`` by our clock, for the price of when it was: less the offset its
+    live readings confirmed (a clock an hour behind: local time sent as UTC); as it is while
+    none is confirmed. Its stamps are kept for energy and sessions."""
+    offset_s = charger._live_clock.confirmed_s
+    return stamp if offset_s is None else stamp - timedelta(seconds=offset_s)
+
+
+def session_time_by_our_clock(charger: Charger, at: datetime, received: datetime) -> datetime:
+    """A session's time ``at`` (its start, a past session's end: the charger's stamp, or ours where
+    that lay too far ahead; which it was is not kept) by our clock (:func:`stamp_by_our_clock`).
+    A clock more than :data:`MAX_CLOCK_AHEAD_S` ahead has its live times replaced by ours: its
+    session times are taken as they are; one ahead of ``received`` is that time."""
+    offset_s = charger._live_clock.confirmed_s
+    if too_far_ahead(at, received) or (offset_s is not None and offset_s > MAX_CLOCK_AHEAD_S):
+        return time_of(at, received)
+    return stamp_by_our_clock(charger, at)
+
+
 # When we got something: by our clock, and by our monotonic clock (None: not known).
 Reception = tuple[datetime | None, float | None]
 

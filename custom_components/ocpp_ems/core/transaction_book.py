@@ -17,20 +17,23 @@ from .meter import (
     apply_energy,
     apply_reading,
     apply_reading_energy,
+    by_our_clock,
     clear_flow,
     count_from,
     credit_session,
     energy_up_to_base,
+    read_register,
     register_base,
     settle_lifetime_balance,
 )
 from .meter_life_before import prove_life_before_at_end
-from .meter_time import max_energy_wh, start_register_time
+from .meter_time import max_energy_wh, session_time_by_our_clock, start_register_time
 from .meter_values import Reading, last_register_wh
 from .model import RECENTLY_ENDED, Connector, EventKind, Transaction
 from .model_writer import ModelWriter
 from .record_watch import RecordWatcher
 from .status_order import STAMP_RESOLUTION_S
+from .timeutil import utcnow
 from .transaction_lookup import follows_by_register
 
 _LOGGER = logging.getLogger(__name__)
@@ -197,9 +200,14 @@ class TransactionBook:
             self._charger, connector, register_wh, at, max_power=self._writer.max_power()
         )
         energy = min(energy, transaction.meter_last_wh - register_wh)
-        base_at = connector.meter.energy_timestamp
-        drawn = None if base_at is None else (at, base_at)
+        base = read_register(connector.meter)
+        base_at = None if base is None else by_our_clock(self._charger, base)
+        drawn = None if base_at is None else (self._by_our_clock(at), base_at)
         credit_session(self._charger, transaction, max(0.0, energy - transaction.energy_wh), drawn)
+
+    def _by_our_clock(self, at: datetime) -> datetime:
+        """A session's time by our clock, for its price (:func:`session_time_by_our_clock`)."""
+        return session_time_by_our_clock(self._charger, at, utcnow())
 
     def record_past_session(
         self,
@@ -233,7 +241,7 @@ class TransactionBook:
             self._charger,
             transaction,
             self._past_energy(transaction_id, last_wh - first_wh, lasted),
-            (first_at, last_at),
+            (self._by_our_clock(first_at), self._by_our_clock(last_at)),
         )
         self._writer.fire_start_facts(EventKind.SESSION_STARTED, transaction)
         transaction.ended_at = ended
