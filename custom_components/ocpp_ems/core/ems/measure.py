@@ -288,7 +288,7 @@ def observe_meter_signs(
     returns the inputs whose sign looks inverted."""
     samples = [sample for work in works if (sample := _meter_sample(work, now)) is not None]
     pv = inputs.pv_w
-    pv_w = pv.value if pv is not None and is_fresh(pv.at, site.pv_max_age_s, now) else None
+    pv_w = pv.value if pv is not None and usable(pv, site.pv_max_age_s, now) else None
     signs = memory.meter_signs
     signs.observe(grid=inputs.grid_w, battery=inputs.battery_w, pv_w=pv_w, cars=cars_draw(samples))
     return signs.inverted
