@@ -10,7 +10,10 @@ import pytest
 
 from .test_driver import Rig
 from .test_driver_hand_back_backoff import _let_go_refusing
-from .test_redteam5_hand_back_offline_then_refused import DRIVER_LOGGER, _offline_on_the_next_call
+from .test_redteam5_hand_back_offline_then_refused import (
+    HAND_BACK_LOGGER,
+    _offline_on_the_next_call,
+)
 
 
 async def _try_when_due(r: Rig) -> None:
@@ -37,7 +40,7 @@ async def test_each_kind_of_failure_is_warned_once_per_run(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     r = await _let_go_refusing()
-    with caplog.at_level(logging.DEBUG, logger=DRIVER_LOGGER):
+    with caplog.at_level(logging.DEBUG, logger=HAND_BACK_LOGGER):
         await _offline_try(r)
         await _offline_try(r)  # back, but gone again when asked
         await _try_when_due(r)  # refused

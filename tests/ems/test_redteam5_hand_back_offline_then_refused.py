@@ -22,7 +22,7 @@ from custom_components.ocpp_ems.core.errors import ChargerNotConnectedError
 from .test_driver import TIMING, Rig
 from .test_driver_hand_back_backoff import _let_go_refusing
 
-DRIVER_LOGGER = "custom_components.ocpp_ems.core.ems.driver"
+HAND_BACK_LOGGER = "custom_components.ocpp_ems.core.ems.hand_back"
 
 
 def _offline_on_the_next_call(r: Rig) -> None:
@@ -57,11 +57,11 @@ async def test_an_offline_try_starts_no_back_off() -> None:
 
 async def test_a_refusal_after_an_offline_try_is_warned(caplog: pytest.LogCaptureFixture) -> None:
     r = await _let_go_refusing()
-    with caplog.at_level(logging.DEBUG, logger=DRIVER_LOGGER):
+    with caplog.at_level(logging.DEBUG, logger=HAND_BACK_LOGGER):
         await _offline_then_refused(r)
     warned = [
         record.getMessage()
         for record in caplog.records
-        if record.name == DRIVER_LOGGER and record.levelno == logging.WARNING
+        if record.name == HAND_BACK_LOGGER and record.levelno == logging.WARNING
     ]
     assert any("Rejected" in message for message in warned), warned

@@ -40,9 +40,10 @@ calls the driver):
   at debug), the charger leaving the controller, or the manager switched on again (it takes its
   chargers afresh) ends the run (the next decision is written at once, and the reason is the
   controller's again at once); a live limit the charger takes meanwhile (its current control's
-  refresh) brings the retry of an unanswered run forward (the bookkeeping of these runs, and of
-  refused hand-backs, is ``write_retry.py``'s: the driver asks it). A transaction a car starts
-  by itself on a charger the manager stopped is stopped too (once per new transaction);
+  refresh) brings the retry of an unanswered run forward (the bookkeeping of these runs is
+  ``write_retry.py``'s, that of hand-backs ``hand_back.py``'s: the driver asks them). A
+  transaction a car starts by itself on a charger the manager stopped is stopped too (once per
+  new transaction);
 * who controls each charger (``ControlledBy``, recorded in its current control): the energy
   manager, or the user in mode Manual. A manual change takes a charger over (the HA layer sets
   its mode to Manual); a Manual charger is left alone: the controller never sees it (its draw is
@@ -82,6 +83,7 @@ from .config import ChargerSettings, SiteSettings
 from .controller import EnergyManager
 from .discharge import DischargeEntity, discharge_value
 from .energy_split import energy_mix, split_session
+from .hand_back import HandBacks
 from .learned import Learned
 from .measure import with_pv_asleep
 from .plan_learning import PlanLearning
@@ -95,7 +97,7 @@ from .types import (
     Reason,
     SiteInputs,
 )
-from .write_retry import WHEN_BACK, HandBackRetries, WriteRetries
+from .write_retry import WriteRetries
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -200,14 +202,7 @@ class EmsDriver:
         # control's own refreshes too: _retry_if_it_answers).
         self._limit_taken_at: dict[str, datetime | None] = {}
         # Chargers let go of, to be named by :meth:`let_go`, then being handed back.
-        # (by id: a charger's entry reloads with the manager switched off, and a refused hand-back
-        # is tried again through its new link).
-        self._let_go: set[str] = set()
-        # Each hand-back named by let_go, until it is done or called off (a token per hand-back:
-        # one called off while under way must not end the next one).
-        self._handing_back: dict[str, object] = {}
-        # Each charger's run of failed hand-backs (``write_retry.py``).
-        self._hand_back_retries = HandBackRetries(lambda: self._timing().retry_s)
+        self._hand_backs = HandBacks(lambda: self._timing().retry_s)
         # Writes of one charger run one at a time, and only the latest decision's: each is its own
         # task, and one that waits for the charger (a resume) must not land after a newer one.
         self._write_locks: dict[str, asyncio.Lock] = {}
@@ -334,7 +329,7 @@ class EmsDriver:
         was, now = link.model.limit.controlled_by, self.controlled_by(charger_id)
         link.control().set_controlled_by(now)
         if was is ControlledBy.ENERGY_MANAGER and now is not ControlledBy.ENERGY_MANAGER:
-            self._let_go.add(charger_id)
+            self._hand_backs.let_go_of(charger_id)
         elif now is ControlledBy.ENERGY_MANAGER:
             self.cancel_hand_back(charger_id)
 
@@ -348,37 +343,25 @@ class EmsDriver:
         """No hand-back of the charger from now on, nor the rest of one under way (the manager
         took it again, or the user's manual change follows: a hand-back must not override it).
         True if one was due (:meth:`hand_back_again` if the user's change failed)."""
-        due = charger_id in self._let_go or charger_id in self._handing_back
-        self._let_go.discard(charger_id)
-        self._handing_back.pop(charger_id, None)
-        self._hand_back_retries.end_run(charger_id)
-        return due
+        return self._hand_backs.cancel(charger_id)
 
     def hand_back_again(self, charger_id: str) -> None:
         """A hand-back called off for a manual change that failed is due again (named by the
         next :meth:`let_go`), unless the manager controls the charger again."""
         if not self._controls(charger_id):
-            self._let_go.add(charger_id)
+            self._hand_backs.let_go_of(charger_id)
 
     def let_go(self) -> list[str]:
         """The chargers the manager let go of since the last call: hand each back
         (:meth:`hand_back`). One not linked now (its entry reloads) is named once it is again; one
         that refused the hand-back, once its retry time has come or it has reconnected."""
-        now = self._clock()
-        charger_ids = sorted(
-            charger_id
-            for charger_id in self._let_go & self._links.keys()
-            if (due := self._hand_back_retries.due_at(charger_id, now)) <= now
-            or (due == WHEN_BACK and self._links[charger_id].model.connected)
-        )
-        self._let_go.difference_update(charger_ids)
-        self._handing_back.update((charger_id, object()) for charger_id in charger_ids)
-        return charger_ids
+        connected = {charger_id: link.model.connected for charger_id, link in self._links.items()}
+        return self._hand_backs.due(connected, self._clock())
 
     def next_hand_back_at(self) -> float | None:
         """When the next refused hand-back is due again (None: none waits for a time; one that
         found its charger offline waits for it to be back)."""
-        return self._hand_back_retries.next_due(self._let_go, self._clock())
+        return self._hand_backs.next_due(self._clock())
 
     async def hand_back(self, charger_id: str) -> float | None:
         """Hand a charger the manager let go of back to its user: no limit of the manager's stays
@@ -395,56 +378,28 @@ class EmsDriver:
         async with self._write_locks.setdefault(charger_id, asyncio.Lock()):
             if self._write_seq.get(charger_id) != seq:
                 return None  # a newer write or hand-back follows
-            token = self._handing_back.get(charger_id)
+            hand_backs = self._hand_backs
+            token = hand_backs.token(charger_id)
             if token is None or self._controls(charger_id):
                 return None
             if (link := self._links.get(charger_id)) is None:
-                del self._handing_back[charger_id]
-                self._let_go.add(charger_id)  # its entry reloads: handed back once linked again
+                hand_backs.unlinked(charger_id)
                 return None
             control = link.control()
             try:
                 await control.set_limit(None, phases=None)
                 # Not once the manager or the user has the charger again (it waited for the
                 # charger meanwhile): a remote start would override them.
-                if charger_id in self._paused and self._handing_back.get(charger_id) is token:
+                if charger_id in self._paused and hand_backs.current(charger_id, token):
                     await control.resume()
                     self._paused.discard(charger_id)
             except OcppEmsError as err:
-                if self._handing_back.get(charger_id) is not token:
+                if not hand_backs.current(charger_id, token):
                     return None  # called off meanwhile: not tried again
-                del self._handing_back[charger_id]
-                return self._hand_back_failed(charger_id, err)
+                return hand_backs.failed(charger_id, err, self._clock())
             self._end_failed_run(charger_id)  # (it answers: the manager's next write goes out)
-            if self._handing_back.get(charger_id) is token:
-                del self._handing_back[charger_id]
-                self._hand_back_retries.end_run(charger_id)
+            hand_backs.done(charger_id, token)
             return None
-
-    def _hand_back_failed(self, charger_id: str, err: OcppEmsError) -> float | None:
-        """Let go of again: tried after a wait (``HandBackRetries.failed``), or (offline) when it
-        reconnects: named again at its next update. Each kind of failure is logged as a warning
-        the first time in the run (a charger that keeps refusing would fill the log; one that
-        refuses once it is back must say so all the same: its car may be held at 0 A)."""
-        self._let_go.add(charger_id)
-        failed = self._hand_back_retries.failed(charger_id, err, self._clock())
-        if failed.retry_at == WHEN_BACK:
-            self._log_hand_back_failed(charger_id, err, "when it is back", first=failed.first)
-            return None
-        self._log_hand_back_failed(charger_id, err, f"in {failed.wait_s:.0f} s", first=failed.first)
-        return failed.retry_at
-
-    @staticmethod
-    def _log_hand_back_failed(
-        charger_id: str, err: OcppEmsError, again: str, *, first: bool
-    ) -> None:
-        _LOGGER.log(
-            logging.WARNING if first else logging.DEBUG,
-            "Energy manager could not hand charger %s back (tried again %s): %s",
-            charger_id,
-            again,
-            err,
-        )
 
     def _manual(self, charger_id: str) -> bool:
         return self.charger_view(charger_id).mode is Mode.MANUAL
@@ -948,11 +903,7 @@ class EmsDriver:
             **self._learned.dump(self._controlled()),
             **({PLAN_KEY: self._plan_learning.to_dict()} if self._plan_learning.learned else {}),
             **({PAUSED_KEY: sorted(self._paused)} if self._paused else {}),
-            **(
-                {HAND_BACK_KEY: sorted(due)}
-                if (due := self._let_go | self._handing_back.keys())
-                else {}
-            ),
+            **({HAND_BACK_KEY: sorted(due)} if (due := self._hand_backs.pending) else {}),
         }
 
     def load(self, data: object) -> None:
@@ -965,7 +916,8 @@ class EmsDriver:
                 self._paused.update(str(charger_id) for charger_id in paused)
             if isinstance(due := data.get(HAND_BACK_KEY), list):
                 # Named once linked (unless the manager controls the charger again by then).
-                self._let_go.update(str(charger_id) for charger_id in due)
+                for charger_id in due:
+                    self._hand_backs.let_go_of(str(charger_id))
         chargers = data.get("chargers") if isinstance(data, Mapping) else None
         if not isinstance(chargers, Mapping):
             return

@@ -1,20 +1,19 @@
-"""The bookkeeping of the energy manager's failed writes and hand-backs (``driver.py`` asks it).
+"""The bookkeeping of the energy manager's failed writes (``driver.py`` asks it; its failed
+hand-backs are ``hand_back.py``'s).
 
 A run of failed writes lasts until the charger takes one: when to write again (a wait that
 doubles, a limit refused as the run's first failure forgiven), what the manager waits for (not
-answering, refused), the writes held for a silent charger, the last write taken; a run of failed
-hand-backs likewise. It decides nothing of the controller's.
+answering, refused), the writes held for a silent charger, the last write taken. It decides
+nothing of the controller's.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Set
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from custom_components.ocpp_ems.core.backoff import backed_off
 from custom_components.ocpp_ems.core.errors import (
-    ChargerNotConnectedError,
     CommandNotSupportedError,
     CommandRejectedError,
     CommandTimeoutError,
@@ -27,8 +26,6 @@ from .types import ChargerCommand, Reason
 
 # A write the charger answered and did not take: it would refuse the same again at once.
 _REFUSALS = (CommandRejectedError, CommandNotSupportedError)
-# The retry time of a hand-back that found the charger offline: at its next update once connected.
-WHEN_BACK = math.inf
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -287,73 +284,6 @@ class WriteRetries:
             run.again_at = earlier(run.again_at, back_s)
             run.shown_until = earlier(run.shown_until, back_s)
             run.taken_at = earlier(run.taken_at, back_s)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FailedHandBack:
-    """What a failed hand-back leaves (:meth:`HandBackRetries.failed`)."""
-
-    retry_at: float  # when to try again (:data:`WHEN_BACK`: once the charger is back)
-    wait_s: float  # the wait till then (0: offline)
-    first: bool  # its kind of failure is told the first time in the run: a warning
-
-
-class HandBackRetries:
-    """Each charger's run of failed hand-backs (``EmsDriver.hand_back``)."""
-
-    def __init__(self, retry_s: Callable[[], float]) -> None:
-        """``retry_s``: the first wait of a run (``Timing.retry_s``), looked up at each use."""
-        self._retry_s = retry_s
-        # A hand-back the charger refused is tried again from then (offline: WHEN_BACK), after
-        # the last wait of its run of refusals (backed_off: a charger that keeps refusing is
-        # asked less and less often).
-        self._due: dict[str, float] = {}
-        self._wait_s: dict[str, float] = {}
-        # The kinds of failure (offline, refused, unanswered ...) told in each charger's run of
-        # failed hand-backs: each kind once (the rest of the run at debug).
-        self._failures = FailureRuns(told_once=(OcppEmsError,))
-
-    def due_at(self, charger_id: str, now: float) -> float:
-        """When the charger's refused hand-back is tried again (``now``: none was refused). A
-        time later than its wait from now was set before the wall clock went back: it becomes
-        its wait from now, or it would wait the jump longer."""
-        due = self._due.get(charger_id, now)
-        wait_s = self._wait_s.get(charger_id, self._retry_s())
-        if due != WHEN_BACK and due > (latest := now + wait_s):
-            due = self._due[charger_id] = latest
-        return due
-
-    def next_due(self, charger_ids: Set[str], now: float) -> float | None:
-        """When the next of ``charger_ids``' refused hand-backs is due again (None: none waits
-        for a time; one that found its charger offline waits for it to be back)."""
-        return min(
-            (
-                due
-                for charger_id in self._due.keys() & charger_ids
-                if (due := self.due_at(charger_id, now)) != WHEN_BACK
-            ),
-            default=None,
-        )
-
-    def failed(self, charger_id: str, err: OcppEmsError, now: float) -> FailedHandBack:
-        """A hand-back failed: tried again after a wait that doubles while the charger keeps
-        failing (``backed_off``, from the retry time: one refusing for good was asked every 30 s
-        forever), or (offline, or back but not set up yet) when it is back."""
-        first = self._failures.first(err, charger_id)
-        if isinstance(err, ChargerNotConnectedError):
-            self._due[charger_id] = WHEN_BACK
-            return FailedHandBack(retry_at=WHEN_BACK, wait_s=0.0, first=first)
-        wait_s = self._wait_s[charger_id] = backed_off(
-            self._retry_s(), self._wait_s.get(charger_id)
-        )
-        retry_at = self._due[charger_id] = now + wait_s
-        return FailedHandBack(retry_at=retry_at, wait_s=wait_s, first=first)
-
-    def end_run(self, charger_id: str) -> None:
-        """No hand-back of the charger waits any more: a later refusal waits the first wait."""
-        self._due.pop(charger_id, None)
-        self._wait_s.pop(charger_id, None)
-        self._failures.taken(charger_id)
 
 
 def _takes_less(command: ChargerCommand, than: ChargerCommand) -> bool:
