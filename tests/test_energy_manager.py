@@ -49,6 +49,7 @@ from custom_components.ocpp_ems.const import (
 from custom_components.ocpp_ems.core.ems import Mode, meter_sign
 from custom_components.ocpp_ems.core.ems import options as ems_options
 from custom_components.ocpp_ems.core.protocol.profiles import PROFILE_START_BACKDATE
+from custom_components.ocpp_ems.ems_inputs import sun_elevation
 
 from .helpers.charger import SimCharger, wait_for
 from .helpers.ems import MODE, REASON, TARGET, async_set_charger_options
@@ -966,12 +967,24 @@ def _longitude_at_solar_hour(hour: float) -> float:
     return ((hour - utc_hour) * 15 + 180) % 360 - 180
 
 
+def _longitude_with_morning_sun_at(hass: HomeAssistant, elevation: float) -> float:
+    """A longitude on the equator where the morning sun stands ``elevation`` degrees (or just
+    above) now, by the integration's own reading of it."""
+    for minute in range(5 * 60, 9 * 60):
+        hass.config.longitude = _longitude_at_solar_hour(minute / 60)
+        if sun_elevation(hass, dt_util.utcnow().timestamp()) >= elevation:
+            return hass.config.longitude
+    raise AssertionError("no such morning")
+
+
 async def test_a_pv_sensor_asleep_at_night_raises_no_repair(
     hass: HomeAssistant, sources: None, onboard: Onboard, server_entry: MockConfigEntry
 ) -> None:
     """String inverters sleep from dusk to dawn and their sensors go unavailable: with the sun
     below 5 degrees that is 0 W of PV (no repair, the car left to the grid meter: no surplus at
-    night); at noon the same missing sensor is a fault the repair names."""
+    night); on a dark morning with the sun at 10 degrees, one that fell silent reading nothing
+    within the night is still asleep; at noon the same missing sensor is a fault the repair
+    names."""
     issues = ir.async_get(hass)
     issue_id = repair_issue_id(ISSUE_EMS_STALE_INPUTS, server_entry.entry_id)
     hass.config.latitude, hass.config.longitude = 0.0, _longitude_at_solar_hour(0.0)
@@ -994,6 +1007,20 @@ async def test_a_pv_sensor_asleep_at_night_raises_no_repair(
         assert state_of(hass, EMS_STATE).state == "running"
         assert issues.async_get_issue(DOMAIN, issue_id) is None
         assert state_of(hass, REASON).state != "stale_input"
+
+        _longitude_with_morning_sun_at(hass, 10.0)
+        await set_site(hass, grid=750, pv=0)
+        hass.states.async_set("sensor.pv_power", STATE_UNAVAILABLE)
+        await hass.async_block_till_done()
+
+        def missing_at_dawn() -> bool:
+            seen = ems.site_inputs
+            sun = None if seen is None else seen.sun_elevation_deg
+            return pv_missing() and sun is not None and 9.0 <= sun < 12.0
+
+        await wait_for(missing_at_dawn, what="a run at dawn with the PV sensor unavailable")
+        await hass.async_block_till_done()
+        assert issues.async_get_issue(DOMAIN, issue_id) is None
 
         hass.config.longitude = _longitude_at_solar_hour(12.0)
         await set_site(hass, grid=800, pv=0)

@@ -96,7 +96,7 @@ def _measured_at(state: State) -> float:
 
 def sun_elevation(hass: HomeAssistant, now: float) -> float:
     """The sun's elevation (degrees) at Home Assistant's location at ``now``: a PV sensor missing
-    while the sun is low is an inverter asleep (``measure.with_pv_asleep``)."""
+    while the sun is low is an inverter asleep (``core.ems.pv_sleep``)."""
     return float(astral_elevation(get_astral_observer(hass), datetime.fromtimestamp(now, UTC)))
 
 

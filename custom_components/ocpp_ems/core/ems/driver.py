@@ -85,8 +85,8 @@ from .discharge import DischargeEntity, discharge_value
 from .energy_split import energy_mix, split_session
 from .hand_back import HandBacks
 from .learned import Learned
-from .measure import with_pv_asleep
 from .plan_learning import PlanLearning
+from .pv_sleep import PvSleep
 from .types import (
     ChargerCommand,
     ChargerDecision,
@@ -210,6 +210,7 @@ class EmsDriver:
         self._decision: Decision | None = None
         self._discharge_written_at = float("-inf")
         self._learned = Learned(self._manager)  # response times, battery maximum, car SoC
+        self._pv_sleep = PvSleep()  # an inverter asleep reads 0 W
 
     # --- settings ----------------------------------------------------------------------------------
     @property
@@ -514,7 +515,7 @@ class EmsDriver:
     ) -> Step:
         """One decision for the inputs of ``now`` (``discharge``: the battery's discharge limit
         entity as it is, when one is configured)."""
-        inputs = with_pv_asleep(inputs, self._site, now)
+        inputs = self._pv_sleep.apply(inputs, self._site, now)
         for charger_id in self._links:
             self._configure(charger_id, now)
         self._learned.resume_sessions(self._controlled())

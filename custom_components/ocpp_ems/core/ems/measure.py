@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from custom_components.ocpp_ems.core.numbers import finite_number
@@ -205,34 +205,12 @@ LEFT_OVER_W = 100.0
 LEFT_OVER_S = 30.0
 
 
-# Below this sun elevation (degrees) a PV sensor that is unavailable or silent reads 0 W instead
-# of stale: string inverters sleep from dusk to dawn and their sensors go unavailable or stop
-# reporting (a repair every night, for nothing). Above it, a missing PV reading is a fault.
-PV_ASLEEP_BELOW_DEG = 5.0
-
-
 def usable(
     reading: Reading, max_age: float, now: float, plausible: Callable[[float], bool] = math.isfinite
 ) -> bool:
     """Whether the reading has a value, fresh and ``plausible``."""
     value = reading.value
     return value is not None and plausible(value) and is_fresh(reading.at, max_age, now)
-
-
-def with_pv_asleep(inputs: SiteInputs, site: SiteSettings, now: float) -> SiteInputs:
-    """``inputs`` with the PV readings that are not usable read as 0 W now while the sun is below
-    :data:`PV_ASLEEP_BELOW_DEG` (the inverter sleeps): every use (the surplus, the energy mix,
-    the house load plans learn) sees the night's 0 W, and no PV input is stale at night."""
-    sun = inputs.sun_elevation_deg
-    if sun is None or sun >= PV_ASLEEP_BELOW_DEG:
-        return inputs
-
-    def asleep(reading: Reading | None) -> Reading | None:
-        if reading is None or usable(reading, site.pv_max_age_s, now):
-            return reading
-        return Reading(0.0, now)
-
-    return replace(inputs, pv_w=asleep(inputs.pv_w), pv_available_w=asleep(inputs.pv_available_w))
 
 
 def read_site(

@@ -162,7 +162,7 @@ class SiteInputs:
     solar_forecast: tuple[EnergySlot, ...] = ()
     chargers: dict[str, ChargerInputs] = field(default_factory=dict)
     # The sun's elevation at the site now (degrees; None: unknown): an inverter asleep at night
-    # is no stale PV sensor (``measure.with_pv_asleep``).
+    # is no stale PV sensor (``pv_sleep.py``).
     sun_elevation_deg: float | None = None
 
 
