@@ -191,7 +191,13 @@ async def test_v16_a_past_session_is_costed_when_it_ran(h: Harness) -> None:
     """A session sent behind the running one (a past session) is costed like any credit (it once
     had no cost at all, although a price was known), at the prices of when it ran."""
     _prices(h.charger)
-    sim = await h.charger_client(boot=False)
+    past = await _past_session(h, await h.charger_client(boot=False))
+    assert past.cost == pytest.approx(0.30, abs=1e-3)  # it ran at 0.30 (not 0.50: now's)
+
+
+async def _past_session(h: Harness, sim: Any) -> Any:
+    """A session from two hours to one hour ago by the charger's clock (1 kWh), sent behind the
+    running one (a past session)."""
     await sim.start_tx(meter=5000, timestamp=now_iso(-60))
     old = (await sim.start_tx(meter=1000, timestamp=now_iso(-7200))).transaction_id
     await sim.call(
@@ -200,7 +206,7 @@ async def test_v16_a_past_session_is_costed_when_it_ran(h: Harness) -> None:
     past = h.charger.find_ended_transaction(str(old))
     assert past is not None
     assert past.energy_wh == 1000
-    assert past.cost == pytest.approx(0.30, abs=1e-3)  # it ran at 0.30 (not 0.50: now's)
+    return past
 
 
 async def test_v2x_an_offline_queue_is_costed_when_drawn(h2: v201_harness.Harness) -> None:
@@ -286,13 +292,5 @@ async def test_v16_a_late_start_of_a_clock_behind_is_costed_by_our_clock(h: Harn
 async def test_v16_a_past_session_of_a_clock_behind_is_costed_by_our_clock(h: Harness) -> None:
     """A past session a charger an hour behind stamps from two hours to one hour ago ran in our
     last hour: 1 kWh, half at 0.30 and half at 0.50 (0.30 by its stamps)."""
-    sim = await _an_hour_behind(h, 5000)
-    await sim.start_tx(meter=5000, timestamp=now_iso(-3600))
-    old = (await sim.start_tx(meter=1000, timestamp=now_iso(-7200))).transaction_id
-    await sim.call(
-        call.StopTransaction(meter_stop=2000, timestamp=now_iso(-3600), transaction_id=old)
-    )
-    past = h.charger.find_ended_transaction(str(old))
-    assert past is not None
-    assert past.energy_wh == 1000
+    past = await _past_session(h, await _an_hour_behind(h, 5000))
     assert past.cost == pytest.approx(0.5 * 0.30 + 0.5 * 0.50, abs=2e-3)

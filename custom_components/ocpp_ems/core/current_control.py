@@ -66,7 +66,7 @@ from .errors import (
     FailureRuns,
     OcppEmsError,
 )
-from .limit_check import LimitCheck
+from .limit_check import LimitCheck, WrittenLimit
 from .limits import LimitRules
 from .model import (
     Charger,
@@ -716,9 +716,8 @@ class CurrentController:
             self.charger.notify()
             self._taken()
             outlet = desired.transactions[0][0] if desired.transactions else self._first_outlet()
-            self._check.written(
-                session, outlet, amps=desired.amps, unit=desired.unit, phases=desired.phases
-            )
+            written = WrittenLimit(outlet, desired.amps, desired.unit, desired.phases)
+            self._check.written(session, written)
 
     def _refused(self, desired: _Live) -> None:
         """The charger refused ``desired``: another limit than the one it refused before starts

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import CommandTimeoutError, OcppEmsError
@@ -32,6 +33,17 @@ MISMATCH_TOLERANCE_A = 0.5
 REFUSED = "refused"
 
 Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenLimit:
+    """A live limit as written: ``amps``, sent in ``unit`` for ``phases``; its composite
+    schedule is read on ``connector_id``."""
+
+    connector_id: int
+    amps: float
+    unit: ChargingRateUnit
+    phases: int
 
 
 class LimitCheck:
@@ -61,22 +73,13 @@ class LimitCheck:
         # The mismatch shown is a refusal: the next limit taken clears it.
         self._mismatch_refused = False
 
-    def written(
-        self,
-        session: ChargerSession,
-        connector_id: int,
-        *,
-        amps: float,
-        unit: ChargingRateUnit,
-        phases: int,
-    ) -> None:
-        """A live limit of ``amps`` (sent in ``unit`` for ``phases``) was written: its
-        composite schedule on ``connector_id`` is read back a moment later. A limit taken ends
-        a refusal's mismatch."""
+    def written(self, session: ChargerSession, limit: WrittenLimit) -> None:
+        """``limit`` was written: its composite schedule is read back a moment later. A limit
+        taken ends a refusal's mismatch."""
         self.cancel()
         if self._mismatch_refused:
             self._report(False, {"source": REFUSED})  # verified anew, like any write
-        self._task = self._spawn(self._verify(session, connector_id, amps, unit, phases), "verify")
+        self._task = self._spawn(self._verify(session, limit), "verify")
 
     def cancel(self) -> None:
         """The check of the write before is moot (a new one comes): its question (one CALL at a
@@ -114,20 +117,13 @@ class LimitCheck:
             {"expected_a": expected_a, "applied_a": highest, "source": "current_offered"},
         )
 
-    async def _verify(
-        self,
-        session: ChargerSession,
-        connector_id: int,
-        amps: float,
-        unit: ChargingRateUnit,
-        phases: int,
-    ) -> None:
+    async def _verify(self, session: ChargerSession, limit: WrittenLimit) -> None:
         """Ask the charger what limit is in force now and compare."""
         await asyncio.sleep(self.verify_delay_s * (1 + VERIFY_SPREAD * self._phase))
         if self._composite_unanswered:
             return
         try:
-            composite = await session.get_composite_limit(connector_id, 60, unit)
+            composite = await session.get_composite_limit(limit.connector_id, 60, limit.unit)
         except CommandTimeoutError:
             if self._session() is session:
                 self._composite_unanswered = True
@@ -142,11 +138,11 @@ class LimitCheck:
             return
         if composite is None:
             return
-        applied = self._rules().to_amps(composite, unit, phases)
+        applied = self._rules().to_amps(composite, limit.unit, limit.phases)
         self._charger.limit.applied_a = round(applied, 1)
         self._report(
-            abs(applied - amps) > MISMATCH_TOLERANCE_A,
-            {"expected_a": amps, "applied_a": round(applied, 1), "source": "composite"},
+            abs(applied - limit.amps) > MISMATCH_TOLERANCE_A,
+            {"expected_a": limit.amps, "applied_a": round(applied, 1), "source": "composite"},
         )
 
     def _report(self, mismatch: bool, data: dict[str, Any]) -> None:
