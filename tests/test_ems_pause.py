@@ -174,6 +174,29 @@ async def test_switching_the_manager_off_hands_a_car_held_at_0_a_back(
         assert _state(hass, CHARGING) == "on"
 
 
+async def test_switching_the_manager_off_hands_back_the_users_own_limit(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """The user's 10 A from before the manager took the charger come back when it is switched
+    off (not the installation maximum: the user's choice would be lost)."""
+    await switch_manager(hass, server_entry, on=False)
+    await _grid_at(hass, 500)
+    async with onboard() as (sim, _entry):
+        await hass.services.async_call(
+            "number", "set_value", {"entity_id": CURRENT_LIMIT, "value": 10}, blocking=True
+        )
+        await wait_for(lambda: sim.live_limit() == 10.0, what="the user's 10 A")
+        await switch_manager(hass, server_entry, on=True)
+        await _charging_held_at_0_a(sim)
+        assert _state(hass, CURRENT_LIMIT) == "0.0"
+
+        await switch_manager(hass, server_entry, on=False)
+        await wait_for(lambda: sim.live_limit() == 10.0, what="handed back at the user's 10 A")
+        await hass.async_block_till_done()
+        assert _state(hass, CURRENT_LIMIT) == "10.0"
+        assert _state(hass, CHARGING) == "on"
+
+
 type RefusedHandBack = Callable[..., AbstractAsyncContextManager[SimCharger]]
 
 

@@ -112,7 +112,7 @@ class Control:
 
     async def set_limit(self, amps: float | None, *, phases: int | None = None) -> None:
         self._call("set_limit", amps, phases)
-        self.limit.requested_a = amps
+        self.limit.requested_a, self.limit.requested_phases = amps, phases
 
     async def pause(self) -> None:
         self._call("pause")

@@ -53,10 +53,11 @@ calls the driver):
   off, mode Manual picked, or found after a restart still recorded as the manager's while it is
   off) must not stay at the manager's last limit (0 A in Solar mode without sun: it would never
   charge, and nothing would say why). :meth:`let_go` names those chargers, :meth:`hand_back`
-  clears the limit the manager requested (the current-limit control then holds the installation
-  maximum, as without a request) and resumes a charger only where the manager paused it; a pause
-  of the user's stays; a manual change calls off a hand-back still due. Which chargers the manager
-  paused, and which it has still to hand back, are stored, so that holds after a restart.
+  sets the limit the user had when the manager took the charger (none: no limit, the
+  installation maximum) and resumes a charger only where the manager paused it; a pause of the
+  user's stays; a manual change calls off a hand-back still due. Which chargers the manager
+  paused, which it has still to hand back and the limits they return to are stored, so that
+  holds after a restart.
 
 Time is float POSIX seconds from the clock passed in; daily departures are wall-clock times in the
 zone passed in.
@@ -83,7 +84,7 @@ from .config import ChargerSettings, SiteSettings
 from .controller import EnergyManager
 from .discharge import DischargeEntity, discharge_value
 from .energy_split import energy_mix, split_session
-from .hand_back import HandBacks
+from .hand_back import HandBacks, UserLimit
 from .learned import Learned
 from .plan_learning import PlanLearning
 from .pv_sleep import PvSleep
@@ -108,6 +109,8 @@ PAUSED_KEY = "paused_by_manager"
 # ... and of the chargers let go of and not handed back yet (refused, offline): after a restart
 # they are recorded as nobody's, and would be left at the manager's last limit.
 HAND_BACK_KEY = "hand_back_due"
+# ... and of the limit each charger had when the manager took it (a hand-back returns to it).
+HAND_BACK_LIMITS_KEY = "hand_back_limits"
 # Run at least this often (s) even without events: a silent sensor must turn stale.
 WATCHDOG_S = 30.0
 
@@ -331,6 +334,10 @@ class EmsDriver:
         link.control().set_controlled_by(now)
         if was is ControlledBy.ENERGY_MANAGER and now is not ControlledBy.ENERGY_MANAGER:
             self._hand_backs.let_go_of(charger_id)
+        elif now is ControlledBy.ENERGY_MANAGER and was is not ControlledBy.ENERGY_MANAGER:
+            # The user's limit until now: a hand-back returns to it.
+            limit = link.model.limit
+            self._hand_backs.taken(charger_id, UserLimit(limit.requested_a, limit.requested_phases))
         elif now is ControlledBy.ENERGY_MANAGER:
             self.cancel_hand_back(charger_id)
 
@@ -366,8 +373,9 @@ class EmsDriver:
 
     async def hand_back(self, charger_id: str) -> float | None:
         """Hand a charger the manager let go of back to its user: no limit of the manager's stays
-        (the limit request is cleared: the current-limit control holds the installation maximum,
-        ``LimitRules.limit_a``), and a charger the manager paused is resumed. A pause of the
+        (the user's from before the manager took it comes back, ``HandBacks.returns_to``; none:
+        the current-limit control holds the installation maximum, ``LimitRules.limit_a``), and a
+        charger the manager paused is resumed. A pause of the
         user's (the Charging enabled switch) stays. Runs in line with the writes, after the
         last one; nothing (nor the rest of it) once the manager took the charger again or a
         manual change called it off (:meth:`cancel_hand_back`).
@@ -387,8 +395,9 @@ class EmsDriver:
                 hand_backs.unlinked(charger_id)
                 return None
             control = link.control()
+            back = hand_backs.returns_to(charger_id)
             try:
-                await control.set_limit(None, phases=None)
+                await control.set_limit(back.amps, phases=back.phases)
                 # Not once the manager or the user has the charger again (it waited for the
                 # charger meanwhile): a remote start would override them.
                 if charger_id in self._paused and hand_backs.current(charger_id, token):
@@ -446,7 +455,7 @@ class EmsDriver:
         self._transactions.pop(charger_id, None)
         self._retries.forget_charger(charger_id)
         self._limit_taken_at.pop(charger_id, None)
-        self.cancel_hand_back(charger_id)
+        self._hand_backs.forget(charger_id)
         self._write_seq.pop(charger_id, None)
         self._write_locks.pop(charger_id, None)
         self._learned.forget(charger_id)
@@ -905,6 +914,11 @@ class EmsDriver:
             **({PLAN_KEY: self._plan_learning.to_dict()} if self._plan_learning.learned else {}),
             **({PAUSED_KEY: sorted(self._paused)} if self._paused else {}),
             **({HAND_BACK_KEY: sorted(due)} if (due := self._hand_backs.pending) else {}),
+            **(
+                {HAND_BACK_LIMITS_KEY: limits}
+                if (limits := self._hand_backs.stored_limits())
+                else {}
+            ),
         }
 
     def load(self, data: object) -> None:
@@ -919,6 +933,7 @@ class EmsDriver:
                 # Named once linked (unless the manager controls the charger again by then).
                 for charger_id in due:
                     self._hand_backs.let_go_of(str(charger_id))
+            self._hand_backs.load_limits(data.get(HAND_BACK_LIMITS_KEY))
         chargers = data.get("chargers") if isinstance(data, Mapping) else None
         if not isinstance(chargers, Mapping):
             return

@@ -1,7 +1,8 @@
 """Letting go of a charger and handing it back: the bookkeeping (``driver.py`` asks it).
 
-Which chargers the energy manager let go of and has still to hand back (stored, so that holds
-after a restart), the hand-backs under way (a token each: one called off while under way must not
+Which chargers the energy manager let go of and has still to hand back, and the limit each had
+when the manager took it, which a hand-back returns to (both stored, so that holds after a
+restart), the hand-backs under way (a token each: one called off while under way must not
 end the next one), and each charger's run of failed hand-backs: tried again after a wait that
 doubles while the charger keeps failing, or (offline) once it is back. The hand-back itself
 (clear the manager's limit, resume where it paused) is the driver's: it runs in line with its
@@ -26,6 +27,35 @@ _LOGGER = logging.getLogger(__name__)
 
 # The retry time of a hand-back that found the charger offline: at its next update once connected.
 WHEN_BACK = math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class UserLimit:
+    """A user's current limit request: ``amps`` (None: none, the installation maximum) on
+    ``phases`` (None: every phase of the supply)."""
+
+    amps: float | None
+    phases: int | None
+
+    @classmethod
+    def from_stored(cls, data: object) -> UserLimit | None:
+        """``[amps, phases]`` back (None: unreadable)."""
+        if not isinstance(data, list) or len(data) != 2:
+            return None
+        amps, phases = data
+        if amps is not None and (
+            isinstance(amps, bool)
+            or not isinstance(amps, int | float)
+            or not math.isfinite(amps)
+            or amps < 0
+        ):
+            return None
+        if phases is not None and phases not in (1, 2, 3):
+            return None
+        return cls(None if amps is None else float(amps), phases)
+
+
+NO_LIMIT = UserLimit(None, None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,11 +136,45 @@ class HandBacks:
         # Each hand-back named by :meth:`due`, until it is done or called off.
         self._under_way: dict[str, object] = {}
         self._retries = HandBackRetries(retry_s)
+        # The limit each charger had when the manager took it (amps, phases; None: no limit).
+        self._returns_to: dict[str, UserLimit] = {}
 
     @property
     def pending(self) -> Set[str]:
         """Every charger still to hand back (let go of, or under way): the stored form."""
         return self._let_go | self._under_way.keys()
+
+    def taken(self, charger_id: str, limit: UserLimit) -> None:
+        """The manager takes the charger, whose user had ``limit``: a hand-back returns to it.
+        Not while a hand-back is still due: the limit requested then is the manager's own."""
+        if not self.cancel(charger_id):
+            self._returns_to[charger_id] = limit
+
+    def returns_to(self, charger_id: str) -> UserLimit:
+        """The limit a hand-back of the charger sets: its user's from before the manager took
+        it (none known: no limit, the installation maximum)."""
+        return self._returns_to.get(charger_id, NO_LIMIT)
+
+    def forget(self, charger_id: str) -> None:
+        """The charger was deleted: nothing of it is kept."""
+        self.cancel(charger_id)
+        self._returns_to.pop(charger_id, None)
+
+    def stored_limits(self) -> dict[str, list[float | int | None]]:
+        """The limits hand-backs return to, in the stored form (no limit: not kept)."""
+        return {
+            charger_id: [limit.amps, limit.phases]
+            for charger_id, limit in sorted(self._returns_to.items())
+            if limit != NO_LIMIT
+        }
+
+    def load_limits(self, data: object) -> None:
+        """:meth:`stored_limits`' form back; an unreadable entry is skipped (no limit)."""
+        if not isinstance(data, Mapping):
+            return
+        for charger_id, stored in data.items():
+            if (limit := UserLimit.from_stored(stored)) is not None:
+                self._returns_to[str(charger_id)] = limit
 
     def let_go_of(self, charger_id: str) -> None:
         """Due: named by the next :meth:`due` (once linked, when its retry time has come)."""
