@@ -104,3 +104,19 @@ def test_a_damaged_stored_limit_is_no_limit(stored: object) -> None:
     hand_backs.load_limits("not a mapping")
     hand_backs.forget("b")
     assert hand_backs.returns_to("b") == NO_LIMIT
+
+
+async def test_a_hand_back_whose_entry_reloads_meanwhile_waits_until_it_is_linked() -> None:
+    """Named, then its entry reloads before the hand-back runs: nothing is sent to the charger
+    gone, and it is named again once linked (to the user's limit, still known)."""
+    r = _users_10_a_taken_by_the_manager()
+    await r.step()
+    r.driver.set_active(False)
+    assert r.driver.let_go() == ["a"]
+    r.driver.remove_charger("a")
+    sent = list(r.control.calls)
+    assert await r.driver.hand_back("a") is None
+    assert r.control.calls == sent
+    assert r.driver.let_go() == []
+    r.driver.add_charger("a", ChargerLink(model=r.model, control=lambda: r.control))
+    await _handed_back(r.driver, r)
