@@ -93,6 +93,7 @@ async def test_a_manual_limit_is_what_comes_back_after_the_next_mode() -> None:
         [True, None],
         ["10", None],
         [10.0, 4],
+        [10.0, True],
         "10 A",
     ],
 )

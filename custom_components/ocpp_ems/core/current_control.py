@@ -31,10 +31,10 @@ The limit rules (bounds, step, unit and A <-> W, the limit in force, the pause s
 :class:`~.limits.LimitRules`, asked through :attr:`CurrentController.rules`.
 
 A charger that refuses the live limit we keep for it (a setting on it keeps central systems out)
-shows a mismatch too (``limit_check.REFUSED``) until it takes one. A run of refusals is logged once at
-WARNING, with what the user can do, the rest of the run at debug; its refresh backs off (each retry
-waits twice the one before, up to :data:`REFUSED_RETRY_MAX_S`) until a write is taken or the wanted
-limit changes. A change (the user's, the energy manager's) is always written at once.
+shows a mismatch too (``limit_check.REFUSED``) until it takes one. A run of refusals is logged
+once at WARNING, with what the user can do, the rest of the run at debug; its refresh backs off
+(each retry waits twice the one before, up to :data:`REFUSED_RETRY_MAX_S`) until a write is taken
+or the wanted limit changes. A change (the user's, the energy manager's) is always written at once.
 
 Who sets the limit is recorded in ``charger.limit.controlled_by`` (:class:`~.model.ControlledBy`,
 set by the energy manager's driver). While the energy manager controls a charger, a (re)connected
@@ -177,7 +177,7 @@ class _Request(NamedTuple):
 class CurrentController:
     """Keeps one charger's charging profiles in line with the requested limit."""
 
-    # Delays (s); class attributes so tests can shorten them (its TransactionStops').
+    # Delays (s) of its TransactionStops'; class attributes so tests can shorten them.
     # How long a charger that accepted the remote stop of an unauthorized transaction may take to
     # end it before the 0 A limit applies.
     unauthorized_stop_grace_s: float = 30.0

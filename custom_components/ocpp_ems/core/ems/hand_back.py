@@ -5,8 +5,8 @@ when the manager took it, which a hand-back returns to (both stored, so that hol
 restart), the hand-backs under way (a token each: one called off while under way must not
 end the next one), and each charger's run of failed hand-backs: tried again after a wait that
 doubles while the charger keeps failing, or (offline) once it is back. The hand-back itself
-(clear the manager's limit, resume where it paused) is the driver's: it runs in line with its
-writes.
+(the user's limit back, resumed where the manager paused it) is the driver's: it runs in line
+with its writes.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class UserLimit:
             or amps < 0
         ):
             return None
-        if phases is not None and phases not in (1, 2, 3):
+        if phases is not None and (isinstance(phases, bool) or phases not in (1, 2, 3)):
             return None
         return cls(None if amps is None else float(amps), phases)
 
