@@ -325,10 +325,9 @@ class EmsDriver:
         return ControlledBy.ENERGY_MANAGER
 
     def _claim(self, charger_id: str) -> None:
-        """Record who controls the charger in its current control; one the manager controlled
-        until now is let go of (:meth:`let_go`)."""
-        if (link := self._links.get(charger_id)) is None:
-            return
+        """Record who controls the linked charger in its current control; one the manager
+        controlled until now is let go of (:meth:`let_go`)."""
+        link = self._links[charger_id]
         # As recorded in the charger's model (kept across restarts), before this claim.
         was, now = link.model.limit.controlled_by, self.controlled_by(charger_id)
         link.control().set_controlled_by(now)
