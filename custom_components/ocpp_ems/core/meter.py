@@ -789,7 +789,7 @@ def _take(
     # its own, or the first value, is costed at the price of now).
     drawn = None
     if newer and base is not None:
-        start, end = by_our_clock(charger, base), by_our_clock(charger, point)
+        start, end = point_by_our_clock(charger, base), point_by_our_clock(charger, point)
         drawn = None if start is None or end is None else (start, end)
     base_wh, meter.energy_register_wh = meter.energy_register_wh, register_wh
     if newer or meter.energy_timestamp is None:
@@ -810,7 +810,7 @@ def _take(
         transaction.meter_last_at = meter.energy_timestamp
 
 
-def by_our_clock(charger: Charger, point: RegisterPoint) -> datetime | None:
+def point_by_our_clock(charger: Charger, point: RegisterPoint) -> datetime | None:
     """A register point's time by our clock, for its price: the charger's stamp by our clock
     (:func:`~.meter_time.stamp_by_our_clock`); a time already ours (it replaced the charger's
     stamp) as it is. None: no time."""

@@ -17,11 +17,11 @@ from .meter import (
     apply_energy,
     apply_reading,
     apply_reading_energy,
-    by_our_clock,
     clear_flow,
     count_from,
     credit_session,
     energy_up_to_base,
+    point_by_our_clock,
     read_register,
     register_base,
     settle_lifetime_balance,
@@ -201,11 +201,11 @@ class TransactionBook:
         )
         energy = min(energy, transaction.meter_last_wh - register_wh)
         base = read_register(connector.meter)
-        base_at = None if base is None else by_our_clock(self._charger, base)
-        drawn = None if base_at is None else (self._by_our_clock(at), base_at)
+        base_at = None if base is None else point_by_our_clock(self._charger, base)
+        drawn = None if base_at is None else (self._session_time_ours(at), base_at)
         credit_session(self._charger, transaction, max(0.0, energy - transaction.energy_wh), drawn)
 
-    def _by_our_clock(self, at: datetime) -> datetime:
+    def _session_time_ours(self, at: datetime) -> datetime:
         """A session's time by our clock, for its price (:func:`session_time_by_our_clock`)."""
         return session_time_by_our_clock(self._charger, at, utcnow())
 
@@ -241,7 +241,7 @@ class TransactionBook:
             self._charger,
             transaction,
             self._past_energy(transaction_id, last_wh - first_wh, lasted),
-            (self._by_our_clock(first_at), self._by_our_clock(last_at)),
+            (self._session_time_ours(first_at), self._session_time_ours(last_at)),
         )
         self._writer.fire_start_facts(EventKind.SESSION_STARTED, transaction)
         transaction.ended_at = ended

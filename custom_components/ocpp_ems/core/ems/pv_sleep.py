@@ -70,7 +70,6 @@ class PvSleep:
         last = self._last.get(name, reading)
         return (
             sun < PV_LOW_SUN_DEG
-            and last is not None
             and last.value is not None
             and math.isfinite(last.value)
             and last.value <= PV_DOZING_W
