@@ -139,11 +139,16 @@ class PlantControl:
     def set_controlled_by(self, controlled_by: ControlledBy) -> None:
         self._model.limit.controlled_by = controlled_by
 
-    async def set_limit(self, amps: float | None, *, phases: int | None = None) -> None:
+    async def set_limit(
+        self, amps: float | None, *, phases: int | None = None, by_manager: bool = False
+    ) -> None:
         limit = self._model.limit
         limit.requested_a = None if amps is None else self.rules.clamp(amps)
         limit.requested_phases = phases
         self._apply()
+
+    def set_user_limit(self, amps: float | None, phases: int | None) -> None:
+        self._model.limit.user_a, self._model.limit.user_phases = amps, phases
 
     async def pause(self) -> None:
         self._model.limit.paused = True

@@ -59,6 +59,8 @@ def full_charger() -> Charger:
             previous_a=16.0,
             previous_phases=3,
             hand_back_to="solar",
+            user_a=10.0,
+            user_phases=1,
         ),
         auth_provisioned=True,
     )
@@ -108,6 +110,8 @@ def test_round_trip_keeps_what_cannot_be_relearned() -> None:
     assert restored.limit.base == original.limit.base
     assert (restored.limit.previous_a, restored.limit.previous_phases) == (16.0, 3)
     assert restored.limit.hand_back_to == "solar"
+    # The user's own limit: a hand-back returns to it.
+    assert (restored.limit.user_a, restored.limit.user_phases) == (10.0, 1)
     assert restored.limit.expires_at == datetime(2026, 3, 1, 10, 0, tzinfo=UTC)  # lifted then
     # Who controls it: a charger back before the energy manager is held at its safe current.
     assert restored.limit.controlled_by is ControlledBy.ENERGY_MANAGER
@@ -287,3 +291,19 @@ def test_a_damaged_transaction_is_dropped_alone(caplog: pytest.LogCaptureFixture
     assert charger.connectors[1].transaction is None
     assert charger.lifetime_energy.total_wh == good.lifetime_energy.total_wh
     assert "ignoring a damaged stored transaction" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("controlled_by", "user"),
+    [("none", (12.0, 1)), ("manual", (12.0, 1)), ("energy_manager", (None, None))],
+)
+def test_an_older_versions_limit_is_the_users_own_unless_the_manager_held_it(
+    controlled_by: str, user: tuple[float | None, int | None]
+) -> None:
+    """Stored before the user's own limit was kept: the request was the user's where the manager
+    did not control the charger (the manager's otherwise: unknown, the installation maximum)."""
+    limit = {"requested_a": 12.0, "requested_phases": 1, "controlled_by": controlled_by}
+    data = {"version": FORMAT_VERSION, "charger_id": "X", "limit": limit}
+    restored = charger_from_dict(data).limit
+    assert (restored.user_a, restored.user_phases) == user
+    assert charger_from_dict(data | {"limit": limit | {"user_a": None}}).limit.user_a is None

@@ -110,9 +110,14 @@ class Control:
     def set_controlled_by(self, controlled_by: ControlledBy) -> None:
         self.limit.controlled_by = controlled_by
 
-    async def set_limit(self, amps: float | None, *, phases: int | None = None) -> None:
+    async def set_limit(
+        self, amps: float | None, *, phases: int | None = None, by_manager: bool = False
+    ) -> None:
         self._call("set_limit", amps, phases)
         self.limit.requested_a, self.limit.requested_phases = amps, phases
+
+    def set_user_limit(self, amps: float | None, phases: int | None) -> None:
+        self.limit.user_a, self.limit.user_phases = amps, phases
 
     async def pause(self) -> None:
         self._call("pause")
@@ -563,9 +568,11 @@ async def test_a_hand_back_waiting_behind_a_write_survives_the_entry_reload() ->
     gate = asyncio.Event()
     set_limit = r.control.set_limit
 
-    async def slow_set_limit(amps: float | None, *, phases: int | None = None) -> None:
+    async def slow_set_limit(
+        amps: float | None, *, phases: int | None = None, by_manager: bool = False
+    ) -> None:
         await gate.wait()
-        await set_limit(amps, phases=phases)
+        await set_limit(amps, phases=phases, by_manager=by_manager)
 
     r.control.set_limit = slow_set_limit  # type: ignore[method-assign]
     write = asyncio.create_task(r.driver.write("a", ChargerCommand.pause(3)))

@@ -45,9 +45,11 @@ def _answers_limits_when(r: Rig) -> asyncio.Event:
     answer = asyncio.Event()
     set_limit = r.control.set_limit
 
-    async def slow(amps: float | None, *, phases: int | None = None) -> None:
+    async def slow(
+        amps: float | None, *, phases: int | None = None, by_manager: bool = False
+    ) -> None:
         await answer.wait()
-        await set_limit(amps, phases=phases)
+        await set_limit(amps, phases=phases, by_manager=by_manager)
 
     r.control.set_limit = slow  # type: ignore[method-assign]
     return answer

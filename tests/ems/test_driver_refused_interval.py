@@ -74,13 +74,15 @@ class SlowFirst(Control):
 
     answer: asyncio.Event | None = None
 
-    async def set_limit(self, amps: float | None, *, phases: int | None = None) -> None:
+    async def set_limit(
+        self, amps: float | None, *, phases: int | None = None, by_manager: bool = False
+    ) -> None:
         if (answer := self.answer) is not None:
             self.answer = None
             self.calls.append(("set_limit", amps, phases))
             await answer.wait()
             raise CommandRejectedError("set_limit", "Rejected")
-        await super().set_limit(amps, phases=phases)
+        await super().set_limit(amps, phases=phases, by_manager=by_manager)
 
 
 async def test_a_refusal_a_newer_write_follows_leaves_the_charger_written_afresh() -> None:

@@ -135,9 +135,11 @@ class _GatedControl(Control):
 
     gate: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def set_limit(self, amps: float | None, *, phases: int | None = None) -> None:
+    async def set_limit(
+        self, amps: float | None, *, phases: int | None = None, by_manager: bool = False
+    ) -> None:
         await self.gate.wait()
-        await super().set_limit(amps, phases=phases)
+        await super().set_limit(amps, phases=phases, by_manager=by_manager)
 
 
 async def test_a_write_queued_behind_an_unanswered_one_is_held_too() -> None:

@@ -45,7 +45,9 @@ class Busy(Control):
     refusals: int = 0
     clock: Clock | None = None
 
-    async def set_limit(self, amps: float | None, *, phases: int | None = None) -> None:
+    async def set_limit(
+        self, amps: float | None, *, phases: int | None = None, by_manager: bool = False
+    ) -> None:
         assert self.clock is not None
         self.calls.append(("set_limit", amps, self.clock.t - T0))
         if self.refusals > 0:

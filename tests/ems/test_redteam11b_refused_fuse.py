@@ -45,7 +45,9 @@ class Refusing(Control):
     car_phases: int = 3
     taken: list[tuple[float, float]] = field(default_factory=list)
 
-    async def set_limit(self, amps: float | None, *, phases: int | None = None) -> None:
+    async def set_limit(
+        self, amps: float | None, *, phases: int | None = None, by_manager: bool = False
+    ) -> None:
         assert self.clock is not None
         amps = amps or 0.0
         self.calls.append(("set_limit", amps, self.clock.t - T0))

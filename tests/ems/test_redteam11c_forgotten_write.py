@@ -40,13 +40,15 @@ class Unanswered(Refusing):
 
     unanswered: int = 0
 
-    async def set_limit(self, amps: float | None, *, phases: int | None = None) -> None:
+    async def set_limit(
+        self, amps: float | None, *, phases: int | None = None, by_manager: bool = False
+    ) -> None:
         if self.unanswered > 0:
             assert self.clock is not None
             self.unanswered -= 1
             self.calls.append(("set_limit", amps or 0.0, self.clock.t - T0))
             raise CommandTimeoutError("set_limit")
-        await super().set_limit(amps, phases=phases)
+        await super().set_limit(amps, phases=phases, by_manager=by_manager)
 
 
 def _restart_home_assistant(plant: Plant, mode: Mode) -> None:

@@ -28,7 +28,9 @@ class BusyOnce(Control):
     def arm(self) -> None:
         self.armed = True
 
-    async def set_limit(self, amps: float | None, *, phases: int | None = None) -> None:
+    async def set_limit(
+        self, amps: float | None, *, phases: int | None = None, by_manager: bool = False
+    ) -> None:
         self.calls.append(("set_limit", amps, phases))
         if self.armed:
             self.armed = False

@@ -314,6 +314,7 @@ class CurrentController:
         phases: int | None | Literal["keep"] = "keep",
         duration_s: int | None = None,
         hand_back_to: str | None = None,
+        by_manager: bool = False,
     ) -> None:
         """Limit charging to ``amps`` per phase (None: no limit beyond the installation maximum)
         on ``phases`` (None: every phase of the supply; "keep": as requested before, so a manual
@@ -322,9 +323,15 @@ class CurrentController:
         0 < amps < min_current_a is raised to min_current_a (IEC 61851 cannot signal less); 0 stops
         the flow; the limit is kept at 0.1 A resolution (:meth:`LimitRules.clamp`). With
         ``duration_s`` the limit ends after that many seconds: the request from before it comes
-        back (from before the first of several such limits in a row; none if that was the energy
-        manager's and the manager has let go of the charger since), and ``hand_back_to`` (the
-        energy manager's mode it was taken over from) goes out in a LIMIT_EXPIRED event.
+        back (from before the first of several such limits in a row; if that was the energy
+        manager's and the manager has let go of the charger since, the user's own limit), and
+        ``hand_back_to`` (the energy manager's mode it was taken over from) goes out in a
+        LIMIT_EXPIRED event.
+
+        ``by_manager``: the energy manager's decision, dropped if the manager no longer controls
+        the charger when its turn comes (it let go while this waited for a write before it).
+        Any other limit without an end, set while the manager does not control the charger, is
+        the user's own (``LimitState.user_a``): a hand-back returns to it.
         """
         if amps is not None:
             if math.isnan(amps) or amps < 0:
@@ -336,6 +343,9 @@ class CurrentController:
         if duration_s is not None and not 0 < duration_s <= MAX_LIMIT_DURATION_S:
             raise ValueError(f"invalid limit duration {duration_s} s")
         async with self._commands:
+            managed = self.controlled_by is ControlledBy.ENERGY_MANAGER
+            if by_manager and not managed:
+                return
             self._decided = True
             before = self._request()
             if phases == "keep":
@@ -347,15 +357,32 @@ class CurrentController:
                 self._request_save()
                 self.charger.notify()
             await self._applied_or_undone(before)
-            if duration_s is None and amps == before.amps and phases != before.phases:
-                return  # only the phases changed (1p/3p): a limit given for a while still ends
-            # The old limit's expiry ends with it (kept while the new one could be refused).
-            self._cancel_expiry()
-            expires_at = None
-            if duration_s is not None and amps is not None:
-                expires_at = utcnow() + timedelta(seconds=duration_s)
-                self._expiry_task = self._spawn(self._expire_after(duration_s), "limit expiry")
-            self._record_expiry(expires_at, before, hand_back_to)
+            # Only the phases changed (1p/3p): a limit given for a while still ends.
+            if duration_s is not None or amps != before.amps or phases == before.phases:
+                # The old limit's expiry ends with it (kept while the new one could be refused).
+                self._cancel_expiry()
+                expires_at = None
+                if duration_s is not None and amps is not None:
+                    expires_at = utcnow() + timedelta(seconds=duration_s)
+                    self._expiry_task = self._spawn(self._expire_after(duration_s), "limit expiry")
+                self._record_expiry(expires_at, before, hand_back_to)
+            if not managed:
+                self._record_user_limit()
+
+    def _record_user_limit(self) -> None:
+        """The request in force is the user's own, unless it ends (``LimitState.user_a``)."""
+        limit = self.charger.limit
+        own = (limit.requested_a, limit.requested_phases)
+        if limit.expires_at is None and (limit.user_a, limit.user_phases) != own:
+            limit.user_a, limit.user_phases = own
+            self._request_save()
+
+    def set_user_limit(self, amps: float | None, phases: int | None) -> None:
+        """The user's own limit as an older version kept it (``EmsDriver.add_charger``)."""
+        limit = self.charger.limit
+        if (limit.user_a, limit.user_phases) != (amps, phases):
+            limit.user_a, limit.user_phases = amps, phases
+            self._request_save()
 
     def _record_expiry(
         self, expires_at: datetime | None, before: _Request, hand_back_to: str | None
@@ -831,8 +858,9 @@ class CurrentController:
         if hand_back_to is not None and limit.controlled_by is ControlledBy.NONE:
             # The limit from before was the energy manager's (it was taken over from it), and the
             # manager has let go of the charger since (switched off): its limit (0 A in Solar
-            # without sun) must not come back with nobody to lift it. No limit, as handed back.
-            limit.requested_a = limit.requested_phases = None
+            # without sun) must not come back with nobody to lift it. The user's own, as handed
+            # back.
+            limit.requested_a, limit.requested_phases = limit.user_a, limit.user_phases
         else:
             limit.requested_a, limit.requested_phases = limit.previous_a, limit.previous_phases
         limit.expires_at = limit.previous_a = limit.previous_phases = limit.hand_back_to = None

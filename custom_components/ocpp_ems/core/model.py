@@ -533,6 +533,11 @@ class LimitState:
     # Who gets the charger back then: the energy manager's mode it was taken over from (None:
     # nobody, it stays the user's). Opaque to the core: passed on in the LIMIT_EXPIRED event.
     hand_back_to: str | None = None
+    # The user's own limit: the last one requested without an end while the energy manager did
+    # not control the charger (None: none, the installation maximum). Handing the charger back,
+    # and the end of a limit taken over from the manager after it let go, return to it.
+    user_a: float | None = None
+    user_phases: int | None = None
 
 
 Listener = Callable[[ChargerEvent | None], None]

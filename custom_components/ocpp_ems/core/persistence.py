@@ -140,6 +140,8 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
             "previous_a": charger.limit.previous_a,
             "previous_phases": charger.limit.previous_phases,
             "hand_back_to": charger.limit.hand_back_to,
+            "user_a": charger.limit.user_a,
+            "user_phases": charger.limit.user_phases,
         },
     }
 
@@ -471,18 +473,32 @@ def _energy_from_dict(data: dict[str, Any]) -> EnergyCounter:
 
 
 def _limit_from_dict(data: dict[str, Any]) -> LimitState:
+    requested_a = _optional_float(data.get("requested_a"))
+    requested_phases = _optional_int(data.get("requested_phases"))
+    controlled_by = _controlled_by(data.get("controlled_by"))
+    if "user_a" in data:
+        user_a = _optional_float(data.get("user_a"))
+        user_phases = _optional_int(data.get("user_phases"))
+    elif controlled_by is ControlledBy.ENERGY_MANAGER:
+        # An older version's, whose limit from before the manager was not kept here (the energy
+        # manager's driver may still have it: EmsDriver.load).
+        user_a = user_phases = None
+    else:  # An older version's: the request is the user's (a hand-back due: EmsDriver.load).
+        user_a, user_phases = requested_a, requested_phases
     return LimitState(
-        requested_a=_optional_float(data.get("requested_a")),
-        requested_phases=_optional_int(data.get("requested_phases")),
+        requested_a=requested_a,
+        requested_phases=requested_phases,
         paused=bool(data.get("paused", False)),
         # An older file's charger_max_a / base_a lack the stack level: unknown, written again.
         charger_max=_fixed_profile_from_dict(data.get("charger_max")),
         base=_fixed_profile_from_dict(data.get("base")),
-        controlled_by=_controlled_by(data.get("controlled_by")),
+        controlled_by=controlled_by,
         expires_at=_aware(data.get("expires_at")),
         previous_a=_optional_float(data.get("previous_a")),
         previous_phases=_optional_int(data.get("previous_phases")),
         hand_back_to=_optional_str(data.get("hand_back_to")),
+        user_a=user_a,
+        user_phases=user_phases,
     )
 
 

@@ -84,7 +84,7 @@ from .config import ChargerSettings, SiteSettings
 from .controller import EnergyManager
 from .discharge import DischargeEntity, discharge_value
 from .energy_split import energy_mix, split_session
-from .hand_back import HandBacks, UserLimit
+from .hand_back import HandBacks
 from .learned import Learned
 from .plan_learning import PlanLearning
 from .pv_sleep import PvSleep
@@ -108,9 +108,12 @@ PLAN_KEY = "learned_plan_v1"
 PAUSED_KEY = "paused_by_manager"
 # ... and of the chargers let go of and not handed back yet (refused, offline): after a restart
 # they are recorded as nobody's, and would be left at the manager's last limit.
-HAND_BACK_KEY = "hand_back_due"
-# ... and of the limit each charger had when the manager took it (a hand-back returns to it).
-HAND_BACK_LIMITS_KEY = "hand_back_limits"
+HAND_BACK_KEY = "hand_backs_due"
+# ... as an older version stored them, with the limit each hand-back was to return to: read once
+# (the current control keeps the user's own limit since, ``LimitState.user_a``; an older limit
+# becomes it: ``HandBacks.older_limit``).
+OLDER_HAND_BACK_KEY = "hand_back_due"
+OLDER_HAND_BACK_LIMITS_KEY = "hand_back_limits"
 # Run at least this often (s) even without events: a silent sensor must turn stale.
 WATCHDOG_S = 30.0
 
@@ -133,7 +136,11 @@ class CurrentControl(Protocol):
 
     def set_controlled_by(self, controlled_by: ControlledBy) -> None: ...
 
-    async def set_limit(self, amps: float | None, *, phases: int | None = None) -> None: ...
+    async def set_limit(
+        self, amps: float | None, *, phases: int | None = None, by_manager: bool = False
+    ) -> None: ...
+
+    def set_user_limit(self, amps: float | None, phases: int | None) -> None: ...
 
     async def pause(self) -> None: ...
 
@@ -333,10 +340,6 @@ class EmsDriver:
         link.control().set_controlled_by(now)
         if was is ControlledBy.ENERGY_MANAGER and now is not ControlledBy.ENERGY_MANAGER:
             self._hand_backs.let_go_of(charger_id)
-        elif now is ControlledBy.ENERGY_MANAGER and was is not ControlledBy.ENERGY_MANAGER:
-            # The user's limit until now: a hand-back returns to it.
-            limit = link.model.limit
-            self._hand_backs.taken(charger_id, UserLimit(limit.requested_a, limit.requested_phases))
         elif now is ControlledBy.ENERGY_MANAGER:
             self.cancel_hand_back(charger_id)
 
@@ -372,8 +375,8 @@ class EmsDriver:
 
     async def hand_back(self, charger_id: str) -> float | None:
         """Hand a charger the manager let go of back to its user: no limit of the manager's stays
-        (the user's from before the manager took it comes back, ``HandBacks.returns_to``; none:
-        the current-limit control holds the installation maximum, ``LimitRules.limit_a``), and a
+        (the user's own comes back, ``LimitState.user_a``, kept by the current control; none:
+        it holds the installation maximum, ``LimitRules.limit_a``), and a
         charger the manager paused is resumed. A pause of the
         user's (the Charging enabled switch) stays. Runs in line with the writes, after the
         last one; nothing (nor the rest of it) once the manager took the charger again or a
@@ -394,9 +397,9 @@ class EmsDriver:
                 hand_backs.unlinked(charger_id)
                 return None
             control = link.control()
-            back = hand_backs.returns_to(charger_id)
+            limit = link.model.limit
             try:
-                await control.set_limit(back.amps, phases=back.phases)
+                await control.set_limit(limit.user_a, phases=limit.user_phases)
                 # Not once the manager or the user has the charger again (it waited for the
                 # charger meanwhile): a remote start would override them.
                 if charger_id in self._paused and hand_backs.current(charger_id, token):
@@ -425,6 +428,9 @@ class EmsDriver:
         self._connected[charger_id] = link.model.connected
         self._limit_taken_at[charger_id] = link.model.limit.last_write
         self._learned.identify(charger_id, link.model.info)
+        managed = link.model.limit.controlled_by is ControlledBy.ENERGY_MANAGER
+        if (older := self._hand_backs.older_limit(charger_id, managed=managed)) is not None:
+            link.control().set_user_limit(older.amps, older.phases)
         self._configure(charger_id, self._clock())
         self._claim(charger_id)
 
@@ -785,10 +791,10 @@ class EmsDriver:
                 self._paused.add(charger_id)
                 await control.pause()
             elif command.paused:
-                await control.set_limit(0.0, phases=phases)
+                await control.set_limit(0.0, phases=phases, by_manager=True)
             else:
                 # The limit is in place before a remote start.
-                await control.set_limit(command.current_a, phases=phases)
+                await control.set_limit(command.current_a, phases=phases, by_manager=True)
                 if resume and self._controls(charger_id):  # (not if taken over meanwhile)
                     await control.resume()
                     self._paused.discard(charger_id)
@@ -913,11 +919,6 @@ class EmsDriver:
             **({PLAN_KEY: self._plan_learning.to_dict()} if self._plan_learning.learned else {}),
             **({PAUSED_KEY: sorted(self._paused)} if self._paused else {}),
             **({HAND_BACK_KEY: sorted(due)} if (due := self._hand_backs.pending) else {}),
-            **(
-                {HAND_BACK_LIMITS_KEY: limits}
-                if (limits := self._hand_backs.stored_limits())
-                else {}
-            ),
         }
 
     def load(self, data: object) -> None:
@@ -928,11 +929,11 @@ class EmsDriver:
                 self._plan_learning = PlanLearning.from_dict(plan)
             if isinstance(paused := data.get(PAUSED_KEY), list):
                 self._paused.update(str(charger_id) for charger_id in paused)
-            if isinstance(due := data.get(HAND_BACK_KEY), list):
-                # Named once linked (unless the manager controls the charger again by then).
-                for charger_id in due:
-                    self._hand_backs.let_go_of(str(charger_id))
-            self._hand_backs.load_limits(data.get(HAND_BACK_LIMITS_KEY))
+            self._hand_backs.load(
+                data.get(HAND_BACK_KEY),
+                older_due=data.get(OLDER_HAND_BACK_KEY),
+                older_limits=data.get(OLDER_HAND_BACK_LIMITS_KEY),
+            )
         chargers = data.get("chargers") if isinstance(data, Mapping) else None
         if not isinstance(chargers, Mapping):
             return

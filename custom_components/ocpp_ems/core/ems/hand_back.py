@@ -1,12 +1,12 @@
 """Letting go of a charger and handing it back: the bookkeeping (``driver.py`` asks it).
 
-Which chargers the energy manager let go of and has still to hand back, and the limit each had
-when the manager took it, which a hand-back returns to (both stored, so that holds after a
-restart), the hand-backs under way (a token each: one called off while under way must not
-end the next one), and each charger's run of failed hand-backs: tried again after a wait that
-doubles while the charger keeps failing, or (offline) once it is back. The hand-back itself
-(the user's limit back, resumed where the manager paused it) is the driver's: it runs in line
-with its writes.
+Which chargers the energy manager let go of and has still to hand back (stored, so that holds
+after a restart), the hand-backs under way (a token each: one called off while under way must
+not end the next one), and each charger's run of failed hand-backs: tried again after a wait
+that doubles while the charger keeps failing, or (offline) once it is back. The hand-back itself
+(the user's own limit back, ``LimitState.user_a``, resumed where the manager paused it) is the
+driver's: it runs in line with its writes. An older version kept the limit to return to here:
+read once from its store (:meth:`HandBacks.older_limit`).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ WHEN_BACK = math.inf
 
 @dataclass(frozen=True, slots=True)
 class UserLimit:
-    """A user's current limit request: ``amps`` (None: none, the installation maximum) on
-    ``phases`` (None: every phase of the supply)."""
+    """A user's current limit as an older version stored it (:func:`legacy_user_limits`):
+    ``amps`` (None: none, the installation maximum) on ``phases`` (None: every phase)."""
 
     amps: float | None
     phases: int | None
@@ -56,6 +56,22 @@ class UserLimit:
 
 
 NO_LIMIT = UserLimit(None, None)
+
+
+def legacy_user_limits(pending: Set[str], stored: object) -> dict[str, UserLimit]:
+    """The limits an older version kept in the manager's store for hand-backs to return to
+    (``stored``: charger id -> ``[amps, phases]``; an unreadable one is none), and none for
+    each hand-back still due (``pending``) without one: that charger's request is the
+    manager's, not its user's."""
+    limits = dict.fromkeys(pending, NO_LIMIT)
+    if isinstance(stored, Mapping):
+        for charger_id, data in stored.items():
+            limits[str(charger_id)] = UserLimit.from_stored(data) or NO_LIMIT
+    return limits
+
+
+def _charger_ids(stored: object) -> set[str]:
+    return {str(charger_id) for charger_id in stored} if isinstance(stored, list) else set()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,45 +152,32 @@ class HandBacks:
         # Each hand-back named by :meth:`due`, until it is done or called off.
         self._under_way: dict[str, object] = {}
         self._retries = HandBackRetries(retry_s)
-        # The limit each charger had when the manager took it (amps, phases; None: no limit).
-        self._returns_to: dict[str, UserLimit] = {}
+        # What an older version's store kept for hand-backs to return to (:meth:`older_limit`).
+        self._older_limits: dict[str, UserLimit] = {}
 
     @property
     def pending(self) -> Set[str]:
         """Every charger still to hand back (let go of, or under way): the stored form."""
         return self._let_go | self._under_way.keys()
 
-    def taken(self, charger_id: str, limit: UserLimit) -> None:
-        """The manager takes the charger, whose user had ``limit``: a hand-back returns to it.
-        Not while a hand-back is still due: the limit requested then is the manager's own."""
-        if not self.cancel(charger_id):
-            self._returns_to[charger_id] = limit
+    def load(self, due: object, *, older_due: object, older_limits: object) -> None:
+        """:attr:`pending`'s stored form back (``due``), and an older version's: its hand-backs
+        due (``older_due``) and the limits they were to return to (:func:`legacy_user_limits`)."""
+        older = _charger_ids(older_due)
+        # Named once linked (unless the manager controls the charger again by then).
+        self._let_go.update(_charger_ids(due) | older)
+        self._older_limits = legacy_user_limits(older, older_limits)
 
-    def returns_to(self, charger_id: str) -> UserLimit:
-        """The limit a hand-back of the charger sets: its user's from before the manager took
-        it (none known: no limit, the installation maximum)."""
-        return self._returns_to.get(charger_id, NO_LIMIT)
+    def older_limit(self, charger_id: str, *, managed: bool) -> UserLimit | None:
+        """The limit an older version kept for the charger to return to, once (None: none): the
+        user's own where its request is not (the manager's: ``managed``, or a hand-back due)."""
+        older = self._older_limits.pop(charger_id, None)
+        return older if managed or charger_id in self.pending else None
 
     def forget(self, charger_id: str) -> None:
         """The charger was deleted: nothing of it is kept."""
         self.cancel(charger_id)
-        self._returns_to.pop(charger_id, None)
-
-    def stored_limits(self) -> dict[str, list[float | int | None]]:
-        """The limits hand-backs return to, in the stored form (no limit: not kept)."""
-        return {
-            charger_id: [limit.amps, limit.phases]
-            for charger_id, limit in sorted(self._returns_to.items())
-            if limit != NO_LIMIT
-        }
-
-    def load_limits(self, data: object) -> None:
-        """:meth:`stored_limits`' form back; an unreadable entry is skipped (no limit)."""
-        if not isinstance(data, Mapping):
-            return
-        for charger_id, stored in data.items():
-            if (limit := UserLimit.from_stored(stored)) is not None:
-                self._returns_to[str(charger_id)] = limit
+        self._older_limits.pop(charger_id, None)
 
     def let_go_of(self, charger_id: str) -> None:
         """Due: named by the next :meth:`due` (once linked, when its retry time has come)."""
