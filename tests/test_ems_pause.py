@@ -197,6 +197,19 @@ async def test_switching_the_manager_off_hands_back_the_users_own_limit(
         assert _state(hass, CHARGING) == "on"
 
 
+async def test_a_site_without_a_pv_sensor_has_no_sun_computed(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """The sun's elevation serves only a PV sensor asleep at night (``PvSleep``): a grid-only
+    site (this module's) is not asked it at each update."""
+    await _grid_at(hass, 500)
+    async with onboard() as (sim, _entry):
+        await _charging_held_at_0_a(sim)
+        seen = server_entry.runtime_data.ems.site_inputs
+        assert seen is not None
+        assert seen.sun_elevation_deg is None
+
+
 type RefusedHandBack = Callable[..., AbstractAsyncContextManager[SimCharger]]
 
 

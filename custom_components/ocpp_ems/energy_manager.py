@@ -600,7 +600,12 @@ class EnergyManagerRuntime:
                 charger_id: self._charger_inputs(entry, now)
                 for charger_id, entry in self._chargers.items()
             },
-            sun_elevation_deg=sun_elevation(self.hass, now),
+            # Only a PV sensor needs it (asleep at night: PvSleep).
+            sun_elevation_deg=(
+                sun_elevation(self.hass, now)
+                if PV_POWER.read(options) or PV_AVAILABLE_POWER.read(options)
+                else None
+            ),
         )
 
     def _charger_inputs(self, entry: ChargerConfigEntry, now: float) -> ChargerInputs:
