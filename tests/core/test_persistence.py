@@ -307,3 +307,22 @@ def test_an_older_versions_limit_is_the_users_own_unless_the_manager_held_it(
     restored = charger_from_dict(data).limit
     assert (restored.user_a, restored.user_phases) == user
     assert charger_from_dict(data | {"limit": limit | {"user_a": None}}).limit.user_a is None
+
+
+@pytest.mark.parametrize(("hand_back_to", "user"), [(None, (16.0, 3)), ("solar", (None, None))])
+def test_an_older_versions_limit_for_a_while_is_not_the_users_own(
+    hand_back_to: str | None, user: tuple[float | None, int | None]
+) -> None:
+    """The request of an older version's limit given for a while ends: the user's own is the one
+    it returns to, unless that was the energy manager's (taken over from it)."""
+    limit = {
+        "requested_a": 10.0,
+        "controlled_by": "manual",
+        "expires_at": "2026-12-03T10:00:00+00:00",
+        "previous_a": 16.0,
+        "previous_phases": 3,
+        "hand_back_to": hand_back_to,
+    }
+    data = {"version": FORMAT_VERSION, "charger_id": "X", "limit": limit}
+    restored = charger_from_dict(data).limit
+    assert (restored.user_a, restored.user_phases) == user

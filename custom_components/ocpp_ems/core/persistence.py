@@ -473,33 +473,38 @@ def _energy_from_dict(data: dict[str, Any]) -> EnergyCounter:
 
 
 def _limit_from_dict(data: dict[str, Any]) -> LimitState:
-    requested_a = _optional_float(data.get("requested_a"))
-    requested_phases = _optional_int(data.get("requested_phases"))
-    controlled_by = _controlled_by(data.get("controlled_by"))
-    if "user_a" in data:
-        user_a = _optional_float(data.get("user_a"))
-        user_phases = _optional_int(data.get("user_phases"))
-    elif controlled_by is ControlledBy.ENERGY_MANAGER:
-        # An older version's, whose limit from before the manager was not kept here (the energy
-        # manager's driver may still have it: EmsDriver.load).
-        user_a = user_phases = None
-    else:  # An older version's: the request is the user's (a hand-back due: EmsDriver.load).
-        user_a, user_phases = requested_a, requested_phases
-    return LimitState(
-        requested_a=requested_a,
-        requested_phases=requested_phases,
+    limit = LimitState(
+        requested_a=_optional_float(data.get("requested_a")),
+        requested_phases=_optional_int(data.get("requested_phases")),
         paused=bool(data.get("paused", False)),
         # An older file's charger_max_a / base_a lack the stack level: unknown, written again.
         charger_max=_fixed_profile_from_dict(data.get("charger_max")),
         base=_fixed_profile_from_dict(data.get("base")),
-        controlled_by=controlled_by,
+        controlled_by=_controlled_by(data.get("controlled_by")),
         expires_at=_aware(data.get("expires_at")),
         previous_a=_optional_float(data.get("previous_a")),
         previous_phases=_optional_int(data.get("previous_phases")),
         hand_back_to=_optional_str(data.get("hand_back_to")),
-        user_a=user_a,
-        user_phases=user_phases,
     )
+    if "user_a" in data:
+        limit.user_a = _optional_float(data.get("user_a"))
+        limit.user_phases = _optional_int(data.get("user_phases"))
+    else:
+        limit.user_a, limit.user_phases = _older_users_limit(limit)
+    return limit
+
+
+def _older_users_limit(limit: LimitState) -> tuple[float | None, int | None]:
+    """The user's own limit where an older version did not keep it: the limit without an end
+    requested while the energy manager did not hold the charger (none where it did; the
+    manager's store may still keep one: ``HandBacks.older_limit``)."""
+    if limit.controlled_by is ControlledBy.ENERGY_MANAGER:
+        return None, None
+    if limit.expires_at is None:
+        return limit.requested_a, limit.requested_phases
+    if limit.hand_back_to is None:  # a limit for a while: the user's is the one it returns to
+        return limit.previous_a, limit.previous_phases
+    return None, None  # ... the manager's: taken over from it
 
 
 def _fixed_profile_to_dict(profile: FixedProfile | None) -> dict[str, Any] | None:
