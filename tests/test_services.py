@@ -399,6 +399,7 @@ async def test_reserve_and_cancel(hass: HomeAssistant, target: Target) -> None:
 
 
 RESERVED_UNTIL = "sensor.acme_wallbox_1_reserved_until"
+RESERVATION_EVENT = "event.acme_wallbox_1_reservation"
 
 
 async def test_reserved_until_moves_on_at_each_expiry(
@@ -425,6 +426,30 @@ async def test_reserved_until_moves_on_at_each_expiry(
         assert shown is not None
         assert [r["id_tag"] for r in shown.attributes["reservations"]] == left
     assert shown.state == "unknown"
+
+
+async def test_a_reservation_ending_at_its_expiry_fires_its_end(
+    hass: HomeAssistant, target: Target
+) -> None:
+    """A 1.6 charger reports no reservation's end: at its expiry the reservation event's "ended"
+    comes by Home Assistant's clock, as a 2.x station's report gives it (before: none, and an
+    automation on the end of a reservation never ran for a 1.6 charger)."""
+    expiry = dt_util.utcnow() + timedelta(seconds=1)
+    reserved = await call(
+        hass, "reserve_now", target, response=True, id_tag="CARD", expiry=expiry.isoformat()
+    )
+    assert reserved is not None
+
+    def ended() -> dict[str, Any] | None:
+        state = hass.states.get(RESERVATION_EVENT)
+        assert state is not None
+        return dict(state.attributes) if state.attributes.get("event_type") == "ended" else None
+
+    await wait_for(lambda: ended() is not None, seconds=5, what="the reservation's end")
+    facts = ended()
+    assert facts is not None
+    assert (facts["reservation_id"], facts["status"]) == (reserved["reservation_id"], "Expired")
+    assert dt_util.utcnow() >= expiry
 
 
 async def test_reservation_refused(hass: HomeAssistant, target: Target) -> None:

@@ -102,6 +102,7 @@ def test_a_connector_shown_free_releases_its_reservations() -> None:
     book.made(reservation(2, connector_id=0))  # charger-wide: not that connector's
     assert book.release(1, NOW)
     assert ids(book) == [2]
+    assert book.held[1].removed  # (an hour before its expiry: not by its clock)
     assert not book.release(1, NOW)  # nothing in force there any more
     assert book.end(1) == 1
     assert book.end(1) is None
@@ -130,10 +131,13 @@ def test_reservations_survive_a_restart() -> None:
     charger = Charger(charger_id="CP1")
     charger.reservations.made(reservation(7, connector_id=0, id_tag="TAG1"))
     charger.reservations.made(reservation(8, hours=-1))  # expired, its EVSE kept
+    charger.reservations.made(reservation(9, connector_id=2))
+    charger.reservations.release(2, NOW)  # removed by the charger
     charger.reservations.end(6)
     restored = charger_from_dict(json.loads(json.dumps(charger_to_dict(charger))))
     book = restored.reservations
     assert book.in_force(NOW) == [reservation(7, connector_id=0, id_tag="TAG1")]
+    assert [r.removed for r in book.held.values()] == [False, False, True]
     assert book.end(8) == 1
     assert book.end(6) is None
 

@@ -54,6 +54,7 @@ from .model import (
 )
 from .model_writer import ModelWriter
 from .record_watch import RecordWatcher
+from .reservation_clock import end_reservation
 from .reservations import Reservation
 from .session import SessionContext
 from .settings import id_tag_key
@@ -360,17 +361,8 @@ class ChargerState:
         update: Expired, Removed ...) or accepted our cancel (:data:`RESERVATION_CANCELLED`).
         Fires RESERVATION_STATUS for its connector (0: charger-wide, or one we never made),
         once: an end reported again is no new one."""
-        connector_id = self.charger.reservations.end(reservation_id)
-        if connector_id is None:
-            return
-        self.charger.notify()
-        self._writer.fire(
-            EventKind.RESERVATION_STATUS,
-            connector_id,
-            reservation_id=reservation_id,
-            status=status,
-        )
-        self._writer.context.request_save()
+        if end_reservation(self.charger, reservation_id, status):
+            self._writer.context.request_save()
 
     def record_data_transfer(self, vendor_id: str, message_id: str | None, data: object) -> None:
         """Vendor-specific data: handed to Home Assistant as an event (automations interpret it)."""

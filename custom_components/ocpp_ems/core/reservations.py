@@ -16,13 +16,15 @@ saw our answer) is no new end. Both lists keep the newest :data:`MAX_RESERVATION
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .settings import id_tag_key
 
 # Reservations (in force, and ended) the book keeps; a household has one or two at a time.
 MAX_RESERVATIONS = 32
+# A charger's clock may be this far ahead of ours: a reservation it ends earlier was removed.
+EXPIRY_SKEW = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,8 @@ class Reservation:
     connector_id: int  # 0: any connector of the charger
     id_tag: str
     expires_at: datetime
+    # The charger ended it itself well before its expiry (:meth:`ReservationBook.release`).
+    removed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +42,7 @@ class Reservation:
             "connector_id": self.connector_id,
             "id_tag": self.id_tag,
             "expires_at": self.expires_at.isoformat(),
+            **({"removed": True} if self.removed else {}),
         }
 
     @classmethod
@@ -50,6 +55,7 @@ class Reservation:
             connector_id=int(data["connector_id"]),
             id_tag=str(data["id_tag"]),
             expires_at=expires_at,
+            removed=data.get("removed") is True,
         )
 
 
@@ -107,10 +113,14 @@ class ReservationBook:
         """The charger shows ``connector_id`` free again after it was reserved (it ended the
         reservation itself: by its own clock, or from its own app): that connector's
         reservations end now. Kept as expired, so a report of their end (2.x) still counts,
-        once. Whether one was in force."""
+        once; one ended more than :data:`EXPIRY_SKEW` before its expiry was removed (its own
+        app, a button), not expired. Whether one was in force."""
         released = self.of_connector(connector_id, now)
         for reservation in released:
-            self.held[reservation.reservation_id] = replace(reservation, expires_at=now)
+            removed = reservation.expires_at - now > EXPIRY_SKEW
+            self.held[reservation.reservation_id] = replace(
+                reservation, expires_at=now, removed=removed
+            )
         return bool(released)
 
     def to_dict(self) -> dict[str, Any]:

@@ -70,6 +70,7 @@ from .protocol import (
     select_version,
 )
 from .protocol.limits import MAX_FRAME_BYTES, RECEIVE_QUEUE_FRAMES
+from .reservation_clock import ReservationClock
 from .security.tls import TlsContextSource, listener_context
 from .session import CertificateService, ChargerSession, SessionContext
 from .settings import SecurityProfile, ServerSettings
@@ -176,6 +177,8 @@ class CentralSystem:
         self._chargers: dict[str, Charger] = {}
         self._links: dict[str, _Link] = {}
         self._controllers: dict[str, CurrentController] = {}
+        # Each charger's reservations ended by our clock (while the server runs).
+        self._reservation_clocks: dict[str, ReservationClock] = {}
         self._attach_tasks: dict[str, asyncio.Task[None]] = {}
         # Post-boot setup and the current-control start after it, paced server-wide (pacing.py).
         self._setup_gate = SetupGate(
@@ -232,6 +235,8 @@ class CentralSystem:
             if dropped:
                 _LOGGER.info("Dropped the stored state of %d never accepted charger ids", dropped)
             self._loaded = True
+        for charger in self._chargers.values():
+            self._watch_reservations(charger)
 
         host = self._settings.host
         self._server = await self._serve(self._settings.port)
@@ -315,6 +320,9 @@ class CentralSystem:
         controllers, self._controllers = list(self._controllers.values()), {}
         for controller in controllers:
             await controller.close()
+        clocks, self._reservation_clocks = list(self._reservation_clocks.values()), {}
+        for clock in clocks:
+            clock.close()
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
@@ -387,7 +395,19 @@ class CentralSystem:
         if charger is None:
             charger = self._chargers[charger_id] = Charger(charger_id=charger_id)
             self._notify_charger_created(charger_id)
+            if self._server is not None:
+                self._watch_reservations(charger)
         return charger
+
+    def _watch_reservations(self, charger: Charger) -> None:
+        if charger.charger_id not in self._reservation_clocks:
+            self._reservation_clocks[charger.charger_id] = ReservationClock(
+                charger, self.request_save
+            )
+
+    def _unwatch_reservations(self, charger_id: str) -> None:
+        if (clock := self._reservation_clocks.pop(charger_id, None)) is not None:
+            clock.close()
 
     def session(self, charger_id: str) -> ChargerSession | None:
         """The live connection of a charger, or None when it is offline."""
@@ -499,6 +519,7 @@ class CentralSystem:
         controller = self._controllers.pop(charger_id, None)
         if controller is not None:
             await controller.close()
+        self._unwatch_reservations(charger_id)
         if self._chargers.pop(charger_id, None) is not None:
             _LOGGER.info("Forgot charger %s (deleted)", charger_id)
             self.request_save()
@@ -577,6 +598,7 @@ class CentralSystem:
     def _forget_pending(self, charger_id: str, why: str) -> None:
         self._pending.discard(charger_id)
         self._chargers.pop(charger_id, None)
+        self._unwatch_reservations(charger_id)
         self._handshake.forget(charger_id)
         controller = self._controllers.pop(charger_id, None)
         if controller is not None:  # pragma: no cover - pending chargers get no current control
