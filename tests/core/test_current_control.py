@@ -129,6 +129,36 @@ async def test_reconnect_does_not_rewrite_fixed_profiles(h: Harness) -> None:
     assert live_writes(second) == [12]
 
 
+@pytest.mark.parametrize(
+    "booted_as",
+    [{"charge_point_serial_number": "NEW-UNIT"}, {"firmware_version": "2.0"}],
+    ids=["a replaced unit", "new firmware"],
+)
+async def test_another_unit_or_firmware_gets_the_fixed_profiles_again(
+    h: Harness, booted_as: dict[str, str]
+) -> None:
+    """Profiles a replaced unit never had (or an update cleared) were never written again: had
+    Home Assistant stopped, the charger would not have fallen back to the safe current."""
+    unit = {"charge_point_serial_number": "S1", "firmware_version": "1.0"}
+
+    async def booted(**described: str) -> SimCharger:
+        sim = await h.charger_client(boot=False)
+        await sim.boot(**described)
+        await wait_for(lambda: len(live_writes(sim)) >= 1)
+        return sim
+
+    def fixed_writes(sim: SimCharger) -> list[int]:
+        return [
+            w["charging_profile_id"] for w in profile_writes(sim) if w["charging_profile_id"] < 3
+        ]
+
+    for described, fixed in ((unit, [1, 2]), (unit, []), (unit | booted_as, [1, 2])):
+        sim = await booted(**described)
+        assert fixed_writes(sim) == fixed
+        await sim._connection.close()
+        await wait_for(lambda: h.get_controller()._session is None)
+
+
 async def test_live_limit_is_refreshed(h: Harness, settings: ChargerSettings) -> None:
     settings.live_limit_duration_s = 2
     sim = await attached(h)

@@ -137,8 +137,13 @@ class ChargerState:
     def record_boot(self, info: ChargerInfo) -> Admission:
         """The charger (re)booted and described itself: store that and decide its admission.
 
-        A charger the user has not accepted yet is reported to the directory (discovery).
+        A charger the user has not accepted yet is reported to the directory (discovery). One
+        that boots as another unit (a replacement under the same id) or with other firmware (an
+        update may clear what it stores) may not hold our fixed profiles any more: they are
+        written again at its setup (what they hold becomes unknown).
         """
+        if _another_unit_or_firmware(self.charger.info, info):
+            self._forget_fixed_profiles(info)
         self.charger.info = info
         self._clock_sent(utcnow())
         # A reboot ends any flow (a session cut by a power loss sends no end): none until the
@@ -150,6 +155,22 @@ class ChargerState:
             self._context.directory.on_pending_charger(self.charger.charger_id, info)
         self.charger.notify()
         return admission
+
+    def _forget_fixed_profiles(self, info: ChargerInfo) -> None:
+        limit = self.charger.limit
+        if limit.charger_max is None and limit.base is None:
+            return
+        _LOGGER.info(
+            "Charger %s booted as %s %s, serial %s, firmware %s: its installation maximum and "
+            "safe current profiles are written again",
+            self.charger.charger_id,
+            info.vendor,
+            info.model,
+            info.serial_number,
+            info.firmware_version,
+        )
+        limit.charger_max = limit.base = None
+        self._writer.context.request_save()
 
     def record_heartbeat(self) -> datetime:
         """A heartbeat: returns the time to answer with."""
@@ -369,3 +390,13 @@ class ChargerState:
         self._writer.fire(
             EventKind.DATA_TRANSFER, vendor_id=vendor_id, message_id=message_id, data=data
         )
+
+
+def _another_unit_or_firmware(known: ChargerInfo, booted: ChargerInfo) -> bool:
+    """Whether a charger that described itself as ``known`` before boots as another unit or with
+    other firmware (``known`` as never booted: no)."""
+
+    def identity(info: ChargerInfo) -> tuple[str | None, ...]:
+        return (info.vendor, info.model, info.serial_number, info.firmware_version)
+
+    return known != ChargerInfo() and identity(known) != identity(booted)
