@@ -61,6 +61,7 @@ from custom_components.ocpp_ems.const import (
     CONF_RESPONSE_TIMEOUT,
     DOMAIN,
 )
+from custom_components.ocpp_ems.core import reservation_clock
 from custom_components.ocpp_ems.core.current_control import LIVE_PROFILE_ID
 from custom_components.ocpp_ems.core.server import CentralSystem
 from custom_components.ocpp_ems.services import TRIGGER_MESSAGES
@@ -917,7 +918,11 @@ async def test_charging_profiles(hass: HomeAssistant, target: Target) -> None:
         assert 99 not in target.charger.station.profiles
 
 
-async def test_availability_cache_and_reservations(hass: HomeAssistant, target: Target) -> None:
+async def test_availability_cache_and_reservations(
+    hass: HomeAssistant, target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # (Ends by our clock wait a minute after the server's start: it just began here.)
+    monkeypatch.setattr(reservation_clock, "START_DELAY", timedelta(0))
     result = await call(hass, "change_availability", target, response=True, operative=False)
     assert result == {"status": "Accepted"}
     await call(hass, "change_availability", target, operative=True, connector_id=1)

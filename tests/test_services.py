@@ -20,6 +20,7 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
 )
 
 from custom_components.ocpp_ems.const import CONF_RESPONSE_TIMEOUT, DOMAIN
+from custom_components.ocpp_ems.core import reservation_clock
 from custom_components.ocpp_ems.core.current_control import LIVE_PROFILE_ID
 from custom_components.ocpp_ems.core.errors import OcppEmsError
 from custom_components.ocpp_ems.dashboard import SERVICE_GET_DASHBOARD
@@ -429,11 +430,12 @@ async def test_reserved_until_moves_on_at_each_expiry(
 
 
 async def test_a_reservation_ending_at_its_expiry_fires_its_end(
-    hass: HomeAssistant, target: Target
+    hass: HomeAssistant, target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A 1.6 charger reports no reservation's end: at its expiry the reservation event's "ended"
     comes by Home Assistant's clock, as a 2.x station's report gives it (before: none, and an
     automation on the end of a reservation never ran for a 1.6 charger)."""
+    monkeypatch.setattr(reservation_clock, "START_DELAY", timedelta(0))  # (the server just began)
     expiry = dt_util.utcnow() + timedelta(seconds=1)
     reserved = await call(
         hass, "reserve_now", target, response=True, id_tag="CARD", expiry=expiry.isoformat()

@@ -5,7 +5,8 @@ connector free again after *reserved*: ``ReservationBook.release``) the reservat
 clock, and RESERVATION_STATUS fires with ``status`` "Expired" ("Removed" when the charger ended
 it well before its expiry), as a 2.x station's own report does. A 2.x station reports its end itself; one that has not :data:`REPORT_GRACE` after the
 expiry is ended the same way (its report, if it comes later, is no new end). A reservation that
-ended by its expiry while Home Assistant was down fires at the start, unless it expired more than
+ended by its expiry while Home Assistant was down ends :data:`START_DELAY` after the start (what
+listens to the charger's events is set up by then), unless it expired more than
 :data:`STALE_AFTER` ago (an older version kept ended ones without telling: ended quietly).
 
 :func:`end_reservation` is the one path of an end without a session (reported, cancelled, or
@@ -25,6 +26,8 @@ from .timeutil import utcnow
 REPORT_GRACE = timedelta(seconds=60)
 # A reservation that expired longer ago than this when first seen ends without an event.
 STALE_AFTER = timedelta(hours=24)
+# No end by our clock sooner than this after the clock starts (the server's start).
+START_DELAY = timedelta(seconds=60)
 # RESERVATION_STATUS's ``status`` of a reservation ended by our clock (a 2.x station's words).
 EXPIRED = "Expired"
 REMOVED = "Removed"  # the charger ended it itself well before its expiry
@@ -58,7 +61,8 @@ class ReservationClock:
         self._timer: asyncio.TimerHandle | None = None
         self._due: datetime | None = None
         self._unsubscribe: Callable[[], None] | None = charger.add_listener(self._on_charger)
-        self._end_due()
+        self._started = utcnow()
+        self._arm()
 
     def close(self) -> None:
         """No more ends by our clock (the server stops, or the charger was deleted)."""
@@ -96,7 +100,7 @@ class ReservationClock:
         due = min((r.expires_at for r in held), default=None)
         if due is not None:
             try:
-                due += self._grace()
+                due = max(due + self._grace(), self._started + START_DELAY)
             except OverflowError:  # an expiry at the end of time: never
                 due = None
         if due == self._due:
