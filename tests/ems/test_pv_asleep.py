@@ -17,6 +17,7 @@ from custom_components.ocpp_ems.core.ems import (
     SiteInputs,
     SiteSettings,
 )
+from custom_components.ocpp_ems.core.ems.driver import ChargerLink, EmsDriver
 from custom_components.ocpp_ems.core.ems.pv_sleep import (
     PV_ASLEEP_BELOW_DEG,
     PV_DOZING_W,
@@ -25,6 +26,7 @@ from custom_components.ocpp_ems.core.ems.pv_sleep import (
     PvSleep,
 )
 
+from .test_driver import TIMING, rig
 from .util import car, site
 
 NOW = 100_000.0
@@ -108,6 +110,54 @@ def test_a_silent_sensors_last_report_counts_without_a_reading_seen_before() -> 
     assert PvSleep().apply(producing, SITE, NOW) == producing
     unavailable = inputs(MISSING, LOW_SUN)
     assert PvSleep().apply(unavailable, SITE, NOW) == unavailable
+
+
+def test_after_a_restart_the_last_usable_readings_still_count() -> None:
+    """Stored with the manager's state: a restart after dusk, the sensor unavailable since, at
+    a dark morning's sun (before: the 5-degree rule alone, and the repair named the sensor)."""
+    stored = _fell_silent_at(PV_DOZING_W * 0.2, 16).to_dict()
+    assert stored == {
+        "pv_w": [PV_DOZING_W * 0.2, NOW - 16 * 3600.0],
+        "pv_available_w": [PV_DOZING_W * 0.2, NOW - 16 * 3600.0],
+    }
+    restarted = PvSleep()
+    restarted.load(stored)
+    morning = restarted.apply(inputs(MISSING, LOW_SUN, MISSING), SITE, NOW)
+    assert (morning.pv_w, morning.pv_available_w) == (Reading(0.0, NOW), Reading(0.0, NOW))
+
+
+def test_the_driver_stores_them_with_the_managers_state() -> None:
+    r = rig(mode=Mode.SOLAR)
+    r.clock.t = NOW - 16 * 3600.0
+    r.driver.step(site(r.clock.t, 100.0, pv=PV_DOZING_W * 0.2), r.clock.t, None)
+    stored = r.driver.dump()
+    restarted = EmsDriver(r.driver.site, r.driver._options, clock=r.clock, timing=lambda: TIMING)
+    restarted.load(stored)
+    restarted.add_charger("a", ChargerLink(model=r.model, control=lambda: r.control))
+    morning = replace(site(NOW, 100.0), pv_w=MISSING, sun_elevation_deg=LOW_SUN)
+    assert restarted.step(morning, NOW, None).decision.stale_inputs == frozenset()
+    unknown = EmsDriver(r.driver.site, r.driver._options, clock=r.clock, timing=lambda: TIMING)
+    unknown.add_charger("a", ChargerLink(model=r.model, control=lambda: r.control))
+    assert unknown.step(morning, NOW, None).decision.stale_inputs != frozenset()
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        None,
+        "x",
+        {"pv_w": [20.0]},
+        {"pv_w": [float("nan"), NOW]},
+        {"pv_w": [True, NOW]},
+        {"pv_w": ["20", NOW]},
+        {"pv_w": {"value": 20.0}},
+        {"battery_w": [20.0, NOW]},
+    ],
+)
+def test_a_damaged_stored_reading_is_skipped(stored: object) -> None:
+    restarted = PvSleep()
+    restarted.load(stored)
+    assert restarted.to_dict() == {}
 
 
 def test_a_sensor_no_longer_picked_is_forgotten() -> None:

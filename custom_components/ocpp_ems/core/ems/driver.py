@@ -106,6 +106,8 @@ _LOGGER = logging.getLogger(__name__)
 PLAN_KEY = "learned_plan_v1"
 # ... and of the chargers the energy manager paused (by remote stop, or it would not be told).
 PAUSED_KEY = "paused_by_manager"
+# ... and the last usable PV readings (an inverter asleep since: ``pv_sleep.py``).
+PV_LAST_KEY = "pv_last_usable"
 # ... and of the chargers let go of and not handed back yet (refused, offline): after a restart
 # they are recorded as nobody's, and would be left at the manager's last limit.
 HAND_BACK_KEY = "hand_backs_due"
@@ -919,6 +921,7 @@ class EmsDriver:
             **({PLAN_KEY: self._plan_learning.to_dict()} if self._plan_learning.learned else {}),
             **({PAUSED_KEY: sorted(self._paused)} if self._paused else {}),
             **({HAND_BACK_KEY: sorted(due)} if (due := self._hand_backs.pending) else {}),
+            **({PV_LAST_KEY: last} if (last := self._pv_sleep.to_dict()) else {}),
         }
 
     def load(self, data: object) -> None:
@@ -929,6 +932,7 @@ class EmsDriver:
                 self._plan_learning = PlanLearning.from_dict(plan)
             if isinstance(paused := data.get(PAUSED_KEY), list):
                 self._paused.update(str(charger_id) for charger_id in paused)
+            self._pv_sleep.load(data.get(PV_LAST_KEY))
             self._hand_backs.load(
                 data.get(HAND_BACK_KEY),
                 older_due=data.get(OLDER_HAND_BACK_KEY),

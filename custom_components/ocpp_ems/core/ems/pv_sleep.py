@@ -11,14 +11,15 @@ not usable (:func:`~.measure.usable`) reads 0 W now:
   fails while producing, or stays missing longer than a night, is named.
 
 Applied once, at the top of ``EmsDriver.step``: every use (the surplus, the energy mix of a
-session, the house load plans learn) sees the night's 0 W. The last usable readings are not
-stored: after a restart an unavailable sensor has the first rule alone until it reads again (a
-silent one keeps its last report, which counts).
+session, the house load plans learn) sees the night's 0 W. The last usable readings are stored
+with the manager's state (:meth:`PvSleep.to_dict`): a restart at dusk, with the sensor
+unavailable since, still knows the inverter fell asleep producing little.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from .config import SiteSettings
@@ -33,6 +34,8 @@ PV_ASLEEP_BELOW_DEG = 5.0
 PV_LOW_SUN_DEG = 15.0
 PV_DOZING_W = 150.0
 PV_NIGHT_S = 20 * 3600.0
+# The PV inputs of SiteInputs this applies to.
+_PV_INPUTS = ("pv_w", "pv_available_w")
 
 
 @dataclass(slots=True)
@@ -40,6 +43,30 @@ class PvSleep:
     """The last usable reading of each PV input (by its ``SiteInputs`` field)."""
 
     _last: dict[str, Reading] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """The last usable readings, stored: ``{input: [watts, at]}``."""
+        return {
+            name: [reading.value, reading.at]
+            for name, reading in self._last.items()
+            if reading.value is not None
+        }
+
+    def load(self, data: object) -> None:
+        """:meth:`to_dict`'s form back; an unreadable entry is skipped."""
+        if not isinstance(data, Mapping):
+            return
+        for name in _PV_INPUTS:
+            stored = data.get(name)
+            if (
+                isinstance(stored, list)
+                and len(stored) == 2
+                and all(
+                    isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+                    for x in stored
+                )
+            ):
+                self._last[name] = Reading(float(stored[0]), float(stored[1]))
 
     def apply(self, inputs: SiteInputs, site: SiteSettings, now: float) -> SiteInputs:
         """``inputs`` with the PV readings of an inverter asleep read as 0 W now."""
