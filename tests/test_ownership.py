@@ -206,6 +206,33 @@ async def test_a_refused_manual_change_leaves_the_manager_in_control(
 
 
 @pytest.mark.usefixtures("fast_ems_debounce", "sources")
+async def test_a_refused_manual_change_keeps_a_running_boost(
+    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+) -> None:
+    """The takeover ends a boost; when the charger refused the change the mode came back
+    without it: the car the user boosted fell back to the sun."""
+    async with onboard() as (sim, entry):
+        await plug_in_and_charge(sim)
+        await set_mode(hass, "solar")
+        await call(hass, DOMAIN, "boost_now", {"device_id": device_id(hass, entry)})
+        view = server_entry.runtime_data.ems.charger_view("CP1")
+        boosted_until = view.boost_until
+        assert boosted_until is not None
+        await wait_for(lambda: sim.live_limit() == 32.0, what="boosted")
+        sim.statuses["SetChargingProfile"] = "Rejected"
+        with pytest.raises(HomeAssistantError):
+            await action_limit_12(hass, entry)
+        assert state_of(hass, MODE).state == "solar"
+        assert view.boost_until == boosted_until
+        sim.statuses["SetChargingProfile"] = "Accepted"
+        await set_sources(hass, grid=-5100, pv=6000)  # the manager decides again: still boosted
+        await asyncio.sleep(0.3)
+        await hass.async_block_till_done()
+        assert sim.live_limit() == 32.0
+        assert state_of(hass, REASON).state == "boost"
+
+
+@pytest.mark.usefixtures("fast_ems_debounce", "sources")
 async def test_mode_actions_and_boost_while_manual(
     hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
 ) -> None:

@@ -425,12 +425,13 @@ class EnergyManagerRuntime:
         one this manager controls becomes the user's (mode Manual), so no decision overwrites
         the change; a hand-back still due (one the charger refused, tried again later) is called
         off, so it does not either. Returns how to undo this if the change fails: the mode
-        it had comes back, and so does the hand-back."""
+        it had comes back, with a boost it ran (the takeover ended it), and so does the
+        hand-back."""
+        view = self.charger_view(charger_id)
         previous = (
-            self.charger_view(charger_id).mode
-            if self.controlled_by(charger_id) is ControlledBy.ENERGY_MANAGER
-            else None
+            view.mode if self.controlled_by(charger_id) is ControlledBy.ENERGY_MANAGER else None
         )
+        boost_until = view.boost_until
         if previous is not None:
             self._driver.take_over(charger_id)
             self._charger_settings_changed()
@@ -440,7 +441,8 @@ class EnergyManagerRuntime:
         @callback
         def _undo() -> None:
             if previous is not None:
-                self.async_update_charger(charger_id, mode=previous)
+                # (A boost that ended meanwhile is dropped with the mode: EmsDriver._configure.)
+                self.async_update_charger(charger_id, mode=previous, boost_until=boost_until)
             if handing_back:
                 self._driver.hand_back_again(charger_id)
                 self._hand_back()
