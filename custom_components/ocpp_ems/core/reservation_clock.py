@@ -3,10 +3,11 @@
 A 1.6 charger reports no reservation's end: at its expiry (or once the charger showed its
 connector free again after *reserved*: ``ReservationBook.release``) the reservation ends by our
 clock, and RESERVATION_STATUS fires with ``status`` "Expired" ("Removed" when the charger ended
-it well before its expiry), as a 2.x station's own report does. A 2.x station reports its end itself; one that has not :data:`REPORT_GRACE` after the
-expiry is ended the same way (its report, if it comes later, is no new end). A reservation that
-ended by its expiry while Home Assistant was down ends :data:`START_DELAY` after the start (what
-listens to the charger's events is set up by then), unless it expired more than
+it well before its expiry), as a 2.x station's own report does. A 2.x station reports its end
+itself; one that has not :data:`REPORT_GRACE` after the expiry is ended the same way (its
+report, if it comes later, is no new end). Nothing ends so sooner than :data:`START_DELAY`
+after the clock's start (what listens to the charger's events is set up by then): a reservation
+that expired while Home Assistant was down ends then, unless it expired more than
 :data:`STALE_AFTER` ago (an older version kept ended ones without telling: ended quietly).
 
 :func:`end_reservation` is the one path of an end without a session (reported, cancelled, or
