@@ -387,16 +387,30 @@ async def test_reconnect_is_held_at_the_safe_current_until_the_first_decision(
 
 
 @pytest.mark.usefixtures("fast_ems_debounce")
-async def test_a_limit_for_a_while_ending_with_the_manager_off_leaves_no_0_a_of_the_manager(
-    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
+@pytest.mark.parametrize(
+    ("own_a", "back_a"), [(None, 32.0), (12.0, 12.0)], ids=["no limit of its own", "its own 12 A"]
+)
+async def test_a_limit_for_a_while_ending_with_the_manager_off_returns_the_users_own(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    server_entry: MockConfigEntry,
+    own_a: float | None,
+    back_a: float,
 ) -> None:
     """Solar without sun holds the car at 0 A; the user gives it 10 A for a while, then switches
     the manager off. When the while ends, the limit from before it (the manager's 0 A) came
-    back with nobody to lift it: the car never charged again, though nothing controlled it."""
+    back with nobody to lift it: the car never charged again, though nothing controlled it. Now
+    the user's own comes back: none (the installation maximum), or the 12 A set in Manual
+    before Solar (which was lost: no limit at all)."""
     await async_setup_sources(hass, {"grid": POWER, "pv": POWER})
     await set_sources(hass, grid=500, pv=0)
     async with onboard() as (sim, entry):
         await plug_in_and_charge(sim)
+        if own_a is not None:
+            await call(hass, "number", "set_value", {"entity_id": CURRENT_LIMIT, "value": own_a})
+            assert state_of(hass, MODE).state == "manual"
+            await wait_for(lambda: sim.live_limit() == own_a, what="the user's own limit")
+            await set_mode(hass, "solar")
         await wait_for(lambda: sim.live_limit() == 0.0, what="solar without sun: 0 A")
         await call(
             hass,
@@ -411,41 +425,8 @@ async def test_a_limit_for_a_while_ending_with_the_manager_off_leaves_no_0_a_of_
         await hass.async_block_till_done()
         model = server_entry.runtime_data.central.charger("CP1")
         await wait_for(lambda: model.limit.expires_at is None, seconds=15, what="expiry")
-        await wait_for(lambda: sim.live_limit() == 32.0, what="the installation maximum")
+        await wait_for(lambda: sim.live_limit() == back_a, what="the user's own limit back")
         await hass.async_block_till_done()
         assert state_of(hass, CONTROLLED_BY).state == "none"
         assert state_of(hass, CHARGING).state == "on"
-
-
-@pytest.mark.usefixtures("fast_ems_debounce")
-async def test_a_limit_for_a_while_ending_with_the_manager_off_returns_the_users_own(
-    hass: HomeAssistant, onboard: Onboard, server_entry: MockConfigEntry
-) -> None:
-    """As above, but the user had a limit of their own (12 A, set in Manual before Solar): when
-    the while ends it comes back, not no limit at all (the user's choice was lost)."""
-    await async_setup_sources(hass, {"grid": POWER, "pv": POWER})
-    await set_sources(hass, grid=500, pv=0)
-    async with onboard() as (sim, entry):
-        await plug_in_and_charge(sim)
-        await call(hass, "number", "set_value", {"entity_id": CURRENT_LIMIT, "value": 12})
-        assert state_of(hass, MODE).state == "manual"
-        await wait_for(lambda: sim.live_limit() == 12.0, what="the user's 12 A")
-        await set_mode(hass, "solar")
-        await wait_for(lambda: sim.live_limit() == 0.0, what="solar without sun: 0 A")
-        await call(
-            hass,
-            DOMAIN,
-            "set_current_limit",
-            {"device_id": device_id(hass, entry), "current": 10, "duration": 2},
-        )
-        assert sim.live_limit() == 10.0
-        hass.config_entries.async_update_entry(
-            server_entry, options=server_entry.options | {CONF_EMS_ENABLED: False}
-        )
-        await hass.async_block_till_done()
-        model = server_entry.runtime_data.central.charger("CP1")
-        await wait_for(lambda: model.limit.expires_at is None, seconds=15, what="expiry")
-        await wait_for(lambda: sim.live_limit() == 12.0, what="the user's own 12 A")
-        await hass.async_block_till_done()
-        assert state_of(hass, CURRENT_LIMIT).state == "12.0"
-        assert state_of(hass, CONTROLLED_BY).state == "none"
+        assert state_of(hass, CURRENT_LIMIT).state == str(back_a)
