@@ -284,6 +284,23 @@ async def test_watt_only_charger(h: Harness) -> None:
     )
 
 
+async def test_a_watt_only_charger_that_cannot_switch_phases_gets_watts_for_its_draw(
+    h: Harness,
+) -> None:
+    """1 phase asked of a W-only charger that cannot switch: it still charges on 3, and the
+    W limit for 1 phase gave the car a third of the current asked for."""
+
+    def power_only(sim: SimCharger) -> None:
+        sim.config["ChargingScheduleAllowedChargingRateUnit"] = "Power"
+        sim.config["ConnectorSwitch3to1PhaseSupported"] = "false"
+
+    sim = await attached(h, setup=power_only)
+    await h.get_controller().set_limit(16, phases=1)
+    period = profile_writes(sim)[-1]["charging_schedule"]["charging_schedule_period"][0]
+    assert period["limit"] == 16 * 230 * 3
+    assert "number_phases" not in period
+
+
 async def test_prefer_watt_setting(h: Harness, settings: ChargerSettings) -> None:
     settings.rate_unit = RateUnitPreference.WATT
     sim = await attached(h)

@@ -606,11 +606,11 @@ class CurrentController:
         limit = self.charger.limit
         amps = self._effective_a(rules)
         unit = rules.unit
-        phases = self._power_phases(settings, limit.requested_phases)
         number_phases = limit.requested_phases
         if number_phases is not None and not self.charger.capabilities.phase_switching:
             self._warn_once("phases", "does not report 1/3-phase switching; phases not sent")
-            number_phases = None
+            number_phases = None  # (nor counted: a W limit for them would not be what it draws)
+        phases = self._power_phases(settings, number_phases)
         live_level = self._stack_level(settings.live_stack_level)
         base_level = self._stack_level(settings.base_stack_level)
         transactions: tuple[tuple[int, str], ...] = ()
