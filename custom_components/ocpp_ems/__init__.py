@@ -29,7 +29,11 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
-from .charger_issues import async_follow_clock, async_follow_self_start_loop
+from .charger_issues import (
+    async_follow_clock,
+    async_follow_limit_not_applied,
+    async_follow_self_start_loop,
+)
 from .const import (
     CONF_CHARGER_ID,
     CONF_SERVER_ENTRY_ID,
@@ -347,6 +351,7 @@ async def _async_setup_charger(hass: HomeAssistant, entry: ChargerConfigEntry) -
     )
     entry.async_on_unload(coordinator.async_start())
     entry.async_on_unload(async_follow_clock(hass, charger_id, coordinator.charger))
+    entry.async_on_unload(async_follow_limit_not_applied(hass, charger_id, coordinator.charger))
     entry.async_on_unload(
         async_follow_self_start_loop(
             hass, charger_id, coordinator.charger, lambda: central.current_control(charger_id)

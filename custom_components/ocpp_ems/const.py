@@ -105,6 +105,8 @@ ISSUE_PASSWORD_IGNORED: Final = "password_ignored"
 ISSUE_CLOCK_SKEW: Final = "clock_skew"
 # A charger paused by remote stop keeps starting charges by itself (core/transaction_stops.py).
 ISSUE_SELF_START_LOOP: Final = "self_start_loop"
+# A charger has not applied (or refuses) the live limit for a while (core/limit_check.py).
+ISSUE_LIMIT_NOT_APPLIED: Final = "limit_not_applied"
 # Our server certificate could not be renewed / the user's own one expires soon.
 ISSUE_TLS_RENEWAL_FAILED: Final = "tls_renewal_failed"
 ISSUE_TLS_CERTIFICATE_EXPIRING: Final = "tls_certificate_expiring"
