@@ -226,10 +226,10 @@ async def test_a_refused_manual_change_keeps_a_running_boost(
         assert view.boost_until == boosted_until
         sim.statuses["SetChargingProfile"] = "Accepted"
         await set_sources(hass, grid=-5100, pv=6000)  # the manager decides again: still boosted
+        await wait_for(lambda: state_of(hass, REASON).state == "boost", what="still boosted")
         await asyncio.sleep(0.3)
         await hass.async_block_till_done()
         assert sim.live_limit() == 32.0
-        assert state_of(hass, REASON).state == "boost"
 
 
 @pytest.mark.usefixtures("fast_ems_debounce", "sources")

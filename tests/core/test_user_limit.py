@@ -42,7 +42,7 @@ async def test_a_limit_for_a_while_is_not_the_users_own(h: Harness) -> None:
     assert users(control) == (10.0, 1)
     await wait_for(lambda: control.charger.limit.expires_at is None, seconds=3)
     assert (control.charger.limit.requested_a, control.charger.limit.requested_phases) == (10, 1)
-    assert live_writes(sim)[-1] == 10
+    await wait_for(lambda: live_writes(sim)[-1] == 10, seconds=3)  # (written after the lift)
     await control.set_limit(None)  # no limit (on the phases kept): the user's own now
     assert users(control) == (None, 1)
 
