@@ -372,13 +372,12 @@ class CurrentController:
     def _record_user_limit(self) -> None:
         """The request in force is the user's own, unless it ends (``LimitState.user_a``)."""
         limit = self.charger.limit
-        own = (limit.requested_a, limit.requested_phases)
-        if limit.expires_at is None and (limit.user_a, limit.user_phases) != own:
-            limit.user_a, limit.user_phases = own
-            self._request_save()
+        if limit.expires_at is None:
+            self.set_user_limit(limit.requested_a, limit.requested_phases)
 
     def set_user_limit(self, amps: float | None, phases: int | None) -> None:
-        """The user's own limit as an older version kept it (``EmsDriver.add_charger``)."""
+        """The user's own limit from now on (also as an older version kept it:
+        ``EmsDriver.add_charger``)."""
         limit = self.charger.limit
         if (limit.user_a, limit.user_phases) != (amps, phases):
             limit.user_a, limit.user_phases = amps, phases

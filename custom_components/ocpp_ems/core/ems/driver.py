@@ -53,11 +53,11 @@ calls the driver):
   off, mode Manual picked, or found after a restart still recorded as the manager's while it is
   off) must not stay at the manager's last limit (0 A in Solar mode without sun: it would never
   charge, and nothing would say why). :meth:`let_go` names those chargers, :meth:`hand_back`
-  sets the limit the user had when the manager took the charger (none: no limit, the
-  installation maximum) and resumes a charger only where the manager paused it; a pause of the
-  user's stays; a manual change calls off a hand-back still due. Which chargers the manager
-  paused, which it has still to hand back and the limits they return to are stored, so that
-  holds after a restart.
+  sets the user's own limit (``LimitState.user_a``, kept with the charger's state by its
+  current control; none: no limit, the installation maximum) and resumes a charger only where
+  the manager paused it; a pause of the user's stays; a manual change calls off a hand-back
+  still due. Which chargers the manager paused and which it has still to hand back are stored,
+  so that holds after a restart.
 
 Time is float POSIX seconds from the clock passed in; daily departures are wall-clock times in the
 zone passed in.

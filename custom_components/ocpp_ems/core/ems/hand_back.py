@@ -22,6 +22,7 @@ from custom_components.ocpp_ems.core.errors import (
     FailureRuns,
     OcppEmsError,
 )
+from custom_components.ocpp_ems.core.numbers import non_negative_number
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -42,17 +43,13 @@ class UserLimit:
         """``[amps, phases]`` back (None: unreadable)."""
         if not isinstance(data, list) or len(data) != 2:
             return None
-        amps, phases = data
-        if amps is not None and (
-            isinstance(amps, bool)
-            or not isinstance(amps, int | float)
-            or not math.isfinite(amps)
-            or amps < 0
-        ):
+        stored_amps, phases = data
+        amps = None if stored_amps is None else non_negative_number(stored_amps)
+        if stored_amps is not None and amps is None:
             return None
         if phases is not None and (isinstance(phases, bool) or phases not in (1, 2, 3)):
             return None
-        return cls(None if amps is None else float(amps), phases)
+        return cls(amps, phases)
 
 
 NO_LIMIT = UserLimit(None, None)

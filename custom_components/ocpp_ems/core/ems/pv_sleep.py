@@ -22,6 +22,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from custom_components.ocpp_ems.core.numbers import finite_number
+
 from .config import SiteSettings
 from .measure import usable
 from .types import Reading, SiteInputs
@@ -58,15 +60,10 @@ class PvSleep:
             return
         for name in _PV_INPUTS:
             stored = data.get(name)
-            if (
-                isinstance(stored, list)
-                and len(stored) == 2
-                and all(
-                    isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-                    for x in stored
-                )
-            ):
-                self._last[name] = Reading(float(stored[0]), float(stored[1]))
+            if isinstance(stored, list) and len(stored) == 2:
+                watts, at = (finite_number(number) for number in stored)
+                if watts is not None and at is not None:
+                    self._last[name] = Reading(watts, at)
 
     def apply(self, inputs: SiteInputs, site: SiteSettings, now: float) -> SiteInputs:
         """``inputs`` with the PV readings of an inverter asleep read as 0 W now."""
