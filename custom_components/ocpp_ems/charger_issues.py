@@ -91,24 +91,22 @@ def async_follow_limit_not_applied(
 
 
 class _LimitNotApplied:
-    """Shows the issue once the charger's limit mismatch has lasted
-    :data:`LIMIT_NOT_APPLIED_AFTER`, with what its last LIMIT_MISMATCH event said; clears it
-    when the mismatch ends."""
+    """The limit issue's text: shown once the charger's limit mismatch has lasted
+    :data:`LIMIT_NOT_APPLIED_AFTER`, with what its last LIMIT_MISMATCH event said; none as soon
+    as the mismatch ends."""
 
     def __init__(self, hass: HomeAssistant, charger_id: str, charger: Charger) -> None:
         self._hass = hass
         self._charger_id = charger_id
         self._charger = charger
-        self._issue_id = repair_issue_id(ISSUE_LIMIT_NOT_APPLIED, charger_id)
         self._told: dict[str, Any] = {}  # the last LIMIT_MISMATCH event's data
         self._timer: CALLBACK_TYPE | None = None  # until the mismatch has lasted long enough
         self._held = False  # ... it has
-        self._shown: IssueText = None
-        self._unsubscribe = charger.add_listener(self._on_charger)
-        self._on_charger(None)
+        issue_id = repair_issue_id(ISSUE_LIMIT_NOT_APPLIED, charger_id)
+        self._follower = _StateIssueFollower(hass, charger, issue_id, self._text)
 
     @callback
-    def _on_charger(self, event: ChargerEvent | None) -> None:
+    def _text(self, event: ChargerEvent | None) -> IssueText:
         if event is not None and event.kind is EventKind.LIMIT_MISMATCH:
             self._told = dict(event.data)
         if not self._charger.limit.mismatch:
@@ -116,15 +114,6 @@ class _LimitNotApplied:
             self._held = False
         elif self._timer is None and not self._held:
             self._timer = async_call_later(self._hass, LIMIT_NOT_APPLIED_AFTER, self._lasted)
-        self._show()
-
-    @callback
-    def _lasted(self, _now: datetime) -> None:
-        self._timer = None
-        self._held = True
-        self._show()
-
-    def _text(self) -> IssueText:
         if not self._held:
             return None
         expected = _amps(self._told, "expected_a")
@@ -134,10 +123,10 @@ class _LimitNotApplied:
         return ISSUE_LIMIT_NOT_APPLIED, placeholders | {"applied": _amps(self._told, "applied_a")}
 
     @callback
-    def _show(self) -> None:
-        if (text := self._text()) != self._shown:
-            self._shown = text
-            async_show_state_issue(self._hass, self._issue_id, text)
+    def _lasted(self, _now: datetime) -> None:
+        self._timer = None
+        self._held = True
+        self._follower.check()
 
     @callback
     def _cancel(self) -> None:
@@ -147,9 +136,8 @@ class _LimitNotApplied:
 
     @callback
     def stop(self) -> None:
-        self._unsubscribe()
         self._cancel()
-        async_show_state_issue(self._hass, self._issue_id, None)
+        self._follower.stop()
 
 
 def _amps(data: dict[str, Any], key: str) -> str:
@@ -162,23 +150,36 @@ def _async_follow(
     hass: HomeAssistant, charger: Charger, issue_id: str, text: Callable[[], IssueText]
 ) -> CALLBACK_TYPE:
     """Show ``text`` of the charger's state as the issue ``issue_id`` at each change of the
-    charger (written only when it changes); returns the function that stops and clears it."""
-    shown: list[IssueText] = [None]
+    charger; returns the function that stops and clears it."""
+    return _StateIssueFollower(hass, charger, issue_id, lambda _event: text()).stop
+
+
+class _StateIssueFollower:
+    """Shows ``text`` (given the charger's event, None when asked by :meth:`check` alone) as the
+    issue ``issue_id`` at each change of the charger, written only when it changes."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        charger: Charger,
+        issue_id: str,
+        text: Callable[[ChargerEvent | None], IssueText],
+    ) -> None:
+        self._hass = hass
+        self._issue_id = issue_id
+        self._text = text
+        self._shown: IssueText = None
+        self.check()
+        self._unsubscribe = charger.add_listener(self.check)
 
     @callback
-    def check(event: ChargerEvent | None = None) -> None:
-        now = text()
-        if now == shown[0]:
-            return
-        shown[0] = now
-        async_show_state_issue(hass, issue_id, now)
-
-    check()
-    unsubscribe = charger.add_listener(check)
+    def check(self, event: ChargerEvent | None = None) -> None:
+        """Show the text as it is now (also for what changes without a charger event)."""
+        if (text := self._text(event)) != self._shown:
+            self._shown = text
+            async_show_state_issue(self._hass, self._issue_id, text)
 
     @callback
-    def stop() -> None:
-        unsubscribe()
-        async_show_state_issue(hass, issue_id, None)
-
-    return stop
+    def stop(self) -> None:
+        self._unsubscribe()
+        async_show_state_issue(self._hass, self._issue_id, None)
