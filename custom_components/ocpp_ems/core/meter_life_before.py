@@ -15,6 +15,7 @@ from itertools import chain
 from typing import NamedTuple
 
 from . import meter as meter_rules  # by module: meter imports this one in turn
+from .meter_lifetime import count_lifetime
 from .meter_time import charger_time, max_energy_wh, rise_allowance, time_since
 from .model import Charger, Connector, MeterState, RegisterPoint, Transaction
 
@@ -179,7 +180,7 @@ def _count(
 ) -> None:
     """``credit`` Wh of a held reading count for the lifetime (the register ``now``), and for
     ``session`` if any."""
-    meter_rules.count_lifetime(charger, connector, now.register_wh, credit, fresh=False)
+    count_lifetime(charger, connector, now.register_wh, credit, fresh=False)
     if session is not None:
         meter_rules.credit_session(charger, session, credit)
 

@@ -338,7 +338,7 @@ class EnergyCounter:
     last_register_at: datetime | None = None
     # On a charger with a whole-charger meter (connector 0): how far its outlets' counted energy
     # is ahead of connector 0's (negative: behind), which the other's next rise holds too
-    # (meter.count_lifetime).
+    # (meter_lifetime.count_lifetime).
     outlets_ahead_wh: float = 0.0
 
     def update(self, register_wh: float) -> float:
@@ -715,7 +715,7 @@ class Charger:
     @property
     def lifetime_settled(self) -> bool:
         """Whether the lifetime total is settled: connector 0 (the whole charger) has reported
-        its register since the restore, which is the total then (``meter._counts_for_lifetime``);
+        its register since the restore, which is the total then (``meter_lifetime.counts_for_lifetime``);
         else every connector's energy is settled (the total adds them up)."""
         whole = self.connectors.get(0)
         if whole is not None and whole.meter.energy_register_wh is not None:

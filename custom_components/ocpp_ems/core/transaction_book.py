@@ -24,9 +24,9 @@ from .meter import (
     point_by_our_clock,
     read_register,
     register_base,
-    settle_lifetime_balance,
 )
 from .meter_life_before import prove_life_before_at_end
+from .meter_lifetime import settle_lifetime_balance
 from .meter_time import max_energy_wh, session_time_by_our_clock, start_register_time
 from .meter_values import Reading, last_register_wh
 from .model import RECENTLY_ENDED, Connector, EventKind, Transaction

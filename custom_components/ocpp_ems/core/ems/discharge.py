@@ -61,3 +61,57 @@ def discharge_value(
     if raising and not force and now - written_at < interval_s:
         return None  # a later update raises it (they come at least every watchdog period)
     return wanted
+
+
+class DischargeWriter:
+    """The discharge limit's writes: when it was last written, so that a raise waits the write
+    interval from then (and the driver wakes when the wait ends)."""
+
+    def __init__(self) -> None:
+        self._written_at = float("-inf")
+
+    def write(
+        self,
+        limit_w: float | None,
+        entity: DischargeEntity,
+        now: float,
+        *,
+        interval_s: float,
+        force: bool = False,
+    ) -> float | None:
+        """The value to give the entity now, if any (:func:`discharge_value`; recorded as
+        written)."""
+        value = discharge_value(
+            limit_w,
+            entity,
+            now=now,
+            written_at=self._written_at,
+            interval_s=interval_s,
+            force=force,
+        )
+        if value is not None:
+            self._written_at = now
+        return value
+
+    def raise_due_at(
+        self,
+        written: float | None,
+        limit_w: float | None,
+        entity: DischargeEntity | None,
+        *,
+        now: float,
+        interval_s: float,
+    ) -> float | None:
+        """When a raise the write interval held back (the entity left, ``written`` None, though
+        a forced write would have set it) is due; None: none was held."""
+        if written is not None or entity is None:
+            return None
+        forced = discharge_value(
+            limit_w, entity, now=now, written_at=now, interval_s=0.0, force=True
+        )
+        return None if forced is None else self._written_at + interval_s
+
+    def clock_went_back(self, back_s: float) -> None:
+        """The wall clock went back: the last write moves back with it (its interval would hold a
+        raise the jump longer)."""
+        self._written_at -= back_s

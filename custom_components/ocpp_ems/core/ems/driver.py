@@ -82,7 +82,7 @@ from .charger_config import EmsOptions, charger_settings
 from .charger_view import ChargerView
 from .config import ChargerSettings, SiteSettings
 from .controller import EnergyManager
-from .discharge import DischargeEntity, discharge_value
+from .discharge import DischargeEntity, DischargeWriter
 from .energy_split import energy_mix, split_session
 from .hand_back import HandBacks
 from .learned import Learned
@@ -220,7 +220,7 @@ class EmsDriver:
         self._write_locks: dict[str, asyncio.Lock] = {}
         self._write_seq: dict[str, int] = {}
         self._decision: Decision | None = None
-        self._discharge_written_at = float("-inf")
+        self._discharge = DischargeWriter()  # the battery discharge limit's last write
         self._learned = Learned(self._manager)  # response times, battery maximum, car SoC
         self._pv_sleep = PvSleep()  # an inverter asleep reads 0 W
 
@@ -559,8 +559,15 @@ class EmsDriver:
         wake = min([wake, *self._retries.retry_times()])
         # A raise the write interval holds back is due when it ends, not at the next watchdog
         # (meanwhile the house takes from the grid what the battery could give).
-        if self._discharge_held(value, decision.battery_discharge_limit_w, discharge, now):
-            due = self._discharge_written_at + self._options.min_write_interval_s
+        if (
+            due := self._discharge.raise_due_at(
+                value,
+                decision.battery_discharge_limit_w,
+                discharge,
+                now=now,
+                interval_s=self._options.min_write_interval_s,
+            )
+        ) is not None:
             wake = min(wake, max(due, now + timing.min_delay_s))
         return Step(
             decision=decision,
@@ -648,7 +655,7 @@ class EmsDriver:
         of failed writes move back too. (A refused hand-back's retry is due no later than the
         retry time from now: ``HandBackRetries.due_at``; with the manager switched off no step
         runs to tell.)"""
-        self._discharge_written_at -= back_s
+        self._discharge.clock_went_back(back_s)
         self._retries.clock_went_back(back_s)
 
     def _write_failed_again(self, now: float) -> None:
@@ -707,19 +714,6 @@ class EmsDriver:
         if link.model.energy_settled:
             view.settled = True
 
-    @staticmethod
-    def _discharge_held(
-        written: float | None, limit_w: float | None, entity: DischargeEntity | None, now: float
-    ) -> bool:
-        """Whether the discharge limit entity was left (``written`` None) only for the write
-        interval."""
-        if written is not None or entity is None:
-            return False
-        forced = discharge_value(
-            limit_w, entity, now=now, written_at=now, interval_s=0.0, force=True
-        )
-        return forced is not None
-
     def _plan_site(self, inputs: SiteInputs, now: float, *, capped: bool) -> SiteSettings:
         """The site settings the manager runs with: what plans learned in place of their priors,
         the battery's charging power and capacity as measured, the site's time zone, and whether
@@ -749,17 +743,8 @@ class EmsDriver:
     ) -> float | None:
         """The value to give the discharge limit entity now, if any (recorded as written).
         ``limit_w`` None with ``force``: give the battery its maximum back at once."""
-        value = discharge_value(
-            limit_w,
-            entity,
-            now=now,
-            written_at=self._discharge_written_at,
-            interval_s=self._options.min_write_interval_s,
-            force=force,
-        )
-        if value is not None:
-            self._discharge_written_at = now
-        return value
+        interval_s = self._options.min_write_interval_s
+        return self._discharge.write(limit_w, entity, now, interval_s=interval_s, force=force)
 
     # --- writes ------------------------------------------------------------------------------------
     async def write(self, charger_id: str, command: ChargerCommand) -> float | None:
