@@ -27,6 +27,7 @@ VOLATILE = props(
     "last_seen",
     "last_heartbeat",
     "last_write",
+    "fixed_written_at",
     "status_timestamp",
     "timestamp",
     "energy_timestamp",

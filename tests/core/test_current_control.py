@@ -13,6 +13,7 @@ import pytest
 from ocpp.v16 import call
 
 from custom_components.ocpp_ems.core import backoff, current_control
+from custom_components.ocpp_ems.core.charger_state import FIXED_PROFILES_RECHECK
 from custom_components.ocpp_ems.core.current_control import MAX_LIMIT_DURATION_S, CurrentController
 from custom_components.ocpp_ems.core.errors import ChargerNotConnectedError, CommandRejectedError
 from custom_components.ocpp_ems.core.limit_check import LimitCheck
@@ -31,6 +32,7 @@ from custom_components.ocpp_ems.core.settings import (
     RateUnitPreference,
     ServerSettings,
 )
+from custom_components.ocpp_ems.core.timeutil import utcnow
 
 from . import v201_harness
 from .fakes import MemoryDirectory
@@ -74,6 +76,11 @@ def live_writes(sim: SimCharger) -> list[float]:
         for p in profile_writes(sim)
         if p["charging_profile_id"] in (3, 4)
     ]
+
+
+def fixed_writes(sim: SimCharger) -> list[int]:
+    """The ids of the fixed profiles written (installation maximum 1, safe current 2)."""
+    return [w["charging_profile_id"] for w in profile_writes(sim) if w["charging_profile_id"] < 3]
 
 
 async def attached(h: Harness, **kwargs: Any) -> SimCharger:
@@ -147,16 +154,37 @@ async def test_another_unit_or_firmware_gets_the_fixed_profiles_again(
         await wait_for(lambda: len(live_writes(sim)) >= 1)
         return sim
 
-    def fixed_writes(sim: SimCharger) -> list[int]:
-        return [
-            w["charging_profile_id"] for w in profile_writes(sim) if w["charging_profile_id"] < 3
-        ]
-
     for described, fixed in ((unit, [1, 2]), (unit, []), (unit | booted_as, [1, 2])):
         sim = await booted(**described)
         assert fixed_writes(sim) == fixed
         await sim._connection.close()
         await wait_for(lambda: h.get_controller()._session is None)
+
+
+@pytest.mark.parametrize(
+    ("taken_ago", "fixed"),
+    [(FIXED_PROFILES_RECHECK, [1, 2]), (timedelta(hours=23), []), (timedelta(hours=-1), [1, 2])],
+    ids=["a day after", "within a day", "a time ahead of ours"],
+)
+async def test_a_boot_a_day_after_the_fixed_profiles_writes_them_again(
+    h: Harness, taken_ago: timedelta, fixed: list[int]
+) -> None:
+    """A factory reset keeps serial and firmware (and some firmware loses profiles at a reboot):
+    the fixed profiles were never written again, so with Home Assistant stopped the charger would
+    not have fallen back to the safe current. A boot a day after the charger took them writes
+    them again; a boot within the day does not (a reboot loop must not wear its flash)."""
+    first = await attached(h)
+    limit = h.get_controller().charger.limit
+    assert fixed_writes(first) == [1, 2]
+    assert limit.fixed_written_at is not None
+    await first._connection.close()
+    await wait_for(lambda: h.get_controller()._session is None)
+    limit.fixed_written_at = utcnow() - taken_ago
+
+    second = await attached(h)
+    assert fixed_writes(second) == fixed
+    if fixed:
+        assert abs(utcnow() - limit.fixed_written_at) < timedelta(minutes=1)
 
 
 async def test_live_limit_is_refreshed(h: Harness, settings: ChargerSettings) -> None:

@@ -54,6 +54,7 @@ def full_charger() -> Charger:
             applied_a=13.5,
             charger_max=FixedProfile(limit=25.0, unit=ChargingRateUnit.AMPERE, stack_level=0),
             base=FixedProfile(limit=4140.0, unit=ChargingRateUnit.WATT, stack_level=2),
+            fixed_written_at=datetime(2026, 2, 27, 8, 30, tzinfo=UTC),
             controlled_by=ControlledBy.ENERGY_MANAGER,
             expires_at=datetime(2026, 3, 1, 10, 0, tzinfo=UTC),
             previous_a=16.0,
@@ -108,6 +109,8 @@ def test_round_trip_keeps_what_cannot_be_relearned() -> None:
     # given with a duration returns to.
     assert restored.limit.charger_max == original.limit.charger_max
     assert restored.limit.base == original.limit.base
+    # ... and when the charger took them: a boot a day after writes them again.
+    assert restored.limit.fixed_written_at == datetime(2026, 2, 27, 8, 30, tzinfo=UTC)
     assert (restored.limit.previous_a, restored.limit.previous_phases) == (16.0, 3)
     assert restored.limit.hand_back_to == "solar"
     # The user's own limit: a hand-back returns to it.

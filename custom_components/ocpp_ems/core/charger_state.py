@@ -33,7 +33,7 @@ import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Concatenate, Self, overload
 
 from . import status_order, transaction_lookup
@@ -80,6 +80,10 @@ SECURITY_EVENT_FROM_CHARGER = "charger"
 SECURITY_EVENT_FROM_SERVER = "server"
 # RESERVATION_STATUS's ``status`` when the charger accepted our CancelReservation.
 RESERVATION_CANCELLED = "Cancelled"
+# A boot this long after the charger last took our fixed profiles writes them again: a factory
+# reset, or firmware that loses them at a reboot, would leave it without the safe current once
+# Home Assistant stops. Not at every boot: a charger in a reboot loop would wear its flash.
+FIXED_PROFILES_RECHECK = timedelta(days=1)
 
 
 class _HandedTo[**P, R]:
@@ -139,13 +143,17 @@ class ChargerState:
 
         A charger the user has not accepted yet is reported to the directory (discovery). One
         that boots as another unit (a replacement under the same id) or with other firmware (an
-        update may clear what it stores) may not hold our fixed profiles any more: they are
+        update may clear what it stores), or :data:`FIXED_PROFILES_RECHECK` after it last took
+        our fixed profiles (a factory reset keeps both), may not hold them any more: they are
         written again at its setup (what they hold becomes unknown).
         """
+        now = utcnow()
         if _another_unit_or_firmware(self.charger.info, info):
-            self._forget_fixed_profiles(info)
+            self._forget_fixed_profiles(f"booted as {_described(info)}")
+        elif _fixed_profiles_aged(self.charger.limit.fixed_written_at, now):
+            self._forget_fixed_profiles("booted a day or more after it took them")
         self.charger.info = info
-        self._clock_sent(utcnow())
+        self._clock_sent(now)
         # A reboot ends any flow (a session cut by a power loss sends no end): none until the
         # next reading.
         for connector in self.charger.connectors.values():
@@ -156,18 +164,14 @@ class ChargerState:
         self.charger.notify()
         return admission
 
-    def _forget_fixed_profiles(self, info: ChargerInfo) -> None:
+    def _forget_fixed_profiles(self, why: str) -> None:
         limit = self.charger.limit
         if limit.charger_max is None and limit.base is None:
             return
         _LOGGER.info(
-            "Charger %s booted as %s %s, serial %s, firmware %s: its installation maximum and "
-            "safe current profiles are written again",
+            "Charger %s %s: its installation maximum and safe current profiles are written again",
             self.charger.charger_id,
-            info.vendor,
-            info.model,
-            info.serial_number,
-            info.firmware_version,
+            why,
         )
         limit.charger_max = limit.base = None
         self._writer.context.request_save()
@@ -400,3 +404,15 @@ def _another_unit_or_firmware(known: ChargerInfo, booted: ChargerInfo) -> bool:
         return (info.vendor, info.model, info.serial_number, info.firmware_version)
 
     return known != ChargerInfo() and identity(known) != identity(booted)
+
+
+def _described(info: ChargerInfo) -> str:
+    return (
+        f"{info.vendor} {info.model}, serial {info.serial_number}, firmware {info.firmware_version}"
+    )
+
+
+def _fixed_profiles_aged(written_at: datetime | None, now: datetime) -> bool:
+    """Whether fixed profiles last taken at ``written_at`` are to be written again at a boot
+    (unknown, or a time ahead of ours: yes)."""
+    return written_at is None or not now - FIXED_PROFILES_RECHECK < written_at <= now

@@ -691,6 +691,7 @@ class CurrentController:
             written = None
         else:
             written = wanted
+            self.charger.limit.fixed_written_at = utcnow()
             self._refusals.taken()
         self._request_save()
         return written

@@ -522,6 +522,9 @@ class LimitState:
     # these; None: unknown, e.g. after the charger's profiles were cleared).
     charger_max: FixedProfile | None = None
     base: FixedProfile | None = None
+    # When the charger last took one of them (None: never, or before this was kept): a boot a
+    # day after it writes them again (``charger_state.FIXED_PROFILES_RECHECK``).
+    fixed_written_at: datetime | None = None
     # Kept across restarts: a charger that reconnects before the energy manager is back is held
     # at its safe current like any other reconnect under the energy manager.
     controlled_by: ControlledBy = ControlledBy.NONE

@@ -135,6 +135,7 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
             # What the rarely written profiles hold: not rewritten (flash wear) after a restart.
             "charger_max": _fixed_profile_to_dict(charger.limit.charger_max),
             "base": _fixed_profile_to_dict(charger.limit.base),
+            "fixed_written_at": _optional_iso(charger.limit.fixed_written_at),
             "controlled_by": str(charger.limit.controlled_by),
             "expires_at": _optional_iso(charger.limit.expires_at),
             "previous_a": charger.limit.previous_a,
@@ -480,6 +481,7 @@ def _limit_from_dict(data: dict[str, Any]) -> LimitState:
         # An older file's charger_max_a / base_a lack the stack level: unknown, written again.
         charger_max=_fixed_profile_from_dict(data.get("charger_max")),
         base=_fixed_profile_from_dict(data.get("base")),
+        fixed_written_at=_aware(data.get("fixed_written_at")),
         controlled_by=_controlled_by(data.get("controlled_by")),
         expires_at=_aware(data.get("expires_at")),
         previous_a=_optional_float(data.get("previous_a")),
