@@ -13,6 +13,7 @@ from homeassistant.const import Platform
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
+from ocpp.v16 import call as call16
 from pytest_homeassistant_custom_component.common import (  # type: ignore[import-untyped]
     MockConfigEntry,
 )
@@ -283,6 +284,57 @@ async def test_a_price_outage_across_a_restart_is_costed_at_the_stored_forecast(
         await hass.config_entries.async_remove(charger_entry.entry_id)
         await hass.async_block_till_done()
         assert key not in hass_storage
+
+
+async def test_a_price_change_while_home_assistant_is_down_costs_the_announced_price(
+    hass: HomeAssistant,
+    onboard: Onboard,
+    connect: ConnectCharger,
+    server_entry: MockConfigEntry,
+) -> None:
+    """Home Assistant is down across a slot boundary its price sensor had announced (quarter
+    hours of a dynamic tariff): the energy drawn after the boundary costs the new price. 100 Wh
+    over 40 s, the last 4 s after the boundary: 0.044 EUR (0.084 with the 100 Wh before). Was:
+    0.040 (0.080), the last price seen before the downtime for all of it."""
+
+    async def read(sim: SimCharger, energy_wh: float, at: datetime) -> None:
+        sampled = [{"value": str(energy_wh), "measurand": "Energy.Active.Import.Register"}]
+        await sim.call(
+            call16.MeterValues(
+                connector_id=1,
+                transaction_id=sim.transaction_id,
+                meter_value=[{"timestamp": at.isoformat(), "sampled_value": sampled}],
+            )
+        )
+        await hass.async_block_till_done()
+
+    set_price(hass, 0.40, "EUR/kWh")
+    with only_platforms(Platform.SENSOR):
+        async with onboard() as (sim, charger_entry):
+            sim.meter_wh = 900
+            transaction_id = await sim.start_transaction("tag1")  # an hour ago
+            boundary = dt_util.utcnow() + timedelta(seconds=4)
+            forecast = [
+                {"start": (boundary - timedelta(minutes=15)).isoformat(), "price": 40},
+                {"start": boundary.isoformat(), "price": 80},
+            ]
+            attributes = {"unit_of_measurement": "ct/kWh", "prices": forecast}
+            hass.states.async_set(PRICE, "40", attributes)
+            await read(sim, 1000, boundary - timedelta(seconds=36))  # 100 Wh at 0.40
+            password = charger_entry.data[CONF_PASSWORD].encode()
+        await async_unload_all(hass)
+        assert dt_util.utcnow() < boundary, "stored after the boundary: the test needs a rerun"
+        await asyncio.sleep((boundary - dt_util.utcnow()).total_seconds() + 4.5)
+        hass.states.async_set(PRICE, "80", attributes)
+        assert await hass.config_entries.async_setup(server_entry.entry_id)
+        await hass.async_block_till_done()
+        async with connect("CP1", password=password) as sim:
+            sim.transaction_id = transaction_id
+            await read(sim, 1100, boundary + timedelta(seconds=4))
+            transaction = central_of(server_entry).charger("CP1").connectors[1].transaction
+            assert transaction is not None
+            assert transaction.energy_wh == pytest.approx(200)
+            assert transaction.cost == pytest.approx(0.1 * 0.40 + 0.1 * (0.9 * 0.40 + 0.1 * 0.80))
 
 
 async def test_session_facts_and_the_ended_event(hass: HomeAssistant, onboard: Onboard) -> None:

@@ -32,7 +32,7 @@ from .core.ems.energy_split import SessionSplit, split_session
 from .core.ems.forecast_hold import price_hold
 from .core.ems.types import slot_at
 from .core.model import Charger, Transaction
-from .core.tariff import price_per_kwh
+from .core.tariff import AnnouncedPrice, price_per_kwh
 from .ems_entity import ems_of
 from .ems_inputs import price_slots
 from .hub import id_tag_name
@@ -148,7 +148,9 @@ class SessionPriceFollower:
     the forecast rule holds it (``core.ems.forecast_hold``); with none, the price is None and
     the energy of that time is not costed. The forecast held is stored whenever it changes (a
     new publication, a new state without a forecast): kill -9 included, an outage that goes on
-    across a restart, or the time before the price integration is up again, is costed at it."""
+    across a restart, or the time before the price integration is up again, is costed at it. The
+    forecast is also kept with the charger's prices (``PriceHistory.announce``): the time Home
+    Assistant itself is down is costed at the prices it announced (``PriceHistory.fill_unseen``)."""
 
     def __init__(self, hass: HomeAssistant, entry: ChargerConfigEntry) -> None:
         self._hass = hass
@@ -262,6 +264,12 @@ class SessionPriceFollower:
             attribute,
             now,
             lambda read, forecast: self._hold(self._entity_id, read, now, forecast=forecast),
+        )
+        # Kept with the charger's prices: the time Home Assistant is down is costed by it.
+        utc = dt_util.utc_from_timestamp
+        self._charger.energy_prices.announce(
+            (AnnouncedPrice(utc(s.start), utc(s.end), s.price) for s in self._hold.announced),
+            utc(now),
         )
         data = self._hold.to_dict()
         if (data["source"], data["slots"]) != self._saved:

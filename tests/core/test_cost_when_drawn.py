@@ -15,13 +15,20 @@ from ocpp.v16 import call
 from custom_components.ocpp_ems.core.meter_time import session_time_by_our_clock
 from custom_components.ocpp_ems.core.model import Charger
 from custom_components.ocpp_ems.core.persistence import charger_from_dict, charger_to_dict
-from custom_components.ocpp_ems.core.tariff import MAX_PRICE_CHANGES, PRICE_MEMORY, PriceHistory
+from custom_components.ocpp_ems.core.tariff import (
+    MAX_ANNOUNCED,
+    MAX_PRICE_CHANGES,
+    PRICE_MEMORY,
+    AnnouncedPrice,
+    PriceHistory,
+)
 from custom_components.ocpp_ems.core.timeutil import utcnow
 
 from . import v201_harness
 from .v16_harness import Harness, now_iso
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 
 
 def at(minutes: float) -> datetime:
@@ -83,7 +90,138 @@ def test_repeats_clock_steps_memory_and_a_new_source() -> None:
     flapping = PriceHistory()
     for second in range(3 * MAX_PRICE_CHANGES):
         flapping.record(float(second % 2), T0 + timedelta(seconds=second))
-    assert len(flapping.to_dict()["changes"]) == MAX_PRICE_CHANGES
+    assert len(flapping.to_dict(T0)["changes"]) == MAX_PRICE_CHANGES
+
+
+def _restored(
+    prices: PriceHistory, forecast: list[AnnouncedPrice], saved_at: datetime
+) -> PriceHistory:
+    """``prices`` with the source's ``forecast`` as read at ``saved_at``, stored then and read
+    back after a restart."""
+    prices.announce(forecast, saved_at)
+    return PriceHistory.from_dict(prices.to_dict(saved_at))
+
+
+def _quarter_hours(start: float, prices: list[float]) -> list[AnnouncedPrice]:
+    """A forecast of 15-minute slots from ``start`` (minutes)."""
+    return [
+        AnnouncedPrice(at(start + 15 * n), at(start + 15 * (n + 1)), price)
+        for n, price in enumerate(prices)
+    ]
+
+
+def test_the_time_nobody_saw_is_costed_at_the_forecast_the_source_had_given() -> None:
+    """Home Assistant down from 12:20 to 13:10 while the car charged: the quarter hours' prices
+    the source had announced for that time, not the last one seen (0.30) for all of it. Was:
+    0.30 for the whole downtime."""
+    forecast = _quarter_hours(0, [0.30, 0.30, 0.40, 0.50, 0.20, 0.20])  # 12:00 - 13:30
+    prices = PriceHistory()
+    prices.record(0.30, at(0))
+    prices = _restored(prices, forecast, saved_at=at(20))
+    assert prices.fill_unseen(until=at(70)) == 3  # 12:30, 12:45, 13:00
+    assert prices.current is None  # the price of now is the source's
+    prices.record(0.20, at(70))  # the source again, after the restart
+    assert prices.cost(1000, (at(15), at(30))) == pytest.approx(0.30)
+    assert prices.cost(1000, (at(30), at(45))) == pytest.approx(0.40)
+    assert prices.cost(1000, (at(10), at(70))) == pytest.approx(
+        (20 * 0.30 + 15 * 0.40 + 15 * 0.50 + 10 * 0.20) / 60
+    )
+    # Once is all: the seen time moved on.
+    assert prices.fill_unseen(until=at(80)) == 0
+
+
+def test_a_forecast_ends_and_gaps_leave_the_price_unknown() -> None:
+    """Past the forecast's last slot, and in a gap between two, nobody knows the price (as in an
+    outage of the source with its forecast held): that energy is not costed."""
+    forecast = [
+        AnnouncedPrice(at(0), at(30), 0.30),
+        AnnouncedPrice(at(40), at(50), 0.60),
+    ]
+    prices = PriceHistory()
+    prices.record(0.30, at(0))
+    prices = _restored(prices, forecast, saved_at=at(10))
+    assert prices.fill_unseen(until=at(90)) == 3  # 12:30 none, 12:40 0.60, 12:50 none
+    assert prices.cost(1000, (at(30), at(40))) is None
+    assert prices.cost(1000, (at(20), at(60))) == pytest.approx(0.25 * 0.30 + 0.25 * 0.60)
+
+
+@pytest.mark.parametrize(
+    ("seen", "forecast"),
+    [
+        (0.30, _quarter_hours(0, [0.25, 0.25, 0.40, 0.50])),  # another price than the state's
+        (0.30, _quarter_hours(30, [0.40, 0.50])),  # none for the time seen last
+        (None, _quarter_hours(0, [0.30, 0.30, 0.40, 0.50])),  # no price seen last
+    ],
+    ids=["another tariff", "not covering", "none seen"],
+)
+def test_a_forecast_that_does_not_match_what_was_seen_is_not_used(
+    seen: float | None, forecast: list[AnnouncedPrice]
+) -> None:
+    """A sensor whose state is not its forecast's price (fees, another tariff) would mix two
+    prices: the last price seen stays for the downtime, as before."""
+    prices = PriceHistory()
+    prices.record(0.20, at(-60))
+    prices.record(seen, at(0))
+    prices = _restored(prices, forecast, saved_at=at(20))
+    assert prices.fill_unseen(until=at(60)) == 0
+    assert prices.cost(1000, (at(30), at(45))) == (None if seen is None else pytest.approx(0.30))
+
+
+def test_what_was_seen_before_the_store_is_not_overwritten() -> None:
+    """Up to the stored form's time Home Assistant saw the price: a forecast slot that began
+    before it (the state did not follow it) changes nothing of that time."""
+    forecast = _quarter_hours(0, [0.30, 0.45, 0.45, 0.60])
+    prices = PriceHistory()
+    prices.record(0.30, at(0))
+    prices.record(0.45, at(20))  # the state changed 5 min after the forecast's slot began
+    prices = _restored(prices, forecast, saved_at=at(40))
+    assert prices.fill_unseen(until=at(60)) == 1  # 12:45 only
+    assert prices.cost(1000, (at(15), at(20))) == pytest.approx(0.30)
+    assert prices.cost(1000, (at(45), at(60))) == pytest.approx(0.60)
+
+
+def test_a_restored_charger_costs_the_time_nobody_saw_at_the_forecast() -> None:
+    """The whole path of a restart: the charger's stored form (written 90 min ago, Home
+    Assistant down since) is read back and the price change the source had announced for an
+    hour ago counts. Was: the last price seen (0.30) for the whole downtime."""
+    now = utcnow()
+
+    def ago(minutes: float) -> datetime:
+        return now - timedelta(minutes=minutes)
+
+    charger = Charger(charger_id="CP")
+    charger.energy_prices.follow("sensor.price")
+    charger.energy_prices.record(0.30, ago(120))
+    charger.energy_prices.announce(
+        [AnnouncedPrice(ago(120), ago(60), 0.30), AnnouncedPrice(ago(60), now + HOUR, 0.50)],
+        ago(90),
+    )
+    stored = charger_to_dict(charger)
+    stored["energy_prices"] = charger.energy_prices.to_dict(ago(90))
+    restored = charger_from_dict(stored).energy_prices
+    assert restored.cost(1000, (ago(60), ago(30))) == pytest.approx(0.50)
+    assert restored.cost(1000, (ago(90), ago(30))) == pytest.approx((30 * 0.30 + 30 * 0.50) / 60)
+
+
+def test_the_forecast_kept_is_bounded_and_goes_with_its_source() -> None:
+    """Only slots not over yet are kept and stored, at most MAX_ANNOUNCED of them, unreadable
+    stored ones left out; another source's forecast is forgotten with its prices."""
+    prices = PriceHistory()
+    prices.follow("sensor.price")
+    prices.record(0.30, at(0))
+    many = [AnnouncedPrice(at(n), at(n + 1), 0.30 + n / 1e4) for n in range(-10, 2 * MAX_ANNOUNCED)]
+    prices.announce(many, at(0))
+    stored = prices.to_dict(at(0))
+    assert len(stored["announced"]) == MAX_ANNOUNCED
+    assert stored["announced"][0][0] == at(0).isoformat()  # the one under way first
+    stored["announced"][:3] = [
+        ["soon", at(1).isoformat(), 0.3],
+        [at(2).isoformat(), at(1).isoformat(), 0.3],  # ends before it starts
+        [at(3).isoformat(), at(4).isoformat(), "dear"],
+    ]
+    assert len(PriceHistory.from_dict(stored).to_dict(at(0))["announced"]) == MAX_ANNOUNCED - 3
+    prices.follow("sensor.other_price")
+    assert prices.to_dict(at(0))["announced"] == []
 
 
 def test_the_charger_model_records_its_price_by_time() -> None:
@@ -109,7 +247,12 @@ def test_the_prices_seen_survive_a_restart_and_a_damaged_store_costs_only_them()
     charger.energy_prices.record(0.30, at(0))
     charger.energy_prices.record(None, at(30))
     charger.energy_prices.record(0.50, at(60))
+    saved_at = utcnow()
     stored = charger_to_dict(charger)
+    # Up to when the prices were seen: the time of the stored form.
+    seen_until = datetime.fromisoformat(stored["energy_prices"].pop("seen_until"))
+    assert saved_at <= seen_until <= utcnow()
+    assert stored["energy_prices"].pop("announced") == []  # no forecast given
     assert stored["energy_prices"] == {
         "source": "sensor.price",
         "changes": [
@@ -135,6 +278,12 @@ def test_the_prices_seen_survive_a_restart_and_a_damaged_store_costs_only_them()
         assert again.charger_id == "CP"
     older = {key: value for key, value in stored.items() if key != "energy_prices"}
     assert charger_from_dict(older).energy_prices.source is None
+    # A damaged time of the stored form loses only that time, not the prices.
+    for seen_until in ("2026-12-01T12:00:00", "soon", 17):
+        prices = {**stored["energy_prices"], "seen_until": seen_until}
+        again = charger_from_dict({**stored, "energy_prices": prices}).energy_prices
+        assert again.seen_until is None, seen_until
+        assert again.cost(1000, (at(0), at(90))) == pytest.approx((30 * 0.30 + 30 * 0.50) / 90)
 
 
 def test_a_session_time_by_our_clock() -> None:

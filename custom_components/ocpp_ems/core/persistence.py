@@ -127,7 +127,7 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
         "rejected_measurands": sorted(charger.rejected_measurands),
         "reservations": charger.reservations.to_dict(),
         # The prices seen (a queue from while Home Assistant was down is costed by them).
-        "energy_prices": charger.energy_prices.to_dict(),
+        "energy_prices": charger.energy_prices.to_dict(utcnow()),
         "limit": {
             "requested_a": charger.limit.requested_a,
             "requested_phases": charger.limit.requested_phases,
@@ -221,6 +221,8 @@ def charger_from_dict(data: dict[str, Any]) -> Charger:
         lambda: PriceHistory.from_dict(data.get("energy_prices") or {}),
         PriceHistory(),
     )
+    # The time since the stored form nobody saw the price: as the source's forecast gave it.
+    charger.energy_prices.fill_unseen(utcnow())
     charger._numbers_per_evse = data.get("numbers_per_evse") is True
     # A store written before these were kept has none: no boot known (as before they were).
     charger._booted_at = part("boot time", lambda: _booted_at(data.get("booted_at")), None)

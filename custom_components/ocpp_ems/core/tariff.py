@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from .numbers import parse_number
 
@@ -71,6 +72,19 @@ def price_per_kwh(value: object, unit: object, currency: str | None = None) -> f
 # second must not grow the charger's memory and its costing without bound).
 PRICE_MEMORY = timedelta(days=2)
 MAX_PRICE_CHANGES = 1000
+# At most so many slots of the source's forecast are kept (five days of quarter hours).
+MAX_ANNOUNCED = 500
+# How far a forecast's price may be from the price seen for the same moment and still count as
+# the same price (float noise of the unit conversion).
+SAME_PRICE = 1e-9
+
+
+class AnnouncedPrice(NamedTuple):
+    """One slot of a price forecast (currency per kWh): ``price`` from ``start`` to ``end``."""
+
+    start: datetime
+    end: datetime
+    price: float
 
 
 @dataclass
@@ -85,6 +99,11 @@ class PriceHistory:
     current: float | None = None
     # Where the prices come from (the price entity, the fixed price): another source starts afresh.
     source: str | None = None
+    # Up to when the prices are known (the time of the stored form; None: now): after a restart,
+    # what came after it was not seen (:meth:`fill_unseen`).
+    seen_until: datetime | None = None
+    # The source's forecast, the slots not over yet (:meth:`announce`), oldest first.
+    _announced: list[AnnouncedPrice] = field(default_factory=list, repr=False)
     # Since when each price held, oldest first; a None price: none was known then (that energy
     # costs nothing).
     _since: list[datetime] = field(default_factory=list, repr=False)
@@ -113,6 +132,13 @@ class PriceHistory:
             self.source = source
             self._since.clear()
             self._prices.clear()
+            self._announced.clear()
+
+    def announce(self, forecast: Iterable[AnnouncedPrice], now: datetime) -> None:
+        """The source's forecast as read ``now`` (the slots not over yet are kept, and stored):
+        what prices the time after the stored form had, should nobody see it."""
+        ahead = sorted((slot for slot in forecast if slot.end > now), key=lambda slot: slot.start)
+        self._announced = ahead[:MAX_ANNOUNCED]
 
     def cost(self, energy_wh: float, span: tuple[datetime, datetime] | None) -> float | None:
         """What ``energy_wh`` drawn evenly over ``span`` (start, end; None: a moment now)
@@ -135,9 +161,48 @@ class PriceHistory:
             cost = (cost or 0.0) + energy_wh * share / 1000.0 * price
         return cost
 
-    def to_dict(self) -> dict[str, Any]:
+    def fill_unseen(self, until: datetime) -> int:
+        """The prices of the time up to ``until`` that nobody saw (Home Assistant was down since
+        :attr:`seen_until`) from the forecast the price source had given (:meth:`announce`):
+        each slot that began then is a change at its start, the end of a slot no other follows a
+        price unknown (as in an outage of the source). Only a forecast that gave the price seen
+        last for that moment counts (a sensor whose state is not its forecast's price, another
+        tariff's or with other fees, is left to its last price). Returns how many changes were
+        added."""
+        if not self._since or (last_price := self._prices[-1]) is None:
+            return 0
+        seen = max(self._since[-1], self.seen_until or self._since[-1])
+        slots = self._announced
+        at_seen = next((s for s in slots if s.start <= seen < s.end), None)
+        if at_seen is None or abs(at_seen.price - last_price) > SAME_PRICE * max(1.0, last_price):
+            return 0
+        added = 0
+        current = self.current
+        for index, slot in enumerate(slots):
+            if seen < slot.start < until:
+                added += self._record_unseen(slot.price, slot.start)
+            follows = index + 1 < len(slots) and slots[index + 1].start <= slot.end
+            if not follows and seen < slot.end < until:
+                added += self._record_unseen(None, slot.end)
+        self.current = current  # (the price now is the source's, set by whoever follows it)
+        self.seen_until = None
+        return added
+
+    def _record_unseen(self, price: float | None, at: datetime) -> int:
+        changes = len(self._since)
+        self.record(price, at)
+        return len(self._since) - changes
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        """The stored form of now (``now``: up to when the prices are known)."""
         return {
             "source": self.source,
+            "seen_until": now.isoformat(),
+            "announced": [
+                [slot.start.isoformat(), slot.end.isoformat(), slot.price]
+                for slot in self._announced
+                if slot.end > now
+            ],
             "changes": [
                 [at.isoformat(), price] for at, price in zip(self._since, self._prices, strict=True)
             ],
@@ -147,6 +212,14 @@ class PriceHistory:
     def from_dict(cls, data: dict[str, Any]) -> PriceHistory:
         """A stored history (the price now is set again by whoever follows the price)."""
         history = cls(source=None if data.get("source") is None else str(data["source"]))
+        history.seen_until = _aware_time(data.get("seen_until"))
+        rows = data.get("announced")
+        slots = (
+            [slot for row in rows if (slot := _announced(row)) is not None]
+            if isinstance(rows, list)
+            else []
+        )
+        history._announced = sorted(slots, key=lambda slot: slot.start)[:MAX_ANNOUNCED]
         for at, price in data.get("changes") or ():
             since = datetime.fromisoformat(at)
             if since.tzinfo is None:
@@ -156,3 +229,25 @@ class PriceHistory:
             history.record(price, since)
         history.current = None
         return history
+
+
+def _aware_time(value: object) -> datetime | None:
+    """A stored time with its zone; None when there is none or it is unreadable (the prices
+    are kept: only the time nobody saw is then not filled in)."""
+    try:
+        at = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return at if at is not None and at.tzinfo is not None else None
+
+
+def _announced(row: object) -> AnnouncedPrice | None:
+    """A stored forecast slot; None when unreadable (left out)."""
+    if not isinstance(row, list) or len(row) != 3:
+        return None
+    start, end, price = _aware_time(row[0]), _aware_time(row[1]), row[2]
+    if start is None or end is None or end <= start or isinstance(price, bool):
+        return None
+    if not isinstance(price, int | float) or not math.isfinite(price):
+        return None
+    return AnnouncedPrice(start, end, float(price))

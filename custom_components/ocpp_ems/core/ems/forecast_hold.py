@@ -132,6 +132,12 @@ class ForecastHold[SlotT: _Slot]:
         return tuple(sorted(slots, key=lambda slot: slot.start))
 
     @property
+    def announced(self) -> tuple[SlotT, ...]:
+        """The source's last forecast as read, past slots too (none when what was read last was
+        only its value of now)."""
+        return self._slots if self._forecast else ()
+
+    @property
     def held_since(self) -> float | None:
         """When the forecast now held was read (None: none is held)."""
         return self._read_at if self._holding else None
