@@ -1080,10 +1080,32 @@ async def test_events_from_the_charger(
         assert state_of(hass, STATUS).state == "faulted"
         assert state_of(hass, f"binary_sensor.{PREFIX}_fault").state == "on"
         assert attributes["event_type"] == "fault"
-        # A 2.x StatusNotification has no error code nor info (2.x tells the cause in
-        # NotifyEvent, which is logged only): the event comes without them.
+        # A 2.x StatusNotification has no error code nor info: the event comes without them.
         expected = ("GroundFailure", "RCD tripped") if version == OCPP16 else (None, None)
         assert (attributes["error_code"], attributes["info"]) == expected
+        if isinstance(charger, Side2x):
+            # ... 2.x tells the cause in NotifyEvent: a component's problem, the connector's
+            # error as a 1.6 error code is (before: logged only).
+            await charger.station.status(1, 1, "Available")
+            await hass.async_block_till_done()
+            assert state_of(hass, f"binary_sensor.{PREFIX}_fault").state == "off"
+            tripped = {
+                "eventId": 1,
+                "timestamp": dt_util.utcnow().isoformat(),
+                "trigger": "Delta",
+                "actualValue": "true",
+                "techInfo": "RCD tripped",
+                "eventNotificationType": "HardWiredNotification",
+                "component": {"name": "RCD", "evse": {"id": 1}},
+                "variable": {"name": "Tripped"},
+            }
+            now = dt_util.utcnow().isoformat()
+            await charger.station.request(
+                "NotifyEvent", {"generatedAt": now, "seqNo": 0, "eventData": [tripped]}
+            )
+            attributes = await fired(hass, "fault")
+            assert (attributes["error_code"], attributes["info"]) == ("RCD.Tripped", "RCD tripped")
+            assert state_of(hass, f"binary_sensor.{PREFIX}_fault").state == "on"
 
 
 async def test_composite_schedule(hass: HomeAssistant, target: Target) -> None:

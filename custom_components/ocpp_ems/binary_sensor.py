@@ -21,9 +21,6 @@ from .entity import OcppEntity, async_add_described_entities
 
 PARALLEL_UPDATES = 0
 
-# Error codes that mean "no error" (1.6 ChargePointErrorCode NoError; empty in 2.0.1).
-_NO_ERROR = {None, "", "NoError", "noError"}
-
 
 @dataclass(frozen=True, kw_only=True)
 class OcppChargerBinarySensorDescription(BinarySensorEntityDescription):
@@ -80,7 +77,7 @@ CONNECTOR_BINARY_SENSORS: tuple[OcppConnectorBinarySensorDescription, ...] = (
         translation_key="fault",
         device_class=BinarySensorDeviceClass.PROBLEM,
         value_fn=lambda connector: connector.status is ConnectorStatus.FAULTED
-        or connector.error_code not in _NO_ERROR,
+        or connector.has_error,
         whole_charger_too=True,
     ),
 )

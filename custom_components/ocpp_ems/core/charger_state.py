@@ -154,6 +154,7 @@ class ChargerState:
             self._forget_fixed_profiles("booted a day or more after it took them")
         self.charger.info = info
         self._clock_sent(now)
+        self._statuses.forget_problems()
         # A reboot ends any flow (a session cut by a power loss sends no end): none until the
         # next reading.
         for connector in self.charger.connectors.values():
@@ -237,6 +238,7 @@ class ChargerState:
     # --- handed to the parts (one line each: the part's method is the one definition) ----------
     # Connector status: connector_status.py.
     record_status = _HandedTo("_statuses", ConnectorStatuses.record_status)
+    record_problem = _HandedTo("_statuses", ConnectorStatuses.record_problem)
     # Authorization: id_tags.py.
     authorize = _HandedTo("_id_tags", IdTagAuthorizations.authorize)
     authorize_start = _HandedTo("_id_tags", IdTagAuthorizations.authorize_start)

@@ -1,7 +1,9 @@
 """Connector statuses (StatusNotification; a 2.x station's combined EVSE state): which status a
 connector shows, ordered by the charger's own timestamps (the ordering rules are
 :mod:`.status_order`'s), and the stamped statuses held back only by the charger's clock offset
-until its live readings confirm it (:meth:`ConnectorStatuses.retake_held_statuses`)."""
+until its live readings confirm it (:meth:`ConnectorStatuses.retake_held_statuses`). Also a 2.x
+station's component problems (NotifyEvent), its connectors' errors as a 1.6 error code is
+(:meth:`ConnectorStatuses.record_problem`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import NamedTuple
 from . import status_order
 from .meter import Report, clear_flow, shown_reading
 from .meter_time import effective_time, reception
-from .model import Connector, ConnectorStatus, EventKind
+from .model import MAX_PROBLEMS, Connector, ConnectorStatus, DeviceProblem, EventKind
 from .model_writer import ModelWriter
 from .status_order import NO_FLOW_STATUSES
 from .timeutil import utcnow
@@ -139,6 +141,51 @@ class ConnectorStatuses:
                 info=news.info,
                 vendor_error_code=news.vendor_error_code,
             )
+
+    def record_problem(
+        self, connector_id: int, component: str, problem: DeviceProblem | None
+    ) -> None:
+        """A 2.x station's device model reports a problem of ``component`` on the connector (0:
+        the station), or its end (``problem`` None). A new one fires a FAULT event (the
+        component as its error code, the station's code and text), as a 1.6 fault does."""
+        connector = self._charger.connector(connector_id)
+        problems = connector.problems
+        known = problems.get(component)
+        if problem == known:
+            return
+        if problem is None:
+            del problems[component]
+        elif known is None and len(problems) >= MAX_PROBLEMS:
+            _LOGGER.debug(
+                "%s: problem of %s on connector %s not kept (%d kept already)",
+                self._charger.charger_id,
+                component,
+                connector_id,
+                MAX_PROBLEMS,
+            )
+            return
+        else:
+            problems[component] = problem
+        self._writer.context.request_save()
+        self._charger.notify()
+        if known is None and problem is not None:
+            self._writer.fire(
+                EventKind.FAULT,
+                connector_id,
+                error_code=component,
+                info=problem.info,
+                vendor_error_code=problem.code,
+            )
+
+    def forget_problems(self) -> None:
+        """The station booted: its device model reports again what is still wrong (a problem it
+        cleared while it rebooted would be shown for ever)."""
+        cleared = False
+        for connector in self._charger.connectors.values():
+            cleared |= bool(connector.problems)
+            connector.problems.clear()
+        if cleared:
+            self._writer.context.request_save()
 
     def _hold_status(
         self, connector: Connector, news: _StatusNews, report: Report, offset_s: float | None

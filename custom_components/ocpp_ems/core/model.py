@@ -350,6 +350,22 @@ class EnergyCounter:
         return self.total_wh
 
 
+# Error codes that mean "no error" (1.6 ChargePointErrorCode NoError, as chargers spell it).
+NO_ERROR_CODES = frozenset({None, "", "NoError", "noError"})
+# At most so many device-model problems are kept per connector (a station reporting one for
+# every component it makes up must not grow the model).
+MAX_PROBLEMS = 16
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceProblem:
+    """A problem a 2.x station's device model reports for one of its components (NotifyEvent):
+    the station's own code and text for it, as it gave them."""
+
+    code: str | None = None  # techCode
+    info: str | None = None  # techInfo
+
+
 @dataclass(kw_only=True)
 class Connector:
     connector_id: int
@@ -364,6 +380,9 @@ class Connector:
     _status_stamp: datetime | None = None
     error_code: str | None = None
     vendor_error: str | None = None
+    # A 2.x station's problems (its StatusNotification has no error code), by component
+    # (``ChargerState.record_problem``): shown as errors until cleared or the station boots.
+    problems: dict[str, DeviceProblem] = field(default_factory=dict)
     meter: MeterState = field(default_factory=MeterState)
     transaction: Transaction | None = None
     # The most recent ended transaction: recognises a charger re-sending its start or end (it
@@ -378,6 +397,11 @@ class Connector:
     # The fault it was in when saved (its error code, "" for none given), until its first status
     # after the restore: the same fault reported again is no new one (no second FAULT event).
     restored_fault: str | None = None
+
+    @property
+    def has_error(self) -> bool:
+        """Whether it reports an error: a 1.6 error code, or a 2.x device-model problem."""
+        return self.error_code not in NO_ERROR_CODES or bool(self.problems)
 
     @property
     def energy_settled(self) -> bool:

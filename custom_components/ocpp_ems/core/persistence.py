@@ -32,6 +32,7 @@ from typing import Any
 
 from .meter_time import by_our_clock_now, reception, too_far_ahead
 from .model import (
+    MAX_PROBLEMS,
     RECENTLY_ENDED,
     Capabilities,
     Charger,
@@ -40,6 +41,7 @@ from .model import (
     Connector,
     ConnectorStatus,
     ControlledBy,
+    DeviceProblem,
     EnergyCounter,
     FixedProfile,
     LimitState,
@@ -104,6 +106,11 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
                 # Its life before that reset, and a reading of it held (meter._hold_life_before).
                 "life_before": _life_before_to_dict(connector.meter),
                 "fault": _fault(connector),
+                # A 2.x station does not report its problems again after a reconnect.
+                "problems": {
+                    component: {"code": problem.code, "info": problem.info}
+                    for component, problem in connector.problems.items()
+                },
             }
             for connector_id, connector in sorted(charger.connectors.items())
         },
@@ -270,6 +277,7 @@ def _restore_connector(charger: Charger, key: Any, stored: dict[str, Any]) -> No
     _restore_life_before(connector.meter, stored.get("life_before"))
     fault = stored.get("fault")
     connector.restored_fault = None if fault is None else str(fault)
+    connector.problems = _problems_from_dict(stored.get("problems"))
     connector.last_session_energy_wh = float(stored.get("last_session_energy_wh") or 0.0)
 
 
@@ -300,6 +308,19 @@ def _transaction(charger_id: str, stored: Any) -> Transaction | None:
     except _DAMAGE as err:
         _LOGGER.warning("%s: ignoring a damaged stored transaction: %s", charger_id, err)
         return None
+
+
+def _problems_from_dict(stored: Any) -> dict[str, DeviceProblem]:
+    """A connector's stored problems; unreadable ones left out (an older store has none)."""
+    problems: dict[str, DeviceProblem] = {}
+    for component, problem in stored.items() if isinstance(stored, dict) else ():
+        if isinstance(component, str) and isinstance(problem, dict):
+            code, info = problem.get("code"), problem.get("info")
+            problems[component] = DeviceProblem(
+                code=code if isinstance(code, str) else None,
+                info=info if isinstance(info, str) else None,
+            )
+    return dict(list(problems.items())[:MAX_PROBLEMS])
 
 
 def _fault(connector: Connector) -> str | None:

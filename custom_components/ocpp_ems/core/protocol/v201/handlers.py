@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from custom_components.ocpp_ems.core.directory import Admission
 from custom_components.ocpp_ems.core.meter_values import parse_meter_values
-from custom_components.ocpp_ems.core.model import ChargerInfo, EvChargingNeeds
+from custom_components.ocpp_ems.core.model import ChargerInfo, DeviceProblem, EvChargingNeeds
 from custom_components.ocpp_ems.core.protocol import incoming
 from custom_components.ocpp_ems.core.protocol.certificates import sign_certificate_route
 from custom_components.ocpp_ems.core.protocol.rpc import Payload, Route
@@ -174,20 +174,49 @@ def reservation_status_update(session: V201Session, payload: Payload) -> Payload
 
 
 def notify_event(session: V201Session, payload: Payload) -> Payload:
-    # Device-model monitoring events: logged (info when a problem appears, debug otherwise).
-    for event in payload["eventData"]:
-        level = logging.INFO if event["trigger"] == "Alerting" and not event.get("cleared") else 0
+    # Device-model events: a component's problem becomes the connector's error (its EVSE's; the
+    # station's without one), as a 1.6 StatusNotification's error code does; all are logged
+    # (info when a problem appears, debug otherwise).
+    events = payload["eventData"]
+    outlets = [
+        incoming.connector_id(evse["id"], "component.evse.id") if evse else 0
+        for evse in (event["component"].get("evse") for event in events)
+    ]  # (all checked before any is applied)
+    for event, connector_id in zip(events, outlets, strict=True):
+        cleared = bool(event.get("cleared"))
+        level = logging.INFO if event["trigger"] == "Alerting" and not cleared else logging.DEBUG
         _LOGGER.log(
-            level or logging.DEBUG,
+            level,
             "%s: event %s of %s.%s: %s%s",
             session.charger.charger_id,
             event["eventId"],
             event["component"]["name"],
             event["variable"]["name"],
             event["actualValue"],
-            " (cleared)" if event.get("cleared") else "",
+            " (cleared)" if cleared else "",
         )
+        if (component := _problem_component(event)) is not None:
+            active = not cleared and event["actualValue"].strip().lower() == "true"
+            problem = DeviceProblem(code=event.get("techCode"), info=event.get("techInfo"))
+            session.state.record_problem(connector_id, component, problem if active else None)
     return {}
+
+
+# The standardized boolean variables whose "true" says a component is in trouble.
+_PROBLEM_VARIABLES = frozenset({"Problem", "Tripped"})
+
+
+def _problem_component(event: Payload) -> str | None:
+    """The problem an event reports on or off, named by its component (its instance, and the
+    variable where it is not Problem: ``RCD.Tripped``); None: the event is no problem's."""
+    variable = event["variable"]["name"]
+    if variable not in _PROBLEM_VARIABLES:
+        return None
+    component = event["component"]
+    name = component["name"]
+    if instance := component.get("instance"):
+        name = f"{name}/{instance}"
+    return name if variable == "Problem" else f"{name}.{variable}"
 
 
 def notify_monitoring_report(session: V201Session, payload: Payload) -> Payload:
