@@ -8,18 +8,22 @@ manager's actions change settings only and work while the charger is offline.
 
 ``set_current_limit``, ``pause_charging`` and ``resume_charging`` are manual changes
 (``ownership.py``): they take a charger over from the energy manager (mode Manual).
+
+This module holds the table of every action (:data:`SERVICES`: its handler, schema, response,
+whether it needs the charger online or an admin) and the handlers of the charger's commands;
+the raw profile actions are ``profile_services.py``'s, the energy manager's
+``ems_services.py``'s; their fields and checks ``service_fields.py``, the device they address
+``service_target.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
-from urllib.parse import urlparse
 
 import probatio
-from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import (
     HomeAssistant,
     ServiceCall,
@@ -29,81 +33,90 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.service import async_register_admin_service
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
-from .coordinator import ChargerConfigEntry
-from .core.current_control import MAX_LIMIT_DURATION_S, CurrentController, stops_failed
+from .core.current_control import MAX_LIMIT_DURATION_S, stops_failed
 from .core.ems import Mode
-from .core.ems.charger_config import first_instant_at
 from .core.ems.charger_view import VEHICLE_CAPACITY_MAX_KWH
-from .core.ems.plan import MAX_PLAN_AHEAD_S
-from .core.limits import LimitRules
-from .core.model import Charger, ChargingRateUnit, ControlledBy
-from .core.protocol.v16.provisioning import AUTHORIZATION_KEY, SECURITY_PROFILE_KEY
-from .core.protocol.v201.device_model import (
-    BASIC_AUTH_PASSWORD,
-    NETWORK_CONFIGURATION_PRIORITY,
-    SECURITY_PROFILE,
-    VariableId,
-)
+from .core.model import ChargingRateUnit
 from .core.session import (
     DIAGNOSTICS_LOG,
     SECURITY_LOG,
-    ChargerSession,
-    CompositeSchedule,
     SignedFirmware,
     next_request_id,
     remote_stop_each,
 )
 from .core.settings import PauseStrategy
-from .energy_manager import EnergyManagerRuntime
-from .entity import charger_errors, require_session
-from .hub import is_charger_entry
+from .ems_services import (
+    async_boost_now,
+    async_plan_charge,
+    async_set_charge_mode,
+)
+from .entity import charger_errors
 from .ownership import async_manual_change, energy_manager_mode
+from .profile_services import (
+    async_clear_charging_profiles,
+    async_get_composite_schedule,
+    async_set_charging_profile,
+)
+from .service_fields import (
+    ATTR_CONNECTOR_ID,
+    ATTR_COUNT,
+    ATTR_CURRENT,
+    ATTR_DATA,
+    ATTR_DEPARTURE,
+    ATTR_DURATION,
+    ATTR_ENERGY,
+    ATTR_EXPIRY,
+    ATTR_ID_TAG,
+    ATTR_KEY,
+    ATTR_KEYS,
+    ATTR_LOG_TYPE,
+    ATTR_MESSAGE,
+    ATTR_MESSAGE_ID,
+    ATTR_MODE,
+    ATTR_OPERATIVE,
+    ATTR_PATH,
+    ATTR_PROFILE,
+    ATTR_PROFILE_ID,
+    ATTR_PURPOSE,
+    ATTR_RESERVATION_ID,
+    ATTR_RETRIES,
+    ATTR_RETRIEVE_DATE,
+    ATTR_SECURITY_PROFILE,
+    ATTR_SIGNATURE,
+    ATTR_SIGNING_CERTIFICATE,
+    ATTR_STACK_LEVEL,
+    ATTR_TARGET_SOC,
+    ATTR_TYPE,
+    ATTR_UNIT,
+    ATTR_URL,
+    ATTR_VALUE,
+    ATTR_VEHICLE_CAPACITY,
+    ATTR_VENDOR_ID,
+    CONNECTOR,
+    DEVICE,
+    instant,
+    location,
+    ocpp_integer,
+    raw_profile,
+    server_managed,
+    time_period,
+    whole,
+)
+from .service_target import (
+    ChargerTarget,
+    Handler,
+    charger_target,
+)
 from .sessions_log import async_export_sessions
 
-ATTR_DEVICE_ID: Final = "device_id"
-ATTR_CONNECTOR_ID: Final = "connector_id"
-ATTR_CURRENT: Final = "current"
-ATTR_DURATION: Final = "duration"
-ATTR_ID_TAG: Final = "id_tag"
-ATTR_KEYS: Final = "keys"
-ATTR_KEY: Final = "key"
-ATTR_VALUE: Final = "value"
-ATTR_MESSAGE: Final = "message"
-ATTR_TYPE: Final = "type"
-ATTR_URL: Final = "url"
-ATTR_RETRIEVE_DATE: Final = "retrieve_date"
-ATTR_RETRIES: Final = "retries"
-ATTR_SIGNING_CERTIFICATE: Final = "signing_certificate"
-ATTR_SIGNATURE: Final = "signature"
-ATTR_LOG_TYPE: Final = "log_type"
 # request_diagnostics' log types -> the GetLog logType (diagnostics on 1.6 stays GetDiagnostics).
 _LOG_TYPES: Final = {"diagnostics": DIAGNOSTICS_LOG, "security": SECURITY_LOG}
-ATTR_PROFILE_ID: Final = "profile_id"
-ATTR_PURPOSE: Final = "purpose"
-ATTR_STACK_LEVEL: Final = "stack_level"
-ATTR_PROFILE: Final = "profile"
-ATTR_VENDOR_ID: Final = "vendor_id"
-ATTR_MESSAGE_ID: Final = "message_id"
-ATTR_DATA: Final = "data"
-ATTR_MODE: Final = "mode"
-ATTR_ENERGY: Final = "energy_kwh"
-ATTR_TARGET_SOC: Final = "target_soc"
-ATTR_VEHICLE_CAPACITY: Final = "vehicle_capacity_kwh"
-ATTR_DEPARTURE: Final = "departure"
-ATTR_OPERATIVE: Final = "operative"
-ATTR_EXPIRY: Final = "expiry"
-ATTR_RESERVATION_ID: Final = "reservation_id"
-ATTR_SECURITY_PROFILE: Final = "security_profile"
-ATTR_UNIT: Final = "unit"
 # get_composite_schedule's window when none is asked for.
 COMPOSITE_DEFAULT_S: Final = 3600
-ATTR_PATH: Final = "path"
-ATTR_COUNT: Final = "count"
 
 TRIGGER_MESSAGES: Final = [
     "BootNotification",
@@ -114,150 +127,9 @@ TRIGGER_MESSAGES: Final = [
     "StatusNotification",
 ]
 RESET_TYPES: Final = ["soft", "hard"]
-LOCATION_SCHEMES: Final = ("http", "https", "ftp", "ftps", "sftp")
 PROFILE_PURPOSES: Final = ["charger_max", "tx_default", "tx"]
 # The longest boost (a boost for "until further notice" is Fast mode).
 MAX_BOOST: Final = timedelta(days=7)
-# OCPP's integer has 32 bits: a larger id, level or count would overflow in the charger.
-OCPP_INTEGER_MAX: Final = 2**31 - 1
-# What Home Assistant keeps in step with the charger (its password, its security profile, the
-# connection it uses): changed behind its back, the charger is locked out at its next connection.
-# ``upgrade_security`` and the charger's options change them safely. 1.6 keys, and 2.x variables
-# as component.variable (any instance or EVSE); casefolded (OCPP keys are case-insensitive).
-_SERVER_MANAGED_KEYS: Final = frozenset(
-    name.casefold()
-    for name in (
-        AUTHORIZATION_KEY,
-        SECURITY_PROFILE_KEY,
-        *(
-            f"{variable.component}.{variable.variable}"
-            for variable in (BASIC_AUTH_PASSWORD, SECURITY_PROFILE, NETWORK_CONFIGURATION_PRIORITY)
-        ),
-    )
-)
-
-
-def _whole(value: Any) -> int:
-    """A whole number, also as a float or text (a template from an input_number renders 1.0);
-    a fraction is refused, not cut off (1.9 is not reservation 1)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError) as err:
-        raise probatio.Invalid("expected a whole number") from err
-    if isinstance(value, bool) or not number.is_integer():
-        raise probatio.Invalid("expected a whole number")
-    return int(number)
-
-
-def _ocpp_integer(minimum: int, maximum: int = OCPP_INTEGER_MAX) -> probatio.All[int]:
-    return probatio.All(_whole, probatio.Range(min=minimum, max=maximum))
-
-
-def _time_period(value: Any) -> timedelta:
-    """A duration; one too long for a timedelta is bad input, not an OverflowError."""
-    try:
-        period: timedelta = cv.time_period(value)
-    except OverflowError as err:
-        raise probatio.Invalid("duration too long") from err
-    return period
-
-
-def _instant(value: Any) -> datetime:
-    """A date-time as a moment (UTC). One without an offset (the action's date-time picker) is a
-    wall-clock time in Home Assistant's time zone; one the clock skips there (02:30 the night it
-    goes forward) is the moment it jumps (03:00), as for a daily departure."""
-    parsed: datetime = cv.datetime(value)
-    if parsed.tzinfo is not None:
-        return dt_util.as_utc(parsed)
-    zone = dt_util.get_default_time_zone()
-    return datetime.fromtimestamp(first_instant_at(parsed.replace(tzinfo=zone), zone), UTC)
-
-
-def _server_managed(key: str) -> bool:
-    variable = VariableId.parse(key)
-    name = key if variable is None else f"{variable.component}.{variable.variable}"
-    return name.strip().casefold() in _SERVER_MANAGED_KEYS
-
-
-_DEVICE: Final = {probatio.Required(ATTR_DEVICE_ID): cv.string}
-_CONNECTOR: Final = {probatio.Optional(ATTR_CONNECTOR_ID): _ocpp_integer(1)}
-
-
-@dataclass(kw_only=True)
-class ChargerTarget:
-    """The charger an action is addressed to."""
-
-    entry: ChargerConfigEntry
-    charger_id: str
-    # Set when the targeted device is one connector of a multi-outlet charger.
-    device_connector_id: int | None
-
-    @property
-    def charger(self) -> Charger:
-        return self.entry.runtime_data.coordinator.charger
-
-    def session(self) -> ChargerSession:
-        return require_session(self.entry.runtime_data.central, self.charger_id)
-
-    def controller(self) -> CurrentController:
-        return self.entry.runtime_data.central.current_control(self.charger_id)
-
-    def wanted_connector(self, call: ServiceCall) -> int | None:
-        """The connector from the call, else from the device (None: the whole charger); one the
-        charger does not have is the caller's mistake (never sent to it)."""
-        connector_id: int | None = call.data.get(ATTR_CONNECTOR_ID) or self.device_connector_id
-        if connector_id is not None and connector_id not in self.charger.outlet_ids:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="unknown_connector",
-                translation_placeholders={
-                    "charger_id": self.charger_id,
-                    "connector_id": str(connector_id),
-                },
-            )
-        return connector_id
-
-    def profile_connector(self, call: ServiceCall) -> int | None:
-        """For the raw profile actions: the call's connector (0: the charger as a whole), else
-        the device's (None: the call's and the device's are unset)."""
-        if call.data.get(ATTR_CONNECTOR_ID) == 0:
-            return 0
-        return self.wanted_connector(call)
-
-    def connector_id(self, call: ServiceCall) -> int:
-        """The connector from the call, else from the device, else 1."""
-        return self.wanted_connector(call) or 1
-
-
-def _target(hass: HomeAssistant, call: ServiceCall) -> ChargerTarget:
-    """The loaded charger entry behind the call's device (a charger or one of its connectors)."""
-    device_id: str = call.data[ATTR_DEVICE_ID]
-    device = dr.async_get(hass).async_get(device_id)
-    entry = None if device is None else hass.config_entries.async_get_entry(device.config_entry_id)
-    if device is None or entry is None or entry.domain != DOMAIN or not is_charger_entry(entry):
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_device",
-            translation_placeholders={"device_id": device_id},
-        )
-    if entry.state is not ConfigEntryState.LOADED:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="charger_not_loaded",
-            translation_placeholders={"charger": entry.title},
-        )
-    charger_entry: ChargerConfigEntry = entry
-    charger_id = charger_entry.runtime_data.charger_id
-    # Connector devices of multi-outlet chargers are identified as "<charger id>_<connector>".
-    connector: int | None = None
-    for domain, identifier in device.identifiers:
-        suffix = identifier.removeprefix(f"{charger_id}_")
-        if domain == DOMAIN and suffix != identifier and suffix.isdigit():
-            connector = int(suffix)
-    return ChargerTarget(entry=charger_entry, charger_id=charger_id, device_connector_id=connector)
-
-
-type Handler = Callable[[ChargerTarget, ServiceCall], Awaitable[ServiceResponse]]
 
 
 # --- current control ----------
@@ -358,7 +230,7 @@ async def _get_configuration(target: ChargerTarget, call: ServiceCall) -> Servic
 
 async def _set_configuration(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
     key: str = call.data[ATTR_KEY]
-    if _server_managed(key):
+    if server_managed(key):
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="server_managed_key",
@@ -477,245 +349,11 @@ async def _upgrade_security(target: ChargerTarget, call: ServiceCall) -> Service
     return {"status": "waiting"}
 
 
-# --- smart charging and vendor extensions ----------
-async def _clear_charging_profiles(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    await target.session().clear_profiles(
-        profile_id=call.data.get(ATTR_PROFILE_ID),
-        connector_id=target.profile_connector(call),
-        purpose=call.data.get(ATTR_PURPOSE),
-        stack_level=call.data.get(ATTR_STACK_LEVEL),
-    )
-    # It may have removed our own live and safe-fallback profiles as well.
-    await target.controller().restore_profiles()
-    return None
-
-
-async def _get_composite_schedule(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    """What the charger will apply from now on: the result of every profile it holds (the
-    installation maximum, the live limit and its safe fallback, anyone else's)."""
-    connector_id = target.profile_connector(call)
-    if connector_id is None:
-        connector_id = target.connector_id(call)
-    unit: str | None = call.data.get(ATTR_UNIT)
-    asked_at = dt_util.utcnow()
-    schedule = await target.session().get_composite_schedule(
-        connector_id, call.data[ATTR_DURATION], None if unit is None else ChargingRateUnit(unit)
-    )
-    return _schedule_response(connector_id, schedule, asked_at)
-
-
-def _schedule_response(
-    connector_id: int, schedule: CompositeSchedule | None, asked_at: datetime
-) -> dict[str, Any]:
-    """The action's answer: the schedule's periods in order, each with its start (the charger's
-    schedule start, else when we asked: the schedule is asked for from now), and the limit in
-    force now; a charger that holds no schedule answers with no periods."""
-    if schedule is None:
-        return {
-            "connector_id": connector_id,
-            "unit": None,
-            "start": None,
-            "duration": None,
-            "limit": None,
-            "periods": [],
-        }
-    start = schedule.start or asked_at
-    first = schedule.first
-    return {
-        "connector_id": schedule.connector_id,
-        "unit": schedule.unit.value,
-        "start": start.isoformat(),
-        "duration": schedule.duration_s,
-        "limit": None if first is None else first.limit,
-        "periods": [
-            {
-                "start": (start + timedelta(seconds=period.start_s)).isoformat(),
-                "offset": period.start_s,
-                "limit": period.limit,
-                "phases": period.phases,
-            }
-            for period in sorted(schedule.periods, key=lambda period: period.start_s)
-        ],
-    }
-
-
-# A period's limits (2.1: phases 2 and 3 apart, and setpoints); numberPhases is 3 when left out.
-_PERIOD_LIMITS: Final = tuple(
-    f"{name}{phase}" for name in ("limit", "setpoint") for phase in ("", "_L2", "_L3")
-)
-_DEFAULT_PHASES: Final = 3
-
-
-def _raw_limits_a(profile: Mapping[str, Any], rules: LimitRules) -> Iterator[float]:
-    """Every numeric limit of a raw profile's schedule (1.6: one, 2.x: a list) in A per phase;
-    anything else is left to the OCPP schema check."""
-    schedules = profile.get("chargingSchedule")
-    for schedule in schedules if isinstance(schedules, list) else [schedules]:
-        if not isinstance(schedule, Mapping):
-            continue
-        watts = schedule.get("chargingRateUnit") == "W"
-        unit = ChargingRateUnit.WATT if watts else ChargingRateUnit.AMPERE
-        for period in schedule.get("chargingSchedulePeriod") or []:
-            if not isinstance(period, Mapping):
-                continue
-            phases = period.get("numberPhases")
-            if not isinstance(phases, int) or phases < 1:
-                phases = _DEFAULT_PHASES
-            for key in _PERIOD_LIMITS:
-                value = period.get(key)
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    yield rules.to_amps(float(value), unit, phases)
-
-
-async def _set_charging_profile(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    profile: dict[str, Any] = call.data[ATTR_PROFILE]
-    rules = target.controller().rules
-    # The installation maximum is the circuit's: no profile may go above it (nor be NaN).
-    if not all(amps <= rules.max_a for amps in _raw_limits_a(profile, rules)):
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="profile_above_maximum",
-            translation_placeholders={"charger": target.entry.title, "max": str(rules.max_a)},
-        )
-    connector_id = target.profile_connector(call)
-    await target.session().set_raw_profile(connector_id or 0, dict(profile))
-    # It may have replaced one of ours (same id, or same purpose and stack level).
-    await target.controller().restore_profiles()
-    return None
-
-
 async def _data_transfer(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
     result = await target.session().data_transfer(
         call.data[ATTR_VENDOR_ID], call.data.get(ATTR_MESSAGE_ID), call.data.get(ATTR_DATA)
     )
     return dict(result)
-
-
-# --- energy manager ----------
-def _ems(target: ChargerTarget) -> EnergyManagerRuntime:
-    ems = target.entry.runtime_data.server_entry.runtime_data.ems
-    if not ems.enabled:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="ems_not_enabled",
-            translation_placeholders={"charger": target.entry.title},
-        )
-    return ems
-
-
-async def _set_charge_mode(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    _ems(target).async_update_charger(target.charger_id, mode=Mode(call.data[ATTR_MODE]))
-    return None
-
-
-async def _plan_charge(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    """A one-off plan: this much energy (or this SoC) by the departure; the mode becomes Plan."""
-    ems = _ems(target)
-    energy: float | None = call.data.get(ATTR_ENERGY)
-    soc: float | None = call.data.get(ATTR_TARGET_SOC)
-    departure: datetime = call.data[ATTR_DEPARTURE]
-    if (energy is None) == (soc is None):
-        raise ServiceValidationError(
-            translation_domain=DOMAIN, translation_key="plan_target_missing"
-        )
-    if departure <= dt_util.utcnow():
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="departure_in_past",
-            translation_placeholders={"departure": departure.isoformat()},
-        )
-    if departure > dt_util.utcnow() + timedelta(seconds=MAX_PLAN_AHEAD_S):
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="departure_too_far",
-            translation_placeholders={
-                "departure": departure.isoformat(),
-                "days": str(round(MAX_PLAN_AHEAD_S / 86400)),
-            },
-        )
-    view = ems.charger_view(target.charger_id)
-    capacity: float | None = call.data.get(ATTR_VEHICLE_CAPACITY, view.known_vehicle_capacity_kwh)
-    if soc is not None:
-        if capacity is None:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN, translation_key="vehicle_capacity_missing"
-            )
-        if ems.vehicle_soc(target.charger_id) is None:
-            # Without the car's SoC (from the charger or the vehicle SoC sensor in the charger's
-            # options) a SoC target can never be judged: say so instead of waiting.
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="vehicle_soc_unknown",
-                translation_placeholders={"charger": target.entry.title},
-            )
-    ems.async_update_charger(
-        target.charger_id,
-        mode=Mode.PLAN,
-        plan_departure=departure,
-        plan_energy_kwh=energy,
-        plan_soc=soc,
-        vehicle_capacity_kwh=capacity,
-    )
-    return None
-
-
-async def _boost_now(target: ChargerTarget, call: ServiceCall) -> ServiceResponse:
-    """Full power now, for ``duration`` (default one hour); 0 ends a boost."""
-    ems = _ems(target)
-    if ems.controlled_by(target.charger_id) is ControlledBy.MANUAL:
-        # The user's charger: a boost would not be written; picking a mode hands it back.
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="charger_manual",
-            translation_placeholders={"charger": target.entry.title},
-        )
-    if ems.charger_view(target.charger_id).mode is Mode.OFF:
-        # Off does not charge: a boost kept for later would start charging at a mode change.
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="charger_off",
-            translation_placeholders={"charger": target.entry.title},
-        )
-    duration: timedelta = call.data[ATTR_DURATION]
-    until = dt_util.utcnow() + duration if duration.total_seconds() > 0 else None
-    ems.async_boost(target.charger_id, until)
-    return None
-
-
-def _location(value: Any) -> str:
-    """Where a charger up- or downloads files: chargers commonly use FTP as well as HTTP."""
-    text = str(value).strip()
-    parsed = urlparse(text)
-    if parsed.scheme not in LOCATION_SCHEMES or not parsed.netloc:
-        raise probatio.Invalid(f"expected a {'/'.join(LOCATION_SCHEMES)} URL")
-    return text
-
-
-def _profile(value: Any) -> dict[str, Any]:
-    """A raw charging profile: a mapping with an id (1.6 ``chargingProfileId``, 2.x ``id``) and a
-    schedule; the charger's version checks the rest when it is sent (``invalid_command``)."""
-    if not isinstance(value, dict):
-        raise probatio.Invalid("profile must be a mapping")
-    missing = [] if "chargingProfileId" in value or "id" in value else ["chargingProfileId (id)"]
-    if "chargingSchedule" not in value:
-        missing.append("chargingSchedule")
-    if missing:
-        raise probatio.Invalid(f"profile lacks {', '.join(missing)}")
-    if (number := _beyond_ocpp_integer(value)) is not None:
-        raise probatio.Invalid(f"profile has {number}, beyond OCPP's 32-bit integers")
-    return value
-
-
-def _beyond_ocpp_integer(value: Any) -> int | None:
-    """An integer anywhere in ``value`` that OCPP's 32-bit integer cannot hold (the JSON schemas
-    set no bound: a stack level of 10**30 would pass them and overflow in the charger)."""
-    if isinstance(value, dict):
-        value = list(value.values())
-    if isinstance(value, list):
-        return next((n for v in value if (n := _beyond_ocpp_integer(v)) is not None), None)
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > OCPP_INTEGER_MAX:
-        return value
-    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -736,22 +374,22 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
             probatio.Required(ATTR_CURRENT): probatio.All(
                 probatio.Coerce(float), probatio.Range(min=0)
             ),
-            probatio.Optional(ATTR_DURATION): _ocpp_integer(1, MAX_LIMIT_DURATION_S),
+            probatio.Optional(ATTR_DURATION): ocpp_integer(1, MAX_LIMIT_DURATION_S),
         },
     ),
     "pause_charging": ServiceSpec(handler=_pause, schema={}),
     "resume_charging": ServiceSpec(handler=_resume, schema={}),
     "start_charging": ServiceSpec(
         handler=_start_charging,
-        schema={**_CONNECTOR, probatio.Optional(ATTR_ID_TAG): cv.string},
+        schema={**CONNECTOR, probatio.Optional(ATTR_ID_TAG): cv.string},
     ),
-    "stop_charging": ServiceSpec(handler=_stop_charging, schema=_CONNECTOR),
+    "stop_charging": ServiceSpec(handler=_stop_charging, schema=CONNECTOR),
     "export_sessions": ServiceSpec(
         handler=_export_sessions,
         online=False,
         schema={
             probatio.Optional(ATTR_PATH): cv.string,
-            probatio.Optional(ATTR_COUNT, default=100): _ocpp_integer(1, 10000),
+            probatio.Optional(ATTR_COUNT, default=100): ocpp_integer(1, 10000),
         },
         response=SupportsResponse.OPTIONAL,
     ),
@@ -769,17 +407,17 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
     ),
     "trigger_message": ServiceSpec(
         handler=_trigger_message,
-        schema={**_CONNECTOR, probatio.Required(ATTR_MESSAGE): probatio.In(TRIGGER_MESSAGES)},
+        schema={**CONNECTOR, probatio.Required(ATTR_MESSAGE): probatio.In(TRIGGER_MESSAGES)},
     ),
     "reset": ServiceSpec(
         handler=_reset,
         admin=True,
         schema={probatio.Optional(ATTR_TYPE, default="soft"): probatio.In(RESET_TYPES)},
     ),
-    "unlock": ServiceSpec(handler=_unlock, schema=_CONNECTOR),
+    "unlock": ServiceSpec(handler=_unlock, schema=CONNECTOR),
     "change_availability": ServiceSpec(
         handler=_change_availability,
-        schema={**_CONNECTOR, probatio.Required(ATTR_OPERATIVE): cv.boolean},
+        schema={**CONNECTOR, probatio.Required(ATTR_OPERATIVE): cv.boolean},
         response=SupportsResponse.OPTIONAL,
     ),
     "clear_cache": ServiceSpec(handler=_clear_cache, schema={}, admin=True),
@@ -787,9 +425,9 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
         handler=_update_firmware,
         admin=True,
         schema={
-            probatio.Required(ATTR_URL): _location,
-            probatio.Optional(ATTR_RETRIEVE_DATE): _instant,
-            probatio.Optional(ATTR_RETRIES): _ocpp_integer(0),
+            probatio.Required(ATTR_URL): location,
+            probatio.Optional(ATTR_RETRIEVE_DATE): instant,
+            probatio.Optional(ATTR_RETRIES): ocpp_integer(0),
             # Both or neither: a signed update.
             probatio.Inclusive(ATTR_SIGNATURE, "signed"): cv.string,
             probatio.Inclusive(ATTR_SIGNING_CERTIFICATE, "signed"): cv.string,
@@ -799,7 +437,7 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
         handler=_request_diagnostics,
         admin=True,
         schema={
-            probatio.Required(ATTR_URL): _location,
+            probatio.Required(ATTR_URL): location,
             probatio.Optional(ATTR_LOG_TYPE, default="diagnostics"): probatio.In(_LOG_TYPES),
         },
         response=SupportsResponse.OPTIONAL,
@@ -807,50 +445,50 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
     "reserve_now": ServiceSpec(
         handler=_reserve_now,
         schema={
-            **_CONNECTOR,
+            **CONNECTOR,
             probatio.Required(ATTR_ID_TAG): cv.string,
-            probatio.Required(ATTR_EXPIRY): _instant,
+            probatio.Required(ATTR_EXPIRY): instant,
         },
         response=SupportsResponse.OPTIONAL,
     ),
     "cancel_reservation": ServiceSpec(
         handler=_cancel_reservation,
-        schema={**_CONNECTOR, probatio.Optional(ATTR_RESERVATION_ID): _ocpp_integer(0)},
+        schema={**CONNECTOR, probatio.Optional(ATTR_RESERVATION_ID): ocpp_integer(0)},
         response=SupportsResponse.OPTIONAL,
     ),
     "upgrade_security": ServiceSpec(
         handler=_upgrade_security,
         admin=True,
         schema={
-            probatio.Required(ATTR_SECURITY_PROFILE): probatio.All(_whole, probatio.In([1, 2, 3]))
+            probatio.Required(ATTR_SECURITY_PROFILE): probatio.All(whole, probatio.In([1, 2, 3]))
         },
         response=SupportsResponse.OPTIONAL,
     ),
     # Raw profiles override the live limit and the energy manager: admins only, like the
-    # configuration (never above the installation maximum, see _set_charging_profile).
+    # configuration (never above the installation maximum, see async_set_charging_profile).
     "clear_charging_profiles": ServiceSpec(
-        handler=_clear_charging_profiles,
+        handler=async_clear_charging_profiles,
         admin=True,
         schema={
-            probatio.Optional(ATTR_PROFILE_ID): _ocpp_integer(0),
-            probatio.Optional(ATTR_CONNECTOR_ID): _ocpp_integer(0),
+            probatio.Optional(ATTR_PROFILE_ID): ocpp_integer(0),
+            probatio.Optional(ATTR_CONNECTOR_ID): ocpp_integer(0),
             probatio.Optional(ATTR_PURPOSE): probatio.In(PROFILE_PURPOSES),
-            probatio.Optional(ATTR_STACK_LEVEL): _ocpp_integer(0),
+            probatio.Optional(ATTR_STACK_LEVEL): ocpp_integer(0),
         },
     ),
     "set_charging_profile": ServiceSpec(
-        handler=_set_charging_profile,
+        handler=async_set_charging_profile,
         admin=True,
         schema={
-            probatio.Optional(ATTR_CONNECTOR_ID): _ocpp_integer(0),
-            probatio.Required(ATTR_PROFILE): _profile,
+            probatio.Optional(ATTR_CONNECTOR_ID): ocpp_integer(0),
+            probatio.Required(ATTR_PROFILE): raw_profile,
         },
     ),
     "get_composite_schedule": ServiceSpec(
-        handler=_get_composite_schedule,
+        handler=async_get_composite_schedule,
         schema={
-            probatio.Optional(ATTR_CONNECTOR_ID): _ocpp_integer(0),
-            probatio.Optional(ATTR_DURATION, default=COMPOSITE_DEFAULT_S): _ocpp_integer(
+            probatio.Optional(ATTR_CONNECTOR_ID): ocpp_integer(0),
+            probatio.Optional(ATTR_DURATION, default=COMPOSITE_DEFAULT_S): ocpp_integer(
                 1, MAX_LIMIT_DURATION_S
             ),
             probatio.Optional(ATTR_UNIT): probatio.In([str(unit) for unit in ChargingRateUnit]),
@@ -868,12 +506,12 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
         response=SupportsResponse.OPTIONAL,
     ),
     "set_charge_mode": ServiceSpec(
-        handler=_set_charge_mode,
+        handler=async_set_charge_mode,
         online=False,
         schema={probatio.Required(ATTR_MODE): probatio.In([str(mode) for mode in Mode])},
     ),
     "plan_charge": ServiceSpec(
-        handler=_plan_charge,
+        handler=async_plan_charge,
         online=False,
         schema={
             probatio.Optional(ATTR_ENERGY): probatio.All(
@@ -885,15 +523,15 @@ SERVICES: Final[dict[str, ServiceSpec]] = {
             probatio.Optional(ATTR_VEHICLE_CAPACITY): probatio.All(
                 probatio.Coerce(float), probatio.Range(min=1, max=VEHICLE_CAPACITY_MAX_KWH)
             ),
-            probatio.Required(ATTR_DEPARTURE): _instant,
+            probatio.Required(ATTR_DEPARTURE): instant,
         },
     ),
     "boost_now": ServiceSpec(
-        handler=_boost_now,
+        handler=async_boost_now,
         online=False,
         schema={
             probatio.Optional(ATTR_DURATION, default=timedelta(hours=1)): probatio.All(
-                _time_period, cv.positive_timedelta, probatio.Range(max=MAX_BOOST)
+                time_period, cv.positive_timedelta, probatio.Range(max=MAX_BOOST)
             ),
         },
     ),
@@ -905,7 +543,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
     """Register every action (once per Home Assistant run, not per entry)."""
     for name, spec in SERVICES.items():
         handler = _make_service_handler(hass, spec)
-        schema = probatio.Schema({**_DEVICE, **spec.schema})
+        schema = probatio.Schema({**DEVICE, **spec.schema})
         if spec.admin:
             async_register_admin_service(
                 hass, DOMAIN, name, handler, schema=schema, supports_response=spec.response
@@ -920,7 +558,7 @@ def _make_service_handler(
     hass: HomeAssistant, spec: ServiceSpec
 ) -> Callable[[ServiceCall], Coroutine[Any, Any, ServiceResponse]]:
     async def _handle(call: ServiceCall) -> ServiceResponse:
-        target = _target(hass, call)
+        target = charger_target(hass, call)
         with charger_errors(target.charger_id):
             if spec.online:
                 target.session()  # an offline charger: charger_not_connected
