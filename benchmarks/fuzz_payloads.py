@@ -276,10 +276,14 @@ _MAKERS_2X: dict[str, Callable[[random.Random], Payload]] = {
                 "eventId": rng.randint(0, 5),
                 "timestamp": now_iso(),
                 "trigger": "Delta",
-                "actualValue": rng.choice(["true", "Faulted", ""]),
+                "actualValue": rng.choice(["true", "false", "Faulted", ""]),
                 "eventNotificationType": "HardWiredNotification",
-                "component": {"name": rng.choice(["Connector", "EVSE", "ChargingStation"])},
-                "variable": {"name": rng.choice(["Problem", "AvailabilityState"])},
+                "component": {
+                    "name": rng.choice(["Connector", "EVSE", "ChargingStation", "RCD"]),
+                    **({"evse": {"id": rng.randint(0, 3)}} if rng.random() < 0.5 else {}),
+                },
+                "variable": {"name": rng.choice(["Problem", "Tripped", "AvailabilityState"])},
+                **({"cleared": rng.random() < 0.5} if rng.random() < 0.3 else {}),
             }
         ],
     },
