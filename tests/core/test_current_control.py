@@ -15,7 +15,11 @@ from ocpp.v16 import call
 from custom_components.ocpp_ems.core import backoff, current_control
 from custom_components.ocpp_ems.core.charger_state import FIXED_PROFILES_RECHECK
 from custom_components.ocpp_ems.core.current_control import MAX_LIMIT_DURATION_S, CurrentController
-from custom_components.ocpp_ems.core.errors import ChargerNotConnectedError, CommandRejectedError
+from custom_components.ocpp_ems.core.errors import (
+    ChargerNotConnectedError,
+    CommandRejectedError,
+    CommandTimeoutError,
+)
 from custom_components.ocpp_ems.core.limit_check import LimitCheck
 from custom_components.ocpp_ems.core.model import (
     Charger,
@@ -1107,3 +1111,25 @@ async def test_a_limit_taken_while_refusals_back_off_is_refreshed_in_time(
     expires = expiry(taken)
     assert expires is not None
     assert sim.arrivals[written][0] < expires
+
+
+async def test_a_change_left_unanswered_is_put_right_at_the_refresh_retry(
+    h: Harness, server_settings: ServerSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A raise the charger answered too late (it took it after our response timeout): the
+    request goes back to 12 A, as the entities show, but the charger held 20 A until the next
+    refresh, minutes later (the README's known gap). Now what is requested goes out again at
+    the refresh's retry (REFRESH_RETRY_S, 0.3 s here)."""
+    server_settings.response_timeout_s = 0.3
+    monkeypatch.setattr(current_control, "REFRESH_RETRY_S", 0.3)
+    sim = await attached(h)
+    control = h.get_controller()
+    await control.set_limit(12)
+    sim.delay["SetChargingProfile"] = 0.6
+    with pytest.raises(CommandTimeoutError):
+        await control.set_limit(20)
+    assert control.charger.limit.requested_a == 12
+    await wait_for(lambda: live_writes(sim)[-1:] == [20])  # taken after all, late
+    sim.delay.clear()
+    await wait_for(lambda: live_writes(sim)[-1:] == [12], seconds=5)
+    assert not control._unanswered

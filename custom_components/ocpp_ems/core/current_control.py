@@ -63,6 +63,7 @@ from .backoff import REFUSED_RETRY_MAX_S, backed_off
 from .errors import (
     ChargerNotConnectedError,
     CommandRejectedError,
+    CommandTimeoutError,
     FailureRuns,
     OcppEmsError,
 )
@@ -213,8 +214,10 @@ class CurrentController:
         self._refused_live: _Live | None = None
         self._refused_retry_s: float | None = None
         self._refusals = FailureRuns()
-        # Set when a backing-off refresh is due anew (a limit taken, another one refused).
+        # Set when a backing-off refresh is due anew (a limit taken, another one refused), or a
+        # change was left unanswered (``_unanswered``: the live limit is written again soon).
         self._refresh_rescheduled = asyncio.Event()
+        self._unanswered = False
         self._expiry_task: asyncio.Task[None] | None = None
         self._stopped_connectors: list[int] = []
         self._warned: set[str] = set()
@@ -488,8 +491,13 @@ class CurrentController:
         """Write the change just requested; if that fails, :meth:`_undo` it and raise."""
         try:
             await self._apply()
-        except BaseException:  # refused, failed, or cancelled (not known to be in force)
+        except BaseException as err:  # refused, failed, or cancelled (not known to be in force)
             self._undo(before)
+            if isinstance(err, CommandTimeoutError):
+                # The charger may have taken it after all: what is requested again (the limit
+                # from before) goes out at the refresh's retry, not a refresh period later.
+                self._unanswered = True
+                self._refresh_rescheduled.set()
             raise
 
     def _undo(self, before: _Request) -> None:
@@ -734,6 +742,7 @@ class CurrentController:
                     self._refused(desired)
                 raise
             self._live = desired
+            self._unanswered = False
             self._written_at = self._now()
             self._live_expires_at = (
                 None if desired.duration_s is None else self._written_at + desired.duration_s
@@ -807,12 +816,20 @@ class CurrentController:
         retry_in = self._refused_retry()  # one refused at attach is not asked again at once
         while True:
             period = self._refresh_period()
+            if self._unanswered:  # (a change left unanswered: :meth:`_applied_or_undone`)
+                soon = self._next_refresh_retry(refused=False)
+                retry_in = soon if retry_in is None else min(retry_in, soon)
             written = self._written_at if self._written_at is not None else self._now()
             delay = max(written + period - self._now(), 0.0) if retry_in is None else retry_in
             if await self._rescheduled_within(delay):
-                retry_in = self._refused_retry()  # a limit taken or another refused meanwhile
+                # A limit taken or another refused meanwhile, or a change left unanswered.
+                retry_in = self._refused_retry()
                 continue
-            if self._written_at is not None and self._now() - self._written_at < period:
+            if (
+                not self._unanswered
+                and self._written_at is not None
+                and self._now() - self._written_at < period
+            ):
                 retry_in = None
                 continue  # written meanwhile (a change): wait for that write to age
             before = self._written_at
@@ -826,6 +843,7 @@ class CurrentController:
                     "refreshing the current limit failed (again in %.1f s)", err, retry_in
                 )
             else:
+                self._unanswered = False
                 # Nothing written (no smart charging since a reconnect, no session): look again
                 # a period later, not at once (the old write's age kept this loop spinning).
                 retry_in = period if self._written_at == before else None
