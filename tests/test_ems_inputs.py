@@ -212,6 +212,25 @@ def test_charger_inputs_from_the_model() -> None:
     assert not charger_inputs(charger).ev_suspended
 
 
+def test_a_stations_currents_are_its_outlets_added_up() -> None:
+    """Two outlets charging: the station draws both cars' currents, line by line (before: the
+    outlet that reported last, half of what the station took from the fuse)."""
+    charger = Charger(charger_id="DUO", connected=True, booted=True, last_seen=T0)
+    for outlet, (l1, l2, l3) in ((1, (10.0, 10.0, 10.0)), (2, (6.5, None, None))):
+        connector = charger.connector(outlet)
+        connector.status = ConnectorStatus.CHARGING
+        connector.meter.timestamp = T0 - timedelta(seconds=outlet)
+        connector.meter.power_w = 690.0 * (l1 + (l2 or 0.0) + (l3 or 0.0)) / 3
+        for phase, value in zip(("L1", "L2", "L3"), (l1, l2, l3), strict=True):
+            if value is not None:
+                connector.meter.current_a.set(phase, value)
+    inputs = charger_inputs(charger)
+    assert inputs.currents_a is not None
+    assert inputs.currents_a.values == (16.5, 10.0, 10.0)
+    assert inputs.power_w is not None
+    assert inputs.power_w.value == pytest.approx(230.0 * (30.0 + 6.5))
+
+
 def test_price_slots_today_and_tomorrow_any_resolution_and_spelling() -> None:
     quarter = timedelta(minutes=15)
     today = [

@@ -45,7 +45,7 @@ from .core.ems import (
 )
 from .core.ems import options as ems_options
 from .core.ems.types import slot_at
-from .core.model import Charger, ConnectorStatus
+from .core.model import Charger, ConnectorStatus, PhaseValues
 from .core.numbers import parse_number
 from .core.tariff import per_kwh_factor
 
@@ -340,9 +340,9 @@ def charger_inputs(charger: Charger) -> ChargerInputs:
         at = _when(charger, latest.meter.timestamp)
         watts = [c.meter.power_w for c in measured if c.meter.power_w is not None]
         power = Reading(sum(watts), at) if watts else None
-        phase = latest.meter.current_a
-        if phase.l1 is not None:
-            currents = PhaseReading((phase.l1, phase.l2, phase.l3), at)
+        if latest.meter.current_a.l1 is not None:
+            # The station's draw: its outlets' currents added up, line by line.
+            currents = PhaseReading(_line_sums([c.meter.current_a for c in measured]), at)
         offered = latest.meter.offered_current_a
         if latest.meter.soc_percent is not None:
             soc = Reading(latest.meter.soc_percent, at)
@@ -362,6 +362,15 @@ def charger_inputs(charger: Charger) -> ChargerInputs:
         ev_suspended=not charging
         and any(c.status is ConnectorStatus.SUSPENDED_EV for c in outlets),
     )
+
+
+def _line_sums(values: list[PhaseValues]) -> tuple[float | None, float | None, float | None]:
+    """Each line's current added up over ``values`` (a line none reported: None)."""
+    l1, l2, l3 = (
+        sum(found) if (found := [v for v in line if v is not None]) else None
+        for line in zip(*((v.l1, v.l2, v.l3) for v in values), strict=True)
+    )
+    return l1, l2, l3
 
 
 async def async_follow_energy_dashboard(hass: HomeAssistant) -> None:

@@ -46,6 +46,13 @@ class ConnectorStatus(StrEnum):
         return self is ConnectorStatus.CHARGING
 
 
+def _shares_limit(connector: Connector) -> bool:
+    status = connector.status
+    if status in (ConnectorStatus.CHARGING, ConnectorStatus.SUSPENDED_EVSE):
+        return True
+    return status is ConnectorStatus.PREPARING and connector.transaction is not None
+
+
 _PLUGGED = frozenset(
     {
         ConnectorStatus.PREPARING,
@@ -763,6 +770,14 @@ class Charger:
     def outlets(self) -> list[Connector]:
         """Real connectors (id >= 1): connector 0 is the charger as a whole in 1.6."""
         return [c for cid, c in sorted(self.connectors.items()) if cid > 0]
+
+    @property
+    def outlets_sharing_limit(self) -> int:
+        """How many outlets take, or are about to take, the limit a station writes for each
+        outlet (its cars charging, held at 0 A by the station, or plugged into a session that has
+        begun): a station's current is that many times its limit. A car that takes nothing by
+        itself (suspended by the EV: full) does not count."""
+        return sum(1 for connector in self.outlets if _shares_limit(connector))
 
     @property
     def running_transactions(self) -> dict[str, int]:

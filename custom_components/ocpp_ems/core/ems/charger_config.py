@@ -130,10 +130,17 @@ def charger_settings(
     now: float,
     zone: tzinfo,
     ev: EvChargingNeeds | None = None,
+    outlets: int = 1,
 ) -> ChargerSettings:
     """The controller's settings of one charger now (a daily departure moves on to the next day,
-    a passed one-off plan ends), with its :func:`currents`."""
+    a passed one-off plan ends), with its :func:`currents`. ``outlets``: how many of a station's
+    outlets share its limit now (``Charger.outlets_sharing_limit``): the controller decides the
+    station's current, that many cars' currents (each at least the minimum, all together at most
+    the installation maximum), which the driver writes divided among them."""
     low, high = currents(view, rules, ev)
+    if outlets > 1:
+        high = max(min(high * outlets, rules.max_a), low)
+        low = min(low * outlets, high)
     phases = rules.settings.phases
     capacity = view.known_vehicle_capacity_kwh
     return ChargerSettings(
@@ -147,7 +154,7 @@ def charger_settings(
         can_switch_phases=phases == 3
         and rules.capabilities.phase_switching
         and rules.smart_charging,
-        current_step_a=rules.step_a,
+        current_step_a=rules.step_a * max(outlets, 1),
         stale_fallback=options.stale_fallback,
         stale_grace_s=options.stale_grace_s,
         min_write_interval_s=options.min_write_interval_s,

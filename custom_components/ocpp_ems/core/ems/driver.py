@@ -16,7 +16,10 @@ calls the driver):
   (``energy_split.py``), the battery discharge limit to write (``discharge.py``), when to run
   again (``next_update_at``, at least every ``watchdog_s``);
 * the writes (:meth:`write`) through each charger's current control (:class:`CurrentControl`, the
-  core's ``CurrentController``): a pause is a 0 A limit, or a stop for a charger that pauses by
+  core's ``CurrentController``): a station's current is divided among the outlets that share its
+  limit (``Charger.outlets_sharing_limit``: each takes the limit written; the controller's
+  settings count them, and a change of their number writes anew); a pause is a 0 A limit, or a
+  stop for a charger that pauses by
   remote stop / start, resumed (after its limit is set) only where the energy manager paused it;
   a charger's writes run one at a time, only the latest decision's; a failed write, and a charger
   that reconnects, are forgotten by the controller so the next decision is written again. A write
@@ -205,6 +208,9 @@ class EmsDriver:
         self._settings: dict[str, ChargerSettings] = {}  # every linked charger's, Manual ones too
         self._active = True  # False: switched off, it controls no charger
         self._connected: dict[str, bool] = {}
+        # How many outlets of each station share its limit, as last seen (the controller decides
+        # the station's current; each outlet's limit is that divided among them: _write).
+        self._outlets: dict[str, int] = {}
         self._paused: set[str] = set()  # chargers the energy manager stopped (remote stop/start)
         # Each charger's running transactions as last seen: which one is new (_stop_new_sessions).
         self._transactions: dict[str, frozenset[str]] = {}
@@ -290,6 +296,7 @@ class EmsDriver:
             now=now,
             zone=self._zone(),
             ev=_ev_needs(link.model),
+            outlets=self._outlets[charger_id],
         )
         self._settings[charger_id] = settings
         if view.mode is Mode.MANUAL:
@@ -428,6 +435,7 @@ class EmsDriver:
     def add_charger(self, charger_id: str, link: ChargerLink) -> None:
         self._links[charger_id] = link
         self._connected[charger_id] = link.model.connected
+        self._outlets[charger_id] = _sharing(link.model)
         self._limit_taken_at[charger_id] = link.model.limit.last_write
         self._learned.identify(charger_id, link.model.info)
         managed = link.model.limit.controlled_by is ControlledBy.ENERGY_MANAGER
@@ -440,6 +448,7 @@ class EmsDriver:
         if (link := self._links.pop(charger_id, None)) is not None:
             link.control().set_controlled_by(ControlledBy.NONE)
         self._connected.pop(charger_id, None)
+        self._outlets.pop(charger_id, None)
         self._settings.pop(charger_id, None)
         # (Its write order is kept, like its lock: a hand-back queued behind a write must not
         # look superseded when the charger's entry reloads meanwhile.)
@@ -480,6 +489,12 @@ class EmsDriver:
             if self._in_controller(charger_id):
                 self._manager.invalidate(charger_id)
         self._connected[charger_id] = connected
+        if (sharing := _sharing(link.model)) != self._outlets.get(charger_id):
+            # Another car takes (or stops taking) the station's limit: the station's current is
+            # divided anew, and written at once (its settings follow at the next decision).
+            self._outlets[charger_id] = sharing
+            if self._in_controller(charger_id):
+                self._manager.invalidate(charger_id)
         self._retry_if_it_answers(charger_id, link)
         self._stop_new_sessions(charger_id, link)
         self._end_stop_wait_if_idle(charger_id, link)
@@ -780,8 +795,10 @@ class EmsDriver:
             elif command.paused:
                 await control.set_limit(0.0, phases=phases, by_manager=True)
             else:
-                # The limit is in place before a remote start.
-                await control.set_limit(command.current_a, phases=phases, by_manager=True)
+                # The limit is in place before a remote start; a station's current is divided
+                # among the outlets that share its limit (each takes the limit written).
+                amps = command.current_a / self._outlets.get(charger_id, 1)
+                await control.set_limit(amps, phases=phases, by_manager=True)
                 if resume and self._controls(charger_id):  # (not if taken over meanwhile)
                     await control.resume()
                     self._paused.discard(charger_id)
@@ -929,6 +946,11 @@ class EmsDriver:
         for charger_id, stored in chargers.items():
             if isinstance(stored, Mapping):
                 self._views[str(charger_id)] = ChargerView.from_dict(stored)
+
+
+def _sharing(model: Charger) -> int:
+    """How many outlets share the station's limit, at least one (``outlets_sharing_limit``)."""
+    return max(1, model.outlets_sharing_limit)
 
 
 def _value(reading: Reading | None) -> float | None:
