@@ -749,8 +749,9 @@ class Charger:
     @property
     def lifetime_settled(self) -> bool:
         """Whether the lifetime total is settled: connector 0 (the whole charger) has reported
-        its register since the restore, which is the total then (``meter_lifetime.counts_for_lifetime``);
-        else every connector's energy is settled (the total adds them up)."""
+        its register since the restore, which is the total then
+        (``meter_lifetime.counts_for_lifetime``); else every connector's energy is settled (the
+        total adds them up)."""
         whole = self.connectors.get(0)
         if whole is not None and whole.meter.energy_register_wh is not None:
             return True
