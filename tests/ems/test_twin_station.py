@@ -119,7 +119,8 @@ async def test_a_second_car_halves_the_limit_at_once() -> None:
 
 def test_which_outlets_share_the_limit() -> None:
     """Cars that take the limit written, or soon will: charging, held at 0 A by the station, or
-    plugged into a session that has begun; not a full car, nor a cable without a session."""
+    plugged into a session that has begun; not a full car, nor a cable without a session or with
+    a card we refused."""
     model = TwinStation(Mode.FAST, 25.0, cars=2).model
     assert model.outlets_sharing_limit == 2
     for status, shares in (
@@ -131,6 +132,10 @@ def test_which_outlets_share_the_limit() -> None:
         model.connector(2).status = status
         assert model.outlets_sharing_limit == shares, status
     model.connector(2).status = ConnectorStatus.PREPARING
+    refused = model.connector(2).transaction
+    assert refused is not None
+    refused.authorized = False  # a card we refused: that session is stopped
+    assert model.outlets_sharing_limit == 1
     model.connector(2).transaction = None
     assert model.outlets_sharing_limit == 1
 

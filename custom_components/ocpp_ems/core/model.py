@@ -50,7 +50,11 @@ def _shares_limit(connector: Connector) -> bool:
     status = connector.status
     if status in (ConnectorStatus.CHARGING, ConnectorStatus.SUSPENDED_EVSE):
         return True
-    return status is ConnectorStatus.PREPARING and connector.transaction is not None
+    # (A session with a card we refused is stopped: that car will not charge.)
+    transaction = connector.transaction
+    return (
+        status is ConnectorStatus.PREPARING and transaction is not None and transaction.authorized
+    )
 
 
 _PLUGGED = frozenset(
