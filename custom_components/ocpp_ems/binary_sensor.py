@@ -76,8 +76,7 @@ CONNECTOR_BINARY_SENSORS: tuple[OcppConnectorBinarySensorDescription, ...] = (
         key="fault",
         translation_key="fault",
         device_class=BinarySensorDeviceClass.PROBLEM,
-        value_fn=lambda connector: connector.status is ConnectorStatus.FAULTED
-        or connector.has_error,
+        value_fn=lambda connector: connector.has_error,
         whole_charger_too=True,
     ),
 )

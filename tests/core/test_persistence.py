@@ -191,7 +191,13 @@ def test_a_fault_is_kept_until_the_first_status_after_the_restore() -> None:
     again = charger_from_dict(charger_to_dict(restored))
     assert again.connectors[1].restored_fault == "GroundFailure"
     again.connectors[1].status = ConnectorStatus.AVAILABLE
+    again.connectors[1].error_code = None
     assert charger_from_dict(charger_to_dict(again)).connectors[1].restored_fault is None
+    again.connectors[1].status = ConnectorStatus.CHARGING  # a 1.6 warning: stored too
+    again.connectors[1].error_code = "HighTemperature"
+    assert charger_from_dict(charger_to_dict(again)).connectors[1].restored_fault == (
+        "HighTemperature"
+    )
 
 
 def test_minimal_dict_gives_defaults() -> None:

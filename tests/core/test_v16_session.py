@@ -251,6 +251,37 @@ async def test_fault_event_once(h: Harness) -> None:
     assert h.charger.connector(1).error_code is None
 
 
+async def test_an_error_code_on_another_status_is_a_fault(h: Harness) -> None:
+    """A 1.6 error code on a status other than Faulted (the charger goes on, e.g. at a lower
+    current when hot) shows as an error and fires the fault event, once; the same code when it
+    stops (Faulted) is news again, another code too. Before, only entering Faulted fired it."""
+    sim = await h.charger_client(boot=False)
+    connector = h.charger.connector(1)
+
+    def faults() -> list[tuple[str | None, str | None]]:
+        return [
+            (e.data["error_code"], e.data["vendor_error_code"])
+            for e in h.events
+            if e.kind is EventKind.FAULT
+        ]
+
+    await sim.status(1, "Charging", error_code="HighTemperature", vendor_error_code="T85")
+    await sim.status(1, "SuspendedEVSE", error_code="HighTemperature")
+    assert faults() == [("HighTemperature", "T85")]
+    assert connector.has_error
+    await sim.status(1, "Faulted", error_code="HighTemperature")
+    await sim.status(1, "Faulted", error_code="OverCurrentFailure")
+    await sim.status(1, "Charging")
+    assert not connector.has_error
+    await sim.status(1, "Charging", error_code="EVCommunicationError")
+    assert faults() == [
+        ("HighTemperature", "T85"),
+        ("HighTemperature", None),
+        ("OverCurrentFailure", None),
+        ("EVCommunicationError", None),
+    ]
+
+
 async def test_authorize(h: Harness, directory: MemoryDirectory) -> None:
     sim = await h.charger_client(boot=False)
     assert (await sim.call(call.Authorize(id_tag="TAG1"))).id_tag_info["status"] == "Accepted"

@@ -65,7 +65,8 @@ class ConnectorStatuses:
 
         Statuses are ordered by the charger's own timestamps
         (:func:`~.status_order.taken_after`): an older one than the connector's current status is
-        ignored (False). ``error_code`` None means no error. Entering FAULTED fires a FAULT event.
+        ignored (False). ``error_code`` None means no error. A new fault (``Connector.fault``: an error code not
+        reported just before, on any status, or entering FAULTED) fires a FAULT event.
         """
         connector = self._charger.connector(connector_id)
         skew, clock_off_s = (
@@ -97,7 +98,7 @@ class ConnectorStatuses:
         self._held_statuses.pop(connector.connector_id, None)  # (older than this one)
         shown = (status_order.shown_status(connector), shown_reading(connector.meter))
         reading_shown = shown[1]
-        previous = connector.status
+        previous, fault_before = connector.status, connector.fault
         changed = (previous, connector.error_code, connector.vendor_error) != (
             news.status,
             news.error_code,
@@ -129,10 +130,11 @@ class ConnectorStatuses:
             # is news for the listeners (the meter values of the same event notify anyway).
             self._charger.notify()
         restored, connector.restored_fault = connector.restored_fault, None
+        fault = connector.fault
         if (
-            news.status is ConnectorStatus.FAULTED
-            and previous is not ConnectorStatus.FAULTED
-            and restored != (news.error_code or "")  # the fault it was in before a restart: no news
+            fault is not None
+            and (fault != fault_before or _enters_faulted(previous, news.status))
+            and fault != restored  # the fault it was in before a restart: no news
         ):
             self._writer.fire(
                 EventKind.FAULT,
@@ -242,3 +244,9 @@ def flow_predates_status(connector: Connector, skew_s: float | None) -> bool:
     return status_order.taken_after(reading_shown, status, shown) and not (
         status_order.taken_after(status, reading_shown, shown)
     )
+
+
+def _enters_faulted(previous: ConnectorStatus, status: ConnectorStatus) -> bool:
+    """Whether ``status`` enters Faulted: news even with the code of a warning reported before
+    (the charger went on then; it stops now)."""
+    return status is ConnectorStatus.FAULTED and previous is not ConnectorStatus.FAULTED

@@ -410,9 +410,18 @@ class Connector:
     restored_fault: str | None = None
 
     @property
+    def fault(self) -> str | None:
+        """The fault its status reports: its error code ("" for a Faulted without one), None for
+        none. A 1.6 error code on another status is one too: a warning the charger goes on with
+        (e.g. HighTemperature while it charges at a lower current)."""
+        if self.status is ConnectorStatus.FAULTED:
+            return self.error_code or ""
+        return None if self.error_code in NO_ERROR_CODES else self.error_code
+
+    @property
     def has_error(self) -> bool:
-        """Whether it reports an error: a 1.6 error code, or a 2.x device-model problem."""
-        return self.error_code not in NO_ERROR_CODES or bool(self.problems)
+        """Whether it reports an error: its status's fault, or a 2.x device-model problem."""
+        return self.fault is not None or bool(self.problems)
 
     @property
     def energy_settled(self) -> bool:

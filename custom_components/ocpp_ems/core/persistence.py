@@ -324,12 +324,10 @@ def _problems_from_dict(stored: Any) -> dict[str, DeviceProblem]:
 
 
 def _fault(connector: Connector) -> str | None:
-    """The fault the connector is in (its error code; "" for none given), else None."""
-    if connector.status is ConnectorStatus.FAULTED:
-        return connector.error_code or ""
+    """The fault the connector is in (``Connector.fault``), else None."""
     if connector.status is ConnectorStatus.UNKNOWN:
         return connector.restored_fault  # not reported since the restore: as it was
-    return None
+    return connector.fault
 
 
 def _register_to_dict(connector: Connector) -> dict[str, Any] | None:
