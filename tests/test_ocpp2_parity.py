@@ -1155,6 +1155,27 @@ async def test_composite_schedule(hass: HomeAssistant, target: Target) -> None:
         assert asked(120) == {"evseId": 0, "duration": 120, "chargingRateUnit": "A"}
     assert (result["connector_id"], result["unit"], result["limit"]) == (0, "A", 10.0)
 
+    if target.charger.version == OCPP21:
+        # A 2.1 period's other fields come along, by snake_case name (limit is then L1's).
+        assert isinstance(target.charger, Side2x)
+        target.charger.station.answers["GetCompositeSchedule"] = {
+            "status": "Accepted",
+            "schedule": {
+                "evseId": 1,
+                "duration": 60,
+                "scheduleStart": dt_util.utcnow().isoformat(),
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [
+                    {"startPeriod": 0, "limit": 16.0, "limit_L2": 0.0, "limit_L3": 0.0}
+                ],
+            },
+        }
+        result = await call(hass, "get_composite_schedule", target, response=True)
+        assert [(p["limit"], p["limit_l2"], p["limit_l3"]) for p in result["periods"]] == [
+            (16.0, 0.0, 0.0)
+        ]
+        del target.charger.station.answers["GetCompositeSchedule"]
+
     if is_16(target):
         assert isinstance(target.charger, Side16)
         target.charger.sim.statuses["GetCompositeSchedule"] = "Rejected"

@@ -85,6 +85,7 @@ def _schedule_response(
                 "offset": period.start_s,
                 "limit": period.limit,
                 "phases": period.phases,
+                **period.details,
             }
             for period in sorted(schedule.periods, key=lambda period: period.start_s)
         ],

@@ -412,6 +412,62 @@ async def test_composite_schedule_answers(h: Harness, sim: SimStation) -> None:
     assert await session.get_composite_limit(1, 60, A) == 10.0
 
 
+# What a period says besides its start, limit and phases (2.0.1: the phase to use; 2.1 also the
+# limits of L2 and L3, setpoints, ...), as sent and as kept.
+_PERIOD_DETAILS = {
+    "ocpp2.0.1": ({"numberPhases": 1, "phaseToUse": 2}, {"phase_to_use": 2}),
+    "ocpp2.1": (
+        {
+            "limit_L2": 10.0,
+            "limit_L3": 8.0,
+            "setpoint": 4.5,
+            "dischargeLimit_L2": -3.0,
+            "operationMode": "CentralSetpoint",
+            "evseSleep": False,
+            "v2xFreqWattCurve": [
+                {"frequency": 49.8, "power": 1000.0, "customData": {"vendorId": "X"}},
+                {"frequency": 50.2, "power": -1000.0},
+            ],
+        },
+        {
+            "limit_l2": 10.0,
+            "limit_l3": 8.0,
+            "setpoint": 4.5,
+            "discharge_limit_l2": -3.0,
+            "operation_mode": "CentralSetpoint",
+            "evse_sleep": False,
+            "v2x_freq_watt_curve": [
+                {"frequency": 49.8, "power": 1000.0},
+                {"frequency": 50.2, "power": -1000.0},
+            ],
+        },
+    ),
+}
+
+
+async def test_a_schedule_keeps_what_else_its_periods_say(h: Harness, sim: SimStation) -> None:
+    """A period's phase to use and 2.1's limits of L2 and L3, setpoints, operation mode and
+    curves reach the schedule (the action's answer), by snake_case name; the station's vendor
+    data does not. Before, only the limit (L1's) and the phases were kept."""
+    sent, kept = _PERIOD_DETAILS[h.subprotocol]
+    period = {"startPeriod": 0, "limit": 16.0, **sent, "customData": {"vendorId": "X"}}
+    sim.answers["GetCompositeSchedule"] = {
+        "status": "Accepted",
+        "schedule": {
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [period, {"startPeriod": 60, "limit": 6.0}],
+            "evseId": 1,
+            "scheduleStart": now_iso(),
+            "duration": 120,
+        },
+    }
+    schedule = await h.session.get_composite_schedule(1, 120, A)
+    assert schedule is not None
+    first, then = schedule.periods
+    assert (first.limit, then.limit, then.details) == (16.0, 6.0, {})
+    assert first.details == kept
+
+
 async def test_a_w_only_station_gets_watts(h: Harness) -> None:
     def watts_only(station: SimStation) -> None:
         station.device_model[actual("SmartChargingCtrlr", "RateUnit")] = "W"

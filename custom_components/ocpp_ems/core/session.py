@@ -122,6 +122,9 @@ class SchedulePeriod:
     start_s: int
     limit: float | None  # None: a 2.1 period that only sets a setpoint
     phases: int | None = None
+    # What else a 2.1 period says, by snake_case name: the limits of L2 and L3 (``limit`` is
+    # then L1's), discharge limits, setpoints, its operation mode, V2X curves, ...
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

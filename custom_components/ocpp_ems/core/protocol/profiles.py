@@ -7,6 +7,7 @@ behind ours (no time source; 1.6 chargers need not take the time we send).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,6 +80,7 @@ def composite_schedule(
             start_s=int(period["startPeriod"]),
             limit=None if period.get("limit") is None else float(period["limit"]),
             phases=period.get("numberPhases"),
+            details=_period_details(period),
         )
         for period in schedule.get("chargingSchedulePeriod") or ()
     )
@@ -89,3 +91,29 @@ def composite_schedule(
         duration_s=schedule.get("duration"),
         periods=periods,
     )
+
+
+# A period's fields kept apart (``SchedulePeriod``), or not kept (a vendor's).
+_PERIOD_FIELDS_APART = frozenset({"startPeriod", "limit", "numberPhases", "customData"})
+
+
+def _period_details(period: Mapping[str, Any]) -> dict[str, Any]:
+    """A period's other fields (2.1's), by snake_case name (``dischargeLimit_L2`` ->
+    ``discharge_limit_l2``); a curve's points without their vendor data."""
+    return {
+        _snake_case(name): [_without_custom_data(point) for point in value]
+        if isinstance(value, list)
+        else value
+        for name, value in period.items()
+        if name not in _PERIOD_FIELDS_APART
+    }
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def _without_custom_data(point: Any) -> Any:
+    if isinstance(point, Mapping):
+        return {key: value for key, value in point.items() if key != "customData"}
+    return point
