@@ -985,6 +985,42 @@ async def test_ev_charging_needs_ac(h: Harness, sim: Any) -> None:
     assert h.charger.connectors[1].ev_charging_needs is None
 
 
+@pytest.mark.parametrize("h2", [OCPP21], indirect=True)
+async def test_ev_charging_needs_v2x_21(h: Harness, sim: Any) -> None:
+    """2.1's V2X parameters (a bidirectional car) give the same needs as AC and DC ones: its
+    energy request, currents, voltage, power and target SoC."""
+    result = await sim.call(
+        sim._call.NotifyEVChargingNeeds(
+            evse_id=1,
+            charging_needs={
+                "requestedEnergyTransfer": "AC_BPT",
+                "v2xChargingParameters": {
+                    "evTargetEnergyRequest": 30000,
+                    "minChargeCurrent": 6,
+                    "maxChargeCurrent": 32,
+                    "maxVoltage": 400,
+                    "maxChargePower": 22000,
+                    "targetSoC": 80,
+                },
+            },
+        )
+    )
+    assert result.status == "Accepted"
+    needs = h.charger.connectors[1].ev_charging_needs
+    assert needs is not None
+    assert needs.requested_energy_transfer == "AC_BPT"
+    assert (needs.energy_amount_wh, needs.ev_min_current_a, needs.ev_max_current_a) == (
+        30000,
+        6,
+        32,
+    )
+    assert (needs.ev_max_voltage_v, needs.ev_max_power_w, needs.full_soc_percent) == (
+        400,
+        22000,
+        80,
+    )
+
+
 async def test_ev_charging_needs_dc_with_soc(h: Harness, sim: Any) -> None:
     result = await sim.call(
         sim._call.NotifyEVChargingNeeds(
