@@ -346,6 +346,37 @@ async def test_refused_token_after_a_cable_first_start_is_stopped(
         assert sim.actions("RequestStopTransaction") == [{"transactionId": "TX1"}]
 
 
+async def test_an_immediate_reset_ends_the_session_with_its_energy(h: Harness, sim: Any) -> None:
+    """B12: Reset Immediate while a transaction runs. The station ends it (ImmediateReset, its
+    end value), drops the connection, comes back and boots (RemoteReset): the session ended once
+    with all its energy, nothing is left open, the lifetime counts the register once."""
+    await start(sim, wh=1000.0)
+    await h.session.reset(hard=True)
+    assert sim.actions("Reset") == [{"type": "Immediate"}]
+    await sim.tx_event(
+        "Ended",
+        "TX1",
+        trigger_reason="ResetCommand",
+        stopped_reason="ImmediateReset",
+        meter_value=meter(3500.0, 0, "Transaction.End"),
+    )
+    await sim._connection.close()
+    again = await h.charger_client(boot=False)
+    assert (await again.boot(reason="RemoteReset")).status == "Accepted"
+    await again.status(1, 1, "Available")
+    connector = h.charger.connectors[1]
+    ended = connector.last_transaction
+    assert connector.transaction is None
+    assert ended is not None
+    assert (ended.transaction_id, ended.stop_reason, ended.energy_wh) == (
+        "TX1",
+        "ImmediateReset",
+        2500.0,
+    )
+    assert h.kinds().count(EventKind.SESSION_ENDED) == 1
+    assert h.charger.lifetime_energy.total_wh == pytest.approx(3500.0)  # the register, once
+
+
 async def test_stop_token_gets_its_verdict(sim: Any) -> None:
     await start(sim)
     result = await sim.tx_event(
