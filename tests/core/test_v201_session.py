@@ -377,6 +377,25 @@ async def test_an_immediate_reset_ends_the_session_with_its_energy(h: Harness, s
     assert h.charger.lifetime_energy.total_wh == pytest.approx(3500.0)  # the register, once
 
 
+async def test_a_plug_in_session_shares_the_limit_once_its_card_comes(h: Harness, sim: Any) -> None:
+    """A station with two EVSEs: a car charging on one; the other opens a session at plug-in
+    (E02, no card yet). That car takes no share of the station's limit until its card is
+    accepted (it may wait for one for hours: the charging car got half meanwhile), then it does."""
+    await start(sim, "TX1", evse=1)
+    await start(
+        sim,
+        "TX2",
+        evse=2,
+        id_token=None,
+        charging_state="EVConnected",
+        trigger_reason="CablePluggedIn",
+    )
+    assert h.charger.connectors[2].status is ConnectorStatus.PREPARING
+    assert h.charger.outlets_sharing_limit == 1
+    await sim.tx_event("Updated", "TX2", evse={"id": 2, "connectorId": 1}, id_token=token())
+    assert h.charger.outlets_sharing_limit == 2
+
+
 async def test_stop_token_gets_its_verdict(sim: Any) -> None:
     await start(sim)
     result = await sim.tx_event(

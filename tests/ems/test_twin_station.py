@@ -119,8 +119,9 @@ async def test_a_second_car_halves_the_limit_at_once() -> None:
 
 def test_which_outlets_share_the_limit() -> None:
     """Cars that take the limit written, or soon will: charging, held at 0 A by the station, or
-    plugged into a session that has begun; not a full car, nor a cable without a session or with
-    a card we refused."""
+    plugged into a session begun with a card we accepted; not a full car, nor a cable without a
+    session, in a session without a card yet (a 2.x station's at plug-in) or with a card we
+    refused."""
     model = TwinStation(Mode.FAST, 25.0, cars=2).model
     assert model.outlets_sharing_limit == 2
     for status, shares in (
@@ -132,9 +133,13 @@ def test_which_outlets_share_the_limit() -> None:
         model.connector(2).status = status
         assert model.outlets_sharing_limit == shares, status
     model.connector(2).status = ConnectorStatus.PREPARING
-    refused = model.connector(2).transaction
-    assert refused is not None
-    refused.authorized = False  # a card we refused: that session is stopped
+    session = model.connector(2).transaction
+    assert session is not None
+    card, session.id_tag = session.id_tag, None  # a 2.x session opened at plug-in, no card yet
+    assert model.outlets_sharing_limit == 1
+    session.id_tag = card  # the card comes
+    assert model.outlets_sharing_limit == 2
+    session.authorized = False  # a card we refused: that session is stopped
     assert model.outlets_sharing_limit == 1
     model.connector(2).transaction = None
     assert model.outlets_sharing_limit == 1
