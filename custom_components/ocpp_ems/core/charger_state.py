@@ -138,8 +138,10 @@ class ChargerState:
         """Any frame arrived (the charger is alive)."""
         self.charger.last_seen = utcnow()
 
-    def record_boot(self, info: ChargerInfo) -> Admission:
+    def record_boot(self, info: ChargerInfo, *, rebooted: bool = True) -> Admission:
         """The charger (re)booted and described itself: store that and decide its admission.
+        Not ``rebooted``: a BootNotification we asked for (2.x reason Triggered; a 1.6 one cannot
+        be told), which changes nothing of what the charger holds.
 
         A charger the user has not accepted yet is reported to the directory (discovery). One
         that boots as another unit (a replacement under the same id) or with other firmware (an
@@ -150,15 +152,16 @@ class ChargerState:
         now = utcnow()
         if _another_unit_or_firmware(self.charger.info, info):
             self._forget_fixed_profiles(f"booted as {_described(info)}")
-        elif _fixed_profiles_aged(self.charger.limit.fixed_written_at, now):
+        elif rebooted and _fixed_profiles_aged(self.charger.limit.fixed_written_at, now):
             self._forget_fixed_profiles("booted a day or more after it took them")
         self.charger.info = info
         self._clock_sent(now)
-        self._statuses.forget_problems()
-        # A reboot ends any flow (a session cut by a power loss sends no end): none until the
-        # next reading.
-        for connector in self.charger.connectors.values():
-            clear_flow(connector)
+        if rebooted:
+            self._statuses.forget_problems()
+            # A reboot ends any flow (a session cut by a power loss sends no end): none until
+            # the next reading.
+            for connector in self.charger.connectors.values():
+                clear_flow(connector)
         admission = self._context.admission()
         if admission is Admission.PENDING:
             self._context.directory.on_pending_charger(self.charger.charger_id, info)

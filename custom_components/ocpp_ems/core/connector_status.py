@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from . import status_order
+from .fault_news import problem_is_news, status_fault_is_news
 from .meter import Report, clear_flow, shown_reading
 from .meter_time import effective_time, reception
 from .model import MAX_PROBLEMS, Connector, ConnectorStatus, DeviceProblem, EventKind
@@ -65,8 +66,8 @@ class ConnectorStatuses:
 
         Statuses are ordered by the charger's own timestamps
         (:func:`~.status_order.taken_after`): an older one than the connector's current status is
-        ignored (False). ``error_code`` None means no error. A new fault (``Connector.fault``: an error code not
-        reported just before, on any status, or entering FAULTED) fires a FAULT event.
+        ignored (False). ``error_code`` None means no error. A fault that is news (:mod:`.fault_news`) fires a FAULT
+        event.
         """
         connector = self._charger.connector(connector_id)
         skew, clock_off_s = (
@@ -129,13 +130,8 @@ class ConnectorStatuses:
             # A 2.x station repeats its charging state in every TransactionEvent: only a change
             # is news for the listeners (the meter values of the same event notify anyway).
             self._charger.notify()
-        restored, connector.restored_fault = connector.restored_fault, None
-        fault = connector.fault
-        if (
-            fault is not None
-            and (fault != fault_before or _enters_faulted(previous, news.status))
-            and fault != restored  # the fault it was in before a restart: no news
-        ):
+        connector.restored_fault = None  # (reported: ``fault_before`` was the restored one)
+        if status_fault_is_news(self._charger, connector, previous, fault_before):
             self._writer.fire(
                 EventKind.FAULT,
                 connector.connector_id,
@@ -150,9 +146,12 @@ class ConnectorStatuses:
         """A 2.x station's device model reports a problem of ``component`` on the connector (0:
         the station), or its end (``problem`` None). A new one fires a FAULT event (the
         component as its error code, the station's code and text), as a 1.6 fault does."""
+        if problem is None and connector_id not in self._charger.connectors:
+            return  # (a monitor's "false" for an EVSE never reported: no outlet made of it)
         connector = self._charger.connector(connector_id)
         problems = connector.problems
         known = problems.get(component)
+        news = known is None and problem_is_news(connector, component)  # (reported since boot)
         if problem == known:
             return
         if problem is None:
@@ -170,7 +169,7 @@ class ConnectorStatuses:
             problems[component] = problem
         self._writer.context.request_save()
         self._charger.notify()
-        if known is None and problem is not None:
+        if news and problem is not None:
             self._writer.fire(
                 EventKind.FAULT,
                 connector_id,
@@ -181,11 +180,11 @@ class ConnectorStatuses:
 
     def forget_problems(self) -> None:
         """The station booted: its device model reports again what is still wrong (a problem it
-        cleared while it rebooted would be shown for ever)."""
+        cleared while it rebooted would be shown for ever); one it reports again is no news."""
         cleared = False
         for connector in self._charger.connectors.values():
             cleared |= bool(connector.problems)
-            connector.problems.clear()
+            connector.problems_before_boot, connector.problems = connector.problems, {}
         if cleared:
             self._writer.context.request_save()
 
@@ -244,9 +243,3 @@ def flow_predates_status(connector: Connector, skew_s: float | None) -> bool:
     return status_order.taken_after(reading_shown, status, shown) and not (
         status_order.taken_after(status, reading_shown, shown)
     )
-
-
-def _enters_faulted(previous: ConnectorStatus, status: ConnectorStatus) -> bool:
-    """Whether ``status`` enters Faulted: news even with the code of a warning reported before
-    (the charger went on then; it stops now)."""
-    return status is ConnectorStatus.FAULTED and previous is not ConnectorStatus.FAULTED

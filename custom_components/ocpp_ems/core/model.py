@@ -400,6 +400,9 @@ class Connector:
     # A 2.x station's problems (its StatusNotification has no error code), by component
     # (``ChargerState.record_problem``): shown as errors until cleared or the station boots.
     problems: dict[str, DeviceProblem] = field(default_factory=dict)
+    # Those it had at its last boot, not reported since: one reported again after the boot is
+    # the same fault (no second FAULT event).
+    problems_before_boot: dict[str, DeviceProblem] = field(default_factory=dict)
     meter: MeterState = field(default_factory=MeterState)
     transaction: Transaction | None = None
     # The most recent ended transaction: recognises a charger re-sending its start or end (it
@@ -411,15 +414,19 @@ class Connector:
     # Its register as last saved, restored after a restart (meter readings are not): the base its
     # next value counts from (persistence.py).
     stored_register: RegisterPoint | None = None
-    # The fault it was in when saved (its error code, "" for none given), until its first status
-    # after the restore: the same fault reported again is no new one (no second FAULT event).
+    # The fault it was in when saved (``fault``), until its first status after the restore: shown
+    # meanwhile (a 1.6 charger that reconnects reports no status until one changes), and the same
+    # fault reported again is no new one (no second FAULT event).
     restored_fault: str | None = None
 
     @property
     def fault(self) -> str | None:
         """The fault its status reports: its error code ("" for a Faulted without one), None for
         none. A 1.6 error code on another status is one too: a warning the charger goes on with
-        (e.g. HighTemperature while it charges at a lower current)."""
+        (e.g. HighTemperature while it charges at a lower current). Not reported since a restart:
+        the fault it was in before."""
+        if self.status is ConnectorStatus.UNKNOWN:
+            return self.restored_fault
         if self.status is ConnectorStatus.FAULTED:
             return self.error_code or ""
         return None if self.error_code in NO_ERROR_CODES else self.error_code

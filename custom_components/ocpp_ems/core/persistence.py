@@ -39,7 +39,6 @@ from .model import (
     ChargerInfo,
     ChargingRateUnit,
     Connector,
-    ConnectorStatus,
     ControlledBy,
     DeviceProblem,
     EnergyCounter,
@@ -105,7 +104,7 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
                 "register_reset_stamp": _optional_iso(connector.meter._register_reset_stamp),
                 # Its life before that reset, and a reading of it held (meter._hold_life_before).
                 "life_before": _life_before_to_dict(connector.meter),
-                "fault": _fault(connector),
+                "fault": connector.fault,
                 # A 2.x station does not report its problems again after a reconnect.
                 "problems": {
                     component: {"code": problem.code, "info": problem.info}
@@ -321,13 +320,6 @@ def _problems_from_dict(stored: Any) -> dict[str, DeviceProblem]:
                 info=info if isinstance(info, str) else None,
             )
     return dict(list(problems.items())[:MAX_PROBLEMS])
-
-
-def _fault(connector: Connector) -> str | None:
-    """The fault the connector is in (``Connector.fault``), else None."""
-    if connector.status is ConnectorStatus.UNKNOWN:
-        return connector.restored_fault  # not reported since the restore: as it was
-    return connector.fault
 
 
 def _register_to_dict(connector: Connector) -> dict[str, Any] | None:

@@ -41,9 +41,12 @@ _BOOT_STATUS = {
 }
 
 
-def boot(session: RpcSession, info: ChargerInfo) -> tuple[Admission, dict[str, object]]:
-    """Record a boot and decide its answer: (admission, ``{currentTime, interval, status}``)."""
-    admission = session.state.record_boot(info)
+def boot(
+    session: RpcSession, info: ChargerInfo, *, rebooted: bool = True
+) -> tuple[Admission, dict[str, object]]:
+    """Record a boot (``ChargerState.record_boot``) and decide its answer: (admission,
+    ``{currentTime, interval, status}``)."""
+    admission = session.state.record_boot(info, rebooted=rebooted)
     interval = PENDING_RETRY_S
     if admission is Admission.ACCEPTED:
         base = session.context.server_settings.heartbeat_interval_s

@@ -45,10 +45,13 @@ def boot_notification(session: V201Session, payload: Payload) -> Payload:
         firmware_version=station.get("firmwareVersion"),
         iccid=modem.get("iccid"),
     )
-    admission, answer = incoming.boot(session, info)
+    # (Triggered: our TriggerMessage asked for it; the station did not reboot.)
+    rebooted = payload["reason"] != "Triggered"
+    admission, answer = incoming.boot(session, info, rebooted=rebooted)
     _LOGGER.debug("%s: boot (%s): %s", session.charger.charger_id, payload["reason"], admission)
     session.provisioning.on_boot(accepted=admission is Admission.ACCEPTED)
-    tx_boot_mark.station_booted(session.state)
+    if rebooted:
+        tx_boot_mark.station_booted(session.state)
     return answer
 
 
