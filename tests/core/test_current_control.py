@@ -1129,7 +1129,7 @@ async def test_a_change_left_unanswered_is_put_right_at_the_refresh_retry(
     with pytest.raises(CommandTimeoutError):
         await control.set_limit(20)
     assert control.charger.limit.requested_a == 12
-    await wait_for(lambda: live_writes(sim)[-1:] == [20])  # taken after all, late
+    await wait_for(lambda: 20 in live_writes(sim))  # taken after all, late (a retry may follow)
     sim.delay.clear()
-    await wait_for(lambda: live_writes(sim)[-1:] == [12], seconds=5)
-    assert not control._unanswered
+    # (A retry sent while the charger still answered late may time out too: the next one lands.)
+    await wait_for(lambda: live_writes(sim)[-1:] == [12] and not control._unanswered, seconds=5)
