@@ -14,6 +14,7 @@ from websockets.exceptions import InvalidStatus
 
 from custom_components.ocpp_ems.core.current_control import CurrentController
 from custom_components.ocpp_ems.core.directory import Admission
+from custom_components.ocpp_ems.core.ems.outlets import SharingOutlets
 from custom_components.ocpp_ems.core.limit_check import LimitCheck
 from custom_components.ocpp_ems.core.model import ConnectorStatus, EventKind
 from custom_components.ocpp_ems.core.pacing import phase
@@ -391,9 +392,9 @@ async def test_a_plug_in_session_shares_the_limit_once_its_card_comes(h: Harness
         trigger_reason="CablePluggedIn",
     )
     assert h.charger.connectors[2].status is ConnectorStatus.PREPARING
-    assert h.charger.outlets_sharing_limit == 1
+    assert SharingOutlets().count(h.charger, 0.0) == 1
     await sim.tx_event("Updated", "TX2", evse={"id": 2, "connectorId": 1}, id_token=token())
-    assert h.charger.outlets_sharing_limit == 2
+    assert SharingOutlets().count(h.charger, 0.0) == 2
 
 
 async def test_stop_token_gets_its_verdict(sim: Any) -> None:

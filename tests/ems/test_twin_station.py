@@ -3,7 +3,7 @@ cars the station draws twice the limit written. The energy manager took the stat
 on a 25 A fuse in Fast mode it wrote 19.5 A, the line carried 44 A, and it cycled between 19.5 A
 and a pause (138 s above the fuse in 10 minutes); in Solar mode it wrote the surplus for one car
 and the second imported as much (1.7 kWh in 10 minutes of 11 kW sun). Now the controller decides
-the station's current for the cars that share the limit (``Charger.outlets_sharing_limit``; their
+the station's current for the cars that share the limit (``outlets.py``; their
 minimum and the installation maximum: ``charger_config.charger_settings``) and the driver writes
 it divided among them.
 
@@ -19,8 +19,14 @@ import pytest
 from custom_components.ocpp_ems.core.ems import Mode
 from custom_components.ocpp_ems.core.ems.charger_config import EmsOptions, charger_settings
 from custom_components.ocpp_ems.core.ems.charger_view import ChargerView
+from custom_components.ocpp_ems.core.ems.outlets import LEAVE_S, SharingOutlets
 from custom_components.ocpp_ems.core.limits import LimitRules
-from custom_components.ocpp_ems.core.model import Capabilities, ConnectorStatus, Transaction
+from custom_components.ocpp_ems.core.model import (
+    Capabilities,
+    ConnectorStatus,
+    PhaseValues,
+    Transaction,
+)
 from custom_components.ocpp_ems.core.settings import ChargerSettings as QuirkSettings
 
 from .test_redteam9c_refused_once import V
@@ -119,43 +125,68 @@ async def test_a_second_car_halves_the_limit_at_once() -> None:
 
 def test_which_outlets_share_the_limit() -> None:
     """Cars that take the limit written, or soon will: charging, held at 0 A by the station, or
-    plugged into a session begun with a card we accepted; not a full car, nor a cable without a
-    session, in a session without a card yet (a 2.x station's at plug-in) or with a card we
-    refused."""
+    plugged into a session begun with a card we accepted; not a full car (once it has been full
+    for ``LEAVE_S``), nor a cable without a session, in a session without a card yet (a 2.x
+    station's at plug-in) or with a card we refused (``outlets.py``)."""
     model = TwinStation(Mode.FAST, 25.0, cars=2).model
-    assert model.outlets_sharing_limit == 2
+    sharing = SharingOutlets()
+    assert sharing.count(model, 0.0) == 2
     for status, shares in (
         (ConnectorStatus.SUSPENDED_EVSE, 2),
         (ConnectorStatus.PREPARING, 2),  # (its session began)
-        (ConnectorStatus.SUSPENDED_EV, 1),
         (ConnectorStatus.FINISHING, 1),
     ):
         model.connector(2).status = status
-        assert model.outlets_sharing_limit == shares, status
+        assert sharing.count(model, 0.0) == shares, status
     model.connector(2).status = ConnectorStatus.PREPARING
     session = model.connector(2).transaction
     assert session is not None
     card, session.id_tag = session.id_tag, None  # a 2.x session opened at plug-in, no card yet
-    assert model.outlets_sharing_limit == 1
+    assert sharing.count(model, 0.0) == 1
     session.id_tag = card  # the card comes
-    assert model.outlets_sharing_limit == 2
+    assert sharing.count(model, 0.0) == 2
     session.authorized = False  # a card we refused: that session is stopped
-    assert model.outlets_sharing_limit == 1
+    assert sharing.count(model, 0.0) == 1
     model.connector(2).transaction = None
-    assert model.outlets_sharing_limit == 1
+    assert sharing.count(model, 0.0) == 1
+
+
+def test_a_full_car_counts_on_for_a_while_then_not_even_held_at_0_a() -> None:
+    """A car that stops taking current (SuspendedEV) counts on for ``LEAVE_S`` (it may resume
+    at once), then not; held at 0 A with the other car (1.6 reports SuspendedEVSE for both) it
+    still does not, until it charges again. An outlet whose meter shows current counts, whatever
+    its status."""
+    model = TwinStation(Mode.FAST, 25.0, cars=2).model
+    sharing = SharingOutlets()
+    full = model.connector(2)
+    full.status = ConnectorStatus.SUSPENDED_EV
+    assert sharing.count(model, 100.0) == 2
+    assert sharing.next_change_at(100.0) == 100.0 + LEAVE_S
+    assert sharing.count(model, 100.0 + LEAVE_S) == 1
+    assert sharing.next_change_at(100.0 + LEAVE_S) is None
+    full.status = ConnectorStatus.SUSPENDED_EVSE  # the station holds both at 0 A
+    assert sharing.count(model, 200.0) == 1
+    full.status = ConnectorStatus.CHARGING
+    assert sharing.count(model, 210.0) == 2
+    full.status = ConnectorStatus.SUSPENDED_EVSE  # held at 0 A, hungry
+    assert sharing.count(model, 220.0) == 2
+    full.status = ConnectorStatus.SUSPENDED_EV  # a status that lags: the car draws
+    full.meter.current_a = PhaseValues(l1=9.5, l2=9.6, l3=9.4)
+    assert sharing.count(model, 400.0) == 2
 
 
 @pytest.mark.parametrize(
     ("outlets", "expected"),
-    [(1, (6.0, 16.0, 0.1)), (2, (12.0, 25.0, 0.2)), (5, (25.0, 25.0, 0.5))],
+    [(1, (6.0, 16.0, 0.1)), (2, (12.0, 25.0, 0.2)), (5, (30.0, 30.0, 0.5))],
 )
 def test_the_station_current_for_its_cars(
     outlets: int, expected: tuple[float, float, float]
 ) -> None:
     """The controller's settings of a station with ``outlets`` sharing its limit: each car's
     minimum, all of them within the installation maximum (25 A; each car at most 16 A here);
-    steps that divide back into the outlet's. Five cars at 6 A would need 30 A: the maximum
-    holds (each gets 5 A written, which the limit rules raise to its minimum)."""
+    steps that divide back into the outlet's. Five cars at 6 A need 30 A: they draw that at
+    their minimum (each gets 6 A written: a share below it the limit rules raise), and the
+    controller counts it so (it counted 25 A: on a tight fuse it paused and restarted them)."""
     rules = LimitRules(QuirkSettings(installation_max_a=25.0), Capabilities())
     view = ChargerView(max_current_a=16.0)
     settings = charger_settings(view, rules, EmsOptions(), now=0.0, zone=UTC, outlets=outlets)

@@ -598,13 +598,17 @@ class CurrentController:
         return outlets[0].connector_id if outlets else 1
 
     def _power_phases(self, settings: ChargerSettings, requested: int | None) -> int:
-        """Phases for A -> W: requested, else those the car draws on (at most the supply's)."""
+        """Phases for A -> W: requested, else those the car draws on (at most the supply's). A
+        station's W limit holds for each outlet: with cars on different phases, the fewest (a
+        one-phase car takes a limit for three phases on its one line: three times the amps)."""
         if requested is not None:
             return requested
         drawn = [
-            c.meter.current_a.active_phases() for c in self.charger.outlets if c.status.charging
+            phases
+            for c in self.charger.outlets
+            if c.status.charging and (phases := c.meter.current_a.active_phases())
         ]
-        measured = max(drawn, default=0)
+        measured = min(drawn, default=0)
         return min(settings.phases, measured) if measured else settings.phases
 
     def _desired(self) -> _Live:

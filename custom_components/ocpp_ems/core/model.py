@@ -46,23 +46,6 @@ class ConnectorStatus(StrEnum):
         return self is ConnectorStatus.CHARGING
 
 
-def _shares_limit(connector: Connector) -> bool:
-    status = connector.status
-    if status in (ConnectorStatus.CHARGING, ConnectorStatus.SUSPENDED_EVSE):
-        return True
-    # Plugged into a session begun with a card we accepted (the car starts once the station
-    # enabled it). Not one with a card we refused: it is stopped. Nor one a 2.x station opened
-    # at plug-in, before any card: its car may wait for one for hours (the other car would get
-    # half meanwhile); it counts once the card comes, or the car charges.
-    transaction = connector.transaction
-    return (
-        status is ConnectorStatus.PREPARING
-        and transaction is not None
-        and transaction.authorized
-        and transaction.id_tag is not None
-    )
-
-
 _PLUGGED = frozenset(
     {
         ConnectorStatus.PREPARING,
@@ -797,14 +780,6 @@ class Charger:
     def outlets(self) -> list[Connector]:
         """Real connectors (id >= 1): connector 0 is the charger as a whole in 1.6."""
         return [c for cid, c in sorted(self.connectors.items()) if cid > 0]
-
-    @property
-    def outlets_sharing_limit(self) -> int:
-        """How many outlets take, or are about to take, the limit a station writes for each
-        outlet (its cars charging, held at 0 A by the station, or plugged into a session begun
-        with a card we accepted): a station's current is that many times its limit. A car that
-        takes nothing by itself (suspended by the EV: full) does not count."""
-        return sum(1 for connector in self.outlets if _shares_limit(connector))
 
     @property
     def running_transactions(self) -> dict[str, int]:

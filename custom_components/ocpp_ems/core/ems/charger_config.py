@@ -134,13 +134,15 @@ def charger_settings(
 ) -> ChargerSettings:
     """The controller's settings of one charger now (a daily departure moves on to the next day,
     a passed one-off plan ends), with its :func:`currents`. ``outlets``: how many of a station's
-    outlets share its limit now (``Charger.outlets_sharing_limit``): the controller decides the
-    station's current, that many cars' currents (each at least the minimum, all together at most
-    the installation maximum), which the driver writes divided among them."""
+    outlets share its limit now (``outlets.py``): the controller decides the station's current,
+    that many cars' currents (each at least the minimum, all together at most the installation
+    maximum unless their minima are more), which the driver writes divided among them."""
     low, high = currents(view, rules, ev)
     if outlets > 1:
+        # More cars than the installation maximum has room for at their minimum draw their
+        # minimum each all the same (the limit rules raise a share below it): counted so.
+        low *= outlets
         high = max(min(high * outlets, rules.max_a), low)
-        low = min(low * outlets, high)
     phases = rules.settings.phases
     capacity = view.known_vehicle_capacity_kwh
     return ChargerSettings(

@@ -17,7 +17,7 @@ calls the driver):
   again (``next_update_at``, at least every ``watchdog_s``);
 * the writes (:meth:`write`) through each charger's current control (:class:`CurrentControl`, the
   core's ``CurrentController``): a station's current is divided among the outlets that share its
-  limit (``Charger.outlets_sharing_limit``: each takes the limit written; the controller's
+  limit (``outlets.py``: each takes the limit written; the controller's
   settings count them, and a change of their number writes anew); a pause is a 0 A limit, or a
   stop for a charger that pauses by
   remote stop / start, resumed (after its limit is set) only where the energy manager paused it;
@@ -89,6 +89,7 @@ from .discharge import DischargeEntity, DischargeWriter
 from .energy_split import energy_mix, split_session
 from .hand_back import HandBacks
 from .learned import Learned
+from .outlets import SharingOutlets
 from .plan_learning import PlanLearning
 from .pv_sleep import PvSleep
 from .types import (
@@ -209,8 +210,11 @@ class EmsDriver:
         self._active = True  # False: switched off, it controls no charger
         self._connected: dict[str, bool] = {}
         # How many outlets of each station share its limit, as last seen (the controller decides
-        # the station's current; each outlet's limit is that divided among them: _write).
+        # the station's current; each outlet's limit is that divided among them: _write), and
+        # by how many the last write each took was divided.
+        self._sharing = SharingOutlets()
         self._outlets: dict[str, int] = {}
+        self._outlets_taken: dict[str, int] = {}
         self._paused: set[str] = set()  # chargers the energy manager stopped (remote stop/start)
         # Each charger's running transactions as last seen: which one is new (_stop_new_sessions).
         self._transactions: dict[str, frozenset[str]] = {}
@@ -435,7 +439,7 @@ class EmsDriver:
     def add_charger(self, charger_id: str, link: ChargerLink) -> None:
         self._links[charger_id] = link
         self._connected[charger_id] = link.model.connected
-        self._outlets[charger_id] = _sharing(link.model)
+        self._outlets[charger_id] = self._sharing.count(link.model, self._clock())
         self._limit_taken_at[charger_id] = link.model.limit.last_write
         self._learned.identify(charger_id, link.model.info)
         managed = link.model.limit.controlled_by is ControlledBy.ENERGY_MANAGER
@@ -449,6 +453,7 @@ class EmsDriver:
             link.control().set_controlled_by(ControlledBy.NONE)
         self._connected.pop(charger_id, None)
         self._outlets.pop(charger_id, None)
+        self._outlets_taken.pop(charger_id, None)
         self._settings.pop(charger_id, None)
         # (Its write order is kept, like its lock: a hand-back queued behind a write must not
         # look superseded when the charger's entry reloads meanwhile.)
@@ -475,6 +480,7 @@ class EmsDriver:
         self._write_seq.pop(charger_id, None)
         self._write_locks.pop(charger_id, None)
         self._learned.forget(charger_id)
+        self._sharing.forget(charger_id)
 
     def charger_changed(self, charger_id: str) -> None:
         """The charger's model changed: after a reconnect what the charger holds is unknown, so
@@ -489,15 +495,19 @@ class EmsDriver:
             if self._in_controller(charger_id):
                 self._manager.invalidate(charger_id)
         self._connected[charger_id] = connected
-        if (sharing := _sharing(link.model)) != self._outlets.get(charger_id):
-            # Another car takes (or stops taking) the station's limit: the station's current is
-            # divided anew, and written at once (its settings follow at the next decision).
-            self._outlets[charger_id] = sharing
-            if self._in_controller(charger_id):
-                self._manager.invalidate(charger_id)
+        self._count_outlets(charger_id, link, self._clock())
         self._retry_if_it_answers(charger_id, link)
         self._stop_new_sessions(charger_id, link)
         self._end_stop_wait_if_idle(charger_id, link)
+
+    def _count_outlets(self, charger_id: str, link: ChargerLink, now: float) -> None:
+        """How many outlets share the station's limit (``outlets.py``). Another car takes (or
+        stops taking) it: the station's current is divided anew, and written at once (its
+        settings follow at the next decision)."""
+        if (sharing := self._sharing.count(link.model, now)) != self._outlets.get(charger_id):
+            self._outlets[charger_id] = sharing
+            if self._in_controller(charger_id):
+                self._manager.invalidate(charger_id)
 
     def _retry_if_it_answers(self, charger_id: str, link: ChargerLink) -> None:
         """The charger took a live limit the manager did not send (its current control
@@ -547,7 +557,8 @@ class EmsDriver:
         """One decision for the inputs of ``now`` (``discharge``: the battery's discharge limit
         entity as it is, when one is configured)."""
         inputs = self._pv_sleep.apply(inputs, self._site, now)
-        for charger_id in self._links:
+        for charger_id, link in self._links.items():
+            self._count_outlets(charger_id, link, now)  # (a car that left long enough ago)
             self._configure(charger_id, now)
         self._learned.resume_sessions(self._controlled())
         self._manager.set_site(self._plan_site(inputs, now, capped=discharge is not None))
@@ -572,6 +583,8 @@ class EmsDriver:
             wake = min(wake, max(decision.next_update_at, now + timing.min_delay_s))
         # (A later decision's wake-up replaces the retry time a failed write asked for.)
         wake = min([wake, *self._retries.retry_times()])
+        if (leaves := self._sharing.next_change_at(now)) is not None:
+            wake = min(wake, max(leaves, now + timing.min_delay_s))
         # A raise the write interval holds back is due when it ends, not at the next watchdog
         # (meanwhile the house takes from the grid what the battery could give).
         if (
@@ -797,8 +810,9 @@ class EmsDriver:
             else:
                 # The limit is in place before a remote start; a station's current is divided
                 # among the outlets that share its limit (each takes the limit written).
-                amps = command.current_a / self._outlets.get(charger_id, 1)
-                await control.set_limit(amps, phases=phases, by_manager=True)
+                outlets = self._outlets.get(charger_id, 1)
+                await control.set_limit(command.current_a / outlets, phases=phases, by_manager=True)
+                self._outlets_taken[charger_id] = outlets
                 if resume and self._controls(charger_id):  # (not if taken over meanwhile)
                     await control.resume()
                     self._paused.discard(charger_id)
@@ -848,6 +862,8 @@ class EmsDriver:
             or memory is None
             or memory.last_write != refused
             or now >= last_taken[1] + interval_s
+            # (Divided among another number of cars: what the station holds is not that write.)
+            or self._outlets_taken.get(charger_id, 1) != self._outlets.get(charger_id, 1)
         ):
             self._manager.invalidate(charger_id)
         else:
@@ -946,11 +962,6 @@ class EmsDriver:
         for charger_id, stored in chargers.items():
             if isinstance(stored, Mapping):
                 self._views[str(charger_id)] = ChargerView.from_dict(stored)
-
-
-def _sharing(model: Charger) -> int:
-    """How many outlets share the station's limit, at least one (``outlets_sharing_limit``)."""
-    return max(1, model.outlets_sharing_limit)
 
 
 def _value(reading: Reading | None) -> float | None:
