@@ -204,7 +204,8 @@ def test_a_restored_charger_costs_the_time_nobody_saw_at_the_forecast() -> None:
 
 
 def test_the_forecast_kept_is_bounded_and_goes_with_its_source() -> None:
-    """Only slots not over yet are kept and stored, at most MAX_ANNOUNCED of them, unreadable
+    """Only slots not over yet (or over less than FOLLOW_LAG ago: the sensor may not have
+    followed the next one yet) are kept and stored, at most MAX_ANNOUNCED of them, unreadable
     stored ones left out; another source's forecast is forgotten with its prices."""
     prices = PriceHistory()
     prices.follow("sensor.price")
@@ -213,7 +214,7 @@ def test_the_forecast_kept_is_bounded_and_goes_with_its_source() -> None:
     prices.announce(many, at(0))
     stored = prices.to_dict(at(0))
     assert len(stored["announced"]) == MAX_ANNOUNCED
-    assert stored["announced"][0][0] == at(0).isoformat()  # the one under way first
+    assert stored["announced"][0][0] == at(-5).isoformat()  # (ended FOLLOW_LAG ago: 1-min slots)
     stored["announced"][:3] = [
         ["soon", at(1).isoformat(), 0.3],
         [at(2).isoformat(), at(1).isoformat(), 0.3],  # ends before it starts

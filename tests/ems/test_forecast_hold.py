@@ -9,7 +9,12 @@ import math
 import pytest
 
 from custom_components.ocpp_ems.core.ems import EnergySlot, PriceSlot
-from custom_components.ocpp_ems.core.ems.forecast_hold import HOLD_S, ForecastHold, ForecastHolds
+from custom_components.ocpp_ems.core.ems.forecast_hold import (
+    HOLD_S,
+    MAX_HELD_SLOTS,
+    ForecastHold,
+    ForecastHolds,
+)
 from custom_components.ocpp_ems.core.ems.plan import plan_status
 
 H = 3600.0
@@ -118,6 +123,30 @@ def test_published_prices_are_kept_until_their_slots_end() -> None:
     assert after.price("sensor.price", (), 30 * H)[-1] == prices[-1]
     assert holds.price("sensor.price", (), 36 * H) == ()  # all over: nothing held
     assert holds.held_since() == {}
+
+
+def test_what_is_held_and_stored_is_bounded() -> None:
+    """A source listing 10,000 quarter hours: its earliest MAX_HELD_SLOTS are held and stored
+    (red team 20j: stored whole, 548 KB rewritten at every change); the plan gets what it read."""
+    holds = ForecastHolds()
+    many = tuple(PriceSlot(n * 900.0, (n + 1) * 900.0, 0.1) for n in range(10_000))
+    assert holds.price("sensor.price", many, 0.0) == many
+    stored = holds.to_dict()["price"]["slots"]
+    assert len(stored) == MAX_HELD_SLOTS
+    assert stored[-1][1] == MAX_HELD_SLOTS * 900.0
+    after = ForecastHolds()
+    after.load(
+        {
+            "price": {
+                "source": "sensor.price",
+                "read_at": 0.0,
+                "slots": [
+                    list(s) for s in [(n * 900.0, (n + 1) * 900.0, 0.1) for n in range(10_000)]
+                ],
+            }
+        }
+    )
+    assert len(after.to_dict()["price"]["slots"]) == MAX_HELD_SLOTS
 
 
 def test_a_forecast_is_kept_only_for_its_own_source() -> None:

@@ -77,6 +77,12 @@ MAX_ANNOUNCED = 500
 # How far a forecast's price may be from the price seen for the same moment and still count as
 # the same price (float noise of the unit conversion).
 SAME_PRICE = 1e-9
+# How late a price sensor may follow its forecast's new slot (polled integrations: up to a
+# minute): a stop in that time still fills the downtime from the forecast.
+FOLLOW_LAG = timedelta(minutes=5)
+# A step of our clock back by more than this: the changes recorded after the time it stepped
+# back to were stamped by a clock ahead (a bad time source), not kept.
+CLOCK_STEP_BACK = timedelta(hours=1)
 
 
 class AnnouncedPrice(NamedTuple):
@@ -112,10 +118,15 @@ class PriceHistory:
     def record(self, price: float | None, at: datetime) -> None:
         """The price from ``at`` on (a repeat of the price in force is no change)."""
         self.current = price
+        if self._since and self._since[-1] - at > CLOCK_STEP_BACK:
+            # Our clock was ahead when it recorded the changes after ``at`` (a year ahead once
+            # froze every later cost at the price before it): they go.
+            keep = max(1, bisect_right(self._since, at))
+            del self._since[keep:], self._prices[keep:]
         if (self._prices[-1] if self._prices else None) == price:
             return  # no change; none known yet is no change either (the first price counts back)
         if self._since and at < self._since[-1]:
-            at = self._since[-1]  # our clock stepped back: the order stays
+            at = self._since[-1]  # our clock stepped back a little: the order stays
         self._since.append(at)
         self._prices.append(price)
         # Keep the last change at or before the cut: it gives the price there.
@@ -135,9 +146,15 @@ class PriceHistory:
             self._announced.clear()
 
     def announce(self, forecast: Iterable[AnnouncedPrice], now: datetime) -> None:
-        """The source's forecast as read ``now`` (the slots not over yet are kept, and stored):
-        what prices the time after the stored form had, should nobody see it."""
-        ahead = sorted((slot for slot in forecast if slot.end > now), key=lambda slot: slot.start)
+        """The source's forecast as read ``now`` (the slots not over :data:`FOLLOW_LAG` ago and
+        within :data:`PRICE_MEMORY` ahead are kept, and stored): what prices the time after the
+        stored form had, should nobody see it."""
+        # (No further ahead than prices are kept: a longer downtime's queue is not costed.)
+        horizon = now + PRICE_MEMORY
+        ahead = sorted(
+            (slot for slot in forecast if slot.end > now - FOLLOW_LAG and slot.start < horizon),
+            key=lambda slot: slot.start,
+        )
         self._announced = ahead[:MAX_ANNOUNCED]
 
     def cost(self, energy_wh: float, span: tuple[datetime, datetime] | None) -> float | None:
@@ -167,23 +184,33 @@ class PriceHistory:
         each slot that began then is a change at its start, the end of a slot no other follows a
         price unknown (as in an outage of the source). Only a forecast that gave the price seen
         last for that moment counts (a sensor whose state is not its forecast's price, another
-        tariff's or with other fees, is left to its last price). Returns how many changes were
-        added."""
+        tariff's or with other fees, is left to its last price); one that gave it
+        :data:`FOLLOW_LAG` before the stored form also does (the sensor had not followed a new
+        slot yet: the slots from then on are filled). Returns how many changes were added."""
         if not self._since or (last_price := self._prices[-1]) is None:
             return 0
         seen = max(self._since[-1], self.seen_until or self._since[-1])
         slots = self._announced
-        at_seen = next((s for s in slots if s.start <= seen < s.end), None)
-        if at_seen is None or abs(at_seen.price - last_price) > SAME_PRICE * max(1.0, last_price):
+        filled_from = next(
+            (
+                moment
+                for moment in (seen, max(self._since[-1], seen - FOLLOW_LAG))
+                if _gives(slots, moment, last_price)
+            ),
+            None,
+        )
+        if filled_from is None:
             return 0
         added = 0
         current = self.current
+        covered_until = None  # the latest end of the slots so far (a slot may lie in another)
         for index, slot in enumerate(slots):
-            if seen < slot.start < until:
+            if filled_from < slot.start < until:
                 added += self._record_unseen(slot.price, slot.start)
-            follows = index + 1 < len(slots) and slots[index + 1].start <= slot.end
-            if not follows and seen < slot.end < until:
-                added += self._record_unseen(None, slot.end)
+            covered_until = slot.end if covered_until is None else max(covered_until, slot.end)
+            follows = index + 1 < len(slots) and slots[index + 1].start <= covered_until
+            if not follows and filled_from < covered_until < until:
+                added += self._record_unseen(None, covered_until)
         self.current = current  # (the price now is the source's, set by whoever follows it)
         self.seen_until = None
         return added
@@ -201,7 +228,7 @@ class PriceHistory:
             "announced": [
                 [slot.start.isoformat(), slot.end.isoformat(), slot.price]
                 for slot in self._announced
-                if slot.end > now
+                if slot.end > now - FOLLOW_LAG  # (the sensor may not have followed it yet)
             ],
             "changes": [
                 [at.isoformat(), price] for at, price in zip(self._since, self._prices, strict=True)
@@ -229,6 +256,12 @@ class PriceHistory:
             history.record(price, since)
         history.current = None
         return history
+
+
+def _gives(slots: list[AnnouncedPrice], moment: datetime, price: float) -> bool:
+    """Whether the forecast ``slots`` gave ``price`` for ``moment``."""
+    slot = next((s for s in slots if s.start <= moment < s.end), None)
+    return slot is not None and abs(slot.price - price) <= SAME_PRICE * max(1.0, price)
 
 
 def _aware_time(value: object) -> datetime | None:

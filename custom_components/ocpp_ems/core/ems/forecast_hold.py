@@ -34,6 +34,9 @@ _LOGGER = logging.getLogger(__name__)
 HOLD_S = 6 * 3600.0
 # Published prices: until their slots end.
 UNTIL_SLOTS_END = math.inf
+# At most so many slots are held, the earliest (ten days of quarter hours: a source listing
+# thousands must not grow what is stored at every change).
+MAX_HELD_SLOTS = 1000
 
 
 class _Slot(Protocol):
@@ -90,7 +93,7 @@ class ForecastHold[SlotT: _Slot]:
             if self._holding:
                 _LOGGER.info("The %s gives a forecast again", self.name)
                 self._holding = False
-            self._slots, self._read_at = slots, now
+            self._slots, self._read_at = slots[:MAX_HELD_SLOTS], now
             return slots
         if now - self._read_at > self._hold_s:
             if self._holding:
@@ -169,7 +172,7 @@ class ForecastHold[SlotT: _Slot]:
             if len(numbers) == 3 and numbers[1] > numbers[0]:
                 slots.append(self._slot(*numbers))
         self._source, self._read_at = source, read_at
-        self._slots = tuple(sorted(slots, key=lambda slot: slot.start))
+        self._slots = tuple(sorted(slots, key=lambda slot: slot.start)[:MAX_HELD_SLOTS])
 
 
 def price_hold(name: str, past_s: float = DAY_S) -> ForecastHold[PriceSlot]:
