@@ -66,8 +66,8 @@ class ConnectorStatuses:
 
         Statuses are ordered by the charger's own timestamps
         (:func:`~.status_order.taken_after`): an older one than the connector's current status is
-        ignored (False). ``error_code`` None means no error. A fault that is news (:mod:`.fault_news`) fires a FAULT
-        event.
+        ignored (False). ``error_code`` None means no error. A fault that is news
+        (:mod:`.fault_news`) fires a FAULT event.
         """
         connector = self._charger.connector(connector_id)
         skew, clock_off_s = (

@@ -50,8 +50,11 @@ class SharingOutlets:
 
     def count(self, charger: Charger, now: float) -> int:
         """How many of ``charger``'s outlets share its limit at ``now``, at least one."""
+        outlets = charger.outlets
+        if len(outlets) < 2:
+            return 1  # (nothing to divide: nothing to remember)
         sharing = sum(
-            1 for connector in charger.outlets if self._shares(charger.charger_id, connector, now)
+            1 for connector in outlets if self._shares(charger.charger_id, connector, now)
         )
         return max(1, sharing)
 
