@@ -193,11 +193,11 @@ def test_a_fault_is_kept_until_the_first_status_after_the_restore() -> None:
     again.connectors[1].status = ConnectorStatus.AVAILABLE
     again.connectors[1].error_code = None
     assert charger_from_dict(charger_to_dict(again)).connectors[1].restored_fault is None
+    assert restored.connectors[1].restored_fault_stopped
     again.connectors[1].status = ConnectorStatus.CHARGING  # a 1.6 warning: stored too
     again.connectors[1].error_code = "HighTemperature"
-    assert charger_from_dict(charger_to_dict(again)).connectors[1].restored_fault == (
-        "HighTemperature"
-    )
+    warned = charger_from_dict(charger_to_dict(again)).connectors[1]
+    assert (warned.restored_fault, warned.restored_fault_stopped) == ("HighTemperature", False)
 
 
 def test_minimal_dict_gives_defaults() -> None:

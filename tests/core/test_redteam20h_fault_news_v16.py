@@ -23,6 +23,23 @@ def restart(h: Harness) -> None:
     h.charger.connectors.update(restored.connectors)
 
 
+async def test_warning_then_faulted_across_a_restart_is_news(h: Harness) -> None:
+    """Without a restart, Charging+HighTemperature then Faulted+HighTemperature fires twice (the
+    charger stops: entering Faulted is news, test_an_error_code_on_another_status_is_a_fault).
+    With Home Assistant restarted in between too (was: nothing, the stored fault did not say the
+    connector was only warning); a Faulted restored and reported again fires nothing."""
+    sim = await h.charger_client(boot=False)
+    await sim.status(1, "Charging", error_code="HighTemperature")
+    assert faults(h) == [(1, "HighTemperature")]
+    restart(h)
+    await sim.status(1, "Faulted", error_code="HighTemperature")  # the charger stops now
+    assert h.charger.connector(1).has_error
+    assert faults(h) == [(1, "HighTemperature"), (1, "HighTemperature")]
+    restart(h)
+    await sim.status(1, "Faulted", error_code="HighTemperature")
+    assert len(faults(h)) == 2
+
+
 async def test_a_faulted_repeated_without_its_code_is_no_new_fault(h: Harness) -> None:
     """A charger that repeats its Faulted status with errorCode NoError (the code only in the
     first report, or in vendorErrorCode) is still in the same fault: no second event (was: a

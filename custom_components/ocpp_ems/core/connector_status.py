@@ -100,6 +100,7 @@ class ConnectorStatuses:
         shown = (status_order.shown_status(connector), shown_reading(connector.meter))
         reading_shown = shown[1]
         previous, fault_before = connector.status, connector.fault
+        stopped_before = connector.stopped_for_fault
         changed = (previous, connector.error_code, connector.vendor_error) != (
             news.status,
             news.error_code,
@@ -131,7 +132,9 @@ class ConnectorStatuses:
             # is news for the listeners (the meter values of the same event notify anyway).
             self._charger.notify()
         connector.restored_fault = None  # (reported: ``fault_before`` was the restored one)
-        if status_fault_is_news(self._charger, connector, previous, fault_before):
+        if status_fault_is_news(
+            self._charger, connector, fault_before, stopped_before=stopped_before
+        ):
             self._writer.fire(
                 EventKind.FAULT,
                 connector.connector_id,

@@ -5,8 +5,8 @@ event. One fault gives one event, however the charger tells it:
   status), or another code replaces it; a Faulted repeated without its code ("") or with the
   code it lacked is the same fault (chargers send the code in the first report only);
 - a warning the charger went on with stops it now (Faulted with the same code), unless it was
-  out of service already (Unavailable: a self-test between two Faulted) or had not reported since
-  a restart (the fault stored before it is the one it reports again);
+  out of service already (Unavailable: a self-test between two Faulted); after a restart, as
+  stored before it (``Connector.stopped_for_fault``: the fault it reports again is no news);
 - not a connector's fault the charger as a whole (connector 0) reports too, or the other way
   round (one fault of a one-outlet charger, reported on both);
 - not a 2.x Faulted status that a problem of its EVSE or of the station told already (the RCD
@@ -18,11 +18,6 @@ from __future__ import annotations
 
 from .model import Charger, Connector, ConnectorStatus
 
-# Statuses a Faulted with the same code does not stop: the charger was not going on.
-_NOT_GOING_ON = frozenset(
-    {ConnectorStatus.FAULTED, ConnectorStatus.UNAVAILABLE, ConnectorStatus.UNKNOWN}
-)
-
 
 def same_fault(one: str, other: str) -> bool:
     """Whether two faults are one: the same code, or one of them without a code ("")."""
@@ -30,14 +25,15 @@ def same_fault(one: str, other: str) -> bool:
 
 
 def status_fault_is_news(
-    charger: Charger, connector: Connector, previous: ConnectorStatus, before: str | None
+    charger: Charger, connector: Connector, before: str | None, *, stopped_before: bool
 ) -> bool:
-    """Whether ``connector``'s fault, after a status that followed ``previous`` (with the fault
-    ``before``: ``Connector.fault`` then), is news (see the module docstring)."""
+    """Whether ``connector``'s fault, after a status that followed the fault ``before`` (with
+    ``stopped_before``: ``Connector.fault`` and ``stopped_for_fault`` then), is news (see the
+    module docstring)."""
     fault = connector.fault
     if fault is None:
         return False
-    stops = connector.status is ConnectorStatus.FAULTED and previous not in _NOT_GOING_ON
+    stops = connector.status is ConnectorStatus.FAULTED and not stopped_before
     if before is not None and same_fault(fault, before) and not stops:
         return False
     if connector.status is ConnectorStatus.FAULTED and _problems_told(charger, connector):

@@ -401,6 +401,8 @@ class Connector:
     # meanwhile (a 1.6 charger that reconnects reports no status until one changes), and the same
     # fault reported again is no new one (no second FAULT event).
     restored_fault: str | None = None
+    # Whether it had stopped for that fault (Faulted, Unavailable), not gone on (a warning).
+    restored_fault_stopped: bool = True
 
     @property
     def fault(self) -> str | None:
@@ -413,6 +415,14 @@ class Connector:
         if self.status is ConnectorStatus.FAULTED:
             return self.error_code or ""
         return None if self.error_code in NO_ERROR_CODES else self.error_code
+
+    @property
+    def stopped_for_fault(self) -> bool:
+        """Whether it does not go on with its fault: Faulted or Unavailable (not reported since a
+        restart: as it was before)."""
+        if self.status is ConnectorStatus.UNKNOWN:
+            return self.restored_fault_stopped
+        return self.status in (ConnectorStatus.FAULTED, ConnectorStatus.UNAVAILABLE)
 
     @property
     def has_error(self) -> bool:

@@ -105,6 +105,7 @@ def charger_to_dict(charger: Charger) -> dict[str, Any]:
                 # Its life before that reset, and a reading of it held (meter._hold_life_before).
                 "life_before": _life_before_to_dict(connector.meter),
                 "fault": connector.fault,
+                "fault_stopped": connector.stopped_for_fault,
                 # A 2.x station does not report its problems again after a reconnect.
                 "problems": {
                     component: {"code": problem.code, "info": problem.info}
@@ -276,6 +277,8 @@ def _restore_connector(charger: Charger, key: Any, stored: dict[str, Any]) -> No
     _restore_life_before(connector.meter, stored.get("life_before"))
     fault = stored.get("fault")
     connector.restored_fault = None if fault is None else str(fault)
+    # (An older store kept only Faulted faults.)
+    connector.restored_fault_stopped = stored.get("fault_stopped") is not False
     connector.problems = _problems_from_dict(stored.get("problems"))
     connector.last_session_energy_wh = float(stored.get("last_session_energy_wh") or 0.0)
 
