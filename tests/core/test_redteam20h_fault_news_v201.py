@@ -62,6 +62,19 @@ async def test_a_problem_and_the_faulted_status_it_causes_are_one_fault(
     assert len(faults(h)) == 1, faults(h)
 
 
+async def test_a_faulted_connector_of_a_two_connector_evse_is_a_fault(h: Harness, sim: Any) -> None:
+    """An EVSE with two connectors (a socket and a cable; CCS and CHAdeMO): connector 2
+    reports Faulted while connector 1 is Available. The EVSE shows Available (Available wins
+    over Faulted, station.py); the faulted connector is the EVSE's problem ("Connector/2"):
+    a FAULT event, the fault sensor on, until it is not Faulted any more (was: nothing)."""
+    await sim.status(1, 2, "Faulted")
+    assert h.charger.connectors[1].has_error, "a faulted connector shows no fault"
+    assert len(faults(h)) == 1
+    assert faults(h)[0]["error_code"] == "Connector/2"
+    await sim.status(1, 2, "Available")
+    assert not h.charger.connectors[1].has_error
+
+
 async def test_clearing_a_problem_never_set_creates_no_outlet(h: Harness, sim: Any) -> None:
     """A station reports Problem=false (a monitor's periodic or initial value) for an EVSE id
     it never reported: nothing changes, no outlet is made of it (was: a second outlet's

@@ -26,7 +26,7 @@ from custom_components.ocpp_ems.core.timeutil import (
 )
 
 from . import transactions, tx_boot_mark, tx_message
-from .station import apply_status, report_connector
+from .station import apply_status, report_connector, station_state
 
 if TYPE_CHECKING:
     from .session import V201Session
@@ -70,8 +70,14 @@ def status_notification(session: V201Session, payload: Payload) -> Payload:
     evse_id = incoming.connector_id(payload["evseId"], "evseId")
     connector_id = incoming.connector_id(payload["connectorId"], "connectorId")
     at = parse_timestamp(payload["timestamp"])
-    if report_connector(session.charger, evse_id, connector_id, payload["connectorStatus"], at):
+    status = payload["connectorStatus"]
+    if report_connector(session.charger, evse_id, connector_id, status, at):
         apply_status(session.state, evse_id)
+        if len(station_state(session.charger).evse(evse_id).connectors) > 1:
+            # One connector of several faulted: the EVSE shows the others' status (station.py),
+            # the faulted one is its problem, as a component's is.
+            faulted = DeviceProblem(info="Faulted") if status == "Faulted" else None
+            session.state.record_problem(evse_id, f"Connector/{connector_id}", faulted)
     return {}
 
 
