@@ -1,6 +1,7 @@
 """Red team 20h (faults, 1.6; ``core/fault_news.py``): one fault gives one FAULT event however
 the charger tells it, and the fault sensor shows a stored fault until the charger reports again.
-Each failed at e9703fd (numbers in the docstrings)."""
+Each failed at e9703fd (numbers in the docstrings). Its 2.x sequences are in
+test_v201_device_problems.py."""
 
 from __future__ import annotations
 

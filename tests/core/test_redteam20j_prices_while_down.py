@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -21,23 +21,13 @@ from custom_components.ocpp_ems.core.tariff import (
 from custom_components.ocpp_ems.core.timeutil import utcnow
 
 from .fakes import MemoryDirectory
+from .test_cost_when_drawn import _quarter_hours, at
 from .test_energy_quirks import harness_with
 from .v16_harness import Harness, now_iso
 
-T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 SECOND = timedelta(seconds=1)
-
-
-def at(minutes: float) -> datetime:
-    return T0 + timedelta(minutes=minutes)
-
-
-def _quarter_hours(prices: list[float]) -> list[AnnouncedPrice]:
-    return [AnnouncedPrice(at(15 * n), at(15 * (n + 1)), price) for n, price in enumerate(prices)]
-
-
 # 12:00-13:00 at 0.30, 13:00-14:00 at 0.50, 14:00-14:30 at 0.90 (a dynamic tariff).
-FORECAST = _quarter_hours([0.30] * 4 + [0.50] * 4 + [0.90] * 2)
+FORECAST = _quarter_hours(0, [0.30] * 4 + [0.50] * 4 + [0.90] * 2)
 
 
 def test_a_stop_just_after_a_slot_boundary_before_the_sensor_followed_it() -> None:

@@ -1001,23 +1001,26 @@ async def test_a_past_session_is_costed_like_a_buffered_one(h: Harness, sim: Any
 
 
 # --- ISO 15118 ------------------------------------------------------------------------------------
+async def ev_charging_needs(sim: Any, needs: dict[str, Any]) -> Any:
+    """The station sends NotifyEVChargingNeeds of EVSE 1 with ``needs``."""
+    return await sim.call(sim._call.NotifyEVChargingNeeds(evse_id=1, charging_needs=needs))
+
+
 async def test_ev_charging_needs_ac(h: Harness, sim: Any) -> None:
     await start(sim)
     departure = now_iso(3600 * 8)
-    result = await sim.call(
-        sim._call.NotifyEVChargingNeeds(
-            evse_id=1,
-            charging_needs={
-                "requestedEnergyTransfer": "AC_three_phase",
-                "departureTime": departure,
-                "acChargingParameters": {
-                    "energyAmount": 20000,
-                    "evMinCurrent": 6,
-                    "evMaxCurrent": 16,
-                    "evMaxVoltage": 400,
-                },
+    result = await ev_charging_needs(
+        sim,
+        {
+            "requestedEnergyTransfer": "AC_three_phase",
+            "departureTime": departure,
+            "acChargingParameters": {
+                "energyAmount": 20000,
+                "evMinCurrent": 6,
+                "evMaxCurrent": 16,
+                "evMaxVoltage": 400,
             },
-        )
+        },
     )
     assert result.status == "Accepted"
     needs = h.charger.connectors[1].ev_charging_needs
@@ -1040,21 +1043,19 @@ async def test_ev_charging_needs_ac(h: Harness, sim: Any) -> None:
 async def test_ev_charging_needs_v2x_21(h: Harness, sim: Any) -> None:
     """2.1's V2X parameters (a bidirectional car) give the same needs as AC and DC ones: its
     energy request, currents, voltage, power and target SoC."""
-    result = await sim.call(
-        sim._call.NotifyEVChargingNeeds(
-            evse_id=1,
-            charging_needs={
-                "requestedEnergyTransfer": "AC_BPT",
-                "v2xChargingParameters": {
-                    "evTargetEnergyRequest": 30000,
-                    "minChargeCurrent": 6,
-                    "maxChargeCurrent": 32,
-                    "maxVoltage": 400,
-                    "maxChargePower": 22000,
-                    "targetSoC": 80,
-                },
+    result = await ev_charging_needs(
+        sim,
+        {
+            "requestedEnergyTransfer": "AC_BPT",
+            "v2xChargingParameters": {
+                "evTargetEnergyRequest": 30000,
+                "minChargeCurrent": 6,
+                "maxChargeCurrent": 32,
+                "maxVoltage": 400,
+                "maxChargePower": 22000,
+                "targetSoC": 80,
             },
-        )
+        },
     )
     assert result.status == "Accepted"
     needs = h.charger.connectors[1].ev_charging_needs
@@ -1073,23 +1074,21 @@ async def test_ev_charging_needs_v2x_21(h: Harness, sim: Any) -> None:
 
 
 async def test_ev_charging_needs_dc_with_soc(h: Harness, sim: Any) -> None:
-    result = await sim.call(
-        sim._call.NotifyEVChargingNeeds(
-            evse_id=1,
-            charging_needs={
-                "requestedEnergyTransfer": "DC",
-                "dcChargingParameters": {
-                    "evMaxCurrent": 200,
-                    "evMaxVoltage": 800,
-                    "evMaxPower": 150000,
-                    "stateOfCharge": 35,
-                    "evEnergyCapacity": 77000,
-                    "fullSoC": 100,
-                    "bulkSoC": 80,
-                    "energyAmount": 50000,
-                },
+    result = await ev_charging_needs(
+        sim,
+        {
+            "requestedEnergyTransfer": "DC",
+            "dcChargingParameters": {
+                "evMaxCurrent": 200,
+                "evMaxVoltage": 800,
+                "evMaxPower": 150000,
+                "stateOfCharge": 35,
+                "evEnergyCapacity": 77000,
+                "fullSoC": 100,
+                "bulkSoC": 80,
+                "energyAmount": 50000,
             },
-        )
+        },
     )
     assert result.status == "Accepted"
     needs = h.charger.connectors[1].ev_charging_needs

@@ -12,7 +12,6 @@ change (``charger_changed``). The grid meter shows house + station - sun.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from custom_components.ocpp_ems.core.ems import Mode
@@ -25,11 +24,11 @@ from custom_components.ocpp_ems.core.model import (
     Charger,
     ConnectorStatus,
     PhaseValues,
-    Transaction,
 )
 from custom_components.ocpp_ems.core.settings import ChargerSettings as QuirkSettings
 
 from .test_driver import T0, Clock, Control
+from .test_twin_station import card_session
 from .util import car, site
 
 V = 230.0
@@ -120,14 +119,7 @@ class Station:
         if state == "absent":
             connector.transaction = None
         elif connector.transaction is None:
-            connector.transaction = Transaction(
-                transaction_id=f"tx-{outlet}-{int(self.clock.t)}",
-                connector_id=outlet,
-                id_tag="tag",
-                started_at=datetime(2026, 6, 1, tzinfo=UTC),
-                meter_start_wh=0.0,
-                meter_last_wh=0.0,
-            )
+            connector.transaction = card_session(outlet, f"tx-{outlet}-{int(self.clock.t)}")
         self._report(self.clock.t)
 
     def set_state(self, outlet: int, state: str) -> None:

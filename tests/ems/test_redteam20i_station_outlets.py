@@ -6,8 +6,6 @@ at e9703fd, with the numbers in its docstring; the strict xfails are gaps still 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from custom_components.ocpp_ems.core.current_control import CurrentController
@@ -18,12 +16,12 @@ from custom_components.ocpp_ems.core.model import (
     ChargingRateUnit,
     ConnectorStatus,
     PhaseValues,
-    Transaction,
 )
 from custom_components.ocpp_ems.core.settings import ChargerSettings
 from custom_components.ocpp_ems.core.settings import ChargerSettings as QuirkSettings
 
 from .station_outlets_plant import Station
+from .test_twin_station import card_session
 
 
 async def test_a_refused_halving_is_written_again() -> None:
@@ -123,14 +121,7 @@ async def test_three_cars_above_the_installation_maximum_do_not_cycle_over_the_f
 def _charging(model: Charger, outlet: int, lines: tuple[float, float, float]) -> None:
     connector = model.connector(outlet)
     connector.status = ConnectorStatus.CHARGING
-    connector.transaction = Transaction(
-        transaction_id=f"tx-{outlet}",
-        connector_id=outlet,
-        id_tag="tag",
-        started_at=datetime(2026, 6, 1, tzinfo=UTC),
-        meter_start_wh=0.0,
-        meter_last_wh=0.0,
-    )
+    connector.transaction = card_session(outlet)
     connector.meter.current_a = PhaseValues(l1=lines[0], l2=lines[1], l3=lines[2])
 
 

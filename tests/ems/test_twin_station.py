@@ -34,6 +34,18 @@ from .test_redteam11b_refused_fuse import Plant, Refusing
 from .util import car, site
 
 
+def card_session(outlet: int, transaction_id: str | None = None) -> Transaction:
+    """A session on ``outlet`` begun with a card we accepted."""
+    return Transaction(
+        transaction_id=transaction_id or f"tx-{outlet}",
+        connector_id=outlet,
+        id_tag="tag",
+        started_at=datetime(2026, 6, 1, tzinfo=UTC),
+        meter_start_wh=0.0,
+        meter_last_wh=0.0,
+    )
+
+
 class TwinStation(Plant):
     """One station ``a`` with two outlets; ``cars`` of them charging (each takes the limit)."""
 
@@ -50,18 +62,7 @@ class TwinStation(Plant):
             connector = self.model.connector(outlet)
             charging = outlet <= cars
             connector.status = ConnectorStatus.CHARGING if charging else ConnectorStatus.AVAILABLE
-            connector.transaction = (
-                Transaction(
-                    transaction_id=f"tx-{outlet}",
-                    connector_id=outlet,
-                    id_tag="tag",
-                    started_at=datetime(2026, 6, 1, tzinfo=UTC),
-                    meter_start_wh=0.0,
-                    meter_last_wh=0.0,
-                )
-                if charging
-                else None
-            )
+            connector.transaction = card_session(outlet) if charging else None
         self.cars = cars
         self.driver.charger_changed("a")
 
